@@ -1,0 +1,1 @@
+"""trademesh core: shared foundations (errors, decimals, gRPC plumbing, CLI) and core services."""

@@ -1,0 +1,101 @@
+"""The `trademesh` command line: one entry point for every service and tool."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvloop
+
+from core.env import TOKEN, read_secret
+from core.errors import TrademeshError
+from core.logs import setup_logging
+
+__all__ = ["main"]
+
+# A venue's Prometheus exporter listens on its gRPC port plus this, unless told otherwise.
+METRICS_PORT_OFFSET = 4000
+
+
+def _venue_command(args: argparse.Namespace) -> None:
+    from core.rpc.server import ServerOptions
+    from venues.registry import VENUES, create_venue
+    from venues.runtime.app import serve_venue
+
+    setup_logging(f"venue/{args.name}")
+    port = VENUES[args.name].default_port if args.port is None else args.port
+    metrics_port = args.metrics_port
+    if metrics_port is None:
+        metrics_port = 0 if port == 0 else port + METRICS_PORT_OFFSET
+    options = ServerOptions(
+        host=args.host,
+        port=port,
+        metrics_port=None if metrics_port < 0 else metrics_port,
+        token=read_secret(TOKEN),
+        service_label=f"venue {args.name}",
+    )
+    venue = create_venue(args.name, args.config)
+    uvloop.run(serve_venue(venue, options))
+
+
+def _venues_command(args: argparse.Namespace) -> None:
+    from venues.registry import VENUES
+
+    for entry in VENUES.values():
+        print(f"{entry.name:<12} port {entry.default_port}  {entry.summary}")
+
+
+def _demo_command(args: argparse.Namespace) -> None:
+    from core.demo import run_demo
+
+    setup_logging("demo")
+    uvloop.run(run_demo(args.port))
+
+
+def _venue_name(value: str) -> str:
+    from venues.registry import VENUES
+
+    if value not in VENUES:
+        raise argparse.ArgumentTypeError(f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    venue = commands.add_parser("venue", help="run one venue service (MarketData, TradeFlow, Admin)")
+    venue.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
+    venue.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    venue.add_argument("--port", type=int, help="gRPC port; 0 picks a free one (default: the venue's own)")
+    venue.add_argument(
+        "--metrics-port", type=int, help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})"
+    )
+    venue.add_argument("--config", type=Path, help="venue config file (TOML)")
+    venue.set_defaults(run=_venue_command)
+
+    listing = commands.add_parser("venues", help="list the venues trademesh can run")
+    listing.set_defaults(run=_venues_command)
+
+    demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
+    demo.add_argument("--port", type=int, default=0, help="gRPC port of the sim venue (default: a free one)")
+    demo.set_defaults(run=_demo_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except TrademeshError as exc:
+        print(f"trademesh: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The one exception hierarchy of trademesh.
+
+Errors from libraries are mapped into these where they enter our code
+(``raise VenueUnavailable(...) from exc``); core.rpc.status maps these to gRPC
+status codes at the server edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AlreadyExists",
+    "FailedPrecondition",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "ResourceExhausted",
+    "TrademeshError",
+    "Unauthenticated",
+    "Unavailable",
+]
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request: its path ("size", "subscriptions[0].symbol") and why."""
+
+    field: str
+    description: str
+
+
+class TrademeshError(Exception):
+    """Base of every error trademesh raises on purpose."""
+
+
+class InvalidArgument(TrademeshError):
+    """The request is malformed; the caller must change it."""
+
+    def __init__(self, violations: list[FieldViolation] | FieldViolation) -> None:
+        self.violations = [violations] if isinstance(violations, FieldViolation) else violations
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidArgument:
+        return cls(FieldViolation(field, description))
+
+
+class NotFound(TrademeshError):
+    """The named thing (order, symbol, stream) does not exist."""
+
+
+class AlreadyExists(TrademeshError):
+    """The thing to create exists already."""
+
+
+class FailedPrecondition(TrademeshError):
+    """The request is well formed but the system's state refuses it (e.g. balance too low)."""
+
+
+class ResourceExhausted(TrademeshError):
+    """A limit was hit (a subscriber too slow for its queue, a rate limit)."""
+
+
+class Unavailable(TrademeshError):
+    """Temporarily unable to serve (draining, upstream venue down); retry later."""
+
+
+class Unauthenticated(TrademeshError):
+    """Missing or wrong credentials."""

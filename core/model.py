@@ -1,0 +1,232 @@
+"""Trading domain objects shared by venues and core services.
+
+Decimal everywhere money or size is involved; times are int nanoseconds.
+The wire (protobuf) forms are converted to and from these at service edges.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+__all__ = [
+    "Balance",
+    "Candle",
+    "Channel",
+    "Execution",
+    "Fill",
+    "Instrument",
+    "InstrumentKind",
+    "Liquidity",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "Side",
+    "StreamKey",
+    "TimeInForce",
+    "Timeframe",
+]
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class InstrumentKind(enum.Enum):
+    SPOT = "spot"
+    PERPETUAL = "perpetual"
+    FUTURE = "future"
+    OPTION = "option"
+
+
+class OrderType(enum.Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(enum.Enum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(enum.Enum):
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
+class Liquidity(enum.Enum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class Channel(enum.Enum):
+    TRADES = "trades"
+    BOOK = "book"
+    CANDLES = "candles"
+    TICKERS = "tickers"
+
+
+class Timeframe(enum.Enum):
+    """Candle intervals; the value is the length in seconds."""
+
+    S1 = 1
+    M1 = 60
+    M5 = 300
+    M15 = 900
+    H1 = 3600
+    H4 = 14400
+    D1 = 86400
+
+    @property
+    def ns(self) -> int:
+        return self.value * 1_000_000_000
+
+    def open_time_ns(self, ts_ns: int) -> int:
+        """Start of the interval that contains ts_ns."""
+        return ts_ns - ts_ns % self.ns
+
+
+@dataclass(frozen=True)
+class Instrument:
+    venue: str
+    symbol: str
+    native_symbol: str
+    kind: InstrumentKind
+    base_asset: str
+    quote_asset: str
+    settle_asset: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_size: Decimal = Decimal(0)
+    min_notional: Decimal = Decimal(0)
+    contract_size: Decimal = Decimal(1)
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated order to place: sizes and prices already checked against the instrument."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    size: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce
+    post_only: bool = False
+    reduce_only: bool = False
+    client_order_id: str = ""
+
+
+@dataclass
+class Order:
+    """An order's current state. Venues keep their own copy; callers get snapshots."""
+
+    venue: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: Decimal | None
+    size: Decimal
+    post_only: bool = False
+    reduce_only: bool = False
+    filled_size: Decimal = Decimal(0)
+    average_fill_price: Decimal | None = None
+    status: OrderStatus = OrderStatus.OPEN
+    status_reason: str = ""
+    created_ns: int = 0
+    updated_ns: int = 0
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.size - self.filled_size
+
+
+@dataclass(frozen=True)
+class Fill:
+    fill_id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    fee_asset: str
+    liquidity: Liquidity
+    trade_id: str
+    ts_event_ns: int
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One order state change; `order` is a snapshot taken after the change."""
+
+    ts_event_ns: int
+    order: Order
+    fill: Fill | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    free: Decimal
+    locked: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    size: Decimal
+    entry_price: Decimal | None
+    realized_pnl: Decimal = field(default=Decimal(0))
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    """One upstream market-data stream of a venue: a channel of a symbol."""
+
+    symbol: str
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class Candle:
+    timeframe: Timeframe
+    open_time_ns: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trade_count: int
+    closed: bool

@@ -1,0 +1,1 @@
+"""gRPC server plumbing shared by every trademesh service: errors, auth, metrics, lifecycle."""

@@ -1,0 +1,173 @@
+"""Server interceptors: bearer-token auth, and the edge that maps errors and records metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias, cast
+
+import grpc
+
+from core.errors import TrademeshError
+from core.rpc import metrics
+from core.rpc.status import code_for, to_status
+
+__all__ = ["BearerAuthInterceptor", "EdgeInterceptor", "OPEN_SERVICES"]
+
+log = logging.getLogger(__name__)
+
+# Reachable without a token: load balancers and tools must see health and the schema.
+OPEN_SERVICES = frozenset(
+    {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
+)
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
+
+
+def _split(method: str) -> tuple[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def _kind(handler: Handler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+def _rebuild(handler: Handler, behavior: Any) -> Handler:
+    make = {
+        "unary": grpc.unary_unary_rpc_method_handler,
+        "server_stream": grpc.unary_stream_rpc_method_handler,
+        "client_stream": grpc.stream_unary_rpc_method_handler,
+        "bidi_stream": grpc.stream_stream_rpc_method_handler,
+    }[_kind(handler)]
+    return make(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _behavior(handler: Handler) -> Any:
+    return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+
+
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """UNAUTHENTICATED unless `authorization: Bearer <token>` matches (constant-time compare)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(details)
+        if handler is None or _split(details.method)[0] in OPEN_SERVICES:
+            return handler
+        if self._authorized(details.invocation_metadata or ()):
+            return handler
+        return _rebuild(handler, _deny_stream if handler.response_streaming else _deny)
+
+    def _authorized(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
+        for key, value in metadata:
+            if key == "authorization":
+                given = value if isinstance(value, bytes) else value.encode()
+                return hmac.compare_digest(given, self._expected)
+        return False
+
+
+_DENIED = "missing or wrong bearer token (send metadata `authorization: Bearer <token>`)"
+
+
+async def _deny(request: Any, context: Context) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
+
+
+async def _deny_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
+    yield  # type: ignore[unreachable]  # makes this an async generator
+
+
+class _Call:
+    """Bookkeeping of one RPC for metrics; `code` is settled on the way out."""
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.code = grpc.StatusCode.OK
+        self.started = time.perf_counter()
+        metrics.STARTED.labels(*labels).inc()
+
+    def finish(self) -> None:
+        metrics.HANDLED.labels(*self.labels, self.code.name).inc()
+        metrics.HANDLING_SECONDS.labels(*self.labels).observe(time.perf_counter() - self.started)
+
+    async def fail(self, exc: BaseException, context: Context) -> None:
+        """Settle the status for an exception; abort for our errors and for bugs."""
+        if isinstance(exc, TrademeshError):
+            self.code = code_for(exc)
+            await context.abort_with_status(to_status(exc))
+        elif isinstance(exc, grpc.aio.AbortError):
+            # grpc leaves code() unset (None) when an abort carried no code.
+            code = cast("grpc.StatusCode | None", context.code())
+            self.code = grpc.StatusCode.UNKNOWN if code is None else code
+        elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            # The client went away or the server is stopping: nothing to answer.
+            self.code = grpc.StatusCode.CANCELLED
+        else:
+            log.exception("unhandled error in %s/%s", self.labels[1], self.labels[2])
+            self.code = grpc.StatusCode.INTERNAL
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has details")
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    """Outermost: turns TrademeshError into rich statuses and counts every RPC and message."""
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        labels = (_kind(handler), *_split(details.method))
+        inner = _behavior(handler)
+        if handler.response_streaming:
+            return _rebuild(handler, _wrap_stream(inner, labels))
+        return _rebuild(handler, _wrap_unary(inner, labels))
+
+
+def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
+    async def behavior(request: Any, context: Context) -> Any:
+        call = _Call(labels)
+        try:
+            return await inner(request, context)
+        except BaseException as exc:
+            await call.fail(exc, context)
+            raise
+        finally:
+            call.finish()
+
+    return behavior
+
+
+def _wrap_stream(inner: Any, labels: tuple[str, str, str]) -> Any:
+    sent = metrics.MSG_SENT.labels(*labels)
+
+    async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+        call = _Call(labels)
+        try:
+            async for message in inner(request, context):
+                yield message
+                sent.inc()
+        except BaseException as exc:
+            await call.fail(exc, context)
+            raise
+        finally:
+            call.finish()
+
+    return behavior

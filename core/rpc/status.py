@@ -1,0 +1,65 @@
+"""Map trademesh errors to gRPC statuses at the server edge.
+
+InvalidArgument carries google.rpc.BadRequest field violations in the status
+details (grpc-status-details-bin), so grpcurl, buf curl and our clients can
+show which field was wrong and why.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from core import errors
+
+__all__ = ["bad_request_violations", "code_for", "to_status"]
+
+_CODES: list[tuple[type[errors.TrademeshError], grpc.StatusCode]] = [
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+]
+
+
+def code_for(error: errors.TrademeshError) -> grpc.StatusCode:
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_status(error: errors.TrademeshError) -> grpc.Status:
+    code = code_for(error)
+    status = status_pb2.Status(code=code.value[0], message=str(error))
+    if isinstance(error, errors.InvalidArgument):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
+
+
+def bad_request_violations(call_error: grpc.RpcError) -> list[tuple[str, str]]:
+    """Client side: the (field, description) pairs of an INVALID_ARGUMENT answer."""
+    status = rpc_status.from_call(call_error)
+    if status is None or status.code != code_pb2.INVALID_ARGUMENT:
+        return []
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        request = error_details_pb2.BadRequest()
+        if detail.Unpack(request):
+            found += [(v.field, v.description) for v in request.field_violations]
+    return found

@@ -1,0 +1,41 @@
+"""Every venue trademesh can run, by name: one line per venue.
+
+A venue module exposes `create_venue(config_path: Path | None) -> Venue`. Modules
+load lazily, so starting one venue never imports another's dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import NotFound
+from venues.runtime.venue import Venue
+
+__all__ = ["VENUES", "VenueEntry", "create_venue"]
+
+
+@dataclass(frozen=True)
+class VenueEntry:
+    name: str
+    module: str
+    default_port: int
+    summary: str
+
+
+VENUES: dict[str, VenueEntry] = {
+    entry.name: entry
+    for entry in [
+        VenueEntry("sim", "venues.sim", 5070, "built-in exchange: synthetic market, price-time matching engine"),
+    ]
+}
+
+
+def create_venue(name: str, config_path: Path | None) -> Venue:
+    entry = VENUES.get(name)
+    if entry is None:
+        raise NotFound(f"unknown venue {name!r}; known venues: {', '.join(sorted(VENUES))}")
+    module = importlib.import_module(entry.module)
+    venue: Venue = module.create_venue(config_path)
+    return venue

@@ -1,0 +1,50 @@
+"""The runtime's copy of each symbol's L2 book, kept from the deltas it streams.
+
+New subscribers get their snapshot from here, so a snapshot plus the deltas that
+follow it always reproduce the venue's book. Levels are keyed by the exact
+decimal strings the venue sent; ordering converts to Decimal only for snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+__all__ = ["L2Book", "Level"]
+
+Level = tuple[str, str]
+
+
+def _is_zero(size: str) -> bool:
+    return Decimal(size) == 0
+
+
+class L2Book:
+    def __init__(self) -> None:
+        self.sequence = 0
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+
+    def replace(self, sequence: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        self.sequence = sequence
+        self.bids = {price: size for price, size in bids if not _is_zero(size)}
+        self.asks = {price: size for price, size in asks if not _is_zero(size)}
+
+    def apply(self, sequence: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        self.sequence = sequence
+        _apply_side(self.bids, bids)
+        _apply_side(self.asks, asks)
+
+    def snapshot(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
+        """Bids and asks, best first."""
+        bids = sorted(self.bids.items(), key=lambda lv: Decimal(lv[0]), reverse=True)
+        asks = sorted(self.asks.items(), key=lambda lv: Decimal(lv[0]))
+        return bids[:depth], asks[:depth]
+
+
+def _apply_side(side: dict[str, str], levels: Iterable[Level]) -> None:
+    for price, size in levels:
+        if size == "0" or _is_zero(size):
+            side.pop(price, None)
+        else:
+            side[price] = size

@@ -1,0 +1,186 @@
+"""Conversions between core.model objects and the wire (protobuf) forms."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+from core.decimals import format_decimal
+from core.model import (
+    Balance,
+    Candle,
+    Channel,
+    Execution,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    Timeframe,
+)
+
+__all__ = [
+    "CHANNEL_FROM_PB",
+    "CHANNEL_TO_PB",
+    "ORDER_TYPE_FROM_PB",
+    "SIDE_FROM_PB",
+    "SIDE_TO_PB",
+    "TIF_FROM_PB",
+    "TIMEFRAME_FROM_PB",
+    "TIMEFRAME_TO_PB",
+    "balance_to_pb",
+    "candle_to_pb",
+    "execution_to_pb",
+    "instrument_to_pb",
+    "order_to_pb",
+    "position_to_pb",
+]
+
+SIDE_TO_PB = {Side.BUY: common.SIDE_BUY, Side.SELL: common.SIDE_SELL}
+SIDE_FROM_PB = {v: k for k, v in SIDE_TO_PB.items()}
+CHANNEL_TO_PB = {
+    Channel.TRADES: md.CHANNEL_TRADES,
+    Channel.BOOK: md.CHANNEL_BOOK,
+    Channel.CANDLES: md.CHANNEL_CANDLES,
+    Channel.TICKERS: md.CHANNEL_TICKERS,
+}
+CHANNEL_FROM_PB = {v: k for k, v in CHANNEL_TO_PB.items()}
+TIMEFRAME_TO_PB = {
+    Timeframe.S1: common.TIMEFRAME_1_SECOND,
+    Timeframe.M1: common.TIMEFRAME_1_MINUTE,
+    Timeframe.M5: common.TIMEFRAME_5_MINUTES,
+    Timeframe.M15: common.TIMEFRAME_15_MINUTES,
+    Timeframe.H1: common.TIMEFRAME_1_HOUR,
+    Timeframe.H4: common.TIMEFRAME_4_HOURS,
+    Timeframe.D1: common.TIMEFRAME_1_DAY,
+}
+TIMEFRAME_FROM_PB = {v: k for k, v in TIMEFRAME_TO_PB.items()}
+_KIND_TO_PB = {
+    InstrumentKind.SPOT: common.INSTRUMENT_KIND_SPOT,
+    InstrumentKind.PERPETUAL: common.INSTRUMENT_KIND_PERPETUAL,
+    InstrumentKind.FUTURE: common.INSTRUMENT_KIND_FUTURE,
+    InstrumentKind.OPTION: common.INSTRUMENT_KIND_OPTION,
+}
+ORDER_TYPE_TO_PB = {OrderType.LIMIT: tf.ORDER_TYPE_LIMIT, OrderType.MARKET: tf.ORDER_TYPE_MARKET}
+ORDER_TYPE_FROM_PB = {v: k for k, v in ORDER_TYPE_TO_PB.items()}
+TIF_TO_PB = {
+    TimeInForce.GTC: tf.TIME_IN_FORCE_GTC,
+    TimeInForce.IOC: tf.TIME_IN_FORCE_IOC,
+    TimeInForce.FOK: tf.TIME_IN_FORCE_FOK,
+}
+TIF_FROM_PB = {v: k for k, v in TIF_TO_PB.items()}
+_STATUS_TO_PB = {
+    OrderStatus.OPEN: tf.ORDER_STATUS_OPEN,
+    OrderStatus.PARTIALLY_FILLED: tf.ORDER_STATUS_PARTIALLY_FILLED,
+    OrderStatus.FILLED: tf.ORDER_STATUS_FILLED,
+    OrderStatus.CANCELED: tf.ORDER_STATUS_CANCELED,
+    OrderStatus.REJECTED: tf.ORDER_STATUS_REJECTED,
+    OrderStatus.EXPIRED: tf.ORDER_STATUS_EXPIRED,
+}
+_LIQUIDITY_TO_PB = {Liquidity.MAKER: tf.LIQUIDITY_MAKER, Liquidity.TAKER: tf.LIQUIDITY_TAKER}
+
+
+def _dec(value: Decimal | None) -> str:
+    return "" if value is None else format_decimal(value)
+
+
+def instrument_to_pb(item: Instrument) -> common.Instrument:
+    return common.Instrument(
+        venue=item.venue,
+        symbol=item.symbol,
+        native_symbol=item.native_symbol,
+        kind=_KIND_TO_PB[item.kind],
+        base_asset=item.base_asset,
+        quote_asset=item.quote_asset,
+        settle_asset=item.settle_asset,
+        tick_size=_dec(item.tick_size),
+        lot_size=_dec(item.lot_size),
+        min_size=_dec(item.min_size),
+        min_notional=_dec(item.min_notional),
+        contract_size=_dec(item.contract_size),
+        active=item.active,
+    )
+
+
+def candle_to_pb(candle: Candle) -> md.Candle:
+    return md.Candle(
+        timeframe=TIMEFRAME_TO_PB[candle.timeframe],
+        open_time_ns=candle.open_time_ns,
+        open=_dec(candle.open),
+        high=_dec(candle.high),
+        low=_dec(candle.low),
+        close=_dec(candle.close),
+        volume=_dec(candle.volume),
+        quote_volume=_dec(candle.quote_volume),
+        trade_count=candle.trade_count,
+        closed=candle.closed,
+    )
+
+
+def order_to_pb(order: Order) -> tf.Order:
+    return tf.Order(
+        venue=order.venue,
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_TO_PB[order.side],
+        type=ORDER_TYPE_TO_PB[order.type],
+        time_in_force=TIF_TO_PB[order.time_in_force],
+        post_only=order.post_only,
+        reduce_only=order.reduce_only,
+        price=_dec(order.price),
+        size=_dec(order.size),
+        filled_size=_dec(order.filled_size),
+        average_fill_price=_dec(order.average_fill_price),
+        status=_STATUS_TO_PB[order.status],
+        status_reason=order.status_reason,
+        created_ns=order.created_ns,
+        updated_ns=order.updated_ns,
+    )
+
+
+def fill_to_pb(fill: Fill) -> tf.Fill:
+    return tf.Fill(
+        fill_id=fill.fill_id,
+        order_id=fill.order_id,
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=SIDE_TO_PB[fill.side],
+        price=_dec(fill.price),
+        size=_dec(fill.size),
+        fee=_dec(fill.fee),
+        fee_asset=fill.fee_asset,
+        liquidity=_LIQUIDITY_TO_PB[fill.liquidity],
+        trade_id=fill.trade_id,
+        ts_event_ns=fill.ts_event_ns,
+    )
+
+
+def execution_to_pb(venue: str, execution: Execution) -> tf.Execution:
+    message = tf.Execution(venue=venue, ts_event_ns=execution.ts_event_ns, order=order_to_pb(execution.order))
+    if execution.fill is not None:
+        message.fill.CopyFrom(fill_to_pb(execution.fill))
+    return message
+
+
+def balance_to_pb(balance: Balance) -> tf.Balance:
+    return tf.Balance(
+        asset=balance.asset, free=_dec(balance.free), locked=_dec(balance.locked), total=_dec(balance.total)
+    )
+
+
+def position_to_pb(position: Position) -> tf.Position:
+    return tf.Position(
+        symbol=position.symbol,
+        size=_dec(position.size),
+        entry_price=_dec(position.entry_price),
+        realized_pnl=_dec(position.realized_pnl),
+    )

@@ -1,0 +1,158 @@
+"""Fan market events out to many subscribers, each with its own bounded queue.
+
+Events arrive already encoded as SubscribeResponse field chunks, so a batch for a
+subscriber is a byte join: no per-subscriber protobuf work, and a slow subscriber
+costs the venue nothing but a full queue, handled by its overflow policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from core.errors import ResourceExhausted
+from core.model import Channel, Timeframe
+
+__all__ = ["Overflow", "Route", "Subscriber", "Fanout", "encode_chunk"]
+
+# Where an event goes: (symbol, channel, candle timeframe or None).
+Route = tuple[str, Channel, Timeframe | None]
+
+
+def encode_chunk(message_bytes: bytes) -> bytes:
+    """Wire form of one element of `repeated MarketEvent events = 1`."""
+    size = len(message_bytes)
+    head = bytearray(b"\n")
+    while size > 0x7F:
+        head.append((size & 0x7F) | 0x80)
+        size >>= 7
+    head.append(size)
+    return bytes(head) + message_bytes
+
+
+class Overflow(enum.Enum):
+    DISCONNECT = "disconnect"
+    CONFLATE = "conflate"
+
+
+@dataclass(frozen=True)
+class Interest:
+    routes: frozenset[Route]
+    overflow: Overflow
+
+    @property
+    def book_symbols(self) -> list[str]:
+        return sorted({symbol for symbol, channel, _ in self.routes if channel is Channel.BOOK})
+
+
+class Subscriber:
+    def __init__(self, interest: Interest, queue_batches: int) -> None:
+        self.interest = interest
+        self.queue_batches = queue_batches
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_batches)
+        self._error: ResourceExhausted | None = None
+        self.conflations = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def offer(self, batch: bytes) -> bool:
+        """Queue a batch; False when the queue is full."""
+        try:
+            self._queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def end(self, error: ResourceExhausted | None = None) -> None:
+        """End the stream after nothing more: queued batches are dropped."""
+        self._error = error
+        self._clear()
+        self._queue.put_nowait(None)
+
+    def restart_with(self, batch: bytes) -> None:
+        self._clear()
+        self._queue.put_nowait(batch)
+
+    def _clear(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def batches(self) -> AsyncIterator[bytes]:
+        while True:
+            batch = await self._queue.get()
+            if batch is None:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield batch
+
+
+class Fanout:
+    """Routes encoded events to the subscribers interested in them."""
+
+    def __init__(self, queue_batches: int, resync: Callable[[str], bytes], gap: Callable[[str], bytes]) -> None:
+        self._queue_batches = queue_batches
+        self._resync = resync  # symbol -> encoded GAP notice + book snapshot chunks
+        self._gap = gap  # symbol -> encoded GAP notice chunk
+        self._index: dict[Route, set[Subscriber]] = {}
+        self.subscribers: set[Subscriber] = set()
+        self.dropped = 0
+        self.conflated = 0
+
+    def subscribe(self, interest: Interest, initial: bytes) -> Subscriber:
+        subscriber = Subscriber(interest, self._queue_batches)
+        if initial:
+            subscriber.offer(initial)
+        for route in interest.routes:
+            self._index.setdefault(route, set()).add(subscriber)
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        for route in subscriber.interest.routes:
+            members = self._index.get(route)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._index[route]
+
+    def count(self, route: Route) -> int:
+        return len(self._index.get(route, ()))
+
+    def dispatch(self, pending: dict[Route, list[bytes]]) -> None:
+        batches: dict[Subscriber, list[bytes]] = {}
+        for route, chunks in pending.items():
+            for subscriber in self._index.get(route, ()):
+                batches.setdefault(subscriber, []).extend(chunks)
+        for subscriber, chunks in batches.items():
+            if not subscriber.offer(b"".join(chunks)):
+                self._overflow(subscriber)
+
+    def end_all(self) -> int:
+        ended = len(self.subscribers)
+        for subscriber in list(self.subscribers):
+            subscriber.end()
+            self.unsubscribe(subscriber)
+        return ended
+
+    def _overflow(self, subscriber: Subscriber) -> None:
+        if subscriber.interest.overflow is Overflow.CONFLATE:
+            self.conflated += 1
+            subscriber.conflations += 1
+            symbols = sorted({route[0] for route in subscriber.interest.routes})
+            books = set(subscriber.interest.book_symbols)
+            subscriber.restart_with(b"".join(self._resync(s) if s in books else self._gap(s) for s in symbols))
+            return
+        self.dropped += 1
+        self.unsubscribe(subscriber)
+        subscriber.end(
+            ResourceExhausted(
+                f"subscriber too slow: its queue of {subscriber.queue_batches} batches is full; "
+                "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE"
+            )
+        )

@@ -1,0 +1,123 @@
+"""VenueRuntime: everything a venue process does around its connector.
+
+It owns the market feed and fan-out, the execution hub, the stream table, the
+dead-man switch and the venue's lifecycle (starting, running, draining).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from core.errors import FailedPrecondition, Unavailable
+from core.model import Channel, StreamKey, Timeframe
+from venues.runtime import metrics
+from venues.runtime.deadman import DeadMan
+from venues.runtime.executions import ExecutionHub
+from venues.runtime.fanout import Fanout
+from venues.runtime.feed import MarketFeed
+from venues.runtime.stats import StreamState, StreamTable
+from venues.runtime.venue import Venue, VenueContext
+
+__all__ = ["RuntimeOptions", "RuntimeState", "VenueRuntime"]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    # Per market-data subscriber: batches queued before its overflow policy applies.
+    queue_batches: int = 256
+    # Per execution subscriber: executions queued before it is ended.
+    execution_queue: int = 10_000
+    sample_interval_s: float = 1.0
+
+
+class RuntimeState(enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    DRAINING = "draining"
+
+
+class VenueRuntime:
+    def __init__(self, venue: Venue, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.venue = venue
+        self.name = venue.name
+        self.instruments = {item.symbol: item for item in venue.instruments()}
+        self.streams = StreamTable()
+        self.feed = MarketFeed(venue.name, self.streams)
+        self.fanout = Fanout(self.options.queue_batches, self._resync_chunk, self._gap_chunk)
+        self.feed.attach(self.fanout)
+        self.executions = ExecutionHub(venue.name, self.options.execution_queue)
+        self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)
+        self.active: set[StreamKey] = set()
+        self.state = RuntimeState.STARTING
+        self.started_ns = time.time_ns()
+        self.on_drain: Callable[[], Awaitable[None]] | None = None
+        self._sampler: asyncio.Task[None] | None = None
+        self._metrics = metrics.VenueMetrics(venue.name)
+
+    async def start(self) -> None:
+        self.active = self.venue.default_streams()
+        await self.venue.start(VenueContext(self.feed, self.executions.publish), set(self.active))
+        self.state = RuntimeState.RUNNING
+        self._sampler = asyncio.create_task(self._sample_forever(), name=f"{self.name}-sampler")
+
+    async def stop(self) -> None:
+        self.end_streams()
+        await self.deadman.stop()
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        await self.venue.stop()
+
+    def end_streams(self) -> int:
+        return self.fanout.end_all() + self.executions.end_all()
+
+    def require_serving(self) -> None:
+        if self.state is RuntimeState.DRAINING:
+            raise Unavailable(f"venue {self.name} is draining: it takes no new orders or subscriptions")
+
+    def require_active(self, keys: Iterable[StreamKey]) -> None:
+        missing = [f"{k.symbol} {k.channel.value}" for k in keys if k not in self.active]
+        if missing:
+            raise FailedPrecondition(
+                f"not streamed by venue {self.name}: {', '.join(missing)}; add with Admin/AddSubscriptions"
+            )
+
+    async def set_streams(self, keys: set[StreamKey]) -> None:
+        await self.venue.set_streams(set(keys))
+        for key in self.active - keys:
+            self.streams.get(key).state = StreamState.STOPPED
+        self.active = keys
+
+    async def drain(self, cancel_orders: bool) -> tuple[int, int]:
+        self.state = RuntimeState.DRAINING
+        if self.on_drain is not None:
+            await self.on_drain()
+        ended = self.end_streams()
+        canceled = await self._cancel_everything() if cancel_orders else 0
+        return ended, canceled
+
+    def subscriber_count(self, key: StreamKey) -> int:
+        timeframes: list[Timeframe | None] = list(Timeframe) if key.channel is Channel.CANDLES else [None]
+        return sum(self.fanout.count((key.symbol, key.channel, tf)) for tf in timeframes)
+
+    async def _cancel_everything(self) -> int:
+        return len(await self.venue.cancel_all_orders(None))
+
+    def _resync_chunk(self, symbol: str) -> bytes:
+        return self._gap_chunk(symbol) + self.feed.snapshot_chunk(symbol)
+
+    def _gap_chunk(self, symbol: str) -> bytes:
+        return self.feed.gap_chunk(symbol, "subscriber fell behind: events were dropped (conflated)")
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.sample_interval_s)
+            self.streams.sample()
+            self._metrics.update(self)

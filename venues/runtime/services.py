@@ -1,0 +1,254 @@
+"""The gRPC servicers of a venue process: MarketData, TradeFlow and Admin over a VenueRuntime.
+
+Handlers validate, call the runtime or the venue, and convert; errors are
+core.errors types, mapped to statuses by core.rpc's edge interceptor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+from core.model import Channel
+from core.rpc.server import Service
+from venues.runtime import validate
+from venues.runtime.convert import (
+    CHANNEL_TO_PB,
+    balance_to_pb,
+    candle_to_pb,
+    instrument_to_pb,
+    order_to_pb,
+    position_to_pb,
+)
+from venues.runtime.deadman import DeadManState
+from venues.runtime.fanout import Interest, Overflow
+from venues.runtime.runtime import RuntimeState, VenueRuntime
+from venues.runtime.stats import StreamState
+
+__all__ = ["venue_services"]
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class MarketDataService(md_grpc.MarketDataServicer):
+    def __init__(self, runtime: VenueRuntime) -> None:
+        self.rt = runtime
+
+    async def ListInstruments(self, request: md.ListInstrumentsRequest, context: Context) -> Any:
+        for index, symbol in enumerate(request.symbols):
+            validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
+        wanted = set(request.symbols)
+        items = [i for s, i in sorted(self.rt.instruments.items()) if not wanted or s in wanted]
+        return md.ListInstrumentsResponse(instruments=[instrument_to_pb(i) for i in items])
+
+    async def Subscribe(  # type: ignore[override]
+        self, request: md.SubscribeRequest, context: Context
+    ) -> AsyncIterator[bytes]:
+        """Yields encoded SubscribeResponse batches (see _add_market_data: no re-encoding)."""
+        self.rt.require_serving()
+        keys, timeframe = validate.subscribe_request(request, self.rt.instruments)
+        self.rt.require_active(keys)
+        routes = frozenset((k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys)
+        conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
+        interest = Interest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
+        initial = b"".join(self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols)
+        subscriber = self.rt.fanout.subscribe(interest, initial)
+        try:
+            async for batch in subscriber.batches():
+                yield batch
+        finally:
+            self.rt.fanout.unsubscribe(subscriber)
+
+    async def GetCandles(self, request: md.GetCandlesRequest, context: Context) -> Any:
+        symbol, timeframe, start_ns, end_ns, limit = validate.candles_request(
+            request, self.rt.instruments, time.time_ns()
+        )
+        candles = await self.rt.venue.candles(symbol, timeframe, start_ns, end_ns, limit)
+        return md.GetCandlesResponse(candles=[candle_to_pb(c) for c in candles])
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _add_market_data(servicer: MarketDataService, server: grpc.aio.Server) -> None:
+    """Like the generated add function, but Subscribe's batches are already wire bytes."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "ListInstruments": grpc.unary_unary_rpc_method_handler(
+            servicer.ListInstruments,
+            request_deserializer=md.ListInstrumentsRequest.FromString,
+            response_serializer=md.ListInstrumentsResponse.SerializeToString,
+        ),
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe, request_deserializer=md.SubscribeRequest.FromString, response_serializer=_identity
+        ),
+        "GetCandles": grpc.unary_unary_rpc_method_handler(
+            servicer.GetCandles,
+            request_deserializer=md.GetCandlesRequest.FromString,
+            response_serializer=md.GetCandlesResponse.SerializeToString,
+        ),
+    }
+    name = md.DESCRIPTOR.services_by_name["MarketData"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+
+
+class TradeFlowService(tf_grpc.TradeFlowServicer):
+    def __init__(self, runtime: VenueRuntime) -> None:
+        self.rt = runtime
+        self.venue = runtime.venue
+
+    async def PlaceOrder(self, request: tf.PlaceOrderRequest, context: Context) -> Any:
+        order_request = validate.place_order(request, self.rt.instruments)
+        self.rt.require_serving()
+        order, duplicate = await self.venue.place_order(order_request)
+        return tf.PlaceOrderResponse(order=order_to_pb(order), duplicate=duplicate)
+
+    async def CancelOrder(self, request: tf.CancelOrderRequest, context: Context) -> Any:
+        ref = validate.order_ref(request.order_id, request.client_order_id)
+        return tf.CancelOrderResponse(order=order_to_pb(await self.venue.cancel_order(ref)))
+
+    async def CancelAllOrders(self, request: tf.CancelAllOrdersRequest, context: Context) -> Any:
+        symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
+        orders = await self.venue.cancel_all_orders(symbol)
+        return tf.CancelAllOrdersResponse(orders=[order_to_pb(o) for o in orders])
+
+    async def GetOrder(self, request: tf.GetOrderRequest, context: Context) -> Any:
+        ref = validate.order_ref(request.order_id, request.client_order_id)
+        return tf.GetOrderResponse(order=order_to_pb(await self.venue.get_order(ref)))
+
+    async def ListOpenOrders(self, request: tf.ListOpenOrdersRequest, context: Context) -> Any:
+        symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
+        orders = await self.venue.open_orders(symbol)
+        return tf.ListOpenOrdersResponse(orders=[order_to_pb(o) for o in orders])
+
+    async def GetBalances(self, request: tf.GetBalancesRequest, context: Context) -> Any:
+        return tf.GetBalancesResponse(balances=[balance_to_pb(b) for b in await self.venue.balances()])
+
+    async def GetPositions(self, request: tf.GetPositionsRequest, context: Context) -> Any:
+        symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
+        positions = await self.venue.positions(symbol)
+        return tf.GetPositionsResponse(positions=[position_to_pb(p) for p in positions])
+
+    async def StreamExecutions(self, request: tf.StreamExecutionsRequest, context: Context) -> Any:
+        for index, symbol in enumerate(request.symbols):
+            validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
+        self.rt.require_serving()
+        subscriber = self.rt.executions.subscribe(frozenset(request.symbols))
+        try:
+            async for batch in subscriber.batches():
+                yield tf.StreamExecutionsResponse(executions=batch)
+        finally:
+            self.rt.executions.unsubscribe(subscriber)
+
+
+_STREAM_STATE = {
+    StreamState.CONNECTING: admin.STREAM_STATE_CONNECTING,
+    StreamState.CONNECTED: admin.STREAM_STATE_CONNECTED,
+    StreamState.DISCONNECTED: admin.STREAM_STATE_DISCONNECTED,
+    StreamState.STOPPED: admin.STREAM_STATE_STOPPED,
+}
+
+
+def _dead_man(state: DeadManState) -> admin.DeadManStatus:
+    return admin.DeadManStatus(
+        armed=state.armed,
+        ttl_ms=state.ttl_ms,
+        deadline_ns=state.deadline_ns,
+        trips=state.trips,
+        last_trip_ns=state.last_trip_ns,
+    )
+
+
+class AdminService(admin_grpc.AdminServicer):
+    def __init__(self, runtime: VenueRuntime) -> None:
+        self.rt = runtime
+
+    async def GetStatus(self, request: admin.GetStatusRequest, context: Context) -> Any:
+        now_ns = time.time_ns()
+        streams = [self._stream_status(stats, now_ns) for stats in self.rt.streams.all()]
+        return admin.GetStatusResponse(
+            venue=self.rt.name,
+            state=self._venue_state(streams),
+            started_ns=self.rt.started_ns,
+            streams=streams,
+            subscriber_count=len(self.rt.fanout.subscribers) + len(self.rt.executions.subscribers),
+            dead_man=_dead_man(self.rt.deadman.state()),
+        )
+
+    def _venue_state(self, streams: list[admin.StreamStatus]) -> admin.VenueState.ValueType:
+        if self.rt.state is RuntimeState.STARTING:
+            return admin.VENUE_STATE_STARTING
+        if self.rt.state is RuntimeState.DRAINING:
+            return admin.VENUE_STATE_DRAINING
+        live = (admin.STREAM_STATE_CONNECTED, admin.STREAM_STATE_STOPPED)
+        if any(s.state not in live for s in streams):
+            return admin.VENUE_STATE_DEGRADED
+        return admin.VENUE_STATE_RUNNING
+
+    def _stream_status(self, stats: Any, now_ns: int) -> admin.StreamStatus:
+        return admin.StreamStatus(
+            symbol=stats.key.symbol,
+            channel=CHANNEL_TO_PB[stats.key.channel],
+            state=_STREAM_STATE[stats.state],
+            events_per_s=round(stats.events_per_s, 3),
+            events_total=stats.events_total,
+            last_event_age_ms=stats.last_event_age_ms(now_ns),
+            subscriber_count=self.rt.subscriber_count(stats.key),
+            reconnects=stats.reconnects,
+            resyncs=stats.resyncs,
+            rate_limit_hits=stats.rate_limit_hits,
+            malformed_messages=stats.malformed_messages,
+        )
+
+    def _subscriptions(self) -> list[admin.Subscription]:
+        keys = sorted(self.rt.active, key=lambda k: (k.symbol, k.channel.value))
+        return [admin.Subscription(symbol=k.symbol, channel=CHANNEL_TO_PB[k.channel]) for k in keys]
+
+    async def ListSubscriptions(self, request: admin.ListSubscriptionsRequest, context: Context) -> Any:
+        return admin.ListSubscriptionsResponse(subscriptions=self._subscriptions())
+
+    async def AddSubscriptions(self, request: admin.AddSubscriptionsRequest, context: Context) -> Any:
+        keys = validate.stream_keys(request.subscriptions, self.rt.instruments)
+        await self.rt.set_streams(self.rt.active | set(keys))
+        return admin.AddSubscriptionsResponse(subscriptions=self._subscriptions())
+
+    async def RemoveSubscriptions(self, request: admin.RemoveSubscriptionsRequest, context: Context) -> Any:
+        keys = validate.stream_keys(request.subscriptions, self.rt.instruments)
+        await self.rt.set_streams(self.rt.active - set(keys))
+        return admin.RemoveSubscriptionsResponse(subscriptions=self._subscriptions())
+
+    async def Heartbeat(self, request: admin.HeartbeatRequest, context: Context) -> Any:
+        state = await self.rt.deadman.heartbeat(validate.heartbeat_ttl(request.ttl_ms))
+        return admin.HeartbeatResponse(dead_man=_dead_man(state))
+
+    async def Reconnect(self, request: admin.ReconnectRequest, context: Context) -> Any:
+        return admin.ReconnectResponse(streams=await self.rt.venue.reconnect())
+
+    async def Drain(self, request: admin.DrainRequest, context: Context) -> Any:
+        ended, canceled = await self.rt.drain(request.cancel_open_orders)
+        return admin.DrainResponse(streams_ended=ended, orders_canceled=canceled)
+
+
+def venue_services(runtime: VenueRuntime) -> list[Service]:
+    return [
+        Service(md.DESCRIPTOR.services_by_name["MarketData"].full_name, MarketDataService(runtime), _add_market_data),
+        Service(
+            tf.DESCRIPTOR.services_by_name["TradeFlow"].full_name,
+            TradeFlowService(runtime),
+            tf_grpc.add_TradeFlowServicer_to_server,
+        ),
+        Service(
+            admin.DESCRIPTOR.services_by_name["Admin"].full_name,
+            AdminService(runtime),
+            admin_grpc.add_AdminServicer_to_server,
+        ),
+    ]

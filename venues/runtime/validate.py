@@ -1,0 +1,240 @@
+"""Turn wire requests into checked domain values, or InvalidArgument naming every bad field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+from core.decimals import format_decimal, parse_decimal
+from core.errors import FieldViolation, InvalidArgument
+from core.model import Instrument, OrderRequest, OrderType, StreamKey, TimeInForce, Timeframe
+from venues.runtime.convert import CHANNEL_FROM_PB, ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, TIMEFRAME_FROM_PB
+from venues.runtime.deadman import MAX_TTL_MS
+from venues.runtime.venue import OrderRef
+
+__all__ = [
+    "candles_request",
+    "heartbeat_ttl",
+    "order_ref",
+    "place_order",
+    "stream_keys",
+    "subscribe_request",
+    "symbol_filter",
+]
+
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+MAX_CANDLES = 5000
+
+
+class _Violations:
+    """Collects every bad field of a request so the caller sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def decimal(self, field: str, text: str, *, required: bool = True) -> Decimal | None:
+        try:
+            return parse_decimal(field, text, required=required)
+        except InvalidArgument as exc:
+            self.items += exc.violations
+            return None
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def _instrument(
+    found: _Violations, field: str, symbol: str, instruments: Mapping[str, Instrument]
+) -> Instrument | None:
+    if symbol == "":
+        found.add(field, "is required")
+        return None
+    if symbol not in instruments:
+        found.add(field, f"unknown symbol {symbol!r}; ListInstruments names the venue's symbols")
+        return None
+    return instruments[symbol]
+
+
+def _enum(found: _Violations, field: str, value: int, table: Container[Any], what: str) -> None:
+    if value == 0:
+        found.add(field, "is required")
+    elif value not in table:
+        found.add(field, f"{value} is not a valid {what}")
+
+
+def place_order(request: tf.PlaceOrderRequest, instruments: Mapping[str, Instrument]) -> OrderRequest:
+    found = _Violations()
+    instrument = _instrument(found, "symbol", request.symbol, instruments)
+    _enum(found, "side", request.side, SIDE_FROM_PB, "side")
+    _enum(found, "type", request.type, ORDER_TYPE_FROM_PB, "order type")
+    order_type = ORDER_TYPE_FROM_PB.get(request.type)
+    size = _size(found, request.size, instrument)
+    price = _price(found, request.price, order_type, instrument)
+    tif = _time_in_force(found, request, order_type)
+    if request.client_order_id and not _CLIENT_ORDER_ID.fullmatch(request.client_order_id):
+        found.add("client_order_id", "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    if instrument is not None and size is not None and price is not None:
+        _check_notional(found, instrument, size, price)
+    found.raise_any()
+    assert order_type is not None and size is not None and tif is not None
+    return OrderRequest(
+        symbol=request.symbol,
+        side=SIDE_FROM_PB[request.side],
+        type=order_type,
+        size=size,
+        price=price,
+        time_in_force=tif,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        client_order_id=request.client_order_id,
+    )
+
+
+def _size(found: _Violations, text: str, instrument: Instrument | None) -> Decimal | None:
+    size = found.decimal("size", text)
+    if size is None:
+        return None
+    if size <= 0:
+        found.add("size", f"must be positive, got {text}")
+    elif instrument is not None and size % instrument.lot_size != 0:
+        found.add("size", f"{text} is not a multiple of the lot size {format_decimal(instrument.lot_size)}")
+    elif instrument is not None and size < instrument.min_size:
+        found.add("size", f"{text} is below the minimum size {format_decimal(instrument.min_size)}")
+    else:
+        return size
+    return None
+
+
+def _price(
+    found: _Violations, text: str, order_type: OrderType | None, instrument: Instrument | None
+) -> Decimal | None:
+    if order_type is OrderType.MARKET:
+        if text != "":
+            found.add("price", "must be empty for a market order")
+        return None
+    price = found.decimal("price", text, required=order_type is OrderType.LIMIT)
+    if price is None:
+        return None
+    if price <= 0:
+        found.add("price", f"must be positive, got {text}")
+    elif instrument is not None and price % instrument.tick_size != 0:
+        found.add("price", f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}")
+    else:
+        return price
+    return None
+
+
+def _time_in_force(
+    found: _Violations, request: tf.PlaceOrderRequest, order_type: OrderType | None
+) -> TimeInForce | None:
+    if request.time_in_force != 0 and request.time_in_force not in TIF_FROM_PB:
+        found.add("time_in_force", f"{request.time_in_force} is not a valid time in force")
+        return None
+    default = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+    tif = TIF_FROM_PB.get(request.time_in_force, default)
+    if order_type is OrderType.MARKET and tif is TimeInForce.GTC:
+        found.add("time_in_force", "a market order cannot rest: use IOC or FOK")
+    if request.post_only and (order_type is not OrderType.LIMIT or tif is not TimeInForce.GTC):
+        found.add("post_only", "only a GTC limit order can be post-only")
+    return tif
+
+
+def _check_notional(found: _Violations, instrument: Instrument, size: Decimal, price: Decimal) -> None:
+    notional = size * price * instrument.contract_size
+    if notional < instrument.min_notional:
+        found.add(
+            "size",
+            f"notional {format_decimal(notional)} is below the minimum {format_decimal(instrument.min_notional)}",
+        )
+
+
+def order_ref(order_id: str, client_order_id: str) -> OrderRef:
+    if (order_id == "") == (client_order_id == ""):
+        raise InvalidArgument.field("order_id", "set exactly one of order_id and client_order_id")
+    return OrderRef(order_id=order_id, client_order_id=client_order_id)
+
+
+def symbol_filter(symbol: str, instruments: Mapping[str, Instrument], field: str = "symbol") -> str | None:
+    if symbol == "":
+        return None
+    if symbol not in instruments:
+        raise InvalidArgument.field(field, f"unknown symbol {symbol!r}")
+    return symbol
+
+
+def _symbols(found: _Violations, symbols: Sequence[str], instruments: Mapping[str, Instrument]) -> None:
+    if not symbols:
+        found.add("symbols", "name at least one symbol")
+    for index, symbol in enumerate(symbols):
+        _instrument(found, f"symbols[{index}]", symbol, instruments)
+
+
+def subscribe_request(
+    request: md.SubscribeRequest, instruments: Mapping[str, Instrument]
+) -> tuple[list[StreamKey], Timeframe]:
+    found = _Violations()
+    _symbols(found, request.symbols, instruments)
+    if not request.channels:
+        found.add("channels", "name at least one channel")
+    for index, channel in enumerate(request.channels):
+        _enum(found, f"channels[{index}]", channel, CHANNEL_FROM_PB, "channel")
+    timeframe = Timeframe.M1
+    if request.candle_timeframe != 0:
+        if request.candle_timeframe in TIMEFRAME_FROM_PB:
+            timeframe = TIMEFRAME_FROM_PB[request.candle_timeframe]
+        else:
+            found.add("candle_timeframe", f"{request.candle_timeframe} is not a valid timeframe")
+    if request.overflow_policy not in md.OverflowPolicy.values():
+        found.add("overflow_policy", f"{request.overflow_policy} is not a valid overflow policy")
+    found.raise_any()
+    keys = [StreamKey(s, CHANNEL_FROM_PB[c]) for s in dict.fromkeys(request.symbols) for c in request.channels]
+    return list(dict.fromkeys(keys)), timeframe
+
+
+def candles_request(
+    request: md.GetCandlesRequest, instruments: Mapping[str, Instrument], now_ns: int
+) -> tuple[str, Timeframe, int, int, int]:
+    found = _Violations()
+    _instrument(found, "symbol", request.symbol, instruments)
+    _enum(found, "timeframe", request.timeframe, TIMEFRAME_FROM_PB, "timeframe")
+    end_ns = request.end_ns or now_ns
+    if request.start_ns < 0:
+        found.add("start_ns", "must not be negative")
+    if end_ns <= request.start_ns:
+        found.add("end_ns", "must be after start_ns (or 0 for now)")
+    if request.limit > MAX_CANDLES:
+        found.add("limit", f"at most {MAX_CANDLES}")
+    found.raise_any()
+    limit = request.limit or 1000
+    return request.symbol, TIMEFRAME_FROM_PB[request.timeframe], request.start_ns, end_ns, limit
+
+
+def stream_keys(
+    subscriptions: Sequence[admin.Subscription], instruments: Mapping[str, Instrument]
+) -> list[StreamKey]:
+    found = _Violations()
+    if not subscriptions:
+        found.add("subscriptions", "name at least one subscription")
+    for index, item in enumerate(subscriptions):
+        _instrument(found, f"subscriptions[{index}].symbol", item.symbol, instruments)
+        _enum(found, f"subscriptions[{index}].channel", item.channel, CHANNEL_FROM_PB, "channel")
+    found.raise_any()
+    return [StreamKey(item.symbol, CHANNEL_FROM_PB[item.channel]) for item in subscriptions]
+
+
+def heartbeat_ttl(ttl_ms: int) -> int:
+    if ttl_ms > MAX_TTL_MS:
+        raise InvalidArgument.field("ttl_ms", f"{ttl_ms} is above the maximum {MAX_TTL_MS}")
+    return ttl_ms
+
+

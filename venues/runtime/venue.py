@@ -1,0 +1,97 @@
+"""What a venue connector implements; the runtime does everything else.
+
+The runtime (venues.runtime.app) serves MarketData, TradeFlow and Admin for any
+Venue: it validates requests, fans market data out to subscribers, streams
+executions, keeps stream statistics and runs the dead-man switch. A connector
+only speaks to its exchange (or, for sim, simulates one) and reports what
+happens through the VenueContext it is started with.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.model import Balance, Candle, Execution, Instrument, Order, OrderRequest, Position, StreamKey, Timeframe
+
+if TYPE_CHECKING:
+    from venues.runtime.feed import MarketFeed
+
+__all__ = ["OrderRef", "Venue", "VenueContext"]
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """An order named by the venue's id or by the caller's client id (exactly one is set)."""
+
+    order_id: str = ""
+    client_order_id: str = ""
+
+
+@dataclass(frozen=True)
+class VenueContext:
+    """Given to Venue.start: where the venue reports market data and executions."""
+
+    feed: MarketFeed
+    on_execution: Callable[[Execution], None]
+
+
+class Venue(abc.ABC):
+    """One exchange connector. Errors raised are core.errors types."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
+        """Connect and open the given upstream streams."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def instruments(self) -> Sequence[Instrument]: ...
+
+    @abc.abstractmethod
+    def default_streams(self) -> set[StreamKey]:
+        """The upstream streams to open at start (from the venue's config)."""
+
+    @abc.abstractmethod
+    async def set_streams(self, streams: set[StreamKey]) -> None:
+        """Open and close upstream streams so exactly these are open."""
+
+    @abc.abstractmethod
+    async def reconnect(self) -> int:
+        """Drop and re-open upstream connections; returns the number of streams re-opened."""
+
+    @abc.abstractmethod
+    async def candles(
+        self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
+    ) -> list[Candle]: ...
+
+    @abc.abstractmethod
+    async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        """Place an order; True with the first order when client_order_id was seen before."""
+
+    @abc.abstractmethod
+    async def cancel_order(self, ref: OrderRef) -> Order: ...
+
+    @abc.abstractmethod
+    async def cancel_all_orders(self, symbol: str | None) -> list[Order]: ...
+
+    @abc.abstractmethod
+    async def get_order(self, ref: OrderRef) -> Order: ...
+
+    @abc.abstractmethod
+    async def open_orders(self, symbol: str | None) -> list[Order]: ...
+
+    @abc.abstractmethod
+    async def balances(self) -> list[Balance]: ...
+
+    @abc.abstractmethod
+    async def positions(self, symbol: str | None) -> list[Position]: ...
+
+    async def cancel_all_after(self, ttl_ms: int) -> bool:
+        """Arm the exchange's own dead-man switch; False when it has none (the runtime times it)."""
+        return False

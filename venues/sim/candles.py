@@ -1,0 +1,130 @@
+"""OHLCV candles of the sim's own trades, in integer ticks and lots, for live updates and history.
+
+Closed candles are kept at 1s (for six hours) and 1m (for a week); larger
+timeframes are built from them on demand.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.model import Candle, Timeframe
+
+__all__ = ["CandleBook", "IntCandle"]
+
+_KEEP_S1 = 6 * 3600
+_KEEP_M1 = 7 * 24 * 60
+
+
+@dataclass
+class IntCandle:
+    open_time_ns: int
+    open: int
+    high: int
+    low: int
+    close: int
+    lots: int = 0
+    # Sum of price ticks * lots: quote volume in tick*lot units.
+    notional: int = 0
+    trades: int = 0
+
+    def add(self, price: int, lots: int) -> None:
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+        self.close = price
+        self.lots += lots
+        self.notional += price * lots
+        self.trades += 1
+
+    def merge(self, other: IntCandle) -> None:
+        self.high = max(self.high, other.high)
+        self.low = min(self.low, other.low)
+        self.close = other.close
+        self.lots += other.lots
+        self.notional += other.notional
+        self.trades += other.trades
+
+
+def _new(open_time_ns: int, price: int, lots: int) -> IntCandle:
+    candle = IntCandle(open_time_ns, price, price, price, price)
+    candle.add(price, lots)
+    return candle
+
+
+class CandleBook:
+    """One symbol's candles at every timeframe."""
+
+    def __init__(self, tick: Decimal, lot: Decimal) -> None:
+        self._tick = tick
+        self._lot = lot
+        self.open: dict[Timeframe, IntCandle] = {}
+        self._closed = {Timeframe.S1: deque[IntCandle](maxlen=_KEEP_S1), Timeframe.M1: deque[IntCandle](maxlen=_KEEP_M1)}
+
+    def add_trade(self, ts_ns: int, price: int, lots: int, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
+        for timeframe in Timeframe:
+            start = timeframe.open_time_ns(ts_ns)
+            current = self.open.get(timeframe)
+            if current is not None and current.open_time_ns == start:
+                current.add(price, lots)
+                continue
+            if current is not None:
+                self._close(timeframe, current, on_close)
+            self.open[timeframe] = _new(start, price, lots)
+
+    def roll(self, now_ns: int, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
+        """Close candles whose interval has ended even when no trade came after them."""
+        for timeframe, current in list(self.open.items()):
+            if current.open_time_ns + timeframe.ns <= now_ns:
+                self._close(timeframe, current, on_close)
+                del self.open[timeframe]
+
+    def _close(self, timeframe: Timeframe, candle: IntCandle, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
+        kept = self._closed.get(timeframe)
+        if kept is not None:
+            kept.append(candle)
+        on_close(timeframe, candle)
+
+    def history(self, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int) -> list[Candle]:
+        source = Timeframe.S1 if timeframe is Timeframe.S1 else Timeframe.M1
+        candles = [c for c in self._closed[source] if start_ns <= c.open_time_ns < end_ns]
+        merged = list(_regroup(candles, timeframe)) if timeframe is not source else candles
+        # The open candle of the asked timeframe, when it falls in the range, comes last.
+        current = self.open.get(timeframe)
+        done = [self.to_candle(timeframe, c, closed=True) for c in merged]
+        if current is not None and start_ns <= current.open_time_ns < end_ns:
+            done = [c for c in done if c.open_time_ns != current.open_time_ns]
+            done.append(self.to_candle(timeframe, current, closed=False))
+        return done[:limit]
+
+    def to_candle(self, timeframe: Timeframe, candle: IntCandle, closed: bool) -> Candle:
+        tick, lot = self._tick, self._lot
+        return Candle(
+            timeframe=timeframe,
+            open_time_ns=candle.open_time_ns,
+            open=candle.open * tick,
+            high=candle.high * tick,
+            low=candle.low * tick,
+            close=candle.close * tick,
+            volume=candle.lots * lot,
+            quote_volume=candle.notional * tick * lot,
+            trade_count=candle.trades,
+            closed=closed,
+        )
+
+
+def _regroup(candles: Iterable[IntCandle], timeframe: Timeframe) -> Iterable[IntCandle]:
+    group: IntCandle | None = None
+    for candle in candles:
+        start = timeframe.open_time_ns(candle.open_time_ns)
+        if group is not None and group.open_time_ns == start:
+            group.merge(candle)
+            continue
+        if group is not None:
+            yield group
+        group = IntCandle(start, candle.open, candle.high, candle.low, candle.close, candle.lots,
+                          candle.notional, candle.trades)  # fmt: skip
+    if group is not None:
+        yield group

@@ -1,0 +1,323 @@
+"""SimExchange: the sim venue's books, order manager and account behind one entry point.
+
+Two kinds of callers share the books:
+- the user API (Decimals in, core.model objects out), used by the TradeFlow servicer;
+- the synthetic API (ints, no Decimal), used by the market generator at high rates.
+
+Fills between synthetic and user orders are routed to the order manager, so the user gets
+fills, fees and balance changes whoever the taker is.
+
+Listener calls for one operation come in this order: on_trade for each trade (in matching
+order), one batched on_levels with every level the operation changed, then the user's
+executions. A user placement emits its OPEN execution before its trades. Level changes are
+(side, price ticks, new total lots), 0 meaning the level is gone; applied in order to an
+aggregated copy of the book they reproduce OrderBook.depth() exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, localcontext
+from typing import Protocol
+
+from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.model import (
+    Balance,
+    Execution,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from venues.sim.accounts import EXACT, Accounts
+from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from venues.sim.orders import FeeSchedule, OrderManager
+
+__all__ = ["NullListener", "SimExchange", "SimListener"]
+
+POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
+
+
+class SimListener(Protocol):
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None: ...
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None: ...
+
+    def on_execution(self, execution: Execution) -> None: ...
+
+
+class NullListener:
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None:
+        pass
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
+        pass
+
+    def on_execution(self, execution: Execution) -> None:
+        pass
+
+
+class _Scale:
+    """Integer units of a decimal step (ticks of tick_size, lots of lot_size)."""
+
+    __slots__ = ("div", "field", "mult", "places", "step")
+
+    def __init__(self, step: Decimal, field: str) -> None:
+        if not step.is_finite() or step <= 0:
+            raise InvalidArgument.field(field, f"step must be positive, got {step}")
+        _, digits, exponent = step.as_tuple()
+        assert isinstance(exponent, int)
+        self.step = step
+        self.field = field
+        self.mult = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
+        self.places = max(-exponent, 0)
+        self.div = 10**self.places
+
+    def units(self, value: Decimal) -> int:
+        quotient = EXACT.divide(value, self.step)
+        if quotient != quotient.to_integral_value():
+            raise InvalidArgument.field(self.field, f"{value} is not a multiple of {self.step}")
+        return int(quotient)
+
+    def value(self, units: int) -> Decimal:
+        return Decimal(units * self.mult).scaleb(-self.places, EXACT)
+
+    def text(self, units: int) -> str:
+        n = units * self.mult
+        if n < 0:
+            return "-" + self.text(-units)
+        if not self.places:
+            return str(n)
+        whole, frac = divmod(n, self.div)
+        if not frac:
+            return str(whole)
+        return f"{whole}.{str(frac).rjust(self.places, '0').rstrip('0')}"
+
+
+class _Market:
+    __slots__ = ("book", "instrument", "price", "size", "trade_seq")
+
+    def __init__(self, instrument: Instrument) -> None:
+        if instrument.kind is not InstrumentKind.SPOT:
+            raise InvalidArgument.field("instruments", f"{instrument.symbol}: the sim venue trades spot only")
+        self.instrument = instrument
+        self.book = OrderBook(instrument.symbol)
+        self.price = _Scale(instrument.tick_size, "price")
+        self.size = _Scale(instrument.lot_size, "size")
+        self.trade_seq = 0
+
+
+class SimExchange:
+    def __init__(
+        self,
+        venue: str,
+        instruments: Sequence[Instrument],
+        *,
+        maker_fee_rate: Decimal,
+        taker_fee_rate: Decimal,
+        balances: Mapping[str, Decimal],
+        clock: Callable[[], int],
+        listener: SimListener | None = None,
+    ) -> None:
+        self.venue = venue
+        self.listener: SimListener = listener if listener is not None else NullListener()
+        self._clock = clock
+        self._markets = {i.symbol: _Market(i) for i in instruments}
+        self._accounts = Accounts(balances)
+        for instrument in instruments:
+            self._accounts.add_asset(instrument.base_asset)
+            self._accounts.add_asset(instrument.quote_asset)
+        fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate)
+        self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution)
+        self._last_id = 0
+
+    # ---- instruments and conversions
+
+    def instruments(self) -> list[Instrument]:
+        return [m.instrument for m in self._markets.values()]
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._market(symbol).instrument
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._market(symbol).book
+
+    def to_ticks(self, symbol: str, price: Decimal) -> int:
+        return self._market(symbol).price.units(price)
+
+    def to_lots(self, symbol: str, size: Decimal) -> int:
+        return self._market(symbol).size.units(size)
+
+    def price_of(self, symbol: str, ticks: int) -> Decimal:
+        return self._market(symbol).price.value(ticks)
+
+    def size_of(self, symbol: str, lots: int) -> Decimal:
+        return self._market(symbol).size.value(lots)
+
+    def price_str(self, symbol: str, ticks: int) -> str:
+        return self._market(symbol).price.text(ticks)
+
+    def size_str(self, symbol: str, lots: int) -> str:
+        return self._market(symbol).size.text(lots)
+
+    # ---- user API
+
+    def place(self, req: OrderRequest) -> tuple[Order, bool]:
+        """(order, duplicate): a known client_order_id returns the first order, duplicate=True."""
+        with localcontext(EXACT):
+            first = self._oms.duplicate(req.client_order_id)
+            if first is not None:
+                return first, True
+            market = self._market(req.symbol)
+            return self._place_new(market, self._oms.prepare(req, market.instrument)), False
+
+    def cancel(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
+        with localcontext(EXACT):
+            order = self._oms.find(order_id, client_order_id)
+            if not order.status.is_open:
+                raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+            return self._cancel_open(order)
+
+    def cancel_all(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        with localcontext(EXACT):
+            return [self._cancel_open(order) for order in self._oms.open_orders(symbol)]
+
+    def get(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
+        return self._oms.find(order_id, client_order_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        return self._oms.open_orders(symbol)
+
+    def balances(self) -> list[Balance]:
+        return self._accounts.balances()
+
+    def positions(self, symbol: str | None = None) -> list[Position]:
+        if symbol is None:
+            return self._accounts.positions()
+        self._market(symbol)
+        return [self._accounts.position(symbol)]
+
+    # ---- synthetic API (hot path: ints only)
+
+    def submit_synthetic(
+        self, symbol: str, side: Side, price_ticks: int | None, lots: int, tif: TimeInForce = TimeInForce.GTC
+    ) -> int:
+        """Add synthetic liquidity (price None = market order); returns its engine order id."""
+        market = self._market(symbol)
+        self._last_id += 1
+        order_id = self._last_id
+        result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif)
+        self._publish(market, side, SYNTHETIC, result)
+        return order_id
+
+    def cancel_synthetic(self, symbol: str, order_id: int) -> int:
+        """Lots removed; 0 when the order is not resting or is not synthetic."""
+        book = self._market(symbol).book
+        resting = book.resting(order_id)
+        if resting is None or resting.owner != SYNTHETIC:
+            return 0
+        lots, change = book.cancel(order_id)
+        if change is not None:
+            self.listener.on_levels(symbol, [change])
+        return lots
+
+    # ---- internals
+
+    def _market(self, symbol: str) -> _Market:
+        market = self._markets.get(symbol)
+        if market is None:
+            raise NotFound(f"unknown symbol {symbol!r} on venue {self.venue}")
+        return market
+
+    def _emit_execution(self, execution: Execution) -> None:
+        self.listener.on_execution(execution)
+
+    def _place_new(self, market: _Market, req: OrderRequest) -> Order:
+        lots = market.size.units(req.size)
+        ticks = None if req.price is None else market.price.units(req.price)
+        self._last_id += 1
+        order_id = self._last_id
+        if req.post_only and ticks is not None and market.book.would_cross(req.side, ticks):
+            return self._oms.reject(req, market.instrument, order_id, POST_ONLY_REASON)
+        cost = self._market_buy_cost(market, req, lots)
+        self._oms.accept(req, market.instrument, order_id, cost)
+        result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
+        self._publish(market, req.side, USER, result)
+        return self._conclude(order_id, req, result)
+
+    def _market_buy_cost(self, market: _Market, req: OrderRequest, lots: int) -> Decimal:
+        if req.type is not OrderType.MARKET or req.side is not Side.BUY:
+            return Decimal(0)
+        walk = market.book.preview(req.side, None, lots)
+        return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+
+    def _conclude(self, order_id: int, req: OrderRequest, result: MatchResult) -> Order:
+        if not self._oms.is_open(order_id):
+            return self._oms.find(str(order_id), None)
+        if result.rejected_post_only:
+            return self._oms.close(order_id, OrderStatus.REJECTED, POST_ONLY_REASON)
+        if result.expired:
+            return self._oms.close(order_id, OrderStatus.EXPIRED, _expiry_reason(req, result))
+        return self._oms.find(str(order_id), None)
+
+    def _cancel_open(self, order: Order) -> Order:
+        order_id = int(order.order_id)
+        _, change = self._markets[order.symbol].book.cancel(order_id)
+        if change is not None:
+            self.listener.on_levels(order.symbol, [change])
+        return self._oms.close(order_id, OrderStatus.CANCELED, "canceled by request")
+
+    def _publish(self, market: _Market, taker_side: Side, taker_owner: int, result: MatchResult) -> None:
+        symbol = market.instrument.symbol
+        if not result.fills:
+            if result.changes:
+                self.listener.on_levels(symbol, result.changes)
+            return
+        ts_ns = self._clock()
+        trade_ids = self._publish_trades(market, taker_side, result.fills, ts_ns)
+        self.listener.on_levels(symbol, result.changes)
+        if taker_owner == USER or any(f.maker_owner == USER for f in result.fills):
+            with localcontext(EXACT):
+                self._route_user_fills(market, taker_owner, result.fills, trade_ids)
+
+    def _publish_trades(self, market: _Market, taker_side: Side, fills: list[Match], ts_ns: int) -> list[str]:
+        symbol, on_trade = market.instrument.symbol, self.listener.on_trade
+        trade_ids: list[str] = []
+        for fill in fills:
+            market.trade_seq += 1
+            trade_id = str(market.trade_seq)
+            trade_ids.append(trade_id)
+            on_trade(symbol, trade_id, fill.price, fill.lots, taker_side, ts_ns)
+        return trade_ids
+
+    def _route_user_fills(
+        self, market: _Market, taker_owner: int, fills: list[Match], trade_ids: list[str]
+    ) -> None:
+        for fill, trade_id in zip(fills, trade_ids, strict=True):
+            price, size = market.price.value(fill.price), market.size.value(fill.lots)
+            if fill.maker_owner == USER:
+                self._oms.fill(fill.maker_id, price, size, Liquidity.MAKER, trade_id)
+            if taker_owner == USER:
+                self._oms.fill(fill.taker_id, price, size, Liquidity.TAKER, trade_id)
+
+
+def _expiry_reason(req: OrderRequest, result: MatchResult) -> str:
+    if result.fok_killed:
+        return "fill-or-kill order could not be filled completely"
+    if req.type is OrderType.MARKET:
+        return "market order remainder expired: not enough liquidity"
+    return "immediate-or-cancel remainder expired"

@@ -1,0 +1,355 @@
+"""Order manager of the sim venue: the state, locks and executions of user orders.
+
+The exchange drives it: it validates and accepts an order (locking funds), then reports each
+fill the engine makes and finally how the order ended. Every state change is emitted as an
+Execution carrying a snapshot of the order (and the Fill for a fill).
+
+Choices callers rely on:
+- The order id is the engine's integer order id as a string ("1", "2", ...), unique per venue
+  process (synthetic orders share the counter, so user ids have gaps).
+- An accepted order first emits an OPEN execution, then one per fill, then its end state
+  (CANCELED / EXPIRED) unless the last fill ended it (FILLED). A post-only order that would
+  cross is recorded as REJECTED and emits that single execution.
+- Locks: a limit buy locks price * size * (1 + max(maker, taker) rate) of quote (the taker rate
+  in the usual maker <= taker case); each fill releases its share and returns what it did not
+  cost (better price, maker fee). A market buy locks the cost of walking the book
+  * (1 + taker rate). A sell locks its size of base. What is left is unlocked when the order
+  ends, so an ended order never holds a lock.
+- reduce_only (spot: the position is the net size filled on this venue): the size is trimmed to
+  what is left of the position after the open reduce-only orders on the same side; an order on
+  a flat position or on the position's side is rejected with FailedPrecondition. The check is
+  made at placement only; a resting reduce-only order is not trimmed when the position later
+  shrinks through other fills.
+- average_fill_price is sum(price * size) / filled_size, exact when the quotient terminates,
+  otherwise rounded half-even to 18 decimal places.
+
+All Decimal arithmetic must run inside ``localcontext(EXACT)`` (see accounts.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.decimals import format_decimal, is_multiple
+from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.model import (
+    Execution,
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from venues.sim.accounts import Accounts, exact_quotient
+
+__all__ = ["FeeSchedule", "OrderManager"]
+
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    maker: Decimal
+    taker: Decimal
+
+    def rate(self, liquidity: Liquidity) -> Decimal:
+        return self.maker if liquidity is Liquidity.MAKER else self.taker
+
+    @property
+    def lock_rate(self) -> Decimal:
+        # A resting buy may fill as maker or taker; lock for the dearer of the two.
+        return max(self.maker, self.taker)
+
+
+class _Managed:
+    __slots__ = ("engine_id", "instrument", "notional", "order", "reserve_asset", "reserved", "unit_reserve")
+
+    def __init__(self, order: Order, instrument: Instrument, engine_id: int) -> None:
+        self.order = order
+        self.instrument = instrument
+        self.engine_id = engine_id
+        self.reserve_asset = instrument.quote_asset if order.side is Side.BUY else instrument.base_asset
+        self.reserved = Decimal(0)
+        # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
+        self.unit_reserve: Decimal | None = None
+        self.notional = Decimal(0)
+
+
+class OrderManager:
+    def __init__(
+        self,
+        venue: str,
+        accounts: Accounts,
+        fees: FeeSchedule,
+        clock: Callable[[], int],
+        emit: Callable[[Execution], None],
+    ) -> None:
+        self.venue = venue
+        self.accounts = accounts
+        self.fees = fees
+        self._clock = clock
+        self._emit = emit
+        self._orders: dict[str, _Managed] = {}
+        self._by_client: dict[str, str] = {}
+        self._open: dict[int, _Managed] = {}
+        self._fill_seq = 0
+        self._client_seq = 0
+
+    # ---- placement
+
+    def duplicate(self, client_order_id: str) -> Order | None:
+        """The first order placed with this client order id, if any."""
+        order_id = self._by_client.get(client_order_id) if client_order_id else None
+        return None if order_id is None else self._snapshot(self._orders[order_id])
+
+    def prepare(self, req: OrderRequest, instrument: Instrument) -> OrderRequest:
+        """Defensive validation, then the reduce-only trim; returns the request to place."""
+        violations = _violations(req, instrument)
+        if violations:
+            raise InvalidArgument(violations)
+        if req.reduce_only:
+            req = dataclasses.replace(req, size=self._reduce_only_size(req))
+        return req
+
+    def market_buy_lock(self, cost: Decimal) -> Decimal:
+        return cost * (_ONE + self.fees.taker)
+
+    def accept(
+        self, req: OrderRequest, instrument: Instrument, engine_id: int, market_cost: Decimal
+    ) -> Order:
+        """Lock funds and record the order as OPEN; FailedPrecondition when funds are short.
+
+        `market_cost` is the quote cost of walking the book, used for market buys only.
+        """
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        unit, amount = self._reserve_for(req, market_cost)
+        self.accounts.lock(managed.reserve_asset, amount)
+        managed.unit_reserve, managed.reserved = unit, amount
+        self._record(managed)
+        self._open[engine_id] = managed
+        return self._publish(managed, None)
+
+    def reject(self, req: OrderRequest, instrument: Instrument, engine_id: int, reason: str) -> Order:
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        managed.order.status = OrderStatus.REJECTED
+        managed.order.status_reason = reason
+        self._record(managed)
+        return self._publish(managed, None)
+
+    # ---- lifecycle
+
+    def fill(
+        self, engine_id: int, price: Decimal, size: Decimal, liquidity: Liquidity, trade_id: str
+    ) -> None:
+        managed = self._open[engine_id]
+        order, instrument = managed.order, managed.instrument
+        fee = price * size * self.fees.rate(liquidity)
+        released = self._released_by(managed, price, size)
+        self.accounts.settle_spot_fill(
+            instrument.base_asset, instrument.quote_asset, order.side, price, size, fee, released
+        )
+        self.accounts.record_fill(order.symbol, order.side, price, size)
+        managed.reserved -= released
+        managed.notional += price * size
+        order.updated_ns = self._clock()
+        order.filled_size += size
+        order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
+        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        self._publish(managed, self._fill(managed, price, size, fee, liquidity, trade_id))
+        if order.status is OrderStatus.FILLED:
+            self._release(managed)
+
+    def close(self, engine_id: int, status: OrderStatus, reason: str) -> Order:
+        """End an open order (CANCELED, EXPIRED, REJECTED) and unlock what it still holds."""
+        managed = self._open[engine_id]
+        managed.order.status = status
+        managed.order.status_reason = reason
+        managed.order.updated_ns = self._clock()
+        self._release(managed)
+        return self._publish(managed, None)
+
+    # ---- queries
+
+    def find(self, order_id: str | None, client_order_id: str | None) -> Order:
+        return self._snapshot(self._find(order_id, client_order_id))
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        found = [m for m in self._open.values() if symbol is None or m.order.symbol == symbol]
+        found.sort(key=lambda m: m.engine_id)
+        return [self._snapshot(m) for m in found]
+
+    def is_open(self, engine_id: int) -> bool:
+        return engine_id in self._open
+
+    # ---- internals
+
+    def _find(self, order_id: str | None, client_order_id: str | None) -> _Managed:
+        if not order_id and not client_order_id:
+            raise InvalidArgument.field("order_id", "order_id or client_order_id is required")
+        if not order_id:
+            order_id = self._by_client.get(client_order_id or "")
+            if order_id is None:
+                raise NotFound(f"no order with client_order_id {client_order_id!r}")
+        managed = self._orders.get(order_id)
+        if managed is None:
+            raise NotFound(f"no order with order_id {order_id!r}")
+        if client_order_id and managed.order.client_order_id != client_order_id:
+            raise NotFound(f"order {order_id!r} does not have client_order_id {client_order_id!r}")
+        return managed
+
+    def _new_order(self, req: OrderRequest, engine_id: int) -> Order:
+        now = self._clock()
+        return Order(
+            venue=self.venue,
+            order_id=str(engine_id),
+            client_order_id=req.client_order_id or self._generate_client_id(),
+            symbol=req.symbol,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force,
+            price=req.price,
+            size=req.size,
+            post_only=req.post_only,
+            reduce_only=req.reduce_only,
+            created_ns=now,
+            updated_ns=now,
+        )
+
+    def _generate_client_id(self) -> str:
+        while True:
+            self._client_seq += 1
+            candidate = f"sim-{self._client_seq}"
+            if candidate not in self._by_client:
+                return candidate
+
+    def _record(self, managed: _Managed) -> None:
+        self._orders[managed.order.order_id] = managed
+        self._by_client[managed.order.client_order_id] = managed.order.order_id
+
+    def _reserve_for(self, req: OrderRequest, market_cost: Decimal) -> tuple[Decimal | None, Decimal]:
+        """(lock per unit of size or None, amount to lock now)."""
+        if req.side is Side.SELL:
+            return _ONE, req.size
+        if req.price is None:
+            return None, self.market_buy_lock(market_cost)
+        unit = req.price * (_ONE + self.fees.lock_rate)
+        return unit, unit * req.size
+
+    def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
+        if managed.unit_reserve is None:
+            return self.market_buy_lock(price * size)
+        return managed.unit_reserve * size
+
+    def _release(self, managed: _Managed) -> None:
+        if managed.reserved:
+            self.accounts.unlock(managed.reserve_asset, managed.reserved)
+            managed.reserved = Decimal(0)
+        del self._open[managed.engine_id]
+
+    def _reduce_only_size(self, req: OrderRequest) -> Decimal:
+        position = self.accounts.position_size(req.symbol)
+        if position == 0 or (position > 0) == (req.side is Side.BUY):
+            raise FailedPrecondition(
+                f"reduce_only order would increase the position: {req.symbol} position is "
+                f"{format_decimal(position)}"
+            )
+        pending = sum(
+            (m.order.remaining for m in self._open.values() if _same_reducing_side(m.order, req)),
+            Decimal(0),
+        )
+        available = abs(position) - pending
+        if available <= 0:
+            raise FailedPrecondition(
+                f"reduce_only order would increase the position: open reduce_only orders already "
+                f"cover the {req.symbol} position of {format_decimal(position)}"
+            )
+        return min(req.size, available)
+
+    def _fill(
+        self,
+        managed: _Managed,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        liquidity: Liquidity,
+        trade_id: str,
+    ) -> Fill:
+        self._fill_seq += 1
+        order = managed.order
+        return Fill(
+            fill_id=str(self._fill_seq),
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=fee,
+            fee_asset=managed.instrument.quote_asset,
+            liquidity=liquidity,
+            trade_id=trade_id,
+            ts_event_ns=order.updated_ns,
+        )
+
+    def _publish(self, managed: _Managed, fill: Fill | None) -> Order:
+        snapshot = self._snapshot(managed)
+        self._emit(Execution(ts_event_ns=snapshot.updated_ns, order=snapshot, fill=fill))
+        return snapshot
+
+    @staticmethod
+    def _snapshot(managed: _Managed) -> Order:
+        return dataclasses.replace(managed.order)
+
+
+def _same_reducing_side(order: Order, req: OrderRequest) -> bool:
+    return order.reduce_only and order.symbol == req.symbol and order.side is req.side
+
+
+def _violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    if req.symbol != instrument.symbol:
+        out.append(FieldViolation("symbol", f"{req.symbol!r} is not {instrument.symbol!r}"))
+    out.extend(_size_violations(req.size, instrument))
+    if req.type is OrderType.MARKET:
+        out.extend(_market_violations(req))
+    else:
+        out.extend(_limit_violations(req, instrument))
+    return out
+
+
+def _size_violations(size: Decimal, instrument: Instrument) -> list[FieldViolation]:
+    if size <= 0:
+        return [FieldViolation("size", "must be positive")]
+    if not is_multiple(size, instrument.lot_size):
+        return [FieldViolation("size", f"must be a multiple of the lot size {instrument.lot_size}")]
+    if size < instrument.min_size:
+        return [FieldViolation("size", f"must be at least {instrument.min_size}")]
+    return []
+
+
+def _market_violations(req: OrderRequest) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    if req.price is not None:
+        out.append(FieldViolation("price", "must be empty for a market order"))
+    if req.post_only:
+        out.append(FieldViolation("post_only", "a market order cannot be post-only"))
+    return out
+
+
+def _limit_violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    price = req.price
+    if price is None:
+        return [FieldViolation("price", "is required for a limit order")]
+    if price <= 0:
+        return [FieldViolation("price", "must be positive")]
+    if not is_multiple(price, instrument.tick_size):
+        return [FieldViolation("price", f"must be a multiple of the tick size {instrument.tick_size}")]
+    if req.size > 0 and price * req.size < instrument.min_notional:
+        return [FieldViolation("size", f"notional must be at least {instrument.min_notional}")]
+    return []

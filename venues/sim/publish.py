@@ -1,0 +1,96 @@
+"""Turn the sim exchange's callbacks into market events on the runtime's feed.
+
+Trades and book changes are published as they happen; tickers and open-candle
+updates on their own intervals; closed candles when their interval ends.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+from core.model import Channel, Execution, Side, StreamKey, Timeframe
+from venues.runtime.venue import VenueContext
+from venues.sim.candles import CandleBook, IntCandle
+from venues.sim.engine import LevelChange
+from venues.sim.exchange import SimExchange
+
+__all__ = ["SimPublisher"]
+
+
+class SimPublisher:
+    """A SimListener that publishes to a VenueContext; silent until attached."""
+
+    def __init__(self, exchange: SimExchange) -> None:
+        self.exchange = exchange
+        self.context: VenueContext | None = None
+        self.enabled: set[tuple[str, Channel]] = set()
+        self.candles = {i.symbol: CandleBook(i.tick_size, i.lot_size) for i in exchange.instruments()}
+        self._last_price: dict[str, int] = {}
+        self._last_ticker: dict[str, md.Ticker] = {}
+
+    def attach(self, context: VenueContext, streams: set[StreamKey]) -> None:
+        self.context = context
+        self.enabled = {(key.symbol, key.channel) for key in streams}
+
+    def on_trade(self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int) -> None:
+        self._last_price[symbol] = price_ticks
+        self.candles[symbol].add_trade(ts_ns, price_ticks, lots, partial(self._closed, symbol, now_ns=ts_ns))
+        if self.context is None or (symbol, Channel.TRADES) not in self.enabled:
+            return
+        price, size = self.exchange.price_str(symbol, price_ticks), self.exchange.size_str(symbol, lots)
+        self.context.feed.trade(symbol, ts_ns, trade_id, price, size, taker_side)
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
+        if self.context is None or (symbol, Channel.BOOK) not in self.enabled:
+            return
+        price_str, size_str = self.exchange.price_str, self.exchange.size_str
+        bids = [(price_str(symbol, p), size_str(symbol, n)) for side, p, n in changes if side is Side.BUY]
+        asks = [(price_str(symbol, p), size_str(symbol, n)) for side, p, n in changes if side is Side.SELL]
+        self.context.feed.book_delta(symbol, time.time_ns(), bids, asks)
+
+    def on_execution(self, execution: Execution) -> None:
+        if self.context is not None:
+            self.context.on_execution(execution)
+
+    def publish_tickers(self, now_ns: int) -> None:
+        for symbol in self.candles:
+            if self.context is None or (symbol, Channel.TICKERS) not in self.enabled:
+                continue
+            ticker = self._ticker(symbol)
+            if ticker != self._last_ticker.get(symbol):
+                self._last_ticker[symbol] = ticker
+                self.context.feed.ticker(symbol, now_ns, ticker)
+
+    def publish_candles(self, now_ns: int) -> None:
+        """Close ended intervals, then send every open candle's current state."""
+        for symbol, book in self.candles.items():
+            book.roll(now_ns, partial(self._closed, symbol, now_ns=now_ns))
+            if self.context is None or (symbol, Channel.CANDLES) not in self.enabled:
+                continue
+            for timeframe, candle in book.open.items():
+                self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=False))
+
+    def _closed(self, symbol: str, timeframe: Timeframe, candle: IntCandle, now_ns: int) -> None:
+        if self.context is None or (symbol, Channel.CANDLES) not in self.enabled:
+            return
+        book = self.candles[symbol]
+        self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=True))
+
+    def _ticker(self, symbol: str) -> md.Ticker:
+        book = self.exchange.book(symbol)
+        ticker = md.Ticker()
+        bids, asks = book.depth(Side.BUY, 1), book.depth(Side.SELL, 1)
+        if bids:
+            ticker.best_bid, ticker.best_bid_size = self._level(symbol, bids[0])
+        if asks:
+            ticker.best_ask, ticker.best_ask_size = self._level(symbol, asks[0])
+        last = self._last_price.get(symbol)
+        if last is not None:
+            ticker.last_price = self.exchange.price_str(symbol, last)
+        return ticker
+
+    def _level(self, symbol: str, level: tuple[int, int]) -> tuple[str, str]:
+        return self.exchange.price_str(symbol, level[0]), self.exchange.size_str(symbol, level[1])

@@ -1,0 +1,169 @@
+"""SimVenue: the built-in exchange as a Venue — synthetic market plus real matching."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from core.model import (
+    Balance,
+    Candle,
+    Channel,
+    Instrument,
+    Order,
+    OrderRequest,
+    Position,
+    StreamKey,
+    Timeframe,
+)
+from venues.runtime.stats import StreamState
+from venues.runtime.venue import OrderRef, Venue, VenueContext
+from venues.sim.config import SimConfig
+from venues.sim.exchange import SimExchange
+from venues.sim.market_data import SyntheticMarket
+from venues.sim.publish import SimPublisher
+from venues.sim.symbols import VENUE, instruments
+
+__all__ = ["SimVenue"]
+
+log = logging.getLogger(__name__)
+
+# After a stall longer than this, skip ahead instead of replaying every missed step at once.
+_MAX_CATCH_UP_STEPS = 100
+
+
+class SimVenue(Venue):
+    name = VENUE
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.exchange = SimExchange(
+            VENUE,
+            instruments(config),
+            maker_fee_rate=config.maker_fee_rate,
+            taker_fee_rate=config.taker_fee_rate,
+            balances=dict(config.balances),
+            clock=time.time_ns,
+        )
+        self.publisher = SimPublisher(self.exchange)
+        self.exchange.listener = self.publisher
+        self.market = SyntheticMarket(self.exchange, config)
+        self._context: VenueContext | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle and streams
+
+    async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
+        self._context = context
+        self.publisher.attach(context, streams)
+        self.market.prime()
+        context.feed.flush()
+        self._mark(streams, StreamState.CONNECTED)
+        self._task = asyncio.create_task(self._run(), name="sim-market")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def instruments(self) -> list[Instrument]:
+        return self.exchange.instruments()
+
+    def default_streams(self) -> set[StreamKey]:
+        return {StreamKey(i.symbol, channel) for i in self.instruments() for channel in Channel}
+
+    async def set_streams(self, streams: set[StreamKey]) -> None:
+        if self._context is not None:
+            self.publisher.attach(self._context, streams)
+            self._mark(streams, StreamState.CONNECTED)
+
+    async def reconnect(self) -> int:
+        """The sim has no upstream connection: re-send every book as a resync instead."""
+        if self._context is None:
+            return 0
+        feed = self._context.feed
+        streams = sorted(self.publisher.enabled)
+        for symbol, channel in streams:
+            feed.stats(symbol, channel).reconnects += 1
+            if channel is Channel.BOOK:
+                bids, asks = feed.book(symbol).snapshot()
+                feed.book_snapshot(symbol, time.time_ns(), bids, asks, resync_reason="reconnect requested")
+            else:
+                feed.gap(symbol, channel, "reconnect requested")
+        feed.flush()
+        return len(streams)
+
+    def _mark(self, streams: set[StreamKey], state: StreamState) -> None:
+        assert self._context is not None
+        for key in streams:
+            self._context.feed.stats(key.symbol, key.channel).state = state
+
+    # ---- the market loop
+
+    async def _run(self) -> None:
+        assert self._context is not None
+        feed, step_s = self._context.feed, self.market.step_s
+        next_step = time.monotonic()
+        next_ticker = next_candles = 0.0
+        while True:
+            now = time.monotonic()
+            due = int((now - next_step) / step_s) + 1
+            if due > _MAX_CATCH_UP_STEPS:
+                log.warning("sim market fell %d steps behind; skipping ahead", due)
+                next_step, due = now, 1
+            for _ in range(due):
+                self.market.step()
+            next_step += due * step_s
+            now_ns = time.time_ns()
+            if now >= next_ticker:
+                self.publisher.publish_tickers(now_ns)
+                next_ticker = now + self.config.ticker_interval_ms / 1000
+            if now >= next_candles:
+                self.publisher.publish_candles(now_ns)
+                next_candles = now + self.config.candle_interval_ms / 1000
+            feed.flush()
+            await asyncio.sleep(max(0.0, next_step - time.monotonic()))
+
+    # ---- market data history
+
+    async def candles(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int) -> list[Candle]:
+        return self.publisher.candles[symbol].history(timeframe, start_ns, end_ns, limit)
+
+    # ---- trading
+
+    async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        order, duplicate = self.exchange.place(request)
+        self._flush()
+        return order, duplicate
+
+    async def cancel_order(self, ref: OrderRef) -> Order:
+        order = self.exchange.cancel(ref.order_id or None, ref.client_order_id or None)
+        self._flush()
+        return order
+
+    async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
+        orders = self.exchange.cancel_all(symbol)
+        self._flush()
+        return orders
+
+    async def get_order(self, ref: OrderRef) -> Order:
+        return self.exchange.get(ref.order_id or None, ref.client_order_id or None)
+
+    async def open_orders(self, symbol: str | None) -> list[Order]:
+        return self.exchange.open_orders(symbol)
+
+    async def balances(self) -> list[Balance]:
+        return self.exchange.balances()
+
+    async def positions(self, symbol: str | None) -> list[Position]:
+        return self.exchange.positions(symbol)
+
+    def _flush(self) -> None:
+        # A user order moves the book now; its subscribers should not wait for the next step.
+        if self._context is not None:
+            self._context.feed.flush()
+
+
