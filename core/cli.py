@@ -51,14 +51,16 @@ def _demo_command(args: argparse.Namespace) -> None:
     from core.demo import run_demo
 
     setup_logging("demo")
-    uvloop.run(run_demo(args.port))
+    uvloop.run(run_demo(args.port, args.rounds))
 
 
 def _venue_name(value: str) -> str:
     from venues.registry import VENUES
 
     if value not in VENUES:
-        raise argparse.ArgumentTypeError(f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}")
+        raise argparse.ArgumentTypeError(
+            f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}"
+        )
     return value
 
 
@@ -71,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     venue.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     venue.add_argument("--port", type=int, help="gRPC port; 0 picks a free one (default: the venue's own)")
     venue.add_argument(
-        "--metrics-port", type=int, help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})"
+        "--metrics-port",
+        type=int,
+        help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
     )
     venue.add_argument("--config", type=Path, help="venue config file (TOML)")
     venue.set_defaults(run=_venue_command)
@@ -81,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
     demo.add_argument("--port", type=int, default=0, help="gRPC port of the sim venue (default: a free one)")
+    demo.add_argument(
+        "--rounds", type=int, help="stop after this many order rounds (default: run until Ctrl-C)"
+    )
     demo.set_defaults(run=_demo_command)
     return parser
 

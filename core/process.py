@@ -54,7 +54,10 @@ def _pump(stream: IO[str], sink: list[str]) -> None:
 
 
 def start_service(
-    args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 30.0, stderr: IO[str] | None = None
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+    stderr: IO[str] | None = None,
 ) -> ServiceProcess:
     """Run `python -m core.cli <args>` and wait for its serving line."""
     process = subprocess.Popen(

@@ -27,7 +27,9 @@ class VenueEntry:
 VENUES: dict[str, VenueEntry] = {
     entry.name: entry
     for entry in [
-        VenueEntry("sim", "venues.sim", 5070, "built-in exchange: synthetic market, price-time matching engine"),
+        VenueEntry(
+            "sim", "venues.sim", 5070, "built-in exchange: synthetic market, price-time matching engine"
+        ),
     ]
 }
 

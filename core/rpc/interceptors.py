@@ -15,13 +15,17 @@ from core.errors import TrademeshError
 from core.rpc import metrics
 from core.rpc.status import code_for, to_status
 
-__all__ = ["BearerAuthInterceptor", "EdgeInterceptor", "OPEN_SERVICES"]
+__all__ = ["OPEN_SERVICES", "BearerAuthInterceptor", "EdgeInterceptor"]
 
 log = logging.getLogger(__name__)
 
 # Reachable without a token: load balancers and tools must see health and the schema.
 OPEN_SERVICES = frozenset(
-    {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
 )
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"

@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 
 from core.rpc.interceptors import BearerAuthInterceptor, EdgeInterceptor
 
-__all__ = ["Service", "ServerOptions", "Served", "create_server", "serve_until_stopped"]
+__all__ = ["Served", "ServerOptions", "Service", "create_server", "serve_until_stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ class Served:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ["", *self.service_names]:
             await self.health.set(name, status)
 

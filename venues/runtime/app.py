@@ -16,7 +16,9 @@ __all__ = ["serve_venue"]
 log = logging.getLogger(__name__)
 
 
-async def serve_venue(venue: Venue, options: ServerOptions, runtime_options: RuntimeOptions | None = None) -> None:
+async def serve_venue(
+    venue: Venue, options: ServerOptions, runtime_options: RuntimeOptions | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT. Prints one JSON line on stdout once it is serving."""
     runtime = VenueRuntime(venue, runtime_options)
     await runtime.start()

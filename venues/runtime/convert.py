@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from trademesh.common.v1 import common_pb2 as common
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-
 from core.decimals import format_decimal
 from core.model import (
     Balance,
@@ -23,9 +19,12 @@ from core.model import (
     OrderType,
     Position,
     Side,
-    TimeInForce,
     Timeframe,
+    TimeInForce,
 )
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
     "CHANNEL_FROM_PB",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["DeadMan", "DeadManState", "MAX_TTL_MS"]
+__all__ = ["MAX_TTL_MS", "DeadMan", "DeadManState"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ class DeadManState:
 
 
 class DeadMan:
-    def __init__(self, trip: Callable[[], Awaitable[int]], arm_native: Callable[[int], Awaitable[bool]]) -> None:
+    def __init__(
+        self, trip: Callable[[], Awaitable[int]], arm_native: Callable[[int], Awaitable[bool]]
+    ) -> None:
         self._trip = trip
         self._arm_native = arm_native
         self._ttl_ms = 0
@@ -80,6 +82,8 @@ class DeadMan:
                 log.exception("dead-man switch tripped but cancel-all failed")
                 continue
             log.warning(
-                "dead-man switch tripped: no heartbeat within %d ms; canceled %d orders", self._ttl_ms, canceled
+                "dead-man switch tripped: no heartbeat within %d ms; canceled %d orders",
+                self._ttl_ms,
+                canceled,
             )
         self._task = None

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-
 from core.errors import ResourceExhausted
 from core.model import Execution
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.convert import execution_to_pb
 
 __all__ = ["ExecutionHub", "ExecutionSubscriber"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from core.errors import ResourceExhausted
 from core.model import Channel, Timeframe
 
-__all__ = ["Overflow", "Route", "Subscriber", "Fanout", "encode_chunk"]
+__all__ = ["Fanout", "Overflow", "Route", "Subscriber", "encode_chunk"]
 
 # Where an event goes: (symbol, channel, candle timeframe or None).
 Route = tuple[str, Channel, Timeframe | None]
@@ -94,7 +94,9 @@ class Subscriber:
 class Fanout:
     """Routes encoded events to the subscribers interested in them."""
 
-    def __init__(self, queue_batches: int, resync: Callable[[str], bytes], gap: Callable[[str], bytes]) -> None:
+    def __init__(
+        self, queue_batches: int, resync: Callable[[str], bytes], gap: Callable[[str], bytes]
+    ) -> None:
         self._queue_batches = queue_batches
         self._resync = resync  # symbol -> encoded GAP notice + book snapshot chunks
         self._gap = gap  # symbol -> encoded GAP notice chunk
@@ -146,7 +148,9 @@ class Fanout:
             subscriber.conflations += 1
             symbols = sorted({route[0] for route in subscriber.interest.routes})
             books = set(subscriber.interest.book_symbols)
-            subscriber.restart_with(b"".join(self._resync(s) if s in books else self._gap(s) for s in symbols))
+            subscriber.restart_with(
+                b"".join(self._resync(s) if s in books else self._gap(s) for s in symbols)
+            )
             return
         self.dropped += 1
         self.unsubscribe(subscriber)

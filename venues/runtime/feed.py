@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-
 from core.model import Candle, Channel, Side, StreamKey, Timeframe
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.book import L2Book, Level
 from venues.runtime.convert import CHANNEL_TO_PB, SIDE_TO_PB, candle_to_pb
 from venues.runtime.fanout import Fanout, Route, encode_chunk
@@ -146,7 +145,12 @@ class MarketFeed:
         return encode_chunk(event.SerializeToString())
 
     def _emit(
-        self, symbol: str, channel: Channel, timeframe: Timeframe | None, ts_event_ns: int, event: md.MarketEvent
+        self,
+        symbol: str,
+        channel: Channel,
+        timeframe: Timeframe | None,
+        ts_event_ns: int,
+        event: md.MarketEvent,
     ) -> None:
         stats = self._hot_stats(symbol, channel)
         stats.events_total += 1

@@ -15,7 +15,9 @@ EVENTS = Counter("trademesh_venue_events_total", "Market events published.", ("v
 EVENTS_PER_S = Gauge("trademesh_venue_events_per_second", "Market events per second.", ("venue", "channel"))
 SUBSCRIBERS = Gauge("trademesh_venue_subscribers", "Open client streams.", ("venue", "kind"))
 QUEUE_DEPTH_MAX = Gauge(
-    "trademesh_venue_subscriber_queue_depth_max", "Deepest market-data subscriber queue, in batches.", ("venue",)
+    "trademesh_venue_subscriber_queue_depth_max",
+    "Deepest market-data subscriber queue, in batches.",
+    ("venue",),
 )
 QUEUE_DEPTH_SUM = Gauge(
     "trademesh_venue_subscriber_queue_depth_sum", "Batches queued over all subscribers.", ("venue",)

@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
+
+from core.model import Channel
+from core.rpc.server import Service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
-
-from core.model import Channel
-from core.rpc.server import Service
 from venues.runtime import validate
 from venues.runtime.convert import (
     CHANNEL_TO_PB,
@@ -57,7 +57,9 @@ class MarketDataService(md_grpc.MarketDataServicer):
         self.rt.require_serving()
         keys, timeframe = validate.subscribe_request(request, self.rt.instruments)
         self.rt.require_active(keys)
-        routes = frozenset((k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys)
+        routes = frozenset(
+            (k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys
+        )
         conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
         interest = Interest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
         initial = b"".join(self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols)
@@ -89,7 +91,9 @@ def _add_market_data(servicer: MarketDataService, server: grpc.aio.Server) -> No
             response_serializer=md.ListInstrumentsResponse.SerializeToString,
         ),
         "Subscribe": grpc.unary_stream_rpc_method_handler(
-            servicer.Subscribe, request_deserializer=md.SubscribeRequest.FromString, response_serializer=_identity
+            servicer.Subscribe,
+            request_deserializer=md.SubscribeRequest.FromString,
+            response_serializer=_identity,
         ),
         "GetCandles": grpc.unary_unary_rpc_method_handler(
             servicer.GetCandles,
@@ -240,7 +244,11 @@ class AdminService(admin_grpc.AdminServicer):
 
 def venue_services(runtime: VenueRuntime) -> list[Service]:
     return [
-        Service(md.DESCRIPTOR.services_by_name["MarketData"].full_name, MarketDataService(runtime), _add_market_data),
+        Service(
+            md.DESCRIPTOR.services_by_name["MarketData"].full_name,
+            MarketDataService(runtime),
+            _add_market_data,
+        ),
         Service(
             tf.DESCRIPTOR.services_by_name["TradeFlow"].full_name,
             TradeFlowService(runtime),

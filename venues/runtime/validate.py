@@ -7,14 +7,19 @@ from collections.abc import Container, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from core.decimals import format_decimal, parse_decimal
+from core.errors import FieldViolation, InvalidArgument
+from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe, TimeInForce
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-
-from core.decimals import format_decimal, parse_decimal
-from core.errors import FieldViolation, InvalidArgument
-from core.model import Instrument, OrderRequest, OrderType, StreamKey, TimeInForce, Timeframe
-from venues.runtime.convert import CHANNEL_FROM_PB, ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, TIMEFRAME_FROM_PB
+from venues.runtime.convert import (
+    CHANNEL_FROM_PB,
+    ORDER_TYPE_FROM_PB,
+    SIDE_FROM_PB,
+    TIF_FROM_PB,
+    TIMEFRAME_FROM_PB,
+)
 from venues.runtime.deadman import MAX_TTL_MS
 from venues.runtime.venue import OrderRef
 
@@ -128,7 +133,9 @@ def _price(
     if price <= 0:
         found.add("price", f"must be positive, got {text}")
     elif instrument is not None and price % instrument.tick_size != 0:
-        found.add("price", f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}")
+        found.add(
+            "price", f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}"
+        )
     else:
         return price
     return None
@@ -152,10 +159,8 @@ def _time_in_force(
 def _check_notional(found: _Violations, instrument: Instrument, size: Decimal, price: Decimal) -> None:
     notional = size * price * instrument.contract_size
     if notional < instrument.min_notional:
-        found.add(
-            "size",
-            f"notional {format_decimal(notional)} is below the minimum {format_decimal(instrument.min_notional)}",
-        )
+        minimum = format_decimal(instrument.min_notional)
+        found.add("size", f"notional {format_decimal(notional)} is below the minimum {minimum}")
 
 
 def order_ref(order_id: str, client_order_id: str) -> OrderRef:
@@ -197,7 +202,9 @@ def subscribe_request(
     if request.overflow_policy not in md.OverflowPolicy.values():
         found.add("overflow_policy", f"{request.overflow_policy} is not a valid overflow policy")
     found.raise_any()
-    keys = [StreamKey(s, CHANNEL_FROM_PB[c]) for s in dict.fromkeys(request.symbols) for c in request.channels]
+    keys = [
+        StreamKey(s, CHANNEL_FROM_PB[c]) for s in dict.fromkeys(request.symbols) for c in request.channels
+    ]
     return list(dict.fromkeys(keys)), timeframe
 
 
@@ -236,5 +243,3 @@ def heartbeat_ttl(ttl_ms: int) -> int:
     if ttl_ms > MAX_TTL_MS:
         raise InvalidArgument.field("ttl_ms", f"{ttl_ms} is above the maximum {MAX_TTL_MS}")
     return ttl_ms
-
-

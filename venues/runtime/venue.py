@@ -14,7 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.model import Balance, Candle, Execution, Instrument, Order, OrderRequest, Position, StreamKey, Timeframe
+from core.model import (
+    Balance,
+    Candle,
+    Execution,
+    Instrument,
+    Order,
+    OrderRequest,
+    Position,
+    StreamKey,
+    Timeframe,
+)
 
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed

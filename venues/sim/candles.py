@@ -61,9 +61,14 @@ class CandleBook:
         self._tick = tick
         self._lot = lot
         self.open: dict[Timeframe, IntCandle] = {}
-        self._closed = {Timeframe.S1: deque[IntCandle](maxlen=_KEEP_S1), Timeframe.M1: deque[IntCandle](maxlen=_KEEP_M1)}
+        self._closed = {
+            Timeframe.S1: deque[IntCandle](maxlen=_KEEP_S1),
+            Timeframe.M1: deque[IntCandle](maxlen=_KEEP_M1),
+        }
 
-    def add_trade(self, ts_ns: int, price: int, lots: int, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
+    def add_trade(
+        self, ts_ns: int, price: int, lots: int, on_close: Callable[[Timeframe, IntCandle], None]
+    ) -> None:
         for timeframe in Timeframe:
             start = timeframe.open_time_ns(ts_ns)
             current = self.open.get(timeframe)
@@ -81,7 +86,9 @@ class CandleBook:
                 self._close(timeframe, current, on_close)
                 del self.open[timeframe]
 
-    def _close(self, timeframe: Timeframe, candle: IntCandle, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
+    def _close(
+        self, timeframe: Timeframe, candle: IntCandle, on_close: Callable[[Timeframe, IntCandle], None]
+    ) -> None:
         kept = self._closed.get(timeframe)
         if kept is not None:
             kept.append(candle)

@@ -65,7 +65,12 @@ def _default_symbols() -> tuple[SymbolConfig, ...]:
 
 
 def _default_balances() -> tuple[tuple[str, Decimal], ...]:
-    return (("USDT", Decimal("1000000")), ("BTC", Decimal("10")), ("ETH", Decimal("100")), ("SOL", Decimal("1000")))
+    return (
+        ("USDT", Decimal("1000000")),
+        ("BTC", Decimal("10")),
+        ("ETH", Decimal("100")),
+        ("SOL", Decimal("1000")),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def _build(kind: type[Any], raw: dict[str, Any], where: str) -> Any:
 def _coerce(type_name: Any, value: Any, where: str) -> Any:
     if type_name == "Decimal":
         return parse_decimal(where, str(value))
-    if type_name in ("int", "float") and not isinstance(value, (int, float)) or isinstance(value, bool):
+    if (type_name in ("int", "float") and not isinstance(value, (int, float))) or isinstance(value, bool):
         raise InvalidArgument.field(where, f"{value!r} is not a number")
     if type_name == "int" and not isinstance(value, int):
         raise InvalidArgument.field(where, f"{value!r} is not a whole number")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-
 from core.model import Channel, Execution, Side, StreamKey, Timeframe
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.venue import VenueContext
 from venues.sim.candles import CandleBook, IntCandle
 from venues.sim.engine import LevelChange
@@ -35,7 +34,9 @@ class SimPublisher:
         self.context = context
         self.enabled = {(key.symbol, key.channel) for key in streams}
 
-    def on_trade(self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int) -> None:
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None:
         self._last_price[symbol] = price_ticks
         self.candles[symbol].add_trade(ts_ns, price_ticks, lots, partial(self._closed, symbol, now_ns=ts_ns))
         if self.context is None or (symbol, Channel.TRADES) not in self.enabled:

@@ -129,7 +129,9 @@ class SimVenue(Venue):
 
     # ---- market data history
 
-    async def candles(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int) -> list[Candle]:
+    async def candles(
+        self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
+    ) -> list[Candle]:
         return self.publisher.candles[symbol].history(timeframe, start_ns, end_ns, limit)
 
     # ---- trading
@@ -165,5 +167,3 @@ class SimVenue(Venue):
         # A user order moves the book now; its subscribers should not wait for the next step.
         if self._context is not None:
             self._context.feed.flush()
-
-
