@@ -23,23 +23,25 @@ class ExecutionSubscriber:
     def __init__(self, symbols: frozenset[str], queue_size: int) -> None:
         self.symbols = symbols
         self.queue_size = queue_size
-        self._queue: asyncio.Queue[tf.Execution | None] = asyncio.Queue(queue_size)
+        # Bounded by offer(), not by the queue itself, so the end marker always fits.
+        self._queue: asyncio.Queue[tf.Execution | None] = asyncio.Queue()
         self._error: ResourceExhausted | None = None
 
     def wants(self, symbol: str) -> bool:
         return not self.symbols or symbol in self.symbols
 
     def offer(self, execution: tf.Execution) -> bool:
-        try:
-            self._queue.put_nowait(execution)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self.queue_size:
             return False
+        self._queue.put_nowait(execution)
         return True
 
     def end(self, error: ResourceExhausted | None = None) -> None:
+        """End the stream: cleanly after what is queued, or at once with an error."""
         self._error = error
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        if error is not None:
+            while not self._queue.empty():
+                self._queue.get_nowait()
         self._queue.put_nowait(None)
 
     async def batches(self) -> AsyncIterator[list[tf.Execution]]:

@@ -51,7 +51,8 @@ class Subscriber:
     def __init__(self, interest: Interest, queue_batches: int) -> None:
         self.interest = interest
         self.queue_batches = queue_batches
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_batches)
+        # Bounded by offer(), not by the queue itself, so the end marker always fits.
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._error: ResourceExhausted | None = None
         self.conflations = 0
 
@@ -61,16 +62,16 @@ class Subscriber:
 
     def offer(self, batch: bytes) -> bool:
         """Queue a batch; False when the queue is full."""
-        try:
-            self._queue.put_nowait(batch)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self.queue_batches:
             return False
+        self._queue.put_nowait(batch)
         return True
 
     def end(self, error: ResourceExhausted | None = None) -> None:
-        """End the stream after nothing more: queued batches are dropped."""
+        """End the stream: cleanly after what is queued, or at once with an error."""
         self._error = error
-        self._clear()
+        if error is not None:
+            self._clear()
         self._queue.put_nowait(None)
 
     def restart_with(self, batch: bytes) -> None:

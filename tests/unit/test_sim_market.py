@@ -1,0 +1,158 @@
+"""The sim's synthetic market through the runtime feed, in process (no gRPC)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+from core.errors import InvalidArgument
+from core.model import Channel, Execution, Side, StreamKey
+from venues.runtime.feed import MarketFeed
+from venues.runtime.stats import StreamTable
+from venues.runtime.venue import VenueContext
+from venues.sim.config import SimConfig, SymbolConfig, load_config
+from venues.sim.venue import SimVenue
+
+FAST = SymbolConfig(
+    "BTC/USDT", Decimal("65000"), Decimal("0.01"), Decimal("0.00001"),
+    trades_per_s=2000, book_updates_per_s=5000, level_spacing_ticks=100,
+    maker_size_lots=5000, taker_size_lots=3000, volatility_per_sqrt_s=0.0005,
+)  # fmt: skip
+
+
+class Tape:
+    """Collects what the feed would send, decoded."""
+
+    def __init__(self) -> None:
+        self.trades: list[tuple[str, str, int]] = []
+
+    def record(self, chunks: dict[tuple[str, Channel, object], list[bytes]]) -> None:
+        for (_, channel, _), items in chunks.items():
+            if channel is Channel.TRADES:
+                batch = md.SubscribeResponse.FromString(b"".join(items))
+                self.trades += [(e.trade.price, e.trade.size, e.trade.taker_side) for e in batch.events]
+
+
+def _venue(config: SimConfig) -> tuple[SimVenue, MarketFeed, list[Execution]]:
+    venue = SimVenue(config)
+    feed = MarketFeed("sim", StreamTable())
+    executions: list[Execution] = []
+    venue.publisher.attach(VenueContext(feed, executions.append), venue.default_streams())
+    venue.market.prime()
+    return venue, feed, executions
+
+
+def _run(venue: SimVenue, feed: MarketFeed, steps: int, tape: Tape | None = None) -> None:
+    for _ in range(steps):
+        venue.market.step()
+        if tape is not None:
+            tape.record(feed._pending)  # what flush would dispatch
+        feed.flush()
+
+
+def _engine_levels(venue: SimVenue, symbol: str, side: Side) -> list[tuple[str, str]]:
+    ex = venue.exchange
+    return [(ex.price_str(symbol, p), ex.size_str(symbol, n)) for p, n in ex.book(symbol).depth(side)]
+
+
+def test_book_deltas_reproduce_the_matching_engine_book() -> None:
+    venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
+    _run(venue, feed, 300)
+    bids, asks = feed.book("BTC/USDT").snapshot()
+    assert bids == _engine_levels(venue, "BTC/USDT", Side.BUY)
+    assert asks == _engine_levels(venue, "BTC/USDT", Side.SELL)
+    assert len(bids) > 5 and len(asks) > 5
+
+
+def test_the_same_seed_gives_the_same_tape() -> None:
+    tapes = []
+    for _ in range(2):
+        venue, feed, _ = _venue(SimConfig(seed=11, symbols=(FAST,)))
+        tape = Tape()
+        _run(venue, feed, 200, tape)
+        tapes.append(tape.trades)
+    assert len(tapes[0]) > 100
+    assert tapes[0] == tapes[1]
+
+
+def test_another_seed_gives_another_tape() -> None:
+    tapes = []
+    for seed in (1, 2):
+        venue, feed, _ = _venue(SimConfig(seed=seed, symbols=(FAST,)))
+        tape = Tape()
+        _run(venue, feed, 100, tape)
+        tapes.append(tape.trades)
+    assert tapes[0] != tapes[1]
+
+
+def test_trade_rate_follows_the_configuration() -> None:
+    venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
+    tape = Tape()
+    _run(venue, feed, 100, tape)  # one second of market time
+    # 2000 takers/s; each taker prints one trade per maker order it hits.
+    assert 2000 <= len(tape.trades) <= 2000 * 6
+
+
+def test_a_resting_user_order_fills_against_synthetic_flow() -> None:
+    from core.model import OrderRequest, OrderStatus, OrderType, TimeInForce
+
+    venue, feed, executions = _venue(SimConfig(symbols=(FAST,)))
+    best_bid = venue.exchange.book("BTC/USDT").best_bid()
+    assert best_bid is not None
+    price = venue.exchange.price_of("BTC/USDT", best_bid)
+    order, _ = venue.exchange.place(
+        OrderRequest("BTC/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"), price, TimeInForce.GTC)
+    )
+    for _ in range(500):
+        _run(venue, feed, 1)
+        if venue.exchange.get(order.order_id).status is OrderStatus.FILLED:
+            break
+    assert venue.exchange.get(order.order_id).status is OrderStatus.FILLED
+    fills = [e.fill for e in executions if e.fill is not None and e.order.order_id == order.order_id]
+    assert sum(f.size for f in fills) == Decimal("0.01")
+    assert all(f.price <= price for f in fills)
+
+
+def test_removed_streams_stop_publishing() -> None:
+    venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
+    only_book = {StreamKey("BTC/USDT", Channel.BOOK)}
+    asyncio.run(_set_streams(venue, feed, only_book))
+    before = feed.stats("BTC/USDT", Channel.TRADES).events_total
+    _run(venue, feed, 50)
+    assert feed.stats("BTC/USDT", Channel.TRADES).events_total == before
+    assert feed.stats("BTC/USDT", Channel.BOOK).events_total > 0
+
+
+async def _set_streams(venue: SimVenue, feed: MarketFeed, keys: set[StreamKey]) -> None:
+    venue._context = VenueContext(feed, lambda e: None)
+    await venue.set_streams(keys)
+
+
+def test_config_rejects_unknown_keys_naming_them(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text("seed = 3\nspeed = 9\n")
+    with pytest.raises(InvalidArgument, match="speed: unknown key"):
+        load_config(path)
+
+
+def test_config_rejects_bad_symbol_values(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text('[[symbols]]\nsymbol = "BTC/USDT"\nstart_price = "65000.005"\ntick_size = "0.01"\n'
+                    'lot_size = "0.001"\n')  # fmt: skip
+    with pytest.raises(InvalidArgument, match=r"symbols\[0\].start_price: must be a multiple of tick_size"):
+        load_config(path)
+
+
+def test_config_reads_symbols_and_balances(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text('seed = 3\n[balances]\nUSDT = "5"\n[[symbols]]\nsymbol = "ETH/USDT"\nstart_price = "3000"\n'
+                    'tick_size = "0.1"\nlot_size = "0.001"\ntrades_per_s = 5\n')  # fmt: skip
+    config = load_config(path)
+    assert config.seed == 3
+    assert config.balances == (("USDT", Decimal("5")),)
+    assert [s.symbol for s in config.symbols] == ["ETH/USDT"]
+    assert config.symbols[0].trades_per_s == 5.0
