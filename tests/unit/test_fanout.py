@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 from core.errors import ResourceExhausted
 from core.model import Channel, Side
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import Fanout, Interest, Overflow, encode_chunk
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable

@@ -7,10 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 from core.errors import InvalidArgument
 from core.model import Channel, Execution, Side, StreamKey
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 from venues.runtime.venue import VenueContext
@@ -149,8 +149,18 @@ def test_config_rejects_bad_symbol_values(tmp_path: Path) -> None:
 
 def test_config_reads_symbols_and_balances(tmp_path: Path) -> None:
     path = tmp_path / "sim.toml"
-    path.write_text('seed = 3\n[balances]\nUSDT = "5"\n[[symbols]]\nsymbol = "ETH/USDT"\nstart_price = "3000"\n'
-                    'tick_size = "0.1"\nlot_size = "0.001"\ntrades_per_s = 5\n')  # fmt: skip
+    lines = [
+        "seed = 3",
+        "[balances]",
+        'USDT = "5"',
+        "[[symbols]]",
+        'symbol = "ETH/USDT"',
+        'start_price = "3000"',
+        'tick_size = "0.1"',
+        'lot_size = "0.001"',
+        "trades_per_s = 5",
+    ]
+    path.write_text("\n".join(lines) + "\n")
     config = load_config(path)
     assert config.seed == 3
     assert config.balances == (("USDT", Decimal("5")),)
