@@ -13,7 +13,7 @@ from core.env import TOKEN, read_secret
 from core.errors import TrademeshError
 from core.logs import setup_logging
 
-__all__ = ["main"]
+__all__ = ["METRICS_PORT_OFFSET", "build_parser", "main"]
 
 # A venue's Prometheus exporter listens on its gRPC port plus this, unless told otherwise.
 METRICS_PORT_OFFSET = 4000
@@ -54,6 +54,15 @@ def _demo_command(args: argparse.Namespace) -> None:
     uvloop.run(run_demo(args.port, args.rounds))
 
 
+def _health_command(args: argparse.Namespace) -> None:
+    from core.health import check_health
+
+    status = uvloop.run(check_health(args.address, args.service, args.timeout))
+    print(status)
+    if status != "SERVING":
+        raise SystemExit(1)
+
+
 def _venue_name(value: str) -> str:
     from venues.registry import VENUES
 
@@ -64,7 +73,7 @@ def _venue_name(value: str) -> str:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -83,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("venues", help="list the venues trademesh can run")
     listing.set_defaults(run=_venues_command)
 
+    health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
+    health.add_argument("address", help="host:port of the service")
+    health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    health.set_defaults(run=_health_command)
+
     demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
     demo.add_argument("--port", type=int, default=0, help="gRPC port of the sim venue (default: a free one)")
     demo.add_argument(
@@ -93,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except TrademeshError as exc:
