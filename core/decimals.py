@@ -1,18 +1,25 @@
 """Exact decimals: parsing wire strings and formatting them back.
 
 Prices, sizes and money are decimal strings on the wire and Decimal in Python;
-never float (ARCHITECTURE.md).
+never float (ARCHITECTURE.md). The wire form is plain: an optional minus, ASCII
+digits, an optional fraction ("65000.50"); no exponent, spaces or underscores.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Context, Decimal
 
 from core.errors import InvalidArgument
 
-__all__ = ["format_decimal", "is_multiple", "parse_decimal"]
+__all__ = ["MAX_DIGITS", "WIDE", "format_decimal", "is_multiple", "parse_decimal"]
 
-_MAX_DIGITS = 38
+MAX_DIGITS = 38
+# Exact for remainders and products of any two accepted values (the default context has 28 digits).
+WIDE = Context(prec=4 * MAX_DIGITS)
+
+_PLAIN = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_MAX_TEXT = 2 * MAX_DIGITS + 2
 
 
 def parse_decimal(field: str, text: str, *, required: bool = True) -> Decimal | None:
@@ -21,14 +28,12 @@ def parse_decimal(field: str, text: str, *, required: bool = True) -> Decimal | 
         if required:
             raise InvalidArgument.field(field, "is required")
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidArgument.field(field, f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise InvalidArgument.field(field, f"{text!r} is not a finite decimal number")
-    if len(value.as_tuple().digits) > _MAX_DIGITS:
-        raise InvalidArgument.field(field, f"{text!r} has more than {_MAX_DIGITS} digits")
+    if len(text) > _MAX_TEXT or not _PLAIN.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InvalidArgument.field(field, f"{shown!r} is not a plain decimal number such as 65000.5")
+    value = Decimal(text)
+    if len(value.as_tuple().digits) > MAX_DIGITS:
+        raise InvalidArgument.field(field, f"{text!r} has more than {MAX_DIGITS} significant digits")
     return value
 
 
@@ -36,9 +41,8 @@ def format_decimal(value: Decimal) -> str:
     """Plain notation without exponent or trailing zeros: Decimal('1.50E+3') -> '1500'."""
     if value == 0:
         return "0"
-    text = f"{value.normalize():f}"
-    return text
+    return f"{value.normalize(WIDE):f}"
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
-    return step == 0 or value % step == 0
+    return step == 0 or WIDE.remainder(value, step) == 0

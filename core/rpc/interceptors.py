@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,6 +161,10 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
 
 
 def _wrap_stream(inner: Any, labels: tuple[str, str, str]) -> Any:
+    if not inspect.isasyncgenfunction(inner):
+        # A handler that sends with context.write (grpc's Health/Watch): grpc picks the
+        # calling style from the behavior's kind, so the wrapper must be a coroutine too.
+        return _wrap_unary(inner, labels)
     sent = metrics.MSG_SENT.labels(*labels)
 
     async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:

@@ -182,7 +182,7 @@ def depth_of(copy: dict[Side, dict[int, int]], side: Side) -> list[tuple[int, in
 # ---- properties
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(operations)
 def test_book_agrees_with_a_naive_price_time_priority_model(ops: list[Op]) -> None:
     def check(book: OrderBook, ref: RefBook, result: MatchResult | int, expected: RefOutcome | int) -> None:
@@ -202,7 +202,7 @@ def test_book_agrees_with_a_naive_price_time_priority_model(ops: list[Op]) -> No
     run(ops, check)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(operations)
 def test_replaying_level_changes_on_an_aggregated_copy_reproduces_depth(ops: list[Op]) -> None:
     copy: dict[Side, dict[int, int]] = {BUY: {}, SELL: {}}
@@ -217,7 +217,7 @@ def test_replaying_level_changes_on_an_aggregated_copy_reproduces_depth(ops: lis
                 assert book.level_total(side, price) == total
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(operations)
 def test_book_is_never_crossed(ops: list[Op]) -> None:
     def check(book: OrderBook, *_: object) -> None:

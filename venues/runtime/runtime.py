@@ -99,8 +99,9 @@ class VenueRuntime:
         self.state = RuntimeState.DRAINING
         if self.on_drain is not None:
             await self.on_drain()
-        ended = self.end_streams()
+        # Cancel first, so execution streams carry the cancellations before they end.
         canceled = await self._cancel_everything() if cancel_orders else 0
+        ended = self.end_streams()
         return ended, canceled
 
     def subscriber_count(self, key: StreamKey) -> int:

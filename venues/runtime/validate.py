@@ -7,7 +7,7 @@ from collections.abc import Container, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from core.decimals import format_decimal, parse_decimal
+from core.decimals import format_decimal, is_multiple, parse_decimal
 from core.errors import FieldViolation, InvalidArgument
 from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe, TimeInForce
 from trademesh.admin.v1 import admin_pb2 as admin
@@ -111,7 +111,7 @@ def _size(found: _Violations, text: str, instrument: Instrument | None) -> Decim
         return None
     if size <= 0:
         found.add("size", f"must be positive, got {text}")
-    elif instrument is not None and size % instrument.lot_size != 0:
+    elif instrument is not None and not is_multiple(size, instrument.lot_size):
         found.add("size", f"{text} is not a multiple of the lot size {format_decimal(instrument.lot_size)}")
     elif instrument is not None and size < instrument.min_size:
         found.add("size", f"{text} is below the minimum size {format_decimal(instrument.min_size)}")
@@ -132,7 +132,7 @@ def _price(
         return None
     if price <= 0:
         found.add("price", f"must be positive, got {text}")
-    elif instrument is not None and price % instrument.tick_size != 0:
+    elif instrument is not None and not is_multiple(price, instrument.tick_size):
         found.add(
             "price", f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}"
         )

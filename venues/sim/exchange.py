@@ -10,8 +10,12 @@ fills, fees and balance changes whoever the taker is.
 Listener calls for one operation come in this order: on_trade for each trade (in matching
 order), one batched on_levels with every level the operation changed, then the user's
 executions. A user placement emits its OPEN execution before its trades. Level changes are
-(side, price ticks, new total lots), 0 meaning the level is gone; applied in order to an
-aggregated copy of the book they reproduce OrderBook.depth() exactly.
+(side, price ticks, new total lots), 0 meaning the level is gone, each level at most once per
+call; applied in order to an aggregated copy of the book they reproduce OrderBook.depth()
+exactly. A cancel (user or synthetic) makes its own on_levels call with one change.
+
+Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
+read the exchange (books, formatting) but must not place or cancel from inside a callback.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from venues.sim.orders import FeeSchedule, OrderManager
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
-POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
+_POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
 
 
 class SimListener(Protocol):
@@ -73,10 +77,9 @@ class _Scale:
     __slots__ = ("div", "field", "mult", "places", "step")
 
     def __init__(self, step: Decimal, field: str) -> None:
-        if not step.is_finite() or step <= 0:
-            raise InvalidArgument.field(field, f"step must be positive, got {step}")
         _, digits, exponent = step.as_tuple()
-        assert isinstance(exponent, int)
+        if not isinstance(exponent, int) or step <= 0:  # the exponent is a str for NaN / infinity
+            raise InvalidArgument.field(field, f"step must be a positive finite decimal, got {step}")
         self.step = step
         self.field = field
         self.mult = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
@@ -252,7 +255,7 @@ class SimExchange:
         self._last_id += 1
         order_id = self._last_id
         if req.post_only and ticks is not None and market.book.would_cross(req.side, ticks):
-            return self._oms.reject(req, market.instrument, order_id, POST_ONLY_REASON)
+            return self._oms.reject(req, market.instrument, order_id, _POST_ONLY_REASON)
         cost = self._market_buy_cost(market, req, lots)
         self._oms.accept(req, market.instrument, order_id, cost)
         result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
@@ -269,7 +272,7 @@ class SimExchange:
         if not self._oms.is_open(order_id):
             return self._oms.find(str(order_id), None)
         if result.rejected_post_only:
-            return self._oms.close(order_id, OrderStatus.REJECTED, POST_ONLY_REASON)
+            return self._oms.close(order_id, OrderStatus.REJECTED, _POST_ONLY_REASON)
         if result.expired:
             return self._oms.close(order_id, OrderStatus.EXPIRED, _expiry_reason(req, result))
         return self._oms.find(str(order_id), None)

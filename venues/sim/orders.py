@@ -148,22 +148,12 @@ class OrderManager:
         self, engine_id: int, price: Decimal, size: Decimal, liquidity: Liquidity, trade_id: str
     ) -> None:
         managed = self._open[engine_id]
-        order, instrument = managed.order, managed.instrument
         fee = price * size * self.fees.rate(liquidity)
-        released = self._released_by(managed, price, size)
-        self.accounts.settle_spot_fill(
-            instrument.base_asset, instrument.quote_asset, order.side, price, size, fee, released
-        )
-        self.accounts.record_fill(order.symbol, order.side, price, size)
-        managed.reserved -= released
-        managed.notional += price * size
-        order.updated_ns = self._clock()
-        order.filled_size += size
-        order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
-        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
-        self._publish(managed, self._fill(managed, price, size, fee, liquidity, trade_id))
-        if order.status is OrderStatus.FILLED:
+        self._settle(managed, price, size, fee)
+        self._advance(managed, price, size)
+        if managed.order.status is OrderStatus.FILLED:
             self._release(managed)
+        self._publish(managed, self._fill(managed, price, size, fee, liquidity, trade_id))
 
     def close(self, engine_id: int, status: OrderStatus, reason: str) -> Order:
         """End an open order (CANCELED, EXPIRED, REJECTED) and unlock what it still holds."""
@@ -240,6 +230,22 @@ class OrderManager:
             return None, self.market_buy_lock(market_cost)
         unit = req.price * (_ONE + self.fees.lock_rate)
         return unit, unit * req.size
+
+    def _settle(self, managed: _Managed, price: Decimal, size: Decimal, fee: Decimal) -> None:
+        order, instrument = managed.order, managed.instrument
+        released = self._released_by(managed, price, size)
+        base, quote = instrument.base_asset, instrument.quote_asset
+        self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released)
+        self.accounts.record_fill(order.symbol, order.side, price, size)
+        managed.reserved -= released
+
+    def _advance(self, managed: _Managed, price: Decimal, size: Decimal) -> None:
+        order = managed.order
+        managed.notional += price * size
+        order.updated_ns = self._clock()
+        order.filled_size += size
+        order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
+        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
         if managed.unit_reserve is None:

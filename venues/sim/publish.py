@@ -52,6 +52,15 @@ class SimPublisher:
         asks = [(price_str(symbol, p), size_str(symbol, n)) for side, p, n in changes if side is Side.SELL]
         self.context.feed.book_delta(symbol, time.time_ns(), bids, asks)
 
+    def publish_book(self, symbol: str, reason: str) -> None:
+        """The engine's whole book as a resync snapshot, for when the feed's copy may be stale."""
+        if self.context is None or (symbol, Channel.BOOK) not in self.enabled:
+            return
+        book = self.exchange.book(symbol)
+        bids = [self._level(symbol, level) for level in book.depth(Side.BUY)]
+        asks = [self._level(symbol, level) for level in book.depth(Side.SELL)]
+        self.context.feed.book_snapshot(symbol, time.time_ns(), bids, asks, resync_reason=reason)
+
     def on_execution(self, execution: Execution) -> None:
         if self.context is not None:
             self.context.on_execution(execution)

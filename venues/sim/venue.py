@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 _MAX_CATCH_UP_STEPS = 100
 
 
+def _stream_order(stream: tuple[str, Channel]) -> tuple[str, str]:
+    return stream[0], stream[1].value  # Channel members do not order
+
+
 class SimVenue(Venue):
     name = VENUE
 
@@ -77,20 +81,25 @@ class SimVenue(Venue):
 
     async def set_streams(self, streams: set[StreamKey]) -> None:
         if self._context is not None:
+            added = {(key.symbol, key.channel) for key in streams} - self.publisher.enabled
             self.publisher.attach(self._context, streams)
             self._mark(streams, StreamState.CONNECTED)
+            # While a book stream was off the feed's copy missed every change: resync it.
+            for symbol, channel in sorted(added, key=_stream_order):
+                if channel is Channel.BOOK:
+                    self.publisher.publish_book(symbol, "book stream added")
+            self._context.feed.flush()
 
     async def reconnect(self) -> int:
         """The sim has no upstream connection: re-send every book as a resync instead."""
         if self._context is None:
             return 0
         feed = self._context.feed
-        streams = sorted(self.publisher.enabled)
+        streams = sorted(self.publisher.enabled, key=_stream_order)
         for symbol, channel in streams:
             feed.stats(symbol, channel).reconnects += 1
             if channel is Channel.BOOK:
-                bids, asks = feed.book(symbol).snapshot()
-                feed.book_snapshot(symbol, time.time_ns(), bids, asks, resync_reason="reconnect requested")
+                self.publisher.publish_book(symbol, "reconnect requested")
             else:
                 feed.gap(symbol, channel, "reconnect requested")
         feed.flush()

@@ -1,0 +1,393 @@
+"""Helpers of the integration tests: venue processes, authenticated channels, books, polling.
+
+Every venue runs as its own `trademesh venue sim --port 0` process with a bearer token set,
+exactly as an operator would start it; tests talk to it only over gRPC and HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import textwrap
+import time
+import urllib.request
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import grpc
+import pytest
+
+from core.env import TOKEN
+from core.process import ServiceProcess, start_service
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+TEST_TOKEN = "integration-test-token"
+# Deadline of every unary call a test makes: a hung server fails the test instead of the suite.
+CALL_TIMEOUT_S = 10.0
+
+T = TypeVar("T")
+
+
+def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), ("authorization", f"Bearer {token}"))
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+# grpc.aio files an interceptor under its first matching kind only: one class per call kind.
+class _UnaryAuth(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_token(details, self._token), request)
+
+
+class _StreamAuth(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_token(details, self._token), request)
+
+
+@dataclass
+class Stubs:
+    """The three venue services on one channel."""
+
+    channel: grpc.aio.Channel
+    md: md_grpc.MarketDataAsyncStub
+    tf: tf_grpc.TradeFlowAsyncStub
+    admin: admin_grpc.AdminAsyncStub
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+@dataclass
+class Venue:
+    """A running sim venue process."""
+
+    service: ServiceProcess
+    log_path: Path
+    token: str = TEST_TOKEN
+    _channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.service.address
+
+    @property
+    def metrics_port(self) -> int:
+        port: int = self.service.info["metrics_port"]
+        return port
+
+    def channel(
+        self, token: str | None = TEST_TOKEN, options: Sequence[tuple[str, Any]] = ()
+    ) -> grpc.aio.Channel:
+        """A channel to the venue; with a token, every call carries it. Closed at teardown."""
+        interceptors = [] if token is None else [_UnaryAuth(token), _StreamAuth(token)]
+        channel = grpc.aio.insecure_channel(
+            self.address,
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), *options],
+        )
+        self._channels.append(channel)
+        return channel
+
+    def stubs(self, token: str | None = TEST_TOKEN, options: Sequence[tuple[str, Any]] = ()) -> Stubs:
+        channel = self.channel(token, options)
+        return Stubs(
+            channel,
+            md_grpc.MarketDataStub(channel),
+            tf_grpc.TradeFlowStub(channel),
+            admin_grpc.AdminStub(channel),
+        )
+
+    async def close_channels(self) -> None:
+        channels, self._channels = self._channels, []
+        for channel in channels:
+            await channel.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_venue(directory: Path, config: str | None, name: str) -> tuple[Venue, IO[str]]:
+    args = ["venue", "sim", "--port", "0", "--metrics-port", "0"]
+    if config is not None:
+        config_path = directory / f"{name}.toml"
+        config_path.write_text(textwrap.dedent(config))
+        args += ["--config", str(config_path)]
+    log_path = directory / f"{name}.log"
+    log_file = log_path.open("w")
+    service = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log_file)
+    return Venue(service, log_path), log_file
+
+
+VenueFactory = Callable[..., Venue]
+
+
+async def stop_venue(venue: Venue, log_file: IO[str]) -> None:
+    await venue.close_channels()
+    await asyncio.to_thread(venue.service.terminate)
+    log_file.close()
+
+
+async def until(
+    check: Callable[[], Awaitable[T | None]],
+    timeout_s: float,
+    interval_s: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll `check` until it returns something other than None; fail after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout_s} s")
+        await asyncio.sleep(interval_s)
+
+
+async def next_batch(call: Any) -> md.SubscribeResponse:
+    """The next message of a Subscribe stream; fails the test if the stream ends first."""
+    message = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert message is not grpc.aio.EOF, "the stream ended"
+    assert isinstance(message, md.SubscribeResponse)
+    return message
+
+
+class Book:
+    """An L2 book rebuilt from a snapshot and deltas, with strict sequence checks."""
+
+    def __init__(self, snapshot: md.BookSnapshot) -> None:
+        self.sequence = snapshot.sequence
+        self.bids = {level.price: level.size for level in snapshot.bids}
+        self.asks = {level.price: level.size for level in snapshot.asks}
+
+    def apply(self, delta: md.BookDelta) -> None:
+        assert delta.sequence == self.sequence + 1, f"sequence hole: {self.sequence} -> {delta.sequence}"
+        self.sequence = delta.sequence
+        for side, levels in ((self.bids, delta.bids), (self.asks, delta.asks)):
+            for level in levels:
+                if Decimal(level.size) == 0:
+                    side.pop(level.price, None)
+                else:
+                    side[level.price] = level.size
+
+    def levels(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Bids and asks, best first."""
+        bids = sorted(self.bids.items(), key=lambda lv: Decimal(lv[0]), reverse=True)
+        asks = sorted(self.asks.items(), key=lambda lv: Decimal(lv[0]))
+        return bids, asks
+
+    def best(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+        bids, asks = self.levels()
+        return (bids[0] if bids else None), (asks[0] if asks else None)
+
+
+def snapshot_levels(snapshot: md.BookSnapshot) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    return [(lv.price, lv.size) for lv in snapshot.bids], [(lv.price, lv.size) for lv in snapshot.asks]
+
+
+def limit_order(
+    symbol: str, side: common.Side.ValueType, size: str, price: str, **extra: Any
+) -> tf.PlaceOrderRequest:
+    return tf.PlaceOrderRequest(
+        symbol=symbol, side=side, type=tf.ORDER_TYPE_LIMIT, size=size, price=price, **extra
+    )
+
+
+async def best_prices(stubs: Stubs, symbol: str) -> tuple[Decimal, Decimal]:
+    """(best bid, best ask) from the venue's book snapshot for the symbol."""
+    call = stubs.md.Subscribe(md.SubscribeRequest(symbols=[symbol], channels=[md.CHANNEL_BOOK]))
+    try:
+        message = await next_batch(call)
+    finally:
+        call.cancel()
+    snapshot = message.events[0].book_snapshot
+    return Decimal(snapshot.bids[0].price), Decimal(snapshot.asks[0].price)
+
+
+async def balances(stubs: Stubs) -> dict[str, tf.Balance]:
+    response = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+    return {b.asset: b for b in response.balances}
+
+
+async def open_streams(stubs: Stubs, expected: int) -> int | None:
+    """For `until`: the venue's count of open client streams once it is `expected`."""
+    status = await stream_status(stubs)
+    return status.subscriber_count if status.subscriber_count == expected else None
+
+
+async def stream_status(stubs: Stubs) -> admin.GetStatusResponse:
+    status: admin.GetStatusResponse = await stubs.admin.GetStatus(
+        admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S
+    )
+    return status
+
+
+def far_bid(best_bid: Decimal, tick: Decimal) -> str:
+    """A buy price far below the market (half the best bid), on the tick grid: it rests."""
+    return str((best_bid / 2 // tick) * tick)
+
+
+class Executions:
+    """A StreamExecutions subscription read in the background, for tests to wait on."""
+
+    def __init__(self, stubs: Stubs, symbols: list[str] | None = None) -> None:
+        self.call = stubs.tf.StreamExecutions(tf.StreamExecutionsRequest(symbols=symbols or []))
+        self.seen: list[tf.Execution] = []
+        self.error: grpc.aio.AioRpcError | None = None
+        self.ended = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.call:
+                self.seen += message.executions
+                self._changed.set()
+        except grpc.aio.AioRpcError as exc:
+            self.error = exc
+        finally:
+            self.ended.set()
+            self._changed.set()
+
+    def of(self, order_id: str) -> list[tf.Execution]:
+        return [e for e in self.seen if e.order.order_id == order_id]
+
+    async def wait_for(
+        self, order_id: str, status: tf.OrderStatus.ValueType, timeout_s: float = CALL_TIMEOUT_S
+    ) -> list[tf.Execution]:
+        """Every execution of the order, once one shows `status`."""
+        deadline = time.monotonic() + timeout_s
+        while not any(e.order.status == status for e in self.of(order_id)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.ended.is_set():
+                pytest.fail(
+                    f"order {order_id} never reached {tf.OrderStatus.Name(status)}: {self.of(order_id)}"
+                )
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.of(order_id)
+
+    async def ready(self, stubs: Stubs, symbol: str, price: str, size: str) -> None:
+        """Returns once the stream is live: it has seen a probe order open and cancel."""
+        placed = await stubs.tf.PlaceOrder(
+            limit_order(symbol, common.SIDE_BUY, size, price), timeout=CALL_TIMEOUT_S
+        )
+        await stubs.tf.CancelOrder(
+            tf.CancelOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S
+        )
+        await self.wait_for(placed.order.order_id, tf.ORDER_STATUS_CANCELED)
+
+    async def close(self) -> None:
+        self.call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+Levels = tuple[list[tuple[str, str]], list[tuple[str, str]]]
+
+
+class BookFollower:
+    """Follows a Subscribe stream: rebuilds each symbol's book, checks it, remembers it per sequence.
+
+    Checks as it goes: deltas follow without holes; a snapshot after the first only comes
+    after a GAP or RESYNC notice; and wherever the batch has a ticker (the sim publishes
+    them from its matching engine's own book, after the book changes of the same batch),
+    the top of the rebuilt book equals the ticker exactly.
+    """
+
+    def __init__(self, keep: int = 5000) -> None:
+        self.books: dict[str, Book] = {}
+        self.history: dict[str, deque[tuple[int, Levels]]] = defaultdict(lambda: deque(maxlen=keep))
+        self.trades: dict[str, list[md.MarketEvent]] = defaultdict(list)
+        self.notices: list[md.MarketEvent] = []
+        self.deltas = 0
+        self.ticker_checks = 0
+        self._resync_due: set[str] = set()
+
+    def on_message(self, message: md.SubscribeResponse) -> None:
+        tickers: dict[str, md.Ticker] = {}
+        for event in message.events:
+            kind = event.WhichOneof("payload")
+            if kind == "book_snapshot":
+                if event.symbol in self.books:
+                    assert event.symbol in self._resync_due, (
+                        f"{event.symbol}: a new snapshot without a notice"
+                    )
+                self._resync_due.discard(event.symbol)
+                self.books[event.symbol] = Book(event.book_snapshot)
+            elif kind == "book_delta":
+                self.books[event.symbol].apply(event.book_delta)  # asserts sequence = previous + 1
+                self.deltas += 1
+            elif kind == "trade":
+                self.trades[event.symbol].append(event)
+            elif kind == "ticker":
+                tickers[event.symbol] = event.ticker
+            elif kind == "notice":
+                self.notices.append(event)
+                self._resync_due.add(event.symbol)
+            if kind in ("book_snapshot", "book_delta"):
+                book = self.books[event.symbol]
+                self.history[event.symbol].append((book.sequence, book.levels()))
+        for symbol, ticker in tickers.items():
+            if symbol not in self.books:
+                continue
+            bid, ask = self.books[symbol].best()
+            assert bid == (ticker.best_bid, ticker.best_bid_size), f"{symbol}: best bid is not the engine's"
+            assert ask == (ticker.best_ask, ticker.best_ask_size), f"{symbol}: best ask is not the engine's"
+            self.ticker_checks += 1
+
+    def at(self, symbol: str, sequence: int) -> Levels | None:
+        """The book of the symbol as it was at `sequence`, if still remembered."""
+        for seen, levels in self.history[symbol]:
+            if seen == sequence:
+                return levels
+        return None
+
+    async def follow(self, call: Any, until_checks: int = 0, timeout_s: float = CALL_TIMEOUT_S) -> None:
+        """Read the stream until `until_checks` ticker checks passed (or forever with 0)."""
+        deadline = time.monotonic() + timeout_s
+        while until_checks == 0 or self.ticker_checks < until_checks:
+            if until_checks and time.monotonic() > deadline:
+                pytest.fail(f"only {self.ticker_checks} ticker checks within {timeout_s} s")
+            self.on_message(await next_batch(call))
+
+
+def metric_samples(text: str, name: str) -> dict[str, float]:
+    """Prometheus text format: the samples of one metric, keyed by their label text."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            found[key[len(name) :]] = float(value)
+    return found
+
+
+async def scrape(venue: Venue) -> str:
+    """The venue's /metrics page."""
+
+    def get() -> str:
+        url = f"http://127.0.0.1:{venue.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
+            body: bytes = response.read()
+        return body.decode()
+
+    return await asyncio.to_thread(get)
