@@ -67,7 +67,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
     """UNAUTHENTICATED unless `authorization: Bearer <token>` matches (constant-time compare)."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -82,8 +82,12 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
     def _authorized(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
         for key, value in metadata:
             if key == "authorization":
-                given = value if isinstance(value, bytes) else value.encode()
-                return hmac.compare_digest(given, self._expected)
+                text = value.decode(errors="replace") if isinstance(value, bytes) else value
+                scheme, _, token = text.strip().partition(" ")
+                # The scheme is case-insensitive (RFC 6750); the token is compared in constant time.
+                return scheme.lower() == "bearer" and hmac.compare_digest(
+                    token.strip().encode(), self._expected
+                )
         return False
 
 

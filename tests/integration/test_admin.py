@@ -80,9 +80,22 @@ async def test_a_removed_stream_refuses_subscriptions_until_it_is_added_back(
 ) -> None:
     stubs = fresh_venue(name="subscriptions").stubs()
     sol_trades = admin.Subscription(symbol="SOL/USDT", channel=md.CHANNEL_TRADES)
+    watcher = stubs.md.Subscribe(md.SubscribeRequest(symbols=["SOL/USDT"], channels=[md.CHANNEL_TRADES]))
+    await next_batch(watcher)
     removed = await stubs.admin.RemoveSubscriptions(
         admin.RemoveSubscriptionsRequest(subscriptions=[sol_trades]), timeout=CALL_TIMEOUT_S
     )
+
+    async def removal_notice() -> md.StreamNotice | None:
+        batch = await next_batch(watcher)
+        notices = [e.notice for e in batch.events if e.HasField("notice")]
+        return notices[0] if notices else None
+
+    # A subscriber of the removed stream is told why it goes quiet.
+    notice = await until(removal_notice, CALL_TIMEOUT_S, what="a notice of the removed stream")
+    assert (notice.kind, notice.channel) == (md.NOTICE_KIND_GAP, md.CHANNEL_TRADES)
+    assert "removed" in notice.reason
+    watcher.cancel()
     assert sol_trades not in removed.subscriptions and len(removed.subscriptions) == 11
     listed = await stubs.admin.ListSubscriptions(admin.ListSubscriptionsRequest(), timeout=CALL_TIMEOUT_S)
     assert list(listed.subscriptions) == list(removed.subscriptions)

@@ -99,6 +99,13 @@ async def test_the_token_must_be_sent_as_a_bearer_credential(venue: Venue) -> No
         timeout=CALL_TIMEOUT_S,
     )
     assert status.venue == "sim"
+    # The scheme is case-insensitive (RFC 6750), the token is not.
+    lower = await get_status(
+        admin.GetStatusRequest(),
+        metadata=[("authorization", f"bearer {venue.token}")],
+        timeout=CALL_TIMEOUT_S,
+    )
+    assert lower.venue == "sim"
 
 
 async def test_health_answers_without_a_token(venue: Venue) -> None:

@@ -18,8 +18,12 @@ ETH_TRADES = ("ETH/USDT", Channel.TRADES, None)
 
 def _feed(queue_batches: int) -> tuple[MarketFeed, Fanout]:
     feed = MarketFeed("sim", StreamTable())
-    fanout = Fanout(queue_batches, lambda s: feed.gap_chunk(s, "x") + feed.snapshot_chunk(s),
-                    lambda s: feed.gap_chunk(s, "x"))  # fmt: skip
+
+    def recover(symbol: str, channel: Channel) -> bytes:
+        gap = feed.gap_chunk(symbol, channel, "x")
+        return gap + feed.snapshot_chunk(symbol) if channel is Channel.BOOK else gap
+
+    fanout = Fanout(queue_batches, recover)
     feed.attach(fanout)
     return feed, fanout
 
@@ -78,6 +82,7 @@ async def test_a_full_queue_conflates_to_a_gap_and_a_fresh_snapshot() -> None:
     fanout.end_all()
     events = await _drain(slow)
     assert events[0].notice.kind == md.NOTICE_KIND_GAP
+    assert events[0].notice.channel == md.CHANNEL_BOOK
     snapshot = events[1].book_snapshot
     assert snapshot.sequence == 4
     assert [(lv.price, lv.size) for lv in snapshot.bids] == [

@@ -95,12 +95,11 @@ class Subscriber:
 class Fanout:
     """Routes encoded events to the subscribers interested in them."""
 
-    def __init__(
-        self, queue_batches: int, resync: Callable[[str], bytes], gap: Callable[[str], bytes]
-    ) -> None:
+    def __init__(self, queue_batches: int, recover: Callable[[str, Channel], bytes]) -> None:
         self._queue_batches = queue_batches
-        self._resync = resync  # symbol -> encoded GAP notice + book snapshot chunks
-        self._gap = gap  # symbol -> encoded GAP notice chunk
+        # (symbol, channel) -> what a conflated subscriber gets instead of what it missed:
+        # a GAP notice on that channel, plus a fresh snapshot for a book.
+        self._recover = recover
         self._index: dict[Route, set[Subscriber]] = {}
         self.subscribers: set[Subscriber] = set()
         self.dropped = 0
@@ -147,11 +146,8 @@ class Fanout:
         if subscriber.interest.overflow is Overflow.CONFLATE:
             self.conflated += 1
             subscriber.conflations += 1
-            symbols = sorted({route[0] for route in subscriber.interest.routes})
-            books = set(subscriber.interest.book_symbols)
-            subscriber.restart_with(
-                b"".join(self._resync(s) if s in books else self._gap(s) for s in symbols)
-            )
+            streams = sorted({(symbol, channel.value) for symbol, channel, _ in subscriber.interest.routes})
+            subscriber.restart_with(b"".join(self._recover(s, Channel(c)) for s, c in streams))
             return
         self.dropped += 1
         self.unsubscribe(subscriber)

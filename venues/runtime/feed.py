@@ -123,8 +123,8 @@ class MarketFeed:
         payload = md.BookSnapshot(sequence=book.sequence, bids=_levels(bids), asks=_levels(asks))
         return self._encode(symbol, self._clock(), md.MarketEvent(book_snapshot=payload))
 
-    def gap_chunk(self, symbol: str, reason: str) -> bytes:
-        notice = md.StreamNotice(kind=_NOTICE_GAP, reason=reason)
+    def gap_chunk(self, symbol: str, channel: Channel, reason: str) -> bytes:
+        notice = md.StreamNotice(kind=_NOTICE_GAP, channel=CHANNEL_TO_PB[channel], reason=reason)
         return self._encode(symbol, self._clock(), md.MarketEvent(notice=notice))
 
     def _next_sequence(self, symbol: str) -> int:

@@ -49,7 +49,7 @@ class VenueRuntime:
         self.instruments = {item.symbol: item for item in venue.instruments()}
         self.streams = StreamTable()
         self.feed = MarketFeed(venue.name, self.streams)
-        self.fanout = Fanout(self.options.queue_batches, self._resync_chunk, self._gap_chunk)
+        self.fanout = Fanout(self.options.queue_batches, self._recovery_chunks)
         self.feed.attach(self.fanout)
         self.executions = ExecutionHub(venue.name, self.options.execution_queue)
         self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)
@@ -93,6 +93,11 @@ class VenueRuntime:
         await self.venue.set_streams(set(keys))
         for key in self.active - keys:
             self.streams.get(key).state = StreamState.STOPPED
+            # Its subscribers stay open but hear nothing more: tell them why.
+            self.feed.gap(
+                key.symbol, key.channel, "stream removed by an operator (Admin/RemoveSubscriptions)"
+            )
+        self.feed.flush()
         self.active = keys
 
     async def drain(self, cancel_orders: bool) -> tuple[int, int]:
@@ -111,11 +116,9 @@ class VenueRuntime:
     async def _cancel_everything(self) -> int:
         return len(await self.venue.cancel_all_orders(None))
 
-    def _resync_chunk(self, symbol: str) -> bytes:
-        return self._gap_chunk(symbol) + self.feed.snapshot_chunk(symbol)
-
-    def _gap_chunk(self, symbol: str) -> bytes:
-        return self.feed.gap_chunk(symbol, "subscriber fell behind: events were dropped (conflated)")
+    def _recovery_chunks(self, symbol: str, channel: Channel) -> bytes:
+        gap = self.feed.gap_chunk(symbol, channel, "subscriber fell behind: events were dropped (conflated)")
+        return gap + self.feed.snapshot_chunk(symbol) if channel is Channel.BOOK else gap
 
     async def _sample_forever(self) -> None:
         while True:
