@@ -6,13 +6,13 @@ ended with RESOURCE_EXHAUSTED and must re-read open orders when it comes back.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from core.errors import ResourceExhausted
 from core.model import Execution
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.convert import execution_to_pb
+from venues.runtime.outbox import Outbox
 
 __all__ = ["ExecutionHub", "ExecutionSubscriber"]
 
@@ -23,40 +23,19 @@ class ExecutionSubscriber:
     def __init__(self, symbols: frozenset[str], queue_size: int) -> None:
         self.symbols = symbols
         self.queue_size = queue_size
-        # Bounded by offer(), not by the queue itself, so the end marker always fits.
-        self._queue: asyncio.Queue[tf.Execution | None] = asyncio.Queue()
-        self._error: ResourceExhausted | None = None
+        self.outbox = Outbox[tf.Execution](queue_size)
 
     def wants(self, symbol: str) -> bool:
         return not self.symbols or symbol in self.symbols
 
     def offer(self, execution: tf.Execution) -> bool:
-        if self._queue.qsize() >= self.queue_size:
-            return False
-        self._queue.put_nowait(execution)
-        return True
+        return self.outbox.offer(execution)
 
     def end(self, error: ResourceExhausted | None = None) -> None:
-        """End the stream: cleanly after what is queued, or at once with an error."""
-        self._error = error
-        if error is not None:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self.outbox.end(error)
 
-    async def batches(self) -> AsyncIterator[list[tf.Execution]]:
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < _BATCH_MAX:
-                batch.append(self._queue.get_nowait())
-            done = batch[-1] is None
-            executions = [e for e in batch if e is not None]
-            if executions:
-                yield executions
-            if done:
-                if self._error is not None:
-                    raise self._error
-                return
+    def batches(self) -> AsyncIterator[list[tf.Execution]]:
+        return self.outbox.batches(_BATCH_MAX)
 
 
 class ExecutionHub:

@@ -7,13 +7,13 @@ costs the venue nothing but a full queue, handled by its overflow policy.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
 from core.model import Channel, Timeframe
+from venues.runtime.outbox import Outbox
 
 __all__ = ["Fanout", "Overflow", "Route", "Subscriber", "encode_chunk"]
 
@@ -51,45 +51,23 @@ class Subscriber:
     def __init__(self, interest: Interest, queue_batches: int) -> None:
         self.interest = interest
         self.queue_batches = queue_batches
-        # Bounded by offer(), not by the queue itself, so the end marker always fits.
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._error: ResourceExhausted | None = None
+        self.outbox = Outbox[bytes](queue_batches)
         self.conflations = 0
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return self.outbox.depth
 
     def offer(self, batch: bytes) -> bool:
-        """Queue a batch; False when the queue is full."""
-        if self._queue.qsize() >= self.queue_batches:
-            return False
-        self._queue.put_nowait(batch)
-        return True
+        return self.outbox.offer(batch)
 
     def end(self, error: ResourceExhausted | None = None) -> None:
-        """End the stream: cleanly after what is queued, or at once with an error."""
-        self._error = error
-        if error is not None:
-            self._clear()
-        self._queue.put_nowait(None)
-
-    def restart_with(self, batch: bytes) -> None:
-        self._clear()
-        self._queue.put_nowait(batch)
-
-    def _clear(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self.outbox.end(error)
 
     async def batches(self) -> AsyncIterator[bytes]:
-        while True:
-            batch = await self._queue.get()
-            if batch is None:
-                if self._error is not None:
-                    raise self._error
-                return
-            yield batch
+        # One encoded batch per message: joining several would only grow the message.
+        async for items in self.outbox.batches(1):
+            yield items[0]
 
 
 class Fanout:
@@ -147,7 +125,7 @@ class Fanout:
             self.conflated += 1
             subscriber.conflations += 1
             streams = sorted({(symbol, channel.value) for symbol, channel, _ in subscriber.interest.routes})
-            subscriber.restart_with(b"".join(self._recover(s, Channel(c)) for s, c in streams))
+            subscriber.outbox.replace(b"".join(self._recover(s, Channel(c)) for s, c in streams))
             return
         self.dropped += 1
         self.unsubscribe(subscriber)
