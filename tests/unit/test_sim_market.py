@@ -11,6 +11,7 @@ import pytest
 from core.errors import InvalidArgument
 from core.model import Channel, Execution, Side, StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.runtime.fanout import Route
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 from venues.runtime.venue import VenueContext
@@ -30,7 +31,7 @@ class Tape:
     def __init__(self) -> None:
         self.trades: list[tuple[str, str, int]] = []
 
-    def record(self, chunks: dict[tuple[str, Channel, object], list[bytes]]) -> None:
+    def record(self, chunks: dict[Route, list[bytes]]) -> None:
         for (_, channel, _), items in chunks.items():
             if channel is Channel.TRADES:
                 batch = md.SubscribeResponse.FromString(b"".join(items))
