@@ -7,7 +7,7 @@ import pytest
 from core.errors import ResourceExhausted
 from core.model import Channel, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import Fanout, Interest, Overflow, encode_chunk
+from venues.runtime.fanout import Fanout, Interest, Overflow
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 
@@ -35,9 +35,11 @@ async def _drain(subscriber: object) -> list[md.MarketEvent]:
     return events
 
 
-def test_encoded_chunks_join_into_a_valid_response() -> None:
+def test_encoded_responses_join_into_one_valid_response() -> None:
+    # The fan-out relies on this: a subscriber's batch is the byte join of its streams' batches.
     events = [md.MarketEvent(symbol=f"S{i}", trade=md.Trade(trade_id=str(i) * 70)) for i in range(3)]
-    joined = b"".join(encode_chunk(e.SerializeToString()) for e in events)
+    parts = [md.SubscribeResponse(events=events[:1]), md.SubscribeResponse(events=events[1:])]
+    joined = b"".join(part.SerializeToString() for part in parts)
     assert list(md.SubscribeResponse.FromString(joined).events) == events
 
 

@@ -11,7 +11,7 @@ import pytest
 from core.errors import InvalidArgument
 from core.model import Channel, Execution, Side, StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import Route
+from venues.runtime.fanout import Fanout, Interest, Overflow
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 from venues.runtime.venue import VenueContext
@@ -26,16 +26,26 @@ FAST = SymbolConfig(
 
 
 class Tape:
-    """Collects what the feed would send, decoded."""
+    """Every trade the feed sends, read through a real fan-out subscriber."""
 
-    def __init__(self) -> None:
-        self.trades: list[tuple[str, str, int]] = []
+    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+        fanout = Fanout(10**9, lambda symbol, channel: b"")
+        feed.attach(fanout)
+        self.fanout = fanout
+        self.subscriber = fanout.subscribe(
+            Interest(frozenset({(symbol, Channel.TRADES, None)}), Overflow.DISCONNECT), b""
+        )
 
-    def record(self, chunks: dict[Route, list[bytes]]) -> None:
-        for (_, channel, _), items in chunks.items():
-            if channel is Channel.TRADES:
-                batch = md.SubscribeResponse.FromString(b"".join(items))
-                self.trades += [(e.trade.price, e.trade.size, e.trade.taker_side) for e in batch.events]
+    def trades(self) -> list[tuple[str, str, int]]:
+        self.fanout.end_all()
+        return asyncio.run(self._read())
+
+    async def _read(self) -> list[tuple[str, str, int]]:
+        found: list[tuple[str, str, int]] = []
+        async for batch in self.subscriber.batches():
+            events = md.SubscribeResponse.FromString(batch).events
+            found += [(e.trade.price, e.trade.size, e.trade.taker_side) for e in events]
+        return found
 
 
 def _venue(config: SimConfig) -> tuple[SimVenue, MarketFeed, list[Execution]]:
@@ -47,11 +57,9 @@ def _venue(config: SimConfig) -> tuple[SimVenue, MarketFeed, list[Execution]]:
     return venue, feed, executions
 
 
-def _run(venue: SimVenue, feed: MarketFeed, steps: int, tape: Tape | None = None) -> None:
+def _run(venue: SimVenue, feed: MarketFeed, steps: int) -> None:
     for _ in range(steps):
         venue.market.step()
-        if tape is not None:
-            tape.record(feed._pending)  # what flush would dispatch
         feed.flush()
 
 
@@ -73,9 +81,9 @@ def test_the_same_seed_gives_the_same_tape() -> None:
     tapes = []
     for _ in range(2):
         venue, feed, _ = _venue(SimConfig(seed=11, symbols=(FAST,)))
-        tape = Tape()
-        _run(venue, feed, 200, tape)
-        tapes.append(tape.trades)
+        tape = Tape(feed, "BTC/USDT")
+        _run(venue, feed, 200)
+        tapes.append(tape.trades())
     assert len(tapes[0]) > 100
     assert tapes[0] == tapes[1]
 
@@ -84,18 +92,18 @@ def test_another_seed_gives_another_tape() -> None:
     tapes = []
     for seed in (1, 2):
         venue, feed, _ = _venue(SimConfig(seed=seed, symbols=(FAST,)))
-        tape = Tape()
-        _run(venue, feed, 100, tape)
-        tapes.append(tape.trades)
+        tape = Tape(feed, "BTC/USDT")
+        _run(venue, feed, 100)
+        tapes.append(tape.trades())
     assert tapes[0] != tapes[1]
 
 
 def test_trade_rate_follows_the_configuration() -> None:
     venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
-    tape = Tape()
-    _run(venue, feed, 100, tape)  # one second of market time
+    tape = Tape(feed, "BTC/USDT")
+    _run(venue, feed, 100)  # one second of market time
     # 2000 takers/s; each taker prints one trade per maker order it hits.
-    assert 2000 <= len(tape.trades) <= 2000 * 6
+    assert 2000 <= len(tape.trades()) <= 2000 * 6
 
 
 def test_a_resting_user_order_fills_against_synthetic_flow() -> None:

@@ -16,7 +16,8 @@ Level = tuple[str, str]
 
 
 def _is_zero(size: str) -> bool:
-    return Decimal(size) == 0
+    # "0", "0.000", "-0": no digit but zeros. Cheaper than Decimal on the hot path.
+    return size.lstrip("-").strip("0.") == ""
 
 
 class L2Book:
@@ -44,7 +45,7 @@ class L2Book:
 
 def _apply_side(side: dict[str, str], levels: Iterable[Level]) -> None:
     for price, size in levels:
-        if size == "0" or _is_zero(size):
+        if _is_zero(size):
             side.pop(price, None)
         else:
             side[price] = size

@@ -15,21 +15,10 @@ from core.errors import ResourceExhausted
 from core.model import Channel, Timeframe
 from venues.runtime.outbox import Outbox
 
-__all__ = ["Fanout", "Overflow", "Route", "Subscriber", "encode_chunk"]
+__all__ = ["Fanout", "Interest", "Overflow", "Route", "Subscriber"]
 
 # Where an event goes: (symbol, channel, candle timeframe or None).
 Route = tuple[str, Channel, Timeframe | None]
-
-
-def encode_chunk(message_bytes: bytes) -> bytes:
-    """Wire form of one element of `repeated MarketEvent events = 1`."""
-    size = len(message_bytes)
-    head = bytearray(b"\n")
-    while size > 0x7F:
-        head.append((size & 0x7F) | 0x80)
-        size >>= 7
-    head.append(size)
-    return bytes(head) + message_bytes
 
 
 class Overflow(enum.Enum):
@@ -104,13 +93,14 @@ class Fanout:
     def count(self, route: Route) -> int:
         return len(self._index.get(route, ()))
 
-    def dispatch(self, pending: dict[Route, list[bytes]]) -> None:
+    def dispatch(self, pending: dict[Route, bytes]) -> None:
+        """Send each subscriber one batch: the join of its routes' encoded SubscribeResponses."""
         batches: dict[Subscriber, list[bytes]] = {}
-        for route, chunks in pending.items():
+        for route, encoded in pending.items():
             for subscriber in self._index.get(route, ()):
-                batches.setdefault(subscriber, []).extend(chunks)
-        for subscriber, chunks in batches.items():
-            if not subscriber.offer(b"".join(chunks)):
+                batches.setdefault(subscriber, []).append(encoded)
+        for subscriber, parts in batches.items():
+            if not subscriber.offer(parts[0] if len(parts) == 1 else b"".join(parts)):
                 self._overflow(subscriber)
 
     def end_all(self) -> int:

@@ -1,9 +1,16 @@
-"""Where a venue reports market data. Events are encoded once, batched, and sent on flush.
+"""Where a venue reports market data. Events are built once, batched per stream, sent on flush.
 
 A venue calls trade/book_delta/... as events happen and flush() when a burst is
-over (the sim after each tick, a live venue after each exchange message). The
-runtime's L2 books follow the deltas at flush time, so the snapshot a new
+over (the sim after each step, a live venue after each exchange message). Each
+stream's events since the last flush are built in place inside one
+SubscribeResponse and serialized once; since serialized SubscribeResponses
+concatenate into a valid SubscribeResponse, a subscriber's batch is a byte join.
+
+The runtime's L2 books follow the deltas at flush time, so the snapshot a new
 subscriber gets matches exactly the deltas it will receive next.
+
+This is the hot path of every venue: streams are found by symbol in one dict per
+channel, because hashing an Enum costs a Python call.
 """
 
 from __future__ import annotations
@@ -12,20 +19,46 @@ import time
 from collections.abc import Callable, Sequence
 
 from core.model import Candle, Channel, Side, StreamKey, Timeframe
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.book import L2Book, Level
-from venues.runtime.convert import CHANNEL_TO_PB, SIDE_TO_PB, candle_to_pb
-from venues.runtime.fanout import Fanout, Route, encode_chunk
+from venues.runtime.convert import CHANNEL_TO_PB, candle_to_pb
+from venues.runtime.fanout import Fanout, Route
 from venues.runtime.stats import StreamStats, StreamTable
 
 __all__ = ["MarketFeed"]
 
 _NOTICE_GAP = md.NOTICE_KIND_GAP
 _NOTICE_RESYNC = md.NOTICE_KIND_RESYNC
+_BUY, _SELL = common.SIDE_BUY, common.SIDE_SELL
 
 
-def _levels(levels: Sequence[Level]) -> list[md.BookLevel]:
-    return [md.BookLevel(price=price, size=size) for price, size in levels]
+class _Outgoing:
+    """One stream's events since the last flush."""
+
+    __slots__ = ("batch", "route", "stats")
+
+    def __init__(self, route: Route, stats: StreamStats) -> None:
+        self.route = route
+        self.stats = stats
+        self.batch: md.SubscribeResponse | None = None
+
+
+class _BookState:
+    """A symbol's book as last flushed, its sequence, and the changes waiting for the flush."""
+
+    __slots__ = ("book", "pending", "sequence")
+
+    def __init__(self) -> None:
+        self.book = L2Book()
+        self.sequence = 0
+        self.pending: list[tuple[int, bool, Sequence[Level], Sequence[Level]]] = []
+
+
+def _add_levels(target: object, levels: Sequence[Level]) -> None:
+    add = target.add  # type: ignore[attr-defined]
+    for price, size in levels:
+        add(price=price, size=size)
 
 
 class MarketFeed:
@@ -34,12 +67,12 @@ class MarketFeed:
         self.streams = streams
         self.fanout: Fanout | None = None
         self._clock = clock
-        self._books: dict[str, L2Book] = {}
-        self._sequence: dict[str, int] = {}
-        self._pending: dict[Route, list[bytes]] = {}
-        self._stats_cache: dict[tuple[str, Channel], StreamStats] = {}
-        # Book changes to apply at flush: (sequence, is_snapshot, bids, asks), per symbol.
-        self._pending_books: dict[str, list[tuple[int, bool, Sequence[Level], Sequence[Level]]]] = {}
+        self._outgoing: dict[Route, _Outgoing] = {}
+        self._by_channel: dict[Channel, dict[str, _Outgoing]] = {channel: {} for channel in Channel}
+        self._trades = self._by_channel[Channel.TRADES]
+        self._deltas = self._by_channel[Channel.BOOK]
+        self._dirty: list[_Outgoing] = []
+        self._books: dict[str, _BookState] = {}
 
     def attach(self, fanout: Fanout) -> None:
         self.fanout = fanout
@@ -47,24 +80,27 @@ class MarketFeed:
     def stats(self, symbol: str, channel: Channel) -> StreamStats:
         return self.streams.get(StreamKey(symbol, channel))
 
-    def _hot_stats(self, symbol: str, channel: Channel) -> StreamStats:
-        # Called per event: a tuple-keyed cache avoids building a StreamKey each time.
-        stats = self._stats_cache.get((symbol, channel))
-        if stats is None:
-            stats = self._stats_cache[(symbol, channel)] = self.stats(symbol, channel)
-        return stats
+    # ---- events
 
     def trade(
         self, symbol: str, ts_event_ns: int, trade_id: str, price: str, size: str, taker_side: Side
     ) -> None:
-        payload = md.Trade(trade_id=trade_id, price=price, size=size, taker_side=SIDE_TO_PB[taker_side])
-        self._emit(symbol, Channel.TRADES, None, ts_event_ns, md.MarketEvent(trade=payload))
+        out = self._trades.get(symbol) or self._stream(symbol, Channel.TRADES)
+        trade = self._event(out, symbol, ts_event_ns).trade
+        trade.trade_id = trade_id
+        trade.price = price
+        trade.size = size
+        trade.taker_side = _BUY if taker_side is Side.BUY else _SELL
 
     def book_delta(self, symbol: str, ts_event_ns: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
-        sequence = self._next_sequence(symbol)
-        self._pending_books.setdefault(symbol, []).append((sequence, False, bids, asks))
-        payload = md.BookDelta(sequence=sequence, bids=_levels(bids), asks=_levels(asks))
-        self._emit(symbol, Channel.BOOK, None, ts_event_ns, md.MarketEvent(book_delta=payload))
+        state = self._book_state(symbol)
+        state.sequence += 1
+        state.pending.append((state.sequence, False, bids, asks))
+        out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
+        delta = self._event(out, symbol, ts_event_ns).book_delta
+        delta.sequence = state.sequence
+        _add_levels(delta.bids, bids)
+        _add_levels(delta.asks, asks)
 
     def book_snapshot(
         self,
@@ -78,85 +114,105 @@ class MarketFeed:
         if resync_reason:
             self.stats(symbol, Channel.BOOK).resyncs += 1
             self.notice(symbol, Channel.BOOK, _NOTICE_RESYNC, resync_reason)
-        sequence = self._next_sequence(symbol)
-        self._pending_books.setdefault(symbol, []).append((sequence, True, bids, asks))
-        payload = md.BookSnapshot(sequence=sequence, bids=_levels(bids), asks=_levels(asks))
-        self._emit(symbol, Channel.BOOK, None, ts_event_ns, md.MarketEvent(book_snapshot=payload))
+        state = self._book_state(symbol)
+        state.sequence += 1
+        state.pending.append((state.sequence, True, bids, asks))
+        out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
+        snapshot = self._event(out, symbol, ts_event_ns).book_snapshot
+        snapshot.sequence = state.sequence
+        _add_levels(snapshot.bids, bids)
+        _add_levels(snapshot.asks, asks)
 
     def candle(self, symbol: str, ts_event_ns: int, candle: Candle) -> None:
-        event = md.MarketEvent(candle=candle_to_pb(candle))
-        self._emit(symbol, Channel.CANDLES, candle.timeframe, ts_event_ns, event)
+        out = self._stream(symbol, Channel.CANDLES, candle.timeframe)
+        self._event(out, symbol, ts_event_ns).candle.CopyFrom(candle_to_pb(candle))
 
     def ticker(self, symbol: str, ts_event_ns: int, ticker: md.Ticker) -> None:
-        self._emit(symbol, Channel.TICKERS, None, ts_event_ns, md.MarketEvent(ticker=ticker))
+        out = self._stream(symbol, Channel.TICKERS)
+        self._event(out, symbol, ts_event_ns).ticker.CopyFrom(ticker)
 
     def notice(self, symbol: str, channel: Channel, kind: md.NoticeKind.ValueType, reason: str) -> None:
         """A GAP or RESYNC notice on one stream; not counted as a market event."""
-        notice = md.StreamNotice(kind=kind, channel=CHANNEL_TO_PB[channel], reason=reason)
-        chunk = self._encode(symbol, self._clock(), md.MarketEvent(notice=notice))
-        for route in self._routes(symbol, channel):
-            self._pending.setdefault(route, []).append(chunk)
+        timeframes: list[Timeframe | None] = list(Timeframe) if channel is Channel.CANDLES else [None]
+        for timeframe in timeframes:
+            out = self._stream(symbol, channel, timeframe)
+            event = self._event(out, symbol, self._clock(), counted=False)
+            event.notice.kind = kind
+            event.notice.channel = CHANNEL_TO_PB[channel]
+            event.notice.reason = reason
 
     def gap(self, symbol: str, channel: Channel, reason: str) -> None:
         self.notice(symbol, channel, _NOTICE_GAP, reason)
 
+    # ---- flushing and books
+
     def flush(self) -> None:
-        for symbol, changes in self._pending_books.items():
-            book = self.book(symbol)
-            for sequence, is_snapshot, bids, asks in changes:
-                (book.replace if is_snapshot else book.apply)(sequence, bids, asks)
-        self._pending_books = {}
-        pending, self._pending = self._pending, {}
-        if self.fanout is not None and pending:
+        for state in self._books.values():
+            if state.pending:
+                _apply(state)
+        if not self._dirty:
+            return
+        pending: dict[Route, bytes] = {}
+        for out in self._dirty:
+            assert out.batch is not None
+            pending[out.route] = out.batch.SerializeToString()
+            out.batch = None
+        self._dirty = []
+        if self.fanout is not None:
             self.fanout.dispatch(pending)
 
     def book(self, symbol: str) -> L2Book:
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = L2Book()
-        return book
+        return self._book_state(symbol).book
 
     def snapshot_chunk(self, symbol: str) -> bytes:
         """The book as last flushed, encoded for a (re)starting subscriber."""
         book = self.book(symbol)
         bids, asks = book.snapshot()
-        payload = md.BookSnapshot(sequence=book.sequence, bids=_levels(bids), asks=_levels(asks))
-        return self._encode(symbol, self._clock(), md.MarketEvent(book_snapshot=payload))
+        snapshot = md.BookSnapshot(sequence=book.sequence)
+        _add_levels(snapshot.bids, bids)
+        _add_levels(snapshot.asks, asks)
+        return self._single(symbol, md.MarketEvent(book_snapshot=snapshot))
 
     def gap_chunk(self, symbol: str, channel: Channel, reason: str) -> bytes:
         notice = md.StreamNotice(kind=_NOTICE_GAP, channel=CHANNEL_TO_PB[channel], reason=reason)
-        return self._encode(symbol, self._clock(), md.MarketEvent(notice=notice))
+        return self._single(symbol, md.MarketEvent(notice=notice))
 
-    def _next_sequence(self, symbol: str) -> int:
-        sequence = self._sequence.get(symbol, 0) + 1
-        self._sequence[symbol] = sequence
-        return sequence
+    # ---- internals
 
-    def _routes(self, symbol: str, channel: Channel) -> list[Route]:
-        if channel is Channel.CANDLES:
-            return [(symbol, channel, timeframe) for timeframe in Timeframe]
-        return [(symbol, channel, None)]
+    def _book_state(self, symbol: str) -> _BookState:
+        state = self._books.get(symbol)
+        if state is None:
+            state = self._books[symbol] = _BookState()
+        return state
 
-    def _encode(self, symbol: str, ts_event_ns: int, event: md.MarketEvent) -> bytes:
-        event.venue = self.venue
-        event.symbol = symbol
-        event.ts_event_ns = ts_event_ns
-        event.ts_recv_ns = self._clock()
-        return encode_chunk(event.SerializeToString())
-
-    def _emit(
-        self,
-        symbol: str,
-        channel: Channel,
-        timeframe: Timeframe | None,
-        ts_event_ns: int,
-        event: md.MarketEvent,
-    ) -> None:
-        stats = self._hot_stats(symbol, channel)
-        stats.events_total += 1
-        stats.last_event_ns = ts_event_ns
+    def _stream(self, symbol: str, channel: Channel, timeframe: Timeframe | None = None) -> _Outgoing:
         route = (symbol, channel, timeframe)
-        chunks = self._pending.get(route)
-        if chunks is None:
-            chunks = self._pending[route] = []
-        chunks.append(self._encode(symbol, ts_event_ns, event))
+        out = self._outgoing.get(route)
+        if out is None:
+            out = self._outgoing[route] = _Outgoing(route, self.stats(symbol, channel))
+            if timeframe is None:
+                self._by_channel[channel][symbol] = out
+        return out
+
+    def _event(self, out: _Outgoing, symbol: str, ts_event_ns: int, counted: bool = True) -> md.MarketEvent:
+        if out.batch is None:
+            out.batch = md.SubscribeResponse()
+            self._dirty.append(out)
+        if counted:
+            out.stats.events_total += 1
+            out.stats.last_event_ns = ts_event_ns
+        return out.batch.events.add(
+            venue=self.venue, symbol=symbol, ts_event_ns=ts_event_ns, ts_recv_ns=self._clock()
+        )
+
+    def _single(self, symbol: str, event: md.MarketEvent) -> bytes:
+        now = self._clock()
+        event.venue, event.symbol, event.ts_event_ns, event.ts_recv_ns = self.venue, symbol, now, now
+        return md.SubscribeResponse(events=[event]).SerializeToString()
+
+
+def _apply(state: _BookState) -> None:
+    book = state.book
+    for sequence, is_snapshot, bids, asks in state.pending:
+        (book.replace if is_snapshot else book.apply)(sequence, bids, asks)
+    state.pending = []
