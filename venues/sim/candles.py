@@ -17,6 +17,7 @@ __all__ = ["CandleBook", "IntCandle"]
 
 _KEEP_S1 = 6 * 3600
 _KEEP_M1 = 7 * 24 * 60
+_TIMEFRAMES = tuple((timeframe, timeframe.ns) for timeframe in Timeframe)
 
 
 @dataclass
@@ -60,7 +61,7 @@ class CandleBook:
     def __init__(self, tick: Decimal, lot: Decimal) -> None:
         self._tick = tick
         self._lot = lot
-        self.open: dict[Timeframe, IntCandle] = {}
+        self._open: list[IntCandle | None] = [None] * len(_TIMEFRAMES)
         self._closed = {
             Timeframe.S1: deque[IntCandle](maxlen=_KEEP_S1),
             Timeframe.M1: deque[IntCandle](maxlen=_KEEP_M1),
@@ -69,22 +70,29 @@ class CandleBook:
     def add_trade(
         self, ts_ns: int, price: int, lots: int, on_close: Callable[[Timeframe, IntCandle], None]
     ) -> None:
-        for timeframe in Timeframe:
-            start = timeframe.open_time_ns(ts_ns)
-            current = self.open.get(timeframe)
+        # Per trade on the hot path: plain int arithmetic, the open candles in a list.
+        for index, (timeframe, length_ns) in enumerate(_TIMEFRAMES):
+            start = ts_ns - ts_ns % length_ns
+            current = self._open[index]
             if current is not None and current.open_time_ns == start:
                 current.add(price, lots)
                 continue
             if current is not None:
                 self._close(timeframe, current, on_close)
-            self.open[timeframe] = _new(start, price, lots)
+            self._open[index] = _new(start, price, lots)
+
+    @property
+    def open(self) -> dict[Timeframe, IntCandle]:
+        """The candles still open, by timeframe."""
+        return {tf: c for (tf, _), c in zip(_TIMEFRAMES, self._open, strict=True) if c is not None}
 
     def roll(self, now_ns: int, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
         """Close candles whose interval has ended even when no trade came after them."""
-        for timeframe, current in list(self.open.items()):
-            if current.open_time_ns + timeframe.ns <= now_ns:
+        for index, (timeframe, length_ns) in enumerate(_TIMEFRAMES):
+            current = self._open[index]
+            if current is not None and current.open_time_ns + length_ns <= now_ns:
                 self._close(timeframe, current, on_close)
-                del self.open[timeframe]
+                self._open[index] = None
 
     def _close(
         self, timeframe: Timeframe, candle: IntCandle, on_close: Callable[[Timeframe, IntCandle], None]

@@ -173,6 +173,11 @@ class SimExchange:
     def size_str(self, symbol: str, lots: int) -> str:
         return self._market(symbol).size.text(lots)
 
+    def formatters(self, symbol: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
+        """(price_text, size_text) of one symbol, for callers that format on the hot path."""
+        market = self._market(symbol)
+        return market.price.text, market.size.text
+
     # ---- user API
 
     def place(self, req: OrderRequest) -> tuple[Order, bool]:

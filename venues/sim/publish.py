@@ -18,6 +18,8 @@ from venues.sim.exchange import SimExchange
 
 __all__ = ["SimPublisher"]
 
+_BUY = Side.BUY
+
 
 class SimPublisher:
     """A SimListener that publishes to a VenueContext; silent until attached."""
@@ -26,30 +28,34 @@ class SimPublisher:
         self.exchange = exchange
         self.context: VenueContext | None = None
         self.enabled: set[tuple[str, Channel]] = set()
+        # Per channel, the symbols whose stream is on: a str lookup, no Enum hashing per event.
+        self._on: dict[Channel, set[str]] = {channel: set() for channel in Channel}
         self.candles = {i.symbol: CandleBook(i.tick_size, i.lot_size) for i in exchange.instruments()}
+        self._format = {i.symbol: exchange.formatters(i.symbol) for i in exchange.instruments()}
         self._last_price: dict[str, int] = {}
         self._last_ticker: dict[str, md.Ticker] = {}
 
     def attach(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self.context = context
         self.enabled = {(key.symbol, key.channel) for key in streams}
+        self._on = {channel: {key.symbol for key in streams if key.channel is channel} for channel in Channel}
 
     def on_trade(
         self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
     ) -> None:
         self._last_price[symbol] = price_ticks
         self.candles[symbol].add_trade(ts_ns, price_ticks, lots, partial(self._closed, symbol, now_ns=ts_ns))
-        if self.context is None or (symbol, Channel.TRADES) not in self.enabled:
+        if self.context is None or symbol not in self._on[Channel.TRADES]:
             return
-        price, size = self.exchange.price_str(symbol, price_ticks), self.exchange.size_str(symbol, lots)
-        self.context.feed.trade(symbol, ts_ns, trade_id, price, size, taker_side)
+        price_text, size_text = self._format[symbol]
+        self.context.feed.trade(symbol, ts_ns, trade_id, price_text(price_ticks), size_text(lots), taker_side)
 
     def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
-        if self.context is None or (symbol, Channel.BOOK) not in self.enabled:
+        if self.context is None or symbol not in self._on[Channel.BOOK]:
             return
-        price_str, size_str = self.exchange.price_str, self.exchange.size_str
-        bids = [(price_str(symbol, p), size_str(symbol, n)) for side, p, n in changes if side is Side.BUY]
-        asks = [(price_str(symbol, p), size_str(symbol, n)) for side, p, n in changes if side is Side.SELL]
+        price_text, size_text = self._format[symbol]
+        bids = [(price_text(p), size_text(n)) for side, p, n in changes if side is _BUY]
+        asks = [(price_text(p), size_text(n)) for side, p, n in changes if side is not _BUY]
         self.context.feed.book_delta(symbol, time.time_ns(), bids, asks)
 
     def publish_book(self, symbol: str, reason: str) -> None:
