@@ -40,6 +40,7 @@ class SyntheticSymbol:
         self._maker_credit = 0.0
         self._taker_credit = 0.0
         self._orders: dict[Side, dict[int, list[int]]] = {Side.BUY: {}, Side.SELL: {}}
+        self._scanned_anchor = 0
 
     def prime(self) -> None:
         """Fill every level of both sides once, so the book has depth from the start."""
@@ -96,10 +97,13 @@ class SyntheticSymbol:
     def _cancel_stale(self) -> None:
         """Take back synthetic quotes that the mid has left behind or that drifted out of range."""
         anchor, spacing = self._anchor(), self.config.level_spacing_ticks
+        if anchor == self._scanned_anchor:
+            return  # quotes are only placed around the anchor: none went stale since the last scan
+        self._scanned_anchor = anchor
         reach = self.config.book_depth_levels * spacing
-        for side in (Side.BUY, Side.SELL):
+        for side, sign in ((Side.BUY, 1), (Side.SELL, -1)):
             levels = self._orders[side]
-            for price in [p for p in levels if not 0 < -side.sign * (p - anchor) <= reach]:
+            for price in [p for p in levels if not 0 < sign * (anchor - p) <= reach]:
                 for order_id in levels.pop(price):
                     self.exchange.cancel_synthetic(self.symbol, order_id)
 
