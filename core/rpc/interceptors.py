@@ -59,6 +59,25 @@ def _rebuild(handler: Handler, behavior: Any) -> Handler:
     )
 
 
+class _PerMethod:
+    """Handlers built once per method and reused: building them on every call costs a lot.
+
+    Keyed by the inner handler too, since what an inner interceptor returns (the real
+    handler or a denial) can differ from call to call.
+    """
+
+    def __init__(self, build: Callable[[str, Handler], Handler]) -> None:
+        self._build = build
+        self._built: dict[tuple[str, int], tuple[Handler, Handler]] = {}
+
+    def get(self, method: str, inner: Handler) -> Handler:
+        key = (method, id(inner))
+        found = self._built.get(key)
+        if found is None or found[0] is not inner:
+            found = self._built[key] = (inner, self._build(method, inner))
+        return found[1]
+
+
 def _behavior(handler: Handler) -> Any:
     return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
 
@@ -68,6 +87,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
+        self._denials = _PerMethod(_denial)
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -77,7 +97,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if self._authorized(details.invocation_metadata or ()):
             return handler
-        return _rebuild(handler, _deny_stream if handler.response_streaming else _deny)
+        return self._denials.get(details.method, handler)
 
     def _authorized(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
         for key, value in metadata:
@@ -92,6 +112,10 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
 
 
 _DENIED = "missing or wrong bearer token (send metadata `authorization: Bearer <token>`)"
+
+
+def _denial(method: str, handler: Handler) -> Handler:
+    return _rebuild(handler, _deny_stream if handler.response_streaming else _deny)
 
 
 async def _deny(request: Any, context: Context) -> None:
@@ -137,17 +161,24 @@ class _Call:
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
     """Outermost: turns TrademeshError into rich statuses and counts every RPC and message."""
 
+    def __init__(self) -> None:
+        self._wrapped = _PerMethod(_wrap)
+
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
     ) -> Handler | None:
         handler = await continuation(details)
         if handler is None:
             return None
-        labels = (_kind(handler), *_split(details.method))
-        inner = _behavior(handler)
-        if handler.response_streaming:
-            return _rebuild(handler, _wrap_stream(inner, labels))
-        return _rebuild(handler, _wrap_unary(inner, labels))
+        return self._wrapped.get(details.method, handler)
+
+
+def _wrap(method: str, handler: Handler) -> Handler:
+    labels = (_kind(handler), *_split(method))
+    inner = _behavior(handler)
+    if handler.response_streaming:
+        return _rebuild(handler, _wrap_stream(inner, labels))
+    return _rebuild(handler, _wrap_unary(inner, labels))
 
 
 def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
