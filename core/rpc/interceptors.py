@@ -127,18 +127,36 @@ async def _deny_stream(request: Any, context: Context) -> AsyncIterator[Any]:
     yield  # type: ignore[unreachable]  # makes this an async generator
 
 
-class _Call:
-    """Bookkeeping of one RPC for metrics; `code` is settled on the way out."""
+class _MethodMetrics:
+    """One method's labelled metrics, looked up once: labels() costs a lock and a dict per call."""
 
     def __init__(self, labels: tuple[str, str, str]) -> None:
         self.labels = labels
+        self.started = metrics.STARTED.labels(*labels)
+        self.seconds = metrics.HANDLING_SECONDS.labels(*labels)
+        self.sent = metrics.MSG_SENT.labels(*labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        child = self._handled.get(code)
+        if child is None:
+            child = self._handled[code] = metrics.HANDLED.labels(*self.labels, code.name)
+        return child
+
+
+class _Call:
+    """Bookkeeping of one RPC for metrics; `code` is settled on the way out."""
+
+    def __init__(self, method: _MethodMetrics) -> None:
+        self.method = method
+        self.labels = method.labels
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
-        metrics.STARTED.labels(*labels).inc()
+        method.started.inc()
 
     def finish(self) -> None:
-        metrics.HANDLED.labels(*self.labels, self.code.name).inc()
-        metrics.HANDLING_SECONDS.labels(*self.labels).observe(time.perf_counter() - self.started)
+        self.method.handled(self.code).inc()
+        self.method.seconds.observe(time.perf_counter() - self.started)
 
     async def fail(self, exc: BaseException, context: Context) -> None:
         """Settle the status for an exception; abort for our errors and for bugs."""
@@ -182,8 +200,10 @@ def _wrap(method: str, handler: Handler) -> Handler:
 
 
 def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
+    method = _MethodMetrics(labels)
+
     async def behavior(request: Any, context: Context) -> Any:
-        call = _Call(labels)
+        call = _Call(method)
         try:
             return await inner(request, context)
         except BaseException as exc:
@@ -200,10 +220,11 @@ def _wrap_stream(inner: Any, labels: tuple[str, str, str]) -> Any:
         # A handler that sends with context.write (grpc's Health/Watch): grpc picks the
         # calling style from the behavior's kind, so the wrapper must be a coroutine too.
         return _wrap_unary(inner, labels)
-    sent = metrics.MSG_SENT.labels(*labels)
+    method = _MethodMetrics(labels)
+    sent = method.sent
 
     async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
-        call = _Call(labels)
+        call = _Call(method)
         try:
             async for message in inner(request, context):
                 yield message

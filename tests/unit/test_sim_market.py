@@ -18,10 +18,18 @@ from venues.runtime.venue import VenueContext
 from venues.sim.config import SimConfig, SymbolConfig, load_config
 from venues.sim.venue import SimVenue
 
+TAKERS_PER_S = 500
 FAST = SymbolConfig(
-    "BTC/USDT", Decimal("65000"), Decimal("0.01"), Decimal("0.00001"),
-    trades_per_s=2000, book_updates_per_s=5000, level_spacing_ticks=100,
-    maker_size_lots=5000, taker_size_lots=3000, volatility_per_sqrt_s=0.0005,
+    "BTC/USDT",
+    Decimal("65000"),
+    Decimal("0.01"),
+    Decimal("0.00001"),
+    trades_per_s=TAKERS_PER_S,
+    book_updates_per_s=5000,
+    level_spacing_ticks=100,
+    maker_size_lots=5000,
+    taker_size_lots=1000,
+    volatility_per_sqrt_s=0.0005,
 )  # fmt: skip
 
 
@@ -102,8 +110,8 @@ def test_trade_rate_follows_the_configuration() -> None:
     venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
     tape = Tape(feed, "BTC/USDT")
     _run(venue, feed, 100)  # one second of market time
-    # 2000 takers/s; each taker prints one trade per maker order it hits.
-    assert 2000 <= len(tape.trades()) <= 2000 * 6
+    # Each taker prints one trade per maker order it hits.
+    assert TAKERS_PER_S <= len(tape.trades()) <= TAKERS_PER_S * 6
 
 
 def test_a_resting_user_order_fills_against_synthetic_flow() -> None:
@@ -175,3 +183,10 @@ def test_config_reads_symbols_and_balances(tmp_path: Path) -> None:
     assert config.balances == (("USDT", Decimal("5")),)
     assert [s.symbol for s in config.symbols] == ["ETH/USDT"]
     assert config.symbols[0].trades_per_s == 5.0
+
+
+def test_the_synthetic_book_stays_bounded_however_long_it_runs() -> None:
+    venue, feed, _ = _venue(SimConfig(symbols=(FAST,)))
+    _run(venue, feed, 2000)  # 20 s of market time, 100,000 maker actions
+    resting = len(venue.exchange.book("BTC/USDT"))
+    assert 0 < resting <= 2 * FAST.book_depth_levels * 8

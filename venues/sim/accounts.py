@@ -5,16 +5,16 @@ asset -(price * size); a sell the reverse. Fees are charged in the quote asset.
 
 Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange does), whose
 precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums
-and products never round. Positions keep their cost basis as a Fraction so the weighted
-average entry and realized PnL stay exact; they are rounded only when reported (see
-``exact_quotient``).
+and products never round. A position's average entry price is the one quotient that may
+not terminate: it is kept exact when it does, else to 18 decimal places (``exact_quotient``),
+and realized PnL is exact against that entry price. (Fractions would keep it exact, but their
+denominators grow with every fill, and so does the cost of the next one.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
-from fractions import Fraction
 
 from core.decimals import format_decimal
 from core.errors import FailedPrecondition
@@ -30,12 +30,11 @@ REPORT_QUANTUM = Decimal("1e-18")
 _ZERO = Decimal(0)
 
 
-def exact_quotient(numerator: Decimal | Fraction | int, denominator: Decimal | Fraction | int) -> Decimal:
+def exact_quotient(numerator: Decimal | int, denominator: Decimal | int) -> Decimal:
     """numerator / denominator exactly when it terminates, else rounded half-even to 1e-18."""
     ctx = EXACT.copy()
     ctx.clear_flags()
-    fraction = Fraction(numerator) / Fraction(denominator)
-    value = ctx.divide(Decimal(fraction.numerator), Decimal(fraction.denominator))
+    value = ctx.divide(Decimal(numerator), Decimal(denominator))
     if ctx.flags[Inexact]:
         return value.quantize(REPORT_QUANTUM, context=ctx)
     return value
@@ -45,33 +44,36 @@ class _Position:
     __slots__ = ("cost", "realized", "size")
 
     def __init__(self) -> None:
-        self.size = Fraction(0)  # signed: + long, - short
-        self.cost = Fraction(0)  # entry price * |size|, exact
-        self.realized = Fraction(0)
+        self.size = _ZERO  # signed: + long, - short
+        self.cost = _ZERO  # entry price * |size|
+        self.realized = _ZERO
 
-    def apply(self, signed_size: Fraction, price: Fraction) -> None:
+    def entry(self) -> Decimal:
+        return exact_quotient(self.cost, abs(self.size))
+
+    def apply(self, signed_size: Decimal, price: Decimal) -> None:
         if self.size == 0 or (self.size > 0) == (signed_size > 0):
             self.size += signed_size
             self.cost += price * abs(signed_size)
             return
         closed = min(abs(signed_size), abs(self.size))
-        entry = self.cost / abs(self.size)
+        entry = self.entry()
         direction = 1 if self.size > 0 else -1
         self.realized += (price - entry) * closed * direction
-        self.cost -= entry * closed
         self.size += signed_size
         if self.size == 0:
-            self.cost = Fraction(0)
+            self.cost = _ZERO
         elif (self.size > 0) != (direction > 0):  # flipped: the rest opens at the fill price
             self.cost = price * abs(self.size)
+        else:  # reduced: what is left keeps its entry price
+            self.cost = entry * abs(self.size)
 
     def snapshot(self, symbol: str) -> Position:
-        entry = None if self.size == 0 else exact_quotient(self.cost, abs(self.size))
         return Position(
             symbol=symbol,
-            size=exact_quotient(self.size, 1),
-            entry_price=entry,
-            realized_pnl=exact_quotient(self.realized, 1),
+            size=self.size,
+            entry_price=None if self.size == 0 else self.entry(),
+            realized_pnl=self.realized,
         )
 
 
@@ -154,7 +156,7 @@ class Accounts:
         position = self._positions.get(symbol)
         if position is None:
             position = self._positions[symbol] = _Position()
-        position.apply(Fraction(size) * side.sign, Fraction(price))
+        position.apply(size * side.sign, price)
 
     def position_size(self, symbol: str) -> Decimal:
         position = self._positions.get(symbol)

@@ -23,6 +23,9 @@ __all__ = ["SyntheticMarket", "SyntheticSymbol"]
 
 # The share of maker actions that add liquidity; the rest cancel. Takers also remove.
 _ADD_SHARE = 0.6
+# Synthetic orders a level holds at most; adding one more first cancels its oldest, so the
+# book (and the memory and garbage collection it costs) stays bounded however long it runs.
+_MAX_ORDERS_PER_LEVEL = 8
 
 
 class SyntheticSymbol:
@@ -81,18 +84,27 @@ class SyntheticSymbol:
         if price <= 0:
             return
         lots = 1 + int(self.rng.expovariate(1.0 / self.config.maker_size_lots))
+        ids = self._orders[side].setdefault(price, [])
+        if len(ids) >= _MAX_ORDERS_PER_LEVEL:
+            self._cancel_first(ids)
         order_id = self.exchange.submit_synthetic(self.symbol, side, price, lots, TimeInForce.GTC)
         if self.exchange.book(self.symbol).resting(order_id) is not None:
-            self._orders[side].setdefault(price, []).append(order_id)
+            ids.append(order_id)
+        elif not ids:
+            del self._orders[side][price]
 
     def _cancel_oldest(self, side: Side) -> None:
         levels = self._orders[side]
         price = self.rng.choice(list(levels))
         ids = levels[price]
-        while ids and self.exchange.cancel_synthetic(self.symbol, ids.pop(0)) == 0:
-            pass  # that one had been filled: try the next
+        self._cancel_first(ids)
         if not ids:
             del levels[price]
+
+    def _cancel_first(self, ids: list[int]) -> None:
+        """Cancel the oldest of these orders that still rests; drop the filled ones before it."""
+        while ids and self.exchange.cancel_synthetic(self.symbol, ids.pop(0)) == 0:
+            pass
 
     def _cancel_stale(self) -> None:
         """Take back synthetic quotes that the mid has left behind or that drifted out of range."""

@@ -54,8 +54,10 @@ class SimPublisher:
         if self.context is None or symbol not in self._on[Channel.BOOK]:
             return
         price_text, size_text = self._format[symbol]
-        bids = [(price_text(p), size_text(n)) for side, p, n in changes if side is _BUY]
-        asks = [(price_text(p), size_text(n)) for side, p, n in changes if side is not _BUY]
+        bids: list[tuple[str, str]] = []
+        asks: list[tuple[str, str]] = []
+        for side, price, lots in changes:
+            (bids if side is _BUY else asks).append((price_text(price), size_text(lots)))
         self.context.feed.book_delta(symbol, time.time_ns(), bids, asks)
 
     def publish_book(self, symbol: str, reason: str) -> None:

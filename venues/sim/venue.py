@@ -7,6 +7,8 @@ import contextlib
 import logging
 import time
 
+from prometheus_client import Counter
+
 from core.model import (
     Balance,
     Candle,
@@ -30,8 +32,13 @@ __all__ = ["SimVenue"]
 
 log = logging.getLogger(__name__)
 
-# After a stall longer than this, skip ahead instead of replaying every missed step at once.
-_MAX_CATCH_UP_STEPS = 100
+# Behind schedule by more than this, the market skips the missed steps (counted, logged).
+_MAX_LAG_S = 0.25
+_SKIP_LOG_INTERVAL_S = 10.0
+
+SKIPPED_STEPS = Counter(
+    "trademesh_sim_skipped_steps_total", "Synthetic market steps skipped because the venue fell behind."
+)
 
 
 def _stream_order(stream: tuple[str, Channel]) -> tuple[str, str]:
@@ -56,6 +63,7 @@ class SimVenue(Venue):
         self.market = SyntheticMarket(self.exchange, config)
         self._context: VenueContext | None = None
         self._task: asyncio.Task[None] | None = None
+        self._last_skip_log = 0.0
 
     # ---- lifecycle and streams
 
@@ -113,19 +121,17 @@ class SimVenue(Venue):
     # ---- the market loop
 
     async def _run(self) -> None:
+        """One market step per turn of the event loop, so gRPC can send between steps."""
         assert self._context is not None
         feed, step_s = self._context.feed, self.market.step_s
         next_step = time.monotonic()
         next_ticker = next_candles = 0.0
         while True:
             now = time.monotonic()
-            due = int((now - next_step) / step_s) + 1
-            if due > _MAX_CATCH_UP_STEPS:
-                log.warning("sim market fell %d steps behind; skipping ahead", due)
-                next_step, due = now, 1
-            for _ in range(due):
-                self.market.step()
-            next_step += due * step_s
+            if now - next_step > _MAX_LAG_S:
+                next_step = self._skip_ahead(now, next_step, step_s)
+            self.market.step()
+            next_step += step_s
             now_ns = time.time_ns()
             if now >= next_ticker:
                 self.publisher.publish_tickers(now_ns)
@@ -135,6 +141,17 @@ class SimVenue(Venue):
                 next_candles = now + self.config.candle_interval_ms / 1000
             feed.flush()
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
+
+    def _skip_ahead(self, now: float, next_step: float, step_s: float) -> float:
+        """The machine cannot keep up: drop the missed steps instead of bursting through them."""
+        skipped = int((now - next_step) / step_s)
+        SKIPPED_STEPS.inc(skipped)
+        if now - self._last_skip_log > _SKIP_LOG_INTERVAL_S:
+            self._last_skip_log = now
+            log.warning(
+                "sim market fell %d steps (%.0f ms) behind; skipping ahead", skipped, skipped * step_s * 1e3
+            )
+        return next_step + skipped * step_s
 
     # ---- market data history
 
