@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
-from core.rpc.interceptors import BearerAuthInterceptor, EdgeInterceptor
+from core.rpc.edge import BearerAuth, Registrar
 
 __all__ = ["Served", "ServerOptions", "Service", "create_server", "serve_until_stopped"]
 
@@ -30,7 +30,8 @@ class Service:
 
     name: str
     servicer: Any
-    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    # Called with a Registrar standing in for the server (see core.rpc.edge).
+    add_to_server: Callable[[Any, Any], None]
 
 
 @dataclass(frozen=True)
@@ -75,35 +76,36 @@ class Served:
         await self.server.stop(options.grace_s)
 
 
-def _interceptors(options: ServerOptions) -> list[grpc.aio.ServerInterceptor]:
-    chain: list[grpc.aio.ServerInterceptor] = [EdgeInterceptor()]
+def _auth(options: ServerOptions) -> BearerAuth | None:
     if options.token is None:
         log.warning(
             "AUTH IS OFF for %s: no token configured (set TRADEMESH_TOKEN); anyone who can reach "
             "this port can call every RPC",
             options.service_label,
         )
-    else:
-        chain.append(BearerAuthInterceptor(options.token))
-    return chain
+        return None
+    return BearerAuth(options.token)
 
 
 async def create_server(services: Sequence[Service], options: ServerOptions) -> Served:
     """Build and start the server; options.port 0 binds a free port (returned in Served.port)."""
     server = grpc.aio.server(
-        interceptors=_interceptors(options),
         options=[
             ("grpc.max_send_message_length", _MESSAGE_LIMIT_BYTES),
             ("grpc.max_receive_message_length", _MESSAGE_LIMIT_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
+    registrar = Registrar(server, _auth(options))
     for service in services:
-        service.add_to_server(service.servicer, server)
+        service.add_to_server(service.servicer, registrar)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     names = [s.name for s in services]
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflected = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(reflected), registrar
+    )
     port = server.add_insecure_port(f"{options.host}:{options.port}")
     if port == 0:
         raise OSError(f"cannot bind {options.host}:{options.port}")

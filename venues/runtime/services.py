@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from core.model import Channel
+from core.rpc.edge import Registrar
 from core.rpc.server import Service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
@@ -82,7 +83,7 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _add_market_data(servicer: MarketDataService, server: grpc.aio.Server) -> None:
+def _add_market_data(servicer: MarketDataService, server: Registrar) -> None:
     """Like the generated add function, but Subscribe's batches are already wire bytes."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "ListInstruments": grpc.unary_unary_rpc_method_handler(

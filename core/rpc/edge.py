@@ -1,4 +1,8 @@
-"""Server interceptors: bearer-token auth, and the edge that maps errors and records metrics."""
+"""The server edge: bearer-token auth, error mapping and metrics around every handler.
+
+Handlers are wrapped once, when services register (Registrar stands in for the server),
+not per call by grpc.aio interceptors: the interceptor chain cost about 35 µs a call.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,16 @@ import hmac
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias, cast
 
 import grpc
 
-from core.errors import TrademeshError
+from core.errors import TrademeshError, Unauthenticated
 from core.rpc import metrics
 from core.rpc.status import code_for, to_status
 
-__all__ = ["OPEN_SERVICES", "BearerAuthInterceptor", "EdgeInterceptor"]
+__all__ = ["OPEN_SERVICES", "BearerAuth", "Registrar", "wrap_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,6 @@ OPEN_SERVICES = frozenset(
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 
 
 def _split(method: str) -> tuple[str, str]:
@@ -59,47 +62,21 @@ def _rebuild(handler: Handler, behavior: Any) -> Handler:
     )
 
 
-class _PerMethod:
-    """Handlers built once per method and reused: building them on every call costs a lot.
-
-    Keyed by the inner handler too, since what an inner interceptor returns (the real
-    handler or a denial) can differ from call to call.
-    """
-
-    def __init__(self, build: Callable[[str, Handler], Handler]) -> None:
-        self._build = build
-        self._built: dict[tuple[str, int], tuple[Handler, Handler]] = {}
-
-    def get(self, method: str, inner: Handler) -> Handler:
-        key = (method, id(inner))
-        found = self._built.get(key)
-        if found is None or found[0] is not inner:
-            found = self._built[key] = (inner, self._build(method, inner))
-        return found[1]
-
-
 def _behavior(handler: Handler) -> Any:
     return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
 
 
-class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
-    """UNAUTHENTICATED unless `authorization: Bearer <token>` matches (constant-time compare)."""
+class BearerAuth:
+    """Unauthenticated unless `authorization: Bearer <token>` matches (constant-time compare)."""
 
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
-        self._denials = _PerMethod(_denial)
 
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(details)
-        if handler is None or _split(details.method)[0] in OPEN_SERVICES:
-            return handler
-        if self._authorized(details.invocation_metadata or ()):
-            return handler
-        return self._denials.get(details.method, handler)
+    def check(self, context: Context) -> None:
+        if not self._authorized(context.invocation_metadata() or ()):
+            raise Unauthenticated(_DENIED)
 
-    def _authorized(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
+    def _authorized(self, metadata: Any) -> bool:
         for key, value in metadata:
             if key == "authorization":
                 text = value.decode(errors="replace") if isinstance(value, bytes) else value
@@ -112,19 +89,6 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
 
 
 _DENIED = "missing or wrong bearer token (send metadata `authorization: Bearer <token>`)"
-
-
-def _denial(method: str, handler: Handler) -> Handler:
-    return _rebuild(handler, _deny_stream if handler.response_streaming else _deny)
-
-
-async def _deny(request: Any, context: Context) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
-
-
-async def _deny_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
-    yield  # type: ignore[unreachable]  # makes this an async generator
 
 
 class _MethodMetrics:
@@ -176,35 +140,25 @@ class _Call:
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has details")
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Outermost: turns TrademeshError into rich statuses and counts every RPC and message."""
-
-    def __init__(self) -> None:
-        self._wrapped = _PerMethod(_wrap)
-
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        return self._wrapped.get(details.method, handler)
-
-
-def _wrap(method: str, handler: Handler) -> Handler:
+def wrap_handler(method: str, handler: Handler, auth: BearerAuth | None) -> Handler:
+    """The handler with the edge around it: auth (unless the service is open), errors, metrics."""
     labels = (_kind(handler), *_split(method))
+    if _split(method)[0] in OPEN_SERVICES:
+        auth = None
     inner = _behavior(handler)
     if handler.response_streaming:
-        return _rebuild(handler, _wrap_stream(inner, labels))
-    return _rebuild(handler, _wrap_unary(inner, labels))
+        return _rebuild(handler, _wrap_stream(inner, labels, auth))
+    return _rebuild(handler, _wrap_unary(inner, labels, auth))
 
 
-def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
+def _wrap_unary(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | None) -> Any:
     method = _MethodMetrics(labels)
 
     async def behavior(request: Any, context: Context) -> Any:
         call = _Call(method)
         try:
+            if auth is not None:
+                auth.check(context)
             return await inner(request, context)
         except BaseException as exc:
             await call.fail(exc, context)
@@ -215,17 +169,19 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str]) -> Any:
     return behavior
 
 
-def _wrap_stream(inner: Any, labels: tuple[str, str, str]) -> Any:
+def _wrap_stream(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | None) -> Any:
     if not inspect.isasyncgenfunction(inner):
         # A handler that sends with context.write (grpc's Health/Watch): grpc picks the
         # calling style from the behavior's kind, so the wrapper must be a coroutine too.
-        return _wrap_unary(inner, labels)
+        return _wrap_unary(inner, labels, auth)
     method = _MethodMetrics(labels)
     sent = method.sent
 
     async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
         call = _Call(method)
         try:
+            if auth is not None:
+                auth.check(context)
             async for message in inner(request, context):
                 yield message
                 sent.inc()
@@ -236,3 +192,39 @@ def _wrap_stream(inner: Any, labels: tuple[str, str, str]) -> Any:
             call.finish()
 
     return behavior
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers come out wrapped, each wrapped once."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, auth: BearerAuth | None) -> None:
+        self._inner = inner
+        self._auth = auth
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> Handler | None:
+        handler = self._inner.service(details)
+        if handler is None:
+            return None
+        found = self._wrapped.get(details.method)
+        if found is None or found[0] is not handler:
+            found = self._wrapped[details.method] = (
+                handler,
+                wrap_handler(details.method, handler, self._auth),
+            )
+        return found[1]
+
+
+class Registrar:
+    """Stands in for the server while services register, wrapping every handler with the edge."""
+
+    def __init__(self, server: grpc.aio.Server, auth: BearerAuth | None) -> None:
+        self.server = server
+        self._auth = auth
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.server.add_generic_rpc_handlers(tuple(_WrappedGeneric(h, self._auth) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        wrapped = {name: wrap_handler(f"/{service}/{name}", h, self._auth) for name, h in handlers.items()}
+        self.server.add_registered_method_handlers(service, wrapped)
