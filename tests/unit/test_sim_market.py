@@ -190,3 +190,16 @@ def test_the_synthetic_book_stays_bounded_however_long_it_runs() -> None:
     _run(venue, feed, 2000)  # 20 s of market time, 100,000 maker actions
     resting = len(venue.exchange.book("BTC/USDT"))
     assert 0 < resting <= 2 * FAST.book_depth_levels * 8
+
+
+def test_the_default_market_always_quotes_both_sides() -> None:
+    # BTC/USDT's default volatility moves the mid through many levels a second: the side it
+    # moves towards loses its quotes and must be refilled before a taker empties it.
+    venue, feed, _ = _venue(SimConfig())
+    thinnest = 99
+    for _ in range(6000):  # 60 s of market time
+        _run(venue, feed, 1)
+        for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+            book = venue.exchange.book(symbol)
+            thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
+    assert thinnest >= 2

@@ -54,6 +54,7 @@ class SyntheticSymbol:
     def step(self) -> None:
         self.mid *= math.exp(self._step_sigma * self.rng.gauss(0.0, 1.0))
         self._cancel_stale()
+        self._replenish()
         self._maker_credit += self._makers_per_step
         while self._maker_credit >= 1.0:
             self._maker_credit -= 1.0
@@ -118,6 +119,22 @@ class SyntheticSymbol:
             for price in [p for p in levels if not 0 < sign * (anchor - p) <= reach]:
                 for order_id in levels.pop(price):
                     self.exchange.cancel_synthetic(self.symbol, order_id)
+
+    def _replenish(self) -> None:
+        """A side quoted on fewer than half its levels gets its innermost empty level back.
+
+        When the mid moves, the levels it passes are taken back on one side; random adds alone
+        refill them too slowly at high volatility, and a taker could then empty the side.
+        """
+        wanted = self.config.book_depth_levels
+        for side in (Side.BUY, Side.SELL):
+            levels = self._orders[side]
+            if len(levels) * 2 >= wanted:
+                continue
+            for level in range(1, wanted + 1):
+                if self._price(side, level) not in levels:
+                    self._add(side, level)
+                    break
 
     def _taker_action(self) -> None:
         side = Side.BUY if self.rng.random() < 0.5 else Side.SELL
