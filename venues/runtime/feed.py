@@ -93,14 +93,7 @@ class MarketFeed:
         trade.taker_side = _BUY if taker_side is Side.BUY else _SELL
 
     def book_delta(self, symbol: str, ts_event_ns: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
-        state = self._book_state(symbol)
-        state.sequence += 1
-        state.pending.append((state.sequence, False, bids, asks))
-        out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
-        delta = self._event(out, symbol, ts_event_ns).book_delta
-        delta.sequence = state.sequence
-        _add_levels(delta.bids, bids)
-        _add_levels(delta.asks, asks)
+        self._book_event(symbol, ts_event_ns, bids, asks, is_snapshot=False)
 
     def book_snapshot(
         self,
@@ -114,14 +107,7 @@ class MarketFeed:
         if resync_reason:
             self.stats(symbol, Channel.BOOK).resyncs += 1
             self.notice(symbol, Channel.BOOK, _NOTICE_RESYNC, resync_reason)
-        state = self._book_state(symbol)
-        state.sequence += 1
-        state.pending.append((state.sequence, True, bids, asks))
-        out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
-        snapshot = self._event(out, symbol, ts_event_ns).book_snapshot
-        snapshot.sequence = state.sequence
-        _add_levels(snapshot.bids, bids)
-        _add_levels(snapshot.asks, asks)
+        self._book_event(symbol, ts_event_ns, bids, asks, is_snapshot=True)
 
     def candle(self, symbol: str, ts_event_ns: int, candle: Candle) -> None:
         out = self._stream(symbol, Channel.CANDLES, candle.timeframe)
@@ -178,6 +164,19 @@ class MarketFeed:
         return self._single(symbol, md.MarketEvent(notice=notice))
 
     # ---- internals
+
+    def _book_event(
+        self, symbol: str, ts_event_ns: int, bids: Sequence[Level], asks: Sequence[Level], is_snapshot: bool
+    ) -> None:
+        state = self._book_state(symbol)
+        state.sequence += 1
+        state.pending.append((state.sequence, is_snapshot, bids, asks))
+        out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
+        event = self._event(out, symbol, ts_event_ns)
+        book = event.book_snapshot if is_snapshot else event.book_delta
+        book.sequence = state.sequence
+        _add_levels(book.bids, bids)
+        _add_levels(book.asks, asks)
 
     def _book_state(self, symbol: str) -> _BookState:
         state = self._books.get(symbol)
