@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ __all__ = ["ServiceProcess", "start_service"]
 class ServiceProcess:
     process: subprocess.Popen[str]
     info: dict[str, Any]
+    # What it printed on stdout up to its serving line.
     output: list[str] = field(default_factory=list)
 
     @property
@@ -48,9 +50,10 @@ class ServiceProcess:
         return self.process.wait(timeout_s)
 
 
-def _pump(stream: IO[str], sink: list[str]) -> None:
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in stream:
-        sink.append(line)
+        lines.put(line)
+    lines.put(None)
 
 
 def start_service(
@@ -59,7 +62,7 @@ def start_service(
     timeout_s: float = 30.0,
     stderr: IO[str] | None = None,
 ) -> ServiceProcess:
-    """Run `python -m core.cli <args>` and wait for its serving line."""
+    """Run `python -m core.cli <args>` and wait (at most timeout_s) for its serving line."""
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args],
         stdout=subprocess.PIPE,
@@ -68,18 +71,32 @@ def start_service(
         env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line == "":
-            raise Unavailable(f"{' '.join(args)} exited with {process.wait()} before serving")
-        lines.append(line)
-        if line.startswith("{"):
-            info = json.loads(line)
-            if info.get("event") == "serving":
-                service = ServiceProcess(process, info, lines)
-                threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-                return service
-    process.kill()
-    raise Unavailable(f"{' '.join(args)} did not report serving within {timeout_s} s")
+    # A reader thread, so a child that hangs before printing cannot hang us: we wait on the queue.
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    try:
+        service = _wait_serving(process, lines, time.monotonic() + timeout_s)
+    except Unavailable as exc:
+        raise Unavailable(f"{' '.join(args)} {exc}") from None
+    if service is None:
+        process.kill()
+        raise Unavailable(f"{' '.join(args)} did not report serving within {timeout_s} s")
+    return service
+
+
+def _wait_serving(
+    process: subprocess.Popen[str], lines: queue.Queue[str | None], deadline: float
+) -> ServiceProcess | None:
+    seen: list[str] = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            return None
+        if line is None:
+            raise Unavailable(f"exited with {process.wait()} before serving")
+        seen.append(line)
+        info = json.loads(line) if line.startswith("{") else {}
+        if info.get("event") == "serving":
+            return ServiceProcess(process, info, seen)
+    return None

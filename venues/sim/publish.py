@@ -27,7 +27,6 @@ class SimPublisher:
     def __init__(self, exchange: SimExchange) -> None:
         self.exchange = exchange
         self.context: VenueContext | None = None
-        self.enabled: set[tuple[str, Channel]] = set()
         # Per channel, the symbols whose stream is on: a str lookup, no Enum hashing per event.
         self._on: dict[Channel, set[str]] = {channel: set() for channel in Channel}
         self.candles = {i.symbol: CandleBook(i.tick_size, i.lot_size) for i in exchange.instruments()}
@@ -37,8 +36,12 @@ class SimPublisher:
 
     def attach(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self.context = context
-        self.enabled = {(key.symbol, key.channel) for key in streams}
         self._on = {channel: {key.symbol for key in streams if key.channel is channel} for channel in Channel}
+
+    @property
+    def enabled(self) -> set[tuple[str, Channel]]:
+        """The (symbol, channel) streams that are on."""
+        return {(symbol, channel) for channel, symbols in self._on.items() for symbol in symbols}
 
     def on_trade(
         self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
@@ -62,7 +65,7 @@ class SimPublisher:
 
     def publish_book(self, symbol: str, reason: str) -> None:
         """The engine's whole book as a resync snapshot, for when the feed's copy may be stale."""
-        if self.context is None or (symbol, Channel.BOOK) not in self.enabled:
+        if self.context is None or symbol not in self._on[Channel.BOOK]:
             return
         book = self.exchange.book(symbol)
         bids = [self._level(symbol, level) for level in book.depth(Side.BUY)]
@@ -75,7 +78,7 @@ class SimPublisher:
 
     def publish_tickers(self, now_ns: int) -> None:
         for symbol in self.candles:
-            if self.context is None or (symbol, Channel.TICKERS) not in self.enabled:
+            if self.context is None or symbol not in self._on[Channel.TICKERS]:
                 continue
             ticker = self._ticker(symbol)
             if ticker != self._last_ticker.get(symbol):
@@ -86,13 +89,13 @@ class SimPublisher:
         """Close ended intervals, then send every open candle's current state."""
         for symbol, book in self.candles.items():
             book.roll(now_ns, partial(self._closed, symbol, now_ns=now_ns))
-            if self.context is None or (symbol, Channel.CANDLES) not in self.enabled:
+            if self.context is None or symbol not in self._on[Channel.CANDLES]:
                 continue
             for timeframe, candle in book.open.items():
                 self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=False))
 
     def _closed(self, symbol: str, timeframe: Timeframe, candle: IntCandle, now_ns: int) -> None:
-        if self.context is None or (symbol, Channel.CANDLES) not in self.enabled:
+        if self.context is None or symbol not in self._on[Channel.CANDLES]:
             return
         book = self.candles[symbol]
         self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=True))
