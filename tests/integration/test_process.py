@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_service_that_does_not_serve_in_time_is_killed_and_reported() -> None:
     started = time.monotonic()
-    with pytest.raises(Unavailable, match="did not report serving within 0.01 s"):
+    with pytest.raises(Unavailable, match=r"did not report serving within 0\.01 s"):
         start_service(["venue", "sim", "--port", "0", "--metrics-port", "-1"], timeout_s=0.01)
     assert time.monotonic() - started < 5
 
