@@ -36,7 +36,13 @@ def _venue_command(args: argparse.Namespace) -> None:
         token=read_secret(TOKEN),
         service_label=f"venue {args.name}",
     )
-    venue = create_venue(args.name, args.config)
+    replay = None
+    if args.replay:
+        from venues.replay.server import ReplayOptions, parse_fault
+
+        faults = tuple(parse_fault(text) for text in args.replay_fault)
+        replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
+    venue = create_venue(args.name, args.config, replay)
     uvloop.run(serve_venue(venue, options))
 
 
@@ -87,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
     )
     venue.add_argument("--config", type=Path, help="venue config file (TOML)")
+    venue.add_argument(
+        "--replay",
+        type=Path,
+        nargs="+",
+        metavar="CAPTURE",
+        help="serve recorded exchange sessions instead of the live venue (capture files; see docs/venues.md)",
+    )
+    venue.add_argument(
+        "--replay-paced", action="store_true", help="replay at the recorded pace (default: full speed)"
+    )
+    venue.add_argument(
+        "--replay-fault",
+        action="append",
+        default=[],
+        metavar="KIND@N",
+        help="inject a fault before market frame N: disconnect, gap, malformed; ratelimit@N: 429 on N REST calls",
+    )
     venue.set_defaults(run=_venue_command)
 
     listing = commands.add_parser("venues", help="list the venues trademesh can run")

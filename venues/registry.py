@@ -1,7 +1,7 @@
 """Every venue trademesh can run, by name: one line per venue.
 
-A venue module exposes `create_venue(config_path: Path | None) -> Venue`. Modules
-load lazily, so starting one venue never imports another's dependencies.
+A venue module exposes `create_venue(config_path: Path | None, replay: ReplayOptions | None) -> Venue`.
+Modules load lazily, so starting one venue never imports another's dependencies.
 """
 
 from __future__ import annotations
@@ -9,9 +9,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import NotFound
 from venues.runtime.venue import Venue
+
+if TYPE_CHECKING:
+    from venues.replay.server import ReplayOptions
 
 __all__ = ["VENUES", "VenueEntry", "create_venue"]
 
@@ -30,14 +34,15 @@ VENUES: dict[str, VenueEntry] = {
         VenueEntry(
             "sim", "venues.sim", 5070, "built-in exchange: synthetic market, price-time matching engine"
         ),
+        VenueEntry("binance", "venues.binance", 5060, "Binance spot (ccxt.pro)"),
     ]
 }
 
 
-def create_venue(name: str, config_path: Path | None) -> Venue:
+def create_venue(name: str, config_path: Path | None, replay: ReplayOptions | None = None) -> Venue:
     entry = VENUES.get(name)
     if entry is None:
         raise NotFound(f"unknown venue {name!r}; known venues: {', '.join(sorted(VENUES))}")
     module = importlib.import_module(entry.module)
-    venue: Venue = module.create_venue(config_path)
+    venue: Venue = module.create_venue(config_path, replay)
     return venue

@@ -90,6 +90,10 @@ class Fanout:
                 if not members:
                     del self._index[route]
 
+    def total(self) -> int:
+        """Subscribers across every route (one subscriber counts once per route it follows)."""
+        return sum(len(members) for members in self._index.values())
+
     def count(self, route: Route) -> int:
         return len(self._index.get(route, ()))
 

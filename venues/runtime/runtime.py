@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.errors import FailedPrecondition, Unavailable
-from core.model import Channel, StreamKey, Timeframe
+from core.model import Channel, Instrument, StreamKey, Timeframe
 from venues.runtime import metrics
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
@@ -46,7 +46,7 @@ class VenueRuntime:
         self.options = options or RuntimeOptions()
         self.venue = venue
         self.name = venue.name
-        self.instruments = {item.symbol: item for item in venue.instruments()}
+        self.instruments: dict[str, Instrument] = {}
         self.streams = StreamTable()
         self.feed = MarketFeed(venue.name, self.streams)
         self.fanout = Fanout(self.options.queue_batches, self._recovery_chunks)
@@ -61,6 +61,8 @@ class VenueRuntime:
         self._metrics = metrics.VenueMetrics(venue.name)
 
     async def start(self) -> None:
+        await self.venue.prepare()
+        self.instruments = {item.symbol: item for item in self.venue.instruments()}
         self.active = self.venue.default_streams()
         await self.venue.start(VenueContext(self.feed, self.executions.publish), set(self.active))
         self.state = RuntimeState.RUNNING

@@ -53,6 +53,9 @@ class Venue(abc.ABC):
 
     name: str
 
+    async def prepare(self) -> None:  # noqa: B027 (optional hook)
+        """Connect to the venue and load its instruments; runs before instruments() is asked."""
+
     @abc.abstractmethod
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         """Connect and open the given upstream streams."""

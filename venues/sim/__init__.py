@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from core.errors import InvalidArgument
 from venues.sim.config import load_config
 from venues.sim.venue import SimVenue
+
+if TYPE_CHECKING:
+    from venues.replay.server import ReplayOptions
 
 __all__ = ["SimVenue", "create_venue"]
 
 
-def create_venue(config_path: Path | None) -> SimVenue:
+def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> SimVenue:
+    if replay is not None:
+        raise InvalidArgument.field("replay", "the sim venue makes its own market: it has nothing to replay")
     return SimVenue(load_config(config_path))

@@ -1,0 +1,26 @@
+"""Binance spot as ccxt.pro sees it, and what trademesh chooses from it."""
+
+from __future__ import annotations
+
+from core.model import InstrumentKind
+from venues.binance.replay import BinanceReplay
+from venues.live.spec import LiveSpec
+
+__all__ = ["SPEC"]
+
+SPEC = LiveSpec(
+    name="binance",
+    ccxt_id="binance",
+    kind=InstrumentKind.SPOT,
+    default_symbols=("BTC/USDT",),
+    replay_adapter=BinanceReplay,
+    options={
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,  # needs SAPI permissions; markets carry what we use
+        "watchTrades": {"name": "aggTrade"},  # one message per taker order, what the capture records
+    },
+    ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes
+    native_cancel_after=False,  # spot has no cancel-after: the runtime's timer cancels all
+    client_order_id_field="newClientOrderId",
+)

@@ -1,0 +1,110 @@
+"""Configuration of a live venue: TOML, every key optional, unknown keys refused.
+
+symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols
+channels = ["trades", "book", "candles", "tickers"]
+timeframes = ["1m"]                       # candle streams: 1s 1m 5m 15m 1h 4h 1d
+sandbox = false                           # the venue's testnet (also TRADEMESH_<VENUE>_SANDBOX=1)
+watchdog_silence_s = 60                   # a connection silent this long is restarted
+backoff_initial_s = 0.5                   # reconnect backoff: doubles per failure, with jitter
+backoff_max_s = 30
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidArgument
+from core.model import Channel, Timeframe
+from venues.live.spec import LiveSpec
+
+__all__ = ["TIMEFRAME_NAMES", "LiveConfig", "load_config"]
+
+TIMEFRAME_NAMES = {
+    "1s": Timeframe.S1,
+    "1m": Timeframe.M1,
+    "5m": Timeframe.M5,
+    "15m": Timeframe.M15,
+    "1h": Timeframe.H1,
+    "4h": Timeframe.H4,
+    "1d": Timeframe.D1,
+}
+_KEYS = {
+    "symbols",
+    "channels",
+    "timeframes",
+    "sandbox",
+    "watchdog_silence_s",
+    "backoff_initial_s",
+    "backoff_max_s",
+}
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    symbols: tuple[str, ...]  # empty: the replay's symbols, else the spec's defaults
+    channels: tuple[Channel, ...]
+    timeframes: tuple[Timeframe, ...]
+    sandbox: bool = False
+    watchdog_silence_s: float = 60.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InvalidArgument.field("config", f"cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument.field("config", f"{path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise InvalidArgument.field("config", f"unknown keys {unknown}; known: {sorted(_KEYS)}")
+    return LiveConfig(
+        symbols=tuple(_strings(raw, "symbols", [])),
+        channels=tuple(_choice(raw, "channels", [c.value for c in spec.channels], Channel)),
+        timeframes=tuple(_timeframes(raw, spec)),
+        sandbox=bool(raw.get("sandbox", False)),
+        watchdog_silence_s=_positive(raw, "watchdog_silence_s", 60.0),
+        backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
+        backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
+    )
+
+
+def _strings(raw: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    value = raw.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgument.field(key, f"must be a list of non-empty strings, not {value!r}")
+    return value
+
+
+def _choice(raw: dict[str, Any], key: str, default: list[str], kind: type[Channel]) -> list[Channel]:
+    chosen = []
+    for value in _strings(raw, key, default):
+        try:
+            chosen.append(kind(value))
+        except ValueError:
+            raise InvalidArgument.field(key, f"{value!r} is not one of {[c.value for c in kind]}") from None
+    return chosen
+
+
+def _timeframes(raw: dict[str, Any], spec: LiveSpec) -> list[Timeframe]:
+    names = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
+    chosen = []
+    for value in _strings(raw, "timeframes", [names[tf] for tf in spec.timeframes]):
+        if value not in TIMEFRAME_NAMES:
+            raise InvalidArgument.field("timeframes", f"{value!r} is not one of {list(TIMEFRAME_NAMES)}")
+        chosen.append(TIMEFRAME_NAMES[value])
+    return chosen
+
+
+def _positive(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise InvalidArgument.field(key, f"must be a positive number, not {value!r}")
+    return float(value)

@@ -1,0 +1,97 @@
+"""Build a venue's ccxt.pro client: options, credentials, sandbox, replay urls, message hooks.
+
+Two hooks make the connector exact and robust:
+- `on_message` runs after ccxt has handled each venue frame, so the connector
+  reads ccxt's caches once per exchange message (nothing coalesces, even when
+  ccxt drains a burst of buffered frames without yielding);
+- a frame that ccxt cannot parse or handle is reported through `on_malformed`
+  instead of ending ccxt's receive loop (which would silently stall the stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt.pro
+
+from core.env import VENUE_CREDENTIALS, VENUE_SANDBOX, read_secret, venue_variable
+from venues.live.spec import LiveSpec
+
+__all__ = ["Hooks", "create_exchange", "has_credentials", "rewrite_urls"]
+
+log = logging.getLogger(__name__)
+
+
+class Hooks:
+    def __init__(self, on_message: Callable[[], None], on_malformed: Callable[[Exception], None]) -> None:
+        self.on_message = on_message
+        self.on_malformed = on_malformed
+
+
+def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
+    class Hooked(base):  # type: ignore[misc, valid-type]
+        def handle_message(self, client: Any, message: Any) -> Any:
+            try:
+                result = super().handle_message(client, message)
+            except Exception as exc:  # a frame the venue's handler choked on
+                hooks.on_malformed(exc)
+                return None
+            hooks.on_message()
+            return result
+
+        def client(self, url: str) -> Any:
+            client = super().client(url)
+            if not getattr(client, "_trademesh_guarded", False):
+                _guard_parsing(client, hooks)
+            return client
+
+    Hooked.__name__ = f"Hooked{base.__name__}"
+    return Hooked
+
+
+def _guard_parsing(client: Any, hooks: Hooks) -> None:
+    parse = client.handle_text_or_binary_message
+
+    def guarded(data: Any) -> None:
+        try:
+            parse(data)
+        except Exception as exc:  # not JSON, or ccxt failed before reaching the handler
+            hooks.on_malformed(exc)
+
+    client.handle_text_or_binary_message = guarded
+    client._trademesh_guarded = True
+
+
+def has_credentials(spec: LiveSpec) -> bool:
+    return read_secret(venue_variable(spec.name, "API_KEY")) is not None
+
+
+def create_exchange(spec: LiveSpec, hooks: Hooks, sandbox: bool, replay_url: str | None) -> Any:
+    config: dict[str, Any] = {"enableRateLimit": True, "options": dict(spec.options)}
+    for field, attribute in VENUE_CREDENTIALS.items():
+        value = read_secret(venue_variable(spec.name, field))
+        if value is not None:
+            config[attribute] = value
+    exchange = _hooked_class(getattr(ccxt.pro, spec.ccxt_id), hooks)(config)
+    if replay_url is not None:
+        exchange.urls["api"] = rewrite_urls(exchange.urls["api"], replay_url)
+    elif sandbox or os.environ.get(venue_variable(spec.name, VENUE_SANDBOX)) == "1":
+        exchange.set_sandbox_mode(True)
+    return exchange
+
+
+def rewrite_urls(urls: Any, base: str) -> Any:
+    """Point every https/wss url at `base`, keeping the host as the first path segment."""
+    if isinstance(urls, dict):
+        return {key: rewrite_urls(value, base) for key, value in urls.items()}
+    if isinstance(urls, str) and urls.startswith(("https://", "wss://", "http://", "ws://")):
+        parts = urlsplit(urls)
+        scheme = "ws" if parts.scheme.startswith("ws") else "http"
+        host = base.split("://", 1)[1]
+        rest = urls.split("://", 1)[1]
+        return f"{scheme}://{host}/{rest}" if parts.netloc else urls
+    return urls

@@ -1,0 +1,87 @@
+"""ccxt order, balance and position structures as core.model objects."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from typing import Any
+
+from core.model import Balance, Order, OrderStatus, OrderType, Position, Side, TimeInForce
+from venues.live.normalize import decimal_text
+
+__all__ = ["balances_from_ccxt", "order_from_ccxt", "position_from_ccxt", "safe_message"]
+
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+_TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK, "PO": TimeInForce.GTC}
+_QUERY = re.compile(r"\?\S*")
+
+
+def _decimal(value: Any) -> Decimal:
+    text = decimal_text(value)
+    return Decimal(text) if text else Decimal(0)
+
+
+def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
+    filled = _decimal(raw.get("filled"))
+    status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    if status is OrderStatus.OPEN and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.CANCELED and raw.get("remaining") == 0 and filled > 0:
+        status = OrderStatus.FILLED
+    price = decimal_text(raw.get("price"))
+    average = decimal_text(raw.get("average"))
+    created = int(raw.get("timestamp") or time.time() * 1000) * 1_000_000
+    updated = raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp")
+    return Order(
+        venue=venue,
+        order_id=str(raw.get("id") or ""),
+        client_order_id=str(raw.get("clientOrderId") or ""),
+        symbol=str(raw.get("symbol") or ""),
+        side=Side.SELL if raw.get("side") == "sell" else Side.BUY,
+        type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
+        time_in_force=_TIF.get(str(raw.get("timeInForce") or "GTC").upper(), TimeInForce.GTC),
+        price=Decimal(price) if price and raw.get("type") != "market" else None,
+        size=_decimal(raw.get("amount")),
+        post_only=bool(raw.get("postOnly")),
+        reduce_only=bool(raw.get("reduceOnly")),
+        filled_size=filled,
+        average_fill_price=Decimal(average) if average else None,
+        status=status,
+        created_ns=created,
+        updated_ns=int(updated) * 1_000_000 if updated else created,
+    )
+
+
+def balances_from_ccxt(raw: dict[str, Any]) -> list[Balance]:
+    free, used = raw.get("free") or {}, raw.get("used") or {}
+    return [
+        Balance(asset, _decimal(free.get(asset)), _decimal(used.get(asset)))
+        for asset in sorted(set(free) | set(used))
+        if _decimal(free.get(asset)) or _decimal(used.get(asset))
+    ]
+
+
+def position_from_ccxt(raw: dict[str, Any]) -> Position:
+    contracts = _decimal(raw.get("contracts")) * _decimal(raw.get("contractSize") or 1)
+    size = -contracts if raw.get("side") == "short" else contracts
+    entry = decimal_text(raw.get("entryPrice"))
+    return Position(
+        str(raw.get("symbol")), size, Decimal(entry) if entry else None, _decimal(raw.get("realizedPnl"))
+    )
+
+
+def safe_message(exc: BaseException, secrets: list[str]) -> str:
+    """An error text fit for logs and callers: no query strings (signatures), no secret values."""
+    text = _QUERY.sub("?…", str(exc))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:500]

@@ -1,0 +1,46 @@
+"""What a live venue folder declares about its exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.model import Channel, InstrumentKind, Timeframe
+from venues.replay.adapter import ReplayAdapter
+from venues.replay.capture import Capture
+
+__all__ = ["LiveSpec", "Market"]
+
+# A ccxt market structure (ccxt's own dict).
+Market = Mapping[str, Any]
+
+
+def _ccxt_id(market: Market) -> str:
+    return str(market["id"])
+
+
+@dataclass(frozen=True)
+class LiveSpec:
+    name: str  # trademesh venue name, e.g. "okx-swap"
+    ccxt_id: str  # the ccxt.pro class, e.g. "okx"
+    kind: InstrumentKind
+    default_symbols: tuple[str, ...]  # canonical (ccxt unified) symbols
+    replay_adapter: Callable[[Capture], ReplayAdapter]
+    # ccxt options merged over ccxt's defaults (market type, stream names, limits...).
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # How the venue names a market on its wire (the one place native <-> canonical is decided).
+    native_symbol: Callable[[Market], str] = _ccxt_id
+    # Which ccxt method feeds our tickers: "watch_ticker" or "watch_bids_asks" (best bid/ask only).
+    ticker_method: str = "watch_ticker"
+    timeframes: tuple[Timeframe, ...] = (Timeframe.M1,)
+    channels: tuple[Channel, ...] = (Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS)
+    # Levels asked of watch_order_book (None: the venue's default).
+    book_depth: int | None = None
+    # ccxt's cancel_all_orders_after arms the venue's own dead-man switch.
+    native_cancel_after: bool = False
+    has_sandbox: bool = True
+    # The venue's own name for the client order id ccxt sends (documentation; ccxt maps "clientOrderId").
+    client_order_id_field: str = "clientOrderId"
+    # Most trades a candle REST page returns (GetCandles paginates).
+    candles_page: int = 500

@@ -1,0 +1,187 @@
+"""Watch loops: one per upstream stream, surviving disconnects, rate limits and resyncs.
+
+Each loop calls its ccxt watch method forever. What ccxt raises decides what
+happens next:
+- rate limited (429/418, DDoS protection): count it, wait Retry-After when the
+  venue sent one, else the backoff;
+- sequence gap or checksum mismatch: count a resync; the book's next emission is
+  a snapshot marked as a resync (ccxt re-subscribes and rebuilds the book);
+- connection lost: a gap notice on the stream at once (consumers know data may
+  be missing), count a reconnect, back off (doubling, with jitter), watch again;
+- the venue does not know the symbol: the stream stops (logged).
+A watchdog restarts connections that stay silent too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ccxt.pro
+
+from core.model import StreamKey
+from venues.live.normalize import BookNormalizer
+from venues.runtime.feed import MarketFeed
+from venues.runtime.stats import StreamState, StreamStats
+
+__all__ = ["Backoff", "StreamWatcher", "Watchdog"]
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential backoff with full jitter around the nominal delay (0.5x to 1.5x)."""
+
+    def __init__(self, initial_s: float, max_s: float, rng: Callable[[], float] = random.random) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.failures = 0
+        self._rng = rng
+
+    def next(self) -> float:
+        nominal = min(self.max_s, self.initial_s * 2**self.failures)
+        self.failures += 1
+        return nominal * (0.5 + self._rng())
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class StreamWatcher:
+    def __init__(
+        self,
+        key: StreamKey,
+        watch: Callable[[], Awaitable[Any]],
+        stats: StreamStats,
+        feed: MarketFeed,
+        backoff: Backoff,
+        after_update: Callable[[], None],
+        retry_after: Callable[[], float | None],
+        book: BookNormalizer | None = None,
+    ) -> None:
+        self.key = key
+        self.stats = stats
+        self.feed = feed
+        self.backoff = backoff
+        self.book = book
+        self._watch = watch
+        self._after_update = after_update
+        self._retry_after = retry_after
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(
+            self._run(), name=f"watch-{self.key.symbol}-{self.key.channel.value}"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.stats.state = StreamState.STOPPED
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._watch()
+            except (ccxt.BadSymbol, ccxt.NotSupported) as exc:
+                log.error("%s %s: stream stopped: %s", self.key.symbol, self.key.channel.value, exc)
+                self.stats.state = StreamState.STOPPED
+                return
+            except ccxt.DDoSProtection as exc:  # RateLimitExceeded too
+                await self._rate_limited(exc)
+                continue
+            except ccxt.InvalidNonce as exc:  # ChecksumError too
+                self._resync(exc)
+                continue
+            except ccxt.NetworkError as exc:
+                await self._disconnected(exc)
+                continue
+            except ccxt.BaseError as exc:
+                log.warning("%s %s: venue error, retrying: %s", self.key.symbol, self.key.channel.value, exc)
+                await asyncio.sleep(self.backoff.next())
+                continue
+            if self.stats.state is not StreamState.CONNECTED:
+                self.stats.state = StreamState.CONNECTED
+                self.backoff.reset()
+            self._after_update()
+
+    async def _rate_limited(self, exc: Exception) -> None:
+        self.stats.rate_limit_hits += 1
+        delay = self._retry_after() or self.backoff.next()
+        log.warning(
+            "%s %s: rate limited, waiting %.1f s: %s", self.key.symbol, self.key.channel.value, delay, exc
+        )
+        await asyncio.sleep(delay)
+
+    def _resync(self, exc: Exception) -> None:
+        log.warning("%s %s: book out of sync, rebuilding: %s", self.key.symbol, self.key.channel.value, exc)
+        if self.book is not None:
+            self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
+
+    async def _disconnected(self, exc: Exception) -> None:
+        if self.stats.state is not StreamState.DISCONNECTED:
+            self.stats.state = StreamState.DISCONNECTED
+            self.stats.reconnects += 1
+            self.feed.gap(
+                self.key.symbol,
+                self.key.channel,
+                "connection to the venue lost; reconnecting: events may be missing",
+            )
+            self.feed.flush()
+            if self.book is not None:
+                self.book.restart()
+        delay = self.backoff.next()
+        log.warning(
+            "%s %s: disconnected (%s), reconnecting in %.1f s",
+            self.key.symbol,
+            self.key.channel.value,
+            exc,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+
+class Watchdog:
+    """Restarts a venue connection that has been silent longer than `silence_s`."""
+
+    def __init__(self, exchange: Any, silence_s: float, quiet_ok: Callable[[], bool]) -> None:
+        self.exchange = exchange
+        self.silence_s = silence_s
+        self.quiet_ok = quiet_ok
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self.silence_s / 4))
+            if not self.quiet_ok():
+                await self.check()
+
+    async def check(self) -> None:
+        now_ms = time.time() * 1000
+        for url, client in list(self.exchange.clients.items()):
+            last = getattr(client, "last_message_at", None)
+            if last is None or client.closed() or now_ms - last < self.silence_s * 1000:
+                continue
+            self.restarts += 1
+            log.warning(
+                "watchdog: %s silent for %.0f s, restarting the connection", url, (now_ms - last) / 1000
+            )
+            client.reset(ccxt.NetworkError(f"silent for more than {self.silence_s:g} s (watchdog)"))
+            await client.close()

@@ -1,0 +1,258 @@
+"""TradeFlow through ccxt: orders, balances, positions and candle history for a live venue.
+
+The client_order_id always goes to the venue (ccxt maps "clientOrderId" to the
+venue's field: newClientOrderId, clOrdId, orderLinkId, ...), so a retried
+request can never create a second order: an answer that does not say whether
+the order exists (timeout, connection lost) is settled by asking the venue for
+the order by its client id before anything is retried, and a venue that
+refuses a duplicate client id hands back the first order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import ccxt.pro
+
+from core.env import VENUE_CREDENTIALS, read_secret, venue_variable
+from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from core.model import Balance, Candle, Order, OrderRequest, OrderType, Position, Timeframe, TimeInForce
+from venues.live.config import TIMEFRAME_NAMES
+from venues.live.normalize import candle_from_row
+from venues.live.orders import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
+from venues.live.spec import LiveSpec
+from venues.runtime.venue import OrderRef
+
+__all__ = ["LiveTrading"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
+# Tries of one venue call when it answers "rate limited" or drops the connection.
+_ATTEMPTS = 3
+
+
+class LiveTrading:
+    def __init__(self, spec: LiveSpec, exchange: Any, symbols: Callable[[], list[str]]) -> None:
+        self.spec = spec
+        self.exchange = exchange
+        self._symbols = symbols
+        self._symbol_of: dict[str, str] = {}  # order id -> symbol, for venues whose cancel needs it
+        self._secrets = [read_secret(venue_variable(spec.name, f)) or "" for f in VENUE_CREDENTIALS]
+
+    # ---- orders
+
+    async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        self._require_credentials()
+        client_id = request.client_order_id or f"tm{uuid.uuid4().hex[:20]}"
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if request.time_in_force is not TimeInForce.GTC:
+            params["timeInForce"] = request.time_in_force.value.upper()
+        if request.post_only:
+            params["postOnly"] = True
+        if request.reduce_only:
+            params["reduceOnly"] = True
+        price = float(request.price) if request.price is not None else None
+        create = lambda: self.exchange.create_order(  # noqa: E731
+            request.symbol,
+            request.type.value,
+            request.side.value,
+            float(request.size),
+            price if request.type is OrderType.LIMIT else None,
+            params,
+        )
+        try:
+            raw = await create()
+        except ccxt.InvalidOrder as exc:  # DuplicateOrderId, or a venue that words it as a rejection
+            return await self._existing(request.symbol, client_id, exc), True
+        except (ccxt.RequestTimeout, ccxt.ExchangeNotAvailable, ccxt.NetworkError) as exc:
+            if isinstance(exc, ccxt.DDoSProtection):
+                raise self._error(exc) from exc
+            return await self._settle(request, client_id, create, exc), False
+        except ccxt.BaseError as exc:
+            raise self._error(exc) from exc
+        return self._remember(raw), False
+
+    async def _settle(
+        self, request: OrderRequest, client_id: str, create: Callable[[], Awaitable[Any]], first: Exception
+    ) -> Order:
+        """The venue may or may not have the order: ask by client id before retrying once."""
+        log.warning(
+            "order %s: no clear answer (%s); asking the venue before any retry",
+            client_id,
+            safe_message(first, self._secrets),
+        )
+        try:
+            return await self._by_client_id(request.symbol, client_id)
+        except NotFound:
+            pass
+        try:
+            return self._remember(await create())
+        except ccxt.InvalidOrder as exc:
+            return await self._existing(request.symbol, client_id, exc)
+        except ccxt.BaseError as exc:
+            raise self._error(exc) from exc
+
+    async def _existing(self, symbol: str, client_id: str, rejection: ccxt.BaseError) -> Order:
+        """A rejected order whose client id the venue already holds is a duplicate: the first wins."""
+        try:
+            return await self._by_client_id(symbol, client_id)
+        except NotFound:
+            raise self._error(rejection) from rejection
+
+    async def _by_client_id(self, symbol: str, client_id: str) -> Order:
+        try:
+            raw = await self.exchange.fetch_order(None, symbol, {"clientOrderId": client_id})
+        except ccxt.OrderNotFound:
+            raise NotFound(f"no order with client_order_id {client_id!r} on {self.spec.name}") from None
+        except ccxt.BaseError as exc:
+            raise self._error(exc) from exc
+        return self._remember(raw)
+
+    async def cancel_order(self, ref: OrderRef) -> Order:
+        self._require_credentials()
+        order = await self.get_order(ref)
+        try:
+            raw = await self.exchange.cancel_order(order.order_id, order.symbol)
+        except ccxt.OrderNotFound:
+            raise NotFound(f"order {order.order_id} is not open on {self.spec.name}") from None
+        except ccxt.BaseError as exc:
+            raise self._error(exc) from exc
+        canceled = order_from_ccxt(self.spec.name, raw)
+        return canceled if canceled.order_id else order
+
+    async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
+        self._require_credentials()
+        canceled: list[Order] = []
+        for name in [symbol] if symbol else self._symbols():
+            open_orders = await self.open_orders(name)
+            if open_orders:
+                await self._call(lambda n=name: self.exchange.cancel_all_orders(n))  # type: ignore[misc]
+                canceled.extend(open_orders)
+        return canceled
+
+    async def cancel_all_after(self, ttl_ms: int) -> bool:
+        if (
+            not self.spec.native_cancel_after
+            or read_secret(venue_variable(self.spec.name, "API_KEY")) is None
+        ):
+            return False
+        await self._call(lambda: self.exchange.cancel_all_orders_after(ttl_ms))
+        return True
+
+    async def get_order(self, ref: OrderRef) -> Order:
+        self._require_credentials()
+        if ref.client_order_id:
+            for symbol in self._symbols():
+                try:
+                    return await self._by_client_id(symbol, ref.client_order_id)
+                except NotFound:
+                    continue
+            raise NotFound(f"no order with client_order_id {ref.client_order_id!r} on {self.spec.name}")
+        symbol = self._symbol_of.get(ref.order_id)
+        for candidate in [symbol] if symbol else self._symbols():
+            try:
+                return self._remember(await self.exchange.fetch_order(ref.order_id, candidate))
+            except ccxt.OrderNotFound:
+                continue
+            except ccxt.BaseError as exc:
+                raise self._error(exc) from exc
+        raise NotFound(f"no order {ref.order_id!r} on {self.spec.name}")
+
+    async def open_orders(self, symbol: str | None) -> list[Order]:
+        self._require_credentials()
+        orders: list[Order] = []
+        for name in [symbol] if symbol else self._symbols():
+            raws = await self._call(lambda n=name: self.exchange.fetch_open_orders(n))  # type: ignore[misc]
+            orders.extend(self._remember(raw) for raw in raws)
+        return orders
+
+    async def balances(self) -> list[Balance]:
+        self._require_credentials()
+        return balances_from_ccxt(await self._call(self.exchange.fetch_balance))
+
+    async def positions(self, symbol: str | None) -> list[Position]:
+        self._require_credentials()
+        if not self.exchange.has.get("fetchPositions") or self.exchange.markets[self._symbols()[0]]["spot"]:
+            return []
+        symbols = [symbol] if symbol else self._symbols()
+        raws = await self._call(lambda: self.exchange.fetch_positions(symbols))
+        return [position_from_ccxt(raw) for raw in raws if raw.get("contracts")]
+
+    # ---- history
+
+    async def candles(
+        self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
+    ) -> list[Candle]:
+        """Historical candles over REST, page by page (ccxt paces the calls to the venue's limits)."""
+        name = _TIMEFRAME_TEXT[timeframe]
+        if name not in (self.exchange.timeframes or {}):
+            raise FailedPrecondition(f"{self.spec.name} has no {name} candles over REST")
+        since, end_ms, out = start_ns // 1_000_000, end_ns // 1_000_000, []
+        while since < end_ms and len(out) < limit:
+            page = min(self.spec.candles_page, limit - len(out))
+            rows = await self._call(lambda s=since, p=page: self.exchange.fetch_ohlcv(symbol, name, s, p))  # type: ignore[misc]
+            rows = [row for row in rows if since <= row[0] < end_ms]
+            if not rows:
+                break
+            out.extend(candle_from_row(timeframe, row, True) for row in rows)
+            since = rows[-1][0] + timeframe.value * 1000
+        return out[:limit]
+
+    # ---- helpers
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await call()
+            except ccxt.DDoSProtection as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise self._error(exc) from exc
+                await asyncio.sleep(retry_after(self.exchange) or 2**attempt)
+            except ccxt.NetworkError as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise self._error(exc) from exc
+                await asyncio.sleep(0.5 * 2**attempt)
+            except ccxt.BaseError as exc:
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _remember(self, raw: dict[str, Any]) -> Order:
+        order = order_from_ccxt(self.spec.name, raw)
+        if order.order_id and order.symbol:
+            self._symbol_of[order.order_id] = order.symbol
+        return order
+
+    def _require_credentials(self) -> None:
+        if read_secret(venue_variable(self.spec.name, "API_KEY")) is None:
+            raise FailedPrecondition(
+                f"venue {self.spec.name} has no credentials: set {venue_variable(self.spec.name, 'API_KEY')} "
+                f"and {venue_variable(self.spec.name, 'API_SECRET')} to trade"
+            )
+
+    def _error(self, exc: ccxt.BaseError) -> Exception:
+        text = f"{self.spec.name}: {safe_message(exc, self._secrets)}"
+        if isinstance(exc, ccxt.OrderNotFound):
+            return NotFound(text)
+        if isinstance(exc, ccxt.InsufficientFunds | ccxt.InvalidOrder | ccxt.AuthenticationError):
+            return FailedPrecondition(text)
+        if isinstance(exc, ccxt.BadSymbol | ccxt.BadRequest):
+            return InvalidArgument.field("symbol" if isinstance(exc, ccxt.BadSymbol) else "request", text)
+        if isinstance(exc, ccxt.DDoSProtection):
+            return ResourceExhausted(text)
+        return Unavailable(text)
+
+
+def retry_after(exchange: Any) -> float | None:
+    """Seconds from the venue's last Retry-After header, when it sent one."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,280 @@
+"""LiveVenue: any ccxt.pro exchange as a trademesh Venue, live or against a replayed capture."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import ccxt.pro
+
+from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.model import (
+    Balance,
+    Candle,
+    Channel,
+    Instrument,
+    Order,
+    OrderRequest,
+    Position,
+    StreamKey,
+    Timeframe,
+)
+from venues.live.config import TIMEFRAME_NAMES, LiveConfig
+from venues.live.exchange import Hooks, create_exchange
+from venues.live.normalize import (
+    BookNormalizer,
+    CandleNormalizer,
+    TickerNormalizer,
+    TradeNormalizer,
+    decimal_text,
+)
+from venues.live.spec import LiveSpec, Market
+from venues.live.streams import Backoff, StreamWatcher, Watchdog
+from venues.live.trading import LiveTrading, retry_after
+from venues.replay.capture import load_capture
+from venues.replay.server import ReplayOptions, ReplayServer
+from venues.runtime.feed import MarketFeed
+from venues.runtime.venue import OrderRef, Venue, VenueContext
+
+__all__ = ["LiveVenue"]
+
+log = logging.getLogger(__name__)
+
+Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
+_TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
+_LOAD_ATTEMPTS = 6
+
+
+class LiveVenue(Venue):
+    def __init__(self, spec: LiveSpec, config: LiveConfig, replay: ReplayOptions | None = None) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.config = config
+        self.replay_options = replay
+        self.replay: ReplayServer | None = None
+        self.exchange: Any = None
+        self.trading: LiveTrading | None = None
+        self._instruments: list[Instrument] = []
+        self._feed: MarketFeed | None = None
+        self._normalizers: dict[StreamKey, list[Normalizer]] = {}
+        self._watchers: dict[StreamKey, list[StreamWatcher]] = {}
+        self._watchdog: Watchdog | None = None
+        self._release_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle
+
+    async def prepare(self) -> None:
+        replay_url = None
+        if self.replay_options is not None:
+            self.replay = ReplayServer(
+                self.spec.replay_adapter(load_capture(self.replay_options.files)), self.replay_options
+            )
+            replay_url = await self.replay.start()
+        self.exchange = create_exchange(
+            self.spec, Hooks(self._on_message, self._on_malformed), self.config.sandbox, replay_url
+        )
+        await self._load_markets()
+        self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
+        self.trading = LiveTrading(self.spec, self.exchange, lambda: [i.symbol for i in self._instruments])
+
+    async def _load_markets(self) -> None:
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        for attempt in range(_LOAD_ATTEMPTS):
+            try:
+                await self.exchange.load_markets()
+                return
+            except ccxt.NetworkError as exc:
+                if attempt == _LOAD_ATTEMPTS - 1:
+                    raise Unavailable(f"{self.name}: cannot load markets: {exc}") from exc
+                delay = (
+                    retry_after(self.exchange) if isinstance(exc, ccxt.DDoSProtection) else None
+                ) or backoff.next()
+                log.warning("%s: loading markets failed (%s); retrying in %.1f s", self.name, exc, delay)
+                await asyncio.sleep(delay)
+
+    def _symbols(self) -> list[str]:
+        if self.config.symbols:
+            wanted = list(self.config.symbols)
+        elif self.replay is not None:
+            by_native = {self.spec.native_symbol(m): m["symbol"] for m in self.exchange.markets.values()}
+            wanted = [by_native[n] for n in self.replay.adapter.native_symbols() if n in by_native]
+        else:
+            wanted = list(self.spec.default_symbols)
+        unknown = [s for s in wanted if s not in self.exchange.markets]
+        if unknown:
+            raise InvalidArgument.field("symbols", f"{self.name} has no market {', '.join(unknown)}")
+        return wanted
+
+    def _instrument(self, symbol: str) -> Instrument:
+        market: Market = self.exchange.markets[symbol]
+        precision, limits = market.get("precision") or {}, market.get("limits") or {}
+        d = lambda v: Decimal(decimal_text(v)) if v is not None else Decimal(0)  # noqa: E731
+        return Instrument(
+            venue=self.name,
+            symbol=symbol,
+            native_symbol=self.spec.native_symbol(market),
+            kind=self.spec.kind,
+            base_asset=market["base"],
+            quote_asset=market["quote"],
+            settle_asset=market.get("settle") or market["quote"],
+            tick_size=d(precision.get("price")),
+            lot_size=d(precision.get("amount")),
+            min_size=d((limits.get("amount") or {}).get("min")),
+            min_notional=d((limits.get("cost") or {}).get("min")),
+            contract_size=d(market.get("contractSize") or 1),
+            active=market.get("active") is not False,
+        )
+
+    async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
+        self._feed = context.feed
+        await self.set_streams(streams)
+        quiet_ok = (lambda: self.replay.exhausted) if self.replay is not None else (lambda: False)
+        self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, quiet_ok)
+        self._watchdog.start()
+        if self.replay is not None:
+            self._release_task = asyncio.create_task(self._release_replay(), name="replay-release")
+
+    async def _release_replay(self) -> None:
+        """Start the replay once a market-data subscriber listens, so it sees the whole session."""
+        assert self._feed is not None and self.replay is not None
+        while self._feed.fanout is None or self._feed.fanout.total() == 0:
+            await asyncio.sleep(0.02)
+        self.replay.release()
+
+    async def stop(self) -> None:
+        if self._release_task is not None:
+            self._release_task.cancel()
+        if self._watchdog is not None:
+            await self._watchdog.stop()
+        for key in list(self._watchers):
+            await self._close(key)
+        if self.exchange is not None:
+            await self.exchange.close()
+        if self.replay is not None:
+            await self.replay.stop()
+
+    # ---- streams
+
+    def instruments(self) -> Sequence[Instrument]:
+        return self._instruments
+
+    def default_streams(self) -> set[StreamKey]:
+        return {StreamKey(i.symbol, channel) for i in self._instruments for channel in self.config.channels}
+
+    async def set_streams(self, streams: set[StreamKey]) -> None:
+        for key in set(self._watchers) - streams:
+            await self._close(key)
+        for key in sorted(streams - set(self._watchers), key=lambda k: (k.symbol, k.channel.value)):
+            self._open(key)
+
+    async def reconnect(self) -> int:
+        for client in list(self.exchange.clients.values()):
+            client.reset(ccxt.NetworkError("reconnect asked by an operator (Admin/Reconnect)"))
+            await client.close()
+        return len(self._watchers)
+
+    def _open(self, key: StreamKey) -> None:
+        assert self._feed is not None
+        feed, ex, symbol = self._feed, self.exchange, key.symbol
+        stats = feed.streams.get(key)
+        book: BookNormalizer | None = None
+        jobs: list[tuple[Normalizer, Any]] = []
+        if key.channel is Channel.TRADES:
+            jobs.append((TradeNormalizer(feed, symbol), lambda: ex.watch_trades(symbol)))
+        elif key.channel is Channel.BOOK:
+            book = BookNormalizer(feed, symbol)
+            depth = self.spec.book_depth
+            jobs.append((book, lambda: ex.watch_order_book(symbol, depth)))
+        elif key.channel is Channel.TICKERS:
+            bids_asks = self.spec.ticker_method == "watch_bids_asks"
+            jobs.append(
+                (
+                    TickerNormalizer(feed, symbol, "bidsasks" if bids_asks else "tickers"),
+                    (lambda: ex.watch_bids_asks([symbol]))
+                    if bids_asks
+                    else (lambda: ex.watch_ticker(symbol)),
+                )
+            )
+        else:
+            for tf in self.config.timeframes:
+                name = _TIMEFRAME_TEXT[tf]
+                jobs.append(
+                    (CandleNormalizer(feed, symbol, tf, name), lambda n=name: ex.watch_ohlcv(symbol, n))
+                )  # type: ignore[misc]
+        self._normalizers[key] = [normalizer for normalizer, _ in jobs]
+        self._watchers[key] = []
+        for _, watch in jobs:
+            watcher = StreamWatcher(
+                key,
+                watch,
+                stats,
+                feed,
+                Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
+                self._on_message,
+                lambda: retry_after(ex),
+                book,
+            )
+            watcher.start()
+            self._watchers[key].append(watcher)
+
+    async def _close(self, key: StreamKey) -> None:
+        for watcher in self._watchers.pop(key, []):
+            await watcher.stop()
+        self._normalizers.pop(key, None)
+
+    def _on_message(self) -> None:
+        """After every venue frame (and every watch return): emit what changed in ccxt's caches."""
+        if self._feed is None:
+            return
+        changed = False
+        for normalizers in self._normalizers.values():
+            for normalizer in normalizers:
+                changed |= normalizer.poll(self.exchange)
+        if changed:
+            self._feed.flush()
+
+    def _on_malformed(self, exc: Exception) -> None:
+        log.warning("%s: skipped a venue message that could not be understood: %s", self.name, str(exc)[:200])
+        if self._feed is not None:
+            for key in self._watchers:
+                self._feed.streams.get(key).malformed_messages += 1
+
+    # ---- trading and history
+
+    def _trading(self) -> LiveTrading:
+        if self.trading is None:
+            raise FailedPrecondition(f"venue {self.name} is not started")
+        return self.trading
+
+    async def candles(
+        self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
+    ) -> list[Candle]:
+        return await self._trading().candles(symbol, timeframe, start_ns, end_ns or time.time_ns(), limit)
+
+    async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        return await self._trading().place_order(request)
+
+    async def cancel_order(self, ref: OrderRef) -> Order:
+        return await self._trading().cancel_order(ref)
+
+    async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
+        return await self._trading().cancel_all_orders(symbol)
+
+    async def get_order(self, ref: OrderRef) -> Order:
+        return await self._trading().get_order(ref)
+
+    async def open_orders(self, symbol: str | None) -> list[Order]:
+        return await self._trading().open_orders(symbol)
+
+    async def balances(self) -> list[Balance]:
+        return await self._trading().balances()
+
+    async def positions(self, symbol: str | None) -> list[Position]:
+        return await self._trading().positions(symbol)
+
+    async def cancel_all_after(self, ttl_ms: int) -> bool:
+        return await self._trading().cancel_all_after(ttl_ms)
