@@ -35,6 +35,13 @@ VENUES: dict[str, VenueEntry] = {
             "sim", "venues.sim", 5070, "built-in exchange: synthetic market, price-time matching engine"
         ),
         VenueEntry("binance", "venues.binance", 5060, "Binance spot (ccxt.pro)"),
+        VenueEntry("bybit", "venues.bybit", 5061, "Bybit spot (ccxt.pro)"),
+        VenueEntry("kraken", "venues.kraken", 5062, "Kraken spot (ccxt.pro)"),
+        VenueEntry("okx", "venues.okx", 5063, "OKX spot (ccxt.pro)"),
+        VenueEntry("coinbase", "venues.coinbase", 5064, "Coinbase Advanced Trade spot (ccxt.pro)"),
+        VenueEntry("binanceusdm", "venues.binanceusdm", 5065, "Binance USD-M perpetuals (ccxt.pro)"),
+        VenueEntry("okx-swap", "venues.okx_swap", 5068, "OKX perpetual swaps (ccxt.pro)"),
+        VenueEntry("deribit", "venues.deribit", 5081, "Deribit derivatives (ccxt.pro)"),
     ]
 }
 

@@ -71,7 +71,13 @@ def has_credentials(spec: LiveSpec) -> bool:
 
 
 def create_exchange(spec: LiveSpec, hooks: Hooks, sandbox: bool, replay_url: str | None) -> Any:
-    config: dict[str, Any] = {"enableRateLimit": True, "options": dict(spec.options)}
+    options: dict[str, Any] = {
+        # A failed snapshot fetch surfaces at once, so our loop backs off honouring Retry-After
+        # (ccxt's own retries would hit a rate-limited venue again immediately).
+        "watchOrderBook": {"maxRetries": 1},
+        **spec.options,
+    }
+    config: dict[str, Any] = {"enableRateLimit": True, "options": options}
     for field, attribute in VENUE_CREDENTIALS.items():
         value = read_secret(venue_variable(spec.name, field))
         if value is not None:
