@@ -112,7 +112,7 @@ async def instruments(stubs: Stubs) -> dict[str, str]:
 async def collect(
     stubs: Stubs,
     symbols: Sequence[str],
-    channels: Sequence[int] = ALL_CHANNELS,
+    channels: Sequence[md.Channel.ValueType] = ALL_CHANNELS,
     quiet_s: float = 2.0,
     timeout_s: float = 60.0,
 ) -> Collected:

@@ -44,8 +44,10 @@ class Expected:
                 if "/depth?" in url:
                     body = json.loads(rest.split(": ", 1)[1])
                     symbol = url.split("symbol=")[1].split("&")[0]
-                    self.books[symbol] = ({D(p): D(q) for p, q in body["bids"]},
-                                          {D(p): D(q) for p, q in body["asks"]})
+                    self.books[symbol] = (
+                        {D(p): D(q) for p, q in body["bids"]},
+                        {D(p): D(q) for p, q in body["asks"]},
+                    )
                     nonce[symbol] = body["lastUpdateId"]
         for frame in self.frames(files):
             data = frame["data"]
@@ -103,8 +105,10 @@ async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncI
 
 
 def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [(e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-            for e in collected.of(symbol, "trade")]
+    return [
+        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
+        for e in collected.of(symbol, "trade")
+    ]
 
 
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
@@ -115,11 +119,22 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
         assert trades_of(collected, symbol) == EXPECTED.trades[native]
-        tickers = [(D(t.ticker.best_bid), D(t.ticker.best_bid_size), D(t.ticker.best_ask), D(t.ticker.best_ask_size))
-                   for t in collected.of(symbol, "ticker")]
+        tickers = [
+            (D(t.ticker.best_bid), D(t.ticker.best_bid_size), D(t.ticker.best_ask), D(t.ticker.best_ask_size))
+            for t in collected.of(symbol, "ticker")
+        ]
         assert tickers == EXPECTED.tickers[native]
-        candles = [(c.candle.open_time_ns // 1_000_000, D(c.candle.open), D(c.candle.high), D(c.candle.low),
-                    D(c.candle.close), D(c.candle.volume)) for c in collected.of(symbol, "candle")]
+        candles = [
+            (
+                c.candle.open_time_ns // 1_000_000,
+                D(c.candle.open),
+                D(c.candle.high),
+                D(c.candle.low),
+                D(c.candle.close),
+                D(c.candle.volume),
+            )
+            for c in collected.of(symbol, "candle")
+        ]
         assert candles == EXPECTED.candles[native]
         bids, asks = collected.book(symbol)
         assert (bids, asks) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
@@ -139,10 +154,12 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     assert (nkn, md.NOTICE_KIND_GAP) in kinds, "the disconnect is announced as a gap"
     # Snapshots follow the replay, so after the resync and the reconnect the book still ends right.
     assert collected.book(nkn) == EXPECTED.books["NKNUSDT"]
-    status = {(s.symbol, s.channel): s for s in (await stream_status(stubs)).streams}
-    book = status[(nkn, md.CHANNEL_BOOK)]
-    assert book.resyncs >= 1 and book.reconnects >= 1 and book.rate_limit_hits >= 1
+    streams = (await stream_status(stubs)).streams
+    book = next(s for s in streams if s.symbol == nkn and s.channel == md.CHANNEL_BOOK)
+    assert book.resyncs >= 1 and book.reconnects >= 1
     assert book.malformed_messages >= 1 and book.state == admin.STREAM_STATE_CONNECTED
+    # The 429 answers whichever snapshot fetch comes first after playback starts.
+    assert sum(s.rate_limit_hits for s in streams if s.channel == md.CHANNEL_BOOK) >= 1
     log = replay_venue.log()
     assert "rate limited, waiting" in log and "could not be understood" in log
 
@@ -165,7 +182,9 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     assert {b.asset: D(b.free) for b in balances.balances} == {"USDT": D(100000), "BTC": D(2)}
 
     # The dead-man switch: Binance spot has no cancel-after, so the venue's timer cancels all.
-    second = await stubs.tf.PlaceOrder(limit_order("LRC/BTC", common.SIDE_SELL, "10", "0.001"), timeout=CALL_TIMEOUT_S)
+    second = await stubs.tf.PlaceOrder(
+        limit_order("LRC/BTC", common.SIDE_SELL, "10", "0.001"), timeout=CALL_TIMEOUT_S
+    )
     armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=300), timeout=CALL_TIMEOUT_S)
     assert armed.dead_man.armed
 
@@ -176,7 +195,9 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     await until(all_canceled, 10.0, what="cancel-all after the lapsed heartbeat")
     status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
     assert status.dead_man.trips == 1
-    fetched = await stubs.tf.GetOrder(tf.GetOrderRequest(order_id=second.order.order_id), timeout=CALL_TIMEOUT_S)
+    fetched = await stubs.tf.GetOrder(
+        tf.GetOrderRequest(order_id=second.order.order_id), timeout=CALL_TIMEOUT_S
+    )
     assert fetched.order.status == tf.ORDER_STATUS_CANCELED
     assert SECRET not in replay_venue.log()
 

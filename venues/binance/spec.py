@@ -18,6 +18,7 @@ SPEC = LiveSpec(
         "defaultType": "spot",
         "fetchMarkets": {"types": ["spot"]},
         "fetchCurrencies": False,  # needs SAPI permissions; markets carry what we use
+        "fetchMargins": False,  # margin pairs: we trade spot only
         "watchTrades": {"name": "aggTrade"},  # one message per taker order, what the capture records
     },
     ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes

@@ -33,7 +33,7 @@ class Hooks:
 
 
 def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
-    class Hooked(base):  # type: ignore[misc, valid-type]
+    class Hooked(base):  # type: ignore[misc]
         def handle_message(self, client: Any, message: Any) -> Any:
             try:
                 result = super().handle_message(client, message)

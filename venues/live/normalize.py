@@ -26,7 +26,14 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.book import Level
 from venues.runtime.feed import MarketFeed
 
-__all__ = ["BookNormalizer", "CandleNormalizer", "TickerNormalizer", "TradeNormalizer", "decimal_text"]
+__all__ = [
+    "BookNormalizer",
+    "CandleNormalizer",
+    "TickerNormalizer",
+    "TradeNormalizer",
+    "decimal_or_zero",
+    "decimal_text",
+]
 
 
 def decimal_text(value: Any) -> str:
@@ -35,6 +42,11 @@ def decimal_text(value: Any) -> str:
         return ""
     text = repr(value) if isinstance(value, float) else str(value)
     return format_decimal(Decimal(text))
+
+
+def decimal_or_zero(value: Any) -> Decimal:
+    text = decimal_text(value)
+    return Decimal(text) if text else Decimal(0)
 
 
 def _ns(ms: Any) -> int:
@@ -206,7 +218,7 @@ class CandleNormalizer:
 
 def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candle:
     """A ccxt OHLCV row [ms, open, high, low, close, volume] as a Candle."""
-    d = lambda value: Decimal(decimal_text(value)) if value is not None else Decimal(0)  # noqa: E731
+    d = decimal_or_zero
     return Candle(
         timeframe,
         int(row[0]) * 1_000_000,

@@ -46,7 +46,7 @@ class Backoff:
     def next(self) -> float:
         nominal = min(self.max_s, self.initial_s * 2**self.failures)
         self.failures += 1
-        return nominal * (0.5 + self._rng())
+        return float(nominal * (0.5 + self._rng()))
 
     def reset(self) -> None:
         self.failures = 0

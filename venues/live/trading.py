@@ -11,6 +11,7 @@ refuses a duplicate client id hands back the first order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -58,7 +59,8 @@ class LiveTrading:
         if request.reduce_only:
             params["reduceOnly"] = True
         price = float(request.price) if request.price is not None else None
-        create = lambda: self.exchange.create_order(  # noqa: E731
+        create = functools.partial(
+            self.exchange.create_order,
             request.symbol,
             request.type.value,
             request.side.value,
@@ -154,8 +156,8 @@ class LiveTrading:
                 except NotFound:
                     continue
             raise NotFound(f"no order with client_order_id {ref.client_order_id!r} on {self.spec.name}")
-        symbol = self._symbol_of.get(ref.order_id)
-        for candidate in [symbol] if symbol else self._symbols():
+        known = self._symbol_of.get(ref.order_id)
+        for candidate in [known] if known else self._symbols():
             try:
                 return self._remember(await self.exchange.fetch_order(ref.order_id, candidate))
             except ccxt.OrderNotFound:
@@ -193,7 +195,8 @@ class LiveTrading:
         name = _TIMEFRAME_TEXT[timeframe]
         if name not in (self.exchange.timeframes or {}):
             raise FailedPrecondition(f"{self.spec.name} has no {name} candles over REST")
-        since, end_ms, out = start_ns // 1_000_000, end_ns // 1_000_000, []
+        since, end_ms = start_ns // 1_000_000, end_ns // 1_000_000
+        out: list[Candle] = []
         while since < end_ms and len(out) < limit:
             page = min(self.spec.candles_page, limit - len(out))
             rows = await self._call(lambda s=since, p=page: self.exchange.fetch_ohlcv(symbol, name, s, p))  # type: ignore[misc]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -30,8 +30,9 @@ from venues.live.normalize import (
     CandleNormalizer,
     TickerNormalizer,
     TradeNormalizer,
-    decimal_text,
+    decimal_or_zero,
 )
+from venues.live.orders import safe_message
 from venues.live.spec import LiveSpec, Market
 from venues.live.streams import Backoff, StreamWatcher, Watchdog
 from venues.live.trading import LiveTrading, retry_after
@@ -89,11 +90,16 @@ class LiveVenue(Venue):
                 return
             except ccxt.NetworkError as exc:
                 if attempt == _LOAD_ATTEMPTS - 1:
-                    raise Unavailable(f"{self.name}: cannot load markets: {exc}") from exc
+                    raise Unavailable(f"{self.name}: cannot load markets: {safe_message(exc, [])}") from exc
                 delay = (
                     retry_after(self.exchange) if isinstance(exc, ccxt.DDoSProtection) else None
                 ) or backoff.next()
-                log.warning("%s: loading markets failed (%s); retrying in %.1f s", self.name, exc, delay)
+                log.warning(
+                    "%s: loading markets failed (%s); retrying in %.1f s",
+                    self.name,
+                    safe_message(exc, []),
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
     def _symbols(self) -> list[str]:
@@ -112,7 +118,7 @@ class LiveVenue(Venue):
     def _instrument(self, symbol: str) -> Instrument:
         market: Market = self.exchange.markets[symbol]
         precision, limits = market.get("precision") or {}, market.get("limits") or {}
-        d = lambda v: Decimal(decimal_text(v)) if v is not None else Decimal(0)  # noqa: E731
+        d = decimal_or_zero
         return Instrument(
             venue=self.name,
             symbol=symbol,
@@ -132,16 +138,19 @@ class LiveVenue(Venue):
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self._feed = context.feed
         await self.set_streams(streams)
-        quiet_ok = (lambda: self.replay.exhausted) if self.replay is not None else (lambda: False)
-        self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, quiet_ok)
+        self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, self._replay_over)
         self._watchdog.start()
         if self.replay is not None:
             self._release_task = asyncio.create_task(self._release_replay(), name="replay-release")
 
+    def _replay_over(self) -> bool:
+        """After a replay has played out, silence is expected: the watchdog leaves it alone."""
+        return self.replay is not None and self.replay.exhausted
+
     async def _release_replay(self) -> None:
         """Start the replay once a market-data subscriber listens, so it sees the whole session."""
         assert self._feed is not None and self.replay is not None
-        while self._feed.fanout is None or self._feed.fanout.total() == 0:
+        while self._feed.fanout is None or self._feed.fanout.total() == 0:  # noqa: ASYNC110 (polls the fanout)
             await asyncio.sleep(0.02)
         self.replay.release()
 
@@ -203,8 +212,11 @@ class LiveVenue(Venue):
             for tf in self.config.timeframes:
                 name = _TIMEFRAME_TEXT[tf]
                 jobs.append(
-                    (CandleNormalizer(feed, symbol, tf, name), lambda n=name: ex.watch_ohlcv(symbol, n))
-                )  # type: ignore[misc]
+                    (
+                        CandleNormalizer(feed, symbol, tf, name),
+                        functools.partial(ex.watch_ohlcv, symbol, name),
+                    )
+                )
         self._normalizers[key] = [normalizer for normalizer, _ in jobs]
         self._watchers[key] = []
         for _, watch in jobs:

@@ -1,0 +1,195 @@
+"""OKX spot and swaps against their sessions (written from OKX's v5 docs): every message normalized.
+
+Expected values are computed here from the capture text (independently of the venue's
+replay adapter) with Decimal, and compared with what a gRPC subscriber receives.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
+from tests.integration.support import Venue, stop_venue
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+pytestmark = pytest.mark.integration
+
+D = Decimal
+# venue name -> (capture prefix, native symbol, canonical symbol, candle volume column)
+# ccxt reads an OKX candle's volume from `vol` for spot and from `volCcy` (base units) for contracts.
+VENUES = {
+    "okx": ("OKX", "BTC-USDT", "BTC/USDT", 5),
+    "okx-swap": ("OKX_SWAP", "BTC-USDT-SWAP", "BTC/USDT:USDT", 6),
+}
+
+
+def frames(files: list[Path]) -> list[tuple[float, dict[str, Any]]]:
+    """Received market frames of every connection, merged by receive time."""
+    found = []
+    for path in files:
+        for line in path.read_text().splitlines():
+            head, _, text = line.partition(": ")
+            if head.replace(".", "").isdigit() and '"data"' in text:
+                found.append((float(head), json.loads(text)))
+    return sorted(found, key=lambda item: item[0])
+
+
+def crc(bids: dict[D, list[str]], asks: dict[D, list[str]]) -> int:
+    """OKX's documented checksum, computed independently of the generator and the adapter."""
+    top_bids = [bids[p] for p in sorted(bids, reverse=True)][:25]
+    top_asks = [asks[p] for p in sorted(asks)][:25]
+    fields = []
+    for i in range(25):
+        for side in (top_bids, top_asks):
+            if i < len(side):
+                fields += [side[i][0], side[i][1]]
+    value = zlib.crc32(":".join(fields).encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
+class Expected:
+    def __init__(self, files: list[Path], volume_column: int) -> None:
+        self.trades: list[tuple[Any, ...]] = []
+        self.tickers: list[tuple[Any, ...]] = []
+        self.candles: list[tuple[Any, ...]] = []
+        self.book_frames = 0
+        self.checksums_ok = 0
+        bids: dict[D, list[str]] = {}
+        asks: dict[D, list[str]] = {}
+        for _, frame in frames(files):
+            channel = frame["arg"]["channel"]
+            for data in frame["data"]:
+                if channel == "trades":
+                    side = common.SIDE_BUY if data["side"] == "buy" else common.SIDE_SELL
+                    self.trades.append((data["tradeId"], D(data["px"]), D(data["sz"]), side, int(data["ts"])))
+                elif channel == "tickers":
+                    self.tickers.append(
+                        (
+                            D(data["bidPx"]),
+                            D(data["bidSz"]),
+                            D(data["askPx"]),
+                            D(data["askSz"]),
+                            D(data["last"]),
+                        )
+                    )
+                elif channel == "candle1m":
+                    self.candles.append((int(data[0]), *(D(v) for v in data[1:5]), D(data[volume_column])))
+                elif channel == "books":
+                    self.book_frames += 1
+                    if frame["action"] == "snapshot":
+                        bids, asks = {}, {}
+                    for book_side, levels in ((bids, data["bids"]), (asks, data["asks"])):
+                        for level in levels:
+                            if D(level[1]) == 0:
+                                book_side.pop(D(level[0]), None)
+                            else:
+                                book_side[D(level[0])] = level
+                    assert max(bids) < min(asks), "the fixture's book is crossed"
+                    self.checksums_ok += crc(bids, asks) == data["checksum"]
+        self.book = ({p: D(lv[1]) for p, lv in bids.items()}, {p: D(lv[1]) for p, lv in asks.items()})
+
+
+@pytest.fixture(params=list(VENUES))
+async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Venue]]:
+    marker = request.node.get_closest_marker("replay")
+    kwargs = marker.kwargs if marker else {}
+    name = request.param
+    venue, log = start_replay_venue(tmp_path, name, capture_files(VENUES[name][0]), **kwargs)
+    try:
+        yield name, venue
+    finally:
+        await stop_venue(venue, log)
+
+
+def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
+    return [
+        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
+        for e in collected.of(symbol, "trade")
+    ]
+
+
+def candles_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
+    return [
+        (
+            c.candle.open_time_ns // 1_000_000,
+            D(c.candle.open),
+            D(c.candle.high),
+            D(c.candle.low),
+            D(c.candle.close),
+            D(c.candle.volume),
+        )
+        for c in collected.of(symbol, "candle")
+    ]
+
+
+def test_fixture_checksums_follow_the_documented_algorithm() -> None:
+    for prefix, _, _, column in VENUES.values():
+        expected = Expected(capture_files(prefix), column)
+        assert expected.book_frames > 40
+        assert expected.checksums_ok == expected.book_frames
+
+
+async def test_every_message_comes_out_normalized(replay_venue: tuple[str, Venue]) -> None:
+    name, venue = replay_venue
+    prefix, native, symbol, column = VENUES[name]
+    expected = Expected(capture_files(prefix), column)
+    stubs = venue.stubs()
+    assert await instruments(stubs) == {native: symbol}
+    collected = await collect(stubs, [symbol])
+    assert not collected.notices(), "a clean replay has no gaps or resyncs"
+    assert trades_of(collected, symbol) == expected.trades
+    tickers = [
+        (
+            D(t.ticker.best_bid),
+            D(t.ticker.best_bid_size),
+            D(t.ticker.best_ask),
+            D(t.ticker.best_ask_size),
+            D(t.ticker.last_price),
+        )
+        for t in collected.of(symbol, "ticker")
+    ]
+    assert tickers == expected.tickers
+    candles = candles_of(collected, symbol)
+    # Every candle that comes out is the fixture's, in order (all of them: see the xfail test below).
+    remaining = iter(expected.candles)
+    assert candles and all(candle in remaining for candle in candles)
+    assert collected.book(symbol) == expected.book
+    assert len(collected.of(symbol, "book_delta")) == expected.book_frames - 1
+
+
+@pytest.mark.replay(faults=["gap@40"])
+async def test_a_lost_book_update_forces_a_resync(replay_venue: tuple[str, Venue]) -> None:
+    name, venue = replay_venue
+    prefix, _, symbol, column = VENUES[name]
+    expected = Expected(capture_files(prefix), column)
+    stubs = venue.stubs()
+    await instruments(stubs)
+    collected = await collect(stubs, [symbol], quiet_s=4.0)
+    kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
+    assert (symbol, md.NOTICE_KIND_RESYNC) in kinds, "the dropped books update forces a resync"
+    # The stand-in answers the re-subscribe with a snapshot of the replay position: the book ends right.
+    assert collected.book(symbol) == expected.book
+    assert trades_of(collected, symbol) == expected.trades
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="venues/live/normalize.py CandleNormalizer.poll detects changes by row identity, but ccxt's "
+    "ArrayCacheByTimestamp updates a candle's row in place, so updates of an open candle are not emitted",
+)
+async def test_every_candle_update_comes_out(replay_venue: tuple[str, Venue]) -> None:
+    name, venue = replay_venue
+    prefix, _, symbol, column = VENUES[name]
+    expected = Expected(capture_files(prefix), column)
+    stubs = venue.stubs()
+    await instruments(stubs)
+    collected = await collect(stubs, [symbol], channels=[md.CHANNEL_CANDLES])
+    assert candles_of(collected, symbol) == expected.candles

@@ -1,0 +1,27 @@
+"""Bybit spot as ccxt.pro sees it, and what trademesh chooses from it."""
+
+from __future__ import annotations
+
+from core.model import InstrumentKind
+from venues.bybit.replay import BybitReplay
+from venues.live.spec import LiveSpec
+
+__all__ = ["SPEC"]
+
+SPEC = LiveSpec(
+    name="bybit",
+    ccxt_id="bybit",
+    kind=InstrumentKind.SPOT,
+    default_symbols=("BTC/USDT",),
+    replay_adapter=BybitReplay,
+    options={
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},  # one instruments-info call instead of spot+linear+inverse+options
+        "fetchCurrencies": False,  # /v5/asset/coin/query-info needs credentials; markets carry what we use
+    },
+    # tickers.<symbol>: spot tickers carry last price and 24 h stats, no best bid/ask.
+    ticker_method="watch_ticker",
+    book_depth=None,  # ccxt's spot default: orderbook.50 (1, 50, 200 and 1000 are the venue's depths)
+    native_cancel_after=True,  # /v5/order/disconnected-cancel-all (ccxt cancel_all_orders_after)
+    client_order_id_field="orderLinkId",
+)

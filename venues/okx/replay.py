@@ -1,0 +1,150 @@
+"""OKX's API v5 wire formats for the replay stand-in (spot; venues.okx_swap reuses it for swaps).
+
+- WebSocket: the client sends {"op":"subscribe","args":[{"channel":..,"instId":..}]} (and
+  "unsubscribe"), answered per argument with {"event":"subscribe","arg":{..},"connId":".."};
+  market frames {"arg":{"channel":..,"instId":..},"data":[..]} are routed by channel:instId.
+  OKX's keepalive is the text "ping", answered with "pong".
+- Books: OKX sends a book snapshot only in reply to a subscribe. The capture holds the first
+  one; when the client subscribes again (after a gap it unsubscribes and resubscribes), the
+  stand-in answers with a fresh snapshot of the book at the current replay position, with
+  its seqId and its CRC32 checksum.
+- REST: the recorded instruments; /api/v5/public/time answers the current time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.capture import Capture, WsFrame
+
+__all__ = ["OkxBook", "OkxReplay", "okx_checksum"]
+
+_BOOK_CHANNELS = ("books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books-rpi")
+_CONN_ID = "5e2b7c19"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """CRC32 (signed 32-bit) of "bid:size:ask:size:..." over the top 25 levels, as OKX documents."""
+    parts: list[str] = []
+    for i in range(25):
+        if i < len(bids):
+            parts += bids[i][:2]
+        if i < len(asks):
+            parts += asks[i][:2]
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - (1 << 32) if crc >= (1 << 31) else crc
+
+
+class OkxBook:
+    """One instrument's book as OKX has it at the current replay position (levels as sent)."""
+
+    def __init__(self) -> None:
+        self.bids: dict[Decimal, list[str]] = {}
+        self.asks: dict[Decimal, list[str]] = {}
+        self.seq_id = -1
+        self.ts = "0"
+
+    def apply(self, action: str | None, data: dict[str, Any]) -> None:
+        """Apply a snapshot or an update frame's data object."""
+        if action == "snapshot":
+            self.bids, self.asks = {}, {}
+        for side, levels in ((self.bids, data.get("bids", [])), (self.asks, data.get("asks", []))):
+            for level in levels:
+                price = Decimal(level[0])
+                if Decimal(level[1]) == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = list(level)
+        self.seq_id = int(data.get("seqId", self.seq_id))
+        self.ts = str(data.get("ts", self.ts))
+
+    def snapshot(self, arg: dict[str, str]) -> str:
+        """A books snapshot frame of the current book, with a correct checksum."""
+        bids = [self.bids[p] for p in sorted(self.bids, reverse=True)][:400]
+        asks = [self.asks[p] for p in sorted(self.asks)][:400]
+        data = {
+            "asks": asks,
+            "bids": bids,
+            "ts": self.ts,
+            "checksum": okx_checksum(bids, asks),
+            "prevSeqId": -1,
+            "seqId": self.seq_id,
+        }
+        return _dumps({"arg": arg, "action": "snapshot", "data": [data]})
+
+
+class OkxReplay(ReplayAdapter):
+    """Spot and swaps alike: OKX's public and business WebSocket share one message format."""
+
+    def __init__(self, capture: Capture) -> None:
+        super().__init__(capture)
+        self.books: dict[str, OkxBook] = {}
+
+    def topic(self, frame: WsFrame) -> str | None:
+        if not frame.text.startswith("{") or '"data"' not in frame.text:
+            return None
+        arg = json.loads(frame.text).get("arg") or {}
+        if "channel" not in arg or "instId" not in arg:
+            return None
+        return f"{arg['channel']}:{arg['instId']}"
+
+    def native_symbols(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for frame in self.capture.received:
+            if (topic := self.topic(frame)) is not None:
+                seen[topic.split(":", 1)[1]] = None
+        return list(seen)
+
+    def is_book(self, topic: str) -> bool:
+        return topic.split(":", 1)[0] in _BOOK_CHANNELS
+
+    def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
+        if text == "ping":
+            return ["pong"]
+        request = json.loads(text)
+        op = request.get("op")
+        if op not in ("subscribe", "unsubscribe"):
+            return [
+                _dumps(
+                    {"event": "error", "code": "60012", "msg": f"Illegal request: {text}", "connId": _CONN_ID}
+                )
+            ]
+        replies: list[str] = []
+        for arg in request.get("args") or []:
+            replies += self._subscription(connection, op, arg)
+        return replies
+
+    def _subscription(self, connection: MockConnection, op: str, arg: dict[str, str]) -> list[str]:
+        topic = f"{arg.get('channel')}:{arg.get('instId')}"
+        event = {"event": op, "arg": arg, "connId": _CONN_ID}
+        if op == "unsubscribe":
+            connection.unsubscribe(topic)
+            return [_dumps(event)]
+        connection.subscribe(topic)
+        replies = [_dumps(event)]
+        book = self.books.get(topic)
+        if book is not None and self.is_book(topic):  # the capture's own snapshot has been played
+            replies.append(book.snapshot(arg))
+        return replies
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        if not self.is_book(topic):
+            return
+        message = json.loads(frame.text)
+        book = self.books.setdefault(topic, OkxBook())
+        for data in message.get("data") or []:
+            book.apply(message.get("action"), data)
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        if request.path.endswith("/api/v5/public/time"):
+            return RestAnswer.json({"code": "0", "msg": "", "data": [{"ts": str(int(time.time() * 1000))}]})
+        return super().rest(request)

@@ -1,0 +1,17 @@
+"""okx-swap: OKX perpetual swaps (BTC-USDT-SWAP on the wire, BTC/USDT:USDT canonical), through ccxt.pro."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from venues.live.config import load_config
+from venues.live.venue import LiveVenue
+from venues.okx_swap.spec import SPEC
+from venues.replay.server import ReplayOptions
+
+__all__ = ["SPEC", "create_venue"]
+
+
+def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> LiveVenue:
+    """The OKX swaps venue, live or against a replayed session."""
+    return LiveVenue(SPEC, load_config(SPEC, config_path), replay)

@@ -1,0 +1,11 @@
+"""OKX perpetual swaps for the replay stand-in: the same v5 wire formats as spot (venues.okx.replay)."""
+
+from __future__ import annotations
+
+from venues.okx.replay import OkxReplay
+
+__all__ = ["OkxSwapReplay"]
+
+
+class OkxSwapReplay(OkxReplay):
+    """BTC-USDT-SWAP and friends: instruments come from /public/instruments?instType=SWAP."""

@@ -1,0 +1,22 @@
+"""OKX USDT-margined perpetual swaps as ccxt.pro sees them (BTC-USDT-SWAP is BTC/USDT:USDT)."""
+
+from __future__ import annotations
+
+from core.model import InstrumentKind
+from venues.live.spec import LiveSpec
+from venues.okx.spec import okx_options
+from venues.okx_swap.replay import OkxSwapReplay
+
+__all__ = ["SPEC"]
+
+SPEC = LiveSpec(
+    name="okx-swap",
+    ccxt_id="okx",
+    kind=InstrumentKind.PERPETUAL,
+    default_symbols=("BTC/USDT:USDT",),
+    replay_adapter=OkxSwapReplay,
+    options=okx_options("swap"),
+    ticker_method="watch_ticker",
+    native_cancel_after=True,
+    client_order_id_field="clOrdId",
+)
