@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import CALL_TIMEOUT_S, Venue, limit_order, stop_venue, stream_status, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    Executions,
+    Venue,
+    limit_order,
+    open_streams,
+    stop_venue,
+    stream_status,
+    until,
+)
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -170,6 +179,8 @@ SECRET = "replay-secret-value-7f3a"
 @pytest.mark.replay(env={"TRADEMESH_BINANCE_API_KEY": "replay-key", "TRADEMESH_BINANCE_API_SECRET": SECRET})
 async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
+    executions = Executions(stubs)
+    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
     order = limit_order("NKN/USDT", common.SIDE_BUY, "100", "0.3", client_order_id="tm-dup-1")
     first = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert first.order.status == tf.ORDER_STATUS_OPEN and first.order.client_order_id == "tm-dup-1"
@@ -199,6 +210,9 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
         tf.GetOrderRequest(order_id=second.order.order_id), timeout=CALL_TIMEOUT_S
     )
     assert fetched.order.status == tf.ORDER_STATUS_CANCELED
+    for placed in (first, second):
+        await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_OPEN)
+        await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_CANCELED)
     assert SECRET not in replay_venue.log()
 
 

@@ -190,30 +190,41 @@ class TickerNormalizer:
 
 
 class CandleNormalizer:
-    """Emits a candle whenever ccxt's row for it changes; earlier rows close when a newer one opens."""
+    """Emits a candle whenever ccxt's row for it changes; earlier rows close when a newer one opens.
+
+    ccxt updates a candle's row in place (and a venue may send the closing update of a
+    candle after the next one opened), so the last few rows are compared by value.
+    """
+
+    _WATCHED_ROWS = 3
 
     def __init__(self, feed: MarketFeed, symbol: str, timeframe: Timeframe, ccxt_timeframe: str) -> None:
         self.feed = feed
         self.symbol = symbol
         self.timeframe = timeframe
         self.ccxt_timeframe = ccxt_timeframe
-        self._last_row: object | None = None
-        self._last_open = -1
+        self._seen: dict[int, tuple[Any, ...]] = {}  # open time -> values last emitted
 
     def poll(self, exchange: Any) -> bool:
         rows = (exchange.ohlcvs.get(self.symbol) or {}).get(self.ccxt_timeframe) if exchange.ohlcvs else None
-        if not rows or rows[-1] is self._last_row:
+        if not rows:
             return False
-        fresh = [row for row in rows if row[0] > self._last_open]
-        if rows[-1][0] == self._last_open:
-            fresh.append(rows[-1])
         latest_open = rows[-1][0]
-        for row in fresh:
+        emitted = False
+        for row in rows[-self._WATCHED_ROWS :]:
+            closed = row[0] < latest_open
+            values = (*row, closed)
+            if self._seen.get(row[0]) == values:
+                continue
+            self._seen[row[0]] = values
             self.feed.candle(
                 self.symbol, _ns(row[0]), candle_from_row(self.timeframe, row, row[0] < latest_open)
             )
-        self._last_row, self._last_open = rows[-1], latest_open
-        return bool(fresh)
+            emitted = True
+        if len(self._seen) > 4 * self._WATCHED_ROWS:
+            for open_time in sorted(self._seen)[: -self._WATCHED_ROWS]:
+                del self._seen[open_time]
+        return emitted
 
 
 def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candle:

@@ -11,6 +11,7 @@ refuses a duplicate client id hands back the first order.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import uuid
@@ -21,7 +22,17 @@ import ccxt.pro
 
 from core.env import VENUE_CREDENTIALS, read_secret, venue_variable
 from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from core.model import Balance, Candle, Order, OrderRequest, OrderType, Position, Timeframe, TimeInForce
+from core.model import (
+    Balance,
+    Candle,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Timeframe,
+    TimeInForce,
+)
 from venues.live.config import TIMEFRAME_NAMES
 from venues.live.normalize import candle_from_row
 from venues.live.orders import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
@@ -135,7 +146,7 @@ class LiveTrading:
             open_orders = await self.open_orders(name)
             if open_orders:
                 await self._call(lambda n=name: self.exchange.cancel_all_orders(n))  # type: ignore[misc]
-                canceled.extend(open_orders)
+                canceled.extend(dataclasses.replace(o, status=OrderStatus.CANCELED) for o in open_orders)
         return canceled
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:

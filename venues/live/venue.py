@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ccxt.pro
@@ -16,6 +16,7 @@ from core.model import (
     Balance,
     Candle,
     Channel,
+    Execution,
     Instrument,
     Order,
     OrderRequest,
@@ -65,6 +66,7 @@ class LiveVenue(Venue):
         self._watchers: dict[StreamKey, list[StreamWatcher]] = {}
         self._watchdog: Watchdog | None = None
         self._release_task: asyncio.Task[None] | None = None
+        self._on_execution: Callable[[Execution], None] | None = None
 
     # ---- lifecycle
 
@@ -137,6 +139,7 @@ class LiveVenue(Venue):
 
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self._feed = context.feed
+        self._on_execution = context.on_execution
         await self.set_streams(streams)
         self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, self._replay_over)
         self._watchdog.start()
@@ -268,13 +271,22 @@ class LiveVenue(Venue):
         return await self._trading().candles(symbol, timeframe, start_ns, end_ns or time.time_ns(), limit)
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
-        return await self._trading().place_order(request)
+        order, duplicate = await self._trading().place_order(request)
+        if not duplicate:
+            self._report(order)
+        return order, duplicate
 
     async def cancel_order(self, ref: OrderRef) -> Order:
-        return await self._trading().cancel_order(ref)
+        return self._report(await self._trading().cancel_order(ref))
 
     async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
-        return await self._trading().cancel_all_orders(symbol)
+        return [self._report(order) for order in await self._trading().cancel_all_orders(symbol)]
+
+    def _report(self, order: Order) -> Order:
+        """Executions seen through our own order calls (the venues' private streams are not wired yet)."""
+        if self._on_execution is not None:
+            self._on_execution(Execution(time.time_ns(), order))
+        return order
 
     async def get_order(self, ref: OrderRef) -> Order:
         return await self._trading().get_order(ref)
