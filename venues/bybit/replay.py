@@ -63,7 +63,9 @@ class BybitBook:
             "u": self.update_id,
             "seq": self.seq,
         }
-        return json.dumps({"topic": self.topic, "ts": self.ts, "type": "snapshot", "data": data, "cts": self.ts})
+        return json.dumps(
+            {"topic": self.topic, "ts": self.ts, "type": "snapshot", "data": data, "cts": self.ts}
+        )
 
 
 class BybitReplay(ReplayAdapter):
@@ -99,7 +101,11 @@ class BybitReplay(ReplayAdapter):
             for topic in request.get("args") or []:
                 connection.unsubscribe(topic)
             return [_answer(op, req_id, "")]
-        return [json.dumps({"success": False, "ret_msg": "error:invalid op", "conn_id": _CONN_ID, "req_id": req_id})]
+        return [
+            json.dumps(
+                {"success": False, "ret_msg": "error:invalid op", "conn_id": _CONN_ID, "req_id": req_id}
+            )
+        ]
 
     def _subscribe(self, connection: MockConnection, topics: list[str]) -> list[str]:
         """Subscribe the topics; a fresh snapshot for each book the replay has already started."""

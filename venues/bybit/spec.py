@@ -16,7 +16,9 @@ SPEC = LiveSpec(
     replay_adapter=BybitReplay,
     options={
         "defaultType": "spot",
-        "fetchMarkets": {"types": ["spot"]},  # one instruments-info call instead of spot+linear+inverse+options
+        "fetchMarkets": {
+            "types": ["spot"]
+        },  # one instruments-info call instead of spot+linear+inverse+options
         "fetchCurrencies": False,  # /v5/asset/coin/query-info needs credentials; markets carry what we use
     },
     # tickers.<symbol>: spot tickers carry last price and 24 h stats, no best bid/ask.

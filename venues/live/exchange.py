@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import ccxt.pro
 
 from core.env import VENUE_CREDENTIALS, VENUE_SANDBOX, read_secret, venue_variable
+from core.errors import InvalidArgument
 from venues.live.spec import LiveSpec
 
 __all__ = ["Hooks", "create_exchange", "has_credentials", "rewrite_urls"]
@@ -86,6 +87,8 @@ def create_exchange(spec: LiveSpec, hooks: Hooks, sandbox: bool, replay_url: str
     if replay_url is not None:
         exchange.urls["api"] = rewrite_urls(exchange.urls["api"], replay_url)
     elif sandbox or os.environ.get(venue_variable(spec.name, VENUE_SANDBOX)) == "1":
+        if not spec.has_sandbox:
+            raise InvalidArgument.field("sandbox", f"{spec.name} has no sandbox or testnet")
         exchange.set_sandbox_mode(True)
     return exchange
 

@@ -102,12 +102,17 @@ class ReplayAdapter(abc.ABC):
         records = self.capture.rest_for(request.path)
         if not records:
             return RestAnswer.json({"error": f"no recorded answer for {request.path}"}, 404)
-        for record in records:
+        # The same query first; else one that agrees on every key it has (requests add
+        # timestamps and signatures); else the path's first answer.
+        exact = [record for record in records if record.query == dict(request.query)]
+        agreeing = [
+            record
+            for record in records
             if all(
                 record.query.get(key) == value for key, value in request.query.items() if key in record.query
-            ):
-                return RestAnswer(200, record.body)
-        return RestAnswer(200, records[0].body)
+            )
+        ]
+        return RestAnswer(200, (exact or agreeing or records)[0].body)
 
     def malformed(self) -> str:
         """A frame the venue's client cannot understand (for the `malformed` fault)."""

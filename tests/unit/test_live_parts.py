@@ -1,0 +1,91 @@
+"""Small parts of the live connector and the replay harness: captures, faults, urls, backoff, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidArgument
+from core.model import Channel, Timeframe
+from venues.binance.spec import SPEC
+from venues.live.config import load_config
+from venues.live.exchange import rewrite_urls
+from venues.live.orders import safe_message
+from venues.live.streams import Backoff
+from venues.replay.capture import load_capture
+from venues.replay.server import Fault, FaultKind, parse_fault
+
+
+def test_a_capture_reads_rest_answers_connections_and_frames_in_time_order(tmp_path: Path) -> None:
+    (tmp_path / "X.0").write_text(
+        'configuration: {"a": 1}\nhttps://api.x.com/v1/info?k=v -> 10.5: {"ok": true}\n'
+    )
+    (tmp_path / "X.ws.1.0").write_text(
+        'wss://ws.x.com/v1 <-> 10.0\nwss://ws.x.com/v1 <- 10.1: {"op": "sub"}\n'
+        '11.0: {"a": 1}\n13.0: {"a": 3}\n'
+    )
+    (tmp_path / "X.ws.2.0").write_text('wss://ws.x.com/v2 <-> 10.0\n12.0: {"a": 2}\n')
+    capture = load_capture(sorted(tmp_path.iterdir()))
+    assert [f.text for f in capture.received] == ['{"a": 1}', '{"a": 2}', '{"a": 3}']
+    assert capture.rest[0].path == "api.x.com/v1/info" and capture.rest[0].query == {"k": "v"}
+    assert capture.sent[0].text == '{"op": "sub"}' and capture.meta["configuration"] == '{"a": 1}'
+
+
+def test_a_bad_capture_line_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "X.ws.1.0").write_text("wss://ws.x.com <-> 1.0\nnot a capture line\n")
+    with pytest.raises(InvalidArgument, match=r"X\.ws\.1\.0:2: not a capture line"):
+        load_capture([tmp_path / "X.ws.1.0"])
+
+
+def test_faults_parse_and_bad_ones_say_what_is_expected() -> None:
+    assert parse_fault("gap@40") == Fault(FaultKind.GAP, 40)
+    for bad in ("gap", "flood@1", "gap@x", "gap@-1"):
+        with pytest.raises(InvalidArgument, match="replay_fault"):
+            parse_fault(bad)
+
+
+def test_urls_point_at_the_stand_in_keeping_the_host_as_the_first_segment() -> None:
+    urls = {"ws": {"spot": "wss://stream.binance.com:9443/ws"}, "rest": "https://api.x.com/api/v3", "doc": 3}
+    rewritten = rewrite_urls(urls, "http://127.0.0.1:4000")
+    assert rewritten == {
+        "ws": {"spot": "ws://127.0.0.1:4000/stream.binance.com:9443/ws"},
+        "rest": "http://127.0.0.1:4000/api.x.com/api/v3",
+        "doc": 3,
+    }
+
+
+def test_backoff_doubles_with_jitter_up_to_its_cap_and_resets() -> None:
+    backoff = Backoff(0.5, 4.0, rng=lambda: 0.5)  # jitter factor 1.0
+    assert [backoff.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    backoff.reset()
+    assert backoff.next() == 0.5
+    assert (
+        Backoff(1.0, 8.0, rng=lambda: 0.0).next() == 0.5 and Backoff(1.0, 8.0, rng=lambda: 0.999).next() < 1.5
+    )
+
+
+def test_error_texts_lose_signatures_and_secret_values() -> None:
+    error = RuntimeError("GET https://api.x.com/v3/order?timestamp=1&signature=abc 400 key=s3cr3t")
+    text = safe_message(error, ["s3cr3t"])
+    assert "signature" not in text and "s3cr3t" not in text and "400" in text
+
+
+def test_live_config_defaults_and_bad_values(tmp_path: Path) -> None:
+    config = load_config(SPEC, None)
+    assert config.symbols == () and config.timeframes == (Timeframe.M1,) and Channel.BOOK in config.channels
+    path = tmp_path / "venue.toml"
+    path.write_text('symbols = ["BTC/USDT"]\ntimeframes = ["1m", "5m"]\nchannels = ["trades"]\n')
+    config = load_config(SPEC, path)
+    assert config.symbols == ("BTC/USDT",) and config.channels == (Channel.TRADES,)
+    assert config.timeframes == (Timeframe.M1, Timeframe.M5)
+    for text, field in (
+        ('timeframes = ["2m"]', "timeframes"),
+        ("watchdog_silence_s = 0", "watchdog_silence_s"),
+        ("colour = 1", "config"),
+        ('channels = ["news"]', "channels"),
+    ):
+        path.write_text(text)
+        with pytest.raises(InvalidArgument) as failure:
+            load_config(SPEC, path)
+        assert failure.value.violations[0].field == field

@@ -1,0 +1,162 @@
+"""Coinbase Advanced Trade WebSocket and REST formats for the replay stand-in (spot).
+
+- The client sends {"type":"subscribe","product_ids":[...],"channel":"level2"} (one
+  channel per message) and gets a "subscriptions" message listing everything the
+  connection is subscribed to; an unsubscribe is answered the same way.
+- Market messages are {"channel":"l2_data"|"market_trades"|"ticker"|"candles",...,
+  "events":[...]}; the stream's topic is "<subscribed channel>:<product id>" (the
+  level2 subscription's messages arrive on channel "l2_data").
+- Coinbase sends a level2 snapshot on every subscription: a client that subscribes
+  again once playback has begun (after a reconnect) gets the book as it stands at
+  the current replay position, tracked message by message in delivered().
+- Pings are WebSocket control frames (the server answers them); there is no
+  application-level ping.
+- REST: the recorded answers, matched on the exact query first (the product list
+  is fetched twice: without a query, and with product_type=FUTURE).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.capture import Capture, WsFrame
+
+__all__ = ["CoinbaseBook", "CoinbaseReplay"]
+
+# Message channel -> the channel a client subscribes to.
+_SUBSCRIBED_AS = {
+    "l2_data": "level2",
+    "market_trades": "market_trades",
+    "ticker": "ticker",
+    "candles": "candles",
+}
+# Where each channel's events name their product.
+_ITEMS = {"market_trades": "trades", "ticker": "tickers", "candles": "candles"}
+
+
+class CoinbaseBook:
+    """One product's level2 book at the current replay position, in the venue's own strings."""
+
+    def __init__(self, product_id: str) -> None:
+        self.product_id = product_id
+        self.sides: dict[str, dict[str, str]] = {"bid": {}, "offer": {}}
+        self.timestamp = ""
+
+    def apply(self, message: dict[str, Any]) -> None:
+        """Apply the l2_data events for this product (a snapshot replaces the book)."""
+        self.timestamp = str(message.get("timestamp", self.timestamp))
+        for event in message.get("events", []):
+            if event.get("product_id") != self.product_id:
+                continue
+            if event.get("type") == "snapshot":
+                self.sides = {"bid": {}, "offer": {}}
+            for update in event.get("updates", []):
+                side = self.sides[update["side"]]
+                if Decimal(update["new_quantity"]) == 0:
+                    side.pop(update["price_level"], None)
+                else:
+                    side[update["price_level"]] = update["new_quantity"]
+
+    def snapshot(self) -> str:
+        """The l2_data snapshot Coinbase would send a new subscriber now."""
+        updates = []
+        for side, descending in (("bid", True), ("offer", False)):
+            levels = sorted(self.sides[side].items(), key=lambda level: Decimal(level[0]), reverse=descending)
+            updates += [
+                {
+                    "side": side,
+                    "event_time": "1970-01-01T00:00:00Z",
+                    "price_level": price,
+                    "new_quantity": size,
+                }
+                for price, size in levels
+            ]
+        event = {"type": "snapshot", "product_id": self.product_id, "updates": updates}
+        return _message("l2_data", self.timestamp, [event])
+
+
+class CoinbaseReplay(ReplayAdapter):
+    def __init__(self, capture: Capture) -> None:
+        super().__init__(capture)
+        self.books: dict[str, CoinbaseBook] = {}
+        first = next((f.text for f in capture.received if f.text.startswith('{"channel":')), "{}")
+        self.opening_time = str(json.loads(first).get("timestamp", "1970-01-01T00:00:00Z"))
+
+    def topic(self, frame: WsFrame) -> str | None:
+        if not frame.text.startswith('{"channel":'):
+            return None
+        message = json.loads(frame.text)
+        channel = message.get("channel")
+        if channel not in _SUBSCRIBED_AS:
+            return None
+        product_id = _product_id(channel, message.get("events") or [])
+        return f"{_SUBSCRIBED_AS[channel]}:{product_id}" if product_id else None
+
+    def native_symbols(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for frame in self.capture.received:
+            if (topic := self.topic(frame)) is not None:
+                seen[topic.split(":", 1)[1]] = None
+        return list(seen)
+
+    def is_book(self, topic: str) -> bool:
+        return topic.startswith("level2:")
+
+    def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
+        request = json.loads(text)
+        kind, channel = request.get("type"), str(request.get("channel", ""))
+        products = [str(p) for p in request.get("product_ids") or []]
+        if kind not in ("subscribe", "unsubscribe") or not channel:
+            return [json.dumps({"type": "error", "message": "Failed to subscribe"})]
+        snapshots = []
+        for product_id in products:
+            topic = f"{channel}:{product_id}"
+            if kind == "unsubscribe":
+                connection.unsubscribe(topic)
+                continue
+            connection.subscribe(topic)
+            if channel == "level2" and product_id in self.books:
+                snapshots.append(self.books[product_id].snapshot())
+        return [self._subscriptions(connection), *snapshots]
+
+    def _subscriptions(self, connection: MockConnection) -> str:
+        """The "subscriptions" message: every channel the connection now has, with its products."""
+        listed: dict[str, list[str]] = {}
+        for topic in sorted(connection.topics):
+            channel, product_id = topic.split(":", 1)
+            listed.setdefault(channel, []).append(product_id)
+        return _message("subscriptions", self._now(), [{"subscriptions": listed}])
+
+    def _now(self) -> str:
+        books = list(self.books.values())
+        return books[0].timestamp if books and books[0].timestamp else self.opening_time
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        if self.is_book(topic):
+            product_id = topic.split(":", 1)[1]
+            self.books.setdefault(product_id, CoinbaseBook(product_id)).apply(json.loads(frame.text))
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        for record in self.capture.rest_for(request.path):
+            if record.query == dict(request.query):
+                return RestAnswer(200, record.body)
+        return super().rest(request)
+
+
+def _product_id(channel: str, events: list[dict[str, Any]]) -> str | None:
+    for event in events:
+        if channel == "l2_data":
+            return str(event.get("product_id")) if event.get("product_id") else None
+        for item in event.get(_ITEMS[channel]) or []:
+            return str(item.get("product_id")) if item.get("product_id") else None
+    return None
+
+
+def _message(channel: str, timestamp: str, events: list[dict[str, Any]]) -> str:
+    # sequence_num is per connection on Coinbase; ccxt does not read it: the stand-in's own messages carry 0.
+    return json.dumps(
+        {"channel": channel, "client_id": "", "timestamp": timestamp, "sequence_num": 0, "events": events}
+    )

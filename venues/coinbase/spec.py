@@ -1,0 +1,24 @@
+"""Coinbase Advanced Trade spot as ccxt.pro sees it, and what trademesh chooses from it."""
+
+from __future__ import annotations
+
+from core.model import Channel, InstrumentKind
+from venues.coinbase.replay import CoinbaseReplay
+from venues.live.spec import LiveSpec
+
+__all__ = ["SPEC"]
+
+SPEC = LiveSpec(
+    name="coinbase",
+    ccxt_id="coinbase",
+    kind=InstrumentKind.SPOT,
+    default_symbols=("BTC/USD",),
+    replay_adapter=CoinbaseReplay,
+    options={},  # ccxt's defaults: fetchMarketsV3 (public products), unauthenticated market data
+    ticker_method="watch_ticker",  # the ticker channel carries best bid/ask with sizes and the last price
+    # ccxt.pro coinbase has no watch_ohlcv (has["watchOHLCV"] is False): no candle streams.
+    channels=(Channel.TRADES, Channel.BOOK, Channel.TICKERS),
+    native_cancel_after=False,  # no cancel-after on Coinbase: the runtime's timer cancels all
+    has_sandbox=False,  # ccxt coinbase has no urls["test"]: set_sandbox_mode raises
+    client_order_id_field="client_order_id",
+)
