@@ -167,13 +167,14 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
 
 
 @pytest.mark.replay(faults=["gap@40"])
-async def test_a_dropped_book_frame_goes_unnoticed_by_ccxt(replay_venue: Venue) -> None:
-    """ccxt's bybit handle_order_book applies deltas without checking `u`/`seq`: no resync.
-
-    This pins the limitation (see the venue report) rather than faking a resync.
-    """
+async def test_a_lost_book_update_forces_a_resync(replay_venue: Venue) -> None:
+    """ccxt's bybit client applies deltas without checking `u`; venues/bybit/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL])
-    assert not collected.notices(md.NOTICE_KIND_RESYNC)
-    assert "dropped book frame" in replay_venue.log()
+    collected = await collect(stubs, [SYMBOL], quiet_s=4.0)
+    assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped update id forces a resync"
+    # The resubscription brings the venue's snapshot of the replay position: the book ends right.
+    assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)
+    status = {(s.symbol, s.channel): s for s in (await stream_status(stubs)).streams}
+    assert status[(SYMBOL, md.CHANNEL_BOOK)].resyncs == 1
+    assert "book sequence broken" in replay_venue.log()

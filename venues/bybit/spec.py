@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.model import InstrumentKind
 from venues.bybit.replay import BybitReplay
+from venues.bybit.sequence import BybitBookSequence
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC"]
@@ -26,4 +27,5 @@ SPEC = LiveSpec(
     book_depth=None,  # ccxt's spot default: orderbook.50 (1, 50, 200 and 1000 are the venue's depths)
     native_cancel_after=True,  # /v5/order/disconnected-cancel-all (ccxt cancel_all_orders_after)
     client_order_id_field="orderLinkId",
+    sequence_check=BybitBookSequence,  # ccxt's bybit client does not check update ids
 )

@@ -27,15 +27,27 @@ __all__ = ["Hooks", "create_exchange", "has_credentials", "rewrite_urls"]
 log = logging.getLogger(__name__)
 
 
+def _accept(client: Any, message: Any) -> bool:
+    return True
+
+
 class Hooks:
-    def __init__(self, on_message: Callable[[], None], on_malformed: Callable[[Exception], None]) -> None:
+    def __init__(
+        self,
+        on_message: Callable[[], None],
+        on_malformed: Callable[[Exception], None],
+        on_frame: Callable[[Any, Any], bool] = _accept,
+    ) -> None:
         self.on_message = on_message
         self.on_malformed = on_malformed
+        self.on_frame = on_frame  # False: the frame is dropped before ccxt sees it
 
 
 def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
     class Hooked(base):  # type: ignore[misc]
         def handle_message(self, client: Any, message: Any) -> Any:
+            if not hooks.on_frame(client, message):
+                return None
             try:
                 result = super().handle_message(client, message)
             except Exception as exc:  # a frame the venue's handler choked on

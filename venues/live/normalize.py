@@ -103,18 +103,23 @@ class BookNormalizer:
         self._bids: dict[float, Any] = {}
         self._asks: dict[float, Any] = {}
         self._fingerprint: tuple[Any, ...] | None = None
+        self._stale: tuple[Any, ...] | None = None
         self._need_snapshot = True
         self._resync_reason = ""
 
     def resync(self, reason: str) -> None:
         """The next book is emitted as a snapshot that tells subscribers it was rebuilt."""
-        self._need_snapshot = True
         self._resync_reason = reason
-        self._fingerprint = None
+        self.restart()
 
     def restart(self) -> None:
-        """After a reconnect: the next book is a plain snapshot (a gap notice was sent already)."""
+        """After a reconnect: the next book is a plain snapshot (a gap notice was sent already).
+
+        Until ccxt's book changes, what it holds is the stale book: nothing is emitted from it.
+        """
         self._need_snapshot = True
+        if self._fingerprint is not None:
+            self._stale = self._fingerprint
         self._fingerprint = None
 
     def poll(self, exchange: Any) -> bool:
@@ -129,12 +134,12 @@ class BookNormalizer:
             book.get("timestamp"),
             len(bids),
             len(asks),
-            bids[0] if bids else None,
-            asks[0] if asks else None,
+            tuple(bids[0]) if bids else None,  # copies: ccxt mutates its level lists
+            tuple(asks[0]) if asks else None,
         )
-        if fingerprint == self._fingerprint:
+        if fingerprint == self._fingerprint or fingerprint == self._stale:
             return False
-        self._fingerprint = fingerprint
+        self._fingerprint, self._stale = fingerprint, None
         new_bids, new_asks = {p: a for p, a, *_ in bids}, {p: a for p, a, *_ in asks}
         ts = _ns(book.get("timestamp"))
         if self._need_snapshot:

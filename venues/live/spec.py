@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.model import Channel, InstrumentKind, Timeframe
 from venues.replay.adapter import ReplayAdapter
 from venues.replay.capture import Capture
 
-__all__ = ["LiveSpec", "Market"]
+__all__ = ["LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
 
 # A ccxt market structure (ccxt's own dict).
 Market = Mapping[str, Any]
@@ -18,6 +18,20 @@ Market = Mapping[str, Any]
 
 def _ccxt_id(market: Market) -> str:
     return str(market["id"])
+
+
+@dataclass(frozen=True)
+class SequenceBreak:
+    """A venue frame that must not reach the book: it follows a missed update."""
+
+    native_symbol: str
+    reason: str  # set on the frame that shows the gap; "" on later frames until the new snapshot
+
+
+class SequenceCheck(Protocol):
+    """Follows a venue's book sequence numbers, for venues whose ccxt client does not."""
+
+    def check(self, message: Any) -> SequenceBreak | None: ...
 
 
 @dataclass(frozen=True)
@@ -42,5 +56,7 @@ class LiveSpec:
     has_sandbox: bool = True
     # The venue's own name for the client order id ccxt sends (documentation; ccxt maps "clientOrderId").
     client_order_id_field: str = "clientOrderId"
+    # For venues whose ccxt client applies book updates without checking their sequence.
+    sequence_check: Callable[[], SequenceCheck] | None = None
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500

@@ -67,6 +67,8 @@ class LiveVenue(Venue):
         self._watchdog: Watchdog | None = None
         self._release_task: asyncio.Task[None] | None = None
         self._on_execution: Callable[[Execution], None] | None = None
+        self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
+        self._restarting: set[Any] = set()
 
     # ---- lifecycle
 
@@ -77,9 +79,8 @@ class LiveVenue(Venue):
                 self.spec.replay_adapter(load_capture(self.replay_options.files)), self.replay_options
             )
             replay_url = await self.replay.start()
-        self.exchange = create_exchange(
-            self.spec, Hooks(self._on_message, self._on_malformed), self.config.sandbox, replay_url
-        )
+        hooks = Hooks(self._on_message, self._on_malformed, self._on_frame)
+        self.exchange = create_exchange(self.spec, hooks, self.config.sandbox, replay_url)
         await self._load_markets()
         self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
         self.trading = LiveTrading(self.spec, self.exchange, lambda: [i.symbol for i in self._instruments])
@@ -251,6 +252,35 @@ class LiveVenue(Venue):
                 changed |= normalizer.poll(self.exchange)
         if changed:
             self._feed.flush()
+
+    def _on_frame(self, client: Any, message: Any) -> bool:
+        """Before ccxt sees a frame: drop book updates that follow a missed one, and resync."""
+        if self._sequence is None:
+            return True
+        broken = self._sequence.check(message)
+        if broken is None:
+            return True
+        if broken.reason:
+            self._resync(client, broken.native_symbol, broken.reason)
+        return False
+
+    def _resync(self, client: Any, native: str, reason: str) -> None:
+        """The venue's book sequence broke: rebuild from a fresh subscription (a new snapshot)."""
+        log.warning("%s %s: book sequence broken (%s); resubscribing", self.name, native, reason)
+        symbol = next((i.symbol for i in self._instruments if i.native_symbol == native), native)
+        for normalizer in self._normalizers.get(StreamKey(symbol, Channel.BOOK), []):
+            if isinstance(normalizer, BookNormalizer):
+                normalizer.resync(f"venue book sequence broken ({reason}): rebuilt from a new snapshot")
+        if client not in self._restarting:
+            self._restarting.add(client)
+            asyncio.get_running_loop().create_task(self._restart(client, reason))
+
+    async def _restart(self, client: Any, reason: str) -> None:
+        try:
+            client.reset(ccxt.NetworkError(f"resubscribing after a broken book sequence ({reason})"))
+            await client.close()
+        finally:
+            self._restarting.discard(client)
 
     def _on_malformed(self, exc: Exception) -> None:
         log.warning("%s: skipped a venue message that could not be understood: %s", self.name, str(exc)[:200])
