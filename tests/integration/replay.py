@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,8 +45,11 @@ def start_replay_venue(
     faults: Sequence[str] = (),
     env: dict[str, str] | None = None,
     config: str | None = None,
+    paced: bool = False,
 ) -> tuple[Venue, IO[str]]:
     args = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
+    if paced:
+        args.append("--replay-paced")
     for fault in faults:
         args += ["--replay-fault", fault]
     if config is not None:
@@ -114,22 +118,32 @@ async def collect(
     symbols: Sequence[str],
     channels: Sequence[md.Channel.ValueType] = ALL_CHANNELS,
     quiet_s: float = 2.0,
-    timeout_s: float = 60.0,
+    timeout_s: float = 90.0,
 ) -> Collected:
-    """Subscribe (which starts the replay) and read until the stream has been quiet for quiet_s."""
+    """Subscribe (which starts the replay) and read until the stream has been quiet for quiet_s.
+
+    A reader task drains the stream as fast as it comes; a stream that ends in an error
+    (e.g. RESOURCE_EXHAUSTED for a subscriber that fell behind) fails the test.
+    """
     call = stubs.md.Subscribe(md.SubscribeRequest(symbols=symbols, channels=channels))
     collected = Collected()
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    try:
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                message = await asyncio.wait_for(call.read(), quiet_s)
-            except TimeoutError:
-                break
-            if message is grpc.aio.EOF:
-                break
-            assert isinstance(message, md.SubscribeResponse)
+    loop = asyncio.get_running_loop()
+    last_read = loop.time()
+
+    async def read() -> None:
+        nonlocal last_read
+        async for message in call:
             collected.events.extend(message.events)
-    finally:
-        call.cancel()
+            last_read = loop.time()
+
+    reader = asyncio.create_task(read())
+    deadline = loop.time() + timeout_s
+    while not reader.done() and loop.time() < deadline and loop.time() - last_read < quiet_s:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    if reader.done():
+        reader.result()  # raises what ended the stream
+    call.cancel()
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+        await reader
     return collected

@@ -100,8 +100,7 @@ EXPECTED = Expected(FILES)
 @pytest.fixture
 async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
     marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "kraken", FILES, **kwargs)
+    venue, log = start_replay_venue(tmp_path, "kraken", FILES, **(marker.kwargs if marker else {}))
     try:
         yield venue
     finally:
@@ -135,8 +134,11 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
         assert collected.book(symbol) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
         assert len(collected.of(symbol, "book_delta")) == EXPECTED.book_changes[native], symbol
     # The capture itself, as a sanity check.
-    assert sum(len(v) for v in EXPECTED.trades.values()) > 10
-    assert sum(EXPECTED.book_changes.values()) > 4000
+    assert sum(len(v) for v in EXPECTED.trades.values()) == 10
+    assert sum(len(v) for v in EXPECTED.tickers.values()) == 18
+    assert (
+        sum(EXPECTED.book_changes.values()) == 4269
+    )  # every one of the 4,279 book frames but the 10 snapshots
 
 
 @pytest.mark.replay(faults=["gap@200"])

@@ -78,7 +78,9 @@ def _format(text: str, decimals: int | None) -> str:
     return text.replace(".", "").lstrip("0")
 
 
-def checksum_text(asks: list[tuple[str, str]], bids: list[tuple[str, str]], decimals: tuple[int, int] | None) -> int:
+def checksum_text(
+    asks: list[tuple[str, str]], bids: list[tuple[str, str]], decimals: tuple[int, int] | None
+) -> int:
     """Kraken's book checksum over the best levels given (asks ascending, bids descending)."""
     price_decimals, qty_decimals = decimals if decimals is not None else (None, None)
     payload = "".join(
@@ -109,8 +111,8 @@ class KrakenBook:
                 book.pop(Decimal(price), None)
             else:
                 book[Decimal(price)] = (price, qty)
-        for price in self._sorted(side)[self.depth :]:  # out of scope: Kraken sends no delete
-            book.pop(Decimal(price[0]), None)
+        for dropped, _ in self._sorted(side)[self.depth :]:  # out of scope: Kraken sends no delete
+            book.pop(Decimal(dropped), None)
 
     def _sorted(self, side: str) -> list[tuple[str, str]]:
         book = self.bids if side == "bids" else self.asks
@@ -121,7 +123,12 @@ class KrakenBook:
 
     def snapshot(self, symbol: str, limit: int) -> str:
         return _book_frame(
-            "snapshot", symbol, self._sorted("bids")[:limit], self._sorted("asks")[:limit], self.checksum(), None
+            "snapshot",
+            symbol,
+            self._sorted("bids")[:limit],
+            self._sorted("asks")[:limit],
+            self.checksum(),
+            None,
         )
 
 
@@ -212,7 +219,6 @@ class KrakenReplay(ReplayAdapter):
 
     def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
         request = json.loads(text)
-        import logging; logging.getLogger("krakendbg").warning("CLIENT %s %s", connection.path, text[:300])
         method = request.get("method")
         if method == "ping":
             return [json.dumps({"method": "pong", "req_id": request.get("req_id")})]
@@ -224,17 +230,19 @@ class KrakenReplay(ReplayAdapter):
         for symbol in params.get("symbol") or []:
             pair = self.by_v2.get(symbol, symbol)
             topic = f"{channel}:{pair}"
+            result = {"channel": params.get("channel"), "symbol": symbol}
+            ack = {"method": method, "result": result, "success": True, "req_id": request.get("req_id")}
+            replies.append(json.dumps(ack))  # v2 acknowledges each symbol on its own
             if method == "unsubscribe":
                 connection.unsubscribe(topic)
             else:
                 connection.subscribe(topic)
                 replies += self._snapshot_now(connection, topic, pair, params)
-            result = {"channel": params.get("channel"), "symbol": symbol}
-            replies.insert(0, json.dumps({"method": method, "result": result, "success": True,
-                                          "req_id": request.get("req_id")}))
         return replies
 
-    def _snapshot_now(self, connection: MockConnection, topic: str, pair: str, params: dict[str, Any]) -> list[str]:
+    def _snapshot_now(
+        self, connection: MockConnection, topic: str, pair: str, params: dict[str, Any]
+    ) -> list[str]:
         """A book subscription after the capture's own snapshot has passed gets the book as it is now."""
         book = self.books.get(pair)
         if not self.is_book(topic) or book is None or not (book.bids or book.asks):
@@ -323,8 +331,16 @@ class KrakenReplay(ReplayAdapter):
                 if len(names) != 2:
                     continue
                 for asset, altname in zip((info["base"], info["quote"]), names, strict=True):
-                    assets.setdefault(asset, {"aclass": "currency", "altname": altname, "decimals": 10,
-                                              "display_decimals": 5, "status": "enabled"})
+                    assets.setdefault(
+                        asset,
+                        {
+                            "aclass": "currency",
+                            "altname": altname,
+                            "decimals": 10,
+                            "display_decimals": 5,
+                            "status": "enabled",
+                        },
+                    )
         return assets
 
     def malformed(self) -> str:
@@ -334,7 +350,9 @@ class KrakenReplay(ReplayAdapter):
 def _ticker(kind: str, symbol: str, v1: dict[str, Any]) -> str:
     last, open_24h = v1["c"][0], v1["o"][1]
     change = Decimal(last) - Decimal(open_24h)
-    change_pct = (change / Decimal(open_24h) * 100).quantize(Decimal("0.01")) if Decimal(open_24h) else Decimal(0)
+    change_pct = (
+        (change / Decimal(open_24h) * 100).quantize(Decimal("0.01")) if Decimal(open_24h) else Decimal(0)
+    )
     fields = {
         "bid": v1["b"][0],
         "bid_qty": v1["b"][2],

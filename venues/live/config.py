@@ -51,6 +51,7 @@ class LiveConfig:
     watchdog_silence_s: float = 60.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    request_timeout_s: float = 10.0
 
 
 def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
@@ -73,6 +74,7 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
         watchdog_silence_s=_positive(raw, "watchdog_silence_s", 60.0),
         backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
         backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
+        request_timeout_s=_positive(raw, "request_timeout_s", 10.0),
     )
 
 

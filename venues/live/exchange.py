@@ -1,9 +1,12 @@
 """Build a venue's ccxt.pro client: options, credentials, sandbox, replay urls, message hooks.
 
-Two hooks make the connector exact and robust:
+These hooks make the connector exact and robust:
 - `on_message` runs after ccxt has handled each venue frame, so the connector
   reads ccxt's caches once per exchange message (nothing coalesces, even when
   ccxt drains a burst of buffered frames without yielding);
+- `on_resolve` sees every structure ccxt hands its watchers, so the connector knows which
+  books changed without diffing every book on every message;
+- `on_frame` sees each frame before ccxt does (venue sequence checks ccxt lacks);
 - a frame that ccxt cannot parse or handle is reported through `on_malformed`
   instead of ending ccxt's receive loop (which would silently stall the stream).
 """
@@ -37,10 +40,12 @@ class Hooks:
         on_message: Callable[[], None],
         on_malformed: Callable[[Exception], None],
         on_frame: Callable[[Any, Any], bool] = _accept,
+        on_resolve: Callable[[Any], None] = lambda result: None,
     ) -> None:
         self.on_message = on_message
         self.on_malformed = on_malformed
         self.on_frame = on_frame  # False: the frame is dropped before ccxt sees it
+        self.on_resolve = on_resolve  # ccxt hands a structure to its watchers: it has changed
 
 
 def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
@@ -75,7 +80,14 @@ def _guard_parsing(client: Any, hooks: Hooks) -> None:
         except Exception as exc:  # not JSON, or ccxt failed before reaching the handler
             hooks.on_malformed(exc)
 
+    resolve = client.resolve
+
+    def resolved(result: Any, message_hash: Any) -> Any:
+        hooks.on_resolve(result)
+        return resolve(result, message_hash)
+
     client.handle_text_or_binary_message = guarded
+    client.resolve = resolved
     client._trademesh_guarded = True
 
 
@@ -84,18 +96,17 @@ def has_credentials(spec: LiveSpec) -> bool:
 
 
 def create_exchange(spec: LiveSpec, hooks: Hooks, sandbox: bool, replay_url: str | None) -> Any:
-    options: dict[str, Any] = {
-        # A failed snapshot fetch surfaces at once, so our loop backs off honouring Retry-After
-        # (ccxt's own retries would hit a rate-limited venue again immediately).
-        "watchOrderBook": {"maxRetries": 1},
-        **spec.options,
-    }
+    options: dict[str, Any] = dict(spec.options)
+    # A failed snapshot fetch surfaces at once, so our loop backs off honouring Retry-After
+    # (ccxt's own retries would hit a rate-limited venue again immediately).
+    options["watchOrderBook"] = {"maxRetries": 1, **options.get("watchOrderBook", {})}
     config: dict[str, Any] = {"enableRateLimit": True, "options": options}
     for field, attribute in VENUE_CREDENTIALS.items():
         value = read_secret(venue_variable(spec.name, field))
         if value is not None:
             config[attribute] = value
-    exchange = _hooked_class(getattr(ccxt.pro, spec.ccxt_id), hooks)(config)
+    base = spec.exchange_class or getattr(ccxt.pro, spec.ccxt_id)
+    exchange = _hooked_class(base, hooks)(config)
     if replay_url is not None:
         exchange.urls["api"] = rewrite_urls(exchange.urls["api"], replay_url)
     elif sandbox or os.environ.get(venue_variable(spec.name, VENUE_SANDBOX)) == "1":

@@ -95,11 +95,17 @@ class TradeNormalizer:
 
 
 class BookNormalizer:
-    """Emits the venue book as a snapshot, then as deltas against what was last emitted."""
+    """Emits the venue book as a snapshot, then as deltas against what was last emitted.
 
-    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+    The book is diffed when ccxt says it changed (it resolved the book for its watchers) or
+    when its fingerprint (nonce, timestamp, depth, best levels) moved.
+    """
+
+    def __init__(self, feed: MarketFeed, symbol: str, resolved: set[int] | None = None) -> None:
         self.feed = feed
         self.symbol = symbol
+        # ids of the structures ccxt handed its watchers since the last poll round (see exchange.Hooks)
+        self._resolved = resolved if resolved is not None else set()
         self._bids: dict[float, Any] = {}
         self._asks: dict[float, Any] = {}
         self._fingerprint: tuple[Any, ...] | None = None
@@ -137,7 +143,9 @@ class BookNormalizer:
             tuple(bids[0]) if bids else None,  # copies: ccxt mutates its level lists
             tuple(asks[0]) if asks else None,
         )
-        if fingerprint == self._fingerprint or fingerprint == self._stale:
+        if fingerprint == self._stale or (
+            fingerprint == self._fingerprint and id(book) not in self._resolved
+        ):
             return False
         self._fingerprint, self._stale = fingerprint, None
         new_bids, new_asks = {p: a for p, a, *_ in bids}, {p: a for p, a, *_ in asks}

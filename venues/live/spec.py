@@ -56,6 +56,8 @@ class LiveSpec:
     has_sandbox: bool = True
     # The venue's own name for the client order id ccxt sends (documentation; ccxt maps "clientOrderId").
     client_order_id_field: str = "clientOrderId"
+    # A subclass of the ccxt.pro class that mends a ccxt shortcoming (None: ccxt.pro.<ccxt_id>).
+    exchange_class: type[Any] | None = None
     # For venues whose ccxt client applies book updates without checking their sequence.
     sequence_check: Callable[[], SequenceCheck] | None = None
     # Most trades a candle REST page returns (GetCandles paginates).

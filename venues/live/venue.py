@@ -69,6 +69,7 @@ class LiveVenue(Venue):
         self._on_execution: Callable[[Execution], None] | None = None
         self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
         self._restarting: set[Any] = set()
+        self._resolved: set[int] = set()
 
     # ---- lifecycle
 
@@ -79,7 +80,7 @@ class LiveVenue(Venue):
                 self.spec.replay_adapter(load_capture(self.replay_options.files)), self.replay_options
             )
             replay_url = await self.replay.start()
-        hooks = Hooks(self._on_message, self._on_malformed, self._on_frame)
+        hooks = Hooks(self._on_message, self._on_malformed, self._on_frame, self._on_resolve)
         self.exchange = create_exchange(self.spec, hooks, self.config.sandbox, replay_url)
         await self._load_markets()
         self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
@@ -156,6 +157,7 @@ class LiveVenue(Venue):
         assert self._feed is not None and self.replay is not None
         while self._feed.fanout is None or self._feed.fanout.total() == 0:  # noqa: ASYNC110 (polls the fanout)
             await asyncio.sleep(0.02)
+        self.replay.backlog = self._feed.fanout.max_depth
         self.replay.release()
 
     async def stop(self) -> None:
@@ -199,7 +201,7 @@ class LiveVenue(Venue):
         if key.channel is Channel.TRADES:
             jobs.append((TradeNormalizer(feed, symbol), lambda: ex.watch_trades(symbol)))
         elif key.channel is Channel.BOOK:
-            book = BookNormalizer(feed, symbol)
+            book = BookNormalizer(feed, symbol, self._resolved)
             depth = self.spec.book_depth
             jobs.append((book, lambda: ex.watch_order_book(symbol, depth)))
         elif key.channel is Channel.TICKERS:
@@ -250,8 +252,12 @@ class LiveVenue(Venue):
         for normalizers in self._normalizers.values():
             for normalizer in normalizers:
                 changed |= normalizer.poll(self.exchange)
+        self._resolved.clear()
         if changed:
             self._feed.flush()
+
+    def _on_resolve(self, result: Any) -> None:
+        self._resolved.add(id(result))
 
     def _on_frame(self, client: Any, message: Any) -> bool:
         """Before ccxt sees a frame: drop book updates that follow a missed one, and resync."""

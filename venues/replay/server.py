@@ -9,7 +9,8 @@ Playback starts once the venue releases it (when its first market-data subscribe
 arrives, so that subscriber sees the whole session) and the client's
 subscriptions have settled; it sends each
 captured market frame to the connections subscribed to its topic, in capture
-order, at full speed (yielding between frames) or at the recorded pace, and
+order, at full speed (yielding between frames, and waiting while a subscriber of
+the venue is far behind, so nothing is lost downstream) or at the recorded pace, and
 applies the injected faults (see Fault).
 """
 
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 
 # Subscriptions are taken as settled after this long without a new one.
 _SETTLE_S = 0.3
+# Full speed never outruns the venue's subscribers: playback waits while one is this far behind.
+_BACKLOG_LIMIT = 64
+# How late a `slow` fault answers (longer than the client's request timeout in the tests).
+_SLOW_ANSWER_S = 3.0
 # Longest wait for the adapter's ready() (e.g. rate-limited snapshot fetches).
 _READY_WAIT_S = 10.0
 # After a forced disconnect, how long playback waits for the client to come back.
@@ -46,6 +51,7 @@ class FaultKind(enum.Enum):
     GAP = "gap"  # drop the first book frame at or after N (a sequence gap for the client)
     MALFORMED = "malformed"  # send a frame the client cannot parse before market frame N
     RATELIMIT = "ratelimit"  # answer the next N REST calls after playback starts with 429 + Retry-After
+    SLOW = "slow"  # carry out the next N POST calls at once but answer each only after 3 s (a timeout)
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,12 @@ class ReplayServer:
         self._last_subscribe = 0.0
         self._playing = False
         self._rate_limited_left = 0
+        self._slow_left = sum(f.at for f in options.faults if f.kind is FaultKind.SLOW)
         self._runner: web.AppRunner | None = None
         self._player: asyncio.Task[None] | None = None
         self._released = asyncio.Event()
+        # The venue's longest subscriber queue (set by the venue); full speed waits on it.
+        self.backlog: Callable[[], int] = lambda: 0
 
     # ---- lifecycle
 
@@ -164,6 +173,10 @@ class ReplayServer:
         answer: RestAnswer = self.adapter.rest(
             RestRequest(request.method, path, dict(request.query), body, dict(request.headers))
         )
+        if request.method == "POST" and self._slow_left > 0:
+            self._slow_left -= 1
+            log.warning("replay fault: %s %s done, answering in %.0f s", request.method, path, _SLOW_ANSWER_S)
+            await asyncio.sleep(_SLOW_ANSWER_S)
         headers = {"Content-Type": "application/json", **answer.headers}
         return web.Response(status=answer.status, text=answer.body, headers=headers)
 
@@ -215,10 +228,12 @@ class ReplayServer:
         first_ts = self._market[0][0].ts if self._market else 0.0
         for index, (frame, topic) in enumerate(self._market):
             for fault in faults:
-                if fault.at == index and fault.kind is not FaultKind.RATELIMIT:
+                if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
                     drop_next_book |= await self._inject(fault)
             if self.options.paced:
                 await asyncio.sleep(max(0.0, (frame.ts - first_ts) - (loop.time() - started)))
+            while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
+                await asyncio.sleep(0.005)
             if drop_next_book and self.adapter.is_book(topic):
                 drop_next_book = False
                 log.warning("replay fault: dropped book frame %d (%s)", index, topic)

@@ -94,6 +94,10 @@ class Fanout:
         """Subscribers across every route (one subscriber counts once per route it follows)."""
         return sum(len(members) for members in self._index.values())
 
+    def max_depth(self) -> int:
+        """The longest subscriber queue, in batches."""
+        return max((s.depth for members in self._index.values() for s in members), default=0)
+
     def count(self, route: Route) -> int:
         return len(self._index.get(route, ()))
 
