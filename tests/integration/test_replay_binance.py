@@ -173,6 +173,39 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     assert "rate limited, waiting" in log and "could not be understood" in log
 
 
+async def test_candle_history_pages_through_rest(replay_venue: Venue) -> None:
+    stubs = replay_venue.stubs()
+    (recorded,) = EXPECTED.candles["NKNUSDT"]
+    minute = 60_000_000_000
+    end_ns = recorded[0] * 1_000_000 + minute
+    start_ns = end_ns - 1_200 * minute  # 1,200 one-minute candles: three pages of 500
+    answer = await stubs.md.GetCandles(
+        md.GetCandlesRequest(
+            symbol="NKN/USDT",
+            timeframe=common.TIMEFRAME_1_MINUTE,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            limit=5000,
+        ),
+        timeout=CALL_TIMEOUT_S,
+    )
+    opens = [c.open_time_ns for c in answer.candles]
+    assert opens == list(range(start_ns, end_ns, minute)), "every minute once, oldest first, across pages"
+    assert all(
+        D(c.low) <= min(D(c.open), D(c.close)) <= max(D(c.open), D(c.close)) <= D(c.high)
+        for c in answer.candles
+    )
+    last = answer.candles[-1]  # the candle the capture streamed, as it last stood
+    assert (D(last.open), D(last.high), D(last.low), D(last.close), D(last.volume)) == recorded[1:]
+    short = await stubs.md.GetCandles(
+        md.GetCandlesRequest(
+            symbol="NKN/USDT", timeframe=common.TIMEFRAME_1_MINUTE, start_ns=start_ns, end_ns=end_ns, limit=7
+        ),
+        timeout=CALL_TIMEOUT_S,
+    )
+    assert [c.open_time_ns for c in short.candles] == opens[:7]
+
+
 SECRET = "replay-secret-value-7f3a"
 
 
@@ -214,6 +247,23 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
         await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_OPEN)
         await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_CANCELED)
     assert SECRET not in replay_venue.log()
+
+
+@pytest.mark.replay(
+    env={"TRADEMESH_BINANCE_API_KEY": "replay-key", "TRADEMESH_BINANCE_API_SECRET": SECRET},
+    faults=["slow@1"],
+    config="request_timeout_s = 1\n",
+)
+async def test_an_order_whose_answer_times_out_is_found_not_placed_twice(replay_venue: Venue) -> None:
+    stubs = replay_venue.stubs()
+    order = limit_order("NKN/USDT", common.SIDE_BUY, "100", "0.3", client_order_id="tm-slow-1")
+    # The venue takes the order but answers after 3 s, past the 1 s timeout: the connector
+    # asks the venue for the order by its client id before retrying, and finds it.
+    placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+    assert placed.order.client_order_id == "tm-slow-1" and placed.order.status == tf.ORDER_STATUS_OPEN
+    listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+    assert [o.client_order_id for o in listed.orders] == ["tm-slow-1"], "exactly one order at the venue"
+    assert "no clear answer" in replay_venue.log()
 
 
 async def test_trading_without_credentials_is_refused(replay_venue: Venue) -> None:

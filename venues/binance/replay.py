@@ -7,7 +7,9 @@
 - REST: exchangeInfo as recorded; depth snapshots follow the replay (the recorded snapshot
   with every depth update replayed since applied), so a client that re-snapshots after a
   gap or a reconnect gets the book the exchange would have had; orders live in a small
-  order store speaking /api/v3/order, /openOrders and /account.
+  order store speaking /api/v3/order, /openOrders and /account; /klines serves each
+  candle the capture streamed (its last state) and, before the capture, a deterministic
+  synthetic history (the capture holds none), so paging through history can be tested.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from venues.binance.klines import KlineHistory
 from venues.binance.orders import OrderStore
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
@@ -63,6 +66,7 @@ class BinanceReplay(ReplayAdapter):
             self.books[record.query["symbol"]] = DepthBook(json.loads(record.body))
         self.orders = OrderStore(self.api_prefix)
         self.snapshots_served: set[str] = set()
+        self.klines = KlineHistory(capture)
 
     def topic(self, frame: WsFrame) -> str | None:
         if not frame.text.startswith('{"stream":'):
@@ -115,6 +119,8 @@ class BinanceReplay(ReplayAdapter):
                 return RestAnswer.json({"code": -1121, "msg": "Invalid symbol."}, 400)
             self.snapshots_served.add(request.query["symbol"])
             return RestAnswer.json(book.answer(int(request.query.get("limit", "100"))))
+        if endpoint == "klines":
+            return RestAnswer.json(self.klines.page(request.query))
         if endpoint in ("ping", "time"):
             return RestAnswer.json({} if endpoint == "ping" else {"serverTime": 0})
         answer = self.orders.answer(request, endpoint)

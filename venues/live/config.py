@@ -39,6 +39,7 @@ _KEYS = {
     "watchdog_silence_s",
     "backoff_initial_s",
     "backoff_max_s",
+    "request_timeout_s",
 }
 
 

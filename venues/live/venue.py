@@ -81,7 +81,9 @@ class LiveVenue(Venue):
             )
             replay_url = await self.replay.start()
         hooks = Hooks(self._on_message, self._on_malformed, self._on_frame, self._on_resolve)
-        self.exchange = create_exchange(self.spec, hooks, self.config.sandbox, replay_url)
+        self.exchange = create_exchange(
+            self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
+        )
         await self._load_markets()
         self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
         self.trading = LiveTrading(self.spec, self.exchange, lambda: [i.symbol for i in self._instruments])

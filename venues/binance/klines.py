@@ -1,0 +1,94 @@
+"""Binance /klines for the replay stand-in: the capture's candles, and synthetic history before them.
+
+A kline row is [open time, open, high, low, close, volume, close time, quote volume,
+trades, taker buy base, taker buy quote, "0"], prices as strings; at most `limit` rows
+(Binance's default 500, at most 1000) from `startTime`, open times in [startTime, endTime].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from venues.replay.capture import Capture
+
+__all__ = ["KlineHistory"]
+
+_INTERVAL_MS = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+
+
+class KlineHistory:
+    def __init__(self, capture: Capture) -> None:
+        # (symbol, interval) -> open time -> row: the last state the capture streamed.
+        self.recorded: dict[tuple[str, str], dict[int, list[Any]]] = {}
+        for frame in capture.received:
+            if '"e":"kline"' in frame.text:
+                k = json.loads(frame.text)["data"]["k"]
+                row = [
+                    k["t"],
+                    k["o"],
+                    k["h"],
+                    k["l"],
+                    k["c"],
+                    k["v"],
+                    k["T"],
+                    k["q"],
+                    k["n"],
+                    k["V"],
+                    k["Q"],
+                    "0",
+                ]
+                self.recorded.setdefault((k["s"], k["i"]), {})[k["t"]] = row
+
+    def page(self, query: Mapping[str, str]) -> list[list[Any]]:
+        symbol, interval = query.get("symbol", ""), query.get("interval", "1m")
+        step = _INTERVAL_MS.get(interval, 60_000)
+        recorded = self.recorded.get((symbol, interval), {})
+        first_recorded = min(recorded, default=None)
+        limit = min(int(query.get("limit", "500")), 1000)
+        start = int(query.get("startTime", "0"))
+        start -= start % step
+        end = int(query.get("endTime", str(max(recorded, default=start) + step)))
+        rows: list[list[Any]] = []
+        for open_time in range(start, end + 1, step):
+            if len(rows) == limit:
+                break
+            if open_time in recorded:
+                rows.append(recorded[open_time])
+            elif first_recorded is not None and open_time < first_recorded:
+                rows.append(_synthetic(open_time, step))
+        return rows
+
+
+def _text(ticks: int) -> str:
+    return f"{ticks / 10_000:.8f}"
+
+
+def _synthetic(open_time: int, step: int) -> list[Any]:
+    """A made-up but well-formed candle: a slow zig-zag around 1.0000 (low <= open, close <= high)."""
+    wave = (open_time // step) % 40
+    base = 10_000 + (wave if wave < 20 else 40 - wave) * 5
+    o, c = base, base + (3 if wave % 2 else -3)
+    return [
+        open_time,
+        _text(o),
+        _text(max(o, c) + 2),
+        _text(min(o, c) - 2),
+        _text(c),
+        "100.00000000",
+        open_time + step - 1,
+        "100.00000000",
+        10,
+        "50.00000000",
+        "50.00000000",
+        "0",
+    ]
