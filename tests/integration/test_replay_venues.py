@@ -1,0 +1,93 @@
+"""Every live venue starts from its recorded session, answers health and reflection, and streams.
+
+The per-venue files (test_replay_<venue>.py) check values against each capture; this one
+checks what all eight share, and what an operator gets for bad replay arguments.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.integration.replay import capture_files, collect, instruments, start_replay_venue
+from tests.integration.support import CALL_TIMEOUT_S, Venue, stop_venue
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.registry import VENUES
+
+pytestmark = pytest.mark.integration
+
+CAPTURES = {
+    "binance": "BINANCE",
+    "bybit": "BYBIT",
+    "kraken": "KRAKEN",
+    "okx": "OKX",
+    "coinbase": "COINBASE",
+    "binanceusdm": "BINANCE_FUTURES",
+    "okx-swap": "OKX_SWAP",
+    "deribit": "DERIBIT",
+}
+SERVICES = {
+    "trademesh.marketdata.v1.MarketData",
+    "trademesh.tradeflow.v1.TradeFlow",
+    "trademesh.admin.v1.Admin",
+}
+
+
+def test_every_registered_live_venue_has_a_recorded_session() -> None:
+    assert set(CAPTURES) == set(VENUES) - {"sim"}
+
+
+@pytest.fixture(params=sorted(CAPTURES))
+async def live_venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Venue]:
+    venue, log = start_replay_venue(tmp_path, request.param, capture_files(CAPTURES[request.param]))
+    try:
+        yield venue
+    finally:
+        await stop_venue(venue, log)
+
+
+async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue: Venue) -> None:
+    channel = live_venue.channel(token=None)
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ["", *sorted(SERVICES)]:
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=CALL_TIMEOUT_S)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    listed = set()
+    async for reply in reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=CALL_TIMEOUT_S
+    ):
+        listed |= {service.name for service in reply.list_services_response.service}
+    assert listed >= SERVICES
+    stubs = live_venue.stubs()
+    symbols = await instruments(stubs)
+    assert symbols, "the venue lists the capture's instruments"
+    collected = await collect(stubs, sorted(symbols.values()), channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK])
+    kinds = {kind for _, kind in collected.counts()}
+    assert {"trade", "book_snapshot", "book_delta"} <= kinds, kinds
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "core.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_bad_replay_arguments_get_a_message_naming_the_bad_value(tmp_path: Path) -> None:
+    fault = run_cli(
+        "venue", "binance", "--replay", *map(str, capture_files("BINANCE")), "--replay-fault", "flood@3"
+    )
+    assert fault.returncode == 2 and "'flood@3' is not KIND@N" in fault.stderr
+    missing = run_cli("venue", "binance", "--port", "0", "--replay", str(tmp_path / "nope.ws.1.0"))
+    assert missing.returncode == 2 and "cannot read capture file" in missing.stderr
+    garbage = tmp_path / "X.ws.1.0"
+    garbage.write_text("hello\n")
+    bad = run_cli("venue", "binance", "--port", "0", "--replay", str(garbage))
+    assert bad.returncode == 2 and "X.ws.1.0:1: not a capture line" in bad.stderr
+    sim = run_cli("venue", "sim", "--port", "0", "--replay", str(garbage))
+    assert sim.returncode == 2 and "nothing to replay" in sim.stderr
