@@ -1,0 +1,16 @@
+"""deribit: Deribit derivatives (BTC-PERPETUAL on the wire, BTC/USD:BTC canonical), through ccxt.pro."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from venues.deribit.spec import SPEC
+from venues.live.config import load_config
+from venues.live.venue import LiveVenue
+from venues.replay.server import ReplayOptions
+
+__all__ = ["SPEC", "create_venue"]
+
+
+def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> LiveVenue:
+    return LiveVenue(SPEC, load_config(SPEC, config_path), replay)

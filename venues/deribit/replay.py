@@ -1,0 +1,220 @@
+"""Deribit's wire formats for the replay stand-in (JSON-RPC 2.0 over one WebSocket).
+
+- REST (www.deribit.com/api/v2/public/...): every answer is {"jsonrpc":"2.0","result":...}.
+  get_instruments (optionally ?currency=BTC&kind=option&expired=false) is answered from the
+  capture's recorded get_instruments calls, one per currency; get_currencies from the
+  currencies those instruments are in; anything else with JSON-RPC error -32601.
+  Instruments recorded before Deribit added `counter_currency` and `settlement_currency`
+  (2021: every instrument was inverse, priced in USD and settled in its base currency)
+  get those two fields filled in, as today's API (and ccxt, which skips markets without
+  them) has them.
+- WebSocket (www.deribit.com/ws/api/v2): requests are {"jsonrpc":"2.0","id":n,"method":...,
+  "params":{...}} and answers {"jsonrpc":"2.0","id":n,"result":...}. public/subscribe takes
+  {"channels":[...]} and answers the list of channels subscribed. Notifications are
+  {"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.X.raw","data":{...}}}.
+- Channels are `<kind>.<instrument>.<interval>` (book, trades, ticker; interval raw or
+  100ms). The capture holds `.raw` channels; ccxt subscribes to `.100ms` (raw needs auth),
+  so a topic is the channel without its interval and frames are sent under the channel name
+  the client asked for.
+- Book: the first notification of an instrument is {"type":"snapshot","change_id":c,
+  "bids":[["new",price,amount]...],"asks":[...]}; the next ones are {"type":"change",
+  "prev_change_id":c0,"change_id":c1,...} with levels ["new"|"change"|"delete",price,amount].
+  The stand-in keeps each book at the replay position and sends it as a fresh snapshot to a
+  client that subscribes again after the capture's snapshot went by (e.g. after a reconnect).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from typing import Any
+
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.capture import Capture, WsFrame
+
+__all__ = ["DeribitBook", "DeribitReplay"]
+
+_NOTIFICATION = '{"jsonrpc":"2.0","method":"subscription"'
+_API = "/api/v2/"
+_NO_METHOD = {"code": -32601, "message": "Method not found"}
+
+
+def split_channel(channel: str) -> tuple[str, str]:
+    """("book.X", "raw") for "book.X.raw": the topic and the interval."""
+    topic, _, interval = channel.rpartition(".")
+    return topic, interval
+
+
+class DeribitBook:
+    """One instrument's book as Deribit has it at the current replay position."""
+
+    def __init__(self) -> None:
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.change_id: int | None = None
+        self.timestamp = 0
+
+    def apply(self, data: dict[str, Any]) -> None:
+        if data.get("type") == "snapshot":
+            self.bids, self.asks = {}, {}
+        for side, levels in ((self.bids, data.get("bids") or []), (self.asks, data.get("asks") or [])):
+            for action, price, amount in levels:
+                if action == "delete" or float(amount) == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = amount
+        self.change_id = data.get("change_id")
+        self.timestamp = int(data.get("timestamp") or 0)
+
+    def snapshot(self, instrument: str) -> dict[str, Any]:
+        return {
+            "type": "snapshot",
+            "timestamp": self.timestamp,
+            "instrument_name": instrument,
+            "change_id": self.change_id,
+            "bids": [["new", p, a] for p, a in sorted(self.bids.items(), key=lambda lv: -lv[0])],
+            "asks": [["new", p, a] for p, a in sorted(self.asks.items(), key=lambda lv: lv[0])],
+        }
+
+
+def _current_format(instrument: dict[str, Any]) -> dict[str, Any]:
+    """An instrument as today's API describes it (inverse: USD counter, settled in the base)."""
+    return {
+        "counter_currency": "USD",
+        "settlement_currency": instrument["base_currency"],
+        **instrument,
+    }
+
+
+def _answer(request_id: Any, result: Any) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def _error(request_id: Any, error: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+def _notification(channel: str, data: dict[str, Any]) -> str:
+    return json.dumps(
+        {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+    )
+
+
+class DeribitReplay(ReplayAdapter):
+    def __init__(self, capture: Capture) -> None:
+        super().__init__(capture)
+        self.books: dict[str, DeribitBook] = {}
+        # The channel name each client subscribed a topic under (e.g. "book.X.100ms").
+        self.channels: weakref.WeakKeyDictionary[MockConnection, dict[str, str]] = weakref.WeakKeyDictionary()
+
+    # ---- market frames
+
+    def topic(self, frame: WsFrame) -> str | None:
+        if not frame.text.startswith(_NOTIFICATION):
+            return None
+        return split_channel(str(json.loads(frame.text)["params"]["channel"]))[0]
+
+    def native_symbols(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for frame in self.capture.received:
+            if (topic := self.topic(frame)) is not None:
+                seen[topic.split(".", 1)[1]] = None
+        return list(seen)
+
+    def is_book(self, topic: str) -> bool:
+        return topic.startswith("book.")
+
+    def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
+        channel = self.channels.get(connection, {}).get(topic)
+        if channel is None:
+            return frame.text
+        captured = json.loads(frame.text)["params"]["channel"]
+        return frame.text.replace(f'"channel":"{captured}"', f'"channel":"{channel}"', 1)
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        if self.is_book(topic):
+            data = json.loads(frame.text)["params"]["data"]
+            self.books.setdefault(data["instrument_name"], DeribitBook()).apply(data)
+
+    # ---- client requests
+
+    def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
+        request = json.loads(text)
+        method, request_id = request.get("method"), request.get("id")
+        params = request.get("params") or {}
+        if method in ("public/subscribe", "private/subscribe"):
+            return self._subscribe(connection, request_id, list(params.get("channels") or []))
+        if method in ("public/unsubscribe", "private/unsubscribe"):
+            for channel in params.get("channels") or []:
+                connection.unsubscribe(split_channel(channel)[0])
+            return [_answer(request_id, params.get("channels") or [])]
+        if method == "public/auth":
+            return [_answer(request_id, self._token())]
+        if method in ("public/test", "public/set_heartbeat", "public/disable_heartbeat"):
+            return [_answer(request_id, {"version": "2.1.1"} if method == "public/test" else "ok")]
+        return [_error(request_id, _NO_METHOD)]
+
+    def _subscribe(self, connection: MockConnection, request_id: Any, channels: list[str]) -> list[str]:
+        named = self.channels.setdefault(connection, {})
+        fresh: list[str] = []
+        for channel in channels:
+            topic = split_channel(channel)[0]
+            named[topic] = channel
+            connection.subscribe(topic)
+            book = self.books.get(topic.split(".", 1)[1]) if self.is_book(topic) else None
+            if book is not None and book.change_id is not None:
+                fresh.append(_notification(channel, book.snapshot(topic.split(".", 1)[1])))
+        return [_answer(request_id, channels), *fresh]
+
+    @staticmethod
+    def _token() -> dict[str, Any]:
+        return {
+            "access_token": "replay-access-token",
+            "expires_in": 31536000,
+            "refresh_token": "replay-refresh-token",
+            "scope": "connection mainaccount",
+            "token_type": "bearer",
+        }
+
+    # ---- REST
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        method = request.path.split(_API, 1)[1] if _API in request.path else ""
+        params = request.params()
+        if method == "public/get_instruments":
+            return self._result(self._instruments(params.get("currency"), params.get("kind")))
+        if method == "public/get_currencies":
+            return self._result(self._currencies())
+        if method == "public/test":
+            return self._result({"version": "2.1.1"})
+        return RestAnswer.json({"jsonrpc": "2.0", "error": _NO_METHOD}, 400)
+
+    @staticmethod
+    def _result(result: Any) -> RestAnswer:
+        return RestAnswer.json({"jsonrpc": "2.0", "result": result})
+
+    def _instruments(self, currency: str | None, kind: str | None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for record in self.capture.rest_for("public/get_instruments"):
+            if currency not in (None, "any", record.query.get("currency")):
+                continue
+            found.extend(
+                _current_format(i) for i in json.loads(record.body)["result"] if kind in (None, i.get("kind"))
+            )
+        return found
+
+    def _currencies(self) -> list[dict[str, Any]]:
+        names = dict.fromkeys(str(i["base_currency"]) for i in self._instruments(None, None))
+        return [
+            {
+                "currency": name,
+                "currency_long": name,
+                "fee_precision": 4,
+                "min_confirmations": 1,
+                "min_withdrawal_fee": 0.0001,
+                "withdrawal_fee": 0.0001,
+                "withdrawal_priorities": [],
+                "coin_type": name,
+            }
+            for name in names
+        ]

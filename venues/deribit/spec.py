@@ -1,0 +1,35 @@
+"""Deribit as ccxt.pro sees it, and what trademesh chooses from it.
+
+ccxt subscribes to Deribit's `100ms` channels (book.X.100ms, trades.X.100ms, ticker.X.100ms):
+its `raw` ones need an authenticated connection. The ticker channel carries best bid/ask
+with amounts and the last price, so tickers come from watch_ticker (watch_bids_asks would
+use the `quote.X` channel instead).
+"""
+
+from __future__ import annotations
+
+from core.model import InstrumentKind
+from venues.deribit.book import DeribitBookSequence, DeribitClient
+from venues.deribit.replay import DeribitReplay
+from venues.live.spec import LiveSpec
+
+__all__ = ["SPEC"]
+
+SPEC = LiveSpec(
+    name="deribit",
+    ccxt_id="deribit",
+    kind=InstrumentKind.PERPETUAL,
+    default_symbols=("BTC/USD:BTC",),  # BTC-PERPETUAL, inverse, settled in BTC
+    replay_adapter=DeribitReplay,
+    options={
+        # One public/get_instruments call for every currency (ccxt's default).
+        "fetchMarkets": {"fetchAllMarkets": True},
+    },
+    ticker_method="watch_ticker",
+    # ccxt 4.5 deribit has no cancelAllOrdersAfter (Deribit's cancel-on-disconnect is a
+    # session setting, not a timer): the runtime's timer cancels all.
+    native_cancel_after=False,
+    client_order_id_field="label",
+    exchange_class=DeribitClient,  # a snapshot starts the book afresh (see venues/deribit/book.py)
+    sequence_check=DeribitBookSequence,  # ccxt does not compare prev_change_id
+)
