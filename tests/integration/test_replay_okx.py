@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue
+from tests.integration.support import CALL_TIMEOUT_S, Venue, stop_venue
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -194,3 +195,25 @@ async def test_every_candle_update_comes_out(replay_venue: tuple[str, Venue]) ->
     await instruments(stubs)
     collected = await collect(stubs, [symbol], channels=[md.CHANNEL_CANDLES])
     assert by_open_time(candles_of(collected, symbol)) == by_open_time(expected.candles)
+
+
+@pytest.mark.replay(
+    env={
+        "TRADEMESH_OKX_API_KEY": "replay-key",
+        "TRADEMESH_OKX_API_SECRET": "replay-secret",
+        "TRADEMESH_OKX_PASSPHRASE": "replay-pass",
+        "TRADEMESH_OKX_SWAP_API_KEY": "replay-key",
+        "TRADEMESH_OKX_SWAP_API_SECRET": "replay-secret",
+        "TRADEMESH_OKX_SWAP_PASSPHRASE": "replay-pass",
+    }
+)
+async def test_a_heartbeat_arms_okxs_own_cancel_all_after(replay_venue: tuple[str, Venue]) -> None:
+    _, venue = replay_venue
+    stubs = venue.stubs()
+    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=2_000), timeout=CALL_TIMEOUT_S)
+    assert armed.dead_man.armed and armed.dead_man.ttl_ms == 2_000
+    # OKX takes 10 to 120 s: a shorter ttl arms the venue's switch at 10 s as the backstop,
+    # while the runtime's own timer keeps the 2 s ttl.
+    assert "cancel-all-after timeOut=10" in venue.log()
+    await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=0), timeout=CALL_TIMEOUT_S)
+    assert "cancel-all-after timeOut=0" in venue.log()

@@ -26,6 +26,7 @@ SPEC = LiveSpec(
     ticker_method="watch_ticker",
     book_depth=None,  # ccxt's spot default: orderbook.50 (1, 50, 200 and 1000 are the venue's depths)
     native_cancel_after=True,  # /v5/order/disconnected-cancel-all (ccxt cancel_all_orders_after)
+    native_cancel_after_min_ms=10_000,  # timeWindow is 10 to 300 s
     client_order_id_field="orderLinkId",
     sequence_check=BybitBookSequence,  # ccxt's bybit client does not check update ids
 )

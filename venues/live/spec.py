@@ -53,6 +53,9 @@ class LiveSpec:
     book_depth: int | None = None
     # ccxt's cancel_all_orders_after arms the venue's own dead-man switch.
     native_cancel_after: bool = False
+    # Shortest timeout the venue's cancel-all-after takes; a shorter ttl arms it with this (the
+    # runtime's own timer still trips at the ttl: the native switch is the backstop).
+    native_cancel_after_min_ms: int = 0
     has_sandbox: bool = True
     # The venue's own name for the client order id ccxt sends (documentation; ccxt maps "clientOrderId").
     client_order_id_field: str = "clientOrderId"

@@ -150,12 +150,19 @@ class LiveTrading:
         return canceled
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
+        """Arm (ttl 0: disarm) the venue's own dead-man switch; a failure is logged, not raised,
+        since the runtime's timer is armed either way."""
         if (
             not self.spec.native_cancel_after
             or read_secret(venue_variable(self.spec.name, "API_KEY")) is None
         ):
             return False
-        await self._call(lambda: self.exchange.cancel_all_orders_after(ttl_ms))
+        timeout_ms = 0 if ttl_ms == 0 else max(ttl_ms, self.spec.native_cancel_after_min_ms)
+        try:
+            await self._call(lambda: self.exchange.cancel_all_orders_after(timeout_ms))
+        except (FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable) as exc:
+            log.warning("%s: could not arm the venue's cancel-all-after: %s", self.spec.name, exc)
+            return False
         return True
 
     async def get_order(self, ref: OrderRef) -> Order:

@@ -94,6 +94,8 @@ class LiveVenue(Venue):
             try:
                 await self.exchange.load_markets()
                 return
+            except ccxt.ExchangeError as exc:  # the venue refused: retrying will not help
+                raise Unavailable(f"{self.name}: cannot load markets: {safe_message(exc, [])}") from exc
             except ccxt.NetworkError as exc:
                 if attempt == _LOAD_ATTEMPTS - 1:
                     raise Unavailable(f"{self.name}: cannot load markets: {safe_message(exc, [])}") from exc

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from decimal import Decimal
@@ -21,6 +22,8 @@ from typing import Any
 
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
+
+log = logging.getLogger(__name__)
 
 __all__ = ["OkxBook", "OkxReplay", "okx_checksum"]
 
@@ -147,4 +150,48 @@ class OkxReplay(ReplayAdapter):
     def rest(self, request: RestRequest) -> RestAnswer:
         if request.path.endswith("/api/v5/public/time"):
             return RestAnswer.json({"code": "0", "msg": "", "data": [{"ts": str(int(time.time() * 1000))}]})
+        if request.path.endswith("/api/v5/trade/cancel-all-after"):
+            return self._cancel_all_after(request)
+        if request.path.endswith("/api/v5/asset/currencies"):
+            return self._currencies()
         return super().rest(request)
+
+    def _currencies(self) -> RestAnswer:
+        """/asset/currencies (ccxt asks when it has credentials): the recorded instruments' coins."""
+        coins: dict[str, None] = {}
+        for record in self.capture.rest_for("/api/v5/public/instruments"):
+            for instrument in json.loads(record.body).get("data", []):
+                for key in ("baseCcy", "quoteCcy", "settleCcy"):
+                    if instrument.get(key):
+                        coins[instrument[key]] = None
+        data = [
+            {
+                "ccy": coin,
+                "name": coin,
+                "chain": f"{coin}-{coin}",
+                "canDep": True,
+                "canWd": True,
+                "canInternal": True,
+                "minWd": "0.0001",
+                "maxFee": "0.001",
+                "minFee": "0.0001",
+                "wdTickSz": "8",
+                "minDep": "0.00000001",
+                "mainNet": True,
+                "logoLink": "",
+            }
+            for coin in coins
+        ]
+        return RestAnswer.json({"code": "0", "msg": "", "data": data})
+
+    def _cancel_all_after(self, request: RestRequest) -> RestAnswer:
+        """OKX's dead-man switch: timeOut 0 disarms it, else 10 to 120 seconds."""
+        timeout = int(request.params().get("timeOut", "-1"))
+        if timeout != 0 and not 10 <= timeout <= 120:
+            return RestAnswer.json({"code": "51000", "msg": "Parameter timeOut error", "data": []})
+        log.info("replay: OKX cancel-all-after timeOut=%d", timeout)
+        now = int(time.time() * 1000)
+        trigger = "0" if timeout == 0 else str(now + timeout * 1000)
+        return RestAnswer.json(
+            {"code": "0", "msg": "", "data": [{"triggerTime": trigger, "tag": "", "ts": str(now)}]}
+        )

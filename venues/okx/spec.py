@@ -35,5 +35,6 @@ SPEC = LiveSpec(
     options=okx_options("spot"),
     ticker_method="watch_ticker",  # tickers channel: best bid/ask with sizes and the last trade
     native_cancel_after=True,  # POST /api/v5/trade/cancel-all-after (ccxt cancel_all_orders_after)
+    native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",
 )

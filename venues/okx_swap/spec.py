@@ -18,5 +18,6 @@ SPEC = LiveSpec(
     options=okx_options("swap"),
     ticker_method="watch_ticker",
     native_cancel_after=True,
+    native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",
 )
