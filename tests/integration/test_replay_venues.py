@@ -32,6 +32,7 @@ CAPTURES = {
     "okx-swap": "OKX_SWAP",
     "deribit": "DERIBIT",
 }
+WITHOUT_TRADES = {"deribit"}  # the Deribit capture holds no trade frames
 SERVICES = {
     "trademesh.marketdata.v1.MarketData",
     "trademesh.tradeflow.v1.TradeFlow",
@@ -44,16 +45,17 @@ def test_every_registered_live_venue_has_a_recorded_session() -> None:
 
 
 @pytest.fixture(params=sorted(CAPTURES))
-async def live_venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Venue]:
+async def live_venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, Venue]]:
     venue, log = start_replay_venue(tmp_path, request.param, capture_files(CAPTURES[request.param]))
     try:
-        yield venue
+        yield request.param, venue
     finally:
         await stop_venue(venue, log)
 
 
-async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue: Venue) -> None:
-    channel = live_venue.channel(token=None)
+async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue: tuple[str, Venue]) -> None:
+    name, venue = live_venue
+    channel = venue.channel(token=None)
     health = health_pb2_grpc.HealthStub(channel)
     for service in ["", *sorted(SERVICES)]:
         answer = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=CALL_TIMEOUT_S)
@@ -65,12 +67,14 @@ async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue:
     ):
         listed |= {service.name for service in reply.list_services_response.service}
     assert listed >= SERVICES
-    stubs = live_venue.stubs()
+    stubs = venue.stubs()
     symbols = await instruments(stubs)
     assert symbols, "the venue lists the capture's instruments"
-    collected = await collect(stubs, sorted(symbols.values()), channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK])
+    channels = [md.CHANNEL_TRADES, md.CHANNEL_BOOK]
+    collected = await collect(stubs, sorted(symbols.values()), channels=channels, quiet_s=5.0)
     kinds = {kind for _, kind in collected.counts()}
-    assert {"trade", "book_snapshot", "book_delta"} <= kinds, kinds
+    expected = {"book_snapshot", "book_delta"} | (set() if name in WITHOUT_TRADES else {"trade"})
+    assert kinds >= expected, kinds
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
