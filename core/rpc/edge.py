@@ -116,16 +116,21 @@ class _Call:
         self.labels = method.labels
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
+        self.finished = False
         method.started.inc()
 
     def finish(self) -> None:
-        self.method.handled(self.code).inc()
-        self.method.seconds.observe(time.perf_counter() - self.started)
+        """Count the call once; before an abort, so a client that sees the status sees it counted."""
+        if not self.finished:
+            self.finished = True
+            self.method.handled(self.code).inc()
+            self.method.seconds.observe(time.perf_counter() - self.started)
 
     async def fail(self, exc: BaseException, context: Context) -> None:
         """Settle the status for an exception; abort for our errors and for bugs."""
         if isinstance(exc, TrademeshError):
             self.code = code_for(exc)
+            self.finish()
             await context.abort_with_status(to_status(exc))
         elif isinstance(exc, grpc.aio.AbortError):
             # grpc leaves code() unset (None) when an abort carried no code.
@@ -137,6 +142,7 @@ class _Call:
         else:
             log.exception("unhandled error in %s/%s", self.labels[1], self.labels[2])
             self.code = grpc.StatusCode.INTERNAL
+            self.finish()
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has details")
 
 

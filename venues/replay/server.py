@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,7 @@ class ReplayServer:
         self.adapter = adapter
         self.options = options
         self.exhausted = False
+        self.started_at = 0.0  # perf_counter when playback began (benchmarks)
         self.frames_sent = 0
         self._market = [
             (frame, topic)
@@ -220,6 +222,7 @@ class ReplayServer:
         await self._released.wait()
         await self._settle()
         self._playing = True
+        self.started_at = time.perf_counter()
         faults = sorted(self.options.faults, key=lambda f: f.at)
         self._rate_limited_left = sum(f.at for f in faults if f.kind is FaultKind.RATELIMIT)
         drop_next_book = False
