@@ -73,12 +73,8 @@ class BinanceReplay(ReplayAdapter):
             return None
         return str(json.loads(frame.text)["stream"]).lower()
 
-    def native_symbols(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[topic.split("@", 1)[0].upper()] = None
-        return list(seen)
+    def symbol_of(self, topic: str) -> str:
+        return topic.split("@", 1)[0].upper()
 
     def is_book(self, topic: str) -> bool:
         return "@depth" in topic

@@ -79,12 +79,8 @@ class BybitReplay(ReplayAdapter):
         message = json.loads(frame.text)
         return str(message["topic"]) if "data" in message else None
 
-    def native_symbols(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[topic.rsplit(".", 1)[-1]] = None
-        return list(seen)
+    def symbol_of(self, topic: str) -> str:
+        return topic.rsplit(".", 1)[-1]
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("orderbook.")

@@ -95,12 +95,8 @@ class CoinbaseReplay(ReplayAdapter):
         product_id = _product_id(channel, message.get("events") or [])
         return f"{_SUBSCRIBED_AS[channel]}:{product_id}" if product_id else None
 
-    def native_symbols(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[topic.split(":", 1)[1]] = None
-        return list(seen)
+    def symbol_of(self, topic: str) -> str:
+        return topic.split(":", 1)[1]
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("level2:")

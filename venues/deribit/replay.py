@@ -114,12 +114,8 @@ class DeribitReplay(ReplayAdapter):
             return None
         return split_channel(str(json.loads(frame.text)["params"]["channel"]))[0]
 
-    def native_symbols(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[topic.split(".", 1)[1]] = None
-        return list(seen)
+    def symbol_of(self, topic: str) -> str:
+        return topic.split(".", 1)[1]
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("book.")

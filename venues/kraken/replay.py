@@ -203,8 +203,11 @@ class KrakenReplay(ReplayAdapter):
         parsed = self._parsed(frame)
         return f"{parsed[0].channel}:{parsed[0].pair}" if parsed is not None else None
 
+    def symbol_of(self, topic: str) -> str:
+        return topic.split(":", 1)[1]
+
     def native_symbols(self) -> list[str]:
-        return list(self.pairs)
+        return list(self.pairs)  # from the subscription answers: pairs that never traded count too
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("book:")

@@ -100,12 +100,8 @@ class OkxReplay(ReplayAdapter):
             return None
         return f"{arg['channel']}:{arg['instId']}"
 
-    def native_symbols(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[topic.split(":", 1)[1]] = None
-        return list(seen)
+    def symbol_of(self, topic: str) -> str:
+        return topic.split(":", 1)[1]
 
     def is_book(self, topic: str) -> bool:
         return topic.split(":", 1)[0] in _BOOK_CHANNELS

@@ -71,8 +71,16 @@ class ReplayAdapter(abc.ABC):
         """The stream a received frame belongs to; None for frames that are not market data."""
 
     @abc.abstractmethod
+    def symbol_of(self, topic: str) -> str:
+        """The venue's own name of the market a topic streams (e.g. "BTCUSDT")."""
+
     def native_symbols(self) -> list[str]:
         """The venue's own names of the markets the capture streams, in first-seen order."""
+        seen: dict[str, None] = {}
+        for frame in self.capture.received:
+            if (topic := self.topic(frame)) is not None:
+                seen[self.symbol_of(topic)] = None
+        return list(seen)
 
     @abc.abstractmethod
     def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
