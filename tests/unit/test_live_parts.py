@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from venues.binance.spec import SPEC
 from venues.live.config import load_config
 from venues.live.exchange import rewrite_urls
 from venues.live.orders import safe_message
-from venues.live.streams import Backoff
+from venues.live.streams import Backoff, Watchdog
 from venues.replay.capture import load_capture
 from venues.replay.server import Fault, FaultKind, parse_fault
 
@@ -89,3 +91,33 @@ def test_live_config_defaults_and_bad_values(tmp_path: Path) -> None:
         with pytest.raises(InvalidArgument) as failure:
             load_config(SPEC, path)
         assert failure.value.violations[0].field == field
+
+
+class SilentClient:
+    """What the watchdog reads of a ccxt WebSocket client: when it last heard anything."""
+
+    def __init__(self, silent_for_s: float) -> None:
+        self.last_message_at = time.time() * 1000 - silent_for_s * 1000
+        self.reset_with: Exception | None = None
+        self.closed_count = 0
+
+    def closed(self) -> bool:
+        return self.closed_count > 0
+
+    def reset(self, error: Exception) -> None:
+        self.reset_with = error
+
+    async def close(self) -> None:
+        self.closed_count += 1
+
+
+async def test_the_watchdog_restarts_only_connections_silent_too_long() -> None:
+    quiet, chatty = SilentClient(silent_for_s=90), SilentClient(silent_for_s=1)
+    exchange = types.SimpleNamespace(clients={"wss://a": quiet, "wss://b": chatty})
+    watchdog = Watchdog(exchange, silence_s=60, quiet_ok=lambda: False)
+    await watchdog.check()
+    assert quiet.closed_count == 1 and "silent for more than 60 s" in str(quiet.reset_with)
+    assert chatty.closed_count == 0 and chatty.reset_with is None
+    assert watchdog.restarts == 1
+    await watchdog.check()  # already closed: left alone
+    assert watchdog.restarts == 1
