@@ -84,8 +84,12 @@ class LiveVenue(Venue):
         self.exchange = create_exchange(
             self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
         )
-        await self._load_markets()
-        self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
+        try:
+            await self._load_markets()
+            self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
+        except BaseException:
+            await self.stop()  # the ccxt session and the stand-in, before the error ends the process
+            raise
         self.trading = LiveTrading(self.spec, self.exchange, lambda: [i.symbol for i in self._instruments])
 
     async def _load_markets(self) -> None:
