@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
+import pytest
 
 from core.env import TOKEN
 from core.process import start_service
-from tests.integration.support import TEST_TOKEN, Stubs, Venue
+from tests.integration.support import TEST_TOKEN, Stubs, Venue, stop_venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,30 @@ def start_replay_venue(
     return Venue(service, log_path), log_file
 
 
+@contextlib.asynccontextmanager
+async def running_replay_venue(
+    directory: Path, request: pytest.FixtureRequest, name: str, files: Sequence[Path]
+) -> AsyncIterator[Venue]:
+    """A replay venue started with the test's `replay` marker's kwargs, stopped afterwards."""
+    marker = request.node.get_closest_marker("replay")
+    venue, log = start_replay_venue(directory, name, files, **(marker.kwargs if marker else {}))
+    try:
+        yield venue
+    finally:
+        await stop_venue(venue, log)
+
+
+def replay_venue_fixture(name: str, files: Sequence[Path]) -> Any:
+    """A `replay_venue` fixture of one venue: `replay_venue = replay_venue_fixture("binance", FILES)`."""
+
+    @pytest.fixture
+    async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
+        async with running_replay_venue(tmp_path, request, name, files) as venue:
+            yield venue
+
+    return replay_venue
+
+
 @dataclass
 class Collected:
     """Everything one subscriber received, by symbol and kind, in arrival order."""
@@ -76,6 +101,45 @@ class Collected:
 
     def notices(self, kind: int | None = None) -> list[md.MarketEvent]:
         return [e for e in self.events if e.HasField("notice") and kind in (None, e.notice.kind)]
+
+    def trades(self, symbol: str) -> list[tuple[Any, ...]]:
+        """(trade id, price, size, taker side, event time in ms) of each trade."""
+        return [
+            (
+                e.trade.trade_id,
+                Decimal(e.trade.price),
+                Decimal(e.trade.size),
+                e.trade.taker_side,
+                e.ts_event_ns // 1_000_000,
+            )
+            for e in self.of(symbol, "trade")
+        ]
+
+    def tickers(
+        self, symbol: str, last_price: bool = False, blank_as_none: bool = False
+    ) -> list[tuple[Decimal | None, ...]]:
+        """(best bid, its size, best ask, its size[, last price]) of each ticker.
+
+        A blank field is an error unless blank_as_none (then it reads as None).
+        """
+        rows: list[tuple[Decimal | None, ...]] = []
+        for e in self.of(symbol, "ticker"):
+            t = e.ticker
+            texts = [t.best_bid, t.best_bid_size, t.best_ask, t.best_ask_size]
+            if last_price:
+                texts.append(t.last_price)
+            rows.append(tuple(None if blank_as_none and not text else Decimal(text) for text in texts))
+        return rows
+
+    def candles(self, symbol: str, closed: bool = False) -> list[tuple[Any, ...]]:
+        """(open time in ms, open, high, low, close, volume[, closed]) of each candle update."""
+        rows: list[tuple[Any, ...]] = []
+        for e in self.of(symbol, "candle"):
+            c = e.candle
+            values = (Decimal(c.open), Decimal(c.high), Decimal(c.low), Decimal(c.close), Decimal(c.volume))
+            row = (c.open_time_ns // 1_000_000, *values)
+            rows.append((*row, c.closed) if closed else row)
+        return rows
 
     def book(self, symbol: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
         """The book after the last snapshot and every delta after it (sequence checked)."""

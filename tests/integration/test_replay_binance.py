@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
+from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     Executions,
     Venue,
     limit_order,
     open_streams,
-    stop_venue,
     stream_status,
     until,
 )
@@ -102,22 +100,7 @@ class Expected:
 EXPECTED = Expected(FILES)
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "binance", FILES, **kwargs)
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(symbol, "trade")
-    ]
+replay_venue = replay_venue_fixture("binance", FILES)
 
 
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
@@ -127,24 +110,9 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     collected = await collect(stubs, list(symbols.values()))
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
-        assert trades_of(collected, symbol) == EXPECTED.trades[native]
-        tickers = [
-            (D(t.ticker.best_bid), D(t.ticker.best_bid_size), D(t.ticker.best_ask), D(t.ticker.best_ask_size))
-            for t in collected.of(symbol, "ticker")
-        ]
-        assert tickers == EXPECTED.tickers[native]
-        candles = [
-            (
-                c.candle.open_time_ns // 1_000_000,
-                D(c.candle.open),
-                D(c.candle.high),
-                D(c.candle.low),
-                D(c.candle.close),
-                D(c.candle.volume),
-            )
-            for c in collected.of(symbol, "candle")
-        ]
-        assert candles == EXPECTED.candles[native]
+        assert collected.trades(symbol) == EXPECTED.trades[native]
+        assert collected.tickers(symbol) == EXPECTED.tickers[native]
+        assert collected.candles(symbol) == EXPECTED.candles[native]
         bids, asks = collected.book(symbol)
         assert (bids, asks) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
         assert len(collected.of(symbol, "book_delta")) == EXPECTED.book_changes[native]

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import CALL_TIMEOUT_S, Venue, limit_order, stop_venue, stream_status, until
+from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.support import CALL_TIMEOUT_S, Venue, limit_order, stream_status, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -114,15 +113,7 @@ SYMBOLS = {
 }
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "binanceusdm", FILES, **kwargs)
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
+replay_venue = replay_venue_fixture("binanceusdm", FILES)
 
 
 def assert_book(collected: Collected, symbol: str, native: str, depth: int = 900) -> None:
@@ -139,35 +130,6 @@ def assert_book(collected: Collected, symbol: str, native: str, depth: int = 900
         assert all(want.get(p, q) == q for p, q in levels.items()), f"{symbol}: a deep level differs"
 
 
-def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(symbol, "trade")
-    ]
-
-
-def tickers_of(collected: Collected, symbol: str) -> list[tuple[D, D, D, D]]:
-    return [
-        (D(t.ticker.best_bid), D(t.ticker.best_bid_size), D(t.ticker.best_ask), D(t.ticker.best_ask_size))
-        for t in collected.of(symbol, "ticker")
-    ]
-
-
-def candles_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (
-            c.candle.open_time_ns // 1_000_000,
-            D(c.candle.open),
-            D(c.candle.high),
-            D(c.candle.low),
-            D(c.candle.close),
-            D(c.candle.volume),
-            c.candle.closed,
-        )
-        for c in collected.of(symbol, "candle")
-    ]
-
-
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     symbols = await instruments(stubs)
@@ -175,9 +137,9 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     collected = await collect(stubs, list(symbols.values()))
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
-        assert trades_of(collected, symbol) == EXPECTED.trades[native]
-        assert tickers_of(collected, symbol) == EXPECTED.tickers[native]
-        assert candles_of(collected, symbol) == EXPECTED.candles[native]
+        assert collected.trades(symbol) == EXPECTED.trades[native]
+        assert collected.tickers(symbol) == EXPECTED.tickers[native]
+        assert collected.candles(symbol, closed=True) == EXPECTED.candles[native]
         assert_book(collected, symbol, native)
     # The capture itself, as a sanity check.
     assert sum(len(v) for v in EXPECTED.tickers.values()) == 613

@@ -8,15 +8,14 @@ subscriber receives.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue, stream_status
+from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.support import Venue, stream_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -100,37 +99,7 @@ class Expected:
 EXPECTED = Expected(FILES)
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "bybit", FILES, **kwargs)
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(SYMBOL, "trade")
-    ]
-
-
-def candles_of(collected: Collected) -> list[tuple[Any, ...]]:
-    return [
-        (
-            c.candle.open_time_ns // 1_000_000,
-            D(c.candle.open),
-            D(c.candle.high),
-            D(c.candle.low),
-            D(c.candle.close),
-            D(c.candle.volume),
-            c.candle.closed,
-        )
-        for c in collected.of(SYMBOL, "candle")
-    ]
+replay_venue = replay_venue_fixture("bybit", FILES)
 
 
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
@@ -138,11 +107,11 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     assert await instruments(stubs) == {"BTCUSDT": SYMBOL}
     collected = await collect(stubs, [SYMBOL])
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
-    assert trades_of(collected) == EXPECTED.trades
+    assert collected.trades(SYMBOL) == EXPECTED.trades
     tickers = collected.of(SYMBOL, "ticker")
     assert [D(t.ticker.last_price) for t in tickers] == EXPECTED.tickers
     assert all(t.ticker.best_bid == "" for t in tickers), "Bybit spot tickers carry no best bid/ask"
-    assert candles_of(collected) == EXPECTED.candles
+    assert collected.candles(SYMBOL, closed=True) == EXPECTED.candles
     assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)
     assert len(collected.of(SYMBOL, "book_delta")) == EXPECTED.book_changes
     # The capture itself, as a sanity check.

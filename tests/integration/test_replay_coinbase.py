@@ -8,7 +8,6 @@ subscriber receives.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue, stream_status
+from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.support import Venue, stream_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -100,22 +99,7 @@ class Expected:
 EXPECTED = Expected(FILES)
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "coinbase", FILES, **kwargs)
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(SYMBOL, "trade")
-    ]
+replay_venue = replay_venue_fixture("coinbase", FILES)
 
 
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
@@ -126,18 +110,8 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
         stubs, [SYMBOL], channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS]
     )
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
-    assert trades_of(collected) == EXPECTED.trades
-    tickers = [
-        (
-            D(t.ticker.best_bid),
-            D(t.ticker.best_bid_size),
-            D(t.ticker.best_ask),
-            D(t.ticker.best_ask_size),
-            D(t.ticker.last_price),
-        )
-        for t in collected.of(SYMBOL, "ticker")
-    ]
-    assert tickers == EXPECTED.tickers
+    assert collected.trades(SYMBOL) == EXPECTED.trades
+    assert collected.tickers(SYMBOL, last_price=True) == EXPECTED.tickers
     assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)
     assert len(collected.of(SYMBOL, "book_delta")) == EXPECTED.book_changes
     # ccxt.pro coinbase has no watch_ohlcv: the capture's candles channel has no consumer.

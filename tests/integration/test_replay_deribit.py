@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue
+from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.support import Venue
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -106,38 +105,7 @@ SYMBOLS = {
 }
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
-    venue, log = start_replay_venue(tmp_path, "deribit", FILES, **kwargs)
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(symbol, "trade")
-    ]
-
-
-def tickers_of(collected: Collected, symbol: str) -> list[tuple[D | None, ...]]:
-    return [
-        tuple(
-            D(text) if text else None
-            for text in (
-                t.ticker.best_bid,
-                t.ticker.best_bid_size,
-                t.ticker.best_ask,
-                t.ticker.best_ask_size,
-                t.ticker.last_price,
-            )
-        )
-        for t in collected.of(symbol, "ticker")
-    ]
+replay_venue = replay_venue_fixture("deribit", FILES)
 
 
 async def subscribe_all(venue: Venue) -> tuple[dict[str, str], Collected]:
@@ -152,8 +120,8 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     assert symbols == SYMBOLS
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
-        assert trades_of(collected, symbol) == EXPECTED.trades[native]
-        assert tickers_of(collected, symbol) == EXPECTED.tickers[native]
+        assert collected.trades(symbol) == EXPECTED.trades[native]
+        assert collected.tickers(symbol, last_price=True, blank_as_none=True) == EXPECTED.tickers[native]
         assert collected.book(symbol) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
     # The capture itself, as a sanity check.
     assert sum(len(v) for v in EXPECTED.tickers.values()) == 89 and EXPECTED.book_frames == 46
@@ -177,4 +145,4 @@ async def test_a_reconnect_is_announced_and_the_books_end_right(replay_venue: Ve
     # On resubscribing, ccxt gets each book as a snapshot at the replay position.
     for native, symbol in symbols.items():
         assert collected.book(symbol) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
-        assert tickers_of(collected, symbol) == EXPECTED.tickers[native]
+        assert collected.tickers(symbol, last_price=True, blank_as_none=True) == EXPECTED.tickers[native]

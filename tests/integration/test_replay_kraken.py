@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue, stream_status
+from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.support import Venue, stream_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -97,28 +96,7 @@ class Expected:
 EXPECTED = Expected(FILES)
 
 
-@pytest.fixture
-async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
-    marker = request.node.get_closest_marker("replay")
-    venue, log = start_replay_venue(tmp_path, "kraken", FILES, **(marker.kwargs if marker else {}))
-    try:
-        yield venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(symbol, "trade")
-    ]
-
-
-def tickers_of(collected: Collected, symbol: str) -> list[tuple[D, D, D, D]]:
-    return [
-        (D(t.ticker.best_bid), D(t.ticker.best_bid_size), D(t.ticker.best_ask), D(t.ticker.best_ask_size))
-        for t in collected.of(symbol, "ticker")
-    ]
+replay_venue = replay_venue_fixture("kraken", FILES)
 
 
 async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
@@ -129,8 +107,8 @@ async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
     collected = await collect(stubs, list(symbols.values()))
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
-        assert trades_of(collected, symbol) == EXPECTED.trades[native], symbol
-        assert tickers_of(collected, symbol) == EXPECTED.tickers[native], symbol
+        assert collected.trades(symbol) == EXPECTED.trades[native], symbol
+        assert collected.tickers(symbol) == EXPECTED.tickers[native], symbol
         assert collected.book(symbol) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
         assert len(collected.of(symbol, "book_delta")) == EXPECTED.book_changes[native], symbol
     # The capture itself, as a sanity check.

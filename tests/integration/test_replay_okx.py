@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import CALL_TIMEOUT_S, Venue, stop_venue
+from tests.integration.replay import capture_files, collect, instruments, running_replay_venue
+from tests.integration.support import CALL_TIMEOUT_S, Venue
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -100,21 +100,9 @@ class Expected:
 
 @pytest.fixture(params=list(VENUES))
 async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Venue]]:
-    marker = request.node.get_closest_marker("replay")
-    kwargs = marker.kwargs if marker else {}
     name = request.param
-    venue, log = start_replay_venue(tmp_path, name, capture_files(VENUES[name][0]), **kwargs)
-    try:
+    async with running_replay_venue(tmp_path, request, name, capture_files(VENUES[name][0])) as venue:
         yield name, venue
-    finally:
-        await stop_venue(venue, log)
-
-
-def trades_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (e.trade.trade_id, D(e.trade.price), D(e.trade.size), e.trade.taker_side, e.ts_event_ns // 1_000_000)
-        for e in collected.of(symbol, "trade")
-    ]
 
 
 def by_open_time(candles: list[tuple[Any, ...]]) -> dict[int, list[tuple[Any, ...]]]:
@@ -122,20 +110,6 @@ def by_open_time(candles: list[tuple[Any, ...]]) -> dict[int, list[tuple[Any, ..
     for candle in candles:
         grouped.setdefault(candle[0], []).append(candle)
     return grouped
-
-
-def candles_of(collected: Collected, symbol: str) -> list[tuple[Any, ...]]:
-    return [
-        (
-            c.candle.open_time_ns // 1_000_000,
-            D(c.candle.open),
-            D(c.candle.high),
-            D(c.candle.low),
-            D(c.candle.close),
-            D(c.candle.volume),
-        )
-        for c in collected.of(symbol, "candle")
-    ]
 
 
 def test_fixture_checksums_follow_the_documented_algorithm() -> None:
@@ -153,21 +127,11 @@ async def test_every_message_comes_out_normalized(replay_venue: tuple[str, Venue
     assert await instruments(stubs) == {native: symbol}
     collected = await collect(stubs, [symbol])
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
-    assert trades_of(collected, symbol) == expected.trades
-    tickers = [
-        (
-            D(t.ticker.best_bid),
-            D(t.ticker.best_bid_size),
-            D(t.ticker.best_ask),
-            D(t.ticker.best_ask_size),
-            D(t.ticker.last_price),
-        )
-        for t in collected.of(symbol, "ticker")
-    ]
-    assert tickers == expected.tickers
+    assert collected.trades(symbol) == expected.trades
+    assert collected.tickers(symbol, last_price=True) == expected.tickers
     # Every update of each candle, in order; a candle's closing update may come out after the
     # next candle opened (the venue closes it by opening the next one), so compare per candle.
-    assert by_open_time(candles_of(collected, symbol)) == by_open_time(expected.candles)
+    assert by_open_time(collected.candles(symbol)) == by_open_time(expected.candles)
     assert collected.book(symbol) == expected.book
     assert len(collected.of(symbol, "book_delta")) == expected.book_frames - 1
 
@@ -184,7 +148,7 @@ async def test_a_lost_book_update_forces_a_resync(replay_venue: tuple[str, Venue
     assert (symbol, md.NOTICE_KIND_RESYNC) in kinds, "the dropped books update forces a resync"
     # The stand-in answers the re-subscribe with a snapshot of the replay position: the book ends right.
     assert collected.book(symbol) == expected.book
-    assert trades_of(collected, symbol) == expected.trades
+    assert collected.trades(symbol) == expected.trades
 
 
 async def test_every_candle_update_comes_out(replay_venue: tuple[str, Venue]) -> None:
@@ -194,7 +158,7 @@ async def test_every_candle_update_comes_out(replay_venue: tuple[str, Venue]) ->
     stubs = venue.stubs()
     await instruments(stubs)
     collected = await collect(stubs, [symbol], channels=[md.CHANNEL_CANDLES])
-    assert by_open_time(candles_of(collected, symbol)) == by_open_time(expected.candles)
+    assert by_open_time(collected.candles(symbol)) == by_open_time(expected.candles)
 
 
 @pytest.mark.replay(
