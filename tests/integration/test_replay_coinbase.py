@@ -138,13 +138,14 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
 
 
 @pytest.mark.replay(faults=["gap@40"])
-async def test_a_dropped_book_message_goes_unnoticed_by_ccxt(replay_venue: Venue) -> None:
-    """ccxt's coinbase handle_order_book never reads sequence_num: no resync.
-
-    This pins the limitation (see the venue report) rather than faking a resync.
-    """
+async def test_a_lost_message_forces_a_resync(replay_venue: Venue) -> None:
+    """ccxt's coinbase client never reads sequence_num; venues/coinbase/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK])
-    assert not collected.notices(md.NOTICE_KIND_RESYNC)
-    assert "dropped book frame" in replay_venue.log()
+    collected = await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], quiet_s=4.0)
+    assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped sequence_num forces a resync"
+    # The resubscription brings a level2 snapshot of the replay position: the book ends right.
+    assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)
+    status = {(s.symbol, s.channel): s for s in (await stream_status(stubs)).streams}
+    assert status[(SYMBOL, md.CHANNEL_BOOK)].resyncs == 1
+    assert "book sequence broken" in replay_venue.log()

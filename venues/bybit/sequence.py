@@ -20,7 +20,7 @@ class BybitBookSequence:
         self._last: dict[str, int] = {}
         self._broken: set[str] = set()
 
-    def check(self, message: Any) -> SequenceBreak | None:
+    def check(self, message: Any, connection: object) -> SequenceBreak | None:
         if not isinstance(message, dict) or not str(message.get("topic", "")).startswith("orderbook."):
             return None
         data = message.get("data") or {}

@@ -9,6 +9,9 @@
 - Coinbase sends a level2 snapshot on every subscription: a client that subscribes
   again once playback has begun (after a reconnect) gets the book as it stands at
   the current replay position, tracked message by message in delivered().
+- `sequence_num` counts every message on a connection (as Coinbase numbers them): the
+  stand-in renumbers captured messages and its own per connection, and a message lost
+  to a `gap` fault still uses up its number, so the client can see the gap.
 - Pings are WebSocket control frames (the server answers them); there is no
   application-level ping.
 - REST: the recorded answers, matched on the exact query first (the product list
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +37,7 @@ _SUBSCRIBED_AS = {
     "ticker": "ticker",
     "candles": "candles",
 }
+_SEQUENCE = re.compile(r'"sequence_num":\s*\d+')
 # Where each channel's events name their product.
 _ITEMS = {"market_trades": "trades", "ticker": "tickers", "candles": "candles"}
 
@@ -84,6 +89,19 @@ class CoinbaseReplay(ReplayAdapter):
         self.books: dict[str, CoinbaseBook] = {}
         first = next((f.text for f in capture.received if f.text.startswith('{"channel":')), "{}")
         self.opening_time = str(json.loads(first).get("timestamp", "1970-01-01T00:00:00Z"))
+        self.sequence: dict[int, int] = {}  # id(connection) -> last sequence_num used
+
+    def _numbered(self, connection: MockConnection, text: str) -> str:
+        number = self.sequence.get(id(connection), -1) + 1
+        self.sequence[id(connection)] = number
+        return _SEQUENCE.sub(f'"sequence_num":{number}', text, count=1)
+
+    def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
+        return self._numbered(connection, frame.text)
+
+    def lost(self, frame: WsFrame, topic: str, connections: list[MockConnection]) -> None:
+        for connection in connections:
+            self.sequence[id(connection)] = self.sequence.get(id(connection), -1) + 1
 
     def topic(self, frame: WsFrame) -> str | None:
         if not frame.text.startswith('{"channel":'):
@@ -116,7 +134,7 @@ class CoinbaseReplay(ReplayAdapter):
             connection.subscribe(topic)
             if channel == "level2" and product_id in self.books:
                 snapshots.append(self.books[product_id].snapshot())
-        return [self._subscriptions(connection), *snapshots]
+        return [self._numbered(connection, text) for text in [self._subscriptions(connection), *snapshots]]
 
     def _subscriptions(self, connection: MockConnection) -> str:
         """The "subscriptions" message: every channel the connection now has, with its products."""
@@ -152,7 +170,7 @@ def _product_id(channel: str, events: list[dict[str, Any]]) -> str | None:
 
 
 def _message(channel: str, timestamp: str, events: list[dict[str, Any]]) -> str:
-    # sequence_num is per connection on Coinbase; ccxt does not read it: the stand-in's own messages carry 0.
+    # sequence_num is set per connection when the message is sent (CoinbaseReplay._numbered).
     return json.dumps(
         {"channel": channel, "client_id": "", "timestamp": timestamp, "sequence_num": 0, "events": events}
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.model import Channel, InstrumentKind
 from venues.coinbase.replay import CoinbaseReplay
+from venues.coinbase.sequence import CoinbaseSequence
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC"]
@@ -21,4 +22,5 @@ SPEC = LiveSpec(
     native_cancel_after=False,  # no cancel-after on Coinbase: the runtime's timer cancels all
     has_sandbox=False,  # ccxt coinbase has no urls["test"]: set_sandbox_mode raises
     client_order_id_field="client_order_id",
+    sequence_check=CoinbaseSequence,  # ccxt does not read sequence_num
 )

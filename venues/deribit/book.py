@@ -35,7 +35,7 @@ class DeribitBookSequence:
         self._last: dict[str, Any] = {}
         self._broken: set[str] = set()
 
-    def check(self, message: Any) -> SequenceBreak | None:
+    def check(self, message: Any, connection: object) -> SequenceBreak | None:
         data = _book_data(message)
         if data is None:
             return None

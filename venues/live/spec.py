@@ -24,14 +24,14 @@ def _ccxt_id(market: Market) -> str:
 class SequenceBreak:
     """A venue frame that must not reach the book: it follows a missed update."""
 
-    native_symbol: str
+    native_symbol: str  # "": every book on the frame's connection (the venue numbers whole connections)
     reason: str  # set on the frame that shows the gap; "" on later frames until the new snapshot
 
 
 class SequenceCheck(Protocol):
     """Follows a venue's book sequence numbers, for venues whose ccxt client does not."""
 
-    def check(self, message: Any) -> SequenceBreak | None: ...
+    def check(self, message: Any, connection: object) -> SequenceBreak | None: ...
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ class LiveVenue(Venue):
         """Before ccxt sees a frame: drop book updates that follow a missed one, and resync."""
         if self._sequence is None:
             return True
-        broken = self._sequence.check(message)
+        broken = self._sequence.check(message, client)
         if broken is None:
             return True
         if broken.reason:
@@ -280,11 +280,12 @@ class LiveVenue(Venue):
 
     def _resync(self, client: Any, native: str, reason: str) -> None:
         """The venue's book sequence broke: rebuild from a fresh subscription (a new snapshot)."""
-        log.warning("%s %s: book sequence broken (%s); resubscribing", self.name, native, reason)
-        symbol = next((i.symbol for i in self._instruments if i.native_symbol == native), native)
-        for normalizer in self._normalizers.get(StreamKey(symbol, Channel.BOOK), []):
-            if isinstance(normalizer, BookNormalizer):
-                normalizer.resync(f"venue book sequence broken ({reason}): rebuilt from a new snapshot")
+        log.warning("%s %s: book sequence broken (%s); resubscribing", self.name, native or "*", reason)
+        symbols = [i.symbol for i in self._instruments if native in ("", i.native_symbol)]
+        for symbol in symbols:
+            for normalizer in self._normalizers.get(StreamKey(symbol, Channel.BOOK), []):
+                if isinstance(normalizer, BookNormalizer):
+                    normalizer.resync(f"venue book sequence broken ({reason}): rebuilt from a new snapshot")
         if client not in self._restarting:
             self._restarting.add(client)
             asyncio.get_running_loop().create_task(self._restart(client, reason))

@@ -105,6 +105,9 @@ class ReplayAdapter(abc.ABC):
     def delivered(self, frame: WsFrame, topic: str) -> None:  # noqa: B027 (optional hook)
         """Called for every market frame the replay has passed (sent or lost)."""
 
+    def lost(self, frame: WsFrame, topic: str, connections: list[MockConnection]) -> None:  # noqa: B027
+        """A `gap` fault dropped this frame on its way to these connections (optional hook)."""
+
     def rest(self, request: RestRequest) -> RestAnswer:
         """Answer a REST call; by default the capture's recorded answer for that path."""
         records = self.capture.rest_for(request.path)

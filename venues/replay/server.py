@@ -240,6 +240,7 @@ class ReplayServer:
             if drop_next_book and self.adapter.is_book(topic):
                 drop_next_book = False
                 log.warning("replay fault: dropped book frame %d (%s)", index, topic)
+                self.adapter.lost(frame, topic, [c for c in self._connections if topic in c.topics])
             else:
                 await self._send(frame, topic)
             self.adapter.delivered(frame, topic)
