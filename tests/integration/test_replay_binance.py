@@ -6,6 +6,7 @@ venue's replay adapter) and compared with what a gRPC subscriber receives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from decimal import Decimal
@@ -232,6 +233,35 @@ async def test_an_order_whose_answer_times_out_is_found_not_placed_twice(replay_
     listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
     assert [o.client_order_id for o in listed.orders] == ["tm-slow-1"], "exactly one order at the venue"
     assert "no clear answer" in replay_venue.log()
+
+
+@pytest.mark.replay(env={"TRADEMESH_BINANCE_API_KEY": "replay-key", "TRADEMESH_BINANCE_API_SECRET": SECRET})
+async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
+    stubs = replay_venue.stubs()
+    executions = Executions(stubs)
+    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    # Far above the market: it crosses the recorded book and fills at its best ask at once.
+    order = limit_order("LRC/BTC", common.SIDE_BUY, "10", "1", client_order_id="tm-fill-1")
+    placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+    assert placed.order.status == tf.ORDER_STATUS_FILLED
+
+    async def the_fill() -> tf.Execution | None:
+        return next((e for e in executions.of(placed.order.order_id) if e.HasField("fill")), None)
+
+    execution = await until(the_fill, CALL_TIMEOUT_S, what="a fill on the private stream")
+    fill = execution.fill
+    assert (fill.client_order_id, fill.symbol, fill.side) == ("tm-fill-1", "LRC/BTC", common.SIDE_BUY)
+    assert D(fill.size) == 10 and D(fill.price) == D(placed.order.average_fill_price) < 1
+    # 0.1 % in the quote asset, to Binance's 8 decimals.
+    assert D(fill.fee) == (D(fill.price) * 10 * D("0.001")).quantize(D("1e-8")) and fill.fee_asset == "BTC"
+    assert fill.liquidity == tf.LIQUIDITY_TAKER and execution.order.status == tf.ORDER_STATUS_FILLED
+    await asyncio.sleep(0.5)  # any late duplicate would have arrived by now
+    fills = [e for e in executions.of(placed.order.order_id) if e.HasField("fill")]
+    filled_states = [
+        e for e in executions.of(placed.order.order_id) if e.order.status == tf.ORDER_STATUS_FILLED
+    ]
+    assert len(fills) == 1, "each fill once, though REST and the private stream both tell of it"
+    assert len(filled_states) == 2, "the REST answer's FILLED, then the fill itself"
 
 
 async def test_trading_without_credentials_is_refused(replay_venue: Venue) -> None:

@@ -1,15 +1,21 @@
-"""A tiny Binance order store for the replay stand-in, in Binance's REST formats.
+"""A small Binance order store for the replay stand-in, in Binance's REST and user-data formats.
 
-Orders rest and never fill (a replay has no matching engine); enough to test
-placing, duplicate client ids, cancels, cancel-all and the dead-man switch
-against the real ccxt client. Error codes are Binance's own (-2010 duplicate,
--2011 unknown order on cancel, -2013 order does not exist).
+Enough of an exchange to test trading through the real ccxt client: an order that does
+not cross the replayed book rests (NEW) until canceled; a marketable one (a limit buy at
+or above the best ask, a sell at or below the best bid, or a market order) fills at once,
+entirely, at the best opposite price of the book as it stands at the replay position
+(no walk through the depth: a simplification), with a 0.1 % commission in the quote
+asset. Every state change is also sent as an `executionReport` on the user data stream
+(through `on_event`). Error codes are Binance's own (-2010 duplicate, -2011 unknown
+order on cancel, -2013 order does not exist).
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from venues.replay.adapter import RestAnswer, RestRequest
@@ -20,42 +26,39 @@ _BALANCES = [
     {"asset": "USDT", "free": "100000.00000000", "locked": "0.00000000"},
     {"asset": "BTC", "free": "2.00000000", "locked": "0.00000000"},
 ]
+_COMMISSION = Decimal("0.001")
+# The best bid and ask of a symbol at the replay position, as the venue wrote them.
+BestPrices = Callable[[str], tuple[str, str] | None]
 
 
 def _error(code: int, message: str) -> RestAnswer:
     return RestAnswer.json({"code": code, "msg": message}, 400)
 
 
+def _text(value: Decimal) -> str:
+    return f"{value:.8f}"
+
+
 class OrderStore:
-    def __init__(self, api_prefix: str) -> None:
+    def __init__(self, api_prefix: str, best: BestPrices = lambda symbol: None) -> None:
         self.api_prefix = api_prefix
+        self.best = best
+        self.on_event: Callable[[dict[str, Any]], None] = lambda event: None
         self.orders: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1000)
-        self.requests: list[tuple[str, str]] = []  # (method, endpoint) in arrival order, for tests
+        self._trade_ids = itertools.count(50_000)
 
     def answer(self, request: RestRequest, endpoint: str) -> RestAnswer | None:
-        self.requests.append((request.method, endpoint))
         params = request.params()
         route = (request.method, endpoint)
         if route == ("POST", "order"):
             return self._place(params)
         if route in (("GET", "order"), ("DELETE", "order")):
-            order = self._find(params)
-            if order is None:
-                return _error(
-                    -2013 if request.method == "GET" else -2011,
-                    "Order does not exist." if request.method == "GET" else "Unknown order sent.",
-                )
-            if request.method == "DELETE":
-                order["status"] = "CANCELED"
-            return RestAnswer.json(order)
+            return self._one(request.method, params)
         if route == ("GET", "openOrders"):
             return RestAnswer.json(self._open(params.get("symbol")))
-        if route == ("DELETE", "openOrders"):
-            canceled = self._open(params.get("symbol"))
-            for order in canceled:
-                order["status"] = "CANCELED"
-            return RestAnswer.json(canceled)
+        if route in (("DELETE", "openOrders"), ("DELETE", "allOpenOrders")):
+            return RestAnswer.json([self._cancel(order) for order in self._open(params.get("symbol"))])
         if route == ("GET", "account"):
             return RestAnswer.json(
                 {
@@ -68,6 +71,14 @@ class OrderStore:
                 }
             )
         return None
+
+    def _one(self, method: str, params: dict[str, str]) -> RestAnswer:
+        order = self._find(params)
+        if order is None:
+            if method == "GET":
+                return _error(-2013, "Order does not exist.")
+            return _error(-2011, "Unknown order sent.")
+        return RestAnswer.json(self._cancel(order) if method == "DELETE" else order)
 
     def _place(self, params: dict[str, str]) -> RestAnswer:
         client_id = params.get("newClientOrderId", "")
@@ -99,7 +110,96 @@ class OrderStore:
             "selfTradePreventionMode": "NONE",
         }
         self.orders[order_id] = order
+        self._report(order, "NEW")
+        fill_price = self._crossing_price(order)
+        if fill_price is not None:
+            self._fill(order, fill_price)
         return RestAnswer.json(order)
+
+    def _crossing_price(self, order: dict[str, Any]) -> str | None:
+        best = self.best(order["symbol"])
+        if best is None:
+            return None
+        bid, ask = best
+        if order["side"] == "BUY":
+            crosses = order["type"] == "MARKET" or Decimal(order["price"]) >= Decimal(ask)
+            return ask if crosses else None
+        crosses = order["type"] == "MARKET" or Decimal(order["price"]) <= Decimal(bid)
+        return bid if crosses else None
+
+    def _fill(self, order: dict[str, Any], price: str) -> None:
+        size = Decimal(order["origQty"])
+        quote = size * Decimal(price)
+        commission = quote * _COMMISSION
+        quote_asset = "USDT" if order["symbol"].endswith("USDT") else order["symbol"][-3:]
+        trade_id = next(self._trade_ids)
+        order.update(
+            status="FILLED", executedQty=_text(size), cummulativeQuoteQty=_text(quote), isWorking=False
+        )
+        order["fills"] = [
+            {
+                "price": price,
+                "qty": _text(size),
+                "commission": _text(commission),
+                "commissionAsset": quote_asset,
+                "tradeId": trade_id,
+            }
+        ]
+        self._report(order, "TRADE", last=(size, Decimal(price), commission, quote_asset, trade_id))
+
+    def _cancel(self, order: dict[str, Any]) -> dict[str, Any]:
+        if order["status"] == "NEW":
+            order.update(status="CANCELED", isWorking=False, updateTime=int(time.time() * 1000))
+            self._report(order, "CANCELED")
+        return order
+
+    def _report(
+        self,
+        order: dict[str, Any],
+        execution: str,
+        last: tuple[Decimal, Decimal, Decimal, str, int] | None = None,
+    ) -> None:
+        """The executionReport Binance's user data stream sends for this change."""
+        now = int(time.time() * 1000)
+        size, price, commission, asset, trade_id = last or (Decimal(0), Decimal(0), Decimal(0), None, -1)
+        self.on_event(
+            {
+                "e": "executionReport",
+                "E": now,
+                "s": order["symbol"],
+                "c": order["clientOrderId"],
+                "S": order["side"],
+                "o": order["type"],
+                "f": order["timeInForce"],
+                "q": order["origQty"],
+                "p": order["price"],
+                "P": "0.00000000",
+                "F": "0.00000000",
+                "g": -1,
+                "C": order["clientOrderId"] if execution == "CANCELED" else "",
+                "x": execution,
+                "X": order["status"],
+                "r": "NONE",
+                "i": order["orderId"],
+                "l": _text(size),
+                "z": order["executedQty"],
+                "L": _text(price),
+                "n": _text(commission),
+                "N": asset,
+                "T": now,
+                "t": trade_id,
+                "I": 0,
+                "w": order["isWorking"],
+                "m": False,
+                "M": execution == "TRADE",
+                "O": order["time"],
+                "Z": order["cummulativeQuoteQty"],
+                "Y": _text(size * price),
+                "Q": "0.00000000",
+                "W": order["workingTime"],
+                "V": "NONE",
+            }
+        )
 
     def _find(self, params: dict[str, str]) -> dict[str, Any] | None:
         if "orderId" in params:

@@ -7,7 +7,10 @@
 - REST: exchangeInfo as recorded; depth snapshots follow the replay (the recorded snapshot
   with every depth update replayed since applied), so a client that re-snapshots after a
   gap or a reconnect gets the book the exchange would have had; orders live in a small
-  order store speaking /api/v3/order, /openOrders and /account; /klines serves each
+  order store speaking /api/v3/order, /openOrders and /account (marketable orders fill at
+  the replayed book's best price), whose order updates go out on the WebSocket API's user
+  data stream (`userDataStream.subscribe.signature`, events wrapped in
+  {"subscriptionId":0,"event":...}); /klines serves each
   candle the capture streamed (its last state) and, before the capture, a deterministic
   synthetic history (the capture holds none), so paging through history can be tested.
 """
@@ -23,6 +26,8 @@ from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, Res
 from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["BinanceReplay", "DepthBook"]
+
+_USER = "user-data"  # the topic of the account's own order updates
 
 
 class DepthBook:
@@ -64,7 +69,8 @@ class BinanceReplay(ReplayAdapter):
         self.books: dict[str, DepthBook] = {}
         for record in capture.rest_for(self.api_prefix + "depth"):
             self.books[record.query["symbol"]] = DepthBook(json.loads(record.body))
-        self.orders = OrderStore(self.api_prefix)
+        self.orders = OrderStore(self.api_prefix, self._best)
+        self.orders.on_event = self._user_event
         self.snapshots_served: set[str] = set()
         self.klines = KlineHistory(capture)
 
@@ -85,9 +91,22 @@ class BinanceReplay(ReplayAdapter):
         wanted = {topic.split("@", 1)[0].upper() for topic in topics if self.is_book(topic)}
         return wanted <= self.snapshots_served
 
+    def _best(self, symbol: str) -> tuple[str, str] | None:
+        book = self.books.get(symbol)
+        if book is None or not book.bids or not book.asks:
+            return None
+        return max(book.bids, key=float), min(book.asks, key=float)
+
+    def _user_event(self, event: dict[str, Any]) -> None:
+        """An order update on the user data stream (WebSocket API subscription 0)."""
+        self.publish(_USER, json.dumps({"subscriptionId": 0, "event": event}))
+
     def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
         request = json.loads(text)
         method = request.get("method")
+        if method == "userDataStream.subscribe.signature":  # the WebSocket API's user data stream
+            connection.subscribe(_USER)
+            return [json.dumps({"id": request.get("id"), "status": 200, "result": {"subscriptionId": 0}})]
         for stream in request.get("params") or []:
             if method == "SUBSCRIBE":
                 connection.subscribe(stream.lower())

@@ -24,4 +24,5 @@ SPEC = LiveSpec(
     ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes
     native_cancel_after=False,  # spot has no cancel-after: the runtime's timer cancels all
     client_order_id_field="newClientOrderId",
+    private_streams=True,  # executionReport over the WebSocket API's user data stream
 )

@@ -61,6 +61,8 @@ class LiveSpec:
     client_order_id_field: str = "clientOrderId"
     # A subclass of the ccxt.pro class that mends a ccxt shortcoming (None: ccxt.pro.<ccxt_id>).
     exchange_class: type[Any] | None = None
+    # The account's order updates and fills over the venue's private WebSocket (with credentials).
+    private_streams: bool = False
     # For venues whose ccxt client applies book updates without checking their sequence.
     sequence_check: Callable[[], SequenceCheck] | None = None
     # Most trades a candle REST page returns (GetCandles paginates).

@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -17,15 +18,17 @@ from core.model import (
     Candle,
     Channel,
     Execution,
+    Fill,
     Instrument,
     Order,
     OrderRequest,
+    OrderStatus,
     Position,
     StreamKey,
     Timeframe,
 )
 from venues.live.config import TIMEFRAME_NAMES, LiveConfig
-from venues.live.exchange import Hooks, create_exchange
+from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.normalize import (
     BookNormalizer,
     CandleNormalizer,
@@ -34,6 +37,7 @@ from venues.live.normalize import (
     decimal_or_zero,
 )
 from venues.live.orders import safe_message
+from venues.live.private import PrivateStreams
 from venues.live.spec import LiveSpec, Market
 from venues.live.streams import Backoff, StreamWatcher, Watchdog
 from venues.live.trading import LiveTrading, retry_after
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
 _TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
 _LOAD_ATTEMPTS = 6
+# Orders whose last reported state is remembered (to report each state change once).
+_REPORTED_ORDERS = 10_000
 
 
 class LiveVenue(Venue):
@@ -70,6 +76,8 @@ class LiveVenue(Venue):
         self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
         self._restarting: set[Any] = set()
         self._resolved: set[int] = set()
+        self._reported: dict[str, tuple[OrderStatus, Decimal]] = {}
+        self._private: PrivateStreams | None = None
 
     # ---- lifecycle
 
@@ -155,6 +163,12 @@ class LiveVenue(Venue):
         self._watchdog.start()
         if self.replay is not None:
             self._release_task = asyncio.create_task(self._release_replay(), name="replay-release")
+        if self.spec.private_streams and has_credentials(self.spec):
+            self._private = PrivateStreams(self.name, self.exchange, self._report, self._backoff)
+            self._private.start()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
 
     def _replay_over(self) -> bool:
         """After a replay has played out, silence is expected: the watchdog leaves it alone."""
@@ -169,6 +183,8 @@ class LiveVenue(Venue):
         self.replay.release()
 
     async def stop(self) -> None:
+        if self._private is not None:
+            await self._private.stop()
         if self._release_task is not None:
             self._release_task.cancel()
         if self._watchdog is not None:
@@ -327,10 +343,17 @@ class LiveVenue(Venue):
     async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
         return [self._report(order) for order in await self._trading().cancel_all_orders(symbol)]
 
-    def _report(self, order: Order) -> Order:
-        """Executions seen through our own order calls (the venues' private streams are not wired yet)."""
+    def _report(self, order: Order, fill: Fill | None = None) -> Order:
+        """An execution, from a REST answer or the private stream; an order state already reported is
+        not reported again (both sources see most changes)."""
+        state = (order.status, order.filled_size)
+        if fill is None and self._reported.get(order.order_id) == state:
+            return order
+        self._reported[order.order_id] = state
+        if len(self._reported) > _REPORTED_ORDERS:
+            del self._reported[next(iter(self._reported))]
         if self._on_execution is not None:
-            self._on_execution(Execution(time.time_ns(), order))
+            self._on_execution(Execution(time.time_ns(), order, fill))
         return order
 
     async def get_order(self, ref: OrderRef) -> Order:

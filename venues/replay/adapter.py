@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,6 +65,9 @@ class ReplayAdapter(abc.ABC):
 
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
+        # Sends a frame of the adapter's own (e.g. a private order update) to every connection
+        # subscribed to a topic; the server wires it up.
+        self.publish: Callable[[str, str], None] = lambda topic, text: None
 
     @abc.abstractmethod
     def topic(self, frame: WsFrame) -> str | None:

@@ -115,6 +115,7 @@ class ReplayServer:
             if (topic := adapter.topic(frame)) is not None
         ]
         self._connections: list[_Connection] = []
+        adapter.publish = self._publish
         self._subscribed = asyncio.Event()
         self._last_subscribe = 0.0
         self._playing = False
@@ -253,6 +254,12 @@ class ReplayServer:
             if topic in connection.topics:
                 await connection.send(self.adapter.render(frame, topic, connection))
                 self.frames_sent += 1
+
+    def _publish(self, topic: str, text: str) -> None:
+        """An adapter's own frame to every connection on a topic, sent in the order published."""
+        for connection in self._connections:
+            if topic in connection.topics:
+                asyncio.get_running_loop().create_task(connection.send(text))
 
     async def _inject(self, fault: Fault) -> bool:
         """Apply a fault; True when the next book frame is to be dropped."""

@@ -1,0 +1,108 @@
+"""The account's own order updates and fills, from the venue's private WebSocket, as executions.
+
+Two watch loops (ccxt `watch_orders`, `watch_my_trades`) keep the private streams open;
+after each wake-up the fills ccxt has not handed over yet go out with the order as it
+now stands, then every order whose state changed. The venue's reporter drops a state
+it has already reported (the same order may also be reported from a REST answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ccxt.pro
+
+from core.model import Fill, Liquidity, Order, Side
+from venues.live.normalize import decimal_or_zero
+from venues.live.orders import order_from_ccxt
+from venues.live.streams import Backoff
+
+__all__ = ["PrivateStreams", "fill_from_ccxt"]
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[Order, Fill | None], object]
+# Fill ids remembered to hand each fill over once (far more than ccxt's own trade cache).
+_SEEN_FILLS = 10_000
+
+
+def fill_from_ccxt(trade: dict[str, Any], order: Order) -> Fill:
+    fee = trade.get("fee") or {}
+    d = decimal_or_zero
+    return Fill(
+        fill_id=str(trade.get("id") or ""),
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=Side.SELL if trade.get("side") == "sell" else Side.BUY,
+        price=d(trade.get("price")),
+        size=d(trade.get("amount")),
+        fee=d(fee.get("cost")),
+        fee_asset=str(fee.get("currency") or ""),
+        liquidity=Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER,
+        trade_id=str(trade.get("id") or ""),
+        ts_event_ns=int(trade.get("timestamp") or 0) * 1_000_000,
+    )
+
+
+class PrivateStreams:
+    def __init__(self, venue: str, exchange: Any, report: Report, backoff: Callable[[], Backoff]) -> None:
+        self.venue = venue
+        self.exchange = exchange
+        self.report = report
+        self._backoff = backoff
+        self._seen_fills: dict[str, None] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for method in ("watch_orders", "watch_my_trades"):
+            self._tasks.append(asyncio.create_task(self._run(method), name=f"private-{method}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, method: str) -> None:
+        backoff = self._backoff()
+        while True:
+            try:
+                await getattr(self.exchange, method)()
+            except ccxt.NotSupported as exc:
+                log.warning("%s: no private %s stream: %s", self.venue, method, exc)
+                return
+            except ccxt.BaseError as exc:
+                delay = backoff.next()
+                log.warning("%s: private %s stream: %s; again in %.1f s", self.venue, method, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            self.poll()
+
+    def poll(self) -> None:
+        for trade in list(self.exchange.myTrades or []):
+            fill_id = str(trade.get("id") or "")
+            if not fill_id or fill_id in self._seen_fills:
+                continue
+            self._remember(fill_id)
+            order = self._order(str(trade.get("order") or ""))
+            if order is not None:
+                self.report(order, fill_from_ccxt(trade, order))
+        for raw in list(self.exchange.orders or []):
+            self.report(order_from_ccxt(self.venue, raw), None)
+
+    def _order(self, order_id: str) -> Order | None:
+        for raw in reversed(list(self.exchange.orders or [])):
+            if str(raw.get("id")) == order_id:
+                return order_from_ccxt(self.venue, raw)
+        return None
+
+    def _remember(self, fill_id: str) -> None:
+        self._seen_fills[fill_id] = None
+        if len(self._seen_fills) > _SEEN_FILLS:
+            del self._seen_fills[next(iter(self._seen_fills))]
