@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KIND@N",
-        help="fault before market frame N: disconnect, gap, malformed (ratelimit@N: 429 on N REST calls)",
+        help="fault at market frame N: disconnect, gap, malformed; ratelimit@N, slow@N: next N REST calls",
     )
     venue.set_defaults(run=_venue_command)
 
