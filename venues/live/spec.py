@@ -57,6 +57,9 @@ class LiveSpec:
     # runtime's own timer still trips at the ttl: the native switch is the backstop).
     native_cancel_after_min_ms: int = 0
     has_sandbox: bool = True
+    # False for a venue that accepts a second order with a client id it already holds (Deribit's
+    # label): the connector then asks for the client id before placing.
+    unique_client_ids: bool = True
     # The venue's own name for the client order id ccxt sends (documentation; ccxt maps "clientOrderId").
     client_order_id_field: str = "clientOrderId"
     # A subclass of the ccxt.pro class that mends a ccxt shortcoming (None: ccxt.pro.<ccxt_id>).

@@ -62,6 +62,11 @@ class LiveTrading:
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
         self._require_credentials()
         client_id = request.client_order_id or f"tm{uuid.uuid4().hex[:20]}"
+        if request.client_order_id and not self.spec.unique_client_ids:
+            try:  # the venue would take a second order with this id: look before placing
+                return await self._by_client_id(request.symbol, client_id), True
+            except NotFound:
+                pass
         params: dict[str, Any] = {"clientOrderId": client_id}
         if request.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = request.time_in_force.value.upper()
