@@ -8,7 +8,12 @@
 - Bybit sends an order-book snapshot on every subscription: a client that subscribes
   again once playback has begun (after a reconnect or a resync) gets the book as it
   stands at the current replay position, tracked frame by frame in delivered().
-- REST: the recorded instruments-info answer (the base class's lookup).
+- Private stream (wss://stream.bybit.com/v5/private): {"op":"auth","args":[key, expires,
+  signature]} is answered {"success":true,"ret_msg":"","op":"auth",...} (the signature is not
+  checked); "order" and "execution" may be subscribed only once authenticated, and carry the
+  order store's pushes (venues/bybit/orders.py).
+- REST: the recorded instruments-info answer (the base class's lookup); the order, account and
+  wallet endpoints of the order store, whose fills take the best price of the tracked book.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from venues.replay.adapter import MockConnection, ReplayAdapter
+from venues.bybit.orders import BybitOrderStore
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["BybitBook", "BybitReplay"]
 
 _CONN_ID = "replay-bybit-conn"
+_PRIVATE_TOPICS = ("order", "execution")
+_V5 = "/v5/"
 
 
 class BybitBook:
@@ -72,6 +80,9 @@ class BybitReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, BybitBook] = {}
+        self.orders = BybitOrderStore(self._best)
+        self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
+        self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
 
     def topic(self, frame: WsFrame) -> str | None:
         if not frame.text.startswith('{"topic":'):
@@ -91,8 +102,11 @@ class BybitReplay(ReplayAdapter):
         req_id = str(request.get("req_id", ""))
         if op == "ping":
             return [_answer(op, req_id, "pong")]
+        if op == "auth":
+            self._authenticated.add(id(connection))
+            return [_answer(op, req_id, "")]
         if op == "subscribe":
-            return [_answer(op, req_id, "subscribe"), *self._subscribe(connection, request.get("args") or [])]
+            return self._on_subscribe(connection, req_id, request.get("args") or [])
         if op == "unsubscribe":
             for topic in request.get("args") or []:
                 connection.unsubscribe(topic)
@@ -102,6 +116,13 @@ class BybitReplay(ReplayAdapter):
                 {"success": False, "ret_msg": "error:invalid op", "conn_id": _CONN_ID, "req_id": req_id}
             )
         ]
+
+    def _on_subscribe(self, connection: MockConnection, req_id: str, topics: list[str]) -> list[str]:
+        """Private topics only after "auth", as on Bybit; then the answer and any book snapshots."""
+        if any(t in _PRIVATE_TOPICS for t in topics) and id(connection) not in self._authenticated:
+            refusal = {"success": False, "ret_msg": "Request not authorized", "conn_id": _CONN_ID}
+            return [json.dumps({**refusal, "req_id": req_id, "op": "subscribe"})]
+        return [_answer("subscribe", req_id, "subscribe"), *self._subscribe(connection, topics)]
 
     def _subscribe(self, connection: MockConnection, topics: list[str]) -> list[str]:
         """Subscribe the topics; a fresh snapshot for each book the replay has already started."""
@@ -115,6 +136,18 @@ class BybitReplay(ReplayAdapter):
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if self.is_book(topic):
             self.books.setdefault(topic, BybitBook(topic)).apply(json.loads(frame.text))
+
+    def _best(self, symbol: str) -> tuple[str, str] | None:
+        """(best bid, best ask) of the symbol's book at the replay position, None before it has one."""
+        book = next((b for b in self.books.values() if b.symbol == symbol and b.bids and b.asks), None)
+        if book is None:
+            return None
+        return max(book.bids, key=Decimal), min(book.asks, key=Decimal)
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        endpoint = request.path.split(_V5, 1)[1] if _V5 in request.path else ""
+        answer = self.orders.answer(request, endpoint)
+        return answer if answer is not None else super().rest(request)
 
 
 def _answer(op: str, req_id: str, ret_msg: str) -> str:

@@ -21,14 +21,24 @@
   "prev_change_id":c0,"change_id":c1,...} with levels ["new"|"change"|"delete",price,amount].
   The stand-in keeps each book at the replay position and sends it as a fresh snapshot to a
   client that subscribes again after the capture's snapshot went by (e.g. after a reconnect).
+- Trading (venues/deribit/orders.py): private/* methods, over REST (GET
+  www.deribit.com/api/v2/private/<method>?..., as ccxt sends them, signed with a
+  `deri-hmac-sha256` Authorization header; an unsigned call gets 13009 unauthorized) or
+  over the WebSocket. After public/auth, private/subscribe to `user.orders.<kind>.<currency>.
+  <interval>`, `user.trades...` (or `user.orders.<instrument>.<interval>`) delivers every
+  order change as Deribit's notifications: the order (an object on `raw`, a list on
+  `100ms`) on user.orders, then its trades (a list) on user.trades. A user channel is its
+  own topic (the interval included): it is not in the capture.
 """
 
 from __future__ import annotations
 
 import json
 import weakref
+from decimal import Decimal
 from typing import Any
 
+from venues.deribit.orders import DeribitOrderStore, RpcError, instrument_currency, instrument_kind
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -43,6 +53,19 @@ def split_channel(channel: str) -> tuple[str, str]:
     """("book.X", "raw") for "book.X.raw": the topic and the interval."""
     topic, _, interval = channel.rpartition(".")
     return topic, interval
+
+
+def topic_of(channel: str) -> str:
+    """The topic a subscription joins: a market channel without its interval, a user channel whole."""
+    return channel if channel.startswith("user.") else split_channel(channel)[0]
+
+
+def user_channels(kind: str, instrument: str) -> list[str]:
+    """Every user.<kind> channel an order change of this instrument is notified on."""
+    currency = instrument_currency(instrument)
+    names = [f"{kind}.{k}.{c}" for k in ("any", instrument_kind(instrument)) for c in ("any", currency)]
+    names.append(f"{kind}.{instrument}")
+    return [f"user.{name}.{interval}" for name in names for interval in ("raw", "100ms")]
 
 
 class DeribitBook:
@@ -94,7 +117,7 @@ def _error(request_id: Any, error: dict[str, Any]) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
 
 
-def _notification(channel: str, data: dict[str, Any]) -> str:
+def _notification(channel: str, data: dict[str, Any] | list[dict[str, Any]]) -> str:
     return json.dumps(
         {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
     )
@@ -106,6 +129,8 @@ class DeribitReplay(ReplayAdapter):
         self.books: dict[str, DeribitBook] = {}
         # The channel name each client subscribed a topic under (e.g. "book.X.100ms").
         self.channels: weakref.WeakKeyDictionary[MockConnection, dict[str, str]] = weakref.WeakKeyDictionary()
+        self.orders = DeribitOrderStore(self._best)
+        self.orders.on_change = self._notify_user
 
     # ---- market frames
 
@@ -142,19 +167,24 @@ class DeribitReplay(ReplayAdapter):
             return self._subscribe(connection, request_id, list(params.get("channels") or []))
         if method in ("public/unsubscribe", "private/unsubscribe"):
             for channel in params.get("channels") or []:
-                connection.unsubscribe(split_channel(channel)[0])
+                connection.unsubscribe(topic_of(channel))
             return [_answer(request_id, params.get("channels") or [])]
         if method == "public/auth":
             return [_answer(request_id, self._token())]
         if method in ("public/test", "public/set_heartbeat", "public/disable_heartbeat"):
             return [_answer(request_id, {"version": "2.1.1"} if method == "public/test" else "ok")]
+        if isinstance(method, str) and self.orders.handles(method):
+            try:
+                return [_answer(request_id, self.orders.call(method, params))]
+            except RpcError as error:
+                return [_error(request_id, error.body())]
         return [_error(request_id, _NO_METHOD)]
 
     def _subscribe(self, connection: MockConnection, request_id: Any, channels: list[str]) -> list[str]:
         named = self.channels.setdefault(connection, {})
         fresh: list[str] = []
         for channel in channels:
-            topic = split_channel(channel)[0]
+            topic = topic_of(channel)
             named[topic] = channel
             connection.subscribe(topic)
             book = self.books.get(topic.split(".", 1)[1]) if self.is_book(topic) else None
@@ -172,7 +202,31 @@ class DeribitReplay(ReplayAdapter):
             "token_type": "bearer",
         }
 
+    # ---- the account's own notifications
+
+    def _best(self, instrument: str) -> tuple[Decimal | None, Decimal | None]:
+        """The best bid and ask of the book at the replay position (None: that side is empty)."""
+        book = self.books.get(instrument)
+        if book is None:
+            return None, None
+        bid = Decimal(str(max(book.bids))) if book.bids else None
+        ask = Decimal(str(min(book.asks))) if book.asks else None
+        return bid, ask
+
+    def _notify_user(self, order: dict[str, Any], trades: list[dict[str, Any]]) -> None:
+        """Deribit's user.orders notification of an order change, then user.trades of its fills."""
+        instrument = order["instrument_name"]
+        for channel in user_channels("orders", instrument):
+            self.publish(channel, _notification(channel, order if channel.endswith(".raw") else [order]))
+        if trades:
+            for channel in user_channels("trades", instrument):
+                self.publish(channel, _notification(channel, trades))
+
     # ---- REST
+
+    def delays_answer(self, request: RestRequest) -> bool:
+        """ccxt sends Deribit's private calls as GETs: a `slow` fault delays order entry."""
+        return request.path.endswith(("/private/buy", "/private/sell"))
 
     def rest(self, request: RestRequest) -> RestAnswer:
         method = request.path.split(_API, 1)[1] if _API in request.path else ""
@@ -183,7 +237,19 @@ class DeribitReplay(ReplayAdapter):
             return self._result(self._currencies())
         if method == "public/test":
             return self._result({"version": "2.1.1"})
+        if self.orders.handles(method):
+            return self._private(method, request)
         return RestAnswer.json({"jsonrpc": "2.0", "error": _NO_METHOD}, 400)
+
+    def _private(self, method: str, request: RestRequest) -> RestAnswer:
+        if not request.headers.get("Authorization", "").startswith("deri-hmac-sha256 "):
+            return RestAnswer.json(
+                {"jsonrpc": "2.0", "error": {"code": 13009, "message": "unauthorized"}}, 400
+            )
+        try:
+            return self._result(self.orders.call(method, request.params()))
+        except RpcError as error:
+            return RestAnswer.json({"jsonrpc": "2.0", "error": error.body()}, 400)
 
     @staticmethod
     def _result(result: Any) -> RestAnswer:

@@ -9,7 +9,8 @@ use the `quote.X` channel instead).
 from __future__ import annotations
 
 from core.model import InstrumentKind
-from venues.deribit.book import DeribitBookSequence, DeribitClient
+from venues.deribit.book import DeribitBookSequence
+from venues.deribit.client import DeribitTradingClient
 from venues.deribit.replay import DeribitReplay
 from venues.live.spec import LiveSpec
 
@@ -30,6 +31,11 @@ SPEC = LiveSpec(
     # session setting, not a timer): the runtime's timer cancels all.
     native_cancel_after=False,
     client_order_id_field="label",
-    exchange_class=DeribitClient,  # a snapshot starts the book afresh (see venues/deribit/book.py)
+    # Deribit takes a second order with a label it already holds: look the label up first.
+    unique_client_ids=False,
+    # A snapshot starts the book afresh (venues/deribit/book.py); clientOrderId is sent and read
+    # back as Deribit's label (venues/deribit/client.py).
+    exchange_class=DeribitTradingClient,
+    private_streams=True,  # user.orders / user.trades notifications after public/auth
     sequence_check=DeribitBookSequence,  # ccxt does not compare prev_change_id
 )

@@ -89,9 +89,9 @@ class PrivateStreams:
             fill_id = str(trade.get("id") or "")
             if not fill_id or fill_id in self._seen_fills:
                 continue
-            self._remember(fill_id)
             order = self._order(str(trade.get("order") or ""))
-            if order is not None:
+            if order is not None:  # else: the order's update has not come yet; next time
+                self._remember(fill_id)
                 self.report(order, fill_from_ccxt(trade, order))
         for raw in list(self.exchange.orders or []):
             self.report(order_from_ccxt(self.venue, raw), None)

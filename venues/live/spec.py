@@ -56,6 +56,8 @@ class LiveSpec:
     # Shortest timeout the venue's cancel-all-after takes; a shorter ttl arms it with this (the
     # runtime's own timer still trips at the ttl: the native switch is the backstop).
     native_cancel_after_min_ms: int = 0
+    # False when the venue's cancel-after cannot be switched off (a ttl of 0 then leaves it be).
+    native_cancel_after_disarms: bool = True
     has_sandbox: bool = True
     # False for a venue that accepts a second order with a client id it already holds (Deribit's
     # label): the connector then asks for the client id before placing.

@@ -149,9 +149,14 @@ class LiveTrading:
         canceled: list[Order] = []
         for name in [symbol] if symbol else self._symbols():
             open_orders = await self.open_orders(name)
-            if open_orders:
+            if not open_orders:
+                continue
+            if self.exchange.has.get("cancelAllOrders"):
                 await self._call(lambda n=name: self.exchange.cancel_all_orders(n))  # type: ignore[misc]
-                canceled.extend(dataclasses.replace(o, status=OrderStatus.CANCELED) for o in open_orders)
+            else:  # the venue has no cancel-all: one cancel per order
+                for order in open_orders:
+                    await self._call(lambda o=order: self.exchange.cancel_order(o.order_id, o.symbol))  # type: ignore[misc]
+            canceled.extend(dataclasses.replace(o, status=OrderStatus.CANCELED) for o in open_orders)
         return canceled
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
@@ -161,6 +166,8 @@ class LiveTrading:
             not self.spec.native_cancel_after
             or read_secret(venue_variable(self.spec.name, "API_KEY")) is None
         ):
+            return False
+        if ttl_ms == 0 and not self.spec.native_cancel_after_disarms:
             return False
         timeout_ms = 0 if ttl_ms == 0 else max(ttl_ms, self.spec.native_cancel_after_min_ms)
         try:

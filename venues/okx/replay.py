@@ -8,7 +8,15 @@
   one; when the client subscribes again (after a gap it unsubscribes and resubscribes), the
   stand-in answers with a fresh snapshot of the book at the current replay position, with
   its seqId and its CRC32 checksum.
-- REST: the recorded instruments; /api/v5/public/time answers the current time.
+- REST: the recorded instruments; /api/v5/public/time answers the current time; the trade
+  and account calls go to a small order store (venues.okx.orders) whose marketable orders
+  fill at the replayed book's best price.
+- Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
+  passphrase,timestamp,sign}]}, answered {"event":"login","code":"0","msg":"","connId":..}
+  (the signature is not checked), then subscribes to {"channel":"orders","instType":"ANY"}
+  (or SPOT/SWAP, optionally with instId); every order change is pushed as
+  {"arg":{"channel":"orders","instType":..,"uid":..},"data":[order]} to the matching
+  subscriptions (topic "orders:<instType>[:<instId>]").
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
+from venues.okx.orders import UID, OkxOrderStore, instruments_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -45,6 +54,11 @@ def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
             parts += asks[i][:2]
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= (1 << 31) else crc
+
+
+def _private_topic(arg: dict[str, str]) -> str:
+    """The topic of an `orders` subscription: "orders:ANY", "orders:SWAP:BTC-USDT-SWAP"..."""
+    return ":".join(part for part in ("orders", arg.get("instType", "ANY"), arg.get("instId")) if part)
 
 
 class OkxBook:
@@ -91,6 +105,11 @@ class OkxReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, OkxBook] = {}
+        instruments = {}
+        for record in capture.rest_for("/api/v5/public/instruments"):
+            instruments.update(instruments_of(record.body))
+        self.orders = OkxOrderStore(instruments, self._best)
+        self.orders.on_push = self._push
 
     def topic(self, frame: WsFrame) -> str | None:
         if not frame.text.startswith("{") or '"data"' not in frame.text:
@@ -111,6 +130,8 @@ class OkxReplay(ReplayAdapter):
             return ["pong"]
         request = json.loads(text)
         op = request.get("op")
+        if op == "login":  # the private connection; OKX checks the signature, the stand-in does not
+            return [_dumps({"event": "login", "code": "0", "msg": "", "connId": _CONN_ID})]
         if op not in ("subscribe", "unsubscribe"):
             return [
                 _dumps(
@@ -123,7 +144,11 @@ class OkxReplay(ReplayAdapter):
         return replies
 
     def _subscription(self, connection: MockConnection, op: str, arg: dict[str, str]) -> list[str]:
-        topic = f"{arg.get('channel')}:{arg.get('instId')}"
+        topic = (
+            _private_topic(arg)
+            if arg.get("channel") == "orders"
+            else f"{arg.get('channel')}:{arg.get('instId')}"
+        )
         event = {"event": op, "arg": arg, "connId": _CONN_ID}
         if op == "unsubscribe":
             connection.unsubscribe(topic)
@@ -134,6 +159,22 @@ class OkxReplay(ReplayAdapter):
         if book is not None and self.is_book(topic):  # the capture's own snapshot has been played
             replies.append(book.snapshot(arg))
         return replies
+
+    def _best(self, inst_id: str) -> tuple[str, str] | None:
+        """The best bid and ask of the replayed `books` channel, as OKX wrote them."""
+        book = self.books.get(f"books:{inst_id}")
+        if book is None or not book.bids or not book.asks:
+            return None
+        return book.bids[max(book.bids)][0], book.asks[min(book.asks)][0]
+
+    def _push(self, inst_type: str, inst_id: str, data: dict[str, Any]) -> None:
+        """An order change to every `orders` subscription it matches (any type, its type, its instrument)."""
+        for arg in (
+            {"channel": "orders", "instType": "ANY"},
+            {"channel": "orders", "instType": inst_type},
+            {"channel": "orders", "instType": inst_type, "instId": inst_id},
+        ):
+            self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if not self.is_book(topic):
@@ -150,7 +191,8 @@ class OkxReplay(ReplayAdapter):
             return self._cancel_all_after(request)
         if request.path.endswith("/api/v5/asset/currencies"):
             return self._currencies()
-        return super().rest(request)
+        answer = self.orders.answer(request)
+        return answer if answer is not None else super().rest(request)
 
     def _currencies(self) -> RestAnswer:
         """/asset/currencies (ccxt asks when it has credentials): the recorded instruments' coins."""

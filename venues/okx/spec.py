@@ -6,6 +6,7 @@ from typing import Any
 
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
+from venues.okx.exchange import OkxExchange
 from venues.okx.replay import OkxReplay
 
 __all__ = ["SPEC", "okx_options"]
@@ -37,4 +38,6 @@ SPEC = LiveSpec(
     native_cancel_after=True,  # POST /api/v5/trade/cancel-all-after (ccxt cancel_all_orders_after)
     native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",
+    exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
+    private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
+from venues.okx.exchange import OkxExchange
 from venues.okx.spec import okx_options
 from venues.okx_swap.replay import OkxSwapReplay
 
@@ -20,4 +21,6 @@ SPEC = LiveSpec(
     native_cancel_after=True,
     native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",
+    exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
+    private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
 )

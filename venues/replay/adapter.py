@@ -108,6 +108,10 @@ class ReplayAdapter(abc.ABC):
     def delivered(self, frame: WsFrame, topic: str) -> None:  # noqa: B027 (optional hook)
         """Called for every market frame the replay has passed (sent or lost)."""
 
+    def delays_answer(self, request: RestRequest) -> bool:
+        """Whether a `slow` fault delays this call's answer: by default every POST (order entry)."""
+        return request.method == "POST"
+
     def lost(self, frame: WsFrame, topic: str, connections: list[MockConnection]) -> None:  # noqa: B027
         """A `gap` fault dropped this frame on its way to these connections (optional hook)."""
 

@@ -52,7 +52,7 @@ class FaultKind(enum.Enum):
     GAP = "gap"  # drop the first book frame at or after N (a sequence gap for the client)
     MALFORMED = "malformed"  # send a frame the client cannot parse before market frame N
     RATELIMIT = "ratelimit"  # answer the next N REST calls after playback starts with 429 + Retry-After
-    SLOW = "slow"  # carry out the next N POST calls at once but answer each only after 3 s (a timeout)
+    SLOW = "slow"  # carry out the next N order calls (POSTs, or as the adapter says) but answer after 3 s
 
 
 @dataclass(frozen=True)
@@ -173,10 +173,9 @@ class ReplayServer:
                 headers={"Retry-After": "1", "Content-Type": "application/json"},
             )
         body = await request.text()
-        answer: RestAnswer = self.adapter.rest(
-            RestRequest(request.method, path, dict(request.query), body, dict(request.headers))
-        )
-        if request.method == "POST" and self._slow_left > 0:
+        rest_request = RestRequest(request.method, path, dict(request.query), body, dict(request.headers))
+        answer: RestAnswer = self.adapter.rest(rest_request)
+        if self._slow_left > 0 and self.adapter.delays_answer(rest_request):
             self._slow_left -= 1
             log.warning("replay fault: %s %s done, answering in %.0f s", request.method, path, _SLOW_ANSWER_S)
             await asyncio.sleep(_SLOW_ANSWER_S)

@@ -1,0 +1,468 @@
+"""A small OKX account for the replay stand-in, in OKX's API v5 REST and `orders` channel formats.
+
+What it knows of OKX's formats (https://www.okx.com/docs-v5/en/):
+- Every answer is {"code":"0","msg":"","data":[...]}; an order call answers per order with
+  {"ordId","clOrdId","tag","ts","sCode","sMsg"} and overall code "0" (all done), "1" (all
+  failed: the error is in `sCode`/`sMsg`) or "2" (a batch partly done). Codes used: 51001
+  unknown instrument, 51016 duplicated clOrdId (of a live order), 51400/51401/51402 cancel
+  of an unknown / canceled / filled order, 51603 order does not exist.
+- POST /trade/order (one JSON object) and /trade/batch-orders (a JSON array: what ccxt
+  sends by default) place; POST /trade/cancel-order and /trade/cancel-batch-orders cancel
+  by ordId or clOrdId; GET /trade/order finds one (ordId first, else the latest with that
+  clOrdId); GET /trade/orders-pending lists live orders, newest first.
+- Order fields as OKX writes them: strings throughout, `state` live / partially_filled /
+  filled / canceled, `accFillSz`, `avgPx`, the last fill in fillPx/fillSz/tradeId/fillTime,
+  the accumulated `fee` negative when charged, `feeCcy`. Sizes of swaps are in contracts.
+- GET /account/balance: one trading account, per currency eq/cashBal/availBal/frozenBal;
+  GET /account/positions: net-mode (`posSide` "net") swap positions, `pos` signed contracts.
+
+The exchange it plays is simple: an order that does not cross the replayed book rests
+(live) until canceled; a marketable one (a limit buy at or above the best ask, a sell at
+or below the best bid, or a market order) fills at once and entirely at the best opposite
+price of the book at the replay position (no walk through the depth), as a taker. Fees:
+0.1 % on spot, charged in what the order receives (the base currency on a buy, the quote
+on a sell); 0.05 % on swaps, in the settlement currency. A post_only order that would
+take is canceled, as an ioc/fok/market order that finds nothing. Balances are fixed (no
+funds move). Each change goes to `on_push` as the `orders` channel's data object, with
+the push-only fields (fillFee, fillFeeCcy, execType...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from venues.replay.adapter import RestAnswer, RestRequest
+
+__all__ = ["BALANCES", "UID", "BestPrices", "Instrument", "OkxOrderStore", "instruments_of"]
+
+Json = dict[str, Any]
+# The best bid and ask of an instrument at the replay position, as the venue wrote them.
+BestPrices = Callable[[str], tuple[str, str] | None]
+# The account's fixed balances: currency -> (available, frozen).
+BALANCES = {"USDT": ("100000", "0"), "BTC": ("2", "0")}
+_TAKER_FEE = {"SPOT": Decimal("0.001"), "SWAP": Decimal("0.0005")}
+_LEVERAGE = Decimal(10)
+_MAINTENANCE = Decimal("0.004")
+_LIVE = ("live", "partially_filled")
+_TAKES_ONLY = ("market", "ioc", "fok", "optimal_limit_ioc")
+# Order types without a price: market, and the swaps' market IOC (what ccxt sends for a market IOC).
+_PRICELESS = ("market", "optimal_limit_ioc")
+# The account's user id, as OKX's private pushes carry it in `arg`.
+UID = "447750382161920"
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """What the store needs of an OKX instrument (from /public/instruments)."""
+
+    inst_id: str
+    inst_type: str  # SPOT or SWAP
+    base: str
+    quote: str  # the quote currency of a spot pair, the settlement currency of a swap
+    ct_val: Decimal  # base units per contract (1 for spot)
+
+
+def instruments_of(body: str) -> dict[str, Instrument]:
+    """The instruments of a /public/instruments answer, by instId."""
+    found: dict[str, Instrument] = {}
+    for row in json.loads(body).get("data", []):
+        spot = row["instType"] == "SPOT"
+        found[row["instId"]] = Instrument(
+            row["instId"],
+            row["instType"],
+            row["baseCcy"] if spot else row["ctValCcy"],
+            row["quoteCcy"] if spot else row["settleCcy"],
+            Decimal(1) if spot else Decimal(row["ctVal"]),
+        )
+    return found
+
+
+def _text(value: Decimal) -> str:
+    """A decimal as OKX writes numbers: plain, no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _now() -> str:
+    return str(int(time.time() * 1000))
+
+
+def _answer(data: list[Json], acks: bool = False) -> RestAnswer:
+    """OKX's envelope; for order calls the overall code follows the per-order sCodes."""
+    code, msg = "0", ""
+    if acks:
+        failed = sum(1 for ack in data if ack["sCode"] != "0")
+        if failed == len(data) and data:
+            code, msg = "1", "All operations failed"
+        elif failed:
+            code, msg = "2", "Bulk operation partially succeeded"
+    envelope = {"code": code, "msg": msg, "data": data}
+    if acks:
+        envelope.update(inTime=_now() + "000", outTime=_now() + "000")
+    return RestAnswer.json(envelope)
+
+
+def _ack(order: Mapping[str, Any], code: str = "0", message: str = "") -> Json:
+    return {
+        "clOrdId": order.get("clOrdId", ""),
+        "ordId": order.get("ordId", "") if code == "0" else "",
+        "tag": order.get("tag", ""),
+        "ts": _now(),
+        "sCode": code,
+        "sMsg": message,
+    }
+
+
+def _positive(text: Any) -> bool:
+    try:
+        return Decimal(str(text)) > 0
+    except ArithmeticError:
+        return False
+
+
+def _bad_parameter(params: Mapping[str, Any]) -> str | None:
+    """The first parameter of an order that OKX would refuse (51000 "Parameter {0} error")."""
+    if params.get("side") not in ("buy", "sell"):
+        return "side"
+    if not _positive(params.get("sz")):
+        return "sz"
+    if params.get("ordType", "limit") not in _PRICELESS and not _positive(params.get("px")):
+        return "px"
+    return None
+
+
+@dataclass
+class _Position:
+    pos: Decimal = Decimal(0)  # signed contracts
+    avg_px: Decimal = Decimal(0)
+    pnl: Decimal = Decimal(0)  # realized by closing
+    fee: Decimal = Decimal(0)  # negative: charged
+    c_time: str = ""
+    u_time: str = ""
+    trade_id: str = ""
+
+
+class OkxOrderStore:
+    def __init__(self, instruments: Mapping[str, Instrument], best: BestPrices) -> None:
+        self.instruments = instruments
+        self.best = best
+        # An order change: (instType, instId, the `orders` channel's data object).
+        self.on_push: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
+        self.orders: dict[str, Json] = {}
+        self.positions: dict[str, _Position] = {}
+        self._ids = itertools.count(690_000_000_000_000_001)
+        self._trade_ids = itertools.count(410_000_001)
+        self._routes: dict[tuple[str, str], Callable[[RestRequest], RestAnswer]] = {
+            ("POST", "trade/order"): lambda r: self._orders_call(r, self._place),
+            ("POST", "trade/batch-orders"): lambda r: self._orders_call(r, self._place),
+            ("POST", "trade/cancel-order"): lambda r: self._orders_call(r, self._cancel),
+            ("POST", "trade/cancel-batch-orders"): lambda r: self._orders_call(r, self._cancel),
+            ("GET", "trade/order"): self._get_order,
+            ("GET", "trade/orders-pending"): self._pending,
+            ("GET", "account/balance"): lambda r: _answer([self._balance()]),
+            ("GET", "account/positions"): self._positions,
+        }
+
+    def answer(self, request: RestRequest) -> RestAnswer | None:
+        """OKX's answer to a v5 trade or account call; None for a path the store does not serve."""
+        endpoint = request.path.split("/api/v5/", 1)[-1]
+        route = self._routes.get((request.method, endpoint))
+        return route(request) if route is not None else None
+
+    # ---- placing and canceling
+
+    def _orders_call(self, request: RestRequest, one: Callable[[Json], Json]) -> RestAnswer:
+        body = json.loads(request.body or "{}")
+        items = body if isinstance(body, list) else [body]
+        return _answer([one(item) for item in items], acks=True)
+
+    def _place(self, params: Json) -> Json:
+        instrument = self.instruments.get(str(params.get("instId")))
+        if instrument is None:
+            return _ack(params, "51001", "Instrument ID does not exist")
+        client_id = str(params.get("clOrdId") or "")
+        if client_id and any(o["clOrdId"] == client_id and o["state"] in _LIVE for o in self.orders.values()):
+            return _ack(params, "51016", "Duplicated clOrdId")
+        problem = _bad_parameter(params)
+        if problem:
+            return _ack(params, "51000", f"Parameter {problem} error")
+        order = self._new_order(params, instrument)
+        self.orders[order["ordId"]] = order
+        self._push(order)
+        self._execute(order, instrument)
+        return _ack(order, "0", "Order placed")
+
+    def _new_order(self, params: Json, instrument: Instrument) -> Json:
+        now = _now()
+        order_id = str(next(self._ids))
+        kind = str(params.get("ordType", "limit"))
+        return {
+            "instType": instrument.inst_type,
+            "instId": instrument.inst_id,
+            "tgtCcy": str(params.get("tgtCcy", "")) if instrument.inst_type == "SPOT" else "",
+            "ccy": "",
+            "ordId": order_id,
+            "clOrdId": str(params.get("clOrdId") or ""),
+            "tag": str(params.get("tag", "")),
+            "px": "" if kind in _PRICELESS else str(params["px"]),
+            "pxUsd": "",
+            "pxVol": "",
+            "pxType": "",
+            "sz": str(params["sz"]),
+            "pnl": "0",
+            "ordType": kind,
+            "side": str(params["side"]),
+            "posSide": str(params.get("posSide", "net" if instrument.inst_type == "SWAP" else "")),
+            "tdMode": str(params.get("tdMode", "cash")),
+            "accFillSz": "0",
+            "fillPx": "",
+            "tradeId": "",
+            "fillSz": "0",
+            "fillTime": "",
+            "avgPx": "",
+            "state": "live",
+            "lever": _text(_LEVERAGE) if instrument.inst_type == "SWAP" else "",
+            "feeCcy": self._fee_currency(instrument, str(params["side"])),
+            "fee": "0",
+            "rebateCcy": instrument.quote,
+            "rebate": "0",
+            "source": "",
+            "category": "normal",
+            "reduceOnly": "true" if params.get("reduceOnly") in (True, "true") else "false",
+            "cancelSource": "",
+            "cancelSourceReason": "",
+            "stpId": "",
+            "stpMode": str(params.get("stpMode", "cancel_maker")),
+            "attachAlgoOrds": [],
+            "uTime": now,
+            "cTime": now,
+        }
+
+    @staticmethod
+    def _fee_currency(instrument: Instrument, side: str) -> str:
+        if instrument.inst_type == "SPOT" and side == "buy":
+            return instrument.base
+        return instrument.quote
+
+    def _execute(self, order: Json, instrument: Instrument) -> None:
+        """Fill a marketable order at once; cancel one that may only take (or only make) but cannot."""
+        price = self._crossing_price(order)
+        if price is None:
+            if order["ordType"] in _TAKES_ONLY:
+                self._set_canceled(order)
+        elif order["ordType"] == "post_only":
+            self._set_canceled(order)
+        else:
+            self._fill(order, instrument, price)
+
+    def _crossing_price(self, order: Json) -> str | None:
+        best = self.best(order["instId"])
+        if best is None:
+            return None
+        bid, ask = best
+        market = order["ordType"] in _PRICELESS
+        if order["side"] == "buy":
+            return ask if market or Decimal(order["px"]) >= Decimal(ask) else None
+        return bid if market or Decimal(order["px"]) <= Decimal(bid) else None
+
+    def _fill(self, order: Json, instrument: Instrument, price: str) -> None:
+        size, px = Decimal(order["sz"]), Decimal(price)
+        rate = _TAKER_FEE.get(instrument.inst_type, _TAKER_FEE["SPOT"])
+        received_base = instrument.inst_type == "SPOT" and order["side"] == "buy"
+        fee = -(size * rate if received_base else size * instrument.ct_val * px * rate)
+        now, trade_id = _now(), str(next(self._trade_ids))
+        order.update(
+            state="filled",
+            accFillSz=order["sz"],
+            avgPx=price,
+            fillPx=price,
+            fillSz=order["sz"],
+            tradeId=trade_id,
+            fillTime=now,
+            fee=_text(Decimal(order["fee"]) + fee),
+            uTime=now,
+        )
+        if instrument.inst_type == "SWAP":
+            self._move_position(order, instrument, size, px, fee)
+        self._push(order, fill_fee=fee)
+
+    def _move_position(
+        self, order: Json, instrument: Instrument, size: Decimal, px: Decimal, fee: Decimal
+    ) -> None:
+        """Net mode: a fill adds to the position, or closes part of it (realizing pnl) and may flip it."""
+        position = self.positions.setdefault(order["instId"], _Position(c_time=order["fillTime"]))
+        signed = size if order["side"] == "buy" else -size
+        if position.pos == 0 or (position.pos > 0) == (signed > 0):
+            total = position.pos + signed
+            position.avg_px = (position.avg_px * abs(position.pos) + px * size) / abs(total)
+            position.pos = total
+        else:
+            closed = min(abs(signed), abs(position.pos))
+            direction = 1 if position.pos > 0 else -1
+            position.pnl += (px - position.avg_px) * closed * instrument.ct_val * direction
+            position.pos += signed
+            if position.pos != 0 and (position.pos > 0) == (signed > 0):
+                position.avg_px = px  # flipped: the rest opened at this price
+        position.fee += fee
+        position.u_time, position.trade_id = order["fillTime"], order["tradeId"]
+
+    def _cancel(self, params: Json) -> Json:
+        order = self._find(params)
+        if order is None:
+            return _ack(
+                params,
+                "51400",
+                "Order cancellation failed as the order has been filled, canceled or does not exist",
+            )
+        if order["state"] == "canceled":
+            return _ack(order, "51401", "Order has been canceled")
+        if order["state"] == "filled":
+            return _ack(order, "51402", "Order has been completed")
+        self._set_canceled(order)
+        return _ack(order)
+
+    def _set_canceled(self, order: Json) -> None:
+        order.update(state="canceled", uTime=_now())
+        self._push(order)
+
+    # ---- reading
+
+    def _find(self, params: Mapping[str, Any]) -> Json | None:
+        inst_id, order_id = params.get("instId"), params.get("ordId")
+        if order_id:
+            found = self.orders.get(str(order_id))
+        else:
+            client_id = params.get("clOrdId")
+            found = next(
+                (o for o in reversed(self.orders.values()) if client_id and o["clOrdId"] == client_id), None
+            )
+        return found if found is not None and found["instId"] == inst_id else None
+
+    def _get_order(self, request: RestRequest) -> RestAnswer:
+        order = self._find(request.query)
+        if order is None:
+            return RestAnswer.json({"code": "51603", "msg": "Order does not exist", "data": []})
+        return _answer([order])
+
+    def _pending(self, request: RestRequest) -> RestAnswer:
+        query = request.query
+        live = [
+            o
+            for o in reversed(self.orders.values())
+            if o["state"] in _LIVE
+            and query.get("instId") in (None, o["instId"])
+            and query.get("instType") in (None, o["instType"])
+        ]
+        return _answer(live)
+
+    def _balance(self) -> Json:
+        now = _now()
+        details = [
+            {
+                "ccy": ccy,
+                "eq": _text(Decimal(free) + Decimal(frozen)),
+                "cashBal": _text(Decimal(free) + Decimal(frozen)),
+                "availBal": free,
+                "frozenBal": frozen,
+                "ordFrozen": frozen,
+                "availEq": "",
+                "disEq": "",
+                "eqUsd": "",
+                "upl": "0",
+                "isoEq": "0",
+                "fixedBal": "0",
+                "liab": "",
+                "crossLiab": "",
+                "interest": "",
+                "maxLoan": "",
+                "notionalLever": "0",
+                "spotInUseAmt": "",
+                "stgyEq": "0",
+                "twap": "0",
+                "uTime": now,
+            }
+            for ccy, (free, frozen) in BALANCES.items()
+        ]
+        return {
+            "adjEq": "",
+            "imr": "",
+            "mmr": "",
+            "mgnRatio": "",
+            "notionalUsd": "",
+            "ordFroz": "",
+            "totalEq": "",
+            "isoEq": "0",
+            "uTime": now,
+            "details": details,
+        }
+
+    def _positions(self, request: RestRequest) -> RestAnswer:
+        wanted = request.query.get("instId")
+        ids = wanted.split(",") if wanted else list(self.positions)
+        return _answer([self._position(i) for i in ids if i in self.positions and self.positions[i].pos != 0])
+
+    def _position(self, inst_id: str) -> Json:
+        position, instrument = self.positions[inst_id], self.instruments[inst_id]
+        notional = abs(position.pos) * instrument.ct_val * position.avg_px
+        return {
+            "instType": instrument.inst_type,
+            "instId": inst_id,
+            "posId": str(zlib.crc32(inst_id.encode())),
+            "posSide": "net",
+            "pos": _text(position.pos),
+            "posCcy": "",
+            "availPos": "",
+            "avgPx": _text(position.avg_px),
+            "markPx": _text(position.avg_px),  # no mark price is replayed: upl is 0
+            "last": _text(position.avg_px),
+            "upl": "0",
+            "uplRatio": "0",
+            "mgnMode": "cross",
+            "lever": _text(_LEVERAGE),
+            "notionalUsd": _text(notional),
+            "imr": _text(notional / _LEVERAGE),
+            "mmr": _text(notional * _MAINTENANCE),
+            "margin": "",
+            "mgnRatio": "",
+            "liqPx": "",
+            "ccy": instrument.quote,
+            "adl": "1",
+            "pnl": _text(position.pnl),
+            "fee": _text(position.fee),
+            "fundingFee": "0",
+            "liqPenalty": "0",
+            "realizedPnl": _text(position.pnl + position.fee),
+            "tradeId": position.trade_id,
+            "cTime": position.c_time,
+            "uTime": position.u_time,
+        }
+
+    # ---- the private stream
+
+    def _push(self, order: Json, fill_fee: Decimal | None = None) -> None:
+        """The `orders` channel's data object for this change (fill fields only on a fill)."""
+        filled = fill_fee is not None
+        data = {
+            **order,
+            "fillPx": order["fillPx"] if filled else "",
+            "fillSz": order["fillSz"] if filled else "0",
+            "tradeId": order["tradeId"] if filled else "",
+            "fillTime": order["fillTime"] if filled else "",
+            "fillFee": _text(fill_fee) if fill_fee is not None else "0",
+            "fillFeeCcy": order["feeCcy"] if filled else "",
+            "execType": "T" if filled else "",
+            "fillNotionalUsd": "",
+            "notionalUsd": "",
+            "amendResult": "",
+            "reqId": "",
+            "code": "0",
+            "msg": "",
+        }
+        self.on_push(order["instType"], order["instId"], data)
