@@ -6,6 +6,7 @@ venue's replay adapter) and compared with what a gRPC subscriber receives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from decimal import Decimal
@@ -15,7 +16,15 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
-from tests.integration.support import CALL_TIMEOUT_S, Venue, limit_order, stream_status, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    Executions,
+    Venue,
+    limit_order,
+    open_streams,
+    stream_status,
+    until,
+)
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -36,6 +45,7 @@ class Expected:
         self.tickers: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.candles: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.books: dict[str, Book] = {}
+        self.snapshots: dict[str, Book] = {}  # the recorded depth snapshots, before any update
         self.rows: dict[str, dict[int, tuple[D, ...]]] = defaultdict(dict)
         self.sent: dict[tuple[str, int], tuple[Any, ...]] = {}
         nonce: dict[str, int] = {}
@@ -47,6 +57,8 @@ class Expected:
                     {D(p): D(q) for p, q in body["asks"]},
                 )
                 nonce[symbol] = body["lastUpdateId"]
+        for symbol, (bids, asks) in self.books.items():
+            self.snapshots[symbol] = (dict(bids), dict(asks))
         for data in self.frames(files):
             symbol, event = data["s"], data.get("e")
             if event == "aggTrade":
@@ -199,4 +211,42 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
         tf.GetOrderRequest(order_id=second.order.order_id), timeout=CALL_TIMEOUT_S
     )
     assert fetched.order.status == tf.ORDER_STATUS_CANCELED
+    assert SECRET not in replay_venue.log()
+
+
+@pytest.mark.replay(
+    env={"TRADEMESH_BINANCEUSDM_API_KEY": "replay-key", "TRADEMESH_BINANCEUSDM_API_SECRET": SECRET}
+)
+async def test_a_fill_comes_over_the_user_data_stream_once(replay_venue: Venue) -> None:
+    stubs = replay_venue.stubs()
+    executions = Executions(stubs)
+    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    # Nothing has been replayed (no market-data subscriber): the book is the recorded snapshot,
+    # and a buy far above the market fills at once at its best ask.
+    best_ask = min(EXPECTED.snapshots["SUSHIUSDT"][1])
+    order = limit_order("SUSHI/USDT:USDT", common.SIDE_BUY, "10", "100", client_order_id="tm-usdm-fill")
+    placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+    assert placed.order.status == tf.ORDER_STATUS_FILLED
+
+    async def the_fill() -> tf.Execution | None:
+        return next((e for e in executions.of(placed.order.order_id) if e.HasField("fill")), None)
+
+    # Futures REST answers carry no fills: a fill can only come from ORDER_TRADE_UPDATE.
+    execution = await until(the_fill, CALL_TIMEOUT_S, what="a fill on the user data stream")
+    fill = execution.fill
+    assert (fill.client_order_id, fill.symbol, fill.side) == (
+        "tm-usdm-fill",
+        "SUSHI/USDT:USDT",
+        common.SIDE_BUY,
+    )
+    assert (D(fill.price), D(fill.size)) == (best_ask, D(10))
+    assert D(placed.order.average_fill_price) == best_ask
+    # The stand-in's 0.1 % commission in USDT, to 8 decimals.
+    assert D(fill.fee) == (best_ask * 10 * D("0.001")).quantize(D("1e-8")) and fill.fee_asset == "USDT"
+    assert fill.liquidity == tf.LIQUIDITY_TAKER and execution.order.status == tf.ORDER_STATUS_FILLED
+    await asyncio.sleep(0.5)  # any late duplicate would have arrived by now
+    fills = [e for e in executions.of(placed.order.order_id) if e.HasField("fill")]
+    filled = [e for e in executions.of(placed.order.order_id) if e.order.status == tf.ORDER_STATUS_FILLED]
+    assert len(fills) == 1, "each fill once"
+    assert len(filled) == 2, "the REST answer's FILLED, then the fill itself"
     assert SECRET not in replay_venue.log()

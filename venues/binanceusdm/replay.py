@@ -16,19 +16,35 @@ What differs from spot:
   account is GET /fapi/v2/account or /fapi/v3/account ({"assets":[{asset, walletBalance,
   availableBalance, initialMargin, marginBalance...}], "positions":[...]}); positions are
   GET /fapi/v2|v3/positionRisk (a list; empty: orders never fill here) and ccxt reads
-  /fapi/v1/leverageBracket first (a list of {"symbol", "brackets"}).
+  /fapi/v1/leverageBracket first (a list of {"symbol", "brackets"}). Order answers are put in
+  the futures shape (avgPrice and cumQuote; no fills, no commission: futures REST answers
+  carry none).
+- User data stream: POST /fapi/v1/listenKey hands out a listenKey (PUT keeps it alive,
+  DELETE closes it); ccxt 4.5.90 then opens fstream.binance.com/private/ws?listenKey=<key>
+  (the older fstream.binance.com/ws/<key> is also served) and sends nothing on it. Each
+  change the shared order store reports as a spot `executionReport` goes out as the
+  futures `ORDER_TRADE_UPDATE` event ({"e","E","T","o":{...}}, unwrapped) to the
+  connections opened with a key the stand-in handed out.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from venues.binance.replay import BinanceReplay
-from venues.replay.adapter import RestAnswer, RestRequest
+from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
+from venues.replay.capture import Capture
 
 __all__ = ["BinanceUsdmReplay"]
 
 _WALLET = {"USDT": "100000.00000000", "BNB": "2.00000000"}
+_USER = "user-data:"  # + listenKey: the topic of one user data stream connection
+# Spot-only members of the shared store's order answers, absent from futures answers.
+_SPOT_ONLY = ("orderListId", "cummulativeQuoteQty", "fills", "isWorking", "workingTime", "transactTime")
 
 
 def _asset(asset: str, amount: str) -> dict[str, Any]:
@@ -49,22 +65,150 @@ def _asset(asset: str, amount: str) -> dict[str, Any]:
     }
 
 
+def _ratio(numerator: str, denominator: str) -> str:
+    """numerator / denominator as Binance writes an average price ("0" before any fill)."""
+    if Decimal(denominator) == 0:
+        return "0"
+    return format((Decimal(numerator) / Decimal(denominator)).normalize(), "f")
+
+
+def futures_order(order: dict[str, Any]) -> dict[str, Any]:
+    """The shared store's (spot) order answer as /fapi/v1/order writes it."""
+    answer = {key: value for key, value in order.items() if key not in _SPOT_ONLY}
+    quote = order.get("cummulativeQuoteQty", "0")
+    answer.update(
+        cumQty=order["executedQty"],
+        cumQuote=quote,
+        avgPrice=_ratio(quote, order["executedQty"]),
+        stopPrice="0",
+        reduceOnly=False,
+        closePosition=False,
+        positionSide="BOTH",
+        workingType="CONTRACT_PRICE",
+        priceProtect=False,
+        origType=order["type"],
+        priceMatch="NONE",
+        goodTillDate=0,
+    )
+    return answer
+
+
+def order_trade_update(report: dict[str, Any]) -> dict[str, Any]:
+    """A spot executionReport as the futures user data stream's ORDER_TRADE_UPDATE event."""
+    trade = report["x"] == "TRADE"
+    order = {
+        "s": report["s"],
+        "c": report["c"],
+        "S": report["S"],
+        "o": report["o"],
+        "f": report["f"],
+        "q": report["q"],
+        "p": report["p"],
+        "ap": _ratio(report["Z"], report["z"]),
+        "sp": "0",
+        "x": report["x"],
+        "X": report["X"],
+        "i": report["i"],
+        "l": report["l"],
+        "z": report["z"],
+        "L": report["L"],
+        "T": report["T"],
+        "t": report["t"] if trade else 0,
+        "b": "0",
+        "a": "0",
+        "m": report["m"],
+        "R": False,
+        "wt": "CONTRACT_PRICE",
+        "ot": report["o"],
+        "ps": "BOTH",
+        "cp": False,
+        "rp": "0",
+        "pP": False,
+        "si": 0,
+        "ss": 0,
+        "V": "NONE",
+        "pm": "NONE",
+        "gtd": 0,
+    }
+    if trade:  # the commission is pushed with fills only
+        order.update(N=report["N"], n=report["n"])
+    return {"e": "ORDER_TRADE_UPDATE", "E": report["E"], "T": report["T"], "o": order}
+
+
 class BinanceUsdmReplay(BinanceReplay):
     api_prefix = "/fapi/v1/"
 
+    def __init__(self, capture: Capture) -> None:
+        super().__init__(capture)
+        self.orders.on_event = self._futures_event
+        self.listen_keys: list[str] = []
+        self._key_numbers = itertools.count(1)
+
+    # ---- the user data stream
+
+    def _futures_event(self, report: dict[str, Any]) -> None:
+        """Each order change to every user data stream the stand-in's listenKeys opened."""
+        text = json.dumps(order_trade_update(report))
+        for key in self.listen_keys:
+            self.publish(_USER + key, text)
+
+    def _listen_key(self, method: str) -> RestAnswer:
+        if method == "POST":  # Binance hands back the account's active key while it is valid
+            if not self.listen_keys:
+                self.listen_keys.append(f"replayListenKey{next(self._key_numbers):04d}")
+            return RestAnswer.json({"listenKey": self.listen_keys[-1]})
+        if method == "DELETE":
+            self.listen_keys.clear()
+            return RestAnswer.json({})
+        if not self.listen_keys:
+            return RestAnswer.json({"code": -1125, "msg": "This listenKey does not exist."}, 400)
+        return RestAnswer.json({"listenKey": self.listen_keys[-1]})
+
+    def key_of(self, path: str) -> str | None:
+        """The listenKey a user data stream connection opened with, None for market connections.
+
+        `private/ws?listenKey=<key>` (ccxt 4.5.90) or `ws/<key>`; when the server leaves the
+        query out of the path, a private/ws connection is taken to use the latest key.
+        """
+        parts = urlsplit(path)
+        if keys := parse_qs(parts.query).get("listenKey"):
+            return keys[0]
+        if parts.path.endswith("/private/ws"):
+            return self.listen_keys[-1] if self.listen_keys else None
+        head, _, last = parts.path.rpartition("/")
+        return last if head.endswith("/ws") and last in self.listen_keys else None
+
+    def on_connect(self, connection: MockConnection) -> list[str]:
+        key = self.key_of(connection.path)
+        if key is not None:
+            connection.subscribe(_USER + key)
+        return super().on_connect(connection)
+
+    # ---- REST
+
     def rest(self, request: RestRequest) -> RestAnswer:
         route = (request.method, request.path.split("/fapi/", 1)[-1] if "/fapi/" in request.path else "")
+        if route[1] == "v1/listenKey":
+            return self._listen_key(request.method)
         if route == ("DELETE", "v1/allOpenOrders"):
-            symbol = request.params().get("symbol")
-            for order in self.orders.orders.values():
-                if order["status"] == "NEW" and symbol in (None, order["symbol"]):
-                    order["status"] = "CANCELED"
+            self.orders.answer(request, "allOpenOrders")  # cancels each, reporting it
             return RestAnswer.json({"code": 200, "msg": "The operation of cancel all open order is done."})
+        if route[1] in ("v1/order", "v1/openOrders"):
+            return self._in_futures_shape(super().rest(request))
         if route in (("GET", "v2/account"), ("GET", "v3/account")):
             return RestAnswer.json(self._account())
         if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk"), ("GET", "v1/leverageBracket")):
             return RestAnswer.json([])
         return super().rest(request)
+
+    @staticmethod
+    def _in_futures_shape(answer: RestAnswer) -> RestAnswer:
+        if answer.status != 200:
+            return answer
+        body = json.loads(answer.body)
+        if isinstance(body, list):
+            return RestAnswer.json([futures_order(order) for order in body])
+        return RestAnswer.json(futures_order(body))
 
     @staticmethod
     def _account() -> dict[str, Any]:

@@ -25,4 +25,6 @@ SPEC = LiveSpec(
     # and not unified): the runtime's timer cancels all.
     native_cancel_after=False,
     client_order_id_field="newClientOrderId",
+    # ORDER_TRADE_UPDATE on the user data stream (a listenKey from POST /fapi/v1/listenKey).
+    private_streams=True,
 )

@@ -15,7 +15,17 @@
 - Pings are WebSocket control frames (the server answers them); there is no
   application-level ping.
 - REST: the recorded answers, matched on the exact query first (the product list
-  is fetched twice: without a query, and with product_type=FUTURE).
+  is fetched twice: without a query, and with product_type=FUTURE); orders and accounts
+  from a small order store (venues.coinbase.orders), whose marketable orders fill at the
+  best price of the book tracked here (none before playback has delivered a snapshot: an
+  order then rests). A `slow` fault delays only order creation (POST .../orders).
+- The private `user` channel: a subscribe carrying a `jwt` (not verified here) gets the
+  "subscriptions" answer and a "snapshot" event of the open orders; every order change
+  then goes out as an "update" event ({"channel":"user","events":[{"type":"update",
+  "orders":[...]}]}), numbered in the connection's own sequence. The change is numbered
+  when it is published and sent just after: an order placed while market frames are being
+  played could reach the client after a later-numbered frame (the tests trade before
+  playback or after it).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from venues.coinbase.orders import CoinbaseOrders, endpoint, ws_order
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -37,6 +48,7 @@ _SUBSCRIBED_AS = {
     "ticker": "ticker",
     "candles": "candles",
 }
+_USER_TOPIC = "user"  # the private channel; each connection also has "user#<id>" for its own frames
 _SEQUENCE = re.compile(r'"sequence_num":\s*\d+')
 # Where each channel's events name their product.
 _ITEMS = {"market_trades": "trades", "ticker": "tickers", "candles": "candles"}
@@ -90,6 +102,29 @@ class CoinbaseReplay(ReplayAdapter):
         first = next((f.text for f in capture.received if f.text.startswith('{"channel":')), "{}")
         self.opening_time = str(json.loads(first).get("timestamp", "1970-01-01T00:00:00Z"))
         self.sequence: dict[int, int] = {}  # id(connection) -> last sequence_num used
+        self.orders = CoinbaseOrders(self._best)
+        self.orders.on_update = self._user_update
+        self.user_connections: dict[int, MockConnection] = {}
+
+    def _best(self, product_id: str) -> tuple[str, str] | None:
+        book = self.books.get(product_id)
+        if book is None or not book.sides["bid"] or not book.sides["offer"]:
+            return None
+        return max(book.sides["bid"], key=Decimal), min(book.sides["offer"], key=Decimal)
+
+    def _user_update(self, order: dict[str, Any]) -> None:
+        """An order change to every connection subscribed to the `user` channel."""
+        event = {"type": "update", "orders": [ws_order(order)]}
+        for key, connection in list(self.user_connections.items()):
+            if _USER_TOPIC not in connection.topics:
+                del self.user_connections[key]
+                continue
+            text = self._numbered(connection, _message("user", self._now(), [event]))
+            self.publish(f"{_USER_TOPIC}#{key}", text)
+
+    def _user_snapshot(self) -> str:
+        orders = [ws_order(order) for order in self.orders.open_orders()]
+        return _message("user", self._now(), [{"type": "snapshot", "orders": orders}])
 
     def _numbered(self, connection: MockConnection, text: str) -> str:
         number = self.sequence.get(id(connection), -1) + 1
@@ -125,6 +160,8 @@ class CoinbaseReplay(ReplayAdapter):
         products = [str(p) for p in request.get("product_ids") or []]
         if kind not in ("subscribe", "unsubscribe") or not channel:
             return [json.dumps({"type": "error", "message": "Failed to subscribe"})]
+        if channel == _USER_TOPIC:
+            return self._user_subscription(connection, kind, request)
         snapshots = []
         for product_id in products:
             topic = f"{channel}:{product_id}"
@@ -136,10 +173,29 @@ class CoinbaseReplay(ReplayAdapter):
                 snapshots.append(self.books[product_id].snapshot())
         return [self._numbered(connection, text) for text in [self._subscriptions(connection), *snapshots]]
 
+    def _user_subscription(self, connection: MockConnection, kind: str, request: dict[str, Any]) -> list[str]:
+        """The private channel: a JWT is required (not verified), every product is covered."""
+        if kind == "unsubscribe":
+            connection.unsubscribe(_USER_TOPIC)
+            connection.unsubscribe(f"{_USER_TOPIC}#{id(connection)}")
+            return [self._numbered(connection, self._subscriptions(connection))]
+        if not request.get("jwt"):
+            return [json.dumps({"type": "error", "message": "authentication failure"})]
+        connection.subscribe(_USER_TOPIC)
+        connection.subscribe(f"{_USER_TOPIC}#{id(connection)}")
+        self.user_connections[id(connection)] = connection
+        return [
+            self._numbered(connection, text)
+            for text in (self._subscriptions(connection), self._user_snapshot())
+        ]
+
     def _subscriptions(self, connection: MockConnection) -> str:
         """The "subscriptions" message: every channel the connection now has, with its products."""
         listed: dict[str, list[str]] = {}
         for topic in sorted(connection.topics):
+            if topic.startswith(_USER_TOPIC):
+                listed.setdefault(_USER_TOPIC, [])
+                continue
             channel, product_id = topic.split(":", 1)
             listed.setdefault(channel, []).append(product_id)
         return _message("subscriptions", self._now(), [{"subscriptions": listed}])
@@ -153,7 +209,14 @@ class CoinbaseReplay(ReplayAdapter):
             product_id = topic.split(":", 1)[1]
             self.books.setdefault(product_id, CoinbaseBook(product_id)).apply(json.loads(frame.text))
 
+    def delays_answer(self, request: RestRequest) -> bool:
+        """A `slow` fault delays order creation only (batch_cancel is a POST too)."""
+        return request.method == "POST" and endpoint(request.path) == "orders"
+
     def rest(self, request: RestRequest) -> RestAnswer:
+        answer = self.orders.answer(request)
+        if answer is not None:
+            return answer
         for record in self.capture.rest_for(request.path):
             if record.query == dict(request.query):
                 return RestAnswer(200, record.body)

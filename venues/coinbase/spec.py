@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.model import Channel, InstrumentKind
+from venues.coinbase.exchange import CoinbaseExchange
 from venues.coinbase.replay import CoinbaseReplay
 from venues.coinbase.sequence import CoinbaseSequence
 from venues.live.spec import LiveSpec
@@ -15,7 +16,9 @@ SPEC = LiveSpec(
     kind=InstrumentKind.SPOT,
     default_symbols=("BTC/USD",),
     replay_adapter=CoinbaseReplay,
-    options={},  # ccxt's defaults: fetchMarketsV3 (public products), unauthenticated market data
+    # ccxt's defaults (fetchMarketsV3: public products; unauthenticated market data), but balances
+    # from Advanced Trade's own accounts (v3), not the v2 retail wallet API.
+    options={"fetchBalance": "v3PrivateGetBrokerageAccounts"},
     ticker_method="watch_ticker",  # the ticker channel carries best bid/ask with sizes and the last price
     # ccxt.pro coinbase has no watch_ohlcv (has["watchOHLCV"] is False): no candle streams.
     channels=(Channel.TRADES, Channel.BOOK, Channel.TICKERS),
@@ -23,4 +26,6 @@ SPEC = LiveSpec(
     has_sandbox=False,  # ccxt coinbase has no urls["test"]: set_sandbox_mode raises
     client_order_id_field="client_order_id",
     sequence_check=CoinbaseSequence,  # ccxt does not read sequence_num
+    exchange_class=CoinbaseExchange,  # client order ids, full order answers, fills from `user`
+    private_streams=True,  # the `user` channel (JWT auth): order updates, fills derived from them
 )

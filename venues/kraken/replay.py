@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from venues.kraken.orders import KrakenOrderStore, pairs_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -49,6 +50,17 @@ __all__ = ["KrakenBook", "KrakenReplay", "checksum_text", "v2_symbol"]
 _V2_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
 _CHANNELS = {"trade": "trade", "ticker": "ticker", "book": "book", "ohlc": "ohlc"}
 _DEFAULT_DEPTH = 10
+# What a `slow` fault delays: Kraken's order entry calls.
+_ORDER_ENTRY = (
+    "AddOrder",
+    "AddOrderBatch",
+    "EditOrder",
+    "AmendOrder",
+    "CancelOrder",
+    "CancelOrderBatch",
+    "CancelAll",
+)
+_EXECUTIONS = "executions"  # the private channel (ws-auth.kraken.com/v2), one topic for the account
 _CHECKSUM_LEVELS = 10
 
 
@@ -171,6 +183,12 @@ class KrakenReplay(ReplayAdapter):
         self.books = {pair: KrakenBook(self.depth, decimals.get(pair)) for pair in self.pairs}
         self.trade_ids: dict[str, int] = {}  # pair -> last synthesized trade_id
         self.sent_first: set[tuple[int, str]] = set()  # (id(connection), topic) given a snapshot-type frame
+        pairs = {}
+        for record in capture.rest_for("/0/public/AssetPairs"):
+            pairs.update(pairs_of(record.body))
+        self.orders = KrakenOrderStore(pairs, self._best)
+        self.orders.on_executions = self._executions
+        self._sequence = 0  # the executions channel's message counter
 
     def _route(self, frame: WsFrame) -> None:
         status = json.loads(frame.text)
@@ -228,6 +246,8 @@ class KrakenReplay(ReplayAdapter):
         if method not in ("subscribe", "unsubscribe"):
             return [json.dumps({"error": f"unsupported method {method}", "success": False})]
         params = request.get("params") or {}
+        if params.get("channel") == _EXECUTIONS:
+            return self._on_executions(connection, method, request)
         channel = _CHANNELS.get(str(params.get("channel")))
         replies: list[str] = []
         for symbol in params.get("symbol") or []:
@@ -320,10 +340,46 @@ class KrakenReplay(ReplayAdapter):
                     if key in payload:
                         book.apply(side, payload[key])
 
+    # ---- the account (venues/kraken/orders.py) and its executions channel
+
+    def _on_executions(self, connection: MockConnection, method: str, request: dict[str, Any]) -> list[str]:
+        """Subscribe (with a token; the stand-in does not check it) or unsubscribe the executions channel."""
+        params = request.get("params") or {}
+        result = {"channel": _EXECUTIONS, "snapshot": bool(params.get("snap_orders", True))}
+        ack = {"method": method, "result": result, "success": True, "req_id": request.get("req_id")}
+        if method == "unsubscribe":
+            connection.unsubscribe(_EXECUTIONS)
+            return [json.dumps(ack)]
+        connection.subscribe(_EXECUTIONS)
+        replies = [json.dumps(ack)]
+        snapshot = self.orders.snapshot() if params.get("snap_orders", True) else []
+        if snapshot:
+            replies.append(self._execution_message("snapshot", snapshot))
+        return replies
+
+    def _execution_message(self, kind: str, items: list[dict[str, Any]]) -> str:
+        self._sequence += 1
+        return json.dumps({"channel": _EXECUTIONS, "type": kind, "data": items, "sequence": self._sequence})
+
+    def _executions(self, items: list[dict[str, Any]]) -> None:
+        self.publish(_EXECUTIONS, self._execution_message("update", items))
+
+    def _best(self, pair: str) -> tuple[str, str] | None:
+        """The best bid and ask of a pair's replayed book, as the capture wrote them."""
+        book = self.books.get(pair)
+        if book is None or not book.bids or not book.asks:
+            return None
+        return book.bids[max(book.bids)][0], book.asks[min(book.asks)][0]
+
+    def delays_answer(self, request: RestRequest) -> bool:
+        """Only order entry: every private Kraken call is a POST (balances, token, queries too)."""
+        return request.method == "POST" and request.path.rsplit("/", 1)[-1] in _ORDER_ENTRY
+
     def rest(self, request: RestRequest) -> RestAnswer:
         if request.path.endswith("/0/public/Assets"):
             return RestAnswer.json({"error": [], "result": self._assets()})
-        return super().rest(request)
+        answer = self.orders.answer(request)
+        return answer if answer is not None else super().rest(request)
 
     def _assets(self) -> dict[str, dict[str, Any]]:
         """Assets as /0/public/Assets lists them, read off the recorded AssetPairs (not recorded itself)."""

@@ -18,17 +18,17 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-import ccxt.pro
-
 from core.model import InstrumentKind
+from venues.kraken.exchange import KrakenExchange
 from venues.kraken.replay import KrakenReplay
 from venues.live.spec import LiveSpec, Market
 
 __all__ = ["SPEC", "KrakenChecked", "wsname"]
 
 
-class KrakenChecked(ccxt.pro.kraken):  # type: ignore[misc]
-    """ccxt.pro kraken whose v2 book checksum works on the floats its book holds.
+class KrakenChecked(KrakenExchange):
+    """ccxt.pro kraken whose v2 book checksum works on the floats its book holds (and whose trading
+    is mended: venues/kraken/exchange.py).
 
     ccxt's handle_order_book formats, for each of the 10 best asks then bids, the price and
     then the qty; the pair's decimals for the frame being handled are set here first.
@@ -88,6 +88,9 @@ SPEC = LiveSpec(
     # The capture subscribed depth 1000; Kraken's default of 10 levels is too thin to trade on.
     book_depth=1000,
     native_cancel_after=True,  # ccxt cancel_all_orders_after: Kraken's CancelAllOrdersAfter
+    # Its timeout is in whole seconds (ccxt truncates the ms): under 1 s it would read as 0, "off".
+    native_cancel_after_min_ms=1_000,
     has_sandbox=False,
     client_order_id_field="cl_ord_id",
+    private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
 )

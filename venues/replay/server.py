@@ -83,11 +83,16 @@ class ReplayOptions:
 
 
 class _Connection:
+    """One client's WebSocket: every frame for it goes through one queue, so frames leave in
+    the order they were made (replayed, replies, the adapter's own), whoever made them."""
+
     def __init__(self, ws: web.WebSocketResponse, path: str, on_subscribe: Callable[[], None]) -> None:
         self.ws = ws
         self.path = path
         self.topics: set[str] = set()
         self._on_subscribe = on_subscribe
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write(), name=f"replay-ws-{path}")
 
     def subscribe(self, topic: str) -> None:
         self.topics.add(topic)
@@ -96,10 +101,30 @@ class _Connection:
     def unsubscribe(self, topic: str) -> None:
         self.topics.discard(topic)
 
-    async def send(self, text: str) -> None:
-        if not self.ws.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(text)
+    def enqueue(self, text: str) -> None:
+        self._outgoing.put_nowait(text)
+
+    async def catch_up(self) -> None:
+        """Wait until what is queued has been written: the replay's position is what the client
+        has been sent (a snapshot made on a subscription then matches the frames that follow)."""
+        if self._outgoing.qsize() > 0:
+            await self._outgoing.join()
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        await self.ws.close()
+
+    async def _write(self) -> None:
+        while True:
+            text = await self._outgoing.get()
+            try:
+                if not self.ws.closed:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await self.ws.send_str(text)
+            finally:
+                self._outgoing.task_done()
 
 
 class ReplayServer:
@@ -152,7 +177,7 @@ class ReplayServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._player
         for connection in list(self._connections):
-            await connection.ws.close()
+            await connection.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -185,17 +210,19 @@ class ReplayServer:
     async def _websocket(self, request: web.Request, path: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        connection = _Connection(ws, path, self._on_subscribe)
+        query = request.query_string
+        connection = _Connection(ws, f"{path}?{query}" if query else path, self._on_subscribe)
         self._connections.append(connection)
         try:
             for text in self.adapter.on_connect(connection):
-                await connection.send(text)
+                connection.enqueue(text)
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
                     for reply in self.adapter.on_client_message(connection, message.data):
-                        await connection.send(reply)
+                        connection.enqueue(reply)
         finally:
             self._connections.remove(connection)
+            await connection.close()
         return ws
 
     def _on_subscribe(self) -> None:
@@ -242,23 +269,31 @@ class ReplayServer:
                 log.warning("replay fault: dropped book frame %d (%s)", index, topic)
                 self.adapter.lost(frame, topic, [c for c in self._connections if topic in c.topics])
             else:
-                await self._send(frame, topic)
+                self._send(frame, topic)
+            # Sent (queued), then delivered, with no await between: a subscription handled
+            # meanwhile would get a snapshot that misses a frame the client still receives.
             self.adapter.delivered(frame, topic)
-            await asyncio.sleep(0)
+            await self._catch_up()
         self.exhausted = True
         log.info("replay finished: %d frames sent", self.frames_sent)
 
-    async def _send(self, frame: WsFrame, topic: str) -> None:
+    def _send(self, frame: WsFrame, topic: str) -> None:
         for connection in self._connections:
             if topic in connection.topics:
-                await connection.send(self.adapter.render(frame, topic, connection))
+                connection.enqueue(self.adapter.render(frame, topic, connection))
                 self.frames_sent += 1
+
+    async def _catch_up(self) -> None:
+        """Yield to the clients, and wait for any that is far behind."""
+        await asyncio.sleep(0)
+        for connection in list(self._connections):
+            await connection.catch_up()
 
     def _publish(self, topic: str, text: str) -> None:
         """An adapter's own frame to every connection on a topic, sent in the order published."""
         for connection in self._connections:
             if topic in connection.topics:
-                asyncio.get_running_loop().create_task(connection.send(text))
+                connection.enqueue(text)
 
     async def _inject(self, fault: Fault) -> bool:
         """Apply a fault; True when the next book frame is to be dropped."""
@@ -267,10 +302,10 @@ class ReplayServer:
             return True
         if fault.kind is FaultKind.MALFORMED:
             for connection in list(self._connections):
-                await connection.send(self.adapter.malformed())
+                connection.enqueue(self.adapter.malformed())
         elif fault.kind is FaultKind.DISCONNECT:
             self._subscribed.clear()
             for connection in list(self._connections):
-                await connection.ws.close()
+                await connection.close()
             await self._settle(_RECONNECT_WAIT_S)
         return False
