@@ -6,39 +6,36 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 import ccxt.pro
 
-from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.errors import FailedPrecondition
 from core.model import (
     Balance,
     Candle,
     Channel,
-    Execution,
     Fill,
     Instrument,
     Order,
     OrderRequest,
-    OrderStatus,
     Position,
     StreamKey,
     Timeframe,
 )
 from venues.live.config import TIMEFRAME_NAMES, LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
+from venues.live.markets import choose_symbols, instrument_of, load_markets
 from venues.live.normalize import (
     BookNormalizer,
     CandleNormalizer,
     TickerNormalizer,
     TradeNormalizer,
-    decimal_or_zero,
 )
-from venues.live.orders import safe_message
 from venues.live.private import PrivateStreams
-from venues.live.spec import LiveSpec, Market
+from venues.live.reporting import ExecutionReporter
+from venues.live.spec import LiveSpec
 from venues.live.streams import Backoff, StreamWatcher, Watchdog
 from venues.live.trading import LiveTrading, retry_after
 from venues.replay.capture import load_capture
@@ -52,9 +49,6 @@ log = logging.getLogger(__name__)
 
 Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
 _TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
-_LOAD_ATTEMPTS = 6
-# Orders whose last reported state is remembered (to report each state change once).
-_REPORTED_ORDERS = 10_000
 
 
 class LiveVenue(Venue):
@@ -72,11 +66,10 @@ class LiveVenue(Venue):
         self._watchers: dict[StreamKey, list[StreamWatcher]] = {}
         self._watchdog: Watchdog | None = None
         self._release_task: asyncio.Task[None] | None = None
-        self._on_execution: Callable[[Execution], None] | None = None
+        self._executions = ExecutionReporter()
         self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
         self._restarting: set[Any] = set()
         self._resolved: set[int] = set()
-        self._reported: dict[str, tuple[OrderStatus, Decimal]] = {}
         self._private: PrivateStreams | None = None
 
     # ---- lifecycle
@@ -93,71 +86,18 @@ class LiveVenue(Venue):
             self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
         )
         try:
-            await self._load_markets()
-            self._instruments = [self._instrument(symbol) for symbol in self._symbols()]
+            await load_markets(self.exchange, self.name, self._backoff())
+            replayed = self.replay.adapter.native_symbols() if self.replay is not None else None
+            symbols = choose_symbols(self.spec, self.config, self.exchange.markets, replayed)
+            self._instruments = [instrument_of(self.spec, self.exchange.markets[s]) for s in symbols]
         except BaseException:
             await self.stop()  # the ccxt session and the stand-in, before the error ends the process
             raise
         self.trading = LiveTrading(self.spec, self.exchange, lambda: [i.symbol for i in self._instruments])
 
-    async def _load_markets(self) -> None:
-        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
-        for attempt in range(_LOAD_ATTEMPTS):
-            try:
-                await self.exchange.load_markets()
-                return
-            except ccxt.ExchangeError as exc:  # the venue refused: retrying will not help
-                raise Unavailable(f"{self.name}: cannot load markets: {safe_message(exc, [])}") from exc
-            except ccxt.NetworkError as exc:
-                if attempt == _LOAD_ATTEMPTS - 1:
-                    raise Unavailable(f"{self.name}: cannot load markets: {safe_message(exc, [])}") from exc
-                delay = (
-                    retry_after(self.exchange) if isinstance(exc, ccxt.DDoSProtection) else None
-                ) or backoff.next()
-                log.warning(
-                    "%s: loading markets failed (%s); retrying in %.1f s",
-                    self.name,
-                    safe_message(exc, []),
-                    delay,
-                )
-                await asyncio.sleep(delay)
-
-    def _symbols(self) -> list[str]:
-        if self.config.symbols:
-            wanted = list(self.config.symbols)
-        elif self.replay is not None:
-            by_native = {self.spec.native_symbol(m): m["symbol"] for m in self.exchange.markets.values()}
-            wanted = [by_native[n] for n in self.replay.adapter.native_symbols() if n in by_native]
-        else:
-            wanted = list(self.spec.default_symbols)
-        unknown = [s for s in wanted if s not in self.exchange.markets]
-        if unknown:
-            raise InvalidArgument.field("symbols", f"{self.name} has no market {', '.join(unknown)}")
-        return wanted
-
-    def _instrument(self, symbol: str) -> Instrument:
-        market: Market = self.exchange.markets[symbol]
-        precision, limits = market.get("precision") or {}, market.get("limits") or {}
-        d = decimal_or_zero
-        return Instrument(
-            venue=self.name,
-            symbol=symbol,
-            native_symbol=self.spec.native_symbol(market),
-            kind=self.spec.kind,
-            base_asset=market["base"],
-            quote_asset=market["quote"],
-            settle_asset=market.get("settle") or market["quote"],
-            tick_size=d(precision.get("price")),
-            lot_size=d(precision.get("amount")),
-            min_size=d((limits.get("amount") or {}).get("min")),
-            min_notional=d((limits.get("cost") or {}).get("min")),
-            contract_size=d(market.get("contractSize") or 1),
-            active=market.get("active") is not False,
-        )
-
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self._feed = context.feed
-        self._on_execution = context.on_execution
+        self._executions.publish = context.on_execution
         await self.set_streams(streams)
         self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, self._replay_over)
         self._watchdog.start()
@@ -344,17 +284,7 @@ class LiveVenue(Venue):
         return [self._report(order) for order in await self._trading().cancel_all_orders(symbol)]
 
     def _report(self, order: Order, fill: Fill | None = None) -> Order:
-        """An execution, from a REST answer or the private stream; an order state already reported is
-        not reported again (both sources see most changes)."""
-        state = (order.status, order.filled_size)
-        if fill is None and self._reported.get(order.order_id) == state:
-            return order
-        self._reported[order.order_id] = state
-        if len(self._reported) > _REPORTED_ORDERS:
-            del self._reported[next(iter(self._reported))]
-        if self._on_execution is not None:
-            self._on_execution(Execution(time.time_ns(), order, fill))
-        return order
+        return self._executions.report(order, fill)
 
     async def get_order(self, ref: OrderRef) -> Order:
         return await self._trading().get_order(ref)

@@ -1,0 +1,81 @@
+"""A live venue's markets: loading them (with retries), choosing the symbols to run, instruments."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import ccxt.pro
+
+from core.errors import InvalidArgument, Unavailable
+from core.model import Instrument
+from venues.live.config import LiveConfig
+from venues.live.normalize import decimal_or_zero
+from venues.live.orders import safe_message
+from venues.live.spec import LiveSpec, Market
+from venues.live.streams import Backoff
+from venues.live.trading import retry_after
+
+__all__ = ["choose_symbols", "instrument_of", "load_markets"]
+
+log = logging.getLogger(__name__)
+
+_LOAD_ATTEMPTS = 6
+
+
+async def load_markets(exchange: Any, name: str, backoff: Backoff) -> None:
+    """ccxt's load_markets, retried on network errors and rate limits; a refusal is final."""
+    for attempt in range(_LOAD_ATTEMPTS):
+        try:
+            await exchange.load_markets()
+            return
+        except ccxt.ExchangeError as exc:  # the venue refused: retrying will not help
+            raise Unavailable(f"{name}: cannot load markets: {safe_message(exc, [])}") from exc
+        except ccxt.NetworkError as exc:
+            if attempt == _LOAD_ATTEMPTS - 1:
+                raise Unavailable(f"{name}: cannot load markets: {safe_message(exc, [])}") from exc
+            limited = isinstance(exc, ccxt.DDoSProtection)
+            delay = (retry_after(exchange) if limited else None) or backoff.next()
+            log.warning(
+                "%s: loading markets failed (%s); retrying in %.1f s", name, safe_message(exc, []), delay
+            )
+            await asyncio.sleep(delay)
+
+
+def choose_symbols(
+    spec: LiveSpec, config: LiveConfig, markets: dict[str, Market], replayed: Sequence[str] | None
+) -> list[str]:
+    """The config's symbols; else a replay's own markets (by native name); else the spec's defaults."""
+    if config.symbols:
+        wanted = list(config.symbols)
+    elif replayed is not None:
+        by_native = {spec.native_symbol(m): m["symbol"] for m in markets.values()}
+        wanted = [by_native[n] for n in replayed if n in by_native]
+    else:
+        wanted = list(spec.default_symbols)
+    unknown = [s for s in wanted if s not in markets]
+    if unknown:
+        raise InvalidArgument.field("symbols", f"{spec.name} has no market {', '.join(unknown)}")
+    return wanted
+
+
+def instrument_of(spec: LiveSpec, market: Market) -> Instrument:
+    precision, limits = market.get("precision") or {}, market.get("limits") or {}
+    d = decimal_or_zero
+    return Instrument(
+        venue=spec.name,
+        symbol=market["symbol"],
+        native_symbol=spec.native_symbol(market),
+        kind=spec.kind,
+        base_asset=market["base"],
+        quote_asset=market["quote"],
+        settle_asset=market.get("settle") or market["quote"],
+        tick_size=d(precision.get("price")),
+        lot_size=d(precision.get("amount")),
+        min_size=d((limits.get("amount") or {}).get("min")),
+        min_notional=d((limits.get("cost") or {}).get("min")),
+        contract_size=d(market.get("contractSize") or 1),
+        active=market.get("active") is not False,
+    )
