@@ -68,7 +68,7 @@ class LiveVenue(Venue):
         self._release_task: asyncio.Task[None] | None = None
         self._executions = ExecutionReporter()
         self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
-        self._restarting: set[Any] = set()
+        self._restarting: dict[Any, asyncio.Task[None]] = {}
         self._resolved: set[int] = set()
         self._private: PrivateStreams | None = None
 
@@ -195,7 +195,7 @@ class LiveVenue(Venue):
                 watch,
                 stats,
                 feed,
-                Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
+                self._backoff(),
                 self._on_message,
                 lambda: retry_after(ex),
                 book,
@@ -243,15 +243,15 @@ class LiveVenue(Venue):
                 if isinstance(normalizer, BookNormalizer):
                     normalizer.resync(f"venue book sequence broken ({reason}): rebuilt from a new snapshot")
         if client not in self._restarting:
-            self._restarting.add(client)
-            asyncio.get_running_loop().create_task(self._restart(client, reason))
+            task = asyncio.get_running_loop().create_task(self._restart(client, reason))
+            self._restarting[client] = task  # holds the task until it is done
 
     async def _restart(self, client: Any, reason: str) -> None:
         try:
             client.reset(ccxt.NetworkError(f"resubscribing after a broken book sequence ({reason})"))
             await client.close()
         finally:
-            self._restarting.discard(client)
+            self._restarting.pop(client, None)
 
     def _on_malformed(self, exc: Exception) -> None:
         log.warning("%s: skipped a venue message that could not be understood: %s", self.name, str(exc)[:200])
