@@ -25,6 +25,7 @@ from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceE
 from core.model import (
     Balance,
     Candle,
+    InstrumentKind,
     Order,
     OrderRequest,
     OrderStatus,
@@ -210,9 +211,10 @@ class LiveTrading:
 
     async def positions(self, symbol: str | None) -> list[Position]:
         self._require_credentials()
-        if not self.exchange.has.get("fetchPositions") or self.exchange.markets[self._symbols()[0]]["spot"]:
-            return []
         symbols = [symbol] if symbol else self._symbols()
+        spot = self.spec.kind is InstrumentKind.SPOT
+        if spot or not symbols or not self.exchange.has.get("fetchPositions"):
+            return []
         raws = await self._call(lambda: self.exchange.fetch_positions(symbols))
         return [position_from_ccxt(raw) for raw in raws if raw.get("contracts")]
 
