@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "AlreadyExists",
+    "Corrupt",
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
@@ -68,3 +69,7 @@ class Unavailable(TrademeshError):
 
 class Unauthenticated(TrademeshError):
     """Missing or wrong credentials."""
+
+
+class Corrupt(TrademeshError):
+    """Data read from a stream or a store that cannot be decoded (a poison message)."""

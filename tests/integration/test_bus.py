@@ -1,0 +1,125 @@
+"""The bus against a real Redis: names, the envelope codec, the publisher, retention and lag."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.bus.codec import FIELD, decode, encode_market
+from core.bus.names import bars_stream, dead_letter_stream, market_stream
+from core.bus.publisher import Publisher, Retention
+from core.errors import Corrupt, InvalidArgument
+from core.model import Channel, Timeframe
+from tests.integration.redis_server import redis_url
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    created: list[str] = []
+    client.test_streams = created  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        if created:
+            await client.delete(*created)
+        await client.aclose()
+
+
+def stream_name(client: aioredis.Redis, kind: str) -> str:
+    name = f"test.{kind}.{uuid.uuid4().hex[:12]}"
+    client.test_streams.append(name)  # type: ignore[attr-defined]
+    return name
+
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+async def entries(client: aioredis.Redis, stream: str, newest: int | None = None) -> Entries:
+    found = await (client.xrevrange(stream, count=newest) if newest else client.xrange(stream))
+    return cast(Entries, found)
+
+
+def trade(i: int) -> md.MarketEvent:
+    event = md.MarketEvent(venue="sim", symbol="BTC/USDT", ts_event_ns=1_000 + i, ts_recv_ns=2_000 + i)
+    event.trade.trade_id = str(i)
+    event.trade.price = f"65000.{i % 100:02d}"
+    event.trade.size = "0.001"
+    return event
+
+
+def test_stream_names_follow_one_rule_each() -> None:
+    assert market_stream("binance", Channel.TRADES) == "md.binance.trades"
+    assert market_stream("okx-swap", Channel.BOOK) == "md.okx-swap.book"
+    assert bars_stream(Timeframe.M15) == "bars.15m"
+    assert dead_letter_stream("md.sim.trades") == "dlq.md.sim.trades"
+    with pytest.raises(InvalidArgument, match="venue"):
+        market_stream("Bad Venue!", Channel.TRADES)
+
+
+def test_an_entry_that_is_not_an_envelope_is_corrupt() -> None:
+    events = [trade(i) for i in range(3)]
+    envelope = decode({FIELD: encode_market("test", events, now_ns=7)})
+    assert envelope.source == "test" and envelope.ts_publish_ns == 7
+    assert list(envelope.market.events) == events
+    for fields in ({b"x": b"1"}, {FIELD: b"\xff\xff\xff"}, {FIELD: b""}):
+        with pytest.raises(Corrupt):
+            decode(fields)
+
+
+async def test_one_flush_writes_every_queued_entry_in_order(redis: aioredis.Redis) -> None:
+    publisher = Publisher(redis, Retention(entries_per_s=1000, outage_minutes=5))
+    trades, books = stream_name(redis, "trades"), stream_name(redis, "book")
+    for i in range(2000):
+        publisher.add(trades if i % 2 else books, encode_market("test", [trade(i)]))
+    ids = await publisher.flush()
+    assert len(ids) == 2000 and publisher.queued == 0 and publisher.entries_written == 2000
+    assert await redis.xlen(trades) == 1000 and await redis.xlen(books) == 1000
+    written = await entries(redis, trades)
+    seen = [decode(fields).market.events[0].trade.trade_id for _, fields in written]
+    assert seen == [str(i) for i in range(1, 2000, 2)]
+    assert await publisher.flush() == [], "nothing queued: no round trip"
+
+
+async def test_a_stream_keeps_at_least_the_outage_worth_of_entries(redis: aioredis.Redis) -> None:
+    retention = Retention(entries_per_s=20, outage_minutes=1)  # 1,200 entries
+    assert retention.maxlen == 1200
+    publisher = Publisher(redis, retention)
+    stream = stream_name(redis, "trades")
+    for batch in range(10):
+        for i in range(500):
+            publisher.add(stream, encode_market("test", [trade(batch * 500 + i)]))
+        await publisher.flush()
+    length = await redis.xlen(stream)
+    assert 1200 <= length < 5000, length  # trimmed, approximately, never below MAXLEN
+    newest = decode((await entries(redis, stream, newest=1))[0][1])
+    assert newest.market.events[0].trade.trade_id == "4999"
+
+
+async def test_a_group_near_the_trim_point_is_reported(
+    redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(redis, Retention(entries_per_s=20, outage_minutes=1))  # keeps 1,200
+    stream = stream_name(redis, "trades")
+    publisher.add(stream, encode_market("test", [trade(0)]))
+    await publisher.flush()
+    await redis.xgroup_create(stream, "slow", id="0")
+    await redis.xgroup_create(stream, "fast", id="$")
+    for i in range(1, 1000):
+        publisher.add(stream, encode_market("test", [trade(i)]))
+    await publisher.flush()
+    await redis.xreadgroup("fast", "c1", {stream: ">"}, count=999)
+    with caplog.at_level(logging.WARNING):
+        lags = {lag.group: lag for lag in await publisher.check_lag(stream)}
+    assert lags["slow"].lag == 1000 and lags["slow"].near_trim
+    assert lags["fast"].lag == 0 and lags["fast"].pending == 999 and not lags["fast"].near_trim
+    assert "group slow is 1000 entries behind" in caplog.text
