@@ -1,0 +1,205 @@
+"""The one consumer-group runner every bus consumer uses (recorder, bars, bridge, ...).
+
+- On start it creates its groups if needed and reads its own pending entries first (what
+  it had read but not acknowledged before it stopped), then new ones.
+- It reclaims entries left idle by dead consumers (XAUTOCLAIM, `claim_idle_ms`).
+- It acknowledges only after the handler returns: the handler returns once the effect is
+  durable (committed), so a crash in between redelivers, never loses.
+- A batch whose handler fails is retried entry by entry, so one bad entry cannot stop the
+  group; an entry delivered `max_deliveries` times (or that is not an Envelope at all) goes
+  to `dlq.<stream>` with the reason, and is acknowledged.
+- It exports pending and lag per stream (Prometheus) for dashboards and alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from redis.exceptions import ResponseError
+
+from core.bus.codec import FIELD, decode
+from core.bus.names import dead_letter_stream
+from core.errors import Corrupt
+from trademesh.bus.v1 import bus_pb2 as bus
+
+__all__ = ["ConsumerOptions", "Entry", "GroupConsumer", "Handler"]
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[str, bus.Envelope]  # (entry id, envelope)
+# Called with one stream's entries, in order; returns once their effect is durable.
+Handler = Callable[[str, list[Entry]], Awaitable[None]]
+
+PENDING = Gauge(
+    "trademesh_bus_pending", "Entries delivered to a group and not yet acknowledged.", ["stream", "group"]
+)
+LAG = Gauge("trademesh_bus_lag", "Entries not yet delivered to a group.", ["stream", "group"])
+DEAD_LETTERS = Counter(
+    "trademesh_bus_dead_letters_total", "Entries moved to a dead-letter stream.", ["stream", "group"]
+)
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    group: str
+    consumer: str
+    streams: tuple[str, ...]
+    batch: int = 500
+    block_ms: int = 500
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class GroupConsumer:
+    def __init__(self, redis: Any, options: ConsumerOptions, handle: Handler) -> None:
+        self.redis = redis  # redis.asyncio.Redis
+        self.options = options
+        self.handle = handle
+        self.processed = 0
+        self.dead_lettered = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_groups()
+        await self.read_own_pending()
+        while not stop.is_set():
+            await self.reclaim_idle()
+            await self.read_new()
+            await self.report()
+
+    async def ensure_groups(self) -> None:
+        for stream in self.options.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.options.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read_own_pending(self) -> None:
+        """What this consumer read but never acknowledged (it stopped before the effect was durable)."""
+        for stream in self.options.streams:
+            while True:
+                answer = await self.redis.xreadgroup(
+                    self.options.group, self.options.consumer, {stream: "0"}, count=self.options.batch
+                )
+                entries = answer[0][1] if answer else []
+                if not entries:
+                    break
+                await self._process(stream, entries)
+
+    async def reclaim_idle(self) -> None:
+        """Entries a dead consumer read and left: take them over and process them."""
+        for stream in self.options.streams:
+            start = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    self.options.group,
+                    self.options.consumer,
+                    min_idle_time=self.options.claim_idle_ms,
+                    start_id=start,
+                    count=self.options.batch,
+                )
+                start, entries = _text(reply[0]), [e for e in reply[1] if e[1] is not None]
+                if entries:
+                    await self._process(stream, entries)
+                if start == "0-0":
+                    break
+
+    async def read_new(self) -> None:
+        answer = await self.redis.xreadgroup(
+            self.options.group,
+            self.options.consumer,
+            {s: ">" for s in self.options.streams},
+            count=self.options.batch,
+            block=self.options.block_ms,
+        )
+        for stream, entries in answer or []:
+            await self._process(_text(stream), entries)
+
+    async def report(self) -> None:
+        for stream in self.options.streams:
+            for group in await self.redis.xinfo_groups(stream):
+                if _text(group["name"]) == self.options.group:
+                    PENDING.labels(stream, self.options.group).set(int(group["pending"]))
+                    LAG.labels(stream, self.options.group).set(int(group.get("lag") or 0))
+
+    # ---- processing
+
+    async def _process(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> None:
+        good: list[Entry] = []
+        for entry_id, fields in raw:
+            try:
+                good.append((_text(entry_id), decode(fields)))
+            except Corrupt as exc:
+                await self._dead_letter(stream, _text(entry_id), fields, str(exc))
+        if not good:
+            return
+        try:
+            await self.handle(stream, good)
+        except Exception as exc:
+            log.warning(
+                "bus %s/%s: a batch of %d failed (%s); retrying entry by entry",
+                stream,
+                self.options.group,
+                len(good),
+                exc,
+            )
+            await self._one_by_one(stream, good, {entry_id: fields for entry_id, fields in _by_id(raw)})
+            return
+        await self._ack(stream, [entry_id for entry_id, _ in good])
+
+    async def _one_by_one(
+        self, stream: str, entries: list[Entry], fields: dict[str, dict[bytes, bytes]]
+    ) -> None:
+        deliveries = await self._deliveries(stream, [entry_id for entry_id, _ in entries])
+        for entry in entries:
+            entry_id = entry[0]
+            try:
+                await self.handle(stream, [entry])
+            except Exception as exc:
+                if deliveries.get(entry_id, 1) >= self.options.max_deliveries:
+                    reason = f"failed {deliveries.get(entry_id, 1)} deliveries, last: {exc}"
+                    await self._dead_letter(stream, entry_id, fields[entry_id], reason)
+                continue  # left pending: redelivered later (own pending, or reclaimed)
+            await self._ack(stream, [entry_id])
+
+    async def _deliveries(self, stream: str, ids: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry_id in ids:
+            detail = await self.redis.xpending_range(
+                stream, self.options.group, min=entry_id, max=entry_id, count=1
+            )
+            counts[entry_id] = int(detail[0]["times_delivered"]) if detail else 1
+        return counts
+
+    async def _dead_letter(self, stream: str, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+        log.warning("bus %s/%s: entry %s dead-lettered: %s", stream, self.options.group, entry_id, reason)
+        record: dict[bytes, bytes] = {
+            b"stream": stream.encode(),
+            b"id": entry_id.encode(),
+            b"group": self.options.group.encode(),
+            b"reason": reason[:500].encode(),
+            FIELD: fields.get(FIELD, b""),
+        }
+        await self.redis.xadd(dead_letter_stream(stream), record)
+        await self.redis.xack(stream, self.options.group, entry_id)
+        self.dead_lettered += 1
+        DEAD_LETTERS.labels(stream, self.options.group).inc()
+
+    async def _ack(self, stream: str, ids: list[str]) -> None:
+        if ids:
+            await self.redis.xack(stream, self.options.group, *ids)
+            self.processed += len(ids)
+
+
+def _by_id(raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[tuple[str, dict[bytes, bytes]]]:
+    return [(_text(entry_id), fields) for entry_id, fields in raw]

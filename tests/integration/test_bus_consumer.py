@@ -1,0 +1,143 @@
+"""The consumer-group runner against a real Redis: own pending first, reclaim from the dead,
+ack only after the effect, dead letters after N deliveries while the group keeps moving."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.bus.codec import FIELD, encode_market
+from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.names import dead_letter_stream
+from core.bus.publisher import Publisher, Retention
+from tests.integration.redis_server import redis_url
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+
+@pytest.fixture
+async def bus(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    client = aioredis.Redis.from_url(redis_url)
+    stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
+    try:
+        yield client, stream
+    finally:
+        await client.delete(stream, dead_letter_stream(stream))
+        await client.aclose()
+
+
+def trade_entry(i: int) -> bytes:
+    event = md.MarketEvent(venue="sim", symbol="BTC/USDT", ts_event_ns=i)
+    event.trade.trade_id = str(i)
+    event.trade.price, event.trade.size = "100", "1"
+    return encode_market("test", [event])
+
+
+async def publish(client: aioredis.Redis, stream: str, count: int, start: int = 0) -> None:
+    publisher = Publisher(client, Retention(entries_per_s=1000, outage_minutes=1))
+    for i in range(start, start + count):
+        publisher.add(stream, trade_entry(i))
+    await publisher.flush()
+
+
+class Effect:
+    """What a consumer did durably: the trade ids it handled, in order; can be told to fail."""
+
+    def __init__(self, fail_on: set[str] | None = None) -> None:
+        self.seen: list[str] = []
+        self.fail_on = fail_on or set()
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        ids = [envelope.market.events[0].trade.trade_id for _, envelope in entries]
+        if self.fail_on & set(ids):
+            raise RuntimeError(f"cannot handle {sorted(self.fail_on & set(ids))}")
+        self.seen.extend(ids)
+
+
+def options(stream: str, consumer: str, **extra: int) -> ConsumerOptions:
+    return ConsumerOptions(group="g", consumer=consumer, streams=(stream,), batch=50, block_ms=50, **extra)
+
+
+async def pending(client: aioredis.Redis, stream: str) -> int:
+    summary = await client.xpending(stream, "g")
+    return int(summary["pending"])
+
+
+async def run_until(
+    consumer: GroupConsumer, done: asyncio.Future[None] | None = None, rounds: int = 5
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    for _ in range(rounds):
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_every_entry_is_handled_once_and_acknowledged(bus: tuple[aioredis.Redis, str]) -> None:
+    client, stream = bus
+    effect = Effect()
+    consumer = GroupConsumer(client, options(stream, "c1"), effect)
+    await consumer.ensure_groups()
+    await publish(client, stream, 120)
+    await run_until(consumer)
+    assert effect.seen == [str(i) for i in range(120)]
+    assert await pending(client, stream) == 0 and consumer.processed == 120
+
+
+async def test_a_restarted_consumer_reads_its_own_pending_entries_first(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    crashed = GroupConsumer(client, options(stream, "c1"), Effect())
+    await crashed.ensure_groups()
+    await publish(client, stream, 30)
+    # It read them and died before its effect was durable: nothing acknowledged.
+    await client.xreadgroup("g", "c1", {stream: ">"}, count=30)
+    assert await pending(client, stream) == 30
+    await publish(client, stream, 10, start=30)
+    effect = Effect()
+    await run_until(GroupConsumer(client, options(stream, "c1"), effect))
+    assert effect.seen == [str(i) for i in range(40)], "its own pending first, then the new ones"
+    assert await pending(client, stream) == 0
+
+
+async def test_entries_of_a_dead_consumer_are_reclaimed(bus: tuple[aioredis.Redis, str]) -> None:
+    client, stream = bus
+    live = GroupConsumer(client, options(stream, "live", claim_idle_ms=200), Effect())
+    await live.ensure_groups()
+    await publish(client, stream, 25)
+    await client.xreadgroup("g", "dead", {stream: ">"}, count=25)  # then it died
+    effect = Effect()
+    live.handle = effect
+    await asyncio.sleep(0.3)
+    await run_until(live)
+    assert sorted(effect.seen, key=int) == [str(i) for i in range(25)]
+    assert await pending(client, stream) == 0
+
+
+async def test_a_poison_entry_is_dead_lettered_and_the_group_moves_on(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    effect = Effect(fail_on={"13"})
+    consumer = GroupConsumer(client, options(stream, "c1", claim_idle_ms=50, max_deliveries=3), effect)
+    await consumer.ensure_groups()
+    await publish(client, stream, 20)
+    await client.xadd(stream, {FIELD: b"\xff not an envelope"})
+    await publish(client, stream, 5, start=20)
+    await run_until(consumer, rounds=20)
+    assert effect.seen == [str(i) for i in range(25) if i != 13], "every other entry, in order"
+    dead = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(dead_letter_stream(stream)))
+    reasons = {fields[b"reason"].decode() for _, fields in dead}
+    assert len(dead) == 2 and consumer.dead_lettered == 2
+    assert any("not an Envelope" in r for r in reasons)
+    assert any("failed 3 deliveries" in r and "cannot handle ['13']" in r for r in reasons)
+    assert await pending(client, stream) == 0
