@@ -391,3 +391,15 @@ async def scrape(venue: Venue) -> str:
         return body.decode()
 
     return await asyncio.to_thread(get)
+
+
+async def listening_executions(stubs: Stubs) -> Executions:
+    """An executions stream the venue already counts as open (so no execution is missed)."""
+    executions = Executions(stubs)
+    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    return executions
+
+
+async def open_order_ids(stubs: Stubs) -> list[str]:
+    listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+    return [o.order_id for o in listed.orders]

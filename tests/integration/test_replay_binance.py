@@ -18,10 +18,9 @@ import pytest
 from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    Executions,
     Venue,
     limit_order,
-    open_streams,
+    listening_executions,
     stream_status,
     until,
 )
@@ -181,8 +180,7 @@ SECRET = "replay-secret-value-7f3a"
 @pytest.mark.replay(env={"TRADEMESH_BINANCE_API_KEY": "replay-key", "TRADEMESH_BINANCE_API_SECRET": SECRET})
 async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     order = limit_order("NKN/USDT", common.SIDE_BUY, "100", "0.3", client_order_id="tm-dup-1")
     first = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert first.order.status == tf.ORDER_STATUS_OPEN and first.order.client_order_id == "tm-dup-1"
@@ -238,8 +236,7 @@ async def test_an_order_whose_answer_times_out_is_found_not_placed_twice(replay_
 @pytest.mark.replay(env={"TRADEMESH_BINANCE_API_KEY": "replay-key", "TRADEMESH_BINANCE_API_SECRET": SECRET})
 async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     # Far above the market: it crosses the recorded book and fills at its best ask at once.
     order = limit_order("LRC/BTC", common.SIDE_BUY, "10", "1", client_order_id="tm-fill-1")
     placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)

@@ -18,10 +18,9 @@ import pytest
 from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    Executions,
     Venue,
     limit_order,
-    open_streams,
+    listening_executions,
     stream_status,
     until,
 )
@@ -219,8 +218,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
 )
 async def test_a_fill_comes_over_the_user_data_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     # Nothing has been replayed (no market-data subscriber): the book is the recorded snapshot,
     # and a buy far above the market fills at once at its best ask.
     best_ask = min(EXPECTED.snapshots["SUSHIUSDT"][1])

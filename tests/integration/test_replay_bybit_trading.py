@@ -14,7 +14,15 @@ from decimal import Decimal
 import pytest
 
 from tests.integration.replay import capture_files, collect, replay_venue_fixture
-from tests.integration.support import CALL_TIMEOUT_S, Executions, Venue, limit_order, open_streams, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    Executions,
+    Venue,
+    limit_order,
+    listening_executions,
+    open_order_ids,
+    until,
+)
 from tests.integration.test_replay_bybit import EXPECTED, SYMBOL
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
@@ -32,22 +40,10 @@ FAR_BELOW = "50000"  # a bid far under the recorded market (about 91,250): it re
 replay_venue = replay_venue_fixture("bybit", FILES)
 
 
-async def _executions(venue: Venue) -> Executions:
-    stubs = venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
-    return executions
-
-
-async def _open_ids(venue: Venue) -> list[str]:
-    listed = await venue.stubs().tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-    return sorted(o.order_id for o in listed.orders)
-
-
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = await _executions(replay_venue)
+    executions = await listening_executions(replay_venue.stubs())
     order = limit_order(SYMBOL, common.SIDE_BUY, "0.001", FAR_BELOW, client_order_id="tm-bybit-1")
     first = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert first.order.status == tf.ORDER_STATUS_OPEN and not first.duplicate
@@ -58,7 +54,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     )
     again = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert again.duplicate and again.order.order_id == first.order.order_id, "110072: the first order wins"
-    assert await _open_ids(replay_venue) == [first.order.order_id]
+    assert sorted(await open_order_ids(replay_venue.stubs())) == [first.order.order_id]
     balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     assert {b.asset: (D(b.free), D(b.locked)) for b in balances.balances} == {
         "USDT": (D(100000), D(0)),
@@ -70,7 +66,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     )
     assert canceled.order.order_id == first.order.order_id
     assert canceled.order.status == tf.ORDER_STATUS_CANCELED
-    assert await _open_ids(replay_venue) == []
+    assert sorted(await open_order_ids(replay_venue.stubs())) == []
 
     placed = [
         await stubs.tf.PlaceOrder(
@@ -80,10 +76,10 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
         for n, price in enumerate(["50000", "50001.5"])
     ]
     ids = sorted(p.order.order_id for p in placed)
-    assert await _open_ids(replay_venue) == ids
+    assert sorted(await open_order_ids(replay_venue.stubs())) == ids
     answer = await stubs.tf.CancelAllOrders(tf.CancelAllOrdersRequest(), timeout=CALL_TIMEOUT_S)
     assert sorted(o.order_id for o in answer.orders) == ids
-    assert await _open_ids(replay_venue) == []
+    assert sorted(await open_order_ids(replay_venue.stubs())) == []
     for order_id in [first.order.order_id, *ids]:
         await executions.wait_for(order_id, tf.ORDER_STATUS_OPEN)
         await executions.wait_for(order_id, tf.ORDER_STATUS_CANCELED)
@@ -110,7 +106,7 @@ async def test_a_heartbeat_arms_bybits_own_cancel_all_after(replay_venue: Venue)
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = await _executions(replay_venue)
+    executions = await listening_executions(replay_venue.stubs())
     await collect(stubs, [SYMBOL])  # plays the whole session: the stand-in's book is the capture's last
     best_bid, best_ask = max(EXPECTED.bids), min(EXPECTED.asks)
     # A limit buy far above the market crosses the book and fills at once at its best ask.

@@ -18,11 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.integration.replay import collect, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    Executions,
     Stubs,
     Venue,
     limit_order,
-    open_streams,
+    listening_executions,
     until,
 )
 from tests.integration.test_replay_coinbase import EXPECTED, FILES, SYMBOL
@@ -117,8 +116,7 @@ async def test_an_order_whose_answer_times_out_is_found_not_placed_twice(replay_
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_a_fill_comes_over_the_user_channel_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     # Play the whole capture: the stand-in's book is then the capture's last book.
     await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK])
     best_ask = min(EXPECTED.asks)

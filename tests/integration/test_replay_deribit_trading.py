@@ -16,11 +16,11 @@ import pytest
 from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    Executions,
     Stubs,
     Venue,
     limit_order,
-    open_streams,
+    listening_executions,
+    open_order_ids,
     until,
 )
 from tests.integration.test_replay_deribit import CHANNELS, EXPECTED
@@ -52,16 +52,10 @@ async def balances(stubs: Stubs) -> dict[str, tuple[D, D]]:
     return {b.asset: (D(b.free), D(b.locked)) for b in answer.balances}
 
 
-async def open_order_ids(stubs: Stubs) -> list[str]:
-    listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-    return [o.order_id for o in listed.orders]
-
-
 @pytest.mark.replay(env=ENV)
 async def test_orders_cancels_and_the_dead_man_switch(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     assert await balances(stubs) == {"BTC": (START["BTC"], D(0)), "ETH": (START["ETH"], D(0))}
 
     # No market subscriber yet, so the replay has not started: the stand-in's books are empty
@@ -124,8 +118,7 @@ async def test_orders_cancels_and_the_dead_man_switch(replay_venue: Venue) -> No
 @pytest.mark.replay(env=ENV)
 async def test_a_marketable_order_fills_once_at_the_best_ask(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
+    executions = await listening_executions(stubs)
     # Play the capture out: the stand-in's book is then the capture's last book.
     symbols = await instruments(stubs)
     await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0)

@@ -23,7 +23,8 @@ from tests.integration.support import (
     Venue,
     far_bid,
     limit_order,
-    open_streams,
+    listening_executions,
+    open_order_ids,
     until,
 )
 from tests.integration.test_replay_kraken import EXPECTED, FILES
@@ -63,22 +64,10 @@ BIDS, ASKS = EXPECTED.books[NATIVE]
 RESTING = far_bid(max(BIDS), TICK)
 
 
-async def _executions(venue: Venue) -> Executions:
-    stubs = venue.stubs()
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
-    return executions
-
-
-async def _open_ids(venue: Venue) -> list[str]:
-    listed = await venue.stubs().tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-    return sorted(o.order_id for o in listed.orders)
-
-
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = await _executions(replay_venue)
+    executions = await listening_executions(replay_venue.stubs())
     order = limit_order(SYMBOL, common.SIDE_BUY, str(SIZE), RESTING, client_order_id="tm-kraken-1")
     first = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert first.order.status == tf.ORDER_STATUS_OPEN and not first.duplicate
@@ -86,7 +75,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     assert (D(first.order.size), D(first.order.price)) == (SIZE, D(RESTING))
     again = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
     assert again.duplicate and again.order.order_id == first.order.order_id, "the first order wins"
-    assert await _open_ids(replay_venue) == [first.order.order_id]
+    assert sorted(await open_order_ids(replay_venue.stubs())) == [first.order.order_id]
 
     balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     held = SIZE * D(RESTING)  # an open buy holds its quote value
@@ -99,7 +88,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     )
     assert canceled.order.order_id == first.order.order_id
     assert canceled.order.status == tf.ORDER_STATUS_CANCELED
-    assert await _open_ids(replay_venue) == []
+    assert sorted(await open_order_ids(replay_venue.stubs())) == []
 
     placed = [
         await stubs.tf.PlaceOrder(
@@ -109,10 +98,10 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
         for n, price in enumerate([RESTING, str(D(RESTING) - TICK)])
     ]
     ids = sorted(p.order.order_id for p in placed)
-    assert await _open_ids(replay_venue) == ids
+    assert sorted(await open_order_ids(replay_venue.stubs())) == ids
     answer = await stubs.tf.CancelAllOrders(tf.CancelAllOrdersRequest(), timeout=CALL_TIMEOUT_S)
     assert sorted(o.order_id for o in answer.orders) == ids
-    assert await _open_ids(replay_venue) == []
+    assert sorted(await open_order_ids(replay_venue.stubs())) == []
     fetched = await stubs.tf.GetOrder(tf.GetOrderRequest(order_id=ids[0]), timeout=CALL_TIMEOUT_S)
     assert fetched.order.status == tf.ORDER_STATUS_CANCELED
 
@@ -140,7 +129,7 @@ async def test_a_heartbeat_arms_krakens_cancel_all_orders_after(replay_venue: Ve
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    executions = await _executions(replay_venue)
+    executions = await listening_executions(replay_venue.stubs())
     await collect(stubs, [SYMBOL])  # plays the whole session: the stand-in's book is the capture's last
     best_bid, best_ask = max(BIDS), min(ASKS)
     order = limit_order(SYMBOL, common.SIDE_BUY, str(SIZE), str(best_ask * 2), client_order_id="tm-fill-1")

@@ -22,12 +22,11 @@ import pytest
 from tests.integration.replay import capture_files, collect, running_replay_venue
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    Executions,
-    Stubs,
     Venue,
     far_bid,
     limit_order,
-    open_streams,
+    listening_executions,
+    open_order_ids,
     until,
 )
 from tests.integration.test_replay_okx import VENUES, Expected
@@ -102,22 +101,11 @@ async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncI
         yield market_of(name), venue
 
 
-async def open_order_ids(stubs: Stubs) -> list[str]:
-    listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-    return [o.order_id for o in listed.orders]
-
-
-async def executions_stream(stubs: Stubs) -> Executions:
-    executions = Executions(stubs)
-    await until(lambda: open_streams(stubs, 1), CALL_TIMEOUT_S, what="the executions stream")
-    return executions
-
-
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_orders_through_ccxt(replay_venue: tuple[Market, Venue]) -> None:
     market, venue = replay_venue
     stubs = venue.stubs()
-    executions = await executions_stream(stubs)
+    executions = await listening_executions(stubs)
     price = far_bid(max(market.bids), market.tick)
     order = limit_order(market.symbol, common.SIDE_BUY, market.size, price, client_order_id="tm-okx-dup-1")
     first = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
@@ -166,7 +154,7 @@ async def test_a_fill_comes_over_the_private_stream_once(replay_venue: tuple[Mar
     stubs = venue.stubs()
     # Play the whole session first: the stand-in's book is then the capture's last book.
     await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK])
-    executions = await executions_stream(stubs)
+    executions = await listening_executions(stubs)
     best_ask = min(market.asks)
     order = limit_order(
         market.symbol, common.SIDE_BUY, market.size, str(best_ask * 2), client_order_id="tm-okx-fill-1"
