@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.codec import FIELD, decode
 from core.bus.names import dead_letter_stream
@@ -48,11 +51,19 @@ DEAD_LETTERS = Counter(
 class ConsumerOptions:
     group: str
     consumer: str
-    streams: tuple[str, ...]
+    # Streams to read, named; more are found by `patterns` (e.g. "md.*.trades"): a venue's
+    # streams appear when ingest first writes them, and are read from their first entry.
+    streams: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
     batch: int = 500
     block_ms: int = 500
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
+    # Where a new group starts: "0" from the stream's first entry, "$" only what comes next
+    # (a live consumer that has no use for the backlog).
+    start_id: str = "0"
+    # How often to look for new streams matching `patterns`.
+    discover_s: float = 2.0
 
 
 def _text(value: Any) -> str:
@@ -66,26 +77,71 @@ class GroupConsumer:
         self.handle = handle
         self.processed = 0
         self.dead_lettered = 0
+        self.streams: list[str] = list(options.streams)
+        self._discovered_at = -1e9
+        self._reclaimed_at = -1e9
+        self._reported_at = -1e9
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`; rides out Redis outages (reconnects, re-creates lost groups)."""
+        delay = 0.1
+        while not stop.is_set():
+            try:
+                await self.start()
+                while not stop.is_set():
+                    await self.step()
+                    delay = 0.1
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning(
+                    "bus %s: Redis unreachable (%s); retrying in %.1f s", self.options.group, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def start(self) -> None:
+        """Groups, then this consumer's own pending entries (read before, never acknowledged)."""
+        await self.discover()
         await self.ensure_groups()
         await self.read_own_pending()
-        while not stop.is_set():
+
+    async def step(self) -> None:
+        """One round: new streams, entries of dead consumers, new entries, metrics."""
+        now = time.monotonic()
+        if now - self._discovered_at >= self.options.discover_s and await self.discover():
+            await self.ensure_groups()
+        if now - self._reclaimed_at >= self.options.claim_idle_ms / 2000:
+            self._reclaimed_at = now
             await self.reclaim_idle()
-            await self.read_new()
+        await self.read_new()
+        if now - self._reported_at >= 1.0:
+            self._reported_at = now
             await self.report()
 
+    async def discover(self) -> bool:
+        """Add the streams matching `patterns`; True when one was new."""
+        self._discovered_at = time.monotonic()
+        found = False
+        for pattern in self.options.patterns:
+            async for name in self.redis.scan_iter(match=pattern, count=1000, _type="STREAM"):
+                stream = _text(name)
+                if stream not in self.streams:
+                    self.streams.append(stream)
+                    found = True
+        return found
+
     async def ensure_groups(self) -> None:
-        for stream in self.options.streams:
+        for stream in self.streams:
             try:
-                await self.redis.xgroup_create(stream, self.options.group, id="0", mkstream=True)
+                await self.redis.xgroup_create(
+                    stream, self.options.group, id=self.options.start_id, mkstream=True
+                )
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
     async def read_own_pending(self) -> None:
         """What this consumer read but never acknowledged (it stopped before the effect was durable)."""
-        for stream in self.options.streams:
+        for stream in self.streams:
             while True:
                 answer = await self.redis.xreadgroup(
                     self.options.group, self.options.consumer, {stream: "0"}, count=self.options.batch
@@ -97,7 +153,7 @@ class GroupConsumer:
 
     async def reclaim_idle(self) -> None:
         """Entries a dead consumer read and left: take them over and process them."""
-        for stream in self.options.streams:
+        for stream in self.streams:
             start = "0-0"
             while True:
                 reply = await self.redis.xautoclaim(
@@ -115,18 +171,32 @@ class GroupConsumer:
                     break
 
     async def read_new(self) -> None:
-        answer = await self.redis.xreadgroup(
-            self.options.group,
-            self.options.consumer,
-            {s: ">" for s in self.options.streams},
-            count=self.options.batch,
-            block=self.options.block_ms,
-        )
+        if not self.streams:
+            await asyncio.sleep(self.options.block_ms / 1000)
+            return
+        try:
+            answer = await self._read_new()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream was deleted (or Redis restarted empty) under us: make it again.
+            log.warning("bus %s: %s; re-creating the group", self.options.group, exc)
+            await self.ensure_groups()
+            return
         for stream, entries in answer or []:
             await self._process(_text(stream), entries)
 
+    async def _read_new(self) -> Any:
+        return await self.redis.xreadgroup(
+            self.options.group,
+            self.options.consumer,
+            {s: ">" for s in self.streams},
+            count=self.options.batch,
+            block=self.options.block_ms,
+        )
+
     async def report(self) -> None:
-        for stream in self.options.streams:
+        for stream in self.streams:
             for group in await self.redis.xinfo_groups(stream):
                 if _text(group["name"]) == self.options.group:
                     PENDING.labels(stream, self.options.group).set(int(group["pending"]))

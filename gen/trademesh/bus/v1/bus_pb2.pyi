@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
 import builtins as _builtins
 import sys
@@ -30,24 +31,28 @@ class Envelope(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     TS_PUBLISH_NS_FIELD_NUMBER: _builtins.int
     MARKET_FIELD_NUMBER: _builtins.int
+    BARS_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
     """When the publisher wrote it (ns since the Unix epoch)."""
     @_builtins.property
     def market(self) -> Global___MarketEvents: ...
+    @_builtins.property
+    def bars(self) -> Global___Bars: ...
     def __init__(
         self,
         *,
         source: _builtins.str = ...,
         ts_publish_ns: _builtins.int = ...,
         market: Global___MarketEvents | None = ...,
+        bars: Global___Bars | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "market", b"market"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "market", b"market", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -55,22 +60,117 @@ Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
 
 @_typing.final
 class MarketEvents(_message.Message):
-    """Market events of one venue, in the order the venue sent them."""
+    """Market events of one venue, in the order the venue sent them. Field numbers match
+    marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The venue's position and epoch of this batch (see SubscribeResponse): ingest resumes
+    from the last one on the bus after a restart.
+    """
+    epoch: _builtins.int
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_marketdata_pb2.MarketEvent]: ...
     def __init__(
         self,
         *,
         events: _abc.Iterable[_marketdata_pb2.MarketEvent] | None = ...,
+        position: _builtins.int = ...,
+        epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "events", b"events", "position", b"position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MarketEvents: _TypeAlias = MarketEvents  # noqa: Y015
+
+@_typing.final
+class Bars(_message.Message):
+    """Closed OHLCV bars (stream bars.<timeframe>)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BARS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bars(self) -> _containers.RepeatedCompositeFieldContainer[Global___Bar]: ...
+    def __init__(
+        self,
+        *,
+        bars: _abc.Iterable[Global___Bar] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Bars: _TypeAlias = Bars  # noqa: Y015
+
+@_typing.final
+class Bar(_message.Message):
+    """One OHLCV bar of one symbol, built by the bar aggregator from trades by event time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TIMEFRAME_FIELD_NUMBER: _builtins.int
+    OPEN_TIME_NS_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    LOW_FIELD_NUMBER: _builtins.int
+    CLOSE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    QUOTE_VOLUME_FIELD_NUMBER: _builtins.int
+    TRADE_COUNT_FIELD_NUMBER: _builtins.int
+    VWAP_FIELD_NUMBER: _builtins.int
+    REPAIRED_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    timeframe: _common_pb2.Timeframe.ValueType
+    open_time_ns: _builtins.int
+    """Start of the interval (ns since the Unix epoch)."""
+    open: _builtins.str
+    high: _builtins.str
+    low: _builtins.str
+    close: _builtins.str
+    volume: _builtins.str
+    """Traded size in base units."""
+    quote_volume: _builtins.str
+    """Traded price * size in quote units."""
+    trade_count: _builtins.int
+    vwap: _builtins.str
+    """quote_volume / volume; "" when nothing traded."""
+    repaired: _builtins.bool
+    """Built (wholly or partly) from the venue's historical candles instead of live trades."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        timeframe: _common_pb2.Timeframe.ValueType = ...,
+        open_time_ns: _builtins.int = ...,
+        open: _builtins.str = ...,
+        high: _builtins.str = ...,
+        low: _builtins.str = ...,
+        close: _builtins.str = ...,
+        volume: _builtins.str = ...,
+        quote_volume: _builtins.str = ...,
+        trade_count: _builtins.int = ...,
+        vwap: _builtins.str = ...,
+        repaired: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "high", b"high", "low", b"low", "open", b"open", "open_time_ns", b"open_time_ns", "quote_volume", b"quote_volume", "repaired", b"repaired", "symbol", b"symbol", "timeframe", b"timeframe", "trade_count", b"trade_count", "venue", b"venue", "volume", b"volume", "vwap", b"vwap"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Bar: _TypeAlias = Bar  # noqa: Y015

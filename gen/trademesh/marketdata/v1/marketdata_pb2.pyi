@@ -138,6 +138,7 @@ class SubscribeRequest(_message.Message):
     CHANNELS_FIELD_NUMBER: _builtins.int
     CANDLE_TIMEFRAME_FIELD_NUMBER: _builtins.int
     OVERFLOW_POLICY_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     candle_timeframe: _common_pb2.Timeframe.ValueType
     """Candle interval for CHANNEL_CANDLES; TIMEFRAME_1_MINUTE when unspecified."""
     overflow_policy: Global___OverflowPolicy.ValueType
@@ -149,6 +150,14 @@ class SubscribeRequest(_message.Message):
     def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:
         """Channels; at least one."""
 
+    @_builtins.property
+    def resume(self) -> Global___ResumePoint:
+        """Resume a stream that ended (the subscriber restarted or lost its connection): the venue
+        first sends what it sent after this point, if it still holds it, then live events. When
+        it no longer does (another venue process, or too long ago), the stream starts as a new one
+        with a GAP notice per stream. Absent: a new stream.
+        """
+
     def __init__(
         self,
         *,
@@ -156,30 +165,65 @@ class SubscribeRequest(_message.Message):
         channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
         candle_timeframe: _common_pb2.Timeframe.ValueType = ...,
         overflow_policy: Global___OverflowPolicy.ValueType = ...,
+        resume: Global___ResumePoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resume", b"resume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candle_timeframe", b"candle_timeframe", "channels", b"channels", "overflow_policy", b"overflow_policy", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candle_timeframe", b"candle_timeframe", "channels", b"channels", "overflow_policy", b"overflow_policy", "resume", b"resume", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
 
 @_typing.final
+class ResumePoint(_message.Message):
+    """A point in a venue's stream: the epoch and position of a SubscribeResponse."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    position: _builtins.int
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumePoint: _TypeAlias = ResumePoint  # noqa: Y015
+
+@_typing.final
 class SubscribeResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The venue's batch counter: grows with every batch the venue sends (not by one per
+    subscriber: a subscriber sees the positions of the batches that concern it).
+    """
+    epoch: _builtins.int
+    """Identifies the venue process that counted `position` (its start time in ns)."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketEvent]: ...
     def __init__(
         self,
         *,
         events: _abc.Iterable[Global___MarketEvent] | None = ...,
+        position: _builtins.int = ...,
+        epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "events", b"events", "position", b"position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -456,19 +500,25 @@ class StreamNotice(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    SINCE_NS_FIELD_NUMBER: _builtins.int
     kind: Global___NoticeKind.ValueType
     channel: Global___Channel.ValueType
     reason: _builtins.str
+    since_ns: _builtins.int
+    """For a GAP: events after this time (ns) and before the notice's ts_event_ns may be
+    missing; 0 when unknown.
+    """
     def __init__(
         self,
         *,
         kind: Global___NoticeKind.ValueType = ...,
         channel: Global___Channel.ValueType = ...,
         reason: _builtins.str = ...,
+        since_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "kind", b"kind", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "kind", b"kind", "reason", b"reason", "since_ns", b"since_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

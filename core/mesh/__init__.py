@@ -1,0 +1,1 @@
+"""The local mesh: its configuration and the `trademesh up` supervisor."""

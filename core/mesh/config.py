@@ -1,0 +1,112 @@
+"""The mesh configuration: which venues ingest follows, where they serve, and the bus's sizing.
+
+A TOML file, every key optional but `[[venues]]` entries' name and address:
+
+    outage_minutes = 10          # a consumer group may be down this long without losing entries
+    rate_per_s = 2000            # bus entries per second per stream at full rate (sizes MAXLEN)
+    [[venues]]
+    name = "sim"
+    address = "127.0.0.1:5050"
+    symbols = ["BTC/USDT"]       # empty or absent: every instrument the venue lists
+    channels = ["trades", "book", "tickers"]
+
+Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or flags).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidArgument
+from core.model import Channel
+
+__all__ = ["DEFAULT_CHANNELS", "MeshConfig", "VenueLink", "load_mesh_config", "parse_venue_link"]
+
+DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS)
+
+
+@dataclass(frozen=True)
+class VenueLink:
+    """One venue process the mesh follows."""
+
+    name: str
+    address: str
+    symbols: tuple[str, ...] = ()
+    channels: tuple[Channel, ...] = DEFAULT_CHANNELS
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    venues: tuple[VenueLink, ...] = ()
+    outage_minutes: float = 10.0
+    rate_per_s: float = 2000.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def venue(self, name: str) -> VenueLink | None:
+        return next((v for v in self.venues if v.name == name), None)
+
+
+def parse_venue_link(text: str) -> VenueLink:
+    """`name=host:port` (the --venue flag): every symbol, default channels."""
+    name, sep, address = text.partition("=")
+    if not sep or not name or ":" not in address:
+        raise InvalidArgument.field("venue", f"{text!r} is not NAME=HOST:PORT")
+    return VenueLink(name, address)
+
+
+def _channels(raw: Any, where: str) -> tuple[Channel, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidArgument.field(where, "must be a non-empty list of channel names")
+    known = {c.value: c for c in Channel}
+    for value in raw:
+        if value not in known:
+            raise InvalidArgument.field(where, f"unknown channel {value!r}; known: {', '.join(known)}")
+    return tuple(known[value] for value in raw)
+
+
+def _venue(raw: Any, index: int) -> VenueLink:
+    where = f"venues[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidArgument.field(where, "must be a table")
+    unknown = sorted(set(raw) - {"name", "address", "symbols", "channels"})
+    if unknown:
+        raise InvalidArgument.field(
+            f"{where}.{unknown[0]}", "unknown key; known: name, address, symbols, channels"
+        )
+    for key in ("name", "address"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise InvalidArgument.field(f"{where}.{key}", "required, a non-empty string")
+    symbols = raw.get("symbols", [])
+    if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
+        raise InvalidArgument.field(f"{where}.symbols", "must be a list of symbols")
+    channels = _channels(raw["channels"], f"{where}.channels") if "channels" in raw else DEFAULT_CHANNELS
+    return VenueLink(raw["name"], raw["address"], tuple(symbols), channels)
+
+
+def _number(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.pop(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgument.field(key, f"{value!r} is not a positive number")
+    return float(value)
+
+
+def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()) -> MeshConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArgument.field("config", f"cannot read {path}: {exc}") from None
+    venues_raw = raw.pop("venues", [])
+    if not isinstance(venues_raw, list):
+        raise InvalidArgument.field("venues", "must be an array of tables ([[venues]])")
+    venues = tuple(_venue(item, i) for i, item in enumerate(venues_raw)) + extra_venues
+    outage = _number(raw, "outage_minutes", MeshConfig.outage_minutes)
+    rate = _number(raw, "rate_per_s", MeshConfig.rate_per_s)
+    names = [v.name for v in venues]
+    if len(set(names)) != len(names):
+        raise InvalidArgument.field("venues", f"a venue is listed twice: {names}")
+    return MeshConfig(venues, outage, rate, raw)
