@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
 from core.env import TOKEN, read_secret
 from core.errors import TrademeshError
 from core.logs import setup_logging
+from core.rpc.server import ServerOptions
 
 __all__ = ["METRICS_PORT_OFFSET", "build_parser", "main"]
 
@@ -20,7 +24,6 @@ METRICS_PORT_OFFSET = 4000
 
 
 def _venue_command(args: argparse.Namespace) -> None:
-    from core.rpc.server import ServerOptions
     from venues.registry import VENUES, create_venue
     from venues.runtime.app import serve_venue
 
@@ -79,6 +82,55 @@ def _venue_name(value: str) -> str:
     return value
 
 
+# The mesh services: (command, module with add_arguments(parser) and run(args), default port, help).
+MESH_SERVICES = (
+    ("ingest", "core.ingest.command", 5100, "follow the venues' market data and publish it to the bus"),
+    ("recorder", "core.recorder.command", 5101, "write the bus's market data and bars to PostgreSQL"),
+    ("bars", "core.bars.command", 5102, "build OHLCV bars from trades, repair gaps from venue history"),
+    ("bridge", "core.bridge.command", 5103, "serve the bus live over gRPC (LiveData)"),
+)
+
+
+def _mesh_service_parser(commands: Any, name: str, module_name: str, port: int, summary: str) -> None:
+    module = importlib.import_module(module_name)
+    parser = commands.add_parser(name, help=summary)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=port, help=f"gRPC port (health, ...); 0 picks one (default {port})"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
+    )
+    parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
+    parser.add_argument("--mesh-config", type=Path, help="mesh config file (TOML; see core/mesh/config.py)")
+    parser.add_argument(
+        "--venue",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a venue to follow (all symbols, default channels); repeatable; adds to --mesh-config",
+    )
+    module.add_arguments(parser)
+    parser.set_defaults(run=functools.partial(_mesh_service_command, name, module))
+
+
+def _mesh_service_command(name: str, module: Any, args: argparse.Namespace) -> None:
+    setup_logging(name)
+    metrics_port = args.metrics_port
+    if metrics_port is None:
+        metrics_port = 0 if args.port == 0 else args.port + METRICS_PORT_OFFSET
+    args.server_options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        metrics_port=None if metrics_port < 0 else metrics_port,
+        token=read_secret(TOKEN),
+        service_label=name,
+    )
+    module.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, help="stop after this many order rounds (default: run until Ctrl-C)"
     )
     demo.set_defaults(run=_demo_command)
+    for name, module_name, port, summary in MESH_SERVICES:
+        _mesh_service_parser(commands, name, module_name, port, summary)
     return parser
 
 

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["LOG_LEVEL", "TOKEN", "VENUE_CREDENTIALS", "VENUE_SANDBOX", "read_secret", "venue_variable"]
+__all__ = [
+    "DATABASE_URL",
+    "LOG_LEVEL",
+    "REDIS_URL",
+    "TOKEN",
+    "VENUE_CREDENTIALS",
+    "VENUE_SANDBOX",
+    "database_url",
+    "read_secret",
+    "redact_url",
+    "redis_url",
+    "venue_variable",
+]
 
 # Log level of every process (DEBUG, INFO, WARNING, ...); INFO when unset.
 LOG_LEVEL = "TRADEMESH_LOG_LEVEL"
@@ -18,9 +30,35 @@ LOG_LEVEL = "TRADEMESH_LOG_LEVEL"
 TOKEN = "TRADEMESH_TOKEN"
 
 
+# The bus and the database of the mesh services (a --redis-url / --database-url flag wins).
+# They may hold passwords: log them only through redact_url.
+REDIS_URL = "REDIS_URL"
+DATABASE_URL = "DATABASE_URL"
+_DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+_DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 def read_secret(name: str) -> str | None:
     value = os.environ.get(name, "")
     return value if value != "" else None
+
+
+def redis_url(flag: str | None = None) -> str:
+    return flag or read_secret(REDIS_URL) or _DEFAULT_REDIS_URL
+
+
+def database_url(flag: str | None = None) -> str:
+    return flag or read_secret(DATABASE_URL) or _DEFAULT_DATABASE_URL
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, fit for a log line or an error."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if has_password else ''}@{host}"
 
 
 # Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_"

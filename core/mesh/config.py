@@ -23,7 +23,14 @@ from typing import Any
 from core.errors import InvalidArgument
 from core.model import Channel
 
-__all__ = ["DEFAULT_CHANNELS", "MeshConfig", "VenueLink", "load_mesh_config", "parse_venue_link"]
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "MeshConfig",
+    "VenueLink",
+    "load_mesh_config",
+    "mesh_config_from_args",
+    "parse_venue_link",
+]
 
 DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS)
 
@@ -110,3 +117,9 @@ def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()
     if len(set(names)) != len(names):
         raise InvalidArgument.field("venues", f"a venue is listed twice: {names}")
     return MeshConfig(venues, outage, rate, raw)
+
+
+def mesh_config_from_args(args: Any) -> MeshConfig:
+    """The config a mesh service's command line names: --mesh-config plus each --venue."""
+    extra = tuple(parse_venue_link(text) for text in args.venue)
+    return load_mesh_config(args.mesh_config, extra)
