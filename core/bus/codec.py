@@ -11,7 +11,7 @@ from core.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["FIELD", "decode", "encode_market"]
+__all__ = ["FIELD", "decode", "encode_bars", "encode_market", "wrap_market"]
 
 # The entry's one field (short: it is stored in every entry).
 FIELD = b"d"
@@ -21,6 +21,32 @@ def encode_market(source: str, events: Iterable[md.MarketEvent], now_ns: int | N
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.market.events.extend(events)
     return envelope.SerializeToString()
+
+
+def encode_bars(source: str, bars: Iterable[bus.Bar], now_ns: int | None = None) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.bars.bars.extend(bars)
+    return envelope.SerializeToString()
+
+
+def wrap_market(source: str, market_events: bytes, now_ns: int | None = None) -> bytes:
+    """An Envelope around an already-encoded MarketEvents (or a venue's SubscribeResponse,
+    whose fields match): ingest passes a venue's batches to the bus without parsing them."""
+    head = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    return head.SerializeToString() + _MARKET_TAG + _varint(len(market_events)) + market_events
+
+
+# Envelope.market: field 10, length-delimited.
+_MARKET_TAG = bytes([10 << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def decode(fields: Mapping[bytes, bytes]) -> bus.Envelope:

@@ -9,13 +9,13 @@ from typing import Any
 
 import ccxt.pro
 
+from core.backoff import Backoff
 from core.errors import InvalidArgument, Unavailable
 from core.model import Instrument
 from venues.live.config import LiveConfig
 from venues.live.normalize import decimal_or_zero
 from venues.live.orders import safe_message
 from venues.live.spec import LiveSpec, Market
-from venues.live.streams import Backoff
 from venues.live.trading import retry_after
 
 __all__ = ["choose_symbols", "instrument_of", "load_markets"]

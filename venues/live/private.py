@@ -16,10 +16,10 @@ from typing import Any
 
 import ccxt.pro
 
+from core.backoff import Backoff
 from core.model import Fill, Liquidity, Order, Side
 from venues.live.normalize import decimal_or_zero
 from venues.live.orders import order_from_ccxt
-from venues.live.streams import Backoff
 
 __all__ = ["PrivateStreams", "fill_from_ccxt"]
 

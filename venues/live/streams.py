@@ -17,39 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ccxt.pro
 
+from core.backoff import Backoff
 from core.model import StreamKey
 from venues.live.normalize import BookNormalizer
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamState, StreamStats
 
-__all__ = ["Backoff", "StreamWatcher", "Watchdog"]
+__all__ = ["StreamWatcher", "Watchdog"]
 
 log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Exponential backoff with full jitter around the nominal delay (0.5x to 1.5x)."""
-
-    def __init__(self, initial_s: float, max_s: float, rng: Callable[[], float] = random.random) -> None:
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.failures = 0
-        self._rng = rng
-
-    def next(self) -> float:
-        nominal = min(self.max_s, self.initial_s * 2**self.failures)
-        self.failures += 1
-        return float(nominal * (0.5 + self._rng()))
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class StreamWatcher:

@@ -11,6 +11,7 @@ from typing import Any
 
 import ccxt.pro
 
+from core.backoff import Backoff
 from core.errors import FailedPrecondition
 from core.model import (
     Balance,
@@ -36,7 +37,7 @@ from venues.live.normalize import (
 from venues.live.private import PrivateStreams
 from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
-from venues.live.streams import Backoff, StreamWatcher, Watchdog
+from venues.live.streams import StreamWatcher, Watchdog
 from venues.live.trading import LiveTrading, retry_after
 from venues.replay.capture import load_capture
 from venues.replay.server import ReplayOptions, ReplayServer

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
 from core.model import Channel, Timeframe
+from venues.runtime.history import History, ResumePoint
 from venues.runtime.outbox import Outbox
 
 __all__ = ["Fanout", "Interest", "Overflow", "Route", "Subscriber"]
@@ -62,8 +63,12 @@ class Subscriber:
 class Fanout:
     """Routes encoded events to the subscribers interested in them."""
 
-    def __init__(self, queue_batches: int, recover: Callable[[str, Channel], bytes]) -> None:
+    def __init__(
+        self, queue_batches: int, recover: Callable[[str, Channel], bytes], history: History | None = None
+    ) -> None:
         self._queue_batches = queue_batches
+        # Every dispatch is numbered (position, epoch) and kept a while for resuming subscribers.
+        self.history = history or History(window_s=0, max_bytes=0)
         # (symbol, channel) -> what a conflated subscriber gets instead of what it missed:
         # a GAP notice on that channel, plus a fresh snapshot for a book.
         self._recover = recover
@@ -72,10 +77,17 @@ class Fanout:
         self.dropped = 0
         self.conflated = 0
 
-    def subscribe(self, interest: Interest, initial: bytes) -> Subscriber:
+    def subscribe(self, interest: Interest, initial: bytes, resume: ResumePoint | None = None) -> Subscriber:
+        """A new subscriber: `initial` first (snapshots), or, resuming, what it missed since the point.
+
+        Call can_resume first: a point that cannot be resumed is the caller's to handle.
+        """
         subscriber = Subscriber(interest, self._queue_batches)
-        if initial:
-            subscriber.offer(initial)
+        if resume is not None:
+            for message in self.history.replay(resume, frozenset(interest.routes)):
+                subscriber.outbox.put(message)
+        elif initial:
+            subscriber.offer(initial + self.history.trailer(self.history.position))
         for route in interest.routes:
             self._index.setdefault(route, set()).add(subscriber)
         self.subscribers.add(subscriber)
@@ -103,12 +115,14 @@ class Fanout:
 
     def dispatch(self, pending: dict[Route, bytes]) -> None:
         """Send each subscriber one batch: the join of its routes' encoded SubscribeResponses."""
+        trailer = self.history.record(pending)
         batches: dict[Subscriber, list[bytes]] = {}
         for route, encoded in pending.items():
             for subscriber in self._index.get(route, ()):
                 batches.setdefault(subscriber, []).append(encoded)
         for subscriber, parts in batches.items():
-            if not subscriber.offer(parts[0] if len(parts) == 1 else b"".join(parts)):
+            parts.append(trailer)
+            if not subscriber.offer(b"".join(parts)):
                 self._overflow(subscriber)
 
     def end_all(self) -> int:
@@ -123,7 +137,8 @@ class Fanout:
             self.conflated += 1
             subscriber.conflations += 1
             streams = sorted({(symbol, channel.value) for symbol, channel, _ in subscriber.interest.routes})
-            subscriber.outbox.replace(b"".join(self._recover(s, Channel(c)) for s, c in streams))
+            recovery = b"".join(self._recover(s, Channel(c)) for s, c in streams)
+            subscriber.outbox.replace(recovery + self.history.trailer(self.history.position))
             return
         self.dropped += 1
         self.unsubscribe(subscriber)

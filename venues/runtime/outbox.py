@@ -34,6 +34,10 @@ class Outbox(Generic[T]):
         self._queue.put_nowait(item)
         return True
 
+    def put(self, item: T) -> None:
+        """Queue an item past the bound (a resumed stream's replay, bounded by the venue's history)."""
+        self._queue.put_nowait(item)
+
     def end(self, error: ResourceExhausted | None = None) -> None:
         """End the stream: cleanly after what is queued, or at once with an error."""
         self._error = error

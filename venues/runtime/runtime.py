@@ -20,6 +20,7 @@ from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
 from venues.runtime.fanout import Fanout
 from venues.runtime.feed import MarketFeed
+from venues.runtime.history import History
 from venues.runtime.stats import StreamState, StreamTable
 from venues.runtime.venue import Venue, VenueContext
 
@@ -33,6 +34,10 @@ class RuntimeOptions:
     # Per execution subscriber: executions queued before it is ended.
     execution_queue: int = 10_000
     sample_interval_s: float = 1.0
+    # What the venue keeps of its recent market data for subscribers that resume a lost
+    # stream (a restarted ingest): this long, at most this many bytes.
+    resume_window_s: float = 120.0
+    resume_max_bytes: int = 512 * 1024 * 1024
 
 
 class RuntimeState(enum.Enum):
@@ -49,7 +54,8 @@ class VenueRuntime:
         self.instruments: dict[str, Instrument] = {}
         self.streams = StreamTable()
         self.feed = MarketFeed(venue.name, self.streams)
-        self.fanout = Fanout(self.options.queue_batches, self._recovery_chunks)
+        history = History(self.options.resume_window_s, self.options.resume_max_bytes)
+        self.fanout = Fanout(self.options.queue_batches, self._recovery_chunks, history)
         self.feed.attach(self.fanout)
         self.executions = ExecutionHub(venue.name, self.options.execution_queue)
         self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)

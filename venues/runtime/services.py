@@ -32,6 +32,7 @@ from venues.runtime.convert import (
 )
 from venues.runtime.deadman import DeadManState
 from venues.runtime.fanout import Interest, Overflow
+from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState
 
@@ -63,13 +64,34 @@ class MarketDataService(md_grpc.MarketDataServicer):
         )
         conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
         interest = Interest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
-        initial = b"".join(self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols)
-        subscriber = self.rt.fanout.subscribe(interest, initial)
+        resume = self._resume_point(request)
+        initial = b""
+        if resume is None:
+            initial = b"".join(self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols)
+            if request.HasField("resume"):
+                initial = self._lost(request.resume, interest) + initial
+        subscriber = self.rt.fanout.subscribe(interest, initial, resume)
         try:
             async for batch in subscriber.batches():
                 yield batch
         finally:
             self.rt.fanout.unsubscribe(subscriber)
+
+    def _resume_point(self, request: md.SubscribeRequest) -> ResumePoint | None:
+        """The point to resume from, when asked for and still held."""
+        if not request.HasField("resume"):
+            return None
+        point = ResumePoint(request.resume.epoch, request.resume.position)
+        return point if self.rt.fanout.history.can_resume(point) else None
+
+    def _lost(self, asked: md.ResumePoint, interest: Interest) -> bytes:
+        """GAP notices for a stream that cannot be resumed (another process, or too long ago)."""
+        reason = (
+            f"cannot resume from position {asked.position} of epoch {asked.epoch}: this venue process "
+            f"(epoch {self.rt.fanout.history.epoch}) no longer holds it; events may be missing"
+        )
+        streams = sorted({(symbol, channel.value) for symbol, channel, _ in interest.routes})
+        return b"".join(self.rt.feed.gap_chunk(s, Channel(c), reason) for s, c in streams)
 
     async def GetCandles(self, request: md.GetCandlesRequest, context: Context) -> Any:
         symbol, timeframe, start_ns, end_ns, limit = validate.candles_request(

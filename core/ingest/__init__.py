@@ -1,0 +1,1 @@
+"""Ingest: follows every configured venue's MarketData and publishes it to the bus."""

@@ -1,0 +1,165 @@
+"""One venue stream followed into one bus stream: (venue, channel) -> md.<venue>.<channel>.
+
+The venue's batches go to the bus as they are (no parsing: a venue's SubscribeResponse and
+the bus's MarketEvents share field numbers). After a lost stream it resubscribes with the
+position of the last batch it published, so the venue sends what was missed; when the
+venue cannot (it restarted, or too long passed) it sends GAP notices, and ingest adds its
+own gap marker per symbol saying since when events may be missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from core.backoff import Backoff
+from core.bus.names import market_stream
+from core.ingest.gaps import gap_markers, has_gap_notice
+from core.mesh.config import VenueLink
+from core.model import Channel
+from core.rpc.client import Metadata
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["Follower", "Position"]
+
+log = logging.getLogger(__name__)
+
+_CHANNELS = {
+    Channel.TRADES: md.CHANNEL_TRADES,
+    Channel.BOOK: md.CHANNEL_BOOK,
+    Channel.CANDLES: md.CHANNEL_CANDLES,
+    Channel.TICKERS: md.CHANNEL_TICKERS,
+}
+_SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
+
+# Publishes an encoded MarketEvents to a stream; waits while the publisher is full.
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass
+class Position:
+    """Where a stream stands: the last published batch's venue position and latest event time."""
+
+    epoch: int = 0
+    position: int = 0
+    last_event_ns: int = 0
+
+    def update(self, raw: bytes) -> None:
+        batch = bus.MarketEvents.FromString(raw)
+        self.note(batch)
+
+    def note(self, batch: bus.MarketEvents) -> None:
+        if batch.epoch:
+            self.epoch, self.position = batch.epoch, batch.position
+        if batch.events:
+            self.last_event_ns = max(self.last_event_ns, max(e.ts_event_ns for e in batch.events))
+
+
+class Follower:
+    def __init__(
+        self,
+        link: VenueLink,
+        channel: Channel,
+        symbols: list[str],
+        channel_factory: Callable[[], grpc.aio.Channel],
+        metadata: Metadata,
+        publish: Publish,
+    ) -> None:
+        self.link = link
+        self.channel = channel
+        self.symbols = symbols
+        self.stream = market_stream(link.name, channel)
+        self.position = Position()
+        self._channel_factory = channel_factory
+        self._metadata = metadata
+        self._publish = publish
+        self._last_raw: bytes | None = None
+        self.batches = 0
+        self.reconnects = 0
+        self.gaps = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(0.2, 5.0)
+        while not stop.is_set():
+            try:
+                await self._follow_once(backoff)
+                reason = "the venue ended the stream"
+            except grpc.aio.AioRpcError as exc:
+                reason = f"{exc.code().name}: {exc.details()}"
+            if stop.is_set():
+                return
+            self._settle_position()
+            self.reconnects += 1
+            delay = backoff.next()
+            log.warning("ingest %s: stream lost (%s); resubscribing in %.1f s", self.stream, reason, delay)
+            await _sleep_unless(stop, delay)
+
+    def mark_bus_loss(self, since_ns: int) -> None:
+        """The bus lost entries (Redis restarted empty): the next batch goes after a gap marker."""
+        self._pending_gap = since_ns
+
+    _pending_gap: int | None = None
+
+    async def _follow_once(self, backoff: Backoff) -> None:
+        async with self._channel_factory() as channel:
+            call: Any = channel.unary_stream(
+                _SUBSCRIBE, request_serializer=md.SubscribeRequest.SerializeToString
+            )
+            stream = call(self._request(), metadata=self._metadata)
+            first = True
+            async for raw in stream:
+                assert isinstance(raw, bytes)
+                if first:
+                    first = False
+                    backoff.reset()
+                    await self._after_connect(raw)
+                if self._pending_gap is not None:
+                    await self._gap(self._pending_gap, "the bus lost entries (Redis restarted without them)")
+                    self._pending_gap = None
+                await self._publish(self.stream, raw)
+                self._last_raw = raw
+                self.batches += 1
+
+    def _request(self) -> md.SubscribeRequest:
+        request = md.SubscribeRequest(symbols=self.symbols, channels=[_CHANNELS[self.channel]])
+        request.overflow_policy = (
+            md.OVERFLOW_POLICY_DISCONNECT
+        )  # a lost stream resumes; conflation would lose
+        if self.position.epoch:
+            request.resume.epoch = self.position.epoch
+            request.resume.position = self.position.position
+        return request
+
+    async def _after_connect(self, raw: bytes) -> None:
+        """A (re)subscription's first batch: a venue that could not resume says GAP first."""
+        batch = bus.MarketEvents.FromString(raw)
+        resumed_seamlessly = self.position.epoch != 0 and not has_gap_notice(batch)
+        if self.position.last_event_ns and not resumed_seamlessly:
+            await self._gap(self.position.last_event_ns, "ingest reconnected; the venue could not resume")
+        if resumed_seamlessly:
+            log.info("ingest %s: resumed after position %d", self.stream, self.position.position)
+
+    async def _gap(self, since_ns: int, reason: str) -> None:
+        self.gaps += 1
+        log.warning("ingest %s: gap marker (%s)", self.stream, reason)
+        await self._publish(
+            self.stream, gap_markers(self.link.name, self.symbols, self.channel, since_ns, reason)
+        )
+
+    def _settle_position(self) -> None:
+        """Parse only the last batch published (not every batch): where to resume from."""
+        if self._last_raw is not None:
+            self.position.update(self._last_raw)
+            self._last_raw = None
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

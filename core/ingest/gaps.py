@@ -1,0 +1,37 @@
+"""Gap markers: GAP notices ingest writes into a stream when events may be missing from it."""
+
+from __future__ import annotations
+
+import time
+
+from core.model import Channel
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["gap_markers", "has_gap_notice"]
+
+_CHANNELS = {
+    Channel.TRADES: md.CHANNEL_TRADES,
+    Channel.BOOK: md.CHANNEL_BOOK,
+    Channel.CANDLES: md.CHANNEL_CANDLES,
+    Channel.TICKERS: md.CHANNEL_TICKERS,
+}
+
+
+def gap_markers(
+    venue: str, symbols: list[str], channel: Channel, since_ns: int, reason: str, now_ns: int | None = None
+) -> bytes:
+    """An encoded MarketEvents with one GAP notice per symbol: events in (since_ns, now] may be missing."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    batch = bus.MarketEvents()
+    for symbol in symbols:
+        event = batch.events.add(venue=venue, symbol=symbol, ts_event_ns=now, ts_recv_ns=now)
+        event.notice.kind = md.NOTICE_KIND_GAP
+        event.notice.channel = _CHANNELS[channel]
+        event.notice.reason = reason
+        event.notice.since_ns = since_ns
+    return batch.SerializeToString()
+
+
+def has_gap_notice(batch: bus.MarketEvents) -> bool:
+    return any(e.HasField("notice") and e.notice.kind == md.NOTICE_KIND_GAP for e in batch.events)

@@ -1,0 +1,140 @@
+"""The bus side of ingest: queue, flush in pipelined batches, ride out Redis outages.
+
+Followers hand over encoded batches; one flush loop writes whatever queued since the last
+flush in one round trip (so batching grows with load, latency does not). When Redis is
+unreachable, entries stay queued and followers wait once the queue is full (the venue then
+ends their streams, which resume from the last published position: nothing is lost). When
+Redis comes back empty (restarted without its data), what consumers had not yet read is
+gone: followers publish gap markers from the oldest point a consumer group may have missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.backoff import Backoff
+from core.bus.codec import wrap_market
+from core.bus.publisher import Publisher
+
+__all__ = ["BusWriter"]
+
+log = logging.getLogger(__name__)
+
+# Margin between a bus entry's id time (publish) and its events' times (venue).
+_EVENT_MARGIN_NS = 5_000_000_000
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class BusWriter:
+    def __init__(self, publisher: Publisher, source: str, max_queued: int = 20_000) -> None:
+        self.publisher = publisher
+        self.source = source
+        self.max_queued = max_queued
+        self.on_loss: Callable[[int], None] = lambda since_ns: None
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._run_id: str | None = None
+        # Per stream: entries older than this (ms) were delivered to every consumer group.
+        self._delivered_ms: dict[str, int] = {}
+        self._started_ns = time.time_ns()
+        self.outages = 0
+
+    async def publish(self, stream: str, market_events: bytes) -> None:
+        while self.publisher.queued >= self.max_queued:
+            self._room.clear()
+            await self._room.wait()
+        self.publisher.add(stream, wrap_market(self.source, market_events))
+        self._wake.set()
+
+    async def connect(self) -> None:
+        self._run_id = await self._server_run_id()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(0.1, 3.0)
+        while True:
+            if not self.publisher.queued:
+                if stop.is_set():
+                    return
+                self._wake.clear()
+                await _wait_any(self._wake, stop)
+                continue
+            try:
+                await self.publisher.flush()
+                self._room.set()
+                backoff.reset()
+            except _REDIS_ERRORS as exc:
+                if stop.is_set():
+                    log.error(
+                        "ingest: stopping with %d entries unwritten: Redis unreachable", self.publisher.queued
+                    )
+                    return
+                await self._outage(exc, backoff)
+
+    async def watch_groups(self, streams: list[str], stop: asyncio.Event, every_s: float = 1.0) -> None:
+        """Track how far every consumer group got (and warn near the trim point)."""
+        while not stop.is_set():
+            for stream in streams:
+                try:
+                    await self._note_delivered(stream)
+                except _REDIS_ERRORS:
+                    break
+                except Exception as exc:  # a stream not made yet, or no groups
+                    log.debug("ingest: group check of %s: %s", stream, exc)
+            await _wait_any(stop, timeout_s=every_s)
+
+    async def _note_delivered(self, stream: str) -> None:
+        groups = await self.publisher.redis.xinfo_groups(stream)
+        ids = [_text(g["last-delivered-id"]) for g in groups]
+        if ids:
+            self._delivered_ms[stream] = min(int(i.split("-")[0]) for i in ids)
+        await self.publisher.check_lag(stream)
+
+    async def _outage(self, exc: Exception, backoff: Backoff) -> None:
+        self.outages += 1
+        delay = backoff.next()
+        log.warning(
+            "ingest: Redis unreachable (%s); %d entries queued; retrying in %.1f s",
+            exc,
+            self.publisher.queued,
+            delay,
+        )
+        await asyncio.sleep(delay)
+        try:
+            run_id = await self._server_run_id()
+        except _REDIS_ERRORS:
+            return
+        if self._run_id is not None and run_id != self._run_id:
+            since = self._loss_horizon_ns()
+            log.warning("ingest: Redis restarted (run id changed): entries since %d ns may be lost", since)
+            self.on_loss(since)
+        self._run_id = run_id
+
+    def _loss_horizon_ns(self) -> int:
+        if not self._delivered_ms:
+            return self._started_ns
+        return min(self._delivered_ms.values()) * 1_000_000 - _EVENT_MARGIN_NS
+
+    async def _server_run_id(self) -> str:
+        info: dict[str, Any] = await self.publisher.redis.info("server")
+        return str(info["run_id"])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _wait_any(*events: asyncio.Event, timeout_s: float | None = None) -> None:
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
