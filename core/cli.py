@@ -63,6 +63,13 @@ def _demo_command(args: argparse.Namespace) -> None:
     uvloop.run(run_demo(args.port, args.rounds))
 
 
+def _up_command(args: argparse.Namespace) -> None:
+    from core.mesh.up import UpOptions, run_up
+
+    setup_logging("mesh")
+    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config))
+
+
 def _health_command(args: argparse.Namespace) -> None:
     from core.health import check_health
 
@@ -184,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, help="stop after this many order rounds (default: run until Ctrl-C)"
     )
     demo.set_defaults(run=_demo_command)
+
+    up = commands.add_parser(
+        "up", help="run the whole local mesh (sim venue, ingest, recorder, bars, bridge)"
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".trademesh"),
+        help="embedded Redis/PostgreSQL data and the mesh token (default ./.trademesh)",
+    )
+    up.add_argument("--free-ports", action="store_true", help="every service on a free port, not its own")
+    up.add_argument(
+        "--sim-config", type=Path, help="config of the sim venue (TOML; see venues/sim/config.py)"
+    )
+    up.set_defaults(run=_up_command)
     for name, module_name, port, summary in MESH_SERVICES:
         _mesh_service_parser(commands, name, module_name, port, summary)
     return parser
