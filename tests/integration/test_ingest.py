@@ -1,0 +1,163 @@
+"""Ingest as a real process between a real sim venue and a real Redis: what reaches the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from core.env import TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.mesh import MeshProcesses, OwnRedis, fresh_redis_db, read_stream, sim_config
+from tests.integration.redis_server import redis_url
+from tests.integration.support import TEST_TOKEN, until
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+# About 10,000 events/s: three symbols x (1,000 trades + 2,300 book updates) a second.
+TRADES_PER_S, BOOK_PER_S = 1000, 2300
+
+
+def start_sim(tmp_path: Path, port: int = 0, name: str = "sim") -> ServiceProcess:
+    config = sim_config(tmp_path, TRADES_PER_S, BOOK_PER_S)
+    args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config)]
+    with (tmp_path / f"{name}.log").open("a") as log:
+        return start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+
+
+def trade_ids(events: list[md.MarketEvent]) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        if event.HasField("trade"):
+            ids[event.symbol].append(int(event.trade.trade_id))
+    return ids
+
+
+def gap_notices(events: list[md.MarketEvent]) -> list[md.MarketEvent]:
+    return [e for e in events if e.HasField("notice") and e.notice.kind == md.NOTICE_KIND_GAP]
+
+
+async def count_trades(redis_url: str, at_least: int) -> int | None:
+    count = sum(len(v) for v in trade_ids(await read_stream(redis_url, "md.sim.trades")).values())
+    return count if count >= at_least else None
+
+
+async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
+    tmp_path: Path, redis_url: str
+) -> None:
+    url = await fresh_redis_db(redis_url)
+    venue = start_sim(tmp_path)
+    mesh = MeshProcesses(tmp_path, url)
+    try:
+        ingest = mesh.start("ingest", "--venue", f"sim={venue.address}")
+        await until(lambda: count_trades(url, 3000), 30, 0.2, "3,000 trades on the bus")
+        ingest.process.send_signal(signal.SIGKILL)
+        ingest.process.wait()
+        await asyncio.sleep(1.5)  # the venue goes on: about 15,000 events nobody reads
+        mesh.start("ingest", "--venue", f"sim={venue.address}")
+        before = await count_trades(url, 0) or 0
+        await until(lambda: count_trades(url, before + 6000), 30, 0.2, "6,000 more trades")
+    finally:
+        await mesh.stop_all()
+        venue.terminate()
+    trades = await read_stream(url, "md.sim.trades")
+    book = await read_stream(url, "md.sim.book")
+    for symbol, ids in trade_ids(trades).items():
+        assert len(ids) == len(set(ids)), f"{symbol}: a trade published twice"
+        assert sorted(ids) == list(range(min(ids), max(ids) + 1)), f"{symbol}: trades missing"
+    assert not gap_notices(trades), "a resumed stream needs no gap marker"
+    assert "resumed after position" in mesh.log("ingest")
+    sequences: dict[str, list[int]] = defaultdict(list)
+    for event in book:
+        if event.HasField("book_delta"):
+            sequences[event.symbol].append(event.book_delta.sequence)
+    for symbol, seqs in sequences.items():
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{symbol}: book deltas not contiguous"
+    # The rate the test claims: events per second of venue time on the bus.
+    times = [e.ts_event_ns for e in trades + book]
+    rate = len(times) / ((max(times) - min(times)) / 1e9)
+    assert rate >= 9000, f"only {rate:,.0f} events/s"
+
+
+async def test_a_restarted_venue_gives_gap_markers_with_their_start(tmp_path: Path, redis_url: str) -> None:
+    url = await fresh_redis_db(redis_url)
+    venue = start_sim(tmp_path)
+    port = venue.port
+    mesh = MeshProcesses(tmp_path, url)
+    try:
+        mesh.start("ingest", "--venue", f"sim=127.0.0.1:{port}")
+        await until(lambda: count_trades(url, 1000), 30, 0.2, "1,000 trades")
+        venue.process.send_signal(signal.SIGKILL)
+        venue.process.wait()
+        venue = start_sim(tmp_path, port)
+        await until(lambda: _gaps(url), 30, 0.2, "gap markers")
+        before = await count_trades(url, 0) or 0
+        await until(lambda: count_trades(url, before + 1000), 30, 0.2, "trades after the gap")
+    finally:
+        await mesh.stop_all()
+        venue.terminate()
+    trades = await read_stream(url, "md.sim.trades")
+    ours = [g for g in gap_notices(trades) if g.notice.since_ns > 0]
+    assert {g.symbol for g in ours} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
+    for gap in ours:
+        assert gap.notice.channel == md.CHANNEL_TRADES
+        last_before = max(e.ts_event_ns for e in trades[: trades.index(gap)] if e.HasField("trade"))
+        assert gap.notice.since_ns == last_before
+        assert gap.ts_event_ns > gap.notice.since_ns
+
+
+async def _gaps(url: str) -> list[md.MarketEvent] | None:
+    found = [g for g in gap_notices(await read_stream(url, "md.sim.trades")) if g.notice.since_ns > 0]
+    return found or None
+
+
+async def test_redis_restarted_empty_gives_gap_markers_and_ingest_goes_on(tmp_path: Path) -> None:
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    venue = start_sim(tmp_path)
+    mesh = MeshProcesses(tmp_path, redis.url)
+    try:
+        mesh.start("ingest", "--venue", f"sim={venue.address}")
+        await until(lambda: count_trades(redis.url, 1000), 30, 0.2, "1,000 trades")
+        redis.kill()
+        await asyncio.sleep(1.0)
+        redis.start()
+        await until(lambda: _gaps(redis.url), 30, 0.2, "gap markers after the restart")
+        await until(lambda: count_trades(redis.url, 1000), 30, 0.2, "trades after the restart")
+    finally:
+        await mesh.stop_all()
+        venue.terminate()
+        redis.kill()
+    assert "Redis restarted" in mesh.log("ingest")
+
+
+def test_ingest_without_venues_says_so() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "ingest", "--port", "0", "--metrics-port", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, TOKEN: TEST_TOKEN},
+    )
+    assert result.returncode == 2
+    assert "no venues to follow" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_names_a_malformed_venue_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "ingest", "--port", "0", "--venue", "sim-127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "'sim-127.0.0.1' is not NAME=HOST:PORT" in result.stderr
