@@ -129,6 +129,14 @@ class GroupConsumer:
                     found = True
         return found
 
+    async def _prune(self) -> None:
+        """Drop discovered streams that no longer exist (named ones are kept: they are made again)."""
+        kept = []
+        for stream in self.streams:
+            if stream in self.options.streams or await self.redis.exists(stream):
+                kept.append(stream)
+        self.streams = kept
+
     async def ensure_groups(self) -> None:
         for stream in self.streams:
             try:
@@ -177,10 +185,12 @@ class GroupConsumer:
         try:
             answer = await self._read_new()
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                 raise
-            # The stream was deleted (or Redis restarted empty) under us: make it again.
-            log.warning("bus %s: %s; re-creating the group", self.options.group, exc)
+            # A stream was deleted (or Redis restarted empty) under us: forget discovered
+            # streams that are gone, make the group again on the rest.
+            log.warning("bus %s: %s; checking its streams", self.options.group, exc)
+            await self._prune()
             await self.ensure_groups()
             return
         for stream, entries in answer or []:
@@ -197,7 +207,11 @@ class GroupConsumer:
 
     async def report(self) -> None:
         for stream in self.streams:
-            for group in await self.redis.xinfo_groups(stream):
+            try:
+                groups = await self.redis.xinfo_groups(stream)
+            except ResponseError:  # the stream is gone; the next read finds out and prunes it
+                continue
+            for group in groups:
                 if _text(group["name"]) == self.options.group:
                     PENDING.labels(stream, self.options.group).set(int(group["pending"]))
                     LAG.labels(stream, self.options.group).set(int(group.get("lag") or 0))

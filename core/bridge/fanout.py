@@ -1,0 +1,255 @@
+"""Fan bus events out to live subscribers, each with its own bounded queue.
+
+Subscriptions are indexed by route (venue, kind, symbol), with ANY for an empty filter, so
+finding an event's subscribers is at most four dict lookups per kind it reaches, however
+many unrelated subscribers there are; the answer is kept per route until a subscription
+changes. Events are offered to queues, never awaited: a subscriber whose queue is full is
+conflated (its queue replaced by GAP notices and fresh snapshots) or disconnected.
+
+A round is one bus read: events are framed as they come, gathered per subscriber, and each
+subscriber is offered one message at the end of the round (or sooner when it grows past
+MESSAGE_BYTES, so messages stay under clients' default 4 MiB limit).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from core.bridge.metrics import SLOW_SUBSCRIBERS
+from core.bridge.routes import ANY, Key, targets
+from core.errors import ResourceExhausted
+from venues.runtime.outbox import Outbox
+
+__all__ = ["MESSAGE_BYTES", "Fanout", "Interest", "Overflow", "Route", "Subscriber"]
+
+# A subscriber's message is closed once it reaches this size.
+MESSAGE_BYTES = 1024 * 1024
+
+
+class Overflow(enum.Enum):
+    DISCONNECT = "disconnect"
+    CONFLATE = "conflate"
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What a subscriber follows; empty venues or symbols mean all."""
+
+    venues: frozenset[str]
+    symbols: frozenset[str]
+    kinds: frozenset[str]  # route kinds (see core.bridge.routes)
+    overflow: Overflow
+
+    def index_keys(self) -> Iterator[Key]:
+        for venue in self.venues or (ANY,):
+            for kind in self.kinds:
+                for symbol in self.symbols or (ANY,):
+                    yield venue, kind, symbol
+
+    def covers(self, venue: str, symbol: str) -> bool:
+        return (not self.venues or venue in self.venues) and (not self.symbols or symbol in self.symbols)
+
+
+class Route:
+    """One stream of events as the bridge sees it: who follows it, and what passed."""
+
+    __slots__ = ("events_total", "key", "last_event_ns", "subscribers", "version")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.subscribers: tuple[Subscriber, ...] = ()
+        self.version = -1
+        self.events_total = 0
+        self.last_event_ns = 0
+
+
+class Subscriber:
+    def __init__(self, interest: Interest, queue_batches: int, now_ns: int) -> None:
+        self.interest = interest
+        self.queue_batches = queue_batches
+        # (when queued, encoded SubscribeResponse)
+        self.outbox = Outbox[tuple[int, bytes]](queue_batches)
+        self.pending: list[bytes] = []  # this round's chunks, not yet offered
+        self.pending_bytes = 0
+        # When the last message it took was queued: anything after may be lost in a conflation.
+        self.taken_ns = now_ns
+        self.closed = False
+        self.conflations = 0
+
+    @property
+    def depth(self) -> int:
+        return self.outbox.depth
+
+    def offer(self, now_ns: int, data: bytes) -> bool:
+        return self.outbox.offer((now_ns, data))
+
+    def end(self, error: ResourceExhausted | None = None) -> None:
+        self.closed = True
+        self.outbox.end(error)
+
+    async def messages(self) -> AsyncIterator[bytes]:
+        async for items in self.outbox.batches(1):
+            self.taken_ns, data = items[0]
+            yield data
+
+
+# Given a subscriber that fell behind: what replaces its queue (GAP notices, fresh snapshots).
+Recover = Callable[[Subscriber, int], list[bytes]]
+
+
+class Fanout:
+    def __init__(self, queue_batches: int, recover: Recover, clock: Callable[[], int] = time.time_ns) -> None:
+        self.queue_batches = queue_batches
+        self._recover = recover
+        self._clock = clock
+        self._index: dict[Key, set[Subscriber]] = {}
+        self._routes: dict[Key, Route] = {}
+        self._version = 0
+        self._touched: list[Subscriber] = []
+        self._now_ns = 0
+        self.subscribers: set[Subscriber] = set()
+        self.disconnected = 0
+        self.conflated = 0
+
+    # ---- subscriptions
+
+    def subscribe(self, interest: Interest, initial: Iterable[bytes]) -> Subscriber:
+        """A new subscriber; its first message (always sent, maybe empty) holds `initial`."""
+        now_ns = self._clock()
+        subscriber = Subscriber(interest, self.queue_batches, now_ns)
+        messages = list(_messages(list(initial)))
+        if len(messages) > self.queue_batches:
+            raise ResourceExhausted(_too_big(len(messages), self.queue_batches))
+        for message in messages:
+            subscriber.offer(now_ns, message)
+        for key in interest.index_keys():
+            self._index.setdefault(key, set()).add(subscriber)
+        self.subscribers.add(subscriber)
+        self._version += 1
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber not in self.subscribers:
+            return
+        self.subscribers.discard(subscriber)
+        for key in subscriber.interest.index_keys():
+            members = self._index.get(key)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._index[key]
+        self._version += 1
+
+    def max_depth(self) -> int:
+        """The deepest subscriber queue, in messages."""
+        return max((subscriber.depth for subscriber in self.subscribers), default=0)
+
+    def end_all(self) -> int:
+        ended = len(self.subscribers)
+        for subscriber in list(self.subscribers):
+            self.unsubscribe(subscriber)
+            subscriber.end()
+        return ended
+
+    # ---- routes
+
+    def route(self, key: Key) -> Route:
+        """The route of an event's (venue, kind, symbol), with its subscribers up to date."""
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = Route(key)
+        if route.version != self._version:
+            route.subscribers = self._lookup(key)
+            route.version = self._version
+        return route
+
+    def routes(self) -> list[Route]:
+        return list(self._routes.values())
+
+    def _lookup(self, key: Key) -> tuple[Subscriber, ...]:
+        venue, kind, symbol = key
+        found: dict[Subscriber, None] = {}
+        for target in targets(kind):
+            for candidate in ((venue, target, symbol), (venue, target, ANY), (ANY, target, symbol)):
+                found.update(dict.fromkeys(self._index.get(candidate, ())))
+            found.update(dict.fromkeys(self._index.get((ANY, target, ANY), ())))
+        return tuple(found)
+
+    # ---- rounds
+
+    def start_round(self) -> None:
+        self._now_ns = self._clock()
+
+    def send(self, subscribers: tuple[Subscriber, ...], chunk: bytes) -> None:
+        """Add an encoded chunk to each subscriber's message of this round."""
+        for subscriber in subscribers:
+            if not subscriber.pending:
+                self._touched.append(subscriber)
+            subscriber.pending.append(chunk)
+            subscriber.pending_bytes += len(chunk)
+            if subscriber.pending_bytes >= MESSAGE_BYTES:
+                self._deliver(subscriber)
+
+    def end_round(self) -> None:
+        touched, self._touched = self._touched, []
+        for subscriber in touched:
+            if subscriber.pending:
+                self._deliver(subscriber)
+
+    def _deliver(self, subscriber: Subscriber) -> None:
+        data = b"".join(subscriber.pending)
+        subscriber.pending.clear()
+        subscriber.pending_bytes = 0
+        if subscriber.closed:
+            return
+        if not subscriber.offer(self._now_ns, data):
+            self._overflow(subscriber)
+
+    def _overflow(self, subscriber: Subscriber) -> None:
+        if subscriber.interest.overflow is Overflow.CONFLATE:
+            # The recovery stands for everything up to now, this message included: drop both.
+            self.conflated += 1
+            SLOW_SUBSCRIBERS.labels("conflated").inc()
+            subscriber.conflations += 1
+            first, *rest = _messages(self._recover(subscriber, subscriber.taken_ns))
+            if len(rest) < subscriber.queue_batches:
+                subscriber.outbox.replace((self._now_ns, first))
+                for message in rest:
+                    subscriber.offer(self._now_ns, message)
+                return
+            self._disconnect(subscriber, _too_big(len(rest) + 1, subscriber.queue_batches))
+            return
+        self._disconnect(
+            subscriber,
+            f"subscriber too slow: its queue of {subscriber.queue_batches} messages is full; "
+            "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE",
+        )
+
+    def _disconnect(self, subscriber: Subscriber, why: str) -> None:
+        self.disconnected += 1
+        SLOW_SUBSCRIBERS.labels("disconnected").inc()
+        self.unsubscribe(subscriber)
+        subscriber.end(ResourceExhausted(why))
+
+
+def _too_big(messages: int, queue_batches: int) -> str:
+    return (
+        f"the subscription's book snapshots take {messages} messages, more than its queue of "
+        f"{queue_batches}: subscribe to fewer books (or run the bridge with a larger --queue-batches)"
+    )
+
+
+def _messages(chunks: list[bytes]) -> Iterator[bytes]:
+    """Chunks joined into messages of about MESSAGE_BYTES; at least one message, maybe empty."""
+    message: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        if message and size + len(chunk) > MESSAGE_BYTES:
+            yield b"".join(message)
+            message, size = [], 0
+        message.append(chunk)
+        size += len(chunk)
+    yield b"".join(message)

@@ -1,0 +1,212 @@
+"""A slow subscriber never holds back the bus or the other subscribers of the bridge.
+
+The bridge runs with a queue of 16 messages per subscriber. Slow clients read their first
+message and then nothing; their channels turn off HTTP/2 BDP probing so the transport does
+not grow a large window on their behalf, and the bridge's own queue is what fills up. A fast
+client reads everything meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
+from tests.integration.test_bridge_support import (
+    BridgeProcess,
+    Bus,
+    Received,
+    book_delta,
+    book_snapshot,
+    new_symbol,
+    new_venue,
+    start_bridge,
+    subscribe,
+    trade,
+)
+from trademesh.livedata.v1 import livedata_pb2 as lv
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+ROUNDS = 1500
+TRADES_PER_ROUND = 8
+SLOW = [("grpc.http2.bdp_probe", 0)]
+
+
+@pytest.fixture(scope="module")
+async def created(redis_url: str) -> AsyncIterator[set[str]]:
+    streams: set[str] = set()
+    yield streams
+    if streams:
+        client = aioredis.Redis.from_url(redis_url)
+        await client.delete(*streams)
+        await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def bridge(
+    redis_url: str, created: set[str], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BridgeProcess]:
+    started = start_bridge(redis_url, tmp_path_factory.mktemp("bridge-slow"), "--queue-batches", "16")
+    yield started
+    assert await started.stop() == 0, started.log()
+
+
+@pytest.fixture
+async def bus(redis_url: str, created: set[str]) -> AsyncIterator[Bus]:
+    found = Bus(aioredis.Redis.from_url(redis_url), created)
+    yield found
+    await found.close()
+
+
+def trade_id(n: int) -> str:
+    # Long ids: a few KB per bus entry, so the slow clients' transport windows fill quickly.
+    return f"{n:08d}-" + "x" * 300
+
+
+class FastClient:
+    """Reads as fast as it can: every trade id, and the book checked delta by delta."""
+
+    def __init__(self, call: Any, first: lv.SubscribeResponse) -> None:
+        self.call = call
+        self.follower = BookFollower(keep=1)
+        self.received = Received()
+        self.take(first)
+        self.task = asyncio.create_task(self._read())
+
+    def take(self, message: lv.SubscribeResponse) -> None:
+        self.follower.on_message(md.SubscribeResponse(events=message.events))
+        self.received.add(message)
+
+    async def _read(self) -> None:
+        async for message in self.call:
+            self.take(message)
+
+
+async def publish_rounds(bus: Bus, venue: str, symbol: str, model: Book) -> list[str]:
+    """ROUNDS bus entries of trades and of book deltas, each round its own flush; the trade ids."""
+    ids = []
+    for n in range(ROUNDS):
+        trades = [trade(venue, symbol, trade_id(n * TRADES_PER_ROUND + j)) for j in range(TRADES_PER_ROUND)]
+        ids += [t.trade.trade_id for t in trades]
+        sequence = n + 2
+        delta = book_delta(venue, symbol, sequence, [(f"{90 + n % 9}", f"{n % 3}")], [("110", str(n + 1))])
+        model.apply(delta.book_delta)
+        bus.add_market(venue, "trades", trades)
+        bus.add_market(venue, "book", [delta])
+        await bus.flush()
+    return ids
+
+
+async def drain_error(call: Any) -> grpc.aio.AioRpcError:
+    """Read what the stream still holds; the error it ends with."""
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        while await asyncio.wait_for(call.read(), CALL_TIMEOUT_S) is not grpc.aio.EOF:
+            pass
+    return error.value
+
+
+async def test_slow_subscribers_are_dropped_or_conflated_while_the_bus_and_a_fast_one_go_on(
+    bridge: BridgeProcess, bus: Bus
+) -> None:
+    venue, symbol = new_venue(), new_symbol("Z")
+    model = Book(md.BookSnapshot(sequence=1))
+    model.bids, model.asks = {"100": "1"}, {"110": "1"}
+    await bus.publish_market(venue, "book", [book_snapshot(venue, symbol, 1, [("100", "1")], [("110", "1")])])
+    await until(lambda: _book_at(bridge, venue, 1), CALL_TIMEOUT_S, what="the bridge to have the book")
+
+    both = [lv.KIND_TRADES, lv.KIND_BOOK]
+    fast = FastClient(*await subscribe(bridge.stub(), lv.SubscribeRequest(venues=[venue], kinds=both)))
+    dropped, _ = await subscribe(
+        bridge.stub(options=SLOW), lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_TRADES])
+    )
+    conflate = lv.SubscribeRequest(venues=[venue], kinds=both, overflow_policy=md.OVERFLOW_POLICY_CONFLATE)
+    conflated, conflated_first = await subscribe(bridge.stub(options=SLOW), conflate)
+
+    ids = await publish_rounds(bus, venue, symbol, model)
+
+    # The fast client got every trade in order and every delta (BookFollower checks each), no gap.
+    await until(
+        lambda: _done(fast, ids[-1], ROUNDS + 1), 30.0, interval_s=0.1, what="the fast client to get it all"
+    )
+    assert fast.received.trade_ids() == ids
+    assert fast.follower.notices == []
+    assert fast.follower.books[symbol].levels() == model.levels()
+    # The bus never waited: the bridge's group has taken and acknowledged every entry.
+    for channel in ("trades", "book"):
+        assert await bus.group_state(f"md.{venue}.{channel}", bridge.group) == (0, 0), channel
+
+    error = await drain_error(dropped)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "too slow" in (error.details() or "") and "OVERFLOW_POLICY_CONFLATE" in (error.details() or "")
+
+    # The conflated one is still there: what it reads now has GAP notices where events were
+    # dropped, a fresh snapshot after the book's, deltas that follow it, and the newest trades.
+    follower = BookFollower(keep=1)
+    follower.on_message(md.SubscribeResponse(events=conflated_first.events))
+    late = Received()
+
+    def caught_up(received: Received) -> bool:
+        follower_at = follower.books[symbol].sequence if symbol in follower.books else 0
+        return follower_at == ROUNDS + 1 and ids[-1] in received.trade_ids()
+
+    while not caught_up(late):
+        message = await asyncio.wait_for(conflated.read(), CALL_TIMEOUT_S)
+        assert message is not grpc.aio.EOF
+        follower.on_message(md.SubscribeResponse(events=message.events))
+        late.add(message)
+    gaps = {(n.notice.kind, n.notice.channel) for n in late.notices()}
+    assert gaps == {(md.NOTICE_KIND_GAP, md.CHANNEL_TRADES), (md.NOTICE_KIND_GAP, md.CHANNEL_BOOK)}
+    assert all("fell behind" in n.notice.reason for n in late.notices())
+    assert follower.books[symbol].levels() == model.levels()
+    got = late.trade_ids()
+    assert got == sorted(got) and len(got) < len(ids), "in order, with the dropped ones missing"
+    conflated.cancel()
+    fast.call.cancel()
+    await asyncio.gather(fast.task, return_exceptions=True)
+
+    slow_metric = metric_samples(await scrape(bridge.links), "trademesh_bridge_slow_subscribers_total")
+    assert slow_metric['{action="disconnected"}'] == 1
+    assert slow_metric['{action="conflated"}'] >= 1
+
+
+async def _book_at(bridge: BridgeProcess, venue: str, sequence: int) -> bool | None:
+    listed = await bridge.stub().ListStreams(
+        lv.ListStreamsRequest(venues=[venue], kinds=[lv.KIND_BOOK]), timeout=CALL_TIMEOUT_S
+    )
+    return True if [s.book_sequence for s in listed.streams] == [sequence] else None
+
+
+async def _done(fast: FastClient, last_id: str, sequence: int) -> bool | None:
+    if fast.task.done():
+        fast.task.result()  # raises what ended it
+        pytest.fail("the fast stream ended")
+    book = fast.follower.books.get(next(iter(fast.follower.books), ""))
+    at_end = book is not None and book.sequence == sequence
+    return True if at_end and fast.received.trade_ids()[-1:] == [last_id] else None
+
+
+async def test_a_subscriber_that_reads_keeps_its_stream_under_load(bridge: BridgeProcess, bus: Bus) -> None:
+    # The same load with every subscriber reading: nobody is conflated or dropped.
+    venue, symbol = new_venue(), new_symbol("W")
+    model = Book(md.BookSnapshot(sequence=1))
+    await bus.publish_market(venue, "book", [book_snapshot(venue, symbol, 1, [], [])])
+    await until(lambda: _book_at(bridge, venue, 1), CALL_TIMEOUT_S, what="the bridge to have the book")
+    request = lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_TRADES, lv.KIND_BOOK])
+    readers = [FastClient(*await subscribe(bridge.stub(), request)) for _ in range(3)]
+    ids = await publish_rounds(bus, venue, symbol, model)
+    for reader in readers:
+        done = functools.partial(_done, reader, ids[-1], ROUNDS + 1)
+        await until(done, 30.0, interval_s=0.1, what="a reader to get all of it")
+        assert reader.received.trade_ids() == ids and reader.follower.notices == []
+        reader.call.cancel()
+    await asyncio.gather(*(r.task for r in readers), return_exceptions=True)

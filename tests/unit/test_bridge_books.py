@@ -1,0 +1,91 @@
+"""The bridge's books: deltas follow their snapshot without holes, repeats are dropped, holes reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.bridge.books import Books, Verdict
+from trademesh.livedata.v1 import livedata_pb2 as lv
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+Levels = Sequence[tuple[str, str]]
+
+
+def _levels(levels: Levels) -> list[md.BookLevel]:
+    return [md.BookLevel(price=p, size=s) for p, s in levels]
+
+
+def snapshot(sequence: int, bids: Levels, asks: Levels) -> md.MarketEvent:
+    book = md.BookSnapshot(sequence=sequence, bids=_levels(bids), asks=_levels(asks))
+    return md.MarketEvent(venue="sim", symbol="BTC/USDT", ts_event_ns=sequence, book_snapshot=book)
+
+
+def delta(sequence: int, bids: Levels = (), asks: Levels = ()) -> md.MarketEvent:
+    change = md.BookDelta(sequence=sequence, bids=_levels(bids), asks=_levels(asks))
+    return md.MarketEvent(venue="sim", symbol="BTC/USDT", ts_event_ns=sequence, book_delta=change)
+
+
+def parsed_snapshot(books: Books) -> md.MarketEvent:
+    (event,) = lv.SubscribeResponse.FromString(books.snapshot_chunk("sim", "BTC/USDT")).events
+    return event
+
+
+def test_deltas_that_follow_the_snapshot_pass_and_change_the_book() -> None:
+    books = Books()
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [("101", "2")])) is Verdict.PASS
+    assert books.delta("sim", "BTC/USDT", delta(6, [("100.5", "3")], [("101", "0")]))[0] is Verdict.PASS
+    event = parsed_snapshot(books)
+    assert event.book_snapshot.sequence == 6 and event.ts_event_ns == 6
+    assert [(lv.price, lv.size) for lv in event.book_snapshot.bids] == [("100.5", "3"), ("100", "1")]
+    assert list(event.book_snapshot.asks) == []
+
+
+def test_a_repeated_delta_is_dropped_and_leaves_the_book_alone() -> None:
+    books = Books()
+    books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
+    books.delta("sim", "BTC/USDT", delta(6, [("99", "1")]))
+    assert books.delta("sim", "BTC/USDT", delta(6, [("99", "7")]))[0] is Verdict.DROP
+    assert books.delta("sim", "BTC/USDT", delta(3))[0] is Verdict.DROP
+    assert [(lv.price, lv.size) for lv in parsed_snapshot(books).book_snapshot.bids] == [
+        ("100", "1"),
+        ("99", "1"),
+    ]
+
+
+def test_a_hole_is_reported_once_and_deltas_wait_for_the_next_snapshot() -> None:
+    books = Books()
+    books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
+    verdict, reason = books.delta("sim", "BTC/USDT", delta(8))
+    assert verdict is Verdict.HOLE and "8 does not follow 5" in reason
+    assert books.delta("sim", "BTC/USDT", delta(9))[0] is Verdict.DROP
+    assert books.sequence("sim", "BTC/USDT") == 0 and books.snapshot_chunk("sim", "BTC/USDT") == b""
+    assert books.snapshot("sim", "BTC/USDT", snapshot(20, [("90", "1")], [])) is Verdict.PASS
+    assert books.delta("sim", "BTC/USDT", delta(21))[0] is Verdict.PASS
+    assert books.sequence("sim", "BTC/USDT") == 21
+
+
+def test_a_delta_of_a_book_never_snapshotted_is_a_hole() -> None:
+    books = Books()
+    verdict, reason = books.delta("sim", "BTC/USDT", delta(3))
+    assert verdict is Verdict.HOLE and "no snapshot" in reason
+    assert list(books.usable()) == []
+
+
+def test_the_same_snapshot_twice_is_dropped_but_a_different_one_replaces_the_book() -> None:
+    books = Books()
+    books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [])) is Verdict.DROP
+    # A restarted venue may start again at any sequence: a different book is a new snapshot.
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("50", "1")], [])) is Verdict.PASS
+    assert books.snapshot("sim", "BTC/USDT", snapshot(1, [("60", "1")], [])) is Verdict.PASS
+    assert books.sequence("sim", "BTC/USDT") == 1
+
+
+def test_books_are_kept_per_venue() -> None:
+    books = Books()
+    books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
+    other = snapshot(9, [("1", "1")], [])
+    other.venue = "kraken"
+    books.snapshot("kraken", "BTC/USDT", other)
+    assert sorted(books.usable()) == [("kraken", "BTC/USDT"), ("sim", "BTC/USDT")]
+    assert books.sequence("sim", "BTC/USDT") == 5 and books.sequence("kraken", "BTC/USDT") == 9
