@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -61,7 +61,7 @@ class Effect:
         self.seen.extend(ids)
 
 
-def options(stream: str, consumer: str, **extra: int) -> ConsumerOptions:
+def options(stream: str, consumer: str, **extra: Any) -> ConsumerOptions:
     return ConsumerOptions(group="g", consumer=consumer, streams=(stream,), batch=50, block_ms=50, **extra)
 
 

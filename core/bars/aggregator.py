@@ -1,0 +1,154 @@
+"""The engines of every venue stream, each behind its lock, each change committed with its checkpoint.
+
+The consumer's handler and the repairer both go through here. A call that fails (Redis
+gone, a commit not confirmed) drops the engine: the next call reloads it from the last
+checkpoint, so memory never runs ahead of what Redis holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+
+from core.bars import metrics
+from core.bars.checkpoint import CheckpointStore
+from core.bars.engine import Position, VenueBars, entry_position
+from core.bars.spans import RepairTask
+from core.bars.watermark import WatermarkRules
+from core.bus.consumer import Entry
+from core.bus.names import TIMEFRAME_TEXT
+from core.errors import Corrupt, Unavailable
+from trademesh.bus.v1 import bus_pb2 as bus
+
+__all__ = ["Aggregator", "venue_of"]
+
+log = logging.getLogger(__name__)
+
+
+# Events per commit at most (more only when one entry holds more).
+_CHUNK_EVENTS = 10_000
+
+
+def _chunks(entries: list[Entry]) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    events = 0
+    for entry in entries:
+        chunk.append(entry)
+        events += len(entry[1].market.events)
+        if events >= _CHUNK_EVENTS:
+            yield chunk
+            chunk, events = [], 0
+    if chunk:
+        yield chunk
+
+
+def venue_of(stream: str) -> str:
+    """md.<venue>.trades -> <venue>."""
+    parts = stream.split(".")
+    return parts[1] if len(parts) == 3 else stream
+
+
+class Aggregator:
+    def __init__(self, store: CheckpointStore, rules: WatermarkRules) -> None:
+        self.store = store
+        self.rules = rules
+        self.engines: dict[str, VenueBars] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Set when bars closed: repairs may have come due.
+        self.closed_bars = asyncio.Event()
+        # Per stream, after a failed call: the first entry not applied.
+        self._resume_at: dict[str, Position] = {}
+
+    async def handle(self, stream: str, entries: list[Entry]) -> None:
+        """The consumer group's handler: returns once the entries' effect is committed.
+
+        A long batch (a catch-up) is committed in chunks, so a crash in it loses little work.
+        After a failure, entries past the failed one are refused (they stay pending) until it
+        is applied: the runner retries failed entries one by one and moves on, and applying a
+        later entry first would make the earlier one look applied already."""
+        resume = self._resume_at.get(stream)
+        if resume is not None and entry_position(entries[0][0]) > resume:
+            raise Unavailable(f"{stream}: waiting for entry {resume[0]}-{resume[1]} to be applied first")
+        for chunk in _chunks(entries):
+            try:
+                await self._apply(stream, chunk)
+            except BaseException:
+                self._resume_at.setdefault(stream, entry_position(chunk[0][0]))
+                raise
+        if resume is not None and entry_position(entries[-1][0]) >= resume:
+            del self._resume_at[stream]
+
+    async def _apply(self, stream: str, entries: list[Entry]) -> None:
+        async with self._locks[stream]:
+            engine = await self._engine(stream)
+            try:
+                output = engine.process(entries)
+                await self.store.commit(stream, engine, output.bars, [entry_id for entry_id, _ in entries])
+            except BaseException:
+                self.engines.pop(stream, None)
+                raise
+        metrics.record(engine.venue, output, engine.max_ts_ns)
+        if output.bars:
+            self.closed_bars.set()
+
+    async def repairs_due(self) -> dict[str, list[RepairTask]]:
+        found: dict[str, list[RepairTask]] = {}
+        for stream in list(self.engines):
+            async with self._locks[stream]:
+                engine = self.engines.get(stream)
+                tasks = [] if engine is None else engine.repairs_due()
+            metrics.REPAIRS_PENDING.labels(venue_of(stream)).set(len(tasks))
+            if tasks:
+                found[stream] = tasks
+        return found
+
+    async def repaired(self, stream: str, task: RepairTask, bars: list[bus.Bar]) -> None:
+        """Publish the venue's bars for `task` and record it done, in one commit."""
+        async with self._locks[stream]:
+            engine = await self._engine(stream)
+            try:
+                engine.repaired(task)
+                await self.store.commit(stream, engine, {task.timeframe: bars} if bars else {})
+            except BaseException:
+                self.engines.pop(stream, None)
+                raise
+        metrics.BARS.labels(TIMEFRAME_TEXT[task.timeframe], "true").inc(len(bars))
+        log.info(
+            "bars: repaired %d %s bars of %s %s from %d to %d",
+            len(bars),
+            TIMEFRAME_TEXT[task.timeframe],
+            engine.venue,
+            task.symbol,
+            task.first_open_ns,
+            task.end_ns,
+        )
+
+    async def load_all(self, pattern: str) -> None:
+        """Every stream's checkpoint, so repairs left pending resume even if no entry comes."""
+        prefix = self.store.key("")
+        async for key in self.store.redis.scan_iter(match=self.store.key(pattern), count=1000):
+            stream = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix) :]
+            async with self._locks[stream]:
+                await self._engine(stream)
+
+    async def _engine(self, stream: str) -> VenueBars:
+        engine = self.engines.get(stream)
+        if engine is None:
+            engine = self.engines[stream] = await self._load(stream)
+        return engine
+
+    async def _load(self, stream: str) -> VenueBars:
+        """The engine as last committed; a fresh one (its first bars are seams) when there is none."""
+        venue = venue_of(stream)
+        try:
+            engine = await self.store.load(stream, venue, self.rules)
+        except Corrupt as exc:
+            log.error("bars: %s; starting %s afresh", exc, stream)
+            await self.store.discard(stream)
+            return VenueBars(venue, self.rules)
+        if engine is None:
+            log.info("bars: no checkpoint for %s: starting fresh (first bars are seams)", stream)
+            return VenueBars(venue, self.rules)
+        return engine

@@ -1,0 +1,72 @@
+"""`trademesh bars`: its own flags (the common ones are core.cli's)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+
+import uvloop
+
+from core.bars.app import BarsOptions, run_bars
+from core.bars.watermark import WatermarkRules
+from core.env import redis_url
+from core.errors import InvalidArgument
+from core.mesh.config import mesh_config_from_args
+from core.service import run_service
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lateness-ms", type=int, default=1000,
+        help="how late a trade may arrive behind its symbol's latest one (default 1000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--idle-close-ms", type=int, default=10_000,
+        help="close a quiet symbol's bars this far behind its venue's latest trade (default 10000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-future-ms", type=int, default=60_000,
+        help="refuse trades stamped this far after their bus entry was written (default 60000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repair-timeout-ms", type=int, default=10_000,
+        help="deadline of each GetCandles call made to repair a gap (default 10000)",
+    )  # fmt: skip
+    parser.add_argument("--group", default="bars", help="consumer group on the trade streams (default bars)")
+    parser.add_argument(
+        "--consumer", default="bars", help="consumer name; keep it across restarts (default bars)"
+    )
+    parser.add_argument(
+        "--streams",
+        default="md.*.trades",
+        help="trade streams to read, a Redis pattern (default md.*.trades)",
+    )
+    parser.add_argument("--source", help="name written into every bus entry (default: bars/<hostname>)")
+
+
+def _rules(args: argparse.Namespace) -> WatermarkRules:
+    for name in ("lateness_ms", "idle_close_ms", "max_future_ms"):
+        if getattr(args, name) < 0:
+            raise InvalidArgument.field(name.replace("_", "-"), "must not be negative")
+    if args.repair_timeout_ms <= 0:
+        raise InvalidArgument.field("repair-timeout-ms", "must be positive")
+    ms = 1_000_000
+    return WatermarkRules(args.lateness_ms * ms, args.idle_close_ms * ms, args.max_future_ms * ms)
+
+
+def run(args: argparse.Namespace) -> None:
+    options = BarsOptions(
+        redis_url(args.redis_url),
+        mesh_config_from_args(args),
+        _rules(args),
+        group=args.group,
+        consumer=args.consumer,
+        pattern=args.streams,
+        repair_timeout_s=args.repair_timeout_ms / 1000,
+    )
+    if args.source:
+        options = dataclasses.replace(options, source=args.source)
+    uvloop.run(run_service("bars", args.server_options, functools.partial(run_bars, options)))

@@ -1,0 +1,180 @@
+"""What a real `trademesh bars` process does with imperfect input: copies, reordering, a late
+trade, entries that are not trades at all."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from core.bars.aggregator import Aggregator
+from core.bars.checkpoint import CheckpointStore
+from core.bars.watermark import WatermarkRules
+from core.bus.codec import FIELD, encode_bars, encode_market
+from core.bus.names import dead_letter_stream
+from core.bus.publisher import Retention
+from core.errors import Unavailable
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
+from tests.integration.test_bars_support import (
+    LATENESS_NS,
+    BusTape,
+    Trade,
+    bars_positions,
+    metric_equals,
+    new_venue_name,
+    start_bars,
+    synthetic,
+    wait_closed_bars,
+)
+from trademesh.bus.v1 import bus_pb2 as pb
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+S = 1_000_000_000
+SYMBOLS = ["AAA/USDT", "BBB/USDT"]
+
+
+@pytest.fixture
+async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
+    client = aioredis.Redis.from_url(redis_url)
+    name = new_venue_name()
+    try:
+        yield client, name
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"*{name}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+def an_hour_ago() -> int:
+    return (time.time_ns() - 3600 * S) // S * S
+
+
+def arrivals(trades: list[Trade], copies: list[Trade], rng: random.Random) -> list[Trade]:
+    """Trades and copies in an arrival order where each comes less than the lateness after its time."""
+    jitter = LATENESS_NS * 8 // 10
+    return sorted(trades + copies, key=lambda t: t.ts + rng.randrange(jitter))
+
+
+async def test_copies_and_reordering_change_nothing_and_a_late_trade_is_counted_not_merged(
+    scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+) -> None:
+    redis, name = scope
+    after = await bars_positions(redis)
+    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
+    tape = BusTape(redis, name)
+    rng = random.Random(3)
+    trades = synthetic(SYMBOLS, an_hour_ago(), 800, S // 5, seed=3)
+    copies = rng.sample(trades, 150)
+    order = arrivals(trades, copies, rng)
+    resent = 0
+    try:
+        index = 0
+        while index < len(order):
+            size = rng.randrange(1, 30)
+            entry = order[index : index + size]
+            index += size
+            await tape.publish(entry)
+            if len(entry) == 1 and rng.random() < 0.5:
+                await tape.publish(entry)  # the publisher wrote it twice (at least once delivery)
+                resent += 1
+        last = max(t.ts for t in trades)
+        late = Trade(SYMBOLS[0], last - 5 * S, "late-1", "1", "1")
+        await tape.publish([late, *(Trade(s, last + S, f"next-{s}", "1", "1") for s in SYMBOLS)])
+        on_time = [t for t in tape.published if t is not late]
+        live, expected = await wait_closed_bars(redis, tape, after, trades=on_time)
+        assert all(len(versions) == 1 for versions in live.values())
+        assert {key: versions[0] for key, versions in live.items()} == expected
+        await metric_equals(bars, "trademesh_bars_duplicate_trades_total", name, len(copies) + resent)
+        await metric_equals(bars, "trademesh_bars_late_trades_total", name, 1)
+        await metric_equals(bars, "trademesh_bars_trades_total", name, len(trades) + 2)
+    finally:
+        bars.stop()
+
+
+async def test_entries_that_are_not_trades_do_not_stop_the_group(
+    scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+) -> None:
+    redis, name = scope
+    after = await bars_positions(redis)
+    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
+    tape = BusTape(redis, name)
+    trades = synthetic(SYMBOLS, an_hour_ago(), 300, S // 10, seed=5)
+    bad_trade = Trade(SYMBOLS[0], trades[100].ts, "bad-1", "abc", "1")
+    try:
+        await tape.publish(trades[:150])
+        await redis.xadd(tape.stream, {FIELD: b"\xff not an envelope"})
+        await redis.xadd(tape.stream, {b"other": b"field"})
+        await redis.xadd(tape.stream, {FIELD: encode_bars("someone", [pb.Bar(venue=name, symbol="X/Y")])})
+        await tape.publish([bad_trade])
+        await tape.publish(trades[150:])
+        live, expected = await wait_closed_bars(redis, tape, after, trades=trades)
+        assert {key: versions[0] for key, versions in live.items()} == expected
+        dead = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(dead_letter_stream(tape.stream))
+        )
+        reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
+        assert len(reasons) == 2 and "no 'd' field" in reasons[0] and "not an Envelope" in reasons[1]
+        await metric_equals(bars, "trademesh_bars_invalid_trades_total", name, 1)
+
+        async def nothing_pending() -> bool | None:
+            summary = await redis.xpending(tape.stream, "bars")
+            return True if summary["pending"] == 0 else None
+
+        await until(nothing_pending, 10, what="every entry acknowledged")
+    finally:
+        bars.stop()
+
+
+async def test_after_a_failed_call_later_entries_wait_until_the_failed_one_is_applied(
+    scope: tuple[aioredis.Redis, str],
+) -> None:
+    redis, name = scope
+    store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
+    aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))  # nothing closes
+    stream = f"md.{name}.trades"
+    trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=6)
+    entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    await redis.set(store.key(stream), "not a hash")  # the next call fails (WRONGTYPE)
+    with pytest.raises(ResponseError):
+        await aggregator.handle(stream, entries[:2])
+    await redis.delete(store.key(stream))
+    with pytest.raises(Unavailable):
+        await aggregator.handle(stream, entries[1:])  # the runner moved on past the failed entry
+    await aggregator.handle(stream, entries[:1])
+    await aggregator.handle(stream, entries[1:])
+    engine = aggregator.engines[stream]
+    assert engine.position == (1_800_000_000_000 + len(trades) - 1, 0)
+    assert sum(sym.max_ts_ns > 0 for sym in engine.symbols.values()) == len(SYMBOLS)
+    counted = sum(bar.trade_count for sym in engine.symbols.values() for bar in sym.seconds.values())
+    assert counted == len(trades), "every trade applied once"
+
+
+def _envelope(trades: list[Trade]) -> pb.Envelope:
+    return pb.Envelope.FromString(encode_market("test", [t.event() for t in trades]))
+
+
+async def test_an_unreadable_checkpoint_starts_afresh_instead_of_failing_every_entry(
+    scope: tuple[aioredis.Redis, str],
+) -> None:
+    redis, name = scope
+    store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
+    stream = f"md.{name}.trades"
+    await redis.hset(store.key(stream), mapping={"_meta": "{not json", "ZZZ/USDT": "[]"})
+    trades = synthetic(SYMBOLS, an_hour_ago(), 3, S, seed=7)
+    aggregator = Aggregator(store, WatermarkRules())
+    await aggregator.handle(stream, [("1800000000000-0", _envelope(trades))])
+    engine = aggregator.engines[stream]
+    assert set(engine.symbols) == set(SYMBOLS) and all(sym.spans for sym in engine.symbols.values())
+    reloaded = await store.load(stream, name, WatermarkRules())
+    assert reloaded is not None and reloaded.position == (1_800_000_000_000, 0)
