@@ -13,7 +13,7 @@ from typing import Any
 import uvloop
 
 from core.env import TOKEN, read_secret
-from core.errors import TrademeshError
+from core.errors import InvalidArgument, TrademeshError
 from core.logs import setup_logging
 from core.rpc.server import ServerOptions
 
@@ -26,6 +26,7 @@ METRICS_PORT_OFFSET = 4000
 def _venue_command(args: argparse.Namespace) -> None:
     from venues.registry import VENUES, create_venue
     from venues.runtime.app import serve_venue
+    from venues.runtime.runtime import RuntimeOptions
 
     setup_logging(f"venue/{args.name}")
     port = VENUES[args.name].default_port if args.port is None else args.port
@@ -46,7 +47,10 @@ def _venue_command(args: argparse.Namespace) -> None:
         faults = tuple(parse_fault(text) for text in args.replay_fault)
         replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
     venue = create_venue(args.name, args.config, replay)
-    uvloop.run(serve_venue(venue, options))
+    if args.resume_window_s < 0:
+        raise InvalidArgument.field("resume-window-s", f"{args.resume_window_s} is negative")
+    runtime_options = RuntimeOptions(resume_window_s=args.resume_window_s)
+    uvloop.run(serve_venue(venue, options, runtime_options))
 
 
 def _venues_command(args: argparse.Namespace) -> None:
@@ -67,7 +71,11 @@ def _up_command(args: argparse.Namespace) -> None:
     from core.mesh.up import UpOptions, run_up
 
     setup_logging("mesh")
-    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config))
+    if args.status_every <= 0:
+        raise InvalidArgument.field(
+            "status-every", f"{args.status_every} is not a positive number of seconds"
+        )
+    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config, args.status_every))
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -158,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     venue.add_argument("--config", type=Path, help="venue config file (TOML)")
     venue.add_argument(
+        "--resume-window-s",
+        type=float,
+        default=120.0,
+        help="seconds of market data kept for subscribers that resume a lost stream (default 120; 0: none)",
+    )
+    venue.add_argument(
         "--replay",
         type=Path,
         nargs="+",
@@ -204,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--free-ports", action="store_true", help="every service on a free port, not its own")
     up.add_argument(
         "--sim-config", type=Path, help="config of the sim venue (TOML; see venues/sim/config.py)"
+    )
+    up.add_argument(
+        "--status-every", type=float, default=10.0, help="seconds between progress lines (default 10)"
     )
     up.set_defaults(run=_up_command)
     for name, module_name, port, summary in MESH_SERVICES:

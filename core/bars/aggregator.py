@@ -70,7 +70,13 @@ class Aggregator:
         later entry first would make the earlier one look applied already."""
         resume = self._resume_at.get(stream)
         if resume is not None and entry_position(entries[0][0]) > resume:
-            raise Unavailable(f"{stream}: waiting for entry {resume[0]}-{resume[1]} to be applied first")
+            if await self._on_bus(stream, resume):
+                raise Unavailable(f"{stream}: waiting for entry {resume[0]}-{resume[1]} to be applied first")
+            # The bus lost it (Redis restarted empty, or trimmed it): nothing left to wait for;
+            # the loss is a gap the ingest's markers (or the missing checkpoint) report.
+            log.warning("bars: %s: entry %d-%d is no longer on the bus; going on", stream, *resume)
+            del self._resume_at[stream]
+            resume = None
         for chunk in _chunks(entries):
             try:
                 await self._apply(stream, chunk)
@@ -79,6 +85,10 @@ class Aggregator:
                 raise
         if resume is not None and entry_position(entries[-1][0]) >= resume:
             del self._resume_at[stream]
+
+    async def _on_bus(self, stream: str, position: Position) -> bool:
+        entry_id = f"{position[0]}-{position[1]}"
+        return bool(await self.store.redis.xrange(stream, min=entry_id, max=entry_id, count=1))
 
     async def _apply(self, stream: str, entries: list[Entry]) -> None:
         async with self._locks[stream]:

@@ -92,9 +92,12 @@ class BusWriter:
 
     async def _note_delivered(self, stream: str) -> None:
         groups = await self.publisher.redis.xinfo_groups(stream)
-        ids = [_text(g["last-delivered-id"]) for g in groups]
-        if ids:
-            self._delivered_ms[stream] = min(int(i.split("-")[0]) for i in ids)
+        delivered = [int(_text(g["last-delivered-id"]).split("-")[0]) for g in groups]
+        if 0 in delivered:  # a group that read nothing yet: it misses all the stream holds
+            first = await self.publisher.redis.xrange(stream, count=1)
+            delivered = [int(_text(first[0][0]).split("-")[0])] if first else [d for d in delivered if d]
+        if delivered:
+            self._delivered_ms[stream] = min(delivered)
         await self.publisher.check_lag(stream)
 
     async def _outage(self, exc: Exception, backoff: Backoff) -> None:

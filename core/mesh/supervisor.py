@@ -54,6 +54,10 @@ class Child:
         self._pumps: list[asyncio.Task[None]] = []
 
     @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    @property
     def address(self) -> str:
         return f"{self.info['host']}:{self.info['port']}"
 
@@ -97,7 +101,7 @@ class Child:
             self.restarts += 1
             try:
                 await self.start()
-                self._say(f"restarted (restart {self.restarts}), serving on {self.address}")
+                self._say(f"restarted (restart {self.restarts}), serving on {self.address} (pid {self.pid})")
             except Unavailable as exc:
                 self._say(f"restart failed: {exc}")
 

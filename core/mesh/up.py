@@ -81,12 +81,12 @@ async def _start_all(options: UpOptions, env: dict[str, str], children: list[Chi
     venue = Child(_venue_spec(options, env), width)
     children.append(venue)
     await venue.start()
-    _say(f"sim venue serving on {venue.address}")
+    _say(f"sim serving on {venue.address} (pid {venue.pid})")
     for spec in _specs(options, venue, env):
         child = Child(spec, width)
         children.append(child)
         await child.start()
-        _say(f"{spec.name} serving on {child.address}")
+        _say(f"{spec.name} serving on {child.address} (pid {child.pid})")
 
 
 async def _stop_all(children: list[Child]) -> None:

@@ -29,7 +29,7 @@ from core.process import ServiceProcess, start_service
 from tests.integration.support import TEST_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["MeshProcesses", "OwnRedis", "fresh_redis_db", "read_stream", "sim_config"]
+__all__ = ["MeshProcesses", "OwnRedis", "TcpProxy", "fresh_redis_db", "read_stream", "sim_config"]
 
 # Logical databases 1..15 are handed out in turn; 0 is left to the other tests.
 _DATABASES: Iterator[int] = itertools.cycle(range(1, 16))
@@ -168,3 +168,53 @@ def sim_config(
     path = directory / name
     path.write_text(textwrap.dedent("".join(symbols)))
     return path
+
+
+class TcpProxy:
+    """A TCP forwarder standing in for the network between two services; cut() drops every
+    connection through it (a venue disconnect as a client sees one)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    def cut(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -1,0 +1,127 @@
+"""`trademesh up` as a user runs it on a fresh machine: no REDIS_URL, no DATABASE_URL, no token.
+
+It must start embedded Redis and PostgreSQL and the whole mesh, show trades being recorded and
+bars closing, restart a service killed under it, and stop everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+_PROGRESS = re.compile(r"trades recorded ([\d,]+).*bars closed ([\d,]+)")
+
+
+class Output:
+    """The mesh's stdout, line by line, read on a thread so a hung mesh cannot hang the test."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout_s: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        compiled = re.compile(pattern)
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            found = compiled.search(line)
+            if found:
+                return found
+        tail = "\n".join(self.lines[-40:])
+        raise AssertionError(f"no line matching {pattern!r} within {timeout_s} s; last lines:\n{tail}")
+
+    def progress_beyond(self, trades: int, bars: int, timeout_s: float) -> tuple[int, int]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = self.wait_for(_PROGRESS.pattern, deadline - time.monotonic())
+            seen = (int(found[1].replace(",", "")), int(found[2].replace(",", "")))
+            if seen[0] > trades and seen[1] > bars:
+                return seen
+        raise AssertionError(f"progress never passed {trades} trades and {bars} bars")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN")}
+    data = tmp_path / "data"
+    args = ["up", "--free-ports", "--data-dir", str(data), "--status-every", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    out = Output(process)
+    try:
+        out.wait_for(r"embedded redis and postgresql", 60)
+        out.wait_for(r"all services healthy", 120)
+        pids = {
+            m[1]: int(m[2])
+            for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines)
+            if m
+        }
+        assert set(pids) == {"sim", "ingest", "recorder", "bars", "bridge"}
+        trades, bars = out.progress_beyond(0, 0, 60)
+
+        os.kill(pids["recorder"], signal.SIGKILL)
+        out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)
+        restarted = out.wait_for(r"recorder\s+\| \[supervisor\] restarted .*\(pid (\d+)\)", 60)
+        pids["recorder"] = int(restarted[1])
+        out.progress_beyond(trades, bars, 60)
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        out.wait_for(r"mesh\s+\| stopped", 10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
+    token = data / "token"
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert token.read_text().strip() not in "\n".join(out.lines), "the token was printed"
+
+
+def test_up_refuses_a_bad_status_interval(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "up", "--status-every", "0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "status-every" in result.stderr and "0.0" in result.stderr
