@@ -1,0 +1,72 @@
+"""A real PostgreSQL for the tests: DATABASE_URL when set, else the server on the default local
+port when one answers, else an embedded one (pgserver) started for the session. Each test that
+writes gets its own database (`fresh_database`), created before it and dropped after it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+__all__ = ["database_url", "fresh_database", "with_database"]
+
+_LOCAL = ("127.0.0.1", 5432)
+_LOCAL_URL = f"postgresql://postgres@{_LOCAL[0]}:{_LOCAL[1]}/postgres"
+# The startup packet of PostgreSQL's SSL negotiation: a server answers it with one byte, S or N.
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+def _local_answers() -> bool:
+    try:
+        with socket.create_connection(_LOCAL, timeout=0.5) as sock:
+            sock.sendall(_SSL_REQUEST)
+            return sock.recv(1) in (b"S", b"N")
+    except OSError:
+        return False
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server's URL for database `name`."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+    elif _local_answers():
+        yield _LOCAL_URL
+    else:
+        from pgserver.postgres_server import get_server
+
+        server = get_server(tempfile.mkdtemp(prefix="trademesh-pg-"), cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database, dropped after the test."""
+    name = f"rec_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    yield with_database(database_url, name)
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
