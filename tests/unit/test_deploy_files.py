@@ -19,12 +19,28 @@ def _compose() -> dict[str, Any]:
     return loaded
 
 
+def _ours() -> dict[str, Any]:
+    """The services that run our image (Redis and PostgreSQL run their own)."""
+    return {n: s for n, s in _compose()["services"].items() if s.get("image") == "trademesh:latest"}
+
+
 def test_every_compose_command_is_a_valid_trademesh_command() -> None:
-    services = _compose()["services"]
+    services = _ours()
     assert services, "docker-compose.yml defines no services"
     for name, service in services.items():
         args = build_parser().parse_args(service["command"])
-        assert args.command in {"venue"}, name
+        assert args.command in {"venue", "ingest", "recorder", "bars", "bridge"}, name
+
+
+def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
+    compose = _compose()["services"]
+    for name in ("ingest", "recorder", "bars", "bridge"):
+        environment = compose[name]["environment"]
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert "@postgres:5432/" in environment["DATABASE_URL"]
+        assert "redis" in compose[name]["depends_on"]
+    assert "postgres" in compose["recorder"]["depends_on"]
+    assert compose["postgres"]["image"].startswith("timescale/timescaledb:")
 
 
 def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -> None:
@@ -44,7 +60,7 @@ def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -
 
 
 def test_the_token_comes_from_the_environment_and_is_required() -> None:
-    for service in _compose()["services"].values():
+    for service in _ours().values():
         assert service["environment"]["TRADEMESH_TOKEN"].startswith("${TRADEMESH_TOKEN:?")
 
 
