@@ -107,12 +107,7 @@ MESH_SERVICES = (
 
 
 def _mesh_service_parser(commands: Any, name: str, module_name: str, port: int, summary: str) -> None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:  # TEMPORARY while the services land; removed at integration
-        if exc.name is None or not module_name.startswith(exc.name):
-            raise
-        return
+    module = importlib.import_module(module_name)
     parser = commands.add_parser(name, help=summary)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
