@@ -145,6 +145,8 @@ async def test_after_a_failed_call_later_entries_wait_until_the_failed_one_is_ap
     stream = f"md.{name}.trades"
     trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=6)
     entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    for entry_id, envelope in entries:  # on the bus, as the runner would have read them
+        await redis.xadd(stream, {FIELD: envelope.SerializeToString()}, id=entry_id)
     await redis.set(store.key(stream), "not a hash")  # the next call fails (WRONGTYPE)
     with pytest.raises(ResponseError):
         await aggregator.handle(stream, entries[:2])
@@ -158,6 +160,22 @@ async def test_after_a_failed_call_later_entries_wait_until_the_failed_one_is_ap
     assert sum(sym.max_ts_ns > 0 for sym in engine.symbols.values()) == len(SYMBOLS)
     counted = sum(bar.trade_count for sym in engine.symbols.values() for bar in sym.seconds.values())
     assert counted == len(trades), "every trade applied once"
+
+
+async def test_a_failed_entry_the_bus_lost_is_not_waited_for(scope: tuple[aioredis.Redis, str]) -> None:
+    """Redis restarted empty after a failed call: the failed entry is gone; later ones go on."""
+    redis, name = scope
+    store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
+    aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))
+    stream = f"md.{name}.trades"
+    trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=7)
+    entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    await redis.set(store.key(stream), "not a hash")
+    with pytest.raises(ResponseError):
+        await aggregator.handle(stream, entries[:1])
+    await redis.delete(store.key(stream))  # nothing of the first entry is on the bus
+    await aggregator.handle(stream, entries[1:])
+    assert aggregator.engines[stream].position == (1_800_000_000_000 + len(trades) - 1, 0)
 
 
 def _envelope(trades: list[Trade]) -> pb.Envelope:
