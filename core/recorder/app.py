@@ -87,6 +87,9 @@ async def prepare(pool: Any, options: RecorderOptions) -> Partitions:
     except asyncpg.PostgresError as exc:
         where = redact_url(options.database_url)
         raise FailedPrecondition(f"cannot prepare the database at {where}: {exc}") from exc
+    except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+        where = redact_url(options.database_url)
+        raise Unavailable(f"lost the database at {where} while preparing it: {exc}") from exc
     return partitions
 
 

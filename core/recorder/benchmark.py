@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,7 +36,7 @@ from core.env import database_url, redact_url, redis_url
 from core.process import start_service
 from core.recorder.app import RecorderOptions, prepare
 from core.recorder.database import open_pool
-from core.recorder.writer import Writer
+from core.recorder.writer import CHUNK_EVENTS, Writer
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -84,22 +87,45 @@ async def _drop(url: str, name: str) -> None:
 
 async def run_writer(url: str, args: argparse.Namespace) -> None:
     data = _entries("bench", args, args.events)
-    pool = await open_pool(url)
+    pool = await open_pool(url, size=1)  # one connection: its backend is the one measured
     try:
-        writer = Writer(pool, await prepare(pool, RecorderOptions(database_url=url, redis_url="")))
-        started, decode_s, written = time.perf_counter(), 0.0, 0
+        partitions = await prepare(pool, RecorderOptions(database_url=url, redis_url=""))
+        writer = Writer(pool, partitions, chunk_events=args.chunk_events)
+        async with pool.acquire() as conn:
+            backend = Path(f"/proc/{await conn.fetchval('SELECT pg_backend_pid()')}/stat")
+        cpu = _Cpu(backend)
+        started, written = time.perf_counter(), 0
         for first in range(0, len(data), args.batch):
-            mark = time.perf_counter()
-            entries = [
-                (str(i), decode({FIELD: raw})) for i, raw in enumerate(data[first : first + args.batch])
-            ]
-            decode_s += time.perf_counter() - mark
-            written += await writer.write(entries)
+            batch = data[first : first + args.batch]
+            written += await writer.write([(str(i), decode({FIELD: raw})) for i, raw in enumerate(batch)])
         elapsed = time.perf_counter() - started
+        python_us, backend_us = cpu.per_row_us(written)
     finally:
         await pool.close()
     print(f"writer: {written:,} rows in {elapsed:.2f} s = {written / elapsed:,.0f} rows/s")
-    print(f"        of which decoding the entries: {decode_s:.2f} s")
+    print(f"        CPU per row: this process {python_us:.1f} µs, PostgreSQL backend {backend_us:.1f} µs")
+
+
+class _Cpu:
+    """CPU seconds of this process and, on a local server, of the PostgreSQL backend."""
+
+    def __init__(self, backend: Path) -> None:
+        self.backend = backend
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            fields = self.backend.read_text().rsplit(")", 1)[1].split()
+            backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:  # a remote server
+            backend = float("nan")
+        return own.ru_utime + own.ru_stime, backend
+
+    def per_row_us(self, rows: int) -> tuple[float, float]:
+        (own_before, backend_before), (own, backend) = self.start, self._now()
+        scale = 1e6 / max(rows, 1)
+        return (own - own_before) * scale, (backend - backend_before) * scale
 
 
 async def run_pipeline(url: str, bus_url: str, args: argparse.Namespace) -> None:
@@ -211,6 +237,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-entry", type=int, default=100, help="events per bus entry")
     parser.add_argument("--trades-only", action="store_true", help="only trades (default: the sim's mix)")
     parser.add_argument("--batch", type=int, default=500, help="bus entries per transaction")
+    parser.add_argument(
+        "--chunk-events",
+        type=int,
+        default=CHUNK_EVENTS,
+        help="writer: events per chunk; a batch's worth or more turns off the Python/PostgreSQL overlap",
+    )
     parser.add_argument("--live-rate", type=int, default=0, help="pipeline: then publish this many events/s")
     parser.add_argument("--live-s", type=float, default=10.0)
     return parser

@@ -24,7 +24,8 @@ from core.recorder.schema import TABLES
 __all__ = ["CONNECT_TIMEOUT_S", "data_error", "open_pool", "scrub", "transient_error"]
 
 CONNECT_TIMEOUT_S = 10.0
-# A statement that runs longer is cancelled (and its batch retried entry by entry).
+# A statement that runs longer is cancelled and its batch written again: a batch takes about a
+# second, so one this slow means a stuck database (a lock held elsewhere), not bad data.
 STATEMENT_TIMEOUT_S = 120.0
 
 _TRANSIENT = (

@@ -65,6 +65,8 @@ class Partitions:
     def __init__(self) -> None:
         self.days: dict[str, set[int]] = {}  # natively partitioned table -> days with a partition
         self.hypertables: set[str] = set()
+        # Made inside a transaction not yet committed: known only once it is (settle).
+        self._tentative: set[tuple[str, int]] = set()
 
     async def load(self, conn: Any) -> None:
         self.days, self.hypertables = {}, set()
@@ -105,9 +107,11 @@ class Partitions:
             log.info("recorder: created %d daily partitions (days %s..%s)", len(created), first, last)
 
     async def create(self, conn: Any, table: Table, day: int) -> bool:
-        """Makes the day's partition of `table`; False when it existed (another recorder made it)."""
+        """Makes the day's partition of `table`; False when it existed (another recorder made it).
+        Inside a transaction of the caller's, it is known once the caller settles it."""
         name, low, high = partition_name(table.name, day), day * DAY_NS, (day + 1) * DAY_NS
         bounds = f"FOR VALUES FROM ({low}) TO ({high})"
+        outer = conn.is_in_transaction()
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
             missing: bool = await conn.fetchval("SELECT to_regclass($1) IS NULL", name)
@@ -117,8 +121,18 @@ class Partitions:
                         await conn.execute(f"CREATE TABLE {name} PARTITION OF {table.name} {bounds}")
                 except asyncpg.CheckViolationError:
                     await self._move_from_default(conn, table, name, bounds, (low, high))
-        self.days[table.name].add(day)
+        if outer:
+            self._tentative.add((table.name, day))
+        else:
+            self.days[table.name].add(day)
         return missing
+
+    def settle(self, committed: bool) -> None:
+        """The caller's transaction ended: what it created exists (committed) or not."""
+        if committed:
+            for table_name, day in self._tentative:
+                self.days[table_name].add(day)
+        self._tentative.clear()
 
     async def _move_from_default(
         self, conn: Any, table: Table, name: str, bounds: str, span: tuple[int, int]

@@ -94,7 +94,7 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
 
 
 def _add_market(rows: Rows, events: Iterable[md.MarketEvent], entry_id: str) -> None:
-    # Most events are trades and book deltas: those two are handled inline, without a call.
+    # Book deltas and trades, most of the events, are tested first; a trade row is built inline.
     trades, book = rows.trades.append, rows.book.append
     for event in events:
         kind = event.WhichOneof("payload")

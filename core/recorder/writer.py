@@ -71,10 +71,12 @@ class Writer:
             try:
                 async with conn.transaction():
                     counts = await self._chunks(conn, entries)
-            except Exception as exc:
-                if not data_error(exc):
+            except BaseException as exc:  # cancelled too: the connection may be mid-statement
+                self.partitions.settle(committed=False)
+                if not (isinstance(exc, Corrupt) or data_error(exc)):  # else it is rolled back and fine
                     _discard(conn)
                 raise
+            self.partitions.settle(committed=True)
         for table_name, staged, written in counts:
             ROWS_STAGED.labels(table_name).inc(staged)
             ROWS_WRITTEN.labels(table_name).inc(written)

@@ -324,6 +324,11 @@ async def test_a_price_that_is_not_a_plain_decimal_fails_the_whole_batch(
     assert await write(recorder, market(trade("v", 1))) == 1, "the connection is usable afterwards"
 
 
+async def test_an_event_without_a_venue_fails_the_batch(recorder: Recorder) -> None:
+    with pytest.raises(Corrupt, match="trades_venue_check"):
+        await write(recorder, market(trade("", 1)))
+
+
 async def test_a_book_level_that_is_not_a_number_fails_the_batch(recorder: Recorder) -> None:
     with pytest.raises(Corrupt, match="invalid input syntax for type numeric"):
         await write(recorder, market(book("v", 1, True, [("65000", "x1")], [])))
@@ -387,6 +392,17 @@ async def test_rows_that_fell_into_the_default_partition_move_to_their_day(
     assert await write(recorder, market(trade("v", 1, at=day * DAY_NS + 10))) == 1
     assert await rows_in(pool, "trades_default") == 0
     assert await rows_in(pool, partition_name("trades", day)) == 2
+
+
+async def test_a_partition_made_by_a_batch_that_failed_is_made_again(recorder: Recorder, pool: Any) -> None:
+    writer = Writer(pool, recorder.partitions, chunk_events=1)
+    old = NOW_NS - 50 * DAY_NS
+    with pytest.raises(Corrupt):
+        await writer.write(entries(market(trade("v", 1, at=old)), market(trade("v", 2, price="x"))))
+    name = partition_name("trades", day_of(old + 1))
+    assert name not in await partitions_of(pool, "trades"), "rolled back with the batch"
+    assert await writer.write(entries(market(trade("v", 1, at=old)))) == 1
+    assert await rows_in(pool, name) == 1, "not in the default partition"
 
 
 async def test_retention_drops_whole_days_older_than_configured(recorder: Recorder, pool: Any) -> None:
