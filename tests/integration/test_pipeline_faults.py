@@ -129,8 +129,8 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
     venue = start_sim(tmp_path)
     link = ("--venue", f"sim={venue.address}")
     mesh = MeshProcesses(tmp_path, url, fresh_database)
-    running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
     try:
+        running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         await poison(url)
         for name in ("recorder", "bars", "ingest"):
@@ -144,8 +144,8 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         running["ingest"].terminate()  # no more input: let recorder and bars drain
         await until(lambda: settled(db), 60, 0.5, "the pipeline drained")
     finally:
-        await mesh.stop_all()
         venue.terminate()
+        await mesh.stop_all()
     await assert_every_event_once(db)
     await assert_bars_match_the_trades(db)
     assert await dead_letters(url) == {"recorder", "bars"}
@@ -216,8 +216,8 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
     venue = start_sim(tmp_path)
     link = ("--venue", f"sim={venue.address}")
     mesh = MeshProcesses(tmp_path, redis.url, fresh_database)
-    running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
     try:
+        running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         redis.kill()
         await asyncio.sleep(1.0)
@@ -229,9 +229,9 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
             assert process.process.poll() is None, f"{name} died"
             assert await check_health(process.address) == "SERVING", name
     finally:
-        await mesh.stop_all()
         venue.terminate()
         redis.kill()
+        await mesh.stop_all()
 
 
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
@@ -240,18 +240,18 @@ async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_histor
     url = await fresh_redis_db(redis_url)
     venue = start_sim(tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
     network = TcpProxy("127.0.0.1", venue.port)
-    await network.start()
     mesh = MeshProcesses(tmp_path, url, fresh_database)
-    # In a thread: the proxy runs on this loop and must forward while ingest starts.
-    await asyncio.to_thread(mesh.start, "ingest", "--venue", f"sim={network.address}")
-    for name in ("recorder", "bars"):
-        mesh.start(name, "--venue", f"sim={venue.address}")
     try:
+        await network.start()
+        # In a thread: the proxy runs on this loop and must forward while ingest starts.
+        await asyncio.to_thread(mesh.start, "ingest", "--venue", f"sim={network.address}")
+        for name in ("recorder", "bars"):
+            mesh.start(name, "--venue", f"sim={venue.address}")
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         network.cut()
         await assert_repaired_like_the_venue(db, venue)
     finally:
+        venue.terminate()  # first: whatever fails below, no venue outlives the test
         await mesh.stop_all()
         await network.stop()
-        venue.terminate()
     assert "gap marker" in mesh.log("ingest")
