@@ -20,7 +20,7 @@ import grpc
 
 from core.backoff import Backoff
 from core.bus.names import market_stream
-from core.ingest.gaps import gap_markers, has_gap_notice
+from core.ingest.gaps import CHANNEL_TO_PB, gap_markers, has_gap_notice
 from core.mesh.config import VenueLink
 from core.model import Channel
 from core.rpc.client import Metadata
@@ -31,12 +31,6 @@ __all__ = ["Follower", "Position"]
 
 log = logging.getLogger(__name__)
 
-_CHANNELS = {
-    Channel.TRADES: md.CHANNEL_TRADES,
-    Channel.BOOK: md.CHANNEL_BOOK,
-    Channel.CANDLES: md.CHANNEL_CANDLES,
-    Channel.TICKERS: md.CHANNEL_TICKERS,
-}
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 
 # Publishes an encoded MarketEvents to a stream; waits while the publisher is full.
@@ -81,6 +75,8 @@ class Follower:
         self._metadata = metadata
         self._publish = publish
         self._last_raw: bytes | None = None
+        # Set when the bus lost entries: the start of the gap to mark before the next batch.
+        self._pending_gap: int | None = None
         self.batches = 0
         self.reconnects = 0
         self.gaps = 0
@@ -105,8 +101,6 @@ class Follower:
         """The bus lost entries (Redis restarted empty): the next batch goes after a gap marker."""
         self._pending_gap = since_ns
 
-    _pending_gap: int | None = None
-
     async def _follow_once(self, backoff: Backoff) -> None:
         async with self._channel_factory() as channel:
             call: Any = channel.unary_stream(
@@ -128,7 +122,7 @@ class Follower:
                 self.batches += 1
 
     def _request(self) -> md.SubscribeRequest:
-        request = md.SubscribeRequest(symbols=self.symbols, channels=[_CHANNELS[self.channel]])
+        request = md.SubscribeRequest(symbols=self.symbols, channels=[CHANNEL_TO_PB[self.channel]])
         request.overflow_policy = (
             md.OVERFLOW_POLICY_DISCONNECT
         )  # a lost stream resumes; conflation would lose

@@ -8,9 +8,9 @@ from core.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["gap_markers", "has_gap_notice"]
+__all__ = ["CHANNEL_TO_PB", "gap_markers", "has_gap_notice"]
 
-_CHANNELS = {
+CHANNEL_TO_PB = {
     Channel.TRADES: md.CHANNEL_TRADES,
     Channel.BOOK: md.CHANNEL_BOOK,
     Channel.CANDLES: md.CHANNEL_CANDLES,
@@ -27,7 +27,7 @@ def gap_markers(
     for symbol in symbols:
         event = batch.events.add(venue=venue, symbol=symbol, ts_event_ns=now, ts_recv_ns=now)
         event.notice.kind = md.NOTICE_KIND_GAP
-        event.notice.channel = _CHANNELS[channel]
+        event.notice.channel = CHANNEL_TO_PB[channel]
         event.notice.reason = reason
         event.notice.since_ns = since_ns
     return batch.SerializeToString()
