@@ -1,0 +1,1 @@
+"""The gateway: gRPC-web bridge, app registry, auth, MCP and Studio's static files."""
