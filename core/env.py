@@ -13,6 +13,8 @@ __all__ = [
     "LOG_LEVEL",
     "REDIS_URL",
     "TOKEN",
+    "GATEWAY",
+    "SESSION_SECRET",
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
     "database_url",
@@ -28,6 +30,14 @@ LOG_LEVEL = "TRADEMESH_LOG_LEVEL"
 # Bearer token that services require on every RPC but health and reflection.
 # Unset or empty: auth is off (the service logs a loud warning at start).
 TOKEN = "TRADEMESH_TOKEN"
+
+# The gateway's gRPC address (host:port) where services register, heartbeat and unregister.
+# Unset: a service does not register (it still serves).
+GATEWAY = "TRADEMESH_GATEWAY"
+
+# The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
+# gateway makes one per process, so sessions end when it restarts.
+SESSION_SECRET = "TRADEMESH_SESSION_SECRET"
 
 
 # The bus and the database of the mesh services (a --redis-url / --database-url flag wins).

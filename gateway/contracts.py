@@ -33,6 +33,10 @@ class Resolver(Protocol):
         """
         ...
 
+    def names(self, service: str) -> list[str]:
+        """Names of the live instances serving `service`, sorted (e.g. every venue's name)."""
+        ...
+
 
 class Authenticator(Protocol):
     async def authenticate(self, authorization: str | None) -> Principal:
