@@ -10,11 +10,11 @@ import os
 
 __all__ = [
     "DATABASE_URL",
+    "GATEWAY",
     "LOG_LEVEL",
     "REDIS_URL",
-    "TOKEN",
-    "GATEWAY",
     "SESSION_SECRET",
+    "TOKEN",
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
     "database_url",
