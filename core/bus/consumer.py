@@ -30,13 +30,16 @@ from core.bus.names import dead_letter_stream
 from core.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 
-__all__ = ["ConsumerOptions", "Entry", "GroupConsumer", "Handler"]
+__all__ = ["ConsumerOptions", "Entry", "GroupConsumer", "Handler", "ReadHandler"]
 
 log = logging.getLogger(__name__)
 
 Entry = tuple[str, bus.Envelope]  # (entry id, envelope)
 # Called with one stream's entries, in order; returns once their effect is durable.
 Handler = Callable[[str, list[Entry]], Awaitable[None]]
+# Optional: called with every stream's entries of one read at once (one transaction for all,
+# instead of one per stream); when it fails, the streams are handled one by one as usual.
+ReadHandler = Callable[[list[tuple[str, list[Entry]]]], Awaitable[None]]
 
 PENDING = Gauge(
     "trademesh_bus_pending", "Entries delivered to a group and not yet acknowledged.", ["stream", "group"]
@@ -71,10 +74,13 @@ def _text(value: Any) -> str:
 
 
 class GroupConsumer:
-    def __init__(self, redis: Any, options: ConsumerOptions, handle: Handler) -> None:
+    def __init__(
+        self, redis: Any, options: ConsumerOptions, handle: Handler, handle_read: ReadHandler | None = None
+    ) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.options = options
         self.handle = handle
+        self.handle_read = handle_read
         self.processed = 0
         self.dead_lettered = 0
         self.streams: list[str] = list(options.streams)
@@ -193,8 +199,11 @@ class GroupConsumer:
             await self._prune()
             await self.ensure_groups()
             return
-        for stream, entries in answer or []:
-            await self._process(_text(stream), entries)
+        reads = [(_text(stream), entries) for stream, entries in answer or []]
+        if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
+            return
+        for stream, entries in reads:
+            await self._process(stream, entries)
 
     async def _read_new(self) -> Any:
         return await self.redis.xreadgroup(
@@ -240,6 +249,35 @@ class GroupConsumer:
             await self._one_by_one(stream, good, {entry_id: fields for entry_id, fields in _by_id(raw)})
             return
         await self._ack(stream, [entry_id for entry_id, _ in good])
+
+    async def _process_read(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> bool:
+        """Every stream of one read through handle_read; False (nothing acked) when it failed."""
+        assert self.handle_read is not None
+        decoded: list[tuple[str, list[Entry]]] = []
+        for stream, raw in reads:
+            good: list[Entry] = []
+            for entry_id, fields in raw:
+                try:
+                    good.append((_text(entry_id), decode(fields)))
+                except Corrupt:
+                    return False  # the per-stream path dead-letters it
+            decoded.append((stream, good))
+        try:
+            await self.handle_read(decoded)
+        except Exception as exc:
+            log.warning(
+                "bus %s: a read of %d streams failed (%s); stream by stream",
+                self.options.group,
+                len(reads),
+                exc,
+            )
+            return False
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, good in decoded:
+                pipe.xack(stream, self.options.group, *[entry_id for entry_id, _ in good])
+                self.processed += len(good)
+            await pipe.execute()
+        return True
 
     async def _one_by_one(
         self, stream: str, entries: list[Entry], fields: dict[str, dict[bytes, bytes]]

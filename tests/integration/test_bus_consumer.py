@@ -141,3 +141,42 @@ async def test_a_poison_entry_is_dead_lettered_and_the_group_moves_on(
     assert any("not an Envelope" in r for r in reasons)
     assert any("failed 3 deliveries" in r and "cannot handle ['13']" in r for r in reasons)
     assert await pending(client, stream) == 0
+
+
+class ReadEffect:
+    """A read handler: records how many streams each call carried; fails while told to."""
+
+    def __init__(self, effect: Effect, fail: bool = False) -> None:
+        self.effect = effect
+        self.fail = fail
+        self.calls: list[int] = []
+
+    async def __call__(self, reads: list[tuple[str, list[Entry]]]) -> None:
+        if self.fail:
+            raise RuntimeError("the read failed")
+        self.calls.append(len(reads))
+        for stream, entries in reads:
+            await self.effect(stream, entries)
+
+
+@pytest.mark.parametrize("read_fails", [False, True])
+async def test_a_read_of_several_streams_is_handled_at_once_or_else_stream_by_stream(
+    bus: tuple[aioredis.Redis, str], read_fails: bool
+) -> None:
+    client, stream = bus
+    other = f"{stream}.b"
+    effect = Effect()
+    read = ReadEffect(effect, fail=read_fails)
+    both = ConsumerOptions(group="g", consumer="c1", streams=(stream, other), batch=50, block_ms=50)
+    consumer = GroupConsumer(client, both, effect, read)
+    try:
+        await consumer.ensure_groups()
+        await publish(client, stream, 30)
+        await publish(client, other, 20, start=100)
+        await run_until(consumer)
+        assert sorted(effect.seen, key=int) == [str(i) for i in [*range(30), *range(100, 120)]]
+        assert read.calls == ([] if read_fails else [2]), "one call for both streams unless it failed"
+        assert await pending(client, stream) == 0 and await pending(client, other) == 0
+        assert consumer.processed == 50
+    finally:
+        await client.delete(other)
