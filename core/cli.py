@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(run=_up_command)
     for name, module_name, port, summary in MESH_SERVICES:
         _mesh_service_parser(commands, name, module_name, port, summary)
+    importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
     return parser
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
+from core.book import L2Book, Level
 from core.bridge.encode import event_chunk
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.book import L2Book, Level
 
 __all__ = ["Books", "Verdict"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from core.bridge.metrics import SLOW_SUBSCRIBERS
 from core.bridge.routes import ANY, Key, targets
 from core.errors import ResourceExhausted
-from venues.runtime.outbox import Outbox
+from core.outbox import Outbox
 
 __all__ = ["MESSAGE_BYTES", "Fanout", "Interest", "Overflow", "Route", "Subscriber"]
 

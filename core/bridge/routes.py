@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.bus.names import TIMEFRAME_TEXT
+from core.convert import TIMEFRAME_TO_PB
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.convert import TIMEFRAME_TO_PB
 
 __all__ = [
     "ANY",

@@ -20,7 +20,8 @@ import grpc
 
 from core.backoff import Backoff
 from core.bus.names import market_stream
-from core.ingest.gaps import CHANNEL_TO_PB, gap_markers, has_gap_notice
+from core.convert import CHANNEL_TO_PB
+from core.ingest.gaps import gap_markers, has_gap_notice
 from core.mesh.config import VenueLink
 from core.model import Channel
 from core.rpc.client import Metadata

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import time
 
+from core.convert import CHANNEL_TO_PB
 from core.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["CHANNEL_TO_PB", "gap_markers", "has_gap_notice"]
-
-CHANNEL_TO_PB = {
-    Channel.TRADES: md.CHANNEL_TRADES,
-    Channel.BOOK: md.CHANNEL_BOOK,
-    Channel.CANDLES: md.CHANNEL_CANDLES,
-    Channel.TICKERS: md.CHANNEL_TICKERS,
-}
+__all__ = ["gap_markers", "has_gap_notice"]
 
 
 def gap_markers(

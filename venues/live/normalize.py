@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from core.book import Level
 from core.decimals import format_decimal
 from core.model import Candle, Channel, Side, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.book import Level
 from venues.runtime.feed import MarketFeed
 
 __all__ = [

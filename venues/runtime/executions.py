@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from core.convert import execution_to_pb
 from core.errors import ResourceExhausted
 from core.model import Execution
+from core.outbox import Outbox
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.convert import execution_to_pb
-from venues.runtime.outbox import Outbox
 
 __all__ = ["ExecutionHub", "ExecutionSubscriber"]
 

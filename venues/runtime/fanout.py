@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
 from core.model import Channel, Timeframe
+from core.outbox import Outbox
 from venues.runtime.history import History, ResumePoint
-from venues.runtime.outbox import Outbox
 
 __all__ = ["Fanout", "Interest", "Overflow", "Route", "Subscriber"]
 

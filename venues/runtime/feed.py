@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from core.book import L2Book, Level
+from core.convert import CHANNEL_TO_PB, candle_to_pb
 from core.model import Candle, Channel, Side, StreamKey, Timeframe
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.book import L2Book, Level
-from venues.runtime.convert import CHANNEL_TO_PB, candle_to_pb
 from venues.runtime.fanout import Fanout, Route
 from venues.runtime.stats import StreamStats, StreamTable
 

@@ -12,6 +12,14 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from core.convert import (
+    CHANNEL_TO_PB,
+    balance_to_pb,
+    candle_to_pb,
+    instrument_to_pb,
+    order_to_pb,
+    position_to_pb,
+)
 from core.model import Channel
 from core.rpc.edge import Registrar
 from core.rpc.server import Service
@@ -22,14 +30,6 @@ from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 from venues.runtime import validate
-from venues.runtime.convert import (
-    CHANNEL_TO_PB,
-    balance_to_pb,
-    candle_to_pb,
-    instrument_to_pb,
-    order_to_pb,
-    position_to_pb,
-)
 from venues.runtime.deadman import DeadManState
 from venues.runtime.fanout import Interest, Overflow
 from venues.runtime.history import ResumePoint

@@ -7,19 +7,19 @@ from collections.abc import Container, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from core.decimals import format_decimal, is_multiple, parse_decimal
-from core.errors import FieldViolation, InvalidArgument
-from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe, TimeInForce
-from trademesh.admin.v1 import admin_pb2 as admin
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.convert import (
+from core.convert import (
     CHANNEL_FROM_PB,
     ORDER_TYPE_FROM_PB,
     SIDE_FROM_PB,
     TIF_FROM_PB,
     TIMEFRAME_FROM_PB,
 )
+from core.decimals import format_decimal, is_multiple, parse_decimal
+from core.errors import FieldViolation, InvalidArgument
+from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe, TimeInForce
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.deadman import MAX_TTL_MS
 from venues.runtime.venue import OrderRef
 

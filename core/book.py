@@ -1,4 +1,4 @@
-"""The runtime's copy of each symbol's L2 book, kept from the deltas it streams.
+"""An L2 book kept from the deltas that follow a snapshot (the venue runtime's and the bridge's).
 
 New subscribers get their snapshot from here, so a snapshot plus the deltas that
 follow it always reproduce the venue's book. Levels are keyed by the exact
