@@ -1,0 +1,84 @@
+"""`trademesh keys create|list|revoke`: the gateway's named API keys, in PostgreSQL.
+
+`create` prints the new key alone on stdout (so `KEY=$(trademesh keys create ci)` works) and
+its note on stderr: the key is shown this once and never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.auth.store import KeyStore
+
+__all__ = ["add_keys_parser"]
+
+
+def _key_name(value: str) -> str:
+    from core.errors import InvalidArgument
+    from gateway.auth.keys import check_name
+
+    try:
+        return check_name(value)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(exc.violations[0].description) from None
+
+
+def add_keys_parser(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="create, list and revoke the gateway's API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database-url",
+        help="PostgreSQL (default: $DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
+    create = actions.add_parser("create", parents=[database], help="make a key; it is printed once")
+    create.add_argument("name", type=_key_name, help="the key's name: a-z, 0-9, '_', '.', '-' (max 63)")
+    create.set_defaults(run=_run, action_run=_create)
+    listing = actions.add_parser("list", parents=[database], help="every key: name, created, revoked")
+    listing.set_defaults(run=_run, action_run=_list)
+    revoke = actions.add_parser("revoke", parents=[database], help="stop a key (and its Studio sessions)")
+    revoke.add_argument("name", type=_key_name, help="the key's name")
+    revoke.set_defaults(run=_run, action_run=_revoke)
+
+
+def _run(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.env import database_url
+    from gateway.auth.store import KeyStore
+
+    async def main() -> None:
+        store = await KeyStore.open(database_url(args.database_url))
+        try:
+            await args.action_run(store, args)
+        finally:
+            await store.close()
+
+    uvloop.run(main())
+
+
+async def _create(store: KeyStore, args: argparse.Namespace) -> None:
+    key = await store.create(args.name)
+    print(key, flush=True)
+    print(f"created key {args.name!r}: it is shown this once, keep it now", file=sys.stderr)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().isoformat(timespec="seconds")
+
+
+async def _list(store: KeyStore, args: argparse.Namespace) -> None:
+    records = await store.records()
+    width = max([4, *(len(record.name) for record in records)])
+    print(f"{'NAME':<{width}}  {'CREATED':<25}  REVOKED")
+    for record in records:
+        print(f"{record.name:<{width}}  {_when(record.created_at):<25}  {_when(record.revoked_at)}")
+
+
+async def _revoke(store: KeyStore, args: argparse.Namespace) -> None:
+    record = await store.revoke(args.name)
+    print(f"revoked key {record.name!r} at {_when(record.revoked_at)}")

@@ -1,0 +1,183 @@
+"""The API keys in PostgreSQL: create, list, revoke, replace, and the rows the gateway caches.
+
+Only digests are stored (gateway.auth.keys). Database errors become Unavailable naming the
+redacted URL where they enter, so `trademesh keys` prints one clear line, never a traceback,
+and never a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg.exceptions import _base as asyncpg_base
+
+from core.env import redact_url
+from core.errors import AlreadyExists, NotFound, Unavailable
+from gateway.auth.keys import key_digest, new_key
+from gateway.auth.schema import ensure_schema
+
+__all__ = ["KeyRecord", "KeyRow", "KeyStore"]
+
+CONNECT_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_S = 10.0
+# Serialises replacing one name's key (ensure_key_file), so two starts make one key, not two.
+_REPLACE_LOCK = 0x74_6D_67_6B_65_79  # "tmgkey"
+# What a database call can raise when the database is away, refuses us, or the URL is bad.
+_DATABASE_ERRORS = (
+    OSError,
+    TimeoutError,
+    ValueError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg_base.InternalClientError,  # a pooled connection the server dropped
+)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What `trademesh keys list` shows: never the digest."""
+
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """What the gateway keeps in memory to check a presented key."""
+
+    id: int
+    name: str
+    digest: bytes
+    revoked: bool
+
+
+def _passwords(url: str) -> set[str]:
+    """The URL's password as written and decoded (split by hand: a malformed URL has one too)."""
+    _, scheme, rest = url.partition("://")
+    credentials, at, _ = rest.rpartition("@")
+    _, colon, password = credentials.partition(":")
+    if not (scheme and at and colon and password):
+        return set()
+    return {password, urllib.parse.unquote(password)}
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    text = str(exc) or type(exc).__name__
+    for password in _passwords(url):
+        text = text.replace(password, "***")
+    return text
+
+
+@contextlib.contextmanager
+def _mapped(url: str) -> Iterator[None]:
+    """Database and network errors as Unavailable, naming the redacted URL."""
+    try:
+        yield
+    except _DATABASE_ERRORS as exc:
+        raise Unavailable(f"PostgreSQL at {redact_url(url)}: {_reason(exc, url)}") from None
+
+
+class KeyStore:
+    def __init__(self, pool: Any, url: str) -> None:
+        self._pool = pool
+        self._url = url
+
+    @classmethod
+    async def open(cls, url: str) -> KeyStore:
+        """Connected, with the schema in place; Unavailable when the database cannot be reached."""
+        try:
+            # min_size 0: no connection kept open in the background to fail (and log) on its own.
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=0,
+                max_size=1,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
+                server_settings={"application_name": "trademesh-gateway-auth"},
+            )
+            async with pool.acquire() as conn:
+                await ensure_schema(conn)
+        except _DATABASE_ERRORS as exc:
+            reason = _reason(exc, url)
+            raise Unavailable(f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}") from None
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def create(self, name: str) -> str:
+        """A new live key named `name` (the only time the key is seen); AlreadyExists if one is live."""
+        key = new_key()
+        with _mapped(self._url):
+            try:
+                await self._pool.execute(
+                    "INSERT INTO gateway_api_keys (name, key_hash) VALUES ($1, $2)", name, key_digest(key)
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExists(
+                    f"a key named {name!r} exists already: revoke it first"
+                    f" (trademesh keys revoke {name}) or choose another name"
+                ) from None
+        return key
+
+    async def records(self) -> list[KeyRecord]:
+        with _mapped(self._url):
+            rows = await self._pool.fetch(
+                "SELECT name, created_at, revoked_at FROM gateway_api_keys ORDER BY name, created_at"
+            )
+        return [KeyRecord(row["name"], row["created_at"], row["revoked_at"]) for row in rows]
+
+    async def revoke(self, name: str) -> KeyRecord:
+        with _mapped(self._url):
+            row = await self._pool.fetchrow(
+                "UPDATE gateway_api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL"
+                " RETURNING name, created_at, revoked_at",
+                name,
+            )
+            known = row is not None or await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM gateway_api_keys WHERE name = $1)", name
+            )
+        if row is None:
+            raise NotFound(f"key {name!r} is already revoked" if known else f"no key named {name!r}")
+        return KeyRecord(row["name"], row["created_at"], row["revoked_at"])
+
+    async def rows(self) -> list[KeyRow]:
+        with _mapped(self._url):
+            found = await self._pool.fetch(
+                "SELECT id, name, key_hash, revoked_at IS NOT NULL AS revoked FROM gateway_api_keys"
+            )
+        return [KeyRow(row["id"], row["name"], bytes(row["key_hash"]), row["revoked"]) for row in found]
+
+    async def is_live(self, name: str, key: str) -> bool:
+        with _mapped(self._url):
+            found = await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM gateway_api_keys"
+                " WHERE name = $1 AND key_hash = $2 AND revoked_at IS NULL)",
+                name,
+                key_digest(key),
+            )
+        return bool(found)
+
+    async def replace(self, name: str, keep: Callable[[str], None]) -> str:
+        """Revokes `name`'s live key (if any) and makes a new one; `keep(key)` runs before commit,
+        so a key is live only once its holder has it (a failing `keep` leaves nothing changed)."""
+        key = new_key()
+        with _mapped(self._url):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _REPLACE_LOCK)
+                await conn.execute(
+                    "UPDATE gateway_api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+                    name,
+                )
+                await conn.execute(
+                    "INSERT INTO gateway_api_keys (name, key_hash) VALUES ($1, $2)", name, key_digest(key)
+                )
+                keep(key)
+        return key

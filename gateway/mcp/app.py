@@ -1,0 +1,68 @@
+"""MCP at the gateway's /mcp: read-only tools over the mesh for LLM agents (streamable HTTP).
+
+Stateless: every request stands alone (no MCP session to keep, route or lose on restart), and
+answers are plain JSON rather than an SSE stream, since no tool sends progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp
+
+from gateway.contracts import Authenticator, Resolver
+from gateway.mcp.bars import BarStore
+from gateway.mcp.guard import BearerGuard
+from gateway.mcp.tools import MarketTools, register
+from gateway.mcp.upstream import Upstream
+
+__all__ = ["CALL_TIMEOUT_S", "GatewayMcp"]
+
+# Deadline of every call a tool makes (gRPC to a venue or the bridge, a PostgreSQL query).
+CALL_TIMEOUT_S = 5.0
+
+_INSTRUCTIONS = (
+    "Read-only tools over a trademesh trading mesh. Start with list_venues; symbols are canonical "
+    "ccxt symbols such as BTC/USDT. Prices, sizes and money are decimal strings; times are ISO 8601 "
+    "UTC and int nanoseconds. No tool places or cancels orders."
+)
+# The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
+# any name (containers, proxies), and every request must carry a key a rebinding page lacks.
+_ANY_HOST = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+class GatewayMcp:
+    def __init__(
+        self,
+        resolver: Resolver,
+        authenticator: Authenticator,
+        database_url: str,
+        *,
+        call_timeout_s: float = CALL_TIMEOUT_S,
+    ) -> None:
+        self._upstream = Upstream(resolver, call_timeout_s)
+        self._bars = BarStore(database_url, call_timeout_s)
+        server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
+        register(server, MarketTools(self._upstream, self._bars))
+        # Builds the session manager; its own Starlette app is not used (we mount ours).
+        server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
+        self._sessions = server.session_manager
+        self._app = BearerGuard(self._sessions.handle_request, authenticator)
+
+    def asgi(self) -> ASGIApp:
+        """The app to mount at /mcp, e.g. Route("/mcp", mcp.asgi(), methods=["GET", "POST", "DELETE"])."""
+        return self._app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Run once, in the gateway's lifespan: the MCP session manager, then our channels and pool."""
+        async with self._sessions.run():
+            try:
+                yield
+            finally:
+                await self._upstream.close()
+                await self._bars.close()

@@ -1,0 +1,52 @@
+"""Tool arguments checked before anything is called, with errors naming the bad value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+from core.errors import InvalidArgument
+
+__all__ = ["TIMEFRAMES", "TimeframeText", "bounded", "canonical_symbol", "live_venue", "optional_symbol"]
+
+# The bar timeframes as the recorder stores them (core.bus.names.TIMEFRAME_TEXT). A Literal, so
+# the tool's input schema lists them and a model picks one instead of guessing.
+TimeframeText = Literal["1s", "1m", "5m", "15m", "1h", "4h", "1d"]
+TIMEFRAMES: tuple[str, ...] = get_args(TimeframeText)
+
+# Canonical (ccxt unified) symbols: BASE/QUOTE, BASE/QUOTE:SETTLE, with dated or option
+# suffixes after the settle asset (BTC/USD:BTC-250627). Venue-native forms (BTCUSDT) are refused
+# here, so the caller learns the form we want instead of an empty answer.
+_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)?")
+_SYMBOL_CHARS = 64
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def live_venue(venue: str, live: Sequence[str]) -> str:
+    if venue not in live:
+        known = ", ".join(live) if live else "none is registered"
+        raise InvalidArgument.field("venue", f"{_shown(venue)} is not a live venue (live venues: {known})")
+    return venue
+
+
+def canonical_symbol(symbol: str) -> str:
+    if len(symbol) > _SYMBOL_CHARS or not _SYMBOL.fullmatch(symbol):
+        raise InvalidArgument.field(
+            "symbol", f"{_shown(symbol)} is not a canonical symbol such as BTC/USDT or BTC/USDT:USDT"
+        )
+    return symbol
+
+
+def optional_symbol(symbol: str | None) -> str:
+    """The symbol filter of a venue call: "" (every symbol) when not given."""
+    return "" if symbol is None or symbol == "" else canonical_symbol(symbol)
+
+
+def bounded(field: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise InvalidArgument.field(field, f"{value} is out of range: {low} to {high}")
+    return value

@@ -1,0 +1,119 @@
+"""Protobuf answers as JSON-able dicts for tool results.
+
+Prices, sizes and money stay the decimal strings of the wire (never floats); times are given
+both as int nanoseconds (exact) and as ISO 8601 UTC (readable); enums as short lower-case words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["enum_word", "instrument", "iso_time", "order", "position", "status"]
+
+Json = dict[str, Any]
+
+
+def iso_time(ns: int) -> str | None:
+    """ISO 8601 UTC with microseconds; None for 0 (the wire's "not set")."""
+    if ns <= 0:
+        return None
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def enum_word(name_of: Callable[[Any], str], value: int, prefix: str) -> str:
+    """TIME_IN_FORCE_GTC -> "gtc"; an unknown value stays a number, so nothing is hidden."""
+    try:
+        name = name_of(value)
+    except ValueError:
+        return str(value)
+    return name.removeprefix(prefix).lower()
+
+
+def instrument(item: common.Instrument) -> Json:
+    return {
+        "symbol": item.symbol,
+        "native_symbol": item.native_symbol,
+        "kind": enum_word(common.InstrumentKind.Name, item.kind, "INSTRUMENT_KIND_"),
+        "base_asset": item.base_asset,
+        "quote_asset": item.quote_asset,
+        "settle_asset": item.settle_asset,
+        "tick_size": item.tick_size,
+        "lot_size": item.lot_size,
+        "min_size": item.min_size,
+        "min_notional": item.min_notional,
+        "contract_size": item.contract_size,
+        "active": item.active,
+    }
+
+
+def order(item: tf.Order) -> Json:
+    return {
+        "order_id": item.order_id,
+        "client_order_id": item.client_order_id,
+        "symbol": item.symbol,
+        "side": enum_word(common.Side.Name, item.side, "SIDE_"),
+        "type": enum_word(tf.OrderType.Name, item.type, "ORDER_TYPE_"),
+        "time_in_force": enum_word(tf.TimeInForce.Name, item.time_in_force, "TIME_IN_FORCE_"),
+        "post_only": item.post_only,
+        "reduce_only": item.reduce_only,
+        "price": item.price or None,
+        "size": item.size,
+        "filled_size": item.filled_size,
+        "average_fill_price": item.average_fill_price or None,
+        "status": enum_word(tf.OrderStatus.Name, item.status, "ORDER_STATUS_"),
+        "created_ns": item.created_ns,
+        "created": iso_time(item.created_ns),
+        "updated_ns": item.updated_ns,
+        "updated": iso_time(item.updated_ns),
+    }
+
+
+def position(item: tf.Position) -> Json:
+    return {
+        "symbol": item.symbol,
+        "size": item.size,
+        "entry_price": item.entry_price or None,
+        "realized_pnl": item.realized_pnl,
+    }
+
+
+def _stream(item: admin.StreamStatus) -> Json:
+    return {
+        "symbol": item.symbol,
+        "channel": enum_word(md.Channel.Name, item.channel, "CHANNEL_"),
+        "state": enum_word(admin.StreamState.Name, item.state, "STREAM_STATE_"),
+        # A rate, not money: a float is the right type here.
+        "events_per_s": round(item.events_per_s, 3),
+        "events_total": item.events_total,
+        "last_event_age_ms": item.last_event_age_ms if item.last_event_age_ms >= 0 else None,
+        "subscribers": item.subscriber_count,
+        "reconnects": item.reconnects,
+        "resyncs": item.resyncs,
+        "rate_limit_hits": item.rate_limit_hits,
+        "malformed_messages": item.malformed_messages,
+    }
+
+
+def status(item: admin.GetStatusResponse) -> Json:
+    dead_man = item.dead_man
+    return {
+        "venue": item.venue,
+        "state": enum_word(admin.VenueState.Name, item.state, "VENUE_STATE_"),
+        "started": iso_time(item.started_ns),
+        "subscribers": item.subscriber_count,
+        "dead_man_switch": {
+            "armed": dead_man.armed,
+            "ttl_ms": dead_man.ttl_ms,
+            "trips": dead_man.trips,
+        },
+        "streams": [_stream(stream) for stream in item.streams],
+    }

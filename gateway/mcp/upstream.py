@@ -1,0 +1,131 @@
+"""Calls from the MCP tools to the mesh: find the instance, call it with the mesh token and a deadline.
+
+Instances are found through the gateway's Resolver on every call (they come and go); one
+grpc.aio channel is kept per address and closed when the gateway stops. gRPC failures become
+core.errors here, each naming the service and instance that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import TypeVar, cast
+
+import grpc
+from google.protobuf.message import Message
+
+from core.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    TrademeshError,
+    Unavailable,
+)
+from core.rpc.client import auth_metadata
+from core.rpc.status import bad_request_violations
+from gateway.contracts import Resolver
+
+__all__ = ["Upstream"]
+
+R = TypeVar("R", bound=Message)
+
+# Venue answers (ListInstruments of a big venue) can pass gRPC's default 4 MiB.
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+
+
+class Upstream:
+    def __init__(self, resolver: Resolver, timeout_s: float) -> None:
+        self._resolver = resolver
+        self.timeout_s = timeout_s
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def names(self, service: str) -> list[str]:
+        return self._resolver.names(service)
+
+    async def unary(
+        self, service: str, target: str | None, method: str, request: Message, answer: type[R]
+    ) -> R:
+        address = self._resolver.resolve(service, target)
+        call = self._channel(address).unary_unary(
+            f"/{service}/{method}",
+            request_serializer=_serialize,
+            response_deserializer=answer.FromString,
+        )
+        with self._mapped(service, target, address):
+            response: R = await call(request, timeout=self.timeout_s, metadata=auth_metadata())
+            return response
+
+    async def first(
+        self, service: str, target: str | None, method: str, request: Message, answer: type[R]
+    ) -> R:
+        """The first message of a server stream, then the stream is cancelled; all under the deadline."""
+        address = self._resolver.resolve(service, target)
+        stream = self._channel(address).unary_stream(
+            f"/{service}/{method}",
+            request_serializer=_serialize,
+            response_deserializer=answer.FromString,
+        )
+        call = stream(request, timeout=self.timeout_s, metadata=auth_metadata())
+        try:
+            with self._mapped(service, target, address):
+                message = await asyncio.wait_for(call.read(), self.timeout_s)
+        finally:
+            call.cancel()
+        if message is grpc.aio.EOF:
+            raise Unavailable(f"{_who(service, target, address)} ended the stream without an answer")
+        return cast(R, message)
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+            self._channels[address] = channel
+        return channel
+
+    @contextlib.contextmanager
+    def _mapped(self, service: str, target: str | None, address: str) -> Iterator[None]:
+        try:
+            yield
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc, _who(service, target, address), self.timeout_s) from exc
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"{_who(service, target, address)} did not answer within {self.timeout_s:g} s"
+            ) from exc
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _who(service: str, target: str | None, address: str) -> str:
+    name = "" if target is None else f" of {target!r}"
+    return f"{service}{name} at {address}"
+
+
+def _error(exc: grpc.aio.AioRpcError, who: str, timeout_s: float) -> TrademeshError:
+    code = exc.code()
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations = [FieldViolation(field, why) for field, why in bad_request_violations(exc)]
+        return InvalidArgument(violations or FieldViolation("request", details))
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(f"{who}: {details}")
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return FailedPrecondition(f"{who}: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResourceExhausted(f"{who}: {details}")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        # The gateway's own mesh token was refused: an operator's fix, never the caller's.
+        return FailedPrecondition(f"{who} refused the gateway's mesh token: check TRADEMESH_TOKEN")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Unavailable(f"{who} is unavailable: no answer within {timeout_s:g} s")
+    return Unavailable(f"{who} is unavailable: {details}")
