@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name, port, summary in MESH_SERVICES:
         _mesh_service_parser(commands, name, module_name, port, summary)
     importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
+    importlib.import_module("gateway.command").add_parser(commands)  # trademesh gateway
     return parser
 
 

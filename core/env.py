@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "ADVERTISE_HOST",
     "DATABASE_URL",
     "GATEWAY",
     "LOG_LEVEL",
@@ -34,6 +35,11 @@ TOKEN = "TRADEMESH_TOKEN"
 # The gateway's gRPC address (host:port) where services register, heartbeat and unregister.
 # Unset: a service does not register (it still serves).
 GATEWAY = "TRADEMESH_GATEWAY"
+
+# The host other services reach this one at, sent when it registers with the gateway (a
+# container's service name, e.g. venue-sim). Unset: the --host it binds, or the machine's
+# hostname when that is a wildcard (0.0.0.0, ::).
+ADVERTISE_HOST = "TRADEMESH_ADVERTISE_HOST"
 
 # The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
 # gateway makes one per process, so sessions end when it restarts.

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from core.rpc.registration import KIND_CORE, GatewayRegistration, start_registration
 from core.rpc.server import ServerOptions, Service, create_server
 
 __all__ = ["Ready", "Work", "run_service"]
@@ -38,6 +39,8 @@ async def run_service(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     announced = False
+    # Holds the gateway registration once ready() made it (a list: ready() is a closure).
+    registrations: list[GatewayRegistration] = []
 
     async def ready() -> None:
         nonlocal announced
@@ -45,10 +48,19 @@ async def run_service(
             announced = True
             await served.set_serving(True)
             _announce(name, options.host, served.port, served.metrics_port)
+            # With TRADEMESH_GATEWAY set: found by the gateway from now on (in the background).
+            registration = start_registration(
+                name, KIND_CORE, options.host, served.port, served.service_names
+            )
+            if registration is not None:
+                registrations.append(registration)
 
     task = asyncio.create_task(work(stop, ready), name=name)
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for registration in registrations:
+        # First: the gateway stops routing here before the service stops answering.
+        await registration.stop()
     failed = task.done() and not task.cancelled() and task.exception() is not None
     if failed:
         log.error("%s: stopped by an error: %s", name, task.exception(), exc_info=task.exception())

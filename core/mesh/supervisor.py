@@ -61,6 +61,11 @@ class Child:
     def address(self) -> str:
         return f"{self.info['host']}:{self.info['port']}"
 
+    @property
+    def grpc_address(self) -> str:
+        """Where it answers gRPC health: its port, or its grpc_port when it serves HTTP (gateway)."""
+        return f"{self.info['host']}:{self.info.get('grpc_port', self.info['port'])}"
+
     async def start(self) -> None:
         """Start the process and wait until it serves and its health says SERVING."""
         self._serving = asyncio.get_running_loop().create_future()
@@ -141,12 +146,12 @@ class Child:
         deadline = asyncio.get_running_loop().time() + _HEALTHY_TIMEOUT_S
         while True:
             try:
-                if await check_health(self.address, timeout_s=2.0) == "SERVING":
+                if await check_health(self.grpc_address, timeout_s=2.0) == "SERVING":
                     return
             except Unavailable:
                 pass
             if asyncio.get_running_loop().time() > deadline:
-                raise Unavailable(f"{self.spec.name} at {self.address} is not healthy")
+                raise Unavailable(f"{self.spec.name} at {self.grpc_address} is not healthy")
             await asyncio.sleep(0.2)
 
     async def _pump(self, stream: asyncio.StreamReader, watch_serving: bool) -> None:

@@ -1,9 +1,11 @@
 """`trademesh up`: the whole local mesh as supervised processes.
 
-A sim venue, then ingest, recorder, bars and bridge, each started once the one before is
-healthy; logs prefixed by service; a crashed service is restarted; Ctrl-C stops them all in
-reverse order, then the embedded Redis and PostgreSQL if it started them. Every so often it
-prints what the mesh has done: trades on the bus, recorded, bars closed.
+The gateway first (services register with it as they start), then a sim venue, ingest,
+recorder, bars and bridge, each started once the one before is healthy; logs prefixed by
+service; a crashed service is restarted; Ctrl-C stops them all in reverse order, then the
+embedded Redis and PostgreSQL if it started them. Every so often it prints what the mesh has
+done: trades on the bus, recorded, bars closed. The first start makes an API key for Studio
+and local agents in <data-dir>/api-key (mode 600); it is never printed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
+from core.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, read_secret
 from core.mesh.embedded import Backing, start_backing
 from core.mesh.progress import Progress
 from core.mesh.supervisor import Child, ChildSpec
@@ -37,21 +39,25 @@ class UpOptions:
 
 
 _PORTS = {"sim": 5070, "ingest": 5100, "recorder": 5101, "bars": 5102, "bridge": 5103}
+_GATEWAY_PORTS = (8081, 8082)  # HTTP (gRPC-web, Studio, /mcp, /metrics), native gRPC (registry)
+# The API key Studio and local agents log in with; made on first start, kept mode 600.
+API_KEY_FILE = "api-key"
+API_KEY_NAME = "local"
 
 
-def _token(data_dir: Path) -> str:
-    """TRADEMESH_TOKEN, else one made for this mesh and kept in <data-dir>/token (mode 600)."""
-    token = read_secret(TOKEN)
-    if token is not None:
-        return token
-    path = data_dir / "token"
+def _secret(variable: str, data_dir: Path, file_name: str) -> str:
+    """The variable's value, else one made for this mesh and kept in <data-dir>/<file> (mode 600)."""
+    value = read_secret(variable)
+    if value is not None:
+        return value
+    path = data_dir / file_name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+    value = secrets.token_urlsafe(32)
     path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    path.write_text(value + "\n")
+    return value
 
 
 def _ports(name: str, options: UpOptions) -> list[str]:
@@ -71,13 +77,36 @@ def _specs(options: UpOptions, venue: Child | None, env: dict[str, str]) -> list
     return [mesh_args("ingest"), mesh_args("recorder"), mesh_args("bars"), mesh_args("bridge")]
 
 
+def _gateway_spec(options: UpOptions, env: dict[str, str], gateway: list[Child]) -> ChildSpec:
+    def args() -> list[str]:
+        if gateway and gateway[0].info:  # a restart keeps its ports: services know them
+            http, grpc = gateway[0].info["port"], gateway[0].info["grpc_port"]
+        else:
+            http, grpc = (0, 0) if options.free_ports else _GATEWAY_PORTS
+        return ["gateway", "--port", str(http), "--grpc-port", str(grpc)]
+
+    return ChildSpec("gateway", args, env)
+
+
 def _venue_spec(options: UpOptions, env: dict[str, str]) -> ChildSpec:
     extra = ["--config", str(options.sim_config)] if options.sim_config else []
     return ChildSpec("sim", lambda: ["venue", "sim", *_ports("sim", options), *extra], env)
 
 
+async def _start_gateway(options: UpOptions, env: dict[str, str], children: list[Child]) -> dict[str, str]:
+    """Starts the gateway; the environment the other services get (where to register)."""
+    holder: list[Child] = []
+    gateway = Child(_gateway_spec(options, env, holder), _WIDTH)
+    holder.append(gateway)
+    children.append(gateway)
+    await gateway.start()
+    _say(f"gateway serving on {gateway.address} (pid {gateway.pid}), registry on {gateway.grpc_address}")
+    return {**env, GATEWAY: gateway.grpc_address}
+
+
 async def _start_all(options: UpOptions, env: dict[str, str], children: list[Child]) -> None:
-    width = max(len(n) for n in _PORTS)
+    env = await _start_gateway(options, env, children)
+    width = _WIDTH
     venue = Child(_venue_spec(options, env), width)
     children.append(venue)
     await venue.start()
@@ -95,8 +124,21 @@ async def _stop_all(children: list[Child]) -> None:
         _say(f"{child.spec.name} stopped ({code})")
 
 
+async def _login_key(options: UpOptions, backing: Backing) -> Path:
+    from gateway.auth import ensure_key_file
+
+    path = options.data_dir / API_KEY_FILE
+    await ensure_key_file(backing.database_url, API_KEY_NAME, path)
+    return path
+
+
 async def _mesh(options: UpOptions, backing: Backing) -> None:
-    env = {REDIS_URL: backing.redis_url, DATABASE_URL: backing.database_url, TOKEN: _token(options.data_dir)}
+    env = {
+        REDIS_URL: backing.redis_url,
+        DATABASE_URL: backing.database_url,
+        TOKEN: _secret(TOKEN, options.data_dir, "token"),
+        SESSION_SECRET: _secret(SESSION_SECRET, options.data_dir, "session-secret"),
+    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,8 +146,10 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     children: list[Child] = []
     tasks: list[asyncio.Task[None]] = []
     try:
+        key_file = await _login_key(options, backing)
         await _start_all(options, env, children)
         _say("all services healthy; Ctrl-C stops the mesh")
+        _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
         tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
         progress = Progress(backing.redis_url, backing.database_url)
         tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, _say)))
@@ -128,6 +172,9 @@ def run_up(options: UpOptions) -> None:
             _say(f"embedded {' and '.join(backing.embedded)} in {options.data_dir}")
         uvloop.run(_mesh(options, backing))
     _say("stopped")
+
+
+_WIDTH = max(len(n) for n in [*_PORTS, "gateway"])
 
 
 def _say(text: str) -> None:

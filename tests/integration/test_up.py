@@ -6,17 +6,22 @@ bars closing, restart a service killed under it, and stop everything on Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from trademesh.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +70,27 @@ class Output:
         raise AssertionError(f"progress never passed {trades} trades and {bars} bars")
 
 
+def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return bytes(answer.read())
+
+
+def _registered(studio_url: str, key: str) -> set[str]:
+    """Log in as Studio does, then list the registry over gRPC-web (binary frames)."""
+    login = json.loads(_post(f"{studio_url}api/login", json.dumps({"key": key}).encode(), {}))
+    message = registry_pb2.ListServicesRequest().SerializeToString()
+    body = _post(
+        f"{studio_url}trademesh.registry.v1.Registry/ListServices",
+        b"\x00" + struct.pack(">I", len(message)) + message,
+        {"content-type": "application/grpc-web+proto", "authorization": f"Bearer {login['token']}"},
+    )
+    flag, length = body[0], struct.unpack(">I", body[1:5])[0]
+    assert flag == 0, f"a trailer where a message should be: {body!r}"
+    answer = registry_pb2.ListServicesResponse.FromString(body[5 : 5 + length])
+    return {instance.name for instance in answer.instances}
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -94,7 +120,14 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> Non
             for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines)
             if m
         }
-        assert set(pids) == {"sim", "ingest", "recorder", "bars", "bridge"}
+        assert set(pids) == {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}
+        studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
+        key = (data / "api-key").read_text().strip()
+        # Each service registers in the background once it serves: give the last one a moment.
+        expected, deadline = {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}, time.monotonic() + 15
+        while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert registered == expected
         trades, bars = out.progress_beyond(0, 0, 60)
 
         os.kill(pids["recorder"], signal.SIGKILL)
@@ -111,9 +144,11 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> Non
             process.kill()
             process.wait()
     assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
-    token = data / "token"
-    assert token.stat().st_mode & 0o777 == 0o600
-    assert token.read_text().strip() not in "\n".join(out.lines), "the token was printed"
+    printed = "\n".join(out.lines)
+    for secret in ("token", "api-key", "session-secret"):
+        path = data / secret
+        assert path.stat().st_mode & 0o777 == 0o600, f"{secret} is readable by others"
+        assert path.read_text().strip() not in printed, f"the {secret} was printed"
 
 
 def test_up_refuses_a_bad_status_interval(tmp_path: Path) -> None:

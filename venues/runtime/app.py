@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 
+from core.rpc.registration import KIND_VENUE, start_registration
 from core.rpc.server import ServerOptions, create_server, serve_until_stopped
 from venues.runtime.runtime import RuntimeOptions, VenueRuntime
 from venues.runtime.services import venue_services
@@ -33,6 +34,10 @@ async def serve_venue(
     runtime.on_drain = not_serving
     served.on_stop.append(end_streams)
     _announce(venue.name, options.host, served.port, served.metrics_port)
+    # With TRADEMESH_GATEWAY set: found by the gateway; unregistered first thing on SIGTERM.
+    registration = start_registration(venue.name, KIND_VENUE, options.host, served.port, served.service_names)
+    if registration is not None:
+        served.on_stop.insert(0, registration.stop)
     try:
         await serve_until_stopped(served, options)
     finally:

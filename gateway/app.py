@@ -1,0 +1,93 @@
+"""The gateway's HTTP app: gRPC-web, login, /metrics, /mcp and Studio's static files on one origin.
+
+Routes are matched in order: auth's routes (POST /api/login), /metrics, /mcp, then every
+POST/OPTIONS /<package.Service>/<Method> goes to the gRPC-web bridge, and the rest is Studio
+(a single-page app: unknown paths without a file extension get index.html).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Scope
+
+from gateway.grpcweb import GrpcWebBridge
+
+__all__ = ["DEFAULT_STUDIO_DIR", "Mcp", "StudioFiles", "build_app"]
+
+DEFAULT_STUDIO_DIR = Path(__file__).resolve().parent / "studio" / "dist"
+
+
+class Mcp(Protocol):
+    """What the app needs of gateway.mcp.GatewayMcp."""
+
+    def asgi(self) -> ASGIApp: ...
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]: ...
+
+
+class StudioFiles(StaticFiles):
+    """Studio's build; a path that names no file (a client-side route) gets index.html."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or "." in PurePosixPath(path).name:
+                raise
+            return await super().get_response("index.html", scope)
+
+
+def _no_studio(directory: Path) -> Callable[[Request], Awaitable[Response]]:
+    async def answer(request: Request) -> Response:
+        return PlainTextResponse(
+            f"Studio is not built: no {directory}/index.html. Build it (cd gateway/studio && npm run "
+            "build) or pass --studio-dir.\n",
+            status_code=404,
+        )
+
+    return answer
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def build_app(
+    bridge: GrpcWebBridge,
+    auth_routes: Sequence[BaseRoute],
+    studio_dir: Path,
+    mcp: Mcp | None = None,
+) -> Starlette:
+    routes: list[BaseRoute] = [*auth_routes, Route("/metrics", _metrics, methods=["GET"])]
+    if mcp is not None:
+        routes.append(Route("/mcp", mcp.asgi(), methods=["GET", "POST", "DELETE"]))
+    routes.append(Route("/{service}/{method}", bridge, methods=["POST", "OPTIONS"]))
+    if (studio_dir / "index.html").is_file():
+        routes.append(Mount("/", StudioFiles(directory=studio_dir, html=True)))
+    else:
+        routes.append(Route("/{path:path}", _no_studio(studio_dir), methods=["GET"]))
+    return Starlette(routes=routes, lifespan=_lifespan(mcp))
+
+
+def _lifespan(mcp: Mcp | None) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
+        async with mcp.lifespan():
+            yield
+
+    return lifespan

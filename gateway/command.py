@@ -1,0 +1,134 @@
+"""`trademesh gateway`: gRPC-web, login, /metrics, /mcp and Studio on HTTP; the registry on gRPC.
+
+Imports here stay light (argparse only): the `trademesh` CLI builds every subcommand's parser
+at start, and the gateway's dependencies load only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "parse_upstream"]
+
+_DEFAULT_HTTP_PORT = 8081
+_DEFAULT_GRPC_PORT = 8082
+
+
+def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
+    """NAME=SERVICE[,SERVICE...]@HOST:PORT -> (name, services, address), for argparse."""
+    from gateway.registry.validate import check_register
+    from trademesh.registry.v1 import registry_pb2 as pb
+
+    name, sep, rest = text.partition("=")
+    services_text, at, address = rest.rpartition("@")
+    if not sep or not at:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=SERVICE[,SERVICE...]@HOST:PORT")
+    services = tuple(s.strip() for s in services_text.split(",") if s.strip())
+    from core.errors import InvalidArgument
+
+    request = pb.RegisterRequest(name=name, kind=pb.KIND_CORE, address=address, services=services)
+    try:
+        check_register(request)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if not services:
+        raise argparse.ArgumentTypeError(f"{text!r} names no service")
+    return name, services, address
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "gateway", help="serve gRPC-web, Studio, /api/login, /metrics and /mcp; the app registry on gRPC"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_DEFAULT_HTTP_PORT,
+        help=f"HTTP port: gRPC-web, Studio, /metrics, /mcp; 0 picks one (default {_DEFAULT_HTTP_PORT})",
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=_DEFAULT_GRPC_PORT,
+        help=f"native gRPC port: Registry, Health; 0 picks one (default {_DEFAULT_GRPC_PORT})",
+    )
+    parser.add_argument(
+        "--upstream",
+        type=parse_upstream,
+        action="append",
+        default=[],
+        metavar="NAME=SERVICE[,SERVICE]@HOST:PORT",
+        help="a fixed route besides the registry (e.g. sim=trademesh.admin.v1.Admin@127.0.0.1:5070); "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--studio-dir", type=Path, help="Studio's built files (default gateway/studio/dist of this checkout)"
+    )
+    parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
+    parser.add_argument(
+        "--session-ttl-s", type=_positive, default=12 * 3600.0, help="Studio session lifetime (default 12 h)"
+    )
+    parser.add_argument(
+        "--heartbeat-interval-s",
+        type=_positive,
+        default=5.0,
+        help="how often registered instances heartbeat (default 5)",
+    )
+    parser.add_argument(
+        "--registry-ttl-s",
+        type=_positive,
+        default=15.0,
+        help="an instance without a heartbeat for this long drops out (default 15)",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser origin allowed to call cross-origin (e.g. http://localhost:5173); repeatable; "
+        "default: any origin (bearer tokens only, never cookies)",
+    )
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.env import TOKEN, database_url, read_secret
+    from core.errors import InvalidArgument
+    from core.logs import setup_logging
+    from gateway.serve import GatewayOptions, serve_gateway
+
+    setup_logging("gateway")
+    if not args.registry_ttl_s > args.heartbeat_interval_s:
+        raise InvalidArgument.field(
+            "registry-ttl-s",
+            f"{args.registry_ttl_s} must be longer than --heartbeat-interval-s {args.heartbeat_interval_s}",
+        )
+    options = GatewayOptions(
+        host=args.host,
+        port=args.port,
+        grpc_port=args.grpc_port,
+        token=read_secret(TOKEN),
+        database_url=database_url(args.database_url),
+        upstreams=tuple(args.upstream),
+        studio_dir=args.studio_dir,
+        session_ttl_s=args.session_ttl_s,
+        heartbeat_interval_s=args.heartbeat_interval_s,
+        registry_ttl_s=args.registry_ttl_s,
+        allow_origins=frozenset(args.allow_origin),
+    )
+    uvloop.run(serve_gateway(options))

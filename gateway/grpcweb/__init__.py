@@ -1,0 +1,8 @@
+"""The gRPC-web bridge: browsers' unary and server-streaming calls, forwarded over native gRPC."""
+
+from __future__ import annotations
+
+from gateway.grpcweb.bridge import INTERNAL_METHODS, OPEN_SERVICES, BridgeOptions, GrpcWebBridge
+from gateway.grpcweb.headers import Cors
+
+__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "BridgeOptions", "Cors", "GrpcWebBridge"]

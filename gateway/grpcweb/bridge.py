@@ -1,0 +1,320 @@
+"""The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
+
+Per call: authenticate the bearer (not for Health), check the method's shape, read the one
+request message, resolve the service (and the x-trademesh-target header) to a live instance,
+then forward the bytes over native gRPC with the mesh token and relay the answers as
+gRPC-web frames. A client that goes away cancels the upstream call; a stopping gateway ends
+its open streams with UNAVAILABLE so clients reconnect elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from core.errors import InvalidArgument, ResourceExhausted, TrademeshError
+from core.rpc.client import auth_metadata
+from gateway.contracts import TARGET_HEADER, Authenticator, Resolver
+from gateway.grpcweb import metrics
+from gateway.grpcweb.forward import UpstreamCall
+from gateway.grpcweb.framing import request_message
+from gateway.grpcweb.headers import Cors, forwarded_request_metadata
+from gateway.grpcweb.methods import MethodKind, method_kind
+from gateway.grpcweb.response import ResponseWriter
+from gateway.grpcweb.status import CallStatus
+from gateway.grpcweb.text import decode_text
+from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
+from gateway.upstream import Upstreams
+
+__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "BridgeOptions", "GrpcWebBridge"]
+
+log = logging.getLogger(__name__)
+
+# Reachable without a token: load balancers and Studio must see whether the gateway is up.
+OPEN_SERVICES = frozenset({"grpc.health.v1.Health"})
+# Mesh-internal: only on the gateway's native gRPC port with the mesh token. Over gRPC-web an
+# API key could otherwise register its own address under a venue's name and receive calls
+# (and the mesh token the gateway adds to them).
+INTERNAL_METHODS = frozenset(
+    f"trademesh.registry.v1.Registry/{name}" for name in ("Register", "Heartbeat", "Unregister")
+)
+
+_NOT_OVER_GRPC_WEB = {MethodKind.CLIENT_STREAM: "client-streaming", MethodKind.BIDI_STREAM: "bidi-streaming"}
+_BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
+_TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    cors: Cors = field(default_factory=Cors)
+    # Deadline of a unary call whose client sent no grpc-timeout (streams get none).
+    unary_timeout_s: float = 30.0
+    max_request_bytes: int = 4 * 1024 * 1024
+
+
+class _Refused(Exception):
+    """A call the bridge answers itself with a status that is not a TrademeshError's."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.status = CallStatus(code, message)
+
+
+class _ClientGone(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    path: str
+    address: str
+    request: bytes
+    streaming: bool
+    timeout_s: float | None
+    metadata: list[tuple[str, str]]
+
+
+class GrpcWebBridge:
+    """An ASGI app answering gRPC-web calls (mount it at POST /{service}/{method})."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        upstreams: Upstreams,
+        authenticator: Authenticator | None,
+        options: BridgeOptions | None = None,
+    ) -> None:
+        self._resolver = resolver
+        self._upstreams = upstreams
+        self._authenticator = authenticator
+        self._options = options or BridgeOptions()
+        # Read once: the mesh token does not change while the gateway runs.
+        self._mesh_auth = list(auth_metadata())
+        self._stopping = asyncio.Event()
+
+    def stop_streams(self) -> None:
+        """Ends every open stream (UNAVAILABLE) and every stream started from now on."""
+        self._stopping.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if scope["method"] == "OPTIONS":
+            await _plain(send, 204, "", self._options.cors.preflight_headers(origin))
+            return
+        text = _text_mode(headers.get("content-type", ""))
+        if scope["method"] != "POST" or text is None:
+            await _plain(send, 415, _UNSUPPORTED, self._options.cors.response_headers(origin))
+            return
+        writer = ResponseWriter(send, text, self._options.cors.response_headers(origin))
+        service, _, method = scope["path"].lstrip("/").partition("/")
+        labels = _labels(service, method)
+        status = await self._answer(receive, headers, writer, text, service, method, labels)
+        if status is not None:
+            metrics.CALLS.labels(*labels, status.name).inc()
+
+    async def _answer(
+        self,
+        receive: Receive,
+        headers: Headers,
+        writer: ResponseWriter,
+        text: bool,
+        service: str,
+        method: str,
+        labels: tuple[str, str],
+    ) -> CallStatus | None:
+        try:
+            prepared = await self._prepare(receive, headers, service, method, text)
+        except _ClientGone:
+            return CallStatus(grpc.StatusCode.CANCELLED)
+        except TrademeshError as exc:
+            status = CallStatus.from_error(exc)
+        except _Refused as exc:
+            status = exc.status
+        except Exception:
+            log.exception("gRPC-web %s/%s: unexpected error", service, method)
+            status = CallStatus(grpc.StatusCode.INTERNAL, "internal error; the gateway log has details")
+        else:
+            return await self._relay(prepared, writer, receive, labels)
+        await writer.finish(status)
+        return status
+
+    async def _prepare(
+        self, receive: Receive, headers: Headers, service: str, method: str, text: bool
+    ) -> _Prepared:
+        if not service or not method or "/" in method:
+            raise InvalidArgument.field("path", "expected /<package.Service>/<Method>")
+        if service not in OPEN_SERVICES and self._authenticator is not None:
+            await self._authenticator.authenticate(headers.get("authorization"))
+        kind = self._check_method(service, method)
+        timeout_text = headers.get(TIMEOUT_HEADER)
+        streaming = kind is not MethodKind.UNARY
+        if timeout_text is not None:
+            timeout_s: float | None = parse_timeout(timeout_text)
+        else:
+            timeout_s = None if streaming else self._options.unary_timeout_s
+        body = await _read_body(receive, self._options.max_request_bytes)
+        request = request_message(decode_text(body) if text else body)
+        address = self._resolver.resolve(service, headers.get(TARGET_HEADER) or None)
+        metadata = [*forwarded_request_metadata(headers.items()), *self._mesh_auth]
+        return _Prepared(f"/{service}/{method}", address, request, streaming, timeout_s, metadata)
+
+    def _check_method(self, service: str, method: str) -> MethodKind | None:
+        if f"{service}/{method}" in INTERNAL_METHODS:
+            raise _Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{service}/{method} is mesh-internal: call it on the gateway's native gRPC port "
+                "with the mesh token",
+            )
+        kind = method_kind(service, method)
+        shape = None if kind is None else _NOT_OVER_GRPC_WEB.get(kind)
+        if shape is not None:
+            raise _Refused(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{service}/{method} is a {shape} method; gRPC-web carries unary and "
+                "server-streaming calls only (buf curl: pass --schema instead of reflection)",
+            )
+        return kind
+
+    async def _relay(
+        self, prepared: _Prepared, writer: ResponseWriter, receive: Receive, labels: tuple[str, str]
+    ) -> CallStatus:
+        call = UpstreamCall(
+            self._upstreams.channel(prepared.address),
+            prepared.path,
+            prepared.request,
+            streaming=prepared.streaming,
+            timeout_s=prepared.timeout_s,
+            metadata=prepared.metadata,
+        )
+        gauge = metrics.OPEN_STREAMS.labels(*labels) if prepared.streaming else None
+        if gauge is not None:
+            gauge.inc()
+        try:
+            return await self._watch(call, prepared, writer, receive, labels)
+        finally:
+            if gauge is not None:
+                gauge.dec()
+
+    async def _watch(
+        self,
+        call: UpstreamCall,
+        prepared: _Prepared,
+        writer: ResponseWriter,
+        receive: Receive,
+        labels: tuple[str, str],
+    ) -> CallStatus:
+        """Pumps the call while watching for the client leaving and the gateway stopping."""
+        pump = asyncio.create_task(_pump(call, prepared.address, writer, labels))
+        watchers: set[asyncio.Task[Any]] = {asyncio.create_task(_disconnected(receive))}
+        if prepared.streaming:
+            watchers.add(asyncio.create_task(self._stopping.wait()))
+        try:
+            await asyncio.wait({pump, *watchers}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in watchers:
+                task.cancel()
+            if not pump.done():
+                call.cancel()
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+        if not pump.cancelled():
+            failure = pump.exception()
+            if failure is None:
+                return pump.result()
+            if not isinstance(failure, OSError):
+                raise failure
+            # The connection broke while an answer was being written.
+            return CallStatus(grpc.StatusCode.CANCELLED, "the client went away")
+        if self._stopping.is_set():
+            status = CallStatus(grpc.StatusCode.UNAVAILABLE, "the gateway is stopping; call again")
+            with contextlib.suppress(OSError):
+                await writer.finish(status)
+            return status
+        return CallStatus(grpc.StatusCode.CANCELLED, "the client went away")
+
+
+_UNSUPPORTED = (
+    "gRPC-web only: POST with content-type application/grpc-web(+proto) or "
+    "application/grpc-web-text(+proto)\n"
+)
+
+
+def _text_mode(content_type: str) -> bool | None:
+    """True for grpc-web-text, False for binary grpc-web, None for anything else."""
+    media = content_type.split(";")[0].strip().lower()
+    if media in _TEXT_TYPES:
+        return True
+    return False if media in _BINARY_TYPES else None
+
+
+def _labels(service: str, method: str) -> tuple[str, str]:
+    # Only methods of known contracts get their own label: paths are the client's to choose,
+    # and every distinct label value is a time series kept forever.
+    if method_kind(service, method) is None:
+        return ("other", "other")
+    return (service, method)
+
+
+async def _pump(
+    call: UpstreamCall, address: str, writer: ResponseWriter, labels: tuple[str, str]
+) -> CallStatus:
+    started = time.perf_counter()
+    sent = metrics.MESSAGES_SENT.labels(*labels)
+    async for message in call.messages():
+        if not writer.started:
+            metrics.LATENCY_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            await writer.message(message, await call.response_metadata())
+        else:
+            await writer.message(message)
+        sent.inc()
+    status = _explained(await call.status(), address)
+    await writer.finish(status, await call.trailing_metadata())
+    return status
+
+
+def _explained(status: CallStatus, address: str) -> CallStatus:
+    # grpc's own words for a refused connection do not say which instance the gateway tried.
+    if status.code is grpc.StatusCode.UNAVAILABLE and status.message.startswith("failed to connect"):
+        message = f"upstream {address} is unreachable: {status.message}"
+        return CallStatus(status.code, message, status.details)
+    return status
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body: bytes = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            raise ResourceExhausted(f"request body larger than {limit} bytes")
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[str, str]]) -> None:
+    body = text.encode()
+    raw = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

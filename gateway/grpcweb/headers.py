@@ -1,0 +1,79 @@
+"""Which headers cross the gateway, and the CORS answers for browsers on other origins.
+
+Only named request headers become upstream metadata: a browser's cookies, its own
+Authorization (replaced by the mesh token) and anything else stay at the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.contracts import TARGET_HEADER
+
+__all__ = ["Cors", "forwarded_request_metadata", "forwarded_response_metadata"]
+
+# Passed from the browser to the upstream service as call metadata.
+_REQUEST_ALLOWED = frozenset({"x-request-id", "x-user-agent"})
+# Passed from the upstream's metadata to the browser (headers or trailers).
+_RESPONSE_ALLOWED = frozenset({"x-request-id"})
+
+_ALLOW_HEADERS = ", ".join(
+    [
+        "authorization",
+        "content-type",
+        "grpc-timeout",
+        "x-grpc-web",
+        "x-user-agent",
+        "x-request-id",
+        TARGET_HEADER,
+    ]
+)
+_EXPOSE_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id"
+_PREFLIGHT_MAX_AGE_S = 600
+
+
+def forwarded_request_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name in _REQUEST_ALLOWED]
+
+
+def forwarded_response_metadata(metadata: Sequence[tuple[str, Any]] | None) -> list[tuple[str, str]]:
+    return [
+        (key, value) for key, value in metadata or () if key in _RESPONSE_ALLOWED and isinstance(value, str)
+    ]
+
+
+@dataclass(frozen=True)
+class Cors:
+    """Origins allowed to call from a browser page; empty allows every origin.
+
+    Allowing every origin is safe here: the gateway takes bearer tokens only, never cookies,
+    so a foreign page cannot call with a user's credentials unless it holds them.
+    """
+
+    origins: frozenset[str] = frozenset()
+
+    def allows(self, origin: str) -> bool:
+        return not self.origins or origin in self.origins
+
+    def response_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        if origin is None or not self.allows(origin):
+            return []
+        return [
+            ("access-control-allow-origin", origin),
+            ("access-control-expose-headers", _EXPOSE_HEADERS),
+            ("vary", "origin"),
+        ]
+
+    def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        if origin is None or not self.allows(origin):
+            return []
+        return [
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-methods", "POST, OPTIONS"),
+            ("access-control-allow-headers", _ALLOW_HEADERS),
+            ("access-control-expose-headers", _EXPOSE_HEADERS),
+            ("access-control-max-age", str(_PREFLIGHT_MAX_AGE_S)),
+            ("vary", "origin"),
+        ]

@@ -1,0 +1,54 @@
+"""What kind of call a method is (unary, server streaming, ...), from the compiled contracts.
+
+The bridge forwards message bytes without decoding them, but it must know a method's shape:
+gRPC-web has no client or bidi streaming, and a unary call is forwarded as one. The
+descriptors come from the generated code of proto/ plus grpc's own health and reflection.
+A method the gateway has no contract for is forwarded as a server stream, which carries a
+unary answer just as well (one message, then the status).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import importlib
+import pkgutil
+
+from google.protobuf import descriptor_pool
+
+__all__ = ["MethodKind", "method_kind"]
+
+# Modules whose import adds the descriptors of services the gateway may forward to.
+_EXTRA_MODULES = ("grpc_health.v1.health_pb2", "grpc_reflection.v1alpha.reflection_pb2")
+
+
+class MethodKind(enum.Enum):
+    UNARY = "unary"
+    SERVER_STREAM = "server_stream"
+    CLIENT_STREAM = "client_stream"
+    BIDI_STREAM = "bidi_stream"
+
+
+@functools.cache
+def _load_contracts() -> None:
+    import trademesh
+
+    for module in pkgutil.walk_packages(trademesh.__path__, "trademesh."):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(module.name)
+    for name in _EXTRA_MODULES:
+        importlib.import_module(name)
+
+
+def method_kind(service: str, method: str) -> MethodKind | None:
+    """The method's kind; None when the gateway has no contract for it."""
+    _load_contracts()
+    try:
+        found = descriptor_pool.Default().FindServiceByName(service).methods_by_name.get(method)
+    except KeyError:
+        return None
+    if found is None:
+        return None
+    if found.client_streaming:
+        return MethodKind.BIDI_STREAM if found.server_streaming else MethodKind.CLIENT_STREAM
+    return MethodKind.SERVER_STREAM if found.server_streaming else MethodKind.UNARY

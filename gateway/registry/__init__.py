@@ -1,0 +1,20 @@
+"""The app registry: which instances are alive and where (gateway.contracts.Resolver)."""
+
+from __future__ import annotations
+
+from core.rpc.server import Service
+from gateway.registry.servicer import RegistryServicer
+from gateway.registry.state import Entry, RegistryState
+from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
+
+__all__ = ["REGISTRY_SERVICE", "Entry", "RegistryServicer", "RegistryState", "registry_service"]
+
+REGISTRY_SERVICE = "trademesh.registry.v1.Registry"
+
+
+def registry_service(state: RegistryState, heartbeat_interval_s: float) -> Service:
+    return Service(
+        REGISTRY_SERVICE,
+        RegistryServicer(state, heartbeat_interval_s),
+        pb_grpc.add_RegistryServicer_to_server,
+    )

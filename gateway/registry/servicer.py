@@ -1,0 +1,41 @@
+"""trademesh.registry.v1.Registry over the registry's state (served on the gateway's gRPC port)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.registry.state import RegistryState
+from gateway.registry.validate import check_instance_id, check_register
+from trademesh.registry.v1 import registry_pb2 as pb
+from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
+
+__all__ = ["RegistryServicer"]
+
+
+class RegistryServicer(pb_grpc.RegistryServicer):
+    def __init__(self, state: RegistryState, heartbeat_interval_s: float) -> None:
+        self._state = state
+        self._interval_ms = round(heartbeat_interval_s * 1000)
+
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+        check_register(request)
+        services = list(dict.fromkeys(request.services))
+        entry = self._state.register(request.name, request.kind, request.address, services)
+        return pb.RegisterResponse(
+            instance=entry.to_proto(),
+            heartbeat_interval_ms=self._interval_ms,
+            ttl_ms=round(self._state.ttl_s * 1000),
+        )
+
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
+        check_instance_id(request.instance_id)
+        return pb.HeartbeatResponse(instance=self._state.heartbeat(request.instance_id).to_proto())
+
+    async def Unregister(self, request: pb.UnregisterRequest, context: Any) -> pb.UnregisterResponse:
+        check_instance_id(request.instance_id)
+        self._state.unregister(request.instance_id)
+        return pb.UnregisterResponse()
+
+    async def ListServices(self, request: pb.ListServicesRequest, context: Any) -> pb.ListServicesResponse:
+        entries = self._state.instances(request.kind, request.service)
+        return pb.ListServicesResponse(instances=[entry.to_proto() for entry in entries])

@@ -1,0 +1,347 @@
+"""Support for tests of the gateway as a real process: the gateway, venues that register with it,
+API keys from `trademesh keys create`, and a raw gRPC-web client (aiohttp) that decodes the wire
+format on its own, independently of the gateway's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import struct
+import subprocess
+import sys
+import textwrap
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import asyncpg
+import grpc
+import pytest
+
+from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.postgres_server import with_database
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from trademesh.registry.v1 import registry_pb2 as reg
+from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
+
+__all__ = [
+    "BUF",
+    "Gateway",
+    "Processes",
+    "WebAnswer",
+    "buf_curl",
+    "create_key",
+    "grpcweb_call",
+    "module_database",
+    "open_stream",
+    "registry_stub",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+BUF = ROOT / "node_modules" / ".bin" / "buf"
+PROTO = ROOT / "proto"
+MESH_AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
+
+
+@dataclass
+class Gateway:
+    service: ServiceProcess
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.service.port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.service.info['grpc_port']}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class Processes:
+    """The gateway and venue processes of a test (or module); stop_all() stops them, newest first."""
+
+    def __init__(self, directory: Path, database_url: str) -> None:
+        self.directory = directory
+        self.database_url = database_url
+        self.started: list[tuple[ServiceProcess, IO[str]]] = []
+
+    def _start(self, label: str, args: Sequence[str], env: dict[str, str]) -> tuple[ServiceProcess, Path]:
+        log_path = self.directory / f"{label}-{len(self.started)}.log"
+        log_file = log_path.open("w")
+        process = start_service(args, env={TOKEN: TEST_TOKEN, **env}, stderr=log_file, timeout_s=60)
+        self.started.append((process, log_file))
+        return process, log_path
+
+    def gateway(self, *args: str) -> Gateway:
+        argv = ["gateway", "--port", "0", "--grpc-port", "0", *args]
+        process, log_path = self._start("gateway", argv, {DATABASE_URL: self.database_url})
+        return Gateway(process, log_path)
+
+    def sim(self, gateway: Gateway | None, config: str | None = None, port: int = 0) -> ServiceProcess:
+        """A sim venue; registered with `gateway` (TRADEMESH_GATEWAY) unless None."""
+        args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1"]
+        if config is not None:
+            path = self.directory / f"sim-{uuid.uuid4().hex[:6]}.toml"
+            path.write_text(textwrap.dedent(config))
+            args += ["--config", str(path)]
+        env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
+        return self._start("sim", args, env)[0]
+
+    def mesh_service(self, gateway: Gateway, name: str, *args: str, redis_url: str) -> ServiceProcess:
+        """A mesh service (`trademesh bridge`, ...) registered with `gateway`."""
+        argv = [name, "--port", "0", "--metrics-port", "-1", *args]
+        return self._start(name, argv, {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url})[0]
+
+    async def stop(self, process: ServiceProcess) -> int:
+        for started, log_file in self.started:
+            if started is process:
+                code = await asyncio.to_thread(process.terminate)
+                log_file.close()
+                return code
+        raise AssertionError("not started here")
+
+    async def stop_all(self) -> None:
+        for process, log_file in reversed(self.started):
+            await asyncio.to_thread(process.terminate)
+            log_file.close()
+        self.started.clear()
+
+
+@pytest.fixture(scope="module")
+async def module_database(database_url: str) -> AsyncIterator[str]:
+    """A new database for the module's gateway (its API keys), dropped after the module."""
+    name = f"gw_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    yield with_database(database_url, name)
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def create_key(database_url: str, name: str) -> str:
+    """A new API key from the real CLI (`trademesh keys create NAME` prints it alone on stdout)."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "core.cli", "keys", "create", name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, DATABASE_URL: database_url},
+            check=False,
+        )
+
+    done = await asyncio.to_thread(run)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def registry_stub(gateway: Gateway) -> tuple[grpc.aio.Channel, reg_grpc.RegistryAsyncStub]:
+    channel = grpc.aio.insecure_channel(gateway.grpc_address)
+    return channel, reg_grpc.RegistryStub(channel)
+
+
+async def list_instances(gateway: Gateway) -> dict[str, reg.Instance]:
+    channel, stub = registry_stub(gateway)
+    async with channel:
+        reply = await stub.ListServices(reg.ListServicesRequest(), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S)
+    return {instance.name: instance for instance in reply.instances}
+
+
+# ---------------------------------------------------------------- buf curl (gRPC-web)
+
+
+async def buf_curl(
+    gateway: Gateway, method: str, *args: str, key: str | None = None, target: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`buf curl --protocol grpcweb` against the gateway; the schema from proto/ (no reflection)."""
+    if not BUF.exists():
+        pytest.fail(f"{BUF} is missing: `./dev test` installs it (npm package @bufbuild/buf)")
+    command = [str(BUF), "curl", "--protocol", "grpcweb", "--schema", str(PROTO), *args]
+    if key is not None:
+        command += ["-H", f"Authorization: Bearer {key}"]
+    if target is not None:
+        command += ["-H", f"x-trademesh-target: {target}"]
+    command.append(f"{gateway.url}/{method}")
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    return await asyncio.to_thread(run)
+
+
+# ---------------------------------------------------------------- a raw gRPC-web client
+
+_FRAME = struct.Struct(">BI")
+_BASE64_SEGMENT = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+
+
+@dataclass
+class WebAnswer:
+    http_status: int
+    headers: Mapping[str, str]
+    messages: list[bytes] = field(default_factory=list)
+    # From the trailer frame; empty for a trailers-only answer (the status is in the headers).
+    trailers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def code(self) -> int:
+        return int(self.trailers.get("grpc-status") or self.headers["grpc-status"])
+
+    @property
+    def message(self) -> str:
+        text = self.trailers.get("grpc-message") or self.headers.get("grpc-message", "")
+        return urllib.parse.unquote(text)
+
+    @property
+    def trailers_only(self) -> bool:
+        return not self.trailers and "grpc-status" in self.headers
+
+
+def frame(message: bytes) -> bytes:
+    return _FRAME.pack(0, len(message)) + message
+
+
+def text_body(message: bytes, chunks: int = 1) -> bytes:
+    """The framed message base64-encoded in `chunks` pieces, each padded on its own."""
+    framed = frame(message)
+    size = max(1, len(framed) // chunks)
+    pieces = [framed[i : i + size] for i in range(0, len(framed), size)]
+    return b"".join(base64.b64encode(piece) for piece in pieces)
+
+
+def decode_text_stream(body: bytes) -> bytes:
+    return b"".join(base64.b64decode(part) for part in _BASE64_SEGMENT.findall(body))
+
+
+def parse_frames(body: bytes) -> tuple[list[bytes], dict[str, str], bytes]:
+    """(messages, trailers, leftover bytes of an incomplete frame)."""
+    messages: list[bytes] = []
+    trailers: dict[str, str] = {}
+    offset = 0
+    while len(body) - offset >= _FRAME.size:
+        flag, length = _FRAME.unpack_from(body, offset)
+        end = offset + _FRAME.size + length
+        if end > len(body):
+            break
+        payload = body[offset + _FRAME.size : end]
+        if flag & 0x80:
+            for line in payload.decode().split("\r\n"):
+                if line:
+                    name, _, value = line.partition(":")
+                    trailers[name.strip().lower()] = value.strip()
+        else:
+            messages.append(payload)
+        offset = end
+    return messages, trailers, body[offset:]
+
+
+def web_headers(text: bool, key: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {
+        "content-type": "application/grpc-web-text+proto" if text else "application/grpc-web+proto",
+        "x-grpc-web": "1",
+    }
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    return {**headers, **(extra or {})}
+
+
+async def grpcweb_call(
+    gateway: Gateway,
+    method: str,
+    request: bytes,
+    *,
+    key: str | None = None,
+    text: bool = False,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+) -> WebAnswer:
+    """One whole call (unary, or a stream that ends), read to the end."""
+    if body is None:
+        body = text_body(request) if text else frame(request)
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S * 3)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(f"{gateway.url}/{method}", data=body, headers=web_headers(text, key, headers)) as reply,
+    ):
+        raw = await reply.read()
+        answer = WebAnswer(reply.status, {k.lower(): v for k, v in reply.headers.items()})
+    if text:
+        raw = decode_text_stream(raw)
+    answer.messages, answer.trailers, leftover = parse_frames(raw)
+    assert leftover == b"", f"{len(leftover)} bytes of an incomplete frame"
+    return answer
+
+
+@dataclass
+class OpenStream:
+    """A server stream read frame by frame; close() drops the connection mid-stream."""
+
+    session: aiohttp.ClientSession
+    reply: aiohttp.ClientResponse
+    buffer: bytes = b""
+
+    async def messages(self, count: int) -> list[bytes]:
+        found: list[bytes] = []
+        while len(found) < count:
+            chunk = await asyncio.wait_for(self.reply.content.readany(), CALL_TIMEOUT_S)
+            assert chunk, "the stream ended"
+            self.buffer += chunk
+            messages, trailers, self.buffer = parse_frames(self.buffer)
+            assert not trailers, f"the stream ended with {trailers}"
+            found += messages
+        return found
+
+    async def rest(self) -> tuple[list[bytes], dict[str, str]]:
+        self.buffer += await asyncio.wait_for(self.reply.content.read(), CALL_TIMEOUT_S)
+        messages, trailers, _ = parse_frames(self.buffer)
+        return messages, trailers
+
+    async def close(self) -> None:
+        self.reply.close()
+        await self.session.close()
+
+
+async def open_stream(
+    gateway: Gateway, method: str, request: bytes, *, key: str, headers: Mapping[str, str] | None = None
+) -> OpenStream:
+    session = aiohttp.ClientSession()
+    reply = await session.post(
+        f"{gateway.url}/{method}", data=frame(request), headers=web_headers(False, key, headers)
+    )
+    assert reply.status == 200
+    return OpenStream(session, reply)
+
+
+def parse_json_stream(text: str) -> list[Any]:
+    """buf curl prints each streamed message as a pretty-printed JSON object, one after another."""
+    import json
+
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    offset = 0
+    text = text.strip()
+    while offset < len(text):
+        value, end = decoder.raw_decode(text, offset)
+        found.append(value)
+        offset = end
+        while offset < len(text) and text[offset].isspace():
+            offset += 1
+    return found

@@ -1,0 +1,98 @@
+"""The registry's state on a test clock: expiry, replacement by name, and routing rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import AlreadyExists, FailedPrecondition, NotFound
+from gateway.registry.state import RegistryState
+from trademesh.registry.v1 import registry_pb2 as pb
+
+MD = "trademesh.marketdata.v1.MarketData"
+HEALTH = "grpc.health.v1.Health"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall_ns(self) -> int:
+        return int(self.now * 1e9)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state(clock: Clock) -> RegistryState:
+    found = RegistryState(ttl_s=10.0, monotonic=clock.monotonic, wall_ns=clock.wall_ns)
+    found.configure(
+        "gateway", pb.KIND_GATEWAY, "127.0.0.1:8082", ["trademesh.registry.v1.Registry", HEALTH], own=True
+    )
+    return found
+
+
+def test_an_entry_without_heartbeats_drops_out_after_the_ttl(state: RegistryState, clock: Clock) -> None:
+    entry = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    clock.now += 9.9
+    assert state.names(MD) == ["sim"]
+    clock.now += 0.2
+    assert state.names(MD) == []
+    with pytest.raises(NotFound):
+        state.heartbeat(entry.instance_id)
+
+
+def test_a_heartbeat_extends_the_entry_by_a_full_ttl(state: RegistryState, clock: Clock) -> None:
+    entry = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    clock.now += 8
+    renewed = state.heartbeat(entry.instance_id)
+    assert renewed.last_heartbeat_ns > entry.last_heartbeat_ns
+    clock.now += 8
+    assert state.resolve(MD, None) == "127.0.0.1:5070"
+
+
+def test_registering_a_name_again_replaces_the_old_instance(state: RegistryState) -> None:
+    old = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    new = state.register("sim", pb.KIND_VENUE, "127.0.0.1:6070", [MD])
+    assert state.resolve(MD, "sim") == "127.0.0.1:6070"
+    with pytest.raises(NotFound):
+        state.heartbeat(old.instance_id)
+    assert state.heartbeat(new.instance_id).address == "127.0.0.1:6070"
+
+
+def test_configured_entries_never_expire_and_keep_their_name(state: RegistryState, clock: Clock) -> None:
+    clock.now += 1e6
+    assert state.names(HEALTH) == ["gateway"]
+    with pytest.raises(AlreadyExists):
+        state.register("gateway", pb.KIND_CORE, "127.0.0.1:1", [])
+
+
+def test_untargeted_calls_to_a_service_the_gateway_serves_go_to_the_gateway(state: RegistryState) -> None:
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD, HEALTH])
+    assert state.resolve(HEALTH, None) == "127.0.0.1:8082"
+    assert state.resolve(HEALTH, "sim") == "127.0.0.1:5070"
+
+
+def test_several_instances_without_a_target_name_the_header(state: RegistryState) -> None:
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    state.register("binance", pb.KIND_VENUE, "127.0.0.1:5060", [MD])
+    with pytest.raises(
+        FailedPrecondition, match=r"2 instances serve .* \(binance, sim\): .*x-trademesh-target"
+    ):
+        state.resolve(MD, None)
+    assert state.resolve(MD, "binance") == "127.0.0.1:5060"
+    with pytest.raises(NotFound, match="instances serving it: binance, sim"):
+        state.resolve(MD, "kraken")
+
+
+def test_instances_filter_by_kind_and_service(state: RegistryState) -> None:
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    state.register("bridge", pb.KIND_CORE, "127.0.0.1:5103", ["trademesh.livedata.v1.LiveData"])
+    assert [e.name for e in state.instances()] == ["bridge", "gateway", "sim"]
+    assert [e.name for e in state.instances(kind=pb.KIND_VENUE)] == ["sim"]
+    assert [e.name for e in state.instances(service="trademesh.livedata.v1.LiveData")] == ["bridge"]
