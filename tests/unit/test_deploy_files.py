@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ def test_every_compose_command_is_a_valid_trademesh_command() -> None:
     assert services, "docker-compose.yml defines no services"
     for name, service in services.items():
         args = build_parser().parse_args(service["command"])
-        assert args.command in {"venue", "ingest", "recorder", "bars", "bridge"}, name
+        assert args.command in {"venue", "ingest", "recorder", "bars", "bridge", "gateway"}, name
 
 
 def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
@@ -68,8 +69,46 @@ def test_the_image_copies_every_python_package_and_runs_the_cli() -> None:
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, flags=re.MULTILINE))
     pyproject = (ROOT / "pyproject.toml").read_text()
-    roots = {"core", "venues", "gen"}
+    roots = {"core", "venues", "gateway", "gen"}
     assert roots <= copied
     assert all((ROOT / path).is_dir() for path in copied)
     assert 'where = [".", "gen"]' in pyproject
     assert 'ENTRYPOINT ["trademesh"]' in dockerfile
+
+
+def test_every_service_registers_with_the_gateway_under_a_name_the_others_resolve() -> None:
+    services = _ours()
+    for name, service in services.items():
+        # A service bound to 0.0.0.0 registers under its hostname: it must be its compose name.
+        assert service["hostname"] == name
+        assert service["environment"]["TRADEMESH_GATEWAY"] == "gateway:8082", name
+    gateway = build_parser().parse_args(services["gateway"]["command"])
+    assert (gateway.port, gateway.grpc_port, gateway.host) == (8081, 8082, "0.0.0.0")
+    assert services["gateway"]["healthcheck"]["test"][-1] == "127.0.0.1:8082"
+    assert services["gateway"]["environment"]["TRADEMESH_SESSION_SECRET"].startswith("${")
+
+
+def test_the_image_builds_studio_and_the_gateway_serves_it_from_there() -> None:
+    dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
+    command = _ours()["gateway"]["command"]
+    studio_dir = command[command.index("--studio-dir") + 1]
+    assert f"COPY --from=studio /src/dist {studio_dir.removeprefix('/app/')}" in dockerfile
+    assert "RUN npm ci" in dockerfile and "RUN npm run build" in dockerfile
+    scripts = json.loads((ROOT / "gateway" / "studio" / "package.json").read_text())["scripts"]
+    assert "build" in scripts
+
+
+def test_envoy_routes_reach_compose_services_on_their_ports() -> None:
+    envoy = yaml.safe_load((ROOT / "ops" / "envoy" / "envoy.yaml").read_text())
+    services = _compose()["services"]
+    for cluster in envoy["static_resources"]["clusters"]:
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        address = endpoint["address"]["socket_address"]
+        args = build_parser().parse_args(services[address["address"]]["command"])
+        assert args.port == address["port_value"], cluster["name"]
+    listener = envoy["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    filters = [f["name"] for f in manager["http_filters"]]
+    assert filters[0] == "envoy.filters.http.grpc_web" and filters[-1] == "envoy.filters.http.router"
+    published = services["envoy"]["ports"][0].split(":")[0]
+    assert int(published) == listener["address"]["socket_address"]["port_value"]
