@@ -13,9 +13,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import grpc
+import httpx2
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from core.health import check_health
 from core.process import ServiceProcess
@@ -181,6 +184,22 @@ async def test_mcp_is_mounted_and_refuses_a_call_without_a_token(mesh: Mesh) -> 
     ):
         assert reply.status == 401
         assert "missing bearer token" in (await reply.json())["error"]["message"]
+
+
+async def test_an_mcp_client_lists_the_tools_and_calls_one_through_the_gateway(mesh: Mesh) -> None:
+    # The whole path: the gateway process, its key check, the registry resolving the sim.
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.key}"}) as http,
+        Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client,
+    ):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        venues = await client.call_tool("list_venues", {})
+        instruments = await client.call_tool("instruments", {"venue": "sim"})
+    assert {"list_venues", "instruments", "order_book_top", "positions"} <= tools
+    assert not venues.is_error and "sim" in json.dumps(venues.structured_content)
+    assert not instruments.is_error, instruments.content
+    symbols = {i["symbol"] for i in (instruments.structured_content or {})["instruments"]}
+    assert symbols == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
 
 
 async def test_health_of_a_named_instance_goes_to_that_instance(mesh: Mesh) -> None:
