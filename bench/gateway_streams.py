@@ -237,7 +237,10 @@ async def web_client(
             while not stop.is_set():
                 chunk = await reply.content.readany()
                 if not chunk:
-                    stats.error = stats.error or "the stream ended"
+                    # A trailers-only answer (an error before any message) has its status in the headers.
+                    status = reply.headers.get("grpc-status")
+                    ended = f"grpc-status {status}: {reply.headers.get('grpc-message', '')}" if status else ""
+                    stats.error = stats.error or ended or "the stream ended"
                     return
                 now_ns = time.time_ns()
                 buffer += chunk

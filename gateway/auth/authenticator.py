@@ -89,12 +89,12 @@ class GatewayAuth:
         if credential.startswith(SESSION_PREFIX):
             return Principal(self._session(credential).key_name)
         if credential.startswith(KEY_PREFIX):
-            return Principal(self._key_name(credential))
+            return Principal(await self._key_name(credential))
         raise Unauthenticated(_NOT_A_TOKEN)
 
-    def login(self, key: str) -> tuple[str, Session]:
+    async def login(self, key: str) -> tuple[str, Session]:
         """A new session token made from a live API key."""
-        row = self._cache.lookup(key_digest(key)) if looks_like_key(key) else None
+        row = await self._cache.lookup_fresh(key_digest(key)) if looks_like_key(key) else None
         if row is None or row.revoked:
             raise Unauthenticated("unknown or revoked API key")
         return self._signer.issue(row.id, row.name, self._session_ttl_s, _now_ms())
@@ -110,8 +110,8 @@ class GatewayAuth:
             )
         return session
 
-    def _key_name(self, key: str) -> str:
-        row = self._cache.lookup(key_digest(key)) if looks_like_key(key) else None
+    async def _key_name(self, key: str) -> str:
+        row = await self._cache.lookup_fresh(key_digest(key)) if looks_like_key(key) else None
         if row is None:
             raise Unauthenticated(_UNKNOWN_KEY)
         if row.revoked:

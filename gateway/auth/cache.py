@@ -1,5 +1,8 @@
 """The API keys in memory: every check is a dictionary lookup, the database is read in the
 background every `refresh_s`, so a key revoked with the CLI stops working that soon after.
+A key not in memory makes one early re-read (at most one per `_MISS_REFRESH_S`, shared by
+every caller waiting on it), so a key created a moment ago works at once while a flood of
+unknown keys costs the database one query a second.
 
 While the database is away the last rows read stay in force (the gateway keeps serving), and
 the outage is logged once, with its end.
@@ -17,6 +20,8 @@ __all__ = ["KeyCache"]
 
 log = logging.getLogger(__name__)
 
+_MISS_REFRESH_S = 1.0
+
 
 class KeyCache:
     def __init__(self, store: KeyStore, refresh_s: float) -> None:
@@ -26,8 +31,11 @@ class KeyCache:
         self._live_ids: frozenset[int] = frozenset()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._loaded_at = -1e9
+        self._loading = asyncio.Lock()
 
     async def load(self) -> None:
+        self._loaded_at = asyncio.get_running_loop().time()
         rows = await self._store.rows()
         # Built aside and swapped in whole: a lookup never sees half a refresh.
         self._by_digest = {row.digest: row for row in rows}
@@ -46,6 +54,18 @@ class KeyCache:
     def lookup(self, digest: bytes) -> KeyRow | None:
         # Keyed by the SHA-256 digest of the presented key: lookup timing can at most hint at
         # which digests exist, and a digest is no help in finding its 256-bit key.
+        return self._by_digest.get(digest)
+
+    async def lookup_fresh(self, digest: bytes) -> KeyRow | None:
+        """lookup(), re-reading the keys first when the digest is unknown and the last read is
+        older than _MISS_REFRESH_S; the last rows stay in force if the database is away."""
+        row = self._by_digest.get(digest)
+        if row is not None:
+            return row
+        async with self._loading:  # callers that missed together share one read
+            if asyncio.get_running_loop().time() - self._loaded_at >= _MISS_REFRESH_S:
+                with contextlib.suppress(Exception):  # the background loop reports outages
+                    await self.load()
         return self._by_digest.get(digest)
 
     def is_live(self, key_id: int) -> bool:

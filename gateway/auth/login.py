@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -34,7 +34,7 @@ _MAX_BODY_BYTES = 4096
 _NO_STORE = {"Cache-Control": "no-store"}
 
 # Checks a key and makes a session from it; Unauthenticated for a key that does not log in.
-Login = Callable[[str], tuple[str, Session]]
+Login = Callable[[str], Awaitable[tuple[str, Session]]]
 
 
 def login_routes(login: Login, throttle: LoginThrottle) -> list[BaseRoute]:
@@ -60,7 +60,7 @@ async def _answer(request: Request, login: Login, throttle: LoginThrottle) -> JS
     except InvalidArgument as exc:
         return _error(400, str(exc))
     try:
-        token, session = login(key)
+        token, session = await login(key)
     except Unauthenticated as exc:
         throttle.failed(client, now)
         log.info("gateway auth: login refused from %s", client)

@@ -160,7 +160,7 @@ async def test_revoking_an_unknown_or_revoked_name_says_so(keys_db: str) -> None
 async def test_a_revoked_name_can_be_given_a_new_key(keys_db: str, auth: GatewayAuth) -> None:
     old = await create_key(keys_db, "rotated")
     await becomes_valid(auth, f"Bearer {old}")
-    old_session, _ = auth.login(old)
+    old_session, _ = await auth.login(old)
     assert (await asyncio.to_thread(keys_cli, keys_db, "revoke", "rotated")).returncode == 0
     new = await create_key(keys_db, "rotated")
     assert await becomes_valid(auth, f"Bearer {new}") == "rotated"
@@ -230,12 +230,29 @@ async def test_a_live_key_authenticates_as_its_name(keys_db: str, auth: GatewayA
     assert (await auth.authenticate(f"bearer   {key}  ")).key_name == "bravo"
 
 
+async def test_a_key_created_after_the_gateway_started_works_at_once(keys_db: str) -> None:
+    # The background re-read is an hour away: only the re-read on a miss can find the new key.
+    slow = await GatewayAuth.open(keys_db, SECRET, 3600.0, refresh_s=3600.0)
+    try:
+        await asyncio.sleep(1.1)  # past the miss re-read's own rate limit
+        key = await create_key(keys_db, "late")
+        assert (await slow.authenticate(f"Bearer {key}")).key_name == "late"
+        later = await create_key(keys_db, "later")
+        await asyncio.sleep(1.1)
+        token, _ = await slow.login(later)
+        assert (await slow.authenticate(f"Bearer {token}")).key_name == "later"
+        with pytest.raises(Unauthenticated, match="unknown API key"):
+            await slow.authenticate(f"Bearer {key}x")  # and a wrong key still fails
+    finally:
+        await slow.close()
+
+
 async def test_revocation_reaches_a_running_gateway_and_its_sessions_within_the_refresh(
     keys_db: str, auth: GatewayAuth
 ) -> None:
     key = await create_key(keys_db, "charlie")
     await becomes_valid(auth, f"Bearer {key}")
-    token, _ = auth.login(key)
+    token, _ = await auth.login(key)
     assert (await auth.authenticate(f"Bearer {token}")).key_name == "charlie"
 
     assert (await asyncio.to_thread(keys_cli, keys_db, "revoke", "charlie")).returncode == 0
@@ -253,7 +270,7 @@ async def test_revocation_reaches_a_running_gateway_and_its_sessions_within_the_
     assert message == "API key 'charlie' is revoked: use another key"
     assert "was revoked: log in with a live key" in await refusal(auth, f"Bearer {token}")
     with pytest.raises(Unauthenticated):
-        auth.login(key)
+        await auth.login(key)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +300,7 @@ async def test_a_session_expires_after_its_ttl(keys_db: str) -> None:
     key = await create_key(keys_db, "delta")
     short = await GatewayAuth.open(keys_db, SECRET, 0.4, refresh_s=REFRESH_S)
     try:
-        token, session = short.login(key)
+        token, session = await short.login(key)
         assert (await short.authenticate(f"Bearer {token}")).key_name == "delta"
         await asyncio.sleep(max(0.0, session.expires_at_ms / 1000 - time.time()) + 0.05)
         assert await refusal(short, f"Bearer {token}") == "session expired: log in again"
@@ -295,7 +312,7 @@ async def test_a_session_expires_after_its_ttl(keys_db: str) -> None:
 async def test_a_tampered_session_token_is_refused(keys_db: str, auth: GatewayAuth) -> None:
     key = await create_key(keys_db, "echo")
     await becomes_valid(auth, f"Bearer {key}")
-    token, _ = auth.login(key)
+    token, _ = await auth.login(key)
     middle = len(token) // 2
     tampered = token[:middle] + ("x" if token[middle] != "x" else "y") + token[middle + 1 :]
     assert await refusal(auth, f"Bearer {tampered}") == "invalid session token: log in again"
@@ -306,7 +323,7 @@ async def test_sessions_outlive_a_gateway_restart_only_with_a_configured_secret(
     tokens = {}
     for secret in (SECRET, None):
         first = await GatewayAuth.open(keys_db, secret, 3600.0)
-        tokens[secret] = first.login(key)[0]
+        tokens[secret] = (await first.login(key))[0]
         await first.close()
     restarted = await GatewayAuth.open(keys_db, SECRET, 3600.0)
     try:
