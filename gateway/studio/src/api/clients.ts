@@ -1,0 +1,45 @@
+// Typed clients of the services Studio calls through the gateway, and the per-call options.
+import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
+import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
+import { LiveData } from "../gen/trademesh/livedata/v1/livedata_pb";
+import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
+import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+
+// Names the venue instance when several serve the same service (gateway/contracts.py).
+export const TARGET_HEADER = "x-trademesh-target";
+
+// Every unary call has a deadline: a hung upstream shows as an error, not a frozen panel.
+const UNARY_TIMEOUT_MS = 10_000;
+
+export interface Clients {
+  registry: Client<typeof Registry>;
+  admin: Client<typeof Admin>;
+  marketData: Client<typeof MarketData>;
+  liveData: Client<typeof LiveData>;
+  tradeFlow: Client<typeof TradeFlow>;
+}
+
+export function createClients(transport: Transport): Clients {
+  return {
+    registry: createClient(Registry, transport),
+    admin: createClient(Admin, transport),
+    marketData: createClient(MarketData, transport),
+    liveData: createClient(LiveData, transport),
+    tradeFlow: createClient(TradeFlow, transport),
+  };
+}
+
+/** Options of a unary call, to `venue` when given. */
+export function unary(signal: AbortSignal, venue?: string): CallOptions {
+  return {
+    signal,
+    timeoutMs: UNARY_TIMEOUT_MS,
+    headers: venue === undefined ? {} : { [TARGET_HEADER]: venue },
+  };
+}
+
+/** Options of a server stream (no deadline: it lives as long as the view), to `venue` when given. */
+export function streaming(signal: AbortSignal, onHeader: () => void, venue?: string): CallOptions {
+  return { signal, onHeader, headers: venue === undefined ? {} : { [TARGET_HEADER]: venue } };
+}

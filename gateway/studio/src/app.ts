@@ -1,0 +1,63 @@
+// One logged-in Studio session: the transport with its token, the panels, their loops. It ends
+// (every loop and stream stopped) on logout, on UNAUTHENTICATED from any call, or when the
+// token's expiry passes, and hands back to the login screen with the reason.
+import { createClients } from "./api/clients";
+import { clearSession, type Session } from "./api/session";
+import { createTransport } from "./api/transport";
+import { Connection } from "./lib/connection";
+import { connectionBanner } from "./ui/banner";
+import { fill, h, showStatus } from "./ui/dom";
+import { HealthBoard } from "./ui/health";
+import { Ladder } from "./ui/ladder";
+import { MarketView } from "./ui/market";
+import { Tape } from "./ui/tape";
+import { TradingDesk } from "./ui/trading";
+
+export const SESSION_EXPIRED = "session expired, log in again";
+
+export function startApp(root: HTMLElement, session: Session, onEnd: (notice: string) => void): void {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let expiry: ReturnType<typeof setTimeout> | undefined;
+  const end = (notice: string): void => {
+    if (signal.aborted) return;
+    controller.abort();
+    clearTimeout(expiry);
+    clearSession();
+    onEnd(notice);
+  };
+  const watchExpiry = (): void => {
+    const left = session.expiresAtMs - Date.now();
+    if (left <= 0) end(SESSION_EXPIRED);
+    // setTimeout holds at most 2^31-1 ms (24.8 days): longer sessions re-arm.
+    else expiry = setTimeout(watchExpiry, Math.min(left, 2 ** 31 - 1));
+  };
+  watchExpiry();
+  if (signal.aborted) return;
+
+  const clients = createClients(createTransport(session.token, () => end(SESSION_EXPIRED)));
+  const connection = new Connection();
+  const desk = new TradingDesk(clients, connection, signal);
+  const ladder = new Ladder((price) => desk.setPrice(price));
+  const tape = new Tape();
+  const market = new MarketView(clients, connection, signal, ladder, tape, (venue, symbol) =>
+    desk.select(venue, symbol),
+  );
+  const health = new HealthBoard(clients, (names) => market.setVenues(names));
+
+  const logout = h("button", { id: "logout", type: "button" }, "Log out");
+  logout.addEventListener("click", () => end(""));
+  fill(
+    root,
+    h(
+      "header",
+      { class: "top" },
+      h("h1", {}, "trademesh Studio"),
+      h("span", { id: "key-name", class: "who" }, `key: ${session.keyName}`),
+      logout,
+    ),
+    connectionBanner(connection, signal),
+    h("main", { class: "grid" }, health.root, market.root, ladder.root, tape.root, desk.root),
+  );
+  void health.run({ signal, connection, onStatus: (status) => showStatus(health.status, status) });
+}

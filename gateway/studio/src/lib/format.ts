@@ -1,0 +1,29 @@
+// Display formatting of counters and times; money is shown as the venue sent it.
+
+const NS_PER_MS = 1_000_000n;
+
+/** hh:mm:ss.mmm (local time) of a nanosecond timestamp. */
+export function clockTime(tsNs: bigint): string {
+  const date = new Date(Number(tsNs / NS_PER_MS));
+  const ms = String(date.getMilliseconds()).padStart(3, "0");
+  return `${date.toLocaleTimeString([], { hour12: false })}.${ms}`;
+}
+
+/** A last-message age: "-" before the first, else ms, s or min. */
+export function age(ms: bigint): string {
+  if (ms < 0n) return "-";
+  const value = Number(ms);
+  if (value < 1000) return `${value} ms`;
+  if (value < 60_000) return `${(value / 1000).toFixed(1)} s`;
+  return `${(value / 60_000).toFixed(1)} min`;
+}
+
+export function rate(perSecond: number): string {
+  return perSecond >= 100 ? perSecond.toFixed(0) : perSecond.toFixed(1);
+}
+
+/** A generated enum's value as words: label(OrderStatus, 2) -> "partially filled". */
+export function label(values: Record<number, string>, value: number): string {
+  const name = values[value];
+  return name === undefined ? String(value) : name.replaceAll("_", " ").toLowerCase();
+}

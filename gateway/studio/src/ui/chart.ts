@@ -1,0 +1,87 @@
+// The candlestick chart (lightweight-charts). It draws what a CandleSeries holds; the series'
+// size, last close and last time are also written to data attributes, so tests and tools can
+// read what the chart shows without reading pixels.
+import {
+  CandlestickSeries,
+  ColorType,
+  createChart,
+  type CandlestickData,
+  type IChartApi,
+  type ISeriesApi,
+  type UTCTimestamp,
+} from "lightweight-charts";
+import { forDrawing } from "../lib/decimal";
+import type { CandlePoint, CandleSeries, Change } from "../market/candles";
+import { h } from "./dom";
+
+function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
+  return {
+    time: point.time as UTCTimestamp,
+    open: forDrawing(point.open),
+    high: forDrawing(point.high),
+    low: forDrawing(point.low),
+    close: forDrawing(point.close),
+  };
+}
+
+export class CandleChart {
+  readonly root = h("div", { id: "chart", class: "chart", "data-candles": 0 });
+  private readonly chart: IChartApi;
+  private readonly series: ISeriesApi<"Candlestick">;
+  private lastDrawn = -Infinity;
+
+  constructor() {
+    this.chart = createChart(this.root, {
+      autoSize: true,
+      layout: { background: { type: ColorType.Solid, color: "#11151c" }, textColor: "#c9d1d9" },
+      grid: { vertLines: { color: "#1d2430" }, horzLines: { color: "#1d2430" } },
+      timeScale: { timeVisible: true, secondsVisible: true },
+    });
+    this.series = this.chart.addSeries(CandlestickSeries, {
+      upColor: "#26a69a",
+      downColor: "#ef5350",
+      borderVisible: false,
+      wickUpColor: "#26a69a",
+      wickDownColor: "#ef5350",
+    });
+  }
+
+  /** Draws the whole series again (a new symbol or timeframe, or history loaded). */
+  reset(candles: CandleSeries): void {
+    this.setData(candles);
+    this.chart.timeScale().scrollToRealTime();
+    this.mark(candles);
+  }
+
+  /** Draws one change of the series. */
+  apply(change: Change, candles: CandleSeries): void {
+    if (change.kind === "none") return;
+    if (change.kind === "reset") this.setData(candles);
+    else {
+      // The chart appends after its last candle or replaces one it has; anything else is a reset.
+      this.series.update(drawable(change.point), change.point.time < this.lastDrawn);
+      this.lastDrawn = Math.max(this.lastDrawn, change.point.time);
+    }
+    this.mark(candles);
+  }
+
+  private setData(candles: CandleSeries): void {
+    this.series.setData(candles.list().map(drawable));
+    this.lastDrawn = candles.last()?.time ?? -Infinity;
+  }
+
+  private mark(candles: CandleSeries): void {
+    const last = candles.last();
+    this.root.dataset.candles = String(candles.size);
+    this.root.dataset.lastClose = last?.close ?? "";
+    this.root.dataset.lastTime = last === undefined ? "" : String(last.time);
+  }
+
+  /** The price precision of the instrument (decimals of its tick size), for the price axis. */
+  setTick(tickSize: string): void {
+    const decimals = tickSize.includes(".") ? tickSize.split(".")[1]?.replace(/0+$/, "").length ?? 0 : 0;
+    this.series.applyOptions({
+      priceFormat: { type: "price", precision: decimals, minMove: forDrawing(tickSize) || 0.01 },
+    });
+  }
+}

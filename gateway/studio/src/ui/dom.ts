@@ -1,0 +1,64 @@
+// A tiny element builder: Studio renders with plain DOM, no framework.
+
+type Child = Node | string | null | undefined | false;
+type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
+
+/** h("button", { class: "x", onclick: fn }, "text") */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === "function") element.addEventListener(name.replace(/^on/, ""), value);
+    else if (value === true) element.setAttribute(name, "");
+    else element.setAttribute(name, String(value));
+  }
+  element.append(...present(children));
+  return element;
+}
+
+function present(children: Child[]): (Node | string)[] {
+  return children.filter((child): child is Node | string => child !== null && child !== undefined && child !== false);
+}
+
+/** Replaces an element's children. */
+export function fill(element: Element, ...children: Child[]): void {
+  element.replaceChildren(...present(children));
+}
+
+/** A table with a header row of `columns` over `body`. */
+export function table(columns: readonly string[], body: HTMLElement): HTMLTableElement {
+  return h("table", {}, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", {}, c)))), body);
+}
+
+/** A panel: a titled section with a status line that loops update (see lib/loop). */
+export function panel(title: string, id: string, ...children: Child[]): {
+  root: HTMLElement;
+  status: HTMLElement;
+} {
+  const status = h("span", { class: "status", "data-tone": "ok" });
+  const root = h("section", { class: "panel", id }, h("header", {}, h("h2", {}, title), status), ...children);
+  return { root, status };
+}
+
+/** Runs `draw` at most once per animation frame, however often it is asked for. */
+export function throttled(draw: () => void): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      draw();
+    });
+  };
+}
+
+/** Shows a loop's status (see lib/loop) in a panel's status line. */
+export function showStatus(element: HTMLElement, status: { tone: string; text: string }): void {
+  element.dataset.tone = status.tone;
+  element.textContent = status.text;
+}

@@ -1,0 +1,53 @@
+// Fills of the sim venue as the execution stream reports them (this page's session), newest first.
+import { Side } from "../gen/trademesh/common/v1/common_pb";
+import { type Fill, Liquidity } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { clockTime, label } from "../lib/format";
+import { fill, h, table, throttled } from "./dom";
+
+const KEEP = 100;
+
+export class Fills {
+  readonly root: HTMLElement;
+  private readonly body = h("tbody", { id: "fills" });
+  private fills: Fill[] = [];
+  private readonly seen = new Set<string>();
+  private readonly redraw = throttled(() => this.draw());
+
+  constructor() {
+    const columns = ["time", "symbol", "side", "price", "size", "fee", "liquidity"];
+    this.root = h("div", { class: "fills" }, h("h3", {}, "Fills"), table(columns, this.body));
+    this.draw();
+  }
+
+  add(fillEvent: Fill): void {
+    // A resubscribed stream may repeat a fill; its id makes it one row.
+    if (this.seen.has(fillEvent.fillId)) return;
+    this.seen.add(fillEvent.fillId);
+    this.fills.unshift(fillEvent);
+    if (this.fills.length > KEEP) this.fills.length = KEEP;
+    this.redraw();
+  }
+
+  private draw(): void {
+    if (this.fills.length === 0) {
+      fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 7 }, "no fills yet")));
+      return;
+    }
+    fill(
+      this.body,
+      ...this.fills.map((f) =>
+        h(
+          "tr",
+          { "data-fill-id": f.fillId, "data-order-id": f.orderId },
+          h("td", {}, clockTime(f.tsEventNs)),
+          h("td", {}, f.symbol),
+          h("td", { class: f.side === Side.SELL ? "sell" : "buy" }, label(Side, f.side)),
+          h("td", { class: "num" }, f.price),
+          h("td", { class: "num" }, f.size),
+          h("td", { class: "num" }, `${f.fee} ${f.feeAsset}`),
+          h("td", {}, label(Liquidity, f.liquidity)),
+        ),
+      ),
+    );
+  }
+}

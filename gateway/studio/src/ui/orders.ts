@@ -1,0 +1,92 @@
+// Open orders of the sim venue, kept current from ListOpenOrders (polled) and the execution
+// stream (immediate). Each row cancels its order; "Cancel all" asks first.
+import { Side } from "../gen/trademesh/common/v1/common_pb";
+import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { label } from "../lib/format";
+import { confirmAction } from "./confirm";
+import { fill, h, table, throttled } from "./dom";
+
+const OPEN = new Set([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]);
+
+export interface OrderActions {
+  cancel(order: Order): Promise<void>;
+  cancelAll(): Promise<void>;
+}
+
+export class OpenOrders {
+  readonly root: HTMLElement;
+  private readonly body = h("tbody", { id: "open-orders" });
+  private readonly orders = new Map<string, Order>();
+  // Orders the execution stream saw end, with when: an older ListOpenOrders answer must not
+  // bring them back.
+  private readonly ended = new Map<string, bigint>();
+  private readonly redraw = throttled(() => this.draw());
+
+  constructor(private readonly actions: OrderActions) {
+    const cancelAll = h("button", { id: "cancel-all", type: "button", class: "danger" }, "Cancel all");
+    cancelAll.addEventListener("click", () => void this.cancelAll());
+    this.root = h(
+      "div",
+      { class: "orders" },
+      h("header", {}, h("h3", {}, "Open orders"), cancelAll),
+      table(["symbol", "side", "type", "price", "size", "filled", "status", ""], this.body),
+    );
+    this.draw();
+  }
+
+  /** The venue's full list of open orders. */
+  replace(orders: readonly Order[]): void {
+    this.orders.clear();
+    for (const order of orders) {
+      const endedAt = this.ended.get(order.orderId);
+      if (endedAt === undefined || order.updatedNs > endedAt) this.orders.set(order.orderId, order);
+    }
+    this.redraw();
+  }
+
+  /** One order after a change (an execution, a cancel answer). */
+  update(order: Order): void {
+    const known = this.orders.get(order.orderId);
+    if (known !== undefined && known.updatedNs > order.updatedNs) return;
+    if (OPEN.has(order.status)) this.orders.set(order.orderId, order);
+    else {
+      this.orders.delete(order.orderId);
+      this.ended.set(order.orderId, order.updatedNs);
+    }
+    this.redraw();
+  }
+
+  private async cancelAll(): Promise<void> {
+    const count = this.orders.size;
+    const question = `Cancel all ${count} open order${count === 1 ? "" : "s"} on the sim venue?`;
+    if (await confirmAction(question, "Cancel all orders", "Keep orders")) await this.actions.cancelAll();
+  }
+
+  private row(order: Order): HTMLElement {
+    const cancel = h("button", { type: "button", class: "cancel" }, "Cancel");
+    cancel.addEventListener("click", () => {
+      cancel.disabled = true;
+      void this.actions.cancel(order).finally(() => {
+        cancel.disabled = false;
+      });
+    });
+    return h(
+      "tr",
+      { "data-order-id": order.orderId, "data-client-order-id": order.clientOrderId },
+      h("td", {}, order.symbol),
+      h("td", { class: order.side === Side.SELL ? "sell" : "buy" }, label(Side, order.side)),
+      h("td", {}, order.price === "" ? "market" : "limit"),
+      h("td", { class: "num" }, order.price),
+      h("td", { class: "num" }, order.size),
+      h("td", { class: "num" }, order.filledSize),
+      h("td", {}, label(OrderStatus, order.status)),
+      h("td", {}, cancel),
+    );
+  }
+
+  private draw(): void {
+    const rows = [...this.orders.values()].sort((a, b) => (a.createdNs < b.createdNs ? 1 : -1));
+    if (rows.length === 0) fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no open orders")));
+    else fill(this.body, ...rows.map((order) => this.row(order)));
+  }
+}

@@ -1,0 +1,147 @@
+// Trading on the sim venue: the order ticket, open orders, fills and positions. Executions come
+// live from TradeFlow.StreamExecutions; open orders and positions are also polled, so anything
+// the stream missed while reconnecting shows up within seconds.
+import { type Clients, streaming, unary } from "../api/clients";
+import { classify } from "../api/errors";
+import type { Order, StreamExecutionsResponse } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import type { Connection } from "../lib/connection";
+import { childController, follow, type LoopContext, type PanelStatus, poll } from "../lib/loop";
+import { fill, h, panel, showStatus } from "./dom";
+import { Fills } from "./fills";
+import { OpenOrders } from "./orders";
+import { Positions } from "./positions";
+import { type OrderDraft, OrderTicket } from "./ticket";
+
+// Orders from Studio go to the sim venue only: a demo and test exchange, never real money.
+export const SIM_VENUE = "sim";
+const REFRESH_MS = 3000;
+
+export class TradingDesk {
+  readonly root: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly body = h("div", { class: "desk" });
+  private readonly message = h("p", { id: "desk-message", class: "message", role: "status" });
+  private readonly ticket = new OrderTicket((draft) => this.place(draft));
+  private readonly orders = new OpenOrders({
+    cancel: (order) => this.cancel(order),
+    cancelAll: () => this.cancelAll(),
+  });
+  private readonly fills = new Fills();
+  private readonly positions = new Positions();
+  private controller: AbortController | null = null;
+  private venue = "";
+  // The stream's and the poll's last status (see context()).
+  private readonly statuses: Record<"stream" | "poll", PanelStatus> = {
+    stream: { tone: "ok", text: "" },
+    poll: { tone: "ok", text: "" },
+  };
+
+  constructor(
+    private readonly clients: Clients,
+    private readonly connection: Connection,
+    private readonly appSignal: AbortSignal,
+  ) {
+    ({ root: this.root, status: this.status } = panel("Orders (sim)", "trading", this.message, this.body));
+  }
+
+  /** Follows the market view's selection: trading runs while the sim venue is selected. */
+  select(venue: string, symbol: string): void {
+    this.ticket.setSymbol(symbol);
+    if (venue === this.venue) return;
+    this.venue = venue;
+    this.controller?.abort();
+    this.controller = null;
+    if (venue !== SIM_VENUE) {
+      const notice = `Orders from Studio go to the ${SIM_VENUE} venue only; select it above.`;
+      fill(this.body, h("p", { class: "empty" }, notice));
+      showStatus(this.status, { tone: "ok", text: "" });
+      return;
+    }
+    fill(this.body, this.ticket.root, this.orders.root, this.fills.root, this.positions.root);
+    this.controller = childController(this.appSignal);
+    this.start(this.controller.signal);
+  }
+
+  setPrice(price: string): void {
+    this.ticket.setPrice(price);
+  }
+
+  private context(signal: AbortSignal, which: "stream" | "poll"): LoopContext {
+    return {
+      signal,
+      connection: this.connection,
+      onStatus: (status) => {
+        this.statuses[which] = status;
+        // A trouble of either shows; else "live" (the executions stream may stay silent, headers
+        // included, until the first execution, so the poll is what proves the venue answers).
+        const { stream, poll: polled } = this.statuses;
+        const trouble = [stream, polled].find((s) => s.tone !== "ok");
+        showStatus(this.status, trouble ?? { tone: "ok", text: polled.text || stream.text });
+      },
+    };
+  }
+
+  private start(signal: AbortSignal): void {
+    void follow(
+      this.context(signal, "stream"),
+      (s, opened) => this.clients.tradeFlow.streamExecutions({ symbols: [] }, streaming(s, opened, SIM_VENUE)),
+      (message) => this.take(message),
+    );
+    void poll(this.context(signal, "poll"), REFRESH_MS, () => this.refresh(signal));
+  }
+
+  private take(message: StreamExecutionsResponse): void {
+    let filled = false;
+    for (const execution of message.executions) {
+      if (execution.order !== undefined) this.orders.update(execution.order);
+      if (execution.fill !== undefined) {
+        this.fills.add(execution.fill);
+        filled = true;
+      }
+    }
+    if (filled && this.controller !== null) void this.refreshPositions(this.controller.signal).catch(() => undefined);
+  }
+
+  private async refresh(signal: AbortSignal): Promise<void> {
+    const open = await this.clients.tradeFlow.listOpenOrders({ symbol: "" }, unary(signal, SIM_VENUE));
+    this.orders.replace(open.orders);
+    await this.refreshPositions(signal);
+  }
+
+  private async refreshPositions(signal: AbortSignal): Promise<void> {
+    const reply = await this.clients.tradeFlow.getPositions({ symbol: "" }, unary(signal, SIM_VENUE));
+    this.positions.show(reply.positions);
+  }
+
+  private async place(draft: OrderDraft): Promise<Order> {
+    const reply = await this.clients.tradeFlow.placeOrder(draft, unary(this.appSignal, SIM_VENUE));
+    if (reply.order === undefined) throw new Error("the venue answered without the order");
+    this.orders.update(reply.order);
+    return reply.order;
+  }
+
+  private async cancel(order: Order): Promise<void> {
+    try {
+      const options = unary(this.appSignal, SIM_VENUE);
+      const reply = await this.clients.tradeFlow.cancelOrder({ orderId: order.orderId }, options);
+      if (reply.order !== undefined) this.orders.update(reply.order);
+      this.say("");
+    } catch (error) {
+      this.say(`cancel ${order.orderId}: ${classify(error).message}`);
+    }
+  }
+
+  private async cancelAll(): Promise<void> {
+    try {
+      const reply = await this.clients.tradeFlow.cancelAllOrders({ symbol: "" }, unary(this.appSignal, SIM_VENUE));
+      for (const order of reply.orders) this.orders.update(order);
+      this.say(`canceled ${reply.orders.length} order${reply.orders.length === 1 ? "" : "s"}`);
+    } catch (error) {
+      this.say(`cancel all: ${classify(error).message}`);
+    }
+  }
+
+  private say(text: string): void {
+    this.message.textContent = text;
+  }
+}

@@ -1,0 +1,106 @@
+"""Fixtures of the browser tests: a real mesh behind a real gateway, Debian's chromium driven by
+Playwright, and a screenshot of every test's page under test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
+from tests.integration.mesh import fresh_redis_db
+from tests.integration.postgres_server import database_url, with_database
+from tests.integration.redis_server import redis_url
+
+__all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
+
+# Never a browser Playwright downloads: the distribution's, which ./dev test installs.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives Studio in a real browser against a real mesh")
+
+
+@pytest.fixture(scope="session")
+def studio_dist() -> Path:
+    if not (STUDIO_DIST / "index.html").is_file():
+        pytest.fail(f"Studio is not built ({STUDIO_DIST} has no index.html): run `./dev test`, or "
+                    "`npm run build` in gateway/studio")  # fmt: skip
+    return STUDIO_DIST
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(
+            f"{CHROMIUM} is missing: `./dev test` installs Debian's chromium (apt-get install chromium)"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+async def e2e_database(database_url: str) -> AsyncIterator[str]:
+    """A database of the module's own: API keys, recorded events."""
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    yield with_database(database_url, name)
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+def api_key(e2e_database: str) -> str:
+    """An API key named e2e, made as an operator would (`trademesh keys create e2e`)."""
+    return create_key(e2e_database, "e2e")
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    studio_dist: Path,
+    redis_url: str,
+    e2e_database: str,
+    api_key: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StudioMesh]:
+    # The key exists before the gateway starts: it loads keys at start (then refreshes every few s).
+    started = StudioMesh(tmp_path_factory.mktemp("e2e-mesh"), await fresh_redis_db(redis_url), e2e_database)
+    try:
+        started.start_gateway()
+        started.start_services()
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(chromium), headless=True)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh browser context (empty sessionStorage) per test; its last view is saved as an artifact."""
+    context = await browser.new_context(viewport={"width": 1440, "height": 1100})
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    await opened.screenshot(path=artifact(request.node.name), full_page=True)
+    await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

@@ -1,0 +1,141 @@
+"""The mesh Studio runs against in the browser tests, every part a real `trademesh` process.
+
+The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
+then the sim venue, ingest, recorder, bars and bridge, each registering with the gateway
+through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The API key comes from
+`trademesh keys create`, as an operator would make one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import grpc
+
+from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.mesh import MeshProcesses, sim_config
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+__all__ = ["ARTIFACTS", "ROOT", "STUDIO_DIST", "StudioMesh", "artifact", "create_key"]
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+# Fixed for the module, so a restarted gateway still accepts the sessions it signed before.
+_SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
+
+
+def artifact(name: str) -> Path:
+    """Where a screenshot named `name` goes (test-artifacts/ is kept out of git)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+
+
+def create_key(database_url: str, name: str) -> str:
+    """`trademesh keys create NAME`: the new API key, printed alone on stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "keys", "create", name, "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"keys create failed: {done.stderr}"
+    key = done.stdout.strip()
+    assert key and "\n" not in key, f"keys create printed {done.stdout!r}"
+    return key
+
+
+@dataclass
+class StudioMesh:
+    directory: Path
+    redis_url: str
+    database_url: str
+    gateway: ServiceProcess | None = None
+    venue: ServiceProcess | None = None
+    bridge: ServiceProcess | None = None
+    processes: MeshProcesses = field(init=False)
+    _logs: list[IO[str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.processes = MeshProcesses(self.directory, self.redis_url, self.database_url)
+
+    @property
+    def url(self) -> str:
+        assert self.gateway is not None
+        return f"http://127.0.0.1:{self.gateway.port}"
+
+    def start_gateway(self, port: int = 0, grpc_port: int = 0) -> None:
+        log = (self.directory / f"gateway-{len(self._logs)}.log").open("w")
+        self._logs.append(log)
+        args = [
+            "gateway",
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            "--studio-dir",
+            str(STUDIO_DIST),
+        ]
+        # Short heartbeats: a restarted gateway learns the services again within a second or two.
+        args += ["--heartbeat-interval-s", "1", "--registry-ttl-s", "5"]
+        env = {TOKEN: TEST_TOKEN, DATABASE_URL: self.database_url, SESSION_SECRET: _SESSION_SECRET}
+        self.gateway = start_service(args, env=env, stderr=log, timeout_s=60)
+        self.processes.env[GATEWAY] = f"127.0.0.1:{self.gateway.info['grpc_port']}"
+
+    def stop_gateway(self) -> tuple[int, int]:
+        """Stops the gateway; returns its (HTTP, gRPC) ports, to start it again on them."""
+        assert self.gateway is not None
+        ports = (self.gateway.port, int(self.gateway.info["grpc_port"]))
+        self.gateway.terminate()
+        self.gateway = None
+        return ports
+
+    def start_services(self) -> None:
+        config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10)
+        self.venue = self.processes.start("venue", "sim", "--config", str(config))
+        link = ("--venue", f"sim={self.venue.address}")
+        for name in ("ingest", "recorder", "bars"):
+            self.processes.start(name, *link)
+        self.start_bridge()
+
+    def start_bridge(self) -> None:
+        self.bridge = self.processes.start("bridge", "--discover-s", "0.5")
+
+    def stop_bridge(self) -> None:
+        assert self.bridge is not None
+        self.bridge.terminate()
+        self.bridge = None
+
+    async def open_orders(self) -> list[tf.Order]:
+        """The sim venue's open orders, asked of the venue itself (not through the gateway)."""
+        assert self.venue is not None
+        async with grpc.aio.insecure_channel(self.venue.address) as channel:
+            reply = await tf_grpc.TradeFlowStub(channel).ListOpenOrders(
+                tf.ListOpenOrdersRequest(),
+                metadata=(("authorization", f"Bearer {TEST_TOKEN}"),),
+                timeout=CALL_TIMEOUT_S,
+            )
+        return list(reply.orders)
+
+    async def stop(self) -> None:
+        await self.processes.stop_all()
+        if self.gateway is not None:
+            await asyncio.to_thread(self.stop_gateway)
+        for log in self._logs:
+            log.close()
+
+    def logs(self) -> str:
+        """Every process's log, for a failing test's message."""
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.directory.glob("*.log"))
+        )

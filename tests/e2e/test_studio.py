@@ -1,0 +1,296 @@
+"""Studio in a real browser (Debian's chromium, headless) against a real mesh through the gateway.
+
+Every part is a real process: sim venue, ingest, recorder, bars, bridge and the gateway (see
+studio_mesh). The page is read through what a user sees plus the data attributes Studio keeps
+for tools (the chart's candle count and last close); screenshots of each test's page, and of
+the chart, go to test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from decimal import Decimal
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.studio_mesh import StudioMesh, artifact
+from tests.integration.support import until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+SYMBOL = "BTC/USDT"
+TICK = Decimal("0.01")  # BTC/USDT's tick in tests.integration.mesh.sim_config
+WAIT_MS = 30_000
+DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+
+
+async def log_in(page: Page, mesh: StudioMesh, key: str) -> None:
+    await page.goto(mesh.url)
+    await page.fill("#login-key", key)
+    await page.click("#login-submit")
+    await expect(page.locator("#health")).to_be_visible(timeout=WAIT_MS)
+
+
+async def open_market(page: Page, timeframe: str = "1s") -> None:
+    """Selects the sim venue's BTC/USDT at `timeframe` and waits for the chart's first candles."""
+    await expect(page.locator("#venue-select")).to_have_value("sim", timeout=WAIT_MS)
+    await expect(page.locator(f'#symbol-select option[value="{SYMBOL}"]')).to_have_count(1, timeout=WAIT_MS)
+    await page.select_option("#symbol-select", SYMBOL)
+    await page.click(f'[data-timeframe="{timeframe}"]')
+    await expect(page.locator(f'[data-timeframe="{timeframe}"]')).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#market .status")).to_have_text("live", timeout=WAIT_MS)
+
+
+async def chart_state(page: Page) -> tuple[int, int, str]:
+    """(candles, last candle's open time in s, last close) as the chart holds them."""
+    raw = await page.locator("#chart").evaluate(
+        "e => [e.dataset.candles, e.dataset.lastTime || '0', e.dataset.lastClose || '']"
+    )
+    return int(raw[0]), int(raw[1]), str(raw[2])
+
+
+async def wait_chart(page: Page, condition: str) -> None:
+    """Waits until a JS condition on the chart element `e` holds."""
+    script = f"() => {{ const e = document.querySelector('#chart'); return e !== null && ({condition}); }}"
+    await page.wait_for_function(script, timeout=WAIT_MS)
+
+
+async def best_prices(page: Page) -> tuple[Decimal, Decimal]:
+    """(best bid, best ask) from one drawing of the book ladder (asks are drawn best-last)."""
+    await expect(page.locator("#ladder .level.bid").first).to_be_visible(timeout=WAIT_MS)
+    bid, ask = await page.locator("#ladder").evaluate(
+        """e => [e.querySelector('.level.bid')?.dataset.price,
+                 [...e.querySelectorAll('.level.ask')].pop()?.dataset.price]"""
+    )
+    return Decimal(bid), Decimal(ask)
+
+
+async def place(page: Page, side: str, kind: str, size: str, price: str = "") -> str:
+    """Places an order through the ticket; returns its order id as the ticket reports it."""
+    await page.select_option("#ticket-type", kind)
+    await page.fill("#ticket-size", size)
+    if kind == "limit":
+        await page.fill("#ticket-price", price)
+    message = page.locator("#ticket-message")
+    await page.click(f"#ticket-{side}")
+    await expect(message).to_have_attribute("data-tone", "ok", timeout=WAIT_MS)
+    order_id = await message.get_attribute("data-order-id")
+    assert order_id, await message.inner_text()
+    return order_id
+
+
+async def fully_filled(page: Page, order_id: str, size: Decimal) -> bool | None:
+    """For `until`: True once the fills table's sizes for the order add up to `size`."""
+    sizes = await page.locator(f'#fills tr[data-order-id="{order_id}"] td:nth-child(5)').all_inner_texts()
+    return True if sum((Decimal(s) for s in sizes), Decimal(0)) == size else None
+
+
+def far_below(bid: Decimal) -> str:
+    """A buy price half the best bid, on the tick grid: it rests and never fills."""
+    return str((bid / 2 // TICK) * TICK)
+
+
+async def test_a_wrong_key_shows_the_login_error(page: Page, mesh: StudioMesh) -> None:
+    await page.goto(mesh.url)
+    await page.fill("#login-key", "tmk_" + "0" * 40)
+    await page.click("#login-submit")
+    error = page.locator("#login-error")
+    await expect(error).not_to_be_empty(timeout=WAIT_MS)
+    assert "key" in (await error.inner_text()).lower()
+    await expect(page.locator("#login")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_login_shows_the_sim_venue_connected_on_the_health_board(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await expect(page.locator("#key-name")).to_have_text("key: e2e")
+    sim = page.locator('#health article[data-venue="sim"]')
+    await expect(sim).to_have_attribute("data-state", "running", timeout=WAIT_MS)
+    streams = sim.locator("tr[data-stream-state]")
+    await expect(streams.first).to_be_visible()
+    # Every upstream stream of the sim (3 symbols x trades, book, tickers...) is connected and flowing.
+    await expect(sim.locator('tr[data-stream-state]:not([data-stream-state="connected"])')).to_have_count(0)
+    assert await streams.count() >= 3
+    await expect(sim.locator(".summary")).to_contain_text(
+        re.compile(r"[1-9][\d.]* events/s"), timeout=WAIT_MS
+    )
+    # The session token is what the page keeps, never the API key.
+    stored = json.loads(await page.evaluate("sessionStorage.getItem('trademesh.session')"))
+    assert stored["keyName"] == "e2e" and stored["token"] != api_key and api_key not in json.dumps(stored)
+
+
+async def test_the_chart_draws_live_candles_that_change_over_time(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1s")
+    await wait_chart(page, "Number(e.dataset.candles) >= 3")
+    candles, last_time, close = await chart_state(page)
+    assert DECIMAL.match(close), close
+    first_pixels = await page.locator("#chart").screenshot(path=artifact("chart-1s-before"))
+    # New 1 s candles keep coming from trades and bars: the last one moves forward in time.
+    await wait_chart(page, f"Number(e.dataset.lastTime) >= {last_time + 3}")
+    later, _, later_close = await chart_state(page)
+    assert later > candles and DECIMAL.match(later_close)
+    second_pixels = await page.locator("#chart").screenshot(path=artifact("chart-1s-after"))
+    assert first_pixels != second_pixels, "the chart's canvas did not change"
+    # Switching the timeframe redraws with 1 m candles: open times on whole minutes.
+    await page.click('[data-timeframe="1m"]')
+    await wait_chart(page, "Number(e.dataset.candles) >= 1 && Number(e.dataset.lastTime) % 60 === 0")
+    _, minute_time, _ = await chart_state(page)
+    assert minute_time % 60 == 0 and abs(minute_time - time.time()) < 180
+
+
+async def test_the_book_ladder_and_recent_trades_follow_the_market(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")
+    bid, ask = await best_prices(page)
+    assert bid < ask, f"crossed book on the ladder: {bid} / {ask}"
+    trades = page.locator("#trades li")
+    await expect(trades.first).to_be_visible(timeout=WAIT_MS)
+    first_id = await trades.first.get_attribute("data-trade-id")
+    # The tape moves: a newer trade comes on top.
+    await expect(trades.first).not_to_have_attribute("data-trade-id", first_id or "", timeout=WAIT_MS)
+    price = await trades.first.locator(".price").inner_text()
+    assert DECIMAL.match(price), price
+
+
+async def test_a_resting_order_placed_in_the_ui_shows_in_open_orders_and_cancels(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")
+    bid, _ = await best_prices(page)
+    price = far_below(bid)
+    order_id = await place(page, "buy", "limit", "0.001", price)
+    row = page.locator(f'#open-orders tr[data-order-id="{order_id}"]')
+    await expect(row).to_be_visible(timeout=WAIT_MS)
+    await expect(row).to_contain_text("open")
+    assert Decimal(await row.locator("td").nth(3).inner_text()) == Decimal(price)
+    assert order_id in [o.order_id for o in await mesh.open_orders()]
+    await row.locator("button.cancel").click()
+    await expect(row).to_have_count(0, timeout=WAIT_MS)
+    assert order_id not in [o.order_id for o in await mesh.open_orders()]
+
+
+async def test_a_marketable_order_placed_in_the_ui_shows_as_a_fill_and_a_position(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")
+    await expect(page.locator("#trading .status")).to_have_text("live", timeout=WAIT_MS)
+    _, ask = await best_prices(page)
+    # A limit buy 1% above the best ask takes liquidity at once (a marketable limit), however
+    # the market moved between reading the ladder and the order reaching the venue.
+    order_id = await place(page, "buy", "limit", "0.001", str((ask * Decimal("1.01") // TICK) * TICK))
+    fill = page.locator(f'#fills tr[data-order-id="{order_id}"]')
+    await expect(fill.first).to_be_visible(timeout=WAIT_MS)
+    await expect(fill.first).to_contain_text("taker")
+    # The venue matched it at once (the ticket shows the answer); its fills add up to its size.
+    await expect(page.locator("#ticket-message")).to_contain_text(": filled")
+    await until(lambda: fully_filled(page, order_id, Decimal("0.001")), WAIT_MS / 1000, 0.2, "fills of 0.001")
+    await expect(page.locator(f'#open-orders tr[data-order-id="{order_id}"]')).to_have_count(0)
+    position = page.locator(f'#positions tr[data-symbol="{SYMBOL}"]')
+    await expect(position).to_be_visible(timeout=WAIT_MS)
+    size = await position.get_attribute("data-size")
+    assert size is not None and Decimal(size) > 0
+    # And a market order fills the same way.
+    market_id = await place(page, "sell", "market", "0.001")
+    await expect(page.locator(f'#fills tr[data-order-id="{market_id}"]').first).to_be_visible(timeout=WAIT_MS)
+
+
+async def test_cancel_all_asks_for_confirmation_first(page: Page, mesh: StudioMesh, api_key: str) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")
+    bid, _ = await best_prices(page)
+    placed = {await place(page, "buy", "limit", "0.001", far_below(bid)) for _ in range(2)}
+    rows = page.locator("#open-orders tr[data-order-id]")
+    await expect(rows).to_have_count(2, timeout=WAIT_MS)
+
+    await page.click("#cancel-all")
+    dialog = page.locator("#confirm")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("Cancel all 2 open orders")
+    await page.screenshot(path=artifact("cancel-all-confirmation"))
+    await page.click("#confirm-no")
+    await expect(dialog).to_have_count(0)
+    await asyncio.sleep(1.0)  # nothing may be cancelled behind the user's back
+    assert placed <= {o.order_id for o in await mesh.open_orders()}
+    await expect(rows).to_have_count(2)
+
+    await page.click("#cancel-all")
+    await page.click("#confirm-yes")
+    await expect(rows).to_have_count(0, timeout=WAIT_MS)
+    assert not placed & {o.order_id for o in await mesh.open_orders()}
+    await expect(page.locator("#desk-message")).to_have_text("canceled 2 orders")
+
+
+async def test_an_invalid_session_goes_back_to_login_saying_session_expired(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await page.goto(mesh.url)
+    # A session the gateway never signed (as after a secret rotation): every call is UNAUTHENTICATED.
+    forged = {
+        "token": "tms_forged.token",
+        "expiresAtMs": int(time.time() * 1000) + 3_600_000,
+        "keyName": "e2e",
+    }
+    await page.evaluate(f"sessionStorage.setItem('trademesh.session', {json.dumps(json.dumps(forged))})")
+    await page.reload()
+    await expect(page.locator("#login-notice")).to_have_text("session expired, log in again", timeout=WAIT_MS)
+    assert await page.evaluate("sessionStorage.getItem('trademesh.session')") is None
+    # Logging in again works from there.
+    await page.fill("#login-key", api_key)
+    await page.click("#login-submit")
+    await expect(page.locator("#health")).to_be_visible(timeout=WAIT_MS)
+
+
+async def test_a_lost_live_stream_says_stream_ended_then_resubscribes(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1s")
+    await wait_chart(page, "Number(e.dataset.candles) >= 2")
+    status = page.locator("#market .status")
+    await asyncio.to_thread(mesh.stop_bridge)
+    await expect(status).to_contain_text("stream ended", timeout=WAIT_MS)
+    await page.screenshot(path=artifact("stream-ended"))
+    await asyncio.to_thread(mesh.start_bridge)
+    await expect(status).to_have_text("live", timeout=60_000)
+    _, last_time, _ = await chart_state(page)
+    await wait_chart(page, f"Number(e.dataset.lastTime) >= {last_time + 2}")
+
+
+async def test_gateway_down_shows_a_banner_then_reconnects(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1s")
+    banner = page.locator("#banner")
+    await expect(banner).to_be_hidden()
+    http_port, grpc_port = await asyncio.to_thread(mesh.stop_gateway)
+    try:
+        await expect(banner).to_be_visible(timeout=WAIT_MS)
+        await expect(banner).to_contain_text("Gateway unreachable")
+        await expect(page.locator("#banner-retry")).to_be_visible()
+        await page.screenshot(path=artifact("gateway-down"))
+    finally:
+        await asyncio.to_thread(mesh.start_gateway, http_port, grpc_port)
+    # "Retry now" (clicked in script: the banner may already be gone, reconnected on its own).
+    await page.evaluate("document.querySelector('#banner-retry')?.click()")
+    # The same session (signed with the same secret) goes on once the services registered again.
+    await expect(banner).to_be_hidden(timeout=60_000)
+    await expect(page.locator('#health article[data-venue="sim"]')).to_have_attribute(
+        "data-state", "running", timeout=60_000
+    )
+    await expect(page.locator("#market .status")).to_have_text("live", timeout=60_000)
+    _, last_time, _ = await chart_state(page)
+    await wait_chart(page, f"Number(e.dataset.lastTime) >= {last_time + 2}")
