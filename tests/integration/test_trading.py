@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -241,3 +242,19 @@ async def test_ioc_limit_order_that_cannot_fill_expires(stubs: Stubs) -> None:
     )
     assert placed.order.status == tf.ORDER_STATUS_EXPIRED and Decimal(placed.order.filled_size) == 0
     assert await open_orders(stubs) == []
+
+
+async def test_the_executions_stream_says_it_is_open_before_its_first_execution(stubs: Stubs) -> None:
+    call = stubs.tf.StreamExecutions(tf.StreamExecutionsRequest(symbols=["BTC/USDT"]))
+    try:
+        # Headers arrive with no execution yet: from here on, nothing the client does goes unseen.
+        await asyncio.wait_for(call.initial_metadata(), 5)
+        bid, _ = await best_prices(stubs, "BTC/USDT")
+        placed = await stubs.tf.PlaceOrder(
+            limit_order("BTC/USDT", common.SIDE_BUY, "0.001", far_bid(bid, BTC_TICK))
+        )
+        first = await asyncio.wait_for(call.read(), 5)
+        assert first.executions[0].order.order_id == placed.order.order_id
+        await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order.order_id))
+    finally:
+        call.cancel()

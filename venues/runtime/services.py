@@ -171,6 +171,9 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         self.rt.require_serving()
         subscriber = self.rt.executions.subscribe(frozenset(request.symbols))
         try:
+            # Headers now, not with the first execution: a client (or the gateway relaying to a
+            # browser) learns the stream is open, so nothing it does from here on goes unseen.
+            await context.send_initial_metadata(())
             async for batch in subscriber.batches():
                 yield tf.StreamExecutionsResponse(executions=batch)
         finally:
