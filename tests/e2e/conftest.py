@@ -4,17 +4,15 @@ Playwright, and a screenshot of every test's page under test-artifacts/e2e/."""
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
 from tests.integration.mesh import fresh_redis_db
-from tests.integration.postgres_server import database_url, with_database
+from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 
 __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
@@ -47,18 +45,8 @@ def chromium() -> Path:
 @pytest.fixture(scope="module")
 async def e2e_database(database_url: str) -> AsyncIterator[str]:
     """A database of the module's own: API keys, recorded events."""
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    yield with_database(database_url, name)
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    async with new_database(database_url, "e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
-import asyncpg
 import grpc
 import pytest
 
 from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.postgres_server import with_database
+from tests.integration.postgres_server import new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
@@ -121,18 +120,8 @@ class Processes:
 @pytest.fixture(scope="module")
 async def module_database(database_url: str) -> AsyncIterator[str]:
     """A new database for the module's gateway (its API keys), dropped after the module."""
-    name = f"gw_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    yield with_database(database_url, name)
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    async with new_database(database_url, "gw") as url:
+        yield url
 
 
 async def create_key(database_url: str, name: str) -> str:

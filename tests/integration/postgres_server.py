@@ -4,6 +4,7 @@ writes gets its own database (`fresh_database`), created before it and dropped a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -55,18 +56,27 @@ def database_url() -> Iterator[str]:
             server.cleanup()
 
 
-@pytest.fixture
-async def fresh_database(database_url: str) -> AsyncIterator[str]:
-    """The URL of a new, empty database, dropped after the test."""
-    name = f"rec_{uuid.uuid4().hex[:12]}"
+@contextlib.asynccontextmanager
+async def new_database(database_url: str, prefix: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database named <prefix>_<random>, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(database_url)
     try:
         await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    yield with_database(database_url, name)
-    admin = await asyncpg.connect(database_url)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        yield with_database(database_url, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(database_url)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database, dropped after the test."""
+    async with new_database(database_url, "rec") as url:
+        yield url

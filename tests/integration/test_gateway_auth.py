@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from core.errors import Unauthenticated, Unavailable
 from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
 from gateway.auth.schema import ensure_schema
 from gateway.auth.store import KeyStore
-from tests.integration.postgres_server import database_url, fresh_database, with_database
+from tests.integration.postgres_server import database_url, fresh_database, new_database, with_database
 from tests.integration.support import until
 
 pytestmark = pytest.mark.integration
@@ -41,18 +40,8 @@ UNREACHABLE = "postgresql://keeper:hunter2-secret@127.0.0.1:1/keys"
 @pytest.fixture(scope="module")
 async def keys_db(database_url: str) -> AsyncIterator[str]:
     """One database for this module's tests; each test uses key names of its own."""
-    name = f"gwauth_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    yield with_database(database_url, name)
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    async with new_database(database_url, "gwauth") as url:
+        yield url
 
 
 @pytest.fixture

@@ -254,6 +254,7 @@ async def test_the_executions_stream_says_it_is_open_before_its_first_execution(
             limit_order("BTC/USDT", common.SIDE_BUY, "0.001", far_bid(bid, BTC_TICK))
         )
         first = await asyncio.wait_for(call.read(), 5)
+        assert isinstance(first, tf.StreamExecutionsResponse)
         assert first.executions[0].order.order_id == placed.order.order_id
         await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order.order_id))
     finally:
