@@ -123,6 +123,8 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> Non
         assert set(pids) == {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}
         studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
         key = (data / "api-key").read_text().strip()
+        with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
+            assert "<title>trademesh Studio</title>" in page.read().decode()
         # Each service registers in the background once it serves: give the last one a moment.
         expected, deadline = {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}, time.monotonic() + 15
         while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
