@@ -14,14 +14,12 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx2
 import pytest
 import uvicorn
@@ -37,7 +35,7 @@ from core.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
 from tests.integration.mesh import MeshProcesses, fresh_redis_db
-from tests.integration.postgres_server import database_url, with_database
+from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     CALL_TIMEOUT_S,
@@ -143,24 +141,6 @@ async def serving(gateway_mcp: GatewayMcp) -> AsyncIterator[str]:
         await task
 
 
-@contextlib.asynccontextmanager
-async def new_database(server_url: str) -> AsyncIterator[str]:
-    name = f"mcp_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    try:
-        yield with_database(server_url, name)
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
 async def create_key(database: str, name: str) -> str:
     """`trademesh keys create NAME`: the key is the one line it prints on stdout."""
     done = await asyncio.to_thread(
@@ -183,7 +163,7 @@ async def mesh(
     async with contextlib.AsyncExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         patch.setenv(TOKEN, TEST_TOKEN)  # the mesh token the gateway adds to its calls
-        database = await stack.enter_async_context(new_database(database_url))
+        database = await stack.enter_async_context(new_database(database_url, "mcp"))
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await fresh_redis_db(redis_url), database)
         stack.push_async_callback(processes.stop_all)
@@ -398,7 +378,7 @@ async def test_an_upstream_that_is_down_is_named_in_the_error(mesh: Mesh) -> Non
 
 async def test_a_database_without_the_recorders_tables_says_so(mesh: Mesh, database_url: str) -> None:
     async with (
-        new_database(database_url) as empty,
+        new_database(database_url, "mcp") as empty,
         serving(GatewayMcp(mesh.resolver, mesh.auth, empty)) as url,
     ):
         elsewhere = Mesh(mesh.venue, mesh.resolver, mesh.auth, mesh.key, url)
