@@ -21,7 +21,7 @@ Per repeat, each part with fresh processes (Redis db FLUSHDB'd, tables truncated
 
     .venv/bin/python bench/bus_pipeline.py --rates 10000,30000,60000,100000 --duration 20 --repeats 3
 
-Only 127.0.0.1: Redis at $REDIS_URL (else 127.0.0.1:6379), logical db --redis-db (7), FLUSHDB'd;
+Only 127.0.0.1: Redis at $REDIS_URL (else 127.0.0.1:6379), logical db --redis-db (14), FLUSHDB'd;
 PostgreSQL at $DATABASE_URL (else postgres@127.0.0.1:5432), a fresh database bench_bus_<random>,
 dropped at the end. Every loop is bounded; every process started is stopped (also on Ctrl-C,
 SIGTERM or an exception).
@@ -1394,7 +1394,12 @@ def _parser() -> argparse.ArgumentParser:
         default=2_000,
         help="bus entries kept from each rate for the XADD baseline",
     )
-    add("--redis-db", type=int, default=7, help="logical Redis db to use and FLUSHDB (default 7)")
+    add(
+        "--redis-db",
+        type=int,
+        default=14,
+        help="logical Redis db to use and FLUSHDB (default 14; the tests use 1..13)",
+    )
     add("--no-subscriber", action="store_true", help="no LiveData subscriber on the bridge")
     add("--auth", action="store_true", help="run every service with a random bearer token")
     add(

@@ -21,7 +21,7 @@ CPU of every process.
     .venv/bin/python bench/gateway_streams.py --clients 100 --seconds 30
     .venv/bin/python bench/gateway_streams.py --clients 5 --seconds 5 --no-save     # a smoke run
 
-Redis at $REDIS_URL (else 127.0.0.1:6379), logical db --redis-db (9), FLUSHDB'd; PostgreSQL at
+Redis at $REDIS_URL (else 127.0.0.1:6379), logical db --redis-db (15), FLUSHDB'd; PostgreSQL at
 $DATABASE_URL (else postgres@127.0.0.1:5432) for the API key: a fresh database bench_gw_<random>,
 dropped at the end. Every process started is stopped (also on Ctrl-C or an exception).
 """
@@ -487,7 +487,12 @@ def _parser() -> argparse.ArgumentParser:
         default="conflate",
         help="slow-client policy (default conflate)",
     )
-    add("--redis-db", type=int, default=9, help="logical Redis db to use and FLUSHDB (default 9)")
+    add(
+        "--redis-db",
+        type=int,
+        default=15,
+        help="logical Redis db to use and FLUSHDB (default 15; the tests use 1..13)",
+    )
     add("--result", default="gateway_streams", help="bench/results/<name>.json (default gateway_streams)")
     add("--no-save", action="store_true", help="print only; write no result file")
     return parser

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import subprocess
 import textwrap
@@ -31,22 +32,57 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["MeshProcesses", "OwnRedis", "TcpProxy", "fresh_redis_db", "read_stream", "sim_config"]
 
-# Logical databases 1..15 are handed out in turn; 0 is left to the other tests.
-_DATABASES: Iterator[int] = itertools.cycle(range(1, 16))
+# Logical databases 1..13 are handed out in turn; 0 is left to the other tests, 14 and 15 to
+# the benchmarks (bench/bus_pipeline.py, bench/gateway_streams.py).
+_DATABASES: Iterator[int] = itertools.cycle(range(1, 14))
+# db 0 hash {db: pid}: which test run (process) uses which database.
+_CLAIMS = "trademesh:test-redis-dbs"
+
+
+def _with_db(redis_url: str, db: int) -> str:
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return urlunsplit(parts._replace(query=f"db={db}"))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _claim(redis_url: str, db: int) -> bool:
+    """Whether this test run may use `db`: two runs on one Redis (two checkouts, a benchmark
+    beside the tests) must not flush each other's databases. Claims live in db 0."""
+    client: Any = aioredis.Redis.from_url(_with_db(redis_url, 0))
+    try:
+        if await client.hsetnx(_CLAIMS, str(db), os.getpid()):
+            return True
+        owner = int(await client.hget(_CLAIMS, str(db)) or 0)
+        if owner == os.getpid() or not _alive(owner):
+            await client.hset(_CLAIMS, str(db), os.getpid())
+            return True
+        return False
+    finally:
+        await client.aclose()
 
 
 async def fresh_redis_db(redis_url: str) -> str:
-    """The URL of an emptied logical database of the session's Redis."""
-    parts = urlsplit(redis_url)
-    db = next(_DATABASES)
-    if parts.scheme == "unix":
-        url = urlunsplit(parts._replace(query=f"db={db}"))
-    else:
-        url = urlunsplit(parts._replace(path=f"/{db}"))
-    client: Any = aioredis.Redis.from_url(url)
-    await client.flushdb()
-    await client.aclose()
-    return url
+    """The URL of an emptied logical database of the session's Redis, not used by another run."""
+    for _ in range(13):
+        db = next(_DATABASES)
+        if await _claim(redis_url, db):
+            url = _with_db(redis_url, db)
+            client: Any = aioredis.Redis.from_url(url)
+            await client.flushdb()
+            await client.aclose()
+            return url
+    raise RuntimeError(f"Redis databases 1..13 at {redis_url} are all claimed by other live test runs")
 
 
 def _free_port() -> int:
