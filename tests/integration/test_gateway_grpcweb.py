@@ -270,6 +270,32 @@ async def test_a_malformed_grpc_timeout_is_invalid_argument_naming_the_header(me
     assert violation.field_violations[0].field == "grpc-timeout"
 
 
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        (False, b"\x00\x00\x00\x00\x09abc"),  # a frame that says 9 bytes and holds 3
+        (False, b"\x80\x00\x00\x00\x00"),  # a trailer frame where the request should be
+        (True, b"AAAA*not base64*"),
+    ],
+)
+async def test_a_malformed_body_is_invalid_argument_and_the_gateway_keeps_serving(
+    mesh: Mesh, text: bool, body: bytes
+) -> None:
+    answer = await grpcweb_call(
+        mesh.gateway, LIST_INSTRUMENTS, b"", key=mesh.key, text=text, headers=SIM, body=body
+    )
+    assert answer.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], answer.message
+    assert answer.message, "the client is told what was wrong"
+    good = await grpcweb_call(
+        mesh.gateway,
+        LIST_INSTRUMENTS,
+        md.ListInstrumentsRequest().SerializeToString(),
+        key=mesh.key,
+        headers=SIM,
+    )
+    assert good.code == 0 and good.messages
+
+
 async def test_a_service_nobody_serves_is_not_found_by_name(mesh: Mesh) -> None:
     answer = await grpcweb_call(mesh.gateway, "trademesh.nothing.v1.Nothing/Get", b"", key=mesh.key)
     assert answer.code == grpc.StatusCode.NOT_FOUND.value[0]

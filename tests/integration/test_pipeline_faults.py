@@ -85,6 +85,11 @@ async def settled(db: asyncpg.Connection) -> int | None:
     return second if first == second else None
 
 
+async def live_bars(db: asyncpg.Connection, minimum: int) -> int | None:
+    count = int(await db.fetchval(f"SELECT count(*) FROM ({_BARS}) b WHERE NOT repaired"))
+    return count if count >= minimum else None
+
+
 async def assert_every_event_once(db: asyncpg.Connection) -> None:
     for symbol in SYMBOLS:
         ids = [int(r[0]) for r in await db.fetch("SELECT trade_id FROM trades WHERE symbol = $1", symbol)]
@@ -141,6 +146,9 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
             await until(
                 functools.partial(trade_count, db, recorded + 4000), 60, 0.2, f"trades after {name}'s restart"
             )
+        # Enough live (not repaired) 1s bars to compare: a fast machine gets through the restarts
+        # in a few seconds of market time, and bars restarted mid-second repair those seconds.
+        await until(lambda: live_bars(db, 12), 60, 0.5, "a dozen live 1s bars recorded")
         running["ingest"].terminate()  # no more input: let recorder and bars drain
         await until(lambda: settled(db), 60, 0.5, "the pipeline drained")
     finally:
