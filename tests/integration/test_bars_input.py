@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
@@ -28,7 +27,7 @@ from tests.integration.test_bars_support import (
     Trade,
     bars_positions,
     metric_equals,
-    new_venue_name,
+    scope,
     start_bars,
     synthetic,
     wait_closed_bars,
@@ -36,24 +35,10 @@ from tests.integration.test_bars_support import (
 from trademesh.bus.v1 import bus_pb2 as pb
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
+__all__ = ["redis_url", "scope"]  # fixtures, for pytest
 
 S = 1_000_000_000
 SYMBOLS = ["AAA/USDT", "BBB/USDT"]
-
-
-@pytest.fixture
-async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
-    client = aioredis.Redis.from_url(redis_url)
-    name = new_venue_name()
-    try:
-        yield client, name
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"*{name}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 def an_hour_ago() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,8 @@ from tests.integration.test_bars_support import (
     bars_positions,
     closed_keys,
     group_by,
-    new_venue_name,
     read_bars,
+    scope,
     start_bars,
     synthetic,
     venue_candles,
@@ -34,30 +33,16 @@ from trademesh.bus.v1 import bus_pb2 as pb
 from trademesh.common.v1 import common_pb2 as common
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
+__all__ = ["redis_url", "scope"]  # fixtures, for pytest
 
 S = 1_000_000_000
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
 
-@pytest.fixture
-async def bus(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
-    client = aioredis.Redis.from_url(redis_url)
-    name = new_venue_name()
-    try:
-        yield client, name
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"*{name}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-
 async def test_bars_of_a_live_sim_stream_equal_a_group_by_of_its_trades(
-    venue: Venue, bus: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+    venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
-    redis, name = bus
+    redis, name = scope
     after = await bars_positions(redis)
     bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", {name: venue.address})
     tape = SimTape(venue.stubs(), BusTape(redis, name), SYMBOLS)
@@ -106,9 +91,9 @@ async def _first_second_is_repaired_from_the_venue(
 
 
 async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right(
-    venue: Venue, bus: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+    venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
-    redis, name = bus
+    redis, name = scope
     after = await bars_positions(redis)
     bars = start_bars(tmp_path, redis_url, f"md.{name}-*.trades", {f"{name}-sim": venue.address})
     sim = SimTape(venue.stubs(), BusTape(redis, f"{name}-sim"), SYMBOLS)

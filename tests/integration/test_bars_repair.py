@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,32 +24,18 @@ from tests.integration.test_bars_support import (
     bar_fields,
     bars_positions,
     metric_total,
-    new_venue_name,
     read_bars,
+    scope,
     start_bars,
     venue_candles,
 )
 from trademesh.bus.v1 import bus_pb2 as pb
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
+__all__ = ["redis_url", "scope"]  # fixtures, for pytest
 
 S = 1_000_000_000
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
-
-
-@pytest.fixture
-async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
-    client = aioredis.Redis.from_url(redis_url)
-    name = new_venue_name()
-    try:
-        yield client, name
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"*{name}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def repaired_like_the_venue(

@@ -14,13 +14,14 @@ import time
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.bars.timeframes import FROM_PB, TO_PB
@@ -52,6 +53,7 @@ __all__ = [
     "metric_total",
     "new_venue_name",
     "read_bars",
+    "scope",
     "start_bars",
     "synthetic",
     "venue_candles",
@@ -365,3 +367,17 @@ async def wait_closed_bars(
         lambda: completed(redis, tape.venue, after, expected), timeout_s, what=f"the bars of {tape.venue}"
     )
     return live, expected
+
+
+@pytest.fixture
+async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
+    client = aioredis.Redis.from_url(redis_url)
+    name = new_venue_name()
+    try:
+        yield client, name
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"*{name}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
