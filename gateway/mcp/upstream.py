@@ -27,20 +27,18 @@ from core.errors import (
 from core.rpc.client import auth_metadata
 from core.rpc.status import bad_request_violations
 from gateway.contracts import Resolver
+from gateway.upstream import Upstreams
 
 __all__ = ["Upstream"]
 
 R = TypeVar("R", bound=Message)
-
-# Venue answers (ListInstruments of a big venue) can pass gRPC's default 4 MiB.
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
 
 class Upstream:
     def __init__(self, resolver: Resolver, timeout_s: float) -> None:
         self._resolver = resolver
         self.timeout_s = timeout_s
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._upstreams = Upstreams()  # the gateway's channel pool and options
 
     def names(self, service: str) -> list[str]:
         return self._resolver.names(service)
@@ -79,16 +77,10 @@ class Upstream:
         return cast(R, message)
 
     async def close(self) -> None:
-        channels, self._channels = self._channels, {}
-        for channel in channels.values():
-            await channel.close()
+        await self._upstreams.close()
 
     def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
-            self._channels[address] = channel
-        return channel
+        return self._upstreams.channel(address)
 
     @contextlib.contextmanager
     def _mapped(self, service: str, target: str | None, address: str) -> Iterator[None]:
