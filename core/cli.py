@@ -1,4 +1,9 @@
-"""The `trademesh` command line: one entry point for every service and tool."""
+"""The `trademesh` command line: one entry point for every service and tool.
+
+Every service's subcommand comes from its line in core.registry.SERVICES and the
+ServiceCommand of its module (core.command); the tools (up, services, venues, health,
+demo, keys) are defined here.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +15,53 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import uvloop
-
-from core.env import TOKEN, read_secret
+from core.command import ServiceCommand, add_server_arguments, server_options
 from core.errors import InvalidArgument, TrademeshError
 from core.logs import setup_logging
-from core.rpc.server import ServerOptions
+from core.registry import SERVICES, ServiceEntry
 
-__all__ = ["METRICS_PORT_OFFSET", "build_parser", "main"]
-
-# A venue's Prometheus exporter listens on its gRPC port plus this, unless told otherwise.
-METRICS_PORT_OFFSET = 4000
+__all__ = ["build_parser", "load_command", "main"]
 
 
-def _venue_command(args: argparse.Namespace) -> None:
-    from venues.registry import VENUES, create_venue
-    from venues.runtime.app import serve_venue
-    from venues.runtime.runtime import RuntimeOptions
+def load_command(entry: ServiceEntry) -> ServiceCommand[Any]:
+    """The ServiceCommand of a registry entry's module (its `COMMAND`)."""
+    command = getattr(importlib.import_module(entry.module), "COMMAND", None)
+    if not isinstance(command, ServiceCommand):
+        raise TypeError(f"{entry.module} must define COMMAND = ServiceCommand(...)")
+    return command
 
-    setup_logging(f"venue/{args.name}")
-    port = VENUES[args.name].default_port if args.port is None else args.port
-    metrics_port = args.metrics_port
-    if metrics_port is None:
-        metrics_port = 0 if port == 0 else port + METRICS_PORT_OFFSET
-    options = ServerOptions(
-        host=args.host,
-        port=port,
-        metrics_port=None if metrics_port < 0 else metrics_port,
-        token=read_secret(TOKEN),
-        service_label=f"venue {args.name}",
-    )
-    replay = None
-    if args.replay:
-        from venues.replay.server import ReplayOptions, parse_fault
 
-        faults = tuple(parse_fault(text) for text in args.replay_fault)
-        replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
-    venue = create_venue(args.name, args.config, replay)
-    if args.resume_window_s < 0:
-        raise InvalidArgument.field("resume-window-s", f"{args.resume_window_s} is negative")
-    runtime_options = RuntimeOptions(resume_window_s=args.resume_window_s)
-    uvloop.run(serve_venue(venue, options, runtime_options))
+def _service_parser(commands: Any, entry: ServiceEntry) -> None:
+    command = load_command(entry)
+    parser = commands.add_parser(entry.name, help=entry.summary, description=entry.summary)
+    command.add_arguments(parser)
+    add_server_arguments(parser, entry)
+    parser.set_defaults(run=functools.partial(_run_service, entry, command))
+
+
+def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.service import label_of, run_service
+
+    app = command.create(command.config(args))
+    label = label_of(entry, app)
+    setup_logging(label, **({entry.name: app.name} if app.name != entry.name else {}))
+    uvloop.run(run_service(entry, app, server_options(entry, command, args, label)))
+
+
+def _services_command(args: argparse.Namespace) -> None:
+    from venues.registry import VENUES
+
+    for entry in SERVICES.values():
+        ports = "per venue" if entry.port is None else f"port {entry.port}"
+        if entry.grpc_port is not None:
+            ports += f", gRPC {entry.grpc_port}"
+        needs = f"  (needs {', '.join(entry.depends_on)})" if entry.depends_on else ""
+        print(f"{entry.name:<10} {entry.kind.value:<8} {ports:<22} {entry.summary}{needs}")
+        if entry.name == "venue":
+            for venue in VENUES.values():
+                print(f"  {venue.name:<12} port {venue.default_port}")
 
 
 def _venues_command(args: argparse.Namespace) -> None:
@@ -61,6 +72,8 @@ def _venues_command(args: argparse.Namespace) -> None:
 
 
 def _demo_command(args: argparse.Namespace) -> None:
+    import uvloop
+
     from core.demo import run_demo
 
     setup_logging("demo")
@@ -79,6 +92,8 @@ def _up_command(args: argparse.Namespace) -> None:
 
 
 def _health_command(args: argparse.Namespace) -> None:
+    import uvloop
+
     from core.health import check_health
 
     status = uvloop.run(check_health(args.address, args.service, args.timeout))
@@ -87,106 +102,11 @@ def _health_command(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
-def _venue_name(value: str) -> str:
-    from venues.registry import VENUES
-
-    if value not in VENUES:
-        raise argparse.ArgumentTypeError(
-            f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}"
-        )
-    return value
-
-
-# The mesh services: (command, module with add_arguments(parser) and run(args), default port, help).
-MESH_SERVICES = (
-    ("ingest", "core.ingest.command", 5100, "follow the venues' market data and publish it to the bus"),
-    ("recorder", "core.recorder.command", 5101, "write the bus's market data and bars to PostgreSQL"),
-    ("bars", "core.bars.command", 5102, "build OHLCV bars from trades, repair gaps from venue history"),
-    ("bridge", "core.bridge.command", 5103, "serve the bus live over gRPC (LiveData)"),
-)
-
-
-def _mesh_service_parser(commands: Any, name: str, module_name: str, port: int, summary: str) -> None:
-    module = importlib.import_module(module_name)
-    parser = commands.add_parser(name, help=summary)
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=port, help=f"gRPC port (health, ...); 0 picks one (default {port})"
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
-    )
-    parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
-    parser.add_argument("--mesh-config", type=Path, help="mesh config file (TOML; see core/mesh/config.py)")
-    parser.add_argument(
-        "--venue",
-        action="append",
-        default=[],
-        metavar="NAME=HOST:PORT",
-        help="a venue to follow (all symbols, default channels); repeatable; adds to --mesh-config",
-    )
-    module.add_arguments(parser)
-    parser.set_defaults(run=functools.partial(_mesh_service_command, name, module))
-
-
-def _mesh_service_command(name: str, module: Any, args: argparse.Namespace) -> None:
-    setup_logging(name)
-    metrics_port = args.metrics_port
-    if metrics_port is None:
-        metrics_port = 0 if args.port == 0 else args.port + METRICS_PORT_OFFSET
-    args.server_options = ServerOptions(
-        host=args.host,
-        port=args.port,
-        metrics_port=None if metrics_port < 0 else metrics_port,
-        token=read_secret(TOKEN),
-        service_label=name,
-    )
-    module.run(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    venue = commands.add_parser("venue", help="run one venue service (MarketData, TradeFlow, Admin)")
-    venue.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
-    venue.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    venue.add_argument("--port", type=int, help="gRPC port; 0 picks a free one (default: the venue's own)")
-    venue.add_argument(
-        "--metrics-port",
-        type=int,
-        help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
-    )
-    venue.add_argument("--config", type=Path, help="venue config file (TOML)")
-    venue.add_argument(
-        "--resume-window-s",
-        type=float,
-        default=120.0,
-        help="seconds of market data kept for subscribers that resume a lost stream (default 120; 0: none)",
-    )
-    venue.add_argument(
-        "--replay",
-        type=Path,
-        nargs="+",
-        metavar="CAPTURE",
-        help="serve recorded exchange sessions instead of the live venue (capture files; see docs/venues.md)",
-    )
-    venue.add_argument(
-        "--replay-paced", action="store_true", help="replay at the recorded pace (default: full speed)"
-    )
-    venue.add_argument(
-        "--replay-fault",
-        action="append",
-        default=[],
-        metavar="KIND@N",
-        help="fault at market frame N: disconnect, gap, malformed; ratelimit@N, slow@N: next N REST calls",
-    )
-    venue.set_defaults(run=_venue_command)
-
-    listing = commands.add_parser("venues", help="list the venues trademesh can run")
-    listing.set_defaults(run=_venues_command)
+def _tool_parsers(commands: Any) -> None:
+    listing = commands.add_parser("services", help="list the services trademesh runs (core/registry.py)")
+    listing.set_defaults(run=_services_command)
+    venues = commands.add_parser("venues", help="list the venues trademesh can run")
+    venues.set_defaults(run=_venues_command)
 
     health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
     health.add_argument("address", help="host:port of the service")
@@ -201,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo_command)
 
-    up = commands.add_parser(
-        "up", help="run the whole local mesh (sim venue, ingest, recorder, bars, bridge)"
-    )
+
+def _up_parser(commands: Any) -> None:
+    up = commands.add_parser("up", help=f"run the whole local mesh ({', '.join(SERVICES)})")
     up.add_argument(
         "--data-dir",
         type=Path,
@@ -218,10 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-every", type=float, default=10.0, help="seconds between progress lines (default 10)"
     )
     up.set_defaults(run=_up_command)
-    for name, module_name, port, summary in MESH_SERVICES:
-        _mesh_service_parser(commands, name, module_name, port, summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for entry in SERVICES.values():
+        _service_parser(commands, entry)
+    _up_parser(commands)
+    _tool_parsers(commands)
     importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
-    importlib.import_module("gateway.command").add_parser(commands)  # trademesh gateway
     return parser
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "ADVERTISE_HOST",
     "DATABASE_URL",
     "GATEWAY",
+    "LOG_FORMAT",
     "LOG_LEVEL",
     "REDIS_URL",
     "SESSION_SECRET",
@@ -27,6 +28,8 @@ __all__ = [
 
 # Log level of every process (DEBUG, INFO, WARNING, ...); INFO when unset.
 LOG_LEVEL = "TRADEMESH_LOG_LEVEL"
+# Log line format of every process: text (default) or json (core.logs).
+LOG_FORMAT = "TRADEMESH_LOG_FORMAT"
 
 # Bearer token that services require on every RPC but health and reflection.
 # Unset or empty: auth is off (the service logs a loud warning at start).

@@ -10,7 +10,10 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.errors import InvalidArgument
+
 __all__ = [
+    "TIMEFRAME_LABELS",
     "Balance",
     "Candle",
     "Channel",
@@ -88,7 +91,11 @@ class Channel(enum.Enum):
 
 
 class Timeframe(enum.Enum):
-    """Candle intervals; the value is the length in seconds."""
+    """Candle and bar intervals; the value is the length in seconds.
+
+    This enum is the one table of timeframes: their labels ("1s" ... "1d", as on the bus, in
+    the database, in configs and tools) and their wire values (core.convert) derive from it.
+    """
 
     S1 = 1
     M1 = 60
@@ -105,6 +112,30 @@ class Timeframe(enum.Enum):
     def open_time_ns(self, ts_ns: int) -> int:
         """Start of the interval that contains ts_ns."""
         return ts_ns - ts_ns % self.ns
+
+    @property
+    def label(self) -> str:
+        """ "1s", "15m", "4h", "1d": the length in its largest whole unit."""
+        for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.value % seconds == 0:
+                return f"{self.value // seconds}{unit}"
+        return f"{self.value}s"
+
+    @classmethod
+    def from_label(cls, label: str) -> Timeframe:
+        """The timeframe of a label; InvalidArgument (field "timeframe") naming the known ones."""
+        found = _BY_LABEL.get(label)
+        if found is None:
+            shown = label if len(label) <= 16 else label[:16] + "..."
+            raise InvalidArgument.field(
+                "timeframe", f"{shown!r} is not a timeframe; known: {', '.join(TIMEFRAME_LABELS)}"
+            )
+        return found
+
+
+# Every timeframe's label, finest first.
+TIMEFRAME_LABELS: tuple[str, ...] = tuple(tf.label for tf in Timeframe)
+_BY_LABEL = {tf.label: tf for tf in Timeframe}
 
 
 @dataclass(frozen=True)

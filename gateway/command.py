@@ -1,19 +1,23 @@
 """`trademesh gateway`: gRPC-web, login, /metrics, /mcp and Studio on HTTP; the registry on gRPC.
 
 Imports here stay light (argparse only): the `trademesh` CLI builds every subcommand's parser
-at start, and the gateway's dependencies load only when it runs.
+at start, and the gateway's dependencies load only when it runs. --host, --port (HTTP) and
+--grpc-port come from its line in core.registry.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["add_parser", "parse_upstream"]
+from core.command import ServiceCommand, positive_float
 
-_DEFAULT_HTTP_PORT = 8081
-_DEFAULT_GRPC_PORT = 8082
+if TYPE_CHECKING:
+    from core.service import ServiceApp
+    from gateway.serve import GatewayConfig
+
+__all__ = ["COMMAND", "parse_upstream"]
 
 
 def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
@@ -38,33 +42,7 @@ def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
     return name, services, address
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
-
-
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "gateway", help="serve gRPC-web, Studio, /api/login, /metrics and /mcp; the app registry on gRPC"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=_DEFAULT_HTTP_PORT,
-        help=f"HTTP port: gRPC-web, Studio, /metrics, /mcp; 0 picks one (default {_DEFAULT_HTTP_PORT})",
-    )
-    parser.add_argument(
-        "--grpc-port",
-        type=int,
-        default=_DEFAULT_GRPC_PORT,
-        help=f"native gRPC port: Registry, Health; 0 picks one (default {_DEFAULT_GRPC_PORT})",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upstream",
         type=parse_upstream,
@@ -79,17 +57,20 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
-        "--session-ttl-s", type=_positive, default=12 * 3600.0, help="Studio session lifetime (default 12 h)"
+        "--session-ttl-s",
+        type=positive_float,
+        default=12 * 3600.0,
+        help="Studio session lifetime (default 12 h)",
     )
     parser.add_argument(
         "--heartbeat-interval-s",
-        type=_positive,
+        type=positive_float,
         default=5.0,
         help="how often registered instances heartbeat (default 5)",
     )
     parser.add_argument(
         "--registry-ttl-s",
-        type=_positive,
+        type=positive_float,
         default=15.0,
         help="an instance without a heartbeat for this long drops out (default 15)",
     )
@@ -101,28 +82,21 @@ def add_parser(commands: Any) -> None:
         help="browser origin allowed to call cross-origin (e.g. http://localhost:5173); repeatable; "
         "default: any origin (bearer tokens only, never cookies)",
     )
-    parser.set_defaults(run=_run)
 
 
-def _run(args: argparse.Namespace) -> None:
-    import uvloop
-
-    from core.env import TOKEN, database_url, read_secret
+def _config(args: argparse.Namespace) -> GatewayConfig:
+    from core.env import database_url
     from core.errors import InvalidArgument
-    from core.logs import setup_logging
-    from gateway.serve import GatewayOptions, serve_gateway
+    from gateway.serve import GatewayConfig
 
-    setup_logging("gateway")
     if not args.registry_ttl_s > args.heartbeat_interval_s:
         raise InvalidArgument.field(
             "registry-ttl-s",
             f"{args.registry_ttl_s} must be longer than --heartbeat-interval-s {args.heartbeat_interval_s}",
         )
-    options = GatewayOptions(
+    return GatewayConfig(
         host=args.host,
         port=args.port,
-        grpc_port=args.grpc_port,
-        token=read_secret(TOKEN),
         database_url=database_url(args.database_url),
         upstreams=tuple(args.upstream),
         studio_dir=args.studio_dir,
@@ -131,4 +105,14 @@ def _run(args: argparse.Namespace) -> None:
         registry_ttl_s=args.registry_ttl_s,
         allow_origins=frozenset(args.allow_origin),
     )
-    uvloop.run(serve_gateway(options))
+
+
+def _create(config: GatewayConfig) -> ServiceApp:
+    from gateway.serve import GatewayService
+
+    return GatewayService(config)
+
+
+COMMAND: ServiceCommand[GatewayConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments
+)

@@ -18,7 +18,6 @@ from core.bars.engine import Position, VenueBars, entry_position
 from core.bars.spans import RepairTask
 from core.bars.watermark import WatermarkRules
 from core.bus.consumer import Entry
-from core.bus.names import TIMEFRAME_TEXT
 from core.errors import Corrupt, Unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -124,11 +123,11 @@ class Aggregator:
             except BaseException:
                 self.engines.pop(stream, None)
                 raise
-        metrics.BARS.labels(TIMEFRAME_TEXT[task.timeframe], "true").inc(len(bars))
+        metrics.BARS.labels(task.timeframe.label, "true").inc(len(bars))
         log.info(
             "bars: repaired %d %s bars of %s %s from %d to %d",
             len(bars),
-            TIMEFRAME_TEXT[task.timeframe],
+            task.timeframe.label,
             engine.venue,
             task.symbol,
             task.first_open_ns,

@@ -1,34 +1,37 @@
-"""The bars process: the consumer group on the trade streams, the repairer, until stopped."""
+"""The bars service: the consumer group on the trade streams, the repairer, until stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.backoff import Backoff
 from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
 from core.bars.repair import Repairer, VenueHistory
 from core.bars.watermark import WatermarkRules
 from core.bus.consumer import ConsumerOptions, GroupConsumer
 from core.bus.publisher import Retention
+from core.bus.redis import open_redis
 from core.env import redact_url
+from core.errors import InvalidArgument
 from core.mesh.config import MeshConfig
-from core.service import Ready
+from core.retry import until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
 
-__all__ = ["BarsOptions", "run_bars"]
+__all__ = ["Bars", "BarsConfig"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BarsOptions:
+class BarsConfig:
     redis_url: str
     mesh: MeshConfig = field(default_factory=MeshConfig)
     rules: WatermarkRules = field(default_factory=WatermarkRules)
@@ -41,41 +44,53 @@ class BarsOptions:
     repair_timeout_s: float = 10.0
     source: str = field(default_factory=lambda: f"bars/{socket.gethostname()}")
 
-
-async def run_bars(options: BarsOptions, stop: asyncio.Event, ready: Ready) -> None:
-    redis = aioredis.Redis.from_url(options.redis_url)
-    history = VenueHistory(
-        {venue.name: venue.address for venue in options.mesh.venues}, options.repair_timeout_s
-    )
-    retention = Retention(options.mesh.rate_per_s, options.mesh.outage_minutes)
-    aggregator = Aggregator(CheckpointStore(redis, options.group, options.source, retention), options.rules)
-    consumer = GroupConsumer(
-        redis,
-        ConsumerOptions(options.group, options.consumer, patterns=(options.pattern,), batch=options.batch),
-        aggregator.handle,
-    )
-    try:
-        if not await _connected(redis, options.redis_url, stop):
-            return
-        await aggregator.load_all(options.pattern)
-        await ready()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run(stop), name="bars-consumer")
-            tasks.create_task(Repairer(aggregator, history).run(stop), name="bars-repairer")
-    finally:
-        await history.close()
-        await redis.aclose()
+    def __post_init__(self) -> None:
+        if not self.repair_timeout_s > 0:
+            raise InvalidArgument.field(
+                "repair-timeout-ms", f"must be positive, got {self.repair_timeout_s} s"
+            )
+        if self.batch < 1:
+            raise InvalidArgument.field("batch", f"must be at least 1, got {self.batch}")
 
 
-async def _connected(redis: aioredis.Redis, url: str, stop: asyncio.Event) -> bool:
-    """Waits for Redis to answer; False when stopped first."""
-    backoff = Backoff(0.2, 5.0)
-    while not stop.is_set():
+class Bars:
+    """The bars service (core.service)."""
+
+    name = "bars"
+
+    def __init__(self, config: BarsConfig) -> None:
+        self.config = config
+
+    def grpc_services(self) -> Sequence[Service]:
+        return ()
+
+    async def run(self, ctx: ServiceContext) -> None:
+        config = self.config
+        redis = open_redis(config.redis_url)
+        history = VenueHistory(
+            {venue.name: venue.address for venue in config.mesh.venues}, config.repair_timeout_s
+        )
+        retention = Retention(config.mesh.rate_per_s, config.mesh.outage_minutes)
+        aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
+        consumer = GroupConsumer(
+            redis,
+            ConsumerOptions(config.group, config.consumer, patterns=(config.pattern,), batch=config.batch),
+            aggregator.handle,
+        )
         try:
-            await redis.ping()
-            return True
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            delay = backoff.next()
-            log.warning("bars: Redis at %s unreachable (%s); retrying in %.1f s", redact_url(url), exc, delay)
-            await asyncio.sleep(delay)
-    return False
+            reached = await until_reachable(
+                redis.ping,
+                what=f"bars: Redis at {redact_url(config.redis_url)}",
+                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+                stop=ctx.stop,
+            )
+            if reached is None:
+                return
+            await aggregator.load_all(config.pattern)
+            await ctx.ready()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(consumer.run(ctx.stop), name="bars-consumer")
+                tasks.create_task(Repairer(aggregator, history).run(ctx.stop), name="bars-repairer")
+        finally:
+            await history.close()
+            await redis.aclose()

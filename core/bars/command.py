@@ -1,24 +1,25 @@
-"""`trademesh bars`: its own flags (the common ones are core.cli's)."""
+"""`trademesh bars`: its flags, its config, its app (core.command)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
+from typing import TYPE_CHECKING
 
-import uvloop
-
-from core.bars.app import BarsOptions, run_bars
-from core.bars.watermark import WatermarkRules
-from core.env import redis_url
+from core.command import MeshView, ServiceCommand, add_redis_argument
 from core.errors import InvalidArgument
-from core.mesh.config import mesh_config_from_args
-from core.service import run_service
+from core.mesh.config import add_mesh_arguments, venue_args
 
-__all__ = ["add_arguments", "run"]
+if TYPE_CHECKING:
+    from core.bars.app import BarsConfig
+    from core.bars.watermark import WatermarkRules
+    from core.service import ServiceApp
+
+__all__ = ["COMMAND"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
+    add_mesh_arguments(parser)
     parser.add_argument(
         "--lateness-ms", type=int, default=1000,
         help="how late a trade may arrive behind its symbol's latest one (default 1000)",
@@ -48,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rules(args: argparse.Namespace) -> WatermarkRules:
+    from core.bars.watermark import WatermarkRules
+
     for name in ("lateness_ms", "idle_close_ms", "max_future_ms"):
         if getattr(args, name) < 0:
             raise InvalidArgument.field(name.replace("_", "-"), "must not be negative")
@@ -57,8 +60,13 @@ def _rules(args: argparse.Namespace) -> WatermarkRules:
     return WatermarkRules(args.lateness_ms * ms, args.idle_close_ms * ms, args.max_future_ms * ms)
 
 
-def run(args: argparse.Namespace) -> None:
-    options = BarsOptions(
+def _config(args: argparse.Namespace) -> BarsConfig:
+    from core.bars.app import BarsConfig
+    from core.env import redis_url
+    from core.mesh.config import mesh_config_from_args
+
+    source = {} if args.source is None else {"source": args.source}
+    return BarsConfig(
         redis_url(args.redis_url),
         mesh_config_from_args(args),
         _rules(args),
@@ -66,7 +74,20 @@ def run(args: argparse.Namespace) -> None:
         consumer=args.consumer,
         pattern=args.streams,
         repair_timeout_s=args.repair_timeout_ms / 1000,
+        **source,
     )
-    if args.source:
-        options = dataclasses.replace(options, source=args.source)
-    uvloop.run(run_service("bars", args.server_options, functools.partial(run_bars, options)))
+
+
+def _create(config: BarsConfig) -> ServiceApp:
+    from core.bars.app import Bars
+
+    return Bars(config)
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    return venue_args(mesh.venues)  # for gap repair: the venues' historical candles
+
+
+COMMAND: ServiceCommand[BarsConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments, mesh_args=_mesh_args
+)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from core.bars.engine import Output
-from core.bus.names import TIMEFRAME_TEXT
 
 __all__ = ["BARS", "REPAIRS_PENDING", "REPAIR_FAILURES", "record"]
 
@@ -43,5 +42,5 @@ def record(venue: str, output: Output, max_ts_ns: int) -> None:
         if value:
             metric.labels(venue).inc(value)
     for timeframe, bars in output.bars.items():
-        BARS.labels(TIMEFRAME_TEXT[timeframe], "false").inc(len(bars))
+        BARS.labels(timeframe.label, "false").inc(len(bars))
     EVENT_TIME.labels(venue).set(max_ts_ns / 1e9)

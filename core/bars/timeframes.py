@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.convert import TIMEFRAME_TO_PB
+from core.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
 from core.model import Timeframe
 
 __all__ = ["FROM_PB", "HIGHER", "S1_NS", "TIMEFRAMES", "TO_PB"]
@@ -13,4 +13,4 @@ HIGHER: tuple[Timeframe, ...] = TIMEFRAMES[1:]
 S1_NS = Timeframe.S1.ns
 
 TO_PB = TIMEFRAME_TO_PB
-FROM_PB = {value: timeframe for timeframe, value in TO_PB.items()}
+FROM_PB = TIMEFRAME_FROM_PB

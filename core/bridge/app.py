@@ -1,15 +1,14 @@
-"""Run the bridge as a process: join the bus, serve LiveData, follow the bus until stopped."""
+"""The bridge service: join the bus, serve LiveData, follow the bus until stopped."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -20,24 +19,25 @@ from core.bridge.join import join_live, leave, rebuild_books
 from core.bridge.metrics import QUEUE_DEPTH_MAX, SUBSCRIBERS
 from core.bridge.service import live_data_service
 from core.bus.consumer import ConsumerOptions, GroupConsumer
+from core.bus.redis import open_redis
 from core.env import redact_url
-from core.rpc.server import ServerOptions
-from core.service import Ready, run_service
+from core.errors import InvalidArgument
+from core.retry import sleep_unless, until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
 
-__all__ = ["PATTERNS", "BridgeOptions", "serve_bridge"]
+__all__ = ["PATTERNS", "BridgeConfig", "BridgeService"]
 
 log = logging.getLogger(__name__)
 
 PATTERNS = ("md.*", "bars.*")
-# Redis calls: XREADGROUP blocks for ConsumerOptions.block_ms (0.5 s), well within this.
-_REDIS_TIMEOUT_S = 10.0
 _LEAVE_TIMEOUT_S = 5.0
 # A consumer run that lasted this long was healthy: the next failure starts the backoff over.
 _HEALTHY_RUN_S = 10.0
 
 
 @dataclass(frozen=True)
-class BridgeOptions:
+class BridgeConfig:
     redis_url: str
     # The bridge's consumer group. Every replica needs its own: a group shares its entries out
     # among its consumers, and each bridge must see every event.
@@ -49,16 +49,35 @@ class BridgeOptions:
     # At start, how far back (in entries per book stream) to look for the books' latest snapshots.
     lookback_entries: int = 100_000
 
+    def __post_init__(self) -> None:
+        for name in ("queue_batches", "lookback_entries"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument.field(
+                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
+                )
+        if not self.discover_s > 0:
+            raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
 
-async def serve_bridge(server: ServerOptions, options: BridgeOptions) -> None:
-    bridge = Bridge(options.queue_batches)
-    SUBSCRIBERS.set_function(lambda: len(bridge.fanout.subscribers))
-    QUEUE_DEPTH_MAX.set_function(bridge.fanout.max_depth)
-    work = functools.partial(_follow_bus, bridge, options)
-    await run_service("bridge", server, work, [live_data_service(bridge)])
+
+class BridgeService:
+    """The bridge (core.service): LiveData served from what it follows on the bus."""
+
+    name = "bridge"
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.bridge = Bridge(config.queue_batches)
+        SUBSCRIBERS.set_function(lambda: len(self.bridge.fanout.subscribers))
+        QUEUE_DEPTH_MAX.set_function(self.bridge.fanout.max_depth)
+
+    def grpc_services(self) -> Sequence[Service]:
+        return [live_data_service(self.bridge)]
+
+    async def run(self, ctx: ServiceContext) -> None:
+        await _follow_bus(self.bridge, self.config, ctx)
 
 
-def _consumer(redis: aioredis.Redis, bridge: Bridge, options: BridgeOptions) -> GroupConsumer:
+def _consumer(redis: Any, bridge: Bridge, options: BridgeConfig) -> GroupConsumer:
     consumer_options = ConsumerOptions(
         group=options.group,
         consumer=options.group,  # one consumer per group: a fixed name finds its own stale entries
@@ -71,17 +90,15 @@ def _consumer(redis: aioredis.Redis, bridge: Bridge, options: BridgeOptions) -> 
     return GroupConsumer(redis, consumer_options, bridge.pump.handle)
 
 
-async def _follow_bus(bridge: Bridge, options: BridgeOptions, stop: asyncio.Event, ready: Ready) -> None:
-    redis = aioredis.Redis.from_url(
-        options.redis_url, socket_timeout=_REDIS_TIMEOUT_S, socket_connect_timeout=_REDIS_TIMEOUT_S
-    )
+async def _follow_bus(bridge: Bridge, options: BridgeConfig, ctx: ServiceContext) -> None:
+    redis = open_redis(options.redis_url)
     consumer = _consumer(redis, bridge, options)
     try:
-        if not await _join(bridge, consumer, options, stop):
+        if not await _join(bridge, consumer, options, ctx.stop):
             return
         bridge.ready = True
-        await ready()
-        await _consume(consumer, stop)
+        await ctx.ready()
+        await _consume(consumer, ctx.stop)
     finally:
         bridge.ready = False
         log.info("bridge: stopping; %d subscribers ended", bridge.end_all())
@@ -89,20 +106,22 @@ async def _follow_bus(bridge: Bridge, options: BridgeOptions, stop: asyncio.Even
         await redis.aclose()
 
 
-async def _join(bridge: Bridge, consumer: GroupConsumer, options: BridgeOptions, stop: asyncio.Event) -> bool:
+async def _join(bridge: Bridge, consumer: GroupConsumer, options: BridgeConfig, stop: asyncio.Event) -> bool:
     """Join the bus live, retrying while Redis is unreachable; False when stopped first."""
-    backoff = Backoff(0.2, 5.0)
-    while not stop.is_set():
-        try:
-            heads = await join_live(consumer)
-            await rebuild_books(consumer.redis, bridge.books, heads, options.lookback_entries)
-            log.info("bridge: following %d streams on %s", len(heads), redact_url(options.redis_url))
-            return True
-        except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
-            delay = backoff.next()
-            log.warning("bridge: cannot join the bus (%s); retrying in %.1f s", exc, delay)
-            await _sleep_unless(stop, delay)
-    return False
+
+    async def join() -> bool:
+        heads = await join_live(consumer)
+        await rebuild_books(consumer.redis, bridge.books, heads, options.lookback_entries)
+        log.info("bridge: following %d streams on %s", len(heads), redact_url(options.redis_url))
+        return True
+
+    joined = await until_reachable(
+        join,
+        what=f"bridge: the bus at {redact_url(options.redis_url)}",
+        retry_on=(RedisConnectionError, RedisTimeoutError, ResponseError),
+        stop=stop,
+    )
+    return joined is not None
 
 
 async def _consume(consumer: GroupConsumer, stop: asyncio.Event) -> None:
@@ -118,12 +137,7 @@ async def _consume(consumer: GroupConsumer, stop: asyncio.Event) -> None:
                 backoff.reset()
             delay = backoff.next()
             log.warning("bridge: bus read failed (%s); reading on in %.1f s", exc, delay)
-            await _sleep_unless(stop, delay)
-
-
-async def _sleep_unless(stop: asyncio.Event, delay_s: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay_s)
+            await sleep_unless(stop, delay)
 
 
 async def _leave(consumer: GroupConsumer) -> None:

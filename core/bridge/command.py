@@ -1,37 +1,26 @@
-"""`trademesh bridge`: serve the bus live over gRPC (LiveData)."""
+"""`trademesh bridge`: its flags, its config, its app (core.command)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import uvloop
+from core.bridge.app import BridgeConfig
+from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int
 
-from core.bridge.app import BridgeOptions, serve_bridge
-from core.env import redis_url
+if TYPE_CHECKING:
+    from core.service import ServiceApp
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["COMMAND"]
 
-_DEFAULTS = BridgeOptions(redis_url="")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+_DEFAULTS = BridgeConfig(redis_url="")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
     parser.add_argument(
         "--queue-batches",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULTS.queue_batches,
         help="messages queued per subscriber before it is conflated or disconnected "
         f"(default {_DEFAULTS.queue_batches})",
@@ -43,25 +32,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--discover-s",
-        type=_positive_float,
+        type=positive_float,
         default=_DEFAULTS.discover_s,
         help=f"seconds between looks for new bus streams (default {_DEFAULTS.discover_s})",
     )
     parser.add_argument(
         "--lookback-entries",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULTS.lookback_entries,
         help="at start, entries per book stream to look back for the latest snapshots "
         f"(default {_DEFAULTS.lookback_entries})",
     )
 
 
-def run(args: argparse.Namespace) -> None:
-    options = BridgeOptions(
+def _config(args: argparse.Namespace) -> BridgeConfig:
+    from core.env import redis_url
+
+    return BridgeConfig(
         redis_url=redis_url(args.redis_url),
         group=args.group,
         queue_batches=args.queue_batches,
         discover_s=args.discover_s,
         lookback_entries=args.lookback_entries,
     )
-    uvloop.run(serve_bridge(args.server_options, options))
+
+
+def _create(config: BridgeConfig) -> ServiceApp:
+    from core.bridge.app import BridgeService
+
+    return BridgeService(config)
+
+
+COMMAND: ServiceCommand[BridgeConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments
+)

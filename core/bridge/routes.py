@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.bus.names import TIMEFRAME_TEXT
 from core.convert import TIMEFRAME_TO_PB
+from core.model import Timeframe
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -43,7 +43,7 @@ ANY = "*"
 Key = tuple[str, str, str]  # (venue or ANY, kind, symbol or ANY)
 
 TRADES, BOOK, TICKERS, NOTICES = "trades", "book", "tickers", "notices"
-TIMEFRAME_TEXT_OF_PB: dict[int, str] = {TIMEFRAME_TO_PB[tf]: text for tf, text in TIMEFRAME_TEXT.items()}
+TIMEFRAME_TEXT_OF_PB: dict[int, str] = {TIMEFRAME_TO_PB[tf]: tf.label for tf in Timeframe}
 TIMEFRAME_OF_TEXT = {text: common.Timeframe.ValueType(pb) for pb, text in TIMEFRAME_TEXT_OF_PB.items()}
 
 

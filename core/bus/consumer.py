@@ -25,9 +25,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.backoff import Backoff
 from core.bus.codec import FIELD, decode
 from core.bus.names import dead_letter_stream
 from core.errors import Corrupt
+from core.logs import bind_log_fields
+from core.retry import sleep_unless
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["ConsumerOptions", "Entry", "GroupConsumer", "Handler", "ReadHandler"]
@@ -90,19 +93,20 @@ class GroupConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`; rides out Redis outages (reconnects, re-creates lost groups)."""
-        delay = 0.1
+        bind_log_fields(group=self.options.group)
+        backoff = Backoff(0.1, 5.0)
         while not stop.is_set():
             try:
                 await self.start()
                 while not stop.is_set():
                     await self.step()
-                    delay = 0.1
+                    backoff.reset()
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                delay = backoff.next()
                 log.warning(
                     "bus %s: Redis unreachable (%s); retrying in %.1f s", self.options.group, exc, delay
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await sleep_unless(stop, delay)
 
     async def start(self) -> None:
         """Groups, then this consumer's own pending entries (read before, never acknowledged)."""

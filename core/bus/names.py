@@ -12,17 +12,8 @@ import re
 from core.errors import InvalidArgument
 from core.model import Channel, Timeframe
 
-__all__ = ["TIMEFRAME_TEXT", "bars_stream", "dead_letter_stream", "market_stream"]
+__all__ = ["bars_stream", "dead_letter_stream", "market_stream"]
 
-TIMEFRAME_TEXT = {
-    Timeframe.S1: "1s",
-    Timeframe.M1: "1m",
-    Timeframe.M5: "5m",
-    Timeframe.M15: "15m",
-    Timeframe.H1: "1h",
-    Timeframe.H4: "4h",
-    Timeframe.D1: "1d",
-}
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
@@ -35,7 +26,7 @@ def market_stream(venue: str, channel: Channel) -> str:
 
 
 def bars_stream(timeframe: Timeframe) -> str:
-    return f"bars.{TIMEFRAME_TEXT[timeframe]}"
+    return f"bars.{timeframe.label}"
 
 
 def dead_letter_stream(stream: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -13,34 +14,43 @@ import redis.asyncio as aioredis
 
 from core.bus.codec import decode
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.errors import Corrupt, InvalidArgument, Unavailable
 from core.ingest.follow import Follower
 from core.ingest.writer import BusWriter
 from core.mesh.config import MeshConfig, VenueLink
+from core.retry import until_reachable
 from core.rpc.client import Metadata, auth_metadata
-from core.service import Ready
+from core.rpc.server import Service
+from core.service import ServiceContext
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["IngestOptions", "run_ingest"]
+__all__ = ["Ingest", "IngestConfig"]
 
 log = logging.getLogger(__name__)
 
 _CALL_TIMEOUT_S = 10.0
+# Errors of a venue that is starting or briefly away: wait for it.
+_NOT_YET = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-class IngestOptions:
-    def __init__(
-        self, config: MeshConfig, redis_url: str, source: str | None = None, max_queued: int = 20_000
-    ):
-        if not config.venues:
+@dataclass(frozen=True)
+class IngestConfig:
+    mesh: MeshConfig
+    redis_url: str
+    # Written into every bus entry: who published it.
+    source: str = field(default_factory=lambda: f"ingest/{socket.gethostname()}")
+    # Bus entries held while Redis is slow or away before venues are paused.
+    max_queued: int = 20_000
+
+    def __post_init__(self) -> None:
+        if not self.mesh.venues:
             raise InvalidArgument.field(
                 "venue", "no venues to follow: give --venue NAME=HOST:PORT or a mesh config"
             )
-        self.config = config
-        self.redis_url = redis_url
-        self.source = source or f"ingest/{socket.gethostname()}"
-        self.max_queued = max_queued
+        if self.max_queued < 1:
+            raise InvalidArgument.field("max-queued", f"must be at least 1, got {self.max_queued}")
 
 
 def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
@@ -48,33 +58,38 @@ def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
     return lambda: grpc.aio.insecure_channel(address, options=options)
 
 
+class _NotAnswering(Exception):
+    """A venue that is not answering yet (UNAVAILABLE, DEADLINE_EXCEEDED): retried."""
+
+
+async def _list_symbols(link: VenueLink, metadata: Metadata) -> list[str]:
+    async with _channel_factory(link.address)() as channel:
+        try:
+            reply = await md_grpc.MarketDataStub(channel).ListInstruments(
+                md.ListInstrumentsRequest(), metadata=metadata, timeout=_CALL_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _NOT_YET:
+                raise _NotAnswering(exc.code().name) from None
+            raise Unavailable(
+                f"venue {link.name} at {link.address}: {exc.code().name} {exc.details()}"
+            ) from None
+    return sorted(i.symbol for i in reply.instruments)
+
+
 async def _symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> list[str]:
     """The configured symbols, or every instrument the venue lists (waits for the venue to answer)."""
     if link.symbols:
         return list(link.symbols)
-    delay = 0.2
-    while True:
-        async with _channel_factory(link.address)() as channel:
-            try:
-                reply = await md_grpc.MarketDataStub(channel).ListInstruments(
-                    md.ListInstrumentsRequest(), metadata=metadata, timeout=_CALL_TIMEOUT_S
-                )
-                return sorted(i.symbol for i in reply.instruments)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise Unavailable(
-                        f"venue {link.name} at {link.address}: {exc.code().name} {exc.details()}"
-                    ) from None
-                log.warning(
-                    "ingest: venue %s at %s not answering (%s); retrying",
-                    link.name,
-                    link.address,
-                    exc.code().name,
-                )
-        if stop.is_set():
-            raise Unavailable(f"venue {link.name} at {link.address} never answered")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+    symbols = await until_reachable(
+        lambda: _list_symbols(link, metadata),
+        what=f"ingest: venue {link.name} at {link.address}",
+        retry_on=(_NotAnswering,),
+        stop=stop,
+    )
+    if symbols is None:
+        raise Unavailable(f"venue {link.name} at {link.address} never answered")
+    return symbols
 
 
 async def _resume_from_bus(redis: aioredis.Redis, follower: Follower) -> None:
@@ -91,37 +106,60 @@ async def _resume_from_bus(redis: aioredis.Redis, follower: Follower) -> None:
             return
 
 
-async def run_ingest(options: IngestOptions, stop: asyncio.Event, ready: Ready) -> None:
-    redis = aioredis.Redis.from_url(options.redis_url, socket_timeout=10, health_check_interval=5)
-    metadata = auth_metadata()
-    publisher = Publisher(redis, Retention(options.config.rate_per_s, options.config.outage_minutes))
-    writer = BusWriter(publisher, options.source, options.max_queued)
-    await writer.connect()
-    followers: list[Follower] = []
-    for link in options.config.venues:
-        symbols = await _symbols(link, metadata, stop)
-        for channel in link.channels:
-            follower = Follower(
-                link, channel, symbols, _channel_factory(link.address), metadata, writer.publish
-            )
-            await _resume_from_bus(redis, follower)
-            followers.append(follower)
+class Ingest:
+    """The ingest service: a Follower per (venue, channel), one BusWriter, until stopped."""
 
-    def bus_lost(since_ns: int) -> None:
-        for follower in followers:
-            follower.mark_bus_loss(since_ns)
+    name = "ingest"
 
-    writer.on_loss = bus_lost
-    tasks = [asyncio.create_task(f.run(stop), name=f.stream) for f in followers]
-    tasks.append(asyncio.create_task(writer.watch_groups([f.stream for f in followers], stop)))
-    flusher = asyncio.create_task(writer.run(stop))
-    await ready()
-    log.info("ingest: following %s", ", ".join(f.stream for f in followers))
-    try:
-        await stop.wait()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await flusher
-        await redis.aclose()
+    def __init__(self, config: IngestConfig) -> None:
+        self.config = config
+
+    def grpc_services(self) -> Sequence[Service]:
+        return ()
+
+    async def run(self, ctx: ServiceContext) -> None:
+        redis = open_redis(self.config.redis_url)
+        try:
+            await self._follow(redis, ctx)
+        finally:
+            await redis.aclose()
+
+    async def _follow(self, redis: aioredis.Redis, ctx: ServiceContext) -> None:
+        config = self.config
+        metadata = auth_metadata()
+        publisher = Publisher(redis, Retention(config.mesh.rate_per_s, config.mesh.outage_minutes))
+        writer = BusWriter(publisher, config.source, config.max_queued)
+        await writer.connect()
+        followers = await self._followers(redis, writer, metadata, ctx.stop)
+
+        def bus_lost(since_ns: int) -> None:
+            for follower in followers:
+                follower.mark_bus_loss(since_ns)
+
+        writer.on_loss = bus_lost
+        tasks = [asyncio.create_task(f.run(ctx.stop), name=f.stream) for f in followers]
+        tasks.append(asyncio.create_task(writer.watch_groups([f.stream for f in followers], ctx.stop)))
+        flusher = asyncio.create_task(writer.run(ctx.stop))
+        await ctx.ready()
+        log.info("ingest: following %s", ", ".join(f.stream for f in followers))
+        try:
+            await ctx.stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await flusher
+
+    async def _followers(
+        self, redis: aioredis.Redis, writer: BusWriter, metadata: Metadata, stop: asyncio.Event
+    ) -> list[Follower]:
+        followers: list[Follower] = []
+        for link in self.config.mesh.venues:
+            symbols = await _symbols(link, metadata, stop)
+            for channel in link.channels:
+                follower = Follower(
+                    link, channel, symbols, _channel_factory(link.address), metadata, writer.publish
+                )
+                await _resume_from_bus(redis, follower)
+                followers.append(follower)
+        return followers

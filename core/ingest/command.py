@@ -1,33 +1,53 @@
-"""`trademesh ingest`: its own flags (the common ones are core.cli's)."""
+"""`trademesh ingest`: its flags, its config, its app (core.command)."""
 
 from __future__ import annotations
 
 import argparse
-import functools
+from typing import TYPE_CHECKING
 
-import uvloop
+from core.command import MeshView, ServiceCommand, add_redis_argument, positive_int
+from core.mesh.config import add_mesh_arguments, venue_args
 
-from core.env import redis_url
-from core.ingest.app import IngestOptions, run_ingest
-from core.mesh.config import mesh_config_from_args
-from core.service import run_service
+if TYPE_CHECKING:
+    from core.ingest.app import IngestConfig
+    from core.service import ServiceApp
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["COMMAND"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
+    add_mesh_arguments(parser)
     parser.add_argument("--source", help="name written into every bus entry (default: ingest/<hostname>)")
     parser.add_argument(
         "--max-queued",
-        type=int,
+        type=positive_int,
         default=20_000,
         help="bus entries held while Redis is slow or away before venues are paused (default 20000)",
     )
 
 
-def run(args: argparse.Namespace) -> None:
-    options = IngestOptions(
-        mesh_config_from_args(args), redis_url(args.redis_url), args.source, args.max_queued
+def _config(args: argparse.Namespace) -> IngestConfig:
+    from core.env import redis_url
+    from core.ingest.app import IngestConfig
+    from core.mesh.config import mesh_config_from_args
+
+    source = {} if args.source is None else {"source": args.source}
+    return IngestConfig(
+        mesh_config_from_args(args), redis_url(args.redis_url), max_queued=args.max_queued, **source
     )
-    work = functools.partial(run_ingest, options)
-    uvloop.run(run_service("ingest", args.server_options, work))
+
+
+def _create(config: IngestConfig) -> ServiceApp:
+    from core.ingest.app import Ingest
+
+    return Ingest(config)
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    return venue_args(mesh.venues)
+
+
+COMMAND: ServiceCommand[IngestConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments, mesh_args=_mesh_args
+)

@@ -22,6 +22,7 @@ from core.backoff import Backoff
 from core.bus.names import market_stream
 from core.convert import CHANNEL_TO_PB
 from core.ingest.gaps import gap_markers, has_gap_notice
+from core.logs import bind_log_fields
 from core.mesh.config import VenueLink
 from core.model import Channel
 from core.rpc.client import Metadata
@@ -83,6 +84,7 @@ class Follower:
         self.gaps = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        bind_log_fields(venue=self.link.name, stream=self.stream)
         backoff = Backoff(0.2, 5.0)
         while not stop.is_set():
             try:

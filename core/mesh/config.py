@@ -27,9 +27,11 @@ __all__ = [
     "DEFAULT_CHANNELS",
     "MeshConfig",
     "VenueLink",
+    "add_mesh_arguments",
     "load_mesh_config",
     "mesh_config_from_args",
     "parse_venue_link",
+    "venue_args",
 ]
 
 DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS)
@@ -117,6 +119,23 @@ def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()
     if len(set(names)) != len(names):
         raise InvalidArgument.field("venues", f"a venue is listed twice: {names}")
     return MeshConfig(venues, outage, rate, raw)
+
+
+def add_mesh_arguments(parser: Any) -> None:
+    """--mesh-config and --venue, for the services that follow venues."""
+    parser.add_argument("--mesh-config", type=Path, help="mesh config file (TOML; see core/mesh/config.py)")
+    parser.add_argument(
+        "--venue",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a venue to follow (all symbols, default channels); repeatable; adds to --mesh-config",
+    )
+
+
+def venue_args(venues: tuple[tuple[str, str], ...]) -> list[str]:
+    """The --venue flags naming each (name, address): how `trademesh up` points a service at them."""
+    return [flag for name, address in venues for flag in ("--venue", f"{name}={address}")]
 
 
 def mesh_config_from_args(args: Any) -> MeshConfig:

@@ -36,8 +36,9 @@ _STABLE_S = 30.0
 @dataclass
 class ChildSpec:
     name: str
-    # Arguments after `python -m core.cli`; may be rebuilt before each start (addresses).
-    args: Callable[[], list[str]]
+    # Arguments after `python -m core.cli`, rebuilt before each start from what the child's
+    # last serving line said (empty before the first start): a restart can keep its ports.
+    args: Callable[[dict[str, Any]], list[str]]
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,7 +74,7 @@ class Child:
             sys.executable,
             "-m",
             "core.cli",
-            *self.spec.args(),
+            *self.spec.args(self.info),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, **self.spec.env},

@@ -1,8 +1,10 @@
 """`trademesh up`: the whole local mesh as supervised processes.
 
-The gateway first (services register with it as they start), then a sim venue, ingest,
-recorder, bars and bridge, each started once the one before is healthy; logs prefixed by
-service; a crashed service is restarted; Ctrl-C stops them all in reverse order, then the
+Every service of core.registry.SERVICES, in its start order: the gateway first (services
+register with it as they start), then each service once those it depends on are healthy
+(the sim venue, ingest, recorder, bars, bridge, ...), each with the arguments its
+ServiceCommand gives for the mesh; logs prefixed by service; a crashed service is restarted
+on the ports it had; Ctrl-C stops them all in reverse order, then the
 embedded Redis and PostgreSQL if it started them. Every so often it prints what the mesh has
 done: trades on the bus, recorded, bars closed. The first start makes an API key for Studio
 and local agents in <data-dir>/api-key (mode 600); it is never printed.
@@ -11,6 +13,7 @@ and local agents in <data-dir>/api-key (mode 600); it is never printed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import signal
@@ -18,11 +21,14 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from core.command import MeshView, ServiceCommand
 from core.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, read_secret
 from core.mesh.embedded import Backing, start_backing
 from core.mesh.progress import Progress
 from core.mesh.supervisor import Child, ChildSpec
+from core.registry import SERVICES, Kind, ServiceEntry, start_order
 
 __all__ = ["UpOptions", "run_up"]
 
@@ -38,8 +44,6 @@ class UpOptions:
     status_every_s: float = 10.0
 
 
-_PORTS = {"sim": 5070, "ingest": 5100, "recorder": 5101, "bars": 5102, "bridge": 5103}
-_GATEWAY_PORTS = (8081, 8082)  # HTTP (gRPC-web, Studio, /mcp, /metrics), native gRPC (registry)
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
 API_KEY_FILE = "api-key"
 API_KEY_NAME = "local"
@@ -60,62 +64,62 @@ def _secret(variable: str, data_dir: Path, file_name: str) -> str:
     return value
 
 
-def _ports(name: str, options: UpOptions) -> list[str]:
-    if options.free_ports:
-        return ["--port", "0", "--metrics-port", "0"]
-    return ["--port", str(_PORTS[name])]
+def _port_args(entry: ServiceEntry, options: UpOptions, previous: dict[str, Any]) -> list[str]:
+    """The ports it had before a restart (others know them), free ones, or its defaults."""
+    names = ["port", "grpc_port" if entry.grpc_port is not None else "metrics_port"]
+    if previous:
+        values = [str(previous.get(name, 0)) for name in names]
+    elif options.free_ports:
+        values = ["0", "0"]
+    else:
+        return []
+    return [arg for name, value in zip(names, values, strict=True) for arg in (_flag(name), value)]
 
 
-def _specs(options: UpOptions, venue: Child | None, env: dict[str, str]) -> list[ChildSpec]:
-    def mesh_args(name: str, *extra: str) -> ChildSpec:
-        def args() -> list[str]:
-            assert venue is not None
-            return [name, *_ports(name, options), "--venue", f"sim={venue.address}", *extra]
-
-        return ChildSpec(name, args, env)
-
-    return [mesh_args("ingest"), mesh_args("recorder"), mesh_args("bars"), mesh_args("bridge")]
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def _gateway_spec(options: UpOptions, env: dict[str, str], gateway: list[Child]) -> ChildSpec:
-    def args() -> list[str]:
-        if gateway and gateway[0].info:  # a restart keeps its ports: services know them
-            http, grpc = gateway[0].info["port"], gateway[0].info["grpc_port"]
-        else:
-            http, grpc = (0, 0) if options.free_ports else _GATEWAY_PORTS
-        return ["gateway", "--port", str(http), "--grpc-port", str(grpc)]
+class _Mesh:
+    """The children `up` started, in start order, and what later ones learn of earlier ones."""
 
-    return ChildSpec("gateway", args, env)
+    def __init__(self, options: UpOptions, env: dict[str, str]) -> None:
+        self.options = options
+        self.env = env
+        self.view = MeshView(sim_config=options.sim_config)
+        self.children: list[Child] = []
 
+    def spec(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> ChildSpec:
+        view, options = self.view, self.options
 
-def _venue_spec(options: UpOptions, env: dict[str, str]) -> ChildSpec:
-    extra = ["--config", str(options.sim_config)] if options.sim_config else []
-    return ChildSpec("sim", lambda: ["venue", "sim", *_ports("sim", options), *extra], env)
+        def args(previous: dict[str, Any]) -> list[str]:
+            return [entry.name, *command.mesh_args(view), *_port_args(entry, options, previous)]
 
+        name = view.venue if entry.kind is Kind.VENUE else entry.name
+        return ChildSpec(name, args, dict(self.env))
 
-async def _start_gateway(options: UpOptions, env: dict[str, str], children: list[Child]) -> dict[str, str]:
-    """Starts the gateway; the environment the other services get (where to register)."""
-    holder: list[Child] = []
-    gateway = Child(_gateway_spec(options, env, holder), _WIDTH)
-    holder.append(gateway)
-    children.append(gateway)
-    await gateway.start()
-    _say(f"gateway serving on {gateway.address} (pid {gateway.pid}), registry on {gateway.grpc_address}")
-    return {**env, GATEWAY: gateway.grpc_address}
-
-
-async def _start_all(options: UpOptions, env: dict[str, str], children: list[Child]) -> None:
-    env = await _start_gateway(options, env, children)
-    width = _WIDTH
-    venue = Child(_venue_spec(options, env), width)
-    children.append(venue)
-    await venue.start()
-    _say(f"sim serving on {venue.address} (pid {venue.pid})")
-    for spec in _specs(options, venue, env):
-        child = Child(spec, width)
-        children.append(child)
+    async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
+        child = Child(self.spec(entry, command), _WIDTH)
+        self.children.append(child)
         await child.start()
-        _say(f"{spec.name} serving on {child.address} (pid {child.pid})")
+        self._learn(entry, child)
+
+    def _learn(self, entry: ServiceEntry, child: Child) -> None:
+        if entry.kind is Kind.GATEWAY:
+            self.env = {**self.env, GATEWAY: child.grpc_address}
+            _say(f"gateway serving on {child.address} (pid {child.pid}), registry on {child.grpc_address}")
+            return
+        if entry.kind is Kind.VENUE:
+            venues = (*self.view.venues, (child.spec.name, child.address))
+            self.view = dataclasses.replace(self.view, venues=venues)
+        _say(f"{child.spec.name} serving on {child.address} (pid {child.pid})")
+
+
+async def _start_all(mesh: _Mesh) -> None:
+    from core.cli import load_command
+
+    for entry in start_order():
+        await mesh.start(entry, load_command(entry))
 
 
 async def _stop_all(children: list[Child]) -> None:
@@ -143,11 +147,12 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    children: list[Child] = []
+    mesh = _Mesh(options, env)
+    children = mesh.children
     tasks: list[asyncio.Task[None]] = []
     try:
         key_file = await _login_key(options, backing)
-        await _start_all(options, env, children)
+        await _start_all(mesh)
         _say("all services healthy; Ctrl-C stops the mesh")
         _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
         tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
@@ -174,7 +179,7 @@ def run_up(options: UpOptions) -> None:
     _say("stopped")
 
 
-_WIDTH = max(len(n) for n in [*_PORTS, "gateway"])
+_WIDTH = max(len(name) for name in SERVICES)
 
 
 def _say(text: str) -> None:

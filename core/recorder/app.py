@@ -1,7 +1,7 @@
 """The recorder service: prepare the database, then consume the bus into it until stopped.
 
-prepare() runs before the service announces itself (migrations, partitions); a database it
-cannot reach or migrate ends the process with one line naming the redacted URL. Then
+prepare() runs before the service is ready (migrations, partitions); a database it cannot
+reach or migrate ends the process with one line naming the redacted URL. Then
 Recorder.work() runs the consumer group and, beside it, the maintenance loop (partitions
 ahead, retention). A batch is acknowledged only after its transaction committed:
 - bad data (Corrupt) fails the batch: the consumer retries it entry by entry and, after
@@ -19,26 +19,31 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.backoff import Backoff
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import Corrupt, FailedPrecondition, Unavailable
+from core.recorder.database import open_pool
 from core.recorder.migrate import migrate
 from core.recorder.partitions import DAY_NS, Partitions, day_of
 from core.recorder.writer import Writer
-from core.service import Ready
+from core.retry import until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
 
-__all__ = ["Recorder", "RecorderOptions", "default_consumer", "prepare"]
+__all__ = ["Recorder", "RecorderConfig", "RecorderService", "default_consumer", "prepare"]
 
 log = logging.getLogger(__name__)
 
-_RETRY_MAX_S = 5.0
+_CLOSE_TIMEOUT_S = 5.0
 
 
 def default_consumer() -> str:
@@ -47,7 +52,7 @@ def default_consumer() -> str:
 
 
 @dataclass(frozen=True)
-class RecorderOptions:
+class RecorderConfig:
     database_url: str
     redis_url: str
     # Whole days of data to keep; 0 keeps everything.
@@ -75,7 +80,7 @@ class RecorderOptions:
         )
 
 
-async def prepare(pool: Any, options: RecorderOptions) -> Partitions:
+async def prepare(pool: Any, options: RecorderConfig) -> Partitions:
     """Migrations, then the partitions of yesterday to `days_ahead` days from now."""
     partitions = Partitions()
     try:
@@ -94,7 +99,7 @@ async def prepare(pool: Any, options: RecorderOptions) -> Partitions:
 
 
 class Recorder:
-    def __init__(self, pool: Any, partitions: Partitions, options: RecorderOptions) -> None:
+    def __init__(self, pool: Any, partitions: Partitions, options: RecorderConfig) -> None:
         self.pool = pool
         self.options = options
         self.partitions = partitions
@@ -115,7 +120,7 @@ class Recorder:
     async def _commit(self, label: str, entries: list[Entry]) -> None:
         if self.fault is not None:
             raise Unavailable("the recorder is stopping on a database fault")
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while True:
             try:
                 self.rows_written += await self.writer.write(entries)
@@ -123,22 +128,27 @@ class Recorder:
             except (Corrupt, Unavailable) as exc:
                 if isinstance(exc, Corrupt) or self.stop.is_set():
                     raise
+                delay = backoff.next()
                 log.warning("recorder %s: %s; retrying in %.1f s", label, exc, delay)
             except Exception as exc:
                 self.fault = exc
                 self.stop.set()
                 raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX_S)
 
-    async def work(self, stop: asyncio.Event, ready: Ready) -> None:
-        """The service's work (core.service.run_service)."""
+    async def work(self, stop: asyncio.Event, ready: Callable[[], Awaitable[None]]) -> None:
+        """Consume until `stop` (calls `ready` once the bus answers)."""
         forward = asyncio.create_task(self._forward(stop))
-        redis = aioredis.Redis.from_url(self.options.redis_url, socket_connect_timeout=5, socket_timeout=30)
+        redis = open_redis(self.options.redis_url)
         maintenance = asyncio.create_task(self.maintain())
         try:
-            await self._reach_redis(redis)
-            if not self.stop.is_set():
+            reached = await until_reachable(
+                redis.ping,
+                what=f"recorder: the bus at {redact_url(self.options.redis_url)}",
+                retry_on=(RedisError, OSError),
+                stop=self.stop,
+            )
+            if reached is not None:
                 await ready()
                 consumer = GroupConsumer(
                     redis, self.options.consumer_options(), self.handle, self.handle_read
@@ -155,17 +165,6 @@ class Recorder:
     async def _forward(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.stop.set()
-
-    async def _reach_redis(self, redis: Any) -> None:
-        delay = 0.1
-        while not self.stop.is_set():
-            try:
-                await redis.ping()
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("recorder: bus at %s unreachable (%s)", redact_url(self.options.redis_url), exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX_S)
 
     async def maintain(self) -> None:
         """Partitions ahead and retention, now and every maintenance_s, until stopped."""
@@ -192,3 +191,34 @@ class Recorder:
         if dropped:
             log.info("recorder: retention dropped %s", ", ".join(dropped))
         return dropped
+
+
+class RecorderService:
+    """The recorder as a service (core.service): open the pool, prepare, consume until stopped."""
+
+    name = "recorder"
+
+    def __init__(self, config: RecorderConfig) -> None:
+        self.config = config
+
+    def grpc_services(self) -> Sequence[Service]:
+        return ()
+
+    async def run(self, ctx: ServiceContext) -> None:
+        config = self.config
+        pool = await open_pool(config.database_url)
+        log.info(
+            "recorder: database %s, bus %s, streams %s, retention %s",
+            redact_url(config.database_url),
+            redact_url(config.redis_url),
+            " ".join(config.patterns),
+            f"{config.retention_days} days" if config.retention_days else "forever",
+        )
+        try:
+            partitions = await prepare(pool, config)
+            await Recorder(pool, partitions, config).work(ctx.stop, ctx.ready)
+        finally:
+            try:
+                await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                pool.terminate()

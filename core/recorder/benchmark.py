@@ -34,7 +34,7 @@ from core.bus.codec import FIELD, decode, encode_market
 from core.bus.publisher import Publisher, Retention
 from core.env import database_url, redact_url, redis_url
 from core.process import start_service
-from core.recorder.app import RecorderOptions, prepare
+from core.recorder.app import RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.recorder.writer import CHUNK_EVENTS, Writer
 from trademesh.common.v1 import common_pb2 as common
@@ -89,7 +89,7 @@ async def run_writer(url: str, args: argparse.Namespace) -> None:
     data = _entries("bench", args, args.events)
     pool = await open_pool(url, size=1)  # one connection: its backend is the one measured
     try:
-        partitions = await prepare(pool, RecorderOptions(database_url=url, redis_url=""))
+        partitions = await prepare(pool, RecorderConfig(database_url=url, redis_url=""))
         writer = Writer(pool, partitions, chunk_events=args.chunk_events)
         async with pool.acquire() as conn:
             backend = Path(f"/proc/{await conn.fetchval('SELECT pg_backend_pid()')}/stat")

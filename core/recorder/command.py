@@ -1,41 +1,31 @@
-"""`trademesh recorder`: the command line of the recorder service."""
+"""`trademesh recorder`: its flags, its config, its app (core.command)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
+from typing import TYPE_CHECKING
 
-import uvloop
+from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int
 
-from core.env import database_url, redact_url, redis_url
-from core.recorder.app import Recorder, RecorderOptions, default_consumer, prepare
-from core.recorder.database import open_pool
-from core.rpc.server import ServerOptions
-from core.service import run_service
+if TYPE_CHECKING:
+    from core.recorder.app import RecorderConfig
+    from core.service import ServiceApp
 
-__all__ = ["add_arguments", "options_from_args", "run"]
-
-log = logging.getLogger(__name__)
-
-_CLOSE_TIMEOUT_S = 5.0
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return number
+__all__ = ["COMMAND"]
 
 
 def _not_negative(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return number
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
     parser.add_argument(
         "--database-url",
         help="PostgreSQL (default: $DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres)",
@@ -48,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch",
-        type=_positive,
+        type=positive_int,
         default=500,
         help="bus entries per stream per transaction (each holds many events; default 500)",
     )
@@ -69,26 +59,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--claim-idle-ms",
-        type=_positive,
+        type=positive_int,
         default=30_000,
         help="retry an unacknowledged entry after it sat this long (default 30000)",
     )
     parser.add_argument(
         "--max-deliveries",
-        type=_positive,
+        type=positive_int,
         default=5,
         help="dead-letter an entry after this many failed deliveries (default 5)",
     )
     parser.add_argument(
         "--maintenance-s",
-        type=float,
+        type=positive_float,
         default=300.0,
         help="how often to create coming partitions and apply retention (default 300)",
     )
 
 
-def options_from_args(args: argparse.Namespace) -> RecorderOptions:
-    return RecorderOptions(
+def _config(args: argparse.Namespace) -> RecorderConfig:
+    from core.env import database_url, redis_url
+    from core.recorder.app import RecorderConfig, default_consumer
+
+    return RecorderConfig(
         database_url=database_url(args.database_url),
         redis_url=redis_url(args.redis_url),
         retention_days=args.retention_days,
@@ -102,24 +95,12 @@ def options_from_args(args: argparse.Namespace) -> RecorderOptions:
     )
 
 
-def run(args: argparse.Namespace) -> None:
-    uvloop.run(serve(options_from_args(args), args.server_options))
+def _create(config: RecorderConfig) -> ServiceApp:
+    from core.recorder.app import RecorderService
+
+    return RecorderService(config)
 
 
-async def serve(options: RecorderOptions, server: ServerOptions) -> None:
-    pool = await open_pool(options.database_url)
-    log.info(
-        "recorder: database %s, bus %s, streams %s, retention %s",
-        redact_url(options.database_url),
-        redact_url(options.redis_url),
-        " ".join(options.patterns),
-        f"{options.retention_days} days" if options.retention_days else "forever",
-    )
-    try:
-        partitions = await prepare(pool, options)
-        await run_service("recorder", server, Recorder(pool, partitions, options).work)
-    finally:
-        try:
-            await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            pool.terminate()
+COMMAND: ServiceCommand[RecorderConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments
+)

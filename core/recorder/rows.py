@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from core.bus.consumer import Entry
+from core.convert import TIMEFRAME_FROM_PB
 from core.errors import Corrupt
 from core.recorder.schema import BARS, BOOK, CANDLES, NOTICES, TICKERS, TRADES, Table
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -23,15 +24,7 @@ __all__ = ["Row", "Rows", "chunks", "rows_of"]
 Row = tuple[Any, ...]
 
 _SIDES = {common.SIDE_BUY: "buy", common.SIDE_SELL: "sell"}
-_TIMEFRAMES = {
-    common.TIMEFRAME_1_SECOND: "1s",
-    common.TIMEFRAME_1_MINUTE: "1m",
-    common.TIMEFRAME_5_MINUTES: "5m",
-    common.TIMEFRAME_15_MINUTES: "15m",
-    common.TIMEFRAME_1_HOUR: "1h",
-    common.TIMEFRAME_4_HOURS: "4h",
-    common.TIMEFRAME_1_DAY: "1d",
-}
+_TIMEFRAMES = {pb: timeframe.label for pb, timeframe in TIMEFRAME_FROM_PB.items()}
 _CHANNELS = {
     md.CHANNEL_TRADES: "trades",
     md.CHANNEL_BOOK: "book",

@@ -16,11 +16,12 @@ from typing import Any, TypeAlias, cast
 
 import grpc
 
-from core.errors import TrademeshError, Unauthenticated
+from core.errors import TrademeshError, Unauthenticated, Unavailable
+from core.logs import bind_log_fields
 from core.rpc import metrics
 from core.rpc.status import code_for, to_status
 
-__all__ = ["OPEN_SERVICES", "BearerAuth", "Registrar", "wrap_handler"]
+__all__ = ["OPEN_SERVICES", "BearerAuth", "Gate", "Registrar", "wrap_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,44 @@ def _behavior(handler: Handler) -> Any:
     return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
 
 
+class Gate:
+    """Closed while the service starts: its own RPCs answer UNAVAILABLE until it is ready."""
+
+    def __init__(self, service: str, open: bool = True) -> None:
+        self.service = service
+        self.open = open
+
+    def check(self) -> None:
+        if not self.open:
+            raise Unavailable(f"{self.service} is starting; retry shortly")
+
+
+class _Edge:
+    """What wraps every handler of one server: its auth (None: off) and its start gate."""
+
+    def __init__(self, auth: BearerAuth | None, gate: Gate) -> None:
+        self.auth = auth
+        self.gate = gate
+
+    def check(self, context: Context) -> None:
+        metadata = context.invocation_metadata() or ()
+        if self.auth is not None:
+            self.auth.check_metadata(metadata)
+        self.gate.check()
+        _bind_trace(metadata)
+
+
+def _bind_trace(metadata: Any) -> None:
+    """A W3C `traceparent` (00-<trace id>-<span id>-<flags>) puts its trace id on the call's logs."""
+    for key, value in metadata:
+        if key == "traceparent":
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
+            parts = text.split("-")
+            if len(parts) == 4 and len(parts[1]) == 32:
+                bind_log_fields(trace_id=parts[1])
+            return
+
+
 class BearerAuth:
     """Unauthenticated unless `authorization: Bearer <token>` matches (constant-time compare)."""
 
@@ -73,7 +112,10 @@ class BearerAuth:
         self._expected = token.encode()
 
     def check(self, context: Context) -> None:
-        if not self._authorized(context.invocation_metadata() or ()):
+        self.check_metadata(context.invocation_metadata() or ())
+
+    def check_metadata(self, metadata: Any) -> None:
+        if not self._authorized(metadata):
             raise Unauthenticated(_DENIED)
 
     def _authorized(self, metadata: Any) -> bool:
@@ -146,25 +188,25 @@ class _Call:
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; the service log has details")
 
 
-def wrap_handler(method: str, handler: Handler, auth: BearerAuth | None) -> Handler:
-    """The handler with the edge around it: auth (unless the service is open), errors, metrics."""
+def wrap_handler(method: str, handler: Handler, auth: BearerAuth | None, gate: Gate | None = None) -> Handler:
+    """The handler with the edge around it: auth and the start gate (unless the service is open:
+    health, reflection), errors, metrics."""
     labels = (_kind(handler), *_split(method))
-    if _split(method)[0] in OPEN_SERVICES:
-        auth = None
+    edge = None if _split(method)[0] in OPEN_SERVICES else _Edge(auth, gate or Gate(labels[1]))
     inner = _behavior(handler)
     if handler.response_streaming:
-        return _rebuild(handler, _wrap_stream(inner, labels, auth))
-    return _rebuild(handler, _wrap_unary(inner, labels, auth))
+        return _rebuild(handler, _wrap_stream(inner, labels, edge))
+    return _rebuild(handler, _wrap_unary(inner, labels, edge))
 
 
-def _wrap_unary(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | None) -> Any:
+def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) -> Any:
     method = _MethodMetrics(labels)
 
     async def behavior(request: Any, context: Context) -> Any:
         call = _Call(method)
         try:
-            if auth is not None:
-                auth.check(context)
+            if edge is not None:
+                edge.check(context)
             return await inner(request, context)
         except BaseException as exc:
             await call.fail(exc, context)
@@ -175,19 +217,19 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | Non
     return behavior
 
 
-def _wrap_stream(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | None) -> Any:
+def _wrap_stream(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) -> Any:
     if not inspect.isasyncgenfunction(inner):
         # A handler that sends with context.write (grpc's Health/Watch): grpc picks the
         # calling style from the behavior's kind, so the wrapper must be a coroutine too.
-        return _wrap_unary(inner, labels, auth)
+        return _wrap_unary(inner, labels, edge)
     method = _MethodMetrics(labels)
     sent = method.sent
 
     async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
         call = _Call(method)
         try:
-            if auth is not None:
-                auth.check(context)
+            if edge is not None:
+                edge.check(context)
             async for message in inner(request, context):
                 yield message
                 sent.inc()
@@ -203,9 +245,10 @@ def _wrap_stream(inner: Any, labels: tuple[str, str, str], auth: BearerAuth | No
 class _WrappedGeneric(grpc.GenericRpcHandler):
     """A generic handler whose method handlers come out wrapped, each wrapped once."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler, auth: BearerAuth | None) -> None:
+    def __init__(self, inner: grpc.GenericRpcHandler, auth: BearerAuth | None, gate: Gate) -> None:
         self._inner = inner
         self._auth = auth
+        self._gate = gate
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     def service(self, details: grpc.HandlerCallDetails) -> Handler | None:
@@ -216,7 +259,7 @@ class _WrappedGeneric(grpc.GenericRpcHandler):
         if found is None or found[0] is not handler:
             found = self._wrapped[details.method] = (
                 handler,
-                wrap_handler(details.method, handler, self._auth),
+                wrap_handler(details.method, handler, self._auth, self._gate),
             )
         return found[1]
 
@@ -224,13 +267,18 @@ class _WrappedGeneric(grpc.GenericRpcHandler):
 class Registrar:
     """Stands in for the server while services register, wrapping every handler with the edge."""
 
-    def __init__(self, server: grpc.aio.Server, auth: BearerAuth | None) -> None:
+    def __init__(self, server: grpc.aio.Server, auth: BearerAuth | None, gate: Gate) -> None:
         self.server = server
         self._auth = auth
+        self._gate = gate
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.server.add_generic_rpc_handlers(tuple(_WrappedGeneric(h, self._auth) for h in handlers))
+        wrapped = tuple(_WrappedGeneric(h, self._auth, self._gate) for h in handlers)
+        self.server.add_generic_rpc_handlers(wrapped)
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
-        wrapped = {name: wrap_handler(f"/{service}/{name}", h, self._auth) for name, h in handlers.items()}
+        wrapped = {
+            name: wrap_handler(f"/{service}/{name}", h, self._auth, self._gate)
+            for name, h in handlers.items()
+        }
         self.server.add_registered_method_handlers(service, wrapped)

@@ -22,14 +22,13 @@ import grpc
 
 from core.backoff import Backoff
 from core.env import ADVERTISE_HOST, GATEWAY
+from core.registry import Kind
 from core.rpc.client import auth_metadata
 from trademesh.registry.v1 import registry_pb2 as pb
 from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
 
 __all__ = [
     "HEALTH_SERVICE",
-    "KIND_CORE",
-    "KIND_VENUE",
     "GatewayRegistration",
     "Registration",
     "advertised_address",
@@ -38,8 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KIND_VENUE = pb.KIND_VENUE
-KIND_CORE = pb.KIND_CORE
+# The registry's kind of each kind of service (core.registry.Kind).
+_KINDS = {Kind.VENUE: pb.KIND_VENUE, Kind.CORE: pb.KIND_CORE, Kind.GATEWAY: pb.KIND_GATEWAY}
 # Every trademesh server serves health; listing it lets the gateway route health checks.
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -158,7 +157,7 @@ class GatewayRegistration:
 
 
 def start_registration(
-    name: str, kind: pb.Kind.ValueType, bind_host: str, port: int, services: Sequence[str]
+    name: str, kind: Kind, bind_host: str, port: int, services: Sequence[str]
 ) -> GatewayRegistration | None:
     """Registers in the background when TRADEMESH_GATEWAY is set; None (no registration) otherwise."""
     gateway = os.environ.get(GATEWAY, "").strip()
@@ -166,7 +165,7 @@ def start_registration(
         return None
     names = tuple(dict.fromkeys([*services, HEALTH_SERVICE]))
     registration = GatewayRegistration(
-        gateway, Registration(name, kind, advertised_address(bind_host, port), names)
+        gateway, Registration(name, _KINDS[kind], advertised_address(bind_host, port), names)
     )
     registration.start()
     return registration

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -14,9 +12,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
-from core.rpc.edge import BearerAuth, Registrar
+from core.rpc.edge import BearerAuth, Gate, Registrar
 
-__all__ = ["Served", "ServerOptions", "Service", "create_server", "serve_until_stopped"]
+__all__ = ["Served", "ServerOptions", "Service", "create_server"]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +55,15 @@ class Served:
     port: int
     health: health.aio.HealthServicer
     service_names: list[str]
+    gate: Gate
+    options: ServerOptions
     metrics_port: int | None = None
-    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def open(self) -> None:
+        """Take calls: the gate opens, health says SERVING (and a server without auth says so)."""
+        _warn_if_open(self.options)
+        self.gate.open = True
+        await self.set_serving(True)
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -68,27 +73,28 @@ class Served:
             await self.health.set(name, status)
 
     async def stop(self, options: ServerOptions) -> None:
-        """Graceful: NOT_SERVING, let streams end, then stop with a grace period."""
+        """NOT_SERVING, then stop: in-flight calls get the grace period (core.service drains first)."""
         await self.set_serving(False)
-        for hook in self.on_stop:
-            await hook()
-        await asyncio.sleep(options.drain_delay_s)
         await self.server.stop(options.grace_s)
 
 
-def _auth(options: ServerOptions) -> BearerAuth | None:
+def _warn_if_open(options: ServerOptions) -> None:
     if options.token is None:
         log.warning(
             "AUTH IS OFF for %s: no token configured (set TRADEMESH_TOKEN); anyone who can reach "
             "this port can call every RPC",
             options.service_label,
         )
-        return None
-    return BearerAuth(options.token)
 
 
-async def create_server(services: Sequence[Service], options: ServerOptions) -> Served:
-    """Build and start the server; options.port 0 binds a free port (returned in Served.port)."""
+async def create_server(
+    services: Sequence[Service], options: ServerOptions, starting: bool = False
+) -> Served:
+    """Build and start the server; options.port 0 binds a free port (returned in Served.port).
+
+    `starting`: health NOT_SERVING and the services' own RPCs UNAVAILABLE until the caller opens
+    `Served.gate` (core.service does, once the service is ready).
+    """
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", _MESSAGE_LIMIT_BYTES),
@@ -96,7 +102,9 @@ async def create_server(services: Sequence[Service], options: ServerOptions) -> 
             ("grpc.so_reuseport", 0),
         ],
     )
-    registrar = Registrar(server, _auth(options))
+    gate = Gate(options.service_label, open=not starting)
+    auth = None if options.token is None else BearerAuth(options.token)
+    registrar = Registrar(server, auth, gate)
     for service in services:
         service.add_to_server(service.servicer, registrar)
     health_servicer = health.aio.HealthServicer()
@@ -114,18 +122,9 @@ async def create_server(services: Sequence[Service], options: ServerOptions) -> 
     if options.metrics_port is not None:
         http_server, _ = start_http_server(options.metrics_port, addr=options.host)
         metrics_port = http_server.server_port
-    served = Served(server, port, health_servicer, names, metrics_port)
-    await served.set_serving(True)
+    served = Served(server, port, health_servicer, names, gate, options, metrics_port)
+    if not starting:
+        await served.open()
+    else:
+        await served.set_serving(False)
     return served
-
-
-async def serve_until_stopped(served: Served, options: ServerOptions) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("%s: stopping (signal received)", options.service_label)
-    await served.stop(options)
-    log.info("%s: stopped", options.service_label)

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Annotated
+
+from pydantic import Field
 
 from core.errors import InvalidArgument
+from core.model import TIMEFRAME_LABELS, Timeframe
 
-__all__ = ["TIMEFRAMES", "TimeframeText", "bounded", "canonical_symbol", "live_venue", "optional_symbol"]
+__all__ = [
+    "TimeframeText",
+    "bounded",
+    "canonical_symbol",
+    "live_venue",
+    "optional_symbol",
+    "timeframe_label",
+]
 
-# The bar timeframes as the recorder stores them (core.bus.names.TIMEFRAME_TEXT). A Literal, so
-# the tool's input schema lists them and a model picks one instead of guessing.
-TimeframeText = Literal["1s", "1m", "5m", "15m", "1h", "4h", "1d"]
-TIMEFRAMES: tuple[str, ...] = get_args(TimeframeText)
+# A bar timeframe's label as the recorder stores it (core.model.Timeframe). Its input schema
+# lists them, so a model picks one instead of guessing; timeframe_label() checks the value.
+TimeframeText = Annotated[str, Field(json_schema_extra={"enum": list(TIMEFRAME_LABELS)})]
 
 # Canonical (ccxt unified) symbols: BASE/QUOTE, BASE/QUOTE:SETTLE, with dated or option
 # suffixes after the settle asset (BTC/USD:BTC-250627). Venue-native forms (BTCUSDT) are refused
@@ -44,6 +53,10 @@ def canonical_symbol(symbol: str) -> str:
 def optional_symbol(symbol: str | None) -> str:
     """The symbol filter of a venue call: "" (every symbol) when not given."""
     return "" if symbol is None or symbol == "" else canonical_symbol(symbol)
+
+
+def timeframe_label(label: str) -> str:
+    return Timeframe.from_label(label).label
 
 
 def bounded(field: str, value: int, low: int, high: int) -> int:

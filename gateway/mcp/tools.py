@@ -21,7 +21,14 @@ from core.errors import TrademeshError
 from gateway.mcp import render
 from gateway.mcp.bars import BarStore
 from gateway.mcp.book import book_top
-from gateway.mcp.inputs import TimeframeText, bounded, canonical_symbol, live_venue, optional_symbol
+from gateway.mcp.inputs import (
+    TimeframeText,
+    bounded,
+    canonical_symbol,
+    live_venue,
+    optional_symbol,
+    timeframe_label,
+)
 from gateway.mcp.upstream import Upstream
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -76,6 +83,7 @@ class MarketTools:
         (decimal strings), trade count, and whether the bar was repaired from venue candles.
         `limit` is 1 to 1000."""
         symbol = canonical_symbol(symbol)
+        timeframe = timeframe_label(timeframe)
         limit = bounded("limit", limit, 1, MAX_BARS)
         bars = await self._bars.latest(venue, symbol, timeframe, limit)
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": bars}

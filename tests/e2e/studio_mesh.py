@@ -20,7 +20,7 @@ import grpc
 
 from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, sim_config
+from tests.integration.mesh import MeshProcesses, sim_config, venue_link
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
@@ -102,9 +102,8 @@ class StudioMesh:
     def start_services(self) -> None:
         config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10)
         self.venue = self.processes.start("venue", "sim", "--config", str(config))
-        link = ("--venue", f"sim={self.venue.address}")
         for name in ("ingest", "recorder", "bars"):
-            self.processes.start(name, *link)
+            self.processes.start(name, *venue_link(name, self.venue.address))
         self.start_bridge()
 
     def start_bridge(self) -> None:

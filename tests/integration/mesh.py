@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from core.bus.codec import decode
 from core.env import DATABASE_URL, REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
+from core.registry import SERVICES
 from tests.integration.support import TEST_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -174,6 +175,11 @@ async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:
         return events
     finally:
         await client.aclose()
+
+
+def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...]:
+    """`--venue NAME=ADDRESS` for a service that follows venues (core.registry), else nothing."""
+    return ("--venue", f"{venue}={address}") if "venue" in SERVICES[service].depends_on else ()
 
 
 def sim_config(

@@ -34,7 +34,7 @@ from core.env import DATABASE_URL, TOKEN
 from core.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
-from tests.integration.mesh import MeshProcesses, fresh_redis_db
+from tests.integration.mesh import MeshProcesses, fresh_redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
@@ -167,9 +167,8 @@ async def mesh(
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await fresh_redis_db(redis_url), database)
         stack.push_async_callback(processes.stop_all)
-        link = ("--venue", f"sim={venue.address}")
         for name in ("ingest", "recorder", "bars"):
-            processes.start(name, *link)
+            processes.start(name, *venue_link(name, venue.address))
         bridge = processes.start("bridge")
         key = await create_key(database, "mcp-agent")
         auth = await GatewayAuth.open(database, b"mcp-test-session-secret-0123456789")

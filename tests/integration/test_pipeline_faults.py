@@ -25,7 +25,7 @@ from core.bus.codec import FIELD
 from core.env import TOKEN
 from core.health import check_health
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, fresh_redis_db, sim_config
+from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, fresh_redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
@@ -132,17 +132,17 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
 ) -> None:
     url = await fresh_redis_db(redis_url)
     venue = start_sim(tmp_path)
-    link = ("--venue", f"sim={venue.address}")
     mesh = MeshProcesses(tmp_path, url, fresh_database)
     try:
-        running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
+        names = ("ingest", "recorder", "bars")
+        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         await poison(url)
         for name in ("recorder", "bars", "ingest"):
             recorded = await trade_count(db, 0) or 0
             kill_9(running[name])
             await asyncio.sleep(1.0)  # about 10,000 events go by
-            running[name] = mesh.start(name, *link)
+            running[name] = mesh.start(name, *venue_link(name, venue.address))
             await until(
                 functools.partial(trade_count, db, recorded + 4000), 60, 0.2, f"trades after {name}'s restart"
             )
@@ -222,10 +222,10 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
     redis = OwnRedis(tmp_path)
     redis.start()
     venue = start_sim(tmp_path)
-    link = ("--venue", f"sim={venue.address}")
     mesh = MeshProcesses(tmp_path, redis.url, fresh_database)
     try:
-        running = {name: mesh.start(name, *link) for name in ("ingest", "recorder", "bars")}
+        names = ("ingest", "recorder", "bars")
+        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         redis.kill()
         await asyncio.sleep(1.0)
@@ -254,7 +254,7 @@ async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_histor
         # In a thread: the proxy runs on this loop and must forward while ingest starts.
         await asyncio.to_thread(mesh.start, "ingest", "--venue", f"sim={network.address}")
         for name in ("recorder", "bars"):
-            mesh.start(name, "--venue", f"sim={venue.address}")
+            mesh.start(name, *venue_link(name, venue.address))
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         network.cut()
         await assert_repaired_like_the_venue(db, venue)

@@ -19,7 +19,7 @@ import pytest
 from core.bus.codec import FIELD, decode, encode_market
 from core.bus.consumer import Entry
 from core.errors import Corrupt, FailedPrecondition
-from core.recorder.app import Recorder, RecorderOptions, prepare
+from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.recorder.migrate import Migration, load_migrations, migrate
 from core.recorder.partitions import DAY_NS, day_of, partition_name
@@ -144,7 +144,7 @@ async def pool(fresh_database: str) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def recorder(pool: Any, fresh_database: str) -> Recorder:
-    options = RecorderOptions(database_url=fresh_database, redis_url="redis://unused", retention_days=3)
+    options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused", retention_days=3)
     return Recorder(pool, await prepare(pool, options), options)
 
 
@@ -194,7 +194,9 @@ async def test_a_migration_edited_after_it_was_applied_stops_the_recorder(fresh_
     try:
         await migrate(conn)
         edited = [Migration(m.version, m.name, m.sql + "\n-- edited") for m in load_migrations()]
-        with pytest.raises(FailedPrecondition, match=r"001_helpers\.sql changed after it was applied"):
+        with pytest.raises(
+            FailedPrecondition, match=r"recorder: migration 001_helpers changed after it was applied"
+        ):
             await migrate(conn, edited)
     finally:
         await conn.close()
@@ -422,7 +424,7 @@ async def test_retention_drops_whole_days_older_than_configured(recorder: Record
 
 
 async def test_keep_forever_drops_nothing(pool: Any, fresh_database: str) -> None:
-    options = RecorderOptions(database_url=fresh_database, redis_url="redis://unused", retention_days=0)
+    options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused", retention_days=0)
     keeper = Recorder(pool, await prepare(pool, options), options)
     await write(keeper, market(trade("v", 1, at=NOW_NS - 400 * DAY_NS)))
     assert await keeper.maintain_once(time.time_ns()) == []

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from core.cli import METRICS_PORT_OFFSET, build_parser
+from core.cli import build_parser
+from core.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
 from venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,12 +26,53 @@ def _ours() -> dict[str, Any]:
     return {n: s for n, s in _compose()["services"].items() if s.get("image") == "trademesh:latest"}
 
 
-def test_every_compose_command_is_a_valid_trademesh_command() -> None:
+# The venue docker-compose's mesh services follow (as `trademesh up` does).
+MESH_VENUE = "venue-sim"
+
+
+def _compose_names(entry: ServiceEntry) -> list[str]:
+    """The compose services that run a registry entry: one per venue for the venue kind."""
+    if entry.kind is Kind.VENUE:
+        return [f"venue-{venue}" for venue in VENUES]
+    return [entry.name]
+
+
+def test_compose_runs_exactly_the_registry_services_each_with_its_own_command() -> None:
     services = _ours()
-    assert services, "docker-compose.yml defines no services"
+    expected = {name: entry for entry in SERVICES.values() for name in _compose_names(entry)}
+    assert set(services) == set(expected)
     for name, service in services.items():
         args = build_parser().parse_args(service["command"])
-        assert args.command in {"venue", "ingest", "recorder", "bars", "bridge", "gateway"}, name
+        assert args.command == expected[name].name, name
+
+
+def test_each_compose_service_listens_publishes_and_is_checked_on_its_registry_ports() -> None:
+    services = _ours()
+    for entry in SERVICES.values():
+        if entry.kind is Kind.VENUE:
+            continue  # per venue: the next test
+        service = services[entry.name]
+        args = build_parser().parse_args(service["command"])
+        assert (args.port, args.host) == (entry.port, "0.0.0.0"), entry.name
+        grpc_port = entry.grpc_port or entry.port
+        second = entry.grpc_port or entry.metrics_port
+        assert {m.split(":")[0] for m in service["ports"]} == {str(entry.port), str(second)}, entry.name
+        assert service["healthcheck"]["test"] == ["CMD", "trademesh", "health", f"127.0.0.1:{grpc_port}"]
+
+
+def test_compose_starts_what_each_service_depends_on_first() -> None:
+    compose = _compose()["services"]
+    for entry in SERVICES.values():
+        for name in _compose_names(entry):
+            wanted = {MESH_VENUE if d == "venue" else d for d in entry.depends_on}
+            assert wanted <= set(compose[name].get("depends_on", {})), name
+            for dependency in wanted:
+                assert compose[name]["depends_on"][dependency] == {"condition": "service_healthy"}
+
+
+def test_every_dependency_in_the_registry_is_a_service_or_infrastructure() -> None:
+    for entry in SERVICES.values():
+        assert set(entry.depends_on) <= set(SERVICES) | INFRASTRUCTURE, entry.name
 
 
 def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:

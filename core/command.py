@@ -1,0 +1,156 @@
+"""What a service module gives the `trademesh` CLI and `trademesh up`: one ServiceCommand.
+
+Each module named in core.registry.SERVICES exposes `COMMAND = ServiceCommand(...)`:
+- `add_arguments(parser)`: its own flags (the common ones, --host --port --metrics-port, are
+  added here from its registry entry);
+- `config(args)`: the flags as its frozen, typed config (a bad value raises InvalidArgument
+  naming the flag); the Namespace goes no further;
+- `create(config)`: the ServiceApp core.service runs;
+- `mesh_args(mesh)`: its arguments when `trademesh up` starts it (besides the ports);
+- `instance_port(args)`: the default port when its registry entry has none (a venue's own).
+Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
+and a service's dependencies load only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from core.errors import InvalidArgument
+from core.registry import METRICS_PORT_OFFSET, ServiceEntry
+
+if TYPE_CHECKING:
+    from core.rpc.server import ServerOptions
+    from core.service import ServiceApp
+
+__all__ = [
+    "MeshView",
+    "ServiceCommand",
+    "add_redis_argument",
+    "add_server_arguments",
+    "positive_float",
+    "positive_int",
+    "server_options",
+]
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class MeshView:
+    """What `trademesh up` tells a service about the mesh it starts it in."""
+
+    # The venue `up` runs (the sim: a whole exchange on the machine, no account needed).
+    venue: str = "sim"
+    # (name, host:port) of every venue serving in the mesh.
+    venues: tuple[tuple[str, str], ...] = ()
+    # The sim venue's config file, if the user gave one.
+    sim_config: Path | None = None
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def _no_mesh_args(mesh: MeshView) -> list[str]:
+    del mesh
+    return []
+
+
+@dataclass(frozen=True)
+class ServiceCommand(Generic[C]):
+    config: Callable[[argparse.Namespace], C]
+    create: Callable[[C], ServiceApp]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    mesh_args: Callable[[MeshView], list[str]] = _no_mesh_args
+    instance_port: Callable[[argparse.Namespace], int] | None = field(default=None)
+
+    def port(self, entry: ServiceEntry, args: argparse.Namespace) -> int:
+        """--port, else the entry's default, else the instance's own (a venue's)."""
+        if args.port is not None:
+            port: int = args.port
+            return port
+        if entry.port is not None:
+            return entry.port
+        if self.instance_port is None:
+            raise InvalidArgument.field("port", f"{entry.name} has no default port: give --port")
+        return self.instance_port(args)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, entry: ServiceEntry) -> None:
+    """--host, --port, and --metrics-port (or --grpc-port when --port is HTTP: the gateway)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    default = f"default {entry.port}" if entry.port is not None else "default: its own"
+    what = "HTTP" if entry.grpc_port is not None else "gRPC"
+    parser.add_argument(
+        "--port", type=int, default=entry.port, help=f"{what} port; 0 picks a free one ({default})"
+    )
+    if entry.grpc_port is not None:
+        parser.add_argument(
+            "--grpc-port",
+            type=int,
+            default=entry.grpc_port,
+            help=f"native gRPC port; 0 picks a free one (default {entry.grpc_port})",
+        )
+    else:
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
+        )
+
+
+def server_options(
+    entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace, label: str
+) -> ServerOptions:
+    """The gRPC server's options from the common flags and the TRADEMESH_TOKEN secret."""
+    from core.env import TOKEN, read_secret
+    from core.rpc.server import ServerOptions
+
+    port = command.port(entry, args)
+    return ServerOptions(
+        host=args.host,
+        port=args.grpc_port if entry.grpc_port is not None else port,
+        metrics_port=_metrics_port(entry, args, port),
+        token=read_secret(TOKEN),
+        service_label=label,
+    )
+
+
+def _metrics_port(entry: ServiceEntry, args: argparse.Namespace, port: int) -> int | None:
+    if entry.grpc_port is not None:
+        return None  # served on its HTTP port
+    metrics_port: int | None = args.metrics_port
+    if metrics_port is None:
+        metrics_port = 0 if port == 0 else port + METRICS_PORT_OFFSET
+    return None if metrics_port < 0 else metrics_port
+
+
+def add_redis_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value

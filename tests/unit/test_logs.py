@@ -1,0 +1,79 @@
+"""Log lines (core.logs): JSON with the service and the structured fields known where a record is made."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from core.logs import JsonFormatter, bind_log_fields, log_fields, setup_logging
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("venue/sim"))
+    logger = logging.getLogger("test.logs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield out
+    logger.removeHandler(handler)
+
+
+def _records(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_json_line_has_the_service_message_and_extra_fields(lines: io.StringIO) -> None:
+    logging.getLogger("test.logs").warning("book resync %s", "BTC/USDT", extra={"symbol": "BTC/USDT"})
+    (record,) = _records(lines)
+    assert record["service"] == "venue/sim" and record["level"] == "WARNING"
+    assert record["message"] == "book resync BTC/USDT" and record["symbol"] == "BTC/USDT"
+    assert record["logger"] == "test.logs" and str(record["ts"]).endswith("+00:00")
+
+
+def test_fields_bound_in_a_block_or_a_task_reach_its_records_only(lines: io.StringIO) -> None:
+    log = logging.getLogger("test.logs")
+
+    async def follower() -> None:
+        bind_log_fields(stream="md.sim.trades")
+        log.info("in the task")
+
+    with log_fields(venue="sim"):
+        asyncio.run(follower())
+        log.info("in the block")
+    log.info("outside")
+    task, block, outside = _records(lines)
+    assert (task["venue"], task["stream"]) == ("sim", "md.sim.trades")
+    assert block["venue"] == "sim" and "stream" not in block
+    assert "venue" not in outside
+
+
+def test_an_exception_is_one_json_line_with_its_traceback(lines: io.StringIO) -> None:
+    try:
+        raise ValueError("bad frame")
+    except ValueError:
+        logging.getLogger("test.logs").exception("decode failed")
+    (record,) = _records(lines)
+    assert "ValueError: bad frame" in str(record["exception"]) and "Traceback" in str(record["exception"])
+
+
+def test_an_unknown_format_falls_back_to_text_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADEMESH_LOG_FORMAT", "xml")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("ingest")
+        assert not isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert "TRADEMESH_LOG_FORMAT='xml' is not one of text, json" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""The one service registry (core.registry) and what is derived from it: the CLI and `up`'s order."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from core.cli import build_parser, load_command
+from core.command import MeshView
+from core.errors import FailedPrecondition, NotFound
+from core.registry import SERVICES, Kind, ServiceEntry, start_order
+from venues.registry import VENUES
+
+
+def _subcommands() -> set[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return set(action.choices or {})
+
+
+def test_every_registered_service_is_a_cli_subcommand_with_its_default_port() -> None:
+    assert set(SERVICES) <= _subcommands()
+    for entry in SERVICES.values():
+        extra = ["sim"] if entry.kind is Kind.VENUE else []
+        args = build_parser().parse_args([entry.name, *extra])
+        assert args.port == entry.port, entry.name
+
+
+def test_each_service_module_exposes_a_command_that_builds_its_typed_config() -> None:
+    for entry in SERVICES.values():
+        command = load_command(entry)
+        extra = ["sim"] if entry.kind is Kind.VENUE else []
+        flags = ["--venue", "sim=127.0.0.1:5070"] if "venue" in entry.depends_on else []
+        config = command.config(build_parser().parse_args([entry.name, *extra, *flags]))
+        assert dataclasses.is_dataclass(config), entry.name
+        field = dataclasses.fields(config)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(config, field, None)
+
+
+def test_start_order_puts_the_gateway_first_and_every_dependency_before_its_dependents() -> None:
+    order = [entry.name for entry in start_order()]
+    assert order[0] == "gateway" and sorted(order) == sorted(SERVICES)
+    for entry in SERVICES.values():
+        for dependency in entry.depends_on:
+            if dependency in SERVICES:
+                assert order.index(dependency) < order.index(entry.name), (entry.name, dependency)
+
+
+def test_a_dependency_cycle_is_refused_naming_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = ServiceEntry("a", "m", Kind.CORE, 1, "", depends_on=("b",))
+    b = ServiceEntry("b", "m", Kind.CORE, 2, "", depends_on=("a",))
+    monkeypatch.setattr("core.registry.SERVICES", {"a": a, "b": b})
+    with pytest.raises(FailedPrecondition, match="cycle: a, b"):
+        start_order()
+
+
+def test_an_unknown_service_name_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(NotFound, match="unknown service 'nope'; known services: gateway"):
+        start_order(["nope"])
+
+
+def test_up_points_the_services_that_follow_venues_at_the_running_ones() -> None:
+    view = MeshView(venues=(("sim", "127.0.0.1:5070"),))
+    for entry in SERVICES.values():
+        args = load_command(entry).mesh_args(view)
+        if entry.kind is Kind.VENUE:
+            assert args == ["sim"]
+        elif "venue" in entry.depends_on:
+            assert args == ["--venue", "sim=127.0.0.1:5070"], entry.name
+        build_parser().parse_args([entry.name, *args])  # every one is a valid command line
+
+
+def test_trademesh_services_lists_every_service_and_venue() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "services"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    names = [line.split()[0] for line in done.stdout.splitlines()]
+    assert [n for n in names if n in SERVICES] == list(SERVICES)
+    assert set(VENUES) <= set(names)
+    assert "port 5101" in done.stdout and "gRPC 8082" in done.stdout

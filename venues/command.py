@@ -1,0 +1,112 @@
+"""`trademesh venue NAME`: one venue service (MarketData, TradeFlow, Admin) on its own port.
+
+Imports stay light (argparse and the venue table): the venue's own modules, and the replay
+stand-in, load only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.command import MeshView, ServiceCommand
+from core.errors import InvalidArgument
+from venues.registry import VENUES
+
+if TYPE_CHECKING:
+    from core.service import ServiceApp
+    from venues.replay.server import ReplayOptions
+
+__all__ = ["COMMAND", "VenueConfig"]
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    name: str
+    # The venue's own config file (TOML), or None for its defaults.
+    config_path: Path | None = None
+    # Recorded sessions to serve instead of the live venue (the replay stand-in).
+    replay: ReplayOptions | None = None
+    # Seconds of market data kept for subscribers that resume a lost stream.
+    resume_window_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.name not in VENUES:
+            raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(VENUES)}")
+        if not self.resume_window_s >= 0:
+            raise InvalidArgument.field("resume-window-s", f"{self.resume_window_s} is negative")
+
+
+def _venue_name(value: str) -> str:
+    if value not in VENUES:
+        raise argparse.ArgumentTypeError(
+            f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}"
+        )
+    return value
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
+    parser.add_argument("--config", type=Path, help="venue config file (TOML)")
+    parser.add_argument(
+        "--resume-window-s",
+        type=float,
+        default=120.0,
+        help="seconds of market data kept for subscribers that resume a lost stream (default 120; 0: none)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        nargs="+",
+        metavar="CAPTURE",
+        help="serve recorded exchange sessions instead of the live venue (capture files; see docs/venues.md)",
+    )
+    parser.add_argument(
+        "--replay-paced", action="store_true", help="replay at the recorded pace (default: full speed)"
+    )
+    parser.add_argument(
+        "--replay-fault",
+        action="append",
+        default=[],
+        metavar="KIND@N",
+        help="fault at market frame N: disconnect, gap, malformed; ratelimit@N, slow@N: next N REST calls",
+    )
+
+
+def _config(args: argparse.Namespace) -> VenueConfig:
+    replay = None
+    if args.replay:
+        from venues.replay.server import ReplayOptions, parse_fault
+
+        faults = tuple(parse_fault(text) for text in args.replay_fault)
+        replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
+    return VenueConfig(args.name, args.config, replay, args.resume_window_s)
+
+
+def _create(config: VenueConfig) -> ServiceApp:
+    from venues.registry import create_venue
+    from venues.runtime.app import VenueApp
+    from venues.runtime.runtime import RuntimeOptions
+
+    venue = create_venue(config.name, config.config_path, config.replay)
+    return VenueApp(venue, RuntimeOptions(resume_window_s=config.resume_window_s))
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    config = ["--config", str(mesh.sim_config)] if mesh.sim_config is not None else []
+    return [mesh.venue, *config]
+
+
+def _instance_port(args: argparse.Namespace) -> int:
+    return VENUES[args.name].default_port
+
+
+COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    instance_port=_instance_port,
+)
