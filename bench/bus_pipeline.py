@@ -1054,7 +1054,7 @@ async def copy_baseline(setup: Setup, keyed: bool, repeat: int) -> dict[str, Any
 # ---------------------------------------------------------------- the run, the tables
 
 
-async def run_all(setup: Setup, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def run_all(setup: Setup, save: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     """Every part, repeats interleaved. A part that fails is recorded under "failed" and the run
     goes on; what is measured so far is saved after each part."""
     args = setup.args

@@ -138,7 +138,7 @@ async def run_venue(name: str, files: list[Path], work: Path) -> dict[str, float
                     message = await asyncio.wait_for(call.read(), QUIET_S)
                 except TimeoutError:
                     break
-                if message is grpc.aio.EOF:
+                if not isinstance(message, md.SubscribeResponse):  # grpc.aio.EOF: the stream ended
                     break
                 now = time.perf_counter()
                 if not first and any(e.WhichOneof("payload") != "book_snapshot" for e in message.events):
