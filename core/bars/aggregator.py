@@ -18,6 +18,7 @@ from core.bars.engine import Position, VenueBars, entry_position
 from core.bars.spans import RepairTask
 from core.bars.watermark import WatermarkRules
 from core.bus.consumer import Entry
+from core.bus.names import parse_market_stream
 from core.errors import Corrupt, Unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -44,9 +45,9 @@ def _chunks(entries: list[Entry]) -> Iterator[list[Entry]]:
 
 
 def venue_of(stream: str) -> str:
-    """md.<venue>.trades -> <venue>."""
-    parts = stream.split(".")
-    return parts[1] if len(parts) == 3 else stream
+    """md.<venue>.trades -> <venue>; the stream's own name for any other stream."""
+    parsed = parse_market_stream(stream)
+    return stream if parsed is None else parsed[0]
 
 
 class Aggregator:

@@ -16,11 +16,13 @@ from core.bars.checkpoint import CheckpointStore
 from core.bars.repair import Repairer, VenueHistory
 from core.bars.watermark import WatermarkRules
 from core.bus.consumer import ConsumerOptions, GroupConsumer
+from core.bus.names import market_pattern
 from core.bus.publisher import Retention
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import InvalidArgument
 from core.mesh.config import MeshConfig
+from core.model import Channel
 from core.retry import until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext
@@ -39,7 +41,7 @@ class BarsConfig:
     # One consumer per group, always the same name: after a restart it reads its own pending
     # entries first, so entries are applied in stream order (see docs/bars.md).
     consumer: str = "bars"
-    pattern: str = "md.*.trades"
+    pattern: str = market_pattern(Channel.TRADES)
     batch: int = 500
     repair_timeout_s: float = 10.0
     source: str = field(default_factory=lambda: f"bars/{socket.gethostname()}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from core.bus.names import market_pattern
 from core.command import MeshView, ServiceCommand, add_redis_argument
 from core.errors import InvalidArgument
 from core.mesh.config import add_mesh_arguments, venue_args
+from core.model import Channel
 
 if TYPE_CHECKING:
     from core.bars.app import BarsConfig
@@ -42,7 +44,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--streams",
-        default="md.*.trades",
+        default=market_pattern(Channel.TRADES),
         help="trade streams to read, a Redis pattern (default md.*.trades)",
     )
     parser.add_argument("--source", help="name written into every bus entry (default: bars/<hostname>)")

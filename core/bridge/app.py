@@ -19,6 +19,7 @@ from core.bridge.join import join_live, leave, rebuild_books
 from core.bridge.metrics import QUEUE_DEPTH_MAX, SUBSCRIBERS
 from core.bridge.service import live_data_service
 from core.bus.consumer import ConsumerOptions, GroupConsumer
+from core.bus.names import BAR_STREAMS, MARKET_STREAMS
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import InvalidArgument
@@ -30,7 +31,7 @@ __all__ = ["PATTERNS", "BridgeConfig", "BridgeService"]
 
 log = logging.getLogger(__name__)
 
-PATTERNS = ("md.*", "bars.*")
+PATTERNS = (MARKET_STREAMS, BAR_STREAMS)
 _LEAVE_TIMEOUT_S = 5.0
 # A consumer run that lasted this long was healthy: the next failure starts the backoff over.
 _HEALTHY_RUN_S = 10.0

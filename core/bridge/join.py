@@ -20,7 +20,9 @@ from core.bridge.books import Books
 from core.bridge.pump import stream_venue
 from core.bus.codec import decode
 from core.bus.consumer import GroupConsumer
+from core.bus.names import parse_market_stream
 from core.errors import Corrupt
+from core.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["join_live", "leave", "rebuild_books"]
@@ -74,7 +76,8 @@ async def leave(consumer: GroupConsumer) -> None:
 async def rebuild_books(redis: Any, books: Books, heads: dict[str, str], lookback_entries: int) -> int:
     """Rebuild the books from the book streams, up to their heads; the number of usable books."""
     for stream, head in heads.items():
-        if stream.startswith("md.") and stream.endswith(".book") and head != "0-0":
+        parsed = parse_market_stream(stream)
+        if parsed is not None and parsed[1] is Channel.BOOK and head != "0-0":
             start = await _latest_snapshots(redis, stream, head, lookback_entries)
             if start is not None:
                 await _replay(redis, stream, start, head, books)

@@ -23,6 +23,7 @@ from core.bridge.routes import (
     notice_kind,
 )
 from core.bus.consumer import Entry
+from core.bus.names import parse_market_stream
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -35,8 +36,8 @@ _BOOK_NOTICE = notice_kind(md.CHANNEL_BOOK)
 
 def stream_venue(stream: str) -> str:
     """md.<venue>.<channel> -> venue; "" for other streams."""
-    family, _, rest = stream.partition(".")
-    return rest.rpartition(".")[0] if family == "md" else ""
+    parsed = parse_market_stream(stream)
+    return "" if parsed is None else parsed[0]
 
 
 class Pump:

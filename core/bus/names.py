@@ -12,7 +12,20 @@ import re
 from core.errors import InvalidArgument
 from core.model import Channel, Timeframe
 
-__all__ = ["bars_stream", "dead_letter_stream", "market_stream"]
+__all__ = [
+    "BAR_STREAMS",
+    "MARKET_STREAMS",
+    "bars_stream",
+    "dead_letter_stream",
+    "market_pattern",
+    "market_stream",
+    "parse_market_stream",
+]
+
+# Redis patterns (SCAN MATCH, consumer discovery) of every market stream and every bar stream.
+MARKET_STREAMS = "md.*"
+BAR_STREAMS = "bars.*"
+_MARKET, _BARS = "md", "bars"
 
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
@@ -22,11 +35,28 @@ def market_stream(venue: str, channel: Channel) -> str:
         raise InvalidArgument.field(
             "venue", f"{venue!r} is not a venue name (lower-case letters, digits, - _)"
         )
-    return f"md.{venue}.{channel.value}"
+    return f"{_MARKET}.{venue}.{channel.value}"
+
+
+def market_pattern(channel: Channel, venue: str = "*") -> str:
+    """The pattern of one channel's streams: of every venue by default ("md.*.trades")."""
+    return f"{_MARKET}.{venue}.{channel.value}"
+
+
+def parse_market_stream(stream: str) -> tuple[str, Channel] | None:
+    """md.<venue>.<channel> -> (venue, channel); None for any other stream."""
+    family, _, rest = stream.partition(".")
+    venue, _, channel = rest.rpartition(".")
+    if family != _MARKET or not venue:
+        return None
+    try:
+        return venue, Channel(channel)
+    except ValueError:
+        return None
 
 
 def bars_stream(timeframe: Timeframe) -> str:
-    return f"bars.{timeframe.label}"
+    return f"{_BARS}.{timeframe.label}"
 
 
 def dead_letter_stream(stream: str) -> str:

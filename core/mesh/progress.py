@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
+
+from core.bus.names import MARKET_STREAMS
+from core.bus.redis import open_redis
 
 __all__ = ["Progress"]
 
@@ -66,10 +68,10 @@ class Progress:
         return "progress: " + ", ".join(parts)
 
     async def _bus_entries(self) -> int:
-        client: Any = aioredis.Redis.from_url(self.redis_url)
+        client: Any = open_redis(self.redis_url)
         try:
             total = 0
-            async for name in client.scan_iter(match="md.*", _type="STREAM"):
+            async for name in client.scan_iter(match=MARKET_STREAMS, _type="STREAM"):
                 total += int(await client.xlen(name))
             return total
         finally:

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from core.backoff import Backoff
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.names import BAR_STREAMS, MARKET_STREAMS
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import Corrupt, FailedPrecondition, Unavailable
@@ -61,7 +62,7 @@ class RecorderConfig:
     batch: int = 500
     consumer: str = "recorder"
     group: str = "recorder"
-    patterns: tuple[str, ...] = ("md.*", "bars.*")
+    patterns: tuple[str, ...] = (MARKET_STREAMS, BAR_STREAMS)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     # How often partitions ahead and retention are checked.

@@ -78,6 +78,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> RecorderConfig:
+    from core.bus.names import BAR_STREAMS, MARKET_STREAMS
     from core.env import database_url, redis_url
     from core.recorder.app import RecorderConfig, default_consumer
 
@@ -88,7 +89,7 @@ def _config(args: argparse.Namespace) -> RecorderConfig:
         batch=args.batch,
         group=args.group,
         consumer=args.consumer or default_consumer(),
-        patterns=tuple(args.stream_pattern) or ("md.*", "bars.*"),
+        patterns=tuple(args.stream_pattern) or (MARKET_STREAMS, BAR_STREAMS),
         claim_idle_ms=args.claim_idle_ms,
         max_deliveries=args.max_deliveries,
         maintenance_s=args.maintenance_s,

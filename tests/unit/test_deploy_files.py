@@ -107,6 +107,11 @@ def test_the_token_comes_from_the_environment_and_is_required() -> None:
         assert service["environment"]["TRADEMESH_TOKEN"].startswith("${TRADEMESH_TOKEN:?")
 
 
+def test_containers_log_json_lines_unless_told_otherwise() -> None:
+    for name, service in _ours().items():
+        assert service["environment"]["TRADEMESH_LOG_FORMAT"] == "${TRADEMESH_LOG_FORMAT:-json}", name
+
+
 def test_the_image_copies_every_python_package_and_runs_the_cli() -> None:
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, flags=re.MULTILINE))
