@@ -8,7 +8,7 @@ types, mapped to statuses by core.rpc's edge.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
@@ -16,6 +16,7 @@ from core.bridge import validate
 from core.bridge.bridge import Bridge
 from core.bridge.fanout import Route
 from core.bridge.routes import BOOK, describe
+from core.rpc.context import Context
 from core.rpc.edge import Registrar
 from core.rpc.server import Service
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -23,7 +24,6 @@ from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 
 __all__ = ["live_data_service"]
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 SERVICE_NAME = lv.DESCRIPTOR.services_by_name["LiveData"].full_name
 
 
@@ -32,7 +32,7 @@ class LiveDataService(lv_grpc.LiveDataServicer):
         self.bridge = bridge
 
     async def Subscribe(  # type: ignore[override]
-        self, request: lv.SubscribeRequest, context: Context
+        self, request: lv.SubscribeRequest, context: Context[lv.SubscribeRequest, bytes]
     ) -> AsyncIterator[bytes]:
         subscriber = self.bridge.subscribe(validate.subscribe_request(request))
         try:
@@ -41,7 +41,9 @@ class LiveDataService(lv_grpc.LiveDataServicer):
         finally:
             self.bridge.unsubscribe(subscriber)
 
-    async def ListStreams(self, request: lv.ListStreamsRequest, context: Context) -> lv.ListStreamsResponse:
+    async def ListStreams(
+        self, request: lv.ListStreamsRequest, context: Context[lv.ListStreamsRequest, lv.ListStreamsResponse]
+    ) -> lv.ListStreamsResponse:
         venues, kinds = validate.list_streams_request(request)
         streams = self._streams(self.bridge.fanout.routes())
         wanted = [s for s in streams if (not venues or s.venue in venues) and (not kinds or s.kind in kinds)]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.rpc.context import Context
 from gateway.registry.state import RegistryState
 from gateway.registry.validate import check_instance_id, check_register
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -17,7 +16,9 @@ class RegistryServicer(pb_grpc.RegistryServicer):
         self._state = state
         self._interval_ms = round(heartbeat_interval_s * 1000)
 
-    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterResponse:
+    async def Register(
+        self, request: pb.RegisterRequest, context: Context[pb.RegisterRequest, pb.RegisterResponse]
+    ) -> pb.RegisterResponse:
         check_register(request)
         services = list(dict.fromkeys(request.services))
         entry = self._state.register(request.name, request.kind, request.address, services)
@@ -27,15 +28,23 @@ class RegistryServicer(pb_grpc.RegistryServicer):
             ttl_ms=round(self._state.ttl_s * 1000),
         )
 
-    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
+    async def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: Context[pb.HeartbeatRequest, pb.HeartbeatResponse]
+    ) -> pb.HeartbeatResponse:
         check_instance_id(request.instance_id)
         return pb.HeartbeatResponse(instance=self._state.heartbeat(request.instance_id).to_proto())
 
-    async def Unregister(self, request: pb.UnregisterRequest, context: Any) -> pb.UnregisterResponse:
+    async def Unregister(
+        self, request: pb.UnregisterRequest, context: Context[pb.UnregisterRequest, pb.UnregisterResponse]
+    ) -> pb.UnregisterResponse:
         check_instance_id(request.instance_id)
         self._state.unregister(request.instance_id)
         return pb.UnregisterResponse()
 
-    async def ListServices(self, request: pb.ListServicesRequest, context: Any) -> pb.ListServicesResponse:
+    async def ListServices(
+        self,
+        request: pb.ListServicesRequest,
+        context: Context[pb.ListServicesRequest, pb.ListServicesResponse],
+    ) -> pb.ListServicesResponse:
         entries = self._state.instances(request.kind, request.service)
         return pb.ListServicesResponse(instances=[entry.to_proto() for entry in entries])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
@@ -21,6 +21,7 @@ from core.convert import (
     position_to_pb,
 )
 from core.model import Channel
+from core.rpc.context import Context
 from core.rpc.edge import Registrar
 from core.rpc.server import Service
 from trademesh.admin.v1 import admin_pb2 as admin
@@ -34,18 +35,20 @@ from venues.runtime.deadman import DeadManState
 from venues.runtime.fanout import Interest, Overflow
 from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
-from venues.runtime.stats import StreamState
+from venues.runtime.stats import StreamState, StreamStats
 
 __all__ = ["venue_services"]
-
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 class MarketDataService(md_grpc.MarketDataServicer):
     def __init__(self, runtime: VenueRuntime) -> None:
         self.rt = runtime
 
-    async def ListInstruments(self, request: md.ListInstrumentsRequest, context: Context) -> Any:
+    async def ListInstruments(
+        self,
+        request: md.ListInstrumentsRequest,
+        context: Context[md.ListInstrumentsRequest, md.ListInstrumentsResponse],
+    ) -> md.ListInstrumentsResponse:
         for index, symbol in enumerate(request.symbols):
             validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
         wanted = set(request.symbols)
@@ -53,7 +56,7 @@ class MarketDataService(md_grpc.MarketDataServicer):
         return md.ListInstrumentsResponse(instruments=[instrument_to_pb(i) for i in items])
 
     async def Subscribe(  # type: ignore[override]
-        self, request: md.SubscribeRequest, context: Context
+        self, request: md.SubscribeRequest, context: Context[md.SubscribeRequest, bytes]
     ) -> AsyncIterator[bytes]:
         """Yields encoded SubscribeResponse batches (see _add_market_data: no re-encoding)."""
         self.rt.require_serving()
@@ -93,7 +96,9 @@ class MarketDataService(md_grpc.MarketDataServicer):
         streams = sorted({(symbol, channel.value) for symbol, channel, _ in interest.routes})
         return b"".join(self.rt.feed.gap_chunk(s, Channel(c), reason) for s, c in streams)
 
-    async def GetCandles(self, request: md.GetCandlesRequest, context: Context) -> Any:
+    async def GetCandles(
+        self, request: md.GetCandlesRequest, context: Context[md.GetCandlesRequest, md.GetCandlesResponse]
+    ) -> md.GetCandlesResponse:
         symbol, timeframe, start_ns, end_ns, limit = validate.candles_request(
             request, self.rt.instruments, time.time_ns()
         )
@@ -133,39 +138,63 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         self.rt = runtime
         self.venue = runtime.venue
 
-    async def PlaceOrder(self, request: tf.PlaceOrderRequest, context: Context) -> Any:
+    async def PlaceOrder(
+        self, request: tf.PlaceOrderRequest, context: Context[tf.PlaceOrderRequest, tf.PlaceOrderResponse]
+    ) -> tf.PlaceOrderResponse:
         order_request = validate.place_order(request, self.rt.instruments)
         self.rt.require_serving()
         order, duplicate = await self.venue.place_order(order_request)
         return tf.PlaceOrderResponse(order=order_to_pb(order), duplicate=duplicate)
 
-    async def CancelOrder(self, request: tf.CancelOrderRequest, context: Context) -> Any:
+    async def CancelOrder(
+        self, request: tf.CancelOrderRequest, context: Context[tf.CancelOrderRequest, tf.CancelOrderResponse]
+    ) -> tf.CancelOrderResponse:
         ref = validate.order_ref(request.order_id, request.client_order_id)
         return tf.CancelOrderResponse(order=order_to_pb(await self.venue.cancel_order(ref)))
 
-    async def CancelAllOrders(self, request: tf.CancelAllOrdersRequest, context: Context) -> Any:
+    async def CancelAllOrders(
+        self,
+        request: tf.CancelAllOrdersRequest,
+        context: Context[tf.CancelAllOrdersRequest, tf.CancelAllOrdersResponse],
+    ) -> tf.CancelAllOrdersResponse:
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
         orders = await self.venue.cancel_all_orders(symbol)
         return tf.CancelAllOrdersResponse(orders=[order_to_pb(o) for o in orders])
 
-    async def GetOrder(self, request: tf.GetOrderRequest, context: Context) -> Any:
+    async def GetOrder(
+        self, request: tf.GetOrderRequest, context: Context[tf.GetOrderRequest, tf.GetOrderResponse]
+    ) -> tf.GetOrderResponse:
         ref = validate.order_ref(request.order_id, request.client_order_id)
         return tf.GetOrderResponse(order=order_to_pb(await self.venue.get_order(ref)))
 
-    async def ListOpenOrders(self, request: tf.ListOpenOrdersRequest, context: Context) -> Any:
+    async def ListOpenOrders(
+        self,
+        request: tf.ListOpenOrdersRequest,
+        context: Context[tf.ListOpenOrdersRequest, tf.ListOpenOrdersResponse],
+    ) -> tf.ListOpenOrdersResponse:
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
         orders = await self.venue.open_orders(symbol)
         return tf.ListOpenOrdersResponse(orders=[order_to_pb(o) for o in orders])
 
-    async def GetBalances(self, request: tf.GetBalancesRequest, context: Context) -> Any:
+    async def GetBalances(
+        self, request: tf.GetBalancesRequest, context: Context[tf.GetBalancesRequest, tf.GetBalancesResponse]
+    ) -> tf.GetBalancesResponse:
         return tf.GetBalancesResponse(balances=[balance_to_pb(b) for b in await self.venue.balances()])
 
-    async def GetPositions(self, request: tf.GetPositionsRequest, context: Context) -> Any:
+    async def GetPositions(
+        self,
+        request: tf.GetPositionsRequest,
+        context: Context[tf.GetPositionsRequest, tf.GetPositionsResponse],
+    ) -> tf.GetPositionsResponse:
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
         positions = await self.venue.positions(symbol)
         return tf.GetPositionsResponse(positions=[position_to_pb(p) for p in positions])
 
-    async def StreamExecutions(self, request: tf.StreamExecutionsRequest, context: Context) -> Any:
+    async def StreamExecutions(
+        self,
+        request: tf.StreamExecutionsRequest,
+        context: Context[tf.StreamExecutionsRequest, tf.StreamExecutionsResponse],
+    ) -> AsyncIterator[tf.StreamExecutionsResponse]:
         for index, symbol in enumerate(request.symbols):
             validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
         self.rt.require_serving()
@@ -202,7 +231,11 @@ class AdminService(admin_grpc.AdminServicer):
     def __init__(self, runtime: VenueRuntime) -> None:
         self.rt = runtime
 
-    async def GetStatus(self, request: admin.GetStatusRequest, context: Context) -> Any:
+    async def GetStatus(
+        self,
+        request: admin.GetStatusRequest,
+        context: Context[admin.GetStatusRequest, admin.GetStatusResponse],
+    ) -> admin.GetStatusResponse:
         now_ns = time.time_ns()
         streams = [self._stream_status(stats, now_ns) for stats in self.rt.streams.all()]
         return admin.GetStatusResponse(
@@ -224,7 +257,7 @@ class AdminService(admin_grpc.AdminServicer):
             return admin.VENUE_STATE_DEGRADED
         return admin.VENUE_STATE_RUNNING
 
-    def _stream_status(self, stats: Any, now_ns: int) -> admin.StreamStatus:
+    def _stream_status(self, stats: StreamStats, now_ns: int) -> admin.StreamStatus:
         return admin.StreamStatus(
             symbol=stats.key.symbol,
             channel=CHANNEL_TO_PB[stats.key.channel],
@@ -243,27 +276,49 @@ class AdminService(admin_grpc.AdminServicer):
         keys = sorted(self.rt.active, key=lambda k: (k.symbol, k.channel.value))
         return [admin.Subscription(symbol=k.symbol, channel=CHANNEL_TO_PB[k.channel]) for k in keys]
 
-    async def ListSubscriptions(self, request: admin.ListSubscriptionsRequest, context: Context) -> Any:
+    async def ListSubscriptions(
+        self,
+        request: admin.ListSubscriptionsRequest,
+        context: Context[admin.ListSubscriptionsRequest, admin.ListSubscriptionsResponse],
+    ) -> admin.ListSubscriptionsResponse:
         return admin.ListSubscriptionsResponse(subscriptions=self._subscriptions())
 
-    async def AddSubscriptions(self, request: admin.AddSubscriptionsRequest, context: Context) -> Any:
+    async def AddSubscriptions(
+        self,
+        request: admin.AddSubscriptionsRequest,
+        context: Context[admin.AddSubscriptionsRequest, admin.AddSubscriptionsResponse],
+    ) -> admin.AddSubscriptionsResponse:
         keys = validate.stream_keys(request.subscriptions, self.rt.instruments)
         await self.rt.set_streams(self.rt.active | set(keys))
         return admin.AddSubscriptionsResponse(subscriptions=self._subscriptions())
 
-    async def RemoveSubscriptions(self, request: admin.RemoveSubscriptionsRequest, context: Context) -> Any:
+    async def RemoveSubscriptions(
+        self,
+        request: admin.RemoveSubscriptionsRequest,
+        context: Context[admin.RemoveSubscriptionsRequest, admin.RemoveSubscriptionsResponse],
+    ) -> admin.RemoveSubscriptionsResponse:
         keys = validate.stream_keys(request.subscriptions, self.rt.instruments)
         await self.rt.set_streams(self.rt.active - set(keys))
         return admin.RemoveSubscriptionsResponse(subscriptions=self._subscriptions())
 
-    async def Heartbeat(self, request: admin.HeartbeatRequest, context: Context) -> Any:
+    async def Heartbeat(
+        self,
+        request: admin.HeartbeatRequest,
+        context: Context[admin.HeartbeatRequest, admin.HeartbeatResponse],
+    ) -> admin.HeartbeatResponse:
         state = await self.rt.deadman.heartbeat(validate.heartbeat_ttl(request.ttl_ms))
         return admin.HeartbeatResponse(dead_man=_dead_man(state))
 
-    async def Reconnect(self, request: admin.ReconnectRequest, context: Context) -> Any:
+    async def Reconnect(
+        self,
+        request: admin.ReconnectRequest,
+        context: Context[admin.ReconnectRequest, admin.ReconnectResponse],
+    ) -> admin.ReconnectResponse:
         return admin.ReconnectResponse(streams=await self.rt.venue.reconnect())
 
-    async def Drain(self, request: admin.DrainRequest, context: Context) -> Any:
+    async def Drain(
+        self, request: admin.DrainRequest, context: Context[admin.DrainRequest, admin.DrainResponse]
+    ) -> admin.DrainResponse:
         ended, canceled = await self.rt.drain(request.cancel_open_orders)
         return admin.DrainResponse(streams_ended=ended, orders_canceled=canceled)
 
