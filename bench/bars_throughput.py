@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from core.bus.codec import encode_market
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -107,7 +108,7 @@ async def live(redis: aioredis.Redis, stream: str, pid: int, rate: int, seconds:
 
 
 async def main(args: argparse.Namespace) -> None:
-    redis = aioredis.Redis.from_url(args.redis_url)
+    redis = open_redis(args.redis_url, read_timeout_s=30)
     name = f"bench{uuid.uuid4().hex[:6]}"
     stream = f"md.{name}.trades"
     try:

@@ -55,11 +55,11 @@ from typing import IO, Any
 
 import asyncpg
 import grpc
-import redis.asyncio as aioredis
 import uvloop
 
 from core.bus.codec import decode
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
@@ -296,7 +296,7 @@ async def open_setup(args: argparse.Namespace, children: Children) -> Setup:
         workdir=common.workdir(),
         children=children,
     )
-    setup.redis = aioredis.Redis.from_url(setup.redis_url, socket_timeout=30)
+    setup.redis = open_redis(setup.redis_url, read_timeout_s=30)
     await setup.redis.flushdb()
     setup.redis_pid = int((await setup.redis.info("server"))["process_id"])
     admin_conn = await asyncpg.connect(admin_db, timeout=_CALL_TIMEOUT_S)

@@ -49,9 +49,9 @@ from typing import IO, Any
 import aiohttp
 import asyncpg
 import grpc
-import redis.asyncio as aioredis
 import uvloop
 
+from core.bus.redis import open_redis
 from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, read_secret
 from core.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -381,7 +381,7 @@ async def run(args: argparse.Namespace, processes: Processes) -> dict[str, Any]:
     db_name = f"bench_gw_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(admin_db, timeout=_CALL_TIMEOUT_S)
     await admin.execute(f'CREATE DATABASE "{db_name}"')
-    redis: Any = aioredis.Redis.from_url(redis_url, socket_timeout=30)
+    redis: Any = open_redis(redis_url, read_timeout_s=30)
     try:
         await redis.flushdb()
         env = {REDIS_URL: redis_url, DATABASE_URL: _with_path(admin_db, f"/{db_name}")}

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from core.bridge.encode import event_chunk
 from core.bus.codec import encode_market
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.env import redis_url
 from core.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -135,7 +136,7 @@ async def run(events: int, url: str) -> list[dict[str, float | str]]:
     group = "bridge-bench-" + uuid.uuid4().hex[:6]
     args = ["bridge", "--port", "0", "--metrics-port", "-1", "--redis-url", url, "--group", group]
     bridge = start_service([*args, "--queue-batches", "100000", "--discover-s", "0.2"])
-    redis = aioredis.Redis.from_url(url)
+    redis = open_redis(url, read_timeout_s=30)
     try:
         return [
             await _scenario(bridge, redis, "one subscriber", [[]], events),

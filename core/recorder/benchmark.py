@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 import uvloop
 
 from core.bus.codec import FIELD, decode, encode_market
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.env import database_url, redact_url, redis_url
 from core.process import start_service
 from core.recorder.app import RecorderConfig, prepare
@@ -130,7 +130,7 @@ class _Cpu:
 
 async def run_pipeline(url: str, bus_url: str, args: argparse.Namespace) -> None:
     venue = f"bench{uuid.uuid4().hex[:6]}"
-    client: Any = aioredis.Redis.from_url(bus_url)
+    client: Any = open_redis(bus_url, read_timeout_s=30)
     publisher = Publisher(client, Retention(entries_per_s=args.events, outage_minutes=10))
     try:
         for raw in _entries(venue, args, args.events):
