@@ -35,6 +35,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "server_options",
+    "whole_number",
 ]
 
 C = TypeVar("C")
@@ -134,15 +135,22 @@ def add_redis_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(at_least: int) -> Callable[[str], int]:
+    """argparse type: a whole number of at least `at_least`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < at_least:
+            raise argparse.ArgumentTypeError(f"must be at least {at_least}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
 
 
 def positive_float(text: str) -> float:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int
+from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int, whole_number
 
 if TYPE_CHECKING:
     from core.recorder.app import RecorderConfig
     from core.service import ServiceApp
 
 __all__ = ["COMMAND"]
-
-
-def _not_negative(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return number
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +22,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retention-days",
-        type=_not_negative,
+        type=whole_number(0),
         default=0,
         help="drop whole days of data older than this many days; 0 keeps everything (default 0)",
     )
