@@ -13,10 +13,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from core.command import ServiceCommand, add_server_arguments, server_options
-from core.errors import InvalidArgument, TrademeshError
+from core.command import (
+    ServiceCommand,
+    add_server_arguments,
+    port_number,
+    positive_float,
+    positive_int,
+    server_options,
+)
+from core.errors import TrademeshError
 from core.logs import setup_logging
 from core.registry import SERVICES, ServiceEntry
 
@@ -84,10 +91,6 @@ def _up_command(args: argparse.Namespace) -> None:
     from core.mesh.up import UpOptions, run_up
 
     setup_logging("mesh")
-    if args.status_every <= 0:
-        raise InvalidArgument.field(
-            "status-every", f"{args.status_every} is not a positive number of seconds"
-        )
     run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config, args.status_every))
 
 
@@ -111,13 +114,15 @@ def _tool_parsers(commands: Any) -> None:
     health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
     health.add_argument("address", help="host:port of the service")
     health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
-    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    health.add_argument("--timeout", type=positive_float, default=3.0, help="seconds to wait for an answer")
     health.set_defaults(run=_health_command)
 
     demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
-    demo.add_argument("--port", type=int, default=0, help="gRPC port of the sim venue (default: a free one)")
     demo.add_argument(
-        "--rounds", type=int, help="stop after this many order rounds (default: run until Ctrl-C)"
+        "--port", type=port_number, default=0, help="gRPC port of the sim venue (default: a free one)"
+    )
+    demo.add_argument(
+        "--rounds", type=positive_int, help="stop after this many order rounds (default: run until Ctrl-C)"
     )
     demo.set_defaults(run=_demo_command)
 
@@ -135,13 +140,23 @@ def _up_parser(commands: Any) -> None:
         "--sim-config", type=Path, help="config of the sim venue (TOML; see venues/sim/config.py)"
     )
     up.add_argument(
-        "--status-every", type=float, default=10.0, help="seconds between progress lines (default 10)"
+        "--status-every",
+        type=positive_float,
+        default=10.0,
+        help="seconds between progress lines (default 10)",
     )
     up.set_defaults(run=_up_command)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the bad value (exit code 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trademesh", description="trademesh: a trading operating system")
+    parser = _Parser(prog="trademesh", description="trademesh: a trading operating system")
     commands = parser.add_subparsers(dest="command", required=True)
     for entry in SERVICES.values():
         _service_parser(commands, entry)

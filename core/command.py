@@ -32,6 +32,8 @@ __all__ = [
     "ServiceCommand",
     "add_redis_argument",
     "add_server_arguments",
+    "metrics_port_number",
+    "port_number",
     "positive_float",
     "positive_int",
     "server_options",
@@ -88,19 +90,19 @@ def add_server_arguments(parser: argparse.ArgumentParser, entry: ServiceEntry) -
     default = f"default {entry.port}" if entry.port is not None else "default: its own"
     what = "HTTP" if entry.grpc_port is not None else "gRPC"
     parser.add_argument(
-        "--port", type=int, default=entry.port, help=f"{what} port; 0 picks a free one ({default})"
+        "--port", type=port_number, default=entry.port, help=f"{what} port; 0 picks a free one ({default})"
     )
     if entry.grpc_port is not None:
         parser.add_argument(
             "--grpc-port",
-            type=int,
+            type=port_number,
             default=entry.grpc_port,
             help=f"native gRPC port; 0 picks a free one (default {entry.grpc_port})",
         )
     else:
         parser.add_argument(
             "--metrics-port",
-            type=int,
+            type=metrics_port_number,
             help=f"Prometheus port; -1 for none (default: gRPC port + {METRICS_PORT_OFFSET})",
         )
 
@@ -151,6 +153,19 @@ def whole_number(at_least: int) -> Callable[[str], int]:
 
 
 positive_int = whole_number(1)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 (pick a free one) to 65535."""
+    value = whole_number(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535; 0 picks a free one)")
+    return value
+
+
+def metrics_port_number(text: str) -> int:
+    """argparse type: a metrics port, or -1 for none."""
+    return -1 if text.strip() == "-1" else port_number(text)
 
 
 def positive_float(text: str) -> float:

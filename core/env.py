@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from core.redact import check_url, redact_url
+
 __all__ = [
     "ADVERTISE_HOST",
     "DATABASE_URL",
@@ -63,21 +65,16 @@ def read_secret(name: str) -> str | None:
 
 
 def redis_url(flag: str | None = None) -> str:
-    return flag or read_secret(REDIS_URL) or _DEFAULT_REDIS_URL
+    """--redis-url, else $REDIS_URL, else the local default; InvalidArgument if not a Redis URL."""
+    url = flag or read_secret(REDIS_URL) or _DEFAULT_REDIS_URL
+    return check_url(url, ("redis", "rediss", "unix"), "redis-url" if flag else REDIS_URL)
 
 
 def database_url(flag: str | None = None) -> str:
-    return flag or read_secret(DATABASE_URL) or _DEFAULT_DATABASE_URL
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, fit for a log line or an error."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if has_password else ''}@{host}"
+    """--database-url, else $DATABASE_URL, else the local default; InvalidArgument if not a
+    postgresql:// URL (asyncpg takes no other form)."""
+    url = flag or read_secret(DATABASE_URL) or _DEFAULT_DATABASE_URL
+    return check_url(url, ("postgresql", "postgres"), "database-url" if flag else DATABASE_URL)
 
 
 # Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_"

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from core.env import LOG_FORMAT, LOG_LEVEL
+from core.errors import InvalidArgument
 
 __all__ = ["JsonFormatter", "bind_log_fields", "log_fields", "setup_logging"]
 
@@ -31,6 +32,7 @@ _FIELDS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 # What every LogRecord has: anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _FORMATS = ("text", "json")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @contextlib.contextmanager
@@ -73,24 +75,31 @@ class JsonFormatter(logging.Formatter):
 def _format() -> str:
     value = os.environ.get(LOG_FORMAT, "").strip().lower() or "text"
     if value not in _FORMATS:
-        print(
-            f"trademesh: {LOG_FORMAT}={value!r} is not one of {', '.join(_FORMATS)}; using text",
-            file=sys.stderr,
-        )
-        return "text"
+        raise InvalidArgument.field(LOG_FORMAT, f"{value[:32]!r} is not one of {', '.join(_FORMATS)}")
     return value
 
 
+def _level() -> int:
+    name = os.environ.get(LOG_LEVEL, "").strip().upper() or "INFO"
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None or name not in _LEVELS:
+        raise InvalidArgument.field(LOG_LEVEL, f"{name[:32]!r} is not one of {', '.join(_LEVELS)}")
+    return level
+
+
 def setup_logging(service: str, **fields: Any) -> None:
-    """Logging for this process, named `service`; `fields` go on every JSON line (e.g. venue)."""
+    """Logging for this process, named `service`; `fields` go on every JSON line (e.g. venue).
+
+    InvalidArgument (one line, exit code 2 from the CLI) for an unknown level or format."""
+    level, form = _level(), _format()
     handler = logging.StreamHandler(sys.stderr)
-    if _format() == "json":
+    if form == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get(LOG_LEVEL, "INFO").upper())
+    root.setLevel(level)
     bind_log_fields(**fields)
     # grpc and asyncio are chatty at INFO about things operators do not act on.
     logging.getLogger("asyncio").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from core.bus.codec import decode
 from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
+from core.env import redact_url
 from core.errors import Corrupt, InvalidArgument, Unavailable
 from core.ingest.follow import Follower
 from core.ingest.writer import BusWriter
@@ -129,7 +130,8 @@ class Ingest:
         metadata = auth_metadata()
         publisher = Publisher(redis, Retention(config.mesh.rate_per_s, config.mesh.outage_minutes))
         writer = BusWriter(publisher, config.source, config.max_queued)
-        await writer.connect()
+        if not await writer.connect(ctx.stop, redact_url(config.redis_url)):
+            return
         followers = await self._followers(redis, writer, metadata, ctx.stop)
 
         def bus_lost(since_ns: int) -> None:

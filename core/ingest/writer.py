@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.backoff import Backoff
 from core.bus.codec import wrap_market
 from core.bus.publisher import Publisher
+from core.retry import until_reachable
 
 __all__ = ["BusWriter"]
 
@@ -54,8 +55,13 @@ class BusWriter:
         self.publisher.add(stream, wrap_market(self.source, market_events))
         self._wake.set()
 
-    async def connect(self) -> None:
-        self._run_id = await self._server_run_id()
+    async def connect(self, stop: asyncio.Event, where: str) -> bool:
+        """Waits for Redis (`where`, redacted) to answer; False if stopped first."""
+        run_id = await until_reachable(
+            self._server_run_id, what=f"ingest: the bus at {where}", retry_on=_REDIS_ERRORS, stop=stop
+        )
+        self._run_id = run_id
+        return run_id is not None
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = Backoff(0.1, 3.0)

@@ -15,8 +15,9 @@ Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or
 
 from __future__ import annotations
 
+import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "MeshConfig",
     "VenueLink",
     "add_mesh_arguments",
+    "check_address",
     "load_mesh_config",
     "mesh_config_from_args",
     "parse_venue_link",
@@ -52,18 +54,27 @@ class MeshConfig:
     venues: tuple[VenueLink, ...] = ()
     outage_minutes: float = 10.0
     rate_per_s: float = 2000.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def venue(self, name: str) -> VenueLink | None:
         return next((v for v in self.venues if v.name == name), None)
 
 
+def check_address(address: str, where: str) -> str:
+    """host:port with a port in 1..65535 ([v6]:port for IPv6); InvalidArgument naming `where`."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        shown = address if len(address) <= 64 else address[:64] + "..."
+        raise InvalidArgument.field(where, f"{shown!r} is not HOST:PORT with a port from 1 to 65535")
+    return address
+
+
 def parse_venue_link(text: str) -> VenueLink:
     """`name=host:port` (the --venue flag): every symbol, default channels."""
     name, sep, address = text.partition("=")
-    if not sep or not name or ":" not in address:
-        raise InvalidArgument.field("venue", f"{text!r} is not NAME=HOST:PORT")
-    return VenueLink(name, address)
+    if not sep or not name:
+        shown = text if len(text) <= 64 else text[:64] + "..."
+        raise InvalidArgument.field("venue", f"{shown!r} is not NAME=HOST:PORT")
+    return VenueLink(name, check_address(address, "venue"))
 
 
 def _channels(raw: Any, where: str) -> tuple[Channel, ...]:
@@ -92,12 +103,12 @@ def _venue(raw: Any, index: int) -> VenueLink:
     if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
         raise InvalidArgument.field(f"{where}.symbols", "must be a list of symbols")
     channels = _channels(raw["channels"], f"{where}.channels") if "channels" in raw else DEFAULT_CHANNELS
-    return VenueLink(raw["name"], raw["address"], tuple(symbols), channels)
+    return VenueLink(raw["name"], check_address(raw["address"], f"{where}.address"), tuple(symbols), channels)
 
 
 def _number(raw: dict[str, Any], key: str, default: float) -> float:
     value = raw.pop(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise InvalidArgument.field(key, f"{value!r} is not a positive number")
     return float(value)
 
@@ -115,10 +126,13 @@ def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()
     venues = tuple(_venue(item, i) for i, item in enumerate(venues_raw)) + extra_venues
     outage = _number(raw, "outage_minutes", MeshConfig.outage_minutes)
     rate = _number(raw, "rate_per_s", MeshConfig.rate_per_s)
+    if raw:
+        unknown = sorted(raw)[0]
+        raise InvalidArgument.field(unknown, "unknown key; known: venues, outage_minutes, rate_per_s")
     names = [v.name for v in venues]
     if len(set(names)) != len(names):
         raise InvalidArgument.field("venues", f"a venue is listed twice: {names}")
-    return MeshConfig(venues, outage, rate, raw)
+    return MeshConfig(venues, outage, rate)
 
 
 def add_mesh_arguments(parser: Any) -> None:

@@ -11,15 +11,14 @@ The URL only ever appears redacted; a password is scrubbed from any message that
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
-from core.env import redact_url
 from core.errors import Unavailable
 from core.recorder.schema import TABLES
+from core.redact import redact_url, scrub
 
 __all__ = ["CONNECT_TIMEOUT_S", "data_error", "open_pool", "scrub", "transient_error"]
 
@@ -68,11 +67,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         links.append(link)
         link = link.__cause__ or link.__context__
     return links
-
-
-def scrub(text: str, url: str) -> str:
-    password = urllib.parse.urlsplit(url).password
-    return text.replace(password, "***") if password else text
 
 
 async def _init_connection(conn: Any) -> None:

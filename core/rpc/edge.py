@@ -19,6 +19,7 @@ import grpc
 from core.errors import TrademeshError, Unauthenticated, Unavailable
 from core.logs import bind_log_fields
 from core.rpc import metrics
+from core.rpc.decode import RequestDecoder
 from core.rpc.status import code_for, to_status
 
 __all__ = ["OPEN_SERVICES", "BearerAuth", "Gate", "Registrar", "wrap_handler"]
@@ -49,7 +50,7 @@ def _kind(handler: Handler) -> str:
     return "server_stream" if handler.response_streaming else "unary"
 
 
-def _rebuild(handler: Handler, behavior: Any) -> Handler:
+def _rebuild(handler: Handler, behavior: Any, deserializer: Any) -> Handler:
     make = {
         "unary": grpc.unary_unary_rpc_method_handler,
         "server_stream": grpc.unary_stream_rpc_method_handler,
@@ -58,7 +59,7 @@ def _rebuild(handler: Handler, behavior: Any) -> Handler:
     }[_kind(handler)]
     return make(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer,
         response_serializer=handler.response_serializer,
     )
 
@@ -181,6 +182,13 @@ class _Call:
         elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             # The client went away or the server is stopping: nothing to answer.
             self.code = grpc.StatusCode.CANCELLED
+        elif isinstance(exc, NotImplementedError):
+            # A method the servicer does not implement (a generated base class's default).
+            self.code = grpc.StatusCode.UNIMPLEMENTED
+            self.finish()
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"{self.labels[1]}/{self.labels[2]} is not implemented"
+            )
         else:
             log.exception("unhandled error in %s/%s", self.labels[1], self.labels[2])
             self.code = grpc.StatusCode.INTERNAL
@@ -193,13 +201,35 @@ def wrap_handler(method: str, handler: Handler, auth: BearerAuth | None, gate: G
     health, reflection), errors, metrics."""
     labels = (_kind(handler), *_split(method))
     edge = None if _split(method)[0] in OPEN_SERVICES else _Edge(auth, gate or Gate(labels[1]))
+    decoder = RequestDecoder(handler.request_deserializer)
     inner = _behavior(handler)
+    if handler.request_streaming:
+        # grpc decodes a stream's messages as they come: leniently, checked when read.
+        inner, deserializer = _reading_checked(inner, decoder), decoder.lenient
+        decoder = RequestDecoder(None)
+    else:
+        deserializer = None  # the raw body: decoded after the edge's checks
     if handler.response_streaming:
-        return _rebuild(handler, _wrap_stream(inner, labels, edge))
-    return _rebuild(handler, _wrap_unary(inner, labels, edge))
+        return _rebuild(handler, _wrap_stream(inner, labels, edge, decoder), deserializer)
+    return _rebuild(handler, _wrap_unary(inner, labels, edge, decoder), deserializer)
 
 
-def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) -> Any:
+def _reading_checked(inner: Any, decoder: RequestDecoder) -> Any:
+    if inspect.isasyncgenfunction(inner):
+
+        async def streaming(requests: Any, context: Context) -> AsyncIterator[Any]:
+            async for message in inner(decoder.checked(requests), context):
+                yield message
+
+        return streaming
+
+    async def unary(requests: Any, context: Context) -> Any:
+        return await inner(decoder.checked(requests), context)
+
+    return unary
+
+
+def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None, decode: RequestDecoder) -> Any:
     method = _MethodMetrics(labels)
 
     async def behavior(request: Any, context: Context) -> Any:
@@ -207,7 +237,7 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) ->
         try:
             if edge is not None:
                 edge.check(context)
-            return await inner(request, context)
+            return await inner(decode(request), context)
         except BaseException as exc:
             await call.fail(exc, context)
             raise
@@ -217,11 +247,11 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) ->
     return behavior
 
 
-def _wrap_stream(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) -> Any:
+def _wrap_stream(inner: Any, labels: tuple[str, str, str], edge: _Edge | None, decode: RequestDecoder) -> Any:
     if not inspect.isasyncgenfunction(inner):
         # A handler that sends with context.write (grpc's Health/Watch): grpc picks the
         # calling style from the behavior's kind, so the wrapper must be a coroutine too.
-        return _wrap_unary(inner, labels, edge)
+        return _wrap_unary(inner, labels, edge, decode)
     method = _MethodMetrics(labels)
     sent = method.sent
 
@@ -230,7 +260,7 @@ def _wrap_stream(inner: Any, labels: tuple[str, str, str], edge: _Edge | None) -
         try:
             if edge is not None:
                 edge.check(context)
-            async for message in inner(request, context):
+            async for message in inner(decode(request), context):
                 yield message
                 sent.inc()
         except BaseException as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,14 +13,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
+from core.errors import Unavailable
 from core.rpc.edge import BearerAuth, Gate, Registrar
+from core.rpc.health import HealthServicer
 
-__all__ = ["Served", "ServerOptions", "Service", "create_server"]
+__all__ = ["MAX_REQUEST_BYTES", "Served", "ServerOptions", "Service", "create_server"]
 
 log = logging.getLogger(__name__)
 
 # Hot streams send large batches; the default 4 MiB is tight for a full book snapshot batch.
-_MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
+_SEND_LIMIT_BYTES = 64 * 1024 * 1024
+# The largest request a service takes by default: far above any legitimate one (a Subscribe
+# or AddSubscriptions naming thousands of symbols is a few hundred KiB), far below what
+# would let a handful of calls take the process's memory (grpc buffers a whole message).
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class ServerOptions:
     drain_delay_s: float = 0.5
     # Then: how long in-flight calls get to finish.
     grace_s: float = 5.0
+    # A request over this is refused (RESOURCE_EXHAUSTED) before it is decoded.
+    max_request_bytes: int = MAX_REQUEST_BYTES
     service_label: str = "service"
 
 
@@ -53,7 +62,7 @@ class Served:
 
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     service_names: list[str]
     gate: Gate
     options: ServerOptions
@@ -78,6 +87,53 @@ class Served:
         await self.server.stop(options.grace_s)
 
 
+def _bind(server: grpc.aio.Server, options: ServerOptions) -> int:
+    """The bound port; Unavailable naming host and port when it cannot be had (in use, no such
+    host), so the process ends with one line, not a traceback."""
+    address = f"{options.host}:{options.port}"
+    _check_bindable(options.host, options.port)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise Unavailable(f"cannot listen on {address}: the port is in use or the host is not this machine's")
+    return port
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Unavailable with the system's reason (no such host, port in use) before grpc tries and
+    logs its own lines."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Unavailable(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', exc)}") from None
+    if port == 0:
+        return
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _start_metrics(options: ServerOptions) -> int | None:
+    if options.metrics_port is None:
+        return None
+    try:
+        http_server, _ = start_http_server(options.metrics_port, addr=options.host)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise Unavailable(
+            f"cannot serve metrics on {options.host}:{options.metrics_port}: {reason}"
+        ) from None
+    port: int = http_server.server_port
+    return port
+
+
 def _warn_if_open(options: ServerOptions) -> None:
     if options.token is None:
         log.warning(
@@ -97,8 +153,8 @@ async def create_server(
     """
     server = grpc.aio.server(
         options=[
-            ("grpc.max_send_message_length", _MESSAGE_LIMIT_BYTES),
-            ("grpc.max_receive_message_length", _MESSAGE_LIMIT_BYTES),
+            ("grpc.max_send_message_length", _SEND_LIMIT_BYTES),
+            ("grpc.max_receive_message_length", options.max_request_bytes),
             ("grpc.so_reuseport", 0),
         ],
     )
@@ -107,21 +163,20 @@ async def create_server(
     registrar = Registrar(server, auth, gate)
     for service in services:
         service.add_to_server(service.servicer, registrar)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     names = [s.name for s in services]
     reflected = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(reflected), registrar
     )
-    port = server.add_insecure_port(f"{options.host}:{options.port}")
-    if port == 0:
-        raise OSError(f"cannot bind {options.host}:{options.port}")
+    port = _bind(server, options)
     await server.start()
-    metrics_port = None
-    if options.metrics_port is not None:
-        http_server, _ = start_http_server(options.metrics_port, addr=options.host)
-        metrics_port = http_server.server_port
+    try:
+        metrics_port = _start_metrics(options)
+    except Unavailable:
+        await server.stop(None)
+        raise
     served = Served(server, port, health_servicer, names, gate, options, metrics_port)
     if not starting:
         await served.open()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.errors import InvalidArgument
 from core.logs import JsonFormatter, bind_log_fields, log_fields, setup_logging
 
 
@@ -64,16 +65,17 @@ def test_an_exception_is_one_json_line_with_its_traceback(lines: io.StringIO) ->
     assert "ValueError: bad frame" in str(record["exception"]) and "Traceback" in str(record["exception"])
 
 
-def test_an_unknown_format_falls_back_to_text_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("TRADEMESH_LOG_FORMAT", "xml", "'xml' is not one of text, json"),
+        ("TRADEMESH_LOG_LEVEL", "LOUD", "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ],
+)
+def test_an_unknown_format_or_level_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
 ) -> None:
-    monkeypatch.setenv("TRADEMESH_LOG_FORMAT", "xml")
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(InvalidArgument, match=says) as refused:
         setup_logging("ingest")
-        assert not isinstance(root.handlers[0].formatter, JsonFormatter)
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-    assert "TRADEMESH_LOG_FORMAT='xml' is not one of text, json" in capsys.readouterr().err
+    assert refused.value.violations[0].field == variable

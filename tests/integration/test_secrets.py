@@ -1,0 +1,90 @@
+"""A password never reaches a log line or an error, whatever form its URL takes (issue 12, item 11).
+
+Each service runs with a sentinel password in each connection-string form the libraries
+accept, against addresses where nothing answers (or a malformed URL); everything it writes
+before it gives up or is stopped is searched for the sentinel.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SECRET = "S3ntinel-pw-41f9"
+
+
+def _closed_port() -> int:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port: int = spare.getsockname()[1]
+    return port  # nothing listens once the socket is closed
+
+
+PORT = _closed_port()
+REDIS_FORMS = [
+    f"redis://:{SECRET}@127.0.0.1:{PORT}/0",
+    f"redis://default:{SECRET}@127.0.0.1:{PORT}/0",
+    f"redis://127.0.0.1:{PORT}/0?password={SECRET}",
+    f"127.0.0.1:{PORT},password={SECRET}",
+    f"redis://u:{SECRET}@[::1/0",
+]
+DATABASE_FORMS = [
+    f"postgresql://rec:{SECRET}@127.0.0.1:{PORT}/market",
+    f"postgresql://rec@127.0.0.1:{PORT}/market?password={SECRET}",
+    f"host=127.0.0.1 port={PORT} user=rec password={SECRET} dbname=market",
+    f"postgresql://rec:{SECRET}@[::1/market",
+]
+SERVE = ["--port", "0", "--metrics-port", "-1"]
+REDIS_SERVICES = [
+    ["bridge", *SERVE],
+    ["bars", *SERVE],
+    ["ingest", *SERVE, "--venue", f"sim=127.0.0.1:{PORT}"],
+]
+DATABASE_SERVICES = [
+    ["recorder", *SERVE],
+    ["gateway", "--port", "0", "--grpc-port", "0"],
+    ["keys", "list"],
+]
+
+
+def _output(args: list[str], env: dict[str, str]) -> str:
+    """What the command writes in 10 s (or until it exits), stdout and stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TRADEMESH_TOKEN": "t", **env},
+    )
+    try:
+        out, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    return out
+
+
+def _runs() -> list[tuple[list[str], dict[str, str]]]:
+    runs = [(args, {"REDIS_URL": url}) for url in REDIS_FORMS for args in REDIS_SERVICES]
+    runs += [(args, {"DATABASE_URL": url}) for url in DATABASE_FORMS for args in DATABASE_SERVICES]
+    runs += [(["bridge", *SERVE, "--redis-url", url], {}) for url in REDIS_FORMS]
+    runs += [(["recorder", *SERVE, "--database-url", url], {}) for url in DATABASE_FORMS]
+    return runs
+
+
+def test_no_password_form_reaches_any_log_line_or_error() -> None:
+    runs = _runs()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outputs = list(pool.map(lambda run: _output(*run), runs))
+    leaks = [(run, out) for run, out in zip(runs, outputs, strict=True) if SECRET in out]
+    assert not leaks, leaks[0]
+    # Each run said something (an error or a retry), so there was something to search.
+    assert all(out.strip() for out in outputs)
+    assert all("Traceback" not in out for out in outputs), next(o for o in outputs if "Traceback" in o)
