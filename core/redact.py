@@ -41,8 +41,8 @@ def redact_url(url: str) -> str:
     """The URL (or key=value DSN) fit for a log line or an error: every secret as ***."""
     if "://" in url:
         parts = _parses(url)
-        if parts is None:
-            return _opaque(url)
+        if parts is None:  # malformed: shown with what looks like a secret hidden, for the fix
+            return _PAIR.sub(_hide, _USERINFO.sub(rf"://\1:{_HIDDEN}@", url))
         netloc = parts.netloc
         if parts.password is not None:
             user, _, host = netloc.rpartition("@")

@@ -64,7 +64,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "database url ipv6",
         ["recorder", "--port", "0", "--database-url", "postgresql://u@[::1/db"],
         {},
-        "database-url: <a value of 22 characters that is not a URL> is not a postgresql://",
+        "database-url: postgresql://u@[::1/db is not a postgresql://",
     ),
     (
         "database url dsn",

@@ -161,4 +161,4 @@ def test_up_refuses_a_bad_status_interval(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 2
-    assert "status-every" in result.stderr and "0.0" in result.stderr
+    assert "status-every" in result.stderr and "must be positive, got 0" in result.stderr
