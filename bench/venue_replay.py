@@ -42,7 +42,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from venues.live.exchange import Hooks, create_exchange
 from venues.registry import VENUES
-from venues.replay.capture import load_capture
+from venues.replay.loader import load_adapter
 from venues.replay.server import ReplayOptions, ReplayServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +67,7 @@ def spec_of(name: str) -> Any:
 async def run_ccxt(name: str, files: list[Path]) -> dict[str, float]:
     """The baseline: ccxt alone against the stand-in, counting the frames it handles."""
     spec = spec_of(name)
-    adapter = spec.replay_adapter(load_capture(files))
+    adapter = load_adapter(spec.standin, files)
     server = ReplayServer(adapter, ReplayOptions(tuple(files)))
     url = await server.start()
     handled: list[float] = []
@@ -162,7 +162,7 @@ async def run_venue(name: str, files: list[Path], work: Path) -> dict[str, float
 
 
 def _market_frames(name: str, files: list[Path]) -> list[Any]:
-    adapter = spec_of(name).replay_adapter(load_capture(files))
+    adapter = load_adapter(spec_of(name).standin, files)
     return [f for f in adapter.capture.received if adapter.topic(f) is not None]
 
 

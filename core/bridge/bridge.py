@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from core.bridge.books import Books
 from core.bridge.encode import event_chunk, notice_event
-from core.bridge.fanout import Fanout, Interest, Route, Subscriber
+from core.bridge.fanout import LiveFanout, LiveInterest, LiveRoute, LiveSubscriber
 from core.bridge.pump import Pump
 from core.bridge.routes import BOOK, NOTICES, gap_channel, is_notice
 from core.errors import Unavailable
@@ -19,30 +19,30 @@ class Bridge:
     def __init__(self, queue_batches: int, clock: Callable[[], int] = time.time_ns) -> None:
         self._clock = clock
         self.books = Books()
-        self.fanout = Fanout(queue_batches, self._recover, clock)
+        self.fanout = LiveFanout(queue_batches, self._recover, clock)
         self.pump = Pump(self.fanout, self.books, clock)
         # False until the bridge has joined the bus (books rebuilt): subscribers wait for it.
         self.ready = False
 
-    def subscribe(self, interest: Interest) -> Subscriber:
+    def subscribe(self, interest: LiveInterest) -> LiveSubscriber:
         if not self.ready:
             raise Unavailable("the bridge is starting (joining the bus); retry in a moment")
         return self.fanout.subscribe(interest, self._snapshots(interest))
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
+    def unsubscribe(self, subscriber: LiveSubscriber) -> None:
         self.fanout.unsubscribe(subscriber)
 
     def end_all(self) -> int:
         """End every stream (cleanly, after what is queued); how many there were."""
         return self.fanout.end_all()
 
-    def _snapshots(self, interest: Interest) -> list[bytes]:
+    def _snapshots(self, interest: LiveInterest) -> list[bytes]:
         if BOOK not in interest.kinds:
             return []
         keys = sorted(key for key in self.books.usable() if interest.covers(*key))
         return [self.books.snapshot_chunk(venue, symbol) for venue, symbol in keys]
 
-    def _recover(self, subscriber: Subscriber, since_ns: int) -> list[bytes]:
+    def _recover(self, subscriber: LiveSubscriber, since_ns: int) -> list[bytes]:
         """A GAP notice for every stream the subscriber follows, and a fresh snapshot of every book."""
         now_ns = self._clock()
         reason = (
@@ -64,7 +64,7 @@ class Bridge:
         return chunks
 
 
-def _follows(interest: Interest, route: Route) -> bool:
+def _follows(interest: LiveInterest, route: LiveRoute) -> bool:
     venue, kind, symbol = route.key
     wanted = NOTICES in interest.kinds if is_notice(kind) else kind in interest.kinds
     return wanted and interest.covers(venue, symbol)

@@ -1,4 +1,4 @@
-"""Fan bus events out to live subscribers, each with its own bounded queue.
+"""The bridge's fan-out: bus events to LiveData subscribers, each with its own bounded queue.
 
 Subscriptions are indexed by route (venue, kind, symbol), with ANY for an empty filter, so
 finding an event's subscribers is at most four dict lookups per kind it reaches, however
@@ -8,12 +8,12 @@ conflated (its queue replaced by GAP notices and fresh snapshots) or disconnecte
 
 A round is one bus read: events are framed as they come, gathered per subscriber, and each
 subscriber is offered one message at the end of the round (or sooner when it grows past
-MESSAGE_BYTES, so messages stay under clients' default 4 MiB limit).
+MESSAGE_BYTES, so messages stay under clients' default 4 MiB limit). (A venue's own fan-out
+to its Subscribe streams is venues.runtime.fanout; what both share is core.fanout.)
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -21,21 +21,16 @@ from dataclasses import dataclass
 from core.bridge.metrics import SLOW_SUBSCRIBERS
 from core.bridge.routes import ANY, Key, targets
 from core.errors import ResourceExhausted
-from core.outbox import Outbox
+from core.fanout import Overflow, QueuedSubscriber, too_slow
 
-__all__ = ["MESSAGE_BYTES", "Fanout", "Interest", "Overflow", "Route", "Subscriber"]
+__all__ = ["MESSAGE_BYTES", "LiveFanout", "LiveInterest", "LiveRoute", "LiveSubscriber"]
 
 # A subscriber's message is closed once it reaches this size.
 MESSAGE_BYTES = 1024 * 1024
 
 
-class Overflow(enum.Enum):
-    DISCONNECT = "disconnect"
-    CONFLATE = "conflate"
-
-
 @dataclass(frozen=True)
-class Interest:
+class LiveInterest:
     """What a subscriber follows; empty venues or symbols mean all."""
 
     venues: frozenset[str]
@@ -53,42 +48,36 @@ class Interest:
         return (not self.venues or venue in self.venues) and (not self.symbols or symbol in self.symbols)
 
 
-class Route:
+class LiveRoute:
     """One stream of events as the bridge sees it: who follows it, and what passed."""
 
     __slots__ = ("events_total", "key", "last_event_ns", "subscribers", "version")
 
     def __init__(self, key: Key) -> None:
         self.key = key
-        self.subscribers: tuple[Subscriber, ...] = ()
+        self.subscribers: tuple[LiveSubscriber, ...] = ()
         self.version = -1
         self.events_total = 0
         self.last_event_ns = 0
 
 
-class Subscriber:
-    def __init__(self, interest: Interest, queue_batches: int, now_ns: int) -> None:
-        self.interest = interest
-        self.queue_batches = queue_batches
-        # (when queued, encoded SubscribeResponse)
-        self.outbox = Outbox[tuple[int, bytes]](queue_batches)
+class LiveSubscriber(QueuedSubscriber[LiveInterest, tuple[int, bytes]]):
+    """A LiveData stream; each queued message is (when queued, encoded SubscribeResponse)."""
+
+    def __init__(self, interest: LiveInterest, queue_batches: int, now_ns: int) -> None:
+        super().__init__(interest, queue_batches)
         self.pending: list[bytes] = []  # this round's chunks, not yet offered
         self.pending_bytes = 0
         # When the last message it took was queued: anything after may be lost in a conflation.
         self.taken_ns = now_ns
         self.closed = False
-        self.conflations = 0
-
-    @property
-    def depth(self) -> int:
-        return self.outbox.depth
 
     def offer(self, now_ns: int, data: bytes) -> bool:
         return self.outbox.offer((now_ns, data))
 
     def end(self, error: ResourceExhausted | None = None) -> None:
         self.closed = True
-        self.outbox.end(error)
+        super().end(error)
 
     async def messages(self) -> AsyncIterator[bytes]:
         async for items in self.outbox.batches(1):
@@ -97,29 +86,29 @@ class Subscriber:
 
 
 # Given a subscriber that fell behind: what replaces its queue (GAP notices, fresh snapshots).
-Recover = Callable[[Subscriber, int], list[bytes]]
+Recover = Callable[[LiveSubscriber, int], list[bytes]]
 
 
-class Fanout:
+class LiveFanout:
     def __init__(self, queue_batches: int, recover: Recover, clock: Callable[[], int] = time.time_ns) -> None:
         self.queue_batches = queue_batches
         self._recover = recover
         self._clock = clock
-        self._index: dict[Key, set[Subscriber]] = {}
-        self._routes: dict[Key, Route] = {}
+        self._index: dict[Key, set[LiveSubscriber]] = {}
+        self._routes: dict[Key, LiveRoute] = {}
         self._version = 0
-        self._touched: list[Subscriber] = []
+        self._touched: list[LiveSubscriber] = []
         self._now_ns = 0
-        self.subscribers: set[Subscriber] = set()
+        self.subscribers: set[LiveSubscriber] = set()
         self.disconnected = 0
         self.conflated = 0
 
     # ---- subscriptions
 
-    def subscribe(self, interest: Interest, initial: Iterable[bytes]) -> Subscriber:
+    def subscribe(self, interest: LiveInterest, initial: Iterable[bytes]) -> LiveSubscriber:
         """A new subscriber; its first message (always sent, maybe empty) holds `initial`."""
         now_ns = self._clock()
-        subscriber = Subscriber(interest, self.queue_batches, now_ns)
+        subscriber = LiveSubscriber(interest, self.queue_batches, now_ns)
         messages = list(_messages(list(initial)))
         if len(messages) > self.queue_batches:
             raise ResourceExhausted(_too_big(len(messages), self.queue_batches))
@@ -131,7 +120,7 @@ class Fanout:
         self._version += 1
         return subscriber
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
+    def unsubscribe(self, subscriber: LiveSubscriber) -> None:
         if subscriber not in self.subscribers:
             return
         self.subscribers.discard(subscriber)
@@ -156,22 +145,22 @@ class Fanout:
 
     # ---- routes
 
-    def route(self, key: Key) -> Route:
+    def route(self, key: Key) -> LiveRoute:
         """The route of an event's (venue, kind, symbol), with its subscribers up to date."""
         route = self._routes.get(key)
         if route is None:
-            route = self._routes[key] = Route(key)
+            route = self._routes[key] = LiveRoute(key)
         if route.version != self._version:
             route.subscribers = self._lookup(key)
             route.version = self._version
         return route
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[LiveRoute]:
         return list(self._routes.values())
 
-    def _lookup(self, key: Key) -> tuple[Subscriber, ...]:
+    def _lookup(self, key: Key) -> tuple[LiveSubscriber, ...]:
         venue, kind, symbol = key
-        found: dict[Subscriber, None] = {}
+        found: dict[LiveSubscriber, None] = {}
         for target in targets(kind):
             for candidate in ((venue, target, symbol), (venue, target, ANY), (ANY, target, symbol)):
                 found.update(dict.fromkeys(self._index.get(candidate, ())))
@@ -183,7 +172,7 @@ class Fanout:
     def start_round(self) -> None:
         self._now_ns = self._clock()
 
-    def send(self, subscribers: tuple[Subscriber, ...], chunk: bytes) -> None:
+    def send(self, subscribers: tuple[LiveSubscriber, ...], chunk: bytes) -> None:
         """Add an encoded chunk to each subscriber's message of this round."""
         for subscriber in subscribers:
             if not subscriber.pending:
@@ -199,7 +188,7 @@ class Fanout:
             if subscriber.pending:
                 self._deliver(subscriber)
 
-    def _deliver(self, subscriber: Subscriber) -> None:
+    def _deliver(self, subscriber: LiveSubscriber) -> None:
         data = b"".join(subscriber.pending)
         subscriber.pending.clear()
         subscriber.pending_bytes = 0
@@ -208,7 +197,7 @@ class Fanout:
         if not subscriber.offer(self._now_ns, data):
             self._overflow(subscriber)
 
-    def _overflow(self, subscriber: Subscriber) -> None:
+    def _overflow(self, subscriber: LiveSubscriber) -> None:
         if subscriber.interest.overflow is Overflow.CONFLATE:
             # The recovery stands for everything up to now, this message included: drop both.
             self.conflated += 1
@@ -222,13 +211,9 @@ class Fanout:
                 return
             self._disconnect(subscriber, _too_big(len(rest) + 1, subscriber.queue_batches))
             return
-        self._disconnect(
-            subscriber,
-            f"subscriber too slow: its queue of {subscriber.queue_batches} messages is full; "
-            "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE",
-        )
+        self._disconnect(subscriber, too_slow(subscriber.queue_batches, "messages"))
 
-    def _disconnect(self, subscriber: Subscriber, why: str) -> None:
+    def _disconnect(self, subscriber: LiveSubscriber, why: str) -> None:
         self.disconnected += 1
         SLOW_SUBSCRIBERS.labels("disconnected").inc()
         self.unsubscribe(subscriber)

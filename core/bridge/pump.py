@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from core.bridge.books import Books, Verdict
 from core.bridge.encode import bar_chunk, event_chunk, notice_event
-from core.bridge.fanout import Fanout
+from core.bridge.fanout import LiveFanout
 from core.bridge.metrics import BOOK_HOLES, EVENTS
 from core.bridge.routes import (
     BOOK,
@@ -41,7 +41,7 @@ def stream_venue(stream: str) -> str:
 
 
 class Pump:
-    def __init__(self, fanout: Fanout, books: Books, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, fanout: LiveFanout, books: Books, clock: Callable[[], int] = time.time_ns) -> None:
         self.fanout = fanout
         self.books = books
         self._clock = clock

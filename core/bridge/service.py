@@ -14,7 +14,7 @@ import grpc
 
 from core.bridge import validate
 from core.bridge.bridge import Bridge
-from core.bridge.fanout import Route
+from core.bridge.fanout import LiveRoute
 from core.bridge.routes import BOOK, describe
 from core.rpc.context import Context
 from core.rpc.edge import Registrar
@@ -49,7 +49,7 @@ class LiveDataService(lv_grpc.LiveDataServicer):
         wanted = [s for s in streams if (not venues or s.venue in venues) and (not kinds or s.kind in kinds)]
         return lv.ListStreamsResponse(streams=wanted, subscriber_count=len(self.bridge.fanout.subscribers))
 
-    def _streams(self, routes: Iterable[Route]) -> list[lv.Stream]:
+    def _streams(self, routes: Iterable[LiveRoute]) -> list[lv.Stream]:
         """One Stream per (venue, kind, symbol, timeframe); notices of every channel count as one."""
         merged: dict[tuple[str, int, str, int], lv.Stream] = {}
         for route in routes:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core.bridge.fanout import Interest, Overflow
+from core.bridge.fanout import LiveInterest
 from core.bridge.routes import TIMEFRAME_TEXT_OF_PB, requested_kinds
 from core.bus.names import market_stream
 from core.errors import FieldViolation, InvalidArgument
+from core.fanout import Overflow
 from core.model import Channel
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -30,7 +31,7 @@ _OVERFLOW = {
 }
 
 
-def subscribe_request(request: lv.SubscribeRequest) -> Interest:
+def subscribe_request(request: lv.SubscribeRequest) -> LiveInterest:
     found: list[FieldViolation] = []
     _venues(found, request.venues)
     _symbols(found, request.symbols)
@@ -50,7 +51,7 @@ def subscribe_request(request: lv.SubscribeRequest) -> Interest:
         found.append(FieldViolation("overflow_policy", f"{policy} is not an overflow policy"))
     if found:
         raise InvalidArgument(found)
-    return Interest(
+    return LiveInterest(
         venues=frozenset(request.venues),
         symbols=frozenset(request.symbols),
         kinds=requested_kinds(request.kinds, request.timeframes),

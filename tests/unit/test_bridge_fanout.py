@@ -7,9 +7,10 @@ import time
 import pytest
 
 from core.bridge.bridge import Bridge
-from core.bridge.fanout import MESSAGE_BYTES, Interest, Overflow, Subscriber
+from core.bridge.fanout import MESSAGE_BYTES, LiveInterest, LiveSubscriber
 from core.bridge.routes import BOOK, NOTICES, TRADES, candles_kind
 from core.errors import ResourceExhausted
+from core.fanout import Overflow
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -18,9 +19,9 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 def interest(
     kinds: set[str], venues: set[str] | None = None, symbols: set[str] | None = None, conflate: bool = False
-) -> Interest:
+) -> LiveInterest:
     overflow = Overflow.CONFLATE if conflate else Overflow.DISCONNECT
-    return Interest(frozenset(venues or ()), frozenset(symbols or ()), frozenset(kinds), overflow)
+    return LiveInterest(frozenset(venues or ()), frozenset(symbols or ()), frozenset(kinds), overflow)
 
 
 def ready_bridge(queue: int = 8) -> Bridge:
@@ -37,7 +38,7 @@ def market(*events: md.MarketEvent) -> bus.Envelope:
     return bus.Envelope(source="test", market=bus.MarketEvents(events=events))
 
 
-def queued(subscriber: Subscriber) -> list[lv.SubscribeResponse]:
+def queued(subscriber: LiveSubscriber) -> list[lv.SubscribeResponse]:
     """Everything in the subscriber's queue, parsed, without waiting (the queue is emptied)."""
     found = []
     while not subscriber.outbox._queue.empty():
@@ -47,7 +48,7 @@ def queued(subscriber: Subscriber) -> list[lv.SubscribeResponse]:
     return found
 
 
-def trade_ids(subscriber: Subscriber) -> list[str]:
+def trade_ids(subscriber: LiveSubscriber) -> list[str]:
     return [e.trade.trade_id for m in queued(subscriber) for e in m.events if e.HasField("trade")]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ResourceExhausted
+from core.fanout import Overflow
 from core.model import Channel, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import Fanout, Interest, Overflow
+from venues.runtime.fanout import MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 
@@ -16,14 +17,14 @@ BTC_BOOK = ("BTC/USDT", Channel.BOOK, None)
 ETH_TRADES = ("ETH/USDT", Channel.TRADES, None)
 
 
-def _feed(queue_batches: int) -> tuple[MarketFeed, Fanout]:
+def _feed(queue_batches: int) -> tuple[MarketFeed, MarketFanout]:
     feed = MarketFeed("sim", StreamTable())
 
     def recover(symbol: str, channel: Channel) -> bytes:
         gap = feed.gap_chunk(symbol, channel, "x")
         return gap + feed.snapshot_chunk(symbol) if channel is Channel.BOOK else gap
 
-    fanout = Fanout(queue_batches, recover)
+    fanout = MarketFanout(queue_batches, recover)
     feed.attach(fanout)
     return feed, fanout
 
@@ -45,8 +46,8 @@ def test_encoded_responses_join_into_one_valid_response() -> None:
 
 async def test_events_reach_only_interested_subscribers() -> None:
     feed, fanout = _feed(8)
-    btc = fanout.subscribe(Interest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
-    eth = fanout.subscribe(Interest(frozenset({ETH_TRADES}), Overflow.DISCONNECT), b"")
+    btc = fanout.subscribe(MarketInterest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
+    eth = fanout.subscribe(MarketInterest(frozenset({ETH_TRADES}), Overflow.DISCONNECT), b"")
     feed.trade("BTC/USDT", 1, "1", "100", "1", Side.BUY)
     feed.trade("ETH/USDT", 2, "2", "10", "1", Side.SELL)
     feed.flush()
@@ -57,8 +58,8 @@ async def test_events_reach_only_interested_subscribers() -> None:
 
 async def test_a_full_queue_ends_a_disconnect_subscriber_with_resource_exhausted() -> None:
     feed, fanout = _feed(2)
-    slow = fanout.subscribe(Interest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
-    fast = fanout.subscribe(Interest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
+    slow = fanout.subscribe(MarketInterest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
+    fast = fanout.subscribe(MarketInterest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
     for i in range(3):
         feed.trade("BTC/USDT", i, str(i), "100", "1", Side.BUY)
         feed.flush()
@@ -77,7 +78,7 @@ async def test_a_full_queue_conflates_to_a_gap_and_a_fresh_snapshot() -> None:
     feed, fanout = _feed(2)
     feed.book_delta("BTC/USDT", 1, [("100", "1")], [("101", "2")])
     feed.flush()
-    slow = fanout.subscribe(Interest(frozenset({BTC_BOOK}), Overflow.CONFLATE), b"")
+    slow = fanout.subscribe(MarketInterest(frozenset({BTC_BOOK}), Overflow.CONFLATE), b"")
     for i in range(3):
         feed.book_delta("BTC/USDT", 2 + i, [(str(99 - i), "1")], [])
         feed.flush()

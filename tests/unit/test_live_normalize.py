@@ -18,7 +18,7 @@ from venues.live.normalize import (
     TradeNormalizer,
     decimal_text,
 )
-from venues.runtime.fanout import Route
+from venues.runtime.fanout import MarketRoute
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 
@@ -29,7 +29,7 @@ class Sink:
     def __init__(self) -> None:
         self.events: list[md.MarketEvent] = []
 
-    def dispatch(self, pending: dict[Route, bytes]) -> None:
+    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
         for chunk in pending.values():
             self.events.extend(md.SubscribeResponse.FromString(chunk).events)
 

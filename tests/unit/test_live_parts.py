@@ -13,8 +13,8 @@ from core.errors import InvalidArgument
 from core.model import Channel, Timeframe
 from venues.binance.spec import SPEC
 from venues.live.config import load_config
+from venues.live.convert import safe_message
 from venues.live.exchange import rewrite_urls
-from venues.live.orders import safe_message
 from venues.live.streams import Watchdog
 from venues.replay.capture import load_capture
 from venues.replay.server import Fault, FaultKind, parse_fault

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidArgument
+from core.fanout import Overflow
 from core.model import Channel, Execution, Side, StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import Fanout, Interest, Overflow
+from venues.runtime.fanout import MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 from venues.runtime.venue import VenueContext
@@ -37,11 +38,11 @@ class Tape:
     """Every trade the feed sends, read through a real fan-out subscriber."""
 
     def __init__(self, feed: MarketFeed, symbol: str) -> None:
-        fanout = Fanout(10**9, lambda symbol, channel: b"")
+        fanout = MarketFanout(10**9, lambda symbol, channel: b"")
         feed.attach(fanout)
         self.fanout = fanout
         self.subscriber = fanout.subscribe(
-            Interest(frozenset({(symbol, Channel.TRADES, None)}), Overflow.DISCONNECT), b""
+            MarketInterest(frozenset({(symbol, Channel.TRADES, None)}), Overflow.DISCONNECT), b""
         )
 
     def trades(self) -> list[tuple[str, str, int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from core.model import InstrumentKind
-from venues.binance.replay import BinanceReplay
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC"]
@@ -13,7 +12,7 @@ SPEC = LiveSpec(
     ccxt_id="binance",
     kind=InstrumentKind.SPOT,
     default_symbols=("BTC/USDT",),
-    replay_adapter=BinanceReplay,
+    standin="venues.binance.standin",
     options={
         "defaultType": "spot",
         "fetchMarkets": {"types": ["spot"]},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from core.model import InstrumentKind
-from venues.binanceusdm.replay import BinanceUsdmReplay
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC"]
@@ -13,7 +12,7 @@ SPEC = LiveSpec(
     ccxt_id="binanceusdm",
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USDT:USDT",),
-    replay_adapter=BinanceUsdmReplay,
+    standin="venues.binanceusdm.standin",
     options={
         "defaultType": "future",
         "fetchMarkets": {"types": ["linear"]},  # USD-M only (no COIN-M, no spot)

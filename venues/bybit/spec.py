@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from core.model import InstrumentKind
-from venues.bybit.client import BybitClient
-from venues.bybit.replay import BybitReplay
+from venues.bybit.exchange import BybitExchange
 from venues.bybit.sequence import BybitBookSequence
 from venues.live.spec import LiveSpec
 
@@ -15,7 +14,7 @@ SPEC = LiveSpec(
     ccxt_id="bybit",
     kind=InstrumentKind.SPOT,
     default_symbols=("BTC/USDT",),
-    replay_adapter=BybitReplay,
+    standin="venues.bybit.standin",
     options={
         "defaultType": "spot",
         "fetchMarkets": {
@@ -31,6 +30,6 @@ SPEC = LiveSpec(
     native_cancel_after_disarms=False,  # timeWindow 0 is refused: there is no "off" over the API
     client_order_id_field="orderLinkId",
     sequence_check=BybitBookSequence,  # ccxt's bybit client does not check update ids
-    exchange_class=BybitClient,  # full orders from create/cancel, fetch_order by orderLinkId
+    exchange_class=BybitExchange,  # full orders from create/cancel, fetch_order by orderLinkId
     private_streams=True,  # "order" and "execution" over wss://stream.bybit.com/v5/private
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from core.model import Channel, InstrumentKind
 from venues.coinbase.exchange import CoinbaseExchange
-from venues.coinbase.replay import CoinbaseReplay
 from venues.coinbase.sequence import CoinbaseSequence
 from venues.live.spec import LiveSpec
 
@@ -15,7 +14,7 @@ SPEC = LiveSpec(
     ccxt_id="coinbase",
     kind=InstrumentKind.SPOT,
     default_symbols=("BTC/USD",),
-    replay_adapter=CoinbaseReplay,
+    standin="venues.coinbase.standin",
     # ccxt's defaults (fetchMarketsV3: public products; unauthenticated market data), but balances
     # from Advanced Trade's own accounts (v3), not the v2 retail wallet API.
     options={"fetchBalance": "v3PrivateGetBrokerageAccounts"},

@@ -9,9 +9,8 @@ use the `quote.X` channel instead).
 from __future__ import annotations
 
 from core.model import InstrumentKind
-from venues.deribit.book import DeribitBookSequence
-from venues.deribit.client import DeribitTradingClient
-from venues.deribit.replay import DeribitReplay
+from venues.deribit.exchange import DeribitExchange
+from venues.deribit.sequence import DeribitBookSequence
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC"]
@@ -21,7 +20,7 @@ SPEC = LiveSpec(
     ccxt_id="deribit",
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USD:BTC",),  # BTC-PERPETUAL, inverse, settled in BTC
-    replay_adapter=DeribitReplay,
+    standin="venues.deribit.standin",
     options={
         # One public/get_instruments call for every currency (ccxt's default).
         "fetchMarkets": {"fetchAllMarkets": True},
@@ -33,9 +32,9 @@ SPEC = LiveSpec(
     client_order_id_field="label",
     # Deribit takes a second order with a label it already holds: look the label up first.
     unique_client_ids=False,
-    # A snapshot starts the book afresh (venues/deribit/book.py); clientOrderId is sent and read
-    # back as Deribit's label (venues/deribit/client.py).
-    exchange_class=DeribitTradingClient,
+    # A snapshot starts the book afresh; clientOrderId is sent and read back as Deribit's label
+    # (venues/deribit/exchange.py).
+    exchange_class=DeribitExchange,
     private_streams=True,  # user.orders / user.trades notifications after public/auth
     sequence_check=DeribitBookSequence,  # ccxt does not compare prev_change_id
 )

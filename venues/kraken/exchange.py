@@ -25,11 +25,18 @@
 - Rate limit: ccxt's bucket holds one private call (cost 3 at 1 token a second), so ten reads
   take 30 s; Kraken's starter tier counter allows 15 calls before its 0.33/s decay, so the
   bucket holds 45 tokens here, full at start.
+- Order-book checksums: ccxt can verify v2's CRC32 (option watchOrderBook.checksum) but its
+  `format_number` is handed the book's floats and calls `.split` on them, so enabling the
+  option fails on every book frame. Each float is formatted here to the pair's decimals
+  (AssetPairs pair_decimals for prices, lot_decimals for sizes, as Kraken's checksum is
+  defined) before ccxt's own formatting; a dropped book update is then caught as a
+  ChecksumError and the book re-subscribed.
 """
 
 from __future__ import annotations
 
 import time
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import ccxt.pro
@@ -44,10 +51,15 @@ _BUCKET = 45
 
 
 class KrakenExchange(ccxt.pro.kraken):  # type: ignore[misc]
-    """ccxt.pro kraken: duplicate ids mapped, full order answers, orders by cl_ord_id, executions."""
+    """ccxt.pro kraken: duplicate ids mapped, full order answers, orders by cl_ord_id, executions,
+    book checksums that work."""
 
     _symbol_by_order: dict[str, str]
     _listings: dict[str, tuple[float, list[Any]]]
+    # The decimals (price, size) of the pair whose book frame is being handled; the count of
+    # format_number calls since, which alternate price and size.
+    _checksum_decimals: tuple[int, int] | None = None
+    _checksum_calls = 0
 
     def describe(self) -> Any:
         return self.deep_extend(
@@ -207,3 +219,29 @@ class KrakenExchange(ccxt.pro.kraken):  # type: ignore[misc]
         if not parsed.get("average"):
             parsed["average"] = None
         return parsed
+
+    # ---- book checksums
+
+    def handle_order_book(self, client: Any, message: Any) -> Any:
+        """ccxt formats, for each of the 10 best asks then bids, the price and then the qty:
+        the decimals of the frame's pair are set first."""
+        data = message.get("data") or [{}] if isinstance(message, dict) else [{}]
+        market = (self.markets or {}).get((data[0] or {}).get("symbol"))
+        info = market.get("info", {}) if market else {}
+        self._checksum_decimals = (
+            (int(info["pair_decimals"]), int(info["lot_decimals"]))
+            if "pair_decimals" in info and "lot_decimals" in info
+            else None
+        )
+        self._checksum_calls = 0
+        return super().handle_order_book(client, message)
+
+    def format_number(self, data: Any) -> str:
+        if not isinstance(data, str):
+            index = self._checksum_calls % 2  # price, qty, price, qty...
+            self._checksum_calls += 1
+            text = Decimal(repr(float(data)))
+            if self._checksum_decimals is not None:
+                text = text.quantize(Decimal(1).scaleb(-self._checksum_decimals[index]), ROUND_HALF_EVEN)
+            data = format(text, "f")
+        return str(super().format_number(data))

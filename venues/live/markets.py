@@ -13,8 +13,8 @@ from core.backoff import Backoff
 from core.errors import InvalidArgument, Unavailable
 from core.model import Instrument
 from venues.live.config import LiveConfig
+from venues.live.convert import safe_message
 from venues.live.normalize import decimal_or_zero
-from venues.live.orders import safe_message
 from venues.live.spec import LiveSpec, Market
 from venues.live.trading import retry_after
 

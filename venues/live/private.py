@@ -18,8 +18,8 @@ import ccxt.pro
 
 from core.backoff import Backoff
 from core.model import Fill, Liquidity, Order, Side
+from venues.live.convert import order_from_ccxt
 from venues.live.normalize import decimal_or_zero
-from venues.live.orders import order_from_ccxt
 
 __all__ = ["PrivateStreams", "fill_from_ccxt"]
 

@@ -1,4 +1,4 @@
-"""What a live venue folder declares about its exchange."""
+"""What a live venue folder declares about its exchange (its spec.py holds one LiveSpec)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.model import Channel, InstrumentKind, Timeframe
-from venues.replay.adapter import ReplayAdapter
-from venues.replay.capture import Capture
 
 __all__ = ["LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
 
@@ -40,7 +38,10 @@ class LiveSpec:
     ccxt_id: str  # the ccxt.pro class, e.g. "okx"
     kind: InstrumentKind
     default_symbols: tuple[str, ...]  # canonical (ccxt unified) symbols
-    replay_adapter: Callable[[Capture], ReplayAdapter]
+    # The module of the venue's replay stand-in (e.g. "venues.okx.standin", whose
+    # create_adapter(capture) makes its ReplayAdapter): a name, not an import, so that only
+    # `--replay` loads the fake exchange (venues.replay.loader imports it).
+    standin: str
     # ccxt options merged over ccxt's defaults (market type, stream names, limits...).
     options: Mapping[str, Any] = field(default_factory=dict)
     # How the venue names a market on its wire (the one place native <-> canonical is decided).

@@ -35,8 +35,8 @@ from core.model import (
     TimeInForce,
 )
 from venues.live.config import TIMEFRAME_NAMES
+from venues.live.convert import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
 from venues.live.normalize import candle_from_row
-from venues.live.orders import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
 from venues.live.spec import LiveSpec
 from venues.runtime.venue import OrderRef
 

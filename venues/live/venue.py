@@ -7,7 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt.pro
 
@@ -39,10 +39,11 @@ from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
 from venues.live.streams import StreamWatcher, Watchdog
 from venues.live.trading import LiveTrading, retry_after
-from venues.replay.capture import load_capture
-from venues.replay.server import ReplayOptions, ReplayServer
 from venues.runtime.feed import MarketFeed
 from venues.runtime.venue import OrderRef, Venue, VenueContext
+
+if TYPE_CHECKING:
+    from venues.replay.server import ReplayOptions, ReplayServer
 
 __all__ = ["LiveVenue"]
 
@@ -78,9 +79,10 @@ class LiveVenue(Venue):
     async def prepare(self) -> None:
         replay_url = None
         if self.replay_options is not None:
-            self.replay = ReplayServer(
-                self.spec.replay_adapter(load_capture(self.replay_options.files)), self.replay_options
-            )
+            # Imported only here: a venue run without --replay never loads its stand-in.
+            from venues.replay.loader import open_standin
+
+            self.replay = open_standin(self.spec.standin, self.replay_options)
             replay_url = await self.replay.start()
         hooks = Hooks(self._on_message, self._on_malformed, self._on_frame, self._on_resolve)
         self.exchange = create_exchange(

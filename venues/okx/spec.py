@@ -7,7 +7,6 @@ from typing import Any
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
-from venues.okx.replay import OkxReplay
 
 __all__ = ["SPEC", "okx_options"]
 
@@ -32,7 +31,7 @@ SPEC = LiveSpec(
     ccxt_id="okx",
     kind=InstrumentKind.SPOT,
     default_symbols=("BTC/USDT",),
-    replay_adapter=OkxReplay,
+    standin="venues.okx.standin",
     options=okx_options("spot"),
     ticker_method="watch_ticker",  # tickers channel: best bid/ask with sizes and the last trade
     native_cancel_after=True,  # POST /api/v5/trade/cancel-all-after (ccxt cancel_all_orders_after)

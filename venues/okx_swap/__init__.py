@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venues.live.config import load_config
 from venues.live.venue import LiveVenue
 from venues.okx_swap.spec import SPEC
-from venues.replay.server import ReplayOptions
+
+if TYPE_CHECKING:
+    from venues.replay.server import ReplayOptions
 
 __all__ = ["SPEC", "create_venue"]
 
 
 def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> LiveVenue:
-    """The OKX swaps venue, live or against a replayed session."""
+    """The venue, live or (with `replay`) against its stand-in, which only then is imported."""
     return LiveVenue(SPEC, load_config(SPEC, config_path), replay)

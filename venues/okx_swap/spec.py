@@ -6,7 +6,6 @@ from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
 from venues.okx.spec import okx_options
-from venues.okx_swap.replay import OkxSwapReplay
 
 __all__ = ["SPEC"]
 
@@ -15,7 +14,7 @@ SPEC = LiveSpec(
     ccxt_id="okx",
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USDT:USDT",),
-    replay_adapter=OkxSwapReplay,
+    standin="venues.okx_swap.standin",
     options=okx_options("swap"),
     ticker_method="watch_ticker",
     native_cancel_after=True,

@@ -5,5 +5,6 @@ It serves a recorded session (venues/replay/capture.py reads the line format of
 venue's real ccxt.pro client, pointed at it through ccxt's `urls` option, runs
 offline exactly as it would against the exchange. What is venue-specific (how a
 subscription is answered, which topic a frame belongs to, what a REST path
-returns) lives in each venue's `replay.py` as a ReplayAdapter.
+returns) lives in each venue's `standin/` package as a ReplayAdapter; venues.replay.loader
+imports it only when a replay is asked for.
 """

@@ -1,6 +1,6 @@
 """What a venue's replay stand-in must know about its wire formats.
 
-Each venue folder has a `replay.py` with a ReplayAdapter subclass. The server
+Each venue's stand-in (`venues/<name>/standin/adapter.py`) subclasses ReplayAdapter. The server
 (venues.replay.server) does the rest: HTTP and WebSocket plumbing, pacing,
 routing frames to the connections subscribed to their topic, injected faults.
 """

@@ -1,35 +1,32 @@
-"""Fan market events out to many subscribers, each with its own bounded queue.
+"""A venue's market events to its MarketData/Subscribe streams, each with its own bounded queue.
 
 Events arrive already encoded as SubscribeResponse field chunks, so a batch for a
 subscriber is a byte join: no per-subscriber protobuf work, and a slow subscriber
-costs the venue nothing but a full queue, handled by its overflow policy.
+costs the venue nothing but a full queue, handled by its overflow policy. (The bridge's
+LiveData fan-out is core.bridge.fanout; what both share is core.fanout.)
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
+from core.fanout import Overflow, QueuedSubscriber, too_slow
 from core.model import Channel, Timeframe
-from core.outbox import Outbox
 from venues.runtime.history import History, ResumePoint
 
-__all__ = ["Fanout", "Interest", "Overflow", "Route", "Subscriber"]
+__all__ = ["MarketFanout", "MarketInterest", "MarketRoute", "MarketSubscriber"]
 
 # Where an event goes: (symbol, channel, candle timeframe or None).
-Route = tuple[str, Channel, Timeframe | None]
-
-
-class Overflow(enum.Enum):
-    DISCONNECT = "disconnect"
-    CONFLATE = "conflate"
+MarketRoute = tuple[str, Channel, Timeframe | None]
 
 
 @dataclass(frozen=True)
-class Interest:
-    routes: frozenset[Route]
+class MarketInterest:
+    """What a Subscribe stream follows."""
+
+    routes: frozenset[MarketRoute]
     overflow: Overflow
 
     @property
@@ -37,22 +34,9 @@ class Interest:
         return sorted({symbol for symbol, channel, _ in self.routes if channel is Channel.BOOK})
 
 
-class Subscriber:
-    def __init__(self, interest: Interest, queue_batches: int) -> None:
-        self.interest = interest
-        self.queue_batches = queue_batches
-        self.outbox = Outbox[bytes](queue_batches)
-        self.conflations = 0
-
-    @property
-    def depth(self) -> int:
-        return self.outbox.depth
-
+class MarketSubscriber(QueuedSubscriber[MarketInterest, bytes]):
     def offer(self, batch: bytes) -> bool:
         return self.outbox.offer(batch)
-
-    def end(self, error: ResourceExhausted | None = None) -> None:
-        self.outbox.end(error)
 
     async def batches(self) -> AsyncIterator[bytes]:
         # One encoded batch per message: joining several would only grow the message.
@@ -60,7 +44,7 @@ class Subscriber:
             yield items[0]
 
 
-class Fanout:
+class MarketFanout:
     """Routes encoded events to the subscribers interested in them."""
 
     def __init__(
@@ -72,17 +56,19 @@ class Fanout:
         # (symbol, channel) -> what a conflated subscriber gets instead of what it missed:
         # a GAP notice on that channel, plus a fresh snapshot for a book.
         self._recover = recover
-        self._index: dict[Route, set[Subscriber]] = {}
-        self.subscribers: set[Subscriber] = set()
+        self._index: dict[MarketRoute, set[MarketSubscriber]] = {}
+        self.subscribers: set[MarketSubscriber] = set()
         self.dropped = 0
         self.conflated = 0
 
-    def subscribe(self, interest: Interest, initial: bytes, resume: ResumePoint | None = None) -> Subscriber:
+    def subscribe(
+        self, interest: MarketInterest, initial: bytes, resume: ResumePoint | None = None
+    ) -> MarketSubscriber:
         """A new subscriber: `initial` first (snapshots), or, resuming, what it missed since the point.
 
         Call can_resume first: a point that cannot be resumed is the caller's to handle.
         """
-        subscriber = Subscriber(interest, self._queue_batches)
+        subscriber = MarketSubscriber(interest, self._queue_batches)
         if resume is not None:
             for message in self.history.replay(resume, frozenset(interest.routes)):
                 subscriber.outbox.put(message)
@@ -93,7 +79,7 @@ class Fanout:
         self.subscribers.add(subscriber)
         return subscriber
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
+    def unsubscribe(self, subscriber: MarketSubscriber) -> None:
         self.subscribers.discard(subscriber)
         for route in subscriber.interest.routes:
             members = self._index.get(route)
@@ -110,13 +96,13 @@ class Fanout:
         """The longest subscriber queue, in batches."""
         return max((s.depth for members in self._index.values() for s in members), default=0)
 
-    def count(self, route: Route) -> int:
+    def count(self, route: MarketRoute) -> int:
         return len(self._index.get(route, ()))
 
-    def dispatch(self, pending: dict[Route, bytes]) -> None:
+    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
         """Send each subscriber one batch: the join of its routes' encoded SubscribeResponses."""
         trailer = self.history.record(pending)
-        batches: dict[Subscriber, list[bytes]] = {}
+        batches: dict[MarketSubscriber, list[bytes]] = {}
         for route, encoded in pending.items():
             for subscriber in self._index.get(route, ()):
                 batches.setdefault(subscriber, []).append(encoded)
@@ -132,7 +118,7 @@ class Fanout:
             self.unsubscribe(subscriber)
         return ended
 
-    def _overflow(self, subscriber: Subscriber) -> None:
+    def _overflow(self, subscriber: MarketSubscriber) -> None:
         if subscriber.interest.overflow is Overflow.CONFLATE:
             self.conflated += 1
             subscriber.conflations += 1
@@ -142,9 +128,4 @@ class Fanout:
             return
         self.dropped += 1
         self.unsubscribe(subscriber)
-        subscriber.end(
-            ResourceExhausted(
-                f"subscriber too slow: its queue of {subscriber.queue_batches} batches is full; "
-                "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE"
-            )
-        )
+        subscriber.end(ResourceExhausted(too_slow(subscriber.queue_batches, "batches")))

@@ -23,7 +23,7 @@ from core.convert import CHANNEL_TO_PB, candle_to_pb
 from core.model import Candle, Channel, Side, StreamKey, Timeframe
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import Fanout, Route
+from venues.runtime.fanout import MarketFanout, MarketRoute
 from venues.runtime.stats import StreamStats, StreamTable
 
 __all__ = ["MarketFeed"]
@@ -38,7 +38,7 @@ class _Outgoing:
 
     __slots__ = ("batch", "route", "stats")
 
-    def __init__(self, route: Route, stats: StreamStats) -> None:
+    def __init__(self, route: MarketRoute, stats: StreamStats) -> None:
         self.route = route
         self.stats = stats
         self.batch: md.SubscribeResponse | None = None
@@ -65,16 +65,16 @@ class MarketFeed:
     def __init__(self, venue: str, streams: StreamTable, clock: Callable[[], int] = time.time_ns) -> None:
         self.venue = venue
         self.streams = streams
-        self.fanout: Fanout | None = None
+        self.fanout: MarketFanout | None = None
         self._clock = clock
-        self._outgoing: dict[Route, _Outgoing] = {}
+        self._outgoing: dict[MarketRoute, _Outgoing] = {}
         self._by_channel: dict[Channel, dict[str, _Outgoing]] = {channel: {} for channel in Channel}
         self._trades = self._by_channel[Channel.TRADES]
         self._deltas = self._by_channel[Channel.BOOK]
         self._dirty: list[_Outgoing] = []
         self._books: dict[str, _BookState] = {}
 
-    def attach(self, fanout: Fanout) -> None:
+    def attach(self, fanout: MarketFanout) -> None:
         self.fanout = fanout
 
     def stats(self, symbol: str, channel: Channel) -> StreamStats:
@@ -138,7 +138,7 @@ class MarketFeed:
                 _apply(state)
         if not self._dirty:
             return
-        pending: dict[Route, bytes] = {}
+        pending: dict[MarketRoute, bytes] = {}
         for out in self._dirty:
             assert out.batch is not None
             pending[out.route] = out.batch.SerializeToString()

@@ -18,7 +18,7 @@ from core.model import Channel, Instrument, StreamKey, Timeframe
 from venues.runtime import metrics
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
-from venues.runtime.fanout import Fanout
+from venues.runtime.fanout import MarketFanout
 from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
 from venues.runtime.stats import StreamState, StreamTable
@@ -55,7 +55,7 @@ class VenueRuntime:
         self.streams = StreamTable()
         self.feed = MarketFeed(venue.name, self.streams)
         history = History(self.options.resume_window_s, self.options.resume_max_bytes)
-        self.fanout = Fanout(self.options.queue_batches, self._recovery_chunks, history)
+        self.fanout = MarketFanout(self.options.queue_batches, self._recovery_chunks, history)
         self.feed.attach(self.fanout)
         self.executions = ExecutionHub(venue.name, self.options.execution_queue)
         self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)

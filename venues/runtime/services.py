@@ -20,6 +20,7 @@ from core.convert import (
     order_to_pb,
     position_to_pb,
 )
+from core.fanout import Overflow
 from core.model import Channel
 from core.rpc.context import Context
 from core.rpc.edge import Registrar
@@ -32,7 +33,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 from venues.runtime import validate
 from venues.runtime.deadman import DeadManState
-from venues.runtime.fanout import Interest, Overflow
+from venues.runtime.fanout import MarketInterest
 from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState, StreamStats
@@ -66,7 +67,7 @@ class MarketDataService(md_grpc.MarketDataServicer):
             (k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys
         )
         conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
-        interest = Interest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
+        interest = MarketInterest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
         resume = self._resume_point(request)
         initial = b""
         if resume is None:
@@ -87,7 +88,7 @@ class MarketDataService(md_grpc.MarketDataServicer):
         point = ResumePoint(request.resume.epoch, request.resume.position)
         return point if self.rt.fanout.history.can_resume(point) else None
 
-    def _lost(self, asked: md.ResumePoint, interest: Interest) -> bytes:
+    def _lost(self, asked: md.ResumePoint, interest: MarketInterest) -> bytes:
         """GAP notices for a stream that cannot be resumed (another process, or too long ago)."""
         reason = (
             f"cannot resume from position {asked.position} of epoch {asked.epoch}: this venue process "

@@ -41,7 +41,7 @@ from core.model import (
 )
 from venues.sim.accounts import EXACT, Accounts
 from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
-from venues.sim.orders import FeeSchedule, OrderManager
+from venues.sim.order_manager import FeeSchedule, OrderManager
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 

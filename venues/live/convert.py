@@ -1,4 +1,4 @@
-"""ccxt order, balance and position structures as core.model objects."""
+"""ccxt to ours: order, balance and position structures as core.model objects; error texts made safe."""
 
 from __future__ import annotations
 

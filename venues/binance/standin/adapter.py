@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from venues.binance.klines import KlineHistory
-from venues.binance.orders import OrderStore
+from venues.binance.standin.history import KlineHistory
+from venues.binance.standin.order_store import OrderStore
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 

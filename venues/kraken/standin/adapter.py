@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from venues.kraken.orders import KrakenOrderStore, pairs_of
+from venues.kraken.standin.order_store import KrakenOrderStore, pairs_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -340,7 +340,7 @@ class KrakenReplay(ReplayAdapter):
                     if key in payload:
                         book.apply(side, payload[key])
 
-    # ---- the account (venues/kraken/orders.py) and its executions channel
+    # ---- the account (venues/kraken/standin/order_store.py) and its executions channel
 
     def _on_executions(self, connection: MockConnection, method: str, request: dict[str, Any]) -> list[str]:
         """Subscribe (with a token; the stand-in does not check it) or unsubscribe the executions channel."""

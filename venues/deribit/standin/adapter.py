@@ -21,7 +21,7 @@
   "prev_change_id":c0,"change_id":c1,...} with levels ["new"|"change"|"delete",price,amount].
   The stand-in keeps each book at the replay position and sends it as a fresh snapshot to a
   client that subscribes again after the capture's snapshot went by (e.g. after a reconnect).
-- Trading (venues/deribit/orders.py): private/* methods, over REST (GET
+- Trading (venues/deribit/standin/order_store.py): private/* methods, over REST (GET
   www.deribit.com/api/v2/private/<method>?..., as ccxt sends them, signed with a
   `deri-hmac-sha256` Authorization header; an unsigned call gets 13009 unauthorized) or
   over the WebSocket. After public/auth, private/subscribe to `user.orders.<kind>.<currency>.
@@ -38,7 +38,12 @@ import weakref
 from decimal import Decimal
 from typing import Any
 
-from venues.deribit.orders import DeribitOrderStore, RpcError, instrument_currency, instrument_kind
+from venues.deribit.standin.order_store import (
+    DeribitOrderStore,
+    RpcError,
+    instrument_currency,
+    instrument_kind,
+)
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 

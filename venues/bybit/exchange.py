@@ -21,10 +21,10 @@ from typing import Any
 
 import ccxt.pro
 
-__all__ = ["BybitClient"]
+__all__ = ["BybitExchange"]
 
 
-class BybitClient(ccxt.pro.bybit):  # type: ignore[misc]
+class BybitExchange(ccxt.pro.bybit):  # type: ignore[misc]
     async def fetch_currencies(self, params: Any = None) -> Any:
         if self.options.get("fetchCurrencies") is False:
             return {}

@@ -1,8 +1,8 @@
-"""OKX perpetual swaps for the replay stand-in: the same v5 wire formats as spot (venues.okx.replay)."""
+"""OKX perpetual swaps for the replay stand-in: the same v5 wire formats as spot (okx.standin)."""
 
 from __future__ import annotations
 
-from venues.okx.replay import OkxReplay
+from venues.okx.standin.adapter import OkxReplay
 
 __all__ = ["OkxSwapReplay"]
 

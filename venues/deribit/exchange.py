@@ -1,9 +1,14 @@
-"""Deribit's client order id (its `label`): what ccxt 4.5.90's deribit client leaves out.
+"""ccxt.pro's deribit client, mended where ccxt 4.5.90 falls short of what the connector needs.
 
-ccxt's deribit passes a unified `clientOrderId` param through to private/buy and
-private/sell unchanged (Deribit knows no such field, so the order gets no label), never
-reads `label` back (every parsed order has clientOrderId None), and its fetch_order asks
-private/get_order_state for an order id only. DeribitTradingClient:
+Book snapshots: a `book.<instrument>.<interval>` notification of type "snapshot" is the whole
+book, but ccxt applies it as changes, so levels that vanished while the connection was down
+would survive a reconnect: DeribitExchange starts the book afresh on a snapshot (the
+change_id sequence check is venues/deribit/sequence.py).
+
+The client order id (Deribit's `label`): ccxt passes a unified `clientOrderId` param through
+to private/buy and private/sell unchanged (Deribit knows no such field, so the order gets no
+label), never reads `label` back (every parsed order has clientOrderId None), and its
+fetch_order asks private/get_order_state for an order id only. DeribitExchange:
 - sends `clientOrderId` as `label` when placing;
 - reads `label` into `clientOrderId` of every order it parses (REST answers and the
   user.orders stream alike);
@@ -23,12 +28,20 @@ from typing import Any
 import ccxt.pro
 from ccxt.async_support.base.ws.cache import ArrayCacheBySymbolById
 
-from venues.deribit.book import DeribitClient
+from venues.deribit.sequence import book_data
 
-__all__ = ["DeribitTradingClient"]
+__all__ = ["DeribitExchange"]
 
 
-class DeribitTradingClient(DeribitClient):
+class DeribitExchange(ccxt.pro.deribit):  # type: ignore[misc]
+    def handle_order_book(self, client: Any, message: dict[str, Any]) -> Any:
+        data = book_data(message)
+        if data is not None and data.get("type") == "snapshot":
+            symbol = self.safe_symbol(data.get("instrument_name"))
+            if self.orderbooks and symbol in self.orderbooks:
+                del self.orderbooks[symbol]
+        return super().handle_order_book(client, message)
+
     async def create_order(
         self,
         symbol: str,

@@ -1,4 +1,4 @@
-"""Binance USD-M futures' wire formats for the replay stand-in (venues.binance.replay with /fapi).
+"""Binance USD-M futures' wire formats for the replay stand-in (venues.binance.standin.adapter with /fapi).
 
 What differs from spot:
 - REST lives under /fapi on fapi.binance.com: /fapi/v1/exchangeInfo and /fapi/v1/depth;
@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from venues.binance.replay import BinanceReplay
+from venues.binance.standin.adapter import BinanceReplay
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture
 

@@ -9,7 +9,7 @@
   stand-in answers with a fresh snapshot of the book at the current replay position, with
   its seqId and its CRC32 checksum.
 - REST: the recorded instruments; /api/v5/public/time answers the current time; the trade
-  and account calls go to a small order store (venues.okx.orders) whose marketable orders
+  and account calls go to a small order store (venues.okx.standin.order_store) whose marketable orders
   fill at the replayed book's best price.
 - Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
   passphrase,timestamp,sign}]}, answered {"event":"login","code":"0","msg":"","connId":..}
@@ -28,7 +28,7 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from venues.okx.orders import UID, OkxOrderStore, instruments_of
+from venues.okx.standin.order_store import UID, OkxOrderStore, instruments_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 

@@ -11,7 +11,7 @@
 - Private stream (wss://stream.bybit.com/v5/private): {"op":"auth","args":[key, expires,
   signature]} is answered {"success":true,"ret_msg":"","op":"auth",...} (the signature is not
   checked); "order" and "execution" may be subscribed only once authenticated, and carry the
-  order store's pushes (venues/bybit/orders.py).
+  order store's pushes (venues/bybit/standin/order_store.py).
 - REST: the recorded instruments-info answer (the base class's lookup); the order, account and
   wallet endpoints of the order store, whose fills take the best price of the tracked book.
 """
@@ -22,7 +22,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from venues.bybit.orders import BybitOrderStore
+from venues.bybit.standin.order_store import BybitOrderStore
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 

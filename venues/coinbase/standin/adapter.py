@@ -16,7 +16,7 @@
   application-level ping.
 - REST: the recorded answers, matched on the exact query first (the product list
   is fetched twice: without a query, and with product_type=FUTURE); orders and accounts
-  from a small order store (venues.coinbase.orders), whose marketable orders fill at the
+  from a small order store (venues.coinbase.standin.order_store), whose marketable orders fill at the
   best price of the book tracked here (none before playback has delivered a snapshot: an
   order then rests). A `slow` fault delays only order creation (POST .../orders).
 - The private `user` channel: a subscribe carrying a `jwt` (not verified here) gets the
@@ -35,7 +35,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from venues.coinbase.orders import CoinbaseOrders, endpoint, ws_order
+from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 

@@ -1,0 +1,54 @@
+"""What the two fan-outs share: the overflow policy, and a subscriber's bounded queue.
+
+Each fan-out indexes and batches for its own traffic, so they stay two classes:
+- venues.runtime.fanout.MarketFanout sends a venue's pre-encoded batches to its
+  MarketData/Subscribe streams, one message per flush, with a resumable history;
+- core.bridge.fanout.LiveFanout sends bus events to the bridge's LiveData subscribers, in
+  rounds of one bus read, through an index that also matches "any venue" and "any symbol".
+A subscriber of either queues whole encoded messages; a full queue is settled by its Overflow.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Generic, TypeVar
+
+from core.errors import ResourceExhausted
+from core.outbox import Outbox
+
+__all__ = ["Overflow", "QueuedSubscriber", "too_slow"]
+
+InterestT = TypeVar("InterestT")
+ItemT = TypeVar("ItemT")
+
+
+class Overflow(enum.Enum):
+    """What a full subscriber queue means (OVERFLOW_POLICY_* on the wire)."""
+
+    DISCONNECT = "disconnect"  # the stream ends with RESOURCE_EXHAUSTED
+    CONFLATE = "conflate"  # the queue is replaced by GAP notices and fresh snapshots
+
+
+class QueuedSubscriber(Generic[InterestT, ItemT]):
+    """One subscriber: what it follows, and its outbox of at most `queue_batches` messages."""
+
+    def __init__(self, interest: InterestT, queue_batches: int) -> None:
+        self.interest = interest
+        self.queue_batches = queue_batches
+        self.outbox = Outbox[ItemT](queue_batches)
+        self.conflations = 0
+
+    @property
+    def depth(self) -> int:
+        return self.outbox.depth
+
+    def end(self, error: ResourceExhausted | None = None) -> None:
+        self.outbox.end(error)
+
+
+def too_slow(queue_batches: int, unit: str) -> str:
+    """Why a DISCONNECT subscriber's stream ended."""
+    return (
+        f"subscriber too slow: its queue of {queue_batches} {unit} is full; "
+        "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE"
+    )

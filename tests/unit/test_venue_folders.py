@@ -1,0 +1,163 @@
+"""Venue folders keep their shape: one file name per role, the stand-in apart from the connector.
+
+docs/venues.md ("A venue folder") lists the roles. The import checks run each venue in a fresh
+interpreter, so what one test imported cannot hide what another venue loads.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from venues.registry import VENUES
+
+ROOT = Path(__file__).resolve().parents[2]
+VENUES_DIR = ROOT / "venues"
+# Not venue folders: the shared runtime, the live connector, the replay harness; and the sim,
+# a built-in exchange rather than a connector (its modules are listed in the README).
+SHARED = {"runtime", "live", "replay"}
+NOT_CONNECTORS = SHARED | {"sim"}
+TEMPLATE = "_template"
+
+# role file -> required in every live venue folder
+CONNECTOR_FILES = {"__init__.py": True, "spec.py": True, "exchange.py": False, "sequence.py": False}
+STANDIN_FILES = {"__init__.py": True, "adapter.py": True, "order_store.py": False, "history.py": False}
+
+# Run in a fresh interpreter: import the venue package, create the venue without a replay
+# (directly, then through the registry when it is registered), list what of the stand-ins is
+# loaded; then import the stand-in module the spec names, as a replay would.
+_PROBE = """
+import importlib, json, sys
+
+def standin_modules():
+    return sorted(
+        name for name in sys.modules
+        if name == "venues.replay" or name.startswith("venues.replay.") or ".standin" in name
+    )
+
+package, registered = sys.argv[1], sys.argv[2]
+venue = importlib.import_module(package)
+venue.create_venue(None, None)
+if registered:
+    from venues.registry import create_venue
+    create_venue(registered, None)
+before = standin_modules()
+standin = importlib.import_module(venue.SPEC.standin)
+print(json.dumps({"before": before, "after": standin_modules(), "adapter": callable(standin.create_adapter)}))
+"""
+
+
+def _connector_folders() -> list[str]:
+    return sorted(
+        path.name
+        for path in VENUES_DIR.iterdir()
+        if path.is_dir() and path.name not in NOT_CONNECTORS and path.name != "__pycache__"
+    )
+
+
+def _python_files(folder: Path) -> set[str]:
+    return {path.name for path in folder.iterdir() if path.is_file() and path.suffix == ".py"}
+
+
+def _subfolders(folder: Path) -> set[str]:
+    return {path.name for path in folder.iterdir() if path.is_dir() and path.name != "__pycache__"}
+
+
+def _registered_name(package: str) -> str:
+    return next((entry.name for entry in VENUES.values() if entry.module == package), "")
+
+
+@pytest.mark.parametrize("folder", _connector_folders())
+def test_a_venue_imported_and_created_without_replay_loads_no_standin(folder: str) -> None:
+    package = f"venues.{folder}"
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE, package, _registered_name(package)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    loaded = json.loads(probe.stdout.splitlines()[-1])
+    assert loaded["before"] == []
+    # The probe does see stand-in modules once a replay would load them.
+    assert f"{package}.standin" in loaded["after"] and "venues.replay.adapter" in loaded["after"]
+    assert loaded["adapter"] is True
+
+
+@pytest.mark.parametrize("folder", _connector_folders())
+def test_a_venue_folder_has_one_file_name_per_role(folder: str) -> None:
+    path = VENUES_DIR / folder
+    files, standin = _python_files(path), _python_files(path / "standin")
+    assert {name for name, required in CONNECTOR_FILES.items() if required} <= files
+    assert files - set(CONNECTOR_FILES) == set(), f"{folder}: files outside the roles"
+    assert _subfolders(path) == {"standin"}
+    assert {name for name, required in STANDIN_FILES.items() if required} <= standin
+    assert standin <= set(STANDIN_FILES), (
+        f"{folder}/standin: files outside the roles: {standin - set(STANDIN_FILES)}"
+    )
+    assert _subfolders(path / "standin") == set()
+
+
+def test_every_venue_folder_is_registered_but_the_template() -> None:
+    registered = {entry.module for entry in VENUES.values()}
+    assert {f"venues.{folder}" for folder in _connector_folders()} - registered == {f"venues.{TEMPLATE}"}
+    assert {module for module in registered if module != "venues.sim"} <= {
+        f"venues.{folder}" for folder in _connector_folders()
+    }
+
+
+def _venue_words() -> re.Pattern[str]:
+    names = {name for name in VENUES if name != "sim"} | {
+        folder for folder in _connector_folders() if folder != TEMPLATE
+    }
+    return re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\b", re.IGNORECASE)
+
+
+def _code_strings(tree: ast.Module) -> list[str]:
+    """String constants that are not docstrings (examples in docstrings are fine)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def _imported(tree: ast.Module) -> list[str]:
+    modules = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+    return modules
+
+
+@pytest.mark.parametrize("shared", sorted(SHARED))
+def test_the_shared_venue_code_has_no_venue_branches(shared: str) -> None:
+    words, checked = _venue_words(), 0
+    for path in sorted((VENUES_DIR / shared).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        named = [text for text in _code_strings(tree) if words.search(text)]
+        assert named == [], f"{path.relative_to(ROOT)} names a venue in code: {named}"
+        venue_imports = [
+            module
+            for module in _imported(tree)
+            if module.startswith("venues.") and module.split(".")[1] not in SHARED | {"registry"}
+        ]
+        assert venue_imports == [], f"{path.relative_to(ROOT)} imports a venue: {venue_imports}"
+        checked += 1
+    assert checked > 0

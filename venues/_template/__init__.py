@@ -1,0 +1,29 @@
+"""_template: the skeleton a new live venue copies (docs/venues.md, "Adding a venue").
+
+Copy the folder to venues/<name>/ (a Python name: okx-swap lives in okx_swap), replace
+"template"/"Template" everywhere, fill in spec.py, write the stand-in, and delete the optional
+files ccxt makes unnecessary (exchange.py, sequence.py, standin/order_store.py,
+standin/history.py) with their lines in spec.py. This folder is not in venues/registry.py: it
+is imported and type-checked by the tests, never run.
+
+This module is what the registry imports: `create_venue` and the spec, nothing that replays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from venues._template.spec import SPEC
+from venues.live.config import load_config
+from venues.live.venue import LiveVenue
+
+if TYPE_CHECKING:
+    from venues.replay.server import ReplayOptions
+
+__all__ = ["SPEC", "create_venue"]
+
+
+def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> LiveVenue:
+    """The venue, live or (with `replay`) against its stand-in, which only then is imported."""
+    return LiveVenue(SPEC, load_config(SPEC, config_path), replay)

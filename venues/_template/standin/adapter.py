@@ -1,0 +1,48 @@
+"""The template venue's wire formats for the replay stand-in.
+
+Write down, from the venue's API docs and the capture, what the client sends and what it gets:
+- WebSocket: how a subscription is asked for and answered ({"op":"subscribe","args":[topics]}
+  -> {"event":"subscribed","args":[topics]} here), which topic a captured frame belongs to,
+  what a pong looks like;
+- REST: which recorded answers are served as they are (the base class's lookup) and which
+  follow the replay (book snapshots) or go to the order store.
+"""
+
+from __future__ import annotations
+
+import json
+
+from venues._template.standin.order_store import TemplateOrderStore
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.capture import Capture, WsFrame
+
+__all__ = ["TemplateReplay"]
+
+
+class TemplateReplay(ReplayAdapter):
+    def __init__(self, capture: Capture) -> None:
+        super().__init__(capture)
+        self.orders = TemplateOrderStore()
+        self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
+
+    def topic(self, frame: WsFrame) -> str | None:
+        message = json.loads(frame.text)
+        return str(message["topic"]) if isinstance(message, dict) and "data" in message else None
+
+    def symbol_of(self, topic: str) -> str:
+        return topic.rsplit(".", 1)[-1]  # "trades.BTCUSDT" -> "BTCUSDT"
+
+    def is_book(self, topic: str) -> bool:
+        return topic.startswith("book.")
+
+    def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
+        request = json.loads(text)
+        if request.get("op") != "subscribe":
+            return [json.dumps({"event": "error", "msg": f"unknown op {request.get('op')!r}"})]
+        for topic in request.get("args") or []:
+            connection.subscribe(topic)
+        return [json.dumps({"event": "subscribed", "args": request.get("args") or []})]
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        answer = self.orders.answer(request)
+        return answer if answer is not None else super().rest(request)
