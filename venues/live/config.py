@@ -17,20 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidArgument
-from core.model import Channel, Timeframe
+from core.model import TIMEFRAME_LABELS, Channel, Timeframe
 from venues.live.spec import LiveSpec
 
-__all__ = ["TIMEFRAME_NAMES", "LiveConfig", "load_config"]
+__all__ = ["LiveConfig", "load_config"]
 
-TIMEFRAME_NAMES = {
-    "1s": Timeframe.S1,
-    "1m": Timeframe.M1,
-    "5m": Timeframe.M5,
-    "15m": Timeframe.M15,
-    "1h": Timeframe.H1,
-    "4h": Timeframe.H4,
-    "1d": Timeframe.D1,
-}
 _KEYS = {
     "symbols",
     "channels",
@@ -97,12 +88,11 @@ def _choice(raw: dict[str, Any], key: str, default: list[str], kind: type[Channe
 
 
 def _timeframes(raw: dict[str, Any], spec: LiveSpec) -> list[Timeframe]:
-    names = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
     chosen = []
-    for value in _strings(raw, "timeframes", [names[tf] for tf in spec.timeframes]):
-        if value not in TIMEFRAME_NAMES:
-            raise InvalidArgument.field("timeframes", f"{value!r} is not one of {list(TIMEFRAME_NAMES)}")
-        chosen.append(TIMEFRAME_NAMES[value])
+    for value in _strings(raw, "timeframes", [tf.label for tf in spec.timeframes]):
+        if value not in TIMEFRAME_LABELS:
+            raise InvalidArgument.field("timeframes", f"{value!r} is not one of {list(TIMEFRAME_LABELS)}")
+        chosen.append(Timeframe.from_label(value))
     return chosen
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import ccxt.pro
 
+from core.backoff import Backoff
 from core.env import VENUE_CREDENTIALS, read_secret, venue_variable
 from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from core.model import (
@@ -34,7 +35,6 @@ from core.model import (
     Timeframe,
     TimeInForce,
 )
-from venues.live.config import TIMEFRAME_NAMES
 from venues.live.convert import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
 from venues.live.normalize import candle_from_row
 from venues.live.spec import LiveSpec
@@ -45,7 +45,6 @@ __all__ = ["LiveTrading"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
 # Tries of one venue call when it answers "rate limited" or drops the connection.
 _ATTEMPTS = 3
 
@@ -224,7 +223,7 @@ class LiveTrading:
         self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
     ) -> list[Candle]:
         """Historical candles over REST, page by page (ccxt paces the calls to the venue's limits)."""
-        name = _TIMEFRAME_TEXT[timeframe]
+        name = timeframe.label
         if name not in (self.exchange.timeframes or {}):
             raise FailedPrecondition(f"{self.spec.name} has no {name} candles over REST")
         since, end_ms = start_ns // 1_000_000, end_ns // 1_000_000
@@ -242,17 +241,18 @@ class LiveTrading:
     # ---- helpers
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        backoff = Backoff(0.5, 8.0)
         for attempt in range(_ATTEMPTS):
             try:
                 return await call()
             except ccxt.DDoSProtection as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise self._error(exc) from exc
-                await asyncio.sleep(retry_after(self.exchange) or 2**attempt)
+                await asyncio.sleep(retry_after(self.exchange) or backoff.next())
             except ccxt.NetworkError as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise self._error(exc) from exc
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(backoff.next())
             except ccxt.BaseError as exc:
                 raise self._error(exc) from exc
         raise AssertionError("unreachable")

@@ -25,7 +25,7 @@ from core.model import (
     StreamKey,
     Timeframe,
 )
-from venues.live.config import TIMEFRAME_NAMES, LiveConfig
+from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.markets import choose_symbols, instrument_of, load_markets
 from venues.live.normalize import (
@@ -50,7 +50,6 @@ __all__ = ["LiveVenue"]
 log = logging.getLogger(__name__)
 
 Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
-_TIMEFRAME_TEXT = {tf: name for name, tf in TIMEFRAME_NAMES.items()}
 
 
 class LiveVenue(Venue):
@@ -183,7 +182,7 @@ class LiveVenue(Venue):
             )
         else:
             for tf in self.config.timeframes:
-                name = _TIMEFRAME_TEXT[tf]
+                name = tf.label
                 jobs.append(
                     (
                         CandleNormalizer(feed, symbol, tf, name),

@@ -11,19 +11,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from core.model import Timeframe
 from venues.replay.capture import Capture
 
 __all__ = ["KlineHistory"]
 
-_INTERVAL_MS = {
-    "1s": 1_000,
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
+# Binance's kline intervals that are our timeframes share their labels ("1s" ... "1d").
+_INTERVAL_MS = {tf.label: tf.value * 1000 for tf in Timeframe}
 
 
 class KlineHistory:
