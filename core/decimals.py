@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Context, Decimal
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 
 __all__ = ["MAX_DIGITS", "WIDE", "format_decimal", "is_multiple", "parse_decimal"]
 
@@ -29,11 +29,10 @@ def parse_decimal(field: str, text: str, *, required: bool = True) -> Decimal | 
             raise InvalidArgument.field(field, "is required")
         return None
     if len(text) > _MAX_TEXT or not _PLAIN.fullmatch(text):
-        shown = text if len(text) <= 40 else text[:40] + "..."
-        raise InvalidArgument.field(field, f"{shown!r} is not a plain decimal number such as 65000.5")
+        raise InvalidArgument.field(field, f"{shown(text)} is not a plain decimal number such as 65000.5")
     value = Decimal(text)
     if len(value.as_tuple().digits) > MAX_DIGITS:
-        raise InvalidArgument.field(field, f"{text!r} has more than {MAX_DIGITS} significant digits")
+        raise InvalidArgument.field(field, f"{shown(text)} has more than {MAX_DIGITS} significant digits")
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "SHOWN_CHARS",
     "AlreadyExists",
     "Corrupt",
     "FailedPrecondition",
@@ -20,7 +21,19 @@ __all__ = [
     "TrademeshError",
     "Unauthenticated",
     "Unavailable",
+    "shown",
 ]
+
+# How much of a value from a request an error message repeats.
+SHOWN_CHARS = 64
+
+
+def shown(value: str, limit: int = SHOWN_CHARS) -> str:
+    """A value from a request as an error message quotes it: its first `limit` characters, and
+    its length when it was longer (so no answer echoes a megabyte back)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 @dataclass(frozen=True)

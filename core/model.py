@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 
 __all__ = [
     "TIMEFRAME_LABELS",
@@ -126,9 +126,8 @@ class Timeframe(enum.Enum):
         """The timeframe of a label; InvalidArgument (field "timeframe") naming the known ones."""
         found = _BY_LABEL.get(label)
         if found is None:
-            shown = label if len(label) <= 16 else label[:16] + "..."
             raise InvalidArgument.field(
-                "timeframe", f"{shown!r} is not a timeframe; known: {', '.join(TIMEFRAME_LABELS)}"
+                "timeframe", f"{shown(label, 16)} is not a timeframe; known: {', '.join(TIMEFRAME_LABELS)}"
             )
         return found
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from core.bridge.fanout import LiveInterest
 from core.bridge.routes import TIMEFRAME_TEXT_OF_PB, requested_kinds
 from core.bus.names import market_stream
-from core.errors import FieldViolation, InvalidArgument
+from core.errors import FieldViolation, InvalidArgument, shown
 from core.fanout import Overflow
 from core.model import Channel
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -94,7 +94,7 @@ def _symbols(found: list[FieldViolation], symbols: Sequence[str]) -> None:
             found.append(
                 FieldViolation(
                     f"symbols[{index}]",
-                    f"{symbol[:_SYMBOL_CHARS]!r} is not a canonical symbol: use the ccxt unified form, "
+                    f"{shown(symbol)} is not a canonical symbol: use the ccxt unified form, "
                     "e.g. BTC/USDT or BTC/USDT:USDT (not the venue's own, e.g. BTCUSDT)",
                 )
             )

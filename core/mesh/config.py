@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 from core.model import Channel
 
 __all__ = [
@@ -63,8 +63,7 @@ def check_address(address: str, where: str) -> str:
     """host:port with a port in 1..65535 ([v6]:port for IPv6); InvalidArgument naming `where`."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        shown = address if len(address) <= 64 else address[:64] + "..."
-        raise InvalidArgument.field(where, f"{shown!r} is not HOST:PORT with a port from 1 to 65535")
+        raise InvalidArgument.field(where, f"{shown(address)} is not HOST:PORT with a port from 1 to 65535")
     return address
 
 
@@ -72,8 +71,7 @@ def parse_venue_link(text: str) -> VenueLink:
     """`name=host:port` (the --venue flag): every symbol, default channels."""
     name, sep, address = text.partition("=")
     if not sep or not name:
-        shown = text if len(text) <= 64 else text[:64] + "..."
-        raise InvalidArgument.field("venue", f"{shown!r} is not NAME=HOST:PORT")
+        raise InvalidArgument.field("venue", f"{shown(text)} is not NAME=HOST:PORT")
     return VenueLink(name, check_address(address, "venue"))
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from core.errors import FieldViolation, InvalidArgument
+from core.rpc.limits import violations_of
 
 __all__ = ["RequestDecoder"]
 
@@ -46,9 +47,11 @@ class RequestDecoder:
         if self._parse is None or not isinstance(raw, bytes):
             return raw
         try:
-            return self._parse(raw)
+            request = self._parse(raw)
         except _DECODE_ERRORS:
             raise self._error() from None
+        _check_limits(request)
+        return request
 
     def lenient(self, raw: bytes) -> Any:
         """A deserializer that never raises (for request streams): see checked()."""
@@ -62,7 +65,15 @@ class RequestDecoder:
         async for request in requests:
             if request is _MALFORMED:
                 raise self._error()
+            _check_limits(request)
             yield request
 
     def _error(self) -> InvalidArgument:
         return InvalidArgument(FieldViolation("(request body)", f"is not a valid {self.type_name} message"))
+
+
+def _check_limits(request: Any) -> None:
+    if isinstance(request, Message):
+        found = violations_of(request)
+        if found:
+            raise InvalidArgument(found)

@@ -35,22 +35,48 @@ def code_for(error: errors.TrademeshError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# Whatever the request held, an answer's trailers stay small (grpc refuses trailers of more
+# than 8-16 KB, and the client would see RESOURCE_EXHAUSTED instead of our status).
+MAX_VIOLATIONS = 10
+MAX_TEXT_CHARS = 256
+MAX_MESSAGE_CHARS = 1024
+
+
 def to_status(error: errors.TrademeshError) -> grpc.Status:
     code = code_for(error)
-    status = status_pb2.Status(code=code.value[0], message=str(error))
+    status = status_pb2.Status(code=code.value[0])
     if isinstance(error, errors.InvalidArgument):
+        violations = _bounded(error.violations)
+        status.message = _cut("; ".join(f"{v.field}: {v.description}" for v in violations), MAX_MESSAGE_CHARS)
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    for v in violations
                 ]
             )
         )
         status.details.append(detail)
+    else:
+        status.message = _cut(str(error), MAX_MESSAGE_CHARS)
     result: grpc.Status = rpc_status.to_status(status)
     return result
+
+
+def _bounded(violations: list[errors.FieldViolation]) -> list[errors.FieldViolation]:
+    """At most MAX_VIOLATIONS, each cut to MAX_TEXT_CHARS, and a last one saying how many more."""
+    shown = [
+        errors.FieldViolation(_cut(v.field, MAX_TEXT_CHARS), _cut(v.description, MAX_TEXT_CHARS))
+        for v in violations[:MAX_VIOLATIONS]
+    ]
+    if len(violations) > MAX_VIOLATIONS:
+        shown.append(errors.FieldViolation("(more)", f"{len(violations) - MAX_VIOLATIONS} more violations"))
+    return shown
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 40]}... ({len(text)} characters)"
 
 
 def bad_request_violations(call_error: grpc.RpcError) -> list[tuple[str, str]]:

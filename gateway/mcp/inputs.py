@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 from core.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
@@ -31,21 +31,17 @@ _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A
 _SYMBOL_CHARS = 64
 
 
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:40] + "...")
-
-
 def live_venue(venue: str, live: Sequence[str]) -> str:
     if venue not in live:
         known = ", ".join(live) if live else "none is registered"
-        raise InvalidArgument.field("venue", f"{_shown(venue)} is not a live venue (live venues: {known})")
+        raise InvalidArgument.field("venue", f"{shown(venue)} is not a live venue (live venues: {known})")
     return venue
 
 
 def canonical_symbol(symbol: str) -> str:
     if len(symbol) > _SYMBOL_CHARS or not _SYMBOL.fullmatch(symbol):
         raise InvalidArgument.field(
-            "symbol", f"{_shown(symbol)} is not a canonical symbol such as BTC/USDT or BTC/USDT:USDT"
+            "symbol", f"{shown(symbol)} is not a canonical symbol such as BTC/USDT or BTC/USDT:USDT"
         )
     return symbol
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import FieldViolation, InvalidArgument
+from core.errors import FieldViolation, InvalidArgument, shown
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["check_instance_id", "check_register", "parse_address"]
@@ -52,17 +52,19 @@ def _kind(kind: int) -> list[FieldViolation]:
     if kind in pb.Kind.values() and kind not in (pb.KIND_UNSPECIFIED, pb.KIND_GATEWAY):
         return []
     known = ", ".join(n for n, v in pb.Kind.items() if v not in (pb.KIND_UNSPECIFIED, pb.KIND_GATEWAY))
-    shown = pb.Kind.Name(kind) if kind in pb.Kind.values() else str(kind)  # type: ignore[arg-type]
-    return [FieldViolation("kind", f"{shown} is not a kind an instance can register as ({known})")]
+    name = pb.Kind.Name(kind) if kind in pb.Kind.values() else str(kind)  # type: ignore[arg-type]
+    return [FieldViolation("kind", f"{name} is not a kind an instance can register as ({known})")]
 
 
 def _address(address: str) -> list[FieldViolation]:
     parsed = parse_address(address)
     if parsed is None:
-        shown = repr(address) if address else "empty"
-        return [FieldViolation("address", f"{shown} is not host:port with a port 1-65535")]
+        what = shown(address) if address else "empty"
+        return [FieldViolation("address", f"{what} is not host:port with a port 1-65535")]
     if parsed[0] in _WILDCARDS:
-        return [FieldViolation("address", f"{address!r} is a wildcard: send an address the gateway can dial")]
+        return [
+            FieldViolation("address", f"{shown(address)} is a wildcard: send an address the gateway can dial")
+        ]
     return []
 
 
@@ -70,7 +72,7 @@ def _services(services: list[str]) -> list[FieldViolation]:
     if len(services) > _MAX_SERVICES:
         return [FieldViolation("services", f"{len(services)} services; at most {_MAX_SERVICES}")]
     return [
-        FieldViolation(f"services[{i}]", f"{name!r} is not a full gRPC service name (package.Service)")
+        FieldViolation(f"services[{i}]", f"{shown(name)} is not a full gRPC service name (package.Service)")
         for i, name in enumerate(services)
         if not _SERVICE.fullmatch(name)
     ]

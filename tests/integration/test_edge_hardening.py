@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from core.rpc.server import MAX_REQUEST_BYTES
 from core.rpc.status import bad_request_violations
 from tests.integration.support import TEST_TOKEN, Venue
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,20 @@ async def test_health_list_answers_every_service_serving(raw: grpc.aio.Channel) 
 async def test_a_malformed_health_request_is_invalid_argument_too(raw: grpc.aio.Channel) -> None:
     error = await _call(raw, "/grpc.health.v1.Health/Check", MALFORMED, None)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_long_string_is_a_field_violation_and_many_bad_values_stay_one_small_answer(
+    venue: Venue,
+) -> None:
+    stubs = venue.stubs()
+    with pytest.raises(grpc.aio.AioRpcError) as long:
+        await stubs.tf.GetOrder(tf.GetOrderRequest(client_order_id="x" * 5000), timeout=10)
+    assert long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_violations(long.value) == [("client_order_id", "is 5000 characters long; at most 256")]
+    unknown = [f"NOPE{i}/{'Q' * 200}" for i in range(4000)]  # about 800 KB of unknown symbols
+    with pytest.raises(grpc.aio.AioRpcError) as many:
+        await stubs.md.ListInstruments(md.ListInstrumentsRequest(symbols=unknown), timeout=10)
+    assert many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    ((field, description),) = bad_request_violations(many.value)
+    assert field == "symbols[0]" and description.startswith("unknown symbol 'NOPE0/QQQ")
+    assert "... (206 characters)" in description and len(description) < 200

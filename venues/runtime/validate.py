@@ -15,7 +15,7 @@ from core.convert import (
     TIMEFRAME_FROM_PB,
 )
 from core.decimals import format_decimal, is_multiple, parse_decimal
-from core.errors import FieldViolation, InvalidArgument
+from core.errors import FieldViolation, InvalidArgument, shown
 from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe, TimeInForce
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -65,7 +65,7 @@ def _instrument(
         found.add(field, "is required")
         return None
     if symbol not in instruments:
-        found.add(field, f"unknown symbol {symbol!r}; ListInstruments names the venue's symbols")
+        found.add(field, f"unknown symbol {shown(symbol)}; ListInstruments names the venue's symbols")
         return None
     return instruments[symbol]
 
@@ -173,7 +173,7 @@ def symbol_filter(symbol: str, instruments: Mapping[str, Instrument], field: str
     if symbol == "":
         return None
     if symbol not in instruments:
-        raise InvalidArgument.field(field, f"unknown symbol {symbol!r}")
+        raise InvalidArgument.field(field, f"unknown symbol {shown(symbol)}")
     return symbol
 
 
