@@ -48,6 +48,12 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "gateway", help="serve gRPC-web, Studio, /api/login, /metrics and /mcp; the app registry on gRPC"
@@ -101,7 +107,24 @@ def add_parser(commands: Any) -> None:
         help="browser origin allowed to call cross-origin (e.g. http://localhost:5173); repeatable; "
         "default: any origin (bearer tokens only, never cookies)",
     )
+    _add_mux_arguments(parser)
     parser.set_defaults(run=_run)
+
+
+def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("live-data multiplexer (trademesh.mux.v1.Mux, docs/gateway.md)")
+    group.add_argument(
+        "--mux-max-subscriptions", type=_count, default=64, help="live subscriptions per session (default 64)"
+    )
+    group.add_argument(
+        "--mux-max-sessions-per-key", type=_count, default=32, help="open sessions per API key (default 32)"
+    )
+    group.add_argument(
+        "--mux-max-queued-bytes",
+        type=_count,
+        default=4 * 1024 * 1024,
+        help="frames waiting for a slow client, per session (default 4 MiB)",
+    )
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -110,6 +133,7 @@ def _run(args: argparse.Namespace) -> None:
     from core.env import TOKEN, database_url, read_secret
     from core.errors import InvalidArgument
     from core.logs import setup_logging
+    from gateway.mux import MuxLimits
     from gateway.serve import GatewayOptions, serve_gateway
 
     setup_logging("gateway")
@@ -130,5 +154,6 @@ def _run(args: argparse.Namespace) -> None:
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
         allow_origins=frozenset(args.allow_origin),
+        mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
     )
     uvloop.run(serve_gateway(options))

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +27,7 @@ from gateway.app import DEFAULT_STUDIO_DIR, build_app
 from gateway.auth import GatewayAuth, session_secret_from_env
 from gateway.grpcweb import BridgeOptions, Cors, GrpcWebBridge
 from gateway.mcp import GatewayMcp
+from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
 from gateway.upstream import Upstreams
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -55,6 +56,7 @@ class GatewayOptions:
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
     allow_origins: frozenset[str] = frozenset()
+    mux: MuxLimits = field(default_factory=MuxLimits)
     # After SIGTERM: how long health says NOT_SERVING before the gateway stops taking calls.
     drain_delay_s: float = 0.5
     grace_s: float = 5.0
@@ -85,7 +87,10 @@ async def serve_gateway(options: GatewayOptions) -> None:
         stack.push_async_callback(auth.close)
         upstreams = Upstreams()
         stack.push_async_callback(upstreams.close)
-        bridge = GrpcWebBridge(state, upstreams, auth, BridgeOptions(Cors(options.allow_origins)))
+        mux = Multiplexer(state, upstreams, auth, options.mux)
+        stack.push_async_callback(mux.close)
+        cors = BridgeOptions(Cors(options.allow_origins))
+        bridge = GrpcWebBridge(state, upstreams, auth, cors, {MUX_SERVICE: mux})
         mcp = GatewayMcp(state, auth, options.database_url)
         app = build_app(bridge, auth.routes(), options.studio_dir or DEFAULT_STUDIO_DIR, mcp)
         await _serve_http(app, options, served, bridge)
