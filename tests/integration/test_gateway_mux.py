@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.parse
@@ -33,6 +35,7 @@ from tests.integration.gateway_support import (
     WebAnswer,
     buf_curl,
     create_key,
+    frame,
     grpcweb_call,
     list_instances,
     module_database,
@@ -40,7 +43,9 @@ from tests.integration.gateway_support import (
     mux_remove,
     open_mux,
     open_stream,
+    parse_frames,
     parse_json_stream,
+    summarize,
 )
 from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, until
@@ -48,6 +53,7 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration
 __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
@@ -55,6 +61,7 @@ __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
 SUBSCRIBE = "trademesh.marketdata.v1.MarketData/Subscribe"
 MAX_SUBSCRIPTIONS = 4
 MAX_SESSIONS = 3
+HOT_SUBSCRIPTIONS = 16
 OK, CANCELLED, INVALID_ARGUMENT, NOT_FOUND = 0, 1, 3, 5
 ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAUTHENTICATED = 6, 7, 8, 16
 
@@ -466,3 +473,99 @@ async def test_buf_curl_opens_a_session_and_adds_a_subscription(mesh: Mesh, stre
 
 def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# ---------------------------------------------------------------- a client that reads too slowly
+
+
+class SlowClient:
+    """A Mux/Open stream on a raw socket with a tiny receive buffer, read only when asked: the
+    gateway's writes back up at once, as to a stalled tab, instead of filling megabytes of
+    kernel buffers first."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.body = b""
+
+    @classmethod
+    async def open(cls, gateway: Gateway, key: str) -> SlowClient:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gateway.service.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+        body = frame(b"")
+        head = (
+            f"POST /{MUX}/Open HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/grpc-web+proto\r\n"
+            f"x-grpc-web: 1\r\nauthorization: Bearer {key}\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        head_text = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CALL_TIMEOUT_S)).decode()
+        assert head_text.startswith("HTTP/1.1 200") and "chunked" in head_text.lower(), head_text
+        return cls(reader, writer)
+
+    async def frames(self, done: Callable[[Sequence[mux.OpenResponse]], bool]) -> list[mux.OpenResponse]:
+        """Reads (de-chunking the body) until `done(frames)`."""
+        found: list[mux.OpenResponse] = []
+        while not done(found):
+            size = int((await asyncio.wait_for(self.reader.readline(), CALL_TIMEOUT_S)).strip(), 16)
+            assert size > 0, f"the stream ended after {summarize(found)}"
+            self.body += await asyncio.wait_for(self.reader.readexactly(size + 2), CALL_TIMEOUT_S)
+            self.body = self.body[:-2]
+            messages, trailers, self.body = parse_frames(self.body)
+            assert not trailers, trailers
+            found += [mux.OpenResponse.FromString(m) for m in messages]
+        return found
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_a_slow_client_loses_the_subscriptions_that_overflow_and_keeps_its_session(
+    mesh: Mesh,
+) -> None:
+    services = "trademesh.marketdata.v1.MarketData,trademesh.tradeflow.v1.TradeFlow,trademesh.admin.v1.Admin"
+    queue_bytes = 16 * 1024
+    gateway = mesh.processes.gateway(
+        "--mux-max-queued-bytes", str(queue_bytes), "--upstream", f"sim={services}@{mesh.sim.address}"
+    )
+    slow = await SlowClient.open(gateway, mesh.key)
+    hot = [f"hot-{index}" for index in range(HOT_SUBSCRIPTIONS)]
+    try:
+        opened = (await slow.frames(lambda fs: len(fs) >= 1))[0].opened
+        assert opened.max_queued_bytes == queue_bytes
+        add = functools.partial(mux_add, gateway, mesh.key, opened.session_id)
+        executions = "trademesh.tradeflow.v1.TradeFlow/StreamExecutions"
+        quiet = tf.StreamExecutionsRequest().SerializeToString()
+        assert (await add("quiet", executions, quiet, "sim")).code == OK
+        # The same busy market many times over: megabytes a second, as a tab with many panels.
+        book = md.SubscribeRequest(
+            symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT"], channels=[md.CHANNEL_BOOK, md.CHANNEL_TRADES]
+        ).SerializeToString()
+        for subscription_id in hot:
+            assert (await add(subscription_id, SUBSCRIBE, book, "sim")).code == OK
+
+        def overflowed() -> bool | None:
+            with urllib.request.urlopen(f"{gateway.url}/metrics", timeout=CALL_TIMEOUT_S) as reply:
+                text = reply.read().decode()
+            ended = metric_samples(text, "gateway_mux_subscriptions_ended_total")
+            return True if ended.get('{grpc_code="RESOURCE_EXHAUSTED"}', 0) >= 1 else None
+
+        # Nothing is read meanwhile: the session's queue fills and subscriptions are cut.
+        await until(lambda: asyncio.to_thread(overflowed), 60, 0.2, "a subscription cut for falling behind")
+        frames = await slow.frames(lambda fs: any(end_of(fs, sid) is not None for sid in hot))
+        ends = [end for end in (end_of(frames, sid) for sid in hot) if end is not None]
+        assert ends and all(e.code == RESOURCE_EXHAUSTED and "fell behind" in e.message for e in ends), ends
+        assert end_of(frames, "quiet") is None
+        # The session lives on: the quiet subscription, and a new one that delivers once read.
+        for subscription_id in hot:
+            await mux_remove(gateway, mesh.key, opened.session_id, subscription_id)
+        assert (await add("again", SUBSCRIBE, subscribe("BTC/USDT", md.CHANNEL_TRADES), "sim")).code == OK
+        later = await slow.frames(lambda fs: len(data_of(fs, "again")) >= 1)
+        assert end_of(later, "quiet") is None and end_of(later, "again") is None
+    finally:
+        slow.close()
+        await mesh.processes.stop(gateway.service)
+    await until_subscribers(mesh.sim, 0)
