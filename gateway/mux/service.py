@@ -37,6 +37,7 @@ __all__ = ["MUX_SERVICE", "Multiplexer"]
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+_CANCELLED = CallStatus(grpc.StatusCode.CANCELLED, "the client went away, or the gateway stops")
 # The identity of calls when the gateway runs without authentication (tests only).
 _ANONYMOUS = ""
 
@@ -92,7 +93,9 @@ class Multiplexer:
         self._sessions[session.id] = session
         self._per_key[owner.key_name] += 1
         metrics.SESSIONS.inc()
-        log.debug("mux %s opened for key %r", session.id, owner.key_name)
+        log.info(
+            "mux %s opened for key %r (%d open)", session.tag, owner.key_name, self._per_key[owner.key_name]
+        )
         return session
 
     def _closed(self, session: MuxSession) -> None:
@@ -102,6 +105,10 @@ class Multiplexer:
         if self._per_key[session.owner.key_name] <= 0:
             del self._per_key[session.owner.key_name]
         metrics.SESSIONS.dec()
+        status = session.status()
+        log.info(
+            "mux %s of key %r closed: %s %s", session.tag, session.owner.key_name, status.name, status.message
+        )
 
     def _add(self, request: pb.AddRequest, caller: Caller) -> pb.AddResponse:
         check_add(request)
@@ -118,6 +125,8 @@ class Multiplexer:
             metadata=[*caller.metadata, *self._mesh_auth],
         )
         session.add(request.subscription_id, call, address)
+        sid = request.subscription_id
+        log.debug("mux %s: %s added: %s/%s at %s", session.tag, sid, service, method, address)
         metrics.SUBSCRIPTIONS_ADDED.labels(*metrics.method_labels(service, method)).inc()
         return pb.AddResponse(subscription_id=request.subscription_id)
 
@@ -177,7 +186,8 @@ class _SessionStream:
         return []
 
     def cancel(self) -> None:
-        self._session.close()
+        # The bridge cancels when the client went away or the gateway stops.
+        self._session.fail(_CANCELLED)
 
 
 def _owner(caller: Caller) -> Owner:

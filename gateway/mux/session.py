@@ -75,7 +75,12 @@ class MuxSession:
         # Every task of the session, kept until done (wait_closed() waits for them).
         self._tasks: set[asyncio.Task[None]] = set()
         self._opened = opened_frame(session_id, limits.max_subscriptions, limits.max_queued_bytes)
-        self._rechecking = self._spawn(self._recheck_forever(recheck), f"mux {session_id} auth")
+        self._rechecking = self._spawn(self._recheck_forever(recheck), f"mux {self.tag} auth")
+
+    @property
+    def tag(self) -> str:
+        """The id's start, for logs (the id alone opens nothing: it is bound to a credential)."""
+        return self.id[:8]
 
     @property
     def subscription_count(self) -> int:
@@ -98,7 +103,7 @@ class MuxSession:
         """Starts reading `call`; check_room() first."""
         subscription = _Subscription(subscription_id, call, address)
         self._subscriptions[subscription_id] = subscription
-        subscription.task = self._spawn(self._pump(subscription), f"mux {self.id} {subscription_id}")
+        subscription.task = self._spawn(self._pump(subscription), f"mux {self.tag} {subscription_id}")
         metrics.SUBSCRIPTIONS.inc()
 
     def remove(self, subscription_id: str) -> bool:
@@ -146,8 +151,7 @@ class MuxSession:
         try:
             async for message in subscription.call.messages():
                 frame = data_frame(subscription.id, message)
-                if not self._queue.offer(subscription.id, frame):
-                    self._overflow(subscription)
+                if not self._deliver(subscription, frame):
                     return
                 metrics.FRAMES.labels("data").inc()
                 metrics.FRAME_BYTES.inc(len(frame))
@@ -155,19 +159,36 @@ class MuxSession:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("mux %s: subscription %s failed", self.id, subscription.id)
+            log.exception("mux %s: subscription %s failed", self.tag, subscription.id)
             status = CallStatus(grpc.StatusCode.INTERNAL, "internal error; the gateway log has details")
         self._end(subscription, status)
 
+    def _deliver(self, subscription: _Subscription, frame: bytes) -> bool:
+        """Queues a data frame. When it does not fit, the subscription holding the most queued
+        bytes is ended first (a quiet one, such as executions, is not cut for a busy book's
+        sake), until it fits; False when that was `subscription` itself."""
+        while not self._queue.offer(subscription.id, frame):
+            heaviest = self._queue.heaviest()
+            if heaviest is None or heaviest == subscription.id:
+                self._overflow(subscription)
+                return False
+            victim = self._subscriptions.get(heaviest)
+            if victim is None:  # frames of a subscription that has ended: drop them
+                metrics.DROPPED_FRAMES.inc(self._queue.drop(heaviest))
+            else:
+                self._overflow(victim)
+        return True
+
     def _overflow(self, subscription: _Subscription) -> None:
-        queued = self._queue.queued_bytes
+        queued, own = self._queue.queued_bytes, self._queue.bytes_of(subscription.id)
         metrics.DROPPED_FRAMES.inc(self._queue.drop(subscription.id))
-        subscription.call.cancel()
+        self._stop(subscription)
         message = (
-            f"the client fell behind: {queued} bytes were waiting, the session's queue holds "
-            f"{self._limits.max_queued_bytes}; its frames were dropped: subscribe again"
+            f"the client fell behind: {queued} bytes were waiting ({own} of this subscription), "
+            f"the session's queue holds {self._limits.max_queued_bytes}; its frames were dropped: "
+            "subscribe again"
         )
-        log.info("mux %s: subscription %s ended: %s", self.id, subscription.id, message)
+        log.info("mux %s: subscription %s ended: %s", self.tag, subscription.id, message)
         self._end(subscription, CallStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, message))
 
     def _stop(self, subscription: _Subscription) -> None:
@@ -179,7 +200,10 @@ class MuxSession:
         if self._subscriptions.get(subscription.id) is not subscription:
             return  # already ended (removed while its last answer was being read)
         self._forget(subscription)
-        self._queue.put(subscription.id, end_frame(subscription.id, status))
+        log.debug(
+            "mux %s: subscription %s ended: %s %s", self.tag, subscription.id, status.name, status.message
+        )
+        self._queue.put_control(end_frame(subscription.id, status))
         metrics.FRAMES.labels("end").inc()
         metrics.ENDED.labels(status.name).inc()
 
@@ -193,11 +217,11 @@ class MuxSession:
             try:
                 await recheck()
             except Unauthenticated as exc:
-                log.info("mux %s of key %r: credential not valid now: %s", self.id, self.owner.key_name, exc)
+                log.info("mux %s of key %r: credential not valid now: %s", self.tag, self.owner.key_name, exc)
                 self.fail(CallStatus.from_error(exc))
                 return
             except Exception as exc:  # the key store is away: the last keys read stay in force
-                log.warning("mux %s: cannot check the credential again: %s", self.id, exc)
+                log.warning("mux %s: cannot check the credential again: %s", self.tag, exc)
 
     async def wait_closed(self) -> None:
         """Waits, after close(), until every task of the session has finished."""

@@ -53,6 +53,7 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
+from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration
@@ -423,6 +424,7 @@ async def test_a_client_that_goes_away_cancels_every_upstream_call(mesh: Mesh) -
 
 async def test_revoking_the_key_ends_its_sessions(mesh: Mesh, module_database: str) -> None:
     key = await create_key(module_database, "mux-revoked")
+    await key_known(mesh.gateway, key)
     stream = await open_mux(mesh.gateway, key)
     try:
         request = subscribe("BTC/USDT", md.CHANNEL_TRADES)
@@ -436,6 +438,18 @@ async def test_revoking_the_key_ends_its_sessions(mesh: Mesh, module_database: s
     finally:
         await stream.close()
     await until_subscribers(mesh.sim, 0)
+
+
+async def key_known(gateway: Gateway, key: str) -> None:
+    """Waits until the gateway knows a key made a moment ago (it re-reads keys at most once a
+    second on a miss, and every 2 s anyway)."""
+
+    async def known() -> bool | None:
+        request = reg.ListServicesRequest().SerializeToString()
+        answer = await grpcweb_call(gateway, "trademesh.registry.v1.Registry/ListServices", request, key=key)
+        return True if answer.code == OK else None
+
+    await until(known, 15, 0.2, "the new key known to the gateway")
 
 
 def _revoke(database: str, name: str) -> None:

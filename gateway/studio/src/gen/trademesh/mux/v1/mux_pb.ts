@@ -102,9 +102,10 @@ export type Opened = Message<"trademesh.mux.v1.Opened"> & {
   maxSubscriptions: number;
 
   /**
-   * Frames waiting to be sent to the client may hold at most this many bytes. A subscription
-   * whose next answer does not fit is ended (`end` with RESOURCE_EXHAUSTED) and its queued
-   * frames dropped; the others go on, and the client may subscribe again.
+   * Data frames waiting to be sent to the client may hold at most this many bytes. When an
+   * answer does not fit, the subscription holding the most of them is ended (`end` with
+   * RESOURCE_EXHAUSTED) and its queued frames dropped, until it fits; the others go on, and
+   * the client may subscribe again.
    *
    * @generated from field: uint64 max_queued_bytes = 3;
    */
