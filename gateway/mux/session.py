@@ -82,10 +82,6 @@ class MuxSession:
         """The id's start, for logs (the id alone opens nothing: it is bound to a credential)."""
         return self.id[:8]
 
-    @property
-    def subscription_count(self) -> int:
-        return len(self._subscriptions)
-
     def check_room(self, subscription_id: str) -> None:
         """Raises when `subscription_id` is live or the session holds its most subscriptions."""
         if subscription_id in self._subscriptions:
