@@ -11,10 +11,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import ServiceCommand, positive_float
+from core.command import ServiceCommand, positive_float, positive_int
 
 if TYPE_CHECKING:
     from core.service import ServiceApp
+    from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
 
 __all__ = ["COMMAND", "parse_upstream"]
@@ -82,6 +83,29 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="browser origin allowed to call cross-origin (e.g. http://localhost:5173); repeatable; "
         "default: any origin (bearer tokens only, never cookies)",
     )
+    _add_mux_arguments(parser)
+
+
+def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("live-data multiplexer (trademesh.mux.v1.Mux, docs/gateway.md)")
+    group.add_argument(
+        "--mux-max-subscriptions",
+        type=positive_int,
+        default=64,
+        help="live subscriptions per session (default 64)",
+    )
+    group.add_argument(
+        "--mux-max-sessions-per-key",
+        type=positive_int,
+        default=32,
+        help="open sessions per API key (default 32)",
+    )
+    group.add_argument(
+        "--mux-max-queued-bytes",
+        type=positive_int,
+        default=4 * 1024 * 1024,
+        help="frames waiting for a slow client, per session (default 4 MiB)",
+    )
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:
@@ -104,6 +128,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
         allow_origins=frozenset(args.allow_origin),
+        mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
     )
 
 

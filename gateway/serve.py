@@ -14,7 +14,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -24,8 +24,9 @@ from core.rpc.server import Service
 from core.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, build_app
 from gateway.auth import GatewayAuth, session_secret_from_env
-from gateway.grpcweb import BridgeOptions, Cors, GrpcWebBridge
+from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.mcp import GatewayMcp
+from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
 from gateway.upstream import Upstreams
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -53,6 +54,7 @@ class GatewayConfig:
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
     allow_origins: frozenset[str] = frozenset()
+    mux: MuxLimits = field(default_factory=MuxLimits)
     grace_s: float = 5.0
 
 
@@ -83,7 +85,10 @@ class GatewayService:
             stack.push_async_callback(auth.close)
             upstreams = Upstreams()
             stack.push_async_callback(upstreams.close)
-            bridge = GrpcWebBridge(self.state, upstreams, auth, BridgeOptions(Cors(config.allow_origins)))
+            mux = Multiplexer(self.state, upstreams, auth, config.mux)
+            stack.push_async_callback(mux.close)  # before the upstreams close
+            cors = GrpcWebOptions(Cors(config.allow_origins))
+            bridge = GrpcWebBridge(self.state, upstreams, auth, cors, {MUX_SERVICE: mux})
             mcp = GatewayMcp(self.state, auth, config.database_url)
             app = build_app(bridge, auth.routes(), config.studio_dir or DEFAULT_STUDIO_DIR, mcp)
             await _serve_http(app, config, ctx, bridge)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.grpcweb.bridge import INTERNAL_METHODS, OPEN_SERVICES, BridgeOptions, GrpcWebBridge
+from gateway.grpcweb.bridge import INTERNAL_METHODS, OPEN_SERVICES, GrpcWebBridge, GrpcWebOptions
 from gateway.grpcweb.headers import Cors
 
-__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "BridgeOptions", "Cors", "GrpcWebBridge"]
+__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "Cors", "GrpcWebBridge", "GrpcWebOptions"]

@@ -3,8 +3,9 @@
 Per call: authenticate the bearer (not for Health), check the method's shape, read the one
 request message, resolve the service (and the x-trademesh-target header) to a live instance,
 then forward the bytes over native gRPC with the mesh token and relay the answers as
-gRPC-web frames. A client that goes away cancels the upstream call; a stopping gateway ends
-its open streams with UNAVAILABLE so clients reconnect elsewhere.
+gRPC-web frames. Services the gateway serves itself (the multiplexer) are handed the call
+after the same checks (gateway.grpcweb.local). A client that goes away cancels the call; a
+stopping gateway ends its open streams with UNAVAILABLE so clients reconnect elsewhere.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,19 +24,20 @@ from starlette.types import Receive, Scope, Send
 
 from core.errors import InvalidArgument, ResourceExhausted, TrademeshError
 from core.rpc.client import auth_metadata
-from gateway.contracts import TARGET_HEADER, Authenticator, Resolver
+from gateway.contracts import TARGET_HEADER, Authenticator, Principal, Resolver
 from gateway.grpcweb import metrics
-from gateway.grpcweb.forward import UpstreamCall
+from gateway.grpcweb.forward import UpstreamCall, explained
 from gateway.grpcweb.framing import request_message
 from gateway.grpcweb.headers import Cors, forwarded_request_metadata
+from gateway.grpcweb.local import Call, Caller, LocalService
 from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
-from gateway.grpcweb.status import CallStatus
+from gateway.grpcweb.status import CallStatus, Refused
 from gateway.grpcweb.text import decode_text
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
 from gateway.upstream import Upstreams
 
-__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "BridgeOptions", "GrpcWebBridge"]
+__all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "GrpcWebBridge", "GrpcWebOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +56,11 @@ _TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text
 
 
 @dataclass(frozen=True)
-class BridgeOptions:
+class GrpcWebOptions:
     cors: Cors = field(default_factory=Cors)
     # Deadline of a unary call whose client sent no grpc-timeout (streams get none).
     unary_timeout_s: float = 30.0
     max_request_bytes: int = 4 * 1024 * 1024
-
-
-class _Refused(Exception):
-    """A call the bridge answers itself with a status that is not a TrademeshError's."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.status = CallStatus(code, message)
 
 
 class _ClientGone(Exception):
@@ -75,12 +69,10 @@ class _ClientGone(Exception):
 
 @dataclass(frozen=True)
 class _Prepared:
-    path: str
+    call: Call
+    # Where the call goes, for messages: an upstream "host:port", or "gateway".
     address: str
-    request: bytes
     streaming: bool
-    timeout_s: float | None
-    metadata: list[tuple[str, str]]
 
 
 class GrpcWebBridge:
@@ -91,12 +83,15 @@ class GrpcWebBridge:
         resolver: Resolver,
         upstreams: Upstreams,
         authenticator: Authenticator | None,
-        options: BridgeOptions | None = None,
+        options: GrpcWebOptions | None = None,
+        local: Mapping[str, LocalService] | None = None,
     ) -> None:
+        """`local`: services the gateway answers itself, by full gRPC service name."""
         self._resolver = resolver
         self._upstreams = upstreams
         self._authenticator = authenticator
-        self._options = options or BridgeOptions()
+        self._options = options or GrpcWebOptions()
+        self._local = dict(local or {})
         # Read once: the mesh token does not change while the gateway runs.
         self._mesh_auth = list(auth_metadata())
         self._stopping = asyncio.Event()
@@ -138,7 +133,7 @@ class GrpcWebBridge:
             return CallStatus(grpc.StatusCode.CANCELLED)
         except TrademeshError as exc:
             status = CallStatus.from_error(exc)
-        except _Refused as exc:
+        except Refused as exc:
             status = exc.status
         except Exception:
             log.exception("gRPC-web %s/%s: unexpected error", service, method)
@@ -153,8 +148,9 @@ class GrpcWebBridge:
     ) -> _Prepared:
         if not service or not method or "/" in method:
             raise InvalidArgument.field("path", "expected /<package.Service>/<Method>")
+        principal: Principal | None = None
         if service not in OPEN_SERVICES and self._authenticator is not None:
-            await self._authenticator.authenticate(headers.get("authorization"))
+            principal = await self._authenticator.authenticate(headers.get("authorization"))
         kind = self._check_method(service, method)
         timeout_text = headers.get(TIMEOUT_HEADER)
         streaming = kind is not MethodKind.UNARY
@@ -164,13 +160,25 @@ class GrpcWebBridge:
             timeout_s = None if streaming else self._options.unary_timeout_s
         body = await _read_body(receive, self._options.max_request_bytes)
         request = request_message(decode_text(body) if text else body)
+        forwarded = forwarded_request_metadata(headers.items())
+        local = self._local.get(service)
+        if local is not None:
+            caller = Caller(principal, headers.get("authorization"), forwarded)
+            return _Prepared(await local.start(method, request, caller), "gateway", streaming)
         address = self._resolver.resolve(service, headers.get(TARGET_HEADER) or None)
-        metadata = [*forwarded_request_metadata(headers.items()), *self._mesh_auth]
-        return _Prepared(f"/{service}/{method}", address, request, streaming, timeout_s, metadata)
+        call = UpstreamCall(
+            self._upstreams.channel(address),
+            f"/{service}/{method}",
+            request,
+            streaming=streaming,
+            timeout_s=timeout_s,
+            metadata=[*forwarded, *self._mesh_auth],
+        )
+        return _Prepared(call, address, streaming)
 
     def _check_method(self, service: str, method: str) -> MethodKind | None:
         if f"{service}/{method}" in INTERNAL_METHODS:
-            raise _Refused(
+            raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{service}/{method} is mesh-internal: call it on the gateway's native gRPC port "
                 "with the mesh token",
@@ -178,7 +186,7 @@ class GrpcWebBridge:
         kind = method_kind(service, method)
         shape = None if kind is None else _NOT_OVER_GRPC_WEB.get(kind)
         if shape is not None:
-            raise _Refused(
+            raise Refused(
                 grpc.StatusCode.UNIMPLEMENTED,
                 f"{service}/{method} is a {shape} method; gRPC-web carries unary and "
                 "server-streaming calls only (buf curl: pass --schema instead of reflection)",
@@ -188,26 +196,18 @@ class GrpcWebBridge:
     async def _relay(
         self, prepared: _Prepared, writer: ResponseWriter, receive: Receive, labels: tuple[str, str]
     ) -> CallStatus:
-        call = UpstreamCall(
-            self._upstreams.channel(prepared.address),
-            prepared.path,
-            prepared.request,
-            streaming=prepared.streaming,
-            timeout_s=prepared.timeout_s,
-            metadata=prepared.metadata,
-        )
         gauge = metrics.OPEN_STREAMS.labels(*labels) if prepared.streaming else None
         if gauge is not None:
             gauge.inc()
         try:
-            return await self._watch(call, prepared, writer, receive, labels)
+            return await self._watch(prepared.call, prepared, writer, receive, labels)
         finally:
             if gauge is not None:
                 gauge.dec()
 
     async def _watch(
         self,
-        call: UpstreamCall,
+        call: Call,
         prepared: _Prepared,
         writer: ResponseWriter,
         receive: Receive,
@@ -266,9 +266,7 @@ def _labels(service: str, method: str) -> tuple[str, str]:
     return (service, method)
 
 
-async def _pump(
-    call: UpstreamCall, address: str, writer: ResponseWriter, labels: tuple[str, str]
-) -> CallStatus:
+async def _pump(call: Call, address: str, writer: ResponseWriter, labels: tuple[str, str]) -> CallStatus:
     started = time.perf_counter()
     sent = metrics.MESSAGES_SENT.labels(*labels)
     async for message in call.messages():
@@ -278,16 +276,8 @@ async def _pump(
         else:
             await writer.message(message)
         sent.inc()
-    status = _explained(await call.status(), address)
+    status = explained(await call.status(), address)
     await writer.finish(status, await call.trailing_metadata())
-    return status
-
-
-def _explained(status: CallStatus, address: str) -> CallStatus:
-    # grpc's own words for a refused connection do not say which instance the gateway tried.
-    if status.code is grpc.StatusCode.UNAVAILABLE and status.message.startswith("failed to connect"):
-        message = f"upstream {address} is unreachable: {status.message}"
-        return CallStatus(status.code, message, status.details)
     return status
 
 

@@ -14,7 +14,7 @@ import grpc
 from gateway.grpcweb.headers import forwarded_response_metadata
 from gateway.grpcweb.status import CallStatus
 
-__all__ = ["UpstreamCall"]
+__all__ = ["UpstreamCall", "explained"]
 
 
 class UpstreamCall:
@@ -69,3 +69,11 @@ class UpstreamCall:
 
     def cancel(self) -> None:
         self._call.cancel()
+
+
+def explained(status: CallStatus, address: str) -> CallStatus:
+    """`status`, with the instance named when grpc's own words for a refused connection do not."""
+    if status.code is grpc.StatusCode.UNAVAILABLE and status.message.startswith("failed to connect"):
+        message = f"upstream {address} is unreachable: {status.message}"
+        return CallStatus(status.code, message, status.details)
+    return status

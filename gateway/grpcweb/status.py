@@ -12,7 +12,7 @@ import grpc
 from core.errors import TrademeshError
 from core.rpc.status import to_status
 
-__all__ = ["DETAILS_HEADER", "CallStatus", "percent_encode"]
+__all__ = ["DETAILS_HEADER", "CallStatus", "Refused", "percent_encode"]
 
 DETAILS_HEADER = "grpc-status-details-bin"
 
@@ -65,3 +65,11 @@ def _details(metadata: Sequence[tuple[str, Any]] | None) -> bytes | None:
         if key == DETAILS_HEADER and isinstance(value, bytes):
             return value
     return None
+
+
+class Refused(Exception):
+    """A call refused with a status that no core.errors error maps to (PERMISSION_DENIED, ...)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.status = CallStatus(code, message)

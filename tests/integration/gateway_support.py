@@ -28,18 +28,24 @@ from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.postgres_server import new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
 
 __all__ = [
     "BUF",
+    "MUX",
     "Gateway",
+    "MuxStream",
     "Processes",
     "WebAnswer",
     "buf_curl",
     "create_key",
     "grpcweb_call",
     "module_database",
+    "mux_add",
+    "mux_remove",
+    "open_mux",
     "open_stream",
     "registry_stub",
 ]
@@ -334,3 +340,75 @@ def parse_json_stream(text: str) -> list[Any]:
         while offset < len(text) and text[offset].isspace():
             offset += 1
     return found
+
+
+# ---------------------------------------------------------------- the live-data multiplexer
+
+MUX = "trademesh.mux.v1.Mux"
+
+
+@dataclass
+class MuxStream:
+    """A Mux/Open stream read frame by frame (decoded with the contract's generated classes)."""
+
+    stream: OpenStream
+    opened: mux.Opened
+
+    @property
+    def session_id(self) -> str:
+        return self.opened.session_id
+
+    async def frames(self, timeout_s: float = CALL_TIMEOUT_S) -> list[mux.OpenResponse]:
+        """The frames that come next (at least one); fails when the stream ends."""
+        messages = await asyncio.wait_for(self.stream.messages(1), timeout_s)
+        return [mux.OpenResponse.FromString(message) for message in messages]
+
+    async def collect(self, done: Any, timeout_s: float = CALL_TIMEOUT_S * 2) -> list[mux.OpenResponse]:
+        """Frames until `done(frames so far)` is true; fails after timeout_s."""
+        found: list[mux.OpenResponse] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not done(found):
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"gave up after {len(found)} frames: {summarize(found)}"
+            found += await self.frames(left)
+        return found
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+
+def summarize(frames: Sequence[mux.OpenResponse]) -> dict[str, int]:
+    """Frames per (kind, subscription), for failure messages."""
+    counts: dict[str, int] = {}
+    for frame in frames:
+        kind = frame.WhichOneof("frame") or "?"
+        label = f"{kind}:{getattr(frame, kind).subscription_id}" if kind in ("data", "end") else kind
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+async def open_mux(gateway: Gateway, key: str) -> MuxStream:
+    stream = await open_stream(gateway, f"{MUX}/Open", mux.OpenRequest().SerializeToString(), key=key)
+    first = mux.OpenResponse.FromString((await stream.messages(1))[0])
+    assert first.WhichOneof("frame") == "opened", first
+    return MuxStream(stream, first.opened)
+
+
+async def mux_add(
+    gateway: Gateway,
+    key: str,
+    session_id: str,
+    subscription_id: str,
+    method: str,
+    request: bytes,
+    target: str = "",
+) -> WebAnswer:
+    add = mux.AddRequest(
+        session_id=session_id, subscription_id=subscription_id, method=method, target=target, request=request
+    )
+    return await grpcweb_call(gateway, f"{MUX}/Add", add.SerializeToString(), key=key)
+
+
+async def mux_remove(gateway: Gateway, key: str, session_id: str, subscription_id: str) -> WebAnswer:
+    remove = mux.RemoveRequest(session_id=session_id, subscription_id=subscription_id)
+    return await grpcweb_call(gateway, f"{MUX}/Remove", remove.SerializeToString(), key=key)

@@ -2,6 +2,7 @@
 // (every loop and stream stopped) on logout, on UNAUTHENTICATED from any call, or when the
 // token's expiry passes, and hands back to the login screen with the reason.
 import { createClients } from "./api/clients";
+import { LiveStreams } from "./api/live";
 import { clearSession, type Session } from "./api/session";
 import { createTransport } from "./api/transport";
 import { Connection } from "./lib/connection";
@@ -37,10 +38,12 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
 
   const clients = createClients(createTransport(session.token, () => end(SESSION_EXPIRED)));
   const connection = new Connection();
-  const desk = new TradingDesk(clients, connection, signal);
+  // Every live panel's stream rides this one stream of the tab (the gateway's multiplexer).
+  const live = new LiveStreams(clients.mux, signal);
+  const desk = new TradingDesk(clients, live, connection, signal);
   const ladder = new Ladder((price) => desk.setPrice(price));
   const tape = new Tape();
-  const market = new MarketView(clients, connection, signal, ladder, tape, (venue, symbol) =>
+  const market = new MarketView(clients, live, connection, signal, ladder, tape, (venue, symbol) =>
     desk.select(venue, symbol),
   );
   const health = new HealthBoard(clients, (names) => market.setVenues(names));

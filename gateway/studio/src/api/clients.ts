@@ -1,8 +1,8 @@
 // Typed clients of the services Studio calls through the gateway, and the per-call options.
 import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
-import { LiveData } from "../gen/trademesh/livedata/v1/livedata_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 
@@ -16,7 +16,7 @@ export interface Clients {
   registry: Client<typeof Registry>;
   admin: Client<typeof Admin>;
   marketData: Client<typeof MarketData>;
-  liveData: Client<typeof LiveData>;
+  mux: Client<typeof Mux>;
   tradeFlow: Client<typeof TradeFlow>;
 }
 
@@ -25,7 +25,7 @@ export function createClients(transport: Transport): Clients {
     registry: createClient(Registry, transport),
     admin: createClient(Admin, transport),
     marketData: createClient(MarketData, transport),
-    liveData: createClient(LiveData, transport),
+    mux: createClient(Mux, transport),
     tradeFlow: createClient(TradeFlow, transport),
   };
 }
@@ -37,9 +37,4 @@ export function unary(signal: AbortSignal, venue?: string): CallOptions {
     timeoutMs: UNARY_TIMEOUT_MS,
     headers: venue === undefined ? {} : { [TARGET_HEADER]: venue },
   };
-}
-
-/** Options of a server stream (no deadline: it lives as long as the view), to `venue` when given. */
-export function streaming(signal: AbortSignal, onHeader: () => void, venue?: string): CallOptions {
-  return { signal, onHeader, headers: venue === undefined ? {} : { [TARGET_HEADER]: venue } };
 }

@@ -2,9 +2,10 @@
 // bars, trades and book, plus the venue's candle history, merged into a CandleSeries and an
 // OrderBook. History is loaded once the subscription is in place (its first message), so no
 // bar closes unseen between the two; a resubscription starts over the same way.
-import { type Clients, streaming, unary } from "../api/clients";
+import { type Clients, unary } from "../api/clients";
+import type { LiveStreams } from "../api/live";
 import type { Bar } from "../gen/trademesh/bus/v1/bus_pb";
-import { Kind, type SubscribeResponse } from "../gen/trademesh/livedata/v1/livedata_pb";
+import { Kind, LiveData, type SubscribeResponse } from "../gen/trademesh/livedata/v1/livedata_pb";
 import {
   type Candle,
   type MarketEvent,
@@ -120,7 +121,13 @@ class FeedState {
 }
 
 /** Follows the selection until ctx.signal aborts, resubscribing after every end or failure. */
-export function runFeed(ctx: LoopContext, clients: Clients, selection: Selection, view: FeedView): Promise<void> {
+export function runFeed(
+  ctx: LoopContext,
+  clients: Clients,
+  live: LiveStreams,
+  selection: Selection,
+  view: FeedView,
+): Promise<void> {
   let state: FeedState | null = null;
   const request = {
     venues: [selection.venue],
@@ -132,7 +139,7 @@ export function runFeed(ctx: LoopContext, clients: Clients, selection: Selection
   };
   return follow(
     ctx,
-    (signal, opened) => clients.liveData.subscribe(request, streaming(signal, opened)),
+    (signal, opened) => live.subscribe(LiveData.method.subscribe, request, { signal, onAdded: opened }),
     async (message, index) => {
       // Fresh state once a new subscription delivers: until then the last data stays in view.
       if (index === 0) {

@@ -2,6 +2,7 @@
 // the feed) the order book ladder and recent trades of the selection. A new selection ends the
 // old subscription and starts a fresh one.
 import { type Clients, unary } from "../api/clients";
+import type { LiveStreams } from "../api/live";
 import type { Instrument } from "../gen/trademesh/common/v1/common_pb";
 import type { Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import type { Connection } from "../lib/connection";
@@ -33,6 +34,7 @@ export class MarketView implements FeedView {
 
   constructor(
     private readonly clients: Clients,
+    private readonly live: LiveStreams,
     private readonly connection: Connection,
     private readonly appSignal: AbortSignal,
     private readonly ladder: Ladder,
@@ -120,7 +122,7 @@ export class MarketView implements FeedView {
     if (tick !== undefined) this.chart.setTick(tick);
     this.onSelect(selection.venue, selection.symbol);
     this.feedController = childController(this.appSignal);
-    void runFeed(this.context(this.feedController.signal), this.clients, selection, this);
+    void runFeed(this.context(this.feedController.signal), this.clients, this.live, selection, this);
   }
 
   private context(signal: AbortSignal): LoopContext {

@@ -1,9 +1,10 @@
 // Trading on the sim venue: the order ticket, open orders, fills and positions. Executions come
 // live from TradeFlow.StreamExecutions; open orders and positions are also polled, so anything
 // the stream missed while reconnecting shows up within seconds.
-import { type Clients, streaming, unary } from "../api/clients";
+import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
-import type { Order, StreamExecutionsResponse } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import type { LiveStreams } from "../api/live";
+import { type Order, type StreamExecutionsResponse, TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, type PanelStatus, poll } from "../lib/loop";
 import { fill, h, panel, showStatus } from "./dom";
@@ -38,6 +39,7 @@ export class TradingDesk {
 
   constructor(
     private readonly clients: Clients,
+    private readonly live: LiveStreams,
     private readonly connection: Connection,
     private readonly appSignal: AbortSignal,
   ) {
@@ -84,7 +86,12 @@ export class TradingDesk {
   private start(signal: AbortSignal): void {
     void follow(
       this.context(signal, "stream"),
-      (s, opened) => this.clients.tradeFlow.streamExecutions({ symbols: [] }, streaming(s, opened, SIM_VENUE)),
+      (signal, opened) =>
+        this.live.subscribe(
+          TradeFlow.method.streamExecutions,
+          { symbols: [] },
+          { signal, onAdded: opened, target: SIM_VENUE },
+        ),
       (message) => this.take(message),
     );
     void poll(this.context(signal, "poll"), REFRESH_MS, () => this.refresh(signal));

@@ -1,0 +1,174 @@
+"""How many HTTP connections Studio's live data takes, counted in a real browser.
+
+A browser keeps at most 6 HTTP/1.1 connections per origin (per profile: every tab shares them),
+and each open server stream holds one; Studio must carry all its live panels on at most two.
+The browser's own account is read through the Chrome DevTools Protocol (Network events: every
+request with the connection it went on, and whether it finished), and the gateway's through its
+/metrics (its open gRPC-web streams, the multiplexer's sessions and subscriptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, CDPSession, Page, expect
+
+from tests.e2e.studio_mesh import StudioMesh, artifact
+from tests.e2e.test_studio import WAIT_MS, log_in, open_market, wait_chart
+from tests.integration.support import metric_samples, until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+# The bound of ARCHITECTURE.md: "Studio holds at most two connections for live data however
+# many panels are open". With the multiplexer a tab's live data is one stream on one connection.
+MAX_LIVE_CONNECTIONS = 2
+# A response still open this long after its headers is a stream, not a unary call.
+LONG_LIVED_S = 3.0
+
+
+@dataclass
+class Request:
+    url: str
+    sent_at: float
+    connection: str | None = None
+    received_at: float | None = None
+    finished: bool = False
+
+
+@dataclass
+class NetworkLog:
+    """Every request of a page as the browser reports it (Chrome DevTools Protocol)."""
+
+    requests: dict[str, Request] = field(default_factory=dict)
+
+    @classmethod
+    async def attach(cls, page: Page) -> NetworkLog:
+        log = cls()
+        session: CDPSession = await page.context.new_cdp_session(page)
+        session.on("Network.requestWillBeSent", log._sent)
+        session.on("Network.responseReceived", log._received)
+        session.on("Network.loadingFinished", log._finished)
+        session.on("Network.loadingFailed", log._finished)
+        await session.send("Network.enable")
+        return log
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        self.requests[event["requestId"]] = Request(event["request"]["url"], time.monotonic())
+
+    def _received(self, event: dict[str, Any]) -> None:
+        found = self.requests.get(event["requestId"])
+        if found is not None:
+            found.connection = str(event["response"]["connectionId"])
+            found.received_at = time.monotonic()
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        found = self.requests.get(event["requestId"])
+        if found is not None:
+            found.finished = True
+
+    def grpc_web(self) -> list[Request]:
+        """The page's gRPC-web calls (POST /<package.Service>/<Method>)."""
+        return [r for r in self.requests.values() if "/trademesh." in r.url or "/grpc." in r.url]
+
+    def streams(self) -> list[Request]:
+        """Calls still open LONG_LIVED_S after they began: the live streams (a stream may send
+        no headers until its first message, so an unanswered call counts too)."""
+        now = time.monotonic()
+        return [r for r in self.grpc_web() if not r.finished and now - r.sent_at >= LONG_LIVED_S]
+
+
+def connections(requests: list[Request]) -> set[str]:
+    """The connections the requests hold; one of its own for each not answered yet (over
+    HTTP/1.1 a call in flight has its connection to itself)."""
+    return {r.connection or f"pending-{index}" for index, r in enumerate(requests)}
+
+
+def path(request: Request) -> str:
+    return "/" + request.url.split("/", 3)[3]
+
+
+def gateway_metrics(mesh: StudioMesh) -> dict[str, float]:
+    with urllib.request.urlopen(f"{mesh.url}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    streams = metric_samples(text, "gateway_grpcweb_open_streams")
+    return {
+        "open_streams": sum(streams.values()),
+        "sessions": sum(metric_samples(text, "gateway_mux_sessions").values()),
+        "subscriptions": sum(metric_samples(text, "gateway_mux_subscriptions").values()),
+    }
+
+
+async def open_every_panel(page: Page, mesh: StudioMesh, key: str) -> None:
+    """Health board, market chart with book ladder and trades, and the sim's trading desk, all live."""
+    await log_in(page, mesh, key)
+    await open_market(page, "1s")
+    await expect(page.locator('#health article[data-venue="sim"]')).to_have_attribute(
+        "data-state", "running", timeout=WAIT_MS
+    )
+    await expect(page.locator("#trading .status")).to_have_text("live", timeout=WAIT_MS)
+    await expect(page.locator("#ladder .level.bid").first).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#trades li").first).to_be_visible(timeout=WAIT_MS)
+    await wait_chart(page, "Number(e.dataset.candles) >= 2")
+
+
+async def test_every_panel_open_holds_one_live_stream_on_one_connection(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    log = await NetworkLog.attach(page)
+    await open_every_panel(page, mesh, api_key)
+    # Panels resubscribe as the user moves: each a Remove and an Add, never another stream.
+    for timeframe in ("1m", "5m", "1s"):
+        await page.click(f'[data-timeframe="{timeframe}"]')
+        await expect(page.locator("#market .status")).to_have_text("live", timeout=WAIT_MS)
+    await asyncio.sleep(LONG_LIVED_S + 1)  # the polls (venues, orders, positions) go round
+
+    streams = log.streams()
+    live = connections(streams)
+    calls = log.grpc_web()
+    summary = (
+        f"{len(streams)} live streams ({sorted(path(r) for r in streams)}) on {len(live)} "
+        f"connections; {len(calls)} gRPC-web calls on {len(connections(calls))} connections"
+    )
+    print(summary)  # the figure docs/gateway.md quotes
+    await page.screenshot(path=artifact("connections-every-panel"))
+    assert [path(r) for r in streams] == ["/trademesh.mux.v1.Mux/Open"], summary
+    assert len(live) <= MAX_LIVE_CONNECTIONS and len(live) == 1, summary
+    # The gateway's side: that one stream carries both live panels' subscriptions (the market's
+    # LiveData and the desk's executions), and it is the only stream through the gateway.
+    metrics = await asyncio.to_thread(gateway_metrics, mesh)
+    assert metrics == {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 2.0}, (metrics, summary)
+
+
+async def test_three_tabs_of_one_browser_stay_live_on_a_stream_each(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    # Tabs of one browser profile share its 6 connections per origin: with a stream per live
+    # panel, three tabs would hold all 6 and the next call of any tab would wait forever.
+    context: BrowserContext = page.context
+    tabs = [page, await context.new_page(), await context.new_page()]
+    logs = [await NetworkLog.attach(tab) for tab in tabs]
+    await open_every_panel(tabs[0], mesh, api_key)
+    for tab in tabs[1:]:  # the session is per tab (sessionStorage): each logs in
+        await open_every_panel(tab, mesh, api_key)
+    await asyncio.sleep(LONG_LIVED_S + 1)
+
+    async def all_live() -> bool | None:
+        for tab in tabs:  # every tab still answers: polls and live panels
+            for panel in ("#market", "#trading", "#health"):
+                if await tab.locator(f"{panel} .status").inner_text() != "live":
+                    return None
+        return True
+
+    await until(all_live, WAIT_MS / 1000, 0.2, "every panel of every tab live")
+    streams = [r for log in logs for r in log.streams()]
+    assert sorted(path(r) for r in streams) == ["/trademesh.mux.v1.Mux/Open"] * 3
+    assert len(connections(streams)) == 3
+    metrics = await asyncio.to_thread(gateway_metrics, mesh)
+    assert metrics == {"open_streams": 3.0, "sessions": 3.0, "subscriptions": 6.0}, metrics
+    for tab in tabs[1:]:
+        await tab.close()
