@@ -15,7 +15,6 @@ from core.command import ServiceCommand, positive_float, positive_int
 
 if TYPE_CHECKING:
     from core.service import ServiceApp
-    from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
 
 __all__ = ["COMMAND", "parse_upstream"]
@@ -111,6 +110,7 @@ def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> GatewayConfig:
     from core.env import database_url
     from core.errors import InvalidArgument
+    from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
 
     if not args.registry_ttl_s > args.heartbeat_interval_s:
