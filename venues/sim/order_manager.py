@@ -384,6 +384,6 @@ def _limit_violations(req: OrderRequest, instrument: Instrument) -> list[FieldVi
         return [FieldViolation("price", "must be positive")]
     if not is_multiple(price, instrument.tick_size):
         return [FieldViolation("price", f"must be a multiple of the tick size {instrument.tick_size}")]
-    if req.size > 0 and price * req.size < instrument.min_notional:
+    if req.size > 0 and instrument.notional(req.size, price) < instrument.min_notional:
         return [FieldViolation("size", f"notional must be at least {instrument.min_notional}")]
     return []
