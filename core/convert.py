@@ -106,6 +106,8 @@ def instrument_to_pb(item: Instrument) -> common.Instrument:
         min_notional=_dec(item.min_notional),
         contract_size=_dec(item.contract_size),
         active=item.active,
+        contract_value=_dec(item.contract_value),
+        contract_value_asset=item.value_asset,
     )
 
 

@@ -150,8 +150,28 @@ class Instrument:
     lot_size: Decimal
     min_size: Decimal = Decimal(0)
     min_notional: Decimal = Decimal(0)
+    # Base units per unit of size; 0 for an inverse contract (its base amount moves with the price).
     contract_size: Decimal = Decimal(1)
     active: bool = True
+    # What one unit of size is worth, in contract_value_asset ("": the base asset). Inverse
+    # contracts count it in the quote asset (proto/trademesh/common/v1/common.proto).
+    contract_value: Decimal = Decimal(1)
+    contract_value_asset: str = ""
+
+    @property
+    def value_asset(self) -> str:
+        return self.contract_value_asset or self.base_asset
+
+    @property
+    def inverse(self) -> bool:
+        """Sized in a fixed value of the quote asset (a USD face value), not in the base asset."""
+        return self.value_asset == self.quote_asset and self.quote_asset != self.base_asset
+
+    def notional(self, size: Decimal, price: Decimal) -> Decimal:
+        """What `size` at `price` is worth, in the quote asset."""
+        if self.inverse:
+            return size * self.contract_value
+        return size * self.contract_value * price
 
 
 @dataclass(frozen=True)

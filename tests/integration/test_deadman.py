@@ -28,7 +28,7 @@ async def place_resting(stubs: Stubs) -> list[str]:
     requests = [
         limit_order("BTC/USDT", common.SIDE_BUY, "0.001", "30000"),
         limit_order("ETH/USDT", common.SIDE_BUY, "0.01", "1000"),
-        limit_order("SOL/USDT", common.SIDE_SELL, "1", "1000"),
+        limit_order("SOL/USDT", common.SIDE_SELL, "1", "500"),  # inside the price band (x5 of 150)
     ]
     placed = [await stubs.tf.PlaceOrder(r, timeout=CALL_TIMEOUT_S) for r in requests]
     assert all(p.order.status == tf.ORDER_STATUS_OPEN for p in placed)

@@ -37,4 +37,6 @@ SPEC = LiveSpec(
     exchange_class=DeribitExchange,
     private_streams=True,  # user.orders / user.trades notifications after public/auth
     sequence_check=DeribitBookSequence,  # ccxt does not compare prev_change_id
+    # BTC-PERPETUAL's amount is USD (min_trade_amount 10 = one 10 USD contract), as ccxt sends it.
+    inverse_sized_in_quote=True,
 )

@@ -1,10 +1,18 @@
-"""A live venue's markets: loading them (with retries), choosing the symbols to run, instruments."""
+"""A live venue's markets: loading them (with retries), choosing the symbols to run, instruments.
+
+Contract fields (proto/trademesh/common/v1/common.proto, Instrument): contract_size is base
+units per unit of size ("0" for an inverse contract); contract_value and its asset say what
+one unit of size is worth: the base amount for spot, linear contracts and options, the face
+value in the quote asset for inverse ones (per contract on OKX; 1 USD on Deribit, whose
+inverse sizes are USD amounts: LiveSpec.inverse_sized_in_quote).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -18,7 +26,7 @@ from venues.live.normalize import decimal_or_zero
 from venues.live.spec import LiveSpec, Market
 from venues.live.trading import retry_after
 
-__all__ = ["choose_symbols", "instrument_of", "load_markets"]
+__all__ = ["choose_symbols", "contract_terms", "instrument_of", "load_markets"]
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +69,24 @@ def choose_symbols(
     return wanted
 
 
+def contract_terms(spec: LiveSpec, market: Market) -> tuple[Decimal, Decimal, str]:
+    """(contract_size, contract_value, contract_value_asset) of a ccxt market.
+
+    ccxt's contractSize is the base amount of a linear contract but the quote value (USD) of
+    an inverse one (ccxt marks it `inverse`). Options are sized in the base asset whatever
+    they settle in (ccxt calls Deribit's BTC-settled options inverse too).
+    """
+    size = decimal_or_zero(market.get("contractSize") or 1)
+    if not market.get("inverse") or market.get("option"):
+        return size, size, market["base"]
+    value = Decimal(1) if spec.inverse_sized_in_quote else size
+    return Decimal(0), value, market["quote"]
+
+
 def instrument_of(spec: LiveSpec, market: Market) -> Instrument:
     precision, limits = market.get("precision") or {}, market.get("limits") or {}
     d = decimal_or_zero
+    contract_size, contract_value, value_asset = contract_terms(spec, market)
     return Instrument(
         venue=spec.name,
         symbol=market["symbol"],
@@ -76,6 +99,8 @@ def instrument_of(spec: LiveSpec, market: Market) -> Instrument:
         lot_size=d(precision.get("amount")),
         min_size=d((limits.get("amount") or {}).get("min")),
         min_notional=d((limits.get("cost") or {}).get("min")),
-        contract_size=d(market.get("contractSize") or 1),
+        contract_size=contract_size,
         active=market.get("active") is not False,
+        contract_value=contract_value,
+        contract_value_asset=value_asset,
     )

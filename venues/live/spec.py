@@ -73,3 +73,6 @@ class LiveSpec:
     sequence_check: Callable[[], SequenceCheck] | None = None
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
+    # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
+    # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
+    inverse_sized_in_quote: bool = False

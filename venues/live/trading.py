@@ -6,6 +6,19 @@ request can never create a second order: an answer that does not say whether
 the order exists (timeout, connection lost) is settled by asking the venue for
 the order by its client id before anything is retried, and a venue that
 refuses a duplicate client id hands back the first order.
+
+One order per client order id across the venue's symbols, not only within one:
+venues look client ids up per symbol, and some take the same id again on another
+symbol (the Binance and Deribit stand-ins do), so the connector indexes every order it sees
+(venues/live/order_index.py) and, before placing with a caller's id it has seen
+on some symbol, asks the venue for that order there; found (open or closed), it
+is handed back with duplicate = true. The index starts with the open orders of
+every symbol (read before the first such placement) and then holds every order
+placed, fetched or listed (the last 100,000 ids). What it cannot see is an order
+that closed before this process started: where the venue refuses the id again
+(the OKX, Bybit, Kraken and Coinbase stand-ins do), every symbol is searched on
+that refusal and the first order found; where it takes the id again on another
+symbol, a second order is placed.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from core.model import (
 )
 from venues.live.convert import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
 from venues.live.normalize import candle_from_row
+from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec
 from venues.runtime.venue import OrderRef
 
@@ -54,7 +68,8 @@ class LiveTrading:
         self.spec = spec
         self.exchange = exchange
         self._symbols = symbols
-        self._symbol_of: dict[str, str] = {}  # order id -> symbol, for venues whose cancel needs it
+        self._index = OrderIndex()  # order id / client order id -> symbol
+        self._learned_open_orders = False
         self._secrets = [read_secret(venue_variable(spec.name, f)) or "" for f in VENUE_CREDENTIALS]
 
     # ---- orders
@@ -62,11 +77,10 @@ class LiveTrading:
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
         self._require_credentials()
         client_id = request.client_order_id or f"tm{uuid.uuid4().hex[:20]}"
-        if request.client_order_id and not self.spec.unique_client_ids:
-            try:  # the venue would take a second order with this id: look before placing
-                return await self._by_client_id(request.symbol, client_id), True
-            except NotFound:
-                pass
+        if request.client_order_id:
+            first = await self._first_order(client_id, request.symbol)
+            if first is not None:
+                return first, True
         params: dict[str, Any] = {"clientOrderId": client_id}
         if request.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = request.time_in_force.value.upper()
@@ -96,6 +110,31 @@ class LiveTrading:
             raise self._error(exc) from exc
         return self._remember(raw), False
 
+    async def _first_order(self, client_id: str, symbol: str) -> Order | None:
+        """The order the venue already holds under this client id, wherever the id was seen."""
+        await self._learn_open_orders()
+        for candidate in self._symbols_holding(client_id, symbol):
+            try:
+                return await self._by_client_id(candidate, client_id)
+            except NotFound:
+                continue
+        return None
+
+    def _symbols_holding(self, client_id: str, symbol: str) -> list[str]:
+        """Where to look before placing: the symbol the id was seen on, and the request's own
+        symbol too on a venue that would take a second order with the id there."""
+        known = self._index.symbol_of_client_id(client_id)
+        found = [] if known is None else [known]
+        if not self.spec.unique_client_ids and symbol not in found:
+            found.append(symbol)
+        return found
+
+    async def _learn_open_orders(self) -> None:
+        """Once per process: index the open orders of every symbol (ids placed before a restart)."""
+        if not self._learned_open_orders:
+            await self.open_orders(None)
+            self._learned_open_orders = True
+
     async def _settle(
         self, request: OrderRequest, client_id: str, create: Callable[[], Awaitable[Any]], first: Exception
     ) -> Order:
@@ -117,11 +156,18 @@ class LiveTrading:
             raise self._error(exc) from exc
 
     async def _existing(self, symbol: str, client_id: str, rejection: ccxt.BaseError) -> Order:
-        """A rejected order whose client id the venue already holds is a duplicate: the first wins."""
-        try:
-            return await self._by_client_id(symbol, client_id)
-        except NotFound:
-            raise self._error(rejection) from rejection
+        """A rejected order whose client id the venue already holds is a duplicate: the first wins.
+
+        The venue may hold the id on any symbol (it refuses ids account-wide): the request's
+        symbol is asked first, then the one the id was seen on, then every other.
+        """
+        known = self._index.symbol_of_client_id(client_id)
+        for candidate in dict.fromkeys([symbol, *([known] if known else []), *self._symbols()]):
+            try:
+                return await self._by_client_id(candidate, client_id)
+            except NotFound:
+                continue
+        raise self._error(rejection) from rejection
 
     async def _by_client_id(self, symbol: str, client_id: str) -> Order:
         try:
@@ -180,13 +226,14 @@ class LiveTrading:
     async def get_order(self, ref: OrderRef) -> Order:
         self._require_credentials()
         if ref.client_order_id:
-            for symbol in self._symbols():
+            known = self._index.symbol_of_client_id(ref.client_order_id)
+            for symbol in dict.fromkeys([*([known] if known else []), *self._symbols()]):
                 try:
                     return await self._by_client_id(symbol, ref.client_order_id)
                 except NotFound:
                     continue
             raise NotFound(f"no order with client_order_id {ref.client_order_id!r} on {self.spec.name}")
-        known = self._symbol_of.get(ref.order_id)
+        known = self._index.symbol_of_order(ref.order_id)
         for candidate in [known] if known else self._symbols():
             try:
                 return self._remember(await self.exchange.fetch_order(ref.order_id, candidate))
@@ -259,8 +306,7 @@ class LiveTrading:
 
     def _remember(self, raw: dict[str, Any]) -> Order:
         order = order_from_ccxt(self.spec.name, raw)
-        if order.order_id and order.symbol:
-            self._symbol_of[order.order_id] = order.symbol
+        self._index.learn(order)
         return order
 
     def _require_credentials(self) -> None:

@@ -157,7 +157,7 @@ def _time_in_force(
 
 
 def _check_notional(found: _Violations, instrument: Instrument, size: Decimal, price: Decimal) -> None:
-    notional = size * price * instrument.contract_size
+    notional = instrument.notional(size, price)  # inverse contracts: size * face value, not * price
     if notional < instrument.min_notional:
         minimum = format_decimal(instrument.min_notional)
         found.add("size", f"notional {format_decimal(notional)} is below the minimum {minimum}")

@@ -14,6 +14,9 @@ executions. A user placement emits its OPEN execution before its trades. Level c
 call; applied in order to an aggregated copy of the book they reproduce OrderBook.depth()
 exactly. A cancel (user or synthetic) makes its own on_levels call with one change.
 
+A user's limit order is checked against the price band (venues/sim/price_band.py) before the
+order manager sees it; the order manager keeps closed orders for a bounded window.
+
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
 read the exchange (books, formatting) but must not place or cancel from inside a callback.
 """
@@ -42,6 +45,7 @@ from core.model import (
 from venues.sim.accounts import EXACT, Accounts
 from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
 from venues.sim.order_manager import FeeSchedule, OrderManager
+from venues.sim.price_band import PriceBand, reference_ticks
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
@@ -108,7 +112,7 @@ class _Scale:
 
 
 class _Market:
-    __slots__ = ("book", "instrument", "price", "size", "trade_seq")
+    __slots__ = ("book", "instrument", "last_trade", "price", "size", "trade_seq")
 
     def __init__(self, instrument: Instrument) -> None:
         if instrument.kind is not InstrumentKind.SPOT:
@@ -118,6 +122,7 @@ class _Market:
         self.price = _Scale(instrument.tick_size, "price")
         self.size = _Scale(instrument.lot_size, "size")
         self.trade_seq = 0
+        self.last_trade: int | None = None  # price in ticks
 
 
 class SimExchange:
@@ -131,6 +136,8 @@ class SimExchange:
         balances: Mapping[str, Decimal],
         clock: Callable[[], int],
         listener: SimListener | None = None,
+        price_band_ratio: Decimal = Decimal(5),
+        closed_orders_kept: int = 10_000,
     ) -> None:
         self.venue = venue
         self.listener: SimListener = listener if listener is not None else NullListener()
@@ -141,7 +148,8 @@ class SimExchange:
             self._accounts.add_asset(instrument.base_asset)
             self._accounts.add_asset(instrument.quote_asset)
         fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate)
-        self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution)
+        self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept)
+        self._band = PriceBand(price_band_ratio)
         self._last_id = 0
 
     # ---- instruments and conversions
@@ -187,6 +195,7 @@ class SimExchange:
             if first is not None:
                 return first, True
             market = self._market(req.symbol)
+            self._check_band(market, req)
             return self._place_new(market, self._oms.prepare(req, market.instrument)), False
 
     def cancel(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
@@ -251,6 +260,13 @@ class SimExchange:
             raise NotFound(f"unknown symbol {symbol!r} on venue {self.venue}")
         return market
 
+    def _check_band(self, market: _Market, req: OrderRequest) -> None:
+        if req.price is None or req.price <= 0:
+            return  # a market order has no band; a bad price is the order manager's to refuse
+        reference = reference_ticks(market.book, market.last_trade)
+        if reference is not None:
+            self._band.check(market.price.units(req.price), reference, market.instrument.tick_size)
+
     def _emit_execution(self, execution: Execution) -> None:
         self.listener.on_execution(execution)
 
@@ -310,6 +326,7 @@ class SimExchange:
             trade_id = str(market.trade_seq)
             trade_ids.append(trade_id)
             on_trade(symbol, trade_id, fill.price, fill.lots, taker_side, ts_ns)
+        market.last_trade = fills[-1].price
         return trade_ids
 
     def _route_user_fills(

@@ -22,6 +22,15 @@ Choices callers rely on:
   shrinks through other fills.
 - average_fill_price is sum(price * size) / filled_size, exact when the quotient terminates,
   otherwise rounded half-even to 18 decimal places.
+- Memory is bounded: open orders are kept until they end, closed ones (FILLED, CANCELED,
+  EXPIRED, REJECTED) only for a window of the last `closed_orders_kept` (config, 10,000 by
+  default; about 2.4 KB each), the oldest closed dropped first. An order dropped from the
+  window is gone: GetOrder and CancelOrder answer NOT_FOUND (the message says what is kept),
+  and its client_order_id is free again, so PlaceOrder with it places a new order
+  (duplicate = false). Idempotency on client_order_id therefore holds while the first order
+  is open and for the next `closed_orders_kept` orders to close after it; a caller retrying
+  later than that must look the order up first (real venues bound it too: Binance and OKX
+  keep client ids unique among open orders only).
 
 All Decimal arithmetic must run inside ``localcontext(EXACT)`` (see accounts.py).
 """
@@ -29,6 +38,7 @@ All Decimal arithmetic must run inside ``localcontext(EXACT)`` (see accounts.py)
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -89,6 +99,7 @@ class OrderManager:
         fees: FeeSchedule,
         clock: Callable[[], int],
         emit: Callable[[Execution], None],
+        closed_kept: int = 10_000,
     ) -> None:
         self.venue = venue
         self.accounts = accounts
@@ -98,6 +109,9 @@ class OrderManager:
         self._orders: dict[str, _Managed] = {}
         self._by_client: dict[str, str] = {}
         self._open: dict[int, _Managed] = {}
+        # Order ids of closed orders, oldest closed first; at most _closed_kept of them.
+        self._closed: deque[str] = deque()
+        self._closed_kept = max(closed_kept, 1)
         self._fill_seq = 0
         self._client_seq = 0
 
@@ -140,7 +154,9 @@ class OrderManager:
         managed.order.status = OrderStatus.REJECTED
         managed.order.status_reason = reason
         self._record(managed)
-        return self._publish(managed, None)
+        snapshot = self._publish(managed, None)
+        self._retire(managed)
+        return snapshot
 
     # ---- lifecycle
 
@@ -185,10 +201,10 @@ class OrderManager:
         if not order_id:
             order_id = self._by_client.get(client_order_id or "")
             if order_id is None:
-                raise NotFound(f"no order with client_order_id {client_order_id!r}")
+                raise NotFound(f"no order with client_order_id {client_order_id!r}{self._kept_note()}")
         managed = self._orders.get(order_id)
         if managed is None:
-            raise NotFound(f"no order with order_id {order_id!r}")
+            raise NotFound(f"no order with order_id {order_id!r}{self._kept_note()}")
         if client_order_id and managed.order.client_order_id != client_order_id:
             raise NotFound(f"order {order_id!r} does not have client_order_id {client_order_id!r}")
         return managed
@@ -257,6 +273,18 @@ class OrderManager:
             self.accounts.unlock(managed.reserve_asset, managed.reserved)
             managed.reserved = Decimal(0)
         del self._open[managed.engine_id]
+        self._retire(managed)
+
+    def _retire(self, managed: _Managed) -> None:
+        """The order closed: it joins the window of kept closed orders, pushing the oldest out."""
+        self._closed.append(managed.order.order_id)
+        while len(self._closed) > self._closed_kept:
+            dropped = self._orders.pop(self._closed.popleft())
+            if self._by_client.get(dropped.order.client_order_id) == dropped.order.order_id:
+                del self._by_client[dropped.order.client_order_id]
+
+    def _kept_note(self) -> str:
+        return f" (the sim keeps open orders and the last {self._closed_kept} closed ones)"
 
     def _reduce_only_size(self, req: OrderRequest) -> Decimal:
         position = self.accounts.position_size(req.symbol)
@@ -356,6 +384,6 @@ def _limit_violations(req: OrderRequest, instrument: Instrument) -> list[FieldVi
         return [FieldViolation("price", "must be positive")]
     if not is_multiple(price, instrument.tick_size):
         return [FieldViolation("price", f"must be a multiple of the tick size {instrument.tick_size}")]
-    if req.size > 0 and price * req.size < instrument.min_notional:
+    if req.size > 0 and instrument.notional(req.size, price) < instrument.min_notional:
         return [FieldViolation("size", f"notional must be at least {instrument.min_notional}")]
     return []

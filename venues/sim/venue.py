@@ -57,6 +57,8 @@ class SimVenue(Venue):
             taker_fee_rate=config.taker_fee_rate,
             balances=dict(config.balances),
             clock=time.time_ns,
+            price_band_ratio=config.price_band_ratio,
+            closed_orders_kept=config.closed_orders_kept,
         )
         self.publisher = SimPublisher(self.exchange)
         self.exchange.listener = self.publisher

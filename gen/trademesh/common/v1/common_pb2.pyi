@@ -6,7 +6,8 @@ Types shared by every trademesh contract.
 Conventions (ARCHITECTURE.md):
 - Prices, sizes and money are decimal strings ("65000.50"), never floats.
 - Times are int64 nanoseconds since the Unix epoch, the unit in the field name.
-- Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual).
+- Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual),
+  "BTC/USD:BTC" (inverse perpetual).
 """
 
 from google.protobuf import descriptor as _descriptor
@@ -110,6 +111,8 @@ class Instrument(_message.Message):
     MIN_NOTIONAL_FIELD_NUMBER: _builtins.int
     CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
+    CONTRACT_VALUE_FIELD_NUMBER: _builtins.int
+    CONTRACT_VALUE_ASSET_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """Venue name as registered ("sim", "binance", ...)."""
     symbol: _builtins.str
@@ -124,15 +127,37 @@ class Instrument(_message.Message):
     tick_size: _builtins.str
     """Smallest price increment, decimal string."""
     lot_size: _builtins.str
-    """Smallest size increment (in base units or contracts), decimal string."""
+    """Smallest size increment (in the unit of `size`: see contract_value), decimal string."""
     min_size: _builtins.str
     """Smallest order size, decimal string; "0" when the venue sets none."""
     min_notional: _builtins.str
-    """Smallest price * size of an order, in quote units; "0" when the venue sets none."""
+    """Smallest notional of an order (see contract_value), in quote units; "0" when the venue
+    sets none.
+    """
     contract_size: _builtins.str
-    """Base units per contract; "1" for spot."""
+    """Base units per unit of `size`: "1" for spot, the contract's base amount for a linear
+    contract ("0.01" for OKX's BTC-USDT-SWAP). "0" for an inverse contract, whose base
+    amount moves with the price: its value is fixed in the quote asset (contract_value).
+    """
     active: _builtins.bool
     """False when the venue lists the instrument but does not trade it now."""
+    contract_value: _builtins.str
+    """What one unit of `size` is worth, counted in contract_value_asset; decimal string.
+    - spot: "1" (of the base asset);
+    - linear contracts and options: the base amount of one contract (= contract_size), e.g.
+      "0.01" BTC for OKX's BTC-USDT-SWAP;
+    - inverse contracts: the contract's face value in the quote asset, e.g. "10" USD for
+      OKX's UNI-USD-SWAP (sized in contracts), "1" USD for Deribit's BTC-PERPETUAL (sized in
+      USD, in lots of 10).
+    An order's notional, in quote units, is size * contract_value * price when
+    contract_value_asset is the base asset, and size * contract_value (whatever the price)
+    when it is the quote asset. Empty when the sender predates this field: read it as
+    contract_size of the base asset.
+    """
+    contract_value_asset: _builtins.str
+    """The asset contract_value is counted in: the base asset for spot, linear contracts and
+    options; the quote asset (e.g. "USD") for inverse contracts.
+    """
     def __init__(
         self,
         *,
@@ -149,10 +174,12 @@ class Instrument(_message.Message):
         min_notional: _builtins.str = ...,
         contract_size: _builtins.str = ...,
         active: _builtins.bool = ...,
+        contract_value: _builtins.str = ...,
+        contract_value_asset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "base_asset", b"base_asset", "contract_size", b"contract_size", "kind", b"kind", "lot_size", b"lot_size", "min_notional", b"min_notional", "min_size", b"min_size", "native_symbol", b"native_symbol", "quote_asset", b"quote_asset", "settle_asset", b"settle_asset", "symbol", b"symbol", "tick_size", b"tick_size", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "base_asset", b"base_asset", "contract_size", b"contract_size", "contract_value", b"contract_value", "contract_value_asset", b"contract_value_asset", "kind", b"kind", "lot_size", b"lot_size", "min_notional", b"min_notional", "min_size", b"min_size", "native_symbol", b"native_symbol", "quote_asset", b"quote_asset", "settle_asset", b"settle_asset", "symbol", b"symbol", "tick_size", b"tick_size", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

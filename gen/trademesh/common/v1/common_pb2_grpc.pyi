@@ -6,7 +6,8 @@ Types shared by every trademesh contract.
 Conventions (ARCHITECTURE.md):
 - Prices, sizes and money are decimal strings ("65000.50"), never floats.
 - Times are int64 nanoseconds since the Unix epoch, the unit in the field name.
-- Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual).
+- Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual),
+  "BTC/USD:BTC" (inverse perpetual).
 """
 
 from collections import abc as _abc

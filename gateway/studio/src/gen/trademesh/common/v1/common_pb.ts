@@ -7,7 +7,8 @@
 // Conventions (ARCHITECTURE.md):
 // - Prices, sizes and money are decimal strings ("65000.50"), never floats.
 // - Times are int64 nanoseconds since the Unix epoch, the unit in the field name.
-// - Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual).
+// - Symbols are ccxt unified symbols: "BTC/USDT", "BTC/USDT:USDT" (linear perpetual),
+//   "BTC/USD:BTC" (inverse perpetual).
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
@@ -17,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/common/v1/common.proto.
  */
 export const file_trademesh_common_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("CiB0cmFkZW1lc2gvY29tbW9uL3YxL2NvbW1vbi5wcm90bxITdHJhZGVtZXNoLmNvbW1vbi52MSKoAgoKSW5zdHJ1bWVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSFQoNbmF0aXZlX3N5bWJvbBgDIAEoCRIxCgRraW5kGAQgASgOMiMudHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50S2luZBISCgpiYXNlX2Fzc2V0GAUgASgJEhMKC3F1b3RlX2Fzc2V0GAYgASgJEhQKDHNldHRsZV9hc3NldBgHIAEoCRIRCgl0aWNrX3NpemUYCCABKAkSEAoIbG90X3NpemUYCSABKAkSEAoIbWluX3NpemUYCiABKAkSFAoMbWluX25vdGlvbmFsGAsgASgJEhUKDWNvbnRyYWN0X3NpemUYDCABKAkSDgoGYWN0aXZlGA0gASgIKjkKBFNpZGUSFAoQU0lERV9VTlNQRUNJRklFRBAAEgwKCFNJREVfQlVZEAESDQoJU0lERV9TRUxMEAIqogEKDkluc3RydW1lbnRLaW5kEh8KG0lOU1RSVU1FTlRfS0lORF9VTlNQRUNJRklFRBAAEhgKFElOU1RSVU1FTlRfS0lORF9TUE9UEAESHQoZSU5TVFJVTUVOVF9LSU5EX1BFUlBFVFVBTBACEhoKFklOU1RSVU1FTlRfS0lORF9GVVRVUkUQAxIaChZJTlNUUlVNRU5UX0tJTkRfT1BUSU9OEAQqywEKCVRpbWVmcmFtZRIZChVUSU1FRlJBTUVfVU5TUEVDSUZJRUQQABIWChJUSU1FRlJBTUVfMV9TRUNPTkQQARIWChJUSU1FRlJBTUVfMV9NSU5VVEUQAhIXChNUSU1FRlJBTUVfNV9NSU5VVEVTEAMSGAoUVElNRUZSQU1FXzE1X01JTlVURVMQBBIUChBUSU1FRlJBTUVfMV9IT1VSEAUSFQoRVElNRUZSQU1FXzRfSE9VUlMQBhITCg9USU1FRlJBTUVfMV9EQVkQB2IGcHJvdG8z");
+  fileDesc("CiB0cmFkZW1lc2gvY29tbW9uL3YxL2NvbW1vbi5wcm90bxITdHJhZGVtZXNoLmNvbW1vbi52MSLeAgoKSW5zdHJ1bWVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSFQoNbmF0aXZlX3N5bWJvbBgDIAEoCRIxCgRraW5kGAQgASgOMiMudHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50S2luZBISCgpiYXNlX2Fzc2V0GAUgASgJEhMKC3F1b3RlX2Fzc2V0GAYgASgJEhQKDHNldHRsZV9hc3NldBgHIAEoCRIRCgl0aWNrX3NpemUYCCABKAkSEAoIbG90X3NpemUYCSABKAkSEAoIbWluX3NpemUYCiABKAkSFAoMbWluX25vdGlvbmFsGAsgASgJEhUKDWNvbnRyYWN0X3NpemUYDCABKAkSDgoGYWN0aXZlGA0gASgIEhYKDmNvbnRyYWN0X3ZhbHVlGA4gASgJEhwKFGNvbnRyYWN0X3ZhbHVlX2Fzc2V0GA8gASgJKjkKBFNpZGUSFAoQU0lERV9VTlNQRUNJRklFRBAAEgwKCFNJREVfQlVZEAESDQoJU0lERV9TRUxMEAIqogEKDkluc3RydW1lbnRLaW5kEh8KG0lOU1RSVU1FTlRfS0lORF9VTlNQRUNJRklFRBAAEhgKFElOU1RSVU1FTlRfS0lORF9TUE9UEAESHQoZSU5TVFJVTUVOVF9LSU5EX1BFUlBFVFVBTBACEhoKFklOU1RSVU1FTlRfS0lORF9GVVRVUkUQAxIaChZJTlNUUlVNRU5UX0tJTkRfT1BUSU9OEAQqywEKCVRpbWVmcmFtZRIZChVUSU1FRlJBTUVfVU5TUEVDSUZJRUQQABIWChJUSU1FRlJBTUVfMV9TRUNPTkQQARIWChJUSU1FRlJBTUVfMV9NSU5VVEUQAhIXChNUSU1FRlJBTUVfNV9NSU5VVEVTEAMSGAoUVElNRUZSQU1FXzE1X01JTlVURVMQBBIUChBUSU1FRlJBTUVfMV9IT1VSEAUSFQoRVElNRUZSQU1FXzRfSE9VUlMQBhITCg9USU1FRlJBTUVfMV9EQVkQB2IGcHJvdG8z");
 
 /**
  * A tradable instrument of one venue.
@@ -76,7 +77,7 @@ export type Instrument = Message<"trademesh.common.v1.Instrument"> & {
   tickSize: string;
 
   /**
-   * Smallest size increment (in base units or contracts), decimal string.
+   * Smallest size increment (in the unit of `size`: see contract_value), decimal string.
    *
    * @generated from field: string lot_size = 9;
    */
@@ -90,14 +91,17 @@ export type Instrument = Message<"trademesh.common.v1.Instrument"> & {
   minSize: string;
 
   /**
-   * Smallest price * size of an order, in quote units; "0" when the venue sets none.
+   * Smallest notional of an order (see contract_value), in quote units; "0" when the venue
+   * sets none.
    *
    * @generated from field: string min_notional = 11;
    */
   minNotional: string;
 
   /**
-   * Base units per contract; "1" for spot.
+   * Base units per unit of `size`: "1" for spot, the contract's base amount for a linear
+   * contract ("0.01" for OKX's BTC-USDT-SWAP). "0" for an inverse contract, whose base
+   * amount moves with the price: its value is fixed in the quote asset (contract_value).
    *
    * @generated from field: string contract_size = 12;
    */
@@ -109,6 +113,31 @@ export type Instrument = Message<"trademesh.common.v1.Instrument"> & {
    * @generated from field: bool active = 13;
    */
   active: boolean;
+
+  /**
+   * What one unit of `size` is worth, counted in contract_value_asset; decimal string.
+   * - spot: "1" (of the base asset);
+   * - linear contracts and options: the base amount of one contract (= contract_size), e.g.
+   *   "0.01" BTC for OKX's BTC-USDT-SWAP;
+   * - inverse contracts: the contract's face value in the quote asset, e.g. "10" USD for
+   *   OKX's UNI-USD-SWAP (sized in contracts), "1" USD for Deribit's BTC-PERPETUAL (sized in
+   *   USD, in lots of 10).
+   * An order's notional, in quote units, is size * contract_value * price when
+   * contract_value_asset is the base asset, and size * contract_value (whatever the price)
+   * when it is the quote asset. Empty when the sender predates this field: read it as
+   * contract_size of the base asset.
+   *
+   * @generated from field: string contract_value = 14;
+   */
+  contractValue: string;
+
+  /**
+   * The asset contract_value is counted in: the base asset for spot, linear contracts and
+   * options; the quote asset (e.g. "USD") for inverse contracts.
+   *
+   * @generated from field: string contract_value_asset = 15;
+   */
+  contractValueAsset: string;
 };
 
 /**
