@@ -8,10 +8,14 @@ before it gives up or is stopped is searched for the sentinel.
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import IO
 
 import pytest
 
@@ -55,7 +59,8 @@ DATABASE_SERVICES = [
 
 
 def _output(args: list[str], env: dict[str, str]) -> str:
-    """What the command writes in 10 s (or until it exits), stdout and stderr."""
+    """What the command writes until it exits, or until 2 s after its first line (a service
+    retrying an unreachable dependency goes on forever), stdout and stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args],
         stdout=subprocess.PIPE,
@@ -63,12 +68,39 @@ def _output(args: list[str], env: dict[str, str]) -> str:
         text=True,
         env={**os.environ, "TRADEMESH_TOKEN": "t", **env},
     )
+    assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    out: list[str] = []
+    deadline = time.monotonic() + _FIRST_LINE_S
+    while (line := _next(lines, deadline)) is not None:
+        if not out:
+            deadline = time.monotonic() + _AFTER_FIRST_LINE_S
+        out.append(line)
+    process.terminate()
+    process.wait(20)
+    while (line := _next(lines, time.monotonic() + 5)) is not None:
+        out.append(line)
+    return "".join(out)
+
+
+# However loaded the machine, a process starts within this; once it speaks, 2 s is plenty
+# for the lines that follow (a retry, a second error).
+_FIRST_LINE_S = 60.0
+_AFTER_FIRST_LINE_S = 2.0
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _next(lines: queue.Queue[str | None], deadline: float) -> str | None:
     try:
-        out, _ = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        out, _ = process.communicate(timeout=20)
-    return out
+        return lines.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        return None
 
 
 def _runs() -> list[tuple[list[str], dict[str, str]]]:

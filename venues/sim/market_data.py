@@ -137,9 +137,13 @@ class SyntheticSymbol:
                     break
 
     def _taker_action(self) -> None:
+        """An IOC order that may trade as far as the synthetic book reaches and no further:
+        like a real venue's market-order protection, a large taker on a thin book stops at the
+        edge of the quoted range instead of sweeping into orders resting far from the market."""
         side = Side.BUY if self.rng.random() < 0.5 else Side.SELL
         lots = 1 + int(self.rng.expovariate(1.0 / self.config.taker_size_lots))
-        self.exchange.submit_synthetic(self.symbol, side, None, lots, TimeInForce.IOC)
+        limit = max(1, self._price(side.opposite, self.config.book_depth_levels))
+        self.exchange.submit_synthetic(self.symbol, side, limit, lots, TimeInForce.IOC)
 
 
 class SyntheticMarket:
