@@ -293,6 +293,7 @@ class OkxReplay(ReplayAdapter):
             }
             for coin in coins
         ]
+        self.tally.synthesize("okx currencies", f"the instruments' coins: {', '.join(coins)}")
         return RestAnswer.json({"code": "0", "msg": "", "data": data})
 
     def _cancel_all_after(self, request: RestRequest) -> RestAnswer:
