@@ -8,10 +8,14 @@ venue's hosts and knows which one was asked.
 Playback starts once the venue releases it (when its first market-data subscriber
 arrives, so that subscriber sees the whole session) and the client's
 subscriptions have settled; it sends each
-captured market frame to the connections subscribed to its topic, in capture
-order, at full speed (yielding between frames, and waiting while a subscriber of
+captured market frame to the connections subscribed to its topic on its endpoint, in
+capture order, at full speed (yielding between frames, and waiting while a subscriber of
 the venue is far behind, so nothing is lost downstream) or at the recorded pace, and
-applies the injected faults (see Fault).
+applies the injected faults (see Fault). A subscription to a topic the capture holds
+under another name of the same stream (ReplayAdapter.stream_of) joins the captured one.
+When a client connection closes mid-replay, playback waits until its topics are
+subscribed again. Every frame is tallied (venues.replay.tally) and the replay ends with
+its summary line.
 """
 
 from __future__ import annotations
@@ -299,19 +303,19 @@ class ReplayServer:
         if self._captured_on(topic, connection.endpoint):
             return topic
         stream = self.adapter.stream_of(topic)
-        if stream is None:
+        same = [
+            captured
+            for captured in self._captured
+            if stream is not None
+            and self.adapter.stream_of(captured) == stream
+            and self._captured_on(captured, connection.endpoint)
+        ]
+        if not same:
             return topic
-        for captured in self._captured:
-            if self.adapter.stream_of(captured) == stream and self._captured_on(
-                captured, connection.endpoint
-            ):
-                if (captured, topic) not in self._aliases_logged:
-                    self._aliases_logged.add((captured, topic))
-                    log.warning(
-                        "replay: the capture's %s is served to the subscription of %s", captured, topic
-                    )
-                return captured
-        return topic
+        if (same[0], topic) not in self._aliases_logged:
+            self._aliases_logged.add((same[0], topic))
+            log.warning("replay: the capture's %s is served to the subscription of %s", same[0], topic)
+        return same[0]
 
     def _captured_on(self, topic: str, endpoint: str | None) -> bool:
         endpoints = self._captured.get(topic, set())
@@ -344,11 +348,13 @@ class ReplayServer:
     def _topics(self) -> set[str]:
         return set().union(*(connection.topics for connection in self._connections))
 
-    async def _await_return(self) -> None:
+    async def _await_return(self) -> float:
         """After a client connection closed mid-replay: wait until its topics are subscribed again
-        (so the rest of the session is not played to nobody), then until subscriptions settle."""
+        (so the rest of the session is not played to nobody), then until subscriptions settle.
+        Returns how long playback was paused (a paced replay keeps its pace after it)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + _RECONNECT_WAIT_S
+        paused_at = loop.time()
+        deadline = paused_at + _RECONNECT_WAIT_S
         while (missing := self._waiting_for - self._topics()) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if missing:
@@ -361,6 +367,7 @@ class ReplayServer:
             self.tally.reconnects += 1
         self._waiting_for.clear()
         await self._settle()
+        return loop.time() - paused_at
 
     async def _play(self) -> None:
         await self._released.wait()
@@ -378,12 +385,12 @@ class ReplayServer:
             for fault in faults:
                 if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
                     drop_next_book |= await self._inject(fault)
-            if self._waiting_for:
-                await self._await_return()
             if self.options.paced:
                 await asyncio.sleep(max(0.0, (market.frame.ts - first_ts) - (loop.time() - started)))
             while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
                 await asyncio.sleep(0.005)
+            if self._waiting_for:  # a client connection closed: nothing is played to nobody
+                started += await self._await_return()
             if drop_next_book and self.adapter.is_book(market.topic):
                 drop_next_book = False
                 self._drop_for_fault(index, market)
