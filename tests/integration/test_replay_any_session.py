@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 D = Decimal
 SPOT = "/v5/public/spot"
+_IN_FLIGHT = 2  # frames a closing client may discard that the stand-in had already written
 
 
 class Expected:
@@ -175,8 +176,10 @@ async def test_playback_waits_while_the_client_reconnects_after_a_gap(bybit: Ven
     assert summary.reconnects == 1
     # Nothing was played to nobody while the client was away; what its closing connection missed is counted.
     assert "unsubscribed" not in summary.reasons
-    lost = summary.reasons.get("closed", 0)
-    assert len(trades) >= len(expected.trades) - lost and set(trades) <= set(expected.trades)
+    # At most what the stand-in counts as closed, plus the few frames it wrote in the moment
+    # before the client's close reached it (the client discards those, as with a real exchange).
+    in_flight = summary.reasons.get("closed", 0) + _IN_FLIGHT
+    assert len(trades) >= len(expected.trades) - in_flight and set(trades) <= set(expected.trades)
 
 
 @pytest.mark.parametrize("bybit", ["BYBIT_MIXED"], indirect=True)
