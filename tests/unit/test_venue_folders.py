@@ -27,7 +27,13 @@ TEMPLATE = "_template"
 
 # role file -> required in every live venue folder
 CONNECTOR_FILES = {"__init__.py": True, "spec.py": True, "exchange.py": False, "sequence.py": False}
-STANDIN_FILES = {"__init__.py": True, "adapter.py": True, "order_store.py": False, "history.py": False}
+STANDIN_FILES = {
+    "__init__.py": True,
+    "adapter.py": True,
+    "order_store.py": False,
+    "history.py": False,
+    "synthesized.py": False,
+}
 
 # Run in a fresh interpreter: import the venue package, create the venue without a replay
 # (directly, then through the registry when it is registered), list what of the stand-ins is

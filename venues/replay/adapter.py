@@ -3,19 +3,49 @@
 Each venue's stand-in (`venues/<name>/standin/adapter.py`) subclasses ReplayAdapter. The server
 (venues.replay.server) does the rest: HTTP and WebSocket plumbing, pacing,
 routing frames to the connections subscribed to their topic, injected faults.
+
+Every received frame of the capture is classified once (market_frames): market data of a
+topic on an endpoint this venue uses, a control frame (ack, pong, heartbeat) the stand-in
+answers itself, or dropped for a reason the tally counts (venues.replay.tally). A capture
+may come from another recorder: its frames may name a stream otherwise than ccxt subscribes
+(stream_of/rename serve it under the asked name), and it may lack REST answers ccxt needs
+(synthesize makes them up from the frames, and the tally says so).
 """
 
 from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from venues.replay.capture import Capture, WsFrame
+from venues.replay.synthesis import MarketsSeen
+from venues.replay.tally import Drop, ReplayTally
 
-__all__ = ["MockConnection", "ReplayAdapter", "RestAnswer", "RestRequest"]
+__all__ = [
+    "MarketFrame",
+    "MockConnection",
+    "ReplayAdapter",
+    "RestAnswer",
+    "RestRequest",
+    "url_host",
+    "url_path",
+]
+
+
+def url_host(url: str) -> str:
+    """The host of a captured url ("wss://stream.bybit.com/v5/public/spot") or of a client's
+    path on the stand-in ("stream.bybit.com:443/v5/public/spot"), without its port."""
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].lower()
+
+
+def url_path(url: str) -> str:
+    """The path of a captured url or of a client's path on the stand-in ("/v5/public/spot")."""
+    rest = url.split("://", 1)[-1].split("?", 1)[0]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
 
 
 @dataclass(frozen=True)
@@ -49,13 +79,24 @@ class RestAnswer:
         return cls(status, json.dumps(value))
 
 
+@dataclass(frozen=True)
+class MarketFrame:
+    """A captured market frame this venue serves: its topic, and the endpoint it was received on."""
+
+    frame: WsFrame
+    topic: str
+    endpoint: str | None
+
+
 class MockConnection(Protocol):
     """One WebSocket client of the stand-in."""
 
     path: str
     topics: set[str]
 
-    def subscribe(self, topic: str) -> None: ...
+    def subscribe(self, topic: str) -> str:
+        """Join a topic; returns the captured topic joined (another name of the same stream, or itself)."""
+        ...
 
     def unsubscribe(self, topic: str) -> None: ...
 
@@ -68,6 +109,9 @@ class ReplayAdapter(abc.ABC):
         # Sends a frame of the adapter's own (e.g. a private order update) to every connection
         # subscribed to a topic; the server wires it up.
         self.publish: Callable[[str, str], None] = lambda topic, text: None
+        self.tally = ReplayTally(total=len(capture.received))
+        self._market: list[MarketFrame] | None = None
+        self._seen: MarketsSeen | None = None
 
     @abc.abstractmethod
     def topic(self, frame: WsFrame) -> str | None:
@@ -79,11 +123,81 @@ class ReplayAdapter(abc.ABC):
 
     def native_symbols(self) -> list[str]:
         """The venue's own names of the markets the capture streams, in first-seen order."""
-        seen: dict[str, None] = {}
-        for frame in self.capture.received:
-            if (topic := self.topic(frame)) is not None:
-                seen[self.symbol_of(topic)] = None
-        return list(seen)
+        return list(dict.fromkeys(self.symbol_of(market.topic) for market in self.market_frames()))
+
+    # ---- the capture, classified once
+
+    def market_frames(self) -> list[MarketFrame]:
+        """The captured market frames this venue serves, in capture order (the rest is tallied)."""
+        if self._market is None:
+            self._market = [m for frame in self.capture.received if (m := self._classify(frame)) is not None]
+        return self._market
+
+    def _classify(self, frame: WsFrame) -> MarketFrame | None:
+        try:
+            topic = self.topic(frame)
+            control = topic is None and self.is_control(frame)
+        except Exception as exc:  # another recorder's frame this stand-in cannot read: counted, not fatal
+            self.tally.drop(Drop.UNREADABLE, f"{type(exc).__name__} {exc}: {frame.text}")
+            return None
+        if topic is None:
+            if control:
+                self.tally.control += 1
+            else:
+                self.tally.drop(Drop.UNRECOGNIZED, frame.text)
+            return None
+        endpoint = self.endpoint(self.capture.ws_urls.get(frame.connection))
+        if not self.serves(endpoint):
+            self.tally.drop(Drop.OTHER_MARKET, f"(endpoint {endpoint}) {frame.text}")
+            return None
+        return MarketFrame(frame, topic, endpoint)
+
+    def markets_seen(self) -> MarketsSeen:
+        """The markets the served frames stream, with the decimals of their prices and sizes."""
+        if self._seen is None:
+            self._seen = MarketsSeen()
+            for market in self.market_frames():
+                try:
+                    levels = list(self.levels(market.frame, market.topic))
+                except Exception:  # a frame it cannot read still names its market
+                    levels = []
+                self._seen.see(self.symbol_of(market.topic), levels)
+        return self._seen
+
+    def is_control(self, frame: WsFrame) -> bool:
+        """A received frame that is not market data but the venue's answer to the client (ack,
+        pong, heartbeat, status): the stand-in makes its own, so these are not replayed."""
+        return False
+
+    def endpoint(self, url: str | None) -> str | None:
+        """Which of the venue's WebSocket endpoints a url (captured, or a client's path) is, where
+        the same topic names stream different markets on different endpoints (Bybit's spot and
+        linear); None: the topic alone says which market it is."""
+        return None
+
+    def serves(self, endpoint: str | None) -> bool:
+        """Whether this venue's client ever connects to the endpoint (frames of others are tallied)."""
+        return True
+
+    def stream_of(self, topic: str) -> str | None:
+        """The stream a topic carries, for topics that carry the same stream under other names
+        (e.g. a book at another depth): a client subscribing one such name is served the
+        captured one. None: the topic is only itself."""
+        return None
+
+    def rename(self, text: str, captured: str, asked: str) -> str:
+        """A frame of topic `captured` as sent to a client that subscribed it as `asked`."""
+        return text.replace(json.dumps(captured), json.dumps(asked), 1)
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        """(price, size) pairs a market frame shows (trades, book levels): what synthesized
+        markets take their tick and lot from."""
+        return ()
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        """An answer for a REST call the capture holds none for, made up from the frames (the
+        adapter tells the tally what it made up); None: refused with 404."""
+        return None
 
     @abc.abstractmethod
     def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
@@ -119,6 +233,10 @@ class ReplayAdapter(abc.ABC):
         """Answer a REST call; by default the capture's recorded answer for that path."""
         records = self.capture.rest_for(request.path)
         if not records:
+            synthesized = self.synthesize(request)
+            if synthesized is not None:
+                return synthesized
+            self.tally.refuse(request.path)
             return RestAnswer.json({"error": f"no recorded answer for {request.path}"}, 404)
         # The same query first; else one that agrees on every key it has (requests add
         # timestamps and signatures); else the path's first answer.

@@ -8,10 +8,14 @@ venue's hosts and knows which one was asked.
 Playback starts once the venue releases it (when its first market-data subscriber
 arrives, so that subscriber sees the whole session) and the client's
 subscriptions have settled; it sends each
-captured market frame to the connections subscribed to its topic, in capture
-order, at full speed (yielding between frames, and waiting while a subscriber of
+captured market frame to the connections subscribed to its topic on its endpoint, in
+capture order, at full speed (yielding between frames, and waiting while a subscriber of
 the venue is far behind, so nothing is lost downstream) or at the recorded pace, and
-applies the injected faults (see Fault).
+applies the injected faults (see Fault). A subscription to a topic the capture holds
+under another name of the same stream (ReplayAdapter.stream_of) joins the captured one.
+When a client connection closes mid-replay, playback waits until its topics are
+subscribed again. Every frame is tallied (venues.replay.tally) and the replay ends with
+its summary line.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from core.errors import InvalidArgument
-from venues.replay.adapter import ReplayAdapter, RestAnswer, RestRequest
-from venues.replay.capture import WsFrame
+from venues.replay.adapter import MarketFrame, MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.tally import Drop
 
 __all__ = ["Fault", "FaultKind", "ReplayOptions", "ReplayServer", "parse_fault"]
 
@@ -82,27 +86,63 @@ class ReplayOptions:
     faults: tuple[Fault, ...] = ()
 
 
+class _Delivery:
+    """One captured frame on its way to the connections subscribed to it: served once any of
+    them has written it, dropped (closed) when every one of them closed first."""
+
+    __slots__ = ("_done", "pending", "written")
+
+    def __init__(self, done: Callable[[bool], None]) -> None:
+        self.pending = 0
+        self.written = False
+        self._done = done
+
+    def settle(self, written: bool) -> None:
+        self.pending -= 1
+        self.written |= written
+        if self.pending == 0:
+            self._done(self.written)
+
+
 class _Connection:
     """One client's WebSocket: every frame for it goes through one queue, so frames leave in
     the order they were made (replayed, replies, the adapter's own), whoever made them."""
 
-    def __init__(self, ws: web.WebSocketResponse, path: str, on_subscribe: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        path: str,
+        endpoint: str | None,
+        resolve: Callable[[_Connection, str], str],
+        on_subscribe: Callable[[], None],
+    ) -> None:
         self.ws = ws
         self.path = path
-        self.topics: set[str] = set()
+        self.endpoint = endpoint
+        self.topics: set[str] = set()  # captured topic names (routing) and the adapter's own
+        self.asked: dict[str, str] = {}  # captured topic -> the name the client subscribed it under
+        self._resolve = resolve
         self._on_subscribe = on_subscribe
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._outgoing: asyncio.Queue[tuple[str, _Delivery | None]] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write(), name=f"replay-ws-{path}")
 
-    def subscribe(self, topic: str) -> None:
-        self.topics.add(topic)
+    def subscribe(self, topic: str) -> str:
+        joined = self._resolve(self, topic)
+        self.topics.add(joined)
+        if joined != topic:
+            self.asked[joined] = topic
         self._on_subscribe()
+        return joined
 
     def unsubscribe(self, topic: str) -> None:
-        self.topics.discard(topic)
+        joined = next((captured for captured, asked in self.asked.items() if asked == topic), topic)
+        self.topics.discard(joined)
+        self.asked.pop(joined, None)
 
-    def enqueue(self, text: str) -> None:
-        self._outgoing.put_nowait(text)
+    def enqueue(self, text: str, delivery: _Delivery | None = None) -> None:
+        if delivery is not None:
+            delivery.pending += 1
+        self._outgoing.put_nowait((text, delivery))
 
     async def catch_up(self) -> None:
         """Wait until what is queued has been written: the replay's position is what the client
@@ -114,36 +154,50 @@ class _Connection:
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        while not self._outgoing.empty():  # never written: the client has gone
+            _, delivery = self._outgoing.get_nowait()
+            self._outgoing.task_done()
+            if delivery is not None:
+                delivery.settle(False)
         await self.ws.close()
 
     async def _write(self) -> None:
         while True:
-            text = await self._outgoing.get()
+            text, delivery = await self._outgoing.get()
+            written = False
             try:
                 if not self.ws.closed:
                     with contextlib.suppress(ConnectionError, RuntimeError):
                         await self.ws.send_str(text)
+                        written = True
             finally:
                 self._outgoing.task_done()
+                if delivery is not None:
+                    delivery.settle(written)
 
 
 class ReplayServer:
     def __init__(self, adapter: ReplayAdapter, options: ReplayOptions) -> None:
         self.adapter = adapter
         self.options = options
+        self.tally = adapter.tally
         self.exhausted = False
         self.started_at = 0.0  # perf_counter when playback began (benchmarks)
-        self.frames_sent = 0
-        self._market = [
-            (frame, topic)
-            for frame in adapter.capture.received
-            if (topic := adapter.topic(frame)) is not None
-        ]
+        self.frames_sent = 0  # frames written, per connection (benchmarks)
+        self._market = adapter.market_frames()
+        # captured topic -> the endpoints it was received on (None: any endpoint)
+        self._captured: dict[str, set[str | None]] = {}
+        for market in self._market:
+            self._captured.setdefault(market.topic, set()).add(market.endpoint)
+        self._aliases_logged: set[tuple[str, str]] = set()
         self._connections: list[_Connection] = []
         adapter.publish = self._publish
         self._subscribed = asyncio.Event()
         self._last_subscribe = 0.0
         self._playing = False
+        self._stopping = False
+        self._position = 0  # index of the next market frame to play
+        self._waiting_for: set[str] = set()  # captured topics of client connections that closed
         self._rate_limited_left = 0
         self._slow_left = sum(f.at for f in options.faults if f.kind is FaultKind.SLOW)
         self._runner: web.AppRunner | None = None
@@ -164,7 +218,14 @@ class ReplayServer:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._player = asyncio.create_task(self._play(), name="replay-player")
-        log.info("replay stand-in on port %d: %d market frames", port, len(self._market))
+        log.info(
+            "replay stand-in on port %d: %d market frames of %d received (%d control, %d dropped)",
+            port,
+            len(self._market),
+            self.tally.total,
+            self.tally.control,
+            sum(self.tally.dropped.values()),
+        )
         return f"http://127.0.0.1:{port}"
 
     def release(self) -> None:
@@ -172,6 +233,7 @@ class ReplayServer:
         self._released.set()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._player is not None:
             self._player.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,6 +242,9 @@ class ReplayServer:
             await connection.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._playing and not self.exhausted:
+            self.tally.not_played = len(self._market) - self._position
+            log.info("%s", self.tally.summary())
 
     # ---- HTTP and WebSocket
 
@@ -211,7 +276,9 @@ class ReplayServer:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         query = request.query_string
-        connection = _Connection(ws, f"{path}?{query}" if query else path, self._on_subscribe)
+        full_path = f"{path}?{query}" if query else path
+        endpoint = self.adapter.endpoint(full_path)
+        connection = _Connection(ws, full_path, endpoint, self._resolve, self._on_subscribe)
         self._connections.append(connection)
         try:
             for text in self.adapter.on_connect(connection):
@@ -221,13 +288,49 @@ class ReplayServer:
                     for reply in self.adapter.on_client_message(connection, message.data):
                         connection.enqueue(reply)
         finally:
-            self._connections.remove(connection)
+            self._lost(connection)
             await connection.close()
         return ws
 
     def _on_subscribe(self) -> None:
         self._last_subscribe = asyncio.get_running_loop().time()
         self._subscribed.set()
+
+    def _resolve(self, connection: _Connection, topic: str) -> str:
+        """The captured topic a subscription joins: itself when captured on the connection's
+        endpoint, else a captured topic of the same stream under another name (a book at
+        another depth), else itself (nothing captured: the client gets only what the adapter makes)."""
+        if self._captured_on(topic, connection.endpoint):
+            return topic
+        stream = self.adapter.stream_of(topic)
+        same = [
+            captured
+            for captured in self._captured
+            if stream is not None
+            and self.adapter.stream_of(captured) == stream
+            and self._captured_on(captured, connection.endpoint)
+        ]
+        if not same:
+            return topic
+        if (same[0], topic) not in self._aliases_logged:
+            self._aliases_logged.add((same[0], topic))
+            log.warning("replay: the capture's %s is served to the subscription of %s", same[0], topic)
+        return same[0]
+
+    def _captured_on(self, topic: str, endpoint: str | None) -> bool:
+        endpoints = self._captured.get(topic, set())
+        return None in endpoints or endpoint in endpoints or (endpoint is None and bool(endpoints))
+
+    def _lost(self, connection: _Connection) -> None:
+        """A client connection closed: playback waits for its captured topics to be subscribed again."""
+        if connection not in self._connections:
+            return  # already handled (a fault closed it)
+        self._connections.remove(connection)
+        lost = {topic for topic in connection.topics if topic in self._captured}
+        if self._playing and not self.exhausted and not self._stopping and lost:
+            if not self._waiting_for:
+                log.info("replay: a client connection closed; playback waits for it to subscribe again")
+            self._waiting_for |= lost
 
     # ---- playback
 
@@ -245,6 +348,27 @@ class ReplayServer:
     def _topics(self) -> set[str]:
         return set().union(*(connection.topics for connection in self._connections))
 
+    async def _await_return(self) -> float:
+        """After a client connection closed mid-replay: wait until its topics are subscribed again
+        (so the rest of the session is not played to nobody), then until subscriptions settle.
+        Returns how long playback was paused (a paced replay keeps its pace after it)."""
+        loop = asyncio.get_running_loop()
+        paused_at = loop.time()
+        deadline = paused_at + _RECONNECT_WAIT_S
+        while (missing := self._waiting_for - self._topics()) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if missing:
+            log.warning(
+                "replay: %s not subscribed again within %.0f s; playback goes on without them",
+                ", ".join(sorted(missing)),
+                _RECONNECT_WAIT_S,
+            )
+        else:
+            self.tally.reconnects += 1
+        self._waiting_for.clear()
+        await self._settle()
+        return loop.time() - paused_at
+
     async def _play(self) -> None:
         await self._released.wait()
         await self._settle()
@@ -255,33 +379,76 @@ class ReplayServer:
         drop_next_book = False
         loop = asyncio.get_running_loop()
         started = loop.time()
-        first_ts = self._market[0][0].ts if self._market else 0.0
-        for index, (frame, topic) in enumerate(self._market):
+        first_ts = self._market[0].frame.ts if self._market else 0.0
+        for index, market in enumerate(self._market):
+            self._position = index
             for fault in faults:
                 if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
                     drop_next_book |= await self._inject(fault)
             if self.options.paced:
-                await asyncio.sleep(max(0.0, (frame.ts - first_ts) - (loop.time() - started)))
+                await asyncio.sleep(max(0.0, (market.frame.ts - first_ts) - (loop.time() - started)))
             while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
                 await asyncio.sleep(0.005)
-            if drop_next_book and self.adapter.is_book(topic):
+            if self._waiting_for:  # a client connection closed: nothing is played to nobody
+                started += await self._await_return()
+            if drop_next_book and self.adapter.is_book(market.topic):
                 drop_next_book = False
-                log.warning("replay fault: dropped book frame %d (%s)", index, topic)
-                self.adapter.lost(frame, topic, [c for c in self._connections if topic in c.topics])
+                self._drop_for_fault(index, market)
             else:
-                self._send(frame, topic)
+                self._send(market)
             # Sent (queued), then delivered, with no await between: a subscription handled
             # meanwhile would get a snapshot that misses a frame the client still receives.
-            self.adapter.delivered(frame, topic)
+            self.adapter.delivered(market.frame, market.topic)
             await self._catch_up()
+        self._position = len(self._market)
         self.exhausted = True
-        log.info("replay finished: %d frames sent", self.frames_sent)
+        self._report_unsubscribed()
+        log.info("%s", self.tally.summary())
 
-    def _send(self, frame: WsFrame, topic: str) -> None:
-        for connection in self._connections:
-            if topic in connection.topics:
-                connection.enqueue(self.adapter.render(frame, topic, connection))
-                self.frames_sent += 1
+    def _drop_for_fault(self, index: int, market: MarketFrame) -> None:
+        log.warning("replay fault: dropped book frame %d (%s)", index, market.topic)
+        self.tally.drop(Drop.FAULT, market.frame.text)
+        subscribers: list[MockConnection] = list(self._subscribers(market))
+        self.adapter.lost(market.frame, market.topic, subscribers)
+
+    def _subscribers(self, market: MarketFrame) -> list[_Connection]:
+        return [
+            connection
+            for connection in self._connections
+            if market.topic in connection.topics and market.endpoint in (None, connection.endpoint)
+        ]
+
+    def _send(self, market: MarketFrame) -> None:
+        subscribers = self._subscribers(market)
+        if not subscribers:
+            self.tally.drop(Drop.UNSUBSCRIBED, market.frame.text)
+            self.tally.unsubscribed_topics[market.topic] += 1
+            return
+        delivery = _Delivery(lambda written: self._delivered(written, market))
+        for connection in subscribers:
+            try:
+                text = self.adapter.render(market.frame, market.topic, connection)
+                asked = connection.asked.get(market.topic)
+                connection.enqueue(
+                    text if asked is None else self.adapter.rename(text, market.topic, asked), delivery
+                )
+            except Exception as exc:  # a frame of another recorder the adapter cannot render
+                log.warning("replay: cannot render %s: %s %s", market.topic, type(exc).__name__, exc)
+        if delivery.pending == 0:
+            self.tally.drop(Drop.UNREADABLE, market.frame.text)
+        self.frames_sent += delivery.pending
+
+    def _delivered(self, written: bool, market: MarketFrame) -> None:
+        if written:
+            self.tally.served += 1
+        else:
+            self.tally.drop(Drop.CLOSED, f"(its connection closed before it was written) {market.frame.text}")
+
+    def _report_unsubscribed(self) -> None:
+        for topic, count in self.tally.unsubscribed_topics.most_common():
+            log.warning(
+                "replay: %d frames of %s were played while no client was subscribed to it", count, topic
+            )
 
     async def _catch_up(self) -> None:
         """Yield to the clients, and wait for any that is far behind."""
@@ -304,8 +471,7 @@ class ReplayServer:
             for connection in list(self._connections):
                 connection.enqueue(self.adapter.malformed())
         elif fault.kind is FaultKind.DISCONNECT:
-            self._subscribed.clear()
             for connection in list(self._connections):
+                self._lost(connection)  # playback waits for the client to come back
                 await connection.close()
-            await self._settle(_RECONNECT_WAIT_S)
         return False

@@ -6,6 +6,11 @@ Write down, from the venue's API docs and the capture, what the client sends and
   what a pong looks like;
 - REST: which recorded answers are served as they are (the base class's lookup) and which
   follow the replay (book snapshots) or go to the order store.
+- Sessions from other recorders (docs/venues.md): which received frames are control frames
+  (is_control: acks, pongs, heartbeats), which endpoints carry this venue's markets where
+  topic names repeat across endpoints (endpoint, serves), which topics are one stream under
+  several names (stream_of, rename), the prices and sizes a frame shows (levels), and the
+  REST answers ccxt needs that a capture may lack, made up from the frames (synthesize).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class TemplateReplay(ReplayAdapter):
 
     def symbol_of(self, topic: str) -> str:
         return topic.rsplit(".", 1)[-1]  # "trades.BTCUSDT" -> "BTCUSDT"
+
+    def is_control(self, frame: WsFrame) -> bool:
+        return frame.text.startswith("{") and "event" in json.loads(frame.text)  # {"event":"subscribed"...}
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("book.")

@@ -13,17 +13,30 @@
   {"subscriptionId":0,"event":...}); /klines serves each
   candle the capture streamed (its last state) and, before the capture, a deterministic
   synthetic history (the capture holds none), so paging through history can be tested.
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+- frames of raw streams (the event alone, as /ws/<stream> sends it) are read as well as
+  combined-stream frames, whatever the key order; {"result":..,"id":..} answers are control;
+- spot and USD-M futures share stream names: spot frames are those received from any host
+  but fstream/dstream (futures), and the USD-M stand-in takes fstream's only;
+- a diff-depth stream at another speed (`btcusdt@depth`, 1000 ms) is served to ccxt's
+  `btcusdt@depth@100ms` subscription;
+- with no recorded exchangeInfo or depth snapshot, both are made up from the frames
+  (venues.binance.standin.synthesized).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from venues.binance.standin.history import KlineHistory
 from venues.binance.standin.order_store import OrderStore
-from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.binance.standin.synthesized import exchange_info, spot_symbol
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
 from venues.replay.capture import Capture, WsFrame
+from venues.replay.synthesis import SeenMarket
 
 __all__ = ["BinanceReplay", "DepthBook"]
 
@@ -63,27 +76,75 @@ class DepthBook:
 
 class BinanceReplay(ReplayAdapter):
     api_prefix = "/api/v3/"
+    market_endpoint = "spot"  # which of Binance's stream hosts (endpoint()) this venue reads
+    describe: Callable[[SeenMarket], dict[str, Any] | None] = staticmethod(spot_symbol)
 
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, DepthBook] = {}
         for record in capture.rest_for(self.api_prefix + "depth"):
             self.books[record.query["symbol"]] = DepthBook(json.loads(record.body))
+        self.synthesized_books: set[str] = set()
+        for symbol, before in self._before_first_updates().items():
+            if symbol not in self.books:  # no recorded snapshot: empty, just before the first update
+                self.books[symbol] = DepthBook({"lastUpdateId": before, "bids": [], "asks": []})
+                self.synthesized_books.add(symbol)
         self.orders = OrderStore(self.api_prefix, self._best)
         self.orders.on_event = self._user_event
         self.snapshots_served: set[str] = set()
         self.klines = KlineHistory(capture)
 
     def topic(self, frame: WsFrame) -> str | None:
-        if not frame.text.startswith('{"stream":'):
+        message = _object(frame.text)
+        if message is None:
             return None
-        return str(json.loads(frame.text)["stream"]).lower()
+        if "stream" in message and "data" in message:
+            return str(message["stream"]).lower()
+        raw = _raw_stream(message)
+        return raw.lower() if raw is not None else None  # stream names are matched lowercased
+
+    def is_control(self, frame: WsFrame) -> bool:
+        message = _object(frame.text)
+        return message is not None and "result" in message and "id" in message
 
     def symbol_of(self, topic: str) -> str:
         return topic.split("@", 1)[0].upper()
 
     def is_book(self, topic: str) -> bool:
         return "@depth" in topic
+
+    def endpoint(self, url: str | None) -> str | None:
+        if url is None:
+            return None
+        host = url_host(url)
+        return "usdm" if host.startswith("fstream") else "coinm" if host.startswith("dstream") else "spot"
+
+    def serves(self, endpoint: str | None) -> bool:
+        return endpoint in (None, self.market_endpoint)
+
+    def stream_of(self, topic: str) -> str | None:
+        """Diff depth at any speed (`@depth`, `@depth@100ms`) is the symbol's book; partial books
+        (`@depth5`...) are not diffs and stay apart."""
+        symbol, _, rest = topic.partition("@")
+        return f"{symbol}@depth" if rest == "depth" or rest.startswith("depth@") else None
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        data = _data(json.loads(frame.text))
+        if data.get("e") in ("aggTrade", "trade"):
+            return [(data["p"], data["q"])]
+        if data.get("e") == "depthUpdate":
+            return [(level[0], level[1]) for level in [*data.get("b", []), *data.get("a", [])]]
+        return ()
+
+    def _before_first_updates(self) -> dict[str, int]:
+        """Each symbol's update id just before its first diff-depth event in the capture: the
+        event's `pu` where it links to the previous one (futures), else its first id `U` - 1."""
+        before: dict[str, int] = {}
+        for market in self.market_frames():
+            data = _data(json.loads(market.frame.text)) if self.stream_of(market.topic) else {}
+            if data.get("e") == "depthUpdate" and "U" in data:
+                before.setdefault(str(data["s"]), int(data["pu"]) if "pu" in data else int(data["U"]) - 1)
+        return before
 
     def ready(self, topics: set[str]) -> bool:
         """Playback waits for the depth snapshots ccxt asks for after subscribing (as on Binance,
@@ -115,15 +176,19 @@ class BinanceReplay(ReplayAdapter):
         return [json.dumps({"result": None, "id": request.get("id")})]
 
     def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
-        # The data object's own bytes: it is the last member of a combined-stream frame.
-        start = frame.text.index('"data":') + len('"data":')
-        return frame.text[start:-1]
+        message = json.loads(frame.text)
+        if "stream" not in message:
+            return frame.text  # a raw-stream frame is what ccxt's /ws connection gets
+        if list(message)[-1] == "data":  # the data object's own bytes (Binance's number text kept)
+            start = frame.text.index('"data"') + len('"data"')
+            return frame.text[start:].lstrip().removeprefix(":").strip()[:-1].rstrip()
+        return json.dumps(message["data"], separators=(",", ":"))
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if self.is_book(topic):
-            data = json.loads(frame.text)["data"]
-            book = self.books.get(data["s"])
-            if book is not None:
+            data = _data(json.loads(frame.text))
+            book = self.books.get(str(data.get("s")))
+            if book is not None and data.get("e") == "depthUpdate":
                 book.apply(data)
 
     def rest(self, request: RestRequest) -> RestAnswer:
@@ -132,6 +197,9 @@ class BinanceReplay(ReplayAdapter):
             book = self.books.get(request.query.get("symbol", ""))
             if book is None:
                 return RestAnswer.json({"code": -1121, "msg": "Invalid symbol."}, 400)
+            if request.query["symbol"] in self.synthesized_books:
+                detail = "an empty book just before each symbol's first update, then the replayed updates"
+                self.tally.synthesize("binance depth snapshots", detail)
             self.snapshots_served.add(request.query["symbol"])
             return RestAnswer.json(book.answer(int(request.query.get("limit", "100"))))
         if endpoint == "klines":
@@ -140,3 +208,43 @@ class BinanceReplay(ReplayAdapter):
             return RestAnswer.json({} if endpoint == "ping" else {"serverTime": 0})
         answer = self.orders.answer(request, endpoint)
         return answer if answer is not None else super().rest(request)
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        if not request.path.endswith(self.api_prefix + "exchangeInfo"):
+            return None
+        symbols = [s for m in self.markets_seen() if (s := self.describe(m)) is not None]
+        names = ", ".join(str(s["symbol"]) for s in symbols) or "none"
+        self.tally.synthesize(
+            f"binance exchangeInfo ({self.market_endpoint})", f"{len(symbols)} symbols: {names}"
+        )
+        return RestAnswer.json(exchange_info(symbols))
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    if not text.startswith("{"):
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def _data(message: dict[str, Any]) -> dict[str, Any]:
+    """The event of a combined-stream frame, or the raw-stream frame itself."""
+    data = message.get("data", message) if "stream" in message else message
+    return data if isinstance(data, dict) else {}
+
+
+def _raw_stream(event: dict[str, Any]) -> str | None:
+    """The stream a raw-stream event came on (its name is not in the frame): "btcusdt@aggTrade"."""
+    symbol = str(event.get("s", "")).lower()
+    kind = event.get("e")
+    if not symbol:
+        return None
+    if kind == "depthUpdate":
+        return f"{symbol}@depth"  # speed unknown: served to any diff-depth subscription (stream_of)
+    if kind == "kline":
+        return f"{symbol}@kline_{event.get('k', {}).get('i')}"
+    if kind in ("aggTrade", "trade", "markPriceUpdate"):
+        return f"{symbol}@{kind if kind != 'markPriceUpdate' else 'markPrice'}"
+    if kind == "bookTicker" or (kind is None and {"b", "B", "a", "A"} <= set(event)):
+        return f"{symbol}@bookTicker"
+    return None

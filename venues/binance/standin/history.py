@@ -7,6 +7,7 @@ trades, taker buy base, taker buy quote, "0"], prices as strings; at most `limit
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -25,23 +26,18 @@ class KlineHistory:
         # (symbol, interval) -> open time -> row: the last state the capture streamed.
         self.recorded: dict[tuple[str, str], dict[int, list[Any]]] = {}
         for frame in capture.received:
-            if '"e":"kline"' in frame.text:
-                k = json.loads(frame.text)["data"]["k"]
-                row = [
-                    k["t"],
-                    k["o"],
-                    k["h"],
-                    k["l"],
-                    k["c"],
-                    k["v"],
-                    k["T"],
-                    k["q"],
-                    k["n"],
-                    k["V"],
-                    k["Q"],
-                    "0",
-                ]
-                self.recorded.setdefault((k["s"], k["i"]), {})[k["t"]] = row
+            if '"kline"' in frame.text and frame.text.startswith("{"):
+                with contextlib.suppress(ValueError, KeyError, TypeError):  # the tally counts bad frames
+                    self._record(json.loads(frame.text))
+
+    def _record(self, message: dict[str, Any]) -> None:
+        """A kline event's last state (combined-stream or raw-stream frame, any key order)."""
+        event = message.get("data", message)
+        if not isinstance(event, dict) or event.get("e") != "kline":
+            return
+        k = event["k"]
+        row = [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"], k["Q"], "0"]
+        self.recorded.setdefault((k["s"], k["i"]), {})[k["t"]] = row
 
     def page(self, query: Mapping[str, str]) -> list[list[Any]]:
         symbol, interval = query.get("symbol", ""), query.get("interval", "1m")

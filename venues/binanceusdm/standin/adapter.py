@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from venues.binance.standin.adapter import BinanceReplay
+from venues.binance.standin.synthesized import futures_symbol
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture
 
@@ -137,6 +138,8 @@ def order_trade_update(report: dict[str, Any]) -> dict[str, Any]:
 
 class BinanceUsdmReplay(BinanceReplay):
     api_prefix = "/fapi/v1/"
+    market_endpoint = "usdm"  # fstream.binance.com's frames only
+    describe = staticmethod(futures_symbol)
 
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)

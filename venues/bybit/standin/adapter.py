@@ -14,23 +14,38 @@
   order store's pushes (venues/bybit/standin/order_store.py).
 - REST: the recorded instruments-info answer (the base class's lookup); the order, account and
   wallet endpoints of the order store, whose fills take the best price of the tracked book.
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+- a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
+  kline pushes begin {"type":...}); acks and pongs ({"op":...} or {"success":...}) are control;
+- the same topic names stream different markets on /v5/public/spot, /linear, /inverse and
+  /option: this stand-in (spot) serves frames received on /v5/public/spot only (a capture
+  without the connection's url counts as spot); the others are tallied as other-market;
+- orderbook.<depth>.<symbol> at any depth is served to ccxt's orderbook.50 subscription,
+  under the name it asked for;
+- with no recorded instruments-info, the answer lists the spot markets the frames stream
+  (base and quote split before a known quote currency; tick and lot from the decimals seen).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from venues.bybit.standin.order_store import BybitOrderStore
-from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame
+from venues.replay.synthesis import split_joined
 
 __all__ = ["BybitBook", "BybitReplay"]
 
 _CONN_ID = "replay-bybit-conn"
 _PRIVATE_TOPICS = ("order", "execution")
 _V5 = "/v5/"
+_SERVED_PATHS = ("/v5/public/spot", "/v5/private")  # this stand-in's venue is Bybit spot
+_INSTRUMENTS = "/v5/market/instruments-info"
 
 
 class BybitBook:
@@ -85,16 +100,38 @@ class BybitReplay(ReplayAdapter):
         self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
 
     def topic(self, frame: WsFrame) -> str | None:
-        if not frame.text.startswith('{"topic":'):
+        message = _object(frame.text)
+        if message is None or "topic" not in message or "data" not in message:
             return None
-        message = json.loads(frame.text)
-        return str(message["topic"]) if "data" in message else None
+        return str(message["topic"])
+
+    def is_control(self, frame: WsFrame) -> bool:
+        message = _object(frame.text)
+        return message is not None and ("op" in message or "success" in message)
 
     def symbol_of(self, topic: str) -> str:
         return topic.rsplit(".", 1)[-1]
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("orderbook.")
+
+    def endpoint(self, url: str | None) -> str | None:
+        return None if url is None else url_path(url).rstrip("/")
+
+    def serves(self, endpoint: str | None) -> bool:
+        return endpoint is None or endpoint in _SERVED_PATHS
+
+    def stream_of(self, topic: str) -> str | None:
+        """orderbook.<depth>.<symbol>: every depth is the symbol's book."""
+        return f"orderbook.{self.symbol_of(topic)}" if self.is_book(topic) else None
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        data = json.loads(frame.text)["data"]
+        if topic.startswith("publicTrade."):
+            return [(trade["p"], trade["v"]) for trade in data]
+        if self.is_book(topic):
+            return [tuple(level[:2]) for level in [*data.get("b", []), *data.get("a", [])]]
+        return ()
 
     def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
         request = json.loads(text)
@@ -128,9 +165,9 @@ class BybitReplay(ReplayAdapter):
         """Subscribe the topics; a fresh snapshot for each book the replay has already started."""
         snapshots = []
         for topic in topics:
-            connection.subscribe(topic)
-            if self.is_book(topic) and topic in self.books:
-                snapshots.append(self.books[topic].snapshot())
+            joined = connection.subscribe(topic)  # the captured book, at whatever depth it was recorded
+            if self.is_book(joined) and joined in self.books:
+                snapshots.append(self.rename(self.books[joined].snapshot(), joined, topic))
         return snapshots
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
@@ -148,6 +185,52 @@ class BybitReplay(ReplayAdapter):
         endpoint = request.path.split(_V5, 1)[1] if _V5 in request.path else ""
         answer = self.orders.answer(request, endpoint)
         return answer if answer is not None else super().rest(request)
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        if not request.path.endswith(_INSTRUMENTS):
+            return None
+        category = request.params().get("category", "spot")
+        described = (_instrument(m.native, m.tick, m.lot) for m in self.markets_seen())
+        listed = [item for item in described if item is not None] if category == "spot" else []
+        names = ", ".join(str(item["symbol"]) for item in listed) or "none"
+        self.tally.synthesize(
+            f"bybit instruments-info ({category})", f"{len(listed)} markets from the frames: {names}"
+        )
+        result = {"category": category, "list": listed, "nextPageCursor": ""}
+        return RestAnswer.json({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 0})
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    """A frame's JSON object; None for anything else (Bybit sends only objects)."""
+    if not text.startswith("{"):
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def _instrument(native: str, tick: str, lot: str) -> dict[str, Any] | None:
+    """A spot market as instruments-info lists it, from what the frames show (None: no quote known)."""
+    pair = split_joined(native)
+    if pair is None:
+        return None
+    lot_filter = {
+        "basePrecision": lot,
+        "quotePrecision": "0.00000001",
+        "minOrderQty": lot,
+        "maxOrderQty": "1000000000",
+        "minOrderAmt": "0",
+        "maxOrderAmt": "1000000000",
+    }
+    return {
+        "symbol": native,
+        "baseCoin": pair[0],
+        "quoteCoin": pair[1],
+        "innovation": "0",
+        "status": "Trading",
+        "marginTrading": "none",
+        "lotSizeFilter": lot_filter,
+        "priceFilter": {"tickSize": tick},
+    }
 
 
 def _answer(op: str, req_id: str, ret_msg: str) -> str:

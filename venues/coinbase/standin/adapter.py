@@ -26,16 +26,24 @@
   when it is published and sent just after: an order placed while market frames are being
   played could reach the client after a later-numbered frame (the tests trade before
   playback or after it).
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"): market
+messages are read by their "channel" member whatever the key order; "subscriptions" and
+"heartbeats" messages are control; with no recorded REST answers, the products and
+currencies ccxt's load_markets asks for are made up from the frames'
+products (venues.coinbase.standin.synthesized).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
+from venues.coinbase.standin.synthesized import FIAT, crypto_currency, fiat_currency, product
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -52,6 +60,8 @@ _USER_TOPIC = "user"  # the private channel; each connection also has "user#<id>
 _SEQUENCE = re.compile(r'"sequence_num":\s*\d+')
 # Where each channel's events name their product.
 _ITEMS = {"market_trades": "trades", "ticker": "tickers", "candles": "candles"}
+_CONTROL = ("subscriptions", "heartbeats")
+_PRODUCTS = "/api/v3/brokerage/market/products"
 
 
 class CoinbaseBook:
@@ -99,8 +109,8 @@ class CoinbaseReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, CoinbaseBook] = {}
-        first = next((f.text for f in capture.received if f.text.startswith('{"channel":')), "{}")
-        self.opening_time = str(json.loads(first).get("timestamp", "1970-01-01T00:00:00Z"))
+        first = next((m for f in capture.received if (m := _object(f.text)) and "channel" in m), {})
+        self.opening_time = str(first.get("timestamp", "1970-01-01T00:00:00Z"))
         self.sequence: dict[int, int] = {}  # id(connection) -> last sequence_num used
         self.orders = CoinbaseOrders(self._best)
         self.orders.on_update = self._user_update
@@ -139,9 +149,9 @@ class CoinbaseReplay(ReplayAdapter):
             self.sequence[id(connection)] = self.sequence.get(id(connection), -1) + 1
 
     def topic(self, frame: WsFrame) -> str | None:
-        if not frame.text.startswith('{"channel":'):
+        message = _object(frame.text)
+        if message is None:
             return None
-        message = json.loads(frame.text)
         channel = message.get("channel")
         if channel not in _SUBSCRIBED_AS:
             return None
@@ -150,6 +160,42 @@ class CoinbaseReplay(ReplayAdapter):
 
     def symbol_of(self, topic: str) -> str:
         return topic.split(":", 1)[1]
+
+    def is_control(self, frame: WsFrame) -> bool:
+        message = _object(frame.text)
+        return message is not None and message.get("channel") in _CONTROL
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        events = json.loads(frame.text).get("events") or []
+        if topic.startswith("level2:"):
+            return [(u["price_level"], u["new_quantity"]) for e in events for u in e.get("updates", [])]
+        if topic.startswith("market_trades:"):
+            return [(t["price"], t["size"]) for e in events for t in e.get("trades", [])]
+        return ()
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        """What load_markets asks, from the frames' products (venues.coinbase.standin.synthesized)."""
+        path = request.path
+        products = [p for m in self.markets_seen() if (p := product(m)) is not None]
+        codes = list(
+            dict.fromkeys(c for p in products for c in (p["base_currency_id"], p["quote_currency_id"]))
+        )
+        if path.endswith(_PRODUCTS):
+            spot = request.query.get("product_type", "SPOT") == "SPOT"
+            listed = products if spot else []
+            names = ", ".join(p["product_id"] for p in listed) or "none"
+            self.tally.synthesize(f"coinbase products ({'spot' if spot else 'future'})", names)
+            return RestAnswer.json({"products": listed, "num_products": len(listed)})
+        if path.endswith("/v2/currencies"):
+            self.tally.synthesize("coinbase currencies", ", ".join(c for c in codes if c in FIAT) or "none")
+            return RestAnswer.json({"data": [fiat_currency(c) for c in codes if c in FIAT]})
+        if path.endswith("/v2/currencies/crypto"):
+            self.tally.synthesize("coinbase crypto currencies", ", ".join(c for c in codes if c not in FIAT))
+            return RestAnswer.json({"data": [crypto_currency(c) for c in codes if c not in FIAT]})
+        if path.endswith("/v2/exchange-rates"):
+            self.tally.synthesize("coinbase exchange rates", "USD, no rates")
+            return RestAnswer.json({"data": {"currency": "USD", "rates": {}}})
+        return None
 
     def is_book(self, topic: str) -> bool:
         return topic.startswith("level2:")
@@ -221,6 +267,17 @@ class CoinbaseReplay(ReplayAdapter):
             if record.query == dict(request.query):
                 return RestAnswer(200, record.body)
         return super().rest(request)
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    """A frame's JSON object; None for anything else."""
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:  # not JSON: the tally counts it as unrecognized
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _product_id(channel: str, events: list[dict[str, Any]]) -> str | None:

@@ -29,12 +29,19 @@
   order change as Deribit's notifications: the order (an object on `raw`, a list on
   `100ms`) on user.orders, then its trades (a list) on user.trades. A user channel is its
   own topic (the interval included): it is not in the capture.
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+notifications are read whatever their key order and spacing; JSON-RPC answers ({"id":..})
+and heartbeats are control frames; with no recorded get_instruments, the instruments the
+frames stream are described from their names (venues.deribit.standin.synthesized).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import weakref
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -44,12 +51,12 @@ from venues.deribit.standin.order_store import (
     instrument_currency,
     instrument_kind,
 )
+from venues.deribit.standin.synthesized import instrument
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["DeribitBook", "DeribitReplay"]
 
-_NOTIFICATION = '{"jsonrpc":"2.0","method":"subscription"'
 _API = "/api/v2/"
 _NO_METHOD = {"code": -32601, "message": "Method not found"}
 
@@ -114,6 +121,13 @@ def _current_format(instrument: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _object(text: str) -> dict[str, Any] | None:
+    if not text.startswith("{"):
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
 def _answer(request_id: Any, result: Any) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
 
@@ -140,9 +154,14 @@ class DeribitReplay(ReplayAdapter):
     # ---- market frames
 
     def topic(self, frame: WsFrame) -> str | None:
-        if not frame.text.startswith(_NOTIFICATION):
+        message = _object(frame.text)
+        if message is None or message.get("method") != "subscription":
             return None
-        return split_channel(str(json.loads(frame.text)["params"]["channel"]))[0]
+        return split_channel(str(message["params"]["channel"]))[0]
+
+    def is_control(self, frame: WsFrame) -> bool:
+        message = _object(frame.text)
+        return message is not None and ("id" in message or message.get("method") == "heartbeat")
 
     def symbol_of(self, topic: str) -> str:
         return topic.split(".", 1)[1]
@@ -150,12 +169,20 @@ class DeribitReplay(ReplayAdapter):
     def is_book(self, topic: str) -> bool:
         return topic.startswith("book.")
 
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        data = json.loads(frame.text)["params"]["data"]
+        if topic.startswith("trades."):
+            return [(t["price"], t["amount"]) for t in data]
+        if self.is_book(topic):
+            return [(lv[1], lv[2]) for lv in [*(data.get("bids") or []), *(data.get("asks") or [])]]
+        return ()
+
     def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
         channel = self.channels.get(connection, {}).get(topic)
         if channel is None:
             return frame.text
-        captured = json.loads(frame.text)["params"]["channel"]
-        return frame.text.replace(f'"channel":"{captured}"', f'"channel":"{channel}"', 1)
+        captured = re.escape(json.loads(frame.text)["params"]["channel"])
+        return re.sub(rf'("channel"\s*:\s*)"{captured}"', rf'\1"{channel}"', frame.text, count=1)
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if self.is_book(topic):
@@ -239,7 +266,10 @@ class DeribitReplay(ReplayAdapter):
         if method == "public/get_instruments":
             return self._result(self._instruments(params.get("currency"), params.get("kind")))
         if method == "public/get_currencies":
-            return self._result(self._currencies())
+            currencies = self._currencies()
+            names = ", ".join(c["currency"] for c in currencies)
+            self.tally.synthesize("deribit currencies", f"the instruments' base currencies: {names}")
+            return self._result(currencies)
         if method == "public/test":
             return self._result({"version": "2.1.1"})
         if self.orders.handles(method):
@@ -261,6 +291,8 @@ class DeribitReplay(ReplayAdapter):
         return RestAnswer.json({"jsonrpc": "2.0", "result": result})
 
     def _instruments(self, currency: str | None, kind: str | None) -> list[dict[str, Any]]:
+        if not self.capture.rest_for("public/get_instruments"):
+            return self._synthesized(currency, kind)
         found: list[dict[str, Any]] = []
         for record in self.capture.rest_for("public/get_instruments"):
             if currency not in (None, "any", record.query.get("currency")):
@@ -269,6 +301,17 @@ class DeribitReplay(ReplayAdapter):
                 _current_format(i) for i in json.loads(record.body)["result"] if kind in (None, i.get("kind"))
             )
         return found
+
+    def _synthesized(self, currency: str | None, kind: str | None) -> list[dict[str, Any]]:
+        """The instruments the frames stream, described from their names."""
+        described = [i for m in self.markets_seen() if (i := instrument(m)) is not None]
+        names = ", ".join(i["instrument_name"] for i in described) or "none"
+        self.tally.synthesize("deribit instruments", f"{names} (contract size unknown: 1 taken)")
+        return [
+            i
+            for i in described
+            if currency in (None, "any", i["base_currency"]) and kind in (None, i["kind"])
+        ]
 
     def _currencies(self) -> list[dict[str, Any]]:
         names = dict.fromkeys(str(i["base_currency"]) for i in self._instruments(None, None))

@@ -28,19 +28,29 @@ v2, as sent to the client (numbers are JSON numbers written with the capture's o
   pair's decimals (AssetPairs pair_decimals / lot_decimals), the point and leading zeros removed.
   It is computed from the book the stand-in keeps, which follows the replay (`delivered`), so a
   client re-subscribing after a checksum failure gets a snapshot of the book as it is now.
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"): v1 event
+objects (heartbeat, systemStatus, subscriptionStatus) are control frames; data frames of a
+channelID no subscriptionStatus names cannot be routed and are tallied as unrecognized; a
+book recorded at any depth is served (the v2 client's depth is the snapshot's); with no
+recorded AssetPairs, the pairs the frames stream are described from them
+(venues.kraken.standin.synthesized), and their decimals drive the checksums.
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from venues.kraken.standin.order_store import KrakenOrderStore, pairs_of
+from venues.kraken.standin.synthesized import asset_pair
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -62,6 +72,7 @@ _ORDER_ENTRY = (
 )
 _EXECUTIONS = "executions"  # the private channel (ws-auth.kraken.com/v2), one topic for the account
 _CHECKSUM_LEVELS = 10
+_ASSET_PAIRS = "/0/public/AssetPairs"
 
 
 def v2_symbol(pair: str) -> str:
@@ -176,7 +187,8 @@ class KrakenReplay(ReplayAdapter):
         self.depth = _DEFAULT_DEPTH
         for frame in capture.received:
             if '"subscriptionStatus"' in frame.text:
-                self._route(frame)
+                with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: tallied later
+                    self._route(frame)
         self.pairs = list(dict.fromkeys(route.pair for route in self.routes.values()))
         self.by_v2 = {v2_symbol(pair): pair for pair in self.pairs}
         decimals = self._decimals()
@@ -184,8 +196,8 @@ class KrakenReplay(ReplayAdapter):
         self.trade_ids: dict[str, int] = {}  # pair -> last synthesized trade_id
         self.sent_first: set[tuple[int, str]] = set()  # (id(connection), topic) given a snapshot-type frame
         pairs = {}
-        for record in capture.rest_for("/0/public/AssetPairs"):
-            pairs.update(pairs_of(record.body))
+        for body in self._asset_pair_bodies():
+            pairs.update(pairs_of(body))
         self.orders = KrakenOrderStore(pairs, self._best)
         self.orders.on_executions = self._executions
         self._sequence = 0  # the executions channel's message counter
@@ -200,13 +212,49 @@ class KrakenReplay(ReplayAdapter):
         self.routes[(frame.connection, int(status["channelID"]))] = _Route(str(status["pair"]), name)
 
     def _decimals(self) -> dict[str, tuple[int, int]]:
-        """wsname -> (pair_decimals, lot_decimals), from the recorded AssetPairs answer."""
+        """wsname -> (pair_decimals, lot_decimals), from the (recorded or synthesized) AssetPairs."""
         found: dict[str, tuple[int, int]] = {}
-        for record in self.capture.rest_for("/0/public/AssetPairs"):
-            for info in json.loads(record.body).get("result", {}).values():
+        for body in self._asset_pair_bodies():
+            for info in json.loads(body).get("result", {}).values():
                 if "wsname" in info:
                     found[info["wsname"]] = (int(info["pair_decimals"]), int(info["lot_decimals"]))
         return found
+
+    def _asset_pair_bodies(self) -> list[str]:
+        """The recorded AssetPairs answers; else one describing the pairs the frames stream."""
+        recorded = [record.body for record in self.capture.rest_for(_ASSET_PAIRS)]
+        return recorded or [json.dumps(self._synthesized_pairs())]
+
+    def _synthesized_pairs(self) -> dict[str, Any]:
+        seen = self.markets_seen().markets
+        described = [asset_pair(pair, seen.get(pair)) for pair in self.pairs]
+        return {"error": [], "result": dict(entry for entry in described if entry is not None)}
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        if not request.path.endswith(_ASSET_PAIRS):
+            return None
+        body = self._synthesized_pairs()
+        self.tally.synthesize(
+            "kraken AssetPairs", f"{len(body['result'])} pairs: {', '.join(body['result'])}"
+        )
+        return RestAnswer.json(body)
+
+    def is_control(self, frame: WsFrame) -> bool:
+        return frame.text.startswith("{") and "event" in json.loads(frame.text)
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        parsed = self._parsed(frame)
+        if parsed is None:
+            return ()
+        route, message = parsed
+        if route.channel == "trade":
+            return [(trade[0], trade[1]) for trade in message[1]]
+        if route.channel == "book":
+            payloads = [p for p in message[1:-2] if isinstance(p, dict)]
+            return [
+                (lv[0], lv[1]) for p in payloads for key in ("as", "bs", "a", "b") for lv in p.get(key, [])
+            ]
+        return ()
 
     # ---- routing
 
@@ -377,15 +425,17 @@ class KrakenReplay(ReplayAdapter):
 
     def rest(self, request: RestRequest) -> RestAnswer:
         if request.path.endswith("/0/public/Assets"):
-            return RestAnswer.json({"error": [], "result": self._assets()})
+            assets = self._assets()
+            self.tally.synthesize("kraken Assets", f"the AssetPairs' bases and quotes: {', '.join(assets)}")
+            return RestAnswer.json({"error": [], "result": assets})
         answer = self.orders.answer(request)
         return answer if answer is not None else super().rest(request)
 
     def _assets(self) -> dict[str, dict[str, Any]]:
         """Assets as /0/public/Assets lists them, read off the recorded AssetPairs (not recorded itself)."""
         assets: dict[str, dict[str, Any]] = {}
-        for record in self.capture.rest_for("/0/public/AssetPairs"):
-            for info in json.loads(record.body).get("result", {}).values():
+        for body in self._asset_pair_bodies():
+            for info in json.loads(body).get("result", {}).values():
                 names = str(info.get("wsname", "")).split("/")
                 if len(names) != 2:
                     continue

@@ -17,18 +17,30 @@
   (or SPOT/SWAP, optionally with instId); every order change is pushed as
   {"arg":{"channel":"orders","instType":..,"uid":..},"data":[order]} to the matching
   subscriptions (topic "orders:<instType>[:<instId>]").
+
+Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+- {"event":...} answers and "pong" are control frames;
+- a book channel other than the one ccxt subscribes ("books-l2-tbt", "books50-l2-tbt",
+  "books5", "bbo-tbt" where ccxt asks "books") is served under the asked channel's name;
+  books5 and bbo-tbt pushes (whole books, no `action`) go out as snapshots with their
+  checksum;
+- with no recorded instruments, /public/instruments answers the SPOT or SWAP instruments the
+  frames stream (venues.okx.standin.synthesized).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import zlib
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from venues.okx.standin.order_store import UID, OkxOrderStore, instruments_of
+from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -37,6 +49,8 @@ log = logging.getLogger(__name__)
 __all__ = ["OkxBook", "OkxReplay", "okx_checksum"]
 
 _BOOK_CHANNELS = ("books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books-rpi")
+_WHOLE_BOOK_CHANNELS = ("books5", "bbo-tbt")  # every push is the whole book, with no `action`
+_INSTRUMENTS = "/api/v5/public/instruments"
 _CONN_ID = "5e2b7c19"
 
 
@@ -56,6 +70,19 @@ def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
     return crc - (1 << 32) if crc >= (1 << 31) else crc
 
 
+def _as_snapshot(message: dict[str, Any], channel: str) -> str:
+    """A whole-book push (books5, bbo-tbt) as a `channel` snapshot, with OKX's checksum."""
+    data = []
+    for book in message.get("data") or []:
+        bids, asks = book.get("bids", []), book.get("asks", [])
+        extra = {k: v for k, v in book.items() if k not in ("bids", "asks", "instId")}
+        data.append(
+            {"asks": asks, "bids": bids, **extra, "checksum": okx_checksum(bids, asks), "prevSeqId": -1}
+        )
+    arg = {**message.get("arg", {}), "channel": channel}
+    return _dumps({"arg": arg, "action": "snapshot", "data": data})
+
+
 def _private_topic(arg: dict[str, str]) -> str:
     """The topic of an `orders` subscription: "orders:ANY", "orders:SWAP:BTC-USDT-SWAP"..."""
     return ":".join(part for part in ("orders", arg.get("instType", "ANY"), arg.get("instId")) if part)
@@ -71,8 +98,8 @@ class OkxBook:
         self.ts = "0"
 
     def apply(self, action: str | None, data: dict[str, Any]) -> None:
-        """Apply a snapshot or an update frame's data object."""
-        if action == "snapshot":
+        """Apply a snapshot or an update frame's data object (no action: a whole-book push)."""
+        if action in ("snapshot", None):
             self.bids, self.asks = {}, {}
         for side, levels in ((self.bids, data.get("bids", [])), (self.asks, data.get("asks", []))):
             for level in levels:
@@ -106,10 +133,56 @@ class OkxReplay(ReplayAdapter):
         super().__init__(capture)
         self.books: dict[str, OkxBook] = {}
         instruments = {}
-        for record in capture.rest_for("/api/v5/public/instruments"):
-            instruments.update(instruments_of(record.body))
+        for body in self._instrument_bodies():
+            instruments.update(instruments_of(body))
         self.orders = OkxOrderStore(instruments, self._best)
         self.orders.on_push = self._push
+
+    def _instrument_bodies(self) -> list[str]:
+        """The recorded /public/instruments answers; else those the frames describe."""
+        recorded = [record.body for record in self.capture.rest_for(_INSTRUMENTS)]
+        return recorded or [_dumps(self._synthesized("SPOT")), _dumps(self._synthesized("SWAP"))]
+
+    def _synthesized(self, inst_type: str) -> dict[str, Any]:
+        rows = [
+            row for m in self.markets_seen() if kind_of(m.native) == inst_type and (row := instrument_row(m))
+        ]
+        return {"code": "0", "msg": "", "data": rows}
+
+    def synthesize(self, request: RestRequest) -> RestAnswer | None:
+        if not request.path.endswith(_INSTRUMENTS):
+            return None
+        inst_type = request.params().get("instType", "SPOT")
+        body = self._synthesized(inst_type)
+        names = ", ".join(row["instId"] for row in body["data"]) or "none"
+        detail = f"{len(body['data'])} instruments from the frames: {names}"
+        if inst_type == "SWAP":
+            detail += " (contract value unknown: ctVal 1 taken)"
+        self.tally.synthesize(f"okx instruments ({inst_type})", detail)
+        return RestAnswer.json(body)
+
+    def is_control(self, frame: WsFrame) -> bool:
+        return frame.text == "pong" or (frame.text.startswith("{") and "event" in json.loads(frame.text))
+
+    def stream_of(self, topic: str) -> str | None:
+        """Every book channel of an instrument is its book."""
+        return f"book:{self.symbol_of(topic)}" if self.is_book(topic) else None
+
+    def rename(self, text: str, captured: str, asked: str) -> str:
+        """A captured book channel's frame under the channel the client asked for."""
+        old, new = captured.split(":", 1)[0], asked.split(":", 1)[0]
+        if old in _WHOLE_BOOK_CHANNELS and new not in _WHOLE_BOOK_CHANNELS:
+            return _as_snapshot(json.loads(text), new)
+        return re.sub(rf'("channel"\s*:\s*)"{re.escape(old)}"', rf'\1"{new}"', text, count=1)
+
+    def levels(self, frame: WsFrame, topic: str) -> Iterable[tuple[object, object]]:
+        channel = topic.split(":", 1)[0]
+        data = json.loads(frame.text).get("data") or []
+        if channel == "trades":
+            return [(t["px"], t["sz"]) for t in data]
+        if self.is_book(topic):
+            return [(level[0], level[1]) for d in data for level in [*d.get("bids", []), *d.get("asks", [])]]
+        return ()
 
     def topic(self, frame: WsFrame) -> str | None:
         if not frame.text.startswith("{") or '"data"' not in frame.text:
@@ -153,9 +226,9 @@ class OkxReplay(ReplayAdapter):
         if op == "unsubscribe":
             connection.unsubscribe(topic)
             return [_dumps(event)]
-        connection.subscribe(topic)
+        joined = connection.subscribe(topic)  # a captured book channel of another name serves it too
         replies = [_dumps(event)]
-        book = self.books.get(topic)
+        book = self.books.get(joined)
         if book is not None and self.is_book(topic):  # the capture's own snapshot has been played
             replies.append(book.snapshot(arg))
         return replies
@@ -195,10 +268,10 @@ class OkxReplay(ReplayAdapter):
         return answer if answer is not None else super().rest(request)
 
     def _currencies(self) -> RestAnswer:
-        """/asset/currencies (ccxt asks when it has credentials): the recorded instruments' coins."""
+        """/asset/currencies (ccxt asks when it has credentials): the instruments' coins."""
         coins: dict[str, None] = {}
-        for record in self.capture.rest_for("/api/v5/public/instruments"):
-            for instrument in json.loads(record.body).get("data", []):
+        for body in self._instrument_bodies():
+            for instrument in json.loads(body).get("data", []):
                 for key in ("baseCcy", "quoteCcy", "settleCcy"):
                     if instrument.get(key):
                         coins[instrument[key]] = None
@@ -220,6 +293,7 @@ class OkxReplay(ReplayAdapter):
             }
             for coin in coins
         ]
+        self.tally.synthesize("okx currencies", f"the instruments' coins: {', '.join(coins)}")
         return RestAnswer.json({"code": "0", "msg": "", "data": data})
 
     def _cancel_all_after(self, request: RestRequest) -> RestAnswer:
