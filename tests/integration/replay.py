@@ -25,18 +25,17 @@ from tests.integration.support import TEST_TOKEN, Stubs, Venue, stop_venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_CAPTURES = ROOT.parent / "shared" / "fixtures" / "exchange-captures"
-OWN_CAPTURES = ROOT / "fixtures" / "exchange-captures"
+# Every session the tests replay lives in the repository (fixtures/exchange-captures/README.md).
+CAPTURES = ROOT / "fixtures" / "exchange-captures"
 ALL_CHANNELS = [md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_CANDLES, md.CHANNEL_TICKERS]
 
 
 def capture_files(prefix: str) -> list[Path]:
-    """The files of one recorded session (e.g. "BINANCE"), from the shared fixtures or ours."""
-    for folder in (SHARED_CAPTURES, OWN_CAPTURES):
-        files = sorted(p for p in folder.glob(f"{prefix}.*") if p.name.split(".")[-1].isdigit())
-        if files:
-            return files
-    raise FileNotFoundError(f"no capture {prefix}.* in {SHARED_CAPTURES} or {OWN_CAPTURES}")
+    """The files of one recorded session (e.g. "BINANCE") in the repository's fixtures."""
+    files = sorted(p for p in CAPTURES.glob(f"{prefix}.*") if p.name.split(".")[-1].isdigit())
+    if not files:
+        raise FileNotFoundError(f"no capture {prefix}.* in {CAPTURES}")
+    return files
 
 
 def start_replay_venue(
