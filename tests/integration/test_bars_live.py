@@ -11,9 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.model import Timeframe
-from tests.integration.redis_server import redis_url
-from tests.integration.support import Venue, until
-from tests.integration.test_bars_support import (
+from tests.integration.bars_support import (
     BusTape,
     Fields,
     SimTape,
@@ -29,6 +27,8 @@ from tests.integration.test_bars_support import (
     venue_candles,
     wait_closed_bars,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import Venue, until
 from trademesh.bus.v1 import bus_pb2 as pb
 from trademesh.common.v1 import common_pb2 as common
 

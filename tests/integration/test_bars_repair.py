@@ -14,9 +14,7 @@ import redis.asyncio as aioredis
 
 from core.bars.timeframes import TO_PB
 from core.model import Timeframe
-from tests.integration.redis_server import redis_url
-from tests.integration.support import Stubs, Venue, VenueFactory, until
-from tests.integration.test_bars_support import (
+from tests.integration.bars_support import (
     LATENESS_NS,
     BusTape,
     SimTape,
@@ -29,6 +27,8 @@ from tests.integration.test_bars_support import (
     start_bars,
     venue_candles,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import Stubs, Venue, VenueFactory, until
 from trademesh.bus.v1 import bus_pb2 as pb
 
 pytestmark = pytest.mark.integration

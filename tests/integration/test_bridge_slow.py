@@ -17,9 +17,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
-from tests.integration.test_bridge_support import (
+from tests.integration.bridge_support import (
     BridgeProcess,
     Bus,
     Received,
@@ -31,6 +29,8 @@ from tests.integration.test_bridge_support import (
     subscribe,
     trade,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
