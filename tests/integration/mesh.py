@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import textwrap
@@ -159,10 +160,18 @@ class MeshProcesses:
         return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob(f"{service}-*.log")))
 
     async def stop_all(self) -> None:
-        for process, log_file in reversed(self.started):
-            await asyncio.to_thread(process.terminate)
-            log_file.close()
-        self.started.clear()
+        """SIGTERM to every one at once, then wait for each (SIGKILL after 15 s): with no await
+        before the last signal, a test cancelled meanwhile (Ctrl-C) still ends them all."""
+        started, self.started = list(reversed(self.started)), []
+        for process, _ in started:
+            if process.process.poll() is None:
+                process.process.send_signal(signal.SIGTERM)
+        try:
+            for process, _ in started:
+                await asyncio.to_thread(process.terminate)
+        finally:
+            for _, log_file in started:
+                log_file.close()
 
 
 async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:
