@@ -15,7 +15,7 @@ import pytest
 
 from core.env import TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, fresh_redis_db, read_stream, sim_config
+from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -60,11 +60,13 @@ async def count_trades(redis_url: str, at_least: int) -> int | None:
     return count if count >= at_least else None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
+@pytest.mark.exclusive  # asserts the 10,000 events/s the sim makes: no other test beside it
 async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
     tmp_path: Path, redis_url: str
 ) -> None:
-    url = await fresh_redis_db(redis_url)
     async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path)
         mesh = mesh_processes(stack, tmp_path, url)
         ingest = mesh.start("ingest", "--venue", f"sim={venue.address}")
@@ -94,9 +96,10 @@ async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
     assert rate >= 9000, f"only {rate:,.0f} events/s"
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_a_restarted_venue_gives_gap_markers_with_their_start(tmp_path: Path, redis_url: str) -> None:
-    url = await fresh_redis_db(redis_url)
     async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path)
         port = venue.port
         mesh = mesh_processes(stack, tmp_path, url)
@@ -124,6 +127,7 @@ async def _gaps(url: str) -> list[md.MarketEvent] | None:
     return found or None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_redis_restarted_empty_gives_gap_markers_and_ingest_goes_on(tmp_path: Path) -> None:
     async with contextlib.AsyncExitStack() as stack:
         redis = OwnRedis(tmp_path)

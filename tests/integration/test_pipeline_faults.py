@@ -26,7 +26,7 @@ from core.bus.codec import FIELD
 from core.env import TOKEN
 from core.health import check_health
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, fresh_redis_db, sim_config
+from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
@@ -34,7 +34,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
@@ -144,8 +144,8 @@ def kill_9(process: ServiceProcess) -> None:
 async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
     tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    url = await fresh_redis_db(redis_url)
     async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path)
         link = ("--venue", f"sim={venue.address}")
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
@@ -253,8 +253,8 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
     tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    url = await fresh_redis_db(redis_url)
     async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
         network = TcpProxy("127.0.0.1", venue.port)
         stack.push_async_callback(network.stop)  # last: the proxy forwards while the others stop
