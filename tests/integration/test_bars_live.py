@@ -90,6 +90,7 @@ async def _first_second_is_repaired_from_the_venue(
     assert candle.closed and bar_fields(bar) == bar_fields(candle)
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right(
     venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:

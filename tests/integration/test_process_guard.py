@@ -20,7 +20,7 @@ import pytest
 from tests.integration.support import TEST_TOKEN
 from tests.process_guard import descendants
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # interrupts pytest runs: not in the fast tier
 
 ROOT = Path(__file__).resolve().parents[2]
 

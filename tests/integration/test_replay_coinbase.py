@@ -28,7 +28,7 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("COINBASE")
 D = Decimal

@@ -30,7 +30,7 @@ from tests.integration.support import Venue
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("DERIBIT")
 CHANNELS = list(SESSIONS["deribit"].channels)  # trades, book, tickers: no candles

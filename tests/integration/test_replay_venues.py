@@ -20,7 +20,7 @@ from tests.integration.replay import SESSIONS, ReplaySessions, SharedReplay, cap
 from tests.integration.support import CALL_TIMEOUT_S
 from venues.registry import VENUES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WITHOUT_TRADES = {"deribit"}  # the Deribit capture holds no trade frames
 SERVICES = {

@@ -111,6 +111,7 @@ def _end_group(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
+@pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
 def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN")}
     data = tmp_path / "data"
