@@ -164,14 +164,16 @@ class ReplaySessions:
         return self._started[name]
 
     async def stop(self) -> None:
+        """Stop every one (an exit stack runs each stop, whatever an earlier one raised)."""
         started, self._started = list(self._started.values()), {}
-        for shared in started:
-            await shared.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            for shared in started:
+                stack.push_async_callback(shared.stop)
 
 
 @pytest.fixture(scope="session")
 async def replay_sessions(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ReplaySessions]:
-    """The shared replay venues (tests/conftest.py keeps their tests in one xdist worker)."""
+    """The shared replay venues (tests/workers.py keeps their tests in one xdist worker)."""
     sessions = ReplaySessions(tmp_path_factory.mktemp("replay-shared"))
     try:
         yield sessions
