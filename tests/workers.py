@@ -14,7 +14,8 @@ controller's scheduler (loadscope's, with that file as its notion of scope) read
 
 A test marked `exclusive` (it measures a rate the machine must give it whole) runs while no
 other test runs: every test holds a shared lock on a file of the run, an exclusive test an
-exclusive one; a gate lock in front keeps new tests from starting while one waits.
+exclusive one; a gate lock in front keeps new tests from starting while one waits. The browser
+tests (marked `e2e`: a whole mesh, chromium, and waits on what the page shows) are exclusive too.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _machine_share(request: pytest.FixtureRequest) -> Iterator[None]:
     if run_dir is None:  # one process: nothing runs beside the test
         yield
         return
-    exclusive = request.node.get_closest_marker("exclusive") is not None
+    exclusive = any(request.node.get_closest_marker(mark) for mark in ("exclusive", "e2e"))
     with (run_dir / "machine.gate").open("a") as gate, (run_dir / "machine.lock").open("a") as lock:
         fcntl.flock(gate, fcntl.LOCK_EX)
         fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)

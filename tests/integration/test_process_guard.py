@@ -63,6 +63,7 @@ class Inner:
         self.finally_file = directory / "finally"
         args = [sys.executable, "-m", "pytest", "-p", "tests.process_guard", "-p", "no:cacheprovider"]
         args += ["-o", "asyncio_mode=auto", "--rootdir", str(directory), "-q", "-k", test, *extra]
+        args += ["--basetemp", str(directory / "tmp")]  # not pytest's shared temp root
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),

@@ -11,13 +11,16 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,10 +114,22 @@ def _end_group(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
+@pytest.fixture
+def up_dir() -> Iterator[Path]:
+    """Where `up` runs and keeps its data: not under pytest's temp root, which any pytest starting
+    meanwhile (the other worker's, another run's) makes private again, while the embedded
+    PostgreSQL runs as a system user of its own (pgserver) that must reach its data."""
+    directory = Path(tempfile.mkdtemp(prefix="trademesh-up-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
-def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> None:
+def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN")}
-    data = tmp_path / "data"
+    data = up_dir / "data"
     args = ["up", "--free-ports", "--data-dir", str(data), "--status-every", "2"]
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args],
@@ -122,7 +137,7 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=up_dir,
         start_new_session=True,  # its own process group, so a failed test can end all of it
     )
     try:

@@ -68,6 +68,7 @@ def run_inner(directory: Path) -> list[dict[str, Any]]:
     records = directory / "records.jsonl"
     command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", "-p", "no:cacheprovider"]
     command += ["-o", "markers=exclusive", "--rootdir", str(directory), "-q", str(directory)]
+    command += ["--basetemp", str(directory / "tmp")]  # not pytest's shared temp root
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{directory}", "RECORD_FILE": str(records)}
     done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
