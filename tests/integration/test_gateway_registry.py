@@ -142,6 +142,7 @@ async def test_a_venue_registers_heartbeats_and_unregisters_on_sigterm(setup: Se
     assert f"unregistered sim at {sim.address}" in setup.gateway.log()
 
 
+@pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
 async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     sim = setup.processes.sim(setup.gateway)
     await wait_registered(setup.gateway, "sim")
@@ -157,6 +158,7 @@ async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     await setup.processes.stop(sim)
 
 
+@pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
 async def test_a_venue_back_at_the_same_address_is_reachable_at_once(setup: Setup) -> None:
     port = free_port()
     sim = setup.processes.sim(setup.gateway, port=port)
@@ -314,6 +316,7 @@ async def test_an_unreachable_instance_answers_unavailable(setup: Setup) -> None
         await unregister(setup.gateway, ghost.instance.instance_id)
 
 
+@pytest.mark.slow  # a gateway and a venue of its own: not in the fast tier
 async def test_a_configured_upstream_routes_without_registration(setup: Setup, module_database: str) -> None:
     processes = Processes(setup.directory, module_database)
     try:
