@@ -143,6 +143,7 @@ async def test_a_venue_registers_heartbeats_and_unregisters_on_sigterm(setup: Se
 
 
 @pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
+@pytest.mark.exclusive  # measures when the registry drops it, to within 2 s
 async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     sim = setup.processes.sim(setup.gateway)
     await wait_registered(setup.gateway, "sim")
