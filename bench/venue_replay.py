@@ -1,6 +1,6 @@
 """How fast a live venue turns exchange frames into trademesh events, measured on recorded sessions.
 
-For each session (the shared Kraken and Binance USD-M captures by default), two modes,
+For each session (the recorded Kraken and Binance USD-M captures by default), two modes,
 interleaved over repeats:
 
 - ccxt:  the baseline. The venue's own ccxt.pro client, in this process, against the same
@@ -48,14 +48,14 @@ from venues.replay.server import ReplayOptions, ReplayServer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "exchange-captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchange-captures"
 SESSIONS = {"kraken": "KRAKEN", "binanceusdm": "BINANCE_FUTURES"}
 ALL_CHANNELS = [md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_CANDLES, md.CHANNEL_TICKERS]
 QUIET_S = 2.0
 
 
 def session_files(name: str) -> list[Path]:
-    return sorted(p for p in SHARED.glob(f"{SESSIONS[name]}.*") if p.name.split(".")[-1].isdigit())
+    return sorted(p for p in CAPTURES.glob(f"{SESSIONS[name]}.*") if p.name.split(".")[-1].isdigit())
 
 
 def spec_of(name: str) -> Any:

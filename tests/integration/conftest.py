@@ -1,4 +1,5 @@
-"""Fixtures of the integration tests: a shared sim venue process, dedicated ones, stubs."""
+"""Fixtures of the integration tests: a shared sim venue process, dedicated ones, stubs, and the
+shared replay venues (`replay_sessions`, defined in replay.py, one per test process)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import IO
 
 import pytest
 
+from tests.integration.replay import replay_sessions
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, VenueFactory, start_venue, stop_venue
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["replay_sessions"]  # the fixture, for pytest
 
 
 @pytest.fixture(scope="session")

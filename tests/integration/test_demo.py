@@ -10,6 +10,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow  # the whole demo run: not in the fast tier
 def test_demo_streams_trades_places_an_order_and_stops_the_venue_cleanly() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "core.cli", "demo", "--rounds", "1"],

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from core.process import ServiceProcess
 from tests.integration.fuzz_support import Method, body_strategy, methods_of, read_rss_kib
 from tests.integration.gateway_support import Processes
-from tests.integration.mesh import fresh_redis_db
+from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN
@@ -51,12 +51,12 @@ async def servers(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
 ) -> AsyncIterator[list[Server]]:
     directory = tmp_path_factory.mktemp("fuzz")
-    async with new_database(database_url, "fuzz") as database:
+    async with new_database(database_url, "fuzz") as database, redis_db(redis_url) as bus:
         processes = Processes(directory, database)
         try:
             gateway = processes.gateway()
             sim = processes.sim(None)
-            bridge = processes.mesh_service(gateway, "bridge", redis_url=await fresh_redis_db(redis_url))
+            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus)
             yield [
                 Server("venue", sim.address, sim.process.pid),
                 Server("bridge", bridge.address, bridge.process.pid),

@@ -201,6 +201,7 @@ async def test_stores_opening_together_on_a_fresh_database_create_the_schema_onc
         await conn.close()
 
 
+@pytest.mark.slow  # many CLI processes at once: not in the fast tier
 async def test_cli_processes_racing_on_a_fresh_database_all_succeed(fresh_database: str) -> None:
     results = await asyncio.gather(
         *(asyncio.to_thread(keys_cli, fresh_database, "create", f"race{n}") for n in range(3))

@@ -34,7 +34,7 @@ from core.env import DATABASE_URL, TOKEN
 from core.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
-from tests.integration.mesh import MeshProcesses, fresh_redis_db, venue_link
+from tests.integration.mesh import MeshProcesses, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
@@ -165,7 +165,7 @@ async def mesh(
         patch.setenv(TOKEN, TEST_TOKEN)  # the mesh token the gateway adds to its calls
         database = await stack.enter_async_context(new_database(database_url, "mcp"))
         venue = await stack.enter_async_context(_venue(directory))
-        processes = MeshProcesses(directory, await fresh_redis_db(redis_url), database)
+        processes = MeshProcesses(directory, await stack.enter_async_context(redis_db(redis_url)), database)
         stack.push_async_callback(processes.stop_all)
         for name in ("ingest", "recorder", "bars"):
             processes.start(name, *venue_link(name, venue.address))

@@ -6,6 +6,7 @@ routing needs a target once two instances serve the same service."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -29,7 +30,7 @@ from tests.integration.gateway_support import (
     open_stream,
     registry_stub,
 )
-from tests.integration.mesh import fresh_redis_db
+from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
@@ -79,6 +80,28 @@ async def register(gateway: Gateway, request: reg.RegisterRequest) -> reg.Regist
     return reply
 
 
+@contextlib.asynccontextmanager
+async def heartbeating(gateway: Gateway, instance_id: str) -> AsyncIterator[None]:
+    """Keeps a registration made by the test alive while the block runs, as a service does: with
+    a 2 s ttl, a slow moment of the machine would otherwise expire it mid-test."""
+    channel, stub = registry_stub(gateway)
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            request = reg.HeartbeatRequest(instance_id=instance_id)
+            await stub.Heartbeat(request, metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S)
+
+    async with channel:
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def unregister(gateway: Gateway, instance_id: str) -> None:
     channel, stub = registry_stub(gateway)
     async with channel:
@@ -119,6 +142,8 @@ async def test_a_venue_registers_heartbeats_and_unregisters_on_sigterm(setup: Se
     assert f"unregistered sim at {sim.address}" in setup.gateway.log()
 
 
+@pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
+@pytest.mark.exclusive  # measures when the registry drops it, to within 2 s
 async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     sim = setup.processes.sim(setup.gateway)
     await wait_registered(setup.gateway, "sim")
@@ -134,6 +159,7 @@ async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     await setup.processes.stop(sim)
 
 
+@pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
 async def test_a_venue_back_at_the_same_address_is_reachable_at_once(setup: Setup) -> None:
     port = free_port()
     sim = setup.processes.sim(setup.gateway, port=port)
@@ -164,6 +190,7 @@ async def test_a_venue_back_at_the_same_address_is_reachable_at_once(setup: Setu
         await setup.processes.stop(again)
 
 
+@pytest.mark.slow  # a fault test (the gateway restarted): not in the fast tier
 async def test_a_restarted_gateway_is_refilled_and_its_open_streams_end_unavailable(
     setup: Setup, module_database: str
 ) -> None:
@@ -255,15 +282,16 @@ async def test_two_instances_of_a_service_need_a_target(setup: Setup) -> None:
                 name="sim-copy", kind=reg.KIND_VENUE, address=sim.address, services=[MARKET_DATA]
             ),
         )
-        answer = await grpcweb_call(setup.gateway, LIST_INSTRUMENTS, b"", key=setup.key)
-        assert answer.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
-        assert answer.message == (
-            f"2 instances serve {MARKET_DATA} (sim, sim-copy): name one with the header "
-            "`x-trademesh-target: <name>`"
-        )
-        result = await buf_curl(setup.gateway, LIST_INSTRUMENTS, key=setup.key, target="sim-copy")
-        assert result.returncode == 0, result.stderr
-        assert len(json.loads(result.stdout)["instruments"]) == 3
+        async with heartbeating(setup.gateway, copy.instance.instance_id):
+            answer = await grpcweb_call(setup.gateway, LIST_INSTRUMENTS, b"", key=setup.key)
+            assert answer.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+            assert answer.message == (
+                f"2 instances serve {MARKET_DATA} (sim, sim-copy): name one with the header "
+                "`x-trademesh-target: <name>`"
+            )
+            result = await buf_curl(setup.gateway, LIST_INSTRUMENTS, key=setup.key, target="sim-copy")
+            assert result.returncode == 0, result.stderr
+            assert len(json.loads(result.stdout)["instruments"]) == 3
         await unregister(setup.gateway, copy.instance.instance_id)
         # One left: no target needed again.
         answer = await grpcweb_call(setup.gateway, LIST_INSTRUMENTS, b"", key=setup.key)
@@ -279,15 +307,17 @@ async def test_an_unreachable_instance_answers_unavailable(setup: Setup) -> None
         reg.RegisterRequest(name="ghost", kind=reg.KIND_VENUE, address=address, services=[MARKET_DATA]),
     )
     try:
-        answer = await grpcweb_call(
-            setup.gateway, LIST_INSTRUMENTS, b"", key=setup.key, headers={"x-trademesh-target": "ghost"}
-        )
+        async with heartbeating(setup.gateway, ghost.instance.instance_id):
+            answer = await grpcweb_call(
+                setup.gateway, LIST_INSTRUMENTS, b"", key=setup.key, headers={"x-trademesh-target": "ghost"}
+            )
         assert answer.code == grpc.StatusCode.UNAVAILABLE.value[0]
         assert f"upstream {address} is unreachable" in answer.message
     finally:
         await unregister(setup.gateway, ghost.instance.instance_id)
 
 
+@pytest.mark.slow  # a gateway and a venue of its own: not in the fast tier
 async def test_a_configured_upstream_routes_without_registration(setup: Setup, module_database: str) -> None:
     processes = Processes(setup.directory, module_database)
     try:
@@ -323,14 +353,16 @@ async def test_a_bad_upstream_flag_names_the_value(setup: Setup) -> None:
 async def test_a_mesh_service_registers_as_core_and_is_reachable_without_a_target(
     setup: Setup, redis_url: str
 ) -> None:
-    bridge = setup.processes.mesh_service(setup.gateway, "bridge", redis_url=await fresh_redis_db(redis_url))
-    try:
-        instance = await wait_registered(setup.gateway, "bridge")
-        assert instance.kind == reg.KIND_CORE and instance.address == bridge.address
-        assert "trademesh.livedata.v1.LiveData" in instance.services
-        result = await buf_curl(setup.gateway, "trademesh.livedata.v1.LiveData/ListStreams", key=setup.key)
-        assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout).get("subscriberCount", 0) == 0
-    finally:
-        await setup.processes.stop(bridge)
+    async with redis_db(redis_url) as url:
+        bridge = setup.processes.mesh_service(setup.gateway, "bridge", redis_url=url)
+        try:
+            instance = await wait_registered(setup.gateway, "bridge")
+            assert instance.kind == reg.KIND_CORE and instance.address == bridge.address
+            assert "trademesh.livedata.v1.LiveData" in instance.services
+            method = "trademesh.livedata.v1.LiveData/ListStreams"
+            result = await buf_curl(setup.gateway, method, key=setup.key)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout).get("subscriberCount", 0) == 0
+        finally:
+            await setup.processes.stop(bridge)
     assert "bridge" not in await list_instances(setup.gateway)

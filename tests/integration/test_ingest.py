@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from core.env import TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, fresh_redis_db, read_stream, sim_config
+from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -26,11 +27,20 @@ __all__ = ["redis_url"]  # the fixture, for pytest
 TRADES_PER_S, BOOK_PER_S = 1000, 2300
 
 
-def start_sim(tmp_path: Path, port: int = 0, name: str = "sim") -> ServiceProcess:
+def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, port: int = 0) -> ServiceProcess:
+    """A sim venue, ended when `stack` closes (an exit stack runs every callback, whatever fails)."""
     config = sim_config(tmp_path, TRADES_PER_S, BOOK_PER_S)
     args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config)]
-    with (tmp_path / f"{name}.log").open("a") as log:
-        return start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+    with (tmp_path / "sim.log").open("a") as log:
+        venue = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+    stack.push_async_callback(asyncio.to_thread, venue.terminate)
+    return venue
+
+
+def mesh_processes(stack: contextlib.AsyncExitStack, tmp_path: Path, redis_url: str) -> MeshProcesses:
+    mesh = MeshProcesses(tmp_path, redis_url)
+    stack.push_async_callback(mesh.stop_all)
+    return mesh
 
 
 def trade_ids(events: list[md.MarketEvent]) -> dict[str, list[int]]:
@@ -50,13 +60,15 @@ async def count_trades(redis_url: str, at_least: int) -> int | None:
     return count if count >= at_least else None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
+@pytest.mark.exclusive  # asserts the 10,000 events/s the sim makes: no other test beside it
 async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
     tmp_path: Path, redis_url: str
 ) -> None:
-    url = await fresh_redis_db(redis_url)
-    venue = start_sim(tmp_path)
-    mesh = MeshProcesses(tmp_path, url)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path)
+        mesh = mesh_processes(stack, tmp_path, url)
         ingest = mesh.start("ingest", "--venue", f"sim={venue.address}")
         await until(lambda: count_trades(url, 3000), 30, 0.2, "3,000 trades on the bus")
         ingest.process.send_signal(signal.SIGKILL)
@@ -65,9 +77,6 @@ async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
         mesh.start("ingest", "--venue", f"sim={venue.address}")
         before = await count_trades(url, 0) or 0
         await until(lambda: count_trades(url, before + 6000), 30, 0.2, "6,000 more trades")
-    finally:
-        await mesh.stop_all()
-        venue.terminate()
     trades = await read_stream(url, "md.sim.trades")
     book = await read_stream(url, "md.sim.book")
     for symbol, ids in trade_ids(trades).items():
@@ -87,23 +96,22 @@ async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
     assert rate >= 9000, f"only {rate:,.0f} events/s"
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_a_restarted_venue_gives_gap_markers_with_their_start(tmp_path: Path, redis_url: str) -> None:
-    url = await fresh_redis_db(redis_url)
-    venue = start_sim(tmp_path)
-    port = venue.port
-    mesh = MeshProcesses(tmp_path, url)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path)
+        port = venue.port
+        mesh = mesh_processes(stack, tmp_path, url)
         mesh.start("ingest", "--venue", f"sim=127.0.0.1:{port}")
         await until(lambda: count_trades(url, 1000), 30, 0.2, "1,000 trades")
         venue.process.send_signal(signal.SIGKILL)
         venue.process.wait()
-        venue = start_sim(tmp_path, port)
+        start_sim(stack, tmp_path, port)
         await until(lambda: _gaps(url), 30, 0.2, "gap markers")
         before = await count_trades(url, 0) or 0
         await until(lambda: count_trades(url, before + 1000), 30, 0.2, "trades after the gap")
-    finally:
-        await mesh.stop_all()
-        venue.terminate()
+        await mesh.stop_all()  # before the restarted venue: ingest sees no second disconnect
     trades = await read_stream(url, "md.sim.trades")
     ours = [g for g in gap_notices(trades) if g.notice.since_ns > 0]
     assert {g.symbol for g in ours} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
@@ -119,12 +127,14 @@ async def _gaps(url: str) -> list[md.MarketEvent] | None:
     return found or None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_redis_restarted_empty_gives_gap_markers_and_ingest_goes_on(tmp_path: Path) -> None:
-    redis = OwnRedis(tmp_path)
-    redis.start()
-    venue = start_sim(tmp_path)
-    mesh = MeshProcesses(tmp_path, redis.url)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        redis = OwnRedis(tmp_path)
+        stack.callback(redis.kill)
+        redis.start()
+        venue = start_sim(stack, tmp_path)
+        mesh = mesh_processes(stack, tmp_path, redis.url)
         mesh.start("ingest", "--venue", f"sim={venue.address}")
         await until(lambda: count_trades(redis.url, 1000), 30, 0.2, "1,000 trades")
         redis.kill()
@@ -132,10 +142,6 @@ async def test_redis_restarted_empty_gives_gap_markers_and_ingest_goes_on(tmp_pa
         redis.start()
         await until(lambda: _gaps(redis.url), 30, 0.2, "gap markers after the restart")
         await until(lambda: count_trades(redis.url, 1000), 30, 0.2, "trades after the restart")
-    finally:
-        await mesh.stop_all()
-        venue.terminate()
-        redis.kill()
     assert "Redis restarted" in mesh.log("ingest")
 
 

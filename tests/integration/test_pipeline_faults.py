@@ -9,6 +9,7 @@ own candles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from core.bus.codec import FIELD
 from core.env import TOKEN
 from core.health import check_health
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, fresh_redis_db, sim_config, venue_link
+from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
@@ -33,7 +34,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
@@ -55,11 +56,24 @@ FROM bars WHERE timeframe = '1s'
 """
 
 
-def start_sim(tmp_path: Path, *extra: str) -> ServiceProcess:
-    config = sim_config(tmp_path, 1000, 2300)  # about 10,000 events/s over three symbols
+def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, *extra: str) -> ServiceProcess:
+    """A sim venue at about 10,000 events/s over three symbols, ended when `stack` closes."""
+    config = sim_config(tmp_path, 1000, 2300)
     args = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config), *extra]
     with (tmp_path / "sim.log").open("a") as log:
-        return start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+        venue = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+    stack.push_async_callback(asyncio.to_thread, venue.terminate)
+    return venue
+
+
+def mesh_processes(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, redis_url: str, database_url: str
+) -> MeshProcesses:
+    """The test's mesh services, all ended when `stack` closes (each cleanup runs whatever the
+    others did: an exit stack calls every callback)."""
+    mesh = MeshProcesses(tmp_path, redis_url, database_url)
+    stack.push_async_callback(mesh.stop_all)
+    return mesh
 
 
 @pytest.fixture
@@ -130,10 +144,10 @@ def kill_9(process: ServiceProcess) -> None:
 async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
     tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    url = await fresh_redis_db(redis_url)
-    venue = start_sim(tmp_path)
-    mesh = MeshProcesses(tmp_path, url, fresh_database)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path)
+        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         names = ("ingest", "recorder", "bars")
         running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
@@ -151,9 +165,6 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         await until(lambda: live_bars(db, 12), 60, 0.5, "a dozen live 1s bars recorded")
         running["ingest"].terminate()  # no more input: let recorder and bars drain
         await until(lambda: settled(db), 60, 0.5, "the pipeline drained")
-    finally:
-        venue.terminate()
-        await mesh.stop_all()
     await assert_every_event_once(db)
     await assert_bars_match_the_trades(db)
     assert await dead_letters(url) == {"recorder", "bars"}
@@ -219,11 +230,12 @@ async def assert_repaired_like_the_venue(db: asyncpg.Connection, venue: ServiceP
 async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
     tmp_path: Path, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    redis = OwnRedis(tmp_path)
-    redis.start()
-    venue = start_sim(tmp_path)
-    mesh = MeshProcesses(tmp_path, redis.url, fresh_database)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        redis = OwnRedis(tmp_path)
+        stack.callback(redis.kill)
+        redis.start()
+        venue = start_sim(stack, tmp_path)
+        mesh = mesh_processes(stack, tmp_path, redis.url, fresh_database)
         names = ("ingest", "recorder", "bars")
         running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
@@ -236,20 +248,17 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
         for name, process in running.items():
             assert process.process.poll() is None, f"{name} died"
             assert await check_health(process.address) == "SERVING", name
-    finally:
-        venue.terminate()
-        redis.kill()
-        await mesh.stop_all()
 
 
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
     tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    url = await fresh_redis_db(redis_url)
-    venue = start_sim(tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
-    network = TcpProxy("127.0.0.1", venue.port)
-    mesh = MeshProcesses(tmp_path, url, fresh_database)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
+        network = TcpProxy("127.0.0.1", venue.port)
+        stack.push_async_callback(network.stop)  # last: the proxy forwards while the others stop
+        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         await network.start()
         # In a thread: the proxy runs on this loop and must forward while ingest starts.
         await asyncio.to_thread(mesh.start, "ingest", "--venue", f"sim={network.address}")
@@ -258,8 +267,4 @@ async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_histor
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         network.cut()
         await assert_repaired_like_the_venue(db, venue)
-    finally:
-        venue.terminate()  # first: whatever fails below, no venue outlives the test
-        await mesh.stop_all()
-        await network.stop()
     assert "gap marker" in mesh.log("ingest")

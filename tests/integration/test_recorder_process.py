@@ -193,6 +193,7 @@ async def count_when_pending(bus: Bus, stream: str, expected: int) -> int | None
     return pending if pending == expected else None
 
 
+@pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_kill_9_mid_stream_then_restart_records_every_event_once(
     recorders: Start, bus: Bus, db: Any
 ) -> None:

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.replay import (
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    replay_venue_fixture,
+    shared_replay_fixture,
+)
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     Venue,
@@ -29,7 +36,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("BINANCE")
 D = Decimal
@@ -101,13 +108,14 @@ EXPECTED = Expected(FILES)
 
 
 replay_venue = replay_venue_fixture("binance", FILES)
+shared_replay = shared_replay_fixture("binance")
 
 
-async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
-    stubs = replay_venue.stubs()
+async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
+    stubs = shared_replay.venue.stubs()
     symbols = await instruments(stubs)
     assert symbols == {"NKNUSDT": "NKN/USDT", "BLZETH": "BLZ/ETH", "LRCBTC": "LRC/BTC", "RUNEEUR": "RUNE/EUR"}
-    collected = await collect(stubs, list(symbols.values()))
+    collected = await shared_replay.collected()
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
         assert collected.trades(symbol) == EXPECTED.trades[native]
@@ -141,8 +149,8 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     assert "rate limited, waiting" in log and "could not be understood" in log
 
 
-async def test_candle_history_pages_through_rest(replay_venue: Venue) -> None:
-    stubs = replay_venue.stubs()
+async def test_candle_history_pages_through_rest(shared_replay: SharedReplay) -> None:
+    stubs = shared_replay.venue.stubs()
     (recorded,) = EXPECTED.candles["NKNUSDT"]
     minute = 60_000_000_000
     end_ns = recorded[0] * 1_000_000 + minute
@@ -261,8 +269,8 @@ async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) ->
     assert len(filled_states) == 2, "the REST answer's FILLED, then the fill itself"
 
 
-async def test_trading_without_credentials_is_refused(replay_venue: Venue) -> None:
-    stubs = replay_venue.stubs()
+async def test_trading_without_credentials_is_refused(shared_replay: SharedReplay) -> None:
+    stubs = shared_replay.venue.stubs()
     with pytest.raises(Exception) as failure:
         await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     assert "TRADEMESH_BINANCE_API_KEY" in str(failure.value)

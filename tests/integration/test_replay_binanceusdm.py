@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.replay import (
+    Collected,
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    replay_venue_fixture,
+    shared_replay_fixture,
+)
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     Venue,
@@ -29,7 +37,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("BINANCE_FUTURES")
 D = Decimal
@@ -125,6 +133,7 @@ SYMBOLS = {
 
 
 replay_venue = replay_venue_fixture("binanceusdm", FILES)
+shared_replay = shared_replay_fixture("binanceusdm")
 
 
 def assert_book(collected: Collected, symbol: str, native: str, depth: int = 900) -> None:
@@ -141,11 +150,11 @@ def assert_book(collected: Collected, symbol: str, native: str, depth: int = 900
         assert all(want.get(p, q) == q for p, q in levels.items()), f"{symbol}: a deep level differs"
 
 
-async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
-    stubs = replay_venue.stubs()
+async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
+    stubs = shared_replay.venue.stubs()
     symbols = await instruments(stubs)
     assert symbols == SYMBOLS
-    collected = await collect(stubs, list(symbols.values()))
+    collected = await shared_replay.collected()
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
         assert collected.trades(symbol) == EXPECTED.trades[native]

@@ -14,13 +14,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.replay import (
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    replay_venue_fixture,
+    shared_replay_fixture,
+)
 from tests.integration.support import Venue, stream_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("BYBIT")
 D = Decimal
@@ -100,12 +107,13 @@ EXPECTED = Expected(FILES)
 
 
 replay_venue = replay_venue_fixture("bybit", FILES)
+shared_replay = shared_replay_fixture("bybit")
 
 
-async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
-    stubs = replay_venue.stubs()
+async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
+    stubs = shared_replay.venue.stubs()
     assert await instruments(stubs) == {"BTCUSDT": SYMBOL}
-    collected = await collect(stubs, [SYMBOL])
+    collected = await shared_replay.collected()
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     assert collected.trades(SYMBOL) == EXPECTED.trades
     tickers = collected.of(SYMBOL, "ticker")

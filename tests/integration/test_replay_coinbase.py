@@ -15,13 +15,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.replay import (
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    replay_venue_fixture,
+    shared_replay_fixture,
+)
 from tests.integration.support import Venue, stream_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("COINBASE")
 D = Decimal
@@ -100,15 +107,14 @@ EXPECTED = Expected(FILES)
 
 
 replay_venue = replay_venue_fixture("coinbase", FILES)
+shared_replay = shared_replay_fixture("coinbase")
 
 
-async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
+async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
     """Public market data needs no credentials (ccxt subscribes without a JWT)."""
-    stubs = replay_venue.stubs()
+    stubs = shared_replay.venue.stubs()
     assert await instruments(stubs) == {"BTC-USD": SYMBOL}
-    collected = await collect(
-        stubs, [SYMBOL], channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS]
-    )
+    collected = await shared_replay.collected()  # trades, book and tickers: the venue's channels
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     assert collected.trades(SYMBOL) == EXPECTED.trades
     assert collected.tickers(SYMBOL, last_price=True) == EXPECTED.tickers

@@ -16,15 +16,24 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import Collected, capture_files, collect, instruments, replay_venue_fixture
+from tests.integration.replay import (
+    SESSIONS,
+    Collected,
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    replay_venue_fixture,
+    shared_replay_fixture,
+)
 from tests.integration.support import Venue
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = capture_files("DERIBIT")
-CHANNELS = [md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS]
+CHANNELS = list(SESSIONS["deribit"].channels)  # trades, book, tickers: no candles
 D = Decimal
 Book = tuple[dict[D, D], dict[D, D]]
 
@@ -106,6 +115,7 @@ SYMBOLS = {
 
 
 replay_venue = replay_venue_fixture("deribit", FILES)
+shared_replay = shared_replay_fixture("deribit")
 
 
 async def subscribe_all(venue: Venue) -> tuple[dict[str, str], Collected]:
@@ -115,8 +125,9 @@ async def subscribe_all(venue: Venue) -> tuple[dict[str, str], Collected]:
     return symbols, await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0)
 
 
-async def test_every_message_comes_out_normalized(replay_venue: Venue) -> None:
-    symbols, collected = await subscribe_all(replay_venue)
+async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
+    symbols = await instruments(shared_replay.venue.stubs())
+    collected = await shared_replay.collected()  # every instrument on CHANNELS, as subscribe_all
     assert symbols == SYMBOLS
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():

@@ -32,7 +32,7 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 D = Decimal
 NATIVE, SYMBOL, REST_PAIR = "XBT/CHF", "BTC/CHF", "XBTCHF"

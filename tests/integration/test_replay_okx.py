@@ -15,13 +15,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.replay import capture_files, collect, instruments, running_replay_venue
+from tests.integration.replay import (
+    ReplaySessions,
+    SharedReplay,
+    capture_files,
+    collect,
+    instruments,
+    running_replay_venue,
+)
 from tests.integration.support import CALL_TIMEOUT_S, Venue
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 D = Decimal
 # venue name -> (capture prefix, native symbol, canonical symbol, candle volume column)
@@ -105,6 +112,14 @@ async def replay_venue(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncI
         yield name, venue
 
 
+@pytest.fixture(params=list(VENUES))
+def shared_replay(
+    replay_sessions: ReplaySessions, request: pytest.FixtureRequest
+) -> tuple[str, SharedReplay]:
+    """The venue's shared replay, for the tests that only read it."""
+    return request.param, replay_sessions.get(request.param)
+
+
 def by_open_time(candles: list[tuple[Any, ...]]) -> dict[int, list[tuple[Any, ...]]]:
     grouped: dict[int, list[tuple[Any, ...]]] = {}
     for candle in candles:
@@ -119,13 +134,13 @@ def test_fixture_checksums_follow_the_documented_algorithm() -> None:
         assert expected.checksums_ok == expected.book_frames
 
 
-async def test_every_message_comes_out_normalized(replay_venue: tuple[str, Venue]) -> None:
-    name, venue = replay_venue
+async def test_every_message_comes_out_normalized(shared_replay: tuple[str, SharedReplay]) -> None:
+    name, shared = shared_replay
     prefix, native, symbol, column = VENUES[name]
     expected = Expected(capture_files(prefix), column)
-    stubs = venue.stubs()
+    stubs = shared.venue.stubs()
     assert await instruments(stubs) == {native: symbol}
-    collected = await collect(stubs, [symbol])
+    collected = await shared.collected()
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     assert collected.trades(symbol) == expected.trades
     assert collected.tickers(symbol, last_price=True) == expected.tickers
@@ -151,13 +166,11 @@ async def test_a_lost_book_update_forces_a_resync(replay_venue: tuple[str, Venue
     assert collected.trades(symbol) == expected.trades
 
 
-async def test_every_candle_update_comes_out(replay_venue: tuple[str, Venue]) -> None:
-    name, venue = replay_venue
+async def test_every_candle_update_comes_out(shared_replay: tuple[str, SharedReplay]) -> None:
+    name, shared = shared_replay
     prefix, _, symbol, column = VENUES[name]
     expected = Expected(capture_files(prefix), column)
-    stubs = venue.stubs()
-    await instruments(stubs)
-    collected = await collect(stubs, [symbol], channels=[md.CHANNEL_CANDLES])
+    collected = await shared.collected()
     assert by_open_time(collected.candles(symbol)) == by_open_time(expected.candles)
 
 

@@ -34,7 +34,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 D = Decimal
 # What one test order asks: 0.001 BTC on spot, 2 contracts (of 0.01 BTC) on swaps.

@@ -1,37 +1,27 @@
 """Every live venue starts from its recorded session, answers health and reflection, and streams.
 
 The per-venue files (test_replay_<venue>.py) check values against each capture; this one
-checks what all eight share, and what an operator gets for bad replay arguments.
+checks what all eight share, and what an operator gets for bad replay arguments. It reads the
+same shared replay venues as their read-only tests (replay.SharedReplay): the stream checked
+here is the one record of each venue's replay.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.integration.replay import capture_files, collect, instruments, start_replay_venue
-from tests.integration.support import CALL_TIMEOUT_S, Venue, stop_venue
-from trademesh.marketdata.v1 import marketdata_pb2 as md
+from tests.integration.replay import SESSIONS, ReplaySessions, SharedReplay, capture_files, instruments
+from tests.integration.support import CALL_TIMEOUT_S
 from venues.registry import VENUES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CAPTURES = {
-    "binance": "BINANCE",
-    "bybit": "BYBIT",
-    "kraken": "KRAKEN",
-    "okx": "OKX",
-    "coinbase": "COINBASE",
-    "binanceusdm": "BINANCE_FUTURES",
-    "okx-swap": "OKX_SWAP",
-    "deribit": "DERIBIT",
-}
 WITHOUT_TRADES = {"deribit"}  # the Deribit capture holds no trade frames
 SERVICES = {
     "trademesh.marketdata.v1.MarketData",
@@ -41,20 +31,20 @@ SERVICES = {
 
 
 def test_every_registered_live_venue_has_a_recorded_session() -> None:
-    assert set(CAPTURES) == set(VENUES) - {"sim"}
+    assert set(SESSIONS) == set(VENUES) - {"sim"}
+    assert all(session.files() for session in SESSIONS.values())
 
 
-@pytest.fixture(params=sorted(CAPTURES))
-async def live_venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, Venue]]:
-    venue, log = start_replay_venue(tmp_path, request.param, capture_files(CAPTURES[request.param]))
-    try:
-        yield request.param, venue
-    finally:
-        await stop_venue(venue, log)
+@pytest.fixture(params=sorted(SESSIONS))
+def live_venue(replay_sessions: ReplaySessions, request: pytest.FixtureRequest) -> tuple[str, SharedReplay]:
+    return request.param, replay_sessions.get(request.param)
 
 
-async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue: tuple[str, Venue]) -> None:
-    name, venue = live_venue
+async def test_a_live_venue_serves_health_reflection_and_market_data(
+    live_venue: tuple[str, SharedReplay],
+) -> None:
+    name, shared = live_venue
+    venue = shared.venue
     channel = venue.channel(token=None)
     health = health_pb2_grpc.HealthStub(channel)
     for service in ["", *sorted(SERVICES)]:
@@ -70,8 +60,7 @@ async def test_a_live_venue_serves_health_reflection_and_market_data(live_venue:
     stubs = venue.stubs()
     symbols = await instruments(stubs)
     assert symbols, "the venue lists the capture's instruments"
-    channels = [md.CHANNEL_TRADES, md.CHANNEL_BOOK]
-    collected = await collect(stubs, sorted(symbols.values()), channels=channels, quiet_s=5.0)
+    collected = await shared.collected()  # every instrument, on every channel of the session
     kinds = {kind for _, kind in collected.counts()}
     expected = {"book_snapshot", "book_delta"} | (set() if name in WITHOUT_TRADES else {"trade"})
     assert kinds >= expected, kinds

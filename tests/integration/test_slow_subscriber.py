@@ -30,7 +30,8 @@ from tests.integration.support import (
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-pytestmark = pytest.mark.integration
+# Exclusive: the fast subscriber's latency is measured, in this process, against a 1 s bound.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 # One busy symbol: 200 batches/s of a few thousand events/s in all.
 BUSY = """

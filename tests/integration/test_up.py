@@ -6,17 +6,21 @@ bars closing, restart a service killed under it, and stop everything on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,9 +103,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> None:
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """Whatever is left of the mesh: `up` and every process it started share its process group."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: up stops its services in order
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture
+def up_dir() -> Iterator[Path]:
+    """Where `up` runs and keeps its data: not under pytest's temp root, which any pytest starting
+    meanwhile (the other worker's, another run's) makes private again, while the embedded
+    PostgreSQL runs as a system user of its own (pgserver) that must reach its data."""
+    directory = Path(tempfile.mkdtemp(prefix="trademesh-up-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
+def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN")}
-    data = tmp_path / "data"
+    data = up_dir / "data"
     args = ["up", "--free-ports", "--data-dir", str(data), "--status-every", "2"]
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args],
@@ -109,42 +137,43 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=up_dir,
+        start_new_session=True,  # its own process group, so a failed test can end all of it
     )
-    out = Output(process)
     try:
-        out.wait_for(r"embedded redis and postgresql", 60)
-        out.wait_for(r"all services healthy", 120)
-        pids = {
-            m[1]: int(m[2])
-            for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines)
-            if m
-        }
-        assert set(pids) == {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}
-        studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
-        key = (data / "api-key").read_text().strip()
-        with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
-            assert "<title>trademesh Studio</title>" in page.read().decode()
-        # Each service registers in the background once it serves: give the last one a moment.
-        expected, deadline = {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}, time.monotonic() + 15
-        while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert registered == expected
-        trades, bars = out.progress_beyond(0, 0, 60)
-
-        os.kill(pids["recorder"], signal.SIGKILL)
-        out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)
-        restarted = out.wait_for(r"recorder\s+\| \[supervisor\] restarted .*\(pid (\d+)\)", 60)
-        pids["recorder"] = int(restarted[1])
-        out.progress_beyond(trades, bars, 60)
-
-        process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 0
-        out.wait_for(r"mesh\s+\| stopped", 10)
+        _check_up(process, data)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _end_group(process)
+
+
+def _check_up(process: subprocess.Popen[str], data: Path) -> None:
+    out = Output(process)
+    out.wait_for(r"embedded redis and postgresql", 60)
+    out.wait_for(r"all services healthy", 120)
+    pids = {
+        m[1]: int(m[2]) for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines) if m
+    }
+    assert set(pids) == {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}
+    studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
+    key = (data / "api-key").read_text().strip()
+    with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
+        assert "<title>trademesh Studio</title>" in page.read().decode()
+    # Each service registers in the background once it serves: give the last one a moment.
+    expected, deadline = {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}, time.monotonic() + 15
+    while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert registered == expected
+    trades, bars = out.progress_beyond(0, 0, 60)
+
+    os.kill(pids["recorder"], signal.SIGKILL)
+    out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)
+    restarted = out.wait_for(r"recorder\s+\| \[supervisor\] restarted .*\(pid (\d+)\)", 60)
+    pids["recorder"] = int(restarted[1])
+    out.progress_beyond(trades, bars, 60)
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 0
+    out.wait_for(r"mesh\s+\| stopped", 10)
     assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
     printed = "\n".join(out.lines)
     for secret in ("token", "api-key", "session-secret"):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,6 +134,7 @@ def tapes(draw: st.DrawFn) -> tuple[list[Trade], list[list[Trade]], set[int], in
     return trades, batches, restarts, len(copies)
 
 
+@pytest.mark.slow  # a long property test (seconds of examples): not in the fast tier
 @settings(max_examples=300, deadline=None)
 @given(tapes())
 def test_any_arrival_within_lateness_gives_the_group_by_of_the_unique_trades(

@@ -182,6 +182,7 @@ def depth_of(copy: dict[Side, dict[int, int]], side: Side) -> list[tuple[int, in
 # ---- properties
 
 
+@pytest.mark.slow  # a long property test (seconds of examples): not in the fast tier
 @settings(max_examples=800, deadline=None)
 @given(operations)
 def test_book_agrees_with_a_naive_price_time_priority_model(ops: list[Op]) -> None:

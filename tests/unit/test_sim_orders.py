@@ -391,6 +391,7 @@ class Trading(RuleBasedStateMachine):
                     assert all(o.owner == SYNTHETIC for o in book.orders_at(side, price))
 
 
+@pytest.mark.slow  # a long property test (seconds of examples): not in the fast tier
 def test_exchange_invariants_hold_under_random_user_and_synthetic_trading() -> None:
     run_state_machine_as_test(
         Trading, settings=settings(max_examples=300, stateful_step_count=50, deadline=None)

@@ -1,7 +1,7 @@
 """Replay harness: a local stand-in for a venue's REST and WebSocket endpoints.
 
 It serves a recorded session (venues/replay/capture.py reads the line format of
-../shared/fixtures/exchange-captures) in the venue's own wire formats, so the
+fixtures/exchange-captures/README.md) in the venue's own wire formats, so the
 venue's real ccxt.pro client, pointed at it through ccxt's `urls` option, runs
 offline exactly as it would against the exchange. What is venue-specific (how a
 subscription is answered, which topic a frame belongs to, what a REST path

@@ -1,4 +1,4 @@
-"""Read recorded exchange sessions (the line format of ../shared/fixtures/exchange-captures).
+"""Read recorded exchange sessions (the line format of fixtures/exchange-captures/README.md).
 
     <url> -> <ts>: <body>        a REST response (in *.0 and *.http.N.0 files)
     <url> <-> <ts>               a WebSocket connection was opened

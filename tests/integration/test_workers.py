@@ -1,0 +1,94 @@
+"""How the suite shares pytest-xdist's two workers (tests/workers.py), checked on a small run of
+its own: a module-scoped fixture's tests stay in one worker and set it up once, the others are
+spread over both, and an exclusive test runs while no other does.
+
+(xdist's own `loadgroup` stopped grouping anything under pytest 9, silently: this would say so.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # runs pytest sessions of its own
+
+ROOT = Path(__file__).resolve().parents[2]
+
+INNER = {
+    "conftest.py": 'pytest_plugins = ["tests.workers"]\n',
+    "test_grouped.py": """
+        import pytest
+        from record import record
+
+        @pytest.fixture(scope="module")
+        def shared():
+            record("setup", "shared")
+            return "shared"
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_uses_the_module_fixture(shared, i):
+            record("ran", f"grouped-{i}", seconds=0.2)
+    """,
+    "test_free.py": """
+        import pytest
+        from record import record
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_free(i):
+            record("ran", f"free-{i}", seconds=0.3)
+
+        @pytest.mark.exclusive
+        def test_alone():
+            record("ran", "alone", seconds=1.0)
+    """,
+    "record.py": """
+        import json, os, time
+
+        def record(kind, name, seconds=0.0):
+            start = time.monotonic()
+            time.sleep(seconds)
+            line = {"kind": kind, "name": name, "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                    "start": start, "end": time.monotonic()}
+            with open(os.environ["RECORD_FILE"], "a") as f:
+                f.write(json.dumps(line) + "\\n")
+    """,
+}
+
+
+def run_inner(directory: Path) -> list[dict[str, Any]]:
+    for name, text in INNER.items():
+        (directory / name).write_text(textwrap.dedent(text))
+    records = directory / "records.jsonl"
+    command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", "-p", "no:cacheprovider"]
+    command += ["-o", "markers=exclusive", "--rootdir", str(directory), "-q", str(directory)]
+    command += ["--basetemp", str(directory / "tmp")]  # not pytest's shared temp root
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{directory}", "RECORD_FILE": str(records)}
+    done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [json.loads(line) for line in records.read_text().splitlines()]
+
+
+def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two tests ran at the same time (monotonic clocks are one clock across processes)."""
+    return bool(a["start"] < b["end"] and b["start"] < a["end"])
+
+
+def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone(tmp_path: Path) -> None:
+    records = run_inner(tmp_path)
+    ran = [r for r in records if r["kind"] == "ran"]
+    assert len(ran) == 6 + 8 + 1
+    assert [r["kind"] for r in records].count("setup") == 1, "the module fixture was set up twice"
+    assert len({r["worker"] for r in ran if r["name"].startswith("grouped-")}) == 1
+    assert {r["worker"] for r in ran} == {"gw0", "gw1"}, "the free tests were not spread"
+    (alone,) = [r for r in ran if r["name"] == "alone"]
+    overlapping = [
+        r["name"] for r in ran if r is not alone and r["start"] < alone["end"] and r["end"] > alone["start"]
+    ]
+    assert not overlapping, f"ran beside the exclusive test: {overlapping}"

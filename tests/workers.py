@@ -1,0 +1,127 @@
+"""A pytest plugin: how the tests share pytest-xdist's workers (`./dev test` runs `-n 2 --dist loadscope`).
+
+Tests go to the workers one by one, except groups, which go whole to one worker, so that
+what their tests share is set up once, as in a serial run:
+
+- the tests of a module that use a module-scoped fixture (a gateway, a bridge, Studio's mesh
+  and browser): one group per module;
+- the tests that read a shared replay venue (`replay_sessions`, tests/integration/replay.py):
+  one group, whose worker owns the shared venues (one per capture).
+
+Only a worker, which collects, can tell a test's fixtures; only the controller schedules. So
+each worker writes {test id: group} to a file the controller named (in `workerinput`), and the
+controller's scheduler (loadscope's, with that file as its notion of scope) reads it.
+
+A test marked `exclusive` (it measures a rate the machine must give it whole) runs while no
+other test runs: every test holds a shared lock on a file of the run, an exclusive test an
+exclusive one; a gate lock in front keeps new tests from starting while one waits. The browser
+tests (marked `e2e`: a whole mesh, chromium, and waits on what the page shows) are exclusive too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["group_of"]
+
+# The fixture that holds the shared replay venues (tests/integration/replay.py).
+_SHARED_REPLAYS = "replay_sessions"
+_RUN_DIR = "trademesh_run_dir"  # key in workerinput: the controller's directory for this run
+_GROUPS = "groups.json"
+_run_dir_key = pytest.StashKey[Path]()
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The group a test runs in, or None when it may run anywhere."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    if _SHARED_REPLAYS in info.names_closure:
+        return "replay-shared"
+    for name in info.names_closure:
+        if any(d.scope == "module" for d in info.name2fixturedefs.get(name, ())):
+            return item.nodeid.split("::")[0]
+    return None
+
+
+def _run_dir(config: pytest.Config) -> Path | None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and _RUN_DIR in workerinput:
+        return Path(workerinput[_RUN_DIR])
+    return None
+
+
+# ---- the controller
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+        config.stash[_run_dir_key] = Path(tempfile.mkdtemp(prefix="trademesh-tests-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_dir = config.stash.get(_run_dir_key, None)
+    if run_dir is not None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[_RUN_DIR] = str(node.config.stash[_run_dir_key])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    groups_file = config.stash[_run_dir_key] / _GROUPS
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        _groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:  # written by the workers before they report their collection
+                self._groups = json.loads(groups_file.read_text()) if groups_file.exists() else {}
+            return self._groups.get(nodeid, nodeid)
+
+    return GroupScheduling(config, log)
+
+
+# ---- a worker
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: the ids the controller gets
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_dir = _run_dir(config)
+    if run_dir is None:
+        return
+    groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    written = run_dir / f"{_GROUPS}.{os.getpid()}"
+    written.write_text(json.dumps(groups))
+    written.replace(run_dir / _GROUPS)  # whole or not at all; every worker writes the same
+
+
+@pytest.fixture(autouse=True)
+def _machine_share(request: pytest.FixtureRequest) -> Iterator[None]:
+    run_dir = _run_dir(request.config)
+    if run_dir is None:  # one process: nothing runs beside the test
+        yield
+        return
+    exclusive = any(request.node.get_closest_marker(mark) for mark in ("exclusive", "e2e"))
+    with (run_dir / "machine.gate").open("a") as gate, (run_dir / "machine.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if not exclusive:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield  # closing the files releases both locks
