@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from core.errors import FailedPrecondition, Unavailable
 from core.model import Channel, Instrument, StreamKey, Timeframe
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
@@ -155,5 +156,7 @@ class VenueRuntime:
     def _went_stale(self, stats: StreamStats) -> None:
         key = stats.key
         log.warning("%s %s %s: stale: %s", self.name, key.symbol, key.channel.value, stats.detail)
-        since_ns = stats.last_recv_ns
-        self.feed.gap(key.symbol, key.channel, f"stream stale: {stats.detail}", since_ns)
+        # A notice, not feed.gap: the venue may just have paused, so a book's copy stays the one
+        # handed to new subscribers (after this notice: services' _silent) until events say otherwise.
+        reason = f"stream stale: {stats.detail}"
+        self.feed.notice(key.symbol, key.channel, md.NOTICE_KIND_GAP, reason, stats.last_recv_ns)
