@@ -182,6 +182,18 @@ async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path)
         assert book.checksum_mismatches >= 1 and book.resyncs >= 1
 
 
+async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mismatch(tmp_path: Path) -> None:
+    """ccxt reports Binance's broken U/u chain as a ChecksumError; Binance sends no checksum."""
+    files = capture_files("BINANCE_FUTURES")
+    async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"]) as venue:
+        symbols = list((await instruments(venue.stubs())).values())
+        collected = await collect(venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0)
+        resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
+        assert len(resynced) == 1
+        book = stream(await status(venue), resynced.pop(), md.CHANNEL_BOOK)
+        assert book.resyncs >= 1 and book.checksum_mismatches == 0
+
+
 # ---- 20. stream health
 
 

@@ -57,8 +57,10 @@ class StreamWatcher:
         after_update: Callable[[], None],
         retry_after: Callable[[], float | None],
         book: BookNormalizer | None = None,
+        checksums: bool = False,
     ) -> None:
         self.key = key
+        self.checksums = checksums  # the venue's ChecksumError is a checksum mismatch (LiveSpec)
         self.stats = stats
         self.feed = feed
         self.backoff = backoff
@@ -142,7 +144,7 @@ class StreamWatcher:
 
     def _resync(self, exc: Exception) -> None:
         log.warning("%s %s: book out of sync, rebuilding: %s", self.key.symbol, self.key.channel.value, exc)
-        if isinstance(exc, ccxt.ChecksumError):
+        if self.checksums and isinstance(exc, ccxt.ChecksumError):
             self.stats.checksum_mismatches += 1
         if self.book is not None:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")

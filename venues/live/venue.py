@@ -217,6 +217,7 @@ class LiveVenue(Venue):
                 self._on_message,
                 lambda: retry_after(ex),
                 book,
+                self.spec.book_checksum,
             )
             watcher.start()
             self._watchers[key].append(watcher)
