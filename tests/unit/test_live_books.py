@@ -126,7 +126,7 @@ def test_a_book_from_a_cut_rest_snapshot_is_published_inside_its_range_only(
     snapshot = {"bids": [[10.0, 1.0], [9.0, 1.0], [8.0, 1.0]], "asks": [[11.0, 1.0], [12.0, 1.0]]}
     book = exchange.orderbooks[SYMBOL] = OrderBook(snapshot, 3)
     ranges = {SYMBOL: BookRange.of_snapshot(snapshot, 3)}  # asks: 2 < 3 levels, the whole side
-    normalizer = BookNormalizer(feed, SYMBOL, ranges=ranges)
+    normalizer = BookNormalizer(feed, SYMBOL, {id(book)}, ranges)  # ccxt handed it out
 
     def step(price: float, size: float, nonce: int) -> None:
         book["bids"].store(price, size)
@@ -150,6 +150,31 @@ def test_a_book_from_a_cut_rest_snapshot_is_published_inside_its_range_only(
     assert asks == {"11": "1", "12": "1", "13": "2"}
     published = {lv.price for e in sink.events for lv in (*e.book_snapshot.bids, *e.book_delta.bids)}
     assert "7" not in published, "a level outside the known range went out"
+
+
+def test_a_rest_started_book_goes_out_again_only_once_its_new_snapshot_is_in(
+    feed: MarketFeed, sink: Sink
+) -> None:
+    """After a reconnect ccxt keeps a Binance book's old levels until the new REST snapshot resets it."""
+    exchange, resolved = FakeExchange(), set[int]()
+    snapshot = {"bids": [[10.0, 1.0]], "asks": [[11.0, 1.0]]}
+    book = exchange.orderbooks[SYMBOL] = OrderBook(snapshot, 1000)
+    normalizer = BookNormalizer(feed, SYMBOL, resolved, {SYMBOL: BookRange.of_snapshot(snapshot, 1000)})
+    resolved.add(id(book))
+    normalizer.poll(exchange)
+    resolved.clear()
+    normalizer.restart()  # the connection dropped
+    book["nonce"] = None  # ccxt re-subscribed: the old levels wait for a new snapshot
+    normalizer.poll(exchange)
+    feed.flush()
+    assert sink.kinds() == ["book_snapshot"], "the old book went out again"
+    book.reset({"bids": [[10.5, 2.0]], "asks": [[11.0, 1.0]]})
+    book["nonce"] = 7
+    resolved.add(id(book))  # ccxt hands the rebuilt book to its watchers
+    normalizer.poll(exchange)
+    feed.flush()
+    assert sink.kinds() == ["book_snapshot", "book_snapshot"]
+    assert [(lv.price, lv.size) for lv in sink.events[1].book_snapshot.bids] == [("10.5", "2")]
 
 
 def test_a_book_the_venue_keeps_whole_is_published_whole(feed: MarketFeed, sink: Sink) -> None:

@@ -234,7 +234,12 @@ class BookNormalizer:
         if book is None:
             return False
         bids, asks = book["bids"], book["asks"]
-        if not bids and not asks and id(book) not in self._resolved:
+        resolved = id(book) in self._resolved
+        if not resolved and (
+            (not bids and not asks) or (self._need_snapshot and self.symbol in self._ranges)
+        ):
+            # Nothing ccxt vouches for yet: an empty book waiting for its snapshot, or a REST-started
+            # book after a reconnect, whose old levels stay until the new REST snapshot resets them.
             return False
         fingerprint = (
             book.get("nonce"),
@@ -244,9 +249,7 @@ class BookNormalizer:
             tuple(bids[0]) if bids else None,  # copies: ccxt mutates its level lists
             tuple(asks[0]) if asks else None,
         )
-        if fingerprint == self._stale or (
-            fingerprint == self._fingerprint and id(book) not in self._resolved
-        ):
+        if fingerprint == self._stale or (fingerprint == self._fingerprint and not resolved):
             return False
         self._fingerprint, self._stale = fingerprint, None
         new_bids, new_asks = self._known(bids, asks)
