@@ -210,21 +210,25 @@ async def test_quiet_streams_leave_the_venue_running(tmp_path: Path) -> None:
 
 
 async def test_a_book_stream_that_stops_is_stale_and_its_subscribers_are_told(tmp_path: Path) -> None:
-    """OKX's books end 8 s into the 20 s session (paced) while trades and tickers go on."""
-    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 8.0)
-    config = "stale_floor_s = 4\nstale_factor = 5\n"
+    """OKX's books end 6 s into the 20 s session (paced) while trades go on.
+
+    Both usually stay silent for under 3 s (the sampler sees a second at a time); with a factor
+    of 2 and a floor of 4 s, the book is stale some 6 s after its last update, trades never.
+    """
+    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 6.0)
+    config = "stale_floor_s = 4\nstale_factor = 2\n"
     symbol = "BTC/USDT"
     async with replayed(tmp_path, "okx", files, paced=True, config=config) as venue:
         collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK, md.CHANNEL_TRADES], quiet_s=3.0)
         gaps = [e.notice for e in collected.notices(md.NOTICE_KIND_GAP)]
         assert [(n.channel, n.reason.split(":")[0]) for n in gaps] == [(md.CHANNEL_BOOK, "stream stale")]
         assert gaps[0].since_ns > 0
-        trades_after = [e for e in collected.of(symbol, "trade") if e.ts_recv_ns > gaps[0].since_ns + 5e9]
+        trades_after = [e for e in collected.of(symbol, "trade") if e.ts_recv_ns > gaps[0].since_ns + 6e9]
         assert trades_after, "trades went on after the book stopped"
         answer = await status(venue)
         book = stream(answer, symbol, md.CHANNEL_BOOK)
         assert book.state == admin.STREAM_STATE_STALE and "no event for" in book.detail
-        assert 0 < book.normal_interval_ms < 4000
+        assert 0 < book.usual_silence_ms < 4000
         assert stream(answer, symbol, md.CHANNEL_TRADES).state == admin.STREAM_STATE_CONNECTED
         assert answer.state == admin.VENUE_STATE_DEGRADED
         # A subscriber arriving now hears at once that the book is stale.

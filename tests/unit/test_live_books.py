@@ -248,20 +248,24 @@ def _run(stats: StreamStats, times: list[float], events_at: set[float]) -> None:
         stats.sample(now)
 
 
-def test_staleness_is_judged_against_each_streams_own_pace() -> None:
-    policy = Staleness(factor=10, floor_s=5, learn_windows=3)
+def test_staleness_is_judged_against_each_streams_own_silences() -> None:
+    policy = Staleness(factor=4, floor_s=5, learn_windows=3)
     fast = StreamStats(StreamKey(SYMBOL, Channel.BOOK), state=StreamState.CONNECTED)
     slow = StreamStats(StreamKey(SYMBOL, Channel.TRADES), state=StreamState.CONNECTED)
+    bursty = StreamStats(StreamKey("A/B", Channel.TRADES), state=StreamState.CONNECTED)
     quiet = StreamStats(StreamKey(SYMBOL, Channel.CANDLES), state=StreamState.CONNECTED)
     seconds = [float(s) for s in range(1, 2000)]
     for now in seconds[:20]:  # the book: ten events a second for 20 s, then nothing
         fast.events_total += 10
         fast.sample(now)
     _run(slow, seconds[:200], {1.0, 60.0, 120.0, 180.0})  # a trade a minute
+    # Busy, a one-minute lull, busy again for half a minute, then another lull like the first.
+    _run(bursty, seconds[:100], {float(s) for s in [*range(1, 11), *range(70, 101)]})
     assert fast.judge(24.0, policy) is None and not fast.stale
-    assert fast.judge(26.0, policy) is True and "usually come every" in fast.detail
+    assert fast.judge(26.0, policy) is True and "usually silent for 1 s" in fast.detail
     assert slow.judge(300.0, policy) is None, "two minutes without a trade is normal for this stream"
-    assert slow.judge(800.0, policy) is True, "ten usual gaps without one is not"
+    assert slow.judge(500.0, policy) is True, "over four times its usual silence is not"
+    assert bursty.judge(160.0, policy) is None, "a lull like one seen before is no sign of trouble"
     assert quiet.judge(1999.0, policy) is None, "a stream that never had an event has no pace to miss"
     fast.events_total += 1
     fast.sample(27.0)

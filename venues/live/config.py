@@ -7,7 +7,7 @@ sandbox = false                           # the venue's testnet (also TRADEMESH_
 watchdog_silence_s = 60                   # a connection silent this long is restarted
 backoff_initial_s = 0.5                   # reconnect backoff: doubles per failure, with jitter
 backoff_max_s = 30
-stale_factor = 10                         # a stream silent this many times its usual gap is stale...
+stale_factor = 4                          # a stream silent this many times its usual silence is stale...
 stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
 """
 
@@ -48,7 +48,7 @@ class LiveConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     request_timeout_s: float = 10.0
-    stale_factor: float = 10.0
+    stale_factor: float = 4.0
     stale_floor_s: float = 15.0
 
 
@@ -73,7 +73,7 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
         backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
         backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
         request_timeout_s=_positive(raw, "request_timeout_s", 10.0),
-        stale_factor=_positive(raw, "stale_factor", 10.0),
+        stale_factor=_positive(raw, "stale_factor", 4.0),
         stale_floor_s=_positive(raw, "stale_floor_s", 15.0),
     )
 

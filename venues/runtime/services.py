@@ -295,7 +295,7 @@ class AdminService(admin_grpc.AdminServicer):
             rate_limit_hits=stats.rate_limit_hits,
             malformed_messages=stats.malformed_messages,
             checksum_mismatches=stats.checksum_mismatches,
-            normal_interval_ms=round(stats.usual_gap_s * 1000),
+            usual_silence_ms=round(stats.usual_silence_s * 1000),
             detail=stats.detail,
             duplicate_trades=stats.duplicate_trades,
         )

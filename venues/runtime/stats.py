@@ -1,16 +1,18 @@
 """Per-stream statistics for Admin.GetStatus, kept cheap enough for the hot path.
 
 The hot path only adds to counters; a sampler turns totals into rates once a second,
-and judges each stream's silence against the stream's own usual pace:
+and judges each stream's silence against the stream's own usual silences:
 
-- the usual time between events is learned per stream (a slow moving average of the
-  sampled gaps: a window with n events after s seconds of silence counts as a gap of
-  s / n), so a book that ticks ten times a second and an option's trades that come a few
-  times an hour are each judged by their own pace;
-- a connected stream is STALE once it has been silent for longer than
-  `Staleness.factor` times its usual gap, and at least `Staleness.floor_s`; a stream
-  whose pace is not known yet (fewer than `Staleness.learn_windows` active windows) is
-  never stale: a quiet stream is not a broken one.
+- each stream learns how long it usually stays silent: whenever a sample sees new events,
+  the silence that ended (since the last sample that saw some) is compared with what was
+  learned, which holds the longest recent silence and halves every `_SILENCE_HALF_LIFE_S`
+  of the stream's life (so one long lull is remembered for a while, and forgotten as the
+  stream keeps busy); a book that ticks ten times a second, a pair whose trades come in
+  bursts and an option whose trades come a few times an hour are each judged by their own;
+- a connected stream is STALE once it has been silent for longer than `Staleness.factor`
+  times its usual silence, and at least `Staleness.floor_s`; a stream whose pace is not
+  known yet (fewer than `Staleness.learn_windows` silences seen) is never stale: a quiet
+  stream is not a broken one.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ __all__ = ["Staleness", "StreamState", "StreamStats", "StreamTable"]
 
 # Weight of the newest one-second sample in the smoothed rate.
 _RATE_SMOOTHING = 0.5
-# Weight of the newest gap in the learned usual gap (slow: one quiet spell does not reset it).
-_GAP_SMOOTHING = 0.1
+# How fast a stream forgets a long silence while it keeps busy.
+_SILENCE_HALF_LIFE_S = 600.0
 
 
 class StreamState(enum.Enum):
@@ -41,7 +43,7 @@ class StreamState(enum.Enum):
 class Staleness:
     """When a connected stream's silence counts as abnormal (see the module docstring)."""
 
-    factor: float = 10.0
+    factor: float = 4.0
     floor_s: float = 15.0
     learn_windows: int = 3
 
@@ -63,7 +65,8 @@ class StreamStats:
     # Why the stream is FAILED (set by the connector) or stale (set by the sampler).
     detail: str = ""
     stale: bool = False
-    usual_gap_s: float = 0.0
+    usual_silence_s: float = 0.0
+    _learned_at: float = 0.0
     _active_windows: int = 0
     _judged_state: StreamState = StreamState.CONNECTING
     _last_active: float = 0.0  # monotonic time of the last sample that saw new events
@@ -77,15 +80,16 @@ class StreamStats:
             rate = new / elapsed
             self.events_per_s += _RATE_SMOOTHING * (rate - self.events_per_s)
         if new > 0:
-            self._learn_gap(now, new)
+            self._learn_silence(now)
         self._sampled_total = self.events_total
         self._sampled_at = now
 
-    def _learn_gap(self, now: float, new: int) -> None:
+    def _learn_silence(self, now: float) -> None:
         if self._last_active > 0:
-            gap = (now - self._last_active) / new
-            first = self._active_windows == 0
-            self.usual_gap_s = gap if first else self.usual_gap_s + _GAP_SMOOTHING * (gap - self.usual_gap_s)
+            silence = now - self._last_active
+            held = self.usual_silence_s * 0.5 ** ((now - self._learned_at) / _SILENCE_HALF_LIFE_S)
+            self.usual_silence_s = max(silence, held)
+            self._learned_at = now
             self._active_windows += 1
         self._last_active = now
 
@@ -102,7 +106,7 @@ class StreamStats:
         if self.state is not StreamState.CONNECTED or self._active_windows < policy.learn_windows:
             stale = False
         else:
-            stale = self.silence_s(now) > max(policy.floor_s, policy.factor * self.usual_gap_s)
+            stale = self.silence_s(now) > max(policy.floor_s, policy.factor * self.usual_silence_s)
         if stale == self.stale:
             return None
         self.stale = stale
@@ -111,8 +115,8 @@ class StreamStats:
 
     def stale_detail(self, now: float) -> str:
         return (
-            f"no event for {self.silence_s(now):.0f} s, though this stream's events usually come "
-            f"every {self.usual_gap_s:.2g} s: the venue may have stopped sending it"
+            f"no event for {self.silence_s(now):.0f} s, though this stream is usually silent for "
+            f"{self.usual_silence_s:.0f} s at most: the venue may have stopped sending it"
         )
 
     def fail(self, reason: str) -> None:

@@ -60,8 +60,8 @@ class _StreamStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StreamSta
     STREAM_STATE_STOPPED: _StreamState.ValueType  # 4
     """Removed by an operator (Admin/RemoveSubscriptions)."""
     STREAM_STATE_STALE: _StreamState.ValueType  # 5
-    """Connected, but silent far longer than its own usual time between events (see
-    normal_interval_ms); its subscribers got a GAP notice.
+    """Connected, but silent far longer than it usually is (see usual_silence_ms); its
+    subscribers got a GAP notice.
     """
     STREAM_STATE_FAILED: _StreamState.ValueType  # 6
     """Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
@@ -77,8 +77,8 @@ STREAM_STATE_DISCONNECTED: StreamState.ValueType  # 3
 STREAM_STATE_STOPPED: StreamState.ValueType  # 4
 """Removed by an operator (Admin/RemoveSubscriptions)."""
 STREAM_STATE_STALE: StreamState.ValueType  # 5
-"""Connected, but silent far longer than its own usual time between events (see
-normal_interval_ms); its subscribers got a GAP notice.
+"""Connected, but silent far longer than it usually is (see usual_silence_ms); its
+subscribers got a GAP notice.
 """
 STREAM_STATE_FAILED: StreamState.ValueType  # 6
 """Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
@@ -126,7 +126,7 @@ class StreamStatus(_message.Message):
     RATE_LIMIT_HITS_FIELD_NUMBER: _builtins.int
     MALFORMED_MESSAGES_FIELD_NUMBER: _builtins.int
     CHECKSUM_MISMATCHES_FIELD_NUMBER: _builtins.int
-    NORMAL_INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    USUAL_SILENCE_MS_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     DUPLICATE_TRADES_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
@@ -150,9 +150,10 @@ class StreamStatus(_message.Message):
     """Book updates whose venue checksum did not match the book they produced (each one
     also counts as a resync).
     """
-    normal_interval_ms: _builtins.int
-    """The stream's usual time between events, learned while it runs; 0 until known. A stream
-    silent far longer than this (and at least the venue's floor) is STALE.
+    usual_silence_ms: _builtins.int
+    """How long this stream usually stays silent (its longest recent silence, learned while
+    it runs; 0 until known). A stream silent several times longer than this (and at least
+    the venue's floor) is STALE.
     """
     detail: _builtins.str
     """Why the stream is STALE or FAILED; empty otherwise."""
@@ -173,13 +174,13 @@ class StreamStatus(_message.Message):
         rate_limit_hits: _builtins.int = ...,
         malformed_messages: _builtins.int = ...,
         checksum_mismatches: _builtins.int = ...,
-        normal_interval_ms: _builtins.int = ...,
+        usual_silence_ms: _builtins.int = ...,
         detail: _builtins.str = ...,
         duplicate_trades: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checksum_mismatches", b"checksum_mismatches", "detail", b"detail", "duplicate_trades", b"duplicate_trades", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "normal_interval_ms", b"normal_interval_ms", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checksum_mismatches", b"checksum_mismatches", "detail", b"detail", "duplicate_trades", b"duplicate_trades", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol", "usual_silence_ms", b"usual_silence_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
