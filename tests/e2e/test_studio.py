@@ -62,11 +62,17 @@ async def wait_chart(page: Page, condition: str) -> None:
 
 async def best_prices(page: Page) -> tuple[Decimal, Decimal]:
     """(best bid, best ask) from one drawing of the book ladder (asks are drawn best-last)."""
-    await expect(page.locator("#ladder .level.bid").first).to_be_visible(timeout=WAIT_MS)
-    bid, ask = await page.locator("#ladder").evaluate(
-        """e => [e.querySelector('.level.bid')?.dataset.price,
-                 [...e.querySelectorAll('.level.ask')].pop()?.dataset.price]"""
+    # One drawing that shows both sides (a redraw, or a side swept bare for a moment, may not).
+    both = await page.wait_for_function(
+        """() => {
+            const e = document.querySelector('#ladder');
+            const bid = e?.querySelector('.level.bid')?.dataset.price;
+            const ask = e ? [...e.querySelectorAll('.level.ask')].pop()?.dataset.price : undefined;
+            return bid && ask ? [bid, ask] : null;
+        }""",
+        timeout=WAIT_MS,
     )
+    bid, ask = await both.json_value()
     return Decimal(bid), Decimal(ask)
 
 

@@ -66,13 +66,13 @@ class Expected:
 
     @staticmethod
     def ticker(data: dict[str, Any]) -> tuple[D | None, ...]:
-        """Best bid/ask price and amount, last price; Deribit's price 0 means no such side."""
+        """Best bid/ask price and amount, last price; Deribit's price 0 means no such side (no amount)."""
         bid, ask = number(data.get("best_bid_price")), number(data.get("best_ask_price"))
         return (
             bid or None,
-            number(data.get("best_bid_amount")),
+            number(data.get("best_bid_amount")) if bid else None,
             ask or None,
-            number(data.get("best_ask_amount")),
+            number(data.get("best_ask_amount")) if ask else None,
             number(data.get("last_price")),
         )
 

@@ -38,5 +38,6 @@ SPEC = LiveSpec(
     client_order_id_field="clientOrderId",  # the venue's own name for it (documentation)
     exchange_class=TemplateExchange,  # None (and no exchange.py) when ccxt.pro's class is enough
     sequence_check=TemplateBookSequence,  # None (and no sequence.py) when ccxt checks the book
+    book_checksum=False,  # True when book frames carry a checksum the client verifies (exchange.py)
     private_streams=True,  # order updates and fills over the private WebSocket, with credentials
 )

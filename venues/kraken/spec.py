@@ -41,6 +41,7 @@ SPEC = LiveSpec(
     native_symbol=wsname,
     # The capture subscribed depth 1000; Kraken's default of 10 levels is too thin to trade on.
     book_depth=1000,
+    book_checksum=True,  # v2 book frames carry a CRC32 of the best 10 levels (ccxt verifies it)
     native_cancel_after=True,  # ccxt cancel_all_orders_after: Kraken's CancelAllOrdersAfter
     # Its timeout is in whole seconds (ccxt truncates the ms): under 1 s it would read as 0, "off".
     native_cancel_after_min_ms=1_000,

@@ -7,6 +7,8 @@ sandbox = false                           # the venue's testnet (also TRADEMESH_
 watchdog_silence_s = 60                   # a connection silent this long is restarted
 backoff_initial_s = 0.5                   # reconnect backoff: doubles per failure, with jitter
 backoff_max_s = 30
+stale_factor = 4                          # a stream silent this many times its usual silence is stale...
+stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _KEYS = {
     "backoff_initial_s",
     "backoff_max_s",
     "request_timeout_s",
+    "stale_factor",
+    "stale_floor_s",
 }
 
 
@@ -44,6 +48,8 @@ class LiveConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     request_timeout_s: float = 10.0
+    stale_factor: float = 4.0
+    stale_floor_s: float = 15.0
 
 
 def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
@@ -60,13 +66,15 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
         raise InvalidArgument.field("config", f"unknown keys {unknown}; known: {sorted(_KEYS)}")
     return LiveConfig(
         symbols=tuple(_strings(raw, "symbols", [])),
-        channels=tuple(_choice(raw, "channels", [c.value for c in spec.channels], Channel)),
+        channels=tuple(_channels(raw, spec)),
         timeframes=tuple(_timeframes(raw, spec)),
         sandbox=bool(raw.get("sandbox", False)),
         watchdog_silence_s=_positive(raw, "watchdog_silence_s", 60.0),
         backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
         backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
         request_timeout_s=_positive(raw, "request_timeout_s", 10.0),
+        stale_factor=_positive(raw, "stale_factor", 4.0),
+        stale_floor_s=_positive(raw, "stale_floor_s", 15.0),
     )
 
 
@@ -77,13 +85,14 @@ def _strings(raw: dict[str, Any], key: str, default: list[str]) -> list[str]:
     return value
 
 
-def _choice(raw: dict[str, Any], key: str, default: list[str], kind: type[Channel]) -> list[Channel]:
+def _channels(raw: dict[str, Any], spec: LiveSpec) -> list[Channel]:
+    """The channels asked for, each one the venue streams (ccxt could not watch another)."""
+    offered = [c.value for c in spec.channels]
     chosen = []
-    for value in _strings(raw, key, default):
-        try:
-            chosen.append(kind(value))
-        except ValueError:
-            raise InvalidArgument.field(key, f"{value!r} is not one of {[c.value for c in kind]}") from None
+    for value in _strings(raw, "channels", offered):
+        if value not in offered:
+            raise InvalidArgument.field("channels", f"{value!r} is not one of {spec.name}'s {offered}")
+        chosen.append(Channel(value))
     return chosen
 
 

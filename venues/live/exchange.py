@@ -7,6 +7,10 @@ These hooks make the connector exact and robust:
 - `on_resolve` sees every structure ccxt hands its watchers, so the connector knows which
   books changed without diffing every book on every message;
 - `on_frame` sees each frame before ccxt does (venue sequence checks ccxt lacks);
+- `on_watch` sees the connection every watch call is made on (a stream is connected
+  once its connection is open, whether or not an event has come yet);
+- `on_rest_book` sees every REST book snapshot ccxt starts a WebSocket book from, with
+  the depth it asked for (such a book is only known down to the snapshot's last level);
 - a frame that ccxt cannot parse or handle is reported through `on_malformed`
   instead of ending ccxt's receive loop (which would silently stall the stream).
 """
@@ -34,18 +38,26 @@ def _accept(client: Any, message: Any) -> bool:
     return True
 
 
+def _ignore(*args: Any) -> None:
+    return None
+
+
 class Hooks:
     def __init__(
         self,
         on_message: Callable[[], None],
         on_malformed: Callable[[Exception], None],
         on_frame: Callable[[Any, Any], bool] = _accept,
-        on_resolve: Callable[[Any], None] = lambda result: None,
+        on_resolve: Callable[[Any], None] = _ignore,
+        on_watch: Callable[[Any], None] = _ignore,
+        on_rest_book: Callable[[str, Any, int | None], None] = _ignore,
     ) -> None:
         self.on_message = on_message
         self.on_malformed = on_malformed
         self.on_frame = on_frame  # False: the frame is dropped before ccxt sees it
         self.on_resolve = on_resolve  # ccxt hands a structure to its watchers: it has changed
+        self.on_watch = on_watch  # (ccxt client) a watch call was made on this connection
+        self.on_rest_book = on_rest_book  # (symbol, book, depth asked) a book's REST snapshot
 
 
 def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
@@ -66,6 +78,24 @@ def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
             if not getattr(client, "_trademesh_guarded", False):
                 _guard_parsing(client, hooks)
             return client
+
+        def watch(self, url: str, *args: Any, **kwargs: Any) -> Any:
+            future = super().watch(url, *args, **kwargs)
+            hooks.on_watch(self.clients.get(url))
+            return future
+
+        def watch_multiple(self, url: str, *args: Any, **kwargs: Any) -> Any:
+            future = super().watch_multiple(url, *args, **kwargs)
+            hooks.on_watch(self.clients.get(url))
+            return future
+
+        async def fetch_rest_order_book_safe(
+            self, symbol: str, limit: int | None = None, params: dict[str, Any] | None = None
+        ) -> Any:
+            book = await super().fetch_rest_order_book_safe(symbol, limit, params or {})
+            if book is not None:
+                hooks.on_rest_book(symbol, book, limit)
+            return book
 
     Hooked.__name__ = f"Hooked{base.__name__}"
     return Hooked

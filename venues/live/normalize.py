@@ -8,6 +8,16 @@ out of the ring, a gap notice), book changes as deltas against the last book
 sent (a snapshot first and after every resync), tickers and candles when their
 object changed.
 
+Integrity rules that hold for every venue:
+- a trade whose id was among the last `RECENT_TRADE_IDS` of its symbol is not sent
+  again (venues re-send their latest trade on a new subscription, e.g. OKX);
+- a book built from a depth-limited REST snapshot (ccxt's way for diff streams such as
+  Binance's) is only known down to the snapshot's last level: levels beyond that price
+  are not published, and when ccxt trims the book to its depth the published range
+  shrinks to its new last level (the levels that leave it go out with size 0);
+- a best bid or ask with no price, or a price of 0 (Deribit's "no bid"), is no level:
+  the ticker's price and size are both empty.
+
 Numbers: ccxt parses JSON numbers to floats; a float's shortest repr reads back
 as the decimal the venue sent (venues send at most 15 significant digits), so
 prices and sizes go out as exact plain decimal strings.
@@ -15,6 +25,7 @@ prices and sizes go out as exact plain decimal strings.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -27,13 +38,18 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.feed import MarketFeed
 
 __all__ = [
+    "RECENT_TRADE_IDS",
     "BookNormalizer",
+    "BookRange",
     "CandleNormalizer",
     "TickerNormalizer",
     "TradeNormalizer",
     "decimal_or_zero",
     "decimal_text",
 ]
+
+# Trade ids remembered per symbol to drop a trade the venue sends again.
+RECENT_TRADE_IDS = 1_000
 
 
 def decimal_text(value: Any) -> str:
@@ -53,29 +69,55 @@ def _ns(ms: Any) -> int:
     return int(ms) * 1_000_000 if ms is not None else time.time_ns()
 
 
+class _RecentIds:
+    """The last `size` ids seen, for membership tests (a ring plus a set)."""
+
+    def __init__(self, size: int) -> None:
+        self._order: collections.deque[str] = collections.deque()
+        self._ids: set[str] = set()
+        self._size = size
+
+    def add(self, trade_id: str) -> bool:
+        """False when the id is among the recent ones already."""
+        if trade_id in self._ids:
+            return False
+        self._ids.add(trade_id)
+        self._order.append(trade_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
 class TradeNormalizer:
     def __init__(self, feed: MarketFeed, symbol: str) -> None:
         self.feed = feed
         self.symbol = symbol
         self._last: object | None = None
+        self._recent = _RecentIds(RECENT_TRADE_IDS)
         self.emitted = 0
 
     def poll(self, exchange: Any) -> bool:
         ring = exchange.trades.get(self.symbol) if exchange.trades else None
         if not ring or ring[-1] is self._last:
             return False
+        emitted = False
         for trade in self._new(ring):
+            trade_id = str(trade.get("id") or "")
+            if trade_id and not self._recent.add(trade_id):
+                self.feed.stats(self.symbol, Channel.TRADES).duplicate_trades += 1
+                continue
             self.feed.trade(
                 self.symbol,
                 _ns(trade.get("timestamp")),
-                str(trade.get("id") or ""),
+                trade_id,
                 decimal_text(trade["price"]),
                 decimal_text(trade["amount"]),
                 Side.SELL if trade.get("side") == "sell" else Side.BUY,
             )
             self.emitted += 1
+            emitted = True
         self._last = ring[-1]
-        return True
+        return emitted
 
     def _new(self, ring: Any) -> list[Any]:
         if self._last is None:
@@ -94,18 +136,77 @@ class TradeNormalizer:
         return list(ring)
 
 
+class BookRange:
+    """The prices a book is known at: bids down to `bid_floor`, asks up to `ask_ceiling`.
+
+    None is no bound. A book started from a REST snapshot cut at the depth asked is only
+    known down to the snapshot's last level on that side: the venue's diff stream then
+    keeps every level inside that range exact, but the levels beyond it were never sent.
+    """
+
+    __slots__ = ("ask_ceiling", "bid_floor")
+
+    def __init__(self, bid_floor: float | None = None, ask_ceiling: float | None = None) -> None:
+        self.bid_floor = bid_floor
+        self.ask_ceiling = ask_ceiling
+
+    @classmethod
+    def of_snapshot(cls, book: Mapping[str, Any], depth: int | None) -> BookRange:
+        bids, asks = book.get("bids") or [], book.get("asks") or []
+        floor = bids[-1][0] if depth is not None and len(bids) >= depth else None
+        ceiling = asks[-1][0] if depth is not None and len(asks) >= depth else None
+        return cls(floor, ceiling)
+
+    def copy(self) -> BookRange:
+        return BookRange(self.bid_floor, self.ask_ceiling)
+
+    def tighten(self, bids: Any, asks: Any) -> None:
+        """A side at ccxt's depth may have lost its worst levels to trimming: it ends at its last level."""
+        if _at_depth(bids):
+            last = bids[-1][0]
+            self.bid_floor = last if self.bid_floor is None else max(self.bid_floor, last)
+        if _at_depth(asks):
+            last = asks[-1][0]
+            self.ask_ceiling = last if self.ask_ceiling is None else min(self.ask_ceiling, last)
+
+    def bids(self, side: Any) -> dict[float, Any]:
+        floor = self.bid_floor
+        return {p: a for p, a, *_ in side if floor is None or p >= floor}
+
+    def asks(self, side: Any) -> dict[float, Any]:
+        ceiling = self.ask_ceiling
+        return {p: a for p, a, *_ in side if ceiling is None or p <= ceiling}
+
+
+def _at_depth(side: Any) -> bool:
+    depth = getattr(side, "_depth", None)  # ccxt's OrderBookSide: the depth it trims to
+    return bool(side) and depth is not None and len(side) >= depth
+
+
 class BookNormalizer:
     """Emits the venue book as a snapshot, then as deltas against what was last emitted.
 
     The book is diffed when ccxt says it changed (it resolved the book for its watchers) or
-    when its fingerprint (nonce, timestamp, depth, best levels) moved.
+    when its fingerprint (nonce, timestamp, depth, best levels) moved. An empty book goes
+    out only once ccxt has resolved it (a real empty book, not one waiting for its snapshot).
+    A book started from a REST snapshot (`ranges`, filled by exchange.Hooks.on_rest_book)
+    is published inside its known range only (see BookRange).
     """
 
-    def __init__(self, feed: MarketFeed, symbol: str, resolved: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        feed: MarketFeed,
+        symbol: str,
+        resolved: set[int] | None = None,
+        ranges: Mapping[str, BookRange] | None = None,
+    ) -> None:
         self.feed = feed
         self.symbol = symbol
         # ids of the structures ccxt handed its watchers since the last poll round (see exchange.Hooks)
         self._resolved = resolved if resolved is not None else set()
+        self._ranges = ranges if ranges is not None else {}
+        self._range_source: BookRange | None = None  # the REST snapshot's range last adopted
+        self._range: BookRange | None = None  # that range as trimming has narrowed it since
         self._bids: dict[float, Any] = {}
         self._asks: dict[float, Any] = {}
         self._fingerprint: tuple[Any, ...] | None = None
@@ -133,7 +234,12 @@ class BookNormalizer:
         if book is None:
             return False
         bids, asks = book["bids"], book["asks"]
-        if not bids and not asks:
+        resolved = id(book) in self._resolved
+        if not resolved and (
+            (not bids and not asks) or (self._need_snapshot and self.symbol in self._ranges)
+        ):
+            # Nothing ccxt vouches for yet: an empty book waiting for its snapshot, or a REST-started
+            # book after a reconnect, whose old levels stay until the new REST snapshot resets them.
             return False
         fingerprint = (
             book.get("nonce"),
@@ -143,12 +249,10 @@ class BookNormalizer:
             tuple(bids[0]) if bids else None,  # copies: ccxt mutates its level lists
             tuple(asks[0]) if asks else None,
         )
-        if fingerprint == self._stale or (
-            fingerprint == self._fingerprint and id(book) not in self._resolved
-        ):
+        if fingerprint == self._stale or (fingerprint == self._fingerprint and not resolved):
             return False
         self._fingerprint, self._stale = fingerprint, None
-        new_bids, new_asks = {p: a for p, a, *_ in bids}, {p: a for p, a, *_ in asks}
+        new_bids, new_asks = self._known(bids, asks)
         ts = _ns(book.get("timestamp"))
         if self._need_snapshot:
             self.feed.book_snapshot(
@@ -163,6 +267,16 @@ class BookNormalizer:
             self.feed.book_delta(self.symbol, ts, bid_changes, ask_changes)
         self._bids, self._asks = new_bids, new_asks
         return True
+
+    def _known(self, bids: Any, asks: Any) -> tuple[dict[float, Any], dict[float, Any]]:
+        """The levels to publish: all of them, or those inside the range of a REST-started book."""
+        source = self._ranges.get(self.symbol)
+        if source is not self._range_source:  # a new REST snapshot: its range starts afresh
+            self._range_source, self._range = source, None if source is None else source.copy()
+        if self._range is None:
+            return {p: a for p, a, *_ in bids}, {p: a for p, a, *_ in asks}
+        self._range.tighten(bids, asks)
+        return self._range.bids(bids), self._range.asks(asks)
 
 
 def _levels(side: Mapping[float, Any]) -> list[Level]:
@@ -188,18 +302,28 @@ class TickerNormalizer:
         if ticker is None or ticker is self._last:
             return False
         self._last = ticker
+        bid, bid_size = _best(ticker.get("bid"), ticker.get("bidVolume"))
+        ask, ask_size = _best(ticker.get("ask"), ticker.get("askVolume"))
         self.feed.ticker(
             self.symbol,
             _ns(ticker.get("timestamp")),
             md.Ticker(
-                best_bid=decimal_text(ticker.get("bid")),
-                best_bid_size=decimal_text(ticker.get("bidVolume")),
-                best_ask=decimal_text(ticker.get("ask")),
-                best_ask_size=decimal_text(ticker.get("askVolume")),
+                best_bid=bid,
+                best_bid_size=bid_size,
+                best_ask=ask,
+                best_ask_size=ask_size,
                 last_price=decimal_text(ticker.get("last")),
             ),
         )
         return True
+
+
+def _best(price: Any, size: Any) -> tuple[str, str]:
+    """A best bid or ask as (price, size); ("", "") when there is none (no price, or a price of 0)."""
+    text = decimal_text(price)
+    if not text or Decimal(text) == 0:
+        return "", ""
+    return text, decimal_text(size)
 
 
 class CandleNormalizer:

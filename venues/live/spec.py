@@ -71,6 +71,10 @@ class LiveSpec:
     private_streams: bool = False
     # For venues whose ccxt client applies book updates without checking their sequence.
     sequence_check: Callable[[], SequenceCheck] | None = None
+    # True when the venue's book frames carry a checksum that its client verifies: a ccxt
+    # ChecksumError is then a checksum mismatch (counted in Admin as such). ccxt also raises
+    # ChecksumError for some sequence breaks (Binance's U/u): those count as resyncs only.
+    book_checksum: bool = False
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote

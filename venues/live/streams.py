@@ -4,18 +4,23 @@ Each loop calls its ccxt watch method forever. What ccxt raises decides what
 happens next:
 - rate limited (429/418, DDoS protection): count it, wait Retry-After when the
   venue sent one, else the backoff;
-- sequence gap or checksum mismatch: count a resync; the book's next emission is
-  a snapshot marked as a resync (ccxt re-subscribes and rebuilds the book);
+- sequence gap or checksum mismatch: count a resync (and the mismatch); the book's
+  next emission is a snapshot marked as a resync (ccxt re-subscribes and rebuilds it);
 - connection lost: a gap notice on the stream at once (consumers know data may
   be missing), count a reconnect, back off (doubling, with jitter), watch again;
-- the venue does not know the symbol: the stream stops (logged).
-A watchdog restarts connections that stay silent too long.
+- the venue does not know the symbol, or ccxt cannot watch the channel: the stream
+  stops for good: FAILED in Admin (the venue is DEGRADED) and a GAP notice to its
+  subscribers saying why.
+A stream is CONNECTED as soon as the connection carrying it is open (a quiet stream,
+e.g. an option's trades, is connected though no event has come yet), or when its
+first event arrives. A watchdog restarts connections that stay silent too long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,9 +34,16 @@ from venues.live.normalize import BookNormalizer
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamState, StreamStats
 
-__all__ = ["StreamWatcher", "Watchdog"]
+__all__ = ["StreamWatcher", "Watchdog", "current_watcher"]
 
 log = logging.getLogger(__name__)
+
+# The watcher whose task is running: ccxt's watch() calls made inside it are its own.
+_CURRENT: contextvars.ContextVar[StreamWatcher | None] = contextvars.ContextVar("watcher", default=None)
+
+
+def current_watcher() -> StreamWatcher | None:
+    return _CURRENT.get()
 
 
 class StreamWatcher:
@@ -45,8 +57,10 @@ class StreamWatcher:
         after_update: Callable[[], None],
         retry_after: Callable[[], float | None],
         book: BookNormalizer | None = None,
+        checksums: bool = False,
     ) -> None:
         self.key = key
+        self.checksums = checksums  # the venue's ChecksumError is a checksum mismatch (LiveSpec)
         self.stats = stats
         self.feed = feed
         self.backoff = backoff
@@ -55,6 +69,7 @@ class StreamWatcher:
         self._after_update = after_update
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
+        self._client: Any = None  # the ccxt connection of the latest watch call
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -68,13 +83,30 @@ class StreamWatcher:
                 await self._task
         self.stats.state = StreamState.STOPPED
 
+    def watching(self, client: Any) -> None:
+        """ccxt watches this stream on `client`: the stream is connected once that connection is open."""
+        self._client = client
+        connected = getattr(client, "connected", None)
+        if connected is None:
+            return
+        if connected.done():
+            self._on_connection(client, connected)
+        else:
+            connected.add_done_callback(lambda done: self._on_connection(client, done))
+
+    def _on_connection(self, client: Any, done: asyncio.Future[Any]) -> None:
+        if client is not self._client or done.cancelled() or done.exception() is not None:
+            return
+        if self.stats.state in (StreamState.CONNECTING, StreamState.DISCONNECTED):
+            self.stats.state = StreamState.CONNECTED
+
     async def _run(self) -> None:
+        _CURRENT.set(self)
         while True:
             try:
                 await self._watch()
             except (ccxt.BadSymbol, ccxt.NotSupported) as exc:
-                log.error("%s %s: stream stopped: %s", self.key.symbol, self.key.channel.value, exc)
-                self.stats.state = StreamState.STOPPED
+                self._failed(exc)
                 return
             except ccxt.DDoSProtection as exc:  # RateLimitExceeded too
                 await self._rate_limited(exc)
@@ -102,8 +134,18 @@ class StreamWatcher:
         )
         await asyncio.sleep(delay)
 
+    def _failed(self, exc: Exception) -> None:
+        """The stream cannot go on: say so in Admin and to its subscribers."""
+        reason = f"the venue cannot serve it ({type(exc).__name__}: {str(exc)[:200]})"
+        log.error("%s %s: stream stopped for good: %s", self.key.symbol, self.key.channel.value, reason)
+        self.stats.fail(reason)
+        self.feed.gap(self.key.symbol, self.key.channel, f"stream stopped: {reason}")
+        self.feed.flush()
+
     def _resync(self, exc: Exception) -> None:
         log.warning("%s %s: book out of sync, rebuilding: %s", self.key.symbol, self.key.channel.value, exc)
+        if self.checksums and isinstance(exc, ccxt.ChecksumError):
+            self.stats.checksum_mismatches += 1
         if self.book is not None:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 

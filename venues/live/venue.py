@@ -30,6 +30,7 @@ from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.markets import choose_symbols, instrument_of, load_markets
 from venues.live.normalize import (
     BookNormalizer,
+    BookRange,
     CandleNormalizer,
     TickerNormalizer,
     TradeNormalizer,
@@ -37,9 +38,10 @@ from venues.live.normalize import (
 from venues.live.private import PrivateStreams
 from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
-from venues.live.streams import StreamWatcher, Watchdog
+from venues.live.streams import StreamWatcher, Watchdog, current_watcher
 from venues.live.trading import LiveTrading, retry_after
 from venues.runtime.feed import MarketFeed
+from venues.runtime.stats import Staleness
 from venues.runtime.venue import OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class LiveVenue(Venue):
         self._sequence = spec.sequence_check() if spec.sequence_check is not None else None
         self._restarting: dict[Any, asyncio.Task[None]] = {}
         self._resolved: set[int] = set()
+        self._book_ranges: dict[str, BookRange] = {}  # books started from a REST snapshot
         self._private: PrivateStreams | None = None
 
     # ---- lifecycle
@@ -83,7 +86,14 @@ class LiveVenue(Venue):
 
             self.replay = open_standin(self.spec.standin, self.replay_options)
             replay_url = await self.replay.start()
-        hooks = Hooks(self._on_message, self._on_malformed, self._on_frame, self._on_resolve)
+        hooks = Hooks(
+            self._on_message,
+            self._on_malformed,
+            self._on_frame,
+            self._on_resolve,
+            self._on_watch,
+            self._on_rest_book,
+        )
         self.exchange = create_exchange(
             self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
         )
@@ -115,6 +125,12 @@ class LiveVenue(Venue):
     def _replay_over(self) -> bool:
         """After a replay has played out, silence is expected: the watchdog leaves it alone."""
         return self.replay is not None and self.replay.exhausted
+
+    def staleness(self) -> Staleness:
+        return Staleness(factor=self.config.stale_factor, floor_s=self.config.stale_floor_s)
+
+    def silence_expected(self) -> bool:
+        return self._replay_over()
 
     async def _release_replay(self) -> None:
         """Start the replay once a market-data subscriber listens, so it sees the whole session."""
@@ -167,7 +183,7 @@ class LiveVenue(Venue):
         if key.channel is Channel.TRADES:
             jobs.append((TradeNormalizer(feed, symbol), lambda: ex.watch_trades(symbol)))
         elif key.channel is Channel.BOOK:
-            book = BookNormalizer(feed, symbol, self._resolved)
+            book = BookNormalizer(feed, symbol, self._resolved, self._book_ranges)
             depth = self.spec.book_depth
             jobs.append((book, lambda: ex.watch_order_book(symbol, depth)))
         elif key.channel is Channel.TICKERS:
@@ -201,6 +217,7 @@ class LiveVenue(Venue):
                 self._on_message,
                 lambda: retry_after(ex),
                 book,
+                self.spec.book_checksum,
             )
             watcher.start()
             self._watchers[key].append(watcher)
@@ -224,6 +241,14 @@ class LiveVenue(Venue):
 
     def _on_resolve(self, result: Any) -> None:
         self._resolved.add(id(result))
+
+    def _on_watch(self, client: Any) -> None:
+        watcher = current_watcher()
+        if watcher is not None and client is not None:
+            watcher.watching(client)
+
+    def _on_rest_book(self, symbol: str, book: Any, depth: int | None) -> None:
+        self._book_ranges[symbol] = BookRange.of_snapshot(book, depth)
 
     def _on_frame(self, client: Any, message: Any) -> bool:
         """Before ccxt sees a frame: drop book updates that follow a missed one, and resync."""

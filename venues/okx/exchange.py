@@ -14,18 +14,61 @@
   the type back unmapped; it is read back as a market IOC order.
 - Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
   the profit of reductions before fees, which OKX writes as `pnl`.
+- Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
+  (signed 32-bit) of "bid:size:ask:size:..." over the best 25 levels of each side, written
+  with the price and size strings as OKX sent them. ccxt 4.5.90 checks `prevSeqId` against
+  the last `seqId` (a lost update when OKX sends them) but never the checksum, so a book
+  gone wrong without a broken sequence (a session without seqIds, a mis-applied update)
+  went on being published. The strings of every stored level are kept beside ccxt's floats,
+  the checksum is recomputed after each frame (when options watchOrderBook.checksum is on),
+  and a mismatch is handled as ccxt handles a sequence gap: the book is dropped, the watch
+  fails with a ChecksumError (the connector counts it and resyncs), and the next watch
+  unsubscribes and subscribes again for a fresh snapshot.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import ccxt.pro
 
-__all__ = ["OkxExchange"]
+__all__ = ["OkxExchange", "book_checksum"]
 
 # Most orders one POST /trade/cancel-batch-orders takes.
 _CANCEL_BATCH = 20
+# Levels of each side the book checksum covers.
+_CHECKSUM_DEPTH = 25
+
+
+def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """OKX's book checksum of (price, size) strings, best first: bid, ask, bid, ask... over 25 levels."""
+    fields: list[str] = []
+    for i in range(_CHECKSUM_DEPTH):
+        if i < len(bids):
+            fields += bids[i]
+        if i < len(asks):
+            fields += asks[i]
+    crc = zlib.crc32(":".join(fields).encode())
+    return crc - (1 << 32) if crc >= (1 << 31) else crc
+
+
+def _texts(bookside: Any) -> dict[float, tuple[str, str]]:
+    """The (price, size) strings OKX sent for each level of one ccxt book side, by ccxt's float price."""
+    texts: dict[float, tuple[str, str]] | None = getattr(bookside, "_okx_texts", None)
+    if texts is None:
+        texts = {}
+        bookside._okx_texts = texts
+    return texts
+
+
+def _best_texts(bookside: Any) -> list[tuple[str, str]]:
+    texts = _texts(bookside)
+    if len(texts) > 2 * len(bookside) + _CHECKSUM_DEPTH:  # levels ccxt trimmed off its depth
+        kept = {level[0] for level in bookside}
+        for price in [price for price in texts if price not in kept]:
+            del texts[price]
+    return [texts.get(level[0]) or (repr(level[0]), repr(level[1])) for level in bookside[:_CHECKSUM_DEPTH]]
 
 
 class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
@@ -86,6 +129,38 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         parsed = super().parse_position(position, market)
         parsed["realizedPnl"] = self.safe_number(position, "pnl", parsed.get("realizedPnl"))
         return parsed
+
+    # ---- book checksums
+
+    def handle_delta(self, bookside: Any, delta: Any) -> None:
+        super().handle_delta(bookside, delta)
+        price, texts = self.safe_float(delta, 0), _texts(bookside)
+        if self.safe_float(delta, 1):
+            texts[price] = (str(delta[0]), str(delta[1]))
+        else:
+            texts.pop(price, None)
+
+    def handle_order_book_message(
+        self, client: Any, message: Any, orderbook: Any, messageHash: str, market: Any = None
+    ) -> Any:
+        result = super().handle_order_book_message(client, message, orderbook, messageHash, market)
+        expected = self.safe_integer(message, "checksum")
+        if expected is None or messageHash not in client.subscriptions or not self._checksums_on():
+            return result  # no checksum, or ccxt already rejected the frame (a sequence gap)
+        actual = book_checksum(_best_texts(orderbook["bids"]), _best_texts(orderbook["asks"]))
+        if actual != expected:
+            symbol = self.safe_symbol(self.safe_string(message, "instId"), market)
+            del client.subscriptions[messageHash]
+            if symbol in self.orderbooks:
+                del self.orderbooks[symbol]
+            client.reject(
+                ccxt.ChecksumError(f"{self.id} {symbol} book checksum {actual}, OKX sent {expected}"),
+                messageHash,
+            )
+        return result
+
+    def _checksums_on(self) -> bool:
+        return bool(self.safe_bool(self.safe_dict(self.options, "watchOrderBook", {}), "checksum", True))
 
     def parse_order(self, order: Any, market: Any = None) -> Any:
         parsed = super().parse_order(order, market)

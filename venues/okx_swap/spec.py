@@ -22,4 +22,5 @@ SPEC = LiveSpec(
     client_order_id_field="clOrdId",
     exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
     private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
+    book_checksum=True,  # `books` frames carry OKX's CRC32, verified by OkxExchange
 )

@@ -7,7 +7,11 @@ SubscribeResponse and serialized once; since serialized SubscribeResponses
 concatenate into a valid SubscribeResponse, a subscriber's batch is a byte join.
 
 The runtime's L2 books follow the deltas at flush time, so the snapshot a new
-subscriber gets matches exactly the deltas it will receive next.
+subscriber gets matches exactly the deltas it will receive next. A book is only
+handed to a new subscriber once the venue has published one (a snapshot, or the first
+change of a venue that builds its book from changes): until then, and after a GAP on
+the book's stream until the venue's next snapshot, the subscriber waits for the
+venue's own snapshot rather than getting an empty or stale one.
 
 This is the hot path of every venue: streams are found by symbol in one dict per
 channel, because hashing an Enum costs a Python call.
@@ -45,13 +49,18 @@ class _Outgoing:
 
 
 class _BookState:
-    """A symbol's book as last flushed, its sequence, and the changes waiting for the flush."""
+    """A symbol's book as last flushed, its sequence, and the changes waiting for the flush.
 
-    __slots__ = ("book", "pending", "sequence")
+    `ready`: the flushed book is the venue's (not the empty book before its first event,
+    nor a book left stale by a GAP on its stream).
+    """
+
+    __slots__ = ("book", "pending", "ready", "sequence")
 
     def __init__(self) -> None:
         self.book = L2Book()
         self.sequence = 0
+        self.ready = False
         self.pending: list[tuple[int, bool, Sequence[Level], Sequence[Level]]] = []
 
 
@@ -117,7 +126,14 @@ class MarketFeed:
         out = self._stream(symbol, Channel.TICKERS)
         self._event(out, symbol, ts_event_ns).ticker.CopyFrom(ticker)
 
-    def notice(self, symbol: str, channel: Channel, kind: md.NoticeKind.ValueType, reason: str) -> None:
+    def notice(
+        self,
+        symbol: str,
+        channel: Channel,
+        kind: md.NoticeKind.ValueType,
+        reason: str,
+        since_ns: int = 0,
+    ) -> None:
         """A GAP or RESYNC notice on one stream; not counted as a market event."""
         timeframes: list[Timeframe | None] = list(Timeframe) if channel is Channel.CANDLES else [None]
         for timeframe in timeframes:
@@ -126,9 +142,15 @@ class MarketFeed:
             event.notice.kind = kind
             event.notice.channel = CHANNEL_TO_PB[channel]
             event.notice.reason = reason
+            event.notice.since_ns = since_ns
 
-    def gap(self, symbol: str, channel: Channel, reason: str) -> None:
-        self.notice(symbol, channel, _NOTICE_GAP, reason)
+    def gap(self, symbol: str, channel: Channel, reason: str, since_ns: int = 0) -> None:
+        """Events may be missing; on a book's stream, its copy here is stale until the next snapshot."""
+        if channel is Channel.BOOK:
+            state = self._books.get(symbol)
+            if state is not None:
+                state.pending.append((0, False, (), ()))  # at flush: not ready (see _apply)
+        self.notice(symbol, channel, _NOTICE_GAP, reason, since_ns)
 
     # ---- flushing and books
 
@@ -150,8 +172,17 @@ class MarketFeed:
     def book(self, symbol: str) -> L2Book:
         return self._book_state(symbol).book
 
+    def book_ready(self, symbol: str) -> bool:
+        state = self._books.get(symbol)
+        return state is not None and state.ready
+
     def snapshot_chunk(self, symbol: str) -> bytes:
-        """The book as last flushed, encoded for a (re)starting subscriber."""
+        """The book as last flushed, encoded for a (re)starting subscriber; b"" while it has none.
+
+        Without one, the subscriber gets the venue's next snapshot like everyone else.
+        """
+        if not self.book_ready(symbol):
+            return b""
         book = self.book(symbol)
         bids, asks = book.snapshot()
         snapshot = md.BookSnapshot(sequence=book.sequence)
@@ -197,12 +228,13 @@ class MarketFeed:
         if out.batch is None:
             out.batch = md.SubscribeResponse()
             self._dirty.append(out)
+        now = self._clock()
         if counted:
-            out.stats.events_total += 1
-            out.stats.last_event_ns = ts_event_ns
-        return out.batch.events.add(
-            venue=self.venue, symbol=symbol, ts_event_ns=ts_event_ns, ts_recv_ns=self._clock()
-        )
+            stats = out.stats
+            stats.events_total += 1
+            stats.last_event_ns = ts_event_ns
+            stats.last_recv_ns = now
+        return out.batch.events.add(venue=self.venue, symbol=symbol, ts_event_ns=ts_event_ns, ts_recv_ns=now)
 
     def _single(self, symbol: str, event: md.MarketEvent) -> bytes:
         now = self._clock()
@@ -213,5 +245,13 @@ class MarketFeed:
 def _apply(state: _BookState) -> None:
     book = state.book
     for sequence, is_snapshot, bids, asks in state.pending:
-        (book.replace if is_snapshot else book.apply)(sequence, bids, asks)
+        if sequence == 0:  # a GAP on the stream: stale until the venue's next snapshot
+            state.ready = False
+        elif is_snapshot:
+            book.replace(sequence, bids, asks)
+            state.ready = True
+        else:
+            book.apply(sequence, bids, asks)
+            # A venue that builds its book from changes alone (the sim) has it from the first one.
+            state.ready = state.ready or sequence == 1
     state.pending = []

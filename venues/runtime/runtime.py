@@ -1,7 +1,10 @@
 """VenueRuntime: everything a venue process does around its connector.
 
 It owns the market feed and fan-out, the execution hub, the stream table, the
-dead-man switch and the venue's lifecycle (starting, running, draining).
+dead-man switch and the venue's lifecycle (starting, running, draining). Once a
+second it samples the streams: rates for Admin and Prometheus, and each stream's
+silence judged against its own usual pace (venues.runtime.stats): a stream that
+goes stale is announced to its subscribers with a GAP notice.
 """
 
 from __future__ import annotations
@@ -9,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.errors import FailedPrecondition, Unavailable
 from core.model import Channel, Instrument, StreamKey, Timeframe
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
 from venues.runtime.fanout import MarketFanout
 from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
-from venues.runtime.stats import StreamState, StreamTable
+from venues.runtime.stats import StreamState, StreamStats, StreamTable
 from venues.runtime.venue import Venue, VenueContext
 
 __all__ = ["RuntimeOptions", "RuntimeState", "VenueRuntime"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -131,5 +138,25 @@ class VenueRuntime:
     async def _sample_forever(self) -> None:
         while True:
             await asyncio.sleep(self.options.sample_interval_s)
-            self.streams.sample()
+            self.sample()
             self._metrics.update(self)
+
+    def sample(self) -> None:
+        """Rates, and staleness: a stream that went stale gets a GAP notice (since its last event)."""
+        policy = None if self.venue.silence_expected() else self.venue.staleness()
+        changed = self.streams.sample(policy)
+        for stats, stale in changed:
+            if stale:
+                self._went_stale(stats)
+            elif stats.state is StreamState.CONNECTED:
+                log.info("%s %s %s: events again", self.name, stats.key.symbol, stats.key.channel.value)
+        if changed:
+            self.feed.flush()
+
+    def _went_stale(self, stats: StreamStats) -> None:
+        key = stats.key
+        log.warning("%s %s %s: stale: %s", self.name, key.symbol, key.channel.value, stats.detail)
+        # A notice, not feed.gap: the venue may just have paused, so a book's copy stays the one
+        # handed to new subscribers (after this notice: services' _silent) until events say otherwise.
+        reason = f"stream stale: {stats.detail}"
+        self.feed.notice(key.symbol, key.channel, md.NOTICE_KIND_GAP, reason, stats.last_recv_ns)

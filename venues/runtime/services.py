@@ -21,7 +21,7 @@ from core.convert import (
     position_to_pb,
 )
 from core.fanout import Overflow
-from core.model import Channel
+from core.model import Channel, StreamKey
 from core.rpc.context import Context
 from core.rpc.edge import Registrar
 from core.rpc.server import Service
@@ -71,7 +71,9 @@ class MarketDataService(md_grpc.MarketDataServicer):
         resume = self._resume_point(request)
         initial = b""
         if resume is None:
-            initial = b"".join(self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols)
+            initial = self._silent(interest) + b"".join(
+                self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols
+            )
             if request.HasField("resume"):
                 initial = self._lost(request.resume, interest) + initial
         subscriber = self.rt.fanout.subscribe(interest, initial, resume)
@@ -87,6 +89,18 @@ class MarketDataService(md_grpc.MarketDataServicer):
             return None
         point = ResumePoint(request.resume.epoch, request.resume.position)
         return point if self.rt.fanout.history.can_resume(point) else None
+
+    def _silent(self, interest: MarketInterest) -> bytes:
+        """A GAP notice first for each asked stream that has stopped for good or gone stale."""
+        chunks = []
+        for symbol, value in sorted({(s, c.value) for s, c, _ in interest.routes}):
+            channel = Channel(value)
+            stats = self.rt.streams.get(StreamKey(symbol, channel))
+            if stats.state is StreamState.FAILED:
+                chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stopped: {stats.detail}"))
+            elif _stream_state(stats) == admin.STREAM_STATE_STALE:
+                chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stale: {stats.detail}"))
+        return b"".join(chunks)
 
     def _lost(self, asked: md.ResumePoint, interest: MarketInterest) -> bytes:
         """GAP notices for a stream that cannot be resumed (another process, or too long ago)."""
@@ -215,7 +229,17 @@ _STREAM_STATE = {
     StreamState.CONNECTED: admin.STREAM_STATE_CONNECTED,
     StreamState.DISCONNECTED: admin.STREAM_STATE_DISCONNECTED,
     StreamState.STOPPED: admin.STREAM_STATE_STOPPED,
+    StreamState.FAILED: admin.STREAM_STATE_FAILED,
 }
+
+
+def _stream_state(stats: StreamStats) -> admin.StreamState.ValueType:
+    stale = stats.stale and stats.state is StreamState.CONNECTED
+    return admin.STREAM_STATE_STALE if stale else _STREAM_STATE[stats.state]
+
+
+# A venue is RUNNING while every stream is in one of these (a STOPPED one was removed on purpose).
+_HEALTHY = (admin.STREAM_STATE_CONNECTED, admin.STREAM_STATE_STOPPED)
 
 
 def _dead_man(state: DeadManState) -> admin.DeadManStatus:
@@ -253,8 +277,7 @@ class AdminService(admin_grpc.AdminServicer):
             return admin.VENUE_STATE_STARTING
         if self.rt.state is RuntimeState.DRAINING:
             return admin.VENUE_STATE_DRAINING
-        live = (admin.STREAM_STATE_CONNECTED, admin.STREAM_STATE_STOPPED)
-        if any(s.state not in live for s in streams):
+        if any(s.state not in _HEALTHY for s in streams):
             return admin.VENUE_STATE_DEGRADED
         return admin.VENUE_STATE_RUNNING
 
@@ -262,7 +285,7 @@ class AdminService(admin_grpc.AdminServicer):
         return admin.StreamStatus(
             symbol=stats.key.symbol,
             channel=CHANNEL_TO_PB[stats.key.channel],
-            state=_STREAM_STATE[stats.state],
+            state=_stream_state(stats),
             events_per_s=round(stats.events_per_s, 3),
             events_total=stats.events_total,
             last_event_age_ms=stats.last_event_age_ms(now_ns),
@@ -271,6 +294,10 @@ class AdminService(admin_grpc.AdminServicer):
             resyncs=stats.resyncs,
             rate_limit_hits=stats.rate_limit_hits,
             malformed_messages=stats.malformed_messages,
+            checksum_mismatches=stats.checksum_mismatches,
+            usual_silence_ms=round(stats.usual_silence_s * 1000),
+            detail=stats.detail,
+            duplicate_trades=stats.duplicate_trades,
         )
 
     def _subscriptions(self) -> list[admin.Subscription]:

@@ -25,6 +25,7 @@ from core.model import (
     StreamKey,
     Timeframe,
 )
+from venues.runtime.stats import Staleness
 
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed
@@ -104,6 +105,14 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def positions(self, symbol: str | None) -> list[Position]: ...
+
+    def staleness(self) -> Staleness:
+        """When a connected stream's silence is abnormal (Admin shows it STALE, subscribers get a GAP)."""
+        return Staleness()
+
+    def silence_expected(self) -> bool:
+        """True while silence is normal for every stream (e.g. a replay that has played out)."""
+        return False
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
         """Arm the exchange's own dead-man switch; False when it has none (the runtime times it)."""

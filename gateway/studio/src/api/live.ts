@@ -173,8 +173,12 @@ export class LiveStreams {
       const request = toBinary(method.input, create(method.input, input));
       const path = `${method.parent.typeName}/${method.name}`;
       const add = { sessionId: session.id, subscriptionId, method: path, target: options.target ?? "", request };
-      await this.mux.add(add, { signal: options.signal, timeoutMs: CONTROL_TIMEOUT_MS });
+      // Not cancelled with the panel: an Add cancelled in flight may still take effect at the
+      // gateway, after a Remove sent meanwhile found nothing (a leaked subscription). The Add
+      // completes, and a panel gone meanwhile removes it at once (finally, below).
+      await this.mux.add(add, { timeoutMs: CONTROL_TIMEOUT_MS });
       added = true;
+      if (options.signal.aborted) return;
       options.onAdded?.();
       for await (const message of inbox.messages()) yield fromBinary(method.output, message);
     } finally {

@@ -30,7 +30,9 @@ class _VenueStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VenueState
     VENUE_STATE_STARTING: _VenueState.ValueType  # 1
     VENUE_STATE_RUNNING: _VenueState.ValueType  # 2
     VENUE_STATE_DEGRADED: _VenueState.ValueType  # 3
-    """Some upstream stream is not connected."""
+    """Some upstream stream is not connected, has gone silent far beyond its usual pace
+    (STALE) or has stopped for good (FAILED).
+    """
     VENUE_STATE_DRAINING: _VenueState.ValueType  # 4
 
 class VenueState(_VenueState, metaclass=_VenueStateEnumTypeWrapper): ...
@@ -39,7 +41,9 @@ VENUE_STATE_UNSPECIFIED: VenueState.ValueType  # 0
 VENUE_STATE_STARTING: VenueState.ValueType  # 1
 VENUE_STATE_RUNNING: VenueState.ValueType  # 2
 VENUE_STATE_DEGRADED: VenueState.ValueType  # 3
-"""Some upstream stream is not connected."""
+"""Some upstream stream is not connected, has gone silent far beyond its usual pace
+(STALE) or has stopped for good (FAILED).
+"""
 VENUE_STATE_DRAINING: VenueState.ValueType  # 4
 Global___VenueState: _TypeAlias = VenueState  # noqa: Y015
 
@@ -54,6 +58,15 @@ class _StreamStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StreamSta
     STREAM_STATE_CONNECTED: _StreamState.ValueType  # 2
     STREAM_STATE_DISCONNECTED: _StreamState.ValueType  # 3
     STREAM_STATE_STOPPED: _StreamState.ValueType  # 4
+    """Removed by an operator (Admin/RemoveSubscriptions)."""
+    STREAM_STATE_STALE: _StreamState.ValueType  # 5
+    """Connected, but silent far longer than it usually is (see usual_silence_ms); its
+    subscribers got a GAP notice.
+    """
+    STREAM_STATE_FAILED: _StreamState.ValueType  # 6
+    """Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
+    knows the symbol); its subscribers got a GAP notice, and `detail` says why.
+    """
 
 class StreamState(_StreamState, metaclass=_StreamStateEnumTypeWrapper): ...
 
@@ -62,6 +75,15 @@ STREAM_STATE_CONNECTING: StreamState.ValueType  # 1
 STREAM_STATE_CONNECTED: StreamState.ValueType  # 2
 STREAM_STATE_DISCONNECTED: StreamState.ValueType  # 3
 STREAM_STATE_STOPPED: StreamState.ValueType  # 4
+"""Removed by an operator (Admin/RemoveSubscriptions)."""
+STREAM_STATE_STALE: StreamState.ValueType  # 5
+"""Connected, but silent far longer than it usually is (see usual_silence_ms); its
+subscribers got a GAP notice.
+"""
+STREAM_STATE_FAILED: StreamState.ValueType  # 6
+"""Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
+knows the symbol); its subscribers got a GAP notice, and `detail` says why.
+"""
 Global___StreamState: _TypeAlias = StreamState  # noqa: Y015
 
 @_typing.final
@@ -103,6 +125,10 @@ class StreamStatus(_message.Message):
     RESYNCS_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_HITS_FIELD_NUMBER: _builtins.int
     MALFORMED_MESSAGES_FIELD_NUMBER: _builtins.int
+    CHECKSUM_MISMATCHES_FIELD_NUMBER: _builtins.int
+    USUAL_SILENCE_MS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    DUPLICATE_TRADES_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     channel: _marketdata_pb2.Channel.ValueType
     state: Global___StreamState.ValueType
@@ -120,6 +146,19 @@ class StreamStatus(_message.Message):
     """Answers from the venue that said to slow down (HTTP 429/418 and the like)."""
     malformed_messages: _builtins.int
     """Messages from the venue that could not be understood and were skipped."""
+    checksum_mismatches: _builtins.int
+    """Book updates whose venue checksum did not match the book they produced (each one
+    also counts as a resync).
+    """
+    usual_silence_ms: _builtins.int
+    """How long this stream usually stays silent (its longest recent silence, learned while
+    it runs; 0 until known). A stream silent several times longer than this (and at least
+    the venue's floor) is STALE.
+    """
+    detail: _builtins.str
+    """Why the stream is STALE or FAILED; empty otherwise."""
+    duplicate_trades: _builtins.int
+    """Trades the venue sent again (same trade id) and that were not published twice."""
     def __init__(
         self,
         *,
@@ -134,10 +173,14 @@ class StreamStatus(_message.Message):
         resyncs: _builtins.int = ...,
         rate_limit_hits: _builtins.int = ...,
         malformed_messages: _builtins.int = ...,
+        checksum_mismatches: _builtins.int = ...,
+        usual_silence_ms: _builtins.int = ...,
+        detail: _builtins.str = ...,
+        duplicate_trades: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checksum_mismatches", b"checksum_mismatches", "detail", b"detail", "duplicate_trades", b"duplicate_trades", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol", "usual_silence_ms", b"usual_silence_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
