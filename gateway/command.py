@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from core.service import ServiceApp
     from gateway.serve import GatewayConfig
 
-__all__ = ["COMMAND", "parse_upstream"]
+__all__ = ["COMMAND", "parse_upstream", "proxy_network"]
 
 
 def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
@@ -40,6 +40,16 @@ def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
     if not services:
         raise argparse.ArgumentTypeError(f"{text!r} names no service")
     return name, services, address
+
+
+def proxy_network(text: str) -> str:
+    """An address or network (10.0.0.5, 10.0.0.0/24, ::1), for argparse; the normalized text."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or network") from None
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +91,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="browser origin allowed to call cross-origin (e.g. http://localhost:5173); repeatable; "
         "default: any origin (bearer tokens only, never cookies)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        type=proxy_network,
+        action="append",
+        default=[],
+        metavar="ADDRESS[/PREFIX]",
+        help="a reverse proxy whose X-Forwarded-For names the client (e.g. 10.0.0.5 or 10.0.0.0/24); "
+        "repeatable; default: none, the client is the TCP peer",
     )
     _add_mux_arguments(parser)
 
@@ -128,6 +147,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
         allow_origins=frozenset(args.allow_origin),
+        trusted_proxies=tuple(args.trusted_proxy),
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
     )
 

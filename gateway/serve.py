@@ -54,6 +54,9 @@ class GatewayConfig:
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
     allow_origins: frozenset[str] = frozenset()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
+    # client is the TCP peer, whatever headers say (the login throttle counts per client).
+    trusted_proxies: tuple[str, ...] = ()
     mux: MuxLimits = field(default_factory=MuxLimits)
     grace_s: float = 5.0
 
@@ -115,6 +118,10 @@ async def _serve_http(app: object, config: GatewayConfig, ctx: ServiceContext, b
         ws="none",
         server_header=False,
         timeout_graceful_shutdown=int(config.grace_s),
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a local client could then
+        # name any address and spread its failed logins over as many throttle buckets.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies) or None,
     )
     server = _Server(uvicorn_config)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway http")

@@ -30,7 +30,12 @@ def dump_tasks() -> str:
         tasks = set()
     text.write(f"---- {len(tasks)} asyncio tasks ----\n")
     for task in tasks:
-        task.print_stack(file=text)
+        text.write(f"{task!r}\n")
+        for frame in task.get_stack():
+            # Not task.print_stack(): a frame of compiled code (grpc's Cython) has no line
+            # number, and linecache fails on it; the dump must never fail the dump.
+            code = frame.f_code
+            text.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
     sys.stderr.write(text.getvalue())
     return text.getvalue()
 

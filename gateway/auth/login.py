@@ -6,7 +6,8 @@ the bundle or kept by the browser.
                             401 {"error": ...}  unknown or revoked key
                             429 {"error": ...}  too many failed logins from this address (Retry-After)
 
-The client address is the TCP peer's: X-Forwarded-For is not trusted, since anyone can send it.
+The client address is the TCP peer's: X-Forwarded-For, which anyone can send, is believed only
+from the proxies named with `trademesh gateway --trusted-proxy` (uvicorn resolves it then).
 """
 
 from __future__ import annotations

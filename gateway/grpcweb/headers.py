@@ -6,10 +6,12 @@ Authorization (replaced by the mesh token) and anything else stay at the gateway
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import InvalidArgument
 from gateway.contracts import TARGET_HEADER
 
 __all__ = ["Cors", "forwarded_request_metadata", "forwarded_response_metadata"]
@@ -30,12 +32,25 @@ _ALLOW_HEADERS = ", ".join(
         TARGET_HEADER,
     ]
 )
+# What gRPC allows in an ASCII metadata value (printable ASCII, space to tilde), and a length
+# that fits any request id or user agent: a header outside it is refused, never forwarded (grpc
+# would reject it mid-call) and never echoed.
+_METADATA_VALUE = re.compile(r"[\x20-\x7e]{0,256}")
 _EXPOSE_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id"
 _PREFLIGHT_MAX_AGE_S = 600
 
 
 def forwarded_request_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(name, value) for name, value in headers if name in _REQUEST_ALLOWED]
+    """The allowed headers, as call metadata; InvalidArgument naming a header whose value gRPC
+    metadata cannot carry (non-ASCII bytes, control characters, longer than 256 characters)."""
+    forwarded = []
+    for name, value in headers:
+        if name not in _REQUEST_ALLOWED:
+            continue
+        if _METADATA_VALUE.fullmatch(value) is None:
+            raise InvalidArgument.field(name, "must be printable ASCII (0x20-0x7E), at most 256 characters")
+        forwarded.append((name, value))
+    return forwarded
 
 
 def forwarded_response_metadata(metadata: Sequence[tuple[str, Any]] | None) -> list[tuple[str, str]]:

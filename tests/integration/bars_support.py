@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
+import grpc
 import pytest
 import redis.asyncio as aioredis
 
@@ -28,6 +29,7 @@ from core.bars.timeframes import FROM_PB, TO_PB
 from core.bus.codec import FIELD, decode, encode_market
 from core.bus.names import bars_stream
 from core.bus.publisher import Publisher, Retention
+from core.bus.redis import open_redis
 from core.env import TOKEN
 from core.model import Timeframe
 from core.process import ServiceProcess, start_service
@@ -254,8 +256,11 @@ class SimTape:
     _dropping: bool = False
     _gap_due: bool = False
     _task: asyncio.Task[None] | None = None
+    _call: Any = None
 
     def start(self) -> None:
+        request = md.SubscribeRequest(symbols=self.symbols, channels=[md.CHANNEL_TRADES])
+        self._call = self.stubs.md.Subscribe(request)
         self._task = asyncio.create_task(self._follow())
 
     async def drop(self, seconds: float) -> None:
@@ -264,8 +269,7 @@ class SimTape:
         self._gap_due, self._dropping = True, False
 
     async def _follow(self) -> None:
-        request = md.SubscribeRequest(symbols=self.symbols, channels=[md.CHANNEL_TRADES])
-        async for response in self.stubs.md.Subscribe(request):
+        async for response in self._call:
             trades = [Trade.of(e) for e in response.events if e.HasField("trade")]
             if self._dropping or not trades:
                 continue
@@ -282,12 +286,17 @@ class SimTape:
             await self.bus.gap(symbol, self.last_ts(symbol), resumed)
 
     async def stop(self) -> None:
-        assert self._task is not None
+        """Ends the call the gRPC way (call.cancel(): the stream ends with CANCELLED), then the
+        task; a task that will not end fails the test rather than hanging it."""
+        assert self._task is not None and self._call is not None
         if self._task.done():
             self._task.result()  # whatever ended it
+        self._call.cancel()
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        done, _ = await asyncio.wait({self._task}, timeout=CALL_TIMEOUT_S)
+        assert done, f"the tape's task did not end within {CALL_TIMEOUT_S} s of its call's cancel"
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            self._task.result()
 
     def last_ts(self, symbol: str) -> int:
         return max(t.ts for t in self.bus.published if t.symbol == symbol)
@@ -372,7 +381,7 @@ async def wait_closed_bars(
 @pytest.fixture
 async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
     """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = open_redis(redis_url)  # with socket deadlines: a stuck read fails, never hangs
     name = new_venue_name()
     try:
         yield client, name

@@ -73,6 +73,12 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "database-url: host=db user=u is not a postgresql:// or postgres:// URL",
     ),
     ("port too big", ["bridge", "--port", "70000"], {}, "argument --port: 70000 is not a port"),
+    (
+        "trusted proxy",
+        ["gateway", "--trusted-proxy", "10.0.0.0/33"],
+        {},
+        "argument --trusted-proxy: '10.0.0.0/33' is not an IP address or network",
+    ),
     ("port negative", ["ingest", "--port", "-5"], {}, "argument --port: must be at least 0, got -5"),
     ("port not a number", ["bars", "--port", "http"], {}, "argument --port: 'http' is not a whole number"),
     (

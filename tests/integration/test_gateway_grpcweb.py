@@ -296,6 +296,25 @@ async def test_a_malformed_body_is_invalid_argument_and_the_gateway_keeps_servin
     assert good.code == 0 and good.messages
 
 
+@pytest.mark.parametrize("header", ["x-request-id", "x-user-agent"])
+@pytest.mark.parametrize("value", ["caf\u00e9", "a\tb", "x" * 300])
+async def test_a_header_grpc_metadata_cannot_carry_is_invalid_argument_naming_it(
+    mesh: Mesh, header: str, value: str
+) -> None:
+    """Non-ASCII bytes, a tab (a control character) or an overlong value: refused by name (it was HTTP 500
+    and a traceback), never forwarded, never echoed; the next call is served."""
+    request = md.ListInstrumentsRequest().SerializeToString()
+    answer = await grpcweb_call(
+        mesh.gateway, LIST_INSTRUMENTS, request, key=mesh.key, headers={**SIM, header: value}
+    )
+    assert answer.http_status == 200
+    assert answer.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], answer.message
+    assert answer.message.startswith(f"{header}: must be printable ASCII"), answer.message
+    assert value not in answer.message
+    good = await grpcweb_call(mesh.gateway, LIST_INSTRUMENTS, request, key=mesh.key, headers=SIM)
+    assert good.code == 0 and good.messages
+
+
 async def test_a_service_nobody_serves_is_not_found_by_name(mesh: Mesh) -> None:
     answer = await grpcweb_call(mesh.gateway, "trademesh.nothing.v1.Nothing/Get", b"", key=mesh.key)
     assert answer.code == grpc.StatusCode.NOT_FOUND.value[0]
