@@ -22,10 +22,12 @@ import grpc
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from core.errors import InvalidArgument, ResourceExhausted, TrademeshError
+from core.errors import InvalidArgument, TrademeshError
 from core.rpc.client import auth_metadata
+from core.rpc.server import MAX_REQUEST_BYTES
 from gateway.contracts import TARGET_HEADER, Authenticator, Principal, Resolver
 from gateway.grpcweb import metrics
+from gateway.grpcweb.body import BodyGone, body_limit, read_body
 from gateway.grpcweb.forward import UpstreamCall, explained
 from gateway.grpcweb.framing import request_message
 from gateway.grpcweb.headers import Cors, forwarded_request_metadata
@@ -33,7 +35,6 @@ from gateway.grpcweb.local import Call, Caller, LocalService
 from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
 from gateway.grpcweb.status import CallStatus, Refused
-from gateway.grpcweb.text import decode_text
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
 from gateway.upstream import Upstreams
 
@@ -60,11 +61,9 @@ class GrpcWebOptions:
     cors: Cors = field(default_factory=Cors)
     # Deadline of a unary call whose client sent no grpc-timeout (streams get none).
     unary_timeout_s: float = 30.0
-    max_request_bytes: int = 4 * 1024 * 1024
-
-
-class _ClientGone(Exception):
-    pass
+    # The largest request message of a route that needs a token (open routes: 4 KiB), as the
+    # services behind the gateway take (gateway.grpcweb.body).
+    max_request_bytes: int = MAX_REQUEST_BYTES
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ class GrpcWebBridge:
     ) -> CallStatus | None:
         try:
             prepared = await self._prepare(receive, headers, service, method, text)
-        except _ClientGone:
+        except BodyGone:
             return CallStatus(grpc.StatusCode.CANCELLED)
         except TrademeshError as exc:
             status = CallStatus.from_error(exc)
@@ -158,8 +157,8 @@ class GrpcWebBridge:
             timeout_s: float | None = parse_timeout(timeout_text)
         else:
             timeout_s = None if streaming else self._options.unary_timeout_s
-        body = await _read_body(receive, self._options.max_request_bytes)
-        request = request_message(decode_text(body) if text else body)
+        limit = body_limit(service in OPEN_SERVICES, text, self._options.max_request_bytes)
+        request = request_message(await read_body(receive, headers, limit, text))
         forwarded = forwarded_request_metadata(headers.items())
         local = self._local.get(service)
         if local is not None:
@@ -279,22 +278,6 @@ async def _pump(call: Call, address: str, writer: ResponseWriter, labels: tuple[
     status = explained(await call.status(), address)
     await writer.finish(status, await call.trailing_metadata())
     return status
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        body: bytes = message.get("body", b"")
-        size += len(body)
-        if size > limit:
-            raise ResourceExhausted(f"request body larger than {limit} bytes")
-        chunks.append(body)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _disconnected(receive: Receive) -> None:

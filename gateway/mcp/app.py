@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from gateway.contracts import Authenticator, Resolver
 from gateway.mcp.bars import BarStore
+from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
 from gateway.mcp.tools import MarketTools, register
 from gateway.mcp.upstream import Upstream
@@ -51,7 +52,7 @@ class GatewayMcp:
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager
-        self._app = BearerGuard(self._sessions.handle_request, authenticator)
+        self._app = BearerGuard(BodyLimit(self._sessions.handle_request), authenticator)
 
     def asgi(self) -> ASGIApp:
         """The app to mount at /mcp, e.g. Route("/mcp", mcp.asgi(), methods=["GET", "POST", "DELETE"])."""

@@ -170,6 +170,47 @@ async def test_health_answers_without_a_token(mesh: Mesh) -> None:
     assert health_pb2.HealthCheckResponse.FromString(message).status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_the_open_health_route_takes_4_kib_and_other_routes_1_mib(mesh: Mesh) -> None:
+    """Limits per route: Health needs no token, so anyone's body reaches it; it takes 4 KiB."""
+    health = health_pb2.HealthCheckRequest(service="x" * 5000).SerializeToString()
+    answer = await grpcweb_call(mesh.gateway, "grpc.health.v1.Health/Check", health)
+    assert answer.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], answer.message
+    assert answer.message == "request body of 5008 bytes is larger than 4101 bytes"
+    big = md.ListInstrumentsRequest(symbols=["BTC/USDT"] * 200_000).SerializeToString()
+    assert len(big) > 1024 * 1024
+    answer = await grpcweb_call(mesh.gateway, LIST_INSTRUMENTS, big, key=mesh.key, headers=SIM)
+    assert answer.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], answer.message
+    assert answer.message.endswith("is larger than 1048581 bytes")
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(mesh: Mesh) -> None:
+    """Content-Length says 4 MB, 10 bytes come: the answer does not wait for the rest."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", mesh.gateway.service.port)
+    try:
+        writer.write(
+            b"POST /grpc.health.v1.Health/Check HTTP/1.1\r\nhost: gateway\r\n"
+            b"content-type: application/grpc-web+proto\r\ncontent-length: 4000000\r\n\r\n" + b"\0" * 10
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CALL_TIMEOUT_S)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"grpc-status: 8" in head.lower(), head
+
+
+async def test_an_mcp_body_over_256_kib_is_413_and_without_a_token_401(mesh: Mesh) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 300_000}}
+    headers = {"accept": "application/json, text/event-stream"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{mesh.gateway.url}/mcp", json=call, headers=headers) as reply:
+            assert reply.status == 401, "the token is checked before the body is read"
+        headers["authorization"] = f"Bearer {mesh.key}"
+        async with session.post(f"{mesh.gateway.url}/mcp", json=call, headers=headers) as reply:
+            assert reply.status == 413
+            assert (await reply.json())["error"]["message"] == "request body larger than 262144 bytes"
+
+
 async def test_the_gateway_answers_health_on_its_native_grpc_port_too(mesh: Mesh) -> None:
     assert await check_health(mesh.gateway.grpc_address) == "SERVING"
     assert await check_health(mesh.gateway.grpc_address, "trademesh.registry.v1.Registry") == "SERVING"

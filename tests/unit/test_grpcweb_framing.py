@@ -11,7 +11,7 @@ from google.rpc import status_pb2
 from core.errors import InvalidArgument
 from gateway.grpcweb.framing import TRAILER_FLAG, data_frame, decode_frames, request_message, trailer_frame
 from gateway.grpcweb.status import CallStatus, percent_encode
-from gateway.grpcweb.text import decode_text, encode_text
+from gateway.grpcweb.text import MAX_CHUNKS, decode_text, encode_text
 from gateway.grpcweb.timeout import parse_timeout
 
 
@@ -66,6 +66,14 @@ def test_text_mode_decodes_a_body_sent_as_several_padded_base64_chunks() -> None
 def test_text_mode_ignores_whitespace_and_accepts_an_unpadded_tail() -> None:
     encoded = base64.b64encode(b"hello gateway").rstrip(b"=")
     assert decode_text(encoded[:6] + b"\r\n" + encoded[6:]) == b"hello gateway"
+
+
+def test_text_mode_takes_up_to_64_padded_chunks_and_refuses_more() -> None:
+    """Each padded chunk costs a Python call: a body of 340,000 two-byte chunks held the
+    gateway's event loop for a second."""
+    assert decode_text(b"AAA=" * MAX_CHUNKS) == b"\0\0" * MAX_CHUNKS
+    with pytest.raises(InvalidArgument, match="more than 64 base64 chunks"):
+        decode_text(b"AAA=" * (MAX_CHUNKS + 1))
 
 
 def test_text_mode_rejects_characters_outside_base64() -> None:
