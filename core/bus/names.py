@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 from core.model import Channel, Timeframe
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "market_pattern",
     "market_stream",
     "parse_market_stream",
+    "venue_name",
 ]
 
 # Redis patterns (SCAN MATCH, consumer discovery) of every market stream and every bar stream.
@@ -30,12 +31,18 @@ _MARKET, _BARS = "md", "bars"
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
-def market_stream(venue: str, channel: Channel) -> str:
+def venue_name(venue: str) -> str:
+    """`venue` when it can name a venue on the bus (and so in the recorder's tables);
+    InvalidArgument naming it (its first characters) otherwise."""
     if not _VENUE.fullmatch(venue):
         raise InvalidArgument.field(
-            "venue", f"{venue!r} is not a venue name (lower-case letters, digits, - _)"
+            "venue", f"{shown(venue)} is not a venue name (1-40 of lower-case letters, digits, - _)"
         )
-    return f"{_MARKET}.{venue}.{channel.value}"
+    return venue
+
+
+def market_stream(venue: str, channel: Channel) -> str:
+    return f"{_MARKET}.{venue_name(venue)}.{channel.value}"
 
 
 def market_pattern(channel: Channel, venue: str = "*") -> str:

@@ -17,6 +17,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from core.bus.names import venue_name
 from core.errors import TrademeshError
 from gateway.mcp import render
 from gateway.mcp.bars import BarStore
@@ -82,6 +83,7 @@ class MarketTools:
         aggregator: open time (ISO and ns), open, high, low, close, volume, quote volume, VWAP
         (decimal strings), trade count, and whether the bar was repaired from venue candles.
         `limit` is 1 to 1000."""
+        venue = venue_name(venue)  # not only live venues: bars outlive a venue's process
         symbol = canonical_symbol(symbol)
         timeframe = timeframe_label(timeframe)
         limit = bounded("limit", limit, 1, MAX_BARS)

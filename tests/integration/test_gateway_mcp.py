@@ -355,6 +355,18 @@ async def test_bad_input_is_a_tool_error_naming_the_value(mesh: Mesh, recorded: 
     assert "'XYZ/USDT'" in await refusal(mesh, "latest_bars", venue="sim", symbol="XYZ/USDT")
 
 
+@pytest.mark.parametrize("venue", ["si\x00m", "x" * 100_000, "Sim", ""])
+async def test_latest_bars_refuses_a_venue_that_cannot_be_one_without_echoing_it(
+    mesh: Mesh, venue: str
+) -> None:
+    """A NUL was "PostgreSQL unavailable" and 100k characters came back whole: the name is
+    checked as the bus names venues, before the database is asked."""
+    text = await refusal(mesh, "latest_bars", venue=venue, symbol="BTC/USDT")
+    assert "venue" in text and "is not a venue name" in text, text
+    assert "unavailable" not in text
+    assert len(text) < 300, len(text)
+
+
 async def test_an_upstream_that_is_down_is_named_in_the_error(mesh: Mesh) -> None:
     dead = f"127.0.0.1:{_closed_port()}"
     mesh.resolver.add("gone", dead, ADMIN, MARKETDATA, TRADEFLOW)
