@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pool
@@ -76,3 +77,17 @@ def test_a_refusal_names_the_scope_needed_and_the_key() -> None:
     assert "'admin' scope" in message and "'dashboard'" in message and "has read" in message
     with pytest.raises(PermissionDenied, match="has none"):
         check_scope(Principal("empty"), "trademesh.admin.v1.Admin", "GetStatus")
+
+
+def test_the_docs_table_lists_every_method_under_its_scope() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    rows = {
+        scope: next(line for line in docs.splitlines() if line.startswith(f"| `{scope}` |"))
+        for scope in Scope
+    }
+    missing = [
+        f"{method} ({scope})"
+        for method, scope in METHOD_SCOPES.items()
+        if method.startswith("trademesh.") and f"`{method.partition('/')[2]}`" not in rows[scope]
+    ]
+    assert missing == [], f"docs/gateway.md, Scopes: add {missing}"
