@@ -49,7 +49,7 @@ def _add_scope_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 
 def add_keys_parser(commands: Any) -> None:
-    keys = commands.add_parser("keys", help="create, list and revoke the gateway's API keys")
+    keys = commands.add_parser("keys", help="create, list, scope and revoke the gateway's API keys")
     actions = keys.add_subparsers(dest="action", required=True)
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument(

@@ -1,7 +1,6 @@
 """The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
 
-Per call: authenticate the bearer (not for Health), check the method's shape and that the
-key holds the scope it needs (gateway.scopes), read the one
+Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the one
 request message, resolve the service (and the x-trademesh-target header) to a live instance,
 then forward the bytes over native gRPC with the mesh token and relay the answers as
 gRPC-web frames. Services the gateway serves itself (the multiplexer) are handed the call
