@@ -8,7 +8,8 @@ subscribe again (a live-data panel then starts from a fresh snapshot). So a slow
 gateway a bounded amount of memory and never slows a service or the bus behind it.
 
 The session ends with its stream: the client went away or the gateway stops (every upstream
-call is cancelled at once), or its credential stopped being valid (fail()).
+call is cancelled at once), or its credential stopped being valid (fail()). A subscription
+whose method needs a scope the key no longer holds ends alone, PERMISSION_DENIED.
 """
 
 from __future__ import annotations
