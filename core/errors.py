@@ -17,6 +17,7 @@ __all__ = [
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
+    "PermissionDenied",
     "ResourceExhausted",
     "TrademeshError",
     "Unauthenticated",
@@ -82,6 +83,10 @@ class Unavailable(TrademeshError):
 
 class Unauthenticated(TrademeshError):
     """Missing or wrong credentials."""
+
+
+class PermissionDenied(TrademeshError):
+    """The caller is known but may not do this (e.g. an API key without the scope a method needs)."""
 
 
 class Corrupt(TrademeshError):

@@ -7,21 +7,35 @@ tested and replaced on its own.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["TARGET_HEADER", "Authenticator", "Principal", "Resolver"]
+__all__ = ["TARGET_HEADER", "Authenticator", "Principal", "Resolver", "Scope"]
 
 # Names the instance to call when several serve the same gRPC service (e.g. two venues
 # both serve trademesh.marketdata.v1.MarketData): `x-trademesh-target: sim`.
 TARGET_HEADER = "x-trademesh-target"
 
 
+class Scope(enum.StrEnum):
+    """What an API key may do; each method needs one (gateway.scopes), a key holds any set."""
+
+    # Everything that changes nothing: market data, status, orders, balances, positions.
+    READ = "read"
+    # Placing and cancelling orders, and the dead-man switch (Admin/Heartbeat).
+    TRADE = "trade"
+    # Operating venues: Drain, Reconnect, Add/RemoveSubscriptions; and any unclassified method.
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who made a call: the API key's name (a Studio session carries its key's name)."""
+    """Who made a call: the API key's name and its scopes now (a Studio session carries its
+    key's name, and gets the key's current scopes, not those it had at login)."""
 
     key_name: str
+    scopes: frozenset[Scope] = frozenset()
 
 
 class Resolver(Protocol):

@@ -47,6 +47,9 @@ class UpOptions:
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
 API_KEY_FILE = "api-key"
 API_KEY_NAME = "local"
+# What Studio does: read everything and place and cancel orders; operating venues (Drain, ...)
+# takes a key made with `trademesh keys create NAME --scope admin`.
+API_KEY_SCOPES = ("read", "trade")
 
 
 def _secret(variable: str, data_dir: Path, file_name: str) -> str:
@@ -130,9 +133,10 @@ async def _stop_all(children: list[Child]) -> None:
 
 async def _login_key(options: UpOptions, backing: Backing) -> Path:
     from gateway.auth import ensure_key_file
+    from gateway.contracts import Scope
 
     path = options.data_dir / API_KEY_FILE
-    await ensure_key_file(backing.database_url, API_KEY_NAME, path)
+    await ensure_key_file(backing.database_url, API_KEY_NAME, path, [Scope(s) for s in API_KEY_SCOPES])
     return path
 
 

@@ -15,7 +15,7 @@ from gateway.auth.cache import KeyCache
 from gateway.auth.keys import KEY_PREFIX, key_digest, looks_like_key
 from gateway.auth.login import login_routes
 from gateway.auth.sessions import SESSION_PREFIX, Session, SessionSigner
-from gateway.auth.store import KeyStore
+from gateway.auth.store import KeyRow, KeyStore
 from gateway.auth.throttle import LoginThrottle
 from gateway.contracts import Principal
 
@@ -87,10 +87,12 @@ class GatewayAuth:
     async def authenticate(self, authorization: str | None) -> Principal:
         credential = _bearer(authorization)
         if credential.startswith(SESSION_PREFIX):
-            return Principal(self._session(credential).key_name)
-        if credential.startswith(KEY_PREFIX):
-            return Principal(await self._key_name(credential))
-        raise Unauthenticated(_NOT_A_TOKEN)
+            row = self._session_key(credential)
+        elif credential.startswith(KEY_PREFIX):
+            row = await self._key(credential)
+        else:
+            raise Unauthenticated(_NOT_A_TOKEN)
+        return Principal(row.name, row.scopes)
 
     async def login(self, key: str) -> tuple[str, Session]:
         """A new session token made from a live API key."""
@@ -102,18 +104,20 @@ class GatewayAuth:
     def routes(self) -> list[BaseRoute]:
         return login_routes(self.login, self._throttle)
 
-    def _session(self, token: str) -> Session:
+    def _session_key(self, token: str) -> KeyRow:
+        """The live key a session was made from, as it is now: its scopes, not those at login."""
         session = self._signer.verify(token, _now_ms())
-        if not self._cache.is_live(session.key_id):
+        row = self._cache.live(session.key_id)
+        if row is None:
             raise Unauthenticated(
                 f"the API key {session.key_name!r} of this session was revoked: log in with a live key"
             )
-        return session
+        return row
 
-    async def _key_name(self, key: str) -> str:
+    async def _key(self, key: str) -> KeyRow:
         row = await self._cache.lookup_fresh(key_digest(key)) if looks_like_key(key) else None
         if row is None:
             raise Unauthenticated(_UNKNOWN_KEY)
         if row.revoked:
             raise Unauthenticated(f"API key {row.name!r} is revoked: use another key")
-        return row.name
+        return row

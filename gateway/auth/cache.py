@@ -28,7 +28,7 @@ class KeyCache:
         self._store = store
         self._refresh_s = refresh_s
         self._by_digest: dict[bytes, KeyRow] = {}
-        self._live_ids: frozenset[int] = frozenset()
+        self._live: dict[int, KeyRow] = {}
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self._loaded_at = -1e9
@@ -39,7 +39,7 @@ class KeyCache:
         rows = await self._store.rows()
         # Built aside and swapped in whole: a lookup never sees half a refresh.
         self._by_digest = {row.digest: row for row in rows}
-        self._live_ids = frozenset(row.id for row in rows if not row.revoked)
+        self._live = {row.id: row for row in rows if not row.revoked}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="gateway-auth-keys")
@@ -68,8 +68,9 @@ class KeyCache:
                     await self.load()
         return self._by_digest.get(digest)
 
-    def is_live(self, key_id: int) -> bool:
-        return key_id in self._live_ids
+    def live(self, key_id: int) -> KeyRow | None:
+        """The live key with this id (a session's key, with its scopes now); None once revoked."""
+        return self._live.get(key_id)
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.auth.keys import check_name, looks_like_key
 from gateway.auth.store import KeyStore
+from gateway.contracts import Scope
 
 __all__ = ["ensure_key_file", "read_key_file"]
 
@@ -49,16 +51,21 @@ def _write_private(path: Path, key: str) -> None:
         raise
 
 
-async def ensure_key_file(database_url: str, name: str, path: Path) -> bool:
-    """True when it made key `name` and wrote it to `path`; False when `path` holds it already."""
+async def ensure_key_file(database_url: str, name: str, path: Path, scopes: Iterable[Scope]) -> bool:
+    """True when it made key `name` and wrote it to `path`; False when `path` holds it already.
+    Either way the key has exactly `scopes` afterwards."""
     check_name(name)
+    wanted = frozenset(scopes)
     store = await KeyStore.open(database_url)
     try:
         key = read_key_file(path)
-        if key is not None and await store.is_live(name, key):
+        held = None if key is None else await store.live_scopes(name, key)
+        if held is not None:
             _tighten(path)
+            if held != wanted:
+                await store.set_scopes(name, wanted)
             return False
-        await store.replace(name, lambda made: _write_private(path, made))
+        await store.replace(name, wanted, lambda made: _write_private(path, made))
     finally:
         await store.close()
     log.info("gateway auth: made API key %s, kept in %s", name, path)

@@ -10,10 +10,21 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
+from gateway.contracts import Scope
 
-__all__ = ["KEY_PREFIX", "NAME_PATTERN", "check_name", "key_digest", "looks_like_key", "new_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "NAME_PATTERN",
+    "check_name",
+    "check_scope_name",
+    "key_digest",
+    "looks_like_key",
+    "new_key",
+    "stored_scopes",
+]
 
 KEY_PREFIX = "tmk_"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -29,6 +40,21 @@ def check_name(name: str) -> str:
             " starting with a letter or digit",
         )
     return name
+
+
+def check_scope_name(name: str) -> Scope:
+    """The Scope called `name`; InvalidArgument naming it and the known ones otherwise."""
+    try:
+        return Scope(name)
+    except ValueError:
+        known = ", ".join(scope.value for scope in Scope)
+        raise InvalidArgument.field("scope", f"{shown(name)} is not a scope: use {known}") from None
+
+
+def stored_scopes(names: Iterable[str]) -> frozenset[Scope]:
+    """The scopes of a stored key; a name this version does not know grants nothing."""
+    known = {scope.value for scope in Scope}
+    return frozenset(Scope(name) for name in names if name in known)
 
 
 def new_key() -> str:

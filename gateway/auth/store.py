@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +19,9 @@ from asyncpg.exceptions import _base as asyncpg_base
 
 from core.env import redact_url
 from core.errors import AlreadyExists, NotFound, Unavailable
-from gateway.auth.keys import key_digest, new_key
+from gateway.auth.keys import key_digest, new_key, stored_scopes
 from gateway.auth.schema import ensure_schema
+from gateway.contracts import Scope
 
 __all__ = ["KeyRecord", "KeyRow", "KeyStore"]
 
@@ -46,6 +47,7 @@ class KeyRecord:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    scopes: frozenset[Scope]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class KeyRow:
     name: str
     digest: bytes
     revoked: bool
+    scopes: frozenset[Scope]
 
 
 def _passwords(url: str) -> set[str]:
@@ -82,6 +85,24 @@ def _mapped(url: str) -> Iterator[None]:
         yield
     except _DATABASE_ERRORS as exc:
         raise Unavailable(f"PostgreSQL at {redact_url(url)}: {_reason(exc, url)}") from None
+
+
+_INSERT = "INSERT INTO gateway_api_keys (name, key_hash, scopes) VALUES ($1, $2, $3)"
+_RECORD = "name, created_at, revoked_at, scopes"
+
+
+def _scope_names(scopes: Iterable[Scope]) -> list[str]:
+    return sorted(scope.value for scope in set(scopes))
+
+
+def _record(row: Any) -> KeyRecord:
+    return KeyRecord(row["name"], row["created_at"], row["revoked_at"], stored_scopes(row["scopes"]))
+
+
+def _row(row: Any) -> KeyRow:
+    return KeyRow(
+        row["id"], row["name"], bytes(row["key_hash"]), row["revoked"], stored_scopes(row["scopes"])
+    )
 
 
 class KeyStore:
@@ -112,14 +133,12 @@ class KeyStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def create(self, name: str) -> str:
+    async def create(self, name: str, scopes: Iterable[Scope]) -> str:
         """A new live key named `name` (the only time the key is seen); AlreadyExists if one is live."""
         key = new_key()
         with _mapped(self._url):
             try:
-                await self._pool.execute(
-                    "INSERT INTO gateway_api_keys (name, key_hash) VALUES ($1, $2)", name, key_digest(key)
-                )
+                await self._pool.execute(_INSERT, name, key_digest(key), _scope_names(scopes))
             except asyncpg.UniqueViolationError:
                 raise AlreadyExists(
                     f"a key named {name!r} exists already: revoke it first"
@@ -129,16 +148,14 @@ class KeyStore:
 
     async def records(self) -> list[KeyRecord]:
         with _mapped(self._url):
-            rows = await self._pool.fetch(
-                "SELECT name, created_at, revoked_at FROM gateway_api_keys ORDER BY name, created_at"
-            )
-        return [KeyRecord(row["name"], row["created_at"], row["revoked_at"]) for row in rows]
+            rows = await self._pool.fetch(f"SELECT {_RECORD} FROM gateway_api_keys ORDER BY name, created_at")
+        return [_record(row) for row in rows]
 
     async def revoke(self, name: str) -> KeyRecord:
         with _mapped(self._url):
             row = await self._pool.fetchrow(
                 "UPDATE gateway_api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL"
-                " RETURNING name, created_at, revoked_at",
+                f" RETURNING {_RECORD}",
                 name,
             )
             known = row is not None or await self._pool.fetchval(
@@ -146,26 +163,41 @@ class KeyStore:
             )
         if row is None:
             raise NotFound(f"key {name!r} is already revoked" if known else f"no key named {name!r}")
-        return KeyRecord(row["name"], row["created_at"], row["revoked_at"])
+        return _record(row)
+
+    async def set_scopes(self, name: str, scopes: Iterable[Scope]) -> KeyRecord:
+        """Gives the live key `name` exactly `scopes` (its Studio sessions too, within the
+        gateway's refresh); NotFound when there is no live key of that name."""
+        with _mapped(self._url):
+            row = await self._pool.fetchrow(
+                "UPDATE gateway_api_keys SET scopes = $2 WHERE name = $1 AND revoked_at IS NULL"
+                f" RETURNING {_RECORD}",
+                name,
+                _scope_names(scopes),
+            )
+        if row is None:
+            raise NotFound(f"no live key named {name!r}: see `trademesh keys list`")
+        return _record(row)
 
     async def rows(self) -> list[KeyRow]:
         with _mapped(self._url):
             found = await self._pool.fetch(
-                "SELECT id, name, key_hash, revoked_at IS NOT NULL AS revoked FROM gateway_api_keys"
+                "SELECT id, name, key_hash, revoked_at IS NOT NULL AS revoked, scopes FROM gateway_api_keys"
             )
-        return [KeyRow(row["id"], row["name"], bytes(row["key_hash"]), row["revoked"]) for row in found]
+        return [_row(row) for row in found]
 
-    async def is_live(self, name: str, key: str) -> bool:
+    async def live_scopes(self, name: str, key: str) -> frozenset[Scope] | None:
+        """The scopes of `key` when it is the live key called `name`; None otherwise."""
         with _mapped(self._url):
             found = await self._pool.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM gateway_api_keys"
-                " WHERE name = $1 AND key_hash = $2 AND revoked_at IS NULL)",
+                "SELECT scopes FROM gateway_api_keys"
+                " WHERE name = $1 AND key_hash = $2 AND revoked_at IS NULL",
                 name,
                 key_digest(key),
             )
-        return bool(found)
+        return None if found is None else stored_scopes(found)
 
-    async def replace(self, name: str, keep: Callable[[str], None]) -> str:
+    async def replace(self, name: str, scopes: Iterable[Scope], keep: Callable[[str], None]) -> str:
         """Revokes `name`'s live key (if any) and makes a new one; `keep(key)` runs before commit,
         so a key is live only once its holder has it (a failing `keep` leaves nothing changed)."""
         key = new_key()
@@ -176,8 +208,6 @@ class KeyStore:
                     "UPDATE gateway_api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
                     name,
                 )
-                await conn.execute(
-                    "INSERT INTO gateway_api_keys (name, key_hash) VALUES ($1, $2)", name, key_digest(key)
-                )
+                await conn.execute(_INSERT, name, key_digest(key), _scope_names(scopes))
                 keep(key)
         return key

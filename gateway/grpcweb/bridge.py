@@ -1,6 +1,6 @@
 """The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
 
-Per call: authenticate the bearer (not for Health), check the method's shape, read the one
+Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the one
 request message, resolve the service (and the x-trademesh-target header) to a live instance,
 then forward the bytes over native gRPC with the mesh token and relay the answers as
 gRPC-web frames. Services the gateway serves itself (the multiplexer) are handed the call
@@ -36,6 +36,7 @@ from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
 from gateway.grpcweb.status import CallStatus, Refused
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
+from gateway.scopes import check_scope
 from gateway.upstream import Upstreams
 
 __all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "GrpcWebBridge", "GrpcWebOptions"]
@@ -151,6 +152,8 @@ class GrpcWebBridge:
         if service not in OPEN_SERVICES and self._authenticator is not None:
             principal = await self._authenticator.authenticate(headers.get("authorization"))
         kind = self._check_method(service, method)
+        if principal is not None:
+            check_scope(principal, service, method)
         timeout_text = headers.get(TIMEOUT_HEADER)
         streaming = kind is not MethodKind.UNARY
         if timeout_text is not None:

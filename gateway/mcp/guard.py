@@ -1,4 +1,5 @@
-"""Bearer auth in front of /mcp: no valid API key or Studio session token, no MCP.
+"""Bearer auth in front of /mcp: no valid API key or Studio session token holding the `read`
+scope, no MCP (every tool only reads: gateway.mcp.upstream refuses any other method).
 
 The refusal is an HTTP status with a JSON-RPC error body, so both an HTTP client and an MCP
 client show why; the credential itself is never echoed or logged.
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import Unauthenticated, Unavailable
 from gateway.contracts import Authenticator
+from gateway.contracts import Scope as KeyScope  # starlette.types has a Scope too
 
 __all__ = ["BearerGuard"]
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 # JSON-RPC's implementation-defined server error range; MCP servers commonly use it for auth.
 _UNAUTHORIZED = -32001
 _UNAVAILABLE = -32000
+_FORBIDDEN = -32003
 
 
 class BearerGuard:
@@ -42,6 +45,10 @@ class BearerGuard:
             return
         except Unavailable as exc:
             await _refuse(503, _UNAVAILABLE, str(exc), scope, receive, send)
+            return
+        if KeyScope.READ not in principal.scopes:
+            message = f"API key {principal.key_name!r} lacks the 'read' scope every MCP tool needs"
+            await _refuse(403, _FORBIDDEN, message, scope, receive, send)
             return
         log.debug("mcp request", extra={"key_name": principal.key_name})
         await self._app(scope, receive, send)

@@ -20,13 +20,15 @@ from core.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     TrademeshError,
     Unavailable,
 )
 from core.rpc.client import auth_metadata
 from core.rpc.status import bad_request_violations
-from gateway.contracts import Resolver
+from gateway.contracts import Resolver, Scope
+from gateway.scopes import required_scope
 from gateway.upstream import Upstreams
 
 __all__ = ["Upstream"]
@@ -46,6 +48,7 @@ class Upstream:
     async def unary(
         self, service: str, target: str | None, method: str, request: Message, answer: type[R]
     ) -> R:
+        _read_only(service, method)
         address = self._resolver.resolve(service, target)
         call = self._channel(address).unary_unary(
             f"/{service}/{method}",
@@ -60,6 +63,7 @@ class Upstream:
         self, service: str, target: str | None, method: str, request: Message, answer: type[R]
     ) -> R:
         """The first message of a server stream, then the stream is cancelled; all under the deadline."""
+        _read_only(service, method)
         address = self._resolver.resolve(service, target)
         stream = self._channel(address).unary_stream(
             f"/{service}/{method}",
@@ -92,6 +96,12 @@ class Upstream:
             raise Unavailable(
                 f"{_who(service, target, address)} did not answer within {self.timeout_s:g} s"
             ) from exc
+
+
+def _read_only(service: str, method: str) -> None:
+    # The guard lets in any key holding `read`: a tool must never reach further than that.
+    if required_scope(service, method) is not Scope.READ:
+        raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")
 
 
 def _serialize(message: Message) -> bytes:

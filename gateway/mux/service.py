@@ -1,9 +1,10 @@
 """The Mux service (trademesh.mux.v1), answered by the gateway itself over gRPC-web.
 
 Open makes a session bound to the caller's credential; Add and Remove change its
-subscriptions. An Add is routed like any gRPC-web call (the method's service, the optional
-target instance) and forwarded with the mesh token; the caller's own credential never leaves
-the gateway. See gateway.mux.session for what a session does with its subscriptions.
+subscriptions. An Add is checked and routed like any gRPC-web call (the scope the method
+needs, the method's service, the optional target instance) and forwarded with the mesh token;
+the caller's own credential never leaves the gateway. See gateway.mux.session for what a
+session does with its subscriptions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from google.protobuf.message import DecodeError, Message
 
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.rpc.client import auth_metadata
-from gateway.contracts import Authenticator, Resolver
+from gateway.contracts import Authenticator, Principal, Resolver
 from gateway.grpcweb.forward import UpstreamCall
 from gateway.grpcweb.local import Answer, Call, Caller
 from gateway.grpcweb.status import CallStatus, Refused
@@ -29,6 +30,7 @@ from gateway.mux import metrics
 from gateway.mux.checks import MUX_SERVICE, check_add, check_remove, upstream_method
 from gateway.mux.limits import MuxLimits
 from gateway.mux.session import MuxSession, Owner
+from gateway.scopes import check_scope, required_scope
 from gateway.upstream import Upstreams
 from trademesh.mux.v1 import mux_pb2 as pb
 
@@ -114,6 +116,9 @@ class Multiplexer:
         check_add(request)
         session = self._owned(request.session_id, caller)
         service, method = upstream_method(request.method)
+        if caller.principal is not None:
+            # The same rule as a direct call: a session subscribes to nothing its key may not call.
+            check_scope(caller.principal, service, method)
         session.check_room(request.subscription_id)
         address = self._resolver.resolve(service, request.target or None)
         call = UpstreamCall(
@@ -124,7 +129,7 @@ class Multiplexer:
             timeout_s=None,
             metadata=[*caller.metadata, *self._mesh_auth],
         )
-        session.add(request.subscription_id, call, address)
+        session.add(request.subscription_id, call, address, required_scope(service, method))
         sid = request.subscription_id
         log.debug("mux %s: %s added: %s/%s at %s", session.tag, sid, service, method, address)
         metrics.SUBSCRIPTIONS_ADDED.labels(*metrics.method_labels(service, method)).inc()
@@ -161,7 +166,7 @@ class _Recheck:
         self._authenticator = authenticator
         self._authorization = authorization
 
-    async def __call__(self) -> object:
+    async def __call__(self) -> Principal | None:
         if self._authenticator is None:
             return None
         return await self._authenticator.authenticate(self._authorization)

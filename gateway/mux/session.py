@@ -8,7 +8,8 @@ subscribe again (a live-data panel then starts from a fresh snapshot). So a slow
 gateway a bounded amount of memory and never slows a service or the bus behind it.
 
 The session ends with its stream: the client went away or the gateway stops (every upstream
-call is cancelled at once), or its credential stopped being valid (fail()).
+call is cancelled at once), or its credential stopped being valid (fail()). A subscription
+whose method needs a scope the key no longer holds ends alone, PERMISSION_DENIED.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 import grpc
 
-from core.errors import AlreadyExists, ResourceExhausted, Unauthenticated
+from core.errors import AlreadyExists, PermissionDenied, ResourceExhausted, Unauthenticated
+from gateway.contracts import Principal, Scope
 from gateway.grpcweb.forward import UpstreamCall, explained
 from gateway.grpcweb.status import CallStatus
 from gateway.mux import metrics
@@ -50,6 +52,8 @@ class _Subscription:
     id: str
     call: UpstreamCall
     address: str
+    # What its method needs: a key narrowed since the Add loses the subscription.
+    scope: Scope
     task: asyncio.Task[None] | None = None
 
 
@@ -59,11 +63,12 @@ class MuxSession:
         session_id: str,
         owner: Owner,
         limits: MuxLimits,
-        recheck: Callable[[], Awaitable[object]],
+        recheck: Callable[[], Awaitable[Principal | None]],
         on_close: Callable[[MuxSession], None],
     ) -> None:
         """`recheck` authenticates the owner's credential again (raises Unauthenticated when it
-        is no longer valid); `on_close` is called once, when the session ends."""
+        is no longer valid; None when auth is off); `on_close` is called once, when the session
+        ends."""
         self.id = session_id
         self.owner = owner
         self._limits = limits
@@ -95,9 +100,9 @@ class MuxSession:
                 "remove one first"
             )
 
-    def add(self, subscription_id: str, call: UpstreamCall, address: str) -> None:
-        """Starts reading `call`; check_room() first."""
-        subscription = _Subscription(subscription_id, call, address)
+    def add(self, subscription_id: str, call: UpstreamCall, address: str, scope: Scope) -> None:
+        """Starts reading `call`, whose method needs `scope`; check_room() first."""
+        subscription = _Subscription(subscription_id, call, address, scope)
         self._subscriptions[subscription_id] = subscription
         subscription.task = self._spawn(self._pump(subscription), f"mux {self.tag} {subscription_id}")
         metrics.SUBSCRIPTIONS.inc()
@@ -207,17 +212,30 @@ class MuxSession:
         del self._subscriptions[subscription.id]
         metrics.SUBSCRIPTIONS.dec()
 
-    async def _recheck_forever(self, recheck: Callable[[], Awaitable[object]]) -> None:
+    async def _recheck_forever(self, recheck: Callable[[], Awaitable[Principal | None]]) -> None:
         while True:
             await asyncio.sleep(self._limits.recheck_s)
             try:
-                await recheck()
+                principal = await recheck()
+                if principal is not None:
+                    self._end_unheld(principal)
             except Unauthenticated as exc:
                 log.info("mux %s of key %r: credential not valid now: %s", self.tag, self.owner.key_name, exc)
                 self.fail(CallStatus.from_error(exc))
                 return
             except Exception as exc:  # the key store is away: the last keys read stay in force
                 log.warning("mux %s: cannot check the credential again: %s", self.tag, exc)
+
+    def _end_unheld(self, principal: Principal) -> None:
+        """Ends (PERMISSION_DENIED) the subscriptions whose scope the key no longer holds."""
+        for subscription in list(self._subscriptions.values()):
+            if subscription.scope not in principal.scopes:
+                self._stop(subscription)
+                refused = PermissionDenied(
+                    f"API key {principal.key_name!r} no longer has the {subscription.scope.value!r} scope"
+                    " this subscription needs"
+                )
+                self._end(subscription, CallStatus.from_error(refused))
 
     async def wait_closed(self) -> None:
         """Waits, after close(), until every task of the session has finished."""

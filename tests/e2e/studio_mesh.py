@@ -41,9 +41,13 @@ def artifact(name: str) -> Path:
 
 
 def create_key(database_url: str, name: str) -> str:
-    """`trademesh keys create NAME`: the new API key, printed alone on stdout."""
+    """`trademesh keys create NAME`: the new API key, printed alone on stdout. It has the scopes
+    of the key `trademesh up` makes for Studio: read and trade."""
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "keys", "create", name, "--database-url", database_url],
+        [
+            *(sys.executable, "-m", "core.cli", "keys", "create", name),
+            *("--scope", "read", "--scope", "trade", "--database-url", database_url),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

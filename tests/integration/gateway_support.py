@@ -33,6 +33,7 @@ from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
 
 __all__ = [
+    "ALL_SCOPES",
     "BUF",
     "MUX",
     "Gateway",
@@ -130,12 +131,17 @@ async def module_database(database_url: str) -> AsyncIterator[str]:
         yield url
 
 
-async def create_key(database_url: str, name: str) -> str:
-    """A new API key from the real CLI (`trademesh keys create NAME` prints it alone on stdout)."""
+ALL_SCOPES = ("read", "trade", "admin")
+
+
+async def create_key(database_url: str, name: str, scopes: Sequence[str] = ALL_SCOPES) -> str:
+    """A new API key from the real CLI (`trademesh keys create NAME --scope ...` prints it alone
+    on stdout); with every scope unless told, for tests of anything but the scopes."""
+    options = [part for scope in scopes for part in ("--scope", scope)]
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "core.cli", "keys", "create", name],
+            [sys.executable, "-m", "core.cli", "keys", "create", name, *options],
             capture_output=True,
             text=True,
             timeout=60,

@@ -261,6 +261,19 @@ async def test_heartbeat_ttl_above_the_maximum_is_invalid_argument(stubs: Stubs)
     assert not status.dead_man.armed
 
 
+@pytest.mark.parametrize("ttl_ms", [1, 999])
+async def test_heartbeat_ttl_below_the_minimum_is_invalid_argument_and_arms_nothing(
+    stubs: Stubs, ttl_ms: int
+) -> None:
+    # A ttl of 1 ms would be a cancel-all in disguise (issue 12, item 10).
+    violations = await invalid(
+        stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=ttl_ms), timeout=CALL_TIMEOUT_S)
+    )
+    assert violations == [("ttl_ms", f"{ttl_ms} is below the minimum 1000 (0 disarms the switch)")]
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert not status.dead_man.armed and status.dead_man.trips == 0
+
+
 async def test_bad_symbol_filters_are_invalid_argument(stubs: Stubs) -> None:
     calls = {
         "symbol": [

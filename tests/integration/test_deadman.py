@@ -53,13 +53,14 @@ async def test_missed_heartbeat_cancels_every_open_order(fresh_venue: VenueFacto
     for order_id in order_ids:
         await executions.wait_for(order_id, tf.ORDER_STATUS_OPEN)
 
-    armed = await heartbeat(stubs, 300)
-    assert armed.armed and armed.ttl_ms == 300 and armed.trips == 0
-    assert time.time_ns() < armed.deadline_ns <= time.time_ns() + 300_000_000
+    # The shortest ttl a venue takes (MIN_TTL_MS).
+    armed = await heartbeat(stubs, 1000)
+    assert armed.armed and armed.ttl_ms == 1000 and armed.trips == 0
+    assert time.time_ns() < armed.deadline_ns <= time.time_ns() + 1_000_000_000
     # Heartbeats within the ttl keep the orders alive well past one ttl.
-    for _ in range(8):
-        await asyncio.sleep(0.1)
-        await heartbeat(stubs, 300)
+    for _ in range(6):
+        await asyncio.sleep(0.3)
+        await heartbeat(stubs, 1000)
     assert await open_count(stubs) == 3
 
     stopped = time.monotonic()
@@ -67,8 +68,8 @@ async def test_missed_heartbeat_cancels_every_open_order(fresh_venue: VenueFacto
     async def all_canceled() -> bool | None:
         return True if await open_count(stubs) == 0 else None
 
-    await until(all_canceled, 2.0, interval_s=0.02, what="every order cancelled by the dead-man switch")
-    assert time.monotonic() - stopped >= 0.2, "cancelled before the ttl ran out"
+    await until(all_canceled, 4.0, interval_s=0.02, what="every order cancelled by the dead-man switch")
+    assert time.monotonic() - stopped >= 0.9, "cancelled before the ttl ran out"
     for order_id in order_ids:
         await executions.wait_for(order_id, tf.ORDER_STATUS_CANCELED)
     status = await stream_status(stubs)
@@ -79,10 +80,10 @@ async def test_missed_heartbeat_cancels_every_open_order(fresh_venue: VenueFacto
 async def test_heartbeat_with_ttl_zero_disarms_the_switch(fresh_venue: VenueFactory) -> None:
     stubs = fresh_venue(name="disarm").stubs()
     await place_resting(stubs)
-    assert (await heartbeat(stubs, 200)).armed
+    assert (await heartbeat(stubs, 1000)).armed
     disarmed = await heartbeat(stubs, 0)
     assert not disarmed.armed and disarmed.ttl_ms == 0 and disarmed.deadline_ns == 0
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(1.5)
     assert await open_count(stubs) == 3
     status = await stream_status(stubs)
     assert status.dead_man.trips == 0 and not status.dead_man.armed
@@ -91,11 +92,11 @@ async def test_heartbeat_with_ttl_zero_disarms_the_switch(fresh_venue: VenueFact
 async def test_the_switch_trips_again_once_rearmed(fresh_venue: VenueFactory) -> None:
     stubs = fresh_venue(name="rearm").stubs()
     await place_resting(stubs)
-    await heartbeat(stubs, 100)
-    await until(lambda: _trips(stubs, 1), 2.0, what="the first trip")
+    await heartbeat(stubs, 1000)
+    await until(lambda: _trips(stubs, 1), 4.0, what="the first trip")
     await place_resting(stubs)
-    await heartbeat(stubs, 100)
-    await until(lambda: _trips(stubs, 2), 2.0, what="the second trip")
+    await heartbeat(stubs, 1000)
+    await until(lambda: _trips(stubs, 2), 4.0, what="the second trip")
     assert await open_count(stubs) == 0
 
 

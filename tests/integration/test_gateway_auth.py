@@ -24,8 +24,9 @@ from starlette.applications import Starlette
 from core.env import DATABASE_URL
 from core.errors import Unauthenticated, Unavailable
 from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
-from gateway.auth.schema import ensure_schema
+from gateway.auth.schema import MIGRATIONS, ensure_schema
 from gateway.auth.store import KeyStore
+from gateway.contracts import Scope
 from tests.integration.postgres_server import database_url, fresh_database, new_database, with_database
 from tests.integration.support import until
 
@@ -35,6 +36,7 @@ __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
 SECRET = b"integration-test-session-secret-0123456789"
 REFRESH_S = 0.5
 UNREACHABLE = "postgresql://keeper:hunter2-secret@127.0.0.1:1/keys"
+STUDIO = frozenset({Scope.READ, Scope.TRADE})
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,18 @@ async def becomes_valid(auth: GatewayAuth, header: str) -> str:
     return await until(check, 10 * REFRESH_S, what="the key known to the gateway")
 
 
+async def scopes_become(auth: GatewayAuth, header: str, expected: set[Scope] | frozenset[Scope]) -> None:
+    """Waits until the refreshing cache gives the credential `expected` scopes."""
+
+    async def check() -> bool | None:
+        try:
+            return True if (await auth.authenticate(header)).scopes == expected else None
+        except Unauthenticated:  # not known yet
+            return None
+
+    await until(check, 10 * REFRESH_S, what=f"the scopes {sorted(expected)}")
+
+
 # ---- trademesh keys
 
 
@@ -112,8 +126,9 @@ async def test_list_shows_names_and_revocations_but_never_keys_or_digests(keys_d
     result = await asyncio.to_thread(keys_cli, keys_db, "list")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert lines["NAME"] == ["NAME", "CREATED", "REVOKED"]
+    assert lines["NAME"] == ["NAME", "CREATED", "REVOKED", "SCOPES"]
     assert lines["listed"][2] != "-" and lines["listed-live"][2] == "-"
+    assert lines["listed"][3] == "read" and lines["listed-live"][3] == "read"
     digest = hashlib.sha256(key.encode()).hexdigest()
     assert key not in result.stdout and digest not in result.stdout
 
@@ -179,6 +194,73 @@ async def test_a_missing_database_is_one_clear_line(database_url: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+# ---- scopes
+
+
+async def test_a_key_gets_the_scopes_named_else_read_and_list_shows_them(
+    keys_db: str, auth: GatewayAuth
+) -> None:
+    plain = await create_key(keys_db, "scoped-plain")
+    made = await asyncio.to_thread(
+        keys_cli, keys_db, "create", "scoped-trader", "--scope", "trade", "--scope", "read"
+    )
+    assert made.returncode == 0 and "with scopes read,trade" in made.stderr, made.stderr
+    await scopes_become(auth, f"Bearer {plain}", {Scope.READ})
+    await scopes_become(auth, f"Bearer {made.stdout.strip()}", {Scope.READ, Scope.TRADE})
+    listed = await asyncio.to_thread(keys_cli, keys_db, "list")
+    rows = {line.split()[0]: line.split()[-1] for line in listed.stdout.splitlines()}
+    assert rows["scoped-plain"] == "read" and rows["scoped-trader"] == "read,trade"
+
+
+@pytest.mark.parametrize("action", [["create", "badscope"], ["scopes", "badscope"]])
+async def test_an_unknown_scope_exits_2_naming_it(keys_db: str, action: list[str]) -> None:
+    result = await asyncio.to_thread(keys_cli, keys_db, *action, "--scope", "read", "--scope", "write")
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'write' is not a scope: use read, trade, admin" in lines[0]
+    listed = await asyncio.to_thread(keys_cli, keys_db, "list")
+    assert "badscope" not in listed.stdout
+
+
+async def test_setting_scopes_needs_one_and_a_live_key(keys_db: str) -> None:
+    none = await asyncio.to_thread(keys_cli, keys_db, "scopes", "nobody-here")
+    assert none.returncode == 2 and "scope: none given" in none.stderr
+    unknown = await asyncio.to_thread(keys_cli, keys_db, "scopes", "nobody-here", "--scope", "admin")
+    assert unknown.returncode == 2 and "no live key named 'nobody-here'" in unknown.stderr
+
+
+async def test_a_session_has_its_keys_scopes_now_not_those_at_login(keys_db: str, auth: GatewayAuth) -> None:
+    made = await asyncio.to_thread(
+        keys_cli, keys_db, "create", "narrowed", "--scope", "read", "--scope", "trade", "--scope", "admin"
+    )
+    assert made.returncode == 0, made.stderr
+    await becomes_valid(auth, f"Bearer {made.stdout.strip()}")
+    token, _ = await auth.login(made.stdout.strip())
+    assert (await auth.authenticate(f"Bearer {token}")).scopes == set(Scope)
+    narrowed = await asyncio.to_thread(keys_cli, keys_db, "scopes", "narrowed", "--scope", "read")
+    assert narrowed.returncode == 0 and "now has scopes read" in narrowed.stdout
+    await scopes_become(auth, f"Bearer {token}", {Scope.READ})
+
+
+async def test_keys_made_before_scopes_existed_keep_every_scope(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await ensure_schema(conn, MIGRATIONS[:1])
+        await conn.execute(
+            "INSERT INTO gateway_api_keys (name, key_hash) VALUES ('old', $1)", hashlib.sha256(b"x").digest()
+        )
+        await ensure_schema(conn)
+        scopes = await conn.fetchval("SELECT scopes FROM gateway_api_keys WHERE name = 'old'")
+    finally:
+        await conn.close()
+    assert sorted(scopes) == ["admin", "read", "trade"]
+    store = await KeyStore.open(fresh_database)
+    try:
+        assert (await store.records())[0].scopes == set(Scope)
+    finally:
+        await store.close()
+
+
 # ---- first use of a fresh database
 
 
@@ -188,14 +270,16 @@ async def test_stores_opening_together_on_a_fresh_database_create_the_schema_onc
     stores = await asyncio.gather(*(KeyStore.open(fresh_database) for _ in range(6)))
     try:
         names = [f"k{n}" for n in range(6)]
-        await asyncio.gather(*(store.create(name) for store, name in zip(stores, names, strict=True)))
+        await asyncio.gather(
+            *(store.create(name, [Scope.READ]) for store, name in zip(stores, names, strict=True))
+        )
         assert sorted(record.name for record in await stores[0].records()) == names
     finally:
         for store in stores:
             await store.close()
     conn = await asyncpg.connect(fresh_database)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM gateway_schema_migrations") == 1
+        assert await conn.fetchval("SELECT count(*) FROM gateway_schema_migrations") == len(MIGRATIONS)
         assert await ensure_schema(conn) == []
     finally:
         await conn.close()
@@ -432,16 +516,22 @@ async def test_ensure_key_file_makes_a_private_key_once_and_replaces_a_stale_one
     keys_db: str, auth: GatewayAuth, tmp_path: Path
 ) -> None:
     path = tmp_path / "data" / "gateway.key"
-    assert await ensure_key_file(keys_db, "local-studio", path) is True
+    assert await ensure_key_file(keys_db, "local-studio", path, STUDIO) is True
     assert path.stat().st_mode & 0o777 == 0o600
     first = read_key_file(path)
     assert first is not None
     assert await becomes_valid(auth, f"Bearer {first}") == "local-studio"
-    assert await ensure_key_file(keys_db, "local-studio", path) is False
+    assert await ensure_key_file(keys_db, "local-studio", path, STUDIO) is False
     assert read_key_file(path) == first
 
+    # A live key of other scopes (made by an older `trademesh up`) is given the ones asked for.
+    assert await ensure_key_file(keys_db, "local-studio", path, {Scope.READ}) is False
+    await scopes_become(auth, f"Bearer {first}", {Scope.READ})
+    assert await ensure_key_file(keys_db, "local-studio", path, STUDIO) is False
+    await scopes_become(auth, f"Bearer {first}", STUDIO)
+
     path.write_text("not a key\n")
-    assert await ensure_key_file(keys_db, "local-studio", path) is True
+    assert await ensure_key_file(keys_db, "local-studio", path, STUDIO) is True
     second = read_key_file(path)
     assert second is not None and second != first
     assert await becomes_valid(auth, f"Bearer {second}") == "local-studio"
@@ -450,8 +540,8 @@ async def test_ensure_key_file_makes_a_private_key_once_and_replaces_a_stale_one
 
 async def test_ensure_key_file_replaces_a_key_revoked_with_the_cli(keys_db: str, tmp_path: Path) -> None:
     path = tmp_path / "gateway.key"
-    assert await ensure_key_file(keys_db, "juliet", path) is True
+    assert await ensure_key_file(keys_db, "juliet", path, STUDIO) is True
     assert (await asyncio.to_thread(keys_cli, keys_db, "revoke", "juliet")).returncode == 0
     old = read_key_file(path)
-    assert await ensure_key_file(keys_db, "juliet", path) is True
+    assert await ensure_key_file(keys_db, "juliet", path, STUDIO) is True
     assert read_key_file(path) not in (None, old)

@@ -204,7 +204,7 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
     second = await stubs.tf.PlaceOrder(
         limit_order("LRC/BTC", common.SIDE_SELL, "10", "0.001"), timeout=CALL_TIMEOUT_S
     )
-    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=300), timeout=CALL_TIMEOUT_S)
+    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=1_000), timeout=CALL_TIMEOUT_S)
     assert armed.dead_man.armed
 
     async def all_canceled() -> bool | None:

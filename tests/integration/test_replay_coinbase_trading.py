@@ -93,7 +93,7 @@ async def test_the_dead_man_switch_cancels_all(replay_venue: Venue) -> None:
         timeout=CALL_TIMEOUT_S,
     )
     # Coinbase has no cancel-after: the runtime's timer cancels all.
-    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=300), timeout=CALL_TIMEOUT_S)
+    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=1_000), timeout=CALL_TIMEOUT_S)
     assert armed.dead_man.armed
     await until(lambda: no_open_orders(stubs), 10.0, what="cancel-all after the lapsed heartbeat")
     fetched = await stubs.tf.GetOrder(

@@ -95,7 +95,7 @@ async def test_orders_cancels_and_the_dead_man_switch(replay_venue: Venue) -> No
     last = await stubs.tf.PlaceOrder(
         limit_order(ETH_CALL, common.SIDE_BUY, "2", "0.0005"), timeout=CALL_TIMEOUT_S
     )
-    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=300), timeout=CALL_TIMEOUT_S)
+    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=1_000), timeout=CALL_TIMEOUT_S)
     assert armed.dead_man.armed
 
     async def none_open() -> bool | None:

@@ -13,11 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["MAX_TTL_MS", "DeadMan", "DeadManState"]
+__all__ = ["MAX_TTL_MS", "MIN_TTL_MS", "DeadMan", "DeadManState"]
 
 log = logging.getLogger(__name__)
 
 MAX_TTL_MS = 3_600_000
+# A shorter ttl is no heartbeat but a delayed cancel-all (ttl_ms = 1 lapses before any second
+# heartbeat could come): cancelling everything is CancelAllOrders' job.
+MIN_TTL_MS = 1_000
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from core.model import Instrument, OrderRequest, OrderType, StreamKey, Timeframe
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.deadman import MAX_TTL_MS
+from venues.runtime.deadman import MAX_TTL_MS, MIN_TTL_MS
 from venues.runtime.venue import OrderRef
 
 __all__ = [
@@ -240,6 +240,11 @@ def stream_keys(
 
 
 def heartbeat_ttl(ttl_ms: int) -> int:
+    """0 (disarm), or MIN_TTL_MS to MAX_TTL_MS."""
     if ttl_ms > MAX_TTL_MS:
         raise InvalidArgument.field("ttl_ms", f"{ttl_ms} is above the maximum {MAX_TTL_MS}")
+    if 0 < ttl_ms < MIN_TTL_MS:
+        raise InvalidArgument.field(
+            "ttl_ms", f"{ttl_ms} is below the minimum {MIN_TTL_MS} (0 disarms the switch)"
+        )
     return ttl_ms

@@ -396,7 +396,9 @@ class HeartbeatRequest(_message.Message):
 
     TTL_MS_FIELD_NUMBER: _builtins.int
     ttl_ms: _builtins.int
-    """Time to live of this heartbeat; 0 disarms the switch. At most 3600000."""
+    """Time to live of this heartbeat; 0 disarms the switch. Else 1000 to 3600000
+    (INVALID_ARGUMENT with a field violation on ttl_ms outside that).
+    """
     def __init__(
         self,
         *,

@@ -103,7 +103,8 @@ class AdminServicer:
 
     def Heartbeat(self, request, context):
         """Arms (or re-arms) the dead-man switch: unless another heartbeat comes within
-        ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it.
+        ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it. Needs an API
+        key with the `trade` scope through the gateway (docs/gateway.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

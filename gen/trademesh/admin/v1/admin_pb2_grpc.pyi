@@ -40,7 +40,8 @@ class AdminStub:
     RemoveSubscriptions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemoveSubscriptionsRequest, _admin_pb2.RemoveSubscriptionsResponse]
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_admin_pb2.HeartbeatRequest, _admin_pb2.HeartbeatResponse]
     """Arms (or re-arms) the dead-man switch: unless another heartbeat comes within
-    ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it.
+    ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it. Needs an API
+    key with the `trade` scope through the gateway (docs/gateway.md).
     """
     Reconnect: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReconnectRequest, _admin_pb2.ReconnectResponse]
     """Drops and re-opens the upstream connections; consumers get a GAP notice."""
@@ -61,7 +62,8 @@ class AdminAsyncStub(AdminStub):
     RemoveSubscriptions: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemoveSubscriptionsRequest, _admin_pb2.RemoveSubscriptionsResponse]  # type: ignore[assignment]
     Heartbeat: _aio.UnaryUnaryMultiCallable[_admin_pb2.HeartbeatRequest, _admin_pb2.HeartbeatResponse]  # type: ignore[assignment]
     """Arms (or re-arms) the dead-man switch: unless another heartbeat comes within
-    ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it.
+    ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it. Needs an API
+    key with the `trade` scope through the gateway (docs/gateway.md).
     """
     Reconnect: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReconnectRequest, _admin_pb2.ReconnectResponse]  # type: ignore[assignment]
     """Drops and re-opens the upstream connections; consumers get a GAP notice."""
@@ -109,7 +111,8 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.HeartbeatResponse, _abc.Awaitable[_admin_pb2.HeartbeatResponse]]:
         """Arms (or re-arms) the dead-man switch: unless another heartbeat comes within
-        ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it.
+        ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it. Needs an API
+        key with the `trade` scope through the gateway (docs/gateway.md).
         """
 
     @_abc_1.abstractmethod

@@ -355,7 +355,8 @@ export const RemoveSubscriptionsResponseSchema: GenMessage<RemoveSubscriptionsRe
  */
 export type HeartbeatRequest = Message<"trademesh.admin.v1.HeartbeatRequest"> & {
   /**
-   * Time to live of this heartbeat; 0 disarms the switch. At most 3600000.
+   * Time to live of this heartbeat; 0 disarms the switch. Else 1000 to 3600000
+   * (INVALID_ARGUMENT with a field violation on ttl_ms outside that).
    *
    * @generated from field: uint32 ttl_ms = 1;
    */
@@ -598,7 +599,8 @@ export const Admin: GenService<{
   },
   /**
    * Arms (or re-arms) the dead-man switch: unless another heartbeat comes within
-   * ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it.
+   * ttl_ms, the venue cancels all open orders. A ttl_ms of 0 disarms it. Needs an API
+   * key with the `trade` scope through the gateway (docs/gateway.md).
    *
    * @generated from rpc trademesh.admin.v1.Admin.Heartbeat
    */

@@ -1,0 +1,93 @@
+"""The scope table (gateway.scopes): every method of every contract classified on purpose."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pool
+
+from core.errors import PermissionDenied
+from gateway.contracts import Principal, Scope
+from gateway.grpcweb.methods import method_kind
+from gateway.scopes import METHOD_SCOPES, check_scope, required_scope
+
+# The services the gateway may be asked for: our contracts plus grpc's health and reflection.
+_EXTRA_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+
+
+def _contract_methods() -> set[str]:
+    """Every method of every service in proto/ (its generated modules) and the extras."""
+    import trademesh
+
+    services = set(_EXTRA_SERVICES)
+    for module in pkgutil.walk_packages(trademesh.__path__, "trademesh."):
+        if module.name.endswith("_pb2"):
+            descriptor = importlib.import_module(module.name).DESCRIPTOR
+            services |= {service.full_name for service in descriptor.services_by_name.values()}
+    method_kind("grpc.health.v1.Health", "Check")  # the gateway's loader adds the extras
+    pool = descriptor_pool.Default()
+    found = set()
+    for name in services:
+        found |= {f"{name}/{method}" for method in pool.FindServiceByName(name).methods_by_name}
+    return found
+
+
+def test_every_method_of_every_contract_is_classified_and_nothing_else_is() -> None:
+    methods = _contract_methods()
+    assert "trademesh.admin.v1.Admin/Drain" in methods and len(methods) > 30
+    unclassified = sorted(methods - METHOD_SCOPES.keys())
+    assert unclassified == [], f"add these to gateway.scopes.METHOD_SCOPES: {unclassified}"
+    stale = sorted(METHOD_SCOPES.keys() - methods)
+    assert stale == [], f"no contract has these any more: {stale}"
+
+
+@pytest.mark.parametrize(
+    ("method", "scope"),
+    [
+        ("trademesh.admin.v1.Admin/Drain", Scope.ADMIN),
+        ("trademesh.admin.v1.Admin/RemoveSubscriptions", Scope.ADMIN),
+        ("trademesh.admin.v1.Admin/Heartbeat", Scope.TRADE),
+        ("trademesh.tradeflow.v1.TradeFlow/PlaceOrder", Scope.TRADE),
+        ("trademesh.tradeflow.v1.TradeFlow/ListOpenOrders", Scope.READ),
+        ("trademesh.marketdata.v1.MarketData/Subscribe", Scope.READ),
+        ("trademesh.admin.v1.Admin/GetStatus", Scope.READ),
+    ],
+)
+def test_methods_need_the_scope_of_what_they_do(method: str, scope: Scope) -> None:
+    service, _, name = method.partition("/")
+    assert required_scope(service, name) is scope
+
+
+def test_a_method_of_no_contract_needs_admin() -> None:
+    assert required_scope("acme.v1.Rockets", "Launch") is Scope.ADMIN
+    reader = Principal("reader", frozenset({Scope.READ, Scope.TRADE}))
+    with pytest.raises(PermissionDenied, match="'admin' scope"):
+        check_scope(reader, "acme.v1.Rockets", "Launch" + "x" * 500)
+
+
+def test_a_refusal_names_the_scope_needed_and_the_key() -> None:
+    reader = Principal("dashboard", frozenset({Scope.READ}))
+    check_scope(reader, "trademesh.marketdata.v1.MarketData", "Subscribe")
+    with pytest.raises(PermissionDenied) as refused:
+        check_scope(reader, "trademesh.admin.v1.Admin", "Drain")
+    message = str(refused.value)
+    assert "'admin' scope" in message and "'dashboard'" in message and "has read" in message
+    with pytest.raises(PermissionDenied, match="has none"):
+        check_scope(Principal("empty"), "trademesh.admin.v1.Admin", "GetStatus")
+
+
+def test_the_docs_table_lists_every_method_under_its_scope() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    rows = {
+        scope: next(line for line in docs.splitlines() if line.startswith(f"| `{scope}` |"))
+        for scope in Scope
+    }
+    missing = [
+        f"{method} ({scope})"
+        for method, scope in METHOD_SCOPES.items()
+        if method.startswith("trademesh.") and f"`{method.partition('/')[2]}`" not in rows[scope]
+    ]
+    assert missing == [], f"docs/gateway.md, Scopes: add {missing}"
