@@ -63,6 +63,41 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             "trademesh.registry.v1.Registry",
             {"ListServices": _READ, "Register": _ADMIN, "Heartbeat": _ADMIN, "Unregister": _ADMIN},
         ),
+        # Reading strategies is a read; editing one or changing its state changes what the
+        # mesh trades (its signals become orders once advisor and inspector approve): trade.
+        **_service(
+            "trademesh.patch.v1.Patch",
+            {
+                **{
+                    method: _READ
+                    for method in (
+                        "GetCatalog",
+                        "ListPatches",
+                        "GetPatch",
+                        "ListSignals",
+                        "StreamProbes",
+                        "StreamPatchEvents",
+                        "StreamStrategyStatus",
+                    )
+                },
+                **{
+                    method: _TRADE
+                    for method in (
+                        "CreatePatch",
+                        "UpdatePatch",
+                        "DeletePatch",
+                        "AddModule",
+                        "RemoveModule",
+                        "ConnectCable",
+                        "DisconnectCable",
+                        "SetParams",
+                        "ActivatePatch",
+                        "PausePatch",
+                        "ArchivePatch",
+                    )
+                },
+            },
+        ),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }

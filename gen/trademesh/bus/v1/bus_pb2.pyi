@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
+from trademesh.signal.v1 import signal_pb2 as _signal_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -32,6 +33,8 @@ class Envelope(_message.Message):
     TS_PUBLISH_NS_FIELD_NUMBER: _builtins.int
     MARKET_FIELD_NUMBER: _builtins.int
     BARS_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    POSITION_REQUESTS_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -40,6 +43,10 @@ class Envelope(_message.Message):
     def market(self) -> Global___MarketEvents: ...
     @_builtins.property
     def bars(self) -> Global___Bars: ...
+    @_builtins.property
+    def signals(self) -> Global___Signals: ...
+    @_builtins.property
+    def position_requests(self) -> Global___PositionRequests: ...
     def __init__(
         self,
         *,
@@ -47,16 +54,62 @@ class Envelope(_message.Message):
         ts_publish_ns: _builtins.int = ...,
         market: Global___MarketEvents | None = ...,
         bars: Global___Bars | None = ...,
+        signals: Global___Signals | None = ...,
+        position_requests: Global___PositionRequests | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "position_requests", b"position_requests", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "position_requests", b"position_requests", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class Signals(_message.Message):
+    """Signals of the detector (stream `signals`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[_signal_pb2.Signal]: ...
+    def __init__(
+        self,
+        *,
+        signals: _abc.Iterable[_signal_pb2.Signal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Signals: _TypeAlias = Signals  # noqa: Y015
+
+@_typing.final
+class PositionRequests(_message.Message):
+    """Position requests of the detector (stream `position_requests`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[_signal_pb2.PositionRequest]: ...
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[_signal_pb2.PositionRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PositionRequests: _TypeAlias = PositionRequests  # noqa: Y015
 
 @_typing.final
 class MarketEvents(_message.Message):

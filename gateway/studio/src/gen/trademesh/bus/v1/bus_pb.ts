@@ -8,13 +8,15 @@ import type { Timeframe } from "../../common/v1/common_pb";
 import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
 import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
+import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
+import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKTAQoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSABCBgoEYm9keSJlCgxNYXJrZXRFdmVudHMSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTWFya2V0RXZlbnQSEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQiKwoEQmFycxIjCgRiYXJzGAEgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIigAIKA0JhchINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSMQoJdGltZWZyYW1lGAMgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAQgASgDEgwKBG9wZW4YBSABKAkSDAoEaGlnaBgGIAEoCRILCgNsb3cYByABKAkSDQoFY2xvc2UYCCABKAkSDgoGdm9sdW1lGAkgASgJEhQKDHF1b3RlX3ZvbHVtZRgKIAEoCRITCgt0cmFkZV9jb3VudBgLIAEoBBIMCgR2d2FwGAwgASgJEhAKCHJlcGFpcmVkGA0gASgIYgZwcm90bzM", [file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKCAgoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSABCBgoEYm9keSI3CgdTaWduYWxzEiwKB3NpZ25hbHMYASADKAsyGy50cmFkZW1lc2guc2lnbmFsLnYxLlNpZ25hbCJKChBQb3NpdGlvblJlcXVlc3RzEjYKCHJlcXVlc3RzGAEgAygLMiQudHJhZGVtZXNoLnNpZ25hbC52MS5Qb3NpdGlvblJlcXVlc3QiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -52,6 +54,18 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: Bars;
     case: "bars";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.Signals signals = 12;
+     */
+    value: Signals;
+    case: "signals";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.PositionRequests position_requests = 13;
+     */
+    value: PositionRequests;
+    case: "positionRequests";
   } | { case: undefined; value?: undefined };
 };
 
@@ -61,6 +75,44 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
   messageDesc(file_trademesh_bus_v1_bus, 0);
+
+/**
+ * Signals of the detector (stream `signals`).
+ *
+ * @generated from message trademesh.bus.v1.Signals
+ */
+export type Signals = Message<"trademesh.bus.v1.Signals"> & {
+  /**
+   * @generated from field: repeated trademesh.signal.v1.Signal signals = 1;
+   */
+  signals: Signal[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.Signals.
+ * Use `create(SignalsSchema)` to create a new message.
+ */
+export const SignalsSchema: GenMessage<Signals> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 1);
+
+/**
+ * Position requests of the detector (stream `position_requests`).
+ *
+ * @generated from message trademesh.bus.v1.PositionRequests
+ */
+export type PositionRequests = Message<"trademesh.bus.v1.PositionRequests"> & {
+  /**
+   * @generated from field: repeated trademesh.signal.v1.PositionRequest requests = 1;
+   */
+  requests: PositionRequest[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.PositionRequests.
+ * Use `create(PositionRequestsSchema)` to create a new message.
+ */
+export const PositionRequestsSchema: GenMessage<PositionRequests> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 2);
 
 /**
  * Market events of one venue, in the order the venue sent them. Field numbers match
@@ -93,7 +145,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 1);
+  messageDesc(file_trademesh_bus_v1_bus, 3);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -112,7 +164,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 2);
+  messageDesc(file_trademesh_bus_v1_bus, 4);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -201,5 +253,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 3);
+  messageDesc(file_trademesh_bus_v1_bus, 5);
 
