@@ -2,6 +2,8 @@
 
 md.<venue>.<kind>    market events of one venue (kind: trades, book, candles, tickers)
 bars.<timeframe>     closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d)
+signals             the detector's signals (bus.v1.Signals)
+position_requests   the detector's position requests (bus.v1.PositionRequests)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 """
 
@@ -15,6 +17,8 @@ from core.model import Channel, Timeframe
 __all__ = [
     "BAR_STREAMS",
     "MARKET_STREAMS",
+    "POSITION_REQUESTS",
+    "SIGNALS",
     "bars_stream",
     "dead_letter_stream",
     "market_pattern",
@@ -27,6 +31,9 @@ __all__ = [
 MARKET_STREAMS = "md.*"
 BAR_STREAMS = "bars.*"
 _MARKET, _BARS = "md", "bars"
+# The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
+SIGNALS = "signals"
+POSITION_REQUESTS = "position_requests"
 
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
