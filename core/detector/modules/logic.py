@@ -48,8 +48,8 @@ class Compare(Retunable):
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["value"]))
         if a is None or b is None:
-            return {"out": None}
-        return {"out": _OPS[str(self.params["op"])](a, b)}
+            return self.changed({"out": None})
+        return self.changed({"out": _OPS[str(self.params["op"])](a, b)})
 
 
 class _Crosses(Retunable):
@@ -62,11 +62,11 @@ class _Crosses(Retunable):
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["level"]))
         if a is None or b is None:
-            return {"out": False}
+            return self.changed({"out": False})
         side = a > b if self.above else a < b
         crossed = side and self._side is False
         self._side = side
-        return {"out": crossed}
+        return self.changed({"out": crossed})
 
 
 def _crosses_spec(kind: str, word: str) -> ModuleSpec:
@@ -112,7 +112,7 @@ class And(Retunable):
     )
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return {"out": all(_connected(inputs))}
+        return self.changed({"out": all(_connected(inputs))})
 
 
 class Or(Retunable):
@@ -125,7 +125,7 @@ class Or(Retunable):
     )
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return {"out": any(_connected(inputs))}
+        return self.changed({"out": any(_connected(inputs))})
 
 
 class Not(Retunable):
@@ -138,7 +138,7 @@ class Not(Retunable):
     )
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return {"out": inputs["a"] is not True}
+        return self.changed({"out": inputs["a"] is not True})
 
 
 class Hysteresis(Retunable):
@@ -170,7 +170,7 @@ class Hysteresis(Retunable):
                 self._on = True
             elif value < float(self.params["low"]):
                 self._on = False
-        return {"out": self._on}
+        return self.changed({"out": self._on})
 
 
 class HoldFor(Retunable):
@@ -198,14 +198,14 @@ class HoldFor(Retunable):
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         if inputs["a"] is not True:
             self._count, self._since_ns = 0, None
-            return {"out": False}
+            return self.changed({"out": False})
         if inputs.is_fresh("a") or self._since_ns is None:
             self._count += 1
         if self._since_ns is None:
             self._since_ns = now_ns
         held_ns = now_ns - self._since_ns
         done = self._count >= int(self.params["steps"]) and held_ns >= float(self.params["duration_s"]) * _NS
-        return {"out": done}
+        return self.changed({"out": done})
 
 
 class Cooldown(Retunable):
@@ -232,6 +232,6 @@ class Cooldown(Retunable):
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         if inputs["a"] is not True or (self._until_ns is not None and now_ns < self._until_ns):
-            return {"out": False}
+            return self.changed({"out": False})
         self._until_ns = now_ns + int(float(self.params["duration_s"]) * _NS)
-        return {"out": True}
+        return self.changed({"out": True})

@@ -44,7 +44,7 @@ _OPS: dict[str, Callable[[float, float], float | None]] = {
 class _Binary(Retunable):
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["value"]))
-        return {"out": None if a is None or b is None else _OPS[self.spec.type](a, b)}
+        return self.changed({"out": None if a is None or b is None else _OPS[self.spec.type](a, b)})
 
 
 class Add(_Binary):
@@ -74,7 +74,7 @@ class Abs(Retunable):
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         a = number(inputs["a"])
-        return {"out": None if a is None else abs(a)}
+        return self.changed({"out": None if a is None else abs(a)})
 
 
 class Clamp(Retunable):
@@ -98,7 +98,7 @@ class Clamp(Retunable):
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         a = number(inputs["a"])
         low, high = float(self.params["low"]), float(self.params["high"])
-        return {"out": None if a is None else min(max(a, low), high)}
+        return self.changed({"out": None if a is None else min(max(a, low), high)})
 
 
 class Lag(Module):

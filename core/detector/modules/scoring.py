@@ -61,7 +61,9 @@ class WeightedScore(Retunable):
         threshold = float(self.params["threshold"])
         conviction = score / total if total > 0 else 0.0
         signal = SignalValue(Direction(self.params["direction"]), conviction, score, threshold, rules)
-        return {"signal": signal, "score": score, "conviction": conviction, "triggered": score >= threshold}
+        return self.changed(
+            {"signal": signal, "score": score, "conviction": conviction, "triggered": score >= threshold}
+        )
 
     def _rule(self, inputs: Inputs, i: int) -> RuleValue | None:
         name, weight = str(self.params[f"name_{i}"]), float(self.params[f"weight_{i}"])
