@@ -103,7 +103,7 @@ def install(patch: Patch, strategy: Strategy, now_ns: int) -> None:
     where = _Where(strategy.source)
     for decl in strategy.modules:
         with where.under(f"modules.{decl.id}"):
-            patch.add_module(decl.id, decl.type, _with_threshold(decl, strategy, where), now_ns)
+            patch.add_module(decl.id, decl.type, _with_threshold(decl, strategy), now_ns)
     for index, cable in enumerate(strategy.cables):
         with where.under(f"cables[{index}]", replace_field=True):
             patch.connect(cable, now_ns)
@@ -218,11 +218,12 @@ def _warmup(data: Mapping[str, object], where: _Where) -> int:
     return value
 
 
-def _with_threshold(decl: ModuleDecl, strategy: Strategy, where: _Where) -> Mapping[str, object]:
+def _with_threshold(decl: ModuleDecl, strategy: Strategy) -> Mapping[str, object]:
     if decl.type != _SCORE_TYPE or strategy.threshold is None:
         return decl.params
     if "threshold" in decl.params:
-        raise where.error(f"modules.{decl.id}.params.threshold", "set here and as the strategy's threshold")
+        # Raised inside install's `under`, which adds the file and the modules. prefix.
+        raise InvalidArgument.field(f"{decl.id}.params.threshold", "set here and as the strategy's threshold")
     return {**decl.params, "threshold": strategy.threshold}
 
 
