@@ -202,7 +202,7 @@ def test_a_raising_module_errors_its_patch_only() -> None:
 def test_probes_send_at_most_30_updates_a_second_the_latest_value_winning() -> None:
     eng = engine(catalog())
     patch = scored(eng)
-    assert eng.probe("p", "f.price -> high.a") == "f.price"
+    assert eng.probe("p", "f.price -> high.a", BASE_NS) == "f.price"
     updates = []
     for i in range(2000):  # a trade and an evaluation every ms for 2 s
         now = BASE_NS + i * MS
@@ -352,7 +352,7 @@ def run_session(seed: int) -> list[object]:
         patch.connect(cable, now)
     eng.warm("p", [("v", trade(now - (5 - i) * S, 100.0, 1.0, f"w{i}")) for i in range(5)])
     patch.activate(now)
-    eng.probe("p", "move.out")
+    eng.probe("p", "move.out", now)
     rng = random.Random(seed)
     outputs: list[object] = []
     price = 100.0

@@ -22,7 +22,7 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
 from core.detector.engine.patch import Patch, Timer
 from core.detector.engine.values import BarValue, BookValue, TradeValue
-from core.errors import AlreadyExists, FailedPrecondition, NotFound, shown
+from core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -35,6 +35,11 @@ class EngineConfig:
     module_budget_ns: int = 1_000_000
     # How often the shell should call tick() (the core only handles the ticks it is given).
     tick_hz: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("probe_rate_hz", "module_budget_ns", "tick_hz"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument.field(name, "must be above 0")
 
 
 class Engine:
@@ -127,13 +132,8 @@ class Engine:
         for patch in self.patches.values():
             if patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
                 result.extend(self._evaluate(patch, now_ns, ticking=True))
-                result.extend(self.evaluate_patch_backlog(patch, now_ns))
-        return result
-
-    def evaluate_patch_backlog(self, patch: Patch, now_ns: int) -> Evaluation:
-        result = Evaluation()
-        while patch.dirty and patch.state is PatchState.ACTIVE:
-            result.extend(self._evaluate(patch, now_ns, ticking=False))
+                while patch.dirty and patch.state is PatchState.ACTIVE:  # more bars closed at once
+                    result.extend(self._evaluate(patch, now_ns, ticking=False))
         return result
 
     def _evaluate(self, patch: Patch, now_ns: int, *, ticking: bool) -> Evaluation:
@@ -160,9 +160,10 @@ class Engine:
 
     # ---- probes
 
-    def probe(self, patch_id: str, port: str) -> str:
-        """Probe an output port ("module.output" or a cable's text); its name."""
-        return str(self.patch(patch_id).probe(port, self.config.probe_rate_hz))
+    def probe(self, patch_id: str, port: str, now_ns: int) -> str:
+        """Probe an output port ("module.output" or a cable's text); its name. Its current value
+        is the first update."""
+        return str(self.patch(patch_id).probe(port, self.config.probe_rate_hz, now_ns))
 
     def unprobe(self, patch_id: str, port: str) -> None:
         self.patch(patch_id).unprobe(port)

@@ -208,7 +208,7 @@ class Patch:
 
     # ---- probes
 
-    def probe(self, port: str, rate_hz: float) -> Endpoint:
+    def probe(self, port: str, rate_hz: float, now_ns: int) -> Endpoint:
         """Probe an output port ("module.output", or a cable's text: its source is probed)."""
         end = Cable.parse(port, "probe").source if "->" in port else Endpoint.parse(port, "probe")
         if self.graph.node(end.module).spec.output(end.port) is None:
@@ -216,7 +216,7 @@ class Patch:
                 f"{self.graph.node(end.module).spec.type} {end.module!r} has no output {end.port!r}"
             )
         probe = self.probes[end] = Probe(int(1_000_000_000 / rate_hz))
-        probe.record(self.values.get(end), 0)
+        probe.record(self.values.get(end), now_ns)
         return end
 
     def unprobe(self, port: str) -> None:
