@@ -27,7 +27,7 @@ from core.detector.engine.changes import (
 from core.detector.engine.graph import Cable, Endpoint, Graph
 from core.detector.engine.io import Event, PositionDraft, SignalDraft, Sink, Source, event_time
 from core.detector.engine.lifecycle import EDITABLE, PatchState, allowed
-from core.detector.engine.module import Inputs, Module, Outputs
+from core.detector.engine.module import Inputs, Module, Outputs, Param
 from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, SlowModule, emission_id
 from core.detector.engine.probes import Probe
 from core.detector.engine.values import Value
@@ -352,10 +352,10 @@ class Patch:
 
     # ---- internals
 
-    def _placed(self, params: tuple[object, ...], given: Mapping[str, object]) -> dict[str, object]:
+    def _placed(self, params: tuple[Param, ...], given: Mapping[str, object]) -> dict[str, object]:
         """Params with `venue` and `symbol` left empty set to the patch's own."""
         placed = dict(given)
-        names = {getattr(param, "name", "") for param in params}
+        names = {param.name for param in params}
         for name, value in (("venue", self.venue), ("symbol", self.symbol)):
             if name in names and value and not placed.get(name):
                 placed[name] = value
