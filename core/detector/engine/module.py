@@ -135,7 +135,10 @@ class ModuleSpec:
 
 @dataclass
 class Inputs:
-    """What a module sees at a step: each input's current value and whether it is new."""
+    """What a module sees at a step: each input's current value and whether it is new.
+
+    `values` holds a key for every connected input (its value may still be None); an optional
+    input left unconnected has no key, which `connected` tells apart."""
 
     values: dict[str, Value] = field(default_factory=dict)
     fresh: frozenset[str] = frozenset()
@@ -145,6 +148,9 @@ class Inputs:
 
     def is_fresh(self, name: str) -> bool:
         return name in self.fresh
+
+    def connected(self, name: str) -> bool:
+        return name in self.values
 
 
 Outputs = Mapping[str, Value]
@@ -166,3 +172,9 @@ class Module:
 
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         raise NotImplementedError
+
+    def retune(self, params: Mapping[str, int | float | bool | str]) -> bool:
+        """Take new (checked) parameter values live, keeping state; True when done. The default
+        says no: the engine then rebuilds the module with the new values (its state, and its
+        warm-up, start over)."""
+        return False

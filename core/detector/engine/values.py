@@ -45,6 +45,9 @@ class TradeValue:
     size: float
     # True when the taker bought (the aggressor was a buyer); None when the venue does not say.
     taker_buy: bool | None
+    # The venue's trade id: orders trades of the same event time inside a bar (core.bars' rule)
+    # and tells a duplicate from a new trade. "" when the venue gives none.
+    trade_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,202 @@
+"""The engine: every patch, events routed to their sources, coalesced evaluation, clock ticks,
+warm-up and probes. Pure: the shell gives it events, the time and a timer, and takes its
+outputs (signals, position requests, probe updates, change events).
+
+Coalescing: an event only feeds the sources that take it (cheap) and marks their patches
+dirty; `evaluate_due` (the shell calls it when its event queue is drained) evaluates each
+dirty patch once, never a queue of stale evaluations. The exception is closed bars: a patch
+whose bar source closed several bars at once is evaluated once per bar, so bar indicators see
+every bar.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.changes import Change
+from core.detector.engine.io import Event, ExternalValue, Route, Source, event_route, event_time
+from core.detector.engine.lifecycle import PatchState
+from core.detector.engine.outputs import Evaluation, ProbeUpdate
+from core.detector.engine.patch import Patch, Timer
+from core.detector.engine.values import BarValue, BookValue, TradeValue
+from core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
+
+__all__ = ["Engine", "EngineConfig"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    # Probe updates per second at most, per probe.
+    probe_rate_hz: float = 30.0
+    # A module step slower than this is reported (SlowModule).
+    module_budget_ns: int = 1_000_000
+    # How often the shell should call tick() (the core only handles the ticks it is given).
+    tick_hz: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("probe_rate_hz", "module_budget_ns", "tick_hz"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument.field(name, "must be above 0")
+
+
+class Engine:
+    def __init__(self, catalog: Catalog, timer: Timer, config: EngineConfig | None = None) -> None:
+        self.catalog = catalog
+        self.timer = timer
+        self.config = config or EngineConfig()
+        self.patches: dict[str, Patch] = {}
+        self._index: dict[Route, list[tuple[Patch, str]]] | None = None
+        self._changes: list[Change] = []
+
+    # ---- patches
+
+    def create_patch(
+        self,
+        patch_id: str,
+        strategy_id: str,
+        now_ns: int,
+        *,
+        venue: str = "",
+        symbol: str = "",
+        warmup: int = 0,
+    ) -> Patch:
+        if patch_id in self.patches:
+            raise AlreadyExists(f"patch {shown(patch_id)} exists already")
+        patch = Patch(
+            patch_id,
+            strategy_id,
+            self.catalog,
+            now_ns,
+            venue=venue,
+            symbol=symbol,
+            warmup=warmup,
+            on_change=self._changed,
+        )
+        self.patches[patch_id] = patch
+        return patch
+
+    def patch(self, patch_id: str) -> Patch:
+        patch = self.patches.get(patch_id)
+        if patch is None:
+            raise NotFound(f"no patch {shown(patch_id)}")
+        return patch
+
+    def take_changes(self) -> list[Change]:
+        """The change events since the last call, in order (each patch keeps its whole log too)."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    # ---- events
+
+    def feed(self, venue: str, event: Event) -> int:
+        """Route one event to the sources of active patches that take it; how many took it."""
+        kind, _, key = route = event_route(venue, event)
+        targets = self._routes().get(route, [])
+        if venue:
+            targets = targets + self._routes().get((kind, "", key), [])
+        taken = 0
+        for patch, module_id in targets:
+            if patch.state is PatchState.ACTIVE and patch.feed(module_id, event):
+                taken += 1
+        return taken
+
+    def on_trade(self, venue: str, trade: TradeValue) -> int:
+        return self.feed(venue, trade)
+
+    def on_book(self, venue: str, book: BookValue) -> int:
+        return self.feed(venue, book)
+
+    def on_bar(self, venue: str, bar: BarValue) -> int:
+        """A closed bar from the bar service."""
+        return self.feed(venue, bar)
+
+    def on_external(self, name: str, value: float | bool, ts_event_ns: int) -> int:
+        return self.feed("", ExternalValue(name, value, ts_event_ns))
+
+    # ---- evaluation
+
+    def evaluate_due(self, now_ns: int) -> Evaluation:
+        """Evaluate every dirty active patch once (plus once per extra closed bar)."""
+        result = Evaluation()
+        for patch in self.patches.values():
+            while patch.dirty and patch.state is PatchState.ACTIVE:
+                result.extend(self._evaluate(patch, now_ns, ticking=False))
+        return result
+
+    def tick(self, now_ns: int) -> Evaluation:
+        """The clock: sources may close bars by time, time-driven modules step."""
+        result = Evaluation()
+        for patch in self.patches.values():
+            if patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
+                result.extend(self._evaluate(patch, now_ns, ticking=True))
+                while patch.dirty and patch.state is PatchState.ACTIVE:  # more bars closed at once
+                    result.extend(self._evaluate(patch, now_ns, ticking=False))
+        return result
+
+    def _evaluate(self, patch: Patch, now_ns: int, *, ticking: bool) -> Evaluation:
+        return patch.evaluate(now_ns, self.timer, self.config.module_budget_ns, ticking=ticking)
+
+    # ---- warm-up
+
+    def history_needed(self, patch_id: str) -> dict[str, int]:
+        """Per source module id of the patch: how many values of history it needs."""
+        return self.patch(patch_id).history_needed()
+
+    def warm(self, patch_id: str, history: Iterable[tuple[str, Event]]) -> None:
+        """Feed history (venue, event), oldest first, through a patch that is not active yet:
+        every module steps as it would live, nothing is emitted."""
+        patch = self.patch(patch_id)
+        if patch.state is PatchState.ACTIVE:
+            raise FailedPrecondition(f"patch {patch_id} is active: warm it up before activating it")
+        sources = _sources(patch)
+        for venue, event in history:
+            kind, _, key = event_route(venue, event)
+            fed = [patch.feed(m, event) for m, routes in sources if _takes(routes, kind, venue, key)]
+            while any(fed) and patch.dirty and patch.state is not PatchState.ERRORED:
+                patch.evaluate(event_time(event), self.timer, self.config.module_budget_ns, emit=False)
+
+    # ---- probes
+
+    def probe(self, patch_id: str, port: str, now_ns: int) -> str:
+        """Probe an output port ("module.output" or a cable's text); its name. Its current value
+        is the first update."""
+        return str(self.patch(patch_id).probe(port, self.config.probe_rate_hz, now_ns))
+
+    def unprobe(self, patch_id: str, port: str) -> None:
+        self.patch(patch_id).unprobe(port)
+
+    def probe_updates(self, now_ns: int) -> list[ProbeUpdate]:
+        """The latest value of every probe that changed and whose rate allows an update now."""
+        return [
+            ProbeUpdate(patch.id, str(end), probe.value, probe.at_ns)
+            for patch in self.patches.values()
+            for end, probe in patch.probes.items()
+            if probe.due(now_ns)
+        ]
+
+    # ---- internals
+
+    def _changed(self, change: Change) -> None:
+        self._changes.append(change)
+        self._index = None
+
+    def _routes(self) -> dict[Route, list[tuple[Patch, str]]]:
+        if self._index is None:
+            index: defaultdict[Route, list[tuple[Patch, str]]] = defaultdict(list)
+            for patch in self.patches.values():
+                for module_id, routes in _sources(patch):
+                    for route in routes:
+                        index[route].append((patch, module_id))
+            self._index = dict(index)
+        return self._index
+
+
+def _sources(patch: Patch) -> list[tuple[str, tuple[Route, ...]]]:
+    return [(m, module.routes()) for m, module in patch.modules.items() if isinstance(module, Source)]
+
+
+def _takes(routes: tuple[Route, ...], kind: str, venue: str, key: str) -> bool:
+    return any(r[0] == kind and r[2] == key and r[1] in ("", venue) for r in routes)

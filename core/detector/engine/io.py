@@ -1,0 +1,98 @@
+"""The two module kinds the engine talks to beyond `step`: sources (fed from outside the
+patch) and sinks (whose emissions leave it).
+
+A source is fed each event it routes to as the event arrives (cheap: it keeps what it needs)
+and gives its value at the patch's next evaluation. A sink collects what it emits during a
+step; the patch takes it after the step and stamps it with its own identity and time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.detector.engine.module import Module
+from core.detector.engine.values import BarValue, BookValue, Direction, SignalValue, TradeValue
+
+__all__ = ["Event", "ExternalValue", "PositionDraft", "Route", "SignalDraft", "Sink", "Source"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalValue:
+    """A named value the shell feeds in (Inspector's risk state, a kill switch)."""
+
+    name: str
+    value: float | bool
+    ts_event_ns: int
+
+
+Event = TradeValue | BookValue | BarValue | ExternalValue
+# (kind, venue, key): kind is "trade", "book", "bar" or "external"; key the symbol or the
+# external value's name; venue "" takes every venue.
+Route = tuple[str, str, str]
+
+
+def event_route(venue: str, event: Event) -> Route:
+    if isinstance(event, TradeValue):
+        return ("trade", venue, event.symbol)
+    if isinstance(event, BookValue):
+        return ("book", venue, event.symbol)
+    if isinstance(event, BarValue):
+        return ("bar", venue, event.symbol)
+    return ("external", "", event.name)
+
+
+def event_time(event: Event) -> int:
+    return event.close_time_ns if isinstance(event, BarValue) else event.ts_event_ns
+
+
+class Source(Module):
+    def routes(self) -> tuple[Route, ...]:
+        """The events this source takes."""
+        raise NotImplementedError
+
+    def feed(self, event: Event) -> bool:
+        """Take one event; True when the source has a value for the next evaluation."""
+        raise NotImplementedError
+
+    def on_tick(self, now_ns: int) -> bool:
+        """The clock moved; True when that gave the source a value (a bar closed by time)."""
+        return False
+
+    def backlog(self) -> bool:
+        """Values left after a step that each need an evaluation of their own (closed bars)."""
+        return False
+
+    def unready(self) -> str | None:
+        """Why the source cannot run (a parameter left empty), None when it can."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalDraft:
+    venue: str
+    symbol: str
+    signal: SignalValue
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDraft:
+    venue: str
+    symbol: str
+    action: str  # open, close, reduce, flip
+    side: Direction
+    fraction: float
+
+
+class Sink(Module):
+    def __init__(self, params: Mapping[str, int | float | bool | str]) -> None:
+        super().__init__(params)
+        self._out: list[SignalDraft | PositionDraft] = []
+
+    def take(self) -> list[SignalDraft | PositionDraft]:
+        out, self._out = self._out, []
+        return out
+
+    def unready(self) -> str | None:
+        """Why the sink cannot run (a parameter left empty), None when it can."""
+        return None

@@ -1,0 +1,416 @@
+"""A patch: its graph, its module instances, the values on its cables, its lifecycle and its
+change log; evaluated on demand by the engine.
+
+Evaluation walks the evaluation order once. A module is stepped when one of its inputs is
+fresh (its upstream output changed in this evaluation), when it is a source with a value
+waiting, when it was retuned or rebuilt or newly cabled, and, on a clock tick, when it is
+time-driven; every other module keeps its outputs. A module that raises marks the patch
+errored (module id and error text) and ends the evaluation; other patches are not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.changes import (
+    CableConnected,
+    CableDisconnected,
+    Change,
+    ModuleAdded,
+    ModuleRemoved,
+    ParamSet,
+    PatchCreated,
+    StateChanged,
+)
+from core.detector.engine.graph import Cable, Endpoint, Graph
+from core.detector.engine.io import Event, PositionDraft, SignalDraft, Sink, Source, event_time
+from core.detector.engine.lifecycle import EDITABLE, PatchState, allowed
+from core.detector.engine.module import Inputs, Module, Outputs, Param
+from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, SlowModule, emission_id
+from core.detector.engine.probes import Probe
+from core.detector.engine.values import Value
+from core.detector.engine.warmup import history_needed, validate
+from core.errors import FailedPrecondition, InvalidArgument, NotFound
+
+__all__ = ["Patch", "Timer"]
+
+Timer = Callable[[], int]
+_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A module's place in the evaluation plan: where its inputs come from, what it outputs."""
+
+    module_id: str
+    feeds: tuple[tuple[str, Endpoint], ...]
+    outputs: Mapping[str, Endpoint]
+    time_driven: bool
+    sink: bool
+
+
+@dataclass
+class _Run:
+    """The state of one evaluation."""
+
+    now_ns: int
+    ticking: bool
+    emit: bool
+    fresh: set[Endpoint] = field(default_factory=set)
+    result: Evaluation = field(default_factory=lambda: Evaluation(evaluations=1))
+
+
+class Patch:
+    def __init__(
+        self,
+        patch_id: str,
+        strategy_id: str,
+        catalog: Catalog,
+        now_ns: int,
+        *,
+        venue: str = "",
+        symbol: str = "",
+        warmup: int = 0,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self.id, self.strategy_id, self.venue, self.symbol = patch_id, strategy_id, venue, symbol
+        self.catalog = catalog
+        self.graph = Graph()
+        self.modules: dict[str, Module] = {}
+        self.values: dict[Endpoint, Value] = {}
+        self.state = PatchState.DRAFT
+        self.version = 0
+        self.error: str | None = None
+        self.changes: list[Change] = []
+        # The strategy's own minimum of history for its bar and trade sources.
+        self.declared_warmup = warmup
+        self.warmed: dict[str, int] = {}
+        self.probes: dict[Endpoint, Probe] = {}
+        self.dirty = False
+        self.last_event_ns = 0
+        self.sequence = 0
+        self._fed: set[str] = set()
+        self._restep: set[str] = set()
+        self._plan: list[_Step] | None = None
+        self._on_change = on_change
+        self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol))
+
+    # ---- structure (not while active)
+
+    def add_module(self, module_id: str, type_name: str, params: Mapping[str, object], now_ns: int) -> None:
+        self._editable()
+        module_class = self.catalog.types.get(type_name)
+        if module_class is None:
+            raise InvalidArgument.field(f"{module_id}.type", f"no module type {type_name!r} in the catalog")
+        given = self._placed(module_class.spec.params, params)
+        try:
+            checked = module_class.spec.checked_params(given)
+        except InvalidArgument as exc:
+            raise _under(exc, f"{module_id}.params") from None
+        module = _build(module_class, checked, module_id)
+        self.graph.add_module(module_id, module_class.spec, checked)
+        self.modules[module_id] = module
+        self._changed(
+            ModuleAdded(self.id, self.version + 1, now_ns, module_id, type_name, tuple(checked.items()))
+        )
+
+    def remove_module(self, module_id: str, now_ns: int) -> None:
+        self._editable()
+        removed = self.graph.remove_module(module_id)
+        del self.modules[module_id]
+        for end in [end for end in self.values if end.module == module_id]:
+            del self.values[end]
+        for end in [end for end in self.probes if end.module == module_id]:
+            del self.probes[end]
+        for cable in removed:
+            self._restep.add(cable.target.module)
+        self._restep.discard(module_id)
+        cables = tuple(str(cable) for cable in removed)
+        self._changed(ModuleRemoved(self.id, self.version + 1, now_ns, module_id, cables))
+
+    def connect(self, cable: Cable | str, now_ns: int) -> Cable:
+        self._editable()
+        cable = Cable.parse(cable) if isinstance(cable, str) else cable
+        self.graph.connect(cable)
+        self._restep.add(cable.target.module)
+        self._changed(CableConnected(self.id, self.version + 1, now_ns, str(cable)))
+        return cable
+
+    def disconnect(self, cable: Cable | str, now_ns: int) -> None:
+        self._editable()
+        cable = Cable.parse(cable) if isinstance(cable, str) else cable
+        self.graph.disconnect(cable)
+        self._restep.add(cable.target.module)
+        self._changed(CableDisconnected(self.id, self.version + 1, now_ns, str(cable)))
+
+    # ---- parameters (live too: applied at the next evaluation)
+
+    def set_param(self, module_id: str, name: str, value: object, now_ns: int) -> None:
+        if self.state is PatchState.ARCHIVED:
+            raise FailedPrecondition(f"patch {self.id} is archived")
+        node = self.graph.node(module_id)
+        try:
+            checked = node.spec.checked_params({**node.params, name: value})
+        except InvalidArgument as exc:
+            raise _under(exc, f"{module_id}.params") from None
+        module = self.modules[module_id]
+        if not module.retune(checked):
+            self.modules[module_id] = _build(type(module), checked, module_id)
+        self.graph.set_param(module_id, name, checked[name])
+        self._restep.add(module_id)
+        self.dirty = True
+        self._changed(ParamSet(self.id, self.version + 1, now_ns, module_id, name, checked[name]))
+
+    # ---- lifecycle
+
+    def activate(self, now_ns: int) -> None:
+        """Validate, then start: required inputs connected, parameters in range, sources ready,
+        warm-up history fed (Engine.warm)."""
+        self._check_move(PatchState.ACTIVE)
+        validate(self)
+        self.error = None
+        self._set_state(PatchState.ACTIVE, now_ns, "")
+
+    def pause(self, now_ns: int) -> None:
+        self._move(PatchState.PAUSED, now_ns)
+
+    def archive(self, now_ns: int) -> None:
+        self._move(PatchState.ARCHIVED, now_ns)
+
+    def to_draft(self, now_ns: int) -> None:
+        """An errored patch back to draft, to be fixed."""
+        self._move(PatchState.DRAFT, now_ns)
+
+    def history_needed(self) -> dict[str, int]:
+        return history_needed(self)
+
+    # ---- events
+
+    def feed(self, module_id: str, event: Event) -> bool:
+        source = self.modules[module_id]
+        assert isinstance(source, Source)
+        if not source.feed(event):
+            return False
+        self._fed.add(module_id)
+        self.dirty = True
+        self.last_event_ns = event_time(event)
+        return True
+
+    def on_tick(self, now_ns: int) -> bool:
+        """The clock ticked: whether the patch has something to evaluate."""
+        for module_id, module in self.modules.items():
+            if isinstance(module, Source) and module.on_tick(now_ns):
+                self._fed.add(module_id)
+                self.dirty = True
+        return self.dirty or any(step.time_driven for step in self._steps())
+
+    # ---- probes
+
+    def probe(self, port: str, rate_hz: float, now_ns: int) -> Endpoint:
+        """Probe an output port ("module.output", or a cable's text: its source is probed)."""
+        end = Cable.parse(port, "probe").source if "->" in port else Endpoint.parse(port, "probe")
+        if self.graph.node(end.module).spec.output(end.port) is None:
+            raise NotFound(
+                f"{self.graph.node(end.module).spec.type} {end.module!r} has no output {end.port!r}"
+            )
+        probe = self.probes[end] = Probe(int(1_000_000_000 / rate_hz))
+        probe.record(self.values.get(end), now_ns)
+        return end
+
+    def unprobe(self, port: str) -> None:
+        end = Cable.parse(port, "probe").source if "->" in port else Endpoint.parse(port, "probe")
+        if self.probes.pop(end, None) is None:
+            raise NotFound(f"no probe on {end}")
+
+    # ---- evaluation
+
+    def evaluate(
+        self, now_ns: int, timer: Timer, budget_ns: int, *, ticking: bool = False, emit: bool = True
+    ) -> Evaluation:
+        """Walk the evaluation order once; what it emitted (nothing when not `emit`: warm-up)."""
+        run = _Run(now_ns, ticking, emit)
+        for step in self._steps():
+            if self._due(step, run) and not self._step(step, run, timer, budget_ns):
+                return run.result
+        self._fed.clear()
+        self._restep.clear()
+        self.dirty = False
+        for module_id, module in self.modules.items():
+            if isinstance(module, Source) and module.backlog():
+                self._fed.add(module_id)
+                self.dirty = True
+        return run.result
+
+    def _due(self, step: _Step, run: _Run) -> bool:
+        module_id = step.module_id
+        return (
+            module_id in self._fed
+            or module_id in self._restep
+            or any(end in run.fresh for _, end in step.feeds)
+            or (run.ticking and step.time_driven)
+        )
+
+    def _step(self, step: _Step, run: _Run, timer: Timer, budget_ns: int) -> bool:
+        module = self.modules[step.module_id]
+        inputs = module_inputs(self.values, step.feeds, run.fresh)
+        started = timer()
+        try:
+            out = module.step(inputs, run.now_ns)
+            self._take_outputs(step, out, run)
+        except Exception as exc:  # any module error isolates this patch, never the engine
+            self._fail(step.module_id, exc, run)
+            return False
+        elapsed = timer() - started
+        if elapsed > budget_ns:
+            run.result.slow.append(SlowModule(self.id, step.module_id, elapsed, budget_ns, run.now_ns))
+        if isinstance(module, Sink):
+            self._collect(step.module_id, module.take(), run)
+        return True
+
+    def _take_outputs(self, step: _Step, out: Outputs, run: _Run) -> None:
+        for port, value in out.items():
+            end = step.outputs.get(port)
+            if end is None:
+                raise ValueError(f"step returned an unknown output {port!r}")
+            self.values[end] = value
+            run.fresh.add(end)
+            if self.probes and run.emit:
+                probe = self.probes.get(end)
+                if probe is not None:
+                    probe.record(value, run.now_ns)
+        if not run.emit and out and isinstance(self.modules[step.module_id], Source):
+            self.warmed[step.module_id] = self.warmed.get(step.module_id, 0) + 1
+
+    def _collect(self, module_id: str, drafts: list[SignalDraft | PositionDraft], run: _Run) -> None:
+        if not run.emit:
+            return
+        for draft in drafts:
+            self.sequence += 1
+            made_id = emission_id(self.id, self.version, run.now_ns, self.sequence)
+            if isinstance(draft, SignalDraft):
+                run.result.signals.append(self._signal(made_id, module_id, draft, run.now_ns))
+            else:
+                run.result.positions.append(self._position(made_id, module_id, draft, run.now_ns))
+
+    def _signal(self, signal_id: str, module_id: str, draft: SignalDraft, now_ns: int) -> EmittedSignal:
+        s = draft.signal
+        return EmittedSignal(
+            signal_id,
+            self.strategy_id,
+            self.id,
+            self.version,
+            module_id,
+            draft.venue,
+            draft.symbol,
+            s.direction,
+            s.conviction,
+            s.score,
+            s.threshold,
+            s.rules,
+            self.last_event_ns,
+            now_ns,
+        )
+
+    def _position(
+        self, request_id: str, module_id: str, draft: PositionDraft, now_ns: int
+    ) -> PositionRequest:
+        return PositionRequest(
+            request_id,
+            self.strategy_id,
+            self.id,
+            self.version,
+            module_id,
+            draft.venue,
+            draft.symbol,
+            draft.action,
+            draft.side,
+            draft.fraction,
+            self.last_event_ns,
+            now_ns,
+        )
+
+    def _fail(self, module_id: str, exc: Exception, run: _Run) -> None:
+        text = f"{module_id} ({self.graph.node(module_id).spec.type}): {type(exc).__name__}: {exc}"
+        self.error = text if len(text) <= _ERROR_CHARS else f"{text[:_ERROR_CHARS]}..."
+        self._fed.clear()
+        self.dirty = False
+        change = self._set_state(PatchState.ERRORED, run.now_ns, self.error)
+        run.result.states.append(change)
+
+    def _steps(self) -> list[_Step]:
+        if self._plan is None:
+            self._plan = [self._plan_step(module_id) for module_id in self.graph.order]
+        return self._plan
+
+    def _plan_step(self, module_id: str) -> _Step:
+        spec = self.graph.nodes[module_id].spec
+        feeds = tuple(sorted((c.target.port, c.source) for c in self.graph.feeding(module_id)))
+        outputs = {port.name: Endpoint(module_id, port.name) for port in spec.outputs}
+        return _Step(module_id, feeds, outputs, spec.time_driven, isinstance(self.modules[module_id], Sink))
+
+    # ---- internals
+
+    def _placed(self, params: tuple[Param, ...], given: Mapping[str, object]) -> dict[str, object]:
+        """Params with `venue` and `symbol` left empty set to the patch's own."""
+        placed = dict(given)
+        names = {param.name for param in params}
+        for name, value in (("venue", self.venue), ("symbol", self.symbol)):
+            if name in names and value and not placed.get(name):
+                placed[name] = value
+        return placed
+
+    def _editable(self) -> None:
+        if self.state not in EDITABLE:
+            raise FailedPrecondition(
+                f"patch {self.id} is {self.state.value}: pause it to change modules or cables"
+            )
+
+    def _check_move(self, new: PatchState) -> None:
+        if not allowed(self.state, new):
+            raise FailedPrecondition(f"patch {self.id} cannot go from {self.state.value} to {new.value}")
+
+    def _move(self, new: PatchState, now_ns: int) -> None:
+        self._check_move(new)
+        self._set_state(new, now_ns, "")
+
+    def _set_state(self, new: PatchState, now_ns: int, reason: str) -> StateChanged:
+        change = StateChanged(self.id, self.version, now_ns, self.state.value, new.value, reason)
+        self.state = new
+        self._record(change)
+        return change
+
+    def _changed(self, change: Change) -> None:
+        """A change of structure or parameters: the version moves on, the plan is redone."""
+        self.version += 1
+        self._plan = None
+        self._record(change)
+
+    def _record(self, change: Change) -> None:
+        self.changes.append(change)
+        if self._on_change is not None:
+            self._on_change(change)
+
+
+def module_inputs(
+    values: Mapping[Endpoint, Value], feeds: tuple[tuple[str, Endpoint], ...], fresh: set[Endpoint]
+) -> Inputs:
+    return Inputs(
+        {port: values.get(end) for port, end in feeds},
+        frozenset(port for port, end in feeds if end in fresh),
+    )
+
+
+def _build(
+    module_class: type[Module], params: Mapping[str, int | float | bool | str], module_id: str
+) -> Module:
+    """An instance; a refusal of its __init__ (e.g. low above high) named as the module's."""
+    try:
+        return module_class(params)
+    except InvalidArgument as exc:
+        raise _under(exc, f"{module_id}.params") from None
+
+
+def _under(exc: InvalidArgument, prefix: str) -> InvalidArgument:
+    return InvalidArgument([type(v)(f"{prefix}.{v.field}", v.description) for v in exc.violations])

@@ -1,0 +1,1 @@
+"""The built-in module types of the detector, by kind (docs/detector.md, "Modules")."""

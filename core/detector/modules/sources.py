@@ -1,0 +1,228 @@
+"""Source modules: where a patch's data comes in (trades, books, bars, external values).
+
+The engine feeds each source the events of its routes as they arrive; a source keeps only
+what its next step needs: the latest trade or book (coalescing: a burst of events gives one
+evaluation), or the queue of closed bars (every bar counts: one evaluation each).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+
+from core.detector.engine.io import Event, ExternalValue, Route, Source
+from core.detector.engine.module import Category, Inputs, ModuleSpec, Outputs, Param, ParamKind, Port
+from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
+from core.detector.modules.bar_builder import BarBuilder
+from core.model import Timeframe
+
+__all__ = [
+    "BarsSource",
+    "BookSource",
+    "ExternalFlagSource",
+    "ExternalSource",
+    "TradeBarsSource",
+    "TradesSource",
+]
+
+Params = Mapping[str, int | float | bool | str]
+_TIMEFRAMES = tuple(timeframe.label for timeframe in Timeframe)
+_BY_LABEL = {timeframe.label: timeframe for timeframe in Timeframe}
+
+
+def _venue() -> Param:
+    return Param("venue", ParamKind.TEXT, "", "The venue; empty: the strategy's (or every venue)")
+
+
+def _symbol() -> Param:
+    return Param("symbol", ParamKind.TEXT, "", "The symbol; empty: the strategy's")
+
+
+def _timeframe() -> Param:
+    return Param("timeframe", ParamKind.CHOICE, "1m", "The bar interval", choices=_TIMEFRAMES)
+
+
+class _MarketSource(Source):
+    kind = ""
+
+    def routes(self) -> tuple[Route, ...]:
+        return ((self.kind, str(self.params["venue"]), str(self.params["symbol"])),)
+
+    def unready(self) -> str | None:
+        return None if self.params["symbol"] else "symbol is not set"
+
+
+class TradesSource(_MarketSource):
+    spec = ModuleSpec(
+        type="trades",
+        category=Category.SOURCE,
+        description="The trades of a symbol; after a burst, the latest.",
+        outputs=(Port("trade", PortType.TRADE, "The latest trade"),),
+        params=(_venue(), _symbol()),
+    )
+    kind = "trade"
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._pending: TradeValue | None = None
+
+    def feed(self, event: Event) -> bool:
+        if not isinstance(event, TradeValue):
+            return False
+        self._pending = event
+        return True
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        trade, self._pending = self._pending, None
+        return {} if trade is None else {"trade": trade}
+
+
+class BookSource(_MarketSource):
+    spec = ModuleSpec(
+        type="book",
+        category=Category.SOURCE,
+        description="A symbol's book (top `depth` levels) and best prices; after a burst, the latest.",
+        outputs=(
+            Port("book", PortType.BOOK, "The top `depth` levels of each side"),
+            Port("bid", PortType.NUMBER, "Best bid price"),
+            Port("ask", PortType.NUMBER, "Best ask price"),
+            Port("mid", PortType.NUMBER, "Mid price"),
+        ),
+        params=(_venue(), _symbol(), Param("depth", ParamKind.INT, 10, "Levels per side", 1, 1000)),
+    )
+    kind = "book"
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._pending: BookValue | None = None
+
+    def feed(self, event: Event) -> bool:
+        if not isinstance(event, BookValue):
+            return False
+        self._pending = event
+        return True
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        book, self._pending = self._pending, None
+        if book is None:
+            return {}
+        depth = int(self.params["depth"])
+        top = BookValue(book.symbol, book.ts_event_ns, book.bids[:depth], book.asks[:depth])
+        bid = top.bids[0][0] if top.bids else None
+        ask = top.asks[0][0] if top.asks else None
+        mid = None if bid is None or ask is None else (bid + ask) / 2
+        return {"book": top, "bid": bid, "ask": ask, "mid": mid}
+
+
+class TradeBarsSource(_MarketSource):
+    spec = ModuleSpec(
+        type="trade_bars",
+        category=Category.SOURCE,
+        description=(
+            "Bars built here from the symbol's trades, by the bar service's rules: a bar closes when "
+            "a trade `lateness_ms` past its end arrives, or at a clock tick that far past it."
+        ),
+        outputs=(Port("bar", PortType.BAR, "Each closed bar"),),
+        params=(
+            _venue(),
+            _symbol(),
+            _timeframe(),
+            Param("lateness_ms", ParamKind.INT, 1000, "How late a trade may come", 0, 60_000),
+        ),
+    )
+    kind = "trade"
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        lateness_ns = int(params["lateness_ms"]) * 1_000_000
+        self.builder = BarBuilder(str(params["symbol"]), _BY_LABEL[str(params["timeframe"])], lateness_ns)
+        self._closed: deque[BarValue] = deque()
+
+    def feed(self, event: Event) -> bool:
+        if isinstance(event, TradeValue):
+            self._closed += self.builder.add(event)
+        return bool(self._closed)
+
+    def on_tick(self, now_ns: int) -> bool:
+        self._closed += self.builder.close_until(now_ns - self.builder.lateness_ns)
+        return bool(self._closed)
+
+    def backlog(self) -> bool:
+        return bool(self._closed)
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        return {"bar": self._closed.popleft()} if self._closed else {}
+
+
+class BarsSource(_MarketSource):
+    spec = ModuleSpec(
+        type="bars",
+        category=Category.SOURCE,
+        description="Closed bars from the bar service, of one timeframe.",
+        outputs=(Port("bar", PortType.BAR, "Each closed bar"),),
+        params=(_venue(), _symbol(), _timeframe()),
+    )
+    kind = "bar"
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.timeframe_s = _BY_LABEL[str(params["timeframe"])].value
+        self._closed: deque[BarValue] = deque()
+
+    def feed(self, event: Event) -> bool:
+        if isinstance(event, BarValue) and event.timeframe_s == self.timeframe_s:
+            self._closed.append(event)
+        return bool(self._closed)
+
+    def backlog(self) -> bool:
+        return bool(self._closed)
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        return {"bar": self._closed.popleft()} if self._closed else {}
+
+
+class _External(Source):
+    flag = False
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._pending: list[float | bool] = []
+
+    def routes(self) -> tuple[Route, ...]:
+        return (("external", "", str(self.params["name"])),)
+
+    def unready(self) -> str | None:
+        return None if self.params["name"] else "name is not set"
+
+    def feed(self, event: Event) -> bool:
+        if not isinstance(event, ExternalValue) or isinstance(event.value, bool) is not self.flag:
+            return False
+        self._pending[:] = [event.value if self.flag else float(event.value)]
+        return True
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        if not self._pending:
+            return {}
+        value = self._pending.pop()
+        return {"value": value}
+
+
+class ExternalSource(_External):
+    spec = ModuleSpec(
+        type="external",
+        category=Category.SOURCE,
+        description="A named number the service feeds in (e.g. Inspector's risk state).",
+        outputs=(Port("value", PortType.NUMBER, "The latest value"),),
+        params=(Param("name", ParamKind.TEXT, "", "The external value's name"),),
+    )
+
+
+class ExternalFlagSource(_External):
+    spec = ModuleSpec(
+        type="external_flag",
+        category=Category.SOURCE,
+        description="A named true/false the service feeds in (e.g. Inspector's risk limit reached).",
+        outputs=(Port("value", PortType.BOOLEAN, "The latest value"),),
+        params=(Param("name", ParamKind.TEXT, "", "The external value's name"),),
+    )
+    flag = True
