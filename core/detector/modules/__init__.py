@@ -1,0 +1,1 @@
+"""The built-in module types of the detector's catalog, one file per category."""
