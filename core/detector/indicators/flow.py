@@ -6,7 +6,7 @@ import math
 
 from core.detector.indicators._window import RollingSum
 
-__all__ = ["TradeFlowImbalance", "Vwap", "VolumeSpike"]
+__all__ = ["TradeFlowImbalance", "VolumeSpike", "Vwap"]
 
 
 class Vwap:

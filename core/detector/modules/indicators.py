@@ -428,7 +428,7 @@ class VwapModule(_IndicatorModule):
         type="vwap",
         category=Category.INDICATOR,
         description="Rolling volume-weighted average price of the last `period` trades: "
-        "Σ(price × size) / Σ(size). First output after `period` trades.",
+        "Σ(price * size) / Σ(size). First output after `period` trades.",
         inputs=(_TRADE_IN,),
         outputs=(_number_out("value", "The VWAP."),),
         params=(_period(100, "How many trades the average spans."),),
