@@ -11,8 +11,13 @@ Two numerical schemes, chosen per need:
   Σ(x-K)²/n - (Σ(x-K)/n)² does not cancel catastrophically on prices far from zero. Every
   `size` values it re-anchors K at the window's mean and recomputes both sums exactly
   (math.fsum): one pass of n values per n values pushed, O(1) amortised, and the drift of the
-  running sums is reset before it can grow. A window whose values are all equal is recognised
-  in O(1) (a run counter) and answers variance 0.0 and mean = the value, exactly.
+  running sums is reset before it can grow. It also re-anchors early when the mean has moved
+  from K by more than 100 standard deviations (Σ(x-K)² > 1e4 * m2: an outlier left a tight
+  window), where the subtraction would lose digits; after a re-anchor the ratio is 1, and
+  reaching 1e4 again needs the window's spread to shrink ~100-fold against the mean's move,
+  so these are rare (none on a market price path; test_detector_indicators counts reads).
+  A window whose values are all equal is recognised in O(1) (a run counter) and answers
+  variance 0.0 and mean = the value, exactly (no early re-anchor is needed there).
 
 Every deque is made by `new_deque` so a test can count what the indicators read from them.
 """
@@ -23,6 +28,9 @@ import math
 from collections import deque
 
 __all__ = ["RollingMoments", "RollingSum", "new_deque"]
+
+# Σ(x-K)² = m2 + n(mean-K)²: past this ratio to m2, the variance keeps fewer than ~12 digits.
+_CANCELLATION = 1e4
 
 
 def new_deque() -> deque[float]:
@@ -118,7 +126,7 @@ class RollingMoments:
             self._run = 1
             self._last = x
         self._pushes += 1
-        if self._pushes >= self.size:
+        if self._pushes >= self.size or self._cancels():
             self._recompute()
 
     def mean(self) -> float:
@@ -133,6 +141,14 @@ class RollingMoments:
             return 0.0
         m2 = self._s2 - self._s1 * self._s1 / n
         return m2 / (n - ddof) if m2 > 0.0 else 0.0
+
+    def _cancels(self) -> bool:
+        """Whether the window's mean has moved so far from the shift, relative to its spread,
+        that Σ(x-K)² - (Σ(x-K))²/n loses digits (an outlier left a now-tight window)."""
+        n = len(self.values)
+        if self._run >= n:
+            return False
+        return self._s2 > _CANCELLATION * (self._s2 - self._s1 * self._s1 / n)
 
     def _recompute(self) -> None:
         values = self.values
