@@ -579,3 +579,20 @@ def test_long_runs_do_not_drift_from_the_exact_window() -> None:
     assert math.isclose(weighted, wma_ref(tail, 500)[-1], rel_tol=1e-12)
     assert math.isclose(band[1] - band[0], 2 * statistics.pstdev(tail), rel_tol=1e-9)
     assert math.isclose(z, zscore_ref(tail, 500)[-1], rel_tol=1e-9)
+
+
+def test_a_tight_window_after_an_outlier_keeps_its_precision() -> None:
+    # The outlier leaves; the shifted sums would cancel to ~7 digits without an early re-anchor.
+    xs = [269.76, 0.01, 0.02]
+    assert_matches(run_values(ZScore(2), xs), zscore_ref(xs, 2))
+    assert_matches(run_values(Bollinger(2, 2.0), xs), bollinger_ref(xs, 2, 2.0))
+
+
+def test_a_flat_series_costs_no_extra_recomputes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_window, "deque", CountingDeque)
+    monkeypatch.setattr(CountingDeque, "reads", 0)
+    zscore = ZScore(WINDOW)
+    outputs = run_values(zscore, [42.5] * UPDATES)
+    assert outputs[-1] == 0.0
+    # Only the periodic recomputes: 3 passes of WINDOW values per WINDOW values.
+    assert CountingDeque.reads <= 3 * UPDATES
