@@ -60,28 +60,28 @@ class RollingSum:
 
     def push(self, x: float) -> None:
         """Add `x` as the newest value, dropping the oldest once the window is full."""
+        # Neumaier's step inlined (this is the hot path): new = total + x; the rounding
+        # error, (total - new) + x or (x - new) + total, goes into the compensation.
         values = self.values
         values.append(x)
-        self._add(x)
+        total = self._sum
+        new = total + x
+        comp = self._comp + ((total - new) + x if abs(total) >= abs(x) else (x - new) + total)
         if x != 0.0:
             self._nonzero += 1
         if len(values) > self.size:
             old = values.popleft()
-            self._add(-old)
+            total = new
+            new = total - old
+            comp += (total - new) - old if abs(total) >= abs(old) else (-old - new) + total
             if old != 0.0:
                 self._nonzero -= 1
         if self._nonzero == 0:
             self._sum = 0.0
             self._comp = 0.0
-
-    def _add(self, x: float) -> None:
-        total = self._sum
-        new = total + x
-        if abs(total) >= abs(x):
-            self._comp += (total - new) + x
         else:
-            self._comp += (x - new) + total
-        self._sum = new
+            self._sum = new
+            self._comp = comp
 
 
 class RollingMoments:
@@ -116,6 +116,8 @@ class RollingMoments:
         d = x - self._shift
         self._s1 += d
         self._s2 += d * d
+        # Past the ratio _CANCELLATION, Σ(x-K)² - (Σ(x-K))²/n would lose digits (an outlier
+        # left a now-tight window): re-anchor early. A constant window needs none.
         if len(values) > self.size:
             d = values.popleft() - self._shift
             self._s1 -= d
@@ -126,7 +128,10 @@ class RollingMoments:
             self._run = 1
             self._last = x
         self._pushes += 1
-        if self._pushes >= self.size or self._cancels():
+        if self._pushes >= self.size or (
+            self._run < len(values)
+            and self._s2 > _CANCELLATION * (self._s2 - self._s1 * self._s1 / len(values))
+        ):
             self._recompute()
 
     def mean(self) -> float:
@@ -141,14 +146,6 @@ class RollingMoments:
             return 0.0
         m2 = self._s2 - self._s1 * self._s1 / n
         return m2 / (n - ddof) if m2 > 0.0 else 0.0
-
-    def _cancels(self) -> bool:
-        """Whether the window's mean has moved so far from the shift, relative to its spread,
-        that Σ(x-K)² - (Σ(x-K))²/n loses digits (an outlier left a now-tight window)."""
-        n = len(self.values)
-        if self._run >= n:
-            return False
-        return self._s2 > _CANCELLATION * (self._s2 - self._s1 * self._s1 / n)
 
     def _recompute(self) -> None:
         values = self.values

@@ -24,7 +24,7 @@ class Sma:
     def update(self, x: float) -> float | None:
         window = self._window
         window.push(x)
-        if not window.full:
+        if len(window.values) < self.period:
             return None
         return window.total / self.period
 
