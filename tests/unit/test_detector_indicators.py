@@ -596,3 +596,13 @@ def test_a_flat_series_costs_no_extra_recomputes(monkeypatch: pytest.MonkeyPatch
     assert outputs[-1] == 0.0
     # Only the periodic recomputes: 3 passes of WINDOW values per WINDOW values.
     assert CountingDeque.reads <= 3 * UPDATES
+
+
+def test_negative_sizes_and_volumes_are_skipped() -> None:
+    vwap = Vwap(2)
+    assert [vwap.update(p, s) for p, s in [(10.0, 1.0), (20.0, 1.0), (99.0, -5.0)]] == [None, 15.0, 15.0]
+    flow = TradeFlowImbalance(2)
+    sided: list[tuple[float, bool | None]] = [(1.0, True), (1.0, False), (-3.0, True)]
+    assert [flow.update(s, side) for s, side in sided] == [None, 0.0, 0.0]
+    spike = VolumeSpike(1, 2.0)
+    assert run_values(spike, [1.0, 3.0, -1.0]) == [None, (3.0, True), (3.0, True)]

@@ -41,7 +41,8 @@ class TradeFlowImbalance:
     """Trade-flow imbalance over the last n trades, -1..1:
     TFI = (buy volume - sell volume) / (buy volume + sell volume), where a trade is a buy when
     its taker bought. A trade whose side is unknown takes a place in the window but counts on
-    neither side; 0.0 when the window has no sided volume. Warm after n trades."""
+    neither side; 0.0 when the window has no sided volume. Warm after n trades. A negative
+    size is skipped."""
 
     __slots__ = ("_buys", "_sells", "period", "warmup")
 
@@ -52,10 +53,9 @@ class TradeFlowImbalance:
         self._sells = RollingSum(period)
 
     def update(self, size: float, taker_buy: bool | None) -> float | None:
-        if size < 0.0:
-            size = 0.0
-        self._buys.push(size if taker_buy is True else 0.0)
-        self._sells.push(size if taker_buy is False else 0.0)
+        if size >= 0.0:
+            self._buys.push(size if taker_buy is True else 0.0)
+            self._sells.push(size if taker_buy is False else 0.0)
         if not self._buys.full:
             return None
         buys = self._buys.total
