@@ -103,10 +103,6 @@ class RollingMoments:
     def full(self) -> bool:
         return len(self.values) >= self.size
 
-    @property
-    def count(self) -> int:
-        return len(self.values)
-
     def push(self, x: float) -> None:
         """Add `x` as the newest value, dropping the oldest once the window is full."""
         values = self.values
@@ -116,8 +112,6 @@ class RollingMoments:
         d = x - self._shift
         self._s1 += d
         self._s2 += d * d
-        # Past the ratio _CANCELLATION, Σ(x-K)² - (Σ(x-K))²/n would lose digits (an outlier
-        # left a now-tight window): re-anchor early. A constant window needs none.
         if len(values) > self.size:
             d = values.popleft() - self._shift
             self._s1 -= d
@@ -128,6 +122,8 @@ class RollingMoments:
             self._run = 1
             self._last = x
         self._pushes += 1
+        # Past the ratio _CANCELLATION, Σ(x-K)² - (Σ(x-K))²/n would lose digits (an outlier
+        # left a now-tight window): re-anchor early. A constant window needs none.
         if self._pushes >= self.size or (
             self._run < len(values)
             and self._s2 > _CANCELLATION * (self._s2 - self._s1 * self._s1 / len(values))
