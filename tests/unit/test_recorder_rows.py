@@ -1,7 +1,9 @@
-"""Bus entries to the recorder's row tuples, day partitions' names, the migration files."""
+"""Bus entries to the recorder's row tuples, day partitions' names, the migration files, the
+streams it consumes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 
 from core.bus.consumer import Entry
 from core.errors import Corrupt, FailedPrecondition
+from core.recorder.app import RecorderConfig
+from core.recorder.command import COMMAND
 from core.recorder.migrate import load_migrations
 from core.recorder.partitions import DAY_NS, FIRST_DAY, LAST_DAY, _day_of_name, day_of, partition_name
 from core.recorder.rows import chunks, rows_of
@@ -266,3 +270,28 @@ def test_a_misnamed_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "2_bad.sql").write_text("SELECT 1;")
     with pytest.raises(FailedPrecondition, match=r"2_bad\.sql"):
         load_migrations(tmp_path)
+
+
+def recorder_config(*argv: str) -> RecorderConfig:
+    parser = argparse.ArgumentParser()
+    COMMAND.add_arguments(parser)
+    args = parser.parse_args(["--database-url", "postgresql://db/x", "--redis-url", "redis://r", *argv])
+    return COMMAND.config(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "patterns", "streams"),
+    [
+        ((), ("md.*", "bars.*"), ("signals", "position_requests")),
+        (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
+        (("--stream", "signals"), (), ("signals",)),
+    ],
+    ids=["default", "patterns-only", "names-only"],
+)
+def test_the_recorder_consumes_market_bar_and_signal_streams_unless_told_which(
+    argv: tuple[str, ...], patterns: tuple[str, ...], streams: tuple[str, ...]
+) -> None:
+    config = recorder_config(*argv)
+    assert (config.patterns, config.streams) == (patterns, streams)
+    options = config.consumer_options()
+    assert (options.patterns, options.streams) == (patterns, streams)
