@@ -81,6 +81,8 @@ class Trading:
 
 @pytest.fixture
 async def trading(bus: Bus) -> AsyncIterator[Trading]:
+    """Asked for before `recorders`, so it is cleaned after they stopped: a running recorder
+    would make its group again."""
     made = Trading(bus)
     try:
         yield made
@@ -183,7 +185,7 @@ def signal_of_row(row: Any) -> dict[str, Any]:
 
 
 async def test_signals_and_position_requests_are_recorded_exactly_and_once(
-    recorders: Start, trading: Trading, db: Any
+    trading: Trading, recorders: Start, db: Any
 ) -> None:
     signals = [
         signal(trading, 1),
@@ -277,7 +279,7 @@ ORDER BY ts_signal_ns
 
 
 async def test_signals_of_a_strategy_in_a_time_range_are_found_through_its_index(
-    recorders: Start, trading: Trading, db: Any
+    trading: Trading, recorders: Start, db: Any
 ) -> None:
     other = f"{trading.strategy}-other"
     published = [
@@ -313,7 +315,7 @@ async def test_signals_of_a_strategy_in_a_time_range_are_found_through_its_index
 
 
 async def test_a_signal_with_an_unknown_direction_is_dead_lettered_while_the_rest_is_stored(
-    recorders: Start, trading: Trading, db: Any
+    trading: Trading, recorders: Start, db: Any
 ) -> None:
     good = [signals_data(signal(trading, n)) for n in range(6)]
     bad = signals_data(signal(trading, 99, direction=7))
