@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from core.backoff import Backoff
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import BAR_STREAMS, MARKET_STREAMS
+from core.bus.names import BAR_STREAMS, MARKET_STREAMS, POSITION_REQUESTS, SIGNALS
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import Corrupt, FailedPrecondition, Unavailable
@@ -62,7 +62,10 @@ class RecorderConfig:
     batch: int = 500
     consumer: str = "recorder"
     group: str = "recorder"
+    # Streams matched by pattern (found as they appear) and streams by name (their group is
+    # made at start, with the stream if need be, so nothing published before is missed).
     patterns: tuple[str, ...] = (MARKET_STREAMS, BAR_STREAMS)
+    streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     # How often partitions ahead and retention are checked.
@@ -74,6 +77,7 @@ class RecorderConfig:
         return ConsumerOptions(
             group=self.group,
             consumer=self.consumer,
+            streams=self.streams,
             patterns=self.patterns,
             batch=self.batch,
             claim_idle_ms=self.claim_idle_ms,
@@ -212,7 +216,7 @@ class RecorderService:
             "recorder: database %s, bus %s, streams %s, retention %s",
             redact_url(config.database_url),
             redact_url(config.redis_url),
-            " ".join(config.patterns),
+            " ".join((*config.patterns, *config.streams)),
             f"{config.retention_days} days" if config.retention_days else "forever",
         )
         try:

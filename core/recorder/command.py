@@ -45,7 +45,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="streams to record (repeatable; default: md.* and bars.*)",
+        help="streams to record, by pattern (repeatable; default: md.* and bars.*)",
+    )
+    parser.add_argument(
+        "--stream",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a stream to record, by name (repeatable; default: signals and position_requests); "
+        "with --stream or --stream-pattern, only the streams given are recorded",
     )
     parser.add_argument(
         "--claim-idle-ms",
@@ -68,10 +76,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> RecorderConfig:
-    from core.bus.names import BAR_STREAMS, MARKET_STREAMS
+    from core.bus.names import BAR_STREAMS, MARKET_STREAMS, POSITION_REQUESTS, SIGNALS
     from core.env import database_url, redis_url
     from core.recorder.app import RecorderConfig, default_consumer
 
+    patterns, streams = tuple(args.stream_pattern), tuple(args.stream)
+    if not patterns and not streams:
+        patterns, streams = (MARKET_STREAMS, BAR_STREAMS), (SIGNALS, POSITION_REQUESTS)
     return RecorderConfig(
         database_url=database_url(args.database_url),
         redis_url=redis_url(args.redis_url),
@@ -79,7 +90,8 @@ def _config(args: argparse.Namespace) -> RecorderConfig:
         batch=args.batch,
         group=args.group,
         consumer=args.consumer or default_consumer(),
-        patterns=tuple(args.stream_pattern) or (MARKET_STREAMS, BAR_STREAMS),
+        patterns=patterns,
+        streams=streams,
         claim_idle_ms=args.claim_idle_ms,
         max_deliveries=args.max_deliveries,
         maintenance_s=args.maintenance_s,

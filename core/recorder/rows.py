@@ -8,16 +8,28 @@ batch fails and the consumer retries it entry by entry, then dead-letters the ba
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from core.bus.consumer import Entry
 from core.convert import TIMEFRAME_FROM_PB
 from core.errors import Corrupt
-from core.recorder.schema import BARS, BOOK, CANDLES, NOTICES, TICKERS, TRADES, Table
+from core.recorder.schema import (
+    BARS,
+    BOOK,
+    CANDLES,
+    NOTICES,
+    POSITION_REQUESTS,
+    SIGNALS,
+    TICKERS,
+    TRADES,
+    Table,
+)
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
 
 __all__ = ["Row", "Rows", "chunks", "rows_of"]
 
@@ -32,6 +44,13 @@ _CHANNELS = {
     md.CHANNEL_TICKERS: "tickers",
 }
 _NOTICE_KINDS = {md.NOTICE_KIND_GAP: "gap", md.NOTICE_KIND_RESYNC: "resync"}
+_DIRECTIONS = {sig.DIRECTION_LONG: "long", sig.DIRECTION_SHORT: "short", sig.DIRECTION_FLAT: "flat"}
+_ACTIONS = {
+    sig.POSITION_ACTION_OPEN: "open",
+    sig.POSITION_ACTION_CLOSE: "close",
+    sig.POSITION_ACTION_REDUCE: "reduce",
+    sig.POSITION_ACTION_FLIP: "flip",
+}
 
 
 class Rows:
@@ -44,6 +63,8 @@ class Rows:
         self.candles: list[Row] = []
         self.notices: list[Row] = []
         self.bars: list[Row] = []
+        self.signals: list[Row] = []
+        self.position_requests: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -54,6 +75,8 @@ class Rows:
             (CANDLES, self.candles),
             (NOTICES, self.notices),
             (BARS, self.bars),
+            (SIGNALS, self.signals),
+            (POSITION_REQUESTS, self.position_requests),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -66,6 +89,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
     start, events = 0, 0
     for index, (_, envelope) in enumerate(entries):
         events += len(envelope.market.events) + len(envelope.bars.bars)
+        events += len(envelope.signals.signals) + len(envelope.position_requests.requests)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -81,6 +105,10 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             _add_market(rows, envelope.market.events, entry_id)
         elif body == "bars":
             _add_bars(rows, envelope.bars.bars, envelope.ts_publish_ns)
+        elif body == "signals":
+            rows.signals.extend(_signal_row(signal) for signal in envelope.signals.signals)
+        elif body == "position_requests":
+            rows.position_requests.extend(_request_row(r) for r in envelope.position_requests.requests)
         else:
             raise Corrupt(f"bus entry {entry_id}: an envelope body the recorder does not know ({body})")
     return rows
@@ -222,6 +250,50 @@ def _add_bars(rows: Rows, bars: Iterable[bus.Bar], ts_publish_ns: int) -> None:
                 ts_publish_ns,
             )
         )
+
+
+def _signal_row(signal: sig.Signal) -> Row:
+    return (
+        signal.signal_id,
+        signal.venue,
+        signal.symbol,
+        _known(_DIRECTIONS, signal.direction, "signal direction"),
+        signal.conviction,
+        signal.score,
+        signal.threshold,
+        signal.strategy_id,
+        signal.patch_version,
+        _rules_json(signal.rules),
+        signal.ts_event_ns,
+        signal.ts_signal_ns,
+    )
+
+
+def _rules_json(rules: Iterable[sig.RuleAttribution]) -> str:
+    """The rules as a JSON array for the jsonb column; weights stay decimal strings (exact)."""
+    return json.dumps(
+        [{"name": r.name, "weight": r.weight, "value": r.value, "fired": r.fired} for r in rules],
+        separators=(",", ":"),
+    )
+
+
+def _request_row(request: sig.PositionRequest) -> Row:
+    # Close and reduce carry no direction: NULL, where an unknown one is still refused.
+    direction = None
+    if request.direction != sig.DIRECTION_UNSPECIFIED:
+        direction = _known(_DIRECTIONS, request.direction, "position request direction")
+    return (
+        request.request_id,
+        request.venue,
+        request.symbol,
+        _known(_ACTIONS, request.action, "position request action"),
+        direction,
+        request.fraction,
+        request.strategy_id,
+        request.patch_version,
+        request.ts_event_ns,
+        request.ts_request_ns,
+    )
 
 
 def _known(names: Mapping[Any, str], value: int, what: str) -> str:

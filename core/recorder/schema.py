@@ -16,7 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BARS", "BOOK", "CANDLES", "NOTICES", "TABLES", "TICKERS", "TRADES", "Table"]
+__all__ = [
+    "BARS",
+    "BOOK",
+    "CANDLES",
+    "NOTICES",
+    "POSITION_REQUESTS",
+    "SIGNALS",
+    "TABLES",
+    "TICKERS",
+    "TRADES",
+    "Table",
+]
 
 
 @dataclass(frozen=True)
@@ -204,4 +215,61 @@ BARS = Table(
     """,
 )
 
-TABLES = (TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS)
+# The detector's signals: rules arrive as JSON text (core.recorder.rows) and become jsonb.
+SIGNALS = Table(
+    "signals",
+    "ts_signal_ns",
+    11,
+    (
+        ("signal_id", "text"),
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("direction", "text"),
+        ("conviction", "text"),
+        ("score", "text"),
+        ("threshold", "text"),
+        ("strategy_id", "text"),
+        ("patch_version", "int8"),
+        ("rules", "text"),
+        ("ts_event_ns", "int8"),
+        ("ts_signal_ns", "int8"),
+    ),
+    """
+    INSERT INTO signals (signal_id, venue, symbol, direction, conviction, score, threshold,
+                         strategy_id, patch_version, rules, ts_event_ns, ts_signal_ns)
+    SELECT signal_id, venue, symbol, direction, tm_decimal(conviction, 'signal conviction'),
+           tm_decimal(score, 'signal score'), tm_decimal(threshold, 'signal threshold'),
+           strategy_id, patch_version, rules::jsonb, ts_event_ns, ts_signal_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+POSITION_REQUESTS = Table(
+    "position_requests",
+    "ts_request_ns",
+    9,
+    (
+        ("request_id", "text"),
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("action", "text"),
+        ("direction", "text"),
+        ("fraction", "text"),
+        ("strategy_id", "text"),
+        ("patch_version", "int8"),
+        ("ts_event_ns", "int8"),
+        ("ts_request_ns", "int8"),
+    ),
+    """
+    INSERT INTO position_requests (request_id, venue, symbol, action, direction, fraction,
+                                   strategy_id, patch_version, ts_event_ns, ts_request_ns)
+    SELECT request_id, venue, symbol, action, direction,
+           tm_decimal_or_null(fraction, 'position request fraction'),
+           strategy_id, patch_version, ts_event_ns, ts_request_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+TABLES = (TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS)

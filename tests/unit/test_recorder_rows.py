@@ -1,7 +1,10 @@
-"""Bus entries to the recorder's row tuples, day partitions' names, the migration files."""
+"""Bus entries to the recorder's row tuples, day partitions' names, the migration files, the
+streams it consumes."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ from hypothesis import strategies as st
 
 from core.bus.consumer import Entry
 from core.errors import Corrupt, FailedPrecondition
+from core.recorder.app import RecorderConfig
+from core.recorder.command import COMMAND
 from core.recorder.migrate import load_migrations
 from core.recorder.partitions import DAY_NS, FIRST_DAY, LAST_DAY, _day_of_name, day_of, partition_name
 from core.recorder.rows import chunks, rows_of
@@ -17,6 +22,7 @@ from core.recorder.schema import TABLES
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
 
 T0 = 1_763_700_000_000_000_000
 
@@ -124,11 +130,124 @@ def test_candles_tickers_notices_and_bars_rows() -> None:
     ]
 
 
+def signals_entry(*signals: sig.Signal) -> Entry:
+    return ("3-0", bus.Envelope(source="detector", ts_publish_ns=T0, signals=bus.Signals(signals=signals)))
+
+
+def requests_entry(*requests: sig.PositionRequest) -> Entry:
+    envelope = bus.Envelope(source="detector", ts_publish_ns=T0)
+    envelope.position_requests.requests.extend(requests)
+    return ("4-0", envelope)
+
+
+def signal(**fields: object) -> sig.Signal:
+    values: dict[str, object] = {
+        "signal_id": "0191e3c0-7a5b-7000-8000-000000000001",
+        "venue": "sim",
+        "symbol": "BTC/USDT",
+        "direction": sig.DIRECTION_LONG,
+        "conviction": "0.750",
+        "score": "1.5",
+        "threshold": "1.2",
+        "strategy_id": "rsi-cross",
+        "patch_version": 7,
+        "ts_event_ns": T0,
+        "ts_signal_ns": T0 + 3,
+    }
+    values.update(fields)
+    return sig.Signal(**values)  # type: ignore[arg-type]
+
+
+def request(**fields: object) -> sig.PositionRequest:
+    values: dict[str, object] = {
+        "request_id": "r1",
+        "venue": "sim",
+        "symbol": "ETH/USDT",
+        "action": sig.POSITION_ACTION_OPEN,
+        "direction": sig.DIRECTION_SHORT,
+        "strategy_id": "rsi-cross",
+        "patch_version": 2,
+        "ts_event_ns": T0,
+        "ts_request_ns": T0 + 4,
+    }
+    values.update(fields)
+    return sig.PositionRequest(**values)  # type: ignore[arg-type]
+
+
+def test_a_signal_becomes_a_row_with_its_rules_as_a_json_array() -> None:
+    rules = [
+        sig.RuleAttribution(name="rsi < 30", weight="1.0", value="28.4", fired=True),
+        sig.RuleAttribution(name='vol "spike"', weight="0.50", value="", fired=False),
+    ]
+    rows = rows_of([signals_entry(signal(rules=rules), signal(signal_id="s2", direction=sig.DIRECTION_FLAT))])
+    first = rows.signals[0]
+    assert first[:9] == (
+        "0191e3c0-7a5b-7000-8000-000000000001",
+        "sim",
+        "BTC/USDT",
+        "long",
+        "0.750",
+        "1.5",
+        "1.2",
+        "rsi-cross",
+        7,
+    )
+    assert json.loads(first[9]) == [
+        {"name": "rsi < 30", "weight": "1.0", "value": "28.4", "fired": True},
+        {"name": 'vol "spike"', "weight": "0.50", "value": "", "fired": False},
+    ]
+    assert first[10:] == (T0, T0 + 3)
+    assert rows.signals[1][3] == "flat" and rows.signals[1][9] == "[]"
+    assert [table.name for table, _ in rows.tables()] == ["signals"]
+
+
+def test_position_requests_become_rows_with_no_direction_or_fraction_as_null_or_empty() -> None:
+    reduce = request(request_id="r2", action=sig.POSITION_ACTION_REDUCE, direction=0, fraction="0.25")
+    close = request(request_id="r3", action=sig.POSITION_ACTION_CLOSE, direction=0)
+    rows = rows_of([requests_entry(request(), reduce, close)])
+    assert rows.position_requests == [
+        ("r1", "sim", "ETH/USDT", "open", "short", "", "rsi-cross", 2, T0, T0 + 4),
+        ("r2", "sim", "ETH/USDT", "reduce", None, "0.25", "rsi-cross", 2, T0, T0 + 4),
+        ("r3", "sim", "ETH/USDT", "close", None, "", "rsi-cross", 2, T0, T0 + 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (signals_entry(signal(direction=sig.DIRECTION_UNSPECIFIED)), "signal direction 0"),
+        (signals_entry(signal(direction=9)), "signal direction 9"),
+        (requests_entry(request(action=sig.POSITION_ACTION_UNSPECIFIED)), "position request action 0"),
+        (requests_entry(request(action=17)), "position request action 17"),
+        (requests_entry(request(direction=5)), "position request direction 5"),
+    ],
+    ids=["no-direction", "unknown-direction", "no-action", "unknown-action", "request-direction"],
+)
+def test_unknown_signal_and_request_enums_are_corrupt(entry: Entry, message: str) -> None:
+    with pytest.raises(Corrupt, match=message):
+        rows_of([entry])
+
+
+def test_chunks_count_signals_and_position_requests() -> None:
+    three = signals_entry(*(signal(signal_id=str(n)) for n in range(3)))
+    entries = [three, requests_entry(request(), request())]
+    assert [len(part) for part in chunks(entries, 3)] == [1, 1]
+    assert [len(part) for part in chunks(entries, 5)] == [2]
+
+
 def test_every_row_matches_its_staging_columns() -> None:
-    rows = rows_of([market(event(trade=md.Trade(trade_id="1", price="1", size="1")))])
+    rows = rows_of(
+        [
+            market(event(trade=md.Trade(trade_id="1", price="1", size="1"))),
+            signals_entry(signal()),
+            requests_entry(request()),
+        ]
+    )
     for table in TABLES:
         assert table.columns[table.time_index][0] == table.time_column
-    assert len(rows.trades[0]) == len(TABLES[0].columns)
+    assert [len(table_rows) for _, table_rows in rows.tables()] == [1, 1, 1]
+    for table, table_rows in rows.tables():
+        assert len(table_rows[0]) == len(table.columns), table.name
 
 
 def test_partition_names_follow_the_utc_day() -> None:
@@ -151,3 +270,28 @@ def test_a_misnamed_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "2_bad.sql").write_text("SELECT 1;")
     with pytest.raises(FailedPrecondition, match=r"2_bad\.sql"):
         load_migrations(tmp_path)
+
+
+def recorder_config(*argv: str) -> RecorderConfig:
+    parser = argparse.ArgumentParser()
+    COMMAND.add_arguments(parser)
+    args = parser.parse_args(["--database-url", "postgresql://db/x", "--redis-url", "redis://r", *argv])
+    return COMMAND.config(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "patterns", "streams"),
+    [
+        ((), ("md.*", "bars.*"), ("signals", "position_requests")),
+        (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
+        (("--stream", "signals"), (), ("signals",)),
+    ],
+    ids=["default", "patterns-only", "names-only"],
+)
+def test_the_recorder_consumes_market_bar_and_signal_streams_unless_told_which(
+    argv: tuple[str, ...], patterns: tuple[str, ...], streams: tuple[str, ...]
+) -> None:
+    config = recorder_config(*argv)
+    assert (config.patterns, config.streams) == (patterns, streams)
+    options = config.consumer_options()
+    assert (options.patterns, options.streams) == (patterns, streams)
