@@ -3,8 +3,8 @@ venues and symbols it runs on, its threshold and its warm-up.
 
     id = "trend"
     description = "..."
-    venues = ["binance"]
-    symbols = ["BTC-USDT"]
+    venues = ["sim"]
+    symbols = ["BTC/USDT"]
     threshold = 2.0          # optional: the `threshold` of every weighted_score not setting it
     warmup = 60              # optional: values of history its bar and trade sources need at least
     cables = ["bars.bar -> fields.bar", ...]

@@ -650,7 +650,9 @@ class CreatePatchRequest(_message.Message):
     MARKETS_FIELD_NUMBER: _builtins.int
     STRATEGY_TOML_FIELD_NUMBER: _builtins.int
     patch_id: _builtins.str
-    """1-63 of a-z 0-9 _ - (e.g. "trend"); unique in this detector."""
+    """Unique in this detector, at most 128 characters. Patches made from a strategy file are
+    "<strategy>/<venue>/<symbol>" (e.g. "trend/sim/BTC/USDT"), one per venue and symbol.
+    """
     name: _builtins.str
     description: _builtins.str
     strategy_toml: _builtins.str

@@ -529,7 +529,8 @@ export const GetPatchResponseSchema: GenMessage<GetPatchResponse> = /*@__PURE__*
  */
 export type CreatePatchRequest = Message<"trademesh.patch.v1.CreatePatchRequest"> & {
   /**
-   * 1-63 of a-z 0-9 _ - (e.g. "trend"); unique in this detector.
+   * Unique in this detector, at most 128 characters. Patches made from a strategy file are
+   * "<strategy>/<venue>/<symbol>" (e.g. "trend/sim/BTC/USDT"), one per venue and symbol.
    *
    * @generated from field: string patch_id = 1;
    */
