@@ -151,10 +151,10 @@ class Engine:
         patch = self.patch(patch_id)
         if patch.state is PatchState.ACTIVE:
             raise FailedPrecondition(f"patch {patch_id} is active: warm it up before activating it")
-        sources = _sources(patch)
+        sources = [(m, module.warm_routes()) for m, module in patch.modules.items() if isinstance(module, Source)]
         for venue, event in history:
             kind, _, key = event_route(venue, event)
-            fed = [patch.feed(m, event) for m, routes in sources if _takes(routes, kind, venue, key)]
+            fed = [patch.warm_feed(m, event) for m, routes in sources if _takes(routes, kind, venue, key)]
             while any(fed) and patch.dirty and patch.state is not PatchState.ERRORED:
                 patch.evaluate(event_time(event), self.timer, self.config.module_budget_ns, emit=False)
 

@@ -55,6 +55,14 @@ class Source(Module):
         """Take one event; True when the source has a value for the next evaluation."""
         raise NotImplementedError
 
+    def warm_routes(self) -> tuple[Route, ...]:
+        """The events this source takes as history (Engine.warm): its live routes by default."""
+        return self.routes()
+
+    def warm(self, event: Event) -> bool:
+        """Take one event of history; as `feed` by default."""
+        return self.feed(event)
+
     def on_tick(self, now_ns: int) -> bool:
         """The clock moved; True when that gave the source a value (a bar closed by time)."""
         return False

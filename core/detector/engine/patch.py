@@ -198,6 +198,17 @@ class Patch:
         self.last_event_ns = event_time(event)
         return True
 
+    def warm_feed(self, module_id: str, event: Event) -> bool:
+        """Feed one event of history to a source (Engine.warm)."""
+        source = self.modules[module_id]
+        assert isinstance(source, Source)
+        if not source.warm(event):
+            return False
+        self._fed.add(module_id)
+        self.dirty = True
+        self.last_event_ns = event_time(event)
+        return True
+
     def on_tick(self, now_ns: int) -> bool:
         """The clock ticked: whether the patch has something to evaluate."""
         for module_id, module in self.modules.items():

@@ -147,6 +147,17 @@ class TradeBarsSource(_MarketSource):
         self._closed += self.builder.close_until(now_ns - self.builder.lateness_ns)
         return bool(self._closed)
 
+    def warm_routes(self) -> tuple[Route, ...]:
+        """History comes as closed bars (a venue's candles, the recorder's bars) besides trades."""
+        return (*self.routes(), ("bar", str(self.params["venue"]), str(self.params["symbol"])))
+
+    def warm(self, event: Event) -> bool:
+        if isinstance(event, BarValue):
+            if event.timeframe_s == self.builder.timeframe.value:
+                self._closed.append(event)
+            return bool(self._closed)
+        return self.feed(event)
+
     def backlog(self) -> bool:
         return bool(self._closed)
 
