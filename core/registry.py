@@ -108,6 +108,14 @@ SERVICES: dict[str, ServiceEntry] = {
             "serve the bus live over gRPC (LiveData)",
             depends_on=("redis",),
         ),
+        ServiceEntry(
+            "detector",
+            "core.detector.command",
+            Kind.CORE,
+            8101,
+            "run strategies (patches of modules) on the venues' market data; signals to the bus",
+            depends_on=("redis", "venue"),
+        ),
     ]
 }
 

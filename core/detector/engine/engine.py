@@ -151,7 +151,7 @@ class Engine:
         patch = self.patch(patch_id)
         if patch.state is PatchState.ACTIVE:
             raise FailedPrecondition(f"patch {patch_id} is active: warm it up before activating it")
-        sources = [(m, module.warm_routes()) for m, module in patch.modules.items() if isinstance(module, Source)]
+        sources = [(m, s.warm_routes()) for m, s in patch.modules.items() if isinstance(s, Source)]
         for venue, event in history:
             kind, _, key = event_route(venue, event)
             fed = [patch.warm_feed(m, event) for m, routes in sources if _takes(routes, kind, venue, key)]

@@ -87,6 +87,8 @@ class Patch:
         # The strategy's own minimum of history for its bar and trade sources.
         self.declared_warmup = warmup
         self.warmed: dict[str, int] = {}
+        # Evaluations run live (not warm-up), for the service's rate.
+        self.evaluations = 0
         self.probes: dict[Endpoint, Probe] = {}
         self.dirty = False
         self.last_event_ns = 0
@@ -242,6 +244,8 @@ class Patch:
     ) -> Evaluation:
         """Walk the evaluation order once; what it emitted (nothing when not `emit`: warm-up)."""
         run = _Run(now_ns, ticking, emit)
+        if emit:
+            self.evaluations += 1
         for step in self._steps():
             if self._due(step, run) and not self._step(step, run, timer, budget_ns):
                 return run.result

@@ -83,7 +83,9 @@ class Signal(_message.Message):
     TS_EVENT_NS_FIELD_NUMBER: _builtins.int
     TS_SIGNAL_NS_FIELD_NUMBER: _builtins.int
     signal_id: _builtins.str
-    """Time-ordered id (UUIDv7 text); decisions and intents carry it as their parent."""
+    """A UUID made from (patch, version, evaluation time, sequence): the same events at the same
+    times give the same ids, live or in a backtest. Decisions and intents carry it as parent.
+    """
     venue: _builtins.str
     symbol: _builtins.str
     """Canonical (ccxt unified) symbol, e.g. "BTC/USDT"."""
@@ -179,7 +181,7 @@ class PositionRequest(_message.Message):
     TS_EVENT_NS_FIELD_NUMBER: _builtins.int
     TS_REQUEST_NS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Time-ordered id (UUIDv7 text)."""
+    """Made like Signal.signal_id."""
     venue: _builtins.str
     symbol: _builtins.str
     action: Global___PositionAction.ValueType

@@ -21,7 +21,8 @@ export const file_trademesh_signal_v1_signal: GenFile = /*@__PURE__*/
  */
 export type Signal = Message<"trademesh.signal.v1.Signal"> & {
   /**
-   * Time-ordered id (UUIDv7 text); decisions and intents carry it as their parent.
+   * A UUID made from (patch, version, evaluation time, sequence): the same events at the same
+   * times give the same ids, live or in a backtest. Decisions and intents carry it as parent.
    *
    * @generated from field: string signal_id = 1;
    */
@@ -149,7 +150,7 @@ export const RuleAttributionSchema: GenMessage<RuleAttribution> = /*@__PURE__*/
  */
 export type PositionRequest = Message<"trademesh.signal.v1.PositionRequest"> & {
   /**
-   * Time-ordered id (UUIDv7 text).
+   * Made like Signal.signal_id.
    *
    * @generated from field: string request_id = 1;
    */

@@ -1,0 +1,77 @@
+"""`trademesh detector`: its flags, its config, its app (core.command)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.command import MeshView, ServiceCommand, add_redis_argument, positive_float, positive_int
+from core.mesh.config import add_mesh_arguments, venue_args
+
+if TYPE_CHECKING:
+    from core.detector.config import DetectorConfig
+    from core.service import ServiceApp
+
+__all__ = ["COMMAND"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
+    add_mesh_arguments(parser)
+    parser.add_argument(
+        "--strategy",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a strategy file to run (TOML, docs/detector.md); repeatable; default: the examples",
+    )
+    parser.add_argument("--no-examples", action="store_true", help="run no example strategy by default")
+    parser.add_argument(
+        "--instance", default="detector", help="this detector's name with the gateway (default detector)"
+    )
+    parser.add_argument(
+        "--tick-hz", type=positive_float, default=10.0, help="clock ticks a second (default 10)"
+    )
+    parser.add_argument(
+        "--probe-rate-hz", type=positive_float, default=30.0, help="updates a second per probe, at most 30"
+    )
+    parser.add_argument(
+        "--module-budget-us",
+        type=positive_int,
+        default=1_000,
+        help="a module step slower than this is flagged (default 1000)",
+    )
+
+
+def _config(args: argparse.Namespace) -> DetectorConfig:
+    from core.detector.config import DetectorConfig, example_strategies
+    from core.env import redis_url
+    from core.mesh.config import mesh_config_from_args
+
+    strategies = tuple(args.strategy) or (() if args.no_examples else example_strategies())
+    return DetectorConfig(
+        mesh=mesh_config_from_args(args),
+        redis_url=redis_url(args.redis_url),
+        strategies=strategies,
+        instance=args.instance,
+        tick_hz=args.tick_hz,
+        probe_rate_hz=args.probe_rate_hz,
+        module_budget_us=args.module_budget_us,
+    )
+
+
+def _create(config: DetectorConfig) -> ServiceApp:
+    from core.detector.app import Detector
+
+    return Detector(config)
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    return venue_args(mesh.venues)
+
+
+COMMAND: ServiceCommand[DetectorConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments, mesh_args=_mesh_args
+)

@@ -1,0 +1,55 @@
+"""The detector's typed config (from `trademesh detector`'s flags, core.detector.command)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import InvalidArgument, shown
+from core.mesh.config import MeshConfig
+
+__all__ = ["EXAMPLES_DIR", "DetectorConfig", "example_strategies"]
+
+# The strategies that ship (docs/detector.md, "Strategy files"): the demo runs them on the sim.
+EXAMPLES_DIR = Path(__file__).resolve().parent / "strategies"
+_INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def example_strategies() -> tuple[Path, ...]:
+    return tuple(sorted(EXAMPLES_DIR.glob("*.toml")))
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    # The venues whose market data the patches read (their MarketData streams, no bus between).
+    mesh: MeshConfig
+    redis_url: str
+    # Strategy files loaded at start; each runs as one patch per venue and symbol.
+    strategies: tuple[Path, ...] = ()
+    # The instance's name: what it registers under with the gateway (several detectors, one
+    # name each) and what its bus entries say wrote them.
+    instance: str = "detector"
+    tick_hz: float = 10.0
+    probe_rate_hz: float = 30.0
+    # A module step slower than this is flagged with its timing.
+    module_budget_us: int = 1_000
+    source: str = field(default_factory=lambda: f"detector/{socket.gethostname()}")
+
+    def __post_init__(self) -> None:
+        if not _INSTANCE.fullmatch(self.instance):
+            raise InvalidArgument.field(
+                "instance",
+                f"{shown(self.instance)} is not 1-63 of a-z 0-9 _ . - starting with a letter or digit",
+            )
+        for name, low, high in (("tick_hz", 0.1, 1000.0), ("probe_rate_hz", 0.1, 30.0)):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InvalidArgument.field(
+                    name.replace("_", "-"), f"{value} is out of range: {low} to {high}"
+                )
+        if not 1 <= self.module_budget_us <= 10_000_000:
+            raise InvalidArgument.field(
+                "module-budget-us", f"{self.module_budget_us} is out of range: 1 to 10000000"
+            )

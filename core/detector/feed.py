@@ -1,0 +1,144 @@
+"""The hot path: a venue's MarketData stream straight into the engine, no bus in between.
+
+One Subscribe per venue (trades and book, the symbols the patches trade), resubscribed with
+backoff when lost. A batch of market events becomes engine events: each trade a TradeValue;
+the book deltas of a batch are applied to a local L2 book and give one BookValue per symbol
+(the top levels after the batch: the engine keeps only the latest book of a burst anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import grpc
+
+from core.backoff import Backoff
+from core.book import L2Book
+from core.detector.engine.io import Event
+from core.detector.engine.values import BookValue, TradeValue
+from core.logs import bind_log_fields
+from core.mesh.config import VenueLink
+from core.retry import sleep_unless
+from core.rpc.client import Metadata
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["BOOK_DEPTH", "Deliver", "MarketConverter", "VenueFeed"]
+
+log = logging.getLogger(__name__)
+
+# Levels per side a BookValue carries (a book source's `depth` is at most this).
+BOOK_DEPTH = 50
+_SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
+_TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
+
+# Takes one venue's events of one batch, in the venue's order.
+Deliver = Callable[[str, list[Event]], None]
+
+
+class MarketConverter:
+    """Market events of one venue to engine events, keeping each symbol's L2 book."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, L2Book] = {}
+
+    def convert(self, events: Iterable[md.MarketEvent]) -> list[Event]:
+        out: list[Event] = []
+        touched: dict[str, int] = {}
+        for event in events:
+            kind = event.WhichOneof("payload")
+            if kind == "trade":
+                out.append(_trade(event))
+            elif kind in ("book_snapshot", "book_delta"):
+                self._book(event, kind)
+                touched[event.symbol] = event.ts_event_ns
+            elif kind == "notice" and event.notice.kind == md.NOTICE_KIND_RESYNC:
+                self.books.pop(event.symbol, None)  # wait for the venue's next snapshot
+        out += [self._top(symbol, ts) for symbol, ts in touched.items() if symbol in self.books]
+        return out
+
+    def _book(self, event: md.MarketEvent, kind: str) -> None:
+        update = event.book_snapshot if kind == "book_snapshot" else event.book_delta
+        bids = [(level.price, level.size) for level in update.bids]
+        asks = [(level.price, level.size) for level in update.asks]
+        if kind == "book_snapshot":
+            self.books.setdefault(event.symbol, L2Book()).replace(update.sequence, bids, asks)
+        elif event.symbol in self.books:  # deltas before the first snapshot mean nothing
+            self.books[event.symbol].apply(update.sequence, bids, asks)
+
+    def _top(self, symbol: str, ts_event_ns: int) -> BookValue:
+        bids, asks = self.books[symbol].snapshot(BOOK_DEPTH)
+        return BookValue(
+            symbol,
+            ts_event_ns,
+            tuple((float(p), float(s)) for p, s in bids),
+            tuple((float(p), float(s)) for p, s in asks),
+        )
+
+
+def _trade(event: md.MarketEvent) -> TradeValue:
+    trade = event.trade
+    return TradeValue(
+        event.symbol,
+        event.ts_event_ns,
+        float(trade.price),
+        float(trade.size),
+        _TAKER_BUY.get(trade.taker_side),
+        trade.trade_id,
+    )
+
+
+class VenueFeed:
+    """Follows one venue until stopped; every batch goes to `deliver` as engine events."""
+
+    def __init__(
+        self,
+        link: VenueLink,
+        symbols: list[str],
+        channel_factory: Callable[[], grpc.aio.Channel],
+        metadata: Metadata,
+        deliver: Deliver,
+    ) -> None:
+        self.link = link
+        self.symbols = symbols
+        self._channel_factory = channel_factory
+        self._metadata = metadata
+        self._deliver = deliver
+        self.batches = 0
+        self.reconnects = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bind_log_fields(venue=self.link.name)
+        backoff = Backoff(0.2, 5.0)
+        while not stop.is_set():
+            try:
+                await self._follow(backoff)
+                reason = "the venue ended the stream"
+            except grpc.aio.AioRpcError as exc:
+                reason = f"{exc.code().name}: {exc.details()}"
+            if stop.is_set():
+                return
+            self.reconnects += 1
+            delay = backoff.next()
+            name = self.link.name
+            log.warning("detector: %s stream lost (%s); resubscribing in %.1f s", name, reason, delay)
+            await sleep_unless(stop, delay)
+
+    async def _follow(self, backoff: Backoff) -> None:
+        converter = MarketConverter()  # a new stream starts with a snapshot per symbol
+        request = md.SubscribeRequest(symbols=self.symbols, channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK])
+        async with self._channel_factory() as channel:
+            call: Any = channel.unary_stream(
+                _SUBSCRIBE,
+                request_serializer=md.SubscribeRequest.SerializeToString,
+                response_deserializer=md.SubscribeResponse.FromString,
+            )
+            async for response in call(request, metadata=self._metadata):
+                backoff.reset()
+                events = converter.convert(response.events)
+                if events:
+                    self._deliver(self.link.name, events)
+                self.batches += 1

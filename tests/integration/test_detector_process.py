@@ -1,0 +1,140 @@
+"""The detector as a real process on a real sim venue: the example strategies warm up (the
+venue's candles, then live data), become active, and their signals reach the bus (stream
+`signals`) with their rules' attribution, and a real recorder stores them. Bad strategy input
+stops the start with one line naming it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from core.bus.codec import decode
+from core.bus.names import SIGNALS
+from tests.integration.gateway_support import Processes
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
+from trademesh.signal.v1 import signal_pb2 as sig
+
+pytestmark = pytest.mark.integration
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+EXAMPLES = {"trend", "mean_reversion", "order_flow"}
+# The demo's promise: signals within a minute of start (examples on 1s bars, warmed live).
+SIGNALS_WITHIN_S = 90
+
+
+async def _signals(bus_url: str) -> list[sig.Signal]:
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        entries = await client.xrange(SIGNALS)
+    finally:
+        await client.aclose()
+    return [s for _, fields in entries for s in decode(fields).signals.signals]
+
+
+async def _recorded(database: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(database)
+    try:
+        exists = await connection.fetchval("SELECT to_regclass('signals') IS NOT NULL")
+        return list(await connection.fetch("SELECT * FROM signals")) if exists else []
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIterator[tuple[str, str]]:
+    """A gateway, a sim venue, a detector running the examples and a recorder: (bus, database)."""
+    async with new_database(database_url, "detector") as database, redis_db(redis_url) as bus:
+        processes = Processes(tmp_path, database)
+        try:
+            gateway = processes.gateway()
+            sim = processes.sim(gateway)
+            processes.mesh_service(gateway, "detector", "--venue", f"sim={sim.address}", redis_url=bus)
+            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)
+            yield bus, database
+        finally:
+            await processes.stop_all()
+
+
+async def test_the_examples_emit_attributed_signals_to_the_bus_and_the_recorder(
+    mesh: tuple[str, str],
+) -> None:
+    bus, database = mesh
+
+    async def some_signals() -> list[sig.Signal] | None:
+        found = await _signals(bus)
+        return found or None
+
+    signals = await until(some_signals, SIGNALS_WITHIN_S, interval_s=0.5, what="a signal on the bus")
+    for signal in signals:
+        assert signal.strategy_id in EXAMPLES and signal.venue == "sim", signal
+        assert signal.direction != sig.DIRECTION_UNSPECIFIED and signal.rules
+        assert 0 <= Decimal(signal.conviction) <= 1
+        assert Decimal(signal.score) >= Decimal(signal.threshold)
+        fired = sum(Decimal(rule.weight) for rule in signal.rules if rule.fired)
+        assert fired == Decimal(signal.score), "the score is the weight of the rules that fired"
+        assert signal.ts_signal_ns >= signal.ts_event_ns > 0
+
+    async def stored() -> list[asyncpg.Record] | None:
+        rows = await _recorded(database)
+        return rows if {r["signal_id"] for r in rows} >= {s.signal_id for s in signals} else None
+
+    rows = {r["signal_id"]: r for r in await until(stored, 30, interval_s=0.5, what="the signals recorded")}
+    for signal in signals:
+        row = rows[signal.signal_id]
+        assert (row["strategy_id"], row["symbol"], row["score"]) == (
+            signal.strategy_id,
+            signal.symbol,
+            Decimal(signal.score),
+        )
+
+
+_HEAD = 'id = "x"\nvenues = ["sim"]\nsymbols = ["BTC/USDT"]\n'
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", "detector", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TRADEMESH_TOKEN": "t", **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (f'{_HEAD}cables = []\n[[modules]]\nid = "a"\ntype = "nope"\n', "nope"),
+        (f"{_HEAD}mystery = 1\n", "mystery"),
+        ("not toml [", "strategy.toml"),
+    ],
+)  # fmt: skip
+async def test_a_bad_strategy_file_is_one_line_naming_it_and_exit_2(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "strategy.toml"
+    path.write_text(content)
+    done = await asyncio.to_thread(_start, ["--strategy", str(path), "--venue", "sim=127.0.0.1:1"], {})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_a_strategy_on_a_venue_not_given_is_one_line_naming_the_venue() -> None:
+    done = await asyncio.to_thread(_start, ["--venue", "other=127.0.0.1:1"], {})
+    assert done.returncode == 2, done.stderr
+    assert "trades venue 'sim'" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
