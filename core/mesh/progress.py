@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 _QUERIES = {
     "trades recorded": "SELECT count(*) FROM trades",
     "bars closed": "SELECT count(*) FROM bars",
+    "signals recorded": "SELECT count(*) FROM signals",
 }
 
 
