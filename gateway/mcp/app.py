@@ -18,6 +18,8 @@ from gateway.contracts import Authenticator, Resolver
 from gateway.mcp.bars import BarStore
 from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
+from gateway.mcp.recorded import RecorderDatabase
+from gateway.mcp.signals import SignalStore
 from gateway.mcp.tools import MarketTools, register
 from gateway.mcp.upstream import Upstream
 
@@ -46,9 +48,10 @@ class GatewayMcp:
         call_timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         self._upstream = Upstream(resolver, call_timeout_s)
-        self._bars = BarStore(database_url, call_timeout_s)
+        self._database = RecorderDatabase(database_url, call_timeout_s)
         server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
-        register(server, MarketTools(self._upstream, self._bars))
+        tools = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        register(server, tools)
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager
@@ -66,4 +69,4 @@ class GatewayMcp:
                 yield
             finally:
                 await self._upstream.close()
-                await self._bars.close()
+                await self._database.close()

@@ -17,6 +17,7 @@ __all__ = [
     "canonical_symbol",
     "live_venue",
     "optional_symbol",
+    "strategy_name",
     "timeframe_label",
 ]
 
@@ -29,6 +30,8 @@ TimeframeText = Annotated[str, Field(json_schema_extra={"enum": list(TIMEFRAME_L
 # here, so the caller learns the form we want instead of an empty answer.
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)?")
 _SYMBOL_CHARS = 64
+# A strategy's id, as strategy files name them (core.detector.strategy_file).
+_STRATEGY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def live_venue(venue: str, live: Sequence[str]) -> str:
@@ -44,6 +47,14 @@ def canonical_symbol(symbol: str) -> str:
             "symbol", f"{shown(symbol)} is not a canonical symbol such as BTC/USDT or BTC/USDT:USDT"
         )
     return symbol
+
+
+def strategy_name(strategy: str) -> str:
+    if not _STRATEGY.fullmatch(strategy):
+        raise InvalidArgument.field(
+            "strategy", f"{shown(strategy)} is not a strategy id such as trend (1-64 of a-z 0-9 _ -)"
+        )
+    return strategy
 
 
 def optional_symbol(symbol: str | None) -> str:

@@ -28,8 +28,10 @@ from gateway.mcp.inputs import (
     canonical_symbol,
     live_venue,
     optional_symbol,
+    strategy_name,
     timeframe_label,
 )
+from gateway.mcp.signals import SignalStore
 from gateway.mcp.upstream import Upstream
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -48,9 +50,10 @@ P = ParamSpec("P")
 
 
 class MarketTools:
-    def __init__(self, upstream: Upstream, bars: BarStore) -> None:
+    def __init__(self, upstream: Upstream, bars: BarStore, signals: SignalStore) -> None:
         self._up = upstream
         self._bars = bars
+        self._signals = signals
 
     async def list_venues(self) -> Json:
         """The venues live in the mesh now (registered with the gateway). Their names are the
@@ -89,6 +92,18 @@ class MarketTools:
         limit = bounded("limit", limit, 1, MAX_BARS)
         bars = await self._bars.latest(venue, symbol, timeframe, limit)
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": bars}
+
+    async def recent_signals(
+        self, strategy: str | None = None, symbol: str | None = None, limit: int = 20
+    ) -> Json:
+        """The detector's latest signals, newest first (all strategies and symbols, or one):
+        time, strategy, venue, symbol, direction (long, short, flat), conviction in [0, 1],
+        score and threshold (decimal strings), and every rule with its weight, the value it saw
+        and whether it fired. `limit` is 1 to 1000. From the recorder."""
+        strategy_id = "" if strategy is None else strategy_name(strategy)
+        symbol = optional_symbol(symbol)
+        limit = bounded("limit", limit, 1, MAX_BARS)
+        return {"signals": await self._signals.recent(strategy_id, symbol, limit)}
 
     async def order_book_top(self, venue: str, symbol: str, depth: int = 5) -> Json:
         """The best `depth` (1 to 100) bid and ask levels of a symbol's L2 book on a venue, best
@@ -158,6 +173,7 @@ def register(server: MCPServer[Any], tools: MarketTools) -> None:
         tools.venue_status,
         tools.instruments,
         tools.latest_bars,
+        tools.recent_signals,
         tools.order_book_top,
         tools.open_orders,
         tools.positions,

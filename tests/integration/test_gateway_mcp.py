@@ -63,6 +63,7 @@ TOOLS = {
     "venue_status",
     "instruments",
     "latest_bars",
+    "recent_signals",
     "order_book_top",
     "open_orders",
     "positions",
@@ -167,7 +168,7 @@ async def mesh(
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await stack.enter_async_context(redis_db(redis_url)), database)
         stack.push_async_callback(processes.stop_all)
-        for name in ("ingest", "recorder", "bars"):
+        for name in ("ingest", "recorder", "bars", "detector"):
             processes.start(name, *venue_link(name, venue.address))
         bridge = processes.start("bridge")
         key = await create_key(database, "mcp-agent")
@@ -296,6 +297,33 @@ async def test_latest_bars_come_from_the_recorder_with_decimal_string_prices(
         assert bar["open_time"].endswith("Z")
     limited = await answer(mesh, "latest_bars", venue="sim", symbol="BTC/USDT", timeframe="1s", limit=2)
     assert len(limited["bars"]) == 2 and limited["bars"][-1]["open_time_ns"] >= times[-1]
+
+
+async def test_recent_signals_come_from_the_recorder_with_each_rules_attribution(mesh: Mesh) -> None:
+    """The detector runs the example strategies on the sim; its signals reach the recorder."""
+
+    async def some() -> dict[str, Any] | None:
+        result = await call(mesh, "recent_signals")
+        if result.is_error or result.structured_content is None:
+            return None  # the recorder has not made its signals table yet
+        found: dict[str, Any] = result.structured_content
+        return found if found["signals"] else None
+
+    got = await until(some, 120, 0.5, "a signal recorded")
+    times = [s["ts_signal_ns"] for s in got["signals"]]
+    assert times == sorted(times, reverse=True), "newest first"
+    first = got["signals"][0]
+    assert first["strategy"] in {"trend", "mean_reversion", "order_flow"} and first["venue"] == "sim"
+    assert first["direction"] in {"long", "short", "flat"}
+    assert 0 <= assert_decimal(first["conviction"]) <= 1
+    fired = sum(assert_decimal(rule["weight"]) for rule in first["rules"] if rule["fired"])
+    assert fired == assert_decimal(first["score"]) >= assert_decimal(first["threshold"])
+    only = await answer(mesh, "recent_signals", strategy=first["strategy"], limit=1)
+    assert [s["strategy"] for s in only["signals"]] == [first["strategy"]]
+    none = await answer(mesh, "recent_signals", strategy="no_such_strategy")
+    assert none["signals"] == []
+    refused = await refusal(mesh, "recent_signals", strategy="Trend!" + "x" * 5000)
+    assert "strategy" in refused and len(refused) < 300
 
 
 async def test_order_book_top_has_bids_below_asks(mesh: Mesh) -> None:
