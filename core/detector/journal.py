@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 
 from core.detector.convert import change_to_pb
@@ -21,9 +22,12 @@ from core.detector.engine.changes import Change
 from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.store import PatchStore, restore
+from core.errors import TrademeshError
 from trademesh.patch.v1 import patch_pb2 as pb
 
 __all__ = ["PatchJournal", "Pulse"]
+
+log = logging.getLogger(__name__)
 
 
 class Pulse:
@@ -96,11 +100,18 @@ class PatchJournal:
 
     async def restore(self, engine: Engine, now_ns: int) -> dict[str, PatchState]:
         """Rebuild every stored patch of this instance in `engine` (store.restore); the state
-        each wants. Call before serving: changes pending before it are flushed first."""
+        each wants. Call before serving: changes pending before it are flushed first. A patch
+        that cannot be rebuilt (its module type is gone) is logged and left out; its row stays."""
         if self.store is None:
             return {}
         await self.flush(engine)
-        wanted = {stored.patch_id: restore(engine, stored, now_ns) for stored in await self.store.load_all()}
+        wanted: dict[str, PatchState] = {}
+        for stored in await self.store.load_all():
+            try:
+                wanted[stored.patch_id] = restore(engine, stored, now_ns)
+            except TrademeshError as exc:  # e.g. a module type no longer in the catalog
+                engine.patches.pop(stored.patch_id, None)
+                log.error("patch %s cannot be restored, left out: %s", stored.patch_id, exc)
         engine.take_changes()  # the rebuild's events: not changes
         return wanted
 

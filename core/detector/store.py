@@ -135,7 +135,15 @@ def restore(engine: Engine, stored: StoredPatch, now_ns: int) -> PatchState:
     """Rebuild a stored patch in `engine`; the state it wants (ACTIVE: left PAUSED until the
     shell has warmed it up and activates it). The rebuild's own change events are dropped
     from the patch's log (they are not changes); the engine's pending changes must be taken
-    around it (PatchJournal.restore does)."""
+    around it (PatchJournal.restore does). Corrupt when the definition lacks a key."""
+    try:
+        return _rebuild(engine, stored, now_ns)
+    except (KeyError, TypeError, AttributeError) as exc:
+        engine.patches.pop(stored.patch_id, None)
+        raise Corrupt(f"patch {stored.patch_id}: definition is missing {exc}") from None
+
+
+def _rebuild(engine: Engine, stored: StoredPatch, now_ns: int) -> PatchState:
     d = stored.definition
     if d.get("format") != DEFINITION_FORMAT:
         raise Corrupt(

@@ -311,7 +311,8 @@ async def test_probes_send_at_most_30_updates_a_second_per_port(api: Api) -> Non
     received: dict[int, list[tuple[float, pb.ProbeUpdate]]] = {30: [], 10: []}
 
     async def read(
-        stream: AsyncIterator[pb.StreamProbesResponse], into: list[tuple[float, pb.ProbeUpdate]]
+        stream: grpc.aio.UnaryStreamCall[pb.StreamProbesRequest, pb.StreamProbesResponse],
+        into: list[tuple[float, pb.ProbeUpdate]],
     ) -> None:
         async for message in stream:
             into.extend((time.monotonic(), u) for u in message.updates)
