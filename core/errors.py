@@ -70,7 +70,14 @@ class AlreadyExists(TrademeshError):
 
 
 class FailedPrecondition(TrademeshError):
-    """The request is well formed but the system's state refuses it (e.g. balance too low)."""
+    """The request is well formed but the system's state refuses it (e.g. balance too low).
+
+    `violations` name what is not ready, when there is a list of reasons (a patch that fails
+    validation: each missing input); the edge sends them as google.rpc.PreconditionFailure."""
+
+    def __init__(self, message: str, violations: list[FieldViolation] | None = None) -> None:
+        self.violations = list(violations or [])
+        super().__init__(message)
 
 
 class ResourceExhausted(TrademeshError):

@@ -3,7 +3,9 @@
 Every string field of every request is at most MAX_STRING_CHARS characters (symbols, ids,
 names, decimal strings and addresses are all far shorter), and every repeated field holds at
 most MAX_ITEMS values; a request over either is INVALID_ARGUMENT with a field violation naming
-the field. So no handler sees a megabyte-long symbol, and no error echoes one.
+the field. So no handler sees a megabyte-long symbol, and no error echoes one. The few fields
+that hold a whole document (a strategy file's TOML text) are named in LONG_STRINGS with their
+own limit.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from google.protobuf.message import Message
 
 from core.errors import FieldViolation
 
-__all__ = ["MAX_ITEMS", "MAX_STRING_CHARS", "violations_of"]
+__all__ = ["LONG_STRINGS", "MAX_ITEMS", "MAX_STRING_CHARS", "violations_of"]
 
 MAX_STRING_CHARS = 256
+# Fields holding a whole document, by full name: their own limit (the request's byte limit,
+# core.rpc.server.MAX_REQUEST_BYTES, still applies).
+LONG_STRINGS = {"trademesh.patch.v1.CreatePatchRequest.strategy_toml": 256 * 1024}
 MAX_ITEMS = 10_000
 # A message nested deeper than this is refused as a whole (no contract of ours nests so deep).
 _MAX_DEPTH = 16
@@ -71,11 +76,13 @@ def _map_violations(field: FieldDescriptor, values: Any, where: str, depth: int)
 
 def _value_violations(field: FieldDescriptor, value: Any, where: str, depth: int) -> list[FieldViolation]:
     if field.type == _STRING and len(value) > MAX_STRING_CHARS:
-        return [_too_long(where, value)]
+        limit = LONG_STRINGS.get(field.full_name, MAX_STRING_CHARS)
+        if len(value) > limit:
+            return [_too_long(where, value, limit)]
     if field.type == _MESSAGE:
         return violations_of(value, where, depth + 1)
     return []
 
 
-def _too_long(where: str, value: str) -> FieldViolation:
-    return FieldViolation(where, f"is {len(value)} characters long; at most {MAX_STRING_CHARS}")
+def _too_long(where: str, value: str, limit: int = MAX_STRING_CHARS) -> FieldViolation:
+    return FieldViolation(where, f"is {len(value)} characters long; at most {limit}")

@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 
 from core import errors
 
-__all__ = ["bad_request_violations", "code_for", "to_status"]
+__all__ = ["bad_request_violations", "code_for", "precondition_violations", "to_status"]
 
 _CODES: list[tuple[type[errors.TrademeshError], grpc.StatusCode]] = [
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -61,8 +61,26 @@ def to_status(error: errors.TrademeshError) -> grpc.Status:
         status.details.append(detail)
     else:
         status.message = _cut(str(error), MAX_MESSAGE_CHARS)
+    if isinstance(error, errors.FailedPrecondition) and error.violations:
+        status.details.append(_precondition_failure(error.violations))
     result: grpc.Status = rpc_status.to_status(status)
     return result
+
+
+def _precondition_failure(violations: list[errors.FieldViolation]) -> any_pb2.Any:
+    """What is not ready, as google.rpc.PreconditionFailure: subject the field, type FAILED."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.PreconditionFailure(
+            violations=[
+                error_details_pb2.PreconditionFailure.Violation(
+                    type="FAILED", subject=v.field, description=v.description
+                )
+                for v in _bounded(violations)
+            ]
+        )
+    )
+    return detail
 
 
 def _bounded(violations: list[errors.FieldViolation]) -> list[errors.FieldViolation]:
@@ -90,4 +108,17 @@ def bad_request_violations(call_error: grpc.RpcError) -> list[tuple[str, str]]:
         request = error_details_pb2.BadRequest()
         if detail.Unpack(request):
             found += [(v.field, v.description) for v in request.field_violations]
+    return found
+
+
+def precondition_violations(call_error: grpc.RpcError) -> list[tuple[str, str]]:
+    """Client side: the (subject, description) pairs of a FAILED_PRECONDITION answer."""
+    status = rpc_status.from_call(call_error)
+    if status is None or status.code != code_pb2.FAILED_PRECONDITION:
+        return []
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        failure = error_details_pb2.PreconditionFailure()
+        if detail.Unpack(failure):
+            found += [(v.subject, v.description) for v in failure.violations]
     return found

@@ -17,6 +17,8 @@ __all__ = [
     "ModuleRemoved",
     "ParamSet",
     "PatchCreated",
+    "PatchDeleted",
+    "PatchUpdated",
     "StateChanged",
 ]
 
@@ -31,6 +33,30 @@ class PatchCreated:
     strategy_id: str
     venue: str
     symbol: str
+    name: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PatchUpdated:
+    """Name, description or market (venue and symbol) changed: the values after the change."""
+
+    patch_id: str
+    version: int
+    at_ns: int
+    name: str
+    description: str
+    venue: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatchDeleted:
+    """The patch is gone (its version is the last it had)."""
+
+    patch_id: str
+    version: int
+    at_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,5 +115,13 @@ class StateChanged:
 
 
 Change = (
-    PatchCreated | ModuleAdded | ModuleRemoved | CableConnected | CableDisconnected | ParamSet | StateChanged
+    PatchCreated
+    | PatchUpdated
+    | PatchDeleted
+    | ModuleAdded
+    | ModuleRemoved
+    | CableConnected
+    | CableDisconnected
+    | ParamSet
+    | StateChanged
 )

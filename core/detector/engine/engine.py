@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.detector.engine.catalog import Catalog
-from core.detector.engine.changes import Change
+from core.detector.engine.changes import Change, PatchDeleted
 from core.detector.engine.io import Event, ExternalValue, Route, Source, event_route, event_time
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
@@ -62,6 +62,8 @@ class Engine:
         venue: str = "",
         symbol: str = "",
         warmup: int = 0,
+        name: str = "",
+        description: str = "",
     ) -> Patch:
         if patch_id in self.patches:
             raise AlreadyExists(f"patch {shown(patch_id)} exists already")
@@ -73,10 +75,20 @@ class Engine:
             venue=venue,
             symbol=symbol,
             warmup=warmup,
+            name=name,
+            description=description,
             on_change=self._changed,
         )
         self.patches[patch_id] = patch
         return patch
+
+    def delete_patch(self, patch_id: str, now_ns: int) -> None:
+        """Remove a patch that is not active (pause it first); a PatchDeleted change."""
+        patch = self.patch(patch_id)
+        if patch.state is PatchState.ACTIVE:
+            raise FailedPrecondition(f"patch {shown(patch_id)} is active: pause it before deleting it")
+        del self.patches[patch_id]
+        self._changed(PatchDeleted(patch_id, patch.version, now_ns))
 
     def patch(self, patch_id: str) -> Patch:
         patch = self.patches.get(patch_id)

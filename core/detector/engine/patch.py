@@ -22,6 +22,7 @@ from core.detector.engine.changes import (
     ModuleRemoved,
     ParamSet,
     PatchCreated,
+    PatchUpdated,
     StateChanged,
 )
 from core.detector.engine.graph import Cable, Endpoint, Graph
@@ -73,9 +74,13 @@ class Patch:
         venue: str = "",
         symbol: str = "",
         warmup: int = 0,
+        name: str = "",
+        description: str = "",
         on_change: Callable[[Change], None] | None = None,
     ) -> None:
         self.id, self.strategy_id, self.venue, self.symbol = patch_id, strategy_id, venue, symbol
+        # For people (the API shows them); they do not change what the patch computes.
+        self.name, self.description = name, description
         self.catalog = catalog
         self.graph = Graph()
         self.modules: dict[str, Module] = {}
@@ -97,7 +102,7 @@ class Patch:
         self._restep: set[str] = set()
         self._plan: list[_Step] | None = None
         self._on_change = on_change
-        self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol))
+        self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
 
     # ---- structure (not while active)
 
@@ -150,20 +155,64 @@ class Patch:
     # ---- parameters (live too: applied at the next evaluation)
 
     def set_param(self, module_id: str, name: str, value: object, now_ns: int) -> None:
+        self.set_params(module_id, {name: value}, now_ns)
+
+    def set_params(self, module_id: str, values: Mapping[str, object], now_ns: int) -> None:
+        """Several parameters of one module at once: all checked together (and the module
+        rebuilt once when it cannot retune), or none changed; a ParamSet each, in order."""
         if self.state is PatchState.ARCHIVED:
             raise FailedPrecondition(f"patch {self.id} is archived")
         node = self.graph.node(module_id)
         try:
-            checked = node.spec.checked_params({**node.params, name: value})
+            checked = node.spec.checked_params({**node.params, **values})
         except InvalidArgument as exc:
             raise _under(exc, f"{module_id}.params") from None
         module = self.modules[module_id]
         if not module.retune(checked):
             self.modules[module_id] = _build(type(module), checked, module_id)
-        self.graph.set_param(module_id, name, checked[name])
+        for name in values:
+            self.graph.set_param(module_id, name, checked[name])
         self._restep.add(module_id)
         self.dirty = True
-        self._changed(ParamSet(self.id, self.version + 1, now_ns, module_id, name, checked[name]))
+        for name in values:
+            self._changed(ParamSet(self.id, self.version + 1, now_ns, module_id, name, checked[name]))
+
+    # ---- name, description, market
+
+    def update(
+        self,
+        now_ns: int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        venue: str | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        """Rename, describe, or move the patch to another market (not while it is active: its
+        sources and sinks that took the patch's venue or symbol take the new one, a ParamSet
+        each). One PatchUpdated with the values after it; nothing when nothing changes."""
+        if self.state is PatchState.ARCHIVED:
+            raise FailedPrecondition(f"patch {self.id} is archived")
+        venue = self.venue if venue is None else venue
+        symbol = self.symbol if symbol is None else symbol
+        name = self.name if name is None else name
+        description = self.description if description is None else description
+        if (name, description, venue, symbol) == (self.name, self.description, self.venue, self.symbol):
+            return
+        if (venue, symbol) != (self.venue, self.symbol):
+            self._editable()
+            self._follow("venue", self.venue, venue, now_ns)
+            self._follow("symbol", self.symbol, symbol, now_ns)
+        self.name, self.description, self.venue, self.symbol = name, description, venue, symbol
+        self._changed(PatchUpdated(self.id, self.version + 1, now_ns, name, description, venue, symbol))
+
+    def _follow(self, param: str, old: str, new: str, now_ns: int) -> None:
+        """Modules whose `param` is the patch's old value (or empty) take the new one."""
+        if old == new:
+            return
+        for module_id, node in list(self.graph.nodes.items()):
+            if param in node.params and node.params[param] in ("", old):
+                self.set_param(module_id, param, new, now_ns)
 
     # ---- lifecycle
 

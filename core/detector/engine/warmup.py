@@ -62,9 +62,13 @@ def validate(patch: Patch) -> None:
     if violations:
         raise InvalidArgument(violations)
     short = [
-        f"{module_id} needs {need} values of history and was warmed with {patch.warmed.get(module_id, 0)}"
+        FieldViolation(
+            module_id,
+            f"needs {need} values of history and was warmed with {patch.warmed.get(module_id, 0)}",
+        )
         for module_id, need in history_needed(patch).items()
         if patch.warmed.get(module_id, 0) < need
     ]
     if short:
-        raise FailedPrecondition(f"patch {patch.id} is not warmed up: {'; '.join(short)}")
+        reasons = "; ".join(f"{v.field} {v.description}" for v in short)
+        raise FailedPrecondition(f"patch {patch.id} is not warmed up: {reasons}", short)

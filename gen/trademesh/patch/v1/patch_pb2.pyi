@@ -447,6 +447,7 @@ class PatchGraph(_message.Message):
     EVALUATION_ORDER_FIELD_NUMBER: _builtins.int
     WARMUP_BARS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
     patch_id: _builtins.str
     name: _builtins.str
     description: _builtins.str
@@ -455,6 +456,8 @@ class PatchGraph(_message.Message):
     """Bumped by every edit and parameter change; signals carry the version that made them."""
     warmup_bars: _builtins.int
     """Bars of history the patch needs before it may emit."""
+    strategy_id: _builtins.str
+    """The strategy it runs: the strategy file's id, or the patch id for a patch made by hand."""
     @_builtins.property
     def markets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Market]: ...
     @_builtins.property
@@ -483,10 +486,11 @@ class PatchGraph(_message.Message):
         evaluation_order: _abc.Iterable[_builtins.str] | None = ...,
         warmup_bars: _builtins.int = ...,
         error: Global___PatchError | None = ...,
+        strategy_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cables", b"cables", "description", b"description", "error", b"error", "evaluation_order", b"evaluation_order", "markets", b"markets", "modules", b"modules", "name", b"name", "patch_id", b"patch_id", "state", b"state", "version", b"version", "warmup_bars", b"warmup_bars"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cables", b"cables", "description", b"description", "error", b"error", "evaluation_order", b"evaluation_order", "markets", b"markets", "modules", b"modules", "name", b"name", "patch_id", b"patch_id", "state", b"state", "strategy_id", b"strategy_id", "version", b"version", "warmup_bars", b"warmup_bars"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -683,16 +687,24 @@ class CreatePatchResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PATCH_FIELD_NUMBER: _builtins.int
+    PATCHES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def patch(self) -> Global___PatchGraph: ...
+    def patch(self) -> Global___PatchGraph:
+        """The patch made; from strategy_toml, the first venue and symbol's (all of them in patches)."""
+
+    @_builtins.property
+    def patches(self) -> _containers.RepeatedCompositeFieldContainer[Global___PatchGraph]:
+        """Every patch made: one, or one per venue and symbol of strategy_toml (venues, then symbols)."""
+
     def __init__(
         self,
         *,
         patch: Global___PatchGraph | None = ...,
+        patches: _abc.Iterable[Global___PatchGraph] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch", "patches", b"patches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

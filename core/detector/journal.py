@@ -1,0 +1,127 @@
+"""The detector's change journal: the one taker of the engine's change events.
+
+`flush(engine)` takes the engine's changes (Engine.take_changes), publishes them as
+PatchEvents to the API's streams (an in-memory log of the latest `capacity`), and writes them
+through the PatchStore when there is one: the changed patches' rows (or their deletion) and
+the event log, in one transaction. Changes not written (the database is away) are kept and
+written with the next flush; the flush that failed raises Unavailable.
+
+The shell calls `flush` after every evaluate_due/tick (cheap when nothing changed: no
+database call); the API calls it after every edit. `Pulse` is the wake-up both use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from core.detector.convert import change_to_pb
+from core.detector.engine.changes import Change
+from core.detector.engine.engine import Engine
+from core.detector.engine.lifecycle import PatchState
+from core.detector.store import PatchStore, restore
+from core.errors import TrademeshError
+from trademesh.patch.v1 import patch_pb2 as pb
+
+__all__ = ["PatchJournal", "Pulse"]
+
+log = logging.getLogger(__name__)
+
+
+class Pulse:
+    """A counter that wakes waiters when it moves: `bump()` after a change (an evaluation, an
+    edit), `await wait(seen, timeout)` until it is past `seen` (or the timeout passed)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._moved: asyncio.Event | None = None
+
+    def bump(self) -> None:
+        self.count += 1
+        if self._moved is not None:
+            self._moved.set()
+            self._moved = None
+
+    async def wait(self, seen: int, timeout_s: float) -> int:
+        """The count, once it is past `seen` or after `timeout_s`."""
+        if self.count == seen and timeout_s > 0:
+            if self._moved is None:
+                self._moved = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), timeout_s)
+        return self.count
+
+
+class PatchJournal:
+    def __init__(self, store: PatchStore | None = None, capacity: int = 10_000) -> None:
+        self.store = store
+        self.pulse = Pulse()
+        self._log: deque[tuple[int, pb.PatchEvent]] = deque(maxlen=capacity)
+        self._sequence = 0
+        self._unsaved: list[Change] = []
+        self._writing = asyncio.Lock()
+
+    @property
+    def sequence(self) -> int:
+        """How many events were published so far (a stream starts after it)."""
+        return self._sequence
+
+    async def flush(self, engine: Engine) -> list[Change]:
+        """Publish and persist the engine's new changes; those taken."""
+        changes = engine.take_changes()
+        self.publish(engine, changes)
+        self._unsaved += changes
+        if self.store is not None and self._unsaved:
+            await self._write(engine, self.store)
+        else:
+            self._unsaved.clear()
+        return changes
+
+    def publish(self, engine: Engine, changes: list[Change]) -> None:
+        """Changes as events for the streams (no persistence)."""
+        for change in changes:
+            patch = engine.patches.get(change.patch_id)
+            self._sequence += 1
+            self._log.append((self._sequence, change_to_pb(change, patch.state if patch else None)))
+        if changes:
+            self.pulse.bump()
+
+    def events_after(self, sequence: int, patch_id: str = "") -> tuple[list[pb.PatchEvent], int]:
+        """The events published after `sequence` (of `patch_id`, every patch's when empty), and
+        the sequence they go up to. Events older than the log's capacity are gone."""
+        found = [
+            event
+            for number, event in self._log
+            if number > sequence and (not patch_id or event.patch_id == patch_id)
+        ]
+        return found, self._sequence
+
+    async def restore(self, engine: Engine, now_ns: int) -> dict[str, PatchState]:
+        """Rebuild every stored patch of this instance in `engine` (store.restore); the state
+        each wants. Call before serving: changes pending before it are flushed first. A patch
+        that cannot be rebuilt (its module type is gone) is logged and left out; its row stays."""
+        if self.store is None:
+            return {}
+        await self.flush(engine)
+        wanted: dict[str, PatchState] = {}
+        for stored in await self.store.load_all():
+            try:
+                wanted[stored.patch_id] = restore(engine, stored, now_ns)
+            except TrademeshError as exc:  # e.g. a module type no longer in the catalog
+                engine.patches.pop(stored.patch_id, None)
+                log.error("patch %s cannot be restored, left out: %s", stored.patch_id, exc)
+        engine.take_changes()  # the rebuild's events: not changes
+        return wanted
+
+    async def _write(self, engine: Engine, store: PatchStore) -> None:
+        async with self._writing:
+            batch = list(self._unsaved)
+            if not batch:
+                return
+            touched = list(dict.fromkeys(change.patch_id for change in batch))
+            saved = [engine.patches[i] for i in touched if i in engine.patches]
+            deleted = [i for i in touched if i not in engine.patches]
+            await store.write(saved, deleted, batch)
+            del self._unsaved[: len(batch)]
