@@ -114,7 +114,7 @@ SERVICES: dict[str, ServiceEntry] = {
             Kind.CORE,
             8101,
             "run strategies (patches of modules) on the venues' market data; signals to the bus",
-            depends_on=("redis", "venue"),
+            depends_on=("redis", "postgres", "venue"),
         ),
     ]
 }

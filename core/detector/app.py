@@ -1,9 +1,10 @@
 """The detector service: the engine inside its shell (core.service's lifecycle).
 
-At start: load the strategy files into draft patches (one per venue and symbol), warm each
-from the venue's candles, activate those that are warm (the others warm from live data),
-then follow every venue's MarketData stream into the engine and publish what the patches
-emit to the bus (streams `signals` and `position_requests`).
+At start: restore the patches this instance saved (PostgreSQL), add the strategy files'
+patches it does not have (one per venue and symbol), warm each from the venue's candles and
+activate those that should run (the others warm from live data), serve the Patch API, then
+follow every venue's MarketData stream into the engine and publish what the patches emit to
+the bus (streams `signals` and `position_requests`).
 """
 
 from __future__ import annotations
@@ -11,29 +12,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import grpc
+import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.names import POSITION_REQUESTS, SIGNALS
 from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
+from core.detector.api import ModuleTiming, PatchActivity, patch_service
 from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.outputs import Evaluation
+from core.detector.engine.lifecycle import PatchState
+from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
 from core.detector.history import bar_history
-from core.detector.runner import Runner
-from core.detector.strategy_file import build_patches, load_strategy
+from core.detector.journal import PatchJournal, Pulse
+from core.detector.runner import PatchStats, Runner
+from core.detector.store import PatchStore
+from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
 from core.env import redact_url
 from core.errors import FailedPrecondition, InvalidArgument, Unavailable
 from core.mesh.config import VenueLink
 from core.retry import until_reachable
-from core.rpc.client import Metadata, auth_metadata
+from core.rpc.client import auth_metadata
 from core.rpc.server import Service
 from core.service import ServiceContext
 
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 
 # The trading streams are small (a signal per evaluation at most): a day at 50/s fits.
 _RETENTION = Retention(entries_per_s=50, outage_minutes=24 * 60)
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
@@ -50,6 +58,8 @@ def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
 
 
 class Detector:
+    """The service app, and the DetectorState the Patch API works on."""
+
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.catalog = Catalog.builtin()
@@ -59,84 +69,140 @@ class Detector:
             tick_hz=config.tick_hz,
         )
         self.engine = Engine(self.catalog, time.perf_counter_ns, engine_config)
-        self.runner = Runner(self.engine, self._emit, tick_hz=config.tick_hz)
+        self.journal = PatchJournal()  # in memory until the store is open (run)
+        self.runner = Runner(self.engine, self._after_evaluation, tick_hz=config.tick_hz)
+        self._metadata = auth_metadata()
         self._publisher: Publisher | None = None
-        self._load_strategies()
+        self._unsaved_logged = False
+        # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
+        self._strategies = [self._strategy(path) for path in config.strategies]
 
     @property
     def name(self) -> str:
         return self.config.instance
 
     def grpc_services(self) -> Sequence[Service]:
-        return ()
+        return (patch_service(self),)
+
+    # ---- DetectorState (core.detector.api)
+
+    @property
+    def pulse(self) -> Pulse:
+        return self.journal.pulse
+
+    @property
+    def recent_signals(self) -> Sequence[EmittedSignal]:
+        return self.runner.recent_signals
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def status(self) -> Mapping[str, PatchActivity]:
+        return {patch_id: _activity(stats) for patch_id, stats in self.runner.stats.items()}
+
+    async def warm_up(self, patch_id: str) -> None:
+        link = self._link(self.engine.patch(patch_id).venue)
+        history = await bar_history(
+            self.engine, patch_id, _channel_factory(link.address), self._metadata, self.now_ns()
+        )
+        self.engine.warm(patch_id, history)
+
+    # ---- run
 
     async def run(self, ctx: ServiceContext) -> None:
+        store = await self._open_store(ctx.stop)
+        if store is None:
+            return
         redis = open_redis(self.config.redis_url)
         try:
-            reached = await until_reachable(
-                redis.ping,
-                what=f"detector: Redis at {redact_url(self.config.redis_url)}",
-                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
-                stop=ctx.stop,
-            )
-            if reached is None:
+            if not await self._reach_redis(redis, ctx.stop):
                 return
             self._publisher = Publisher(redis, _RETENTION)
-            metadata = auth_metadata()
-            await self._start_patches(metadata)
-            feeds = [
-                asyncio.create_task(f.run(ctx.stop), name=f"feed {f.link.name}")
-                for f in self._feeds(metadata)
-            ]
-            await ctx.ready()
-            log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
-            try:
-                await self.runner.run(ctx.stop)
-            finally:
-                for task in feeds:
-                    task.cancel()
-                await asyncio.gather(*feeds, return_exceptions=True)
+            self.journal.store = store
+            await self._start_patches()
+            await self._serve(ctx)
         finally:
             await redis.aclose()
+            await store.close()
+
+    async def _serve(self, ctx: ServiceContext) -> None:
+        feeds = [asyncio.create_task(f.run(ctx.stop), name=f"feed {f.link.name}") for f in self._feeds()]
+        await ctx.ready()
+        log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
+        try:
+            await self.runner.run(ctx.stop)
+        finally:
+            for task in feeds:
+                task.cancel()
+            await asyncio.gather(*feeds, return_exceptions=True)
+            await self.journal.flush(self.engine)
+
+    async def _open_store(self, stop: asyncio.Event) -> PatchStore | None:
+        url = self.config.database_url
+        return await until_reachable(
+            lambda: PatchStore.open(url, self.config.instance),
+            what=f"detector: PostgreSQL at {redact_url(url)}",
+            retry_on=(Unavailable,),
+            stop=stop,
+        )
+
+    async def _reach_redis(self, redis: aioredis.Redis, stop: asyncio.Event) -> bool:
+        reached = await until_reachable(
+            redis.ping,
+            what=f"detector: Redis at {redact_url(self.config.redis_url)}",
+            retry_on=_REDIS_ERRORS,
+            stop=stop,
+        )
+        return reached is not None
 
     # ---- start
 
-    def _load_strategies(self) -> None:
-        """Every strategy file into draft patches; a bad file or an unknown venue stops the start."""
-        now = time.time_ns()
-        for path in self.config.strategies:
-            strategy = load_strategy(path, self.catalog)
-            for venue in strategy.venues:
-                if self.config.mesh.venue(venue) is None:
-                    raise InvalidArgument.field(
-                        "venue",
-                        f"strategy {path} trades venue {venue!r}: give it with --venue {venue}=HOST:PORT",
-                    )
-            build_patches(self.engine, strategy, now)
+    def _strategy(self, path: Path) -> Strategy:
+        strategy = load_strategy(path, self.catalog)
+        for venue in strategy.venues:
+            if self.config.mesh.venue(venue) is None:
+                raise InvalidArgument.field(
+                    "venue", f"strategy {path} trades venue {venue!r}: give it with --venue {venue}=HOST:PORT"
+                )
+        return strategy
 
-    async def _start_patches(self, metadata: Metadata) -> None:
-        for patch in list(self.engine.patches.values()):
-            link = self._link(patch.venue)
-            history = await bar_history(
-                self.engine, patch.id, _channel_factory(link.address), metadata, time.time_ns()
+    async def _start_patches(self) -> None:
+        """Restored patches first (they may have been edited through the API), then the files'
+        new ones; each warmed from candles and activated when it should run."""
+        wanted = await self.journal.restore(self.engine, self.now_ns())
+        for strategy in self._strategies:
+            for patch in build_patches(self.engine, strategy, self.now_ns(), skip_existing=True):
+                wanted[patch.id] = PatchState.ACTIVE
+        for patch_id, state in wanted.items():
+            if state is PatchState.ACTIVE:
+                await self._activate(patch_id)
+        await self.journal.flush(self.engine)
+
+    async def _activate(self, patch_id: str) -> None:
+        patch = self.engine.patch(patch_id)
+        if self.config.mesh.venue(patch.venue) is None:
+            log.warning(
+                "detector: %s trades venue %r, which is not configured: left paused", patch_id, patch.venue
             )
-            self.engine.warm(patch.id, history)
-            try:
-                patch.activate(time.time_ns())
-            except FailedPrecondition as exc:
-                log.info("detector: %s warms from live data (%s)", patch.id, exc)
-                self.runner.warming.add(patch.id)
+            return
+        await self.warm_up(patch_id)
+        try:
+            patch.activate(self.now_ns())
+        except FailedPrecondition as exc:
+            log.info("detector: %s warms from live data (%s)", patch_id, exc)
+            self.runner.warming.add(patch_id)
 
-    def _feeds(self, metadata: Metadata) -> list[VenueFeed]:
+    def _feeds(self) -> list[VenueFeed]:
         symbols: dict[str, set[str]] = {}
         for patch in self.engine.patches.values():
-            symbols.setdefault(patch.venue, set()).add(patch.symbol)
+            if self.config.mesh.venue(patch.venue) is not None:
+                symbols.setdefault(patch.venue, set()).add(patch.symbol)
         return [
             VenueFeed(
                 self._link(venue),
                 sorted(names),
                 _channel_factory(self._link(venue).address),
-                metadata,
+                self._metadata,
                 self.runner.deliver,
             )
             for venue, names in symbols.items()
@@ -145,18 +211,37 @@ class Detector:
     def _link(self, venue: str) -> VenueLink:
         link = self.config.mesh.venue(venue)
         if link is None:
-            raise Unavailable(f"venue {venue!r} is not configured")
+            raise FailedPrecondition(f"venue {venue!r} is not one this detector follows (--venue)")
         return link
 
     # ---- out
 
-    async def _emit(self, evaluation: Evaluation) -> None:
+    async def _after_evaluation(self, evaluation: Evaluation) -> None:
+        """Publish what was emitted, persist and publish the changes, wake the API's streams."""
         publisher = self._publisher
-        if publisher is None:
-            return
-        now = time.time_ns()
-        if evaluation.signals:
-            publisher.add(SIGNALS, encode_signals(self.config.source, evaluation.signals, now))
-        if evaluation.positions:
-            publisher.add(POSITION_REQUESTS, encode_positions(self.config.source, evaluation.positions, now))
-        await publisher.flush()
+        if publisher is not None and (evaluation.signals or evaluation.positions):
+            now = self.now_ns()
+            if evaluation.signals:
+                publisher.add(SIGNALS, encode_signals(self.config.source, evaluation.signals, now))
+            if evaluation.positions:
+                publisher.add(
+                    POSITION_REQUESTS, encode_positions(self.config.source, evaluation.positions, now)
+                )
+            await publisher.flush()
+        try:
+            await self.journal.flush(self.engine)
+            self._unsaved_logged = False
+        except Unavailable as exc:  # kept and written at the next flush; the hot path goes on
+            if not self._unsaved_logged:
+                log.warning("detector: patch changes not saved yet: %s", exc)
+                self._unsaved_logged = True
+        self.pulse.bump()
+
+
+def _activity(stats: PatchStats) -> PatchActivity:
+    slow = tuple(
+        ModuleTiming(s.module_id, s.elapsed_ns / 1000, s.elapsed_ns / 1000, True) for s in stats.slow.values()
+    )
+    errors = tuple((s.module_id, f"step took {s.elapsed_ns // 1000} us, budget {s.budget_ns // 1000} us")
+                   for s in stats.slow.values())  # fmt: skip
+    return PatchActivity(stats.evaluations_per_s, errors, slow, stats.last_signal)

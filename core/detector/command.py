@@ -19,6 +19,7 @@ __all__ = ["COMMAND"]
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
+    parser.add_argument("--database-url", help="where patches are saved (default: $DATABASE_URL)")
     parser.add_argument(
         "--strategy",
         type=Path,
@@ -47,13 +48,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> DetectorConfig:
     from core.detector.config import DetectorConfig, example_strategies
-    from core.env import redis_url
+    from core.env import database_url, redis_url
     from core.mesh.config import mesh_config_from_args
 
     strategies = tuple(args.strategy) or (() if args.no_examples else example_strategies())
     return DetectorConfig(
         mesh=mesh_config_from_args(args),
         redis_url=redis_url(args.redis_url),
+        database_url=database_url(args.database_url),
         strategies=strategies,
         instance=args.instance,
         tick_hz=args.tick_hz,

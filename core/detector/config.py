@@ -26,6 +26,8 @@ class DetectorConfig:
     # The venues whose market data the patches read (their MarketData streams, no bus between).
     mesh: MeshConfig
     redis_url: str
+    # Where this instance keeps its patches (API edits survive a restart) and their change log.
+    database_url: str
     # Strategy files loaded at start; each runs as one patch per venue and symbol.
     strategies: tuple[Path, ...] = ()
     # The instance's name: what it registers under with the gateway (several detectors, one

@@ -8,8 +8,8 @@ from live data, outputs out.
   time).
 - Patches that should run but lack history are warmed from the live events (engine.warm)
   until activation succeeds.
-- Outputs (signals, position requests) go to `emit`; state changes and slow modules are kept
-  for the status the API serves.
+- Every evaluation goes to `emit` (what was emitted is published, changes are saved); the
+  last signals, slow modules and evaluation rates are kept for the status the API serves.
 
 Time is the shell's: `clock` (wall time, ns) is read here, never in the engine.
 """
@@ -67,9 +67,8 @@ class Runner:
         self._queue: asyncio.Queue[tuple[str, list[Event]]] = asyncio.Queue(_QUEUE_BATCHES)
         # Patches to activate once warm: fed live events through engine.warm until then.
         self.warming: set[str] = set()
-        self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)
+        self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)  # oldest first
         self.stats: dict[str, PatchStats] = {}
-        self.changed = asyncio.Event()  # set after every evaluation that emitted or changed state
         self.dropped_batches = 0
         self._rolled_at = time.monotonic()
 
@@ -126,17 +125,14 @@ class Runner:
 
     async def _handle(self, evaluation: Evaluation) -> None:
         for signal in evaluation.signals:
-            self.recent_signals.appendleft(signal)
+            self.recent_signals.append(signal)
             self._stats(signal.patch_id).last_signal = signal
         for slow in evaluation.slow:
             self._stats(slow.patch_id).slow[slow.module_id] = slow
         for change in evaluation.states:
             if change.new == PatchState.ERRORED.value:
                 log.warning("detector: patch %s errored: %s", change.patch_id, change.reason)
-        if evaluation.signals or evaluation.positions:
-            await self._emit(evaluation)
-        if evaluation.signals or evaluation.positions or evaluation.states:
-            self.changed.set()
+        await self._emit(evaluation)
 
     def _roll_rates(self) -> None:
         """Each patch's evaluations per second, over the last second or more."""

@@ -33,7 +33,15 @@ from core.detector.engine.engine import Engine
 from core.detector.engine.patch import Patch
 from core.errors import FieldViolation, InvalidArgument, TrademeshError, shown
 
-__all__ = ["ModuleDecl", "Strategy", "build_patches", "install", "load_strategy", "parse_strategy"]
+__all__ = [
+    "ModuleDecl",
+    "Strategy",
+    "build_patches",
+    "install",
+    "load_strategy",
+    "parse_strategy",
+    "patch_id",
+]
 
 _TOP = {"id", "description", "venues", "symbols", "threshold", "warmup", "cables", "modules"}
 _MODULE = {"id", "type", "params"}
@@ -80,13 +88,23 @@ def parse_strategy(text: str, source: str, catalog: Catalog) -> Strategy:
     return strategy
 
 
-def build_patches(engine: Engine, strategy: Strategy, now_ns: int) -> list[Patch]:
-    """One draft patch per (venue, symbol), id "<strategy>/<venue>/<symbol>"."""
+def patch_id(strategy: Strategy, venue: str, symbol: str) -> str:
+    return f"{strategy.id}/{venue}/{symbol}"
+
+
+def build_patches(
+    engine: Engine, strategy: Strategy, now_ns: int, *, skip_existing: bool = False
+) -> list[Patch]:
+    """One draft patch per (venue, symbol), id "<strategy>/<venue>/<symbol>"; with
+    `skip_existing`, none for an id the engine has (a patch restored from the store, which may
+    have been edited since: the stored one wins)."""
     patches = []
     for venue in strategy.venues:
         for symbol in strategy.symbols:
+            if skip_existing and patch_id(strategy, venue, symbol) in engine.patches:
+                continue
             patch = engine.create_patch(
-                f"{strategy.id}/{venue}/{symbol}",
+                patch_id(strategy, venue, symbol),
                 strategy.id,
                 now_ns,
                 venue=venue,

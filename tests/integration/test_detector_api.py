@@ -142,7 +142,7 @@ async def test_a_strategy_file_makes_one_patch_per_market(api: Api) -> None:
     ids = [p.patch_id for p in made.patches]
     assert ids == ["trend/sim/BTC/USDT", "trend/sim/ETH/USDT"] and made.patch.patch_id == ids[0]
     graph = made.patch
-    assert graph.state == pb.PATCH_STATE_DRAFT and graph.strategy_id == "trend" and graph.warmup_bars >= 60
+    assert graph.state == pb.PATCH_STATE_DRAFT and graph.strategy_id == "trend" and graph.warmup_bars >= 30
     assert {m.module_id for m in graph.modules} >= {"bars", "fast", "slow", "score", "emit"}
     assert len(graph.cables) == 12 and graph.evaluation_order[0] == "bars"
     listed = await api.stub.ListPatches(pb.ListPatchesRequest(), timeout=T)
