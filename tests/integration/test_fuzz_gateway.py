@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import string
 import struct
 import threading
@@ -67,7 +68,18 @@ def _settings(examples: int) -> settings:
 
 
 _FRAME = struct.Struct(">BI")
-_ODD_HEADERS = ("x-request-id", "x-user-agent", "grpc-timeout", "x-trademesh-target", "authorization")
+_ODD_HEADERS = (
+    "x-request-id",
+    "x-user-agent",
+    "grpc-timeout",
+    "x-trademesh-target",
+    "authorization",
+    # Echoed in the CORS answer.
+    "origin",
+    "content-type",
+    "x-grpc-web",
+    "traceparent",
+)
 # TEMPORARY, until the lead's fix in gateway/grpcweb/headers.py is merged: non-ASCII bytes in
 # these headers give HTTP 500 (known, fixed in parallel); they get printable ASCII only here.
 # Remove this set (and its use in _odd_header) once that fix is on main.
@@ -233,8 +245,11 @@ def _web_call(draw: st.DrawFn, method: Method) -> WebCall:
     body = _framed(draw(body_strategy(method)), draw(_FRAMINGS))
     text = draw(st.booleans())
     if text:
-        noise = draw(st.sampled_from(["none"] * 4 + ["spaces", "bad", "unpadded"]))
-        body = _as_text(body, draw(st.integers(1, 3)), noise)
+        noise = draw(st.sampled_from(["none"] * 4 + ["spaces", "bad", "unpadded", "any"]))
+        if noise == "any":
+            body = draw(st.text(string.ascii_letters + string.digits + "+/= \n", max_size=80)).encode()
+        else:
+            body = _as_text(body, draw(st.integers(1, 3)), noise)
     content_type = "application/grpc-web-text" if text else "application/grpc-web+proto"
     timeout = draw(st.sampled_from([None, None, b"1S", b"500m", b"1n", b"S", b"-1S", b"1\xffS"]))
     extra = () if timeout is None else ((b"grpc-timeout", timeout),)
@@ -498,17 +513,35 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
         json_values(),
     )
 
+    outcomes: dict[str, int] = {}
+
     @_settings(EXAMPLES_PER_EDGE)
     @given(messages)
     def call(message: Any) -> None:
         answer = _mcp_raw(mesh, json.dumps(message).encode())
         assert answer.status < 500, (message, answer.status, answer.body[:300])
         if answer.status == 200 and isinstance(message, dict) and message.get("method") == "tools/call":
-            error = json.loads(answer.body).get("error")
-            assert error is None or error["code"] != -32603, (message, error)
+            outcome = _tool_outcome(json.loads(answer.body))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            assert outcome != "crash", (message, answer.body[:500])
 
     call()
+    # Some calls reached the tools and answered, some were refused as the model's mistakes.
+    assert outcomes.get("answer") and outcomes.get("refused"), outcomes
     _gateway_fine(mesh)
+
+
+def _tool_outcome(reply: dict[str, Any]) -> str:
+    """ "answer", "refused" (a tool or argument error), or "crash" (an internal error: the SDK's
+    bare "Error executing tool <name>" for an exception a tool let out, or JSON-RPC's)."""
+    error = reply.get("error")
+    if error is not None:
+        return "crash" if error.get("code") == -32603 else "refused"
+    result = reply["result"]
+    if not result.get("isError"):
+        return "answer"
+    text = " ".join(part.get("text", "") for part in result.get("content", []))
+    return "crash" if re.fullmatch(r"Error executing tool \S+", text.strip()) else "refused"
 
 
 def _tool_call(tool: dict[str, Any], noise: dict[str, Any] | None) -> dict[str, Any]:
