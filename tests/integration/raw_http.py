@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["RawAnswer", "RawStream", "grpcweb_frames", "grpcweb_status", "request", "send"]
+__all__ = ["RawAnswer", "RawStream", "abandon", "grpcweb_frames", "grpcweb_status", "request", "send"]
 
 _FRAME = struct.Struct(">BI")
 _BASE64_SEGMENT = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
@@ -157,6 +157,15 @@ def send(
         sock.close()
         raise
     return RawStream(sock, head_request=method == b"HEAD")
+
+
+def abandon(port: int, target: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes, sent: int) -> None:
+    """A POST announcing all of `body` that sends only its first `sent` bytes, then hangs up."""
+    head = [b"POST " + target + b" HTTP/1.1", b"host: 127.0.0.1"]
+    head += [name + b": " + value for name, value in headers]
+    head.append(b"content-length: " + str(len(body)).encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body[:sent])
 
 
 def request(

@@ -41,7 +41,15 @@ from tests.integration.gateway_support import Gateway, Processes, create_key, li
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.raw_h2 import grpc_call
-from tests.integration.raw_http import RawAnswer, RawStream, grpcweb_frames, grpcweb_status, request, send
+from tests.integration.raw_http import (
+    RawAnswer,
+    RawStream,
+    abandon,
+    grpcweb_frames,
+    grpcweb_status,
+    request,
+    send,
+)
 from tests.integration.redis_server import redis_url
 from tests.integration.support import metric_samples, until
 from trademesh.mux.v1 import mux_pb2
@@ -52,7 +60,7 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 
 # Through the gateway, the effect would end the fuzzing itself: a drained venue refuses the rest.
 SKIPPED = {"/trademesh.admin.v1.Admin/Drain"}
-EXAMPLES_PER_METHOD = 25
+EXAMPLES_PER_METHOD = 40
 EXAMPLES_PER_EDGE = 400
 # The gateway's resident memory may grow this much over the whole module (caches warming up).
 RSS_GROWTH_KIB = 150 * 1024
@@ -302,10 +310,21 @@ def _gateway_fine(mesh: Mesh) -> None:
     )
     [(flag, message), *_] = grpcweb_frames(answer)
     assert flag == 0 and health_pb2.HealthCheckResponse.FromString(message).status == reply.SERVING
+    unknown = _labelled_methods(mesh) - {t.method.path for t in mesh.targets} - {"/other/other"}
+    assert not unknown, f"metric labels name methods nobody serves: {sorted(unknown)[:10]}"
     grown = read_rss_kib(mesh.gateway.service.process.pid) - mesh.rss_kib
     assert grown < RSS_GROWTH_KIB, f"the gateway's memory grew by {grown} KiB"
     log = mesh.gateway.log()
     assert "Traceback" not in log, log[log.index("Traceback") - 300 :][:4000]
+
+
+_LABELLED_METHOD = re.compile(r'grpc_method="([^"]*)",grpc_service="([^"]*)"')
+
+
+def _labelled_methods(mesh: Mesh) -> set[str]:
+    """The methods the gateway's metrics have labels for, as /<service>/<method>."""
+    found = (_LABELLED_METHOD.findall(series) for series in _series(mesh))
+    return {f"/{service}/{method}" for labels in found for method, service in labels}
 
 
 def _series(mesh: Mesh) -> set[str]:
@@ -447,6 +466,21 @@ class _MuxSession:
         self.stream.close()
 
 
+def test_clients_that_hang_up_mid_request_leave_the_gateway_fine(mesh: Mesh) -> None:
+    @_settings(EXAMPLES_PER_EDGE // 4)
+    @given(st.sampled_from(mesh.targets).flatmap(lambda t: st.tuples(st.just(t), body_strategy(t.method))),
+           st.floats(0, 1))  # fmt: skip
+    def call(call: tuple[Target, bytes], cut: float) -> None:
+        target, message = call
+        body = _FRAME.pack(0, len(message)) + message
+        headers = _web_headers(mesh, target.instance, "application/grpc-web+proto")
+        abandon(mesh.port, target.method.path.encode(), headers, body, int(len(body) * cut))
+
+    call()
+    time.sleep(0.5)  # the gateway notices the last ones
+    _gateway_fine(mesh)
+
+
 def test_odd_header_values_content_types_and_paths_get_no_5xx(mesh: Mesh) -> None:
     paths = [t.method.path.encode() for t in mesh.targets if not t.method.descriptor.server_streaming]
     body = _FRAME.pack(0, 0)
@@ -467,15 +501,25 @@ def test_odd_header_values_content_types_and_paths_get_no_5xx(mesh: Mesh) -> Non
     _gateway_fine(mesh)
 
 
+def _spliced(path: bytes, part: bytes, in_service: bool) -> bytes:
+    """`path` (/<service>/<method>) with `part` after its service or its method name."""
+    service, _, method = path[1:].partition(b"/")
+    return b"/" + service + part + b"/" + method if in_service else path + part
+
+
 def test_odd_paths_and_http_methods_get_no_5xx(mesh: Mesh) -> None:
+    real = [t.method.path.encode() for t in mesh.targets]
+    # A real method's path with something added to its service or method name.
+    near = st.builds(_spliced, st.sampled_from(real), _path_part(), st.booleans())
+    anywhere = st.lists(_path_part(), min_size=0, max_size=4).map(lambda parts: b"/" + b"/".join(parts))
+
     @_settings(EXAMPLES_PER_EDGE)
     @given(
-        st.lists(_path_part(), min_size=0, max_size=4),
+        st.one_of(near, anywhere),
         st.sampled_from([b"POST", b"POST", b"GET", b"OPTIONS", b"PUT", b"HEAD", b"DELETE"]),
         st.sampled_from(["application/grpc-web+proto", "application/grpc-web-text", "text/html"]),
     )
-    def call(parts: list[bytes], method: bytes, content_type: str) -> None:
-        path = b"/" + b"/".join(parts)
+    def call(path: bytes, method: bytes, content_type: str) -> None:
         headers = _web_headers(mesh, "sim", content_type)
         answer = request(mesh.port, method, path, headers, _FRAME.pack(0, 0), enough=_stream_answered)
         _check(answer, (method, path[:300]))
