@@ -501,6 +501,24 @@ def test_odd_header_values_content_types_and_paths_get_no_5xx(mesh: Mesh) -> Non
     _gateway_fine(mesh)
 
 
+# Request targets in the other forms HTTP allows (or nearly).
+_ODD_TARGETS = [
+    b"*",
+    b"http://127.0.0.1/grpc.health.v1.Health/Check",
+    b"http://[::1/grpc.health.v1.Health/Check",
+    b"127.0.0.1:443",
+    b"//grpc.health.v1.Health/Check",
+    b"/grpc.health.v1.Health/Check?",
+    b"/grpc.health.v1.Health/Check#frag",
+    b"/grpc.health.v1.Health//Check",
+    b"/./grpc.health.v1.Health/Check",
+    b"/grpc.health.v1.Health/../Check",
+    b"/api/login/",
+    b"/mcp/x",
+    b"/metrics/../metrics",
+]
+
+
 def _spliced(path: bytes, part: bytes, in_service: bool) -> bytes:
     """`path` (/<service>/<method>) with `part` after its service or its method name."""
     service, _, method = path[1:].partition(b"/")
@@ -515,12 +533,13 @@ def test_odd_paths_and_http_methods_get_no_5xx(mesh: Mesh) -> None:
 
     @_settings(EXAMPLES_PER_EDGE)
     @given(
-        st.one_of(near, anywhere),
+        st.one_of(near, anywhere, st.sampled_from(_ODD_TARGETS)),
         st.sampled_from([b"POST", b"POST", b"GET", b"OPTIONS", b"PUT", b"HEAD", b"DELETE"]),
         st.sampled_from(["application/grpc-web+proto", "application/grpc-web-text", "text/html"]),
     )
     def call(path: bytes, method: bytes, content_type: str) -> None:
-        headers = _web_headers(mesh, "sim", content_type)
+        # A real stream's path: its deadline ends it when it has nothing to send.
+        headers = [*_web_headers(mesh, "sim", content_type), (b"grpc-timeout", b"1S")]
         answer = request(mesh.port, method, path, headers, _FRAME.pack(0, 0), enough=_stream_answered)
         _check(answer, (method, path[:300]))
 
