@@ -68,7 +68,7 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 
 # Through the gateway, the effect would end the fuzzing itself: a drained venue refuses the rest.
 SKIPPED = {"/trademesh.admin.v1.Admin/Drain"}
-EXAMPLES_PER_METHOD = 40
+EXAMPLES_PER_METHOD = 30
 EXAMPLES_PER_EDGE = 400
 # The gateway's resident memory may grow this much over the whole module (caches warming up;
 # a whole run grows it by about 4 MiB).
@@ -196,12 +196,27 @@ def _gateway_fine(mesh: Mesh) -> None:
     )
     [(flag, message), *_] = grpcweb_frames(answer)
     assert flag == 0 and health_pb2.HealthCheckResponse.FromString(message).status == reply.SERVING
+    _until_no_streams_open(mesh)
     unknown = _labelled_methods(mesh) - {t.method.path for t in mesh.targets} - {"/other/other"}
     assert not unknown, f"metric labels name methods nobody serves: {sorted(unknown)[:10]}"
     grown = read_rss_kib(mesh.gateway.service.process.pid) - mesh.rss_kib
     assert grown < RSS_GROWTH_KIB, f"the gateway's memory grew by {grown} KiB"
     log = mesh.gateway.log()
     assert "Traceback" not in log, log[max(0, log.index("Traceback") - 300) :][:4000]
+
+
+# Gauges of what clients hold open; every client of these tests has hung up.
+_OPEN_GAUGES = ("gateway_grpcweb_open_streams", "gateway_mux_sessions", "gateway_mux_subscriptions")
+
+
+def _until_no_streams_open(mesh: Mesh) -> None:
+    for _ in range(50):
+        text = request(mesh.port, b"GET", b"/metrics").body.decode()
+        held = {name: sum(metric_samples(text, name).values()) for name in _OPEN_GAUGES}
+        if not any(held.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"streams still open 5 s after their clients left: {held}")
 
 
 _LABELLED_METHOD = re.compile(r'grpc_method="([^"]*)",grpc_service="([^"]*)"')
