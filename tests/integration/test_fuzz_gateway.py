@@ -183,7 +183,8 @@ def _replace(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> l
 
 
 def _gateway_fine(mesh: Mesh) -> None:
-    """SERVING (natively and over gRPC-web), memory within the bound, no traceback logged."""
+    """SERVING (natively and over gRPC-web), no stream left open, labels from the closed set,
+    memory within the bound, no traceback or error logged."""
     with grpc.insecure_channel(mesh.gateway.grpc_address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -203,6 +204,8 @@ def _gateway_fine(mesh: Mesh) -> None:
     assert grown < RSS_GROWTH_KIB, f"the gateway's memory grew by {grown} KiB"
     log = mesh.gateway.log()
     assert "Traceback" not in log, log[max(0, log.index("Traceback") - 300) :][:4000]
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert not errors, errors[:10]
 
 
 # Gauges of what clients hold open; every client of these tests has hung up.
@@ -506,13 +509,43 @@ def _tool_call(tool: dict[str, Any], noise: dict[str, Any] | None) -> dict[str, 
     return {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
 
 
-def _mcp_raw(mesh: Mesh, body: bytes) -> RawAnswer:
+def _mcp_raw(
+    mesh: Mesh,
+    body: bytes,
+    odd: list[tuple[bytes, bytes]] | None = None,
+    method: bytes = b"POST",
+    head_only: bool = False,
+) -> RawAnswer:
+    """The answer to a request at /mcp; `head_only`: its status line and headers (an SSE stream
+    may not end)."""
     headers = [
         (b"authorization", f"Bearer {mesh.key}".encode()),
         (b"accept", b"application/json, text/event-stream"),
         (b"content-type", b"application/json"),
     ]
-    return request(mesh.port, b"POST", b"/mcp", headers, body)
+    for name, value in odd or ():
+        headers = _replace(headers, name, value)
+    return request(mesh.port, method, b"/mcp", headers, body, enough=(lambda _: True) if head_only else None)
+
+
+def test_mcp_requests_with_odd_headers_and_http_methods_get_no_5xx(mesh: Mesh) -> None:
+    listing = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}).encode()
+    names = st.sampled_from([b"accept", b"content-type", b"mcp-protocol-version", b"mcp-session-id",
+                             b"authorization", b"last-event-id", b"origin"])  # fmt: skip
+    values = st.one_of(
+        st.sampled_from([b"", b"*/*", b"text/event-stream", b"application/json", b"2025-06-18",
+                         b"1999-01-01", b"Bearer " + mesh.key.encode(), b"\xff"]),
+        st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+    )  # fmt: skip
+
+    @_settings(EXAMPLES_PER_EDGE // 2)
+    @given(st.lists(st.tuples(names, values), max_size=3), st.sampled_from([b"POST", b"GET", b"DELETE"]))
+    def call(odd: list[tuple[bytes, bytes]], method: bytes) -> None:
+        answer = _mcp_raw(mesh, listing if method == b"POST" else b"", odd, method, head_only=True)
+        assert answer.status < 500, (odd, method, answer.status, answer.body[:300])
+
+    call()
+    _gateway_fine(mesh)
 
 
 def _mcp(mesh: Mesh, message: dict[str, Any]) -> Any:
