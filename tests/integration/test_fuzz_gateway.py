@@ -568,6 +568,31 @@ def test_studio_files_and_metrics_answer_odd_gets_without_5xx(mesh: Mesh) -> Non
     _gateway_fine(mesh)
 
 
+def test_studio_files_answer_odd_conditional_and_range_headers_without_5xx(mesh: Mesh) -> None:
+    names = st.sampled_from(
+        [b"range", b"if-range", b"if-none-match", b"if-modified-since", b"accept-encoding"]
+    )
+    values = st.one_of(
+        st.sampled_from([b"bytes=0-0", b"bytes=-1", b"bytes=5-1", b"bytes=0-0,1-1,2-2", b"bytes=99999999-",
+                         b"bytes=-0", b"bytes=0-", b"bytes=", b"bytes=a-b", b"items=0-1", b"bytes=0-0,,",
+                         b"bytes=18446744073709551616-", b"*", b'"x"', b"Thu, 01 Jan 1970 00:00:00 GMT",
+                         b"gzip, br;q=2"]),
+        st.text("bytes=0123456789-, ", max_size=30).map(str.encode),
+        st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+    )  # fmt: skip
+
+    @_settings(EXAMPLES_PER_EDGE)
+    @given(st.sampled_from([b"/", b"/assets/app.js", b"/index.html", b"/a/route"]),
+           st.lists(st.tuples(names, values), min_size=1, max_size=3))  # fmt: skip
+    def call(path: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        for method in (b"GET", b"HEAD"):
+            answer = request(mesh.port, method, path, headers)
+            assert answer.status < 500, (method, path, headers, answer.status, answer.body[:300])
+
+    call()
+    _gateway_fine(mesh)
+
+
 def _garbage_names(count: int, salt: str) -> list[bytes]:
     shapes: list[Callable[[int], bytes]] = [
         lambda i: f"/trademesh.marketdata.v1.MarketData/Nope{salt}{i}".encode(),
