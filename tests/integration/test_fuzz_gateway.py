@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -664,5 +663,5 @@ def _started_checks(mesh: Mesh) -> float:
     return sum(v for k, v in samples.items() if 'grpc_method="Check"' in k and "Health" in k)
 
 
-def test_the_gateway_is_still_fine_at_the_end(mesh: Mesh, tmp_path: Path) -> None:
+def test_the_gateway_is_still_fine_at_the_end(mesh: Mesh) -> None:
     _gateway_fine(mesh)
