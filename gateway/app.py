@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.grpcweb import GrpcWebBridge
 
@@ -64,6 +64,25 @@ async def _metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+class _PostOnly:
+    """`app` for POSTs; 405 for the rest. Stateless MCP has no server-to-client SSE stream for a
+    GET to open (it stayed open for ever, or was HTTP 500 with Last-Event-ID: the SDK has no
+    event store to replay) and no session for a DELETE to end; the MCP spec asks for 405.
+
+    A class, not a function: Starlette would take a function for a request-response endpoint.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            await self._app(scope, receive, send)
+            return
+        refused = PlainTextResponse("/mcp takes POST only (stateless MCP)\n", 405, {"Allow": "POST"})
+        await refused(scope, receive, send)
+
+
 def build_app(
     bridge: GrpcWebBridge,
     auth_routes: Sequence[BaseRoute],
@@ -72,7 +91,8 @@ def build_app(
 ) -> Starlette:
     routes: list[BaseRoute] = [*auth_routes, Route("/metrics", _metrics, methods=["GET"])]
     if mcp is not None:
-        routes.append(Route("/mcp", mcp.asgi(), methods=["GET", "POST", "DELETE"]))
+        # Every method, so that none falls through to Studio's files; _PostOnly answers the rest.
+        routes.append(Route("/mcp", _PostOnly(mcp.asgi())))
     routes.append(Route("/{service}/{method}", bridge, methods=["POST", "OPTIONS"]))
     if (studio_dir / "index.html").is_file():
         routes.append(Mount("/", StudioFiles(directory=studio_dir, html=True)))

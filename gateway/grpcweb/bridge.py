@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ INTERNAL_METHODS = frozenset(
     f"trademesh.registry.v1.Registry/{name}" for name in ("Register", "Heartbeat", "Unregister")
 )
 
+# Protobuf's full names: what a gRPC path can name. Anything else (a NUL or a slash decoded from
+# %00 or %2F, non-ASCII) names no method anywhere and is refused before it goes upstream.
+_SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_METHOD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_OVER_GRPC_WEB = {MethodKind.CLIENT_STREAM: "client-streaming", MethodKind.BIDI_STREAM: "bidi-streaming"}
 _BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
 _TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
@@ -146,8 +151,10 @@ class GrpcWebBridge:
     async def _prepare(
         self, receive: Receive, headers: Headers, service: str, method: str, text: bool
     ) -> _Prepared:
-        if not service or not method or "/" in method:
-            raise InvalidArgument.field("path", "expected /<package.Service>/<Method>")
+        if not _SERVICE_NAME.fullmatch(service) or not _METHOD_NAME.fullmatch(method):
+            raise InvalidArgument.field(
+                "path", "expected /<package.Service>/<Method> (protobuf names: letters, digits, _ and .)"
+            )
         principal: Principal | None = None
         if service not in OPEN_SERVICES and self._authenticator is not None:
             principal = await self._authenticator.authenticate(headers.get("authorization"))

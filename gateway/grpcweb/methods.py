@@ -41,13 +41,19 @@ def _load_contracts() -> None:
 
 
 def method_kind(service: str, method: str) -> MethodKind | None:
-    """The method's kind; None when the gateway has no contract for it."""
+    """The method's kind; None when the gateway has no contract for it.
+
+    Names are compared exactly: the descriptor pool's lookups end a name at a NUL byte, so
+    "Check\x00junk" (a path with %00) would otherwise count as Check, and the bridge would
+    take that client-chosen name for a known method (a metric label of its own, and the
+    shape of Check).
+    """
     _load_contracts()
     try:
         found = descriptor_pool.Default().FindServiceByName(service).methods_by_name.get(method)
     except KeyError:
         return None
-    if found is None:
+    if found is None or found.full_name != f"{service}.{method}":
         return None
     if found.client_streaming:
         return MethodKind.BIDI_STREAM if found.server_streaming else MethodKind.CLIENT_STREAM

@@ -58,7 +58,7 @@ class GatewayMcp:
         self._app = BearerGuard(BodyLimit(self._sessions.handle_request), authenticator)
 
     def asgi(self) -> ASGIApp:
-        """The app to mount at /mcp, e.g. Route("/mcp", mcp.asgi(), methods=["GET", "POST", "DELETE"])."""
+        """The app to mount at /mcp, for POSTs (gateway.app answers other methods 405)."""
         return self._app
 
     @contextlib.asynccontextmanager

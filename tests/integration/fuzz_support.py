@@ -14,7 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from hypothesis import strategies as st
 
-__all__ = ["Method", "body_strategy", "methods_of", "read_rss_kib"]
+__all__ = ["Method", "body_strategy", "json_values", "methods_of", "read_rss_kib"]
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -145,6 +145,18 @@ def body_strategy(method: Method) -> st.SearchStrategy[bytes]:
     """A request body: a message of the method's input type (any values), or raw bytes."""
     typed = _message(method.descriptor.input_type, 0).map(lambda m: m.SerializeToString())
     return st.one_of(typed, typed, st.binary(max_size=256))
+
+
+def json_values() -> st.SearchStrategy[Any]:
+    """Any JSON value: odd strings and numbers, nested lists and objects."""
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), _text()
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_text(), inner, max_size=4)),
+        max_leaves=10,
+    )
 
 
 def read_rss_kib(pid: int) -> int:

@@ -227,6 +227,21 @@ async def test_mcp_is_mounted_and_refuses_a_call_without_a_token(mesh: Mesh) -> 
         assert "missing bearer token" in (await reply.json())["error"]["message"]
 
 
+async def test_mcp_takes_posts_only_a_get_or_delete_is_method_not_allowed(mesh: Mesh) -> None:
+    """Stateless MCP has no stream to open or resume and no session to end: a GET once held an
+    SSE stream open for ever, and a GET with Last-Event-ID (no event store) was HTTP 500."""
+    headers = {"authorization": f"Bearer {mesh.key}", "accept": "text/event-stream"}
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for method, extra in [("GET", {}), ("GET", {"last-event-id": "1"}), ("DELETE", {})]:
+            async with session.request(
+                method, f"{mesh.gateway.url}/mcp", headers={**headers, **extra}
+            ) as reply:
+                assert reply.status == 405, (method, extra, reply.status)
+                assert reply.headers["allow"] == "POST"
+    assert "ASGI callable returned without starting response" not in mesh.gateway.log()
+
+
 async def test_an_mcp_client_lists_the_tools_and_calls_one_through_the_gateway(mesh: Mesh) -> None:
     # The whole path: the gateway process, its key check, the registry resolving the sim.
     async with (

@@ -124,7 +124,7 @@ async def serving(gateway_mcp: GatewayMcp) -> AsyncIterator[str]:
         async with gateway_mcp.lifespan():
             yield
 
-    route = Route("/mcp", gateway_mcp.asgi(), methods=["GET", "POST", "DELETE"])
+    route = Route("/mcp", gateway_mcp.asgi(), methods=["POST"])
     app = Starlette(routes=[route], lifespan=lifespan)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     task = asyncio.create_task(server.serve())
