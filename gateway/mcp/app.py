@@ -20,6 +20,7 @@ from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
 from gateway.mcp.recorded import RecorderDatabase
 from gateway.mcp.signals import SignalStore
+from gateway.mcp.strategies import StrategyTools
 from gateway.mcp.tools import MarketTools, register
 from gateway.mcp.upstream import Upstream
 
@@ -51,7 +52,7 @@ class GatewayMcp:
         self._database = RecorderDatabase(database_url, call_timeout_s)
         server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
         tools = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
-        register(server, tools)
+        register(server, tools, StrategyTools(self._upstream))
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager

@@ -32,6 +32,7 @@ from gateway.mcp.inputs import (
     timeframe_label,
 )
 from gateway.mcp.signals import SignalStore
+from gateway.mcp.strategies import StrategyTools
 from gateway.mcp.upstream import Upstream
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -167,7 +168,7 @@ _READ_ONLY = ToolAnnotations(
 )
 
 
-def register(server: MCPServer[Any], tools: MarketTools) -> None:
+def register(server: MCPServer[Any], tools: MarketTools, strategies: StrategyTools) -> None:
     for tool in (
         tools.list_venues,
         tools.venue_status,
@@ -177,6 +178,8 @@ def register(server: MCPServer[Any], tools: MarketTools) -> None:
         tools.order_book_top,
         tools.open_orders,
         tools.positions,
+        strategies.list_strategies,
+        strategies.strategy_status,
     ):
         # The docstring is what the model reads; without its source indentation.
         description = inspect.cleandoc(tool.__doc__ or "")

@@ -58,12 +58,21 @@ ADMIN = "trademesh.admin.v1.Admin"
 MARKETDATA = "trademesh.marketdata.v1.MarketData"
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
 LIVEDATA = "trademesh.livedata.v1.LiveData"
+PATCH = "trademesh.patch.v1.Patch"
+EXAMPLE_PATCHES = {
+    "trend/sim/BTC/USDT",
+    "trend/sim/ETH/USDT",
+    "mean_reversion/sim/BTC/USDT",
+    "order_flow/sim/BTC/USDT",
+}
 TOOLS = {
     "list_venues",
     "venue_status",
     "instruments",
     "latest_bars",
     "recent_signals",
+    "list_strategies",
+    "strategy_status",
     "order_book_top",
     "open_orders",
     "positions",
@@ -168,8 +177,9 @@ async def mesh(
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await stack.enter_async_context(redis_db(redis_url)), database)
         stack.push_async_callback(processes.stop_all)
-        for name in ("ingest", "recorder", "bars", "detector"):
+        for name in ("ingest", "recorder", "bars"):
             processes.start(name, *venue_link(name, venue.address))
+        detector = processes.start("detector", *venue_link("detector", venue.address))
         bridge = processes.start("bridge")
         key = await create_key(database, "mcp-agent")
         auth = await GatewayAuth.open(database, b"mcp-test-session-secret-0123456789")
@@ -177,6 +187,7 @@ async def mesh(
         resolver = Addresses()
         resolver.add("sim", venue.address, ADMIN, MARKETDATA, TRADEFLOW)
         resolver.add("bridge", bridge.address, LIVEDATA)
+        resolver.add("detector", detector.address, PATCH)
         url = await stack.enter_async_context(serving(GatewayMcp(resolver, auth, database)))
         yield Mesh(venue, resolver, auth, key, url)
 
@@ -324,6 +335,29 @@ async def test_recent_signals_come_from_the_recorder_with_each_rules_attribution
     assert none["signals"] == []
     refused = await refusal(mesh, "recent_signals", strategy="Trend!" + "x" * 5000)
     assert "strategy" in refused and len(refused) < 300
+
+
+async def test_strategies_are_listed_per_detector_with_their_live_status(mesh: Mesh) -> None:
+    async def all_active() -> dict[str, Any] | None:
+        listed = await answer(mesh, "list_strategies")
+        [detector] = listed["detectors"]
+        states = {p["patch"]: p["state"] for p in detector.get("patches", [])}
+        return detector if states == dict.fromkeys(EXAMPLE_PATCHES, "active") else None
+
+    detector = await until(all_active, 90, 0.5, "the example patches active")
+    assert detector["detector"] == "detector"
+    trend = next(p for p in detector["patches"] if p["patch"] == "trend/sim/BTC/USDT")
+    assert trend["markets"] == ["sim:BTC/USDT"] and trend["version"] > 0
+    status = await answer(mesh, "strategy_status", patch="trend/sim/BTC/USDT")
+    [one] = status["strategies"]
+    assert (one["patch"], one["state"], one["warm"]) == ("trend/sim/BTC/USDT", "active", True)
+    assert one["version"] == trend["version"] and one["errors"] == []
+    every = await answer(mesh, "strategy_status")
+    assert {s["patch"] for s in every["strategies"]} == EXAMPLE_PATCHES
+    unknown = await refusal(mesh, "strategy_status", patch="nothing/here")
+    assert "no detector runs a patch 'nothing/here'" in unknown
+    long = await refusal(mesh, "strategy_status", patch="x" * 10_000)
+    assert "patch" in long and len(long) < 300
 
 
 async def test_order_book_top_has_bids_below_asks(mesh: Mesh) -> None:

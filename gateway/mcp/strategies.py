@@ -1,0 +1,114 @@
+"""MCP tools over the detector's Patch API: the strategies (patches) every detector instance
+runs, and their live status. Read only, like every tool (gateway.mcp.upstream refuses any
+method that needs more than `read`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from core.errors import InvalidArgument, TrademeshError, shown
+from gateway.mcp.render import enum_word, iso_time
+from gateway.mcp.upstream import Upstream
+from trademesh.patch.v1 import patch_pb2 as pb
+from trademesh.signal.v1 import signal_pb2 as sig
+
+__all__ = ["PATCH", "StrategyTools"]
+
+PATCH = "trademesh.patch.v1.Patch"
+Json = dict[str, Any]
+
+
+class StrategyTools:
+    def __init__(self, upstream: Upstream) -> None:
+        self._up = upstream
+
+    async def list_strategies(self) -> Json:
+        """Every strategy patch of every detector instance: patch id (<strategy>/<venue>/<symbol>
+        for strategy files), name, state (draft, active, paused, archived, errored), version and
+        markets, by detector."""
+        detectors = self._up.names(PATCH)
+        found = await asyncio.gather(*(self._patches(name) for name in detectors))
+        return {"detectors": list(found)}
+
+    async def strategy_status(self, patch: str | None = None) -> Json:
+        """Live status of one patch (its id, e.g. trend/sim/BTC/USDT), or of every patch: state,
+        version, evaluations per second, whether it is warmed up, errors, slow modules, and the
+        last signal with its rules' attribution."""
+        if patch is not None and (not patch or len(patch) > 128):
+            raise InvalidArgument.field("patch", f"{shown(patch)} is not a patch id (1-128 characters)")
+        detectors = self._up.names(PATCH)
+        found = await asyncio.gather(*(self._statuses(name, patch) for name in detectors))
+        statuses = [status for part in found for status in part]
+        if patch is not None and not statuses:
+            raise InvalidArgument.field(
+                "patch", f"no detector runs a patch {shown(patch)} (see list_strategies)"
+            )
+        return {"strategies": statuses}
+
+    async def _patches(self, detector: str) -> Json:
+        try:
+            answer = await self._up.unary(
+                PATCH, detector, "ListPatches", pb.ListPatchesRequest(), pb.ListPatchesResponse
+            )
+        except TrademeshError as exc:  # one detector down does not hide the others
+            return {"detector": detector, "error": str(exc)}
+        return {"detector": detector, "patches": [_summary(p) for p in answer.patches]}
+
+    async def _statuses(self, detector: str, patch: str | None) -> list[Json]:
+        request = pb.StreamStrategyStatusRequest(patch_ids=[] if patch is None else [patch])
+        try:
+            answer = await self._up.first(
+                PATCH, detector, "StreamStrategyStatus", request, pb.StreamStrategyStatusResponse
+            )
+        except TrademeshError as exc:
+            if patch is not None:
+                return []
+            return [{"detector": detector, "error": str(exc)}]
+        return [{"detector": detector, **_status(s)} for s in answer.statuses]
+
+
+def _state(value: int) -> str:
+    return enum_word(pb.PatchState.Name, value, "PATCH_STATE_")
+
+
+def _summary(patch: pb.PatchSummary) -> Json:
+    return {
+        "patch": patch.patch_id,
+        "name": patch.name,
+        "state": _state(patch.state),
+        "version": patch.version,
+        "markets": [f"{m.venue}:{m.symbol}" for m in patch.markets],
+    }
+
+
+def _status(status: pb.StrategyStatus) -> Json:
+    return {
+        "patch": status.patch_id,
+        "state": _state(status.state),
+        "version": status.version,
+        "evaluations_per_s": round(status.evaluations_per_s, 1),
+        "warm": status.warm,
+        "errors": [{"module": e.module_id, "message": e.message} for e in status.errors],
+        "slow_modules": [
+            {"module": t.module_id, "mean_us": round(t.mean_us), "max_us": round(t.max_us)}
+            for t in status.timings
+            if t.over_budget
+        ],
+        "last_signal": _signal(status.last_signal) if status.HasField("last_signal") else None,
+    }
+
+
+def _signal(signal: sig.Signal) -> Json:
+    return {
+        "signal_id": signal.signal_id,
+        "time": iso_time(signal.ts_signal_ns),
+        "symbol": signal.symbol,
+        "direction": enum_word(sig.Direction.Name, signal.direction, "DIRECTION_"),
+        "conviction": signal.conviction,
+        "score": signal.score,
+        "threshold": signal.threshold,
+        "rules": [
+            {"name": r.name, "weight": r.weight, "value": r.value, "fired": r.fired} for r in signal.rules
+        ],
+    }
