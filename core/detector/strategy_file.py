@@ -8,6 +8,7 @@ venues and symbols it runs on, its threshold and its warm-up.
     threshold = 2.0          # optional: the `threshold` of every weighted_score not setting it
     warmup = 60              # optional: values of history its bar and trade sources need at least
     cables = ["bars.bar -> fields.bar", ...]
+    custom_modules = ["my_modules:Spread"]   # optional: your own module classes (next to the file)
 
     [[modules]]
     id = "bars"
@@ -23,6 +24,7 @@ unknown keys are refused too.
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +45,17 @@ __all__ = [
     "patch_id",
 ]
 
-_TOP = {"id", "description", "venues", "symbols", "threshold", "warmup", "cables", "modules"}
+_TOP = {
+    "id",
+    "description",
+    "venues",
+    "symbols",
+    "threshold",
+    "warmup",
+    "cables",
+    "modules",
+    "custom_modules",
+}
 _MODULE = {"id", "type", "params"}
 _STRATEGY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")
 _SCORE_TYPE = "weighted_score"
@@ -83,9 +95,23 @@ def parse_strategy(text: str, source: str, catalog: Catalog) -> Strategy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument.field("file", f"{source}: not valid TOML: {exc}") from None
+    _load_custom(data, source, catalog)
     strategy = _strategy(data, _Where(source))
     _try_build(strategy, catalog)
     return strategy
+
+
+def _load_custom(data: dict[str, object], source: str, catalog: Catalog) -> None:
+    """The quant's own module classes the file names ("package.module:Class"), checked and added
+    to the catalog before its modules are read. A module next to the strategy file imports as
+    if that folder were on the path."""
+    where = _Where(source)
+    paths = _list(data, "custom_modules", str, where)
+    if paths and Path(source).parent.is_dir() and str(Path(source).parent) not in sys.path:
+        sys.path.append(str(Path(source).parent))
+    for index, dotted in enumerate(paths):
+        with where.under(f"custom_modules[{index}]", replace_field=True):
+            catalog.load_custom(dotted)
 
 
 def patch_id(strategy: Strategy, venue: str, symbol: str) -> str:

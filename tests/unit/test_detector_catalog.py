@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.detector.engine.catalog import Catalog
+from core.detector.strategy_file import build_patches, load_strategy
 from core.errors import InvalidArgument
 from tests.detector_support import engine
 
@@ -153,3 +154,60 @@ def test_describe_lists_every_builtin_with_ports_and_params() -> None:
     op = next(p for p in compare["params"] if p["name"] == "op")
     assert op["choices"] == [">", ">=", "<", "<=", "==", "!="]
     assert described["cooldown"]["time_driven"] is True
+
+
+STRATEGY_WITH_CUSTOM = """
+id = "custom"
+venues = ["sim"]
+symbols = ["BTC/USDT"]
+custom_modules = ["{module}:Spread"]
+cables = ["book.bid -> spread.a", "book.ask -> spread.b"]
+
+[[modules]]
+id = "book"
+type = "book"
+
+[[modules]]
+id = "spread"
+type = "my_spread"
+params = {{ scale = 2.0 }}
+"""
+
+
+def test_a_strategy_file_names_its_own_module_class_which_loads_from_beside_it(tmp_path: Path) -> None:
+    """The module file sits next to the strategy file, on no path: loading the file finds it."""
+    module = f"quant_beside_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(QUANT_MODULES)
+    path = tmp_path / "custom.toml"
+    path.write_text(STRATEGY_WITH_CUSTOM.format(module=module))
+    catalog = Catalog.builtin()
+    strategy = load_strategy(path, catalog)
+    assert catalog.spec("my_spread").description == "a - b, scaled"
+    [patch] = build_patches(engine(catalog), strategy, 0)
+    assert patch.modules["spread"].params["scale"] == 2.0
+    again = load_strategy(path, catalog)  # the same class named twice is no clash
+    assert again.id == "custom"
+
+
+@pytest.mark.parametrize(
+    ("custom", "reason"),
+    [
+        ('["no_such_quant_module:Spread"]', "cannot import no_such_quant_module"),
+        ('["{module}:NoStep"]', "NoStep does not implement step"),
+        ('"not a list"', "custom_modules"),
+    ],
+)
+def test_a_bad_custom_module_in_a_strategy_file_names_the_file_and_the_key(
+    tmp_path: Path, custom: str, reason: str
+) -> None:
+    module = f"quant_bad_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(QUANT_MODULES)
+    text = STRATEGY_WITH_CUSTOM.format(module=module).replace(
+        f'custom_modules = ["{module}:Spread"]', f"custom_modules = {custom.format(module=module)}"
+    )
+    path = tmp_path / "custom.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument) as refused:
+        load_strategy(path, Catalog.builtin())
+    assert reason in str(refused.value) and str(path) in str(refused.value), str(refused.value)
+    assert refused.value.violations[0].field.startswith("custom_modules")

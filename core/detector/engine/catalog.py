@@ -55,6 +55,8 @@ class Catalog:
     def register(self, module_class: object, *, custom: bool = False) -> type[Module]:
         """Add a module class after checking it; InvalidArgument naming what is wrong."""
         checked = _check_class(module_class, custom)
+        if self.types.get(checked.spec.type) is checked:
+            return checked  # the same class again (two strategy files naming it): nothing to do
         if checked.spec.type in self.types:
             raise InvalidArgument.field("type", f"module type {checked.spec.type!r} exists already")
         self.types[checked.spec.type] = checked
