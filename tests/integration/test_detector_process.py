@@ -196,3 +196,32 @@ async def test_the_patch_api_through_the_gateway_and_edits_survive_a_restart(mes
     fast = next(m for m in got.modules if m.module_id == "fast")
     assert fast.params["period"].int_value == 8 and got.version == version
     assert got.state == patch_pb.PATCH_STATE_PAUSED, "a paused patch stays paused"
+
+
+async def test_two_detector_instances_are_separate_processes_each_with_its_own_patches(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """A second detector (--instance) with one strategy of its own registers under its name; the
+    gateway routes to each by x-trademesh-target, and neither sees the other's patches. After
+    the first restarts, its active patches are active again (warmed anew)."""
+    strategy = tmp_path / "flow.toml"
+    example = (Path(__file__).parents[2] / "core/detector/strategies/order_flow.toml").read_text()
+    strategy.write_text(example.replace('id = "order_flow"', 'id = "flow_b"'))
+    args = [*mesh.detector_args, "--instance", "detector-b", "--strategy", str(strategy)]
+    mesh.processes.mesh_service(mesh.gateway, "detector", *args, redis_url=mesh.bus)
+    key = await create_key(mesh.database, "strategist")
+
+    async def patches(target: str) -> set[str]:
+        done = await buf_curl(mesh.gateway, f"{PATCH}/ListPatches", key=key, target=target)
+        assert done.returncode == 0, done.stderr
+        return {p["patchId"] for p in json.loads(done.stdout or "{}").get("patches", [])}
+
+    async def listed() -> bool | None:
+        return True if await patches("detector-b") else None
+
+    await until(listed, 60, interval_s=1.0, what="detector-b registered with its patch")
+    assert await patches("detector-b") == {"flow_b/sim/BTC/USDT"}
+    assert "flow_b/sim/BTC/USDT" not in await patches("detector")
+    await until(lambda: _active(mesh, key), 90, interval_s=1.0, what="the examples active")
+    await asyncio.to_thread(mesh.restart_detector)
+    await until(lambda: _active(mesh, key), 90, interval_s=1.0, what="the examples active after a restart")
