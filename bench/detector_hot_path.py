@@ -15,7 +15,9 @@ After every patch is active and --warmup seconds, the detector's /metrics (its m
 is scraped at the start and end of each of --windows windows of --seconds: the difference
 gives the hot-path histogram `trademesh_detector_hot_path_seconds` (venue's receive stamp of a
 batch's newest event, and of its oldest, to the end of the evaluation that took it; the stream
-part, `trademesh_detector_stream_seconds`: the same stamp to the detector having the batch; p50 and
+part, `trademesh_detector_stream_seconds`: the same stamp to the detector having the batch; the
+detector's own part, `trademesh_detector_processing_seconds`: from having the batch to the end
+of its evaluation; p50 and
 p99 by linear interpolation inside the bucket, as Prometheus' histogram_quantile, and the
 bucket's upper bound), the market events and engine events fed per second, evaluations and
 signals per second; /proc/<pid>/stat gives the detector's CPU: µs per market event, and per
@@ -62,6 +64,7 @@ import venue_stream
 
 _HOT = "trademesh_detector_hot_path_seconds"
 _STREAM = "trademesh_detector_stream_seconds"
+_PROCESSING = "trademesh_detector_processing_seconds"
 _COUNTERS = {
     "market": "trademesh_detector_market_events",
     "fed": "trademesh_detector_events",
@@ -109,6 +112,8 @@ def scrape(metrics_port: int, pid: int) -> Scrape:
                 buckets.setdefault(sample.labels["event"], []).append((le, sample.value))
             elif sample.name == f"{_STREAM}_bucket":
                 buckets.setdefault("stream", []).append((float(sample.labels["le"]), sample.value))
+            elif sample.name == f"{_PROCESSING}_bucket":
+                buckets.setdefault("detector", []).append((float(sample.labels["le"]), sample.value))
             elif family.name in _COUNTERS.values() and sample.name.endswith("_total"):
                 counters[family.name] = sample.value
     for rows in buckets.values():
@@ -327,6 +332,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "hot_path_oldest_p99_ms": med("latency", "oldest", "p99_ms"),
         "stream_p50_ms": med("latency", "stream", "p50_ms"),
         "stream_p99_ms": med("latency", "stream", "p99_ms"),
+        "detector_p50_ms": med("latency", "detector", "p50_ms"),
+        "detector_p99_ms": med("latency", "detector", "p99_ms"),
         "market_events_per_s": med("market_events_per_s"),
         "venue_events_per_s": med("venue_events_per_s"),
         "engine_events_per_s": med("engine_events_per_s"),
@@ -346,23 +353,25 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
     )
     rows = []
     for index, w in enumerate(result["windows"], 1):
-        newest, oldest, stream = (w["latency"][k] for k in ("newest", "oldest", "stream"))
+        newest, oldest, stream, own = (w["latency"][k] for k in ("newest", "oldest", "stream", "detector"))
         rows.append([
             index, w["venue_events_per_s"], w["market_events_per_s"], w["evaluations_per_s"],
             newest["p50_ms"], newest["p99_ms"], oldest["p50_ms"], oldest["p99_ms"],
-            stream["p50_ms"], stream["p99_ms"],
+            stream["p50_ms"], stream["p99_ms"], own["p50_ms"], own["p99_ms"],
             f"{w['detector_cpu_percent']:.0f}%", w["cpu_us_per_market_event"],
             w["cpu_us_per_event_per_patch"],
             f"{w['machine_cpu_percent']:.0f}%",
         ])  # fmt: skip
     headers = ["window", "venue ev/s", "detector ev/s", "evals/s", "newest p50 ms", "newest p99 ms",
-               "oldest p50 ms", "oldest p99 ms", "stream p50", "stream p99", "detector cpu",
+               "oldest p50 ms", "oldest p99 ms", "stream p50", "stream p99", "own p50", "own p99",
+               "detector cpu",
                "cpu µs/event", "µs/event/patch", "machine cpu"]  # fmt: skip
     common.print_table(headers, rows)
     s = result["summary"]
     print(
         f"median: p50 {s['hot_path_newest_p50_ms']:.2f} ms, p99 {s['hot_path_newest_p99_ms']:.2f} ms "
-        f"(bucket ≤ {s['hot_path_newest_p99_bucket_le_ms']:.1f} ms); "
+        f"(bucket ≤ {s['hot_path_newest_p99_bucket_le_ms']:.1f} ms); the detector's own part: "
+        f"p50 {s['detector_p50_ms']:.2f} ms, p99 {s['detector_p99_ms']:.2f} ms; "
         f"{s['cpu_us_per_event_per_patch']:.2f} CPU µs per event per patch; "
         f"signals on the bus: {result['signals_on_the_bus']}"
     )

@@ -40,8 +40,9 @@ _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 _TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
 
 # Takes one venue's events of one batch, in the venue's order, with the venue's receive stamps
-# (ts_recv_ns) of the batch's first and last market events: (venue, events, oldest, newest).
-Deliver = Callable[[str, list[Event], int, int], None]
+# (ts_recv_ns) of the batch's first and last market events and the time the feed had the batch
+# (wall clock, ns): (venue, events, oldest, newest, received).
+Deliver = Callable[[str, list[Event], int, int, int], None]
 
 
 class MarketConverter:
@@ -144,10 +145,12 @@ class VenueFeed:
             async for response in call(request, metadata=self._metadata):
                 backoff.reset()
                 market = response.events
+                received = time.time_ns()
                 if market:
-                    STREAM.observe((time.time_ns() - market[-1].ts_recv_ns) / 1e9)
+                    STREAM.observe((received - market[-1].ts_recv_ns) / 1e9)
                     MARKET_EVENTS.inc(len(market))
                 events = converter.convert(market)
                 if events:
-                    self._deliver(self.link.name, events, market[0].ts_recv_ns, market[-1].ts_recv_ns)
+                    first, last = market[0].ts_recv_ns, market[-1].ts_recv_ns
+                    self._deliver(self.link.name, events, first, last, received)
                 self.batches += 1

@@ -4,9 +4,10 @@ The hot path: from the venue's receive stamp (`ts_recv_ns`) of a batch's events 
 clock right after `evaluate_due` returned for the burst that held the batch. Observed once per
 batch, for its newest event (the venue's stamp of the last event it put in the batch) and for
 its oldest (which adds the venue's own batching wait, up to one flush interval). The stream
-part alone, the same stamp of the newest event to the detector having the batch decoded, tells
-the transport from the detector's own work. Counting costs one call per batch, never one per
-event.
+part (the same stamp of the newest event to the detector having the batch decoded) and the
+detector's own part (from having the batch to the end of its evaluation: conversion, queue,
+feed, evaluation) tell the venue and transport from the detector's work. Counting costs one
+call per batch, never one per event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "HOT_PATH_NEWEST",
     "HOT_PATH_OLDEST",
     "MARKET_EVENTS",
+    "PROCESSING",
     "SIGNALS",
     "STREAM",
 ]
@@ -43,6 +45,11 @@ HOT_PATH_OLDEST = HOT_PATH.labels("oldest")
 STREAM = Histogram(
     "trademesh_detector_stream_seconds",
     "From the venue's receive stamp of a batch's newest event to the detector having the batch.",
+    buckets=_BUCKETS,
+)
+PROCESSING = Histogram(
+    "trademesh_detector_processing_seconds",
+    "From the detector having a batch (decoded) to the end of the evaluation that took it.",
     buckets=_BUCKETS,
 )
 MARKET_EVENTS = Counter(

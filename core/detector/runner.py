@@ -31,7 +31,14 @@ from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation, SlowModule
-from core.detector.metrics import EVALUATIONS, EVENTS, HOT_PATH_NEWEST, HOT_PATH_OLDEST, SIGNALS
+from core.detector.metrics import (
+    EVALUATIONS,
+    EVENTS,
+    HOT_PATH_NEWEST,
+    HOT_PATH_OLDEST,
+    PROCESSING,
+    SIGNALS,
+)
 from core.errors import FailedPrecondition, TrademeshError
 
 __all__ = ["Batch", "PatchStats", "Runner"]
@@ -47,13 +54,14 @@ Emit = Callable[[Evaluation], Awaitable[None]]
 
 
 class Batch(NamedTuple):
-    """One feed batch: the venue, its engine events, and the venue's receive stamps (ts_recv_ns)
-    of its oldest and newest market events (0: unknown)."""
+    """One feed batch: the venue, its engine events, the venue's receive stamps (ts_recv_ns)
+    of its oldest and newest market events, and when the feed had it (0: unknown)."""
 
     venue: str
     events: list[Event]
     oldest_ns: int = 0
     newest_ns: int = 0
+    received_ns: int = 0
 
 
 @dataclass
@@ -88,11 +96,13 @@ class Runner:
         self.dropped_batches = 0
         self._rolled_at = time.monotonic()
 
-    def deliver(self, venue: str, events: list[Event], oldest_ns: int = 0, newest_ns: int = 0) -> None:
-        """A feed's batch (with the venue's receive stamps of its oldest and newest events);
-        counted and dropped when the engine is this far behind."""
+    def deliver(
+        self, venue: str, events: list[Event], oldest_ns: int = 0, newest_ns: int = 0, received_ns: int = 0
+    ) -> None:
+        """A feed's batch (with the venue's receive stamps of its oldest and newest events and
+        when the feed had it); counted and dropped when the engine is this far behind."""
         try:
-            self._queue.put_nowait(Batch(venue, events, oldest_ns, newest_ns))
+            self._queue.put_nowait(Batch(venue, events, oldest_ns, newest_ns, received_ns))
         except asyncio.QueueFull:
             self.dropped_batches += 1
 
@@ -118,7 +128,7 @@ class Runner:
             batches.append(self._queue.get_nowait())
         fed = 0
         feed = self.engine.feed
-        for venue, events, _, _ in batches:
+        for venue, events, _, _, _ in batches:
             for event in events:
                 feed(venue, event)
             fed += len(events)
@@ -181,8 +191,11 @@ class Runner:
 
 
 def _observe_hot_path(batches: list[Batch], done_ns: int) -> None:
-    """Each batch's latency, venue stamp to evaluated (seconds; same machine or synced clocks)."""
+    """Each batch's latency, venue stamp to evaluated (seconds; same machine or synced clocks),
+    and the detector's own part, from the feed having it to evaluated."""
     for batch in batches:
         if batch.newest_ns:
             HOT_PATH_NEWEST.observe((done_ns - batch.newest_ns) / 1e9)
             HOT_PATH_OLDEST.observe((done_ns - batch.oldest_ns) / 1e9)
+        if batch.received_ns:
+            PROCESSING.observe((done_ns - batch.received_ns) / 1e9)
