@@ -4,8 +4,8 @@ One Subscribe per venue (trades and book, the symbols the patches trade), resubs
 backoff when lost. A batch of market events becomes engine events: each trade a TradeValue;
 the book deltas of a batch are applied to a local L2 book and give one BookValue per symbol
 (the top levels after the batch: the engine keeps only the latest book of a burst anyway).
-Each batch goes with the venue's receive stamps of its first and last events, for the hot-path
-latency (core.detector.metrics).
+Each batch goes with the venue's receive stamps of its first and last events and the time the
+feed had it, for the hot-path latency (core.detector.metrics).
 """
 
 from __future__ import annotations
