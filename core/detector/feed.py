@@ -4,12 +4,15 @@ One Subscribe per venue (trades and book, the symbols the patches trade), resubs
 backoff when lost. A batch of market events becomes engine events: each trade a TradeValue;
 the book deltas of a batch are applied to a local L2 book and give one BookValue per symbol
 (the top levels after the batch: the engine keeps only the latest book of a burst anyway).
+Each batch goes with the venue's receive stamps of its first and last events and the time the
+feed had it, for the hot-path latency (core.detector.metrics).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +22,7 @@ from core.backoff import Backoff
 from core.book import L2Book
 from core.detector.engine.io import Event
 from core.detector.engine.values import BookValue, TradeValue
+from core.detector.metrics import MARKET_EVENTS, STREAM
 from core.logs import bind_log_fields
 from core.mesh.config import VenueLink
 from core.retry import sleep_unless
@@ -35,8 +39,10 @@ BOOK_DEPTH = 50
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 _TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
 
-# Takes one venue's events of one batch, in the venue's order.
-Deliver = Callable[[str, list[Event]], None]
+# Takes one venue's events of one batch, in the venue's order, with the venue's receive stamps
+# (ts_recv_ns) of the batch's first and last market events and the time the feed had the batch
+# (wall clock, ns): (venue, events, oldest, newest, received).
+Deliver = Callable[[str, list[Event], int, int, int], None]
 
 
 class MarketConverter:
@@ -138,7 +144,13 @@ class VenueFeed:
             )
             async for response in call(request, metadata=self._metadata):
                 backoff.reset()
-                events = converter.convert(response.events)
+                market = response.events
+                received = time.time_ns()
+                if market:
+                    STREAM.observe((received - market[-1].ts_recv_ns) / 1e9)
+                    MARKET_EVENTS.inc(len(market))
+                events = converter.convert(market)
                 if events:
-                    self._deliver(self.link.name, events)
+                    first, last = market[0].ts_recv_ns, market[-1].ts_recv_ns
+                    self._deliver(self.link.name, events, first, last, received)
                 self.batches += 1

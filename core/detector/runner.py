@@ -10,6 +10,9 @@ from live data, outputs out.
   until activation succeeds.
 - Every evaluation goes to `emit` (what was emitted is published, changes are saved); the
   last signals, slow modules and evaluation rates are kept for the status the API serves.
+- Metrics (core.detector.metrics): right after evaluate_due returns, each batch of the burst
+  observes the hot-path latency from the venue's receive stamps; events, evaluations and
+  signals are counted per batch or evaluation, never per event.
 
 Time is the shell's: `clock` (wall time, ns) is read here, never in the engine.
 """
@@ -22,14 +25,23 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation, SlowModule
+from core.detector.metrics import (
+    EVALUATIONS,
+    EVENTS,
+    HOT_PATH_NEWEST,
+    HOT_PATH_OLDEST,
+    PROCESSING,
+    SIGNALS,
+)
 from core.errors import FailedPrecondition, TrademeshError
 
-__all__ = ["PatchStats", "Runner"]
+__all__ = ["Batch", "PatchStats", "Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +51,17 @@ _QUEUE_BATCHES = 10_000
 _RECENT_SIGNALS = 1_000
 
 Emit = Callable[[Evaluation], Awaitable[None]]
+
+
+class Batch(NamedTuple):
+    """One feed batch: the venue, its engine events, the venue's receive stamps (ts_recv_ns)
+    of its oldest and newest market events, and when the feed had it (0: unknown)."""
+
+    venue: str
+    events: list[Event]
+    oldest_ns: int = 0
+    newest_ns: int = 0
+    received_ns: int = 0
 
 
 @dataclass
@@ -64,7 +87,7 @@ class Runner:
         self._emit = emit
         self.clock = clock
         self._tick_s = 1 / tick_hz
-        self._queue: asyncio.Queue[tuple[str, list[Event]]] = asyncio.Queue(_QUEUE_BATCHES)
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue(_QUEUE_BATCHES)
         # Patches to activate once warm: fed live events through engine.warm until then.
         self.warming: set[str] = set()
         self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)  # oldest first
@@ -72,10 +95,13 @@ class Runner:
         self.dropped_batches = 0
         self._rolled_at = time.monotonic()
 
-    def deliver(self, venue: str, events: list[Event]) -> None:
-        """A feed's batch; counted and dropped when the engine is this far behind."""
+    def deliver(
+        self, venue: str, events: list[Event], oldest_ns: int = 0, newest_ns: int = 0, received_ns: int = 0
+    ) -> None:
+        """A feed's batch (with the venue's receive stamps of its oldest and newest events and
+        when the feed had it); counted and dropped when the engine is this far behind."""
         try:
-            self._queue.put_nowait((venue, events))
+            self._queue.put_nowait(Batch(venue, events, oldest_ns, newest_ns, received_ns))
         except asyncio.QueueFull:
             self.dropped_batches += 1
 
@@ -95,15 +121,21 @@ class Runner:
             ticking.cancel()
             await asyncio.gather(ticking, return_exceptions=True)
 
-    async def _burst(self, first: tuple[str, list[Event]]) -> None:
+    async def _burst(self, first: Batch) -> None:
         batches = [first]
         while not self._queue.empty():
             batches.append(self._queue.get_nowait())
-        for venue, events in batches:
+        fed = 0
+        feed = self.engine.feed
+        for venue, events, _, _, _ in batches:
             for event in events:
-                self.engine.feed(venue, event)
+                feed(venue, event)
+            fed += len(events)
         self._warm(batches)
-        await self._handle(self.engine.evaluate_due(self.clock()))
+        evaluation = self.engine.evaluate_due(self.clock())
+        _observe_hot_path(batches, self.clock())
+        EVENTS.inc(fed)
+        await self._handle(evaluation)
 
     async def _ticks(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -111,10 +143,10 @@ class Runner:
             await self._handle(self.engine.tick(self.clock()))
             self._roll_rates()
 
-    def _warm(self, batches: list[tuple[str, list[Event]]]) -> None:
+    def _warm(self, batches: list[Batch]) -> None:
         for patch_id in list(self.warming):
             try:
-                self.engine.warm(patch_id, [(venue, event) for venue, events in batches for event in events])
+                self.engine.warm(patch_id, [(b.venue, event) for b in batches for event in b.events])
                 self.engine.patch(patch_id).activate(self.clock())
             except FailedPrecondition:
                 continue  # not warm yet
@@ -124,6 +156,10 @@ class Runner:
             log.info("detector: patch %s is warm and active", patch_id)
 
     async def _handle(self, evaluation: Evaluation) -> None:
+        if evaluation.evaluations:
+            EVALUATIONS.inc(evaluation.evaluations)
+        if evaluation.signals:
+            SIGNALS.inc(len(evaluation.signals))
         for signal in evaluation.signals:
             self.recent_signals.append(signal)
             self._stats(signal.patch_id).last_signal = signal
@@ -148,3 +184,14 @@ class Runner:
 
     def _stats(self, patch_id: str) -> PatchStats:
         return self.stats.setdefault(patch_id, PatchStats())
+
+
+def _observe_hot_path(batches: list[Batch], done_ns: int) -> None:
+    """Each batch's latency, venue stamp to evaluated (seconds; same machine or synced clocks),
+    and the detector's own part, from the feed having it to evaluated."""
+    for batch in batches:
+        if batch.newest_ns:
+            HOT_PATH_NEWEST.observe((done_ns - batch.newest_ns) / 1e9)
+            HOT_PATH_OLDEST.observe((done_ns - batch.oldest_ns) / 1e9)
+        if batch.received_ns:
+            PROCESSING.observe((done_ns - batch.received_ns) / 1e9)

@@ -106,13 +106,12 @@ class Engine:
     def feed(self, venue: str, event: Event) -> int:
         """Route one event to the sources of active patches that take it; how many took it."""
         kind, _, key = route = event_route(venue, event)
-        targets = self._routes().get(route, [])
-        if venue:
-            targets = targets + self._routes().get((kind, "", key), [])
+        routes = self._routes()
         taken = 0
-        for patch, module_id in targets:
-            if patch.state is PatchState.ACTIVE and patch.feed(module_id, event):
-                taken += 1
+        for targets in (routes.get(route, ()), routes.get((kind, "", key), ()) if venue else ()):
+            for patch, module_id in targets:
+                if patch.state is PatchState.ACTIVE and patch.feed(module_id, event):
+                    taken += 1
         return taken
 
     def on_trade(self, venue: str, trade: TradeValue) -> int:

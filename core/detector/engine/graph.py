@@ -12,6 +12,7 @@ import heapq
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from core.detector.engine.module import ModuleSpec
 from core.detector.engine.values import PortType
@@ -30,9 +31,9 @@ def check_id(text: str, what: str) -> str:
     return text
 
 
-@dataclass(frozen=True, order=True)
-class Endpoint:
-    """A port of a module: `module.port`."""
+class Endpoint(NamedTuple):
+    """A port of a module: `module.port`. A named tuple, not a dataclass: an evaluation hashes
+    endpoints dozens of times (values, fresh outputs), and a tuple hashes in C."""
 
     module: str
     port: str

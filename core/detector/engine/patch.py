@@ -38,6 +38,7 @@ from core.errors import FailedPrecondition, InvalidArgument, NotFound
 __all__ = ["Patch", "Timer"]
 
 Timer = Callable[[], int]
+_NONE_FRESH: frozenset[str] = frozenset()
 _ERROR_CHARS = 300
 
 
@@ -50,6 +51,9 @@ class _Step:
     outputs: Mapping[str, Endpoint]
     time_driven: bool
     sink: bool
+    source: bool
+    # The output ports feeding it: stepped when one of them is fresh.
+    upstream: frozenset[Endpoint] = frozenset()
 
 
 @dataclass
@@ -101,6 +105,9 @@ class Patch:
         self._fed: set[str] = set()
         self._restep: set[str] = set()
         self._plan: list[_Step] | None = None
+        # From the plan: the source module ids, and whether any module is time-driven.
+        self._sources: tuple[str, ...] = ()
+        self._time_driven = False
         self._on_change = on_change
         self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
 
@@ -262,11 +269,15 @@ class Patch:
 
     def on_tick(self, now_ns: int) -> bool:
         """The clock ticked: whether the patch has something to evaluate."""
-        for module_id, module in self.modules.items():
-            if isinstance(module, Source) and module.on_tick(now_ns):
+        self._steps()
+        modules = self.modules
+        for module_id in self._sources:
+            source = modules[module_id]
+            assert isinstance(source, Source)
+            if source.on_tick(now_ns):
                 self._fed.add(module_id)
                 self.dirty = True
-        return self.dirty or any(step.time_driven for step in self._steps())
+        return self.dirty or self._time_driven
 
     # ---- probes
 
@@ -295,26 +306,29 @@ class Patch:
         run = _Run(now_ns, ticking, emit)
         if emit:
             self.evaluations += 1
+        fed, restep, fresh = self._fed, self._restep, run.fresh
         for step in self._steps():
-            if self._due(step, run) and not self._step(step, run, timer, budget_ns):
+            # Due: a source fed, retuned/rebuilt/recabled, an upstream output fresh, or a tick
+            # for a time-driven module.
+            due = (
+                step.module_id in fed
+                or step.module_id in restep
+                or not fresh.isdisjoint(step.upstream)
+                or (ticking and step.time_driven)
+            )
+            if due and not self._step(step, run, timer, budget_ns):
                 return run.result
-        self._fed.clear()
-        self._restep.clear()
+        fed.clear()
+        restep.clear()
         self.dirty = False
-        for module_id, module in self.modules.items():
-            if isinstance(module, Source) and module.backlog():
-                self._fed.add(module_id)
+        modules = self.modules
+        for module_id in self._sources:
+            source = modules[module_id]
+            assert isinstance(source, Source)
+            if source.backlog():
+                fed.add(module_id)
                 self.dirty = True
         return run.result
-
-    def _due(self, step: _Step, run: _Run) -> bool:
-        module_id = step.module_id
-        return (
-            module_id in self._fed
-            or module_id in self._restep
-            or any(end in run.fresh for _, end in step.feeds)
-            or (run.ticking and step.time_driven)
-        )
 
     def _step(self, step: _Step, run: _Run, timer: Timer, budget_ns: int) -> bool:
         module = self.modules[step.module_id]
@@ -329,22 +343,27 @@ class Patch:
         elapsed = timer() - started
         if elapsed > budget_ns:
             run.result.slow.append(SlowModule(self.id, step.module_id, elapsed, budget_ns, run.now_ns))
-        if isinstance(module, Sink):
+        if step.sink:
+            assert isinstance(module, Sink)
             self._collect(step.module_id, module.take(), run)
         return True
 
     def _take_outputs(self, step: _Step, out: Outputs, run: _Run) -> None:
+        if not out:
+            return
+        outputs, values, fresh = step.outputs, self.values, run.fresh
+        probes = self.probes if run.emit else None
         for port, value in out.items():
-            end = step.outputs.get(port)
+            end = outputs.get(port)
             if end is None:
                 raise ValueError(f"step returned an unknown output {port!r}")
-            self.values[end] = value
-            run.fresh.add(end)
-            if self.probes and run.emit:
-                probe = self.probes.get(end)
+            values[end] = value
+            fresh.add(end)
+            if probes:
+                probe = probes.get(end)
                 if probe is not None:
                     probe.record(value, run.now_ns)
-        if not run.emit and out and isinstance(self.modules[step.module_id], Source):
+        if not run.emit and step.source:
             self.warmed[step.module_id] = self.warmed.get(step.module_id, 0) + 1
 
     def _collect(self, module_id: str, drafts: list[SignalDraft | PositionDraft], run: _Run) -> None:
@@ -405,14 +424,26 @@ class Patch:
 
     def _steps(self) -> list[_Step]:
         if self._plan is None:
-            self._plan = [self._plan_step(module_id) for module_id in self.graph.order]
+            plan = [self._plan_step(module_id) for module_id in self.graph.order]
+            self._sources = tuple(step.module_id for step in plan if step.source)
+            self._time_driven = any(step.time_driven for step in plan)
+            self._plan = plan
         return self._plan
 
     def _plan_step(self, module_id: str) -> _Step:
         spec = self.graph.nodes[module_id].spec
         feeds = tuple(sorted((c.target.port, c.source) for c in self.graph.feeding(module_id)))
         outputs = {port.name: Endpoint(module_id, port.name) for port in spec.outputs}
-        return _Step(module_id, feeds, outputs, spec.time_driven, isinstance(self.modules[module_id], Sink))
+        module = self.modules[module_id]
+        return _Step(
+            module_id,
+            feeds,
+            outputs,
+            spec.time_driven,
+            isinstance(module, Sink),
+            isinstance(module, Source),
+            frozenset(end for _, end in feeds),
+        )
 
     # ---- internals
 
@@ -460,10 +491,10 @@ class Patch:
 def module_inputs(
     values: Mapping[Endpoint, Value], feeds: tuple[tuple[str, Endpoint], ...], fresh: set[Endpoint]
 ) -> Inputs:
-    return Inputs(
-        {port: values.get(end) for port, end in feeds},
-        frozenset(port for port, end in feeds if end in fresh),
-    )
+    if not feeds:
+        return Inputs({}, _NONE_FRESH)
+    get = values.get
+    return Inputs({port: get(end) for port, end in feeds}, frozenset([p for p, end in feeds if end in fresh]))
 
 
 def _build(

@@ -1,0 +1,63 @@
+"""The detector's Prometheus metrics (served on the service's metrics port, core.service).
+
+The hot path: from the venue's receive stamp (`ts_recv_ns`) of a batch's events to the shell's
+clock right after `evaluate_due` returned for the burst that held the batch. Observed once per
+batch, for its newest event (the venue's stamp of the last event it put in the batch) and for
+its oldest (which adds the venue's own batching wait, up to one flush interval). The stream
+part (the same stamp of the newest event to the detector having the batch decoded) and the
+detector's own part (from having the batch to the end of its evaluation: conversion, queue,
+feed, evaluation) tell the venue and transport from the detector's work. Counting costs one
+call per batch, never one per event.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "EVALUATIONS",
+    "EVENTS",
+    "HOT_PATH",
+    "HOT_PATH_NEWEST",
+    "HOT_PATH_OLDEST",
+    "MARKET_EVENTS",
+    "PROCESSING",
+    "SIGNALS",
+    "STREAM",
+]
+
+# Fine below 10 ms (the goal), coarse up to 10 s (a stall).
+_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.006,
+    0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+)  # fmt: skip
+
+HOT_PATH = Histogram(
+    "trademesh_detector_hot_path_seconds",
+    "From the venue's receive stamp of a batch's newest (or oldest) event to the end of the "
+    "evaluation that took it, once per batch.",
+    ["event"],
+    buckets=_BUCKETS,
+)
+HOT_PATH_NEWEST = HOT_PATH.labels("newest")
+HOT_PATH_OLDEST = HOT_PATH.labels("oldest")
+STREAM = Histogram(
+    "trademesh_detector_stream_seconds",
+    "From the venue's receive stamp of a batch's newest event to the detector having the batch.",
+    buckets=_BUCKETS,
+)
+PROCESSING = Histogram(
+    "trademesh_detector_processing_seconds",
+    "From the detector having a batch (decoded) to the end of the evaluation that took it.",
+    buckets=_BUCKETS,
+)
+MARKET_EVENTS = Counter(
+    "trademesh_detector_market_events_total", "Market events received from the venues' streams."
+)
+EVENTS = Counter(
+    "trademesh_detector_events_total",
+    "Engine events fed (each trade; one book per symbol and batch, the latest).",
+)
+EVALUATIONS = Counter("trademesh_detector_evaluations_total", "Patch evaluations run (bursts and ticks).")
+SIGNALS = Counter("trademesh_detector_signals_total", "Signals emitted.")

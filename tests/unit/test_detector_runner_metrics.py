@@ -1,0 +1,96 @@
+"""The shell's metrics: a burst observes each batch's hot-path latency (venue stamp of its
+newest and oldest events, and the feed's receipt, to the end of the evaluation) and counts the
+events fed, the evaluations and the signals."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import REGISTRY
+
+from core.detector.engine.io import Event
+from core.detector.engine.outputs import Evaluation
+from core.detector.runner import Runner
+from tests.detector_support import BASE_NS, engine, trade
+
+MS = 1_000_000
+NOW = BASE_NS + 60 * 1_000_000_000
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def _samples() -> dict[str, float]:
+    newest, oldest = {"event": "newest"}, {"event": "oldest"}
+    return {
+        "newest_count": _sample("trademesh_detector_hot_path_seconds_count", newest),
+        "newest_sum": _sample("trademesh_detector_hot_path_seconds_sum", newest),
+        "oldest_sum": _sample("trademesh_detector_hot_path_seconds_sum", oldest),
+        "processing_count": _sample("trademesh_detector_processing_seconds_count"),
+        "processing_sum": _sample("trademesh_detector_processing_seconds_sum"),
+        "events": _sample("trademesh_detector_events_total"),
+        "evaluations": _sample("trademesh_detector_evaluations_total"),
+        "signals": _sample("trademesh_detector_signals_total"),
+    }
+
+
+def _runner(emitted: list[Evaluation]) -> Runner:
+    """A patch that signals on the first trade with a positive price; the clock stands still."""
+    core = engine()
+    patch = core.create_patch("p", "s", BASE_NS, venue="v", symbol="BTC-USDT")
+    patch.add_module("t", "trades", {}, BASE_NS)
+    patch.add_module("f", "trade_fields", {}, BASE_NS)
+    patch.add_module("up", "compare", {"op": ">", "value": 0.0}, BASE_NS)
+    patch.add_module("score", "weighted_score", {"threshold": 1.0}, BASE_NS)
+    patch.add_module("emit", "signal", {}, BASE_NS)
+    for cable in (
+        "t.trade -> f.trade",
+        "f.price -> up.a",
+        "up.out -> score.rule_1",
+        "score.signal -> emit.signal",
+    ):
+        patch.connect(cable, BASE_NS)
+    patch.activate(BASE_NS)
+
+    async def emit(evaluation: Evaluation) -> None:
+        emitted.append(evaluation)
+
+    return Runner(core, emit, clock=lambda: NOW)
+
+
+async def _run_until_emitted(runner: Runner, emitted: list[Evaluation]) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        for _ in range(200):
+            if emitted:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_a_burst_observes_each_batch_latency_and_counts_events_evaluations_and_signals() -> None:
+    emitted: list[Evaluation] = []
+    runner = _runner(emitted)
+    before = _samples()
+    trades: list[Event] = [
+        trade(NOW - 20 * MS, 100.0, trade_id="1"),
+        trade(NOW - 19 * MS, 101.0, trade_id="2"),
+    ]
+    runner.deliver("v", trades, NOW - 9 * MS, NOW - 4 * MS, NOW - 1 * MS)
+    runner.deliver("v", [trade(NOW - 18 * MS, 102.0, trade_id="3")])  # no stamps: not observed
+    await _run_until_emitted(runner, emitted)
+    after = _samples()
+    delta = {key: after[key] - before[key] for key in after}
+
+    assert len(emitted) == 1 and len(emitted[0].signals) == 1
+    assert delta["newest_count"] == 1 and delta["processing_count"] == 1
+    assert abs(delta["newest_sum"] - 0.004) < 1e-9
+    assert abs(delta["oldest_sum"] - 0.009) < 1e-9
+    assert abs(delta["processing_sum"] - 0.001) < 1e-9
+    assert delta["events"] == 3
+    assert delta["evaluations"] == 1  # both batches in one burst: one evaluation
+    assert delta["signals"] == 1
