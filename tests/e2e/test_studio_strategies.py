@@ -19,7 +19,12 @@ from tests.e2e.test_studio import WAIT_MS, log_in, open_market
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-EXAMPLES = ["trend/sim/BTC/USDT", "trend/sim/ETH/USDT", "mean_reversion/sim/BTC/USDT", "order_flow/sim/BTC/USDT"]
+EXAMPLES = [
+    "trend/sim/BTC/USDT",
+    "trend/sim/ETH/USDT",
+    "mean_reversion/sim/BTC/USDT",
+    "order_flow/sim/BTC/USDT",
+]
 TREND = "trend/sim/BTC/USDT"
 # The examples warm up from live 1s bars on a sim that has just started, then signal: the
 # detector's promise is signals within a minute or so of start.
@@ -79,9 +84,10 @@ async def test_the_patch_view_draws_every_module_and_cable_with_live_probe_value
     await expect(drawn).to_have_count(len(modules), timeout=WAIT_MS)
     assert set(await drawn.evaluate_all("gs => gs.map(g => g.dataset.moduleId)")) == modules
     orders = await drawn.evaluate_all("gs => gs.map(g => Number(g.dataset.order))")
-    assert sorted(orders) == list(range(1, len(modules) + 1)), "every module has its place in the evaluation order"
+    assert sorted(orders) == list(range(1, len(modules) + 1)), "each module has its place in the order"
     paths = page.locator("#patch-graph path.cable")
-    assert {tuple(c) for c in await paths.evaluate_all("ps => ps.map(p => [p.dataset.from, p.dataset.to])")} == cables
+    ends = await paths.evaluate_all("ps => ps.map(p => [p.dataset.from, p.dataset.to])")
+    assert {(a, b) for a, b in ends} == cables
     # Cables run forward: a cable's source box is left of its target's.
     lefts = dict(await drawn.evaluate_all("gs => gs.map(g => [g.dataset.moduleId, g.getBBox().x])"))
     assert all(lefts[a.split(".")[0]] < lefts[b.split(".")[0]] for a, b in cables)

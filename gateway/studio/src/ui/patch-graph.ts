@@ -12,7 +12,7 @@ const BOX_H = 44;
 const GAP_X = 90;
 const GAP_Y = 22;
 const PAD = 16;
-const LONGEST_TEXT = 24;
+const LONGEST_TEXT = 14;
 const PORT_GAP = 16;
 
 function svg<K extends keyof SVGElementTagNameMap>(
@@ -38,6 +38,12 @@ export function probeText(update: ProbeUpdate): string {
     return String(Number(n.toFixed(digits)));
   }
   return value.value.length > LONGEST_TEXT ? `${value.value.slice(0, LONGEST_TEXT - 1)}…` : value.value;
+}
+
+/** A probe value in full, for its tooltip. */
+function fullText(update: ProbeUpdate): string {
+  const value = update.value?.value;
+  return value === undefined || value.case === undefined ? "" : String(value.value);
 }
 
 /** Where each module's box is, and where each input port meets its left edge. */
@@ -148,7 +154,8 @@ export class PatchGraphView {
     const d = `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`;
     const title = svg("title", {}, `${source} → ${target}`);
     cables.append(svg("path", { class: "cable", d, "data-from": source, "data-to": target }, title));
-    // The label sits on the cable's last stretch, just before the input it feeds.
+    // The label sits on the cable's last stretch, just before the input it feeds; the whole
+    // value (a bar or signal as text) is its tooltip.
     const at = { x: x2 - 6, y: y2 - 4, "text-anchor": "end" };
     const text = svg("text", { class: "probe", ...at, "data-port": source, "data-to": target });
     labels.append(text);
@@ -159,8 +166,9 @@ export class PatchGraphView {
     for (const { port, text } of this.labels) {
       const update = this.values.get(port);
       const shown = update === undefined ? "" : probeText(update);
-      if (text.textContent !== shown) {
-        text.textContent = shown;
+      if (text.getAttribute("data-value") !== shown) {
+        const full = update === undefined ? "" : fullText(update);
+        text.replaceChildren(shown, svg("title", {}, full));
         text.setAttribute("data-value", shown);
       }
     }

@@ -145,7 +145,10 @@ export class SignalMarkers {
     this.tooltip.dataset.signalId = signal.signalId;
     const left = Math.min(x + 12, Math.max(0, this.host.clientWidth - 320));
     this.tooltip.style.left = `${left}px`;
-    this.tooltip.style.top = `${Math.max(0, y - 40)}px`;
+    // Over the marker in the chart's lower half, under it in the upper: always inside the chart.
+    const low = y > this.host.clientHeight / 2;
+    this.tooltip.style.top = `${low ? y - 12 : y + 24}px`;
+    this.tooltip.style.transform = low ? "translateY(-100%)" : "";
     this.tooltip.hidden = false;
   }
 }
