@@ -50,7 +50,8 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   );
   const health = new HealthBoard(clients, (names) => market.setVenues(names));
   const strategies = new StrategiesPage(clients, live, connection, signal);
-  const trading = h("main", { id: "trading-page", class: "grid" }, health.root, market.root, ladder.root, tape.root, desk.root);
+  const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
+  const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
   const nav = h(
     "nav",
     { class: "pages" },

@@ -38,8 +38,10 @@ function tooltipBody(signal: Signal): HTMLElement[] {
     ),
   );
   const head = `${signal.strategyId} · ${label(Direction, signal.direction)} · conviction ${signal.conviction}`;
-  const detail = `score ${signal.score} / threshold ${signal.threshold} · ${clockTime(signal.tsSignalNs)} · version ${signal.patchVersion}`;
-  return [h("strong", {}, head), h("div", { class: "detail" }, detail), table(["rule", "weight", "value", "fired"], rules)];
+  const score = `score ${signal.score} / threshold ${signal.threshold}`;
+  const detail = `${score} · ${clockTime(signal.tsSignalNs)} · version ${signal.patchVersion}`;
+  const columns = ["rule", "weight", "value", "fired"];
+  return [h("strong", {}, head), h("div", { class: "detail" }, detail), table(columns, rules)];
 }
 
 export class SignalMarkers {

@@ -30,7 +30,8 @@ export class SignalTimeline {
         const rule = signal.rules.find((r) => r.name === name);
         if (rule === undefined || !rule.fired) return [];
         const title = `${clockTime(signal.tsSignalNs)} · ${name} = ${rule.value || "–"} (weight ${rule.weight})`;
-        return [h("span", { class: "fire", style: `left: ${at(signal.tsSignalNs)}`, title, "data-ts": String(signal.tsSignalNs) })];
+        const ts = signal.tsSignalNs;
+        return [h("span", { class: "fire", style: `left: ${at(ts)}`, title, "data-ts": String(ts) })];
       });
       return h(
         "div",

@@ -90,7 +90,11 @@ export class StrategiesPage {
     void follow(
       this.context(signal),
       (signal, opened) =>
-        this.live.subscribe(Patch.method.streamStrategyStatus, { patchIds: [] }, { signal, onAdded: opened, target: DETECTOR }),
+        this.live.subscribe(
+          Patch.method.streamStrategyStatus,
+          { patchIds: [] },
+          { signal, onAdded: opened, target: DETECTOR },
+        ),
       (message) => {
         for (const status of message.statuses) {
           this.statuses.set(status.patchId, status);
