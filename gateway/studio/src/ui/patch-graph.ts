@@ -9,7 +9,7 @@ import { h, throttled } from "./dom";
 const SVG = "http://www.w3.org/2000/svg";
 const BOX_W = 150;
 const BOX_H = 44;
-const GAP_X = 90;
+const GAP_X = 120;
 const GAP_Y = 22;
 const PAD = 16;
 const LONGEST_TEXT = 14;
