@@ -1,7 +1,8 @@
 """The mesh Studio runs against in the browser tests, every part a real `trademesh` process.
 
 The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
-then the sim venue, ingest, recorder, bars and bridge, each registering with the gateway
+then the sim venue, ingest, recorder, bars, bridge and the detector (the example strategies, its
+patches in the module's database), each registering with the gateway
 through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The API key comes from
 `trademesh keys create`, as an operator would make one.
 """
@@ -66,6 +67,7 @@ class StudioMesh:
     gateway: ServiceProcess | None = None
     venue: ServiceProcess | None = None
     bridge: ServiceProcess | None = None
+    detector: ServiceProcess | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
 
@@ -109,6 +111,9 @@ class StudioMesh:
         for name in ("ingest", "recorder", "bars"):
             self.processes.start(name, *venue_link(name, self.venue.address))
         self.start_bridge()
+        self.detector = self.processes.start(
+            "detector", *venue_link("detector", self.venue.address), "--database-url", self.database_url
+        )
 
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")

@@ -10,6 +10,7 @@ request with the connection it went on, and whether it finished), and the gatewa
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -172,3 +173,34 @@ async def test_three_tabs_of_one_browser_stay_live_on_a_stream_each(
     assert metrics == {"open_streams": 3.0, "sessions": 3.0, "subscriptions": 6.0}, metrics
     for tab in tabs[1:]:
         await tab.close()
+
+
+async def test_the_strategies_page_with_a_patch_open_stays_on_the_one_stream(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    # The Strategies page adds two live panels (every patch's status, and the open patch's probes)
+    # on top of the trading page's two, which keep running: four subscriptions, one stream.
+    log = await NetworkLog.attach(page)
+    await open_every_panel(page, mesh, api_key)
+    await page.click("#nav-strategies")
+    await page.locator('#patches tr[data-patch-id="trend/sim/BTC/USDT"] a').click(timeout=WAIT_MS)
+    await expect(page.locator("#strategies .status")).to_have_text("live", timeout=WAIT_MS)
+    probe = page.locator('#patch-graph text.probe[data-port="ohlcv.close"]').first
+    await expect(probe).to_have_attribute("data-value", re.compile(r"\d"), timeout=90_000)
+    await expect(page.locator("#patch-view .status")).to_have_text("live", timeout=WAIT_MS)
+    await asyncio.sleep(LONG_LIVED_S + 1)  # the polls (patches, signals, venues, orders) go round
+
+    streams = log.streams()
+    summary = f"{sorted(path(r) for r in streams)} on {len(connections(streams))} connections"
+    assert [path(r) for r in streams] == ["/trademesh.mux.v1.Mux/Open"], summary
+    assert len(connections(streams)) == 1 <= MAX_LIVE_CONNECTIONS, summary
+    metrics = await asyncio.to_thread(gateway_metrics, mesh)
+    assert metrics == {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 4.0}, (metrics, summary)
+    # Leaving the page lets its two subscriptions go.
+    await page.click("#nav-trading")
+
+    async def two_left() -> bool | None:
+        now = await asyncio.to_thread(gateway_metrics, mesh)
+        return True if now["subscriptions"] == 2.0 else None
+
+    await until(two_left, WAIT_MS / 1000, 0.2, "the strategies page's subscriptions removed")

@@ -11,6 +11,8 @@ import { fill, h, showStatus } from "./ui/dom";
 import { HealthBoard } from "./ui/health";
 import { Ladder } from "./ui/ladder";
 import { MarketView } from "./ui/market";
+import { parseRoute, showPage } from "./ui/pages";
+import { StrategiesPage } from "./ui/strategies";
 import { Tape } from "./ui/tape";
 import { TradingDesk } from "./ui/trading";
 
@@ -47,6 +49,15 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     desk.select(venue, symbol),
   );
   const health = new HealthBoard(clients, (names) => market.setVenues(names));
+  const strategies = new StrategiesPage(clients, live, connection, signal);
+  const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
+  const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
+  const nav = h(
+    "nav",
+    { class: "pages" },
+    h("a", { id: "nav-trading", href: "#/" }, "Trading"),
+    h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
+  );
 
   const logout = h("button", { id: "logout", type: "button" }, "Log out");
   logout.addEventListener("click", () => end(""));
@@ -56,11 +67,16 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
       "header",
       { class: "top" },
       h("h1", {}, "trademesh Studio"),
+      nav,
       h("span", { id: "key-name", class: "who" }, `key: ${session.keyName}`),
       logout,
     ),
     connectionBanner(connection, signal),
-    h("main", { class: "grid" }, health.root, market.root, ladder.root, tape.root, desk.root),
+    trading,
+    strategies.root,
   );
+  const route = (): void => showPage(parseRoute(window.location.hash), { trading, strategies, nav });
+  window.addEventListener("hashchange", route, { signal });
+  route();
   void health.run({ signal, connection, onStatus: (status) => showStatus(health.status, status) });
 }

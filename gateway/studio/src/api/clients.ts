@@ -3,11 +3,15 @@ import { type CallOptions, type Client, createClient, type Transport } from "@co
 import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
+import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 
 // Names the venue instance when several serve the same service (gateway/contracts.py).
 export const TARGET_HEADER = "x-trademesh-target";
+
+// The detector instance Studio's strategy views call (`trademesh detector`'s default name).
+export const DETECTOR = "detector";
 
 // Every unary call has a deadline: a hung upstream shows as an error, not a frozen panel.
 const UNARY_TIMEOUT_MS = 10_000;
@@ -17,6 +21,7 @@ export interface Clients {
   admin: Client<typeof Admin>;
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
+  patch: Client<typeof Patch>;
   tradeFlow: Client<typeof TradeFlow>;
 }
 
@@ -26,6 +31,7 @@ export function createClients(transport: Transport): Clients {
     admin: createClient(Admin, transport),
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
+    patch: createClient(Patch, transport),
     tradeFlow: createClient(TradeFlow, transport),
   };
 }

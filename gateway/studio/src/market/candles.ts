@@ -35,6 +35,11 @@ export class CandleSeries {
     return [...this.points.values()].sort((a, b) => a.time - b.time);
   }
 
+  /** The candle of the interval starting at `time` (seconds), if there is one. */
+  at(time: number): CandlePoint | undefined {
+    return this.points.get(time);
+  }
+
   last(): CandlePoint | undefined {
     return this.points.get(this.lastTime);
   }

@@ -1,6 +1,6 @@
 // The candlestick chart (lightweight-charts). It draws what a CandleSeries holds; the series'
 // size, last close and last time are also written to data attributes, so tests and tools can
-// read what the chart shows without reading pixels.
+// read what the chart shows without reading pixels. Signals are drawn over it (SignalMarkers).
 import {
   CandlestickSeries,
   ColorType,
@@ -10,9 +10,11 @@ import {
   type ISeriesApi,
   type UTCTimestamp,
 } from "lightweight-charts";
+import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import { forDrawing } from "../lib/decimal";
 import type { CandlePoint, CandleSeries, Change } from "../market/candles";
 import { h } from "./dom";
+import { SignalMarkers } from "./signal-markers";
 
 function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
   return {
@@ -28,6 +30,7 @@ export class CandleChart {
   readonly root = h("div", { id: "chart", class: "chart", "data-candles": 0 });
   private readonly chart: IChartApi;
   private readonly series: ISeriesApi<"Candlestick">;
+  private readonly markers: SignalMarkers;
   private lastDrawn = -Infinity;
 
   constructor() {
@@ -44,6 +47,13 @@ export class CandleChart {
       wickUpColor: "#26a69a",
       wickDownColor: "#ef5350",
     });
+    this.markers = new SignalMarkers(this.chart, this.series, this.root);
+    this.root.append(this.markers.root);
+  }
+
+  /** The signals of the shown venue and symbol, drawn at their candles. */
+  signals(signals: readonly Signal[]): void {
+    this.markers.show(signals);
   }
 
   /** Draws the whole series again (a new symbol or timeframe, or history loaded). */
@@ -75,6 +85,7 @@ export class CandleChart {
     this.root.dataset.candles = String(candles.size);
     this.root.dataset.lastClose = last?.close ?? "";
     this.root.dataset.lastTime = last === undefined ? "" : String(last.time);
+    this.markers.redraw(candles);
   }
 
   /** The price precision of the instrument (decimals of its tick size), for the price axis. */

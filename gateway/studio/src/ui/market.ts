@@ -6,10 +6,11 @@ import type { LiveStreams } from "../api/live";
 import type { Instrument } from "../gen/trademesh/common/v1/common_pb";
 import type { Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import type { Connection } from "../lib/connection";
-import { childController, type LoopContext, poll } from "../lib/loop";
+import { childController, type LoopContext, type PanelStatus, poll } from "../lib/loop";
 import type { OrderBook } from "../market/book";
 import { CandleSeries, type Change } from "../market/candles";
 import { type FeedView, runFeed, type Selection } from "../market/feed";
+import { runSignals } from "../market/signals";
 import { TIMEFRAMES, type TimeframeOption } from "../market/timeframes";
 import { CandleChart } from "./chart";
 import { fill, h, panel, showStatus } from "./dom";
@@ -123,6 +124,15 @@ export class MarketView implements FeedView {
     this.onSelect(selection.venue, selection.symbol);
     this.feedController = childController(this.appSignal);
     void runFeed(this.context(this.feedController.signal), this.clients, this.live, selection, this);
+    this.chart.signals([]);
+    const ctx = { ...this.context(this.feedController.signal), onStatus: (s: PanelStatus) => this.signalsStatus(s) };
+    void runSignals(ctx, this.clients, selection.venue, selection.symbol, (list) => this.chart.signals(list));
+  }
+
+  /** The markers' poll reports on the chart (data-signals-status), not in the market's status:
+   * a mesh without a detector has a chart all the same. */
+  private signalsStatus(status: PanelStatus): void {
+    this.chart.root.dataset.signalsStatus = status.text;
   }
 
   private context(signal: AbortSignal): LoopContext {

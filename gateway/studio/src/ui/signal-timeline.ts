@@ -1,0 +1,53 @@
+// The selected patch's signal timeline: a row per rule, a mark at each signal time where the rule
+// fired (its value on hover), over the span of the signals listed (ListSignals, newest first).
+import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
+import { clockTime } from "../lib/format";
+import { fill, h } from "./dom";
+
+/** The rules' names, in the order the newest signal lists them, then any older ones. */
+function ruleNames(signals: readonly Signal[]): string[] {
+  const names: string[] = [];
+  for (const signal of signals) for (const rule of signal.rules) if (!names.includes(rule.name)) names.push(rule.name);
+  return names;
+}
+
+export class SignalTimeline {
+  readonly root = h("div", { id: "signal-timeline", class: "timeline" });
+
+  show(signals: readonly Signal[]): void {
+    if (signals.length === 0) {
+      fill(this.root, h("p", { class: "empty" }, "no signals yet"));
+      this.root.dataset.signals = "0";
+      return;
+    }
+    const times = signals.map((s) => s.tsSignalNs);
+    const start = times.reduce((a, b) => (a < b ? a : b));
+    const end = times.reduce((a, b) => (a > b ? a : b));
+    const span = Number(end - start) || 1;
+    const at = (ts: bigint): string => `${signals.length === 1 ? 50 : (Number(ts - start) / span) * 100}%`;
+    const rows = ruleNames(signals).map((name) => {
+      const marks = signals.flatMap((signal) => {
+        const rule = signal.rules.find((r) => r.name === name);
+        if (rule === undefined || !rule.fired) return [];
+        const title = `${clockTime(signal.tsSignalNs)} · ${name} = ${rule.value || "–"} (weight ${rule.weight})`;
+        const ts = signal.tsSignalNs;
+        return [h("span", { class: "fire", style: `left: ${at(ts)}`, title, "data-ts": String(ts) })];
+      });
+      return h(
+        "div",
+        { class: "rule-row", "data-rule": name, "data-fired": marks.length },
+        h("span", { class: "rule-name" }, name),
+        h("div", { class: "track" }, ...marks),
+      );
+    });
+    const axis = h(
+      "div",
+      { class: "axis" },
+      h("span", {}, clockTime(start)),
+      h("span", {}, `${signals.length} signal${signals.length === 1 ? "" : "s"}`),
+      h("span", {}, clockTime(end)),
+    );
+    fill(this.root, ...rows, axis);
+    this.root.dataset.signals = String(signals.length);
+  }
+}

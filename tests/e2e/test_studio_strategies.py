@@ -1,0 +1,179 @@
+"""Studio's Strategies page in a real browser against a real mesh with a real detector running the
+example strategies (see studio_mesh): the patch list live from StreamStrategyStatus, a patch's
+graph with live probe values, parameter edits with the detector's field violations, pause and
+activate, signal markers on the market chart with their rules on hover, and the signal timeline.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.studio_mesh import ROOT, StudioMesh, artifact
+from tests.e2e.test_studio import WAIT_MS, log_in, open_market
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+EXAMPLES = [
+    "trend/sim/BTC/USDT",
+    "trend/sim/ETH/USDT",
+    "mean_reversion/sim/BTC/USDT",
+    "order_flow/sim/BTC/USDT",
+]
+TREND = "trend/sim/BTC/USDT"
+# The examples warm up from live 1s bars on a sim that has just started, then signal: the
+# detector's promise is signals within a minute or so of start.
+WARM_MS = 90_000
+SIGNAL_MS = 120_000
+STRATEGIES = ROOT / "core" / "detector" / "strategies"
+
+
+def strategy_graph(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
+    """(module ids, cables as (from port, to port)) of a strategy file."""
+    data = tomllib.loads(path.read_text())
+    modules = {m["id"] for m in data["modules"]}
+    cables = {tuple(part.strip() for part in c.split("->")) for c in data["cables"]}
+    return modules, {(a, b) for a, b in cables}
+
+
+async def open_strategies(page: Page, mesh: StudioMesh, key: str, patch_id: str | None = None) -> None:
+    await log_in(page, mesh, key)
+    await page.click("#nav-strategies")
+    await expect(page.locator("#strategies-page")).to_be_visible()
+    await expect(page.locator("#trading-page")).to_be_hidden()
+    if patch_id is not None:
+        link = page.locator(f'#patches tr[data-patch-id="{patch_id}"] a')
+        await link.click(timeout=WAIT_MS)
+        await expect(page.locator("#patch-view")).to_have_attribute("data-patch-id", patch_id)
+        await expect(page.locator("#patch-graph")).to_be_visible(timeout=WAIT_MS)
+
+
+async def test_the_strategies_page_lists_the_example_patches_going_active(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await open_strategies(page, mesh, api_key)
+    for patch_id in EXAMPLES:
+        row = page.locator(f'#patches tr[data-patch-id="{patch_id}"]')
+        await expect(row).to_have_attribute("data-state", "active", timeout=WARM_MS)
+        await expect(row.locator('[data-col="warm"]')).to_have_text("yes", timeout=WAIT_MS)
+        strategy, venue, *symbol = patch_id.split("/")
+        await expect(row.locator('[data-col="strategy"]')).to_have_text(strategy)
+        await expect(row.locator('[data-col="market"]')).to_have_text(f"{venue} {'/'.join(symbol)}")
+        assert re.fullmatch(r"\d+", await row.locator('[data-col="version"]').inner_text())
+    # Status comes once a second: evaluations/s of a busy patch turn non-zero.
+    rate = page.locator(f'#patches tr[data-patch-id="{TREND}"] [data-col="rate"]')
+    await expect(rate).to_have_text(re.compile(r"^(?!0\.0$)\d+(\.\d)?$"), timeout=WAIT_MS)
+    await expect(page.locator("#strategies .status")).to_have_text("live")
+    # Back to trading: the market is still there.
+    await page.click("#nav-trading")
+    await expect(page.locator("#health")).to_be_visible()
+    await expect(page.locator("#strategies-page")).to_be_hidden()
+
+
+async def test_the_patch_view_draws_every_module_and_cable_with_live_probe_values(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await open_strategies(page, mesh, api_key, TREND)
+    modules, cables = strategy_graph(STRATEGIES / "trend.toml")
+    drawn = page.locator("#patch-graph .module")
+    await expect(drawn).to_have_count(len(modules), timeout=WAIT_MS)
+    assert set(await drawn.evaluate_all("gs => gs.map(g => g.dataset.moduleId)")) == modules
+    orders = await drawn.evaluate_all("gs => gs.map(g => Number(g.dataset.order))")
+    assert sorted(orders) == list(range(1, len(modules) + 1)), "each module has its place in the order"
+    paths = page.locator("#patch-graph path.cable")
+    ends = await paths.evaluate_all("ps => ps.map(p => [p.dataset.from, p.dataset.to])")
+    assert {(a, b) for a, b in ends} == cables
+    # Cables run forward: a cable's source box is left of its target's.
+    lefts = dict(await drawn.evaluate_all("gs => gs.map(g => [g.dataset.moduleId, g.getBBox().x])"))
+    assert all(lefts[a.split(".")[0]] < lefts[b.split(".")[0]] for a, b in cables)
+    # Live values: the close on its cables is a number, and it changes as bars close.
+    close = page.locator('#patch-graph text.probe[data-port="ohlcv.close"]').first
+    await expect(close).to_have_attribute("data-value", re.compile(r"^\d+(\.\d+)?$"), timeout=WARM_MS)
+    first = await close.get_attribute("data-value")
+    await expect(close).not_to_have_attribute("data-value", first or "", timeout=WAIT_MS)
+    trend_up = page.locator('#patch-graph text.probe[data-port="trend_up.out"]')
+    await expect(trend_up).to_have_attribute("data-value", re.compile(r"^(true|false)$"), timeout=WAIT_MS)
+    await page.locator("#patch-graph").screenshot(path=artifact("patch-graph-trend"))
+
+
+async def test_a_signal_shows_on_the_chart_with_its_rules_and_in_its_patch_timeline(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")  # 1m: markers stay put while hovered
+    marker = page.locator("#chart .signal-marker").first
+    await expect(marker).to_be_visible(timeout=SIGNAL_MS)
+    direction = await marker.get_attribute("data-direction")
+    assert direction in {"long", "short", "flat"}
+    assert 0 <= float(await marker.get_attribute("data-conviction") or "-1") <= 1
+    strategy = await marker.get_attribute("data-strategy")
+    assert strategy in {"trend", "mean_reversion", "order_flow"}
+    await marker.hover()
+    tooltip = page.locator("#signal-tooltip")
+    await expect(tooltip).to_be_visible()
+    await expect(tooltip).to_contain_text(strategy or "")
+    rules = tooltip.locator("tr[data-rule]")
+    assert await rules.count() >= 2
+    assert await tooltip.locator('tr[data-fired="true"]').count() >= 1, "a signal has rules that fired"
+    fired = await tooltip.locator('tr[data-fired="true"]').evaluate_all("rs => rs.map(r => r.dataset.rule)")
+    await page.locator("#chart").screenshot(path=artifact("chart-signal-tooltip"))
+
+    # Its patch's timeline: a row per rule, a mark where each fired.
+    await page.goto(f"{mesh.url}/#/strategies/{quote(f'{strategy}/sim/BTC/USDT', safe='')}")
+    timeline = page.locator("#signal-timeline")
+    await expect(timeline).not_to_have_attribute("data-signals", "0", timeout=WAIT_MS)
+    for rule in fired:
+        row = timeline.locator(f'.rule-row[data-rule="{rule}"]')
+        await expect(row).to_be_visible()
+        assert int(await row.get_attribute("data-fired") or "0") >= 1
+        assert await row.locator(".fire").count() >= 1
+
+
+async def test_params_are_edited_with_violations_shown_and_pause_and_activate_work(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    await open_strategies(page, mesh, api_key, TREND)
+    state = page.locator("#patch-state")
+    version = page.locator("#patch-version")
+    await expect(state).to_have_attribute("data-state", "active", timeout=WARM_MS)
+    await page.click("#patch-pause")
+    await expect(state).to_have_attribute("data-state", "paused", timeout=WAIT_MS)
+    await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_have_attribute(
+        "data-state", "paused", timeout=WAIT_MS
+    )
+    await expect(page.locator("#patch-activate")).to_be_enabled()
+    await expect(page.locator("#patch-pause")).to_be_disabled()
+
+    before = int(await version.get_attribute("data-version") or "0")
+    period = page.locator('input[name="fast.period"]')
+    await period.fill("8")
+    await page.click('#patch-params fieldset[data-module-id="fast"] button.set-params')
+    await expect(version).to_have_attribute("data-version", str(before + 1), timeout=WAIT_MS)
+    await expect(page.locator('input[name="fast.period"]')).to_have_value("8")
+
+    # Out of range: the detector's field violation under the input, the version unchanged.
+    await page.locator('input[name="fast.period"]').fill("0")
+    await page.click('#patch-params fieldset[data-module-id="fast"] button.set-params')
+    violation = page.locator('#patch-params .violation[data-field="fast.period"]')
+    await expect(violation).to_contain_text("out of range", timeout=WAIT_MS)
+    await expect(page.locator('#patch-params fieldset[data-module-id="fast"] .message')).to_contain_text(
+        "invalid argument"
+    )
+    await expect(version).to_have_attribute("data-version", str(before + 1))
+    await page.screenshot(path=artifact("patch-param-violation"), full_page=True)
+
+    # Back to the file's value, then active again (warmed from the venue's candles).
+    await page.locator('input[name="fast.period"]').fill("12")
+    await page.click('#patch-params fieldset[data-module-id="fast"] button.set-params')
+    await expect(version).to_have_attribute("data-version", str(before + 2), timeout=WAIT_MS)
+    await page.click("#patch-activate")
+    await expect(state).to_have_attribute("data-state", "active", timeout=WAIT_MS)
+    await expect(page.locator("#patch-message")).to_have_text("activated")
+    await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_have_attribute(
+        "data-state", "active", timeout=WAIT_MS
+    )
