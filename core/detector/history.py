@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 _CALL_TIMEOUT_S = 10.0
 _BAR_SOURCES = ("trade_bars", "bars")
-_BY_LABEL = {timeframe.label: timeframe for timeframe in Timeframe}
 
 
 async def bar_history(
@@ -41,7 +40,7 @@ async def bar_history(
             continue
         venue = str(node.params.get("venue") or patch.venue)
         symbol = str(node.params.get("symbol") or patch.symbol)
-        timeframe = _BY_LABEL[str(node.params.get("timeframe", "1m"))]
+        timeframe = Timeframe.from_label(str(node.params.get("timeframe", "1m")))
         bars = await _candles(channel, metadata, symbol, timeframe, need, now_ns)
         history += [(venue, bar) for bar in bars]
     history.sort(key=lambda item: event_time(item[1]))

@@ -27,7 +27,6 @@ __all__ = [
 
 Params = Mapping[str, int | float | bool | str]
 _TIMEFRAMES = tuple(timeframe.label for timeframe in Timeframe)
-_BY_LABEL = {timeframe.label: timeframe for timeframe in Timeframe}
 
 
 def _venue() -> Param:
@@ -135,7 +134,8 @@ class TradeBarsSource(_MarketSource):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         lateness_ns = int(params["lateness_ms"]) * 1_000_000
-        self.builder = BarBuilder(str(params["symbol"]), _BY_LABEL[str(params["timeframe"])], lateness_ns)
+        timeframe = Timeframe.from_label(str(params["timeframe"]))
+        self.builder = BarBuilder(str(params["symbol"]), timeframe, lateness_ns)
         self._closed: deque[BarValue] = deque()
 
     def feed(self, event: Event) -> bool:
@@ -177,7 +177,7 @@ class BarsSource(_MarketSource):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self.timeframe_s = _BY_LABEL[str(params["timeframe"])].value
+        self.timeframe_s = Timeframe.from_label(str(params["timeframe"])).value
         self._closed: deque[BarValue] = deque()
 
     def feed(self, event: Event) -> bool:
