@@ -47,6 +47,7 @@ INNER = textwrap.dedent(
     async def test_waits_to_be_interrupted(tmp_path: Path) -> None:
         started(tmp_path)
         try:
+            Path(os.environ["GUARD_SLEEP_FILE"]).write_text("sleeping")
             await asyncio.sleep(300)
         finally:
             Path(os.environ["GUARD_FINALLY_FILE"]).write_text("ran")
@@ -61,6 +62,7 @@ class Inner:
         (directory / "test_inner.py").write_text(INNER)
         self.pid_file = directory / "venue.pid"
         self.finally_file = directory / "finally"
+        self.sleep_file = directory / "sleeping"
         args = [sys.executable, "-m", "pytest", "-p", "tests.process_guard", "-p", "no:cacheprovider"]
         args += ["-o", "asyncio_mode=auto", "--rootdir", str(directory), "-q", "-k", test, *extra]
         args += ["--basetemp", str(directory / "tmp")]  # not pytest's shared temp root
@@ -69,6 +71,7 @@ class Inner:
             "PYTHONPATH": str(ROOT),
             "GUARD_PID_FILE": str(self.pid_file),
             "GUARD_FINALLY_FILE": str(self.finally_file),
+            "GUARD_SLEEP_FILE": str(self.sleep_file),
             "TRADEMESH_TOKEN": TEST_TOKEN,
         }
         self.process = subprocess.Popen(
@@ -88,14 +91,38 @@ class Inner:
             time.sleep(0.05)
         return int(self.pid_file.read_text())
 
-    def output(self, timeout_s: float = 60.0) -> str:
-        out, _ = self.process.communicate(timeout=timeout_s)
+    def sleeping(self, timeout_s: float = 60.0) -> None:
+        """Wait until the inner test is inside its `try` (a signal sent sooner, on a loaded
+        machine, would land before it and test nothing of the `finally`)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.sleep_file.exists():
+            assert self.process.poll() is None, f"the inner pytest ended early:\n{self.output()}"
+            assert time.monotonic() < deadline, "the inner test never reached its sleep"
+            time.sleep(0.05)
+        time.sleep(0.2)  # from the marker into the sleep itself
+
+    def output(self, timeout_s: float = 90.0) -> str:
+        try:
+            out, _ = self.process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the inner pytest still runs after {timeout_s} s: {_signals(self.process.pid)}"
+            ) from None
         return out
 
     def end(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _signals(pid: int) -> str:
+    """The signal masks of a process (/proc/PID/status), to tell an ignored or blocked SIGINT."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "gone"
+    return " ".join(line for line in lines if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt")))
 
 
 def running(pid: int) -> bool:
@@ -131,7 +158,7 @@ def test_an_interrupted_run_runs_the_tests_finally_and_leaves_no_venue(tmp_path:
     inner = Inner(tmp_path, "waits_to_be_interrupted")
     try:
         pid = inner.venue_pid()
-        time.sleep(0.5)  # into the test's sleep
+        inner.sleeping()
         inner.process.send_signal(signum)
         output = inner.output()
         assert inner.process.returncode == 2 and "KeyboardInterrupt" in output, output
@@ -147,7 +174,7 @@ def test_sigterm_to_an_xdist_run_reaches_its_workers_and_leaves_no_venue(tmp_pat
         pid = inner.venue_pid()
         workers = [p for p in descendants(inner.process.pid) if p != pid]
         assert workers, "no xdist workers"
-        time.sleep(0.5)
+        inner.sleeping()
         inner.process.send_signal(signal.SIGTERM)
         output = inner.output()
         assert inner.process.returncode != 0, output
