@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from core.errors import InvalidArgument
 from core.fanout import Overflow
-from core.model import Channel, Execution, Side, StreamKey
+from core.model import Channel, Execution, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed
@@ -204,3 +206,46 @@ def test_the_default_market_always_quotes_both_sides() -> None:
             book = venue.exchange.book(symbol)
             thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
     assert thinnest >= 2
+
+
+async def test_history_s_fills_the_candles_before_the_sim_opens_and_publishes_none_of_it() -> None:
+    config = SimConfig(symbols=(FAST,), history_s=30)
+    venue = SimVenue(config)
+    feed = MarketFeed("sim", StreamTable())
+    tape = Tape(feed, "BTC/USDT")
+    before = time.time_ns()
+    await venue.start(VenueContext(feed, lambda e: None), venue.default_streams())
+    try:
+        candles = await venue.candles("BTC/USDT", Timeframe.S1, 0, 2**63 - 1, 1000)
+        closed = [c for c in candles if c.closed]
+        # Every second of the 30 played, in simulated time ending when it opened, closed.
+        assert 29 <= len(closed) <= 31, len(closed)
+        assert closed[-1].open_time_ns < before + 10**9
+        assert closed[0].open_time_ns >= before - 31 * 10**9
+        assert sum(c.trade_count for c in closed) >= 29 * TAKERS_PER_S // 2
+        # The book starts as the matching engine's book after its history, not as a resync.
+        bids, asks = feed.book("BTC/USDT").snapshot()
+        assert bids == _engine_levels(venue, "BTC/USDT", Side.BUY) and len(asks) > 5
+        assert feed.stats("BTC/USDT", Channel.BOOK).resyncs == 0
+    finally:
+        await venue.stop()
+    tape.fanout.end_all()
+    # Any trade on the stream was made live, after the sim opened: none from its history.
+    assert all(ts >= before for ts in [t async for t in _trade_times(tape)])
+
+
+async def test_without_history_s_the_sim_opens_with_no_candles() -> None:
+    venue = SimVenue(SimConfig(symbols=(FAST,)))
+    feed = MarketFeed("sim", StreamTable())
+    await venue.start(VenueContext(feed, lambda e: None), venue.default_streams())
+    try:
+        assert await venue.candles("BTC/USDT", Timeframe.S1, 0, 2**63 - 1, 1000) == []
+    finally:
+        await venue.stop()
+
+
+async def _trade_times(tape: Tape) -> AsyncIterator[int]:
+    async for batch in tape.subscriber.batches():
+        for event in md.SubscribeResponse.FromString(batch).events:
+            if event.HasField("trade"):
+                yield event.ts_event_ns

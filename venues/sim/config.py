@@ -25,6 +25,7 @@ are plain decimal strings (or TOML numbers that read as one).
 | tick_interval_ms | 1 .. 1000 | 10 |
 | ticker_interval_ms | 10 .. 60000 | 100 |
 | candle_interval_ms | 100 .. 60000 | 1000 |
+| history_s | 0 .. 3600 (see venues/sim/venue.py) | 0 |
 | maker_fee_rate | -0.01 .. 0.1 (negative: a rebate) | 0.001 |
 | taker_fee_rate | 0 .. 0.1 | 0.002 |
 | closed_orders_kept | 100 .. 1000000 (see order_manager.py) | 10000 |
@@ -115,6 +116,9 @@ class SimConfig:
     tick_interval_ms: int = 10
     ticker_interval_ms: int = 100
     candle_interval_ms: int = 1000
+    # Seconds of market the sim plays before it opens, in simulated time, so that GetCandles has
+    # history from the start (a strategy warms up at once, a chart is not empty); 0: none.
+    history_s: int = 0
     maker_fee_rate: Decimal = Decimal("0.001")
     taker_fee_rate: Decimal = Decimal("0.002")
     # Closed orders kept for GetOrder and client_order_id idempotency, the oldest dropped first.
@@ -131,6 +135,7 @@ _LIMITS: dict[str, tuple[Number, Number]] = {
     "tick_interval_ms": (1, 1000),
     "ticker_interval_ms": (10, 60_000),
     "candle_interval_ms": (100, 60_000),
+    "history_s": (0, 3600),
     "maker_fee_rate": (D("-0.01"), D("0.1")),
     "taker_fee_rate": (D(0), D("0.1")),
     "closed_orders_kept": (100, 1_000_000),

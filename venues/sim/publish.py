@@ -63,8 +63,9 @@ class SimPublisher:
             (bids if side is _BUY else asks).append((price_text(price), size_text(lots)))
         self.context.feed.book_delta(symbol, time.time_ns(), bids, asks)
 
-    def publish_book(self, symbol: str, reason: str) -> None:
-        """The engine's whole book as a resync snapshot, for when the feed's copy may be stale."""
+    def publish_book(self, symbol: str, reason: str = "") -> None:
+        """The engine's whole book as a snapshot: with a reason, a resync, for when the feed's
+        copy may be stale; without, the first book of a stream."""
         if self.context is None or symbol not in self._on[Channel.BOOK]:
             return
         book = self.exchange.book(symbol)

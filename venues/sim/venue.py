@@ -45,18 +45,29 @@ def _stream_order(stream: tuple[str, Channel]) -> tuple[str, str]:
     return stream[0], stream[1].value  # Channel members do not order
 
 
+class _Clock:
+    """The exchange's clock: the wall clock, or the simulated time while the sim plays its history."""
+
+    def __init__(self) -> None:
+        self.simulated_ns: int | None = None
+
+    def __call__(self) -> int:
+        return time.time_ns() if self.simulated_ns is None else self.simulated_ns
+
+
 class SimVenue(Venue):
     name = VENUE
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
+        self._clock = _Clock()
         self.exchange = SimExchange(
             VENUE,
             instruments(config),
             maker_fee_rate=config.maker_fee_rate,
             taker_fee_rate=config.taker_fee_rate,
             balances=dict(config.balances),
-            clock=time.time_ns,
+            clock=self._clock,
             price_band_ratio=config.price_band_ratio,
             closed_orders_kept=config.closed_orders_kept,
         )
@@ -71,8 +82,16 @@ class SimVenue(Venue):
 
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self._context = context
-        self.publisher.attach(context, streams)
-        self.market.prime()
+        if self.config.history_s:
+            self.market.prime()
+            self._play_history(time.time_ns())
+            self.publisher.attach(context, streams)
+            for symbol, channel in sorted(self.publisher.enabled, key=_stream_order):
+                if channel is Channel.BOOK:
+                    self.publisher.publish_book(symbol)
+        else:
+            self.publisher.attach(context, streams)
+            self.market.prime()
         context.feed.flush()
         self._mark(streams, StreamState.CONNECTED)
         self._task = asyncio.create_task(self._run(), name="sim-market")
@@ -143,6 +162,20 @@ class SimVenue(Venue):
                 next_candles = now + self.config.candle_interval_ms / 1000
             feed.flush()
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
+
+    def _play_history(self, now_ns: int) -> None:
+        """Play `history_s` seconds of market, in simulated time ending now, before any stream is
+        on: only the candles keep it (what GetCandles answers); nothing is published."""
+        step_ns = self.config.tick_interval_ms * 1_000_000
+        steps = self.config.history_s * 1_000_000_000 // step_ns
+        started = time.monotonic()
+        for index in range(steps):
+            self._clock.simulated_ns = now_ns - (steps - index) * step_ns
+            self.market.step()
+        self._clock.simulated_ns = None
+        for book in self.publisher.candles.values():
+            book.roll(now_ns, lambda timeframe, candle: None)
+        log.info("sim played %d s of history in %.1f s", self.config.history_s, time.monotonic() - started)
 
     def _skip_ahead(self, now: float, next_step: float, step_s: float) -> float:
         """The machine cannot keep up: drop the missed steps instead of bursting through them."""
