@@ -21,7 +21,7 @@ import grpc
 
 from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, sim_config, venue_link
+from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, sim_config, venue_link
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
@@ -106,7 +106,8 @@ class StudioMesh:
         return ports
 
     def start_services(self) -> None:
-        config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10)
+        # A minute of history: the detector's example strategies warm from the sim's candles at once.
+        config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10, history_s=WARM_HISTORY_S)
         self.venue = self.processes.start("venue", "sim", "--config", str(config))
         for name in ("ingest", "recorder", "bars"):
             self.processes.start(name, *venue_link(name, self.venue.address))

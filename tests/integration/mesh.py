@@ -35,6 +35,7 @@ from tests.integration.support import TEST_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
+    "WARM_HISTORY_S",
     "MeshProcesses",
     "OwnRedis",
     "TcpProxy",
@@ -227,12 +228,21 @@ def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...
     return ("--venue", f"{venue}={address}") if "venue" in SERVICES[service].depends_on else ()
 
 
+# Seconds of candles a sim opens with (its `history_s`) where the detector runs: more than the
+# example strategies' warm-up (35 bars of 1s), so they warm from GetCandles at once.
+WARM_HISTORY_S = 60
+
+
 def sim_config(
-    directory: Path, trades_per_s: float, book_updates_per_s: float, name: str = "sim.toml"
+    directory: Path,
+    trades_per_s: float,
+    book_updates_per_s: float,
+    name: str = "sim.toml",
+    history_s: int = 0,
 ) -> Path:
     """A sim venue config: three symbols at the given rates each (about 10,000 events/s in all
-    with trades_per_s=1000, book_updates_per_s=2300)."""
-    symbols = []
+    with trades_per_s=1000, book_updates_per_s=2300), opening with `history_s` of candles."""
+    symbols = [f"history_s = {history_s}\n"]
     for symbol, price, tick, lot in (
         ("BTC/USDT", "65000", "0.01", "0.00001"),
         ("ETH/USDT", "3500", "0.01", "0.0001"),

@@ -25,7 +25,7 @@ from core.bus.codec import decode
 from core.bus.names import SIGNALS
 from core.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
-from tests.integration.mesh import redis_db
+from tests.integration.mesh import WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
@@ -87,7 +87,8 @@ async def mesh(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIterat
         processes = Processes(tmp_path, database)
         try:
             gateway = processes.gateway()
-            sim = processes.sim(gateway)
+            # The sim opens with a minute of candles: the examples warm from GetCandles at once.
+            sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
             args = ["--venue", f"sim={sim.address}", "--database-url", database]
             detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
             processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)

@@ -34,7 +34,7 @@ from core.env import DATABASE_URL, TOKEN
 from core.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
-from tests.integration.mesh import MeshProcesses, redis_db, venue_link
+from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
@@ -194,7 +194,8 @@ async def mesh(
 
 @contextlib.asynccontextmanager
 async def _venue(directory: Path) -> AsyncIterator[Venue]:
-    venue, log_file = start_venue(directory, None, "sim")
+    # A minute of candles: the detector's examples warm from GetCandles at once.
+    venue, log_file = start_venue(directory, f"history_s = {WARM_HISTORY_S}\n", "sim")
     try:
         yield venue
     finally:
