@@ -12,7 +12,7 @@ from core.advisor.engine.model import ModelArtifact, ModelScore
 from core.advisor.engine.rules import RuleResult, evaluate_rules
 from core.advisor.engine.snapshot import ContextSnapshot
 
-__all__ = ["Evaluation", "evaluate"]
+__all__ = ["Evaluation", "evaluate", "evaluate_features"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,13 @@ def evaluate(snap: ContextSnapshot, sign: int, model: ModelArtifact | None, cfg:
     if features is None:
         note = f"{len(snap.context.bars)} bar(s), the features need {LOOKBACK}"
         return Evaluation(None, None, None, "", None, note)
+    return evaluate_features(features, sign, model, cfg)
+
+
+def evaluate_features(
+    features: FeatureVector, sign: int, model: ModelArtifact | None, cfg: RulesConfig
+) -> Evaluation:
+    """The rules and the model on a feature vector (offline calibration calls this too)."""
     rules = evaluate_rules(features, sign, cfg)
     if model is None:
         return Evaluation(features, rules, None, "", None, "no model loaded")

@@ -7,12 +7,16 @@ core.advisor.artifact; the core only calls `score`, which is pure computation.
 Attribution is by occlusion: a feature's contribution is the probability minus the
 probability with that feature set to its training mean. It works for any estimator with
 `predict_proba`, and costs one batched call (one row per feature plus the real one).
+
+A scaler-plus-logistic pipeline (what core.advisor.training fits) is evaluated from its fitted
+numbers directly, the same formula as its predict_proba: scikit-learn's per-call checks cost
+about 2.5 ms, the formula 0.05 ms, and the decision's latency budget is 5 ms.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +44,40 @@ class ModelScore:
     contributions: tuple[tuple[str, float, float], ...]  # (feature, value, contribution to p_up)
 
 
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    """A fitted StandardScaler + binary LogisticRegression, as numbers."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def p_up(self, row: tuple[float, ...]) -> float:
+        z = self.intercept
+        for x, m, s, c in zip(row, self.mean, self.scale, self.coef, strict=True):
+            z += (x - m) / s * c
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def _linear_of(estimator: Estimator) -> _Linear | None:
+    steps = getattr(estimator, "named_steps", None)
+    if not isinstance(steps, dict) or set(steps) != {"scale", "model"}:
+        return None
+    scaler, model = steps["scale"], steps["model"]
+    if type(scaler).__name__ != "StandardScaler" or type(model).__name__ != "LogisticRegression":
+        return None
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    if coef.shape[0] != 1 or list(model.classes_) != [0, 1]:
+        return None
+    mean = np.zeros(coef.shape[1]) if scaler.mean_ is None else scaler.mean_
+    scale = np.ones(coef.shape[1]) if scaler.scale_ is None else scaler.scale_
+    return _Linear(
+        tuple(float(v) for v in mean), tuple(float(v) for v in scale), tuple(float(v) for v in coef[0]),
+        float(model.intercept_[0]),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ModelArtifact:
     version: str
@@ -49,20 +87,26 @@ class ModelArtifact:
     feature_names: tuple[str, ...]
     reference: FeatureReference
     estimator: Estimator
+    _linear: _Linear | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.feature_names != FEATURE_NAMES:
             raise ValueError(f"model {self.version} was trained on other features: {self.feature_names}")
+        object.__setattr__(self, "_linear", _linear_of(self.estimator))
+
+    def _probabilities(self, rows: list[tuple[float, ...]]) -> list[float]:
+        if self._linear is not None:
+            return [self._linear.p_up(row) for row in rows]
+        proba = self.estimator.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        return [float(p) for p in proba]
 
     def score(self, features: FeatureVector) -> ModelScore:
-        base = np.asarray(features.values, dtype=np.float64)
-        rows = np.tile(base, (len(base) + 1, 1))
-        for i, mean in enumerate(self.reference.means):
-            rows[i + 1, i] = mean
-        proba = self.estimator.predict_proba(rows)[:, 1]
-        p_up = _clip(float(proba[0]))
+        base = features.values
+        rows = [base] + [base[:i] + (mean,) + base[i + 1 :] for i, mean in enumerate(self.reference.means)]
+        proba = self._probabilities(rows)
+        p_up = _clip(proba[0])
         contributions = tuple(
-            (name, value, round(p_up - _clip(float(proba[i + 1])), 9))
+            (name, value, round(p_up - _clip(proba[i + 1]), 9))
             for i, (name, value) in enumerate(zip(self.feature_names, features.values, strict=True))
         )
         return ModelScore(round(p_up, 9), contributions)
