@@ -102,7 +102,7 @@ class ModelArtifact:
 
     def score(self, features: FeatureVector) -> ModelScore:
         base = features.values
-        rows = [base] + [base[:i] + (mean,) + base[i + 1 :] for i, mean in enumerate(self.reference.means)]
+        rows = [base] + [(*base[:i], mean, *base[i + 1 :]) for i, mean in enumerate(self.reference.means)]
         proba = self._probabilities(rows)
         p_up = _clip(proba[0])
         contributions = tuple(
