@@ -6,8 +6,17 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
+from core.advisor.engine.calibration import Calibration, calibrate
+from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.context import BookTop, Context
-from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.engine.conviction import combine
+from core.advisor.engine.evaluation import evaluate
+from core.advisor.engine.model import ModelArtifact
+from core.advisor.engine.quality import assess_quality
+from core.advisor.engine.regime import detect_regime
+from core.advisor.engine.request import StageOutputs
+from core.advisor.engine.signal import Direction, RuleAttribution, Signal, direction_sign
+from core.advisor.engine.snapshot import snapshot
 from core.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
 
 D = Decimal
@@ -47,7 +56,10 @@ def signal(direction: Direction = Direction.LONG, conviction: str = "0.8", **cha
     base = Signal(
         signal_id="sig-1", venue="sim", symbol="BTC/USDT", direction=direction, conviction=D(conviction),
         score=D("2.4"), threshold=D("2"), strategy_id="momentum", patch_version=3,
-        rules=(RuleAttribution("rsi_low", D("1.2"), "28.5", True), RuleAttribution("ema_up", D("1.2"), "true", True)),
+        rules=(
+            RuleAttribution("rsi_low", D("1.2"), "28.5", True),
+            RuleAttribution("ema_up", D("1.2"), "true", True),
+        ),
         ts_event_ns=NOW_NS - 200 * MS, ts_ns=NOW_NS - 150 * MS,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)
@@ -62,3 +74,24 @@ def context(bars: tuple[Candle, ...] | None = None, **changes: Any) -> Context:
         last_event_ns=NOW_NS - 100 * MS,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)
+
+
+def stage_outputs(
+    sig: Signal | None = None,
+    ctx: Context | None = None,
+    model: ModelArtifact | None = None,
+    calibration: Calibration | None = None,
+    config: AdvisorConfig | None = None,
+) -> StageOutputs:
+    """Stages 1-5 run on their own, as the core runs them."""
+    sig = signal() if sig is None else sig
+    cfg = AdvisorConfig() if config is None else config
+    snap = snapshot(sig, context() if ctx is None else ctx, NOW_NS)
+    quality = assess_quality(snap, cfg.quality)
+    ev = evaluate(snap, direction_sign(sig.direction), model, cfg.rules)
+    conviction = combine(float(sig.conviction), ev, cfg.conviction)
+    regime = detect_regime(ev.features, cfg.regime)
+    cal = calibrate(
+        Calibration.identity() if calibration is None else calibration, regime.label, conviction.raw
+    )
+    return StageOutputs(sig, snap, quality, ev, conviction, regime, cal)

@@ -112,7 +112,7 @@ def test_attribution_is_the_probability_lost_when_a_feature_is_set_to_its_traini
     score = model.score(f)
     assert [name for name, _, _ in score.contributions] == list(FEATURE_NAMES)
     i = FEATURE_NAMES.index("zscore_20")
-    occluded = f.values[:i] + (model.reference.means[i],) + f.values[i + 1 :]
+    occluded = (*f.values[:i], model.reference.means[i], *f.values[i + 1 :])
     expected = score.p_up - float(model.estimator.predict_proba(np.asarray([occluded]))[0, 1])
     assert score.contributions[i][2] == pytest.approx(expected, abs=1e-8)
     # A feature already at its training mean contributes nothing.

@@ -23,6 +23,8 @@ from core.decimals import format_decimal
 
 __all__ = ["INSTRUCTIONS", "StageOutputs", "SynthesisRequest", "build_request"]
 
+_PCT_STEP = Decimal("0.000001")
+
 INSTRUCTIONS = (
     "You are the synthesis stage of a trading decision pipeline. The user message is a JSON "
     "object: a detector's signal, the market context and the outputs of the earlier stages "
@@ -88,7 +90,7 @@ def _market(snap: ContextSnapshot) -> dict[str, Any]:
         "bid_size": None if book is None else _d(book.bid_size),
         "ask": None if book is None else _d(book.ask),
         "ask_size": None if book is None else _d(book.ask_size),
-        "spread_pct": None if spread is None else _d(spread * 100),
+        "spread_pct": None if spread is None else _d((spread * 100).quantize(_PCT_STEP)),
         "last_event_age_ms": None if snap.last_event_age_ns is None else snap.last_event_age_ns // 1_000_000,
     }
 
