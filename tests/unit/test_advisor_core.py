@@ -28,7 +28,9 @@ D = Decimal
 UNCAPPED = ValidationConfig(cap_target_at_swing=False)
 NO_LLM = AdvisorConfig(validation=UNCAPPED, synthesis=SynthesisConfig(llm_enabled=False))
 WITH_LLM = AdvisorConfig(validation=UNCAPPED)
-GOOD = json.dumps({"bias": "long", "confidence": 0.8, "reasoning": "Trend and momentum agree.", "size_multiplier": 1})
+GOOD = json.dumps(
+    {"bias": "long", "confidence": 0.8, "reasoning": "Trend and momentum agree.", "size_multiplier": 1}
+)
 
 
 def kinds(events: list[TelemetryEvent]) -> list[TelemetryKind]:
@@ -53,10 +55,14 @@ def test_without_the_llm_a_signal_becomes_an_intent_through_all_eight_stages() -
     c = core()
     d = decided(c.on_signal(signal(), context(), NOW_NS))
     assert d.outcome is Outcome.INTENT and d.blocked_stage is None and d.reasons == ()
-    assert d.intent is not None and d.synthesis is not None and d.validation is not None and d.sizing is not None
+    assert (
+        d.intent is not None and d.synthesis is not None and d.validation is not None and d.sizing is not None
+    )
     assert (d.intent.side, d.intent.entry_price, d.intent.size) == (Side.BUY, D("102.01"), D("245.074"))
     assert d.intent.decision_id == d.decision_id and d.intent.signal_id == "sig-1"
-    assert d.synthesis.source is SynthesisSource.DETERMINISTIC and d.synthesis.fallback_reason == "llm disabled"
+    assert (
+        d.synthesis.source is SynthesisSource.DETERMINISTIC and d.synthesis.fallback_reason == "llm disabled"
+    )
     assert d.calibration is not None and d.intent.conviction == d.calibration.calibrated
     events = c.take_telemetry()
     stage_events = [e for e in events if e.kind in {k for pair in STAGE_KINDS.values() for k in pair}]
@@ -96,7 +102,9 @@ def test_many_decisions_wait_at_once_and_answers_come_in_any_order() -> None:
     c = core(WITH_LLM)
     waiting = [pending(c.on_signal(signal(signal_id=f"s{i}"), context(), NOW_NS + i)) for i in range(50)]
     assert c.in_flight() == 50
-    decisions = [c.on_answer(LlmAnswer(p.decision_id, "primary", GOOD, 200), NOW_NS + MS) for p in reversed(waiting)]
+    decisions = [
+        c.on_answer(LlmAnswer(p.decision_id, "primary", GOOD, 200), NOW_NS + MS) for p in reversed(waiting)
+    ]
     assert [d.signal.signal_id for d in decisions if d is not None] == [f"s{i}" for i in reversed(range(50))]
     assert len({d.intent.intent_id for d in decisions if d is not None and d.intent is not None}) == 50
 
@@ -109,7 +117,9 @@ def test_failed_attempts_raise_their_events_and_a_model_switch_then_the_determin
         LlmAttempt("primary", AttemptOutcome.TIMEOUT, "no answer in 2 s", 2000),
         LlmAttempt("fallback", AttemptOutcome.ERROR, "HTTP 500", 30),
     )
-    d = c.on_answer(LlmFailure(p.decision_id, FailureReason.ALL_FAILED, "every model failed", attempts), NOW_NS)
+    d = c.on_answer(
+        LlmFailure(p.decision_id, FailureReason.ALL_FAILED, "every model failed", attempts), NOW_NS
+    )
     assert d is not None and d.synthesis is not None
     assert d.synthesis.source is SynthesisSource.DETERMINISTIC
     assert d.synthesis.fallback_reason == "llm all_failed: every model failed"
@@ -144,7 +154,9 @@ def test_a_hallucinating_answer_is_flagged_and_discarded() -> None:
     c = core(WITH_LLM)
     p = pending(c.on_signal(signal(), context(), NOW_NS))
     c.take_telemetry()
-    lying = json.dumps({"bias": "short", "confidence": 0.9, "reasoning": "Sell to 95.5.", "size_multiplier": 2})
+    lying = json.dumps(
+        {"bias": "short", "confidence": 0.9, "reasoning": "Sell to 95.5.", "size_multiplier": 2}
+    )
     d = c.on_answer(LlmAnswer(p.decision_id, "primary", lying, 100), NOW_NS)
     assert d is not None and d.synthesis is not None
     assert d.synthesis.source is SynthesisSource.DETERMINISTIC
@@ -157,7 +169,10 @@ def test_past_the_deadline_the_decision_is_made_without_the_answer_and_a_late_an
     p = pending(c.on_signal(signal(), context(), NOW_NS))
     assert c.expire(p.deadline_ns - 1) == []
     [d] = c.expire(p.deadline_ns)
-    assert d.synthesis is not None and d.synthesis.fallback_reason == "llm deadline missed (no answer within 5000 ms)"
+    assert (
+        d.synthesis is not None
+        and d.synthesis.fallback_reason == "llm deadline missed (no answer within 5000 ms)"
+    )
     assert d.intent is not None
     c.take_telemetry()
     assert c.on_answer(LlmAnswer(p.decision_id, "primary", GOOD, 6000), p.deadline_ns + MS) is None
@@ -218,7 +233,9 @@ def test_a_flat_signal_closes_the_position_even_in_a_poor_market() -> None:
     assert d.outcome is Outcome.INTENT and d.intent is not None
     assert (d.intent.side, d.intent.size, d.intent.reduce_only) == (Side.SELL, D("0.25"), True)
     assert d.quality is not None and not d.quality.passed
-    finished = {e.stage: e.fields["outcome"] for e in c.take_telemetry() if e.kind.value.endswith("_finished")}
+    finished = {
+        e.stage: e.fields["outcome"] for e in c.take_telemetry() if e.kind.value.endswith("_finished")
+    }
     assert finished[Stage.EVALUATION] == finished[Stage.SYNTHESIS] == "skipped"
 
 

@@ -65,7 +65,9 @@ def test_the_swing_high_caps_the_target() -> None:
 
 
 def test_fees_count_against_the_reward_and_add_to_the_risk() -> None:
-    plan = plan_trade(D("102.01"), trend_bars(40), 1, D("0.01"), dataclasses.replace(UNCAPPED, fee_rate=D("0.001")))
+    plan = plan_trade(
+        D("102.01"), trend_bars(40), 1, D("0.01"), dataclasses.replace(UNCAPPED, fee_rate=D("0.001"))
+    )
     assert not isinstance(plan, str)
     # fees 2 * 0.001 * 102.01 = 0.20402: (1.12 - 0.20402) / (0.68 + 0.20402)
     assert plan.risk_reward == (D("0.91598") / D("0.88402")).quantize(D("0.000001"))
@@ -90,10 +92,14 @@ def test_the_spread_limit_is_configurable() -> None:
 
 
 def test_validation_blocks_a_poor_risk_reward() -> None:
-    v = validate(snapshot(signal(), context(), NOW_NS), 1, synthesis(), EntryMode.LIMIT_CROSS, ValidationConfig())
+    v = validate(
+        snapshot(signal(), context(), NOW_NS), 1, synthesis(), EntryMode.LIMIT_CROSS, ValidationConfig()
+    )
     assert v.reasons == ("risk/reward 0.279412 < 1.2",)
     lenient = dataclasses.replace(ValidationConfig(), min_risk_reward=D("0.25"))
-    assert validate(snapshot(signal(), context(), NOW_NS), 1, synthesis(), EntryMode.LIMIT_CROSS, lenient).passed
+    assert validate(
+        snapshot(signal(), context(), NOW_NS), 1, synthesis(), EntryMode.LIMIT_CROSS, lenient
+    ).passed
 
 
 def test_validation_blocks_low_conviction_a_zero_size_and_no_stop_together() -> None:
@@ -160,7 +166,11 @@ def test_an_open_intent_carries_the_plan_the_size_and_an_expiry() -> None:
     assert intent.expires_ns == NOW_NS + 60_000_000_000
     assert (intent.decision_id, intent.signal_id) == ("dec-1", "sig-1")
     market = open_intent("dec-1", signal(), 1, v.plan, s, 0.7, IntentConfig(entry=EntryMode.MARKET), NOW_NS)
-    assert (market.entry_type, market.entry_price, market.time_in_force) == (OrderType.MARKET, None, TimeInForce.IOC)
+    assert (market.entry_type, market.entry_price, market.time_in_force) == (
+        OrderType.MARKET,
+        None,
+        TimeInForce.IOC,
+    )
 
 
 @pytest.mark.parametrize(("position", "side"), [(D("0.5"), Side.SELL), (D("-2"), Side.BUY)])

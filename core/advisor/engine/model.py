@@ -9,8 +9,8 @@ probability with that feature set to its training mean. It works for any estimat
 `predict_proba`, and costs one batched call (one row per feature plus the real one).
 
 A scaler-plus-logistic pipeline (what core.advisor.training fits) is evaluated from its fitted
-numbers directly, the same formula as its predict_proba: scikit-learn's per-call checks cost
-about 2.5 ms, the formula 0.05 ms, and the decision's latency budget is 5 ms.
+numbers directly, the same formula as its predict_proba: a score with its attribution takes
+0.24 ms so and 2.7 ms through scikit-learn's per-call checks, against a 5 ms decision budget.
 """
 
 from __future__ import annotations
