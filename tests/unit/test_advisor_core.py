@@ -8,6 +8,7 @@ import dataclasses
 import json
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from core.advisor.defaults import default_calibration, default_model
@@ -16,6 +17,7 @@ from core.advisor.engine.calibration import Calibration
 from core.advisor.engine.config import AdvisorConfig, MonitorConfig, SynthesisConfig, ValidationConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Outcome, Pending
+from core.advisor.engine.features import FEATURE_NAMES
 from core.advisor.engine.signal import Direction
 from core.advisor.engine.synthesis import SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
@@ -316,3 +318,28 @@ def test_there_are_at_least_28_telemetry_kinds_and_docs_list_each_with_its_field
         assert row is not None, f"docs/advisor.md does not list {kind.value}"
         for name in fields:
             assert f"`{name}`" in row, f"docs/advisor.md's {kind.value} row does not name {name}"
+
+
+def test_the_drift_windows_running_means_equal_the_exact_means() -> None:
+    from core.advisor.engine.drift import _Window
+
+    rng = np.random.Generator(np.random.PCG64(1))
+    window = _Window(7)
+    rows = [tuple(float(v) for v in rng.normal(0, 1e3, len(FEATURE_NAMES))) for _ in range(40)]
+    for i, row in enumerate(rows):
+        means = window.add(row)
+        if i < 6:
+            assert means is None
+        else:
+            exact = np.mean(np.asarray(rows[i - 6 : i + 1]), axis=0)
+            assert means == pytest.approx(exact.tolist(), rel=1e-9, abs=1e-9)
+
+
+def test_a_decisions_event_ids_are_unique_uuids() -> None:
+    import uuid
+
+    c = core()
+    c.on_signal(signal(), context(), NOW_NS)
+    ids = [e.event_id for e in c.take_telemetry()]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 5 for i in ids)

@@ -8,6 +8,7 @@ An alert is raised when a feature starts drifting, and again only after it came 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,22 +29,47 @@ class DriftAlert:
     shift: float
 
 
+class _Window:
+    """The last `size` vectors and their column sums, kept up to date as vectors come and go
+    (and summed afresh every `size` additions, so rounding cannot build up)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.rows: deque[tuple[float, ...]] = deque()
+        self.sums = [0.0] * len(FEATURE_NAMES)
+        self.added = 0
+
+    def add(self, row: tuple[float, ...]) -> list[float] | None:
+        """The column means once the window is full, else None."""
+        self.rows.append(row)
+        self.sums = [s + x for s, x in zip(self.sums, row, strict=True)]
+        if len(self.rows) > self.size:
+            old = self.rows.popleft()
+            self.sums = [s - x for s, x in zip(self.sums, old, strict=True)]
+        self.added += 1
+        if self.added % self.size == 0:
+            self.sums = [math.fsum(col) for col in zip(*self.rows, strict=True)]
+        if len(self.rows) < self.size:
+            return None
+        return [s / self.size for s in self.sums]
+
+
 class DriftMonitor:
     def __init__(self, reference: FeatureReference, window: int, limit: float) -> None:
         self.reference = reference
         self.window = window
         self.limit = limit
-        self._recent: dict[tuple[str, str], deque[tuple[float, ...]]] = {}
+        self._windows: dict[tuple[str, str], _Window] = {}
         self._drifting: set[tuple[str, str, str]] = set()
 
     def observe(self, venue: str, symbol: str, features: FeatureVector) -> list[DriftAlert]:
-        recent = self._recent.setdefault((venue, symbol), deque(maxlen=self.window))
-        recent.append(features.values)
-        if len(recent) < self.window:
+        window = self._windows.setdefault((venue, symbol), _Window(self.window))
+        means = window.add(features.values)
+        if means is None:
             return []
         alerts = []
         for i, name in enumerate(FEATURE_NAMES):
-            alert = self._check(venue, symbol, i, name, sum(v[i] for v in recent) / len(recent))
+            alert = self._check(venue, symbol, i, name, means[i])
             if alert is not None:
                 alerts.append(alert)
         return alerts

@@ -26,7 +26,7 @@ class Evaluation:
 
 
 def evaluate(snap: ContextSnapshot, sign: int, model: ModelArtifact | None, cfg: RulesConfig) -> Evaluation:
-    features = features_of(bar_series(snap.context.bars))
+    features = features_of(bar_series(snap.context.bars[-LOOKBACK:]))
     if features is None:
         note = f"{len(snap.context.bars)} bar(s), the features need {LOOKBACK}"
         return Evaluation(None, None, None, "", None, note)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["decision_id", "intent_id", "telemetry_id"]
+__all__ = ["decision_event_id", "decision_id", "intent_id", "telemetry_id"]
 
 _NAMESPACE = uuid.UUID("2b7c6f0e-8d4a-4c1f-9a3e-616476697372")
 
@@ -21,3 +21,12 @@ def intent_id(decision: str) -> str:
 
 def telemetry_id(sequence: int, at_ns: int, decision: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"telemetry/{sequence}/{at_ns}/{decision}"))
+
+
+def decision_event_id(decision: str, index: int) -> str:
+    """The index-th event of a decision: its id with the last 16 bits replaced by the index.
+
+    Still a UUID of the same version and variant, unique per decision (a decision makes far
+    fewer than 65,536 events), and made without hashing: a decision makes about 35 of them.
+    """
+    return f"{decision[:-4]}{index & 0xFFFF:04x}"

@@ -11,6 +11,7 @@ from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.drift import DriftAlert
 from core.advisor.engine.evaluation import Evaluation
+from core.advisor.engine.ids import decision_event_id
 from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
@@ -37,9 +38,12 @@ class Recorder:
         self.scope = scope
         self.timer = timer
         self._started: dict[Stage, int] = {}
+        self._count = 0
 
     def emit(self, kind: TelemetryKind, at_ns: int, stage: Stage | None, **fields: JsonValue) -> None:
-        self.log.emit(kind, at_ns, self.scope, stage, **fields)
+        self._count += 1
+        event_id = decision_event_id(self.scope.decision_id, self._count)
+        self.log.emit(kind, at_ns, self.scope, stage, event_id, **fields)
 
     def started(self, stage: Stage, at_ns: int) -> None:
         self._started[stage] = 0 if self.timer is None else self.timer()

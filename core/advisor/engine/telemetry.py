@@ -176,14 +176,16 @@ class TelemetryLog:
         at_ns: int,
         scope: Scope,
         stage: Stage | None = None,
+        event_id: str = "",
         **fields: JsonValue,
     ) -> None:
+        """Record an event; `event_id` "" makes one from the sequence, the time and the scope."""
         expected = KIND_FIELDS[kind]
         if set(fields) != set(expected):
             raise ValueError(f"{kind.value} takes fields {expected}, not {tuple(sorted(fields))}")
         self._sequence += 1
         ordered = {name: fields[name] for name in expected}
-        event_id = telemetry_id(self._sequence, at_ns, scope.decision_id)
+        event_id = event_id or telemetry_id(self._sequence, at_ns, scope.decision_id)
         self._events.append(TelemetryEvent(event_id, self._sequence, kind, at_ns, stage, scope, ordered))
 
     def take(self) -> list[TelemetryEvent]:
