@@ -1,0 +1,130 @@
+"""The advisor's engine core alone, one thread (issue 14: signal -> intent without the LLM,
+p99 < 5 ms).
+
+An AdvisorCore with the default model and calibration decides --signals signals, each with a
+context of 60 one-minute bars (seeded synthetic bars, core.advisor.synthetic), a book and
+balances, as the shell will hand them over; the shell's time.perf_counter_ns is the stage
+timer. Two runs: without the LLM (on_signal gives the decision) and with it (on_signal gives
+the request; on_answer then takes a well-formed answer). Reported: the latency percentiles
+of each call (wall clock per call), the process's CPU time per decision (what the core costs,
+apart from waiting for a busy machine's cores), and telemetry events per decision.
+
+    .venv/bin/python bench/advisor_core.py
+    .venv/bin/python bench/advisor_core.py --signals 5000 --profile /tmp/advisor.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import gc
+import json
+import pstats
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.advisor.defaults import default_calibration, default_model
+from core.advisor.engine.answer import LlmAnswer
+from core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
+from core.advisor.engine.context import BookTop, Context
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Pending
+from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.synthetic import regime_bars
+from core.model import Balance, Instrument, InstrumentKind
+
+NOW_NS = 1_767_300_000_000_000_000
+ANSWER = json.dumps(
+    {"bias": "long", "confidence": 0.7, "reasoning": "Momentum agrees.", "size_multiplier": 1}
+)
+
+
+def _context() -> Context:
+    bars = regime_bars(200, 3).candles(100, 160)
+    last = bars[-1].close
+    instrument = Instrument(
+        "sim", "BTC/USDT", "BTCUSDT", InstrumentKind.SPOT, "BTC", "USDT", "USDT", Decimal("0.01"),
+        Decimal("0.00001"), Decimal("0.00001"), Decimal("5"),
+    )  # fmt: skip
+    book = BookTop(last - Decimal("0.5"), Decimal("2"), last + Decimal("0.5"), Decimal("2"), NOW_NS)
+    return Context(
+        "sim", "BTC/USDT", NOW_NS, instrument, last, book, bars, (), (Balance("USDT", Decimal("1000000")),),
+        (), (), NOW_NS - 50_000_000,
+    )  # fmt: skip
+
+
+def _signal(i: int) -> Signal:
+    rules = (
+        RuleAttribution("rsi", Decimal(1), "28.1", True),
+        RuleAttribution("ema", Decimal(1), "true", True),
+    )
+    return Signal(
+        f"s{i}", "sim", "BTC/USDT", Direction.LONG if i % 2 else Direction.SHORT, Decimal("0.8"), Decimal(2),
+        Decimal("1.5"), "trend", 1, rules, NOW_NS + i, NOW_NS + i,
+    )  # fmt: skip
+
+
+def _percentiles(ns: list[int]) -> dict[str, float]:
+    ordered = sorted(ns)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+    return {"p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": ordered[-1] / 1e6,
+            "mean_ms": statistics.fmean(ordered) / 1e6}  # fmt: skip
+
+
+def run(signals: int, llm: bool) -> dict[str, object]:
+    base = AdvisorConfig(validation=ValidationConfig(cap_target_at_swing=False))
+    config = base if llm else dataclasses.replace(base, synthesis=SynthesisConfig(llm_enabled=False))
+    core = AdvisorCore(config, default_model(), default_calibration(), timer=time.perf_counter_ns)
+    context = _context()
+    on_signal, on_answer, events, intents = [], [], 0, 0
+    gc.collect()
+    cpu_start = time.process_time_ns()
+    for i in range(signals):
+        sig = _signal(i)
+        start = time.perf_counter_ns()
+        out = core.on_signal(sig, context, NOW_NS + i)
+        on_signal.append(time.perf_counter_ns() - start)
+        if isinstance(out, Pending):
+            start = time.perf_counter_ns()
+            decision = core.on_answer(LlmAnswer(out.decision_id, "m", ANSWER, 200), NOW_NS + i)
+            on_answer.append(time.perf_counter_ns() - start)
+        else:
+            decision = out
+        intents += decision is not None and decision.intent is not None
+        events += len(core.take_telemetry())
+    cpu_ms = (time.process_time_ns() - cpu_start) / 1e6 / signals
+    result: dict[str, object] = {
+        "llm": llm, "signals": signals, "intents": intents, "cpu_ms_per_decision": round(cpu_ms, 4),
+        "events_per_decision": events / signals, "on_signal": _percentiles(on_signal),
+    }  # fmt: skip
+    if on_answer:
+        result["on_answer"] = _percentiles(on_answer)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--signals", type=int, default=3000)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    if args.profile is not None:
+        cProfile.runctx("run(args.signals, False)", globals(), {"args": args}, str(args.profile))
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
+        return
+    for llm in (False, True):
+        print(json.dumps(run(args.signals, llm)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Stage 8, the execution intent that goes to Inspector (stream `intents`): what to trade, how
+much (sizing.py), at what entry, with which protective stop and take-profit, until when.
+
+A flat signal with a position closes it: a reduce-only market order for the whole position,
+with no stop or target (docs/advisor.md, "Flat signals").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.advisor.engine.config import EntryMode, IntentConfig
+from core.advisor.engine.ids import intent_id
+from core.advisor.engine.signal import Signal
+from core.advisor.engine.sizing import Sizing
+from core.advisor.engine.validation import TradePlan
+from core.model import OrderType, Side, TimeInForce
+
+__all__ = ["ExecutionIntent", "close_intent", "open_intent"]
+
+_NS_PER_MS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionIntent:
+    intent_id: str
+    decision_id: str
+    signal_id: str
+    strategy_id: str
+    venue: str
+    symbol: str
+    side: Side
+    size: Decimal
+    entry_type: OrderType
+    entry_price: Decimal | None  # None for a market entry
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    time_in_force: TimeInForce
+    expires_ns: int
+    conviction: float
+    reduce_only: bool
+    created_ns: int
+
+
+def _side(sign: int) -> Side:
+    return Side.BUY if sign > 0 else Side.SELL
+
+
+def open_intent(
+    decision: str, signal: Signal, sign: int, plan: TradePlan, sizing: Sizing, conviction: float,
+    cfg: IntentConfig, now_ns: int,
+) -> ExecutionIntent:  # fmt: skip
+    market = cfg.entry is EntryMode.MARKET
+    return ExecutionIntent(
+        intent_id=intent_id(decision),
+        decision_id=decision,
+        signal_id=signal.signal_id,
+        strategy_id=signal.strategy_id,
+        venue=signal.venue,
+        symbol=signal.symbol,
+        side=_side(sign),
+        size=sizing.size,
+        entry_type=OrderType.MARKET if market else OrderType.LIMIT,
+        entry_price=None if market else plan.entry,
+        stop_loss=plan.stop,
+        take_profit=plan.target,
+        # A market order cannot rest: it fills now or not at all.
+        time_in_force=TimeInForce.IOC if market else cfg.time_in_force,
+        expires_ns=now_ns + cfg.ttl_ms * _NS_PER_MS,
+        conviction=conviction,
+        reduce_only=False,
+        created_ns=now_ns,
+    )
+
+
+def close_intent(
+    decision: str, signal: Signal, position: Decimal, cfg: IntentConfig, now_ns: int
+) -> ExecutionIntent:
+    return ExecutionIntent(
+        intent_id=intent_id(decision),
+        decision_id=decision,
+        signal_id=signal.signal_id,
+        strategy_id=signal.strategy_id,
+        venue=signal.venue,
+        symbol=signal.symbol,
+        side=Side.SELL if position > 0 else Side.BUY,
+        size=abs(position),
+        entry_type=OrderType.MARKET,
+        entry_price=None,
+        stop_loss=None,
+        take_profit=None,
+        time_in_force=TimeInForce.IOC,
+        expires_ns=now_ns + cfg.ttl_ms * _NS_PER_MS,
+        conviction=float(signal.conviction),
+        reduce_only=True,
+        created_ns=now_ns,
+    )

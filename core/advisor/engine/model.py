@@ -1,0 +1,116 @@
+"""The scikit-learn model as the core uses it: P(the price is higher `horizon_bars` bars on),
+with each feature's contribution to that probability.
+
+The artifact is made offline (core.advisor.training) and loaded from its bytes by
+core.advisor.artifact; the core only calls `score`, which is pure computation.
+
+Attribution is by occlusion: a feature's contribution is the probability minus the
+probability with that feature set to its training mean. It works for any estimator with
+`predict_proba`, and costs one batched call (one row per feature plus the real one).
+
+A scaler-plus-logistic pipeline (what core.advisor.training fits) is evaluated from its fitted
+numbers directly, the same formula as its predict_proba: a score with its attribution takes
+0.24 ms so and 2.7 ms through scikit-learn's per-call checks, against a 5 ms decision budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.advisor.engine.features import FEATURE_NAMES, FeatureVector
+
+__all__ = ["Estimator", "FeatureReference", "ModelArtifact", "ModelScore"]
+
+
+class Estimator(Protocol):
+    def predict_proba(self, x: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureReference:
+    """Each feature's mean and standard deviation on the training data (drift and attribution)."""
+
+    means: tuple[float, ...]
+    stds: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScore:
+    p_up: float
+    contributions: tuple[tuple[str, float, float], ...]  # (feature, value, contribution to p_up)
+
+
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    """A fitted StandardScaler + binary LogisticRegression, as numbers."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def p_up(self, row: tuple[float, ...]) -> float:
+        z = self.intercept
+        for x, m, s, c in zip(row, self.mean, self.scale, self.coef, strict=True):
+            z += (x - m) / s * c
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def _linear_of(estimator: Estimator) -> _Linear | None:
+    steps = getattr(estimator, "named_steps", None)
+    if not isinstance(steps, dict) or set(steps) != {"scale", "model"}:
+        return None
+    scaler, model = steps["scale"], steps["model"]
+    if type(scaler).__name__ != "StandardScaler" or type(model).__name__ != "LogisticRegression":
+        return None
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    if coef.shape[0] != 1 or list(model.classes_) != [0, 1]:
+        return None
+    mean = np.zeros(coef.shape[1]) if scaler.mean_ is None else scaler.mean_
+    scale = np.ones(coef.shape[1]) if scaler.scale_ is None else scaler.scale_
+    return _Linear(
+        tuple(float(v) for v in mean), tuple(float(v) for v in scale), tuple(float(v) for v in coef[0]),
+        float(model.intercept_[0]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    version: str
+    sha256: str  # of the estimator's serialised bytes
+    horizon_bars: int
+    timeframe: str
+    feature_names: tuple[str, ...]
+    reference: FeatureReference
+    estimator: Estimator
+    _linear: _Linear | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.feature_names != FEATURE_NAMES:
+            raise ValueError(f"model {self.version} was trained on other features: {self.feature_names}")
+        object.__setattr__(self, "_linear", _linear_of(self.estimator))
+
+    def _probabilities(self, rows: list[tuple[float, ...]]) -> list[float]:
+        if self._linear is not None:
+            return [self._linear.p_up(row) for row in rows]
+        proba = self.estimator.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        return [float(p) for p in proba]
+
+    def score(self, features: FeatureVector) -> ModelScore:
+        base = features.values
+        rows = [base] + [(*base[:i], mean, *base[i + 1 :]) for i, mean in enumerate(self.reference.means)]
+        proba = self._probabilities(rows)
+        p_up = _clip(proba[0])
+        contributions = tuple(
+            (name, value, round(p_up - _clip(proba[i + 1]), 9))
+            for i, (name, value) in enumerate(zip(self.feature_names, features.values, strict=True))
+        )
+        return ModelScore(round(p_up, 9), contributions)
+
+
+def _clip(p: float) -> float:
+    return 0.5 if math.isnan(p) else min(1.0, max(0.0, p))

@@ -1,0 +1,67 @@
+"""Stage 8's risk-based sizing: the size whose loss at the stop is `risk_per_trade` of equity,
+scaled by the synthesis's size multiplier, capped at `max_notional_share` of equity, and
+rounded down to the lot size:
+
+    size = min(equity * risk_per_trade / (|entry - stop| * contract_size) * multiplier,
+               equity * max_notional_share / (entry * contract_size))
+
+rounded down to a multiple of lot_size. A size under the instrument's minimum size or
+notional is refused. Inverse contracts (sized in the quote asset) are not sized here yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.advisor.engine.config import SizingConfig
+from core.decimals import WIDE, format_decimal
+from core.model import Instrument
+
+__all__ = ["Sizing", "risk_size"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    equity: Decimal
+    risk_amount: Decimal  # equity * risk_per_trade
+    stop_distance: Decimal
+    multiplier: Decimal
+    risk_size: Decimal  # before the cap and the lot rounding
+    cap_size: Decimal
+    capped: bool
+    size: Decimal
+
+
+def _floor_to(value: Decimal, step: Decimal) -> Decimal:
+    return WIDE.multiply(WIDE.divide_int(value, step), step) if step > 0 else value
+
+
+def risk_size(
+    equity: Decimal | None,
+    entry: Decimal,
+    stop: Decimal,
+    multiplier: Decimal,
+    instrument: Instrument,
+    cfg: SizingConfig,
+) -> Sizing | str:
+    """The size, or why there is none."""
+    if instrument.inverse:
+        return "inverse contracts are not sized by the advisor yet"
+    if equity is None or equity <= 0:
+        return f"no equity to size from ({'none' if equity is None else format_decimal(equity)})"
+    distance = abs(entry - stop)
+    unit = instrument.contract_size
+    if distance <= 0 or entry <= 0 or unit <= 0:
+        return "no stop distance to size from"
+    risk_amount = equity * cfg.risk_per_trade
+    by_risk = WIDE.divide(risk_amount, WIDE.multiply(distance, unit)) * multiplier
+    cap = WIDE.divide(equity * cfg.max_notional_share, WIDE.multiply(entry, unit))
+    size = _floor_to(min(by_risk, cap), instrument.lot_size)
+    if size <= 0 or size < instrument.min_size:
+        return f"size {format_decimal(size)} is under the minimum {format_decimal(instrument.min_size)}"
+    notional = instrument.notional(size, entry)
+    if notional < instrument.min_notional:
+        minimum = format_decimal(instrument.min_notional)
+        return f"notional {format_decimal(notional)} is under the minimum {minimum}"
+    return Sizing(equity, risk_amount, distance, multiplier, by_risk, cap, by_risk > cap, size)

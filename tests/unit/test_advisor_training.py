@@ -1,0 +1,104 @@
+"""The advisor's offline library: dataset and labels, walk-forward splits, the versioned
+artifact (hash checked on load), honest out-of-sample metrics, and the shipped defaults."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.advisor.artifact import load_model, sha256_hex
+from core.advisor.defaults import default_calibration, default_model
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, BarSeries
+from core.advisor.samples import conviction_samples
+from core.advisor.synthetic import random_walk_bars, regime_bars
+from core.advisor.training import TrainedModel, build_dataset, train_model, walk_forward_splits
+from core.errors import Corrupt
+
+
+def test_labels_are_the_forward_move_over_the_horizon() -> None:
+    close = tuple(float(100 + (i % 7)) for i in range(60))
+    ds = build_dataset(BarSeries(close, close, close, tuple(1.0 for _ in close)), horizon=3)
+    assert ds.x.shape == (60 - LOOKBACK + 1 - 3, len(FEATURE_NAMES))
+    for row, t in enumerate(ds.bar_index):
+        assert ds.y[row] == (1 if close[t + 3] > close[t] else 0)
+    assert ds.bar_index[0] == LOOKBACK - 1 and ds.bar_index[-1] == 60 - 3 - 1
+
+
+def test_walk_forward_trains_only_on_the_past_with_an_embargo() -> None:
+    splits = walk_forward_splits(1200, folds=5, embargo=5)
+    assert len(splits) == 5
+    for train, test in splits:
+        assert train.start == 0
+        assert test.start - train.stop == 5  # labels of the last 5 train samples would see the test block
+    assert [test.start for _, test in splits] == [200, 400, 600, 800, 1000]
+    assert splits[-1][1].stop == 1200
+    with pytest.raises(ValueError):
+        walk_forward_splits(10, folds=5, embargo=5)
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainedModel:
+    return train_model(
+        regime_bars(4000, 3), name="t", timeframe="1m", trained_on="test bars", folds=3,
+        checks={"random walk": random_walk_bars(2000, 4)},
+    )  # fmt: skip
+
+
+def test_the_report_carries_out_of_sample_metrics_and_statements(trained: TrainedModel) -> None:
+    report = trained.report
+    folds = report["walk_forward"]["folds"]
+    assert len(folds) == 3
+    assert all(0.0 <= f["auc"] <= 1.0 and f["samples"] > 0 for f in folds)
+    assert report["checks"]["random walk"]["auc"] == pytest.approx(0.5, abs=0.06)
+    assert any("random walk" in s for s in report["statements"])
+    assert set(report["standardised_coefficients"]) == set(FEATURE_NAMES)
+
+
+def test_the_artifact_round_trips_and_is_named_by_its_hash(trained: TrainedModel) -> None:
+    artifact, saved = trained.artifact, trained.saved
+    assert artifact.sha256 == sha256_hex(saved.model_bytes)
+    assert artifact.version == f"t.{artifact.sha256[:12]}"
+    loaded = load_model(saved.model_bytes, saved.meta_json)
+    assert loaded.version == artifact.version and loaded.reference == artifact.reference
+    assert json.loads(saved.meta_json)["report"]["samples"] == trained.report["samples"]
+
+
+def test_changed_bytes_are_refused(trained: TrainedModel) -> None:
+    saved = trained.saved
+    with pytest.raises(Corrupt, match="do not match"):
+        load_model(saved.model_bytes[:-1] + b"\x00", saved.meta_json)
+    with pytest.raises(Corrupt):
+        load_model(saved.model_bytes, "{}")
+
+
+def test_training_is_reproducible_byte_for_byte() -> None:
+    a = train_model(regime_bars(1500, 8), name="r", timeframe="1m", trained_on="x", folds=2)
+    b = train_model(regime_bars(1500, 8), name="r", timeframe="1m", trained_on="x", folds=2)
+    assert a.saved == b.saved
+
+
+def test_synthetic_bars_are_seeded_and_well_formed() -> None:
+    a, b = regime_bars(500, 1), regime_bars(500, 1)
+    assert np.array_equal(a.close, b.close) and not np.array_equal(a.close, regime_bars(500, 2).close)
+    assert np.all(a.high >= np.maximum(a.open, a.close)) and np.all(a.low <= np.minimum(a.open, a.close))
+    assert np.all(np.diff(a.open_time_ns) == 60_000_000_000)
+
+
+def test_the_shipped_default_model_and_calibration_load_and_match_their_report() -> None:
+    model = default_model()
+    assert model.version.startswith("default.") and model.sha256.startswith(model.version.split(".")[1])
+    calibration = default_calibration()
+    assert calibration.version == f"default-cal.{model.sha256[:12]}"
+    assert calibration.by_regime  # fitted per regime
+
+
+def test_calibration_samples_replay_signals_through_the_live_stages() -> None:
+    samples = conviction_samples(regime_bars(3000, 5), default_model(), AdvisorConfig())
+    assert len(samples) > 100
+    assert all(0.0 <= s.raw <= 1.0 and s.outcome in (0, 1) for s in samples)
+    assert {s.regime for s in samples} <= {
+        f"{t}.{v}" for t in ("up", "down", "range") for v in ("calm", "volatile")
+    }
