@@ -7,7 +7,7 @@ import httpx2
 import openai
 import pytest
 
-from core.advisor.llm import BreakerState, CircuitBreaker, LlmConfig, Secret
+from core.advisor.llm import BreakerState, CircuitBreaker, LlmConfig, Secret, TransportEventKind
 from core.advisor.llm.failures import is_retryable, map_openai_error
 from core.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
 from core.errors import (
@@ -138,3 +138,12 @@ def test_a_timeout_is_a_deadline_retried_only_when_configured() -> None:
     error = map_openai_error(TimeoutError(), "m", None)
     assert isinstance(error, DeadlineExceeded) and isinstance(error, Unavailable)
     assert (is_retryable(error, False), is_retryable(error, True)) == (False, True)
+
+
+def test_every_transport_event_is_a_telemetry_kind_of_the_same_name() -> None:
+    from trademesh.advisor.v1 import messages_pb2 as advisor
+
+    kinds = advisor.TelemetryEventKind.keys()
+    assert len(kinds) - 1 >= 28  # the "28+ event types", UNSPECIFIED aside
+    missing = [k for k in TransportEventKind if f"TELEMETRY_EVENT_KIND_{k.value.upper()}" not in kinds]
+    assert missing == []
