@@ -53,6 +53,7 @@ TICKER = ToolSpec(
 )
 MODES = {
     "slow": "slow",
+    "slow2": "slow",
     "broken": "broken",
     "flaky": "flaky",
     "garbled": "invalid-json",
@@ -142,6 +143,22 @@ async def test_a_timeout_falls_back_to_the_next_model_with_a_model_switch_event(
     assert (switch.model, switch.fields["from_model"]) == ("backup", "slow")
     assert reply.latency_s < 2.0  # the slow model's 3 s were not waited for
     assert json.loads(reply.content or "")["bias"] == "long"
+
+
+async def test_the_budget_bounds_a_synthesis_over_all_models_then_the_reply_says_none_answered(
+    standin: Standin,
+) -> None:
+    async with LlmTransport(config(standin, "slow", "slow2", timeout_s=0.3, budget_s=0.5)) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA)
+
+    assert (reply.ok, reply.model, reply.content) == (False, None, None)
+    assert kinds(reply) == [
+        K.LLM_REQUEST, K.LLM_TIMEOUT, K.LLM_FALLBACK, K.MODEL_SWITCH, K.LLM_REQUEST, K.LLM_TIMEOUT,
+        K.LLM_FALLBACK,
+    ]  # fmt: skip
+    assert reply.events[-1].fields["to"] == DETERMINISTIC
+    assert reply.events[-2].latency_s is not None and reply.events[-2].latency_s < 0.28  # what was left
+    assert 0.45 < reply.latency_s < 0.9
 
 
 async def test_500s_are_retried_with_backoff_then_the_circuit_opens_and_no_request_goes(
