@@ -315,3 +315,23 @@ async def test_the_api_key_appears_in_no_log_line_event_or_error(
     with pytest.raises(InvalidArgument) as bad:
         LlmConfig(standin.base_url, ("primary",), Secret(wrong), timeout_s=-1)
     assert wrong not in str(bad.value)
+
+
+async def test_a_budget_spent_before_a_request_ends_the_synthesis_without_blaming_the_model(
+    standin: Standin,
+) -> None:
+    clock = Clock()
+
+    async def slow_tool(name: str, arguments: Mapping[str, Any]) -> str:
+        clock.now += 10.0  # the tool took the whole budget
+        return "1"
+
+    async with LlmTransport(config(standin, "tooly", "backup", budget_s=5.0), clock=clock) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA, tools=[TICKER], execute=slow_tool)
+        failures = llm.breaker("tooly").failures
+
+    assert (reply.ok, reply.attempts) == (False, 1)
+    assert "budget" in (reply.failure or "")
+    assert kinds(reply)[-2:] == [K.TOOL_CALL, K.LLM_FALLBACK]
+    assert reply.events[-1].fields["to"] == DETERMINISTIC  # no time left for the backup
+    assert failures == 0

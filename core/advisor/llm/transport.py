@@ -218,6 +218,8 @@ class LlmTransport:
         breaker = self._breakers[model]
         backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s, self._rng)
         for retry in itertools.count():
+            if run.remaining_s() <= 0:  # not the model's failure: its breaker does not count it
+                raise DeadlineExceeded(f"{model}: the synthesis' budget of {self.config.budget_s} s is spent")
             self._admit(model, breaker, run)
             try:
                 return await self._attempt(model, messages, ask, run, tools_on)
@@ -252,10 +254,7 @@ class LlmTransport:
     async def _attempt(
         self, model: str, messages: list[ChatCompletionMessageParam], ask: _Ask, run: _Run, tools_on: bool
     ) -> ChatCompletion:
-        timeout_s = min(self.config.timeout_s, run.remaining_s())
-        if timeout_s <= 0:
-            self._breakers[model].abandon()
-            raise DeadlineExceeded(f"{model}: the synthesis' budget of {self.config.budget_s} s is spent")
+        timeout_s = max(0.001, min(self.config.timeout_s, run.remaining_s()))
         run.attempts += 1
         attempt = run.attempts
         run.log.add(Kind.LLM_REQUEST, model, attempt=attempt, messages=str(len(messages)))
