@@ -14,6 +14,9 @@ __all__ = [
     "ADVERTISE_HOST",
     "DATABASE_URL",
     "GATEWAY",
+    "LLM_API_KEY",
+    "LLM_BASE_URL",
+    "LLM_MODELS",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "REDIS_URL",
@@ -49,6 +52,14 @@ ADVERTISE_HOST = "TRADEMESH_ADVERTISE_HOST"
 # The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
 # gateway makes one per process, so sessions end when it restarts.
 SESSION_SECRET = "TRADEMESH_SESSION_SECRET"
+
+# The advisor's LLM endpoint (any OpenAI-compatible server; vLLM in production): its base URL
+# (e.g. http://vllm:8000/v1; unset: no endpoint, the synthesis is deterministic), the models to
+# try in order (comma-separated: primary, then fallbacks) and the API key, a secret: never
+# logged, echoed in an error or returned (core.advisor.llm.config.Secret holds it).
+LLM_BASE_URL = "TRADEMESH_LLM_BASE_URL"
+LLM_MODELS = "TRADEMESH_LLM_MODELS"
+LLM_API_KEY = "TRADEMESH_LLM_API_KEY"
 
 
 # The bus and the database of the mesh services (a --redis-url / --database-url flag wins).

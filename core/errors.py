@@ -13,6 +13,7 @@ __all__ = [
     "SHOWN_CHARS",
     "AlreadyExists",
     "Corrupt",
+    "DeadlineExceeded",
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
@@ -86,6 +87,11 @@ class ResourceExhausted(TrademeshError):
 
 class Unavailable(TrademeshError):
     """Temporarily unable to serve (draining, upstream venue down); retry later."""
+
+
+class DeadlineExceeded(Unavailable):
+    """A dependency did not answer within its deadline (an LLM endpoint, a tool); retry later or
+    elsewhere. A kind of Unavailable, so the edge answers UNAVAILABLE."""
 
 
 class Unauthenticated(TrademeshError):

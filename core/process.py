@@ -61,10 +61,12 @@ def start_service(
     env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
     stderr: IO[str] | None = None,
+    module: str = "core.cli",
 ) -> ServiceProcess:
-    """Run `python -m core.cli <args>` and wait (at most timeout_s) for its serving line."""
+    """Run `python -m <module> <args>` (the CLI by default; a test stand-in that prints the same
+    serving line otherwise) and wait (at most timeout_s) for its serving line."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
