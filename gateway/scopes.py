@@ -98,6 +98,17 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 },
             },
         ),
+        # Decide may publish its intent (publish=true), which Inspector may turn into an order: trade.
+        **_service(
+            "trademesh.advisor.v1.Advisor",
+            {
+                "Decide": _TRADE,
+                **{
+                    m: _READ
+                    for m in ("GetDecision", "ListDecisions", "WatchDecisions", "GetCalibration", "GetModel")
+                },
+            },
+        ),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }
