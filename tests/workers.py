@@ -3,8 +3,10 @@
 Tests go to the workers one by one, except groups, which go whole to one worker, so that
 what their tests share is set up once, as in a serial run:
 
-- the tests of a module that use a module-scoped fixture (a gateway, a bridge, Studio's mesh
-  and browser): one group per module;
+- the tests of a package that use a package-scoped fixture (Studio's mesh and browser, for
+  every browser test): one group per package;
+- the tests of a module that use a module-scoped fixture (a gateway, a bridge): one group per
+  module;
 - the tests that read a shared replay venue (`replay_sessions`, tests/integration/replay.py):
   one group, whose worker owns the shared venues (one per capture).
 
@@ -14,8 +16,10 @@ controller's scheduler (loadscope's, with that file as its notion of scope) read
 
 A test marked `exclusive` (it measures a rate the machine must give it whole) runs while no
 other test runs: every test holds a shared lock on a file of the run, an exclusive test an
-exclusive one; a gate lock in front keeps new tests from starting while one waits. The browser
-tests (marked `e2e`: a whole mesh, chromium, and waits on what the page shows) are exclusive too.
+exclusive one; a gate lock in front keeps new tests from starting while one waits. A worker
+keeps the exclusive lock from one exclusive test to the next (a group of them runs as one block),
+so the run waits for the other worker once per block, not once per test. The browser tests are
+not exclusive: their waits on what the page shows allow for the other worker's load (30 s).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -47,9 +51,11 @@ def group_of(item: pytest.Item) -> str | None:
         return None
     if _SHARED_REPLAYS in info.names_closure:
         return "replay-shared"
-    for name in info.names_closure:
-        if any(d.scope == "module" for d in info.name2fixturedefs.get(name, ())):
-            return item.nodeid.split("::")[0]
+    scopes = {d.scope for name in info.names_closure for d in info.name2fixturedefs.get(name, ())}
+    if "package" in scopes:
+        return item.nodeid.rsplit("/", 1)[0]
+    if "module" in scopes:
+        return item.nodeid.split("::")[0]
     return None
 
 
@@ -112,16 +118,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     written.replace(run_dir / _GROUPS)  # whole or not at all; every worker writes the same
 
 
+class _Hold:
+    """The exclusive lock this worker keeps from one exclusive test to the next, so that a run of
+    them (the browser tests, one group) waits for the other worker's test once, not per test."""
+
+    files: tuple[IO[str], IO[str]] | None = None
+
+    @classmethod
+    def release(cls) -> None:
+        if cls.files is not None:
+            for file in cls.files:
+                file.close()  # closing releases its lock
+            cls.files = None
+
+
+def pytest_sessionfinish() -> None:
+    _Hold.release()
+
+
 @pytest.fixture(autouse=True)
 def _machine_share(request: pytest.FixtureRequest) -> Iterator[None]:
     run_dir = _run_dir(request.config)
     if run_dir is None:  # one process: nothing runs beside the test
         yield
         return
-    exclusive = any(request.node.get_closest_marker(mark) for mark in ("exclusive", "e2e"))
-    with (run_dir / "machine.gate").open("a") as gate, (run_dir / "machine.lock").open("a") as lock:
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        if not exclusive:
-            fcntl.flock(gate, fcntl.LOCK_UN)
-        yield  # closing the files releases both locks
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    if exclusive and _Hold.files is not None:
+        yield  # held since the previous test, an exclusive one too
+        return
+    _Hold.release()
+    gate, lock = (run_dir / "machine.gate").open("a"), (run_dir / "machine.lock").open("a")
+    fcntl.flock(gate, fcntl.LOCK_EX)
+    fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    if exclusive:
+        _Hold.files = (gate, lock)  # released by the next test that is not, or the session's end
+        yield
+        return
+    fcntl.flock(gate, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.close()
+        gate.close()

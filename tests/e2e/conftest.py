@@ -1,5 +1,9 @@
 """Fixtures of the browser tests: a real mesh behind a real gateway, Debian's chromium driven by
-Playwright, and a screenshot of every test's page under test-artifacts/e2e/."""
+Playwright, and a screenshot of every test's page under test-artifacts/e2e/.
+
+The mesh, its database and the browser are the package's: started once for every browser test
+(tests/workers.py keeps the package's tests together on one worker), ended after the last.
+A test that stops a part of the mesh (the bridge, the gateway) starts it again before it ends."""
 
 from __future__ import annotations
 
@@ -42,20 +46,20 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def e2e_database(database_url: str) -> AsyncIterator[str]:
-    """A database of the module's own: API keys, recorded events."""
+    """The browser tests' own database: API keys, recorded events."""
     async with new_database(database_url, "e2e") as url:
         yield url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def api_key(e2e_database: str) -> str:
     """An API key named e2e, made as an operator would (`trademesh keys create e2e`)."""
     return create_key(e2e_database, "e2e")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def mesh(
     studio_dist: Path,
     redis_url: str,
@@ -73,7 +77,7 @@ async def mesh(
         await started.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def browser(chromium: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(chromium), headless=True)

@@ -1,6 +1,7 @@
 """How the suite shares pytest-xdist's two workers (tests/workers.py), checked on a small run of
 its own: a module-scoped fixture's tests stay in one worker and set it up once, the others are
-spread over both, and an exclusive test runs while no other does.
+spread over both, an exclusive test runs while no other does, and a package's exclusive tests
+run as one block.
 
 (xdist's own `loadgroup` stopped grouping anything under pytest 9, silently: this would say so.)
 """
@@ -48,6 +49,34 @@ INNER = {
         def test_alone():
             record("ran", "alone", seconds=1.0)
     """,
+    "pkg/__init__.py": "",
+    "pkg/conftest.py": """
+        import pytest
+        from record import record
+
+        @pytest.fixture(scope="package")
+        def whole_package():
+            record("setup", "package")
+            return "package"
+    """,
+    "pkg/test_first.py": """
+        import pytest
+        from record import record
+
+        @pytest.mark.exclusive
+        @pytest.mark.parametrize("i", range(3))
+        def test_first(whole_package, i):
+            record("ran", f"package-a{i}", seconds=0.2)
+    """,
+    "pkg/test_second.py": """
+        import pytest
+        from record import record
+
+        @pytest.mark.exclusive
+        @pytest.mark.parametrize("i", range(3))
+        def test_second(whole_package, i):
+            record("ran", f"package-b{i}", seconds=0.2)
+    """,
     "record.py": """
         import json, os, time
 
@@ -64,6 +93,7 @@ INNER = {
 
 def run_inner(directory: Path) -> list[dict[str, Any]]:
     for name, text in INNER.items():
+        (directory / name).parent.mkdir(exist_ok=True)
         (directory / name).write_text(textwrap.dedent(text))
     records = directory / "records.jsonl"
     command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", "-p", "no:cacheprovider"]
@@ -83,8 +113,9 @@ def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone(tmp_path: Path) -> None:
     records = run_inner(tmp_path)
     ran = [r for r in records if r["kind"] == "ran"]
-    assert len(ran) == 6 + 8 + 1
-    assert [r["kind"] for r in records].count("setup") == 1, "the module fixture was set up twice"
+    assert len(ran) == 6 + 8 + 1 + 6
+    setups = [r["name"] for r in records if r["kind"] == "setup"]
+    assert sorted(setups) == ["package", "shared"], f"a shared fixture was set up twice: {setups}"
     assert len({r["worker"] for r in ran if r["name"].startswith("grouped-")}) == 1
     assert {r["worker"] for r in ran} == {"gw0", "gw1"}, "the free tests were not spread"
     (alone,) = [r for r in ran if r["name"] == "alone"]
@@ -92,3 +123,14 @@ def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone(tmp_path: 
         r["name"] for r in ran if r is not alone and r["start"] < alone["end"] and r["end"] > alone["start"]
     ]
     assert not overlapping, f"ran beside the exclusive test: {overlapping}"
+
+
+def test_a_packages_exclusive_tests_share_a_worker_and_run_as_one_block(tmp_path: Path) -> None:
+    """A package-scoped fixture's tests (the browser tests' mesh) go whole to one worker; run
+    exclusive, nothing else runs from the first of them to the last: one wait, not one per test."""
+    ran = [r for r in run_inner(tmp_path) if r["kind"] == "ran"]
+    block = [r for r in ran if r["name"].startswith("package-")]
+    assert len(block) == 6 and len({r["worker"] for r in block}) == 1
+    first, last = min(r["start"] for r in block), max(r["end"] for r in block)
+    beside = [r["name"] for r in ran if r not in block and r["start"] < last and r["end"] > first]
+    assert not beside, f"ran while the package's exclusive tests held the machine: {beside}"
