@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.bus.names import POSITION_REQUESTS, SIGNALS
 from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
-from core.detector.api import ModuleTiming, PatchActivity, patch_service
+from core.detector.api import PatchActivity, patch_service
 from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
@@ -32,7 +32,7 @@ from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
 from core.detector.history import bar_history
 from core.detector.journal import PatchJournal, Pulse
-from core.detector.runner import PatchStats, Runner
+from core.detector.runner import Runner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
@@ -98,7 +98,7 @@ class Detector:
         return time.time_ns()
 
     def status(self) -> Mapping[str, PatchActivity]:
-        return {patch_id: _activity(stats) for patch_id, stats in self.runner.stats.items()}
+        return {patch_id: stats.activity() for patch_id, stats in self.runner.stats.items()}
 
     async def warm_up(self, patch_id: str) -> None:
         link = self._link(self.engine.patch(patch_id).venue)
@@ -237,11 +237,3 @@ class Detector:
                 self._unsaved_logged = True
         self.pulse.bump()
 
-
-def _activity(stats: PatchStats) -> PatchActivity:
-    slow = tuple(
-        ModuleTiming(s.module_id, s.elapsed_ns / 1000, s.elapsed_ns / 1000, True) for s in stats.slow.values()
-    )
-    errors = tuple((s.module_id, f"step took {s.elapsed_ns // 1000} us, budget {s.budget_ns // 1000} us")
-                   for s in stats.slow.values())  # fmt: skip
-    return PatchActivity(stats.evaluations_per_s, errors, slow, stats.last_signal)
