@@ -30,7 +30,7 @@ from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
-from core.detector.history import bar_history
+from core.detector.history import VenueChannels, bar_history
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.runner import Runner
 from core.detector.store import PatchStore
@@ -72,6 +72,7 @@ class Detector:
         self.journal = PatchJournal()  # in memory until the store is open (run)
         self.runner = Runner(self.engine, self._after_evaluation, tick_hz=config.tick_hz)
         self._metadata = auth_metadata()
+        self.channels = VenueChannels()  # warm-up calls: one channel per venue
         self._publisher: Publisher | None = None
         self._unsaved_logged = False
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
@@ -103,7 +104,7 @@ class Detector:
     async def warm_up(self, patch_id: str) -> None:
         link = self._link(self.engine.patch(patch_id).venue)
         history = await bar_history(
-            self.engine, patch_id, _channel_factory(link.address), self._metadata, self.now_ns()
+            self.engine, patch_id, self.channels.get(link.address), self._metadata, self.now_ns()
         )
         self.engine.warm(patch_id, history)
 
@@ -122,6 +123,7 @@ class Detector:
             await self._start_patches()
             await self._serve(ctx)
         finally:
+            await self.channels.close()
             await redis.aclose()
             await store.close()
 
