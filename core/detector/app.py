@@ -238,4 +238,3 @@ class Detector:
                 log.warning("detector: patch changes not saved yet: %s", exc)
                 self._unsaved_logged = True
         self.pulse.bump()
-

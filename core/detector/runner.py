@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from core.detector.api import ModuleTiming, PatchActivity
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
-from core.detector.api import ModuleTiming, PatchActivity
 from core.detector.engine.outputs import EmittedSignal, Evaluation, SlowModule
 from core.detector.metrics import (
     EVALUATIONS,

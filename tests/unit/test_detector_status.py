@@ -75,15 +75,21 @@ class State:
 def _engine() -> Engine:
     core = Engine(Catalog.builtin(), SlowTimer(), EngineConfig(module_budget_ns=1 * MS))
     patch = core.create_patch("p", "s", BASE_NS, venue="v", symbol="BTC-USDT")
-    for module_id, type_name, params in [
+    modules: list[tuple[str, str, dict[str, object]]] = [
         ("t", "trades", {}),
         ("f", "trade_fields", {}),
         ("up", "compare", {"op": ">", "value": 0.0}),
         ("score", "weighted_score", {"threshold": 1.0}),
         ("emit", "signal", {}),
-    ]:
+    ]
+    for module_id, type_name, params in modules:
         patch.add_module(module_id, type_name, params, BASE_NS)
-    for cable in ("t.trade -> f.trade", "f.price -> up.a", "up.out -> score.rule_1", "score.signal -> emit.signal"):
+    for cable in [
+        "t.trade -> f.trade",
+        "f.price -> up.a",
+        "up.out -> score.rule_1",
+        "score.signal -> emit.signal",
+    ]:
         patch.connect(cable, BASE_NS)
     patch.activate(BASE_NS)
     return core
@@ -131,14 +137,15 @@ async def _status(stub: pb_grpc.PatchAsyncStub) -> pb.StrategyStatus:
 
 
 async def _roll(running: Running) -> None:
-    """A second passes on the runner's clock; its tick task closes the window."""
-    rolled = running.runner._rolled_at  # noqa: SLF001 - wait for the tick that rolls
+    """A second passes on the runner's clock; the next tick (emitted, then the window is closed
+    in the same step of the tick task) closes the window."""
+    ticked = len(running.emitted)
     running.clock.s += 1.5
     for _ in range(200):
-        if running.runner._rolled_at != rolled:  # noqa: SLF001
-            return
         await asyncio.sleep(0.01)
-    raise AssertionError("the runner did not roll its window")
+        if len(running.emitted) > ticked:
+            return
+    raise AssertionError("the runner did not tick")
 
 
 async def test_a_slow_module_is_reported_once_as_a_timing_over_its_budget(running: Running) -> None:
