@@ -238,6 +238,7 @@ async def test_a_second_detector_is_picked_and_its_patches_timeline_and_chart_ma
     await expect(row).to_have_attribute("data-state", "active", timeout=WAIT_MS)
     await expect(page.locator("#patches tr[data-patch-id]")).to_have_count(1)  # its patches only
     await expect(row.locator('[data-col="signal"]')).to_contain_text("long", timeout=WAIT_MS)
+    await page.locator("#strategies").screenshot(path=artifact("strategies-second-detector"))
 
     await row.locator("a").click()
     await expect(page.locator("#patch-view")).to_have_attribute("data-detector", second_detector)
