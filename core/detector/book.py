@@ -43,9 +43,6 @@ class BookSide:
         self._sizes: dict[float, float] = {}
         self._keys: list[float] = []
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def replace(self, levels: Iterable[Level]) -> None:
         sizes: dict[float, float] = {}
         for level in levels:
