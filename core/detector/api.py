@@ -82,8 +82,9 @@ class PatchActivity:
     """What the shell measured of one patch (StreamStrategyStatus)."""
 
     evaluations_per_s: float = 0.0
-    # (module id, message): recent errors and slow steps.
+    # (module id, message): recent errors. A slow module is not one: it is a timing.
     errors: tuple[tuple[str, str], ...] = ()
+    # The modules slower than their budget, each once.
     timings: tuple[ModuleTiming, ...] = ()
     # None: the newest of recent_signals for the patch is shown.
     last_signal: EmittedSignal | None = None

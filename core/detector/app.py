@@ -23,16 +23,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.bus.names import POSITION_REQUESTS, SIGNALS
 from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
-from core.detector.api import ModuleTiming, PatchActivity, patch_service
+from core.detector.api import PatchActivity, patch_service
 from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
-from core.detector.history import bar_history
+from core.detector.history import VenueChannels, bar_history
 from core.detector.journal import PatchJournal, Pulse
-from core.detector.runner import PatchStats, Runner
+from core.detector.runner import Runner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
@@ -72,6 +72,7 @@ class Detector:
         self.journal = PatchJournal()  # in memory until the store is open (run)
         self.runner = Runner(self.engine, self._after_evaluation, tick_hz=config.tick_hz)
         self._metadata = auth_metadata()
+        self.channels = VenueChannels()  # warm-up calls: one channel per venue
         self._publisher: Publisher | None = None
         self._unsaved_logged = False
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
@@ -98,12 +99,12 @@ class Detector:
         return time.time_ns()
 
     def status(self) -> Mapping[str, PatchActivity]:
-        return {patch_id: _activity(stats) for patch_id, stats in self.runner.stats.items()}
+        return {patch_id: stats.activity() for patch_id, stats in self.runner.stats.items()}
 
     async def warm_up(self, patch_id: str) -> None:
         link = self._link(self.engine.patch(patch_id).venue)
         history = await bar_history(
-            self.engine, patch_id, _channel_factory(link.address), self._metadata, self.now_ns()
+            self.engine, patch_id, self.channels.get(link.address), self._metadata, self.now_ns()
         )
         self.engine.warm(patch_id, history)
 
@@ -122,6 +123,7 @@ class Detector:
             await self._start_patches()
             await self._serve(ctx)
         finally:
+            await self.channels.close()
             await redis.aclose()
             await store.close()
 
@@ -236,12 +238,3 @@ class Detector:
                 log.warning("detector: patch changes not saved yet: %s", exc)
                 self._unsaved_logged = True
         self.pulse.bump()
-
-
-def _activity(stats: PatchStats) -> PatchActivity:
-    slow = tuple(
-        ModuleTiming(s.module_id, s.elapsed_ns / 1000, s.elapsed_ns / 1000, True) for s in stats.slow.values()
-    )
-    errors = tuple((s.module_id, f"step took {s.elapsed_ns // 1000} us, budget {s.budget_ns // 1000} us")
-                   for s in stats.slow.values())  # fmt: skip
-    return PatchActivity(stats.evaluations_per_s, errors, slow, stats.last_signal)

@@ -2,8 +2,9 @@
 
 One Subscribe per venue (trades and book, the symbols the patches trade), resubscribed with
 backoff when lost. A batch of market events becomes engine events: each trade a TradeValue;
-the book deltas of a batch are applied to a local L2 book and give one BookValue per symbol
-(the top levels after the batch: the engine keeps only the latest book of a burst anyway).
+the book deltas of a batch are applied to a local L2 book (core.detector.book) and give one
+BookValue per symbol (the top levels after the batch: the engine keeps only the latest book
+of a burst anyway).
 Each batch goes with the venue's receive stamps of its first and last events and the time the
 feed had it, for the hot-path latency (core.detector.metrics).
 """
@@ -19,7 +20,7 @@ from typing import Any
 import grpc
 
 from core.backoff import Backoff
-from core.book import L2Book
+from core.detector.book import Book
 from core.detector.engine.io import Event
 from core.detector.engine.values import BookValue, TradeValue
 from core.detector.metrics import MARKET_EVENTS, STREAM
@@ -46,43 +47,40 @@ Deliver = Callable[[str, list[Event], int, int, int], None]
 
 
 class MarketConverter:
-    """Market events of one venue to engine events, keeping each symbol's L2 book."""
+    """Market events of one venue to engine events, keeping each symbol's L2 book
+    (core.detector.book: float levels kept in order as the deltas come, no sort per batch)."""
 
-    def __init__(self) -> None:
-        self.books: dict[str, L2Book] = {}
+    def __init__(self, depth: int = BOOK_DEPTH) -> None:
+        self.books: dict[str, Book] = {}
+        self.depth = depth
 
     def convert(self, events: Iterable[md.MarketEvent]) -> list[Event]:
         out: list[Event] = []
-        touched: dict[str, int] = {}
+        books = self.books
+        touched: dict[str, md.MarketEvent] = {}  # symbol -> its last book event
         for event in events:
-            kind = event.WhichOneof("payload")
-            if kind == "trade":
+            # HasField, most frequent first: cheaper than WhichOneof on every event.
+            if event.HasField("book_delta"):
+                symbol = event.symbol
+                book = books.get(symbol)
+                if book is not None:  # deltas before the first snapshot mean nothing
+                    delta = event.book_delta
+                    book.apply(delta.bids, delta.asks)
+                    touched[symbol] = event
+            elif event.HasField("trade"):
                 out.append(_trade(event))
-            elif kind in ("book_snapshot", "book_delta"):
-                self._book(event, kind)
-                touched[event.symbol] = event.ts_event_ns
-            elif kind == "notice" and event.notice.kind == md.NOTICE_KIND_RESYNC:
-                self.books.pop(event.symbol, None)  # wait for the venue's next snapshot
-        out += [self._top(symbol, ts) for symbol, ts in touched.items() if symbol in self.books]
+            elif event.HasField("book_snapshot"):
+                snapshot = event.book_snapshot
+                books.setdefault(event.symbol, Book()).replace(snapshot.bids, snapshot.asks)
+                touched[event.symbol] = event
+            elif event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_RESYNC:
+                books.pop(event.symbol, None)  # wait for the venue's next snapshot
+                touched.pop(event.symbol, None)
+        depth = self.depth
+        for symbol, last in touched.items():
+            book = books[symbol]
+            out.append(BookValue(symbol, last.ts_event_ns, book.bids.top(depth), book.asks.top(depth)))
         return out
-
-    def _book(self, event: md.MarketEvent, kind: str) -> None:
-        update = event.book_snapshot if kind == "book_snapshot" else event.book_delta
-        bids = [(level.price, level.size) for level in update.bids]
-        asks = [(level.price, level.size) for level in update.asks]
-        if kind == "book_snapshot":
-            self.books.setdefault(event.symbol, L2Book()).replace(update.sequence, bids, asks)
-        elif event.symbol in self.books:  # deltas before the first snapshot mean nothing
-            self.books[event.symbol].apply(update.sequence, bids, asks)
-
-    def _top(self, symbol: str, ts_event_ns: int) -> BookValue:
-        bids, asks = self.books[symbol].snapshot(BOOK_DEPTH)
-        return BookValue(
-            symbol,
-            ts_event_ns,
-            tuple((float(p), float(s)) for p, s in bids),
-            tuple((float(p), float(s)) for p, s in asks),
-        )
 
 
 def _trade(event: md.MarketEvent) -> TradeValue:

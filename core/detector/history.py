@@ -2,12 +2,16 @@
 
 A patch whose sources need more history than the venue holds (a sim that just started) is
 warmed from live data instead (core.detector.runner); trade sources always are.
+
+The calls go over one channel per venue (VenueChannels), opened when first needed and kept
+for the detector's life: warming ten patches at start, or one activated from Studio, opens no
+new connection. The shell closes them when it stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
 
 import grpc
 
@@ -15,12 +19,13 @@ from core.convert import TIMEFRAME_TO_PB
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event, event_time
 from core.detector.engine.values import BarValue
+from core.errors import Unavailable
 from core.model import Timeframe
 from core.rpc.client import Metadata
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["bar_history"]
+__all__ = ["VenueChannels", "bar_history"]
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +33,30 @@ _CALL_TIMEOUT_S = 10.0
 _BAR_SOURCES = ("trade_bars", "bars")
 
 
+class VenueChannels:
+    """One gRPC channel per venue address, opened on first use, all closed by `close`."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._closed = False
+
+    def get(self, address: str) -> grpc.aio.Channel:
+        """The channel to `address`; Unavailable once closed (the detector is stopping)."""
+        if self._closed:
+            raise Unavailable("the detector is stopping: no new call to a venue")
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+        return channel
+
+    async def close(self) -> None:
+        self._closed = True
+        channels, self._channels = list(self._channels.values()), {}
+        await asyncio.gather(*(channel.close() for channel in channels))
+
+
 async def bar_history(
-    engine: Engine, patch_id: str, channel: Callable[[], grpc.aio.Channel], metadata: Metadata, now_ns: int
+    engine: Engine, patch_id: str, channel: grpc.aio.Channel, metadata: Metadata, now_ns: int
 ) -> list[tuple[str, Event]]:
     """The closed candles each bar source of the patch needs, oldest first, as (venue, bar)."""
     patch = engine.patch(patch_id)
@@ -48,7 +75,7 @@ async def bar_history(
 
 
 async def _candles(
-    channel: Callable[[], grpc.aio.Channel],
+    channel: grpc.aio.Channel,
     metadata: Metadata,
     symbol: str,
     timeframe: Timeframe,
@@ -58,10 +85,9 @@ async def _candles(
     start = now_ns - (count + 2) * timeframe.ns
     request = md.GetCandlesRequest(symbol=symbol, timeframe=TIMEFRAME_TO_PB[timeframe], start_ns=start)
     try:
-        async with channel() as open_channel:
-            reply = await md_grpc.MarketDataStub(open_channel).GetCandles(
-                request, metadata=metadata, timeout=_CALL_TIMEOUT_S
-            )
+        reply = await md_grpc.MarketDataStub(channel).GetCandles(
+            request, metadata=metadata, timeout=_CALL_TIMEOUT_S
+        )
     except grpc.aio.AioRpcError as exc:
         code = exc.code().name
         log.warning(

@@ -9,7 +9,9 @@ from live data, outputs out.
 - Patches that should run but lack history are warmed from the live events (engine.warm)
   until activation succeeds.
 - Every evaluation goes to `emit` (what was emitted is published, changes are saved); the
-  last signals, slow modules and evaluation rates are kept for the status the API serves.
+  last signals, evaluation rates and slow modules (steps over their budget, gathered over
+  one-second windows) are kept for the status the API serves: each slow module once, as a
+  timing (core.detector.api.PatchActivity).
 - Metrics (core.detector.metrics): right after evaluate_due returns, each batch of the burst
   observes the hot-path latency from the venue's receive stamps; events, evaluations and
   signals are counted per batch or evaluation, never per event.
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from core.detector.api import ModuleTiming, PatchActivity
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
@@ -41,7 +44,7 @@ from core.detector.metrics import (
 )
 from core.errors import FailedPrecondition, TrademeshError
 
-__all__ = ["Batch", "PatchStats", "Runner"]
+__all__ = ["Batch", "PatchStats", "Runner", "SlowSteps"]
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +68,39 @@ class Batch(NamedTuple):
 
 
 @dataclass
+class SlowSteps:
+    """One module's steps over its budget in a window."""
+
+    count: int = 0
+    total_ns: int = 0
+    max_ns: int = 0
+
+    def add(self, slow: SlowModule) -> None:
+        self.count += 1
+        self.total_ns += slow.elapsed_ns
+        self.max_ns = max(self.max_ns, slow.elapsed_ns)
+
+    def timing(self, module_id: str) -> ModuleTiming:
+        """As the status shows it: the mean and the max of the slow steps, µs."""
+        return ModuleTiming(module_id, self.total_ns / self.count / 1000, self.max_ns / 1000, True)
+
+
+@dataclass
 class PatchStats:
     """What the status of a patch shows: evaluations in the last second, the last signal, the
-    slowest recent module steps."""
+    modules that were slow in the last complete window (one second or a little more)."""
 
     evaluations_per_s: float = 0.0
     counted: int = 0  # the patch's evaluation count at the last rate
     last_signal: EmittedSignal | None = None
-    slow: dict[str, SlowModule] = field(default_factory=dict)
+    slow: dict[str, SlowSteps] = field(default_factory=dict)
+    slowing: dict[str, SlowSteps] = field(default_factory=dict)  # the window under way
+
+    def activity(self) -> PatchActivity:
+        """The status's activity: each slow module once, as a timing over its budget (the
+        patch's own error, if any, is the API's to add)."""
+        timings = tuple(steps.timing(module_id) for module_id, steps in sorted(self.slow.items()))
+        return PatchActivity(self.evaluations_per_s, (), timings, self.last_signal)
 
 
 class Runner:
@@ -82,6 +110,7 @@ class Runner:
         emit: Emit,
         clock: Callable[[], int] = time.time_ns,
         tick_hz: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self._emit = emit
@@ -93,7 +122,8 @@ class Runner:
         self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)  # oldest first
         self.stats: dict[str, PatchStats] = {}
         self.dropped_batches = 0
-        self._rolled_at = time.monotonic()
+        self._monotonic = monotonic  # seconds: the windows of the rates and slow modules
+        self._rolled_at = monotonic()
 
     def deliver(
         self, venue: str, events: list[Event], oldest_ns: int = 0, newest_ns: int = 0, received_ns: int = 0
@@ -164,15 +194,15 @@ class Runner:
             self.recent_signals.append(signal)
             self._stats(signal.patch_id).last_signal = signal
         for slow in evaluation.slow:
-            self._stats(slow.patch_id).slow[slow.module_id] = slow
+            self._stats(slow.patch_id).slowing.setdefault(slow.module_id, SlowSteps()).add(slow)
         for change in evaluation.states:
             if change.new == PatchState.ERRORED.value:
                 log.warning("detector: patch %s errored: %s", change.patch_id, change.reason)
         await self._emit(evaluation)
 
     def _roll_rates(self) -> None:
-        """Each patch's evaluations per second, over the last second or more."""
-        now = time.monotonic()
+        """Each patch's evaluations per second and slow modules, over the last second or more."""
+        now = self._monotonic()
         elapsed = now - self._rolled_at
         if elapsed < 1.0:
             return
@@ -180,6 +210,8 @@ class Runner:
             stats = self._stats(patch.id)
             stats.evaluations_per_s = (patch.evaluations - stats.counted) / elapsed
             stats.counted = patch.evaluations
+        for stats in self.stats.values():
+            stats.slow, stats.slowing = stats.slowing, {}
         self._rolled_at = now
 
     def _stats(self, patch_id: str) -> PatchStats:

@@ -112,9 +112,13 @@ class StudioMesh:
         for name in ("ingest", "recorder", "bars"):
             self.processes.start(name, *venue_link(name, self.venue.address))
         self.start_bridge()
-        self.detector = self.processes.start(
-            "detector", *venue_link("detector", self.venue.address), "--database-url", self.database_url
-        )
+        self.detector = self.start_detector()
+
+    def start_detector(self, *args: str) -> ServiceProcess:
+        """A detector on the sim (the example strategies, or `args`' --instance, --strategy)."""
+        assert self.venue is not None
+        link = venue_link("detector", self.venue.address)
+        return self.processes.start("detector", *link, "--database-url", self.database_url, *args)
 
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")

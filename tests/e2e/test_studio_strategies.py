@@ -1,7 +1,9 @@
 """Studio's Strategies page in a real browser against a real mesh with a real detector running the
 example strategies (see studio_mesh): the patch list live from StreamStrategyStatus, a patch's
 graph with live probe values, parameter edits with the detector's field violations, pause and
-activate, signal markers on the market chart with their rules on hover, and the signal timeline.
+activate, signal markers on the market chart with their rules on hover, and the signal timeline;
+and a second detector instance (its own process, its own strategy), picked on the page: its
+patches, its timeline and its signals on the chart.
 """
 
 from __future__ import annotations
@@ -31,6 +33,30 @@ TREND = "trend/sim/BTC/USDT"
 WARM_MS = 90_000
 SIGNAL_MS = 120_000
 STRATEGIES = ROOT / "core" / "detector" / "strategies"
+SECOND = "detector-b"
+# The second detector's strategy: every taker buy after a sell is a signal (a few a second on the
+# sim), from live trades at once: no warm-up.
+TAKER_BUYS = """
+id = "taker_buys"
+description = "A taker buy after a sell"
+venues = ["sim"]
+symbols = ["BTC/USDT"]
+threshold = 1.0
+cables = [
+    "trades.trade -> fields.trade",
+    "fields.signed_size -> bought.a",
+    "bought.out -> score.rule_1",
+    "score.signal -> emit.signal",
+]
+modules = [
+    { id = "trades", type = "trades" },
+    { id = "fields", type = "trade_fields" },
+    { id = "bought", type = "compare", params = { op = ">", value = 0.0 } },
+    { id = "score", type = "weighted_score", params = { direction = "long", name_1 = "taker_bought" } },
+    { id = "emit", type = "signal" },
+]
+"""
+TAKER_BUYS_PATCH = "taker_buys/sim/BTC/USDT"
 
 
 def strategy_graph(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
@@ -39,6 +65,23 @@ def strategy_graph(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
     modules = {m["id"] for m in data["modules"]}
     cables = {tuple(part.strip() for part in c.split("->")) for c in data["cables"]}
     return modules, {(a, b) for a, b in cables}
+
+
+@pytest.fixture(scope="module")
+def second_detector(mesh: StudioMesh) -> str:
+    """A second detector process, registered with the gateway as detector-b, running TAKER_BUYS."""
+    path = mesh.directory / "taker_buys.toml"
+    path.write_text(TAKER_BUYS)
+    mesh.start_detector("--instance", SECOND, "--strategy", str(path))
+    return SECOND
+
+
+async def markers(page: Page) -> list[str]:
+    """The strategies of the chart's signal markers."""
+    found: list[str] = await page.locator("#chart .signal-marker").evaluate_all(
+        "ms => ms.map(m => m.dataset.strategy)"
+    )
+    return found
 
 
 async def open_strategies(page: Page, mesh: StudioMesh, key: str, patch_id: str | None = None) -> None:
@@ -177,3 +220,47 @@ async def test_params_are_edited_with_violations_shown_and_pause_and_activate_wo
     await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_have_attribute(
         "data-state", "active", timeout=WAIT_MS
     )
+
+
+async def test_a_second_detector_is_picked_and_its_patches_timeline_and_chart_markers_follow(
+    page: Page, mesh: StudioMesh, api_key: str, second_detector: str
+) -> None:
+    await open_strategies(page, mesh, api_key)
+    picker = page.locator("#detector-picker")
+    await expect(picker.locator("option")).to_have_count(2, timeout=WAIT_MS)
+    assert await picker.locator("option").all_inner_texts() == ["detector", second_detector]
+    await expect(picker).to_have_value("detector")  # the first registered, by default
+    await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_be_visible(timeout=WAIT_MS)
+
+    await picker.select_option(second_detector)
+    await expect(page).to_have_url(re.compile(rf"#/strategies\?detector={second_detector}$"))
+    row = page.locator(f'#patches tr[data-patch-id="{TAKER_BUYS_PATCH}"]')
+    await expect(row).to_have_attribute("data-state", "active", timeout=WAIT_MS)
+    await expect(page.locator("#patches tr[data-patch-id]")).to_have_count(1)  # its patches only
+    await expect(row.locator('[data-col="signal"]')).to_contain_text("long", timeout=WAIT_MS)
+    await page.locator("#strategies").screenshot(path=artifact("strategies-second-detector"))
+
+    await row.locator("a").click()
+    await expect(page.locator("#patch-view")).to_have_attribute("data-detector", second_detector)
+    timeline = page.locator("#signal-timeline")
+    await expect(timeline).not_to_have_attribute("data-signals", "0", timeout=WAIT_MS)
+    await expect(timeline.locator('.rule-row[data-rule="taker_bought"] .fire').first).to_be_attached()
+    await page.reload()  # the choice is in the URL
+    await expect(page.locator("#patch-view")).to_have_attribute("data-detector", second_detector)
+    await expect(picker).to_have_value(second_detector, timeout=WAIT_MS)
+
+    # The trading page's chart shows the chosen detector's signals, and only those.
+    await page.click("#nav-trading")
+    await open_market(page, "1m")
+    chart = page.locator("#chart")
+    await expect(chart).to_have_attribute("data-signals-detector", second_detector)
+    await expect(page.locator("#chart .signal-marker").first).to_be_attached(timeout=WAIT_MS)
+    assert set(await markers(page)) == {"taker_buys"}
+
+    await page.click("#nav-strategies")
+    await page.locator("#detector-picker").select_option("detector")
+    await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_be_visible(timeout=WAIT_MS)
+    await page.click("#nav-trading")
+    await expect(chart).to_have_attribute("data-signals-detector", "detector")
+    await expect(chart).to_have_attribute("data-signals-status", "live", timeout=WAIT_MS)
+    assert "taker_buys" not in await markers(page)

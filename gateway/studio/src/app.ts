@@ -2,16 +2,18 @@
 // (every loop and stream stopped) on logout, on UNAUTHENTICATED from any call, or when the
 // token's expiry passes, and hands back to the login screen with the reason.
 import { createClients } from "./api/clients";
+import { DetectorChoice } from "./api/detectors";
 import { LiveStreams } from "./api/live";
 import { clearSession, type Session } from "./api/session";
 import { createTransport } from "./api/transport";
 import { Connection } from "./lib/connection";
 import { connectionBanner } from "./ui/banner";
+import { DetectorPicker } from "./ui/detector-picker";
 import { fill, h, showStatus } from "./ui/dom";
 import { HealthBoard } from "./ui/health";
 import { Ladder } from "./ui/ladder";
 import { MarketView } from "./ui/market";
-import { parseRoute, showPage } from "./ui/pages";
+import { parseRoute, showPage, strategiesHash } from "./ui/pages";
 import { StrategiesPage } from "./ui/strategies";
 import { Tape } from "./ui/tape";
 import { TradingDesk } from "./ui/trading";
@@ -42,14 +44,29 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const connection = new Connection();
   // Every live panel's stream rides this one stream of the tab (the gateway's multiplexer).
   const live = new LiveStreams(clients.mux, signal);
+  // The detector instance shown: the picker's choice, in the Strategies page's URL.
+  const detectors = new DetectorChoice();
+  const picker = new DetectorPicker(
+    clients,
+    detectors,
+    (name) => (window.location.hash = strategiesHash(null, name)),
+    signal,
+  );
   const desk = new TradingDesk(clients, live, connection, signal);
   const ladder = new Ladder((price) => desk.setPrice(price));
   const tape = new Tape();
-  const market = new MarketView(clients, live, connection, signal, ladder, tape, (venue, symbol) =>
-    desk.select(venue, symbol),
+  const market = new MarketView(
+    clients,
+    live,
+    connection,
+    signal,
+    ladder,
+    tape,
+    (venue, symbol) => desk.select(venue, symbol),
+    detectors,
   );
   const health = new HealthBoard(clients, (names) => market.setVenues(names));
-  const strategies = new StrategiesPage(clients, live, connection, signal);
+  const strategies = new StrategiesPage(clients, live, connection, signal, detectors, picker.root);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
   const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
   const nav = h(
@@ -77,6 +94,14 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   );
   const route = (): void => showPage(parseRoute(window.location.hash), { trading, strategies, nav });
   window.addEventListener("hashchange", route, { signal });
+  // A choice made without the URL (the first instance listed, by default) goes into it.
+  detectors.onChange((name) => {
+    const shown = parseRoute(window.location.hash);
+    if (shown.page !== "strategies" || name === null || shown.detector === name) return;
+    const patchId = shown.detector === null ? shown.patchId : null;
+    window.history.replaceState(null, "", strategiesHash(patchId, name));
+  }, signal);
   route();
+  void picker.run({ signal, connection, onStatus: (status) => (picker.root.dataset.status = status.text) });
   void health.run({ signal, connection, onStatus: (status) => showStatus(health.status, status) });
 }

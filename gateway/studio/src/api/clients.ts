@@ -10,9 +10,6 @@ import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 // Names the venue instance when several serve the same service (gateway/contracts.py).
 export const TARGET_HEADER = "x-trademesh-target";
 
-// The detector instance Studio's strategy views call (`trademesh detector`'s default name).
-export const DETECTOR = "detector";
-
 // Every unary call has a deadline: a hung upstream shows as an error, not a frozen panel.
 const UNARY_TIMEOUT_MS = 10_000;
 

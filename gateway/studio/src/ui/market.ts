@@ -1,10 +1,13 @@
-// The market view: venue, symbol and timeframe pickers, the candlestick chart, and (through
-// the feed) the order book ladder and recent trades of the selection. A new selection ends the
-// old subscription and starts a fresh one.
+// The market view: venue, symbol and timeframe pickers, the candlestick chart with the chosen
+// detector instance's signals on it, and (through the feed) the order book ladder and recent
+// trades of the selection. A new selection ends the old subscription and starts a fresh one;
+// another detector chosen (on the Strategies page) replaces the markers with its signals.
 import { type Clients, unary } from "../api/clients";
+import type { DetectorChoice } from "../api/detectors";
 import type { LiveStreams } from "../api/live";
 import type { Instrument } from "../gen/trademesh/common/v1/common_pb";
 import type { Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import type { Connection } from "../lib/connection";
 import { childController, type LoopContext, type PanelStatus, poll } from "../lib/loop";
 import type { OrderBook } from "../market/book";
@@ -31,6 +34,7 @@ export class MarketView implements FeedView {
   private timeframe: TimeframeOption = TIMEFRAMES[1] ?? TIMEFRAMES[0]!;
   private venuesController: AbortController | null = null;
   private feedController: AbortController | null = null;
+  private signalsController: AbortController | null = null;
   private current = "";
 
   constructor(
@@ -41,12 +45,14 @@ export class MarketView implements FeedView {
     private readonly ladder: Ladder,
     private readonly tape: Tape,
     private readonly onSelect: (venue: string, symbol: string) => void,
+    private readonly detectors: DetectorChoice,
   ) {
     const controls = h("div", { class: "controls" }, this.venueSelect, this.symbolSelect, this.timeframeButtons);
     ({ root: this.root, status: this.status } = panel("Market", "market", controls, this.chart.root));
     this.venueSelect.addEventListener("change", () => this.venueChanged());
     this.symbolSelect.addEventListener("change", () => this.startFeed());
     this.drawTimeframes();
+    detectors.onChange(() => this.startSignals(), appSignal);
   }
 
   /** The registered venues (from the health board's poll); keeps the selection when it can. */
@@ -124,9 +130,21 @@ export class MarketView implements FeedView {
     this.onSelect(selection.venue, selection.symbol);
     this.feedController = childController(this.appSignal);
     void runFeed(this.context(this.feedController.signal), this.clients, this.live, selection, this);
+    this.startSignals();
+  }
+
+  /** The markers of the selection from the chosen detector, none shown until they come. */
+  private startSignals(): void {
+    this.signalsController?.abort();
     this.chart.signals([]);
-    const ctx = { ...this.context(this.feedController.signal), onStatus: (s: PanelStatus) => this.signalsStatus(s) };
-    void runSignals(ctx, this.clients, selection.venue, selection.symbol, (list) => this.chart.signals(list));
+    const selection = this.selection();
+    if (this.feedController === null || selection === null) return;
+    this.signalsController = childController(this.feedController.signal);
+    const detector = this.detectors.name;
+    this.chart.root.dataset.signalsDetector = detector ?? "";
+    const ctx = { ...this.context(this.signalsController.signal), onStatus: (s: PanelStatus) => this.signalsStatus(s) };
+    const show = (list: Signal[]): void => this.chart.signals(list);
+    void runSignals(ctx, this.clients, detector, selection.venue, selection.symbol, show);
   }
 
   /** The markers' poll reports on the chart (data-signals-status), not in the market's status:

@@ -2,7 +2,7 @@
 // stream), its error when errored, its parameters (SetParams), Activate and Pause, and the
 // timeline of its signals' rules (ListSignals, polled). The strategies page hands it each status
 // of the patch (StreamStrategyStatus); a version or state it has not drawn yet is fetched again.
-import { type Clients, DETECTOR, unary } from "../api/clients";
+import { type Clients, unary } from "../api/clients";
 import { violations } from "../api/details";
 import { classify } from "../api/errors";
 import type { LiveStreams } from "../api/live";
@@ -45,6 +45,8 @@ export class PatchView {
   private patch: PatchGraph | null = null;
   private cablesKey = "";
   private fetching = false;
+  // The detector instance the patch is of (the strategies page's choice).
+  private detector = "";
 
   constructor(
     private readonly clients: Clients,
@@ -70,11 +72,13 @@ export class PatchView {
     this.root.hidden = true;
   }
 
-  /** Shows `patchId` (or nothing, with null) until the next open or `parent` aborts. */
-  open(patchId: string | null, parent: AbortSignal): void {
+  /** Shows `patchId` of `detector` (or nothing, with null) until the next open or `parent` aborts. */
+  open(patchId: string | null, detector: string, parent: AbortSignal): void {
     this.close();
     this.root.hidden = patchId === null;
     if (patchId === null) return;
+    this.detector = detector;
+    this.root.dataset.detector = detector;
     this.controller = childController(parent);
     const signal = this.controller.signal;
     this.root.dataset.patchId = patchId;
@@ -112,12 +116,12 @@ export class PatchView {
   }
 
   private async load(patchId: string, signal: AbortSignal): Promise<void> {
-    const reply = await this.clients.patch.getPatch({ patchId }, unary(signal, DETECTOR));
+    const reply = await this.clients.patch.getPatch({ patchId }, unary(signal, this.detector));
     if (reply.patch !== undefined && !signal.aborted) await this.draw(reply.patch);
   }
 
   private async loadSignals(patchId: string, signal: AbortSignal): Promise<void> {
-    const reply = await this.clients.patch.listSignals({ patchId, limit: SIGNALS_SHOWN }, unary(signal, DETECTOR));
+    const reply = await this.clients.patch.listSignals({ patchId, limit: SIGNALS_SHOWN }, unary(signal, this.detector));
     if (!signal.aborted) this.timeline.show(reply.signals);
   }
 
@@ -155,7 +159,7 @@ export class PatchView {
     void follow(
       this.context(this.probesController.signal),
       (signal, opened) =>
-        this.live.subscribe(Patch.method.streamProbes, request, { signal, onAdded: opened, target: DETECTOR }),
+        this.live.subscribe(Patch.method.streamProbes, request, { signal, onAdded: opened, target: this.detector }),
       (message) => {
         for (const update of message.updates) this.graph.probe(update);
       },
@@ -166,14 +170,14 @@ export class PatchView {
     const patch = this.patch;
     if (patch === null || this.controller === null) throw new Error("no patch is open");
     const request = { patchId: patch.patchId, moduleId, params };
-    const reply = await this.clients.patch.setParams(request, unary(this.controller.signal, DETECTOR));
+    const reply = await this.clients.patch.setParams(request, unary(this.controller.signal, this.detector));
     if (reply.patch !== undefined) await this.draw(reply.patch);
   }
 
   private async lifecycle(action: "activate" | "pause"): Promise<void> {
     const patch = this.patch;
     if (patch === null || this.controller === null) return;
-    const options = unary(this.controller.signal, DETECTOR);
+    const options = unary(this.controller.signal, this.detector);
     const button = action === "activate" ? this.activate : this.pause;
     button.disabled = true;
     this.say("", action === "activate" ? "activating… (warming up when needed)" : "pausing…");

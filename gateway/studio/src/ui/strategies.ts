@@ -1,8 +1,10 @@
-// The Strategies page: every patch of the detector with its status (state, version,
-// evaluations/s, warm, last signal), live from StreamStrategyStatus on the tab's Mux stream, the
-// list itself from ListPatches (polled); a row opens its patch view below. Its loops run while
-// the page is shown.
-import { type Clients, DETECTOR, unary } from "../api/clients";
+// The Strategies page: every patch of the chosen detector instance (the picker in its header,
+// api/detectors) with its status (state, version, evaluations/s, warm, last signal), live from
+// StreamStrategyStatus on the tab's Mux stream, the list itself from ListPatches (polled); a row
+// opens its patch view below. Its loops run while the page is shown, on the chosen instance:
+// another choice starts them again on that one.
+import { type Clients, unary } from "../api/clients";
+import type { DetectorChoice } from "../api/detectors";
 import type { LiveStreams } from "../api/live";
 import {
   type ModuleType,
@@ -16,6 +18,7 @@ import type { Connection } from "../lib/connection";
 import { clockTime, label, rate } from "../lib/format";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { fill, h, panel, showStatus, table, throttled } from "./dom";
+import { strategiesHash } from "./pages";
 import { PatchView } from "./patch-view";
 
 const LIST_POLL_MS = 5000;
@@ -44,6 +47,8 @@ export class StrategiesPage {
   private readonly statuses = new Map<string, StrategyStatus>();
   private patches: PatchSummary[] = [];
   private selected: string | null = null;
+  // The instance the loops run on (null: none registered yet).
+  private detector: string | null = null;
   private controller: AbortController | null = null;
   private catalog: Promise<Map<string, ModuleType>> | null = null;
   private readonly redraw = throttled(() => this.draw());
@@ -53,22 +58,28 @@ export class StrategiesPage {
     private readonly live: LiveStreams,
     private readonly connection: Connection,
     private readonly appSignal: AbortSignal,
+    private readonly choice: DetectorChoice,
+    picker: HTMLElement,
   ) {
-    ({ root: this.list, status: this.status } = panel("Strategies", "strategies", table(COLUMNS, this.body)));
+    const controls = h("div", { class: "controls" }, picker);
+    const tableView = table(COLUMNS, this.body);
+    ({ root: this.list, status: this.status } = panel("Strategies", "strategies", controls, tableView));
     this.view = new PatchView(clients, live, connection, () => this.loadCatalog());
     this.root = h("main", { id: "strategies-page", class: "page" }, this.list, this.view.root);
+    choice.onChange(() => this.switched(), appSignal);
     this.draw();
   }
 
-  /** Shows the page (with `patchId`'s view, or none) and runs its loops. */
-  show(patchId: string | null): void {
-    if (this.controller === null) {
-      this.controller = childController(this.appSignal);
-      this.start(this.controller.signal);
-    }
-    if (patchId !== this.selected || this.view.root.hidden !== (patchId === null)) {
+  /** Shows the page of `detector` (null: the one chosen) with `patchId`'s view, or none, and
+   * runs its loops. */
+  show(patchId: string | null, detector: string | null): void {
+    if (detector !== null) this.choice.set(detector);
+    const target = this.choice.name;
+    if (this.controller === null || target !== this.detector) this.restart(target);
+    const shown = target === null ? null : patchId;
+    if (patchId !== this.selected || this.view.root.hidden !== (shown === null)) {
       this.selected = patchId;
-      this.view.open(patchId, this.controller.signal);
+      this.view.open(shown, target ?? "", this.controller!.signal);
       this.redraw();
     }
   }
@@ -81,21 +92,44 @@ export class StrategiesPage {
     this.selected = null;
   }
 
+  /** Another instance was chosen while the page is shown: its page, no patch open (a patch
+   * asked for before any instance was known stays asked for). */
+  private switched(): void {
+    if (this.controller === null || this.choice.name === this.detector) return;
+    this.show(this.detector === null ? this.selected : null, null);
+  }
+
+  private restart(target: string | null): void {
+    this.controller?.abort();
+    this.controller = childController(this.appSignal);
+    this.view.close();
+    this.detector = target;
+    this.selected = null;
+    this.patches = [];
+    this.statuses.clear();
+    this.catalog = null;
+    this.root.dataset.detector = target ?? "";
+    if (target === null) showStatus(this.status, { tone: "warn", text: "no detector registered yet" });
+    else this.start(this.controller.signal, target);
+    this.redraw();
+  }
+
   private context(signal: AbortSignal): LoopContext {
     return { signal, connection: this.connection, onStatus: (status) => showStatus(this.status, status) };
   }
 
-  private start(signal: AbortSignal): void {
-    void poll(this.context(signal), LIST_POLL_MS, () => this.loadList(signal));
+  private start(signal: AbortSignal, detector: string): void {
+    void poll(this.context(signal), LIST_POLL_MS, () => this.loadList(signal, detector));
     void follow(
       this.context(signal),
       (signal, opened) =>
         this.live.subscribe(
           Patch.method.streamStrategyStatus,
           { patchIds: [] },
-          { signal, onAdded: opened, target: DETECTOR },
+          { signal, onAdded: opened, target: detector },
         ),
       (message) => {
+        if (signal.aborted) return;
         for (const status of message.statuses) {
           this.statuses.set(status.patchId, status);
           this.view.update(status);
@@ -105,8 +139,9 @@ export class StrategiesPage {
     );
   }
 
-  private async loadList(signal: AbortSignal): Promise<void> {
-    const reply = await this.clients.patch.listPatches({ states: [] }, unary(signal, DETECTOR));
+  private async loadList(signal: AbortSignal, detector: string): Promise<void> {
+    const reply = await this.clients.patch.listPatches({ states: [] }, unary(signal, detector));
+    if (signal.aborted) return;
     this.patches = reply.patches;
     this.redraw();
   }
@@ -114,7 +149,7 @@ export class StrategiesPage {
   private loadCatalog(): Promise<Map<string, ModuleType>> {
     if (this.catalog === null) {
       const asked = this.clients.patch
-        .getCatalog({}, unary(this.appSignal, DETECTOR))
+        .getCatalog({}, unary(this.appSignal, this.detector ?? ""))
         .then((reply) => new Map(reply.modules.map((m) => [m.type, m])));
       asked.catch(() => (this.catalog = null)); // asked again next time
       this.catalog = asked;
@@ -126,7 +161,7 @@ export class StrategiesPage {
     const status = this.statuses.get(patch.patchId);
     const state = label(PatchState, status?.state ?? patch.state);
     const market = patch.markets.map((m) => `${m.venue} ${m.symbol}`).join(", ");
-    const href = `#/strategies/${encodeURIComponent(patch.patchId)}`;
+    const href = strategiesHash(patch.patchId, this.detector);
     const warm = status === undefined ? "–" : status.warm ? "yes" : "no";
     return h(
       "tr",
