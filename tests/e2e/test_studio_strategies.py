@@ -149,7 +149,8 @@ async def test_a_signal_shows_on_the_chart_with_its_rules_and_in_its_patch_timel
 ) -> None:
     await log_in(page, mesh, api_key)
     await open_market(page, "1m")  # 1m: markers stay put while hovered
-    marker = page.locator("#chart .signal-marker").first
+    # The newest marker: drawn last, so no marker of a neighbouring candle lies over it.
+    marker = page.locator("#chart .signal-marker").last
     await expect(marker).to_be_visible(timeout=SIGNAL_MS)
     direction = await marker.get_attribute("data-direction")
     assert direction in {"long", "short", "flat"}

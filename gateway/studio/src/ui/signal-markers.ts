@@ -11,11 +11,16 @@ import type { CandleSeries } from "../market/candles";
 import { fill, h, table, throttled } from "./dom";
 
 const GAP_PX = 6;
-const STACK_PX = 16;
+const STACK_GAP_PX = 2;
 
 function conviction(signal: Signal): number {
   const value = Number(signal.conviction);
   return Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
+}
+
+/** A marker's size (its font size, line-height 1): 12 px at no conviction, 24 px at full. */
+function markerPx(signal: Signal): number {
+  return Math.round(12 + 12 * conviction(signal));
 }
 
 function glyph(direction: Direction): string {
@@ -88,10 +93,12 @@ export class SignalMarkers {
       const long = signal.direction !== Direction.SHORT;
       const y = this.series.priceToCoordinate(forDrawing(long ? candle.low : candle.high));
       if (y === null) continue;
+      // Markers of one candle and side stack outward, each past the whole height of the ones
+      // before it (a marker's size follows its conviction), so none covers another.
       const key = `${time}|${long}`;
-      const level = stacked.get(key) ?? 0;
-      stacked.set(key, level + 1);
-      const at = long ? y + GAP_PX + level * STACK_PX : y - GAP_PX - level * STACK_PX;
+      const offset = stacked.get(key) ?? 0;
+      stacked.set(key, offset + markerPx(signal) + STACK_GAP_PX);
+      const at = long ? y + GAP_PX + offset : y - GAP_PX - offset;
       this.position(this.marker(signal), x, at, long);
       shown.add(signal.signalId);
     }
@@ -122,7 +129,7 @@ export class SignalMarkers {
       },
       glyph(signal.direction),
     );
-    marker.style.fontSize = `${Math.round(12 + 12 * c)}px`;
+    marker.style.fontSize = `${markerPx(signal)}px`;
     marker.style.opacity = (0.45 + 0.55 * c).toFixed(2);
     const open = (): void => this.open(signal, marker);
     marker.addEventListener("mouseenter", open);
