@@ -111,9 +111,14 @@ class Inner:
         return out
 
     def end(self) -> None:
+        """Whatever is left, when a check failed: the inner pytest, and its venue, which a
+        SIGKILL of the inner run would otherwise leave behind (its guard never runs)."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        pid = self.pid_file.read_text() if self.pid_file.exists() else ""
+        if pid and running(int(pid)) and b"venue" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _signals(pid: int) -> str:
