@@ -35,6 +35,9 @@ class EngineConfig:
     module_budget_ns: int = 1_000_000
     # How often the shell should call tick() (the core only handles the ticks it is given).
     tick_hz: float = 10.0
+    # Patches evaluate through their compiled plans; False: the reference walk (every module
+    # through step(Inputs), slower: for tests and for debugging a module).
+    compiled_plans: bool = True
 
     def __post_init__(self) -> None:
         for name in ("probe_rate_hz", "module_budget_ns", "tick_hz"):
@@ -78,6 +81,7 @@ class Engine:
             name=name,
             description=description,
             on_change=self._changed,
+            compiled=self.config.compiled_plans,
         )
         self.patches[patch_id] = patch
         return patch
@@ -132,23 +136,24 @@ class Engine:
     def evaluate_due(self, now_ns: int) -> Evaluation:
         """Evaluate every dirty active patch once (plus once per extra closed bar)."""
         result = Evaluation()
+        timer, budget = self.timer, self.config.module_budget_ns
         for patch in self.patches.values():
             while patch.dirty and patch.state is PatchState.ACTIVE:
-                result.extend(self._evaluate(patch, now_ns, ticking=False))
+                patch.evaluate(now_ns, timer, budget, into=result)
         return result
 
     def tick(self, now_ns: int) -> Evaluation:
         """The clock: sources may close bars by time, time-driven modules step."""
         result = Evaluation()
+        timer, budget = self.timer, self.config.module_budget_ns
         for patch in self.patches.values():
-            if patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
-                result.extend(self._evaluate(patch, now_ns, ticking=True))
+            # A patch the clock cannot move (no time-driven module, no source closing bars by
+            # time) and with nothing waiting is skipped: on_tick would answer False.
+            if (patch.dirty or patch.ticks) and patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
+                patch.evaluate(now_ns, timer, budget, ticking=True, into=result)
                 while patch.dirty and patch.state is PatchState.ACTIVE:  # more bars closed at once
-                    result.extend(self._evaluate(patch, now_ns, ticking=False))
+                    patch.evaluate(now_ns, timer, budget, into=result)
         return result
-
-    def _evaluate(self, patch: Patch, now_ns: int, *, ticking: bool) -> Evaluation:
-        return patch.evaluate(now_ns, self.timer, self.config.module_budget_ns, ticking=ticking)
 
     # ---- warm-up
 

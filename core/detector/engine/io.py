@@ -95,10 +95,13 @@ class PositionDraft:
 class Sink(Module):
     def __init__(self, params: Mapping[str, int | float | bool | str]) -> None:
         super().__init__(params)
-        self._out: list[SignalDraft | PositionDraft] = []
+        # What the steps since the last take emitted; always this same list (the compiled
+        # plan checks it without a call).
+        self.pending: list[SignalDraft | PositionDraft] = []
 
     def take(self) -> list[SignalDraft | PositionDraft]:
-        out, self._out = self._out, []
+        out = self.pending[:]
+        self.pending.clear()
         return out
 
     def unready(self) -> str | None:

@@ -56,7 +56,7 @@ class SignalEmitter(_Placed):
         self._was_triggered = triggered
         gate_open = not inputs.connected("gate") or inputs["gate"] is True
         if gate_open and (rising or (triggered and self.params["on"] == "every")):
-            self._out.append(SignalDraft(str(self.params["venue"]), str(self.params["symbol"]), signal))
+            self.pending.append(SignalDraft(str(self.params["venue"]), str(self.params["symbol"]), signal))
         return {}
 
 
@@ -86,7 +86,7 @@ class PositionRequestSink(_Placed):
         now = inputs["trigger"] is True
         if now and not self._was:
             p = self.params
-            self._out.append(
+            self.pending.append(
                 PositionDraft(
                     str(p["venue"]),
                     str(p["symbol"]),
