@@ -135,7 +135,7 @@ def build_plan(owner: Owner, previous: SlotValues | None, *, compiled: bool = Tr
     index = {end: slot for slot, end in enumerate(end for step in steps for end in step.outputs)}
     old = previous if previous is not None else {}
     values = SlotValues(index, [old.get(end) for end in index])
-    sources = [(step.module_id, step.module) for step in steps if step.source]
+    sources = [(step.module_id, step.module) for step in steps if isinstance(step.module, Source)]
     tickers = tuple((m, s.on_tick) for m, s in sources if type(s).on_tick is not Source.on_tick)
     backlogs = tuple((m, s.backlog) for m, s in sources if type(s).backlog is not Source.backlog)
     time_driven = any(step.time_driven for step in steps)
@@ -170,13 +170,12 @@ def _compile(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues) -> t
     source = code.source()
     factory = _FACTORIES.get(source)
     if factory is None:
-        namespace: dict[str, object] = {}
-        exec(compile(source, f"<plan {owner.id}>", "exec"), namespace)  # noqa: S102 - our own generated code
-        factory = namespace["factory"]  # type: ignore[assignment]
+        namespace: dict[str, Callable[..., Run]] = {}
+        exec(compile(source, f"<plan {owner.id}>", "exec"), namespace)  # our own generated code
+        factory = namespace["factory"]
         if len(_FACTORIES) >= _CACHE_ENTRIES:
             del _FACTORIES[next(iter(_FACTORIES))]
         _FACTORIES[source] = factory
-    assert factory is not None
     return factory(*code.constants), source
 
 
@@ -191,9 +190,7 @@ class _Code:
         self.body: list[str] = []
         self.count = 0  # steps so far: names the constants of each
         # Output slots something reads: only these get a fresh flag.
-        self.read = {
-            values.index[c.source] for c in owner.graph.cables.values() if c.source in values.index
-        }
+        self.read = {values.index[c.source] for c in owner.graph.cables.values() if c.source in values.index}
         self.bind("V", values.slots)
         self.bind("U", UNCHANGED)
         self.bind("W", owner.warmed)
