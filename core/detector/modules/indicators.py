@@ -171,13 +171,26 @@ class IndicatorModule(KernelModule):
         return float(value)
 
     def _step_function(self) -> Callable[[Value, bool], object]:
-        if type(self).reads is number and len(self.spec.outputs) == 1 and not self.finite_only:
-            return _number_step(self.indicator.update, self.emitted)
-        return _general_step(type(self).reads, self.indicator.update, self.emitted, self.finite_only)
+        update, emitted, finite_only = self.indicator.update, self.emitted, self.finite_only
+        if len(emitted) == 1:
+            answer = _single_answer(emitted, finite_only)
+        else:
+            answer = _CHANGES.get(len(emitted), _changes)
+            if finite_only:
+                answer = _finite_first(answer)
+        if type(self).reads is number:
+            return _number_step(update, emitted, answer, single=len(emitted) == 1 and not finite_only)
+        return _general_step(type(self).reads, update, emitted, answer)
 
 
-def _number_step(update: Callable[[float], object], emitted: list[object]) -> Callable[[Value, bool], object]:
-    """The common case (a number in, a number out) with the checks of `number` inlined."""
+Answer = Callable[[list[object], object], object]
+
+
+def _number_step(
+    update: Callable[[float], object], emitted: list[object], answer: Answer, *, single: bool
+) -> Callable[[Value, bool], object]:
+    """A number in, with the checks of `number` inlined (the common case); the single-output
+    answer inlined too."""
 
     def step(given: Value, fresh: bool) -> object:
         if not fresh:
@@ -191,20 +204,22 @@ def _number_step(update: Callable[[float], object], emitted: list[object]) -> Ca
             if usable is None:
                 return UNCHANGED
             x = usable[0]  # type: ignore[assignment]
-        value = update(x)
-        if value is None or value == emitted[0]:
+        result = update(x)
+        if result is None:
             return UNCHANGED
-        emitted[0] = value
-        return value
+        if single:
+            if result == emitted[0]:
+                return UNCHANGED
+            emitted[0] = result
+            return result
+        return answer(emitted, result)
 
     return step
 
 
 def _general_step(
-    read: Reader, update: Callable[..., object], emitted: list[object], finite_only: bool
+    read: Reader, update: Callable[..., object], emitted: list[object], answer: Answer
 ) -> Callable[[Value, bool], object]:
-    single = len(emitted) == 1
-
     def step(value: Value, fresh: bool) -> object:
         if not fresh:
             return UNCHANGED
@@ -212,23 +227,84 @@ def _general_step(
         if args is None:
             return UNCHANGED
         result = update(*args)
-        if result is None:
-            return UNCHANGED
-        if single:
-            if (finite_only and not math.isfinite(result)) or result == emitted[0]:  # type: ignore[arg-type]
-                return UNCHANGED
-            emitted[0] = result
-            return result
-        assert isinstance(result, tuple)
-        if finite_only and not _finite(*result):
-            return UNCHANGED
-        answer = tuple(new if old != new else UNCHANGED for old, new in zip(emitted, result, strict=True))
-        if all(new is UNCHANGED for new in answer):
-            return UNCHANGED
-        emitted[:] = [old if new is UNCHANGED else new for old, new in zip(emitted, answer, strict=True)]
-        return answer
+        return UNCHANGED if result is None else answer(emitted, result)
 
     return step
+
+
+def _single_answer(emitted: list[object], finite_only: bool) -> Answer:
+    def answer(emitted: list[object], result: object) -> object:
+        if (finite_only and not math.isfinite(result)) or result == emitted[0]:  # type: ignore[arg-type]
+            return UNCHANGED
+        emitted[0] = result
+        return result
+
+    return answer
+
+
+def _finite_first(answer: Answer) -> Answer:
+    def finite(emitted: list[object], result: object) -> object:
+        return answer(emitted, result) if _finite(*result) else UNCHANGED  # type: ignore[misc]
+
+    return finite
+
+
+# The outputs of a tuple result that differ from what they answered last (UNCHANGED for the
+# others, or alone when none does); written out for two and three outputs, the indicators' cases.
+def _changes(emitted: list[object], result: object) -> object:
+    assert isinstance(result, tuple)
+    answer: list[object] = []
+    for i, new in enumerate(result):
+        if emitted[i] != new:
+            emitted[i] = new
+            answer.append(new)
+        else:
+            answer.append(UNCHANGED)
+    return UNCHANGED if answer.count(UNCHANGED) == len(answer) else tuple(answer)
+
+
+def _changes2(emitted: list[object], result: object) -> object:
+    a: object
+    b: object
+    a, b = result  # type: ignore[misc]
+    old_a, old_b = emitted
+    if old_a != a:
+        emitted[0] = a
+    else:
+        a = UNCHANGED
+    if old_b != b:
+        emitted[1] = b
+    elif a is UNCHANGED:
+        return UNCHANGED
+    else:
+        b = UNCHANGED
+    return a, b
+
+
+def _changes3(emitted: list[object], result: object) -> object:
+    a: object
+    b: object
+    c: object
+    a, b, c = result  # type: ignore[misc]
+    old_a, old_b, old_c = emitted
+    if old_a != a:
+        emitted[0] = a
+    else:
+        a = UNCHANGED
+    if old_b != b:
+        emitted[1] = b
+    else:
+        b = UNCHANGED
+    if old_c != c:
+        emitted[2] = c
+    else:
+        c = UNCHANGED
+    if a is UNCHANGED and b is UNCHANGED and c is UNCHANGED:
+        return UNCHANGED
+    return a, b, c
+
+
+_CHANGES: dict[int, Answer] = {2: _changes2, 3: _changes3}
 
 
 class SmaModule(IndicatorModule):
