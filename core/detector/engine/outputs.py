@@ -83,21 +83,14 @@ class Evaluation:
     slow: list[SlowModule]
     evaluations: int  # patch evaluations run
 
-    # Written out (not field(default_factory=list)): the engine makes one per evaluate_due and
-    # per tick, and the generated __init__'s factory checks cost twice as much.
-    def __init__(
-        self,
-        signals: list[EmittedSignal] | None = None,
-        positions: list[PositionRequest] | None = None,
-        states: list[StateChanged] | None = None,
-        slow: list[SlowModule] | None = None,
-        evaluations: int = 0,
-    ) -> None:
-        self.signals = [] if signals is None else signals
-        self.positions = [] if positions is None else positions
-        self.states = [] if states is None else states
-        self.slow = [] if slow is None else slow
-        self.evaluations = evaluations
+    # Written out, empty (not field(default_factory=list)): the engine makes one per
+    # evaluate_due and per tick, and the generated __init__ costs three times as much.
+    def __init__(self) -> None:
+        self.signals = []
+        self.positions = []
+        self.states = []
+        self.slow = []
+        self.evaluations = 0
 
     def extend(self, other: Evaluation) -> None:
         self.signals += other.signals

@@ -59,6 +59,7 @@ class Patch:
         description: str = "",
         on_change: Callable[[Change], None] | None = None,
         compiled: bool = True,
+        pending: set[Patch] | None = None,
     ) -> None:
         self.id, self.strategy_id, self.venue, self.symbol = patch_id, strategy_id, venue, symbol
         # For people (the API shows them); they do not change what the patch computes.
@@ -77,6 +78,9 @@ class Patch:
         self.evaluations = 0
         self.probes: dict[Endpoint, Probe] = {}
         self.dirty = False
+        # Where the patch puts itself when it becomes dirty: the engine's set of patches that
+        # may need an evaluation (so it visits those, not every patch).
+        self._pending: set[Patch] = set() if pending is None else pending
         self.last_event_ns = 0
         self.sequence = 0
         self._fed: set[str] = set()
@@ -85,9 +89,6 @@ class Patch:
         self.compiled = compiled
         self._plan: Plan | None = None
         self._values = SlotValues({}, [])
-        # Whether a clock tick can give the patch work (the engine skips it otherwise): from
-        # the plan, True while there is none.
-        self.ticks = True
         self._on_change = on_change
         self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
 
@@ -159,7 +160,7 @@ class Patch:
         for name in values:
             self.graph.set_param(module_id, name, checked[name])
         self._restep.add(module_id)
-        self.dirty = True
+        self._mark_dirty()
         for name in values:
             self._changed(ParamSet(self.id, self.version + 1, now_ns, module_id, name, checked[name]))
 
@@ -230,10 +231,31 @@ class Patch:
         assert isinstance(source, Source)
         if not source.feed(event):
             return False
+        self.fed(module_id, event)
+        return True
+
+    def fed(self, module_id: str, event: Event) -> None:
+        """A source of the patch took an event and has a value for the next evaluation."""
         self._fed.add(module_id)
         self.dirty = True
+        self._pending.add(self)
         self.last_event_ns = event_time(event)
-        return True
+
+    def feeder(self, module_id: str, source: Source) -> Callable[[Event], bool]:
+        """`feed` for one source as one call (the engine's route index holds these; a change
+        of the patch rebuilds the index, so a rebuilt module gets its own)."""
+        take, fed, pending = source.feed, self._fed, self._pending
+
+        def feed(event: Event) -> bool:
+            if not take(event):
+                return False
+            fed.add(module_id)
+            self.dirty = True
+            pending.add(self)
+            self.last_event_ns = event_time(event)
+            return True
+
+        return feed
 
     def warm_feed(self, module_id: str, event: Event) -> bool:
         """Feed one event of history to a source (Engine.warm)."""
@@ -243,6 +265,7 @@ class Patch:
             return False
         self._fed.add(module_id)
         self.dirty = True
+        self._pending.add(self)
         self.last_event_ns = event_time(event)
         return True
 
@@ -252,8 +275,14 @@ class Patch:
         for module_id, on_tick in plan.tickers:
             if on_tick(now_ns):
                 self._fed.add(module_id)
-                self.dirty = True
+                self._mark_dirty()
         return self.dirty or plan.time_driven
+
+    def clock_driven(self) -> bool:
+        """Whether a clock tick can give the patch work (a time-driven module, or a source
+        that closes bars by time)."""
+        plan = self._plan or self._make_plan()
+        return plan.ticks
 
     @property
     def values(self) -> Mapping[Endpoint, Value]:
@@ -295,21 +324,20 @@ class Patch:
         """Walk the evaluation order once; what it emitted (nothing when not `emit`: warm-up),
         added to `into` when given."""
         result = Evaluation() if into is None else into
-        result.evaluations += 1
         if emit:
-            self.evaluations += 1
-        plan = self._plan or self._make_plan()
-        fed = self._fed
-        if not plan.run(now_ns, ticking, emit, fed, self._restep, timer, budget_ns, result):
-            return result
-        fed.clear()
-        self._restep.clear()
-        self.dirty = False
-        for module_id, backlog in plan.backlogs:
-            if backlog():
-                fed.add(module_id)
-                self.dirty = True
+            self.run(now_ns, timer, budget_ns, ticking, result)
+        else:
+            result.evaluations += 1
+            plan = self._plan or self._make_plan()
+            plan.run(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
         return result
+
+    def run(self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation) -> None:
+        """A live evaluation into `result` (the engine's call: positional, no keywords)."""
+        result.evaluations += 1
+        self.evaluations += 1
+        plan = self._plan or self._make_plan()
+        plan.run(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
 
     def _collect(
         self, module_id: str, drafts: list[SignalDraft | PositionDraft], now_ns: int, result: Evaluation
@@ -369,10 +397,13 @@ class Patch:
         change = self._set_state(PatchState.ERRORED, now_ns, self.error)
         result.states.append(change)
 
+    def _mark_dirty(self) -> None:
+        self.dirty = True
+        self._pending.add(self)
+
     def _make_plan(self) -> Plan:
         plan = self._plan = build_plan(self, self._values, compiled=self.compiled)
         self._values = plan.values
-        self.ticks = plan.ticks
         return plan
 
     # ---- internals
@@ -410,7 +441,6 @@ class Patch:
         """A change of structure or parameters: the version moves on, the plan is redone."""
         self.version += 1
         self._plan = None
-        self.ticks = True  # until the next plan says
         self._record(change)
 
     def _record(self, change: Change) -> None:

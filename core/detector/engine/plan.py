@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.detector.engine.graph import Endpoint, Graph
 from core.detector.engine.io import PositionDraft, SignalDraft, Sink, Source
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Plan", "PlanStep", "SlotValues", "build_plan"]
 
 # (now_ns, ticking, emit, fed, restep, timer, budget_ns, result) -> completed (False: errored)
+Backlogs = tuple[tuple[str, Callable[[], bool]], ...]
 Run = Callable[[int, bool, bool, set[str], set[str], "Timer", int, Evaluation], bool]
 _NONE_FRESH: frozenset[str] = frozenset()
 _CACHE_ENTRIES = 256
@@ -61,6 +62,8 @@ class Owner(Protocol):
     """What a plan needs of its patch."""
 
     id: str
+    dirty: bool
+    _pending: set[Any]
     graph: Graph
     modules: dict[str, Module]
     probes: dict[Endpoint, Probe]
@@ -118,7 +121,7 @@ class Plan:
     # Sources whose class reacts to the clock (closes bars by time), and those that may keep
     # a backlog (closed bars each needing an evaluation): (module id, bound method).
     tickers: tuple[tuple[str, Callable[[int], bool]], ...]
-    backlogs: tuple[tuple[str, Callable[[], bool]], ...]
+    backlogs: Backlogs
     time_driven: bool
     source: str = ""  # the generated code ("" for the reference walk)
 
@@ -140,9 +143,9 @@ def build_plan(owner: Owner, previous: SlotValues | None, *, compiled: bool = Tr
     backlogs = tuple((m, s.backlog) for m, s in sources if type(s).backlog is not Source.backlog)
     time_driven = any(step.time_driven for step in steps)
     if compiled:
-        run, source = _compile(owner, steps, values)
+        run, source = _compile(owner, steps, values, backlogs)
     else:
-        run, source = _walk(owner, steps, values), ""
+        run, source = _walk(owner, steps, values, backlogs), ""
     return Plan(steps, values, run, tickers, backlogs, time_driven, source)
 
 
@@ -163,10 +166,13 @@ def _plan_step(graph: Graph, modules: Mapping[str, Module], module_id: str) -> P
 # ---- the compiled evaluation
 
 
-def _compile(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues) -> tuple[Run, str]:
+def _compile(
+    owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs
+) -> tuple[Run, str]:
     code = _Code(owner, values)
     for step in steps:
         code.step(step)
+    code.done(backlogs)
     source = code.source()
     factory = _FACTORIES.get(source)
     if factory is None:
@@ -188,6 +194,7 @@ class _Code:
         self.names: list[str] = []
         self.constants: list[object] = []
         self.body: list[str] = []
+        self.epilogue: list[str] = []
         self.count = 0  # steps so far: names the constants of each
         # Output slots something reads: only these get a fresh flag.
         self.read = {values.index[c.source] for c in owner.graph.cables.values() if c.source in values.index}
@@ -201,6 +208,8 @@ class _Code:
         self.bind("fail", owner._fail)
         self.bind("collect", owner._collect)
         self.bind("store", _store)
+        self.bind("P", owner)
+        self.bind("PENDING", owner._pending)
 
     def bind(self, name: str, value: object) -> str:
         self.names.append(name)
@@ -304,6 +313,15 @@ class _Code:
                 self.line(2, f"f{self.slot[end]} = {end.port!r} in out")
         self._warmed(step, 2)
 
+    def done(self, backlogs: Backlogs) -> None:
+        """After a complete walk: nothing fed or retuned is left, unless a source has a
+        backlog (closed bars), each needing an evaluation of its own."""
+        lines = ["fed.clear()", "if restep:", "    restep.clear()", "P.dirty = False"]
+        for n, (module_id, backlog) in enumerate(backlogs):
+            lines += [f"if {self.bind(f'bl{n}', backlog)}():", f"    fed.add({module_id!r})"]
+            lines += ["    P.dirty = True", "    PENDING.add(P)"]
+        self.epilogue = ["        " + line for line in lines]
+
     def source(self) -> str:
         binds = [f"    {name} = C[{n}]" for n, name in enumerate(self.names)]
         return "\n".join(
@@ -318,6 +336,7 @@ class _Code:
                 "        except Exception as exc:  # a module's error isolates its patch",
                 "            fail(cur, exc, now_ns, result)",
                 "            return False",
+                *self.epilogue,
                 "        return True",
                 "    return evaluate",
                 "",
@@ -343,7 +362,7 @@ def _store(
 # ---- the reference walk
 
 
-def _walk(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues) -> Run:
+def _walk(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs) -> Run:
     """The plan evaluated by a plain loop, every module through `step(Inputs)`."""
     slots, index = values.slots, values.index
 
@@ -392,6 +411,14 @@ def _walk(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues) -> Run:
                 drafts = step.module.take()
                 if emit:
                     owner._collect(step.module_id, drafts, now_ns, result)
+        fed.clear()
+        restep.clear()
+        owner.dirty = False
+        for module_id, backlog in backlogs:
+            if backlog():
+                fed.add(module_id)
+                owner.dirty = True
+                owner._pending.add(owner)
         return True
 
     return evaluate
