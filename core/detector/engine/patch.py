@@ -32,7 +32,7 @@ from core.detector.engine.io import Event, PositionDraft, SignalDraft, Source, e
 from core.detector.engine.lifecycle import EDITABLE, PatchState, allowed
 from core.detector.engine.module import Module, Param
 from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, emission_id
-from core.detector.engine.plan import Plan, SlotValues, build_plan
+from core.detector.engine.plan import WATCHED_EVALUATIONS, Plan, SlotValues, build_plan
 from core.detector.engine.probes import Probe
 from core.detector.engine.values import Value
 from core.detector.engine.warmup import history_needed, validate
@@ -88,6 +88,8 @@ class Patch:
         # The compiled plan (False: the reference walk), None when a change dropped it.
         self.compiled = compiled
         self._plan: Plan | None = None
+        # Evaluations left to run watched (every step timed): see core.detector.engine.plan.
+        self.watch = 0
         self._values = SlotValues({}, [])
         self._on_change = on_change
         self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
@@ -329,7 +331,11 @@ class Patch:
         else:
             result.evaluations += 1
             plan = self._plan or self._make_plan()
-            plan.run(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
+            if self.watch:
+                self.watch -= 1
+                plan.watched(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
+            else:
+                plan.run(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
         return result
 
     def run(self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation) -> None:
@@ -337,7 +343,11 @@ class Patch:
         result.evaluations += 1
         self.evaluations += 1
         plan = self._plan or self._make_plan()
-        plan.run(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
+        if self.watch:
+            self.watch -= 1
+            plan.watched(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
+        else:
+            plan.run(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
 
     def _collect(
         self, module_id: str, drafts: list[SignalDraft | PositionDraft], now_ns: int, result: Evaluation
@@ -404,6 +414,7 @@ class Patch:
     def _make_plan(self) -> Plan:
         plan = self._plan = build_plan(self, self._values, compiled=self.compiled)
         self._values = plan.values
+        self.watch = WATCHED_EVALUATIONS
         return plan
 
     # ---- internals

@@ -48,14 +48,17 @@ from core.detector.engine.values import Value
 if TYPE_CHECKING:
     Timer = Callable[[], int]
 
-__all__ = ["Plan", "PlanStep", "SlotValues", "build_plan"]
+__all__ = ["WATCHED_EVALUATIONS", "Plan", "PlanStep", "SlotValues", "build_plan"]
 
 # (now_ns, ticking, emit, fed, restep, timer, budget_ns, result) -> completed (False: errored)
 Backlogs = tuple[tuple[str, Callable[[], bool]], ...]
 Run = Callable[[int, bool, bool, set[str], set[str], "Timer", int, Evaluation], bool]
 _NONE_FRESH: frozenset[str] = frozenset()
 _CACHE_ENTRIES = 256
-_FACTORIES: dict[str, Callable[..., Run]] = {}
+# After each plan build, and after an evaluation over a step's budget (or a watched step
+# over it), this many evaluations are watched.
+WATCHED_EVALUATIONS = 16
+_FACTORIES: dict[str, Callable[..., tuple[Run, Run]]] = {}
 
 
 class Owner(Protocol):
@@ -63,6 +66,7 @@ class Owner(Protocol):
 
     id: str
     dirty: bool
+    watch: int
     _pending: set[Any]
     graph: Graph
     modules: dict[str, Module]
@@ -118,6 +122,8 @@ class Plan:
     steps: tuple[PlanStep, ...]
     values: SlotValues
     run: Run
+    # The same walk with every step timed (consecutive timer reads): see the module's doc.
+    watched: Run
     # Sources whose class reacts to the clock (closes bars by time), and those that may keep
     # a backlog (closed bars each needing an evaluation): (module id, bound method).
     tickers: tuple[tuple[str, Callable[[int], bool]], ...]
@@ -143,10 +149,11 @@ def build_plan(owner: Owner, previous: SlotValues | None, *, compiled: bool = Tr
     backlogs = tuple((m, s.backlog) for m, s in sources if type(s).backlog is not Source.backlog)
     time_driven = any(step.time_driven for step in steps)
     if compiled:
-        run, source = _compile(owner, steps, values, backlogs)
+        run, watched, source = _compile(owner, steps, values, backlogs)
     else:
-        run, source = _walk(owner, steps, values, backlogs), ""
-    return Plan(steps, values, run, tickers, backlogs, time_driven, source)
+        run = watched = _walk(owner, steps, values, backlogs)
+        source = ""
+    return Plan(steps, values, run, watched, tickers, backlogs, time_driven, source)
 
 
 def _plan_step(graph: Graph, modules: Mapping[str, Module], module_id: str) -> PlanStep:
@@ -168,21 +175,33 @@ def _plan_step(graph: Graph, modules: Mapping[str, Module], module_id: str) -> P
 
 def _compile(
     owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs
-) -> tuple[Run, str]:
+) -> tuple[Run, Run, str]:
     code = _Code(owner, values)
     for step in steps:
         code.step(step)
-    code.done(backlogs)
-    source = code.source()
+    source, lines = code.source(backlogs)
     factory = _FACTORIES.get(source)
     if factory is None:
-        namespace: dict[str, Callable[..., Run]] = {}
+        namespace: dict[str, Callable[..., tuple[Run, Run]]] = {}
         exec(compile(source, f"<plan {owner.id}>", "exec"), namespace)  # our own generated code
         factory = namespace["factory"]
         if len(_FACTORIES) >= _CACHE_ENTRIES:
             del _FACTORIES[next(iter(_FACTORIES))]
         _FACTORIES[source] = factory
-    return factory(*code.constants), source
+    run, watched = factory(lines, *code.constants)
+    return run, watched, source
+
+
+@dataclass
+class _Block:
+    """One module's part of the generated walk, before the timing is laid around it."""
+
+    module_id: str
+    head: list[str]  # at the walk's depth: the comment, fresh flags reset
+    due: str
+    body: list[str]  # inside `if due:`
+    generic: bool  # a module without a kernel: timed on its own in every evaluation
+    sink: tuple[str, str] | None  # (its pending list, its take)
 
 
 class _Code:
@@ -193,9 +212,8 @@ class _Code:
         self.slot = values.index
         self.names: list[str] = []
         self.constants: list[object] = []
-        self.body: list[str] = []
-        self.epilogue: list[str] = []
-        self.count = 0  # steps so far: names the constants of each
+        self.blocks: list[_Block] = []
+        self.body: list[str] = []  # the block being built
         # Output slots something reads: only these get a fresh flag.
         self.read = {values.index[c.source] for c in owner.graph.cables.values() if c.source in values.index}
         self.bind("V", values.slots)
@@ -210,6 +228,7 @@ class _Code:
         self.bind("store", _store)
         self.bind("P", owner)
         self.bind("PENDING", owner._pending)
+        self.bind("WATCH", WATCHED_EVALUATIONS)
 
     def bind(self, name: str, value: object) -> str:
         self.names.append(name)
@@ -217,36 +236,27 @@ class _Code:
         return name
 
     def line(self, depth: int, text: str) -> None:
-        self.body.append("    " * (depth + 3) + text)
+        self.body.append("    " * depth + text)
 
     def step(self, step: PlanStep) -> None:
-        i = self.count
-        self.count += 1
-        mid = repr(step.module_id)
-        self.line(0, f"# {step.module_id} ({type(step.module).__name__})")
-        for end in step.outputs:
-            if self.slot[end] in self.read:
-                self.line(0, f"f{self.slot[end]} = False")
-        self.line(0, f"if {self._due(step)}:")
-        self.line(1, f"cur = {mid}")
+        i = len(self.blocks)
+        head = [f"# {step.module_id} ({type(step.module).__name__})"]
+        head += [f"f{self.slot[end]} = False" for end in step.outputs if self.slot[end] in self.read]
+        self.body = []
         connected = frozenset(port for port, _ in step.feeds)
-        kernel = step.module.kernel(connected)
+        try:
+            kernel = step.module.kernel(connected)
+        except Exception:  # a broken kernel(): its step will say what is wrong, in the walk
+            kernel = None
         if kernel is None:
             self._generic(step, i)
         else:
             self._kernel(step, kernel, i)
-        self.line(1, "t1 = timer()")
-        self.line(1, "if t1 - t0 > budget:")
-        self.line(2, f"result.slow.append(SlowModule(PID, {mid}, t1 - t0, budget, now_ns))")
-        self.line(1, "t0 = t1")
+        sink = None
         if step.sink:
             assert isinstance(step.module, Sink)
-            out, take = self.bind(f"o{i}", step.module.pending), self.bind(f"tk{i}", step.module.take)
-            self.line(1, f"if {out}:")
-            self.line(2, f"drafts = {take}()")
-            self.line(2, "if emit:")
-            self.line(3, f"collect({mid}, drafts, now_ns, result)")
-            self.line(2, "t0 = timer()")
+            sink = self.bind(f"o{i}", step.module.pending), self.bind(f"tk{i}", step.module.take)
+        self.blocks.append(_Block(step.module_id, head, self._due(step), self.body, kernel is None, sink))
 
     def _due(self, step: PlanStep) -> str:
         mid = repr(step.module_id)
@@ -265,19 +275,19 @@ class _Code:
             args.append("now_ns")
         call = f"{self.bind(f'k{i}', kernel.call)}({', '.join(args)})"
         if not step.outputs:
-            self.line(1, call)
+            self.line(0, call)
             return
-        self.line(1, f"r = {call}")
-        self.line(1, "if r is not U:")
+        self.line(0, f"r = {call}")
+        self.line(0, "if r is not U:")
         if len(step.outputs) == 1:
-            self._answered(step.outputs[0], "r", 2)
+            self._answered(step.outputs[0], "r", 1)
         else:
             names = [f"r{n}" for n in range(len(step.outputs))]
-            self.line(2, f"{', '.join(names)} = r")
+            self.line(1, f"{', '.join(names)} = r")
             for name, end in zip(names, step.outputs, strict=True):
-                self.line(2, f"if {name} is not U:")
-                self._answered(end, name, 3)
-        self._warmed(step, 2)
+                self.line(1, f"if {name} is not U:")
+                self._answered(end, name, 2)
+        self._warmed(step, 1)
 
     def _answered(self, end: Endpoint, name: str, depth: int) -> None:
         slot = self.slot[end]
@@ -305,43 +315,79 @@ class _Code:
         slots = self.bind(f"s{i}", {end.port: self.slot[end] for end in step.outputs})
         probed = {end.port: p for end in step.outputs if (p := self.owner.probes.get(end)) is not None}
         probes = self.bind(f"q{i}", probed) if probed else "None"
-        self.line(1, f"out = {method}({inputs}, now_ns)")
-        self.line(1, "if out:")
-        self.line(2, f"store(out, {slots}, V, {probes} if emit else None, now_ns)")
+        self.line(0, f"out = {method}({inputs}, now_ns)")
+        self.line(0, "if out:")
+        self.line(1, f"store(out, {slots}, V, {probes} if emit else None, now_ns)")
         for end in step.outputs:
             if self.slot[end] in self.read:
-                self.line(2, f"f{self.slot[end]} = {end.port!r} in out")
-        self._warmed(step, 2)
+                self.line(1, f"f{self.slot[end]} = {end.port!r} in out")
+        self._warmed(step, 1)
 
-    def done(self, backlogs: Backlogs) -> None:
-        """After a complete walk: nothing fed or retuned is left, unless a source has a
-        backlog (closed bars), each needing an evaluation of its own."""
-        lines = ["fed.clear()", "if restep:", "    restep.clear()", "P.dirty = False"]
-        for n, (module_id, backlog) in enumerate(backlogs):
-            lines += [f"if {self.bind(f'bl{n}', backlog)}():", f"    fed.add({module_id!r})"]
-            lines += ["    P.dirty = True", "    PENDING.add(P)"]
-        self.epilogue = ["        " + line for line in lines]
+    def source(self, backlogs: Backlogs) -> tuple[str, dict[int, str]]:
+        """The factory's source, and which module each line of its walks belongs to (a
+        module that raises is found from its traceback's line: no bookkeeping per step)."""
+        backlog_names = [(m, self.bind(f"bl{n}", backlog)) for n, (m, backlog) in enumerate(backlogs)]
+        lines: list[tuple[str, str]] = [("", "def factory(LINES, *C):")]
+        lines += [("", f"    {name} = C[{n}]") for n, name in enumerate(self.names)]
+        for watched in (False, True):
+            lines += self._function(watched, backlog_names)
+        lines += [("", "    return evaluate, watched"), ("", "")]
+        owners = {number: owner for number, (owner, _) in enumerate(lines, 1) if owner}
+        return "\n".join(text for _, text in lines), owners
 
-    def source(self) -> str:
-        binds = [f"    {name} = C[{n}]" for n, name in enumerate(self.names)]
-        return "\n".join(
-            [
-                "def factory(*C):",
-                *binds,
-                "    def evaluate(now_ns, ticking, emit, fed, restep, timer, budget, result):",
-                "        t0 = timer()",
-                "        cur = ''",
-                "        try:",
-                *(self.body or ["            pass"]),
-                "        except Exception as exc:  # a module's error isolates its patch",
-                "            fail(cur, exc, now_ns, result)",
-                "            return False",
-                *self.epilogue,
-                "        return True",
-                "    return evaluate",
-                "",
-            ]
-        )
+    def _function(self, watched: bool, backlogs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        name = "watched" if watched else "evaluate"
+        lines = [
+            f"    def {name}(now_ns, ticking, emit, fed, restep, timer, budget, result):",
+            "        t0 = timer()",
+            "        try:",
+        ]
+        out = [("", text) for text in lines]
+        for block in self.blocks:
+            out += [(block.module_id, "            " + text) for text in self._block(block, watched)]
+        if not self.blocks:
+            out.append(("", "            pass"))
+        tail = [
+            "        except Exception as exc:  # a module's error isolates its patch",
+            "            fail(LINES.get(exc.__traceback__.tb_lineno, ''), exc, now_ns, result)",
+            "            return False",
+            "        fed.clear()",
+            "        if restep:",
+            "            restep.clear()",
+            "        P.dirty = False",
+        ]
+        for module_id, backlog in backlogs:
+            tail += [f"        if {backlog}():", f"            fed.add({module_id!r})"]
+            tail += ["            P.dirty = True", "            PENDING.add(P)"]
+        if not watched:  # the whole evaluation over a step's budget: watch the next ones
+            tail += ["        if timer() - t0 > budget:", "            P.watch = WATCH"]
+        tail.append("        return True")
+        return out + [("", text) for text in tail]
+
+    def _block(self, block: _Block, watched: bool) -> list[str]:
+        mid = repr(block.module_id)
+        start = "t0" if watched else "t2"  # the chain of reads, or a pair around the step
+        slow = [
+            "    t1 = timer()",
+            f"    if t1 - {start} > budget:",
+            f"        result.slow.append(SlowModule(PID, {mid}, t1 - {start}, budget, now_ns))",
+            "        P.watch = WATCH",
+        ]
+        lines = [*block.head, f"if {block.due}:"]
+        if block.generic and not watched:
+            lines.append("    t2 = timer()")
+        lines += ["    " + text for text in block.body]
+        if watched:
+            lines += [*slow, "    t0 = t1"]
+        elif block.generic:
+            lines += slow
+        if block.sink is not None:
+            out, take = block.sink
+            lines += [f"    if {out}:", f"        drafts = {take}()", "        if emit:"]
+            lines.append(f"            collect({mid}, drafts, now_ns, result)")
+            if watched:
+                lines.append("        t0 = timer()")
+        return lines
 
 
 def _store(
