@@ -145,15 +145,8 @@ class Engine:
                 taken += 1
         return taken
 
-    def on_trade(self, venue: str, trade: TradeValue) -> int:
-        return self.feed(venue, trade)
-
-    def on_book(self, venue: str, book: BookValue) -> int:
-        return self.feed(venue, book)
-
-    def on_bar(self, venue: str, bar: BarValue) -> int:
-        """A closed bar from the bar service."""
-        return self.feed(venue, bar)
+    # A trade, a book, a closed bar from the bar service: `feed` itself (no wrapper call).
+    on_trade = on_book = on_bar = feed
 
     def on_external(self, name: str, value: float | bool, ts_event_ns: int) -> int:
         return self.feed("", ExternalValue(name, value, ts_event_ns))

@@ -81,7 +81,9 @@ class Patch:
         # Where the patch puts itself when it becomes dirty: the engine's set of patches that
         # may need an evaluation (so it visits those, not every patch).
         self._pending: set[Patch] = set() if pending is None else pending
-        self.last_event_ns = 0
+        # The latest event a source took: a signal names its time (event_time, taken when a
+        # signal is made, not at every event).
+        self.last_event: Event | None = None
         self.sequence = 0
         self._fed: set[str] = set()
         self._restep: set[str] = set()
@@ -241,7 +243,7 @@ class Patch:
         self._fed.add(module_id)
         self.dirty = True
         self._pending.add(self)
-        self.last_event_ns = event_time(event)
+        self.last_event = event
 
     def feeder(self, module_id: str, source: Source) -> Callable[[Event], bool]:
         """`feed` for one source as one call (the engine's route index holds these; a change
@@ -254,7 +256,7 @@ class Patch:
             fed.add(module_id)
             self.dirty = True
             pending.add(self)
-            self.last_event_ns = event_time(event)
+            self.last_event = event
             return True
 
         return feed
@@ -268,7 +270,7 @@ class Patch:
         self._fed.add(module_id)
         self.dirty = True
         self._pending.add(self)
-        self.last_event_ns = event_time(event)
+        self.last_event = event
         return True
 
     def on_tick(self, now_ns: int) -> bool:
@@ -279,6 +281,10 @@ class Patch:
                 self._fed.add(module_id)
                 self._mark_dirty()
         return self.dirty or plan.time_driven
+
+    def last_event_ns(self) -> int:
+        """The time of the latest event a source took (0 before any)."""
+        return 0 if self.last_event is None else event_time(self.last_event)
 
     def clock_driven(self) -> bool:
         """Whether a clock tick can give the patch work (a time-driven module, or a source
@@ -331,8 +337,8 @@ class Patch:
         else:
             result.evaluations += 1
             plan = self._plan or self._make_plan()
-            if self.watch:
-                self.watch -= 1
+            if self.watch or self._restep:
+                self.watch = max(self.watch - 1, 0)
                 plan.watched(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
             else:
                 plan.run(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
@@ -343,8 +349,9 @@ class Patch:
         result.evaluations += 1
         self.evaluations += 1
         plan = self._plan or self._make_plan()
-        if self.watch:
-            self.watch -= 1
+        if self.watch or self._restep:
+            if self.watch:
+                self.watch -= 1
             plan.watched(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
         else:
             plan.run(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
@@ -375,7 +382,7 @@ class Patch:
             s.score,
             s.threshold,
             s.rules,
-            self.last_event_ns,
+            self.last_event_ns(),
             now_ns,
         )
 
@@ -393,7 +400,7 @@ class Patch:
             draft.action,
             draft.side,
             draft.fraction,
-            self.last_event_ns,
+            self.last_event_ns(),
             now_ns,
         )
 

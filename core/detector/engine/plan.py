@@ -9,6 +9,8 @@ walks the order with every decision the walk would take at run time made at buil
   flags of an evaluation are local booleans, one per output port something reads;
 - a module is stepped when a source of it was fed, when it was retuned, rebuilt or newly
   cabled (`restep`), when an input it reads is fresh, or on a tick when it is time-driven;
+  `restep` is only looked at in the watched walk (below), which the patch runs whenever
+  restep is not empty: the plain walk has no test for it;
 - a module with a kernel is called with its values positionally and answers positionally;
   a module without (a quant's own class) gets `step(Inputs, now_ns)` as before;
 - a probe records the value of its port where the port is written, so an unprobed port costs
@@ -262,7 +264,6 @@ class _Code:
         mid = repr(step.module_id)
         terms = [f"{mid} in fed"] if step.source else []
         terms += sorted({f"f{self.slot[end]}" for _, end in step.feeds})
-        terms.append(f"(restep and {mid} in restep)")
         if step.time_driven:
             terms.append("ticking")
         return " or ".join(terms)
@@ -373,7 +374,14 @@ class _Code:
             f"        result.slow.append(SlowModule(PID, {mid}, t1 - {start}, budget, now_ns))",
             "        P.watch = WATCH",
         ]
-        lines = [*block.head, f"if {block.due}:"]
+        # Retuned, rebuilt or newly cabled modules (restep) only in the watched walk: the
+        # patch runs that one while restep is not empty.
+        due = block.due or "False"  # no inputs, not a source, not time-driven: restep only
+        if watched:
+            due = (
+                f"{block.due} or (restep and {mid} in restep)" if block.due else f"restep and {mid} in restep"
+            )
+        lines = [*block.head, f"if {due}:"]
         if block.generic and not watched:
             lines.append("    t2 = timer()")
         lines += ["    " + text for text in block.body]

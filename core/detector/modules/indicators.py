@@ -189,8 +189,9 @@ Answer = Callable[[list[object], object], object]
 def _number_step(
     update: Callable[[float], object], emitted: list[object], answer: Answer, *, single: bool
 ) -> Callable[[Value, bool], object]:
-    """A number in, with the checks of `number` inlined (the common case); the single-output
-    answer inlined too."""
+    """A number in, with the checks of `number` inlined (the common case); the answers of one
+    and of two outputs inlined too."""
+    pair = not single and answer is _changes2
 
     def step(given: Value, fresh: bool) -> object:
         if not fresh:
@@ -212,6 +213,22 @@ def _number_step(
                 return UNCHANGED
             emitted[0] = result
             return result
+        if pair:  # _changes2 inlined (volume_spike)
+            a: object
+            b: object
+            a, b = result  # type: ignore[misc]
+            old_a, old_b = emitted
+            if old_a != a:
+                emitted[0] = a
+            else:
+                a = UNCHANGED
+            if old_b != b:
+                emitted[1] = b
+            elif a is UNCHANGED:
+                return UNCHANGED
+            else:
+                b = UNCHANGED
+            return a, b
         return answer(emitted, result)
 
     return step

@@ -105,9 +105,10 @@ class _Rule:
 class _Score:
     """A weighted score's step for one wiring and set of parameters.
 
-    With only true/false rules the answers for each combination of states are made once and
-    kept (at most 3**8): a step is then a lookup, and a combination differs from the last
-    one exactly when the signal does (its RuleValues are the same objects otherwise)."""
+    With only true/false rules the answers for each combination of True, False and None are
+    made once and kept (at most 3**8): a step is then a lookup, and two of these signals are
+    equal exactly when they are the same object. Any other value on a rule port
+    is judged each time, as a graded rule's level always is."""
 
     __slots__ = ("cache", "direction", "last", "made", "rules", "threshold", "total")
 
@@ -125,12 +126,19 @@ class _Score:
     def step(self, *values: Value) -> object:
         cache = self.cache
         if cache is None:
-            return self._changed(self._outputs(values))
-        key = tuple([v if v is True or v is False else None for v in values])
-        outputs = cache.get(key)
-        if outputs is None:
-            outputs = cache[key] = self._outputs(values)
-            self.made.add(id(outputs[0]))
+            outputs = self._outputs(values)
+        else:
+            # Keyed by the values' ids: True, False and None are single objects, so a key of
+            # theirs names exactly one combination (1 == True, but never `is` it).
+            key = tuple(map(id, values))
+            found = cache.get(key)
+            if found is None:
+                outputs = self._outputs(values)
+                if all(v is True or v is False or v is None for v in values):
+                    cache[key] = outputs
+                    self.made.add(id(outputs[0]))
+            else:
+                outputs = found
         return self._changed(outputs)
 
     def _outputs(self, values: tuple[Value, ...]) -> tuple[object, ...]:
