@@ -16,17 +16,23 @@ of `step`'s mapping. A kernel is asked for at every plan build (every change of 
 of a parameter) with the module's connected inputs, so it may bind its parameters and its
 wiring; state that must outlive a rebuild lives on the module. `KernelModule` gives such a
 module its `step` from its kernel: one implementation, two ways in.
+
+A kernel of a hot module kind may also carry `inline`: its call written out as statements
+the generated walk pastes in place of the call (no call at all on the common path). The
+statements assign the answer to `r`, name their own locals `t_*`, and find the call's
+arguments as `{0}`, `{1}`, ..., the kernel's callable as `{call}` (for the uncommon path:
+the inline code must answer exactly what the call would) and their constants by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Final, final
 
 from core.detector.engine.values import Value
 
-__all__ = ["UNCHANGED", "Kernel", "Unchanged", "answer_of", "kernel_args"]
+__all__ = ["UNCHANGED", "Inline", "Kernel", "Unchanged", "answer_of", "kernel_args"]
 
 
 @final
@@ -46,6 +52,14 @@ UNCHANGED: Final = Unchanged()
 
 
 @dataclass(frozen=True, slots=True)
+class Inline:
+    """A kernel's call as statements (see the module's doc): `lines` with str.format fields."""
+
+    lines: tuple[str, ...]
+    names: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Kernel:
     """How the plan calls a module: call(*values of `values`, *fresh flags of `fresh`[, now_ns])."""
 
@@ -53,6 +67,7 @@ class Kernel:
     values: tuple[str, ...] = ()
     fresh: tuple[str, ...] = ()
     now: bool = False
+    inline: Inline | None = None
 
 
 def kernel_args(kernel: Kernel, values: dict[str, Value], fresh: frozenset[str], now_ns: int) -> list[object]:

@@ -274,20 +274,26 @@ class _Code:
         args += [f"f{self.slot[feeds[p]]}" if p in feeds else "False" for p in kernel.fresh]
         if kernel.now:
             args.append("now_ns")
-        call = f"{self.bind(f'k{i}', kernel.call)}({', '.join(args)})"
+        name = self.bind(f"k{i}", kernel.call)
+        call = f"{name}({', '.join(args)})"
         if not step.outputs:
             self.line(0, call)
             return
-        self.line(0, f"r = {call}")
+        if kernel.inline is None:
+            self.line(0, f"r = {call}")
+        else:
+            bound = {key: self.bind(f"c{i}_{key}", value) for key, value in kernel.inline.names.items()}
+            for text in kernel.inline.lines:
+                self.line(0, text.format(*args, call=name, **bound))
         self.line(0, "if r is not U:")
         if len(step.outputs) == 1:
             self._answered(step.outputs[0], "r", 1)
         else:
-            names = [f"r{n}" for n in range(len(step.outputs))]
-            self.line(1, f"{', '.join(names)} = r")
-            for name, end in zip(names, step.outputs, strict=True):
-                self.line(1, f"if {name} is not U:")
-                self._answered(end, name, 2)
+            parts = [f"r{n}" for n in range(len(step.outputs))]
+            self.line(1, f"{', '.join(parts)} = r")
+            for part, end in zip(parts, step.outputs, strict=True):
+                self.line(1, f"if {part} is not U:")
+                self._answered(end, part, 2)
         self._warmed(step, 1)
 
     def _answered(self, end: Endpoint, name: str, depth: int) -> None:

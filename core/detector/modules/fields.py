@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import Category, KernelModule, ModuleSpec, Port
 from core.detector.engine.values import BarValue, PortType, TradeValue, Value
 
@@ -31,6 +31,19 @@ def _trade_fields(trade: Value, fresh: bool) -> object:
     return trade.price, trade.size, sign * trade.size
 
 
+_BAR_INLINE = Inline(
+    (
+        "t_b = {0}",
+        "if {1} and type(t_b) is {BarValue}:",
+        "    r = (float(t_b.open), float(t_b.high), float(t_b.low), float(t_b.close),"
+        " float(t_b.volume), float(t_b.quote_volume))",
+        "else:",
+        "    r = {call}(t_b, {1})",
+    ),
+    {"BarValue": BarValue},
+)
+
+
 class BarFields(KernelModule):
     spec = ModuleSpec(
         type="bar_fields",
@@ -41,7 +54,7 @@ class BarFields(KernelModule):
     )
 
     def kernel(self, connected: frozenset[str]) -> Kernel:
-        return Kernel(_bar_fields, ("bar",), ("bar",))
+        return Kernel(_bar_fields, ("bar",), ("bar",), inline=_BAR_INLINE)
 
 
 class TradeFields(KernelModule):

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
-from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue, Value
 from core.detector.indicators import (
@@ -148,7 +148,10 @@ class IndicatorModule(KernelModule):
         # What each output answered last (None before its first answer).
         self.emitted: list[object] = [None] * len(self.spec.outputs)
         port = self.spec.inputs[0].name
-        self._kernel = Kernel(self._step_function(), (port,), (port,))
+        inline = None
+        if type(self).reads is number and len(self.emitted) == 1 and not self.finite_only:
+            inline = Inline(_NUMBER_INLINE, {"update": self.indicator.update, "emitted": self.emitted})
+        self._kernel = Kernel(self._step_function(), (port,), (port,), inline=inline)
 
     def build(self) -> Indicator:
         raise NotImplementedError
@@ -184,6 +187,20 @@ class IndicatorModule(KernelModule):
 
 
 Answer = Callable[[list[object], object], object]
+
+# The number step's common path (a fresh finite float) written out for the generated walk;
+# anything else goes through the step itself.
+_NUMBER_INLINE = (
+    "t_x = {0}",
+    "if {1} and type(t_x) is float and t_x - t_x == 0.0:",
+    "    r = {update}(t_x)",
+    "    if r is None or r == {emitted}[0]:",
+    "        r = U",
+    "    else:",
+    "        {emitted}[0] = r",
+    "else:",
+    "    r = {call}(t_x, {1})",
+)
 
 
 def _number_step(

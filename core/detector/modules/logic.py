@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import Category, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import PortType, Value
 from core.detector.modules._common import Params, Retunable, answer, number
@@ -65,7 +65,14 @@ class Compare(Retunable):
             last[0] = out
             return out
 
-        return Kernel(compare, ("a", "b"))
+        # Two floats (or a float and the constant), written out for the generated walk: op
+        # answers a bool, so `is` the last answer is "the same".
+        lines = ["t_a = {0}", "t_b = {1}" if wired else "t_b = {constant}"]
+        lines += ["if type(t_a) is float and type(t_b) is float:" if wired else "if type(t_a) is float:"]
+        lines += ["    t_v = {op}(t_a, t_b)", "    if {last}[0] is t_v:", "        r = U", "    else:"]
+        lines += ["        {last}[0] = r = t_v", "else:", "    r = {call}(t_a, {1})"]
+        inline = Inline(tuple(lines), {"op": op, "last": last, "constant": constant})
+        return Kernel(compare, ("a", "b"), inline=inline)
 
 
 class _Crosses(Retunable):

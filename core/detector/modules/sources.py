@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 
 from core.detector.engine.io import Event, ExternalValue, Route, Source
-from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import (
     Category,
     Inputs,
@@ -49,6 +49,10 @@ def _symbol() -> Param:
 
 def _timeframe() -> Param:
     return Param("timeframe", ParamKind.CHOICE, "1m", "The bar interval", choices=_TIMEFRAMES)
+
+
+# The next closed bar, written out for the generated walk.
+_NEXT_BAR = ("r = {closed}.popleft() if {closed} else U",)
 
 
 class _KernelSource(Source, KernelModule):
@@ -186,7 +190,7 @@ class TradeBarsSource(_MarketSource):
         return bool(self._closed)
 
     def kernel(self, connected: frozenset[str]) -> Kernel:
-        return Kernel(self._next)
+        return Kernel(self._next, inline=Inline(_NEXT_BAR, {"closed": self._closed}))
 
     def _next(self) -> object:
         closed = self._closed
@@ -217,7 +221,7 @@ class BarsSource(_MarketSource):
         return bool(self._closed)
 
     def kernel(self, connected: frozenset[str]) -> Kernel:
-        return Kernel(self._next)
+        return Kernel(self._next, inline=Inline(_NEXT_BAR, {"closed": self._closed}))
 
     def _next(self) -> object:
         closed = self._closed
