@@ -162,7 +162,7 @@ class Engine:
         timer, budget = self.timer, self.config.module_budget_ns
         for patch in pending.copy() if len(pending) == 1 else self._in_order(pending):
             while patch.dirty and patch.state is PatchState.ACTIVE:
-                patch.run(now_ns, timer, budget, False, result)
+                patch.live(now_ns, timer, budget, False, result)
             if not patch.dirty:
                 pending.discard(patch)
         return result
@@ -179,9 +179,9 @@ class Engine:
             visit = self._in_order(pending.union(visit))
         for patch in visit:
             if patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
-                patch.run(now_ns, timer, budget, True, result)
+                patch.live(now_ns, timer, budget, True, result)
                 while patch.dirty and patch.state is PatchState.ACTIVE:  # more bars closed at once
-                    patch.run(now_ns, timer, budget, False, result)
+                    patch.live(now_ns, timer, budget, False, result)
             if not patch.dirty:
                 pending.discard(patch)
         return result

@@ -32,7 +32,7 @@ from core.detector.engine.io import Event, PositionDraft, SignalDraft, Source, e
 from core.detector.engine.lifecycle import EDITABLE, PatchState, allowed
 from core.detector.engine.module import Module, Param
 from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, emission_id
-from core.detector.engine.plan import WATCHED_EVALUATIONS, Plan, SlotValues, build_plan
+from core.detector.engine.plan import WATCHED_EVALUATIONS, Live, Plan, SlotValues, build_plan
 from core.detector.engine.probes import Probe
 from core.detector.engine.values import Value
 from core.detector.engine.warmup import history_needed, validate
@@ -92,6 +92,8 @@ class Patch:
         self._plan: Plan | None = None
         # Evaluations left to run watched (every step timed): see core.detector.engine.plan.
         self.watch = 0
+        # A live evaluation (the engine's call): the plan's, or the build of one first.
+        self.live: Live = self._live_first
         self._values = SlotValues({}, [])
         self._on_change = on_change
         self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
@@ -308,14 +310,14 @@ class Patch:
             )
         probe = self.probes[end] = Probe(int(1_000_000_000 / rate_hz))
         probe.record(self._values.get(end), now_ns)
-        self._plan = None  # the plan records probed ports where it writes them
+        self._drop_plan()  # the plan records probed ports where it writes them
         return end
 
     def unprobe(self, port: str) -> None:
         end = Cable.parse(port, "probe").source if "->" in port else Endpoint.parse(port, "probe")
         if self.probes.pop(end, None) is None:
             raise NotFound(f"no probe on {end}")
-        self._plan = None
+        self._drop_plan()
 
     # ---- evaluation
 
@@ -334,27 +336,20 @@ class Patch:
         result = Evaluation() if into is None else into
         if emit:
             self.run(now_ns, timer, budget_ns, ticking, result)
-        else:
+        else:  # warm-up: every step timed, as any evaluation but a live one
             result.evaluations += 1
             plan = self._plan or self._make_plan()
-            if self.watch or self._restep:
-                self.watch = max(self.watch - 1, 0)
-                plan.watched(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
-            else:
-                plan.run(now_ns, ticking, False, self._fed, self._restep, timer, budget_ns, result)
+            plan.watched(now_ns, ticking, False, timer, budget_ns, result)
         return result
 
     def run(self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation) -> None:
-        """A live evaluation into `result` (the engine's call: positional, no keywords)."""
-        result.evaluations += 1
-        self.evaluations += 1
-        plan = self._plan or self._make_plan()
-        if self.watch or self._restep:
-            if self.watch:
-                self.watch -= 1
-            plan.watched(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
-        else:
-            plan.run(now_ns, ticking, True, self._fed, self._restep, timer, budget_ns, result)
+        """A live evaluation into `result` (the engine calls `live` itself: one call less)."""
+        self.live(now_ns, timer, budget_ns, ticking, result)
+
+    def _live_first(
+        self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation
+    ) -> None:
+        self._make_plan().live(now_ns, timer, budget_ns, ticking, result)
 
     def _collect(
         self, module_id: str, drafts: list[SignalDraft | PositionDraft], now_ns: int, result: Evaluation
@@ -414,6 +409,10 @@ class Patch:
         change = self._set_state(PatchState.ERRORED, now_ns, self.error)
         result.states.append(change)
 
+    def _drop_plan(self) -> None:
+        self._plan = None
+        self.live = self._live_first
+
     def _mark_dirty(self) -> None:
         self.dirty = True
         self._pending.add(self)
@@ -422,6 +421,7 @@ class Patch:
         plan = self._plan = build_plan(self, self._values, compiled=self.compiled)
         self._values = plan.values
         self.watch = WATCHED_EVALUATIONS
+        self.live = plan.live
         return plan
 
     # ---- internals
@@ -458,7 +458,7 @@ class Patch:
     def _changed(self, change: Change) -> None:
         """A change of structure or parameters: the version moves on, the plan is redone."""
         self.version += 1
-        self._plan = None
+        self._drop_plan()
         self._record(change)
 
     def _record(self, change: Change) -> None:

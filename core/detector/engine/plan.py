@@ -50,17 +50,20 @@ from core.detector.engine.values import Value
 if TYPE_CHECKING:
     Timer = Callable[[], int]
 
-__all__ = ["WATCHED_EVALUATIONS", "Plan", "PlanStep", "SlotValues", "build_plan"]
+__all__ = ["WATCHED_EVALUATIONS", "Live", "Plan", "PlanStep", "SlotValues", "Watched", "build_plan"]
 
-# (now_ns, ticking, emit, fed, restep, timer, budget_ns, result) -> completed (False: errored)
 Backlogs = tuple[tuple[str, Callable[[], bool]], ...]
-Run = Callable[[int, bool, bool, set[str], set[str], "Timer", int, Evaluation], bool]
+# A live evaluation, the engine's call: (now_ns, timer, budget_ns, ticking, result).
+Live = Callable[[int, "Timer", int, bool, Evaluation], None]
+# Any evaluation, every step timed: (now_ns, ticking, emit, timer, budget_ns, result) ->
+# completed (False: a module raised and the patch is errored).
+Watched = Callable[[int, bool, bool, "Timer", int, Evaluation], bool]
 _NONE_FRESH: frozenset[str] = frozenset()
 _CACHE_ENTRIES = 256
 # After each plan build, and after an evaluation over a step's budget (or a watched step
 # over it), this many evaluations are watched.
 WATCHED_EVALUATIONS = 16
-_FACTORIES: dict[str, Callable[..., tuple[Run, Run]]] = {}
+_FACTORIES: dict[str, Callable[..., tuple[Live, Watched]]] = {}
 
 
 class Owner(Protocol):
@@ -69,6 +72,9 @@ class Owner(Protocol):
     id: str
     dirty: bool
     watch: int
+    evaluations: int
+    _fed: set[str]
+    _restep: set[str]
     _pending: set[Any]
     graph: Graph
     modules: dict[str, Module]
@@ -123,9 +129,11 @@ class PlanStep:
 class Plan:
     steps: tuple[PlanStep, ...]
     values: SlotValues
-    run: Run
-    # The same walk with every step timed (consecutive timer reads): see the module's doc.
-    watched: Run
+    # A live evaluation: counts it, and runs `watched` while the patch watches its steps or
+    # has modules to restep; otherwise the plain walk, timed as a whole.
+    live: Live
+    # The walk with every step timed (consecutive timer reads), for warm-up evaluations too.
+    watched: Watched
     # Sources whose class reacts to the clock (closes bars by time), and those that may keep
     # a backlog (closed bars each needing an evaluation): (module id, bound method).
     tickers: tuple[tuple[str, Callable[[int], bool]], ...]
@@ -151,11 +159,11 @@ def build_plan(owner: Owner, previous: SlotValues | None, *, compiled: bool = Tr
     backlogs = tuple((m, s.backlog) for m, s in sources if type(s).backlog is not Source.backlog)
     time_driven = any(step.time_driven for step in steps)
     if compiled:
-        run, watched, source = _compile(owner, steps, values, backlogs)
+        live, watched, source = _compile(owner, steps, values, backlogs)
     else:
-        run = watched = _walk(owner, steps, values, backlogs)
+        live, watched = _walk(owner, steps, values, backlogs)
         source = ""
-    return Plan(steps, values, run, watched, tickers, backlogs, time_driven, source)
+    return Plan(steps, values, live, watched, tickers, backlogs, time_driven, source)
 
 
 def _plan_step(graph: Graph, modules: Mapping[str, Module], module_id: str) -> PlanStep:
@@ -177,21 +185,21 @@ def _plan_step(graph: Graph, modules: Mapping[str, Module], module_id: str) -> P
 
 def _compile(
     owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs
-) -> tuple[Run, Run, str]:
+) -> tuple[Live, Watched, str]:
     code = _Code(owner, values)
     for step in steps:
         code.step(step)
     source, lines = code.source(backlogs)
     factory = _FACTORIES.get(source)
     if factory is None:
-        namespace: dict[str, Callable[..., tuple[Run, Run]]] = {}
+        namespace: dict[str, Callable[..., tuple[Live, Watched]]] = {}
         exec(compile(source, f"<plan {owner.id}>", "exec"), namespace)  # our own generated code
         factory = namespace["factory"]
         if len(_FACTORIES) >= _CACHE_ENTRIES:
             del _FACTORIES[next(iter(_FACTORIES))]
         _FACTORIES[source] = factory
-    run, watched = factory(lines, *code.constants)
-    return run, watched, source
+    live, watched = factory(lines, *code.constants)
+    return live, watched, source
 
 
 @dataclass
@@ -230,6 +238,8 @@ class _Code:
         self.bind("store", _store)
         self.bind("P", owner)
         self.bind("PENDING", owner._pending)
+        self.bind("fed", owner._fed)
+        self.bind("restep", owner._restep)
         self.bind("WATCH", WATCHED_EVALUATIONS)
 
     def bind(self, name: str, value: object) -> str:
@@ -338,17 +348,26 @@ class _Code:
         lines += [("", f"    {name} = C[{n}]") for n, name in enumerate(self.names)]
         for watched in (False, True):
             lines += self._function(watched, backlog_names)
-        lines += [("", "    return evaluate, watched"), ("", "")]
+        lines += [("", "    return live, watched"), ("", "")]
         owners = {number: owner for number, (owner, _) in enumerate(lines, 1) if owner}
         return "\n".join(text for _, text in lines), owners
 
     def _function(self, watched: bool, backlogs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        name = "watched" if watched else "evaluate"
-        lines = [
-            f"    def {name}(now_ns, ticking, emit, fed, restep, timer, budget, result):",
-            "        t0 = timer()",
-            "        try:",
-        ]
+        if watched:
+            lines = ["    def watched(now_ns, ticking, emit, timer, budget, result):"]
+        else:  # the engine's call: counts, and hands over to `watched` when it must
+            lines = [
+                "    def live(now_ns, timer, budget, ticking, result):",
+                "        result.evaluations += 1",
+                "        P.evaluations += 1",
+                "        if P.watch or restep:",
+                "            if P.watch:",
+                "                P.watch -= 1",
+                "            watched(now_ns, ticking, True, timer, budget, result)",
+                "            return",
+                "        emit = True",
+            ]
+        lines += ["        t0 = timer()", "        try:"]
         out = [("", text) for text in lines]
         for block in self.blocks:
             out += [(block.module_id, "            " + text) for text in self._block(block, watched)]
@@ -357,7 +376,7 @@ class _Code:
         tail = [
             "        except Exception as exc:  # a module's error isolates its patch",
             "            fail(LINES.get(exc.__traceback__.tb_lineno, ''), exc, now_ns, result)",
-            "            return False",
+            "            return False" if watched else "            return",
             "        fed.clear()",
             "        if restep:",
             "            restep.clear()",
@@ -366,9 +385,10 @@ class _Code:
         for module_id, backlog in backlogs:
             tail += [f"        if {backlog}():", f"            fed.add({module_id!r})"]
             tail += ["            P.dirty = True", "            PENDING.add(P)"]
-        if not watched:  # the whole evaluation over a step's budget: watch the next ones
+        if watched:
+            tail.append("        return True")
+        else:  # the whole evaluation over a step's budget: watch the next ones
             tail += ["        if timer() - t0 > budget:", "            P.watch = WATCH"]
-        tail.append("        return True")
         return out + [("", text) for text in tail]
 
     def _block(self, block: _Block, watched: bool) -> list[str]:
@@ -422,19 +442,21 @@ def _store(
 # ---- the reference walk
 
 
-def _walk(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs) -> Run:
+def _walk(
+    owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlogs: Backlogs
+) -> tuple[Live, Watched]:
     """The plan evaluated by a plain loop, every module through `step(Inputs)`."""
     slots, index = values.slots, values.index
+    fed, restep = owner._fed, owner._restep
+
+    def live(now_ns: int, timer: Timer, budget: int, ticking: bool, result: Evaluation) -> None:
+        result.evaluations += 1
+        owner.evaluations += 1
+        owner.watch = max(owner.watch - 1, 0)
+        evaluate(now_ns, ticking, True, timer, budget, result)
 
     def evaluate(
-        now_ns: int,
-        ticking: bool,
-        emit: bool,
-        fed: set[str],
-        restep: set[str],
-        timer: Timer,
-        budget: int,
-        result: Evaluation,
+        now_ns: int, ticking: bool, emit: bool, timer: Timer, budget: int, result: Evaluation
     ) -> bool:
         fresh: set[Endpoint] = set()
         for step in steps:
@@ -481,4 +503,4 @@ def _walk(owner: Owner, steps: tuple[PlanStep, ...], values: SlotValues, backlog
                 owner._pending.add(owner)
         return True
 
-    return evaluate
+    return live, evaluate
