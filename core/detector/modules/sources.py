@@ -58,7 +58,7 @@ _NEXT_BAR = ("r = {closed}.popleft() if {closed} else U",)
 class _KernelSource(Source, KernelModule):
     """A source written as its kernel (no inputs: it answers what it was fed)."""
 
-    def step(self, inputs: Inputs | None, now_ns: int) -> Outputs:
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         return super().step(Inputs(), now_ns)  # a source has no inputs to look at
 
 
