@@ -11,8 +11,7 @@ every bar.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.detector.engine.catalog import Catalog
@@ -35,11 +34,19 @@ class EngineConfig:
     module_budget_ns: int = 1_000_000
     # How often the shell should call tick() (the core only handles the ticks it is given).
     tick_hz: float = 10.0
+    # Patches evaluate through their compiled plans; False: the reference walk (every module
+    # through step(Inputs), slower: for tests and for debugging a module).
+    compiled_plans: bool = True
 
     def __post_init__(self) -> None:
         for name in ("probe_rate_hz", "module_budget_ns", "tick_hz"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument.field(name, "must be above 0")
+
+
+# A source of a patch: (its venue, "" for any; the patch; Patch.feeder of the source).
+_Target = tuple[str, Patch, Callable[[Event], bool]]
+_KINDS: dict[type, str] = {TradeValue: "trade", BookValue: "book", BarValue: "bar"}
 
 
 class Engine:
@@ -48,8 +55,18 @@ class Engine:
         self.timer = timer
         self.config = config or EngineConfig()
         self.patches: dict[str, Patch] = {}
-        self._index: dict[Route, list[tuple[Patch, str]]] | None = None
+        # Route -> the sources taking it; None after any change (a rebuilt module is a new
+        # source).
+        self._index: dict[str, dict[str, list[_Target]]] | None = None
         self._changes: list[Change] = []
+        # Patches that may be dirty (each puts itself here when it becomes so): evaluate_due
+        # visits these, in the order of `patches`, not every patch.
+        self._pending: set[Patch] = set()
+        # The active patches a clock tick can move, in order; None after any change.
+        self._clocked: list[Patch] | None = None
+        # Creation order: `patches` order, to visit pending patches in.
+        self._rank: dict[Patch, int] = {}
+        self._created = 0
 
     # ---- patches
 
@@ -78,8 +95,12 @@ class Engine:
             name=name,
             description=description,
             on_change=self._changed,
+            compiled=self.config.compiled_plans,
+            pending=self._pending,
         )
         self.patches[patch_id] = patch
+        self._created += 1
+        self._rank[patch] = self._created
         return patch
 
     def delete_patch(self, patch_id: str, now_ns: int) -> None:
@@ -88,6 +109,8 @@ class Engine:
         if patch.state is PatchState.ACTIVE:
             raise FailedPrecondition(f"patch {shown(patch_id)} is active: pause it before deleting it")
         del self.patches[patch_id]
+        del self._rank[patch]
+        self._pending.discard(patch)
         self._changed(PatchDeleted(patch_id, patch.version, now_ns))
 
     def patch(self, patch_id: str) -> Patch:
@@ -105,24 +128,25 @@ class Engine:
 
     def feed(self, venue: str, event: Event) -> int:
         """Route one event to the sources of active patches that take it; how many took it."""
-        kind, _, key = route = event_route(venue, event)
-        routes = self._routes()
+        kind = _KINDS.get(type(event))
+        if kind is None:  # external values, subclasses
+            kind, venue, key = event_route(venue, event)
+        else:
+            key = event.symbol  # type: ignore[union-attr]
+        index = self._index if self._index is not None else self._routes()
+        by_key = index.get(kind)
+        targets = by_key.get(key) if by_key is not None else None
+        if targets is None:
+            return 0
         taken = 0
-        for targets in (routes.get(route, ()), routes.get((kind, "", key), ()) if venue else ()):
-            for patch, module_id in targets:
-                if patch.state is PatchState.ACTIVE and patch.feed(module_id, event):
-                    taken += 1
+        for wanted, patch, feed in targets:
+            # A source's venue "" takes every venue.
+            if (wanted == venue or not wanted) and patch.state is PatchState.ACTIVE and feed(event):
+                taken += 1
         return taken
 
-    def on_trade(self, venue: str, trade: TradeValue) -> int:
-        return self.feed(venue, trade)
-
-    def on_book(self, venue: str, book: BookValue) -> int:
-        return self.feed(venue, book)
-
-    def on_bar(self, venue: str, bar: BarValue) -> int:
-        """A closed bar from the bar service."""
-        return self.feed(venue, bar)
+    # A trade, a book, a closed bar from the bar service: `feed` itself (no wrapper call).
+    on_trade = on_book = on_bar = feed
 
     def on_external(self, name: str, value: float | bool, ts_event_ns: int) -> int:
         return self.feed("", ExternalValue(name, value, ts_event_ns))
@@ -132,23 +156,46 @@ class Engine:
     def evaluate_due(self, now_ns: int) -> Evaluation:
         """Evaluate every dirty active patch once (plus once per extra closed bar)."""
         result = Evaluation()
-        for patch in self.patches.values():
+        pending = self._pending
+        if not pending:
+            return result
+        timer, budget = self.timer, self.config.module_budget_ns
+        for patch in pending.copy() if len(pending) == 1 else self._in_order(pending):
             while patch.dirty and patch.state is PatchState.ACTIVE:
-                result.extend(self._evaluate(patch, now_ns, ticking=False))
+                patch.live(now_ns, timer, budget, False, result)
+            if not patch.dirty:
+                pending.discard(patch)
         return result
 
     def tick(self, now_ns: int) -> Evaluation:
         """The clock: sources may close bars by time, time-driven modules step."""
         result = Evaluation()
-        for patch in self.patches.values():
+        timer, budget = self.timer, self.config.module_budget_ns
+        # A patch the clock cannot move (no time-driven module, no source closing bars by
+        # time) and with nothing waiting is skipped: on_tick would answer False.
+        visit = self._clocked if self._clocked is not None else self._clock_driven()
+        pending = self._pending
+        if pending:
+            visit = self._in_order(pending.union(visit))
+        for patch in visit:
             if patch.state is PatchState.ACTIVE and patch.on_tick(now_ns):
-                result.extend(self._evaluate(patch, now_ns, ticking=True))
+                patch.live(now_ns, timer, budget, True, result)
                 while patch.dirty and patch.state is PatchState.ACTIVE:  # more bars closed at once
-                    result.extend(self._evaluate(patch, now_ns, ticking=False))
+                    patch.live(now_ns, timer, budget, False, result)
+            if not patch.dirty:
+                pending.discard(patch)
         return result
 
-    def _evaluate(self, patch: Patch, now_ns: int, *, ticking: bool) -> Evaluation:
-        return patch.evaluate(now_ns, self.timer, self.config.module_budget_ns, ticking=ticking)
+    def _in_order(self, patches: set[Patch]) -> list[Patch]:
+        """These patches in the order of `patches` (creation)."""
+        if len(patches) == 1:
+            return list(patches)
+        return sorted(patches, key=self._rank.__getitem__)
+
+    def _clock_driven(self) -> list[Patch]:
+        clocked = [p for p in self.patches.values() if p.state is PatchState.ACTIVE and p.clock_driven()]
+        self._clocked = clocked
+        return clocked
 
     # ---- warm-up
 
@@ -193,20 +240,19 @@ class Engine:
     def _changed(self, change: Change) -> None:
         self._changes.append(change)
         self._index = None
+        self._clocked = None
 
-    def _routes(self) -> dict[Route, list[tuple[Patch, str]]]:
+    def _routes(self) -> dict[str, dict[str, list[_Target]]]:
         if self._index is None:
-            index: defaultdict[Route, list[tuple[Patch, str]]] = defaultdict(list)
+            index: dict[str, dict[str, list[_Target]]] = {}
             for patch in self.patches.values():
-                for module_id, routes in _sources(patch):
-                    for route in routes:
-                        index[route].append((patch, module_id))
-            self._index = dict(index)
+                for module_id, source in patch.modules.items():
+                    if isinstance(source, Source):
+                        for kind, venue, key in source.routes():
+                            targets = index.setdefault(kind, {}).setdefault(key, [])
+                            targets.append((venue, patch, patch.feeder(module_id, source)))
+            self._index = index
         return self._index
-
-
-def _sources(patch: Patch) -> list[tuple[str, tuple[Route, ...]]]:
-    return [(m, module.routes()) for m, module in patch.modules.items() if isinstance(module, Source)]
 
 
 def _takes(routes: tuple[Route, ...], kind: str, venue: str, key: str) -> bool:

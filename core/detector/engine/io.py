@@ -32,13 +32,15 @@ Event = TradeValue | BookValue | BarValue | ExternalValue
 Route = tuple[str, str, str]
 
 
+_KINDS: dict[type, str] = {TradeValue: "trade", BookValue: "book", BarValue: "bar"}
+
+
 def event_route(venue: str, event: Event) -> Route:
-    if isinstance(event, TradeValue):
-        return ("trade", venue, event.symbol)
-    if isinstance(event, BookValue):
-        return ("book", venue, event.symbol)
-    if isinstance(event, BarValue):
-        return ("bar", venue, event.symbol)
+    kind = _KINDS.get(type(event))
+    if kind is not None:
+        return (kind, venue, event.symbol)  # type: ignore[union-attr]
+    if isinstance(event, TradeValue | BookValue | BarValue):  # a subclass
+        return (_KINDS[next(t for t in _KINDS if isinstance(event, t))], venue, event.symbol)
     return ("external", "", event.name)
 
 
@@ -95,10 +97,13 @@ class PositionDraft:
 class Sink(Module):
     def __init__(self, params: Mapping[str, int | float | bool | str]) -> None:
         super().__init__(params)
-        self._out: list[SignalDraft | PositionDraft] = []
+        # What the steps since the last take emitted; always this same list (the compiled
+        # plan checks it without a call).
+        self.pending: list[SignalDraft | PositionDraft] = []
 
     def take(self) -> list[SignalDraft | PositionDraft]:
-        out, self._out = self._out, []
+        out = self.pending[:]
+        self.pending.clear()
         return out
 
     def unready(self) -> str | None:

@@ -6,6 +6,10 @@ the current value of every input and whether it changed since the module's last 
 module answers the values of its outputs that changed (a mapping of output port name to
 value; ports it leaves out keep their value).
 
+A module may also offer the cheap step protocol (core.detector.engine.kernel): `kernel`
+answers a plain function of positional values, which the compiled plan calls instead of
+`step`; a `KernelModule` implements only `kernel` and gets `step` from it.
+
 Rules every module keeps (the backtest depends on them):
 - no I/O, no wall clock, no randomness without a seed parameter: time is `now_ns`, given;
 - O(1) work per step for indicators (running sums, deques), never a pass over the window;
@@ -20,10 +24,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from core.detector.engine.kernel import Kernel, answer_of, kernel_args
 from core.detector.engine.values import PortType, Value
 from core.errors import InvalidArgument
 
-__all__ = ["Category", "Inputs", "Module", "ModuleSpec", "Outputs", "Param", "ParamKind", "Port"]
+__all__ = [
+    "Category",
+    "Inputs",
+    "KernelModule",
+    "Module",
+    "ModuleSpec",
+    "Outputs",
+    "Param",
+    "ParamKind",
+    "Port",
+]
 
 
 class Category(enum.Enum):
@@ -173,8 +188,26 @@ class Module:
     def step(self, inputs: Inputs, now_ns: int) -> Outputs:
         raise NotImplementedError
 
+    def kernel(self, connected: frozenset[str]) -> Kernel | None:
+        """The cheap step protocol for a plan whose cables reach the inputs `connected`, or
+        None (the default): the plan then calls `step` with an `Inputs`."""
+        return None
+
     def retune(self, params: Mapping[str, int | float | bool | str]) -> bool:
         """Take new (checked) parameter values live, keeping state; True when done. The default
         says no: the engine then rebuilds the module with the new values (its state, and its
         warm-up, start over)."""
         return False
+
+
+class KernelModule(Module):
+    """A module written once, as its kernel: `step` runs the kernel over an `Inputs` (for
+    tests and the reference walk), the compiled plan calls the kernel directly."""
+
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        raise NotImplementedError
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        kernel = self.kernel(frozenset(inputs.values))
+        answer = kernel.call(*kernel_args(kernel, inputs.values, inputs.fresh, now_ns))
+        return answer_of(answer, tuple(port.name for port in self.spec.outputs))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.detector.engine.changes import StateChanged
 from core.detector.engine.values import Direction, RuleValue
@@ -73,15 +73,24 @@ class ProbeUpdate:
     at_ns: int  # when the value was set (the evaluation's time)
 
 
-@dataclass
+@dataclass(init=False, slots=True)
 class Evaluation:
     """The outputs of one evaluate_due() or tick()."""
 
-    signals: list[EmittedSignal] = field(default_factory=list)
-    positions: list[PositionRequest] = field(default_factory=list)
-    states: list[StateChanged] = field(default_factory=list)
-    slow: list[SlowModule] = field(default_factory=list)
-    evaluations: int = 0  # patch evaluations run
+    signals: list[EmittedSignal]
+    positions: list[PositionRequest]
+    states: list[StateChanged]
+    slow: list[SlowModule]
+    evaluations: int  # patch evaluations run
+
+    # Written out, empty (not field(default_factory=list)): the engine makes one per
+    # evaluate_due and per tick, and the generated __init__ costs three times as much.
+    def __init__(self) -> None:
+        self.signals = []
+        self.positions = []
+        self.states = []
+        self.slow = []
+        self.evaluations = 0
 
     def extend(self, other: Evaluation) -> None:
         self.signals += other.signals

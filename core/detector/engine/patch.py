@@ -6,12 +6,14 @@ fresh (its upstream output changed in this evaluation), when it is a source with
 waiting, when it was retuned or rebuilt or newly cabled, and, on a clock tick, when it is
 time-driven; every other module keeps its outputs. A module that raises marks the patch
 errored (module id and error text) and ends the evaluation; other patches are not touched.
+
+The walk is a plan compiled into one function (core.detector.engine.plan), dropped at every
+change of structure, parameters or probes and rebuilt at the next evaluation or tick.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.changes import (
@@ -26,10 +28,11 @@ from core.detector.engine.changes import (
     StateChanged,
 )
 from core.detector.engine.graph import Cable, Endpoint, Graph
-from core.detector.engine.io import Event, PositionDraft, SignalDraft, Sink, Source, event_time
+from core.detector.engine.io import Event, PositionDraft, SignalDraft, Source, event_time
 from core.detector.engine.lifecycle import EDITABLE, PatchState, allowed
-from core.detector.engine.module import Inputs, Module, Outputs, Param
-from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, SlowModule, emission_id
+from core.detector.engine.module import Module, Param
+from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest, emission_id
+from core.detector.engine.plan import WATCHED_EVALUATIONS, Live, Plan, SlotValues, build_plan
 from core.detector.engine.probes import Probe
 from core.detector.engine.values import Value
 from core.detector.engine.warmup import history_needed, validate
@@ -38,33 +41,7 @@ from core.errors import FailedPrecondition, InvalidArgument, NotFound
 __all__ = ["Patch", "Timer"]
 
 Timer = Callable[[], int]
-_NONE_FRESH: frozenset[str] = frozenset()
 _ERROR_CHARS = 300
-
-
-@dataclass(frozen=True)
-class _Step:
-    """A module's place in the evaluation plan: where its inputs come from, what it outputs."""
-
-    module_id: str
-    feeds: tuple[tuple[str, Endpoint], ...]
-    outputs: Mapping[str, Endpoint]
-    time_driven: bool
-    sink: bool
-    source: bool
-    # The output ports feeding it: stepped when one of them is fresh.
-    upstream: frozenset[Endpoint] = frozenset()
-
-
-@dataclass
-class _Run:
-    """The state of one evaluation."""
-
-    now_ns: int
-    ticking: bool
-    emit: bool
-    fresh: set[Endpoint] = field(default_factory=set)
-    result: Evaluation = field(default_factory=lambda: Evaluation(evaluations=1))
 
 
 class Patch:
@@ -81,6 +58,8 @@ class Patch:
         name: str = "",
         description: str = "",
         on_change: Callable[[Change], None] | None = None,
+        compiled: bool = True,
+        pending: set[Patch] | None = None,
     ) -> None:
         self.id, self.strategy_id, self.venue, self.symbol = patch_id, strategy_id, venue, symbol
         # For people (the API shows them); they do not change what the patch computes.
@@ -88,7 +67,6 @@ class Patch:
         self.catalog = catalog
         self.graph = Graph()
         self.modules: dict[str, Module] = {}
-        self.values: dict[Endpoint, Value] = {}
         self.state = PatchState.DRAFT
         self.version = 0
         self.error: str | None = None
@@ -100,14 +78,23 @@ class Patch:
         self.evaluations = 0
         self.probes: dict[Endpoint, Probe] = {}
         self.dirty = False
-        self.last_event_ns = 0
+        # Where the patch puts itself when it becomes dirty: the engine's set of patches that
+        # may need an evaluation (so it visits those, not every patch).
+        self._pending: set[Patch] = set() if pending is None else pending
+        # The latest event a source took: a signal names its time (event_time, taken when a
+        # signal is made, not at every event).
+        self.last_event: Event | None = None
         self.sequence = 0
         self._fed: set[str] = set()
         self._restep: set[str] = set()
-        self._plan: list[_Step] | None = None
-        # From the plan: the source module ids, and whether any module is time-driven.
-        self._sources: tuple[str, ...] = ()
-        self._time_driven = False
+        # The compiled plan (False: the reference walk), None when a change dropped it.
+        self.compiled = compiled
+        self._plan: Plan | None = None
+        # Evaluations left to run watched (every step timed): see core.detector.engine.plan.
+        self.watch = 0
+        # A live evaluation (the engine's call): the plan's, or the build of one first.
+        self.live: Live = self._live_first
+        self._values = SlotValues({}, [])
         self._on_change = on_change
         self._record(PatchCreated(patch_id, 0, now_ns, strategy_id, venue, symbol, name, description))
 
@@ -134,8 +121,7 @@ class Patch:
         self._editable()
         removed = self.graph.remove_module(module_id)
         del self.modules[module_id]
-        for end in [end for end in self.values if end.module == module_id]:
-            del self.values[end]
+        self._values.clear_module(module_id)
         for end in [end for end in self.probes if end.module == module_id]:
             del self.probes[end]
         for cable in removed:
@@ -180,7 +166,7 @@ class Patch:
         for name in values:
             self.graph.set_param(module_id, name, checked[name])
         self._restep.add(module_id)
-        self.dirty = True
+        self._mark_dirty()
         for name in values:
             self._changed(ParamSet(self.id, self.version + 1, now_ns, module_id, name, checked[name]))
 
@@ -251,10 +237,31 @@ class Patch:
         assert isinstance(source, Source)
         if not source.feed(event):
             return False
+        self.fed(module_id, event)
+        return True
+
+    def fed(self, module_id: str, event: Event) -> None:
+        """A source of the patch took an event and has a value for the next evaluation."""
         self._fed.add(module_id)
         self.dirty = True
-        self.last_event_ns = event_time(event)
-        return True
+        self._pending.add(self)
+        self.last_event = event
+
+    def feeder(self, module_id: str, source: Source) -> Callable[[Event], bool]:
+        """`feed` for one source as one call (the engine's route index holds these; a change
+        of the patch rebuilds the index, so a rebuilt module gets its own)."""
+        take, fed, pending = source.feed, self._fed, self._pending
+
+        def feed(event: Event) -> bool:
+            if not take(event):
+                return False
+            fed.add(module_id)
+            self.dirty = True
+            pending.add(self)
+            self.last_event = event
+            return True
+
+        return feed
 
     def warm_feed(self, module_id: str, event: Event) -> bool:
         """Feed one event of history to a source (Engine.warm)."""
@@ -264,20 +271,33 @@ class Patch:
             return False
         self._fed.add(module_id)
         self.dirty = True
-        self.last_event_ns = event_time(event)
+        self._pending.add(self)
+        self.last_event = event
         return True
 
     def on_tick(self, now_ns: int) -> bool:
         """The clock ticked: whether the patch has something to evaluate."""
-        self._steps()
-        modules = self.modules
-        for module_id in self._sources:
-            source = modules[module_id]
-            assert isinstance(source, Source)
-            if source.on_tick(now_ns):
+        plan = self._plan or self._make_plan()
+        for module_id, on_tick in plan.tickers:
+            if on_tick(now_ns):
                 self._fed.add(module_id)
-                self.dirty = True
-        return self.dirty or self._time_driven
+                self._mark_dirty()
+        return self.dirty or plan.time_driven
+
+    def last_event_ns(self) -> int:
+        """The time of the latest event a source took (0 before any)."""
+        return 0 if self.last_event is None else event_time(self.last_event)
+
+    def clock_driven(self) -> bool:
+        """Whether a clock tick can give the patch work (a time-driven module, or a source
+        that closes bars by time)."""
+        plan = self._plan or self._make_plan()
+        return plan.ticks
+
+    @property
+    def values(self) -> Mapping[Endpoint, Value]:
+        """The value on each output port (None until its module answers one)."""
+        return self._values
 
     # ---- probes
 
@@ -289,93 +309,58 @@ class Patch:
                 f"{self.graph.node(end.module).spec.type} {end.module!r} has no output {end.port!r}"
             )
         probe = self.probes[end] = Probe(int(1_000_000_000 / rate_hz))
-        probe.record(self.values.get(end), now_ns)
+        probe.record(self._values.get(end), now_ns)
+        self._drop_plan()  # the plan records probed ports where it writes them
         return end
 
     def unprobe(self, port: str) -> None:
         end = Cable.parse(port, "probe").source if "->" in port else Endpoint.parse(port, "probe")
         if self.probes.pop(end, None) is None:
             raise NotFound(f"no probe on {end}")
+        self._drop_plan()
 
     # ---- evaluation
 
     def evaluate(
-        self, now_ns: int, timer: Timer, budget_ns: int, *, ticking: bool = False, emit: bool = True
+        self,
+        now_ns: int,
+        timer: Timer,
+        budget_ns: int,
+        *,
+        ticking: bool = False,
+        emit: bool = True,
+        into: Evaluation | None = None,
     ) -> Evaluation:
-        """Walk the evaluation order once; what it emitted (nothing when not `emit`: warm-up)."""
-        run = _Run(now_ns, ticking, emit)
+        """Walk the evaluation order once; what it emitted (nothing when not `emit`: warm-up),
+        added to `into` when given."""
+        result = Evaluation() if into is None else into
         if emit:
-            self.evaluations += 1
-        fed, restep, fresh = self._fed, self._restep, run.fresh
-        for step in self._steps():
-            # Due: a source fed, retuned/rebuilt/recabled, an upstream output fresh, or a tick
-            # for a time-driven module.
-            due = (
-                step.module_id in fed
-                or step.module_id in restep
-                or not fresh.isdisjoint(step.upstream)
-                or (ticking and step.time_driven)
-            )
-            if due and not self._step(step, run, timer, budget_ns):
-                return run.result
-        fed.clear()
-        restep.clear()
-        self.dirty = False
-        modules = self.modules
-        for module_id in self._sources:
-            source = modules[module_id]
-            assert isinstance(source, Source)
-            if source.backlog():
-                fed.add(module_id)
-                self.dirty = True
-        return run.result
+            self.run(now_ns, timer, budget_ns, ticking, result)
+        else:  # warm-up: every step timed, as any evaluation but a live one
+            result.evaluations += 1
+            plan = self._plan or self._make_plan()
+            plan.watched(now_ns, ticking, False, timer, budget_ns, result)
+        return result
 
-    def _step(self, step: _Step, run: _Run, timer: Timer, budget_ns: int) -> bool:
-        module = self.modules[step.module_id]
-        inputs = module_inputs(self.values, step.feeds, run.fresh)
-        started = timer()
-        try:
-            out = module.step(inputs, run.now_ns)
-            self._take_outputs(step, out, run)
-        except Exception as exc:  # any module error isolates this patch, never the engine
-            self._fail(step.module_id, exc, run)
-            return False
-        elapsed = timer() - started
-        if elapsed > budget_ns:
-            run.result.slow.append(SlowModule(self.id, step.module_id, elapsed, budget_ns, run.now_ns))
-        if step.sink:
-            assert isinstance(module, Sink)
-            self._collect(step.module_id, module.take(), run)
-        return True
+    def run(self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation) -> None:
+        """A live evaluation into `result` (the engine calls `live` itself: one call less)."""
+        self.live(now_ns, timer, budget_ns, ticking, result)
 
-    def _take_outputs(self, step: _Step, out: Outputs, run: _Run) -> None:
-        if not out:
-            return
-        outputs, values, fresh = step.outputs, self.values, run.fresh
-        probes = self.probes if run.emit else None
-        for port, value in out.items():
-            end = outputs.get(port)
-            if end is None:
-                raise ValueError(f"step returned an unknown output {port!r}")
-            values[end] = value
-            fresh.add(end)
-            if probes:
-                probe = probes.get(end)
-                if probe is not None:
-                    probe.record(value, run.now_ns)
-        if not run.emit and step.source:
-            self.warmed[step.module_id] = self.warmed.get(step.module_id, 0) + 1
+    def _live_first(
+        self, now_ns: int, timer: Timer, budget_ns: int, ticking: bool, result: Evaluation
+    ) -> None:
+        self._make_plan().live(now_ns, timer, budget_ns, ticking, result)
 
-    def _collect(self, module_id: str, drafts: list[SignalDraft | PositionDraft], run: _Run) -> None:
-        if not run.emit:
-            return
+    def _collect(
+        self, module_id: str, drafts: list[SignalDraft | PositionDraft], now_ns: int, result: Evaluation
+    ) -> None:
         for draft in drafts:
             self.sequence += 1
-            made_id = emission_id(self.id, self.version, run.now_ns, self.sequence)
+            made_id = emission_id(self.id, self.version, now_ns, self.sequence)
             if isinstance(draft, SignalDraft):
-                run.result.signals.append(self._signal(made_id, module_id, draft, run.now_ns))
+                result.signals.append(self._signal(made_id, module_id, draft, now_ns))
             else:
-                run.result.positions.append(self._position(made_id, module_id, draft, run.now_ns))
+                result.positions.append(self._position(made_id, module_id, draft, now_ns))
 
     def _signal(self, signal_id: str, module_id: str, draft: SignalDraft, now_ns: int) -> EmittedSignal:
         s = draft.signal
@@ -392,7 +377,7 @@ class Patch:
             s.score,
             s.threshold,
             s.rules,
-            self.last_event_ns,
+            self.last_event_ns(),
             now_ns,
         )
 
@@ -410,40 +395,34 @@ class Patch:
             draft.action,
             draft.side,
             draft.fraction,
-            self.last_event_ns,
+            self.last_event_ns(),
             now_ns,
         )
 
-    def _fail(self, module_id: str, exc: Exception, run: _Run) -> None:
-        text = f"{module_id} ({self.graph.node(module_id).spec.type}): {type(exc).__name__}: {exc}"
+    def _fail(self, module_id: str, exc: Exception, now_ns: int, result: Evaluation) -> None:
+        node = self.graph.nodes.get(module_id)
+        where = f"{module_id} ({node.spec.type})" if node is not None else "the patch"
+        text = f"{where}: {type(exc).__name__}: {exc}"
         self.error = text if len(text) <= _ERROR_CHARS else f"{text[:_ERROR_CHARS]}..."
         self._fed.clear()
         self.dirty = False
-        change = self._set_state(PatchState.ERRORED, run.now_ns, self.error)
-        run.result.states.append(change)
+        change = self._set_state(PatchState.ERRORED, now_ns, self.error)
+        result.states.append(change)
 
-    def _steps(self) -> list[_Step]:
-        if self._plan is None:
-            plan = [self._plan_step(module_id) for module_id in self.graph.order]
-            self._sources = tuple(step.module_id for step in plan if step.source)
-            self._time_driven = any(step.time_driven for step in plan)
-            self._plan = plan
-        return self._plan
+    def _drop_plan(self) -> None:
+        self._plan = None
+        self.live = self._live_first
 
-    def _plan_step(self, module_id: str) -> _Step:
-        spec = self.graph.nodes[module_id].spec
-        feeds = tuple(sorted((c.target.port, c.source) for c in self.graph.feeding(module_id)))
-        outputs = {port.name: Endpoint(module_id, port.name) for port in spec.outputs}
-        module = self.modules[module_id]
-        return _Step(
-            module_id,
-            feeds,
-            outputs,
-            spec.time_driven,
-            isinstance(module, Sink),
-            isinstance(module, Source),
-            frozenset(end for _, end in feeds),
-        )
+    def _mark_dirty(self) -> None:
+        self.dirty = True
+        self._pending.add(self)
+
+    def _make_plan(self) -> Plan:
+        plan = self._plan = build_plan(self, self._values, compiled=self.compiled)
+        self._values = plan.values
+        self.watch = WATCHED_EVALUATIONS
+        self.live = plan.live
+        return plan
 
     # ---- internals
 
@@ -479,22 +458,13 @@ class Patch:
     def _changed(self, change: Change) -> None:
         """A change of structure or parameters: the version moves on, the plan is redone."""
         self.version += 1
-        self._plan = None
+        self._drop_plan()
         self._record(change)
 
     def _record(self, change: Change) -> None:
         self.changes.append(change)
         if self._on_change is not None:
             self._on_change(change)
-
-
-def module_inputs(
-    values: Mapping[Endpoint, Value], feeds: tuple[tuple[str, Endpoint], ...], fresh: set[Endpoint]
-) -> Inputs:
-    if not feeds:
-        return Inputs({}, _NONE_FRESH)
-    get = values.get
-    return Inputs({port: get(end) for port, end in feeds}, frozenset([p for p, end in feeds if end in fresh]))
 
 
 def _build(

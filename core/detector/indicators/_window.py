@@ -41,7 +41,7 @@ def new_deque() -> deque[float]:
 class RollingSum:
     """The sum of the last `size` values pushed (fewer until the window is full)."""
 
-    __slots__ = ("_comp", "_nonzero", "_sum", "size", "values")
+    __slots__ = ("_comp", "_nonzero", "_sum", "size", "total", "values")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -49,14 +49,12 @@ class RollingSum:
         self._sum = 0.0
         self._comp = 0.0  # Neumaier compensation: what rounding took from _sum
         self._nonzero = 0
+        # _sum + _comp, kept at each push (read far more often than pushed: no property).
+        self.total = 0.0
 
     @property
     def full(self) -> bool:
         return len(self.values) >= self.size
-
-    @property
-    def total(self) -> float:
-        return self._sum + self._comp
 
     def push(self, x: float) -> None:
         """Add `x` as the newest value, dropping the oldest once the window is full."""
@@ -79,9 +77,11 @@ class RollingSum:
         if self._nonzero == 0:
             self._sum = 0.0
             self._comp = 0.0
+            self.total = 0.0
         else:
             self._sum = new
             self._comp = comp
+            self.total = new + comp
 
 
 class RollingMoments:

@@ -87,7 +87,7 @@ class VolumeSpike:
         if volume < 0.0:
             return self._last
         baseline = self._baseline
-        if baseline.full:
+        if len(baseline.values) >= self.period:  # full (no property call: a bar's hot path)
             average = baseline.total / self.period
             if volume == 0.0:
                 ratio = 0.0

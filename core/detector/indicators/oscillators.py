@@ -36,18 +36,18 @@ class Rsi:
         loss = -change if change < 0.0 else 0.0
         n = self.period
         if self._changes >= n:
-            self._gain = (self._gain * (n - 1) + gain) / n
-            self._loss = (self._loss * (n - 1) + loss) / n
+            self._gain = avg_gain = (self._gain * (n - 1) + gain) / n
+            self._loss = avg_loss = (self._loss * (n - 1) + loss) / n
         else:
             self._changes += 1
             self._gain += gain
             self._loss += loss
             if self._changes < n:
                 return None
-            self._gain /= n
-            self._loss /= n
-        total = self._gain + self._loss
-        return 50.0 if total == 0.0 else 100.0 * self._gain / total
+            self._gain = avg_gain = self._gain / n
+            self._loss = avg_loss = self._loss / n
+        total = avg_gain + avg_loss
+        return 50.0 if total == 0.0 else 100.0 * avg_gain / total
 
     def held(self) -> int:
         return 1

@@ -29,6 +29,9 @@ class BarBuilder:
         self.lateness_ns = lateness_ns
         self.max_ts_ns = 0
         self.seconds: dict[int, SecondBar] = {}
+        # The earliest open second (None when none is open): a tick that closes nothing
+        # answers from it alone, without sorting the open seconds or a Decimal context.
+        self.first_ns: int | None = None
         self.partial: Bar | None = None
         self.late = 0
         self.duplicates = 0
@@ -41,14 +44,20 @@ class BarBuilder:
         self.max_ts_ns = max(self.max_ts_ns, ts)
         with localcontext(WIDE):
             self._add(ts, trade.trade_id, Decimal(repr(trade.price)), Decimal(repr(trade.size)))
-            return self.close_until(self.max_ts_ns - self.lateness_ns)
+        return self.close_until(self.max_ts_ns - self.lateness_ns)
 
     def close_until(self, watermark_ns: int) -> list[BarValue]:
         """Close the bars whose end the watermark passed."""
+        first, bar = self.first_ns, self.partial
+        if (first is None or first + S1_NS > watermark_ns) and (
+            bar is None or bar.open_time_ns + self.timeframe.ns > watermark_ns
+        ):
+            return []
         closed: list[BarValue] = []
         with localcontext(WIDE):
             for start in sorted(t for t in self.seconds if t + S1_NS <= watermark_ns):
                 closed += self._close_second(self.seconds.pop(start))
+            self.first_ns = min(self.seconds) if self.seconds else None
             bar = self.partial
             if bar is not None and bar.open_time_ns + self.timeframe.ns <= watermark_ns:
                 closed.append(bar_value(self.symbol, self.timeframe, bar))
@@ -67,6 +76,8 @@ class BarBuilder:
         key = trade_key(ts, trade_id)
         if bar is None:
             self.seconds[start] = SecondBar.of_trade(start, key, price, size)
+            if self.first_ns is None or start < self.first_ns:
+                self.first_ns = start
         else:
             bar.add(key, price, size)
             if trade_id:

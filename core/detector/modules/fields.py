@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
-from core.detector.engine.values import BarValue, PortType, TradeValue
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
+from core.detector.engine.module import Category, KernelModule, ModuleSpec, Port
+from core.detector.engine.values import BarValue, PortType, TradeValue, Value
 
 __all__ = ["BarFields", "TradeFields"]
 
 _BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 
-class BarFields(Module):
+def _bar_fields(bar: Value, fresh: bool) -> object:
+    if not (fresh and isinstance(bar, BarValue)):
+        return UNCHANGED
+    return (
+        float(bar.open),
+        float(bar.high),
+        float(bar.low),
+        float(bar.close),
+        float(bar.volume),
+        float(bar.quote_volume),
+    )
+
+
+def _trade_fields(trade: Value, fresh: bool) -> object:
+    if not (fresh and isinstance(trade, TradeValue)):
+        return UNCHANGED
+    sign = 0.0 if trade.taker_buy is None else (1.0 if trade.taker_buy else -1.0)
+    return trade.price, trade.size, sign * trade.size
+
+
+_BAR_INLINE = Inline(
+    (
+        "t_b = {0}",
+        "if {1} and type(t_b) is {BarValue}:",
+        "    r = (float(t_b.open), float(t_b.high), float(t_b.low), float(t_b.close),"
+        " float(t_b.volume), float(t_b.quote_volume))",
+        "else:",
+        "    r = {call}(t_b, {1})",
+    ),
+    {"BarValue": BarValue},
+)
+
+
+class BarFields(KernelModule):
     spec = ModuleSpec(
         type="bar_fields",
         category=Category.MATH,
@@ -19,14 +53,11 @@ class BarFields(Module):
         outputs=tuple(Port(name, PortType.NUMBER) for name in _BAR_FIELDS),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        bar = inputs["bar"]
-        if not (inputs.is_fresh("bar") and isinstance(bar, BarValue)):
-            return {}
-        return {name: float(getattr(bar, name)) for name in _BAR_FIELDS}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        return Kernel(_bar_fields, ("bar",), ("bar",), inline=_BAR_INLINE)
 
 
-class TradeFields(Module):
+class TradeFields(KernelModule):
     spec = ModuleSpec(
         type="trade_fields",
         category=Category.MATH,
@@ -39,9 +70,5 @@ class TradeFields(Module):
         ),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        trade = inputs["trade"]
-        if not (inputs.is_fresh("trade") and isinstance(trade, TradeValue)):
-            return {}
-        sign = 0.0 if trade.taker_buy is None else (1.0 if trade.taker_buy else -1.0)
-        return {"price": trade.price, "size": trade.size, "signed_size": sign * trade.size}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        return Kernel(_trade_fields, ("trade",), ("trade",))

@@ -1,5 +1,9 @@
 """The indicator modules of the catalog: each wraps one indicator of core.detector.indicators.
 
+One generic wrapper, `IndicatorModule`, does the work: a module type declares its spec, how
+its input becomes the indicator's arguments (`reads`: a number, a bar's high/low/close, a
+trade's price and size, a book's sides) and `build` (the indicator from the parameters).
+
 A module steps its indicator only when its input is fresh (a new value arrived since its last
 step) and is usable (a finite number; a bar, trade or book of the right type), and answers
 only the outputs whose value changed. Until the indicator is warm it answers nothing.
@@ -8,20 +12,11 @@ only the outputs whose value changed. Until the indicator is warm it answers not
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Protocol
+from collections.abc import Callable
+from typing import ClassVar, Protocol
 
-from core.detector.engine.module import (
-    Category,
-    Inputs,
-    Module,
-    ModuleSpec,
-    Outputs,
-    Param,
-    ParamKind,
-    Port,
-)
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
+from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue, Value
 from core.detector.indicators import (
     Atr,
@@ -41,6 +36,7 @@ from core.detector.indicators import (
     Wma,
     ZScore,
 )
+from core.detector.modules._common import Params
 from core.errors import InvalidArgument
 
 __all__ = [
@@ -50,6 +46,7 @@ __all__ = [
     "BookImbalanceModule",
     "DonchianModule",
     "EmaModule",
+    "IndicatorModule",
     "MacdModule",
     "RealisedVolModule",
     "ReturnsModule",
@@ -61,18 +58,73 @@ __all__ = [
     "VwapModule",
     "WmaModule",
     "ZScoreModule",
+    "bar_high_low",
+    "bar_high_low_close",
+    "book_sides",
+    "number",
+    "trade_price_size",
+    "trade_size_side",
 ]
-
-Params = Mapping[str, int | float | bool | str]
-
-# Shared and read-only: a step with nothing new answers this.
-_NO_CHANGE: Outputs = MappingProxyType({})
 
 _MAX_PERIOD = 10_000
 _VALUE_IN = Port("value", PortType.NUMBER, "The series, one value per step (e.g. a bar's close).")
 _BAR_IN = Port("bar", PortType.BAR, "Closed bars (OHLCV).")
 _TRADE_IN = Port("trade", PortType.TRADE, "Trades, one per step.")
 _BOOK_IN = Port("book", PortType.BOOK, "L2 book snapshots, best levels first.")
+
+
+class Indicator(Protocol):
+    """What core.detector.indicators' classes have in common."""
+
+    warmup: int
+
+    @property
+    def update(self) -> Callable[..., object]:
+        """One value, or a tuple of them (one per output port), or None while not warm."""
+
+
+# How a fresh input value becomes the indicator's arguments; None: not usable, skipped.
+Reader = Callable[[Value], tuple[object, ...] | None]
+
+
+def _finite(*values: float) -> bool:
+    return all(map(math.isfinite, values))
+
+
+def number(value: Value) -> tuple[object, ...] | None:
+    """A finite number (an int as a float; not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    x = float(value)
+    return (x,) if math.isfinite(x) else None
+
+
+def bar_high_low_close(bar: Value) -> tuple[object, ...] | None:
+    if not isinstance(bar, BarValue) or not _finite(bar.high, bar.low, bar.close):
+        return None
+    return bar.high, bar.low, bar.close
+
+
+def bar_high_low(bar: Value) -> tuple[object, ...] | None:
+    if not isinstance(bar, BarValue) or not _finite(bar.high, bar.low):
+        return None
+    return bar.high, bar.low
+
+
+def trade_price_size(trade: Value) -> tuple[object, ...] | None:
+    if not isinstance(trade, TradeValue) or not _finite(trade.price, trade.size):
+        return None
+    return trade.price, trade.size
+
+
+def trade_size_side(trade: Value) -> tuple[object, ...] | None:
+    if not isinstance(trade, TradeValue) or not math.isfinite(trade.size):
+        return None
+    return trade.size, trade.taker_buy
+
+
+def book_sides(book: Value) -> tuple[object, ...] | None:
+    return (book.bids, book.asks) if isinstance(book, BookValue) else None
 
 
 def _period(default: int, description: str, minimum: int = 1, name: str = "period") -> Param:
@@ -83,83 +135,213 @@ def _number_out(name: str, description: str) -> Port:
     return Port(name, PortType.NUMBER, description)
 
 
-def _number(inputs: Inputs, name: str) -> float | None:
-    """The input as a float when it is fresh and a finite number; None otherwise."""
-    if not inputs.is_fresh(name):
-        return None
-    value = inputs[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+class IndicatorModule(KernelModule):
+    """One indicator as a module: declare `spec`, `reads` (a number by default) and `build`;
+    `finite_only` drops results that are not finite (the book indicators)."""
 
-
-def _fresh(inputs: Inputs, name: str) -> Value:
-    return inputs[name] if inputs.is_fresh(name) else None
-
-
-class _Scalar(Protocol):
-    warmup: int
-
-    def update(self, x: float) -> float | None: ...
-
-
-class _IndicatorModule(Module):
-    """Checks its params, remembers what it emitted and answers only changes."""
+    reads: ClassVar[Reader] = number
+    finite_only: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         super().__init__(self.spec.checked_params(params))
-        self._emitted: dict[str, Value] = {}
-        self._warmup = 0
+        self.indicator = self.build()
+        # What each output answered last (None before its first answer).
+        self.emitted: list[object] = [None] * len(self.spec.outputs)
+        port = self.spec.inputs[0].name
+        inline = None
+        if type(self).reads is number and len(self.emitted) == 1 and not self.finite_only:
+            inline = Inline(_NUMBER_INLINE, {"update": self.indicator.update, "emitted": self.emitted})
+        self._kernel = Kernel(self._step_function(), (port,), (port,), inline=inline)
+
+    def build(self) -> Indicator:
+        raise NotImplementedError
 
     @property
     def warmup(self) -> int:
-        return self._warmup
+        return self.indicator.warmup
 
-    def _int(self, name: str) -> int:
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        return self._kernel
+
+    def int_param(self, name: str) -> int:
         value = self.params[name]
         assert isinstance(value, int)
         return value
 
-    def _float(self, name: str) -> float:
+    def float_param(self, name: str) -> float:
         value = self.params[name]
         assert isinstance(value, (int, float))
         return float(value)
 
-    def _changed(self, values: dict[str, Value]) -> Outputs:
-        emitted = self._emitted
-        changed = {name: value for name, value in values.items() if emitted.get(name) != value}
-        if not changed:
-            return _NO_CHANGE
-        emitted.update(changed)
-        return changed
-
-    def _one(self, value: float | None) -> Outputs:
-        if value is None or self._emitted.get("value") == value:
-            return _NO_CHANGE
-        self._emitted["value"] = value
-        return {"value": value}
+    def _step_function(self) -> Callable[[Value, bool], object]:
+        update, emitted, finite_only = self.indicator.update, self.emitted, self.finite_only
+        if len(emitted) == 1:
+            answer = _single_answer(emitted, finite_only)
+        else:
+            answer = _CHANGES.get(len(emitted), _changes)
+            if finite_only:
+                answer = _finite_first(answer)
+        if type(self).reads is number:
+            return _number_step(update, emitted, answer, single=len(emitted) == 1 and not finite_only)
+        return _general_step(type(self).reads, update, emitted, answer)
 
 
-class _ScalarModule(_IndicatorModule):
-    """A module from one NUMBER input "value" to one NUMBER output "value"."""
+Answer = Callable[[list[object], object], object]
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._indicator = self._build()
-        self._warmup = self._indicator.warmup
+# The number step's common path (a fresh finite float) written out for the generated walk;
+# anything else goes through the step itself.
+_NUMBER_INLINE = (
+    "t_x = {0}",
+    "if {1} and type(t_x) is float and t_x - t_x == 0.0:",
+    "    r = {update}(t_x)",
+    "    if r is None or r == {emitted}[0]:",
+    "        r = U",
+    "    else:",
+    "        {emitted}[0] = r",
+    "else:",
+    "    r = {call}(t_x, {1})",
+)
 
-    def _build(self) -> _Scalar:
-        raise NotImplementedError
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        x = _number(inputs, "value")
-        if x is None:
-            return _NO_CHANGE
-        return self._one(self._indicator.update(x))
+def _number_step(
+    update: Callable[[float], object], emitted: list[object], answer: Answer, *, single: bool
+) -> Callable[[Value, bool], object]:
+    """A number in, with the checks of `number` inlined (the common case); the answers of one
+    and of two outputs inlined too."""
+    pair = not single and answer is _changes2
+
+    def step(given: Value, fresh: bool) -> object:
+        if not fresh:
+            return UNCHANGED
+        if type(given) is float:
+            if given - given != 0.0:  # inf or nan
+                return UNCHANGED
+            x = given
+        else:
+            usable = number(given)
+            if usable is None:
+                return UNCHANGED
+            x = usable[0]  # type: ignore[assignment]
+        result = update(x)
+        if result is None:
+            return UNCHANGED
+        if single:
+            if result == emitted[0]:
+                return UNCHANGED
+            emitted[0] = result
+            return result
+        if pair:  # _changes2 inlined (volume_spike)
+            a: object
+            b: object
+            a, b = result  # type: ignore[misc]
+            old_a, old_b = emitted
+            if old_a != a:
+                emitted[0] = a
+            else:
+                a = UNCHANGED
+            if old_b != b:
+                emitted[1] = b
+            elif a is UNCHANGED:
+                return UNCHANGED
+            else:
+                b = UNCHANGED
+            return a, b
+        return answer(emitted, result)
+
+    return step
 
 
-class SmaModule(_ScalarModule):
+def _general_step(
+    read: Reader, update: Callable[..., object], emitted: list[object], answer: Answer
+) -> Callable[[Value, bool], object]:
+    def step(value: Value, fresh: bool) -> object:
+        if not fresh:
+            return UNCHANGED
+        args = read(value)
+        if args is None:
+            return UNCHANGED
+        result = update(*args)
+        return UNCHANGED if result is None else answer(emitted, result)
+
+    return step
+
+
+def _single_answer(emitted: list[object], finite_only: bool) -> Answer:
+    def answer(emitted: list[object], result: object) -> object:
+        if (finite_only and not math.isfinite(result)) or result == emitted[0]:  # type: ignore[arg-type]
+            return UNCHANGED
+        emitted[0] = result
+        return result
+
+    return answer
+
+
+def _finite_first(answer: Answer) -> Answer:
+    def finite(emitted: list[object], result: object) -> object:
+        return answer(emitted, result) if _finite(*result) else UNCHANGED  # type: ignore[misc]
+
+    return finite
+
+
+# The outputs of a tuple result that differ from what they answered last (UNCHANGED for the
+# others, or alone when none does); written out for two and three outputs, the indicators' cases.
+def _changes(emitted: list[object], result: object) -> object:
+    assert isinstance(result, tuple)
+    answer: list[object] = []
+    for i, new in enumerate(result):
+        if emitted[i] != new:
+            emitted[i] = new
+            answer.append(new)
+        else:
+            answer.append(UNCHANGED)
+    return UNCHANGED if answer.count(UNCHANGED) == len(answer) else tuple(answer)
+
+
+def _changes2(emitted: list[object], result: object) -> object:
+    a: object
+    b: object
+    a, b = result  # type: ignore[misc]
+    old_a, old_b = emitted
+    if old_a != a:
+        emitted[0] = a
+    else:
+        a = UNCHANGED
+    if old_b != b:
+        emitted[1] = b
+    elif a is UNCHANGED:
+        return UNCHANGED
+    else:
+        b = UNCHANGED
+    return a, b
+
+
+def _changes3(emitted: list[object], result: object) -> object:
+    a: object
+    b: object
+    c: object
+    a, b, c = result  # type: ignore[misc]
+    old_a, old_b, old_c = emitted
+    if old_a != a:
+        emitted[0] = a
+    else:
+        a = UNCHANGED
+    if old_b != b:
+        emitted[1] = b
+    else:
+        b = UNCHANGED
+    if old_c != c:
+        emitted[2] = c
+    else:
+        c = UNCHANGED
+    if a is UNCHANGED and b is UNCHANGED and c is UNCHANGED:
+        return UNCHANGED
+    return a, b, c
+
+
+_CHANGES: dict[int, Answer] = {2: _changes2, 3: _changes3}
+
+
+class SmaModule(IndicatorModule):
     spec = ModuleSpec(
         type="sma",
         category=Category.INDICATOR,
@@ -170,11 +352,11 @@ class SmaModule(_ScalarModule):
         params=(_period(20, "How many values the average spans."),),
     )
 
-    def _build(self) -> _Scalar:
-        return Sma(self._int("period"))
+    def build(self) -> Indicator:
+        return Sma(self.int_param("period"))
 
 
-class EmaModule(_ScalarModule):
+class EmaModule(IndicatorModule):
     spec = ModuleSpec(
         type="ema",
         category=Category.INDICATOR,
@@ -185,11 +367,11 @@ class EmaModule(_ScalarModule):
         params=(_period(20, "The span: alpha = 2 / (period + 1)."),),
     )
 
-    def _build(self) -> _Scalar:
-        return Ema(self._int("period"))
+    def build(self) -> Indicator:
+        return Ema(self.int_param("period"))
 
 
-class WmaModule(_ScalarModule):
+class WmaModule(IndicatorModule):
     spec = ModuleSpec(
         type="wma",
         category=Category.INDICATOR,
@@ -200,11 +382,11 @@ class WmaModule(_ScalarModule):
         params=(_period(20, "How many values the average spans."),),
     )
 
-    def _build(self) -> _Scalar:
-        return Wma(self._int("period"))
+    def build(self) -> Indicator:
+        return Wma(self.int_param("period"))
 
 
-class RsiModule(_ScalarModule):
+class RsiModule(IndicatorModule):
     spec = ModuleSpec(
         type="rsi",
         category=Category.INDICATOR,
@@ -216,11 +398,11 @@ class RsiModule(_ScalarModule):
         params=(_period(14, "Wilder's smoothing period."),),
     )
 
-    def _build(self) -> _Scalar:
-        return Rsi(self._int("period"))
+    def build(self) -> Indicator:
+        return Rsi(self.int_param("period"))
 
 
-class ZScoreModule(_ScalarModule):
+class ZScoreModule(IndicatorModule):
     spec = ModuleSpec(
         type="zscore",
         category=Category.INDICATOR,
@@ -232,11 +414,11 @@ class ZScoreModule(_ScalarModule):
         params=(_period(20, "How many values the mean and deviation span.", minimum=2),),
     )
 
-    def _build(self) -> _Scalar:
-        return ZScore(self._int("period"))
+    def build(self) -> Indicator:
+        return ZScore(self.int_param("period"))
 
 
-class ReturnsModule(_ScalarModule):
+class ReturnsModule(IndicatorModule):
     spec = ModuleSpec(
         type="returns",
         category=Category.INDICATOR,
@@ -257,11 +439,11 @@ class ReturnsModule(_ScalarModule):
         ),
     )
 
-    def _build(self) -> _Scalar:
-        return Returns(self._int("lag"), log=self.params["kind"] == "log")
+    def build(self) -> Indicator:
+        return Returns(self.int_param("lag"), log=self.params["kind"] == "log")
 
 
-class RealisedVolModule(_ScalarModule):
+class RealisedVolModule(IndicatorModule):
     spec = ModuleSpec(
         type="realised_vol",
         category=Category.INDICATOR,
@@ -284,11 +466,11 @@ class RealisedVolModule(_ScalarModule):
         ),
     )
 
-    def _build(self) -> _Scalar:
-        return RealisedVol(self._int("period"), self._float("periods_per_year"))
+    def build(self) -> Indicator:
+        return RealisedVol(self.int_param("period"), self.float_param("periods_per_year"))
 
 
-class MacdModule(_IndicatorModule):
+class MacdModule(IndicatorModule):
     spec = ModuleSpec(
         type="macd",
         category=Category.INDICATOR,
@@ -307,26 +489,14 @@ class MacdModule(_IndicatorModule):
         ),
     )
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        fast, slow = self._int("fast"), self._int("slow")
+    def build(self) -> Indicator:
+        fast, slow = self.int_param("fast"), self.int_param("slow")
         if fast >= slow:
             raise InvalidArgument.field("fast", f"fast ({fast}) must be less than slow ({slow})")
-        self._macd = Macd(fast, slow, self._int("signal"))
-        self._warmup = self._macd.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        x = _number(inputs, "value")
-        if x is None:
-            return _NO_CHANGE
-        result = self._macd.update(x)
-        if result is None:
-            return _NO_CHANGE
-        line, signal, histogram = result
-        return self._changed({"line": line, "signal": signal, "histogram": histogram})
+        return Macd(fast, slow, self.int_param("signal"))
 
 
-class BollingerModule(_IndicatorModule):
+class BollingerModule(IndicatorModule):
     spec = ModuleSpec(
         type="bollinger",
         category=Category.INDICATOR,
@@ -352,23 +522,11 @@ class BollingerModule(_IndicatorModule):
         ),
     )
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._bands = Bollinger(self._int("period"), self._float("k"))
-        self._warmup = self._bands.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        x = _number(inputs, "value")
-        if x is None:
-            return _NO_CHANGE
-        result = self._bands.update(x)
-        if result is None:
-            return _NO_CHANGE
-        middle, upper, lower = result
-        return self._changed({"middle": middle, "upper": upper, "lower": lower})
+    def build(self) -> Indicator:
+        return Bollinger(self.int_param("period"), self.float_param("k"))
 
 
-class AtrModule(_IndicatorModule):
+class AtrModule(IndicatorModule):
     spec = ModuleSpec(
         type="atr",
         category=Category.INDICATOR,
@@ -379,20 +537,13 @@ class AtrModule(_IndicatorModule):
         outputs=(_number_out("value", "The average true range, in price units."),),
         params=(_period(14, "Wilder's smoothing period."),),
     )
+    reads = bar_high_low_close
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._atr = Atr(self._int("period"))
-        self._warmup = self._atr.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        bar = _fresh(inputs, "bar")
-        if not isinstance(bar, BarValue) or not _finite(bar.high, bar.low, bar.close):
-            return _NO_CHANGE
-        return self._one(self._atr.update(bar.high, bar.low, bar.close))
+    def build(self) -> Indicator:
+        return Atr(self.int_param("period"))
 
 
-class DonchianModule(_IndicatorModule):
+class DonchianModule(IndicatorModule):
     spec = ModuleSpec(
         type="donchian",
         category=Category.INDICATOR,
@@ -406,24 +557,13 @@ class DonchianModule(_IndicatorModule):
         ),
         params=(_period(20, "How many bars the channel spans."),),
     )
+    reads = bar_high_low
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._channel = Donchian(self._int("period"))
-        self._warmup = self._channel.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        bar = _fresh(inputs, "bar")
-        if not isinstance(bar, BarValue) or not _finite(bar.high, bar.low):
-            return _NO_CHANGE
-        result = self._channel.update(bar.high, bar.low)
-        if result is None:
-            return _NO_CHANGE
-        upper, lower, middle = result
-        return self._changed({"upper": upper, "lower": lower, "middle": middle})
+    def build(self) -> Indicator:
+        return Donchian(self.int_param("period"))
 
 
-class VwapModule(_IndicatorModule):
+class VwapModule(IndicatorModule):
     spec = ModuleSpec(
         type="vwap",
         category=Category.INDICATOR,
@@ -433,20 +573,13 @@ class VwapModule(_IndicatorModule):
         outputs=(_number_out("value", "The VWAP."),),
         params=(_period(100, "How many trades the average spans."),),
     )
+    reads = trade_price_size
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._vwap = Vwap(self._int("period"))
-        self._warmup = self._vwap.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        trade = _fresh(inputs, "trade")
-        if not isinstance(trade, TradeValue) or not _finite(trade.price, trade.size):
-            return _NO_CHANGE
-        return self._one(self._vwap.update(trade.price, trade.size))
+    def build(self) -> Indicator:
+        return Vwap(self.int_param("period"))
 
 
-class TradeFlowImbalanceModule(_IndicatorModule):
+class TradeFlowImbalanceModule(IndicatorModule):
     spec = ModuleSpec(
         type="trade_flow_imbalance",
         category=Category.INDICATOR,
@@ -457,20 +590,13 @@ class TradeFlowImbalanceModule(_IndicatorModule):
         outputs=(_number_out("value", "The imbalance, -1 (all sells) to 1 (all buys)."),),
         params=(_period(100, "How many trades the imbalance spans."),),
     )
+    reads = trade_size_side
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._flow = TradeFlowImbalance(self._int("period"))
-        self._warmup = self._flow.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        trade = _fresh(inputs, "trade")
-        if not isinstance(trade, TradeValue) or not math.isfinite(trade.size):
-            return _NO_CHANGE
-        return self._one(self._flow.update(trade.size, trade.taker_buy))
+    def build(self) -> Indicator:
+        return TradeFlowImbalance(self.int_param("period"))
 
 
-class VolumeSpikeModule(_IndicatorModule):
+class VolumeSpikeModule(IndicatorModule):
     spec = ModuleSpec(
         type="volume_spike",
         category=Category.INDICATOR,
@@ -494,23 +620,11 @@ class VolumeSpikeModule(_IndicatorModule):
         ),
     )
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._spike = VolumeSpike(self._int("period"), self._float("factor"))
-        self._warmup = self._spike.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        volume = _number(inputs, "value")
-        if volume is None:
-            return _NO_CHANGE
-        result = self._spike.update(volume)
-        if result is None:
-            return _NO_CHANGE
-        ratio, spike = result
-        return self._changed({"ratio": ratio, "spike": spike})
+    def build(self) -> Indicator:
+        return VolumeSpike(self.int_param("period"), self.float_param("factor"))
 
 
-class SpreadModule(_IndicatorModule):
+class SpreadModule(IndicatorModule):
     spec = ModuleSpec(
         type="spread",
         category=Category.INDICATOR,
@@ -523,24 +637,14 @@ class SpreadModule(_IndicatorModule):
             _number_out("mid", "(best bid + best ask) / 2."),
         ),
     )
+    reads = book_sides
+    finite_only = True
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._spread = Spread()
-        self._warmup = self._spread.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        book = _fresh(inputs, "book")
-        if not isinstance(book, BookValue):
-            return _NO_CHANGE
-        result = self._spread.update(book.bids, book.asks)
-        if result is None or not _finite(*result):
-            return _NO_CHANGE
-        spread, bps, mid = result
-        return self._changed({"spread": spread, "bps": bps, "mid": mid})
+    def build(self) -> Indicator:
+        return Spread()
 
 
-class BookImbalanceModule(_IndicatorModule):
+class BookImbalanceModule(IndicatorModule):
     spec = ModuleSpec(
         type="book_imbalance",
         category=Category.INDICATOR,
@@ -559,27 +663,14 @@ class BookImbalanceModule(_IndicatorModule):
             ),
         ),
     )
+    reads = book_sides
+    finite_only = True
 
-    def __init__(self, params: Params) -> None:
-        super().__init__(params)
-        self._imbalance = BookImbalance(self._int("levels"))
-        self._warmup = self._imbalance.warmup
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        book = _fresh(inputs, "book")
-        if not isinstance(book, BookValue):
-            return _NO_CHANGE
-        value = self._imbalance.update(book.bids, book.asks)
-        if value is not None and not math.isfinite(value):
-            return _NO_CHANGE
-        return self._one(value)
+    def build(self) -> Indicator:
+        return BookImbalance(self.int_param("levels"))
 
 
-def _finite(*values: float) -> bool:
-    return all(map(math.isfinite, values))
-
-
-INDICATOR_MODULES: tuple[type[Module], ...] = (
+INDICATOR_MODULES: tuple[type[KernelModule], ...] = (
     SmaModule,
     EmaModule,
     WmaModule,

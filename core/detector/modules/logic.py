@@ -1,14 +1,18 @@
 """Logic modules: comparisons, crossings, boolean gates, and the stateful conditions
-(hysteresis, hold-for, cooldown). Booleans with no value yet count as false."""
+(hysteresis, hold-for, cooldown). Booleans with no value yet count as false.
+
+Each is written as its kernel (core.detector.engine.kernel): parameters and wiring bound at
+the plan's build, the state on the module, and only a changed `out` answered."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
 
-from core.detector.engine.module import Category, Inputs, ModuleSpec, Outputs, Param, ParamKind, Port
-from core.detector.engine.values import PortType
-from core.detector.modules._common import Params, Retunable, number, operand
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
+from core.detector.engine.module import Category, ModuleSpec, Param, ParamKind, Port
+from core.detector.engine.values import PortType, Value
+from core.detector.modules._common import Params, Retunable, answer, number
 from core.errors import InvalidArgument
 
 __all__ = ["And", "Compare", "Cooldown", "CrossesAbove", "CrossesBelow", "HoldFor", "Hysteresis", "Not", "Or"]
@@ -22,6 +26,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _NS = 1_000_000_000
+_GATE_PORTS = ("a", "b", "c", "d")
 
 
 def _a_b(description_b: str) -> tuple[Port, Port]:
@@ -45,11 +50,29 @@ class Compare(Retunable):
         ),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["value"]))
-        if a is None or b is None:
-            return self.changed({"out": None})
-        return self.changed({"out": _OPS[str(self.params["op"])](a, b)})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        op, last = _OPS[str(self.params["op"])], self.last
+        constant = float(self.params["value"])
+        wired = "b" in connected
+
+        def compare(a: Value, b: Value) -> object:
+            x = a if type(a) is float else number(a)
+            y = (b if type(b) is float else number(b)) if wired else constant
+            out = None if x is None or y is None else op(x, y)
+            old = last[0]  # answer() inlined: the trend example's hottest module kind
+            if old == out and type(old) is type(out):
+                return UNCHANGED
+            last[0] = out
+            return out
+
+        # Two floats (or a float and the constant), written out for the generated walk: op
+        # answers a bool, so `is` the last answer is "the same".
+        lines = ["t_a = {0}", "t_b = {1}" if wired else "t_b = {constant}"]
+        lines += ["if type(t_a) is float and type(t_b) is float:" if wired else "if type(t_a) is float:"]
+        lines += ["    t_v = {op}(t_a, t_b)", "    if {last}[0] is t_v:", "        r = U", "    else:"]
+        lines += ["        {last}[0] = r = t_v", "else:", "    r = {call}(t_a, {1})"]
+        inline = Inline(tuple(lines), {"op": op, "last": last, "constant": constant})
+        return Kernel(compare, ("a", "b"), inline=inline)
 
 
 class _Crosses(Retunable):
@@ -59,14 +82,21 @@ class _Crosses(Retunable):
         super().__init__(params)
         self._side: bool | None = None  # was a above b at the last step with both
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["level"]))
-        if a is None or b is None:
-            return self.changed({"out": False})
-        side = a > b if self.above else a < b
-        crossed = side and self._side is False
-        self._side = side
-        return self.changed({"out": crossed})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, above = self.last, self.above
+        level = float(self.params["level"])
+        wired = "b" in connected
+
+        def crosses(a: Value, b: Value) -> object:
+            x, y = number(a), number(b) if wired else level
+            if x is None or y is None:
+                return answer(last, False)
+            side = x > y if above else x < y
+            crossed = side and self._side is False
+            self._side = side
+            return answer(last, crossed)
+
+        return Kernel(crosses, ("a", "b"))
 
 
 def _crosses_spec(kind: str, word: str) -> ModuleSpec:
@@ -98,11 +128,21 @@ def _gate_inputs() -> tuple[Port, ...]:
     )
 
 
-def _connected(inputs: Inputs) -> list[bool]:
-    return [inputs[name] is True for name in ("a", "b", "c", "d") if inputs.connected(name)]
+class _Gate(Retunable):
+    """Over its connected inputs (a true one is `is True`: no value counts as false)."""
+
+    any_of = False  # Or: any connected input true; And: all of them
+
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, combine = self.last, any if self.any_of else all
+
+        def gate(*flags: Value) -> object:
+            return answer(last, combine([flag is True for flag in flags]))
+
+        return Kernel(gate, tuple(port for port in _GATE_PORTS if port in connected))
 
 
-class And(Retunable):
+class And(_Gate):
     spec = ModuleSpec(
         type="and",
         category=Category.LOGIC,
@@ -111,11 +151,8 @@ class And(Retunable):
         outputs=_out(),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return self.changed({"out": all(_connected(inputs))})
 
-
-class Or(Retunable):
+class Or(_Gate):
     spec = ModuleSpec(
         type="or",
         category=Category.LOGIC,
@@ -123,9 +160,7 @@ class Or(Retunable):
         inputs=_gate_inputs(),
         outputs=_out(),
     )
-
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return self.changed({"out": any(_connected(inputs))})
+    any_of = True
 
 
 class Not(Retunable):
@@ -137,8 +172,13 @@ class Not(Retunable):
         outputs=_out(),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return self.changed({"out": inputs["a"] is not True})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last = self.last
+
+        def negate(a: Value) -> object:
+            return answer(last, a is not True)
+
+        return Kernel(negate, ("a",))
 
 
 class Hysteresis(Retunable):
@@ -163,14 +203,19 @@ class Hysteresis(Retunable):
         if float(params["low"]) > float(params["high"]):
             raise InvalidArgument.field("low", f"low ({params['low']}) is above high ({params['high']})")
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        value = number(inputs["value"])
-        if value is not None:
-            if value > float(self.params["high"]):
-                self._on = True
-            elif value < float(self.params["low"]):
-                self._on = False
-        return self.changed({"out": self._on})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, high, low = self.last, float(self.params["high"]), float(self.params["low"])
+
+        def band(value: Value) -> object:
+            x = number(value)
+            if x is not None:
+                if x > high:
+                    self._on = True
+                elif x < low:
+                    self._on = False
+            return answer(last, self._on)
+
+        return Kernel(band, ("value",))
 
 
 class HoldFor(Retunable):
@@ -195,17 +240,22 @@ class HoldFor(Retunable):
         self._count = 0
         self._since_ns: int | None = None
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        if inputs["a"] is not True:
-            self._count, self._since_ns = 0, None
-            return self.changed({"out": False})
-        if inputs.is_fresh("a") or self._since_ns is None:
-            self._count += 1
-        if self._since_ns is None:
-            self._since_ns = now_ns
-        held_ns = now_ns - self._since_ns
-        done = self._count >= int(self.params["steps"]) and held_ns >= float(self.params["duration_s"]) * _NS
-        return self.changed({"out": done})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, steps = self.last, int(self.params["steps"])
+        duration_ns = float(self.params["duration_s"]) * _NS
+
+        def hold(a: Value, fresh: bool, now_ns: int) -> object:
+            if a is not True:
+                self._count, self._since_ns = 0, None
+                return answer(last, False)
+            if fresh or self._since_ns is None:
+                self._count += 1
+            if self._since_ns is None:
+                self._since_ns = now_ns
+            held_ns = now_ns - self._since_ns
+            return answer(last, self._count >= steps and held_ns >= duration_ns)
+
+        return Kernel(hold, ("a",), ("a",), now=True)
 
 
 class Cooldown(Retunable):
@@ -230,8 +280,13 @@ class Cooldown(Retunable):
         super().__init__(params)
         self._until_ns: int | None = None
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        if inputs["a"] is not True or (self._until_ns is not None and now_ns < self._until_ns):
-            return self.changed({"out": False})
-        self._until_ns = now_ns + int(float(self.params["duration_s"]) * _NS)
-        return self.changed({"out": True})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, duration_ns = self.last, int(float(self.params["duration_s"]) * _NS)
+
+        def cool(a: Value, now_ns: int) -> object:
+            if a is not True or (self._until_ns is not None and now_ns < self._until_ns):
+                return answer(last, False)
+            self._until_ns = now_ns + duration_ns
+            return answer(last, True)
+
+        return Kernel(cool, ("a",), now=True)

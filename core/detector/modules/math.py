@@ -7,9 +7,10 @@ import operator
 from collections import deque
 from collections.abc import Callable
 
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Param, ParamKind, Port
-from core.detector.engine.values import PortType
-from core.detector.modules._common import Params, Retunable, number, operand
+from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
+from core.detector.engine.values import PortType, Value
+from core.detector.modules._common import Params, Retunable, answer, number
 from core.errors import InvalidArgument
 
 __all__ = ["Abs", "Add", "Clamp", "Divide", "Lag", "Multiply", "Subtract"]
@@ -42,9 +43,15 @@ _OPS: dict[str, Callable[[float, float], float | None]] = {
 
 
 class _Binary(Retunable):
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        a, b = number(inputs["a"]), operand(inputs, "b", float(self.params["value"]))
-        return self.changed({"out": None if a is None or b is None else _OPS[self.spec.type](a, b)})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, op = self.last, _OPS[self.spec.type]
+        constant, wired = float(self.params["value"]), "b" in connected
+
+        def binary(a: Value, b: Value) -> object:
+            x, y = number(a), number(b) if wired else constant
+            return answer(last, None if x is None or y is None else op(x, y))
+
+        return Kernel(binary, ("a", "b"))
 
 
 class Add(_Binary):
@@ -72,9 +79,14 @@ class Abs(Retunable):
         outputs=(Port("out", PortType.NUMBER),),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        a = number(inputs["a"])
-        return self.changed({"out": None if a is None else abs(a)})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last = self.last
+
+        def absolute(a: Value) -> object:
+            x = number(a)
+            return answer(last, None if x is None else abs(x))
+
+        return Kernel(absolute, ("a",))
 
 
 class Clamp(Retunable):
@@ -95,13 +107,17 @@ class Clamp(Retunable):
         if float(params["low"]) > float(params["high"]):
             raise InvalidArgument.field("low", f"low ({params['low']}) is above high ({params['high']})")
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        a = number(inputs["a"])
-        low, high = float(self.params["low"]), float(self.params["high"])
-        return self.changed({"out": None if a is None else min(max(a, low), high)})
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        last, low, high = self.last, float(self.params["low"]), float(self.params["high"])
+
+        def clamp(a: Value) -> object:
+            x = number(a)
+            return answer(last, None if x is None else min(max(x, low), high))
+
+        return Kernel(clamp, ("a",))
 
 
-class Lag(Module):
+class Lag(KernelModule):
     spec = ModuleSpec(
         type="lag",
         category=Category.MATH,
@@ -119,9 +135,14 @@ class Lag(Module):
     def warmup(self) -> int:
         return int(self.params["steps"])
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        if not inputs.is_fresh("a"):
-            return {}
-        self._window.append(number(inputs["a"]))
-        full = len(self._window) == self._window.maxlen
-        return {"out": self._window[0] if full else None}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        window = self._window
+        size = window.maxlen
+
+        def lag(a: Value, fresh: bool) -> object:
+            if not fresh:
+                return UNCHANGED
+            window.append(number(a))
+            return window[0] if len(window) == size else None
+
+        return Kernel(lag, ("a",), ("a",))

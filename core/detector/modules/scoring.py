@@ -9,8 +9,9 @@ score >= threshold (the threshold is in score units, like the weights).
 
 from __future__ import annotations
 
-from core.detector.engine.module import Category, Inputs, ModuleSpec, Outputs, Param, ParamKind, Port
-from core.detector.engine.values import Direction, PortType, RuleValue, SignalValue
+from core.detector.engine.kernel import UNCHANGED, Kernel
+from core.detector.engine.module import Category, ModuleSpec, Param, ParamKind, Port
+from core.detector.engine.values import Direction, PortType, RuleValue, SignalValue, Value
 from core.detector.modules._common import Params, Retunable, number
 from core.errors import InvalidArgument
 
@@ -54,26 +55,17 @@ class WeightedScore(Retunable):
         params=_params(),
     )
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        rules = tuple(rule for i in _INDEXES if (rule := self._rule(inputs, i)) is not None)
-        total = sum(rule.weight for rule in rules)
-        score = sum(_contribution(rule) for rule in rules)
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        rules: list[_Rule] = []
+        for i in _INDEXES:
+            name, weight = str(self.params[f"name_{i}"]), float(self.params[f"weight_{i}"])
+            if f"rule_{i}" in connected:
+                rules.append(_Rule(f"rule_{i}", name, weight, graded=False))
+            elif f"level_{i}" in connected:
+                rules.append(_Rule(f"level_{i}", name, weight, graded=True))
         threshold = float(self.params["threshold"])
-        conviction = score / total if total > 0 else 0.0
-        signal = SignalValue(Direction(self.params["direction"]), conviction, score, threshold, rules)
-        return self.changed(
-            {"signal": signal, "score": score, "conviction": conviction, "triggered": score >= threshold}
-        )
-
-    def _rule(self, inputs: Inputs, i: int) -> RuleValue | None:
-        name, weight = str(self.params[f"name_{i}"]), float(self.params[f"weight_{i}"])
-        if inputs.connected(f"rule_{i}"):
-            flag = inputs[f"rule_{i}"]
-            return RuleValue(name, weight, flag if isinstance(flag, bool) else None, flag is True)
-        if inputs.connected(f"level_{i}"):
-            level = number(inputs[f"level_{i}"])
-            return RuleValue(name, weight, level, level is not None and level > 0)
-        return None
+        score = _Score(self.last, rules, Direction(self.params["direction"]), threshold)
+        return Kernel(score.step, tuple(rule.port for rule in rules))
 
     def check(self, params: Params) -> None:
         names = [str(params[f"name_{i}"]) for i in _INDEXES]
@@ -86,7 +78,102 @@ class WeightedScore(Retunable):
         super().__init__(params)
 
 
-def _contribution(rule: RuleValue) -> float:
-    if isinstance(rule.value, bool) or rule.value is None:
-        return rule.weight if rule.fired else 0.0
-    return rule.weight * min(max(rule.value, 0.0), 1.0)
+class _Rule:
+    """One connected rule: its RuleValue and contribution for a value on its port (a true/false
+    rule's three RuleValues made once)."""
+
+    __slots__ = ("graded", "name", "port", "states", "weight")
+
+    def __init__(self, port: str, name: str, weight: float, *, graded: bool) -> None:
+        self.port, self.name, self.weight, self.graded = port, name, weight, graded
+        self.states = {
+            True: (RuleValue(name, weight, True, True), weight),
+            False: (RuleValue(name, weight, False, False), 0.0),
+            None: (RuleValue(name, weight, None, False), 0.0),
+        }
+
+    def judged(self, value: Value) -> tuple[RuleValue, float]:
+        """The rule's RuleValue for `value` and what it adds to the score."""
+        if not self.graded:
+            return self.states[value if value is True or value is False else None]
+        level = number(value)
+        if level is None:
+            return self.states[None]
+        return RuleValue(self.name, self.weight, level, level > 0), self.weight * min(max(level, 0.0), 1.0)
+
+
+class _Score:
+    """A weighted score's step for one wiring and set of parameters.
+
+    With only true/false rules the answers for each combination of True, False and None are
+    made once and kept (at most 3**8): a step is then a lookup, and two of these signals are
+    equal exactly when they are the same object. Any other value on a rule port
+    is judged each time, as a graded rule's level always is."""
+
+    __slots__ = ("cache", "direction", "last", "made", "rules", "threshold", "total")
+
+    def __init__(
+        self, last: list[object], rules: list[_Rule], direction: Direction, threshold: float
+    ) -> None:
+        self.last, self.rules, self.direction, self.threshold = last, rules, direction, threshold
+        self.total = sum(rule.weight for rule in rules)
+        graded = any(rule.graded for rule in rules)
+        self.cache: dict[tuple[object, ...], tuple[object, ...]] | None = None if graded else {}
+        # The ids of the cached signals (kept alive by the cache): two of them are equal only
+        # when they are the same object, so comparing them needs no SignalValue.__eq__.
+        self.made: set[int] = set()
+
+    def step(self, *values: Value) -> object:
+        cache = self.cache
+        if cache is None:
+            outputs = self._outputs(values)
+        else:
+            # Keyed by the values' ids: True, False and None are single objects, so a key of
+            # theirs names exactly one combination (1 == True, but never `is` it).
+            key = tuple(map(id, values))
+            found = cache.get(key)
+            if found is None:
+                outputs = self._outputs(values)
+                if all(v is True or v is False or v is None for v in values):
+                    cache[key] = outputs
+                    self.made.add(id(outputs[0]))
+            else:
+                outputs = found
+        return self._changed(outputs)
+
+    def _outputs(self, values: tuple[Value, ...]) -> tuple[object, ...]:
+        judged = [rule.judged(value) for rule, value in zip(self.rules, values, strict=True)]
+        score = sum(contribution for _, contribution in judged)
+        conviction = score / self.total if self.total > 0 else 0.0
+        rules = tuple(rule for rule, _ in judged)
+        signal = SignalValue(self.direction, conviction, score, self.threshold, rules)
+        return signal, score, conviction, score >= self.threshold
+
+    def _changed(self, outputs: tuple[object, ...]) -> object:
+        """Only the outputs that are not the same as their last answers (the signal: the
+        same object is the same signal)."""
+        last = self.last
+        signal, score, conviction, triggered = outputs
+        old = last[0]
+        if old is signal or (id(old) not in self.made and old == signal and type(old) is type(signal)):
+            signal = UNCHANGED
+        else:
+            last[0] = signal
+        old = last[1]
+        if old == score and type(old) is type(score):
+            score = UNCHANGED
+        else:
+            last[1] = score
+        old = last[2]
+        if old == conviction and type(old) is type(conviction):
+            conviction = UNCHANGED
+        else:
+            last[2] = conviction
+        old = last[3]
+        if old == triggered and type(old) is type(triggered):
+            triggered = UNCHANGED
+        else:
+            last[3] = triggered
+        if signal is UNCHANGED and score is UNCHANGED and conviction is UNCHANGED and triggered is UNCHANGED:
+            return UNCHANGED
+        return signal, score, conviction, triggered

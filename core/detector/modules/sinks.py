@@ -4,8 +4,9 @@ position request asks the trading side to open, close, reduce or flip a position
 from __future__ import annotations
 
 from core.detector.engine.io import PositionDraft, SignalDraft, Sink
-from core.detector.engine.module import Category, Inputs, ModuleSpec, Outputs, Param, ParamKind, Port
-from core.detector.engine.values import Direction, PortType, SignalValue
+from core.detector.engine.kernel import Kernel
+from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
+from core.detector.engine.values import Direction, PortType, SignalValue, Value
 from core.detector.modules._common import Params
 
 __all__ = ["PositionRequestSink", "SignalEmitter"]
@@ -18,7 +19,7 @@ def _place() -> tuple[Param, Param]:
     )
 
 
-class _Placed(Sink):
+class _Placed(Sink, KernelModule):
     def unready(self) -> str | None:
         missing = [name for name in ("venue", "symbol") if not self.params[name]]
         return f"{' and '.join(missing)} not set" if missing else None
@@ -47,17 +48,20 @@ class SignalEmitter(_Placed):
         super().__init__(params)
         self._was_triggered = False
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        signal = inputs["signal"]
-        if not (inputs.is_fresh("signal") and isinstance(signal, SignalValue)):
-            return {}
-        triggered = signal.score >= signal.threshold
-        rising = triggered and not self._was_triggered
-        self._was_triggered = triggered
-        gate_open = not inputs.connected("gate") or inputs["gate"] is True
-        if gate_open and (rising or (triggered and self.params["on"] == "every")):
-            self._out.append(SignalDraft(str(self.params["venue"]), str(self.params["symbol"]), signal))
-        return {}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        gated, every = "gate" in connected, self.params["on"] == "every"
+        venue, symbol, pending = str(self.params["venue"]), str(self.params["symbol"]), self.pending
+
+        def emit(signal: Value, gate: Value, fresh: bool) -> None:
+            if not (fresh and isinstance(signal, SignalValue)):
+                return
+            triggered = signal.score >= signal.threshold
+            rising = triggered and not self._was_triggered
+            self._was_triggered = triggered
+            if (not gated or gate is True) and (rising or (triggered and every)):
+                pending.append(SignalDraft(venue, symbol, signal))
+
+        return Kernel(emit, ("signal", "gate"), ("signal",))
 
 
 class PositionRequestSink(_Placed):
@@ -82,18 +86,16 @@ class PositionRequestSink(_Placed):
         super().__init__(params)
         self._was = False
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        now = inputs["trigger"] is True
-        if now and not self._was:
-            p = self.params
-            self._out.append(
-                PositionDraft(
-                    str(p["venue"]),
-                    str(p["symbol"]),
-                    str(p["action"]),
-                    Direction(p["side"]),
-                    float(p["fraction"]),
-                )
-            )
-        self._was = now
-        return {}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        p, pending = self.params, self.pending
+        draft = PositionDraft(
+            str(p["venue"]), str(p["symbol"]), str(p["action"]), Direction(p["side"]), float(p["fraction"])
+        )
+
+        def request(trigger: Value) -> None:
+            now = trigger is True
+            if now and not self._was:
+                pending.append(draft)
+            self._was = now
+
+        return Kernel(request, ("trigger",))

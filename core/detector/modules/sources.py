@@ -11,7 +11,17 @@ from collections import deque
 from collections.abc import Mapping
 
 from core.detector.engine.io import Event, ExternalValue, Route, Source
-from core.detector.engine.module import Category, Inputs, ModuleSpec, Outputs, Param, ParamKind, Port
+from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
+from core.detector.engine.module import (
+    Category,
+    Inputs,
+    KernelModule,
+    ModuleSpec,
+    Outputs,
+    Param,
+    ParamKind,
+    Port,
+)
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
 from core.detector.modules.bar_builder import BarBuilder
 from core.model import Timeframe
@@ -41,7 +51,18 @@ def _timeframe() -> Param:
     return Param("timeframe", ParamKind.CHOICE, "1m", "The bar interval", choices=_TIMEFRAMES)
 
 
-class _MarketSource(Source):
+# The next closed bar, written out for the generated walk.
+_NEXT_BAR = ("r = {closed}.popleft() if {closed} else U",)
+
+
+class _KernelSource(Source, KernelModule):
+    """A source written as its kernel (no inputs: it answers what it was fed)."""
+
+    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
+        return super().step(Inputs(), now_ns)  # a source has no inputs to look at
+
+
+class _MarketSource(_KernelSource):
     kind = ""
 
     def routes(self) -> tuple[Route, ...]:
@@ -71,9 +92,12 @@ class TradesSource(_MarketSource):
         self._pending = event
         return True
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        trade, self._pending = self._pending, None
-        return {} if trade is None else {"trade": trade}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        def latest() -> object:
+            trade, self._pending = self._pending, None
+            return UNCHANGED if trade is None else trade
+
+        return Kernel(latest)
 
 
 class BookSource(_MarketSource):
@@ -101,16 +125,20 @@ class BookSource(_MarketSource):
         self._pending = event
         return True
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        book, self._pending = self._pending, None
-        if book is None:
-            return {}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
         depth = int(self.params["depth"])
-        top = BookValue(book.symbol, book.ts_event_ns, book.bids[:depth], book.asks[:depth])
-        bid = top.bids[0][0] if top.bids else None
-        ask = top.asks[0][0] if top.asks else None
-        mid = None if bid is None or ask is None else (bid + ask) / 2
-        return {"book": top, "bid": bid, "ask": ask, "mid": mid}
+
+        def latest() -> object:
+            book, self._pending = self._pending, None
+            if book is None:
+                return UNCHANGED
+            top = BookValue(book.symbol, book.ts_event_ns, book.bids[:depth], book.asks[:depth])
+            bid = top.bids[0][0] if top.bids else None
+            ask = top.asks[0][0] if top.asks else None
+            mid = None if bid is None or ask is None else (bid + ask) / 2
+            return top, bid, ask, mid
+
+        return Kernel(latest)
 
 
 class TradeBarsSource(_MarketSource):
@@ -161,8 +189,12 @@ class TradeBarsSource(_MarketSource):
     def backlog(self) -> bool:
         return bool(self._closed)
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return {"bar": self._closed.popleft()} if self._closed else {}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        return Kernel(self._next, inline=Inline(_NEXT_BAR, {"closed": self._closed}))
+
+    def _next(self) -> object:
+        closed = self._closed
+        return closed.popleft() if closed else UNCHANGED
 
 
 class BarsSource(_MarketSource):
@@ -188,11 +220,15 @@ class BarsSource(_MarketSource):
     def backlog(self) -> bool:
         return bool(self._closed)
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        return {"bar": self._closed.popleft()} if self._closed else {}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        return Kernel(self._next, inline=Inline(_NEXT_BAR, {"closed": self._closed}))
+
+    def _next(self) -> object:
+        closed = self._closed
+        return closed.popleft() if closed else UNCHANGED
 
 
-class _External(Source):
+class _External(_KernelSource):
     flag = False
 
     def __init__(self, params: Params) -> None:
@@ -211,11 +247,11 @@ class _External(Source):
         self._pending[:] = [event.value if self.flag else float(event.value)]
         return True
 
-    def step(self, inputs: Inputs, now_ns: int) -> Outputs:
-        if not self._pending:
-            return {}
-        value = self._pending.pop()
-        return {"value": value}
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        def latest() -> object:
+            return self._pending.pop() if self._pending else UNCHANGED
+
+        return Kernel(latest)
 
 
 class ExternalSource(_External):
