@@ -51,6 +51,8 @@ def instrument(item: common.Instrument) -> Json:
         "min_size": item.min_size,
         "min_notional": item.min_notional,
         "contract_size": item.contract_size,
+        "contract_value": item.contract_value,
+        "contract_value_asset": item.contract_value_asset,
         "active": item.active,
     }
 

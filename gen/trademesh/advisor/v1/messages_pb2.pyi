@@ -192,6 +192,8 @@ class _HallucinationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Hal
     HALLUCINATION_KIND_OUT_OF_RANGE: _HallucinationKind.ValueType  # 4
     HALLUCINATION_KIND_INVALID_JSON: _HallucinationKind.ValueType  # 5
     """The content is not JSON, or not an object."""
+    HALLUCINATION_KIND_UNEXPECTED_FIELD: _HallucinationKind.ValueType  # 6
+    """Fields the answer's schema does not have."""
 
 class HallucinationKind(_HallucinationKind, metaclass=_HallucinationKindEnumTypeWrapper): ...
 
@@ -204,6 +206,8 @@ HALLUCINATION_KIND_MISSING_FIELD: HallucinationKind.ValueType  # 3
 HALLUCINATION_KIND_OUT_OF_RANGE: HallucinationKind.ValueType  # 4
 HALLUCINATION_KIND_INVALID_JSON: HallucinationKind.ValueType  # 5
 """The content is not JSON, or not an object."""
+HALLUCINATION_KIND_UNEXPECTED_FIELD: HallucinationKind.ValueType  # 6
+"""Fields the answer's schema does not have."""
 Global___HallucinationKind: _TypeAlias = HallucinationKind  # noqa: Y015
 
 class _CalibrationMethod:
