@@ -31,6 +31,7 @@ from core.advisor.gather import GatherConfig
 from core.advisor.llm.config import LlmConfig
 from core.errors import InvalidArgument, shown
 from core.mesh.config import MeshConfig
+from core.model import Timeframe
 
 __all__ = ["AdvisorServiceConfig", "load_engine_config", "with_overrides"]
 
@@ -141,6 +142,8 @@ class AdvisorServiceConfig:
     llm_tools: bool = True
     # Decisions in flight at once (context, LLM); past it the bus is read no further until one ends.
     max_in_flight: int = 1000
+    # A signal older than this when read (a backlog after an outage) is not decided.
+    max_signal_age_s: float = 60.0
     expire_every_ms: int = 100
     instance: str = "advisor"
     group: str = "advisor"
@@ -161,5 +164,7 @@ class AdvisorServiceConfig:
             raise InvalidArgument.field(
                 "expire-every-ms", f"{self.expire_every_ms} is out of range: 10 to 60000"
             )
+        if self.gather.timeframe:
+            Timeframe.from_label(self.gather.timeframe)
         if not 1 <= self.gather.bars <= 1000:
             raise InvalidArgument.field("bars", f"{self.gather.bars} is out of range: 1 to 1000")

@@ -44,7 +44,7 @@ _RECENT_SIGNALS = 20
 
 @dataclass(frozen=True)
 class GatherConfig:
-    timeframe: str = "1m"  # the bars' timeframe (the model's)
+    timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
     bars: int = 60  # closed bars in the context
     instrument_ttl_s: float = 60.0
     status_ttl_s: float = 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION"]
+__all__ = ["CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION", "STALE"]
 
 # Fine around the 5 ms goal, coarse up to a slow LLM's 30 s.
 _BUCKETS = (
@@ -26,3 +26,6 @@ LLM = Histogram(
     "trademesh_advisor_llm_seconds", "One LLM synthesis, every model and retry.", buckets=_BUCKETS
 )
 IN_FLIGHT = Gauge("trademesh_advisor_llm_in_flight", "Decisions waiting for the LLM.")
+STALE = Counter(
+    "trademesh_advisor_stale_signals_total", "Signals older than the age limit when read: not decided."
+)

@@ -34,7 +34,7 @@ from core.advisor.engine.signal import Signal
 from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
-from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION
+from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION, STALE
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import BusWriter
 from core.backoff import Backoff
@@ -83,6 +83,7 @@ class Pipeline:
         journal: DecisionJournal,
         *,
         max_in_flight: int,
+        max_signal_age_s: float = 60.0,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.core = core
@@ -91,6 +92,7 @@ class Pipeline:
         self.journal = journal
         self.writer: BusWriter | None = None  # set once the bus is reached
         self.clock = clock
+        self.max_signal_age_ns = int(max_signal_age_s * _NS)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: dict[str, _Waiting] = {}
@@ -120,12 +122,20 @@ class Pipeline:
 
     async def _from_bus(self, entry_id: str, message: sig.Signal, received_ns: int) -> None:
         try:
+            age_ns = received_ns - message.ts_signal_ns
             try:
                 signal = signal_from_pb(message, "signal.")
             except InvalidArgument as exc:
                 log.warning("advisor: signal %s refused: %s", message.signal_id, exc)
                 await self._commit(None, [], [], mark=message.signal_id or None)
             else:
+                if message.ts_signal_ns > 0 and age_ns > self.max_signal_age_ns:
+                    # A backlog (the advisor was down): a trade on it would act on old news.
+                    STALE.inc()
+                    log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
+                    await self._commit(None, [], [], mark=signal.signal_id)
+                    await self._entry_done(entry_id)
+                    return
                 made = await self._decide(signal)
                 await self._commit(made.decision, made.events, made.loose, mark=signal.signal_id)
                 self._observe(made.decision, message, received_ns)
