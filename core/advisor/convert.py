@@ -151,6 +151,8 @@ def signal_from_pb(message: sig.Signal, prefix: str = "") -> Signal:
     if direction is None:
         bad.append(FieldViolation(f"{prefix}direction", "must be LONG, SHORT or FLAT"))
     conviction = _decimal(message.conviction, f"{prefix}conviction", bad)
+    if not Decimal(0) <= conviction <= Decimal(1):
+        bad.append(FieldViolation(f"{prefix}conviction", f"{shown(message.conviction)} is not in [0, 1]"))
     score = _decimal(message.score or "0", f"{prefix}score", bad)
     threshold = _decimal(message.threshold or "0", f"{prefix}threshold", bad)
     rules = tuple(

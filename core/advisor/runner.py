@@ -98,6 +98,8 @@ class Pipeline:
         self._waiting: dict[str, _Waiting] = {}
         self._events: dict[str, list[TelemetryEvent]] = {}
         self._entries: dict[str, _EntryState] = {}
+        # Signals being decided, resolved True once published (False: it failed, not published).
+        self._deciding: dict[str, asyncio.Future[bool]] = {}
 
     # ---- the bus
 
@@ -117,31 +119,50 @@ class Pipeline:
                 continue
             self._entries[entry_id] = _EntryState(len(todo))
             for message in todo:
+                first = self._deciding.get(message.signal_id)
+                if first is not None:  # the same signal in another entry, being decided now
+                    self._spawn(self._after(first, entry_id), f"signal {message.signal_id} again")
+                    continue
+                self._deciding[message.signal_id] = asyncio.get_running_loop().create_future()
                 await self._slots.acquire()
                 self._spawn(self._from_bus(entry_id, message, time.time_ns()), f"signal {message.signal_id}")
 
+    async def _after(self, first: asyncio.Future[bool], entry_id: str) -> None:
+        """A repeated signal's entry is done once the first delivery is decided and published."""
+        if await asyncio.shield(first):
+            await self._entry_done(entry_id)
+
     async def _from_bus(self, entry_id: str, message: sig.Signal, received_ns: int) -> None:
+        committed = False
         try:
+            await self._publish(entry_id, message, received_ns)
+            committed = True
+        finally:
+            self._slots.release()
+            deciding = self._deciding.pop(message.signal_id, None)
+            if deciding is not None and not deciding.done():
+                deciding.set_result(committed)
+
+    async def _publish(self, entry_id: str, message: sig.Signal, received_ns: int) -> None:
+        """Decide and publish one signal of the bus (a signal that cannot be decided, refused or
+        too old, is only marked), then count it done for its entry."""
+        try:
+            signal = signal_from_pb(message, "signal.")
+        except InvalidArgument as exc:
+            log.warning("advisor: signal %s refused: %s", message.signal_id, exc)
+            await self._commit(None, [], [], mark=message.signal_id or None)
+        else:
             age_ns = received_ns - message.ts_signal_ns
-            try:
-                signal = signal_from_pb(message, "signal.")
-            except InvalidArgument as exc:
-                log.warning("advisor: signal %s refused: %s", message.signal_id, exc)
-                await self._commit(None, [], [], mark=message.signal_id or None)
+            if message.ts_signal_ns > 0 and age_ns > self.max_signal_age_ns:
+                # A backlog (the advisor was down): a trade on it would act on old news.
+                STALE.inc()
+                log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
+                await self._commit(None, [], [], mark=signal.signal_id)
             else:
-                if message.ts_signal_ns > 0 and age_ns > self.max_signal_age_ns:
-                    # A backlog (the advisor was down): a trade on it would act on old news.
-                    STALE.inc()
-                    log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
-                    await self._commit(None, [], [], mark=signal.signal_id)
-                    await self._entry_done(entry_id)
-                    return
                 made = await self._decide(signal)
                 await self._commit(made.decision, made.events, made.loose, mark=signal.signal_id)
                 self._observe(made.decision, message, received_ns)
-            await self._entry_done(entry_id)
-        finally:
-            self._slots.release()
+        await self._entry_done(entry_id)
 
     async def _entry_done(self, entry_id: str) -> None:
         state = self._entries[entry_id]

@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from pydantic import Field
 
-from core.errors import InvalidArgument, shown
+from core.errors import FieldViolation, InvalidArgument, shown
 from core.tools.inputs import bounded, canonical_symbol, optional_symbol, strategy_name
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -46,18 +46,29 @@ def render_decision(decision: am.Decision) -> Json:
     return out
 
 
-def _signal(venue: str, symbol: str, direction: str, conviction: str, strategy: str | None) -> sig.Signal:
+def _signal(
+    venue: str, symbol: str, direction: str, conviction: str, strategy: str | None
+) -> sig.Signal:
+    bad: list[FieldViolation] = []
+    for check, value in ((canonical_symbol, symbol), (strategy_name, strategy)):
+        try:
+            if value is not None:
+                check(value)
+        except InvalidArgument as exc:
+            bad += exc.violations
     if direction not in _DIRECTIONS:
-        raise InvalidArgument.field("direction", f"{shown(direction)} is not long, short or flat")
+        bad.append(FieldViolation("direction", f"{shown(direction)} is not long, short or flat"))
+    if bad:
+        raise InvalidArgument(bad)
     now = time.time_ns()
     return sig.Signal(
         venue=venue,
-        symbol=canonical_symbol(symbol),
+        symbol=symbol,
         direction=_DIRECTIONS[direction],
         conviction=conviction,
         score=conviction,
         threshold="0",
-        strategy_id=strategy_name(strategy) if strategy is not None else "hypothetical",
+        strategy_id=strategy or "hypothetical",
         ts_event_ns=now,
         ts_signal_ns=now,
     )
