@@ -56,6 +56,8 @@ _GRACE_S = 4.0
 # A decision a second per strategy and market at most; a day of it fits.
 _RETENTION = Retention(entries_per_s=50, outage_minutes=24 * 60)
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# The openai client's HTTP library logs every request at INFO: the transport's events say more.
+_QUIET = ("httpx", "httpx2", "openai")
 
 
 def _instances(config: AdvisorServiceConfig) -> list[Instance]:
@@ -78,6 +80,8 @@ class Advisor:
 
     def __init__(self, config: AdvisorServiceConfig) -> None:
         self.config = config
+        for name in _QUIET:
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.library = ModelLibrary(config.model_dir)
         model = self.library.load(config.model)  # a bad or tampered model stops the start
         self.calibration: CalibrationFiles = load_calibration(config.calibration)

@@ -359,7 +359,7 @@ async def _insert_bars(database: str, venue: str, symbol: str, count: int) -> No
 async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     """Bars of a market in the recorder's table: a versioned model the advisor then serves, a
     calibration with its reliability table and diagram; bad arguments are one line, exit 2."""
-    await _insert_bars(mesh.database, "replay", "SYN/USDT", 3000)
+    await _insert_bars(mesh.database, "replay", "SYN/USDT", 1500)
     out = mesh.directory / "models"
     window = ("--venue", "replay", "--symbol", "SYN/USDT", "--since", "2026-01-01", "--until", "2026-01-04")
     trained = await asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database)
@@ -367,7 +367,7 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     version = trained.stdout.split()[1]
     assert version.startswith("replay-syn-usdt-1m.") and (out / f"{version}.model.pkl").is_file()
     meta = json.loads((out / f"{version}.model.json").read_text())
-    assert (meta["venue"], meta["symbol"], meta["report"]["samples"]) == ("replay", "SYN/USDT", 2975)
+    assert (meta["venue"], meta["symbol"], meta["report"]["samples"]) == ("replay", "SYN/USDT", 1475)
     assert "What it can and cannot predict" in (out / f"{version}.model.md").read_text()
 
     calibrated = await asyncio.to_thread(
