@@ -170,7 +170,9 @@ def _create(config: AdvisorServiceConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
-    return venue_args(mesh.venues)
+    # The local mesh's strategies trade 1s bars; on 1m bars (the model's) a fresh mesh would give
+    # the context its 21 bars after 21 minutes. Decisions on the sim come within a minute.
+    return [*venue_args(mesh.venues), "--timeframe", "1s"]
 
 
 # ---------------------------------------------------------------- train, calibrate
