@@ -99,9 +99,9 @@ class Advisor:
         if self._transport is not None:
             synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
         timeframe = config.gather.timeframe or (model.timeframe if model is not None else "1m")
-        gatherer = ContextGatherer(market, dataclasses.replace(config.gather, timeframe=timeframe))
+        self.gatherer = ContextGatherer(market, dataclasses.replace(config.gather, timeframe=timeframe))
         self.pipeline = Pipeline(
-            self.core, gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
+            self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
         )
 
     @property
@@ -154,6 +154,7 @@ class Advisor:
             asyncio.create_task(consumer.run(ctx.stop), name="advisor signals"),
             asyncio.create_task(self.pipeline.expire(ctx.stop, config.expire_every_ms / 1000), name="expire"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="advisor mesh"),
+            asyncio.create_task(self.gatherer.follow(ctx.stop), name="advisor context"),
         ]
         try:
             await ctx.stop.wait()

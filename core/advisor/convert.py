@@ -119,10 +119,11 @@ _DETAIL = {K.LLM_TIMEOUT: "detail", K.LLM_ERROR: "detail", K.LLM_FALLBACK: "reas
 
 
 def ratio(value: float | None) -> str:
-    """A probability, score or ratio as a decimal string ("" for none)."""
+    """A probability, score or ratio as a decimal string, to 9 places ("" for none)."""
     if value is None:
         return ""
-    return format_decimal(Decimal(repr(round(float(value), 9))))
+    text = f"{float(value):.9f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _dec(value: Decimal | None) -> str:
@@ -201,19 +202,33 @@ def signal_to_pb(signal: Signal) -> sig.Signal:
 def plain(value: Any) -> Any:
     """A stage's output as JSON values: dataclasses as objects, Decimals as strings, enums as
     their values, feature vectors by name."""
+    if value is None or isinstance(value, str | int | float):
+        return value
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, FeatureVector):
         return value.named()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
         return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (None for any other type), looked up once per type."""
+    if kind not in _FIELD_NAMES:
+        is_dataclass = dataclasses.is_dataclass(kind)
+        _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
+    return _FIELD_NAMES[kind]
 
 
 def _context_output(snap: ContextSnapshot) -> dict[str, Any]:
@@ -462,6 +477,10 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
         return ratio(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
