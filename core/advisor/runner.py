@@ -108,11 +108,10 @@ class Pipeline:
         entries are acknowledged by the tasks, once decided)."""
         writer = self.writer
         assert writer is not None
-        for entry_id, envelope in entries:
-            if entry_id in self._entries:
-                continue  # read again (a reconnect), still being decided
-            signals = list(envelope.signals.signals)
-            done = await writer.decided([s.signal_id for s in signals if s.signal_id])
+        # An entry read again (after a reconnect) while its signals are being decided is in hand.
+        fresh = [(e, list(envelope.signals.signals)) for e, envelope in entries if e not in self._entries]
+        done = await writer.decided([s.signal_id for _, signals in fresh for s in signals if s.signal_id])
+        for entry_id, signals in fresh:
             todo = [s for s in signals if s.signal_id not in done]
             if not todo:
                 await writer.redis.xack(stream, writer.group, entry_id)
