@@ -185,6 +185,11 @@ class Part:
     intent_latencies_ms: list[float] = field(default_factory=list)
     arrivals_s: list[float] = field(default_factory=list)
     llm_answered: int = 0
+    # Per decision: signal to the core taking it (bus, queue, context), the core taking it to
+    # the decision (the stages, the LLM), the decision to this script reading it (publish, bus).
+    to_core_ms: list[float] = field(default_factory=list)
+    in_core_ms: list[float] = field(default_factory=list)
+    to_reader_ms: list[float] = field(default_factory=list)
     blocked: dict[str, int] = field(default_factory=dict)
     publishing: bool = True
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -241,6 +246,10 @@ async def _read(redis_url: str, last_id: Any, run: str, part: Part, done: asynci
                         part.latencies_ms.append(latency)
                         part.arrivals_s.append(now_ns / 1e9)
                         part.llm_answered += decision.synthesis.source == am.SYNTHESIS_SOURCE_LLM
+                        taken = decision.stages[0].started_ns
+                        part.to_core_ms.append((taken - decision.signal.ts_signal_ns) / 1e6)
+                        part.in_core_ms.append((decision.ts_decision_ns - taken) / 1e6)
+                        part.to_reader_ms.append((now_ns - decision.ts_decision_ns) / 1e6)
                         if decision.outcome == am.OUTCOME_INTENT:
                             part.intent_latencies_ms.append(latency)
                         else:
@@ -263,6 +272,11 @@ def summary(part: Part, seconds: float) -> dict[str, Any]:
         "decisions_per_s": round((len(part.arrivals_s) - 1) / window, 1) if window == window else None,
         "all_ms": {
             q: round(common.percentile(part.latencies_ms, p), 2) for q, p in (("p50", 50), ("p99", 99))
+        },
+        "median_split_ms": {
+            "signal_to_core": round(common.median(part.to_core_ms), 2) if part.to_core_ms else None,
+            "core_to_decision": round(common.median(part.in_core_ms), 2) if part.in_core_ms else None,
+            "decision_to_reader": round(common.median(part.to_reader_ms), 2) if part.to_reader_ms else None,
         },
         "intent_ms": {
             q: round(common.percentile(part.intent_latencies_ms, p), 2) for q, p in (("p50", 50), ("p99", 99))

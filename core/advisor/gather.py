@@ -5,7 +5,7 @@ gateway's MCP server serves, one implementation for both):
 |---|---|---|
 | instrument facts | `instruments` | `instrument_ms` (60 s) |
 | closed bars, the last price (the last bar's close), repaired bars | `latest_bars` | a bar (<= 5 s) |
-| book top (best bid and ask with sizes, the book's event time) | `order_book_top` | `book_ms` (100 ms) |
+| book top (best bid and ask with sizes, the book's event time) | `order_book_top` | `book_ms` (200 ms) |
 | positions, balances, open orders | `positions`, `balances`, `open_orders` | `account_ms` (1 s) |
 | recent signals of the symbol | `recent_signals` | `signals_ms` (1 s) |
 | the last event's age, reconnects and resyncs | `venue_status` | `status_ms` (1 s) |
@@ -50,7 +50,7 @@ _RECENT_SIGNALS = 20
 class GatherConfig:
     timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
     bars: int = 60  # closed bars in the context
-    book_ms: int = 100
+    book_ms: int = 200
     account_ms: int = 1000
     signals_ms: int = 1000
     status_ms: int = 1000
