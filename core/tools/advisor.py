@@ -46,9 +46,7 @@ def render_decision(decision: am.Decision) -> Json:
     return out
 
 
-def _signal(
-    venue: str, symbol: str, direction: str, conviction: str, strategy: str | None
-) -> sig.Signal:
+def _signal(venue: str, symbol: str, direction: str, conviction: str, strategy: str | None) -> sig.Signal:
     bad: list[FieldViolation] = []
     for check, value in ((canonical_symbol, symbol), (strategy_name, strategy)):
         try:

@@ -132,7 +132,7 @@ async def _rows(database: str, query: str, *args: Any) -> list[asyncpg.Record]:
 
 
 @contextlib.asynccontextmanager
-async def _advisor(mesh: Mesh) -> AsyncIterator[av_grpc.AdvisorStub]:
+async def _advisor(mesh: Mesh) -> AsyncIterator[av_grpc.AdvisorAsyncStub]:
     async with grpc.aio.insecure_channel(mesh.advisor.address) as channel:
         yield av_grpc.AdvisorStub(channel)
 
