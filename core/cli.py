@@ -44,6 +44,8 @@ def _service_parser(commands: Any, entry: ServiceEntry) -> None:
     command.add_arguments(parser)
     add_server_arguments(parser, entry)
     parser.set_defaults(run=functools.partial(_run_service, entry, command))
+    if command.add_subcommands is not None:
+        command.add_subcommands(parser.add_subparsers(dest=f"{entry.name}_command", metavar="TOOL"))
 
 
 def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace) -> None:

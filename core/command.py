@@ -7,7 +7,9 @@ Each module named in core.registry.SERVICES exposes `COMMAND = ServiceCommand(..
   naming the flag); the Namespace goes no further;
 - `create(config)`: the ServiceApp core.service runs;
 - `mesh_args(mesh)`: its arguments when `trademesh up` starts it (besides the ports);
-- `instance_port(args)`: the default port when its registry entry has none (a venue's own).
+- `instance_port(args)`: the default port when its registry entry has none (a venue's own);
+- `add_subcommands(commands)`: tools of its own under its subcommand (`trademesh advisor train`);
+  without one, the subcommand runs the service.
 Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
 and a service's dependencies load only when it runs.
 """
@@ -71,6 +73,8 @@ class ServiceCommand(Generic[C]):
     add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     mesh_args: Callable[[MeshView], list[str]] = _no_mesh_args
     instance_port: Callable[[argparse.Namespace], int] | None = field(default=None)
+    # Given the subparsers of its subcommand; each parser it adds sets its own `run` default.
+    add_subcommands: Callable[[Any], None] | None = field(default=None)
 
     def port(self, entry: ServiceEntry, args: argparse.Namespace) -> int:
         """--port, else the entry's default, else the instance's own (a venue's)."""

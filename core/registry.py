@@ -116,6 +116,14 @@ SERVICES: dict[str, ServiceEntry] = {
             "run strategies (patches of modules) on the venues' market data; signals to the bus",
             depends_on=("redis", "postgres", "venue"),
         ),
+        ServiceEntry(
+            "advisor",
+            "core.advisor.command",
+            Kind.CORE,
+            8009,
+            "decide on every signal (8 stages): intents or blocks; decisions, intents, telemetry to the bus",
+            depends_on=("redis", "postgres", "venue", "bridge"),
+        ),
     ]
 }
 

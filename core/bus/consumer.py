@@ -4,7 +4,9 @@
   it had read but not acknowledged before it stopped), then new ones.
 - It reclaims entries left idle by dead consumers (XAUTOCLAIM, `claim_idle_ms`).
 - It acknowledges only after the handler returns: the handler returns once the effect is
-  durable (committed), so a crash in between redelivers, never loses.
+  durable (committed), so a crash in between redelivers, never loses. A handler may instead
+  acknowledge its entries itself, in the transaction that makes their effect durable
+  (`handler_acks`: the advisor, whose decisions finish after its handler returned).
 - A batch whose handler fails is retried entry by entry, so one bad entry cannot stop the
   group; an entry delivered `max_deliveries` times (or that is not an Envelope at all) goes
   to `dlq.<stream>` with the reason, and is acknowledged.
@@ -70,6 +72,9 @@ class ConsumerOptions:
     start_id: str = "0"
     # How often to look for new streams matching `patterns`.
     discover_s: float = 2.0
+    # The handler acknowledges its entries itself (with their effect, in one transaction);
+    # the consumer acknowledges only what it dead-letters.
+    handler_acks: bool = False
 
 
 def _text(value: Any) -> str:
@@ -252,7 +257,8 @@ class GroupConsumer:
             )
             await self._one_by_one(stream, good, {entry_id: fields for entry_id, fields in _by_id(raw)})
             return
-        await self._ack(stream, [entry_id for entry_id, _ in good])
+        if not self.options.handler_acks:
+            await self._ack(stream, [entry_id for entry_id, _ in good])
 
     async def _process_read(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> bool:
         """Every stream of one read through handle_read; False (nothing acked) when it failed."""
@@ -276,6 +282,8 @@ class GroupConsumer:
                 exc,
             )
             return False
+        if self.options.handler_acks:
+            return True
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, good in decoded:
                 pipe.xack(stream, self.options.group, *[entry_id for entry_id, _ in good])
@@ -296,7 +304,8 @@ class GroupConsumer:
                     reason = f"failed {deliveries.get(entry_id, 1)} deliveries, last: {exc}"
                     await self._dead_letter(stream, entry_id, fields[entry_id], reason)
                 continue  # left pending: redelivered later (own pending, or reclaimed)
-            await self._ack(stream, [entry_id])
+            if not self.options.handler_acks:
+                await self._ack(stream, [entry_id])
 
     async def _deliveries(self, stream: str, ids: list[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

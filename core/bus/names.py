@@ -4,6 +4,9 @@ md.<venue>.<kind>    market events of one venue (kind: trades, book, candles, ti
 bars.<timeframe>     closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 signals             the detector's signals (bus.v1.Signals)
 position_requests   the detector's position requests (bus.v1.PositionRequests)
+decisions           the advisor's decisions (bus.v1.Decisions)
+intents             the advisor's execution intents, for the inspector (bus.v1.Intents)
+advisor.telemetry   the advisor's telemetry events (bus.v1.AdvisorTelemetry)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 """
 
@@ -15,7 +18,10 @@ from core.errors import InvalidArgument, shown
 from core.model import Channel, Timeframe
 
 __all__ = [
+    "ADVISOR_TELEMETRY",
     "BAR_STREAMS",
+    "DECISIONS",
+    "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
     "SIGNALS",
@@ -34,6 +40,9 @@ _MARKET, _BARS = "md", "bars"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
 POSITION_REQUESTS = "position_requests"
+DECISIONS = "decisions"
+INTENTS = "intents"
+ADVISOR_TELEMETRY = "advisor.telemetry"
 
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 

@@ -13,7 +13,6 @@ database call); the API calls it after every edit. `Pulse` is the wake-up both u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 
@@ -23,35 +22,12 @@ from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.store import PatchStore, restore
 from core.errors import TrademeshError
+from core.pulse import Pulse
 from trademesh.patch.v1 import patch_pb2 as pb
 
 __all__ = ["PatchJournal", "Pulse"]
 
 log = logging.getLogger(__name__)
-
-
-class Pulse:
-    """A counter that wakes waiters when it moves: `bump()` after a change (an evaluation, an
-    edit), `await wait(seen, timeout)` until it is past `seen` (or the timeout passed)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._moved: asyncio.Event | None = None
-
-    def bump(self) -> None:
-        self.count += 1
-        if self._moved is not None:
-            self._moved.set()
-            self._moved = None
-
-    async def wait(self, seen: int, timeout_s: float) -> int:
-        """The count, once it is past `seen` or after `timeout_s`."""
-        if self.count == seen and timeout_s > 0:
-            if self._moved is None:
-                self._moved = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._moved.wait(), timeout_s)
-        return self.count
 
 
 class PatchJournal:

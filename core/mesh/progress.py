@@ -1,7 +1,7 @@
 """What `trademesh up` prints every so often: the mesh is working, in numbers.
 
-Events on the bus (from Redis), trades recorded and bars closed (from PostgreSQL), each with
-its rate since the previous line.
+Events on the bus (from Redis), trades recorded, bars closed, signals, the advisor's decisions
+and intents (from PostgreSQL), each with its rate since the previous line.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _QUERIES = {
     "trades recorded": "SELECT count(*) FROM trades",
     "bars closed": "SELECT count(*) FROM bars",
     "signals recorded": "SELECT count(*) FROM signals",
+    "decisions recorded": "SELECT count(*) FROM decisions",
+    "intents recorded": "SELECT count(*) FROM intents",
 }
 
 

@@ -28,7 +28,15 @@ from redis.exceptions import RedisError
 
 from core.backoff import Backoff
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import BAR_STREAMS, MARKET_STREAMS, POSITION_REQUESTS, SIGNALS
+from core.bus.names import (
+    ADVISOR_TELEMETRY,
+    BAR_STREAMS,
+    DECISIONS,
+    INTENTS,
+    MARKET_STREAMS,
+    POSITION_REQUESTS,
+    SIGNALS,
+)
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import Corrupt, FailedPrecondition, Unavailable
@@ -65,7 +73,7 @@ class RecorderConfig:
     # Streams matched by pattern (found as they appear) and streams by name (their group is
     # made at start, with the stream if need be, so nothing published before is missed).
     patterns: tuple[str, ...] = (MARKET_STREAMS, BAR_STREAMS)
-    streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS)
+    streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     # How often partitions ahead and retention are checked.

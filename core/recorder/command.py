@@ -52,7 +52,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="a stream to record, by name (repeatable; default: signals and position_requests); "
+        help="a stream to record, by name (repeatable; default: the trading streams: signals, "
+        "position_requests, decisions, intents, advisor.telemetry); "
         "with --stream or --stream-pattern, only the streams given are recorded",
     )
     parser.add_argument(
@@ -76,13 +77,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> RecorderConfig:
-    from core.bus.names import BAR_STREAMS, MARKET_STREAMS, POSITION_REQUESTS, SIGNALS
     from core.env import database_url, redis_url
     from core.recorder.app import RecorderConfig, default_consumer
 
     patterns, streams = tuple(args.stream_pattern), tuple(args.stream)
     if not patterns and not streams:
-        patterns, streams = (MARKET_STREAMS, BAR_STREAMS), (SIGNALS, POSITION_REQUESTS)
+        patterns, streams = RecorderConfig.patterns, RecorderConfig.streams
     return RecorderConfig(
         database_url=database_url(args.database_url),
         redis_url=redis_url(args.redis_url),

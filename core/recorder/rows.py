@@ -16,9 +16,12 @@ from core.bus.consumer import Entry
 from core.convert import TIMEFRAME_FROM_PB
 from core.errors import Corrupt
 from core.recorder.schema import (
+    ADVISOR_TELEMETRY,
     BARS,
     BOOK,
     CANDLES,
+    DECISIONS,
+    INTENTS,
     NOTICES,
     POSITION_REQUESTS,
     SIGNALS,
@@ -26,10 +29,12 @@ from core.recorder.schema import (
     TRADES,
     Table,
 )
+from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["Row", "Rows", "chunks", "rows_of"]
 
@@ -65,6 +70,9 @@ class Rows:
         self.bars: list[Row] = []
         self.signals: list[Row] = []
         self.position_requests: list[Row] = []
+        self.decisions: list[Row] = []
+        self.intents: list[Row] = []
+        self.telemetry: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -77,6 +85,9 @@ class Rows:
             (BARS, self.bars),
             (SIGNALS, self.signals),
             (POSITION_REQUESTS, self.position_requests),
+            (DECISIONS, self.decisions),
+            (INTENTS, self.intents),
+            (ADVISOR_TELEMETRY, self.telemetry),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -90,6 +101,8 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
     for index, (_, envelope) in enumerate(entries):
         events += len(envelope.market.events) + len(envelope.bars.bars)
         events += len(envelope.signals.signals) + len(envelope.position_requests.requests)
+        events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
+        events += len(envelope.advisor_telemetry.events)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -109,6 +122,12 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             rows.signals.extend(_signal_row(signal) for signal in envelope.signals.signals)
         elif body == "position_requests":
             rows.position_requests.extend(_request_row(r) for r in envelope.position_requests.requests)
+        elif body == "decisions":
+            rows.decisions.extend(_decision_row(d) for d in envelope.decisions.decisions)
+        elif body == "intents":
+            rows.intents.extend(_intent_row(i) for i in envelope.intents.intents)
+        elif body == "advisor_telemetry":
+            rows.telemetry.extend(_telemetry_row(e) for e in envelope.advisor_telemetry.events)
         else:
             raise Corrupt(f"bus entry {entry_id}: an envelope body the recorder does not know ({body})")
     return rows
@@ -293,6 +312,92 @@ def _request_row(request: sig.PositionRequest) -> Row:
         request.patch_version,
         request.ts_event_ns,
         request.ts_request_ns,
+    )
+
+
+def _word(name: str, prefix: str) -> str:
+    """STAGE_MARKET_QUALITY -> "market_quality" (an enum value's name as stored)."""
+    return name.removeprefix(prefix).lower()
+
+
+_OUTCOMES = {am.OUTCOME_INTENT: "intent", am.OUTCOME_BLOCKED: "blocked"}
+_SOURCES = {am.SYNTHESIS_SOURCE_LLM: "llm", am.SYNTHESIS_SOURCE_DETERMINISTIC: "deterministic",
+            am.SYNTHESIS_SOURCE_RECORDED: "recorded"}  # fmt: skip
+_ENTRY_TYPES = {tf.ORDER_TYPE_LIMIT: "limit", tf.ORDER_TYPE_MARKET: "market"}
+
+
+def _stage(value: am.Stage.ValueType) -> str | None:
+    if value == am.STAGE_UNSPECIFIED:
+        return None
+    return _word(am.Stage.Name(value), "STAGE_") if value in am.Stage.values() else str(value)
+
+
+def _decision_row(d: am.Decision) -> Row:
+    conviction = d.conviction
+    return (
+        d.decision_id,
+        d.signal_id,
+        d.venue,
+        d.symbol,
+        d.strategy_id,
+        _known(_OUTCOMES, d.outcome, "decision outcome"),
+        _stage(d.blocked_stage),
+        d.block_reason,
+        conviction.raw,
+        conviction.calibrated,
+        conviction.regime or None,
+        _SOURCES.get(d.synthesis.source) if d.HasField("synthesis") else None,
+        d.model_version,
+        d.hypothetical,
+        d.ts_decision_ns,
+        d.SerializeToString(),
+    )
+
+
+def _intent_row(i: am.Intent) -> Row:
+    return (
+        i.intent_id,
+        i.decision_id,
+        i.signal_id,
+        i.venue,
+        i.symbol,
+        i.strategy_id,
+        _known(_SIDES, i.side, "intent side"),
+        i.size,
+        _known(_ENTRY_TYPES, i.entry_type, "intent entry type"),
+        i.entry_price,
+        i.stop_loss,
+        i.take_profit,
+        _word(tf.TimeInForce.Name(i.time_in_force), "TIME_IN_FORCE_")
+        if i.time_in_force in tf.TimeInForce.values()
+        else "",
+        i.expires_at_ns,
+        i.conviction,
+        i.risk_amount,
+        i.reduce_only,
+        i.ts_intent_ns,
+    )
+
+
+def _telemetry_row(e: am.TelemetryEvent) -> Row:
+    kind = e.kind
+    name = am.TelemetryEventKind.Name(kind) if kind in am.TelemetryEventKind.values() else str(kind)
+    return (
+        e.event_id,
+        _word(name, "TELEMETRY_EVENT_KIND_"),
+        e.fields.get("name", ""),
+        e.decision_id,
+        e.signal_id,
+        _stage(e.stage),
+        e.venue,
+        e.symbol,
+        e.strategy_id,
+        e.ts_ns,
+        e.value,
+        e.duration_ns,
+        e.model,
+        e.detail,
+        json.dumps(dict(e.fields), separators=(",", ":"), sort_keys=True),
     )
 
 

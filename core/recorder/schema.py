@@ -17,9 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ADVISOR_TELEMETRY",
     "BARS",
     "BOOK",
     "CANDLES",
+    "DECISIONS",
+    "INTENTS",
     "NOTICES",
     "POSITION_REQUESTS",
     "SIGNALS",
@@ -272,4 +275,115 @@ POSITION_REQUESTS = Table(
     """,
 )
 
-TABLES = (TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS)
+# The advisor's decisions: the whole Decision as bytes, the columns lists filter on.
+DECISIONS = Table(
+    "decisions",
+    "ts_decision_ns",
+    14,
+    (
+        ("decision_id", "text"),
+        ("signal_id", "text"),
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("strategy_id", "text"),
+        ("outcome", "text"),
+        ("blocked_stage", "text"),
+        ("block_reason", "text"),
+        ("conviction_raw", "text"),
+        ("conviction_calibrated", "text"),
+        ("regime", "text"),
+        ("synthesis", "text"),
+        ("model_version", "text"),
+        ("hypothetical", "bool"),
+        ("ts_decision_ns", "int8"),
+        ("decision", "bytea"),
+    ),
+    """
+    INSERT INTO decisions (decision_id, signal_id, venue, symbol, strategy_id, outcome, blocked_stage,
+                           block_reason, conviction_raw, conviction_calibrated, regime, synthesis,
+                           model_version, hypothetical, ts_decision_ns, decision)
+    SELECT decision_id, signal_id, venue, symbol, strategy_id, outcome, blocked_stage, block_reason,
+           tm_decimal_or_null(conviction_raw, 'raw conviction'),
+           tm_decimal_or_null(conviction_calibrated, 'calibrated conviction'),
+           regime, synthesis, model_version, hypothetical, ts_decision_ns, decision
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+INTENTS = Table(
+    "intents",
+    "ts_intent_ns",
+    17,
+    (
+        ("intent_id", "text"),
+        ("decision_id", "text"),
+        ("signal_id", "text"),
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("strategy_id", "text"),
+        ("side", "text"),
+        ("size", "text"),
+        ("entry_type", "text"),
+        ("entry_price", "text"),
+        ("stop_loss", "text"),
+        ("take_profit", "text"),
+        ("time_in_force", "text"),
+        ("expires_at_ns", "int8"),
+        ("conviction", "text"),
+        ("risk_amount", "text"),
+        ("reduce_only", "bool"),
+        ("ts_intent_ns", "int8"),
+    ),
+    """
+    INSERT INTO intents (intent_id, decision_id, signal_id, venue, symbol, strategy_id, side, size,
+                         entry_type, entry_price, stop_loss, take_profit, time_in_force,
+                         expires_at_ns, conviction, risk_amount, reduce_only, ts_intent_ns)
+    SELECT intent_id, decision_id, signal_id, venue, symbol, strategy_id, side,
+           tm_decimal(size, 'intent size'), entry_type,
+           tm_decimal_or_null(entry_price, 'intent entry price'),
+           tm_decimal_or_null(stop_loss, 'intent stop loss'),
+           tm_decimal_or_null(take_profit, 'intent take profit'), time_in_force, expires_at_ns,
+           tm_decimal(conviction, 'intent conviction'), tm_decimal_or_null(risk_amount, 'intent risk'),
+           reduce_only, ts_intent_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+# Every telemetry event; its fields arrive as JSON text (core.recorder.rows) and become jsonb.
+ADVISOR_TELEMETRY = Table(
+    "advisor_telemetry",
+    "ts_ns",
+    9,
+    (
+        ("event_id", "text"),
+        ("kind", "text"),
+        ("name", "text"),
+        ("decision_id", "text"),
+        ("signal_id", "text"),
+        ("stage", "text"),
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("strategy_id", "text"),
+        ("ts_ns", "int8"),
+        ("value", "text"),
+        ("duration_ns", "int8"),
+        ("model", "text"),
+        ("detail", "text"),
+        ("fields", "text"),
+    ),
+    """
+    INSERT INTO advisor_telemetry (event_id, kind, name, decision_id, signal_id, stage, venue, symbol,
+                                   strategy_id, ts_ns, value, duration_ns, model, detail, fields)
+    SELECT event_id, kind, name, decision_id, signal_id, stage, venue, symbol, strategy_id, ts_ns,
+           value, duration_ns, model, detail, fields::jsonb
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+TABLES = (
+    TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
+    ADVISOR_TELEMETRY,
+)  # fmt: skip

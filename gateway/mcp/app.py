@@ -1,4 +1,5 @@
-"""MCP at the gateway's /mcp: read-only tools over the mesh for LLM agents (streamable HTTP).
+"""MCP at the gateway's /mcp: read-only tools over the mesh for LLM agents (streamable HTTP); the
+tools themselves are core.tools', which the advisor's context stage calls too.
 
 Stateless: every request stands alone (no MCP session to keep, route or lose on restart), and
 answers are plain JSON rather than an SSE stream, since no tool sends progress.
@@ -14,15 +15,17 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
+from core.tools.advisor import AdvisorTools
+from core.tools.bars import BarStore
+from core.tools.market import MarketTools
+from core.tools.recorded import RecorderDatabase
+from core.tools.signals import SignalStore
+from core.tools.strategies import StrategyTools
+from core.tools.upstream import Upstream
 from gateway.contracts import Authenticator, Resolver
-from gateway.mcp.bars import BarStore
 from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
-from gateway.mcp.recorded import RecorderDatabase
-from gateway.mcp.signals import SignalStore
-from gateway.mcp.strategies import StrategyTools
-from gateway.mcp.tools import MarketTools, register
-from gateway.mcp.upstream import Upstream
+from gateway.mcp.tools import register, tool_functions
 
 __all__ = ["CALL_TIMEOUT_S", "GatewayMcp"]
 
@@ -51,8 +54,8 @@ class GatewayMcp:
         self._upstream = Upstream(resolver, call_timeout_s)
         self._database = RecorderDatabase(database_url, call_timeout_s)
         server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
-        tools = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
-        register(server, tools, StrategyTools(self._upstream))
+        market = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        register(server, tool_functions(market, StrategyTools(self._upstream), AdvisorTools(self._upstream)))
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager

@@ -1,13 +1,11 @@
-"""The read-only MCP tools: what an agent may look at in the mesh. None places or cancels orders.
-
-Each tool checks its arguments first (errors name the bad value), finds the instance through
-the resolver and answers a JSON-able dict; trademesh errors become MCP tool errors (is_error
+"""The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
+detector's strategies, the advisor's decisions), each registered under its function's name with
+its docstring as the description the model reads. Our errors become MCP tool errors (is_error
 results the model can read), never crashes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -17,131 +15,40 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from core.bus.names import venue_name
 from core.errors import TrademeshError
-from gateway.mcp import render
-from gateway.mcp.bars import BarStore
-from gateway.mcp.book import book_top
-from gateway.mcp.inputs import (
-    TimeframeText,
-    bounded,
-    canonical_symbol,
-    live_venue,
-    optional_symbol,
-    strategy_name,
-    timeframe_label,
-)
-from gateway.mcp.signals import SignalStore
-from gateway.mcp.strategies import StrategyTools
-from gateway.mcp.upstream import Upstream
-from trademesh.admin.v1 import admin_pb2 as admin
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from core.tools.advisor import AdvisorTools
+from core.tools.market import MarketTools
+from core.tools.strategies import StrategyTools
 
-__all__ = ["MarketTools", "register"]
-
-ADMIN = "trademesh.admin.v1.Admin"
-MARKETDATA = "trademesh.marketdata.v1.MarketData"
-TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
-MAX_BARS = 1000
-MAX_DEPTH = 100
+__all__ = ["register", "tool_functions"]
 
 Json = dict[str, Any]
 P = ParamSpec("P")
 
 
-class MarketTools:
-    def __init__(self, upstream: Upstream, bars: BarStore, signals: SignalStore) -> None:
-        self._up = upstream
-        self._bars = bars
-        self._signals = signals
-
-    async def list_venues(self) -> Json:
-        """The venues live in the mesh now (registered with the gateway). Their names are the
-        `venue` argument of the other tools."""
-        return {"venues": self._up.names(ADMIN)}
-
-    async def venue_status(self, venue: str | None = None) -> Json:
-        """Connection status of one venue, or of every live venue when `venue` is omitted: state
-        (running, degraded, ...), and per upstream stream (symbol and channel) its state
-        (connected, ...), events per second, milliseconds since its last event, reconnects."""
-        live = self._up.names(ADMIN)
-        if venue is not None:
-            return await self._status(live_venue(venue, live))
-        # Together, so one venue slow to answer costs one deadline, not one per venue.
-        return {"venues": list(await asyncio.gather(*(self._status_or_error(name) for name in live)))}
-
-    async def instruments(self, venue: str) -> Json:
-        """The instruments a venue trades: canonical symbol (BTC/USDT), the venue's native symbol,
-        kind, assets, tick and lot sizes, minimum size and notional (decimal strings)."""
-        venue = live_venue(venue, self._up.names(MARKETDATA))
-        answer = await self._up.unary(
-            MARKETDATA, venue, "ListInstruments", md.ListInstrumentsRequest(), md.ListInstrumentsResponse
-        )
-        return {"venue": venue, "instruments": [render.instrument(i) for i in answer.instruments]}
-
-    async def latest_bars(
-        self, venue: str, symbol: str, timeframe: TimeframeText = "1m", limit: int = 20
-    ) -> Json:
-        """The latest closed OHLCV bars of a symbol on a venue, oldest first, as recorded by the bar
-        aggregator: open time (ISO and ns), open, high, low, close, volume, quote volume, VWAP
-        (decimal strings), trade count, and whether the bar was repaired from venue candles.
-        `limit` is 1 to 1000."""
-        venue = venue_name(venue)  # not only live venues: bars outlive a venue's process
-        symbol = canonical_symbol(symbol)
-        timeframe = timeframe_label(timeframe)
-        limit = bounded("limit", limit, 1, MAX_BARS)
-        bars = await self._bars.latest(venue, symbol, timeframe, limit)
-        return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": bars}
-
-    async def recent_signals(
-        self, strategy: str | None = None, symbol: str | None = None, limit: int = 20
-    ) -> Json:
-        """The detector's latest signals, newest first (all strategies and symbols, or one):
-        time, strategy, venue, symbol, direction (long, short, flat), conviction in [0, 1],
-        score and threshold (decimal strings), and every rule with its weight, the value it saw
-        and whether it fired. `limit` is 1 to 1000. From the recorder."""
-        strategy_id = "" if strategy is None else strategy_name(strategy)
-        symbol = optional_symbol(symbol)
-        limit = bounded("limit", limit, 1, MAX_BARS)
-        return {"signals": await self._signals.recent(strategy_id, symbol, limit)}
-
-    async def order_book_top(self, venue: str, symbol: str, depth: int = 5) -> Json:
-        """The best `depth` (1 to 100) bid and ask levels of a symbol's L2 book on a venue, best
-        first, as price and size decimal strings, with the spread and the book's sequence."""
-        venue = live_venue(venue, self._up.names(MARKETDATA))
-        symbol = canonical_symbol(symbol)
-        depth = bounded("depth", depth, 1, MAX_DEPTH)
-        return await book_top(self._up, venue, symbol, depth)
-
-    async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
-        """The open orders on a venue (all symbols, or one): ids, side, type, price, size, filled
-        size, status and times. Read only: no tool places or cancels orders."""
-        venue = live_venue(venue, self._up.names(TRADEFLOW))
-        request = tf.ListOpenOrdersRequest(symbol=optional_symbol(symbol))
-        answer = await self._up.unary(TRADEFLOW, venue, "ListOpenOrders", request, tf.ListOpenOrdersResponse)
-        return {"venue": venue, "orders": [render.order(o) for o in answer.orders]}
-
-    async def positions(self, venue: str, symbol: str | None = None) -> Json:
-        """Positions on a venue (all symbols, or one): signed size (negative is short), average
-        entry price and realised PnL in the quote asset, as decimal strings."""
-        venue = live_venue(venue, self._up.names(TRADEFLOW))
-        request = tf.GetPositionsRequest(symbol=optional_symbol(symbol))
-        answer = await self._up.unary(TRADEFLOW, venue, "GetPositions", request, tf.GetPositionsResponse)
-        return {"venue": venue, "positions": [render.position(p) for p in answer.positions]}
-
-    async def _status(self, venue: str) -> Json:
-        answer = await self._up.unary(
-            ADMIN, venue, "GetStatus", admin.GetStatusRequest(), admin.GetStatusResponse
-        )
-        return render.status(answer)
-
-    async def _status_or_error(self, venue: str) -> Json:
-        # One venue that does not answer must not hide the others' status.
-        try:
-            return await self._status(venue)
-        except TrademeshError as exc:
-            return {"venue": venue, "error": str(exc)}
+def tool_functions(
+    market: MarketTools, strategies: StrategyTools, advisor: AdvisorTools
+) -> list[Callable[..., Awaitable[Json]]]:
+    """Every tool the gateway serves, in the order tools/list shows them."""
+    return [
+        market.list_venues,
+        market.venue_status,
+        market.instruments,
+        market.latest_bars,
+        market.recent_signals,
+        market.order_book_top,
+        market.open_orders,
+        market.positions,
+        market.balances,
+        strategies.list_strategies,
+        strategies.strategy_status,
+        advisor.advisor_decide,
+        advisor.advisor_decision,
+        advisor.advisor_decisions,
+        advisor.advisor_watch,
+        advisor.advisor_calibration,
+        advisor.advisor_model,
+    ]
 
 
 def _as_tool_errors(tool: Callable[P, Awaitable[Json]]) -> Callable[P, Awaitable[Json]]:
@@ -168,19 +75,8 @@ _READ_ONLY = ToolAnnotations(
 )
 
 
-def register(server: MCPServer[Any], tools: MarketTools, strategies: StrategyTools) -> None:
-    for tool in (
-        tools.list_venues,
-        tools.venue_status,
-        tools.instruments,
-        tools.latest_bars,
-        tools.recent_signals,
-        tools.order_book_top,
-        tools.open_orders,
-        tools.positions,
-        strategies.list_strategies,
-        strategies.strategy_status,
-    ):
+def register(server: MCPServer[Any], tools: list[Callable[..., Awaitable[Json]]]) -> None:
+    for tool in tools:
         # The docstring is what the model reads; without its source indentation.
         description = inspect.cleandoc(tool.__doc__ or "")
         server.add_tool(_as_tool_errors(tool), description=description, annotations=_READ_ONLY)

@@ -76,6 +76,13 @@ TOOLS = {
     "order_book_top",
     "open_orders",
     "positions",
+    "balances",
+    "advisor_decide",
+    "advisor_decision",
+    "advisor_decisions",
+    "advisor_watch",
+    "advisor_calibration",
+    "advisor_model",
 }
 
 

@@ -282,13 +282,17 @@ def recorder_config(*argv: str) -> RecorderConfig:
 @pytest.mark.parametrize(
     ("argv", "patterns", "streams"),
     [
-        ((), ("md.*", "bars.*"), ("signals", "position_requests")),
+        (
+            (),
+            ("md.*", "bars.*"),
+            ("signals", "position_requests", "decisions", "intents", "advisor.telemetry"),
+        ),
         (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
         (("--stream", "signals"), (), ("signals",)),
     ],
     ids=["default", "patterns-only", "names-only"],
 )
-def test_the_recorder_consumes_market_bar_and_signal_streams_unless_told_which(
+def test_the_recorder_consumes_market_bar_and_trading_streams_unless_told_which(
     argv: tuple[str, ...], patterns: tuple[str, ...], streams: tuple[str, ...]
 ) -> None:
     config = recorder_config(*argv)

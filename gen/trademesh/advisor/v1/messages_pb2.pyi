@@ -192,6 +192,8 @@ class _HallucinationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Hal
     HALLUCINATION_KIND_OUT_OF_RANGE: _HallucinationKind.ValueType  # 4
     HALLUCINATION_KIND_INVALID_JSON: _HallucinationKind.ValueType  # 5
     """The content is not JSON, or not an object."""
+    HALLUCINATION_KIND_UNEXPECTED_FIELD: _HallucinationKind.ValueType  # 6
+    """Fields the answer's schema does not have."""
 
 class HallucinationKind(_HallucinationKind, metaclass=_HallucinationKindEnumTypeWrapper): ...
 
@@ -204,6 +206,8 @@ HALLUCINATION_KIND_MISSING_FIELD: HallucinationKind.ValueType  # 3
 HALLUCINATION_KIND_OUT_OF_RANGE: HallucinationKind.ValueType  # 4
 HALLUCINATION_KIND_INVALID_JSON: HallucinationKind.ValueType  # 5
 """The content is not JSON, or not an object."""
+HALLUCINATION_KIND_UNEXPECTED_FIELD: HallucinationKind.ValueType  # 6
+"""Fields the answer's schema does not have."""
 Global___HallucinationKind: _TypeAlias = HallucinationKind  # noqa: Y015
 
 class _CalibrationMethod:
@@ -657,6 +661,7 @@ class Intent(_message.Message):
     STRATEGY_ID_FIELD_NUMBER: _builtins.int
     TS_INTENT_NS_FIELD_NUMBER: _builtins.int
     RISK_AMOUNT_FIELD_NUMBER: _builtins.int
+    REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     decision_id: _builtins.str
     signal_id: _builtins.str
@@ -680,6 +685,8 @@ class Intent(_message.Message):
     ts_intent_ns: _builtins.int
     risk_amount: _builtins.str
     """The equity at risk if the stop is hit (risk per trade x equity), quote units."""
+    reduce_only: _builtins.bool
+    """Only reduces a position (a flat signal closing it): never opens or grows one."""
     def __init__(
         self,
         *,
@@ -700,10 +707,11 @@ class Intent(_message.Message):
         strategy_id: _builtins.str = ...,
         ts_intent_ns: _builtins.int = ...,
         risk_amount: _builtins.str = ...,
+        reduce_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "reduce_only", b"reduce_only", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

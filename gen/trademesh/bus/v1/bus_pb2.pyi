@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
@@ -35,6 +36,9 @@ class Envelope(_message.Message):
     BARS_FIELD_NUMBER: _builtins.int
     SIGNALS_FIELD_NUMBER: _builtins.int
     POSITION_REQUESTS_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    INTENTS_FIELD_NUMBER: _builtins.int
+    ADVISOR_TELEMETRY_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -47,6 +51,12 @@ class Envelope(_message.Message):
     def signals(self) -> Global___Signals: ...
     @_builtins.property
     def position_requests(self) -> Global___PositionRequests: ...
+    @_builtins.property
+    def decisions(self) -> Global___Decisions: ...
+    @_builtins.property
+    def intents(self) -> Global___Intents: ...
+    @_builtins.property
+    def advisor_telemetry(self) -> Global___AdvisorTelemetry: ...
     def __init__(
         self,
         *,
@@ -56,12 +66,15 @@ class Envelope(_message.Message):
         bars: Global___Bars | None = ...,
         signals: Global___Signals | None = ...,
         position_requests: Global___PositionRequests | None = ...,
+        decisions: Global___Decisions | None = ...,
+        intents: Global___Intents | None = ...,
+        advisor_telemetry: Global___AdvisorTelemetry | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "position_requests", b"position_requests", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "body", b"body", "market", b"market", "position_requests", b"position_requests", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -110,6 +123,72 @@ class PositionRequests(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PositionRequests: _TypeAlias = PositionRequests  # noqa: Y015
+
+@_typing.final
+class Decisions(_message.Message):
+    """The advisor's decisions (stream `decisions`): every signal it took, with each stage's output."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_messages_pb2.Decision]: ...
+    def __init__(
+        self,
+        *,
+        decisions: _abc.Iterable[_messages_pb2.Decision] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Decisions: _TypeAlias = Decisions  # noqa: Y015
+
+@_typing.final
+class Intents(_message.Message):
+    """The advisor's execution intents (stream `intents`), for the inspector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def intents(self) -> _containers.RepeatedCompositeFieldContainer[_messages_pb2.Intent]: ...
+    def __init__(
+        self,
+        *,
+        intents: _abc.Iterable[_messages_pb2.Intent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["intents", b"intents"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Intents: _TypeAlias = Intents  # noqa: Y015
+
+@_typing.final
+class AdvisorTelemetry(_message.Message):
+    """The advisor's telemetry events (stream `advisor.telemetry`), in the order they were made."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_messages_pb2.TelemetryEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_messages_pb2.TelemetryEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvisorTelemetry: _TypeAlias = AdvisorTelemetry  # noqa: Y015
 
 @_typing.final
 class MarketEvents(_message.Message):

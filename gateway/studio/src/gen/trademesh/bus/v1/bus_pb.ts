@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Decision, Intent, TelemetryEvent } from "../../advisor/v1/messages_pb";
+import { file_trademesh_advisor_v1_messages } from "../../advisor/v1/messages_pb";
 import type { Timeframe } from "../../common/v1/common_pb";
 import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
 import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKCAgoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSABCBgoEYm9keSI3CgdTaWduYWxzEiwKB3NpZ25hbHMYASADKAsyGy50cmFkZW1lc2guc2lnbmFsLnYxLlNpZ25hbCJKChBQb3NpdGlvblJlcXVlc3RzEjYKCHJlcXVlc3RzGAEgAygLMiQudHJhZGVtZXNoLnNpZ25hbC52MS5Qb3NpdGlvblJlcXVlc3QiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIAEIGCgRib2R5IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -66,6 +68,24 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: PositionRequests;
     case: "positionRequests";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.Decisions decisions = 14;
+     */
+    value: Decisions;
+    case: "decisions";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.Intents intents = 15;
+     */
+    value: Intents;
+    case: "intents";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.AdvisorTelemetry advisor_telemetry = 16;
+     */
+    value: AdvisorTelemetry;
+    case: "advisorTelemetry";
   } | { case: undefined; value?: undefined };
 };
 
@@ -115,6 +135,63 @@ export const PositionRequestsSchema: GenMessage<PositionRequests> = /*@__PURE__*
   messageDesc(file_trademesh_bus_v1_bus, 2);
 
 /**
+ * The advisor's decisions (stream `decisions`): every signal it took, with each stage's output.
+ *
+ * @generated from message trademesh.bus.v1.Decisions
+ */
+export type Decisions = Message<"trademesh.bus.v1.Decisions"> & {
+  /**
+   * @generated from field: repeated trademesh.advisor.v1.Decision decisions = 1;
+   */
+  decisions: Decision[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.Decisions.
+ * Use `create(DecisionsSchema)` to create a new message.
+ */
+export const DecisionsSchema: GenMessage<Decisions> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 3);
+
+/**
+ * The advisor's execution intents (stream `intents`), for the inspector.
+ *
+ * @generated from message trademesh.bus.v1.Intents
+ */
+export type Intents = Message<"trademesh.bus.v1.Intents"> & {
+  /**
+   * @generated from field: repeated trademesh.advisor.v1.Intent intents = 1;
+   */
+  intents: Intent[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.Intents.
+ * Use `create(IntentsSchema)` to create a new message.
+ */
+export const IntentsSchema: GenMessage<Intents> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 4);
+
+/**
+ * The advisor's telemetry events (stream `advisor.telemetry`), in the order they were made.
+ *
+ * @generated from message trademesh.bus.v1.AdvisorTelemetry
+ */
+export type AdvisorTelemetry = Message<"trademesh.bus.v1.AdvisorTelemetry"> & {
+  /**
+   * @generated from field: repeated trademesh.advisor.v1.TelemetryEvent events = 1;
+   */
+  events: TelemetryEvent[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.AdvisorTelemetry.
+ * Use `create(AdvisorTelemetrySchema)` to create a new message.
+ */
+export const AdvisorTelemetrySchema: GenMessage<AdvisorTelemetry> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 5);
+
+/**
  * Market events of one venue, in the order the venue sent them. Field numbers match
  * marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
  *
@@ -145,7 +222,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 3);
+  messageDesc(file_trademesh_bus_v1_bus, 6);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -164,7 +241,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 4);
+  messageDesc(file_trademesh_bus_v1_bus, 7);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -253,5 +330,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 5);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 

@@ -15,7 +15,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["enum_word", "instrument", "iso_time", "order", "position", "status"]
+__all__ = ["balance", "enum_word", "instrument", "iso_time", "order", "position", "status"]
 
 Json = dict[str, Any]
 
@@ -51,6 +51,8 @@ def instrument(item: common.Instrument) -> Json:
         "min_size": item.min_size,
         "min_notional": item.min_notional,
         "contract_size": item.contract_size,
+        "contract_value": item.contract_value,
+        "contract_value_asset": item.contract_value_asset,
         "active": item.active,
     }
 
@@ -84,6 +86,10 @@ def position(item: tf.Position) -> Json:
         "entry_price": item.entry_price or None,
         "realized_pnl": item.realized_pnl,
     }
+
+
+def balance(item: tf.Balance) -> Json:
+    return {"asset": item.asset, "free": item.free, "locked": item.locked, "total": item.total}
 
 
 def _stream(item: admin.StreamStatus) -> Json:

@@ -1,6 +1,6 @@
 """The latest bars of a symbol from the recorder's `bars` table (docs/recorder.md).
 
-Queries go through gateway.mcp.recorded (its pool, deadlines and error mapping).
+Queries go through core.tools.recorded (its pool, deadlines and error mapping).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import asyncpg
 
 from core.decimals import format_decimal
 from core.errors import InvalidArgument
-from gateway.mcp.recorded import RecorderDatabase
-from gateway.mcp.render import iso_time
+from core.tools.recorded import RecorderDatabase
+from core.tools.render import iso_time
 
 __all__ = ["BarStore"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 from core.decimals import format_decimal
-from gateway.mcp.recorded import RecorderDatabase
-from gateway.mcp.render import iso_time
+from core.tools.recorded import RecorderDatabase
+from core.tools.render import iso_time
 
 __all__ = ["SignalStore"]
 

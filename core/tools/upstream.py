@@ -1,16 +1,21 @@
-"""Calls from the MCP tools to the mesh: find the instance, call it with the mesh token and a deadline.
+"""Calls from the tools to the mesh: find the instance, call it with the mesh token and a deadline.
 
-Instances are found through the gateway's Resolver on every call (they come and go); one
-grpc.aio channel is kept per address and closed when the gateway stops. gRPC failures become
-core.errors here, each naming the service and instance that failed.
+Instances are found through a Resolver on every call (they come and go): the gateway's app
+registry in the gateway, core.tools.resolver's view of it in the advisor. One grpc.aio channel
+is kept per address and closed with the Upstream. gRPC failures become core.errors here, each
+naming the service and instance that failed.
+
+Tools only read: a call whose method needs more than the `read` scope (gateway.scopes, the one
+table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
+without `publish` decides and shows, and writes nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from typing import TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -35,12 +40,18 @@ __all__ = ["Upstream"]
 
 R = TypeVar("R", bound=Message)
 
+# Methods whose scope is above `read` only because of what a request may ask: the form of the
+# request that changes nothing.
+_DRY_RUNS: dict[str, Callable[[Any], bool]] = {
+    "trademesh.advisor.v1.Advisor/Decide": lambda request: not request.publish,
+}
+
 
 class Upstream:
     def __init__(self, resolver: Resolver, timeout_s: float) -> None:
         self._resolver = resolver
         self.timeout_s = timeout_s
-        self._upstreams = Upstreams()  # the gateway's channel pool and options
+        self._upstreams = Upstreams()  # the gateway's channel pool and its options
 
     def names(self, service: str) -> list[str]:
         return self._resolver.names(service)
@@ -48,7 +59,7 @@ class Upstream:
     async def unary(
         self, service: str, target: str | None, method: str, request: Message, answer: type[R]
     ) -> R:
-        _read_only(service, method)
+        _read_only(service, method, request)
         address = self._resolver.resolve(service, target)
         call = self._channel(address).unary_unary(
             f"/{service}/{method}",
@@ -63,7 +74,7 @@ class Upstream:
         self, service: str, target: str | None, method: str, request: Message, answer: type[R]
     ) -> R:
         """The first message of a server stream, then the stream is cancelled; all under the deadline."""
-        _read_only(service, method)
+        _read_only(service, method, request)
         address = self._resolver.resolve(service, target)
         stream = self._channel(address).unary_stream(
             f"/{service}/{method}",
@@ -79,6 +90,28 @@ class Upstream:
         if message is grpc.aio.EOF:
             raise Unavailable(f"{_who(service, target, address)} ended the stream without an answer")
         return cast(R, message)
+
+    async def collect(
+        self, service: str, target: str | None, method: str, request: Message, answer: type[R], wait_s: float
+    ) -> list[R]:
+        """The messages a server stream sends within `wait_s`, then the stream is cancelled."""
+        _read_only(service, method, request)
+        address = self._resolver.resolve(service, target)
+        stream = self._channel(address).unary_stream(
+            f"/{service}/{method}",
+            request_serializer=_serialize,
+            response_deserializer=answer.FromString,
+        )
+        call = stream(request, timeout=wait_s + self.timeout_s, metadata=auth_metadata())
+        found: list[R] = []
+        try:
+            with self._mapped(service, target, address), contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    while (message := await call.read()) is not grpc.aio.EOF:
+                        found.append(cast(R, message))
+        finally:
+            call.cancel()
+        return found
 
     async def close(self) -> None:
         await self._upstreams.close()
@@ -98,8 +131,11 @@ class Upstream:
             ) from exc
 
 
-def _read_only(service: str, method: str) -> None:
+def _read_only(service: str, method: str, request: Message) -> None:
     # The guard lets in any key holding `read`: a tool must never reach further than that.
+    dry_run = _DRY_RUNS.get(f"{service}/{method}")
+    if dry_run is not None and dry_run(request):
+        return
     if required_scope(service, method) is not Scope.READ:
         raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from core.decimals import format_decimal
 from core.errors import InvalidArgument, Unavailable
-from gateway.mcp.render import iso_time
-from gateway.mcp.upstream import Upstream
+from core.tools.render import iso_time
+from core.tools.upstream import Upstream
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -1,5 +1,5 @@
 """MCP tools over the detector's Patch API: the strategies (patches) every detector instance
-runs, and their live status. Read only, like every tool (gateway.mcp.upstream refuses any
+runs, and their live status. Read only, like every tool (core.tools.upstream refuses any
 method that needs more than `read`)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 from typing import Any
 
 from core.errors import InvalidArgument, TrademeshError, shown
-from gateway.mcp.render import enum_word, iso_time
-from gateway.mcp.upstream import Upstream
+from core.tools.render import enum_word, iso_time
+from core.tools.upstream import Upstream
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig
 

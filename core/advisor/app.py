@@ -1,0 +1,178 @@
+"""The advisor service: the engine core inside its shell (core.service's lifecycle).
+
+At start: load the model (checked against its hash) and the calibration, find the mesh (the
+venues given, the rest through the gateway's registry), reach the bus; then serve the Advisor
+API and consume `signals` as the consumer group `advisor` (its own pending entries first, so a
+restart resumes where it stopped; signals decided already are skipped), deciding each
+(core.advisor.runner) and publishing decisions, intents and telemetry; `expire` runs on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.advisor.api import advisor_service
+from core.advisor.config import AdvisorServiceConfig
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.gather import ContextGatherer
+from core.advisor.journal import DecisionJournal
+from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration
+from core.advisor.llm.transport import LlmTransport
+from core.advisor.runner import Pipeline
+from core.advisor.store import DecisionStore
+from core.advisor.synthesizer import Synthesizer
+from core.advisor.wire import BusWriter
+from core.bus.consumer import ConsumerOptions, GroupConsumer
+from core.bus.names import SIGNALS
+from core.bus.publisher import Retention
+from core.bus.redis import open_redis
+from core.env import redact_url
+from core.retry import until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
+from core.tools.bars import BarStore
+from core.tools.book import LIVEDATA
+from core.tools.catalog import ToolCatalog
+from core.tools.market import MarketTools
+from core.tools.recorded import RecorderDatabase
+from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from core.tools.signals import SignalStore
+from core.tools.upstream import Upstream
+
+__all__ = ["CALL_TIMEOUT_S", "Advisor"]
+
+log = logging.getLogger(__name__)
+
+# Deadline of each call the context's tools make (gRPC to a venue or the bridge, a query).
+CALL_TIMEOUT_S = 2.0
+_GRACE_S = 4.0
+# A decision a second per strategy and market at most; a day of it fits.
+_RETENTION = Retention(entries_per_s=50, outage_minutes=24 * 60)
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# The openai client's HTTP library logs every request at INFO: the transport's events say more.
+_QUIET = ("httpx", "httpx2", "openai")
+
+
+def _instances(config: AdvisorServiceConfig) -> list[Instance]:
+    given = [Instance(v.name, v.address, VENUE_SERVICES) for v in config.mesh.venues]
+    if config.bridge is not None:
+        given.append(Instance("bridge", config.bridge, (LIVEDATA,)))
+    return given
+
+
+def _llm_tools(market: MarketTools) -> ToolCatalog:
+    """The tools the model may call: the market's, read only."""
+    return ToolCatalog(
+        [market.instruments, market.latest_bars, market.order_book_top, market.recent_signals,
+         market.venue_status, market.positions]
+    )  # fmt: skip
+
+
+class Advisor:
+    """The service app, and the AdvisorState the API works on."""
+
+    def __init__(self, config: AdvisorServiceConfig) -> None:
+        self.config = config
+        for name in _QUIET:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.library = ModelLibrary(config.model_dir)
+        model = self.library.load(config.model)  # a bad or tampered model stops the start
+        self.calibration: CalibrationFiles = load_calibration(config.calibration)
+        synthesis = dataclasses.replace(config.engine.synthesis, llm_enabled=config.llm is not None)
+        engine = dataclasses.replace(config.engine, synthesis=synthesis)
+        self.core = AdvisorCore(engine, model, self.calibration.calibration, timer=time.perf_counter_ns)
+        self.journal = DecisionJournal()
+        self.resolver = MeshResolver(config.gateway, _instances(config))
+        self._upstream = Upstream(self.resolver, CALL_TIMEOUT_S)
+        self._database = RecorderDatabase(config.database_url, CALL_TIMEOUT_S)
+        self.store = DecisionStore(self._database)
+        market = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        self._transport = None if config.llm is None else LlmTransport(config.llm)
+        synthesizer = None
+        if self._transport is not None:
+            synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
+        timeframe = config.gather.timeframe or (model.timeframe if model is not None else "1m")
+        self.gatherer = ContextGatherer(market, dataclasses.replace(config.gather, timeframe=timeframe))
+        self.pipeline = Pipeline(
+            self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
+        )
+
+    @property
+    def name(self) -> str:
+        return self.config.instance
+
+    @property
+    def model_version(self) -> str:
+        return "" if self.core.model is None else self.core.model.version
+
+    def grpc_services(self) -> Sequence[Service]:
+        return (advisor_service(self),)
+
+    async def run(self, ctx: ServiceContext) -> None:
+        config = self.config
+        redis = open_redis(config.redis_url)
+        try:
+            reached = await until_reachable(
+                redis.ping,
+                what=f"advisor: Redis at {redact_url(config.redis_url)}",
+                retry_on=_REDIS_ERRORS,
+                stop=ctx.stop,
+            )
+            if reached is None:
+                return
+            self.pipeline.writer = BusWriter(
+                redis, config.group, config.source, _RETENTION, config.decided_ttl_s
+            )
+            await self._serve(ctx, redis)
+        finally:
+            await self._close()
+            await redis.aclose()
+
+    async def _serve(self, ctx: ServiceContext, redis: object) -> None:
+        config = self.config
+        options = ConsumerOptions(
+            group=config.group, consumer=config.instance, streams=(SIGNALS,), batch=100,
+            claim_idle_ms=config.claim_idle_ms, handler_acks=True,
+        )  # fmt: skip
+        consumer = GroupConsumer(redis, options, self.pipeline.handle)
+        await self._find_mesh()
+        await ctx.ready()
+        log.info(
+            "advisor: model %s, calibration %s, llm %s",
+            self.model_version,
+            self.calibration.calibration.version,
+            "off (deterministic synthesis)" if config.llm is None else ", ".join(config.llm.models),
+        )
+        tasks = [
+            asyncio.create_task(consumer.run(ctx.stop), name="advisor signals"),
+            asyncio.create_task(self.pipeline.expire(ctx.stop, config.expire_every_ms / 1000), name="expire"),
+            asyncio.create_task(self.resolver.follow(ctx.stop), name="advisor mesh"),
+            asyncio.create_task(self.gatherer.follow(ctx.stop), name="advisor context"),
+        ]
+        try:
+            await ctx.stop.wait()
+        finally:
+            await self.pipeline.drain(_GRACE_S)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _find_mesh(self) -> None:
+        try:
+            await self.resolver.refresh()
+        except Exception as exc:  # the registry may come later: follow() keeps trying
+            log.warning("advisor: the gateway's registry at %s: %s", self.config.gateway, exc)
+
+    async def _close(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+        await self._upstream.close()
+        await self._database.close()
+        await self.resolver.close()

@@ -1,0 +1,264 @@
+"""`trademesh advisor`: its flags, its config, its app (core.command); and its offline tools,
+`trademesh advisor train` and `trademesh advisor calibrate` (core.advisor.offline)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    positive_float,
+    positive_int,
+    whole_number,
+)
+from core.mesh.config import add_mesh_arguments, check_address, venue_args
+
+if TYPE_CHECKING:
+    from core.advisor.config import AdvisorServiceConfig
+    from core.service import ServiceApp
+
+__all__ = ["COMMAND", "DEFAULT_MODEL_DIR"]
+
+# Where `trademesh advisor train` writes models and the advisor looks for them (beside
+# `trademesh up`'s data).
+DEFAULT_MODEL_DIR = Path(".trademesh") / "advisor"
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal of 0 or more")
+    return value
+
+
+def _address(text: str) -> str:
+    from core.errors import InvalidArgument
+
+    try:
+        return check_address(text, "bridge")
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc.violations[0].description)) from None
+
+
+def _time(text: str) -> int:
+    from core.advisor.offline import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _timeframe(text: str) -> str:
+    from core.model import TIMEFRAME_LABELS
+
+    if text not in TIMEFRAME_LABELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a timeframe; known: {', '.join(TIMEFRAME_LABELS)}")
+    return text
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
+    add_mesh_arguments(parser)
+    parser.add_argument("--database-url", help="the recorder's database (default: $DATABASE_URL)")
+    parser.add_argument(
+        "--bridge",
+        type=_address,
+        help="the bridge's HOST:PORT (default: found through the gateway's registry)",
+    )
+    parser.add_argument("--instance", default="advisor", help="this advisor's name (default advisor)")
+    parser.add_argument("--config", type=Path, help="the pipeline's settings (TOML; docs/advisor.md)")
+    parser.add_argument(
+        "--max-spread-ratio", type=_decimal, help="block a spread above this (0.004 is 0.4%%; default 0.004)"
+    )
+    parser.add_argument(
+        "--min-risk-reward", type=_decimal, help="block a risk/reward below this (default 1.2)"
+    )
+    parser.add_argument(
+        "--timeframe", type=_timeframe, help="the context's bars (default: the model's timeframe, 1m)"
+    )
+    parser.add_argument(
+        "--bars", type=positive_int, default=60, help="closed bars in the context (default 60)"
+    )
+    parser.add_argument("--model", help="a model version or .model.json path (default: the shipped one)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        help=f"trained models (default {DEFAULT_MODEL_DIR})",
+    )
+    parser.add_argument("--calibration", type=Path, help="a .calibration.json (default: the shipped one)")
+    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default $TRADEMESH_LLM_BASE_URL)")
+    parser.add_argument("--llm-models", help="models, primary first, comma-separated ($TRADEMESH_LLM_MODELS)")
+    parser.add_argument("--llm-timeout-s", type=positive_float, default=10.0, help="per request (default 10)")
+    parser.add_argument(
+        "--llm-max-tool-calls", type=whole_number(0), default=4, help="tool calls per synthesis; 0: no tools"
+    )
+    parser.add_argument(
+        "--deadline-ms", type=positive_int, help="a decision waits this long for the LLM (default 5000)"
+    )
+    parser.add_argument(
+        "--max-in-flight", type=positive_int, default=1000, help="decisions at once (default 1000)"
+    )
+    parser.add_argument(
+        "--max-signal-age-s",
+        type=positive_float,
+        default=60.0,
+        help="older signals are not decided (default 60)",
+    )
+
+
+def _llm(args: argparse.Namespace, deadline_ms: int) -> Any:
+    from core.advisor.llm.config import LlmConfig
+
+    models = (
+        None if args.llm_models is None else tuple(m.strip() for m in args.llm_models.split(",") if m.strip())
+    )
+    return LlmConfig.from_env(
+        args.llm_base_url,
+        models,
+        timeout_s=args.llm_timeout_s,
+        budget_s=deadline_ms / 1000,
+        max_tool_calls=args.llm_max_tool_calls,
+    )
+
+
+def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
+    from core.advisor.config import AdvisorServiceConfig, load_engine_config, with_overrides
+    from core.advisor.gather import GatherConfig
+    from core.env import GATEWAY, database_url, read_secret, redis_url
+    from core.mesh.config import mesh_config_from_args
+
+    engine = with_overrides(
+        load_engine_config(args.config),
+        validation__max_spread_ratio=args.max_spread_ratio,
+        validation__min_risk_reward=args.min_risk_reward,
+        synthesis__deadline_ms=args.deadline_ms,
+    )
+    return AdvisorServiceConfig(
+        redis_url=redis_url(args.redis_url),
+        database_url=database_url(args.database_url),
+        engine=engine,
+        mesh=mesh_config_from_args(args),
+        bridge=args.bridge,
+        gateway=read_secret(GATEWAY),
+        gather=GatherConfig(timeframe=args.timeframe or "", bars=args.bars),
+        model=args.model,
+        model_dir=args.model_dir,
+        calibration=args.calibration,
+        llm=_llm(args, engine.synthesis.deadline_ms),
+        llm_tools=args.llm_max_tool_calls > 0,
+        max_in_flight=args.max_in_flight,
+        max_signal_age_s=args.max_signal_age_s,
+        instance=args.instance,
+    )
+
+
+def _create(config: AdvisorServiceConfig) -> ServiceApp:
+    from core.advisor.app import Advisor
+
+    return Advisor(config)
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    # The local mesh's strategies trade 1s bars; on 1m bars (the model's) a fresh mesh would give
+    # the context its 21 bars after 21 minutes. Decisions on the sim come within a minute.
+    return [*venue_args(mesh.venues), "--timeframe", "1s"]
+
+
+# ---------------------------------------------------------------- train, calibrate
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--venue", required=True, help="the venue whose recorded bars to use (e.g. sim)")
+    parser.add_argument("--symbol", required=True, help="its canonical symbol (e.g. BTC/USDT)")
+    parser.add_argument("--since", type=_time, required=True, help="from (ISO 8601, ns, or 7d / 12h ago)")
+    parser.add_argument("--until", type=_time, help="until (default: now)")
+    parser.add_argument("--timeframe", type=_timeframe, default="1m", help="the bars' timeframe (default 1m)")
+    parser.add_argument("--database-url", help="the recorder's database (default: $DATABASE_URL)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_MODEL_DIR, help=f"where to write (default {DEFAULT_MODEL_DIR})"
+    )
+
+
+def _window(args: argparse.Namespace) -> tuple[str, str, int, int]:
+    import time
+
+    from core.bus.names import venue_name
+    from core.errors import InvalidArgument
+    from core.tools.inputs import canonical_symbol
+
+    venue, symbol = venue_name(args.venue), canonical_symbol(args.symbol)
+    until = time.time_ns() if args.until is None else args.until
+    if until <= args.since:
+        raise InvalidArgument.field("until", "must be after --since")
+    return venue, symbol, args.since, until
+
+
+def _run(work: Callable[[], Any]) -> None:
+    import asyncio
+
+    for line in asyncio.run(work()):
+        print(line)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from core.advisor.offline import TrainRequest, run_train
+    from core.env import database_url
+    from core.model import Timeframe
+
+    venue, symbol, since, until = _window(args)
+    request = TrainRequest(
+        database_url(args.database_url), venue, symbol, Timeframe.from_label(args.timeframe), since, until,
+        args.out, horizon=args.horizon, folds=args.folds,
+    )  # fmt: skip
+    _run(lambda: run_train(request))
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from core.advisor.offline import CalibrateRequest, run_calibrate
+    from core.env import database_url
+    from core.model import Timeframe
+
+    venue, symbol, since, until = _window(args)
+    request = CalibrateRequest(
+        database_url(args.database_url), venue, symbol, Timeframe.from_label(args.timeframe), since, until,
+        args.out, model=args.model, model_dir=args.model_dir, name=args.name,
+    )  # fmt: skip
+    _run(lambda: run_calibrate(request))
+
+
+def _add_subcommands(commands: Any) -> None:
+    train = commands.add_parser(
+        "train", help="train the evaluation model on recorded bars (walk-forward; a versioned artifact)"
+    )
+    _add_data_arguments(train)
+    train.add_argument("--horizon", type=positive_int, default=5, help="label: the close this many bars on")
+    train.add_argument("--folds", type=positive_int, default=5, help="walk-forward folds (default 5)")
+    train.set_defaults(run=_train)
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the calibration per regime on recorded bars; a reliability table and PNG"
+    )
+    _add_data_arguments(calibrate)
+    calibrate.add_argument("--model", help="the model version or .model.json path (default: the shipped one)")
+    calibrate.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="where the models are")
+    calibrate.add_argument("--name", default="", help="the files' name (default: venue-symbol-timeframe)")
+    calibrate.set_defaults(run=_calibrate)
+
+
+COMMAND: ServiceCommand[AdvisorServiceConfig] = ServiceCommand(
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    add_subcommands=_add_subcommands,
+)

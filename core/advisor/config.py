@@ -1,0 +1,170 @@
+"""The advisor service's typed config (from `trademesh advisor`'s flags, core.advisor.command),
+and the core's settings from a TOML file (`--config`), one table per section of AdvisorConfig:
+
+    [validation]
+    max_spread_ratio = "0.004"      # decimals as strings (or numbers), exact
+    min_risk_reward = "1.2"
+    [synthesis]
+    deadline_ms = 5000
+    [intent]
+    entry = "limit_cross"           # enums by value
+
+An unknown section or key, or a value of the wrong type, is InvalidArgument naming it
+("validation.min_risk_reward"); each section checks its ranges when made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import socket
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.gather import GatherConfig
+from core.advisor.llm.config import LlmConfig
+from core.errors import InvalidArgument, shown
+from core.mesh.config import MeshConfig
+from core.model import Timeframe
+
+__all__ = ["AdvisorServiceConfig", "load_engine_config", "with_overrides"]
+
+_INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def _value(where: str, kind: Any, raw: Any) -> Any:
+    """`raw` from TOML as the field's type."""
+    if kind is Decimal:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise InvalidArgument.field(where, f"{raw!r} is not a decimal")
+        try:
+            return Decimal(raw if isinstance(raw, str) else repr(raw))
+        except InvalidOperation:
+            raise InvalidArgument.field(where, f"{shown(str(raw))} is not a decimal") from None
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(raw)
+        except ValueError:
+            known = ", ".join(str(m.value) for m in kind)
+            raise InvalidArgument.field(where, f"{raw!r} is not one of {known}") from None
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise InvalidArgument.field(where, f"{raw!r} is not true or false")
+        return raw
+    if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise InvalidArgument.field(where, f"{raw!r} is not a whole number")
+        return raw
+    if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise InvalidArgument.field(where, f"{raw!r} is not a number")
+        return float(raw)
+    if typing.get_origin(kind) is frozenset:
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise InvalidArgument.field(where, f"{raw!r} is not a list of names")
+        return frozenset(raw)
+    raise InvalidArgument.field(where, "cannot be set from a file")
+
+
+def _section(name: str, cls: Any, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise InvalidArgument.field(name, "must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise InvalidArgument.field(
+                f"{name}.{key}", f"unknown setting; known: {', '.join(sorted(known))}"
+            )
+        values[key] = _value(f"{name}.{key}", hints[key], value)
+    return cls(**values)
+
+
+def load_engine_config(path: Path | None) -> AdvisorConfig:
+    """The core's settings from a TOML file (docs/advisor.md, "Configuration"); the defaults
+    without one."""
+    if path is None:
+        return AdvisorConfig()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidArgument.field("config", f"cannot read {path}: {exc}") from None
+    hints = typing.get_type_hints(AdvisorConfig)
+    sections = {}
+    for name, table in raw.items():
+        if name not in hints:
+            known = ", ".join(f.name for f in dataclasses.fields(AdvisorConfig))
+            raise InvalidArgument.field(name, f"unknown section; sections: {known}")
+        sections[name] = _section(name, hints[name], table)
+    return AdvisorConfig(**sections)
+
+
+def with_overrides(config: AdvisorConfig, **overrides: Any) -> AdvisorConfig:
+    """`config` with "section.field" values replaced (None: left as it is)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for dotted, value in overrides.items():
+        if value is not None:
+            section, _, name = dotted.partition("__")
+            changes.setdefault(section, {})[name] = value
+    for section, values in changes.items():
+        config = dataclasses.replace(
+            config, **{section: dataclasses.replace(getattr(config, section), **values)}
+        )
+    return config
+
+
+@dataclass(frozen=True)
+class AdvisorServiceConfig:
+    redis_url: str
+    # The recorder's database: recorded signals (Decide by id), decisions and telemetry (the
+    # API's lists), bars (the context, through the tools).
+    database_url: str
+    engine: AdvisorConfig = field(default_factory=AdvisorConfig)
+    # Venues given on the command line (they win over the gateway's registry); the rest of the
+    # mesh (the bridge, venues) is found through the registry at TRADEMESH_GATEWAY.
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    bridge: str | None = None
+    gateway: str | None = None
+    gather: GatherConfig = field(default_factory=GatherConfig)
+    # A model version or .model.json path; None: the shipped default.
+    model: str | None = None
+    model_dir: Path | None = None
+    calibration: Path | None = None
+    llm: LlmConfig | None = None
+    # Offer the mesh's tools to the LLM (at most llm.max_tool_calls calls per synthesis).
+    llm_tools: bool = True
+    # Decisions in flight at once (context, LLM); past it the bus is read no further until one ends.
+    max_in_flight: int = 1000
+    # A signal older than this when read (a backlog after an outage) is not decided.
+    max_signal_age_s: float = 60.0
+    expire_every_ms: int = 100
+    instance: str = "advisor"
+    group: str = "advisor"
+    claim_idle_ms: int = 60_000
+    # How long a signal's "decided" mark is kept (a redelivered signal is not decided twice).
+    decided_ttl_s: int = 7 * 24 * 3600
+    source: str = field(default_factory=lambda: f"advisor/{socket.gethostname()}")
+
+    def __post_init__(self) -> None:
+        if not _INSTANCE.fullmatch(self.instance):
+            raise InvalidArgument.field(
+                "instance",
+                f"{shown(self.instance)} is not 1-63 of a-z 0-9 _ . - starting with a letter or digit",
+            )
+        if not 1 <= self.max_in_flight <= 100_000:
+            raise InvalidArgument.field("max-in-flight", f"{self.max_in_flight} is out of range: 1 to 100000")
+        if not 10 <= self.expire_every_ms <= 60_000:
+            raise InvalidArgument.field(
+                "expire-every-ms", f"{self.expire_every_ms} is out of range: 10 to 60000"
+            )
+        if self.gather.timeframe:
+            Timeframe.from_label(self.gather.timeframe)
+        if not 1 <= self.gather.bars <= 1000:
+            raise InvalidArgument.field("bars", f"{self.gather.bars} is out of range: 1 to 1000")

@@ -1,0 +1,523 @@
+"""The core's values as the contracts' messages (trademesh.advisor.v1), and back for signals.
+
+- `signal_from_pb`: a Signal off the bus (or a Decide request) as the core's Signal; a bad
+  field is InvalidArgument naming it under `prefix` ("signal.conviction").
+- `decision_to_pb`: a Decision with its telemetry and the LLM's trace: every stage's
+  StageResult (status, timing from the stage's start and finish events, a summary line, the
+  stage's output as JSON), the conviction before and after calibration, the synthesis, the
+  hallucination flags and the intent.
+- `intent_to_pb`, `event_to_pb`: an intent; a telemetry event (the core's 37 kinds onto the
+  contract's TelemetryEventKind, the core's kind name kept in `fields["name"]`).
+
+Probabilities and scores go as decimal strings (the contract's rule), prices and sizes as the
+core's Decimals formatted plainly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.advisor.engine.calibration import CalibrationMethod
+from core.advisor.engine.decision import Decision, Outcome
+from core.advisor.engine.features import FeatureVector
+from core.advisor.engine.intent import ExecutionIntent
+from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.engine.snapshot import ContextSnapshot
+from core.advisor.engine.synthesis import Synthesis, SynthesisSource
+from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
+from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
+from core.decimals import format_decimal
+from core.errors import FieldViolation, InvalidArgument, shown
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.signal.v1 import signal_pb2 as sig
+
+__all__ = [
+    "DIRECTION_TO_PB",
+    "STAGE_TO_PB",
+    "decision_to_pb",
+    "event_to_pb",
+    "intent_to_pb",
+    "plain",
+    "ratio",
+    "signal_from_pb",
+    "signal_to_pb",
+]
+
+K = TelemetryKind
+DIRECTION_TO_PB = {Direction.LONG: sig.DIRECTION_LONG, Direction.SHORT: sig.DIRECTION_SHORT,
+                   Direction.FLAT: sig.DIRECTION_FLAT}  # fmt: skip
+_DIRECTION_FROM_PB = {v: k for k, v in DIRECTION_TO_PB.items()}
+STAGE_TO_PB = {
+    Stage.CONTEXT: am.STAGE_CONTEXT,
+    Stage.QUALITY: am.STAGE_MARKET_QUALITY,
+    Stage.EVALUATION: am.STAGE_EVALUATION,
+    Stage.CONVICTION: am.STAGE_CONVICTION,
+    Stage.CALIBRATION: am.STAGE_CALIBRATION,
+    Stage.SYNTHESIS: am.STAGE_SYNTHESIS,
+    Stage.VALIDATION: am.STAGE_VALIDATION,
+    Stage.INTENT: am.STAGE_INTENT,
+}
+_METHODS = {
+    CalibrationMethod.IDENTITY: am.CALIBRATION_METHOD_IDENTITY,
+    CalibrationMethod.PLATT: am.CALIBRATION_METHOD_PLATT,
+    CalibrationMethod.ISOTONIC: am.CALIBRATION_METHOD_ISOTONIC,
+}
+_FLAGS = {
+    "invented_number": am.HALLUCINATION_KIND_INVENTED_NUMBER,
+    "contradicting_direction": am.HALLUCINATION_KIND_CONTRADICTING_DIRECTION,
+    "missing_field": am.HALLUCINATION_KIND_MISSING_FIELD,
+    "out_of_range": am.HALLUCINATION_KIND_OUT_OF_RANGE,
+    "invalid_json": am.HALLUCINATION_KIND_INVALID_JSON,
+    "unexpected_field": am.HALLUCINATION_KIND_UNEXPECTED_FIELD,
+}
+_STARTED = {started for started, _ in STAGE_KINDS.values()}
+_FINISHED = {finished for _, finished in STAGE_KINDS.values()}
+_KINDS = {
+    K.CONTEXT_SNAPSHOT: am.TELEMETRY_EVENT_KIND_CONTEXT_SNAPSHOT,
+    K.QUALITY_SCORE: am.TELEMETRY_EVENT_KIND_QUALITY_SCORE,
+    K.MODEL_SCORE: am.TELEMETRY_EVENT_KIND_MODEL_SCORE,
+    K.ATTRIBUTION: am.TELEMETRY_EVENT_KIND_ATTRIBUTION,
+    K.CONVICTION_SNAPSHOT: am.TELEMETRY_EVENT_KIND_CONVICTION_SNAPSHOT,
+    K.REGIME_DETECTED: am.TELEMETRY_EVENT_KIND_REGIME_DETECTED,
+    K.REGIME_ROTATION: am.TELEMETRY_EVENT_KIND_REGIME_ROTATION,
+    K.CALIBRATION_APPLIED: am.TELEMETRY_EVENT_KIND_CALIBRATION_APPLIED,
+    K.LLM_REQUEST: am.TELEMETRY_EVENT_KIND_LLM_REQUEST,
+    K.LLM_RESPONSE: am.TELEMETRY_EVENT_KIND_LLM_RESPONSE,
+    K.LLM_TIMEOUT: am.TELEMETRY_EVENT_KIND_LLM_TIMEOUT,
+    K.LLM_ERROR: am.TELEMETRY_EVENT_KIND_LLM_ERROR,
+    K.LLM_FALLBACK: am.TELEMETRY_EVENT_KIND_LLM_FALLBACK,
+    K.HALLUCINATION_FLAG: am.TELEMETRY_EVENT_KIND_HALLUCINATION_FLAG,
+    K.MODEL_SWITCH: am.TELEMETRY_EVENT_KIND_MODEL_SWITCH,
+    K.VALIDATION_PASSED: am.TELEMETRY_EVENT_KIND_VALIDATION_PASSED,
+    K.VALIDATION_FAILED: am.TELEMETRY_EVENT_KIND_VALIDATION_FAILED,
+    K.INTENT_EMITTED: am.TELEMETRY_EVENT_KIND_INTENT_EMITTED,
+    K.DECISION_BLOCKED: am.TELEMETRY_EVENT_KIND_DECISION_BLOCKED,
+    K.PORTFOLIO_ALLOCATION: am.TELEMETRY_EVENT_KIND_PORTFOLIO_ALLOCATION,
+    K.FEATURE_DRIFT: am.TELEMETRY_EVENT_KIND_FEATURE_DRIFT_ALERT,
+}
+# The field that is an event's main value (TelemetryEvent.value), per kind.
+_VALUE = {
+    K.QUALITY_SCORE: "score",
+    K.MODEL_SCORE: "p_direction",
+    K.ATTRIBUTION: "contribution",
+    K.CONVICTION_SNAPSHOT: "raw",
+    K.REGIME_DETECTED: "volatility",
+    K.CALIBRATION_APPLIED: "calibrated",
+    K.VALIDATION_PASSED: "risk_reward",
+    K.VALIDATION_FAILED: "risk_reward",
+    K.INTENT_EMITTED: "size",
+    K.FEATURE_DRIFT: "shift",
+    K.LLM_RESPONSE: "latency_ms",
+}
+_DETAIL = {K.LLM_TIMEOUT: "detail", K.LLM_ERROR: "detail", K.LLM_FALLBACK: "reason",
+           K.HALLUCINATION_FLAG: "detail", K.MODEL_SWITCH: "reason"}  # fmt: skip
+
+
+def ratio(value: float | None) -> str:
+    """A probability, score or ratio as a decimal string, to 9 places ("" for none)."""
+    if value is None:
+        return ""
+    text = f"{float(value):.9f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _dec(value: Decimal | None) -> str:
+    return "" if value is None else format_decimal(value)
+
+
+# ---------------------------------------------------------------- signals
+
+
+def _decimal(text: str, field: str, violations: list[FieldViolation]) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        violations.append(FieldViolation(field, f"{shown(text)} is not a decimal"))
+        return Decimal(0)
+    if not value.is_finite():
+        violations.append(FieldViolation(field, f"{shown(text)} is not a finite decimal"))
+        return Decimal(0)
+    return value
+
+
+def signal_from_pb(message: sig.Signal, prefix: str = "") -> Signal:
+    """InvalidArgument naming every bad field (`prefix` + its name)."""
+    bad: list[FieldViolation] = []
+    direction = _DIRECTION_FROM_PB.get(message.direction)
+    if direction is None:
+        bad.append(FieldViolation(f"{prefix}direction", "must be LONG, SHORT or FLAT"))
+    conviction = _decimal(message.conviction, f"{prefix}conviction", bad)
+    if not Decimal(0) <= conviction <= Decimal(1):
+        bad.append(FieldViolation(f"{prefix}conviction", f"{shown(message.conviction)} is not in [0, 1]"))
+    score = _decimal(message.score or "0", f"{prefix}score", bad)
+    threshold = _decimal(message.threshold or "0", f"{prefix}threshold", bad)
+    rules = tuple(
+        RuleAttribution(
+            r.name, _decimal(r.weight or "0", f"{prefix}rules[{i}].weight", bad), r.value, r.fired
+        )
+        for i, r in enumerate(message.rules)
+    )
+    if bad:
+        raise InvalidArgument(bad)
+    assert direction is not None
+    try:
+        return Signal(
+            message.signal_id, message.venue, message.symbol, direction, conviction, score, threshold,
+            message.strategy_id, message.patch_version, rules, message.ts_event_ns, message.ts_signal_ns,
+        )  # fmt: skip
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            [FieldViolation(prefix + v.field, v.description) for v in exc.violations]
+        ) from None
+
+
+def signal_to_pb(signal: Signal) -> sig.Signal:
+    return sig.Signal(
+        signal_id=signal.signal_id,
+        venue=signal.venue,
+        symbol=signal.symbol,
+        direction=DIRECTION_TO_PB[signal.direction],
+        conviction=format_decimal(signal.conviction),
+        score=format_decimal(signal.score),
+        threshold=format_decimal(signal.threshold),
+        strategy_id=signal.strategy_id,
+        patch_version=signal.patch_version,
+        rules=[
+            sig.RuleAttribution(name=r.name, weight=format_decimal(r.weight), value=r.value, fired=r.fired)
+            for r in signal.rules
+        ],
+        ts_event_ns=signal.ts_event_ns,
+        ts_signal_ns=signal.ts_ns,
+    )
+
+
+# ---------------------------------------------------------------- stage outputs as JSON
+
+
+def plain(value: Any) -> Any:
+    """A stage's output as JSON values: dataclasses as objects, Decimals as strings, enums as
+    their values, feature vectors by name."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, FeatureVector):
+        return value.named()
+    if isinstance(value, list | tuple | frozenset | set):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
+    return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (None for any other type), looked up once per type."""
+    if kind not in _FIELD_NAMES:
+        is_dataclass = dataclasses.is_dataclass(kind)
+        _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
+    return _FIELD_NAMES[kind]
+
+
+def _context_output(snap: ContextSnapshot) -> dict[str, Any]:
+    context = snap.context
+    last = context.bars[-1] if context.bars else None
+    return {
+        "reference_price": plain(snap.reference_price),
+        "last_price": plain(context.price),
+        "spread_ratio": plain(snap.spread_ratio),
+        "last_event_age_ms": None if snap.last_event_age_ns is None else snap.last_event_age_ns // 1_000_000,
+        "book": plain(context.book),
+        "bars": len(context.bars),
+        "last_bar": plain(last),
+        "position": plain(snap.position),
+        "equity": plain(snap.equity),
+        "open_orders": plain(context.open_orders),
+        "recent_signals": [s.signal_id for s in context.recent_signals],
+        "instrument": plain(context.instrument),
+        "gaps": plain(context.gaps),
+        "reconnects": context.reconnects,
+        "resyncs": context.resyncs,
+        "problems": list(snap.problems),
+    }
+
+
+def _outputs(decision: Decision) -> dict[Stage, Any]:
+    d = decision
+    return {
+        Stage.CONTEXT: _context_output(d.context),
+        Stage.QUALITY: plain(d.quality),
+        Stage.EVALUATION: plain(d.evaluation),
+        Stage.CONVICTION: plain(d.conviction),
+        Stage.CALIBRATION: None
+        if d.calibration is None
+        else {"regime": plain(d.regime), **plain(d.calibration)},
+        Stage.SYNTHESIS: plain(d.synthesis),
+        Stage.VALIDATION: plain(d.validation),
+        Stage.INTENT: None if d.intent is None else {"sizing": plain(d.sizing), "intent": plain(d.intent)},
+    }
+
+
+def _summaries(d: Decision) -> dict[Stage, str]:
+    out: dict[Stage, str] = {Stage.CONTEXT: f"reference price {_dec(d.context.reference_price) or 'none'}"}
+    if d.quality is not None:
+        out[Stage.QUALITY] = f"quality {d.quality.score:.2f} vs threshold {d.quality.threshold:.2f}"
+    if d.evaluation is not None:
+        p = d.evaluation.p_direction
+        out[Stage.EVALUATION] = (
+            "model "
+            + ("n/a" if p is None else f"{p:.3f}")
+            + (f" ({d.evaluation.note})" if d.evaluation.note else "")
+        )
+    if d.conviction is not None:
+        out[Stage.CONVICTION] = f"raw conviction {d.conviction.raw:.3f}"
+    if d.calibration is not None and d.regime is not None:
+        out[Stage.CALIBRATION] = (
+            f"{d.regime.label}: {d.calibration.raw:.3f} -> {d.calibration.calibrated:.3f} "
+            f"({d.calibration.method.value})"
+        )
+    if d.synthesis is not None:
+        s = d.synthesis
+        out[Stage.SYNTHESIS] = f"{s.source.value} {s.bias.value}, final conviction {s.final_conviction:.3f}"
+    if d.validation is not None:
+        plan = d.validation.plan
+        out[Stage.VALIDATION] = "risk/reward " + ("n/a" if plan is None else _dec(plan.risk_reward))
+    if d.intent is not None:
+        out[Stage.INTENT] = f"{d.intent.side.value} {_dec(d.intent.size)} {d.intent.symbol}"
+    return out
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def _timings(events: Sequence[TelemetryEvent]) -> dict[Stage, tuple[int, int, str]]:
+    """(started_ns, elapsed_ns, outcome) per stage from its start and finish events."""
+    started: dict[Stage, int] = {}
+    out: dict[Stage, tuple[int, int, str]] = {}
+    for event in events:
+        if event.stage is None:
+            continue
+        if event.kind in _STARTED:
+            started[event.stage] = event.at_ns
+        elif event.kind in _FINISHED:
+            elapsed = event.fields.get("elapsed_ns")
+            outcome = str(event.fields.get("outcome", ""))
+            at = started.get(event.stage, event.at_ns)
+            out[event.stage] = (at, elapsed if isinstance(elapsed, int) else 0, outcome)
+    return out
+
+
+def _status(stage: Stage, outcome: str, d: Decision) -> am.StageStatus.ValueType:
+    if d.blocked_stage is stage or outcome == "blocked":
+        return am.STAGE_STATUS_BLOCKED
+    if outcome in ("", "skipped"):
+        return am.STAGE_STATUS_SKIPPED
+    if outcome in ("partial", "deterministic"):
+        return am.STAGE_STATUS_DEGRADED
+    return am.STAGE_STATUS_PASSED
+
+
+def _stages(d: Decision, events: Sequence[TelemetryEvent]) -> list[am.StageResult]:
+    timings, outputs, summaries = _timings(events), _outputs(d), _summaries(d)
+    results = []
+    for stage in Stage:
+        at, elapsed, outcome = timings.get(stage, (0, 0, ""))
+        output = outputs[stage]
+        results.append(
+            am.StageResult(
+                stage=STAGE_TO_PB[stage],
+                status=_status(stage, outcome, d),
+                started_ns=at,
+                duration_ns=elapsed,
+                summary=summaries.get(stage, "not run"),
+                output_json="" if output is None else json.dumps(output, sort_keys=True, default=str),
+                reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
+            )
+        )
+    return results
+
+
+def _degraded(stage: Stage, d: Decision) -> list[str]:
+    if stage is Stage.SYNTHESIS and d.synthesis is not None and d.synthesis.fallback_reason:
+        return [d.synthesis.fallback_reason]
+    if stage is Stage.EVALUATION and d.evaluation is not None and d.evaluation.note:
+        return [d.evaluation.note]
+    return []
+
+
+def _conviction(d: Decision) -> am.Conviction | None:
+    if d.conviction is None:
+        return None
+    calibration = d.calibration
+    return am.Conviction(
+        detector=ratio(d.conviction.detector),
+        model_probability=ratio(d.conviction.model),
+        rule_score=ratio(d.conviction.rules),
+        raw=ratio(d.conviction.raw),
+        calibrated="" if calibration is None else ratio(calibration.calibrated),
+        regime="" if d.regime is None else d.regime.label,
+        method=am.CALIBRATION_METHOD_UNSPECIFIED if calibration is None else _METHODS[calibration.method],
+    )
+
+
+def _synthesis(s: Synthesis) -> am.Synthesis:
+    source = am.SYNTHESIS_SOURCE_LLM if s.source is SynthesisSource.LLM else am.SYNTHESIS_SOURCE_DETERMINISTIC
+    return am.Synthesis(
+        source=source,
+        bias=DIRECTION_TO_PB[s.bias],
+        confidence=ratio(s.confidence),
+        reasoning=s.reasoning,
+        size_multiplier=format_decimal(s.size_multiplier),
+    )
+
+
+def _answer_use(s: Synthesis | None, answered: bool) -> am.AnswerUse.ValueType:
+    if s is None or not answered:
+        return am.ANSWER_USE_NONE
+    if s.source is SynthesisSource.DETERMINISTIC:
+        return am.ANSWER_USE_DISCARDED
+    return am.ANSWER_USE_DOWN_WEIGHTED if s.flags else am.ANSWER_USE_ACCEPTED
+
+
+def intent_to_pb(intent: ExecutionIntent, entry: Decimal | None, risk_amount: Decimal | None) -> am.Intent:
+    """`entry`: the reference price a market entry was sized at (its limit price otherwise)."""
+    price = intent.entry_price if intent.entry_price is not None else entry
+    return am.Intent(
+        intent_id=intent.intent_id,
+        decision_id=intent.decision_id,
+        signal_id=intent.signal_id,
+        venue=intent.venue,
+        symbol=intent.symbol,
+        side=SIDE_TO_PB[intent.side],
+        size=format_decimal(intent.size),
+        entry_type=ORDER_TYPE_TO_PB[intent.entry_type],
+        entry_price=_dec(price),
+        stop_loss=_dec(intent.stop_loss),
+        take_profit=_dec(intent.take_profit),
+        time_in_force=TIF_TO_PB[intent.time_in_force],
+        expires_at_ns=intent.expires_ns,
+        conviction=ratio(intent.conviction),
+        strategy_id=intent.strategy_id,
+        ts_intent_ns=intent.created_ns,
+        risk_amount=_dec(risk_amount),
+        reduce_only=intent.reduce_only,
+    )
+
+
+def _intent(d: Decision) -> am.Intent | None:
+    if d.intent is None:
+        return None
+    plan = None if d.validation is None else d.validation.plan
+    entry = plan.entry if plan is not None else d.context.reference_price
+    return intent_to_pb(d.intent, entry, None if d.sizing is None else d.sizing.risk_amount)
+
+
+def decision_to_pb(
+    d: Decision,
+    events: Sequence[TelemetryEvent],
+    trace: am.LlmTrace | None = None,
+    *,
+    model_version: str = "",
+    hypothetical: bool = False,
+) -> am.Decision:
+    synthesis = d.synthesis
+    flags = () if synthesis is None else synthesis.flags
+    message = am.Decision(
+        decision_id=d.decision_id,
+        signal_id=d.signal.signal_id,
+        venue=d.signal.venue,
+        symbol=d.signal.symbol,
+        strategy_id=d.signal.strategy_id,
+        signal=signal_to_pb(d.signal),
+        stages=_stages(d, events),
+        outcome=am.OUTCOME_INTENT if d.outcome is Outcome.INTENT else am.OUTCOME_BLOCKED,
+        blocked_stage=am.STAGE_UNSPECIFIED if d.blocked_stage is None else STAGE_TO_PB[d.blocked_stage],
+        block_reason="; ".join(d.reasons),
+        conviction=_conviction(d),
+        synthesis=None if synthesis is None else _synthesis(synthesis),
+        hallucination_flags=[
+            am.HallucinationFlag(
+                kind=_FLAGS.get(a.flag.check, am.HALLUCINATION_KIND_UNSPECIFIED),
+                field=a.flag.field,
+                detail=a.flag.detail,
+            )
+            for a in flags
+        ],
+        deterministic_synthesis=synthesis is not None and synthesis.source is SynthesisSource.DETERMINISTIC,
+        ts_decision_ns=d.decided_ns,
+        hypothetical=hypothetical,
+        model_version=model_version,
+    )
+    if trace is not None:
+        message.llm.CopyFrom(trace)
+        message.llm.answer_use = _answer_use(synthesis, bool(trace.model))
+    intent = _intent(d)
+    if intent is not None:
+        message.intent.CopyFrom(intent)
+    return message
+
+
+# ---------------------------------------------------------------- telemetry
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return ratio(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _kind(kind: TelemetryKind) -> am.TelemetryEventKind.ValueType:
+    if kind in _STARTED:
+        return am.TELEMETRY_EVENT_KIND_STAGE_STARTED
+    if kind in _FINISHED:
+        return am.TELEMETRY_EVENT_KIND_STAGE_FINISHED
+    return _KINDS[kind]
+
+
+def event_to_pb(event: TelemetryEvent) -> am.TelemetryEvent:
+    fields = {name: _text(value) for name, value in event.fields.items()}
+    fields["name"] = event.kind.value
+    elapsed = event.fields.get("elapsed_ns", 0)
+    value_field = _VALUE.get(event.kind)
+    detail_field = _DETAIL.get(event.kind)
+    detail = fields.get(detail_field, "") if detail_field else ""
+    if event.kind is K.DECISION_BLOCKED:
+        reasons = event.fields.get("reasons")
+        detail = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
+    scope = event.scope
+    return am.TelemetryEvent(
+        event_id=event.event_id,
+        kind=_kind(event.kind),
+        decision_id=scope.decision_id,
+        signal_id=scope.signal_id,
+        stage=am.STAGE_UNSPECIFIED if event.stage is None else STAGE_TO_PB[event.stage],
+        venue=scope.venue,
+        symbol=scope.symbol,
+        strategy_id=scope.strategy_id,
+        ts_ns=event.at_ns,
+        value=fields.get(value_field, "") if value_field else "",
+        duration_ns=elapsed if isinstance(elapsed, int) else 0,
+        model=fields.get("model", ""),
+        detail=detail,
+        fields=fields,
+    )

@@ -1,0 +1,31 @@
+"""The advisor's Prometheus metrics (served on the service's metrics port, core.service)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION", "STALE"]
+
+# Fine around the 5 ms goal, coarse up to a slow LLM's 30 s.
+_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+DECISIONS = Counter("trademesh_advisor_decisions_total", "Decisions published, by outcome.", ["outcome"])
+SIGNAL_TO_DECISION = Histogram(
+    "trademesh_advisor_signal_to_decision_seconds",
+    "From the signal (its ts_signal_ns, or when the advisor read it) to its decision on the bus.",
+    ["since"],
+    buckets=_BUCKETS,
+)
+CONTEXT = Histogram(
+    "trademesh_advisor_context_seconds", "Gathering a signal's context through the tools.", buckets=_BUCKETS
+)
+LLM = Histogram(
+    "trademesh_advisor_llm_seconds", "One LLM synthesis, every model and retry.", buckets=_BUCKETS
+)
+IN_FLIGHT = Gauge("trademesh_advisor_llm_in_flight", "Decisions waiting for the LLM.")
+STALE = Counter(
+    "trademesh_advisor_stale_signals_total", "Signals older than the age limit when read: not decided."
+)

@@ -1,0 +1,290 @@
+"""`trademesh advisor train` and `trademesh advisor calibrate`: the offline library
+(core.advisor.training, calibrating, samples) on the recorder's bars.
+
+- train: the bars of one venue, symbol and timeframe since a time; a walk-forward trained
+  model written as a versioned artifact into the model directory (`<version>.model.pkl`,
+  `.model.json` with the hash, the source of the bars and the training report, `.model.md`);
+  the advisor serves it by version (`--model VERSION`, GetModel).
+- calibrate: detector-like signals replayed through stages 3-5 on those bars (core.advisor.
+  samples), Platt and isotonic fitted per regime on the earlier 70%, scored on the rest;
+  written as `<name>.calibration.json` (the advisor's `--calibration`), `.reliability.json`,
+  `.reliability.md` (the table, also printed) and `.reliability.png` (the diagram).
+
+Bad input (a time, a venue with no bars, too few bars) is one line naming it (exit 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from core.advisor.calibrating import fit_calibration, reliability_png, report_markdown
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.engine.features import LOOKBACK
+from core.advisor.library import ModelLibrary
+from core.advisor.samples import conviction_samples
+from core.advisor.training import TrainedModel, train_model
+from core.env import redact_url
+from core.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
+from core.model import Timeframe
+
+__all__ = [
+    "BarColumns",
+    "CalibrateRequest",
+    "TrainRequest",
+    "load_bars",
+    "parse_time",
+    "run_calibrate",
+    "run_train",
+]
+
+_NS = 1_000_000_000
+_AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_CONNECT_TIMEOUT_S = 10.0
+_QUERY_TIMEOUT_S = 120.0
+# Fewest samples a calibration is fitted on (per regime, the fitter wants 200; below that the
+# fallback alone is fitted).
+MIN_CALIBRATION_SAMPLES = 50
+
+_BARS = """
+SELECT open_time_ns, high, low, close, volume FROM bars
+WHERE venue = $1 AND symbol = $2 AND timeframe = $3 AND open_time_ns >= $4 AND open_time_ns < $5
+ORDER BY open_time_ns
+"""
+
+
+def parse_time(text: str, now_ns: int | None = None) -> int:
+    """ISO 8601 (2026-01-01, 2026-01-01T12:00Z), ns since the epoch, or a duration ago (90m,
+    12h, 7d); ValueError naming the text otherwise."""
+    now = time.time_ns() if now_ns is None else now_ns
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    ago = _AGO.fullmatch(value.removesuffix(" ago"))
+    if ago is not None:
+        return now - int(float(ago.group(1)) * _UNITS[ago.group(2)] * _NS)
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{shown(text, 40)} is not a time: ISO 8601 (2026-01-01T12:00Z), ns since the epoch, "
+            "or a duration ago (90m, 12h, 7d)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp()) * _NS + moment.microsecond * 1000
+
+
+@dataclass(frozen=True)
+class BarColumns:
+    """Bars as float columns, oldest first (what training and the samples take)."""
+
+    open_time_ns: npt.NDArray[np.int64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+async def load_bars(
+    database_url: str, venue: str, symbol: str, timeframe: Timeframe, since_ns: int, until_ns: int
+) -> BarColumns:
+    try:
+        conn = await asyncpg.connect(database_url, timeout=_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise Unavailable(f"PostgreSQL at {redact_url(database_url)} is unavailable ({exc})") from exc
+    try:
+        rows = await conn.fetch(
+            _BARS, venue, symbol, timeframe.label, since_ns, until_ns, timeout=_QUERY_TIMEOUT_S
+        )
+    except asyncpg.UndefinedTableError as exc:
+        raise FailedPrecondition("the database has no bars table: run `trademesh recorder` first") from exc
+    finally:
+        await conn.close()
+    column = np.asarray
+    return BarColumns(
+        column([r["open_time_ns"] for r in rows], dtype=np.int64),
+        column([float(r["high"]) for r in rows], dtype=np.float64),
+        column([float(r["low"]) for r in rows], dtype=np.float64),
+        column([float(r["close"]) for r in rows], dtype=np.float64),
+        column([float(r["volume"]) for r in rows], dtype=np.float64),
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / _NS, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    database_url: str
+    venue: str
+    symbol: str
+    timeframe: Timeframe
+    since_ns: int
+    until_ns: int
+    out: Path
+    horizon: int = 5
+    folds: int = 5
+
+    def source(self) -> str:
+        window = f"{_iso(self.since_ns)} to {_iso(self.until_ns)}"
+        return f"{self.venue} {self.symbol} {self.timeframe.label} bars {window}"
+
+
+def _enough(bars: BarColumns, request: TrainRequest | CalibrateRequest, needed: int) -> None:
+    if len(bars) < needed:
+        raise InvalidArgument.field(
+            "since",
+            f"{len(bars)} recorded {request.timeframe.label} bars of {request.venue} {request.symbol} since "
+            f"{_iso(request.since_ns)}; at least {needed} are needed (an earlier --since, or another "
+            "--timeframe)",
+        )
+
+
+def _model_markdown(trained: TrainedModel, request: TrainRequest) -> str:
+    r = trained.report
+    mean = r["walk_forward"]["mean"]
+    rows = [
+        f"| {i + 1} | {int(f['train_samples'])} | {int(f['samples'])} | {f['auc']} | {f['brier']} | "
+        f"{f['brier_baseline']} | {f['accuracy']} |"
+        for i, f in enumerate(r["walk_forward"]["folds"])
+    ]
+    return "\n".join(
+        [
+            f"# Model {trained.artifact.version}",
+            "",
+            f"- sha256: `{trained.artifact.sha256}`",
+            f"- trained on: {request.source()} ({r['samples']} samples)",
+            f"- label: {r['label']}; estimator: {r['estimator']}",
+            f"- walk-forward mean: AUC {mean['auc']}, Brier {mean['brier']} vs {mean['brier_baseline']} "
+            f"for the base rate, accuracy {mean['accuracy']}",
+            "",
+            "| fold | train | test | AUC | Brier | base-rate Brier | accuracy |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "## What it can and cannot predict",
+            "",
+            *[f"- {s}" for s in r["statements"]],
+            "",
+        ]
+    )
+
+
+async def run_train(request: TrainRequest) -> list[str]:
+    """Train and write the artifact; the lines to print."""
+    bars = await load_bars(
+        request.database_url,
+        request.venue,
+        request.symbol,
+        request.timeframe,
+        request.since_ns,
+        request.until_ns,
+    )
+    _enough(bars, request, LOOKBACK + (request.folds + 1) * (request.horizon + 2) * 2)
+    name = _slug(f"{request.venue}-{request.symbol}-{request.timeframe.label}")
+    try:
+        trained = train_model(
+            bars, name=name, timeframe=request.timeframe.label, trained_on=request.source(),
+            horizon=request.horizon, folds=request.folds,
+        )  # fmt: skip
+    except ValueError as exc:  # one class only, too few samples for the folds
+        raise InvalidArgument.field("since", f"cannot train on {request.source()}: {exc}") from None
+    meta = json.loads(trained.saved.meta_json)
+    last = int(bars.open_time_ns[-1]) + request.timeframe.ns
+    meta.update(
+        venue=request.venue, symbol=request.symbol, since_ns=request.since_ns,
+        until_ns=min(request.until_ns, last), trained_at_ns=time.time_ns(),
+    )  # fmt: skip
+    request.out.mkdir(parents=True, exist_ok=True)
+    version = trained.artifact.version
+    (request.out / f"{version}.model.pkl").write_bytes(trained.saved.model_bytes)
+    (request.out / f"{version}.model.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    (request.out / f"{version}.model.md").write_text(_model_markdown(trained, request))
+    mean = trained.report["walk_forward"]["mean"]
+    return [
+        f"model {version} (sha256 {trained.artifact.sha256[:12]}...) from {len(bars)} bars",
+        f"walk-forward AUC {mean['auc']}, Brier {mean['brier']} vs {mean['brier_baseline']} (base rate)",
+        *trained.report["statements"],
+        f"wrote {request.out / version}.model.pkl, .model.json, .model.md; serve it with "
+        f"`trademesh advisor --model {version} --model-dir {request.out}`",
+    ]
+
+
+@dataclass(frozen=True)
+class CalibrateRequest:
+    database_url: str
+    venue: str
+    symbol: str
+    timeframe: Timeframe
+    since_ns: int
+    until_ns: int
+    out: Path
+    model: str | None = None
+    model_dir: Path | None = None
+    name: str = ""
+
+
+async def run_calibrate(request: CalibrateRequest) -> list[str]:
+    """Fit the calibration and write it with its reliability report; the lines to print."""
+    model = ModelLibrary(request.model_dir).load(request.model)
+    bars = await load_bars(
+        request.database_url,
+        request.venue,
+        request.symbol,
+        request.timeframe,
+        request.since_ns,
+        request.until_ns,
+    )
+    _enough(bars, request, LOOKBACK + 10)
+    samples = conviction_samples(bars, model, AdvisorConfig())
+    if len(samples) < MIN_CALIBRATION_SAMPLES:
+        raise InvalidArgument.field(
+            "since",
+            f"{len(samples)} calibration samples from {len(bars)} bars; at least {MIN_CALIBRATION_SAMPLES} "
+            "are needed (an earlier --since)",
+        )
+    name = request.name or _slug(f"{request.venue}-{request.symbol}-{request.timeframe.label}")
+    calibration, report = fit_calibration(samples, version=f"{name}-cal.{model.sha256[:12]}")
+    request.out.mkdir(parents=True, exist_ok=True)
+    stem = request.out / name
+    data = json.loads(calibration.to_json())
+    data.update(fitted_at_ns=time.time_ns(), model_version=model.version, samples=len(samples))
+    stem.with_name(f"{name}.calibration.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    stem.with_name(f"{name}.reliability.json").write_text(
+        json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n"
+    )
+    table = report_markdown(report)
+    stem.with_name(f"{name}.reliability.md").write_text(table)
+    png = reliability_png(report)
+    written = [f"{name}.calibration.json", f"{name}.reliability.json", f"{name}.reliability.md"]
+    if png is not None:
+        stem.with_name(f"{name}.reliability.png").write_bytes(png)
+        written.append(f"{name}.reliability.png")
+    overall = report.overall
+    return [
+        table.rstrip(),
+        "",
+        f"calibration {calibration.version}: {len(samples)} samples, {len(bars)} bars, model {model.version}",
+        f"held out: Brier {overall.brier_raw} -> {overall.brier_after}, ECE {overall.ece_before} -> "
+        f"{overall.ece_after}",
+        f"wrote {', '.join(written)} in {request.out}; serve it with "
+        f"`trademesh advisor --calibration {stem}.calibration.json`",
+    ]

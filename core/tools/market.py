@@ -1,0 +1,147 @@
+"""The read-only tools over the mesh's market and account data: what an agent (through the
+gateway's MCP server) and the advisor's context stage look at. One implementation serves both;
+none places or cancels orders.
+
+Each tool checks its arguments first (errors name the bad value), finds the instance through
+the resolver and answers a JSON-able dict; failures are core.errors (the gateway's MCP server
+turns them into tool errors the model reads; the advisor into a context it gathers without).
+The docstrings are what a model reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from core.bus.names import venue_name
+from core.errors import TrademeshError
+from core.tools import render
+from core.tools.bars import BarStore
+from core.tools.book import book_top
+from core.tools.inputs import (
+    TimeframeText,
+    bounded,
+    canonical_symbol,
+    live_venue,
+    optional_symbol,
+    strategy_name,
+    timeframe_label,
+)
+from core.tools.signals import SignalStore
+from core.tools.upstream import Upstream
+from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["ADMIN", "MARKETDATA", "TRADEFLOW", "MarketTools"]
+
+ADMIN = "trademesh.admin.v1.Admin"
+MARKETDATA = "trademesh.marketdata.v1.MarketData"
+TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
+MAX_BARS = 1000
+MAX_DEPTH = 100
+
+Json = dict[str, Any]
+
+
+class MarketTools:
+    def __init__(self, upstream: Upstream, bars: BarStore, signals: SignalStore) -> None:
+        self._up = upstream
+        self._bars = bars
+        self._signals = signals
+
+    async def list_venues(self) -> Json:
+        """The venues live in the mesh now (registered with the gateway). Their names are the
+        `venue` argument of the other tools."""
+        return {"venues": self._up.names(ADMIN)}
+
+    async def venue_status(self, venue: str | None = None) -> Json:
+        """Connection status of one venue, or of every live venue when `venue` is omitted: state
+        (running, degraded, ...), and per upstream stream (symbol and channel) its state
+        (connected, ...), events per second, milliseconds since its last event, reconnects."""
+        live = self._up.names(ADMIN)
+        if venue is not None:
+            return await self._status(live_venue(venue, live))
+        # Together, so one venue slow to answer costs one deadline, not one per venue.
+        return {"venues": list(await asyncio.gather(*(self._status_or_error(name) for name in live)))}
+
+    async def instruments(self, venue: str) -> Json:
+        """The instruments a venue trades: canonical symbol (BTC/USDT), the venue's native symbol,
+        kind, assets, tick and lot sizes, minimum size and notional (decimal strings)."""
+        venue = live_venue(venue, self._up.names(MARKETDATA))
+        answer = await self._up.unary(
+            MARKETDATA, venue, "ListInstruments", md.ListInstrumentsRequest(), md.ListInstrumentsResponse
+        )
+        return {"venue": venue, "instruments": [render.instrument(i) for i in answer.instruments]}
+
+    async def latest_bars(
+        self, venue: str, symbol: str, timeframe: TimeframeText = "1m", limit: int = 20
+    ) -> Json:
+        """The latest closed OHLCV bars of a symbol on a venue, oldest first, as recorded by the bar
+        aggregator: open time (ISO and ns), open, high, low, close, volume, quote volume, VWAP
+        (decimal strings), trade count, and whether the bar was repaired from venue candles.
+        `limit` is 1 to 1000."""
+        venue = venue_name(venue)  # not only live venues: bars outlive a venue's process
+        symbol = canonical_symbol(symbol)
+        timeframe = timeframe_label(timeframe)
+        limit = bounded("limit", limit, 1, MAX_BARS)
+        bars = await self._bars.latest(venue, symbol, timeframe, limit)
+        return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": bars}
+
+    async def recent_signals(
+        self, strategy: str | None = None, symbol: str | None = None, limit: int = 20
+    ) -> Json:
+        """The detector's latest signals, newest first (all strategies and symbols, or one):
+        time, strategy, venue, symbol, direction (long, short, flat), conviction in [0, 1],
+        score and threshold (decimal strings), and every rule with its weight, the value it saw
+        and whether it fired. `limit` is 1 to 1000. From the recorder."""
+        strategy_id = "" if strategy is None else strategy_name(strategy)
+        symbol = optional_symbol(symbol)
+        limit = bounded("limit", limit, 1, MAX_BARS)
+        return {"signals": await self._signals.recent(strategy_id, symbol, limit)}
+
+    async def order_book_top(self, venue: str, symbol: str, depth: int = 5) -> Json:
+        """The best `depth` (1 to 100) bid and ask levels of a symbol's L2 book on a venue, best
+        first, as price and size decimal strings, with the spread and the book's sequence."""
+        venue = live_venue(venue, self._up.names(MARKETDATA))
+        symbol = canonical_symbol(symbol)
+        depth = bounded("depth", depth, 1, MAX_DEPTH)
+        return await book_top(self._up, venue, symbol, depth)
+
+    async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
+        """The open orders on a venue (all symbols, or one): ids, side, type, price, size, filled
+        size, status and times. Read only: no tool places or cancels orders."""
+        venue = live_venue(venue, self._up.names(TRADEFLOW))
+        request = tf.ListOpenOrdersRequest(symbol=optional_symbol(symbol))
+        answer = await self._up.unary(TRADEFLOW, venue, "ListOpenOrders", request, tf.ListOpenOrdersResponse)
+        return {"venue": venue, "orders": [render.order(o) for o in answer.orders]}
+
+    async def positions(self, venue: str, symbol: str | None = None) -> Json:
+        """Positions on a venue (all symbols, or one): signed size (negative is short), average
+        entry price and realised PnL in the quote asset, as decimal strings."""
+        venue = live_venue(venue, self._up.names(TRADEFLOW))
+        request = tf.GetPositionsRequest(symbol=optional_symbol(symbol))
+        answer = await self._up.unary(TRADEFLOW, venue, "GetPositions", request, tf.GetPositionsResponse)
+        return {"venue": venue, "positions": [render.position(p) for p in answer.positions]}
+
+    async def balances(self, venue: str) -> Json:
+        """The account's balances on a venue: per asset, free (available for new orders), locked
+        (held by open orders) and total, as decimal strings."""
+        venue = live_venue(venue, self._up.names(TRADEFLOW))
+        answer = await self._up.unary(
+            TRADEFLOW, venue, "GetBalances", tf.GetBalancesRequest(), tf.GetBalancesResponse
+        )
+        return {"venue": venue, "balances": [render.balance(b) for b in answer.balances]}
+
+    async def _status(self, venue: str) -> Json:
+        answer = await self._up.unary(
+            ADMIN, venue, "GetStatus", admin.GetStatusRequest(), admin.GetStatusResponse
+        )
+        return render.status(answer)
+
+    async def _status_or_error(self, venue: str) -> Json:
+        # One venue that does not answer must not hide the others' status.
+        try:
+            return await self._status(venue)
+        except TrademeshError as exc:
+            return {"venue": venue, "error": str(exc)}

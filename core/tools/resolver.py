@@ -1,0 +1,101 @@
+"""Where the mesh's services are, for a process outside the gateway that calls the tools (the
+advisor): the gateway's app registry (ListServices, refreshed in the background), plus
+instances given on the command line (`--venue sim=HOST:PORT`), which win over the registry's.
+
+It answers as the gateway's own registry does (gateway.contracts.Resolver): `names(service)`
+lists the live instances serving a service, `resolve(service, target)` gives an address, or
+NotFound / FailedPrecondition (several serve it and none is named).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from core.errors import FailedPrecondition, NotFound
+from core.retry import sleep_unless
+from core.rpc.client import auth_metadata
+from trademesh.registry.v1 import registry_pb2 as reg
+from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
+
+__all__ = ["VENUE_SERVICES", "Instance", "MeshResolver"]
+
+log = logging.getLogger(__name__)
+
+# What every venue process serves (an instance given by --venue serves these).
+VENUE_SERVICES = (
+    "trademesh.marketdata.v1.MarketData",
+    "trademesh.tradeflow.v1.TradeFlow",
+    "trademesh.admin.v1.Admin",
+)
+_CALL_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    address: str
+    services: tuple[str, ...]
+
+
+class MeshResolver:
+    def __init__(self, gateway: str | None, given: Sequence[Instance] = ()) -> None:
+        self.gateway = gateway  # the registry's gRPC address; None: only the instances given
+        self._given = {i.name: i for i in given}
+        self._registered: dict[str, Instance] = {}
+        self._channel: grpc.aio.Channel | None = None
+
+    def names(self, service: str) -> list[str]:
+        return sorted(i.name for i in self._instances() if service in i.services)
+
+    def resolve(self, service: str, target: str | None) -> str:
+        serving = [i for i in self._instances() if service in i.services]
+        if target is not None:
+            for instance in serving:
+                if instance.name == target:
+                    return instance.address
+            names = ", ".join(sorted(i.name for i in serving)) or "none"
+            raise NotFound(f"no live instance named {target!r} serves {service} (serving it: {names})")
+        if not serving:
+            raise NotFound(f"no live instance serves {service} (is it running, registered with the gateway?)")
+        if len(serving) > 1:
+            names = ", ".join(sorted(i.name for i in serving))
+            raise FailedPrecondition(f"{len(serving)} instances serve {service} ({names}): name one")
+        return serving[0].address
+
+    def _instances(self) -> list[Instance]:
+        return [*self._given.values(), *(i for n, i in self._registered.items() if n not in self._given)]
+
+    async def refresh(self) -> None:
+        """The registry's live instances now; raises grpc's error when it does not answer."""
+        if self.gateway is None:
+            return
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.gateway)
+        stub = reg_grpc.RegistryStub(self._channel)
+        answer = await stub.ListServices(
+            reg.ListServicesRequest(), metadata=auth_metadata(), timeout=_CALL_TIMEOUT_S
+        )
+        self._registered = {i.name: Instance(i.name, i.address, tuple(i.services)) for i in answer.instances}
+
+    async def follow(self, stop: asyncio.Event, every_s: float = 2.0) -> None:
+        """Refresh every `every_s` until `stop`; a registry away keeps the last view (logged once)."""
+        failing = False
+        while not stop.is_set():
+            try:
+                await self.refresh()
+                failing = False
+            except grpc.aio.AioRpcError as exc:
+                if not failing:
+                    log.warning("the gateway's registry at %s: %s", self.gateway, exc.code().name)
+                failing = True
+            await sleep_unless(stop, every_s)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None

@@ -1,0 +1,404 @@
+"""The advisor as a real process in a mesh on the sim (gateway, sim, ingest, recorder, bars,
+bridge, detector, the LLM stand-in as its own process): the examples' signals become decisions
+and intents on the bus and in the recorder's tables, with the LLM's answers; Decide through the
+gateway (buf curl, gRPC-web) and as an MCP tool; bad input as field violations while the
+service serves on; a signal delivered twice is decided once; train and calibrate on recorded
+bars. One mesh for the module."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import httpx2
+import pytest
+import redis.asyncio as aioredis
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from core.advisor.synthetic import random_walk_bars
+from core.bus.codec import FIELD, decode
+from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.env import DATABASE_URL
+from core.process import ServiceProcess
+from core.rpc.status import bad_request_violations
+from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
+from tests.integration.mesh import WARM_HISTORY_S, redis_db
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from tests.llm_standin import Standin, start_standin
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.advisor.v1 import service_pb2 as av
+from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.signal.v1 import signal_pb2 as sig
+
+pytestmark = pytest.mark.integration
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
+ADVISOR = "trademesh.advisor.v1.Advisor"
+# The pipeline's settings for the test: the context's bars are 1s (the sim warms in seconds,
+# not the model's 21 minutes); the validation lets the sim's small moves through, so intents
+# come (the thresholds themselves are checked in the core's unit tests).
+ENGINE_CONFIG = """
+[validation]
+min_risk_reward = "0"
+min_conviction = 0.0
+cap_target_at_swing = false
+[synthesis]
+deadline_ms = 3000
+"""
+DECISIONS_WITHIN_S = 120
+
+
+@dataclass
+class Mesh:
+    processes: Processes
+    gateway: Gateway
+    advisor: ServiceProcess
+    standin: Standin
+    bus: str
+    database: str
+    key: str
+    directory: Path
+
+    def advisor_log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("advisor-*.log")))
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> AsyncIterator[Mesh]:
+    directory = tmp_path_factory.mktemp("advisor")
+    config = directory / "advisor.toml"
+    config.write_text(ENGINE_CONFIG)
+    async with new_database(database_url, "advisor") as database, redis_db(redis_url) as bus_url:
+        processes = Processes(directory, database)
+        standin = start_standin("good")
+        try:
+            gateway = processes.gateway()
+            sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
+            venue = ("--venue", f"sim={sim.address}")
+            for name in ("ingest", "bars"):
+                processes.mesh_service(gateway, name, *venue, redis_url=bus_url)
+            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus_url)
+            processes.mesh_service(gateway, "bridge", redis_url=bus_url)
+            processes.mesh_service(gateway, "detector", *venue, "--database-url", database, redis_url=bus_url)
+            advisor = processes.mesh_service(
+                gateway, "advisor", *venue, "--database-url", database, "--config", str(config),
+                "--timeframe", "1s", "--llm-base-url", standin.base_url, "--llm-models", "primary",
+                "--model-dir", str(directory / "models"), redis_url=bus_url,
+            )  # fmt: skip
+            key = await create_key(database, "advisor-test")
+            yield Mesh(processes, gateway, advisor, standin, bus_url, database, key, directory)
+        finally:
+            await processes.stop_all()
+            standin.stop()
+
+
+async def _entries(bus_url: str, stream: str) -> list[bus.Envelope]:
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        return [decode(fields) for _, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
+
+
+async def _bus_decisions(bus_url: str) -> list[am.Decision]:
+    return [d for e in await _entries(bus_url, DECISIONS) for d in e.decisions.decisions]
+
+
+async def _rows(database: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(database)
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _advisor(mesh: Mesh) -> AsyncIterator[av_grpc.AdvisorAsyncStub]:
+    async with grpc.aio.insecure_channel(mesh.advisor.address) as channel:
+        yield av_grpc.AdvisorStub(channel)
+
+
+async def test_signals_become_decisions_and_intents_on_the_bus_and_in_the_recorder(mesh: Mesh) -> None:
+    async def an_intent() -> am.Decision | None:
+        found = [d for d in await _bus_decisions(mesh.bus) if d.outcome == am.OUTCOME_INTENT]
+        return found[0] if found else None
+
+    decision = await until(an_intent, DECISIONS_WITHIN_S, interval_s=0.5, what="an intent on the bus")
+    signals = {s.signal_id for e in await _entries(mesh.bus, SIGNALS) for s in e.signals.signals}
+    assert decision.signal_id in signals, "a decision names the detector's signal it decided"
+    assert [s.stage for s in decision.stages] == list(range(1, 9))
+    # Every stage ran (evaluation may be partial while the bars are fewer than the model needs).
+    ran = (am.STAGE_STATUS_PASSED, am.STAGE_STATUS_DEGRADED)
+    assert all(s.status in ran for s in decision.stages), decision.stages
+    intent = decision.intent
+    assert (intent.decision_id, intent.signal_id) == (decision.decision_id, decision.signal_id)
+    assert Decimal(intent.size) > 0 and intent.venue == "sim" and intent.stop_loss and intent.take_profit
+    intents = [i for e in await _entries(mesh.bus, INTENTS) for i in e.intents.intents]
+    assert intent.intent_id in {i.intent_id for i in intents}
+    events = [ev for e in await _entries(mesh.bus, ADVISOR_TELEMETRY) for ev in e.advisor_telemetry.events]
+    mine = [ev for ev in events if ev.decision_id == decision.decision_id]
+    names = {ev.fields["name"] for ev in mine}
+    assert {"context_snapshot", "quality_score", "calibration_applied", "intent_emitted"} <= names
+    assert len([ev for ev in mine if ev.kind == am.TELEMETRY_EVENT_KIND_STAGE_FINISHED]) == 8
+
+    # The stand-in answered: the synthesis is the LLM's, the trace shows the model.
+    llm = [d for d in await _bus_decisions(mesh.bus) if d.synthesis.source == am.SYNTHESIS_SOURCE_LLM]
+    assert llm and llm[0].llm.model == "primary" and llm[0].llm.content
+
+    async def recorded() -> tuple[list[asyncpg.Record], ...] | None:
+        decisions = await _rows(
+            mesh.database, "SELECT * FROM decisions WHERE decision_id = $1", decision.decision_id
+        )
+        intents = await _rows(mesh.database, "SELECT * FROM intents WHERE intent_id = $1", intent.intent_id)
+        telemetry = await _rows(
+            mesh.database, "SELECT * FROM advisor_telemetry WHERE decision_id = $1", decision.decision_id
+        )
+        return (
+            (decisions, intents, telemetry) if decisions and intents and len(telemetry) == len(mine) else None
+        )
+
+    rows, intent_rows, telemetry_rows = await until(
+        recorded, 30, interval_s=0.5, what="the decision recorded"
+    )
+    assert (rows[0]["outcome"], rows[0]["symbol"]) == ("intent", decision.symbol)
+    assert am.Decision.FromString(rows[0]["decision"]) == decision
+    assert intent_rows[0]["size"] == Decimal(intent.size)
+    assert {r["name"] for r in telemetry_rows} == names
+
+    # The API reads it back: by id with its telemetry, and in the list by strategy.
+    async with _advisor(mesh) as advisor:
+        got = await advisor.GetDecision(
+            av.GetDecisionRequest(decision_id=decision.decision_id), metadata=AUTH
+        )
+        listed = await advisor.ListDecisions(
+            av.ListDecisionsRequest(strategy_id=decision.strategy_id, outcome=am.OUTCOME_INTENT),
+            metadata=AUTH,
+        )
+    assert got.decision == decision and len(got.events) == len(mine)
+    assert decision.decision_id in {d.decision_id for d in listed.decisions}
+    assert all(d.strategy_id == decision.strategy_id for d in listed.decisions)
+
+
+HYPOTHETICAL = {
+    "signal": {"venue": "sim", "symbol": "BTC/USDT", "direction": "DIRECTION_LONG", "conviction": "0.8"},
+}
+
+
+async def test_decide_through_the_gateway_with_buf_curl(mesh: Mesh) -> None:
+    """gRPC-web through the gateway (the schema of proto/): a dry-run decision of a hypothetical
+    signal with every stage, and the model and calibration in use."""
+
+    async def decided() -> dict[str, Any] | None:
+        done = await buf_curl(
+            mesh.gateway, f"{ADVISOR}/Decide", "-d", json.dumps(HYPOTHETICAL), key=mesh.key, target="advisor"
+        )
+        if done.returncode != 0:
+            return None  # not registered with the gateway yet, or the key not in its cache yet
+        answer: dict[str, Any] = json.loads(done.stdout)["decision"]
+        return answer
+
+    decision = await until(decided, 60, interval_s=0.5, what="Decide through the gateway")
+    assert decision["hypothetical"] is True and decision["signalId"].startswith("hypothetical-")
+    assert [s["stage"] for s in decision["stages"]][:2] == ["STAGE_CONTEXT", "STAGE_MARKET_QUALITY"]
+    assert len(decision["stages"]) == 8
+    assert decision["outcome"] in ("OUTCOME_INTENT", "OUTCOME_BLOCKED")
+    assert decision["decisionId"] not in {d.decision_id for d in await _bus_decisions(mesh.bus)}, "a dry run"
+
+    model = await buf_curl(mesh.gateway, f"{ADVISOR}/GetModel", key=mesh.key, target="advisor")
+    calibration = await buf_curl(mesh.gateway, f"{ADVISOR}/GetCalibration", key=mesh.key, target="advisor")
+    assert model.returncode == 0 and calibration.returncode == 0, model.stderr + calibration.stderr
+    assert json.loads(model.stdout)["model"]["shippedDefault"] is True
+    regimes = json.loads(calibration.stdout)["calibration"]["regimes"]
+    assert "fallback" in {r["regime"] for r in regimes}
+
+
+async def test_the_advisors_api_as_mcp_tools_through_the_gateway(mesh: Mesh) -> None:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.key}"}, timeout=30) as http,
+        Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client,
+    ):
+        decided = await client.call_tool(
+            "advisor_decide",
+            {"venue": "sim", "symbol": "ETH/USDT", "direction": "short", "conviction": "0.7"},
+        )
+        listed = await client.call_tool("advisor_decisions", {"limit": 5})
+        bad = await client.call_tool(
+            "advisor_decide", {"venue": "sim", "symbol": "ETHUSDT", "direction": "up"}
+        )
+    assert not decided.is_error, decided.content
+    decision = decided.structured_content or {}
+    assert decision["symbol"] == "ETH/USDT" and decision["hypothetical"] is True
+    assert {s["stage"] for s in decision["stages"]} >= {"STAGE_CONTEXT", "STAGE_INTENT"}
+    assert decision["stages"][0]["output"]["reference_price"], "each stage's output as an object"
+    assert not listed.is_error and len((listed.structured_content or {})["decisions"]) <= 5
+    assert bad.is_error and "invalid argument" in str(bad.content) and "ETHUSDT" in str(bad.content)
+
+
+async def test_bad_input_is_field_violations_and_the_advisor_serves_on(mesh: Mesh) -> None:
+    async with _advisor(mesh) as advisor:
+        given = sig.Signal(venue="Not A Venue", symbol="BTCUSDT", direction=sig.DIRECTION_LONG)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await advisor.Decide(av.DecideRequest(signal=given), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert {f for f, _ in bad_request_violations(error.value)} == {
+            "signal.venue",
+            "signal.symbol",
+            "signal.conviction",
+        }
+        given = sig.Signal(venue="sim", symbol="BTC/USDT", conviction="1.5")
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await advisor.Decide(av.DecideRequest(signal=given), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        assert {f for f, _ in bad_request_violations(error.value)} == {
+            "signal.direction",
+            "signal.conviction",
+        }
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await advisor.ListDecisions(
+                av.ListDecisionsRequest(page_size=501, page_token="%%"), metadata=AUTH
+            )
+        assert {f for f, _ in bad_request_violations(error.value)} == {"page_size"}
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await advisor.Decide(av.DecideRequest(), metadata=AUTH)
+        assert {f for f, _ in bad_request_violations(error.value)} == {"source"}
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await advisor.GetDecision(av.GetDecisionRequest(decision_id="nope"), metadata=AUTH)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        model = await advisor.GetModel(av.GetModelRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    assert model.model.version and model.versions[-1] == model.model.version
+
+
+async def test_a_signal_delivered_twice_is_decided_once(mesh: Mesh) -> None:
+    """The same signal in two bus entries (a detector's retried write): one decision."""
+    signal = sig.Signal(
+        signal_id="twice-0001", venue="sim", symbol="SOL/USDT", direction=sig.DIRECTION_SHORT,
+        conviction="0.6", score="0.6", threshold="0.5", strategy_id="manual",
+    )  # fmt: skip
+    client: Any = aioredis.Redis.from_url(mesh.bus)
+    try:
+        ids = []
+        for _ in range(2):
+            now = time.time_ns()
+            signal.ts_signal_ns = signal.ts_event_ns = now
+            envelope = bus.Envelope(source="test", ts_publish_ns=now)
+            envelope.signals.signals.append(signal)
+            ids.append(await client.xadd(SIGNALS, {FIELD: envelope.SerializeToString()}))
+
+        async def both_taken() -> bool | None:
+            groups = {g["name"].decode(): g for g in await client.xinfo_groups(SIGNALS)}
+            group = groups.get("advisor")
+            done = group is not None and group["pending"] == 0 and group["last-delivered-id"] >= ids[-1]
+            return True if done else None
+
+        await until(both_taken, 30, interval_s=0.2, what="both entries decided and acknowledged")
+    finally:
+        await client.aclose()
+    decided = [d for d in await _bus_decisions(mesh.bus) if d.signal_id == "twice-0001"]
+    assert len(decided) == 1, [d.decision_id for d in decided]
+
+
+def _cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", "advisor", *args, "--database-url", database],
+        capture_output=True, text=True, timeout=120, env={**os.environ, DATABASE_URL: database},
+    )  # fmt: skip
+
+
+async def _insert_bars(database: str, venue: str, symbol: str, count: int) -> None:
+    bars = random_walk_bars(count, 7)
+    candles = bars.candles(0, count)
+    rows = [
+        (
+            venue,
+            symbol,
+            "1m",
+            c.open_time_ns,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
+            None,
+            1,
+            None,
+            False,
+            0,
+        )
+        for c in candles
+    ]
+    connection = await asyncpg.connect(database)
+    try:
+        await connection.copy_records_to_table(
+            "bars", records=rows, columns=[
+                "venue", "symbol", "timeframe", "open_time_ns", "open", "high", "low", "close", "volume",
+                "quote_volume", "trade_count", "vwap", "repaired", "ts_publish_ns",
+            ],
+        )  # fmt: skip
+    finally:
+        await connection.close()
+
+
+async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
+    """Bars of a market in the recorder's table: a versioned model the advisor then serves, a
+    calibration with its reliability table and diagram; bad arguments are one line, exit 2."""
+    await _insert_bars(mesh.database, "replay", "SYN/USDT", 1500)
+    out = mesh.directory / "models"
+    window = ("--venue", "replay", "--symbol", "SYN/USDT", "--since", "2026-01-01", "--until", "2026-01-04")
+    trained = await asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database)
+    assert trained.returncode == 0, trained.stderr
+    version = trained.stdout.split()[1]
+    assert version.startswith("replay-syn-usdt-1m.") and (out / f"{version}.model.pkl").is_file()
+    meta = json.loads((out / f"{version}.model.json").read_text())
+    assert (meta["venue"], meta["symbol"], meta["report"]["samples"]) == ("replay", "SYN/USDT", 1475)
+    assert "What it can and cannot predict" in (out / f"{version}.model.md").read_text()
+
+    calibrated = await asyncio.to_thread(
+        _cli, "calibrate", *window, "--model", version, "--model-dir", str(out), "--out", str(out),
+        database=mesh.database,
+    )  # fmt: skip
+    assert calibrated.returncode == 0, calibrated.stderr
+    assert "| calibrator |" in calibrated.stdout and "ECE" in calibrated.stdout
+    assert (out / "replay-syn-usdt-1m.reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((out / "replay-syn-usdt-1m.calibration.json").read_text())
+    assert written["model_version"] == version and written["samples"] >= 50
+
+    async with _advisor(mesh) as advisor:
+        served = await advisor.GetModel(av.GetModelRequest(version=version), metadata=AUTH)
+    assert served.model.report.venue == "replay" and served.versions[0] == version
+    assert len(served.model.report.folds) == 5 and not served.model.shipped_default
+
+    nothing = await asyncio.to_thread(
+        _cli, "train", "--venue", "replay", "--symbol", "NONE/USDT", "--since", "7d", database=mesh.database
+    )
+    bad_time = await asyncio.to_thread(
+        _cli,
+        "calibrate",
+        "--venue",
+        "replay",
+        "--symbol",
+        "SYN/USDT",
+        "--since",
+        "soon",
+        database=mesh.database,
+    )
+    for done, named in ((nothing, "NONE/USDT"), (bad_time, "'soon'")):
+        assert done.returncode == 2 and named in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
