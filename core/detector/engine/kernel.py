@@ -68,6 +68,9 @@ class Kernel:
     fresh: tuple[str, ...] = ()
     now: bool = False
     inline: Inline | None = None
+    # Several outputs answered all together or not at all (never one UNCHANGED in the tuple):
+    # the plan then stores them without a test each.
+    whole: bool = False
 
 
 def kernel_args(kernel: Kernel, values: dict[str, Value], fresh: frozenset[str], now_ns: int) -> list[object]:

@@ -302,8 +302,11 @@ class _Code:
             parts = [f"r{n}" for n in range(len(step.outputs))]
             self.line(1, f"{', '.join(parts)} = r")
             for part, end in zip(parts, step.outputs, strict=True):
-                self.line(1, f"if {part} is not U:")
-                self._answered(end, part, 2)
+                if kernel.whole:
+                    self._answered(end, part, 1)
+                else:
+                    self.line(1, f"if {part} is not U:")
+                    self._answered(end, part, 2)
         self._warmed(step, 1)
 
     def _answered(self, end: Endpoint, name: str, depth: int) -> None:

@@ -54,7 +54,7 @@ class BarFields(KernelModule):
     )
 
     def kernel(self, connected: frozenset[str]) -> Kernel:
-        return Kernel(_bar_fields, ("bar",), ("bar",), inline=_BAR_INLINE)
+        return Kernel(_bar_fields, ("bar",), ("bar",), inline=_BAR_INLINE, whole=True)
 
 
 class TradeFields(KernelModule):
@@ -71,4 +71,4 @@ class TradeFields(KernelModule):
     )
 
     def kernel(self, connected: frozenset[str]) -> Kernel:
-        return Kernel(_trade_fields, ("trade",), ("trade",))
+        return Kernel(_trade_fields, ("trade",), ("trade",), whole=True)

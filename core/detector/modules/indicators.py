@@ -149,8 +149,9 @@ class IndicatorModule(KernelModule):
         self.emitted: list[object] = [None] * len(self.spec.outputs)
         port = self.spec.inputs[0].name
         inline = None
-        if type(self).reads is number and len(self.emitted) == 1 and not self.finite_only:
-            inline = Inline(_NUMBER_INLINE, {"update": self.indicator.update, "emitted": self.emitted})
+        if type(self).reads is number and len(self.emitted) <= 2 and not self.finite_only:
+            lines = _NUMBER_INLINE if len(self.emitted) == 1 else _PAIR_INLINE
+            inline = Inline(lines, {"update": self.indicator.update, "emitted": self.emitted})
         self._kernel = Kernel(self._step_function(), (port,), (port,), inline=inline)
 
     def build(self) -> Indicator:
@@ -198,6 +199,30 @@ _NUMBER_INLINE = (
     "        r = U",
     "    else:",
     "        {emitted}[0] = r",
+    "else:",
+    "    r = {call}(t_x, {1})",
+)
+# The same for two outputs (volume_spike), with the pair's answer of `_number_step`.
+_PAIR_INLINE = (
+    "t_x = {0}",
+    "if {1} and type(t_x) is float and t_x - t_x == 0.0:",
+    "    r = {update}(t_x)",
+    "    if r is None:",
+    "        r = U",
+    "    else:",
+    "        t_a, t_b = r",
+    "        t_e = {emitted}",
+    "        if t_e[0] != t_a:",
+    "            t_e[0] = t_a",
+    "        else:",
+    "            t_a = U",
+    "        if t_e[1] != t_b:",
+    "            t_e[1] = t_b",
+    "            r = t_a, t_b",
+    "        elif t_a is U:",
+    "            r = U",
+    "        else:",
+    "            r = t_a, U",
     "else:",
     "    r = {call}(t_x, {1})",
 )

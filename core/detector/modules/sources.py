@@ -138,7 +138,7 @@ class BookSource(_MarketSource):
             mid = None if bid is None or ask is None else (bid + ask) / 2
             return top, bid, ask, mid
 
-        return Kernel(latest)
+        return Kernel(latest, whole=True)
 
 
 class TradeBarsSource(_MarketSource):
