@@ -253,7 +253,11 @@ async def _read(redis_url: str, last_id: Any, run: str, part: Part, done: asynci
                         if decision.outcome == am.OUTCOME_INTENT:
                             part.intent_latencies_ms.append(latency)
                         else:
-                            key = decision.block_reason[:60]
+                            # by stage and each reason's kind ("stale", "thin book"), not its numbers
+                            kinds = sorted(
+                                {r.split(":")[0].strip() for r in decision.block_reason.split(";")}
+                            )
+                            key = f"{am.Stage.Name(decision.blocked_stage)}: {', '.join(kinds)}"
                             part.blocked[key] = part.blocked.get(key, 0) + 1
             part.check()
     finally:

@@ -118,6 +118,10 @@ _DETAIL = {K.LLM_TIMEOUT: "detail", K.LLM_ERROR: "detail", K.LLM_FALLBACK: "reas
            K.HALLUCINATION_FLAG: "detail", K.MODEL_SWITCH: "reason"}  # fmt: skip
 
 
+# Decimals of a signal outside 1e-30 .. 1e30 are refused.
+_MAX_EXPONENT = 30
+
+
 def ratio(value: float | None) -> str:
     """A probability, score or ratio as a decimal string, to 9 places ("" for none)."""
     if value is None:
@@ -141,6 +145,12 @@ def _decimal(text: str, field: str, violations: list[FieldViolation]) -> Decimal
         return Decimal(0)
     if not value.is_finite():
         violations.append(FieldViolation(field, f"{shown(text)} is not a finite decimal"))
+        return Decimal(0)
+    if value != 0 and not -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT:
+        # 1e999999999 is a decimal, but written out plainly it would be a billion digits.
+        violations.append(
+            FieldViolation(field, f"{shown(text)} is out of range (|exponent| > {_MAX_EXPONENT})")
+        )
         return Decimal(0)
     return value
 

@@ -286,8 +286,30 @@ async def test_bad_input_is_field_violations_and_the_advisor_serves_on(mesh: Mes
     assert model.model.version and model.versions[-1] == model.model.version
 
 
-async def test_a_signal_delivered_twice_is_decided_once(mesh: Mesh) -> None:
-    """The same signal in two bus entries (a detector's retried write): one decision."""
+async def test_a_signal_delivered_twice_is_decided_once_and_watched(mesh: Mesh) -> None:
+    """The same signal in two bus entries (a detector's retried write): one decision, which a
+    WatchDecisions stream opened before sees with its telemetry."""
+    async with _advisor(mesh) as advisor:
+        watch = advisor.WatchDecisions(
+            av.WatchDecisionsRequest(strategy_id="manual", with_telemetry=True), metadata=AUTH, timeout=60
+        )
+        # A dry run of the same strategy first: once the stream shows it, the stream is live.
+        dry = sig.Signal(venue="sim", symbol="SOL/USDT", direction=sig.DIRECTION_LONG, conviction="0.6",
+                         strategy_id="manual")  # fmt: skip
+        await advisor.Decide(av.DecideRequest(signal=dry), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        first = await asyncio.wait_for(watch.read(), CALL_TIMEOUT_S)
+        await _publish_twice(mesh)
+        batch = await asyncio.wait_for(watch.read(), CALL_TIMEOUT_S)
+        watch.cancel()
+    assert isinstance(first, av.WatchDecisionsResponse) and first.decisions[0].hypothetical
+    assert isinstance(batch, av.WatchDecisionsResponse)
+    assert [d.signal_id for d in batch.decisions] == ["twice-0001"]
+    assert {e.decision_id for e in batch.events} == {batch.decisions[0].decision_id}
+    decided = [d for d in await _bus_decisions(mesh.bus) if d.signal_id == "twice-0001"]
+    assert len(decided) == 1, [d.decision_id for d in decided]
+
+
+async def _publish_twice(mesh: Mesh) -> None:
     signal = sig.Signal(
         signal_id="twice-0001", venue="sim", symbol="SOL/USDT", direction=sig.DIRECTION_SHORT,
         conviction="0.6", score="0.6", threshold="0.5", strategy_id="manual",
@@ -311,8 +333,6 @@ async def test_a_signal_delivered_twice_is_decided_once(mesh: Mesh) -> None:
         await until(both_taken, 30, interval_s=0.2, what="both entries decided and acknowledged")
     finally:
         await client.aclose()
-    decided = [d for d in await _bus_decisions(mesh.bus) if d.signal_id == "twice-0001"]
-    assert len(decided) == 1, [d.decision_id for d in decided]
 
 
 def _cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:

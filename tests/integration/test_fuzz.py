@@ -1,6 +1,6 @@
 """Fuzz every RPC of every server, from server reflection alone (issue 12, "in CI from now on").
 
-A sim venue, a bridge and the gateway's registry, each a real process. For every method
+A sim venue, a bridge, the advisor and the gateway's registry, each a real process. For every method
 each serves, hypothesis builds requests of its input type (any field values: odd strings,
 extreme numbers, unknown enum values, nested messages) and raw random bodies, sends them with
 the token, and asserts that no answer is UNKNOWN or INTERNAL. Afterwards each server still
@@ -57,9 +57,14 @@ async def servers(
             gateway = processes.gateway()
             sim = processes.sim(None)
             bridge = processes.mesh_service(gateway, "bridge", redis_url=bus)
+            advisor = processes.mesh_service(
+                gateway, "advisor", "--venue", f"sim={sim.address}", "--database-url", database,
+                "--model-dir", str(directory / "models"), redis_url=bus,
+            )  # fmt: skip
             yield [
                 Server("venue", sim.address, sim.process.pid),
                 Server("bridge", bridge.address, bridge.process.pid),
+                Server("advisor", advisor.address, advisor.process.pid),
                 _registry(gateway.service),
             ]
         finally:
@@ -105,7 +110,7 @@ def _fuzz(channel: grpc.Channel, method: Method) -> dict[grpc.StatusCode, int]:
     return seen
 
 
-@pytest.mark.parametrize("name", ["venue", "bridge", "registry"])
+@pytest.mark.parametrize("name", ["venue", "bridge", "advisor", "registry"])
 def test_no_request_to_any_method_gets_unknown_or_internal_and_the_server_stays_healthy(
     servers: list[Server], name: str, tmp_path: Path
 ) -> None:

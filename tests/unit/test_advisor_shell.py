@@ -1,0 +1,229 @@
+"""The advisor's service shell without processes: its settings file, the contract's messages
+made from the core's decisions and telemetry, signals checked field by field, the model
+library, and the LLM transport's replies as the core's events."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.advisor.config import load_engine_config, with_overrides
+from core.advisor.convert import decision_to_pb, event_to_pb, ratio, signal_from_pb, signal_to_pb
+from core.advisor.defaults import default_calibration, default_model
+from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmFailure
+from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig, ValidationConfig
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Decision
+from core.advisor.engine.telemetry import KIND_FIELDS, Scope, TelemetryEvent, TelemetryKind
+from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration
+from core.advisor.llm.events import TransportEvent, TransportEventKind
+from core.advisor.llm.reply import LlmReply
+from core.advisor.synthesizer import answer_of, shell_events
+from core.advisor.synthetic import regime_bars
+from core.advisor.training import train_model
+from core.errors import InvalidArgument, NotFound
+from tests.advisor_support import NOW_NS, context, signal
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.signal.v1 import signal_pb2 as sig
+
+K = TransportEventKind
+
+
+def _decide(llm: bool = False) -> tuple[AdvisorCore, Decision, list[TelemetryEvent]]:
+    """A decision that goes through every stage to its intent (a lenient validation)."""
+    lenient = ValidationConfig(min_risk_reward=Decimal(0), min_conviction=0.0, cap_target_at_swing=False)
+    config = AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=llm), validation=lenient)
+    core = AdvisorCore(config, default_model(), default_calibration())
+    out = core.on_signal(signal(), context(), NOW_NS)
+    assert isinstance(out, Decision)
+    return core, out, core.take_telemetry()
+
+
+# ---------------------------------------------------------------- the settings file
+
+
+def test_a_settings_file_sets_each_section_with_its_types(tmp_path: Path) -> None:
+    path = tmp_path / "advisor.toml"
+    path.write_text(
+        '[validation]\nmax_spread_ratio = "0.002"\nmin_risk_reward = 1.5\ncap_target_at_swing = false\n'
+        '[intent]\nentry = "market"\n[synthesis]\ndiscard = ["invalid_json"]\ndeadline_ms = 900\n'
+    )
+    config = load_engine_config(path)
+    assert config.validation.max_spread_ratio == Decimal("0.002")
+    assert config.validation.min_risk_reward == Decimal("1.5") and not config.validation.cap_target_at_swing
+    assert config.intent.entry is EntryMode.MARKET
+    assert config.synthesis.discard == frozenset({"invalid_json"}) and config.synthesis.deadline_ms == 900
+    flags = with_overrides(config, validation__min_risk_reward=Decimal("2"), synthesis__deadline_ms=None)
+    assert flags.validation.min_risk_reward == Decimal("2") and flags.synthesis.deadline_ms == 900
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[validation]\nmin_risk_rewrd = 1\n", "validation.min_risk_rewrd"),
+        ("[validaton]\n", "validaton"),
+        ('[validation]\natr_bars = "14"\n', "validation.atr_bars"),
+        ('[validation]\nmin_risk_reward = "one"\n', "validation.min_risk_reward"),
+        ('[intent]\nentry = "now"\n', "intent.entry"),
+        ("[validation]\nmin_risk_reward = 1000\n", "validation.min_risk_reward"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_it(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "advisor.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument) as error:
+        load_engine_config(path)
+    assert [v.field for v in error.value.violations] == [field]
+
+
+# ---------------------------------------------------------------- signals
+
+
+def test_a_signal_survives_the_round_trip_through_the_contract() -> None:
+    original = signal()
+    assert signal_from_pb(signal_to_pb(original)) == original
+
+
+def test_every_bad_field_of_a_signal_is_named_under_the_prefix() -> None:
+    message = sig.Signal(conviction="1.5", score="x", rules=[sig.RuleAttribution(name="r", weight="?")])
+    with pytest.raises(InvalidArgument) as error:
+        signal_from_pb(message, "signal.")
+    assert {v.field for v in error.value.violations} == {
+        "signal.direction", "signal.conviction", "signal.score", "signal.rules[0].weight",
+    }  # fmt: skip
+    message = sig.Signal(direction=sig.DIRECTION_LONG, conviction="0.5")
+    with pytest.raises(InvalidArgument) as error:
+        signal_from_pb(message, "signal.")
+    assert {v.field for v in error.value.violations} == {
+        "signal.signal_id", "signal.venue", "signal.symbol", "signal.strategy_id",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0.0, "0"), (-0.0, "0"), (1.0, "1"), (0.1234567891, "0.123456789"), (1e-12, "0")]
+)
+def test_ratios_are_plain_decimal_strings(value: float, text: str) -> None:
+    assert ratio(value) == text and ratio(None) == ""
+
+
+# ---------------------------------------------------------------- decisions and telemetry
+
+
+def test_a_decision_becomes_the_contracts_with_every_stage_and_its_intent() -> None:
+    _, decision, events = _decide()
+    message = decision_to_pb(decision, events, model_version="m1")
+    assert [s.stage for s in message.stages] == list(range(1, 9))
+    assert message.outcome == am.OUTCOME_INTENT and message.model_version == "m1"
+    synthesis = message.stages[am.STAGE_SYNTHESIS - 1]
+    assert synthesis.status == am.STAGE_STATUS_DEGRADED and synthesis.reasons == ["llm disabled"]
+    assert message.deterministic_synthesis and message.synthesis.source == am.SYNTHESIS_SOURCE_DETERMINISTIC
+    quality = json.loads(message.stages[am.STAGE_MARKET_QUALITY - 1].output_json)
+    assert quality["score"] == decision.quality.score if decision.quality else False
+    intent = message.intent
+    assert decision.intent is not None and intent.intent_id == decision.intent.intent_id
+    assert Decimal(intent.size) == decision.intent.size and intent.entry_type != 0
+    assert message.conviction.raw and message.conviction.calibrated and message.conviction.regime
+
+
+def test_a_blocked_stage_says_so_and_the_later_ones_are_skipped() -> None:
+    core = AdvisorCore(
+        AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), None, default_calibration()
+    )
+    decision = core.on_signal(signal(), context(book=None), NOW_NS)
+    assert isinstance(decision, Decision)
+    message = decision_to_pb(decision, core.take_telemetry())
+    statuses = {s.stage: s.status for s in message.stages}
+    assert message.outcome == am.OUTCOME_BLOCKED and message.blocked_stage == am.STAGE_MARKET_QUALITY
+    assert statuses[am.STAGE_MARKET_QUALITY] == am.STAGE_STATUS_BLOCKED
+    assert statuses[am.STAGE_INTENT] == am.STAGE_STATUS_SKIPPED and "no order book" in message.block_reason
+
+
+def test_every_telemetry_kind_has_a_contract_kind_and_keeps_its_name() -> None:
+    _, _, events = _decide()
+    converted = [event_to_pb(e) for e in events]
+    assert all(c.kind != am.TELEMETRY_EVENT_KIND_UNSPECIFIED for c in converted)
+    assert [c.fields["name"] for c in converted] == [e.kind.value for e in events]
+    for kind in TelemetryKind:  # none is left unmapped, not only those this decision made
+        assert event_to_pb(_event_of(kind)).kind != am.TELEMETRY_EVENT_KIND_UNSPECIFIED
+    finished = [c for c in converted if c.kind == am.TELEMETRY_EVENT_KIND_STAGE_FINISHED]
+    assert len(finished) == 8 and all(c.fields["outcome"] for c in finished)
+
+
+def _event_of(kind: TelemetryKind) -> TelemetryEvent:
+    return TelemetryEvent("e", 1, kind, NOW_NS, None, Scope(), {name: None for name in KIND_FIELDS[kind]})
+
+
+# ---------------------------------------------------------------- the LLM's replies as events
+
+
+def _reply(ok: bool, events: list[TransportEvent], model: str | None = "b") -> LlmReply:
+    return LlmReply(
+        ok=ok, model=model if ok else None, content='{"bias": "long"}' if ok else None, finish_reason=None,
+        tool_calls=(), latency_s=0.4, attempts=len(events), events=tuple(events),
+        failure=None if ok else "every model failed",
+    )  # fmt: skip
+
+
+def test_an_answer_after_failed_attempts_carries_them_to_the_core() -> None:
+    events = [
+        TransportEvent(K.LLM_REQUEST, 0.0, "a", 1),
+        TransportEvent(K.LLM_TIMEOUT, 0.2, "a", 1, "no answer", 0.2),
+        TransportEvent(K.LLM_RETRY, 0.2, "a", 1, "retry", None, {"delay_s": "0.1"}),
+        TransportEvent(K.LLM_RESPONSE, 0.4, "b", 2, "", 0.1),
+    ]
+    answer = answer_of("d1", _reply(True, events), 2)
+    assert isinstance(answer, LlmAnswer) and answer.model == "b" and answer.latency_ms == 400
+    assert [(a.model, a.outcome) for a in answer.attempts] == [("a", AttemptOutcome.TIMEOUT)]
+    shell = shell_events("d1", signal(), _reply(True, events), NOW_NS)
+    assert [e.kind for e in shell] == [am.TELEMETRY_EVENT_KIND_LLM_RETRY] and shell[0].fields[
+        "delay_s"
+    ] == "0.1"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "models", "reason"),
+    [
+        ([K.CIRCUIT_SKIP], 1, FailureReason.CIRCUIT_OPEN),
+        ([K.LLM_REQUEST, K.LLM_TIMEOUT], 1, FailureReason.TIMEOUT),
+        ([K.LLM_REQUEST, K.LLM_ERROR], 1, FailureReason.ERROR),
+        ([K.LLM_REQUEST, K.LLM_ERROR, K.LLM_REQUEST, K.LLM_TIMEOUT], 2, FailureReason.ALL_FAILED),
+    ],
+)
+def test_a_failed_synthesis_says_why(
+    kinds: list[TransportEventKind], models: int, reason: FailureReason
+) -> None:
+    events = [TransportEvent(k, 0.0, "a", 1) for k in kinds]
+    failure = answer_of("d1", _reply(False, events), models)
+    assert isinstance(failure, LlmFailure) and failure.reason is reason
+
+
+# ---------------------------------------------------------------- the model library
+
+
+def test_trained_models_are_listed_newest_first_and_found_by_version(tmp_path: Path) -> None:
+    library = ModelLibrary(tmp_path)
+    assert library.versions() == [library.default.version] and library.to_pb(None).shipped_default
+    trained = train_model(regime_bars(600, 5), name="x", timeframe="1m", trained_on="test", folds=2)
+    meta = json.loads(trained.saved.meta_json) | {"trained_at_ns": 5, "venue": "sim", "symbol": "BTC/USDT"}
+    version = trained.artifact.version
+    (tmp_path / f"{version}.model.pkl").write_bytes(trained.saved.model_bytes)
+    (tmp_path / f"{version}.model.json").write_text(json.dumps(meta))
+    assert library.versions() == [version, library.default.version]
+    model = library.to_pb(version)
+    assert (model.report.venue, len(model.report.folds), model.shipped_default) == ("sim", 2, False)
+    assert library.load(version).sha256 == trained.artifact.sha256
+    with pytest.raises(NotFound):
+        library.to_pb("nope")
+
+
+def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:
+    shown = calibration_to_pb(load_calibration(None))
+    regimes = {r.regime: r for r in shown.regimes}
+    assert "fallback" in regimes and all(r.method != am.CALIBRATION_METHOD_UNSPECIFIED for r in shown.regimes)
+    fitted = [r for r in shown.regimes if r.samples > 0]
+    assert fitted and all(len(r.bins_before) == 10 for r in fitted)
+    with pytest.raises(InvalidArgument):
+        calibration_to_pb(load_calibration(None), "sideways")
