@@ -47,18 +47,25 @@ def _side(sign: int) -> Side:
     return Side.BUY if sign > 0 else Side.SELL
 
 
+def _identity(decision: str, signal: Signal) -> dict[str, str]:
+    """What every intent takes from its decision and signal: ids, strategy, market."""
+    return {
+        "intent_id": intent_id(decision),
+        "decision_id": decision,
+        "signal_id": signal.signal_id,
+        "strategy_id": signal.strategy_id,
+        "venue": signal.venue,
+        "symbol": signal.symbol,
+    }
+
+
 def open_intent(
     decision: str, signal: Signal, sign: int, plan: TradePlan, sizing: Sizing, conviction: float,
     cfg: IntentConfig, now_ns: int,
 ) -> ExecutionIntent:  # fmt: skip
     market = cfg.entry is EntryMode.MARKET
     return ExecutionIntent(
-        intent_id=intent_id(decision),
-        decision_id=decision,
-        signal_id=signal.signal_id,
-        strategy_id=signal.strategy_id,
-        venue=signal.venue,
-        symbol=signal.symbol,
+        **_identity(decision, signal),
         side=_side(sign),
         size=sizing.size,
         entry_type=OrderType.MARKET if market else OrderType.LIMIT,
@@ -78,12 +85,7 @@ def close_intent(
     decision: str, signal: Signal, position: Decimal, cfg: IntentConfig, now_ns: int
 ) -> ExecutionIntent:
     return ExecutionIntent(
-        intent_id=intent_id(decision),
-        decision_id=decision,
-        signal_id=signal.signal_id,
-        strategy_id=signal.strategy_id,
-        venue=signal.venue,
-        symbol=signal.symbol,
+        **_identity(decision, signal),
         side=Side.SELL if position > 0 else Side.BUY,
         size=abs(position),
         entry_type=OrderType.MARKET,
