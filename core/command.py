@@ -115,7 +115,7 @@ def server_options(
     entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace, label: str
 ) -> ServerOptions:
     """The gRPC server's options from the common flags and the TRADEMESH_TOKEN secret."""
-    from core.env import TOKEN, read_secret
+    from core.env import TOKEN, drain_delay_s, read_secret
     from core.rpc.server import ServerOptions
 
     port = command.port(entry, args)
@@ -124,6 +124,7 @@ def server_options(
         port=args.grpc_port if entry.grpc_port is not None else port,
         metrics_port=_metrics_port(entry, args, port),
         token=read_secret(TOKEN),
+        drain_delay_s=drain_delay_s(),
         service_label=label,
     )
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 
+from core.errors import InvalidArgument
 from core.redact import check_url, redact_url
 
 __all__ = [
     "ADVERTISE_HOST",
     "DATABASE_URL",
+    "DRAIN_DELAY_S",
     "GATEWAY",
     "LLM_API_KEY",
     "LLM_BASE_URL",
@@ -25,6 +27,7 @@ __all__ = [
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
     "database_url",
+    "drain_delay_s",
     "read_secret",
     "redact_url",
     "redis_url",
@@ -48,6 +51,13 @@ GATEWAY = "TRADEMESH_GATEWAY"
 # container's service name, e.g. venue-sim). Unset: the --host it binds, or the machine's
 # hostname when that is a wildcard (0.0.0.0, ::).
 ADVERTISE_HOST = "TRADEMESH_ADVERTISE_HOST"
+
+# After SIGTERM, how long a service says NOT_SERVING (so load balancers stop sending calls)
+# before it stops taking them, in seconds (0..60; default 0.5). The test suite sets 0: nothing
+# balances its processes, and hundreds of them stop in a run.
+DRAIN_DELAY_S = "TRADEMESH_DRAIN_DELAY_S"
+_DEFAULT_DRAIN_DELAY_S = 0.5
+_MAX_DRAIN_DELAY_S = 60.0
 
 # The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
 # gateway makes one per process, so sessions end when it restarts.
@@ -73,6 +83,21 @@ _DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 def read_secret(name: str) -> str | None:
     value = os.environ.get(name, "")
     return value if value != "" else None
+
+
+def drain_delay_s() -> float:
+    """$TRADEMESH_DRAIN_DELAY_S, else 0.5; InvalidArgument naming the variable if it is not a
+    number of seconds in 0..60."""
+    text = os.environ.get(DRAIN_DELAY_S, "").strip()
+    if text == "":
+        return _DEFAULT_DRAIN_DELAY_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= _MAX_DRAIN_DELAY_S:
+        raise InvalidArgument.field(DRAIN_DELAY_S, f"{text!r} is not a number of seconds in 0..60")
+    return value
 
 
 def redis_url(flag: str | None = None) -> str:

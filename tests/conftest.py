@@ -4,4 +4,12 @@ asyncio tasks (task_dump)."""
 
 from __future__ import annotations
 
+import os
+
+from core.env import DRAIN_DELAY_S
+
+# Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
+# the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
+os.environ.setdefault(DRAIN_DELAY_S, "0")
+
 pytest_plugins = ["tests.process_guard", "tests.workers", "tests.task_dump"]

@@ -112,6 +112,12 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         {"TRADEMESH_LOG_FORMAT": "xml"},
         "TRADEMESH_LOG_FORMAT: 'xml' is not one of",
     ),
+    (
+        "drain delay",
+        ["venue", "sim", "--port", "0"],
+        {"TRADEMESH_DRAIN_DELAY_S": "forever"},
+        "TRADEMESH_DRAIN_DELAY_S: 'forever' is not a number of seconds in 0..60",
+    ),
     ("venue link", ["ingest", "--port", "0", "--venue", "sim"], {}, "venue: 'sim' is not NAME=HOST:PORT"),
     (
         "venue port",
