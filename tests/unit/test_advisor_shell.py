@@ -4,6 +4,7 @@ library, and the LLM transport's replies as the core's events."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,8 @@ from core.advisor.engine.telemetry import KIND_FIELDS, Scope, TelemetryEvent, Te
 from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration
 from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
-from core.advisor.synthesizer import answer_of, shell_events
+from core.advisor.llm.tools import ToolCallRecord
+from core.advisor.synthesizer import answer_from_trace, answer_of, shell_events, trace_of
 from core.advisor.synthetic import regime_bars
 from core.advisor.training import train_model
 from core.errors import InvalidArgument, NotFound
@@ -181,6 +183,27 @@ def test_an_answer_after_failed_attempts_carries_them_to_the_core() -> None:
     assert [e.kind for e in shell] == [am.TELEMETRY_EVENT_KIND_LLM_RETRY] and shell[0].fields[
         "delay_s"
     ] == "0.1"
+
+
+def test_an_answer_carries_the_tool_results_its_model_read_and_its_trace_gives_it_back() -> None:
+    events = [
+        TransportEvent(K.LLM_REQUEST, 0.0, "a", 1),
+        TransportEvent(K.LLM_ERROR, 0.1, "a", 2, "HTTP 500", 0.05),
+        TransportEvent(K.LLM_REQUEST, 0.2, "b", 3),
+        TransportEvent(K.LLM_RESPONSE, 0.4, "b", 3, "", 0.123),
+    ]
+    calls = (
+        ToolCallRecord("a", "ticker", {}, 20, True, "", '{"last": "1.5"}'),  # a's conversation, lost
+        ToolCallRecord("b", "ticker", {"symbol": "BTC/USDT"}, 40_000, True, "", '{"last": "65001.25"'),
+        ToolCallRecord("b", "book", {}, 0, False, "down", '{"error": "down"}'),
+    )
+    reply = dataclasses.replace(_reply(True, events), tool_calls=calls, latency_s=0.4567)
+    answer = answer_of("d1", reply, 2)
+    assert isinstance(answer, LlmAnswer)
+    assert answer.tool_results == ('{"last": "65001.25"', '{"error": "down"}')
+    trace = am.LlmTrace.FromString(trace_of(reply, ("a", "b")).SerializeToString())
+    assert [c.result for c in trace.tool_calls] == [c.content for c in calls]
+    assert answer_from_trace("d1", trace) == answer
 
 
 @pytest.mark.parametrize(
