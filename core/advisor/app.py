@@ -40,6 +40,7 @@ from core.service import ServiceContext
 from core.tools.bars import BarStore
 from core.tools.book import LIVEDATA
 from core.tools.catalog import ToolCatalog
+from core.tools.gaps import GapStore
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
@@ -70,8 +71,8 @@ def _instances(config: AdvisorServiceConfig) -> list[Instance]:
 def _llm_tools(market: MarketTools) -> ToolCatalog:
     """The tools the model may call: the market's, read only."""
     return ToolCatalog(
-        [market.instruments, market.latest_bars, market.order_book_top, market.recent_signals,
-         market.venue_status, market.positions]
+        [market.instruments, market.latest_bars, market.gap_markers, market.order_book_top,
+         market.recent_signals, market.venue_status, market.positions]
     )  # fmt: skip
 
 
@@ -93,7 +94,8 @@ class Advisor:
         self._upstream = Upstream(self.resolver, CALL_TIMEOUT_S)
         self._database = RecorderDatabase(config.database_url, CALL_TIMEOUT_S)
         self.store = DecisionStore(self._database)
-        market = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        db = self._database
+        market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
         self._transport = None if config.llm is None else LlmTransport(config.llm)
         synthesizer = None
         if self._transport is not None:
