@@ -19,7 +19,7 @@ from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
 from core.advisor.engine.telemetry import KIND_FIELDS, Scope, TelemetryEvent, TelemetryKind
-from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration
+from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
 from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
 from core.advisor.llm.tools import ToolCallRecord
@@ -228,18 +228,62 @@ def test_a_failed_synthesis_says_why(
 
 def test_trained_models_are_listed_newest_first_and_found_by_version(tmp_path: Path) -> None:
     library = ModelLibrary(tmp_path)
-    assert library.versions() == [library.default.version] and library.to_pb(None).shipped_default
+    shipped = [entry.version for entry in library.shipped.values()]
+    assert library.versions() == shipped and library.to_pb(None).shipped_default
     trained = train_model(regime_bars(600, 5), name="x", timeframe="1m", trained_on="test", folds=2)
     meta = json.loads(trained.saved.meta_json) | {"trained_at_ns": 5, "venue": "sim", "symbol": "BTC/USDT"}
     version = trained.artifact.version
     (tmp_path / f"{version}.model.pkl").write_bytes(trained.saved.model_bytes)
     (tmp_path / f"{version}.model.json").write_text(json.dumps(meta))
-    assert library.versions() == [version, library.default.version]
+    assert library.versions() == [version, *shipped]
     model = library.to_pb(version)
     assert (model.report.venue, len(model.report.folds), model.shipped_default) == ("sim", 2, False)
     assert library.load(version).sha256 == trained.artifact.sha256
     with pytest.raises(NotFound):
         library.to_pb("nope")
+
+
+def test_no_model_serves_bars_of_another_timeframe_than_it_was_trained_on(tmp_path: Path) -> None:
+    library = ModelLibrary(tmp_path)
+    assert serving_model(library, None, None).version == library.shipped["1m"].version
+    assert serving_model(library, None, "1s").version == library.shipped["1s"].version
+    assert serving_model(library, library.shipped["1s"].version, None).timeframe == "1s"
+    with pytest.raises(InvalidArgument) as mismatch:
+        serving_model(library, library.shipped["1m"].version, "1s")
+    assert mismatch.value.violations[0].field == "timeframe"
+    assert "was trained on 1m bars, not the 1s bars" in str(mismatch.value)
+    with pytest.raises(InvalidArgument, match="no model ships for '5m' bars"):
+        serving_model(library, None, "5m")
+    trained = train_model(regime_bars(600, 5), name="x", timeframe="1m", trained_on="test", folds=2)
+    path = tmp_path / f"{trained.artifact.version}.model.json"
+    path.with_name(f"{trained.artifact.version}.model.pkl").write_bytes(trained.saved.model_bytes)
+    path.write_text(trained.saved.meta_json)
+    assert serving_model(library, str(path), "1m").sha256 == trained.artifact.sha256
+    with pytest.raises(InvalidArgument, match="trained on 1m bars"):
+        serving_model(library, str(path), "1s")
+
+
+def test_the_advisor_refuses_to_start_on_a_model_of_another_timeframe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from core.cli import main
+
+    one_minute = ModelLibrary(None).shipped["1m"].version
+    assert main(["advisor", "--timeframe", "1s", "--model", one_minute]) == 2
+    said = capsys.readouterr().err
+    assert f"model {one_minute} was trained on 1m bars, not the 1s bars" in said
+
+
+def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
+    from core.advisor.app import Advisor
+    from core.advisor.command import COMMAND
+    from core.cli import build_parser
+    from core.command import MeshView
+
+    args = build_parser().parse_args(["advisor", *COMMAND.mesh_args(MeshView(venues=(("sim", "h:1"),)))])
+    app = Advisor(COMMAND.config(args))
+    assert app.core.model is not None and app.core.model.timeframe == "1s" == app.gatherer.config.timeframe
+    assert app.calibration.model_version == app.core.model.version
 
 
 def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:
