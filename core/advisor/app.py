@@ -21,9 +21,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.advisor.api import advisor_service
 from core.advisor.config import AdvisorServiceConfig
 from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.model import ModelArtifact
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
-from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration
+from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
 from core.advisor.llm.transport import LlmTransport
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
@@ -40,6 +41,7 @@ from core.service import ServiceContext
 from core.tools.bars import BarStore
 from core.tools.book import LIVEDATA
 from core.tools.catalog import ToolCatalog
+from core.tools.gaps import GapStore
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
@@ -70,9 +72,19 @@ def _instances(config: AdvisorServiceConfig) -> list[Instance]:
 def _llm_tools(market: MarketTools) -> ToolCatalog:
     """The tools the model may call: the market's, read only."""
     return ToolCatalog(
-        [market.instruments, market.latest_bars, market.order_book_top, market.recent_signals,
-         market.venue_status, market.positions]
+        [market.instruments, market.latest_bars, market.gap_markers, market.order_book_top,
+         market.recent_signals, market.venue_status, market.positions]
     )  # fmt: skip
+
+
+def _warn_of_another_models_calibration(model: ModelArtifact, files: CalibrationFiles) -> None:
+    """A calibration maps one model's raw convictions: said once when it is another model's."""
+    if files.model_version and files.model_version != model.version:
+        log.warning(
+            "advisor: calibration %s was fitted on model %s's convictions, not %s's: calibrate this model "
+            "(`trademesh advisor calibrate --model %s`)",
+            files.calibration.version, files.model_version, model.version, model.version,
+        )  # fmt: skip
 
 
 class Advisor:
@@ -83,8 +95,10 @@ class Advisor:
         for name in _QUIET:
             logging.getLogger(name).setLevel(logging.WARNING)
         self.library = ModelLibrary(config.model_dir)
-        model = self.library.load(config.model)  # a bad or tampered model stops the start
-        self.calibration: CalibrationFiles = load_calibration(config.calibration)
+        # A bad or tampered model, or one of another timeframe than the bars', stops the start.
+        model = serving_model(self.library, config.model, config.gather.timeframe or None)
+        self.calibration: CalibrationFiles = load_calibration(config.calibration, model.timeframe)
+        _warn_of_another_models_calibration(model, self.calibration)
         synthesis = dataclasses.replace(config.engine.synthesis, llm_enabled=config.llm is not None)
         engine = dataclasses.replace(config.engine, synthesis=synthesis)
         self.core = AdvisorCore(engine, model, self.calibration.calibration, timer=time.perf_counter_ns)
@@ -93,13 +107,14 @@ class Advisor:
         self._upstream = Upstream(self.resolver, CALL_TIMEOUT_S)
         self._database = RecorderDatabase(config.database_url, CALL_TIMEOUT_S)
         self.store = DecisionStore(self._database)
-        market = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        db = self._database
+        market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
         self._transport = None if config.llm is None else LlmTransport(config.llm)
         synthesizer = None
         if self._transport is not None:
             synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
-        timeframe = config.gather.timeframe or (model.timeframe if model is not None else "1m")
-        self.gatherer = ContextGatherer(market, dataclasses.replace(config.gather, timeframe=timeframe))
+        gather = dataclasses.replace(config.gather, timeframe=model.timeframe)
+        self.gatherer = ContextGatherer(market, gather)
         self.pipeline = Pipeline(
             self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
         )

@@ -84,7 +84,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-risk-reward", type=_decimal, help="block a risk/reward below this (default 1.2)"
     )
     parser.add_argument(
-        "--timeframe", type=_timeframe, help="the context's bars (default: the model's timeframe, 1m)"
+        "--timeframe",
+        type=_timeframe,
+        help="the context's bars (default: the model's timeframe; 1m without --model); the model must "
+        "have been trained on them (shipped: 1s, 1m)",
     )
     parser.add_argument(
         "--bars", type=positive_int, default=60, help="closed bars in the context (default 60)"
@@ -170,8 +173,9 @@ def _create(config: AdvisorServiceConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
-    # The local mesh's strategies trade 1s bars; on 1m bars (the model's) a fresh mesh would give
-    # the context its 21 bars after 21 minutes. Decisions on the sim come within a minute.
+    # The local mesh's strategies trade 1s bars; on 1m bars a fresh mesh would give the context
+    # its 21 bars after 21 minutes. On 1s bars (and the shipped 1s model: a model serves only its
+    # own timeframe) decisions on the sim come within a minute.
     return [*venue_args(mesh.venues), "--timeframe", "1s"]
 
 

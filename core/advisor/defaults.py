@@ -1,21 +1,25 @@
-"""The default model and calibration that ship with trademesh (core/advisor/models/), and how
-they were made: `python -m core.advisor.defaults` rebuilds them, byte for byte, from seeded
-synthetic bars (core.advisor.synthetic):
+"""The default models and calibrations that ship with trademesh (core/advisor/models/), one per
+timeframe the mesh uses, and how they were made: `python -m core.advisor.defaults` rebuilds
+them, byte for byte, from seeded synthetic bars (core.advisor.synthetic). Per timeframe (1s:
+`trademesh up`'s demo, whose example strategies trade 1s bars; 1m: the advisor's default):
 
-- the model: trained on 30,000 one-minute regime bars (seed 11), checked on 10,000 bars of the
-  sim venue's random walk (seed 12);
+- the model: trained on 30,000 regime bars of that timeframe, checked on 10,000 bars of the
+  sim venue's random walk at that timeframe;
 - the calibration: fitted on conviction samples (core.advisor.samples) from 40,000 other
-  regime bars (seed 21), then checked on samples from 20,000 random-walk bars (seed 22).
+  regime bars, then checked on samples from 20,000 random-walk bars.
 
-Files: default.model.pkl (the estimator), default.model.json (hash, version, reference
-statistics, training report), default.model.md (the report in words), default.calibration.json,
-default.reliability.json / .md / .png.
+The seeds are RECIPES'. Files: default-<timeframe>.model.pkl (the estimator), .model.json
+(hash, version, timeframe, reference statistics, training report), .model.md (the report in
+words: what it can and cannot predict), default-<timeframe>.calibration.json,
+.reliability.json / .md / .png. A model serves bars of its own timeframe only
+(core.advisor.library.serving_model).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,24 +38,55 @@ from core.advisor.calibrating import (
 from core.advisor.engine.calibration import Calibration
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.model import ModelArtifact
+from core.advisor.library import SHIPPED_TIMEFRAMES, shipped_name
 from core.advisor.samples import conviction_samples
 from core.advisor.synthetic import random_walk_bars, regime_bars
 from core.advisor.training import TrainedModel, train_model
+from core.model import Timeframe
 
-__all__ = ["MODELS_DIR", "build_defaults", "default_calibration", "default_model"]
+__all__ = [
+    "MODELS_DIR",
+    "RECIPES",
+    "Recipe",
+    "build_default",
+    "build_defaults",
+    "default_calibration",
+    "default_model",
+]
 
 MODELS_DIR = Path(__file__).parent / "models"
 _PACKAGE = "core.advisor.models"
 
 
-def default_model() -> ModelArtifact:
+@dataclass(frozen=True)
+class Recipe:
+    """The seeds of one timeframe's default: training bars, their random-walk check, the
+    calibration's bars and its random-walk check."""
+
+    timeframe: Timeframe
+    train_seed: int
+    check_seed: int
+    calibration_seed: int
+    calibration_check_seed: int
+
+
+RECIPES = {
+    "1m": Recipe(Timeframe.M1, 11, 12, 21, 22),
+    "1s": Recipe(Timeframe.S1, 13, 14, 23, 24),
+}
+assert tuple(sorted(RECIPES)) == tuple(sorted(SHIPPED_TIMEFRAMES))
+
+
+def default_model(timeframe: str = "1m") -> ModelArtifact:
     files = resources.files(_PACKAGE)
-    data = files.joinpath("default.model.pkl").read_bytes()
-    return load_model(data, files.joinpath("default.model.json").read_text())
+    stem = shipped_name(timeframe)
+    data = files.joinpath(f"{stem}.model.pkl").read_bytes()
+    return load_model(data, files.joinpath(f"{stem}.model.json").read_text())
 
 
-def default_calibration() -> Calibration:
-    return Calibration.from_json(resources.files(_PACKAGE).joinpath("default.calibration.json").read_text())
+def default_calibration(timeframe: str = "1m") -> Calibration:
+    text = resources.files(_PACKAGE).joinpath(f"{shipped_name(timeframe)}.calibration.json").read_text()
+    return Calibration.from_json(text)
 
 
 def _random_walk_check(samples: list[CalibrationSample], calibration: Calibration) -> dict[str, Any]:
@@ -69,11 +104,13 @@ def _random_walk_check(samples: list[CalibrationSample], calibration: Calibratio
 
 def _model_markdown(trained: TrainedModel, check: dict[str, Any]) -> str:
     r = trained.report
+    timeframe = trained.artifact.timeframe
     mean = r["walk_forward"]["mean"]
     lines = [
         f"# Default model {trained.artifact.version}",
         "",
         f"- sha256: `{trained.artifact.sha256}`",
+        f"- timeframe: {timeframe} bars (the advisor serves it on {timeframe} bars only)",
         f"- trained on: {r['trained_on']}",
         f"- {r['samples']} samples; label: {r['label']}; estimator: {r['estimator']}",
         f"- walk-forward (5 folds, embargo {r['walk_forward']['embargo_samples']}): AUC {mean['auc']}, "
@@ -91,34 +128,59 @@ def _model_markdown(trained: TrainedModel, check: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_defaults(out: Path = MODELS_DIR) -> tuple[TrainedModel, ReliabilityReport]:
-    config = AdvisorConfig()
-    trained = train_model(
-        regime_bars(30_000, 11),
-        name="default",
-        timeframe="1m",
-        trained_on="30,000 synthetic 1m regime bars (core.advisor.synthetic.regime_bars, seed 11)",
-        checks={"the sim venue's random walk (10,000 1m bars, seed 12)": random_walk_bars(10_000, 12)},
+def _train(recipe: Recipe) -> TrainedModel:
+    tf = recipe.timeframe
+    label = tf.label
+    return train_model(
+        regime_bars(30_000, recipe.train_seed, timeframe=tf),
+        name=shipped_name(label),
+        timeframe=label,
+        trained_on=f"30,000 synthetic {label} regime bars (core.advisor.synthetic.regime_bars, "
+        f"seed {recipe.train_seed})",
+        checks={
+            f"the sim venue's random walk (10,000 {label} bars, seed {recipe.check_seed})": random_walk_bars(
+                10_000, recipe.check_seed, timeframe=tf
+            )
+        },
     )
-    samples = conviction_samples(regime_bars(40_000, 21), trained.artifact, config)
-    calibration, report = fit_calibration(samples, version=f"default-cal.{trained.artifact.sha256[:12]}")
-    check = _random_walk_check(
-        conviction_samples(random_walk_bars(20_000, 22), trained.artifact, config), calibration
+
+
+def build_default(timeframe: str, out: Path = MODELS_DIR) -> tuple[TrainedModel, ReliabilityReport]:
+    """One timeframe's default model and calibration, written into `out`."""
+    recipe, config, name = RECIPES[timeframe], AdvisorConfig(), shipped_name(timeframe)
+    trained = _train(recipe)
+    artifact = trained.artifact
+    bars = regime_bars(40_000, recipe.calibration_seed, timeframe=recipe.timeframe)
+    calibration, report = fit_calibration(
+        conviction_samples(bars, artifact, config), version=f"{name}-cal.{artifact.sha256[:12]}"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "default.model.pkl").write_bytes(trained.saved.model_bytes)
-    (out / "default.model.json").write_text(trained.saved.meta_json)
-    (out / "default.model.md").write_text(_model_markdown(trained, check))
-    (out / "default.calibration.json").write_text(calibration.to_json() + "\n")
+    walk = random_walk_bars(20_000, recipe.calibration_check_seed, timeframe=recipe.timeframe)
+    check = _random_walk_check(conviction_samples(walk, artifact, config), calibration)
+    cal = {**json.loads(calibration.to_json()), "model_version": artifact.version}
     reliability = {**report.to_dict(), "random_walk_check": check}
-    (out / "default.reliability.json").write_text(json.dumps(reliability, indent=1, sort_keys=True) + "\n")
-    (out / "default.reliability.md").write_text(report_markdown(report))
-    png = reliability_png(report)
-    if png is not None:
-        (out / "default.reliability.png").write_bytes(png)
+    files: dict[str, str | bytes | None] = {
+        ".model.pkl": trained.saved.model_bytes,
+        ".model.json": trained.saved.meta_json,
+        ".model.md": _model_markdown(trained, check),
+        ".calibration.json": json.dumps(cal, indent=1, sort_keys=True) + "\n",
+        ".reliability.json": json.dumps(reliability, indent=1, sort_keys=True) + "\n",
+        ".reliability.md": report_markdown(report),
+        ".reliability.png": reliability_png(report),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, content in files.items():
+        if isinstance(content, bytes):
+            (out / f"{name}{suffix}").write_bytes(content)
+        elif content is not None:
+            (out / f"{name}{suffix}").write_text(content)
     return trained, report
 
 
+def build_defaults(out: Path = MODELS_DIR) -> list[TrainedModel]:
+    """Every shipped timeframe's default."""
+    return [build_default(timeframe, out)[0] for timeframe in SHIPPED_TIMEFRAMES]
+
+
 if __name__ == "__main__":
-    built, _ = build_defaults(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS_DIR)
-    print(f"built {built.artifact.version}")
+    for built in build_defaults(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS_DIR):
+        print(f"built {built.artifact.version}")

@@ -5,6 +5,7 @@ gateway's MCP server serves, one implementation for both):
 |---|---|---|
 | instrument facts | `instruments` | `instrument_ms` (60 s) |
 | closed bars, the last price (the last bar's close), repaired bars | `latest_bars` | a bar (<= 5 s) |
+| open gap markers of the bars' window | `gap_markers` | `gaps_ms` (1 s) |
 | book top (best bid and ask with sizes, the book's event time) | `order_book_top` | `book_ms` (200 ms) |
 | positions, balances, open orders | `positions`, `balances`, `open_orders` | `account_ms` (1 s) |
 | recent signals of the symbol | `recent_signals` | `signals_ms` (1 s) |
@@ -12,12 +13,17 @@ gateway's MCP server serves, one implementation for both):
 
 A market is followed from its first signal on: that signal waits for every part (all at once),
 later ones take the parts as last refreshed in the background, so a decision never waits for
-eight calls (the p99 < 5 ms of issue 14). The context says how old its parts are where it
+nine calls (the p99 < 5 ms of issue 14). The context says how old its parts are where it
 matters: the quality gate sees the book's and the venue's last event times. A market without a
 signal for `idle_s` is no longer followed. A tool that fails leaves its part as it was (or
 empty: the core then blocks with the reason, e.g. "no order book"); the failure is logged once
 per part and kind until it answers again. The venue's reconnects and resyncs are the increase
 of its counters over the last `window_s`.
+
+The context's gaps are the open gap markers (core.tools.gaps: its open rule) written within the
+window of its bars, each counting the window's bars it touches, and one repaired gap per
+repaired bar of the window (from `latest_bars`). A gap marker already repaired is not counted
+again: its repaired bars are.
 """
 
 from __future__ import annotations
@@ -37,13 +43,14 @@ from core.errors import TrademeshError
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
-__all__ = ["ContextGatherer", "GatherConfig"]
+__all__ = ["ContextGatherer", "GatherConfig", "open_gap"]
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 _NS_PER_MS = 1_000_000
 _RECENT_SIGNALS = 20
+_MAX_GAPS = 100  # more open gaps than this in a window block the signal anyway
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class GatherConfig:
     book_ms: int = 200
     account_ms: int = 1000
     signals_ms: int = 1000
+    gaps_ms: int = 1000
     status_ms: int = 1000
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
@@ -107,6 +115,14 @@ def _candle(timeframe: Timeframe, raw: Json) -> Candle:
         _d(raw["close"]), _d(raw["volume"]), _d(raw.get("quote_volume")), int(raw.get("trade_count") or 0),
         True,
     )  # fmt: skip
+
+
+def open_gap(raw: Json, window_start_ns: int, step_ns: int) -> GapMarker:
+    """An open gap marker of the tool's answer, cut to the window: the bars of it the context has."""
+    start = max(int(raw["start_ns"]), window_start_ns)
+    end = max(start, int(raw["end_ns"]))
+    bars = (end - end % step_ns - (start - start % step_ns)) // step_ns + 1
+    return GapMarker(start, end, bars, False)
 
 
 def _book(raw: Json) -> BookTop | None:
@@ -170,7 +186,7 @@ class _View:
     ready: asyncio.Future[Any] | None = None  # the first fetch of every part
 
 
-PARTS = ("instrument", "bars", "book", "positions", "balances", "orders", "signals", "status")
+PARTS = ("instrument", "bars", "gaps", "book", "positions", "balances", "orders", "signals", "status")
 _TICK_S = 0.02
 
 
@@ -189,6 +205,7 @@ class ContextGatherer:
         self._intervals = {
             "instrument": config.instrument_ms / 1000,
             "bars": min(self.timeframe.value, 5.0),
+            "gaps": config.gaps_ms / 1000,
             "book": config.book_ms / 1000,
             "positions": config.account_ms / 1000,
             "balances": config.account_ms / 1000,
@@ -251,6 +268,7 @@ class ContextGatherer:
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "instrument": lambda: self._instrument(venue, symbol),
             "bars": lambda: self._bars(venue, symbol),
+            "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
             "positions": lambda: self._listed(t.positions(venue, symbol), "positions", _position),
             "balances": lambda: self._listed(t.balances(venue), "balances", _balance),
@@ -282,7 +300,7 @@ class ContextGatherer:
             open_orders=values.get("orders") or (),
             recent_signals=values.get("signals") or (),
             last_event_ns=last_event,
-            gaps=gaps,
+            gaps=(*(values.get("gaps") or ()), *gaps),
             reconnects=reconnects,
             resyncs=resyncs,
         )
@@ -320,6 +338,14 @@ class ContextGatherer:
             if raw.get("repaired")
         )
         return candles, gaps
+
+    async def _open_gaps(self, venue: str, symbol: str) -> tuple[GapMarker, ...]:
+        """The open gap markers written within the window of the context's bars."""
+        step = self.timeframe.ns
+        now = self._clock()
+        window_start = now - now % step - self.config.bars * step
+        answer = await self.tools.gap_markers(venue, symbol, self.config.timeframe, window_start, _MAX_GAPS)
+        return tuple(open_gap(raw, window_start, step) for raw in _items(answer, "gaps") if raw["open"])
 
     async def _book(self, venue: str, symbol: str) -> BookTop | None:
         return _book(await self.tools.order_book_top(venue, symbol, 1))

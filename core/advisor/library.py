@@ -1,13 +1,21 @@
 """The advisor's artifacts on disk: models by version and the calibration in use.
 
-- Models: the shipped default (core/advisor/models/default.model.*) and every model
-  `trademesh advisor train` wrote into the model directory, as `<version>.model.pkl` (the
-  estimator), `<version>.model.json` (hash, features, reference statistics, the training report
-  and where the bars came from) and `<version>.model.md` (the report in words). A model is
-  named by its version or by the path of its .json file.
+- Models: the shipped defaults, one per timeframe the mesh uses (core/advisor/models/
+  default-<timeframe>.model.*: SHIPPED_TIMEFRAMES), and every model `trademesh advisor train`
+  wrote into the model directory, as `<version>.model.pkl` (the estimator),
+  `<version>.model.json` (hash, features, reference statistics, the training report and where
+  the bars came from) and `<version>.model.md` (the report in words). A model is named by its
+  version or by the path of its .json file; no name is the shipped default of the bars'
+  timeframe.
 - Calibrations: `<name>.calibration.json` (the artifact the core applies) beside
   `<name>.reliability.json` (its held-out report; optional), as `trademesh advisor calibrate`
-  writes them; the shipped default's otherwise.
+  writes them; the shipped default of the timeframe's otherwise.
+
+**A model serves only bars of the timeframe it was trained on** (`serving_model`): its
+features (returns, volatility, RSI over 21 bars) and its horizon are counted in bars, so the
+same numbers over 1s bars mean something else than over 1m bars. A model of another timeframe
+than the advisor's bars, or no shipped model for the bars' timeframe, is refused with the way
+out in the message, before anything is decided.
 
 Reading a model's report reads its JSON only; loading it for decisions checks the pickle's
 sha256 against the JSON's (core.advisor.artifact).
@@ -30,9 +38,21 @@ from core.errors import Corrupt, InvalidArgument, NotFound, shown
 from core.model import Timeframe
 from trademesh.advisor.v1 import messages_pb2 as am
 
-__all__ = ["CalibrationFiles", "ModelLibrary", "calibration_to_pb", "load_calibration"]
+__all__ = [
+    "SHIPPED_TIMEFRAMES",
+    "CalibrationFiles",
+    "ModelLibrary",
+    "calibration_to_pb",
+    "load_calibration",
+    "serving_model",
+    "shipped_name",
+]
 
 _PACKAGE = "core.advisor.models"
+# The timeframes a default model ships for: `trademesh up`'s demo (1s, as its example strategies
+# trade) and the advisor's default (1m).
+SHIPPED_TIMEFRAMES = ("1s", "1m")
+DEFAULT_TIMEFRAME = "1m"
 _MODEL_JSON = ".model.json"
 _METHODS = {
     "identity": am.CALIBRATION_METHOD_IDENTITY,
@@ -59,18 +79,28 @@ class _Entry:
     shipped: bool
 
 
+def shipped_name(timeframe: str) -> str:
+    """The files' stem of the shipped default of a timeframe: default-1m.model.json, ..."""
+    return f"default-{timeframe}"
+
+
 def _trained_entry(path: Path) -> _Entry:
     meta = _read_json(path, "model")
     pickle = path.with_name(path.name.removesuffix(".json") + ".pkl")
     return _Entry(str(meta.get("version", "")), meta, pickle, False)
 
 
+def _shipped_entry(timeframe: str) -> _Entry:
+    files = resources.files(_PACKAGE)
+    stem = shipped_name(timeframe)
+    meta = _read_json(files.joinpath(f"{stem}.model.json"), "model")
+    return _Entry(str(meta["version"]), meta, files.joinpath(f"{stem}.model.pkl"), True)
+
+
 class ModelLibrary:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        files = resources.files(_PACKAGE)
-        meta = _read_json(files.joinpath("default.model.json"), "model")
-        self.default = _Entry(str(meta["version"]), meta, files.joinpath("default.model.pkl"), True)
+        self.shipped = {timeframe: _shipped_entry(timeframe) for timeframe in SHIPPED_TIMEFRAMES}
 
     def _trained(self) -> list[_Entry]:
         if self.directory is None or not self.directory.is_dir():
@@ -81,29 +111,56 @@ class ModelLibrary:
         return sorted(found, key=lambda e: (int(e.meta.get("trained_at_ns", 0)), e.version), reverse=True)
 
     def versions(self) -> list[str]:
-        """Every version available, newest first; the shipped default last."""
-        return [e.version for e in self._trained()] + [self.default.version]
+        """Every version available, newest first; the shipped defaults last."""
+        return [e.version for e in self._trained()] + [e.version for e in self.shipped.values()]
 
-    def entry(self, name: str | None, field: str = "version") -> _Entry:
-        """By version, by the path of its .model.json, or the default (None or "")."""
+    def entry(self, name: str | None, field: str = "version", timeframe: str = DEFAULT_TIMEFRAME) -> _Entry:
+        """By version, by the path of its .model.json, or (None or "") the timeframe's shipped one."""
         if not name:
-            return self.default
+            return self._shipped(timeframe)
         if name.endswith(_MODEL_JSON):
             path = Path(name)
             if not path.is_file():
                 raise InvalidArgument.field(field, f"{shown(name)}: no such model file")
             return _trained_entry(path)
-        for entry in [*self._trained(), self.default]:
+        for entry in [*self._trained(), *self.shipped.values()]:
             if entry.version == name:
                 return entry
         raise NotFound(f"no model version {shown(name)}; versions: {', '.join(self.versions())}")
 
-    def load(self, name: str | None) -> ModelArtifact:
-        entry = self.entry(name, "model")
+    def load(self, name: str | None, timeframe: str = DEFAULT_TIMEFRAME) -> ModelArtifact:
+        entry = self.entry(name, "model", timeframe)
         return load_model(entry.pickle.read_bytes(), json.dumps(entry.meta))
 
     def to_pb(self, name: str | None) -> am.Model:
         return _model_pb(self.entry(name))
+
+    def _shipped(self, timeframe: str) -> _Entry:
+        entry = self.shipped.get(timeframe)
+        if entry is None:
+            raise InvalidArgument.field(
+                "timeframe",
+                f"no model ships for {shown(timeframe)} bars (shipped: {', '.join(SHIPPED_TIMEFRAMES)}): "
+                f"train one on them (`trademesh advisor train --timeframe {timeframe}`) and serve it with "
+                "--model",
+            )
+        return entry
+
+
+def serving_model(library: ModelLibrary, name: str | None, timeframe: str | None) -> ModelArtifact:
+    """The model for bars of `timeframe` (None: the named model's, else the default 1m): the
+    named one, else the timeframe's shipped default. InvalidArgument when the named model was
+    trained on another timeframe: its features over these bars would mean nothing."""
+    model = library.load(name, timeframe or DEFAULT_TIMEFRAME)
+    if timeframe is None or model.timeframe == timeframe:
+        return model
+    raise InvalidArgument.field(
+        "timeframe",
+        f"model {model.version} was trained on {model.timeframe} bars, not the {timeframe} bars asked for: "
+        f"its features and horizon are counted in bars and mean nothing on another timeframe. Serve it "
+        f"with --timeframe {model.timeframe}, or give a model trained on {timeframe} bars "
+        f"(`trademesh advisor train --timeframe {timeframe}`; shipped: {', '.join(SHIPPED_TIMEFRAMES)})",
+    )
 
 
 def _model_pb(entry: _Entry) -> am.Model:
@@ -161,13 +218,16 @@ class CalibrationFiles:
     model_version: str
 
 
-def load_calibration(path: Path | None) -> CalibrationFiles:
-    """`<name>.calibration.json` (and its `<name>.reliability.json`), or the shipped default."""
+def load_calibration(path: Path | None, timeframe: str = DEFAULT_TIMEFRAME) -> CalibrationFiles:
+    """`<name>.calibration.json` (and its `<name>.reliability.json`), or the shipped default of
+    the timeframe (fitted on its shipped model's convictions)."""
     if path is None:
         files = resources.files(_PACKAGE)
-        calibration = Calibration.from_json(files.joinpath("default.calibration.json").read_text())
-        reliability = _read_json(files.joinpath("default.reliability.json"), "reliability report")
-        return CalibrationFiles(calibration, reliability, 0, "")
+        stem = shipped_name(timeframe)
+        calibration = Calibration.from_json(files.joinpath(f"{stem}.calibration.json").read_text())
+        reliability = _read_json(files.joinpath(f"{stem}.reliability.json"), "reliability report")
+        meta = json.loads(files.joinpath(f"{stem}.calibration.json").read_text())
+        return CalibrationFiles(calibration, reliability, 0, str(meta.get("model_version", "")))
     if not path.is_file():
         raise InvalidArgument.field("calibration", f"{shown(str(path))}: no such calibration file")
     text = path.read_text()

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from core.advisor.calibrating import fit_calibration, reliability_png, report_markdown
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.features import LOOKBACK
-from core.advisor.library import ModelLibrary
+from core.advisor.library import ModelLibrary, serving_model
 from core.advisor.samples import conviction_samples
 from core.advisor.training import TrainedModel, train_model
 from core.env import redact_url
@@ -244,7 +244,8 @@ class CalibrateRequest:
 
 async def run_calibrate(request: CalibrateRequest) -> list[str]:
     """Fit the calibration and write it with its reliability report; the lines to print."""
-    model = ModelLibrary(request.model_dir).load(request.model)
+    # The bars' timeframe picks the shipped default; a model of another timeframe is refused.
+    model = serving_model(ModelLibrary(request.model_dir), request.model, request.timeframe.label)
     bars = await load_bars(
         request.database_url,
         request.venue,

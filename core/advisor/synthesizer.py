@@ -32,7 +32,15 @@ from core.advisor.llm.transport import LlmTransport
 from core.tools.catalog import ToolCatalog
 from trademesh.advisor.v1 import messages_pb2 as am
 
-__all__ = ["SHELL_KINDS", "Synthesized", "Synthesizer", "answer_of", "shell_events", "trace_of"]
+__all__ = [
+    "SHELL_KINDS",
+    "Synthesized",
+    "Synthesizer",
+    "answer_from_trace",
+    "answer_of",
+    "shell_events",
+    "trace_of",
+]
 
 Kind = TransportEventKind
 _NS = 1_000_000_000
@@ -70,10 +78,15 @@ class Synthesized:
 def _attempts(events: Sequence[TransportEvent]) -> tuple[LlmAttempt, ...]:
     outcomes = {Kind.LLM_TIMEOUT: AttemptOutcome.TIMEOUT, Kind.LLM_ERROR: AttemptOutcome.ERROR}
     return tuple(
-        LlmAttempt(e.model, outcomes[e.kind], e.detail, int((e.latency_s or 0.0) * 1000))
+        LlmAttempt(e.model, outcomes[e.kind], e.detail, _ms(e.latency_s or 0.0))
         for e in events
         if e.kind in outcomes
     )
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds as the trace's nanoseconds give them, so a replay from the trace agrees."""
+    return int(seconds * _NS) // 1_000_000
 
 
 def _failure_reason(reply: LlmReply, models: int) -> FailureReason:
@@ -87,10 +100,36 @@ def _failure_reason(reply: LlmReply, models: int) -> FailureReason:
 
 
 def answer_of(decision_id: str, reply: LlmReply, models: int) -> LlmAnswer | LlmFailure:
+    """The core's event of a reply: the answer with the tool results its model read, or the failure."""
     attempts = _attempts(reply.events)
     if reply.ok and reply.model is not None and reply.content is not None:
-        return LlmAnswer(decision_id, reply.model, reply.content, int(reply.latency_s * 1000), attempts)
+        # Each model's conversation starts afresh: the answer saw only its own model's tool calls.
+        seen = tuple(c.content for c in reply.tool_calls if c.model == reply.model)
+        latency_ms = _ms(reply.latency_s)
+        return LlmAnswer(decision_id, reply.model, reply.content, latency_ms, attempts, seen)
     return LlmFailure(decision_id, _failure_reason(reply, models), reply.failure or "", attempts)
+
+
+def answer_from_trace(decision_id: str, trace: am.LlmTrace) -> LlmAnswer | None:
+    """The answer event again from a recorded decision's trace (None when no model answered):
+    what a replay feeds the core, tool results included, so its checks come out the same."""
+    if not trace.model:
+        return None
+    seen = tuple(c.result for c in trace.tool_calls if c.model == trace.model)
+    latency_ms = trace.latency_ns // 1_000_000
+    return LlmAnswer(decision_id, trace.model, trace.content, latency_ms, _trace_attempts(trace), seen)
+
+
+def _trace_attempts(trace: am.LlmTrace) -> tuple[LlmAttempt, ...]:
+    outcomes = {
+        am.TELEMETRY_EVENT_KIND_LLM_TIMEOUT: AttemptOutcome.TIMEOUT,
+        am.TELEMETRY_EVENT_KIND_LLM_ERROR: AttemptOutcome.ERROR,
+    }
+    return tuple(
+        LlmAttempt(e.model, outcomes[e.kind], e.detail, e.latency_ns // 1_000_000)
+        for e in trace.events
+        if e.kind in outcomes
+    )
 
 
 def trace_of(reply: LlmReply, models: Sequence[str]) -> am.LlmTrace:
@@ -108,6 +147,7 @@ def trace_of(reply: LlmReply, models: Sequence[str]) -> am.LlmTrace:
                 result_chars=c.result_chars,
                 ok=c.ok,
                 error=c.error,
+                result=c.content,
             )
             for c in reply.tool_calls
         ],

@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from core.advisor.artifact import SavedModel, dump_model
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, compute_features
 from core.advisor.engine.model import FeatureReference, ModelArtifact
+from core.model import Timeframe
 
 __all__ = [
     "BarArrays",
@@ -136,7 +137,17 @@ def _mean(results: list[dict[str, float]], key: str) -> float:
     return round(float(np.mean([r[key] for r in results])), 6)
 
 
-def _statements(summary: dict[str, float], checks: dict[str, dict[str, float]], horizon: int) -> list[str]:
+def _span(bars: int, timeframe: str) -> str:
+    """How long `bars` bars of the timeframe last, in words: 21 s, 21 min, 5 h."""
+    seconds = bars * Timeframe.from_label(timeframe).value
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+
+def _statements(
+    summary: dict[str, float], checks: dict[str, dict[str, float]], horizon: int, timeframe: str
+) -> list[str]:
     auc, skill = summary["auc"], summary["brier_skill"]
     if auc >= 0.55 and skill > 0:
         found = f"it predicts the {horizon}-bar direction better than chance on its training process"
@@ -152,8 +163,15 @@ def _statements(summary: dict[str, float], checks: dict[str, dict[str, float]], 
             f"for the base rate ({verdict})."
         )
     lines.append(
-        "It sees only the last 21 bars' prices and volumes: it cannot know news, order flow, funding, "
-        "other markets or anything after the bar; its probabilities are raw until calibrated per regime."
+        f"It sees only the last {LOOKBACK} bars' prices and volumes ({_span(LOOKBACK, timeframe)} of "
+        f"{timeframe} bars) and predicts {_span(horizon, timeframe)} ahead: it cannot know news, order "
+        "flow, funding, other markets or anything after the bar; its probabilities are raw until "
+        "calibrated per regime."
+    )
+    lines.append(
+        f"Trained on {timeframe} bars, it serves {timeframe} bars only: its features and horizon are "
+        "counted in bars, so over bars of another timeframe they mean something else, and the advisor "
+        "refuses it there."
     )
     return lines
 
@@ -193,7 +211,7 @@ def train_model(
         "standardised_coefficients": {
             n: round(float(v), 6) for n, v in zip(FEATURE_NAMES, coefficients, strict=True)
         },
-        "statements": _statements(summary, check_results, horizon),
+        "statements": _statements(summary, check_results, horizon, timeframe),
     }
     reference = FeatureReference(
         tuple(round(float(v), 12) for v in ds.x.mean(axis=0)),

@@ -15,9 +15,11 @@ from typing import Any
 
 from core.bus.names import venue_name
 from core.errors import TrademeshError
+from core.model import Timeframe
 from core.tools import render
 from core.tools.bars import BarStore
 from core.tools.book import book_top
+from core.tools.gaps import GapStore
 from core.tools.inputs import (
     TimeframeText,
     bounded,
@@ -40,15 +42,17 @@ MARKETDATA = "trademesh.marketdata.v1.MarketData"
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
 MAX_BARS = 1000
 MAX_DEPTH = 100
+MAX_NS = 2**63 - 1
 
 Json = dict[str, Any]
 
 
 class MarketTools:
-    def __init__(self, upstream: Upstream, bars: BarStore, signals: SignalStore) -> None:
+    def __init__(self, upstream: Upstream, bars: BarStore, signals: SignalStore, gaps: GapStore) -> None:
         self._up = upstream
         self._bars = bars
         self._signals = signals
+        self._gaps = gaps
 
     async def list_venues(self) -> Json:
         """The venues live in the mesh now (registered with the gateway). Their names are the
@@ -87,6 +91,29 @@ class MarketTools:
         limit = bounded("limit", limit, 1, MAX_BARS)
         bars = await self._bars.latest(venue, symbol, timeframe, limit)
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": bars}
+
+    async def gap_markers(
+        self, venue: str, symbol: str, timeframe: TimeframeText = "1m", since_ns: int = 0, limit: int = 20
+    ) -> Json:
+        """Gap markers of a symbol's trades on a venue, newest first: spans where trades may be
+        missing, so bars over them may be short. Each has its time (ISO and ns), `start_ns` and
+        `end_ns`, the `timeframe` bars it touches, the reason, and `open`: true until a bar
+        repaired from the venue's candles covers its last bar (repaired gaps are false). Those
+        written at or after `since_ns` (ns since the epoch); `limit` is 1 to 1000. From the
+        recorder."""
+        venue = venue_name(venue)  # not only live venues: notices outlive a venue's process
+        symbol = canonical_symbol(symbol)
+        frame = Timeframe.from_label(timeframe)
+        since_ns = bounded("since_ns", since_ns, 0, MAX_NS)
+        limit = bounded("limit", limit, 1, MAX_BARS)
+        gaps = await self._gaps.markers(venue, symbol, frame.label, frame.ns, since_ns, limit)
+        return {
+            "venue": venue,
+            "symbol": symbol,
+            "timeframe": frame.label,
+            "open": sum(1 for g in gaps if g["open"]),
+            "gaps": gaps,
+        }
 
     async def recent_signals(
         self, strategy: str | None = None, symbol: str | None = None, limit: int = 20

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from core.tools.advisor import AdvisorTools
 from core.tools.bars import BarStore
+from core.tools.gaps import GapStore
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
@@ -54,7 +55,8 @@ class GatewayMcp:
         self._upstream = Upstream(resolver, call_timeout_s)
         self._database = RecorderDatabase(database_url, call_timeout_s)
         server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
-        market = MarketTools(self._upstream, BarStore(self._database), SignalStore(self._database))
+        db = self._database
+        market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
         register(server, tool_functions(market, StrategyTools(self._upstream), AdvisorTools(self._upstream)))
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)

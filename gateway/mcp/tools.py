@@ -35,6 +35,7 @@ def tool_functions(
         market.venue_status,
         market.instruments,
         market.latest_bars,
+        market.gap_markers,
         market.recent_signals,
         market.order_book_top,
         market.open_orders,

@@ -1,7 +1,8 @@
 """The advisor's LLM transport (core.advisor.llm) against the LLM stand-in, a separate process
 speaking OpenAI's HTTP API, through the real openai client: answers, timeouts and fallback,
-retries and the circuit breaker, invalid content, bounded tool calls, and the API key kept
-out of every log line and error."""
+retries and the circuit breaker, invalid content, bounded tool calls (their results grounding
+the numbers the model quotes, through the core), and the API key kept out of every log line
+and error."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from typing import Any
 import httpx2
 import pytest
 
+from core.advisor.engine.answer import LlmAnswer
+from core.advisor.engine.calibration import Calibration
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Pending
+from core.advisor.engine.synthesis import SynthesisSource
+from core.advisor.engine.telemetry import TelemetryKind
 from core.advisor.llm import (
     DETERMINISTIC,
     BreakerState,
@@ -24,7 +32,10 @@ from core.advisor.llm import (
     ToolSpec,
     TransportEventKind,
 )
+from core.advisor.synthesizer import Synthesizer
 from core.errors import InvalidArgument
+from core.tools.catalog import ToolCatalog
+from tests.advisor_support import MS, NOW_NS, context, signal
 from tests.llm_standin import Standin, start_standin
 
 pytestmark = pytest.mark.integration
@@ -241,8 +252,29 @@ async def test_a_tool_call_runs_through_the_executor_and_its_result_reaches_the_
     assert reply.ok and reply.attempts == 2
     [call] = reply.tool_calls
     assert (call.name, call.ok, call.result_chars) == ("get_ticker", True, len('{"last": "65001.25"}'))
+    assert call.content == '{"last": "65001.25"}'  # what the model read
     assert "65001.25" in json.loads(reply.content or "")["reasoning"]
     assert kinds(reply) == [K.LLM_REQUEST, K.LLM_RESPONSE, K.TOOL_CALL, K.LLM_REQUEST, K.LLM_RESPONSE]
+
+
+async def test_a_number_the_model_quotes_from_a_tool_reaches_the_core_grounded(standin: Standin) -> None:
+    async def get_ticker(venue: str, symbol: str) -> dict[str, str]:
+        """The latest ticker of a symbol."""
+        return {"venue": venue, "symbol": symbol, "last": "65001.25"}
+
+    core = AdvisorCore(AdvisorConfig(), None, Calibration.identity())
+    pending = core.on_signal(signal(), context(), NOW_NS)
+    assert isinstance(pending, Pending) and "65001.25" not in pending.request.to_json()
+    async with LlmTransport(config(standin, "tooly")) as llm:
+        synthesized = await Synthesizer(llm, ToolCatalog([get_ticker])).synthesize(pending, signal(), NOW_NS)
+    answer = synthesized.answer
+    assert isinstance(answer, LlmAnswer) and "65001.25" in answer.text
+    assert [c.result for c in synthesized.trace.tool_calls] == list(answer.tool_results)
+    core.take_telemetry()
+    decision = core.on_answer(answer, NOW_NS + 300 * MS)
+    flags = [e.fields for e in core.take_telemetry() if e.kind is TelemetryKind.HALLUCINATION_FLAG]
+    assert decision is not None and decision.synthesis is not None and flags == []
+    assert decision.synthesis.source is SynthesisSource.LLM and decision.synthesis.flags == ()
 
 
 async def test_tool_calls_stop_at_the_limit_and_the_model_is_told_to_answer(

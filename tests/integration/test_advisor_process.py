@@ -283,7 +283,9 @@ async def test_bad_input_is_field_violations_and_the_advisor_serves_on(mesh: Mes
             await advisor.GetDecision(av.GetDecisionRequest(decision_id="nope"), metadata=AUTH)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
         model = await advisor.GetModel(av.GetModelRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
-    assert model.model.version and model.versions[-1] == model.model.version
+    # `--timeframe 1s` and no --model: the shipped 1s model (each timeframe ships its own).
+    assert model.model.shipped_default and model.model.version.startswith("default-1s.")
+    assert model.model.version in model.versions
 
 
 async def test_a_signal_delivered_twice_is_decided_once_and_watched(mesh: Mesh) -> None:

@@ -70,6 +70,7 @@ TOOLS = {
     "venue_status",
     "instruments",
     "latest_bars",
+    "gap_markers",
     "recent_signals",
     "list_strategies",
     "strategy_status",

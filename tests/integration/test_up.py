@@ -167,8 +167,10 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     trades, bars = out.progress_beyond(0, 0, 60)
     # The detector's example strategies warm up on live data and signal within a minute.
     out.wait_for(r"signals recorded [1-9]", 90)
-    # The advisor decides on each (the deterministic synthesis: no LLM endpoint here).
+    # The advisor decides on each (the deterministic synthesis: no LLM endpoint here), on 1s bars
+    # with the 1s model: some decisions are intents within a minute.
     out.wait_for(r"decisions recorded [1-9]", 60)
+    out.wait_for(r"intents recorded [1-9]", 60)
 
     os.kill(pids["recorder"], signal.SIGKILL)
     out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)

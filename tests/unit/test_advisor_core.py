@@ -166,6 +166,24 @@ def test_a_hallucinating_answer_is_flagged_and_discarded() -> None:
     assert flags == ["invented_number", "contradicting_direction"]
 
 
+def test_numbers_from_the_tools_the_model_called_are_grounded_by_the_answer_event() -> None:
+    quoting = json.dumps(
+        {"bias": "long", "confidence": 0.8, "reasoning": "Ticker last 65001.25.", "size_multiplier": 1}
+    )
+    outcomes = []
+    for results in ((), ('{"last": "65001.25"}',)):
+        c = core(WITH_LLM)
+        p = pending(c.on_signal(signal(), context(), NOW_NS))
+        c.take_telemetry()
+        d = c.on_answer(LlmAnswer(p.decision_id, "primary", quoting, 100, (), results), NOW_NS)
+        assert d is not None and d.synthesis is not None
+        flags = [e.fields["detail"] for e in c.take_telemetry() if e.kind is K.HALLUCINATION_FLAG]
+        outcomes.append((flags, d.synthesis.final_conviction))
+    (flagged, downweighted), (clean, full) = outcomes
+    assert flagged == ["65001.25 appears nowhere in the context"] and clean == []
+    assert full != downweighted  # the grounded answer keeps its whole weight
+
+
 def test_past_the_deadline_the_decision_is_made_without_the_answer_and_a_late_answer_is_ignored() -> None:
     c = core(WITH_LLM)
     p = pending(c.on_signal(signal(), context(), NOW_NS))

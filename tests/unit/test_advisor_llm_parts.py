@@ -147,3 +147,21 @@ def test_every_transport_event_is_a_telemetry_kind_of_the_same_name() -> None:
     assert len(kinds) - 1 >= 28  # the "28+ event types", UNSPECIFIED aside
     missing = [k for k in TransportEventKind if f"TELEMETRY_EVENT_KIND_{k.value.upper()}" not in kinds]
     assert missing == []
+
+
+async def test_a_tool_calls_record_keeps_what_the_model_read_cut_to_the_limit() -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from core.advisor.llm.tools import ToolSpec, run_tool
+
+    async def execute(name: str, arguments: Mapping[str, Any]) -> dict[str, str]:
+        return {"last": "65001.25", "volume": "182.75"}
+
+    known = {"ticker": ToolSpec("ticker", "a ticker")}
+    kwargs: dict[str, Any] = {"model": "m", "known": known, "timeout_s": 1.0, "secret": None}
+    message, record = await run_tool("c1", "ticker", "{}", execute=execute, max_result_chars=20, **kwargs)
+    assert record.content == message["content"] == '{"last": "65001.25",'
+    assert record.result_chars == len('{"last": "65001.25", "volume": "182.75"}')
+    _, failed = await run_tool("c2", "nope", "{}", execute=execute, max_result_chars=20, **kwargs)
+    assert (failed.ok, failed.content) == (False, '{"error": "unknown tool \'nope\'"}')

@@ -4,6 +4,7 @@ library, and the LLM transport's replies as the core's events."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +19,11 @@ from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
 from core.advisor.engine.telemetry import KIND_FIELDS, Scope, TelemetryEvent, TelemetryKind
-from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration
+from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
 from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
-from core.advisor.synthesizer import answer_of, shell_events
+from core.advisor.llm.tools import ToolCallRecord
+from core.advisor.synthesizer import answer_from_trace, answer_of, shell_events, trace_of
 from core.advisor.synthetic import regime_bars
 from core.advisor.training import train_model
 from core.errors import InvalidArgument, NotFound
@@ -183,6 +185,27 @@ def test_an_answer_after_failed_attempts_carries_them_to_the_core() -> None:
     ] == "0.1"
 
 
+def test_an_answer_carries_the_tool_results_its_model_read_and_its_trace_gives_it_back() -> None:
+    events = [
+        TransportEvent(K.LLM_REQUEST, 0.0, "a", 1),
+        TransportEvent(K.LLM_ERROR, 0.1, "a", 2, "HTTP 500", 0.05),
+        TransportEvent(K.LLM_REQUEST, 0.2, "b", 3),
+        TransportEvent(K.LLM_RESPONSE, 0.4, "b", 3, "", 0.123),
+    ]
+    calls = (
+        ToolCallRecord("a", "ticker", {}, 20, True, "", '{"last": "1.5"}'),  # a's conversation, lost
+        ToolCallRecord("b", "ticker", {"symbol": "BTC/USDT"}, 40_000, True, "", '{"last": "65001.25"'),
+        ToolCallRecord("b", "book", {}, 0, False, "down", '{"error": "down"}'),
+    )
+    reply = dataclasses.replace(_reply(True, events), tool_calls=calls, latency_s=0.4567)
+    answer = answer_of("d1", reply, 2)
+    assert isinstance(answer, LlmAnswer)
+    assert answer.tool_results == ('{"last": "65001.25"', '{"error": "down"}')
+    trace = am.LlmTrace.FromString(trace_of(reply, ("a", "b")).SerializeToString())
+    assert [c.result for c in trace.tool_calls] == [c.content for c in calls]
+    assert answer_from_trace("d1", trace) == answer
+
+
 @pytest.mark.parametrize(
     ("kinds", "models", "reason"),
     [
@@ -205,18 +228,62 @@ def test_a_failed_synthesis_says_why(
 
 def test_trained_models_are_listed_newest_first_and_found_by_version(tmp_path: Path) -> None:
     library = ModelLibrary(tmp_path)
-    assert library.versions() == [library.default.version] and library.to_pb(None).shipped_default
+    shipped = [entry.version for entry in library.shipped.values()]
+    assert library.versions() == shipped and library.to_pb(None).shipped_default
     trained = train_model(regime_bars(600, 5), name="x", timeframe="1m", trained_on="test", folds=2)
     meta = json.loads(trained.saved.meta_json) | {"trained_at_ns": 5, "venue": "sim", "symbol": "BTC/USDT"}
     version = trained.artifact.version
     (tmp_path / f"{version}.model.pkl").write_bytes(trained.saved.model_bytes)
     (tmp_path / f"{version}.model.json").write_text(json.dumps(meta))
-    assert library.versions() == [version, library.default.version]
+    assert library.versions() == [version, *shipped]
     model = library.to_pb(version)
     assert (model.report.venue, len(model.report.folds), model.shipped_default) == ("sim", 2, False)
     assert library.load(version).sha256 == trained.artifact.sha256
     with pytest.raises(NotFound):
         library.to_pb("nope")
+
+
+def test_no_model_serves_bars_of_another_timeframe_than_it_was_trained_on(tmp_path: Path) -> None:
+    library = ModelLibrary(tmp_path)
+    assert serving_model(library, None, None).version == library.shipped["1m"].version
+    assert serving_model(library, None, "1s").version == library.shipped["1s"].version
+    assert serving_model(library, library.shipped["1s"].version, None).timeframe == "1s"
+    with pytest.raises(InvalidArgument) as mismatch:
+        serving_model(library, library.shipped["1m"].version, "1s")
+    assert mismatch.value.violations[0].field == "timeframe"
+    assert "was trained on 1m bars, not the 1s bars" in str(mismatch.value)
+    with pytest.raises(InvalidArgument, match="no model ships for '5m' bars"):
+        serving_model(library, None, "5m")
+    trained = train_model(regime_bars(600, 5), name="x", timeframe="1m", trained_on="test", folds=2)
+    path = tmp_path / f"{trained.artifact.version}.model.json"
+    path.with_name(f"{trained.artifact.version}.model.pkl").write_bytes(trained.saved.model_bytes)
+    path.write_text(trained.saved.meta_json)
+    assert serving_model(library, str(path), "1m").sha256 == trained.artifact.sha256
+    with pytest.raises(InvalidArgument, match="trained on 1m bars"):
+        serving_model(library, str(path), "1s")
+
+
+def test_the_advisor_refuses_to_start_on_a_model_of_another_timeframe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from core.cli import main
+
+    one_minute = ModelLibrary(None).shipped["1m"].version
+    assert main(["advisor", "--timeframe", "1s", "--model", one_minute]) == 2
+    said = capsys.readouterr().err
+    assert f"model {one_minute} was trained on 1m bars, not the 1s bars" in said
+
+
+def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
+    from core.advisor.app import Advisor
+    from core.advisor.command import COMMAND
+    from core.cli import build_parser
+    from core.command import MeshView
+
+    args = build_parser().parse_args(["advisor", *COMMAND.mesh_args(MeshView(venues=(("sim", "h:1"),)))])
+    app = Advisor(COMMAND.config(args))
+    assert app.core.model is not None and app.core.model.timeframe == "1s" == app.gatherer.config.timeframe
+    assert app.calibration.model_version == app.core.model.version
 
 
 def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:

@@ -102,6 +102,20 @@ def test_an_invented_number_is_flagged_and_grounded_ones_are_not(request_json: s
     ]
 
 
+def test_a_number_quoted_from_a_tool_result_is_grounded_and_one_in_neither_is_not(request_json: str) -> None:
+    text = answer(reasoning="The ticker tool shows last 65001.25 on 182.75 BTC; I expect 70123.5.")
+    assert "65001.25" not in request_json and "182.75" not in request_json
+    without = check_answer(text, request_json, Direction.LONG, CFG).flags
+    assert [f.detail for f in without] == [
+        f"{n} appears nowhere in the context" for n in ("65001.25", "182.75", "70123.5")
+    ]
+    results = ('{"last": "65001.25"}', '{"volume_24h": "182.75"}')
+    flags = check_answer(text, request_json, Direction.LONG, CFG, results).flags
+    assert [(f.check, f.detail) for f in flags] == [
+        ("invented_number", "70123.5 appears nowhere in the context or the tool results")
+    ]
+
+
 def test_a_rounded_quote_and_a_percent_of_a_ratio_are_grounded(request_json: str) -> None:
     # rule score 0.7 -> "70%"; trend strength 1574.385277662 -> "1574.4"; small integers pass.
     text = answer(reasoning="Rules agree at 70% and trend strength 1574.4 over the last 3 bars.")

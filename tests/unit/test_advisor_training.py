@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from core.advisor.artifact import load_model, sha256_hex
-from core.advisor.defaults import default_calibration, default_model
+from core.advisor.defaults import MODELS_DIR, default_calibration, default_model
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, BarSeries
+from core.advisor.library import SHIPPED_TIMEFRAMES, load_calibration
 from core.advisor.samples import conviction_samples
 from core.advisor.synthetic import random_walk_bars, regime_bars
 from core.advisor.training import TrainedModel, build_dataset, train_model, walk_forward_splits
@@ -87,12 +88,26 @@ def test_synthetic_bars_are_seeded_and_well_formed() -> None:
     assert np.all(np.diff(a.open_time_ns) == 60_000_000_000)
 
 
-def test_the_shipped_default_model_and_calibration_load_and_match_their_report() -> None:
-    model = default_model()
-    assert model.version.startswith("default.") and model.sha256.startswith(model.version.split(".")[1])
-    calibration = default_calibration()
-    assert calibration.version == f"default-cal.{model.sha256[:12]}"
-    assert calibration.by_regime  # fitted per regime
+@pytest.mark.parametrize("timeframe", SHIPPED_TIMEFRAMES)
+def test_a_default_model_and_calibration_ship_per_timeframe_and_match_their_report(timeframe: str) -> None:
+    model = default_model(timeframe)
+    assert model.timeframe == timeframe
+    assert model.version.startswith(f"default-{timeframe}.") and model.sha256.startswith(model.version[-12:])
+    calibration = default_calibration(timeframe)
+    assert calibration.version == f"default-{timeframe}-cal.{model.sha256[:12]}"
+    assert calibration.by_regime or calibration.fallback  # fitted
+    assert load_calibration(None, timeframe).model_version == model.version
+    report = (MODELS_DIR / f"default-{timeframe}.model.md").read_text()
+    assert "What it can and cannot predict" in report
+    assert f"Trained on {timeframe} bars, it serves {timeframe} bars only" in report
+    assert f"timeframe: {timeframe} bars" in report
+
+
+def test_the_shipped_models_differ_by_timeframe() -> None:
+    one_second, one_minute = default_model("1s"), default_model("1m")
+    assert one_second.sha256 != one_minute.sha256
+    # The same features over 1s bars are another scale: 1s volatility is ~sqrt(60) times smaller.
+    assert one_second.reference.means[3] < one_minute.reference.means[3] / 4
 
 
 def test_calibration_samples_replay_signals_through_the_live_stages() -> None:

@@ -1,6 +1,7 @@
 """Stage 6's contract with the LLM transport: the answer's JSON schema, and the events the
 transport hands back to the core (an answer, or a failure), each with the attempts that led to
-it (timeouts, errors, switches to a fallback model)."""
+it (timeouts, errors, switches to a fallback model); an answer also carries the tool results
+its model read."""
 
 from __future__ import annotations
 
@@ -60,13 +61,17 @@ class LlmAttempt:
 
 @dataclass(frozen=True, slots=True)
 class LlmAnswer:
-    """A model answered: its raw text (the core parses and checks it)."""
+    """A model answered: its raw text (the core parses and checks it), and the results of the
+    tools it called, as it read them (truncated to the transport's max_tool_result_chars): the
+    numbers it may quote besides the request's. Part of the event, so replaying the answer
+    checks it the same way."""
 
     decision_id: str
     model: str
     text: str
     latency_ms: int
     attempts: tuple[LlmAttempt, ...] = ()  # the failed attempts before this answer
+    tool_results: tuple[str, ...] = ()  # in the order the model called the tools
 
 
 class FailureReason(enum.Enum):

@@ -8,11 +8,12 @@ hallucinations. Each finding is a flag (raised as a `hallucination_flag` event);
 | missing_field | a schema field is absent (or the reasoning is empty) |
 | out_of_range | a field has the wrong type or a value outside the schema |
 | unexpected_field | the object has fields the schema does not know |
-| invented_number | a number in the reasoning appears nowhere in the request |
+| invented_number | a number in the reasoning appears nowhere in the request or the tool results |
 | contradicting_direction | the bias is the signal's opposite and the reasoning states no reason |
 
 A number is grounded when some number in the request's JSON text (values, and digits in keys
-such as "rsi_14"), or that number times 100 (a ratio quoted as a percent), equals it up to the
+such as "rsi_14") or in the results of the tools the model called (as it read them: the
+answer event carries them), or that number times 100 (a ratio quoted as a percent), equals it up to the
 rounding of its last digit or up to `number_tolerance` relative to it. Signs and thousands
 separators are ignored; integers up to `small_integer_limit` pass ("the last 3 bars").
 A stated reason is one of REASON_MARKERS in the reasoning.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -131,12 +133,13 @@ def _reasoning(obj: dict[str, Any], flags: list[Flag]) -> str | None:
     return value
 
 
-def _invented(reasoning: str, request_json: str, cfg: SynthesisConfig) -> list[Flag]:
-    pool = sorted(set(numbers_in(request_json)))
+def _invented(reasoning: str, sources: Sequence[str], cfg: SynthesisConfig) -> list[Flag]:
+    pool = sorted({n for text in sources for n in numbers_in(text)})
+    where = "the context" if len(sources) == 1 else "the context or the tool results"
     invented = []
     for n in dict.fromkeys(numbers_in(reasoning)):
         if not grounded(n, pool, cfg):
-            invented.append(Flag("invented_number", "reasoning", f"{n} appears nowhere in the context"))
+            invented.append(Flag("invented_number", "reasoning", f"{n} appears nowhere in {where}"))
     return invented
 
 
@@ -157,7 +160,15 @@ def _load(text: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def check_answer(text: str, request_json: str, signal: Direction, cfg: SynthesisConfig) -> ParsedAnswer:
+def check_answer(
+    text: str,
+    request_json: str,
+    signal: Direction,
+    cfg: SynthesisConfig,
+    tool_results: Sequence[str] = (),
+) -> ParsedAnswer:
+    """The answer parsed, with its flags; its numbers are grounded on the request and on the
+    results of the tools the model called."""
     obj = _load(text)
     if obj is None:
         return ParsedAnswer(
@@ -172,7 +183,7 @@ def check_answer(text: str, request_json: str, signal: Direction, cfg: Synthesis
     if extra:
         flags.append(Flag("unexpected_field", "", f"fields not in the schema: {', '.join(extra)[:200]}"))
     if reasoning is not None:
-        flags += _invented(reasoning, request_json, cfg)
+        flags += _invented(reasoning, (request_json, *tool_results), cfg)
     flags += _contradiction(bias, reasoning, signal)
     conf = None if confidence is None else float(confidence)
     return ParsedAnswer(bias, conf, multiplier, reasoning, tuple(flags))

@@ -146,8 +146,9 @@ class AdvisorCore:
                 chars=len(answer.text),
             )  # fmt: skip
             parsed = check_answer(
-                answer.text, work.request_json, work.signal.direction, self.config.synthesis
-            )
+                answer.text, work.request_json, work.signal.direction, self.config.synthesis,
+                answer.tool_results,
+            )  # fmt: skip
             synthesis = from_answer(work.stages, parsed, answer.model, self.config.synthesis)
             work.rec.flags(synthesis.flags, now_ns)
         else:

@@ -31,8 +31,8 @@ INSTRUCTIONS = (
     "(market quality, rules, model, conviction, regime, calibration). Judge whether the "
     "signal's direction is supported. Answer with JSON only: bias (long, short or flat), "
     "confidence in [0, 1] that your bias is right, size_multiplier in [0, 2] (1 keeps the "
-    "risk-based size), and reasoning. Quote only numbers that appear in the input. If your bias "
-    "contradicts the signal, say why."
+    "risk-based size), and reasoning. Quote only numbers that appear in the input or in the "
+    "results of the tools you call. If your bias contradicts the signal, say why."
 )
 
 

@@ -45,7 +45,9 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class ToolCallRecord:
-    """One tool call of a synthesis: what was asked, and how much came back."""
+    """One tool call of a synthesis: what was asked, how much came back, and what the model read
+    of it (`content`: the result cut to max_tool_result_chars, or the error as JSON), which the
+    core grounds the answer's numbers on."""
 
     model: str
     name: str
@@ -53,6 +55,7 @@ class ToolCallRecord:
     result_chars: int
     ok: bool
     error: str = ""
+    content: str = ""
 
 
 def _arguments(text: str) -> Mapping[str, Any] | None:
@@ -101,7 +104,7 @@ async def run_tool(
     else:
         text, error = await _execute(execute, name, arguments, timeout_s, secret)
     content = json.dumps({"error": error}) if error else text[:max_result_chars]
-    record = ToolCallRecord(model, name[:64], arguments or {}, len(text), not error, error)
+    record = ToolCallRecord(model, name[:64], arguments or {}, len(text), not error, error, content)
     return {"role": "tool", "tool_call_id": call_id, "content": content}, record
 
 

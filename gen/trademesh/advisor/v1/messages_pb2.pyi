@@ -458,6 +458,7 @@ class ToolCall(_message.Message):
     RESULT_CHARS_FIELD_NUMBER: _builtins.int
     OK_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     name: _builtins.str
     arguments_json: _builtins.str
@@ -466,6 +467,11 @@ class ToolCall(_message.Message):
     """The length of the tool's result, in characters."""
     ok: _builtins.bool
     error: _builtins.str
+    result: _builtins.str
+    """What the model read: the result cut to the transport's max_tool_result_chars, or the error
+    as JSON. The hallucination check grounds the answer's numbers on it (and on the request), so
+    a replay of the answer needs it.
+    """
     def __init__(
         self,
         *,
@@ -475,10 +481,11 @@ class ToolCall(_message.Message):
         result_chars: _builtins.int = ...,
         ok: _builtins.bool = ...,
         error: _builtins.str = ...,
+        result: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "error", b"error", "model", b"model", "name", b"name", "ok", b"ok", "result_chars", b"result_chars"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "error", b"error", "model", b"model", "name", b"name", "ok", b"ok", "result", b"result", "result_chars", b"result_chars"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
