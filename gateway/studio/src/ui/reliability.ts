@@ -75,15 +75,15 @@ function series(name: Series, bins: readonly ReliabilityBin[], largest: number):
 
 function legend(regime: RegimeCalibration): SVGGElement {
   const left = LEFT + SIZE + 18;
-  const line = (row: number, text: string, cls = ""): SVGTextElement =>
-    svg("text", { x: left, y: TOP + 14 + row * 18, class: cls }, text);
+  const line = (row: number, text: string, cls = "", indent = 0): SVGTextElement =>
+    svg("text", { x: left + indent, y: TOP + 14 + row * 18, class: cls }, text);
   return svg(
     "g",
     { class: "legend" },
     svg("circle", { class: "bin before", cx: left + 4, cy: TOP + 10, r: 4 }),
-    line(0, "    before", "before"),
+    line(0, "before", "before", 14),
     svg("circle", { class: "bin after", cx: left + 4, cy: TOP + 28, r: 4 }),
-    line(1, "    after", "after"),
+    line(1, "after", "after", 14),
     line(3, `Brier ${statistic(regime.brierBefore)} → ${statistic(regime.brierAfter)}`),
     line(4, `ECE ${statistic(regime.eceBefore)} → ${statistic(regime.eceAfter)}`),
     line(5, `${regime.samples} samples`, "muted"),
