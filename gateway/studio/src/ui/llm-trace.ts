@@ -133,6 +133,15 @@ export function llmTrace(decision: Decision, fallback: string): HTMLElement {
   const why = `deterministic synthesis${fallback === "" ? "" : `: ${fallback}`}`;
   const marker = deterministic ? h("p", { id: "llm-fallback", class: "fallback" }, why) : null;
   const trace = decision.llm;
+  if (synthesis === undefined && trace === undefined) {
+    return h(
+      "section",
+      { id: "llm-trace", class: "llm-trace", "data-source": source, "data-deterministic": "false" },
+      h("h3", {}, "LLM synthesis", h("span", { id: "synthesis-source", class: "badge" }, source)),
+      h("p", { class: "empty" }, "not run: an earlier stage blocked the signal, or it was flat"),
+      flagList(decision.hallucinationFlags),
+    );
+  }
   const section = h(
     "section",
     { id: "llm-trace", class: "llm-trace", "data-source": source, "data-deterministic": String(deterministic) },

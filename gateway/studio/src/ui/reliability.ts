@@ -10,8 +10,9 @@ import { svg } from "./dom";
 const SIZE = 300; // the plot's side
 const LEFT = 44;
 const TOP = 12;
-const BOTTOM = 40;
-const LEGEND = 150;
+const RIGHT = 16;
+const BOTTOM = 48;
+const LEGEND_ROW = 18;
 const TICKS = [0, 0.2, 0.4, 0.6, 0.8, 1];
 const MIN_R = 2.5;
 const MAX_R = 8;
@@ -73,34 +74,36 @@ function series(name: Series, bins: readonly ReliabilityBin[], largest: number):
   return group;
 }
 
+/** Under the plot: the two series' keys, then the figures (before → after). */
 function legend(regime: RegimeCalibration): SVGGElement {
-  const left = LEFT + SIZE + 18;
-  const line = (row: number, text: string, cls = "", indent = 0): SVGTextElement =>
-    svg("text", { x: left + indent, y: TOP + 14 + row * 18, class: cls }, text);
+  const top = TOP + SIZE + BOTTOM;
+  const at = (row: number): number => top + row * LEGEND_ROW;
+  const key = (series: Series, column: number): SVGElement[] => [
+    svg("circle", { class: `bin ${series}`, cx: LEFT + column + 4, cy: at(0) - 4, r: 4 }),
+    svg("text", { x: LEFT + column + 14, y: at(0) }, series),
+  ];
+  const brier = `Brier ${statistic(regime.brierBefore)} → ${statistic(regime.brierAfter)}`;
+  const ece = `ECE ${statistic(regime.eceBefore)} → ${statistic(regime.eceAfter)}`;
   return svg(
     "g",
     { class: "legend" },
-    svg("circle", { class: "bin before", cx: left + 4, cy: TOP + 10, r: 4 }),
-    line(0, "before", "before", 14),
-    svg("circle", { class: "bin after", cx: left + 4, cy: TOP + 28, r: 4 }),
-    line(1, "after", "after", 14),
-    line(3, `Brier ${statistic(regime.brierBefore)} → ${statistic(regime.brierAfter)}`),
-    line(4, `ECE ${statistic(regime.eceBefore)} → ${statistic(regime.eceAfter)}`),
-    line(5, `${regime.samples} samples`, "muted"),
+    ...key("before", 0),
+    ...key("after", 80),
+    svg("text", { x: LEFT + 160, y: at(0), class: "muted" }, `${regime.samples} samples`),
+    svg("text", { x: LEFT, y: at(1) }, brier),
+    svg("text", { x: LEFT + 160, y: at(1) }, ece),
   );
 }
 
 /** The diagram of one regime's calibration. */
 export function reliabilityDiagram(regime: RegimeCalibration): SVGSVGElement {
-  const width = LEFT + SIZE + LEGEND;
-  const height = TOP + SIZE + BOTTOM;
+  const width = LEFT + SIZE + RIGHT;
+  const height = TOP + SIZE + BOTTOM + 2 * LEGEND_ROW;
   const all = [...shownBins(regime.binsBefore), ...shownBins(regime.binsAfter)];
   const largest = Math.max(1, ...all.map((b) => b.count));
   const root = svg("svg", {
     id: "reliability-diagram",
     class: "reliability",
-    width,
-    height,
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
     "aria-label": `reliability diagram of ${regime.regime}`,
