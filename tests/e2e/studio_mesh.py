@@ -3,8 +3,9 @@
 The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
 then the sim venue, ingest, recorder, bars, bridge and the detector (the example strategies, its
 patches in the module's database), each registering with the gateway
-through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The API key comes from
-`trademesh keys create`, as an operator would make one.
+through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The advisor (deciding on the
+detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) is started by
+the tests that need it. The API key comes from `trademesh keys create`, as an operator would make one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, sim_config, venue_link
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from tests.llm_standin import Standin, start_standin
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
@@ -33,6 +35,17 @@ STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 # Fixed for the module, so a restarted gateway still accepts the sessions it signed before.
 _SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
+# The advisor's pipeline in the browser tests, as in tests/integration/test_advisor_process.py:
+# its context's bars are 1s (the sim warms in seconds, not the model's 21 minutes), and the
+# validation lets the sim's small moves through, so intents come as well as blocks.
+_ADVISOR_CONFIG = """
+[validation]
+min_risk_reward = "0"
+min_conviction = 0.0
+cap_target_at_swing = false
+[synthesis]
+deadline_ms = 3000
+"""
 
 
 def artifact(name: str) -> Path:
@@ -68,6 +81,8 @@ class StudioMesh:
     venue: ServiceProcess | None = None
     bridge: ServiceProcess | None = None
     detector: ServiceProcess | None = None
+    advisor: ServiceProcess | None = None
+    standin: Standin | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
 
@@ -120,6 +135,28 @@ class StudioMesh:
         link = venue_link("detector", self.venue.address)
         return self.processes.start("detector", *link, "--database-url", self.database_url, *args)
 
+    def start_advisor(self, llm_mode: str) -> ServiceProcess:
+        """The advisor on the sim, registered with the gateway as `advisor`; its LLM (model
+        `primary`) is the stand-in answering in `llm_mode` (tests/llm_standin.py's modes)."""
+        assert self.venue is not None and self.advisor is None
+        config = self.directory / "advisor.toml"
+        config.write_text(_ADVISOR_CONFIG)
+        self.standin = start_standin(llm_mode)
+        self.advisor = self.processes.start(
+            "advisor", *venue_link("advisor", self.venue.address), "--database-url", self.database_url,
+            "--config", str(config), "--timeframe", "1s", "--model-dir", str(self.directory / "models"),
+            "--llm-base-url", self.standin.base_url, "--llm-models", "primary",
+        )  # fmt: skip
+        return self.advisor
+
+    def stop_advisor(self) -> None:
+        if self.advisor is not None:
+            self.advisor.terminate()
+            self.advisor = None
+        if self.standin is not None:
+            self.standin.stop()
+            self.standin = None
+
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")
 
@@ -141,6 +178,7 @@ class StudioMesh:
 
     async def stop(self) -> None:
         await self.processes.stop_all()
+        await asyncio.to_thread(self.stop_advisor)
         if self.gateway is not None:
             await asyncio.to_thread(self.stop_gateway)
         for log in self._logs:

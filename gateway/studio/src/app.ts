@@ -8,6 +8,7 @@ import { clearSession, type Session } from "./api/session";
 import { createTransport } from "./api/transport";
 import { Connection } from "./lib/connection";
 import { connectionBanner } from "./ui/banner";
+import { AdvisorPage } from "./ui/decision-log";
 import { DetectorPicker } from "./ui/detector-picker";
 import { fill, h, showStatus } from "./ui/dom";
 import { HealthBoard } from "./ui/health";
@@ -67,6 +68,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   );
   const health = new HealthBoard(clients, (names) => market.setVenues(names));
   const strategies = new StrategiesPage(clients, live, connection, signal, detectors, picker.root);
+  const advisor = new AdvisorPage(clients, live, connection, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
   const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
   const nav = h(
@@ -74,6 +76,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     { class: "pages" },
     h("a", { id: "nav-trading", href: "#/" }, "Trading"),
     h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
+    h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
   );
 
   const logout = h("button", { id: "logout", type: "button" }, "Log out");
@@ -91,8 +94,9 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     connectionBanner(connection, signal),
     trading,
     strategies.root,
+    advisor.root,
   );
-  const route = (): void => showPage(parseRoute(window.location.hash), { trading, strategies, nav });
+  const route = (): void => showPage(parseRoute(window.location.hash), { trading, strategies, advisor, nav });
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

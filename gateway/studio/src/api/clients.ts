@@ -1,6 +1,7 @@
 // Typed clients of the services Studio calls through the gateway, and the per-call options.
 import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
+import { Advisor } from "../gen/trademesh/advisor/v1/service_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
@@ -16,6 +17,7 @@ const UNARY_TIMEOUT_MS = 10_000;
 export interface Clients {
   registry: Client<typeof Registry>;
   admin: Client<typeof Admin>;
+  advisor: Client<typeof Advisor>;
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
   patch: Client<typeof Patch>;
@@ -26,6 +28,7 @@ export function createClients(transport: Transport): Clients {
   return {
     registry: createClient(Registry, transport),
     admin: createClient(Admin, transport),
+    advisor: createClient(Advisor, transport),
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
     patch: createClient(Patch, transport),

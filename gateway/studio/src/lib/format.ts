@@ -27,3 +27,16 @@ export function label(values: Record<number, string>, value: number): string {
   const name = values[value];
   return name === undefined ? String(value) : name.replaceAll("_", " ").toLowerCase();
 }
+
+/** A stage's or a request's duration: "850 µs", "12.3 ms", "1.50 s". */
+export function duration(ns: bigint): string {
+  const value = Number(ns);
+  if (value < 1_000_000) return `${Math.round(value / 1000)} µs`;
+  if (value < 1_000_000_000) return `${(value / 1_000_000).toFixed(1)} ms`;
+  return `${(value / 1_000_000_000).toFixed(2)} s`;
+}
+
+/** A statistic that is a double on the wire (a Brier score, an ECE, a rate): 4 decimals. */
+export function statistic(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(4) : "–";
+}

@@ -29,6 +29,20 @@ export function fill(element: Element, ...children: Child[]): void {
   element.replaceChildren(...present(children));
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** svg("rect", { x: 0, width: 10 }): an SVG element (diagrams: the patch graph, the reliability diagram). */
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number>,
+  ...children: (Node | string)[]
+): SVGElementTagNameMap[K] {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  element.append(...children);
+  return element;
+}
+
 /** A table with a header row of `columns` over `body`. */
 export function table(columns: readonly string[], body: HTMLElement): HTMLTableElement {
   return h("table", {}, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", {}, c)))), body);

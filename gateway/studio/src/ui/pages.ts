@@ -1,16 +1,30 @@
 // Studio's pages, by the URL's hash: "#/" trading (the default), "#/strategies" and
 // "#/strategies/<patch id, URI-encoded>" (that patch's view open), either strategies route with
-// "?detector=<name>" naming the detector instance shown. A link or the browser's back button
-// moves between them; a reload keeps the page.
+// "?detector=<name>" naming the detector instance shown, and "#/advisor" and
+// "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open). A link
+// or the browser's back button moves between them; a reload keeps the page.
+import type { AdvisorPage } from "./decision-log";
 import type { StrategiesPage } from "./strategies";
 
 export type Route =
   | { page: "trading" }
-  | { page: "strategies"; patchId: string | null; detector: string | null };
+  | { page: "strategies"; patchId: string | null; detector: string | null }
+  | { page: "advisor"; decisionId: string | null };
+
+/** The path's one segment after its page ("" when none), URI-decoded; null when malformed. */
+function segment(encoded: string | undefined): string | null {
+  try {
+    return decodeURIComponent(encoded ?? "");
+  } catch {
+    return null;
+  }
+}
 
 /** "#/strategies/trend%2Fsim%2FBTC%2FUSDT?detector=a" -> the strategies page of detector a
  * with that patch open. */
 export function parseRoute(hash: string): Route {
+  const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
+  if (advisor !== null) return { page: "advisor", decisionId: segment(advisor[1]) || null };
   const match = /^#\/strategies(?:\/([^?]*))?(?:\?(.*))?$/.exec(hash);
   if (match === null) return { page: "trading" };
   const encoded = match[1] ?? "";
@@ -28,14 +42,20 @@ export function strategiesHash(patchId: string | null, detector: string | null):
   return detector === null ? path : `${path}?${new URLSearchParams({ detector }).toString()}`;
 }
 
-/** One page shown at a time; the trading page's panels keep running, the strategies page's
- * loops run only while it is shown. */
+/** The hash of the advisor page with `decisionId` open (or none). */
+export function advisorHash(decisionId: string | null): string {
+  return decisionId === null ? "#/advisor" : `#/advisor/${encodeURIComponent(decisionId)}`;
+}
+
+/** One page shown at a time; the trading page's panels keep running, the strategies and advisor
+ * pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
-  pages: { trading: HTMLElement; strategies: StrategiesPage; nav: HTMLElement },
+  pages: { trading: HTMLElement; strategies: StrategiesPage; advisor: AdvisorPage; nav: HTMLElement },
 ): void {
   pages.trading.hidden = route.page !== "trading";
   pages.strategies.root.hidden = route.page !== "strategies";
+  pages.advisor.root.hidden = route.page !== "advisor";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
     const current = link.id === `nav-${route.page}`;
@@ -44,4 +64,6 @@ export function showPage(
   }
   if (route.page === "strategies") pages.strategies.show(route.patchId, route.detector);
   else pages.strategies.hide();
+  if (route.page === "advisor") pages.advisor.show(route.decisionId);
+  else pages.advisor.hide();
 }

@@ -4,9 +4,8 @@
 // tools; they are redrawn at most once per animation frame however fast probes arrive.
 import type { Cable, PatchGraph, ProbeUpdate } from "../gen/trademesh/patch/v1/patch_pb";
 import { layers, type Placed } from "../strategies/layout";
-import { h, throttled } from "./dom";
+import { h, svg, throttled } from "./dom";
 
-const SVG = "http://www.w3.org/2000/svg";
 const BOX_W = 150;
 const BOX_H = 44;
 const GAP_X = 120;
@@ -14,17 +13,6 @@ const GAP_Y = 22;
 const PAD = 16;
 const LONGEST_TEXT = 14;
 const PORT_GAP = 16;
-
-function svg<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string | number>,
-  ...children: (Node | string)[]
-): SVGElementTagNameMap[K] {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
-  element.append(...children);
-  return element;
-}
 
 /** A probe value as shown on a cable: numbers rounded, booleans as true/false, text cut short. */
 export function probeText(update: ProbeUpdate): string {
