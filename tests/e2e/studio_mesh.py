@@ -22,7 +22,13 @@ import grpc
 
 from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.process import ServiceProcess, start_service
-from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, sim_config, venue_link
+from tests.integration.mesh import (
+    ADVISOR_TEST_CONFIG,
+    WARM_HISTORY_S,
+    MeshProcesses,
+    sim_config,
+    venue_link,
+)
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from tests.llm_standin import Standin, start_standin
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -35,17 +41,6 @@ STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 # Fixed for the module, so a restarted gateway still accepts the sessions it signed before.
 _SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
-# The advisor's pipeline in the browser tests, as in tests/integration/test_advisor_process.py:
-# its context's bars are 1s (the sim warms in seconds, not the model's 21 minutes), and the
-# validation lets the sim's small moves through, so intents come as well as blocks.
-_ADVISOR_CONFIG = """
-[validation]
-min_risk_reward = "0"
-min_conviction = 0.0
-cap_target_at_swing = false
-[synthesis]
-deadline_ms = 3000
-"""
 
 
 def artifact(name: str) -> Path:
@@ -140,7 +135,7 @@ class StudioMesh:
         `primary`) is the stand-in answering in `llm_mode` (tests/llm_standin.py's modes)."""
         assert self.venue is not None and self.advisor is None
         config = self.directory / "advisor.toml"
-        config.write_text(_ADVISOR_CONFIG)
+        config.write_text(ADVISOR_TEST_CONFIG)
         self.standin = start_standin(llm_mode)
         self.advisor = self.processes.start(
             "advisor", *venue_link("advisor", self.venue.address), "--database-url", self.database_url,

@@ -35,6 +35,7 @@ from tests.integration.support import TEST_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
+    "ADVISOR_TEST_CONFIG",
     "WARM_HISTORY_S",
     "MeshProcesses",
     "OwnRedis",
@@ -227,6 +228,19 @@ def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...
     """`--venue NAME=ADDRESS` for a service that follows venues (core.registry), else nothing."""
     return ("--venue", f"{venue}={address}") if "venue" in SERVICES[service].depends_on else ()
 
+
+# The advisor's pipeline where tests run it on the sim (its --config): the validation lets the
+# sim's small moves through, so intents come as well as blocks (the thresholds themselves are
+# the core's unit tests' business); the LLM gets 3 s. The tests run it on 1s bars (the sim warms
+# in seconds, not a 1m model's 21 minutes).
+ADVISOR_TEST_CONFIG = """
+[validation]
+min_risk_reward = "0"
+min_conviction = 0.0
+cap_target_at_swing = false
+[synthesis]
+deadline_ms = 3000
+"""
 
 # Seconds of candles a sim opens with (its `history_s`) where the detector runs: more than the
 # example strategies' warm-up (35 bars of 1s), so they warm from GetCandles at once.

@@ -35,7 +35,7 @@ from core.env import DATABASE_URL
 from core.process import ServiceProcess
 from core.rpc.status import bad_request_violations
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
-from tests.integration.mesh import WARM_HISTORY_S, redis_db
+from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
@@ -51,17 +51,6 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 ADVISOR = "trademesh.advisor.v1.Advisor"
-# The pipeline's settings for the test: the context's bars are 1s (the sim warms in seconds,
-# not the model's 21 minutes); the validation lets the sim's small moves through, so intents
-# come (the thresholds themselves are checked in the core's unit tests).
-ENGINE_CONFIG = """
-[validation]
-min_risk_reward = "0"
-min_conviction = 0.0
-cap_target_at_swing = false
-[synthesis]
-deadline_ms = 3000
-"""
 DECISIONS_WITHIN_S = 120
 
 
@@ -86,7 +75,7 @@ async def mesh(
 ) -> AsyncIterator[Mesh]:
     directory = tmp_path_factory.mktemp("advisor")
     config = directory / "advisor.toml"
-    config.write_text(ENGINE_CONFIG)
+    config.write_text(ADVISOR_TEST_CONFIG)
     async with new_database(database_url, "advisor") as database, redis_db(redis_url) as bus_url:
         processes = Processes(directory, database)
         standin = start_standin("good")
