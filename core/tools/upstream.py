@@ -74,14 +74,7 @@ class Upstream:
         self, service: str, target: str | None, method: str, request: Message, answer: type[R]
     ) -> R:
         """The first message of a server stream, then the stream is cancelled; all under the deadline."""
-        _read_only(service, method, request)
-        address = self._resolver.resolve(service, target)
-        stream = self._channel(address).unary_stream(
-            f"/{service}/{method}",
-            request_serializer=_serialize,
-            response_deserializer=answer.FromString,
-        )
-        call = stream(request, timeout=self.timeout_s, metadata=auth_metadata())
+        address, call = self._open_stream(service, target, method, request, answer, self.timeout_s)
         try:
             with self._mapped(service, target, address):
                 message = await asyncio.wait_for(call.read(), self.timeout_s)
@@ -95,14 +88,8 @@ class Upstream:
         self, service: str, target: str | None, method: str, request: Message, answer: type[R], wait_s: float
     ) -> list[R]:
         """The messages a server stream sends within `wait_s`, then the stream is cancelled."""
-        _read_only(service, method, request)
-        address = self._resolver.resolve(service, target)
-        stream = self._channel(address).unary_stream(
-            f"/{service}/{method}",
-            request_serializer=_serialize,
-            response_deserializer=answer.FromString,
-        )
-        call = stream(request, timeout=wait_s + self.timeout_s, metadata=auth_metadata())
+        timeout_s = wait_s + self.timeout_s
+        address, call = self._open_stream(service, target, method, request, answer, timeout_s)
         found: list[R] = []
         try:
             with self._mapped(service, target, address), contextlib.suppress(TimeoutError):
@@ -115,6 +102,25 @@ class Upstream:
 
     async def close(self) -> None:
         await self._upstreams.close()
+
+    def _open_stream(
+        self,
+        service: str,
+        target: str | None,
+        method: str,
+        request: Message,
+        answer: type[R],
+        timeout_s: float,
+    ) -> tuple[str, grpc.aio.UnaryStreamCall[Message, R]]:
+        """A read-only server stream to the service's resolved address, with its deadline."""
+        _read_only(service, method, request)
+        address = self._resolver.resolve(service, target)
+        stream = self._channel(address).unary_stream(
+            f"/{service}/{method}",
+            request_serializer=_serialize,
+            response_deserializer=answer.FromString,
+        )
+        return address, stream(request, timeout=timeout_s, metadata=auth_metadata())
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         return self._upstreams.channel(address)
