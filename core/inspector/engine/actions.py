@@ -1,0 +1,67 @@
+"""Order actions the core asks the shell to carry out at a venue."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.model import OrderType, Side, TimeInForce
+
+__all__ = ["CancelAll", "CancelOrder", "OrderAction", "OrderRole", "PlaceOrder", "QueryOrder"]
+
+
+class OrderRole(enum.Enum):
+    ENTRY = "entry"  # opens or adds to a position
+    EXIT = "exit"  # a reduce-only intent
+    STOP_LOSS = "stop_loss"  # protective, reduce-only, triggers at trigger_price
+    TAKE_PROFIT = "take_profit"  # protective, reduce-only, a limit at price
+    FLATTEN = "flatten"  # CLOSE_ALL's market order
+
+    @property
+    def protective(self) -> bool:
+        return self in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    type: OrderType
+    size: Decimal
+    price: Decimal | None  # None: a market order (a stop-loss is a stop-market)
+    time_in_force: TimeInForce
+    reduce_only: bool
+    role: OrderRole
+    intent_id: str = ""
+    strategy_id: str = ""
+    trigger_price: Decimal | None = None  # a stop order's trigger (on the last trade)
+    oco_group: str = ""  # one-cancels-the-other: the protective pair's shared group
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    client_order_id: str
+    venue: str
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelAll:
+    venue: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class QueryOrder:
+    """Ask the venue for the order before anything is retried (its placement result is unknown)."""
+
+    client_order_id: str
+    venue: str
+    symbol: str
+
+
+OrderAction = PlaceOrder | CancelOrder | CancelAll | QueryOrder

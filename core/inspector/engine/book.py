@@ -1,0 +1,78 @@
+"""The core's book: positions, working orders and marks, and the worst-case projections the
+limits are checked on (every open entry filled)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.inspector.engine.positions import Key, PositionBook
+from core.inspector.engine.working import WorkingOrders
+from core.model import Side
+
+__all__ = ["Book", "Exposure"]
+
+ZERO = Decimal(0)
+Exposure = tuple[Decimal, Decimal]  # (gross, net)
+
+
+class Book:
+    def __init__(self) -> None:
+        self.positions = PositionBook()
+        self.orders = WorkingOrders()
+        self.marks: dict[Key, Decimal] = {}
+
+    def keys(self) -> set[Key]:
+        keys = {k for k, p in self.positions.positions.items() if p.size != 0}
+        return keys | {w.key for w in self.orders.entries()}
+
+    def worst(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> tuple[Decimal, Decimal]:
+        """The position if every open entry of one side fills (plus `size` more of `side`):
+        (most long, most short), signed."""
+        pos = self.positions.size(key)
+        more_buy = self.orders.pending_entry(key, Side.BUY) + (size if side is Side.BUY else ZERO)
+        more_sell = self.orders.pending_entry(key, Side.SELL) + (size if side is Side.SELL else ZERO)
+        return pos + more_buy, pos - more_sell
+
+    def worst_size(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> Decimal:
+        long, short = self.worst(key, side, size)
+        return max(abs(long), abs(short))
+
+    def exposure(self, extra: tuple[Key, Side, Decimal, Decimal] | None = None) -> Exposure:
+        """Worst-case (gross, net) exposure at the marks, with an `extra` order (key, side, size,
+        price; its price values its key when that has no mark)."""
+        keys = self.keys() | ({extra[0]} if extra is not None else set())
+        gross = up = down = ZERO
+        for key in sorted(keys):
+            side, size = (extra[1], extra[2]) if extra is not None and extra[0] == key else (None, ZERO)
+            mark = self.marks.get(key, extra[3] if extra is not None and extra[0] == key else ZERO)
+            long, short = self.worst(key, side, size)
+            gross += max(abs(long), abs(short)) * mark
+            up += long * mark
+            down += short * mark
+        return gross, max(abs(up), abs(down))
+
+    def strategy_used(self, strategy: str) -> Decimal:
+        """A strategy's capital in use: its share of positions and its open entries, at the marks."""
+        used = sum(
+            (
+                abs(size) * self.marks.get(key, ZERO)
+                for key, size in self.positions.strategy_positions(strategy).items()
+            ),
+            ZERO,
+        )
+        for w in self.orders.entries():
+            if w.order.strategy_id == strategy:
+                used += w.remaining * self.marks.get(w.key, w.order.price or ZERO)
+        return used
+
+    def equity(self, start: Decimal, fees: Decimal) -> Decimal:
+        unrealized = sum(
+            (
+                p.unrealized(self.marks[k])
+                for k, p in self.positions.positions.items()
+                if k in self.marks and p.size
+            ),
+            ZERO,
+        )
+        realized = sum((p.realized for p in self.positions.positions.values()), ZERO)
+        return start + realized - fees + unrealized

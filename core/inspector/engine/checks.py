@@ -1,0 +1,198 @@
+"""Each policy's check of a proposed order: None when it passes, else a Breach with the policy,
+the values it was decided on and the reason. At a limit passes; past it does not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.advisor.engine.intent import ExecutionIntent
+from core.inspector.engine.book import Book
+from core.inspector.engine.equity import LossStreak, local_time
+from core.inspector.engine.policies import WEEKDAYS, PolicySet
+from core.inspector.engine.positions import Key
+from core.inspector.engine.rates import RateWindow
+
+__all__ = ["Breach", "Proposal", "entry_checks", "exit_checks", "order_checks"]
+
+_NS_PER_MS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An intent's order as checked: `price` values it (its limit, else the far touch)."""
+
+    intent: ExecutionIntent
+    price: Decimal
+    mid: Decimal | None
+    now_ns: int
+
+    @property
+    def key(self) -> Key:
+        return (self.intent.venue, self.intent.symbol)
+
+    @property
+    def notional(self) -> Decimal:
+        return self.intent.size * self.price
+
+
+@dataclass(frozen=True)
+class Breach:
+    policy: str
+    reason: str
+    values: tuple[tuple[str, str], ...]
+    throttle: bool = False  # a rate limit: the same order may pass later
+
+
+def _over(policy: str, what: str, value: Decimal | int, limit: Decimal | int) -> Breach | None:
+    if value <= limit:
+        return None
+    return Breach(
+        policy,
+        f"{what} {value} would exceed the limit {limit}",
+        (("value", str(value)), ("limit", str(limit))),
+    )
+
+
+def check_schedule(p: PolicySet, proposal: Proposal) -> Breach | None:
+    if not p.schedule.windows:
+        return None
+    local = local_time(proposal.now_ns, p.schedule.zone)
+    day, minute = WEEKDAYS[local.weekday()], local.hour * 60 + local.minute
+    windows = p.schedule.windows.get(day, ())
+    if any(w.holds(minute) for w in windows):
+        return None
+    spans = ", ".join(str(w) for w in windows) or "none"
+    return Breach(
+        "schedule.windows",
+        f"{local:%a %H:%M} {p.schedule.timezone} is outside the day's windows ({spans})",
+        (("local_time", f"{local:%Y-%m-%d %H:%M}"), ("windows", spans)),
+    )
+
+
+def check_cooldown(p: PolicySet, streak: LossStreak, proposal: Proposal) -> Breach | None:
+    until = streak.cooling_until(p.loss.cooldown_after_loss_ms)
+    if until is None or proposal.now_ns >= until:
+        return None
+    left_ms = (until - proposal.now_ns) // _NS_PER_MS
+    return Breach(
+        "loss.cooldown_after_loss_ms",
+        f"cooling down after a loss for {left_ms} ms more",
+        (("remaining_ms", str(left_ms)), ("limit", str(p.loss.cooldown_after_loss_ms))),
+    )
+
+
+def check_position(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]:
+    limit = p.position.limit_for(proposal.intent.symbol)
+    size = book.worst_size(proposal.key, proposal.intent.side, proposal.intent.size)
+    mark = book.marks.get(proposal.key, proposal.price)
+    found = [
+        limit.max_size is not None and _over("position.max_size", "position size", size, limit.max_size),
+        limit.max_notional is not None
+        and _over("position.max_notional", "position notional", size * mark, limit.max_notional),
+    ]
+    return [b for b in found if isinstance(b, Breach)]
+
+
+def check_exposure(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]:
+    if p.exposure.max_gross is None and p.exposure.max_net is None:
+        return []
+    extra = (proposal.key, proposal.intent.side, proposal.intent.size, proposal.price)
+    gross, net = book.exposure(extra)
+    found = [
+        p.exposure.max_gross is not None
+        and _over("exposure.max_gross", "gross exposure", gross, p.exposure.max_gross),
+        p.exposure.max_net is not None and _over("exposure.max_net", "net exposure", net, p.exposure.max_net),
+    ]
+    return [b for b in found if isinstance(b, Breach)]
+
+
+def check_capital(p: PolicySet, book: Book, proposal: Proposal) -> Breach | None:
+    reserved = p.capital.reserved_for(proposal.intent.strategy_id)
+    if reserved is None:
+        return None
+    used = book.strategy_used(proposal.intent.strategy_id) + proposal.notional
+    return _over(
+        "capital.reserved", f"strategy {proposal.intent.strategy_id}'s capital in use", used, reserved
+    )
+
+
+def check_order_notional(p: PolicySet, proposal: Proposal) -> Breach | None:
+    if p.orders.max_notional is None:
+        return None
+    return _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
+
+
+def check_open_orders(p: PolicySet, book: Book) -> Breach | None:
+    if p.orders.max_open is None:
+        return None
+    return _over("orders.max_open", "open orders", book.orders.count_open() + 1, p.orders.max_open)
+
+
+def check_price_band(p: PolicySet, proposal: Proposal) -> Breach | None:
+    band, price = p.orders.price_band, proposal.intent.entry_price
+    if band is None or price is None:
+        return None
+    if proposal.mid is None or proposal.mid <= 0:
+        return Breach(
+            "orders.price_band", "no mid to check the limit price against", (("price", str(price)),)
+        )
+    off = abs(price - proposal.mid) / proposal.mid
+    if off <= band:
+        return None
+    return Breach(
+        "orders.price_band",
+        f"limit price {price} is {off:.4%} from the mid {proposal.mid}, past the band {band}",
+        (("price", str(price)), ("mid", str(proposal.mid)), ("value", str(off)), ("limit", str(band))),
+    )
+
+
+def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Breach]:
+    window_ns, found = p.rate.window_ms * _NS_PER_MS, []
+    for policy, name, limit in (
+        ("rate.max_per_venue", f"venue/{proposal.intent.venue}", p.rate.max_per_venue),
+        ("rate.max_per_strategy", f"strategy/{proposal.intent.strategy_id}", p.rate.max_per_strategy),
+    ):
+        if limit is None:
+            continue
+        count = rates.count(name, proposal.now_ns, window_ns) + 1
+        if count > limit:
+            reason = f"{count} orders of {name} within {p.rate.window_ms} ms would exceed {limit}"
+            found.append(
+                Breach(policy, reason, (("value", str(count)), ("limit", str(limit))), throttle=True)
+            )
+    return found
+
+
+def order_checks(p: PolicySet, book: Book, rates: RateWindow, proposal: Proposal) -> list[Breach]:
+    """What every order of an intent is checked against, entry or exit."""
+    found = [check_order_notional(p, proposal), check_open_orders(p, book), check_price_band(p, proposal)]
+    return [b for b in found if b is not None] + check_rates(p, rates, proposal)
+
+
+def entry_checks(p: PolicySet, book: Book, streak: LossStreak, proposal: Proposal) -> list[Breach]:
+    """What only a new entry is checked against: timing, cooldown, position, exposure, capital."""
+    found = [
+        check_schedule(p, proposal),
+        check_cooldown(p, streak, proposal),
+        check_capital(p, book, proposal),
+    ]
+    position = check_position(p, book, proposal) + check_exposure(p, book, proposal)
+    return [b for b in found if b is not None] + position
+
+
+def exit_checks(book: Book, proposal: Proposal) -> list[Breach]:
+    """A reduce-only intent must reduce: the other side of the position, at most what is left
+    of it after the exits already working."""
+    pos = book.positions.size(proposal.key)
+    free = abs(pos) - book.orders.pending_exit(proposal.key)
+    if pos != 0 and proposal.intent.side.sign != (1 if pos > 0 else -1) and proposal.intent.size <= free:
+        return []
+    return [
+        Breach(
+            "exit.reduce_only",
+            f"a reduce-only {proposal.intent.side.value} of {proposal.intent.size} "
+            f"does not reduce the position {pos}",
+            (("position", str(pos)), ("free", str(free)), ("size", str(proposal.intent.size))),
+        )
+    ]

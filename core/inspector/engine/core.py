@@ -1,0 +1,407 @@
+"""InspectorCore: the risk governor as an engine core.
+
+    core = InspectorCore(policies, starting_equity=Decimal(100_000), now_ns=t0)
+    verdict = core.on_intent(intent, MarketView(bid, ask, last), now_ns)  # ALLOW + orders, or reasons
+    out = core.on_fill(venue, fill, now_ns)          # position, PnL, protective orders
+    out = core.on_order_update(order, now_ns)        # acks, cancels (a protective one re-placed)
+    out = core.on_mark(venue, symbol, price, now_ns) # equity, drawdown, trailing stop
+    out = core.on_placement_unknown(client_order_id, now_ns)  # -> QueryOrder: query first
+    out = core.on_query_result(client_order_id, order_or_none, now_ns)
+    out = core.stand_down(reason, now_ns) / core.resume(...) / core.close_all(...)
+    out = core.update_policies(policies, now_ns)      # a recorded change naming what changed
+
+Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.advisor.engine.intent import ExecutionIntent
+from core.errors import InvalidArgument
+from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
+from core.inspector.engine.book import Book
+from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_checks, order_checks
+from core.inspector.engine.diff import diff_policies
+from core.inspector.engine.equity import EquityCurve, LossStreak
+from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.ids import entry_order_id, flatten_order_id
+from core.inspector.engine.market import MarketView
+from core.inspector.engine.policies import PolicySet
+from core.inspector.engine.positions import Key
+from core.inspector.engine.protect import Protector
+from core.inspector.engine.rates import RateWindow
+from core.inspector.engine.state import Collector, StateMachine
+from core.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["CapitalUse", "InspectorCore"]
+
+ZERO = Decimal(0)
+_TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+
+
+@dataclass(frozen=True)
+class CapitalUse:
+    """A strategy's capital: reserved by policy, in use now, and asked for but refused."""
+
+    reserved: Decimal | None
+    used: Decimal
+    suppressed: Decimal
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+class InspectorCore:
+    def __init__(self, policies: PolicySet, starting_equity: Decimal, now_ns: int) -> None:
+        self.policies = policies
+        self.book = Book()
+        self.protector = Protector()
+        self.machine = StateMachine()
+        self.curve = EquityCurve(starting_equity)
+        self.curve.update(starting_equity, now_ns, policies.schedule.zone)
+        self.streak = LossStreak()
+        self._rates = RateWindow()
+        self._fees = ZERO
+        self._intents: dict[str, str] = {}  # intent id -> its order's client order id ("" if refused)
+        self._levels: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # order -> its intent's SL/TP
+        self._fills: set[str] = set()
+        self._suppressed: dict[str, Decimal] = {}
+
+    @property
+    def state(self) -> RiskState:
+        return self.machine.state
+
+    def capital(self, strategy: str) -> CapitalUse:
+        reserved = self.policies.capital.reserved_for(strategy)
+        return CapitalUse(reserved, self.book.strategy_used(strategy), self._suppressed.get(strategy, ZERO))
+
+    # ---- intents
+
+    def on_intent(self, intent: ExecutionIntent, market: MarketView, now_ns: int) -> Verdict:
+        out = Collector(now_ns)
+        self._tick(out)
+        early = self._refuse_early(intent, out)
+        if early is not None:
+            return self._verdict(intent, RiskAction.BLOCK, [early], out)
+        price = intent.entry_price if intent.entry_price is not None else market.taker_price(intent.side)
+        if price is None or price <= 0:
+            breach = Breach("market.price", "no price to value the order at", ())
+            return self._verdict(intent, RiskAction.BLOCK, [breach], out)
+        key = (intent.venue, intent.symbol)
+        self.book.marks.setdefault(key, market.mid or market.last or price)
+        proposal = Proposal(intent, price, market.mid, now_ns)
+        breaches = order_checks(self.policies, self.book, self._rates, proposal)
+        if intent.reduce_only:
+            breaches += exit_checks(self.book, proposal)
+        else:
+            breaches += entry_checks(self.policies, self.book, self.streak, proposal)
+        if breaches:
+            return self._refuse(proposal, breaches, out)
+        return self._allow(proposal, out)
+
+    def _refuse_early(self, intent: ExecutionIntent, out: Collector) -> Breach | None:
+        """Refusals before any price is looked at: duplicates, expiry, the state."""
+        if intent.intent_id in self._intents:
+            order = self._intents[intent.intent_id] or "none"
+            return Breach(
+                "intent.duplicate", f"intent already handled; its order: {order}", (("order", order),)
+            )
+        if out.now_ns > intent.expires_ns:
+            return Breach("intent.expired", "the intent expired", (("expires_ns", str(intent.expires_ns)),))
+        if self.state is RiskState.HALTED:
+            return Breach("state", "halted after CLOSE_ALL: nothing is placed until resumed", ())
+        if not intent.reduce_only and not self.machine.takes_entries:
+            return Breach("state", f"{self.state.value}: no new entries (exits only)", ())
+        return None
+
+    def _refuse(self, proposal: Proposal, breaches: list[Breach], out: Collector) -> Verdict:
+        intent = proposal.intent
+        if all(b.throttle for b in breaches):
+            window_ns = self.policies.rate.window_ms * 1_000_000
+            self.machine.throttled_until_ns = out.now_ns + window_ns
+            out.moved(self.machine.move(RiskState.THROTTLED, breaches[0].reason, out.now_ns))
+            return self._verdict(intent, RiskAction.THROTTLE, breaches, out, consume=False)
+        if any(b.policy == "capital.reserved" for b in breaches):
+            self._suppressed[intent.strategy_id] = (
+                self._suppressed.get(intent.strategy_id, ZERO) + proposal.notional
+            )
+        return self._verdict(intent, RiskAction.BLOCK, breaches, out)
+
+    def _allow(self, proposal: Proposal, out: Collector) -> Verdict:
+        intent = proposal.intent
+        order = PlaceOrder(
+            client_order_id=entry_order_id(intent.intent_id),
+            venue=intent.venue,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.entry_type,
+            size=intent.size,
+            price=intent.entry_price,
+            time_in_force=intent.time_in_force,
+            reduce_only=intent.reduce_only,
+            role=OrderRole.EXIT if intent.reduce_only else OrderRole.ENTRY,
+            intent_id=intent.intent_id,
+            strategy_id=intent.strategy_id,
+        )
+        self.book.orders.add(order)
+        self._levels[order.client_order_id] = (intent.stop_loss, intent.take_profit)
+        self._rates.record(f"venue/{intent.venue}", out.now_ns)
+        self._rates.record(f"strategy/{intent.strategy_id}", out.now_ns)
+        self._intents[intent.intent_id] = order.client_order_id
+        out.actions.append(order)
+        values = (
+            ("price", str(proposal.price)),
+            ("size", str(intent.size)),
+            ("notional", str(proposal.notional)),
+        )
+        event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
+        return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
+
+    def _verdict(
+        self,
+        intent: ExecutionIntent,
+        action: RiskAction,
+        breaches: list[Breach],
+        out: Collector,
+        consume: bool = True,
+    ) -> Verdict:
+        if consume and intent.intent_id not in self._intents:
+            self._intents[intent.intent_id] = ""
+        reasons = tuple(out.event(action, b.policy, b.reason, b.values, **_about(intent)) for b in breaches)
+        return Verdict(intent.intent_id, action, (), reasons, out.output())
+
+    # ---- venue events
+
+    def on_fill(self, venue: str, fill: Fill, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        if fill.fill_id in self._fills:
+            return out.output()
+        self._fills.add(fill.fill_id)
+        key, signed = (venue, fill.symbol), fill.size * fill.side.sign
+        self._fees += fill.fee
+        self.book.marks[key] = fill.price
+        trade = self.book.positions.apply(key, signed, fill.price, fill.fee)
+        self._after_fill(key, signed, fill, out)
+        if trade is not None:
+            self._record_trade(trade.pnl, out)
+        self._revalue(out)
+        self._protect(key, out)
+        return out.output()
+
+    def _after_fill(self, key: Key, signed: Decimal, fill: Fill, out: Collector) -> None:
+        working = self.book.orders.get(fill.client_order_id)
+        if working is None:
+            self.book.positions.attribute_pro_rata(key, signed)
+            values = (("size", str(fill.size)), ("price", str(fill.price)))
+            out.event(
+                RiskAction.NOTICE,
+                "orders.unknown",
+                "a fill of an order not ours",
+                values,
+                venue=key[0],
+                symbol=key[1],
+            )
+            return
+        working.filled += fill.size
+        working.unknown = False
+        if working.remaining <= 0:
+            self.book.orders.remove(fill.client_order_id)
+        role = working.order.role
+        if role in (OrderRole.ENTRY, OrderRole.EXIT):
+            self.book.positions.attribute(working.order.strategy_id, key, signed)
+        else:
+            self.book.positions.attribute_pro_rata(key, signed)
+        position = self.book.positions.positions[key]
+        if role is OrderRole.ENTRY and position.size != 0:
+            stop, target = self._levels.get(fill.client_order_id, (None, None))
+            sign = _sign(position.size)
+            self.protector.set_levels(key, sign, position.avg_price, stop, target, self.policies.protect)
+
+    def on_order_update(self, order: Order, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        working = self.book.orders.get(order.client_order_id)
+        if working is None:
+            return out.output()
+        working.unknown = False
+        if order.status not in _TERMINAL:
+            return out.output()
+        self.book.orders.remove(order.client_order_id)
+        self._levels.pop(order.client_order_id, None)
+        if (
+            working.order.role.protective
+            and not working.cancelling
+            and order.status is not OrderStatus.FILLED
+        ):
+            reason = f"{working.order.role.value} {order.status.value} from outside; re-planned"
+            out.event(
+                RiskAction.NOTICE,
+                "protect",
+                reason,
+                (("order", order.client_order_id),),
+                venue=order.venue,
+                symbol=order.symbol,
+            )
+        self._protect(working.key, out)
+        return out.output()
+
+    def on_mark(self, venue: str, symbol: str, price: Decimal, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        key = (venue, symbol)
+        self.book.marks[key] = price
+        self._tick(out)
+        sign = _sign(self.book.positions.size(key))
+        self.protector.trail(key, sign, price, self.policies.protect)
+        self._revalue(out)
+        self._protect(key, out)
+        return out.output()
+
+    def on_placement_unknown(self, client_order_id: str, now_ns: int) -> Output:
+        """A placement timed out or its connection broke: query the venue before any retry."""
+        working = self.book.orders.get(client_order_id)
+        if working is None:
+            return Output()
+        working.unknown = True
+        return Output(actions=(QueryOrder(client_order_id, *working.key),))
+
+    def on_query_result(self, client_order_id: str, order: Order | None, now_ns: int) -> Output:
+        """The venue's answer to a QueryOrder: the order as it is, or None (never placed: place
+        it again, with the same client order id)."""
+        working = self.book.orders.get(client_order_id)
+        if working is None or not working.unknown:
+            return Output()
+        if order is not None:
+            return self.on_order_update(order, now_ns)
+        working.unknown = False
+        return Output(actions=(working.order,))
+
+    # ---- operator commands and policies
+
+    def stand_down(self, reason: str, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        self._stand_down("operator", _reason(reason), (), out)
+        return out.output()
+
+    def resume(self, reason: str, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        out.moved(self.machine.move(RiskState.ACTIVE, _reason(reason), now_ns))
+        out.event(RiskAction.RESUME, "operator", reason, (("loss_streak", str(self.streak.count)),))
+        self.streak.count = 0
+        self.curve.rebase()
+        for key, position in self.book.positions.positions.items():
+            if position.size != 0 and key not in self.protector.levels:
+                self.protector.set_levels(
+                    key, _sign(position.size), position.avg_price, None, None, self.policies.protect
+                )
+            self._protect(key, out)
+        return out.output()
+
+    def close_all(self, reason: str, now_ns: int) -> Output:
+        """Cancel everything and flatten every position; HALTED until an operator resumes."""
+        out = Collector(now_ns)
+        _reason(reason)
+        venues = {w.key[0] for w in self.book.orders} | {
+            k[0] for k, p in self.book.positions.positions.items() if p.size
+        }
+        for working in self.book.orders:
+            working.cancelling = True
+        out.actions.extend(CancelAll(venue, reason) for venue in sorted(venues))
+        self.protector.levels.clear()
+        for key, position in sorted(self.book.positions.positions.items()):
+            if position.size != 0:
+                out.actions.append(self._flatten(key, position.size, now_ns))
+        out.moved(self.machine.move(RiskState.HALTED, reason, now_ns))
+        out.event(RiskAction.CLOSE_ALL, "operator", reason, (("venues", ",".join(sorted(venues))),))
+        return out.output()
+
+    def update_policies(self, policies: PolicySet, now_ns: int) -> Output:
+        out = Collector(now_ns)
+        changes = diff_policies(self.policies, policies)
+        self.policies = policies
+        if changes:
+            values = tuple((c.key, f"{c.old} -> {c.new}") for c in changes)
+            out.event(RiskAction.POLICY_CHANGE, "policies", f"{len(changes)} policy keys changed", values)
+        return out.output()
+
+    # ---- internals
+
+    def _flatten(self, key: Key, size: Decimal, now_ns: int) -> PlaceOrder:
+        order = PlaceOrder(
+            client_order_id=flatten_order_id(*key, now_ns),
+            venue=key[0],
+            symbol=key[1],
+            side=_side_to_close(size),
+            type=OrderType.MARKET,
+            size=abs(size),
+            price=None,
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+            role=OrderRole.FLATTEN,
+        )
+        self.book.orders.add(order)
+        return order
+
+    def _tick(self, out: Collector) -> None:
+        if self.state is RiskState.THROTTLED and out.now_ns >= self.machine.throttled_until_ns:
+            out.moved(self.machine.move(RiskState.ACTIVE, "the rate window passed", out.now_ns))
+
+    def _record_trade(self, pnl: Decimal, out: Collector) -> None:
+        self.streak.record(pnl, out.now_ns)
+        limit = self.policies.loss.max_loss_streak
+        if limit is not None and self.streak.count >= limit and self.machine.takes_entries:
+            values = (("value", str(self.streak.count)), ("limit", str(limit)))
+            self._stand_down(
+                "loss.max_loss_streak", f"{self.streak.count} losing trades in a row", values, out
+            )
+
+    def _revalue(self, out: Collector) -> None:
+        equity = self.book.equity(self.curve.start, self._fees)
+        self.curve.update(equity, out.now_ns, self.policies.schedule.zone)
+        if not self.machine.takes_entries:
+            return
+        loss = self.policies.loss
+        for policy, value, limit in (
+            ("loss.max_daily_drawdown", self.curve.daily_drawdown, loss.max_daily_drawdown),
+            ("loss.max_drawdown", self.curve.drawdown, loss.max_drawdown),
+        ):
+            if limit is not None and value > limit:
+                values = (("value", str(value)), ("limit", str(limit)), ("equity", str(equity)))
+                self._stand_down(policy, f"drawdown {value:.4%} is past the limit {limit}", values, out)
+                return
+
+    def _stand_down(
+        self, policy: str, reason: str, values: tuple[tuple[str, str], ...], out: Collector
+    ) -> None:
+        """No new entries: working entry orders are cancelled; exits and protection go on."""
+        out.moved(self.machine.move(RiskState.STANDING_DOWN, reason, out.now_ns))
+        out.event(RiskAction.STAND_DOWN, policy, reason, values)
+        for working in self.book.orders.entries():
+            if not working.cancelling:
+                working.cancelling = True
+                out.actions.append(CancelOrder(working.order.client_order_id, *working.key, "standing down"))
+
+    def _protect(self, key: Key, out: Collector) -> None:
+        if self.state is RiskState.HALTED:
+            return
+        out.actions.extend(self.protector.plan(key, self.book.positions.size(key), self.book.orders))
+
+
+def _about(intent: ExecutionIntent) -> dict[str, str]:
+    return {
+        "intent_id": intent.intent_id,
+        "strategy_id": intent.strategy_id,
+        "venue": intent.venue,
+        "symbol": intent.symbol,
+    }
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise InvalidArgument.field("reason", "an operator command needs a reason")
+    return reason
+
+
+def _side_to_close(size: Decimal) -> Side:
+    return Side.SELL if size > 0 else Side.BUY

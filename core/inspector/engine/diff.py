@@ -1,0 +1,56 @@
+"""What changed between two policy sets, key by key ("position.symbols.BTC/USDT.max_size"):
+every policy change is a recorded risk event naming its changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+from core.inspector.engine.policies import PolicySet
+
+__all__ = ["PolicyChange", "diff_policies", "flatten_policies"]
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    key: str
+    old: str  # "" when the key was not set (an unset limit is not enforced)
+    new: str
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _flatten(f"{prefix}.{f.name}" if prefix else f.name, getattr(value, f.name), out)
+    elif isinstance(value, Mapping):
+        for key in sorted(value):
+            _flatten(f"{prefix}.{key}", value[key], out)
+    else:
+        out[prefix] = _text(value)
+
+
+def flatten_policies(policies: PolicySet) -> dict[str, str]:
+    """Every key of the set with its value as text (nested maps by their keys)."""
+    out: dict[str, str] = {}
+    _flatten("", policies, out)
+    return out
+
+
+def diff_policies(old: PolicySet, new: PolicySet) -> tuple[PolicyChange, ...]:
+    """The keys whose value differs, sorted by key; empty when the sets are equal."""
+    before, after = flatten_policies(old), flatten_policies(new)
+    keys = sorted(set(before) | set(after))
+    return tuple(
+        PolicyChange(key, before.get(key, ""), after.get(key, ""))
+        for key in keys
+        if before.get(key, "") != after.get(key, "")
+    )

@@ -1,0 +1,90 @@
+"""The core's own positions, built from fills: size, average entry price, realized PnL, and
+each strategy's share of the net position (for its capital use)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = ["Key", "PositionBook", "PositionState", "TradeResult"]
+
+Key = tuple[str, str]  # (venue, symbol)
+ZERO = Decimal(0)
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass
+class PositionState:
+    size: Decimal = ZERO  # signed: long above 0
+    avg_price: Decimal = ZERO
+    realized: Decimal = ZERO  # realized PnL, fees apart
+    trade_pnl: Decimal = ZERO  # the open trade's realized PnL less its fees, so far
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        return self.size * (mark - self.avg_price)
+
+
+@dataclass(frozen=True)
+class TradeResult:
+    """A trade closed (the position went back to flat or flipped) with this PnL, fees included."""
+
+    pnl: Decimal
+
+
+class PositionBook:
+    def __init__(self) -> None:
+        self.positions: dict[Key, PositionState] = {}
+        self.by_strategy: dict[tuple[str, str, str], Decimal] = {}  # (strategy, venue, symbol)
+
+    def size(self, key: Key) -> Decimal:
+        state = self.positions.get(key)
+        return ZERO if state is None else state.size
+
+    def apply(self, key: Key, signed: Decimal, price: Decimal, fee: Decimal) -> TradeResult | None:
+        """A fill of `signed` size at `price`; the closed trade when it closed one."""
+        state = self.positions.setdefault(key, PositionState())
+        before = state.size
+        if before == 0 or _sign(before) == _sign(signed):
+            total = abs(before) + abs(signed)
+            state.avg_price = (abs(before) * state.avg_price + abs(signed) * price) / total
+        else:
+            closing = min(abs(signed), abs(before))
+            pnl = closing * (price - state.avg_price) * _sign(before)
+            state.realized += pnl
+            state.trade_pnl += pnl
+            if abs(signed) > abs(before):  # flipped: the new side opens at this price
+                state.avg_price = price
+        state.size = before + signed
+        state.trade_pnl -= fee
+        return self._closed(state, before)
+
+    def _closed(self, state: PositionState, before: Decimal) -> TradeResult | None:
+        if before == 0 or _sign(state.size) == _sign(before):
+            return None
+        result = TradeResult(state.trade_pnl)
+        state.trade_pnl = ZERO
+        if state.size == 0:
+            state.avg_price = ZERO
+        return result
+
+    def attribute(self, strategy: str, key: Key, signed: Decimal) -> None:
+        """A strategy's own fill: its share of the position moves with it."""
+        slot = (strategy, *key)
+        self.by_strategy[slot] = self.by_strategy.get(slot, ZERO) + signed
+
+    def attribute_pro_rata(self, key: Key, signed: Decimal) -> None:
+        """A fill of no strategy's (a protective or flattening order) reduces every strategy
+        holding the other side in proportion to its share."""
+        holders = {s: v for s, v in self.by_strategy.items() if s[1:] == key and _sign(v) == -_sign(signed)}
+        total = sum((abs(v) for v in holders.values()), ZERO)
+        if total == 0:
+            return
+        take = min(abs(signed), total)
+        for slot, held in holders.items():
+            self.by_strategy[slot] = held - _sign(held) * take * abs(held) / total
+
+    def strategy_positions(self, strategy: str) -> dict[Key, Decimal]:
+        return {s[1:]: v for s, v in self.by_strategy.items() if s[0] == strategy and v != 0}

@@ -1,0 +1,79 @@
+"""The core's working orders: every order it asked for that is not known to be done, with
+what has filled, whether the venue acknowledged it, and whether its placement is unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.positions import Key
+from core.model import Side
+
+__all__ = ["WorkingOrder", "WorkingOrders"]
+
+
+@dataclass
+class WorkingOrder:
+    order: PlaceOrder
+    filled: Decimal = Decimal(0)
+    unknown: bool = False  # the placement's result is unknown: query before any retry
+    cancelling: bool = False  # we asked to cancel it
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.order.size - self.filled
+
+    @property
+    def key(self) -> Key:
+        return (self.order.venue, self.order.symbol)
+
+
+class WorkingOrders:
+    def __init__(self) -> None:
+        self._orders: dict[str, WorkingOrder] = {}
+
+    def __contains__(self, client_order_id: str) -> bool:
+        return client_order_id in self._orders
+
+    def __iter__(self) -> Iterator[WorkingOrder]:
+        return iter(list(self._orders.values()))
+
+    def get(self, client_order_id: str) -> WorkingOrder | None:
+        return self._orders.get(client_order_id)
+
+    def add(self, order: PlaceOrder) -> WorkingOrder:
+        working = self._orders[order.client_order_id] = WorkingOrder(order)
+        return working
+
+    def remove(self, client_order_id: str) -> WorkingOrder | None:
+        return self._orders.pop(client_order_id, None)
+
+    def count_open(self) -> int:
+        """Entries, exits and flattening orders (protective orders are counted apart)."""
+        return sum(1 for w in self._orders.values() if not w.order.role.protective)
+
+    def entries(self, key: Key | None = None) -> list[WorkingOrder]:
+        return [
+            w
+            for w in self._orders.values()
+            if w.order.role is OrderRole.ENTRY and (key is None or w.key == key)
+        ]
+
+    def pending_entry(self, key: Key, side: Side) -> Decimal:
+        """What the key's open entries of `side` may still add (cancelling ones may fill too)."""
+        return sum((w.remaining for w in self.entries(key) if w.order.side is side), Decimal(0))
+
+    def pending_exit(self, key: Key) -> Decimal:
+        """What the key's open reduce-only intent orders may still take off the position."""
+        return sum(
+            (w.remaining for w in self._orders.values() if w.key == key and w.order.role is OrderRole.EXIT),
+            Decimal(0),
+        )
+
+    def protective(self, key: Key, role: OrderRole) -> WorkingOrder | None:
+        for w in self._orders.values():
+            if w.key == key and w.order.role is role and not w.cancelling:
+                return w
+        return None
