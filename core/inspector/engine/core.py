@@ -147,6 +147,8 @@ class InspectorCore:
             strategy_id=intent.strategy_id,
         )
         self.book.orders.add(order)
+        if self.state is RiskState.THROTTLED:
+            out.moved(self.machine.move(RiskState.ACTIVE, "an order passed the rate limits", out.now_ns))
         self._levels[order.client_order_id] = (intent.stop_loss, intent.take_profit)
         self._rates.record(f"venue/{intent.venue}", out.now_ns)
         self._rates.record(f"strategy/{intent.strategy_id}", out.now_ns)

@@ -1,0 +1,163 @@
+"""The inspector's policies file: every key loads, every bad value is an error naming its key,
+and a policy diff names each changed key."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from core.errors import InvalidArgument
+from core.inspector.engine.diff import diff_policies, flatten_policies
+from core.inspector.engine.policies import PolicySet, PositionPolicy, Window
+from core.inspector.engine.policy_file import load_policies
+
+FULL = """
+[position]
+max_size = "2"
+max_notional = "150000"
+[position.symbols."BTC/USDT"]
+max_size = "0.5"
+[exposure]
+max_gross = "500000"
+max_net = 250000
+[loss]
+max_daily_drawdown = "0.03"
+max_drawdown = 0.1
+max_loss_streak = 4
+cooldown_after_loss_ms = 60000
+[schedule]
+timezone = "Europe/Berlin"
+windows = { mon = ["08:00-12:00", "13:00-24:00"], fri = ["00:00-16:30"] }
+[orders]
+max_notional = "25000"
+max_open = 10
+price_band = "0.02"
+[rate]
+window_ms = 2000
+max_per_venue = 20
+max_per_strategy = 5
+[capital]
+reserved = { trend = "40000", "mean-rev" = "10000" }
+default_reserved = "1000"
+[protect]
+stop_loss = "0.015"
+take_profit = "0.03"
+trailing_stop = "0.01"
+trailing_step = "0.002"
+"""
+
+
+def test_a_full_policies_file_loads_every_key_exactly() -> None:
+    p = load_policies(FULL)
+    assert p.position.limit_for("BTC/USDT").max_size == Decimal("0.5")
+    assert p.position.limit_for("BTC/USDT").max_notional == Decimal(150000)  # the default fills in
+    assert p.position.limit_for("ETH/USDT").max_size == Decimal(2)
+    assert p.exposure.max_net == Decimal(250000)
+    assert p.loss.max_drawdown == Decimal("0.1")
+    assert p.loss.max_loss_streak == 4
+    assert p.schedule.windows["mon"] == (Window(480, 720), Window(780, 1440))
+    assert p.orders.price_band == Decimal("0.02")
+    assert p.rate.max_per_strategy == 5
+    assert p.capital.reserved_for("mean-rev") == Decimal(10000)
+    assert p.capital.reserved_for("other") == Decimal(1000)
+    assert p.protect.trailing_stop == Decimal("0.01")
+
+
+def test_an_empty_file_is_the_default_set_with_every_limit_off() -> None:
+    p = load_policies("")
+    assert p == PolicySet()
+    assert p.position.limit_for("X").max_size is None
+    assert p.orders.max_open is None
+
+
+BAD = [
+    ('[position]\nmax_size = "0"', "position.max_size"),
+    ('[position]\nmax_size = "-1"', "position.max_size"),
+    ('[position]\nmax_notional = "abc"', "position.max_notional"),
+    ('[position]\nmax_notional = "NaN"', "position.max_notional"),
+    ('[position]\nmax_notional = true', "position.max_notional"),
+    ('[position.symbols."BTC/USDT"]\nmax_size = "0"', "position.symbols.BTC/USDT.max_size"),
+    ('[position.symbols."BTC/USDT"]\nlimit = "1"', "position.symbols.BTC/USDT.limit"),
+    ('[position]\nsymbols = "BTC"', "position.symbols"),
+    ('[exposure]\nmax_gross = "1e16"', "exposure.max_gross"),
+    ('[exposure]\nmax_net = "-5"', "exposure.max_net"),
+    ('[loss]\nmax_daily_drawdown = "1.5"', "loss.max_daily_drawdown"),
+    ('[loss]\nmax_drawdown = "0"', "loss.max_drawdown"),
+    ("[loss]\nmax_loss_streak = 0", "loss.max_loss_streak"),
+    ("[loss]\nmax_loss_streak = 2.5", "loss.max_loss_streak"),
+    ("[loss]\ncooldown_after_loss_ms = -1", "loss.cooldown_after_loss_ms"),
+    ('[schedule]\ntimezone = "Mars/Olympus"', "schedule.timezone"),
+    ("[schedule]\ntimezone = 3", "schedule.timezone"),
+    ('[schedule]\nwindows = { funday = ["08:00-09:00"] }', "schedule.windows.funday"),
+    ('[schedule]\nwindows = { mon = ["09:00-08:00"] }', "schedule.windows.mon"),
+    ('[schedule]\nwindows = { mon = ["8-9"] }', "schedule.windows.mon"),
+    ('[schedule]\nwindows = { mon = "08:00-09:00" }', "schedule.windows.mon"),
+    ('[schedule]\nwindows = { mon = ["08:61-09:00"] }', "schedule.windows.mon"),
+    ('[orders]\nmax_notional = "0"', "orders.max_notional"),
+    ("[orders]\nmax_open = 0", "orders.max_open"),
+    ('[orders]\nmax_open = "5"', "orders.max_open"),
+    ('[orders]\nprice_band = "2"', "orders.price_band"),
+    ("[rate]\nwindow_ms = 0", "rate.window_ms"),
+    ("[rate]\nmax_per_venue = 0", "rate.max_per_venue"),
+    ("[rate]\nmax_per_strategy = -3", "rate.max_per_strategy"),
+    ('[capital]\nreserved = { trend = "0" }', "capital.reserved.trend"),
+    ('[capital]\nreserved = { trend = "x" }', "capital.reserved.trend"),
+    ('[capital]\ndefault_reserved = "-1"', "capital.default_reserved"),
+    ('[protect]\nstop_loss = "0"', "protect.stop_loss"),
+    ('[protect]\ntake_profit = "3"', "protect.take_profit"),
+    ('[protect]\ntrailing_stop = "1.01"', "protect.trailing_stop"),
+    ('[protect]\ntrailing_step = "-0.1"', "protect.trailing_step"),
+    ("[orders]\nmax_orders = 3", "orders.max_orders"),
+    ("[risk]\nmax = 1", "risk"),
+    ("position = 3", "position"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD, ids=[k for _, k in BAD])
+def test_a_bad_value_is_an_error_naming_its_key(text: str, key: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load_policies(text)
+    assert [v.field for v in caught.value.violations] == [key]
+
+
+def test_the_error_quotes_the_bad_value() -> None:
+    with pytest.raises(InvalidArgument, match=r"loss\.max_drawdown: 1\.5 is not in \(0, 1\]"):
+        load_policies('[loss]\nmax_drawdown = "1.5"')
+
+
+def test_text_that_is_not_toml_is_an_error() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load_policies("[position\n")
+    assert caught.value.violations[0].field == "policies"
+
+
+def test_the_policy_set_and_its_maps_are_frozen() -> None:
+    p = load_policies(FULL)
+    with pytest.raises(AttributeError):
+        p.position.max_size = Decimal(1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        p.position.symbols["ETH/USDT"] = p.position.symbols["BTC/USDT"]  # type: ignore[index]
+
+
+def test_the_diff_of_two_sets_names_each_changed_key_with_old_and_new() -> None:
+    old = load_policies(FULL)
+    new = load_policies(FULL.replace('max_size = "0.5"', 'max_size = "0.75"').replace("max_open = 10", ""))
+    changes = {c.key: (c.old, c.new) for c in diff_policies(old, new)}
+    assert changes == {"position.symbols.BTC/USDT.max_size": ("0.5", "0.75"), "orders.max_open": ("10", "")}
+
+
+def test_equal_sets_have_no_diff_and_every_key_is_flattened() -> None:
+    p = load_policies(FULL)
+    assert diff_policies(p, load_policies(FULL)) == ()
+    flat = flatten_policies(p)
+    assert flat["schedule.windows.mon"] == "08:00-12:00, 13:00-24:00"
+    assert flat["capital.reserved.mean-rev"] == "10000"
+
+
+def test_a_symbol_limit_made_in_code_is_checked_too() -> None:
+    from core.inspector.engine.policies import SymbolLimit
+
+    with pytest.raises(InvalidArgument) as caught:
+        PositionPolicy(symbols={"ETH/USDT": SymbolLimit(max_notional=Decimal(-1))})
+    assert caught.value.violations[0].field == "position.symbols.ETH/USDT.max_notional"
