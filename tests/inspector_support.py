@@ -8,6 +8,7 @@ from decimal import Decimal
 from core.advisor.engine.intent import ExecutionIntent
 from core.inspector.engine.actions import CancelOrder, OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
+from core.inspector.engine.events import RiskState
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.policies import PolicySet
 from core.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
@@ -20,6 +21,11 @@ SECOND = 1_000 * MS
 EQUITY = D(100_000)
 
 _ids = itertools.count(1)
+
+
+def state(c: InspectorCore) -> RiskState:
+    """The core's state, read through a call (so a type checker does not narrow it between calls)."""
+    return c.state
 
 
 def core(policies: PolicySet | None = None, equity: Decimal = EQUITY) -> InspectorCore:
@@ -56,7 +62,9 @@ def market(mid: str = "100", half_spread: str = "0.05") -> MarketView:
     return MarketView(bid=D(mid) - D(half_spread), ask=D(mid) + D(half_spread), last=D(mid))
 
 
-def fill(order: PlaceOrder, size: str | Decimal | None = None, price: str | Decimal = "100", fee: str = "0") -> Fill:
+def fill(
+    order: PlaceOrder, size: str | Decimal | None = None, price: str | Decimal = "100", fee: str = "0"
+) -> Fill:
     n = next(_ids)
     return Fill(
         fill_id=f"fill-{n}",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskAction, RiskState, Verdict
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.policies import (
@@ -21,9 +22,8 @@ from core.inspector.engine.policies import (
     SymbolLimit,
     Window,
 )
-from core.inspector.engine.core import InspectorCore
 from core.model import OrderStatus, Side
-from tests.inspector_support import D, MS, T0, core, fill, intent, market, update
+from tests.inspector_support import MS, T0, D, core, fill, intent, market, state, update
 
 
 def refused(verdict: Verdict, policy: str, action: RiskAction = RiskAction.BLOCK) -> dict[str, str]:
@@ -133,12 +133,12 @@ def test_a_rate_limit_throttles_the_order_past_it_until_the_window_passes(
     throttled = intent(strategy=second_strategy)
     verdict = c.on_intent(throttled, market(), T0 + 500 * MS)
     assert refused(verdict, policy, RiskAction.THROTTLE) == {"value": "4", "limit": "3"}
-    assert c.state is RiskState.THROTTLED
+    assert state(c) is RiskState.THROTTLED
     assert verdict.output.transitions[0].after is RiskState.THROTTLED
     # A throttled intent is not used up: the same one passes once the window has rolled on.
     again = c.on_intent(throttled, market(), T0 + 1000 * MS + 1)
     assert again.allowed
-    assert c.state is RiskState.ACTIVE
+    assert state(c) is RiskState.ACTIVE
 
 
 def test_a_rate_limit_per_strategy_leaves_other_strategies_alone() -> None:
@@ -191,9 +191,9 @@ def test_a_cooldown_after_a_loss_blocks_entries_until_it_ends() -> None:
 def test_the_loss_streak_limit_stands_down_at_its_count() -> None:
     c = fresh(loss=LossPolicy(max_loss_streak=2))
     _losing_trade(c, T0)
-    assert c.state is RiskState.ACTIVE and c.streak.count == 1
+    assert state(c) is RiskState.ACTIVE and c.streak.count == 1
     _losing_trade(c, T0 + MS)
-    assert c.state is RiskState.STANDING_DOWN
+    assert state(c) is RiskState.STANDING_DOWN
     stand = next(e for e in c.machine.history if e.after is RiskState.STANDING_DOWN)
     assert "2 losing trades" in stand.reason
     refused(c.on_intent(intent(), market(), T0 + 2 * MS), "state")
@@ -244,3 +244,14 @@ def test_notional_uses_the_far_touch_for_a_market_order() -> None:
     assert c.on_intent(intent(price=None), market(), T0).orders[0].price is None
     refused(c.on_intent(intent(price=None), market("100.01"), T0), "orders.max_notional")
     assert Decimal("100.05") == market().taker_price(Side.BUY)
+
+
+def test_position_limits_assume_the_stop_may_flatten_before_opposite_entries_fill() -> None:
+    """A protected long of 2 with a limit of 3: the stop may fill first, so opposite entries
+    are counted from flat (a sell of 3 passes, 3 more of them would make -6)."""
+    c = fresh(position=PositionPolicy(max_size=D(3)))
+    long = c.on_intent(intent(size="2"), market(), T0).orders[0]
+    c.on_fill("sim", fill(long), T0)
+    assert c.on_intent(intent(Side.SELL, size="3"), market(), T0).allowed
+    values = refused(c.on_intent(intent(Side.SELL, size="1"), market(), T0), "position.max_size")
+    assert values == {"value": "4", "limit": "3"}

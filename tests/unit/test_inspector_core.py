@@ -10,7 +10,7 @@ from core.inspector.engine.events import RiskAction, RiskState
 from core.inspector.engine.ids import entry_order_id
 from core.inspector.engine.policies import LossPolicy, OrderPolicy, PolicySet
 from core.model import OrderStatus, Side
-from tests.inspector_support import D, MS, T0, cancelled, core, fill, intent, market, placed, update
+from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, state, update
 
 DRAWDOWN = PolicySet(loss=LossPolicy(max_drawdown=D("0.1")))
 
@@ -22,9 +22,9 @@ def test_a_drawdown_past_its_limit_stands_down_then_blocks_entries_and_allows_ex
     working = c.on_intent(intent(size="1", price="90", symbol="ETH/USDT"), market("90"), T0).orders[0]
     # 5 x (80 - 100) = -100: exactly 10% of 1000 — at the limit, still active.
     assert c.on_mark("sim", "BTC/USDT", D(80), T0 + MS).events == ()
-    assert c.state is RiskState.ACTIVE
+    assert state(c) is RiskState.ACTIVE
     out = c.on_mark("sim", "BTC/USDT", D("79.99"), T0 + 2 * MS)
-    assert c.state is RiskState.STANDING_DOWN
+    assert state(c) is RiskState.STANDING_DOWN
     event = next(e for e in out.events if e.action is RiskAction.STAND_DOWN)
     assert event.policy == "loss.max_drawdown"
     assert D(event.value("value")) > D(event.value("limit")) == D("0.1")
@@ -41,9 +41,9 @@ def test_the_operator_resumes_and_entries_pass_again() -> None:
     entry = c.on_intent(intent(size="5"), market(), T0).orders[0]
     c.on_fill("sim", fill(entry, price="100"), T0)
     c.on_mark("sim", "BTC/USDT", D(79), T0 + MS)
-    assert c.state is RiskState.STANDING_DOWN
+    assert state(c) is RiskState.STANDING_DOWN
     out = c.resume("checked the feed; the loss is real and accepted", T0 + 2 * MS)
-    assert c.state is RiskState.ACTIVE
+    assert state(c) is RiskState.ACTIVE
     assert out.events[0].action is RiskAction.RESUME
     assert c.on_intent(intent(size="0.1", price="79"), market("79"), T0 + 3 * MS).allowed
     # The resume re-based the peak: the same equity does not stand down again.
@@ -55,13 +55,13 @@ def test_a_daily_drawdown_is_measured_from_the_days_opening_equity() -> None:
     entry = c.on_intent(intent(size="1"), market(), T0).orders[0]
     c.on_fill("sim", fill(entry, price="100"), T0)
     c.on_mark("sim", "BTC/USDT", D(60), T0 + MS)  # -40: 4% of the day
-    assert c.state is RiskState.ACTIVE
+    assert state(c) is RiskState.ACTIVE
     next_day = T0 + 4 * 3600 * 1000 * MS  # past midnight UTC: the day opens at 960
     c.on_mark("sim", "BTC/USDT", D(60), next_day)
     c.on_mark("sim", "BTC/USDT", D(13), next_day + MS)  # -47 from 960: 4.9%
-    assert c.state is RiskState.ACTIVE
+    assert state(c) is RiskState.ACTIVE
     c.on_mark("sim", "BTC/USDT", D(11), next_day + 2 * MS)  # -49 from 960: 5.1%
-    assert c.state is RiskState.STANDING_DOWN
+    assert state(c) is RiskState.STANDING_DOWN
     assert c.machine.history[-1].reason.startswith("drawdown 5.1")
 
 
@@ -73,7 +73,7 @@ def test_the_operator_stands_down_and_every_command_needs_a_reason() -> None:
     with pytest.raises(InvalidArgument):
         c.close_all("", T0)
     out = c.stand_down("news at 14:30", T0)
-    assert c.state is RiskState.STANDING_DOWN
+    assert state(c) is RiskState.STANDING_DOWN
     assert out.transitions[0].reason == "news at 14:30" and out.events[0].policy == "operator"
     with pytest.raises(InvalidArgument):
         c.resume("", T0)
@@ -147,7 +147,7 @@ def test_close_all_cancels_everything_flattens_every_position_and_halts() -> Non
     flat = {(o.venue, o.side, o.size) for o in placed(out.actions, OrderRole.FLATTEN)}
     assert flat == {("sim", Side.SELL, D(2)), ("other", Side.BUY, D(3))}
     assert all(o.reduce_only for o in placed(out.actions, OrderRole.FLATTEN))
-    assert c.state is RiskState.HALTED and out.events[-1].action is RiskAction.CLOSE_ALL
+    assert state(c) is RiskState.HALTED and out.events[-1].action is RiskAction.CLOSE_ALL
     blocked = c.on_intent(intent(Side.SELL, reduce_only=True), market(), T0 + 2 * MS)
     assert blocked.reasons[0].policy == "state"
 

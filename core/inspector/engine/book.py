@@ -26,12 +26,15 @@ class Book:
         return keys | {w.key for w in self.orders.entries()}
 
     def worst(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> tuple[Decimal, Decimal]:
-        """The position if every open entry of one side fills (plus `size` more of `side`):
-        (most long, most short), signed."""
+        """The most long and the most short the position can get, signed: every open entry of
+        one side filled (plus `size` more of `side`), after the reduce-only orders of that side
+        (a stop, an exit) took the position as far as flat — they cannot take it past."""
         pos = self.positions.size(key)
         more_buy = self.orders.pending_entry(key, Side.BUY) + (size if side is Side.BUY else ZERO)
         more_sell = self.orders.pending_entry(key, Side.SELL) + (size if side is Side.SELL else ZERO)
-        return pos + more_buy, pos - more_sell
+        lowest = max(pos - self.orders.pending_reduce(key, Side.SELL), ZERO) if pos > 0 else pos
+        highest = min(pos + self.orders.pending_reduce(key, Side.BUY), ZERO) if pos < 0 else pos
+        return highest + more_buy, lowest - more_sell
 
     def worst_size(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> Decimal:
         long, short = self.worst(key, side, size)

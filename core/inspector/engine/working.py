@@ -65,6 +65,18 @@ class WorkingOrders:
         """What the key's open entries of `side` may still add (cancelling ones may fill too)."""
         return sum((w.remaining for w in self.entries(key) if w.order.side is side), Decimal(0))
 
+    def pending_reduce(self, key: Key, side: Side) -> Decimal:
+        """What the key's reduce-only orders of `side` (exits, protective, flattening) may take
+        off the position; cancelling ones may still fill."""
+        return sum(
+            (
+                w.remaining
+                for w in self._orders.values()
+                if w.key == key and w.order.reduce_only and w.order.side is side
+            ),
+            Decimal(0),
+        )
+
     def pending_exit(self, key: Key) -> Decimal:
         """What the key's open reduce-only intent orders may still take off the position."""
         return sum(

@@ -1,0 +1,125 @@
+"""Protective orders: placed after a fill, resized on a partial fill, one-cancels-the-other,
+re-placed when cancelled from outside, cancelled when the position closes, trailing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.core import InspectorCore
+from core.inspector.engine.events import RiskAction
+from core.inspector.engine.policies import PolicySet, ProtectPolicy
+from core.model import OrderStatus, OrderType, Side
+from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
+
+SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
+
+
+def pair(actions: tuple[object, ...]) -> tuple[PlaceOrder, PlaceOrder]:
+    stops, targets = placed(actions, SL), placed(actions, TP)  # type: ignore[arg-type]
+    assert len(stops) == 1 and len(targets) == 1
+    return stops[0], targets[0]
+
+
+def entered(
+    c: InspectorCore, size: str = "2", filled: str | None = None, **kw: str
+) -> tuple[PlaceOrder, object]:
+    order = c.on_intent(intent(size=size, **kw), market(), T0).orders[0]  # type: ignore[arg-type]
+    return order, c.on_fill("sim", fill(order, filled), T0 + MS)
+
+
+def test_a_filled_entry_gets_a_reduce_only_stop_and_target_from_its_intent() -> None:
+    c = core()
+    assert placed(c.on_intent(intent(stop="95", target="110"), market(), T0).output.actions, SL) == []
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    assert (stop.side, stop.size, stop.trigger_price, stop.type) == (Side.SELL, D(2), D(95), OrderType.MARKET)
+    assert (target.side, target.size, target.price, target.type) == (Side.SELL, D(2), D(110), OrderType.LIMIT)
+    assert stop.reduce_only and target.reduce_only
+    assert stop.oco_group == target.oco_group != ""
+
+
+def test_without_levels_in_the_intent_the_policy_distances_apply() -> None:
+    c = core(PolicySet(protect=ProtectPolicy(stop_loss=D("0.02"), take_profit=D("0.05"))))
+    order = c.on_intent(intent(Side.SELL, size="1"), market(), T0).orders[0]
+    stop, target = pair(c.on_fill("sim", fill(order, price="100"), T0).actions)
+    assert (stop.side, stop.trigger_price, target.price) == (Side.BUY, D(102), D(95))
+
+
+def test_a_partial_fill_protects_what_filled_and_the_rest_resizes_the_pair() -> None:
+    c = core()
+    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    first = c.on_fill("sim", fill(order, "0.5"), T0)
+    stop, target = pair(first.actions)
+    assert stop.size == target.size == D("0.5")
+    second = c.on_fill("sim", fill(order, "1.5"), T0 + MS)
+    assert set(cancelled(second.actions)) == {stop.client_order_id, target.client_order_id}
+    new_stop, new_target = pair(second.actions)
+    assert new_stop.size == new_target.size == D(2)
+    assert new_stop.client_order_id not in (stop.client_order_id, target.client_order_id)
+
+
+def test_the_take_profit_filling_cancels_the_stop() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    done = c.on_fill("sim", fill(target, price="110"), T0 + 2 * MS)
+    assert cancelled(done.actions) == [stop.client_order_id]
+    assert placed(done.actions) == []
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0
+
+
+def test_a_partial_take_profit_resizes_the_stop_and_keeps_the_target() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    part = c.on_fill("sim", fill(target, "0.5", price="110"), T0 + 2 * MS)
+    assert cancelled(part.actions) == [stop.client_order_id]
+    (resized,) = placed(part.actions)
+    assert (resized.role, resized.size, resized.trigger_price) == (SL, D("1.5"), D(95))
+
+
+def test_the_position_closing_cancels_both() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    exit_ = c.on_intent(intent(Side.SELL, size="2", reduce_only=True), market(), T0).orders[0]
+    done = c.on_fill("sim", fill(exit_), T0 + 2 * MS)
+    assert set(cancelled(done.actions)) == {stop.client_order_id, target.client_order_id}
+    assert placed(done.actions) == []
+    # The venue confirms the cancels: nothing is re-placed for a flat position.
+    for order in (stop, target):
+        assert c.on_order_update(update(order, OrderStatus.CANCELED), T0 + 3 * MS).actions == ()
+
+
+def test_a_protective_order_cancelled_from_outside_is_placed_again() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, _ = pair(out.actions)  # type: ignore[attr-defined]
+    again = c.on_order_update(update(stop, OrderStatus.CANCELED), T0 + 2 * MS)
+    (replaced,) = placed(again.actions)
+    assert (replaced.role, replaced.size, replaced.trigger_price) == (SL, D(2), D(95))
+    assert replaced.client_order_id != stop.client_order_id
+    assert again.events[0].action is RiskAction.NOTICE and "from outside" in again.events[0].reason
+
+
+def test_the_trailing_stop_follows_a_better_mark_by_at_least_its_step() -> None:
+    c = core(PolicySet(protect=ProtectPolicy(trailing_stop=D("0.05"), trailing_step=D("0.01"))))
+    _, out = entered(c, stop="96", target="150")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    assert c.on_mark("sim", "BTC/USDT", D("100.5"), T0 + 2 * MS).actions == ()  # 95.475: looser than 96
+    assert c.on_mark("sim", "BTC/USDT", D(102), T0 + 3 * MS).actions == ()  # 96.9: under the 1% step
+    moved = c.on_mark("sim", "BTC/USDT", D(103), T0 + 4 * MS)  # 97.85
+    assert cancelled(moved.actions) == [stop.client_order_id]
+    (trailed,) = placed(moved.actions)
+    assert trailed.trigger_price == Decimal("97.85")
+    assert c.on_mark("sim", "BTC/USDT", D(101), T0 + 5 * MS).actions == ()  # never moves back
+    assert target.client_order_id not in cancelled(moved.actions)
+
+
+def test_a_short_trails_its_stop_downwards() -> None:
+    c = core(PolicySet(protect=ProtectPolicy(trailing_stop=D("0.05"), trailing_step=D("0.01"))))
+    order = c.on_intent(intent(Side.SELL, stop="104", target="50"), market(), T0).orders[0]
+    c.on_fill("sim", fill(order, price="100"), T0)
+    (trailed,) = placed(c.on_mark("sim", "BTC/USDT", D(97), T0 + MS).actions)
+    assert (trailed.side, trailed.trigger_price) == (Side.BUY, Decimal("101.85"))
