@@ -161,3 +161,28 @@ def test_a_symbol_limit_made_in_code_is_checked_too() -> None:
     with pytest.raises(InvalidArgument) as caught:
         PositionPolicy(symbols={"ETH/USDT": SymbolLimit(max_notional=Decimal(-1))})
     assert caught.value.violations[0].field == "position.symbols.ETH/USDT.max_notional"
+
+
+def _docs() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).parents[2] / "docs" / "inspector.md").read_text()
+
+
+def test_the_docs_example_policies_file_loads() -> None:
+    doc = _docs()
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    p = load_policies(example)
+    assert p.capital.reserved_for("mean-rev") == Decimal(10000)
+    assert p.schedule.windows["tue"] == (Window(480, 1320),)
+
+
+def test_the_docs_table_lists_every_policy_key() -> None:
+    from dataclasses import fields
+
+    doc = _docs()
+    for section in fields(PolicySet):
+        for key in fields(getattr(PolicySet(), section.name)):
+            assert f"| `{section.name}.{key.name}" in doc, (
+                f"docs/inspector.md does not list {section.name}.{key.name}"
+            )

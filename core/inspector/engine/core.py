@@ -91,7 +91,9 @@ class InspectorCore:
             breach = Breach("market.price", "no price to value the order at", ())
             return self._verdict(intent, RiskAction.BLOCK, [breach], out)
         key = (intent.venue, intent.symbol)
-        self.book.marks.setdefault(key, market.mid or market.last or price)
+        # The intent's market is the freshest price there is: it values the position too.
+        fresh = market.mid or market.last
+        self.book.marks[key] = fresh if fresh is not None else self.book.marks.get(key, price)
         proposal = Proposal(intent, price, market.mid, now_ns)
         breaches = order_checks(self.policies, self.book, self._rates, proposal)
         if intent.reduce_only:
