@@ -211,8 +211,9 @@ class InspectorCore:
             return
         working.filled += fill.size
         working.unknown = False
+        stop, target = self._levels.get(fill.client_order_id, (None, None))
         if working.remaining <= 0:
-            self.book.orders.remove(fill.client_order_id)
+            self._finish(fill.client_order_id)
         role = working.order.role
         if role in (OrderRole.ENTRY, OrderRole.EXIT):
             self.book.positions.attribute(working.order.strategy_id, key, signed)
@@ -220,7 +221,6 @@ class InspectorCore:
             self.book.positions.attribute_pro_rata(key, signed)
         position = self.book.positions.positions[key]
         if role is OrderRole.ENTRY and position.size != 0:
-            stop, target = self._levels.get(fill.client_order_id, (None, None))
             sign = _sign(position.size)
             self.protector.set_levels(key, sign, position.avg_price, stop, target, self.policies.protect)
 
@@ -232,8 +232,9 @@ class InspectorCore:
         working.unknown = False
         if order.status not in _TERMINAL:
             return out.output()
-        self.book.orders.remove(order.client_order_id)
-        self._levels.pop(order.client_order_id, None)
+        working.final_size = max(order.filled_size, working.filled)
+        if working.remaining <= 0:
+            self._finish(order.client_order_id)
         if (
             working.order.role.protective
             and not working.cancelling
@@ -346,6 +347,10 @@ class InspectorCore:
         )
         self.book.orders.add(order)
         return order
+
+    def _finish(self, client_order_id: str) -> None:
+        self.book.orders.remove(client_order_id)
+        self._levels.pop(client_order_id, None)
 
     def _tick(self, out: Collector) -> None:
         if self.state is RiskState.THROTTLED and out.now_ns >= self.machine.throttled_until_ns:

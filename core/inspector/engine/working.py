@@ -1,5 +1,5 @@
-"""The core's working orders: every order it asked for that is not known to be done, with
-what has filled, whether the venue acknowledged it, and whether its placement is unknown."""
+"""The core's working orders: every order it asked for that may still fill, with what has
+filled, whether its placement is unknown, and whether we asked to cancel it."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ class WorkingOrder:
     filled: Decimal = Decimal(0)
     unknown: bool = False  # the placement's result is unknown: query before any retry
     cancelling: bool = False  # we asked to cancel it
+    # Set when the venue says the order is done: what filled in all. Fills may still be on
+    # their way (an update can overtake its fills); the order stays until they are in.
+    final_size: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:
-        return self.order.size - self.filled
+        return (self.order.size if self.final_size is None else self.final_size) - self.filled
 
     @property
     def key(self) -> Key:
@@ -52,7 +55,7 @@ class WorkingOrders:
 
     def count_open(self) -> int:
         """Entries, exits and flattening orders (protective orders are counted apart)."""
-        return sum(1 for w in self._orders.values() if not w.order.role.protective)
+        return sum(1 for w in self._orders.values() if not w.order.role.protective and w.final_size is None)
 
     def entries(self, key: Key | None = None) -> list[WorkingOrder]:
         return [
