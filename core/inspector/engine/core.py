@@ -26,14 +26,14 @@ from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_ch
 from core.inspector.engine.diff import diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
-from core.inspector.engine.ids import entry_order_id, flatten_order_id
 from core.inspector.engine.market import MarketView
+from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.positions import Key
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.state import Collector, StateMachine
-from core.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from core.model import Fill, Order, OrderStatus
 
 __all__ = ["CapitalUse", "InspectorCore"]
 
@@ -134,20 +134,7 @@ class InspectorCore:
 
     def _allow(self, proposal: Proposal, out: Collector) -> Verdict:
         intent = proposal.intent
-        order = PlaceOrder(
-            client_order_id=entry_order_id(intent.intent_id),
-            venue=intent.venue,
-            symbol=intent.symbol,
-            side=intent.side,
-            type=intent.entry_type,
-            size=intent.size,
-            price=intent.entry_price,
-            time_in_force=intent.time_in_force,
-            reduce_only=intent.reduce_only,
-            role=OrderRole.EXIT if intent.reduce_only else OrderRole.ENTRY,
-            intent_id=intent.intent_id,
-            strategy_id=intent.strategy_id,
-        )
+        order = entry_order(intent)
         self.book.orders.add(order)
         if self.state is RiskState.THROTTLED:
             out.moved(self.machine.move(RiskState.ACTIVE, "an order passed the rate limits", out.now_ns))
@@ -200,14 +187,7 @@ class InspectorCore:
         if working is None:
             self.book.positions.attribute_pro_rata(key, signed)
             values = (("size", str(fill.size)), ("price", str(fill.price)))
-            out.event(
-                RiskAction.NOTICE,
-                "orders.unknown",
-                "a fill of an order not ours",
-                values,
-                venue=key[0],
-                symbol=key[1],
-            )
+            out.event(RiskAction.NOTICE, "orders.unknown", "a fill of an order not ours", values, **_at(key))
             return
         working.filled += fill.size
         working.unknown = False
@@ -242,12 +222,7 @@ class InspectorCore:
         ):
             reason = f"{working.order.role.value} {order.status.value} from outside; re-planned"
             out.event(
-                RiskAction.NOTICE,
-                "protect",
-                reason,
-                (("order", order.client_order_id),),
-                venue=order.venue,
-                symbol=order.symbol,
+                RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
             )
         self._protect(working.key, out)
         return out.output()
@@ -333,18 +308,7 @@ class InspectorCore:
     # ---- internals
 
     def _flatten(self, key: Key, size: Decimal, now_ns: int) -> PlaceOrder:
-        order = PlaceOrder(
-            client_order_id=flatten_order_id(*key, now_ns),
-            venue=key[0],
-            symbol=key[1],
-            side=_side_to_close(size),
-            type=OrderType.MARKET,
-            size=abs(size),
-            price=None,
-            time_in_force=TimeInForce.IOC,
-            reduce_only=True,
-            role=OrderRole.FLATTEN,
-        )
+        order = flatten_order(key, size, now_ns)
         self.book.orders.add(order)
         return order
 
@@ -406,11 +370,11 @@ def _about(intent: ExecutionIntent) -> dict[str, str]:
     }
 
 
+def _at(key: Key) -> dict[str, str]:
+    return {"venue": key[0], "symbol": key[1]}
+
+
 def _reason(reason: str) -> str:
     if not reason.strip():
         raise InvalidArgument.field("reason", "an operator command needs a reason")
     return reason
-
-
-def _side_to_close(size: Decimal) -> Side:
-    return Side.SELL if size > 0 else Side.BUY

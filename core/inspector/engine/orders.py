@@ -1,0 +1,47 @@
+"""The orders the core places for an intent and for CLOSE_ALL (protective ones: protect.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.advisor.engine.intent import ExecutionIntent
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.ids import entry_order_id, flatten_order_id
+from core.inspector.engine.positions import Key
+from core.model import OrderType, Side, TimeInForce
+
+__all__ = ["entry_order", "flatten_order"]
+
+
+def entry_order(intent: ExecutionIntent) -> PlaceOrder:
+    """The intent's order as asked, under the client order id derived from the intent's id."""
+    return PlaceOrder(
+        client_order_id=entry_order_id(intent.intent_id),
+        venue=intent.venue,
+        symbol=intent.symbol,
+        side=intent.side,
+        type=intent.entry_type,
+        size=intent.size,
+        price=intent.entry_price,
+        time_in_force=intent.time_in_force,
+        reduce_only=intent.reduce_only,
+        role=OrderRole.EXIT if intent.reduce_only else OrderRole.ENTRY,
+        intent_id=intent.intent_id,
+        strategy_id=intent.strategy_id,
+    )
+
+
+def flatten_order(key: Key, position: Decimal, now_ns: int) -> PlaceOrder:
+    """A reduce-only market order that closes the whole position."""
+    return PlaceOrder(
+        client_order_id=flatten_order_id(*key, now_ns),
+        venue=key[0],
+        symbol=key[1],
+        side=Side.SELL if position > 0 else Side.BUY,
+        type=OrderType.MARKET,
+        size=abs(position),
+        price=None,
+        time_in_force=TimeInForce.IOC,
+        reduce_only=True,
+        role=OrderRole.FLATTEN,
+    )
