@@ -21,6 +21,7 @@ $DATABASE_URL (else postgres@127.0.0.1:5432), a fresh database bench_advisor_<he
 
     .venv/bin/python bench/advisor_pipeline.py
     .venv/bin/python bench/advisor_pipeline.py --rate 50 --llm-rate 150 --seconds 20
+    .venv/bin/python bench/advisor_pipeline.py --skip-llm        # part 1 only
 
 Only 127.0.0.1; every process started is stopped.
 """
@@ -291,8 +292,7 @@ def summary(part: Part, seconds: float) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": common.machine(), "started": common.now_iso(),
-                              "command": common.command_line(),
-                              "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+                              "command": common.command_line()}  # fmt: skip
     async with mesh(args) as built:
         advisor = start_advisor(built, None)
         await warm(advisor, built.env[TOKEN])
