@@ -21,6 +21,7 @@ $DATABASE_URL (else postgres@127.0.0.1:5432), a fresh database bench_advisor_<he
 
     .venv/bin/python bench/advisor_pipeline.py
     .venv/bin/python bench/advisor_pipeline.py --rate 50 --llm-rate 150 --seconds 20
+    .venv/bin/python bench/advisor_pipeline.py --skip-llm        # part 1 only
 
 Only 127.0.0.1; every process started is stopped.
 """
@@ -275,7 +276,8 @@ def summary(part: Part, seconds: float) -> dict[str, Any]:
         "offered_per_s": round(part.published / seconds, 1),
         "decisions_per_s": round((len(part.arrivals_s) - 1) / window, 1) if window == window else None,
         "all_ms": {
-            q: round(common.percentile(part.latencies_ms, p), 2) for q, p in (("p50", 50), ("p99", 99))
+            q: round(common.percentile(part.latencies_ms, p), 2)
+            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
         },
         "median_split_ms": {
             "signal_to_core": round(common.median(part.to_core_ms), 2) if part.to_core_ms else None,
@@ -297,6 +299,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         part, cpu = await measured(advisor, built.redis_url, "plain", args.rate, args.seconds, 10)
         result["without_llm"] = {**summary(part, args.seconds), **cpu}
         built.stop(advisor)
+        if args.skip_llm:
+            result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            return result
         standin = start_standin("good", latency_ms=args.llm_latency_ms)
         try:
             advisor = start_advisor(built, standin)
@@ -325,6 +330,8 @@ async def measured(
 def _report(result: dict[str, Any]) -> None:
     rows = []
     for name in ("without_llm", "with_llm"):
+        if name not in result:
+            continue
         r = result[name]
         rows.append([name, r["offered_per_s"], r["decided"], r["intents"], r["decisions_per_s"],
                      r["intent_ms"]["p50"], r["intent_ms"]["p99"], r["all_ms"]["p50"], r["all_ms"]["p99"],
@@ -342,6 +349,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--llm-rate", type=float, default=100.0, help="signals/s with the LLM (default 100)")
     parser.add_argument("--llm-latency-ms", type=float, default=200.0, help="the stand-in's answer time")
     parser.add_argument("--seconds", type=float, default=15.0, help="each part's publishing time")
+    parser.add_argument("--skip-llm", action="store_true", help="part 1 only (no LLM stand-in)")
     parser.add_argument("--redis-db", type=int, default=15)
     parser.add_argument("--result", default="advisor_pipeline", help="bench/results/<name>.json")
     return parser.parse_args()

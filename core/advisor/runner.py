@@ -8,7 +8,13 @@ asked for pending decisions, decisions out.
 - A final decision becomes the contract's Decision with its telemetry (the core's events, the
   transport's retries, circuit and tool events) and is committed to the bus with its signal's
   "decided" mark (core.advisor.wire); an entry of `signals` is acknowledged once each of its
-  signals is decided. A signal marked decided already (a redelivery after a crash) is skipped.
+  signals is decided.
+- Once per signal. An entry delivered before (own pending after a crash, reclaimed) is checked
+  against the marks first: its signals marked decided are skipped. An entry read new is not
+  (no round trip before the decision): only against the signals this process published lately
+  and is deciding now (the same signal in two entries: the bus is at least once); the mark is
+  checked atomically with the decision's publish, so a signal another consumer or an earlier
+  run decided is not published twice (the decision made is dropped, said in the log).
 - Decide (the API) runs the same path for one signal and, when asked, publishes the result.
 
 Time is the shell's: `clock` (wall time, ns) is read here and handed to the core.
@@ -20,9 +26,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -38,7 +45,7 @@ from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_D
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import BusWriter
 from core.backoff import Backoff
-from core.bus.consumer import Entry
+from core.bus.consumer import REDELIVERED, Entry
 from core.bus.names import SIGNALS
 from core.errors import InvalidArgument, TrademeshError
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -47,8 +54,10 @@ from trademesh.signal.v1 import signal_pb2 as sig
 __all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _NS = 1_000_000_000
+_PUBLISHED_KEPT = 100_000  # signal ids this process published, remembered (most recent)
 _OUTCOMES = {am.OUTCOME_INTENT: "intent", am.OUTCOME_BLOCKED: "blocked"}
 
 
@@ -69,9 +78,19 @@ class _EntryState:
 
 @dataclass
 class _Made:
+    """A decision as the contract's message, and its telemetry as the core gave it: the events'
+    messages are built once the decision is on the bus (`telemetry`)."""
+
     decision: am.Decision
-    events: list[am.TelemetryEvent]
-    loose: list[am.TelemetryEvent] = field(default_factory=list)  # of no decision (allocation)
+    core_events: list[TelemetryEvent]
+    synthesized: list[am.TelemetryEvent] = field(default_factory=list)  # the transport's, tools'
+    loose: list[TelemetryEvent] = field(default_factory=list)  # of no decision (allocation)
+
+    def telemetry(self) -> tuple[list[am.TelemetryEvent], list[am.TelemetryEvent]]:
+        """The decision's events (in time order) and those of no decision, as messages."""
+        events = [event_to_pb(e) for e in self.core_events] + self.synthesized
+        events.sort(key=lambda e: e.ts_ns)
+        return events, [event_to_pb(e) for e in self.loose]
 
 
 class Pipeline:
@@ -100,6 +119,7 @@ class Pipeline:
         self._entries: dict[str, _EntryState] = {}
         # Signals being decided, resolved True once published (False: it failed, not published).
         self._deciding: dict[str, asyncio.Future[bool]] = {}
+        self._published: OrderedDict[str, None] = OrderedDict()
 
     # ---- the bus
 
@@ -110,7 +130,8 @@ class Pipeline:
         assert writer is not None
         # An entry read again (after a reconnect) while its signals are being decided is in hand.
         fresh = [(e, list(envelope.signals.signals)) for e, envelope in entries if e not in self._entries]
-        done = await writer.decided([s.signal_id for _, signals in fresh for s in signals if s.signal_id])
+        ids = [s.signal_id for _, signals in fresh for s in signals if s.signal_id]
+        done = await writer.decided(ids) if REDELIVERED.get() else {s for s in ids if s in self._published}
         for entry_id, signals in fresh:
             todo = [s for s in signals if s.signal_id not in done]
             if not todo:
@@ -128,8 +149,10 @@ class Pipeline:
 
     async def _after(self, first: asyncio.Future[bool], entry_id: str) -> None:
         """A repeated signal's entry is done once the first delivery is decided and published."""
-        if await asyncio.shield(first):
-            await self._entry_done(entry_id)
+        if await asyncio.shield(first) and (ack := self._entry_done(entry_id)) is not None:
+            writer = self.writer
+            assert writer is not None
+            await self._retry(lambda: writer.redis.xack(SIGNALS, writer.group, ack), "acknowledge")
 
     async def _from_bus(self, entry_id: str, message: sig.Signal, received_ns: int) -> None:
         committed = False
@@ -149,28 +172,38 @@ class Pipeline:
             signal = signal_from_pb(message, "signal.")
         except InvalidArgument as exc:
             log.warning("advisor: signal %s refused: %s", message.signal_id, exc)
-            await self._commit(None, [], [], mark=message.signal_id or None)
-        else:
-            age_ns = received_ns - message.ts_signal_ns
-            if message.ts_signal_ns > 0 and age_ns > self.max_signal_age_ns:
-                # A backlog (the advisor was down): a trade on it would act on old news.
-                STALE.inc()
-                log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
-                await self._commit(None, [], [], mark=signal.signal_id)
-            else:
-                made = await self._decide(signal)
-                await self._commit(made.decision, made.events, made.loose, mark=signal.signal_id)
-                self._observe(made.decision, message, received_ns)
-        await self._entry_done(entry_id)
+            await self._mark(message.signal_id or None, self._entry_done(entry_id))
+            return
+        age_ns = received_ns - message.ts_signal_ns
+        if message.ts_signal_ns > 0 and age_ns > self.max_signal_age_ns:
+            # A backlog (the advisor was down): a trade on it would act on old news.
+            STALE.inc()
+            log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
+            await self._mark(signal.signal_id, self._entry_done(entry_id))
+            return
+        made = await self._decide(signal)
+        await self._commit(made, mark=signal.signal_id, observe=(message, received_ns), entry=entry_id)
 
-    async def _entry_done(self, entry_id: str) -> None:
+    def _remember(self, signal_id: str) -> None:
+        self._published[signal_id] = None
+        if len(self._published) > _PUBLISHED_KEPT:
+            self._published.popitem(last=False)
+
+    def _entry_done(self, entry_id: str) -> str | None:
+        """Count one signal of the entry done: the entry's id once all of them are (to acknowledge)."""
         state = self._entries[entry_id]
         state.remaining -= 1
-        if state.remaining == 0:
-            del self._entries[entry_id]
-            writer = self.writer
-            assert writer is not None
-            await self._retry(lambda: writer.redis.xack(SIGNALS, writer.group, entry_id), "acknowledge")
+        if state.remaining > 0:
+            return None
+        del self._entries[entry_id]
+        return entry_id
+
+    async def _mark(self, signal_id: str | None, ack: str | None) -> None:
+        """A signal not decided (refused, too old): only marked, its entry acknowledged when done."""
+        writer = self.writer
+        assert writer is not None
+        now = self.clock()
+        await self._retry(lambda: writer.commit(None, [], now, mark=signal_id, ack=ack), "publish")
 
     def _observe(self, decision: am.Decision, message: sig.Signal, received_ns: int) -> None:
         now = time.time_ns()
@@ -185,9 +218,12 @@ class Pipeline:
         """One decision on demand (Decide): published only when asked; always in the journal."""
         made = await self._decide(signal, hypothetical=hypothetical)
         if publish:
-            await self._commit(made.decision, made.events, made.loose)
+            await self._commit(made)
         else:
-            self.journal.add(made.decision, made.events, published=False)
+            events, loose = made.telemetry()
+            self.journal.add(made.decision, events, published=False)
+            if loose:
+                self.journal.add(None, loose, published=False)
         return made.decision
 
     # ---- deciding
@@ -207,15 +243,13 @@ class Pipeline:
 
     def _made(self, decision: Decision, synthesized: Synthesized | None, hypothetical: bool) -> _Made:
         core_events = self._events.pop(decision.decision_id, [])
-        loose = [event_to_pb(e) for e in self._events.pop("", [])]
+        loose = self._events.pop("", [])
         trace = None if synthesized is None else synthesized.trace
         message = decision_to_pb(
             decision, core_events, trace, model_version=self.core.model.version if self.core.model else "",
             hypothetical=hypothetical,
         )  # fmt: skip
-        events = [event_to_pb(e) for e in core_events] + ([] if synthesized is None else synthesized.events)
-        events.sort(key=lambda e: e.ts_ns)
-        return _Made(message, events, loose)
+        return _Made(message, core_events, [] if synthesized is None else synthesized.events, loose)
 
     def _take_events(self) -> None:
         for event in self.core.take_telemetry():
@@ -266,26 +300,46 @@ class Pipeline:
     # ---- out
 
     async def _commit(
-        self, decision: am.Decision | None, events: list[am.TelemetryEvent], loose: list[am.TelemetryEvent],
-        mark: str | None = None,
+        self, made: _Made, *, mark: str | None = None, observe: tuple[sig.Signal, int] | None = None,
+        entry: str | None = None,
     ) -> None:  # fmt: skip
+        """The decision, its intent and its signal's mark at once (unless the signal was decided
+        already: then not published); then its telemetry, built meanwhile, with the
+        acknowledgement of `entry` once each of its signals is decided (core.advisor.wire)."""
         writer = self.writer
         assert writer is not None
         now = self.clock()
-        await self._retry(lambda: writer.commit(decision, [*events, *loose], now, mark=mark), "publish")
-        if decision is not None:
-            self.journal.add(decision, events, published=True)
+        published = True
+        if mark is None:
+            await self._retry(lambda: writer.commit(made.decision, [], now), "publish")
+        else:
+            published = await self._retry(lambda: writer.publish_once(made.decision, now, mark), "publish")
+        events, loose = made.telemetry()
+        if published:
+            if mark is not None:
+                self._remember(mark)
+            if observe is not None:
+                self._observe(made.decision, *observe)
+        else:
+            log.info("advisor: signal %s was decided already: decision %s dropped",
+                     mark, made.decision.decision_id)  # fmt: skip
+            events = []
+        ack = None if entry is None else self._entry_done(entry)
+        if events or loose or ack is not None:
+            later = self.clock()
+            await self._retry(lambda: writer.commit(None, [*events, *loose], later, ack=ack), "publish")
+        if published:
+            self.journal.add(made.decision, events, published=True)
         if loose:
             self.journal.add(None, loose, published=True)
 
-    async def _retry(self, attempt: Callable[[], Coroutine[Any, Any, Any]], what: str) -> None:
+    async def _retry(self, attempt: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
         """Until it succeeds: the bus away holds the decision, it is never dropped (a stop
         cancels the task; its entry, unacknowledged, is read again at the next start)."""
         backoff = Backoff(0.05, 2.0)
         while True:
             try:
-                await attempt()
-                return
+                return await attempt()
             except (RedisError, OSError) as exc:
                 delay = backoff.next()
                 log.warning("advisor: cannot %s to the bus (%s); retrying in %.1f s", what, exc, delay)

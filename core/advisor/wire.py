@@ -1,14 +1,18 @@
-"""The advisor's outputs on the bus, each committed at once (one MULTI/EXEC):
+"""The advisor's outputs on the bus (bus.v1 Envelopes, as the detector's signals), in two
+transactions (MULTI/EXEC) per decision:
 
-- the decision on `decisions`, its intent (if any) on `intents`, its telemetry on
-  `advisor.telemetry` (bus.v1 Envelopes, as the detector's signals);
-- the mark that its signal was decided (`advisor:<group>:decided:<signal id>`, kept
-  `decided_ttl_s`), so a redelivered signal is not decided twice;
-- the acknowledgement of the signal's bus entry, once every signal of the entry is decided.
+1. the decision on `decisions`, its intent (if any) on `intents`, and the mark that its signal
+   was decided (`advisor:<group>:decided:<signal id>`, kept `decided_ttl_s`), so a redelivered
+   signal is not decided twice;
+2. then its telemetry on `advisor.telemetry`, with the acknowledgement of the signal's bus
+   entry once every signal of the entry is decided.
 
-After a crash either all of it happened or none did: an entry not acknowledged is read again
-at the restart, and only its signals without the mark are decided. Exactly one decision per
-signal reaches the bus.
+The decision does not wait for its telemetry's ~35 messages to be built (the runner builds
+them while the first transaction is on the wire). After a crash each transaction happened
+whole or not at all: an entry not acknowledged is read again at the restart, and only its
+signals without the mark are decided, so exactly one decision per signal reaches the bus. A
+crash between the two loses that decision's telemetry events: the decision itself, with every
+stage's status, timing, output and reasons, is on `decisions`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,24 @@ def decided_key(group: str, signal_id: str) -> str:
     return f"advisor:{group}:decided:{signal_id}"
 
 
+# KEYS: the mark, decisions, intents. ARGV: the decision's envelope, the intent's ("" for none),
+# the mark's TTL, MAXLEN, the entry field, the decision's id. 1: published (now, or by an earlier
+# attempt whose answer was lost: the mark holds its id); 0: the signal was decided by another.
+_ONCE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  if held == ARGV[6] then return 1 end
+  return 0
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[2])
+end
+redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[3])
+return 1
+"""
+
+
 class BusWriter:
     def __init__(self, redis: Any, group: str, source: str, retention: Retention, decided_ttl_s: int) -> None:
         self.redis = redis  # redis.asyncio.Redis
@@ -54,6 +76,7 @@ class BusWriter:
         self.source = source
         self.retention = retention
         self.decided_ttl_s = decided_ttl_s
+        self._once = redis.register_script(_ONCE)
 
     async def decided(self, signal_ids: Sequence[str]) -> set[str]:
         """Those of `signal_ids` decided already (their mark is there)."""
@@ -61,6 +84,19 @@ class BusWriter:
             return set()
         marks = await self.redis.mget([decided_key(self.group, s) for s in signal_ids])
         return {s for s, mark in zip(signal_ids, marks, strict=True) if mark is not None}
+
+    async def publish_once(self, decision: am.Decision, now_ns: int, mark: str) -> bool:
+        """Publish the decision and its intent and mark `mark` decided, atomically, unless `mark`
+        was decided already by another decision (False: nothing published)."""
+        intent = b""
+        if decision.HasField("intent"):
+            intent = encode_intents(self.source, [decision.intent], now_ns)
+        published = await self._once(
+            keys=[decided_key(self.group, mark), DECISIONS, INTENTS],
+            args=[encode_decisions(self.source, [decision], now_ns), intent, self.decided_ttl_s,
+                  self.retention.maxlen, FIELD, decision.decision_id],
+        )  # fmt: skip
+        return bool(published)
 
     async def commit(
         self,

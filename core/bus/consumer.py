@@ -11,11 +11,16 @@
   group; an entry delivered `max_deliveries` times (or that is not an Envelope at all) goes
   to `dlq.<stream>` with the reason, and is acknowledged.
 - It exports pending and lag per stream (Prometheus) for dashboards and alerts.
+- While a handler runs, `REDELIVERED` says whether its entries may have been delivered before
+  (its own pending ones, reclaimed ones, a failed batch retried): False only for entries read
+  new (">"), which no consumer of the group has had. A handler that must not act twice on an
+  entry checks its own records only for those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +40,7 @@ from core.logs import bind_log_fields
 from core.retry import sleep_unless
 from trademesh.bus.v1 import bus_pb2 as bus
 
-__all__ = ["ConsumerOptions", "Entry", "GroupConsumer", "Handler", "ReadHandler"]
+__all__ = ["REDELIVERED", "ConsumerOptions", "Entry", "GroupConsumer", "Handler", "ReadHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ Handler = Callable[[str, list[Entry]], Awaitable[None]]
 # Optional: called with every stream's entries of one read at once (one transaction for all,
 # instead of one per stream); when it fails, the streams are handled one by one as usual.
 ReadHandler = Callable[[list[tuple[str, list[Entry]]]], Awaitable[None]]
+
+# True unless the entries being handled were read new (">"): see the module's docstring.
+REDELIVERED: contextvars.ContextVar[bool] = contextvars.ContextVar("redelivered", default=True)
 
 PENDING = Gauge(
     "trademesh_bus_pending", "Entries delivered to a group and not yet acknowledged.", ["stream", "group"]
@@ -209,10 +217,14 @@ class GroupConsumer:
             await self.ensure_groups()
             return
         reads = [(_text(stream), entries) for stream, entries in answer or []]
-        if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
-            return
-        for stream, entries in reads:
-            await self._process(stream, entries)
+        token = REDELIVERED.set(False)
+        try:
+            if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
+                return
+            for stream, entries in reads:
+                await self._process(stream, entries)
+        finally:
+            REDELIVERED.reset(token)
 
     async def _read_new(self) -> Any:
         return await self.redis.xreadgroup(
@@ -295,6 +307,7 @@ class GroupConsumer:
         self, stream: str, entries: list[Entry], fields: dict[str, dict[bytes, bytes]]
     ) -> None:
         deliveries = await self._deliveries(stream, [entry_id for entry_id, _ in entries])
+        REDELIVERED.set(True)  # a failed handler may have acted on some (reset by read_new)
         for entry in entries:
             entry_id = entry[0]
             try:

@@ -29,6 +29,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.advisor.synthetic import random_walk_bars
+from core.advisor.wire import decided_key
 from core.bus.codec import FIELD, decode
 from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from core.env import DATABASE_URL
@@ -300,15 +301,27 @@ async def test_a_signal_delivered_twice_is_decided_once_and_watched(mesh: Mesh) 
     assert len(decided) == 1, [d.decision_id for d in decided]
 
 
-async def _publish_twice(mesh: Mesh) -> None:
+async def test_a_signal_another_run_decided_is_not_published_again(mesh: Mesh) -> None:
+    """Its mark is there (a run before this one, or another consumer, decided it) and its entry
+    comes new: the decision made is dropped at the publish, the entry acknowledged."""
+    client: Any = aioredis.Redis.from_url(mesh.bus)
+    try:
+        await client.set(decided_key("advisor", "elsewhere-0001"), b"a decision of another run", ex=60)
+    finally:
+        await client.aclose()
+    await _publish_twice(mesh, "elsewhere-0001", times=1)
+    assert not [d for d in await _bus_decisions(mesh.bus) if d.signal_id == "elsewhere-0001"]
+
+
+async def _publish_twice(mesh: Mesh, signal_id: str = "twice-0001", times: int = 2) -> None:
     signal = sig.Signal(
-        signal_id="twice-0001", venue="sim", symbol="SOL/USDT", direction=sig.DIRECTION_SHORT,
+        signal_id=signal_id, venue="sim", symbol="SOL/USDT", direction=sig.DIRECTION_SHORT,
         conviction="0.6", score="0.6", threshold="0.5", strategy_id="manual",
     )  # fmt: skip
     client: Any = aioredis.Redis.from_url(mesh.bus)
     try:
         ids = []
-        for _ in range(2):
+        for _ in range(times):
             now = time.time_ns()
             signal.ts_signal_ns = signal.ts_event_ns = now
             envelope = bus.Envelope(source="test", ts_publish_ns=now)

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD, encode_market
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.consumer import REDELIVERED, ConsumerOptions, Entry, GroupConsumer
 from core.bus.names import dead_letter_stream
 from core.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
@@ -106,6 +106,48 @@ async def test_a_restarted_consumer_reads_its_own_pending_entries_first(
     effect = Effect()
     await run_until(GroupConsumer(client, options(stream, "c1"), effect))
     assert effect.seen == [str(i) for i in range(40)], "its own pending first, then the new ones"
+    assert await pending(client, stream) == 0
+
+
+class Told:
+    """What the handler was told of each entry: may it have been delivered before?"""
+
+    def __init__(self, fail_first_new_batch: bool = False) -> None:
+        self.told: dict[str, bool] = {}
+        self.fail = fail_first_new_batch
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        if self.fail and len(entries) > 1 and not REDELIVERED.get():
+            self.fail = False
+            raise RuntimeError("a batch that fails once")
+        for _, envelope in entries:
+            self.told[envelope.market.events[0].trade.trade_id] = REDELIVERED.get()
+
+
+async def test_a_handler_is_told_which_entries_may_have_been_delivered_before(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    crashed = GroupConsumer(client, options(stream, "c1"), Effect())
+    await crashed.ensure_groups()
+    await publish(client, stream, 3)
+    await client.xreadgroup("g", "c1", {stream: ">"}, count=3)  # then it died
+    await publish(client, stream, 2, start=3)
+    told = Told()
+    await run_until(GroupConsumer(client, options(stream, "c1"), told))
+    assert told.told == {"0": True, "1": True, "2": True, "3": False, "4": False}
+    assert REDELIVERED.get(), "outside a handler: assume delivered before"
+
+
+async def test_a_batch_retried_entry_by_entry_counts_as_delivered_before(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    consumer = GroupConsumer(client, options(stream, "c1"), Told(fail_first_new_batch=True))
+    await consumer.ensure_groups()
+    await publish(client, stream, 3)
+    await run_until(consumer)
+    assert cast(Told, consumer.handle).told == {"0": True, "1": True, "2": True}
     assert await pending(client, stream) == 0
 
 
