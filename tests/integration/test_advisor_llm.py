@@ -98,11 +98,13 @@ def standin() -> Iterator[Standin]:
         process.stop()
 
 
-async def requests_seen(standin: Standin) -> list[dict[str, Any]]:
+async def requests_seen(standin: Standin, model: str | None = None) -> list[dict[str, Any]]:
+    """What the stand-in was asked since the test's fresh_log; of `model` only when given (an
+    earlier test's slow request may still land in the log, under load)."""
     async with httpx2.AsyncClient() as client:
         answer = await client.get(standin.base_url.removesuffix("/v1") + "/standin/requests")
     seen: list[dict[str, Any]] = answer.json()
-    return seen
+    return [r for r in seen if model is None or r["model"] == model]
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ async def test_a_good_answer_comes_back_as_the_models_json_following_the_schema(
     assert (answer["bias"], answer["confidence"], answer["size_multiplier"]) == ("long", 0.72, 1.0)
     assert numbers_in(answer["reasoning"]) <= {"0.72", "65000.5", "0.01"}
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
-    [asked] = await requests_seen(standin)
+    [asked] = await requests_seen(standin, "primary")
     assert (asked["model"], asked["response_format"], asked["tools"]) == ("primary", "json_schema", [])
 
 
@@ -198,7 +200,7 @@ async def test_500s_are_retried_with_backoff_then_the_circuit_opens_and_no_reque
     assert (second.ok, second.attempts, kinds(second)) == (False, 0, [K.CIRCUIT_SKIP, K.LLM_FALLBACK])
     # After the cool-down one trial goes; it fails, and the circuit opens again.
     assert kinds(third) == [K.CIRCUIT_HALF_OPEN, K.LLM_REQUEST, K.LLM_ERROR, K.CIRCUIT_OPEN, K.LLM_FALLBACK]
-    assert [r["status"] for r in await requests_seen(standin)] == [500] * 4
+    assert [r["status"] for r in await requests_seen(standin, "broken")] == [500] * 4
 
 
 async def test_a_half_open_circuit_closes_when_its_trial_request_is_answered(standin: Standin) -> None:
@@ -291,7 +293,7 @@ async def test_tool_calls_stop_at_the_limit_and_the_model_is_told_to_answer(
 
     assert runs == ["get_ticker", "get_ticker"]
     assert reply.ok and len(reply.tool_calls) == 2
-    assert [r["tool_choice"] for r in await requests_seen(standin)] == ["auto", "auto", "none"]
+    assert [r["tool_choice"] for r in await requests_seen(standin, "looper")] == ["auto", "auto", "none"]
     assert json.loads(reply.content or "")["bias"] == "long"
 
 
