@@ -47,7 +47,7 @@ from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.signal.v1 import signal_pb2 as sig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "redis_url"]  # fixtures
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)

@@ -33,7 +33,7 @@ from trademesh.patch.v1 import patch_pb2 as patch_pb
 from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "redis_url"]  # fixtures
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)

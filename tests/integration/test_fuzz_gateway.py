@@ -61,7 +61,7 @@ from tests.integration.web_fuzz import (
 )
 from trademesh.mux.v1 import mux_pb2
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 __all__ = ["database_url", "redis_url"]  # fixtures
 

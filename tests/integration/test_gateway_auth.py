@@ -30,7 +30,7 @@ from gateway.contracts import Scope
 from tests.integration.postgres_server import database_url, fresh_database, new_database, with_database
 from tests.integration.support import until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
 
 SECRET = b"integration-test-session-secret-0123456789"

@@ -51,7 +51,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "redis_url"]  # fixtures, for pytest
 
 ADMIN = "trademesh.admin.v1.Admin"

@@ -56,7 +56,7 @@ from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
 
 SUBSCRIBE = "trademesh.marketdata.v1.MarketData/Subscribe"

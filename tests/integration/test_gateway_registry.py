@@ -37,7 +37,7 @@ from tests.integration.support import CALL_TIMEOUT_S, until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
 
 HEARTBEAT_S = 0.5

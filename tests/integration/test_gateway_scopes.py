@@ -37,7 +37,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
 
 ADMIN = "trademesh.admin.v1.Admin"

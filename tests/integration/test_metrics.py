@@ -43,6 +43,12 @@ async def test_unauthenticated_calls_are_counted(venue: Venue) -> None:
 
 
 async def test_handling_seconds_and_streamed_messages_are_exported(venue: Venue, stubs: Stubs) -> None:
+    # A PlaceOrder of its own (refused): the venue is the session's, and this test may be the
+    # first of its worker to call it.
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stubs.tf.PlaceOrder(
+            limit_order("BTC/USDT", common.SIDE_BUY, "-1", "100"), timeout=CALL_TIMEOUT_S
+        )
     call = stubs.md.Subscribe(md.SubscribeRequest(symbols=["BTC/USDT"], channels=[md.CHANNEL_BOOK]))
     for _ in range(5):
         await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)

@@ -39,7 +39,7 @@ from tests.integration.test_recorder_store import (
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "fresh_database", "redis_url"]  # the fixtures, for pytest
 
 SECRET = "s3cret-test-password"

@@ -23,7 +23,7 @@ from tests.integration.support import Venue, stop_venue
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 D = Decimal
 SPOT = "/v5/public/spot"

@@ -26,7 +26,7 @@ from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, limit_order,
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 BUY, SELL = common.SIDE_BUY, common.SIDE_SELL
 

@@ -19,7 +19,7 @@ from typing import IO
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 SECRET = "S3ntinel-pw-41f9"
 

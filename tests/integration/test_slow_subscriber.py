@@ -31,7 +31,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 # Exclusive: the fast subscriber's latency is measured, in this process, against a 1 s bound.
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive, pytest.mark.slow]
 
 # One busy symbol: 200 batches/s of a few thousand events/s in all.
 BUSY = """

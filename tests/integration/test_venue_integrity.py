@@ -35,7 +35,7 @@ from tests.integration.support import CALL_TIMEOUT_S, Venue, stop_venue
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 D = Decimal
 Book = tuple[dict[D, D], dict[D, D]]
