@@ -38,7 +38,10 @@ __all__ = [
     "balance_to_pb",
     "candle_to_pb",
     "execution_to_pb",
+    "fill_from_pb",
+    "fill_to_pb",
     "instrument_to_pb",
+    "order_from_pb",
     "order_to_pb",
     "position_to_pb",
 ]
@@ -184,4 +187,54 @@ def position_to_pb(position: Position) -> tf.Position:
         size=_dec(position.size),
         entry_price=_dec(position.entry_price),
         realized_pnl=_dec(position.realized_pnl),
+    )
+
+
+# ---------------------------------------------------------------- from the wire (a venue's answers)
+
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
+_LIQUIDITY_FROM_PB = {v: k for k, v in _LIQUIDITY_TO_PB.items()}
+
+
+def _opt(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def order_from_pb(message: tf.Order) -> Order:
+    """A venue's order (a venue's own answer: its fields are well formed)."""
+    return Order(
+        venue=message.venue,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        type=ORDER_TYPE_FROM_PB.get(message.type, OrderType.LIMIT),
+        time_in_force=TIF_FROM_PB.get(message.time_in_force, TimeInForce.GTC),
+        price=_opt(message.price),
+        size=Decimal(message.size or "0"),
+        post_only=message.post_only,
+        reduce_only=message.reduce_only,
+        filled_size=Decimal(message.filled_size or "0"),
+        average_fill_price=_opt(message.average_fill_price),
+        status=_STATUS_FROM_PB.get(message.status, OrderStatus.OPEN),
+        status_reason=message.status_reason,
+        created_ns=message.created_ns,
+        updated_ns=message.updated_ns,
+    )
+
+
+def fill_from_pb(message: tf.Fill) -> Fill:
+    return Fill(
+        fill_id=message.fill_id,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        price=Decimal(message.price),
+        size=Decimal(message.size),
+        fee=Decimal(message.fee or "0"),
+        fee_asset=message.fee_asset,
+        liquidity=_LIQUIDITY_FROM_PB.get(message.liquidity, Liquidity.TAKER),
+        trade_id=message.trade_id,
+        ts_event_ns=message.ts_event_ns,
     )

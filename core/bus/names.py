@@ -7,6 +7,8 @@ position_requests   the detector's position requests (bus.v1.PositionRequests)
 decisions           the advisor's decisions (bus.v1.Decisions)
 intents             the advisor's execution intents, for the inspector (bus.v1.Intents)
 advisor.telemetry   the advisor's telemetry events (bus.v1.AdvisorTelemetry)
+risk                the inspector's risk events and state transitions (bus.v1.RiskEvents)
+inspector.journal.<instance>  the inputs of an inspector's core, for its restart (risk.v1.JournalEntry)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 """
 
@@ -24,9 +26,11 @@ __all__ = [
     "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
+    "RISK",
     "SIGNALS",
     "bars_stream",
     "dead_letter_stream",
+    "journal_stream",
     "market_pattern",
     "market_stream",
     "parse_market_stream",
@@ -43,6 +47,7 @@ POSITION_REQUESTS = "position_requests"
 DECISIONS = "decisions"
 INTENTS = "intents"
 ADVISOR_TELEMETRY = "advisor.telemetry"
+RISK = "risk"
 
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
@@ -84,3 +89,8 @@ def bars_stream(timeframe: Timeframe) -> str:
 
 def dead_letter_stream(stream: str) -> str:
     return f"dlq.{stream}"
+
+
+def journal_stream(instance: str) -> str:
+    """An inspector instance's journal: every input of its core, in order."""
+    return f"inspector.journal.{instance}"

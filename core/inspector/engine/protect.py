@@ -68,12 +68,16 @@ class Protector:
         return True
 
     def plan(self, key: Key, position: Decimal, orders: WorkingOrders) -> list[OrderAction]:
-        """The actions that make the key's working pair match its position and levels."""
+        """The actions that make the key's working pair match its position and levels. The
+        pair covers what the closing orders (exits, flattening, a triggered stop) leave: a venue
+        may refuse reduce-only orders that together exceed the position."""
         if position == 0:
             self.levels.pop(key, None)
+        left = max(abs(position) - orders.closing(key), Decimal(0))
+        covered = left if position > 0 else -left
         actions: list[OrderAction] = []
         for role in _ROLES:
-            want = self._wanted(key, role, position)
+            want = self._wanted(key, role, covered)
             current = orders.protective(key, role)
             if current is not None and (want is None or not _matches(current, want)):
                 current.cancelling = True

@@ -10,6 +10,8 @@ import type { Timeframe } from "../../common/v1/common_pb";
 import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
 import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
+import type { RiskEvent, Transition } from "../../risk/v1/inspector_pb";
+import { file_trademesh_risk_v1_inspector } from "../../risk/v1/inspector_pb";
 import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIAEIGCgRib2R5IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSLRAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIsCgRyaXNrGBIgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5SaXNrRXZlbnRzSABCBgoEYm9keSI3CgdTaWduYWxzEiwKB3NpZ25hbHMYASADKAsyGy50cmFkZW1lc2guc2lnbmFsLnYxLlNpZ25hbCJKChBQb3NpdGlvblJlcXVlc3RzEjYKCHJlcXVlc3RzGAEgAygLMiQudHJhZGVtZXNoLnNpZ25hbC52MS5Qb3NpdGlvblJlcXVlc3QiPgoJRGVjaXNpb25zEjEKCWRlY2lzaW9ucxgBIAMoCzIeLnRyYWRlbWVzaC5hZHZpc29yLnYxLkRlY2lzaW9uIjgKB0ludGVudHMSLQoHaW50ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudCJIChBBZHZpc29yVGVsZW1ldHJ5EjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5hZHZpc29yLnYxLlRlbGVtZXRyeUV2ZW50Im4KClJpc2tFdmVudHMSLAoGZXZlbnRzGAEgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EjIKC3RyYW5zaXRpb25zGAIgAygLMh0udHJhZGVtZXNoLnJpc2sudjEuVHJhbnNpdGlvbiJlCgxNYXJrZXRFdmVudHMSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTWFya2V0RXZlbnQSEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQiKwoEQmFycxIjCgRiYXJzGAEgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIigAIKA0JhchINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSMQoJdGltZWZyYW1lGAMgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAQgASgDEgwKBG9wZW4YBSABKAkSDAoEaGlnaBgGIAEoCRILCgNsb3cYByABKAkSDQoFY2xvc2UYCCABKAkSDgoGdm9sdW1lGAkgASgJEhQKDHF1b3RlX3ZvbHVtZRgKIAEoCRITCgt0cmFkZV9jb3VudBgLIAEoBBIMCgR2d2FwGAwgASgJEhAKCHJlcGFpcmVkGA0gASgIYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_risk_v1_inspector, file_trademesh_signal_v1_signal]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -86,6 +88,12 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: AdvisorTelemetry;
     case: "advisorTelemetry";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.RiskEvents risk = 18;
+     */
+    value: RiskEvents;
+    case: "risk";
   } | { case: undefined; value?: undefined };
 };
 
@@ -192,6 +200,30 @@ export const AdvisorTelemetrySchema: GenMessage<AdvisorTelemetry> = /*@__PURE__*
   messageDesc(file_trademesh_bus_v1_bus, 5);
 
 /**
+ * The inspector's risk events and state transitions (stream `risk`), in the order made.
+ *
+ * @generated from message trademesh.bus.v1.RiskEvents
+ */
+export type RiskEvents = Message<"trademesh.bus.v1.RiskEvents"> & {
+  /**
+   * @generated from field: repeated trademesh.risk.v1.RiskEvent events = 1;
+   */
+  events: RiskEvent[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.Transition transitions = 2;
+   */
+  transitions: Transition[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.RiskEvents.
+ * Use `create(RiskEventsSchema)` to create a new message.
+ */
+export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 6);
+
+/**
  * Market events of one venue, in the order the venue sent them. Field numbers match
  * marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
  *
@@ -222,7 +254,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 6);
+  messageDesc(file_trademesh_bus_v1_bus, 7);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -241,7 +273,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -330,5 +362,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
