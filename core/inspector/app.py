@@ -67,6 +67,7 @@ class Inspector:
             lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,
+            config.instance,
         )
         self.followers = VenueFollowers(self.links, self.runtime.on_execution, config.deadman_ttl_ms)
         self.reconciler = Reconciler(self)

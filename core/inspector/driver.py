@@ -28,7 +28,8 @@ def new_core(entry: jr.JournalEntry) -> InspectorCore:
     if entry.WhichOneof("input") != "start":
         raise Corrupt("the inspector's journal does not begin with its start entry")
     start = entry.start
-    return InspectorCore(load_policies(start.policies), Decimal(start.starting_equity), entry.now_ns)
+    book = f"{start.instance}/{entry.now_ns}"
+    return InspectorCore(load_policies(start.policies), Decimal(start.starting_equity), entry.now_ns, book)
 
 
 def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict:

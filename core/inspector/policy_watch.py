@@ -34,7 +34,7 @@ class PolicyWatch:
     async def run(self, stop: asyncio.Event) -> None:
         if self.path is None:
             return
-        seen = _stamp(self.path)
+        seen = None  # the first look compares the text: it may have changed since it was read
         while not await sleep_unless(stop, self.every_s):
             now = _stamp(self.path)
             if now is None or now == seen:

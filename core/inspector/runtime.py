@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MANUAL = "manual"  # the strategy of an intent submitted without one (Studio's order ticket)
 _MANUAL_TTL_NS = 30 * 1_000_000_000
+_FILLS_WAIT_S = 1.0
 _COMMANDS = {
     rk.MODE_STAND_DOWN: jr.JournalCommand.KIND_STAND_DOWN,
     rk.MODE_RESUME: jr.JournalCommand.KIND_RESUME,
@@ -81,7 +82,9 @@ class Runtime:
         executor_factory: Callable[[Runtime], Executor],
         board_factory: Callable[[Runtime], MarketBoard],
         clock: Callable[[], int],
+        instance: str = "inspector",
     ) -> None:
+        self.instance = instance
         self.journal = journal
         self.risk_log = risk_log
         self.clock = clock
@@ -113,7 +116,11 @@ class Runtime:
                 self._observe(entry, apply_entry(self.core, entry))
             self.replayed += 1
         if self.core is None:
-            start = jr.JournalStart(policies=policies.text, starting_equity=format_decimal(starting_equity))
+            start = jr.JournalStart(
+                policies=policies.text,
+                starting_equity=format_decimal(starting_equity),
+                instance=self.instance,
+            )
             entry = jr.JournalEntry(now_ns=self.clock(), start=start)
             await self.journal.append(entry)
             self.core = new_core(entry)
@@ -181,7 +188,22 @@ class Runtime:
         order = None
         if result.allowed:
             order = self.orders.get(result.orders[0].client_order_id)
+            if order is not None:
+                await self._fills_in(order)
         return Submitted(result, reasons, order)
+
+    async def _fills_in(self, order: tf.Order) -> None:
+        """Wait (a moment at most) for the fills the venue's answer reports: they come on its
+        execution stream, and the caller will read the position next."""
+        wanted = Decimal(order.filled_size or "0")
+        record = self.audit.records.get(order.client_order_id)
+        deadline = asyncio.get_running_loop().time() + _FILLS_WAIT_S
+        while record is not None and record.filled < wanted:
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("inspector: the fills of %s did not come within %g s", order.client_order_id,
+                            _FILLS_WAIT_S)  # fmt: skip
+                return
+            await asyncio.sleep(0.002)
 
     def manual(self, message: am.Intent) -> am.Intent:
         """A copy of an intent given through the API, with what it may leave out filled in."""

@@ -59,10 +59,12 @@ def _sign(value: Decimal) -> int:
 
 
 class InspectorCore:
-    def __init__(self, policies: PolicySet, starting_equity: Decimal, now_ns: int) -> None:
+    def __init__(self, policies: PolicySet, starting_equity: Decimal, now_ns: int, book: str = "") -> None:
+        """`book` names this core's lifetime (the shell: its journal's start) in the ids of its
+        protective orders; the same name gives the same ids (a replay)."""
         self.policies = policies
         self.book = Book()
-        self.protector = Protector()
+        self.protector = Protector(book)
         self.machine = StateMachine()
         self.curve = EquityCurve(starting_equity)
         self.curve.update(starting_equity, now_ns, policies.schedule.zone)

@@ -35,7 +35,8 @@ def _price(order: PlaceOrder) -> Decimal | None:
 
 
 class Protector:
-    def __init__(self) -> None:
+    def __init__(self, book: str = "") -> None:
+        self.book = book  # the core's lifetime, in its protective orders' ids
         self.levels: dict[Key, Levels] = {}
         self._generation: dict[Key, int] = {}
 
@@ -114,7 +115,7 @@ class Protector:
     def _numbered(self, want: PlaceOrder) -> PlaceOrder:
         key = (want.venue, want.symbol)
         generation = self._generation[key] = self._generation.get(key, 0) + 1
-        coid = protective_order_id(want.venue, want.symbol, want.role.value, generation)
+        coid = protective_order_id(want.venue, want.symbol, want.role.value, generation, self.book)
         return replace(want, client_order_id=coid)
 
 

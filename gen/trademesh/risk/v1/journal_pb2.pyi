@@ -96,18 +96,24 @@ class JournalStart(_message.Message):
 
     POLICIES_FIELD_NUMBER: _builtins.int
     STARTING_EQUITY_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
     policies: _builtins.str
     """The policy set (TOML)."""
     starting_equity: _builtins.str
+    instance: _builtins.str
+    """The inspector instance that began the journal (with the start's time, it names the core's
+    lifetime in its protective orders' client order ids).
+    """
     def __init__(
         self,
         *,
         policies: _builtins.str = ...,
         starting_equity: _builtins.str = ...,
+        instance: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["policies", b"policies", "starting_equity", b"starting_equity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance", b"instance", "policies", b"policies", "starting_equity", b"starting_equity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
