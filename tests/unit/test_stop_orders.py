@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,10 @@ from core.model import (
 )
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from venues.live.convert import order_from_ccxt
+from venues.live.reporting import ExecutionReporter
+from venues.live.spec import LiveSpec
+from venues.live.trading import LiveTrading
 from venues.runtime import validate
 from venues.sim.exchange import SimExchange
 from venues.sim.stops import StopBook
@@ -404,3 +409,100 @@ def test_the_sim_refuses_a_trigger_outside_the_price_band() -> None:
     with pytest.raises(InvalidArgument) as caught:
         exchange.place(_stop(SELL, "10"))
     assert caught.value.violations[0].field == "trigger_price"
+
+
+# ---- live venues: what the connector asks ccxt for
+
+
+def _spec(venue: str) -> LiveSpec:
+    spec: LiveSpec = importlib.import_module(f"venues.{venue.replace('-', '_')}.spec").SPEC
+    return spec
+
+
+def _live_params(venue: str, request: OrderRequest) -> dict[str, object]:
+    return LiveTrading(_spec(venue), None, list)._order_params(request, "tm-1")
+
+
+def test_live_venues_with_native_stops_send_the_trigger_as_ccxt_takes_it() -> None:
+    stop = OrderRequest(
+        "BTC/USDT", SELL, STOP_MARKET, D(1), None, IOC, reduce_only=True, trigger_price=D("90.5")
+    )
+    assert _live_params("binance", stop) == {
+        "clientOrderId": "tm-1",
+        "triggerPrice": "90.5",
+        "reduceOnly": True,
+    }
+    assert _live_params("kraken", stop) == {
+        "clientOrderId": "tm-1",
+        "stopLossPrice": "90.5",
+        "trigger": "last",
+        "reduceOnly": True,
+    }
+    limit = OrderRequest("BTC/USD:BTC", BUY, STOP_LIMIT, D(10), D(101), GTC, trigger_price=D(100))
+    assert _live_params("deribit", limit) == {
+        "clientOrderId": "tm-1",
+        "stopLossPrice": "100",
+        "trigger": "last_price",
+    }
+    fok = OrderRequest("BTC/USDT", SELL, STOP_MARKET, D(1), None, TimeInForce.FOK, trigger_price=D(90))
+    assert _live_params("binance", fok)["timeInForce"] == "FOK", "IOC is a stop-market's nature; FOK is asked"
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx", "okx-swap", "binanceusdm", "coinbase"])
+def test_live_venues_without_native_stops_refuse_them(venue: str) -> None:
+    assert _spec(venue).stop_params is None
+    stop = OrderRequest("BTC/USDT", SELL, STOP_MARKET, D(1), None, IOC, trigger_price=D(90))
+    with pytest.raises(FailedPrecondition, match="the inspector emulates them"):
+        _live_params(venue, stop)
+
+
+def _ccxt(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": "1",
+        "clientOrderId": "c-1",
+        "symbol": SYMBOL,
+        "side": "sell",
+        "amount": 1,
+    }
+    return {**base, "status": "open", **fields}
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "price", "trigger"),
+    [
+        (_ccxt(type="limit", price=89, triggerPrice=90), STOP_LIMIT, D(89), D(90)),
+        (_ccxt(type="market", triggerPrice=90), STOP_MARKET, None, D(90)),
+        (_ccxt(type="stop_loss", price=0, stopPrice="90.5"), STOP_MARKET, None, D("90.5")),
+        (_ccxt(type="stop_loss_limit", price=89, stopPrice=90), STOP_LIMIT, D(89), D(90)),
+        (_ccxt(type="market", stopLossPrice="90"), STOP_MARKET, None, D(90)),  # Kraken's REST orders
+        (_ccxt(type="limit", price=89, triggerPrice=0), OrderType.LIMIT, D(89), None),
+        (_ccxt(type="market", price=89), OrderType.MARKET, None, None),
+    ],
+)
+def test_ccxt_orders_read_as_ours(
+    raw: dict[str, object], kind: OrderType, price: Decimal | None, trigger: Decimal | None
+) -> None:
+    order = order_from_ccxt("binance", raw)
+    assert (order.type, order.price, order.trigger_price, order.triggered) == (kind, price, trigger, False)
+    assert order_from_ccxt("binance", {**raw, "filled": 1}).triggered is kind.is_stop
+
+
+def test_executions_keep_a_stops_type_when_the_private_stream_leaves_it_out() -> None:
+    reporter = ExecutionReporter()
+    published: list[Execution] = []
+    reporter.publish = published.append
+    request = OrderRequest(
+        SYMBOL, SELL, STOP_MARKET, D(1), None, IOC, client_order_id="c-1", trigger_price=D(90)
+    )
+    reporter.expect_stop(request)
+    bare = order_from_ccxt("kraken", _ccxt(type="market"))  # as a private stream may say it first
+    assert (bare.type, bare.trigger_price) == (OrderType.MARKET, None)
+    reporter.report(bare)
+    reporter.report(order_from_ccxt("kraken", _ccxt(type="market", id="2", clientOrderId="other")))
+    reporter.report(order_from_ccxt("kraken", _ccxt(type="market", filled=1, status="closed")))
+    kinds = [(e.order.order_id, e.order.type, e.order.trigger_price, e.order.triggered) for e in published]
+    assert kinds == [
+        ("1", STOP_MARKET, D(90), False),
+        ("2", OrderType.MARKET, None, False),
+        ("1", STOP_MARKET, D(90), True),
+    ]
