@@ -375,7 +375,7 @@ class SimExchange:
             trade_ids.append(trade_id)
             on_trade(symbol, trade_id, fill.price, fill.lots, taker_side, ts_ns)
         market.last_trade = fills[-1].price
-        if market.stops:
+        if market.stops.live:  # the attribute, not __bool__: this runs for every trade
             prices = [fill.price for fill in fills]
             low, high = min(prices), max(prices)
             if market.moved is not None:

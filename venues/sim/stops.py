@@ -20,26 +20,28 @@ __all__ = ["StopBook"]
 
 
 class StopBook:
-    __slots__ = ("_buys", "_live", "_sells")
+    __slots__ = ("_buys", "_sells", "live")
 
     def __init__(self) -> None:
         self._buys: list[tuple[int, int]] = []  # (trigger, id): the lowest trigger first
         self._sells: list[tuple[int, int]] = []  # (-trigger, id): the highest trigger first
-        self._live: dict[int, Side] = {}
+        # The waiting stops' sides by order id; read it (the hot path tests it for emptiness), never
+        # change it from outside.
+        self.live: dict[int, Side] = {}
 
     def __len__(self) -> int:
-        return len(self._live)
+        return len(self.live)
 
     def __bool__(self) -> bool:
-        return bool(self._live)
+        return bool(self.live)
 
     def __contains__(self, order_id: int) -> bool:
-        return order_id in self._live
+        return order_id in self.live
 
     def add(self, order_id: int, side: Side, trigger: int) -> None:
-        if order_id in self._live:
+        if order_id in self.live:
             raise ValueError(f"stop {order_id} is already waiting")
-        self._live[order_id] = side
+        self.live[order_id] = side
         if side is Side.BUY:
             heapq.heappush(self._buys, (trigger, order_id))
         else:
@@ -47,14 +49,14 @@ class StopBook:
 
     def remove(self, order_id: int) -> bool:
         """Stop waiting for this order (cancelled); False when it is not waiting."""
-        removed = self._live.pop(order_id, None) is not None
+        removed = self.live.pop(order_id, None) is not None
         self._compact()
         return removed
 
     def due(self, low: int, high: int) -> list[int]:
         """The stops that trades between `low` and `high` (ticks) trigger, removed, oldest first."""
         out: list[int] = []
-        buys, sells, live = self._buys, self._sells, self._live
+        buys, sells, live = self._buys, self._sells, self.live
         while buys and buys[0][0] <= high:
             order_id = heapq.heappop(buys)[1]
             if live.pop(order_id, None) is not None:
@@ -69,9 +71,9 @@ class StopBook:
 
     def _compact(self) -> None:
         """Drop cancelled entries once they outnumber the waiting stops (bounded memory)."""
-        if len(self._buys) + len(self._sells) <= 2 * len(self._live) + 32:
+        if len(self._buys) + len(self._sells) <= 2 * len(self.live) + 32:
             return
-        self._buys = [(t, i) for t, i in self._buys if i in self._live]
-        self._sells = [(t, i) for t, i in self._sells if i in self._live]
+        self._buys = [(t, i) for t, i in self._buys if i in self.live]
+        self._sells = [(t, i) for t, i in self._sells if i in self.live]
         heapq.heapify(self._buys)
         heapq.heapify(self._sells)
