@@ -211,11 +211,6 @@ class OrderManager:
         self._publish(managed, None)
         return True
 
-    def is_waiting_stop(self, engine_id: int) -> bool:
-        """An open stop order whose trigger has not been crossed yet."""
-        managed = self._open.get(engine_id)
-        return managed is not None and managed.order.type.is_stop and not managed.order.triggered
-
     def reject(self, req: OrderRequest, instrument: Instrument, engine_id: int, reason: str) -> Order:
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
         managed.order.status = OrderStatus.REJECTED

@@ -178,6 +178,9 @@ class Order(_message.Message):
     triggered: _builtins.bool
     """Stop orders: true once the trigger price was crossed (the order then works as a market
     or limit order); false while it waits, and always false for limit and market orders.
+    The sim reports the trigger as an execution of its own (still OPEN, triggered true)
+    before the fills; a live venue's stop shows it with its first fill (ccxt does not say
+    when a stop triggers).
     """
     def __init__(
         self,
