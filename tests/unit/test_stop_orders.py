@@ -506,3 +506,37 @@ def test_executions_keep_a_stops_type_when_the_private_stream_leaves_it_out() ->
         ("2", OrderType.MARKET, None, False),
         ("1", STOP_MARKET, D(90), True),
     ]
+
+
+_ACTION = st.one_of(
+    st.tuples(st.just("stop"), st.sampled_from([BUY, SELL]), st.integers(190, 210)),
+    st.tuples(st.just("quote"), st.sampled_from([BUY, SELL]), st.integers(190, 210)),
+    st.tuples(st.just("take"), st.sampled_from([BUY, SELL]), st.integers(1, 300)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=st.lists(_ACTION, max_size=40))
+def test_a_sim_stop_triggers_exactly_when_a_later_trade_crosses_it(
+    actions: list[tuple[str, Side, int]],
+) -> None:
+    exchange, seen = _exchange(btc="1000")
+    placed: list[tuple[str, Side, int, int]] = []  # (order id, side, trigger ticks, trades before it)
+    for kind, side, number in actions:
+        if kind == "stop":
+            price = exchange.price_of(SYMBOL, number)
+            order, _ = exchange.place(
+                OrderRequest(SYMBOL, side, STOP_MARKET, D("0.5"), None, IOC, trigger_price=price)
+            )
+            placed.append((order.order_id, side, number, len(seen.trades)))
+        elif kind == "quote":
+            exchange.submit_synthetic(SYMBOL, side, number, 50)
+        else:
+            exchange.submit_synthetic(SYMBOL, side, None, number, IOC)
+    for order_id, side, ticks, before in placed:
+        later = seen.trades[before:]
+        crossed = any(p >= ticks if side is BUY else p <= ticks for p in later)
+        order = exchange.get(order_id)
+        assert order.triggered is crossed, (order, ticks, later)
+        assert (order.status is OrderStatus.OPEN) is not crossed, "a triggered stop-market never stays open"
+    assert all(b.locked == 0 for b in exchange.balances()), "nothing is left locked by stops"
