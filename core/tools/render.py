@@ -123,5 +123,7 @@ def status(item: admin.GetStatusResponse) -> Json:
             "ttl_ms": dead_man.ttl_ms,
             "trips": dead_man.trips,
         },
+        # False: the venue refuses stop orders and Inspector emulates them.
+        "stop_orders": item.capabilities.stop_orders,
         "streams": [_stream(stream) for stream in item.streams],
     }
