@@ -29,12 +29,28 @@ class _OrderTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderType.V
     ORDER_TYPE_UNSPECIFIED: _OrderType.ValueType  # 0
     ORDER_TYPE_LIMIT: _OrderType.ValueType  # 1
     ORDER_TYPE_MARKET: _OrderType.ValueType  # 2
+    ORDER_TYPE_STOP_MARKET: _OrderType.ValueType  # 3
+    """Rests untriggered (not in the book) until the venue's last trade price crosses
+    trigger_price (a sell stop: last <= trigger_price; a buy stop: last >= trigger_price),
+    then becomes a market order (IOC or FOK). Only on venues whose Admin GetStatus says
+    capabilities.stop_orders; the others refuse it with FAILED_PRECONDITION.
+    """
+    ORDER_TYPE_STOP_LIMIT: _OrderType.ValueType  # 4
+    """As ORDER_TYPE_STOP_MARKET, but becomes a limit order at `price` when it triggers."""
 
 class OrderType(_OrderType, metaclass=_OrderTypeEnumTypeWrapper): ...
 
 ORDER_TYPE_UNSPECIFIED: OrderType.ValueType  # 0
 ORDER_TYPE_LIMIT: OrderType.ValueType  # 1
 ORDER_TYPE_MARKET: OrderType.ValueType  # 2
+ORDER_TYPE_STOP_MARKET: OrderType.ValueType  # 3
+"""Rests untriggered (not in the book) until the venue's last trade price crosses
+trigger_price (a sell stop: last <= trigger_price; a buy stop: last >= trigger_price),
+then becomes a market order (IOC or FOK). Only on venues whose Admin GetStatus says
+capabilities.stop_orders; the others refuse it with FAILED_PRECONDITION.
+"""
+ORDER_TYPE_STOP_LIMIT: OrderType.ValueType  # 4
+"""As ORDER_TYPE_STOP_MARKET, but becomes a limit order at `price` when it triggers."""
 Global___OrderType: _TypeAlias = OrderType  # noqa: Y015
 
 class _TimeInForce:
@@ -134,6 +150,8 @@ class Order(_message.Message):
     STATUS_REASON_FIELD_NUMBER: _builtins.int
     CREATED_NS_FIELD_NUMBER: _builtins.int
     UPDATED_NS_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    TRIGGERED_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     order_id: _builtins.str
     """The venue's order id."""
@@ -155,6 +173,15 @@ class Order(_message.Message):
     """Why the order was rejected or expired; empty otherwise."""
     created_ns: _builtins.int
     updated_ns: _builtins.int
+    trigger_price: _builtins.str
+    """Stop orders: the last trade price that triggers them; empty for limit and market orders."""
+    triggered: _builtins.bool
+    """Stop orders: true once the trigger price was crossed (the order then works as a market
+    or limit order); false while it waits, and always false for limit and market orders.
+    The sim reports the trigger as an execution of its own (still OPEN, triggered true)
+    before the fills; a live venue's stop shows it with its first fill (ccxt does not say
+    when a stop triggers).
+    """
     def __init__(
         self,
         *,
@@ -175,10 +202,12 @@ class Order(_message.Message):
         status_reason: _builtins.str = ...,
         created_ns: _builtins.int = ...,
         updated_ns: _builtins.int = ...,
+        trigger_price: _builtins.str = ...,
+        triggered: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -349,6 +378,7 @@ class PlaceOrderRequest(_message.Message):
     POST_ONLY_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Canonical symbol; required."""
     side: _common_pb2.Side.ValueType
@@ -358,7 +388,9 @@ class PlaceOrderRequest(_message.Message):
     size: _builtins.str
     """Positive decimal, a multiple of the lot size; required."""
     price: _builtins.str
-    """Limit price, a multiple of the tick size; required for limit orders, empty for market."""
+    """Limit price, a multiple of the tick size; required for limit and stop-limit orders,
+    empty for market and stop-market orders.
+    """
     time_in_force: Global___TimeInForce.ValueType
     post_only: _builtins.bool
     """Reject instead of taking liquidity."""
@@ -366,6 +398,12 @@ class PlaceOrderRequest(_message.Message):
     """Only ever reduce the position; the size is trimmed to the position."""
     client_order_id: _builtins.str
     """The caller's id for the order; a retry with the same id never places a second order."""
+    trigger_price: _builtins.str
+    """Positive decimal, a multiple of the tick size; required for stop orders, empty for
+    limit and market orders. A sell stop triggers when a trade prints at or below it, a buy
+    stop at or above it. A stop whose trigger the last trade has already crossed is accepted
+    and triggers on the next trade.
+    """
     def __init__(
         self,
         *,
@@ -378,10 +416,11 @@ class PlaceOrderRequest(_message.Message):
         post_only: _builtins.bool = ...,
         reduce_only: _builtins.bool = ...,
         client_order_id: _builtins.str = ...,
+        trigger_price: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
