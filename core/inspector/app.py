@@ -57,7 +57,7 @@ class Inspector:
         self.config = config
         given = [Instance(v.name, v.address, VENUE_SERVICES) for v in config.mesh.venues]
         self.resolver = MeshResolver(config.gateway, given)
-        self.links = VenueLinks(self.resolver)
+        self.links = VenueLinks(self.resolver, config.emulate_stops)
         self.redis = open_redis(config.redis_url)
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         self.stood_down: dict[str, str] = {}

@@ -55,6 +55,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--venue-timeout-s", type=positive_float, default=2.0, help="deadline of an order call (default 2)"
     )
+    parser.add_argument(
+        "--emulate-stops", action="store_true",
+        help="hold stop-losses here and send a market order when the last trade crosses them, even "
+        "at venues with native stop orders",
+    )  # fmt: skip
 
 
 def _config(args: argparse.Namespace) -> InspectorServiceConfig:
@@ -75,6 +80,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         deadman_ttl_ms=args.deadman_ttl_ms,
         reconcile_every_s=args.reconcile_every_s,
         venue_timeout_s=args.venue_timeout_s,
+        emulate_stops=args.emulate_stops,
     )
 
 

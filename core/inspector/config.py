@@ -32,6 +32,8 @@ class InspectorServiceConfig:
     deadman_ttl_ms: int = 10_000
     reconcile_every_s: float = 10.0
     mark_every_s: float = 1.0
+    # Emulate stop-losses even at venues that hold stop orders themselves.
+    emulate_stops: bool = False
     # Deadline of each order call to a venue; past it the order is queried before any retry.
     venue_timeout_s: float = 2.0
     source: str = field(default_factory=lambda: f"inspector/{socket.gethostname()}")

@@ -153,7 +153,8 @@ def transition_to_pb(transition: Transition) -> rk.Transition:
 
 def place_request(order: PlaceOrder, native_stop: bool) -> tf.PlaceOrderRequest:
     """The TradeFlow request for a core's order. A stop-loss placed natively is the venue's
-    stop-market; an emulated one is placed as this market order once it triggers."""
+    stop-market (IOC once triggered); an emulated one is placed as a market order once it
+    triggers (the core's triggered form has no trigger price)."""
     request = tf.PlaceOrderRequest(
         symbol=order.symbol,
         side=SIDE_TO_PB[order.side],
@@ -164,6 +165,8 @@ def place_request(order: PlaceOrder, native_stop: bool) -> tf.PlaceOrderRequest:
         reduce_only=order.reduce_only,
         client_order_id=order.client_order_id,
     )
-    if order.trigger_price is not None and not native_stop:
+    if order.trigger_price is not None and native_stop:
+        request.type = tf.ORDER_TYPE_STOP_MARKET
+        request.trigger_price = format_decimal(order.trigger_price)
         request.time_in_force = tf.TIME_IN_FORCE_IOC
     return request

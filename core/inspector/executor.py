@@ -74,13 +74,11 @@ class Executor:
         clock: Callable[[], int],
         *,
         timeout_s: float = 2.0,
-        native_stops: Callable[[str], bool] = lambda venue: False,
     ) -> None:
         self.links = links
         self.feed = feed
         self.clock = clock
         self.timeout_s = timeout_s
-        self.native_stops = native_stops
         self.stops = EmulatedStops()
         self._orders: dict[str, PlaceOrder] = {}  # client order id -> what was asked
         self._retries: set[asyncio.Task[None]] = set()
@@ -102,8 +100,13 @@ class Executor:
 
     # ---- place
 
+    def native_stops(self, venue: str) -> bool:
+        return self.links.native_stops(venue)
+
     async def place(self, order: PlaceOrder) -> tf.Order | None:
         self._orders[order.client_order_id] = order
+        if order.trigger_price is not None:
+            await self.links.learn(order.venue, self.timeout_s)
         if order.trigger_price is not None and not self.native_stops(order.venue):
             self.stops.hold(order)
             return None

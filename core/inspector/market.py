@@ -27,7 +27,7 @@ __all__ = ["MarketBoard", "OnTrade", "Quote"]
 log = logging.getLogger(__name__)
 
 OnTrade = Callable[[str, str, Decimal], Awaitable[None]]
-_FIRST_QUOTE_S = 0.5  # an intent of a symbol not followed yet waits this long for its first quote
+_FIRST_QUOTE_S = 2.0  # an intent of a market not followed yet waits this long for its first quote
 
 
 @dataclass
@@ -138,11 +138,11 @@ class MarketBoard:
             follower.changed.set()
 
     async def view(self, venue: str, symbol: str) -> MarketView:
-        """The market now; a market not followed yet is followed, and its first quote awaited a
-        moment (an empty view when none comes)."""
+        """The market now; a market not followed yet is followed, and its first quote (bid and
+        ask) awaited a moment (a view without them when none comes)."""
         key = (venue, symbol)
         quote = self.quotes.get(key)
-        if quote is None or quote.mark is None:
+        if quote is None or quote.bid is None or quote.ask is None:
             self.follow(venue, symbol)
             arrived = self._arrived.setdefault(key, asyncio.Event())
             with contextlib.suppress(TimeoutError):
@@ -158,14 +158,12 @@ class MarketBoard:
             ticker = event.ticker
             quote.bid, quote.ask = _price(ticker.best_bid), _price(ticker.best_ask)
             quote.last = _price(ticker.last_price) or quote.last
+            arrived = self._arrived.pop(key, None)
+            if arrived is not None:
+                arrived.set()
         elif kind == "trade":
             quote.last = Decimal(event.trade.price)
             await self.on_trade(venue, event.symbol, quote.last)
-        else:
-            return
-        arrived = self._arrived.pop(key, None)
-        if arrived is not None:
-            arrived.set()
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -137,6 +137,7 @@ class Runtime:
         core = self.ready_core
         for working in list(core.book.orders):
             order = working.order
+            await self.executor.links.learn(order.venue, self.executor.timeout_s)
             emulated = not self.executor.native_stops(order.venue)
             if order.role is OrderRole.STOP_LOSS and emulated and not working.triggered:
                 self.executor.stops.hold(order)

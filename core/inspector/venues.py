@@ -9,6 +9,7 @@ import grpc
 from core.env import TOKEN, read_secret
 from core.rpc.client import Metadata
 from core.tools.resolver import MeshResolver
+from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
@@ -38,11 +39,31 @@ class VenueDesk:
 
 
 class VenueLinks:
-    def __init__(self, resolver: MeshResolver) -> None:
+    def __init__(self, resolver: MeshResolver, emulate_stops: bool = False) -> None:
         self.resolver = resolver
         self.metadata = trade_metadata()
+        # Emulate stop-losses everywhere, even where the venue holds stop orders itself.
+        self.emulate_stops = emulate_stops
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._desks: dict[str, VenueDesk] = {}
+        self._stops: dict[str, bool] = {}  # venue -> takes stop orders natively
+
+    def native_stops(self, venue: str) -> bool:
+        """Whether stop-losses go to the venue as stop orders (known once `learn` asked it)."""
+        return not self.emulate_stops and self._stops.get(venue, False)
+
+    async def learn(self, venue: str, timeout_s: float) -> None:
+        """Ask the venue what it can do (Admin.GetStatus); a venue that does not answer is
+        asked again next time, and its stops are emulated meanwhile."""
+        if venue in self._stops:
+            return
+        try:
+            status = await self.desk(venue).admin.GetStatus(
+                adm.GetStatusRequest(), timeout=timeout_s, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError:
+            return
+        self._stops[venue] = status.capabilities.stop_orders
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))

@@ -40,6 +40,16 @@ async def _entered(mesh: InspectorMesh, stop: Decimal, target: Decimal) -> rk.Su
     return answer
 
 
+async def _orders_at_venue(mesh: InspectorMesh, count: int) -> list[tf.Order]:
+    """The venue's open orders once there are `count` (the protective pair follows the fill)."""
+
+    async def enough() -> list[tf.Order] | None:
+        orders = await mesh.open_orders()
+        return orders if len(orders) >= count else None
+
+    return await until(enough, WAIT_S, 0.05, f"{count} open orders at the venue")
+
+
 def _statuses(audit: rk.GetAuditResponse, role: str) -> set[int]:
     """The statuses of a role's orders (a resized pair has several generations)."""
     return {o.status for o in audit.orders if o.role == role}
@@ -59,10 +69,16 @@ async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
         (position,) = await mesh.positions()
         assert (position.size, position.legacy) == ("0.01", False)
         roles = {p.role: p for p in position.protective}
-        assert D(roles["stop_loss"].price) == mark - 1000 and roles["stop_loss"].emulated
+        # The sim holds stop orders itself: the stop rests there, untriggered.
+        assert D(roles["stop_loss"].price) == mark - 1000 and not roles["stop_loss"].emulated
         assert D(roles["take_profit"].price) == mark + 1000
-        # The take-profit rests at the venue: a reduce-only limit sell of the whole position.
-        (target,) = await mesh.open_orders()
+        # The pair rests at the venue: a reduce-only stop-market and limit sell of the position.
+        stop, target = sorted(
+            await _orders_at_venue(mesh, 2), key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET
+        )
+        assert (stop.client_order_id, D(stop.trigger_price), stop.triggered) == (
+            roles["stop_loss"].client_order_id, mark - 1000, False,
+        )  # fmt: skip
         assert (target.client_order_id, target.reduce_only) == (roles["take_profit"].client_order_id, True)
         assert (target.side, D(target.size), D(target.price)) == (common.SIDE_SELL, D("0.01"), mark + 1000)
         assert await mesh.venue_position() == D("0.01")
@@ -84,17 +100,19 @@ async def test_the_take_profit_filling_cancels_the_stop(tmp_path: Path, redis_ur
         assert _statuses(audit, "stop_loss") == {tf.ORDER_STATUS_CANCELED}
 
 
+@pytest.mark.parametrize("emulated", [False, True], ids=["native", "emulated"])
 async def test_a_triggered_stop_cancels_the_target_and_closes_the_position(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, redis_url: str, emulated: bool
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, *(["--emulate-stops"] if emulated else [])) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 3, mark + 2000)
         await until(lambda: _flat(mesh), WAIT_S, 0.2, "the stop closed the position")
         assert await mesh.open_orders() == []
         audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
         assert tf.ORDER_STATUS_FILLED in _statuses(audit, "stop_loss")
-        assert _statuses(audit, "take_profit") == {tf.ORDER_STATUS_CANCELED}
+        # Cancelled; or refused, when the stop had closed the position before it reached the venue.
+        assert _statuses(audit, "take_profit") <= {tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED}
 
 
 async def test_a_breached_policy_blocks_with_its_reasons_and_places_nothing(
@@ -194,7 +212,7 @@ async def test_close_all_cancels_everything_and_flattens(tmp_path: Path, redis_u
         resting = intent(entry_type=tf.ORDER_TYPE_LIMIT, entry_price=str((mark * D("0.97")).quantize(D(1))))
         placed = await mesh.submit(resting)
         assert placed.order.status == tf.ORDER_STATUS_OPEN, [(e.policy, e.reason) for e in placed.reasons]
-        assert len(await mesh.open_orders()) == 2
+        assert len(await _orders_at_venue(mesh, 3)) == 3  # the pair and the resting entry
         answer = await mesh.stub.SetMode(
             rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason="test"), metadata=AUTH
         )
@@ -224,6 +242,7 @@ async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
     async with inspector_mesh(tmp_path, redis_url) as mesh:
         mark = await mesh.mark()
         first = await _entered(mesh, mark - 1000, mark + 1000)
+        await _orders_at_venue(mesh, 2)
         before = await mesh.positions()
         await mesh.stop(kill=True)
         mesh.start()
@@ -235,8 +254,8 @@ async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
             await mesh.submit(intent(intent_id=first.intent_id))
         assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         await asyncio.sleep(1.0)  # recovery's queries are answered
-        targets = [o for o in await mesh.open_orders() if o.reduce_only]
-        assert len(targets) == 1 and await mesh.venue_position() == D("0.01")
+        protective = [o for o in await mesh.open_orders() if o.reduce_only]
+        assert len(protective) == 2 and await mesh.venue_position() == D("0.01")
         assert "journal entries replayed" in mesh.log()
 
 
