@@ -12,13 +12,15 @@ import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
 import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
+import type { Execution } from "../../tradeflow/v1/tradeflow_pb";
+import { file_trademesh_tradeflow_v1_tradeflow } from "../../tradeflow/v1/tradeflow_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIAEIGCgRib2R5IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSLXAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSABCBgoEYm9keSI3CgdTaWduYWxzEiwKB3NpZ25hbHMYASADKAsyGy50cmFkZW1lc2guc2lnbmFsLnYxLlNpZ25hbCJKChBQb3NpdGlvblJlcXVlc3RzEjYKCHJlcXVlc3RzGAEgAygLMiQudHJhZGVtZXNoLnNpZ25hbC52MS5Qb3NpdGlvblJlcXVlc3QiPgoJRGVjaXNpb25zEjEKCWRlY2lzaW9ucxgBIAMoCzIeLnRyYWRlbWVzaC5hZHZpc29yLnYxLkRlY2lzaW9uIjgKB0ludGVudHMSLQoHaW50ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudCJIChBBZHZpc29yVGVsZW1ldHJ5EjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5hZHZpc29yLnYxLlRlbGVtZXRyeUV2ZW50ImUKDE1hcmtldEV2ZW50cxI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5NYXJrZXRFdmVudBIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBCKFAQoKRXhlY3V0aW9ucxI1CgpleGVjdXRpb25zGAEgAygLMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5FeGVjdXRpb24SEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQSCwoDZ2FwGAQgASgIEhIKCmdhcF9yZWFzb24YBSABKAkiKwoEQmFycxIjCgRiYXJzGAEgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIigAIKA0JhchINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSMQoJdGltZWZyYW1lGAMgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAQgASgDEgwKBG9wZW4YBSABKAkSDAoEaGlnaBgGIAEoCRILCgNsb3cYByABKAkSDQoFY2xvc2UYCCABKAkSDgoGdm9sdW1lGAkgASgJEhQKDHF1b3RlX3ZvbHVtZRgKIAEoCRITCgt0cmFkZV9jb3VudBgLIAEoBBIMCgR2d2FwGAwgASgJEhAKCHJlcGFpcmVkGA0gASgIYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -86,6 +88,12 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: AdvisorTelemetry;
     case: "advisorTelemetry";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.Executions executions = 17;
+     */
+    value: Executions;
+    case: "executions";
   } | { case: undefined; value?: undefined };
 };
 
@@ -225,6 +233,51 @@ export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
   messageDesc(file_trademesh_bus_v1_bus, 6);
 
 /**
+ * Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
+ * order. Field numbers match tradeflow.v1.StreamExecutionsResponse: ingest passes a venue's
+ * response through. An entry with `gap` set and no executions is a gap marker: executions
+ * may be missing before it (consumers re-read open orders).
+ *
+ * @generated from message trademesh.bus.v1.Executions
+ */
+export type Executions = Message<"trademesh.bus.v1.Executions"> & {
+  /**
+   * @generated from field: repeated trademesh.tradeflow.v1.Execution executions = 1;
+   */
+  executions: Execution[];
+
+  /**
+   * The venue's sequence of the last execution (of a gap marker: the point the stream goes on
+   * from) and the venue process's epoch: ingest resumes from the last entry's after a restart.
+   *
+   * @generated from field: uint64 position = 2;
+   */
+  position: bigint;
+
+  /**
+   * @generated from field: uint64 epoch = 3;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: bool gap = 4;
+   */
+  gap: boolean;
+
+  /**
+   * @generated from field: string gap_reason = 5;
+   */
+  gapReason: string;
+};
+
+/**
+ * Describes the message trademesh.bus.v1.Executions.
+ * Use `create(ExecutionsSchema)` to create a new message.
+ */
+export const ExecutionsSchema: GenMessage<Executions> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 7);
+
+/**
  * Closed OHLCV bars (stream bars.<timeframe>).
  *
  * @generated from message trademesh.bus.v1.Bars
@@ -241,7 +294,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -330,5 +383,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
