@@ -243,6 +243,7 @@ class Executions(_message.Message):
     EPOCH_FIELD_NUMBER: _builtins.int
     GAP_FIELD_NUMBER: _builtins.int
     GAP_REASON_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
     position: _builtins.int
     """The venue's sequence of the last execution (of a gap marker: the point the stream goes on
     from) and the venue process's epoch: ingest resumes from the last entry's after a restart.
@@ -250,6 +251,8 @@ class Executions(_message.Message):
     epoch: _builtins.int
     gap: _builtins.bool
     gap_reason: _builtins.str
+    venue: _builtins.str
+    """The venue (ingest sets it: a gap marker has no execution to name it)."""
     @_builtins.property
     def executions(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Execution]: ...
     def __init__(
@@ -260,10 +263,11 @@ class Executions(_message.Message):
         epoch: _builtins.int = ...,
         gap: _builtins.bool = ...,
         gap_reason: _builtins.str = ...,
+        venue: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "executions", b"executions", "gap", b"gap", "gap_reason", b"gap_reason", "position", b"position"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "executions", b"executions", "gap", b"gap", "gap_reason", b"gap_reason", "position", b"position", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
