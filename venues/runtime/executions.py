@@ -61,7 +61,8 @@ class ExecutionHub:
         # The counter of this process's executions: the last sequence given, and whose it is.
         self.epoch = epoch if epoch is not None else time.time_ns()
         self.position = 0
-        self._history: deque[tf.Execution] = deque(maxlen=max(1, history_size))
+        # (sequence, symbol, encoded Execution): encoded, a held execution costs a tenth.
+        self._history: deque[tuple[int, str, bytes]] = deque(maxlen=max(1, history_size))
 
     def subscribe(self, symbols: frozenset[str], resume: ResumePoint | None = None) -> ExecutionSubscriber:
         """A new subscriber; with a resume point, its outbox first holds the replay (in the same
@@ -79,7 +80,7 @@ class ExecutionHub:
         self.position += 1
         message = execution_to_pb(self.venue, execution)
         message.sequence = self.position
-        self._history.append(message)
+        self._history.append((self.position, execution.order.symbol, message.SerializeToString()))
         for subscriber in list(self.subscribers):
             if subscriber.wants(execution.order.symbol) and not subscriber.offer(message):
                 self._drop(subscriber)
@@ -96,15 +97,16 @@ class ExecutionHub:
 
     def oldest(self) -> int:
         """The sequence of the oldest execution held (position + 1 when none is)."""
-        return self._history[0].sequence if self._history else self.position + 1
+        return self._history[0][0] if self._history else self.position + 1
 
     def _replay(self, subscriber: ExecutionSubscriber, point: ResumePoint) -> tf.StreamExecutionsResponse:
         """Queues what follows the point and returns the header saying where it goes on from."""
         reason = self._gap_reason(point)
         after = (point.position if point.epoch else 0) if not reason else self.oldest() - 1
-        for message in self._history:
-            if message.sequence > after and subscriber.wants(message.order.symbol):
-                subscriber.outbox.put(message)  # past the bound: the history bounds it
+        for sequence, symbol, encoded in self._history:
+            if sequence > after and subscriber.wants(symbol):
+                # Past the bound: the history bounds it.
+                subscriber.outbox.put(tf.Execution.FromString(encoded))
         return tf.StreamExecutionsResponse(
             position=after, epoch=self.epoch, gap=bool(reason), gap_reason=reason
         )

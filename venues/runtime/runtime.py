@@ -41,7 +41,7 @@ class RuntimeOptions:
     # Per execution subscriber: executions queued before it is ended.
     execution_queue: int = 10_000
     # Executions the venue keeps for subscribers that resume (a restarted ingest): the latest
-    # this many.
+    # this many, encoded (about 330 bytes each: 16 MB when full).
     execution_history: int = 50_000
     sample_interval_s: float = 1.0
     # What the venue keeps of its recent market data for subscribers that resume a lost
