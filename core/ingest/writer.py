@@ -54,9 +54,11 @@ class BusWriter:
         self._wake.set()
 
     async def publish_executions(self, stream: str, executions: bytes, epoch: int, position: int) -> None:
-        """An encoded Executions, written once: not when the stream already holds (epoch, position)."""
+        """An encoded Executions, written once: not when the stream already holds (epoch, position).
+        A venue that numbers nothing (epoch 0) gets plain writes: nothing is lost, repeats may be."""
         await self._wait_for_room()
-        self.publisher.add(stream, wrap_executions(self.source, executions), once=(epoch, position))
+        once = (epoch, position) if epoch else None
+        self.publisher.add(stream, wrap_executions(self.source, executions), once=once)
         self._wake.set()
 
     async def _wait_for_room(self) -> None:

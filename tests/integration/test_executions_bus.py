@@ -43,10 +43,10 @@ STREAM = "exec.sim"
 WAIT_S = 45.0
 
 
-def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, port: int = 0) -> Venue:
+def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, port: int = 0, *extra: str) -> Venue:
     """A quiet sim venue (a few events a second: the test is about orders), ended with `stack`."""
     config = sim_config(tmp_path, 5, 20)
-    args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config)]
+    args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config), *extra]
     log_path = tmp_path / "sim.log"
     with log_path.open("a") as log:
         service = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
@@ -61,15 +61,15 @@ def kill(service: ServiceProcess) -> None:
     service.process.wait()
 
 
-async def trade_round(stubs: Stubs, n: int) -> None:
-    """One resting limit order cancelled (OPEN, CANCELED) and, every third round, a small market
-    order (OPEN, its fills, FILLED), buying and selling in turn."""
+async def trade_round(stubs: Stubs, n: int, market: bool = True) -> None:
+    """One resting limit order cancelled (OPEN, CANCELED) and, every third round (unless not
+    `market`), a small market order (OPEN, its fills, FILLED), buying and selling in turn."""
     placed = await stubs.tf.PlaceOrder(
         limit_order("BTC/USDT", common.SIDE_BUY, "0.001", "30000.00", client_order_id=f"rest-{n}"),
         timeout=CALL_TIMEOUT_S,
     )
     await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S)
-    if n % 3 == 0:
+    if market and n % 3 == 0:
         side = common.SIDE_BUY if n % 6 == 0 else common.SIDE_SELL
         market = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=side, type=tf.ORDER_TYPE_MARKET, size="0.001", client_order_id=f"mkt-{n}"
@@ -225,3 +225,30 @@ async def _new_epoch(url: str, count: int) -> int | None:
     first = entries[0][1].epoch if entries else 0
     new = [e for _, batch in entries if batch.epoch != first for e in batch.executions]
     return len(new) if len(new) >= count else None
+
+
+async def test_a_point_older_than_the_venue_history_is_a_gap_marker_then_what_it_holds(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path, 0, "--execution-history", "6")
+        stubs = venue.stubs()
+        mesh = MeshProcesses(tmp_path, url)
+        stack.push_async_callback(mesh.stop_all)
+        ingest = mesh.start("ingest", "--venue", f"sim={venue.address}")
+        await trade_round(stubs, 1, market=False)  # OPEN, CANCELED
+        await until(lambda: at_least(url, 2), WAIT_S, 0.1, "the first executions")
+        kill(ingest)
+        for n in range(2, 8):  # 12 executions while nobody follows; the venue keeps the last 6
+            await trade_round(stubs, n, market=False)
+        mesh.start("ingest", "--venue", f"sim={venue.address}")
+        await until(lambda: at_least(url, 8), WAIT_S, 0.1, "what the venue still holds")
+        await trade_round(stubs, 8, market=False)
+        await until(lambda: at_least(url, 10), WAIT_S, 0.1, "live executions after the gap")
+        entries = await bus_entries(url)
+    gaps = [batch for _, batch in entries if batch.gap]
+    assert len(gaps) == 1 and gaps[0].epoch == entries[0][1].epoch and gaps[0].position == 8
+    assert "holds executions from 9" in gaps[0].gap_reason
+    sequences = [e.sequence for _, batch in entries for e in batch.executions]
+    assert sequences == [1, 2, *range(9, 17)], "before the gap, then the 6 held, then live ones"

@@ -108,7 +108,10 @@ def test_replay_keeps_the_symbol_filter_and_may_exceed_the_queue() -> None:
     for n in range(1, 31):
         hub.publish(_execution(n, "ETH/USDT" if n % 2 else "BTC/USDT"))
     subscriber = hub.subscribe(frozenset({"BTC/USDT"}), ResumePoint(EPOCH, 0))
-    assert _queued(subscriber) == list(range(2, 31, 2))  # 15 > the queue of 10
+    for n in range(31, 41):  # the live queue of 10 is still whole after the replay
+        hub.publish(_execution(n, "BTC/USDT"))
+    assert subscriber in hub.subscribers
+    assert _queued(subscriber) == [*range(2, 31, 2), *range(31, 41)]  # 15 replayed > the queue of 10
 
 
 async def test_a_slow_subscriber_is_ended_never_conflated() -> None:

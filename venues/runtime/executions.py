@@ -103,10 +103,13 @@ class ExecutionHub:
         """Queues what follows the point and returns the header saying where it goes on from."""
         reason = self._gap_reason(point)
         after = (point.position if point.epoch else 0) if not reason else self.oldest() - 1
+        replayed = 0
         for sequence, symbol, encoded in self._history:
             if sequence > after and subscriber.wants(symbol):
-                # Past the bound: the history bounds it.
                 subscriber.outbox.put(tf.Execution.FromString(encoded))
+                replayed += 1
+        # The replay does not count against the live queue (the history bounds it).
+        subscriber.outbox.limit += replayed
         return tf.StreamExecutionsResponse(
             position=after, epoch=self.epoch, gap=bool(reason), gap_reason=reason
         )
