@@ -71,10 +71,10 @@ async def trade_round(stubs: Stubs, n: int, market: bool = True) -> None:
     await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S)
     if market and n % 3 == 0:
         side = common.SIDE_BUY if n % 6 == 0 else common.SIDE_SELL
-        market = tf.PlaceOrderRequest(
+        order = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=side, type=tf.ORDER_TYPE_MARKET, size="0.001", client_order_id=f"mkt-{n}"
         )
-        await stubs.tf.PlaceOrder(market, timeout=CALL_TIMEOUT_S)
+        await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
 
 
 async def trade_until(stubs: Stubs, stop: asyncio.Event, first: int = 0) -> int:
