@@ -1,6 +1,7 @@
 """Bus stream names, one rule each.
 
 md.<venue>.<kind>    market events of one venue (kind: trades, book, candles, tickers)
+exec.<venue>         executions (order updates and fills) of one venue (bus.v1.Executions)
 bars.<timeframe>     closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 signals             the detector's signals (bus.v1.Signals)
 position_requests   the detector's position requests (bus.v1.PositionRequests)
@@ -23,6 +24,7 @@ __all__ = [
     "ADVISOR_TELEMETRY",
     "BAR_STREAMS",
     "DECISIONS",
+    "EXECUTION_STREAMS",
     "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
@@ -30,9 +32,11 @@ __all__ = [
     "SIGNALS",
     "bars_stream",
     "dead_letter_stream",
+    "executions_stream",
     "journal_stream",
     "market_pattern",
     "market_stream",
+    "parse_executions_stream",
     "parse_market_stream",
     "venue_name",
 ]
@@ -40,7 +44,9 @@ __all__ = [
 # Redis patterns (SCAN MATCH, consumer discovery) of every market stream and every bar stream.
 MARKET_STREAMS = "md.*"
 BAR_STREAMS = "bars.*"
-_MARKET, _BARS = "md", "bars"
+# ... and of every venue's executions.
+EXECUTION_STREAMS = "exec.*"
+_MARKET, _BARS, _EXECUTIONS = "md", "bars", "exec"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
 POSITION_REQUESTS = "position_requests"
@@ -81,6 +87,16 @@ def parse_market_stream(stream: str) -> tuple[str, Channel] | None:
         return venue, Channel(channel)
     except ValueError:
         return None
+
+
+def executions_stream(venue: str) -> str:
+    return f"{_EXECUTIONS}.{venue_name(venue)}"
+
+
+def parse_executions_stream(stream: str) -> str | None:
+    """exec.<venue> -> venue; None for any other stream."""
+    family, _, venue = stream.partition(".")
+    return venue if family == _EXECUTIONS and _VENUE.fullmatch(venue) else None
 
 
 def bars_stream(timeframe: Timeframe) -> str:

@@ -218,13 +218,19 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         for index, symbol in enumerate(request.symbols):
             validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
         self.rt.require_serving()
-        subscriber = self.rt.executions.subscribe(frozenset(request.symbols))
+        resume = None
+        if request.HasField("resume"):
+            resume = ResumePoint(request.resume.epoch, request.resume.position)
+        hub = self.rt.executions
+        subscriber = hub.subscribe(frozenset(request.symbols), resume)
         try:
             # Headers now, not with the first execution: a client (or the gateway relaying to a
             # browser) learns the stream is open, so nothing it does from here on goes unseen.
             await context.send_initial_metadata(())
+            if subscriber.header is not None:
+                yield subscriber.header
             async for batch in subscriber.batches():
-                yield tf.StreamExecutionsResponse(executions=batch)
+                yield hub.response(batch)
         finally:
             self.rt.executions.unsubscribe(subscriber)
 

@@ -339,8 +339,13 @@ class Execution(_message.Message):
     TS_EVENT_NS_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
     FILL_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     ts_event_ns: _builtins.int
+    sequence: _builtins.int
+    """The venue process's execution counter (see StreamExecutionsResponse.epoch): one more per
+    execution the venue reports, whatever the symbol.
+    """
     @_builtins.property
     def order(self) -> Global___Order:
         """The order after the change."""
@@ -356,10 +361,11 @@ class Execution(_message.Message):
         ts_event_ns: _builtins.int = ...,
         order: Global___Order | None = ...,
         fill: Global___Fill | None = ...,
+        sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "ts_event_ns", b"ts_event_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "sequence", b"sequence", "ts_event_ns", b"ts_event_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -695,19 +701,54 @@ Global___GetPositionsResponse: _TypeAlias = GetPositionsResponse  # noqa: Y015
 class StreamExecutionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class Resume(_message.Message):
+        """A point in a venue's executions: the epoch and position of a StreamExecutionsResponse.
+        Epoch 0 asks for everything the venue process holds (from its first execution).
+        """
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        EPOCH_FIELD_NUMBER: _builtins.int
+        POSITION_FIELD_NUMBER: _builtins.int
+        epoch: _builtins.int
+        position: _builtins.int
+        def __init__(
+            self,
+            *,
+            epoch: _builtins.int = ...,
+            position: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "position", b"position"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these symbols; empty for all."""
+
+    @_builtins.property
+    def resume(self) -> Global___StreamExecutionsRequest.Resume:
+        """Replay before live: the venue first sends the executions after this point that it still
+        holds (a bounded history of this venue process), then live ones. When it cannot send
+        every one after the point (another venue process, or more executions since than it
+        keeps), the stream's first response has `gap` set and the replay starts at the oldest it
+        holds. Absent: live executions only.
+        """
 
     def __init__(
         self,
         *,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        resume: Global___StreamExecutionsRequest.Resume | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resume", b"resume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume", b"resume", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -718,16 +759,36 @@ class StreamExecutionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTIONS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    GAP_FIELD_NUMBER: _builtins.int
+    GAP_REASON_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The sequence of this response's last execution; in a response without executions (the
+    first of a resumed stream), the point after which the following responses go on.
+    """
+    epoch: _builtins.int
+    """The venue process that counted the sequences (its start time in ns)."""
+    gap: _builtins.bool
+    """Executions may be missing before this response (the asked point could not be resumed):
+    re-read open orders.
+    """
+    gap_reason: _builtins.str
+    """Why, when `gap` is set."""
     @_builtins.property
     def executions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Execution]: ...
     def __init__(
         self,
         *,
         executions: _abc.Iterable[Global___Execution] | None = ...,
+        position: _builtins.int = ...,
+        epoch: _builtins.int = ...,
+        gap: _builtins.bool = ...,
+        gap_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "executions", b"executions", "gap", b"gap", "gap_reason", b"gap_reason", "position", b"position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
