@@ -60,7 +60,7 @@ class Bus:
     def stream(self, channel: str) -> str:
         return f"md.{self.venue}.{channel}"
 
-    async def publish(self, stream: str, *payloads: bytes) -> list[bytes]:
+    async def publish(self, stream: str, *payloads: bytes) -> list[bytes | None]:
         for data in payloads:
             self.publisher.add(stream, data)
         return await self.publisher.flush()
