@@ -77,6 +77,7 @@ class StudioMesh:
     bridge: ServiceProcess | None = None
     detector: ServiceProcess | None = None
     advisor: ServiceProcess | None = None
+    inspector: ServiceProcess | None = None
     standin: Standin | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
@@ -151,6 +152,25 @@ class StudioMesh:
         if self.standin is not None:
             self.standin.stop()
             self.standin = None
+
+    def start_inspector(self, policies: str | None = None) -> ServiceProcess:
+        """The inspector on the sim, registered with the gateway as `inspector`: its policy set
+        `policies` (TOML text, else the shipped one); reconciliation every second, its dead-man
+        switch off (a test stopping it must not have the sim cancel the other tests' orders)."""
+        assert self.venue is not None and self.inspector is None
+        args = [*venue_link("inspector", self.venue.address), "--deadman-ttl-ms", "0"]
+        args += ["--reconcile-every-s", "1", "--instance", f"inspector-{len(self.processes.started)}"]
+        if policies is not None:
+            path = self.directory / "policies.toml"
+            path.write_text(policies)
+            args += ["--policies", str(path)]
+        self.inspector = self.processes.start("inspector", *args)
+        return self.inspector
+
+    def stop_inspector(self) -> None:
+        if self.inspector is not None:
+            self.inspector.terminate()
+            self.inspector = None
 
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")
