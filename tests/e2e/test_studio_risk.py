@@ -91,15 +91,9 @@ async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
     started = await asyncio.to_thread(mesh.start_inspector, policies(await _last_price(mesh)))
     yield started
     try:
-        await _set_mode(started, rk.MODE_CLOSE_ALL, "e2e: the risk module ends")
+        await mesh.set_mode(rk.MODE_CLOSE_ALL, "e2e: the risk module ends")
     finally:
         await asyncio.to_thread(mesh.stop_inspector)
-
-
-async def _set_mode(inspector: ServiceProcess, mode: rk.Mode.ValueType, reason: str) -> rk.SetModeResponse:
-    async with grpc.aio.insecure_channel(inspector.address) as channel:
-        stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
-        return await stub.SetMode(rk.SetModeRequest(mode=mode, reason=reason), metadata=AUTH, timeout=30)
 
 
 async def _risk_state(inspector: ServiceProcess) -> rk.GetRiskStateResponse:
