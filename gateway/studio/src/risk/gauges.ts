@@ -24,7 +24,19 @@ export function nearLimit(fraction: number | string | null): boolean {
 export function percent(fraction: string | number | null): string {
   if (fraction === null || fraction === "") return "–";
   const value = typeof fraction === "number" ? fraction : forDrawing(fraction);
-  return Number.isFinite(value) ? `${(value * 100).toFixed(value < 0.1 ? 2 : 1)}%` : "–";
+  if (!Number.isFinite(value)) return "–";
+  const text = (value * 100).toFixed(Math.abs(value) < 0.1 ? 2 : 1);
+  // A tiny negative (equity a hair above the day's open) is shown as zero, not "-0.00%".
+  return `${/^-0\.0+$/.test(text) ? text.slice(1) : text}%`;
+}
+
+/** The policies whose limit and value are fractions (0.05 is 5%), shown as percentages. */
+const FRACTION_POLICIES = new Set(["loss.max_drawdown", "loss.max_daily_drawdown", "orders.price_band"]);
+
+/** A policy's limit or value as the page shows it: a percentage for a fraction policy. */
+export function policyValue(key: string, text: string): string {
+  if (text === "") return "–";
+  return FRACTION_POLICIES.has(key) ? percent(text) : text;
 }
 
 /** What is left of a cooldown ending at `untilNs`: "" when none runs, else "1 m 05 s". */

@@ -3,7 +3,7 @@
 // policy file's text is shown folded below, with where it came from.
 import type { GetPoliciesResponse, PolicyStatus } from "../gen/trademesh/risk/v1/inspector_pb";
 import { clockTime } from "../lib/format";
-import { nearLimit, percent } from "../risk/gauges";
+import { nearLimit, percent, policyValue } from "../risk/gauges";
 import { fill, h, table } from "./dom";
 
 const COLUMNS = ["policy", "limit", "value", "used"];
@@ -41,8 +41,8 @@ export class PolicyStatusTable {
       "tr",
       { "data-policy": status.key, "data-used": status.used, "data-near": near, class: near ? "near-limit" : "" },
       h("td", {}, status.key),
-      h("td", { class: "num" }, status.limit),
-      h("td", { class: "num" }, status.value || "–"),
+      h("td", { class: "num", "data-limit": status.limit }, policyValue(status.key, status.limit)),
+      h("td", { class: "num", "data-value": status.value, title: status.value }, policyValue(status.key, status.value)),
       h("td", { class: "num" }, status.used === "" ? "–" : percent(status.used)),
     );
   }
