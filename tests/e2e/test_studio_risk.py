@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from core.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
@@ -158,7 +158,7 @@ async def confirm_with_reason(page: Page, reason: str) -> None:
     await expect(dialog).to_have_count(0)
 
 
-def kpi(page: Page, key: str):  # type: ignore[no-untyped-def]
+def kpi(page: Page, key: str) -> Locator:
     return page.locator(f'#risk-kpis [data-kpi="{key}"]')
 
 
