@@ -32,6 +32,7 @@ export class RiskPage {
   readonly root: HTMLElement;
   private readonly status: HTMLElement;
   private readonly timelineStatus: HTMLElement;
+  private readonly positionsStatus: HTMLElement;
   private readonly kpis = new RiskKpis();
   private readonly chart: PositionChart;
   private readonly positions: RiskPositions;
@@ -58,6 +59,7 @@ export class RiskPage {
     const head = panel("Risk", "risk", this.controls.root, this.kpis.root);
     this.status = head.status;
     const positionsPanel = panel("Positions", "risk-positions-panel", this.positions.root, this.chart.root);
+    this.positionsStatus = positionsPanel.status;
     const policiesPanel = panel("Policies", "risk-policies", this.policies.root);
     const timelinePanel = panel("Risk events", "risk-timeline", this.timeline.root);
     this.timelineStatus = timelinePanel.status;
@@ -72,7 +74,8 @@ export class RiskPage {
     const signal = this.controller.signal;
     const ctx = this.context(signal, this.status);
     void poll(ctx, STATE_POLL_MS, () => this.refreshState(signal));
-    void poll({ ...ctx, onStatus: () => undefined }, DETAIL_POLL_MS, () => this.refreshDetails(signal));
+    const details = this.context(signal, this.positionsStatus);
+    void poll(details, DETAIL_POLL_MS, () => this.refreshDetails(signal));
     const timeline = this.context(signal, this.timelineStatus);
     void poll({ ...timeline, onStatus: () => undefined }, HISTORY_POLL_MS, async () => {
       const events = await recentRiskEvents(this.clients, signal);
