@@ -66,6 +66,7 @@ async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
         mark = await mesh.mark()
         answer = await _entered(mesh, mark - 1000, mark + 1000)
         assert answer.reasons[0].action == rk.RISK_ACTION_ALLOW and answer.client_order_id
+        at_venue = await _orders_at_venue(mesh, 2)
         (position,) = await mesh.positions()
         assert (position.size, position.legacy) == ("0.01", False)
         roles = {p.role: p for p in position.protective}
@@ -73,9 +74,7 @@ async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
         assert D(roles["stop_loss"].price) == mark - 1000 and not roles["stop_loss"].emulated
         assert D(roles["take_profit"].price) == mark + 1000
         # The pair rests at the venue: a reduce-only stop-market and limit sell of the position.
-        stop, target = sorted(
-            await _orders_at_venue(mesh, 2), key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET
-        )
+        stop, target = sorted(at_venue, key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET)
         assert (stop.client_order_id, D(stop.trigger_price), stop.triggered) == (
             roles["stop_loss"].client_order_id, mark - 1000, False,
         )  # fmt: skip
@@ -346,3 +345,22 @@ async def test_policies_reload_on_file_change_and_bad_ones_are_refused(
             rk.UpdatePoliciesRequest(toml='[orders]\nmax_notional = "5000"\n', reason="test"), metadata=AUTH
         )
         assert list(changed.changes) == ["orders.max_notional: 100 -> 5000"]
+
+
+async def test_without_levels_the_policy_distances_protect_on_the_venues_price_grid(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # 2% and 4% of a price like 65,012.5 fall off the sim's 0.01 grid: rounded, never refused.
+    policies = '[protect]\nstop_loss = "0.0200003"\ntake_profit = "0.0400007"\n'
+    async with inspector_mesh(tmp_path, redis_url, policies=policies) as mesh:
+        answer = await mesh.submit(intent())
+        entry = D(answer.order.average_fill_price)
+        stop, target = sorted(
+            await _orders_at_venue(mesh, 2), key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET
+        )
+        trigger, limit = D(stop.trigger_price), D(target.price)
+        assert trigger == D(trigger).quantize(D("0.01")) and limit == D(limit).quantize(D("0.01"))
+        # A sell stop rounds up (triggers no later than planned), a sell target up (a better price).
+        assert entry * (1 - D("0.0200003")) <= trigger < entry * (1 - D("0.0200003")) + D("0.01")
+        assert entry * (1 + D("0.0400007")) <= limit < entry * (1 + D("0.0400007")) + D("0.01")
+        assert not await mesh.events(policy="protect.rejected")
