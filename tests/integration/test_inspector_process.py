@@ -364,3 +364,40 @@ async def test_without_levels_the_policy_distances_protect_on_the_venues_price_g
         assert entry * (1 - D("0.0200003")) <= trigger < entry * (1 - D("0.0200003")) + D("0.01")
         assert entry * (1 + D("0.0400007")) <= limit < entry * (1 + D("0.0400007")) + D("0.01")
         assert not await mesh.events(policy="protect.rejected")
+
+
+async def test_executions_from_the_bus_protect_and_survive_a_kill_9(tmp_path: Path, redis_url: str) -> None:
+    """The default: executions come through ingest and the bus. A fill made while the inspector
+    is down (its take-profit, and a sale behind its back) is read after its restart."""
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", via_bus=True) as mesh:
+        mark = await mesh.mark()
+        await _entered(mesh, mark - 2000, mark + 2000)
+        (position,) = await mesh.positions()
+        assert position.size == "0.01"
+        await _orders_at_venue(mesh, 2)  # the pair, planned from the fill read on the bus
+        await mesh.stop(kill=True)
+        behind = tf.PlaceOrderRequest(
+            symbol="BTC/USDT", side=common.SIDE_SELL, type=tf.ORDER_TYPE_MARKET, size="0.004"
+        )
+        await mesh.venue_stubs.tf.PlaceOrder(behind, timeout=CALL_TIMEOUT_S)
+        mesh.start()
+        # The missed fill comes from the bus: the book agrees with the venue, nothing diverges.
+        await until(lambda: _position_size_is(mesh, "0.006"), WAIT_S, 0.1, "the missed fill applied")
+        await asyncio.sleep(1.5)  # reconciliation has run
+        assert not await mesh.events(policy="reconcile.position")
+        assert (await mesh.state()).venues_stood_down == []
+        notices = await mesh.events(policy="orders.unknown")
+        assert [v.value for v in notices[0].values if v.name == "size"] == ["0.004"]
+        # The pair shrank to what is left.
+        pair = await until(lambda: _pair_of(mesh, "0.006"), WAIT_S, 0.1, "the pair resized")
+        assert {o.reduce_only for o in pair} == {True}
+
+
+async def _position_size_is(mesh: InspectorMesh, size: str) -> bool | None:
+    positions = await mesh.positions()
+    return True if positions and positions[0].size == size else None
+
+
+async def _pair_of(mesh: InspectorMesh, size: str) -> list[tf.Order] | None:
+    orders = await mesh.open_orders()
+    return orders if len(orders) == 2 and {D(o.size) for o in orders} == {D(size)} else None
