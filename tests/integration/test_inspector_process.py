@@ -85,7 +85,7 @@ async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
         assert [e.intent_id for e in allowed] == [answer.intent_id]
         audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
         entry = next(o for o in audit.orders if o.role == "entry")
-        assert (entry.fill_rate, entry.filled_size, entry.fills) == ("1", "0.01", 1)
+        assert (entry.fill_rate, entry.filled_size) == ("1", "0.01") and entry.fills >= 1  # a level or more
 
 
 async def test_the_take_profit_filling_cancels_the_stop(tmp_path: Path, redis_url: str) -> None:
