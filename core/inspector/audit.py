@@ -85,11 +85,15 @@ class Audit:
         if kind == "fill":
             self._fill(entry.fill.fill)
         elif kind == "order_update":
-            record = self.records.get(entry.order_update.client_order_id)
-            if record is not None:
-                record.status = entry.order_update.status
+            self.status(entry.order_update)
         while len(self.records) > _KEPT:
             del self.records[next(iter(self.records))]
+
+    def status(self, order: tf.Order) -> None:
+        """An order's status as the venue last gave it."""
+        record = self.records.get(order.client_order_id)
+        if record is not None:
+            record.status = order.status
 
     def _fill(self, fill: tf.Fill) -> None:
         record = self.records.get(fill.client_order_id)

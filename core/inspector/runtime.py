@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 MANUAL = "manual"  # the strategy of an intent submitted without one (Studio's order ticket)
 _MANUAL_TTL_NS = 30 * 1_000_000_000
 _FILLS_WAIT_S = 1.0
+_TERMINAL = frozenset(
+    {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
+)
 _COMMANDS = {
     rk.MODE_STAND_DOWN: jr.JournalCommand.KIND_STAND_DOWN,
     rk.MODE_RESUME: jr.JournalCommand.KIND_RESUME,
@@ -227,7 +230,11 @@ class Runtime:
         order = execution.order
         if not order.venue:
             order.venue = execution.venue
-        await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
+        if self.ready_core.heeds(order.client_order_id, order.status in _TERMINAL):
+            await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
+        else:  # nothing for the core: kept for the answers and the audit only
+            self.orders[order.client_order_id] = order
+            self.audit.status(order)
 
     async def on_gap(self, venue: str) -> None:
         """Executions of `venue` may be missing: each of its working orders is queried there."""

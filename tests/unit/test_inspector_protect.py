@@ -189,3 +189,13 @@ def test_a_done_update_that_overtakes_its_fill_keeps_the_order_until_the_fill_is
     assert (stop.trigger_price, target.price, stop.size) == (D(95), D(110), D(2))  # the intent's levels
     assert c.book.orders.get(order.client_order_id) is None
     assert c.on_fill("sim", fill(order), T0 + MS).events[0].policy == "orders.unknown"
+
+
+def test_the_core_heeds_only_updates_that_change_something() -> None:
+    c = core()
+    order = c.on_intent(intent(price="99.99"), market(), T0).orders[0]
+    coid = order.client_order_id
+    assert not c.heeds("not-ours", terminal=True)
+    assert c.heeds(coid, terminal=True) and not c.heeds(coid, terminal=False)
+    c.on_placement_unknown(coid, T0 + MS)
+    assert c.heeds(coid, terminal=False)  # the answer to an unknown placement

@@ -226,6 +226,13 @@ class InspectorCore:
             sign = _sign(position.size)
             self.protector.set_levels(key, sign, position.avg_price, stop, target, self.policies.protect)
 
+    def heeds(self, client_order_id: str, terminal: bool) -> bool:
+        """Whether an order update would change anything: it is of a working order, and ends it
+        or answers an unknown placement. The shell leaves the others out of the journal (an
+        acknowledgement heard again on the execution stream, updates of orders not ours)."""
+        working = self.book.orders.get(client_order_id)
+        return working is not None and (terminal or working.unknown)
+
     def on_order_update(self, order: Order, now_ns: int) -> Output:
         out = Collector(now_ns)
         working = self.book.orders.get(order.client_order_id)
