@@ -31,7 +31,7 @@ from core.bus.codec import decode
 from core.env import DATABASE_URL, REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
 from core.registry import SERVICES
-from tests.integration.support import TEST_TOKEN
+from tests.integration.support import TEST_TOKEN, VENUE_ENV
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
@@ -186,9 +186,11 @@ class MeshProcesses:
 
     def start(self, service: str, *args: str) -> ServiceProcess:
         log_file = (self.directory / f"{service}-{next(self._count)}.log").open("w")
+        # Venues alone get the trading credential besides the mesh token (as `trademesh up` does).
+        env = {**self.env, **VENUE_ENV} if service == "venue" else self.env
         process = start_service(
             [service, "--port", "0", "--metrics-port", "-1", *args],
-            env=self.env,
+            env=env,
             stderr=log_file,
             timeout_s=60,
         )
