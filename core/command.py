@@ -11,7 +11,9 @@ Each module named in core.registry.SERVICES exposes `COMMAND = ServiceCommand(..
 - `add_subcommands(commands)`: tools of its own under its subcommand (`trademesh advisor train`);
   without one, the subcommand runs the service;
 - `privileged`: methods that take only a stronger credential than the mesh token (a venue's
-  order RPCs take only the trading credential; core.rpc.auth), read from its variable at start.
+  order RPCs take only the trading credential; core.rpc.auth), read from its variable at start;
+- `holds`: the secrets `trademesh up` gives it besides the mesh token (the variables; its
+  privileged methods' is implied): the inspector will hold the trading credential to send it.
 Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
 and a service's dependencies load only when it runs.
 """
@@ -79,6 +81,13 @@ class ServiceCommand(Generic[C]):
     # Given the subparsers of its subcommand; each parser it adds sets its own `run` default.
     add_subcommands: Callable[[Any], None] | None = field(default=None)
     privileged: Privileged | None = field(default=None)
+    holds: tuple[str, ...] = ()
+
+    def secrets(self) -> frozenset[str]:
+        """The variables of the restricted secrets it is given: those it holds, and the one its
+        privileged methods take."""
+        declared = () if self.privileged is None else (self.privileged.variable,)
+        return frozenset((*self.holds, *declared))
 
     def port(self, entry: ServiceEntry, args: argparse.Namespace) -> int:
         """--port, else the entry's default, else the instance's own (a venue's)."""
