@@ -13,7 +13,7 @@ Each module named in core.registry.SERVICES exposes `COMMAND = ServiceCommand(..
 - `privileged`: methods that take only a stronger credential than the mesh token (a venue's
   order RPCs take only the trading credential; core.rpc.auth), read from its variable at start;
 - `holds`: the secrets `trademesh up` gives it besides the mesh token (the variables; its
-  privileged methods' is implied): the inspector will hold the trading credential to send it.
+  privileged methods' is implied): the inspector holds the trading credential, to send it.
 Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
 and a service's dependencies load only when it runs.
 """

@@ -15,6 +15,7 @@ from core.model import (
     InstrumentKind,
     Liquidity,
     Order,
+    OrderRequest,
     OrderStatus,
     OrderType,
     Position,
@@ -38,7 +39,11 @@ __all__ = [
     "balance_to_pb",
     "candle_to_pb",
     "execution_to_pb",
+    "fill_from_pb",
+    "fill_to_pb",
     "instrument_to_pb",
+    "order_from_pb",
+    "order_request_to_pb",
     "order_to_pb",
     "position_to_pb",
 ]
@@ -68,7 +73,12 @@ _KIND_TO_PB = {
     InstrumentKind.FUTURE: common.INSTRUMENT_KIND_FUTURE,
     InstrumentKind.OPTION: common.INSTRUMENT_KIND_OPTION,
 }
-ORDER_TYPE_TO_PB = {OrderType.LIMIT: tf.ORDER_TYPE_LIMIT, OrderType.MARKET: tf.ORDER_TYPE_MARKET}
+ORDER_TYPE_TO_PB = {
+    OrderType.LIMIT: tf.ORDER_TYPE_LIMIT,
+    OrderType.MARKET: tf.ORDER_TYPE_MARKET,
+    OrderType.STOP_MARKET: tf.ORDER_TYPE_STOP_MARKET,
+    OrderType.STOP_LIMIT: tf.ORDER_TYPE_STOP_LIMIT,
+}
 ORDER_TYPE_FROM_PB = {v: k for k, v in ORDER_TYPE_TO_PB.items()}
 TIF_TO_PB = {
     TimeInForce.GTC: tf.TIME_IN_FORCE_GTC,
@@ -84,6 +94,7 @@ _STATUS_TO_PB = {
     OrderStatus.REJECTED: tf.ORDER_STATUS_REJECTED,
     OrderStatus.EXPIRED: tf.ORDER_STATUS_EXPIRED,
 }
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _LIQUIDITY_TO_PB = {Liquidity.MAKER: tf.LIQUIDITY_MAKER, Liquidity.TAKER: tf.LIQUIDITY_TAKER}
 
 
@@ -145,6 +156,53 @@ def order_to_pb(order: Order) -> tf.Order:
         status_reason=order.status_reason,
         created_ns=order.created_ns,
         updated_ns=order.updated_ns,
+        trigger_price=_dec(order.trigger_price),
+        triggered=order.triggered,
+    )
+
+
+def _dec_or_none(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def order_from_pb(message: tf.Order) -> Order:
+    """The domain order of a venue's answer (KeyError on an enum value this code does not know)."""
+    return Order(
+        venue=message.venue,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        type=ORDER_TYPE_FROM_PB[message.type],
+        time_in_force=TIF_FROM_PB[message.time_in_force],
+        price=_dec_or_none(message.price),
+        size=Decimal(message.size or "0"),
+        post_only=message.post_only,
+        reduce_only=message.reduce_only,
+        filled_size=Decimal(message.filled_size or "0"),
+        average_fill_price=_dec_or_none(message.average_fill_price),
+        status=_STATUS_FROM_PB[message.status],
+        status_reason=message.status_reason,
+        created_ns=message.created_ns,
+        updated_ns=message.updated_ns,
+        trigger_price=_dec_or_none(message.trigger_price),
+        triggered=message.triggered,
+    )
+
+
+def order_request_to_pb(request: OrderRequest) -> tf.PlaceOrderRequest:
+    """The wire request of an order to place (venues.runtime.validate.place_order reverses it)."""
+    return tf.PlaceOrderRequest(
+        symbol=request.symbol,
+        side=SIDE_TO_PB[request.side],
+        type=ORDER_TYPE_TO_PB[request.type],
+        size=_dec(request.size),
+        price=_dec(request.price),
+        time_in_force=TIF_TO_PB[request.time_in_force],
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        client_order_id=request.client_order_id,
+        trigger_price=_dec(request.trigger_price),
     )
 
 
@@ -184,4 +242,26 @@ def position_to_pb(position: Position) -> tf.Position:
         size=_dec(position.size),
         entry_price=_dec(position.entry_price),
         realized_pnl=_dec(position.realized_pnl),
+    )
+
+
+# ---------------------------------------------------------------- from the wire (a venue's answers)
+
+_LIQUIDITY_FROM_PB = {v: k for k, v in _LIQUIDITY_TO_PB.items()}
+
+
+def fill_from_pb(message: tf.Fill) -> Fill:
+    return Fill(
+        fill_id=message.fill_id,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        price=Decimal(message.price),
+        size=Decimal(message.size),
+        fee=Decimal(message.fee or "0"),
+        fee_asset=message.fee_asset,
+        liquidity=_LIQUIDITY_FROM_PB.get(message.liquidity, Liquidity.TAKER),
+        trade_id=message.trade_id,
+        ts_event_ns=message.ts_event_ns,
     )

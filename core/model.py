@@ -57,6 +57,28 @@ class InstrumentKind(enum.Enum):
 class OrderType(enum.Enum):
     LIMIT = "limit"
     MARKET = "market"
+    # Wait, untriggered, until the last trade crosses the trigger price; then a market order
+    # (STOP_MARKET) or a limit order at the order's price (STOP_LIMIT).
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+
+    @property
+    def has_price(self) -> bool:
+        """Whether the order carries a limit price (LIMIT, STOP_LIMIT)."""
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def triggered_type(self) -> OrderType:
+        """What the order works as once triggered (itself for limit and market orders)."""
+        if self is OrderType.STOP_MARKET:
+            return OrderType.MARKET
+        if self is OrderType.STOP_LIMIT:
+            return OrderType.LIMIT
+        return self
 
 
 class TimeInForce(enum.Enum):
@@ -187,6 +209,8 @@ class OrderRequest:
     post_only: bool = False
     reduce_only: bool = False
     client_order_id: str = ""
+    # Stop orders only: the last trade price that triggers them.
+    trigger_price: Decimal | None = None
 
 
 @dataclass
@@ -210,6 +234,9 @@ class Order:
     status_reason: str = ""
     created_ns: int = 0
     updated_ns: int = 0
+    # Stop orders only: the trigger price, and whether the last trade has crossed it yet.
+    trigger_price: Decimal | None = None
+    triggered: bool = False
 
     @property
     def remaining(self) -> Decimal:

@@ -124,6 +124,14 @@ SERVICES: dict[str, ServiceEntry] = {
             "decide on every signal (8 stages): intents or blocks; decisions, intents, telemetry to the bus",
             depends_on=("redis", "postgres", "venue", "bridge"),
         ),
+        ServiceEntry(
+            "inspector",
+            "core.inspector.command",
+            Kind.CORE,
+            8008,
+            "the risk governor: checks intents against the policies, alone places orders, protects positions",
+            depends_on=("redis", "venue"),
+        ),
     ]
 }
 

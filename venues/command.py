@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import MeshView, ServiceCommand
+from core.command import MeshView, ServiceCommand, positive_int
 from core.env import TRADE_TOKEN
 from core.errors import InvalidArgument
 from core.rpc.auth import Privileged
@@ -50,12 +50,18 @@ class VenueConfig:
     replay: ReplayOptions | None = None
     # Seconds of market data kept for subscribers that resume a lost stream.
     resume_window_s: float = 120.0
+    # Executions kept for subscribers that resume (the latest this many).
+    execution_history: int = 50_000
 
     def __post_init__(self) -> None:
         if self.name not in VENUES:
             raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(VENUES)}")
         if not self.resume_window_s >= 0:
             raise InvalidArgument.field("resume-window-s", f"{self.resume_window_s} is negative")
+        if self.execution_history < 1:
+            raise InvalidArgument.field(
+                "execution-history", f"must be at least 1, got {self.execution_history}"
+            )
 
 
 def _venue_name(value: str) -> str:
@@ -74,6 +80,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=120.0,
         help="seconds of market data kept for subscribers that resume a lost stream (default 120; 0: none)",
+    )
+    parser.add_argument(
+        "--execution-history",
+        type=positive_int,
+        default=50_000,
+        metavar="N",
+        help="executions kept for subscribers that resume a lost stream (default 50000)",
     )
     parser.add_argument(
         "--replay",
@@ -101,7 +114,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
 
         faults = tuple(parse_fault(text) for text in args.replay_fault)
         replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
-    return VenueConfig(args.name, args.config, replay, args.resume_window_s)
+    return VenueConfig(args.name, args.config, replay, args.resume_window_s, args.execution_history)
 
 
 def _create(config: VenueConfig) -> ServiceApp:
@@ -110,7 +123,10 @@ def _create(config: VenueConfig) -> ServiceApp:
     from venues.runtime.runtime import RuntimeOptions
 
     venue = create_venue(config.name, config.config_path, config.replay)
-    return VenueApp(venue, RuntimeOptions(resume_window_s=config.resume_window_s))
+    options = RuntimeOptions(
+        resume_window_s=config.resume_window_s, execution_history=config.execution_history
+    )
+    return VenueApp(venue, options)
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:

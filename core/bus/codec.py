@@ -11,7 +11,7 @@ from core.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["FIELD", "decode", "encode_bars", "encode_market", "wrap_market"]
+__all__ = ["FIELD", "decode", "encode_bars", "encode_market", "wrap_executions", "wrap_market"]
 
 # The entry's one field (short: it is stored in every entry).
 FIELD = b"d"
@@ -36,8 +36,16 @@ def wrap_market(source: str, market_events: bytes, now_ns: int | None = None) ->
     return head.SerializeToString() + _MARKET_TAG + _varint(len(market_events)) + market_events
 
 
-# Envelope.market: field 10, length-delimited.
+def wrap_executions(source: str, executions: bytes, now_ns: int | None = None) -> bytes:
+    """An Envelope around an already-encoded Executions (or a venue's StreamExecutionsResponse,
+    whose fields match)."""
+    head = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    return head.SerializeToString() + _EXECUTIONS_TAG + _varint(len(executions)) + executions
+
+
+# Envelope.market: field 10, length-delimited; Envelope.executions: field 17.
 _MARKET_TAG = bytes([10 << 3 | 2])
+_EXECUTIONS_TAG = bytes([(17 << 3 | 2) & 0x7F | 0x80, (17 << 3 | 2) >> 7])
 
 
 def _varint(value: int) -> bytes:

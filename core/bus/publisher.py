@@ -8,6 +8,11 @@ flush that fails is retried whole by the next one: delivery is at least once (an
 may be written twice, never lost), and every consumer is idempotent on natural keys.
 A consumer group whose lag nears the trim point is logged (`check_lag`): past it, the
 oldest unread entries are gone.
+
+An entry added with a venue point (`once=(epoch, position)`: executions) is written at most
+once instead: a Lua script adds it only when the stream's last entry is not already at or past
+that point of that epoch, and stores the point in the entry (fields `e` and `p`). A retried
+flush, or a second writer of the same venue, then repeats nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +23,29 @@ from typing import Any
 
 from core.bus.codec import FIELD
 
-__all__ = ["GroupLag", "Publisher", "Retention"]
+__all__ = ["PUBLISH_ONCE", "GroupLag", "Publisher", "Retention"]
 
 log = logging.getLogger(__name__)
 
 # Warn when a group's lag passes this share of the stream's MAXLEN.
 _LAG_WARNING_SHARE = 0.8
+
+# KEYS[1] the stream; ARGV data, epoch, position, maxlen. The new entry's id, or nil when the
+# stream's last entry already holds this point (or a later one) of the same epoch.
+PUBLISH_ONCE = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local fields = last[1][2]
+  local epoch, position
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' then epoch = fields[i + 1] elseif fields[i] == 'p' then position = fields[i + 1] end
+  end
+  if epoch == ARGV[2] and position and tonumber(position) >= tonumber(ARGV[3]) then
+    return false
+  end
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'd', ARGV[1], 'e', ARGV[2], 'p', ARGV[3])
+"""
 
 
 @dataclass(frozen=True)
@@ -55,33 +77,50 @@ class Publisher:
     def __init__(self, redis: Any, retention: Retention) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.retention = retention
-        self._queued: list[tuple[str, bytes]] = []
+        self._queued: list[tuple[str, bytes, tuple[int, int] | None]] = []
+        self._once: Any = None  # the registered PUBLISH_ONCE script, made on first use
         self.entries_written = 0
+        self.entries_skipped = 0
 
-    def add(self, stream: str, data: bytes) -> None:
-        """Queue an encoded Envelope for `stream`; written by the next flush()."""
-        self._queued.append((stream, data))
+    def add(self, stream: str, data: bytes, once: tuple[int, int] | None = None) -> None:
+        """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
+        (a venue's epoch and position), written only if the stream is not already there."""
+        self._queued.append((stream, data, once))
 
     @property
     def queued(self) -> int:
         return len(self._queued)
 
-    async def flush(self) -> list[bytes]:
-        """Write everything queued in one pipelined round trip; the new entry ids, in order."""
+    async def flush(self) -> list[bytes | None]:
+        """Write everything queued in one pipelined round trip; the new entry ids, in order
+        (None for a `once` entry the stream already had)."""
         if not self._queued:
             return []
         queued, self._queued = self._queued, []
         maxlen = self.retention.maxlen
         async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, data in queued:
-                pipe.xadd(stream, {FIELD: data}, maxlen=maxlen, approximate=True)
             try:
-                ids: list[bytes] = await pipe.execute()
+                for stream, data, once in queued:
+                    if once is None:
+                        pipe.xadd(stream, {FIELD: data}, maxlen=maxlen, approximate=True)
+                    else:
+                        await self._publish_once(pipe, stream, data, once, maxlen)
+                ids: list[bytes | None] = await pipe.execute()
             except BaseException:
                 self._queued[:0] = queued  # nothing is lost: the next flush writes them
                 raise
-        self.entries_written += len(ids)
+        written = sum(1 for entry_id in ids if entry_id is not None)
+        self.entries_written += written
+        self.entries_skipped += len(ids) - written
         return ids
+
+    async def _publish_once(
+        self, pipe: Any, stream: str, data: bytes, once: tuple[int, int], maxlen: int
+    ) -> None:
+        if self._once is None:
+            self._once = self.redis.register_script(PUBLISH_ONCE)
+        epoch, position = once
+        await self._once(keys=[stream], args=[data, epoch, position, maxlen], client=pipe)
 
     async def check_lag(self, stream: str) -> list[GroupLag]:
         """Each consumer group's lag on `stream` (Redis 7.0+ reports it); logs those near the trim."""

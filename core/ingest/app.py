@@ -1,4 +1,5 @@
-"""The ingest process: a Follower per (venue, channel), one BusWriter, until stopped."""
+"""The ingest process: a Follower per (venue, channel) and an ExecutionFollower per venue,
+one BusWriter, until stopped."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
 from core.env import redact_url
 from core.errors import Corrupt, InvalidArgument, Unavailable
+from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
 from core.ingest.writer import BusWriter
 from core.mesh.config import MeshConfig, VenueLink
@@ -44,6 +46,8 @@ class IngestConfig:
     source: str = field(default_factory=lambda: f"ingest/{socket.gethostname()}")
     # Bus entries held while Redis is slow or away before venues are paused.
     max_queued: int = 20_000
+    # Follow every venue's executions into exec.<venue> too.
+    executions: bool = True
 
     def __post_init__(self) -> None:
         if not self.mesh.venues:
@@ -107,8 +111,23 @@ async def _resume_from_bus(redis: aioredis.Redis, follower: Follower) -> None:
             return
 
 
+async def _resume_executions_from_bus(redis: aioredis.Redis, follower: ExecutionFollower) -> None:
+    """Where the last run stopped: the last entry of exec.<venue> carries the venue's point."""
+    entries: Any = await redis.xrevrange(follower.stream, count=20)
+    for _, fields in entries or []:
+        try:
+            envelope = decode(fields)
+        except Corrupt:
+            continue
+        if envelope.WhichOneof("body") == "executions" and envelope.executions.epoch:
+            follower.note(envelope.executions)
+            log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)
+            return
+
+
 class Ingest:
-    """The ingest service: a Follower per (venue, channel), one BusWriter, until stopped."""
+    """The ingest service: a Follower per (venue, channel), an ExecutionFollower per venue, one
+    BusWriter, until stopped."""
 
     name = "ingest"
 
@@ -132,7 +151,9 @@ class Ingest:
         writer = BusWriter(publisher, config.source, config.max_queued)
         if not await writer.connect(ctx.stop, redact_url(config.redis_url)):
             return
-        followers = await self._followers(redis, writer, metadata, ctx.stop)
+        followers: list[Follower | ExecutionFollower] = []
+        followers += await self._followers(redis, writer, metadata, ctx.stop)
+        followers += await self._execution_followers(redis, writer, metadata)
 
         def bus_lost(since_ns: int) -> None:
             for follower in followers:
@@ -164,4 +185,18 @@ class Ingest:
                 )
                 await _resume_from_bus(redis, follower)
                 followers.append(follower)
+        return followers
+
+    async def _execution_followers(
+        self, redis: aioredis.Redis, writer: BusWriter, metadata: Metadata
+    ) -> list[ExecutionFollower]:
+        if not self.config.executions:
+            return []
+        followers = []
+        for link in self.config.mesh.venues:
+            follower = ExecutionFollower(
+                link, _channel_factory(link.address), metadata, writer.publish_executions
+            )
+            await _resume_executions_from_bus(redis, follower)
+            followers.append(follower)
         return followers

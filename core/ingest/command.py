@@ -25,6 +25,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=20_000,
         help="bus entries held while Redis is slow or away before venues are paused (default 20000)",
     )
+    parser.add_argument(
+        "--no-executions",
+        action="store_true",
+        help="do not follow the venues' executions into exec.<venue> (followed by default)",
+    )
 
 
 def _config(args: argparse.Namespace) -> IngestConfig:
@@ -34,7 +39,11 @@ def _config(args: argparse.Namespace) -> IngestConfig:
 
     source = {} if args.source is None else {"source": args.source}
     return IngestConfig(
-        mesh_config_from_args(args), redis_url(args.redis_url), max_queued=args.max_queued, **source
+        mesh_config_from_args(args),
+        redis_url(args.redis_url),
+        max_queued=args.max_queued,
+        executions=not args.no_executions,
+        **source,
     )
 
 

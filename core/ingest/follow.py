@@ -29,7 +29,7 @@ from core.rpc.client import Metadata
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Follower", "Position"]
+__all__ = ["Follower", "Position", "sleep_unless"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Follower:
             self.reconnects += 1
             delay = backoff.next()
             log.warning("ingest %s: stream lost (%s); resubscribing in %.1f s", self.stream, reason, delay)
-            await _sleep_unless(stop, delay)
+            await sleep_unless(stop, delay)
 
     def mark_bus_loss(self, since_ns: int) -> None:
         """The bus lost entries (Redis restarted empty): the next batch goes after a gap marker."""
@@ -157,6 +157,6 @@ class Follower:
             self._last_raw = None
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)

@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.backoff import Backoff
-from core.bus.codec import wrap_market
+from core.bus.codec import wrap_executions, wrap_market
 from core.bus.publisher import Publisher
 from core.retry import until_reachable
 
@@ -49,11 +49,22 @@ class BusWriter:
         self.outages = 0
 
     async def publish(self, stream: str, market_events: bytes) -> None:
+        await self._wait_for_room()
+        self.publisher.add(stream, wrap_market(self.source, market_events))
+        self._wake.set()
+
+    async def publish_executions(self, stream: str, executions: bytes, epoch: int, position: int) -> None:
+        """An encoded Executions, written once: not when the stream already holds (epoch, position).
+        A venue that numbers nothing (epoch 0) gets plain writes: nothing is lost, repeats may be."""
+        await self._wait_for_room()
+        once = (epoch, position) if epoch else None
+        self.publisher.add(stream, wrap_executions(self.source, executions), once=once)
+        self._wake.set()
+
+    async def _wait_for_room(self) -> None:
         while self.publisher.queued >= self.max_queued:
             self._room.clear()
             await self._room.wait()
-        self.publisher.add(stream, wrap_market(self.source, market_events))
-        self._wake.set()
 
     async def connect(self, stop: asyncio.Event, where: str) -> bool:
         """Waits for Redis (`where`, redacted) to answer; False if stopped first."""

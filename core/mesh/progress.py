@@ -1,7 +1,8 @@
 """What `trademesh up` prints every so often: the mesh is working, in numbers.
 
 Events on the bus (from Redis), trades recorded, bars closed, signals, the advisor's decisions
-and intents (from PostgreSQL), each with its rate since the previous line.
+and intents (from PostgreSQL), the inspector's risk events (from Redis), each with its rate
+since the previous line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from core.bus.names import MARKET_STREAMS
+from core.bus.names import MARKET_STREAMS, RISK
 from core.bus.redis import open_redis
 
 __all__ = ["Progress"]
@@ -58,6 +59,7 @@ class Progress:
                     counts[name] = int(await connection.fetchval(query))
         finally:
             await connection.close()
+        counts["risk events"] = await self._risk_events()
         return counts
 
     def line(self, counts: dict[str, int]) -> str:
@@ -69,6 +71,14 @@ class Progress:
             parts.append(f"{name} {value:,} (+{rate:,.0f}/s)")
         self._last, self._last_at = counts, now
         return "progress: " + ", ".join(parts)
+
+    async def _risk_events(self) -> int:
+        """The inspector's verdicts and other risk events (the bus stream `risk`)."""
+        client: Any = open_redis(self.redis_url)
+        try:
+            return int(await client.xlen(RISK))
+        finally:
+            await client.aclose()
 
     async def _bus_entries(self) -> int:
         client: Any = open_redis(self.redis_url)

@@ -11,7 +11,7 @@ and local agents in <data-dir>/api-key (mode 600); it is never printed.
 
 Secrets: every service gets the mesh token (TRADEMESH_TOKEN). The trading credential
 (TRADEMESH_TRADE_TOKEN) goes only to the services whose ServiceCommand asks for it (`holds`, or
-privileged methods that take it): the venues, and the inspector once it runs in the mesh. Every
+privileged methods that take it): the venues, and the inspector (which sends it). Every
 other service has it unset, even when it is in the environment `up` was started from.
 """
 
@@ -164,8 +164,8 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
         TOKEN: _secret(TOKEN, options.data_dir, "token"),
         SESSION_SECRET: _secret(SESSION_SECRET, options.data_dir, "session-secret"),
     }
-    # The trading credential: the venues' (they check it) and the inspector's (it will send it:
-    # its ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
+    # The trading credential: the venues' (they check it) and the inspector's (it sends it: its
+    # ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
     restricted = {TRADE_TOKEN: _secret(TRADE_TOKEN, options.data_dir, "trade-token")}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -45,7 +45,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="streams to record, by pattern (repeatable; default: md.* and bars.*)",
+        help="streams to record, by pattern (repeatable; default: md.*, bars.* and exec.*)",
     )
     parser.add_argument(
         "--stream",

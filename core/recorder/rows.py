@@ -21,6 +21,7 @@ from core.recorder.schema import (
     BOOK,
     CANDLES,
     DECISIONS,
+    EXECUTIONS,
     INTENTS,
     NOTICES,
     POSITION_REQUESTS,
@@ -73,6 +74,7 @@ class Rows:
         self.decisions: list[Row] = []
         self.intents: list[Row] = []
         self.telemetry: list[Row] = []
+        self.executions: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -88,6 +90,7 @@ class Rows:
             (DECISIONS, self.decisions),
             (INTENTS, self.intents),
             (ADVISOR_TELEMETRY, self.telemetry),
+            (EXECUTIONS, self.executions),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -102,7 +105,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.market.events) + len(envelope.bars.bars)
         events += len(envelope.signals.signals) + len(envelope.position_requests.requests)
         events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
-        events += len(envelope.advisor_telemetry.events)
+        events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -128,6 +131,8 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             rows.intents.extend(_intent_row(i) for i in envelope.intents.intents)
         elif body == "advisor_telemetry":
             rows.telemetry.extend(_telemetry_row(e) for e in envelope.advisor_telemetry.events)
+        elif body == "executions":
+            _add_executions(rows, envelope.executions, envelope.ts_publish_ns, entry_id)
         else:
             raise Corrupt(f"bus entry {entry_id}: an envelope body the recorder does not know ({body})")
     return rows
@@ -399,6 +404,64 @@ def _telemetry_row(e: am.TelemetryEvent) -> Row:
         e.detail,
         json.dumps(dict(e.fields), separators=(",", ":"), sort_keys=True),
     )
+
+
+_LIQUIDITY = {
+    tf.LIQUIDITY_UNSPECIFIED: "unspecified",
+    tf.LIQUIDITY_MAKER: "maker",
+    tf.LIQUIDITY_TAKER: "taker",
+}
+
+
+def _add_executions(rows: Rows, batch: bus.Executions, ts_publish_ns: int, entry_id: str) -> None:
+    """A batch's executions; a gap marker becomes a notice of channel 'executions' (at its
+    publish time: an entry written twice is one notice)."""
+    if batch.gap:
+        if not batch.venue:
+            raise Corrupt(f"bus entry {entry_id}: an executions gap marker without its venue")
+        rows.notices.append(
+            (batch.venue, "", ts_publish_ns, ts_publish_ns, "gap", "executions", batch.gap_reason, None)
+        )
+    for execution in batch.executions:
+        rows.executions.append(_execution_row(execution, batch.epoch))
+
+
+def _execution_row(e: tf.Execution, epoch: int) -> Row:
+    order = e.order
+    fill: tuple[Any, ...] = (None,) * 8
+    if e.HasField("fill"):
+        f = e.fill
+        liquidity = _known(_LIQUIDITY, f.liquidity, "fill liquidity")
+        fill = (f.fill_id, f.price, f.size, f.fee, f.fee_asset, liquidity, f.trade_id, f.ts_event_ns)
+    return (
+        e.venue,
+        epoch,
+        e.sequence,
+        e.ts_event_ns,
+        order.order_id,
+        order.client_order_id,
+        order.symbol,
+        _known(_SIDES, order.side, "order side"),
+        _enum_word(tf.OrderType, order.type, "ORDER_TYPE_"),
+        _enum_word(tf.TimeInForce, order.time_in_force, "TIME_IN_FORCE_"),
+        order.post_only,
+        order.reduce_only,
+        order.price,
+        order.size,
+        order.filled_size,
+        order.average_fill_price,
+        _enum_word(tf.OrderStatus, order.status, "ORDER_STATUS_"),
+        order.status_reason,
+        order.created_ns,
+        order.updated_ns,
+        *fill,
+    )
+
+
+def _enum_word(enum: Any, value: int, prefix: str) -> str:
+    """An enum value's name as stored ("ORDER_TYPE_LIMIT" -> "limit"); a value this build does
+    not know yet (a newer venue's) is kept as its number rather than lost."""
+    return _word(enum.Name(value), prefix) if value in enum.values() else str(value)
 
 
 def _known(names: Mapping[Any, str], value: int, what: str) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "BOOK",
     "CANDLES",
     "DECISIONS",
+    "EXECUTIONS",
     "INTENTS",
     "NOTICES",
     "POSITION_REQUESTS",
@@ -383,7 +384,60 @@ ADVISOR_TELEMETRY = Table(
     """,
 )
 
+# Every venue's executions, keyed on the venue's (epoch, sequence): a repeat changes nothing.
+EXECUTIONS = Table(
+    "executions",
+    "ts_event_ns",
+    3,
+    (
+        ("venue", "text"),
+        ("epoch", "int8"),
+        ("sequence", "int8"),
+        ("ts_event_ns", "int8"),
+        ("order_id", "text"),
+        ("client_order_id", "text"),
+        ("symbol", "text"),
+        ("side", "text"),
+        ("order_type", "text"),
+        ("time_in_force", "text"),
+        ("post_only", "bool"),
+        ("reduce_only", "bool"),
+        ("price", "text"),
+        ("size", "text"),
+        ("filled_size", "text"),
+        ("average_fill_price", "text"),
+        ("status", "text"),
+        ("status_reason", "text"),
+        ("created_ns", "int8"),
+        ("updated_ns", "int8"),
+        ("fill_id", "text"),
+        ("fill_price", "text"),
+        ("fill_size", "text"),
+        ("fee", "text"),
+        ("fee_asset", "text"),
+        ("liquidity", "text"),
+        ("trade_id", "text"),
+        ("fill_ts_ns", "int8"),
+    ),
+    """
+    INSERT INTO executions (venue, epoch, sequence, ts_event_ns, order_id, client_order_id, symbol,
+                            side, order_type, time_in_force, post_only, reduce_only, price, size,
+                            filled_size, average_fill_price, status, status_reason, created_ns,
+                            updated_ns, fill_id, fill_price, fill_size, fee, fee_asset, liquidity,
+                            trade_id, fill_ts_ns)
+    SELECT venue, epoch, sequence, ts_event_ns, order_id, client_order_id, symbol, side, order_type,
+           time_in_force, post_only, reduce_only, tm_decimal_or_null(price, 'order price'),
+           tm_decimal(size, 'order size'), tm_decimal(filled_size, 'order filled size'),
+           tm_decimal_or_null(average_fill_price, 'order average fill price'), status, status_reason,
+           created_ns, updated_ns, fill_id, tm_decimal_or_null(fill_price, 'fill price'),
+           tm_decimal_or_null(fill_size, 'fill size'), tm_decimal_or_null(fee, 'fill fee'), fee_asset,
+           liquidity, trade_id, fill_ts_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
-    ADVISOR_TELEMETRY,
+    ADVISOR_TELEMETRY, EXECUTIONS,
 )  # fmt: skip

@@ -62,7 +62,8 @@ class MarketTools:
     async def venue_status(self, venue: str | None = None) -> Json:
         """Connection status of one venue, or of every live venue when `venue` is omitted: state
         (running, degraded, ...), and per upstream stream (symbol and channel) its state
-        (connected, ...), events per second, milliseconds since its last event, reconnects."""
+        (connected, ...), events per second, milliseconds since its last event, reconnects; and
+        whether it holds stop orders natively (`stop_orders`)."""
         live = self._up.names(ADMIN)
         if venue is not None:
             return await self._status(live_venue(venue, live))

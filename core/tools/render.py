@@ -71,6 +71,8 @@ def order(item: tf.Order) -> Json:
         "size": item.size,
         "filled_size": item.filled_size,
         "average_fill_price": item.average_fill_price or None,
+        "trigger_price": item.trigger_price or None,  # stop orders only
+        "triggered": item.triggered,
         "status": enum_word(tf.OrderStatus.Name, item.status, "ORDER_STATUS_"),
         "created_ns": item.created_ns,
         "created": iso_time(item.created_ns),
@@ -121,5 +123,7 @@ def status(item: admin.GetStatusResponse) -> Json:
             "ttl_ms": dead_man.ttl_ms,
             "trips": dead_man.trips,
         },
+        # False: the venue refuses stop orders and Inspector emulates them.
+        "stop_orders": item.capabilities.stop_orders,
         "streams": [_stream(stream) for stream in item.streams],
     }

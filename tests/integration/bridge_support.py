@@ -123,7 +123,7 @@ class Bus:
     async def flush(self) -> None:
         queued, self._queued = self._queued, []
         ids = await self.publisher.flush()
-        self._shared += [(s, i) for s, i in zip(queued, ids, strict=True) if s.startswith("bars.")]
+        self._shared += [(s, i) for s, i in zip(queued, ids, strict=True) if s.startswith("bars.") and i]
 
     async def publish_market(self, venue: str, channel: str, events: Sequence[md.MarketEvent]) -> None:
         self.add_market(venue, channel, events)

@@ -10,13 +10,21 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import FIELD, decode, encode_market
-from core.bus.names import bars_stream, dead_letter_stream, market_stream
+from core.bus.codec import FIELD, decode, encode_market, wrap_executions
+from core.bus.names import (
+    bars_stream,
+    dead_letter_stream,
+    executions_stream,
+    market_stream,
+    parse_executions_stream,
+)
 from core.bus.publisher import Publisher, Retention
 from core.errors import Corrupt, InvalidArgument
 from core.model import Channel, Timeframe
 from tests.integration.redis_server import redis_url
+from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest
@@ -62,6 +70,12 @@ def test_stream_names_follow_one_rule_each() -> None:
     assert market_stream("okx-swap", Channel.BOOK) == "md.okx-swap.book"
     assert bars_stream(Timeframe.M15) == "bars.15m"
     assert dead_letter_stream("md.sim.trades") == "dlq.md.sim.trades"
+    assert executions_stream("okx-swap") == "exec.okx-swap"
+    assert parse_executions_stream("exec.okx-swap") == "okx-swap"
+    assert parse_executions_stream("md.sim.trades") is None
+    assert parse_executions_stream("exec.Bad Venue") is None
+    with pytest.raises(InvalidArgument, match="venue"):
+        executions_stream("Bad Venue!")
     with pytest.raises(InvalidArgument, match="venue"):
         market_stream("Bad Venue!", Channel.TRADES)
 
@@ -123,3 +137,38 @@ async def test_a_group_near_the_trim_point_is_reported(
     assert lags["slow"].lag == 1000 and lags["slow"].near_trim
     assert lags["fast"].lag == 0 and lags["fast"].pending == 999 and not lags["fast"].near_trim
     assert "group slow is 1000 entries behind" in caplog.text
+
+
+def _executions(epoch: int, first: int, count: int) -> bytes:
+    batch = bus.Executions(epoch=epoch, position=first + count - 1)
+    for sequence in range(first, first + count):
+        batch.executions.add(venue="sim", sequence=sequence, ts_event_ns=sequence)
+    return wrap_executions("test", batch.SerializeToString())
+
+
+async def test_a_once_entry_is_written_once_whatever_is_retried(redis: aioredis.Redis) -> None:
+    publisher = Publisher(redis, Retention(entries_per_s=1000, outage_minutes=5))
+    stream = stream_name(redis, "exec")
+    publisher.add(stream, _executions(7, 1, 2), once=(7, 2))
+    publisher.add(stream, _executions(7, 3, 1), once=(7, 3))
+    first = await publisher.flush()
+    # A whole flush again (a retry after a lost reply), then one going on: only the new one lands.
+    publisher.add(stream, _executions(7, 1, 2), once=(7, 2))
+    publisher.add(stream, _executions(7, 3, 1), once=(7, 3))
+    publisher.add(stream, _executions(7, 4, 2), once=(7, 5))
+    again = await publisher.flush()
+    assert all(first) and again[:2] == [None, None] and again[2] is not None
+    assert publisher.entries_written == 3 and publisher.entries_skipped == 2
+    # Another epoch (a restarted venue) starts over; a plain entry between changes nothing.
+    publisher.add(stream, _executions(8, 1, 1), once=(8, 1))
+    publisher.add(stream, _executions(8, 1, 1), once=(8, 1))
+    await publisher.flush()
+    written = await entries(redis, stream)
+    sequences = [
+        (decode(fields).executions.epoch, e.sequence)
+        for _, fields in written
+        for e in decode(fields).executions.executions
+    ]
+    assert sequences == [(7, 1), (7, 2), (7, 3), (7, 4), (7, 5), (8, 1)]
+    assert written[-1][1][b"e"] == b"8" and written[-1][1][b"p"] == b"1"
+    assert isinstance(decode(written[0][1]).executions.executions[0], tf.Execution)

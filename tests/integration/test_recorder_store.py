@@ -28,6 +28,7 @@ from tests.integration.postgres_server import database_url, fresh_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
@@ -340,6 +341,62 @@ async def test_a_sequence_beyond_bigint_fails_the_batch(recorder: Recorder) -> N
     with pytest.raises(Corrupt, match="int64"):
         await write(recorder, market(book("v", 2**63, False, [], [])))
     assert await write(recorder, market(book("v", 2**63 - 1, False, [], []))) == 1
+
+
+# ---- executions
+
+
+def executions_data(epoch: int, *sequences: int, fee: str = "0.0325", gap: str = "") -> bytes:
+    batch = bus.Executions(venue="v", epoch=epoch, position=max(sequences, default=0), gap=bool(gap))
+    batch.gap_reason = gap
+    for n in sequences:
+        execution = batch.executions.add(venue="v", ts_event_ns=NOW_NS + n, sequence=n)
+        execution.order.CopyFrom(
+            tf.Order(
+                venue="v", order_id=f"o{n}", symbol="BTC/USDT", side=common.SIDE_SELL,
+                type=tf.ORDER_TYPE_LIMIT, time_in_force=tf.TIME_IN_FORCE_IOC, price="65000.10",
+                size="0.5", filled_size="0.5", average_fill_price="65000.10",
+                status=tf.ORDER_STATUS_FILLED, created_ns=NOW_NS, updated_ns=NOW_NS + n,
+            )
+        )  # fmt: skip
+        execution.fill.CopyFrom(
+            tf.Fill(
+                fill_id=f"f{n}", order_id=f"o{n}", symbol="BTC/USDT", side=common.SIDE_SELL,
+                price="65000.10", size="0.5", fee=fee, fee_asset="USDT",
+                liquidity=tf.LIQUIDITY_TAKER, trade_id=f"t{n}", ts_event_ns=NOW_NS + n,
+            )
+        )  # fmt: skip
+    envelope = bus.Envelope(source="test", ts_publish_ns=NOW_NS, executions=batch)
+    return envelope.SerializeToString()
+
+
+async def test_executions_are_recorded_once_with_exact_decimals_and_gaps_as_notices(
+    recorder: Recorder, pool: Any
+) -> None:
+    payloads = (executions_data(7, 1, 2), executions_data(8, gap="venue restarted"), executions_data(8, 1))
+    assert await write(recorder, *payloads) == 4
+    assert await write(recorder, *payloads) == 0, "an entry delivered twice is recorded once"
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM executions ORDER BY epoch, sequence")
+        notice = await conn.fetchrow("SELECT * FROM notices WHERE channel = 'executions'")
+    assert [(r["epoch"], r["sequence"]) for r in rows] == [(7, 1), (7, 2), (8, 1)]
+    first = rows[0]
+    assert (first["side"], first["order_type"], first["time_in_force"], first["status"]) == (
+        "sell", "limit", "ioc", "filled"
+    )  # fmt: skip
+    assert first["price"] == Decimal("65000.10") and first["fee"] == Decimal("0.0325")
+    assert first["liquidity"] == "taker" and first["fill_id"] == "f1"
+    assert (notice["venue"], notice["symbol"], notice["kind"], notice["reason"]) == (
+        "v", "", "gap", "venue restarted"
+    )  # fmt: skip
+
+
+async def test_an_execution_with_a_bad_fee_fails_the_whole_batch(recorder: Recorder, pool: Any) -> None:
+    with pytest.raises(Corrupt, match="not a plain decimal"):
+        await write(recorder, executions_data(7, 1), executions_data(7, 2, fee="1e3"))
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM executions") == 0, "nothing of the batch is kept"
+    assert await write(recorder, executions_data(7, 1)) == 1
 
 
 # ---- partitions and retention

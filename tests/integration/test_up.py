@@ -154,13 +154,23 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     pids = {
         m[1]: int(m[2]) for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines) if m
     }
-    assert set(pids) == {"gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor"}
+    assert set(pids) == {
+        "gateway",
+        "sim",
+        "ingest",
+        "recorder",
+        "bars",
+        "bridge",
+        "detector",
+        "advisor",
+        "inspector",
+    }
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
     with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
         assert "<title>trademesh Studio</title>" in page.read().decode()
     # Each service registers in the background once it serves: give the last one a moment.
-    expected = {"gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor"}
+    expected = {"gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector"}
     deadline = time.monotonic() + 15
     while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -172,6 +182,8 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     # with the 1s model: some decisions are intents within a minute.
     out.wait_for(r"decisions recorded [1-9]", 60)
     out.wait_for(r"intents recorded [1-9]", 60)
+    # The inspector checks each intent: a risk event per verdict on the bus.
+    out.wait_for(r"risk events [1-9]", 60)
 
     os.kill(pids["recorder"], signal.SIGKILL)
     out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)

@@ -79,17 +79,71 @@ def test_a_partial_take_profit_resizes_the_stop_and_keeps_the_target() -> None:
     assert (resized.role, resized.size, resized.trigger_price) == (SL, D("1.5"), D(95))
 
 
-def test_the_position_closing_cancels_both() -> None:
+def test_an_exit_cancels_the_pair_before_it_goes_and_nothing_comes_back() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")
     stop, target = pair(out.actions)  # type: ignore[attr-defined]
-    exit_ = c.on_intent(intent(Side.SELL, size="2", reduce_only=True), market(), T0).orders[0]
-    done = c.on_fill("sim", fill(exit_), T0 + 2 * MS)
-    assert set(cancelled(done.actions)) == {stop.client_order_id, target.client_order_id}
-    assert placed(done.actions) == []
-    # The venue confirms the cancels: nothing is re-placed for a flat position.
+    verdict = c.on_intent(intent(Side.SELL, size="2", reduce_only=True), market(), T0)
+    actions = verdict.output.actions
+    # The pair is cancelled first: a venue may refuse reduce-only orders beyond the position.
+    assert set(cancelled(actions)) == {stop.client_order_id, target.client_order_id}
+    assert actions[-1] == verdict.orders[0] and len(actions) == 3
     for order in (stop, target):
-        assert c.on_order_update(update(order, OrderStatus.CANCELED), T0 + 3 * MS).actions == ()
+        assert c.on_order_update(update(order, OrderStatus.CANCELED), T0 + MS).actions == ()
+    done = c.on_fill("sim", fill(verdict.orders[0]), T0 + 2 * MS)
+    assert done.actions == ()
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0
+
+
+def test_a_partial_exit_shrinks_the_pair_to_what_it_leaves_first() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    verdict = c.on_intent(intent(Side.SELL, size="0.5", reduce_only=True), market(), T0)
+    actions = verdict.output.actions
+    assert set(cancelled(actions)) == {stop.client_order_id, target.client_order_id}
+    smaller = placed(actions[:-1])
+    assert sorted(o.role.value for o in smaller) == ["stop_loss", "take_profit"]
+    assert {o.size for o in smaller} == {D("1.5")}
+    assert actions[-1] == verdict.orders[0]
+
+
+def test_a_triggered_stop_cancels_its_target_then_goes_as_a_market_order() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    triggered = c.on_stop_triggered(stop.client_order_id, T0 + 2 * MS)
+    assert cancelled(triggered.actions) == [target.client_order_id]
+    (market_order,) = placed(triggered.actions)
+    assert market_order.client_order_id == stop.client_order_id
+    assert (market_order.trigger_price, market_order.type, market_order.reduce_only) == (
+        None, OrderType.MARKET, True,
+    )  # fmt: skip
+    # The target's cancel confirmed: no new pair while the stop closes the position.
+    assert c.on_order_update(update(target, OrderStatus.CANCELED), T0 + 3 * MS).actions == ()
+    # Triggered once only.
+    assert c.on_stop_triggered(stop.client_order_id, T0 + 4 * MS).actions == ()
+    done = c.on_fill("sim", fill(stop, price="95"), T0 + 5 * MS)
+    assert done.actions == ()
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0
+
+
+def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_looping() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, _ = pair(out.actions)  # type: ignore[attr-defined]
+    refusals = 0
+    current = stop
+    while refusals < 5:
+        answer = c.on_order_update(update(current, OrderStatus.REJECTED), T0 + (2 + refusals) * MS)
+        refusals += 1
+        again = placed(answer.actions, SL)
+        if not again:
+            break
+        current = again[0]
+    assert refusals == 3
+    assert any(e.policy == "protect.rejected" and e.action is RiskAction.STAND_DOWN for e in answer.events)
+    assert ("sim", "BTC/USDT") not in c.protector.levels
 
 
 def test_a_protective_order_cancelled_from_outside_is_placed_again() -> None:

@@ -23,6 +23,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 T0 = 1_763_700_000_000_000_000
 
@@ -284,7 +285,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*"),
+            ("md.*", "bars.*", "exec.*"),
             ("signals", "position_requests", "decisions", "intents", "advisor.telemetry"),
         ),
         (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
@@ -299,3 +300,65 @@ def test_the_recorder_consumes_market_bar_and_trading_streams_unless_told_which(
     assert (config.patterns, config.streams) == (patterns, streams)
     options = config.consumer_options()
     assert (options.patterns, options.streams) == (patterns, streams)
+
+
+def executions_entry(batch: bus.Executions, ts_publish_ns: int = T0) -> Entry:
+    envelope = bus.Envelope(source="test", ts_publish_ns=ts_publish_ns)
+    envelope.executions.CopyFrom(batch)
+    return ("1-0", envelope)
+
+
+def fill_execution(sequence: int) -> tf.Execution:
+    order = tf.Order(
+        venue="sim", order_id="o1", client_order_id="c1", symbol="BTC/USDT", side=common.SIDE_BUY,
+        type=tf.ORDER_TYPE_LIMIT, time_in_force=tf.TIME_IN_FORCE_GTC, price="65000.5", size="0.01",
+        filled_size="0.004", average_fill_price="65000.5", status=tf.ORDER_STATUS_PARTIALLY_FILLED,
+        created_ns=T0 - 10, updated_ns=T0,
+    )  # fmt: skip
+    fill = tf.Fill(
+        fill_id="f1", order_id="o1", symbol="BTC/USDT", side=common.SIDE_BUY, price="65000.5",
+        size="0.004", fee="-0.0001", fee_asset="USDT", liquidity=tf.LIQUIDITY_MAKER, trade_id="t9",
+        ts_event_ns=T0,
+    )  # fmt: skip
+    return tf.Execution(venue="sim", ts_event_ns=T0, order=order, fill=fill, sequence=sequence)
+
+
+def test_an_execution_becomes_a_row_with_its_fill_and_epoch() -> None:
+    open_update = fill_execution(1)
+    open_update.ClearField("fill")
+    open_update.order.type = tf.ORDER_TYPE_MARKET
+    open_update.order.price = ""
+    batch = bus.Executions(venue="sim", epoch=77, position=2, executions=[open_update, fill_execution(2)])
+    rows = rows_of([executions_entry(batch)])
+    assert [table.name for table, _ in rows.tables()] == ["executions"]
+    first, second = rows.executions
+    assert first[:4] == ("sim", 77, 1, T0) and first[8] == "market" and first[12] == ""
+    assert first[20:] == (None,) * 8
+    assert second[7:12] == ("buy", "limit", "gtc", False, False)
+    assert second[16] == "partially_filled"
+    assert second[20:] == ("f1", "65000.5", "0.004", "-0.0001", "USDT", "maker", "t9", T0)
+
+
+def test_an_executions_gap_marker_becomes_a_notice() -> None:
+    marker = bus.Executions(venue="sim", epoch=77, position=4, gap=True, gap_reason="venue restarted")
+    rows = rows_of([executions_entry(marker, ts_publish_ns=T0 + 1)])
+    assert rows.notices == [("sim", "", T0 + 1, T0 + 1, "gap", "executions", "venue restarted", None)]
+    with pytest.raises(Corrupt, match="without its venue"):
+        rows_of([executions_entry(bus.Executions(gap=True))])
+
+
+def test_an_execution_of_an_unknown_side_is_corrupt_an_unknown_type_kept() -> None:
+    execution = fill_execution(1)
+    execution.order.type = 99  # type: ignore[assignment]  # a newer venue's order type
+    rows = rows_of([executions_entry(bus.Executions(epoch=1, executions=[execution]))])
+    assert rows.executions[0][8] == "99"
+    execution.order.side = common.SIDE_UNSPECIFIED
+    with pytest.raises(Corrupt, match="order side"):
+        rows_of([executions_entry(bus.Executions(epoch=1, executions=[execution]))])
+
+
+def test_execution_rows_match_their_staging_columns() -> None:
+    rows = rows_of([executions_entry(bus.Executions(venue="sim", epoch=1, executions=[fill_execution(1)]))])
+    for table, table_rows in rows.tables():
+        assert len(table_rows[0]) == len(table.columns), table.name
+        assert table_rows[0][table.time_index] == T0

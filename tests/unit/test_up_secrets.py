@@ -1,4 +1,5 @@
-"""`trademesh up`'s secrets: the mesh token for every service, the trading credential for venues only."""
+"""`trademesh up`'s secrets: the mesh token for every service, the trading credential for the venues
+and the inspector only."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ from core.mesh.up import UpOptions, _Mesh, _secret
 from core.registry import Kind, start_order
 
 
-def test_only_venues_get_the_trading_credential(tmp_path: Path) -> None:
+def test_only_venues_and_the_inspector_get_the_trading_credential(tmp_path: Path) -> None:
     mesh = _Mesh(UpOptions(tmp_path), {TOKEN: "mesh"}, {TRADE_TOKEN: "trade"})
     given = {}
     for entry in start_order():
         env = mesh.spec(entry, load_command(entry)).env
         assert env[TOKEN] == "mesh", entry.name
         given[entry.name] = env[TRADE_TOKEN]
-    assert given["venue"] == "trade"
+    assert given["venue"] == given["inspector"] == "trade"
     # Every other service has it set empty: one exported in up's own environment reaches none.
-    others = {name: value for name, value in given.items() if name != "venue"}
+    others = {name: value for name, value in given.items() if name not in ("venue", "inspector")}
     assert others and set(others.values()) == {""}
     assert {e.name for e in start_order() if e.kind is Kind.VENUE} == {"venue"}
 

@@ -40,4 +40,8 @@ SPEC = LiveSpec(
     sequence_check=TemplateBookSequence,  # None (and no sequence.py) when ccxt checks the book
     book_checksum=False,  # True when book frames carry a checksum the client verifies (exchange.py)
     private_streams=True,  # order updates and fills over the private WebSocket, with credentials
+    # The ccxt params of a stop with this trigger, when the venue keeps stops as ordinary orders
+    # triggered by the last trade (e.g. lambda trigger: {"triggerPrice": trigger}); None: the
+    # runtime refuses stops and Inspector emulates them (docs/venues.md, "Stop orders").
+    stop_params=None,
 )

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "stop_params"]
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt sends a spot order with a triggerPrice as STOP_LOSS (market) or STOP_LOSS_LIMIT with
+    stopPrice: Binance triggers a sell at a last trade at or below it, a buy at or above it (and
+    refuses one whose stopPrice the market has already crossed: -2010 "would trigger
+    immediately"). Both are ordinary orders: openOrders lists them, DELETE /order cancels them."""
+    return {"triggerPrice": trigger}
+
 
 SPEC = LiveSpec(
     name="binance",
@@ -24,4 +35,5 @@ SPEC = LiveSpec(
     native_cancel_after=False,  # spot has no cancel-after: the runtime's timer cancels all
     client_order_id_field="newClientOrderId",
     private_streams=True,  # executionReport over the WebSocket API's user data stream
+    stop_params=stop_params,
 )

@@ -8,12 +8,23 @@ use the `quote.X` channel instead).
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.model import InstrumentKind
 from venues.deribit.exchange import DeribitExchange
 from venues.deribit.sequence import DeribitBookSequence
 from venues.live.spec import LiveSpec
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "stop_params"]
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt's stopLossPrice makes the order type stop_market or stop_limit with trigger_price;
+    `trigger=last_price` has Deribit watch the last trade (not the index or mark). A sell
+    triggers at or below the trigger, a buy at or above. Untriggered, they are open orders
+    (get_open_orders_by_instrument lists them, cancel cancels them)."""
+    return {"stopLossPrice": trigger, "trigger": "last_price"}
+
 
 SPEC = LiveSpec(
     name="deribit",
@@ -39,4 +50,5 @@ SPEC = LiveSpec(
     sequence_check=DeribitBookSequence,  # ccxt does not compare prev_change_id
     # BTC-PERPETUAL's amount is USD (min_trade_amount 10 = one 10 USD contract), as ccxt sends it.
     inverse_sized_in_quote=True,
+    stop_params=stop_params,
 )

@@ -10,11 +10,21 @@ ccxt falls short on book checksums and on trading: venues/kraken/exchange.py men
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
 from venues.live.spec import LiveSpec, Market
 
-__all__ = ["SPEC", "wsname"]
+__all__ = ["SPEC", "stop_params", "wsname"]
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt's stopLossPrice makes AddOrder's ordertype stop-loss (price = the trigger) or, for a
+    limit order, stop-loss-limit (price2 = the limit); `trigger=last` has Kraken watch the last
+    trade price instead of its default index. A sell triggers at or below the trigger, a buy at
+    or above. They are ordinary orders: OpenOrders lists them, CancelOrder cancels them."""
+    return {"stopLossPrice": trigger, "trigger": "last"}
 
 
 def wsname(market: Market) -> str:
@@ -48,4 +58,5 @@ SPEC = LiveSpec(
     has_sandbox=False,
     client_order_id_field="cl_ord_id",
     private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
+    stop_params=stop_params,
 )

@@ -36,7 +36,12 @@ def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.CANCELED and raw.get("remaining") == 0 and filled > 0:
         status = OrderStatus.FILLED
+    # ccxt names a stop's trigger triggerPrice, or stopLossPrice where it reads the venue's own
+    # stop-loss order type (Kraken's REST orders).
+    trigger = decimal_text(raw.get("triggerPrice") or raw.get("stopPrice") or raw.get("stopLossPrice"))
+    order_type = _order_type(str(raw.get("type") or ""), bool(trigger) and Decimal(trigger) > 0)
     price = decimal_text(raw.get("price"))
+    has_price = order_type.has_price and bool(price) and Decimal(price) > 0
     average = decimal_text(raw.get("average"))
     created = int(raw.get("timestamp") or time.time() * 1000) * 1_000_000
     updated = raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp")
@@ -46,9 +51,9 @@ def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
         client_order_id=str(raw.get("clientOrderId") or ""),
         symbol=str(raw.get("symbol") or ""),
         side=Side.SELL if raw.get("side") == "sell" else Side.BUY,
-        type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
+        type=order_type,
         time_in_force=_TIF.get(str(raw.get("timeInForce") or "GTC").upper(), TimeInForce.GTC),
-        price=Decimal(price) if price and raw.get("type") != "market" else None,
+        price=Decimal(price) if has_price else None,
         size=_decimal(raw.get("amount")),
         post_only=bool(raw.get("postOnly")),
         reduce_only=bool(raw.get("reduceOnly")),
@@ -57,7 +62,19 @@ def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
         status=status,
         created_ns=created,
         updated_ns=int(updated) * 1_000_000 if updated else created,
+        trigger_price=Decimal(trigger) if order_type.is_stop else None,
+        # What ccxt says of a stop does not tell whether it triggered; a fill says it did.
+        triggered=order_type.is_stop and filled > 0,
     )
+
+
+def _order_type(ccxt_type: str, has_trigger: bool) -> OrderType:
+    """Ours of ccxt's order type ("market", "limit", or the venue's own word ccxt passed on, e.g.
+    Binance spot's "stop_loss_limit"); an order with a trigger price is a stop."""
+    limit = ccxt_type != "market" and ("limit" in ccxt_type or not has_trigger)
+    if has_trigger:
+        return OrderType.STOP_LIMIT if limit else OrderType.STOP_MARKET
+    return OrderType.LIMIT if limit else OrderType.MARKET
 
 
 def balances_from_ccxt(raw: dict[str, Any]) -> list[Balance]:

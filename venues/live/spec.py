@@ -77,6 +77,13 @@ class LiveSpec:
     book_checksum: bool = False
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
+    # Native stop orders: the ccxt createOrder params that make the venue hold a stop with this
+    # trigger price (a decimal string), triggering on its last trade price (a sell stop at or
+    # below it, a buy stop at or above it); the connector sends the order as "market" or
+    # "limit" with them. None when the connector cannot hold stops there (the venue keeps them
+    # apart from its other orders, or has no such order): PlaceOrder refuses stop orders and
+    # Inspector emulates them.
+    stop_params: Callable[[str], Mapping[str, Any]] | None = None
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
     # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
     inverse_sized_in_quote: bool = False

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import ccxt.pro
 
 from core.backoff import Backoff
+from core.decimals import format_decimal
 from core.env import VENUE_CREDENTIALS, read_secret, venue_variable
 from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from core.model import (
@@ -54,7 +55,7 @@ from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec
 from venues.runtime.venue import OrderRef
 
-__all__ = ["LiveTrading"]
+__all__ = ["LiveTrading", "new_client_order_id", "retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,21 @@ class LiveTrading:
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
         self._require_credentials()
-        client_id = request.client_order_id or f"tm{uuid.uuid4().hex[:20]}"
+        client_id = request.client_order_id or new_client_order_id()
         if request.client_order_id:
             first = await self._first_order(client_id, request.symbol)
             if first is not None:
                 return first, True
-        params: dict[str, Any] = {"clientOrderId": client_id}
-        if request.time_in_force is not TimeInForce.GTC:
-            params["timeInForce"] = request.time_in_force.value.upper()
-        if request.post_only:
-            params["postOnly"] = True
-        if request.reduce_only:
-            params["reduceOnly"] = True
+        params = self._order_params(request, client_id)
+        works_as = request.type.triggered_type  # a stop goes out as a market or limit order, with its trigger
         price = float(request.price) if request.price is not None else None
         create = functools.partial(
             self.exchange.create_order,
             request.symbol,
-            request.type.value,
+            works_as.value,
             request.side.value,
             float(request.size),
-            price if request.type is OrderType.LIMIT else None,
+            price if works_as is OrderType.LIMIT else None,
             params,
         )
         try:
@@ -109,6 +105,25 @@ class LiveTrading:
         except ccxt.BaseError as exc:
             raise self._error(exc) from exc
         return self._remember(raw), False
+
+    def _order_params(self, request: OrderRequest, client_id: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if request.type.is_stop:
+            if self.spec.stop_params is None or request.trigger_price is None:  # the runtime refuses it first
+                raise FailedPrecondition(
+                    f"stop orders are not supported by {self.spec.name}; the inspector emulates them"
+                )
+            params.update(self.spec.stop_params(format_decimal(request.trigger_price)))
+        # A stop-market works as a market order once triggered: IOC by nature, which the venues'
+        # stop orders take no time in force for (a FOK one is asked as such).
+        implied = TimeInForce.IOC if request.type is OrderType.STOP_MARKET else TimeInForce.GTC
+        if request.time_in_force is not implied and request.time_in_force is not TimeInForce.GTC:
+            params["timeInForce"] = request.time_in_force.value.upper()
+        if request.post_only:
+            params["postOnly"] = True
+        if request.reduce_only:
+            params["reduceOnly"] = True
+        return params
 
     async def _first_order(self, client_id: str, symbol: str) -> Order | None:
         """The order the venue already holds under this client id, wherever the id was seen."""
@@ -327,6 +342,11 @@ class LiveTrading:
         if isinstance(exc, ccxt.DDoSProtection):
             return ResourceExhausted(text)
         return Unavailable(text)
+
+
+def new_client_order_id() -> str:
+    """The client order id sent for an order placed without one (every venue takes its form)."""
+    return f"tm{uuid.uuid4().hex[:20]}"
 
 
 def retry_after(exchange: Any) -> float | None:

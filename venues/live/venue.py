@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -39,7 +40,7 @@ from venues.live.private import PrivateStreams
 from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
 from venues.live.streams import StreamWatcher, Watchdog, current_watcher
-from venues.live.trading import LiveTrading, retry_after
+from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
 from venues.runtime.venue import OrderRef, Venue, VenueContext
@@ -58,6 +59,7 @@ class LiveVenue(Venue):
     def __init__(self, spec: LiveSpec, config: LiveConfig, replay: ReplayOptions | None = None) -> None:
         self.name = spec.name
         self.spec = spec
+        self.supports_stop_orders = spec.stop_params is not None
         self.config = config
         self.replay_options = replay
         self.replay: ReplayServer | None = None
@@ -299,6 +301,10 @@ class LiveVenue(Venue):
         return await self._trading().candles(symbol, timeframe, start_ns, end_ns or time.time_ns(), limit)
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        if request.type.is_stop:  # its private-stream updates may come before the answer
+            if not request.client_order_id:
+                request = dataclasses.replace(request, client_order_id=new_client_order_id())
+            self._executions.expect_stop(request)
         order, duplicate = await self._trading().place_order(request)
         if not duplicate:
             self._report(order)

@@ -40,6 +40,9 @@ class RuntimeOptions:
     queue_batches: int = 256
     # Per execution subscriber: executions queued before it is ended.
     execution_queue: int = 10_000
+    # Executions the venue keeps for subscribers that resume (a restarted ingest): the latest
+    # this many, encoded (about 330 bytes each: 16 MB when full).
+    execution_history: int = 50_000
     sample_interval_s: float = 1.0
     # What the venue keeps of its recent market data for subscribers that resume a lost
     # stream (a restarted ingest): this long, at most this many bytes.
@@ -64,7 +67,9 @@ class VenueRuntime:
         history = History(self.options.resume_window_s, self.options.resume_max_bytes)
         self.fanout = MarketFanout(self.options.queue_batches, self._recovery_chunks, history)
         self.feed.attach(self.fanout)
-        self.executions = ExecutionHub(venue.name, self.options.execution_queue)
+        self.executions = ExecutionHub(
+            venue.name, self.options.execution_queue, self.options.execution_history, history.epoch
+        )
         self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)
         self.active: set[StreamKey] = set()
         self.state = RuntimeState.STARTING

@@ -20,6 +20,7 @@ from core.convert import (
     order_to_pb,
     position_to_pb,
 )
+from core.errors import FailedPrecondition
 from core.fanout import Overflow
 from core.model import Channel, StreamKey
 from core.rpc.context import Context
@@ -157,6 +158,10 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         self, request: tf.PlaceOrderRequest, context: Context[tf.PlaceOrderRequest, tf.PlaceOrderResponse]
     ) -> tf.PlaceOrderResponse:
         order_request = validate.place_order(request, self.rt.instruments)
+        if order_request.type.is_stop and not self.venue.supports_stop_orders:
+            raise FailedPrecondition(
+                f"stop orders are not supported by {self.venue.name}; the inspector emulates them"
+            )
         self.rt.require_serving()
         order, duplicate = await self.venue.place_order(order_request)
         return tf.PlaceOrderResponse(order=order_to_pb(order), duplicate=duplicate)
@@ -213,13 +218,19 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         for index, symbol in enumerate(request.symbols):
             validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
         self.rt.require_serving()
-        subscriber = self.rt.executions.subscribe(frozenset(request.symbols))
+        resume = None
+        if request.HasField("resume"):
+            resume = ResumePoint(request.resume.epoch, request.resume.position)
+        hub = self.rt.executions
+        subscriber = hub.subscribe(frozenset(request.symbols), resume)
         try:
             # Headers now, not with the first execution: a client (or the gateway relaying to a
             # browser) learns the stream is open, so nothing it does from here on goes unseen.
             await context.send_initial_metadata(())
+            if subscriber.header is not None:
+                yield subscriber.header
             async for batch in subscriber.batches():
-                yield tf.StreamExecutionsResponse(executions=batch)
+                yield hub.response(batch)
         finally:
             self.rt.executions.unsubscribe(subscriber)
 
@@ -270,6 +281,7 @@ class AdminService(admin_grpc.AdminServicer):
             streams=streams,
             subscriber_count=len(self.rt.fanout.subscribers) + len(self.rt.executions.subscribers),
             dead_man=_dead_man(self.rt.deadman.state()),
+            capabilities=admin.VenueCapabilities(stop_orders=self.rt.venue.supports_stop_orders),
         )
 
     def _venue_state(self, streams: list[admin.StreamStatus]) -> admin.VenueState.ValueType:

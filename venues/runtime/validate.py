@@ -33,6 +33,12 @@ __all__ = [
     "symbol_filter",
 ]
 
+_TYPE_WORDS = {
+    OrderType.LIMIT: "limit",
+    OrderType.MARKET: "market",
+    OrderType.STOP_MARKET: "stop-market",
+    OrderType.STOP_LIMIT: "stop-limit",
+}
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 MAX_CANDLES = 5000
 
@@ -85,11 +91,13 @@ def place_order(request: tf.PlaceOrderRequest, instruments: Mapping[str, Instrum
     order_type = ORDER_TYPE_FROM_PB.get(request.type)
     size = _size(found, request.size, instrument)
     price = _price(found, request.price, order_type, instrument)
+    trigger = _trigger_price(found, request.trigger_price, order_type, instrument)
     tif = _time_in_force(found, request, order_type)
     if request.client_order_id and not _CLIENT_ORDER_ID.fullmatch(request.client_order_id):
         found.add("client_order_id", "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
-    if instrument is not None and size is not None and price is not None:
-        _check_notional(found, instrument, size, price)
+    reference = price if price is not None else trigger  # a stop-market's notional at its trigger
+    if instrument is not None and size is not None and reference is not None:
+        _check_notional(found, instrument, size, reference)
     found.raise_any()
     assert order_type is not None and size is not None and tif is not None
     return OrderRequest(
@@ -102,6 +110,7 @@ def place_order(request: tf.PlaceOrderRequest, instruments: Mapping[str, Instrum
         post_only=request.post_only,
         reduce_only=request.reduce_only,
         client_order_id=request.client_order_id,
+        trigger_price=trigger,
     )
 
 
@@ -123,19 +132,37 @@ def _size(found: _Violations, text: str, instrument: Instrument | None) -> Decim
 def _price(
     found: _Violations, text: str, order_type: OrderType | None, instrument: Instrument | None
 ) -> Decimal | None:
-    if order_type is OrderType.MARKET:
+    if order_type is not None and not order_type.has_price:
         if text != "":
-            found.add("price", "must be empty for a market order")
+            found.add("price", f"must be empty for a {_TYPE_WORDS[order_type]} order")
         return None
-    price = found.decimal("price", text, required=order_type is OrderType.LIMIT)
+    required = order_type is not None and order_type.has_price
+    return _tick_price(found, "price", text, instrument, required=required)
+
+
+def _trigger_price(
+    found: _Violations, text: str, order_type: OrderType | None, instrument: Instrument | None
+) -> Decimal | None:
+    """Required for a stop order (the last trade price that triggers it), empty otherwise."""
+    if order_type is None:
+        return None
+    if not order_type.is_stop:
+        if text != "":
+            found.add("trigger_price", f"must be empty for a {_TYPE_WORDS[order_type]} order (stops only)")
+        return None
+    return _tick_price(found, "trigger_price", text, instrument, required=True)
+
+
+def _tick_price(
+    found: _Violations, field: str, text: str, instrument: Instrument | None, *, required: bool
+) -> Decimal | None:
+    price = found.decimal(field, text, required=required)
     if price is None:
         return None
     if price <= 0:
-        found.add("price", f"must be positive, got {text}")
+        found.add(field, f"must be positive, got {text}")
     elif instrument is not None and not is_multiple(price, instrument.tick_size):
-        found.add(
-            "price", f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}"
-        )
+        found.add(field, f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}")
     else:
         return price
     return None
@@ -147,10 +174,14 @@ def _time_in_force(
     if request.time_in_force != 0 and request.time_in_force not in TIF_FROM_PB:
         found.add("time_in_force", f"{request.time_in_force} is not a valid time in force")
         return None
-    default = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+    works_as = (
+        None if order_type is None else order_type.triggered_type
+    )  # a stop's TIF applies once triggered
+    default = TimeInForce.IOC if works_as is OrderType.MARKET else TimeInForce.GTC
     tif = TIF_FROM_PB.get(request.time_in_force, default)
-    if order_type is OrderType.MARKET and tif is TimeInForce.GTC:
-        found.add("time_in_force", "a market order cannot rest: use IOC or FOK")
+    if works_as is OrderType.MARKET and tif is TimeInForce.GTC:
+        what = "a market order" if order_type is OrderType.MARKET else "a stop-market order, once triggered,"
+        found.add("time_in_force", f"{what} cannot rest: use IOC or FOK")
     if request.post_only and (order_type is not OrderType.LIMIT or tif is not TimeInForce.GTC):
         found.add("post_only", "only a GTC limit order can be post-only")
     return tif

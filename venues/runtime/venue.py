@@ -53,6 +53,9 @@ class Venue(abc.ABC):
     """One exchange connector. Errors raised are core.errors types."""
 
     name: str
+    # Takes STOP_MARKET and STOP_LIMIT orders natively (Admin GetStatus capabilities.stop_orders);
+    # False: the runtime refuses them with FailedPrecondition before the venue sees one.
+    supports_stop_orders: bool = False
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""

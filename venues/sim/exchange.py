@@ -14,8 +14,15 @@ executions. A user placement emits its OPEN execution before its trades. Level c
 call; applied in order to an aggregated copy of the book they reproduce OrderBook.depth()
 exactly. A cancel (user or synthetic) makes its own on_levels call with one change.
 
-A user's limit order is checked against the price band (venues/sim/price_band.py) before the
-order manager sees it; the order manager keeps closed orders for a bounded window.
+Stop orders wait outside the book (venues/sim/stops.py) until a trade crosses their trigger
+price, whoever's trade it is. Each operation that trades notes the range of its prices; once
+the operation is over (its listener calls made), the stops that range triggers are placed, as
+operations of their own, oldest first, each one's trades possibly triggering more. A stop
+whose trigger the last trade had already crossed when it was placed waits for the next trade.
+
+A user's limit price and stop trigger price are checked against the price band
+(venues/sim/price_band.py) before the order manager sees the order; the order manager keeps
+closed orders for a bounded window.
 
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
 read the exchange (books, formatting) but must not place or cancel from inside a callback.
@@ -46,6 +53,7 @@ from venues.sim.accounts import EXACT, Accounts
 from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
 from venues.sim.order_manager import FeeSchedule, OrderManager
 from venues.sim.price_band import PriceBand, reference_ticks
+from venues.sim.stops import StopBook
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
@@ -112,7 +120,7 @@ class _Scale:
 
 
 class _Market:
-    __slots__ = ("book", "instrument", "last_trade", "price", "size", "trade_seq")
+    __slots__ = ("book", "instrument", "last_trade", "moved", "price", "size", "stops", "trade_seq")
 
     def __init__(self, instrument: Instrument) -> None:
         if instrument.kind is not InstrumentKind.SPOT:
@@ -123,6 +131,10 @@ class _Market:
         self.size = _Scale(instrument.lot_size, "size")
         self.trade_seq = 0
         self.last_trade: int | None = None  # price in ticks
+        self.stops = StopBook()
+        # (lowest, highest) trade price in ticks since the stops were last checked; noted only
+        # while stops wait, so a market without stops pays nothing for them.
+        self.moved: tuple[int, int] | None = None
 
 
 class SimExchange:
@@ -196,7 +208,9 @@ class SimExchange:
                 return first, True
             market = self._market(req.symbol)
             self._check_band(market, req)
-            return self._place_new(market, self._oms.prepare(req, market.instrument)), False
+            placed = self._place_new(market, self._oms.prepare(req, market.instrument))
+            self._run_stops(market)  # its trades may trigger stops; the answer is the order as placed
+            return placed, False
 
     def cancel(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
         with localcontext(EXACT):
@@ -239,6 +253,8 @@ class SimExchange:
         order_id = self._last_id
         result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif)
         self._publish(market, side, SYNTHETIC, result)
+        if market.moved is not None:
+            self._run_stops(market)
         return order_id
 
     def cancel_synthetic(self, symbol: str, order_id: int) -> int:
@@ -261,11 +277,13 @@ class SimExchange:
         return market
 
     def _check_band(self, market: _Market, req: OrderRequest) -> None:
-        if req.price is None or req.price <= 0:
-            return  # a market order has no band; a bad price is the order manager's to refuse
         reference = reference_ticks(market.book, market.last_trade)
-        if reference is not None:
-            self._band.check(market.price.units(req.price), reference, market.instrument.tick_size)
+        if reference is None:
+            return
+        for field, price in (("price", req.price), ("trigger_price", req.trigger_price)):
+            if price is None or price <= 0:
+                continue  # a market order has no band; a bad price is the order manager's to refuse
+            self._band.check(market.price.units(price), reference, market.instrument.tick_size, field)
 
     def _emit_execution(self, execution: Execution) -> None:
         self.listener.on_execution(execution)
@@ -275,6 +293,12 @@ class SimExchange:
         ticks = None if req.price is None else market.price.units(req.price)
         self._last_id += 1
         order_id = self._last_id
+        if req.type.is_stop:
+            assert req.trigger_price is not None  # the order manager refuses a stop without one
+            trigger = market.price.units(req.trigger_price)
+            order = self._oms.accept_stop(req, market.instrument, order_id)
+            market.stops.add(order_id, req.side, trigger)
+            return order
         if req.post_only and ticks is not None and market.book.would_cross(req.side, ticks):
             return self._oms.reject(req, market.instrument, order_id, _POST_ONLY_REASON)
         cost = self._market_buy_cost(market, req, lots)
@@ -282,6 +306,28 @@ class SimExchange:
         result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
         self._publish(market, req.side, USER, result)
         return self._conclude(order_id, req, result)
+
+    def _run_stops(self, market: _Market) -> None:
+        """Place the stops that the trades since the last check triggered (and those that their
+        own trades trigger in turn)."""
+        while market.moved is not None:
+            low, high = market.moved
+            market.moved = None
+            for order_id in market.stops.due(low, high):
+                with localcontext(EXACT):
+                    self._trigger(market, order_id)
+
+    def _trigger(self, market: _Market, order_id: int) -> None:
+        req = self._oms.triggered_request(order_id)
+        if req is None:
+            return
+        lots = market.size.units(req.size)
+        if not self._oms.trigger(order_id, req, self._market_buy_cost(market, req, lots)):
+            return
+        ticks = None if req.price is None else market.price.units(req.price)
+        result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force)
+        self._publish(market, req.side, USER, result)
+        self._conclude(order_id, req, result)
 
     def _market_buy_cost(self, market: _Market, req: OrderRequest, lots: int) -> Decimal:
         if req.type is not OrderType.MARKET or req.side is not Side.BUY:
@@ -300,7 +346,9 @@ class SimExchange:
 
     def _cancel_open(self, order: Order) -> Order:
         order_id = int(order.order_id)
-        _, change = self._markets[order.symbol].book.cancel(order_id)
+        market = self._markets[order.symbol]
+        market.stops.remove(order_id)
+        _, change = market.book.cancel(order_id)
         if change is not None:
             self.listener.on_levels(order.symbol, [change])
         return self._oms.close(order_id, OrderStatus.CANCELED, "canceled by request")
@@ -327,6 +375,12 @@ class SimExchange:
             trade_ids.append(trade_id)
             on_trade(symbol, trade_id, fill.price, fill.lots, taker_side, ts_ns)
         market.last_trade = fills[-1].price
+        if market.stops.live:  # the attribute, not __bool__: this runs for every trade
+            prices = [fill.price for fill in fills]
+            low, high = min(prices), max(prices)
+            if market.moved is not None:
+                low, high = min(low, market.moved[0]), max(high, market.moved[1])
+            market.moved = (low, high)
         return trade_ids
 
     def _route_user_fills(

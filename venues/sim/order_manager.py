@@ -20,6 +20,16 @@ Choices callers rely on:
   a flat position or on the position's side is rejected with FailedPrecondition. The check is
   made at placement only; a resting reduce-only order is not trimmed when the position later
   shrinks through other fills.
+- Stop orders (STOP_MARKET, STOP_LIMIT) are accepted OPEN and untriggered: they lock nothing
+  and are not in the book (accept_stop). When the exchange sees a trade cross the trigger,
+  trigger() makes the order work as a market (STOP_MARKET) or limit (STOP_LIMIT) order: a
+  reduce-only stop is trimmed to the position then (EXPIRED when there is none left to
+  reduce), the funds are locked as for that order placed now (REJECTED when they are short),
+  and one OPEN execution with triggered = true is emitted before the order's fills.
+  Reduce-only at placement counts stops and the other orders apart: the untriggered
+  reduce-only stops of a side cover the position among themselves, and so do the other open
+  reduce-only orders, so a stop-loss and a take-profit can each cover the whole position;
+  the one that works first reduces it (the other is not trimmed, as above).
 - average_fill_price is sum(price * size) / filled_size, exact when the quotient terminates,
   otherwise rounded half-even to 18 decimal places.
 - Memory is bounded: open orders are kept until they end, closed ones (FILLED, CANCELED,
@@ -149,6 +159,58 @@ class OrderManager:
         self._open[engine_id] = managed
         return self._publish(managed, None)
 
+    def accept_stop(self, req: OrderRequest, instrument: Instrument, engine_id: int) -> Order:
+        """Record a stop order as OPEN and untriggered; it locks nothing until it triggers."""
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        self._record(managed)
+        self._open[engine_id] = managed
+        return self._publish(managed, None)
+
+    def triggered_request(self, engine_id: int) -> OrderRequest | None:
+        """What a stop whose trigger was crossed places now: a market or limit order of its
+        remaining size (a reduce-only one trimmed to the position). None when it ended instead
+        (a reduce-only stop with no position left to reduce: EXPIRED)."""
+        order = self._open[engine_id].order
+        size = order.remaining
+        if order.reduce_only:
+            position = self.accounts.position_size(order.symbol)
+            reduces = position != 0 and (position > 0) != (order.side is Side.BUY)
+            reducible = abs(position) if reduces else Decimal(0)
+            if reducible == 0:
+                self.close(
+                    engine_id, OrderStatus.EXPIRED, "reduce-only stop triggered with no position to reduce"
+                )
+                return None
+            size = min(size, reducible)
+            order.size = order.filled_size + size
+        return OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type.triggered_type,
+            size=size,
+            price=order.price,
+            time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only,
+            client_order_id=order.client_order_id,
+        )
+
+    def trigger(self, engine_id: int, req: OrderRequest, market_cost: Decimal) -> bool:
+        """Lock the funds of a triggered stop and report it triggered; False when the funds are
+        short (the order is then REJECTED). `req` is what triggered_request() returned."""
+        managed = self._open[engine_id]
+        order = managed.order
+        order.triggered = True
+        order.updated_ns = self._clock()
+        unit, amount = self._reserve_for(req, market_cost)
+        try:
+            self.accounts.lock(managed.reserve_asset, amount)
+        except FailedPrecondition as exc:
+            self.close(engine_id, OrderStatus.REJECTED, f"stop triggered, but {exc}")
+            return False
+        managed.unit_reserve, managed.reserved = unit, amount
+        self._publish(managed, None)
+        return True
+
     def reject(self, req: OrderRequest, instrument: Instrument, engine_id: int, reason: str) -> Order:
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
         managed.order.status = OrderStatus.REJECTED
@@ -225,6 +287,7 @@ class OrderManager:
             reduce_only=req.reduce_only,
             created_ns=now,
             updated_ns=now,
+            trigger_price=req.trigger_price,
         )
 
     def _generate_client_id(self) -> str:
@@ -342,7 +405,15 @@ class OrderManager:
 
 
 def _same_reducing_side(order: Order, req: OrderRequest) -> bool:
-    return order.reduce_only and order.symbol == req.symbol and order.side is req.side
+    """An open reduce-only order covering the same position as `req`: waiting stops count
+    against waiting stops, every other open order against the other orders."""
+    waiting = order.type.is_stop and not order.triggered
+    return (
+        order.reduce_only
+        and order.symbol == req.symbol
+        and order.side is req.side
+        and waiting == req.type.is_stop
+    )
 
 
 def _violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
@@ -350,11 +421,27 @@ def _violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolatio
     if req.symbol != instrument.symbol:
         out.append(FieldViolation("symbol", f"{req.symbol!r} is not {instrument.symbol!r}"))
     out.extend(_size_violations(req.size, instrument))
-    if req.type is OrderType.MARKET:
+    if req.type.triggered_type is OrderType.MARKET:
         out.extend(_market_violations(req))
     else:
         out.extend(_limit_violations(req, instrument))
+    out.extend(_trigger_violations(req, instrument))
     return out
+
+
+def _trigger_violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    trigger = req.trigger_price
+    if not req.type.is_stop:
+        return [] if trigger is None else [FieldViolation("trigger_price", "is for stop orders only")]
+    if trigger is None:
+        return [FieldViolation("trigger_price", "is required for a stop order")]
+    if trigger <= 0:
+        return [FieldViolation("trigger_price", "must be positive")]
+    if not is_multiple(trigger, instrument.tick_size):
+        return [
+            FieldViolation("trigger_price", f"must be a multiple of the tick size {instrument.tick_size}")
+        ]
+    return []
 
 
 def _size_violations(size: Decimal, instrument: Instrument) -> list[FieldViolation]:

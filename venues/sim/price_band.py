@@ -50,8 +50,10 @@ class PriceBand:
         high = (reference * self.ratio).to_integral_value(ROUND_FLOOR)
         return max(int(low), 1), int(high)
 
-    def check(self, price: int, reference: tuple[Decimal, str], tick_size: Decimal) -> None:
-        """InvalidArgument on `price` when the price (in ticks) is outside the band."""
+    def check(
+        self, price: int, reference: tuple[Decimal, str], tick_size: Decimal, field: str = "price"
+    ) -> None:
+        """InvalidArgument on `field` when the price (in ticks) is outside the band."""
         low, high = self.bounds(reference[0])
         if low <= price <= high:
             return
@@ -59,7 +61,7 @@ class PriceBand:
             format_decimal(ticks * tick_size) for ticks in (price, low, high, reference[0])
         )
         raise InvalidArgument.field(
-            "price",
+            field,
             f"{price_text} is outside the price band {low_text} .. {high_text} (the reference {ref_text}, "
             f"{reference[1]}, divided or multiplied by {format_decimal(self.ratio)})",
         )

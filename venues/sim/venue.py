@@ -57,6 +57,7 @@ class _Clock:
 
 class SimVenue(Venue):
     name = VENUE
+    supports_stop_orders = True  # the exchange holds them and triggers them on its own trades
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config

@@ -15,7 +15,7 @@ Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.advisor.engine.intent import ExecutionIntent
@@ -33,11 +33,15 @@ from core.inspector.engine.positions import Key
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.state import Collector, StateMachine
-from core.model import Fill, Order, OrderStatus
+from core.inspector.engine.working import WorkingOrder
+from core.model import Fill, Order, OrderStatus, TimeInForce
 
 __all__ = ["CapitalUse", "InspectorCore"]
 
 ZERO = Decimal(0)
+# A position whose protective orders the venue refuses this many times in a row is left
+# unprotected and the inspector stands down (no loop of refused placements).
+_MAX_PROTECT_REJECTS = 3
 _TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
@@ -55,10 +59,12 @@ def _sign(value: Decimal) -> int:
 
 
 class InspectorCore:
-    def __init__(self, policies: PolicySet, starting_equity: Decimal, now_ns: int) -> None:
+    def __init__(self, policies: PolicySet, starting_equity: Decimal, now_ns: int, book: str = "") -> None:
+        """`book` names this core's lifetime (the shell: its journal's start) in the ids of its
+        protective orders; the same name gives the same ids (a replay)."""
         self.policies = policies
         self.book = Book()
-        self.protector = Protector()
+        self.protector = Protector(book)
         self.machine = StateMachine()
         self.curve = EquityCurve(starting_equity)
         self.curve.update(starting_equity, now_ns, policies.schedule.zone)
@@ -69,10 +75,24 @@ class InspectorCore:
         self._levels: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # order -> its intent's SL/TP
         self._fills: set[str] = set()
         self._suppressed: dict[str, Decimal] = {}
+        self._rejected: dict[Key, int] = {}  # protective orders refused in a row, per position
 
     @property
     def state(self) -> RiskState:
         return self.machine.state
+
+    def handled(self, intent_id: str) -> bool:
+        """Whether an intent of this id was checked already (a redelivery is not checked again)."""
+        return intent_id in self._intents
+
+    @property
+    def fees(self) -> Decimal:
+        return self._fees
+
+    def rate_counts(self, now_ns: int) -> dict[str, int]:
+        """Orders placed within the rate window, per "venue/<name>" and "strategy/<id>"."""
+        window_ns = self.policies.rate.window_ms * 1_000_000
+        return {name: self._rates.count(name, now_ns, window_ns) for name in self._rates.names()}
 
     def capital(self, strategy: str) -> CapitalUse:
         reserved = self.policies.capital.reserved_for(strategy)
@@ -142,6 +162,8 @@ class InspectorCore:
         self._rates.record(f"venue/{intent.venue}", out.now_ns)
         self._rates.record(f"strategy/{intent.strategy_id}", out.now_ns)
         self._intents[intent.intent_id] = order.client_order_id
+        if intent.reduce_only:  # protection shrinks to what the exit leaves, before the exit goes
+            self._protect((intent.venue, intent.symbol), out)
         out.actions.append(order)
         values = (
             ("price", str(proposal.price)),
@@ -211,6 +233,10 @@ class InspectorCore:
             return out.output()
         working.unknown = False
         if order.status not in _TERMINAL:
+            if working.order.role.protective:
+                self._rejected.pop(working.key, None)
+            return out.output()
+        if working.order.role.protective and self._protection_refused(working, order, out):
             return out.output()
         working.final_size = max(order.filled_size, working.filled)
         if working.remaining <= 0:
@@ -225,6 +251,40 @@ class InspectorCore:
                 RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
             )
         self._protect(working.key, out)
+        return out.output()
+
+    def _protection_refused(self, working: WorkingOrder, order: Order, out: Collector) -> bool:
+        """A protective order the venue refused: counted per position; past the limit the
+        position is left unprotected (a NOTICE) and the inspector stands down, rather than
+        place the same refused order again and again. True when it stopped here."""
+        key = working.key
+        if order.status is not OrderStatus.REJECTED:
+            if order.status is OrderStatus.FILLED:
+                self._rejected.pop(key, None)
+            return False
+        count = self._rejected[key] = self._rejected.get(key, 0) + 1
+        if count < _MAX_PROTECT_REJECTS:
+            return False
+        self._finish(order.client_order_id)
+        self.protector.levels.pop(key, None)
+        values = (("order", order.client_order_id), ("reason", order.status_reason), ("refusals", str(count)))
+        reason = f"the venue refused {count} protective orders in a row: the position is unprotected"
+        self._stand_down("protect.rejected", reason, values, out)
+        out.event(RiskAction.NOTICE, "protect.rejected", reason, values, **_at(key))
+        return True
+
+    def on_stop_triggered(self, client_order_id: str, now_ns: int) -> Output:
+        """An emulated stop's trigger was crossed (the shell watches the trades): the rest of its
+        pair is cancelled first (a venue may refuse reduce-only orders beyond the position),
+        then the stop goes to the venue as a reduce-only market order under its own id."""
+        out = Collector(now_ns)
+        working = self.book.orders.get(client_order_id)
+        if working is None or working.order.role is not OrderRole.STOP_LOSS or working.triggered:
+            return out.output()
+        working.triggered = True
+        self._protect(working.key, out)
+        market = replace(working.order, trigger_price=None, time_in_force=TimeInForce.IOC)
+        out.actions.append(market)
         return out.output()
 
     def on_mark(self, venue: str, symbol: str, price: Decimal, now_ns: int) -> Output:

@@ -14,9 +14,11 @@ def entry_order_id(intent_id: str) -> str:
     return uuid.uuid5(_NAMESPACE, f"order/{intent_id}").hex
 
 
-def protective_order_id(venue: str, symbol: str, role: str, generation: int) -> str:
-    """The `generation`-th protective order of a role on a position: a resize is a new order."""
-    return uuid.uuid5(_NAMESPACE, f"protect/{venue}/{symbol}/{role}/{generation}").hex
+def protective_order_id(venue: str, symbol: str, role: str, generation: int, book: str = "") -> str:
+    """The `generation`-th protective order of a role on a position: a resize is a new order.
+    `book` names the core's lifetime (its journal's start), so another journal's first stop
+    is not taken by the venue for this one's (a venue keeps client order ids it has seen)."""
+    return uuid.uuid5(_NAMESPACE, f"protect/{book}/{venue}/{symbol}/{role}/{generation}").hex
 
 
 def flatten_order_id(venue: str, symbol: str, at_ns: int) -> str:

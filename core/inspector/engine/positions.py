@@ -86,5 +86,9 @@ class PositionBook:
         for slot, held in holders.items():
             self.by_strategy[slot] = held - _sign(held) * take * abs(held) / total
 
+    def shares(self, key: Key) -> dict[str, Decimal]:
+        """Each strategy's part of a position."""
+        return {s[0]: v for s, v in self.by_strategy.items() if s[1:] == key and v != 0}
+
     def strategy_positions(self, strategy: str) -> dict[Key, Decimal]:
         return {s[1:]: v for s, v in self.by_strategy.items() if s[0] == strategy and v != 0}

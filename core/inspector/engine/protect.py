@@ -35,7 +35,8 @@ def _price(order: PlaceOrder) -> Decimal | None:
 
 
 class Protector:
-    def __init__(self) -> None:
+    def __init__(self, book: str = "") -> None:
+        self.book = book  # the core's lifetime, in its protective orders' ids
         self.levels: dict[Key, Levels] = {}
         self._generation: dict[Key, int] = {}
 
@@ -68,12 +69,16 @@ class Protector:
         return True
 
     def plan(self, key: Key, position: Decimal, orders: WorkingOrders) -> list[OrderAction]:
-        """The actions that make the key's working pair match its position and levels."""
+        """The actions that make the key's working pair match its position and levels. The
+        pair covers what the closing orders (exits, flattening, a triggered stop) leave: a venue
+        may refuse reduce-only orders that together exceed the position."""
         if position == 0:
             self.levels.pop(key, None)
+        left = max(abs(position) - orders.closing(key), Decimal(0))
+        covered = left if position > 0 else -left
         actions: list[OrderAction] = []
         for role in _ROLES:
-            want = self._wanted(key, role, position)
+            want = self._wanted(key, role, covered)
             current = orders.protective(key, role)
             if current is not None and (want is None or not _matches(current, want)):
                 current.cancelling = True
@@ -110,7 +115,7 @@ class Protector:
     def _numbered(self, want: PlaceOrder) -> PlaceOrder:
         key = (want.venue, want.symbol)
         generation = self._generation[key] = self._generation.get(key, 0) + 1
-        coid = protective_order_id(want.venue, want.symbol, want.role.value, generation)
+        coid = protective_order_id(want.venue, want.symbol, want.role.value, generation, self.book)
         return replace(want, client_order_id=coid)
 
 

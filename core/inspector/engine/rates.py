@@ -21,5 +21,8 @@ class RateWindow:
             times.popleft()
         return len(times)
 
+    def names(self) -> list[str]:
+        return sorted(self._times)
+
     def record(self, name: str, now_ns: int) -> None:
         self._times.setdefault(name, deque()).append(now_ns)

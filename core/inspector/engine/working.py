@@ -20,6 +20,7 @@ class WorkingOrder:
     filled: Decimal = Decimal(0)
     unknown: bool = False  # the placement's result is unknown: query before any retry
     cancelling: bool = False  # we asked to cancel it
+    triggered: bool = False  # an emulated stop whose trigger was crossed: being placed as market
     # Set when the venue says the order is done: what filled in all. Fills may still be on
     # their way (an update can overtake its fills); the order stays until they are in.
     final_size: Decimal | None = None
@@ -87,8 +88,20 @@ class WorkingOrders:
             Decimal(0),
         )
 
+    def closing(self, key: Key) -> Decimal:
+        """What the key's orders that close the position may still take off it: exits,
+        flattening orders and triggered stops (protection covers only the rest)."""
+        return sum(
+            (
+                w.remaining
+                for w in self._orders.values()
+                if w.key == key and (w.order.role in (OrderRole.EXIT, OrderRole.FLATTEN) or w.triggered)
+            ),
+            Decimal(0),
+        )
+
     def protective(self, key: Key, role: OrderRole) -> WorkingOrder | None:
         for w in self._orders.values():
-            if w.key == key and w.order.role is role and not w.cancelling:
+            if w.key == key and w.order.role is role and not w.cancelling and not w.triggered:
                 return w
         return None

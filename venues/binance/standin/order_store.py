@@ -8,6 +8,11 @@ entirely, at the best opposite price of the book as it stands at the replay posi
 asset. Every state change is also sent as an `executionReport` on the user data stream
 (through `on_event`). Error codes are Binance's own (-2010 duplicate, -2011 unknown
 order on cancel, -2013 order does not exist).
+
+Stop orders (STOP_LOSS: quantity and stopPrice, no timeInForce; STOP_LOSS_LIMIT: also price
+and timeInForce) rest NEW and untriggered (the stand-in never triggers them); one whose
+stopPrice the book has already crossed (a sell at or above the best bid, a buy at or under the
+best ask) is refused as Binance refuses it (-2010 "Stop price would trigger immediately.").
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ _BALANCES = [
     {"asset": "BTC", "free": "2.00000000", "locked": "0.00000000"},
 ]
 _COMMISSION = Decimal("0.001")
+_STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT")
 # The best bid and ask of a symbol at the replay position, as the venue wrote them.
 BestPrices = Callable[[str], tuple[str, str] | None]
 
@@ -81,6 +87,9 @@ class OrderStore:
         return RestAnswer.json(self._cancel(order) if method == "DELETE" else order)
 
     def _place(self, params: dict[str, str]) -> RestAnswer:
+        refused = self._refused_stop(params)
+        if refused is not None:
+            return refused
         client_id = params.get("newClientOrderId", "")
         if client_id and any(
             o["clientOrderId"] == client_id and o["status"] == "NEW" for o in self.orders.values()
@@ -104,6 +113,7 @@ class OrderStore:
             "timeInForce": params.get("timeInForce", "GTC"),
             "type": params["type"],
             "side": params["side"],
+            "stopPrice": params.get("stopPrice", "0.00000000"),
             "workingTime": now,
             "isWorking": True,
             "fills": [],
@@ -111,10 +121,32 @@ class OrderStore:
         }
         self.orders[order_id] = order
         self._report(order, "NEW")
+        if order["type"] in _STOPS:
+            order["isWorking"] = False  # waiting for its trigger
+            return RestAnswer.json(order)
         fill_price = self._crossing_price(order)
         if fill_price is not None:
             self._fill(order, fill_price)
         return RestAnswer.json(order)
+
+    def _refused_stop(self, params: dict[str, str]) -> RestAnswer | None:
+        kind = params.get("type", "")
+        if kind not in _STOPS:
+            return None
+        if "stopPrice" not in params:
+            return _error(
+                -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed."
+            )
+        if kind == "STOP_LOSS" and "timeInForce" in params:
+            return _error(-1106, "Parameter 'timeInForce' sent when not required.")
+        if kind == "STOP_LOSS_LIMIT" and ("price" not in params or "timeInForce" not in params):
+            return _error(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+        best = self.best(params["symbol"])
+        if best is not None:
+            stop, (bid, ask) = Decimal(params["stopPrice"]), (Decimal(best[0]), Decimal(best[1]))
+            if (params["side"] == "SELL" and stop >= bid) or (params["side"] == "BUY" and stop <= ask):
+                return _error(-2010, "Stop price would trigger immediately.")
+        return None
 
     def _crossing_price(self, order: dict[str, Any]) -> str | None:
         best = self.best(order["symbol"])
@@ -173,7 +205,7 @@ class OrderStore:
                 "f": order["timeInForce"],
                 "q": order["origQty"],
                 "p": order["price"],
-                "P": "0.00000000",
+                "P": order["stopPrice"],
                 "F": "0.00000000",
                 "g": -1,
                 "C": order["clientOrderId"] if execution == "CANCELED" else "",

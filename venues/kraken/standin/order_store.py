@@ -28,6 +28,8 @@ below the best bid, or a market order) fills at once and entirely at the best op
 of the book at the replay position (no walk through the depth), as a taker at the pair's
 first fee tier (AssetPairs `fees`). The fee is charged in the quote currency on a buy and in
 the base currency on a sell (Kraken's defaults, fciq and fcib) unless oflags ask otherwise.
+Stop orders (ordertype stop-loss: price is the trigger; stop-loss-limit: price2 the limit;
+`trigger` index|last) rest open and untriggered: the stand-in never triggers them.
 A post-only order that would take is canceled, as an IOC or market order that finds nothing.
 Balances are fixed except what open orders hold (hold_trade): the quote value of an open buy,
 the size of an open sell; fills move no funds.
@@ -145,9 +147,9 @@ class _Order:
     txid: str
     pair: Pair
     side: str
-    kind: str  # limit | market
+    kind: str  # limit | market | stop-loss | stop-loss-limit
     volume: Decimal
-    price: Decimal | None
+    price: Decimal | None  # the limit price
     cl_ord_id: str
     oflags: str
     tif: str
@@ -158,10 +160,15 @@ class _Order:
     cost: Decimal = Decimal(0)
     fee: Decimal = Decimal(0)
     trades: tuple[str, ...] = ()
+    trigger: Decimal | None = None  # stop orders: the trigger price
+    trigger_ref: str = "index"  # what the trigger watches: index | last
 
     def describe(self) -> str:
         volume = _fixed(self.volume, self.pair.lot_decimals)
         where = "market" if self.price is None else f"limit {_fixed(self.price, self.pair.pair_decimals)}"
+        if self.trigger is not None:
+            stop = f"stop loss {_fixed(self.trigger, self.pair.pair_decimals)}"
+            where = stop if self.price is None else f"{stop} -> {where}"
         return f"{self.side} {volume} {self.pair.altname} @ {where}"
 
     def average(self) -> Decimal:
@@ -170,6 +177,9 @@ class _Order:
     def rest(self, trades: bool) -> Json:
         """The order as QueryOrders / OpenOrders / ClosedOrders write it."""
         price = _fixed(self.price, self.pair.pair_decimals) if self.price is not None else "0"
+        price2 = "0"
+        if self.trigger is not None:  # Kraken's descr: price the trigger, price2 the limit
+            price, price2 = _fixed(self.trigger, self.pair.pair_decimals), price
         row: Json = {
             "refid": None,
             "userref": 0,
@@ -183,7 +193,7 @@ class _Order:
                 "type": self.side,
                 "ordertype": self.kind,
                 "price": price,
-                "price2": "0",
+                "price2": price2,
                 "leverage": "none",
                 "order": self.describe(),
                 "close": "",
@@ -193,7 +203,7 @@ class _Order:
             "cost": _plain(self.cost),
             "fee": _plain(self.fee),
             "price": _plain(self.average()),
-            "stopprice": "0.00000",
+            "stopprice": _plain(self.trigger) if self.trigger is not None else "0.00000",
             "limitprice": "0.00000",
             "misc": "",
             "oflags": self.oflags,
@@ -266,13 +276,17 @@ class KrakenOrderStore:
         flags = params.get("oflags", "")
         if "fciq" not in flags and "fcib" not in flags:
             flags = ",".join(f for f in (flags, "fciq" if side == "buy" else "fcib") if f)
+        stop = kind.startswith("stop-loss")
+        limit = params.get("price2") if stop else params.get("price")
         return _Order(
             txid=_txid(),
             pair=pair,
             side=side,
             kind=kind,
             volume=Decimal(params["volume"]),
-            price=Decimal(params["price"]) if kind == "limit" else None,
+            price=Decimal(limit) if kind.endswith("limit") and limit else None,
+            trigger=Decimal(params["price"]) if stop else None,
+            trigger_ref=params.get("trigger", "index"),
             cl_ord_id=params.get("cl_ord_id", ""),
             oflags=flags,
             tif=params.get("timeinforce", "GTC").upper(),
@@ -281,6 +295,8 @@ class KrakenOrderStore:
 
     def _execute(self, order: _Order) -> None:
         """Fill a marketable order at once; cancel one that may only take (or only make) but cannot."""
+        if order.trigger is not None:
+            return  # a stop waits for its trigger (never reached here)
         price = self._crossing_price(order)
         if price is None:
             if order.kind == "market" or order.tif in ("IOC", "FOK"):
@@ -430,6 +446,13 @@ class KrakenOrderStore:
         }
         if order.price is not None:
             item.update(limit_price_type="static", limit_price=float(order.price))
+        if order.trigger is not None:
+            item["triggers"] = {
+                "reference": order.trigger_ref,
+                "price": float(order.trigger),
+                "price_type": "static",
+                "status": "untriggered",
+            }
         return item
 
     def _status_item(self, order: _Order, exec_type: str, status: str) -> Json:
@@ -455,12 +478,17 @@ def _bad_argument(params: Mapping[str, str]) -> str | None:
     """The first argument of an order Kraken would refuse (EGeneral:Invalid arguments:<name>)."""
     if params.get("type") not in ("buy", "sell"):
         return "type"
-    if params.get("ordertype", "limit") not in ("limit", "market"):
+    kind = params.get("ordertype", "limit")
+    if kind not in ("limit", "market", "stop-loss", "stop-loss-limit"):
         return "ordertype"
     if not _positive(params.get("volume")):
         return "volume"
-    if params.get("ordertype", "limit") == "limit" and not _positive(params.get("price")):
+    if kind != "market" and not _positive(params.get("price")):
         return "price"
+    if kind == "stop-loss-limit" and not _positive(params.get("price2")):
+        return "price2"
+    if params.get("trigger", "index") not in ("index", "last"):
+        return "trigger"
     return None
 
 

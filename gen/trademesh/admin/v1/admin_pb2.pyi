@@ -220,6 +220,31 @@ class DeadManStatus(_message.Message):
 Global___DeadManStatus: _TypeAlias = DeadManStatus  # noqa: Y015
 
 @_typing.final
+class VenueCapabilities(_message.Message):
+    """What the venue can do beyond the TradeFlow contract's common core."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOP_ORDERS_FIELD_NUMBER: _builtins.int
+    stop_orders: _builtins.bool
+    """Takes ORDER_TYPE_STOP_MARKET and ORDER_TYPE_STOP_LIMIT natively (the sim, or a live
+    venue whose exchange holds the stop); false: PlaceOrder refuses them with
+    FAILED_PRECONDITION, and Inspector emulates stops for this venue.
+    """
+    def __init__(
+        self,
+        *,
+        stop_orders: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stop_orders", b"stop_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VenueCapabilities: _TypeAlias = VenueCapabilities  # noqa: Y015
+
+@_typing.final
 class GetStatusRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -244,6 +269,7 @@ class GetStatusResponse(_message.Message):
     STREAMS_FIELD_NUMBER: _builtins.int
     SUBSCRIBER_COUNT_FIELD_NUMBER: _builtins.int
     DEAD_MAN_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     state: Global___VenueState.ValueType
     started_ns: _builtins.int
@@ -253,6 +279,8 @@ class GetStatusResponse(_message.Message):
     def streams(self) -> _containers.RepeatedCompositeFieldContainer[Global___StreamStatus]: ...
     @_builtins.property
     def dead_man(self) -> Global___DeadManStatus: ...
+    @_builtins.property
+    def capabilities(self) -> Global___VenueCapabilities: ...
     def __init__(
         self,
         *,
@@ -262,10 +290,11 @@ class GetStatusResponse(_message.Message):
         streams: _abc.Iterable[Global___StreamStatus] | None = ...,
         subscriber_count: _builtins.int = ...,
         dead_man: Global___DeadManStatus | None = ...,
+        capabilities: Global___VenueCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["dead_man", b"dead_man"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead_man", b"dead_man", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

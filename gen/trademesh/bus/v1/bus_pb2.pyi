@@ -10,7 +10,9 @@ from google.protobuf.internal import containers as _containers
 from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
+from trademesh.risk.v1 import inspector_pb2 as _inspector_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
+from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -39,6 +41,8 @@ class Envelope(_message.Message):
     DECISIONS_FIELD_NUMBER: _builtins.int
     INTENTS_FIELD_NUMBER: _builtins.int
     ADVISOR_TELEMETRY_FIELD_NUMBER: _builtins.int
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -57,6 +61,10 @@ class Envelope(_message.Message):
     def intents(self) -> Global___Intents: ...
     @_builtins.property
     def advisor_telemetry(self) -> Global___AdvisorTelemetry: ...
+    @_builtins.property
+    def executions(self) -> Global___Executions: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskEvents: ...
     def __init__(
         self,
         *,
@@ -69,12 +77,14 @@ class Envelope(_message.Message):
         decisions: Global___Decisions | None = ...,
         intents: Global___Intents | None = ...,
         advisor_telemetry: Global___AdvisorTelemetry | None = ...,
+        executions: Global___Executions | None = ...,
+        risk: Global___RiskEvents | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -191,6 +201,32 @@ class AdvisorTelemetry(_message.Message):
 Global___AdvisorTelemetry: _TypeAlias = AdvisorTelemetry  # noqa: Y015
 
 @_typing.final
+class RiskEvents(_message.Message):
+    """The inspector's risk events and state transitions (stream `risk`), in the order made."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    TRANSITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_inspector_pb2.RiskEvent]: ...
+    @_builtins.property
+    def transitions(self) -> _containers.RepeatedCompositeFieldContainer[_inspector_pb2.Transition]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_inspector_pb2.RiskEvent] | None = ...,
+        transitions: _abc.Iterable[_inspector_pb2.Transition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "transitions", b"transitions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskEvents: _TypeAlias = RiskEvents  # noqa: Y015
+
+@_typing.final
 class MarketEvents(_message.Message):
     """Market events of one venue, in the order the venue sent them. Field numbers match
     marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
@@ -222,6 +258,51 @@ class MarketEvents(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MarketEvents: _TypeAlias = MarketEvents  # noqa: Y015
+
+@_typing.final
+class Executions(_message.Message):
+    """Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
+    order. Field numbers match tradeflow.v1.StreamExecutionsResponse: ingest passes a venue's
+    response through. An entry with `gap` set and no executions is a gap marker: executions
+    may be missing before it (consumers re-read open orders).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    GAP_FIELD_NUMBER: _builtins.int
+    GAP_REASON_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The venue's sequence of the last execution (of a gap marker: the point the stream goes on
+    from) and the venue process's epoch: ingest resumes from the last entry's after a restart.
+    """
+    epoch: _builtins.int
+    gap: _builtins.bool
+    gap_reason: _builtins.str
+    venue: _builtins.str
+    """The venue (ingest sets it: a gap marker has no execution to name it)."""
+    @_builtins.property
+    def executions(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Execution]: ...
+    def __init__(
+        self,
+        *,
+        executions: _abc.Iterable[_tradeflow_pb2.Execution] | None = ...,
+        position: _builtins.int = ...,
+        epoch: _builtins.int = ...,
+        gap: _builtins.bool = ...,
+        gap_reason: _builtins.str = ...,
+        venue: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "executions", b"executions", "gap", b"gap", "gap_reason", b"gap_reason", "position", b"position", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Executions: _TypeAlias = Executions  # noqa: Y015
 
 @_typing.final
 class Bars(_message.Message):

@@ -29,12 +29,28 @@ class _OrderTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderType.V
     ORDER_TYPE_UNSPECIFIED: _OrderType.ValueType  # 0
     ORDER_TYPE_LIMIT: _OrderType.ValueType  # 1
     ORDER_TYPE_MARKET: _OrderType.ValueType  # 2
+    ORDER_TYPE_STOP_MARKET: _OrderType.ValueType  # 3
+    """Rests untriggered (not in the book) until the venue's last trade price crosses
+    trigger_price (a sell stop: last <= trigger_price; a buy stop: last >= trigger_price),
+    then becomes a market order (IOC or FOK). Only on venues whose Admin GetStatus says
+    capabilities.stop_orders; the others refuse it with FAILED_PRECONDITION.
+    """
+    ORDER_TYPE_STOP_LIMIT: _OrderType.ValueType  # 4
+    """As ORDER_TYPE_STOP_MARKET, but becomes a limit order at `price` when it triggers."""
 
 class OrderType(_OrderType, metaclass=_OrderTypeEnumTypeWrapper): ...
 
 ORDER_TYPE_UNSPECIFIED: OrderType.ValueType  # 0
 ORDER_TYPE_LIMIT: OrderType.ValueType  # 1
 ORDER_TYPE_MARKET: OrderType.ValueType  # 2
+ORDER_TYPE_STOP_MARKET: OrderType.ValueType  # 3
+"""Rests untriggered (not in the book) until the venue's last trade price crosses
+trigger_price (a sell stop: last <= trigger_price; a buy stop: last >= trigger_price),
+then becomes a market order (IOC or FOK). Only on venues whose Admin GetStatus says
+capabilities.stop_orders; the others refuse it with FAILED_PRECONDITION.
+"""
+ORDER_TYPE_STOP_LIMIT: OrderType.ValueType  # 4
+"""As ORDER_TYPE_STOP_MARKET, but becomes a limit order at `price` when it triggers."""
 Global___OrderType: _TypeAlias = OrderType  # noqa: Y015
 
 class _TimeInForce:
@@ -134,6 +150,8 @@ class Order(_message.Message):
     STATUS_REASON_FIELD_NUMBER: _builtins.int
     CREATED_NS_FIELD_NUMBER: _builtins.int
     UPDATED_NS_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    TRIGGERED_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     order_id: _builtins.str
     """The venue's order id."""
@@ -155,6 +173,15 @@ class Order(_message.Message):
     """Why the order was rejected or expired; empty otherwise."""
     created_ns: _builtins.int
     updated_ns: _builtins.int
+    trigger_price: _builtins.str
+    """Stop orders: the last trade price that triggers them; empty for limit and market orders."""
+    triggered: _builtins.bool
+    """Stop orders: true once the trigger price was crossed (the order then works as a market
+    or limit order); false while it waits, and always false for limit and market orders.
+    The sim reports the trigger as an execution of its own (still OPEN, triggered true)
+    before the fills; a live venue's stop shows it with its first fill (ccxt does not say
+    when a stop triggers).
+    """
     def __init__(
         self,
         *,
@@ -175,10 +202,12 @@ class Order(_message.Message):
         status_reason: _builtins.str = ...,
         created_ns: _builtins.int = ...,
         updated_ns: _builtins.int = ...,
+        trigger_price: _builtins.str = ...,
+        triggered: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -310,8 +339,13 @@ class Execution(_message.Message):
     TS_EVENT_NS_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
     FILL_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     ts_event_ns: _builtins.int
+    sequence: _builtins.int
+    """The venue process's execution counter (see StreamExecutionsResponse.epoch): one more per
+    execution the venue reports, whatever the symbol.
+    """
     @_builtins.property
     def order(self) -> Global___Order:
         """The order after the change."""
@@ -327,10 +361,11 @@ class Execution(_message.Message):
         ts_event_ns: _builtins.int = ...,
         order: Global___Order | None = ...,
         fill: Global___Fill | None = ...,
+        sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "ts_event_ns", b"ts_event_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "sequence", b"sequence", "ts_event_ns", b"ts_event_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -349,6 +384,7 @@ class PlaceOrderRequest(_message.Message):
     POST_ONLY_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Canonical symbol; required."""
     side: _common_pb2.Side.ValueType
@@ -358,7 +394,9 @@ class PlaceOrderRequest(_message.Message):
     size: _builtins.str
     """Positive decimal, a multiple of the lot size; required."""
     price: _builtins.str
-    """Limit price, a multiple of the tick size; required for limit orders, empty for market."""
+    """Limit price, a multiple of the tick size; required for limit and stop-limit orders,
+    empty for market and stop-market orders.
+    """
     time_in_force: Global___TimeInForce.ValueType
     post_only: _builtins.bool
     """Reject instead of taking liquidity."""
@@ -366,6 +404,12 @@ class PlaceOrderRequest(_message.Message):
     """Only ever reduce the position; the size is trimmed to the position."""
     client_order_id: _builtins.str
     """The caller's id for the order; a retry with the same id never places a second order."""
+    trigger_price: _builtins.str
+    """Positive decimal, a multiple of the tick size; required for stop orders, empty for
+    limit and market orders. A sell stop triggers when a trade prints at or below it, a buy
+    stop at or above it. A stop whose trigger the last trade has already crossed is accepted
+    and triggers on the next trade.
+    """
     def __init__(
         self,
         *,
@@ -378,10 +422,11 @@ class PlaceOrderRequest(_message.Message):
         post_only: _builtins.bool = ...,
         reduce_only: _builtins.bool = ...,
         client_order_id: _builtins.str = ...,
+        trigger_price: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "symbol", b"symbol", "time_in_force", b"time_in_force", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -656,19 +701,54 @@ Global___GetPositionsResponse: _TypeAlias = GetPositionsResponse  # noqa: Y015
 class StreamExecutionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class Resume(_message.Message):
+        """A point in a venue's executions: the epoch and position of a StreamExecutionsResponse.
+        Epoch 0 asks for everything the venue process holds (from its first execution).
+        """
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        EPOCH_FIELD_NUMBER: _builtins.int
+        POSITION_FIELD_NUMBER: _builtins.int
+        epoch: _builtins.int
+        position: _builtins.int
+        def __init__(
+            self,
+            *,
+            epoch: _builtins.int = ...,
+            position: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "position", b"position"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these symbols; empty for all."""
+
+    @_builtins.property
+    def resume(self) -> Global___StreamExecutionsRequest.Resume:
+        """Replay before live: the venue first sends the executions after this point that it still
+        holds (a bounded history of this venue process), then live ones. When it cannot send
+        every one after the point (another venue process, or more executions since than it
+        keeps), the stream's first response has `gap` set and the replay starts at the oldest it
+        holds. Absent: live executions only.
+        """
 
     def __init__(
         self,
         *,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        resume: Global___StreamExecutionsRequest.Resume | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resume", b"resume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume", b"resume", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -679,16 +759,36 @@ class StreamExecutionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTIONS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    GAP_FIELD_NUMBER: _builtins.int
+    GAP_REASON_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The sequence of this response's last execution; in a response without executions (the
+    first of a resumed stream), the point after which the following responses go on.
+    """
+    epoch: _builtins.int
+    """The venue process that counted the sequences (its start time in ns)."""
+    gap: _builtins.bool
+    """Executions may be missing before this response (the asked point could not be resumed):
+    re-read open orders.
+    """
+    gap_reason: _builtins.str
+    """Why, when `gap` is set."""
     @_builtins.property
     def executions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Execution]: ...
     def __init__(
         self,
         *,
         executions: _abc.Iterable[Global___Execution] | None = ...,
+        position: _builtins.int = ...,
+        epoch: _builtins.int = ...,
+        gap: _builtins.bool = ...,
+        gap_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "executions", b"executions", "gap", b"gap", "gap_reason", b"gap_reason", "position", b"position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

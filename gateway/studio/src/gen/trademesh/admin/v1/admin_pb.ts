@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/admin/v1/admin.proto.
  */
 export const file_trademesh_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Ch50cmFkZW1lc2gvYWRtaW4vdjEvYWRtaW4ucHJvdG8SEnRyYWRlbWVzaC5hZG1pbi52MSJRCgxTdWJzY3JpcHRpb24SDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsIp0DCgxTdHJlYW1TdGF0dXMSDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEi4KBXN0YXRlGAMgASgOMh8udHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXRlEhQKDGV2ZW50c19wZXJfcxgEIAEoARIUCgxldmVudHNfdG90YWwYBSABKAQSGQoRbGFzdF9ldmVudF9hZ2VfbXMYBiABKAMSGAoQc3Vic2NyaWJlcl9jb3VudBgHIAEoDRISCgpyZWNvbm5lY3RzGAggASgEEg8KB3Jlc3luY3MYCSABKAQSFwoPcmF0ZV9saW1pdF9oaXRzGAogASgEEhoKEm1hbGZvcm1lZF9tZXNzYWdlcxgLIAEoBBIbChNjaGVja3N1bV9taXNtYXRjaGVzGAwgASgEEhgKEHVzdWFsX3NpbGVuY2VfbXMYDSABKAMSDgoGZGV0YWlsGA4gASgJEhgKEGR1cGxpY2F0ZV90cmFkZXMYDyABKAQiaAoNRGVhZE1hblN0YXR1cxINCgVhcm1lZBgBIAEoCBIOCgZ0dGxfbXMYAiABKA0SEwoLZGVhZGxpbmVfbnMYAyABKAMSDQoFdHJpcHMYBCABKAQSFAoMbGFzdF90cmlwX25zGAUgASgDIhIKEEdldFN0YXR1c1JlcXVlc3Qi5wEKEUdldFN0YXR1c1Jlc3BvbnNlEg0KBXZlbnVlGAEgASgJEi0KBXN0YXRlGAIgASgOMh4udHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlU3RhdGUSEgoKc3RhcnRlZF9ucxgDIAEoAxIxCgdzdHJlYW1zGAQgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXR1cxIYChBzdWJzY3JpYmVyX2NvdW50GAUgASgNEjMKCGRlYWRfbWFuGAYgASgLMiEudHJhZGVtZXNoLmFkbWluLnYxLkRlYWRNYW5TdGF0dXMiGgoYTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0IlQKGUxpc3RTdWJzY3JpcHRpb25zUmVzcG9uc2USNwoNc3Vic2NyaXB0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC5hZG1pbi52MS5TdWJzY3JpcHRpb24iUgoXQWRkU3Vic2NyaXB0aW9uc1JlcXVlc3QSNwoNc3Vic2NyaXB0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC5hZG1pbi52MS5TdWJzY3JpcHRpb24iUwoYQWRkU3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlUKGlJlbW92ZVN1YnNjcmlwdGlvbnNSZXF1ZXN0EjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlYKG1JlbW92ZVN1YnNjcmlwdGlvbnNSZXNwb25zZRI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiIiChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnR0bF9tcxgBIAEoDSJIChFIZWFydGJlYXRSZXNwb25zZRIzCghkZWFkX21hbhgBIAEoCzIhLnRyYWRlbWVzaC5hZG1pbi52MS5EZWFkTWFuU3RhdHVzIhIKEFJlY29ubmVjdFJlcXVlc3QiJAoRUmVjb25uZWN0UmVzcG9uc2USDwoHc3RyZWFtcxgBIAEoDSIqCgxEcmFpblJlcXVlc3QSGgoSY2FuY2VsX29wZW5fb3JkZXJzGAEgASgIIj8KDURyYWluUmVzcG9uc2USFQoNc3RyZWFtc19lbmRlZBgBIAEoDRIXCg9vcmRlcnNfY2FuY2VsZWQYAiABKA0qkAEKClZlbnVlU3RhdGUSGwoXVkVOVUVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRWRU5VRV9TVEFURV9TVEFSVElORxABEhcKE1ZFTlVFX1NUQVRFX1JVTk5JTkcQAhIYChRWRU5VRV9TVEFURV9ERUdSQURFRBADEhgKFFZFTlVFX1NUQVRFX0RSQUlOSU5HEAQqzgEKC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1NUUkVBTV9TVEFURV9DT05ORUNUSU5HEAESGgoWU1RSRUFNX1NUQVRFX0NPTk5FQ1RFRBACEh0KGVNUUkVBTV9TVEFURV9ESVNDT05ORUNURUQQAxIYChRTVFJFQU1fU1RBVEVfU1RPUFBFRBAEEhYKElNUUkVBTV9TVEFURV9TVEFMRRAFEhcKE1NUUkVBTV9TVEFURV9GQUlMRUQQBjK8BQoFQWRtaW4SWAoJR2V0U3RhdHVzEiQudHJhZGVtZXNoLmFkbWluLnYxLkdldFN0YXR1c1JlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuR2V0U3RhdHVzUmVzcG9uc2UScAoRTGlzdFN1YnNjcmlwdGlvbnMSLC50cmFkZW1lc2guYWRtaW4udjEuTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0Gi0udHJhZGVtZXNoLmFkbWluLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVzcG9uc2USbQoQQWRkU3Vic2NyaXB0aW9ucxIrLnRyYWRlbWVzaC5hZG1pbi52MS5BZGRTdWJzY3JpcHRpb25zUmVxdWVzdBosLnRyYWRlbWVzaC5hZG1pbi52MS5BZGRTdWJzY3JpcHRpb25zUmVzcG9uc2USdgoTUmVtb3ZlU3Vic2NyaXB0aW9ucxIuLnRyYWRlbWVzaC5hZG1pbi52MS5SZW1vdmVTdWJzY3JpcHRpb25zUmVxdWVzdBovLnRyYWRlbWVzaC5hZG1pbi52MS5SZW1vdmVTdWJzY3JpcHRpb25zUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQudHJhZGVtZXNoLmFkbWluLnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuSGVhcnRiZWF0UmVzcG9uc2USWAoJUmVjb25uZWN0EiQudHJhZGVtZXNoLmFkbWluLnYxLlJlY29ubmVjdFJlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuUmVjb25uZWN0UmVzcG9uc2USTAoFRHJhaW4SIC50cmFkZW1lc2guYWRtaW4udjEuRHJhaW5SZXF1ZXN0GiEudHJhZGVtZXNoLmFkbWluLnYxLkRyYWluUmVzcG9uc2ViBnByb3RvMw", [file_trademesh_marketdata_v1_marketdata]);
+  fileDesc("Ch50cmFkZW1lc2gvYWRtaW4vdjEvYWRtaW4ucHJvdG8SEnRyYWRlbWVzaC5hZG1pbi52MSJRCgxTdWJzY3JpcHRpb24SDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsIp0DCgxTdHJlYW1TdGF0dXMSDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEi4KBXN0YXRlGAMgASgOMh8udHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXRlEhQKDGV2ZW50c19wZXJfcxgEIAEoARIUCgxldmVudHNfdG90YWwYBSABKAQSGQoRbGFzdF9ldmVudF9hZ2VfbXMYBiABKAMSGAoQc3Vic2NyaWJlcl9jb3VudBgHIAEoDRISCgpyZWNvbm5lY3RzGAggASgEEg8KB3Jlc3luY3MYCSABKAQSFwoPcmF0ZV9saW1pdF9oaXRzGAogASgEEhoKEm1hbGZvcm1lZF9tZXNzYWdlcxgLIAEoBBIbChNjaGVja3N1bV9taXNtYXRjaGVzGAwgASgEEhgKEHVzdWFsX3NpbGVuY2VfbXMYDSABKAMSDgoGZGV0YWlsGA4gASgJEhgKEGR1cGxpY2F0ZV90cmFkZXMYDyABKAQiaAoNRGVhZE1hblN0YXR1cxINCgVhcm1lZBgBIAEoCBIOCgZ0dGxfbXMYAiABKA0SEwoLZGVhZGxpbmVfbnMYAyABKAMSDQoFdHJpcHMYBCABKAQSFAoMbGFzdF90cmlwX25zGAUgASgDIigKEVZlbnVlQ2FwYWJpbGl0aWVzEhMKC3N0b3Bfb3JkZXJzGAEgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QipAIKEUdldFN0YXR1c1Jlc3BvbnNlEg0KBXZlbnVlGAEgASgJEi0KBXN0YXRlGAIgASgOMh4udHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlU3RhdGUSEgoKc3RhcnRlZF9ucxgDIAEoAxIxCgdzdHJlYW1zGAQgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXR1cxIYChBzdWJzY3JpYmVyX2NvdW50GAUgASgNEjMKCGRlYWRfbWFuGAYgASgLMiEudHJhZGVtZXNoLmFkbWluLnYxLkRlYWRNYW5TdGF0dXMSOwoMY2FwYWJpbGl0aWVzGAcgASgLMiUudHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlQ2FwYWJpbGl0aWVzIhoKGExpc3RTdWJzY3JpcHRpb25zUmVxdWVzdCJUChlMaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlIKF0FkZFN1YnNjcmlwdGlvbnNSZXF1ZXN0EjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlMKGEFkZFN1YnNjcmlwdGlvbnNSZXNwb25zZRI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJVChpSZW1vdmVTdWJzY3JpcHRpb25zUmVxdWVzdBI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJWChtSZW1vdmVTdWJzY3JpcHRpb25zUmVzcG9uc2USNwoNc3Vic2NyaXB0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC5hZG1pbi52MS5TdWJzY3JpcHRpb24iIgoQSGVhcnRiZWF0UmVxdWVzdBIOCgZ0dGxfbXMYASABKA0iSAoRSGVhcnRiZWF0UmVzcG9uc2USMwoIZGVhZF9tYW4YASABKAsyIS50cmFkZW1lc2guYWRtaW4udjEuRGVhZE1hblN0YXR1cyISChBSZWNvbm5lY3RSZXF1ZXN0IiQKEVJlY29ubmVjdFJlc3BvbnNlEg8KB3N0cmVhbXMYASABKA0iKgoMRHJhaW5SZXF1ZXN0EhoKEmNhbmNlbF9vcGVuX29yZGVycxgBIAEoCCI/Cg1EcmFpblJlc3BvbnNlEhUKDXN0cmVhbXNfZW5kZWQYASABKA0SFwoPb3JkZXJzX2NhbmNlbGVkGAIgASgNKpABCgpWZW51ZVN0YXRlEhsKF1ZFTlVFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUVkVOVUVfU1RBVEVfU1RBUlRJTkcQARIXChNWRU5VRV9TVEFURV9SVU5OSU5HEAISGAoUVkVOVUVfU1RBVEVfREVHUkFERUQQAxIYChRWRU5VRV9TVEFURV9EUkFJTklORxAEKs4BCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVFJFQU1fU1RBVEVfQ09OTkVDVElORxABEhoKFlNUUkVBTV9TVEFURV9DT05ORUNURUQQAhIdChlTVFJFQU1fU1RBVEVfRElTQ09OTkVDVEVEEAMSGAoUU1RSRUFNX1NUQVRFX1NUT1BQRUQQBBIWChJTVFJFQU1fU1RBVEVfU1RBTEUQBRIXChNTVFJFQU1fU1RBVEVfRkFJTEVEEAYyvAUKBUFkbWluElgKCUdldFN0YXR1cxIkLnRyYWRlbWVzaC5hZG1pbi52MS5HZXRTdGF0dXNSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLkdldFN0YXR1c1Jlc3BvbnNlEnAKEUxpc3RTdWJzY3JpcHRpb25zEiwudHJhZGVtZXNoLmFkbWluLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVxdWVzdBotLnRyYWRlbWVzaC5hZG1pbi52MS5MaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEm0KEEFkZFN1YnNjcmlwdGlvbnMSKy50cmFkZW1lc2guYWRtaW4udjEuQWRkU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC50cmFkZW1lc2guYWRtaW4udjEuQWRkU3Vic2NyaXB0aW9uc1Jlc3BvbnNlEnYKE1JlbW92ZVN1YnNjcmlwdGlvbnMSLi50cmFkZW1lc2guYWRtaW4udjEuUmVtb3ZlU3Vic2NyaXB0aW9uc1JlcXVlc3QaLy50cmFkZW1lc2guYWRtaW4udjEuUmVtb3ZlU3Vic2NyaXB0aW9uc1Jlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLnRyYWRlbWVzaC5hZG1pbi52MS5IZWFydGJlYXRSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElgKCVJlY29ubmVjdBIkLnRyYWRlbWVzaC5hZG1pbi52MS5SZWNvbm5lY3RSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLlJlY29ubmVjdFJlc3BvbnNlEkwKBURyYWluEiAudHJhZGVtZXNoLmFkbWluLnYxLkRyYWluUmVxdWVzdBohLnRyYWRlbWVzaC5hZG1pbi52MS5EcmFpblJlc3BvbnNlYgZwcm90bzM", [file_trademesh_marketdata_v1_marketdata]);
 
 /**
  * One upstream stream: a channel of a symbol.
@@ -192,6 +192,29 @@ export const DeadManStatusSchema: GenMessage<DeadManStatus> = /*@__PURE__*/
   messageDesc(file_trademesh_admin_v1_admin, 2);
 
 /**
+ * What the venue can do beyond the TradeFlow contract's common core.
+ *
+ * @generated from message trademesh.admin.v1.VenueCapabilities
+ */
+export type VenueCapabilities = Message<"trademesh.admin.v1.VenueCapabilities"> & {
+  /**
+   * Takes ORDER_TYPE_STOP_MARKET and ORDER_TYPE_STOP_LIMIT natively (the sim, or a live
+   * venue whose exchange holds the stop); false: PlaceOrder refuses them with
+   * FAILED_PRECONDITION, and Inspector emulates stops for this venue.
+   *
+   * @generated from field: bool stop_orders = 1;
+   */
+  stopOrders: boolean;
+};
+
+/**
+ * Describes the message trademesh.admin.v1.VenueCapabilities.
+ * Use `create(VenueCapabilitiesSchema)` to create a new message.
+ */
+export const VenueCapabilitiesSchema: GenMessage<VenueCapabilities> = /*@__PURE__*/
+  messageDesc(file_trademesh_admin_v1_admin, 3);
+
+/**
  * @generated from message trademesh.admin.v1.GetStatusRequest
  */
 export type GetStatusRequest = Message<"trademesh.admin.v1.GetStatusRequest"> & {
@@ -202,7 +225,7 @@ export type GetStatusRequest = Message<"trademesh.admin.v1.GetStatusRequest"> & 
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 3);
+  messageDesc(file_trademesh_admin_v1_admin, 4);
 
 /**
  * @generated from message trademesh.admin.v1.GetStatusResponse
@@ -239,6 +262,11 @@ export type GetStatusResponse = Message<"trademesh.admin.v1.GetStatusResponse"> 
    * @generated from field: trademesh.admin.v1.DeadManStatus dead_man = 6;
    */
   deadMan?: DeadManStatus | undefined;
+
+  /**
+   * @generated from field: trademesh.admin.v1.VenueCapabilities capabilities = 7;
+   */
+  capabilities?: VenueCapabilities | undefined;
 };
 
 /**
@@ -246,7 +274,7 @@ export type GetStatusResponse = Message<"trademesh.admin.v1.GetStatusResponse"> 
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 4);
+  messageDesc(file_trademesh_admin_v1_admin, 5);
 
 /**
  * @generated from message trademesh.admin.v1.ListSubscriptionsRequest
@@ -259,7 +287,7 @@ export type ListSubscriptionsRequest = Message<"trademesh.admin.v1.ListSubscript
  * Use `create(ListSubscriptionsRequestSchema)` to create a new message.
  */
 export const ListSubscriptionsRequestSchema: GenMessage<ListSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 5);
+  messageDesc(file_trademesh_admin_v1_admin, 6);
 
 /**
  * @generated from message trademesh.admin.v1.ListSubscriptionsResponse
@@ -276,7 +304,7 @@ export type ListSubscriptionsResponse = Message<"trademesh.admin.v1.ListSubscrip
  * Use `create(ListSubscriptionsResponseSchema)` to create a new message.
  */
 export const ListSubscriptionsResponseSchema: GenMessage<ListSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 6);
+  messageDesc(file_trademesh_admin_v1_admin, 7);
 
 /**
  * @generated from message trademesh.admin.v1.AddSubscriptionsRequest
@@ -293,7 +321,7 @@ export type AddSubscriptionsRequest = Message<"trademesh.admin.v1.AddSubscriptio
  * Use `create(AddSubscriptionsRequestSchema)` to create a new message.
  */
 export const AddSubscriptionsRequestSchema: GenMessage<AddSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 7);
+  messageDesc(file_trademesh_admin_v1_admin, 8);
 
 /**
  * @generated from message trademesh.admin.v1.AddSubscriptionsResponse
@@ -312,7 +340,7 @@ export type AddSubscriptionsResponse = Message<"trademesh.admin.v1.AddSubscripti
  * Use `create(AddSubscriptionsResponseSchema)` to create a new message.
  */
 export const AddSubscriptionsResponseSchema: GenMessage<AddSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 8);
+  messageDesc(file_trademesh_admin_v1_admin, 9);
 
 /**
  * @generated from message trademesh.admin.v1.RemoveSubscriptionsRequest
@@ -329,7 +357,7 @@ export type RemoveSubscriptionsRequest = Message<"trademesh.admin.v1.RemoveSubsc
  * Use `create(RemoveSubscriptionsRequestSchema)` to create a new message.
  */
 export const RemoveSubscriptionsRequestSchema: GenMessage<RemoveSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 9);
+  messageDesc(file_trademesh_admin_v1_admin, 10);
 
 /**
  * @generated from message trademesh.admin.v1.RemoveSubscriptionsResponse
@@ -348,7 +376,7 @@ export type RemoveSubscriptionsResponse = Message<"trademesh.admin.v1.RemoveSubs
  * Use `create(RemoveSubscriptionsResponseSchema)` to create a new message.
  */
 export const RemoveSubscriptionsResponseSchema: GenMessage<RemoveSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 10);
+  messageDesc(file_trademesh_admin_v1_admin, 11);
 
 /**
  * @generated from message trademesh.admin.v1.HeartbeatRequest
@@ -368,7 +396,7 @@ export type HeartbeatRequest = Message<"trademesh.admin.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 11);
+  messageDesc(file_trademesh_admin_v1_admin, 12);
 
 /**
  * @generated from message trademesh.admin.v1.HeartbeatResponse
@@ -385,7 +413,7 @@ export type HeartbeatResponse = Message<"trademesh.admin.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 12);
+  messageDesc(file_trademesh_admin_v1_admin, 13);
 
 /**
  * @generated from message trademesh.admin.v1.ReconnectRequest
@@ -398,7 +426,7 @@ export type ReconnectRequest = Message<"trademesh.admin.v1.ReconnectRequest"> & 
  * Use `create(ReconnectRequestSchema)` to create a new message.
  */
 export const ReconnectRequestSchema: GenMessage<ReconnectRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 13);
+  messageDesc(file_trademesh_admin_v1_admin, 14);
 
 /**
  * @generated from message trademesh.admin.v1.ReconnectResponse
@@ -417,7 +445,7 @@ export type ReconnectResponse = Message<"trademesh.admin.v1.ReconnectResponse"> 
  * Use `create(ReconnectResponseSchema)` to create a new message.
  */
 export const ReconnectResponseSchema: GenMessage<ReconnectResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 14);
+  messageDesc(file_trademesh_admin_v1_admin, 15);
 
 /**
  * @generated from message trademesh.admin.v1.DrainRequest
@@ -436,7 +464,7 @@ export type DrainRequest = Message<"trademesh.admin.v1.DrainRequest"> & {
  * Use `create(DrainRequestSchema)` to create a new message.
  */
 export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 15);
+  messageDesc(file_trademesh_admin_v1_admin, 16);
 
 /**
  * @generated from message trademesh.admin.v1.DrainResponse
@@ -462,7 +490,7 @@ export type DrainResponse = Message<"trademesh.admin.v1.DrainResponse"> & {
  * Use `create(DrainResponseSchema)` to create a new message.
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 16);
+  messageDesc(file_trademesh_admin_v1_admin, 17);
 
 /**
  * @generated from enum trademesh.admin.v1.VenueState

@@ -10,15 +10,19 @@ import type { Timeframe } from "../../common/v1/common_pb";
 import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
 import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
+import type { RiskEvent, Transition } from "../../risk/v1/inspector_pb";
+import { file_trademesh_risk_v1_inspector } from "../../risk/v1/inspector_pb";
 import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
+import type { Execution } from "../../tradeflow/v1/tradeflow_pb";
+import { file_trademesh_tradeflow_v1_tradeflow } from "../../tradeflow/v1/tradeflow_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjAwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIAEIGCgRib2R5IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_signal_v1_signal]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKFBAoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAQgYKBGJvZHkiNwoHU2lnbmFscxIsCgdzaWduYWxzGAEgAygLMhsudHJhZGVtZXNoLnNpZ25hbC52MS5TaWduYWwiSgoQUG9zaXRpb25SZXF1ZXN0cxI2CghyZXF1ZXN0cxgBIAMoCzIkLnRyYWRlbWVzaC5zaWduYWwudjEuUG9zaXRpb25SZXF1ZXN0Ij4KCURlY2lzaW9ucxIxCglkZWNpc2lvbnMYASADKAsyHi50cmFkZW1lc2guYWR2aXNvci52MS5EZWNpc2lvbiI4CgdJbnRlbnRzEi0KB2ludGVudHMYASADKAsyHC50cmFkZW1lc2guYWR2aXNvci52MS5JbnRlbnQiSAoQQWR2aXNvclRlbGVtZXRyeRI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2guYWR2aXNvci52MS5UZWxlbWV0cnlFdmVudCJuCgpSaXNrRXZlbnRzEiwKBmV2ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIyCgt0cmFuc2l0aW9ucxgCIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLlRyYW5zaXRpb24iZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIpQBCgpFeGVjdXRpb25zEjUKCmV4ZWN1dGlvbnMYASADKAsyIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkV4ZWN1dGlvbhIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBBILCgNnYXAYBCABKAgSEgoKZ2FwX3JlYXNvbhgFIAEoCRINCgV2ZW51ZRgGIAEoCSIrCgRCYXJzEiMKBGJhcnMYASADKAsyFS50cmFkZW1lc2guYnVzLnYxLkJhciKAAgoDQmFyEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIUCgxvcGVuX3RpbWVfbnMYBCABKAMSDAoEb3BlbhgFIAEoCRIMCgRoaWdoGAYgASgJEgsKA2xvdxgHIAEoCRINCgVjbG9zZRgIIAEoCRIOCgZ2b2x1bWUYCSABKAkSFAoMcXVvdGVfdm9sdW1lGAogASgJEhMKC3RyYWRlX2NvdW50GAsgASgEEgwKBHZ3YXAYDCABKAkSEAoIcmVwYWlyZWQYDSABKAhiBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_risk_v1_inspector, file_trademesh_signal_v1_signal, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -86,6 +90,18 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: AdvisorTelemetry;
     case: "advisorTelemetry";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.Executions executions = 17;
+     */
+    value: Executions;
+    case: "executions";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.RiskEvents risk = 18;
+     */
+    value: RiskEvents;
+    case: "risk";
   } | { case: undefined; value?: undefined };
 };
 
@@ -192,6 +208,30 @@ export const AdvisorTelemetrySchema: GenMessage<AdvisorTelemetry> = /*@__PURE__*
   messageDesc(file_trademesh_bus_v1_bus, 5);
 
 /**
+ * The inspector's risk events and state transitions (stream `risk`), in the order made.
+ *
+ * @generated from message trademesh.bus.v1.RiskEvents
+ */
+export type RiskEvents = Message<"trademesh.bus.v1.RiskEvents"> & {
+  /**
+   * @generated from field: repeated trademesh.risk.v1.RiskEvent events = 1;
+   */
+  events: RiskEvent[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.Transition transitions = 2;
+   */
+  transitions: Transition[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.RiskEvents.
+ * Use `create(RiskEventsSchema)` to create a new message.
+ */
+export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 6);
+
+/**
  * Market events of one venue, in the order the venue sent them. Field numbers match
  * marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
  *
@@ -222,7 +262,59 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 6);
+  messageDesc(file_trademesh_bus_v1_bus, 7);
+
+/**
+ * Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
+ * order. Field numbers match tradeflow.v1.StreamExecutionsResponse: ingest passes a venue's
+ * response through. An entry with `gap` set and no executions is a gap marker: executions
+ * may be missing before it (consumers re-read open orders).
+ *
+ * @generated from message trademesh.bus.v1.Executions
+ */
+export type Executions = Message<"trademesh.bus.v1.Executions"> & {
+  /**
+   * @generated from field: repeated trademesh.tradeflow.v1.Execution executions = 1;
+   */
+  executions: Execution[];
+
+  /**
+   * The venue's sequence of the last execution (of a gap marker: the point the stream goes on
+   * from) and the venue process's epoch: ingest resumes from the last entry's after a restart.
+   *
+   * @generated from field: uint64 position = 2;
+   */
+  position: bigint;
+
+  /**
+   * @generated from field: uint64 epoch = 3;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: bool gap = 4;
+   */
+  gap: boolean;
+
+  /**
+   * @generated from field: string gap_reason = 5;
+   */
+  gapReason: string;
+
+  /**
+   * The venue (ingest sets it: a gap marker has no execution to name it).
+   *
+   * @generated from field: string venue = 6;
+   */
+  venue: string;
+};
+
+/**
+ * Describes the message trademesh.bus.v1.Executions.
+ * Use `create(ExecutionsSchema)` to create a new message.
+ */
+export const ExecutionsSchema: GenMessage<Executions> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -241,7 +333,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -330,5 +422,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 10);
 

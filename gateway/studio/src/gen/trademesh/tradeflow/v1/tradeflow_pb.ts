@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/tradeflow/v1/tradeflow.proto.
  */
 export const file_trademesh_tradeflow_v1_tradeflow: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSLRAwoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAyKVAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMiRQoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCSJTCghQb3NpdGlvbhIOCgZzeW1ib2wYASABKAkSDAoEc2l6ZRgCIAEoCRITCgtlbnRyeV9wcmljZRgDIAEoCRIUCgxyZWFsaXplZF9wbmwYBCABKAkiiQEKCUV4ZWN1dGlvbhINCgV2ZW51ZRgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIsCgVvcmRlchgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISKgoEZmlsbBgEIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbCKXAgoRUGxhY2VPcmRlclJlcXVlc3QSDgoGc3ltYm9sGAEgASgJEicKBHNpZGUYAiABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgDIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBCABKAkSDQoFcHJpY2UYBSABKAkSOgoNdGltZV9pbl9mb3JjZRgGIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEQoJcG9zdF9vbmx5GAcgASgIEhMKC3JlZHVjZV9vbmx5GAggASgIEhcKD2NsaWVudF9vcmRlcl9pZBgJIAEoCSJVChJQbGFjZU9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyEhEKCWR1cGxpY2F0ZRgCIAEoCCI/ChJDYW5jZWxPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFwoPY2xpZW50X29yZGVyX2lkGAIgASgJIkMKE0NhbmNlbE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIigKFkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJIkgKF0NhbmNlbEFsbE9yZGVyc1Jlc3BvbnNlEi0KBm9yZGVycxgBIAMoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiPAoPR2V0T3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgCIAEoCSJAChBHZXRPcmRlclJlc3BvbnNlEiwKBW9yZGVyGAEgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciInChVMaXN0T3Blbk9yZGVyc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJIkcKFkxpc3RPcGVuT3JkZXJzUmVzcG9uc2USLQoGb3JkZXJzGAEgAygLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciIUChJHZXRCYWxhbmNlc1JlcXVlc3QiSAoTR2V0QmFsYW5jZXNSZXNwb25zZRIxCghiYWxhbmNlcxgBIAMoCzIfLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQmFsYW5jZSIlChNHZXRQb3NpdGlvbnNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCSJLChRHZXRQb3NpdGlvbnNSZXNwb25zZRIzCglwb3NpdGlvbnMYASADKAsyIC50cmFkZW1lc2gudHJhZGVmbG93LnYxLlBvc2l0aW9uIioKF1N0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiUQoYU3RyZWFtRXhlY3V0aW9uc1Jlc3BvbnNlEjUKCmV4ZWN1dGlvbnMYASADKAsyIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkV4ZWN1dGlvbipUCglPcmRlclR5cGUSGgoWT1JERVJfVFlQRV9VTlNQRUNJRklFRBAAEhQKEE9SREVSX1RZUEVfTElNSVQQARIVChFPUkRFUl9UWVBFX01BUktFVBACKnEKC1RpbWVJbkZvcmNlEh0KGVRJTUVfSU5fRk9SQ0VfVU5TUEVDSUZJRUQQABIVChFUSU1FX0lOX0ZPUkNFX0dUQxABEhUKEVRJTUVfSU5fRk9SQ0VfSU9DEAISFQoRVElNRV9JTl9GT1JDRV9GT0sQAyrOAQoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIhCh1PUkRFUl9TVEFUVVNfUEFSVElBTExZX0ZJTExFRBACEhcKE09SREVSX1NUQVRVU19GSUxMRUQQAxIZChVPUkRFUl9TVEFUVVNfQ0FOQ0VMRUQQBBIZChVPUkRFUl9TVEFUVVNfUkVKRUNURUQQBRIYChRPUkRFUl9TVEFUVVNfRVhQSVJFRBAGKlAKCUxpcXVpZGl0eRIZChVMSVFVSURJVFlfVU5TUEVDSUZJRUQQABITCg9MSVFVSURJVFlfTUFLRVIQARITCg9MSVFVSURJVFlfVEFLRVIQAjLoBgoJVHJhZGVGbG93EmMKClBsYWNlT3JkZXISKS50cmFkZW1lc2gudHJhZGVmbG93LnYxLlBsYWNlT3JkZXJSZXF1ZXN0GioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5QbGFjZU9yZGVyUmVzcG9uc2USZgoLQ2FuY2VsT3JkZXISKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbE9yZGVyUmVxdWVzdBorLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsT3JkZXJSZXNwb25zZRJyCg9DYW5jZWxBbGxPcmRlcnMSLi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QaLy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbEFsbE9yZGVyc1Jlc3BvbnNlEl0KCEdldE9yZGVyEicudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRPcmRlclJlcXVlc3QaKC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldE9yZGVyUmVzcG9uc2USbwoOTGlzdE9wZW5PcmRlcnMSLS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RPcGVuT3JkZXJzUmVxdWVzdBouLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdE9wZW5PcmRlcnNSZXNwb25zZRJmCgtHZXRCYWxhbmNlcxIqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0QmFsYW5jZXNSZXF1ZXN0GisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRCYWxhbmNlc1Jlc3BvbnNlEmkKDEdldFBvc2l0aW9ucxIrLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0UG9zaXRpb25zUmVxdWVzdBosLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0UG9zaXRpb25zUmVzcG9uc2USdwoQU3RyZWFtRXhlY3V0aW9ucxIvLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuU3RyZWFtRXhlY3V0aW9uc1JlcXVlc3QaMC50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_trademesh_common_v1_common]);
+  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSL7AwoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAxIVCg10cmlnZ2VyX3ByaWNlGBIgASgJEhEKCXRyaWdnZXJlZBgTIAEoCCKVAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMiRQoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCSJTCghQb3NpdGlvbhIOCgZzeW1ib2wYASABKAkSDAoEc2l6ZRgCIAEoCRITCgtlbnRyeV9wcmljZRgDIAEoCRIUCgxyZWFsaXplZF9wbmwYBCABKAkimwEKCUV4ZWN1dGlvbhINCgV2ZW51ZRgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIsCgVvcmRlchgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISKgoEZmlsbBgEIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbBIQCghzZXF1ZW5jZRgFIAEoBCKuAgoRUGxhY2VPcmRlclJlcXVlc3QSDgoGc3ltYm9sGAEgASgJEicKBHNpZGUYAiABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgDIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBCABKAkSDQoFcHJpY2UYBSABKAkSOgoNdGltZV9pbl9mb3JjZRgGIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEQoJcG9zdF9vbmx5GAcgASgIEhMKC3JlZHVjZV9vbmx5GAggASgIEhcKD2NsaWVudF9vcmRlcl9pZBgJIAEoCRIVCg10cmlnZ2VyX3ByaWNlGAogASgJIlUKElBsYWNlT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAIgASgIIj8KEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkiQwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiKAoWQ2FuY2VsQWxsT3JkZXJzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiSAoXQ2FuY2VsQWxsT3JkZXJzUmVzcG9uc2USLQoGb3JkZXJzGAEgAygLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciI8Cg9HZXRPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFwoPY2xpZW50X29yZGVyX2lkGAIgASgJIkAKEEdldE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIicKFUxpc3RPcGVuT3JkZXJzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiRwoWTGlzdE9wZW5PcmRlcnNSZXNwb25zZRItCgZvcmRlcnMYASADKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIhQKEkdldEJhbGFuY2VzUmVxdWVzdCJIChNHZXRCYWxhbmNlc1Jlc3BvbnNlEjEKCGJhbGFuY2VzGAEgAygLMh8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5CYWxhbmNlIiUKE0dldFBvc2l0aW9uc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJIksKFEdldFBvc2l0aW9uc1Jlc3BvbnNlEjMKCXBvc2l0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUG9zaXRpb24inQEKF1N0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkSRgoGcmVzdW1lGAIgASgLMjYudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVxdWVzdC5SZXN1bWUaKQoGUmVzdW1lEg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEIpMBChhTdHJlYW1FeGVjdXRpb25zUmVzcG9uc2USNQoKZXhlY3V0aW9ucxgBIAMoCzIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRXhlY3V0aW9uEhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEEgsKA2dhcBgEIAEoCBISCgpnYXBfcmVhc29uGAUgASgJKosBCglPcmRlclR5cGUSGgoWT1JERVJfVFlQRV9VTlNQRUNJRklFRBAAEhQKEE9SREVSX1RZUEVfTElNSVQQARIVChFPUkRFUl9UWVBFX01BUktFVBACEhoKFk9SREVSX1RZUEVfU1RPUF9NQVJLRVQQAxIZChVPUkRFUl9UWVBFX1NUT1BfTElNSVQQBCpxCgtUaW1lSW5Gb3JjZRIdChlUSU1FX0lOX0ZPUkNFX1VOU1BFQ0lGSUVEEAASFQoRVElNRV9JTl9GT1JDRV9HVEMQARIVChFUSU1FX0lOX0ZPUkNFX0lPQxACEhUKEVRJTUVfSU5fRk9SQ0VfRk9LEAMqzgEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9SREVSX1NUQVRVU19PUEVOEAESIQodT1JERVJfU1RBVFVTX1BBUlRJQUxMWV9GSUxMRUQQAhIXChNPUkRFUl9TVEFUVVNfRklMTEVEEAMSGQoVT1JERVJfU1RBVFVTX0NBTkNFTEVEEAQSGQoVT1JERVJfU1RBVFVTX1JFSkVDVEVEEAUSGAoUT1JERVJfU1RBVFVTX0VYUElSRUQQBipQCglMaXF1aWRpdHkSGQoVTElRVUlESVRZX1VOU1BFQ0lGSUVEEAASEwoPTElRVUlESVRZX01BS0VSEAESEwoPTElRVUlESVRZX1RBS0VSEAIy6AYKCVRyYWRlRmxvdxJjCgpQbGFjZU9yZGVyEikudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5QbGFjZU9yZGVyUmVxdWVzdBoqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUGxhY2VPcmRlclJlc3BvbnNlEmYKC0NhbmNlbE9yZGVyEioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxPcmRlclJlcXVlc3QaKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbE9yZGVyUmVzcG9uc2UScgoPQ2FuY2VsQWxsT3JkZXJzEi4udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxBbGxPcmRlcnNSZXF1ZXN0Gi8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxBbGxPcmRlcnNSZXNwb25zZRJdCghHZXRPcmRlchInLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0T3JkZXJSZXF1ZXN0GigudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRPcmRlclJlc3BvbnNlEm8KDkxpc3RPcGVuT3JkZXJzEi0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0T3Blbk9yZGVyc1JlcXVlc3QaLi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RPcGVuT3JkZXJzUmVzcG9uc2USZgoLR2V0QmFsYW5jZXMSKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldEJhbGFuY2VzUmVxdWVzdBorLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0QmFsYW5jZXNSZXNwb25zZRJpCgxHZXRQb3NpdGlvbnMSKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldFBvc2l0aW9uc1JlcXVlc3QaLC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldFBvc2l0aW9uc1Jlc3BvbnNlEncKEFN0cmVhbUV4ZWN1dGlvbnMSLy50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0GjAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.tradeflow.v1.Order
@@ -112,6 +112,24 @@ export type Order = Message<"trademesh.tradeflow.v1.Order"> & {
    * @generated from field: int64 updated_ns = 17;
    */
   updatedNs: bigint;
+
+  /**
+   * Stop orders: the last trade price that triggers them; empty for limit and market orders.
+   *
+   * @generated from field: string trigger_price = 18;
+   */
+  triggerPrice: string;
+
+  /**
+   * Stop orders: true once the trigger price was crossed (the order then works as a market
+   * or limit order); false while it waits, and always false for limit and market orders.
+   * The sim reports the trigger as an execution of its own (still OPEN, triggered true)
+   * before the fills; a live venue's stop shows it with its first fill (ccxt does not say
+   * when a stop triggers).
+   *
+   * @generated from field: bool triggered = 19;
+   */
+  triggered: boolean;
 };
 
 /**
@@ -302,6 +320,14 @@ export type Execution = Message<"trademesh.tradeflow.v1.Execution"> & {
    * @generated from field: trademesh.tradeflow.v1.Fill fill = 4;
    */
   fill?: Fill | undefined;
+
+  /**
+   * The venue process's execution counter (see StreamExecutionsResponse.epoch): one more per
+   * execution the venue reports, whatever the symbol.
+   *
+   * @generated from field: uint64 sequence = 5;
+   */
+  sequence: bigint;
 };
 
 /**
@@ -344,7 +370,8 @@ export type PlaceOrderRequest = Message<"trademesh.tradeflow.v1.PlaceOrderReques
   size: string;
 
   /**
-   * Limit price, a multiple of the tick size; required for limit orders, empty for market.
+   * Limit price, a multiple of the tick size; required for limit and stop-limit orders,
+   * empty for market and stop-market orders.
    *
    * @generated from field: string price = 5;
    */
@@ -375,6 +402,16 @@ export type PlaceOrderRequest = Message<"trademesh.tradeflow.v1.PlaceOrderReques
    * @generated from field: string client_order_id = 9;
    */
   clientOrderId: string;
+
+  /**
+   * Positive decimal, a multiple of the tick size; required for stop orders, empty for
+   * limit and market orders. A sell stop triggers when a trade prints at or below it, a buy
+   * stop at or above it. A stop whose trigger the last trade has already crossed is accepted
+   * and triggers on the next trade.
+   *
+   * @generated from field: string trigger_price = 10;
+   */
+  triggerPrice: string;
 };
 
 /**
@@ -638,6 +675,17 @@ export type StreamExecutionsRequest = Message<"trademesh.tradeflow.v1.StreamExec
    * @generated from field: repeated string symbols = 1;
    */
   symbols: string[];
+
+  /**
+   * Replay before live: the venue first sends the executions after this point that it still
+   * holds (a bounded history of this venue process), then live ones. When it cannot send
+   * every one after the point (another venue process, or more executions since than it
+   * keeps), the stream's first response has `gap` set and the replay starts at the oldest it
+   * holds. Absent: live executions only.
+   *
+   * @generated from field: trademesh.tradeflow.v1.StreamExecutionsRequest.Resume resume = 2;
+   */
+  resume?: StreamExecutionsRequest_Resume | undefined;
 };
 
 /**
@@ -648,6 +696,31 @@ export const StreamExecutionsRequestSchema: GenMessage<StreamExecutionsRequest> 
   messageDesc(file_trademesh_tradeflow_v1_tradeflow, 19);
 
 /**
+ * A point in a venue's executions: the epoch and position of a StreamExecutionsResponse.
+ * Epoch 0 asks for everything the venue process holds (from its first execution).
+ *
+ * @generated from message trademesh.tradeflow.v1.StreamExecutionsRequest.Resume
+ */
+export type StreamExecutionsRequest_Resume = Message<"trademesh.tradeflow.v1.StreamExecutionsRequest.Resume"> & {
+  /**
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: uint64 position = 2;
+   */
+  position: bigint;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.StreamExecutionsRequest.Resume.
+ * Use `create(StreamExecutionsRequest_ResumeSchema)` to create a new message.
+ */
+export const StreamExecutionsRequest_ResumeSchema: GenMessage<StreamExecutionsRequest_Resume> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 19, 0);
+
+/**
  * @generated from message trademesh.tradeflow.v1.StreamExecutionsResponse
  */
 export type StreamExecutionsResponse = Message<"trademesh.tradeflow.v1.StreamExecutionsResponse"> & {
@@ -655,6 +728,36 @@ export type StreamExecutionsResponse = Message<"trademesh.tradeflow.v1.StreamExe
    * @generated from field: repeated trademesh.tradeflow.v1.Execution executions = 1;
    */
   executions: Execution[];
+
+  /**
+   * The sequence of this response's last execution; in a response without executions (the
+   * first of a resumed stream), the point after which the following responses go on.
+   *
+   * @generated from field: uint64 position = 2;
+   */
+  position: bigint;
+
+  /**
+   * The venue process that counted the sequences (its start time in ns).
+   *
+   * @generated from field: uint64 epoch = 3;
+   */
+  epoch: bigint;
+
+  /**
+   * Executions may be missing before this response (the asked point could not be resumed):
+   * re-read open orders.
+   *
+   * @generated from field: bool gap = 4;
+   */
+  gap: boolean;
+
+  /**
+   * Why, when `gap` is set.
+   *
+   * @generated from field: string gap_reason = 5;
+   */
+  gapReason: string;
 };
 
 /**
@@ -682,6 +785,23 @@ export enum OrderType {
    * @generated from enum value: ORDER_TYPE_MARKET = 2;
    */
   MARKET = 2,
+
+  /**
+   * Rests untriggered (not in the book) until the venue's last trade price crosses
+   * trigger_price (a sell stop: last <= trigger_price; a buy stop: last >= trigger_price),
+   * then becomes a market order (IOC or FOK). Only on venues whose Admin GetStatus says
+   * capabilities.stop_orders; the others refuse it with FAILED_PRECONDITION.
+   *
+   * @generated from enum value: ORDER_TYPE_STOP_MARKET = 3;
+   */
+  STOP_MARKET = 3,
+
+  /**
+   * As ORDER_TYPE_STOP_MARKET, but becomes a limit order at `price` when it triggers.
+   *
+   * @generated from enum value: ORDER_TYPE_STOP_LIMIT = 4;
+   */
+  STOP_LIMIT = 4,
 }
 
 /**

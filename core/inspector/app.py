@@ -1,0 +1,164 @@
+"""The inspector service: the engine core inside its shell (core.service's lifecycle).
+
+At start: reach the bus; rebuild the core from its journal (or begin one) and ask the venues
+about every order it left working (core.inspector.runtime); report positions found at a fresh
+start as legacy (never touched). Then serve the Inspector API and run:
+- the `intents` consumer (group `inspector`): each intent checked, and placed when allowed; an
+  entry is acknowledged once its intents are handled (a crash redelivers it: the journal knows
+  the intents handled, so none is placed twice);
+- per venue, its executions into the core and its dead-man heartbeat (core.inspector.followers);
+- the marks (once a second), the reconciliation with the venues, the policy file's watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.names import INTENTS, journal_stream
+from core.bus.redis import open_redis
+from core.env import redact_url
+from core.errors import TrademeshError
+from core.inspector.api import inspector_service
+from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
+from core.inspector.engine.positions import Key
+from core.inspector.executor import Executor
+from core.inspector.followers import VenueFollowers
+from core.inspector.journal import Journal
+from core.inspector.market import MarketBoard
+from core.inspector.policy_watch import PolicyWatch
+from core.inspector.reconcile import Reconciler
+from core.inspector.risk_log import RiskLog
+from core.inspector.runtime import PolicySource, Runtime
+from core.inspector.venues import VenueLinks
+from core.retry import until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
+from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+
+__all__ = ["Inspector"]
+
+log = logging.getLogger(__name__)
+
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Inspector:
+    """The service app, and the InspectorState the API works on."""
+
+    def __init__(self, config: InspectorServiceConfig) -> None:
+        self.config = config
+        given = [Instance(v.name, v.address, VENUE_SERVICES) for v in config.mesh.venues]
+        self.resolver = MeshResolver(config.gateway, given)
+        self.links = VenueLinks(self.resolver, config.emulate_stops)
+        self.redis = open_redis(config.redis_url)
+        self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
+        self.stood_down: dict[str, str] = {}
+        self.runtime = Runtime(
+            Journal(self.redis, journal_stream(config.instance)),
+            RiskLog(self.redis, config.source),
+            lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
+            lambda rt: MarketBoard(self.links, rt.executor.on_trade),
+            time.time_ns,
+            config.instance,
+        )
+        self.followers = VenueFollowers(self.links, self.runtime.on_execution, config.deadman_ttl_ms)
+        self.reconciler = Reconciler(self)
+
+    @property
+    def name(self) -> str:
+        return self.config.instance
+
+    def grpc_services(self) -> Sequence[Service]:
+        return (inspector_service(self),)
+
+    def _policies(self) -> PolicySource:
+        path = self.config.policies or DEFAULT_POLICIES
+        shown = "" if self.config.policies is None else str(path)
+        return PolicySource(path.read_text(), shown, time.time_ns())
+
+    async def run(self, ctx: ServiceContext) -> None:
+        config = self.config
+        try:
+            reached = await until_reachable(
+                self.redis.ping,
+                what=f"inspector: Redis at {redact_url(config.redis_url)}",
+                retry_on=_REDIS_ERRORS,
+                stop=ctx.stop,
+            )
+            if reached is None:
+                return
+            await self._find_mesh()
+            fresh = not await self.redis.exists(self.runtime.journal.stream)
+            self.runtime.board.start(ctx.stop)
+            await self.runtime.start(self._policies(), config.starting_equity)
+            if fresh:
+                await self.reconciler.find_legacy()
+            await self._serve(ctx)
+        finally:
+            await self.runtime.executor.close()
+            await self.runtime.board.close()
+            await self.links.close()
+            await self.resolver.close()
+            await self.redis.aclose()
+
+    async def _serve(self, ctx: ServiceContext) -> None:
+        options = ConsumerOptions(
+            group=self.config.group, consumer=self.config.instance, streams=(INTENTS,), batch=100,
+            claim_idle_ms=self.config.claim_idle_ms,
+        )  # fmt: skip
+        consumer = GroupConsumer(self.redis, options, self._intents)
+        watch = PolicyWatch(self.config.policies, self.runtime)
+        await ctx.ready()
+        log.info("inspector: serving; state %s", self.runtime.ready_core.state.value)
+        tasks = [
+            asyncio.create_task(consumer.run(ctx.stop), name="inspector intents"),
+            asyncio.create_task(self.followers.run(ctx.stop), name="inspector venues"),
+            asyncio.create_task(self.runtime.mark_loop(ctx.stop, self.config.mark_every_s), name="marks"),
+            asyncio.create_task(
+                self.reconciler.run(ctx.stop, self.config.reconcile_every_s), name="reconcile"
+            ),
+            asyncio.create_task(watch.run(ctx.stop), name="policies"),
+            asyncio.create_task(self.resolver.follow(ctx.stop), name="inspector mesh"),
+        ]
+        try:
+            await ctx.stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _intents(self, stream: str, entries: list[Entry]) -> None:
+        """Every intent of the entries, at once (each waits for its venue's answer)."""
+        intents = [i for _, envelope in entries for i in envelope.intents.intents]
+        await asyncio.gather(*(self._one(intent) for intent in intents))
+
+    async def _one(self, intent: object) -> None:
+        from trademesh.advisor.v1 import messages_pb2 as am
+
+        assert isinstance(intent, am.Intent)
+        stood = self.stood_down.get(intent.venue)
+        if stood is not None:
+            log.warning(
+                "inspector: intent %s refused: %s is stood down (%s)", intent.intent_id, intent.venue, stood
+            )
+            return
+        try:
+            if self.runtime.ready_core.handled(intent.intent_id):
+                return  # a redelivery: the journal has it
+            await self.runtime.submit(intent)
+        except TrademeshError as exc:  # a bad intent on the bus: said, and the bus goes on
+            log.warning("inspector: intent %s not taken: %s", intent.intent_id, exc)
+
+    async def _find_mesh(self) -> None:
+        try:
+            await self.resolver.refresh()
+        except Exception as exc:  # the registry may come later: follow() keeps trying
+            log.warning("inspector: the gateway's registry at %s: %s", self.config.gateway, exc)

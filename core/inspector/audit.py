@@ -1,0 +1,169 @@
+"""Post-trade audit: per order, what was asked against what happened (slippage against the
+intent's price in bps, fill rate, time to fill, fees, partial fills), and the same aggregated
+per strategy and per venue. Built from the journal's entries and the core's answers, so a
+restarted inspector has the audit it had. Pure."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.convert import SIDE_TO_PB
+from core.inspector.convert import dec
+from core.inspector.engine.actions import PlaceOrder
+from core.inspector.engine.events import Output, Verdict
+from core.model import Side
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["Audit", "OrderRecord"]
+
+ZERO = Decimal(0)
+_BPS = Decimal(10_000)
+_KEPT = 10_000  # orders kept (the oldest leave first)
+
+
+@dataclass
+class OrderRecord:
+    order: PlaceOrder
+    intent_price: Decimal | None
+    placed_ns: int
+    filled: Decimal = ZERO
+    notional: Decimal = ZERO
+    fees: Decimal = ZERO
+    fills: int = 0
+    last_fill_ns: int = 0
+    status: int = tf.ORDER_STATUS_UNSPECIFIED
+    fill_ids: set[str] = field(default_factory=set)
+
+    @property
+    def average(self) -> Decimal | None:
+        return self.notional / self.filled if self.filled else None
+
+    @property
+    def slippage_bps(self) -> Decimal | None:
+        """Positive is worse for us: paid more on a buy, got less on a sell."""
+        average, asked = self.average, self.intent_price
+        if average is None or not asked:
+            return None
+        sign = 1 if self.order.side is Side.BUY else -1
+        return (average - asked) / asked * _BPS * sign
+
+    @property
+    def fill_rate(self) -> Decimal:
+        return self.filled / self.order.size if self.order.size else ZERO
+
+    @property
+    def time_to_fill_ns(self) -> int:
+        return self.last_fill_ns - self.placed_ns if self.fills else 0
+
+
+def _intent_price(entry: jr.JournalEntry) -> Decimal | None:
+    intent = entry.intent
+    if intent.intent.entry_price:
+        return Decimal(intent.intent.entry_price)
+    far = intent.ask if intent.intent.side == SIDE_TO_PB[Side.BUY] else intent.bid
+    text = far or intent.last
+    return Decimal(text) if text else None
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.records: dict[str, OrderRecord] = {}
+
+    def observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
+        kind = entry.WhichOneof("input")
+        output = result.output if isinstance(result, Verdict) else result
+        price = _intent_price(entry) if kind == "intent" else None
+        for action in output.actions:
+            if isinstance(action, PlaceOrder) and action.client_order_id not in self.records:
+                asked = price if kind == "intent" else (action.price or action.trigger_price)
+                self.records[action.client_order_id] = OrderRecord(action, asked, entry.now_ns)
+        if kind == "fill":
+            self._fill(entry.fill.fill)
+        elif kind == "order_update":
+            record = self.records.get(entry.order_update.client_order_id)
+            if record is not None:
+                record.status = entry.order_update.status
+        while len(self.records) > _KEPT:
+            del self.records[next(iter(self.records))]
+
+    def _fill(self, fill: tf.Fill) -> None:
+        record = self.records.get(fill.client_order_id)
+        if record is None or fill.fill_id in record.fill_ids:
+            return
+        record.fill_ids.add(fill.fill_id)
+        size = Decimal(fill.size)
+        record.filled += size
+        record.notional += size * Decimal(fill.price)
+        record.fees += Decimal(fill.fee or "0")
+        record.fills += 1
+        record.last_fill_ns = max(record.last_fill_ns, fill.ts_event_ns)
+
+    def report(self, venue: str, strategy: str, limit: int) -> rk.GetAuditResponse:
+        chosen = [
+            r for r in self.records.values()
+            if (not venue or r.order.venue == venue) and (not strategy or r.order.strategy_id == strategy)
+        ]  # fmt: skip
+        answer = rk.GetAuditResponse(orders=[_order(r) for r in chosen[-limit:][::-1]])
+        scopes: dict[str, list[OrderRecord]] = {}
+        for record in chosen:
+            if record.order.strategy_id:
+                scopes.setdefault(f"strategy/{record.order.strategy_id}", []).append(record)
+            scopes.setdefault(f"venue/{record.order.venue}", []).append(record)
+        answer.summaries.extend(_summary(scope, records) for scope, records in sorted(scopes.items()))
+        return answer
+
+
+def _order(r: OrderRecord) -> rk.OrderAudit:
+    return rk.OrderAudit(
+        client_order_id=r.order.client_order_id,
+        intent_id=r.order.intent_id,
+        strategy_id=r.order.strategy_id,
+        venue=r.order.venue,
+        symbol=r.order.symbol,
+        side=SIDE_TO_PB[r.order.side],
+        intent_price=dec(r.intent_price),
+        average_fill_price=dec(r.average),
+        slippage_bps=dec(_rounded(r.slippage_bps)),
+        size=dec(r.order.size),
+        filled_size=dec(r.filled),
+        fill_rate=dec(_rounded(r.fill_rate)),
+        time_to_fill_ns=r.time_to_fill_ns,
+        fees=dec(r.fees),
+        fills=r.fills,
+        role=r.order.role.value,
+        status=r.status,  # type: ignore[arg-type]
+        placed_ns=r.placed_ns,
+    )
+
+
+def _rounded(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(Decimal("0.0001"))
+
+
+def _weighted(records: Iterable[OrderRecord]) -> Decimal | None:
+    pairs = [(r.slippage_bps, r.filled) for r in records if r.slippage_bps is not None]
+    total = sum((w for _, w in pairs), ZERO)
+    if not total:
+        return None
+    return sum((s * w for s, w in pairs if s is not None), ZERO) / total
+
+
+def _summary(scope: str, records: list[OrderRecord]) -> rk.AuditSummary:
+    filled = [r for r in records if r.fills]
+    times = [r.time_to_fill_ns for r in filled]
+    rates = [r.fill_rate for r in records]
+    return rk.AuditSummary(
+        scope=scope,
+        orders=len(records),
+        filled_notional=dec(sum((r.notional for r in records), ZERO)),
+        mean_slippage_bps=dec(_rounded(_weighted(records))),
+        mean_fill_rate=dec(_rounded(sum(rates, ZERO) / len(rates)) if rates else None),
+        median_time_to_fill_ns=int(statistics.median(times)) if times else 0,
+        fees=dec(sum((r.fees for r in records), ZERO)),
+        partially_filled=sum(1 for r in records if 0 < r.filled < r.order.size),
+    )

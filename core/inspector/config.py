@@ -1,0 +1,39 @@
+"""The inspector service's typed config (built by core.inspector.command from the flags)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from core.mesh.config import MeshConfig
+
+__all__ = ["DEFAULT_POLICIES", "InspectorServiceConfig"]
+
+# The policies `trademesh up` runs with when none are given: moderate limits for the sim.
+DEFAULT_POLICIES = Path(__file__).with_name("default_policies.toml")
+
+
+@dataclass(frozen=True)
+class InspectorServiceConfig:
+    redis_url: str
+    # Venues given on the command line (they win over the gateway's registry).
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    gateway: str | None = None
+    # The policy set (TOML; reread when the file changes). None: the shipped defaults.
+    policies: Path | None = None
+    # The account's equity at the journal's start, in the quote asset.
+    starting_equity: Decimal = Decimal(100_000)
+    instance: str = "inspector"
+    group: str = "inspector"
+    claim_idle_ms: int = 60_000
+    # Each venue's dead-man switch: a heartbeat every third of this; 0 turns it off.
+    deadman_ttl_ms: int = 10_000
+    reconcile_every_s: float = 10.0
+    mark_every_s: float = 1.0
+    # Emulate stop-losses even at venues that hold stop orders themselves.
+    emulate_stops: bool = False
+    # Deadline of each order call to a venue; past it the order is queried before any retry.
+    venue_timeout_s: float = 2.0
+    source: str = field(default_factory=lambda: f"inspector/{socket.gethostname()}")

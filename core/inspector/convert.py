@@ -1,0 +1,172 @@
+"""The inspector's wire forms: intents in (validated, field by field), risk events, transitions
+and states out, and the core's order actions as TradeFlow requests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.advisor.engine.intent import ExecutionIntent
+from core.convert import (
+    ORDER_TYPE_FROM_PB,
+    ORDER_TYPE_TO_PB,
+    SIDE_FROM_PB,
+    SIDE_TO_PB,
+    TIF_FROM_PB,
+    TIF_TO_PB,
+)
+from core.decimals import format_decimal, parse_decimal
+from core.errors import FieldViolation, InvalidArgument
+from core.inspector.engine.actions import PlaceOrder
+from core.inspector.engine.events import RiskAction, RiskEvent, RiskState, Transition
+from core.inspector.engine.market import MarketView
+from core.model import OrderType, TimeInForce
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = [
+    "ACTION_TO_PB",
+    "STATE_TO_PB",
+    "dec",
+    "intent_from_pb",
+    "market_from_pb",
+    "market_to_pb",
+    "place_request",
+    "risk_event_to_pb",
+    "transition_to_pb",
+]
+
+ACTION_TO_PB = {
+    RiskAction.ALLOW: rk.RISK_ACTION_ALLOW,
+    RiskAction.BLOCK: rk.RISK_ACTION_BLOCK,
+    RiskAction.THROTTLE: rk.RISK_ACTION_THROTTLE,
+    RiskAction.STAND_DOWN: rk.RISK_ACTION_STAND_DOWN,
+    RiskAction.CLOSE_ALL: rk.RISK_ACTION_CLOSE_ALL,
+    RiskAction.POLICY_CHANGE: rk.RISK_ACTION_POLICY_CHANGE,
+    RiskAction.RESUME: rk.RISK_ACTION_RESUME,
+    RiskAction.NOTICE: rk.RISK_ACTION_NOTICE,
+}
+STATE_TO_PB = {
+    RiskState.ACTIVE: rk.RISK_STATE_ACTIVE,
+    RiskState.THROTTLED: rk.RISK_STATE_THROTTLED,
+    RiskState.STANDING_DOWN: rk.RISK_STATE_STANDING_DOWN,
+    RiskState.HALTED: rk.RISK_STATE_HALTED,
+}
+
+
+def dec(value: Decimal | None) -> str:
+    return "" if value is None else format_decimal(value)
+
+
+def _positive(field: str, text: str, required: bool, bad: list[FieldViolation]) -> Decimal | None:
+    """A positive decimal field, or None with its violation added to `bad`."""
+    try:
+        value = parse_decimal(field, text, required=required)
+    except InvalidArgument as exc:
+        bad.extend(exc.violations)
+        return None
+    if value is not None and value <= 0:
+        bad.append(FieldViolation(field, f"{text} is not above 0"))
+        return None
+    return value
+
+
+def intent_from_pb(message: am.Intent) -> ExecutionIntent:
+    """An intent from the bus or SubmitIntent, every bad field named (`intent.<field>`).
+
+    A MARKET intent's entry_price is the reference it was sized at: it is no limit price (the
+    core values a market order at the far touch; the shell passes the reference as the last
+    price when there is no market)."""
+    bad: list[FieldViolation] = []
+    for name in ("intent_id", "venue", "symbol", "strategy_id"):
+        if not getattr(message, name):
+            bad.append(FieldViolation(f"intent.{name}", "is required"))
+    if message.side not in SIDE_FROM_PB:
+        bad.append(FieldViolation("intent.side", "must be BUY or SELL"))
+    if message.entry_type not in ORDER_TYPE_FROM_PB:
+        bad.append(FieldViolation("intent.entry_type", "must be LIMIT or MARKET"))
+    size = _positive("intent.size", message.size, True, bad)
+    limit = message.entry_type == tf.ORDER_TYPE_LIMIT
+    price = _positive("intent.entry_price", message.entry_price, limit, bad)
+    stop = _positive("intent.stop_loss", message.stop_loss, False, bad)
+    target = _positive("intent.take_profit", message.take_profit, False, bad)
+    if bad or size is None:
+        raise InvalidArgument(bad)
+    kind = ORDER_TYPE_FROM_PB[message.entry_type]
+    market = kind is OrderType.MARKET
+    return ExecutionIntent(
+        intent_id=message.intent_id,
+        decision_id=message.decision_id,
+        signal_id=message.signal_id,
+        strategy_id=message.strategy_id,
+        venue=message.venue,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        size=size,
+        entry_type=kind,
+        entry_price=None if market else price,
+        stop_loss=stop,
+        take_profit=target,
+        time_in_force=TIF_FROM_PB.get(message.time_in_force, TimeInForce.IOC if market else TimeInForce.GTC),
+        expires_ns=message.expires_at_ns,
+        conviction=float(message.conviction or 0),
+        reduce_only=message.reduce_only,
+        created_ns=message.ts_intent_ns,
+    )
+
+
+def market_to_pb(market: MarketView, entry: jr.JournalIntent) -> None:
+    entry.bid, entry.ask, entry.last = dec(market.bid), dec(market.ask), dec(market.last)
+
+
+def market_from_pb(entry: jr.JournalIntent) -> MarketView:
+    def value(text: str) -> Decimal | None:
+        return Decimal(text) if text else None
+
+    return MarketView(value(entry.bid), value(entry.ask), value(entry.last))
+
+
+def risk_event_to_pb(event: RiskEvent, event_id: str = "") -> rk.RiskEvent:
+    return rk.RiskEvent(
+        event_id=event_id,
+        ts_ns=event.at_ns,
+        action=ACTION_TO_PB[event.action],
+        policy=event.policy,
+        reason=event.reason,
+        values=[rk.Value(name=n, value=v) for n, v in event.values],
+        intent_id=event.intent_id,
+        strategy_id=event.strategy_id,
+        venue=event.venue,
+        symbol=event.symbol,
+    )
+
+
+def transition_to_pb(transition: Transition) -> rk.Transition:
+    return rk.Transition(
+        ts_ns=transition.at_ns,
+        before=STATE_TO_PB[transition.before],
+        after=STATE_TO_PB[transition.after],
+        reason=transition.reason,
+    )
+
+
+def place_request(order: PlaceOrder, native_stop: bool) -> tf.PlaceOrderRequest:
+    """The TradeFlow request for a core's order. A stop-loss placed natively is the venue's
+    stop-market (IOC once triggered); an emulated one is placed as a market order once it
+    triggers (the core's triggered form has no trigger price)."""
+    request = tf.PlaceOrderRequest(
+        symbol=order.symbol,
+        side=SIDE_TO_PB[order.side],
+        type=ORDER_TYPE_TO_PB[order.type],
+        size=format_decimal(order.size),
+        price=dec(order.price),
+        time_in_force=TIF_TO_PB[order.time_in_force],
+        reduce_only=order.reduce_only,
+        client_order_id=order.client_order_id,
+    )
+    if order.trigger_price is not None and native_stop:
+        request.type = tf.ORDER_TYPE_STOP_MARKET
+        request.trigger_price = format_decimal(order.trigger_price)
+        request.time_in_force = tf.TIME_IN_FORCE_IOC
+    return request

@@ -1,0 +1,236 @@
+"""Carry out the core's order actions at the venues, and hand each venue's answer back to the
+core as a journal entry (the shell's `feed`): an acknowledged order as an order update, a
+refusal as a REJECTED update with the venue's reason, a placement whose result is unknown
+(deadline, broken connection) as `placement_unknown` (the core then asks to query it before any
+retry), a query's answer as `query_result`.
+
+A stop-loss at a venue without native stop orders is emulated here (core.inspector.stops): held
+until the last trade crosses its trigger, which goes to the core as an input (`stop_triggered`):
+the core cancels the rest of the pair, then has the stop placed as a reduce-only market order
+under its own client order id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+
+from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
+from core.decimals import format_decimal
+from core.inspector.convert import dec, place_request
+from core.inspector.engine.actions import CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
+from core.inspector.metrics import VENUE_CALLS
+from core.inspector.stops import EmulatedStops
+from core.inspector.venues import VenueLinks
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["Executor", "Feed"]
+
+log = logging.getLogger(__name__)
+
+# Hands one input to the core (journal, apply, publish, carry out): the shell's Runtime.feed.
+Feed = Callable[[jr.JournalEntry], Awaitable[Any]]
+# Answers that say nothing about whether the order reached the venue's book.
+_UNKNOWN = (
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+)
+_QUERY_RETRY_S = 1.0
+
+
+def _snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> tf.Order:
+    """An order update of our own making (a refusal, an emulated stop's end)."""
+    return tf.Order(
+        venue=order.venue,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_TO_PB[order.side],
+        type=ORDER_TYPE_TO_PB[order.type],
+        time_in_force=TIF_TO_PB[order.time_in_force],
+        reduce_only=order.reduce_only,
+        price=dec(order.price),
+        size=format_decimal(order.size),
+        filled_size="0",
+        status=status,  # type: ignore[arg-type]
+        status_reason=reason,
+        created_ns=now_ns,
+        updated_ns=now_ns,
+    )
+
+
+class Executor:
+    def __init__(
+        self,
+        links: VenueLinks,
+        feed: Feed,
+        clock: Callable[[], int],
+        *,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.links = links
+        self.feed = feed
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.stops = EmulatedStops()
+        self._orders: dict[str, PlaceOrder] = {}  # client order id -> what was asked
+        self._retries: set[asyncio.Task[None]] = set()
+
+    def asked(self, client_order_id: str) -> PlaceOrder | None:
+        return self._orders.get(client_order_id)
+
+    async def carry_out(self, actions: Sequence[OrderAction]) -> None:
+        """In order: a resize's cancel goes before its new order."""
+        for action in actions:
+            if isinstance(action, PlaceOrder):
+                await self.place(action)
+            elif isinstance(action, CancelOrder):
+                await self.cancel(action)
+            elif isinstance(action, CancelAll):
+                await self.cancel_all(action)
+            elif isinstance(action, QueryOrder):
+                await self.query(action)
+
+    # ---- place
+
+    def native_stops(self, venue: str) -> bool:
+        return self.links.native_stops(venue)
+
+    async def place(self, order: PlaceOrder) -> tf.Order | None:
+        self._orders[order.client_order_id] = order
+        if order.trigger_price is not None:
+            await self.links.learn(order.venue, self.timeout_s)
+        if order.trigger_price is not None and not self.native_stops(order.venue):
+            self.stops.hold(order)
+            return None
+        return await self.send(order)
+
+    async def send(self, order: PlaceOrder) -> tf.Order | None:
+        """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
+        native = order.trigger_price is not None and self.native_stops(order.venue)
+        request = place_request(order, native)
+        try:
+            desk = self.links.desk(order.venue)
+            answer = await desk.tradeflow.PlaceOrder(
+                request, timeout=self.timeout_s, metadata=self.links.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            return await self._place_failed(order, exc)
+        except Exception as exc:  # no such venue (NotFound), or no channel
+            return await self._refused(order, str(exc))
+        VENUE_CALLS.labels(order.venue, "place", "ok").inc()
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
+        return answer.order
+
+    async def _place_failed(self, order: PlaceOrder, exc: grpc.aio.AioRpcError) -> tf.Order | None:
+        code = exc.code()
+        VENUE_CALLS.labels(order.venue, "place", code.name.lower()).inc()
+        if code in _UNKNOWN:
+            log.warning(
+                "inspector: placing %s at %s: %s; querying it before any retry",
+                order.client_order_id, order.venue, code.name,
+            )  # fmt: skip
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=order.client_order_id))
+            return None
+        return await self._refused(order, f"{code.name}: {exc.details()}")
+
+    async def _refused(self, order: PlaceOrder, reason: str) -> tf.Order:
+        log.warning("inspector: %s refused %s: %s", order.venue, order.client_order_id, reason)
+        snapshot = _snapshot(order, tf.ORDER_STATUS_REJECTED, reason, self.clock())
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
+        return snapshot
+
+    # ---- cancel
+
+    async def cancel(self, action: CancelOrder) -> tf.Order | None:
+        held = self.stops.release(action.client_order_id)
+        if held is not None:  # never at the venue: it ends here
+            snapshot = _snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
+            return snapshot
+        request = tf.CancelOrderRequest(client_order_id=action.client_order_id)
+        try:
+            desk = self.links.desk(action.venue)
+            answer = await desk.tradeflow.CancelOrder(
+                request, timeout=self.timeout_s, metadata=self.links.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            VENUE_CALLS.labels(action.venue, "cancel", exc.code().name.lower()).inc()
+            log.warning(
+                "inspector: cancel %s at %s: %s", action.client_order_id, action.venue, exc.code().name
+            )
+            return None  # the execution stream or the reconciliation tells how it ended
+        VENUE_CALLS.labels(action.venue, "cancel", "ok").inc()
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
+        return answer.order
+
+    async def cancel_all(self, action: CancelAll) -> int:
+        for held in self.stops.release_venue(action.venue):
+            snapshot = _snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
+        try:
+            desk = self.links.desk(action.venue)
+            answer = await desk.tradeflow.CancelAllOrders(
+                tf.CancelAllOrdersRequest(), timeout=self.timeout_s, metadata=self.links.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            VENUE_CALLS.labels(action.venue, "cancel_all", exc.code().name.lower()).inc()
+            log.warning("inspector: cancel all at %s: %s", action.venue, exc.code().name)
+            return 0
+        VENUE_CALLS.labels(action.venue, "cancel_all", "ok").inc()
+        for order in answer.orders:
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=order))
+        return len(answer.orders)
+
+    # ---- query
+
+    async def query(self, action: QueryOrder) -> None:
+        asked = self._orders.get(action.client_order_id)
+        if asked is not None and self.stops.holds(action.client_order_id):
+            return  # an emulated stop is ours to hold: nothing to ask
+        request = tf.GetOrderRequest(client_order_id=action.client_order_id)
+        try:
+            desk = self.links.desk(action.venue)
+            answer = await desk.tradeflow.GetOrder(
+                request, timeout=self.timeout_s, metadata=self.links.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                result = jr.JournalQueryResult(client_order_id=action.client_order_id)
+                await self.feed(jr.JournalEntry(now_ns=self.clock(), query_result=result))
+                return
+            log.warning("inspector: query %s at %s: %s; again in %g s", action.client_order_id,
+                        action.venue, exc.code().name, _QUERY_RETRY_S)  # fmt: skip
+            self._later(action)
+            return
+        result = jr.JournalQueryResult(client_order_id=action.client_order_id, order=answer.order)
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), query_result=result))
+
+    def _later(self, action: QueryOrder) -> None:
+        async def again() -> None:
+            await asyncio.sleep(_QUERY_RETRY_S)
+            await self.query(action)
+
+        task = asyncio.create_task(again())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    # ---- emulated stops
+
+    async def on_trade(self, venue: str, symbol: str, price: Any) -> None:
+        """A public trade: the emulated stops it crosses are placed now."""
+        for order in self.stops.triggered(venue, symbol, price):
+            log.info("inspector: emulated stop %s triggered at %s", order.client_order_id, price)
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), stop_triggered=order.client_order_id))
+
+    async def close(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)

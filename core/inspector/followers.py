@@ -1,0 +1,92 @@
+"""What the inspector keeps running per venue: its executions (order updates and fills, into
+the core) and its dead-man heartbeat (the venue cancels every order `ttl` after the last one:
+an inspector that dies leaves nothing working). A venue found later (the gateway's registry) is
+followed once it appears."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from core.backoff import Backoff
+from core.inspector.venues import VenueLinks
+from core.retry import sleep_unless
+from trademesh.admin.v1 import admin_pb2 as adm
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["VenueFollowers"]
+
+log = logging.getLogger(__name__)
+
+OnExecution = Callable[[tf.Execution], Awaitable[None]]
+_DISCOVER_S = 2.0
+
+
+class VenueFollowers:
+    def __init__(self, links: VenueLinks, on_execution: OnExecution, deadman_ttl_ms: int) -> None:
+        self.links = links
+        self.on_execution = on_execution
+        self.deadman_ttl_ms = deadman_ttl_ms
+        self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow every venue known, and each new one as it appears, until `stop`."""
+        try:
+            while True:
+                for venue in self.links.names():
+                    if venue not in self._tasks:
+                        self._start(venue, stop)
+                if await sleep_unless(stop, _DISCOVER_S):
+                    return
+        finally:
+            tasks = [t for ts in self._tasks.values() for t in ts]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, venue: str, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}")]
+        if self.deadman_ttl_ms:
+            tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
+        self._tasks[venue] = tasks
+
+    async def _executions(self, venue: str, stop: asyncio.Event) -> None:
+        backoff = Backoff(0.2, 5.0)
+        while not stop.is_set():
+            try:
+                desk = self.links.desk(venue)
+                call = desk.tradeflow.StreamExecutions(
+                    tf.StreamExecutionsRequest(), metadata=self.links.metadata
+                )
+                async for response in call:
+                    backoff.reset()
+                    for execution in response.executions:
+                        await self.on_execution(execution)
+                reason = "the venue ended the stream"
+            except grpc.aio.AioRpcError as exc:
+                reason = f"{exc.code().name}: {exc.details()}"
+            except Exception as exc:  # no such venue any more
+                reason = str(exc)
+            delay = backoff.next()
+            log.warning("inspector: %s executions lost (%s); again in %.1f s", venue, reason, delay)
+            await sleep_unless(stop, delay)
+
+    async def _heartbeat(self, venue: str, stop: asyncio.Event) -> None:
+        every_s = self.deadman_ttl_ms / 3000
+        request = adm.HeartbeatRequest(ttl_ms=self.deadman_ttl_ms)
+        failing = False
+        while not stop.is_set():
+            try:
+                desk = self.links.desk(venue)
+                await desk.admin.Heartbeat(request, timeout=every_s, metadata=self.links.metadata)
+                self.heartbeats[venue] = self.heartbeats.get(venue, 0) + 1
+                failing = False
+            except grpc.aio.AioRpcError as exc:
+                if not failing:
+                    log.warning("inspector: %s heartbeat: %s", venue, exc.code().name)
+                failing = True
+            await sleep_unless(stop, every_s)

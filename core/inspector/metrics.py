@@ -1,0 +1,23 @@
+"""The inspector's Prometheus metrics (served on the service's metrics port, core.service)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["INTENT_TO_ACK", "STATE", "VENUE_CALLS", "VERDICTS"]
+
+_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+
+VERDICTS = Counter("trademesh_inspector_verdicts_total", "Intents checked, by action.", ["action"])
+VENUE_CALLS = Counter(
+    "trademesh_inspector_venue_calls_total", "Order calls to venues, by venue, call and outcome.",
+    ["venue", "call", "outcome"],
+)  # fmt: skip
+INTENT_TO_ACK = Histogram(
+    "trademesh_inspector_intent_to_ack_seconds",
+    "From an intent read to its order acknowledged by the venue (ALLOW only).",
+    buckets=_BUCKETS,
+)
+STATE = Gauge("trademesh_inspector_state", "1 for the state the inspector is in.", ["state"])

@@ -1,0 +1,190 @@
+"""Reconciliation: every N seconds the inspector compares its own book with each venue's.
+
+- A position that differs from the core's (plus a legacy position's size) on two checks in a row
+  (one may meet a fill in flight) is a divergence: a NOTICE risk event, and the venue is stood
+  down (its intents are refused) until the sizes agree again (a second NOTICE says so).
+- An order open at the venue that the inspector never placed is reported, once.
+- An order the inspector placed that the core no longer works (its position closed, its pair
+  filled) but is still open at the venue is cancelled: no orphaned stop is left behind.
+
+At a fresh start (no journal) every position found is legacy: reported, and never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Protocol
+
+import grpc
+
+from core.decimals import format_decimal
+from core.inspector.engine.actions import CancelOrder
+from core.inspector.engine.positions import Key
+from core.inspector.runtime import Runtime
+from core.inspector.venues import VenueLinks
+from core.retry import sleep_unless
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["Reconciler"]
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+_STRIKES = 2
+
+
+class Shell(Protocol):
+    @property
+    def runtime(self) -> Runtime: ...
+
+    @property
+    def links(self) -> VenueLinks: ...
+
+    @property
+    def legacy(self) -> dict[Key, tuple[Decimal, Decimal | None]]: ...
+
+    @property
+    def stood_down(self) -> dict[str, str]: ...
+
+
+def _notice(
+    now_ns: int, policy: str, reason: str, venue: str, symbol: str = "", **values: str
+) -> rk.RiskEvent:
+    return rk.RiskEvent(
+        ts_ns=now_ns, action=rk.RISK_ACTION_NOTICE, policy=policy, reason=reason, venue=venue, symbol=symbol,
+        values=[rk.Value(name=k, value=v) for k, v in values.items()],
+    )  # fmt: skip
+
+
+class Reconciler:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.checks = 0
+        self._strikes: dict[Key, int] = {}
+        self._reported: set[str] = set()
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.shell.runtime
+
+    async def _positions(self, venue: str) -> dict[str, tf.Position]:
+        desk = self.shell.links.desk(venue)
+        answer = await desk.tradeflow.GetPositions(
+            tf.GetPositionsRequest(),
+            timeout=self.runtime.executor.timeout_s,
+            metadata=self.shell.links.metadata,
+        )
+        return {p.symbol: p for p in answer.positions if p.size and Decimal(p.size) != 0}
+
+    async def find_legacy(self) -> None:
+        """Positions at the venues before the inspector's first start: legacy, never touched."""
+        events = []
+        for venue in self.shell.links.names():
+            try:
+                positions = await self._positions(venue)
+            except (grpc.aio.AioRpcError, Exception) as exc:  # a venue away: its positions unknown
+                log.warning("inspector: %s positions at start: %s", venue, exc)
+                continue
+            for symbol, position in positions.items():
+                price = Decimal(position.entry_price) if position.entry_price else None
+                self.shell.legacy[(venue, symbol)] = (Decimal(position.size), price)
+                reason = "a position found at start: reported, never touched"
+                events.append(
+                    _notice(
+                        self.runtime.clock(),
+                        "legacy",
+                        reason,
+                        venue,
+                        symbol,
+                        size=position.size,
+                        entry_price=position.entry_price,
+                    )
+                )
+        await self.runtime.risk_log.publish(events, [], self.runtime.clock())
+
+    async def run(self, stop: asyncio.Event, every_s: float) -> None:
+        while not await sleep_unless(stop, every_s):
+            await self.check_once()
+
+    async def check_once(self) -> list[rk.RiskEvent]:
+        events: list[rk.RiskEvent] = []
+        for venue in self.shell.links.names():
+            try:
+                events += await self._check(venue)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("inspector: reconciling %s: %s", venue, exc.code().name)
+        self.checks += 1
+        await self.runtime.risk_log.publish(events, [], self.runtime.clock())
+        return events
+
+    async def _check(self, venue: str) -> list[rk.RiskEvent]:
+        positions = await self._positions(venue)
+        desk = self.shell.links.desk(venue)
+        opened = await desk.tradeflow.ListOpenOrders(
+            tf.ListOpenOrdersRequest(),
+            timeout=self.runtime.executor.timeout_s,
+            metadata=self.shell.links.metadata,
+        )
+        return self._compare_positions(venue, positions) + await self._compare_orders(
+            venue, list(opened.orders)
+        )
+
+    def _compare_positions(self, venue: str, positions: dict[str, tf.Position]) -> list[rk.RiskEvent]:
+        core = self.runtime.ready_core
+        ours = {k[1]: p.size for k, p in core.book.positions.positions.items() if k[0] == venue and p.size}
+        differ = []
+        for symbol in sorted(set(ours) | set(positions)):
+            legacy = self.shell.legacy.get((venue, symbol), (ZERO, None))[0]
+            theirs = Decimal(positions[symbol].size) if symbol in positions else ZERO
+            expected = ours.get(symbol, ZERO) + legacy
+            key = (venue, symbol)
+            if theirs == expected:
+                self._strikes.pop(key, None)
+                continue
+            self._strikes[key] = self._strikes.get(key, 0) + 1
+            if self._strikes[key] >= _STRIKES:
+                differ.append((symbol, theirs, expected))
+        return self._stand(venue, differ)
+
+    def _stand(self, venue: str, differ: list[tuple[str, Decimal, Decimal]]) -> list[rk.RiskEvent]:
+        now = self.runtime.clock()
+        if not differ:
+            if self.shell.stood_down.pop(venue, None) is None:
+                return []
+            return [
+                _notice(now, "reconcile.resolved", "the venue's positions agree again: intents taken", venue)
+            ]
+        if venue in self.shell.stood_down:
+            return []
+        symbol, theirs, expected = differ[0]
+        venue_size, book_size = format_decimal(theirs), format_decimal(expected)
+        reason = f"position {symbol} is {venue_size} at the venue, {book_size} in our book"
+        self.shell.stood_down[venue] = reason
+        return [
+            _notice(now, "reconcile.position", reason + ": the venue is stood down", venue, symbol,
+                    venue_size=venue_size, book_size=book_size)
+        ]  # fmt: skip
+
+    async def _compare_orders(self, venue: str, orders: list[tf.Order]) -> list[rk.RiskEvent]:
+        core, executor = self.runtime.ready_core, self.runtime.executor
+        events = []
+        for order in orders:
+            coid = order.client_order_id
+            if coid in core.book.orders:
+                continue
+            now = self.runtime.clock()
+            if coid in self.runtime.audit.records:  # ours, finished in the core: an orphan
+                await executor.cancel(CancelOrder(coid, venue, order.symbol, "orphaned: no longer worked"))
+                reason = "an order of ours left open: cancelled"
+                events.append(
+                    _notice(now, "reconcile.orphan", reason, venue, order.symbol, client_order_id=coid)
+                )
+            elif (coid or order.order_id) not in self._reported:
+                self._reported.add(coid or order.order_id)
+                reason = "an order open at the venue that the inspector did not place"
+                ids = {"order_id": order.order_id, "client_order_id": coid}
+                events.append(_notice(now, "reconcile.unknown_order", reason, venue, order.symbol, **ids))
+        return events

@@ -1,0 +1,123 @@
+"""Risk events and state transitions: published to the bus stream `risk` (where Studio, the
+ledger and ListRiskEvents read them, across the inspector's restarts) and fanned out live to
+WatchRiskEvents callers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.bus.codec import FIELD, decode
+from core.bus.names import RISK
+from core.bus.publisher import Retention
+from core.errors import InvalidArgument, ResourceExhausted
+from core.outbox import Outbox
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.risk.v1 import inspector_pb2 as rk
+
+__all__ = ["RiskLog", "RiskWatcher"]
+
+log = logging.getLogger(__name__)
+
+# A risk event a second on average, kept for a month of outage at most.
+_RETENTION = Retention(entries_per_s=1, outage_minutes=30 * 24 * 60)
+_WATCH_QUEUE = 10_000
+_MAX_PAGE = 500
+_SCAN = 2_000  # entries read per page of a filtered list
+
+
+@dataclass
+class RiskWatcher:
+    matches: Callable[[rk.RiskEvent], bool]
+    outbox: Outbox[rk.WatchRiskEventsResponse]
+
+
+class RiskLog:
+    def __init__(self, redis: Any, source: str) -> None:
+        self.redis = redis
+        self.source = source
+        self._watchers: list[RiskWatcher] = []
+
+    async def publish(
+        self, events: Sequence[rk.RiskEvent], transitions: Sequence[rk.Transition], now_ns: int
+    ) -> None:
+        """One bus entry for what one input made; its id becomes the events' id."""
+        if not events and not transitions:
+            return
+        envelope = bus.Envelope(source=self.source, ts_publish_ns=now_ns)
+        envelope.risk.events.extend(events)
+        envelope.risk.transitions.extend(transitions)
+        entry_id = await self.redis.xadd(
+            RISK, {FIELD: envelope.SerializeToString()}, maxlen=_RETENTION.maxlen, approximate=True
+        )
+        text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        for index, event in enumerate(events):
+            event.event_id = f"{text}/{index}"
+        self._fan_out(events, transitions)
+
+    def watch(self, matches: Callable[[rk.RiskEvent], bool]) -> RiskWatcher:
+        watcher = RiskWatcher(matches, Outbox(_WATCH_QUEUE))
+        self._watchers.append(watcher)
+        return watcher
+
+    def unwatch(self, watcher: RiskWatcher) -> None:
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    def _fan_out(self, events: Sequence[rk.RiskEvent], transitions: Sequence[rk.Transition]) -> None:
+        for watcher in list(self._watchers):
+            mine = [e for e in events if watcher.matches(e)]
+            if not mine and not transitions:
+                continue
+            update = rk.WatchRiskEventsResponse(events=mine, transitions=transitions)
+            if not watcher.outbox.offer(update):
+                self.unwatch(watcher)
+                watcher.outbox.end(ResourceExhausted("the watcher fell a whole queue behind: watch again"))
+
+    async def page(
+        self, matches: Callable[[rk.RiskEvent], bool], size: int, token: str
+    ) -> tuple[list[rk.RiskEvent], str]:
+        """Events newest first from `token` (an entry id; empty: the newest), and the next token."""
+        size = size or 50
+        if not 1 <= size <= _MAX_PAGE:
+            raise InvalidArgument.field("page_size", f"{size} is not within 1-{_MAX_PAGE}")
+        upper = "+" if not token else f"({_check_token(token)}"
+        found: list[rk.RiskEvent] = []
+        last = ""  # the last entry taken whole: the next page starts after it
+        while True:
+            entries = await self.redis.xrevrange(RISK, max=upper, min="-", count=_SCAN)
+            for entry_id, fields in entries:
+                text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                new = _events(text, fields, matches)
+                if found and len(found) + len(new) > size:
+                    return found, last
+                found.extend(new)
+                last, upper = text, f"({text}"
+            if len(entries) < _SCAN:
+                return found, ""
+
+
+def _check_token(token: str) -> str:
+    head, _, tail = token.partition("-")
+    if not (head.isdigit() and tail.isdigit()):
+        raise InvalidArgument.field("page_token", "is not a token this API gave")
+    return token
+
+
+def _events(
+    entry_id: str, fields: dict[bytes, bytes], matches: Callable[[rk.RiskEvent], bool]
+) -> list[rk.RiskEvent]:
+    try:
+        envelope = decode(fields)
+    except Exception:  # not ours to judge: skipped, said once
+        log.warning("inspector: risk entry %s cannot be read; skipped", entry_id)
+        return []
+    out = []
+    for index, event in enumerate(envelope.risk.events):
+        event.event_id = f"{entry_id}/{index}"
+        if matches(event):
+            out.append(event)
+    # Newest first within the entry too.
+    return out[::-1]

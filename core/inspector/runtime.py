@@ -1,0 +1,273 @@
+"""The shell around the inspector's engine core: every input becomes a journal entry, written
+before the core sees it (core.inspector.journal), applied (core.inspector.driver), its risk
+events and transitions published (core.inspector.risk_log) and its order actions carried out
+(core.inspector.executor), whose answers come back as inputs in turn.
+
+Time is the shell's: `clock` (wall time, ns) is read here and written into each entry.
+
+Marks: the core does not see every tick. Once a second (`mark_every_s`) each market the core
+holds a position or an order in is marked at its latest mid (or last trade) when that changed:
+a journaled input like any other, so a replay sees the same marks the live core saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.decimals import format_decimal
+from core.errors import FailedPrecondition, InvalidArgument
+from core.inspector.audit import Audit
+from core.inspector.convert import intent_from_pb, market_to_pb, risk_event_to_pb, transition_to_pb
+from core.inspector.driver import apply_entry, new_core
+from core.inspector.engine.actions import OrderRole
+from core.inspector.engine.core import InspectorCore
+from core.inspector.engine.events import Output, RiskState, Verdict
+from core.inspector.engine.policy_file import load_policies
+from core.inspector.executor import Executor
+from core.inspector.journal import Journal
+from core.inspector.market import MarketBoard
+from core.inspector.metrics import STATE, VERDICTS
+from core.inspector.risk_log import RiskLog
+from core.retry import sleep_unless
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["MANUAL", "Runtime", "Submitted"]
+
+log = logging.getLogger(__name__)
+
+MANUAL = "manual"  # the strategy of an intent submitted without one (Studio's order ticket)
+_MANUAL_TTL_NS = 30 * 1_000_000_000
+_FILLS_WAIT_S = 1.0
+_COMMANDS = {
+    rk.MODE_STAND_DOWN: jr.JournalCommand.KIND_STAND_DOWN,
+    rk.MODE_RESUME: jr.JournalCommand.KIND_RESUME,
+    rk.MODE_CLOSE_ALL: jr.JournalCommand.KIND_CLOSE_ALL,
+}
+
+
+@dataclass
+class Submitted:
+    """An intent's verdict, and its order as the venue answered (ALLOW)."""
+
+    verdict: Verdict
+    reasons: list[rk.RiskEvent]
+    order: tf.Order | None = None
+
+
+@dataclass
+class PolicySource:
+    text: str
+    path: str = ""
+    loaded_ns: int = 0
+
+
+@dataclass
+class _Marks:
+    fed: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(
+        self,
+        journal: Journal,
+        risk_log: RiskLog,
+        executor_factory: Callable[[Runtime], Executor],
+        board_factory: Callable[[Runtime], MarketBoard],
+        clock: Callable[[], int],
+        instance: str = "inspector",
+    ) -> None:
+        self.instance = instance
+        self.journal = journal
+        self.risk_log = risk_log
+        self.clock = clock
+        self.executor = executor_factory(self)
+        self.board = board_factory(self)
+        self.audit = Audit()
+        self.core: InspectorCore | None = None
+        self.policies = PolicySource("")
+        self.orders: dict[str, tf.Order] = {}  # client order id -> the venue's latest answer
+        self.replayed = 0
+        self._lock = asyncio.Lock()
+        self._marks = _Marks()
+
+    @property
+    def ready_core(self) -> InspectorCore:
+        if self.core is None:
+            raise FailedPrecondition("the inspector is starting: its state is being rebuilt")
+        return self.core
+
+    # ---- start: replay, or begin
+
+    async def start(self, policies: PolicySource, starting_equity: Decimal) -> None:
+        """Rebuild the core from the journal (or begin one), then ask the venues about every
+        order the journal left working, before anything new is placed."""
+        async for entry in self.journal.entries():
+            if self.core is None:
+                self.core = new_core(entry)
+            else:
+                self._observe(entry, apply_entry(self.core, entry))
+            self.replayed += 1
+        if self.core is None:
+            start = jr.JournalStart(
+                policies=policies.text,
+                starting_equity=format_decimal(starting_equity),
+                instance=self.instance,
+            )
+            entry = jr.JournalEntry(now_ns=self.clock(), start=start)
+            await self.journal.append(entry)
+            self.core = new_core(entry)
+        elif policies.text and load_policies(policies.text) != self.core.policies:
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=policies.text))
+        self.policies = policies
+        self._show_state()
+        log.info("inspector: %d journal entries replayed; state %s", self.replayed, self.core.state.value)
+        await self._recover()
+
+    async def _recover(self) -> None:
+        """Working orders after a replay: emulated stops are held again; every other order is
+        queried at its venue (it may have filled, or never been placed)."""
+        core = self.ready_core
+        for working in list(core.book.orders):
+            order = working.order
+            await self.executor.links.learn(order.venue, self.executor.timeout_s)
+            emulated = not self.executor.native_stops(order.venue)
+            if order.role is OrderRole.STOP_LOSS and emulated and not working.triggered:
+                self.executor.stops.hold(order)
+                continue
+            self.board.follow(order.venue, order.symbol)
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=order.client_order_id))
+        for key, position in core.book.positions.positions.items():
+            if position.size != 0:
+                self.board.follow(*key)
+
+    # ---- inputs
+
+    async def feed(self, entry: jr.JournalEntry) -> Output | Verdict:
+        """Journal the input, apply it, publish what it made, carry out its actions."""
+        async with self._lock:
+            await self.journal.append(entry)
+            result = apply_entry(self.ready_core, entry)
+            self._observe(entry, result)
+        output = result.output if isinstance(result, Verdict) else result
+        events = [risk_event_to_pb(e) for e in output.events]
+        await self.risk_log.publish(events, [transition_to_pb(t) for t in output.transitions], entry.now_ns)
+        if output.transitions:
+            self._show_state()
+        await self.executor.carry_out(output.actions)
+        return result
+
+    def _observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
+        """What the shell keeps beside the core: the venues' answers and the audit."""
+        kind = entry.WhichOneof("input")
+        if kind == "order_update":
+            self.orders[entry.order_update.client_order_id] = entry.order_update
+        self.audit.observe(entry, result)
+
+    async def submit(self, message: am.Intent) -> Submitted:
+        """An intent from the bus or the API: checked, and placed when allowed."""
+        core = self.ready_core
+        intent = intent_from_pb(message)
+        if core.handled(intent.intent_id):
+            raise FailedPrecondition(f"intent {intent.intent_id} was handled already")
+        market = await self.board.view(intent.venue, intent.symbol)
+        if market.last is None and message.entry_price:
+            market = type(market)(market.bid, market.ask, Decimal(message.entry_price))
+        journaled = jr.JournalIntent(intent=message)
+        market_to_pb(market, journaled)
+        result = await self.feed(jr.JournalEntry(now_ns=self.clock(), intent=journaled))
+        assert isinstance(result, Verdict)
+        VERDICTS.labels(result.action.value).inc()
+        reasons = [risk_event_to_pb(e) for e in result.reasons]
+        order = None
+        if result.allowed:
+            order = self.orders.get(result.orders[0].client_order_id)
+            if order is not None:
+                await self._fills_in(order)
+        return Submitted(result, reasons, order)
+
+    async def _fills_in(self, order: tf.Order) -> None:
+        """Wait (a moment at most) for the fills the venue's answer reports: they come on its
+        execution stream, and the caller will read the position next."""
+        wanted = Decimal(order.filled_size or "0")
+        record = self.audit.records.get(order.client_order_id)
+        deadline = asyncio.get_running_loop().time() + _FILLS_WAIT_S
+        while record is not None and record.filled < wanted:
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("inspector: the fills of %s did not come within %g s", order.client_order_id,
+                            _FILLS_WAIT_S)  # fmt: skip
+                return
+            await asyncio.sleep(0.002)
+
+    def manual(self, message: am.Intent) -> am.Intent:
+        """A copy of an intent given through the API, with what it may leave out filled in."""
+        intent = am.Intent()
+        intent.CopyFrom(message)
+        now = self.clock()
+        intent.intent_id = intent.intent_id or f"manual-{uuid.uuid4().hex}"
+        intent.strategy_id = intent.strategy_id or MANUAL
+        intent.ts_intent_ns = intent.ts_intent_ns or now
+        intent.expires_at_ns = intent.expires_at_ns or now + _MANUAL_TTL_NS
+        return intent
+
+    async def on_execution(self, execution: tf.Execution) -> None:
+        """A venue's order update, with its fill when it is one (the fill first: the update may
+        finish the order)."""
+        now = self.clock()
+        if execution.HasField("fill"):
+            fill = jr.JournalFill(venue=execution.venue, fill=execution.fill)
+            await self.feed(jr.JournalEntry(now_ns=now, fill=fill))
+        order = execution.order
+        if not order.venue:
+            order.venue = execution.venue
+        await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
+
+    async def command(self, mode: rk.Mode.ValueType, reason: str) -> Output:
+        if mode not in _COMMANDS:
+            raise InvalidArgument.field("mode", "must be STAND_DOWN, RESUME or CLOSE_ALL")
+        if not reason.strip():
+            raise InvalidArgument.field("reason", "an operator command needs a reason")
+        command = jr.JournalCommand(kind=_COMMANDS[mode], reason=reason)
+        result = await self.feed(jr.JournalEntry(now_ns=self.clock(), command=command))
+        assert isinstance(result, Output)
+        return result
+
+    async def update_policies(self, text: str, path: str = "") -> Output:
+        """A new policy set (InvalidArgument naming the bad key before anything changes)."""
+        load_policies(text)
+        result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=text))
+        self.policies = PolicySource(text, path, self.clock())
+        assert isinstance(result, Output)
+        return result
+
+    # ---- marks
+
+    async def mark_loop(self, stop: asyncio.Event, every_s: float) -> None:
+        while not await sleep_unless(stop, every_s):
+            await self.mark_once()
+
+    async def mark_once(self) -> None:
+        core = self.ready_core
+        keys = {w.key for w in core.book.orders} | {
+            k for k, p in core.book.positions.positions.items() if p.size != 0
+        }
+        for venue, symbol in sorted(keys):
+            quote = self.board.quotes.get((venue, symbol))
+            price = None if quote is None else quote.mark
+            if price is None or self._marks.fed.get((venue, symbol)) == price:
+                continue
+            self._marks.fed[(venue, symbol)] = price
+            mark = jr.JournalMark(venue=venue, symbol=symbol, price=format_decimal(price))
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), mark=mark))
+
+    def _show_state(self) -> None:
+        state = self.ready_core.state
+        for each in RiskState:
+            STATE.labels(each.value).set(1 if each is state else 0)

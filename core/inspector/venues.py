@@ -1,0 +1,91 @@
+"""The inspector's calls to the venues: TradeFlow (orders), Admin (the dead-man heartbeat) and
+MarketData (marks), with the trading credential (TRADEMESH_TRADE_TOKEN) that only the
+inspector holds. Addresses come from `--venue NAME=HOST:PORT` and the gateway's registry."""
+
+from __future__ import annotations
+
+import grpc
+
+from core.env import TOKEN, TRADE_TOKEN, read_secret
+from core.rpc.client import Metadata
+from core.tools.resolver import MeshResolver
+from trademesh.admin.v1 import admin_pb2 as adm
+from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+__all__ = ["TRADEFLOW", "TRADE_TOKEN_VARIABLE", "VenueDesk", "VenueLinks", "trade_metadata"]
+
+TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
+TRADE_TOKEN_VARIABLE = TRADE_TOKEN
+_SEND_LIMIT = 64 * 1024 * 1024
+
+
+def trade_metadata() -> Metadata:
+    """The trading credential when set (it also reads), else the mesh token, else nothing."""
+    token = read_secret(TRADE_TOKEN_VARIABLE) or read_secret(TOKEN)
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+class VenueDesk:
+    """One venue's stubs over one channel."""
+
+    def __init__(self, name: str, address: str, channel: grpc.aio.Channel) -> None:
+        self.name = name
+        self.address = address
+        self.tradeflow = tf_grpc.TradeFlowStub(channel)
+        self.admin = admin_grpc.AdminStub(channel)
+        self.marketdata = md_grpc.MarketDataStub(channel)
+
+
+class VenueLinks:
+    def __init__(self, resolver: MeshResolver, emulate_stops: bool = False) -> None:
+        self.resolver = resolver
+        self.metadata = trade_metadata()
+        # Emulate stop-losses everywhere, even where the venue holds stop orders itself.
+        self.emulate_stops = emulate_stops
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._desks: dict[str, VenueDesk] = {}
+        self._stops: dict[str, bool] = {}  # venue -> takes stop orders natively
+
+    def native_stops(self, venue: str) -> bool:
+        """Whether stop-losses go to the venue as stop orders (known once `learn` asked it)."""
+        return not self.emulate_stops and self._stops.get(venue, False)
+
+    async def learn(self, venue: str, timeout_s: float) -> None:
+        """Ask the venue what it can do (Admin.GetStatus); a venue that does not answer is
+        asked again next time, and its stops are emulated meanwhile."""
+        if venue in self._stops:
+            return
+        try:
+            status = await self.desk(venue).admin.GetStatus(
+                adm.GetStatusRequest(), timeout=timeout_s, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError:
+            return
+        self._stops[venue] = status.capabilities.stop_orders
+
+    def names(self) -> list[str]:
+        return sorted(self.resolver.names(TRADEFLOW))
+
+    def desk(self, venue: str) -> VenueDesk:
+        """The venue's stubs; NotFound when no such venue is known (given or registered)."""
+        address = self.resolver.resolve(TRADEFLOW, venue)
+        desk = self._desks.get(venue)
+        if desk is None or desk.address != address:
+            desk = self._desks[venue] = VenueDesk(venue, address, self._channel(address))
+        return desk
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(
+                address, options=[("grpc.max_receive_message_length", _SEND_LIMIT)]
+            )
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        self._desks.clear()

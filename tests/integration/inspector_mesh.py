@@ -1,0 +1,168 @@
+"""A sim venue and an inspector as real processes on a Redis database of the test's own, with
+the calls the inspector's tests make: intents in, the venue's and the inspector's views out."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+
+from core.env import REDIS_URL, TOKEN, TRADE_TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.mesh import redis_db
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    TEST_TRADE_TOKEN,
+    Stubs,
+    Venue,
+    start_venue,
+    stop_venue,
+)
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["AUTH", "InspectorMesh", "inspector_mesh", "intent"]
+
+AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
+SYMBOL = "BTC/USDT"
+
+
+def intent(side: str = "buy", size: str = "0.01", **fields: Any) -> am.Intent:
+    """A market intent on the sim's BTC/USDT (fields override)."""
+    message = am.Intent(
+        venue="sim",
+        symbol=SYMBOL,
+        side=common.SIDE_BUY if side == "buy" else common.SIDE_SELL,
+        size=size,
+        entry_type=tf.ORDER_TYPE_MARKET,
+    )
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return message
+
+
+@dataclass
+class InspectorMesh:
+    directory: Path
+    venue: Venue
+    venue_log: IO[str]
+    bus: str
+    args: tuple[str, ...] = ()
+    process: ServiceProcess | None = None
+    channel: grpc.aio.Channel | None = None
+    logs: list[Path] = field(default_factory=list)
+    _stubs: Stubs | None = None
+
+    @property
+    def stub(self) -> rk_grpc.InspectorAsyncStub:
+        assert self.channel is not None
+        return rk_grpc.InspectorStub(self.channel)
+
+    @property
+    def venue_stubs(self) -> Stubs:
+        if self._stubs is None:
+            self._stubs = self.venue.stubs()
+        return self._stubs
+
+    def start(self, *extra: str) -> ServiceProcess:
+        log_path = self.directory / f"inspector-{len(self.logs)}.log"
+        self.logs.append(log_path)
+        args = ["inspector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
+        with log_path.open("w") as log_file:
+            self.process = start_service(
+                [*args, *self.args, *extra],
+                # The inspector holds the trading credential, as in `trademesh up`.
+                env={TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN, REDIS_URL: self.bus},
+                stderr=log_file,
+            )
+        self.channel = grpc.aio.insecure_channel(self.process.address)
+        return self.process
+
+    async def stop(self, kill: bool = False) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+            self.channel = None
+        if self.process is not None:
+            if kill:
+                self.process.process.kill()
+                await asyncio.to_thread(self.process.process.wait, 15)
+            else:
+                await asyncio.to_thread(self.process.terminate)
+            self.process = None
+
+    def log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)
+
+    async def submit(self, message: am.Intent) -> rk.SubmitIntentResponse:
+        request = rk.SubmitIntentRequest(intent=message)
+        answer: rk.SubmitIntentResponse = await self.stub.SubmitIntent(
+            request, metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return answer
+
+    async def positions(self) -> list[rk.PositionView]:
+        answer = await self.stub.ListPositions(
+            rk.ListPositionsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return list(answer.positions)
+
+    async def state(self) -> rk.GetRiskStateResponse:
+        answer: rk.GetRiskStateResponse = await self.stub.GetRiskState(
+            rk.GetRiskStateRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return answer
+
+    async def events(self, **filters: Any) -> list[rk.RiskEvent]:
+        request = rk.ListRiskEventsRequest(page_size=500, **filters)
+        answer = await self.stub.ListRiskEvents(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        return list(answer.events)
+
+    async def open_orders(self) -> list[tf.Order]:
+        answer = await self.venue_stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+        return list(answer.orders)
+
+    async def venue_position(self) -> Decimal:
+        answer = await self.venue_stubs.tf.GetPositions(tf.GetPositionsRequest(), timeout=CALL_TIMEOUT_S)
+        return sum((Decimal(p.size) for p in answer.positions if p.symbol == SYMBOL), Decimal(0))
+
+    async def mark(self) -> Decimal:
+        """The sim's mid now."""
+        from tests.integration.support import best_prices
+
+        bid, ask = await best_prices(self.venue_stubs, SYMBOL)
+        return (bid + ask) / 2
+
+
+@asynccontextmanager
+async def inspector_mesh(
+    directory: Path, redis_url: str, *args: str, policies: str | None = None, start: bool = True
+) -> AsyncIterator[InspectorMesh]:
+    """A sim and (unless `start` is False) an inspector on it; `policies` a TOML of its own."""
+    extra = list(args)
+    if policies is not None:
+        path = directory / "policies.toml"
+        path.write_text(textwrap.dedent(policies))
+        extra += ["--policies", str(path)]
+    async with redis_db(redis_url) as bus:
+        venue, venue_log = start_venue(directory, None, "sim")
+        mesh = InspectorMesh(directory, venue, venue_log, bus, tuple(extra))
+        try:
+            if start:
+                mesh.start()
+            yield mesh
+        finally:
+            try:
+                await mesh.stop()
+            finally:
+                await stop_venue(venue, venue_log)

@@ -1,0 +1,348 @@
+"""The inspector as a real process on a real sim venue and Redis: intents become sim orders with
+their protective pair; the pair's one-cancels-the-other; policies block with their reasons;
+operator commands; restarts (kill -9) recover the state without a double order; the venues'
+dead-man switch; reconciliation; legacy positions; policies reloaded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from core.bus.names import INTENTS
+from core.rpc.status import bad_request_violations
+from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # sims and inspectors: not the fast tier
+__all__ = ["redis_url"]  # fixtures
+
+D = Decimal
+WAIT_S = 30
+
+
+async def _entered(mesh: InspectorMesh, stop: Decimal, target: Decimal) -> rk.SubmitIntentResponse:
+    answer = await mesh.submit(intent(stop_loss=str(stop), take_profit=str(target)))
+    assert answer.action == rk.RISK_ACTION_ALLOW, answer
+    assert answer.order.status == tf.ORDER_STATUS_FILLED
+    return answer
+
+
+async def _orders_at_venue(mesh: InspectorMesh, count: int) -> list[tf.Order]:
+    """The venue's open orders once there are `count` (the protective pair follows the fill)."""
+
+    async def enough() -> list[tf.Order] | None:
+        orders = await mesh.open_orders()
+        return orders if len(orders) >= count else None
+
+    return await until(enough, WAIT_S, 0.05, f"{count} open orders at the venue")
+
+
+def _statuses(audit: rk.GetAuditResponse, role: str) -> set[int]:
+    """The statuses of a role's orders (a resized pair has several generations)."""
+    return {o.status for o in audit.orders if o.role == role}
+
+
+async def _flat(mesh: InspectorMesh) -> bool | None:
+    return True if not await mesh.positions() and await mesh.venue_position() == 0 else None
+
+
+async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        mark = await mesh.mark()
+        answer = await _entered(mesh, mark - 1000, mark + 1000)
+        assert answer.reasons[0].action == rk.RISK_ACTION_ALLOW and answer.client_order_id
+        (position,) = await mesh.positions()
+        assert (position.size, position.legacy) == ("0.01", False)
+        roles = {p.role: p for p in position.protective}
+        # The sim holds stop orders itself: the stop rests there, untriggered.
+        assert D(roles["stop_loss"].price) == mark - 1000 and not roles["stop_loss"].emulated
+        assert D(roles["take_profit"].price) == mark + 1000
+        # The pair rests at the venue: a reduce-only stop-market and limit sell of the position.
+        stop, target = sorted(
+            await _orders_at_venue(mesh, 2), key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET
+        )
+        assert (stop.client_order_id, D(stop.trigger_price), stop.triggered) == (
+            roles["stop_loss"].client_order_id, mark - 1000, False,
+        )  # fmt: skip
+        assert (target.client_order_id, target.reduce_only) == (roles["take_profit"].client_order_id, True)
+        assert (target.side, D(target.size), D(target.price)) == (common.SIDE_SELL, D("0.01"), mark + 1000)
+        assert await mesh.venue_position() == D("0.01")
+        allowed = await mesh.events(action=rk.RISK_ACTION_ALLOW)
+        assert [e.intent_id for e in allowed] == [answer.intent_id]
+        audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        entry = next(o for o in audit.orders if o.role == "entry")
+        assert (entry.fill_rate, entry.filled_size, entry.fills) == ("1", "0.01", 1)
+
+
+async def test_the_take_profit_filling_cancels_the_stop(tmp_path: Path, redis_url: str) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        mark = await mesh.mark()
+        await _entered(mesh, mark - 2000, mark + 3)
+        await until(lambda: _flat(mesh), WAIT_S, 0.2, "the take-profit filled")
+        assert await mesh.open_orders() == []
+        audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        assert _statuses(audit, "take_profit") >= {tf.ORDER_STATUS_FILLED}
+        assert _statuses(audit, "stop_loss") == {tf.ORDER_STATUS_CANCELED}
+
+
+@pytest.mark.parametrize("emulated", [False, True], ids=["native", "emulated"])
+async def test_a_triggered_stop_cancels_the_target_and_closes_the_position(
+    tmp_path: Path, redis_url: str, emulated: bool
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url, *(["--emulate-stops"] if emulated else [])) as mesh:
+        mark = await mesh.mark()
+        await _entered(mesh, mark - 3, mark + 2000)
+        await until(lambda: _flat(mesh), WAIT_S, 0.2, "the stop closed the position")
+        assert await mesh.open_orders() == []
+        audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        assert tf.ORDER_STATUS_FILLED in _statuses(audit, "stop_loss")
+        # Cancelled; or refused, when the stop had closed the position before it reached the venue.
+        assert _statuses(audit, "take_profit") <= {tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED}
+
+
+async def test_a_breached_policy_blocks_with_its_reasons_and_places_nothing(
+    tmp_path: Path, redis_url: str
+) -> None:
+    policies = """
+        [orders]
+        max_notional = "100"
+        [position]
+        max_size = "0.005"
+    """
+    async with inspector_mesh(tmp_path, redis_url, policies=policies) as mesh:
+        answer = await mesh.submit(intent(size="0.01"))
+        assert answer.action == rk.RISK_ACTION_BLOCK
+        assert {e.policy for e in answer.reasons} == {"orders.max_notional", "position.max_size"}
+        notional = next(e for e in answer.reasons if e.policy == "orders.max_notional")
+        assert {v.name: v.value for v in notional.values}["limit"] == "100"
+        assert not answer.client_order_id and await mesh.open_orders() == []
+        assert await mesh.venue_position() == 0
+
+
+async def test_bad_intents_are_field_violations_and_the_service_serves_on(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        bad = intent(size="-1", venue="", entry_type=tf.ORDER_TYPE_LIMIT)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await mesh.submit(bad)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        fields = {field for field, _ in bad_request_violations(caught.value)}
+        assert {"intent.size", "intent.venue", "intent.entry_price"} <= fields
+        with pytest.raises(grpc.aio.AioRpcError) as empty:
+            await mesh.stub.SetMode(rk.SetModeRequest(mode=rk.MODE_STAND_DOWN), metadata=AUTH)
+        assert [field for field, _ in bad_request_violations(empty.value)] == ["reason"]
+        assert (await mesh.state()).state == rk.RISK_STATE_ACTIVE
+
+
+async def test_a_duplicated_intent_never_doubles_an_order(tmp_path: Path, redis_url: str) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        first = await mesh.submit(intent(intent_id="dup-1"))
+        assert first.action == rk.RISK_ACTION_ALLOW
+        with pytest.raises(grpc.aio.AioRpcError) as again:
+            await mesh.submit(intent(intent_id="dup-1"))
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        # The same intent twice on the bus: one order.
+        client: Any = aioredis.Redis.from_url(mesh.bus)
+        try:
+            for _ in range(2):
+                envelope = bus.Envelope(source="test")
+                envelope.intents.intents.append(
+                    intent(intent_id="dup-2", strategy_id="s1", expires_at_ns=2**62)
+                )
+                await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+        finally:
+            await client.aclose()
+        await until(lambda: _position_is(mesh, D("0.02")), WAIT_S, 0.1, "the bus intent placed")
+        await asyncio.sleep(1.0)  # the second entry has had time to be read
+        assert await mesh.venue_position() == D("0.02")
+        allowed = await mesh.events(action=rk.RISK_ACTION_ALLOW)
+        assert sorted(e.intent_id for e in allowed) == ["dup-1", "dup-2"]
+
+
+async def _position_is(mesh: InspectorMesh, size: Decimal) -> bool | None:
+    return True if await mesh.venue_position() == size else None
+
+
+async def test_stand_down_blocks_entries_takes_exits_and_resume_lifts_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        await mesh.submit(intent())
+        answer = await mesh.stub.SetMode(
+            rk.SetModeRequest(mode=rk.MODE_STAND_DOWN, reason="test: news"), metadata=AUTH
+        )
+        assert answer.state == rk.RISK_STATE_STANDING_DOWN
+        blocked = await mesh.submit(intent())
+        assert blocked.action == rk.RISK_ACTION_BLOCK and blocked.reasons[0].policy == "state"
+        exit_ = await mesh.submit(intent("sell", reduce_only=True))
+        assert exit_.action == rk.RISK_ACTION_ALLOW and exit_.order.status == tf.ORDER_STATUS_FILLED
+        assert await mesh.venue_position() == 0
+        resumed = await mesh.stub.SetMode(
+            rk.SetModeRequest(mode=rk.MODE_RESUME, reason="test: over"), metadata=AUTH
+        )
+        assert resumed.state == rk.RISK_STATE_ACTIVE
+        assert (await mesh.submit(intent())).action == rk.RISK_ACTION_ALLOW
+        state = await mesh.state()
+        assert [t.after for t in state.transitions][-2:] == [
+            rk.RISK_STATE_STANDING_DOWN,
+            rk.RISK_STATE_ACTIVE,
+        ]
+
+
+async def test_close_all_cancels_everything_and_flattens(tmp_path: Path, redis_url: str) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        mark = await mesh.mark()
+        await _entered(mesh, mark - 1000, mark + 1000)
+        resting = intent(entry_type=tf.ORDER_TYPE_LIMIT, entry_price=str((mark * D("0.97")).quantize(D(1))))
+        placed = await mesh.submit(resting)
+        assert placed.order.status == tf.ORDER_STATUS_OPEN, [(e.policy, e.reason) for e in placed.reasons]
+        assert len(await _orders_at_venue(mesh, 3)) == 3  # the pair and the resting entry
+        answer = await mesh.stub.SetMode(
+            rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason="test"), metadata=AUTH
+        )
+        assert answer.state == rk.RISK_STATE_HALTED
+        await until(lambda: _flat(mesh), WAIT_S, 0.1, "flat after CLOSE_ALL")
+        assert await mesh.open_orders() == []
+        assert (await mesh.submit(intent())).action == rk.RISK_ACTION_BLOCK
+
+
+async def test_a_drawdown_past_its_limit_stands_down_then_blocks(tmp_path: Path, redis_url: str) -> None:
+    # A round trip's fees alone (2 x 0.1% of 650 USDT) take more than 0.0001 % of 100,000.
+    async with inspector_mesh(tmp_path, redis_url, policies='[loss]\nmax_drawdown = "0.000001"\n') as mesh:
+        await mesh.submit(intent())
+        await until(lambda: _state_is(mesh, rk.RISK_STATE_STANDING_DOWN), WAIT_S, 0.1, "stood down")
+        events = await mesh.events(action=rk.RISK_ACTION_STAND_DOWN)
+        assert events[0].policy == "loss.max_drawdown"
+        assert (await mesh.submit(intent())).reasons[0].policy == "state"
+
+
+async def _state_is(mesh: InspectorMesh, state: int) -> bool | None:
+    return True if (await mesh.state()).state == state else None
+
+
+async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        mark = await mesh.mark()
+        first = await _entered(mesh, mark - 1000, mark + 1000)
+        await _orders_at_venue(mesh, 2)
+        before = await mesh.positions()
+        await mesh.stop(kill=True)
+        mesh.start()
+        after = await mesh.positions()
+        assert [(p.size, p.stop_loss, p.take_profit) for p in after] == [
+            (p.size, p.stop_loss, p.take_profit) for p in before
+        ]
+        with pytest.raises(grpc.aio.AioRpcError) as again:
+            await mesh.submit(intent(intent_id=first.intent_id))
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        await asyncio.sleep(1.0)  # recovery's queries are answered
+        protective = [o for o in await mesh.open_orders() if o.reduce_only]
+        assert len(protective) == 2 and await mesh.venue_position() == D("0.01")
+        assert "journal entries replayed" in mesh.log()
+
+
+async def test_kill_9_the_venues_cancel_every_order_within_the_ttl(tmp_path: Path, redis_url: str) -> None:
+    async with inspector_mesh(tmp_path, redis_url, "--deadman-ttl-ms", "2000") as mesh:
+        mark = await mesh.mark()
+        resting = intent(entry_type=tf.ORDER_TYPE_LIMIT, entry_price=str((mark * D("0.97")).quantize(D(1))))
+        placed = await mesh.submit(resting)
+        assert placed.order.status == tf.ORDER_STATUS_OPEN, [(e.policy, e.reason) for e in placed.reasons]
+        await asyncio.sleep(1.0)  # a heartbeat has armed the switch
+        assert mesh.process is not None
+        os.kill(mesh.process.process.pid, signal.SIGKILL)
+        killed = asyncio.get_running_loop().time()
+        await until(lambda: _no_open_orders(mesh), 5, 0.05, "the venue cancelled everything")
+        assert asyncio.get_running_loop().time() - killed <= 2.0 + 1.0
+        await mesh.stop(kill=True)
+
+
+async def _no_open_orders(mesh: InspectorMesh) -> bool | None:
+    return True if not await mesh.open_orders() else None
+
+
+async def test_orders_behind_the_inspectors_back_are_found(tmp_path: Path, redis_url: str) -> None:
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5") as mesh:
+        mark = await mesh.mark()
+        await mesh.submit(intent())
+        # An order the inspector never placed, resting, and a fill missed while it is down.
+        far = tf.PlaceOrderRequest(
+            symbol="BTC/USDT", side=common.SIDE_SELL, type=tf.ORDER_TYPE_LIMIT, size="0.01",
+            price=str((mark * D("1.03")).quantize(D(1))), client_order_id="behind-its-back",
+        )  # fmt: skip
+        await mesh.venue_stubs.tf.PlaceOrder(far, timeout=CALL_TIMEOUT_S)
+        unknown = await until(
+            lambda: _event(mesh, "reconcile.unknown_order"), WAIT_S, 0.2, "the unknown order"
+        )
+        assert {v.name: v.value for v in unknown.values}["client_order_id"] == "behind-its-back"
+        await mesh.stop(kill=True)
+        market = tf.PlaceOrderRequest(
+            symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
+        )
+        await mesh.venue_stubs.tf.PlaceOrder(market, timeout=CALL_TIMEOUT_S)
+        mesh.start()
+        diverged = await until(lambda: _event(mesh, "reconcile.position"), WAIT_S, 0.2, "the divergence")
+        assert {v.name: v.value for v in diverged.values} == {"venue_size": "0.03", "book_size": "0.01"}
+        state = await mesh.state()
+        assert [v.name for v in state.venues_stood_down] == ["sim"]
+
+
+async def _event(mesh: InspectorMesh, policy: str) -> rk.RiskEvent | None:
+    found = [e for e in await mesh.events(policy=policy)]
+    return found[0] if found else None
+
+
+async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url, start=False) as mesh:
+        market = tf.PlaceOrderRequest(
+            symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
+        )
+        await mesh.venue_stubs.tf.PlaceOrder(market, timeout=CALL_TIMEOUT_S)
+        mesh.start()
+        (legacy,) = await mesh.positions()
+        assert (legacy.size, legacy.legacy, list(legacy.protective)) == ("0.02", True, [])
+        (event,) = await mesh.events(policy="legacy")
+        assert event.action == rk.RISK_ACTION_NOTICE and event.symbol == "BTC/USDT"
+        await asyncio.sleep(1.5)  # marks and checks run: still untouched
+        assert await mesh.open_orders() == [] and await mesh.venue_position() == D("0.02")
+        assert not await mesh.events(policy="reconcile.position")
+
+
+async def test_policies_reload_on_file_change_and_bad_ones_are_refused(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url, policies='[orders]\nmax_notional = "100000"\n') as mesh:
+        path = tmp_path / "policies.toml"
+        path.write_text('[orders]\nmax_notional = "100"\n')
+        await until(lambda: _event(mesh, "policies"), WAIT_S, 0.2, "the reload")
+        current = await mesh.stub.GetPolicies(rk.GetPoliciesRequest(), metadata=AUTH)
+        assert 'max_notional = "100"' in current.toml and current.path == str(path)
+        assert (await mesh.submit(intent())).reasons[0].policy == "orders.max_notional"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await mesh.stub.UpdatePolicies(
+                rk.UpdatePoliciesRequest(toml='[loss]\nmax_drawdown = "2"\n', reason="test"), metadata=AUTH
+            )
+        assert [field for field, _ in bad_request_violations(caught.value)] == ["loss.max_drawdown"]
+        changed = await mesh.stub.UpdatePolicies(
+            rk.UpdatePoliciesRequest(toml='[orders]\nmax_notional = "5000"\n', reason="test"), metadata=AUTH
+        )
+        assert list(changed.changes) == ["orders.max_notional: 100 -> 5000"]
