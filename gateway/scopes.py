@@ -109,6 +109,26 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 },
             },
         ),
+        # The inspector: reads are reads; an intent, a cancel or a mode places or cancels
+        # orders: trade; the policies bound every order: admin.
+        **_service(
+            "trademesh.risk.v1.Inspector",
+            {
+                **{m: _TRADE for m in ("SubmitIntent", "CancelOrder", "CancelAllOrders", "SetMode")},
+                **{
+                    m: _READ
+                    for m in (
+                        "GetRiskState",
+                        "ListRiskEvents",
+                        "WatchRiskEvents",
+                        "GetPolicies",
+                        "ListPositions",
+                        "GetAudit",
+                    )
+                },
+                "UpdatePolicies": _ADMIN,
+            },
+        ),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }

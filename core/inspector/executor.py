@@ -4,6 +4,8 @@ refusal as a REJECTED update with the venue's reason, a placement whose result i
 (deadline, broken connection) as `placement_unknown` (the core then asks to query it before any
 retry), a query's answer as `query_result`.
 
+A protective order's limit price goes on the venue's tick grid first (core.inspector.ticks).
+
 A stop-loss at a venue without native stop orders is emulated here (core.inspector.stops): held
 until the last trade crosses its trigger, which goes to the core as an input (`stop_triggered`):
 the core cancels the rest of the pair, then has the stop placed as a reduce-only market order
@@ -22,9 +24,17 @@ import grpc
 from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
 from core.decimals import format_decimal
 from core.inspector.convert import dec, place_request
-from core.inspector.engine.actions import CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
+from core.inspector.engine.actions import (
+    CancelAll,
+    CancelOrder,
+    OrderAction,
+    OrderRole,
+    PlaceOrder,
+    QueryOrder,
+)
 from core.inspector.metrics import VENUE_CALLS
 from core.inspector.stops import EmulatedStops
+from core.inspector.ticks import TickSizes, on_grid
 from core.inspector.venues import VenueLinks
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -80,6 +90,7 @@ class Executor:
         self.clock = clock
         self.timeout_s = timeout_s
         self.stops = EmulatedStops()
+        self.ticks = TickSizes(links, timeout_s)
         self._orders: dict[str, PlaceOrder] = {}  # client order id -> what was asked
         self._retries: set[asyncio.Task[None]] = set()
 
@@ -116,6 +127,10 @@ class Executor:
         """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
         native = order.trigger_price is not None and self.native_stops(order.venue)
         request = place_request(order, native)
+        if order.role is OrderRole.TAKE_PROFIT and order.price is not None:
+            tick = await self.ticks.tick(order.venue, order.symbol)
+            if tick is not None:
+                request.price = format_decimal(on_grid(order.price, tick, order.side))
         try:
             desk = self.links.desk(order.venue)
             answer = await desk.tradeflow.PlaceOrder(

@@ -4,8 +4,9 @@ The gateway starts first (HTTP and gRPC on free ports, Studio's build from gatew
 then the sim venue, ingest, recorder, bars, bridge and the detector (the example strategies, its
 patches in the module's database), each registering with the gateway
 through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The advisor (deciding on the
-detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) is started by
-the tests that need it. The API key comes from `trademesh keys create`, as an operator would make one.
+detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) and the
+inspector (the only caller that places orders: Studio's order ticket goes through it) are started
+by the modules that need them. The API key comes from `trademesh keys create`, as an operator would make one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tests.integration.mesh import (
 )
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from tests.llm_standin import Standin, start_standin
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
@@ -41,6 +44,7 @@ STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 # Fixed for the module, so a restarted gateway still accepts the sessions it signed before.
 _SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
+_AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 
 
 def artifact(name: str) -> Path:
@@ -77,6 +81,7 @@ class StudioMesh:
     bridge: ServiceProcess | None = None
     detector: ServiceProcess | None = None
     advisor: ServiceProcess | None = None
+    inspector: ServiceProcess | None = None
     standin: Standin | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
@@ -152,6 +157,33 @@ class StudioMesh:
             self.standin.stop()
             self.standin = None
 
+    def start_inspector(self, policies: str | None = None) -> ServiceProcess:
+        """The inspector on the sim, registered with the gateway as `inspector`: its policy set
+        `policies` (TOML text, else the shipped one); reconciliation every second, its dead-man
+        switch off (a test stopping it must not have the sim cancel the other tests' orders)."""
+        assert self.venue is not None and self.inspector is None
+        args = [*venue_link("inspector", self.venue.address), "--deadman-ttl-ms", "0"]
+        args += ["--reconcile-every-s", "1", "--instance", f"inspector-{len(self.processes.started)}"]
+        if policies is not None:
+            path = self.directory / "policies.toml"
+            path.write_text(policies)
+            args += ["--policies", str(path)]
+        self.inspector = self.processes.start("inspector", *args)
+        return self.inspector
+
+    async def set_mode(self, mode: rk.Mode.ValueType, reason: str) -> rk.SetModeResponse:
+        """An operator's command to the inspector itself (not through the gateway)."""
+        assert self.inspector is not None
+        async with grpc.aio.insecure_channel(self.inspector.address) as channel:
+            stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
+            request = rk.SetModeRequest(mode=mode, reason=reason)
+            return await stub.SetMode(request, metadata=_AUTH, timeout=30)
+
+    def stop_inspector(self) -> None:
+        if self.inspector is not None:
+            self.inspector.terminate()
+            self.inspector = None
+
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")
 
@@ -166,7 +198,7 @@ class StudioMesh:
         async with grpc.aio.insecure_channel(self.venue.address) as channel:
             reply = await tf_grpc.TradeFlowStub(channel).ListOpenOrders(
                 tf.ListOpenOrdersRequest(),
-                metadata=(("authorization", f"Bearer {TEST_TOKEN}"),),
+                metadata=_AUTH,
                 timeout=CALL_TIMEOUT_S,
             )
         return list(reply.orders)

@@ -1,9 +1,10 @@
 """Studio in a real browser (Debian's chromium, headless) against a real mesh through the gateway.
 
-Every part is a real process: sim venue, ingest, recorder, bars, bridge and the gateway (see
-studio_mesh). The page is read through what a user sees plus the data attributes Studio keeps
-for tools (the chart's candle count and last close); screenshots of each test's page, and of
-the chart, go to test-artifacts/e2e/.
+Every part is a real process: sim venue, ingest, recorder, bars, bridge, the gateway and the
+inspector (see studio_mesh): the order ticket submits a manual intent to the inspector, which
+checks it and places the order; cancels go through it too. The page is read through what a user
+sees plus the data attributes Studio keeps for tools (the chart's candle count and last close);
+screenshots of each test's page, and of the chart, go to test-artifacts/e2e/.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import functools
 import json
 import re
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from playwright.async_api import Page, expect
 
+from core.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.integration.support import until
+from trademesh.risk.v1 import inspector_pb2 as rk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -27,6 +31,29 @@ SYMBOL = "BTC/USDT"
 TICK = Decimal("0.01")  # BTC/USDT's tick in tests.integration.mesh.sim_config
 WAIT_MS = 30_000
 DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+# The inspector's policies here: no price band (a resting bid at half the price is the point of
+# some tests), order limits well above the tests' orders.
+POLICIES = """
+[orders]
+max_notional = "10000"
+max_open = 50
+
+[rate]
+window_ms = 1000
+max_per_venue = 50
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
+    """The inspector, for this module's order ticket; what it holds is closed when the module
+    ends (the later modules find the sim flat)."""
+    started = await asyncio.to_thread(mesh.start_inspector, POLICIES)
+    yield started
+    try:
+        await mesh.set_mode(rk.MODE_CLOSE_ALL, "e2e: the module ends")
+    finally:
+        await asyncio.to_thread(mesh.stop_inspector)
 
 
 async def log_in(page: Page, mesh: StudioMesh, key: str) -> None:
@@ -77,7 +104,8 @@ async def best_prices(page: Page) -> tuple[Decimal, Decimal]:
 
 
 async def place(page: Page, side: str, kind: str, size: str, price: str = "") -> str:
-    """Places an order through the ticket; returns its order id as the ticket reports it."""
+    """Places an order through the ticket (the inspector allows it); returns its order id as the
+    ticket reports it."""
     await page.select_option("#ticket-type", kind)
     await page.fill("#ticket-size", size)
     if kind == "limit":
@@ -256,13 +284,16 @@ async def test_cancel_all_asks_for_confirmation_first(page: Page, mesh: StudioMe
     await open_market(page, "1m")
     bid, _ = await best_prices(page)
     placed = {await place(page, "buy", "limit", "0.001", far_below(bid)) for _ in range(2)}
-    rows = page.locator("#open-orders tr[data-order-id]")
+    # Only this test's orders: an earlier test's position keeps its take-profit open.
+    rows = page.locator(", ".join(f'#open-orders tr[data-order-id="{order_id}"]' for order_id in placed))
     await expect(rows).to_have_count(2, timeout=WAIT_MS)
 
     await page.click("#cancel-all")
     dialog = page.locator("#confirm")
     await expect(dialog).to_be_visible()
-    await expect(dialog).to_contain_text("Cancel all 2 open orders")
+    await expect(dialog).to_contain_text(re.compile(r"Cancel all \d+ open orders on the sim venue"))
+    # The inspector records why: a reason is asked for, prefilled.
+    await expect(page.locator("#confirm-reason")).to_have_value("cancel all from Studio")
     await page.screenshot(path=artifact("cancel-all-confirmation"))
     await page.click("#confirm-no")
     await expect(dialog).to_have_count(0)
@@ -271,10 +302,11 @@ async def test_cancel_all_asks_for_confirmation_first(page: Page, mesh: StudioMe
     await expect(rows).to_have_count(2)
 
     await page.click("#cancel-all")
+    await page.fill("#confirm-reason", "e2e: cancel all")
     await page.click("#confirm-yes")
     await expect(rows).to_have_count(0, timeout=WAIT_MS)
     assert not placed & {o.order_id for o in await mesh.open_orders()}
-    await expect(page.locator("#desk-message")).to_have_text("canceled 2 orders")
+    await expect(page.locator("#desk-message")).to_have_text(re.compile(r"^canceled \d+ orders$"))
 
 
 async def test_an_invalid_session_goes_back_to_login_saying_session_expired(

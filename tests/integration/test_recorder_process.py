@@ -63,7 +63,7 @@ class Bus:
     async def publish(self, stream: str, *payloads: bytes) -> list[bytes]:
         for data in payloads:
             self.publisher.add(stream, data)
-        return await self.publisher.flush()
+        return [entry_id for entry_id in await self.publisher.flush() if entry_id is not None]  # plain adds
 
     async def dead_letters(self, channel: str) -> list[dict[bytes, bytes]]:
         return [fields for _, fields in await self.client.xrange(dead_letter_stream(self.stream(channel)))]

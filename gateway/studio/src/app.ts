@@ -15,6 +15,7 @@ import { HealthBoard } from "./ui/health";
 import { Ladder } from "./ui/ladder";
 import { MarketView } from "./ui/market";
 import { parseRoute, showPage, strategiesHash } from "./ui/pages";
+import { RiskPage } from "./ui/risk-page";
 import { StrategiesPage } from "./ui/strategies";
 import { Tape } from "./ui/tape";
 import { TradingDesk } from "./ui/trading";
@@ -69,6 +70,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const health = new HealthBoard(clients, (names) => market.setVenues(names));
   const strategies = new StrategiesPage(clients, live, connection, signal, detectors, picker.root);
   const advisor = new AdvisorPage(clients, live, connection, signal);
+  const risk = new RiskPage(clients, live, connection, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
   const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
   const nav = h(
@@ -77,6 +79,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     h("a", { id: "nav-trading", href: "#/" }, "Trading"),
     h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
     h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
+    h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
   );
 
   const logout = h("button", { id: "logout", type: "button" }, "Log out");
@@ -95,8 +98,10 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     trading,
     strategies.root,
     advisor.root,
+    risk.root,
   );
-  const route = (): void => showPage(parseRoute(window.location.hash), { trading, strategies, advisor, nav });
+  const route = (): void =>
+    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, nav });
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

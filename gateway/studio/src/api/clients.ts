@@ -6,6 +6,7 @@ import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
+import { Inspector } from "../gen/trademesh/risk/v1/inspector_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 
 // Names the venue instance when several serve the same service (gateway/contracts.py).
@@ -18,6 +19,7 @@ export interface Clients {
   registry: Client<typeof Registry>;
   admin: Client<typeof Admin>;
   advisor: Client<typeof Advisor>;
+  inspector: Client<typeof Inspector>;
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
   patch: Client<typeof Patch>;
@@ -29,6 +31,7 @@ export function createClients(transport: Transport): Clients {
     registry: createClient(Registry, transport),
     admin: createClient(Admin, transport),
     advisor: createClient(Advisor, transport),
+    inspector: createClient(Inspector, transport),
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
     patch: createClient(Patch, transport),

@@ -1,6 +1,7 @@
 // The candlestick chart (lightweight-charts). It draws what a CandleSeries holds; the series'
 // size, last close and last time are also written to data attributes, so tests and tools can
-// read what the chart shows without reading pixels. Signals are drawn over it (SignalMarkers).
+// read what the chart shows without reading pixels. Signals are drawn over it (SignalMarkers), and
+// price levels (a position's stop-loss and take-profit) across it (PriceLines).
 import {
   CandlestickSeries,
   ColorType,
@@ -14,6 +15,7 @@ import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import { forDrawing } from "../lib/decimal";
 import type { CandlePoint, CandleSeries, Change } from "../market/candles";
 import { h } from "./dom";
+import { type PriceLevel, PriceLines } from "./price-lines";
 import { SignalMarkers } from "./signal-markers";
 
 function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
@@ -27,13 +29,16 @@ function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
 }
 
 export class CandleChart {
-  readonly root = h("div", { id: "chart", class: "chart", "data-candles": 0 });
+  readonly root: HTMLElement;
   private readonly chart: IChartApi;
   private readonly series: ISeriesApi<"Candlestick">;
   private readonly markers: SignalMarkers;
+  private readonly lines: PriceLines;
   private lastDrawn = -Infinity;
 
-  constructor() {
+  /** `id`: the element's id ("chart", the market view's). */
+  constructor(id = "chart") {
+    this.root = h("div", { id, class: "chart", "data-candles": 0 });
     this.chart = createChart(this.root, {
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: "#11151c" }, textColor: "#c9d1d9" },
@@ -49,6 +54,12 @@ export class CandleChart {
     });
     this.markers = new SignalMarkers(this.chart, this.series, this.root);
     this.root.append(this.markers.root);
+    this.lines = new PriceLines(this.series, this.root);
+  }
+
+  /** Price levels across the chart (replacing the previous ones); none clears them. */
+  levels(levels: readonly PriceLevel[]): void {
+    this.lines.show(levels);
   }
 
   /** The signals of the shown venue and symbol, drawn at their candles. */

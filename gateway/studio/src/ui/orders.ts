@@ -1,16 +1,17 @@
 // Open orders of the sim venue, kept current from ListOpenOrders (polled) and the execution
-// stream (immediate). Each row cancels its order; "Cancel all" asks first.
+// stream (immediate). Each row cancels its order; "Cancel all" asks first, with a reason (the
+// cancels go through the inspector, which records it).
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { label } from "../lib/format";
-import { confirmAction } from "./confirm";
+import { confirmWithReason } from "./confirm";
 import { fill, h, table, throttled } from "./dom";
 
 const OPEN = new Set([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]);
 
 export interface OrderActions {
   cancel(order: Order): Promise<void>;
-  cancelAll(): Promise<void>;
+  cancelAll(reason: string): Promise<void>;
 }
 
 export class OpenOrders {
@@ -59,7 +60,8 @@ export class OpenOrders {
   private async cancelAll(): Promise<void> {
     const count = this.orders.size;
     const question = `Cancel all ${count} open order${count === 1 ? "" : "s"} on the sim venue?`;
-    if (await confirmAction(question, "Cancel all orders", "Keep orders")) await this.actions.cancelAll();
+    const reason = await confirmWithReason(question, "Cancel all orders", "Keep orders", "cancel all from Studio");
+    if (reason !== null) await this.actions.cancelAll(reason);
   }
 
   private row(order: Order): HTMLElement {
@@ -75,7 +77,7 @@ export class OpenOrders {
       { "data-order-id": order.orderId, "data-client-order-id": order.clientOrderId },
       h("td", {}, order.symbol),
       h("td", { class: order.side === Side.SELL ? "sell" : "buy" }, label(Side, order.side)),
-      h("td", {}, order.price === "" ? "market" : "limit"),
+      h("td", {}, `${order.price === "" ? "market" : "limit"}${order.reduceOnly ? " (reduce-only)" : ""}`),
       h("td", { class: "num" }, order.price),
       h("td", { class: "num" }, order.size),
       h("td", { class: "num" }, order.filledSize),

@@ -1,15 +1,18 @@
 // Studio's pages, by the URL's hash: "#/" trading (the default), "#/strategies" and
 // "#/strategies/<patch id, URI-encoded>" (that patch's view open), either strategies route with
 // "?detector=<name>" naming the detector instance shown, and "#/advisor" and
-// "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open). A link
+// "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
+// "#/risk" (the inspector's risk dashboard). A link
 // or the browser's back button moves between them; a reload keeps the page.
 import type { AdvisorPage } from "./decision-log";
+import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
 
 export type Route =
   | { page: "trading" }
   | { page: "strategies"; patchId: string | null; detector: string | null }
-  | { page: "advisor"; decisionId: string | null };
+  | { page: "advisor"; decisionId: string | null }
+  | { page: "risk" };
 
 /** The path's one segment after its page ("" when none), URI-decoded; null when malformed. */
 function segment(encoded: string | undefined): string | null {
@@ -23,6 +26,7 @@ function segment(encoded: string | undefined): string | null {
 /** "#/strategies/trend%2Fsim%2FBTC%2FUSDT?detector=a" -> the strategies page of detector a
  * with that patch open. */
 export function parseRoute(hash: string): Route {
+  if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
   if (advisor !== null) return { page: "advisor", decisionId: segment(advisor[1]) || null };
   const match = /^#\/strategies(?:\/([^?]*))?(?:\?(.*))?$/.exec(hash);
@@ -47,15 +51,22 @@ export function advisorHash(decisionId: string | null): string {
   return decisionId === null ? "#/advisor" : `#/advisor/${encodeURIComponent(decisionId)}`;
 }
 
-/** One page shown at a time; the trading page's panels keep running, the strategies and advisor
- * pages' loops run only while they are shown. */
+/** One page shown at a time; the trading page's panels keep running, the strategies, advisor and
+ * risk pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
-  pages: { trading: HTMLElement; strategies: StrategiesPage; advisor: AdvisorPage; nav: HTMLElement },
+  pages: {
+    trading: HTMLElement;
+    strategies: StrategiesPage;
+    advisor: AdvisorPage;
+    risk: RiskPage;
+    nav: HTMLElement;
+  },
 ): void {
   pages.trading.hidden = route.page !== "trading";
   pages.strategies.root.hidden = route.page !== "strategies";
   pages.advisor.root.hidden = route.page !== "advisor";
+  pages.risk.root.hidden = route.page !== "risk";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
     const current = link.id === `nav-${route.page}`;
@@ -66,4 +77,6 @@ export function showPage(
   else pages.strategies.hide();
   if (route.page === "advisor") pages.advisor.show(route.decisionId);
   else pages.advisor.hide();
+  if (route.page === "risk") pages.risk.show();
+  else pages.risk.hide();
 }

@@ -1,26 +1,27 @@
 // The order ticket for the sim venue: limit or market, size and price as the user typed them
-// (decimal strings, checked but never converted), then Buy or Sell.
+// (decimal strings, checked but never converted), an optional stop-loss and take-profit, then
+// Buy or Sell. It submits a manual intent to the inspector, which checks it like any other and
+// places the order when it is allowed; the verdict shows below (ui/verdict).
 import { classify } from "../api/errors";
 import { Side } from "../gen/trademesh/common/v1/common_pb";
-import { type Order, OrderStatus, OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { RiskAction, type SubmitIntentResponse } from "../gen/trademesh/risk/v1/inspector_pb";
+import { OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { isPositiveDecimal } from "../lib/decimal";
 import { label } from "../lib/format";
-import { h } from "./dom";
+import { fill, h } from "./dom";
+import { reasonItems, verdictText } from "./verdict";
 
 export interface OrderDraft {
   symbol: string;
   side: Side;
   type: OrderType;
   size: string;
+  /** The limit price; "" for a market order. */
   price: string;
   timeInForce: TimeInForce;
-  clientOrderId: string;
-}
-
-/** A client order id: the venue places an order at most once per id, even if the call is retried. */
-function newClientOrderId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return `studio-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  /** "" for the inspector's default distance. */
+  stopLoss: string;
+  takeProfit: string;
 }
 
 function decimalInput(id: string, placeholder: string): HTMLInputElement {
@@ -37,6 +38,8 @@ export class OrderTicket {
   private readonly type = h("select", { id: "ticket-type" }, option("limit", "Limit"), option("market", "Market"));
   private readonly size = decimalInput("ticket-size", "size");
   private readonly price = decimalInput("ticket-price", "price");
+  private readonly stopLoss = decimalInput("ticket-stop-loss", "default");
+  private readonly takeProfit = decimalInput("ticket-take-profit", "default");
   private readonly tif = h(
     "select",
     { id: "ticket-tif" },
@@ -45,13 +48,14 @@ export class OrderTicket {
     option("fok", "FOK"),
   );
   private readonly message = h("p", { id: "ticket-message", class: "message", role: "status" });
+  private readonly reasons = h("ul", { id: "ticket-reasons", class: "reasons" });
   private readonly title = h("h3", {}, "New order");
 
-  constructor(private readonly place: (draft: OrderDraft) => Promise<Order>) {
+  constructor(private readonly submit: (draft: OrderDraft) => Promise<SubmitIntentResponse>) {
     const buy = h("button", { id: "ticket-buy", type: "button", class: "buy" }, "Buy");
     const sell = h("button", { id: "ticket-sell", type: "button", class: "sell" }, "Sell");
-    buy.addEventListener("click", () => void this.submit(Side.BUY));
-    sell.addEventListener("click", () => void this.submit(Side.SELL));
+    buy.addEventListener("click", () => void this.send(Side.BUY));
+    sell.addEventListener("click", () => void this.send(Side.SELL));
     this.type.addEventListener("change", () => {
       this.price.disabled = this.type.value === "market";
     });
@@ -63,8 +67,12 @@ export class OrderTicket {
       h("label", {}, "Size", this.size),
       h("label", {}, "Price", this.price),
       h("label", {}, "Time in force", this.tif),
+      h("label", {}, "Stop-loss", this.stopLoss),
+      h("label", {}, "Take-profit", this.takeProfit),
       h("div", { class: "sides" }, buy, sell),
+      h("p", { class: "hint" }, "Checked by the inspector's risk policies before it reaches the venue."),
       this.message,
+      this.reasons,
     );
     this.root.addEventListener("submit", (event) => event.preventDefault());
   }
@@ -83,9 +91,16 @@ export class OrderTicket {
     const market = this.type.value === "market";
     const size = this.size.value.trim();
     const price = market ? "" : this.price.value.trim();
+    const stopLoss = this.stopLoss.value.trim();
+    const takeProfit = this.takeProfit.value.trim();
     if (this.symbol === "") return "pick a symbol first";
     if (!isPositiveDecimal(size)) return `size ${JSON.stringify(size)} is not a positive decimal`;
     if (!market && !isPositiveDecimal(price)) return `price ${JSON.stringify(price)} is not a positive decimal`;
+    for (const [name, value] of [["stop-loss", stopLoss], ["take-profit", takeProfit]] as const) {
+      if (value !== "" && !isPositiveDecimal(value)) {
+        return `${name} ${JSON.stringify(value)} is not a positive decimal`;
+      }
+    }
     const tif = { gtc: TimeInForce.GTC, ioc: TimeInForce.IOC, fok: TimeInForce.FOK }[this.tif.value];
     return {
       symbol: this.symbol,
@@ -95,33 +110,38 @@ export class OrderTicket {
       price,
       // GTC is meaningless for a market order; the venue's default (IOC) applies.
       timeInForce: market ? TimeInForce.UNSPECIFIED : (tif ?? TimeInForce.UNSPECIFIED),
-      clientOrderId: newClientOrderId(),
+      stopLoss,
+      takeProfit,
     };
   }
 
-  private async submit(side: Side): Promise<void> {
+  private async send(side: Side): Promise<void> {
     const draft = this.draft(side);
     if (typeof draft === "string") {
       this.say("error", draft);
       return;
     }
-    this.say("", "placing…");
+    this.say("", `submitting ${label(Side, side)} to the inspector…`);
     try {
-      const order = await this.place(draft);
-      this.message.dataset.orderId = order.orderId;
-      const at = order.price === "" ? "market" : `@ ${order.price}`;
-      const reason = order.statusReason === "" ? "" : ` (${order.statusReason})`;
-      this.say(
-        order.status === OrderStatus.REJECTED ? "error" : "ok",
-        `${label(Side, order.side)} ${order.size} ${order.symbol} ${at}: ${label(OrderStatus, order.status)}${reason}`,
-      );
+      const reply = await this.submit(draft);
+      const verdict = verdictText(reply);
+      this.say(verdict.tone, verdict.text);
+      this.message.dataset.action = label(RiskAction, reply.action);
+      this.message.dataset.intentId = reply.intentId;
+      if (reply.action === RiskAction.ALLOW) {
+        this.message.dataset.clientOrderId = reply.clientOrderId;
+        if (reply.order !== undefined && reply.order.orderId !== "") this.message.dataset.orderId = reply.order.orderId;
+      }
+      fill(this.reasons, ...reasonItems(reply));
     } catch (error) {
       this.say("error", classify(error).message);
     }
   }
 
   private say(tone: string, text: string): void {
-    if (tone !== "ok") delete this.message.dataset.orderId;
+    // Each answer replaces the last one's data whole.
+    for (const key of ["orderId", "clientOrderId", "action", "intentId"]) delete this.message.dataset[key];
+    fill(this.reasons);
     this.message.dataset.tone = tone;
     this.message.textContent = text;
   }

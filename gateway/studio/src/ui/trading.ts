@@ -1,9 +1,13 @@
-// Trading on the sim venue: the order ticket, open orders, fills and positions. Executions come
-// live from TradeFlow.StreamExecutions; open orders and positions are also polled, so anything
-// the stream missed while reconnecting shows up within seconds.
+// Trading on the sim venue: the order ticket, open orders, fills and positions. Orders and
+// cancels go through the inspector (a manual intent, risk-checked like any other: it alone
+// places and cancels orders at a venue). Executions come live from TradeFlow.StreamExecutions;
+// open orders and positions are also polled, so anything the stream missed while reconnecting
+// shows up within seconds.
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
+import { cancelAllOrders, cancelOrder, submitIntent } from "../api/inspector";
 import type { LiveStreams } from "../api/live";
+import type { SubmitIntentResponse } from "../gen/trademesh/risk/v1/inspector_pb";
 import { type Order, type StreamExecutionsResponse, TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, type PanelStatus, poll } from "../lib/loop";
@@ -16,6 +20,8 @@ import { type OrderDraft, OrderTicket } from "./ticket";
 // Orders from Studio go to the sim venue only: a demo and test exchange, never real money.
 export const SIM_VENUE = "sim";
 const REFRESH_MS = 3000;
+// Recorded on the inspector's risk event of a row's cancel.
+const CANCEL_REASON = "cancelled in Studio's orders view";
 
 export class TradingDesk {
   readonly root: HTMLElement;
@@ -25,7 +31,7 @@ export class TradingDesk {
   private readonly ticket = new OrderTicket((draft) => this.place(draft));
   private readonly orders = new OpenOrders({
     cancel: (order) => this.cancel(order),
-    cancelAll: () => this.cancelAll(),
+    cancelAll: (reason) => this.cancelAll(reason),
   });
   private readonly fills = new Fills();
   private readonly positions = new Positions();
@@ -120,29 +126,39 @@ export class TradingDesk {
     this.positions.show(reply.positions);
   }
 
-  private async place(draft: OrderDraft): Promise<Order> {
-    const reply = await this.clients.tradeFlow.placeOrder(draft, unary(this.appSignal, SIM_VENUE));
-    if (reply.order === undefined) throw new Error("the venue answered without the order");
-    this.orders.update(reply.order);
-    return reply.order;
+  private async place(draft: OrderDraft): Promise<SubmitIntentResponse> {
+    const intent = {
+      venue: SIM_VENUE,
+      symbol: draft.symbol,
+      side: draft.side,
+      size: draft.size,
+      entryType: draft.type,
+      entryPrice: draft.price,
+      timeInForce: draft.timeInForce,
+      stopLoss: draft.stopLoss,
+      takeProfit: draft.takeProfit,
+    };
+    const reply = await submitIntent(this.clients, intent, this.appSignal);
+    if (reply.order !== undefined && reply.order.orderId !== "") this.orders.update(reply.order);
+    return reply;
   }
 
   private async cancel(order: Order): Promise<void> {
     try {
-      const options = unary(this.appSignal, SIM_VENUE);
-      const reply = await this.clients.tradeFlow.cancelOrder({ orderId: order.orderId }, options);
-      if (reply.order !== undefined) this.orders.update(reply.order);
+      const reply = await cancelOrder(this.clients, SIM_VENUE, order.clientOrderId, CANCEL_REASON, this.appSignal);
+      if (reply !== null && reply.orderId !== "") this.orders.update(reply);
       this.say("");
     } catch (error) {
       this.say(`cancel ${order.orderId}: ${classify(error).message}`);
     }
   }
 
-  private async cancelAll(): Promise<void> {
+  private async cancelAll(reason: string): Promise<void> {
     try {
-      const reply = await this.clients.tradeFlow.cancelAllOrders({ symbol: "" }, unary(this.appSignal, SIM_VENUE));
-      for (const order of reply.orders) this.orders.update(order);
-      this.say(`canceled ${reply.orders.length} order${reply.orders.length === 1 ? "" : "s"}`);
+      const cancelled = await cancelAllOrders(this.clients, SIM_VENUE, reason, this.appSignal);
+      this.say(`canceled ${cancelled} order${cancelled === 1 ? "" : "s"}`);
+      // The venue's list shows what is left now (the cancels' updates also come on the stream).
+      if (this.controller !== null) await this.refresh(this.controller.signal).catch(() => undefined);
     } catch (error) {
       this.say(`cancel all: ${classify(error).message}`);
     }

@@ -1,0 +1,52 @@
+"""Each venue's price grid: a protective order's price is planned by the core as a fraction from
+the entry (docs/inspector.md), which rarely falls on the instrument's tick, and a venue refuses
+a price off its grid. The shell rounds it before placing: away from the market (a sell up, a buy
+down), so the order is never worse than planned. Tick sizes come from the venue's
+ListInstruments, asked once per venue (again after a failure)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import grpc
+
+from core.inspector.venues import VenueLinks
+from core.model import Side
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["TickSizes", "on_grid"]
+
+log = logging.getLogger(__name__)
+
+
+def on_grid(price: Decimal, tick: Decimal, side: Side) -> Decimal:
+    """`price` on the grid of `tick`, rounded away from the market for `side`."""
+    if tick <= 0:
+        return price
+    steps = (price / tick).to_integral_value(ROUND_CEILING if side is Side.SELL else ROUND_FLOOR)
+    return (steps * tick).quantize(tick) if steps * tick != price else price
+
+
+class TickSizes:
+    def __init__(self, links: VenueLinks, timeout_s: float) -> None:
+        self.links = links
+        self.timeout_s = timeout_s
+        self._ticks: dict[str, dict[str, Decimal]] = {}
+
+    async def tick(self, venue: str, symbol: str) -> Decimal | None:
+        """The symbol's tick size at the venue; None when the venue does not say."""
+        ticks = self._ticks.get(venue)
+        if ticks is None:
+            try:
+                desk = self.links.desk(venue)
+                answer = await desk.marketdata.ListInstruments(
+                    md.ListInstrumentsRequest(), timeout=self.timeout_s, metadata=self.links.metadata
+                )
+            except (grpc.aio.AioRpcError, Exception) as exc:  # asked again next time
+                log.warning("inspector: %s instruments: %s", venue, exc)
+                return None
+            ticks = self._ticks[venue] = {
+                i.symbol: Decimal(i.tick_size) for i in answer.instruments if i.tick_size
+            }
+        return ticks.get(symbol)

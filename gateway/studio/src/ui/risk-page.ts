@@ -1,0 +1,145 @@
+// The Risk page (`#/risk`): the inspector's dashboard, live. KPIs and the operator's buttons
+// (ui/risk-kpis, ui/risk-controls), positions with their protective orders and the selected
+// one's stop-loss and take-profit on a chart (ui/risk-positions, ui/position-chart), the policy
+// status (ui/risk-policies), and the risk-event timeline (ui/risk-timeline: the recorded events,
+// then WatchRiskEvents on the tab's Mux stream). Its loops run only while the page is shown.
+import type { Clients } from "../api/clients";
+import {
+  policies,
+  positions,
+  recentRiskEvents,
+  riskState,
+  setMode,
+  watchRiskEvents,
+} from "../api/inspector";
+import type { LiveStreams } from "../api/live";
+import type { Mode } from "../gen/trademesh/risk/v1/inspector_pb";
+import type { Connection } from "../lib/connection";
+import { childController, follow, type LoopContext, poll } from "../lib/loop";
+import { h, panel, showStatus } from "./dom";
+import { PositionChart } from "./position-chart";
+import { RiskControls } from "./risk-controls";
+import { RiskKpis } from "./risk-kpis";
+import { PolicyStatusTable } from "./risk-policies";
+import { RiskPositions } from "./risk-positions";
+import { RiskTimeline } from "./risk-timeline";
+
+const STATE_POLL_MS = 1000;
+const DETAIL_POLL_MS = 2000;
+const HISTORY_POLL_MS = 10_000;
+
+export class RiskPage {
+  readonly root: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly timelineStatus: HTMLElement;
+  private readonly positionsStatus: HTMLElement;
+  private readonly kpis = new RiskKpis();
+  private readonly chart: PositionChart;
+  private readonly positions: RiskPositions;
+  private readonly policies = new PolicyStatusTable();
+  private readonly timeline = new RiskTimeline();
+  private readonly controls: RiskControls;
+  private controller: AbortController | null = null;
+  // A refresh in flight, and whether another was asked for meanwhile (live events come in bursts).
+  private refreshing: Promise<void> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly clients: Clients,
+    private readonly live: LiveStreams,
+    private readonly connection: Connection,
+    private readonly appSignal: AbortSignal,
+  ) {
+    this.chart = new PositionChart(clients);
+    this.positions = new RiskPositions((position) => this.chart.show(position));
+    this.controls = new RiskControls(
+      (mode: Mode, reason: string) => setMode(clients, mode, reason, appSignal),
+      () => void this.refreshNow(),
+    );
+    const head = panel("Risk", "risk", this.controls.root, this.kpis.root);
+    this.status = head.status;
+    const positionsPanel = panel("Positions", "risk-positions-panel", this.positions.root, this.chart.root);
+    this.positionsStatus = positionsPanel.status;
+    const policiesPanel = panel("Policies", "risk-policies", this.policies.root);
+    const timelinePanel = panel("Risk events", "risk-timeline", this.timeline.root);
+    this.timelineStatus = timelinePanel.status;
+    const grid = h("div", { class: "risk-grid" }, positionsPanel.root, policiesPanel.root);
+    this.root = h("main", { id: "risk-page", class: "page", hidden: true }, head.root, grid, timelinePanel.root);
+  }
+
+  /** Shows the page and runs its loops. */
+  show(): void {
+    if (this.controller !== null) return;
+    this.controller = childController(this.appSignal);
+    const signal = this.controller.signal;
+    const ctx = this.context(signal, this.status);
+    void poll(ctx, STATE_POLL_MS, () => this.refreshState(signal));
+    const details = this.context(signal, this.positionsStatus);
+    void poll(details, DETAIL_POLL_MS, () => this.refreshDetails(signal));
+    const timeline = this.context(signal, this.timelineStatus);
+    void poll({ ...timeline, onStatus: () => undefined }, HISTORY_POLL_MS, async () => {
+      const events = await recentRiskEvents(this.clients, signal);
+      if (!signal.aborted) this.timeline.add(events);
+    });
+    void follow(
+      timeline,
+      (signal, opened) => watchRiskEvents(this.live, signal, opened),
+      (batch) => {
+        if (signal.aborted) return;
+        this.timeline.add(batch.events);
+        this.timeline.transitions(batch.transitions);
+        // A live event may change the state, a position or a policy's use: show it now.
+        void this.refreshNow();
+      },
+    );
+  }
+
+  /** Stops the page's loops (another page is shown). */
+  hide(): void {
+    this.controller?.abort();
+    this.controller = null;
+  }
+
+  private context(signal: AbortSignal, status: HTMLElement): LoopContext {
+    return { signal, connection: this.connection, onStatus: (s) => showStatus(status, s) };
+  }
+
+  private async refreshState(signal: AbortSignal): Promise<void> {
+    const state = await riskState(this.clients, signal);
+    if (signal.aborted) return;
+    this.kpis.show(state);
+    this.timeline.transitions(state.transitions);
+  }
+
+  private async refreshDetails(signal: AbortSignal): Promise<void> {
+    const [policyReply, positionList] = await Promise.all([
+      policies(this.clients, signal),
+      positions(this.clients, signal),
+    ]);
+    if (signal.aborted) return;
+    this.policies.show(policyReply);
+    this.positions.show(positionList);
+    await this.chart.refresh(signal);
+  }
+
+  /** One refresh of everything outside the loops' rhythm (after a command or a live event);
+   * asked for again while one runs, it runs once more after it. */
+  private async refreshNow(): Promise<void> {
+    if (this.refreshing !== null) {
+      this.again = true;
+      return;
+    }
+    const signal = this.controller?.signal;
+    if (signal === undefined) return;
+    this.refreshing = Promise.all([this.refreshState(signal), this.refreshDetails(signal)]).then(
+      () => undefined,
+      () => undefined, // the loops report failures; this extra refresh only hurries them
+    );
+    await this.refreshing;
+    this.refreshing = null;
+    if (this.again) {
+      this.again = false;
+      await this.refreshNow();
+    }
+  }
+}
