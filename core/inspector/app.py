@@ -29,6 +29,7 @@ from core.errors import TrademeshError
 from core.inspector.api import inspector_service
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key
+from core.inspector.exec_bus import BusExecutions
 from core.inspector.executor import Executor
 from core.inspector.followers import VenueFollowers
 from core.inspector.journal import Journal
@@ -69,7 +70,8 @@ class Inspector:
             time.time_ns,
             config.instance,
         )
-        self.followers = VenueFollowers(self.links, self.runtime.on_execution, config.deadman_ttl_ms)
+        from_venues = self.runtime.on_execution if config.executions == "venue" else None
+        self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms)
         self.reconciler = Reconciler(self)
 
     @property
@@ -97,11 +99,14 @@ class Inspector:
                 return
             await self._find_mesh()
             fresh = not await self.redis.exists(self.runtime.journal.stream)
+            executions = self._bus_executions()
+            if executions is not None and fresh:
+                await executions.start_fresh()
             self.runtime.board.start(ctx.stop)
             await self.runtime.start(self._policies(), config.starting_equity)
             if fresh:
                 await self.reconciler.find_legacy()
-            await self._serve(ctx)
+            await self._serve(ctx, executions)
         finally:
             await self.runtime.executor.close()
             await self.runtime.board.close()
@@ -109,10 +114,18 @@ class Inspector:
             await self.resolver.close()
             await self.redis.aclose()
 
-    async def _serve(self, ctx: ServiceContext) -> None:
+    def _bus_executions(self) -> BusExecutions | None:
+        if self.config.executions != "bus":
+            return None
+        return BusExecutions(
+            self.redis, self.config.group, self.config.instance, self.links.names(),
+            self.runtime.on_execution, self.runtime.on_gap,
+        )  # fmt: skip
+
+    async def _serve(self, ctx: ServiceContext, executions: BusExecutions | None) -> None:
         options = ConsumerOptions(
             group=self.config.group, consumer=self.config.instance, streams=(INTENTS,), batch=100,
-            claim_idle_ms=self.config.claim_idle_ms,
+            claim_idle_ms=self.config.claim_idle_ms, start_id="$",
         )  # fmt: skip
         consumer = GroupConsumer(self.redis, options, self._intents)
         watch = PolicyWatch(self.config.policies, self.runtime)
@@ -128,6 +141,8 @@ class Inspector:
             asyncio.create_task(watch.run(ctx.stop), name="policies"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="inspector mesh"),
         ]
+        if executions is not None:
+            tasks.append(asyncio.create_task(executions.run(ctx.stop), name="inspector executions"))
         try:
             await ctx.stop.wait()
         finally:

@@ -57,6 +57,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--venue-timeout-s", type=positive_float, default=2.0, help="deadline of an order call (default 2)"
     )
     parser.add_argument(
+        "--executions", choices=("bus", "venue"), default="bus",
+        help="read executions from the bus (exec.<venue>, by ingest; default) or straight from the venues",
+    )  # fmt: skip
+    parser.add_argument(
         "--emulate-stops", action="store_true",
         help="hold stop-losses here and send a market order when the last trade crosses them, even "
         "at venues with native stop orders",
@@ -82,6 +86,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         reconcile_every_s=args.reconcile_every_s,
         venue_timeout_s=args.venue_timeout_s,
         emulate_stops=args.emulate_stops,
+        executions=args.executions,
     )
 
 

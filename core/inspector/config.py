@@ -32,6 +32,10 @@ class InspectorServiceConfig:
     deadman_ttl_ms: int = 10_000
     reconcile_every_s: float = 10.0
     mark_every_s: float = 1.0
+    # Where executions come from: "bus" (exec.<venue>, written by ingest: exactly once across
+    # the inspector's restarts) or "venue" (each venue's StreamExecutions: no ingest needed, but
+    # what happens while the inspector is down is found only by the reconciliation).
+    executions: str = "bus"
     # Emulate stop-losses even at venues that hold stop orders themselves.
     emulate_stops: bool = False
     # Deadline of each order call to a venue; past it the order is queried before any retry.

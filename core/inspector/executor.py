@@ -127,10 +127,7 @@ class Executor:
         """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
         native = order.trigger_price is not None and self.native_stops(order.venue)
         request = place_request(order, native)
-        if order.role is OrderRole.TAKE_PROFIT and order.price is not None:
-            tick = await self.ticks.tick(order.venue, order.symbol)
-            if tick is not None:
-                request.price = format_decimal(on_grid(order.price, tick, order.side))
+        await self._on_grid(order, request, native)
         try:
             desk = self.links.desk(order.venue)
             answer = await desk.tradeflow.PlaceOrder(
@@ -143,6 +140,24 @@ class Executor:
         VENUE_CALLS.labels(order.venue, "place", "ok").inc()
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
         return answer.order
+
+    async def _on_grid(self, order: PlaceOrder, request: tf.PlaceOrderRequest, native: bool) -> None:
+        """A protective price on the venue's tick grid. A take-profit's limit goes away from the
+        market (a better price); a native stop's trigger toward it (a sell stop rounds up: it
+        triggers no later than planned). Both: a sell rounds up, a buy down."""
+        price = (
+            order.price if order.role is OrderRole.TAKE_PROFIT else order.trigger_price if native else None
+        )
+        if price is None:
+            return
+        tick = await self.ticks.tick(order.venue, order.symbol)
+        if tick is None:
+            return
+        text = format_decimal(on_grid(price, tick, order.side))
+        if order.role is OrderRole.TAKE_PROFIT:
+            request.price = text
+        else:
+            request.trigger_price = text
 
     async def _place_failed(self, order: PlaceOrder, exc: grpc.aio.AioRpcError) -> tf.Order | None:
         code = exc.code()

@@ -26,9 +26,9 @@ _DISCOVER_S = 2.0
 
 
 class VenueFollowers:
-    def __init__(self, links: VenueLinks, on_execution: OnExecution, deadman_ttl_ms: int) -> None:
+    def __init__(self, links: VenueLinks, on_execution: OnExecution | None, deadman_ttl_ms: int) -> None:
         self.links = links
-        self.on_execution = on_execution
+        self.on_execution = on_execution  # None: executions come from the bus
         self.deadman_ttl_ms = deadman_ttl_ms
         self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
@@ -49,12 +49,15 @@ class VenueFollowers:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start(self, venue: str, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}")]
+        tasks = []
+        if self.on_execution is not None:
+            tasks.append(asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}"))
         if self.deadman_ttl_ms:
             tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
         self._tasks[venue] = tasks
 
     async def _executions(self, venue: str, stop: asyncio.Event) -> None:
+        assert self.on_execution is not None
         backoff = Backoff(0.2, 5.0)
         while not stop.is_set():
             try:

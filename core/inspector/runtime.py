@@ -229,6 +229,15 @@ class Runtime:
             order.venue = execution.venue
         await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
 
+    async def on_gap(self, venue: str) -> None:
+        """Executions of `venue` may be missing: each of its working orders is queried there."""
+        core = self.ready_core
+        log.warning("inspector: executions of %s may be missing (a gap): querying its orders", venue)
+        for working in list(core.book.orders):
+            if working.key[0] == venue and not self.executor.stops.holds(working.order.client_order_id):
+                unknown = working.order.client_order_id
+                await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=unknown))
+
     async def command(self, mode: rk.Mode.ValueType, reason: str) -> Output:
         if mode not in _COMMANDS:
             raise InvalidArgument.field("mode", "must be STAND_DOWN, RESUME or CLOSE_ALL")

@@ -60,6 +60,7 @@ class InspectorMesh:
     bus: str
     args: tuple[str, ...] = ()
     process: ServiceProcess | None = None
+    ingest: ServiceProcess | None = None
     channel: grpc.aio.Channel | None = None
     logs: list[Path] = field(default_factory=list)
     _stubs: Stubs | None = None
@@ -100,6 +101,14 @@ class InspectorMesh:
             else:
                 await asyncio.to_thread(self.process.terminate)
             self.process = None
+
+    def start_ingest(self) -> ServiceProcess:
+        """Ingest on the sim: its executions reach the bus (exec.sim), where the inspector reads them."""
+        log_path = self.directory / "ingest.log"
+        args = ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
+        with log_path.open("w") as log_file:
+            self.ingest = start_service(args, env={TOKEN: TEST_TOKEN, REDIS_URL: self.bus}, stderr=log_file)
+        return self.ingest
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
@@ -146,10 +155,17 @@ class InspectorMesh:
 
 @asynccontextmanager
 async def inspector_mesh(
-    directory: Path, redis_url: str, *args: str, policies: str | None = None, start: bool = True
+    directory: Path,
+    redis_url: str,
+    *args: str,
+    policies: str | None = None,
+    start: bool = True,
+    via_bus: bool = False,
 ) -> AsyncIterator[InspectorMesh]:
-    """A sim and (unless `start` is False) an inspector on it; `policies` a TOML of its own."""
-    extra = list(args)
+    """A sim and (unless `start` is False) an inspector on it; `policies` a TOML of its own.
+    The inspector reads executions straight from the sim, or with `via_bus` from the bus, where an
+    ingest process of the mesh's own writes them."""
+    extra = [*args, "--executions", "bus" if via_bus else "venue"]
     if policies is not None:
         path = directory / "policies.toml"
         path.write_text(textwrap.dedent(policies))
@@ -158,11 +174,15 @@ async def inspector_mesh(
         venue, venue_log = start_venue(directory, None, "sim")
         mesh = InspectorMesh(directory, venue, venue_log, bus, tuple(extra))
         try:
+            if via_bus:
+                mesh.start_ingest()
             if start:
                 mesh.start()
             yield mesh
         finally:
             try:
                 await mesh.stop()
+                if mesh.ingest is not None:
+                    await asyncio.to_thread(mesh.ingest.terminate)
             finally:
                 await stop_venue(venue, venue_log)
