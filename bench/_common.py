@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.env import TOKEN
+from core.env import TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 
 __all__ = [
@@ -167,18 +167,22 @@ class Venue:
 
 
 def start_venue(config_toml: str, workdir: Path, auth: bool) -> Venue:
-    """Start `trademesh venue sim` on a free port with this config; stderr goes to a log file."""
+    """Start `trademesh venue sim` on a free port with this config; stderr goes to a log file.
+
+    With auth: the mesh token and the trading credential set, and the trading credential sent (the
+    inspector's view: good for every RPC, and the only one PlaceOrder takes)."""
     config = workdir / "sim.toml"
     config.write_text(config_toml)
     log_path = workdir / "venue.log"
     token = secrets.token_hex(16) if auth else ""
+    trade_token = secrets.token_hex(16) if auth else ""
     with log_path.open("w") as log:
         service = start_service(
             ["venue", "sim", "--host", HOST, "--port", "0", "--metrics-port", "-1", "--config", str(config)],
-            env={TOKEN: token},
+            env={TOKEN: token, TRADE_TOKEN: trade_token},
             stderr=log,
         )
-    metadata_ = (("authorization", f"Bearer {token}"),) if auth else ()
+    metadata_ = (("authorization", f"Bearer {trade_token}"),) if auth else ()
     return Venue(service, log_path, metadata_)
 
 

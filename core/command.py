@@ -9,7 +9,11 @@ Each module named in core.registry.SERVICES exposes `COMMAND = ServiceCommand(..
 - `mesh_args(mesh)`: its arguments when `trademesh up` starts it (besides the ports);
 - `instance_port(args)`: the default port when its registry entry has none (a venue's own);
 - `add_subcommands(commands)`: tools of its own under its subcommand (`trademesh advisor train`);
-  without one, the subcommand runs the service.
+  without one, the subcommand runs the service;
+- `privileged`: methods that take only a stronger credential than the mesh token (a venue's
+  order RPCs take only the trading credential; core.rpc.auth), read from its variable at start;
+- `holds`: the secrets `trademesh up` gives it besides the mesh token (the variables; its
+  privileged methods' is implied): the inspector holds the trading credential, to send it.
 Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
 and a service's dependencies load only when it runs.
 """
@@ -26,6 +30,7 @@ from core.errors import InvalidArgument
 from core.registry import METRICS_PORT_OFFSET, ServiceEntry
 
 if TYPE_CHECKING:
+    from core.rpc.auth import Privileged
     from core.rpc.server import ServerOptions
     from core.service import ServiceApp
 
@@ -75,6 +80,14 @@ class ServiceCommand(Generic[C]):
     instance_port: Callable[[argparse.Namespace], int] | None = field(default=None)
     # Given the subparsers of its subcommand; each parser it adds sets its own `run` default.
     add_subcommands: Callable[[Any], None] | None = field(default=None)
+    privileged: Privileged | None = field(default=None)
+    holds: tuple[str, ...] = ()
+
+    def secrets(self) -> frozenset[str]:
+        """The variables of the restricted secrets it is given: those it holds, and the one its
+        privileged methods take."""
+        declared = () if self.privileged is None else (self.privileged.variable,)
+        return frozenset((*self.holds, *declared))
 
     def port(self, entry: ServiceEntry, args: argparse.Namespace) -> int:
         """--port, else the entry's default, else the instance's own (a venue's)."""
@@ -114,16 +127,20 @@ def add_server_arguments(parser: argparse.ArgumentParser, entry: ServiceEntry) -
 def server_options(
     entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace, label: str
 ) -> ServerOptions:
-    """The gRPC server's options from the common flags and the TRADEMESH_TOKEN secret."""
+    """The gRPC server's options from the common flags, the TRADEMESH_TOKEN secret and, for a
+    service with privileged methods, the secret they take (a venue's TRADEMESH_TRADE_TOKEN)."""
     from core.env import TOKEN, drain_delay_s, read_secret
     from core.rpc.server import ServerOptions
 
     port = command.port(entry, args)
+    privileged = command.privileged
     return ServerOptions(
         host=args.host,
         port=args.grpc_port if entry.grpc_port is not None else port,
         metrics_port=_metrics_port(entry, args, port),
         token=read_secret(TOKEN),
+        privileged=privileged,
+        privileged_token=None if privileged is None else read_secret(privileged.variable),
         drain_delay_s=drain_delay_s(),
         service_label=label,
     )

@@ -2,7 +2,8 @@
 
 Trades stream in; every few seconds the demo places a limit buy at the best bid
 and shows it rest and fill against the synthetic flow (or cancels it if the
-market walks away). The venue runs as its own process with a fresh token.
+market walks away). The venue runs as its own process with fresh tokens: the mesh token and the
+trading credential, which the demo sends (it stands in for the inspector, the one trader of a mesh).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from core.env import TOKEN, read_secret
+from core.env import TOKEN, TRADE_TOKEN, read_secret
 from core.process import ServiceProcess, start_service
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -138,15 +139,16 @@ async def _run(venue: ServiceProcess, token: str, rounds: int | None) -> int:
 async def run_demo(port: int, rounds: int | None = None) -> int:
     """Run until Ctrl-C (or `rounds` order rounds); returns the number of fills seen."""
     token = read_secret(TOKEN) or secrets.token_urlsafe(24)
+    trade_token = read_secret(TRADE_TOKEN) or secrets.token_urlsafe(24)
     log_path = Path(tempfile.gettempdir()) / "trademesh-demo-venue.log"
     with log_path.open("w") as log_file:
         venue = start_service(["venue", "sim", "--port", str(port), "--metrics-port", "-1"],
-                              env={TOKEN: token}, stderr=log_file)  # fmt: skip
+                              env={TOKEN: token, TRADE_TOKEN: trade_token}, stderr=log_file)  # fmt: skip
         _say(f"sim venue serving on {venue.address} (auth on; venue log: {log_path})")
         buf = "node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge"
         _say(f"try: {buf} http://{venue.address} --list-services")
         try:
-            return await _run(venue, token, rounds)
+            return await _run(venue, trade_token, rounds)
         finally:
             code = venue.terminate()
             _say(f"sim venue stopped (exit code {code})")

@@ -24,6 +24,7 @@ __all__ = [
     "REDIS_URL",
     "SESSION_SECRET",
     "TOKEN",
+    "TRADE_TOKEN",
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
     "database_url",
@@ -42,6 +43,14 @@ LOG_FORMAT = "TRADEMESH_LOG_FORMAT"
 # Bearer token that services require on every RPC but health and reflection.
 # Unset or empty: auth is off (the service logs a loud warning at start).
 TOKEN = "TRADEMESH_TOKEN"
+
+# The trading credential: the bearer token a venue requires on the RPCs that place or cancel
+# orders (PlaceOrder, CancelOrder, CancelAllOrders) and arm its dead-man switch (Heartbeat); it
+# is good for every other RPC too. Only the inspector and the venues hold it; every other caller
+# (the gateway, Studio, ops tools, agents, the other services) holds the mesh token alone and is
+# refused those RPCs (PERMISSION_DENIED). Unset on a venue: the venue refuses them all while
+# TRADEMESH_TOKEN is set (fail closed), and keeps them open only when auth is off (dev mode).
+TRADE_TOKEN = "TRADEMESH_TRADE_TOKEN"
 
 # The gateway's gRPC address (host:port) where services register, heartbeat and unregister.
 # Unset: a service does not register (it still serves).

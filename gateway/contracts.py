@@ -23,7 +23,9 @@ class Scope(enum.StrEnum):
 
     # Everything that changes nothing: market data, status, orders, balances, positions.
     READ = "read"
-    # Placing and cancelling orders, and the dead-man switch (Admin/Heartbeat).
+    # Placing and cancelling orders, and the dead-man switch (Admin/Heartbeat). The venues take
+    # these only with the trading credential, which the gateway does not hold: a call the scope
+    # lets through is refused by the venue (PERMISSION_DENIED); only the inspector trades.
     TRADE = "trade"
     # Operating venues: Drain, Reconnect, Add/RemoveSubscriptions; and any unclassified method.
     ADMIN = "admin"

@@ -12,14 +12,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.command import MeshView, ServiceCommand, positive_int
+from core.env import TRADE_TOKEN
 from core.errors import InvalidArgument
+from core.rpc.auth import Privileged
 from venues.registry import VENUES
 
 if TYPE_CHECKING:
     from core.service import ServiceApp
     from venues.replay.server import ReplayOptions
 
-__all__ = ["COMMAND", "VenueConfig"]
+__all__ = ["COMMAND", "TRADING", "VenueConfig"]
+
+# The RPCs that place or cancel orders, and the dead-man switch (a caller that could arm it
+# could have the inspector's orders cancelled): they take only the trading credential, which
+# the inspector alone holds (docs/services.md, "Credentials").
+TRADING = Privileged(
+    methods=frozenset(
+        {
+            "/trademesh.tradeflow.v1.TradeFlow/PlaceOrder",
+            "/trademesh.tradeflow.v1.TradeFlow/CancelOrder",
+            "/trademesh.tradeflow.v1.TradeFlow/CancelAllOrders",
+            "/trademesh.admin.v1.Admin/Heartbeat",
+        }
+    ),
+    credential="trading credential",
+    variable=TRADE_TOKEN,
+    why="only the inspector places and cancels orders at a venue",
+)
 
 
 @dataclass(frozen=True)
@@ -125,4 +144,5 @@ COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     instance_port=_instance_port,
+    privileged=TRADING,
 )

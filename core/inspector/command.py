@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.command import MeshView, ServiceCommand, add_redis_argument, positive_float, whole_number
+from core.env import TRADE_TOKEN
 from core.mesh.config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -100,5 +101,11 @@ def _mesh_args(mesh: MeshView) -> list[str]:
 
 
 COMMAND: ServiceCommand[InspectorServiceConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, mesh_args=_mesh_args
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    # The trading credential: the venues place and cancel orders, and take heartbeats, only for
+    # it; `trademesh up` gives it to the venues and to the inspector alone.
+    holds=(TRADE_TOKEN,),
 )

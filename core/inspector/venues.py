@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import grpc
 
-from core.env import TOKEN, read_secret
+from core.env import TOKEN, TRADE_TOKEN, read_secret
 from core.rpc.client import Metadata
 from core.tools.resolver import MeshResolver
 from trademesh.admin.v1 import admin_pb2 as adm
@@ -17,7 +17,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 __all__ = ["TRADEFLOW", "TRADE_TOKEN_VARIABLE", "VenueDesk", "VenueLinks", "trade_metadata"]
 
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
-TRADE_TOKEN_VARIABLE = "TRADEMESH_TRADE_TOKEN"
+TRADE_TOKEN_VARIABLE = TRADE_TOKEN
 _SEND_LIMIT = 64 * 1024 * 1024
 
 

@@ -8,6 +8,11 @@ on the ports it had; Ctrl-C stops them all in reverse order, then the
 embedded Redis and PostgreSQL if it started them. Every so often it prints what the mesh has
 done: trades on the bus, recorded, bars closed. The first start makes an API key for Studio
 and local agents in <data-dir>/api-key (mode 600); it is never printed.
+
+Secrets: every service gets the mesh token (TRADEMESH_TOKEN). The trading credential
+(TRADEMESH_TRADE_TOKEN) goes only to the services whose ServiceCommand asks for it (`holds`, or
+privileged methods that take it): the venues, and the inspector (which sends it). Every
+other service has it unset, even when it is in the environment `up` was started from.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from core.command import MeshView, ServiceCommand
-from core.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, read_secret
+from core.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN, read_secret
 from core.mesh.embedded import Backing, start_backing
 from core.mesh.progress import Progress
 from core.mesh.supervisor import Child, ChildSpec
@@ -84,11 +89,17 @@ def _flag(name: str) -> str:
 
 
 class _Mesh:
-    """The children `up` started, in start order, and what later ones learn of earlier ones."""
+    """The children `up` started, in start order, and what later ones learn of earlier ones.
 
-    def __init__(self, options: UpOptions, env: dict[str, str]) -> None:
+    `env`: what every child gets; `restricted`: secrets only the children that ask for them get
+    (ServiceCommand.secrets(): the trading credential goes to the venues and the inspector)."""
+
+    def __init__(
+        self, options: UpOptions, env: dict[str, str], restricted: dict[str, str] | None = None
+    ) -> None:
         self.options = options
         self.env = env
+        self.restricted = restricted or {}
         self.view = MeshView(sim_config=options.sim_config)
         self.children: list[Child] = []
 
@@ -99,7 +110,13 @@ class _Mesh:
             return [entry.name, *command.mesh_args(view), *_port_args(entry, options, previous)]
 
         name = view.venue if entry.kind is Kind.VENUE else entry.name
-        return ChildSpec(name, args, dict(self.env))
+        return ChildSpec(name, args, {**self.env, **self.secrets_of(command)})
+
+    def secrets_of(self, command: ServiceCommand[Any]) -> dict[str, str]:
+        """The restricted secrets it holds; the others set empty (read as unset), so one exported
+        in the shell that started `up` reaches no other service."""
+        held = command.secrets()
+        return {name: value if name in held else "" for name, value in self.restricted.items()}
 
     async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
         child = Child(self.spec(entry, command), _WIDTH)
@@ -147,11 +164,14 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
         TOKEN: _secret(TOKEN, options.data_dir, "token"),
         SESSION_SECRET: _secret(SESSION_SECRET, options.data_dir, "session-secret"),
     }
+    # The trading credential: the venues' (they check it) and the inspector's (it sends it: its
+    # ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
+    restricted = {TRADE_TOKEN: _secret(TRADE_TOKEN, options.data_dir, "trade-token")}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    mesh = _Mesh(options, env)
+    mesh = _Mesh(options, env, restricted)
     children = mesh.children
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -1,4 +1,4 @@
-"""The server edge: bearer-token auth, error mapping and metrics around every handler.
+"""The server edge: bearer-token auth (core.rpc.auth), error mapping and metrics around every handler.
 
 Handlers are wrapped once, when services register (Registrar stands in for the server),
 not per call by grpc.aio interceptors: the interceptor chain cost about 35 µs a call.
@@ -7,7 +7,6 @@ not per call by grpc.aio interceptors: the interceptor chain cost about 35 µs a
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import logging
 import time
@@ -16,9 +15,10 @@ from typing import Any, TypeAlias, cast
 
 import grpc
 
-from core.errors import TrademeshError, Unauthenticated, Unavailable
+from core.errors import TrademeshError, Unavailable
 from core.logs import bind_log_fields
 from core.rpc import metrics
+from core.rpc.auth import BearerAuth, MethodAuth
 from core.rpc.decode import RequestDecoder
 from core.rpc.status import code_for, to_status
 
@@ -81,9 +81,9 @@ class Gate:
 
 
 class _Edge:
-    """What wraps every handler of one server: its auth (None: off) and its start gate."""
+    """What wraps every handler of one server: the method's auth (None: open) and the start gate."""
 
-    def __init__(self, auth: BearerAuth | None, gate: Gate) -> None:
+    def __init__(self, auth: MethodAuth | None, gate: Gate) -> None:
         self.auth = auth
         self.gate = gate
 
@@ -104,34 +104,6 @@ def _bind_trace(metadata: Any) -> None:
             if len(parts) == 4 and len(parts[1]) == 32:
                 bind_log_fields(trace_id=parts[1])
             return
-
-
-class BearerAuth:
-    """Unauthenticated unless `authorization: Bearer <token>` matches (constant-time compare)."""
-
-    def __init__(self, token: str) -> None:
-        self._expected = token.encode()
-
-    def check(self, context: Context) -> None:
-        self.check_metadata(context.invocation_metadata() or ())
-
-    def check_metadata(self, metadata: Any) -> None:
-        if not self._authorized(metadata):
-            raise Unauthenticated(_DENIED)
-
-    def _authorized(self, metadata: Any) -> bool:
-        for key, value in metadata:
-            if key == "authorization":
-                text = value.decode(errors="replace") if isinstance(value, bytes) else value
-                scheme, _, token = text.strip().partition(" ")
-                # The scheme is case-insensitive (RFC 6750); the token is compared in constant time.
-                return scheme.lower() == "bearer" and hmac.compare_digest(
-                    token.strip().encode(), self._expected
-                )
-        return False
-
-
-_DENIED = "missing or wrong bearer token (send metadata `authorization: Bearer <token>`)"
 
 
 class _MethodMetrics:
@@ -200,7 +172,8 @@ def wrap_handler(method: str, handler: Handler, auth: BearerAuth | None, gate: G
     """The handler with the edge around it: auth and the start gate (unless the service is open:
     health, reflection), errors, metrics."""
     labels = (_kind(handler), *_split(method))
-    edge = None if _split(method)[0] in OPEN_SERVICES else _Edge(auth, gate or Gate(labels[1]))
+    method_auth = None if auth is None else auth.for_method(method)
+    edge = None if _split(method)[0] in OPEN_SERVICES else _Edge(method_auth, gate or Gate(labels[1]))
     decoder = RequestDecoder(handler.request_deserializer)
     inner = _behavior(handler)
     if handler.request_streaming:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -14,7 +14,8 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
 from core.errors import Unavailable
-from core.rpc.edge import BearerAuth, Gate, Registrar
+from core.rpc.auth import BearerAuth, Privileged, check_distinct
+from core.rpc.edge import Gate, Registrar
 from core.rpc.health import HealthServicer
 
 __all__ = ["MAX_REQUEST_BYTES", "Served", "ServerOptions", "Service", "create_server"]
@@ -45,8 +46,12 @@ class ServerOptions:
     port: int = 0
     # Prometheus exporter port; None for no exporter.
     metrics_port: int | None = None
-    # Bearer token; None turns auth off (logged loudly).
-    token: str | None = None
+    # Bearer token (the mesh token); None turns auth off (logged loudly).
+    token: str | None = field(default=None, repr=False)
+    # Methods that take only a stronger credential (a venue's order RPCs; core.rpc.auth), and that
+    # credential: None refuses them while `token` is set, and leaves them open when it is not.
+    privileged: Privileged | None = None
+    privileged_token: str | None = field(default=None, repr=False)
     # After SIGTERM: how long health says NOT_SERVING before the server stops taking calls.
     drain_delay_s: float = 0.5
     # Then: how long in-flight calls get to finish.
@@ -54,6 +59,9 @@ class ServerOptions:
     # A request over this is refused (RESOURCE_EXHAUSTED) before it is decoded.
     max_request_bytes: int = MAX_REQUEST_BYTES
     service_label: str = "service"
+
+    def __post_init__(self) -> None:
+        check_distinct(self.token, self.privileged, self.privileged_token)
 
 
 @dataclass
@@ -135,12 +143,29 @@ def _start_metrics(options: ServerOptions) -> int | None:
 
 
 def _warn_if_open(options: ServerOptions) -> None:
+    privileged = options.privileged
     if options.token is None:
+        guarded = ""
+        if privileged is not None and options.privileged_token is not None:
+            guarded = f" but {_names(privileged)} (they need {privileged.variable})"
         log.warning(
             "AUTH IS OFF for %s: no token configured (set TRADEMESH_TOKEN); anyone who can reach "
-            "this port can call every RPC",
+            "this port can call every RPC%s",
             options.service_label,
+            guarded,
         )
+    elif privileged is not None and options.privileged_token is None:
+        log.warning(
+            "%s has no %s (set %s): it refuses %s to every caller",
+            options.service_label,
+            privileged.credential,
+            privileged.variable,
+            _names(privileged),
+        )
+
+
+def _names(privileged: Privileged) -> str:
+    return ", ".join(sorted(method.rsplit("/", 1)[-1] for method in privileged.methods))
 
 
 async def create_server(
@@ -151,6 +176,8 @@ async def create_server(
     `starting`: health NOT_SERVING and the services' own RPCs UNAVAILABLE until the caller opens
     `Served.gate` (core.service does, once the service is ready).
     """
+    # First: a bad pair of tokens (the same for both) ends the start before anything is bound.
+    auth = BearerAuth(options.token, options.privileged, options.privileged_token, options.service_label)
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", _SEND_LIMIT_BYTES),
@@ -159,8 +186,7 @@ async def create_server(
         ],
     )
     gate = Gate(options.service_label, open=not starting)
-    auth = None if options.token is None else BearerAuth(options.token)
-    registrar = Registrar(server, auth, gate)
+    registrar = Registrar(server, None if auth.is_off else auth, gate)
     for service in services:
         service.add_to_server(service.servicer, registrar)
     health_servicer = HealthServicer()

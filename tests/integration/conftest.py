@@ -29,8 +29,8 @@ async def fresh_venue(tmp_path: Path) -> AsyncIterator[VenueFactory]:
     """Starts dedicated venues (for tests that drain, stop or reconfigure one); stops them after."""
     started: list[tuple[Venue, IO[str]]] = []
 
-    def start(config: str | None = None, name: str = "venue") -> Venue:
-        item = start_venue(tmp_path, config, f"{name}-{len(started)}")
+    def start(config: str | None = None, name: str = "venue", env: dict[str, str] | None = None) -> Venue:
+        item = start_venue(tmp_path, config, f"{name}-{len(started)}", env)
         started.append(item)
         return item[0]
 
@@ -41,7 +41,7 @@ async def fresh_venue(tmp_path: Path) -> AsyncIterator[VenueFactory]:
 
 @pytest.fixture
 async def stubs(venue: Venue) -> AsyncIterator[Stubs]:
-    """Authenticated stubs on the shared venue."""
+    """Stubs on the shared venue with the trading credential (the test stands in for the inspector)."""
     found = venue.stubs()
     yield found
     await found.close()

@@ -27,7 +27,7 @@ import pytest
 from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.postgres_server import new_database
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
@@ -102,7 +102,7 @@ class Processes:
             path.write_text(textwrap.dedent(config))
             args += ["--config", str(path)]
         env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
-        return self._start("sim", args, env)[0]
+        return self._start("sim", args, {**VENUE_ENV, **env})[0]
 
     def mesh_service(self, gateway: Gateway, name: str, *args: str, redis_url: str) -> ServiceProcess:
         """A mesh service (`trademesh bridge`, ...) registered with `gateway`."""

@@ -14,10 +14,18 @@ from typing import IO, Any
 
 import grpc
 
-from core.env import REDIS_URL, TOKEN
+from core.env import REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import redis_db
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, Venue, start_venue, stop_venue
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    TEST_TRADE_TOKEN,
+    Stubs,
+    Venue,
+    start_venue,
+    stop_venue,
+)
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -74,7 +82,10 @@ class InspectorMesh:
         args = ["inspector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
         with log_path.open("w") as log_file:
             self.process = start_service(
-                [*args, *self.args, *extra], env={TOKEN: TEST_TOKEN, REDIS_URL: self.bus}, stderr=log_file
+                [*args, *self.args, *extra],
+                # The inspector holds the trading credential, as in `trademesh up`.
+                env={TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN, REDIS_URL: self.bus},
+                stderr=log_file,
             )
         self.channel = grpc.aio.insecure_channel(self.process.address)
         return self.process

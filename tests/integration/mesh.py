@@ -28,10 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 
 from core.bus.codec import decode
-from core.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.cli import load_command
+from core.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from core.registry import SERVICES
-from tests.integration.support import TEST_TOKEN
+from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
@@ -186,9 +187,13 @@ class MeshProcesses:
 
     def start(self, service: str, *args: str) -> ServiceProcess:
         log_file = (self.directory / f"{service}-{next(self._count)}.log").open("w")
+        # The trading credential goes only to the services whose command holds it (the venues and
+        # the inspector), as `trademesh up` gives it; the others have it unset.
+        held = load_command(SERVICES[service]).secrets()
+        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""}
         process = start_service(
             [service, "--port", "0", "--metrics-port", "-1", *args],
-            env=self.env,
+            env=env,
             stderr=log_file,
             timeout_s=60,
         )

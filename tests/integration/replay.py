@@ -19,9 +19,8 @@ from typing import IO, Any
 import grpc
 import pytest
 
-from core.env import TOKEN
 from core.process import start_service
-from tests.integration.support import TEST_TOKEN, Stubs, Venue, stop_venue
+from tests.integration.support import VENUE_ENV, Stubs, Venue, stop_venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +57,7 @@ def start_replay_venue(
         args += ["--config", str(path)]
     log_path = directory / f"{name}-replay.log"
     log_file = log_path.open("w")
-    service = start_service(args, env={TOKEN: TEST_TOKEN, **(env or {})}, stderr=log_file, timeout_s=30)
+    service = start_service(args, env={**VENUE_ENV, **(env or {})}, stderr=log_file, timeout_s=30)
     return Venue(service, log_path), log_file
 
 

@@ -1,7 +1,8 @@
 """Helpers of the integration tests: venue processes, authenticated channels, books, polling.
 
-Every venue runs as its own `trademesh venue sim --port 0` process with a bearer token set,
-exactly as an operator would start it; tests talk to it only over gRPC and HTTP.
+Every venue runs as its own `trademesh venue sim --port 0` process with both bearer tokens set,
+the mesh token and the trading credential, exactly as an operator would start it; tests talk to
+it only over gRPC and HTTP.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import IO, Any, TypeVar
 import grpc
 import pytest
 
-from core.env import TOKEN
+from core.env import TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
@@ -32,6 +33,12 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
 TEST_TOKEN = "integration-test-token"
+# The trading credential of the venues tests start (TRADEMESH_TRADE_TOKEN): a venue places and
+# cancels orders, and arms its dead-man switch, only for it. A test that trades on a venue stands
+# in for the inspector, its only other holder; the mesh services get TEST_TOKEN alone.
+TEST_TRADE_TOKEN = "integration-test-trade-token"
+# What a venue process started by a test gets: the mesh token and the trading credential.
+VENUE_ENV = {TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN}
 # Deadline of every unary call a test makes: a hung server fails the test instead of the suite.
 CALL_TIMEOUT_S = 10.0
 
@@ -77,11 +84,18 @@ class Stubs:
 
 @dataclass
 class Venue:
-    """A running sim venue process."""
+    """A running venue process.
+
+    Its channels and stubs carry the trading credential unless told otherwise: a test that trades
+    on a venue stands in for the inspector (the credential is good for every RPC). Pass TEST_TOKEN
+    to call as a mesh service does (reads only), None for no token.
+    """
 
     service: ServiceProcess
     log_path: Path
+    # The mesh token; the trading credential.
     token: str = TEST_TOKEN
+    trade_token: str = TEST_TRADE_TOKEN
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     @property
@@ -94,7 +108,7 @@ class Venue:
         return port
 
     def channel(
-        self, token: str | None = TEST_TOKEN, options: Sequence[tuple[str, Any]] = ()
+        self, token: str | None = TEST_TRADE_TOKEN, options: Sequence[tuple[str, Any]] = ()
     ) -> grpc.aio.Channel:
         """A channel to the venue; with a token, every call carries it. Closed at teardown."""
         interceptors = [] if token is None else [_UnaryAuth(token), _StreamAuth(token)]
@@ -106,7 +120,7 @@ class Venue:
         self._channels.append(channel)
         return channel
 
-    def stubs(self, token: str | None = TEST_TOKEN, options: Sequence[tuple[str, Any]] = ()) -> Stubs:
+    def stubs(self, token: str | None = TEST_TRADE_TOKEN, options: Sequence[tuple[str, Any]] = ()) -> Stubs:
         channel = self.channel(token, options)
         return Stubs(
             channel,
@@ -124,7 +138,10 @@ class Venue:
         return self.log_path.read_text(errors="replace")
 
 
-def start_venue(directory: Path, config: str | None, name: str) -> tuple[Venue, IO[str]]:
+def start_venue(
+    directory: Path, config: str | None, name: str, env: dict[str, str] | None = None
+) -> tuple[Venue, IO[str]]:
+    """A sim venue process with VENUE_ENV (`env`: instead; "" unsets a variable)."""
     args = ["venue", "sim", "--port", "0", "--metrics-port", "0"]
     if config is not None:
         config_path = directory / f"{name}.toml"
@@ -132,7 +149,7 @@ def start_venue(directory: Path, config: str | None, name: str) -> tuple[Venue, 
         args += ["--config", str(config_path)]
     log_path = directory / f"{name}.log"
     log_file = log_path.open("w")
-    service = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log_file)
+    service = start_service(args, env=VENUE_ENV if env is None else env, stderr=log_file)
     return Venue(service, log_path), log_file
 
 

@@ -20,6 +20,7 @@ BUF = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "buf"
 # buf exits with the gRPC code shifted left by three bits when the RPC itself fails.
 INVALID_ARGUMENT_EXIT = 3 << 3
 UNAUTHENTICATED_EXIT = 16 << 3
+PERMISSION_DENIED_EXIT = 7 << 3
 
 
 async def buf_curl(venue: Venue, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,20 +82,36 @@ async def test_buf_curl_without_the_token_is_unauthenticated(venue: Venue) -> No
     assert json.loads(result.stdout or result.stderr)["code"] == "unauthenticated"
 
 
-async def test_buf_curl_place_order_with_a_negative_size_is_invalid_argument(venue: Venue) -> None:
-    order = {
-        "symbol": "BTC/USDT",
-        "side": "SIDE_BUY",
-        "type": "ORDER_TYPE_LIMIT",
-        "size": "-1",
-        "price": "30000",
-    }
+NEGATIVE_SIZE = {
+    "symbol": "BTC/USDT",
+    "side": "SIDE_BUY",
+    "type": "ORDER_TYPE_LIMIT",
+    "size": "-1",
+    "price": "30000",
+}
+
+
+async def test_buf_curl_place_order_with_the_mesh_token_is_permission_denied(venue: Venue) -> None:
     result = await buf_curl(
         venue,
         "-d",
-        json.dumps(order),
+        json.dumps(NEGATIVE_SIZE),
         url(venue, "trademesh.tradeflow.v1.TradeFlow/PlaceOrder"),
         token=venue.token,
+    )
+    assert result.returncode == PERMISSION_DENIED_EXIT, (result.returncode, result.stdout, result.stderr)
+    error = json.loads(result.stdout or result.stderr)
+    assert error["code"] == "permission_denied"
+    assert error["message"].startswith("PlaceOrder needs the trading credential (TRADEMESH_TRADE_TOKEN)")
+
+
+async def test_buf_curl_place_order_with_a_negative_size_is_invalid_argument(venue: Venue) -> None:
+    result = await buf_curl(
+        venue,
+        "-d",
+        json.dumps(NEGATIVE_SIZE),
+        url(venue, "trademesh.tradeflow.v1.TradeFlow/PlaceOrder"),
+        token=venue.trade_token,
     )
     assert result.returncode == INVALID_ARGUMENT_EXIT, (result.returncode, result.stdout, result.stderr)
     error = json.loads(result.stdout or result.stderr)

@@ -113,6 +113,12 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "TRADEMESH_LOG_FORMAT: 'xml' is not one of",
     ),
     (
+        "trade token same as the mesh token",
+        ["venue", "sim", "--port", "0"],
+        {"TRADEMESH_TRADE_TOKEN": "t"},
+        "TRADEMESH_TRADE_TOKEN: must differ from the mesh token (TRADEMESH_TOKEN)",
+    ),
+    (
         "drain delay",
         ["venue", "sim", "--port", "0"],
         {"TRADEMESH_DRAIN_DELAY_S": "forever"},

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from core.rpc.server import MAX_REQUEST_BYTES
 from core.rpc.status import bad_request_violations
-from tests.integration.support import TEST_TOKEN, Venue
+from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, Venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -48,7 +48,7 @@ async def _call(
 async def test_a_malformed_body_is_invalid_argument_naming_the_body_and_logs_no_traceback(
     venue: Venue, raw: grpc.aio.Channel
 ) -> None:
-    error = await _call(raw, PLACE_ORDER, MALFORMED, TEST_TOKEN)
+    error = await _call(raw, PLACE_ORDER, MALFORMED, TEST_TRADE_TOKEN)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_request_violations(error) == [
         ("(request body)", "is not a valid trademesh.tradeflow.v1.PlaceOrderRequest message")
@@ -59,6 +59,8 @@ async def test_a_malformed_body_is_invalid_argument_naming_the_body_and_logs_no_
 async def test_a_malformed_body_with_a_wrong_token_is_unauthenticated_first(raw: grpc.aio.Channel) -> None:
     for token in (None, "wrong"):
         assert (await _call(raw, PLACE_ORDER, MALFORMED, token)).code() == grpc.StatusCode.UNAUTHENTICATED
+    # The mesh token is no trading credential: refused before the body is decoded too.
+    assert (await _call(raw, PLACE_ORDER, MALFORMED, TEST_TOKEN)).code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_a_body_over_the_request_limit_is_refused_before_it_is_decoded(

@@ -17,14 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import decode
-from core.env import TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     CALL_TIMEOUT_S,
-    TEST_TOKEN,
+    VENUE_ENV,
     Executions,
     Stubs,
     Venue,
@@ -49,7 +48,7 @@ def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, port: int = 0, *
     args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config), *extra]
     log_path = tmp_path / "sim.log"
     with log_path.open("a") as log:
-        service = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+        service = start_service(args, env=VENUE_ENV, stderr=log)
     stack.push_async_callback(asyncio.to_thread, service.terminate)
     venue = Venue(service, log_path)
     stack.push_async_callback(venue.close_channels)

@@ -46,6 +46,7 @@ __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
 # buf exits with the gRPC code shifted left by three bits when the RPC itself fails.
 INVALID_ARGUMENT_EXIT = 3 << 3
 DEADLINE_EXCEEDED_EXIT = 4 << 3
+PERMISSION_DENIED_EXIT = 7 << 3
 UNAUTHENTICATED_EXIT = 16 << 3
 MARKET_DATA = "trademesh.marketdata.v1.MarketData"
 SUBSCRIBE = f"{MARKET_DATA}/Subscribe"
@@ -120,6 +121,28 @@ async def test_buf_curl_reads_a_server_stream_until_its_grpc_timeout(mesh: Mesh)
 async def test_an_invalid_argument_from_the_venue_reaches_the_client_with_field_violations(
     mesh: Mesh,
 ) -> None:
+    request = {"symbol": "BTC/USDT", "timeframe": "TIMEFRAME_1_SECOND", "start_ns": "-1"}
+    result = await buf_curl(
+        mesh.gateway,
+        f"{MARKET_DATA}/GetCandles",
+        "-d",
+        json.dumps(request),
+        key=mesh.key,
+        target="sim",
+    )
+    assert result.returncode == INVALID_ARGUMENT_EXIT, (result.returncode, result.stdout, result.stderr)
+    error = json.loads(result.stdout or result.stderr)
+    assert error["code"] == "invalid_argument"
+    assert error["message"] == "start_ns: must not be negative"
+    [detail] = error["details"]
+    assert detail["type"] == "google.rpc.BadRequest"
+    value = base64.b64decode(detail["value"] + "=" * (-len(detail["value"]) % 4))
+    violations = error_details_pb2.BadRequest.FromString(value).field_violations
+    assert [(v.field, v.description) for v in violations] == [("start_ns", "must not be negative")]
+
+
+async def test_an_order_through_the_gateway_is_permission_denied_by_the_venue(mesh: Mesh) -> None:
+    """The gateway holds the mesh token alone: only the inspector places orders (issue 15)."""
     order = {"symbol": "BTC/USDT", "side": "SIDE_BUY", "type": "ORDER_TYPE_LIMIT", "size": "-1", "price": "1"}
     result = await buf_curl(
         mesh.gateway,
@@ -129,15 +152,10 @@ async def test_an_invalid_argument_from_the_venue_reaches_the_client_with_field_
         key=mesh.key,
         target="sim",
     )
-    assert result.returncode == INVALID_ARGUMENT_EXIT, (result.returncode, result.stdout, result.stderr)
+    assert result.returncode == PERMISSION_DENIED_EXIT, (result.returncode, result.stdout, result.stderr)
     error = json.loads(result.stdout or result.stderr)
-    assert error["code"] == "invalid_argument"
-    assert error["message"] == "size: must be positive, got -1"
-    [detail] = error["details"]
-    assert detail["type"] == "google.rpc.BadRequest"
-    value = base64.b64decode(detail["value"] + "=" * (-len(detail["value"]) % 4))
-    violations = error_details_pb2.BadRequest.FromString(value).field_violations
-    assert [(v.field, v.description) for v in violations] == [("size", "must be positive, got -1")]
+    assert error["code"] == "permission_denied"
+    assert error["message"].startswith("PlaceOrder needs the trading credential (TRADEMESH_TRADE_TOKEN)")
 
 
 @pytest.mark.parametrize("key", [None, "tmk_not-a-key-we-ever-made", "a-mesh-token-is-not-a-key"])

@@ -17,7 +17,7 @@ from core.env import TOKEN
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, until
+from tests.integration.support import TEST_TOKEN, VENUE_ENV, until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, port: int = 0) -
     config = sim_config(tmp_path, TRADES_PER_S, BOOK_PER_S)
     args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(config)]
     with (tmp_path / "sim.log").open("a") as log:
-        venue = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+        venue = start_service(args, env=VENUE_ENV, stderr=log)
     stack.push_async_callback(asyncio.to_thread, venue.terminate)
     return venue
 

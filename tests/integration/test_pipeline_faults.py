@@ -23,13 +23,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD
-from core.env import TOKEN
 from core.health import check_health
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, until
+from tests.integration.support import TEST_TOKEN, VENUE_ENV, until
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -61,7 +60,7 @@ def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, *extra: str) -> 
     config = sim_config(tmp_path, 1000, 2300)
     args = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config), *extra]
     with (tmp_path / "sim.log").open("a") as log:
-        venue = start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log)
+        venue = start_service(args, env=VENUE_ENV, stderr=log)
     stack.push_async_callback(asyncio.to_thread, venue.terminate)
     return venue
 

@@ -128,7 +128,8 @@ def up_dir() -> Iterator[Path]:
 
 @pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
 def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN")}
+    unset = ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN", "TRADEMESH_TRADE_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     data = up_dir / "data"
     args = ["up", "--free-ports", "--data-dir", str(data), "--status-every", "2"]
     process = subprocess.Popen(
@@ -195,7 +196,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     out.wait_for(r"mesh\s+\| stopped", 10)
     assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
     printed = "\n".join(out.lines)
-    for secret in ("token", "api-key", "session-secret"):
+    for secret in ("token", "trade-token", "api-key", "session-secret"):
         path = data / secret
         assert path.stat().st_mode & 0o777 == 0o600, f"{secret} is readable by others"
         assert path.read_text().strip() not in printed, f"the {secret} was printed"

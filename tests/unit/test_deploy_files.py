@@ -107,6 +107,17 @@ def test_the_token_comes_from_the_environment_and_is_required() -> None:
         assert service["environment"]["TRADEMESH_TOKEN"].startswith("${TRADEMESH_TOKEN:?")
 
 
+def test_only_venues_and_the_inspector_get_the_trading_credential_and_it_is_required() -> None:
+    services = _ours()
+    holders = {
+        name for name, service in services.items() if "TRADEMESH_TRADE_TOKEN" in service["environment"]
+    }
+    assert holders == {f"venue-{venue}" for venue in VENUES} | {"inspector"}
+    for name in holders:
+        value = services[name]["environment"]["TRADEMESH_TRADE_TOKEN"]
+        assert value.startswith("${TRADEMESH_TRADE_TOKEN:?"), name
+
+
 def test_containers_log_json_lines_unless_told_otherwise() -> None:
     for name, service in _ours().items():
         assert service["environment"]["TRADEMESH_LOG_FORMAT"] == "${TRADEMESH_LOG_FORMAT:-json}", name

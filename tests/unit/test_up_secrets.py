@@ -1,0 +1,41 @@
+"""`trademesh up`'s secrets: the mesh token for every service, the trading credential for the venues
+and the inspector only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.cli import load_command
+from core.env import TOKEN, TRADE_TOKEN
+from core.mesh.up import UpOptions, _Mesh, _secret
+from core.registry import Kind, start_order
+
+
+def test_only_venues_and_the_inspector_get_the_trading_credential(tmp_path: Path) -> None:
+    mesh = _Mesh(UpOptions(tmp_path), {TOKEN: "mesh"}, {TRADE_TOKEN: "trade"})
+    given = {}
+    for entry in start_order():
+        env = mesh.spec(entry, load_command(entry)).env
+        assert env[TOKEN] == "mesh", entry.name
+        given[entry.name] = env[TRADE_TOKEN]
+    assert given["venue"] == given["inspector"] == "trade"
+    # Every other service has it set empty: one exported in up's own environment reaches none.
+    others = {name: value for name, value in given.items() if name not in ("venue", "inspector")}
+    assert others and set(others.values()) == {""}
+    assert {e.name for e in start_order() if e.kind is Kind.VENUE} == {"venue"}
+
+
+def test_the_trading_credential_is_made_once_and_kept_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TRADE_TOKEN, raising=False)
+    monkeypatch.delenv(TOKEN, raising=False)
+    made = _secret(TRADE_TOKEN, tmp_path, "trade-token")
+    assert len(made) >= 32
+    assert (tmp_path / "trade-token").stat().st_mode & 0o777 == 0o600
+    assert _secret(TRADE_TOKEN, tmp_path, "trade-token") == made
+    assert made != _secret(TOKEN, tmp_path, "token")
+    monkeypatch.setenv(TRADE_TOKEN, "from-the-environment")
+    assert _secret(TRADE_TOKEN, tmp_path, "trade-token") == "from-the-environment"
