@@ -1,11 +1,12 @@
 """The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
 
-Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the one
-request message, resolve the service (and the x-trademesh-target header) to a live instance,
-then forward the bytes over native gRPC with the mesh token and relay the answers as
-gRPC-web frames. Services the gateway serves itself (the multiplexer) are handed the call
-after the same checks (gateway.grpcweb.local). A client that goes away cancels the call; a
-stopping gateway ends its open streams with UNAVAILABLE so clients reconnect elsewhere.
+Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the
+one request message (and check the scope that request may need: gateway.scopes), resolve the
+service (and the x-trademesh-target header) to a live instance, then forward the bytes over
+native gRPC with the mesh token and relay the answers as gRPC-web frames. Services the gateway
+serves itself (the multiplexer) are handed the call after the same checks
+(gateway.grpcweb.local). A client that goes away cancels the call; a stopping gateway ends its
+open streams with UNAVAILABLE so clients reconnect elsewhere.
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ class GrpcWebBridge:
             timeout_s = None if streaming else self._options.unary_timeout_s
         limit = body_limit(service in OPEN_SERVICES, text, self._options.max_request_bytes)
         request = request_message(await read_body(receive, headers, limit, text))
+        if principal is not None:
+            # Again with the request: some requests need more than their method (REQUEST_SCOPES).
+            check_scope(principal, service, method, request)
         forwarded = forwarded_request_metadata(headers.items())
         local = self._local.get(service)
         if local is not None:
