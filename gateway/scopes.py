@@ -22,7 +22,14 @@ from core.errors import PermissionDenied, shown
 from gateway.contracts import Principal, Scope
 from trademesh.risk.v1 import inspector_pb2 as rk
 
-__all__ = ["METHOD_SCOPES", "REQUEST_SCOPES", "RequestRule", "check_scope", "required_scope"]
+__all__ = [
+    "METHOD_SCOPES",
+    "REQUEST_SCOPES",
+    "RequestRule",
+    "check_scope",
+    "depends_on_request",
+    "required_scope",
+]
 
 _READ, _TRADE, _ADMIN = Scope.READ, Scope.TRADE, Scope.ADMIN
 
@@ -176,6 +183,11 @@ REQUEST_SCOPES: Mapping[str, RequestRule] = MappingProxyType(
         ),
     }
 )
+
+
+def depends_on_request(service: str, method: str) -> bool:
+    """Whether the scope a call needs depends on its request (check it once the request is read)."""
+    return f"{service}/{method}" in REQUEST_SCOPES
 
 
 def required_scope(service: str, method: str, request: bytes | Message | None = None) -> Scope:

@@ -6,12 +6,13 @@ only; and close_all, its emergency button, which only a caller whose key holds t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from core.bus.names import venue_name
-from core.errors import InvalidArgument, PermissionDenied
+from core.errors import FieldViolation, InvalidArgument, PermissionDenied
 from core.tools.inputs import bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
@@ -145,6 +146,25 @@ def _strategy(strategy: str | None) -> str:
     return "" if strategy is None else strategy_name(strategy)
 
 
+def _filters(venue: str | None, strategy: str | None, limit: int, most: int) -> tuple[str, str, int]:
+    """(venue, strategy id, limit) checked, every bad one named in one InvalidArgument."""
+    bad: list[FieldViolation] = []
+    checks: list[Callable[[], Any]] = [
+        lambda: _venue(venue),
+        lambda: _strategy(strategy),
+        lambda: bounded("limit", limit, 1, most),
+    ]
+    found: list[Any] = []
+    for check in checks:
+        try:
+            found.append(check())
+        except InvalidArgument as exc:
+            bad += exc.violations
+    if bad:
+        raise InvalidArgument(bad)
+    return found[0], found[1], found[2]
+
+
 class InspectorTools:
     def __init__(self, upstream: Upstream) -> None:
         self._up = upstream
@@ -217,14 +237,16 @@ class InspectorTools:
         reconciliation). Filters: `action`, `policy` (a policy key such as
         position.max_notional, or operator), `venue`, `strategy`. `limit` 1 to 500;
         `next_page_token` continues the list."""
+        venue_, strategy_id, size = _filters(venue, strategy, limit, MAX_EVENTS)
+        chosen = (
+            rk.RiskAction.Value(f"RISK_ACTION_{action.upper()}") if action else rk.RISK_ACTION_UNSPECIFIED
+        )
         request = rk.ListRiskEventsRequest(
-            action=rk.RiskAction.Value(f"RISK_ACTION_{action.upper()}")
-            if action
-            else rk.RISK_ACTION_UNSPECIFIED,
+            action=chosen,
             policy=policy or "",
-            venue=_venue(venue),
-            strategy_id=_strategy(strategy),
-            page_size=bounded("limit", limit, 1, MAX_EVENTS),
+            venue=venue_,
+            strategy_id=strategy_id,
+            page_size=size,
             page_token=page_token,
         )
         got = await self._up.unary(INSPECTOR, None, "ListRiskEvents", request, rk.ListRiskEventsResponse)
@@ -238,9 +260,8 @@ class InspectorTools:
         the intent's price in basis points (positive is worse for us), fill rate, time to fill,
         fees and fills; and summaries per strategy and per venue (filled notional, mean
         slippage, mean fill rate, median time to fill, fees, partially filled orders)."""
-        request = rk.GetAuditRequest(
-            venue=_venue(venue), strategy_id=_strategy(strategy), limit=bounded("limit", limit, 1, MAX_AUDIT)
-        )
+        venue_, strategy_id, most = _filters(venue, strategy, limit, MAX_AUDIT)
+        request = rk.GetAuditRequest(venue=venue_, strategy_id=strategy_id, limit=most)
         got = await self._up.unary(INSPECTOR, None, "GetAudit", request, rk.GetAuditResponse)
         return {
             "orders": [_audited(o) for o in got.orders],

@@ -38,7 +38,7 @@ from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
 from gateway.grpcweb.status import CallStatus, Refused
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
-from gateway.scopes import check_scope
+from gateway.scopes import check_scope, depends_on_request
 from gateway.upstream import Upstreams
 
 __all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "GrpcWebBridge", "GrpcWebOptions"]
@@ -160,7 +160,9 @@ class GrpcWebBridge:
         if service not in OPEN_SERVICES and self._authenticator is not None:
             principal = await self._authenticator.authenticate(headers.get("authorization"))
         kind = self._check_method(service, method)
-        if principal is not None:
+        # Most methods need one scope whatever the request: refused before the body is read.
+        later = depends_on_request(service, method)
+        if principal is not None and not later:
             check_scope(principal, service, method)
         timeout_text = headers.get(TIMEOUT_HEADER)
         streaming = kind is not MethodKind.UNARY
@@ -170,8 +172,7 @@ class GrpcWebBridge:
             timeout_s = None if streaming else self._options.unary_timeout_s
         limit = body_limit(service in OPEN_SERVICES, text, self._options.max_request_bytes)
         request = request_message(await read_body(receive, headers, limit, text))
-        if principal is not None:
-            # Again with the request: some requests need more than their method (REQUEST_SCOPES).
+        if principal is not None and later:
             check_scope(principal, service, method, request)
         forwarded = forwarded_request_metadata(headers.items())
         local = self._local.get(service)

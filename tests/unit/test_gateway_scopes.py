@@ -12,7 +12,7 @@ from google.protobuf import descriptor_pool
 from core.errors import PermissionDenied
 from gateway.contracts import Principal, Scope
 from gateway.grpcweb.methods import method_kind
-from gateway.scopes import METHOD_SCOPES, REQUEST_SCOPES, check_scope, required_scope
+from gateway.scopes import METHOD_SCOPES, REQUEST_SCOPES, check_scope, depends_on_request, required_scope
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 # The services the gateway may be asked for: our contracts plus grpc's health and reflection.
@@ -107,8 +107,9 @@ def test_set_mode_is_trading_but_close_all_needs_its_own_permission(mode: int) -
         assert required_scope(INSPECTOR, "SetMode", request) is Scope.TRADE
     for request in (CLOSE_ALL, CLOSE_ALL.SerializeToString()):
         assert required_scope(INSPECTOR, "SetMode", request) is Scope.CLOSE_ALL
-    # Without the request (checked before the body is read): the method's scope.
+    # Without the request: the method's scope. The gateway checks it once the request is read.
     assert required_scope(INSPECTOR, "SetMode") is Scope.TRADE
+    assert depends_on_request(INSPECTOR, "SetMode") and not depends_on_request(INSPECTOR, "SubmitIntent")
 
 
 def test_no_other_scope_carries_close_all() -> None:
