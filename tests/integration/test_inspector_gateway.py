@@ -33,6 +33,7 @@ from tests.integration.gateway_support import (
     buf_curl,
     create_key,
     grpcweb_call,
+    open_stream,
 )
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -201,7 +202,9 @@ async def test_a_read_key_cannot_submit_and_a_trade_key_places_an_order_at_the_s
     async def protected() -> rk.PositionView | None:
         reply = await _web(mesh, "ListPositions", rk.ListPositionsRequest(venue="sim"), mesh.reader)
         views = rk.ListPositionsResponse.FromString(reply.messages[0]).positions if reply.code == OK else []
-        found = [v for v in views if v.symbol == SYMBOL and Decimal(v.size) > 0 and len(v.protective) == 2]
+        # The whole order filled (it may fill in parts), protected by both orders.
+        found = [v for v in views if v.symbol == SYMBOL and Decimal(v.size) == Decimal("0.01")]
+        found = [v for v in found if len(v.protective) == 2]
         return found[0] if found else None
 
     view = await until(protected, 30, interval_s=0.5, what="the position with its stop-loss and take-profit")
@@ -275,16 +278,42 @@ async def test_the_mcp_tools_show_the_order_with_real_numbers(mesh: Mesh) -> Non
     assert bad.is_error and "invalid argument" in text and "venue" in text and "limit" in text
 
 
+def _stood_down_then_resumed(actions: list[int]) -> bool:
+    if rk.RISK_ACTION_STAND_DOWN not in actions:
+        return False
+    return rk.RISK_ACTION_RESUME in actions[actions.index(rk.RISK_ACTION_STAND_DOWN) :]
+
+
 async def test_close_all_is_refused_to_a_trade_key_over_grpcweb_and_mcp(mesh: Mesh) -> None:
     close_all = rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason="test: a trade key tries")
     refused = await _web(mesh, "SetMode", close_all, mesh.trader)
     assert refused.code == DENIED, refused.message
     assert "SetMode with mode MODE_CLOSE_ALL needs the 'close_all' scope" in refused.message
     assert "'risk-trader' has read, trade" in refused.message
-    # The same key may stand down and resume: trading, not the emergency button.
-    for mode in (rk.MODE_STAND_DOWN, rk.MODE_RESUME):
-        done = await _web(mesh, "SetMode", rk.SetModeRequest(mode=mode, reason="test"), mesh.trader)
-        assert done.code == OK, done.message
+    # The same key may stand down and resume: trading, not the emergency button. A read key
+    # watches it happen (a server stream over gRPC-web: its headers come with the first event,
+    # so the commands go until they do).
+    opening = asyncio.create_task(
+        open_stream(mesh.gateway, f"{INSPECTOR}/WatchRiskEvents", b"", key=mesh.reader, headers=TARGET)
+    )
+
+    async def commanded() -> bool | None:
+        for mode in (rk.MODE_STAND_DOWN, rk.MODE_RESUME):
+            done = await _web(mesh, "SetMode", rk.SetModeRequest(mode=mode, reason="test"), mesh.trader)
+            assert done.code == OK, done.message
+        await asyncio.wait({opening}, timeout=0.5)
+        return True if opening.done() else None
+
+    await until(commanded, 30, interval_s=0.2, what="the watch stream's first event")
+    watch = opening.result()
+    await commanded()  # once more, wholly after the stream is open
+    seen: list[int] = []
+    try:
+        while not _stood_down_then_resumed(seen):
+            for raw in await watch.messages(1):
+                seen += [e.action for e in rk.WatchRiskEventsResponse.FromString(raw).events]
+    finally:
+        await watch.close()
     # A key with close_all but not trade may not stand down.
     standing = await _web(
         mesh, "SetMode", rk.SetModeRequest(mode=rk.MODE_STAND_DOWN, reason="x"), mesh.closer
