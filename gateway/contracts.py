@@ -29,6 +29,9 @@ class Scope(enum.StrEnum):
     TRADE = "trade"
     # Operating venues: Drain, Reconnect, Add/RemoveSubscriptions; and any unclassified method.
     ADMIN = "admin"
+    # Inspector's emergency button (SetMode CLOSE_ALL: cancel everything, flatten every
+    # position): never implied by `trade` or `admin`, granted on purpose (gateway.scopes).
+    CLOSE_ALL = "close_all"
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,34 @@
 
 A method that is not in the table needs ADMIN, so a new RPC is refused to read and trade keys
 until it is classified here (tests/unit/test_gateway_scopes.py fails until it is).
+
+A few methods do something graver for some requests than for others: REQUEST_SCOPES says which
+requests of a method need another scope than the table's (Inspector's SetMode with
+MODE_CLOSE_ALL needs `close_all`, a permission `trade` does not carry). Callers that hold the
+request pass it to check_scope; one that cannot be read counts as the graver form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
 
 from core.errors import PermissionDenied, shown
 from gateway.contracts import Principal, Scope
+from trademesh.risk.v1 import inspector_pb2 as rk
 
-__all__ = ["METHOD_SCOPES", "check_scope", "required_scope"]
+__all__ = [
+    "METHOD_SCOPES",
+    "REQUEST_SCOPES",
+    "RequestRule",
+    "check_scope",
+    "depends_on_request",
+    "required_scope",
+]
 
 _READ, _TRADE, _ADMIN = Scope.READ, Scope.TRADE, Scope.ADMIN
 
@@ -109,12 +126,11 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 },
             },
         ),
-        # The inspector: reads are reads; an intent, a cancel or a mode places or cancels
-        # orders: trade; the policies bound every order: admin.
+        # Inspector alone places orders: submitting an intent or cancelling is trading; the
+        # policies are the operator's (admin). SetMode's CLOSE_ALL needs more: REQUEST_SCOPES.
         **_service(
             "trademesh.risk.v1.Inspector",
             {
-                **{m: _TRADE for m in ("SubmitIntent", "CancelOrder", "CancelAllOrders", "SetMode")},
                 **{
                     m: _READ
                     for m in (
@@ -126,6 +142,7 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                         "GetAudit",
                     )
                 },
+                **{m: _TRADE for m in ("SubmitIntent", "CancelOrder", "CancelAllOrders", "SetMode")},
                 "UpdatePolicies": _ADMIN,
             },
         ),
@@ -135,19 +152,69 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
 )
 
 
-def required_scope(service: str, method: str) -> Scope:
-    """The scope a call of `service`/`method` needs; ADMIN for a method not in the table."""
-    return METHOD_SCOPES.get(f"{service}/{method}", Scope.ADMIN)
+@dataclass(frozen=True)
+class RequestRule:
+    """The requests of one method that need `scope` rather than the table's."""
+
+    request: type[Message]
+    applies: Callable[[Any], bool]
+    scope: Scope
+    # The requests it names, for a refusal: "with mode MODE_CLOSE_ALL".
+    form: str
+
+    def matches(self, request: bytes | Message) -> bool:
+        if isinstance(request, bytes):
+            try:
+                request = self.request.FromString(request)
+            except DecodeError:
+                return True  # unreadable: it may be the graver form
+        return bool(self.applies(request))
 
 
-def check_scope(principal: Principal, service: str, method: str) -> None:
+REQUEST_SCOPES: Mapping[str, RequestRule] = MappingProxyType(
+    {
+        # Cancel every order and flatten every position at every venue: an emergency button
+        # given on purpose (`trademesh keys scopes NAME --scope close_all`), not to every trader.
+        "trademesh.risk.v1.Inspector/SetMode": RequestRule(
+            rk.SetModeRequest,
+            lambda request: request.mode == rk.MODE_CLOSE_ALL,
+            Scope.CLOSE_ALL,
+            "with mode MODE_CLOSE_ALL",
+        ),
+    }
+)
+
+
+def depends_on_request(service: str, method: str) -> bool:
+    """Whether the scope a call needs depends on its request (check it once the request is read)."""
+    return f"{service}/{method}" in REQUEST_SCOPES
+
+
+def required_scope(service: str, method: str, request: bytes | Message | None = None) -> Scope:
+    """The scope a call of `service`/`method` needs; ADMIN for a method not in the table.
+
+    `request` (the message, or its serialized bytes): the scope of that request when a
+    REQUEST_SCOPES rule covers it; without it, the method's scope in the table.
+    """
+    name = f"{service}/{method}"
+    rule = REQUEST_SCOPES.get(name)
+    if rule is not None and request is not None and rule.matches(request):
+        return rule.scope
+    return METHOD_SCOPES.get(name, Scope.ADMIN)
+
+
+def check_scope(
+    principal: Principal, service: str, method: str, request: bytes | Message | None = None
+) -> None:
     """PermissionDenied, naming the scope and the key, unless the principal holds it."""
-    needed = required_scope(service, method)
+    needed = required_scope(service, method, request)
     if needed in principal.scopes:
         return
     name = f"{service}/{method}"
     # The path is the client's to choose: an unclassified one is quoted cut short.
     label = name if name in METHOD_SCOPES else shown(name)
+    if needed is not METHOD_SCOPES.get(name, Scope.ADMIN):
+        label = f"{label} {REQUEST_SCOPES[name].form}"
     held = ", ".join(sorted(principal.scopes)) or "none"
     raise PermissionDenied(
         f"{label} needs the {needed.value!r} scope; API key {principal.key_name!r} has {held}"

@@ -7,7 +7,9 @@ naming the service and instance that failed.
 
 Tools only read: a call whose method needs more than the `read` scope (gateway.scopes, the one
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
-without `publish` decides and shows, and writes nothing).
+without `publish` decides and shows, and writes nothing). The one exception is a call made for
+a caller (an MCP client's key) that needs a scope granted only on purpose (_ON_PERMISSION:
+`close_all`, Inspector's SetMode CLOSE_ALL): it goes when that key holds it, and only then.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from core.errors import (
 )
 from core.rpc.client import auth_metadata
 from core.rpc.status import bad_request_violations
-from gateway.contracts import Resolver, Scope
-from gateway.scopes import required_scope
+from gateway.contracts import Principal, Resolver, Scope
+from gateway.scopes import check_scope, required_scope
 from gateway.upstream import Upstreams
 
 __all__ = ["Upstream"]
@@ -45,6 +47,9 @@ R = TypeVar("R", bound=Message)
 _DRY_RUNS: dict[str, Callable[[Any], bool]] = {
     "trademesh.advisor.v1.Advisor/Decide": lambda request: not request.publish,
 }
+# Scopes above `read` a tool may use on behalf of its caller, when the caller's key holds them:
+# those never implied by another, granted for exactly what they name.
+_ON_PERMISSION = frozenset({Scope.CLOSE_ALL})
 
 
 class Upstream:
@@ -57,9 +62,18 @@ class Upstream:
         return self._resolver.names(service)
 
     async def unary(
-        self, service: str, target: str | None, method: str, request: Message, answer: type[R]
+        self,
+        service: str,
+        target: str | None,
+        method: str,
+        request: Message,
+        answer: type[R],
+        *,
+        caller: Principal | None = None,
     ) -> R:
-        _read_only(service, method, request)
+        """One unary call. `caller`: the key a tool acts for, for a call beyond reading that
+        needs a permission of _ON_PERMISSION (PermissionDenied naming it when the key lacks it)."""
+        _allowed(service, method, request, caller)
         address = self._resolver.resolve(service, target)
         call = self._channel(address).unary_unary(
             f"/{service}/{method}",
@@ -113,7 +127,7 @@ class Upstream:
         timeout_s: float,
     ) -> tuple[str, grpc.aio.UnaryStreamCall[Message, R]]:
         """A read-only server stream to the service's resolved address, with its deadline."""
-        _read_only(service, method, request)
+        _allowed(service, method, request, None)
         address = self._resolver.resolve(service, target)
         stream = self._channel(address).unary_stream(
             f"/{service}/{method}",
@@ -137,13 +151,19 @@ class Upstream:
             ) from exc
 
 
-def _read_only(service: str, method: str, request: Message) -> None:
-    # The guard lets in any key holding `read`: a tool must never reach further than that.
+def _allowed(service: str, method: str, request: Message, caller: Principal | None) -> None:
+    # The guard lets in any key holding `read`: a tool must never reach further than that, but
+    # for what a permission of the caller's own key covers.
     dry_run = _DRY_RUNS.get(f"{service}/{method}")
     if dry_run is not None and dry_run(request):
         return
-    if required_scope(service, method) is not Scope.READ:
-        raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")
+    needed = required_scope(service, method, request)
+    if needed is Scope.READ:
+        return
+    if needed in _ON_PERMISSION and caller is not None:
+        check_scope(caller, service, method, request)
+        return
+    raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")
 
 
 def _serialize(message: Message) -> bytes:

@@ -58,7 +58,9 @@ def add_keys_parser(commands: Any) -> None:
     )
     create = actions.add_parser("create", parents=[database], help="make a key; it is printed once")
     create.add_argument("name", type=_key_name, help="the key's name: a-z, 0-9, '_', '.', '-' (max 63)")
-    _add_scope_option(create, "what the key may do: read, trade or admin; repeat for more (default: read)")
+    _add_scope_option(
+        create, "what the key may do: read, trade, admin or close_all; repeat for more (default: read)"
+    )
     create.set_defaults(run=_run, action_run=_create)
     listing = actions.add_parser("list", parents=[database], help="every key: name, created, revoked, scopes")
     listing.set_defaults(run=_run, action_run=_list)
@@ -66,7 +68,7 @@ def add_keys_parser(commands: Any) -> None:
         "scopes", parents=[database], help="set a live key's scopes (its Studio sessions' too)"
     )
     scopes.add_argument("name", type=_key_name, help="the key's name")
-    _add_scope_option(scopes, "read, trade or admin; repeat for more (at least one)")
+    _add_scope_option(scopes, "read, trade, admin or close_all; repeat for more (at least one)")
     scopes.set_defaults(run=_run, action_run=_set_scopes)
     revoke = actions.add_parser("revoke", parents=[database], help="stop a key (and its Studio sessions)")
     revoke.add_argument("name", type=_key_name, help="the key's name")
@@ -123,7 +125,7 @@ async def _set_scopes(store: KeyStore, args: argparse.Namespace) -> None:
 
     if not args.scopes:
         raise InvalidArgument.field(
-            "scope", "none given: name at least one with --scope (read, trade, admin)"
+            "scope", "none given: name at least one with --scope (read, trade, admin, close_all)"
         )
     record = await store.set_scopes(args.name, args.scopes)
     print(f"key {record.name!r} now has scopes {_shown(record.scopes)}")

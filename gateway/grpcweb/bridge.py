@@ -1,11 +1,12 @@
 """The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
 
-Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the one
-request message, resolve the service (and the x-trademesh-target header) to a live instance,
-then forward the bytes over native gRPC with the mesh token and relay the answers as
-gRPC-web frames. Services the gateway serves itself (the multiplexer) are handed the call
-after the same checks (gateway.grpcweb.local). A client that goes away cancels the call; a
-stopping gateway ends its open streams with UNAVAILABLE so clients reconnect elsewhere.
+Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the
+one request message (and check the scope that request may need: gateway.scopes), resolve the
+service (and the x-trademesh-target header) to a live instance, then forward the bytes over
+native gRPC with the mesh token and relay the answers as gRPC-web frames. Services the gateway
+serves itself (the multiplexer) are handed the call after the same checks
+(gateway.grpcweb.local). A client that goes away cancels the call; a stopping gateway ends its
+open streams with UNAVAILABLE so clients reconnect elsewhere.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
 from gateway.grpcweb.status import CallStatus, Refused
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
-from gateway.scopes import check_scope
+from gateway.scopes import check_scope, depends_on_request
 from gateway.upstream import Upstreams
 
 __all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "GrpcWebBridge", "GrpcWebOptions"]
@@ -159,7 +160,9 @@ class GrpcWebBridge:
         if service not in OPEN_SERVICES and self._authenticator is not None:
             principal = await self._authenticator.authenticate(headers.get("authorization"))
         kind = self._check_method(service, method)
-        if principal is not None:
+        # Most methods need one scope whatever the request: refused before the body is read.
+        later = depends_on_request(service, method)
+        if principal is not None and not later:
             check_scope(principal, service, method)
         timeout_text = headers.get(TIMEOUT_HEADER)
         streaming = kind is not MethodKind.UNARY
@@ -169,6 +172,8 @@ class GrpcWebBridge:
             timeout_s = None if streaming else self._options.unary_timeout_s
         limit = body_limit(service in OPEN_SERVICES, text, self._options.max_request_bytes)
         request = request_message(await read_body(receive, headers, limit, text))
+        if principal is not None and later:
+            check_scope(principal, service, method, request)
         forwarded = forwarded_request_metadata(headers.items())
         local = self._local.get(service)
         if local is not None:

@@ -1,5 +1,6 @@
-"""MCP at the gateway's /mcp: read-only tools over the mesh for LLM agents (streamable HTTP); the
-tools themselves are core.tools', which the advisor's context stage calls too.
+"""MCP at the gateway's /mcp: tools over the mesh for LLM agents (streamable HTTP), all read only
+but close_all (gateway.mcp.tools); the tools themselves are core.tools', which the advisor's
+context stage calls too.
 
 Stateless: every request stands alone (no MCP session to keep, route or lose on restart), and
 answers are plain JSON rather than an SSE stream, since no tool sends progress.
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp
 from core.tools.advisor import AdvisorTools
 from core.tools.bars import BarStore
 from core.tools.gaps import GapStore
+from core.tools.inspector import InspectorTools
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
@@ -34,9 +36,12 @@ __all__ = ["CALL_TIMEOUT_S", "GatewayMcp"]
 CALL_TIMEOUT_S = 5.0
 
 _INSTRUCTIONS = (
-    "Read-only tools over a trademesh trading mesh. Start with list_venues; symbols are canonical "
+    "Tools over a trademesh trading mesh. Start with list_venues; symbols are canonical "
     "ccxt symbols such as BTC/USDT. Prices, sizes and money are decimal strings; times are ISO 8601 "
-    "UTC and int nanoseconds. No tool places or cancels orders."
+    "UTC and int nanoseconds. The inspector_* tools show the risk governor (the only service that "
+    "places orders): its state, positions with their protective orders, risk events, audit and "
+    "policies. Every tool only reads, but close_all: the emergency button that cancels every order "
+    "and flattens every position, allowed only to an API key holding the close_all permission."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
 # any name (containers, proxies), and every request must carry a key a rebinding page lacks.
@@ -57,7 +62,8 @@ class GatewayMcp:
         server: MCPServer[Any] = MCPServer("trademesh", instructions=_INSTRUCTIONS)
         db = self._database
         market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
-        register(server, tool_functions(market, StrategyTools(self._upstream), AdvisorTools(self._upstream)))
+        up = self._upstream
+        register(server, tool_functions(market, StrategyTools(up), AdvisorTools(up), InspectorTools(up)))
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager

@@ -1,5 +1,9 @@
 """Bearer auth in front of /mcp: no valid API key or Studio session token holding the `read`
-scope, no MCP (every tool only reads: gateway.mcp.upstream refuses any other method).
+scope, no MCP (every tool reads: core.tools.upstream refuses any other method, but for what a
+permission of the caller's own key covers: the close_all tool).
+
+The request's ASGI scope carries the caller (PRINCIPAL, a gateway.contracts.Principal) for the
+tools that act for it.
 
 The refusal is an HTTP status with a JSON-RPC error body, so both an HTTP client and an MCP
 client show why; the credential itself is never echoed or logged.
@@ -17,7 +21,7 @@ from core.errors import Unauthenticated, Unavailable
 from gateway.contracts import Authenticator
 from gateway.contracts import Scope as KeyScope  # starlette.types has a Scope too
 
-__all__ = ["BearerGuard"]
+__all__ = ["PRINCIPAL", "BearerGuard"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 _UNAUTHORIZED = -32001
 _UNAVAILABLE = -32000
 _FORBIDDEN = -32003
+# The ASGI scope key of the authenticated caller (an extension key; no ASGI server sets it).
+PRINCIPAL = "trademesh.principal"
 
 
 class BearerGuard:
@@ -51,7 +57,7 @@ class BearerGuard:
             await _refuse(403, _FORBIDDEN, message, scope, receive, send)
             return
         log.debug("mcp request", extra={"key_name": principal.key_name})
-        await self._app(scope, receive, send)
+        await self._app({**scope, PRINCIPAL: principal}, receive, send)
 
 
 async def _refuse(status: int, code: int, message: str, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,6 +1,8 @@
 """The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
-detector's strategies, the advisor's decisions), each registered under its function's name with
-its docstring as the description the model reads. Our errors become MCP tool errors (is_error
+detector's strategies, the advisor's decisions, the inspector's risk state), each registered
+under its function's name with its docstring as the description the model reads; and one that
+acts, close_all, for the caller's own key (gateway.mcp.guard puts it in the request) and only
+when that key holds the `close_all` permission. Our errors become MCP tool errors (is_error
 results the model can read), never crashes.
 """
 
@@ -12,13 +14,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from core.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
+from core.tools.inspector import InspectorTools, Reason
 from core.tools.market import MarketTools
 from core.tools.strategies import StrategyTools
+from gateway.contracts import Principal
+from gateway.mcp.guard import PRINCIPAL
 
 __all__ = ["register", "tool_functions"]
 
@@ -27,7 +33,7 @@ P = ParamSpec("P")
 
 
 def tool_functions(
-    market: MarketTools, strategies: StrategyTools, advisor: AdvisorTools
+    market: MarketTools, strategies: StrategyTools, advisor: AdvisorTools, inspector: InspectorTools
 ) -> list[Callable[..., Awaitable[Json]]]:
     """Every tool the gateway serves, in the order tools/list shows them."""
     return [
@@ -49,7 +55,30 @@ def tool_functions(
         advisor.advisor_watch,
         advisor.advisor_calibration,
         advisor.advisor_model,
+        inspector.inspector_state,
+        inspector.inspector_positions,
+        inspector.inspector_events,
+        inspector.inspector_audit,
+        inspector.inspector_policies,
+        _close_all(inspector),
     ]
+
+
+def _close_all(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
+    """The close_all tool: the inspector's, called for the key that made the MCP request."""
+
+    async def close_all(reason: Reason, ctx: Context) -> Json:
+        return await inspector.close_all(reason, caller=_caller(ctx))
+
+    close_all.__doc__ = inspector.close_all.__doc__
+    return close_all
+
+
+def _caller(ctx: Context) -> Principal | None:
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None) or {}
+    found = scope.get(PRINCIPAL)
+    return found if isinstance(found, Principal) else None
 
 
 def _as_tool_errors(tool: Callable[P, Awaitable[Json]]) -> Callable[P, Awaitable[Json]]:
@@ -74,10 +103,21 @@ def _kind(error: TrademeshError) -> str:
 _READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
+# Tools that act (each behind a permission its caller's key must hold), by name.
+_ACTING = {
+    "close_all": ToolAnnotations(
+        title="Close all (emergency)",
+        read_only_hint=False,
+        destructive_hint=True,
+        idempotent_hint=True,
+        open_world_hint=True,
+    ),
+}
 
 
 def register(server: MCPServer[Any], tools: list[Callable[..., Awaitable[Json]]]) -> None:
     for tool in tools:
         # The docstring is what the model reads; without its source indentation.
         description = inspect.cleandoc(tool.__doc__ or "")
-        server.add_tool(_as_tool_errors(tool), description=description, annotations=_READ_ONLY)
+        annotations = _ACTING.get(tool.__name__, _READ_ONLY)
+        server.add_tool(_as_tool_errors(tool), description=description, annotations=annotations)

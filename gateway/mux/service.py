@@ -118,7 +118,7 @@ class Multiplexer:
         service, method = upstream_method(request.method)
         if caller.principal is not None:
             # The same rule as a direct call: a session subscribes to nothing its key may not call.
-            check_scope(caller.principal, service, method)
+            check_scope(caller.principal, service, method, request.request)
         session.check_room(request.subscription_id)
         address = self._resolver.resolve(service, request.target or None)
         call = UpstreamCall(
@@ -129,7 +129,8 @@ class Multiplexer:
             timeout_s=None,
             metadata=[*caller.metadata, *self._mesh_auth],
         )
-        session.add(request.subscription_id, call, address, required_scope(service, method))
+        scope = required_scope(service, method, request.request)
+        session.add(request.subscription_id, call, address, scope)
         sid = request.subscription_id
         log.debug("mux %s: %s added: %s/%s at %s", session.tag, sid, service, method, address)
         metrics.SUBSCRIPTIONS_ADDED.labels(*metrics.method_labels(service, method)).inc()

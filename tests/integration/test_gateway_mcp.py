@@ -84,7 +84,16 @@ TOOLS = {
     "advisor_watch",
     "advisor_calibration",
     "advisor_model",
+    "inspector_state",
+    "inspector_positions",
+    "inspector_events",
+    "inspector_audit",
+    "inspector_policies",
+    "close_all",
 }
+# The one tool that acts (for a key holding the close_all permission; tests/integration/
+# test_inspector_gateway.py): every other one only reads.
+ACTING = {"close_all"}
 
 
 class Addresses:
@@ -248,12 +257,13 @@ def assert_decimal(text: Any) -> Decimal:
     return Decimal(text)
 
 
-async def test_the_tools_listed_are_the_read_only_ones(mesh: Mesh) -> None:
+async def test_the_tools_listed_are_the_read_only_ones_and_close_all(mesh: Mesh) -> None:
     async with connected(mesh.url, mesh.key) as client:
         listed = await client.list_tools()
     assert {tool.name for tool in listed.tools} == TOOLS
     for tool in listed.tools:
-        assert tool.annotations is not None and tool.annotations.read_only_hint, tool.name
+        assert tool.annotations is not None, tool.name
+        assert tool.annotations.read_only_hint is (tool.name not in ACTING), tool.name
         assert tool.description and "\n    " not in tool.description, tool.name
     bars = next(tool for tool in listed.tools if tool.name == "latest_bars")
     timeframe = bars.input_schema["properties"]["timeframe"]

@@ -1,0 +1,81 @@
+"""The tools' guard (core.tools.upstream): reads go, dry runs go, and beyond reading only what
+a permission of the caller's own key covers (close_all), never trading."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf.message import Message
+
+from core.errors import PermissionDenied
+from core.tools.inspector import InspectorTools
+from core.tools.upstream import Upstream
+from gateway.contracts import Principal, Scope
+from trademesh.advisor.v1 import service_pb2 as av
+from trademesh.risk.v1 import inspector_pb2 as rk
+
+INSPECTOR = "trademesh.risk.v1.Inspector"
+CLOSE_ALL = rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason="test")
+
+
+class Reached(Exception):
+    """The call passed the guard: the resolver was asked where to send it."""
+
+
+class _Nowhere:
+    def resolve(self, service: str, target: str | None) -> str:
+        raise Reached(f"{service}")
+
+    def names(self, service: str) -> list[str]:
+        return []
+
+
+def _key(*scopes: Scope) -> Principal:
+    return Principal("agent", frozenset(scopes))
+
+
+async def _call(service: str, method: str, request: Message, caller: Principal | None = None) -> None:
+    await Upstream(_Nowhere(), 1.0).unary(service, None, method, request, type(request), caller=caller)
+
+
+async def test_reads_and_dry_runs_pass_the_guard() -> None:
+    with pytest.raises(Reached):
+        await _call(INSPECTOR, "GetRiskState", rk.GetRiskStateRequest())
+    with pytest.raises(Reached):
+        await _call("trademesh.advisor.v1.Advisor", "Decide", av.DecideRequest(publish=False))
+
+
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        ("SubmitIntent", rk.SubmitIntentRequest()),
+        ("CancelAllOrders", rk.CancelAllOrdersRequest(venue="sim", reason="x")),
+        ("SetMode", rk.SetModeRequest(mode=rk.MODE_STAND_DOWN, reason="x")),
+        ("UpdatePolicies", rk.UpdatePoliciesRequest(toml="", reason="x")),
+    ],
+)
+async def test_a_tool_never_trades_even_for_a_key_that_may(method: str, request_: Message) -> None:
+    everything = _key(Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.CLOSE_ALL)
+    for caller in (None, everything):
+        with pytest.raises(PermissionDenied, match="MCP tools only read"):
+            await _call(INSPECTOR, method, request_, caller)
+
+
+async def test_close_all_goes_only_for_a_caller_holding_its_permission() -> None:
+    with pytest.raises(PermissionDenied, match="MCP tools only read"):
+        await _call(INSPECTOR, "SetMode", CLOSE_ALL)
+    with pytest.raises(
+        PermissionDenied, match="needs the 'close_all' scope; API key 'agent' has admin, read, trade"
+    ):
+        await _call(INSPECTOR, "SetMode", CLOSE_ALL, _key(Scope.READ, Scope.TRADE, Scope.ADMIN))
+    with pytest.raises(Reached):
+        await _call(INSPECTOR, "SetMode", CLOSE_ALL, _key(Scope.READ, Scope.CLOSE_ALL))
+
+
+async def test_the_close_all_tool_refuses_before_calling() -> None:
+    tools = InspectorTools(Upstream(_Nowhere(), 1.0))
+    with pytest.raises(PermissionDenied, match="none given"):
+        await tools.close_all("flatten", caller=None)
+    with pytest.raises(PermissionDenied, match="'close_all' scope"):
+        await tools.close_all("flatten", caller=_key(Scope.READ, Scope.TRADE))
+    with pytest.raises(Reached):
+        await tools.close_all("flatten", caller=_key(Scope.READ, Scope.CLOSE_ALL))
