@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -150,6 +150,8 @@ class Venue:
     service: ServiceProcess
     log_path: Path
     metadata: tuple[tuple[str, str], ...]
+    # The venue's secrets, for a mesh service started beside it (the inspector holds both).
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -183,7 +185,7 @@ def start_venue(config_toml: str, workdir: Path, auth: bool) -> Venue:
             stderr=log,
         )
     metadata_ = (("authorization", f"Bearer {trade_token}"),) if auth else ()
-    return Venue(service, log_path, metadata_)
+    return Venue(service, log_path, metadata_, {TOKEN: token, TRADE_TOKEN: trade_token})
 
 
 @dataclass

@@ -69,16 +69,19 @@ MODES = ("venue", "inspector")
 
 
 class Calls:
-    def __init__(self, venue: grpc.aio.Channel, inspector: grpc.aio.Channel, metadata: Any, run: int) -> None:
+    def __init__(
+        self, venue: grpc.aio.Channel, inspector: grpc.aio.Channel, metadata: Any, mesh: Any, run: int
+    ) -> None:
         self.trade = tf_grpc.TradeFlowStub(venue)
         self.risk = rk_grpc.InspectorStub(inspector)
-        self.metadata = metadata
+        self.metadata = metadata  # the trading credential (the venue mode calls as the inspector)
+        self.mesh = mesh  # the mesh token (what a service calling the inspector holds)
         self.run = run
 
     async def venue(self, n: int) -> str:
         side = common_pb.SIDE_BUY if n % 2 == 0 else common_pb.SIDE_SELL
         request = tf.PlaceOrderRequest(
-            symbol=SYMBOL, side=side, type=tf.ORDER_TYPE_LIMIT, size=_SIZE, price=_PRICES[side],  # type: ignore[arg-type]
+            symbol=SYMBOL, side=side, type=tf.ORDER_TYPE_LIMIT, size=_SIZE, price=_PRICES[side],
             time_in_force=tf.TIME_IN_FORCE_IOC, client_order_id=f"bench-{self.run}-{n}",
         )  # fmt: skip
         answer = await self.trade.PlaceOrder(request, metadata=self.metadata, timeout=_TIMEOUT_S)
@@ -87,12 +90,12 @@ class Calls:
     async def inspector(self, n: int) -> str:
         side = common_pb.SIDE_BUY if n % 2 == 0 else common_pb.SIDE_SELL
         intent = am.Intent(
-            intent_id=f"bench-{self.run}-{n}", venue="sim", symbol=SYMBOL, side=side, size=_SIZE,  # type: ignore[arg-type]
+            intent_id=f"bench-{self.run}-{n}", venue="sim", symbol=SYMBOL, side=side, size=_SIZE,
             entry_type=tf.ORDER_TYPE_LIMIT, entry_price=_PRICES[side], time_in_force=tf.TIME_IN_FORCE_IOC,
             strategy_id="bench", expires_at_ns=time.time_ns() + 60 * 10**9,
         )  # fmt: skip
         answer = await self.risk.SubmitIntent(
-            rk.SubmitIntentRequest(intent=intent), metadata=self.metadata, timeout=_TIMEOUT_S
+            rk.SubmitIntentRequest(intent=intent), metadata=self.mesh, timeout=_TIMEOUT_S
         )
         if answer.action != rk.RISK_ACTION_ALLOW:
             return "refused " + ",".join(e.policy for e in answer.reasons)
@@ -103,6 +106,11 @@ class Calls:
             tf.CancelAllOrdersRequest(), metadata=self.metadata, timeout=120
         )
         return len(answer.orders)
+
+
+def _mesh(venue: common.Venue) -> Any:
+    token = venue.tokens.get(TOKEN, "")
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 async def _worker(
@@ -131,7 +139,7 @@ async def run_once(
         grpc.aio.insecure_channel(venue.address, options=common.CHANNEL_OPTIONS) as v,
         grpc.aio.insecure_channel(inspector.address, options=common.CHANNEL_OPTIONS) as i,
     ):
-        calls = Calls(v, i, venue.metadata, run)
+        calls = Calls(v, i, venue.metadata, _mesh(venue), run)
         call = getattr(calls, mode)
         await call(-1)
         now = time.perf_counter()
@@ -184,13 +192,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _start_inspector(venue: common.Venue, work: Path, redis_url: str) -> ServiceProcess:
     (work / "policies.toml").write_text(POLICIES)
-    token = dict(venue.metadata).get("authorization", "").removeprefix("Bearer ")
     with (work / "inspector.log").open("w") as log:
         return start_service(
             ["inspector", "--host", common.HOST, "--port", "0", "--metrics-port", "-1", "--venue",
              f"sim={venue.address}", "--executions", "venue", "--policies", str(work / "policies.toml"),
              "--deadman-ttl-ms", "0", "--instance", f"bench-{os.getpid()}"],
-            env={TOKEN: token, REDIS_URL: redis_url}, stderr=log,
+            env={**venue.tokens, REDIS_URL: redis_url}, stderr=log,
         )  # fmt: skip
 
 

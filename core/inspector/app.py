@@ -39,6 +39,7 @@ from core.inspector.reconcile import Reconciler
 from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
+from core.inspector.writes import GroupWriter
 from core.retry import until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext
@@ -60,11 +61,12 @@ class Inspector:
         self.resolver = MeshResolver(config.gateway, given)
         self.links = VenueLinks(self.resolver, config.emulate_stops)
         self.redis = open_redis(config.redis_url)
+        writes = GroupWriter(self.redis)  # the journal's and the risk events' writes, grouped
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         self.stood_down: dict[str, str] = {}
         self.runtime = Runtime(
-            Journal(self.redis, journal_stream(config.instance)),
-            RiskLog(self.redis, config.source),
+            Journal(self.redis, journal_stream(config.instance), writes),
+            RiskLog(self.redis, config.source, writes),
             lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.bus.codec import FIELD
 from core.errors import Corrupt
+from core.inspector.writes import GroupWriter
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = ["Journal"]
@@ -18,14 +19,16 @@ _PAGE = 1000
 
 
 class Journal:
-    def __init__(self, redis: Any, stream: str) -> None:
+    def __init__(self, redis: Any, stream: str, writer: GroupWriter | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
+        self.writer = writer or GroupWriter(redis)
         self.appended = 0
 
     async def append(self, entry: jr.JournalEntry) -> None:
-        """Durable in Redis (as Redis is) when this returns; never trimmed."""
-        await self.redis.xadd(self.stream, {FIELD: entry.SerializeToString()})
+        """Durable in Redis (as Redis is) when this returns; never trimmed. Appends made while
+        a write is on the wire go together in the next (core.inspector.writes)."""
+        await self.writer.add(self.stream, entry.SerializeToString())
         self.appended += 1
 
     async def entries(self) -> AsyncIterator[jr.JournalEntry]:

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.bus.codec import FIELD, decode
+from core.bus.codec import decode
 from core.bus.names import RISK
 from core.bus.publisher import Retention
 from core.errors import InvalidArgument, ResourceExhausted
+from core.inspector.writes import GroupWriter
 from core.outbox import Outbox
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -35,9 +36,10 @@ class RiskWatcher:
 
 
 class RiskLog:
-    def __init__(self, redis: Any, source: str) -> None:
+    def __init__(self, redis: Any, source: str, writer: GroupWriter | None = None) -> None:
         self.redis = redis
         self.source = source
+        self.writer = writer or GroupWriter(redis)
         self._watchers: list[RiskWatcher] = []
 
     async def publish(
@@ -49,9 +51,7 @@ class RiskLog:
         envelope = bus.Envelope(source=self.source, ts_publish_ns=now_ns)
         envelope.risk.events.extend(events)
         envelope.risk.transitions.extend(transitions)
-        entry_id = await self.redis.xadd(
-            RISK, {FIELD: envelope.SerializeToString()}, maxlen=_RETENTION.maxlen, approximate=True
-        )
+        entry_id = await self.writer.add(RISK, envelope.SerializeToString(), _RETENTION.maxlen)
         text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         for index, event in enumerate(events):
             event.event_id = f"{text}/{index}"

@@ -98,7 +98,6 @@ class Runtime:
         self.policies = PolicySource("")
         self.orders: dict[str, tf.Order] = {}  # client order id -> the venue's latest answer
         self.replayed = 0
-        self._lock = asyncio.Lock()
         self._marks = _Marks()
 
     @property
@@ -154,11 +153,13 @@ class Runtime:
     # ---- inputs
 
     async def feed(self, entry: jr.JournalEntry) -> Output | Verdict:
-        """Journal the input, apply it, publish what it made, carry out its actions."""
-        async with self._lock:
-            await self.journal.append(entry)
-            result = apply_entry(self.ready_core, entry)
-            self._observe(entry, result)
+        """Journal the input, apply it, publish what it made, carry out its actions.
+
+        Inputs are applied in the journal's order: appends complete in the order they were made
+        (core.inspector.writes), and nothing is awaited between an append's end and the apply."""
+        await self.journal.append(entry)
+        result = apply_entry(self.ready_core, entry)
+        self._observe(entry, result)
         output = result.output if isinstance(result, Verdict) else result
         events = [risk_event_to_pb(e) for e in output.events]
         await self.risk_log.publish(events, [transition_to_pb(t) for t in output.transitions], entry.now_ns)

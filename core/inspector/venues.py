@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import grpc
 
-from core.env import TOKEN, TRADE_TOKEN, read_secret
-from core.rpc.client import Metadata
+from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
 from core.tools.resolver import MeshResolver
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
-__all__ = ["TRADEFLOW", "TRADE_TOKEN_VARIABLE", "VenueDesk", "VenueLinks", "trade_metadata"]
+__all__ = ["TRADEFLOW", "VenueDesk", "VenueLinks", "trade_metadata"]
 
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
-TRADE_TOKEN_VARIABLE = TRADE_TOKEN
 _SEND_LIMIT = 64 * 1024 * 1024
 
 
 def trade_metadata() -> Metadata:
-    """The trading credential when set (it also reads), else the mesh token, else nothing."""
-    token = read_secret(TRADE_TOKEN_VARIABLE) or read_secret(TOKEN)
-    return (("authorization", f"Bearer {token}"),) if token else ()
+    """The trading credential when set (it also reads), else the mesh token (reads only: a
+    venue refuses the inspector's orders until it holds the trading credential)."""
+    return trade_auth_metadata() or auth_metadata()
 
 
 class VenueDesk:
