@@ -8,7 +8,7 @@ while its position is open is placed again (docs/inspector.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Protocol
 
@@ -65,7 +65,7 @@ def _short(field: str, value: str) -> str:
     return value
 
 
-def _matcher(action: int, venue: str, strategy: str, policy: str = "") -> object:
+def _matcher(action: int, venue: str, strategy: str, policy: str = "") -> Callable[[rk.RiskEvent], bool]:
     if action not in _ACTIONS:
         raise InvalidArgument.field("action", f"{action} is not a RiskAction")
     _venue(venue)
@@ -149,7 +149,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         context: Context[rk.ListRiskEventsRequest, rk.ListRiskEventsResponse],
     ) -> rk.ListRiskEventsResponse:
         matches = _matcher(request.action, request.venue, request.strategy_id, request.policy)
-        events, token = await self.runtime.risk_log.page(matches, request.page_size, request.page_token)  # type: ignore[arg-type]
+        events, token = await self.runtime.risk_log.page(matches, request.page_size, request.page_token)
         return rk.ListRiskEventsResponse(events=events, next_page_token=token)
 
     async def WatchRiskEvents(
@@ -158,7 +158,8 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         context: Context[rk.WatchRiskEventsRequest, rk.WatchRiskEventsResponse],
     ) -> AsyncIterator[rk.WatchRiskEventsResponse]:
         matches = _matcher(request.action, request.venue, request.strategy_id)
-        watcher = self.runtime.risk_log.watch(matches)  # type: ignore[arg-type]
+        watcher = self.runtime.risk_log.watch(matches)
+        await context.send_initial_metadata(())  # the stream is open before its first event
         try:
             async for batch in watcher.outbox.batches(100):
                 merged = rk.WatchRiskEventsResponse()

@@ -52,9 +52,10 @@ class UpOptions:
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
 API_KEY_FILE = "api-key"
 API_KEY_NAME = "local"
-# What Studio does: read everything and place and cancel orders; operating venues (Drain, ...)
-# takes a key made with `trademesh keys create NAME --scope admin`.
-API_KEY_SCOPES = ("read", "trade")
+# What Studio does: read everything, place and cancel orders through the inspector, and press its
+# emergency button (CLOSE_ALL: the local operator's); operating venues (Drain, ...) and the risk
+# policies take a key made with `trademesh keys create NAME --scope admin`.
+API_KEY_SCOPES = ("read", "trade", "close_all")
 
 
 def _secret(variable: str, data_dir: Path, file_name: str) -> str:

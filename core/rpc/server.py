@@ -183,6 +183,10 @@ async def create_server(
             ("grpc.max_send_message_length", _SEND_LIMIT_BYTES),
             ("grpc.max_receive_message_length", options.max_request_bytes),
             ("grpc.so_reuseport", 0),
+            # Callers keep quiet streams alive with pings (the gateway every 30 s): allow them
+            # without data, or grpc answers GOAWAY "too_many_pings" and the stream dies.
+            ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+            ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
     gate = Gate(options.service_label, open=not starting)
