@@ -24,10 +24,12 @@ import aiohttp
 import grpc
 import pytest
 
-from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN
+from core.cli import load_command
+from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
+from core.registry import SERVICES
 from tests.integration.postgres_server import new_database
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
@@ -105,9 +107,13 @@ class Processes:
         return self._start("sim", args, {**VENUE_ENV, **env})[0]
 
     def mesh_service(self, gateway: Gateway, name: str, *args: str, redis_url: str) -> ServiceProcess:
-        """A mesh service (`trademesh bridge`, ...) registered with `gateway`."""
+        """A mesh service (`trademesh bridge`, ...) registered with `gateway`; the trading
+        credential only for a service whose command holds it (the inspector), as `up` gives it."""
         argv = [name, "--port", "0", "--metrics-port", "-1", *args]
-        return self._start(name, argv, {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url})[0]
+        held = load_command(SERVICES[name]).secrets()
+        env = {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url}
+        env[TRADE_TOKEN] = TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""
+        return self._start(name, argv, env)[0]
 
     async def stop(self, process: ServiceProcess) -> int:
         for started, log_file in self.started:

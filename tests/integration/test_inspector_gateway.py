@@ -89,6 +89,7 @@ async def mesh(
             sim = processes.sim(gateway)
             inspector = processes.mesh_service(
                 gateway, "inspector", "--venue", f"sim={sim.address}", "--reconcile-every-s", "2",
+                "--executions", "venue",  # no ingest in this mesh: executions straight from the sim
                 redis_url=bus_url,
             )  # fmt: skip
             reader = await create_key(database, "risk-reader", ["read"])
