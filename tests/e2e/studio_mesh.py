@@ -22,6 +22,7 @@ from typing import IO
 import grpc
 
 from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
+from core.mesh.up import API_KEY_SCOPES
 from core.process import ServiceProcess, start_service
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
@@ -55,11 +56,14 @@ def artifact(name: str) -> Path:
 
 def create_key(database_url: str, name: str) -> str:
     """`trademesh keys create NAME`: the new API key, printed alone on stdout. It has the scopes
-    of the key `trademesh up` makes for Studio: read and trade."""
+    of the key `trademesh up` makes for Studio (core.mesh.up.API_KEY_SCOPES)."""
+    scopes = [arg for scope in API_KEY_SCOPES for arg in ("--scope", scope)]
     done = subprocess.run(
         [
             *(sys.executable, "-m", "core.cli", "keys", "create", name),
-            *("--scope", "read", "--scope", "trade", "--database-url", database_url),
+            *scopes,
+            "--database-url",
+            database_url,
         ],
         capture_output=True,
         text=True,
