@@ -11,7 +11,9 @@ Modes, interleaved per repeat so machine noise spreads over both:
              fills: it expires at once, so no order piles up), with no inspector;
 - inspector: Inspector.SubmitIntent of the same order as a LIMIT intent: checked against every
              policy, journaled (Redis), placed at the sim, its acknowledgement journaled, its
-             risk event published; answered once the venue acknowledged it.
+             risk event published; answered once the venue acknowledged it;
+- bus:       intents published on the stream `intents` (100 an entry), as the advisor sends
+             them: intents per second until each has its risk event on `risk`.
 
 N calls in flight (N tasks on one channel). Latency at concurrency 1, throughput at higher
 ones. The expiries reach the inspector on the venue's execution stream (its working orders stay
@@ -35,6 +37,7 @@ from typing import Any
 
 import grpc
 import redis
+import redis.asyncio as aioredis
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,9 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
+from core.bus.names import INTENTS, RISK
 from core.env import REDIS_URL, TOKEN
 from core.process import ServiceProcess, start_service
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common_pb
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
@@ -89,11 +94,7 @@ class Calls:
 
     async def inspector(self, n: int) -> str:
         side = common_pb.SIDE_BUY if n % 2 == 0 else common_pb.SIDE_SELL
-        intent = am.Intent(
-            intent_id=f"bench-{self.run}-{n}", venue="sim", symbol=SYMBOL, side=side, size=_SIZE,
-            entry_type=tf.ORDER_TYPE_LIMIT, entry_price=_PRICES[side], time_in_force=tf.TIME_IN_FORCE_IOC,
-            strategy_id="bench", expires_at_ns=time.time_ns() + 60 * 10**9,
-        )  # fmt: skip
+        intent = _intent(f"bench-{self.run}-{n}", side)
         answer = await self.risk.SubmitIntent(
             rk.SubmitIntentRequest(intent=intent), metadata=self.mesh, timeout=_TIMEOUT_S
         )
@@ -161,6 +162,34 @@ async def run_once(
     }  # fmt: skip
 
 
+async def bus_run(redis_url: str, count: int, tag: str) -> float:
+    """`count` intents published on `intents` (100 an entry, at once): intents per second until
+    each has its risk event on `risk` (every verdict writes one)."""
+    client: Any = aioredis.Redis.from_url(redis_url)
+    try:
+        before = await client.xlen(RISK)
+        began = time.perf_counter()
+        for first in range(0, count, 100):
+            envelope = bus_pb.Envelope(source="bench")
+            for n in range(first, min(first + 100, count)):
+                side = common_pb.SIDE_BUY if n % 2 == 0 else common_pb.SIDE_SELL
+                envelope.intents.intents.append(_intent(f"{tag}{n}", side))
+            await client.xadd(INTENTS, {"d": envelope.SerializeToString()})
+        while await client.xlen(RISK) - before < count and time.perf_counter() - began < 120:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # polled: the count is another process's
+        return float(await client.xlen(RISK) - before) / (time.perf_counter() - began)
+    finally:
+        await client.aclose()
+
+
+def _intent(intent_id: str, side: common_pb.Side.ValueType) -> am.Intent:
+    return am.Intent(
+        intent_id=intent_id, venue="sim", symbol=SYMBOL, side=side, size=_SIZE,
+        entry_type=tf.ORDER_TYPE_LIMIT, entry_price=_PRICES[side], time_in_force=tf.TIME_IN_FORCE_IOC,
+        strategy_id="bench", expires_at_ns=time.time_ns() + 120 * 10**9,
+    )  # fmt: skip
+
+
 def summarise(runs: list[dict[str, Any]], concurrencies: list[int]) -> list[dict[str, Any]]:
     rows = []
     for concurrency in concurrencies:
@@ -187,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--settle", type=float, default=1.0, help="seconds after each run's cancel-all")
+    parser.add_argument("--bus-intents", type=int, default=4000, help="intents per bus run (0: none)")
     return parser
 
 
@@ -209,10 +239,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     venue = common.start_venue(CONFIG, work, auth=True)
     inspector = _start_inspector(venue, work, redis_url)
     runs: list[dict[str, Any]] = []
+    bus_rates: list[float] = []
     try:
         for repeat, concurrency in itertools.product(range(args.repeats), concurrencies):
             for mode in MODES:
                 run = len(runs)
+                if concurrency == concurrencies[0] and mode == MODES[0] and args.bus_intents:
+                    bus_rates.append(await bus_run(redis_url, args.bus_intents, f"bus{repeat}-"))
+                    print(f"bus       {args.bus_intents} intents  {bus_rates[-1]:,.0f}/s")
                 result = await run_once(venue, inspector, mode, concurrency, run, args)
                 result["run"] = repeat * 1000 + concurrency
                 runs.append(result)
@@ -231,9 +265,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "insp CPU us/intent": "inspector_inspector_cpu_us_per_call",
     }  # fmt: skip
     common.print_table(list(columns), [[r[key] for key in columns.values()] for r in rows])
+    if bus_rates:
+        print(
+            f"intents from the bus (stream `intents`, 100 an entry): median {common.median(bus_rates):,.0f}/s"
+        )
     return {
         "benchmark": "inspector_intent", "command": common.command_line(), "when": common.now_iso(),
         "machine": common.machine(), "source": common.source_version(), "runs": runs, "summary": rows,
+        "bus_intents_per_s": bus_rates,
     }  # fmt: skip
 
 

@@ -44,12 +44,16 @@ from core.retry import until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = ["Inspector"]
 
 log = logging.getLogger(__name__)
 
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Intents from the bus checked and placed at once, at most: a read of many entries (each may hold
+# many intents) must not send thousands of orders to a venue at the same moment.
+_IN_FLIGHT = 64
 
 
 class Inspector:
@@ -75,6 +79,7 @@ class Inspector:
         from_venues = self.runtime.on_execution if config.executions == "venue" else None
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms)
         self.reconciler = Reconciler(self)
+        self._slots = asyncio.Semaphore(_IN_FLIGHT)
 
     @property
     def name(self) -> str:
@@ -153,14 +158,15 @@ class Inspector:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _intents(self, stream: str, entries: list[Entry]) -> None:
-        """Every intent of the entries, at once (each waits for its venue's answer)."""
+        """Every intent of the entries, `_IN_FLIGHT` at once (each waits for its venue's answer)."""
         intents = [i for _, envelope in entries for i in envelope.intents.intents]
         await asyncio.gather(*(self._one(intent) for intent in intents))
 
-    async def _one(self, intent: object) -> None:
-        from trademesh.advisor.v1 import messages_pb2 as am
+    async def _one(self, intent: am.Intent) -> None:
+        async with self._slots:
+            await self._check(intent)
 
-        assert isinstance(intent, am.Intent)
+    async def _check(self, intent: am.Intent) -> None:
         stood = self.stood_down.get(intent.venue)
         if stood is not None:
             log.warning(

@@ -161,11 +161,20 @@ class Runtime:
         result = apply_entry(self.ready_core, entry)
         self._observe(entry, result)
         output = result.output if isinstance(result, Verdict) else result
-        events = [risk_event_to_pb(e) for e in output.events]
-        await self.risk_log.publish(events, [transition_to_pb(t) for t in output.transitions], entry.now_ns)
         if output.transitions:
             self._show_state()
-        await self.executor.carry_out(output.actions)
+        if not output.events and not output.transitions:
+            await self.executor.carry_out(output.actions)
+            return result
+        # The orders go out while the risk events are written (they may share a pipeline with
+        # the orders' acknowledgements: core.inspector.writes).
+        events = [risk_event_to_pb(e) for e in output.events]
+        transitions = [transition_to_pb(t) for t in output.transitions]
+        published = asyncio.ensure_future(self.risk_log.publish(events, transitions, entry.now_ns))
+        try:
+            await self.executor.carry_out(output.actions)
+        finally:
+            await published
         return result
 
     def _observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
