@@ -158,7 +158,7 @@ async def test_a_signal_shows_on_the_chart_with_its_rules_and_in_its_patch_timel
     strategy = await marker.get_attribute("data-strategy")
     assert strategy in {"trend", "mean_reversion", "order_flow"}
     await marker.hover()
-    tooltip = page.locator("#signal-tooltip")
+    tooltip = page.locator("#chart .signal-tooltip")
     await expect(tooltip).to_be_visible()
     await expect(tooltip).to_contain_text(strategy or "")
     rules = tooltip.locator("tr[data-rule]")

@@ -51,7 +51,8 @@ function tooltipBody(signal: Signal): HTMLElement[] {
 
 export class SignalMarkers {
   readonly root = h("div", { class: "signal-layer" });
-  private readonly tooltip = h("div", { id: "signal-tooltip", class: "signal-tooltip", hidden: true });
+  // A class, not an id: a page may hold more than one chart (the Risk page charts a position).
+  private readonly tooltip = h("div", { class: "signal-tooltip", hidden: true });
   private signals: Signal[] = [];
   private readonly markers = new Map<string, HTMLElement>();
   private candles: CandleSeries | null = null;
