@@ -21,8 +21,12 @@ __all__ = [
     "LLM_MODELS",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "NOTIFY_WEBHOOK_URL",
     "REDIS_URL",
     "SESSION_SECRET",
+    "TELEGRAM_BASE_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
     "TOKEN",
     "TRADE_TOKEN",
     "VENUE_CREDENTIALS",
@@ -79,6 +83,15 @@ SESSION_SECRET = "TRADEMESH_SESSION_SECRET"
 LLM_BASE_URL = "TRADEMESH_LLM_BASE_URL"
 LLM_MODELS = "TRADEMESH_LLM_MODELS"
 LLM_API_KEY = "TRADEMESH_LLM_API_KEY"
+
+# Where the inspector sends the risk events an operator must hear of at once (a legacy position
+# found, a stand-down, CLOSE_ALL, a reconciliation divergence): a webhook (JSON POSTed to the
+# URL) and/or a Telegram chat through the Bot API (the bot's token is a secret: never logged;
+# the base URL is configurable for a proxy or a test stand-in). Unset: no notification.
+NOTIFY_WEBHOOK_URL = "TRADEMESH_NOTIFY_WEBHOOK_URL"
+TELEGRAM_BOT_TOKEN = "TRADEMESH_TELEGRAM_BOT_TOKEN"
+TELEGRAM_CHAT_ID = "TRADEMESH_TELEGRAM_CHAT_ID"
+TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 
 
 # The bus and the database of the mesh services (a --redis-url / --database-url flag wins).

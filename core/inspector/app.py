@@ -34,6 +34,7 @@ from core.inspector.executor import Executor
 from core.inspector.followers import VenueFollowers
 from core.inspector.journal import Journal
 from core.inspector.market import MarketBoard
+from core.inspector.notify import notifier_from_env
 from core.inspector.policy_watch import PolicyWatch
 from core.inspector.reconcile import Reconciler
 from core.inspector.risk_log import RiskLog
@@ -66,11 +67,12 @@ class Inspector:
         self.links = VenueLinks(self.resolver, config.emulate_stops)
         self.redis = open_redis(config.redis_url)
         writes = GroupWriter(self.redis)  # the journal's and the risk events' writes, grouped
+        self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         self.stood_down: dict[str, str] = {}
         self.runtime = Runtime(
             Journal(self.redis, journal_stream(config.instance), writes),
-            RiskLog(self.redis, config.source, writes),
+            RiskLog(self.redis, config.source, writes, self.notifier),
             lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,
@@ -117,6 +119,7 @@ class Inspector:
         finally:
             await self.runtime.executor.close()
             await self.runtime.board.close()
+            await self.notifier.close()
             await self.links.close()
             await self.resolver.close()
             await self.redis.aclose()

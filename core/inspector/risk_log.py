@@ -13,6 +13,7 @@ from core.bus.codec import decode
 from core.bus.names import RISK
 from core.bus.publisher import Retention
 from core.errors import InvalidArgument, ResourceExhausted
+from core.inspector.notify import Notifier
 from core.inspector.writes import GroupWriter
 from core.outbox import Outbox
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -36,10 +37,13 @@ class RiskWatcher:
 
 
 class RiskLog:
-    def __init__(self, redis: Any, source: str, writer: GroupWriter | None = None) -> None:
+    def __init__(
+        self, redis: Any, source: str, writer: GroupWriter | None = None, notifier: Notifier | None = None
+    ) -> None:
         self.redis = redis
         self.source = source
         self.writer = writer or GroupWriter(redis)
+        self.notifier = notifier
         self._watchers: list[RiskWatcher] = []
 
     async def publish(
@@ -56,6 +60,8 @@ class RiskLog:
         for index, event in enumerate(events):
             event.event_id = f"{text}/{index}"
         self._fan_out(events, transitions)
+        if self.notifier is not None:
+            self.notifier.events(events)
 
     def watch(self, matches: Callable[[rk.RiskEvent], bool]) -> RiskWatcher:
         watcher = RiskWatcher(matches, Outbox(_WATCH_QUEUE))

@@ -76,7 +76,7 @@ class InspectorMesh:
             self._stubs = self.venue.stubs()
         return self._stubs
 
-    def start(self, *extra: str) -> ServiceProcess:
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> ServiceProcess:
         log_path = self.directory / f"inspector-{len(self.logs)}.log"
         self.logs.append(log_path)
         args = ["inspector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
@@ -84,7 +84,7 @@ class InspectorMesh:
             self.process = start_service(
                 [*args, *self.args, *extra],
                 # The inspector holds the trading credential, as in `trademesh up`.
-                env={TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN, REDIS_URL: self.bus},
+                env={TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN, REDIS_URL: self.bus, **(env or {})},
                 stderr=log_file,
             )
         self.channel = grpc.aio.insecure_channel(self.process.address)

@@ -15,8 +15,10 @@ from typing import Any
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from core.bus.names import INTENTS
+from core.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
 from core.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
@@ -401,3 +403,75 @@ async def _position_size_is(mesh: InspectorMesh, size: str) -> bool | None:
 async def _pair_of(mesh: InspectorMesh, size: str) -> list[tf.Order] | None:
     orders = await mesh.open_orders()
     return orders if len(orders) == 2 and {D(o.size) for o in orders} == {D(size)} else None
+
+
+class Receiver:
+    """A stand-in for the notification targets, speaking their HTTP: a webhook taking JSON, and
+    the Telegram Bot API's sendMessage (POST /bot<token>/sendMessage, {"chat_id", "text"})."""
+
+    def __init__(self) -> None:
+        self.webhook: list[dict[str, Any]] = []
+        self.telegram: list[tuple[str, dict[str, Any]]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        app.router.add_post("/bot{token}/sendMessage", self._send_message)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.webhook.append(await request.json())
+        return web.json_response({"ok": True})
+
+    async def _send_message(self, request: web.Request) -> web.Response:
+        self.telegram.append((request.match_info["token"], await request.json()))
+        return web.json_response({"ok": True, "result": {"message_id": len(self.telegram)}})
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def test_a_legacy_position_is_notified_by_webhook_and_telegram(tmp_path: Path, redis_url: str) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    token = "123456:secret-bot-token"
+    env = {
+        NOTIFY_WEBHOOK_URL: f"{receiver.url}/hook",
+        TELEGRAM_BASE_URL: receiver.url,
+        TELEGRAM_BOT_TOKEN: token,
+        TELEGRAM_CHAT_ID: "-1001",
+    }
+    try:
+        async with inspector_mesh(tmp_path, redis_url, start=False) as mesh:
+            market = tf.PlaceOrderRequest(
+                symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
+            )
+            await mesh.venue_stubs.tf.PlaceOrder(market, timeout=CALL_TIMEOUT_S)
+            mesh.start(env=env)
+
+            async def both() -> bool | None:
+                return True if receiver.webhook and receiver.telegram else None
+
+            await until(both, WAIT_S, 0.1, "the legacy position notified")
+            (hook,) = receiver.webhook
+            assert (hook["policy"], hook["venue"], hook["symbol"], hook["values"]["size"]) == (
+                "legacy", "sim", "BTC/USDT", "0.02",
+            )  # fmt: skip
+            ((path_token, message),) = receiver.telegram
+            assert path_token == token and message["chat_id"] == "-1001"
+            assert "legacy" in message["text"] and "BTC/USDT" in message["text"]
+            # An ordinary verdict is not sent; the token is never in the log.
+            await mesh.submit(intent())
+            await asyncio.sleep(0.5)
+            assert len(receiver.webhook) == 1
+            assert token not in mesh.log()
+    finally:
+        await receiver.stop()

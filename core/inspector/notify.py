@@ -1,0 +1,129 @@
+"""Notifications of the risk events an operator must hear of at once (a legacy position found, a
+stand-down, CLOSE_ALL, a reconciliation divergence): a webhook (the event as JSON, POSTed) and a
+Telegram chat (the Bot API's sendMessage, at a configurable base URL). Sent in the background: a
+slow or failing target is logged (without the bot's token, which is in the Bot API's path) and
+never holds up the inspector."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from core.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, read_secret
+from core.errors import InvalidArgument
+from core.inspector.convert import ACTION_TO_PB
+from core.inspector.engine.events import RiskAction
+from core.redact import redact_url
+from trademesh.risk.v1 import inspector_pb2 as rk
+
+__all__ = ["NOTIFIED", "NOTIFIED_ACTIONS", "Notifier", "Telegram", "as_json", "notifier_from_env", "text_of"]
+
+log = logging.getLogger(__name__)
+
+_TIMEOUT_S = 5.0
+_TELEGRAM = "https://api.telegram.org"
+# What is sent: the operator's attention is for these, not for every verdict.
+NOTIFIED_ACTIONS = frozenset({ACTION_TO_PB[RiskAction.STAND_DOWN], ACTION_TO_PB[RiskAction.CLOSE_ALL]})
+NOTIFIED = frozenset({"legacy", "reconcile.position", "protect.rejected"})
+
+
+def wanted(event: rk.RiskEvent) -> bool:
+    return event.action in NOTIFIED_ACTIONS or event.policy in NOTIFIED
+
+
+def text_of(event: rk.RiskEvent) -> str:
+    action = rk.RiskAction.Name(event.action).removeprefix("RISK_ACTION_").lower()
+    where = " ".join(part for part in (event.venue, event.symbol) if part)
+    values = ", ".join(f"{v.name} {v.value}" for v in event.values)
+    head = f"trademesh inspector: {action} {event.policy}".strip()
+    return "\n".join(part for part in (head, where, event.reason, values) if part)
+
+
+def as_json(event: rk.RiskEvent) -> dict[str, Any]:
+    return {
+        "source": "trademesh.inspector",
+        "action": rk.RiskAction.Name(event.action).removeprefix("RISK_ACTION_").lower(),
+        "policy": event.policy,
+        "reason": event.reason,
+        "venue": event.venue,
+        "symbol": event.symbol,
+        "values": {v.name: v.value for v in event.values},
+        "ts_ns": event.ts_ns,
+    }
+
+
+@dataclass(frozen=True)
+class Telegram:
+    base_url: str
+    token: str
+    chat_id: str
+
+
+class Notifier:
+    def __init__(self, webhook: str | None, telegram: Telegram | None) -> None:
+        self.webhook = webhook
+        self.telegram = telegram
+        self.sent = 0
+        self.failed = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def on(self) -> bool:
+        return self.webhook is not None or self.telegram is not None
+
+    def events(self, events: Sequence[rk.RiskEvent]) -> None:
+        """Send the events that call for the operator, in the background."""
+        for event in events:
+            if self.on and wanted(event):
+                task = asyncio.ensure_future(self._send(event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, event: rk.RiskEvent) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S))
+        if self.webhook is not None:
+            await self._post(self.webhook, as_json(event), redact_url(self.webhook))
+        if self.telegram is not None:
+            url = f"{self.telegram.base_url}/bot{self.telegram.token}/sendMessage"
+            body = {"chat_id": self.telegram.chat_id, "text": text_of(event)}
+            await self._post(url, body, f"Telegram at {redact_url(self.telegram.base_url)}")
+
+    async def _post(self, url: str, body: dict[str, Any], shown: str) -> None:
+        assert self._session is not None
+        try:
+            async with self._session.post(url, json=body) as answer:
+                if answer.status >= 300:
+                    raise RuntimeError(f"HTTP {answer.status}")
+            self.sent += 1
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, OSError) as exc:
+            self.failed += 1
+            reason = str(exc) or type(exc).__name__
+            if self.telegram is not None:
+                reason = reason.replace(self.telegram.token, "<token>")
+            log.warning("inspector: notifying %s failed: %s", shown, reason)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+
+def notifier_from_env() -> Notifier:
+    """The targets set in the environment (InvalidArgument naming a half-set Telegram target)."""
+    webhook = read_secret(NOTIFY_WEBHOOK_URL)
+    token, chat = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_CHAT_ID)
+    if (token is None) != (chat is None):
+        missing = TELEGRAM_CHAT_ID if chat is None else TELEGRAM_BOT_TOKEN
+        raise InvalidArgument.field(missing, "is needed with the other Telegram variable")
+    base = (read_secret(TELEGRAM_BASE_URL) or _TELEGRAM).rstrip("/")
+    telegram = None if token is None or chat is None else Telegram(base, token, chat)
+    return Notifier(webhook, telegram)
