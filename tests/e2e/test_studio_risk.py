@@ -213,7 +213,12 @@ async def test_a_ticket_order_through_the_inspector_becomes_a_sim_order_with_its
 
     await open_risk(page)
     row = page.locator('#risk-positions tr[data-legacy="false"]')
-    await expect(row).to_have_attribute("data-size", str(SIZE), timeout=WAIT_MS)
+    # The inspector's own view of the position (the sim's account is the e2e session's: a fill of
+    # another module's order, seen on the bus, may move it by a lot or two).
+    (shown,) = await _runtime_positions(inspector)
+    size = Decimal(shown.size)
+    assert abs(size - SIZE) <= Decimal("0.0005"), shown
+    await expect(row).to_have_attribute("data-size", shown.size, timeout=WAIT_MS)
     await expect(row).to_have_attribute("aria-selected", "true")
     sl = row.locator('[data-role="stop_loss"] .protective')
     tp = row.locator('[data-role="take_profit"] .protective')
@@ -221,7 +226,7 @@ async def test_a_ticket_order_through_the_inspector_becomes_a_sim_order_with_its
     await expect(tp).to_have_count(1, timeout=WAIT_MS)
     assert Decimal(await sl.get_attribute("data-price") or "0") == stop
     assert Decimal(await tp.get_attribute("data-price") or "0") == target
-    assert Decimal(await sl.get_attribute("data-size") or "0") == SIZE
+    assert Decimal(await sl.get_attribute("data-size") or "0") == size
     # As the inspector itself tells, and the TP's order is the one open at the venue.
     (view,) = await _runtime_positions(inspector)
     roles = {o.role: o for o in view.protective}
