@@ -91,11 +91,7 @@ class Executor:
         self.timeout_s = timeout_s
         self.stops = EmulatedStops()
         self.ticks = TickSizes(links, timeout_s)
-        self._orders: dict[str, PlaceOrder] = {}  # client order id -> what was asked
         self._retries: set[asyncio.Task[None]] = set()
-
-    def asked(self, client_order_id: str) -> PlaceOrder | None:
-        return self._orders.get(client_order_id)
 
     async def carry_out(self, actions: Sequence[OrderAction]) -> None:
         """In order: a resize's cancel goes before its new order."""
@@ -115,7 +111,6 @@ class Executor:
         return self.links.native_stops(venue)
 
     async def place(self, order: PlaceOrder) -> tf.Order | None:
-        self._orders[order.client_order_id] = order
         if order.trigger_price is not None:
             await self.links.learn(order.venue, self.timeout_s)
         if order.trigger_price is not None and not self.native_stops(order.venue):
@@ -222,8 +217,7 @@ class Executor:
     # ---- query
 
     async def query(self, action: QueryOrder) -> None:
-        asked = self._orders.get(action.client_order_id)
-        if asked is not None and self.stops.holds(action.client_order_id):
+        if self.stops.holds(action.client_order_id):
             return  # an emulated stop is ours to hold: nothing to ask
         request = tf.GetOrderRequest(client_order_id=action.client_order_id)
         try:

@@ -85,7 +85,7 @@ class Reconciler:
         for venue in self.shell.links.names():
             try:
                 positions = await self._positions(venue)
-            except (grpc.aio.AioRpcError, Exception) as exc:  # a venue away: its positions unknown
+            except Exception as exc:  # a venue away (gRPC error, or not known yet): its positions unknown
                 log.warning("inspector: %s positions at start: %s", venue, exc)
                 continue
             for symbol, position in positions.items():

@@ -98,6 +98,8 @@ class Runtime:
         self.policies = PolicySource("")
         self.orders: dict[str, tf.Order] = {}  # client order id -> the venue's latest answer
         self.replayed = 0
+        # SubmitIntent's waits for the fills its answer reports: order -> (size, when in).
+        self._fills_awaited: dict[str, tuple[Decimal, asyncio.Future[None]]] = {}
         self._marks = _Marks()
 
     @property
@@ -183,6 +185,10 @@ class Runtime:
         if kind == "order_update":
             self.orders[entry.order_update.client_order_id] = entry.order_update
         self.audit.observe(entry, result)
+        if kind == "fill" and (awaited := self._fills_awaited.get(entry.fill.fill.client_order_id)):
+            record = self.audit.records.get(entry.fill.fill.client_order_id)
+            if record is not None and record.filled >= awaited[0] and not awaited[1].done():
+                awaited[1].set_result(None)
 
     async def submit(self, message: am.Intent) -> Submitted:
         """An intent from the bus or the API: checked, and placed when allowed."""
@@ -209,15 +215,19 @@ class Runtime:
     async def _fills_in(self, order: tf.Order) -> None:
         """Wait (a moment at most) for the fills the venue's answer reports: they come on its
         execution stream, and the caller will read the position next."""
+        coid = order.client_order_id
         wanted = Decimal(order.filled_size or "0")
-        record = self.audit.records.get(order.client_order_id)
-        deadline = asyncio.get_running_loop().time() + _FILLS_WAIT_S
-        while record is not None and record.filled < wanted:
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("inspector: the fills of %s did not come within %g s", order.client_order_id,
-                            _FILLS_WAIT_S)  # fmt: skip
-                return
-            await asyncio.sleep(0.002)
+        record = self.audit.records.get(coid)
+        if record is None or record.filled >= wanted:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._fills_awaited[coid] = (wanted, done)
+        try:
+            await asyncio.wait_for(done, _FILLS_WAIT_S)
+        except TimeoutError:
+            log.warning("inspector: the fills of %s did not come within %g s", coid, _FILLS_WAIT_S)
+        finally:
+            self._fills_awaited.pop(coid, None)
 
     def manual(self, message: am.Intent) -> am.Intent:
         """A copy of an intent given through the API, with what it may leave out filled in."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-import grpc
-
 from core.inspector.venues import VenueLinks
 from core.model import Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -43,7 +41,7 @@ class TickSizes:
                 answer = await desk.marketdata.ListInstruments(
                     md.ListInstrumentsRequest(), timeout=self.timeout_s, metadata=self.links.metadata
                 )
-            except (grpc.aio.AioRpcError, Exception) as exc:  # asked again next time
+            except Exception as exc:  # gRPC error, or no such venue: asked again next time
                 log.warning("inspector: %s instruments: %s", venue, exc)
                 return None
             ticks = self._ticks[venue] = {

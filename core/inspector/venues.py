@@ -8,6 +8,7 @@ import grpc
 
 from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
 from core.tools.resolver import MeshResolver
+from gateway.upstream import Upstreams
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -16,7 +17,6 @@ from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 __all__ = ["TRADEFLOW", "VenueDesk", "VenueLinks", "trade_metadata"]
 
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
-_SEND_LIMIT = 64 * 1024 * 1024
 
 
 def trade_metadata() -> Metadata:
@@ -42,7 +42,8 @@ class VenueLinks:
         self.metadata = trade_metadata()
         # Emulate stop-losses everywhere, even where the venue holds stop orders itself.
         self.emulate_stops = emulate_stops
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        # The gateway's channel pool: keepalives, and a quick reconnect to a restarted venue.
+        self._channels = Upstreams()
         self._desks: dict[str, VenueDesk] = {}
         self._stops: dict[str, bool] = {}  # venue -> takes stop orders natively
 
@@ -71,19 +72,9 @@ class VenueLinks:
         address = self.resolver.resolve(TRADEFLOW, venue)
         desk = self._desks.get(venue)
         if desk is None or desk.address != address:
-            desk = self._desks[venue] = VenueDesk(venue, address, self._channel(address))
+            desk = self._desks[venue] = VenueDesk(venue, address, self._channels.channel(address))
         return desk
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(
-                address, options=[("grpc.max_receive_message_length", _SEND_LIMIT)]
-            )
-        return channel
-
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self._channels.close()
         self._desks.clear()
