@@ -214,6 +214,7 @@ def start_detector(
     """The detector on the venue; (process, metrics port, log file)."""
     flags = ["detector", "--host", common.HOST, "--port", "0", "--venue", f"sim={venue.address}"]
     flags += [flag for path in files for flag in ("--strategy", str(path))]
+    flags += ["--hold-ms", str(args.hold_ms)]
     env = {REDIS_URL: redis_url, TOKEN: ""}
     log_path = workdir / "detector.log"
     if args.cprofile is None:
@@ -385,6 +386,9 @@ def _parser() -> argparse.ArgumentParser:
         "--rate", type=int, default=10_000, help="the sim's configured events/s (default 10000)"
     )
     parser.add_argument("--patches", choices=("order_flow", "examples"), default="order_flow")
+    parser.add_argument(
+        "--hold-ms", type=int, default=0, help="the detector's hold (default 0: bursts as they arrive)"
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after every patch is active")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each window (default 10)")
     parser.add_argument("--windows", type=int, default=3, help="measured windows (default 3)")

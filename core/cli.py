@@ -7,6 +7,13 @@ demo, keys) are defined here.
 
 from __future__ import annotations
 
+import os
+
+# Our processes start others only to exec them (the backtest hub's runs, `trademesh up`'s
+# services): gRPC's fork handlers are not needed, and with other threads inside gRPC a fork
+# could crash the child ("skipping fork() handlers"). Set before gRPC is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 import argparse
 import functools
 import importlib
@@ -165,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     _up_parser(commands)
     _tool_parsers(commands)
     importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
+    importlib.import_module("core.ledger.command").add_trace_parser(commands)  # trademesh trace <id>
+    importlib.import_module("core.backtest.command").add_backtest_parser(commands)  # trademesh backtest
+    importlib.import_module("core.backtest.sweep_command").add_sweep_parser(commands)  # backtest-sweep
     return parser
 
 

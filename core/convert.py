@@ -11,6 +11,7 @@ from core.model import (
     Channel,
     Execution,
     Fill,
+    FundingPayment,
     Instrument,
     InstrumentKind,
     Liquidity,
@@ -41,6 +42,7 @@ __all__ = [
     "execution_to_pb",
     "fill_from_pb",
     "fill_to_pb",
+    "funding_payment_to_pb",
     "instrument_to_pb",
     "order_from_pb",
     "order_request_to_pb",
@@ -242,6 +244,18 @@ def position_to_pb(position: Position) -> tf.Position:
         size=_dec(position.size),
         entry_price=_dec(position.entry_price),
         realized_pnl=_dec(position.realized_pnl),
+    )
+
+
+def funding_payment_to_pb(payment: FundingPayment) -> tf.FundingPayment:
+    return tf.FundingPayment(
+        funding_id=payment.funding_id,
+        symbol=payment.symbol,
+        asset=payment.asset,
+        amount=_dec(payment.amount),
+        rate=_dec(payment.rate),
+        position_size=_dec(payment.position_size),
+        ts_ns=payment.ts_ns,
     )
 
 

@@ -61,6 +61,10 @@ class InvalidArgument(TrademeshError):
     def field(cls, field: str, description: str) -> InvalidArgument:
         return cls(FieldViolation(field, description))
 
+    def __reduce__(self) -> tuple[type[InvalidArgument], tuple[list[FieldViolation]]]:
+        """Pickled with its violations (an error raised in a worker process comes back whole)."""
+        return (type(self), (self.violations,))
+
 
 class NotFound(TrademeshError):
     """The named thing (order, symbol, stream) does not exist."""

@@ -87,6 +87,19 @@ def _level() -> int:
     return level
 
 
+class _ClientGoneFilter(logging.Filter):
+    """grpc's aio server logs a traceback when a call's status cannot be sent because the
+    client hung up a moment before grpc noticed (a race inside grpc, not a fault of ours):
+    one warning line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("ExecuteBatchError raised in core"):
+            record.msg, record.args = "a call's status was not sent: its client had gone (%s)", record.args
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(service: str, **fields: Any) -> None:
     """Logging for this process, named `service`; `fields` go on every JSON line (e.g. venue).
 
@@ -103,3 +116,6 @@ def setup_logging(service: str, **fields: Any) -> None:
     bind_log_fields(**fields)
     # grpc and asyncio are chatty at INFO about things operators do not act on.
     logging.getLogger("asyncio").setLevel(logging.WARNING)
+    cygrpc = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, _ClientGoneFilter) for f in cygrpc.filters):
+        cygrpc.addFilter(_ClientGoneFilter())

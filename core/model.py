@@ -19,6 +19,7 @@ __all__ = [
     "Channel",
     "Execution",
     "Fill",
+    "FundingPayment",
     "Instrument",
     "InstrumentKind",
     "Liquidity",
@@ -285,6 +286,19 @@ class Position:
     size: Decimal
     entry_price: Decimal | None
     realized_pnl: Decimal = field(default=Decimal(0))
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """A perpetual position's funding at one funding time: + received, - paid, in `asset`."""
+
+    funding_id: str  # the venue's id: stable and unique on the venue
+    symbol: str
+    asset: str
+    amount: Decimal
+    rate: Decimal | None  # None when the venue does not say
+    position_size: Decimal | None  # signed; None when the venue does not say
+    ts_ns: int
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,22 @@ SERVICES: dict[str, ServiceEntry] = {
             "the risk governor: checks intents against the policies, alone places orders, protects positions",
             depends_on=("redis", "venue"),
         ),
+        ServiceEntry(
+            "ledger",
+            "core.ledger.command",
+            Kind.CORE,
+            8010,
+            "double-entry books of every fill, fee and funding payment; PnL by strategy; the trace",
+            depends_on=("redis", "postgres", "venue"),
+        ),
+        ServiceEntry(
+            "backtester",
+            "core.backtester.command",
+            Kind.CORE,
+            8011,
+            "the backtest hub: runs strategies over recorded history through the live cores; results",
+            depends_on=("postgres",),
+        ),
     ]
 }
 

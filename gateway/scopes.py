@@ -70,6 +70,7 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 "GetBalances": _READ,
                 "GetPositions": _READ,
                 "StreamExecutions": _READ,
+                "ListFundingPayments": _READ,
             },
         ),
         # Open, Add and Remove change only the caller's own session; each Add is checked
@@ -144,6 +145,23 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 },
                 **{m: _TRADE for m in ("SubmitIntent", "CancelOrder", "CancelAllOrders", "SetMode")},
                 "UpdatePolicies": _ADMIN,
+            },
+        ),
+        # The ledger's books: every method reads (the ledger posts from the bus, never on request).
+        **_service(
+            "trademesh.ledger.v1.Ledger",
+            {
+                m: _READ
+                for m in ("GetBalances", "ListTransfers", "GetPnl", "WatchTransfers", "Verify", "Trace")
+            },
+        ),
+        # Backtests read history and write only their own results; starting or cancelling one
+        # spends the machine's cores: an operator's (trade) call, reading them is read.
+        **_service(
+            "trademesh.backtest.v1.Backtest",
+            {
+                **{m: _TRADE for m in ("StartBacktest", "CancelBacktest")},
+                **{m: _READ for m in ("WatchProgress", "GetResult", "ListRuns", "ListStrategies")},
             },
         ),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),

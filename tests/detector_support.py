@@ -10,6 +10,8 @@ from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Param, ParamKind, Port
 from core.detector.engine.values import PortType, TradeValue
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000
 BASE_NS = 1_700_000_000 * S
@@ -29,6 +31,18 @@ class FakeTimer:
 
 def engine(catalog: Catalog | None = None, **config: object) -> Engine:
     return Engine(catalog or Catalog.builtin(), FakeTimer(), EngineConfig(**config))  # type: ignore[arg-type]
+
+
+def market_trade(
+    ts: int, price: float, trade_id: str = "", symbol: str = "BTC-USDT", recv_ns: int = 0, size: float = 1.0
+) -> md.MarketEvent:
+    """A venue's trade as the detector's feed hands it to the runner."""
+    return md.MarketEvent(
+        symbol=symbol,
+        ts_event_ns=ts,
+        ts_recv_ns=recv_ns,
+        trade=md.Trade(trade_id=trade_id, price=repr(price), size=repr(size), taker_side=common.SIDE_BUY),
+    )
 
 
 def trade(

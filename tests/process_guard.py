@@ -3,6 +3,7 @@
 Tests stop what they start in `finally` blocks and fixture teardowns; this is the safety net
 under them, for a test that fails before it could, or a run that is interrupted:
 
+- SIGINT is taken even when the run inherited it ignored (started with `&` by a script).
 - SIGTERM is handled like Ctrl-C: every process descended from this one, and this one, get
   SIGINT (as a terminal's Ctrl-C reaches its whole foreground group). The running test is
   interrupted, its `finally` blocks and the fixtures' teardowns run, and the run ends. Under
@@ -111,6 +112,11 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A run started in the background by a non-interactive shell (`cmd &`: CI scripts) inherits
+    # SIGINT ignored, and so would every pytest it starts: Ctrl-C and the SIGTERM above would
+    # then reach nothing. A test run always takes SIGINT.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     atexit.register(_report_left_overs)
 

@@ -84,6 +84,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-risk-reward", type=_decimal, help="block a risk/reward below this (default 1.2)"
     )
     parser.add_argument(
+        "--max-notional-share", type=_decimal,
+        help="size an intent at most this share of equity (0.01 is 1%%; default 0.25)",
+    )  # fmt: skip
+    parser.add_argument(
         "--timeframe",
         type=_timeframe,
         help="the context's bars (default: the model's timeframe; 1m without --model); the model must "
@@ -146,6 +150,7 @@ def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
         validation__max_spread_ratio=args.max_spread_ratio,
         validation__min_risk_reward=args.min_risk_reward,
         synthesis__deadline_ms=args.deadline_ms,
+        sizing__max_notional_share=args.max_notional_share,
     )
     return AdvisorServiceConfig(
         redis_url=redis_url(args.redis_url),
@@ -175,8 +180,13 @@ def _create(config: AdvisorServiceConfig) -> ServiceApp:
 def _mesh_args(mesh: MeshView) -> list[str]:
     # The local mesh's strategies trade 1s bars; on 1m bars a fresh mesh would give the context
     # its 21 bars after 21 minutes. On 1s bars (and the shipped 1s model: a model serves only its
-    # own timeframe) decisions on the sim come within a minute.
-    return [*venue_args(mesh.venues), "--timeframe", "1s"]
+    # own timeframe) decisions on the sim come within a minute. The sim's demo account holds
+    # 1,000,000 USDT: at 0.8% of it an intent (8,000 USDT) stays within the inspector's default
+    # policies (10,000 per order, 20,000 per position), so the local mesh trades.
+    from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
+
+    share = str(MESH_MAX_NOTIONAL_SHARE)
+    return [*venue_args(mesh.venues), "--timeframe", MESH_TIMEFRAME, "--max-notional-share", share]
 
 
 # ---------------------------------------------------------------- train, calibrate

@@ -33,7 +33,13 @@ from core.errors import InvalidArgument, shown
 from core.mesh.config import MeshConfig
 from core.model import Timeframe
 
-__all__ = ["AdvisorServiceConfig", "load_engine_config", "with_overrides"]
+__all__ = [
+    "MESH_MAX_NOTIONAL_SHARE",
+    "MESH_TIMEFRAME",
+    "AdvisorServiceConfig",
+    "load_engine_config",
+    "with_overrides",
+]
 
 _INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
@@ -118,6 +124,12 @@ def with_overrides(config: AdvisorConfig, **overrides: Any) -> AdvisorConfig:
             config, **{section: dataclasses.replace(getattr(config, section), **values)}
         )
     return config
+
+
+# How `trademesh up` runs the advisor (core.advisor.command's mesh arguments), and a backtest's
+# defaults with it: 1s bars, and at most 0.8% of the sim's demo account per intent.
+MESH_TIMEFRAME = "1s"
+MESH_MAX_NOTIONAL_SHARE = Decimal("0.008")
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,9 @@ class Detector:
         )
         self.engine = Engine(self.catalog, time.perf_counter_ns, engine_config)
         self.journal = PatchJournal()  # in memory until the store is open (run)
-        self.runner = Runner(self.engine, self._after_evaluation, tick_hz=config.tick_hz)
+        self.runner = Runner(
+            self.engine, self._after_evaluation, tick_hz=config.tick_hz, hold_ns=config.hold_ms * 1_000_000
+        )
         self._metadata = auth_metadata()
         self.channels = VenueChannels()  # warm-up calls: one channel per venue
         self._publisher: Publisher | None = None
@@ -101,10 +103,12 @@ class Detector:
     def status(self) -> Mapping[str, PatchActivity]:
         return {patch_id: stats.activity() for patch_id, stats in self.runner.stats.items()}
 
-    async def warm_up(self, patch_id: str) -> None:
+    async def warm_up(self, patch_id: str, now_ns: int | None = None) -> None:
+        """The patch warmed from the venue's candles closed by `now_ns` (default: now)."""
         link = self._link(self.engine.patch(patch_id).venue)
+        now = self.now_ns() if now_ns is None else now_ns
         history = await bar_history(
-            self.engine, patch_id, self.channels.get(link.address), self._metadata, self.now_ns()
+            self.engine, patch_id, self.channels.get(link.address), self._metadata, now
         )
         self.engine.warm(patch_id, history)
 
@@ -171,25 +175,28 @@ class Detector:
     async def _start_patches(self) -> None:
         """Restored patches first (they may have been edited through the API), then the files'
         new ones; each warmed from candles and activated when it should run."""
-        wanted = await self.journal.restore(self.engine, self.now_ns())
+        now = self.now_ns()
+        wanted = await self.journal.restore(self.engine, now)
         for strategy in self._strategies:
-            for patch in build_patches(self.engine, strategy, self.now_ns(), skip_existing=True):
+            for patch in build_patches(self.engine, strategy, now, skip_existing=True):
                 wanted[patch.id] = PatchState.ACTIVE
+        # The time a backtest of this session warms to (docs/backtest.md, "Parity with live").
+        log.info("detector: patches warm from the candles closed by %d (ns)", now)
         for patch_id, state in wanted.items():
             if state is PatchState.ACTIVE:
-                await self._activate(patch_id)
+                await self._activate(patch_id, now)
         await self.journal.flush(self.engine)
 
-    async def _activate(self, patch_id: str) -> None:
+    async def _activate(self, patch_id: str, now_ns: int) -> None:
         patch = self.engine.patch(patch_id)
         if self.config.mesh.venue(patch.venue) is None:
             log.warning(
                 "detector: %s trades venue %r, which is not configured: left paused", patch_id, patch.venue
             )
             return
-        await self.warm_up(patch_id)
+        await self.warm_up(patch_id, now_ns)
         try:
-            patch.activate(self.now_ns())
+            patch.activate(now_ns)
         except FailedPrecondition as exc:
             log.info("detector: %s warms from live data (%s)", patch_id, exc)
             self.runner.warming.add(patch_id)

@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import MeshView, ServiceCommand, add_redis_argument, positive_float, positive_int
+from core.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 from core.mesh.config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -36,6 +43,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tick-hz", type=positive_float, default=10.0, help="clock ticks a second (default 10)"
     )
     parser.add_argument(
+        "--hold-ms",
+        type=whole_number(0),
+        default=0,
+        help="hold market data this long and feed it in event-time order, as a backtest does "
+        "(default 0: at once; docs/backtest.md)",
+    )
+    parser.add_argument(
         "--probe-rate-hz", type=positive_float, default=30.0, help="updates a second per probe, at most 30"
     )
     parser.add_argument(
@@ -59,6 +73,7 @@ def _config(args: argparse.Namespace) -> DetectorConfig:
         strategies=strategies,
         instance=args.instance,
         tick_hz=args.tick_hz,
+        hold_ms=args.hold_ms,
         probe_rate_hz=args.probe_rate_hz,
         module_budget_us=args.module_budget_us,
     )

@@ -1,12 +1,11 @@
 """The hot path: a venue's MarketData stream straight into the engine, no bus in between.
 
 One Subscribe per venue (trades and book, the symbols the patches trade), resubscribed with
-backoff when lost. A batch of market events becomes engine events: each trade a TradeValue;
-the book deltas of a batch are applied to a local L2 book (core.detector.book) and give one
-BookValue per symbol (the top levels after the batch: the engine keeps only the latest book
-of a burst anyway).
-Each batch goes with the venue's receive stamps of its first and last events and the time the
-feed had it, for the hot-path latency (core.detector.metrics).
+backoff when lost. Each batch of market events goes to the runner (core.detector.runner) with
+the time the feed had it, for the hot-path latency (core.detector.metrics); the runner orders
+them by event time and converts them with a MarketConverter one timestamp at a time: each
+trade a TradeValue; the book deltas of a timestamp are applied to a local L2 book
+(core.detector.book) and give one BookValue per symbol (the top levels after them).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -40,10 +39,10 @@ BOOK_DEPTH = 50
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 _TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
 
-# Takes one venue's events of one batch, in the venue's order, with the venue's receive stamps
-# (ts_recv_ns) of the batch's first and last market events and the time the feed had the batch
-# (wall clock, ns): (venue, events, oldest, newest, received).
-Deliver = Callable[[str, list[Event], int, int, int], None]
+# Takes one venue's market events of one batch, in the venue's order, with the time the feed
+# had the batch (wall clock, ns): (venue, events, received). The runner converts them
+# (MarketConverter) one timestamp at a time.
+Deliver = Callable[[str, Sequence[md.MarketEvent], int], None]
 
 
 class MarketConverter:
@@ -132,7 +131,6 @@ class VenueFeed:
             await sleep_unless(stop, delay)
 
     async def _follow(self, backoff: Backoff) -> None:
-        converter = MarketConverter()  # a new stream starts with a snapshot per symbol
         request = md.SubscribeRequest(symbols=self.symbols, channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK])
         async with self._channel_factory() as channel:
             call: Any = channel.unary_stream(
@@ -147,8 +145,6 @@ class VenueFeed:
                 if market:
                     STREAM.observe((received - market[-1].ts_recv_ns) / 1e9)
                     MARKET_EVENTS.inc(len(market))
-                events = converter.convert(market)
-                if events:
-                    first, last = market[0].ts_recv_ns, market[-1].ts_recv_ns
-                    self._deliver(self.link.name, events, first, last, received)
+                if market:
+                    self._deliver(self.link.name, market, received)
                 self.batches += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 import grpc
 
@@ -25,7 +26,7 @@ from core.rpc.client import Metadata
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["VenueChannels", "bar_history"]
+__all__ = ["BarNeed", "VenueChannels", "bar_history", "bar_needs"]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,19 @@ class VenueChannels:
         await asyncio.gather(*(channel.close() for channel in channels))
 
 
-async def bar_history(
-    engine: Engine, patch_id: str, channel: grpc.aio.Channel, metadata: Metadata, now_ns: int
-) -> list[tuple[str, Event]]:
-    """The closed candles each bar source of the patch needs, oldest first, as (venue, bar)."""
+class BarNeed(NamedTuple):
+    """How many closed bars of a symbol and timeframe a bar source of a patch needs to start."""
+
+    venue: str
+    symbol: str
+    timeframe: Timeframe
+    bars: int
+
+
+def bar_needs(engine: Engine, patch_id: str) -> list[BarNeed]:
+    """What each bar source of the patch needs (a backtest reads it from recorded bars)."""
     patch = engine.patch(patch_id)
-    history: list[tuple[str, Event]] = []
+    needs = []
     for module_id, need in engine.history_needed(patch_id).items():
         node = patch.graph.nodes[module_id]
         if node.spec.type not in _BAR_SOURCES or need <= 0:
@@ -68,8 +76,18 @@ async def bar_history(
         venue = str(node.params.get("venue") or patch.venue)
         symbol = str(node.params.get("symbol") or patch.symbol)
         timeframe = Timeframe.from_label(str(node.params.get("timeframe", "1m")))
-        bars = await _candles(channel, metadata, symbol, timeframe, need, now_ns)
-        history += [(venue, bar) for bar in bars]
+        needs.append(BarNeed(venue, symbol, timeframe, need))
+    return needs
+
+
+async def bar_history(
+    engine: Engine, patch_id: str, channel: grpc.aio.Channel, metadata: Metadata, now_ns: int
+) -> list[tuple[str, Event]]:
+    """The closed candles each bar source of the patch needs, oldest first, as (venue, bar)."""
+    history: list[tuple[str, Event]] = []
+    for need in bar_needs(engine, patch_id):
+        bars = await _candles(channel, metadata, need.symbol, need.timeframe, need.bars, now_ns)
+        history += [(need.venue, bar) for bar in bars]
     history.sort(key=lambda item: event_time(item[1]))
     return history
 
@@ -94,7 +112,9 @@ async def _candles(
             "detector: no candles of %s %s (%s); warming from live data", symbol, timeframe.label, code
         )
         return []
-    closed = [c for c in reply.candles if c.closed]
+    # Closed by `now_ns`, not by the venue's clock when it answers (a moment later): the warm-up
+    # has one cut for every patch, the one a backtest of the session warms to.
+    closed = [c for c in reply.candles if c.closed and c.open_time_ns + timeframe.ns <= now_ns]
     return [_bar(symbol, timeframe, c) for c in closed[-count:]]
 
 

@@ -1,13 +1,13 @@
 """The detector's Prometheus metrics (served on the service's metrics port, core.service).
 
-The hot path: from the venue's receive stamp (`ts_recv_ns`) of a batch's events to the shell's
-clock right after `evaluate_due` returned for the burst that held the batch. Observed once per
-batch, for its newest event (the venue's stamp of the last event it put in the batch) and for
-its oldest (which adds the venue's own batching wait, up to one flush interval). The stream
-part (the same stamp of the newest event to the detector having the batch decoded) and the
-detector's own part (from having the batch to the end of its evaluation: conversion, queue,
-feed, evaluation) tell the venue and transport from the detector's work. Counting costs one
-call per batch, never one per event.
+The hot path: from the venue's receive stamp (`ts_recv_ns`) of a timestamp's events to the
+shell's clock right after `evaluate_due` returned for that timestamp (core.detector.runner
+releases market data one timestamp at a time, after its hold). Observed once per timestamp,
+for its newest event and for its oldest. The stream part (the venue's stamp of a batch's newest
+event to the detector having the batch decoded) and the detector's own part (from having the
+batch to the end of the evaluation: the hold, conversion, feed, evaluation) tell the venue and
+transport from the detector's work. Counting costs one call per timestamp or batch, never one
+per event.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "HOT_PATH",
     "HOT_PATH_NEWEST",
     "HOT_PATH_OLDEST",
+    "LATE_EVENTS",
     "MARKET_EVENTS",
     "PROCESSING",
     "SIGNALS",
@@ -61,3 +62,8 @@ EVENTS = Counter(
 )
 EVALUATIONS = Counter("trademesh_detector_evaluations_total", "Patch evaluations run (bursts and ticks).")
 SIGNALS = Counter("trademesh_detector_signals_total", "Signals emitted.")
+LATE_EVENTS = Counter(
+    "trademesh_detector_late_events_total",
+    "Market events that came after their time had been released (later than the hold): fed at "
+    "the time already reached, where a backtest feeds them at their own.",
+)

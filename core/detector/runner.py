@@ -1,20 +1,28 @@
-"""The shell's loop around the engine: events in, coalesced evaluation, clock ticks, warm-up
-from live data, outputs out.
+"""The shell's loop around the engine: market data in, clock ticks, warm-up from live data,
+outputs out. Two ways to take market data, by the hold (`--hold-ms`):
 
-- Every venue feed delivers a batch of engine events into one queue. The loop takes a batch,
-  then every batch already waiting, feeds them all, and evaluates once: a burst gives one
-  evaluation per patch, never a queue of stale ones.
-- A tick task calls engine.tick `tick_hz` times a second (time-driven modules, bars closed by
-  time).
+- **With a hold** (parity): every venue feed hands its batches to one `Sequencer`
+  (core.detector.sequence). The loop releases what is `hold` old by the wall clock, one
+  timestamp at a time in the backtest's order: each timestamp's events are converted (one
+  MarketConverter per venue), fed, and evaluated at that timestamp. Clock ticks fall on the
+  grid of `tick_hz` in the same event time, each before the events of its own timestamp. This
+  is the backtest's stepping (core.backtest.detect), so a backtest of the recorded window gives
+  the same signals at the same times (docs/backtest.md, "Parity with live"). An event that
+  comes later than the hold is late: fed at the time already reached, and counted. It costs an
+  evaluation per timestamp.
+- **Without** (the default; latency first): the loop takes every batch that has arrived,
+  feeds them in arrival order (converted batch by batch) and evaluates once, at the wall
+  clock: a burst gives one evaluation per patch, never a queue of stale ones. Ticks fall on
+  the same grid, by the wall clock.
 - Patches that should run but lack history are warmed from the live events (engine.warm)
   until activation succeeds.
 - Every evaluation goes to `emit` (what was emitted is published, changes are saved); the
   last signals, evaluation rates and slow modules (steps over their budget, gathered over
   one-second windows) are kept for the status the API serves: each slow module once, as a
   timing (core.detector.api.PatchActivity).
-- Metrics (core.detector.metrics): right after evaluate_due returns, each batch of the burst
-  observes the hot-path latency from the venue's receive stamps; events, evaluations and
-  signals are counted per batch or evaluation, never per event.
+- Metrics (core.detector.metrics): right after a timestamp (with a hold) or a burst is
+  evaluated, the hot-path latency from the venue's receive stamps (the hold included) of the
+  timestamp or of each batch; events, evaluations, signals and late events are counted.
 
 Time is the shell's: `clock` (wall time, ns) is read here, never in the engine.
 """
@@ -25,46 +33,41 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from core.detector.api import ModuleTiming, PatchActivity
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation, SlowModule
+from core.detector.feed import MarketConverter
 from core.detector.metrics import (
     EVALUATIONS,
     EVENTS,
     HOT_PATH_NEWEST,
     HOT_PATH_OLDEST,
+    LATE_EVENTS,
     PROCESSING,
     SIGNALS,
 )
+from core.detector.sequence import Group, Sequencer
 from core.errors import FailedPrecondition, TrademeshError
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Batch", "PatchStats", "Runner", "SlowSteps"]
+__all__ = ["PatchStats", "Runner", "SlowSteps"]
 
 log = logging.getLogger(__name__)
 
-# Batches of events waiting for the engine; past it a feed waits (the venue then conflates or
-# drops the stream, as for any slow subscriber).
-_QUEUE_BATCHES = 10_000
+# Market events held for the engine; past it a feed's batch is counted and dropped (the
+# engine is this far behind).
+_MAX_HELD = 1_000_000
+_MAX_BATCHES = 10_000  # without a hold: batches waiting
 _RECENT_SIGNALS = 1_000
+_LATE_EVERY_S = 60.0
+_NS = 1_000_000_000
 
 Emit = Callable[[Evaluation], Awaitable[None]]
-
-
-class Batch(NamedTuple):
-    """One feed batch: the venue, its engine events, the venue's receive stamps (ts_recv_ns)
-    of its oldest and newest market events, and when the feed had it (0: unknown)."""
-
-    venue: str
-    events: list[Event]
-    oldest_ns: int = 0
-    newest_ns: int = 0
-    received_ns: int = 0
 
 
 @dataclass
@@ -111,12 +114,18 @@ class Runner:
         clock: Callable[[], int] = time.time_ns,
         tick_hz: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
+        hold_ns: int = 0,
     ) -> None:
         self.engine = engine
         self._emit = emit
         self.clock = clock
-        self._tick_s = 1 / tick_hz
-        self._queue: asyncio.Queue[Batch] = asyncio.Queue(_QUEUE_BATCHES)
+        self.hold_ns = hold_ns
+        self._tick_ns = int(_NS / tick_hz)
+        self._next_tick_ns: int | None = None  # on the grid after the first timestamp released
+        self.sequencer = Sequencer()  # with a hold: what arrived, in event-time order
+        self._batches: list[Group] = []  # without: the batches as they arrived
+        self._converters: dict[str, MarketConverter] = {}
+        self._arrived = asyncio.Event()
         # Patches to activate once warm: fed live events through engine.warm until then.
         self.warming: set[str] = set()
         self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)  # oldest first
@@ -124,60 +133,129 @@ class Runner:
         self.dropped_batches = 0
         self._monotonic = monotonic  # seconds: the windows of the rates and slow modules
         self._rolled_at = monotonic()
+        self._late_said_at = -_LATE_EVERY_S
 
-    def deliver(
-        self, venue: str, events: list[Event], oldest_ns: int = 0, newest_ns: int = 0, received_ns: int = 0
-    ) -> None:
-        """A feed's batch (with the venue's receive stamps of its oldest and newest events and
-        when the feed had it); counted and dropped when the engine is this far behind."""
-        try:
-            self._queue.put_nowait(Batch(venue, events, oldest_ns, newest_ns, received_ns))
-        except asyncio.QueueFull:
+    def deliver(self, venue: str, events: Sequence[md.MarketEvent], received_ns: int = 0) -> None:
+        """A feed's batch of market events, in the venue's order (`received_ns`: when the feed
+        had it, 0 unknown); counted and dropped when the engine is this far behind."""
+        if len(self.sequencer) >= _MAX_HELD or len(self._batches) >= _MAX_BATCHES:
             self.dropped_batches += 1
+            return
+        if not self.hold_ns:
+            self._batches.append(Group(0, venue, list(events), received_ns))
+            self._arrived.set()
+            return
+        late = self.sequencer.late
+        self.sequencer.add(venue, events, received_ns)
+        if self.sequencer.late > late:
+            LATE_EVENTS.inc(self.sequencer.late - late)
+            self._said_late(venue)
+        self._arrived.set()
+
+    def _said_late(self, venue: str) -> None:
+        """A warning, at most one a minute: late events make live differ from a backtest."""
+        now = self._monotonic()
+        if now - self._late_said_at >= _LATE_EVERY_S:
+            self._late_said_at = now
+            log.warning(
+                "detector: %d market events so far came later than the hold (%d ms; the latest from %s)",
+                self.sequencer.late,
+                self.hold_ns // 1_000_000,
+                venue,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
-        ticking = asyncio.create_task(self._ticks(stop), name="detector ticks")
+        stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                getting = asyncio.ensure_future(self._queue.get())
-                stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if not getting.done():
-                    getting.cancel()
-                    break
-                await self._burst(getting.result())
+                arrived = asyncio.ensure_future(self._arrived.wait())
+                await asyncio.wait(
+                    {arrived, stopping}, timeout=self._wait_s(), return_when=asyncio.FIRST_COMPLETED
+                )
+                arrived.cancel()
+                self._arrived.clear()
+                await self.release(self.clock() - self.hold_ns)
+                self._roll_rates()
         finally:
-            ticking.cancel()
-            await asyncio.gather(ticking, return_exceptions=True)
+            stopping.cancel()
 
-    async def _burst(self, first: Batch) -> None:
-        batches = [first]
-        while not self._queue.empty():
-            batches.append(self._queue.get_nowait())
-        fed = 0
-        feed = self.engine.feed
-        for venue, events, _, _, _ in batches:
-            for event in events:
-                feed(venue, event)
-            fed += len(events)
-        self._warm(batches)
-        evaluation = self.engine.evaluate_due(self.clock())
-        _observe_hot_path(batches, self.clock())
+    def _wait_s(self) -> float:
+        """Until the next timestamp or tick is `hold` old."""
+        if self._batches:
+            return 0.0
+        dues = [due for due in (self.sequencer.earliest(), self._next_tick_ns) if due is not None]
+        if not dues:
+            return self._tick_ns / _NS
+        return max(0.0, (min(dues) + self.hold_ns - self.clock()) / _NS)
+
+    async def release(self, until_ns: int) -> None:
+        """With a hold: every timestamp and tick at or before `until_ns`, in time order.
+        Without: every batch that arrived, as one burst, and the ticks due by `until_ns`."""
+        for group in self.sequencer.release(until_ns):
+            await self._ticks_until(group.time_ns)
+            await self._step(group)
+        if self._batches:
+            batches, self._batches = self._batches, []
+            await self._burst(batches, until_ns)
+        if self._next_tick_ns is not None:
+            await self._ticks_until(until_ns)
+
+    async def _ticks_until(self, until_ns: int) -> None:
+        """The ticks on the grid at or before `until_ns` (a tick at a timestamp runs before
+        that timestamp's events, as in a backtest)."""
+        tick = self._next_tick_ns
+        while tick is not None and tick <= until_ns:
+            self.sequencer.reach(tick)
+            await self._handle(self.engine.tick(tick))
+            tick = self._next_tick_ns = tick + self._tick_ns
+
+    async def _step(self, group: Group) -> None:
+        """One timestamp's events (with a hold), evaluated at that timestamp."""
+        at = group.time_ns
+        self._start_ticks(at)
+        events = self._fed(group)
+        evaluation = self.engine.evaluate_due(at)
+        _observe_hot_path(group, self.clock(), True)
+        EVENTS.inc(len(events))
+        await self._handle(evaluation)
+
+    async def _burst(self, batches: list[Group], now_ns: int) -> None:
+        """The batches that arrived (without a hold), fed in arrival order, evaluated once."""
+        self._start_ticks(now_ns)
+        fed = sum(len(self._fed(batch, now_ns)) for batch in batches)
+        evaluation = self.engine.evaluate_due(now_ns)
+        done = self.clock()
+        for batch in batches:
+            _observe_hot_path(batch, done, False)
         EVENTS.inc(fed)
         await self._handle(evaluation)
 
-    async def _ticks(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await asyncio.sleep(self._tick_s)
-            await self._handle(self.engine.tick(self.clock()))
-            self._roll_rates()
+    def _start_ticks(self, at_ns: int) -> None:
+        """The tick grid, from the first market data on."""
+        if self._next_tick_ns is None:
+            self._next_tick_ns = at_ns - at_ns % self._tick_ns + self._tick_ns
+            # Where a backtest of this session starts (docs/backtest.md, "Parity with live").
+            log.info("detector: market data from %d (ns, event time)", at_ns)
 
-    def _warm(self, batches: list[Batch]) -> None:
+    def _fed(self, group: Group, now_ns: int | None = None) -> list[Event]:
+        """The group's market events converted and fed; warming patches warmed from them."""
+        venue = group.venue
+        converter = self._converters.get(venue)
+        if converter is None:
+            converter = self._converters[venue] = MarketConverter()
+        events = converter.convert(group.events)
+        feed = self.engine.feed
+        for event in events:
+            feed(venue, event)
+        if self.warming:
+            self._warm(venue, events, group.time_ns if now_ns is None else now_ns)
+        return events
+
+    def _warm(self, venue: str, events: list[Event], now_ns: int) -> None:
         for patch_id in list(self.warming):
             try:
-                self.engine.warm(patch_id, [(b.venue, event) for b in batches for event in b.events])
-                self.engine.patch(patch_id).activate(self.clock())
+                self.engine.warm(patch_id, [(venue, event) for event in events])
+                self.engine.patch(patch_id).activate(now_ns)
             except FailedPrecondition:
                 continue  # not warm yet
             except TrademeshError as exc:
@@ -218,12 +296,18 @@ class Runner:
         return self.stats.setdefault(patch_id, PatchStats())
 
 
-def _observe_hot_path(batches: list[Batch], done_ns: int) -> None:
-    """Each batch's latency, venue stamp to evaluated (seconds; same machine or synced clocks),
-    and the detector's own part, from the feed having it to evaluated."""
-    for batch in batches:
-        if batch.newest_ns:
-            HOT_PATH_NEWEST.observe((done_ns - batch.newest_ns) / 1e9)
-            HOT_PATH_OLDEST.observe((done_ns - batch.oldest_ns) / 1e9)
-        if batch.received_ns:
-            PROCESSING.observe((done_ns - batch.received_ns) / 1e9)
+def _observe_hot_path(group: Group, done_ns: int, by_time: bool) -> None:
+    """A timestamp's (with a hold) or a batch's latency: the venue's receive stamps of its
+    newest and oldest events to evaluated (seconds; same machine or synced clocks; the hold
+    included), and the detector's own part, from the feed having it to evaluated."""
+    events = group.events
+    if by_time:
+        stamps = [event.ts_recv_ns for event in events if event.ts_recv_ns]
+        newest, oldest = (max(stamps), min(stamps)) if stamps else (0, 0)
+    else:  # a batch is in the venue's order
+        newest, oldest = (events[-1].ts_recv_ns, events[0].ts_recv_ns) if events else (0, 0)
+    if newest:
+        HOT_PATH_NEWEST.observe((done_ns - newest) / 1e9)
+        HOT_PATH_OLDEST.observe((done_ns - oldest) / 1e9)
+    if group.received_ns:
+        PROCESSING.observe((done_ns - group.received_ns) / 1e9)

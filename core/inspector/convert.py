@@ -32,6 +32,7 @@ __all__ = [
     "intent_from_pb",
     "market_from_pb",
     "market_to_pb",
+    "order_snapshot",
     "place_request",
     "risk_event_to_pb",
     "transition_to_pb",
@@ -170,3 +171,23 @@ def place_request(order: PlaceOrder, native_stop: bool) -> tf.PlaceOrderRequest:
         request.trigger_price = format_decimal(order.trigger_price)
         request.time_in_force = tf.TIME_IN_FORCE_IOC
     return request
+
+
+def order_snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> tf.Order:
+    """An order update of our own making (a refusal, an emulated stop's end)."""
+    return tf.Order(
+        venue=order.venue,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_TO_PB[order.side],
+        type=ORDER_TYPE_TO_PB[order.type],
+        time_in_force=TIF_TO_PB[order.time_in_force],
+        reduce_only=order.reduce_only,
+        price=dec(order.price),
+        size=format_decimal(order.size),
+        filled_size="0",
+        status=status,  # type: ignore[arg-type]
+        status_reason=reason,
+        created_ns=now_ns,
+        updated_ns=now_ns,
+    )

@@ -21,20 +21,17 @@ from typing import Any
 
 import grpc
 
-from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
-from core.decimals import format_decimal
-from core.inspector.convert import dec, place_request
+from core.inspector.convert import order_snapshot, place_request
 from core.inspector.engine.actions import (
     CancelAll,
     CancelOrder,
     OrderAction,
-    OrderRole,
     PlaceOrder,
     QueryOrder,
 )
 from core.inspector.metrics import VENUE_CALLS
 from core.inspector.stops import EmulatedStops
-from core.inspector.ticks import TickSizes, on_grid
+from core.inspector.ticks import TickSizes, gridded_price, put_on_grid
 from core.inspector.venues import VenueLinks
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -56,26 +53,6 @@ _UNKNOWN = (
 _QUERY_RETRY_S = 1.0
 
 
-def _snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> tf.Order:
-    """An order update of our own making (a refusal, an emulated stop's end)."""
-    return tf.Order(
-        venue=order.venue,
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=SIDE_TO_PB[order.side],
-        type=ORDER_TYPE_TO_PB[order.type],
-        time_in_force=TIF_TO_PB[order.time_in_force],
-        reduce_only=order.reduce_only,
-        price=dec(order.price),
-        size=format_decimal(order.size),
-        filled_size="0",
-        status=status,  # type: ignore[arg-type]
-        status_reason=reason,
-        created_ns=now_ns,
-        updated_ns=now_ns,
-    )
-
-
 class Executor:
     def __init__(
         self,
@@ -92,6 +69,10 @@ class Executor:
         self.stops = EmulatedStops()
         self.ticks = TickSizes(links, timeout_s)
         self._retries: set[asyncio.Task[None]] = set()
+        # Orders whose PlaceOrder is on its way, set once answered: inputs are carried out
+        # concurrently (a fill's re-plan while the pair of the fill before is being placed), and
+        # a cancel that overtook its order's placement would leave the order open at the venue.
+        self._placing: dict[str, asyncio.Event] = {}
 
     async def carry_out(self, actions: Sequence[OrderAction]) -> None:
         """In order: a resize's cancel goes before its new order."""
@@ -122,8 +103,9 @@ class Executor:
         """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
         native = order.trigger_price is not None and self.native_stops(order.venue)
         request = place_request(order, native)
-        await self._on_grid(order, request, native)
+        placed = self._placing[order.client_order_id] = asyncio.Event()
         try:
+            await self._on_grid(order, request, native)
             desk = self.links.desk(order.venue)
             answer = await desk.tradeflow.PlaceOrder(
                 request, timeout=self.timeout_s, metadata=self.links.metadata
@@ -132,27 +114,20 @@ class Executor:
             return await self._place_failed(order, exc)
         except Exception as exc:  # no such venue (NotFound), or no channel
             return await self._refused(order, str(exc))
+        finally:
+            placed.set()
+            self._placing.pop(order.client_order_id, None)
         VENUE_CALLS.labels(order.venue, "place", "ok").inc()
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
         return answer.order
 
     async def _on_grid(self, order: PlaceOrder, request: tf.PlaceOrderRequest, native: bool) -> None:
-        """A protective price on the venue's tick grid. A take-profit's limit goes away from the
-        market (a better price); a native stop's trigger toward it (a sell stop rounds up: it
-        triggers no later than planned). Both: a sell rounds up, a buy down."""
-        price = (
-            order.price if order.role is OrderRole.TAKE_PROFIT else order.trigger_price if native else None
-        )
-        if price is None:
+        """A protective price on the venue's tick grid (core.inspector.ticks.put_on_grid)."""
+        if gridded_price(order, native) is None:
             return
         tick = await self.ticks.tick(order.venue, order.symbol)
-        if tick is None:
-            return
-        text = format_decimal(on_grid(price, tick, order.side))
-        if order.role is OrderRole.TAKE_PROFIT:
-            request.price = text
-        else:
-            request.trigger_price = text
+        if tick is not None:
+            put_on_grid(order, request, native, tick)
 
     async def _place_failed(self, order: PlaceOrder, exc: grpc.aio.AioRpcError) -> tf.Order | None:
         code = exc.code()
@@ -168,7 +143,7 @@ class Executor:
 
     async def _refused(self, order: PlaceOrder, reason: str) -> tf.Order:
         log.warning("inspector: %s refused %s: %s", order.venue, order.client_order_id, reason)
-        snapshot = _snapshot(order, tf.ORDER_STATUS_REJECTED, reason, self.clock())
+        snapshot = order_snapshot(order, tf.ORDER_STATUS_REJECTED, reason, self.clock())
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
         return snapshot
 
@@ -177,9 +152,12 @@ class Executor:
     async def cancel(self, action: CancelOrder) -> tf.Order | None:
         held = self.stops.release(action.client_order_id)
         if held is not None:  # never at the venue: it ends here
-            snapshot = _snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
+            snapshot = order_snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
             await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
             return snapshot
+        placing = self._placing.get(action.client_order_id)
+        if placing is not None:  # its placement still on its way: the cancel goes after it
+            await placing.wait()
         request = tf.CancelOrderRequest(client_order_id=action.client_order_id)
         try:
             desk = self.links.desk(action.venue)
@@ -198,7 +176,7 @@ class Executor:
 
     async def cancel_all(self, action: CancelAll) -> int:
         for held in self.stops.release_venue(action.venue):
-            snapshot = _snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
+            snapshot = order_snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
             await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
         try:
             desk = self.links.desk(action.venue)

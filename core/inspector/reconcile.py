@@ -6,6 +6,10 @@
 - An order open at the venue that the inspector never placed is reported, once.
 - An order the inspector placed that the core no longer works (its position closed, its pair
   filled) but is still open at the venue is cancelled: no orphaned stop is left behind.
+- When a ledger is registered, each venue's balances are compared with the ledger's books (the
+  cash it expects per asset, Ledger.GetBalances): an asset that differs on two checks in a row
+  is a NOTICE (`reconcile.ledger`), and a second NOTICE when they agree again. The venue is not
+  stood down: the books may be behind (a ledger down) while the positions are right.
 
 At a fresh start (no journal) every position found is legacy: reported, and never touched.
 """
@@ -25,6 +29,8 @@ from core.inspector.engine.positions import Key
 from core.inspector.runtime import Runtime
 from core.inspector.venues import VenueLinks
 from core.retry import sleep_unless
+from core.rpc.client import auth_metadata
+from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -65,6 +71,7 @@ class Reconciler:
         self.checks = 0
         self._strikes: dict[Key, int] = {}
         self._reported: set[str] = set()
+        self._reported_books: dict[Key, bool] = {}
 
     @property
     def runtime(self) -> Runtime:
@@ -80,14 +87,18 @@ class Reconciler:
         return {p.symbol: p for p in answer.positions if p.size and Decimal(p.size) != 0}
 
     async def find_legacy(self) -> None:
-        """Positions at the venues before the inspector's first start: legacy, never touched."""
+        """Positions at the venues before the inspector's first start: legacy, never touched.
+        A fill stamped before a venue was asked is in its answer: the shell leaves such a fill
+        of an order not ours out, when the bus brings it after (Runtime.legacy_as_of)."""
         events = []
         for venue in self.shell.links.names():
+            asked_ns = self.runtime.clock()
             try:
                 positions = await self._positions(venue)
             except Exception as exc:  # a venue away (gRPC error, or not known yet): its positions unknown
                 log.warning("inspector: %s positions at start: %s", venue, exc)
                 continue
+            self.runtime.legacy_as_of[venue] = asked_ns
             for symbol, position in positions.items():
                 price = Decimal(position.entry_price) if position.entry_price else None
                 self.shell.legacy[(venue, symbol)] = (Decimal(position.size), price)
@@ -128,9 +139,61 @@ class Reconciler:
             timeout=self.runtime.executor.timeout_s,
             metadata=self.shell.links.metadata,
         )
-        return self._compare_positions(venue, positions) + await self._compare_orders(
+        events = self._compare_positions(venue, positions) + await self._compare_orders(
             venue, list(opened.orders)
         )
+        try:
+            return events + await self._compare_books(venue)
+        except grpc.aio.AioRpcError as exc:  # the books unreadable now: the positions still count
+            log.info("inspector: the ledger's books of %s: %s", venue, exc.code().name)
+            return events
+
+    async def _compare_books(self, venue: str) -> list[rk.RiskEvent]:
+        ledger = self.shell.links.ledger()
+        if ledger is None:
+            return []
+        timeout, metadata = self.runtime.executor.timeout_s, self.shell.links.metadata
+        books = await ledger.GetBalances(
+            lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_CASH),
+            timeout=timeout,
+            metadata=auth_metadata(),
+        )
+        expected = {
+            b.account.asset: Decimal(b.balance) for b in books.balances if b.account.code_name == "venue_cash"
+        }
+        if not expected:
+            return []  # the books have not opened this venue
+        held = await self.shell.links.desk(venue).tradeflow.GetBalances(
+            tf.GetBalancesRequest(), timeout=timeout, metadata=metadata
+        )
+        actual = {b.asset: Decimal(b.total or "0") for b in held.balances}
+        return self._books_agree(venue, actual, expected)
+
+    def _books_agree(
+        self, venue: str, actual: dict[str, Decimal], expected: dict[str, Decimal]
+    ) -> list[rk.RiskEvent]:
+        now = self.runtime.clock()
+        events = []
+        for asset in sorted(set(actual) | set(expected)):
+            key = (venue, f"ledger/{asset}")
+            theirs, ours = actual.get(asset, ZERO), expected.get(asset, ZERO)
+            if theirs == ours:
+                self._strikes.pop(key, None)
+                if self._reported_books.pop(key, False):
+                    events.append(
+                        _notice(now, "reconcile.ledger", f"{asset} agrees with the ledger again", venue)
+                    )
+                continue
+            self._strikes[key] = self._strikes.get(key, 0) + 1
+            if self._strikes[key] >= _STRIKES and not self._reported_books.get(key):
+                self._reported_books[key] = True
+                venue_total, ledger_total = format_decimal(theirs), format_decimal(ours)
+                reason = f"{asset} is {venue_total} at the venue, {ledger_total} in the ledger's books"
+                events.append(
+                    _notice(now, "reconcile.ledger", reason, venue, asset=asset, venue_total=venue_total,
+                            ledger_total=ledger_total)
+                )  # fmt: skip
+        return events
 
     def _compare_positions(self, venue: str, positions: dict[str, tf.Position]) -> list[rk.RiskEvent]:
         core = self.runtime.ready_core

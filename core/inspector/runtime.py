@@ -101,6 +101,8 @@ class Runtime:
         # SubmitIntent's waits for the fills its answer reports: order -> (size, when in).
         self._fills_awaited: dict[str, tuple[Decimal, asyncio.Future[None]]] = {}
         self._marks = _Marks()
+        # Venue -> when its positions were read as legacy (a fresh start): fills stamped before.
+        self.legacy_as_of: dict[str, int] = {}
 
     @property
     def ready_core(self) -> InspectorCore:
@@ -244,7 +246,12 @@ class Runtime:
         """A venue's order update, with its fill when it is one (the fill first: the update may
         finish the order)."""
         now = self.clock()
-        if execution.HasField("fill"):
+        if execution.HasField("fill") and self._in_legacy(execution):
+            log.info(
+                "inspector: fill %s at %s of an order not ours is older than the legacy positions read "
+                "at start: counted there", execution.fill.fill_id, execution.venue,
+            )  # fmt: skip
+        elif execution.HasField("fill"):
             fill = jr.JournalFill(venue=execution.venue, fill=execution.fill)
             await self.feed(jr.JournalEntry(now_ns=now, fill=fill))
         order = execution.order
@@ -255,6 +262,13 @@ class Runtime:
         else:  # nothing for the core: kept for the answers and the audit only
             self.orders[order.client_order_id] = order
             self.audit.status(order)
+
+    def _in_legacy(self, execution: tf.Execution) -> bool:
+        """A fill of an order not ours, stamped before the venue's positions were read at a
+        fresh start: the legacy position has it already (the bus may bring it after)."""
+        as_of = self.legacy_as_of.get(execution.venue, 0)
+        fill = execution.fill
+        return 0 < fill.ts_event_ns < as_of and fill.client_order_id not in self.ready_core.book.orders
 
     async def on_gap(self, venue: str) -> None:
         """Executions of `venue` may be missing: each of its working orders is queried there."""

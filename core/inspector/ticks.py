@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from core.decimals import format_decimal
+from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.venues import VenueLinks
 from core.model import Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["TickSizes", "on_grid"]
+__all__ = ["TickSizes", "gridded_price", "on_grid", "put_on_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,28 @@ def on_grid(price: Decimal, tick: Decimal, side: Side) -> Decimal:
         return price
     steps = (price / tick).to_integral_value(ROUND_CEILING if side is Side.SELL else ROUND_FLOOR)
     return (steps * tick).quantize(tick) if steps * tick != price else price
+
+
+def gridded_price(order: PlaceOrder, native: bool) -> Decimal | None:
+    """The price of `order` that must be on the grid: a take-profit's limit, a native stop's
+    trigger; None for any other order."""
+    if order.role is OrderRole.TAKE_PROFIT:
+        return order.price
+    return order.trigger_price if native else None
+
+
+def put_on_grid(order: PlaceOrder, request: tf.PlaceOrderRequest, native: bool, tick: Decimal) -> None:
+    """The request's gridded price on the grid of `tick`. A take-profit's limit goes away from
+    the market (a better price); a native stop's trigger toward it (a sell stop rounds up: it
+    triggers no later than planned). Both: a sell rounds up, a buy down."""
+    price = gridded_price(order, native)
+    if price is None:
+        return
+    text = format_decimal(on_grid(price, tick, order.side))
+    if order.role is OrderRole.TAKE_PROFIT:
+        request.price = text
+    else:
+        request.trigger_price = text
 
 
 class TickSizes:

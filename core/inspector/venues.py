@@ -11,12 +11,14 @@ from core.tools.resolver import MeshResolver
 from gateway.upstream import Upstreams
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
-__all__ = ["TRADEFLOW", "VenueDesk", "VenueLinks", "trade_metadata"]
+__all__ = ["LEDGER", "TRADEFLOW", "VenueDesk", "VenueLinks", "trade_metadata"]
 
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
+LEDGER = "trademesh.ledger.v1.Ledger"
 
 
 def trade_metadata() -> Metadata:
@@ -66,6 +68,16 @@ class VenueLinks:
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))
+
+    def ledger(self) -> lg_grpc.LedgerAsyncStub | None:
+        """The ledger's stub when exactly one ledger is registered (reconciliation reads its
+        expected balances); None otherwise."""
+        names = self.resolver.names(LEDGER)
+        if len(names) != 1:
+            return None
+        channel = self._channels.channel(self.resolver.resolve(LEDGER, names[0]))
+        stub: lg_grpc.LedgerAsyncStub = lg_grpc.LedgerStub(channel)
+        return stub
 
     def desk(self, venue: str) -> VenueDesk:
         """The venue's stubs; NotFound when no such venue is known (given or registered)."""

@@ -29,6 +29,7 @@ _QUERIES = {
     "signals recorded": "SELECT count(*) FROM signals",
     "decisions recorded": "SELECT count(*) FROM decisions",
     "intents recorded": "SELECT count(*) FROM intents",
+    "transfers posted": "SELECT count(*) FROM ledger_transfers",
 }
 
 

@@ -12,6 +12,10 @@ Outcomes of a privileged method:
   none configured: it fails closed);
 - a wrong or missing token otherwise: UNAUTHENTICATED, as on any other method.
 Neither token ever appears in a message or a log line.
+
+A method may also be privileged only when its request sets a boolean field (`when_set`: Admin's
+Drain with cancel_open_orders cancels every order, so it takes the trading credential, while a
+plain Drain takes the mesh token): checked once the request is decoded.
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ class Privileged:
     credential: str
     variable: str
     why: str
+    # (method, field): the method is privileged when its request's boolean `field` is set.
+    when_set: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
-        for method in self.methods:
+        for method in (*self.methods, *(m for m, _ in self.when_set)):
             service, _, name = method.lstrip("/").partition("/")
             if not method.startswith("/") or not service or not name or "/" in name:
                 raise InvalidArgument.field("methods", f"{method!r} is not a /package.Service/Method name")
@@ -68,6 +74,9 @@ class MethodAuth(Protocol):
     """The auth of one method: raises Unauthenticated or PermissionDenied, or lets the call in."""
 
     def check_metadata(self, metadata: Iterable[tuple[str, Any]]) -> None: ...
+
+    def check_request(self, metadata: Iterable[tuple[str, Any]], request: Any) -> None:
+        """What the decoded request needs besides (a privileged field set: the credential)."""
 
 
 def bearer_token(metadata: Iterable[tuple[str, Any]]) -> bytes | None:
@@ -98,6 +107,27 @@ class _Tokens:
         if not sum(_matches(presented, token) for token in self._accepted):
             raise Unauthenticated(DENIED)
 
+    def check_request(self, metadata: Iterable[tuple[str, Any]], request: Any) -> None:
+        return None
+
+
+class _PrivilegedWhenSet(_Tokens):
+    """A method any good caller may call, but with `field` set only the privileged caller."""
+
+    def __init__(self, accepted: tuple[bytes, ...], privileged: _PrivilegedMethod, field: str) -> None:
+        super().__init__(accepted)
+        self._privileged = privileged
+        self._field = field
+        self._open = self._privileged.mesh_off  # no mesh token: the plain call is open
+
+    def check_metadata(self, metadata: Iterable[tuple[str, Any]]) -> None:
+        if not self._open:
+            super().check_metadata(metadata)
+
+    def check_request(self, metadata: Iterable[tuple[str, Any]], request: Any) -> None:
+        if getattr(request, self._field, False):
+            self._privileged.check_metadata(metadata)
+
 
 class _PrivilegedMethod:
     """A privileged method: only the privileged token; PERMISSION_DENIED to any other good caller."""
@@ -106,6 +136,10 @@ class _PrivilegedMethod:
         self._mesh = mesh
         self._privileged = privileged
         self._refusal = refusal
+
+    @property
+    def mesh_off(self) -> bool:
+        return self._mesh is None
 
     def check_metadata(self, metadata: Iterable[tuple[str, Any]]) -> None:
         presented = bearer_token(metadata)
@@ -116,6 +150,9 @@ class _PrivilegedMethod:
         if self._mesh is None or mesh:
             raise PermissionDenied(self._refusal)
         raise Unauthenticated(DENIED)
+
+    def check_request(self, metadata: Iterable[tuple[str, Any]], request: Any) -> None:
+        return None
 
 
 class BearerAuth:
@@ -146,14 +183,26 @@ class BearerAuth:
             if self._mesh is None and self._privileged_token is None:
                 return None  # dev mode: everything open, as the start-up warning says
             return _PrivilegedMethod(self._mesh, self._privileged_token, self._refusal(method))
-        if self._mesh is None:
+        conditional = self._conditional(method)
+        if self._mesh is None and conditional is None:
             return None
-        accepted = (self._mesh,) if self._privileged_token is None else (self._mesh, self._privileged_token)
+        accepted = tuple(t for t in (self._mesh, self._privileged_token) if t is not None)
+        if conditional is not None:
+            privileged = _PrivilegedMethod(
+                self._mesh, self._privileged_token, self._refusal(method, conditional)
+            )
+            return _PrivilegedWhenSet(accepted, privileged, conditional)
         return _Tokens(accepted)
 
-    def _refusal(self, method: str) -> str:
+    def _conditional(self, method: str) -> str | None:
+        """The field that makes `method` privileged, when one does."""
+        if self._privileged is None or (self._mesh is None and self._privileged_token is None):
+            return None
+        return next((f for m, f in self._privileged.when_set if m == method), None)
+
+    def _refusal(self, method: str, field: str = "") -> str:
         assert self._privileged is not None
-        name = method.rsplit("/", 1)[-1]
+        name = method.rsplit("/", 1)[-1] + (f" with {field}" if field else "")
         spec = self._privileged
         if self._privileged_token is None:
             return f"{name} is refused: {self._label} has no {spec.credential} configured ({spec.variable})"

@@ -94,6 +94,12 @@ class _Edge:
         self.gate.check()
         _bind_trace(metadata)
 
+    def check_request(self, context: Context, request: Any) -> Any:
+        """The decoded request, once what it asks for is allowed to the caller."""
+        if self.auth is not None:
+            self.auth.check_request(context.invocation_metadata() or (), request)
+        return request
+
 
 def _bind_trace(metadata: Any) -> None:
     """A W3C `traceparent` (00-<trace id>-<span id>-<flags>) puts its trace id on the call's logs."""
@@ -210,6 +216,7 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None, de
         try:
             if edge is not None:
                 edge.check(context)
+                return await inner(edge.check_request(context, decode(request)), context)
             return await inner(decode(request), context)
         except BaseException as exc:
             await call.fail(exc, context)

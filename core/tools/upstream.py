@@ -7,9 +7,11 @@ naming the service and instance that failed.
 
 Tools only read: a call whose method needs more than the `read` scope (gateway.scopes, the one
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
-without `publish` decides and shows, and writes nothing). The one exception is a call made for
-a caller (an MCP client's key) that needs a scope granted only on purpose (_ON_PERMISSION:
-`close_all`, Inspector's SetMode CLOSE_ALL): it goes when that key holds it, and only then.
+without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
+caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
+`close_all`, Inspector's SetMode CLOSE_ALL), and the backtest hub's StartBacktest (_FOR_CALLER:
+it trades nothing, it spends the machine's cores; it takes `trade`): each goes when that key
+holds the scope it needs, and only then. No tool trades, whatever its caller's key may do.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ _DRY_RUNS: dict[str, Callable[[Any], bool]] = {
 # Scopes above `read` a tool may use on behalf of its caller, when the caller's key holds them:
 # those never implied by another, granted for exactly what they name.
 _ON_PERMISSION = frozenset({Scope.CLOSE_ALL})
+# Methods beyond reading a tool may call for its caller when the caller's key holds the
+# method's scope: starting a backtest (it trades nothing; it spends the machine's cores).
+_FOR_CALLER = frozenset({"trademesh.backtest.v1.Backtest/StartBacktest"})
 
 
 class Upstream:
@@ -70,9 +75,12 @@ class Upstream:
         answer: type[R],
         *,
         caller: Principal | None = None,
+        timeout_s: float | None = None,
     ) -> R:
         """One unary call. `caller`: the key a tool acts for, for a call beyond reading that
-        needs a permission of _ON_PERMISSION (PermissionDenied naming it when the key lacks it)."""
+        needs a permission of _ON_PERMISSION (PermissionDenied naming it when the key lacks it).
+        `timeout_s`: this call's deadline instead of the gateway's (a call known to take long)."""
+        deadline = self.timeout_s if timeout_s is None else timeout_s
         _allowed(service, method, request, caller)
         address = self._resolver.resolve(service, target)
         call = self._channel(address).unary_unary(
@@ -80,8 +88,8 @@ class Upstream:
             request_serializer=_serialize,
             response_deserializer=answer.FromString,
         )
-        with self._mapped(service, target, address):
-            response: R = await call(request, timeout=self.timeout_s, metadata=auth_metadata())
+        with self._mapped(service, target, address, deadline):
+            response: R = await call(request, timeout=deadline, metadata=auth_metadata())
             return response
 
     async def first(
@@ -140,14 +148,17 @@ class Upstream:
         return self._upstreams.channel(address)
 
     @contextlib.contextmanager
-    def _mapped(self, service: str, target: str | None, address: str) -> Iterator[None]:
+    def _mapped(
+        self, service: str, target: str | None, address: str, timeout_s: float | None = None
+    ) -> Iterator[None]:
+        deadline = self.timeout_s if timeout_s is None else timeout_s
         try:
             yield
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc, _who(service, target, address), self.timeout_s) from exc
+            raise _error(exc, _who(service, target, address), deadline) from exc
         except TimeoutError as exc:
             raise Unavailable(
-                f"{_who(service, target, address)} did not answer within {self.timeout_s:g} s"
+                f"{_who(service, target, address)} did not answer within {deadline:g} s"
             ) from exc
 
 
@@ -160,7 +171,7 @@ def _allowed(service: str, method: str, request: Message, caller: Principal | No
     needed = required_scope(service, method, request)
     if needed is Scope.READ:
         return
-    if needed in _ON_PERMISSION and caller is not None:
+    if caller is not None and (needed in _ON_PERMISSION or f"{service}/{method}" in _FOR_CALLER):
         check_scope(caller, service, method, request)
         return
     raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")

@@ -17,9 +17,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
 from core.tools.advisor import AdvisorTools
+from core.tools.backtest import BacktestTools
 from core.tools.bars import BarStore
 from core.tools.gaps import GapStore
 from core.tools.inspector import InspectorTools
+from core.tools.ledger import LedgerTools
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
@@ -40,8 +42,12 @@ _INSTRUCTIONS = (
     "ccxt symbols such as BTC/USDT. Prices, sizes and money are decimal strings; times are ISO 8601 "
     "UTC and int nanoseconds. The inspector_* tools show the risk governor (the only service that "
     "places orders): its state, positions with their protective orders, risk events, audit and "
-    "policies. Every tool only reads, but close_all: the emergency button that cancels every order "
-    "and flattens every position, allowed only to an API key holding the close_all permission."
+    "policies. The ledger_* tools show the double-entry books: balances, transfers, PnL per "
+    "strategy with its equity curve, the books' self-check, and ledger_trace, the chain of any "
+    "signal, decision, intent, order, fill or transfer id (signal -> decision -> intent -> risk "
+    "check -> order -> fill -> transfer). Every tool only reads, but close_all: the emergency "
+    "button that cancels every order and flattens every position, allowed only to an API key "
+    "holding the close_all permission."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
 # any name (containers, proxies), and every request must carry a key a rebinding page lacks.
@@ -63,7 +69,15 @@ class GatewayMcp:
         db = self._database
         market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
         up = self._upstream
-        register(server, tool_functions(market, StrategyTools(up), AdvisorTools(up), InspectorTools(up)))
+        tools = tool_functions(
+            market,
+            StrategyTools(up),
+            AdvisorTools(up),
+            InspectorTools(up),
+            LedgerTools(up),
+            BacktestTools(up),
+        )
+        register(server, tools)
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
         self._sessions = server.session_manager

@@ -1,9 +1,10 @@
 """The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
-detector's strategies, the advisor's decisions, the inspector's risk state), each registered
-under its function's name with its docstring as the description the model reads; and one that
-acts, close_all, for the caller's own key (gateway.mcp.guard puts it in the request) and only
-when that key holds the `close_all` permission. Our errors become MCP tool errors (is_error
-results the model can read), never crashes.
+detector's strategies, the advisor's decisions, the inspector's risk state, the ledger's books,
+the backtest hub's runs), each registered under its function's name with its docstring as the
+description the model reads; and two that act for the caller's own key (gateway.mcp.guard puts
+it in the request), each only when that key holds its scope: close_all (`close_all`) and
+backtest_start (`trade`). Our errors become MCP
+tool errors (is_error results the model can read), never crashes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from mcp.types import ToolAnnotations
 
 from core.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
+from core.tools.backtest import BacktestTools
 from core.tools.inspector import InspectorTools, Reason
+from core.tools.ledger import LedgerTools, TimeText
 from core.tools.market import MarketTools
 from core.tools.strategies import StrategyTools
 from gateway.contracts import Principal
@@ -33,7 +36,12 @@ P = ParamSpec("P")
 
 
 def tool_functions(
-    market: MarketTools, strategies: StrategyTools, advisor: AdvisorTools, inspector: InspectorTools
+    market: MarketTools,
+    strategies: StrategyTools,
+    advisor: AdvisorTools,
+    inspector: InspectorTools,
+    ledger: LedgerTools,
+    backtest: BacktestTools,
 ) -> list[Callable[..., Awaitable[Json]]]:
     """Every tool the gateway serves, in the order tools/list shows them."""
     return [
@@ -61,6 +69,16 @@ def tool_functions(
         inspector.inspector_audit,
         inspector.inspector_policies,
         _close_all(inspector),
+        ledger.ledger_balances,
+        ledger.ledger_transfers,
+        ledger.ledger_pnl,
+        ledger.ledger_verify,
+        ledger.ledger_trace,
+        backtest.backtest_strategies,
+        _backtest_start(backtest),
+        backtest.backtest_progress,
+        backtest.backtest_runs,
+        backtest.backtest_result,
     ]
 
 
@@ -72,6 +90,18 @@ def _close_all(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
 
     close_all.__doc__ = inspector.close_all.__doc__
     return close_all
+
+
+def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
+    """The backtest_start tool, for the key that made the MCP request (it needs `trade`)."""
+
+    async def backtest_start(
+        strategies: list[str], start: TimeText, end: TimeText, ctx: Context, symbols: list[str] | None = None
+    ) -> Json:
+        return await backtest.backtest_start(strategies, start, end, symbols, caller=_caller(ctx))
+
+    backtest_start.__doc__ = backtest.backtest_start.__doc__
+    return backtest_start
 
 
 def _caller(ctx: Context) -> Principal | None:
@@ -105,6 +135,13 @@ _READ_ONLY = ToolAnnotations(
 )
 # Tools that act (each behind a permission its caller's key must hold), by name.
 _ACTING = {
+    "backtest_start": ToolAnnotations(
+        title="Start a backtest",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
     "close_all": ToolAnnotations(
         title="Close all (emergency)",
         read_only_hint=False,

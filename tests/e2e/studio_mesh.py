@@ -5,7 +5,9 @@ then the sim venue, ingest, recorder, bars, bridge and the detector (the example
 patches in the module's database), each registering with the gateway
 through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The advisor (deciding on the
 detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) and the
-inspector (the only caller that places orders: Studio's order ticket goes through it) are started
+inspector (the only caller that places orders: Studio's order ticket goes through it) and the
+ledger (the books of every fill, in the mesh's database beside the recorder's tables) and the
+backtest hub (runs over the recorder's history, its results in the same database) are started
 by the modules that need them. The API key comes from `trademesh keys create`, as an operator would make one.
 """
 
@@ -31,7 +33,7 @@ from tests.integration.mesh import (
     sim_config,
     venue_link,
 )
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.llm_standin import Standin, start_standin
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
@@ -86,6 +88,8 @@ class StudioMesh:
     detector: ServiceProcess | None = None
     advisor: ServiceProcess | None = None
     inspector: ServiceProcess | None = None
+    ledger: ServiceProcess | None = None
+    backtester: ServiceProcess | None = None
     standin: Standin | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
@@ -139,12 +143,13 @@ class StudioMesh:
         link = venue_link("detector", self.venue.address)
         return self.processes.start("detector", *link, "--database-url", self.database_url, *args)
 
-    def start_advisor(self, llm_mode: str) -> ServiceProcess:
+    def start_advisor(self, llm_mode: str, config_text: str = ADVISOR_TEST_CONFIG) -> ServiceProcess:
         """The advisor on the sim, registered with the gateway as `advisor`; its LLM (model
-        `primary`) is the stand-in answering in `llm_mode` (tests/llm_standin.py's modes)."""
+        `primary`) is the stand-in answering in `llm_mode` (tests/llm_standin.py's modes); its
+        pipeline's config `config_text` (TOML)."""
         assert self.venue is not None and self.advisor is None
         config = self.directory / "advisor.toml"
-        config.write_text(ADVISOR_TEST_CONFIG)
+        config.write_text(config_text)
         self.standin = start_standin(llm_mode)
         self.advisor = self.processes.start(
             "advisor", *venue_link("advisor", self.venue.address), "--database-url", self.database_url,
@@ -183,10 +188,55 @@ class StudioMesh:
             request = rk.SetModeRequest(mode=mode, reason=reason)
             return await stub.SetMode(request, metadata=_AUTH, timeout=30)
 
+    async def close_all(self, reason: str) -> None:
+        """CLOSE_ALL, then wait until the inspector holds nothing and the venue has no open
+        order: a flatten order still in flight when the inspector stops would fill under the
+        next module's inspector, whose start read the venue's positions before it."""
+        await self.set_mode(rk.MODE_CLOSE_ALL, reason)
+        assert self.inspector is not None
+        async with grpc.aio.insecure_channel(self.inspector.address) as channel:
+            stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
+
+            async def flat() -> bool | None:
+                held = await stub.ListPositions(
+                    rk.ListPositionsRequest(), metadata=_AUTH, timeout=CALL_TIMEOUT_S
+                )
+                ours = [p for p in held.positions if not p.legacy]  # a legacy one is never touched
+                return True if not ours and not await self.open_orders() else None
+
+            await until(flat, 60, 0.2, "the inspector flat and no order open at the venue")
+
     def stop_inspector(self) -> None:
         if self.inspector is not None:
             self.inspector.terminate()
             self.inspector = None
+
+    def start_ledger(self) -> ServiceProcess:
+        """The ledger on the sim, registered with the gateway as `ledger`: it posts every
+        execution ingest puts on the bus, its books in the mesh's database (where the trace reads
+        the recorder's tables)."""
+        assert self.venue is not None and self.ledger is None
+        link = venue_link("ledger", self.venue.address)
+        self.ledger = self.processes.start("ledger", *link, "--database-url", self.database_url)
+        return self.ledger
+
+    def stop_ledger(self) -> None:
+        if self.ledger is not None:
+            self.ledger.terminate()
+            self.ledger = None
+
+    def start_backtester(self) -> ServiceProcess:
+        """The backtest hub, registered with the gateway as `backtester`: it runs the shipped
+        example strategies over the history the recorder writes in the mesh's database, and keeps
+        the runs' results there."""
+        assert self.backtester is None
+        self.backtester = self.processes.start("backtester", "--database-url", self.database_url)
+        return self.backtester
+
+    def stop_backtester(self) -> None:
+        if self.backtester is not None:
+            self.backtester.terminate()
+            self.backtester = None
 
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")

@@ -23,7 +23,6 @@ from playwright.async_api import Page, expect
 from core.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.integration.support import until
-from trademesh.risk.v1 import inspector_pb2 as rk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -51,7 +50,7 @@ async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
     started = await asyncio.to_thread(mesh.start_inspector, POLICIES)
     yield started
     try:
-        await mesh.set_mode(rk.MODE_CLOSE_ALL, "e2e: the module ends")
+        await mesh.close_all("e2e: the module ends")
     finally:
         await asyncio.to_thread(mesh.stop_inspector)
 

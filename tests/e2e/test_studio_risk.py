@@ -91,7 +91,7 @@ async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
     started = await asyncio.to_thread(mesh.start_inspector, policies(await _last_price(mesh)))
     yield started
     try:
-        await mesh.set_mode(rk.MODE_CLOSE_ALL, "e2e: the risk module ends")
+        await mesh.close_all("e2e: the risk module ends")
     finally:
         await asyncio.to_thread(mesh.stop_inspector)
 

@@ -161,6 +161,7 @@ async def inspector_mesh(
     policies: str | None = None,
     start: bool = True,
     via_bus: bool = False,
+    venue_config: str | None = None,
 ) -> AsyncIterator[InspectorMesh]:
     """A sim and (unless `start` is False) an inspector on it; `policies` a TOML of its own.
     The inspector reads executions straight from the sim, or with `via_bus` from the bus, where an
@@ -171,7 +172,7 @@ async def inspector_mesh(
         path.write_text(textwrap.dedent(policies))
         extra += ["--policies", str(path)]
     async with redis_db(redis_url) as bus:
-        venue, venue_log = start_venue(directory, None, "sim")
+        venue, venue_log = start_venue(directory, venue_config, "sim")
         mesh = InspectorMesh(directory, venue, venue_log, bus, tuple(extra))
         try:
             if via_bus:

@@ -28,12 +28,14 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 
 from core.bus.codec import decode
+from core.bus.names import SIGNALS
 from core.cli import load_command
 from core.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from core.registry import SERVICES
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
 
 __all__ = [
     "ADVISOR_TEST_CONFIG",
@@ -41,6 +43,7 @@ __all__ = [
     "MeshProcesses",
     "OwnRedis",
     "TcpProxy",
+    "bus_signals",
     "fresh_redis_db",
     "read_stream",
     "redis_db",
@@ -334,3 +337,13 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+async def bus_signals(bus_url: str) -> list[sig.Signal]:
+    """Every signal on the bus stream `signals`, oldest first."""
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        entries = await client.xrange(SIGNALS)
+    finally:
+        await client.aclose()
+    return [s for _, fields in entries for s in decode(fields).signals.signals]

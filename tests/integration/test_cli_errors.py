@@ -7,6 +7,7 @@ an environment variable.) And a service whose dependency is down waits for it in
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -195,11 +196,30 @@ def test_ingest_waits_for_a_bus_that_is_down_instead_of_dying(busy_port: int) ->
          "--venue", f"sim=127.0.0.1:{busy_port}", "--redis-url", f"redis://127.0.0.1:{closed}/0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    waiting = f"ingest: the bus at redis://127.0.0.1:{closed}/0 unreachable"
     try:
-        time.sleep(4)
-        assert process.poll() is None, process.communicate()[1]
+        # The line says it is waiting (so its signal handlers are in); a loaded machine may
+        # take seconds to get there. It must still be alive a moment later.
+        seen = _stderr_until(process, waiting, 60)
+        time.sleep(1)
+        assert process.poll() is None, seen
     finally:
         process.terminate()
         _, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    assert f"ingest: the bus at redis://127.0.0.1:{closed}/0 unreachable" in err and "Traceback" not in err
+    assert process.returncode == 0, seen + err
+    assert waiting in seen and "Traceback" not in seen + err
+
+
+def _stderr_until(process: subprocess.Popen[str], text: str, timeout_s: float) -> str:
+    """What the process wrote to stderr up to the line holding `text` (or its exit, or timeout)."""
+    assert process.stderr is not None
+    seen, deadline = "", time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while text not in seen and time.monotonic() < deadline:
+            if selector.select(timeout=0.1):
+                line = process.stderr.readline()
+                if not line:
+                    break  # it exited
+                seen += line
+    return seen

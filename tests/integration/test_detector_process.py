@@ -19,13 +19,10 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-import redis.asyncio as aioredis
 
-from core.bus.codec import decode
-from core.bus.names import SIGNALS
 from core.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
-from tests.integration.mesh import WARM_HISTORY_S, redis_db
+from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
@@ -44,15 +41,6 @@ UNAUTHENTICATED_EXIT = 16 << 3
 EXAMPLES = {"trend", "mean_reversion", "order_flow"}
 # The demo's promise: signals within a minute of start (examples on 1s bars, warmed live).
 SIGNALS_WITHIN_S = 90
-
-
-async def _signals(bus_url: str) -> list[sig.Signal]:
-    client: Any = aioredis.Redis.from_url(bus_url)
-    try:
-        entries = await client.xrange(SIGNALS)
-    finally:
-        await client.aclose()
-    return [s for _, fields in entries for s in decode(fields).signals.signals]
 
 
 async def _recorded(database: str) -> list[asyncpg.Record]:
@@ -101,7 +89,7 @@ async def test_the_examples_emit_attributed_signals_to_the_bus_and_the_recorder(
     bus, database = mesh.bus, mesh.database
 
     async def some_signals() -> list[sig.Signal] | None:
-        found = await _signals(bus)
+        found = await bus_signals(bus)
         return found or None
 
     signals = await until(some_signals, SIGNALS_WITHIN_S, interval_s=0.5, what="a signal on the bus")

@@ -90,10 +90,20 @@ TOOLS = {
     "inspector_audit",
     "inspector_policies",
     "close_all",
+    "ledger_balances",
+    "ledger_transfers",
+    "ledger_pnl",
+    "ledger_verify",
+    "ledger_trace",
+    "backtest_strategies",
+    "backtest_start",
+    "backtest_progress",
+    "backtest_runs",
+    "backtest_result",
 }
-# The one tool that acts (for a key holding the close_all permission; tests/integration/
-# test_inspector_gateway.py): every other one only reads.
-ACTING = {"close_all"}
+# The tools that act, each for a key holding its scope (close_all: tests/integration/
+# test_inspector_gateway.py; backtest_start: test_backtester_gateway.py): the others only read.
+ACTING = {"close_all", "backtest_start"}
 
 
 class Addresses:

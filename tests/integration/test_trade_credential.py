@@ -131,6 +131,33 @@ async def test_refused_calls_leave_no_order_and_no_armed_switch(venue: Venue) ->
     assert not status.dead_man.armed
 
 
+async def test_drain_cancels_orders_only_for_the_trading_credential(fresh_venue: VenueFactory) -> None:
+    """A drain that cancels every open order is an order RPC too: the mesh token may drain (stop
+    streams for a restart), not cancel the inspector's orders."""
+    venue = fresh_venue(name="drain")
+    trader, reader = venue.stubs(TEST_TRADE_TOKEN), venue.stubs(TEST_TOKEN)
+    placed = await trader.tf.PlaceOrder(_never_placed(), timeout=CALL_TIMEOUT_S)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await reader.admin.Drain(admin.DrainRequest(cancel_open_orders=True), timeout=CALL_TIMEOUT_S)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error.value.details() == (
+        "Drain with cancel_open_orders needs the trading credential (TRADEMESH_TRADE_TOKEN): "
+        "only the inspector places and cancels orders at a venue"
+    )
+    still = await reader.tf.GetOrder(
+        tf.GetOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S
+    )
+    assert still.order.status == tf.ORDER_STATUS_OPEN
+    drained = await trader.admin.Drain(admin.DrainRequest(cancel_open_orders=True), timeout=CALL_TIMEOUT_S)
+    assert drained.orders_canceled == 1
+
+
+async def test_a_plain_drain_takes_the_mesh_token(fresh_venue: VenueFactory) -> None:
+    venue = fresh_venue(name="plain-drain")
+    drained = await venue.stubs(TEST_TOKEN).admin.Drain(admin.DrainRequest(), timeout=CALL_TIMEOUT_S)
+    assert drained.orders_canceled == 0
+
+
 async def test_a_venue_without_the_trading_credential_refuses_every_order(fresh_venue: VenueFactory) -> None:
     venue = fresh_venue(name="no-trade-token", env={TOKEN: TEST_TOKEN, TRADE_TOKEN: ""})
     for rpc in sorted(TRADING):

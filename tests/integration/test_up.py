@@ -22,12 +22,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from google.protobuf.message import Message
 
+from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.integration
+M = TypeVar("M", bound=Message)
 
 _PROGRESS = re.compile(r"trades recorded ([\d,]+).*bars closed ([\d,]+)")
 
@@ -80,19 +84,50 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
         return bytes(answer.read())
 
 
-def _registered(studio_url: str, key: str) -> set[str]:
-    """Log in as Studio does, then list the registry over gRPC-web (binary frames)."""
+def _grpc_web(studio_url: str, key: str, method: str, request: Message, answer: type[M]) -> M:
+    """Log in as Studio does, then call `method` over gRPC-web (binary frames)."""
     login = json.loads(_post(f"{studio_url}api/login", json.dumps({"key": key}).encode(), {}))
-    message = registry_pb2.ListServicesRequest().SerializeToString()
+    message = request.SerializeToString()
     body = _post(
-        f"{studio_url}trademesh.registry.v1.Registry/ListServices",
+        f"{studio_url}{method}",
         b"\x00" + struct.pack(">I", len(message)) + message,
         {"content-type": "application/grpc-web+proto", "authorization": f"Bearer {login['token']}"},
     )
     flag, length = body[0], struct.unpack(">I", body[1:5])[0]
     assert flag == 0, f"a trailer where a message should be: {body!r}"
-    answer = registry_pb2.ListServicesResponse.FromString(body[5 : 5 + length])
+    return answer.FromString(body[5 : 5 + length])
+
+
+def _registered(studio_url: str, key: str) -> set[str]:
+    answer = _grpc_web(
+        studio_url, key, "trademesh.registry.v1.Registry/ListServices",
+        registry_pb2.ListServicesRequest(), registry_pb2.ListServicesResponse,
+    )  # fmt: skip
     return {instance.name for instance in answer.instances}
+
+
+def _check_trace(studio_url: str, key: str) -> None:
+    chain = ["signal", "decision", "intent", "risk_check", "order", "fill", "transfer"]
+    deadline = time.monotonic() + 120
+    while True:
+        page = _grpc_web(
+            studio_url, key, "trademesh.ledger.v1.Ledger/ListTransfers",
+            lg.ListTransfersRequest(page_size=200, newest_first=True), lg.ListTransfersResponse,
+        )  # fmt: skip
+        linked = [t for t in page.transfers if t.links.signal_id and t.links.fill_id]
+        if linked:
+            found = _grpc_web(
+                studio_url, key, "trademesh.ledger.v1.Ledger/Trace", lg.TraceRequest(id=linked[0].id),
+                lg.TraceResponse,
+            )  # fmt: skip
+            kinds = [step.kind for step in found.steps]
+            # In order (the recorder may still be writing the newest steps: then look again).
+            if [k for k in chain if k in kinds] == chain:
+                assert sorted(set(kinds), key=chain.index) == chain, kinds
+                assert found.kind == "transfer" and found.steps[0].id == linked[0].links.signal_id
+                return
+        assert time.monotonic() < deadline, f"no whole chain traced: {linked[:1]}"
+        time.sleep(1)
 
 
 def _alive(pid: int) -> bool:
@@ -163,14 +198,19 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         "bridge",
         "detector",
         "advisor",
+        "backtester",
         "inspector",
+        "ledger",
     }
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
     with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
         assert "<title>trademesh Studio</title>" in page.read().decode()
     # Each service registers in the background once it serves: give the last one a moment.
-    expected = {"gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector"}
+    expected = {
+        "gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector",
+        "ledger", "backtester",
+    }  # fmt: skip
     deadline = time.monotonic() + 15
     while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -184,6 +224,16 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     out.wait_for(r"intents recorded [1-9]", 60)
     # The inspector checks each intent: a risk event per verdict on the bus.
     out.wait_for(r"risk events [1-9]", 60)
+    # The orders it placed fill on the sim and the ledger posts the fills as balanced transfers:
+    # the chain end to end, a fill's transfer traced back through its order, the inspector's
+    # check, the advisor's intent and decision to the detector's signal. The books verify
+    # (every balance recomputed from the transfers).
+    out.wait_for(r"transfers posted [1-9]", 60)
+    _check_trace(studio_url, key)
+    verified = _grpc_web(
+        studio_url, key, "trademesh.ledger.v1.Ledger/Verify", lg.VerifyRequest(), lg.VerifyResponse
+    )
+    assert verified.ok and verified.transfers > 0, verified
 
     os.kill(pids["recorder"], signal.SIGKILL)
     out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)

@@ -1,17 +1,17 @@
-"""The shell's metrics: a burst observes each batch's hot-path latency (venue stamp of its
-newest and oldest events, and the feed's receipt, to the end of the evaluation) and counts the
-events fed, the evaluations and the signals."""
+"""The shell's metrics: each timestamp released observes its hot-path latency (venue stamp of
+its newest and oldest events, and the feed's receipt, to the end of the evaluation) and counts
+the events fed, the evaluations and the signals."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import REGISTRY
 
-from core.detector.engine.io import Event
 from core.detector.engine.outputs import Evaluation
 from core.detector.runner import Runner
-from tests.detector_support import BASE_NS, engine, trade
+from tests.detector_support import BASE_NS, engine, market_trade
 
 MS = 1_000_000
 NOW = BASE_NS + 60 * 1_000_000_000
@@ -35,7 +35,9 @@ def _samples() -> dict[str, float]:
     }
 
 
-def _runner(emitted: list[Evaluation]) -> Runner:
+def _runner(
+    emitted: list[Evaluation], hold_ns: int = 0, tick_hz: float = 10.0, signaled: asyncio.Event | None = None
+) -> Runner:
     """A patch that signals on the first trade with a positive price; the clock stands still."""
     core = engine()
     patch = core.create_patch("p", "s", BASE_NS, venue="v", symbol="BTC-USDT")
@@ -55,38 +57,34 @@ def _runner(emitted: list[Evaluation]) -> Runner:
 
     async def emit(evaluation: Evaluation) -> None:
         emitted.append(evaluation)
+        if signaled is not None and evaluation.signals:
+            signaled.set()
 
-    return Runner(core, emit, clock=lambda: NOW)
+    return Runner(core, emit, clock=lambda: NOW, hold_ns=hold_ns, tick_hz=tick_hz)
 
 
-async def _run_until_emitted(runner: Runner, emitted: list[Evaluation]) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-        for _ in range(200):
-            if emitted:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
+def _two_batches(runner: Runner) -> None:
+    runner.deliver(
+        "v",
+        [
+            market_trade(NOW - 20 * MS, 100.0, trade_id="1", recv_ns=NOW - 9 * MS),
+            market_trade(NOW - 19 * MS, 101.0, trade_id="2", recv_ns=NOW - 4 * MS),
+        ],
+        NOW - 1 * MS,
+    )
+    runner.deliver("v", [market_trade(NOW - 18 * MS, 102.0, trade_id="3")])  # no stamps: not observed
 
 
 async def test_a_burst_observes_each_batch_latency_and_counts_events_evaluations_and_signals() -> None:
     emitted: list[Evaluation] = []
     runner = _runner(emitted)
     before = _samples()
-    trades: list[Event] = [
-        trade(NOW - 20 * MS, 100.0, trade_id="1"),
-        trade(NOW - 19 * MS, 101.0, trade_id="2"),
-    ]
-    runner.deliver("v", trades, NOW - 9 * MS, NOW - 4 * MS, NOW - 1 * MS)
-    runner.deliver("v", [trade(NOW - 18 * MS, 102.0, trade_id="3")])  # no stamps: not observed
-    await _run_until_emitted(runner, emitted)
+    _two_batches(runner)
+    await runner.release(NOW)
     after = _samples()
     delta = {key: after[key] - before[key] for key in after}
 
-    assert len(emitted) == 1 and len(emitted[0].signals) == 1
+    assert sum(len(e.signals) for e in emitted) == 1
     assert delta["newest_count"] == 1 and delta["processing_count"] == 1
     assert abs(delta["newest_sum"] - 0.004) < 1e-9
     assert abs(delta["oldest_sum"] - 0.009) < 1e-9
@@ -94,3 +92,37 @@ async def test_a_burst_observes_each_batch_latency_and_counts_events_evaluations
     assert delta["events"] == 3
     assert delta["evaluations"] == 1  # both batches in one burst: one evaluation
     assert delta["signals"] == 1
+
+
+async def test_with_a_hold_each_timestamp_observes_its_latency_and_is_evaluated() -> None:
+    emitted: list[Evaluation] = []
+    runner = _runner(emitted, hold_ns=5 * MS)
+    before = _samples()
+    _two_batches(runner)
+    await runner.release(NOW - 5 * MS)
+    after = _samples()
+    delta = {key: after[key] - before[key] for key in after}
+
+    assert sum(len(e.signals) for e in emitted) == 1
+    assert delta["newest_count"] == 2 and delta["processing_count"] == 2
+    assert abs(delta["newest_sum"] - 0.013) < 1e-9  # 9 ms and 4 ms
+    assert abs(delta["oldest_sum"] - 0.013) < 1e-9
+    assert abs(delta["processing_sum"] - 0.002) < 1e-9
+    assert delta["events"] == 3
+    assert delta["evaluations"] == 3  # one per timestamp, as in a backtest
+    assert delta["signals"] == 1
+
+
+@pytest.mark.parametrize("hold_ns", [0, 5 * MS])
+async def test_the_loop_wakes_when_a_batch_arrives_not_at_the_next_tick(hold_ns: int) -> None:
+    signaled = asyncio.Event()
+    runner = _runner([], hold_ns, tick_hz=0.1, signaled=signaled)  # the next tick 10 s away
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await asyncio.sleep(0.05)
+        runner.deliver("v", [market_trade(NOW - 20 * MS, 100.0, trade_id="1")], NOW - 1 * MS)
+        await asyncio.wait_for(signaled.wait(), 5)  # well before the tick's 10 s
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)

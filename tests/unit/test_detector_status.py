@@ -19,7 +19,7 @@ from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.runner import Runner
 from core.rpc.server import ServerOptions, create_server
-from tests.detector_support import BASE_NS, trade
+from tests.detector_support import BASE_NS, market_trade
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
@@ -40,7 +40,8 @@ class SlowTimer:
 
 
 class Clock:
-    """The runner's monotonic clock (its one-second windows), moved by the test."""
+    """The runner's monotonic clock (its one-second windows), moved by the test; its wall
+    clock moves with it."""
 
     def __init__(self) -> None:
         self.s = 1000.0
@@ -112,7 +113,8 @@ async def running() -> AsyncIterator[Running]:
 
     clock = Clock()
     core = _engine()
-    runner = Runner(core, emit, clock=lambda: NOW, tick_hz=100.0, monotonic=clock)
+    wall = lambda: NOW + int((clock.s - 1000.0) * 1e9)  # noqa: E731
+    runner = Runner(core, emit, clock=wall, tick_hz=100.0, monotonic=clock)
     served = await create_server([patch_service(State(core, runner))], ServerOptions())
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -137,8 +139,8 @@ async def _status(stub: pb_grpc.PatchAsyncStub) -> pb.StrategyStatus:
 
 
 async def _roll(running: Running) -> None:
-    """A second passes on the runner's clock; the next tick (emitted, then the window is closed
-    in the same step of the tick task) closes the window."""
+    """A second and a half pass on the runner's clocks; the ticks they bring (emitted, then the
+    window is closed in the same step of the loop) close the window."""
     ticked = len(running.emitted)
     running.clock.s += 1.5
     for _ in range(200):
@@ -149,7 +151,7 @@ async def _roll(running: Running) -> None:
 
 
 async def test_a_slow_module_is_reported_once_as_a_timing_over_its_budget(running: Running) -> None:
-    running.runner.deliver("v", [trade(NOW - 5 * MS, 100.0, trade_id="1")])
+    running.runner.deliver("v", [market_trade(NOW - 5 * MS, 100.0, trade_id="1")])
     for _ in range(200):
         if running.emitted:
             break
@@ -169,7 +171,7 @@ async def test_a_slow_module_is_reported_once_as_a_timing_over_its_budget(runnin
 
 
 async def test_a_module_no_longer_slow_leaves_the_status_after_a_quiet_window(running: Running) -> None:
-    running.runner.deliver("v", [trade(NOW - 5 * MS, 100.0, trade_id="1")])
+    running.runner.deliver("v", [market_trade(NOW - 5 * MS, 100.0, trade_id="1")])
     for _ in range(200):
         if running.emitted:
             break

@@ -71,6 +71,10 @@ def test_every_method_of_every_contract_is_classified_and_nothing_else_is() -> N
             for m in ("SubmitIntent", "CancelOrder", "CancelAllOrders", "SetMode")
         ],
         ("trademesh.risk.v1.Inspector/UpdatePolicies", Scope.ADMIN),
+        *[
+            (f"trademesh.ledger.v1.Ledger/{m}", Scope.READ)
+            for m in ("GetBalances", "ListTransfers", "GetPnl", "WatchTransfers", "Verify", "Trace")
+        ],
     ],
 )
 def test_methods_need_the_scope_of_what_they_do(method: str, scope: Scope) -> None:

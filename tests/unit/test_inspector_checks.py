@@ -235,7 +235,8 @@ def test_an_expired_intent_is_blocked() -> None:
 def test_an_allow_event_carries_the_values_it_was_decided_on() -> None:
     verdict = fresh().on_intent(intent(size="2", price="100"), market(), T0)
     assert verdict.reasons[0].action is RiskAction.ALLOW
-    assert dict(verdict.reasons[0].values) == {"price": "100", "size": "2", "notional": "200"}
+    order = verdict.orders[0].client_order_id  # named for the ledger, which attributes its fills
+    assert dict(verdict.reasons[0].values) == {"price": "100", "size": "2", "notional": "200", "order": order}
     assert verdict.output.actions == verdict.orders
 
 

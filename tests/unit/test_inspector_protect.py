@@ -146,6 +146,25 @@ def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_loopin
     assert ("sim", "BTC/USDT") not in c.protector.levels
 
 
+def test_refusals_of_orders_the_plan_already_dropped_do_not_stand_down() -> None:
+    """Fills may overtake placements: a pair resized by the next fill, or a pair of a position
+    an exit has since closed, is refused at the venue. None of that is a failure to protect."""
+    c = core()
+    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    dropped: list[PlaceOrder] = []
+    for i in range(4):  # the entry fills in four parts: three pairs resized away
+        dropped += pair(c.on_fill("sim", fill(order, "0.5"), T0 + i * MS).actions)
+    current, dropped = dropped[-2:], dropped[:-2]
+    for i, gone in enumerate(dropped):
+        answer = c.on_order_update(update(gone, OrderStatus.REJECTED), T0 + (5 + i) * MS)
+        assert answer.actions == () and answer.events == ()
+    exit_order = c.on_intent(intent(Side.SELL, size="2", reduce_only=True), market(), T0).orders[0]
+    c.on_fill("sim", fill(exit_order), T0 + 10 * MS)
+    for i, late in enumerate(current):  # refused after the exit closed the position
+        assert c.on_order_update(update(late, OrderStatus.REJECTED), T0 + (11 + i) * MS).events == ()
+    assert c.machine.takes_entries
+
+
 def test_a_protective_order_cancelled_from_outside_is_placed_again() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")
@@ -199,3 +218,22 @@ def test_the_core_heeds_only_updates_that_change_something() -> None:
     assert c.heeds(coid, terminal=True) and not c.heeds(coid, terminal=False)
     c.on_placement_unknown(coid, T0 + MS)
     assert c.heeds(coid, terminal=False)  # the answer to an unknown placement
+
+
+def test_an_opposite_entry_filling_in_parts_takes_the_pair_off_instead_of_resizing_it() -> None:
+    """A sell against a long that has begun to fill closes it at the venue before the
+    inspector hears its last fill: a pair for what the first fill left would be refused there
+    (reduce-only with no position), so what it will still take off is not covered again."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    sell = c.on_intent(intent(Side.SELL, size="2", intent_id="the-sell"), market(), T0).orders[0]
+    first = c.on_fill("sim", fill(sell, "0.5"), T0 + 2 * MS)
+    assert set(cancelled(first.actions)) == {stop.client_order_id, target.client_order_id}
+    assert placed(first.actions, SL) == [] and placed(first.actions, TP) == []
+    # Before it fills, a resting opposite entry leaves the position protected.
+    c2 = core()
+    _, out2 = entered(c2, stop="95", target="110")
+    pair(out2.actions)  # type: ignore[attr-defined]
+    resting = c2.on_intent(intent(Side.SELL, size="2", intent_id="resting", price="120"), market(), T0)
+    assert cancelled(resting.output.actions) == []

@@ -79,3 +79,26 @@ def test_an_unknown_format_or_level_is_refused_naming_it(
     with pytest.raises(InvalidArgument, match=says) as refused:
         setup_logging("ingest")
     assert refused.value.violations[0].field == variable
+
+
+def test_grpcs_client_gone_traceback_becomes_one_warning_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEMESH_LOG_FORMAT", "json")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    try:
+        setup_logging("gateway")
+        root.handlers[0].setStream(out)  # type: ignore[attr-defined]
+        grpc_log = logging.getLogger("grpc._cython.cygrpc")
+        try:
+            raise RuntimeError("Failed execute_batch")
+        except RuntimeError:
+            grpc_log.exception("ExecuteBatchError raised in core by servicer method [%s]", "/a.B/C")
+            grpc_log.exception("Unexpected [%s] raised by servicer method [%s]", "KeyError", "/a.B/C")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    gone, other = _records(out)
+    assert gone["level"] == "WARNING" and "exception" not in gone
+    assert gone["message"] == "a call's status was not sent: its client had gone (/a.B/C)"
+    assert other["level"] == "ERROR" and "Traceback" in str(other["exception"])

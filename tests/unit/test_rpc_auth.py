@@ -174,3 +174,46 @@ def test_the_client_sends_either_credential(monkeypatch: pytest.MonkeyPatch) -> 
     assert trade_auth_metadata() == ()
     monkeypatch.setenv(TRADE_TOKEN, TRADE)
     assert trade_auth_metadata() == (("authorization", f"Bearer {TRADE}"),)
+
+
+DRAIN = "/pkg.Orders/Drain"
+WHEN_SET = Privileged(
+    frozenset({PLACE}), "trading credential", "TEST_TRADE_VARIABLE", "only the tester trades",
+    when_set=frozenset({(DRAIN, "cancel_all")}),
+)  # fmt: skip
+
+
+class _DrainRequest:
+    def __init__(self, cancel_all: bool) -> None:
+        self.cancel_all = cancel_all
+
+
+def test_a_method_is_privileged_only_when_its_request_sets_the_field() -> None:
+    auth = BearerAuth(MESH, WHEN_SET, TRADE, "venue/sim")
+    check = auth.for_method(DRAIN)
+    assert check is not None
+    for token in (MESH, TRADE):  # a plain call: any good caller
+        check.check_metadata(_bearer(token))
+        check.check_request(_bearer(token), _DrainRequest(False))
+    check.check_request(_bearer(TRADE), _DrainRequest(True))
+    with pytest.raises(PermissionDenied) as refused:
+        check.check_request(_bearer(MESH), _DrainRequest(True))
+    assert str(refused.value) == (
+        "Drain with cancel_all needs the trading credential (TEST_TRADE_VARIABLE): only the tester trades"
+    )
+    with pytest.raises(Unauthenticated):
+        check.check_metadata(_bearer("wrong"))
+
+
+def test_with_mesh_auth_off_the_field_still_needs_the_trade_token() -> None:
+    check = BearerAuth(None, WHEN_SET, TRADE).for_method(DRAIN)
+    assert check is not None
+    check.check_metadata(NOBODY)
+    check.check_request(NOBODY, _DrainRequest(False))
+    with pytest.raises(PermissionDenied):
+        check.check_request(NOBODY, _DrainRequest(True))
+    without = BearerAuth(MESH, WHEN_SET, None, "venue/sim").for_method(DRAIN)
+    assert without is not None
+    with pytest.raises(PermissionDenied) as refused:
+        without.check_request(_bearer(MESH), _DrainRequest(True))
+    assert "has no trading credential configured" in str(refused.value)

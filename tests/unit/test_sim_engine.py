@@ -92,6 +92,16 @@ class RefBook:
                 return o.remaining
         return 0
 
+    def reduce(self, oid: int, lots: int) -> int:
+        for o in self.orders:
+            if o.order_id == oid:
+                take = min(lots, o.remaining)
+                o.remaining -= take
+                if o.remaining == 0:
+                    self.orders.remove(o)
+                return take
+        return 0
+
     def depth(self, side: Side) -> list[tuple[int, int]]:
         totals: dict[int, int] = {}
         for o in self.orders:
@@ -121,7 +131,13 @@ class Cancel:
     pick: int  # reduced modulo the ids handed out so far
 
 
-Op = Submit | Cancel
+@dataclass(frozen=True)
+class Reduce:
+    pick: int  # reduced modulo the ids handed out so far
+    lots: int
+
+
+Op = Submit | Cancel | Reduce
 Check = Callable[[OrderBook, RefBook, "MatchResult | int", "RefOutcome | int"], None]
 
 submits = st.builds(
@@ -134,7 +150,14 @@ submits = st.builds(
     owner=st.sampled_from([SYNTHETIC, USER]),
 )
 operations = st.lists(
-    st.one_of(submits, submits, st.builds(Cancel, st.integers(0, 200))), min_size=1, max_size=60
+    st.one_of(
+        submits,
+        submits,
+        st.builds(Cancel, st.integers(0, 200)),
+        st.builds(Reduce, st.integers(0, 200), st.integers(1, 12)),
+    ),
+    min_size=1,
+    max_size=60,
 )
 
 
@@ -143,7 +166,10 @@ def step(book: OrderBook, op: Op, order_id: int) -> tuple[MatchResult | int, lis
     if isinstance(op, Submit):
         result = book.submit(order_id, op.owner, op.side, op.price, op.lots, op.tif, op.post_only)
         return result, result.changes
-    lots, change = book.cancel(op.pick % order_id)
+    if isinstance(op, Reduce):
+        lots, change = book.reduce(op.pick % order_id, op.lots)
+    else:
+        lots, change = book.cancel(op.pick % order_id)
     return lots, [] if change is None else [change]
 
 
@@ -155,6 +181,8 @@ def run(ops: list[Op], check: Check) -> None:
             expected: RefOutcome | int = ref.submit(
                 order_id, op.owner, op.side, op.price, op.lots, op.tif, op.post_only
             )
+        elif isinstance(op, Reduce):
+            expected = ref.reduce(op.pick % order_id, op.lots)
         else:
             expected = ref.cancel(op.pick % order_id)
         check(book, ref, result, expected)
@@ -307,6 +335,20 @@ def test_cancel_returns_the_lots_removed_and_the_new_level_total() -> None:
     assert book.cancel(2) == (3, (BUY, 100, 0))
     assert book.cancel(99) == (0, None)
     assert book.best_bid() is None and len(book) == 0
+
+
+def test_reduce_keeps_the_queue_position_and_a_full_reduce_is_a_cancel() -> None:
+    book = OrderBook()
+    book.submit(1, SYNTHETIC, SELL, 100, 5, GTC)
+    book.submit(2, USER, SELL, 100, 1, GTC)
+    assert book.reduce(1, 3) == (3, (SELL, 100, 3))
+    # Order 1 is still ahead of order 2: a buy of 2 takes what is left of it, not order 2.
+    result = book.submit(3, USER, BUY, 100, 2, IOC)
+    assert result.fills == [Match(1, SYNTHETIC, 3, 100, 2)]
+    assert book.reduce(2, 7) == (1, (SELL, 100, 0))
+    assert book.reduce(2, 1) == (0, None) and book.best_ask() is None
+    with pytest.raises(InvalidArgument):
+        book.reduce(1, 0)
 
 
 def test_matching_skips_cancelled_orders_still_queued_at_a_level() -> None:

@@ -697,20 +697,17 @@ def test_self_match_gives_the_user_both_a_maker_and_a_taker_fill() -> None:
     assert all(b.locked == 0 for b in exchange.balances())
 
 
-def test_non_spot_instruments_are_refused() -> None:
-    perp = Instrument(
-        "sim",
-        "BTC/USDT:USDT",
-        "BTCUSDT",
-        InstrumentKind.PERPETUAL,
-        "BTC",
-        "USDT",
-        "USDT",
-        D("0.1"),
-        D("0.001"),
+@pytest.mark.parametrize(
+    ("kind", "settle"), [(InstrumentKind.PERPETUAL, "BTC"), (InstrumentKind.FUTURE, "USDT")]
+)
+def test_instruments_other_than_spot_and_linear_perpetuals_are_refused(
+    kind: InstrumentKind, settle: str
+) -> None:
+    other = Instrument(
+        "sim", f"BTC/USDT:{settle}", "BTCUSDT", kind, "BTC", "USDT", settle, D("0.1"), D("0.001")
     )
     with pytest.raises(InvalidArgument):
-        SimExchange("sim", [perp], maker_fee_rate=D(0), taker_fee_rate=D(0), balances={}, clock=lambda: 0)
+        SimExchange("sim", [other], maker_fee_rate=D(0), taker_fee_rate=D(0), balances={}, clock=lambda: 0)
 
 
 def test_only_synthetic_orders_can_be_cancelled_through_the_synthetic_api() -> None:
@@ -718,6 +715,18 @@ def test_only_synthetic_orders_can_be_cancelled_through_the_synthetic_api() -> N
     order, _ = exchange.place(limit(BUY, "90", "0.01"))
     assert exchange.cancel_synthetic("BTC/USDT", int(order.order_id)) == 0
     assert exchange.get(order.order_id).status is OrderStatus.OPEN
+
+
+def test_reducing_synthetic_liquidity_keeps_its_place_ahead_of_the_user() -> None:
+    exchange, recorder = funded()
+    ahead = exchange.submit_synthetic("BTC/USDT", SELL, 200, 5)  # 5 lots at 100
+    order, _ = exchange.place(limit(SELL, "100", "0.02"))
+    assert exchange.reduce_synthetic("BTC/USDT", ahead, 3) == 3
+    assert recorder.levels["BTC/USDT"][SELL] == {200: 4}
+    assert exchange.reduce_synthetic("BTC/USDT", int(order.order_id), 1) == 0  # a user order
+    # A buyer of 3 lots takes the 2 synthetic lots still ahead, then 1 of the user's.
+    exchange.submit_synthetic("BTC/USDT", BUY, 200, 3, IOC)
+    assert [(f.order_id, f.size) for f in recorder.fills()] == [(order.order_id, D("0.01"))]
 
 
 def test_unfilled_fok_or_ioc_orders_never_keep_a_lock() -> None:

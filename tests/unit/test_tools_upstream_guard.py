@@ -11,6 +11,7 @@ from core.tools.inspector import InspectorTools
 from core.tools.upstream import Upstream
 from gateway.contracts import Principal, Scope
 from trademesh.advisor.v1 import service_pb2 as av
+from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 INSPECTOR = "trademesh.risk.v1.Inspector"
@@ -79,3 +80,16 @@ async def test_the_close_all_tool_refuses_before_calling() -> None:
         await tools.close_all("flatten", caller=_key(Scope.READ, Scope.TRADE))
     with pytest.raises(Reached):
         await tools.close_all("flatten", caller=_key(Scope.READ, Scope.CLOSE_ALL))
+
+
+async def test_starting_a_backtest_goes_only_for_a_key_holding_trade() -> None:
+    backtest, start = "trademesh.backtest.v1.Backtest", bt.StartBacktestRequest()
+    with pytest.raises(Reached):
+        await _call(backtest, "StartBacktest", start, _key(Scope.READ, Scope.TRADE))
+    with pytest.raises(PermissionDenied):
+        await _call(backtest, "StartBacktest", start, _key(Scope.READ))
+    with pytest.raises(PermissionDenied, match="MCP tools only read"):
+        await _call(backtest, "StartBacktest", start)
+    # A trade key gets a backtest started, and still no order through a tool.
+    with pytest.raises(PermissionDenied, match="MCP tools only read"):
+        await _call(backtest, "CancelBacktest", bt.CancelBacktestRequest(run_id="x"), _key(Scope.TRADE))

@@ -33,6 +33,7 @@ STANDIN_FILES = {
     "order_store.py": False,
     "history.py": False,
     "synthesized.py": False,
+    "funding.py": False,
 }
 
 # Run in a fresh interpreter: import the venue package, create the venue without a replay

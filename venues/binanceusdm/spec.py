@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "STOP_BOOK", "stop_params"]
+
+# ccxt 4.5 sends a USD-M order with a trigger to Binance's algo service (POST /fapi/v1/algoOrder,
+# algoType CONDITIONAL: /fapi/v1/order refuses stop types since December 2025, -4120); such
+# orders are kept apart: fetch_open_orders, fetch_order, cancel_order and cancel_all_orders
+# reach them with trigger=True (/fapi/v1/openAlgoOrders, algoOrder, algoOpenOrders).
+STOP_BOOK = {"trigger": True}
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt sends a "market" order with a triggerPrice as type STOP_MARKET and a "limit" one as
+    STOP (with its price), the trigger as triggerPrice and clientAlgoId for the client id;
+    workingType CONTRACT_PRICE makes Binance trigger on the last trade price (a sell at or
+    below it, a buy at or above it), not the mark price. Binance refuses a stop its market has
+    already crossed (-2021 "Order would immediately trigger."); reduceOnly goes as sent."""
+    return {"triggerPrice": trigger, "workingType": "CONTRACT_PRICE"}
+
 
 SPEC = LiveSpec(
     name="binanceusdm",
@@ -26,4 +44,7 @@ SPEC = LiveSpec(
     client_order_id_field="newClientOrderId",
     # ORDER_TRADE_UPDATE on the user data stream (a listenKey from POST /fapi/v1/listenKey).
     private_streams=True,
+    funding_page=1000,  # GET /fapi/v1/income takes limit up to 1000
+    stop_params=stop_params,
+    stop_book=STOP_BOOK,
 )

@@ -7,10 +7,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from core.model import Balance, Order, OrderStatus, OrderType, Position, Side, TimeInForce
+from core.model import Balance, FundingPayment, Order, OrderStatus, OrderType, Position, Side, TimeInForce
 from venues.live.normalize import decimal_text
 
-__all__ = ["balances_from_ccxt", "order_from_ccxt", "position_from_ccxt", "safe_message"]
+__all__ = ["balances_from_ccxt", "funding_from_ccxt", "order_from_ccxt", "position_from_ccxt", "safe_message"]
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -92,6 +92,20 @@ def position_from_ccxt(raw: dict[str, Any]) -> Position:
     entry = decimal_text(raw.get("entryPrice"))
     return Position(
         str(raw.get("symbol")), size, Decimal(entry) if entry else None, _decimal(raw.get("realizedPnl"))
+    )
+
+
+def funding_from_ccxt(raw: dict[str, Any]) -> FundingPayment:
+    """ccxt's funding history structure (fetch_funding_history): its id is the venue's (Binance's
+    tranId, OKX's billId), its amount signed as ours; it carries no rate and no position size."""
+    return FundingPayment(
+        funding_id=str(raw.get("id") or ""),
+        symbol=str(raw.get("symbol") or ""),
+        asset=str(raw.get("code") or ""),
+        amount=_decimal(raw.get("amount")),
+        rate=None,
+        position_size=None,
+        ts_ns=int(raw.get("timestamp") or 0) * 1_000_000,
     )
 
 

@@ -12,7 +12,9 @@ These hooks make the connector exact and robust:
 - `on_rest_book` sees every REST book snapshot ccxt starts a WebSocket book from, with
   the depth it asked for (such a book is only known down to the snapshot's last level);
 - a frame that ccxt cannot parse or handle is reported through `on_malformed`
-  instead of ending ccxt's receive loop (which would silently stall the stream).
+  instead of ending ccxt's receive loop (which would silently stall the stream);
+- the order books ccxt creates record which levels each update touched (tracked_book), so
+  the book normalizer re-reads those levels instead of diffing whole books.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import ccxt.pro
 from core.env import VENUE_CREDENTIALS, VENUE_SANDBOX, read_secret, venue_variable
 from core.errors import InvalidArgument
 from venues.live.spec import LiveSpec
+from venues.live.tracked_book import TrackedBooks
 
-__all__ = ["Hooks", "create_exchange", "has_credentials", "rewrite_urls"]
+__all__ = ["Hooks", "create_exchange", "has_credentials", "rewrite_urls", "venue_url"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class Hooks:
 
 
 def _hooked_class(base: type[Any], hooks: Hooks) -> type[Any]:
-    class Hooked(base):  # type: ignore[misc]
+    class Hooked(TrackedBooks, base):  # type: ignore[misc]
         def handle_message(self, client: Any, message: Any) -> Any:
             if not hooks.on_frame(client, message):
                 return None
@@ -141,6 +144,7 @@ def create_exchange(
     exchange = _hooked_class(base, hooks)(config)
     if replay_url is not None:
         exchange.urls["api"] = rewrite_urls(exchange.urls["api"], replay_url)
+        _errors_by_venue_url(exchange, replay_url)
     elif sandbox or os.environ.get(venue_variable(spec.name, VENUE_SANDBOX)) == "1":
         if not spec.has_sandbox:
             raise InvalidArgument.field("sandbox", f"{spec.name} has no sandbox or testnet")
@@ -159,3 +163,22 @@ def rewrite_urls(urls: Any, base: str) -> Any:
         rest = urls.split("://", 1)[1]
         return f"{scheme}://{host}/{rest}" if parts.netloc else urls
     return urls
+
+
+def venue_url(url: str, base: str) -> str:
+    """The venue's own url of one that rewrite_urls pointed at `base` (any other url as it is)."""
+    prefix = f"http://{base.split('://', 1)[1]}/"
+    return "https://" + url.removeprefix(prefix) if url.startswith(prefix) else url
+
+
+def _errors_by_venue_url(exchange: Any, base: str) -> None:
+    """Where ccxt picks a venue's error classes by the request's host (Binance: a code means
+    one thing on fapi, another on api), it reads the venue's url, not the stand-in's."""
+    by_url = getattr(exchange, "get_exceptions_by_url", None)
+    if by_url is None:
+        return
+
+    def classes(url: str | None, kind: str) -> Any:
+        return by_url(None if url is None else venue_url(url, base), kind)
+
+    exchange.get_exceptions_by_url = classes

@@ -35,6 +35,7 @@ from core.book import Level
 from core.decimals import format_decimal
 from core.model import Candle, Channel, Side, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.live.tracked_book import level_size, take_changes
 from venues.runtime.feed import MarketFeed
 
 __all__ = [
@@ -191,6 +192,10 @@ class BookNormalizer:
     out only once ccxt has resolved it (a real empty book, not one waiting for its snapshot).
     A book started from a REST snapshot (`ranges`, filled by exchange.Hooks.on_rest_book)
     is published inside its known range only (see BookRange).
+
+    A delta re-reads only the levels ccxt touched since the last poll when its book sides
+    keep a change log (tracked_book); otherwise (an untracked book, a reset from a snapshot,
+    a new book object or range source) both sides are rebuilt and diffed whole.
     """
 
     def __init__(
@@ -209,6 +214,7 @@ class BookNormalizer:
         self._range: BookRange | None = None  # that range as trimming has narrowed it since
         self._bids: dict[float, Any] = {}
         self._asks: dict[float, Any] = {}
+        self._sides: tuple[Any, Any] | None = None  # ccxt's book sides `_bids/_asks` were last brought to
         self._fingerprint: tuple[Any, ...] | None = None
         self._stale: tuple[Any, ...] | None = None
         self._need_snapshot = True
@@ -252,21 +258,54 @@ class BookNormalizer:
         if fingerprint == self._stale or (fingerprint == self._fingerprint and not resolved):
             return False
         self._fingerprint, self._stale = fingerprint, None
-        new_bids, new_asks = self._known(bids, asks)
+        bid_log, ask_log = take_changes(bids, self), take_changes(asks, self)
         ts = _ns(book.get("timestamp"))
         if self._need_snapshot:
+            self._bids, self._asks = self._known(bids, asks)
             self.feed.book_snapshot(
-                self.symbol, ts, _levels(new_bids), _levels(new_asks), self._resync_reason
+                self.symbol, ts, _levels(self._bids), _levels(self._asks), self._resync_reason
             )
             self._need_snapshot, self._resync_reason = False, ""
+            self._sides = (bids, asks)
+            return True
+        if bid_log is not None and ask_log is not None and self._same_book(bids, asks):
+            bid_changes, ask_changes = self._logged(bids, asks, bid_log, ask_log)
         else:
+            new_bids, new_asks = self._known(bids, asks)
             bid_changes, ask_changes = _diff(self._bids, new_bids), _diff(self._asks, new_asks)
-            if not bid_changes and not ask_changes:
-                self._bids, self._asks = new_bids, new_asks
-                return False
-            self.feed.book_delta(self.symbol, ts, bid_changes, ask_changes)
-        self._bids, self._asks = new_bids, new_asks
+            self._bids, self._asks = new_bids, new_asks
+            self._sides = (bids, asks)
+        if not bid_changes and not ask_changes:
+            return False
+        self.feed.book_delta(self.symbol, ts, bid_changes, ask_changes)
         return True
+
+    def _same_book(self, bids: Any, asks: Any) -> bool:
+        """The sides and range source of the last book sent: their change logs cover what changed since."""
+        sides = self._sides
+        return (
+            sides is not None
+            and sides[0] is bids
+            and sides[1] is asks
+            and self._ranges.get(self.symbol) is self._range_source
+        )
+
+    def _logged(
+        self, bids: Any, asks: Any, bid_log: set[Any], ask_log: set[Any]
+    ) -> tuple[list[Level], list[Level]]:
+        """The changes at the logged prices only (what a full diff would find, see tracked_book).
+
+        A level outside the known range counts as gone; the range only narrows to the side's
+        last level, so a sent level that leaves it has left the side too, and is logged.
+        """
+        floor = ceiling = None
+        if self._range is not None:
+            self._range.tighten(bids, asks)
+            floor, ceiling = self._range.bid_floor, self._range.ask_ceiling
+        return (
+            _logged_changes(self._bids, bids, sorted(bid_log, reverse=True), floor, None),
+            _logged_changes(self._asks, asks, sorted(ask_log), None, ceiling),
+        )
 
     def _known(self, bids: Any, asks: Any) -> tuple[dict[float, Any], dict[float, Any]]:
         """The levels to publish: all of them, or those inside the range of a REST-started book."""
@@ -281,6 +320,29 @@ class BookNormalizer:
 
 def _levels(side: Mapping[float, Any]) -> list[Level]:
     return [(decimal_text(price), decimal_text(size)) for price, size in side.items()]
+
+
+def _logged_changes(
+    sent: dict[float, Any], side: Any, prices: list[Any], low: float | None, high: float | None
+) -> list[Level]:
+    """Bring `sent` to `side` at `prices` (levels outside [low, high] count as gone); the changes."""
+    changes: list[Level] = []
+    for price in prices:
+        size = level_size(side, price)
+        if size is not None and not _inside(price, low, high):
+            size = None
+        if size is None:
+            if price in sent:
+                del sent[price]
+                changes.append((decimal_text(price), "0"))
+        elif sent.get(price) != size:
+            sent[price] = size
+            changes.append((decimal_text(price), decimal_text(size)))
+    return changes
+
+
+def _inside(price: Any, low: float | None, high: float | None) -> bool:
+    return (low is None or price >= low) and (high is None or price <= high)
 
 
 def _diff(old: Mapping[float, Any], new: Mapping[float, Any]) -> list[Level]:

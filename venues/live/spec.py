@@ -77,6 +77,13 @@ class LiveSpec:
     book_checksum: bool = False
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
+    # Most funding payments one fetch_funding_history call asks for (the venue's page limit).
+    funding_page: int = 100
+    # None: the venue's funding history pages oldest first from `since` (Binance's income).
+    # Else it answers the newest page (OKX's bills; ccxt filters `since` itself), and this is
+    # the fetch_funding_history param that asks for entries older than an entry's id (OKX:
+    # "after", a billId): the connector pages back to `since` with it.
+    funding_cursor: str | None = None
     # Native stop orders: the ccxt createOrder params that make the venue hold a stop with this
     # trigger price (a decimal string), triggering on its last trade price (a sell stop at or
     # below it, a buy stop at or above it); the connector sends the order as "market" or
@@ -84,6 +91,11 @@ class LiveSpec:
     # apart from its other orders, or has no such order): PlaceOrder refuses stop orders and
     # Inspector emulates them.
     stop_params: Callable[[str], Mapping[str, Any]] | None = None
+    # For a venue that keeps its stops apart from its other orders (Binance USD-M's algo
+    # orders): the ccxt params that address that book in fetch_open_orders, fetch_order,
+    # cancel_order and cancel_all_orders (e.g. {"trigger": True}). The connector then lists,
+    # looks up and cancels in both books. None: stops are ordinary orders.
+    stop_book: Mapping[str, Any] | None = None
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
     # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
     inverse_sized_in_quote: bool = False

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -40,6 +42,7 @@ from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceE
 from core.model import (
     Balance,
     Candle,
+    FundingPayment,
     InstrumentKind,
     Order,
     OrderRequest,
@@ -49,7 +52,13 @@ from core.model import (
     Timeframe,
     TimeInForce,
 )
-from venues.live.convert import balances_from_ccxt, order_from_ccxt, position_from_ccxt, safe_message
+from venues.live.convert import (
+    balances_from_ccxt,
+    funding_from_ccxt,
+    order_from_ccxt,
+    position_from_ccxt,
+    safe_message,
+)
 from venues.live.normalize import candle_from_row
 from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec
@@ -62,6 +71,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Tries of one venue call when it answers "rate limited" or drops the connection.
 _ATTEMPTS = 3
+# Pages one ListFundingPayments reads at most from a venue whose funding history pages newest first.
+_FUNDING_PAGES = 10
 
 
 class LiveTrading:
@@ -185,23 +196,29 @@ class LiveTrading:
         raise self._error(rejection) from rejection
 
     async def _by_client_id(self, symbol: str, client_id: str) -> Order:
-        try:
-            raw = await self.exchange.fetch_order(None, symbol, {"clientOrderId": client_id})
-        except ccxt.OrderNotFound:
-            raise NotFound(f"no order with client_order_id {client_id!r} on {self.spec.name}") from None
-        except ccxt.BaseError as exc:
-            raise self._error(exc) from exc
-        return self._remember(raw)
+        for book in self._books(self._index.is_stop_client_id(client_id)):
+            try:
+                raw = await self.exchange.fetch_order(None, symbol, {"clientOrderId": client_id, **book})
+            except ccxt.OrderNotFound:
+                continue
+            except ccxt.BaseError as exc:
+                raise self._error(exc) from exc
+            return self._remember(raw)
+        raise NotFound(f"no order with client_order_id {client_id!r} on {self.spec.name}")
 
     async def cancel_order(self, ref: OrderRef) -> Order:
         self._require_credentials()
         order = await self.get_order(ref)
+        book = self._book_of(order)
         try:
-            raw = await self.exchange.cancel_order(order.order_id, order.symbol)
+            raw = await self.exchange.cancel_order(order.order_id, order.symbol, book)
         except ccxt.OrderNotFound:
             raise NotFound(f"order {order.order_id} is not open on {self.spec.name}") from None
         except ccxt.BaseError as exc:
             raise self._error(exc) from exc
+        if book and raw.get("status") is None:  # a stop book's cancel answer is an acknowledgement only
+            now = time.time_ns()
+            return dataclasses.replace(order, status=OrderStatus.CANCELED, updated_ns=now)
         canceled = order_from_ccxt(self.spec.name, raw)
         return canceled if canceled.order_id else order
 
@@ -213,10 +230,14 @@ class LiveTrading:
             if not open_orders:
                 continue
             if self.exchange.has.get("cancelAllOrders"):
-                await self._call(lambda n=name: self.exchange.cancel_all_orders(n))  # type: ignore[misc]
+                books = {tuple(self._book_of(o).items()) for o in open_orders}  # the books holding some
+                for book in books:
+                    await self._call(lambda n=name, b=dict(book): self.exchange.cancel_all_orders(n, b))  # type: ignore[misc]
             else:  # the venue has no cancel-all: one cancel per order
                 for order in open_orders:
-                    await self._call(lambda o=order: self.exchange.cancel_order(o.order_id, o.symbol))  # type: ignore[misc]
+                    await self._call(
+                        lambda o=order: self.exchange.cancel_order(o.order_id, o.symbol, self._book_of(o))  # type: ignore[misc]
+                    )
             canceled.extend(dataclasses.replace(o, status=OrderStatus.CANCELED) for o in open_orders)
         return canceled
 
@@ -249,9 +270,10 @@ class LiveTrading:
                     continue
             raise NotFound(f"no order with client_order_id {ref.client_order_id!r} on {self.spec.name}")
         known = self._index.symbol_of_order(ref.order_id)
-        for candidate in [known] if known else self._symbols():
+        books = self._books(self._index.is_stop(ref.order_id))
+        for candidate, book in itertools.product([known] if known else self._symbols(), books):
             try:
-                return self._remember(await self.exchange.fetch_order(ref.order_id, candidate))
+                return self._remember(await self.exchange.fetch_order(ref.order_id, candidate, book))
             except ccxt.OrderNotFound:
                 continue
             except ccxt.BaseError as exc:
@@ -261,8 +283,8 @@ class LiveTrading:
     async def open_orders(self, symbol: str | None) -> list[Order]:
         self._require_credentials()
         orders: list[Order] = []
-        for name in [symbol] if symbol else self._symbols():
-            raws = await self._call(lambda n=name: self.exchange.fetch_open_orders(n))  # type: ignore[misc]
+        for name, book in itertools.product([symbol] if symbol else self._symbols(), self._books()):
+            raws = await self._call(lambda n=name, b=book: self.exchange.fetch_open_orders(n, None, None, b))  # type: ignore[misc]
             orders.extend(self._remember(raw) for raw in raws)
         return orders
 
@@ -278,6 +300,48 @@ class LiveTrading:
             return []
         raws = await self._call(lambda: self.exchange.fetch_positions(symbols))
         return [position_from_ccxt(raw) for raw in raws if raw.get("contracts")]
+
+    async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The account's funding history (ccxt fetch_funding_history), oldest first from since_ns:
+        spot venues have none; a perpetual venue whose ccxt client cannot read it refuses, rather
+        than answer an empty list a ledger would take for "no funding"."""
+        if self.spec.kind is InstrumentKind.SPOT:
+            return []
+        if not self.exchange.has.get("fetchFundingHistory"):
+            raise FailedPrecondition(f"{self.spec.name}: ccxt cannot read this venue's funding history")
+        self._require_credentials()
+        since_ms = since_ns // 1_000_000  # the runtime drops what is before since_ns
+        if self.spec.funding_cursor is None:
+            page = min(limit, self.spec.funding_page)
+            raws = await self._call(
+                lambda: self.exchange.fetch_funding_history(symbol, since_ms or None, page)
+            )
+        else:
+            raws = await self._funding_back_to(since_ms)  # every symbol's: the runtime keeps one's
+        return [funding_from_ccxt(raw) for raw in raws]
+
+    async def _funding_back_to(self, since_ms: int) -> list[dict[str, Any]]:
+        """Every funding entry since since_ms, of a venue that pages newest first (OKX): pages
+        going back (the spec's cursor names the oldest entry seen) until one reaches since_ms
+        or the history ends. Every symbol's, so that a short page means the end (ccxt would
+        filter one symbol's out of each page). More than _FUNDING_PAGES pages back is refused,
+        never cut short: the oldest payments would be missing."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        size, cursor = self.spec.funding_page, str(self.spec.funding_cursor)
+        for _ in range(_FUNDING_PAGES):
+            raws = await self._call(
+                lambda p=params: self.exchange.fetch_funding_history(None, None, size, p)  # type: ignore[misc]
+            )
+            raws = sorted(raws, key=lambda raw: int(raw.get("timestamp") or 0))
+            found = raws + found
+            if len(raws) < size or int(raws[0].get("timestamp") or 0) < since_ms:
+                return found
+            params = {cursor: raws[0]["id"]}
+        raise FailedPrecondition(
+            f"{self.spec.name}: more than {_FUNDING_PAGES * size} funding payments since since_ns; "
+            "ask from a later since_ns"
+        )
 
     # ---- history
 
@@ -318,6 +382,18 @@ class LiveTrading:
             except ccxt.BaseError as exc:
                 raise self._error(exc) from exc
         raise AssertionError("unreachable")
+
+    def _books(self, stop_first: bool = False) -> list[dict[str, Any]]:
+        """The ccxt params of each book the venue keeps orders in: its orders', then (kept apart)
+        its stops'; the stops' first for an order known to be a stop."""
+        if self.spec.stop_book is None:
+            return [{}]
+        books: list[dict[str, Any]] = [{}, dict(self.spec.stop_book)]
+        return books[::-1] if stop_first else books
+
+    def _book_of(self, order: Order) -> dict[str, Any]:
+        """The ccxt params that address the book holding this order ({}: the ordinary one)."""
+        return dict(self.spec.stop_book) if order.type.is_stop and self.spec.stop_book is not None else {}
 
     def _remember(self, raw: dict[str, Any]) -> Order:
         order = order_from_ccxt(self.spec.name, raw)

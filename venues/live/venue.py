@@ -19,6 +19,7 @@ from core.model import (
     Candle,
     Channel,
     Fill,
+    FundingPayment,
     Instrument,
     Order,
     OrderRequest,
@@ -132,7 +133,9 @@ class LiveVenue(Venue):
         return Staleness(factor=self.config.stale_factor, floor_s=self.config.stale_floor_s)
 
     def silence_expected(self) -> bool:
-        return self._replay_over()
+        """Silence says nothing after a replay has played out, nor during an unpaced one: its
+        frames come as fast as the machine goes, so a stream's pauses are not the venue's."""
+        return self._replay_over() or (self.replay is not None and not self.replay.options.paced)
 
     async def _release_replay(self) -> None:
         """Start the replay once a market-data subscriber listens, so it sees the whole session."""
@@ -330,6 +333,9 @@ class LiveVenue(Venue):
 
     async def positions(self, symbol: str | None) -> list[Position]:
         return await self._trading().positions(symbol)
+
+    async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        return await self._trading().funding_payments(symbol, since_ns, limit)
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
         return await self._trading().cancel_all_after(ttl_ms)

@@ -23,4 +23,8 @@ SPEC = LiveSpec(
     exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
     private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
     book_checksum=True,  # `books` frames carry OKX's CRC32, verified by OkxExchange
+    # Funding: GET /account/bills-archive (type 8), newest first, 100 a page; `after` (a billId)
+    # asks for older bills.
+    funding_page=100,
+    funding_cursor="after",
 )

@@ -16,6 +16,7 @@ from core.convert import (
     CHANNEL_TO_PB,
     balance_to_pb,
     candle_to_pb,
+    funding_payment_to_pb,
     instrument_to_pb,
     order_to_pb,
     position_to_pb,
@@ -209,6 +210,18 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
         positions = await self.venue.positions(symbol)
         return tf.GetPositionsResponse(positions=[position_to_pb(p) for p in positions])
+
+    async def ListFundingPayments(
+        self,
+        request: tf.ListFundingPaymentsRequest,
+        context: Context[tf.ListFundingPaymentsRequest, tf.ListFundingPaymentsResponse],
+    ) -> tf.ListFundingPaymentsResponse:
+        symbol, since_ns, limit = validate.funding_request(request, self.rt.instruments, time.time_ns())
+        payments = await self.venue.funding_payments(symbol, since_ns, limit)
+        # Whatever the venue answered, the contract holds: in range, oldest first, one page.
+        kept = [p for p in payments if p.ts_ns >= since_ns and (symbol is None or p.symbol == symbol)]
+        kept.sort(key=lambda p: (p.ts_ns, p.funding_id))
+        return tf.ListFundingPaymentsResponse(payments=[funding_payment_to_pb(p) for p in kept[:limit]])
 
     async def StreamExecutions(
         self,

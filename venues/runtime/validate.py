@@ -25,6 +25,7 @@ from venues.runtime.venue import OrderRef
 
 __all__ = [
     "candles_request",
+    "funding_request",
     "heartbeat_ttl",
     "order_ref",
     "place_order",
@@ -41,6 +42,8 @@ _TYPE_WORDS = {
 }
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 MAX_CANDLES = 5000
+MAX_FUNDING_PAYMENTS = 1000
+DEFAULT_FUNDING_PAYMENTS = 100
 
 
 class _Violations:
@@ -255,6 +258,23 @@ def candles_request(
     found.raise_any()
     limit = request.limit or 1000
     return request.symbol, TIMEFRAME_FROM_PB[request.timeframe], request.start_ns, end_ns, limit
+
+
+def funding_request(
+    request: tf.ListFundingPaymentsRequest, instruments: Mapping[str, Instrument], now_ns: int
+) -> tuple[str | None, int, int]:
+    """(symbol or None for all, since_ns, limit) of a ListFundingPayments request."""
+    found = _Violations()
+    if request.symbol and request.symbol not in instruments:
+        found.add("symbol", f"unknown symbol {shown(request.symbol)}; ListInstruments names the symbols")
+    if request.since_ns < 0:
+        found.add("since_ns", "must not be negative (0: from the oldest payment)")
+    elif request.since_ns > now_ns:
+        found.add("since_ns", "must not be in the future")
+    if not 0 <= request.limit <= MAX_FUNDING_PAYMENTS:
+        found.add("limit", f"must be between 0 and {MAX_FUNDING_PAYMENTS} (0: {DEFAULT_FUNDING_PAYMENTS})")
+    found.raise_any()
+    return request.symbol or None, request.since_ns, request.limit or DEFAULT_FUNDING_PAYMENTS
 
 
 def stream_keys(

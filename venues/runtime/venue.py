@@ -18,6 +18,7 @@ from core.model import (
     Balance,
     Candle,
     Execution,
+    FundingPayment,
     Instrument,
     Order,
     OrderRequest,
@@ -108,6 +109,12 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def positions(self, symbol: str | None) -> list[Position]: ...
+
+    async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The account's funding payments at or after since_ns, oldest first, at most `limit`
+        (the runtime has checked the arguments). This default is a spot venue's answer: spot
+        has no funding, so there is none; a venue with perpetuals overrides it."""
+        return []
 
     def staleness(self) -> Staleness:
         """When a connected stream's silence is abnormal (Admin shows it STALE, subscribers get a GAP)."""

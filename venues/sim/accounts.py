@@ -1,7 +1,8 @@
 """Balances and positions of the sim venue's single user account.
 
-The sim trades SPOT instruments only: a buy fill moves the base asset +size and the quote
-asset -(price * size); a sell the reverse. Fees are charged in the quote asset.
+On SPOT instruments a buy fill moves the base asset +size and the quote asset -(price * size);
+a sell the reverse. Fees are charged in the quote asset. On the linear perpetuals
+(venues/sim/funding.py) a fill moves only the settle asset: its fee, and the PnL it realises.
 
 Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange does), whose
 precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums
@@ -152,11 +153,20 @@ class Accounts:
             self.spend_locked(base, released, size)
             self.credit(quote, notional - fee)
 
-    def record_fill(self, symbol: str, side: Side, price: Decimal, size: Decimal) -> None:
+    def settle_perp_fill(self, settle: str, fee: Decimal, released: Decimal, realized: Decimal) -> None:
+        """Book one perpetual fill: the fee leaves the settle asset out of what the order had
+        locked for it (`released`), the PnL it realised (signed) is added."""
+        self.spend_locked(settle, released, fee)
+        self.credit(settle, realized)
+
+    def record_fill(self, symbol: str, side: Side, price: Decimal, size: Decimal) -> Decimal:
+        """Move the symbol's position by one fill; returns the PnL the fill realised."""
         position = self._positions.get(symbol)
         if position is None:
             position = self._positions[symbol] = _Position()
+        before = position.realized
         position.apply(size * side.sign, price)
+        return position.realized - before
 
     def position_size(self, symbol: str) -> Decimal:
         position = self._positions.get(symbol)

@@ -13,6 +13,17 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     lot_size = "0.00001"
     trades_per_s = 20
     book_updates_per_s = 200
+    [[symbols]]                  # a linear perpetual: BASE/QUOTE:SETTLE, settled in the quote
+    symbol = "BTC/USDT:USDT"
+    start_price = "65000"
+    tick_size = "0.1"
+    lot_size = "0.001"
+    funding_rate = "0.0001"      # paid by longs to shorts (negative: shorts pay) at each funding time
+    funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
+
+A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract size 1
+(venues/sim/funding.py says how it trades and how its funding is paid). The default symbols
+are spot only: a perpetual is there when the config lists one.
 
 Every number has a range (bounds included); a value outside it, a NaN or an infinity is
 refused with InvalidArgument naming the key, so a config can neither stop the market (a
@@ -32,7 +43,7 @@ are plain decimal strings (or TOML numbers that read as one).
 | price_band_ratio | 1.01 .. 1000 (see price_band.py) | 5 |
 | balances.ASSET | 0 .. 10^18; ASSET is 1-16 of A-Z 0-9 | USDT 1e6, BTC 10, ETH 100, SOL 1000 |
 | symbols | 1 .. 100 symbols, each listed once | BTC/USDT, ETH/USDT, SOL/USDT |
-| symbol | BASE/QUOTE, each 1-16 of A-Z 0-9 | required |
+| symbol | BASE/QUOTE (spot) or BASE/QUOTE:QUOTE (perpetual), each 1-16 of A-Z 0-9 | required |
 | start_price | above 0, at most 10^12; a multiple of tick_size | required |
 | tick_size | above 0; start_price is at most 10^12 ticks | required |
 | lot_size | above 0, at most 10^9 | required |
@@ -43,6 +54,8 @@ are plain decimal strings (or TOML numbers that read as one).
 | book_depth_levels | 1 .. 1000 | 20 |
 | level_spacing_ticks | 1 .. 10^6 | 10 |
 | maker_size_lots, taker_size_lots | 1 .. 10^12 | 200, 150 |
+| funding_rate (perpetuals only) | -0.01 .. 0.01 | 0.0001 |
+| funding_interval_s (perpetuals only) | 1 .. 86400 | 28800 (8 h) |
 """
 
 from __future__ import annotations
@@ -85,6 +98,15 @@ class SymbolConfig:
     # Mean size of a synthetic maker order and of a synthetic taker order, in lots.
     maker_size_lots: int = 200
     taker_size_lots: int = 150
+    # Perpetuals only: the rate of each funding payment (positive: longs pay shorts) and the
+    # seconds between funding times (the multiples of it since the Unix epoch).
+    funding_rate: Decimal = Decimal("0.0001")
+    funding_interval_s: int = 28_800
+
+    @property
+    def perpetual(self) -> bool:
+        """BASE/QUOTE:SETTLE names a perpetual; BASE/QUOTE a spot pair."""
+        return ":" in self.symbol
 
 
 def _default_symbols() -> tuple[SymbolConfig, ...]:
@@ -151,7 +173,10 @@ _SYMBOL_LIMITS: dict[str, tuple[Number, Number]] = {
     "level_spacing_ticks": (1, 10**6),
     "maker_size_lots": (1, 10**12),
     "taker_size_lots": (1, 10**12),
+    "funding_rate": (D("-0.01"), D("0.01")),
+    "funding_interval_s": (1, 86_400),
 }
+_FUNDING_KEYS = ("funding_rate", "funding_interval_s")
 # Bounds above zero (zero itself refused).
 _POSITIVE_LIMITS: dict[str, Decimal] = {
     "start_price": D(10**12),
@@ -194,6 +219,11 @@ def _symbols(raw: Any) -> tuple[SymbolConfig, ...]:
             raise InvalidArgument.field(where, "must be a table ([[symbols]])")
         symbol: SymbolConfig = _build(SymbolConfig, item, f"{where}.")
         _check_symbol(symbol, f"{where}.")
+        for key in _FUNDING_KEYS:
+            if key in item and not symbol.perpetual:
+                raise InvalidArgument.field(
+                    f"{where}.{key}", "is for perpetuals only (a symbol BASE/QUOTE:QUOTE, e.g. BTC/USDT:USDT)"
+                )
         if any(other.symbol == symbol.symbol for other in built):
             raise InvalidArgument.field(f"{where}.symbol", f"{symbol.symbol!r} is listed twice")
         built.append(symbol)
@@ -248,10 +278,19 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
 
 
 def _check_symbol(item: SymbolConfig, where: str) -> None:
-    base, _, quote = item.symbol.partition("/")
+    pair, colon, settle = item.symbol.partition(":")
+    base, _, quote = pair.partition("/")
     if not (_ASSET.fullmatch(base) and _ASSET.fullmatch(quote)) or base == quote:
         raise InvalidArgument.field(
-            f"{where}symbol", f"{item.symbol[:40]!r}: the sim trades spot, BASE/QUOTE (1-16 of A-Z 0-9 each)"
+            f"{where}symbol",
+            f"{item.symbol[:40]!r}: the sim trades spot, BASE/QUOTE, and linear perpetuals, "
+            "BASE/QUOTE:QUOTE (1-16 of A-Z 0-9 each)",
+        )
+    if colon and settle != quote:
+        raise InvalidArgument.field(
+            f"{where}symbol",
+            f"{item.symbol[:40]!r}: the sim's perpetuals are linear, settled in the quote asset "
+            f"({base}/{quote}:{quote})",
         )
     for name, high in _POSITIVE_LIMITS.items():
         value = getattr(item, name)

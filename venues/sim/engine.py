@@ -279,6 +279,22 @@ class OrderBook:
             level.queue = deque(o for o in level.queue if o.remaining)
         return lots, (order.side, order.price, level.total)
 
+    def reduce(self, order_id: int, lots: int) -> tuple[int, LevelChange | None]:
+        """Take up to `lots` off a resting order in place: it keeps its queue position (what is
+        left of it still fills before the orders behind it). Taking all of it is a cancel.
+        (lots removed, level change); (0, None) if it is not resting."""
+        if lots <= 0:
+            raise InvalidArgument.field("lots", f"must be at least one lot, got {lots} lots")
+        order = self._index.get(order_id)
+        if order is None:
+            return 0, None
+        if lots >= order.remaining:
+            return self.cancel(order_id)
+        level = self._side(order.side).levels[order.price]
+        order.remaining -= lots
+        level.total -= lots
+        return lots, (order.side, order.price, level.total)
+
     # ---- internals
 
     def _side(self, side: Side) -> _BookSide:

@@ -12,7 +12,8 @@ order), one batched on_levels with every level the operation changed, then the u
 executions. A user placement emits its OPEN execution before its trades. Level changes are
 (side, price ticks, new total lots), 0 meaning the level is gone, each level at most once per
 call; applied in order to an aggregated copy of the book they reproduce OrderBook.depth()
-exactly. A cancel (user or synthetic) makes its own on_levels call with one change.
+exactly. A cancel (user or synthetic) or a synthetic reduce makes its own on_levels call
+with one change.
 
 Stop orders wait outside the book (venues/sim/stops.py) until a trade crosses their trigger
 price, whoever's trade it is. Each operation that trades notes the range of its prices; once
@@ -23,6 +24,9 @@ whose trigger the last trade had already crossed when it was placed waits for th
 A user's limit price and stop trigger price are checked against the price band
 (venues/sim/price_band.py) before the order manager sees the order; the order manager keeps
 closed orders for a bounded window.
+
+Linear perpetuals (BASE/QUOTE:QUOTE) trade in the same books; their positions pay funding at
+the funding times of their schedule when settle_funding() is called (venues/sim/funding.py).
 
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
 read the exchange (books, formatting) but must not place or cancel from inside a callback.
@@ -38,6 +42,7 @@ from core.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.model import (
     Balance,
     Execution,
+    FundingPayment,
     Instrument,
     InstrumentKind,
     Liquidity,
@@ -51,6 +56,7 @@ from core.model import (
 )
 from venues.sim.accounts import EXACT, Accounts
 from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from venues.sim.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
 from venues.sim.order_manager import FeeSchedule, OrderManager
 from venues.sim.price_band import PriceBand, reference_ticks
 from venues.sim.stops import StopBook
@@ -120,12 +126,27 @@ class _Scale:
 
 
 class _Market:
-    __slots__ = ("book", "instrument", "last_trade", "moved", "price", "size", "stops", "trade_seq")
+    __slots__ = (
+        "book",
+        "funding",
+        "instrument",
+        "last_trade",
+        "moved",
+        "price",
+        "size",
+        "stops",
+        "terms",
+        "trade_seq",
+    )
 
-    def __init__(self, instrument: Instrument) -> None:
-        if instrument.kind is not InstrumentKind.SPOT:
-            raise InvalidArgument.field("instruments", f"{instrument.symbol}: the sim venue trades spot only")
+    def __init__(self, instrument: Instrument, terms: FundingTerms, opened_ns: int) -> None:
+        _check_kind(instrument)
         self.instrument = instrument
+        # Perpetuals only: the funding rate and the funding times to come.
+        self.terms = terms
+        self.funding: FundingSchedule | None = None
+        if instrument.kind is InstrumentKind.PERPETUAL:
+            self.funding = FundingSchedule(terms.interval_s, opened_ns)
         self.book = OrderBook(instrument.symbol)
         self.price = _Scale(instrument.tick_size, "price")
         self.size = _Scale(instrument.lot_size, "size")
@@ -150,15 +171,28 @@ class SimExchange:
         listener: SimListener | None = None,
         price_band_ratio: Decimal = Decimal(5),
         closed_orders_kept: int = 10_000,
+        funding: Mapping[str, FundingTerms] | None = None,
     ) -> None:
+        """`funding`: the terms of each perpetual, by symbol (FundingTerms() for one not named)."""
         self.venue = venue
         self.listener: SimListener = listener if listener is not None else NullListener()
         self._clock = clock
-        self._markets = {i.symbol: _Market(i) for i in instruments}
+        # The clock is read once more only when there are perpetuals (their first funding time).
+        perpetual = any(i.kind is InstrumentKind.PERPETUAL for i in instruments)
+        opened_ns = clock() if perpetual else 0
+        terms = funding or {}
+        self._markets = {
+            i.symbol: _Market(i, terms.get(i.symbol, FundingTerms()), opened_ns) for i in instruments
+        }
+        self._perpetuals = [m for m in self._markets.values() if m.funding is not None]
+        self._funding = FundingHistory()
         self._accounts = Accounts(balances)
         for instrument in instruments:
-            self._accounts.add_asset(instrument.base_asset)
-            self._accounts.add_asset(instrument.quote_asset)
+            if instrument.kind is InstrumentKind.PERPETUAL:
+                self._accounts.add_asset(instrument.settle_asset)
+            else:
+                self._accounts.add_asset(instrument.base_asset)
+                self._accounts.add_asset(instrument.quote_asset)
         fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate)
         self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept)
         self._band = PriceBand(price_band_ratio)
@@ -242,6 +276,55 @@ class SimExchange:
         self._market(symbol)
         return [self._accounts.position(symbol)]
 
+    # ---- funding of perpetuals
+
+    def settle_funding(self) -> list[FundingPayment]:
+        """Pay the funding of every perpetual position whose funding time has come (on the
+        exchange's clock); returns the payments made. They join the history in time order, so
+        that the history stays sorted across symbols (a page cut at its limit skips none)."""
+        if not self._perpetuals:
+            return []
+        now_ns = self._clock()
+        paid: list[FundingPayment] = []
+        with localcontext(EXACT):
+            for market in self._perpetuals:
+                assert market.funding is not None
+                for ts_ns in market.funding.due(now_ns):
+                    payment = self._fund(market, ts_ns)
+                    if payment is not None:
+                        paid.append(payment)
+        paid.sort(key=lambda p: (p.ts_ns, p.funding_id))
+        for payment in paid:
+            self._funding.add(payment)
+        return paid
+
+    def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The funding payments made at or after since_ns, oldest first, at most `limit`."""
+        if symbol is not None:
+            self._market(symbol)
+        return self._funding.page(symbol, since_ns, limit)
+
+    def _fund(self, market: _Market, ts_ns: int) -> FundingPayment | None:
+        instrument = market.instrument
+        size = self._accounts.position_size(instrument.symbol)
+        reference = reference_ticks(market.book, market.last_trade)
+        if size == 0 or reference is None:
+            return None
+        mark = reference[0] * instrument.tick_size
+        rate = market.terms.rate
+        amount = -(size * mark * rate)
+        self._accounts.credit(instrument.settle_asset, amount)
+        payment = FundingPayment(
+            funding_id=funding_id(instrument.native_symbol, ts_ns),
+            symbol=instrument.symbol,
+            asset=instrument.settle_asset,
+            amount=amount,
+            rate=rate,
+            position_size=size,
+            ts_ns=ts_ns,
+        )
+        return payment
+
     # ---- synthetic API (hot path: ints only)
 
     def submit_synthetic(
@@ -267,6 +350,18 @@ class SimExchange:
         if change is not None:
             self.listener.on_levels(symbol, [change])
         return lots
+
+    def reduce_synthetic(self, symbol: str, order_id: int, lots: int) -> int:
+        """Take up to `lots` off a resting synthetic order, which keeps its queue position;
+        lots removed (0 when the order is not resting or is not synthetic)."""
+        book = self._market(symbol).book
+        resting = book.resting(order_id)
+        if resting is None or resting.owner != SYNTHETIC:
+            return 0
+        removed, change = book.reduce(order_id, lots)
+        if change is not None:
+            self.listener.on_levels(symbol, [change])
+        return removed
 
     # ---- internals
 
@@ -330,7 +425,10 @@ class SimExchange:
         self._conclude(order_id, req, result)
 
     def _market_buy_cost(self, market: _Market, req: OrderRequest, lots: int) -> Decimal:
-        if req.type is not OrderType.MARKET or req.side is not Side.BUY:
+        """What a market order would pay walking the book now: a spot buy's cost, or a perpetual
+        order's (either side) notional, off which its fee lock is taken."""
+        perpetual = market.funding is not None
+        if req.type is not OrderType.MARKET or (req.side is not Side.BUY and not perpetual):
             return Decimal(0)
         walk = market.book.preview(req.side, None, lots)
         return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
@@ -392,6 +490,19 @@ class SimExchange:
                 self._oms.fill(fill.maker_id, price, size, Liquidity.MAKER, trade_id)
             if taker_owner == USER:
                 self._oms.fill(fill.taker_id, price, size, Liquidity.TAKER, trade_id)
+
+
+def _check_kind(instrument: Instrument) -> None:
+    """Spot pairs, and linear perpetuals of contract size 1 settled in the quote asset."""
+    if instrument.kind is InstrumentKind.SPOT:
+        return
+    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size == 1
+    if instrument.kind is not InstrumentKind.PERPETUAL or not linear or instrument.inverse:
+        raise InvalidArgument.field(
+            "instruments",
+            f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (contract size 1, "
+            "settled in the quote asset) only",
+        )
 
 
 def _expiry_reason(req: OrderRequest, result: MatchResult) -> str:

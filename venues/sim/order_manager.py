@@ -15,6 +15,9 @@ Choices callers rely on:
   cost (better price, maker fee). A market buy locks the cost of walking the book
   * (1 + taker rate). A sell locks its size of base. What is left is unlocked when the order
   ends, so an ended order never holds a lock.
+- Perpetuals (venues/sim/funding.py): either side locks only the worst-case fee, in the
+  settle asset (price * size * max(maker, taker) rate; a market order the cost of walking the
+  book * the taker rate); a fill pays its fee from it and books its realised PnL.
 - reduce_only (spot: the position is the net size filled on this venue): the size is trimmed to
   what is left of the position after the open reduce-only orders on the same side; an order on
   a flat position or on the position's side is rejected with FailedPrecondition. The check is
@@ -59,6 +62,7 @@ from core.model import (
     Execution,
     Fill,
     Instrument,
+    InstrumentKind,
     Liquidity,
     Order,
     OrderRequest,
@@ -88,13 +92,28 @@ class FeeSchedule:
 
 
 class _Managed:
-    __slots__ = ("engine_id", "instrument", "notional", "order", "reserve_asset", "reserved", "unit_reserve")
+    __slots__ = (
+        "engine_id",
+        "instrument",
+        "notional",
+        "order",
+        "perpetual",
+        "reserve_asset",
+        "reserved",
+        "unit_reserve",
+    )
 
     def __init__(self, order: Order, instrument: Instrument, engine_id: int) -> None:
         self.order = order
         self.instrument = instrument
         self.engine_id = engine_id
-        self.reserve_asset = instrument.quote_asset if order.side is Side.BUY else instrument.base_asset
+        self.perpetual = instrument.kind is InstrumentKind.PERPETUAL
+        if self.perpetual:
+            self.reserve_asset = instrument.settle_asset
+        elif order.side is Side.BUY:
+            self.reserve_asset = instrument.quote_asset
+        else:
+            self.reserve_asset = instrument.base_asset
         self.reserved = Decimal(0)
         # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
         self.unit_reserve: Decimal | None = None
@@ -144,6 +163,11 @@ class OrderManager:
     def market_buy_lock(self, cost: Decimal) -> Decimal:
         return cost * (_ONE + self.fees.taker)
 
+    def market_lock(self, perpetual: bool, cost: Decimal) -> Decimal:
+        """What a market order locks for `cost` of walking the book: a spot buy its cost and
+        taker fee, a perpetual order its taker fee only."""
+        return cost * self.fees.taker if perpetual else self.market_buy_lock(cost)
+
     def accept(
         self, req: OrderRequest, instrument: Instrument, engine_id: int, market_cost: Decimal
     ) -> Order:
@@ -152,7 +176,7 @@ class OrderManager:
         `market_cost` is the quote cost of walking the book, used for market buys only.
         """
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
-        unit, amount = self._reserve_for(req, market_cost)
+        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
         self.accounts.lock(managed.reserve_asset, amount)
         managed.unit_reserve, managed.reserved = unit, amount
         self._record(managed)
@@ -201,7 +225,7 @@ class OrderManager:
         order = managed.order
         order.triggered = True
         order.updated_ns = self._clock()
-        unit, amount = self._reserve_for(req, market_cost)
+        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
         try:
             self.accounts.lock(managed.reserve_asset, amount)
         except FailedPrecondition as exc:
@@ -301,8 +325,15 @@ class OrderManager:
         self._orders[managed.order.order_id] = managed
         self._by_client[managed.order.client_order_id] = managed.order.order_id
 
-    def _reserve_for(self, req: OrderRequest, market_cost: Decimal) -> tuple[Decimal | None, Decimal]:
+    def _reserve_for(
+        self, req: OrderRequest, market_cost: Decimal, perpetual: bool
+    ) -> tuple[Decimal | None, Decimal]:
         """(lock per unit of size or None, amount to lock now)."""
+        if perpetual:
+            if req.price is None:
+                return None, self.market_lock(True, market_cost)
+            unit = req.price * self.fees.lock_rate
+            return unit, unit * req.size
         if req.side is Side.SELL:
             return _ONE, req.size
         if req.price is None:
@@ -313,9 +344,13 @@ class OrderManager:
     def _settle(self, managed: _Managed, price: Decimal, size: Decimal, fee: Decimal) -> None:
         order, instrument = managed.order, managed.instrument
         released = self._released_by(managed, price, size)
-        base, quote = instrument.base_asset, instrument.quote_asset
-        self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released)
-        self.accounts.record_fill(order.symbol, order.side, price, size)
+        if managed.perpetual:
+            realized = self.accounts.record_fill(order.symbol, order.side, price, size)
+            self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
+        else:
+            base, quote = instrument.base_asset, instrument.quote_asset
+            self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released)
+            self.accounts.record_fill(order.symbol, order.side, price, size)
         managed.reserved -= released
 
     def _advance(self, managed: _Managed, price: Decimal, size: Decimal) -> None:
@@ -328,7 +363,7 @@ class OrderManager:
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
         if managed.unit_reserve is None:
-            return self.market_buy_lock(price * size)
+            return self.market_lock(managed.perpetual, price * size)
         return managed.unit_reserve * size
 
     def _release(self, managed: _Managed) -> None:
@@ -388,7 +423,7 @@ class OrderManager:
             price=price,
             size=size,
             fee=fee,
-            fee_asset=managed.instrument.quote_asset,
+            fee_asset=managed.reserve_asset if managed.perpetual else managed.instrument.quote_asset,
             liquidity=liquidity,
             trade_id=trade_id,
             ts_event_ns=order.updated_ns,

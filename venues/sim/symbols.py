@@ -1,4 +1,8 @@
-"""The sim venue's instruments and its native symbol format (BTCUSDT for BTC/USDT)."""
+"""The sim venue's instruments and its native symbol format.
+
+Spot BTC/USDT is BTCUSDT; the linear perpetual BTC/USDT:USDT is BTCUSDT-PERP (contract size 1,
+settled in the quote asset).
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,21 @@ VENUE = "sim"
 
 
 def to_native(symbol: str) -> str:
-    return symbol.replace("/", "")
+    pair, colon, _ = symbol.partition(":")
+    return pair.replace("/", "") + ("-PERP" if colon else "")
 
 
 def _instrument(item: SymbolConfig) -> Instrument:
-    base, quote = item.symbol.split("/")
+    pair, _, settle = item.symbol.partition(":")
+    base, quote = pair.split("/")
     return Instrument(
         venue=VENUE,
         symbol=item.symbol,
         native_symbol=to_native(item.symbol),
-        kind=InstrumentKind.SPOT,
+        kind=InstrumentKind.PERPETUAL if item.perpetual else InstrumentKind.SPOT,
         base_asset=base,
         quote_asset=quote,
-        settle_asset=quote,
+        settle_asset=settle or quote,
         tick_size=item.tick_size,
         lot_size=item.lot_size,
         min_size=item.min_size,

@@ -13,6 +13,7 @@ from core.model import (
     Balance,
     Candle,
     Channel,
+    FundingPayment,
     Instrument,
     Order,
     OrderRequest,
@@ -24,6 +25,7 @@ from venues.runtime.stats import StreamState
 from venues.runtime.venue import OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
 from venues.sim.exchange import SimExchange
+from venues.sim.funding import FundingTerms
 from venues.sim.market_data import SyntheticMarket
 from venues.sim.publish import SimPublisher
 from venues.sim.symbols import VENUE, instruments
@@ -71,6 +73,11 @@ class SimVenue(Venue):
             clock=self._clock,
             price_band_ratio=config.price_band_ratio,
             closed_orders_kept=config.closed_orders_kept,
+            funding={
+                item.symbol: FundingTerms(item.funding_rate, item.funding_interval_s)
+                for item in config.symbols
+                if item.perpetual
+            },
         )
         self.publisher = SimPublisher(self.exchange)
         self.exchange.listener = self.publisher
@@ -153,6 +160,7 @@ class SimVenue(Venue):
             if now - next_step > _MAX_LAG_S:
                 next_step = self._skip_ahead(now, next_step, step_s)
             self.market.step()
+            self.exchange.settle_funding()
             next_step += step_s
             now_ns = time.time_ns()
             if now >= next_ticker:
@@ -224,6 +232,10 @@ class SimVenue(Venue):
 
     async def positions(self, symbol: str | None) -> list[Position]:
         return self.exchange.positions(symbol)
+
+    async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The perpetuals' funding payments (none while the config lists no perpetual)."""
+        return self.exchange.funding_payments(symbol, since_ns, limit)
 
     def _flush(self) -> None:
         # A user order moves the book now; its subscribers should not wait for the next step.

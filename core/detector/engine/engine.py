@@ -186,6 +186,12 @@ class Engine:
                 pending.discard(patch)
         return result
 
+    def ticks_matter(self) -> bool:
+        """Whether a tick now could move anything: an active patch the clock drives, or one
+        with work waiting. A shell may skip ticks while it is False (a backtest does)."""
+        clocked = self._clocked if self._clocked is not None else self._clock_driven()
+        return bool(clocked) or bool(self._pending)
+
     def _in_order(self, patches: set[Patch]) -> list[Patch]:
         """These patches in the order of `patches` (creation)."""
         if len(patches) == 1:

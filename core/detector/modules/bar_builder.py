@@ -1,7 +1,8 @@
 """Bars of one symbol and timeframe built from trades, by core.bars' rules and code.
 
-Each trade goes into its 1s bar by event time (core.bars.bar.SecondBar: a trade id already in
-it is a duplicate and dropped); a closed 1s bar is merged into the bar of the timeframe
+Each trade goes into its 1s bar by event time (a trade id already in it is a duplicate and
+dropped); when the 1s bar closes it is built from its trades (core.bars.bar.SecondBar) and
+merged into the bar of the timeframe
 (Bar.merge: open and close by event time and trade id). A bar closes when the watermark (the
 latest event time seen minus the lateness, or the clock minus the lateness at a tick) passes
 its end; a trade whose 1s bar has closed is late and dropped. Decimal arithmetic as in
@@ -10,7 +11,6 @@ core.bars (WIDE context), floats only in the BarValue a closed bar becomes.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, localcontext
 
 from core.bars.bar import Bar, SecondBar, trade_key
@@ -21,6 +21,22 @@ from core.model import Timeframe
 
 __all__ = ["BarBuilder", "bar_value"]
 
+_INF = float("inf")
+# The float -> Decimal cache is emptied past this many entries.
+_MAX_DECIMALS = 65_536
+
+
+class _OpenSecond:
+    """A 1s bar still open: its trades as they came (its Bar is built when it closes) and the
+    ids a later copy is a duplicate of (as SecondBar.ids: the first trade's id, even "", then
+    every non-empty one)."""
+
+    __slots__ = ("ids", "trades")
+
+    def __init__(self, trade: TradeValue) -> None:
+        self.trades = [trade]
+        self.ids = {trade.trade_id}
+
 
 class BarBuilder:
     def __init__(self, symbol: str, timeframe: Timeframe, lateness_ns: int) -> None:
@@ -28,60 +44,91 @@ class BarBuilder:
         self.timeframe = timeframe
         self.lateness_ns = lateness_ns
         self.max_ts_ns = 0
-        self.seconds: dict[int, SecondBar] = {}
-        # The earliest open second (None when none is open): a tick that closes nothing
-        # answers from it alone, without sorting the open seconds or a Decimal context.
+        self.seconds: dict[int, _OpenSecond] = {}
+        # The earliest open second (None when none is open): a trade or tick that closes
+        # nothing answers from it alone, without sorting the open seconds or a Decimal context.
         self.first_ns: int | None = None
         self.partial: Bar | None = None
         self.late = 0
         self.duplicates = 0
+        self._timeframe_ns = timeframe.ns
+        # float -> Decimal(repr(float)), exact either way: prices (and many sizes) repeat.
+        self._decimals: dict[float, Decimal] = {}
 
     def add(self, trade: TradeValue) -> list[BarValue]:
-        """Take a trade; the bars it closed, oldest first."""
-        ts = trade.ts_event_ns
-        if ts <= 0 or not (_positive(trade.price) and _positive(trade.size)):
+        """Take a trade; the bars it closed, oldest first.
+
+        A trade is only kept with its second (no Decimal, no context): when the second closes,
+        its trades go through core.bars' SecondBar in the order they came, as they did one by
+        one before (issue 18), under one Decimal context for them all; the same bar either
+        way (tests/unit/test_detector_backtest.py holds the signals recorded before)."""
+        ts, price, size = trade.ts_event_ns, trade.price, trade.size
+        # Both finite and above 0 (NaN fails every comparison).
+        if ts <= 0 or not (0.0 < price < _INF and 0.0 < size < _INF):
             return []
-        self.max_ts_ns = max(self.max_ts_ns, ts)
-        with localcontext(WIDE):
-            self._add(ts, trade.trade_id, Decimal(repr(trade.price)), Decimal(repr(trade.size)))
-        return self.close_until(self.max_ts_ns - self.lateness_ns)
+        if ts > self.max_ts_ns:
+            self.max_ts_ns = ts
+        watermark = self.max_ts_ns - self.lateness_ns
+        start = ts - ts % S1_NS
+        second = self.seconds.get(start)
+        trade_id = trade.trade_id
+        if second is not None and trade_id in second.ids:
+            self.duplicates += 1
+        elif start + S1_NS <= watermark:
+            self.late += 1
+        elif second is None:
+            self.seconds[start] = _OpenSecond(trade)
+            if self.first_ns is None or start < self.first_ns:
+                self.first_ns = start
+        else:
+            second.trades.append(trade)
+            if trade_id:
+                second.ids.add(trade_id)
+        first, partial = self.first_ns, self.partial
+        if (first is None or first + S1_NS > watermark) and (
+            partial is None or partial.open_time_ns + self._timeframe_ns > watermark
+        ):
+            return []
+        return self.close_until(watermark)
 
     def close_until(self, watermark_ns: int) -> list[BarValue]:
         """Close the bars whose end the watermark passed."""
         first, bar = self.first_ns, self.partial
         if (first is None or first + S1_NS > watermark_ns) and (
-            bar is None or bar.open_time_ns + self.timeframe.ns > watermark_ns
+            bar is None or bar.open_time_ns + self._timeframe_ns > watermark_ns
         ):
             return []
         closed: list[BarValue] = []
         with localcontext(WIDE):
             for start in sorted(t for t in self.seconds if t + S1_NS <= watermark_ns):
-                closed += self._close_second(self.seconds.pop(start))
+                closed += self._close_second(self._built(start, self.seconds.pop(start).trades))
             self.first_ns = min(self.seconds) if self.seconds else None
             bar = self.partial
-            if bar is not None and bar.open_time_ns + self.timeframe.ns <= watermark_ns:
+            if bar is not None and bar.open_time_ns + self._timeframe_ns <= watermark_ns:
                 closed.append(bar_value(self.symbol, self.timeframe, bar))
                 self.partial = None
         return closed
 
-    def _add(self, ts: int, trade_id: str, price: Decimal, size: Decimal) -> None:
-        start = ts - ts % S1_NS
-        bar = self.seconds.get(start)
-        if bar is not None and trade_id in bar.ids:
-            self.duplicates += 1
-            return
-        if start + S1_NS <= self.max_ts_ns - self.lateness_ns:
-            self.late += 1
-            return
-        key = trade_key(ts, trade_id)
-        if bar is None:
-            self.seconds[start] = SecondBar.of_trade(start, key, price, size)
-            if self.first_ns is None or start < self.first_ns:
-                self.first_ns = start
-        else:
-            bar.add(key, price, size)
-            if trade_id:
-                bar.ids.add(trade_id)
+    def _built(self, start: int, trades: list[TradeValue]) -> SecondBar:
+        """The 1s bar of these trades (in the order they came), by core.bars' SecondBar."""
+        known = self._decimals
+        if len(known) > _MAX_DECIMALS:
+            known.clear()
+        decimal = known.get
+        first = trades[0]
+        price = decimal(first.price) or self._decimal(first.price)
+        size = decimal(first.size) or self._decimal(first.size)
+        bar = SecondBar.of_trade(start, trade_key(first.ts_event_ns, first.trade_id), price, size)
+        for n in range(1, len(trades)):
+            trade = trades[n]
+            price = decimal(trade.price) or self._decimal(trade.price)
+            size = decimal(trade.size) or self._decimal(trade.size)
+            bar.add(trade_key(trade.ts_event_ns, trade.trade_id), price, size)
+        return bar
+
+    def _decimal(self, value: float) -> Decimal:
+        exact = self._decimals[value] = Decimal(repr(value))
+        return exact
 
     def _close_second(self, second: SecondBar) -> list[BarValue]:
         if self.timeframe is Timeframe.S1:
@@ -112,7 +159,3 @@ def bar_value(symbol: str, timeframe: Timeframe, bar: Bar) -> BarValue:
         quote_volume=float(bar.quote_volume),
         trade_count=bar.trade_count,
     )
-
-
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0

@@ -168,7 +168,9 @@ class TradeBarsSource(_MarketSource):
 
     def feed(self, event: Event) -> bool:
         if isinstance(event, TradeValue):
-            self._closed += self.builder.add(event)
+            closed = self.builder.add(event)
+            if closed:  # mostly not: a bar closes once per timeframe
+                self._closed += closed
         return bool(self._closed)
 
     def on_tick(self, now_ns: int) -> bool:

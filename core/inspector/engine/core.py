@@ -169,6 +169,7 @@ class InspectorCore:
             ("price", str(proposal.price)),
             ("size", str(intent.size)),
             ("notional", str(proposal.notional)),
+            ("order", order.client_order_id),  # the ledger attributes the order's fills by it
         )
         event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
         return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
@@ -263,12 +264,16 @@ class InspectorCore:
     def _protection_refused(self, working: WorkingOrder, order: Order, out: Collector) -> bool:
         """A protective order the venue refused: counted per position; past the limit the
         position is left unprotected (a NOTICE) and the inspector stands down, rather than
-        place the same refused order again and again. True when it stopped here."""
+        place the same refused order again and again. A refusal of an order the plan had
+        already dropped (being cancelled, or the position gone: fills overtook the placement)
+        is not counted. True when it stopped here."""
         key = working.key
         if order.status is not OrderStatus.REJECTED:
             if order.status is OrderStatus.FILLED:
                 self._rejected.pop(key, None)
             return False
+        if working.cancelling or self.book.positions.size(key) == 0:
+            return False  # an order the plan had already dropped: no failure to protect
         count = self._rejected[key] = self._rejected.get(key, 0) + 1
         if count < _MAX_PROTECT_REJECTS:
             return False

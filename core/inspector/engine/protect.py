@@ -74,7 +74,8 @@ class Protector:
         may refuse reduce-only orders that together exceed the position."""
         if position == 0:
             self.levels.pop(key, None)
-        left = max(abs(position) - orders.closing(key), Decimal(0))
+        reducing = Side.SELL if position > 0 else Side.BUY
+        left = max(abs(position) - orders.closing(key, reducing), Decimal(0))
         covered = left if position > 0 else -left
         actions: list[OrderAction] = []
         for role in _ROLES:

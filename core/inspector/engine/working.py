@@ -88,16 +88,14 @@ class WorkingOrders:
             Decimal(0),
         )
 
-    def closing(self, key: Key) -> Decimal:
+    def closing(self, key: Key, reducing: Side | None = None) -> Decimal:
         """What the key's orders that close the position may still take off it: exits,
-        flattening orders and triggered stops (protection covers only the rest)."""
+        flattening orders and triggered stops, and entries on the `reducing` side that have
+        begun to fill (a sell against a long fills in parts: at the venue the position may be
+        gone before the inspector has heard every fill; one not filling yet, a resting limit,
+        leaves the position protected). Protection covers only the rest."""
         return sum(
-            (
-                w.remaining
-                for w in self._orders.values()
-                if w.key == key and (w.order.role in (OrderRole.EXIT, OrderRole.FLATTEN) or w.triggered)
-            ),
-            Decimal(0),
+            (w.remaining for w in self._orders.values() if w.key == key and _closes(w, reducing)), Decimal(0)
         )
 
     def protective(self, key: Key, role: OrderRole) -> WorkingOrder | None:
@@ -105,3 +103,11 @@ class WorkingOrders:
             if w.key == key and w.order.role is role and not w.cancelling and not w.triggered:
                 return w
         return None
+
+
+def _closes(working: WorkingOrder, reducing: Side | None) -> bool:
+    role = working.order.role
+    if role in (OrderRole.EXIT, OrderRole.FLATTEN) or working.triggered:
+        return True
+    entry = role is OrderRole.ENTRY and not working.cancelling and working.filled > 0
+    return entry and working.order.side is reducing

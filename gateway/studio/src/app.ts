@@ -6,6 +6,9 @@ import { DetectorChoice } from "./api/detectors";
 import { LiveStreams } from "./api/live";
 import { clearSession, type Session } from "./api/session";
 import { createTransport } from "./api/transport";
+import { BacktestPage } from "./backtest/page";
+import { LedgerPage } from "./ledger/page";
+import { installTrace } from "./ledger/trace";
 import { Connection } from "./lib/connection";
 import { connectionBanner } from "./ui/banner";
 import { AdvisorPage } from "./ui/decision-log";
@@ -71,6 +74,10 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const strategies = new StrategiesPage(clients, live, connection, signal, detectors, picker.root);
   const advisor = new AdvisorPage(clients, live, connection, signal);
   const risk = new RiskPage(clients, live, connection, signal);
+  const ledger = new LedgerPage(clients, live, connection, signal);
+  const backtest = new BacktestPage(clients, live, connection, signal);
+  // The trace view: any element with data-trace-id, on any page, opens the chain of its id.
+  installTrace(clients, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
   const trading = h("main", { id: "trading-page", class: "grid" }, ...panels);
   const nav = h(
@@ -80,6 +87,8 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
     h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
+    h("a", { id: "nav-ledger", href: "#/ledger" }, "Ledger"),
+    h("a", { id: "nav-backtest", href: "#/backtest" }, "Backtest"),
   );
 
   const logout = h("button", { id: "logout", type: "button" }, "Log out");
@@ -99,9 +108,11 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     strategies.root,
     advisor.root,
     risk.root,
+    ledger.root,
+    backtest.root,
   );
   const route = (): void =>
-    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, nav });
+    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, ledger, backtest, nav });
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

@@ -20,6 +20,16 @@ from venues.replay.synthesis import SeenMarket, split_joined
 __all__ = ["exchange_info", "futures_symbol", "spot_symbol"]
 
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+# Every USD-M perpetual's (the stop types are placed as algo orders since December 2025).
+_FUTURES_ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
 
 
 def _places(step: str) -> int:
@@ -81,7 +91,7 @@ def futures_symbol(market: SeenMarket) -> dict[str, Any] | None:
         "quotePrecision": 8,
         "underlyingType": "COIN",
         "filters": _filters(market),
-        "orderTypes": ["LIMIT", "MARKET"],
+        "orderTypes": _FUTURES_ORDER_TYPES,
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }
 

@@ -25,6 +25,11 @@ What differs from spot:
   change the shared order store reports as a spot `executionReport` goes out as the
   futures `ORDER_TRADE_UPDATE` event ({"e","E","T","o":{...}}, unwrapped) to the
   connections opened with a key the stand-in handed out.
+- Funding: GET /fapi/v1/income answers the account's fixed funding payments
+  (venues.binanceusdm.standin.funding).
+- Stop orders are conditional (algo) orders: /fapi/v1/algoOrder, /openAlgoOrders and
+  /algoOpenOrders, their changes sent as ALGO_UPDATE events (venues.binanceusdm.standin.order_store);
+  /fapi/v1/order refuses a stop type (-4120) as Binance does since December 2025.
 """
 
 from __future__ import annotations
@@ -37,12 +42,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from venues.binance.standin.adapter import BinanceReplay
 from venues.binance.standin.synthesized import futures_symbol
+from venues.binanceusdm.standin.funding import income
+from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture
 
 __all__ = ["BinanceUsdmReplay"]
 
 _WALLET = {"USDT": "100000.00000000", "BNB": "2.00000000"}
+_ALGO_ONLY = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
 _USER = "user-data:"  # + listenKey: the topic of one user data stream connection
 # Spot-only members of the shared store's order answers, absent from futures answers.
 _SPOT_ONLY = ("orderListId", "cummulativeQuoteQty", "fills", "isWorking", "workingTime", "transactTime")
@@ -144,6 +152,8 @@ class BinanceUsdmReplay(BinanceReplay):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.orders.on_event = self._futures_event
+        self.algo_orders = AlgoOrders(self._best)
+        self.algo_orders.on_event = self._publish_user_event
         self.listen_keys: list[str] = []
         self._key_numbers = itertools.count(1)
 
@@ -151,7 +161,10 @@ class BinanceUsdmReplay(BinanceReplay):
 
     def _futures_event(self, report: dict[str, Any]) -> None:
         """Each order change to every user data stream the stand-in's listenKeys opened."""
-        text = json.dumps(order_trade_update(report))
+        self._publish_user_event(order_trade_update(report))
+
+    def _publish_user_event(self, event: dict[str, Any]) -> None:
+        text = json.dumps(event)
         for key in self.listen_keys:
             self.publish(_USER + key, text)
 
@@ -196,10 +209,17 @@ class BinanceUsdmReplay(BinanceReplay):
         if route == ("DELETE", "v1/allOpenOrders"):
             self.orders.answer(request, "allOpenOrders")  # cancels each, reporting it
             return RestAnswer.json({"code": 200, "msg": "The operation of cancel all open order is done."})
+        algo = self.algo_orders.answer(request, route[1])
+        if algo is not None:
+            return algo
+        if route == ("POST", "v1/order") and request.params().get("type") in STOP_TYPES:
+            return RestAnswer.json({"code": -4120, "msg": _ALGO_ONLY}, 400)
         if route[1] in ("v1/order", "v1/openOrders"):
             return self._in_futures_shape(super().rest(request))
         if route in (("GET", "v2/account"), ("GET", "v3/account")):
             return RestAnswer.json(self._account())
+        if route == ("GET", "v1/income"):
+            return income(request.params())
         if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk"), ("GET", "v1/leverageBracket")):
             return RestAnswer.json([])
         return super().rest(request)

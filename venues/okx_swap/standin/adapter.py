@@ -1,11 +1,21 @@
-"""OKX perpetual swaps for the replay stand-in: the same v5 wire formats as spot (okx.standin)."""
+"""OKX perpetual swaps for the replay stand-in: the same v5 wire formats as spot (okx.standin),
+and the account's funding bills (venues.okx_swap.standin.funding)."""
 
 from __future__ import annotations
 
 from venues.okx.standin.adapter import OkxReplay
+from venues.okx_swap.standin.funding import bills
+from venues.replay.adapter import RestAnswer, RestRequest
 
 __all__ = ["OkxSwapReplay"]
+
+_BILLS = ("/api/v5/account/bills", "/api/v5/account/bills-archive")
 
 
 class OkxSwapReplay(OkxReplay):
     """BTC-USDT-SWAP and friends: instruments come from /public/instruments?instType=SWAP."""
+
+    def rest(self, request: RestRequest) -> RestAnswer:
+        if request.method == "GET" and request.path.endswith(_BILLS):
+            return bills(request.params())
+        return super().rest(request)

@@ -2,6 +2,8 @@
 import { type CallOptions, type Client, createClient, type Transport } from "@connectrpc/connect";
 import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
 import { Advisor } from "../gen/trademesh/advisor/v1/service_pb";
+import { Backtest } from "../gen/trademesh/backtest/v1/backtest_pb";
+import { Ledger } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
@@ -19,7 +21,9 @@ export interface Clients {
   registry: Client<typeof Registry>;
   admin: Client<typeof Admin>;
   advisor: Client<typeof Advisor>;
+  backtest: Client<typeof Backtest>;
   inspector: Client<typeof Inspector>;
+  ledger: Client<typeof Ledger>;
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
   patch: Client<typeof Patch>;
@@ -31,7 +35,9 @@ export function createClients(transport: Transport): Clients {
     registry: createClient(Registry, transport),
     admin: createClient(Admin, transport),
     advisor: createClient(Advisor, transport),
+    backtest: createClient(Backtest, transport),
     inspector: createClient(Inspector, transport),
+    ledger: createClient(Ledger, transport),
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
     patch: createClient(Patch, transport),

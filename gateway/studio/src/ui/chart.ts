@@ -18,6 +18,14 @@ import { h } from "./dom";
 import { type PriceLevel, PriceLines } from "./price-lines";
 import { SignalMarkers } from "./signal-markers";
 
+/** Studio's chart look (colours of the page, times to the second): every chart's base options. */
+export const CHART_THEME = {
+  autoSize: true,
+  layout: { background: { type: ColorType.Solid, color: "#11151c" }, textColor: "#c9d1d9" },
+  grid: { vertLines: { color: "#1d2430" }, horzLines: { color: "#1d2430" } },
+  timeScale: { timeVisible: true, secondsVisible: true },
+} as const;
+
 function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
   return {
     time: point.time as UTCTimestamp,
@@ -39,12 +47,7 @@ export class CandleChart {
   /** `id`: the element's id ("chart", the market view's). */
   constructor(id = "chart") {
     this.root = h("div", { id, class: "chart", "data-candles": 0 });
-    this.chart = createChart(this.root, {
-      autoSize: true,
-      layout: { background: { type: ColorType.Solid, color: "#11151c" }, textColor: "#c9d1d9" },
-      grid: { vertLines: { color: "#1d2430" }, horzLines: { color: "#1d2430" } },
-      timeScale: { timeVisible: true, secondsVisible: true },
-    });
+    this.chart = createChart(this.root, CHART_THEME);
     this.series = this.chart.addSeries(CandlestickSeries, {
       upColor: "#26a69a",
       downColor: "#ef5350",

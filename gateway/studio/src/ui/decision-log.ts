@@ -2,7 +2,8 @@
 // first, from the recorded decisions (ListDecisions, polled) and the live ones (WatchDecisions,
 // a subscription on the tab's Mux stream, so dry runs show too); a row opens its decision
 // (ui/decision-view) below, and the calibration panel (ui/calibration) shows the reliability
-// diagram of that decision's regime. Its loops run only while the page is shown.
+// diagram of that decision's regime. Each row opens its decision's trace (ledger/trace). Its loops
+// run only while the page is shown.
 import type { Clients } from "../api/clients";
 import { getDecision, recentDecisions, watchDecisions } from "../api/advisor";
 import { classify } from "../api/errors";
@@ -12,6 +13,7 @@ import { stageName } from "../advisor/stages";
 import { type Decision, Outcome, SynthesisSource } from "../gen/trademesh/advisor/v1/messages_pb";
 import { Direction } from "../gen/trademesh/signal/v1/signal_pb";
 import type { Connection } from "../lib/connection";
+import { traceButton } from "../ledger/trace";
 import { clockTime, label } from "../lib/format";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { CalibrationPanel } from "./calibration";
@@ -20,7 +22,7 @@ import { fill, h, panel, showStatus, table, throttled } from "./dom";
 import { advisorHash } from "./pages";
 
 const BACKLOG_POLL_MS = 10_000;
-const COLUMNS = ["time", "market", "strategy", "signal", "outcome", "conviction", "synthesis", "flags", "blocked at"];
+const COLUMNS = ["time", "market", "strategy", "signal", "outcome", "conviction", "synthesis", "flags", "blocked at", ""];
 
 function synthesisText(decision: Decision): string {
   if (decision.synthesis === undefined) return "–";
@@ -162,6 +164,7 @@ export class AdvisorPage {
       h("td", { "data-col": "synthesis" }, synthesisText(decision)),
       h("td", { "data-col": "flags", class: flags > 0 ? "flagged" : "" }, flags > 0 ? `⚠ ${flags}` : ""),
       h("td", { "data-col": "blocked", title: decision.blockReason }, blocked),
+      h("td", { "data-col": "trace" }, traceButton(decision.decisionId, "this decision")),
     );
   }
 

@@ -15,6 +15,7 @@ import {
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { Direction } from "../gen/trademesh/signal/v1/signal_pb";
 import { OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { traceButton } from "../ledger/trace";
 import { clockTime, duration, label } from "../lib/format";
 import { convictionView } from "./conviction";
 import { fill, h, panel, showStatus } from "./dom";
@@ -37,6 +38,7 @@ function head(decision: Decision): HTMLElement {
     decision.hypothetical ? h("span", { class: "badge", id: "decision-hypothetical" }, "hypothetical") : null,
     h("span", { class: "who" }, `${clockTime(decision.tsDecisionNs)} · model ${decision.modelVersion || "none"}`),
     h("span", { class: "who code", title: `signal ${decision.signalId}` }, decision.decisionId),
+    traceButton(decision.decisionId, "this decision"),
   );
 }
 

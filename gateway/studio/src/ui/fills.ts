@@ -1,6 +1,8 @@
-// Fills of the sim venue as the execution stream reports them (this page's session), newest first.
+// Fills of the sim venue as the execution stream reports them (this page's session), newest first;
+// each opens its trace (signal to ledger transfer, ledger/trace).
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Fill, Liquidity } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { traceButton } from "../ledger/trace";
 import { clockTime, label } from "../lib/format";
 import { fill, h, table, throttled } from "./dom";
 
@@ -14,7 +16,7 @@ export class Fills {
   private readonly redraw = throttled(() => this.draw());
 
   constructor() {
-    const columns = ["time", "symbol", "side", "price", "size", "fee", "liquidity"];
+    const columns = ["time", "symbol", "side", "price", "size", "fee", "liquidity", ""];
     this.root = h("div", { class: "fills" }, h("h3", {}, "Fills"), table(columns, this.body));
     this.draw();
   }
@@ -30,7 +32,7 @@ export class Fills {
 
   private draw(): void {
     if (this.fills.length === 0) {
-      fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 7 }, "no fills yet")));
+      fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no fills yet")));
       return;
     }
     fill(
@@ -46,6 +48,7 @@ export class Fills {
           h("td", { class: "num" }, f.size),
           h("td", { class: "num" }, `${f.fee} ${f.feeAsset}`),
           h("td", {}, label(Liquidity, f.liquidity)),
+          h("td", {}, traceButton(f.fillId, "this fill")),
         ),
       ),
     );

@@ -1,8 +1,9 @@
 // Open orders of the sim venue, kept current from ListOpenOrders (polled) and the execution
 // stream (immediate). Each row cancels its order; "Cancel all" asks first, with a reason (the
-// cancels go through the inspector, which records it).
+// cancels go through the inspector, which records it). Each opens its trace (ledger/trace).
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { traceButton } from "../ledger/trace";
 import { label } from "../lib/format";
 import { confirmWithReason } from "./confirm";
 import { fill, h, table, throttled } from "./dom";
@@ -82,7 +83,7 @@ export class OpenOrders {
       h("td", { class: "num" }, order.size),
       h("td", { class: "num" }, order.filledSize),
       h("td", {}, label(OrderStatus, order.status)),
-      h("td", {}, cancel),
+      h("td", { class: "actions" }, cancel, traceButton(order.clientOrderId || order.orderId, "this order")),
     );
   }
 

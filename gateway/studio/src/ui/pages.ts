@@ -2,8 +2,11 @@
 // "#/strategies/<patch id, URI-encoded>" (that patch's view open), either strategies route with
 // "?detector=<name>" naming the detector instance shown, and "#/advisor" and
 // "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
-// "#/risk" (the inspector's risk dashboard). A link
+// "#/risk" (the inspector's risk dashboard), "#/ledger" (the ledger's books), and "#/backtest" and
+// "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open). A link
 // or the browser's back button moves between them; a reload keeps the page.
+import type { BacktestPage } from "../backtest/page";
+import type { LedgerPage } from "../ledger/page";
 import type { AdvisorPage } from "./decision-log";
 import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
@@ -12,7 +15,9 @@ export type Route =
   | { page: "trading" }
   | { page: "strategies"; patchId: string | null; detector: string | null }
   | { page: "advisor"; decisionId: string | null }
-  | { page: "risk" };
+  | { page: "risk" }
+  | { page: "ledger" }
+  | { page: "backtest"; runId: string | null };
 
 /** The path's one segment after its page ("" when none), URI-decoded; null when malformed. */
 function segment(encoded: string | undefined): string | null {
@@ -27,6 +32,9 @@ function segment(encoded: string | undefined): string | null {
  * with that patch open. */
 export function parseRoute(hash: string): Route {
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
+  if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
+  const backtest = /^#\/backtest(?:\/([^?]*))?$/.exec(hash);
+  if (backtest !== null) return { page: "backtest", runId: segment(backtest[1]) || null };
   const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
   if (advisor !== null) return { page: "advisor", decisionId: segment(advisor[1]) || null };
   const match = /^#\/strategies(?:\/([^?]*))?(?:\?(.*))?$/.exec(hash);
@@ -51,8 +59,8 @@ export function advisorHash(decisionId: string | null): string {
   return decisionId === null ? "#/advisor" : `#/advisor/${encodeURIComponent(decisionId)}`;
 }
 
-/** One page shown at a time; the trading page's panels keep running, the strategies, advisor and
- * risk pages' loops run only while they are shown. */
+/** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
+ * risk, ledger and backtest pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
   pages: {
@@ -60,6 +68,8 @@ export function showPage(
     strategies: StrategiesPage;
     advisor: AdvisorPage;
     risk: RiskPage;
+    ledger: LedgerPage;
+    backtest: BacktestPage;
     nav: HTMLElement;
   },
 ): void {
@@ -67,6 +77,8 @@ export function showPage(
   pages.strategies.root.hidden = route.page !== "strategies";
   pages.advisor.root.hidden = route.page !== "advisor";
   pages.risk.root.hidden = route.page !== "risk";
+  pages.ledger.root.hidden = route.page !== "ledger";
+  pages.backtest.root.hidden = route.page !== "backtest";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
     const current = link.id === `nav-${route.page}`;
@@ -79,4 +91,8 @@ export function showPage(
   else pages.advisor.hide();
   if (route.page === "risk") pages.risk.show();
   else pages.risk.hide();
+  if (route.page === "ledger") pages.ledger.show();
+  else pages.ledger.hide();
+  if (route.page === "backtest") pages.backtest.show(route.runId);
+  else pages.backtest.hide();
 }

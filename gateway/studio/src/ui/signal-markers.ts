@@ -1,8 +1,9 @@
 // Signals on the candlestick chart: an arrow per signal at its candle (up under the low for
 // long, down over the high for short, a dot for flat), larger and more opaque the higher its
 // conviction, and on hover a tooltip with the strategy and each rule (name, weight, value,
-// fired). Markers are DOM elements over the chart, placed with the chart's own coordinate
-// conversions and placed again whenever the chart scrolls, zooms, resizes or redraws.
+// fired); a click opens the signal's trace (ledger/trace). Markers are DOM elements over the
+// chart, placed with the chart's own coordinate conversions and placed again whenever the chart
+// scrolls, zooms, resizes or redraws.
 import type { IChartApi, ISeriesApi, UTCTimestamp } from "lightweight-charts";
 import { Direction, type Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import { forDrawing } from "../lib/decimal";
@@ -124,6 +125,8 @@ export class SignalMarkers {
         class: `signal-marker ${direction}`,
         tabindex: 0,
         "data-signal-id": signal.signalId,
+        // A click opens the signal's trace (ledger/trace): what became of it.
+        "data-trace-id": signal.signalId,
         "data-direction": direction,
         "data-strategy": signal.strategyId,
         "data-conviction": signal.conviction,

@@ -1,14 +1,37 @@
 // The selected patch's signal timeline: a row per rule, a mark at each signal time where the rule
-// fired (its value on hover), over the span of the signals listed (ListSignals, newest first).
-import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
-import { clockTime } from "../lib/format";
+// fired (its value on hover), over the span of the signals listed (ListSignals, newest first);
+// and the newest signals in a list. A mark or a listed signal opens its trace (ledger/trace).
+import { Direction, type Signal } from "../gen/trademesh/signal/v1/signal_pb";
+import { traceButton } from "../ledger/trace";
+import { clockTime, label } from "../lib/format";
 import { fill, h } from "./dom";
+
+// The newest signals listed under the timeline.
+const LISTED = 8;
 
 /** The rules' names, in the order the newest signal lists them, then any older ones. */
 function ruleNames(signals: readonly Signal[]): string[] {
   const names: string[] = [];
   for (const signal of signals) for (const rule of signal.rules) if (!names.includes(rule.name)) names.push(rule.name);
   return names;
+}
+
+/** The newest signals (the list is newest first), each with its trace. */
+function recent(signals: readonly Signal[]): HTMLElement {
+  return h(
+    "ul",
+    { id: "recent-signals", class: "recent-signals" },
+    ...signals.slice(0, LISTED).map((signal) =>
+      h(
+        "li",
+        { "data-signal-id": signal.signalId },
+        h("span", { class: "who" }, clockTime(signal.tsSignalNs)),
+        h("span", {}, `${label(Direction, signal.direction)} ${signal.conviction}`),
+        h("span", { class: "code" }, signal.signalId),
+        traceButton(signal.signalId, "this signal"),
+      ),
+    ),
+  );
 }
 
 export class SignalTimeline {
@@ -31,7 +54,8 @@ export class SignalTimeline {
         if (rule === undefined || !rule.fired) return [];
         const title = `${clockTime(signal.tsSignalNs)} · ${name} = ${rule.value || "–"} (weight ${rule.weight})`;
         const ts = signal.tsSignalNs;
-        return [h("span", { class: "fire", style: `left: ${at(ts)}`, title, "data-ts": String(ts) })];
+        const mark = { class: "fire", style: `left: ${at(ts)}`, title, "data-ts": String(ts) };
+        return [h("span", { ...mark, "data-trace-id": signal.signalId })];
       });
       return h(
         "div",
@@ -47,7 +71,7 @@ export class SignalTimeline {
       h("span", {}, `${signals.length} signal${signals.length === 1 ? "" : "s"}`),
       h("span", {}, clockTime(end)),
     );
-    fill(this.root, ...rows, axis);
+    fill(this.root, ...rows, axis, recent(signals));
     this.root.dataset.signals = String(signals.length);
   }
 }

@@ -793,3 +793,111 @@ class StreamExecutionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamExecutionsResponse: _TypeAlias = StreamExecutionsResponse  # noqa: Y015
+
+@_typing.final
+class FundingPayment(_message.Message):
+    """One funding payment of a perpetual position: at a funding time the venue moves
+    position size x mark price x funding rate between longs and shorts.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDING_ID_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    POSITION_SIZE_FIELD_NUMBER: _builtins.int
+    TS_NS_FIELD_NUMBER: _builtins.int
+    funding_id: _builtins.str
+    """The venue's id of the payment: stable (the same payment always has the same id) and
+    unique on the venue, so a ledger can post each one once.
+    """
+    symbol: _builtins.str
+    """Canonical symbol of the perpetual."""
+    asset: _builtins.str
+    """The asset the payment moved (the contract's settle asset, e.g. USDT)."""
+    amount: _builtins.str
+    """Signed decimal in `asset`: positive when the account received it, negative when it paid."""
+    rate: _builtins.str
+    """The funding rate applied (decimal; positive: longs pay shorts); empty when the venue's
+    funding history does not say (Binance's income and OKX's bills carry no rate).
+    """
+    position_size: _builtins.str
+    """Signed position size (positive long, negative short) the payment was computed on;
+    empty when the venue's funding history does not say.
+    """
+    ts_ns: _builtins.int
+    """When the payment was made (the funding time), in ns since the Unix epoch."""
+    def __init__(
+        self,
+        *,
+        funding_id: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        asset: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        rate: _builtins.str = ...,
+        position_size: _builtins.str = ...,
+        ts_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset", "funding_id", b"funding_id", "position_size", b"position_size", "rate", b"rate", "symbol", b"symbol", "ts_ns", b"ts_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundingPayment: _TypeAlias = FundingPayment  # noqa: Y015
+
+@_typing.final
+class ListFundingPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SINCE_NS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Only this symbol's payments; empty for all."""
+    since_ns: _builtins.int
+    """Only payments at or after this time (ns since the Unix epoch, 0 or more); 0: from the
+    oldest the venue holds.
+    """
+    limit: _builtins.int
+    """The most payments to return, 0 to 1000; 0: 100. To read the next page, ask again with
+    since_ns set to the last payment's ts_ns and skip the funding_ids already seen.
+    """
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        since_ns: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "since_ns", b"since_ns", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFundingPaymentsRequest: _TypeAlias = ListFundingPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListFundingPaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundingPayment]:
+        """Oldest first (by ts_ns, then funding_id)."""
+
+    def __init__(
+        self,
+        *,
+        payments: _abc.Iterable[Global___FundingPayment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payments", b"payments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFundingPaymentsResponse: _TypeAlias = ListFundingPaymentsResponse  # noqa: Y015

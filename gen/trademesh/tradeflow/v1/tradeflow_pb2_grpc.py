@@ -75,6 +75,11 @@ class TradeFlowStub:
                 request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsResponse.FromString,
                 _registered_method=True)
+        self.ListFundingPayments = channel.unary_unary(
+                '/trademesh.tradeflow.v1.TradeFlow/ListFundingPayments',
+                request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.FromString,
+                _registered_method=True)
 
 
 class TradeFlowServicer:
@@ -133,6 +138,14 @@ class TradeFlowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFundingPayments(self, request, context):
+        """Funding payments of perpetual positions that the account paid or received, oldest first.
+        A read: spot venues answer an empty list (spot has no funding).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradeFlowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +188,11 @@ def add_TradeFlowServicer_to_server(servicer, server):
                     servicer.StreamExecutions,
                     request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsRequest.FromString,
                     response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsResponse.SerializeToString,
+            ),
+            'ListFundingPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFundingPayments,
+                    request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.FromString,
+                    response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -394,6 +412,33 @@ class TradeFlow:
             '/trademesh.tradeflow.v1.TradeFlow/StreamExecutions',
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsRequest.SerializeToString,
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFundingPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.tradeflow.v1.TradeFlow/ListFundingPayments',
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.SerializeToString,
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

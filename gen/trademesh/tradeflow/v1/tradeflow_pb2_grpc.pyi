@@ -46,6 +46,10 @@ class TradeFlowStub:
     GetPositions: _grpc.UnaryUnaryMultiCallable[_tradeflow_pb2.GetPositionsRequest, _tradeflow_pb2.GetPositionsResponse]
     StreamExecutions: _grpc.UnaryStreamMultiCallable[_tradeflow_pb2.StreamExecutionsRequest, _tradeflow_pb2.StreamExecutionsResponse]
     """Order state changes and fills, as they happen."""
+    ListFundingPayments: _grpc.UnaryUnaryMultiCallable[_tradeflow_pb2.ListFundingPaymentsRequest, _tradeflow_pb2.ListFundingPaymentsResponse]
+    """Funding payments of perpetual positions that the account paid or received, oldest first.
+    A read: spot venues answer an empty list (spot has no funding).
+    """
 
 @_typing.type_check_only
 class TradeFlowAsyncStub(TradeFlowStub):
@@ -65,6 +69,10 @@ class TradeFlowAsyncStub(TradeFlowStub):
     GetPositions: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.GetPositionsRequest, _tradeflow_pb2.GetPositionsResponse]  # type: ignore[assignment]
     StreamExecutions: _aio.UnaryStreamMultiCallable[_tradeflow_pb2.StreamExecutionsRequest, _tradeflow_pb2.StreamExecutionsResponse]  # type: ignore[assignment]
     """Order state changes and fills, as they happen."""
+    ListFundingPayments: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.ListFundingPaymentsRequest, _tradeflow_pb2.ListFundingPaymentsResponse]  # type: ignore[assignment]
+    """Funding payments of perpetual positions that the account paid or received, oldest first.
+    A read: spot venues answer an empty list (spot has no funding).
+    """
 
 class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
     """Served by every venue process. Only Inspector places orders in a full mesh."""
@@ -129,5 +137,15 @@ class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_tradeflow_pb2.StreamExecutionsResponse], _abc.AsyncIterator[_tradeflow_pb2.StreamExecutionsResponse]]:
         """Order state changes and fills, as they happen."""
+
+    @_abc_1.abstractmethod
+    def ListFundingPayments(
+        self,
+        request: _tradeflow_pb2.ListFundingPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tradeflow_pb2.ListFundingPaymentsResponse, _abc.Awaitable[_tradeflow_pb2.ListFundingPaymentsResponse]]:
+        """Funding payments of perpetual positions that the account paid or received, oldest first.
+        A read: spot venues answer an empty list (spot has no funding).
+        """
 
 def add_TradeFlowServicer_to_server(servicer: TradeFlowServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,147 @@
+"""The advisor's engine core in a backtest: each signal as the advisor reads it off the bus
+(the detector's message, core.advisor.convert.signal_from_pb), with the context the live shell
+gathers through the tools (core.advisor.gather) made from the backtest's own state instead:
+the bars engine's closed bars (core.bars.engine, as the bars service builds them), the replayed
+venue's book, positions, balances and open orders, and the signals of the run so far.
+
+The LLM is off: a decision is final at once (the deterministic path, docs/advisor.md). The
+stage timer is fixed (0), so the telemetry's durations do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from core.advisor.convert import decision_to_pb, signal_from_pb
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.engine.context import BookTop, Context, OpenOrder
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Decision
+from core.advisor.engine.model import ModelArtifact
+from core.advisor.engine.signal import Signal
+from core.advisor.library import ModelLibrary, load_calibration, serving_model
+from core.backtest.detect import no_timer
+from core.bars.engine import VenueBars
+from core.bars.watermark import WatermarkRules
+from core.convert import TIMEFRAME_TO_PB
+from core.errors import FailedPrecondition
+from core.model import Balance, Candle, Instrument, Position, Timeframe
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
+
+__all__ = ["AccountView", "AdviseStage", "BarKeeper", "load_advisor_model"]
+
+_RECENT_SIGNALS = 20
+
+
+def load_advisor_model(name: str | None, timeframe: str | None) -> ModelArtifact:
+    """The model the live advisor would serve for these options (the shipped default)."""
+    return serving_model(ModelLibrary(None), name, timeframe)
+
+
+class BarKeeper:
+    """Closed bars of one timeframe per symbol, as the live advisor reads them from the bar
+    service: the recorded bars of that timeframe when the history has them; else built from
+    the recorded trades by the bar service's own engine (core.bars.engine)."""
+
+    def __init__(self, venue: str, timeframe: str, kept: int) -> None:
+        self.timeframe = Timeframe.from_label(timeframe)
+        self._engine = VenueBars(venue, WatermarkRules())
+        self._bars: dict[str, deque[Candle]] = {}
+        self._kept = kept
+        self._entries = 0
+        self._recorded = False  # recorded bars of the timeframe came: trades build none
+
+    def on_bars(self, bars: Sequence[bus.Bar]) -> None:
+        wanted = TIMEFRAME_TO_PB[self.timeframe]
+        for bar in bars:
+            if bar.timeframe == wanted:
+                self._recorded = True
+                self._keep(bar)
+
+    def on_trades(self, trades: Sequence[md.MarketEvent], now_ns: int) -> None:
+        if not trades or self._recorded:
+            return
+        self._entries += 1
+        envelope = bus.Envelope(ts_publish_ns=now_ns)
+        envelope.market.events.extend(trades)
+        # A bus entry id of the event time (its ms) and a counter: always increasing.
+        output = self._engine.process([(f"{now_ns // 1_000_000}-{self._entries}", envelope)])
+        for bar in output.bars.get(self.timeframe, ()):
+            self._keep(bar)
+
+    def _keep(self, bar: bus.Bar) -> None:
+        kept = self._bars.setdefault(bar.symbol, deque(maxlen=self._kept))
+        kept.append(_candle(self.timeframe, bar))
+
+    def bars(self, symbol: str) -> tuple[Candle, ...]:
+        return tuple(self._bars.get(symbol, ()))
+
+
+def _candle(timeframe: Timeframe, bar: bus.Bar) -> Candle:
+    return Candle(
+        timeframe, bar.open_time_ns, Decimal(bar.open), Decimal(bar.high), Decimal(bar.low),
+        Decimal(bar.close), Decimal(bar.volume), Decimal(bar.quote_volume or "0"), bar.trade_count, True,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountView:
+    """What the replayed venue shows of the market and the account at a time."""
+
+    instrument: Callable[[str], Instrument | None]
+    book: Callable[[str], BookTop | None]
+    positions: Callable[[], Sequence[Position]]
+    balances: Callable[[], Sequence[Balance]]
+    open_orders: Callable[[str], Sequence[OpenOrder]]
+    last_event_ns: Callable[[str], int | None]
+
+
+class AdviseStage:
+    def __init__(
+        self, config: AdvisorConfig, model: ModelArtifact, bars: BarKeeper, account: AccountView
+    ) -> None:
+        synthesis = dataclasses.replace(config.synthesis, llm_enabled=False)
+        calibration = load_calibration(None, model.timeframe).calibration
+        self.core = AdvisorCore(
+            dataclasses.replace(config, synthesis=synthesis), model, calibration, timer=no_timer
+        )
+        self.model_version = model.version
+        self.bars = bars
+        self.account = account
+        self._recent: dict[tuple[str, str], deque[Signal]] = {}
+
+    def decide(self, message: sig.Signal, now_ns: int) -> am.Decision:
+        """The decision on one signal, as the advisor publishes it (its intent inside, if any)."""
+        signal = signal_from_pb(message, "signal.")
+        decision = self.core.on_signal(signal, self._context(signal, now_ns), now_ns)
+        if not isinstance(decision, Decision):
+            raise FailedPrecondition("the advisor waited for an LLM in a backtest, where the LLM is off")
+        self._recent.setdefault((signal.venue, signal.symbol), deque(maxlen=_RECENT_SIGNALS)).append(signal)
+        events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
+        return decision_to_pb(decision, events, None, model_version=self.model_version)
+
+    def _context(self, signal: Signal, now_ns: int) -> Context:
+        account, symbol = self.account, signal.symbol
+        candles = self.bars.bars(symbol)
+        book = account.book(symbol)
+        last_event = account.last_event_ns(symbol)
+        return Context(
+            venue=signal.venue,
+            symbol=symbol,
+            gathered_ns=now_ns,
+            instrument=account.instrument(symbol),
+            price=candles[-1].close if candles else None,
+            book=book,
+            bars=candles,
+            positions=tuple(account.positions()),
+            balances=tuple(account.balances()),
+            open_orders=tuple(account.open_orders(symbol)),
+            recent_signals=tuple(self._recent.get((signal.venue, symbol), ())),
+            last_event_ns=last_event,
+        )

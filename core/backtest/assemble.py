@@ -1,0 +1,128 @@
+"""A backtest put together from its config: the replayed venue (its instruments, fees and
+balances from a sim config: the sim's own defaults unless one is given), the strategies on the
+run's venue and symbols, the inspector's policies and the advisor's options as the live
+services read them, then the run over the recorder's history (core.backtest.source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from core.advisor.config import load_engine_config, with_overrides
+from core.backtest.config import BacktestConfig
+from core.backtest.detect import bar_value, retarget
+from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.outcome import Outcome, outcome
+from core.backtest.run import Backtest, RunSettings
+from core.backtest.session import Item, OnProgress, drive
+from core.backtest.source import RecordedSource
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.io import Event, event_time
+from core.detector.history import bar_needs
+from core.detector.strategy_file import Strategy, load_strategy
+from core.errors import InvalidArgument, shown
+from core.inspector.config import DEFAULT_POLICIES
+from core.model import Timeframe
+from trademesh.bus.v1 import bus_pb2 as bus
+from venues.sim.config import load_config as load_sim_config
+from venues.sim.order_manager import FeeSchedule
+from venues.sim.symbols import instruments as sim_instruments
+
+__all__ = ["build", "run_recorded", "strategies_of"]
+
+_MS = 1_000_000
+
+
+def strategies_of(config: BacktestConfig) -> list[Strategy]:
+    catalog = Catalog.builtin()
+    loaded = [load_strategy(path, catalog) for path in config.strategies]
+    return [retarget(s, config.venue, config.symbols or s.symbols) for s in loaded]
+
+
+def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) -> Backtest:
+    """The run's parts, ready for its events (`strategies`: these instead of the config's files)."""
+    sim = load_sim_config(config.sim_config)
+    instruments = sim_instruments(sim)
+    strategies = strategies_of(config) if strategies is None else strategies
+    known = {i.symbol for i in instruments}
+    for strategy in strategies:
+        for symbol in strategy.symbols:
+            if symbol not in known:
+                raise InvalidArgument.field(
+                    "symbols",
+                    f"{shown(symbol)} is not an instrument of the venue's sim config "
+                    f"({', '.join(sorted(known))})",
+                )
+    market = ReplayedMarket(
+        config.venue,
+        instruments,
+        FeeSchedule(maker=sim.maker_fee_rate, taker=sim.taker_fee_rate),
+        dict(sim.balances),
+        Latency(int(config.order_latency_ms * _MS), int(config.report_latency_ms * _MS)),
+        start_ns=config.start_ns,
+    )
+    policies = (config.policies or DEFAULT_POLICIES).read_text()
+    settings = RunSettings(
+        venue=config.venue,
+        start_ns=config.start_ns,
+        end_ns=config.end_ns,
+        policies=policies,
+        starting_equity=config.starting_equity,
+        advisor=with_overrides(
+            load_engine_config(config.advisor_config), sizing__max_notional_share=config.max_notional_share
+        ),
+        timeframe=config.timeframe,
+        sample_ns=int(config.sample_s * 1_000_000_000),
+    )
+    return Backtest(settings, market, instruments, strategies)
+
+
+def symbols_of(backtest_strategies: list[Strategy]) -> list[str]:
+    return sorted({symbol for strategy in backtest_strategies for symbol in strategy.symbols})
+
+
+async def run_recorded(
+    config: BacktestConfig, backtest: Backtest | None = None, on_progress: OnProgress | None = None
+) -> Outcome:
+    """The run (`backtest`: built already) over the recorder's history of the range."""
+    backtest = backtest or build(config)
+    backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
+    symbols = sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
+    source = RecordedSource(config.database_url, config.venue, symbols, config.start_ns, config.end_ns)
+    tape = await drive(backtest, _market_events(source), on_progress)
+    return outcome(tape, backtest.settings.sample_ns)
+
+
+async def recorded_history(config: BacktestConfig, backtest: Backtest) -> list[tuple[str, Event]]:
+    """The closed bars before the start that the patches need to start warm, from the
+    recorder's bars (the bar service's, built from the same trades as the venue's candles the
+    live detector warms from)."""
+    detect = backtest.detect
+    wanted: dict[tuple[str, str, Timeframe], int] = {}
+    for patch_id in detect.warming:
+        for need in bar_needs(detect.engine, patch_id):
+            key = (need.venue, need.symbol, need.timeframe)
+            wanted[key] = max(wanted.get(key, 0), need.bars)
+    history: list[tuple[str, Event]] = []
+    for (venue, symbol, timeframe), bars in sorted(
+        wanted.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2].value)
+    ):
+        start = config.start_ns - (bars + 2) * timeframe.ns
+        source = RecordedSource(
+            config.database_url,
+            venue,
+            [symbol],
+            start,
+            config.start_ns,
+            kinds=("bar",),
+            timeframes=(timeframe,),
+        )
+        found = [bar_value(r.message) async for r in source if isinstance(r.message, bus.Bar)]
+        history += [(venue, bar) for bar in found[-bars:]]
+    history.sort(key=lambda item: event_time(item[1]))
+    return history
+
+
+async def _market_events(source: RecordedSource) -> AsyncIterator[Item]:
+    async for recorded in source:
+        yield recorded.message

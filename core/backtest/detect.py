@@ -1,0 +1,120 @@
+"""The detector's engine core in a backtest: the strategies' patches built as the live detector
+builds them (core.detector.strategy_file), recorded market events turned into engine events
+by the live feed's converter (core.detector.feed.MarketConverter), and the patches warmed from
+the first events until they can run, as the live runner warms them from live data.
+
+The engine is asked as the live runner (core.detector.runner) asks it: each timestamp's
+events in `market_order` (core.detector.sequence), converted, fed and evaluated at that time;
+the ticks on the grid of `tick_hz` in the same time, each before its own timestamp's events.
+Live holds what arrives for its hold and then steps the same way, so the two give the same
+signals while nothing comes later than the hold. The module timer is fixed (0), so no step is
+ever reported slow: a backtest's output never depends on the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from core.convert import TIMEFRAME_FROM_PB
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.engine import Engine, EngineConfig
+from core.detector.engine.io import Event
+from core.detector.engine.outputs import Evaluation
+from core.detector.engine.values import BarValue
+from core.detector.feed import MarketConverter
+from core.detector.sequence import in_market_order
+from core.detector.strategy_file import Strategy, build_patches
+from core.errors import FailedPrecondition, TrademeshError
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["DetectStage", "bar_value", "no_timer", "retarget"]
+
+_NS = 1_000_000_000
+
+
+def no_timer() -> int:
+    """The module and stage timers of a run: fixed, so nothing in it depends on the machine."""
+    return 0
+
+
+def bar_value(bar: bus.Bar) -> BarValue:
+    """A bar of the bar service as the engine's closed bar (as core.detector.history makes one)."""
+    timeframe_s = TIMEFRAME_FROM_PB[bar.timeframe].value
+    prices = float(bar.open), float(bar.high), float(bar.low), float(bar.close)
+    volumes = float(bar.volume or 0), float(bar.quote_volume or 0)
+    return BarValue(bar.symbol, timeframe_s, bar.open_time_ns, *prices, *volumes, bar.trade_count)
+
+
+def retarget(strategy: Strategy, venue: str, symbols: Sequence[str]) -> Strategy:
+    """The strategy on the backtest's venue and symbols instead of its file's."""
+    return dataclasses.replace(strategy, venues=(venue,), symbols=tuple(symbols))
+
+
+class DetectStage:
+    def __init__(self, strategies: Sequence[Strategy], start_ns: int, tick_hz: float = 10.0) -> None:
+        self.engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=tick_hz))
+        self.tick_ns = int(_NS / tick_hz)
+        self.next_tick_ns = start_ns - start_ns % self.tick_ns + self.tick_ns
+        self._converters: dict[str, MarketConverter] = {}
+        self.warming: list[str] = []
+        self.failed: dict[str, str] = {}  # patch id -> why it could not start
+        for strategy in strategies:
+            self.warming += [patch.id for patch in build_patches(self.engine, strategy, start_ns)]
+
+    def feed(
+        self, venue: str, events: Sequence[md.MarketEvent], now_ns: int, bars: Sequence[bus.Bar] = ()
+    ) -> Evaluation:
+        """One timestamp's recorded events (and bars closed then) in, evaluated at that time."""
+        converter = self._converters.get(venue)
+        if converter is None:
+            converter = self._converters[venue] = MarketConverter()
+        engine_events = converter.convert(in_market_order(events)) if events else []
+        engine_events += [bar_value(bar) for bar in bars]
+        feed = self.engine.feed
+        for event in engine_events:
+            feed(venue, event)
+        if self.warming:
+            self._warm(venue, engine_events, now_ns)
+        return self.engine.evaluate_due(now_ns)
+
+    def next_tick(self, now_ns: int) -> int | None:
+        """When the next tick is due; None while no tick could move anything (no patch the
+        clock drives): then none is run, and ticking resumes on the grid after `now_ns`."""
+        if self.engine.ticks_matter():
+            return self.next_tick_ns
+        if self.next_tick_ns <= now_ns:
+            self.next_tick_ns = now_ns - now_ns % self.tick_ns + self.tick_ns
+        return None
+
+    def tick(self) -> Evaluation:
+        """The next clock tick (the caller runs it once the simulated time has reached it)."""
+        evaluation = self.engine.tick(self.next_tick_ns)
+        self.next_tick_ns += self.tick_ns
+        return evaluation
+
+    def warm_from_history(self, history: Sequence[tuple[str, Event]], now_ns: int) -> None:
+        """As the live detector starts its patches: warmed from the closed bars before the
+        start (the venue's candles live; the recorded bars here), activated when that is
+        enough, else warmed from the run's first events (`feed`)."""
+        for patch_id in list(self.warming):
+            try:
+                self.engine.warm(patch_id, history)
+                self.engine.patch(patch_id).activate(now_ns)
+            except FailedPrecondition:
+                continue
+            except TrademeshError as exc:
+                self.failed[patch_id] = str(exc)
+            self.warming.remove(patch_id)
+
+    def _warm(self, venue: str, events: list[Event], now_ns: int) -> None:
+        for patch_id in list(self.warming):
+            try:
+                self.engine.warm(patch_id, [(venue, event) for event in events])
+                self.engine.patch(patch_id).activate(now_ns)
+            except FailedPrecondition:
+                continue  # not warm yet
+            except TrademeshError as exc:  # it cannot start: said in the results
+                self.failed[patch_id] = str(exc)
+            self.warming.remove(patch_id)

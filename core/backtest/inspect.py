@@ -1,0 +1,158 @@
+"""The inspector's engine core in a backtest, moved only by journal entries
+(core.inspector.driver.apply_entry), the one way the live shell and its restart replay move it.
+Its order actions go to the replayed venue as the live executor sends them to a venue service:
+the same TradeFlow request (core.inspector.convert.place_request, protective prices put on the
+instrument's tick grid) checked by the venue runtime's own validation
+(venues.runtime.validate.place_order). A request the venue would refuse comes back at once as
+a REJECTED update, as the executor reports a refusal.
+
+The sim holds stop orders itself, so every stop-loss is placed natively (no emulation here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.convert import execution_to_pb
+from core.decimals import format_decimal
+from core.errors import TrademeshError
+from core.inspector.convert import market_to_pb, order_snapshot, place_request
+from core.inspector.driver import apply_entry, new_core
+from core.inspector.engine.actions import CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
+from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.market import MarketView
+from core.inspector.ticks import put_on_grid
+from core.model import Execution, Instrument, Order, OrderRequest
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from venues.runtime.validate import place_order
+
+__all__ = ["InspectStage", "OrderDesk"]
+
+_TERMINAL = frozenset(
+    {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
+)
+
+
+@dataclass(frozen=True)
+class OrderDesk:
+    """Where the inspector's orders go: the replayed venue's calls."""
+
+    instruments: Mapping[str, Instrument]
+    submit: Callable[[OrderRequest, int], object]
+    cancel: Callable[[str, int], None]
+    open_orders: Callable[[], Sequence[Order]]
+    find: Callable[[str], Order | None]
+
+
+@dataclass
+class InspectStage:
+    venue: str
+    desk: OrderDesk
+    core_entry: jr.JournalEntry
+    entries: int = 0
+    marks: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.core = new_core(self.core_entry)
+
+    @classmethod
+    def start(cls, venue: str, desk: OrderDesk, policies: str, equity: Decimal, now_ns: int) -> InspectStage:
+        start = jr.JournalStart(
+            policies=policies, starting_equity=format_decimal(equity), instance="backtest"
+        )
+        return cls(venue, desk, jr.JournalEntry(now_ns=now_ns, start=start))
+
+    # ---- inputs
+
+    def intent(self, message: am.Intent, market: MarketView, now_ns: int) -> Verdict:
+        if market.last is None and message.entry_price:
+            market = MarketView(market.bid, market.ask, Decimal(message.entry_price))
+        journaled = jr.JournalIntent(intent=message)
+        market_to_pb(market, journaled)
+        verdict = self._feed(jr.JournalEntry(now_ns=now_ns, intent=journaled))
+        assert isinstance(verdict, Verdict)
+        return verdict
+
+    def execution(self, execution: Execution, now_ns: int) -> tf.Execution:
+        """A venue's execution as the live shell takes it (its fill first); the message returned."""
+        message = execution_to_pb(self.venue, execution)
+        if message.HasField("fill"):
+            self._feed(
+                jr.JournalEntry(now_ns=now_ns, fill=jr.JournalFill(venue=self.venue, fill=message.fill))
+            )
+        order = message.order
+        if not order.venue:
+            order.venue = self.venue
+        if self.core.heeds(order.client_order_id, order.status in _TERMINAL):
+            self._feed(jr.JournalEntry(now_ns=now_ns, order_update=order))
+        return message
+
+    def mark(self, symbol: str, price: Decimal, now_ns: int) -> None:
+        """The shell's once-a-second mark of a market the core holds, when it changed."""
+        key = (self.venue, symbol)
+        if self.marks.get(key) == price:
+            return
+        self.marks[key] = price
+        mark = jr.JournalMark(venue=self.venue, symbol=symbol, price=format_decimal(price))
+        self._feed(jr.JournalEntry(now_ns=now_ns, mark=mark))
+
+    def holds(self) -> bool:
+        """Whether the core holds any position or working order."""
+        core = self.core
+        return any(True for _ in core.book.orders) or any(
+            p.size != 0 for p in core.book.positions.positions.values()
+        )
+
+    def held(self) -> list[str]:
+        """The symbols the core holds a position or a working order in (what is marked)."""
+        core = self.core
+        keys = {w.key for w in core.book.orders} | {
+            k for k, p in core.book.positions.positions.items() if p.size != 0
+        }
+        return sorted(symbol for venue, symbol in keys if venue == self.venue)
+
+    # ---- the core, and its actions
+
+    def _feed(self, entry: jr.JournalEntry) -> Output | Verdict:
+        self.entries += 1
+        result = apply_entry(self.core, entry)
+        output = result.output if isinstance(result, Verdict) else result
+        for action in output.actions:
+            self._carry_out(action, entry.now_ns)
+        return result
+
+    def _carry_out(self, action: OrderAction, now_ns: int) -> None:
+        if isinstance(action, PlaceOrder):
+            self._place(action, now_ns)
+        elif isinstance(action, CancelOrder):
+            self.desk.cancel(action.client_order_id, now_ns)
+        elif isinstance(action, CancelAll):
+            for order in self.desk.open_orders():
+                self.desk.cancel(order.client_order_id, now_ns)
+        elif isinstance(action, QueryOrder):
+            self._query(action, now_ns)
+
+    def _place(self, order: PlaceOrder, now_ns: int) -> None:
+        native = order.trigger_price is not None
+        request = place_request(order, native)
+        instrument = self.desk.instruments.get(order.symbol)
+        if instrument is not None:
+            put_on_grid(order, request, native, instrument.tick_size)
+        try:
+            checked = place_order(request, self.desk.instruments)
+        except TrademeshError as exc:
+            refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, str(exc), now_ns)
+            self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
+            return
+        self.desk.submit(checked, now_ns)
+
+    def _query(self, action: QueryOrder, now_ns: int) -> None:
+        found = self.desk.find(action.client_order_id)
+        result = jr.JournalQueryResult(client_order_id=action.client_order_id)
+        if found is not None:
+            result.order.CopyFrom(execution_to_pb(self.venue, Execution(now_ns, found)).order)
+        self._feed(jr.JournalEntry(now_ns=now_ns, query_result=result))

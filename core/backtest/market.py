@@ -1,0 +1,505 @@
+"""The replayed venue of a backtest: the sim venue's matching engine fed by recorded market data.
+
+A ReplayedMarket wraps a SimExchange (venues/sim/exchange.py) whose clock is the venue time of
+the simulation. Recorded MarketEvents, as venues stream them, drive the book's synthetic
+liquidity; our orders are the book's user orders, matched by the sim's price-time engine, with
+its fees, balances and partial fills. Pure: no I/O, no wall clock, no randomness; time is
+given (the events' ts_event_ns, the callers' now_ns).
+
+The book model
+--------------
+At each price the engine's book queues synthetic orders, standing for the recorded market's
+orders, and ours. The synthetic total of each level mirrors the recorded size:
+
+- A snapshot or a delta sets each level's synthetic total to the recorded size (a snapshot
+  also empties the levels it does not list; size "0" in a delta removes a level). An increase
+  joins the back of the level's queue (a synthetic order of the difference, merged into the
+  synthetic order already last there, if any): liquidity that arrives after our order waits
+  behind it.
+- A decrease is taken from the back of the level's synthetic queue: the newest synthetic
+  orders go first, the last one touched is reduced in place and keeps its place. The recorded
+  book tells how much left a level, not where in the queue it stood; taking it from behind
+  us means that a cancellation never moves our order forward, so our queue position is never
+  better than the real one could have been: a fill comes no earlier than it would have.
+  The mirror never reduces or cancels our orders.
+- Within one event the decreases apply before the increases, so a book moving through a
+  price empties the old side's level before the new side's appears there.
+- A recorded trade at price p of size s, the taker on side T, consumes the other side's
+  liquidity in price-time order, as the real trade did: first our orders at prices better
+  than p (the trade could not have happened at p while they waited: the taker would have met
+  them first), then the level at p in queue order, the synthetic orders ahead of ours before
+  ours; ours fills partially when what is left of s falls short. Synthetic liquidity at
+  prices better than p is stale (the recorded book lags the trades) and is removed first: it
+  was not there when the trade happened. The trade is replayed as a synthetic
+  immediate-or-cancel order of side T limited at p, so our fills are maker fills at our own
+  prices. A trade that does not say its taker side is taken to be a buy when the mirrored
+  book's best ask is at or below its price, a sell when the best bid is at or above it, and
+  is skipped otherwise.
+- Liquidity is not taken twice: a trade consumes synthetic size, and the recorded delta that
+  follows sets the level's total to what is recorded rather than decreasing it again (when the
+  trade left the synthetic total equal to the recorded one, the delta changes nothing). This
+  assumes a trade comes before the book change it causes (events in ts_event_ns order); a
+  feed recording the change first would have the decrease taken from behind us and then the
+  trade from ahead of us, filling us early.
+- Our order crossing the book on arrival takes the synthetic liquidity as a taker at the
+  book's prices, across levels, partially when the book is short. The mirrored levels stay
+  reduced by what it took until the next recorded update of each sets it again.
+- An increase on one side that reaches our resting order on the other (the market moved
+  through our price) trades with it, our order the maker at its own price, but only with the
+  part of the increase that is new since the level's last recorded size: that is the
+  liquidity that arrived where our order waits. The rest of the level was recorded before and
+  our order has already met it (it took it on arrival); it is not mirrored while our orders
+  still reach the level. Synthetic liquidity on the other side that an increase's price
+  reaches is stale (a recorded book is not crossed) and is removed first.
+
+Latency
+-------
+Latency(order_ns, report_ns): an order or cancel submitted at t reaches the venue at
+t + order_ns; the recorded events before then apply first, so the market can move away.
+An arrival at the same nanosecond as a recorded event not yet given to on_market() comes
+first. Arrivals at the same time keep their submission order (a cancel never overtakes its
+order). The venue's executions at venue time T reach us at T + report_ns: advance(now)
+returns those due by now, in the order the venue made them, each with its arrival time.
+
+Orders the venue refuses (invalid, outside the sim's price band, funds short, a reduce-only
+order that would increase the position, an unknown symbol) come back as a REJECTED
+execution at report time, not as an exception; such an order has no venue order id
+(order_id ""). A cancel that arrives after its order ended (a fill won the race) changes
+nothing: the order's executions tell how it ended. balances(), positions() and
+open_orders() are the venue's current state, which the reports may not have told yet.
+
+Events of other symbols are ignored (a recording holds more symbols than a backtest trades);
+an event older than the venue time applies at the venue time, which never goes back. Stop
+orders trigger on the trades made in the book (the replayed recorded trades included; a
+recorded trade that meets no liquidity in the book triggers none). Funding of perpetuals is
+not settled. Beyond the levels it consumed until their next update, our trading has no
+impact on the recorded market: the recording goes on as it happened without us.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import NamedTuple
+
+from core.convert import SIDE_FROM_PB
+from core.decimals import parse_decimal
+from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.model import (
+    Balance,
+    Execution,
+    Instrument,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    Side,
+    TimeInForce,
+)
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.sim.engine import SYNTHETIC, LevelChange, OrderBook, Resting
+from venues.sim.exchange import SimExchange
+from venues.sim.order_manager import FeeSchedule
+
+__all__ = ["Latency", "ReplayedMarket"]
+
+_BUY, _SELL = Side.BUY, Side.SELL
+# What the venue answers a placement with when it refuses it.
+_REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
+_MAX_KNOWN = 65_536  # price or size strings kept per symbol
+
+
+@dataclass(frozen=True)
+class Latency:
+    """order_ns: from our submitting an order or cancel to its reaching the venue;
+    report_ns: from the venue's execution to its report reaching us."""
+
+    order_ns: int = 0
+    report_ns: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("order_ns", "report_ns"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgument.field(
+                    name, f"must be a non-negative number of nanoseconds, got {value!r}"
+                )
+
+
+class _Arrival(NamedTuple):
+    """An order (request set) or a cancel (request None) on its way to the venue."""
+
+    client_order_id: str
+    request: OrderRequest | None
+
+
+class _Reports:
+    """The exchange's listener: the user's executions, each due at its venue time plus the
+    report latency (venue time never goes back, so the queue stays in due order)."""
+
+    def __init__(self, report_ns: int) -> None:
+        self.report_ns = report_ns
+        self.queue: deque[tuple[int, Execution]] = deque()
+
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None:
+        pass
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
+        pass
+
+    def on_execution(self, execution: Execution) -> None:
+        self.queue.append((execution.ts_event_ns + self.report_ns, execution))
+
+
+class _Mirror:
+    """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
+    replayed (the module docstring's model)."""
+
+    def __init__(self, exchange: SimExchange, symbol: str) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.book = exchange.book(symbol)
+        # The last recorded size of each level, in lots.
+        self.recorded: dict[Side, dict[int, int]] = {_BUY: {}, _SELL: {}}
+        # Each price and size string seen, in ticks and lots: a book's levels repeat them.
+        self._ticks_of: dict[str, int] = {}
+        self._lots_of: dict[str, int] = {}
+
+    # ---- book events
+
+    def snapshot(self, snapshot: md.BookSnapshot) -> None:
+        target = {_BUY: self._levels(snapshot.bids, "bids"), _SELL: self._levels(snapshot.asks, "asks")}
+        for side in (_BUY, _SELL):
+            for price, _ in self.book.depth(side):
+                target[side].setdefault(price, 0)
+        self._apply(target)
+        self.recorded = {side: {p: n for p, n in levels.items() if n} for side, levels in target.items()}
+
+    def delta(self, delta: md.BookDelta) -> None:
+        target = {_BUY: self._levels(delta.bids, "bids"), _SELL: self._levels(delta.asks, "asks")}
+        self._apply(target)
+        for side, levels in target.items():
+            recorded = self.recorded[side]
+            for price, lots in levels.items():
+                if lots:
+                    recorded[price] = lots
+                else:
+                    recorded.pop(price, None)
+
+    def _levels(self, levels: Iterable[md.BookLevel], name: str) -> dict[int, int]:
+        out: dict[int, int] = {}
+        ticks_of, lots_of = self._ticks_of, self._lots_of
+        for i, level in enumerate(levels):
+            price = ticks_of.get(level.price)
+            if price is None:  # the field's name is made only for a string not seen before
+                price = self._ticks(f"{name}[{i}].price", level.price)
+            lots = lots_of.get(level.size)
+            out[price] = self._lots(f"{name}[{i}].size", level.size) if lots is None else lots
+        return out
+
+    def _apply(self, target: dict[Side, dict[int, int]]) -> None:
+        """Decreases first (both sides), then increases, each side's levels in the event's order."""
+        for side, levels in target.items():
+            for price, lots in levels.items():
+                excess = _total(self._synthetic(side, price)) - lots
+                if excess > 0:
+                    self._take_from_back(side, price, excess)
+        for side, levels in target.items():
+            for price, lots in levels.items():
+                missing = lots - _total(self._synthetic(side, price))
+                if missing > 0:
+                    self._add(side, price, lots, missing)
+
+    def _take_from_back(self, side: Side, price: int, lots: int) -> None:
+        for order in reversed(self._synthetic(side, price)):
+            take = min(lots, order.remaining)
+            self.exchange.reduce_synthetic(self.symbol, order.order_id, take)
+            lots -= take
+            if lots == 0:
+                return
+
+    def _add(self, side: Side, price: int, target: int, missing: int) -> None:
+        """Bring a level's synthetic total up to `target` by `missing` lots; while our orders on
+        the other side reach the price, only the lots new since the last recorded size trade
+        with them, and the rest waits (is not mirrored) until they no longer reach it."""
+        self._clear_synthetic(side.opposite, price, inclusive=True)
+        if self.book.would_cross(side, price):
+            new = min(missing, target - self.recorded[side].get(price, 0))
+            if new > 0:
+                self.exchange.submit_synthetic(self.symbol, side, price, new)
+                missing -= new
+            if self.book.would_cross(side, price):
+                return
+        if missing > 0:
+            self._join_back(side, price, missing)
+
+    def _join_back(self, side: Side, price: int, lots: int) -> None:
+        """Add synthetic lots at the back of a level. When the last order there is synthetic
+        they join it (re-queued at the back, where it already was), so a level holds one
+        synthetic order per stretch between ours, not one per recorded increase."""
+        queue = self.book.orders_at(side, price)
+        if queue and queue[-1].owner == SYNTHETIC:
+            lots += queue[-1].remaining
+            self.exchange.cancel_synthetic(self.symbol, queue[-1].order_id)
+        self.exchange.submit_synthetic(self.symbol, side, price, lots)
+
+    # ---- trades
+
+    def trade(self, trade: md.Trade) -> None:
+        price = self._ticks("trade.price", trade.price)
+        lots = self._lots("trade.size", trade.size)
+        taker = SIDE_FROM_PB.get(trade.taker_side) or self._inferred_taker(price)
+        if taker is None or lots == 0:
+            return
+        self._clear_synthetic(taker.opposite, price, inclusive=False)
+        self.exchange.submit_synthetic(self.symbol, taker, price, lots, TimeInForce.IOC)
+
+    def _inferred_taker(self, price: int) -> Side | None:
+        ask, bid = self.book.best_ask(), self.book.best_bid()
+        if ask is not None and ask <= price:
+            return _BUY
+        if bid is not None and bid >= price:
+            return _SELL
+        return None
+
+    # ---- internals
+
+    def _synthetic(self, side: Side, price: int) -> list[Resting]:
+        return [o for o in self.book.orders_at(side, price) if o.owner == SYNTHETIC]
+
+    def _clear_synthetic(self, side: Side, price: int, *, inclusive: bool) -> None:
+        """Cancel the synthetic orders on `side` at prices better than `price` (and at it when
+        inclusive): a taker limited at `price` would reach those first."""
+        sign = 1 if side is _BUY else -1
+        best = self.book.best_bid() if side is _BUY else self.book.best_ask()
+        if best is None or (best - price) * sign < (0 if inclusive else 1):
+            return
+        for level_price, _ in self.book.depth(side):
+            if (level_price - price) * sign < (0 if inclusive else 1):
+                break
+            for order in self._synthetic(side, level_price):
+                self.exchange.cancel_synthetic(self.symbol, order.order_id)
+
+    def _ticks(self, field: str, text: str) -> int:
+        try:
+            ticks = self.exchange.to_ticks(self.symbol, _parse(field, text))
+        except InvalidArgument as exc:
+            raise _renamed(exc, field) from None
+        if ticks <= 0:
+            raise InvalidArgument.field(field, f"must be positive, got {text!r}")
+        _remember(self._ticks_of, text, ticks)
+        return ticks
+
+    def _lots(self, field: str, text: str) -> int:
+        try:
+            lots = self.exchange.to_lots(self.symbol, _parse(field, text))
+        except InvalidArgument as exc:
+            raise _renamed(exc, field) from None
+        if lots < 0:
+            raise InvalidArgument.field(field, f"must not be negative, got {text!r}")
+        _remember(self._lots_of, text, lots)
+        return lots
+
+
+class ReplayedMarket:
+    """One venue of a backtest: recorded market events in, our orders' executions out, after
+    the configured latencies (the module docstring's model)."""
+
+    def __init__(
+        self,
+        venue: str,
+        instruments: Sequence[Instrument],
+        fees: FeeSchedule,
+        balances: Mapping[str, Decimal],
+        latency: Latency | None = None,
+        *,
+        start_ns: int = 0,
+    ) -> None:
+        self.venue = venue
+        self.latency = latency if latency is not None else Latency()
+        self._venue_ns = start_ns
+        self._reports = _Reports(self.latency.report_ns)
+        self._exchange = SimExchange(
+            venue,
+            instruments,
+            maker_fee_rate=fees.maker,
+            taker_fee_rate=fees.taker,
+            balances=balances,
+            clock=self._clock,
+            listener=self._reports,
+        )
+        self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol) for i in instruments}
+        # (arrival ns, submission sequence, arrival): a heap, earliest first.
+        self._arrivals: list[tuple[int, int, _Arrival]] = []
+        self._sequence = 0
+        self._client_ids: set[str] = set()
+        self._client_seq = 0
+
+    # ---- our orders
+
+    def submit(self, request: OrderRequest, now_ns: int) -> str:
+        """Send an order at now_ns; returns its client_order_id (one is made, "bt-<n>", when the
+        request has none). It reaches the venue at now_ns + order latency."""
+        client_order_id = request.client_order_id or self._new_client_id()
+        if client_order_id != request.client_order_id:
+            request = replace(request, client_order_id=client_order_id)
+        self._client_ids.add(client_order_id)
+        self._schedule(now_ns, _Arrival(client_order_id, request))
+        return client_order_id
+
+    def cancel(self, client_order_id: str, now_ns: int) -> None:
+        """Send a cancel at now_ns; NotFound when no order was submitted with this id."""
+        if client_order_id not in self._client_ids:
+            raise NotFound(f"no order was submitted with client_order_id {client_order_id!r}")
+        self._schedule(now_ns, _Arrival(client_order_id, None))
+
+    # ---- time
+
+    def on_market(self, event: md.MarketEvent) -> None:
+        """Apply one recorded event at its ts_event_ns, after the arrivals due by then."""
+        if event.venue and event.venue != self.venue:
+            raise InvalidArgument.field("venue", f"event of venue {event.venue!r} given to {self.venue!r}")
+        ts_ns = max(event.ts_event_ns, self._venue_ns)
+        self._arrive(ts_ns)
+        mirror = self._mirrors.get(event.symbol)
+        if mirror is None:
+            return
+        self._venue_ns = ts_ns
+        kind = event.WhichOneof("payload")
+        if kind == "book_snapshot":
+            mirror.snapshot(event.book_snapshot)
+        elif kind == "book_delta":
+            mirror.delta(event.book_delta)
+        elif kind == "trade":
+            mirror.trade(event.trade)
+
+    def advance(self, now_ns: int) -> list[tuple[int, Execution]]:
+        """Deliver the arrivals due by now_ns to the venue, then return the executions whose
+        reports are due by now_ns: (arrival time, execution), in the venue's order."""
+        self._arrive(now_ns)
+        queue = self._reports.queue
+        out: list[tuple[int, Execution]] = []
+        while queue and queue[0][0] <= now_ns:
+            out.append(queue.popleft())
+        return out
+
+    def next_due_ns(self) -> int | None:
+        """The earliest pending arrival at the venue or report to us; None when none is pending."""
+        arrival = self._arrivals[0][0] if self._arrivals else None
+        queue = self._reports.queue
+        report = queue[0][0] if queue else None
+        if arrival is None or report is None:
+            return report if arrival is None else arrival
+        return min(arrival, report)
+
+    @property
+    def venue_ns(self) -> int:
+        """The venue's time: that of the last event or arrival it handled."""
+        return self._venue_ns
+
+    # ---- the venue's state
+
+    def balances(self) -> list[Balance]:
+        return self._exchange.balances()
+
+    def positions(self, symbol: str | None = None) -> list[Position]:
+        return self._exchange.positions(symbol)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self._exchange.open_orders(symbol)
+
+    def order(self, client_order_id: str) -> Order:
+        """The venue's view of an order (NotFound before it arrives, or when it was refused)."""
+        return self._exchange.get(client_order_id=client_order_id)
+
+    def book(self, symbol: str) -> OrderBook:
+        """The venue's book of a symbol (synthetic and our orders); read it, never change it."""
+        return self._exchange.book(symbol)
+
+    # ---- internals
+
+    def _clock(self) -> int:
+        return self._venue_ns
+
+    def _new_client_id(self) -> str:
+        while True:
+            self._client_seq += 1
+            candidate = f"bt-{self._client_seq}"
+            if candidate not in self._client_ids:
+                return candidate
+
+    def _schedule(self, now_ns: int, arrival: _Arrival) -> None:
+        self._sequence += 1
+        heapq.heappush(self._arrivals, (now_ns + self.latency.order_ns, self._sequence, arrival))
+
+    def _arrive(self, until_ns: int) -> None:
+        """Hand the venue the orders and cancels that reach it by until_ns, in arrival order."""
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] <= until_ns:
+            arrival_ns, _, arrival = heapq.heappop(arrivals)
+            self._venue_ns = max(self._venue_ns, arrival_ns)
+            if arrival.request is not None:
+                self._place(arrival.request)
+            else:
+                self._cancel(arrival.client_order_id)
+
+    def _place(self, request: OrderRequest) -> None:
+        try:
+            self._exchange.place(request)
+        except _REFUSALS as exc:
+            self._reports.on_execution(_refused(self.venue, request, str(exc), self._venue_ns))
+
+    def _cancel(self, client_order_id: str) -> None:
+        # It may have ended before the cancel arrived (or been refused): its executions say how.
+        with suppress(FailedPrecondition, NotFound):
+            self._exchange.cancel(client_order_id=client_order_id)
+
+
+def _refused(venue: str, request: OrderRequest, reason: str, ts_ns: int) -> Execution:
+    order = Order(
+        venue=venue,
+        order_id="",
+        client_order_id=request.client_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        type=request.type,
+        time_in_force=request.time_in_force,
+        price=request.price,
+        size=request.size,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        status=OrderStatus.REJECTED,
+        status_reason=reason,
+        created_ns=ts_ns,
+        updated_ns=ts_ns,
+        trigger_price=request.trigger_price,
+    )
+    return Execution(ts_event_ns=ts_ns, order=order)
+
+
+def _total(orders: list[Resting]) -> int:
+    return sum(o.remaining for o in orders)
+
+
+def _remember(known: dict[str, int], text: str, value: int) -> None:
+    """Kept for the next time the string comes; the cache is emptied past _MAX_KNOWN strings."""
+    if len(known) >= _MAX_KNOWN:
+        known.clear()
+    known[text] = value
+
+
+def _renamed(exc: InvalidArgument, field: str) -> InvalidArgument:
+    """The same violations, on the recorded event's field (the symbol's scale names its own)."""
+    return InvalidArgument([FieldViolation(field, v.description) for v in exc.violations])
+
+
+def _parse(field: str, text: str) -> Decimal:
+    value = parse_decimal(field, text)
+    assert value is not None  # required: parse_decimal raises on ""
+    return value

@@ -1,0 +1,49 @@
+"""A finished run's results: round trips, metrics per strategy and in total, the report's input.
+
+Returns for Sharpe and Sortino are taken once a day over a run of 30 days or more; a shorter
+run (a few minutes of the sim, a day of history) takes them at the equity curve's own step, so
+its ratios say something (annualised all the same: core.backtest.metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from core.backtest.metrics import by_strategy
+from core.backtest.results import FillRecord, Metrics, RoundTrip, RunReport
+from core.backtest.run import Tape
+from core.backtest.trips import attributed, round_trips
+from core.ledger.engine.events import UNATTRIBUTED
+from core.ledger.engine.reports import strategy_label
+
+__all__ = ["Outcome", "outcome"]
+
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tape: Tape
+    fills: list[FillRecord]  # each of a strategy ("unattributed": no position's)
+    trips: list[RoundTrip]
+    metrics: dict[str, Metrics]
+    period_ns: int
+
+    def report(self, run_id: str, title: str, config: Mapping[str, str]) -> RunReport:
+        prices: dict[str, list[tuple[int, Decimal]]] = {}
+        for fill in self.fills:
+            prices.setdefault(fill.symbol, []).append((fill.ts_ns, fill.price))
+        return RunReport(run_id, title, dict(config), self.metrics, self.tape.curve, self.fills, prices)
+
+
+def outcome(tape: Tape, sample_ns: int) -> Outcome:
+    curve = tape.curve
+    span = curve[-1].ts_ns - curve[0].ts_ns if curve else 0
+    period = _DAY_NS if span >= 30 * _DAY_NS else sample_ns
+    unattributed = strategy_label(UNATTRIBUTED)
+    fills = [f if f.strategy else replace(f, strategy=unattributed) for f in attributed(tape.fills)]
+    trips = round_trips(fills)
+    metrics = by_strategy(curve, tape.strategy_curves, trips, fills, period)
+    return Outcome(tape, fills, trips, metrics, period)

@@ -1,0 +1,355 @@
+"""One backtest: recorded market events through the live engine cores on a simulated clock.
+
+The clock is the data's. Each recorded timestamp is one step:
+
+1. everything scheduled up to and including that time happens first, in time order: the
+   venue's reports reaching us (core.backtest.market: an order's fills come back after the
+   latency model's delays), the detector's clock ticks, the inspector's once-a-second marks,
+   and the equity curve's samples;
+2. the step's recorded events reach the replayed venue (its book and trades move, resting
+   orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
+3. each signal goes to the advisor; a decision's intent goes to the inspector; the orders it
+   allows go to the replayed venue, arriving after the order latency.
+
+Ties are broken the same way every run (the source's order, then the schedule's kinds in the
+order above), so the same data and settings give the same signals, orders and fills.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from core.advisor.engine.config import AdvisorConfig
+from core.advisor.engine.context import BookTop, OpenOrder
+from core.backtest.advise import AccountView, AdviseStage, BarKeeper, load_advisor_model
+from core.backtest.books import BooksStage
+from core.backtest.detect import DetectStage
+from core.backtest.inspect import InspectStage, OrderDesk
+from core.backtest.market import ReplayedMarket
+from core.backtest.results import EquityPoint, FillRecord
+from core.detector.convert import signal_to_pb
+from core.detector.engine.outputs import Evaluation
+from core.detector.strategy_file import Strategy
+from core.errors import NotFound
+from core.inspector.engine.events import Verdict
+from core.inspector.engine.market import MarketView
+from core.ledger.engine.events import UNATTRIBUTED
+from core.ledger.engine.reports import strategy_label
+from core.model import Execution, Instrument, Order, Side
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
+
+__all__ = ["Backtest", "RunSettings"]
+
+_NS = 1_000_000_000
+_MARK_NS = _NS  # the inspector shell marks once a second
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    venue: str
+    start_ns: int
+    end_ns: int
+    policies: str  # the inspector's policy file's text
+    starting_equity: Decimal
+    advisor: AdvisorConfig = field(default_factory=AdvisorConfig)
+    advisor_model: str | None = None
+    timeframe: str | None = None  # the advisor's bars (None: its model's)
+    sample_ns: int = 60 * _NS  # the equity curve's step
+    tick_hz: float = 10.0
+
+
+@dataclass
+class Tape:
+    """What the run produced, in the order it happened."""
+
+    signals: list[sig.Signal] = field(default_factory=list)
+    # Each decision as kept: its ids, outcome and intent (the stages' telemetry left out, so
+    # a long run's memory does not grow with it); `digest` covers the whole messages.
+    decisions: list[am.Decision] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)  # the inspector's, one per intent
+    orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
+    fills: list[FillRecord] = field(default_factory=list)
+    curve: list[EquityPoint] = field(default_factory=list)
+    # Each strategy's own curve: the starting equity plus its PnL in the ledger's books
+    # (realised, fees, funding and unrealised at the last trades), "unattributed" included.
+    strategy_curves: dict[str, list[EquityPoint]] = field(default_factory=dict)
+    events: int = 0
+    data_ns: int = 0  # the data time reached
+    digest: Any = field(default_factory=hashlib.sha256)  # of every signal and whole decision, in order
+
+
+class Backtest:
+    def __init__(
+        self,
+        settings: RunSettings,
+        market: ReplayedMarket,
+        instruments: Sequence[Instrument],
+        strategies: Sequence[Strategy],
+    ) -> None:
+        self.settings = settings
+        self.market = market
+        self.tape = Tape(data_ns=settings.start_ns)
+        start = settings.start_ns
+        self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
+        self.last_price: dict[str, Decimal] = {}
+        self.last_event: dict[str, int] = {}
+        model = load_advisor_model(settings.advisor_model, settings.timeframe)
+        self.bars = BarKeeper(settings.venue, model.timeframe, settings.advisor.synthesis.bars_in_request * 5)
+        self.detect = DetectStage(strategies, start, settings.tick_hz)
+        self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
+        desk = OrderDesk(self.instruments, market.submit, market.cancel, market.open_orders, self._find)
+        self.inspect = InspectStage.start(
+            settings.venue, desk, settings.policies, settings.starting_equity, start
+        )
+        self.books = BooksStage(settings.venue, self.instruments)
+        self.books.open({b.asset: b.total for b in market.balances()}, start)
+        self.strategy_of: dict[str, str] = {}  # client order id -> strategy (entries)
+        self.symbols = sorted({symbol for strategy in strategies for symbol in strategy.symbols})
+        for name in [*sorted({s.id for s in strategies}), strategy_label(UNATTRIBUTED)]:
+            self.tape.strategy_curves[name] = []
+        self.next_mark_ns = start + _MARK_NS
+        self._moved = False  # events came since the last mark
+        # The curve starts once the first events have priced the account (then every step).
+        self.next_sample_ns = settings.end_ns + 1
+
+    # ---- the steps
+
+    def step(self, now: int, events: Sequence[md.MarketEvent], bars: Sequence[bus.Bar] = ()) -> None:
+        """One recorded time's events (their ts_event_ns) and the bars that closed then."""
+        self.advance(now)
+        self._moved = True
+        trades = []
+        for event in events:
+            self.market.on_market(event)
+            self.last_event[event.symbol] = now
+            if event.HasField("trade"):
+                trades.append(event)
+                self.last_price[event.symbol] = Decimal(event.trade.price)
+        self.bars.on_bars(bars)
+        self.bars.on_trades(trades, now)
+        self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)
+        if not self.tape.curve and self._priced():
+            self._sample(now)
+            self.next_sample_ns = now + self.settings.sample_ns
+        self.tape.events += len(events) + len(bars)
+        self.tape.data_ns = now
+
+    def advance(self, until_ns: int) -> None:
+        """Everything scheduled at or before `until_ns`, in time order."""
+        while True:
+            due = self._next_due()
+            if due > until_ns:
+                return
+            self._run_due(due)
+
+    def finish(self) -> Tape:
+        self.advance(self.settings.end_ns)
+        if not self.tape.curve or self.tape.curve[-1].ts_ns != self.settings.end_ns:
+            self._sample(self.settings.end_ns)
+        return self.tape
+
+    def _next_due(self) -> int:
+        now = self.tape.data_ns
+        dues = [self.next_sample_ns]
+        for due in (self.market.next_due_ns(), self.detect.next_tick(now), self._next_mark(now)):
+            if due is not None:
+                dues.append(due)
+        return min(dues)
+
+    def _run_due(self, due: int) -> None:
+        for arrival_ns, execution in self.market.advance(due):
+            self._execution(execution, arrival_ns)
+        tick = self.detect.next_tick(due - 1)
+        if tick is not None and tick <= due:
+            self._evaluated(self.detect.tick(), due)
+        mark = self._next_mark(due - 1)
+        if mark is not None and mark <= due:
+            self._mark(due)
+            self._moved = False
+            self.next_mark_ns += _MARK_NS
+        if self.next_sample_ns <= due:
+            self._sample(due)
+            self.next_sample_ns += self.settings.sample_ns
+
+    # ---- the chain
+
+    def _evaluated(self, evaluation: Evaluation, now_ns: int) -> None:
+        for emitted in evaluation.signals:
+            message = signal_to_pb(emitted)
+            self.tape.signals.append(message)
+            decision = self.advise.decide(message, now_ns)
+            self.tape.digest.update(message.SerializeToString())
+            self.tape.digest.update(decision.SerializeToString(deterministic=True))
+            self.tape.decisions.append(_kept(decision))
+            if decision.HasField("intent"):
+                self._intent(decision.intent, now_ns)
+
+    def _intent(self, intent: am.Intent, now_ns: int) -> None:
+        verdict = self.inspect.intent(intent, self._view(intent.symbol), now_ns)
+        self.tape.verdicts.append(verdict)
+        if verdict.allowed and verdict.orders:
+            order_id = verdict.orders[0].client_order_id
+            self.books.allowed(intent, order_id, "", now_ns)  # no risk log: its event has no id
+            self.strategy_of[order_id] = intent.strategy_id
+
+    def _execution(self, execution: Execution, arrival_ns: int) -> None:
+        self._moved = True  # our orders move the venue's book too
+        message = self.inspect.execution(execution, arrival_ns)
+        self.books.execution(message)
+        self.tape.orders.append(execution)
+        fill = execution.fill
+        if fill is not None:
+            strategy = self._strategy(fill.client_order_id)
+            fee = self._fee_in_quote(fill.symbol, fill.fee, fill.fee_asset)
+            venue = self.settings.venue
+            record = FillRecord(
+                fill.ts_event_ns, strategy, venue, fill.symbol, fill.side.value, fill.price, fill.size, fee
+            )
+            self.tape.fills.append(record)
+
+    def _strategy(self, client_order_id: str) -> str:
+        """The strategy of an entry; a protective or flatten order is the position's ("")."""
+        return self.strategy_of.get(client_order_id, "")
+
+    def _fee_in_quote(self, symbol: str, fee: Decimal, asset: str) -> Decimal:
+        instrument = self.instruments[symbol]
+        if asset in ("", instrument.quote_asset, instrument.settle_asset):
+            return fee
+        price = self.last_price.get(symbol)
+        return fee * price if asset == instrument.base_asset and price is not None else fee
+
+    def _next_mark(self, now_ns: int) -> int | None:
+        """The next once-a-second mark; None while the inspector holds nothing, or no event has
+        come since the last mark (its prices are as marked: the live shell would feed none)."""
+        if self._moved and self.inspect.holds():
+            return self.next_mark_ns
+        if self.next_mark_ns <= now_ns:
+            self.next_mark_ns = now_ns - now_ns % _MARK_NS + _MARK_NS
+        return None
+
+    def _mark(self, now_ns: int) -> None:
+        for symbol in self.inspect.held():
+            view = self._view(symbol)
+            price = view.mid if view.mid is not None else view.last
+            if price is not None:
+                self.inspect.mark(symbol, price, now_ns)
+
+    # ---- what the venue shows
+
+    def _find(self, client_order_id: str) -> Order | None:
+        try:
+            return self.market.order(client_order_id)
+        except NotFound:
+            return None
+
+    def _best(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, tuple[Decimal, Decimal] | None]:
+        """The best bid and ask (price, size) at the venue, our orders included."""
+        book, instrument = self.market.book(symbol), self.instruments[symbol]
+        tops: list[tuple[Decimal, Decimal] | None] = []
+        for side, ticks in ((Side.BUY, book.best_bid()), (Side.SELL, book.best_ask())):
+            if ticks is None:
+                tops.append(None)
+                continue
+            lots = book.level_total(side, ticks)
+            tops.append((ticks * instrument.tick_size, lots * instrument.lot_size))
+        return tops[0], tops[1]
+
+    def _view(self, symbol: str) -> MarketView:
+        bid, ask = self._best(symbol)
+        return MarketView(bid[0] if bid else None, ask[0] if ask else None, self.last_price.get(symbol))
+
+    def _book(self, symbol: str) -> BookTop | None:
+        bid, ask = self._best(symbol)
+        if bid is None or ask is None:
+            return None
+        return BookTop(bid[0], bid[1], ask[0], ask[1], self.last_event.get(symbol, 0))
+
+    def _open_orders(self, symbol: str) -> list[OpenOrder]:
+        return [
+            OpenOrder(o.order_id, o.side, o.price, o.size - o.filled_size)
+            for o in self.market.open_orders()
+            if o.symbol == symbol
+        ]
+
+    def _account_view(self) -> AccountView:
+        return AccountView(
+            instrument=self.instruments.get,
+            book=self._book,
+            positions=self.market.positions,
+            balances=self.market.balances,
+            open_orders=self._open_orders,
+            last_event_ns=self.last_event.get,
+        )
+
+    def _sample(self, now_ns: int) -> None:
+        """Equity in the quote asset at the last trade prices, and the gross exposure. The
+        account is its quote cash and the base assets of the run's symbols (another asset the
+        sim config holds has no price in the run: it is left out, the same at every point)."""
+        equity, exposure = Decimal(0), Decimal(0)
+        quotes = {i.quote_asset for i in self.instruments.values()}
+        for balance in self.market.balances():
+            if balance.asset in quotes:
+                equity += balance.total
+                continue
+            price = self._price_of(balance.asset)
+            if price is not None:
+                equity += balance.total * price
+        for position in self.market.positions():
+            price = self.last_price.get(position.symbol)
+            if price is not None:
+                exposure += abs(position.size) * price
+        self.tape.curve.append(EquityPoint(now_ns, equity, exposure))
+        self._sample_strategies(now_ns)
+
+    def _sample_strategies(self, now_ns: int) -> None:
+        venue = self.settings.venue
+        marks = {(venue, symbol): price for symbol, price in self.last_price.items()}
+        quotes = {i.quote_asset for i in self.instruments.values()} | {
+            i.settle_asset for i in self.instruments.values()
+        }
+        pnl: dict[str, Decimal] = {}
+        for (strategy, asset), line in self.books.pnl(marks).items():
+            if asset in quotes:
+                label = strategy_label(strategy)
+                pnl[label] = pnl.get(label, Decimal(0)) + line.total
+        exposure: dict[str, Decimal] = {}
+        for position in self.books.positions():
+            price = marks.get((position.venue, position.symbol))
+            if price is not None:
+                label = strategy_label(position.strategy)
+                exposure[label] = exposure.get(label, Decimal(0)) + abs(position.quantity) * price
+        start = self.settings.starting_equity
+        for name, curve in self.tape.strategy_curves.items():
+            curve.append(
+                EquityPoint(now_ns, start + pnl.get(name, Decimal(0)), exposure.get(name, Decimal(0)))
+            )
+
+    def _priced(self) -> bool:
+        """Every symbol of the run has a price (the curve's first point waits for them)."""
+        return all(symbol in self.last_price for symbol in self.symbols)
+
+    def _price_of(self, asset: str) -> Decimal | None:
+        for symbol in self.symbols:
+            if self.instruments[symbol].base_asset == asset and symbol in self.last_price:
+                return self.last_price[symbol]
+        return None
+
+
+def _kept(decision: am.Decision) -> am.Decision:
+    """What a run keeps of a decision: its ids, outcome, times and intent."""
+    kept = am.Decision(
+        decision_id=decision.decision_id, signal_id=decision.signal_id, venue=decision.venue,
+        symbol=decision.symbol, strategy_id=decision.strategy_id, outcome=decision.outcome,
+        blocked_stage=decision.blocked_stage, block_reason=decision.block_reason,
+        ts_decision_ns=decision.ts_decision_ns,
+    )  # fmt: skip
+    if decision.HasField("intent"):
+        kept.intent.CopyFrom(decision.intent)
+    return kept

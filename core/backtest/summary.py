@@ -1,0 +1,53 @@
+"""A finished run told: its figures as lines of text, and its report written to a directory.
+
+A run's id is a digest of its config: the same run over the same data has the same id (and
+the same report, byte for byte).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+
+from core.backtest.config import BacktestConfig
+from core.backtest.outcome import Outcome
+from core.backtest.report import write_report
+
+__all__ = ["config_view", "run_id", "summary", "write"]
+
+
+def config_view(config: BacktestConfig) -> dict[str, str]:
+    """The config as text, for the report and the run's record (no database URL: a secret)."""
+    shown = {k: v for k, v in asdict(config).items() if k != "database_url"}
+    shown["strategies"] = ", ".join(str(p) for p in config.strategies)
+    shown["symbols"] = ", ".join(config.symbols)
+    return {k: "" if v is None else str(v) for k, v in sorted(shown.items())}
+
+
+def run_id(config: BacktestConfig) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in config_view(config).items())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def summary(done: Outcome) -> list[str]:
+    tape = done.tape
+    lines = [
+        f"{tape.events:,} events · {len(tape.signals)} signals · {len(tape.decisions)} decisions · "
+        f"{sum(1 for d in tape.decisions if d.HasField('intent'))} intents · {len(done.fills)} fills · "
+        f"{len(done.trips)} round trips",
+    ]
+    for name, m in done.metrics.items():
+        lines.append(
+            f"{name}: return {m.total_return:.4%} · sharpe {m.sharpe:.2f} · "
+            f"max drawdown {m.max_drawdown:.4%} · win rate {m.win_rate:.1%} · "
+            f"trades {m.trades} · fees {m.fees:.4f}"
+        )
+    return lines
+
+
+def write(done: Outcome, config: BacktestConfig, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    identity = run_id(config)
+    report = done.report(identity, f"backtest {identity}", config_view(config))
+    return write_report(report, directory)

@@ -1,0 +1,247 @@
+"""The ledger service: the posting core inside its shell (core.service's lifecycle).
+
+At start: reach the bus and PostgreSQL (the ledger's tables migrated), rebuild the core from
+the stored balances, read the inspector's order links on from where they stopped
+(core.ledger.attribution). At the books' first start each venue's balances are posted as
+opening deposits, and the executions are read from then on. Then serve the Ledger API and run:
+- the `exec.*` consumer (group `ledger`): each entry's fills posted as one batch, acknowledged
+  once committed, so a redelivered execution posts nothing twice (its event id is recorded);
+- the attribution follower, and the perpetual venues' funding payments (core.ledger.funding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
+from core.bus.redis import open_redis
+from core.env import redact_url
+from core.errors import TrademeshError, Unavailable
+from core.ledger.api import ledger_service
+from core.ledger.attribution import Attribution, OrderLink
+from core.ledger.config import LedgerServiceConfig
+from core.ledger.convert import fill_event
+from core.ledger.engine.events import DepositEvent, Event
+from core.ledger.engine.model import Transfer
+from core.ledger.funding import FundingFollower
+from core.ledger.posting import Poster
+from core.ledger.store import LedgerStore
+from core.ledger.venues import LedgerVenues
+from core.ledger.watch import TransferWatch
+from core.retry import default_backoff, sleep_unless, until_reachable
+from core.rpc.server import Service
+from core.service import ServiceContext
+from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["Ledger"]
+
+log = logging.getLogger(__name__)
+
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+_ATTRIBUTION_POLL_S = 0.05
+
+
+class Ledger:
+    """The service app, and the state the API reads."""
+
+    def __init__(self, config: LedgerServiceConfig) -> None:
+        self.config = config
+        given = [Instance(v.name, v.address, VENUE_SERVICES) for v in config.mesh.venues]
+        self.resolver = MeshResolver(config.gateway, given)
+        self.venues = LedgerVenues(self.resolver)
+        self.redis = open_redis(config.redis_url)
+        self.watch = TransferWatch()
+        self._store: LedgerStore | None = None
+        self._poster: Poster | None = None
+        self.attribution: Attribution | None = None
+        self.funding: FundingFollower | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.config.instance
+
+    @property
+    def store(self) -> LedgerStore:
+        if self._store is None:
+            raise Unavailable("the ledger is starting")
+        return self._store
+
+    @property
+    def poster(self) -> Poster:
+        if self._poster is None:
+            raise Unavailable("the ledger is starting")
+        return self._poster
+
+    def grpc_services(self) -> Sequence[Service]:
+        return (ledger_service(self),)
+
+    async def run(self, ctx: ServiceContext) -> None:
+        self._stop = ctx.stop
+        try:
+            if not await self._connect(ctx):
+                return
+            await self._find_mesh()
+            consumer = self._consumer()
+            if not await self.store.posted_any():
+                await self._open_books(consumer)
+            await self._serve(ctx, consumer)
+        finally:
+            await self.venues.close()
+            await self.resolver.close()
+            await self.redis.aclose()
+            if self._store is not None:
+                await self._store.close()
+
+    async def _connect(self, ctx: ServiceContext) -> bool:
+        config = self.config
+        reached = await until_reachable(
+            self.redis.ping, what=f"ledger: Redis at {redact_url(config.redis_url)}",
+            retry_on=_REDIS_ERRORS, stop=ctx.stop,
+        )  # fmt: skip
+        if reached is None:
+            return False
+        where = f"ledger: PostgreSQL at {redact_url(config.database_url)}"
+        store = await until_reachable(
+            lambda: LedgerStore.open(config.database_url), what=where, retry_on=(Unavailable,), stop=ctx.stop
+        )
+        if store is None:
+            return False
+        self._store = store
+        self._poster = Poster(store, self._posted)
+        await self._poster.load()
+        self.funding = FundingFollower(self.venues, self._poster, config.funding_every_s)
+        self.attribution = Attribution(self.redis, store.pool)
+        await self.attribution.start()
+        await self.attribution.catch_up()
+        return True
+
+    def _consumer(self) -> GroupConsumer:
+        streams = tuple(executions_stream(v) for v in self.venues.names())
+        options = ConsumerOptions(
+            group=self.config.group, consumer=self.config.instance, streams=streams,
+            patterns=(EXECUTION_STREAMS,), batch=500, block_ms=200, claim_idle_ms=self.config.claim_idle_ms,
+            start_id="0", discover_s=1.0,
+        )  # fmt: skip
+        return GroupConsumer(self.redis, options, self._executions)
+
+    async def _open_books(self, consumer: GroupConsumer) -> None:
+        """The books' first start: the venues' executions read from now on, and their balances
+        now posted as opening deposits (what came before is in those balances)."""
+        await consumer.ensure_groups()
+        for stream in consumer.options.streams:
+            await self.redis.xgroup_setid(stream, self.config.group, "$")
+        if not self.config.opening_balances:
+            return
+        now = time.time_ns()
+        events: list[Event] = []
+        for venue in self.venues.names():
+            events += await self._opening(venue, now)
+        chains = await self.poster.post(events)
+        log.info("ledger: books opened with %d opening balances", len(chains))
+
+    async def _opening(self, venue: str, now_ns: int) -> list[Event]:
+        try:
+            balances = await self.venues.balances(venue)
+        except Exception as exc:  # a venue without an account: no opening balance
+            log.warning("ledger: no opening balances of %s: %s", venue, exc)
+            return []
+        return [
+            DepositEvent(f"opening/{venue}/{b.asset}", venue, b.asset, amount, now_ns)
+            for b in balances
+            if (amount := _amount(b)) > 0
+        ]
+
+    async def _serve(self, ctx: ServiceContext, consumer: GroupConsumer) -> None:
+        assert self.attribution is not None
+        await ctx.ready()
+        log.info("ledger: serving; %d accounts", len(self.poster.core.accounts))
+        tasks = [
+            asyncio.create_task(consumer.run(ctx.stop), name="ledger executions"),
+            asyncio.create_task(self.attribution.follow(ctx.stop), name="ledger attribution"),
+            asyncio.create_task(self.resolver.follow(ctx.stop), name="ledger mesh"),
+        ]
+        if self.funding is not None:
+            tasks.append(asyncio.create_task(self.funding.run(ctx.stop), name="ledger funding"))
+        ctx.on_stopping(self.watch.end)
+        try:
+            await ctx.stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _executions(self, stream: str, entries: list[Entry]) -> None:
+        """One stream's entries: their fills posted as one batch (returns once committed)."""
+        stream_venue = parse_executions_stream(stream) or ""
+        events: list[Event] = []
+        for _, envelope in entries:
+            batch = envelope.executions
+            for execution in batch.executions:
+                if execution.HasField("fill") and execution.fill.fill_id:
+                    event = await self._fill(execution.venue or batch.venue or stream_venue, execution)
+                    if event is not None:
+                        events.append(event)
+        await self._post_until_kept(events)
+
+    async def _post_until_kept(self, events: list[Event]) -> None:
+        """Post, waiting out a database outage (the entries stay unacknowledged meanwhile, and
+        never reach the dead letters for it); raises only once the service is stopping."""
+        backoff = default_backoff()
+        while True:
+            try:
+                await self.poster.post(events)
+                return
+            except Unavailable as exc:
+                if self._stop.is_set():
+                    raise
+                delay = backoff.next()
+                log.warning("ledger: posting %d events: %s; again in %.1f s", len(events), exc, delay)
+            await sleep_unless(self._stop, delay)
+
+    async def _fill(self, venue: str, execution: tf.Execution) -> Event | None:
+        link = await self._link(execution.fill.client_order_id, execution.fill.ts_event_ns)
+        contract = await self.venues.contract(venue, execution.fill.symbol)
+        try:
+            return fill_event(venue, execution, contract, link)
+        except TrademeshError as exc:  # a malformed fill on the bus: said, and the bus goes on
+            log.warning("ledger: fill %s of %s not booked: %s", execution.fill.fill_id, venue, exc)
+            return None
+
+    async def _link(self, client_order_id: str, fill_ns: int) -> OrderLink | None:
+        """The order's link. A fill may be read before the inspector's ALLOW of its order is:
+        the fill of an unknown order waits until it is attribution_wait_s old for it (an old
+        fill, read again, does not wait)."""
+        assert self.attribution is not None
+        deadline_ns = fill_ns + int(self.config.attribution_wait_s * 1e9)
+        while True:
+            link = await self.attribution.link(client_order_id)
+            if link is not None or not client_order_id or time.time_ns() >= deadline_ns:
+                return link
+            if not await self.attribution.catch_up():
+                await asyncio.sleep(_ATTRIBUTION_POLL_S)
+
+    def _posted(self, transfers: Sequence[Transfer]) -> None:
+        self.watch.publish(transfers, self.poster.core.accounts)
+
+    async def _find_mesh(self) -> None:
+        try:
+            await self.resolver.refresh()
+        except Exception as exc:  # the registry may come later: follow() keeps trying
+            log.warning("ledger: the gateway's registry at %s: %s", self.config.gateway, exc)
+
+
+def _amount(balance: tf.Balance) -> Decimal:
+    try:
+        return Decimal(balance.total or "0")
+    except InvalidOperation:
+        return Decimal(0)

@@ -1,0 +1,66 @@
+"""Pro rata splits with deterministic rounding: the share of a reducing fill no strategy placed
+that each holder of the position takes, and a fee's or a funding payment's share of each.
+
+Each share is `total x weight / sum of weights`, rounded toward zero to the quantum; what the
+rounding leaves goes to the largest weight (by absolute value, then by strategy name), and, when
+shares are capped (a holder takes no more than it holds), on to the next largest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from core.ledger.engine.model import ZERO
+
+__all__ = ["MONEY", "money", "quantum_of", "split", "trim"]
+
+# The finest step of an amount the ledger computes (a cost released, a margin, a share of a
+# fee): 1e-12 of the asset, or the finest step of the amounts it comes from when finer.
+MONEY = Decimal("1e-12")
+
+
+def quantum_of(*values: Decimal) -> Decimal:
+    """The finest decimal step among `values` (at most 1): 0.25 and 3 give 0.01. Trailing
+    zeros do not count, so 0.50 and 0.5 (as stored, as computed) give the same step."""
+    exponents = [_exponent(value) for value in values if value]
+    return Decimal(1).scaleb(min([0, *exponents]))
+
+
+def money(value: Decimal, *sources: Decimal) -> Decimal:
+    """`value` rounded (half even) to MONEY, or to the finest step of `sources` when finer."""
+    return trim(value.quantize(min(MONEY, quantum_of(*sources)), rounding=ROUND_HALF_EVEN))
+
+
+def trim(value: Decimal) -> Decimal:
+    """`value` without trailing zeros after the point (0.100000000000 -> 0.1, 100 stays 100)."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+def split(
+    total: Decimal,
+    weights: Mapping[str, Decimal],
+    quantum: Decimal,
+    caps: Mapping[str, Decimal] | None = None,
+) -> dict[str, Decimal]:
+    """`total` shared pro rata to `weights` (non-zero sum; signed weights give signed shares),
+    each share a multiple of `quantum` and, with `caps`, at most its cap (total <= sum of caps).
+    Zero shares are left out; the shares sum to `total` exactly."""
+    whole = sum(weights.values(), ZERO)
+    order = sorted(weights, key=lambda name: (-abs(weights[name]), name))
+    shares = {name: (total * weights[name] / whole).quantize(quantum, rounding=ROUND_DOWN) for name in order}
+    rest = total - sum(shares.values(), ZERO)
+    for name in order:
+        if not rest:
+            break
+        take = rest if caps is None else min(rest, caps[name] - shares[name])
+        shares[name] += take
+        rest -= take
+    return {name: trim(share) for name, share in shares.items() if share}
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0

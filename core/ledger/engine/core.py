@@ -1,0 +1,129 @@
+"""LedgerCore: the ledger as an engine core.
+
+    core = LedgerCore(accounts, balances)       # empty, or rebuilt from the store's balances
+    posting = core.post(event)                  # FillEvent | FundingEvent | DepositEvent
+    posting.chain                               # the chain kept (store it), or None
+    posting.refusal                             # "" when posted, else why (nothing changed)
+    core.apply(chain)                           # a stored chain, when the shell reloads
+    core.position(venue, symbol, strategy)      # (quantity, cost basis) from the balances
+
+The core's state is exactly its accounts and balances (and the margin holds they imply): a
+core rebuilt from them posts the same chains as one that never stopped. Pure: no clock, no
+I/O; times come with the events (docs/ledger.md).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from core.errors import FailedPrecondition
+from core.ledger.engine import chart
+from core.ledger.engine.books import Books, Staged
+from core.ledger.engine.events import Event
+from core.ledger.engine.model import Account, Balance, Chain
+from core.ledger.engine.postings import build, open_holds
+
+__all__ = ["RECENT_TRANSFERS", "LedgerCore", "Posting"]
+
+# How many transfer ids of its own lifetime the core remembers to refuse a chain twice.
+RECENT_TRANSFERS = 200_000
+# Digits the core computes with: sums and products of amounts stay exact far past any balance.
+_PRECISION = 60
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What `post` did: the chain it kept, or (chain None) the reason it kept nothing."""
+
+    chain: Chain | None
+    refusal: str = ""
+
+    @property
+    def posted(self) -> bool:
+        return self.chain is not None
+
+
+class LedgerCore:
+    def __init__(
+        self,
+        accounts: Iterable[Account] = (),
+        balances: Mapping[str, Balance] | None = None,
+        recent: int = RECENT_TRANSFERS,
+    ) -> None:
+        """The books as stored: accounts and their balances (copied). Open margin holds are
+        named from the balances (postings.open_holds)."""
+        self._books = Books(accounts, balances)
+        for hold in open_holds(self._books):
+            self._books.pending[hold.id] = hold
+        self._recent: deque[str] = deque()
+        self._seen: set[str] = set()
+        self._limit = recent
+
+    @property
+    def accounts(self) -> Mapping[str, Account]:
+        return self._books.accounts
+
+    @property
+    def balances(self) -> Mapping[str, Balance]:
+        """Running balances by account id (the core's own: read, do not change)."""
+        return self._books.balances
+
+    @property
+    def books(self) -> Books:
+        return self._books
+
+    def position(self, venue: str, symbol: str, strategy: str) -> tuple[Decimal, Decimal]:
+        """(quantity in the base asset, < 0 short; cost basis in the quote asset, < 0 short)."""
+        return self._books.position(venue, symbol, strategy)
+
+    def margin(self, venue: str, symbol: str, strategy: str, quote: str) -> Decimal:
+        """The initial margin a perpetual position holds."""
+        return self._books.balance(chart.margin_locked(venue, symbol, strategy, quote)).debits_pending
+
+    def post(self, event: Event) -> Posting:
+        """Book `event`: its chain, checked and kept whole, or refused whole."""
+        with localcontext() as context:
+            context.prec = _PRECISION
+            try:
+                chain = build(self._books, event)
+            except FailedPrecondition as exc:
+                return Posting(None, f"event {event.event_id}: {exc}")
+            refusal = self._refusal(chain)
+            staged = self._books.stage(chain) if not refusal else Staged(refusal=refusal)
+        if staged.refusal:
+            return Posting(None, f"event {event.event_id}: {staged.refusal}")
+        self._keep(chain, staged)
+        return Posting(chain)
+
+    def apply(self, chain: Chain) -> None:
+        """Keep a chain posted before (the store's, on reload): checked like a new one;
+        FailedPrecondition if it cannot be applied, and then nothing changes."""
+        with localcontext() as context:
+            context.prec = _PRECISION
+            refusal = self._refusal(chain)
+            staged = self._books.stage(chain) if not refusal else Staged(refusal=refusal)
+        if staged.refusal:
+            raise FailedPrecondition(f"chain {chain.event_id}: {staged.refusal}")
+        self._keep(chain, staged)
+
+    def _refusal(self, chain: Chain) -> str:
+        if not chain.transfers:
+            return "nothing to post"
+        ids = [transfer.id for transfer in chain.transfers]
+        if len(set(ids)) != len(ids):
+            return "a transfer id repeats within the chain"
+        for transfer_id in ids:
+            if transfer_id in self._seen:
+                return f"transfer {transfer_id} was posted already (the event was posted before)"
+        return ""
+
+    def _keep(self, chain: Chain, staged: Staged) -> None:
+        self._books.commit(staged)
+        for transfer in chain.transfers:
+            self._seen.add(transfer.id)
+            self._recent.append(transfer.id)
+        while len(self._recent) > self._limit:
+            self._seen.discard(self._recent.popleft())

@@ -1,0 +1,404 @@
+"""The posting rules: each event as one chain of balanced transfers (docs/ledger.md, "How each
+event posts"). Rules read the books as they stand before the event; nothing is changed here.
+
+A chain's transfers are ordered so that what releases or brings in cash comes before what
+spends it: margin voids, the cash a trade brings, the trade's other legs, realised PnL, fees,
+and the margin the position then holds. Transfer ids are `transfer_id(event_id, index)`, but
+for a margin hold, whose id comes from the position's quantity account (`hold_id`), so that a
+core rebuilt from balances alone can name the hold it has to void.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from core.errors import FailedPrecondition
+from core.ledger.engine import chart
+from core.ledger.engine.allocate import money, quantum_of, split, trim
+from core.ledger.engine.books import Books, chain_balances
+from core.ledger.engine.chart import AccountCode, TransferCode
+from core.ledger.engine.events import UNATTRIBUTED, DepositEvent, Event, FillEvent, FundingEvent
+from core.ledger.engine.model import (
+    ZERO,
+    Account,
+    AccountKey,
+    Chain,
+    Links,
+    Transfer,
+    TransferFlag,
+    transfer_id,
+)
+from core.model import InstrumentKind, Side
+
+__all__ = ["Slice", "attribute", "build", "chain_balances", "hold_id", "open_holds", "plan"]
+
+
+def _canon(value: Decimal) -> str:
+    """A decimal's text independent of trailing zeros (0.50 as stored, 0.5 as computed)."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+def hold_id(
+    quantity_account_id: str, debits_posted: Decimal, credits_posted: Decimal, ledger_index: int
+) -> str:
+    """The id of a position's margin hold (0: in the cash ledger, 1: in the margin ledger):
+    from its quantity account and that account's posted totals after the fill that made it.
+    Every fill moves those totals, so each hold's id is new, and a core that has only the
+    balances names the open hold as the one that made it."""
+    seed = f"margin/{quantity_account_id}/{_canon(debits_posted)}/{_canon(credits_posted)}"
+    return transfer_id(seed, ledger_index)
+
+
+@dataclass
+class _Chain:
+    """A chain being built: transfers in order and the accounts they touch."""
+
+    books: Books
+    event_id: str
+    ts_ns: int
+    transfers: list[Transfer] = field(default_factory=list)
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    def move(
+        self,
+        debit: AccountKey,
+        credit: AccountKey,
+        amount: Decimal,
+        code: TransferCode,
+        links: Links,
+        flags: TransferFlag = TransferFlag.NONE,
+        pending_id: str = "",
+        id: str = "",
+    ) -> None:
+        """`amount` from credit to debit; a negative amount moves the other way; zero, nothing
+        (but for a void)."""
+        if not amount and not pending_id:
+            return
+        if amount < 0:
+            debit, credit, amount = credit, debit, -amount
+        amount = trim(amount)  # 30000.0 (0.5 x 60000) as 30000: one text per amount
+        for key in (debit, credit):
+            self.accounts.setdefault(key.id, self.books.account(key))
+        self.transfers.append(
+            Transfer(
+                id=id or transfer_id(self.event_id, len(self.transfers)),
+                debit_account_id=debit.id,
+                credit_account_id=credit.id,
+                amount=amount,
+                ledger=debit.ledger,
+                code=int(code),
+                asset=debit.asset,
+                ts_ns=self.ts_ns,
+                links=links,
+                flags=flags,
+                pending_id=pending_id,
+            )
+        )
+
+    def void(self, held: Transfer, links: Links) -> None:
+        debit = self.books.accounts[held.debit_account_id].key
+        credit = self.books.accounts[held.credit_account_id].key
+        self.move(debit, credit, held.amount, TransferCode.MARGIN, links, TransferFlag.VOID_PENDING, held.id)
+
+    def chain(self) -> Chain:
+        return Chain(self.event_id, self.ts_ns, tuple(self.transfers), tuple(self.accounts.values()))
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One strategy's part of a fill, in the base asset, against its position before the fill:
+    `reduced` closes part of it (releasing cost `released`, realising `realised`), `opened`
+    adds to it or opens the other side (cost `added`, signed); `margin` is what a perpetual
+    position holds before and after."""
+
+    strategy: str
+    quantity: Decimal
+    before: tuple[Decimal, Decimal]
+    reduced: Decimal
+    released: Decimal
+    realised: Decimal
+    opened: Decimal
+    added: Decimal
+    margin_before: Decimal
+    margin_after: Decimal
+
+
+def attribute(books: Books, fill: FillEvent) -> dict[str, Decimal]:
+    """Each strategy's part of the fill, in the base asset (docs/ledger.md, "Attribution").
+
+    A fill a strategy placed is its own. A fill no strategy placed ("") first reduces the
+    positions on the other side, pro rata to their sizes (rounded down to the finest step of
+    the sizes, the remainder to the largest holder, then the next, never past what one holds);
+    what is left over, or all of it when nobody holds that side, is the unattributed book's.
+    """
+    quantity = fill.quantity
+    if fill.links.strategy_id:
+        return {fill.links.strategy_id: quantity}
+    holders = {}
+    for strategy, account in books.indexed(_quantity_code(fill), fill.venue, fill.symbol).items():
+        held = books.balance(account.key).net_debit
+        if held * fill.side.sign < 0:
+            holders[strategy] = abs(held)
+    held_total = sum(holders.values(), ZERO)
+    if not holders:
+        return {UNATTRIBUTED: quantity}
+    reduced = min(quantity, held_total)
+    parts = split(reduced, holders, quantum_of(quantity, *holders.values()), caps=holders)
+    if quantity > held_total:
+        parts[UNATTRIBUTED] = parts.get(UNATTRIBUTED, ZERO) + quantity - held_total
+    return parts
+
+
+def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal) -> Slice:
+    """A strategy's part of a fill against its position (average cost)."""
+    qty, cost = books.position(fill.venue, fill.symbol, strategy)
+    sign = fill.side.sign
+    reduced = min(quantity, abs(qty)) if qty * sign < 0 else ZERO
+    if reduced and reduced == abs(qty):
+        released = cost
+    else:
+        released = money(cost * reduced / abs(qty), cost, reduced, qty) if reduced else ZERO
+    realised = (reduced * fill.price if qty > 0 else -reduced * fill.price) - released if reduced else ZERO
+    opened = quantity - reduced
+    margin_before = margin_after = ZERO
+    if fill.instrument is InstrumentKind.PERPETUAL:
+        key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.quote)
+        margin_before = books.balance(key).debits_pending
+        margin_after = _margin_after(fill, margin_before, abs(qty), reduced, opened)
+    return Slice(
+        strategy=strategy,
+        quantity=quantity,
+        before=(qty, cost),
+        reduced=reduced,
+        released=released,
+        realised=realised,
+        opened=opened,
+        added=sign * opened * fill.price,
+        margin_before=margin_before,
+        margin_after=margin_after,
+    )
+
+
+def _margin_after(
+    fill: FillEvent, before: Decimal, held: Decimal, reduced: Decimal, opened: Decimal
+) -> Decimal:
+    """An increase adds the opened notional / leverage; a reduce keeps the share of the margin
+    the position keeps; a flip holds the new side's notional / leverage."""
+    new = money(opened * fill.price / fill.leverage, opened, fill.price) if opened else ZERO
+    if not reduced:
+        return before + new
+    if opened:
+        return new
+    return money(before * (held - reduced) / held, before, held, reduced)
+
+
+def _quantity_code(fill: FillEvent) -> AccountCode:
+    perpetual = fill.instrument is InstrumentKind.PERPETUAL
+    return AccountCode.PERP_QUANTITY if perpetual else AccountCode.SPOT_QUANTITY
+
+
+def build(books: Books, event: Event) -> Chain:
+    """The chain that posts `event` against the books as they stand; FailedPrecondition when
+    the books contradict themselves (a margin balance without its open hold)."""
+    if isinstance(event, FillEvent):
+        return _fill(books, event)
+    if isinstance(event, FundingEvent):
+        return _funding(books, event)
+    return _deposit(books, event)
+
+
+def _deposit(books: Books, event: DepositEvent) -> Chain:
+    out = _Chain(books, event.event_id, event.ts_ns)
+    code = TransferCode.DEPOSIT if event.amount > 0 else TransferCode.WITHDRAWAL
+    links = Links(event_id=event.event_id)
+    out.move(
+        chart.venue_cash(event.venue, event.asset),
+        chart.equity(event.venue, event.asset),
+        event.amount,
+        code,
+        links,
+    )
+    return out.chain()
+
+
+def _funding(books: Books, event: FundingEvent) -> Chain:
+    out = _Chain(books, event.event_id, event.ts_ns)
+    links = replace(event.links, event_id=event.event_id)
+    venue, asset = event.venue, event.asset
+    out.move(
+        chart.venue_cash(venue, asset),
+        chart.cash_funding(venue, asset),
+        event.amount,
+        TransferCode.FUNDING,
+        links,
+    )
+    for strategy, share in _funding_shares(books, event).items():
+        pnl = chart.funding_pnl(venue, event.symbol, strategy, asset)
+        out.move(
+            chart.funding_control(venue, asset),
+            pnl,
+            share,
+            TransferCode.FUNDING,
+            replace(links, strategy_id=strategy),
+        )
+    return out.chain()
+
+
+def _funding_shares(books: Books, event: FundingEvent) -> dict[str, Decimal]:
+    """The payment's owner, or (strategy "") the holders of the perpetual, pro rata to their
+    signed positions (a short's share of a payment longs receive is paid); the unattributed
+    book's when nobody holds it or the holders net to zero."""
+    if event.links.strategy_id:
+        return {event.links.strategy_id: event.amount}
+    accounts = books.indexed(AccountCode.PERP_QUANTITY, event.venue, event.symbol)
+    held = {strategy: books.balance(account.key).net_debit for strategy, account in accounts.items()}
+    held = {strategy: qty for strategy, qty in held.items() if qty}
+    if not held or not sum(held.values(), ZERO):
+        return {UNATTRIBUTED: event.amount}
+    return split(event.amount, held, min(quantum_of(event.amount), Decimal("1e-12")))
+
+
+def _fill(books: Books, fill: FillEvent) -> Chain:
+    out = _Chain(books, fill.event_id, fill.ts_ns)
+    links = replace(fill.links, event_id=fill.event_id)
+    slices = [plan(books, fill, strategy, qty) for strategy, qty in sorted(attribute(books, fill).items())]
+    own = {part.strategy: replace(links, strategy_id=part.strategy) for part in slices}
+    perpetual = fill.instrument is InstrumentKind.PERPETUAL
+    venue, quote = fill.venue, fill.quote
+    if perpetual:
+        for part in slices:
+            holds = _open_holds_of(books, fill, part.strategy)
+            if part.margin_before and len(holds) != 2:
+                raise FailedPrecondition(
+                    f"the margin hold of {fill.venue}/{fill.symbol} strategy {part.strategy!r} "
+                    f"({part.margin_before}) is not open in the books"
+                )
+            for held in holds:
+                out.void(held, own[part.strategy])
+    else:
+        _spot_cash(out, fill, links)
+    for part in slices:
+        _position(out, fill, part, own[part.strategy])
+    if perpetual:
+        settled = sum((part.realised for part in slices), ZERO)
+        out.move(
+            chart.venue_cash(venue, quote), chart.market(venue, quote), settled, TransferCode.REALISED, links
+        )
+    _fees(out, fill, slices, links, own)
+    if perpetual:
+        for part in slices:
+            _hold(out, books, fill, part, own[part.strategy])
+    return out.chain()
+
+
+def _spot_cash(out: _Chain, fill: FillEvent, links: Links) -> None:
+    """What a spot trade moves at the venue: base for quote, what comes in first."""
+    venue = fill.venue
+    base = (chart.venue_cash(venue, fill.base), chart.market(venue, fill.base), fill.quantity)
+    quote = (chart.venue_cash(venue, fill.quote), chart.market(venue, fill.quote), fill.notional)
+    incoming, outgoing = (base, quote) if fill.side is Side.BUY else (quote, base)
+    out.move(incoming[0], incoming[1], incoming[2], TransferCode.TRADE, links)
+    out.move(outgoing[1], outgoing[0], outgoing[2], TransferCode.TRADE, links)
+
+
+def _position(out: _Chain, fill: FillEvent, part: Slice, links: Links) -> None:
+    """A strategy's position: quantity, cost released and added, realised PnL."""
+    venue, symbol, strategy = fill.venue, fill.symbol, part.strategy
+    perpetual = fill.instrument is InstrumentKind.PERPETUAL
+    quantity = chart.position_quantity(venue, symbol, strategy, fill.base, perpetual)
+    cost = chart.position_cost(venue, symbol, strategy, fill.quote)
+    base_control = chart.position_control(venue, symbol, fill.base)
+    quote_control = chart.position_control(venue, symbol, fill.quote)
+    out.move(quantity, base_control, fill.side.sign * part.quantity, TransferCode.TRADE, links)
+    out.move(quote_control, cost, part.released, TransferCode.COST_RELEASED, links)
+    out.move(cost, quote_control, part.added, TransferCode.TRADE, links)
+    pnl = chart.realised_pnl(venue, symbol, strategy, fill.quote)
+    out.move(chart.realised_control(venue, fill.quote), pnl, part.realised, TransferCode.REALISED, links)
+
+
+def _fees(out: _Chain, fill: FillEvent, slices: list[Slice], links: Links, own: dict[str, Links]) -> None:
+    """The fee leaves the venue's cash in its own asset; each strategy's share (pro rata to its
+    part of the fill) is booked in the fees ledger."""
+    if not fill.fee:
+        return
+    venue, asset = fill.venue, fill.fee_asset
+    out.move(chart.cash_fees(venue, asset), chart.venue_cash(venue, asset), fill.fee, TransferCode.FEE, links)
+    parts = {part.strategy: part.quantity for part in slices}
+    shares = split(fill.fee, parts, min(quantum_of(fill.fee), Decimal("1e-12")))
+    for strategy, share in sorted(shares.items()):
+        paid = chart.fees_paid(venue, fill.symbol, strategy, asset)
+        out.move(
+            paid,
+            chart.fees_control(venue, asset),
+            share,
+            TransferCode.FEE,
+            replace(links, strategy_id=strategy),
+        )
+
+
+def _hold(out: _Chain, books: Books, fill: FillEvent, part: Slice, links: Links) -> None:
+    """The initial margin the position holds after the fill: pending, in cash and margin ledger."""
+    if part.margin_after <= 0:
+        return
+    venue, quote = fill.venue, fill.quote
+    key = chart.position_quantity(venue, fill.symbol, part.strategy, fill.base, perpetual=True)
+    before = books.balance(key)
+    debits, credits = before.debits_posted, before.credits_posted
+    if fill.side is Side.BUY:
+        debits += part.quantity
+    else:
+        credits += part.quantity
+    locked = chart.margin_locked(venue, fill.symbol, part.strategy, quote)
+    pairs = (
+        (chart.cash_margin(venue, quote), chart.venue_cash(venue, quote)),
+        (locked, chart.margin_control(venue, quote)),
+    )
+    for index, (debit, credit) in enumerate(pairs):
+        hold = hold_id(key.id, debits, credits, index)
+        out.move(debit, credit, part.margin_after, TransferCode.MARGIN, links, TransferFlag.PENDING, id=hold)
+
+
+def _open_holds_of(books: Books, fill: FillEvent, strategy: str) -> list[Transfer]:
+    key = chart.position_quantity(fill.venue, fill.symbol, strategy, fill.base, perpetual=True)
+    balance = books.balance(key)
+    found = []
+    for index in (0, 1):
+        held = books.pending.get(hold_id(key.id, balance.debits_posted, balance.credits_posted, index))
+        if held is not None:
+            found.append(held)
+    return found
+
+
+def open_holds(books: Books) -> list[Transfer]:
+    """The margin holds a core rebuilt from balances has open: one pair per perpetual position
+    whose margin account has a pending debit, named by `hold_id` (links and time unknown)."""
+    holds = []
+    locked_accounts = [a for a in books.accounts.values() if a.key.code == AccountCode.MARGIN_LOCKED]
+    for account in sorted(locked_accounts, key=lambda a: a.id):
+        key = account.key
+        amount = books.balance(key).debits_pending
+        quantity = books.quantity_account(key.venue, key.symbol, key.strategy)
+        if not amount or quantity is None:
+            continue
+        qty = books.balance(quantity.key)
+        pairs = (
+            (chart.cash_margin(key.venue, key.asset), chart.venue_cash(key.venue, key.asset)),
+            (key, chart.margin_control(key.venue, key.asset)),
+        )
+        for index, (debit, credit) in enumerate(pairs):
+            holds.append(
+                Transfer(
+                    id=hold_id(quantity.id, qty.debits_posted, qty.credits_posted, index),
+                    debit_account_id=debit.id,
+                    credit_account_id=credit.id,
+                    amount=amount,
+                    ledger=debit.ledger,
+                    code=int(TransferCode.MARGIN),
+                    asset=key.asset,
+                    ts_ns=0,
+                    links=Links(event_id=""),
+                    flags=TransferFlag.PENDING,
+                )
+            )
+    return holds

@@ -1,0 +1,103 @@
+"""Funding payments from the perpetual venues (TradeFlow.ListFundingPayments), posted as
+FundingEvents ("funding/<venue>/<funding id>": a payment asked for twice posts once).
+
+Every `every_s` each venue is asked for the payments since its cursor: the newest payment
+posted, else the books' opening of that venue (what came before is in its opening balances),
+else the ledger's start. Spot venues answer none; a venue that cannot list them (FAILED_
+PRECONDITION: its exchange has no funding history) is said once and asked no more. The
+posting core shares a payment among the strategies holding the position (docs/ledger.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal, InvalidOperation
+
+import grpc
+
+from core.errors import TrademeshError
+from core.ledger.engine.events import Event, FundingEvent
+from core.ledger.engine.model import Links
+from core.ledger.posting import Poster
+from core.ledger.venues import LedgerVenues
+from core.retry import sleep_unless
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["FundingFollower", "funding_event"]
+
+log = logging.getLogger(__name__)
+
+_PAGE = 1000
+_PAGES = 20  # per venue and round: the rest comes next round
+
+
+def funding_event(venue: str, payment: tf.FundingPayment) -> FundingEvent:
+    """InvalidArgument (a TrademeshError) when the payment is malformed."""
+    event_id = f"funding/{venue}/{payment.funding_id}"
+    try:
+        amount = Decimal(payment.amount)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    return FundingEvent(
+        event_id, venue, payment.symbol, payment.asset, amount, payment.ts_ns, Links(event_id)
+    )
+
+
+class FundingFollower:
+    def __init__(self, venues: LedgerVenues, poster: Poster, every_s: float) -> None:
+        self.venues = venues
+        self.poster = poster
+        self.every_s = every_s
+        self.started_ns = time.time_ns()
+        self._cursors: dict[str, int] = {}
+        self._unable: set[str] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for venue in self.venues.names():
+                if venue not in self._unable:
+                    await self._round(venue)
+            if await sleep_unless(stop, self.every_s):
+                return
+
+    async def _round(self, venue: str) -> None:
+        try:
+            since = self._cursors.get(venue)
+            if since is None:
+                since = await self._start(venue)
+            for _ in range(_PAGES):
+                payments = await self.venues.funding(venue, since, _PAGE)
+                await self._post(venue, payments)
+                if payments:
+                    since = self._cursors[venue] = max(since, payments[-1].ts_ns)
+                if len(payments) < _PAGE:
+                    return
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                self._unable.add(venue)
+                log.warning("ledger: %s lists no funding payments: %s", venue, exc.details())
+            else:
+                log.info("ledger: funding payments of %s: %s", venue, exc.details())
+        except TrademeshError as exc:
+            log.info("ledger: funding payments of %s: %s", venue, exc)
+
+    async def _start(self, venue: str) -> int:
+        store = self.poster.store
+        row = await store.pool.fetchval(
+            "SELECT max(ts_ns) FROM ledger_events WHERE event_id LIKE $1 OR event_id LIKE $2",
+            f"funding/{venue}/%", f"opening/{venue}/%",
+        )  # fmt: skip
+        since = int(row) if row is not None else self.started_ns
+        self._cursors[venue] = since
+        return since
+
+    async def _post(self, venue: str, payments: list[tf.FundingPayment]) -> None:
+        events: list[Event] = []
+        for payment in payments:
+            try:
+                events.append(funding_event(venue, payment))
+            except TrademeshError as exc:
+                log.warning("ledger: funding payment %s of %s not booked: %s", payment.funding_id, venue, exc)
+        await self.poster.post(events)

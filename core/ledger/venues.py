@@ -1,0 +1,110 @@
+"""The ledger's reads from the venues, with the mesh token (it holds no trading credential):
+instruments (what a fill's symbol is: spot or perpetual, its assets, its contract size), opening
+balances, and funding payments. Addresses come from `--venue NAME=HOST:PORT` and the gateway's
+registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import grpc
+
+from core.errors import NotFound
+from core.model import InstrumentKind
+from core.rpc.client import auth_metadata
+from core.tools.resolver import MeshResolver
+from gateway.upstream import Upstreams
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+__all__ = ["TRADEFLOW", "Contract", "LedgerVenues"]
+
+TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
+_KINDS = {
+    common.INSTRUMENT_KIND_SPOT: InstrumentKind.SPOT,
+    common.INSTRUMENT_KIND_PERPETUAL: InstrumentKind.PERPETUAL,
+    common.INSTRUMENT_KIND_FUTURE: InstrumentKind.FUTURE,
+    common.INSTRUMENT_KIND_OPTION: InstrumentKind.OPTION,
+}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the ledger needs of an instrument to post its fills."""
+
+    kind: InstrumentKind
+    base: str
+    quote: str
+    settle: str
+    contract_size: Decimal = Decimal(1)  # base units per unit of size (linear contracts)
+
+    @classmethod
+    def from_symbol(cls, symbol: str) -> Contract:
+        """What a canonical (ccxt unified) symbol says: BASE/QUOTE is spot, BASE/QUOTE:SETTLE a
+        perpetual (used when the venue cannot be asked)."""
+        pair, _, settle = symbol.partition(":")
+        base, _, quote = pair.partition("/")
+        kind = InstrumentKind.PERPETUAL if settle else InstrumentKind.SPOT
+        return cls(kind, base, quote, settle or quote)
+
+
+class LedgerVenues:
+    def __init__(self, resolver: MeshResolver, timeout_s: float = 3.0) -> None:
+        self.resolver = resolver
+        self.timeout_s = timeout_s
+        self.metadata = auth_metadata()
+        self._channels = Upstreams()
+        self._contracts: dict[tuple[str, str], Contract] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.resolver.names(TRADEFLOW))
+
+    def _channel(self, venue: str) -> grpc.aio.Channel:
+        return self._channels.channel(self.resolver.resolve(TRADEFLOW, venue))
+
+    async def contract(self, venue: str, symbol: str) -> Contract:
+        """The instrument, asked of the venue once; from the symbol when the venue cannot say."""
+        known = self._contracts.get((venue, symbol))
+        if known is None:
+            known = await self._ask(venue, symbol) or Contract.from_symbol(symbol)
+            self._contracts[(venue, symbol)] = known
+        return known
+
+    async def _ask(self, venue: str, symbol: str) -> Contract | None:
+        try:
+            stub = md_grpc.MarketDataStub(self._channel(venue))
+            answer = await stub.ListInstruments(
+                md.ListInstrumentsRequest(symbols=[symbol]), timeout=self.timeout_s, metadata=self.metadata
+            )
+        except (grpc.aio.AioRpcError, NotFound):
+            return None
+        for item in answer.instruments:
+            if item.symbol == symbol:
+                kind = _KINDS.get(item.kind, InstrumentKind.SPOT)
+                size = Decimal(item.contract_size or "1")
+                settle = item.settle_asset or item.quote_asset
+                return Contract(
+                    kind, item.base_asset, item.quote_asset, settle, size if size > 0 else Decimal(1)
+                )
+        return None
+
+    async def balances(self, venue: str) -> list[tf.Balance]:
+        stub = tf_grpc.TradeFlowStub(self._channel(venue))
+        answer = await stub.GetBalances(
+            tf.GetBalancesRequest(), timeout=self.timeout_s, metadata=self.metadata
+        )
+        return list(answer.balances)
+
+    async def funding(self, venue: str, since_ns: int, limit: int) -> list[tf.FundingPayment]:
+        """The venue's funding payments at or after `since_ns`, oldest first."""
+        stub = tf_grpc.TradeFlowStub(self._channel(venue))
+        request = tf.ListFundingPaymentsRequest(since_ns=since_ns, limit=limit)
+        answer = await stub.ListFundingPayments(request, timeout=self.timeout_s, metadata=self.metadata)
+        return list(answer.payments)
+
+    async def close(self) -> None:
+        await self._channels.close()

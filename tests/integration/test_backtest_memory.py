@@ -1,0 +1,34 @@
+"""A backtest's memory stays bounded over a long history (issue 18): the peak RSS of the whole
+chain over 20,000 synthetic 1-minute bars (60,000 events) against 2,000, each in its own
+process. The events stream through; what a run keeps grows with what it did (decisions, orders,
+fills, the curve's samples), not with the data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two processes, about 15 s
+
+
+def peak_kib(bars: int) -> tuple[int, int, int]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.backtest_rss", str(bars)],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    before, after, events, _ = map(int, done.stdout.split())
+    return before, after, events
+
+
+def test_ten_times_the_history_takes_about_the_same_memory() -> None:
+    before_1, after_1, events_1 = peak_kib(2_000)
+    before_10, after_10, events_10 = peak_kib(20_000)
+    assert events_10 == 10 * events_1
+    # The run itself (over the process with its modules loaded): a few MiB, and far less than
+    # ten times as much for ten times the events (holding them would be hundreds of MiB).
+    grew_1, grew_10 = after_1 - before_1, after_10 - before_10
+    assert after_10 < 1.3 * after_1, (after_1, after_10)
+    assert grew_10 < 40 * 1024, f"the run took {grew_10 // 1024} MiB over 20,000 bars"
+    assert grew_10 < 10 * max(grew_1, 1024), (grew_1, grew_10)

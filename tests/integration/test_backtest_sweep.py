@@ -1,0 +1,196 @@
+"""Sweeps run by their runners: this machine's processes give exactly the results of each point
+run serially in this process, a Dask local cluster gives exactly the local runner's, a
+worker's error comes back as it was raised, walk-forward folds give their results per fold,
+`trademesh backtest-sweep` prints the ranked table, and a sweep over the recorder's history
+(each worker opening its own source) gives the same table as the same walk in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.backtest.assemble import strategies_of
+from core.backtest.config import BacktestConfig
+from core.backtest.runners import DaskRunner, LocalRunner
+from core.backtest.sweep import ParamSpace, Point, TrialResult, ranked
+from core.backtest.sweep_table import sweep_table
+from core.backtest.synthetic import Walk, walk
+from core.backtest.trial import SyntheticHistory, Trial, run_trial
+from core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
+from core.bus.codec import FIELD, decode, encode_market
+from core.errors import InvalidArgument
+from core.recorder.app import Recorder, RecorderConfig
+from core.recorder.app import prepare as prepare_recorder
+from core.recorder.database import open_pool
+from tests.integration.postgres_server import database_url, fresh_database
+
+pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
+__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+
+TREND = Path("core/detector/strategies/trend.toml")
+SPEC = Walk(steps=480, volatility=0.001)
+END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
+SPACE = ParamSpace.of({"fast.period": [4, 8], "slow.period": [16, 26]})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_helpers_left() -> Iterator[None]:
+    """The pools' helpers (multiprocessing's fork server and resource tracker) end with the
+    module, not with the test run."""
+    yield
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    multiprocessing.resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def sweep() -> Sweep:
+    config = BacktestConfig(
+        strategies=(TREND,), start_ns=SPEC.start_ns, end_ns=END_NS, symbols=("BTC/USDT",), sample_s=60
+    )
+    return prepare(config, strategies_of(config), SPACE.grid(), SyntheticHistory(SPEC))
+
+
+@pytest.fixture(scope="module")
+def serial(sweep: Sweep) -> list[TrialResult]:
+    return [run_trial(t) for t in sweep.trials(SPEC.start_ns, END_NS)]
+
+
+@pytest.fixture(scope="module")
+def local(sweep: Sweep) -> list[TrialResult]:
+    seen: list[TrialResult] = []
+    with LocalRunner(workers=2) as runner:
+        results = runner.run(sweep.trials(SPEC.start_ns, END_NS), seen.append)
+    assert sorted(r.index for r in seen) == [0, 1, 2, 3]  # each result reported as it came
+    return results
+
+
+def test_the_points_trade_and_differ(serial: list[TrialResult]) -> None:
+    assert [r.point for r in serial] == SPACE.grid()
+    assert all(r.events == SPEC.steps * (1 + SPEC.trades_per_step) for r in serial)
+    assert all(r.metrics["total"].trades > 0 for r in serial)
+    assert len({r.metrics["total"].total_return for r in serial}) > 1, "the parameters change the run"
+
+
+def test_the_local_runner_gives_exactly_the_serial_results(
+    serial: list[TrialResult], local: list[TrialResult]
+) -> None:
+    assert local == serial  # in the trials' order, every Metrics field equal
+
+
+def test_a_dask_local_cluster_gives_exactly_the_local_runners_results(
+    sweep: Sweep, local: list[TrialResult]
+) -> None:
+    with DaskRunner(workers=2) as runner:
+        assert runner.run(sweep.trials(SPEC.start_ns, END_NS)) == local
+        assert ranked(local, "sharpe") == run_sweep(sweep, runner)
+
+
+@pytest.mark.parametrize("runner", [LocalRunner(workers=1), DaskRunner(workers=1)], ids=["local", "dask"])
+def test_a_workers_error_comes_back_as_it_was_raised(sweep: Sweep, runner: LocalRunner | DaskRunner) -> None:
+    (good, *_) = sweep.trials(SPEC.start_ns, END_NS)
+    strategy = good.strategies[0]
+    broken = dataclasses.replace(strategy, symbols=("DOGE/USDT",))  # no instrument of the venue
+    bad = dataclasses.replace(good, index=1, point=Point((("fast.period", 4),)), strategies=(broken,))
+    with runner, pytest.raises(InvalidArgument) as caught:
+        runner.run([bad])
+    assert caught.value.violations[0].field == "symbols" and "DOGE/USDT" in str(caught.value)
+
+
+def test_walk_forward_gives_each_folds_best_point_in_and_out_of_sample(sweep: Sweep) -> None:
+    with LocalRunner(workers=2) as runner:
+        done = walk_forward(sweep, runner, 2)
+    assert [f.fold.index for f in done] == [0, 1]
+    assert done[0].fold.test_end_ns == done[1].fold.test_start_ns and done[1].fold.test_end_ns == END_NS
+    for fold in done:
+        cut = fold.fold
+        assert len(fold.in_sample) == 4
+        assert fold.in_sample == ranked(fold.in_sample, "sharpe")
+        # Out of sample: the in-sample best point, run on the test part (serially, the same).
+        trial: Trial = sweep.trials(cut.test_start_ns, cut.test_end_ns)[fold.best.index]
+        assert fold.out_of_sample.point == fold.best.point
+        assert fold.out_of_sample == run_trial(trial)
+        in_trial = sweep.trials(cut.train_start_ns, cut.train_end_ns)[fold.best.index]
+        assert fold.best == run_trial(in_trial)
+
+
+def sweep_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """`trademesh backtest-sweep` of the trend strategy's fast.period 4 and 8, with `args`."""
+    return subprocess.run(
+        [
+            sys.executable, "-m", "core.cli", "backtest-sweep", "--strategy", str(TREND),
+            "--symbols", "BTC/USDT", "--param", "fast.period=4,8", "--no-progress", *args,
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+def test_the_command_prints_the_points_ranked() -> None:
+    done = sweep_command(
+        "--from", "2026-01-01", "--to", "2026-01-01T00:06", "--synthetic-seed", "7", "--workers", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "2 points, ranked by sharpe of total:"
+    assert lines[1].split() == ["rank", "point", "return", "sharpe", "max", "dd", "trades"]
+    assert [line.split()[:2] for line in lines[2:]] in (
+        [["1", "fast.period=4"], ["2", "fast.period=8"]],
+        [["1", "fast.period=8"], ["2", "fast.period=4"]],
+    )
+    sharpes = [float(line.split()[3]) for line in lines[2:]]
+    assert sharpes == sorted(sharpes, reverse=True)
+
+
+MINUTE_NS = 60 * 10**9
+# Eight minutes of a 1 s walk ending a minute ago (partitions the recorder made), the walk the
+# command's --synthetic-seed 7 makes of the same range.
+RECORDED = Walk(start_ns=time.time_ns() // MINUTE_NS * MINUTE_NS - 9 * MINUTE_NS, steps=480)
+
+
+async def record(url: str) -> None:
+    pool = await open_pool(url)
+    try:
+        options = RecorderConfig(database_url=url, redis_url="redis://unused")
+        recorder = Recorder(pool, await prepare_recorder(pool, options), options)
+        events = list(walk(RECORDED))
+        chunks = [events[i : i + 1000] for i in range(0, len(events), 1000)]
+        entries: list[Any] = [
+            (f"{i + 1}-0", decode({FIELD: encode_market("test", c)})) for i, c in enumerate(chunks)
+        ]
+        await recorder.handle("md.sim.trades", entries)
+    finally:
+        await pool.close()
+
+
+def iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
+
+
+@pytest.mark.slow  # PostgreSQL
+async def test_a_sweep_over_recorded_history_on_a_dask_cluster_is_the_walks_in_memory(
+    fresh_database: str,
+) -> None:
+    await record(fresh_database)
+    end = RECORDED.start_ns + RECORDED.steps * RECORDED.step_ns
+    done = sweep_command(
+        "--from", iso(RECORDED.start_ns), "--to", iso(end), "--engine", "dask", "--workers", "2",
+        "--database-url", fresh_database,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = BacktestConfig(
+        strategies=(TREND,), start_ns=RECORDED.start_ns, end_ns=end, symbols=("BTC/USDT",)
+    )
+    points = ParamSpace.of({"fast.period": [4, 8]}).grid()
+    sweep = prepare(config, strategies_of(config), points, SyntheticHistory(RECORDED))
+    in_memory = ranked([run_trial(t) for t in sweep.trials(RECORDED.start_ns, end)])
+    assert all(r.metrics["total"].trades > 0 for r in in_memory)
+    assert done.stdout.strip() == sweep_table(in_memory, "sharpe", "total")

@@ -1,0 +1,419 @@
+"""The ledger as a real process on a real sim, ingest, inspector, Redis and PostgreSQL: the
+inspector's orders fill at the sim, ingest puts the executions on the bus, and the ledger posts
+each fill once, attributed to the strategy whose intent placed it, with realised PnL exact to
+the fills (average cost); its books verify. A ledger killed with SIGKILL while fills keep
+coming posts each of them once when it is back. Bad arguments are INVALID_ARGUMENT naming the
+field, and the service keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from google.rpc import error_details_pb2, status_pb2
+
+from core.bus.codec import decode
+from core.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.process import ServiceProcess, start_service
+from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from trademesh.ledger.v1 import ledger_pb2 as lg
+from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole meshes and a kill
+__all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
+
+WAIT_S = 60.0
+SIZE = Decimal("0.01")
+
+
+@dataclass
+class Books:
+    mesh: InspectorMesh
+    database: str
+    directory: Path
+    args: tuple[str, ...] = ()
+    process: ServiceProcess | None = None
+    channel: grpc.aio.Channel | None = None
+    starts: int = 0
+
+    @property
+    def stub(self) -> lg_grpc.LedgerAsyncStub:
+        assert self.channel is not None
+        return lg_grpc.LedgerStub(self.channel)
+
+    def start(self) -> None:
+        log = self.directory / f"ledger-{self.starts}.log"
+        self.starts += 1
+        venue = f"sim={self.mesh.venue.address}"
+        args = ["ledger", "--port", "0", "--metrics-port", "-1", "--venue", venue, *self.args]
+        env = {TOKEN: TEST_TOKEN, REDIS_URL: self.mesh.bus, DATABASE_URL: self.database}
+        with log.open("w") as log_file:
+            self.process = start_service(args, env=env, stderr=log_file)
+        self.channel = grpc.aio.insecure_channel(self.process.address)
+
+    async def stop(self, kill: bool = False) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+            self.channel = None
+        if self.process is not None:
+            if kill:
+                self.process.process.kill()
+                await asyncio.to_thread(self.process.process.wait, 15)
+            else:
+                await asyncio.to_thread(self.process.terminate)
+            self.process = None
+
+    async def transfers(self, **filters: object) -> list[lg.Transfer]:
+        found: list[lg.Transfer] = []
+        token = ""
+        while True:
+            request = lg.ListTransfersRequest(page_size=1000, page_token=token, **filters)  # type: ignore[arg-type]
+            page = await self.stub.ListTransfers(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+            found += page.transfers
+            token = page.next_page_token
+            if not token:
+                return found
+
+    async def pnl(self, strategy: str) -> lg.StrategyPnl:
+        answer = await self.stub.GetPnl(
+            lg.GetPnlRequest(strategy_id=strategy), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        (line,) = [s for s in answer.strategies if s.asset == "USDT"]
+        return line
+
+    async def verify(self) -> lg.VerifyResponse:
+        answer: lg.VerifyResponse = await self.stub.Verify(
+            lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def books(
+    tmp_path: Path, database_url: str, redis_url: str, venue_config: str | None = None, *ledger_args: str
+) -> AsyncIterator[Books]:
+    async with (
+        new_database(database_url, "ledger") as database,
+        inspector_mesh(tmp_path, redis_url, via_bus=True, venue_config=venue_config) as mesh,
+    ):
+        # The inspector's group on exec.sim exists before the first order: the ledger's too.
+        await until(lambda: _streams(mesh.bus), WAIT_S, what="the executions stream")
+        ledger = Books(mesh, database, tmp_path, ledger_args)
+        ledger.start()
+        try:
+            yield ledger
+        finally:
+            await ledger.stop()
+
+
+async def _streams(bus: str) -> bool | None:
+    client = aioredis.from_url(bus)
+    try:
+        return True if await client.exists("exec.sim") else None
+    finally:
+        await client.aclose()
+
+
+async def _fills(bus: str, client_order_id: str) -> list[tf.Fill]:
+    """The fills of an order, as the venue put them on the bus."""
+    client = aioredis.from_url(bus)
+    try:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange("exec.sim")  # type: ignore[assignment]
+    finally:
+        await client.aclose()
+    found: dict[str, tf.Fill] = {}
+    for _, fields in entries:
+        for execution in decode(fields).executions.executions:
+            if execution.HasField("fill") and execution.fill.client_order_id == client_order_id:
+                found[execution.fill.fill_id] = execution.fill
+    return list(found.values())
+
+
+async def _whole(mesh: InspectorMesh, client_order_id: str) -> list[tf.Fill]:
+    """The order's fills once it is done at the venue and all its fills are on the bus (ingest
+    publishes them a moment after; a market order may fill only in part on a thin book)."""
+
+    async def found() -> list[tf.Fill] | None:
+        try:
+            answer = await mesh.venue_stubs.tf.GetOrder(
+                tf.GetOrderRequest(client_order_id=client_order_id), timeout=CALL_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:  # allowed, then refused by the venue: no order, no fill
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return []
+        if answer.order.status in (tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_PARTIALLY_FILLED):
+            return None
+        fills = await _fills(mesh.bus, client_order_id)
+        filled = sum((Decimal(f.size) for f in fills), Decimal(0))
+        return fills if filled == Decimal(answer.order.filled_size or "0") else None
+
+    return await until(found, WAIT_S, what=f"the fills of {client_order_id}")
+
+
+async def _held(mesh: InspectorMesh, size: Decimal) -> bool | None:
+    return True if any(Decimal(p.size) == size for p in await mesh.positions()) else None
+
+
+async def _posted_fills(ledger: Books, count: int) -> list[lg.Transfer] | None:
+    transfers = await ledger.transfers()
+    return transfers if len({t.links.fill_id for t in transfers if t.links.fill_id}) >= count else None
+
+
+async def test_fills_post_once_attributed_to_their_strategy_with_exact_realised_pnl(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    async with books(tmp_path, database_url, redis_url) as ledger:
+        mesh = ledger.mesh
+        bought = await mesh.submit(intent("buy", str(SIZE), intent_id="trend-in", strategy_id="trend"))
+        # The exit reduces the position: it must be in the inspector's book first (its fills
+        # come on the bus, after SubmitIntent's answer on a loaded machine).
+        await until(lambda: _held(mesh, SIZE), WAIT_S, what="the inspector holding the entry")
+        sold = await mesh.submit(
+            intent("sell", str(SIZE), intent_id="trend-out", strategy_id="trend", reduce_only=True)
+        )
+        other = await mesh.submit(intent("buy", "0.02", intent_id="mean-in", strategy_id="mean"))
+        answers = [bought, sold, other]
+        assert all(a.action == rk.RISK_ACTION_ALLOW for a in answers), [a.reasons for a in answers]
+        orders = [bought.client_order_id, sold.client_order_id, other.client_order_id]
+        fills = {order: await _whole(mesh, order) for order in orders}
+        assert all(fills.values()), fills
+        count = sum(len(f) for f in fills.values())
+        transfers = await until(lambda: _posted_fills(ledger, count), WAIT_S, what="every fill posted")
+
+        # Each fill's transfers carry the strategy and intent of the order it filled.
+        by_fill = {t.links.fill_id: t.links for t in transfers if t.links.fill_id}
+        for order, strategy, intent_id in zip(
+            orders, ("trend", "trend", "mean"), ("trend-in", "trend-out", "mean-in"), strict=True
+        ):
+            for fill in fills[order]:
+                links = by_fill[fill.fill_id]
+                assert (links.strategy_id, links.intent_id, links.client_order_id) == (
+                    strategy,
+                    intent_id,
+                    order,
+                )
+
+        # The round trip's realised PnL is exactly its fills' (the whole size bought, then sold).
+        def notional(order: str) -> Decimal:
+            return sum((Decimal(f.price) * Decimal(f.size) for f in fills[order]), Decimal(0))
+
+        def fees(*chosen: str) -> Decimal:
+            return sum((Decimal(f.fee) for order in chosen for f in fills[order]), Decimal(0))
+
+        trend = await ledger.pnl("trend")
+
+        def quantity(order: str) -> Decimal:
+            return sum((Decimal(f.size) for f in fills[order]), Decimal(0))
+
+        bought_qty, sold_qty = quantity(bought.client_order_id), quantity(sold.client_order_id)
+        released = notional(bought.client_order_id) * sold_qty / bought_qty  # average cost
+        expected = notional(sold.client_order_id) - released
+        if sold_qty == bought_qty:  # the whole size bought, then sold: exact to the fills
+            assert Decimal(trend.realised) == expected
+        else:  # a market order filled in part on a thin book: the average cost is rounded
+            assert abs(Decimal(trend.realised) - expected) <= Decimal("1e-8"), (trend.realised, expected)
+        assert Decimal(trend.fees) == -fees(bought.client_order_id, sold.client_order_id)
+        assert trend.fills == len(fills[bought.client_order_id]) + len(fills[sold.client_order_id])
+        mean = await ledger.pnl("mean")
+        assert Decimal(mean.realised) == 0 and Decimal(mean.fees) == -fees(other.client_order_id)
+
+        # The books hold together, and the positions are the fills' sums.
+        assert (await ledger.verify()).ok
+        balances = await ledger.stub.GetBalances(
+            lg.GetBalancesRequest(strategy_id="mean", ledger=lg.LEDGER_KIND_POSITION), metadata=AUTH,
+            timeout=CALL_TIMEOUT_S,
+        )  # fmt: skip
+        held = [b for b in balances.balances if b.account.code_name == "spot_quantity"]
+        assert [Decimal(b.balance) for b in held] == [quantity(other.client_order_id)]
+
+        # The commands, straight on the database: the books verify; a fill traces to its order's
+        # check by the inspector and on to its transfers.
+        verified = await _cli("ledger", "verify", "--database-url", ledger.database)
+        assert verified.returncode == 0 and "consistent" in verified.stdout, verified
+        first = fills[bought.client_order_id][0]
+        traced = await _cli("trace", first.fill_id, "--database-url", ledger.database)
+        assert traced.returncode == 0, traced
+        assert f"{first.fill_id} is a fill" in traced.stdout
+        assert "risk_check" in traced.stdout and "transfer" in traced.stdout and "trend-in" in traced.stdout
+        unknown = await _cli("trace", "no-such-id", "--database-url", ledger.database)
+        assert unknown.returncode == 2 and "no-such-id" in unknown.stderr
+
+
+async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_a_killed_ledger_posts_every_fill_once_when_back(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    async with books(tmp_path, database_url, redis_url) as ledger:
+        mesh = ledger.mesh
+        placed: list[str] = []
+
+        async def trade(rounds: range) -> None:
+            for n in rounds:
+                side = "buy" if n % 2 == 0 else "sell"
+                answer = await mesh.submit(
+                    intent(side, "0.001", intent_id=f"k-{n}", strategy_id="k", reduce_only=side == "sell")
+                )
+                if answer.client_order_id:  # a sell finding no position yet is blocked: no order
+                    placed.append(answer.client_order_id)
+
+        await trade(range(0, 6))
+        trading = asyncio.create_task(trade(range(6, 30)))
+        await asyncio.sleep(0.3)
+        await ledger.stop(kill=True)  # mid-stream: entries read and not acknowledged, or not read
+        await trading
+        ledger.start()
+        expected = {f.fill_id for order in placed for f in await _whole(mesh, order)}
+        await until(
+            lambda: _posted_fills(ledger, len(expected)), WAIT_S, what="every fill posted after the kill"
+        )
+        connection = await asyncpg.connect(ledger.database)
+        try:
+            events = await connection.fetchval(
+                "SELECT count(*) FROM ledger_events WHERE event_id LIKE 'fill/%'"
+            )
+            per_fill = await connection.fetchval(
+                "SELECT count(DISTINCT event_id) FROM ledger_transfers WHERE fill_id <> ''"
+            )
+        finally:
+            await connection.close()
+        assert events == per_fill == len(expected)  # each fill once: none twice, none lost
+        assert (await ledger.verify()).ok
+
+
+def _violations(error: grpc.aio.AioRpcError) -> list[str]:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                request = error_details_pb2.BadRequest()
+                if detail.Unpack(request):
+                    return [v.field for v in request.field_violations]
+    return []
+
+
+async def test_bad_arguments_are_field_violations_and_the_ledger_serves_on(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    async with books(tmp_path, database_url, redis_url) as ledger:
+        await until(lambda: _serving(ledger), WAIT_S, what="the ledger serving")
+        stub = ledger.stub
+        bad: list[tuple[Any, Any, str]] = [
+            (stub.GetPnl, lg.GetPnlRequest(since_ns=200, until_ns=100), "until_ns"),
+            (stub.GetPnl, lg.GetPnlRequest(bucket_ns=-1), "bucket_ns"),
+            (stub.ListTransfers, lg.ListTransfersRequest(page_size=5000), "page_size"),
+            (stub.ListTransfers, lg.ListTransfersRequest(page_token="not-a-token"), "page_token"),
+            (stub.GetBalances, lg.GetBalancesRequest(ledger=99), "ledger"),  # type: ignore[arg-type]
+            (stub.GetBalances, lg.GetBalancesRequest(venue="Not A Venue"), "venue"),
+            (stub.Trace, lg.TraceRequest(id=""), "id"),
+        ]
+        for method, request, field in bad:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await method(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, caught.value.details())
+            assert _violations(caught.value) == [field], caught.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Trace(lg.TraceRequest(id="no-such-id"), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert (await ledger.verify()).ok  # and it serves on
+
+
+async def _serving(ledger: Books) -> bool | None:
+    try:
+        await ledger.verify()
+    except grpc.aio.AioRpcError:
+        return None
+    return True
+
+
+PERP = "BTC/USDT:USDT"
+PERP_CONFIG = """
+[balances]
+USDT = "100000"
+[[symbols]]
+symbol = "BTC/USDT"
+start_price = "65000"
+tick_size = "0.01"
+lot_size = "0.00001"
+[[symbols]]
+symbol = "BTC/USDT:USDT"
+start_price = "65000"
+tick_size = "0.1"
+lot_size = "0.001"
+funding_rate = "0.0003"
+funding_interval_s = 2
+"""
+
+
+async def test_a_perpetual_position_books_its_fills_margin_and_funding(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """A long on the sim's perpetual pays funding every 2 s; the ledger posts each payment
+    (asked for every second) to the strategy holding the position, exactly the venue's amount."""
+    async with books(tmp_path, database_url, redis_url, PERP_CONFIG, "--funding-every-s", "1") as ledger:
+        mesh = ledger.mesh
+        opened = await mesh.submit(
+            intent("buy", "0.01", symbol=PERP, intent_id="perp-in", strategy_id="carry")
+        )
+        assert opened.client_order_id, opened
+        stubs = mesh.venue_stubs
+
+        async def paid() -> list[tf.FundingPayment] | None:
+            answer = await stubs.tf.ListFundingPayments(
+                tf.ListFundingPaymentsRequest(symbol=PERP), timeout=CALL_TIMEOUT_S
+            )
+            return list(answer.payments) if len(answer.payments) >= 2 else None
+
+        payments = await until(paid, WAIT_S, what="two funding payments at the sim")
+
+        async def posted() -> list[lg.Transfer] | None:
+            transfers = await ledger.transfers(strategy_id="carry", ledger=lg.LEDGER_KIND_FUNDING_PNL)
+            events = {t.links.event_id for t in transfers}
+            return transfers if all(f"funding/sim/{p.funding_id}" in events for p in payments) else None
+
+        await until(posted, WAIT_S, what="the payments posted")
+        line = await ledger.pnl("carry")
+        answer = await stubs.tf.ListFundingPayments(
+            tf.ListFundingPaymentsRequest(symbol=PERP, since_ns=0), timeout=CALL_TIMEOUT_S
+        )
+        connection = await asyncpg.connect(ledger.database)
+        try:
+            booked = await connection.fetch(
+                "SELECT event_id FROM ledger_events WHERE event_id LIKE 'funding/%'"
+            )
+        finally:
+            await connection.close()
+        ids = {row["event_id"] for row in booked}
+        venue_total = sum(
+            (Decimal(p.amount) for p in answer.payments if f"funding/sim/{p.funding_id}" in ids), Decimal(0)
+        )
+        assert Decimal(line.funding) == venue_total != 0  # a long pays a positive rate: < 0
+        assert Decimal(line.funding) < 0
+        # The position's initial margin is held (pending) on the margin ledger.
+        held = await ledger.stub.GetBalances(
+            lg.GetBalancesRequest(strategy_id="carry", ledger=lg.LEDGER_KIND_MARGIN), metadata=AUTH,
+            timeout=CALL_TIMEOUT_S,
+        )  # fmt: skip
+        assert any(Decimal(b.debits_pending) > 0 for b in held.balances), held
+        assert (await ledger.verify()).ok
