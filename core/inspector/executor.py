@@ -92,18 +92,23 @@ class Executor:
         return self.links.native_stops(venue)
 
     async def place(self, order: PlaceOrder) -> tf.Order | None:
-        if order.trigger_price is not None:
-            await self.links.learn(order.venue, self.timeout_s)
-        if order.trigger_price is not None and not self.native_stops(order.venue):
-            self.stops.hold(order)
-            return None
-        return await self.send(order)
+        """The order held here (an emulated stop) or sent; a cancel of it waits until then."""
+        placed = self._placing[order.client_order_id] = asyncio.Event()
+        try:
+            if order.trigger_price is not None:
+                await self.links.learn(order.venue, self.timeout_s)
+            if order.trigger_price is not None and not self.native_stops(order.venue):
+                self.stops.hold(order)
+                return None
+            return await self.send(order)
+        finally:
+            placed.set()
+            self._placing.pop(order.client_order_id, None)
 
     async def send(self, order: PlaceOrder) -> tf.Order | None:
         """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
         native = order.trigger_price is not None and self.native_stops(order.venue)
         request = place_request(order, native)
-        placed = self._placing[order.client_order_id] = asyncio.Event()
         try:
             await self._on_grid(order, request, native)
             desk = self.links.desk(order.venue)
@@ -114,9 +119,6 @@ class Executor:
             return await self._place_failed(order, exc)
         except Exception as exc:  # no such venue (NotFound), or no channel
             return await self._refused(order, str(exc))
-        finally:
-            placed.set()
-            self._placing.pop(order.client_order_id, None)
         VENUE_CALLS.labels(order.venue, "place", "ok").inc()
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
         return answer.order
@@ -150,14 +152,14 @@ class Executor:
     # ---- cancel
 
     async def cancel(self, action: CancelOrder) -> tf.Order | None:
+        placing = self._placing.get(action.client_order_id)
+        if placing is not None:  # its placement still on its way: the cancel goes after it
+            await placing.wait()
         held = self.stops.release(action.client_order_id)
         if held is not None:  # never at the venue: it ends here
             snapshot = order_snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
             await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
             return snapshot
-        placing = self._placing.get(action.client_order_id)
-        if placing is not None:  # its placement still on its way: the cancel goes after it
-            await placing.wait()
         request = tf.CancelOrderRequest(client_order_id=action.client_order_id)
         try:
             desk = self.links.desk(action.venue)

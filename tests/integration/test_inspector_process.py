@@ -42,6 +42,10 @@ async def _entered(mesh: InspectorMesh, stop: Decimal, target: Decimal) -> rk.Su
     return answer
 
 
+async def _protective_pair(mesh: InspectorMesh) -> bool | None:
+    return True if len([o for o in await mesh.open_orders() if o.reduce_only]) == 2 else None
+
+
 async def _orders_at_venue(mesh: InspectorMesh, count: int) -> list[tf.Order]:
     """The venue's open orders once there are `count` (the protective pair follows the fill)."""
 
@@ -267,7 +271,10 @@ async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
         with pytest.raises(grpc.aio.AioRpcError) as again:
             await mesh.submit(intent(intent_id=first.intent_id))
         assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        await asyncio.sleep(1.0)  # recovery's queries are answered
+        # Recovery queries every order the journal left working: a pair killed while being
+        # replaced is cancelled again, and only the current pair stays.
+        await until(lambda: _protective_pair(mesh), WAIT_S, 0.1, "exactly the protective pair")
+        await asyncio.sleep(1.0)  # and nothing more comes
         protective = [o for o in await mesh.open_orders() if o.reduce_only]
         assert len(protective) == 2 and await mesh.venue_position() == D("0.01")
         assert "journal entries replayed" in mesh.log()

@@ -237,3 +237,21 @@ def test_an_opposite_entry_filling_in_parts_takes_the_pair_off_instead_of_resizi
     pair(out2.actions)  # type: ignore[attr-defined]
     resting = c2.on_intent(intent(Side.SELL, size="2", intent_id="resting", price="120"), market(), T0)
     assert cancelled(resting.output.actions) == []
+
+
+def test_after_a_restart_a_pair_being_cancelled_is_cancelled_again_and_never_placed_again() -> None:
+    """A kill between a re-plan and its cancels: the replayed core still has the old pair
+    marked cancelling. Queried at the venue, an old order still open is cancelled again, one
+    never placed is forgotten; the new pair, never placed, is placed."""
+    c = core()
+    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    old = pair(c.on_fill("sim", fill(order, "0.5"), T0).actions)
+    new = pair(c.on_fill("sim", fill(order, "1.5"), T0 + MS).actions)
+    for working in list(c.book.orders):
+        c.on_placement_unknown(working.order.client_order_id, T0 + 2 * MS)
+    stood = c.on_query_result(old[0].client_order_id, update(old[0], OrderStatus.OPEN), T0 + 3 * MS)
+    assert cancelled(stood.actions) == [old[0].client_order_id] and placed(stood.actions) == []
+    assert c.on_query_result(old[1].client_order_id, None, T0 + 3 * MS).actions == ()
+    assert c.book.orders.get(old[1].client_order_id) is None
+    for fresh in new:
+        assert placed(c.on_query_result(fresh.client_order_id, None, T0 + 4 * MS).actions) == [fresh]

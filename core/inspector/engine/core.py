@@ -320,14 +320,28 @@ class InspectorCore:
 
     def on_query_result(self, client_order_id: str, order: Order | None, now_ns: int) -> Output:
         """The venue's answer to a QueryOrder: the order as it is, or None (never placed: place
-        it again, with the same client order id)."""
+        it again, with the same client order id). An order the plan was cancelling is never
+        placed again (when its cancel may not have gone out, as across a restart, it goes
+        again)."""
         working = self.book.orders.get(client_order_id)
         if working is None or not working.unknown:
             return Output()
+        if working.cancelling:
+            return self._cancel_again(working, order, now_ns)
         if order is not None:
             return self.on_order_update(order, now_ns)
         working.unknown = False
         return Output(actions=(working.order,))
+
+    def _cancel_again(self, working: WorkingOrder, order: Order | None, now_ns: int) -> Output:
+        if order is not None and order.status in _TERMINAL:
+            return self.on_order_update(order, now_ns)
+        working.unknown = False
+        coid = working.order.client_order_id
+        if order is None:
+            self._finish(coid)
+            return Output()
+        return Output(actions=(CancelOrder(coid, *working.key, "still open after its cancel"),))
 
     # ---- operator commands and policies
 
