@@ -14,10 +14,12 @@ import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import grpc
 import pytest
 
 from core.backtest.assemble import build, recorded_history
@@ -29,7 +31,10 @@ from tests.integration.gateway_support import Processes
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import until
+from tests.integration.support import TEST_TOKEN, until
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -77,6 +82,67 @@ class Session:
     cutoff_ns: int  # signals up to this time are compared: the detector had all their data
     warmed_live: set[str]  # the patches the detector warmed from live data (no history for them)
     log: str  # the detector's
+    candles: dict[str, list[Bar]]  # the venue's 1s candles of the warm-up, per symbol
+
+
+Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]  # open time, OHLC, volume, trades
+WARM_WINDOW_S = 37  # the warm-up's 1s bars: 35 at most, and the 2 more the detector asks for
+
+
+async def _venue_candles(address: str, warmed_ns: int) -> dict[str, list[Bar]]:
+    """The sim's closed 1s candles of the warm-up window (what the live detector warmed from)."""
+    channel = grpc.aio.insecure_channel(address)
+    metadata = (("authorization", f"Bearer {TEST_TOKEN}"),)
+    found: dict[str, list[Bar]] = {}
+    try:
+        for symbol in SYMBOLS:
+            request = md.GetCandlesRequest(
+                symbol=symbol, timeframe=common.TIMEFRAME_1_SECOND, start_ns=warmed_ns - WARM_WINDOW_S * S
+            )
+            reply = await md_grpc.MarketDataStub(channel).GetCandles(request, metadata=metadata, timeout=10)
+            found[symbol] = [
+                _candle(c) for c in reply.candles if c.closed and c.open_time_ns + S <= warmed_ns
+            ]
+    finally:
+        await channel.close()
+    return found
+
+
+def _candle(c: md.Candle) -> Bar:
+    d = Decimal
+    return (c.open_time_ns, d(c.open), d(c.high), d(c.low), d(c.close), d(c.volume), c.trade_count)
+
+
+def _row(row: asyncpg.Record) -> Bar:
+    return (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+async def _recorded_bars(database: str, warmed_ns: int) -> dict[str, list[Bar]]:
+    sql = (
+        "SELECT open_time_ns, open, high, low, close, volume, trade_count FROM bars WHERE symbol = $1 "
+        "AND timeframe = '1s' AND open_time_ns >= $2 AND open_time_ns + $3 <= $4 ORDER BY open_time_ns"
+    )
+    connection = await asyncpg.connect(database)
+    try:
+        return {
+            symbol: [
+                _row(row)
+                for row in await connection.fetch(sql, symbol, warmed_ns - WARM_WINDOW_S * S, S, warmed_ns)
+            ]
+            for symbol in SYMBOLS
+        }
+    finally:
+        await connection.close()
+
+
+def _bar_differences(venue: dict[str, list[Bar]], recorded: dict[str, list[Bar]]) -> list[str]:
+    lines = []
+    for symbol in SYMBOLS:
+        theirs, ours = {b[0]: b for b in venue[symbol]}, {b[0]: b for b in recorded[symbol]}
+        for at in sorted(set(theirs) | set(ours)):
+            if theirs.get(at) != ours.get(at):
+                lines.append(f"{symbol} {at}: venue {theirs.get(at)} recorded {ours.get(at)}")
+    return lines
 
 
 @pytest.fixture
@@ -101,17 +167,19 @@ async def session(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIte
             await processes.stop(detector)
             stopped = time.time_ns()
             log = await asyncio.to_thread(lambda: next(tmp_path.glob("detector-*.log")))
+            warmed_ns = _logged(log, "candles closed by")
             # Everything the detector saw is recorded once the recorder holds a later trade.
             sql = "SELECT count(*) FROM trades WHERE ts_event_ns > $1"
             await until(lambda: _later_trades(database, sql, stopped), 30, what="the recorder caught up")
             yield Session(
                 database,
                 await bus_signals(bus),
-                _logged(log, "candles closed by"),
+                warmed_ns,
                 _logged(log, "market data from"),
                 stopped - HOLD_MS * 1_000_000 - 2 * S,
                 _warmed_live(log),
                 await asyncio.to_thread(log.read_text),
+                await _venue_candles(sim.address, warmed_ns),
             )
         finally:
             await processes.stop_all()
@@ -155,12 +223,14 @@ def _compared(signals: list[sig.Signal], cutoff_ns: int) -> list[sig.Signal]:
 
 
 @pytest.mark.xfail(
-    reason="passes alone; failed in 3 of 4 full suites on a loaded machine, cause not found yet "
-    "(issue 18 note: likely the recorded warm-up bars differ from the venue's candles under load)",
+    reason="passes alone; fails on a loaded machine (3 of 4 full suites; alone beside a full suite): "
+    "one trend signal a second apart, with the same warm-up bars and no late event; cause not found",
     strict=False,
 )
 async def test_a_backtest_of_the_recorded_window_gives_the_live_signals(session: Session) -> None:
     assert "later than the hold" not in session.log, "no event came later than the hold"
+    differences = _bar_differences(session.candles, await _recorded_bars(session.database, session.warmed_ns))
+    assert not differences, "the recorded warm-up bars are the venue's candles:\n" + "\n".join(differences)
     live = _compared(session.signals, session.cutoff_ns)
     replayed = _compared(await _backtested(session), session.cutoff_ns)
 
