@@ -24,9 +24,17 @@ import pytest
 
 from core.backtest.assemble import build, recorded_history
 from core.backtest.config import BacktestConfig
+from core.backtest.detect import no_timer
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.detector.config import example_strategies
+from core.detector.convert import signal_to_pb
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.engine import Engine, EngineConfig
+from core.detector.engine.outputs import EmittedSignal, Evaluation
+from core.detector.runner import Runner
+from core.detector.strategy_file import build_patches, load_strategy
+from core.errors import FailedPrecondition
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
@@ -86,23 +94,26 @@ class Session:
 
 
 Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]  # open time, OHLC, volume, trades
+Count = tuple[int, Decimal]  # trades in a second, and their volume
 WARM_WINDOW_S = 37  # the warm-up's 1s bars: 35 at most, and the 2 more the detector asks for
 
 
-async def _venue_candles(address: str, warmed_ns: int) -> dict[str, list[Bar]]:
-    """The sim's closed 1s candles of the warm-up window (what the live detector warmed from)."""
+async def _venue_candles(address: str, warmed_ns: int, end_ns: int) -> dict[str, list[Bar]]:
+    """The sim's closed 1s candles from the warm-up window (what the live detector warmed from)
+    to `end_ns`."""
     channel = grpc.aio.insecure_channel(address)
     metadata = (("authorization", f"Bearer {TEST_TOKEN}"),)
     found: dict[str, list[Bar]] = {}
     try:
         for symbol in SYMBOLS:
             request = md.GetCandlesRequest(
-                symbol=symbol, timeframe=common.TIMEFRAME_1_SECOND, start_ns=warmed_ns - WARM_WINDOW_S * S
+                symbol=symbol,
+                timeframe=common.TIMEFRAME_1_SECOND,
+                start_ns=warmed_ns - WARM_WINDOW_S * S,
+                limit=1_000,
             )
             reply = await md_grpc.MarketDataStub(channel).GetCandles(request, metadata=metadata, timeout=10)
-            found[symbol] = [
-                _candle(c) for c in reply.candles if c.closed and c.open_time_ns + S <= warmed_ns
-            ]
+            found[symbol] = [_candle(c) for c in reply.candles if c.closed and c.open_time_ns + S <= end_ns]
     finally:
         await channel.close()
     return found
@@ -133,6 +144,33 @@ async def _recorded_bars(database: str, warmed_ns: int) -> dict[str, list[Bar]]:
         }
     finally:
         await connection.close()
+
+
+async def _recorded_trades(database: str, after_ns: int, end_ns: int) -> dict[str, dict[int, Count]]:
+    """The recorded trades per symbol and second: (count, volume)."""
+    sql = (
+        "SELECT ts_event_ns / $3 * $3 AS at, count(*), sum(size) FROM trades WHERE symbol = $1 "
+        "AND ts_event_ns >= $2 AND ts_event_ns < $4 GROUP BY at"
+    )
+    connection = await asyncpg.connect(database)
+    try:
+        found: dict[str, dict[int, Count]] = {}
+        for symbol in SYMBOLS:
+            rows = await connection.fetch(sql, symbol, after_ns, S, end_ns)
+            found[symbol] = {row[0]: (row[1], row[2]) for row in rows}
+        return found
+    finally:
+        await connection.close()
+
+
+def _trade_differences(venue: dict[str, list[Bar]], recorded: dict[str, dict[int, Count]]) -> list[str]:
+    lines = []
+    for symbol in SYMBOLS:
+        theirs: dict[int, Count] = {b[0]: (b[6], b[5]) for b in venue[symbol]}
+        for at in sorted(set(theirs) | set(recorded[symbol])):
+            if theirs.get(at) != recorded[symbol].get(at):
+                lines.append(f"{symbol} {at}: venue {theirs.get(at)} recorded {recorded[symbol].get(at)}")
+    return lines
 
 
 def _bar_differences(venue: dict[str, list[Bar]], recorded: dict[str, list[Bar]]) -> list[str]:
@@ -179,7 +217,7 @@ async def session(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIte
                 stopped - HOLD_MS * 1_000_000 - 2 * S,
                 _warmed_live(log),
                 await asyncio.to_thread(log.read_text),
-                await _venue_candles(sim.address, warmed_ns),
+                await _venue_candles(sim.address, warmed_ns, stopped),
             )
         finally:
             await processes.stop_all()
@@ -189,7 +227,39 @@ async def _later_trades(database: str, sql: str, after: int) -> int | None:
     return int(await _fetchval(database, sql, after)) or None
 
 
-async def _backtested(session: Session) -> list[sig.Signal]:
+async def _runner_on_recorded(session: Session, history: list[tuple[str, Any]]) -> list[sig.Signal]:
+    """The live detector's runner (its hold, its stepping) handed the recorded events in time
+    order, warmed as the detector warmed: equal to the backtest's signals unless the two step
+    differently. Beside the live signals it tells where a difference comes from: the stepping,
+    or the data live saw."""
+    engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=10.0))
+    emitted: list[EmittedSignal] = []
+
+    async def emit(evaluation: Evaluation) -> None:
+        emitted.extend(evaluation.signals)
+
+    wall = [session.started_ns]
+    runner = Runner(engine, emit, clock=lambda: wall[0], hold_ns=HOLD_MS * 1_000_000)
+    for path in example_strategies():
+        for patch in build_patches(engine, load_strategy(path, Catalog.builtin()), session.warmed_ns):
+            engine.warm(patch.id, history)
+            try:
+                patch.activate(session.warmed_ns)
+            except FailedPrecondition:
+                runner.warming.add(patch.id)
+    end = session.cutoff_ns + S
+    source = RecordedSource(session.database, "sim", list(SYMBOLS), session.started_ns, end)
+    async for recorded in source:
+        if isinstance(recorded.message, md.MarketEvent):
+            wall[0] = max(wall[0], recorded.message.ts_event_ns)
+            runner.deliver("sim", [recorded.message], wall[0])
+            await runner.release(wall[0] - HOLD_MS * 1_000_000)
+    wall[0] = end
+    await runner.release(end)
+    return [signal_to_pb(s) for s in emitted]
+
+
+async def _backtested(session: Session) -> tuple[list[sig.Signal], list[tuple[str, Any]]]:
     config = BacktestConfig(
         strategies=example_strategies(),
         start_ns=session.started_ns,
@@ -208,7 +278,7 @@ async def _backtested(session: Session) -> list[sig.Signal]:
             yield recorded.message
 
     tape = await drive(backtest, events())
-    return list(tape.signals)
+    return list(tape.signals), history
 
 
 def _compared(signals: list[sig.Signal], cutoff_ns: int) -> list[sig.Signal]:
@@ -229,10 +299,22 @@ def _compared(signals: list[sig.Signal], cutoff_ns: int) -> list[sig.Signal]:
 )
 async def test_a_backtest_of_the_recorded_window_gives_the_live_signals(session: Session) -> None:
     assert "later than the hold" not in session.log, "no event came later than the hold"
-    differences = _bar_differences(session.candles, await _recorded_bars(session.database, session.warmed_ns))
+    warm_candles = {
+        s: [b for b in bars if b[0] + S <= session.warmed_ns] for s, bars in session.candles.items()
+    }
+    differences = _bar_differences(warm_candles, await _recorded_bars(session.database, session.warmed_ns))
     assert not differences, "the recorded warm-up bars are the venue's candles:\n" + "\n".join(differences)
+    # The trades of the live window, as the venue counted them and as they were recorded.
+    first = session.started_ns - session.started_ns % S + S  # the first whole second of live data
+    last = session.cutoff_ns - session.cutoff_ns % S
+    live_candles = {s: [b for b in bars if first <= b[0] < last] for s, bars in session.candles.items()}
+    trades = _trade_differences(live_candles, await _recorded_trades(session.database, first, last))
+    assert not trades, "the recorded trades are the venue's:\n" + "\n".join(trades)
     live = _compared(session.signals, session.cutoff_ns)
-    replayed = _compared(await _backtested(session), session.cutoff_ns)
+    backtested, history = await _backtested(session)
+    replayed = _compared(backtested, session.cutoff_ns)
+    stepped = _compared(await _runner_on_recorded(session, history), session.cutoff_ns)
+    assert [_line(s) for s in stepped] == [_line(s) for s in replayed], "the runner steps as the backtest"
 
     assert len(live) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(live)}"
     assert session.warmed_ns < session.started_ns < session.cutoff_ns
