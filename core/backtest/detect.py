@@ -23,6 +23,7 @@ from core.detector.engine.io import Event
 from core.detector.engine.outputs import Evaluation
 from core.detector.engine.values import BarValue
 from core.detector.feed import MarketConverter
+from core.detector.history import patch_history
 from core.detector.sequence import in_market_order
 from core.detector.strategy_file import Strategy, build_patches
 from core.errors import FailedPrecondition, TrademeshError
@@ -95,12 +96,13 @@ class DetectStage:
         return evaluation
 
     def warm_from_history(self, history: Sequence[tuple[str, Event]], now_ns: int) -> None:
-        """As the live detector starts its patches: warmed from the closed bars before the
-        start (the venue's candles live; the recorded bars here), activated when that is
-        enough, else warmed from the run's first events (`feed`)."""
+        """As the live detector starts its patches: each warmed from the closed bars by
+        `now_ns` that it would fetch live (the venue's candles live; the recorded bars here,
+        core.detector.history.patch_history), activated when that is enough, else warmed from
+        the run's first events (`feed`)."""
         for patch_id in list(self.warming):
             try:
-                self.engine.warm(patch_id, history)
+                self.engine.warm(patch_id, patch_history(self.engine, patch_id, history, now_ns))
                 self.engine.patch(patch_id).activate(now_ns)
             except FailedPrecondition:
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import grpc
@@ -26,7 +27,7 @@ from core.rpc.client import Metadata
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["BarNeed", "VenueChannels", "bar_history", "bar_needs"]
+__all__ = ["BarNeed", "VenueChannels", "bar_history", "bar_needs", "patch_history", "warm_bars"]
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,40 @@ async def _candles(
         return []
     # Closed by `now_ns`, not by the venue's clock when it answers (a moment later): the warm-up
     # has one cut for every patch, the one a backtest of the session warms to.
-    closed = [c for c in reply.candles if c.closed and c.open_time_ns + timeframe.ns <= now_ns]
-    return [_bar(symbol, timeframe, c) for c in closed[-count:]]
+    bars = [_bar(symbol, timeframe, c) for c in reply.candles if c.closed]
+    return warm_bars(bars, count, timeframe, now_ns)
+
+
+def warm_bars(bars: Sequence[BarValue], count: int, timeframe: Timeframe, now_ns: int) -> list[BarValue]:
+    """The bars a source needing `count` warms from: opened in the window of `count` + 2 bars
+    before `now_ns` and closed by it, the last `count` of them. Live (the venue's candles) and a
+    backtest (the recorded bars) select alike."""
+    start = now_ns - (count + 2) * timeframe.ns
+    chosen = [b for b in bars if b.open_time_ns >= start and b.open_time_ns + timeframe.ns <= now_ns]
+    return chosen[-count:]
+
+
+def patch_history(
+    engine: Engine, patch_id: str, history: Iterable[tuple[str, Event]], now_ns: int
+) -> list[tuple[str, Event]]:
+    """What the patch warms from among `history` (a backtest's recorded bars, fetched once for
+    every patch): for each of its bar sources, the bars `bar_history` would fetch live. Never
+    more: a patch warmed with more bars than live (another patch of the symbol needing more)
+    starts from other indicator values."""
+    history = list(history)
+    chosen: list[tuple[str, Event]] = []
+    for need in bar_needs(engine, patch_id):
+        bars = [
+            event
+            for venue, event in history
+            if venue == need.venue
+            and isinstance(event, BarValue)
+            and event.symbol == need.symbol
+            and event.timeframe_s == need.timeframe.value
+        ]
+        chosen += [(need.venue, bar) for bar in warm_bars(bars, need.bars, need.timeframe, now_ns)]
+    chosen.sort(key=lambda item: event_time(item[1]))
+    return chosen
 
 
 def _bar(symbol: str, timeframe: Timeframe, candle: md.Candle) -> BarValue:

@@ -32,6 +32,7 @@ from core.detector.convert import signal_to_pb
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
+from core.detector.history import patch_history
 from core.detector.runner import Runner
 from core.detector.strategy_file import build_patches, load_strategy
 from core.errors import FailedPrecondition
@@ -242,7 +243,7 @@ async def _runner_on_recorded(session: Session, history: list[tuple[str, Any]]) 
     runner = Runner(engine, emit, clock=lambda: wall[0], hold_ns=HOLD_MS * 1_000_000)
     for path in example_strategies():
         for patch in build_patches(engine, load_strategy(path, Catalog.builtin()), session.warmed_ns):
-            engine.warm(patch.id, history)
+            engine.warm(patch.id, patch_history(engine, patch.id, history, session.warmed_ns))
             try:
                 patch.activate(session.warmed_ns)
             except FailedPrecondition:
@@ -268,7 +269,7 @@ async def _backtested(session: Session) -> tuple[list[sig.Signal], list[tuple[st
     )
     backtest = build(config)
     history = await recorded_history(dataclasses.replace(config, start_ns=session.warmed_ns + 1), backtest)
-    backtest.detect.warm_from_history(history, config.start_ns)
+    backtest.detect.warm_from_history(history, session.warmed_ns)  # the live detector's cut
     assert set(backtest.detect.warming) == session.warmed_live, "the same patches start warm"
     symbols = backtest.symbols
     source = RecordedSource(config.database_url, config.venue, symbols, config.start_ns, config.end_ns)
