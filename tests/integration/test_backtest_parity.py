@@ -293,11 +293,6 @@ def _compared(signals: list[sig.Signal], cutoff_ns: int) -> list[sig.Signal]:
     return sorted(kept, key=lambda s: (s.ts_signal_ns, s.strategy_id, s.symbol))
 
 
-@pytest.mark.xfail(
-    reason="passes alone; fails on a loaded machine (3 of 4 full suites; alone beside a full suite): "
-    "one trend signal a second apart, with the same warm-up bars and no late event; cause not found",
-    strict=False,
-)
 async def test_a_backtest_of_the_recorded_window_gives_the_live_signals(session: Session) -> None:
     assert "later than the hold" not in session.log, "no event came later than the hold"
     warm_candles = {
