@@ -280,6 +280,55 @@ async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
         assert "journal entries replayed" in mesh.log()
 
 
+async def test_kill_9_mid_placement_then_restart_places_the_order_once(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The kill comes while PlaceOrder is on its way: the venue is stopped (SIGSTOP) so the call
+    hangs, the inspector is killed, the venue resumes. Whether the order reached the venue or
+    not, the restarted inspector asks before it places (the journal holds the intent and the
+    order, not its answer): exactly one order's worth is bought, and the intent is not taken
+    again."""
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        oversized = intent(size="100", intent_id="warm-the-market")  # blocked; the quote is followed
+        assert (await mesh.submit(oversized)).action == rk.RISK_ACTION_BLOCK
+        journal = aioredis.Redis.from_url(mesh.bus)
+        venue_pid = mesh.venue.service.process.pid
+        try:
+            before = await _journal_length(journal)
+            os.kill(venue_pid, signal.SIGSTOP)
+            try:
+                submitting = asyncio.ensure_future(mesh.submit(intent(intent_id="mid-placement")))
+                # The intent is journaled, then the inspector waits on the stopped venue.
+                await until(lambda: _longer(journal, before), 30, 0.05, "the intent journaled")
+                await asyncio.sleep(0.3)
+                await mesh.stop(kill=True)
+                submitting.cancel()
+            finally:
+                os.kill(venue_pid, signal.SIGCONT)
+            mesh.start()
+            await until(lambda: _venue_holds(mesh, D("0.01")), WAIT_S, 0.1, "the order filled once")
+            await asyncio.sleep(1.0)  # a second placement would have filled by now
+            assert await mesh.venue_position() == D("0.01")
+            with pytest.raises(grpc.aio.AioRpcError) as again:
+                await mesh.submit(intent(intent_id="mid-placement"))
+            assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        finally:
+            await journal.aclose()
+
+
+async def _journal_length(redis: aioredis.Redis) -> int:
+    keys = [key async for key in redis.scan_iter(match="inspector.journal.*")]
+    return sum([await redis.xlen(key) for key in keys])
+
+
+async def _longer(redis: aioredis.Redis, than: int) -> bool | None:
+    return True if await _journal_length(redis) > than else None
+
+
+async def _venue_holds(mesh: InspectorMesh, size: Decimal) -> bool | None:
+    return True if await mesh.venue_position() == size else None
+
+
 async def test_kill_9_the_venues_cancel_every_order_within_the_ttl(tmp_path: Path, redis_url: str) -> None:
     async with inspector_mesh(tmp_path, redis_url, "--deadman-ttl-ms", "2000") as mesh:
         mark = await mesh.mark()
