@@ -425,7 +425,8 @@ def _is_open(order: dict[str, Any]) -> bool:
 
 def _in_filter(order: dict[str, Any], order_filter: str) -> bool:
     """Whether the orderFilter (Order, StopOrder) reaches the order."""
-    return (order["stopOrderType"] == "Stop") == (order_filter == _STOP_FILTER)
+    stop: bool = order["stopOrderType"] == "Stop"
+    return stop == (order_filter == _STOP_FILTER)
 
 
 def _matches(order: dict[str, Any], params: dict[str, str]) -> bool:
