@@ -12,6 +12,17 @@
   which turn it into a positive cost. The cost is negated here to match.
 - A market order on swaps: ccxt sends OKX's `optimal_limit_ioc` (a market IOC) and hands
   the type back unmapped; it is read back as a market IOC order.
+- Stops (OKX's algo orders, ordType "trigger"; venues/okx/spec.py): ccxt sends the client id
+  of an algo order as clOrdId, which OKX's POST /trade/order-algo does not keep as the algo
+  order's client id (that is algoClOrdId, what ccxt's fetch_order and cancel_order look an
+  algo order up by): it is sent as algoClOrdId. An algo order read back names its client id
+  algoClOrdId (its clOrdId is the order it places once triggered) and says "trigger" for its
+  type, with orderPx "-1" for a market one: it is read as a "market" or "limit" order with a
+  triggerPrice and the client id. Placing, canceling and cancel-all read the order back, and
+  cancel in the book the params name (trigger=True: the algo orders). Their changes come on
+  the `orders-algo` channel (ccxt's watch_orders with trigger=True), which ccxt keeps apart in
+  `triggerOrders`: they are added to `orders` too, where the connector reads the account's
+  order changes.
 - Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
   the profit of reductions before fees, which OKX writes as `pnl`.
 - Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
@@ -39,6 +50,16 @@ __all__ = ["OkxExchange", "book_checksum"]
 _CANCEL_BATCH = 20
 # Levels of each side the book checksum covers.
 _CHECKSUM_DEPTH = 25
+# The ccxt params that ask for OKX's algo orders (STOP_BOOK in venues/okx/spec.py), and those
+# whose presence makes ccxt's create_order place one.
+_ALGO_BOOK = ("trigger", "stop")
+_TRIGGERS = ("triggerPrice", "stopPrice", "triggerPx")
+
+
+def _book(params: dict[str, Any] | None, placing: bool = False) -> dict[str, Any]:
+    """The params that address the book these params reach: {"trigger": True} for the algo orders."""
+    keys = _ALGO_BOOK + (_TRIGGERS if placing else ())
+    return {"trigger": True} if any((params or {}).get(key) for key in keys) else {}
 
 
 def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
@@ -87,20 +108,36 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         params: dict[str, Any] | None = None,
     ) -> Any:
         placed = await super().create_order(symbol, type, side, amount, price, params or {})
+        book = _book(params, placing=True)
         try:
-            return await self.fetch_order(placed["id"], symbol)
+            return await self.fetch_order(placed["id"], symbol, book)
         except ccxt.BaseError:
-            return self.extend(
-                placed,
-                {"amount": amount, "price": price if type != "market" else None, "status": "open"},
-            )
+            asked = {"amount": amount, "price": price if type != "market" else None, "status": "open"}
+            if book:
+                asked["triggerPrice"] = self.safe_number_n(params or {}, list(_TRIGGERS))
+            return self.extend(placed, asked)
+
+    def create_order_request(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        request = super().create_order_request(symbol, type, side, amount, price, params or {})
+        algo = self.safe_dict(self.options, "algoOrderTypes", {})
+        if request.get("ordType") in algo and "clOrdId" in request:
+            request["algoClOrdId"] = request.pop("clOrdId")
+        return request
 
     async def cancel_order(
         self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
     ) -> Any:
         canceled = await super().cancel_order(id, symbol, params or {})
         try:
-            return await self.fetch_order(canceled.get("id") or id, symbol)
+            return await self.fetch_order(canceled.get("id") or id, symbol, _book(params))
         except ccxt.BaseError:
             return self.extend(canceled, {"status": "canceled"})
 
@@ -112,8 +149,14 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         canceled: list[Any] = []
         for name, ids in by_symbol.items():
             for start in range(0, len(ids), _CANCEL_BATCH):
-                canceled += await self.cancel_orders(ids[start : start + _CANCEL_BATCH], name)
+                canceled += await self.cancel_orders(ids[start : start + _CANCEL_BATCH], name, _book(params))
         return canceled
+
+    def handle_orders(self, client: Any, message: Any) -> None:
+        super().handle_orders(client, message)
+        if self.safe_string(self.safe_dict(message, "arg", {}), "channel") == "orders-algo":
+            for order in self.parse_orders(self.safe_list(message, "data", [])):
+                self.orders.append(order)
 
     def order_to_trade(self, order: Any, market: Any = None) -> Any:
         trade = super().order_to_trade(order, market)
@@ -166,4 +209,11 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         parsed = super().parse_order(order, market)
         if parsed.get("type") == "optimal_limit_ioc":
             parsed.update(type="market", timeInForce="IOC")
+        if self.safe_string(order, "ordType") == "trigger":
+            market_order = self.safe_string(order, "ordPx") == "-1"
+            parsed.update(
+                type="market" if market_order else "limit",
+                price=None if market_order else parsed.get("price"),
+                clientOrderId=self.safe_string(order, "algoClOrdId") or None,
+            )
         return parsed

@@ -16,7 +16,9 @@
   (the signature is not checked), then subscribes to {"channel":"orders","instType":"ANY"}
   (or SPOT/SWAP, optionally with instId); every order change is pushed as
   {"arg":{"channel":"orders","instType":..,"uid":..},"data":[order]} to the matching
-  subscriptions (topic "orders:<instType>[:<instId>]").
+  subscriptions (topic "orders:<instType>[:<instId>]"). The stops (algo orders,
+  venues.okx.standin.algo_orders) go the same way on the `orders-algo` channel, which ccxt
+  subscribes on the business WebSocket (/ws/v5/business) after the same login.
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - {"event":...} answers and "pong" are control frames;
@@ -39,6 +41,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from venues.okx.standin.algo_orders import AlgoOrders
 from venues.okx.standin.order_store import UID, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
@@ -52,6 +55,7 @@ _BOOK_CHANNELS = ("books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt"
 _WHOLE_BOOK_CHANNELS = ("books5", "bbo-tbt")  # every push is the whole book, with no `action`
 _INSTRUMENTS = "/api/v5/public/instruments"
 _CONN_ID = "5e2b7c19"
+_PRIVATE_CHANNELS = ("orders", "orders-algo")
 
 
 def _dumps(value: Any) -> str:
@@ -84,8 +88,10 @@ def _as_snapshot(message: dict[str, Any], channel: str) -> str:
 
 
 def _private_topic(arg: dict[str, str]) -> str:
-    """The topic of an `orders` subscription: "orders:ANY", "orders:SWAP:BTC-USDT-SWAP"..."""
-    return ":".join(part for part in ("orders", arg.get("instType", "ANY"), arg.get("instId")) if part)
+    """The topic of an `orders` or `orders-algo` subscription: "orders:ANY",
+    "orders-algo:SWAP:BTC-USDT-SWAP"..."""
+    parts = (arg.get("channel", "orders"), arg.get("instType", "ANY"), arg.get("instId"))
+    return ":".join(part for part in parts if part)
 
 
 class OkxBook:
@@ -137,6 +143,10 @@ class OkxReplay(ReplayAdapter):
             instruments.update(instruments_of(body))
         self.orders = OkxOrderStore(instruments, self._best)
         self.orders.on_push = self._push
+        self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
+        self.algos.on_push = lambda inst_type, inst_id, data: self._push(
+            inst_type, inst_id, data, "orders-algo"
+        )
 
     def _instrument_bodies(self) -> list[str]:
         """The recorded /public/instruments answers; else those the frames describe."""
@@ -219,7 +229,7 @@ class OkxReplay(ReplayAdapter):
     def _subscription(self, connection: MockConnection, op: str, arg: dict[str, str]) -> list[str]:
         topic = (
             _private_topic(arg)
-            if arg.get("channel") == "orders"
+            if arg.get("channel") in _PRIVATE_CHANNELS
             else f"{arg.get('channel')}:{arg.get('instId')}"
         )
         event = {"event": op, "arg": arg, "connId": _CONN_ID}
@@ -240,12 +250,13 @@ class OkxReplay(ReplayAdapter):
             return None
         return book.bids[max(book.bids)][0], book.asks[min(book.asks)][0]
 
-    def _push(self, inst_type: str, inst_id: str, data: dict[str, Any]) -> None:
-        """An order change to every `orders` subscription it matches (any type, its type, its instrument)."""
+    def _push(self, inst_type: str, inst_id: str, data: dict[str, Any], channel: str = "orders") -> None:
+        """An order change to every subscription of its channel (`orders`, or `orders-algo` for
+        an algo order) it matches: any type, its type, its instrument."""
         for arg in (
-            {"channel": "orders", "instType": "ANY"},
-            {"channel": "orders", "instType": inst_type},
-            {"channel": "orders", "instType": inst_type, "instId": inst_id},
+            {"channel": channel, "instType": "ANY"},
+            {"channel": channel, "instType": inst_type},
+            {"channel": channel, "instType": inst_type, "instId": inst_id},
         ):
             self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
 
@@ -264,7 +275,9 @@ class OkxReplay(ReplayAdapter):
             return self._cancel_all_after(request)
         if request.path.endswith("/api/v5/asset/currencies"):
             return self._currencies()
-        answer = self.orders.answer(request)
+        answer = self.orders.answer(request) or self.algos.answer(
+            request, request.path.split("/api/v5/", 1)[-1]
+        )
         return answer if answer is not None else super().rest(request)
 
     def _currencies(self) -> RestAnswer:
