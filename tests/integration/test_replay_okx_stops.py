@@ -182,6 +182,9 @@ async def test_stop_orders_through_ccxt(replay_venue: tuple[Market, Venue]) -> N
         e.order.type == tf.ORDER_TYPE_STOP_MARKET and D(e.order.trigger_price) == stop_loss for e in seen
     )
     assert seen[-1].order.client_order_id == "tmokxstop1"
+    # The stops' changes are watched on their own channel (the REST answers report them too;
+    # tests/unit/test_okx_stops.py follows a push into what the connector reads).
+    assert "replay: OKX subscribe orders-algo:ANY" in venue.log()
 
     # The dead-man switch (CancelAllOrders) cancels the waiting stop and the ordinary order: both books.
     armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=1_000), timeout=CALL_TIMEOUT_S)

@@ -233,6 +233,8 @@ class OkxReplay(ReplayAdapter):
             else f"{arg.get('channel')}:{arg.get('instId')}"
         )
         event = {"event": op, "arg": arg, "connId": _CONN_ID}
+        if arg.get("channel") in _PRIVATE_CHANNELS:
+            log.info("replay: OKX %s %s", op, topic)
         if op == "unsubscribe":
             connection.unsubscribe(topic)
             return [_dumps(event)]
