@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import ccxt
 import pytest
 
 from core.model import OrderStatus, OrderType
@@ -71,6 +72,13 @@ def test_a_stop_goes_to_the_algo_endpoint_with_its_client_id_as_algo_cl_ord_id(e
     assert "clOrdId" not in request and request["reduceOnly"] is True and request["tdMode"] == "cross"
     limit = exchange.create_order_request(SYMBOL, "limit", "buy", 2, 52000, {**params, "reduceOnly": False})
     assert (limit["ordType"], limit["orderPx"], "px" in limit) == ("trigger", "52000", False)
+
+
+@pytest.mark.parametrize("tif", ["FOK", "IOC"])
+def test_a_stop_with_a_time_in_force_is_refused_not_dropped(exchange: Any, tif: str) -> None:
+    params = {"clientOrderId": "tmokx1", "timeInForce": tif, **stop_params("50000.5")}
+    with pytest.raises(ccxt.InvalidOrder, match="takes no time in force"):
+        exchange.create_order_request(SYMBOL, "limit", "sell", 2, 50000, params)
 
 
 def test_an_ordinary_order_keeps_its_cl_ord_id(exchange: Any) -> None:

@@ -22,7 +22,8 @@
   cancel in the book the params name (trigger=True: the algo orders). Their changes come on
   the `orders-algo` channel (ccxt's watch_orders with trigger=True), which ccxt keeps apart in
   `triggerOrders`: they are added to `orders` too, where the connector reads the account's
-  order changes.
+  order changes. A trigger order has no time in force (ccxt would drop an IOC or FOK asked
+  of it without a word): a stop asked with one is refused (InvalidOrder).
 - Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
   the profit of reductions before fees, which OKX writes as `pnl`.
 - Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
@@ -54,6 +55,9 @@ _CHECKSUM_DEPTH = 25
 # whose presence makes ccxt's create_order place one.
 _ALGO_BOOK = ("trigger", "stop")
 _TRIGGERS = ("triggerPrice", "stopPrice", "triggerPx")
+# Times in force ccxt would turn into an ordinary order's ordType (ioc, fok), which a trigger
+# order's ordType replaces: asked of a stop, they are refused rather than dropped.
+_NO_TIF = ("IOC", "FOK")
 
 
 def _book(params: dict[str, Any] | None, placing: bool = False) -> dict[str, Any]:
@@ -127,6 +131,11 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         params: dict[str, Any] | None = None,
     ) -> Any:
         request = super().create_order_request(symbol, type, side, amount, price, params or {})
+        if request.get("ordType") == "trigger" and self.safe_string(params or {}, "timeInForce") in _NO_TIF:
+            raise ccxt.InvalidOrder(
+                f"{self.id} a stop (an OKX trigger order) takes no time in force: it places a "
+                "market order, or a GTC limit order, once triggered"
+            )
         algo = self.safe_dict(self.options, "algoOrderTypes", {})
         if request.get("ordType") in algo and "clOrdId" in request:
             request["algoClOrdId"] = request.pop("clOrdId")

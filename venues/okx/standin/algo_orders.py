@@ -23,9 +23,11 @@ held by a waiting algo order, 50014 ordType missing from the pending list, 51603
 algo order, 51400 a cancel of an algo order that is not waiting (all as for ordinary orders;
 OKX's own codes for algo orders were not checked against the live venue).
 
-OKX gives a `trigger` order no direction: it triggers when the last price reaches triggerPx
-from where it was when placed. So a stop whose trigger the market has already crossed is
-not refused (unlike Binance); it waits for the price to come back to it. The stand-in holds
+OKX gives a `trigger` order no direction, as understood here: it triggers when the last price
+reaches triggerPx from where it was when placed. So a stop whose trigger the market has already
+crossed is not refused (unlike Binance: no refusal code for it is found in OKX's documented
+codes or ccxt's error map); it waits for the price to come back to it. Not checked on the
+live venue. The stand-in holds
 stops live and never triggers them.
 """
 
