@@ -17,7 +17,7 @@
   (or SPOT/SWAP, optionally with instId); every order change is pushed as
   {"arg":{"channel":"orders","instType":..,"uid":..},"data":[order]} to the matching
   subscriptions (topic "orders:<instType>[:<instId>]"). The stops (algo orders,
-  venues.okx.standin.algo_orders) go the same way on the `orders-algo` channel, which ccxt
+  venues.okx.standin.order_store) go the same way on the `orders-algo` channel, which ccxt
   subscribes on the business WebSocket (/ws/v5/business) after the same login.
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
@@ -41,8 +41,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.okx.standin.algo_orders import AlgoOrders
-from venues.okx.standin.order_store import UID, OkxOrderStore, instruments_of
+from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
