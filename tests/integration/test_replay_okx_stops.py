@@ -5,7 +5,9 @@ one with POST /trade/order-algo, ordType "trigger" (triggerPx, orderPx "-1" for 
 triggerPxType "last"), the client id as algoClOrdId (OkxExchange), and the connector lists,
 reads and cancels them with trigger=True (/trade/orders-algo-pending, /trade/order-algo,
 /trade/cancel-algos) besides the ordinary orders; their changes come on the business
-WebSocket's `orders-algo` channel. The stand-in logs each algo placement's body as received
+WebSocket's `orders-algo` channel. A stop the last price has crossed is refused before it
+is sent (OKX reads a trigger order's direction from the last price: it would wait for the
+opposite move). The stand-in logs each algo placement's body as received
 and holds stops live, untriggered, so what is tested is the request, the order read back, the
 duplicate found by its client id, the listing beside an ordinary order, the cancels (one, and
 all of them by the dead-man switch) and their pushes as executions.
@@ -19,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from tests.integration.replay import capture_files, running_replay_venue
@@ -148,6 +151,17 @@ async def test_stop_orders_through_ccxt(replay_venue: tuple[Market, Venue]) -> N
         timeout=CALL_TIMEOUT_S,
     )
     assert plain.order.status == tf.ORDER_STATUS_OPEN
+
+    # A stop the last price has crossed would wait at OKX for the opposite move: refused before
+    # it is sent (the last price from GET /market/ticker).
+    for side, crossed in ((common.SIDE_SELL, grid(ask * 2)), (common.SIDE_BUY, grid(bid / 2))):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stubs.tf.PlaceOrder(
+                _stop(market, side, crossed, None, "tmokxcrossed"), timeout=CALL_TIMEOUT_S
+            )
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "it would trigger at once" in (refused.value.details() or "")
+    assert len(placed_bodies(venue)) == 2, "the crossed stops never reached the venue"
 
     # Both books in one listing, each stop with its trigger.
     opened = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)

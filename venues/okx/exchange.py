@@ -23,7 +23,12 @@
   the `orders-algo` channel (ccxt's watch_orders with trigger=True), which ccxt keeps apart in
   `triggerOrders`: they are added to `orders` too, where the connector reads the account's
   order changes. A trigger order has no time in force (ccxt would drop an IOC or FOK asked
-  of it without a word): a stop asked with one is refused (InvalidOrder).
+  of it without a word): a stop asked with one is refused (InvalidOrder). A trigger order
+  has no direction either: OKX reads it from the last price when the order is placed, so a
+  sell stop above the last price would wait for a rise. A stop the last price has already
+  crossed (a sell at or above it, a buy at or below it: it would trigger at once) is refused
+  before it is sent, as InvalidOrder, from the last price of GET /market/ticker. The price
+  may still move between that read and the order's arrival: a race the venue's API leaves open.
 - Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
   the profit of reductions before fees, which OKX writes as `pnl`.
 - Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
@@ -41,6 +46,7 @@
 from __future__ import annotations
 
 import zlib
+from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -111,6 +117,9 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         price: float | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        trigger = self.safe_string_n(params or {}, list(_TRIGGERS))
+        if trigger is not None:
+            await self._refuse_crossed(symbol, side, Decimal(trigger))
         placed = await super().create_order(symbol, type, side, amount, price, params or {})
         book = _book(params, placing=True)
         try:
@@ -120,6 +129,20 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
             if book:
                 asked["triggerPrice"] = self.safe_number_n(params or {}, list(_TRIGGERS))
             return self.extend(placed, asked)
+
+    async def _refuse_crossed(self, symbol: str, side: str, trigger: Decimal) -> None:
+        """InvalidOrder for a stop the last trade price has crossed (OKX would hold it waiting
+        for the opposite move); nothing when the last price is unknown."""
+        last = (await self.fetch_ticker(symbol)).get("last")
+        if last is None:
+            return
+        last_price = Decimal(str(last)).normalize()
+        if last_price <= trigger if side == "sell" else last_price >= trigger:
+            where = "at or above" if side == "sell" else "at or below"
+            raise ccxt.InvalidOrder(
+                f"{self.id} a {side} stop's trigger {trigger} is {where} the last price {last_price:f}: "
+                "it would trigger at once (OKX would hold it for the opposite move)"
+            )
 
     def create_order_request(
         self,

@@ -26,7 +26,9 @@ def stop_params(trigger: str) -> dict[str, Any]:
     ("cash" on spot, "cross" on swaps) and reduceOnly as sent; OkxExchange sends the client id
     as algoClOrdId (ccxt would send clOrdId, which an algo order does not keep). triggerPxType
     "last" (passed through as OKX names it) triggers on the last trade price, not the mark or
-    index price. OKX answers with an algoId, the order's id from then on."""
+    index price. OKX answers with an algoId, the order's id from then on. A trigger order has
+    no direction (OKX reads it from the last price): OkxExchange refuses a stop the last price
+    has already crossed, which OKX would hold for the opposite move."""
     return {"triggerPrice": trigger, "triggerPxType": "last"}
 
 

@@ -8,7 +8,8 @@
   one; when the client subscribes again (after a gap it unsubscribes and resubscribes), the
   stand-in answers with a fresh snapshot of the book at the current replay position, with
   its seqId and its CRC32 checksum.
-- REST: the recorded instruments; /api/v5/public/time answers the current time; the trade
+- REST: the recorded instruments; /api/v5/public/time answers the current time;
+  /api/v5/market/ticker the last `tickers` push replayed of the instrument; the trade
   and account calls go to a small order store (venues.okx.standin.order_store) whose marketable orders
   fill at the replayed book's best price.
 - Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
@@ -137,6 +138,7 @@ class OkxReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, OkxBook] = {}
+        self.tickers: dict[str, dict[str, Any]] = {}  # the last `tickers` push replayed, by instId
         instruments = {}
         for body in self._instrument_bodies():
             instruments.update(instruments_of(body))
@@ -262,6 +264,10 @@ class OkxReplay(ReplayAdapter):
             self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
+        if topic.startswith("tickers:"):
+            for data in json.loads(frame.text).get("data") or []:
+                self.tickers[str(data.get("instId"))] = data
+            return
         if not self.is_book(topic):
             return
         message = json.loads(frame.text)
@@ -276,6 +282,8 @@ class OkxReplay(ReplayAdapter):
             return self._cancel_all_after(request)
         if request.path.endswith("/api/v5/asset/currencies"):
             return self._currencies()
+        if request.path.endswith("/api/v5/market/ticker"):
+            return self._ticker(request.query.get("instId", ""))
         answer = self.orders.answer(request) or self.algos.answer(
             request, request.path.split("/api/v5/", 1)[-1]
         )
@@ -309,6 +317,14 @@ class OkxReplay(ReplayAdapter):
         ]
         self.tally.synthesize("okx currencies", f"the instruments' coins: {', '.join(coins)}")
         return RestAnswer.json({"code": "0", "msg": "", "data": data})
+
+    def _ticker(self, inst_id: str) -> RestAnswer:
+        """GET /market/ticker: the `tickers` channel's last push of the instrument replayed so
+        far (the channel's data object is the REST ticker); no ticker before the first."""
+        if inst_id not in self.orders.instruments:
+            return RestAnswer.json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+        found = self.tickers.get(inst_id)
+        return RestAnswer.json({"code": "0", "msg": "", "data": [found] if found else []})
 
     def _cancel_all_after(self, request: RestRequest) -> RestAnswer:
         """OKX's dead-man switch: timeOut 0 disarms it, else 10 to 120 seconds."""

@@ -52,8 +52,8 @@ OKX's own codes for algo orders were not checked against the live venue).
 OKX gives a `trigger` order no direction, as understood here: it triggers when the last price
 reaches triggerPx from where it was when placed. So a stop whose trigger the market has already
 crossed is not refused (unlike Binance: no refusal code for it is found in OKX's documented
-codes or ccxt's error map); it waits for the price to come back to it. Not checked on the
-live venue. The stand-in holds stops live and never triggers them.
+codes or ccxt's error map); it waits for the opposite move (OkxExchange refuses such a stop
+before sending it). Not checked on the live venue. The stand-in holds stops live and never triggers them.
 """
 
 from __future__ import annotations
