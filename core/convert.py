@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.decimals import format_decimal
+from core.decimals import format_optional
 from core.model import (
     Balance,
     Candle,
@@ -100,10 +100,6 @@ _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _LIQUIDITY_TO_PB = {Liquidity.MAKER: tf.LIQUIDITY_MAKER, Liquidity.TAKER: tf.LIQUIDITY_TAKER}
 
 
-def _dec(value: Decimal | None) -> str:
-    return "" if value is None else format_decimal(value)
-
-
 def instrument_to_pb(item: Instrument) -> common.Instrument:
     return common.Instrument(
         venue=item.venue,
@@ -113,13 +109,13 @@ def instrument_to_pb(item: Instrument) -> common.Instrument:
         base_asset=item.base_asset,
         quote_asset=item.quote_asset,
         settle_asset=item.settle_asset,
-        tick_size=_dec(item.tick_size),
-        lot_size=_dec(item.lot_size),
-        min_size=_dec(item.min_size),
-        min_notional=_dec(item.min_notional),
-        contract_size=_dec(item.contract_size),
+        tick_size=format_optional(item.tick_size),
+        lot_size=format_optional(item.lot_size),
+        min_size=format_optional(item.min_size),
+        min_notional=format_optional(item.min_notional),
+        contract_size=format_optional(item.contract_size),
         active=item.active,
-        contract_value=_dec(item.contract_value),
+        contract_value=format_optional(item.contract_value),
         contract_value_asset=item.value_asset,
     )
 
@@ -128,12 +124,12 @@ def candle_to_pb(candle: Candle) -> md.Candle:
     return md.Candle(
         timeframe=TIMEFRAME_TO_PB[candle.timeframe],
         open_time_ns=candle.open_time_ns,
-        open=_dec(candle.open),
-        high=_dec(candle.high),
-        low=_dec(candle.low),
-        close=_dec(candle.close),
-        volume=_dec(candle.volume),
-        quote_volume=_dec(candle.quote_volume),
+        open=format_optional(candle.open),
+        high=format_optional(candle.high),
+        low=format_optional(candle.low),
+        close=format_optional(candle.close),
+        volume=format_optional(candle.volume),
+        quote_volume=format_optional(candle.quote_volume),
         trade_count=candle.trade_count,
         closed=candle.closed,
     )
@@ -150,15 +146,15 @@ def order_to_pb(order: Order) -> tf.Order:
         time_in_force=TIF_TO_PB[order.time_in_force],
         post_only=order.post_only,
         reduce_only=order.reduce_only,
-        price=_dec(order.price),
-        size=_dec(order.size),
-        filled_size=_dec(order.filled_size),
-        average_fill_price=_dec(order.average_fill_price),
+        price=format_optional(order.price),
+        size=format_optional(order.size),
+        filled_size=format_optional(order.filled_size),
+        average_fill_price=format_optional(order.average_fill_price),
         status=_STATUS_TO_PB[order.status],
         status_reason=order.status_reason,
         created_ns=order.created_ns,
         updated_ns=order.updated_ns,
-        trigger_price=_dec(order.trigger_price),
+        trigger_price=format_optional(order.trigger_price),
         triggered=order.triggered,
     )
 
@@ -198,13 +194,13 @@ def order_request_to_pb(request: OrderRequest) -> tf.PlaceOrderRequest:
         symbol=request.symbol,
         side=SIDE_TO_PB[request.side],
         type=ORDER_TYPE_TO_PB[request.type],
-        size=_dec(request.size),
-        price=_dec(request.price),
+        size=format_optional(request.size),
+        price=format_optional(request.price),
         time_in_force=TIF_TO_PB[request.time_in_force],
         post_only=request.post_only,
         reduce_only=request.reduce_only,
         client_order_id=request.client_order_id,
-        trigger_price=_dec(request.trigger_price),
+        trigger_price=format_optional(request.trigger_price),
     )
 
 
@@ -215,9 +211,9 @@ def fill_to_pb(fill: Fill) -> tf.Fill:
         client_order_id=fill.client_order_id,
         symbol=fill.symbol,
         side=SIDE_TO_PB[fill.side],
-        price=_dec(fill.price),
-        size=_dec(fill.size),
-        fee=_dec(fill.fee),
+        price=format_optional(fill.price),
+        size=format_optional(fill.size),
+        fee=format_optional(fill.fee),
         fee_asset=fill.fee_asset,
         liquidity=_LIQUIDITY_TO_PB[fill.liquidity],
         trade_id=fill.trade_id,
@@ -234,16 +230,19 @@ def execution_to_pb(venue: str, execution: Execution) -> tf.Execution:
 
 def balance_to_pb(balance: Balance) -> tf.Balance:
     return tf.Balance(
-        asset=balance.asset, free=_dec(balance.free), locked=_dec(balance.locked), total=_dec(balance.total)
+        asset=balance.asset,
+        free=format_optional(balance.free),
+        locked=format_optional(balance.locked),
+        total=format_optional(balance.total),
     )
 
 
 def position_to_pb(position: Position) -> tf.Position:
     return tf.Position(
         symbol=position.symbol,
-        size=_dec(position.size),
-        entry_price=_dec(position.entry_price),
-        realized_pnl=_dec(position.realized_pnl),
+        size=format_optional(position.size),
+        entry_price=format_optional(position.entry_price),
+        realized_pnl=format_optional(position.realized_pnl),
     )
 
 
@@ -252,9 +251,9 @@ def funding_payment_to_pb(payment: FundingPayment) -> tf.FundingPayment:
         funding_id=payment.funding_id,
         symbol=payment.symbol,
         asset=payment.asset,
-        amount=_dec(payment.amount),
-        rate=_dec(payment.rate),
-        position_size=_dec(payment.position_size),
+        amount=format_optional(payment.amount),
+        rate=format_optional(payment.rate),
+        position_size=format_optional(payment.position_size),
         ts_ns=payment.ts_ns,
     )
 

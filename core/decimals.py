@@ -12,7 +12,7 @@ from decimal import Context, Decimal
 
 from core.errors import InvalidArgument, shown
 
-__all__ = ["MAX_DIGITS", "WIDE", "format_decimal", "is_multiple", "parse_decimal"]
+__all__ = ["MAX_DIGITS", "WIDE", "format_decimal", "format_optional", "is_multiple", "parse_decimal"]
 
 MAX_DIGITS = 38
 # Exact for remainders and products of any two accepted values (the default context has 28 digits).
@@ -41,6 +41,11 @@ def format_decimal(value: Decimal) -> str:
     if value == 0:
         return "0"
     return f"{value.normalize(WIDE):f}"
+
+
+def format_optional(value: Decimal | None) -> str:
+    """An optional decimal on the wire: its string, or "" when absent."""
+    return "" if value is None else format_decimal(value)
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:

@@ -4,8 +4,10 @@ gathers through the tools (core.advisor.gather) made from the backtest's own sta
 the bars engine's closed bars (core.bars.engine, as the bars service builds them), the replayed
 venue's book, positions, balances and open orders, and the signals of the run so far.
 
-The LLM is off: a decision is final at once (the deterministic path, docs/advisor.md). The
-stage timer is fixed (0), so the telemetry's durations do not depend on the machine.
+The LLM is off by default: a decision is final at once (the deterministic path,
+docs/advisor.md). With recorded answers (`--llm recorded`, core.backtest.answers) a decision
+that asks the LLM gets the live session's answer to the same signal at once. The stage timer
+is fixed (0), so the telemetry's durations do not depend on the machine.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from core.advisor.convert import decision_to_pb, signal_from_pb
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.context import BookTop, Context, OpenOrder
 from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
+from core.advisor.engine.decision import Pending
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.signal import Signal
 from core.advisor.library import ModelLibrary, load_calibration, serving_model
+from core.backtest.answers import RecordedAnswers
 from core.backtest.detect import no_timer
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
@@ -106,25 +109,42 @@ class AdviseStage:
     def __init__(
         self, config: AdvisorConfig, model: ModelArtifact, bars: BarKeeper, account: AccountView
     ) -> None:
-        synthesis = dataclasses.replace(config.synthesis, llm_enabled=False)
-        calibration = load_calibration(None, model.timeframe).calibration
-        self.core = AdvisorCore(
-            dataclasses.replace(config, synthesis=synthesis), model, calibration, timer=no_timer
-        )
+        self._config, self._model = config, model
+        self._calibration = load_calibration(None, model.timeframe).calibration
+        self.core = self._core(llm=False)
         self.model_version = model.version
         self.bars = bars
         self.account = account
+        self.answers: RecordedAnswers | None = None
         self._recent: dict[tuple[str, str], deque[Signal]] = {}
+
+    def replay(self, answers: RecordedAnswers) -> None:
+        """Turn the LLM on, its answers the recorded ones (before the run's first signal)."""
+        self.core = self._core(llm=True)
+        self.answers = answers
+
+    def _core(self, llm: bool) -> AdvisorCore:
+        synthesis = dataclasses.replace(self._config.synthesis, llm_enabled=llm)
+        config = dataclasses.replace(self._config, synthesis=synthesis)
+        return AdvisorCore(config, self._model, self._calibration, timer=no_timer)
 
     def decide(self, message: sig.Signal, now_ns: int) -> am.Decision:
         """The decision on one signal, as the advisor publishes it (its intent inside, if any)."""
         signal = signal_from_pb(message, "signal.")
         decision = self.core.on_signal(signal, self._context(signal, now_ns), now_ns)
-        if not isinstance(decision, Decision):
-            raise FailedPrecondition("the advisor waited for an LLM in a backtest, where the LLM is off")
+        trace = None
+        if isinstance(decision, Pending):
+            if self.answers is None:
+                raise FailedPrecondition("the advisor waited for an LLM in a backtest, where the LLM is off")
+            answered = self.core.on_answer(self.answers.answer(decision.decision_id, signal), now_ns)
+            assert answered is not None  # it was pending
+            decision, trace = answered, self.answers.trace(signal)
         self._recent.setdefault((signal.venue, signal.symbol), deque(maxlen=_RECENT_SIGNALS)).append(signal)
         events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
-        return decision_to_pb(decision, events, None, model_version=self.model_version)
+        made = decision_to_pb(decision, events, trace, model_version=self.model_version)
+        if made.synthesis.source == am.SYNTHESIS_SOURCE_LLM:  # the live answer, replayed
+            made.synthesis.source = am.SYNTHESIS_SOURCE_RECORDED
+        return made
 
     def _context(self, signal: Signal, now_ns: int) -> Context:
         account, symbol = self.account, signal.symbol

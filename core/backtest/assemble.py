@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from core.advisor.config import load_engine_config, with_overrides
+from core.backtest.answers import load_recorded_answers
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
 from core.backtest.market import Latency, ReplayedMarket
@@ -87,6 +88,10 @@ async def run_recorded(
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
+    if config.llm == "recorded":
+        backtest.advise.replay(
+            await load_recorded_answers(config.database_url, config.venue, config.start_ns, config.end_ns)
+        )
     symbols = sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
     source = RecordedSource(config.database_url, config.venue, symbols, config.start_ns, config.end_ns)
     tape = await drive(backtest, _market_events(source), on_progress)

@@ -22,6 +22,7 @@ RUN_FLAGS = (
     ("policies", "the inspector's policy file (default its shipped one)"),
     ("advisor-config", "the advisor's engine options (TOML; default its defaults)"),
     ("timeframe", "the advisor's bars and model (default 1s, as trademesh up runs it)"),
+    ("llm", "the advisor's LLM: off (default), or recorded (the live session's answers, from the recorder)"),
     ("max-notional-share", "the advisor's cap per intent, a share of equity (default 0.008, as in up)"),
     ("starting-equity", "the inspector's starting equity (default 100000)"),
     ("database-url", "the recorder's database (default: $DATABASE_URL)"),

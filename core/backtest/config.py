@@ -17,6 +17,7 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
     timeframe = "1s"           # the advisor's bars and model (as `trademesh up` runs it)
     max_notional_share = "0.008"  # the advisor's cap per intent, a share of equity (as in `up`)
     starting_equity = "100000" # the inspector's (its loss limits and sizing count from it)
+    llm = "off"                # the advisor's LLM: off, or "recorded" (the live answers replayed)
     out = ""                   # where the report goes (none when "")
 """
 
@@ -34,9 +35,17 @@ from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
 from core.errors import InvalidArgument, shown
 from core.model import Timeframe
 
-__all__ = ["BacktestConfig", "backtest_config", "load_backtest_config", "parse_time_ns", "read_options"]
+__all__ = [
+    "LLM_MODES",
+    "BacktestConfig",
+    "backtest_config",
+    "load_backtest_config",
+    "parse_time_ns",
+    "read_options",
+]
 
 _NS = 1_000_000_000
+LLM_MODES = ("off", "recorded")
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class BacktestConfig:
     starting_equity: Decimal = Decimal(100_000)
     out: Path | None = None
     database_url: str = ""
+    llm: str = "off"  # "recorded": the live session's LLM answers (core.backtest.answers)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -75,6 +85,8 @@ class BacktestConfig:
             )
         if not self.starting_equity > 0:
             raise InvalidArgument.field("starting_equity", f"{self.starting_equity} must be above 0")
+        if self.llm not in LLM_MODES:
+            raise InvalidArgument.field("llm", f"{shown(self.llm)} is not one of: {', '.join(LLM_MODES)}")
 
 
 def parse_time_ns(text: str, field: str) -> int:
@@ -131,7 +143,7 @@ def _texts(value: Any, field: str) -> tuple[str, ...]:
 _KEYS = {
     "strategies", "venue", "symbols", "from", "to", "order_latency_ms", "report_latency_ms", "sample_s",
     "sim_config", "policies", "advisor_config", "timeframe", "max_notional_share", "starting_equity", "out",
-    "database_url",
+    "database_url", "llm",
 }  # fmt: skip
 
 
@@ -179,4 +191,5 @@ def backtest_config(options: Mapping[str, Any], flags: Mapping[str, Any]) -> Bac
         starting_equity=_decimal(raw.get("starting_equity", "100000"), "starting_equity"),
         out=Path(raw["out"]) if raw.get("out") else None,
         database_url=str(raw.get("database_url", "")),
+        llm=str(raw.get("llm", "off")),
     )

@@ -252,8 +252,10 @@ class _Mirror:
     # ---- trades
 
     def trade(self, trade: md.Trade) -> None:
-        price = self._ticks("trade.price", trade.price)
-        lots = self._lots("trade.size", trade.size)
+        price = self._ticks_of.get(trade.price) or self._ticks("trade.price", trade.price)
+        lots = self._lots_of.get(trade.size)
+        if lots is None:
+            lots = self._lots("trade.size", trade.size)
         taker = SIDE_FROM_PB.get(trade.taker_side) or self._inferred_taker(price)
         if taker is None or lots == 0:
             return

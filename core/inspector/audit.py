@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.convert import SIDE_TO_PB
-from core.inspector.convert import dec
+from core.decimals import format_optional as dec
 from core.inspector.engine.actions import PlaceOrder
 from core.inspector.engine.events import Output, Verdict
 from core.model import Side

@@ -15,6 +15,7 @@ from core.convert import (
     TIF_TO_PB,
 )
 from core.decimals import format_decimal, parse_decimal
+from core.decimals import format_optional as dec
 from core.errors import FieldViolation, InvalidArgument
 from core.inspector.engine.actions import PlaceOrder
 from core.inspector.engine.events import RiskAction, RiskEvent, RiskState, Transition
@@ -28,7 +29,6 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 __all__ = [
     "ACTION_TO_PB",
     "STATE_TO_PB",
-    "dec",
     "intent_from_pb",
     "market_from_pb",
     "market_to_pb",
@@ -54,10 +54,6 @@ STATE_TO_PB = {
     RiskState.STANDING_DOWN: rk.RISK_STATE_STANDING_DOWN,
     RiskState.HALTED: rk.RISK_STATE_HALTED,
 }
-
-
-def dec(value: Decimal | None) -> str:
-    return "" if value is None else format_decimal(value)
 
 
 def _positive(field: str, text: str, required: bool, bad: list[FieldViolation]) -> Decimal | None:

@@ -84,11 +84,13 @@ class BacktestTools:
 
     async def backtest_start(
         self, strategies: list[str], start: TimeText, end: TimeText, symbols: list[str] | None = None,
-        *, caller: Principal | None,
+        llm: str = "off", *, caller: Principal | None,
     ) -> Json:  # fmt: skip
         """Start a backtest: `strategies` (names from backtest_strategies) over the recorded
         history of [start, end) (ISO 8601), on `symbols` (default: each strategy's own), through
-        the same engine cores as live, on the sim's matching engine. It runs in the background:
+        the same engine cores as live, on the sim's matching engine; `llm` "off" (the advisor's
+        deterministic synthesis) or "recorded" (the live session's LLM answers to the same
+        signals, replayed). It runs in the background:
         answers its run_id at once; follow it with backtest_progress, then read backtest_result.
         Only for an API key holding the `trade` scope (a run spends the machine's cores)."""
         if caller is None:
@@ -98,6 +100,7 @@ class BacktestTools:
             symbols=_names("symbols", symbols or [], _SYMBOL),
             start_ns=checked_time("start", start),
             end_ns=checked_time("end", end),
+            llm=llm,
         )
         request = bt.StartBacktestRequest(options=options)
         got = await self._up.unary(

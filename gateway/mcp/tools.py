@@ -96,9 +96,14 @@ def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
     """The backtest_start tool, for the key that made the MCP request (it needs `trade`)."""
 
     async def backtest_start(
-        strategies: list[str], start: TimeText, end: TimeText, ctx: Context, symbols: list[str] | None = None
+        strategies: list[str],
+        start: TimeText,
+        end: TimeText,
+        ctx: Context,
+        symbols: list[str] | None = None,
+        llm: str = "off",
     ) -> Json:
-        return await backtest.backtest_start(strategies, start, end, symbols, caller=_caller(ctx))
+        return await backtest.backtest_start(strategies, start, end, symbols, llm, caller=_caller(ctx))
 
     backtest_start.__doc__ = backtest.backtest_start.__doc__
     return backtest_start

@@ -121,7 +121,9 @@ async def open_backtest(page: Page) -> None:
     await expect(strategy).to_be_visible(timeout=WAIT_MS)
 
 
-async def fill_form(page: Page, start_s: int, end_s: int, order_latency_ms: str, symbols: str = "") -> None:
+async def fill_form(
+    page: Page, start_s: int, end_s: int, order_latency_ms: str, symbols: str = "", llm: str = "off"
+) -> None:
     """trend alone, over [start_s, end_s), its equity sampled every second."""
     for box in await page.locator("#backtest-strategies input[name=strategy]").all():
         if await box.get_attribute("value") == STRATEGY:
@@ -137,12 +139,13 @@ async def fill_form(page: Page, start_s: int, end_s: int, order_latency_ms: str,
     if await more.get_attribute("open") is None:
         await more.locator("summary").click()
     await page.fill("#backtest-sample", "1")
+    await page.select_option("#backtest-llm", llm)
 
 
-async def run_in_page(page: Page, mesh: StudioMesh, order_latency_ms: str) -> str:
+async def run_in_page(page: Page, mesh: StudioMesh, order_latency_ms: str, llm: str = "off") -> str:
     """A run of trend over the last minutes from the form, followed until done; its id."""
     start_s, end_s = await run_range(mesh)
-    await fill_form(page, start_s, end_s, order_latency_ms)
+    await fill_form(page, start_s, end_s, order_latency_ms, llm=llm)
     await page.evaluate(WATCH_PROGRESS)
     await page.click("#backtest-run")
     progress = page.locator("#backtest-progress")
@@ -245,10 +248,13 @@ async def test_two_runs_are_compared_side_by_side(
 ) -> None:
     await log_in(page, mesh, api_key)
     await open_backtest(page)
-    # Other latencies, other runs (a run's id is its options').
+    # Other latencies, other runs (a run's id is its options'); the second replays the
+    # session's recorded LLM answers (this mesh's advisor has no endpoint: none are recorded).
     first = await run_in_page(page, mesh, "5")
-    second = await run_in_page(page, mesh, "250")
+    second = await run_in_page(page, mesh, "250", llm="recorded")
     assert first != second
+    runs = {r.run_id: r for r in (await _hub_call(hub, "ListRuns", bt.ListRunsRequest(limit=500))).runs}
+    assert (runs[first].options.llm, runs[second].options.llm) == ("off", "recorded")
     compare = page.locator("#backtest-compare")
     for run_id in (first, second):
         row = page.locator(f'#backtest-runs tr[data-run-id="{run_id}"]')

@@ -10,6 +10,15 @@
 - `cancel_all_orders_after`: ccxt arms Bybit's disconnection protection for product
   DERIVATIVES unless told a market type (its default beats `defaultType`); our market type
   goes along, so a spot venue arms it for SPOT.
+- `create_order` of a stop: Bybit spot takes no triggerDirection (ccxt refuses one) and reads
+  the direction from the last price when the order is placed, so a sell stop above the last
+  price would wait for a rise. A stop the last price has already crossed (a sell at or above
+  it, a buy at or below it: it would trigger at once) is refused before it is sent, as
+  InvalidOrder, from the last price of GET /v5/market/tickers. The price may still move
+  between that read and the order's arrival: a race the venue's API leaves open.
+- `fetch_open_orders`: a unified account lists every kind of order when no orderFilter is
+  sent; the ordinary book is asked with orderFilter=Order, the stops' (trigger=True) with
+  StopOrder, so that a stop is listed once.
 - `fetch_currencies`: ccxt ignores the `fetchCurrencies: False` option and, with credentials,
   asks /v5/asset/coin/query-info while loading markets (a key without wallet permission would
   fail to load them); the option is honoured: markets carry what the connector uses.
@@ -17,6 +26,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -33,8 +43,19 @@ class BybitExchange(ccxt.pro.bybit):  # type: ignore[misc]
     async def create_order(
         self, symbol: str, type: str, side: str, amount: float, price: Any = None, params: Any = None
     ) -> Any:
+        trigger = (params or {}).get("triggerPrice")
+        if trigger is not None:
+            await self._refuse_crossed(symbol, side, Decimal(str(trigger)))
         ack = await super().create_order(symbol, type, side, amount, price, params or {})
         return await self._as_it_stands(ack, symbol)
+
+    async def fetch_open_orders(
+        self, symbol: str | None = None, since: Any = None, limit: Any = None, params: Any = None
+    ) -> Any:
+        rest = dict(params or {})
+        if not (rest.get("trigger") or rest.get("stop")) and self._is_spot(symbol):
+            rest.setdefault("orderFilter", "Order")
+        return await super().fetch_open_orders(symbol, since, limit, rest)
 
     async def cancel_order(self, id: str, symbol: str | None = None, params: Any = None) -> Any:
         ack = await super().cancel_order(id, symbol, params or {})
@@ -60,11 +81,36 @@ class BybitExchange(ccxt.pro.bybit):  # type: ignore[misc]
         except ccxt.OrderNotFound:
             return ack
 
+    async def _refuse_crossed(self, symbol: str, side: str, trigger: Decimal) -> None:
+        """InvalidOrder for a spot stop the last trade price has crossed (Bybit would hold it
+        waiting for the other direction); nothing when the last price is unknown."""
+        if not self._is_spot(symbol):
+            return
+        ticker = await self.fetch_ticker(symbol)
+        last = ticker.get("last")
+        if last is None:
+            return
+        last_price = Decimal(str(last)).normalize()
+        crossed = last_price <= trigger if side == "sell" else last_price >= trigger
+        if crossed:
+            where = "at or above" if side == "sell" else "at or below"
+            raise ccxt.InvalidOrder(
+                f"{self.id} a {side} stop's trigger {trigger} is {where} the last price {last_price:f}: "
+                "it would trigger at once (Bybit spot would hold it for the opposite move)"
+            )
+
+    def _is_spot(self, symbol: str | None) -> bool:
+        if symbol is not None and self.markets and symbol in self.markets:
+            return bool(self.market(symbol).get("spot"))
+        return bool(self.options.get("defaultType", "spot") == "spot")
+
     async def _by_link_id(self, client_id: str, symbol: str | None, params: dict[str, Any]) -> Any:
         await self.load_markets()
         market = self.market(symbol) if symbol is not None else None
         category, rest = self.get_bybit_type("fetchOrder", market, params)
         request: dict[str, Any] = {"category": category, "orderLinkId": client_id}
+        if any([rest.pop("trigger", None), rest.pop("stop", None)]):
+            request["orderFilter"] = "StopOrder"  # as ccxt's fetch_order asks the stops' book
         if market is not None:
             request["symbol"] = market["id"]
         response = await self.privateGetV5OrderRealtime(self.extend(request, rest))

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.model import InstrumentKind
 from venues.bybit.exchange import BybitExchange
 from venues.bybit.sequence import BybitBookSequence
 from venues.live.spec import LiveSpec
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "STOP_BOOK", "stop_params"]
+
+# Bybit spot keeps conditional orders (orderFilter=StopOrder) apart where it cancels: POST
+# /v5/order/cancel and /v5/order/cancel-all reach them only with orderFilter=StopOrder (spot's
+# default is Order), which ccxt sends for trigger=True; fetch_open_orders and fetch_order take
+# it too (GET /v5/order/realtime). A unified account's realtime list holds every kind of order
+# when no orderFilter is sent: BybitExchange lists the ordinary book with orderFilter=Order, so
+# that the connector's two books do not both list a stop.
+STOP_BOOK = {"trigger": True}
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt sends a spot order with a triggerPrice to POST /v5/order/create as a conditional
+    order: orderFilter=StopOrder, triggerPrice, orderType Market (qty in the base coin,
+    marketUnit=baseCoin) or Limit (with its price), the client id as orderLinkId. Bybit spot
+    conditional orders trigger on the last traded price; triggerBy and triggerDirection are
+    for linear and inverse contracts only (ccxt refuses a triggerDirection on spot). Bybit
+    spot takes the direction from the last price when the order is placed (a trigger above it
+    waits for a rise, below it for a fall) and refuses no trigger: BybitExchange refuses a
+    stop the last price has already crossed, which Bybit would hold the other way round."""
+    return {"triggerPrice": trigger}
+
 
 SPEC = LiveSpec(
     name="bybit",
@@ -32,4 +55,6 @@ SPEC = LiveSpec(
     sequence_check=BybitBookSequence,  # ccxt's bybit client does not check update ids
     exchange_class=BybitExchange,  # full orders from create/cancel, fetch_order by orderLinkId
     private_streams=True,  # "order" and "execution" over wss://stream.bybit.com/v5/private
+    stop_params=stop_params,
+    stop_book=STOP_BOOK,
 )

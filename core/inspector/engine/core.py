@@ -305,9 +305,10 @@ class InspectorCore:
         self.book.marks[key] = price
         self._tick(out)
         sign = _sign(self.book.positions.size(key))
-        self.protector.trail(key, sign, price, self.policies.protect)
+        moved = self.protector.trail(key, sign, price, self.policies.protect)
         self._revalue(out)
-        self._protect(key, out)
+        if moved:  # nothing else a mark changes is in the protective plan
+            self._protect(key, out)
         return out.output()
 
     def on_placement_unknown(self, client_order_id: str, now_ns: int) -> Output:

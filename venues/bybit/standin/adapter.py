@@ -13,7 +13,10 @@
   checked); "order" and "execution" may be subscribed only once authenticated, and carry the
   order store's pushes (venues/bybit/standin/order_store.py).
 - REST: the recorded instruments-info answer (the base class's lookup); the order, account and
-  wallet endpoints of the order store, whose fills take the best price of the tracked book.
+  wallet endpoints of the order store, whose fills take the best price of the tracked book;
+  GET /v5/market/tickers (category spot) as the replay position stands: lastPrice the last
+  publicTrade delivered, bid1/ask1 the tracked book's (the connector reads the last price
+  before placing a stop; the order store sets a stop's direction from it).
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
@@ -46,6 +49,7 @@ _PRIVATE_TOPICS = ("order", "execution")
 _V5 = "/v5/"
 _SERVED_PATHS = ("/v5/public/spot", "/v5/private")  # this stand-in's venue is Bybit spot
 _INSTRUMENTS = "/v5/market/instruments-info"
+_TICKERS = "market/tickers"
 
 
 class BybitBook:
@@ -95,7 +99,8 @@ class BybitReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, BybitBook] = {}
-        self.orders = BybitOrderStore(self._best)
+        self.last_prices: dict[str, str] = {}  # symbol -> the last trade price delivered
+        self.orders = BybitOrderStore(self._best, self.last_prices.get)
         self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
         self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
 
@@ -173,6 +178,10 @@ class BybitReplay(ReplayAdapter):
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if self.is_book(topic):
             self.books.setdefault(topic, BybitBook(topic)).apply(json.loads(frame.text))
+        elif topic.startswith("publicTrade."):
+            trades = json.loads(frame.text)["data"]
+            if trades:
+                self.last_prices[self.symbol_of(topic)] = str(trades[-1]["p"])
 
     def _best(self, symbol: str) -> tuple[str, str] | None:
         """(best bid, best ask) of the symbol's book at the replay position, None before it has one."""
@@ -183,8 +192,17 @@ class BybitReplay(ReplayAdapter):
 
     def rest(self, request: RestRequest) -> RestAnswer:
         endpoint = request.path.split(_V5, 1)[1] if _V5 in request.path else ""
+        if request.method == "GET" and endpoint == _TICKERS:
+            return self._tickers(request.params())
         answer = self.orders.answer(request, endpoint)
         return answer if answer is not None else super().rest(request)
+
+    def _tickers(self, params: dict[str, str]) -> RestAnswer:
+        """Spot tickers at the replay position: the symbols with a last trade (or the one asked)."""
+        symbols = [params["symbol"]] if params.get("symbol") else sorted(self.last_prices)
+        listed = [_ticker(symbol, self.last_prices.get(symbol), self._best(symbol)) for symbol in symbols]
+        result = {"category": params.get("category", "spot"), "list": listed}
+        return RestAnswer.json({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 0})
 
     def synthesize(self, request: RestRequest) -> RestAnswer | None:
         if not request.path.endswith(_INSTRUMENTS):
@@ -230,6 +248,26 @@ def _instrument(native: str, tick: str, lot: str) -> dict[str, Any] | None:
         "marginTrading": "none",
         "lotSizeFilter": lot_filter,
         "priceFilter": {"tickSize": tick},
+    }
+
+
+def _ticker(symbol: str, last: str | None, best: tuple[str, str] | None) -> dict[str, Any]:
+    """A spot ticker as /v5/market/tickers lists it (no 24 h statistics: the replay has none)."""
+    bid, ask = best if best is not None else ("", "")
+    return {
+        "symbol": symbol,
+        "bid1Price": bid,
+        "bid1Size": "",
+        "ask1Price": ask,
+        "ask1Size": "",
+        "lastPrice": last or "",
+        "prevPrice24h": "",
+        "price24hPcnt": "",
+        "highPrice24h": "",
+        "lowPrice24h": "",
+        "turnover24h": "",
+        "volume24h": "",
+        "usdIndexPrice": "",
     }
 
 

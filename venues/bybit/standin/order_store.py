@@ -15,6 +15,21 @@ walk through the depth: a simplification), as a taker at Bybit's 0.1 % spot fee,
 the asset received (base on a buy, quote on a sell). A market order before the replay has
 a book rests. Every change goes out through `on_event` as the private stream's "order"
 push, and each fill as an "execution" push.
+
+Conditional (stop) orders, as Bybit spot keeps them on a unified account:
+- POST /v5/order/create with orderFilter=StopOrder and a triggerPrice (Market: qty in the base
+  coin; Limit: with its price) is held "Untriggered" (stopOrderType "Stop"), apart from the
+  book: it never fills here (the stand-in does not trigger stops). Bybit spot takes no
+  triggerDirection or triggerBy (linear and inverse only: they are ignored) and refuses no
+  trigger: it sets the direction from the last price (a trigger above it waits for a rise,
+  1; at or below it, for a fall, 2), shown as triggerDirection. orderFilter=StopOrder without
+  a triggerPrice is refused (10001).
+- GET /v5/order/realtime lists every kind of order when no orderFilter is sent (a unified
+  account's default), the ordinary ones with orderFilter=Order, the conditional ones with
+  StopOrder; by orderId or orderLinkId too, within the filter sent.
+- /v5/order/cancel and /v5/order/cancel-all reach conditional orders only with
+  orderFilter=StopOrder (spot's default is Order): a canceled one becomes "Deactivated".
+- Each change goes out as an "order" push, like any order's.
 """
 
 from __future__ import annotations
@@ -36,8 +51,12 @@ log = logging.getLogger(__name__)
 WALLET = {"USDT": ("100000", "0"), "BTC": ("2", "0")}
 TAKER_FEE_RATE = Decimal("0.001")
 _DCP_RANGE_S = (3, 300)
+_OPEN = ("New", "PartiallyFilled", "Untriggered")
+_STOP_FILTER = "StopOrder"  # a conditional order's orderFilter (spot)
 # The best bid and ask of a symbol at the replay position, as the venue wrote them.
 BestPrices = Callable[[str], tuple[str, str] | None]
+# The last trade price of a symbol at the replay position (None before its first trade).
+LastPrice = Callable[[str], str | None]
 # A private-stream push: (topic, message).
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -65,8 +84,9 @@ def _text(value: Decimal) -> str:
 
 
 class BybitOrderStore:
-    def __init__(self, best: BestPrices = lambda symbol: None) -> None:
+    def __init__(self, best: BestPrices = lambda symbol: None, last: LastPrice = lambda symbol: None) -> None:
         self.best = best
+        self.last = last
         self.on_event: Event = lambda topic, message: None
         self.orders: dict[str, dict[str, Any]] = {}
         self.dcp_window_s: int | None = None  # the last timeWindow armed
@@ -99,10 +119,26 @@ class BybitOrderStore:
             return _error(110072, "OrderLinkedID is duplicate")
         if params.get("orderType") == "Limit" and not params.get("price"):
             return _error(10001, "params error: price is required for a limit order")
+        stop = params.get("orderFilter") == _STOP_FILTER
+        if stop and not params.get("triggerPrice"):
+            return _error(10001, "params error: triggerPrice is required for a conditional order")
         order = self._new_order(params, link_id)
+        if stop:
+            self._hold(order, params["triggerPrice"])
+            log.info(
+                "replay: Bybit conditional order %s %s orderFilter=%s triggerPrice=%s triggerDirection=%s "
+                "triggerBy=%s (held with triggerDirection %s)",
+                params["side"],
+                params["orderType"],
+                params["orderFilter"],
+                params["triggerPrice"],
+                params.get("triggerDirection", "-"),
+                params.get("triggerBy", "-"),
+                order["triggerDirection"],
+            )
         self.orders[order["orderId"]] = order
         self._push_order(order)
-        price = self._crossing_price(order)
+        price = None if stop else self._crossing_price(order)
         if price is not None:
             self._fill(order, price)
         return _ok({"orderId": order["orderId"], "orderLinkId": order["orderLinkId"]})
@@ -153,6 +189,19 @@ class BybitOrderStore:
             "createdTime": now,
             "updatedTime": now,
         }
+
+    def _hold(self, order: dict[str, Any], trigger: str) -> None:
+        """Make the new order a conditional one, waiting untriggered; its direction is Bybit
+        spot's: from the last price when it is placed (a rise to a trigger above it)."""
+        last = self.last(order["symbol"])
+        rising = last is not None and Decimal(trigger) > Decimal(last)
+        order.update(
+            orderStatus="Untriggered",
+            stopOrderType="Stop",
+            triggerPrice=trigger,
+            triggerDirection=1 if rising else 2,
+            lastPriceOnCreated=last or "",
+        )
 
     def _crossing_price(self, order: dict[str, Any]) -> str | None:
         best = self.best(order["symbol"])
@@ -217,19 +266,24 @@ class BybitOrderStore:
         )
 
     def _cancel_one(self, params: dict[str, str]) -> RestAnswer:
+        """Spot cancels in the book orderFilter names: Order (the default) or StopOrder."""
         order = self._find(params)
-        if order is None or order["orderStatus"] not in ("New", "PartiallyFilled"):
+        if order is None or not _is_open(order) or not _in_filter(order, params.get("orderFilter", "Order")):
             return _error(110001, "Order does not exist.")
         self._cancel(order)
         return _ok({"orderId": order["orderId"], "orderLinkId": order["orderLinkId"]})
 
     def _cancel_all(self, params: dict[str, str]) -> RestAnswer:
-        canceled = [self._cancel(order) for order in self._open(params.get("symbol"))]
+        book = params.get("orderFilter", "Order")
+        held = [o for o in self._open(params.get("symbol")) if _in_filter(o, book)]
+        canceled = [self._cancel(order) for order in held]
         listed = [{"orderId": o["orderId"], "orderLinkId": o["orderLinkId"]} for o in canceled]
         return _ok({"list": listed, "success": "1"})
 
     def _cancel(self, order: dict[str, Any]) -> dict[str, Any]:
-        order.update(orderStatus="Cancelled", cancelType="CancelByUser", updatedTime=str(_now_ms()))
+        """Cancelled; a conditional order canceled before it triggered is Deactivated."""
+        status = "Deactivated" if order["orderStatus"] == "Untriggered" else "Cancelled"
+        order.update(orderStatus=status, cancelType="CancelByUser", updatedTime=str(_now_ms()))
         self._push_order(order)
         return order
 
@@ -249,7 +303,8 @@ class BybitOrderStore:
     # ---- queries
 
     def _realtime(self, params: dict[str, str]) -> RestAnswer:
-        """Open orders; asked by orderId or orderLinkId, any recent order (openOnly=1: closed ones)."""
+        """Open orders; asked by orderId or orderLinkId, any recent order (openOnly=1: closed ones).
+        Every kind unless orderFilter names one (Order, StopOrder)."""
         if "orderId" in params or "orderLinkId" in params:
             found = self._find(params)
             orders = [found] if found is not None and _matches(found, params) else []
@@ -257,7 +312,8 @@ class BybitOrderStore:
             orders = [o for o in self.orders.values() if not _is_open(o) and _matches(o, params)]
         else:
             orders = [o for o in self._open(params.get("symbol")) if _matches(o, params)]
-        return self._list(orders, params)
+        book = params.get("orderFilter")
+        return self._list([o for o in orders if book is None or _in_filter(o, book)], params)
 
     def _history(self, params: dict[str, str]) -> RestAnswer:
         if "orderId" in params or "orderLinkId" in params:
@@ -364,7 +420,13 @@ class BybitOrderStore:
 
 
 def _is_open(order: dict[str, Any]) -> bool:
-    return order["orderStatus"] in ("New", "PartiallyFilled")
+    return str(order["orderStatus"]) in _OPEN
+
+
+def _in_filter(order: dict[str, Any], order_filter: str) -> bool:
+    """Whether the orderFilter (Order, StopOrder) reaches the order."""
+    stop: bool = order["stopOrderType"] == "Stop"
+    return stop == (order_filter == _STOP_FILTER)
 
 
 def _matches(order: dict[str, Any], params: dict[str, str]) -> bool:

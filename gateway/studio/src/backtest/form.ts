@@ -65,6 +65,12 @@ export class BacktestForm {
   });
   private readonly share = text("backtest-max-share", "max notional share", "0.008");
   private readonly equity = text("backtest-equity", "starting equity", "100000");
+  private readonly llm = h(
+    "select",
+    { id: "backtest-llm", "aria-label": "advisor LLM" },
+    h("option", { value: "off" }, "off"),
+    h("option", { value: "recorded" }, "recorded answers"),
+  );
 
   constructor(onRun: (options: OptionsDraft) => void) {
     this.range(DEFAULT_RANGE_MS);
@@ -103,6 +109,7 @@ export class BacktestForm {
             field("Advisor timeframe", this.timeframe),
             field("Max notional share", this.share),
             field("Starting equity", this.equity),
+            field("Advisor LLM", this.llm),
           ),
         ),
         this.runButton,
@@ -195,6 +202,7 @@ export class BacktestForm {
         timeframe: this.timeframe.value.trim(),
         maxNotionalShare: this.share.value.trim(),
         startingEquity: this.equity.value.trim(),
+        llm: this.llm.value,
       },
     };
   }
