@@ -456,11 +456,19 @@ def test_live_venues_with_native_stops_send_the_trigger_as_ccxt_takes_it() -> No
         "triggerPrice": "90.5",  # ccxt: orderFilter=StopOrder; spot takes no triggerDirection
     }
     assert _spec("bybit").stop_book == {"trigger": True}, "spot cancels reach stops with StopOrder only"
+    for okx in ("okx", "okx-swap"):  # an algo order of ordType "trigger", on the last trade price
+        assert _live_params(okx, stop) == {
+            "clientOrderId": "tm-1",
+            "triggerPrice": "90.5",
+            "triggerPxType": "last",
+            "reduceOnly": True,
+        }
+        assert _spec(okx).stop_book == {"trigger": True} and _spec(okx).stop_stream == {"trigger": True}
     fok = OrderRequest("BTC/USDT", SELL, STOP_MARKET, D(1), None, TimeInForce.FOK, trigger_price=D(90))
     assert _live_params("binance", fok)["timeInForce"] == "FOK", "IOC is a stop-market's nature; FOK is asked"
 
 
-@pytest.mark.parametrize("venue", ["okx", "okx-swap", "coinbase"])
+@pytest.mark.parametrize("venue", ["coinbase"])
 def test_live_venues_without_native_stops_refuse_them(venue: str) -> None:
     assert _spec(venue).stop_params is None
     stop = OrderRequest("BTC/USDT", SELL, STOP_MARKET, D(1), None, IOC, trigger_price=D(90))

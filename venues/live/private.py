@@ -1,7 +1,9 @@
 """The account's own order updates and fills, from the venue's private WebSocket, as executions.
 
-Two watch loops (ccxt `watch_orders`, `watch_my_trades`) keep the private streams open;
-after each wake-up the fills ccxt has not handed over yet go out with the order as it
+Two watch loops (ccxt `watch_orders`, `watch_my_trades`) keep the private streams open, and a
+third (`watch_orders` with the spec's `stop_stream` params) where the venue reports its stops
+on a channel of their own (OKX's `orders-algo`; its ccxt client hands those changes over with
+the other orders'); after each wake-up the fills ccxt has not handed over yet go out with the order as it
 now stands, then every order whose state changed. The venue's reporter drops a state
 it has already reported (the same order may also be reported from a REST answer).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ccxt.pro
@@ -50,17 +52,28 @@ def fill_from_ccxt(trade: dict[str, Any], order: Order) -> Fill:
 
 
 class PrivateStreams:
-    def __init__(self, venue: str, exchange: Any, report: Report, backoff: Callable[[], Backoff]) -> None:
+    def __init__(
+        self,
+        venue: str,
+        exchange: Any,
+        report: Report,
+        backoff: Callable[[], Backoff],
+        stop_stream: Mapping[str, Any] | None = None,
+    ) -> None:
         self.venue = venue
         self.exchange = exchange
         self.report = report
         self._backoff = backoff
+        self._stop_stream = stop_stream
         self._seen_fills: dict[str, None] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         for method in ("watch_orders", "watch_my_trades"):
             self._tasks.append(asyncio.create_task(self._run(method), name=f"private-{method}"))
+        if self._stop_stream is not None:
+            stops = dict(self._stop_stream)
+            self._tasks.append(asyncio.create_task(self._run("watch_orders", stops), name="private-stops"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -68,11 +81,12 @@ class PrivateStreams:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self, method: str) -> None:
+    async def _run(self, method: str, params: dict[str, Any] | None = None) -> None:
         backoff = self._backoff()
+        args: tuple[Any, ...] = (None, None, None, params) if params else ()
         while True:
             try:
-                await getattr(self.exchange, method)()
+                await getattr(self.exchange, method)(*args)
             except ccxt.NotSupported as exc:
                 log.warning("%s: no private %s stream: %s", self.venue, method, exc)
                 return

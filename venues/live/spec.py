@@ -96,6 +96,10 @@ class LiveSpec:
     # cancel_order and cancel_all_orders (e.g. {"trigger": True}). The connector then lists,
     # looks up and cancels in both books. None: stops are ordinary orders.
     stop_book: Mapping[str, Any] | None = None
+    # For a venue whose private stream reports stops on a channel of their own (OKX's
+    # `orders-algo`): the ccxt watch_orders params that open it (e.g. {"trigger": True}); the
+    # connector then watches it too. None: the stops' changes come with the other orders'.
+    stop_stream: Mapping[str, Any] | None = None
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
     # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
     inverse_sized_in_quote: bool = False

@@ -119,7 +119,9 @@ class LiveVenue(Venue):
         if self.replay is not None:
             self._release_task = asyncio.create_task(self._release_replay(), name="replay-release")
         if self.spec.private_streams and has_credentials(self.spec):
-            self._private = PrivateStreams(self.name, self.exchange, self._report, self._backoff)
+            self._private = PrivateStreams(
+                self.name, self.exchange, self._report, self._backoff, self.spec.stop_stream
+            )
             self._private.start()
 
     def _backoff(self) -> Backoff:

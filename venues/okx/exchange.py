@@ -12,6 +12,23 @@
   which turn it into a positive cost. The cost is negated here to match.
 - A market order on swaps: ccxt sends OKX's `optimal_limit_ioc` (a market IOC) and hands
   the type back unmapped; it is read back as a market IOC order.
+- Stops (OKX's algo orders, ordType "trigger"; venues/okx/spec.py): ccxt sends the client id
+  of an algo order as clOrdId, which OKX's POST /trade/order-algo does not keep as the algo
+  order's client id (that is algoClOrdId, what ccxt's fetch_order and cancel_order look an
+  algo order up by): it is sent as algoClOrdId. An algo order read back names its client id
+  algoClOrdId (its clOrdId is the order it places once triggered) and says "trigger" for its
+  type, with orderPx "-1" for a market one: it is read as a "market" or "limit" order with a
+  triggerPrice and the client id. Placing, canceling and cancel-all read the order back, and
+  cancel in the book the params name (trigger=True: the algo orders). Their changes come on
+  the `orders-algo` channel (ccxt's watch_orders with trigger=True), which ccxt keeps apart in
+  `triggerOrders`: they are added to `orders` too, where the connector reads the account's
+  order changes. A trigger order has no time in force (ccxt would drop an IOC or FOK asked
+  of it without a word): a stop asked with one is refused (InvalidOrder). A trigger order
+  has no direction either: OKX reads it from the last price when the order is placed, so a
+  sell stop above the last price would wait for a rise. A stop the last price has already
+  crossed (a sell at or above it, a buy at or below it: it would trigger at once) is refused
+  before it is sent, as InvalidOrder, from the last price of GET /market/ticker. The price
+  may still move between that read and the order's arrival: a race the venue's API leaves open.
 - Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
   the profit of reductions before fees, which OKX writes as `pnl`.
 - Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
@@ -29,6 +46,7 @@
 from __future__ import annotations
 
 import zlib
+from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
@@ -39,6 +57,19 @@ __all__ = ["OkxExchange", "book_checksum"]
 _CANCEL_BATCH = 20
 # Levels of each side the book checksum covers.
 _CHECKSUM_DEPTH = 25
+# The ccxt params that ask for OKX's algo orders (STOP_BOOK in venues/okx/spec.py), and those
+# whose presence makes ccxt's create_order place one.
+_ALGO_BOOK = ("trigger", "stop")
+_TRIGGERS = ("triggerPrice", "stopPrice", "triggerPx")
+# Times in force ccxt would turn into an ordinary order's ordType (ioc, fok), which a trigger
+# order's ordType replaces: asked of a stop, they are refused rather than dropped.
+_NO_TIF = ("IOC", "FOK")
+
+
+def _book(params: dict[str, Any] | None, placing: bool = False) -> dict[str, Any]:
+    """The params that address the book these params reach: {"trigger": True} for the algo orders."""
+    keys = _ALGO_BOOK + (_TRIGGERS if placing else ())
+    return {"trigger": True} if any((params or {}).get(key) for key in keys) else {}
 
 
 def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
@@ -86,21 +117,59 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         price: float | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        trigger = self.safe_string_n(params or {}, list(_TRIGGERS))
+        if trigger is not None:
+            await self._refuse_crossed(symbol, side, Decimal(trigger))
         placed = await super().create_order(symbol, type, side, amount, price, params or {})
+        book = _book(params, placing=True)
         try:
-            return await self.fetch_order(placed["id"], symbol)
+            return await self.fetch_order(placed["id"], symbol, book)
         except ccxt.BaseError:
-            return self.extend(
-                placed,
-                {"amount": amount, "price": price if type != "market" else None, "status": "open"},
+            asked = {"amount": amount, "price": price if type != "market" else None, "status": "open"}
+            if book:
+                asked["triggerPrice"] = self.safe_number_n(params or {}, list(_TRIGGERS))
+            return self.extend(placed, asked)
+
+    async def _refuse_crossed(self, symbol: str, side: str, trigger: Decimal) -> None:
+        """InvalidOrder for a stop the last trade price has crossed (OKX would hold it waiting
+        for the opposite move); nothing when the last price is unknown."""
+        last = (await self.fetch_ticker(symbol)).get("last")
+        if last is None:
+            return
+        last_price = Decimal(str(last)).normalize()
+        if last_price <= trigger if side == "sell" else last_price >= trigger:
+            where = "at or above" if side == "sell" else "at or below"
+            raise ccxt.InvalidOrder(
+                f"{self.id} a {side} stop's trigger {trigger} is {where} the last price {last_price:f}: "
+                "it would trigger at once (OKX would hold it for the opposite move)"
             )
+
+    def create_order_request(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        request = super().create_order_request(symbol, type, side, amount, price, params or {})
+        if request.get("ordType") == "trigger" and self.safe_string(params or {}, "timeInForce") in _NO_TIF:
+            raise ccxt.InvalidOrder(
+                f"{self.id} a stop (an OKX trigger order) takes no time in force: it places a "
+                "market order, or a GTC limit order, once triggered"
+            )
+        algo = self.safe_dict(self.options, "algoOrderTypes", {})
+        if request.get("ordType") in algo and "clOrdId" in request:
+            request["algoClOrdId"] = request.pop("clOrdId")
+        return request
 
     async def cancel_order(
         self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
     ) -> Any:
         canceled = await super().cancel_order(id, symbol, params or {})
         try:
-            return await self.fetch_order(canceled.get("id") or id, symbol)
+            return await self.fetch_order(canceled.get("id") or id, symbol, _book(params))
         except ccxt.BaseError:
             return self.extend(canceled, {"status": "canceled"})
 
@@ -112,8 +181,14 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         canceled: list[Any] = []
         for name, ids in by_symbol.items():
             for start in range(0, len(ids), _CANCEL_BATCH):
-                canceled += await self.cancel_orders(ids[start : start + _CANCEL_BATCH], name)
+                canceled += await self.cancel_orders(ids[start : start + _CANCEL_BATCH], name, _book(params))
         return canceled
+
+    def handle_orders(self, client: Any, message: Any) -> None:
+        super().handle_orders(client, message)
+        if self.safe_string(self.safe_dict(message, "arg", {}), "channel") == "orders-algo":
+            for order in self.parse_orders(self.safe_list(message, "data", [])):
+                self.orders.append(order)
 
     def order_to_trade(self, order: Any, market: Any = None) -> Any:
         trade = super().order_to_trade(order, market)
@@ -166,4 +241,11 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
         parsed = super().parse_order(order, market)
         if parsed.get("type") == "optimal_limit_ioc":
             parsed.update(type="market", timeInForce="IOC")
+        if self.safe_string(order, "ordType") == "trigger":
+            market_order = self.safe_string(order, "ordPx") == "-1"
+            parsed.update(
+                type="market" if market_order else "limit",
+                price=None if market_order else parsed.get("price"),
+                clientOrderId=self.safe_string(order, "algoClOrdId") or None,
+            )
         return parsed

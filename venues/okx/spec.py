@@ -8,7 +8,28 @@ from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
 
-__all__ = ["SPEC", "okx_options"]
+__all__ = ["SPEC", "STOP_BOOK", "STOP_STREAM", "okx_options", "stop_params"]
+
+# OKX keeps stops as algo orders, apart from the other orders, with calls and ids of their own
+# (algoId, algoClOrdId): ccxt reaches them with trigger=True in fetch_open_orders (GET
+# /trade/orders-algo-pending?ordType=trigger), fetch_order (GET /trade/order-algo) and
+# cancel_order (POST /trade/cancel-algos); OkxExchange's cancel_all_orders passes it on.
+STOP_BOOK = {"trigger": True}
+# Their changes come on the `orders-algo` channel of the business WebSocket (/ws/v5/business),
+# which ccxt's watch_orders subscribes with trigger=True (the `orders` channel never carries them).
+STOP_STREAM = {"trigger": True}
+
+
+def stop_params(trigger: str) -> dict[str, Any]:
+    """ccxt sends an order with a triggerPrice to POST /trade/order-algo as ordType "trigger",
+    with triggerPx, orderPx ("-1" for a "market" order, else its price), sz, side, tdMode
+    ("cash" on spot, "cross" on swaps) and reduceOnly as sent; OkxExchange sends the client id
+    as algoClOrdId (ccxt would send clOrdId, which an algo order does not keep). triggerPxType
+    "last" (passed through as OKX names it) triggers on the last trade price, not the mark or
+    index price. OKX answers with an algoId, the order's id from then on. A trigger order has
+    no direction (OKX reads it from the last price): OkxExchange refuses a stop the last price
+    has already crossed, which OKX would hold for the opposite move."""
+    return {"triggerPrice": trigger, "triggerPxType": "last"}
 
 
 def okx_options(market_type: str) -> dict[str, Any]:
@@ -40,4 +61,7 @@ SPEC = LiveSpec(
     exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
     private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
     book_checksum=True,  # `books` frames carry OKX's CRC32, verified by OkxExchange
+    stop_params=stop_params,
+    stop_book=STOP_BOOK,
+    stop_stream=STOP_STREAM,
 )

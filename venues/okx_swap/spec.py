@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
-from venues.okx.spec import okx_options
+from venues.okx.spec import STOP_BOOK, STOP_STREAM, okx_options, stop_params
 
 __all__ = ["SPEC"]
 
@@ -27,4 +27,8 @@ SPEC = LiveSpec(
     # asks for older bills.
     funding_page=100,
     funding_cursor="after",
+    # Stops as OKX algo orders, like spot's (venues/okx/spec.py); a reduce-only one stays so.
+    stop_params=stop_params,
+    stop_book=STOP_BOOK,
+    stop_stream=STOP_STREAM,
 )

@@ -8,7 +8,8 @@
   one; when the client subscribes again (after a gap it unsubscribes and resubscribes), the
   stand-in answers with a fresh snapshot of the book at the current replay position, with
   its seqId and its CRC32 checksum.
-- REST: the recorded instruments; /api/v5/public/time answers the current time; the trade
+- REST: the recorded instruments; /api/v5/public/time answers the current time;
+  /api/v5/market/ticker the last `tickers` push replayed of the instrument; the trade
   and account calls go to a small order store (venues.okx.standin.order_store) whose marketable orders
   fill at the replayed book's best price.
 - Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
@@ -16,7 +17,9 @@
   (the signature is not checked), then subscribes to {"channel":"orders","instType":"ANY"}
   (or SPOT/SWAP, optionally with instId); every order change is pushed as
   {"arg":{"channel":"orders","instType":..,"uid":..},"data":[order]} to the matching
-  subscriptions (topic "orders:<instType>[:<instId>]").
+  subscriptions (topic "orders:<instType>[:<instId>]"). The stops (algo orders,
+  venues.okx.standin.order_store) go the same way on the `orders-algo` channel, which ccxt
+  subscribes on the business WebSocket (/ws/v5/business) after the same login.
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - {"event":...} answers and "pong" are control frames;
@@ -39,7 +42,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.okx.standin.order_store import UID, OkxOrderStore, instruments_of
+from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
@@ -52,6 +55,7 @@ _BOOK_CHANNELS = ("books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt"
 _WHOLE_BOOK_CHANNELS = ("books5", "bbo-tbt")  # every push is the whole book, with no `action`
 _INSTRUMENTS = "/api/v5/public/instruments"
 _CONN_ID = "5e2b7c19"
+_PRIVATE_CHANNELS = ("orders", "orders-algo")
 
 
 def _dumps(value: Any) -> str:
@@ -84,8 +88,10 @@ def _as_snapshot(message: dict[str, Any], channel: str) -> str:
 
 
 def _private_topic(arg: dict[str, str]) -> str:
-    """The topic of an `orders` subscription: "orders:ANY", "orders:SWAP:BTC-USDT-SWAP"..."""
-    return ":".join(part for part in ("orders", arg.get("instType", "ANY"), arg.get("instId")) if part)
+    """The topic of an `orders` or `orders-algo` subscription: "orders:ANY",
+    "orders-algo:SWAP:BTC-USDT-SWAP"..."""
+    parts = (arg.get("channel", "orders"), arg.get("instType", "ANY"), arg.get("instId"))
+    return ":".join(part for part in parts if part)
 
 
 class OkxBook:
@@ -132,11 +138,16 @@ class OkxReplay(ReplayAdapter):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, OkxBook] = {}
+        self.tickers: dict[str, dict[str, Any]] = {}  # the last `tickers` push replayed, by instId
         instruments = {}
         for body in self._instrument_bodies():
             instruments.update(instruments_of(body))
         self.orders = OkxOrderStore(instruments, self._best)
         self.orders.on_push = self._push
+        self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
+        self.algos.on_push = lambda inst_type, inst_id, data: self._push(
+            inst_type, inst_id, data, "orders-algo"
+        )
 
     def _instrument_bodies(self) -> list[str]:
         """The recorded /public/instruments answers; else those the frames describe."""
@@ -219,10 +230,12 @@ class OkxReplay(ReplayAdapter):
     def _subscription(self, connection: MockConnection, op: str, arg: dict[str, str]) -> list[str]:
         topic = (
             _private_topic(arg)
-            if arg.get("channel") == "orders"
+            if arg.get("channel") in _PRIVATE_CHANNELS
             else f"{arg.get('channel')}:{arg.get('instId')}"
         )
         event = {"event": op, "arg": arg, "connId": _CONN_ID}
+        if arg.get("channel") in _PRIVATE_CHANNELS:
+            log.info("replay: OKX %s %s", op, topic)
         if op == "unsubscribe":
             connection.unsubscribe(topic)
             return [_dumps(event)]
@@ -240,16 +253,21 @@ class OkxReplay(ReplayAdapter):
             return None
         return book.bids[max(book.bids)][0], book.asks[min(book.asks)][0]
 
-    def _push(self, inst_type: str, inst_id: str, data: dict[str, Any]) -> None:
-        """An order change to every `orders` subscription it matches (any type, its type, its instrument)."""
+    def _push(self, inst_type: str, inst_id: str, data: dict[str, Any], channel: str = "orders") -> None:
+        """An order change to every subscription of its channel (`orders`, or `orders-algo` for
+        an algo order) it matches: any type, its type, its instrument."""
         for arg in (
-            {"channel": "orders", "instType": "ANY"},
-            {"channel": "orders", "instType": inst_type},
-            {"channel": "orders", "instType": inst_type, "instId": inst_id},
+            {"channel": channel, "instType": "ANY"},
+            {"channel": channel, "instType": inst_type},
+            {"channel": channel, "instType": inst_type, "instId": inst_id},
         ):
             self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
+        if topic.startswith("tickers:"):
+            for data in json.loads(frame.text).get("data") or []:
+                self.tickers[str(data.get("instId"))] = data
+            return
         if not self.is_book(topic):
             return
         message = json.loads(frame.text)
@@ -264,7 +282,11 @@ class OkxReplay(ReplayAdapter):
             return self._cancel_all_after(request)
         if request.path.endswith("/api/v5/asset/currencies"):
             return self._currencies()
-        answer = self.orders.answer(request)
+        if request.path.endswith("/api/v5/market/ticker"):
+            return self._ticker(request.query.get("instId", ""))
+        answer = self.orders.answer(request) or self.algos.answer(
+            request, request.path.split("/api/v5/", 1)[-1]
+        )
         return answer if answer is not None else super().rest(request)
 
     def _currencies(self) -> RestAnswer:
@@ -295,6 +317,14 @@ class OkxReplay(ReplayAdapter):
         ]
         self.tally.synthesize("okx currencies", f"the instruments' coins: {', '.join(coins)}")
         return RestAnswer.json({"code": "0", "msg": "", "data": data})
+
+    def _ticker(self, inst_id: str) -> RestAnswer:
+        """GET /market/ticker: the `tickers` channel's last push of the instrument replayed so
+        far (the channel's data object is the REST ticker); no ticker before the first."""
+        if inst_id not in self.orders.instruments:
+            return RestAnswer.json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+        found = self.tickers.get(inst_id)
+        return RestAnswer.json({"code": "0", "msg": "", "data": [found] if found else []})
 
     def _cancel_all_after(self, request: RestRequest) -> RestAnswer:
         """OKX's dead-man switch: timeOut 0 disarms it, else 10 to 120 seconds."""
