@@ -127,3 +127,14 @@ async def test_events_later_than_the_hold_are_counted_late_and_said(caplog: pyte
     assert runner.sequencer.late > 0
     said = [r.getMessage() for r in caplog.records if "later than the hold" in r.getMessage()]
     assert len(said) == 1 and "(50 ms; the latest from sim)" in said[0]  # once a minute at most
+
+
+def test_a_signal_names_the_bar_it_came_from_even_when_a_tick_closed_it() -> None:
+    """Trend's 1s bars close by the clock (a tick past the bar's end and the lateness) more
+    often than by a trade: the signal's event time is that bar's close, not the last bar a
+    trade happened to close, which can be many seconds old."""
+    events = _recorded()
+    signals = [s for s in _backtested(events, events[-1].ts_event_ns) if s.strategy_id == "trend"]
+    assert len(signals) >= 3
+    lags = [s.signal_time_ns - s.ts_event_ns for s in signals]
+    assert all(0 <= lag <= 1_100 * MS for lag in lags), lags  # lateness (1 s) and a tick at most

@@ -69,6 +69,11 @@ class Source(Module):
         """The clock moved; True when that gave the source a value (a bar closed by time)."""
         return False
 
+    def ticked(self) -> Event | None:
+        """What the last tick that gave the source a value brought (the bar it closed): the
+        event a signal then names (`ts_event_ns`), as an event fed names itself."""
+        return None
+
     def backlog(self) -> bool:
         """Values left after a step that each need an evaluation of their own (closed bars)."""
         return False

@@ -81,8 +81,8 @@ class Patch:
         # Where the patch puts itself when it becomes dirty: the engine's set of patches that
         # may need an evaluation (so it visits those, not every patch).
         self._pending: set[Patch] = set() if pending is None else pending
-        # The latest event a source took: a signal names its time (event_time, taken when a
-        # signal is made, not at every event).
+        # The latest event a source took, or the bar a tick closed: a signal names its time
+        # (event_time, taken when a signal is made, not at every event).
         self.last_event: Event | None = None
         self.sequence = 0
         self._fed: set[str] = set()
@@ -282,6 +282,9 @@ class Patch:
             if on_tick(now_ns):
                 self._fed.add(module_id)
                 self._mark_dirty()
+                source = self.modules[module_id]
+                assert isinstance(source, Source)
+                self.last_event = source.ticked() or self.last_event
         return self.dirty or plan.time_driven
 
     def last_event_ns(self) -> int:

@@ -177,6 +177,9 @@ class TradeBarsSource(_MarketSource):
         self._closed += self.builder.close_until(now_ns - self.builder.lateness_ns)
         return bool(self._closed)
 
+    def ticked(self) -> Event | None:
+        return self._closed[-1] if self._closed else None
+
     def warm_routes(self) -> tuple[Route, ...]:
         """History comes as closed bars (a venue's candles, the recorder's bars) besides trades."""
         return (*self.routes(), ("bar", str(self.params["venue"]), str(self.params["symbol"])))
