@@ -31,6 +31,8 @@ from typing import Any
 
 import ccxt.pro
 
+from venues.live.stop_guard import refuse_crossed_stop
+
 __all__ = ["BybitExchange"]
 
 
@@ -84,20 +86,9 @@ class BybitExchange(ccxt.pro.bybit):  # type: ignore[misc]
     async def _refuse_crossed(self, symbol: str, side: str, trigger: Decimal) -> None:
         """InvalidOrder for a spot stop the last trade price has crossed (Bybit would hold it
         waiting for the other direction); nothing when the last price is unknown."""
-        if not self._is_spot(symbol):
-            return
-        ticker = await self.fetch_ticker(symbol)
-        last = ticker.get("last")
-        if last is None:
-            return
-        last_price = Decimal(str(last)).normalize()
-        crossed = last_price <= trigger if side == "sell" else last_price >= trigger
-        if crossed:
-            where = "at or above" if side == "sell" else "at or below"
-            raise ccxt.InvalidOrder(
-                f"{self.id} a {side} stop's trigger {trigger} is {where} the last price {last_price:f}: "
-                "it would trigger at once (Bybit spot would hold it for the opposite move)"
-            )
+        if self._is_spot(symbol):
+            why = "Bybit spot would hold it for the opposite move"
+            await refuse_crossed_stop(self, symbol, side, trigger, why)
 
     def _is_spot(self, symbol: str | None) -> bool:
         if symbol is not None and self.markets and symbol in self.markets:

@@ -51,6 +51,8 @@ from typing import Any
 
 import ccxt.pro
 
+from venues.live.stop_guard import refuse_crossed_stop
+
 __all__ = ["OkxExchange", "book_checksum"]
 
 # Most orders one POST /trade/cancel-batch-orders takes.
@@ -131,18 +133,8 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
             return self.extend(placed, asked)
 
     async def _refuse_crossed(self, symbol: str, side: str, trigger: Decimal) -> None:
-        """InvalidOrder for a stop the last trade price has crossed (OKX would hold it waiting
-        for the opposite move); nothing when the last price is unknown."""
-        last = (await self.fetch_ticker(symbol)).get("last")
-        if last is None:
-            return
-        last_price = Decimal(str(last)).normalize()
-        if last_price <= trigger if side == "sell" else last_price >= trigger:
-            where = "at or above" if side == "sell" else "at or below"
-            raise ccxt.InvalidOrder(
-                f"{self.id} a {side} stop's trigger {trigger} is {where} the last price {last_price:f}: "
-                "it would trigger at once (OKX would hold it for the opposite move)"
-            )
+        """A stop the last trade price has crossed, refused (venues.live.stop_guard)."""
+        await refuse_crossed_stop(self, symbol, side, trigger, "OKX would hold it for the opposite move")
 
     def create_order_request(
         self,
