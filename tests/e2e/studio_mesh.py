@@ -18,11 +18,13 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
 import grpc
 
+from core.decimals import format_decimal
 from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.mesh.up import API_KEY_SCOPES
 from core.process import ServiceProcess, start_service
@@ -33,8 +35,9 @@ from tests.integration.mesh import (
     sim_config,
     venue_link,
 )
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from tests.llm_standin import Standin, start_standin
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -171,6 +174,7 @@ class StudioMesh:
         `policies` (TOML text, else the shipped one); reconciliation every second, its dead-man
         switch off (a test stopping it must not have the sim cancel the other tests' orders)."""
         assert self.venue is not None and self.inspector is None
+        self._flatten_venue()
         args = [*venue_link("inspector", self.venue.address), "--deadman-ttl-ms", "0"]
         args += ["--reconcile-every-s", "1", "--instance", f"inspector-{len(self.processes.started)}"]
         if policies is not None:
@@ -179,6 +183,30 @@ class StudioMesh:
             args += ["--policies", str(path)]
         self.inspector = self.processes.start("inspector", *args)
         return self.inspector
+
+    def _flatten_venue(self) -> None:
+        """The shared sim account flat before an inspector starts (the test stands in for its
+        operator, with the trading credential). A position left by an earlier module would be
+        legacy to the new inspector, never touched by it, yet the sim nets its reduce-only
+        orders against it: a new position's protective pair and its CLOSE_ALL would be refused
+        ("position is 0") while the inspector holds it (one inspector per venue account)."""
+        assert self.venue is not None
+        trade = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
+        with grpc.insecure_channel(self.venue.address) as channel:
+            stub = tf_grpc.TradeFlowStub(channel)
+            held = stub.GetPositions(tf.GetPositionsRequest(), metadata=trade, timeout=CALL_TIMEOUT_S)
+            for position in held.positions:
+                size = Decimal(position.size)
+                if size == 0:
+                    continue
+                side = common.SIDE_SELL if size > 0 else common.SIDE_BUY
+                order = tf.PlaceOrderRequest(
+                    symbol=position.symbol,
+                    side=side,
+                    type=tf.ORDER_TYPE_MARKET,
+                    size=format_decimal(abs(size)),
+                )
+                stub.PlaceOrder(order, metadata=trade, timeout=CALL_TIMEOUT_S)
 
     async def set_mode(self, mode: rk.Mode.ValueType, reason: str) -> rk.SetModeResponse:
         """An operator's command to the inspector itself (not through the gateway)."""
