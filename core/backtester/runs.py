@@ -32,7 +32,7 @@ __all__ = ["Run", "RunManager"]
 
 log = logging.getLogger(__name__)
 
-_STDERR_KEPT = 20
+_STDERR_KEPT = 60
 _END_WAIT_S = 10.0
 _ENDED = frozenset({bt.RUN_STATUS_DONE, bt.RUN_STATUS_FAILED, bt.RUN_STATUS_CANCELLED})
 
@@ -144,6 +144,8 @@ class RunManager:
             await self.store.fail(run.run_id, reason, "cancelled" if run.cancelled else "failed")
         run.update(status=status, error=reason)
         log.warning("backtester: run %s ended: %s", run.run_id, reason)
+        if status == bt.RUN_STATUS_FAILED and len(run.stderr) > 1:  # its traceback, for whoever mends it
+            log.warning("backtester: run %s said:\n%s", run.run_id, "\n".join(run.stderr))
 
     @staticmethod
     def _end(run: Run, code: int) -> tuple[bt.RunStatus.ValueType, str]:

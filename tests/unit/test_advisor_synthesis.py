@@ -116,6 +116,19 @@ def test_a_number_quoted_from_a_tool_result_is_grounded_and_one_in_neither_is_no
     ]
 
 
+def test_an_id_that_reads_as_a_huge_number_grounds_only_itself_and_overflows_nothing(request_json: str) -> None:
+    # "5e1234567" inside a hex id reads as 5 x 10^1234567: past Decimal's range, so comparing
+    # it (times 100, minus a figure) raised decimal.Overflow and ended a backtest run.
+    results = ('{"order_id": "a5e1234567fb"}',)
+    quoted = answer(reasoning="Order a5e1234567fb is open at 101.99.")
+    assert check_answer(quoted, request_json, Direction.LONG, CFG, results).flags == ()
+    other = answer(reasoning="Order a5e1234568fb is open at 101.99.")
+    flags = check_answer(other, request_json, Direction.LONG, CFG, results).flags
+    assert [(f.check, f.detail) for f in flags] == [
+        ("invented_number", "5E+1234568 appears nowhere in the context or the tool results")
+    ]
+
+
 def test_a_rounded_quote_and_a_percent_of_a_ratio_are_grounded(request_json: str) -> None:
     # rule score 0.7 -> "70%"; trend strength 1574.385277662 -> "1574.4"; small integers pass.
     text = answer(reasoning="Rules agree at 70% and trend strength 1574.4 over the last 3 bars.")

@@ -16,6 +16,9 @@ such as "rsi_14") or in the results of the tools the model called (as it read th
 answer event carries them), or that number times 100 (a ratio quoted as a percent), equals it up to the
 rounding of its last digit or up to `number_tolerance` relative to it. Signs and thousands
 separators are ignored; integers up to `small_integer_limit` pass ("the last 3 bars").
+A number beyond 10^±FIGURE_EXPONENT is no market figure but digits and an "e" inside an id
+("…4e1234567…" in a hex order id): it grounds only itself, quoted as it is (near it, arithmetic
+would overflow Decimal's range: a backtest run ended on that).
 A stated reason is one of REASON_MARKERS in the reasoning.
 """
 
@@ -46,6 +49,7 @@ REASON_MARKERS: tuple[str, ...] = (
     "because", "due to", "since", "despite", "however", "although", "given", "owing to", "but",
     "while", "whereas", "contrary",
 )  # fmt: skip
+FIGURE_EXPONENT = 40  # no price, size, ratio or nanosecond time is beyond 10^±40
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _MARKERS = re.compile(r"\b(?:" + "|".join(re.escape(m) for m in REASON_MARKERS) + r")\b", re.IGNORECASE)
 _BIASES = {d.value: d for d in Direction}
@@ -78,17 +82,24 @@ def numbers_in(text: str) -> list[Decimal]:
     return out
 
 
+def _is_figure(n: Decimal) -> bool:
+    """Whether n is within the range of any figure a market or a context holds."""
+    return -FIGURE_EXPONENT <= n.adjusted() <= FIGURE_EXPONENT
+
+
 def _half_unit(n: Decimal) -> Decimal:
     exponent = n.as_tuple().exponent
     return Decimal(5).scaleb(exponent - 1) if isinstance(exponent, int) else Decimal(0)
 
 
 def grounded(n: Decimal, pool: list[Decimal], cfg: SynthesisConfig) -> bool:
+    if not _is_figure(n):
+        return n in pool  # only as quoted: arithmetic on it would overflow
     if n == n.to_integral_value() and n <= cfg.small_integer_limit:
         return True
     tolerance = Decimal(str(cfg.number_tolerance))
     half = _half_unit(n)
-    for c in pool:
+    for c in filter(_is_figure, pool):
         for candidate in (c, c * 100):
             if abs(n - candidate) <= max(half, tolerance * abs(candidate)):
                 return True
