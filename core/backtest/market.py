@@ -236,6 +236,9 @@ class _Mirror:
         `unlisted`: a snapshot, which also empties the levels it does not list. Decreases only
         reduce or cancel synthetic orders (no trade, no order id), so their order is free."""
         owned_at = self.book.owned_at
+        # The levels that held synthetic orders: nothing but a level's own increase adds to it,
+        # so one found empty here is empty at its increase (no need to read it again).
+        held: set[tuple[Side, int]] = set()
         for side, levels in target:
             if unlisted:
                 for price in self.book.prices(side):
@@ -244,13 +247,14 @@ class _Mirror:
             for price, lots in levels.items():
                 synthetic = owned_at(side, price, SYNTHETIC)
                 if synthetic:
+                    held.add((side, price))
                     self._take_from_back(synthetic, lots)
         for side, levels in target:
             for price, lots in levels.items():
                 if lots:
-                    missing = lots - _total(owned_at(side, price, SYNTHETIC))
-                    if missing > 0:
-                        self._add(side, price, lots, missing)
+                    present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
+                    if lots > present:
+                        self._add(side, price, lots, lots - present)
 
     def _take_from_back(self, synthetic: list[Resting], keep: int | None) -> None:
         """Reduce a level's synthetic orders, newest first, to `keep` lots (None: to none)."""
@@ -266,14 +270,15 @@ class _Mirror:
         """Bring a level's synthetic total up to `target` by `missing` lots; while our orders on
         the other side reach the price, only the lots new since the last recorded size trade
         with them, and the rest waits (is not mirrored) until they no longer reach it."""
-        self._clear_synthetic((_SELL if side is _BUY else _BUY), price, inclusive=True)
-        if self.book.would_cross(side, price):
-            new = min(missing, target - self.recorded[side].get(price, 0))
-            if new > 0:
-                self.exchange.submit_synthetic(self.symbol, side, price, new)
-                missing -= new
+        if self.book.would_cross(side, price):  # else no synthetic liquidity reaches it either
+            self._clear_synthetic((_SELL if side is _BUY else _BUY), price, inclusive=True)
             if self.book.would_cross(side, price):
-                return
+                new = min(missing, target - self.recorded[side].get(price, 0))
+                if new > 0:
+                    self.exchange.submit_synthetic(self.symbol, side, price, new)
+                    missing -= new
+                if self.book.would_cross(side, price):
+                    return
         if missing > 0:
             self._join_back(side, price, missing)
 
@@ -426,7 +431,8 @@ class ReplayedMarket:
         if event.venue and event.venue != self.venue:
             raise InvalidArgument.field("venue", f"event of venue {event.venue!r} given to {self.venue!r}")
         ts_ns = max(event.ts_event_ns, self._venue_ns)
-        self._arrive(ts_ns)
+        if self._arrivals:
+            self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return
