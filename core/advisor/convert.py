@@ -262,6 +262,8 @@ def _plain_fields(names: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 _TURNS: dict[type, Callable[[Any], Any]] = {}
+# json.dumps(output, sort_keys=True, default=str), its encoder made once (dumps makes one a call).
+_STAGE_JSON = json.JSONEncoder(sort_keys=True, default=str)
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 
 
@@ -384,7 +386,7 @@ def _stages(d: Decision, events: Sequence[TelemetryEvent]) -> list[am.StageResul
                 started_ns=at,
                 duration_ns=elapsed,
                 summary=summaries.get(stage, "not run"),
-                output_json="" if output is None else json.dumps(output, sort_keys=True, default=str),
+                output_json="" if output is None else _STAGE_JSON.encode(output),
                 reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
             )
         )
