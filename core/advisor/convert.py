@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -211,25 +212,58 @@ def signal_to_pb(signal: Signal) -> sig.Signal:
 
 def plain(value: Any) -> Any:
     """A stage's output as JSON values: dataclasses as objects, Decimals as strings, enums as
-    their values, feature vectors by name."""
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, Decimal):
-        return format_decimal(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, FeatureVector):
-        return value.named()
-    if isinstance(value, list | tuple | frozenset | set):
-        return [plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    names = _field_names(type(value))
-    if names is not None:
-        return {name: plain(getattr(value, name)) for name in names}
+    their values, feature vectors by name. How a type is turned is decided once per type (a
+    decision's stages hold a few hundred values, and the advisor makes one per signal)."""
+    kind = type(value)
+    turn = _TURNS.get(kind)
+    if turn is None:
+        turn = _TURNS[kind] = _turn_of(kind)
+    return turn(value)
+
+
+def _turn_of(kind: type) -> Callable[[Any], Any]:
+    """plain()'s conversion of one type, its checks in their order (a str enum stays a str)."""
+    if kind is type(None) or issubclass(kind, str | int | float):
+        return _as_is
+    if issubclass(kind, Decimal):
+        return format_decimal
+    if issubclass(kind, enum.Enum):
+        return _enum_value
+    if issubclass(kind, FeatureVector):
+        return FeatureVector.named
+    if issubclass(kind, list | tuple | frozenset | set):
+        return _plain_items
+    if issubclass(kind, Mapping):
+        return _plain_mapping
+    names = _field_names(kind)
+    if names is None:
+        return _as_is
+    return functools.partial(_plain_fields, names)
+
+
+def _as_is(value: Any) -> Any:
     return value
 
 
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _plain_items(value: Iterable[Any]) -> list[Any]:
+    return [plain(v) for v in value]
+
+
+def _plain_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): plain(v) for k, v in value.items()}
+
+
+def _plain_fields(names: tuple[str, ...], value: Any) -> dict[str, Any]:
+    return {name: plain(getattr(value, name)) for name in names}
+
+
+_TURNS: dict[type, Callable[[Any], Any]] = {}
+# json.dumps(output, sort_keys=True, default=str), its encoder made once (dumps makes one a call).
+_STAGE_JSON = json.JSONEncoder(sort_keys=True, default=str)
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 
 
@@ -352,7 +386,7 @@ def _stages(d: Decision, events: Sequence[TelemetryEvent]) -> list[am.StageResul
                 started_ns=at,
                 duration_ns=elapsed,
                 summary=summaries.get(stage, "not run"),
-                output_json="" if output is None else json.dumps(output, sort_keys=True, default=str),
+                output_json="" if output is None else _STAGE_JSON.encode(output),
                 reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
             )
         )

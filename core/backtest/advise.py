@@ -54,6 +54,7 @@ class BarKeeper:
 
     def __init__(self, venue: str, timeframe: str, kept: int) -> None:
         self.timeframe = Timeframe.from_label(timeframe)
+        self._wanted = TIMEFRAME_TO_PB[self.timeframe]  # the wire's timeframe of the bars kept
         self._engine = VenueBars(venue, WatermarkRules())
         self._bars: dict[str, deque[Candle]] = {}
         self._kept = kept
@@ -61,7 +62,7 @@ class BarKeeper:
         self._recorded = False  # recorded bars of the timeframe came: trades build none
 
     def on_bars(self, bars: Sequence[bus.Bar]) -> None:
-        wanted = TIMEFRAME_TO_PB[self.timeframe]
+        wanted = self._wanted
         for bar in bars:
             if bar.timeframe == wanted:
                 self._recorded = True
@@ -79,7 +80,9 @@ class BarKeeper:
             self._keep(bar)
 
     def _keep(self, bar: bus.Bar) -> None:
-        kept = self._bars.setdefault(bar.symbol, deque(maxlen=self._kept))
+        kept = self._bars.get(bar.symbol)
+        if kept is None:  # not setdefault: that would make a deque per bar
+            kept = self._bars[bar.symbol] = deque(maxlen=self._kept)
         kept.append(_candle(self.timeframe, bar))
 
     def bars(self, symbol: str) -> tuple[Candle, ...]:

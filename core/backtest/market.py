@@ -111,6 +111,8 @@ _BUY, _SELL = Side.BUY, Side.SELL
 # What the venue answers a placement with when it refuses it.
 _REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
 _MAX_KNOWN = 65_536  # price or size strings kept per symbol
+_FAST_CHARS = 38  # at most this many characters: never more significant digits than parse_decimal takes
+_IOC = TimeInForce.IOC
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,32 @@ class _Reports:
         self.queue.append((execution.ts_event_ns + self.report_ns, execution))
 
 
+class _Units:
+    """A plain decimal string's ticks (or lots) by integer arithmetic: the value the exchange's
+    scale gives, without a Decimal. A book's prices move every snapshot, so most strings are
+    new; None for a string this does not take as it is (a sign, an exponent, too long, not a
+    multiple of the step), which then goes the exchange's way and is refused with its reason."""
+
+    __slots__ = ("mult", "places")
+
+    def __init__(self, step: Decimal) -> None:
+        _, digits, exponent = step.as_tuple()
+        exponent = exponent if isinstance(exponent, int) else 0  # the exchange refused NaN already
+        self.places = max(-exponent, 0)
+        self.mult = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
+
+    def of(self, text: str) -> int | None:
+        whole, dot, fraction = text.partition(".")
+        digits = fraction.rstrip("0")
+        if len(text) > _FAST_CHARS or len(digits) > self.places or (dot and not fraction):
+            return None
+        number = whole + digits.ljust(self.places, "0")
+        if not (whole and number.isascii() and number.isdigit()):  # the fraction's zeros stripped are digits
+            return None
+        units, rest = divmod(int(number), self.mult)
+        return None if rest else units
+
+
 class _Mirror:
     """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
     replayed (the module docstring's model)."""
@@ -170,21 +198,21 @@ class _Mirror:
         # Each price and size string seen, in ticks and lots: a book's levels repeat them.
         self._ticks_of: dict[str, int] = {}
         self._lots_of: dict[str, int] = {}
+        instrument = exchange.instrument(symbol)
+        self._price_units = _Units(instrument.tick_size)
+        self._size_units = _Units(instrument.lot_size)
 
     # ---- book events
 
     def snapshot(self, snapshot: md.BookSnapshot) -> None:
-        target = {_BUY: self._levels(snapshot.bids, "bids"), _SELL: self._levels(snapshot.asks, "asks")}
-        for side in (_BUY, _SELL):
-            for price, _ in self.book.depth(side):
-                target[side].setdefault(price, 0)
-        self._apply(target)
-        self.recorded = {side: {p: n for p, n in levels.items() if n} for side, levels in target.items()}
+        bids, asks = self._levels(snapshot.bids, "bids"), self._levels(snapshot.asks, "asks")
+        self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
+        self.recorded = {_BUY: _listed(bids), _SELL: _listed(asks)}
 
     def delta(self, delta: md.BookDelta) -> None:
-        target = {_BUY: self._levels(delta.bids, "bids"), _SELL: self._levels(delta.asks, "asks")}
-        self._apply(target)
-        for side, levels in target.items():
+        target = ((_BUY, self._levels(delta.bids, "bids")), (_SELL, self._levels(delta.asks, "asks")))
+        self._apply(target, unlisted=False)
+        for side, levels in target:
             recorded = self.recorded[side]
             for price, lots in levels.items():
                 if lots:
@@ -197,45 +225,60 @@ class _Mirror:
         ticks_of, lots_of = self._ticks_of, self._lots_of
         for i, level in enumerate(levels):
             price = ticks_of.get(level.price)
-            if price is None:  # the field's name is made only for a string not seen before
-                price = self._ticks(f"{name}[{i}].price", level.price)
+            if price is None:
+                price = self._ticks(level.price, name, i, "price")
             lots = lots_of.get(level.size)
-            out[price] = self._lots(f"{name}[{i}].size", level.size) if lots is None else lots
+            out[price] = self._lots(level.size, name, i, "size") if lots is None else lots
         return out
 
-    def _apply(self, target: dict[Side, dict[int, int]]) -> None:
-        """Decreases first (both sides), then increases, each side's levels in the event's order."""
-        for side, levels in target.items():
+    def _apply(self, target: _Target, *, unlisted: bool) -> None:
+        """Decreases first (both sides), then increases, each side's levels in the event's order.
+        `unlisted`: a snapshot, which also empties the levels it does not list. Decreases only
+        reduce or cancel synthetic orders (no trade, no order id), so their order is free."""
+        owned_at = self.book.owned_at
+        # The levels that held synthetic orders: nothing but a level's own increase adds to it,
+        # so one found empty here is empty at its increase (no need to read it again).
+        held: set[tuple[Side, int]] = set()
+        for side, levels in target:
+            if unlisted:
+                for price in self.book.prices(side):
+                    if price not in levels:
+                        self._take_from_back(owned_at(side, price, SYNTHETIC), None)
             for price, lots in levels.items():
-                excess = _total(self._synthetic(side, price)) - lots
-                if excess > 0:
-                    self._take_from_back(side, price, excess)
-        for side, levels in target.items():
+                synthetic = owned_at(side, price, SYNTHETIC)
+                if synthetic:
+                    held.add((side, price))
+                    self._take_from_back(synthetic, lots)
+        for side, levels in target:
             for price, lots in levels.items():
-                missing = lots - _total(self._synthetic(side, price))
-                if missing > 0:
-                    self._add(side, price, lots, missing)
+                if lots:
+                    present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
+                    if lots > present:
+                        self._add(side, price, lots, lots - present)
 
-    def _take_from_back(self, side: Side, price: int, lots: int) -> None:
-        for order in reversed(self._synthetic(side, price)):
+    def _take_from_back(self, synthetic: list[Resting], keep: int | None) -> None:
+        """Reduce a level's synthetic orders, newest first, to `keep` lots (None: to none)."""
+        lots = _total(synthetic) - (keep or 0)
+        for order in reversed(synthetic):
+            if lots <= 0:
+                return
             take = min(lots, order.remaining)
             self.exchange.reduce_synthetic(self.symbol, order.order_id, take)
             lots -= take
-            if lots == 0:
-                return
 
     def _add(self, side: Side, price: int, target: int, missing: int) -> None:
         """Bring a level's synthetic total up to `target` by `missing` lots; while our orders on
         the other side reach the price, only the lots new since the last recorded size trade
         with them, and the rest waits (is not mirrored) until they no longer reach it."""
-        self._clear_synthetic(side.opposite, price, inclusive=True)
-        if self.book.would_cross(side, price):
-            new = min(missing, target - self.recorded[side].get(price, 0))
-            if new > 0:
-                self.exchange.submit_synthetic(self.symbol, side, price, new)
-                missing -= new
+        if self.book.would_cross(side, price):  # else no synthetic liquidity reaches it either
+            self._clear_synthetic((_SELL if side is _BUY else _BUY), price, inclusive=True)
             if self.book.would_cross(side, price):
-                return
+                new = min(missing, target - self.recorded[side].get(price, 0))
+                if new > 0:
+                    self.exchange.submit_synthetic(self.symbol, side, price, new)
+                    missing -= new
+                if self.book.would_cross(side, price):
+                    return
         if missing > 0:
             self._join_back(side, price, missing)
 
@@ -243,24 +286,24 @@ class _Mirror:
         """Add synthetic lots at the back of a level. When the last order there is synthetic
         they join it (re-queued at the back, where it already was), so a level holds one
         synthetic order per stretch between ours, not one per recorded increase."""
-        queue = self.book.orders_at(side, price)
-        if queue and queue[-1].owner == SYNTHETIC:
-            lots += queue[-1].remaining
-            self.exchange.cancel_synthetic(self.symbol, queue[-1].order_id)
+        last = self.book.last_at(side, price)
+        if last is not None and last.owner == SYNTHETIC:
+            lots += last.remaining
+            self.exchange.cancel_synthetic(self.symbol, last.order_id)
         self.exchange.submit_synthetic(self.symbol, side, price, lots)
 
     # ---- trades
 
     def trade(self, trade: md.Trade) -> None:
-        price = self._ticks_of.get(trade.price) or self._ticks("trade.price", trade.price)
+        price = self._ticks_of.get(trade.price) or self._ticks(trade.price, "trade", None, "price")
         lots = self._lots_of.get(trade.size)
         if lots is None:
-            lots = self._lots("trade.size", trade.size)
+            lots = self._lots(trade.size, "trade", None, "size")
         taker = SIDE_FROM_PB.get(trade.taker_side) or self._inferred_taker(price)
         if taker is None or lots == 0:
             return
-        self._clear_synthetic(taker.opposite, price, inclusive=False)
-        self.exchange.submit_synthetic(self.symbol, taker, price, lots, TimeInForce.IOC)
+        self._clear_synthetic((_SELL if taker is _BUY else _BUY), price, inclusive=False)
+        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC)
 
     def _inferred_taker(self, price: int) -> Side | None:
         ask, bid = self.book.best_ask(), self.book.best_bid()
@@ -272,9 +315,6 @@ class _Mirror:
 
     # ---- internals
 
-    def _synthetic(self, side: Side, price: int) -> list[Resting]:
-        return [o for o in self.book.orders_at(side, price) if o.owner == SYNTHETIC]
-
     def _clear_synthetic(self, side: Side, price: int, *, inclusive: bool) -> None:
         """Cancel the synthetic orders on `side` at prices better than `price` (and at it when
         inclusive): a taker limited at `price` would reach those first."""
@@ -285,28 +325,51 @@ class _Mirror:
         for level_price, _ in self.book.depth(side):
             if (level_price - price) * sign < (0 if inclusive else 1):
                 break
-            for order in self._synthetic(side, level_price):
+            for order in self.book.owned_at(side, level_price, SYNTHETIC):
                 self.exchange.cancel_synthetic(self.symbol, order.order_id)
 
-    def _ticks(self, field: str, text: str) -> int:
-        try:
-            ticks = self.exchange.to_ticks(self.symbol, _parse(field, text))
-        except InvalidArgument as exc:
-            raise _renamed(exc, field) from None
-        if ticks <= 0:
-            raise InvalidArgument.field(field, f"must be positive, got {text!r}")
+    def _ticks(self, text: str, name: str, index: int | None, part: str) -> int:
+        """A price string not seen before: by integer arithmetic when it is plain, else the
+        exchange's way, whose errors name the field (made only here: `bids[3].price`)."""
+        ticks = self._price_units.of(text)
+        if ticks is None or ticks <= 0:
+            field = _field(name, index, part)
+            try:
+                ticks = self.exchange.to_ticks(self.symbol, _parse(field, text))
+            except InvalidArgument as exc:
+                raise _renamed(exc, field) from None
+            if ticks <= 0:
+                raise InvalidArgument.field(field, f"must be positive, got {text!r}")
         _remember(self._ticks_of, text, ticks)
         return ticks
 
-    def _lots(self, field: str, text: str) -> int:
-        try:
-            lots = self.exchange.to_lots(self.symbol, _parse(field, text))
-        except InvalidArgument as exc:
-            raise _renamed(exc, field) from None
-        if lots < 0:
-            raise InvalidArgument.field(field, f"must not be negative, got {text!r}")
+    def _lots(self, text: str, name: str, index: int | None, part: str) -> int:
+        """A size string not seen before (as _ticks; zero lots is a level removed)."""
+        lots = self._size_units.of(text)
+        if lots is None:
+            field = _field(name, index, part)
+            try:
+                lots = self.exchange.to_lots(self.symbol, _parse(field, text))
+            except InvalidArgument as exc:
+                raise _renamed(exc, field) from None
+            if lots < 0:
+                raise InvalidArgument.field(field, f"must not be negative, got {text!r}")
         _remember(self._lots_of, text, lots)
         return lots
+
+
+# Each side's levels (price ticks -> lots), bids first: tuples, not a dict keyed by Side (an
+# Enum's hash is a Python call, and a snapshot comes with every recorded book change).
+_Target = tuple[tuple[Side, dict[int, int]], tuple[Side, dict[int, int]]]
+
+
+def _listed(levels: dict[int, int]) -> dict[int, int]:
+    """The levels a book event recorded (a size of 0 removed the level)."""
+    return {price: lots for price, lots in levels.items() if lots}
+
+
+def _field(name: str, index: int | None, part: str) -> str:
+    return f"{name}.{part}" if index is None else f"{name}[{index}].{part}"
 
 
 class ReplayedMarket:
@@ -368,7 +431,8 @@ class ReplayedMarket:
         if event.venue and event.venue != self.venue:
             raise InvalidArgument.field("venue", f"event of venue {event.venue!r} given to {self.venue!r}")
         ts_ns = max(event.ts_event_ns, self._venue_ns)
-        self._arrive(ts_ns)
+        if self._arrivals:
+            self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return

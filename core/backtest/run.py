@@ -157,11 +157,11 @@ class Backtest:
 
     def _next_due(self) -> int:
         now = self.tape.data_ns
-        dues = [self.next_sample_ns]
+        earliest = self.next_sample_ns
         for due in (self.market.next_due_ns(), self.detect.next_tick(now), self._next_mark(now)):
-            if due is not None:
-                dues.append(due)
-        return min(dues)
+            if due is not None and due < earliest:
+                earliest = due
+        return earliest
 
     def _run_due(self, due: int) -> None:
         for arrival_ns, execution in self.market.advance(due):
@@ -262,8 +262,12 @@ class Backtest:
         return tops[0], tops[1]
 
     def _view(self, symbol: str) -> MarketView:
-        bid, ask = self._best(symbol)
-        return MarketView(bid[0] if bid else None, ask[0] if ask else None, self.last_price.get(symbol))
+        """The best bid and ask prices at the venue and the last trade's (no sizes: the
+        inspector's marks and intents read prices only, once a second while it holds)."""
+        book, tick = self.market.book(symbol), self.instruments[symbol].tick_size
+        bid, ask = book.best_bid(), book.best_ask()
+        bid_price = None if bid is None else bid * tick
+        return MarketView(bid_price, None if ask is None else ask * tick, self.last_price.get(symbol))
 
     def _book(self, symbol: str) -> BookTop | None:
         bid, ask = self._best(symbol)

@@ -69,9 +69,12 @@ class MarketConverter:
             elif event.HasField("trade"):
                 out.append(_trade(event))
             elif event.HasField("book_snapshot"):
-                snapshot = event.book_snapshot
-                books.setdefault(event.symbol, Book()).replace(snapshot.bids, snapshot.asks)
-                touched[event.symbol] = event
+                snapshot, symbol = event.book_snapshot, event.symbol
+                book = books.get(symbol)
+                if book is None:  # not setdefault: that would make a Book per snapshot
+                    book = books[symbol] = Book()
+                book.replace(snapshot.bids, snapshot.asks)
+                touched[symbol] = event
             elif event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_RESYNC:
                 books.pop(event.symbol, None)  # wait for the venue's next snapshot
                 touched.pop(event.symbol, None)

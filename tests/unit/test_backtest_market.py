@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.market import Latency, ReplayedMarket, _Units
 from core.errors import InvalidArgument, NotFound
 from core.model import (
     Execution,
@@ -29,6 +29,7 @@ from core.model import (
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.sim.engine import SYNTHETIC, USER
+from venues.sim.exchange import _Scale
 from venues.sim.order_manager import FeeSchedule
 
 D = Decimal
@@ -610,3 +611,26 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
             filled[cid] = filled.get(cid, D(0)) + execution.fill.size
             assert filled[cid] <= execution.order.size
             assert execution.order.filled_size == filled[cid]
+
+
+# ---- price and size strings to ticks and lots
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["1", "0.1", "0.01", "0.5", "0.00001", "10", "0.010", "25"]),
+    st.from_regex(r"-?[0-9]{0,12}(\.[0-9]{0,9})?(e3)?", fullmatch=True),
+)
+def test_a_string_read_without_decimal_is_what_the_exchange_reads(step: str, text: str) -> None:
+    """The replayed book reads most strings by integer arithmetic; whatever it takes, it takes
+    as the exchange's scale would, and what it leaves (None) the exchange reads or refuses."""
+    fast = _Units(D(step)).of(text)
+    try:
+        exact: int | None = _Scale(D(step), "price").units(D(text))
+    except Exception:  # not a number, or not a multiple of the step
+        exact = None
+    if fast is not None:
+        assert fast == exact
+        assert text[0].isdigit() and "e" not in text
+    elif exact is not None and "-" not in text and "e" not in text and text[-1] != "." and text[0] != ".":
+        raise AssertionError(f"{text!r} in steps of {step} left to the slow way")

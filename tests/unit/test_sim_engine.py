@@ -411,3 +411,19 @@ def test_submit_rejects_an_order_id_that_is_already_resting() -> None:
     book.submit(1, USER, BUY, 100, 1, GTC)
     with pytest.raises(AlreadyExists):
         book.submit(1, USER, BUY, 99, 1, GTC)
+
+
+def test_a_levels_orders_are_read_by_owner_and_its_last_live_one() -> None:
+    book = OrderBook("X")
+    book.submit(1, SYNTHETIC, Side.BUY, 100, 5, GTC)
+    book.submit(2, USER, Side.BUY, 100, 3, GTC)
+    book.submit(3, SYNTHETIC, Side.BUY, 100, 2, GTC)
+    book.submit(4, SYNTHETIC, Side.BUY, 99, 1, GTC)
+    assert [o.order_id for o in book.owned_at(Side.BUY, 100, SYNTHETIC)] == [1, 3]
+    assert [o.order_id for o in book.owned_at(Side.BUY, 100, USER)] == [2]
+    assert book.owned_at(Side.SELL, 100, SYNTHETIC) == []
+    book.cancel(3)  # removed lazily from the queue: not the last one any more
+    last = book.last_at(Side.BUY, 100)
+    assert last is not None and last.order_id == 2
+    assert book.last_at(Side.BUY, 101) is None
+    assert sorted(book.prices(Side.BUY)) == [99, 100] and book.prices(Side.SELL) == []

@@ -194,6 +194,28 @@ class OrderBook:
         level = self._side(side).levels.get(price)
         return [] if level is None else [o for o in level.queue if o.remaining]
 
+    def owned_at(self, side: Side, price: int, owner: int) -> list[Resting]:
+        """One owner's orders resting at a price, in queue order: what a replayed book reads
+        of its synthetic liquidity at each level of each snapshot, without copying the rest."""
+        level = (self._bids if side is _BUY else self._asks).levels.get(price)
+        if level is None:
+            return []
+        return [o for o in level.queue if o.owner == owner and o.remaining]
+
+    def last_at(self, side: Side, price: int) -> Resting | None:
+        """The last order in a level's queue (None when nothing rests there)."""
+        level = (self._bids if side is _BUY else self._asks).levels.get(price)
+        if level is None:
+            return None
+        for order in reversed(level.queue):
+            if order.remaining:
+                return order
+        return None
+
+    def prices(self, side: Side) -> list[int]:
+        """The prices where orders rest on a side, in no particular order (depth() sorts)."""
+        return list(self._side(side).levels)
+
     def resting(self, order_id: int) -> Resting | None:
         return self._index.get(order_id)
 

@@ -335,7 +335,10 @@ class SimExchange:
         self._last_id += 1
         order_id = self._last_id
         result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif)
-        self._publish(market, side, SYNTHETIC, result)
+        if result.fills:
+            self._publish(market, side, SYNTHETIC, result)
+        elif result.changes:  # _publish's answer without trades, one call less on the hot path
+            self.listener.on_levels(market.instrument.symbol, result.changes)
         if market.moved is not None:
             self._run_stops(market)
         return order_id
