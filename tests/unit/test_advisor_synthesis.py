@@ -116,7 +116,7 @@ def test_a_number_quoted_from_a_tool_result_is_grounded_and_one_in_neither_is_no
     ]
 
 
-def test_an_id_that_reads_as_a_huge_number_grounds_only_itself_and_overflows_nothing(request_json: str) -> None:
+def test_an_id_read_as_a_huge_number_grounds_only_itself_and_overflows_nothing(request_json: str) -> None:
     # "5e1234567" inside a hex id reads as 5 x 10^1234567: past Decimal's range, so comparing
     # it (times 100, minus a figure) raised decimal.Overflow and ended a backtest run.
     results = ('{"order_id": "a5e1234567fb"}',)
