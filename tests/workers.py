@@ -8,7 +8,14 @@ what their tests share is set up once, as in a serial run:
 - the tests of a module that use a module-scoped fixture (a gateway, a bridge): one group per
   module;
 - the tests that read a shared replay venue (`replay_sessions`, tests/integration/replay.py):
-  one group, whose worker owns the shared venues (one per capture).
+  one group, whose worker owns the shared venues (one per capture);
+- the tests marked `exclusive` (outside a package group): one group, scheduled last (below).
+
+The groups go out largest first (the longest work first keeps the workers' ends together),
+the exclusive group last: when it starts, the others are finishing their last short tests, so
+it waits for one short drain and then holds an otherwise idle machine. Spread over the run, each
+exclusive test made every worker wait for the longest test running beside it (up to the parity
+test's two minutes) with the gate closed: 20-30 s setups of trivial tests in a 3-worker run.
 
 Only a worker, which collects, can tell a test's fixtures; only the controller schedules. So
 each worker writes {test id: group} to a file the controller named (in `workerinput`), and the
@@ -35,10 +42,11 @@ from typing import IO, Any
 
 import pytest
 
-__all__ = ["group_of"]
+__all__ = ["EXCLUSIVE", "group_of", "run_order"]
 
 # The fixture that holds the shared replay venues (tests/integration/replay.py).
 _SHARED_REPLAYS = "replay_sessions"
+EXCLUSIVE = "exclusive"  # the group of the tests marked so
 _RUN_DIR = "trademesh_run_dir"  # key in workerinput: the controller's directory for this run
 _GROUPS = "groups.json"
 _run_dir_key = pytest.StashKey[Path]()
@@ -54,9 +62,29 @@ def group_of(item: pytest.Item) -> str | None:
     scopes = {d.scope for name in info.names_closure for d in info.name2fixturedefs.get(name, ())}
     if "package" in scopes:
         return item.nodeid.rsplit("/", 1)[0]
+    if item.get_closest_marker(EXCLUSIVE) is not None:
+        return EXCLUSIVE
     if "module" in scopes:
         return item.nodeid.split("::")[0]
     return None
+
+
+def run_order(ids: list[str], groups: dict[str, str]) -> list[str]:
+    """The order the controller hands the tests out in: groups (a lone test is its own) largest
+    first, the exclusive group last; a group's tests together, in their collected order."""
+    first_seen: dict[str, int] = {}
+    members: dict[str, int] = {}
+    for index, test_id in enumerate(ids):
+        group = groups.get(test_id, test_id)
+        first_seen.setdefault(group, index)
+        members[group] = members.get(group, 0) + 1
+
+    def key(pair: tuple[int, str]) -> tuple[bool, int, int, int]:
+        index, test_id = pair
+        group = groups.get(test_id, test_id)
+        return group == EXCLUSIVE, -members[group], first_seen[group], index
+
+    return [test_id for _, test_id in sorted(enumerate(ids), key=key)]
 
 
 def _run_dir(config: pytest.Config) -> Path | None:
@@ -72,6 +100,7 @@ def _run_dir(config: pytest.Config) -> Path | None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
         config.stash[_run_dir_key] = Path(tempfile.mkdtemp(prefix="trademesh-tests-"))
+        config.option.loadscopereorder = False  # the workers' collection is in run_order already
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -113,6 +142,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run_dir is None:
         return
     groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    position = {test_id: n for n, test_id in enumerate(run_order([i.nodeid for i in items], groups))}
+    items.sort(key=lambda item: position[item.nodeid])
     written = run_dir / f"{_GROUPS}.{os.getpid()}"
     written.write_text(json.dumps(groups))
     written.replace(run_dir / _GROUPS)  # whole or not at all; every worker writes the same
