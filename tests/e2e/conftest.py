@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
 from tests.integration.mesh import fresh_redis_db
@@ -23,6 +23,11 @@ __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
 
 # Never a browser Playwright downloads: the distribution's, which ./dev test installs.
 CHROMIUM = Path("/usr/bin/chromium")
+
+# What the page shows comes from the mesh, on a machine the other workers load (4 on 2 cores:
+# a patch view took over Playwright's default 5 s to open in a full run). Every assertion waits
+# up to 30 s unless it says otherwise (test_studio.WAIT_MS); one that holds returns at once.
+expect.set_options(timeout=30_000)
 
 
 def pytest_configure(config: pytest.Config) -> None:
