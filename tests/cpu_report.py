@@ -1,4 +1,4 @@
-"""A pytest plugin: what each test costs the machine, for choosing the `heavy` ones.
+"""A pytest plugin: what each test costs the machine (where the suite's time goes).
 
 With TRADEMESH_TEST_CPU=<dir> set, each process of the run (each xdist worker) writes one JSON
 line per test to <dir>/<pid>.jsonl: its id, the wall seconds and the CPU seconds of the worker
@@ -7,7 +7,7 @@ are reaped by its end or its module's). `cores` is CPU / wall: how much of the m
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
     TRADEMESH_TEST_CPU=/tmp/cpu ./dev test
-    .venv/bin/python -m tests.cpu_report /tmp/cpu     # the most demanding files and tests
+    .venv/bin/python -m tests.cpu_report /tmp/cpu     # the files that cost the most CPU
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def summarize(directory: Path, top: int = 40) -> list[str]:
-    """The files, then the tests, that cost the most CPU, with their wall time and cores."""
+    """The `top` files that cost the most CPU, with their wall time and cores, and the total."""
     rows = [json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()]
     files: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for row in rows:

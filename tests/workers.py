@@ -36,6 +36,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -72,19 +73,13 @@ def group_of(item: pytest.Item) -> str | None:
 def run_order(ids: list[str], groups: dict[str, str]) -> list[str]:
     """The order the controller hands the tests out in: groups (a lone test is its own) largest
     first, the exclusive group last; a group's tests together, in their collected order."""
+    of = [groups.get(test_id, test_id) for test_id in ids]
+    members = Counter(of)
     first_seen: dict[str, int] = {}
-    members: dict[str, int] = {}
-    for index, test_id in enumerate(ids):
-        group = groups.get(test_id, test_id)
+    for index, group in enumerate(of):
         first_seen.setdefault(group, index)
-        members[group] = members.get(group, 0) + 1
-
-    def key(pair: tuple[int, str]) -> tuple[bool, int, int, int]:
-        index, test_id = pair
-        group = groups.get(test_id, test_id)
-        return group == EXCLUSIVE, -members[group], first_seen[group], index
-
-    return [test_id for _, test_id in sorted(enumerate(ids), key=key)]
+    order = sorted(range(len(ids)), key=lambda i: (of[i] == EXCLUSIVE, -members[of[i]], first_seen[of[i]], i))
+    return [ids[i] for i in order]
 
 
 def _run_dir(config: pytest.Config) -> Path | None:
