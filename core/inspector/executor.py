@@ -100,28 +100,39 @@ class Executor:
             if order.trigger_price is not None and not self.native_stops(order.venue):
                 self.stops.hold(order)
                 return None
-            return await self.send(order)
+            return await self.send(order, placed)
         finally:
             placed.set()
             self._placing.pop(order.client_order_id, None)
 
-    async def send(self, order: PlaceOrder) -> tf.Order | None:
-        """PlaceOrder at the venue; the answer goes to the core (and is returned)."""
-        native = order.trigger_price is not None and self.native_stops(order.venue)
-        request = place_request(order, native)
+    async def send(self, order: PlaceOrder, answered: asyncio.Event | None = None) -> tf.Order | None:
+        """PlaceOrder at the venue; the answer goes to the core (and is returned). `answered` is
+        set once the venue has answered, before the core hears it: a cancel of the order may go
+        from then on, even one the answer itself makes the core ask for."""
+        answer: tf.PlaceOrderResponse | Exception
         try:
-            await self._on_grid(order, request, native)
-            desk = self.links.desk(order.venue)
-            answer = await desk.tradeflow.PlaceOrder(
-                request, timeout=self.timeout_s, metadata=self.links.metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            return await self._place_failed(order, exc)
-        except Exception as exc:  # no such venue (NotFound), or no channel
-            return await self._refused(order, str(exc))
+            answer = await self._request(order)
+        except Exception as exc:
+            answer = exc
+        if answered is not None:
+            answered.set()
+        if isinstance(answer, grpc.aio.AioRpcError):
+            return await self._place_failed(order, answer)
+        if isinstance(answer, Exception):  # no such venue (NotFound), or no channel
+            return await self._refused(order, str(answer))
         VENUE_CALLS.labels(order.venue, "place", "ok").inc()
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
         return answer.order
+
+    async def _request(self, order: PlaceOrder) -> tf.PlaceOrderResponse:
+        native = order.trigger_price is not None and self.native_stops(order.venue)
+        request = place_request(order, native)
+        await self._on_grid(order, request, native)
+        desk = self.links.desk(order.venue)
+        response: tf.PlaceOrderResponse = await desk.tradeflow.PlaceOrder(
+            request, timeout=self.timeout_s, metadata=self.links.metadata
+        )
+        return response
 
     async def _on_grid(self, order: PlaceOrder, request: tf.PlaceOrderRequest, native: bool) -> None:
         """A protective price on the venue's tick grid (core.inspector.ticks.put_on_grid)."""

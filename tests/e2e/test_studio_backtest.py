@@ -99,8 +99,10 @@ async def hub(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
 
 
 def utc_input(seconds: int) -> str:
-    """A datetime-local input's value, read by the page as UTC."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """A datetime-local input's value, read by the page as UTC, in the browser's normalized form
+    (HTML's "normalized local date and time string" leaves out seconds that are zero)."""
+    value = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return value.removesuffix(":00") if seconds % 60 == 0 else value
 
 
 async def run_range(mesh: StudioMesh) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InvalidArgument
-from core.inspector.engine.actions import CancelAll, OrderRole, QueryOrder
+from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, QueryOrder
 from core.inspector.engine.events import RiskAction, RiskState
 from core.inspector.engine.ids import entry_order_id
 from core.inspector.engine.policies import LossPolicy, OrderPolicy, PolicySet
@@ -150,6 +150,55 @@ def test_close_all_cancels_everything_flattens_every_position_and_halts() -> Non
     assert state(c) is RiskState.HALTED and out.events[-1].action is RiskAction.CLOSE_ALL
     blocked = c.on_intent(intent(Side.SELL, reduce_only=True), market(), T0 + 2 * MS)
     assert blocked.reasons[0].policy == "state"
+
+
+def test_a_flatten_that_ends_short_is_placed_again_at_the_next_marks_up_to_a_limit() -> None:
+    c = core()
+    long = c.on_intent(intent(size="2"), market(), T0).orders[0]
+    c.on_fill("sim", fill(long), T0)
+    flatten = placed(c.close_all("operator: flatten now", T0 + MS).actions, OrderRole.FLATTEN)[0]
+    # An IOC on a thin book: 0.5 filled, the rest cancelled by the venue.
+    c.on_fill("sim", fill(flatten, size="0.5"), T0 + 2 * MS)
+    c.on_order_update(update(flatten, OrderStatus.CANCELED, filled="0.5"), T0 + 2 * MS)
+    out = c.on_mark("sim", "BTC/USDT", D(100), T0 + 3 * MS)
+    again = placed(out.actions, OrderRole.FLATTEN)
+    assert [(o.side, o.size, o.reduce_only) for o in again] == [(Side.SELL, D("1.5"), True)]
+    assert again[0].client_order_id != flatten.client_order_id
+    assert out.events[0].policy == "close_all" and out.events[0].value("size") == "1.5"
+    # While it works, the marks place nothing more.
+    assert placed(c.on_mark("sim", "BTC/USDT", D(101), T0 + 4 * MS).actions) == []
+    # Refused again and again: five flatten orders in all, then the operator is told, once.
+    at = T0 + 5 * MS
+    for _ in range(3):  # the third, fourth and fifth
+        c.on_order_update(update(again[0], OrderStatus.REJECTED), at)
+        again = placed(c.on_mark("sim", "BTC/USDT", D(100), at + MS).actions, OrderRole.FLATTEN)
+        assert len(again) == 1
+        at += 2 * MS
+    c.on_order_update(update(again[0], OrderStatus.REJECTED), at)
+    told = c.on_mark("sim", "BTC/USDT", D(100), at + MS)
+    assert placed(told.actions) == [] and told.events[0].reason.endswith("left to the operator")
+    last = c.on_mark("sim", "BTC/USDT", D(99), at + 2 * MS)
+    assert placed(last.actions) == [] and last.events == ()
+    assert state(c) is RiskState.HALTED
+
+
+def test_after_close_all_a_late_fill_is_flattened_and_a_late_order_cancelled() -> None:
+    c = core()
+    long = c.on_intent(intent(size="1"), market(), T0).orders[0]
+    c.on_fill("sim", fill(long), T0)
+    late = c.on_intent(intent(size="3", symbol="ETH/USDT"), market(), T0).orders[0]
+    out = c.close_all("operator: flatten now", T0 + MS)
+    assert [o.symbol for o in placed(out.actions, OrderRole.FLATTEN)] == ["BTC/USDT"]
+    # The ETH order's placement was on its way: the venue says it is open after the CancelAll.
+    reopened = c.on_order_update(update(late, OrderStatus.OPEN), T0 + 2 * MS)
+    assert reopened.actions == (CancelOrder(late.client_order_id, "sim", "ETH/USDT", "closing all"),)
+    # It had filled in part before the cancel: that part is flattened at the next mark.
+    c.on_fill("sim", fill(late, size="1"), T0 + 3 * MS)
+    c.on_order_update(update(late, OrderStatus.CANCELED, filled="1"), T0 + 3 * MS)
+    out = c.on_mark("sim", "ETH/USDT", D(100), T0 + 4 * MS)
+    assert [(o.symbol, o.side, o.size) for o in placed(out.actions, OrderRole.FLATTEN)] == [
+        ("ETH/USDT", Side.SELL, D(1))
+    ]
 
 
 def test_a_policy_change_is_an_event_naming_what_changed() -> None:

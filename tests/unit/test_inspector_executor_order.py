@@ -1,11 +1,13 @@
 """The executor carries out a fill's re-plan while the plan before is still being placed: a
 cancel must never overtake its order's placement. Here the placement of an emulated stop waits
 on the venue's first answer (what it can do); the cancel, issued meanwhile, ends the held stop
-instead of asking a venue that never had it and leaving the stop armed."""
+instead of asking a venue that never had it and leaving the stop armed. And the other way
+round: a cancel asked for by the placement's own answer goes at once, after the placement."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -64,3 +66,50 @@ async def test_a_cancel_issued_while_its_stop_is_being_placed_ends_the_held_stop
     assert not executor.stops.holds("stop-1")
     assert [e.order_update.status for e in fed] == [tf.ORDER_STATUS_CANCELED]
     assert links.desks == []
+
+
+class Desk:
+    """A venue desk whose TradeFlow answers every PlaceOrder OPEN and every CancelOrder
+    CANCELED, recording the calls in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.tradeflow = self
+
+    async def PlaceOrder(self, request: tf.PlaceOrderRequest, **_: Any) -> tf.PlaceOrderResponse:
+        self.calls.append(f"place {request.client_order_id}")
+        order = tf.Order(client_order_id=request.client_order_id, status=tf.ORDER_STATUS_OPEN)
+        return tf.PlaceOrderResponse(order=order)
+
+    async def CancelOrder(self, request: tf.CancelOrderRequest, **_: Any) -> tf.CancelOrderResponse:
+        self.calls.append(f"cancel {request.client_order_id}")
+        order = tf.Order(client_order_id=request.client_order_id, status=tf.ORDER_STATUS_CANCELED)
+        return tf.CancelOrderResponse(order=order)
+
+
+class DeskLinks(SlowLinks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.venue = Desk()
+
+    def desk(self, venue: str) -> Any:
+        return self.venue
+
+
+async def test_a_cancel_the_placements_own_answer_asks_for_goes_after_it() -> None:
+    """After CLOSE_ALL the core cancels an order the venue reports open: the cancel is carried
+    out while the placement's answer is being handed to the core, and must not wait for it."""
+    links = DeskLinks()
+    fed: list[int] = []
+    executor: Executor
+
+    async def feed(entry: jr.JournalEntry) -> None:
+        fed.append(entry.order_update.status)
+        if entry.order_update.status == tf.ORDER_STATUS_OPEN:
+            await executor.carry_out([CancelOrder("exit-1", "sim", "BTC/USDT", "closing all")])
+
+    executor = Executor(links, feed, lambda: 1)  # type: ignore[arg-type]
+    exit_ = replace(stop_loss(), client_order_id="exit-1", trigger_price=None, role=OrderRole.EXIT)
+    await asyncio.wait_for(executor.carry_out([exit_]), 5)
+    assert links.venue.calls == ["place exit-1", "cancel exit-1"]
+    assert fed == [tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_CANCELED]

@@ -42,6 +42,9 @@ ZERO = Decimal(0)
 # A position whose protective orders the venue refuses this many times in a row is left
 # unprotected and the inspector stands down (no loop of refused placements).
 _MAX_PROTECT_REJECTS = 3
+# After CLOSE_ALL, a position still open once its flatten order ended (an IOC on a thin book, a
+# refusal) is flattened again at the next marks, up to this many orders in all.
+_MAX_FLATTENS = 5
 _TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
@@ -76,6 +79,7 @@ class InspectorCore:
         self._fills: set[str] = set()
         self._suppressed: dict[str, Decimal] = {}
         self._rejected: dict[Key, int] = {}  # protective orders refused in a row, per position
+        self._flattens: dict[Key, int] = {}  # flatten orders placed since CLOSE_ALL, per position
 
     @property
     def state(self) -> RiskState:
@@ -243,6 +247,9 @@ class InspectorCore:
         if order.status not in _TERMINAL:
             if working.order.role.protective:
                 self._rejected.pop(working.key, None)
+            if working.cancelling and self.state is RiskState.HALTED:
+                # Open at the venue after CLOSE_ALL: placed while its CancelAll was on its way.
+                out.actions.append(CancelOrder(order.client_order_id, *working.key, "closing all"))
             return out.output()
         if working.order.role.protective and self._protection_refused(working, order, out):
             return out.output()
@@ -304,6 +311,8 @@ class InspectorCore:
         key = (venue, symbol)
         self.book.marks[key] = price
         self._tick(out)
+        if self.state is RiskState.HALTED:
+            self._keep_closing(key, out)
         sign = _sign(self.book.positions.size(key))
         moved = self.protector.trail(key, sign, price, self.policies.protect)
         self._revalue(out)
@@ -376,8 +385,10 @@ class InspectorCore:
             working.cancelling = True
         out.actions.extend(CancelAll(venue, reason) for venue in sorted(venues))
         self.protector.levels.clear()
+        self._flattens.clear()
         for key, position in sorted(self.book.positions.positions.items()):
             if position.size != 0:
+                self._flattens[key] = 1
                 out.actions.append(self._flatten(key, position.size, now_ns))
         out.moved(self.machine.move(RiskState.HALTED, reason, now_ns))
         out.event(RiskAction.CLOSE_ALL, "operator", reason, (("venues", ",".join(sorted(venues))),))
@@ -393,6 +404,23 @@ class InspectorCore:
         return out.output()
 
     # ---- internals
+
+    def _keep_closing(self, key: Key, out: Collector) -> None:
+        """HALTED after CLOSE_ALL, at a mark: a position left open with no flatten order working
+        (the last one ended short, or an order placed before CLOSE_ALL filled after it) is
+        flattened again, up to _MAX_FLATTENS orders; then a NOTICE leaves it to the operator."""
+        size = self.book.positions.size(key)
+        if size == 0 or any(w.order.role is OrderRole.FLATTEN and w.key == key for w in self.book.orders):
+            return
+        tries = self._flattens[key] = self._flattens.get(key, 0) + 1
+        values = (("size", str(size)), ("flatten_orders", str(tries - 1)))
+        if tries > _MAX_FLATTENS:
+            if tries == _MAX_FLATTENS + 1:
+                reason = f"still {size} after {_MAX_FLATTENS} flatten orders: left to the operator"
+                out.event(RiskAction.NOTICE, "close_all", reason, values, **_at(key))
+            return
+        out.event(RiskAction.NOTICE, "close_all", f"{size} still open: flattened again", values, **_at(key))
+        out.actions.append(self._flatten(key, size, out.now_ns))
 
     def _flatten(self, key: Key, size: Decimal, now_ns: int) -> PlaceOrder:
         order = flatten_order(key, size, now_ns)
