@@ -68,7 +68,6 @@ class Inspector:
         self.redis = open_redis(config.redis_url)
         writes = GroupWriter(self.redis)  # the journal's and the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
-        self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         self.stood_down: dict[str, str] = {}
         self.runtime = Runtime(
             Journal(self.redis, journal_stream(config.instance), writes),
@@ -94,6 +93,11 @@ class Inspector:
         path = self.config.policies or DEFAULT_POLICIES
         shown = "" if self.config.policies is None else str(path)
         return PolicySource(path.read_text(), shown, time.time_ns())
+
+    @property
+    def legacy(self) -> dict[Key, tuple[Decimal, Decimal | None]]:
+        """The legacy positions, as journaled (a restart replays them)."""
+        return self.runtime.ready_core.book.legacy
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config

@@ -57,4 +57,8 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
         return core.on_stop_triggered(entry.stop_triggered, now)
     if kind == "policies":
         return core.update_policies(load_policies(entry.policies), now)
+    if kind == "legacy":
+        legacy = entry.legacy
+        price = Decimal(legacy.entry_price) if legacy.entry_price else None
+        return core.on_legacy(legacy.venue, legacy.symbol, Decimal(legacy.size), price, now)
     raise Corrupt(f"the inspector's journal holds an entry it cannot apply: {kind}")

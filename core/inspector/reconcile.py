@@ -32,6 +32,7 @@ from core.retry import sleep_unless
 from core.rpc.client import auth_metadata
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["Reconciler"]
@@ -100,8 +101,10 @@ class Reconciler:
                 continue
             self.runtime.legacy_as_of[venue] = asked_ns
             for symbol, position in positions.items():
-                price = Decimal(position.entry_price) if position.entry_price else None
-                self.shell.legacy[(venue, symbol)] = (Decimal(position.size), price)
+                legacy = jr.JournalLegacy(
+                    venue=venue, symbol=symbol, size=position.size, entry_price=position.entry_price
+                )
+                await self.runtime.feed(jr.JournalEntry(now_ns=self.runtime.clock(), legacy=legacy))
                 reason = "a position found at start: reported, never touched"
                 events.append(
                     _notice(

@@ -382,7 +382,7 @@ async def _event(mesh: InspectorMesh, policy: str) -> rk.RiskEvent | None:
 async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, start=False) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", start=False) as mesh:
         market = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
         )
@@ -395,6 +395,18 @@ async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
         await asyncio.sleep(1.5)  # marks and checks run: still untouched
         assert await mesh.open_orders() == [] and await mesh.venue_position() == D("0.02")
         assert not await mesh.events(policy="reconcile.position")
+        # An entry against it is refused: the sim nets the account's positions.
+        against = await mesh.submit(intent("sell"))
+        assert [r.policy for r in against.reasons] == ["legacy.opposite"]
+        # The journal keeps it: after a kill -9 it is legacy still, and agrees with the venue.
+        await mesh.stop(kill=True)
+        mesh.start()
+        (legacy,) = await mesh.positions()
+        assert (legacy.size, legacy.legacy) == ("0.02", True)
+        await asyncio.sleep(1.5)  # three reconciliations
+        assert not await mesh.events(policy="reconcile.position")
+        assert len(await mesh.events(policy="legacy")) == 1
+        assert (await mesh.submit(intent("sell"))).reasons[0].policy == "legacy.opposite"
 
 
 async def test_policies_reload_on_file_change_and_bad_ones_are_refused(

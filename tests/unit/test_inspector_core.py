@@ -201,6 +201,20 @@ def test_after_close_all_a_late_fill_is_flattened_and_a_late_order_cancelled() -
     ]
 
 
+def test_no_entry_goes_against_a_legacy_position_of_its_market() -> None:
+    c = core()
+    found = c.on_legacy("sim", "BTC/USDT", D("-0.5"), D(100), T0)
+    assert found.actions == () and found.events == ()  # the shell reports it (a NOTICE)
+    against = c.on_intent(intent(Side.BUY), market(), T0)
+    assert [(r.policy, r.value("legacy")) for r in against.reasons] == [("legacy.opposite", "-0.5")]
+    assert "close the legacy position first" in against.reasons[0].reason
+    # The same side, another market, another venue: the legacy position is not in the way.
+    assert c.on_intent(intent(Side.SELL), market(), T0).allowed
+    assert c.on_intent(intent(Side.BUY, symbol="ETH/USDT"), market(), T0).allowed
+    assert c.on_intent(intent(Side.BUY, venue="other"), market(), T0).allowed
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0  # never ours
+
+
 def test_a_policy_change_is_an_event_naming_what_changed() -> None:
     c = core()
     out = c.update_policies(PolicySet(orders=OrderPolicy(max_open=3)), T0)

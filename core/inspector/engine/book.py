@@ -20,6 +20,8 @@ class Book:
         self.positions = PositionBook()
         self.orders = WorkingOrders()
         self.marks: dict[Key, Decimal] = {}
+        # Positions found at the venues at the first start: (size, entry price), never ours.
+        self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
 
     def keys(self) -> set[Key]:
         keys = {k for k, p in self.positions.positions.items() if p.size != 0}

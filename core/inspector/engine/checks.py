@@ -12,10 +12,12 @@ from core.inspector.engine.equity import LossStreak, local_time
 from core.inspector.engine.policies import WEEKDAYS, PolicySet
 from core.inspector.engine.positions import Key
 from core.inspector.engine.rates import RateWindow
+from core.model import Side
 
 __all__ = ["Breach", "Proposal", "entry_checks", "exit_checks", "order_checks"]
 
 _NS_PER_MS = 1_000_000
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -176,9 +178,25 @@ def entry_checks(p: PolicySet, book: Book, streak: LossStreak, proposal: Proposa
         check_schedule(p, proposal),
         check_cooldown(p, streak, proposal),
         check_capital(p, book, proposal),
+        check_legacy(book, proposal),
     ]
     position = check_position(p, book, proposal) + check_exposure(p, book, proposal)
     return [b for b in found if b is not None] + position
+
+
+def check_legacy(book: Book, proposal: Proposal) -> Breach | None:
+    """No entry against a legacy position of its market: a venue that nets an account's
+    positions would take it out of the legacy one, and would check our reduce-only orders
+    (protection, exits, CLOSE_ALL's flatten) against the net and refuse them."""
+    size = book.legacy.get(proposal.key, (ZERO, None))[0]
+    side = proposal.intent.side
+    if size == 0 or (size > 0) == (side is Side.BUY):
+        return None
+    reason = (
+        f"a {side.value} entry against the legacy position {size} of {proposal.intent.symbol}: "
+        "the venue would net them; close the legacy position first"
+    )
+    return Breach("legacy.opposite", reason, (("legacy", str(size)), ("size", str(proposal.intent.size))))
 
 
 def exit_checks(book: Book, proposal: Proposal) -> list[Breach]:

@@ -9,6 +9,7 @@
     out = core.on_query_result(client_order_id, order_or_none, now_ns)
     out = core.stand_down(reason, now_ns) / core.resume(...) / core.close_all(...)
     out = core.update_policies(policies, now_ns)      # a recorded change naming what changed
+    out = core.on_legacy(venue, symbol, size, entry_price, now_ns)  # found at the first start
 
 Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
 """
@@ -393,6 +394,14 @@ class InspectorCore:
         out.moved(self.machine.move(RiskState.HALTED, reason, now_ns))
         out.event(RiskAction.CLOSE_ALL, "operator", reason, (("venues", ",".join(sorted(venues))),))
         return out.output()
+
+    def on_legacy(
+        self, venue: str, symbol: str, size: Decimal, entry_price: Decimal | None, now_ns: int
+    ) -> Output:
+        """A position found at a venue at the first start: legacy, never ours (no protection,
+        no exit, not in our positions), but no entry of ours may go against it (checks.py)."""
+        self.book.legacy[(venue, symbol)] = (size, entry_price)
+        return Output()
 
     def update_policies(self, policies: PolicySet, now_ns: int) -> Output:
         out = Collector(now_ns)

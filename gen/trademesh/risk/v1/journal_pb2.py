@@ -26,7 +26,7 @@ from trademesh.advisor.v1 import messages_pb2 as trademesh_dot_advisor_dot_v1_do
 from trademesh.tradeflow.v1 import tradeflow_pb2 as trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftrademesh/risk/v1/journal.proto\x12\x11trademesh.risk.v1\x1a#trademesh/advisor/v1/messages.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\xe4\x03\n\x0cJournalEntry\x12\x0e\n\x06now_ns\x18\x01 \x01(\x03\x12\x30\n\x05start\x18\n \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalStartH\x00\x12\x32\n\x06intent\x18\x0b \x01(\x0b\x32 .trademesh.risk.v1.JournalIntentH\x00\x12.\n\x04\x66ill\x18\x0c \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalFillH\x00\x12\x35\n\x0corder_update\x18\r \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.OrderH\x00\x12.\n\x04mark\x18\x0e \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalMarkH\x00\x12\x1b\n\x11placement_unknown\x18\x0f \x01(\tH\x00\x12=\n\x0cquery_result\x18\x10 \x01(\x0b\x32%.trademesh.risk.v1.JournalQueryResultH\x00\x12\x34\n\x07\x63ommand\x18\x11 \x01(\x0b\x32!.trademesh.risk.v1.JournalCommandH\x00\x12\x12\n\x08policies\x18\x12 \x01(\tH\x00\x12\x18\n\x0estop_triggered\x18\x13 \x01(\tH\x00\x42\x07\n\x05input\"K\n\x0cJournalStart\x12\x10\n\x08policies\x18\x01 \x01(\t\x12\x17\n\x0fstarting_equity\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\"e\n\rJournalIntent\x12,\n\x06intent\x18\x01 \x01(\x0b\x32\x1c.trademesh.advisor.v1.Intent\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0c\n\x04last\x18\x04 \x01(\t\"H\n\x0bJournalFill\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x1c.trademesh.tradeflow.v1.Fill\";\n\x0bJournalMark\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\t\"[\n\x12JournalQueryResult\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12,\n\x05order\x18\x02 \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.Order\"\xae\x01\n\x0eJournalCommand\x12\x34\n\x04kind\x18\x01 \x01(\x0e\x32&.trademesh.risk.v1.JournalCommand.Kind\x12\x0e\n\x06reason\x18\x02 \x01(\t\"V\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_STAND_DOWN\x10\x01\x12\x0f\n\x0bKIND_RESUME\x10\x02\x12\x12\n\x0eKIND_CLOSE_ALL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftrademesh/risk/v1/journal.proto\x12\x11trademesh.risk.v1\x1a#trademesh/advisor/v1/messages.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\x98\x04\n\x0cJournalEntry\x12\x0e\n\x06now_ns\x18\x01 \x01(\x03\x12\x30\n\x05start\x18\n \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalStartH\x00\x12\x32\n\x06intent\x18\x0b \x01(\x0b\x32 .trademesh.risk.v1.JournalIntentH\x00\x12.\n\x04\x66ill\x18\x0c \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalFillH\x00\x12\x35\n\x0corder_update\x18\r \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.OrderH\x00\x12.\n\x04mark\x18\x0e \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalMarkH\x00\x12\x1b\n\x11placement_unknown\x18\x0f \x01(\tH\x00\x12=\n\x0cquery_result\x18\x10 \x01(\x0b\x32%.trademesh.risk.v1.JournalQueryResultH\x00\x12\x34\n\x07\x63ommand\x18\x11 \x01(\x0b\x32!.trademesh.risk.v1.JournalCommandH\x00\x12\x12\n\x08policies\x18\x12 \x01(\tH\x00\x12\x18\n\x0estop_triggered\x18\x13 \x01(\tH\x00\x12\x32\n\x06legacy\x18\x14 \x01(\x0b\x32 .trademesh.risk.v1.JournalLegacyH\x00\x42\x07\n\x05input\"K\n\x0cJournalStart\x12\x10\n\x08policies\x18\x01 \x01(\t\x12\x17\n\x0fstarting_equity\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\"e\n\rJournalIntent\x12,\n\x06intent\x18\x01 \x01(\x0b\x32\x1c.trademesh.advisor.v1.Intent\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0c\n\x04last\x18\x04 \x01(\t\"H\n\x0bJournalFill\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x1c.trademesh.tradeflow.v1.Fill\";\n\x0bJournalMark\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\t\"[\n\x12JournalQueryResult\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12,\n\x05order\x18\x02 \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.Order\"\xae\x01\n\x0eJournalCommand\x12\x34\n\x04kind\x18\x01 \x01(\x0e\x32&.trademesh.risk.v1.JournalCommand.Kind\x12\x0e\n\x06reason\x18\x02 \x01(\t\"V\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_STAND_DOWN\x10\x01\x12\x0f\n\x0bKIND_RESUME\x10\x02\x12\x12\n\x0eKIND_CLOSE_ALL\x10\x03\"Q\n\rJournalLegacy\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.risk.v1.journal_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOURNALENTRY']._serialized_start=132
-  _globals['_JOURNALENTRY']._serialized_end=616
-  _globals['_JOURNALSTART']._serialized_start=618
-  _globals['_JOURNALSTART']._serialized_end=693
-  _globals['_JOURNALINTENT']._serialized_start=695
-  _globals['_JOURNALINTENT']._serialized_end=796
-  _globals['_JOURNALFILL']._serialized_start=798
-  _globals['_JOURNALFILL']._serialized_end=870
-  _globals['_JOURNALMARK']._serialized_start=872
-  _globals['_JOURNALMARK']._serialized_end=931
-  _globals['_JOURNALQUERYRESULT']._serialized_start=933
-  _globals['_JOURNALQUERYRESULT']._serialized_end=1024
-  _globals['_JOURNALCOMMAND']._serialized_start=1027
-  _globals['_JOURNALCOMMAND']._serialized_end=1201
-  _globals['_JOURNALCOMMAND_KIND']._serialized_start=1115
-  _globals['_JOURNALCOMMAND_KIND']._serialized_end=1201
+  _globals['_JOURNALENTRY']._serialized_end=668
+  _globals['_JOURNALSTART']._serialized_start=670
+  _globals['_JOURNALSTART']._serialized_end=745
+  _globals['_JOURNALINTENT']._serialized_start=747
+  _globals['_JOURNALINTENT']._serialized_end=848
+  _globals['_JOURNALFILL']._serialized_start=850
+  _globals['_JOURNALFILL']._serialized_end=922
+  _globals['_JOURNALMARK']._serialized_start=924
+  _globals['_JOURNALMARK']._serialized_end=983
+  _globals['_JOURNALQUERYRESULT']._serialized_start=985
+  _globals['_JOURNALQUERYRESULT']._serialized_end=1076
+  _globals['_JOURNALCOMMAND']._serialized_start=1079
+  _globals['_JOURNALCOMMAND']._serialized_end=1253
+  _globals['_JOURNALCOMMAND_KIND']._serialized_start=1167
+  _globals['_JOURNALCOMMAND_KIND']._serialized_end=1253
+  _globals['_JOURNALLEGACY']._serialized_start=1255
+  _globals['_JOURNALLEGACY']._serialized_end=1336
 # @@protoc_insertion_point(module_scope)

@@ -41,6 +41,7 @@ class JournalEntry(_message.Message):
     COMMAND_FIELD_NUMBER: _builtins.int
     POLICIES_FIELD_NUMBER: _builtins.int
     STOP_TRIGGERED_FIELD_NUMBER: _builtins.int
+    LEGACY_FIELD_NUMBER: _builtins.int
     now_ns: _builtins.int
     """The time handed to the core (ns since the Unix epoch)."""
     placement_unknown: _builtins.str
@@ -65,6 +66,10 @@ class JournalEntry(_message.Message):
     def query_result(self) -> Global___JournalQueryResult: ...
     @_builtins.property
     def command(self) -> Global___JournalCommand: ...
+    @_builtins.property
+    def legacy(self) -> Global___JournalLegacy:
+        """A position found at a venue at the inspector's first start: legacy, never ours."""
+
     def __init__(
         self,
         *,
@@ -79,12 +84,13 @@ class JournalEntry(_message.Message):
         command: Global___JournalCommand | None = ...,
         policies: _builtins.str = ...,
         stop_triggered: _builtins.str = ...,
+        legacy: Global___JournalLegacy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered"]  # noqa: Y015
+    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_input) -> _WhichOneofReturnType_input | None: ...
 
@@ -260,3 +266,33 @@ class JournalCommand(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JournalCommand: _TypeAlias = JournalCommand  # noqa: Y015
+
+@_typing.final
+class JournalLegacy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    size: _builtins.str
+    """Signed: short below zero (a decimal string)."""
+    entry_price: _builtins.str
+    """The venue's entry price, "" when it has none."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        size: _builtins.str = ...,
+        entry_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "size", b"size", "symbol", b"symbol", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalLegacy: _TypeAlias = JournalLegacy  # noqa: Y015

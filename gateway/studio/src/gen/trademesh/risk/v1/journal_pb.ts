@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/risk/v1/journal.proto.
  */
 export const file_trademesh_risk_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSLkAwoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSABCBwoFaW5wdXQiSwoMSm91cm5hbFN0YXJ0EhAKCHBvbGljaWVzGAEgASgJEhcKD3N0YXJ0aW5nX2VxdWl0eRgCIAEoCRIQCghpbnN0YW5jZRgDIAEoCSJlCg1Kb3VybmFsSW50ZW50EiwKBmludGVudBgBIAEoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudBILCgNiaWQYAiABKAkSCwoDYXNrGAMgASgJEgwKBGxhc3QYBCABKAkiSAoLSm91cm5hbEZpbGwSDQoFdmVudWUYASABKAkSKgoEZmlsbBgCIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbCI7CgtKb3VybmFsTWFyaxINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSDQoFcHJpY2UYAyABKAkiWwoSSm91cm5hbFF1ZXJ5UmVzdWx0EhcKD2NsaWVudF9vcmRlcl9pZBgBIAEoCRIsCgVvcmRlchgCIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIirgEKDkpvdXJuYWxDb21tYW5kEjQKBGtpbmQYASABKA4yJi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsQ29tbWFuZC5LaW5kEg4KBnJlYXNvbhgCIAEoCSJWCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABITCg9LSU5EX1NUQU5EX0RPV04QARIPCgtLSU5EX1JFU1VNRRACEhIKDktJTkRfQ0xPU0VfQUxMEANiBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSKYBAoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSAASMgoGbGVnYWN5GBQgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbExlZ2FjeUgAQgcKBWlucHV0IksKDEpvdXJuYWxTdGFydBIQCghwb2xpY2llcxgBIAEoCRIXCg9zdGFydGluZ19lcXVpdHkYAiABKAkSEAoIaW5zdGFuY2UYAyABKAkiZQoNSm91cm5hbEludGVudBIsCgZpbnRlbnQYASABKAsyHC50cmFkZW1lc2guYWR2aXNvci52MS5JbnRlbnQSCwoDYmlkGAIgASgJEgsKA2FzaxgDIAEoCRIMCgRsYXN0GAQgASgJIkgKC0pvdXJuYWxGaWxsEg0KBXZlbnVlGAEgASgJEioKBGZpbGwYAiABKAsyHC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZpbGwiOwoLSm91cm5hbE1hcmsSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBXByaWNlGAMgASgJIlsKEkpvdXJuYWxRdWVyeVJlc3VsdBIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSLAoFb3JkZXIYAiABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIq4BCg5Kb3VybmFsQ29tbWFuZBI0CgRraW5kGAEgASgOMiYudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmQuS2luZBIOCgZyZWFzb24YAiABKAkiVgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9TVEFORF9ET1dOEAESDwoLS0lORF9SRVNVTUUQAhISCg5LSU5EX0NMT1NFX0FMTBADIlEKDUpvdXJuYWxMZWdhY3kSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEgwKBHNpemUYAyABKAkSEwoLZW50cnlfcHJpY2UYBCABKAliBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One input of the inspector's engine core, as it was given (Redis stream
@@ -104,6 +104,14 @@ export type JournalEntry = Message<"trademesh.risk.v1.JournalEntry"> & {
      */
     value: string;
     case: "stopTriggered";
+  } | {
+    /**
+     * A position found at a venue at the inspector's first start: legacy, never ours.
+     *
+     * @generated from field: trademesh.risk.v1.JournalLegacy legacy = 20;
+     */
+    value: JournalLegacy;
+    case: "legacy";
   } | { case: undefined; value?: undefined };
 };
 
@@ -305,4 +313,40 @@ export enum JournalCommand_Kind {
  */
 export const JournalCommand_KindSchema: GenEnum<JournalCommand_Kind> = /*@__PURE__*/
   enumDesc(file_trademesh_risk_v1_journal, 6, 0);
+
+/**
+ * @generated from message trademesh.risk.v1.JournalLegacy
+ */
+export type JournalLegacy = Message<"trademesh.risk.v1.JournalLegacy"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * Signed: short below zero (a decimal string).
+   *
+   * @generated from field: string size = 3;
+   */
+  size: string;
+
+  /**
+   * The venue's entry price, "" when it has none.
+   *
+   * @generated from field: string entry_price = 4;
+   */
+  entryPrice: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalLegacy.
+ * Use `create(JournalLegacySchema)` to create a new message.
+ */
+export const JournalLegacySchema: GenMessage<JournalLegacy> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 7);
 
