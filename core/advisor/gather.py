@@ -187,7 +187,7 @@ class _View:
 
     venue: str
     symbol: str  # "" in a venue's view
-    parts: tuple[str, ...]
+    parts: tuple[str, ...]  # those refreshed
     values: dict[str, Any] = field(default_factory=dict)
     fetched: dict[str, float] = field(default_factory=dict)
     fetching: set[str] = field(default_factory=set)
@@ -212,9 +212,11 @@ class _Instruments:
 
 
 # A market's own parts, and those of its venue: fetched once per venue, shared by its markets.
+# A market's book is its own part, fetched alone when the market is new, then refreshed with the
+# venue's other followed markets' books in one look ("books", a venue part).
 MARKET_PARTS = ("bars", "gaps", "book", "signals")
-VENUE_PARTS = ("instruments", "positions", "balances", "orders", "status")
-PARTS = MARKET_PARTS + VENUE_PARTS
+VENUE_PARTS = ("instruments", "positions", "balances", "orders", "status", "books")
+_REFRESHED = {"market": ("bars", "gaps", "signals"), "venue": VENUE_PARTS}
 _TICK_S = 0.02
 _NOTHING = _View("", "", ())
 
@@ -236,7 +238,7 @@ class ContextGatherer:
             "instruments": config.instrument_ms / 1000,
             "bars": min(self.timeframe.value, 5.0),
             "gaps": config.gaps_ms / 1000,
-            "book": config.book_ms / 1000,
+            "books": config.book_ms / 1000,
             "positions": config.account_ms / 1000,
             "balances": config.account_ms / 1000,
             "orders": config.account_ms / 1000,
@@ -251,7 +253,8 @@ class ContextGatherer:
         view = self._views.get(key)
         if view is None:
             shared = self._venue(venue)
-            view = self._views[key] = _View(venue, symbol, MARKET_PARTS, touched=time.monotonic())
+            view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
+            self._views[key] = view
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
         assert view.ready is not None
@@ -263,8 +266,10 @@ class ContextGatherer:
         """The venue's view, its first fetch started when it is new."""
         shared = self._venues.get(venue)
         if shared is None:
-            shared = self._venues[venue] = _View(venue, "", VENUE_PARTS)
-            shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in VENUE_PARTS))
+            shared = self._venues[venue] = _View(venue, "", _REFRESHED["venue"])
+            first = [part for part in VENUE_PARTS if part != "books"]  # a new market fetches its own
+            shared.fetched["books"] = time.monotonic()
+            shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in first))
         return shared
 
     async def follow(self, stop: asyncio.Event) -> None:
@@ -314,6 +319,7 @@ class ContextGatherer:
             "bars": lambda: self._bars(venue, symbol),
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
+            "books": lambda: self._books(venue),
             "positions": lambda: self._by_symbol(t.positions(venue), "positions", _position),
             "balances": lambda: self._listed(t.balances(venue), "balances", _balance),
             "orders": lambda: self._by_symbol(t.open_orders(venue), "orders", _open_order),
@@ -393,6 +399,20 @@ class ContextGatherer:
 
     async def _book(self, venue: str, symbol: str) -> BookTop | None:
         return _book(await self.tools.order_book_top(venue, symbol, 1))
+
+    async def _books(self, venue: str) -> dict[str, BookTop | None]:
+        """The books of the venue's followed markets from one look, each put in its market's view.
+        A book the look does not hold (the bridge has none usable now) stays as it was."""
+        symbols = sorted(symbol for v, symbol in self._views if v == venue)
+        if not symbols:
+            return {}
+        answer = await self.tools.order_book_tops(venue, symbols, 1)
+        found = {symbol: _book(raw) for symbol, raw in answer["books"].items()}
+        for symbol, top in found.items():
+            view = self._views.get((venue, symbol))
+            if view is not None and top is not None:
+                view.values["book"] = top
+        return found
 
     async def _listed(self, call: Awaitable[Json], key: str, parse: Callable[[Json], Any]) -> tuple[Any, ...]:
         return tuple(parse(item) for item in _items(await call, key))

@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 
 from core.advisor.engine.snapshot import snapshot
-from core.advisor.gather import MARKET_PARTS, VENUE_PARTS, ContextGatherer, GatherConfig
+from core.advisor.gather import ContextGatherer, GatherConfig
 from core.errors import Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
@@ -45,6 +45,9 @@ class Tools:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.ages_ms: dict[str, list[int]] = {BTC: [40, 7], ETH: [2500]}
         self.failing: set[str] = set()
+        self.book_ts_ns: dict[str, int] = {}
+        self.no_book: set[str] = set()  # symbols order_book_tops leaves out
+        self.looked: list[list[str]] = []
 
     def _count(self, tool: str, venue: str) -> None:
         self.calls[(tool, venue)] += 1
@@ -67,10 +70,20 @@ class Tools:
         self._count("gap_markers", venue)
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "open": 0, "gaps": []}
 
+    def _top(self, venue: str, symbol: str) -> Json:
+        bids, asks = [{"price": "100", "size": "2"}], [{"price": "100.2", "size": "1"}]
+        ts = self.book_ts_ns.get(symbol, T0 - 5 * MS)
+        return {"venue": venue, "symbol": symbol, "ts_event_ns": ts, "bids": bids, "asks": asks}
+
     async def order_book_top(self, venue: str, symbol: str, depth: int) -> Json:
         self._count("order_book_top", venue)
-        bids, asks = [{"price": "100", "size": "2"}], [{"price": "100.2", "size": "1"}]
-        return {"venue": venue, "symbol": symbol, "ts_event_ns": T0 - 5 * MS, "bids": bids, "asks": asks}
+        return self._top(venue, symbol)
+
+    async def order_book_tops(self, venue: str, symbols: list[str], depth: int) -> Json:
+        self._count("order_book_tops", venue)
+        self.looked.append(list(symbols))
+        held = [s for s in symbols if s not in self.no_book]
+        return {"venue": venue, "books": {s: self._top(venue, s) for s in held}}
 
     async def positions(self, venue: str, symbol: str | None = None) -> Json:
         self._count("positions", venue)
@@ -124,7 +137,7 @@ async def refresh(gathering: ContextGatherer, after_s: float = LATER_S) -> None:
 
 
 VENUE_TOOLS = ("instruments", "positions", "balances", "open_orders", "venue_status")
-MARKET_TOOLS = ("latest_bars", "gap_markers", "order_book_top")
+MARKET_TOOLS = ("latest_bars", "gap_markers")
 
 
 async def test_two_markets_of_a_venue_share_one_fetch_of_the_venues_parts(tools: Tools, clock: Clock) -> None:
@@ -132,12 +145,35 @@ async def test_two_markets_of_a_venue_share_one_fetch_of_the_venues_parts(tools:
     await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
     first = {tool: tools.calls[(tool, "sim")] for tool in (*VENUE_TOOLS, *MARKET_TOOLS)}
     assert first == {**dict.fromkeys(VENUE_TOOLS, 1), **dict.fromkeys(MARKET_TOOLS, 2)}
+    assert (tools.calls[("order_book_top", "sim")], tools.calls[("order_book_tops", "sim")]) == (2, 0)
     tools.calls.clear()
     await refresh(gathering)
     again = {tool: tools.calls[(tool, "sim")] for tool in (*VENUE_TOOLS, *MARKET_TOOLS)}
     assert again == {**dict.fromkeys(VENUE_TOOLS, 1), **dict.fromkeys(MARKET_TOOLS, 2)}
     assert (tools.calls[("recent_signals", BTC)], tools.calls[("recent_signals", ETH)]) == (1, 1)
-    assert len(VENUE_PARTS) + len(MARKET_PARTS) == 9  # every part of the context is one of the two
+    # The books: one look at both, no single-book call.
+    assert (tools.calls[("order_book_top", "sim")], tools.calls[("order_book_tops", "sim")]) == (0, 1)
+    assert tools.looked == [[BTC, ETH]]
+
+
+async def test_the_venues_look_gives_each_market_its_own_book_and_event_time(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    tools.book_ts_ns = {BTC: T0 + 100 * MS, ETH: T0 + 250 * MS}
+    tools.ages_ms = {}  # the status says nothing: the last event time is the book's
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.book is not None and btc.book.ts_event_ns == T0 + 100 * MS == btc.last_event_ns
+    assert eth.book is not None and eth.book.ts_event_ns == T0 + 250 * MS == eth.last_event_ns
+
+    tools.no_book = {ETH}  # the bridge lost ETH's book: ETH keeps the last it had
+    tools.book_ts_ns = {BTC: T0 + 1300 * MS, ETH: T0 + 1400 * MS}
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.book is not None and btc.book.ts_event_ns == T0 + 1300 * MS
+    assert eth.book is not None and eth.book.ts_event_ns == T0 + 250 * MS
 
 
 async def test_a_market_joining_a_followed_venue_fetches_only_its_own_parts(
@@ -148,7 +184,7 @@ async def test_a_market_joining_a_followed_venue_fetches_only_its_own_parts(
     tools.calls.clear()
     context = await gathering.gather("sim", ETH)
     assert all(tools.calls[(tool, "sim")] == 0 for tool in VENUE_TOOLS)
-    assert all(tools.calls[(tool, "sim")] == 1 for tool in MARKET_TOOLS)
+    assert all(tools.calls[(tool, "sim")] == 1 for tool in (*MARKET_TOOLS, "order_book_top"))
     assert context.instrument is not None and context.instrument.symbol == ETH
     assert context.balances[0].total == Decimal("1025")
 
