@@ -6,16 +6,20 @@ market; its venue's once per venue, shared by every followed market of the venue
 |---|---|---|---|
 | closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s) |
 | open gap markers of the bars' window | `gap_markers` | market | `gaps_ms` (1 s) |
-| book top (best bid, ask, sizes, the book's event time) | `order_book_top` | market | `book_ms` (200 ms) |
+| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms) |
 | recent signals of the symbol | `recent_signals` | market | `signals_ms` (1 s) |
 | instrument facts (each parsed when first read) | `instruments` | venue | `instrument_ms` (60 s) |
 | positions, open orders (all symbols, by symbol) | `positions`, `open_orders` | venue | `account_ms` (1 s) |
 | balances | `balances` | venue | `account_ms` (1 s) |
 | each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
-The status answer's ages become absolute venue times when it comes (that moment less the
+The book tops of a venue's followed markets come from one look at the bridge (one subscription's
+first message, its snapshots of those books), each with its own book's event time; a market new
+to the venue gets its first one alone (`order_book_top`), and a book the look lacks stays as it
+was. The status answer's ages become absolute venue times when it comes (that moment less the
 symbol's youngest stream's age), so each market sharing it reads its own age, as of whenever
-its decision asks.
+its decision asks. Not a live book subscription: the bridge passes on every delta (the sim's
+400 a second per symbol), far more than 5 looks a second.
 
 A market is followed from its first signal on: that signal waits for every part (all at once;
 only the market's own four when its venue is followed already), later ones take the parts as
