@@ -1,21 +1,32 @@
 """Stage 1's input, gathered through the mesh's tools (core.tools.market: the functions the
-gateway's MCP server serves, one implementation for both):
+gateway's MCP server serves, one implementation for both). A market's own parts are fetched per
+market; its venue's once per venue, shared by every followed market of the venue:
 
-| part | tool | kept (refreshed every) |
-|---|---|---|
-| instrument facts | `instruments` | `instrument_ms` (60 s) |
-| closed bars, the last price (the last bar's close), repaired bars | `latest_bars` | a bar (<= 5 s) |
-| open gap markers of the bars' window | `gap_markers` | `gaps_ms` (1 s) |
-| book top (best bid and ask with sizes, the book's event time) | `order_book_top` | `book_ms` (200 ms) |
-| positions, balances, open orders | `positions`, `balances`, `open_orders` | `account_ms` (1 s) |
-| recent signals of the symbol | `recent_signals` | `signals_ms` (1 s) |
-| the last event's age, reconnects and resyncs | `venue_status` | `status_ms` (1 s) |
+| part | tool | per | kept (refreshed every) |
+|---|---|---|---|
+| closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s) |
+| open gap markers of the bars' window | `gap_markers` | market | `gaps_ms` (1 s) |
+| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms) |
+| recent signals of the symbol | `recent_signals` | market | `signals_ms` (1 s) |
+| instrument facts (each parsed when first read) | `instruments` | venue | `instrument_ms` (60 s) |
+| positions, open orders (all symbols, by symbol) | `positions`, `open_orders` | venue | `account_ms` (1 s) |
+| balances | `balances` | venue | `account_ms` (1 s) |
+| each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
-A market is followed from its first signal on: that signal waits for every part (all at once),
-later ones take the parts as last refreshed in the background, so a decision never waits for
-nine calls (the p99 < 5 ms of issue 14). The context says how old its parts are where it
-matters: the quality gate sees the book's and the venue's last event times. A market without a
-signal for `idle_s` is no longer followed. A tool that fails leaves its part as it was (or
+The book tops of a venue's followed markets come from one look at the bridge (one subscription's
+first message, its snapshots of those books), each with its own book's event time; a market new
+to the venue gets its first one alone (`order_book_top`), and a book the look lacks stays as it
+was. The status answer's ages become absolute venue times when it comes (that moment less the
+symbol's youngest stream's age), so each market sharing it reads its own age, as of whenever
+its decision asks. Not a live book subscription: the bridge passes on every delta (the sim's
+400 a second per symbol), far more than 5 looks a second.
+
+A market is followed from its first signal on: that signal waits for every part (all at once;
+only the market's own four when its venue is followed already), later ones take the parts as
+last refreshed in the background, so a decision never waits for a call (the p99 < 5 ms of
+issue 14). The context says how old its parts are where it matters: the quality gate sees the
+book's and the venue's last event times. A market without a signal for `idle_s` is no longer
+followed, nor a venue without a followed market. A tool that fails leaves its part as it was (or
 empty: the core then blocks with the reason, e.g. "no order book"); the failure is logged once
 per part and kind until it answers again. The venue's reconnects and resyncs are the increase
 of its counters over the last `window_s`.
@@ -175,19 +186,43 @@ def _signal(raw: Json) -> Signal | None:
 
 @dataclass
 class _View:
-    """A followed market: each part's latest value, when it was fetched, what is being fetched."""
+    """Kept parts: a followed market's own, or its venue's (shared by every market of the venue):
+    each part's latest value, when it was fetched, what is being fetched."""
 
     venue: str
-    symbol: str
-    touched: float
+    symbol: str  # "" in a venue's view
+    parts: tuple[str, ...]  # those refreshed
     values: dict[str, Any] = field(default_factory=dict)
     fetched: dict[str, float] = field(default_factory=dict)
     fetching: set[str] = field(default_factory=set)
     ready: asyncio.Future[Any] | None = None  # the first fetch of every part
+    touched: float = 0.0  # a market's last signal (monotonic s)
 
 
-PARTS = ("instrument", "bars", "gaps", "book", "positions", "balances", "orders", "signals", "status")
+@dataclass
+class _Instruments:
+    """A venue's instruments as its tool answered, each parsed on first use (a venue may list
+    thousands; a context needs one)."""
+
+    venue: str
+    raw: dict[str, Json]
+    parsed: dict[str, Instrument] = field(default_factory=dict)
+
+    def get(self, symbol: str) -> Instrument | None:
+        found = self.parsed.get(symbol)
+        if found is None and symbol in self.raw:
+            found = self.parsed[symbol] = _instrument(self.venue, self.raw[symbol])
+        return found
+
+
+# A market's own parts, and those of its venue: fetched once per venue, shared by its markets.
+# A market's book is its own part, fetched alone when the market is new, then refreshed with the
+# venue's other followed markets' books in one look ("books", a venue part).
+MARKET_PARTS = ("bars", "gaps", "book", "signals")
+VENUE_PARTS = ("instruments", "positions", "balances", "orders", "status", "books")
+_REFRESHED = {"market": ("bars", "gaps", "signals"), "venue": VENUE_PARTS}
 _TICK_S = 0.02
+_NOTHING = _View("", "", ())
 
 
 class ContextGatherer:
@@ -199,14 +234,15 @@ class ContextGatherer:
         self.timeframe = Timeframe.from_label(config.timeframe)
         self._clock = clock
         self._views: dict[tuple[str, str], _View] = {}
+        self._venues: dict[str, _View] = {}
         self._counters: dict[str, _Counters] = {}
         self._failing: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._intervals = {
-            "instrument": config.instrument_ms / 1000,
+            "instruments": config.instrument_ms / 1000,
             "bars": min(self.timeframe.value, 5.0),
             "gaps": config.gaps_ms / 1000,
-            "book": config.book_ms / 1000,
+            "books": config.book_ms / 1000,
             "positions": config.account_ms / 1000,
             "balances": config.account_ms / 1000,
             "orders": config.account_ms / 1000,
@@ -215,19 +251,33 @@ class ContextGatherer:
         }
 
     async def gather(self, venue: str, symbol: str) -> Context:
-        """The market's context: at once when it is followed, else after fetching every part."""
+        """The market's context: at once when it is followed, else after fetching every part
+        (the venue's only when no other market of it is followed)."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
-            view = self._views[key] = _View(venue, symbol, time.monotonic())
-            view.ready = asyncio.gather(*(self._fetch(view, part) for part in PARTS))
+            shared = self._venue(venue)
+            view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
+            self._views[key] = view
+            assert shared.ready is not None
+            view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
         assert view.ready is not None
         await asyncio.shield(view.ready)
         view.touched = time.monotonic()
         return self._context(view)
 
+    def _venue(self, venue: str) -> _View:
+        """The venue's view, its first fetch started when it is new."""
+        shared = self._venues.get(venue)
+        if shared is None:
+            shared = self._venues[venue] = _View(venue, "", _REFRESHED["venue"])
+            first = [part for part in VENUE_PARTS if part != "books"]  # a new market fetches its own
+            shared.fetched["books"] = time.monotonic()
+            shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in first))
+        return shared
+
     async def follow(self, stop: asyncio.Event) -> None:
-        """Refresh each followed market's parts when due, until `stop`."""
+        """Refresh each followed market's and venue's parts when due, until `stop`."""
         try:
             while not stop.is_set():
                 self._refresh_due(time.monotonic())
@@ -241,10 +291,13 @@ class ContextGatherer:
         for key, view in list(self._views.items()):
             if now - view.touched > self.config.idle_s:
                 del self._views[key]
-                continue
+        followed = {venue for venue, _ in self._views}
+        for venue in [v for v in self._venues if v not in followed]:
+            del self._venues[venue]
+        for view in (*self._venues.values(), *self._views.values()):
             if view.ready is None or not view.ready.done():
                 continue
-            for part in PARTS:
+            for part in view.parts:
                 due = view.fetched.get(part, 0.0) + self._intervals[part]
                 if part not in view.fetching and now >= due:
                     task = asyncio.create_task(
@@ -266,38 +319,42 @@ class ContextGatherer:
     def _get(self, view: _View, part: str) -> Awaitable[Any]:
         t, venue, symbol = self.tools, view.venue, view.symbol
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
-            "instrument": lambda: self._instrument(venue, symbol),
+            "instruments": lambda: self._instruments(venue),
             "bars": lambda: self._bars(venue, symbol),
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
-            "positions": lambda: self._listed(t.positions(venue, symbol), "positions", _position),
+            "books": lambda: self._books(venue),
+            "positions": lambda: self._by_symbol(t.positions(venue), "positions", _position),
             "balances": lambda: self._listed(t.balances(venue), "balances", _balance),
-            "orders": lambda: self._listed(t.open_orders(venue, symbol), "orders", _open_order),
+            "orders": lambda: self._by_symbol(t.open_orders(venue), "orders", _open_order),
             "signals": lambda: self._signals(venue, symbol),
-            "status": lambda: self._venue_status(venue, symbol),
+            "status": lambda: self._venue_status(venue),
         }
         return calls[part]()
 
     def _context(self, view: _View) -> Context:
         now = self._clock()
         values = view.values
+        shared = self._venues.get(view.venue, _NOTHING).values
+        symbol = view.symbol
         candles, gaps = values.get("bars") or ((), ())
         book: BookTop | None = values.get("book")
-        last_event = values.get("status")
+        last_event = (shared.get("status") or {}).get(symbol)
         if last_event is None and book is not None and book.ts_event_ns > 0:
             last_event = book.ts_event_ns
-        reconnects, resyncs = self._counters.get(view.venue, _Counters()).increase(view.symbol)
+        reconnects, resyncs = self._counters.get(view.venue, _Counters()).increase(symbol)
+        instruments: _Instruments | None = shared.get("instruments")
         return Context(
             venue=view.venue,
-            symbol=view.symbol,
+            symbol=symbol,
             gathered_ns=now,
-            instrument=values.get("instrument"),
+            instrument=None if instruments is None else instruments.get(symbol),
             price=candles[-1].close if candles else None,
             book=book,
             bars=candles,
-            positions=values.get("positions") or (),
-            balances=values.get("balances") or (),
-            open_orders=values.get("orders") or (),
+            positions=(shared.get("positions") or {}).get(symbol, ()),
+            balances=shared.get("balances") or (),
+            open_orders=(shared.get("orders") or {}).get(symbol, ()),
             recent_signals=values.get("signals") or (),
             last_event_ns=last_event,
             gaps=(*(values.get("gaps") or ()), *gaps),
@@ -320,12 +377,9 @@ class ContextGatherer:
             self._failing = {f for f in self._failing if f[0] != part}
         return found
 
-    async def _instrument(self, venue: str, symbol: str) -> Instrument | None:
+    async def _instruments(self, venue: str) -> _Instruments:
         answer = await self.tools.instruments(venue)
-        for raw in answer["instruments"]:
-            if raw["symbol"] == symbol:
-                return _instrument(venue, raw)
-        return None
+        return _Instruments(venue, {raw["symbol"]: raw for raw in answer["instruments"]})
 
     async def _bars(self, venue: str, symbol: str) -> tuple[tuple[Candle, ...], tuple[GapMarker, ...]]:
         answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, self.config.bars)
@@ -350,27 +404,51 @@ class ContextGatherer:
     async def _book(self, venue: str, symbol: str) -> BookTop | None:
         return _book(await self.tools.order_book_top(venue, symbol, 1))
 
+    async def _books(self, venue: str) -> dict[str, BookTop | None]:
+        """The books of the venue's followed markets from one look, each put in its market's view.
+        A book the look does not hold (the bridge has none usable now) stays as it was."""
+        symbols = sorted(symbol for v, symbol in self._views if v == venue)
+        if not symbols:
+            return {}
+        answer = await self.tools.order_book_tops(venue, symbols, 1)
+        found = {symbol: _book(raw) for symbol, raw in answer["books"].items()}
+        for symbol, top in found.items():
+            view = self._views.get((venue, symbol))
+            if view is not None and top is not None:
+                view.values["book"] = top
+        return found
+
     async def _listed(self, call: Awaitable[Json], key: str, parse: Callable[[Json], Any]) -> tuple[Any, ...]:
         return tuple(parse(item) for item in _items(await call, key))
+
+    async def _by_symbol(
+        self, call: Awaitable[Json], key: str, parse: Callable[[Json], Any]
+    ) -> dict[str, tuple[Any, ...]]:
+        """The venue's items of every symbol (one call for all its markets), by symbol."""
+        found: dict[str, list[Any]] = {}
+        for item in _items(await call, key):
+            found.setdefault(item["symbol"], []).append(parse(item))
+        return {symbol: tuple(items) for symbol, items in found.items()}
 
     async def _signals(self, venue: str, symbol: str) -> tuple[Signal, ...]:
         answer = await self.tools.recent_signals(None, symbol, _RECENT_SIGNALS)
         found = [s for s in map(_signal, _items(answer, "signals")) if s is not None and s.venue == venue]
         return tuple(reversed(found))
 
-    async def _venue_status(self, venue: str, symbol: str) -> int | None:
-        """The venue time of the symbol's latest event (from the streams' last-event ages)."""
+    async def _venue_status(self, venue: str) -> dict[str, int]:
+        """The venue time of each symbol's latest event: the answer's time (when it came, the
+        moment its ages are as of) less the symbol's youngest stream's age. Absolute times, so
+        every market of the venue reads its own age from one answer however late it asks."""
         status = await self.tools.venue_status(venue)
         now = self._clock()
         totals: dict[str, tuple[int, int]] = {}
-        ages: list[int] = []
+        youngest: dict[str, int] = {}
         for stream in _items(status, "streams"):
-            reconnects, resyncs = totals.get(stream["symbol"], (0, 0))
-            totals[stream["symbol"]] = (
-                reconnects + int(stream["reconnects"]),
-                resyncs + int(stream["resyncs"]),
-            )
-            if stream.get("symbol") == symbol and isinstance(stream.get("last_event_age_ms"), int):
-                ages.append(stream["last_event_age_ms"])
+            symbol = stream["symbol"]
+            reconnects, resyncs = totals.get(symbol, (0, 0))
+            totals[symbol] = (reconnects + int(stream["reconnects"]), resyncs + int(stream["resyncs"]))
+            age = stream.get("last_event_age_ms")
+            if isinstance(age, int) and age < youngest.get(symbol, age + 1):
+                youngest[symbol] = age
         self._counters.setdefault(venue, _Counters()).add(time.monotonic(), totals, self.config.window_s)
-        return now - min(ages) * _NS_PER_MS if ages else None
+        return {symbol: now - age * _NS_PER_MS for symbol, age in youngest.items()}

@@ -1,12 +1,14 @@
-"""The top of a venue's L2 book, as the live bridge holds it (docs/bridge.md).
+"""The top of a venue's L2 books, as the live bridge holds them (docs/bridge.md).
 
 A book subscription's first message is the bridge's snapshot of every book it covers, so one
-subscription, read once and cancelled, is a point-in-time look at the book. When it holds
-nothing, the bridge's stream list tells a wrong venue or symbol from a book not rebuilt yet.
+subscription, read once and cancelled, is a point-in-time look at the book (or at several books
+of a venue at once: `book_tops`). When it holds nothing, the bridge's stream list tells a wrong
+venue or symbol from a book not rebuilt yet.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,24 +19,37 @@ from core.tools.upstream import Upstream
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["LIVEDATA", "book_top"]
+__all__ = ["LIVEDATA", "book_top", "book_tops"]
 
 LIVEDATA = "trademesh.livedata.v1.LiveData"
 
 
 async def book_top(upstream: Upstream, venue: str, symbol: str, depth: int) -> dict[str, Any]:
+    found = await book_tops(upstream, venue, [symbol], depth)
+    if symbol in found:
+        return found[symbol]
+    raise await _why_no_book(upstream, venue, symbol)
+
+
+async def book_tops(
+    upstream: Upstream, venue: str, symbols: Sequence[str], depth: int
+) -> dict[str, dict[str, Any]]:
+    """The tops of a venue's books of `symbols` from one look (one subscription's first message),
+    by symbol: those the bridge holds a usable book of; a symbol without one is left out."""
     request = lv.SubscribeRequest(
         venues=[venue],
-        symbols=[symbol],
+        symbols=list(symbols),
         kinds=[lv.KIND_BOOK],
         # A look at one message: the bridge must never hold a queue for us.
         overflow_policy=md.OVERFLOW_POLICY_CONFLATE,
     )
     first = await upstream.first(LIVEDATA, None, "Subscribe", request, lv.SubscribeResponse)
-    for event in first.events:
-        if event.WhichOneof("payload") == "book_snapshot" and (event.venue, event.symbol) == (venue, symbol):
-            return _top(event, depth)
-    raise await _why_no_book(upstream, venue, symbol)
+    wanted = set(symbols)
+    return {
+        event.symbol: _top(event, depth)
+        for event in first.events
+        if event.WhichOneof("payload") == "book_snapshot" and event.venue == venue and event.symbol in wanted
+    }
 
 
 def _levels(levels: Any, depth: int, best_is_highest: bool) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ The docstrings are what a model reads.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from core.bus.names import venue_name
@@ -18,7 +19,7 @@ from core.errors import TrademeshError
 from core.model import Timeframe
 from core.tools import render
 from core.tools.bars import BarStore
-from core.tools.book import book_top
+from core.tools.book import book_top, book_tops
 from core.tools.gaps import GapStore
 from core.tools.inputs import (
     TimeframeText,
@@ -135,6 +136,16 @@ class MarketTools:
         symbol = canonical_symbol(symbol)
         depth = bounded("depth", depth, 1, MAX_DEPTH)
         return await book_top(self._up, venue, symbol, depth)
+
+    async def order_book_tops(self, venue: str, symbols: Sequence[str], depth: int = 5) -> Json:
+        """`order_book_top` of several symbols of a venue from one look at the bridge (the
+        advisor's context, refreshing its markets' books at once; not one of the gateway's MCP
+        tools): `books` by symbol, each as `order_book_top` answers it; a symbol whose book the
+        bridge does not hold (usable) now is left out, without the reason."""
+        venue = live_venue(venue, self._up.names(MARKETDATA))
+        wanted = [canonical_symbol(symbol) for symbol in symbols]
+        depth = bounded("depth", depth, 1, MAX_DEPTH)
+        return {"venue": venue, "books": await book_tops(self._up, venue, wanted, depth)}
 
     async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
         """The open orders on a venue (all symbols, or one): ids, side, type, price, size, filled

@@ -32,9 +32,18 @@ from core.advisor.synthetic import random_walk_bars
 from core.advisor.wire import decided_key
 from core.bus.codec import FIELD, decode
 from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.env import DATABASE_URL
+from core.env import DATABASE_URL, TOKEN
+from core.errors import InvalidArgument
 from core.process import ServiceProcess
 from core.rpc.status import bad_request_violations
+from core.tools.bars import BarStore
+from core.tools.book import LIVEDATA
+from core.tools.gaps import GapStore
+from core.tools.market import MarketTools
+from core.tools.recorded import RecorderDatabase
+from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from core.tools.signals import SignalStore
+from core.tools.upstream import Upstream
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -65,6 +74,8 @@ class Mesh:
     database: str
     key: str
     directory: Path
+    sim: str  # the venue's and the bridge's addresses
+    bridge: str
 
     def advisor_log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("advisor-*.log")))
@@ -87,7 +98,7 @@ async def mesh(
             for name in ("ingest", "bars"):
                 processes.mesh_service(gateway, name, *venue, redis_url=bus_url)
             processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus_url)
-            processes.mesh_service(gateway, "bridge", redis_url=bus_url)
+            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus_url)
             processes.mesh_service(gateway, "detector", *venue, "--database-url", database, redis_url=bus_url)
             advisor = processes.mesh_service(
                 gateway, "advisor", *venue, "--database-url", database, "--config", str(config),
@@ -95,7 +106,18 @@ async def mesh(
                 "--model-dir", str(directory / "models"), redis_url=bus_url,
             )  # fmt: skip
             key = await create_key(database, "advisor-test")
-            yield Mesh(processes, gateway, advisor, standin, bus_url, database, key, directory)
+            yield Mesh(
+                processes,
+                gateway,
+                advisor,
+                standin,
+                bus_url,
+                database,
+                key,
+                directory,
+                sim.address,
+                bridge.address,
+            )
         finally:
             await processes.stop_all()
             standin.stop()
@@ -426,3 +448,35 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     for done, named in ((nothing, "NONE/USDT"), (bad_time, "'soon'")):
         assert done.returncode == 2 and named in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+async def test_a_look_at_a_venues_books_gives_each_symbols_top_as_the_single_tool_does(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisor's context refreshes its markets' books in one look (order_book_tops): each
+    symbol's top as order_book_top answers it, a symbol without a book left out, a bad venue
+    refused."""
+    monkeypatch.setenv(TOKEN, TEST_TOKEN)  # the mesh token the advisor sends
+    instances = [Instance("sim", mesh.sim, VENUE_SERVICES), Instance("bridge", mesh.bridge, (LIVEDATA,))]
+    upstream = Upstream(MeshResolver(None, instances), CALL_TIMEOUT_S)
+    db = RecorderDatabase(mesh.database, CALL_TIMEOUT_S)
+    tools = MarketTools(upstream, BarStore(db), SignalStore(db), GapStore(db))
+    try:
+
+        async def both() -> dict[str, Any] | None:
+            answer = await tools.order_book_tops("sim", ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], 2)
+            return answer if len(answer["books"]) == 2 else None
+
+        answer = await until(both, 60, 0.5, "the bridge's books of BTC/USDT and ETH/USDT")
+        assert answer["venue"] == "sim" and sorted(answer["books"]) == ["BTC/USDT", "ETH/USDT"]
+        for symbol, top in answer["books"].items():
+            single = await tools.order_book_top("sim", symbol, 2)
+            assert set(top) == set(single) and (top["venue"], top["symbol"]) == ("sim", symbol)
+            assert len(top["bids"]) == len(top["asks"]) == 2 and top["ts_event_ns"] > 0
+            assert Decimal(top["bids"][0]["price"]) < Decimal(top["asks"][0]["price"])
+            assert Decimal(top["bids"][1]["price"]) < Decimal(top["bids"][0]["price"])
+        with pytest.raises(InvalidArgument, match="nowhere"):
+            await tools.order_book_tops("nowhere", ["BTC/USDT"], 1)
+    finally:
+        await upstream.close()
+        await db.close()

@@ -1,0 +1,261 @@
+"""The advisor's context gatherer without a mesh: a stand-in for the market tools answers as they
+do (the same JSON) and counts its calls. What is checked: the venue's parts (instruments,
+positions, balances, open orders, status) are fetched once per venue and refresh, shared by its
+markets and split per symbol where they are the symbol's; each market reads its own last event
+age from a shared status answer; the market's own parts are fetched per market."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+
+from core.advisor.engine.snapshot import snapshot
+from core.advisor.gather import ContextGatherer, GatherConfig
+from core.errors import Unavailable
+from core.tools.market import MarketTools
+from tests.advisor_support import signal
+
+Json = dict[str, Any]
+MS = 1_000_000
+T0 = 1_767_225_600_000_000_000
+BTC, ETH = "BTC/USDT", "ETH/USDT"
+LATER_S = 61.0  # past every part's interval (the instruments' 60 s), before the idle 300 s
+
+
+class Clock:
+    """The gatherer's wall clock (ns), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class Tools:
+    """Answers like core.tools.market.MarketTools for venues "sim" and "other"; counts each call by
+    tool and venue. `ages_ms`: each symbol's streams' last event ages in the status answer."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.ages_ms: dict[str, list[int]] = {BTC: [40, 7], ETH: [2500]}
+        self.failing: set[str] = set()
+        self.book_ts_ns: dict[str, int] = {}
+        self.no_book: set[str] = set()  # symbols order_book_tops leaves out
+        self.looked: list[list[str]] = []
+
+    def _count(self, tool: str, venue: str) -> None:
+        self.calls[(tool, venue)] += 1
+        if tool in self.failing:
+            raise Unavailable(f"{tool} is down")
+
+    async def instruments(self, venue: str) -> Json:
+        self._count("instruments", venue)
+        facts = {"quote_asset": "USDT", "tick_size": "0.01", "lot_size": "0.001", "min_size": "0.001"}
+        listed = [{"symbol": s, "base_asset": s[:3], **facts} for s in (BTC, ETH, "SOL/USDT")]
+        return {"venue": venue, "instruments": listed}
+
+    async def latest_bars(self, venue: str, symbol: str, timeframe: str, limit: int) -> Json:
+        self._count("latest_bars", venue)
+        bar = {"open_time_ns": T0 - 2000 * MS, "open": "100", "high": "101", "low": "99", "close": "100.5",
+               "volume": "3", "quote_volume": "301", "trade_count": 4, "repaired": False}  # fmt: skip
+        return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": [bar]}
+
+    async def gap_markers(self, venue: str, symbol: str, timeframe: str, since_ns: int, limit: int) -> Json:
+        self._count("gap_markers", venue)
+        return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "open": 0, "gaps": []}
+
+    def _top(self, venue: str, symbol: str) -> Json:
+        bids, asks = [{"price": "100", "size": "2"}], [{"price": "100.2", "size": "1"}]
+        ts = self.book_ts_ns.get(symbol, T0 - 5 * MS)
+        return {"venue": venue, "symbol": symbol, "ts_event_ns": ts, "bids": bids, "asks": asks}
+
+    async def order_book_top(self, venue: str, symbol: str, depth: int) -> Json:
+        self._count("order_book_top", venue)
+        return self._top(venue, symbol)
+
+    async def order_book_tops(self, venue: str, symbols: list[str], depth: int) -> Json:
+        self._count("order_book_tops", venue)
+        self.looked.append(list(symbols))
+        held = [s for s in symbols if s not in self.no_book]
+        return {"venue": venue, "books": {s: self._top(venue, s) for s in held}}
+
+    async def positions(self, venue: str, symbol: str | None = None) -> Json:
+        self._count("positions", venue)
+        held = [{"symbol": BTC, "size": "0.5", "entry_price": "90", "realized_pnl": "1"},
+                {"symbol": ETH, "size": "-2", "entry_price": "3000", "realized_pnl": "0"}]  # fmt: skip
+        return {"venue": venue, "positions": [p for p in held if symbol in (None, p["symbol"])]}
+
+    async def balances(self, venue: str) -> Json:
+        self._count("balances", venue)
+        return {
+            "venue": venue,
+            "balances": [{"asset": "USDT", "free": "1000", "locked": "25", "total": "1025"}],
+        }
+
+    async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
+        self._count("open_orders", venue)
+        each = {"side": "buy", "price": "99", "size": "1", "filled_size": "0.25"}
+        orders = [{"order_id": f"o{n}", "symbol": s, **each} for n, s in enumerate((BTC, ETH, ETH))]
+        return {"venue": venue, "orders": [o for o in orders if symbol in (None, o["symbol"])]}
+
+    async def recent_signals(self, strategy: str | None, symbol: str | None, limit: int) -> Json:
+        self._count("recent_signals", symbol or "")
+        return {"signals": []}
+
+    async def venue_status(self, venue: str | None = None) -> Json:
+        assert venue is not None
+        self._count("venue_status", venue)
+        streams = [{"symbol": s, "last_event_age_ms": age, "reconnects": 1, "resyncs": 0}
+                   for s, ages in self.ages_ms.items() for age in ages]  # fmt: skip
+        return {"venue": venue, "state": "running", "streams": streams}
+
+
+@pytest.fixture
+def tools() -> Tools:
+    return Tools()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def gatherer(tools: Tools, clock: Clock) -> ContextGatherer:
+    return ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+
+
+async def refresh(gathering: ContextGatherer, after_s: float = LATER_S) -> None:
+    """One refresh of every part that is due `after_s` from now, awaited."""
+    gathering._refresh_due(time.monotonic() + after_s)
+    await asyncio.gather(*gathering._tasks)
+
+
+VENUE_TOOLS = ("instruments", "positions", "balances", "open_orders", "venue_status")
+MARKET_TOOLS = ("latest_bars", "gap_markers")
+
+
+async def test_two_markets_of_a_venue_share_one_fetch_of_the_venues_parts(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    first = {tool: tools.calls[(tool, "sim")] for tool in (*VENUE_TOOLS, *MARKET_TOOLS)}
+    assert first == {**dict.fromkeys(VENUE_TOOLS, 1), **dict.fromkeys(MARKET_TOOLS, 2)}
+    assert (tools.calls[("order_book_top", "sim")], tools.calls[("order_book_tops", "sim")]) == (2, 0)
+    tools.calls.clear()
+    await refresh(gathering)
+    again = {tool: tools.calls[(tool, "sim")] for tool in (*VENUE_TOOLS, *MARKET_TOOLS)}
+    assert again == {**dict.fromkeys(VENUE_TOOLS, 1), **dict.fromkeys(MARKET_TOOLS, 2)}
+    assert (tools.calls[("recent_signals", BTC)], tools.calls[("recent_signals", ETH)]) == (1, 1)
+    # The books: one look at both, no single-book call.
+    assert (tools.calls[("order_book_top", "sim")], tools.calls[("order_book_tops", "sim")]) == (0, 1)
+    assert tools.looked == [[BTC, ETH]]
+
+
+async def test_the_venues_look_gives_each_market_its_own_book_and_event_time(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    tools.book_ts_ns = {BTC: T0 + 100 * MS, ETH: T0 + 250 * MS}
+    tools.ages_ms = {}  # the status says nothing: the last event time is the book's
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.book is not None and btc.book.ts_event_ns == T0 + 100 * MS == btc.last_event_ns
+    assert eth.book is not None and eth.book.ts_event_ns == T0 + 250 * MS == eth.last_event_ns
+
+    tools.no_book = {ETH}  # the bridge lost ETH's book: ETH keeps the last it had
+    tools.book_ts_ns = {BTC: T0 + 1300 * MS, ETH: T0 + 1400 * MS}
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.book is not None and btc.book.ts_event_ns == T0 + 1300 * MS
+    assert eth.book is not None and eth.book.ts_event_ns == T0 + 250 * MS
+
+
+async def test_a_market_joining_a_followed_venue_fetches_only_its_own_parts(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC)
+    tools.calls.clear()
+    context = await gathering.gather("sim", ETH)
+    assert all(tools.calls[(tool, "sim")] == 0 for tool in VENUE_TOOLS)
+    assert all(tools.calls[(tool, "sim")] == 1 for tool in (*MARKET_TOOLS, "order_book_top"))
+    assert context.instrument is not None and context.instrument.symbol == ETH
+    assert context.balances[0].total == Decimal("1025")
+
+
+async def test_each_market_reads_its_own_age_from_the_shared_status_answer(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    answered = clock.now
+    clock.now += 300 * MS  # the decisions come later than the status answer
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.last_event_ns == answered - 7 * MS  # the symbol's youngest stream
+    assert eth.last_event_ns == answered - 2500 * MS
+    assert snapshot(signal(symbol=BTC), btc, clock.now).last_event_age_ns == 307 * MS
+    assert snapshot(signal(symbol=ETH), eth, clock.now).last_event_age_ns == 2800 * MS
+    assert (btc.reconnects, eth.reconnects) == (0, 0)  # no increase yet: one sample
+
+    tools.ages_ms = {BTC: [1], ETH: [10]}
+    clock.now += 700 * MS
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert (btc.last_event_ns, eth.last_event_ns) == (clock.now - 1 * MS, clock.now - 10 * MS)
+
+
+async def test_a_symbol_the_status_does_not_list_takes_its_books_event_time(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.ages_ms = {ETH: [3]}
+    context = await gatherer(tools, clock).gather("sim", BTC)
+    assert context.book is not None and context.last_event_ns == context.book.ts_event_ns == T0 - 5 * MS
+
+
+async def test_positions_and_open_orders_are_split_per_symbol(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    btc, eth = await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    assert [(p.symbol, p.size) for p in btc.positions] == [(BTC, Decimal("0.5"))]
+    assert [(p.symbol, p.size) for p in eth.positions] == [(ETH, Decimal("-2"))]
+    assert [o.order_id for o in btc.open_orders] == ["o0"]
+    assert [(o.order_id, o.remaining) for o in eth.open_orders] == [
+        ("o1", Decimal("0.75")),
+        ("o2", Decimal("0.75")),
+    ]
+    assert btc.position_size() == Decimal("0.5") and eth.position_size() == Decimal("-2")
+
+
+async def test_venues_are_fetched_apart(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("other", BTC))
+    assert (tools.calls[("balances", "sim")], tools.calls[("balances", "other")]) == (1, 1)
+    assert (tools.calls[("venue_status", "sim")], tools.calls[("venue_status", "other")]) == (1, 1)
+
+
+async def test_a_failing_venue_part_keeps_its_last_value_for_every_market(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    await asyncio.gather(gathering.gather("sim", BTC), gathering.gather("sim", ETH))
+    tools.failing = {"balances", "venue_status"}
+    clock.now += 1000 * MS
+    await refresh(gathering)
+    btc, eth = await gathering.gather("sim", BTC), await gathering.gather("sim", ETH)
+    assert btc.balances == eth.balances and btc.balances[0].free == Decimal("1000")
+    assert btc.last_event_ns == T0 - 7 * MS  # the last answer's time, not the failed refresh's
+
+
+async def test_a_venue_is_no_longer_fetched_once_none_of_its_markets_is_followed(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC)
+    tools.calls.clear()
+    await refresh(gathering, after_s=gathering.config.idle_s + 1)
+    assert sum(tools.calls.values()) == 0
+    context = await gathering.gather("sim", BTC)  # followed again: every part fetched again
+    assert tools.calls[("balances", "sim")] == 1 and context.balances
