@@ -294,6 +294,29 @@ class Started:
             self.process.wait()
 
 
+def py_spy_binary() -> str:
+    """py-spy: a tool for profiling, not a project dependency (the project's venv, the peer's, or PATH)."""
+    for candidate in (Path(sys.executable).with_name("py-spy"), HERE / ".peer-venv" / "bin" / "py-spy"):
+        if candidate.exists():
+            return str(candidate)
+    return "py-spy"
+
+
+def start_profiles(started: list[Started], out: Path | None, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each process for `seconds` (raw collapsed stacks: bench/profile_summary.py reads them)."""
+    if out is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    profilers = []
+    for s in started:
+        if s.name == "standin":
+            continue
+        command = [py_spy_binary(), "record", "--pid", str(s.process.pid), "--duration", str(round(seconds))]
+        command += ["--format", "raw", "--rate", "200", "--output", str(out / f"{s.name}.raw")]
+        profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return profilers
+
+
 def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 120.0) -> tuple[Any, str]:
     """Start a process and wait for a stdout line starting with `marker`; (process, that line)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
@@ -309,7 +332,9 @@ def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 
     raise TimeoutError(f"{command[:3]} printed no {marker!r} line within {timeout_s} s")
 
 
-async def run_trademesh(files: list[Path], redis_url: str, redis: Any, work: Path) -> dict[str, Any]:
+async def run_trademesh(
+    files: list[Path], redis_url: str, redis: Any, work: Path, profile: Path | None, profile_s: float
+) -> dict[str, Any]:
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     venue = start_service(
         ["venue", "binance", "--port", "0", "--metrics-port", "-1", "--replay", *map(str, files)],
@@ -339,7 +364,10 @@ async def run_trademesh(files: list[Path], redis_url: str, redis: Any, work: Pat
             timeout_s=120,
         )
         started.append(Started("ingest", ingest.process))
+        profilers = start_profiles(started, profile, profile_s)
         entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S)
+        for profiler in profilers:
+            profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
     finally:
         for s in reversed(started):
@@ -347,7 +375,9 @@ async def run_trademesh(files: list[Path], redis_url: str, redis: Any, work: Pat
     return {"cpu_s": cpu, "entries": entries}
 
 
-async def run_cryptofeed(files: list[Path], db: int, redis: Any, work: Path) -> dict[str, Any]:
+async def run_cryptofeed(
+    files: list[Path], db: int, redis: Any, work: Path, profile: Path | None, profile_s: float
+) -> dict[str, Any]:
     standin_cmd = [sys.executable, str(SELF), "standin", *map(str, files)]
     process, line = _popen_until(standin_cmd, "standin ", work / "standin.log", 300)
     started = [Started("standin", process)]
@@ -358,7 +388,10 @@ async def run_cryptofeed(files: list[Path], db: int, redis: Any, work: Path) -> 
         peer_cmd += ["--symbols", symbols, "--log", str(work / "feedhandler.log")]
         peer, _ = _popen_until(peer_cmd, "ready", work / "cryptofeed.log", 120)
         started.append(Started("cryptofeed", peer))
+        profilers = start_profiles(started, profile, profile_s)
         entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S)
+        for profiler in profilers:
+            profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
     finally:
         for s in reversed(started):
@@ -511,9 +544,9 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
         machine = common.SystemCpu()
         wall0 = time.monotonic()
         if side == "trademesh":
-            run = await run_trademesh(files, redis_url, redis, work)
+            run = await run_trademesh(files, redis_url, redis, work, args.py_spy, args.py_spy_seconds)
         else:
-            run = await run_cryptofeed(files, args.redis_db, redis, work)
+            run = await run_cryptofeed(files, args.redis_db, redis, work, args.py_spy, args.py_spy_seconds)
         wall = time.monotonic() - wall0
         machine_pct = machine.percent()
         span = await written_span_s(redis)
@@ -567,6 +600,8 @@ async def main() -> None:
     parser.add_argument("--sides", default=",".join(SIDES), help="trademesh,cryptofeed (either or both)")
     parser.add_argument("--captures", type=Path, help="where the looped capture goes (default /tmp/...)")
     parser.add_argument("--name", default="market_data_peer", help="bench/results/<name>.json")
+    parser.add_argument("--py-spy", type=Path, help="profile each side's processes into DIR/<name>.raw")
+    parser.add_argument("--py-spy-seconds", type=float, default=20.0, help="from the start (default 20)")
     args = parser.parse_args()
     sides = [s for s in args.sides.split(",") if s]
     if "cryptofeed" in sides and not PEER_PYTHON.exists():
