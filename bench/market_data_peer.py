@@ -41,9 +41,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -250,14 +251,16 @@ async def _entries_added(redis: Any) -> int:
     return total
 
 
-async def wait_written(redis: Any, deadline: float) -> int:
-    """Wait until Redis has had no new entry for QUIET_S (after the first); the entries added."""
+async def wait_written(redis: Any, deadline: float, played: Callable[[], bool]) -> int:
+    """Wait until the stand-in has played the whole session and Redis has since had no new entry
+    for QUIET_S; the entries added. (A side's writes may pause for longer mid-run: cryptofeed's
+    Redis writer waits while its feed handles a backlog of frames without yielding.)"""
     last, changed = -1, time.monotonic()
     while time.monotonic() < deadline:
         count = await _entries_added(redis)
         if count != last:
             last, changed = count, time.monotonic()
-        elif count > 0 and time.monotonic() - changed >= QUIET_S:
+        elif count > 0 and time.monotonic() - changed >= QUIET_S and played():
             return count
         await asyncio.sleep(0.25)
     raise TimeoutError(f"entries still arriving after {RUN_TIMEOUT_S} s ({last})")
@@ -365,7 +368,8 @@ async def run_trademesh(
         )
         started.append(Started("ingest", ingest.process))
         profilers = start_profiles(started, profile, profile_s)
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S)
+        log = work / "venue.log"
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, lambda: _played(log))
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -373,6 +377,25 @@ async def run_trademesh(
         for s in reversed(started):
             s.stop()
     return {"cpu_s": cpu, "entries": entries}
+
+
+def _played(venue_log: Path) -> bool:
+    """The venue's stand-in logs its summary once the session has played out."""
+    return "replay summary:" in venue_log.read_text(errors="replace")
+
+
+def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
+    """An event set once the process prints a line starting with `marker` (a reader thread)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith(marker):
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return seen
 
 
 async def run_cryptofeed(
@@ -389,7 +412,8 @@ async def run_cryptofeed(
         peer, _ = _popen_until(peer_cmd, "ready", work / "cryptofeed.log", 120)
         started.append(Started("cryptofeed", peer))
         profilers = start_profiles(started, profile, profile_s)
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S)
+        played = _lines_seen(process, "played")
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played.is_set)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -510,7 +534,25 @@ def _summary(
         "book_updates": dict(sorted(book_updates.items())),
         "book_snapshots": snapshots,
         "top_of_book": top,
+        "books": books,
     }
+
+
+def _books_agree(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, bool]:
+    """Per symbol, whether the final books agree level for level over the range trademesh
+    publishes (a book from a depth-limited snapshot is published down to its last level only)."""
+    agree = {}
+    for symbol in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(symbol), theirs.get(symbol)
+        if a is None or b is None:
+            agree[symbol] = False
+            continue
+        low = min(map(Decimal, a["bid"]), default=Decimal("Infinity"))
+        high = max(map(Decimal, a["ask"]), default=Decimal(0))
+        bids = {p: s for p, s in b["bid"].items() if Decimal(p) >= low}
+        asks = {p: s for p, s in b["ask"].items() if Decimal(p) <= high}
+        agree[symbol] = a["bid"] == bids and a["ask"] == asks
+    return agree
 
 
 def cross_check(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
@@ -527,6 +569,7 @@ def cross_check(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         "book_updates": [ours["book_updates"], theirs["book_updates"]],
         "book_snapshots": [ours["book_snapshots"], theirs["book_snapshots"]],
         "top_of_book_equal": ours["top_of_book"] == theirs["top_of_book"],
+        "books_equal_in_published_range": _books_agree(ours["books"], theirs["books"]),
         "top_of_book": [ours["top_of_book"], theirs["top_of_book"]],
     }
 
@@ -655,6 +698,7 @@ async def main() -> None:
         )
     for run in runs:
         written = run.pop("written")
+        written.pop("books")
         run["written_counts"] = {
             "trades": len(written["trades"]),
             "tickers": sum(map(len, written["tickers"].values())),
