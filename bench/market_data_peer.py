@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -251,16 +251,16 @@ async def _entries_added(redis: Any) -> int:
     return total
 
 
-async def wait_written(redis: Any, deadline: float, played: Callable[[], bool]) -> int:
-    """Wait until the stand-in has played the whole session and Redis has since had no new entry
-    for QUIET_S; the entries added. (A side's writes may pause for longer mid-run: cryptofeed's
-    Redis writer waits while its feed handles a backlog of frames without yielding.)"""
+async def wait_written(redis: Any, deadline: float, played: Callable[[], Awaitable[bool]]) -> int:
+    """Wait until the side has handled the whole session (`played`) and Redis has since had no
+    new entry for QUIET_S; the entries added. (A side's writes may pause for seconds mid-run:
+    cryptofeed's Redis writers wait while its feed drains a backlog of frames without yielding.)"""
     last, changed = -1, time.monotonic()
     while time.monotonic() < deadline:
         count = await _entries_added(redis)
         if count != last:
             last, changed = count, time.monotonic()
-        elif count > 0 and time.monotonic() - changed >= QUIET_S and played():
+        elif count > 0 and time.monotonic() - changed >= QUIET_S and await played():
             return count
         await asyncio.sleep(0.25)
     raise TimeoutError(f"entries still arriving after {RUN_TIMEOUT_S} s ({last})")
@@ -369,7 +369,11 @@ async def run_trademesh(
         started.append(Started("ingest", ingest.process))
         profilers = start_profiles(started, profile, profile_s)
         log = work / "venue.log"
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, lambda: _played(log))
+
+        async def played() -> bool:
+            return _played(log)
+
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -380,8 +384,15 @@ async def run_trademesh(
 
 
 def _played(venue_log: Path) -> bool:
-    """The venue's stand-in logs its summary once the session has played out."""
+    """The venue's stand-in logs its summary once the session has played out (and it never runs
+    ahead of the venue's subscriber: it waits on the venue's fan-out backlog)."""
     return "replay summary:" in venue_log.read_text(errors="replace")
+
+
+def ticker_frames(files: list[Path]) -> int:
+    """The bookTicker frames in the session: every one is a ticker entry of cryptofeed's."""
+    ws = [f for f in files if ".ws." in f.name]
+    return sum(f.read_text().count('@bookTicker","data"') for f in ws)
 
 
 def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
@@ -401,6 +412,7 @@ def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
 async def run_cryptofeed(
     files: list[Path], db: int, redis: Any, work: Path, profile: Path | None, profile_s: float
 ) -> dict[str, Any]:
+    tickers = ticker_frames(files)
     standin_cmd = [sys.executable, str(SELF), "standin", *map(str, files)]
     process, line = _popen_until(standin_cmd, "standin ", work / "standin.log", 300)
     started = [Started("standin", process)]
@@ -413,7 +425,15 @@ async def run_cryptofeed(
         started.append(Started("cryptofeed", peer))
         profilers = start_profiles(started, profile, profile_s)
         played = _lines_seen(process, "played")
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played.is_set)
+
+        async def handled() -> bool:
+            """cryptofeed has written the session's last ticker (the stand-in runs ahead of it)."""
+            if not played.is_set():
+                return False
+            names = [n for n in await _streams(redis) if n.startswith("ticker-")]
+            return bool(sum([await redis.xlen(n) for n in names]) >= tickers)
+
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
