@@ -189,8 +189,26 @@ def looped_capture(loops: int, into: Path) -> tuple[list[Path], int]:
 class CombinedStreams(BinanceReplay):
     """Binance's stand-in, also serving combined streams as cryptofeed uses them: a connection to
     /stream?streams=a/b/c is subscribed to its streams by its URL and gets every frame wrapped as
-    {"stream":..,"data":..} (the capture's own text). Playback does not wait for depth snapshots:
-    cryptofeed fetches one when a symbol's first update arrives."""
+    {"stream":..,"data":..} (the capture's own text).
+
+    cryptofeed fetches a symbol's depth snapshot when its first update arrives (not before
+    playback, as ccxt does), and the stand-in's snapshot is the book at its own position: so
+    playback pauses after a symbol's first update until its snapshot has been served (`waiting`,
+    the server's backlog), else the snapshot would be from far ahead of the client and it would
+    skip every update in between."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.depth_sent: set[str] = set()
+
+    def waiting(self) -> int:
+        """Symbols whose first update went out and whose snapshot is not served yet."""
+        return len(self.depth_sent - self.snapshots_served)
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        super().delivered(frame, topic)
+        if self.is_book(topic):
+            self.depth_sent.add(self.symbol_of(topic))
 
     def on_connect(self, connection: MockConnection) -> list[str]:
         if url_path(connection.path) == "/stream":
@@ -217,7 +235,9 @@ async def serve_standin(files: list[Path]) -> None:
     from venues.replay.capture import load_capture
     from venues.replay.server import ReplayOptions, ReplayServer
 
-    server = ReplayServer(CombinedStreams(load_capture(files)), ReplayOptions(tuple(files)))
+    adapter = CombinedStreams(load_capture(files))
+    server = ReplayServer(adapter, ReplayOptions(tuple(files)))
+    server.backlog = lambda: 1_000_000 if adapter.waiting() else 0
     url = await server.start()
     server.release()
     print(f"standin {url}", flush=True)
