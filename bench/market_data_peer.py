@@ -66,7 +66,8 @@ CAPTURES = HERE.parent / "fixtures" / "exchange-captures"
 PEER_PYTHON = HERE / ".peer-venv" / "bin" / "python"
 PEER_RUNNER = HERE / "peer_cryptofeed.py"
 PERIOD_MS = 60_000  # each loop's times move by this much (a whole minute: candles stay aligned)
-QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long
+QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long ...
+IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
 RUN_TIMEOUT_S = 1800.0
 SIDES = ("trademesh", "cryptofeed")
 
@@ -271,17 +272,25 @@ async def _entries_added(redis: Any) -> int:
     return total
 
 
-async def wait_written(redis: Any, deadline: float, played: Callable[[], Awaitable[bool]]) -> int:
-    """Wait until the side has handled the whole session (`played`) and Redis has since had no
-    new entry for QUIET_S; the entries added. (A side's writes may pause for seconds mid-run:
-    cryptofeed's Redis writers wait while its feed drains a backlog of frames without yielding.)"""
-    last, changed = -1, time.monotonic()
+async def wait_written(
+    redis: Any, deadline: float, played: Callable[[], Awaitable[bool]], cpu_s: Callable[[], float]
+) -> int:
+    """Wait until the side has handled the whole session (`played`), and then Redis has had no
+    new entry and the side's processes (`cpu_s`) have been idle for QUIET_S; the entries added.
+    (A side's writes may pause for seconds mid-run: cryptofeed's Redis writers wait while its
+    feed drains a backlog of frames without yielding, then pack one pipeline of all of it.)"""
+    last, changed, cpu_mark = -1, time.monotonic(), cpu_s()
     while time.monotonic() < deadline:
         count = await _entries_added(redis)
+        now = time.monotonic()
         if count != last:
-            last, changed = count, time.monotonic()
-        elif count > 0 and time.monotonic() - changed >= QUIET_S and await played():
-            return count
+            last, changed, cpu_mark = count, now, cpu_s()
+        elif count > 0 and now - changed >= QUIET_S:
+            used = cpu_s() - cpu_mark
+            if used < IDLE_SHARE * (now - changed) and await played():
+                return count
+            if used >= IDLE_SHARE * (now - changed):  # busy: not written yet
+                changed, cpu_mark = now, cpu_s()
         await asyncio.sleep(0.25)
     raise TimeoutError(f"entries still arriving after {RUN_TIMEOUT_S} s ({last})")
 
@@ -393,7 +402,8 @@ async def run_trademesh(
         async def played() -> bool:
             return _played(log)
 
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played)
+        busy = lambda: sum(s.cpu_s() for s in started)  # noqa: E731
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played, busy)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -453,7 +463,8 @@ async def run_cryptofeed(
             names = [n for n in await _streams(redis) if n.startswith("ticker-")]
             return bool(sum([await redis.xlen(n) for n in names]) >= tickers)
 
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled)
+        peer_cpu = started[-1].cpu_s
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled, peer_cpu)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
