@@ -23,8 +23,11 @@ both sides) of all the side's processes (trademesh: venue + ingest, the venue in
 stand-in; cryptofeed: its process, and the stand-in's process apart), and throughput (frames /
 the time between the first and the last entry written to Redis). After each run (not measured)
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
-price, size, side, time), the same tickers (bid and ask, in order, per symbol), and the number
-of book updates and the final top of book per symbol.
+price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
+book updates, and the final books (over the range trademesh publishes). Medians and ratios
+count only complete runs: a run that wrote under 99 % of its side's most entries is listed as
+short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
+docs/benchmarks.md, section 17).
 
     sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
     .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
@@ -67,6 +70,7 @@ PEER_PYTHON = HERE / ".peer-venv" / "bin" / "python"
 PEER_RUNNER = HERE / "peer_cryptofeed.py"
 PERIOD_MS = 60_000  # each loop's times move by this much (a whole minute: candles stay aligned)
 QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long ...
+COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most entries
 IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
 RUN_TIMEOUT_S = 1800.0
 SIDES = ("trademesh", "cryptofeed")
@@ -673,7 +677,7 @@ def _row(run: dict[str, Any]) -> list[Any]:
     return [
         run["side"],
         run["frames"],
-        run["entries"],
+        f"{run['entries']:,}" + ("" if run.get("complete", True) else " (short)"),
         " + ".join(f"{k} {v:.1f}" for k, v in cpu.items()),
         run["cpu_s_per_1000"],
         run["standin_cpu_s_per_1000"],
@@ -713,7 +717,12 @@ async def main() -> None:
             run["repeat"] = repeat
             runs.append(run)
             common.print_table(headers, [_row(run)])
-    by_side = {s: [r for r in runs if r["side"] == s] for s in sides}
+    for side in sides:  # a run that wrote less than its side's others did less work: not counted
+        most = max(r["entries"] for r in runs if r["side"] == side)
+        for r in runs:
+            if r["side"] == side:
+                r["complete"] = r["entries"] >= COMPLETE_SHARE * most
+    by_side = {s: [r for r in runs if r["side"] == s and r["complete"]] for s in sides}
     medians = {
         s: {
             key: common.median([r[key] for r in rs])
