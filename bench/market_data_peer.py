@@ -1,0 +1,796 @@
+"""A live venue against its closest open-source peer (issue 17): trademesh and cryptofeed on the
+same looped Binance spot capture, into Redis Streams, CPU per event side by side.
+
+The capture (fixtures/exchange-captures/BINANCE.*: 265 market frames of 4 symbols, aggTrade,
+bookTicker, depth@100ms diffs and kline_1m) is looped --loops times (default 1,000: 265,000
+WebSocket frames), each loop's ids and times shifted consistently (loop_lines): update ids
+continue each symbol's depth sequence, trade ids follow on, event times move by a whole number of
+minutes. Both sides are served by the replay stand-in (venues/replay/, Binance's adapter) in
+Binance's formats, at full speed:
+
+- trademesh: `trademesh venue binance --replay <looped files>` (ccxt.pro, the stand-in in the
+  venue's process) and `trademesh ingest` into Redis Streams (md.binance.*), trades, book and
+  tickers (ingest's default channels; executions off).
+- cryptofeed: bench/peer_cryptofeed.py, run by cryptofeed's own virtualenv (bench/.peer-venv,
+  made by bench/peer_setup.sh; not a project dependency), its Binance feed (trades, ticker,
+  l2_book, candles) into its Redis Streams backend. The stand-in runs in a process of its own
+  (`market_data_peer.py standin`), as Binance's combined streams (CombinedStreams): cryptofeed
+  subscribes by URL and reads {"stream":..,"data":..} frames. Its CPU is measured apart.
+
+Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
+/proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
+both sides) of all the side's processes (trademesh: venue + ingest, the venue including its
+stand-in; cryptofeed: its process, and the stand-in's process apart), and throughput (frames /
+the time between the first and the last entry written to Redis). After each run (not measured)
+the entries are read back and cross-checked: the same trades field for field (symbol, id,
+price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
+book updates, and the final books (over the range trademesh publishes). Medians and ratios
+count only complete runs: a run that wrote under 99 % of its side's most entries is listed as
+short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
+docs/benchmarks.md, section 17).
+
+    sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
+    .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
+
+Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
+that database only). Only talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+
+from core.process import start_service
+from venues.binance.standin.adapter import BinanceReplay
+from venues.replay.adapter import MockConnection, url_path
+from venues.replay.capture import WsFrame
+
+SELF = Path(__file__).resolve()
+HERE = SELF.parent
+CAPTURES = HERE.parent / "fixtures" / "exchange-captures"
+PEER_PYTHON = HERE / ".peer-venv" / "bin" / "python"
+PEER_RUNNER = HERE / "peer_cryptofeed.py"
+PERIOD_MS = 60_000  # each loop's times move by this much (a whole minute: candles stay aligned)
+QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long ...
+COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most entries
+IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
+RUN_TIMEOUT_S = 1800.0
+SIDES = ("trademesh", "cryptofeed")
+
+
+# ---- the looped capture
+
+
+def _received(line: str) -> tuple[float, dict[str, Any]] | None:
+    """A received frame's (time, message), or None for any other capture line."""
+    head, sep, body = line.partition(": ")
+    if not sep or " " in head:
+        return None
+    try:
+        return float(head), json.loads(body)
+    except ValueError:
+        return None
+
+
+def _event(message: dict[str, Any]) -> dict[str, Any]:
+    data = message.get("data", message) if "stream" in message else message
+    return data if isinstance(data, dict) else {}
+
+
+def _spans(events: Iterable[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Per symbol, how far one loop moves its book update ids, aggregate trade ids and trade ids:
+    the loop's own range, so that the next loop's first id follows its last one."""
+    book: dict[str, list[int]] = defaultdict(list)
+    agg: dict[str, list[int]] = defaultdict(list)
+    trade: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        symbol, kind = str(event.get("s", "")), event.get("e")
+        if kind == "depthUpdate":
+            book[symbol] += [int(event["U"]), int(event["u"])]
+        elif kind == "aggTrade":
+            agg[symbol].append(int(event["a"]))
+            trade[symbol] += [int(event["f"]), int(event["l"])]
+        elif kind == "kline" and int(event["k"]["f"]) >= 0:
+            trade[symbol] += [int(event["k"]["f"]), int(event["k"]["L"])]
+        elif kind is None and "u" in event:  # bookTicker: ids of the book's sequence
+            book.setdefault(symbol, [])
+    span = {s: max(ids) - min(ids) + 1 if ids else 0 for s, ids in book.items()}
+    return (
+        span,
+        {s: max(i) - min(i) + 1 for s, i in agg.items()},
+        {s: max(i) - min(i) + 1 for s, i in trade.items()},
+    )
+
+
+def shift_event(event: dict[str, Any], loop: int, spans: tuple[dict[str, int], ...], period_ms: int) -> None:
+    """Move one event (in place) to loop `loop`: ids by `loop` spans, times by `loop` periods."""
+    book, agg, trade = spans
+    symbol, kind = str(event.get("s", "")), event.get("e")
+    dt = loop * period_ms
+    if "E" in event:
+        event["E"] += dt
+    if kind == "depthUpdate":
+        event["U"] += loop * book[symbol]
+        event["u"] += loop * book[symbol]
+    elif kind == "aggTrade":
+        event["a"] += loop * agg[symbol]
+        event["f"] += loop * trade[symbol]
+        event["l"] += loop * trade[symbol]
+        event["T"] += dt
+    elif kind == "kline":
+        k = event["k"]
+        k["t"] += dt
+        k["T"] += dt
+        if int(k["f"]) >= 0:
+            k["f"] += loop * trade.get(symbol, 0)
+            k["L"] += loop * trade.get(symbol, 0)
+    elif kind is None and "u" in event:
+        event["u"] += loop * book.get(symbol, 0)
+
+
+def loop_lines(lines: list[str], loops: int, period_ms: int = PERIOD_MS) -> Iterator[str]:
+    """A WebSocket capture file's lines with its received frames played `loops` times: the other
+    lines (connection opened, frames sent) once, first; loop n's frames with ids and times shifted
+    n times (shift_event) and the receive times by n periods."""
+    frames: list[tuple[float, dict[str, Any]]] = []
+    for line in lines:
+        received = _received(line) if line.strip() else None
+        if received is None:
+            if line.strip():
+                yield line
+        else:
+            frames.append(received)
+    spans = _spans(_event(message) for _, message in frames)
+    for loop in range(loops):
+        for ts, message in frames:
+            shifted = json.loads(json.dumps(message)) if loop else message
+            shift_event(_event(shifted), loop, spans, period_ms)
+            yield f"{ts + loop * period_ms / 1000:.6f}: {json.dumps(shifted, separators=(',', ':'))}"
+
+
+def looped_capture(loops: int, into: Path) -> tuple[list[Path], int]:
+    """BINANCE.* with its WebSocket file looped (written once per loop count); (files, market frames)."""
+    into.mkdir(parents=True, exist_ok=True)
+    files = []
+    frames = 0
+    for source in sorted(CAPTURES.glob("BINANCE.*")):
+        target = into / source.name
+        files.append(target)
+        if ".ws." not in source.name:
+            if not target.exists():
+                target.write_text(source.read_text())
+            continue
+        if not target.exists():
+            partial = target.with_suffix(".part")
+            with partial.open("w") as out:
+                for line in loop_lines(source.read_text().splitlines(), loops):
+                    out.write(line + "\n")
+            partial.rename(target)
+        frames += sum(1 for line in target.read_text().splitlines() if _received(line) is not None)
+    return files, frames
+
+
+# ---- the stand-in for cryptofeed: Binance's combined streams
+
+
+class CombinedStreams(BinanceReplay):
+    """Binance's stand-in, also serving combined streams as cryptofeed uses them: a connection to
+    /stream?streams=a/b/c is subscribed to its streams by its URL and gets every frame wrapped as
+    {"stream":..,"data":..} (the capture's own text).
+
+    cryptofeed fetches a symbol's depth snapshot when its first update arrives (not before
+    playback, as ccxt does), and the stand-in's snapshot is the book at its own position: so
+    playback pauses after a symbol's first update until its snapshot has been served (`waiting`,
+    the server's backlog), else the snapshot would be from far ahead of the client and it would
+    skip every update in between."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.depth_sent: set[str] = set()
+
+    def waiting(self) -> int:
+        """Symbols whose first update went out and whose snapshot is not served yet."""
+        return len(self.depth_sent - self.snapshots_served)
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        super().delivered(frame, topic)
+        if self.is_book(topic):
+            self.depth_sent.add(self.symbol_of(topic))
+
+    def on_connect(self, connection: MockConnection) -> list[str]:
+        if url_path(connection.path) == "/stream":
+            query = dict(parse_qsl(urlsplit("//" + connection.path).query))
+            for stream in query.get("streams", "").split("/"):
+                if stream:
+                    connection.subscribe(stream.lower())
+        return super().on_connect(connection)
+
+    def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
+        if url_path(connection.path) != "/stream":
+            return super().render(frame, topic, connection)
+        if frame.text.startswith('{"stream"'):
+            return frame.text
+        return json.dumps({"stream": topic, "data": json.loads(frame.text)}, separators=(",", ":"))
+
+    def ready(self, topics: set[str]) -> bool:
+        return True
+
+
+async def serve_standin(files: list[Path]) -> None:
+    """`market_data_peer.py standin FILES`: the stand-in alone; prints its URL, then "played" once
+    the session has played out; runs until terminated."""
+    from venues.replay.capture import load_capture
+    from venues.replay.server import ReplayOptions, ReplayServer
+
+    adapter = CombinedStreams(load_capture(files))
+    server = ReplayServer(adapter, ReplayOptions(tuple(files)))
+    server.backlog = lambda: 1_000_000 if adapter.waiting() else 0
+    url = await server.start()
+    server.release()
+    print(f"standin {url}", flush=True)
+    while not server.exhausted:  # noqa: ASYNC110 (the stand-in has no event for it)
+        await asyncio.sleep(0.05)
+    print(f"played {server.frames_sent}", flush=True)
+    await asyncio.Event().wait()
+
+
+# ---- measuring
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _streams(redis: Any) -> list[str]:
+    return sorted({_text(n) async for n in redis.scan_iter(match="*", count=1000, _type="STREAM")})
+
+
+async def _entries_added(redis: Any) -> int:
+    total = 0
+    for name in await _streams(redis):
+        total += int((await redis.xinfo_stream(name))["entries-added"])
+    return total
+
+
+async def wait_written(
+    redis: Any, deadline: float, played: Callable[[], Awaitable[bool]], cpu_s: Callable[[], float]
+) -> int:
+    """Wait until the side has handled the whole session (`played`), and then Redis has had no
+    new entry and the side's processes (`cpu_s`) have been idle for QUIET_S; the entries added.
+    (A side's writes may pause for seconds mid-run: cryptofeed's Redis writers wait while its
+    feed drains a backlog of frames without yielding, then pack one pipeline of all of it.)"""
+    last, changed, cpu_mark = -1, time.monotonic(), cpu_s()
+    while time.monotonic() < deadline:
+        count = await _entries_added(redis)
+        now = time.monotonic()
+        if count != last:
+            last, changed, cpu_mark = count, now, cpu_s()
+        elif count > 0 and now - changed >= QUIET_S:
+            used = cpu_s() - cpu_mark
+            if used < IDLE_SHARE * (now - changed) and await played():
+                return count
+            if used >= IDLE_SHARE * (now - changed):  # busy: not written yet
+                changed, cpu_mark = now, cpu_s()
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"entries still arriving after {RUN_TIMEOUT_S} s ({last})")
+
+
+async def written_span_s(redis: Any) -> float:
+    """Seconds from the first entry written to the last (Redis entry ids are their ms times)."""
+    first, last = float("inf"), 0.0
+    for name in await _streams(redis):
+        head = await redis.xrange(name, count=1)
+        tail = await redis.xrevrange(name, count=1)
+        if head:
+            first = min(first, int(_text(head[0][0]).split("-")[0]))
+            last = max(last, int(_text(tail[0][0]).split("-")[0]))
+    return (last - first) / 1000
+
+
+class Started:
+    """A child process with its CPU baseline."""
+
+    def __init__(self, name: str, process: subprocess.Popen[str]) -> None:
+        self.name, self.process = name, process
+        self.cpu0 = process_cpu_s(process.pid)
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.process.pid) - self.cpu0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def py_spy_binary() -> str:
+    """py-spy: a tool for profiling, not a project dependency (the project's venv, the peer's, or PATH)."""
+    for candidate in (Path(sys.executable).with_name("py-spy"), HERE / ".peer-venv" / "bin" / "py-spy"):
+        if candidate.exists():
+            return str(candidate)
+    return "py-spy"
+
+
+def start_profiles(started: list[Started], out: Path | None, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each process for `seconds` (raw collapsed stacks: bench/profile_summary.py reads them)."""
+    if out is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    profilers = []
+    for s in started:
+        if s.name == "standin":
+            continue
+        command = [py_spy_binary(), "record", "--pid", str(s.process.pid), "--duration", str(round(seconds))]
+        command += ["--format", "raw", "--rate", "200", "--output", str(out / f"{s.name}.raw")]
+        profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return profilers
+
+
+def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 120.0) -> tuple[Any, str]:
+    """Start a process and wait for a stdout line starting with `marker`; (process, that line)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{command[:3]} exited with {process.wait()} (see {log})")
+        if line.startswith(marker):
+            return process, line.strip()
+    process.kill()
+    raise TimeoutError(f"{command[:3]} printed no {marker!r} line within {timeout_s} s")
+
+
+async def run_trademesh(
+    files: list[Path], redis_url: str, redis: Any, work: Path, profile: Path | None, profile_s: float
+) -> dict[str, Any]:
+    env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    venue = start_service(
+        ["venue", "binance", "--port", "0", "--metrics-port", "-1", "--replay", *map(str, files)],
+        env=env,
+        stderr=(work / "venue.log").open("w"),
+        timeout_s=300,
+    )
+    started = [Started("venue", venue.process)]
+    try:
+        ingest = start_service(
+            [
+                "ingest",
+                "--venue",
+                f"binance={venue.address}",
+                "--redis-url",
+                redis_url,
+                "--port",
+                "0",
+                "--metrics-port",
+                "-1",
+                "--no-executions",
+                "--source",
+                "bench",
+            ],
+            env=env,
+            stderr=(work / "ingest.log").open("w"),
+            timeout_s=120,
+        )
+        started.append(Started("ingest", ingest.process))
+        profilers = start_profiles(started, profile, profile_s)
+        log = work / "venue.log"
+
+        async def played() -> bool:
+            return _played(log)
+
+        busy = lambda: sum(s.cpu_s() for s in started)  # noqa: E731
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played, busy)
+        for profiler in profilers:
+            profiler.wait()
+        cpu = {s.name: s.cpu_s() for s in started}
+    finally:
+        for s in reversed(started):
+            s.stop()
+    return {"cpu_s": cpu, "entries": entries}
+
+
+def _played(venue_log: Path) -> bool:
+    """The venue's stand-in logs its summary once the session has played out (and it never runs
+    ahead of the venue's subscriber: it waits on the venue's fan-out backlog)."""
+    return "replay summary:" in venue_log.read_text(errors="replace")
+
+
+def ticker_frames(files: list[Path]) -> int:
+    """The bookTicker frames in the session: every one is a ticker entry of cryptofeed's."""
+    ws = [f for f in files if ".ws." in f.name]
+    return sum(f.read_text().count('@bookTicker","data"') for f in ws)
+
+
+def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
+    """An event set once the process prints a line starting with `marker` (a reader thread)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith(marker):
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return seen
+
+
+async def run_cryptofeed(
+    files: list[Path], db: int, redis: Any, work: Path, profile: Path | None, profile_s: float
+) -> dict[str, Any]:
+    tickers = ticker_frames(files)
+    standin_cmd = [sys.executable, str(SELF), "standin", *map(str, files)]
+    process, line = _popen_until(standin_cmd, "standin ", work / "standin.log", 300)
+    started = [Started("standin", process)]
+    try:
+        url = line.split()[1]
+        symbols = "NKN-USDT,BLZ-ETH,LRC-BTC,RUNE-EUR"
+        peer_cmd = [str(PEER_PYTHON), str(PEER_RUNNER), "--standin", url, "--redis-db", str(db)]
+        peer_cmd += ["--symbols", symbols, "--log", str(work / "feedhandler.log")]
+        peer, _ = _popen_until(peer_cmd, "ready", work / "cryptofeed.log", 120)
+        started.append(Started("cryptofeed", peer))
+        profilers = start_profiles(started, profile, profile_s)
+        played = _lines_seen(process, "played")
+
+        async def handled() -> bool:
+            """cryptofeed has written the session's last ticker (the stand-in runs ahead of it)."""
+            if not played.is_set():
+                return False
+            names = [n for n in await _streams(redis) if n.startswith("ticker-")]
+            return bool(sum([await redis.xlen(n) for n in names]) >= tickers)
+
+        peer_cpu = started[-1].cpu_s
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled, peer_cpu)
+        for profiler in profilers:
+            profiler.wait()
+        cpu = {s.name: s.cpu_s() for s in started}
+    finally:
+        for s in reversed(started):
+            s.stop()
+    return {"cpu_s": cpu, "entries": entries}
+
+
+# ---- reading back what each side wrote
+
+
+async def _all_entries(redis: Any, name: str) -> list[dict[bytes, bytes]]:
+    out: list[dict[bytes, bytes]] = []
+    start = "-"
+    while True:
+        batch = await redis.xrange(name, min=start, count=10_000)
+        out += [fields for _, fields in batch]
+        if len(batch) < 10_000:
+            return out
+        start = "(" + _text(batch[-1][0])
+
+
+def _d(value: Any) -> str:
+    """A decimal's canonical text (trailing zeros dropped), for comparing sides field by field."""
+    text = format(Decimal(_text(value)).normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+async def read_trademesh(redis: Any) -> dict[str, Any]:
+    from core.bus.codec import decode
+    from trademesh.common.v1 import common_pb2
+
+    trades: set[tuple[str, ...]] = set()
+    tickers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    books: dict[str, dict[str, dict[str, str]]] = {}
+    book_updates: dict[str, int] = defaultdict(int)
+    snapshots = 0
+    for name in await _streams(redis):
+        for fields in await _all_entries(redis, name):
+            for event in decode(fields).market.events:
+                symbol, kind = event.symbol, event.WhichOneof("payload")
+                if kind == "trade":
+                    t = event.trade
+                    side = "buy" if t.taker_side == common_pb2.SIDE_BUY else "sell"
+                    ms = str(event.ts_event_ns // 1_000_000)
+                    trades.add((symbol, t.trade_id, _d(t.price), _d(t.size), side, ms))
+                elif kind == "ticker":
+                    tickers[symbol].append((_d(event.ticker.best_bid), _d(event.ticker.best_ask)))
+                elif kind in ("book_snapshot", "book_delta"):
+                    book = getattr(event, kind)
+                    if kind == "book_snapshot":
+                        snapshots += 1
+                        books[symbol] = {"bid": {}, "ask": {}}
+                    else:
+                        book_updates[symbol] += 1
+                    for side, levels in (("bid", book.bids), ("ask", book.asks)):
+                        for level in levels:
+                            _set_level(books[symbol][side], level.price, level.size)
+    return _summary(trades, tickers, books, book_updates, snapshots)
+
+
+async def read_cryptofeed(redis: Any) -> dict[str, Any]:
+    trades: set[tuple[str, ...]] = set()
+    tickers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    books: dict[str, dict[str, dict[str, str]]] = {}
+    book_updates: dict[str, int] = defaultdict(int)
+    snapshots = 0
+    for name in await _streams(redis):
+        kind = name.split("-", 1)[0]
+        for raw in await _all_entries(redis, name):
+            f = {_text(k): _text(v) for k, v in raw.items()}
+            symbol = f.get("symbol", "").replace("-", "/")
+            if kind == "trades":
+                ms = str(round(float(f["timestamp"]) * 1000))
+                trades.add((symbol, f["id"], _d(f["price"]), _d(f["amount"]), f["side"], ms))
+            elif kind == "ticker":
+                tickers[symbol].append((_d(f["bid"]), _d(f["ask"])))
+            elif kind == "book":
+                if "delta" in f:
+                    book_updates[symbol] += 1
+                    for side, levels in json.loads(f["delta"]).items():
+                        for price, size in levels:
+                            _set_level(books[symbol][side], price, size)
+                elif "book" in f:
+                    snapshots += 1
+                    whole = json.loads(f["book"])
+                    books[symbol] = {"bid": {}, "ask": {}}
+                    for side in ("bid", "ask"):
+                        for price, size in whole[side].items():
+                            _set_level(books[symbol][side], price, size)
+    return _summary(trades, tickers, books, book_updates, snapshots)
+
+
+def _set_level(side: dict[str, str], price: Any, size: Any) -> None:
+    p, s = _d(price), _d(size)
+    if s == "0":
+        side.pop(p, None)
+    else:
+        side[p] = s
+
+
+def _summary(
+    trades: set[tuple[str, ...]],
+    tickers: dict[str, list[tuple[str, str]]],
+    books: dict[str, dict[str, dict[str, str]]],
+    book_updates: dict[str, int],
+    snapshots: int,
+) -> dict[str, Any]:
+    top = {}
+    for symbol, book in sorted(books.items()):
+        bid = max(book["bid"], key=Decimal) if book["bid"] else None
+        ask = min(book["ask"], key=Decimal) if book["ask"] else None
+        top[symbol] = [bid, book["bid"].get(bid or ""), ask, book["ask"].get(ask or "")]
+    return {
+        "trades": sorted(trades),
+        "tickers": {s: v for s, v in sorted(tickers.items())},
+        "book_updates": dict(sorted(book_updates.items())),
+        "book_snapshots": snapshots,
+        "top_of_book": top,
+        "books": books,
+    }
+
+
+def _books_agree(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, bool]:
+    """Per symbol, whether the final books agree level for level over the range trademesh
+    publishes (a book from a depth-limited snapshot is published down to its last level only)."""
+    agree = {}
+    for symbol in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(symbol), theirs.get(symbol)
+        if a is None or b is None:
+            agree[symbol] = False
+            continue
+        low = min(map(Decimal, a["bid"]), default=Decimal("Infinity"))
+        high = max(map(Decimal, a["ask"]), default=Decimal(0))
+        bids = {p: s for p, s in b["bid"].items() if Decimal(p) >= low}
+        asks = {p: s for p, s in b["ask"].items() if Decimal(p) <= high}
+        agree[symbol] = a["bid"] == bids and a["ask"] == asks
+    return agree
+
+
+def cross_check(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """What both sides wrote, compared: counts, and whether they agree field for field."""
+    trades_a, trades_b = set(map(tuple, ours["trades"])), set(map(tuple, theirs["trades"]))
+    tickers_a, tickers_b = ours["tickers"], theirs["tickers"]
+    return {
+        "trades": [len(trades_a), len(trades_b)],
+        "trades_equal": trades_a == trades_b,
+        "trades_only_trademesh": sorted(trades_a - trades_b)[:5],
+        "trades_only_cryptofeed": sorted(trades_b - trades_a)[:5],
+        "tickers": [sum(map(len, tickers_a.values())), sum(map(len, tickers_b.values()))],
+        "tickers_equal": tickers_a == tickers_b,
+        "book_updates": [ours["book_updates"], theirs["book_updates"]],
+        "book_snapshots": [ours["book_snapshots"], theirs["book_snapshots"]],
+        "top_of_book_equal": ours["top_of_book"] == theirs["top_of_book"],
+        "books_equal_in_published_range": _books_agree(ours["books"], theirs["books"]),
+        "top_of_book": [ours["top_of_book"], theirs["top_of_book"]],
+    }
+
+
+# ---- the benchmark
+
+
+async def one_run(side: str, files: list[Path], frames: int, args: argparse.Namespace) -> dict[str, Any]:
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    redis = aioredis.from_url(redis_url)
+    work = common.workdir()
+    try:
+        await redis.flushdb()
+        load_before = os.getloadavg()
+        machine = common.SystemCpu()
+        wall0 = time.monotonic()
+        if side == "trademesh":
+            run = await run_trademesh(files, redis_url, redis, work, args.py_spy, args.py_spy_seconds)
+        else:
+            run = await run_cryptofeed(files, args.redis_db, redis, work, args.py_spy, args.py_spy_seconds)
+        wall = time.monotonic() - wall0
+        machine_pct = machine.percent()
+        span = await written_span_s(redis)
+        read = read_trademesh if side == "trademesh" else read_cryptofeed
+        written = await read(redis)
+        main = sum(v for k, v in run["cpu_s"].items() if k != "standin")
+        return {
+            "side": side,
+            "frames": frames,
+            "entries": run["entries"],
+            "cpu_s": run["cpu_s"],
+            "cpu_s_per_1000": main / frames * 1000,
+            "standin_cpu_s_per_1000": run["cpu_s"].get("standin", float("nan")) / frames * 1000,
+            "seconds": span,
+            "frames_per_s": frames / span if span > 0 else float("nan"),
+            "wall_s": wall,
+            "machine_cpu_pct": machine_pct,
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+            "work": str(work),
+            "written": written,
+        }
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+
+
+def _row(run: dict[str, Any]) -> list[Any]:
+    cpu = run["cpu_s"]
+    return [
+        run["side"],
+        run["frames"],
+        f"{run['entries']:,}" + ("" if run.get("complete", True) else " (short)"),
+        " + ".join(f"{k} {v:.1f}" for k, v in cpu.items()),
+        run["cpu_s_per_1000"],
+        run["standin_cpu_s_per_1000"],
+        run["frames_per_s"],
+        run["seconds"],
+        f"{run['load_before'][0]:.1f}",
+        run["machine_cpu_pct"],
+    ]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--loops", type=int, default=1000, help="times the capture is played (default 1000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side, alternating (default 3)")
+    parser.add_argument("--redis-db", type=int, default=12, help="Redis database, emptied (default 12)")
+    parser.add_argument("--sides", default=",".join(SIDES), help="trademesh,cryptofeed (either or both)")
+    parser.add_argument("--captures", type=Path, help="where the looped capture goes (default /tmp/...)")
+    parser.add_argument("--name", default="market_data_peer", help="bench/results/<name>.json")
+    parser.add_argument("--py-spy", type=Path, help="profile each side's processes into DIR/<name>.raw")
+    parser.add_argument("--py-spy-seconds", type=float, default=20.0, help="from the start (default 20)")
+    args = parser.parse_args()
+    sides = [s for s in args.sides.split(",") if s]
+    if "cryptofeed" in sides and not PEER_PYTHON.exists():
+        sys.exit(f"{PEER_PYTHON} is missing: run `sh bench/peer_setup.sh` first")
+    into = args.captures or Path(f"/tmp/trademesh-peer-capture-{args.loops}")
+    t0 = time.monotonic()
+    files, frames = looped_capture(args.loops, into)
+    print(f"capture: {frames:,} frames in {into} ({time.monotonic() - t0:.1f} s)")
+    runs: list[dict[str, Any]] = []
+    headers = ["side", "frames", "entries", "CPU s", "CPU s/1k", "stand-in/1k", "frames/s", "s"]
+    headers += ["load", "mach %"]
+    for repeat in range(args.repeats):
+        for side in sides:
+            run = await one_run(side, files, frames, args)
+            run["repeat"] = repeat
+            runs.append(run)
+            common.print_table(headers, [_row(run)])
+    for side in sides:  # a run that wrote less than its side's others did less work: not counted
+        most = max(r["entries"] for r in runs if r["side"] == side)
+        for r in runs:
+            if r["side"] == side:
+                r["complete"] = r["entries"] >= COMPLETE_SHARE * most
+    by_side = {s: [r for r in runs if r["side"] == s and r["complete"]] for s in sides}
+    medians = {
+        s: {
+            key: common.median([r[key] for r in rs])
+            for key in ("cpu_s_per_1000", "standin_cpu_s_per_1000", "frames_per_s")
+        }
+        for s, rs in by_side.items()
+    }
+    print()
+    common.print_table(headers, [_row(r) for r in runs])
+    summary: dict[str, Any] = {"medians": medians}
+    if len(sides) == 2:
+        ours, theirs = medians["trademesh"], medians["cryptofeed"]
+        summary["cpu_ratio"] = ours["cpu_s_per_1000"] / theirs["cpu_s_per_1000"]
+        summary["cpu_ratio_standin_on_both"] = ours["cpu_s_per_1000"] / (
+            theirs["cpu_s_per_1000"] + theirs["standin_cpu_s_per_1000"]
+        )
+        summary["throughput_ratio"] = ours["frames_per_s"] / theirs["frames_per_s"]
+        summary["cross_check"] = cross_check(
+            by_side["trademesh"][-1]["written"], by_side["cryptofeed"][-1]["written"]
+        )
+        check = summary["cross_check"]
+        print(f"\nmedians: {json.dumps(medians)}")
+        print(
+            f"CPU per event trademesh / cryptofeed: {summary['cpu_ratio']:.2f} "
+            f"(with the stand-in counted on both sides: {summary['cpu_ratio_standin_on_both']:.2f}); "
+            f"throughput ratio {summary['throughput_ratio']:.3f}"
+        )
+        print(
+            f"cross-check: trades {check['trades']} equal={check['trades_equal']}; "
+            f"tickers {check['tickers']} equal={check['tickers_equal']}; "
+            f"book updates {check['book_updates']}; "
+            f"snapshots {check['book_snapshots']}; top of book equal={check['top_of_book_equal']}"
+        )
+    for run in runs:
+        written = run.pop("written")
+        written.pop("books")
+        run["written_counts"] = {
+            "trades": len(written["trades"]),
+            "tickers": sum(map(len, written["tickers"].values())),
+            "book_updates": written["book_updates"],
+            "book_snapshots": written["book_snapshots"],
+        }
+    payload = {
+        "benchmark": "market_data_peer",
+        "command": common.command_line(),
+        "when": common.now_iso(),
+        "source": common.source_version(),
+        "machine": common.machine(),
+        "loops": args.loops,
+        "frames": frames,
+        "peer": _peer_version(),
+        "runs": runs,
+        **summary,
+    }
+    print(f"\nwritten: {common.write_result(args.name, payload)}")
+
+
+def _peer_version() -> str:
+    if not PEER_PYTHON.exists():
+        return "-"
+    code = "import importlib.metadata as m; print('cryptofeed', m.version('cryptofeed'))"
+    return subprocess.run([str(PEER_PYTHON), "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "standin":
+        import uvloop
+
+        uvloop.run(serve_standin([Path(p) for p in sys.argv[2:]]))
+    else:
+        asyncio.run(main())
