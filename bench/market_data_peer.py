@@ -48,6 +48,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -502,11 +503,7 @@ async def read_trademesh(redis: Any) -> dict[str, Any]:
     from core.bus.codec import decode
     from trademesh.common.v1 import common_pb2
 
-    trades: set[tuple[str, ...]] = set()
-    tickers: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    books: dict[str, dict[str, dict[str, str]]] = {}
-    book_updates: dict[str, int] = defaultdict(int)
-    snapshots = 0
+    read = Readback()
     for name in await _streams(redis):
         for fields in await _all_entries(redis, name):
             for event in decode(fields).market.events:
@@ -515,28 +512,24 @@ async def read_trademesh(redis: Any) -> dict[str, Any]:
                     t = event.trade
                     side = "buy" if t.taker_side == common_pb2.SIDE_BUY else "sell"
                     ms = str(event.ts_event_ns // 1_000_000)
-                    trades.add((symbol, t.trade_id, _d(t.price), _d(t.size), side, ms))
+                    read.trades.add((symbol, t.trade_id, _d(t.price), _d(t.size), side, ms))
                 elif kind == "ticker":
-                    tickers[symbol].append((_d(event.ticker.best_bid), _d(event.ticker.best_ask)))
+                    read.tickers[symbol].append((_d(event.ticker.best_bid), _d(event.ticker.best_ask)))
                 elif kind in ("book_snapshot", "book_delta"):
                     book = getattr(event, kind)
                     if kind == "book_snapshot":
-                        snapshots += 1
-                        books[symbol] = {"bid": {}, "ask": {}}
+                        read.snapshots += 1
+                        read.books[symbol] = {"bid": {}, "ask": {}}
                     else:
-                        book_updates[symbol] += 1
+                        read.book_updates[symbol] += 1
                     for side, levels in (("bid", book.bids), ("ask", book.asks)):
                         for level in levels:
-                            _set_level(books[symbol][side], level.price, level.size)
-    return _summary(trades, tickers, books, book_updates, snapshots)
+                            _set_level(read.books[symbol][side], level.price, level.size)
+    return read.summary()
 
 
 async def read_cryptofeed(redis: Any) -> dict[str, Any]:
-    trades: set[tuple[str, ...]] = set()
-    tickers: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    books: dict[str, dict[str, dict[str, str]]] = {}
-    book_updates: dict[str, int] = defaultdict(int)
-    snapshots = 0
+    read = Readback()
     for name in await _streams(redis):
         kind = name.split("-", 1)[0]
         for raw in await _all_entries(redis, name):
@@ -544,23 +537,23 @@ async def read_cryptofeed(redis: Any) -> dict[str, Any]:
             symbol = f.get("symbol", "").replace("-", "/")
             if kind == "trades":
                 ms = str(round(float(f["timestamp"]) * 1000))
-                trades.add((symbol, f["id"], _d(f["price"]), _d(f["amount"]), f["side"], ms))
+                read.trades.add((symbol, f["id"], _d(f["price"]), _d(f["amount"]), f["side"], ms))
             elif kind == "ticker":
-                tickers[symbol].append((_d(f["bid"]), _d(f["ask"])))
+                read.tickers[symbol].append((_d(f["bid"]), _d(f["ask"])))
             elif kind == "book":
                 if "delta" in f:
-                    book_updates[symbol] += 1
+                    read.book_updates[symbol] += 1
                     for side, levels in json.loads(f["delta"]).items():
                         for price, size in levels:
-                            _set_level(books[symbol][side], price, size)
+                            _set_level(read.books[symbol][side], price, size)
                 elif "book" in f:
-                    snapshots += 1
+                    read.snapshots += 1
                     whole = json.loads(f["book"])
-                    books[symbol] = {"bid": {}, "ask": {}}
+                    read.books[symbol] = {"bid": {}, "ask": {}}
                     for side in ("bid", "ask"):
                         for price, size in whole[side].items():
-                            _set_level(books[symbol][side], price, size)
-    return _summary(trades, tickers, books, book_updates, snapshots)
+                            _set_level(read.books[symbol][side], price, size)
+    return read.summary()
 
 
 def _set_level(side: dict[str, str], price: Any, size: Any) -> None:
@@ -571,26 +564,30 @@ def _set_level(side: dict[str, str], price: Any, size: Any) -> None:
         side[p] = s
 
 
-def _summary(
-    trades: set[tuple[str, ...]],
-    tickers: dict[str, list[tuple[str, str]]],
-    books: dict[str, dict[str, dict[str, str]]],
-    book_updates: dict[str, int],
-    snapshots: int,
-) -> dict[str, Any]:
-    top = {}
-    for symbol, book in sorted(books.items()):
-        bid = max(book["bid"], key=Decimal) if book["bid"] else None
-        ask = min(book["ask"], key=Decimal) if book["ask"] else None
-        top[symbol] = [bid, book["bid"].get(bid or ""), ask, book["ask"].get(ask or "")]
-    return {
-        "trades": sorted(trades),
-        "tickers": {s: v for s, v in sorted(tickers.items())},
-        "book_updates": dict(sorted(book_updates.items())),
-        "book_snapshots": snapshots,
-        "top_of_book": top,
-        "books": books,
-    }
+@dataclass
+class Readback:
+    """What one side wrote to Redis, read back in comparable form (both readers fill one)."""
+
+    trades: set[tuple[str, ...]] = field(default_factory=set)
+    tickers: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    books: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    book_updates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    snapshots: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        top = {}
+        for symbol, book in sorted(self.books.items()):
+            bid = max(book["bid"], key=Decimal) if book["bid"] else None
+            ask = min(book["ask"], key=Decimal) if book["ask"] else None
+            top[symbol] = [bid, book["bid"].get(bid or ""), ask, book["ask"].get(ask or "")]
+        return {
+            "trades": sorted(self.trades),
+            "tickers": {s: v for s, v in sorted(self.tickers.items())},
+            "book_updates": dict(sorted(self.book_updates.items())),
+            "book_snapshots": self.snapshots,
+            "top_of_book": top,
+            "books": self.books,
+        }
 
 
 def _books_agree(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, bool]:
