@@ -59,7 +59,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 def start_service(
     args: Sequence[str],
     env: dict[str, str] | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: float = 60.0,  # a busy machine (a test suite's) can take 30 s to start a venue
     stderr: IO[str] | None = None,
     module: str = "core.cli",
 ) -> ServiceProcess:

@@ -12,7 +12,6 @@ import re
 import struct
 import subprocess
 import sys
-import textwrap
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -29,7 +28,7 @@ from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from core.registry import SERVICES
 from tests.integration.postgres_server import new_database
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV, with_test_step
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
@@ -98,11 +97,9 @@ class Processes:
 
     def sim(self, gateway: Gateway | None, config: str | None = None, port: int = 0) -> ServiceProcess:
         """A sim venue; registered with `gateway` (TRADEMESH_GATEWAY) unless None."""
-        args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1"]
-        if config is not None:
-            path = self.directory / f"sim-{uuid.uuid4().hex[:6]}.toml"
-            path.write_text(textwrap.dedent(config))
-            args += ["--config", str(path)]
+        path = self.directory / f"sim-{uuid.uuid4().hex[:6]}.toml"
+        path.write_text(with_test_step(config))
+        args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(path)]
         env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
         return self._start("sim", args, {**VENUE_ENV, **env})[0]
 

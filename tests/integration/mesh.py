@@ -33,7 +33,7 @@ from core.cli import load_command
 from core.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.process import ServiceProcess, start_service
 from core.registry import SERVICES
-from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN
+from tests.integration.support import TEST_SIM_STEP_MS, TEST_TOKEN, TEST_TRADE_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -264,7 +264,7 @@ def sim_config(
 ) -> Path:
     """A sim venue config: three symbols at the given rates each (about 10,000 events/s in all
     with trades_per_s=1000, book_updates_per_s=2300), opening with `history_s` of candles."""
-    symbols = [f"history_s = {history_s}\n"]
+    symbols = [f"history_s = {history_s}\ntick_interval_ms = {TEST_SIM_STEP_MS}\n"]
     for symbol, price, tick, lot in (
         ("BTC/USDT", "65000", "0.01", "0.00001"),
         ("ETH/USDT", "3500", "0.01", "0.0001"),

@@ -57,7 +57,7 @@ def start_replay_venue(
         args += ["--config", str(path)]
     log_path = directory / f"{name}-replay.log"
     log_file = log_path.open("w")
-    service = start_service(args, env={**VENUE_ENV, **(env or {})}, stderr=log_file, timeout_s=30)
+    service = start_service(args, env={**VENUE_ENV, **(env or {})}, stderr=log_file, timeout_s=60)
     return Venue(service, log_path), log_file
 
 

@@ -33,6 +33,24 @@ __all__ = ["redis_url"]  # fixtures
 
 D = Decimal
 WAIT_S = 30
+# BTC/USDT (the sim's default, but for its walk) at 10 times the default's volatility, in the
+# product's 10 ms steps: the tests that wait for the market to reach a price 3 from the mark see
+# it in about a second. At the default (65000 moving 6.5 a second^0.5) a walk stayed clear of a
+# level 3 off for 90 s one time in 25, and the test failed; now about one in 250.
+FAST_WALK = """
+tick_interval_ms = 10
+[[symbols]]
+symbol = "BTC/USDT"
+start_price = "65000"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_size = "0.00001"
+min_notional = "5"
+level_spacing_ticks = 100
+maker_size_lots = 5000
+taker_size_lots = 3000
+volatility_per_sqrt_s = 0.001
+"""
 
 
 async def _entered(mesh: InspectorMesh, stop: Decimal, target: Decimal) -> rk.SubmitIntentResponse:
@@ -106,25 +124,28 @@ async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
 
 
 async def test_the_take_profit_filling_cancels_the_stop(tmp_path: Path, redis_url: str) -> None:
-    async with inspector_mesh(tmp_path, redis_url) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, venue_config=FAST_WALK) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 2000, mark + 3)
         await until(lambda: _flat(mesh), WAIT_S, 0.2, "the take-profit filled")
         assert await mesh.open_orders() == []
         audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
         assert _statuses(audit, "take_profit") >= {tf.ORDER_STATUS_FILLED}
-        assert _statuses(audit, "stop_loss") == {tf.ORDER_STATUS_CANCELED}
+        # Cancelled; or refused, when the target had closed the position before a later
+        # generation of the pair (an entry filled level by level) reached the venue.
+        stops = _statuses(audit, "stop_loss")
+        assert stops and stops <= {tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED}, stops
 
 
 @pytest.mark.parametrize("emulated", [False, True], ids=["native", "emulated"])
 async def test_a_triggered_stop_cancels_the_target_and_closes_the_position(
     tmp_path: Path, redis_url: str, emulated: bool
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, *(["--emulate-stops"] if emulated else [])) as mesh:
+    emulate = ["--emulate-stops"] if emulated else []
+    async with inspector_mesh(tmp_path, redis_url, *emulate, venue_config=FAST_WALK) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 3, mark + 2000)
-        # The sim's walk crosses 3 below the mark in seconds; on a loaded machine its market
-        # steps fall behind (skipped ahead), so the wait is long.
+        # On a loaded machine the sim's market steps fall behind (skipped ahead): a long wait.
         await until(lambda: _flat(mesh), 3 * WAIT_S, 0.2, "the stop closed the position")
         assert await mesh.open_orders() == []
         audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)

@@ -16,6 +16,9 @@ import type { LiveStreams } from "./live";
 
 // The runs listed (the service's page is 1 to 500).
 const RUNS = 100;
+// A start builds the run before it answers (its options checked as the run would: strategies,
+// the advisor's model): a second or two, longer on a busy machine than a unary call's 10 s.
+const START_TIMEOUT_MS = 60_000;
 
 export type OptionsDraft = MessageInitShape<typeof BacktestOptionsSchema>;
 
@@ -26,7 +29,7 @@ export async function strategies(clients: Clients, signal: AbortSignal): Promise
 
 /** Starts a run of `options`; its id (the same options, the same id: it replaces the run). */
 export async function startBacktest(clients: Clients, options: OptionsDraft, signal: AbortSignal): Promise<string> {
-  const reply = await clients.backtest.startBacktest({ options }, unary(signal));
+  const reply = await clients.backtest.startBacktest({ options }, { ...unary(signal), timeoutMs: START_TIMEOUT_MS });
   return reply.runId;
 }
 
