@@ -146,11 +146,18 @@ class InspectorMesh:
         return sum((Decimal(p.size) for p in answer.positions if p.symbol == SYMBOL), Decimal(0))
 
     async def mark(self) -> Decimal:
-        """The sim's mid now."""
-        from tests.integration.support import best_prices
+        """The sim's mid now (once both sides of its book are quoted: a fast walk can leave one
+        empty for a moment, until the sim's makers refill it)."""
+        from tests.integration.support import best_prices, until
 
-        bid, ask = await best_prices(self.venue_stubs, SYMBOL)
-        return (bid + ask) / 2
+        async def quoted() -> Decimal | None:
+            try:
+                bid, ask = await best_prices(self.venue_stubs, SYMBOL)
+            except IndexError:
+                return None
+            return (bid + ask) / 2
+
+        return await until(quoted, 10.0, 0.05, "a two-sided book")
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import textwrap
 import time
 import urllib.request
@@ -31,6 +32,8 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+from venues.sim.config import SymbolConfig
+from venues.sim.config import load_config as load_sim_config
 
 TEST_TOKEN = "integration-test-token"
 # The trading credential of the venues tests start (TRADEMESH_TRADE_TOKEN): a venue places and
@@ -140,16 +143,36 @@ class Venue:
 
 # The tests' sims step every 50 ms, not the product's 10: the same market a second (rates are per
 # second, the walk's volatility per second^0.5) in a fifth of the steps, so a fifth of the
-# wake-ups and batches through every service behind the sim. The suite runs dozens of sims at
-# once on 2 cores; at 10 ms their steps were an eighth of its CPU. A config that sets its own
-# step keeps it.
+# wake-ups and batches through every service behind the sim. And their symbols (the product's
+# three, unless a config lists its own) make a quarter of the product's book updates. The suite
+# runs dozens of sims at once on 2 cores: their steps and book updates, and the services behind
+# them, were about a third of its CPU. A config that sets its own step or symbols keeps them.
 TEST_SIM_STEP_MS = 50
+TEST_BOOK_UPDATES_PER_S = 100.0
 
 
 def with_test_step(config: str | None) -> str:
-    """A sim config text (`config`'s, dedented) with the tests' step unless it names its own."""
+    """A sim config text (`config`'s, dedented) with the tests' step and symbols unless it names
+    its own."""
     text = textwrap.dedent(config or "")
-    return text if "tick_interval_ms" in text else f"tick_interval_ms = {TEST_SIM_STEP_MS}\n{text}"
+    if "tick_interval_ms" not in text:
+        text = f"tick_interval_ms = {TEST_SIM_STEP_MS}\n{text}"
+    if "[[symbols]]" not in text:
+        text += "".join(_symbol_toml(s) for s in load_sim_config(None).symbols)
+    return text
+
+
+def _symbol_toml(symbol: SymbolConfig) -> str:
+    """One of the product's default symbols as a config table, at the tests' book update rate."""
+    lines = ["\n[[symbols]]"]
+    for item in dataclasses.fields(symbol):
+        name, value = item.name, getattr(symbol, item.name)
+        if name.startswith("funding_") and not symbol.perpetual:
+            continue
+        if name == "book_updates_per_s":
+            value = TEST_BOOK_UPDATES_PER_S
+        lines.append(f'{name} = "{value}"' if isinstance(value, str | Decimal) else f"{name} = {value}")
+    return "\n".join(lines) + "\n"
 
 
 def start_venue(
