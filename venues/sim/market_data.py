@@ -121,20 +121,21 @@ class SyntheticSymbol:
                     self.exchange.cancel_synthetic(self.symbol, order_id)
 
     def _replenish(self) -> None:
-        """A side quoted on fewer than half its levels gets its innermost empty level back.
+        """A side quoted on fewer than half its levels gets its innermost empty levels back, until
+        half are quoted.
 
         When the mid moves, the levels it passes are taken back on one side; random adds alone
-        refill them too slowly at high volatility, and a taker could then empty the side.
+        refill them too slowly at high volatility, and a taker could then empty the side. One
+        level back a step was enough at 10 ms steps, not at 20 ms and longer.
         """
         wanted = self.config.book_depth_levels
         for side in (Side.BUY, Side.SELL):
             levels = self._orders[side]
-            if len(levels) * 2 >= wanted:
-                continue
             for level in range(1, wanted + 1):
+                if len(levels) * 2 >= wanted:
+                    break
                 if self._price(side, level) not in levels:
                     self._add(side, level)
-                    break
 
     def _taker_action(self) -> None:
         """An IOC order that may trade as far as the synthetic book reaches and no further:
