@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -201,6 +202,20 @@ def test_the_default_market_always_quotes_both_sides() -> None:
     venue, feed, _ = _venue(SimConfig())
     thinnest = 99
     for _ in range(6000):  # 60 s of market time
+        _run(venue, feed, 1)
+        for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+            book = venue.exchange.book(symbol)
+            thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
+    assert thinnest >= 2
+
+
+def test_a_market_of_long_steps_and_few_book_updates_quotes_both_sides() -> None:
+    # The test suite's sims (50 ms steps, a quarter of the book updates): the side the mid moves
+    # towards is refilled to half its levels at once; one level a step left BTC/USDT's empty.
+    symbols = tuple(dataclasses.replace(s, book_updates_per_s=100.0) for s in SimConfig().symbols)
+    venue, feed, _ = _venue(SimConfig(tick_interval_ms=50, symbols=symbols))
+    thinnest = 99
+    for _ in range(2400):  # 120 s of market time
         _run(venue, feed, 1)
         for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
             book = venue.exchange.book(symbol)
