@@ -2,7 +2,8 @@
 
 Each fan-out indexes and batches for its own traffic, so they stay two classes:
 - venues.runtime.fanout.MarketFanout sends a venue's pre-encoded batches to its
-  MarketData/Subscribe streams, one message per flush, with a resumable history;
+  MarketData/Subscribe streams, one message per flush (a subscriber that has fallen behind
+  gets the flushes queued for it joined into one), with a resumable history;
 - core.bridge.fanout.LiveFanout sends bus events to the bridge's LiveData subscribers, in
   rounds of one bus read, through an index that also matches "any venue" and "any symbol".
 A subscriber of either queues whole encoded messages; a full queue is settled by its Overflow.

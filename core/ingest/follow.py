@@ -21,7 +21,7 @@ import grpc
 from core.backoff import Backoff
 from core.bus.names import market_stream
 from core.convert import CHANNEL_TO_PB
-from core.ingest.gaps import gap_markers, has_gap_notice
+from core.ingest.gaps import gap_markers, opens_with_gap_notice
 from core.logs import bind_log_fields
 from core.mesh.config import VenueLink
 from core.model import Channel
@@ -135,9 +135,9 @@ class Follower:
         return request
 
     async def _after_connect(self, raw: bytes) -> None:
-        """A (re)subscription's first batch: a venue that could not resume says GAP first."""
+        """A (re)subscription's first message: a venue that could not resume says GAP first."""
         batch = bus.MarketEvents.FromString(raw)
-        resumed_seamlessly = self.position.epoch != 0 and not has_gap_notice(batch)
+        resumed_seamlessly = self.position.epoch != 0 and not opens_with_gap_notice(batch)
         if self.position.last_event_ns and not resumed_seamlessly:
             await self._gap(self.position.last_event_ns, "ingest reconnected; the venue could not resume")
         if resumed_seamlessly:

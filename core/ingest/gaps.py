@@ -9,7 +9,7 @@ from core.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["gap_markers", "has_gap_notice"]
+__all__ = ["gap_markers", "opens_with_gap_notice"]
 
 
 def gap_markers(
@@ -27,5 +27,11 @@ def gap_markers(
     return batch.SerializeToString()
 
 
-def has_gap_notice(batch: bus.MarketEvents) -> bool:
-    return any(e.HasField("notice") and e.notice.kind == md.NOTICE_KIND_GAP for e in batch.events)
+def opens_with_gap_notice(batch: bus.MarketEvents) -> bool:
+    """Whether the first event is a GAP notice: how a venue that cannot resume a stream answers
+    (its GAP notices come first). A GAP later in the message is not that answer: a message may
+    join several of the venue's dispatches, and one of them may carry the venue's own GAP."""
+    if not batch.events:
+        return False
+    first = batch.events[0]
+    return first.HasField("notice") and first.notice.kind == md.NOTICE_KIND_GAP

@@ -366,10 +366,13 @@ Levels = tuple[list[tuple[str, str]], list[tuple[str, str]]]
 class BookFollower:
     """Follows a Subscribe stream: rebuilds each symbol's book, checks it, remembers it per sequence.
 
-    Checks as it goes: deltas follow without holes; a snapshot after the first only comes
-    after a GAP or RESYNC notice; and wherever the batch has a ticker (the sim publishes
-    them from its matching engine's own book, after the book changes of the same batch),
-    the top of the rebuilt book equals the ticker exactly.
+    Checks as it goes, event by event in the stream's order: deltas follow without holes; a
+    snapshot after the first only comes after a GAP or RESYNC notice; and at every ticker, the
+    top of the book rebuilt from every event before it (in this message and the earlier ones)
+    equals the ticker exactly. The sim publishes a step's ticker from its matching engine's own
+    book, after that step's book changes. A message may carry several venue dispatches (a
+    subscriber that has fallen behind gets them joined), so the check is per event, never at a
+    message's end (docs/venues.md, "Messages and event order").
     """
 
     def __init__(self, keep: int = 5000) -> None:
@@ -382,36 +385,43 @@ class BookFollower:
         self._resync_due: set[str] = set()
 
     def on_message(self, message: md.SubscribeResponse) -> None:
-        tickers: dict[str, md.Ticker] = {}
         for event in message.events:
-            kind = event.WhichOneof("payload")
-            if kind == "book_snapshot":
-                if event.symbol in self.books:
-                    assert event.symbol in self._resync_due, (
-                        f"{event.symbol}: a new snapshot without a notice"
-                    )
-                self._resync_due.discard(event.symbol)
-                self.books[event.symbol] = Book(event.book_snapshot)
-            elif kind == "book_delta":
-                self.books[event.symbol].apply(event.book_delta)  # asserts sequence = previous + 1
-                self.deltas += 1
-            elif kind == "trade":
-                self.trades[event.symbol].append(event)
-            elif kind == "ticker":
-                tickers[event.symbol] = event.ticker
-            elif kind == "notice":
-                self.notices.append(event)
-                self._resync_due.add(event.symbol)
-            if kind in ("book_snapshot", "book_delta"):
-                book = self.books[event.symbol]
-                self.history[event.symbol].append((book.sequence, book.levels()))
-        for symbol, ticker in tickers.items():
-            if symbol not in self.books:
-                continue
-            bid, ask = self.books[symbol].best()
-            assert bid == (ticker.best_bid, ticker.best_bid_size), f"{symbol}: best bid is not the engine's"
-            assert ask == (ticker.best_ask, ticker.best_ask_size), f"{symbol}: best ask is not the engine's"
-            self.ticker_checks += 1
+            self.on_event(event)
+
+    def on_event(self, event: md.MarketEvent) -> None:
+        kind = event.WhichOneof("payload")
+        if kind == "book_snapshot":
+            if event.symbol in self.books:
+                assert event.symbol in self._resync_due, f"{event.symbol}: a new snapshot without a notice"
+            self._resync_due.discard(event.symbol)
+            self.books[event.symbol] = Book(event.book_snapshot)
+        elif kind == "book_delta":
+            self.books[event.symbol].apply(event.book_delta)  # asserts sequence = previous + 1
+            self.deltas += 1
+        elif kind == "trade":
+            self.trades[event.symbol].append(event)
+        elif kind == "ticker":
+            self._check_ticker(event.symbol, event.ticker)
+        elif kind == "notice":
+            self.notices.append(event)
+            self._resync_due.add(event.symbol)
+        if kind in ("book_snapshot", "book_delta"):
+            book = self.books[event.symbol]
+            self.history[event.symbol].append((book.sequence, book.levels()))
+
+    def _check_ticker(self, symbol: str, ticker: md.Ticker) -> None:
+        """The ticker against the book as it stands at this event (no book yet: nothing to check)."""
+        if symbol not in self.books:
+            return
+        bid, ask = self.books[symbol].best()
+        sequence = self.books[symbol].sequence
+        assert bid == (ticker.best_bid, ticker.best_bid_size), (
+            f"{symbol}: best bid at sequence {sequence} is not the engine's"
+        )
+        assert ask == (ticker.best_ask, ticker.best_ask_size), (
+            f"{symbol}: best ask at sequence {sequence} is not the engine's"
+        )
+        self.ticker_checks += 1
 
     def at(self, symbol: str, sequence: int) -> Levels | None:
         """The book of the symbol as it was at `sequence`, if still remembered."""

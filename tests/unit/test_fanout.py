@@ -8,7 +8,7 @@ from core.errors import ResourceExhausted
 from core.fanout import Overflow
 from core.model import Channel, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketFanout, MarketInterest
+from venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest, joined
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 
@@ -42,6 +42,27 @@ def test_encoded_responses_join_into_one_valid_response() -> None:
     parts = [md.SubscribeResponse(events=events[:1]), md.SubscribeResponse(events=events[1:])]
     joined = b"".join(part.SerializeToString() for part in parts)
     assert list(md.SubscribeResponse.FromString(joined).events) == events
+
+
+async def test_a_subscriber_behind_gets_its_queued_batches_as_fewer_messages() -> None:
+    feed, fanout = _feed(200)
+    subscriber = fanout.subscribe(MarketInterest(frozenset({BTC_TRADES}), Overflow.DISCONNECT), b"")
+    for n in range(100):  # 100 dispatches while the subscriber reads nothing
+        feed.trade("BTC/USDT", n, str(n), "100", "1", Side.BUY)
+        feed.flush()
+    fanout.end_all()
+    messages = [md.SubscribeResponse.FromString(m) async for m in subscriber.batches()]
+    assert [len(m.events) for m in messages] == [JOIN_MOST, 100 - JOIN_MOST]
+    assert [e.trade.trade_id for m in messages for e in m.events] == [str(n) for n in range(100)]
+    # Each message carries the position of its last batch: a resume from it misses nothing.
+    assert [m.position for m in messages] == [JOIN_MOST, 100]
+
+
+def test_joined_messages_stay_under_the_byte_bound_unless_one_item_is_over_it() -> None:
+    items = [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 150, b"e" * 10]
+    assert [len(m) for m in joined(items, 100)] == [80, 40, 150, 10]
+    assert b"".join(joined(items, 100)) == b"".join(items)
+    assert list(joined([], 100)) == []
 
 
 async def test_events_reach_only_interested_subscribers() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from core.book import L2Book
 from core.errors import InvalidArgument
 from core.fanout import Overflow
 from core.model import Channel, Execution, Side, StreamKey, Timeframe
@@ -257,6 +258,53 @@ async def test_without_history_s_the_sim_opens_with_no_candles() -> None:
         assert await venue.candles("BTC/USDT", Timeframe.S1, 0, 2**63 - 1, 1000) == []
     finally:
         await venue.stop()
+
+
+async def test_at_each_ticker_the_book_from_the_events_before_it_has_the_tickers_top() -> None:
+    """What a client may rely on with the sim (docs/venues.md, "Messages and event order"): a
+    step's book changes go out before its ticker. A subscriber that fell behind gets several
+    steps in one message, so that holds at each ticker event, not at a message's end."""
+    venue = SimVenue(SimConfig(symbols=(FAST,), ticker_interval_ms=10))
+    feed = MarketFeed("sim", StreamTable())
+    fanout = MarketFanout(10**9, lambda symbol, channel: b"")
+    feed.attach(fanout)
+    routes = frozenset({("BTC/USDT", Channel.BOOK, None), ("BTC/USDT", Channel.TICKERS, None)})
+    subscriber = fanout.subscribe(MarketInterest(routes, Overflow.DISCONNECT), b"")
+    await venue.start(VenueContext(feed, lambda e: None), venue.default_streams())
+    try:
+        await asyncio.sleep(1.0)  # the market loop runs; the subscriber reads nothing meanwhile
+    finally:
+        await venue.stop()
+    fanout.end_all()
+    book, checked, stale_at_message_end = L2Book(), 0, 0
+    async for raw in subscriber.batches():
+        tops = []
+        for event in md.SubscribeResponse.FromString(raw).events:
+            if event.HasField("book_delta"):
+                delta = event.book_delta
+                assert delta.sequence == book.sequence + 1
+                book.apply(delta.sequence, _levels(delta.bids), _levels(delta.asks))
+            elif event.HasField("ticker"):
+                assert _top(book) == _ticker_top(event.ticker), f"at sequence {book.sequence}"
+                tops.append(_top(book))
+        checked += len(tops)
+        stale_at_message_end += sum(top != _top(book) for top in tops)
+    assert checked > 10
+    # Joined steps: checked at its message's end instead, some ticker would not match.
+    assert stale_at_message_end > 0
+
+
+def _levels(levels: Iterable[md.BookLevel]) -> list[tuple[str, str]]:
+    return [(level.price, level.size) for level in levels]
+
+
+def _top(book: L2Book) -> tuple[tuple[str, str], tuple[str, str]]:
+    bids, asks = book.snapshot(1)
+    return (bids[0] if bids else ("", "")), (asks[0] if asks else ("", ""))
+
+
+def _ticker_top(ticker: md.Ticker) -> tuple[tuple[str, str], tuple[str, str]]:
+    return (ticker.best_bid, ticker.best_bid_size), (ticker.best_ask, ticker.best_ask_size)
 
 
 async def _trade_times(tape: Tape) -> AsyncIterator[int]:

@@ -8,7 +8,7 @@ LiveData fan-out is core.bridge.fanout; what both share is core.fanout.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
@@ -16,10 +16,23 @@ from core.fanout import Overflow, QueuedSubscriber, too_slow
 from core.model import Channel, Timeframe
 from venues.runtime.history import History, ResumePoint
 
-__all__ = ["MarketFanout", "MarketInterest", "MarketRoute", "MarketSubscriber"]
+__all__ = [
+    "JOIN_BYTES",
+    "JOIN_MOST",
+    "MarketFanout",
+    "MarketInterest",
+    "MarketRoute",
+    "MarketSubscriber",
+    "joined",
+]
 
 # Where an event goes: (symbol, channel, candle timeframe or None).
 MarketRoute = tuple[str, Channel, Timeframe | None]
+# A subscriber that has fallen behind gets the batches queued for it joined into one message, up
+# to these bounds: the per-message costs (gRPC's, and the consumer's own per message) are paid
+# once for many. One that keeps up gets each batch alone, at once, as before.
+JOIN_MOST = 64
+JOIN_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,9 +52,27 @@ class MarketSubscriber(QueuedSubscriber[MarketInterest, bytes]):
         return self.outbox.offer(batch)
 
     async def batches(self) -> AsyncIterator[bytes]:
-        # One encoded batch per message: joining several would only grow the message.
-        async for items in self.outbox.batches(1):
-            yield items[0]
+        """The queued batches, joined (JOIN_MOST, JOIN_BYTES). A join of encoded
+        SubscribeResponses is one SubscribeResponse: the events in order, and the last
+        batch's position and epoch (protobuf: a repeated field appends, a scalar's last wins)."""
+        async for items in self.outbox.batches(JOIN_MOST):
+            for message in joined(items, JOIN_BYTES):
+                yield message
+
+
+def joined(items: list[bytes], limit: int) -> Iterator[bytes]:
+    """Consecutive items joined into messages of at most `limit` bytes (an item over the
+    limit alone is a message of its own)."""
+    part: list[bytes] = []
+    size = 0
+    for item in items:
+        if part and size + len(item) > limit:
+            yield b"".join(part)
+            part, size = [], 0
+        part.append(item)
+        size += len(item)
+    if part:
+        yield b"".join(part)
 
 
 class MarketFanout:

@@ -201,6 +201,26 @@ Global___ResumePoint: _TypeAlias = ResumePoint  # noqa: Y015
 
 @_typing.final
 class SubscribeResponse(_message.Message):
+    """One message of a Subscribe stream: the events of one or more venue dispatches, in order. A
+    dispatch is what the venue publishes at once (a step of the sim's market, or the book
+    changes of an order placed on it; one exchange message of a live venue); within one, each
+    stream's (symbol and channel) events are together and in the venue's order. A subscriber
+    that keeps up gets one dispatch per message; one that has fallen behind gets what was queued
+    for it joined (up to 64 dispatches or 1 MiB), and a resumed stream first gets what it missed
+    joined (messages of up to about 4 MiB).
+
+    A client applies a message's events in order, and may rely on this per event, not per
+    message:
+    - a book delta's sequence follows that of the book built from every event before it (this
+      message's and the earlier ones); a snapshot replaces the book;
+    - with the sim, at each ticker event the book built from every event before it has the
+      ticker's best bid and ask, sizes included: the sim publishes a step's book changes before
+      that step's ticker, which it takes from the same book. The book may change again later in
+      the same message, so the ticker need not match the book at the message's end;
+    - a live venue's ticker is the exchange's own ticker stream, not derived from the book: it
+      may be ahead of or behind the book at its event.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
@@ -208,7 +228,9 @@ class SubscribeResponse(_message.Message):
     EPOCH_FIELD_NUMBER: _builtins.int
     position: _builtins.int
     """The venue's batch counter: grows with every batch the venue sends (not by one per
-    subscriber: a subscriber sees the positions of the batches that concern it).
+    subscriber: a subscriber sees the positions of the batches that concern it). A message
+    of several batches has its last batch's position: resuming from it misses nothing and
+    repeats nothing.
     """
     epoch: _builtins.int
     """Identifies the venue process that counted `position` (its start time in ns)."""

@@ -67,6 +67,9 @@ class MarketDataServicer:
         """Live market events for a set of symbols and channels. Events come in batches.
         A book subscription starts with a snapshot per symbol, then deltas whose
         sequence numbers follow the snapshot's without holes.
+        A message may carry the events of several venue dispatches, in order: apply each
+        message's events in order and rely on what holds per event, never per message
+        (SubscribeResponse says what holds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,6 +39,9 @@ class MarketDataStub:
     """Live market events for a set of symbols and channels. Events come in batches.
     A book subscription starts with a snapshot per symbol, then deltas whose
     sequence numbers follow the snapshot's without holes.
+    A message may carry the events of several venue dispatches, in order: apply each
+    message's events in order and rely on what holds per event, never per message
+    (SubscribeResponse says what holds).
     """
     GetCandles: _grpc.UnaryUnaryMultiCallable[_marketdata_pb2.GetCandlesRequest, _marketdata_pb2.GetCandlesResponse]
     """Historical candles for one symbol, timeframe and time range (used to repair gaps)."""
@@ -54,6 +57,9 @@ class MarketDataAsyncStub(MarketDataStub):
     """Live market events for a set of symbols and channels. Events come in batches.
     A book subscription starts with a snapshot per symbol, then deltas whose
     sequence numbers follow the snapshot's without holes.
+    A message may carry the events of several venue dispatches, in order: apply each
+    message's events in order and rely on what holds per event, never per message
+    (SubscribeResponse says what holds).
     """
     GetCandles: _aio.UnaryUnaryMultiCallable[_marketdata_pb2.GetCandlesRequest, _marketdata_pb2.GetCandlesResponse]  # type: ignore[assignment]
     """Historical candles for one symbol, timeframe and time range (used to repair gaps)."""
@@ -78,6 +84,9 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         """Live market events for a set of symbols and channels. Events come in batches.
         A book subscription starts with a snapshot per symbol, then deltas whose
         sequence numbers follow the snapshot's without holes.
+        A message may carry the events of several venue dispatches, in order: apply each
+        message's events in order and rely on what holds per event, never per message
+        (SubscribeResponse says what holds).
         """
 
     @_abc_1.abstractmethod

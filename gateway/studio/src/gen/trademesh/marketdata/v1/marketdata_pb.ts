@@ -125,6 +125,25 @@ export const ResumePointSchema: GenMessage<ResumePoint> = /*@__PURE__*/
   messageDesc(file_trademesh_marketdata_v1_marketdata, 3);
 
 /**
+ * One message of a Subscribe stream: the events of one or more venue dispatches, in order. A
+ * dispatch is what the venue publishes at once (a step of the sim's market, or the book
+ * changes of an order placed on it; one exchange message of a live venue); within one, each
+ * stream's (symbol and channel) events are together and in the venue's order. A subscriber
+ * that keeps up gets one dispatch per message; one that has fallen behind gets what was queued
+ * for it joined (up to 64 dispatches or 1 MiB), and a resumed stream first gets what it missed
+ * joined (messages of up to about 4 MiB).
+ *
+ * A client applies a message's events in order, and may rely on this per event, not per
+ * message:
+ * - a book delta's sequence follows that of the book built from every event before it (this
+ *   message's and the earlier ones); a snapshot replaces the book;
+ * - with the sim, at each ticker event the book built from every event before it has the
+ *   ticker's best bid and ask, sizes included: the sim publishes a step's book changes before
+ *   that step's ticker, which it takes from the same book. The book may change again later in
+ *   the same message, so the ticker need not match the book at the message's end;
+ * - a live venue's ticker is the exchange's own ticker stream, not derived from the book: it
+ *   may be ahead of or behind the book at its event.
+ *
  * @generated from message trademesh.marketdata.v1.SubscribeResponse
  */
 export type SubscribeResponse = Message<"trademesh.marketdata.v1.SubscribeResponse"> & {
@@ -135,7 +154,9 @@ export type SubscribeResponse = Message<"trademesh.marketdata.v1.SubscribeRespon
 
   /**
    * The venue's batch counter: grows with every batch the venue sends (not by one per
-   * subscriber: a subscriber sees the positions of the batches that concern it).
+   * subscriber: a subscriber sees the positions of the batches that concern it). A message
+   * of several batches has its last batch's position: resuming from it misses nothing and
+   * repeats nothing.
    *
    * @generated from field: uint64 position = 2;
    */
@@ -693,6 +714,9 @@ export const MarketData: GenService<{
    * Live market events for a set of symbols and channels. Events come in batches.
    * A book subscription starts with a snapshot per symbol, then deltas whose
    * sequence numbers follow the snapshot's without holes.
+   * A message may carry the events of several venue dispatches, in order: apply each
+   * message's events in order and rely on what holds per event, never per message
+   * (SubscribeResponse says what holds).
    *
    * @generated from rpc trademesh.marketdata.v1.MarketData.Subscribe
    */
