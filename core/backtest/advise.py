@@ -132,7 +132,8 @@ class AdviseStage:
         return AdvisorCore(config, self._model, self._calibration, timer=no_timer)
 
     def decide(self, message: sig.Signal, now_ns: int) -> am.Decision:
-        """The decision on one signal, as the advisor publishes it (its intent inside, if any)."""
+        """The decision on one signal, as the advisor publishes it (its intent inside, if any),
+        but its stages' results without their summaries and output JSON."""
         signal = signal_from_pb(message, "signal.")
         decision = self.core.on_signal(signal, self._context(signal, now_ns), now_ns)
         trace = None
@@ -144,7 +145,8 @@ class AdviseStage:
             decision, trace = answered, self.answers.trace(signal)
         self._recent.setdefault((signal.venue, signal.symbol), deque(maxlen=_RECENT_SIGNALS)).append(signal)
         events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
-        made = decision_to_pb(decision, events, trace, model_version=self.model_version)
+        # No stage's summary or output JSON: a run keeps none of them (core.backtest.run's Tape).
+        made = decision_to_pb(decision, events, trace, model_version=self.model_version, stage_outputs=False)
         if made.synthesis.source == am.SYNTHESIS_SOURCE_LLM:  # the live answer, replayed
             made.synthesis.source = am.SYNTHESIS_SOURCE_RECORDED
         return made

@@ -67,11 +67,18 @@ class RunSettings:
 
 @dataclass
 class Tape:
-    """What the run produced, in the order it happened."""
+    """What the run produced, in the order it happened.
+
+    `digest` is a hash of every signal and, per decision, the decision message as the backtest
+    makes it (core.backtest.advise): its ids, outcome, blocked stage and reason, conviction,
+    synthesis, hallucination flags, intent, and each stage's status, timing and reasons, but
+    not the stages' summaries and output JSON (the backtest does not make them). Two runs with
+    the same digest made the same signals and the same decisions on them.
+    """
 
     signals: list[sig.Signal] = field(default_factory=list)
-    # Each decision as kept: its ids, outcome and intent (the stages' telemetry left out, so
-    # a long run's memory does not grow with it); `digest` covers the whole messages.
+    # Each decision as kept: its ids, outcome and intent (the stages left out, so a long run's
+    # memory does not grow with it); `digest` covers more of each (above).
     decisions: list[am.Decision] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)  # the inspector's, one per intent
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
@@ -82,7 +89,13 @@ class Tape:
     strategy_curves: dict[str, list[EquityPoint]] = field(default_factory=dict)
     events: int = 0
     data_ns: int = 0  # the data time reached
-    digest: Any = field(default_factory=hashlib.sha256)  # of every signal and whole decision, in order
+    digest: Any = field(default_factory=hashlib.sha256)  # of every signal and decision, in order
+
+    def decided(self, signal: sig.Signal, decision: am.Decision) -> None:
+        """A signal and the advisor's decision on it: into the digest, and kept."""
+        self.digest.update(signal.SerializeToString())
+        self.digest.update(decision.SerializeToString(deterministic=True))
+        self.decisions.append(_kept(decision))
 
 
 class Backtest:
@@ -185,9 +198,7 @@ class Backtest:
             message = signal_to_pb(emitted)
             self.tape.signals.append(message)
             decision = self.advise.decide(message, now_ns)
-            self.tape.digest.update(message.SerializeToString())
-            self.tape.digest.update(decision.SerializeToString(deterministic=True))
-            self.tape.decisions.append(_kept(decision))
+            self.tape.decided(message, decision)
             if decision.HasField("intent"):
                 self._intent(decision.intent, now_ns)
 

@@ -130,6 +130,18 @@ def test_a_decision_becomes_the_contracts_with_every_stage_and_its_intent() -> N
     assert message.conviction.raw and message.conviction.calibrated and message.conviction.regime
 
 
+def test_without_stage_outputs_only_the_stages_summaries_and_output_json_are_left_out() -> None:
+    _, decision, events = _decide()
+    full = decision_to_pb(decision, events, model_version="m1")
+    lean = decision_to_pb(decision, events, model_version="m1", stage_outputs=False)
+    assert all(not s.summary and not s.output_json for s in lean.stages)
+    assert all(s.summary and s.output_json for s in full.stages)
+    for stage in full.stages:
+        stage.ClearField("summary")
+        stage.ClearField("output_json")
+    assert lean == full
+
+
 def test_a_blocked_stage_says_so_and_the_later_ones_are_skipped() -> None:
     core = AdvisorCore(
         AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), None, default_calibration()

@@ -12,10 +12,13 @@ import pytest
 from core.backtest.assemble import build
 from core.backtest.config import BacktestConfig
 from core.backtest.outcome import Outcome, outcome
+from core.backtest.run import Tape
 from core.backtest.session import Progress, drive_sync
 from core.backtest.summary import write
 from core.backtest.synthetic import Walk, walk
 from core.errors import InvalidArgument
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.signal.v1 import signal_pb2 as sig
 
 TREND = Path("core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
@@ -77,7 +80,7 @@ def test_the_same_inputs_give_the_same_results_and_report_byte_for_byte(
     assert [d.SerializeToString() for d in again.tape.decisions] == [
         d.SerializeToString() for d in done.tape.decisions
     ]
-    assert again.tape.digest.hexdigest() == done.tape.digest.hexdigest()  # the whole decisions too
+    assert again.tape.digest.hexdigest() == done.tape.digest.hexdigest()  # more of the decisions too
     assert again.tape.orders == done.tape.orders and again.fills == done.fills
     assert again.tape.curve == done.tape.curve and again.metrics == done.metrics
     first = write(done, config(), tmp_path / "a")
@@ -90,6 +93,42 @@ def test_another_seed_or_latency_changes_the_results(done: Outcome) -> None:
     assert run(config(), replace(SPEC, seed=8)).tape.curve != done.tape.curve
     slow = run(config(order_latency_ms=900.0))
     assert [e.order.updated_ns for e in slow.tape.orders] != [e.order.updated_ns for e in done.tape.orders]
+
+
+def _digest_of(decision: am.Decision) -> str:
+    tape = Tape()
+    tape.decided(sig.Signal(signal_id="s1", conviction="0.7"), decision)
+    return str(tape.digest.hexdigest())
+
+
+def test_the_digest_covers_each_decisions_outcome_intent_and_stages() -> None:
+    base = am.Decision(
+        decision_id="d1", signal_id="s1", outcome=am.OUTCOME_INTENT,
+        intent=am.Intent(intent_id="i1", size="0.5"),
+        stages=[am.StageResult(stage=am.STAGE_CONTEXT, status=am.STAGE_STATUS_PASSED)],
+    )  # fmt: skip
+    blocked, no_intent, resized, stage_blocked = (am.Decision() for _ in range(4))
+    for changed in (blocked, no_intent, resized, stage_blocked):
+        changed.CopyFrom(base)
+    blocked.outcome = am.OUTCOME_BLOCKED
+    no_intent.ClearField("intent")
+    resized.intent.size = "0.6"
+    stage_blocked.stages[0].status = am.STAGE_STATUS_BLOCKED
+    same = _digest_of(base)
+    assert _digest_of(am.Decision.FromString(base.SerializeToString())) == same
+    assert all(_digest_of(d) != same for d in (blocked, no_intent, resized, stage_blocked))
+
+
+def test_the_same_signals_decided_otherwise_change_the_runs_digest() -> None:
+    """A smaller cap per intent: the detector's signals are the same, the intents' sizes not."""
+    short = replace(SPEC, steps=600)
+    end = {"end_ns": short.start_ns + short.steps * short.step_ns}
+    wide = run(config(**end), short).tape
+    narrow = run(config(max_notional_share=Decimal("0.002"), **end), short).tape
+    assert [s.SerializeToString() for s in narrow.signals] == [s.SerializeToString() for s in wide.signals]
+    sizes = [[d.intent.size for d in t.decisions if d.HasField("intent")] for t in (wide, narrow)]
+    assert sizes[0] and sizes[0] != sizes[1]
+    assert narrow.digest.hexdigest() != wide.digest.hexdigest()
 
 
 def test_progress_reaches_the_end_with_the_events_counted() -> None:
