@@ -197,31 +197,29 @@ def test_the_synthetic_book_stays_bounded_however_long_it_runs() -> None:
     assert 0 < resting <= 2 * FAST.book_depth_levels * 8
 
 
+def _thinnest_side(config: SimConfig, steps: int) -> int:
+    """The fewest levels either side of any symbol's book held after any of `steps` steps."""
+    venue, feed, _ = _venue(config)
+    thinnest = 99
+    for _ in range(steps):
+        _run(venue, feed, 1)
+        for symbol in (s.symbol for s in config.symbols):
+            book = venue.exchange.book(symbol)
+            thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
+    return thinnest
+
+
 def test_the_default_market_always_quotes_both_sides() -> None:
     # BTC/USDT's default volatility moves the mid through many levels a second: the side it
     # moves towards loses its quotes and must be refilled before a taker empties it.
-    venue, feed, _ = _venue(SimConfig())
-    thinnest = 99
-    for _ in range(6000):  # 60 s of market time
-        _run(venue, feed, 1)
-        for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
-            book = venue.exchange.book(symbol)
-            thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
-    assert thinnest >= 2
+    assert _thinnest_side(SimConfig(), 6000) >= 2  # 60 s of market time
 
 
 def test_a_market_of_long_steps_and_few_book_updates_quotes_both_sides() -> None:
     # The test suite's sims (50 ms steps, a quarter of the book updates): the side the mid moves
     # towards is refilled to half its levels at once; one level a step left BTC/USDT's empty.
     symbols = tuple(dataclasses.replace(s, book_updates_per_s=100.0) for s in SimConfig().symbols)
-    venue, feed, _ = _venue(SimConfig(tick_interval_ms=50, symbols=symbols))
-    thinnest = 99
-    for _ in range(2400):  # 120 s of market time
-        _run(venue, feed, 1)
-        for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
-            book = venue.exchange.book(symbol)
-            thinnest = min(thinnest, len(book.depth(Side.BUY)), len(book.depth(Side.SELL)))
-    assert thinnest >= 2
+    assert _thinnest_side(SimConfig(tick_interval_ms=50, symbols=symbols), 2400) >= 2  # 120 s
 
 
 async def test_history_s_fills_the_candles_before_the_sim_opens_and_publishes_none_of_it() -> None:
