@@ -146,7 +146,6 @@ class _Reports:
     def __init__(self, report_ns: int) -> None:
         self.report_ns = report_ns
         self.queue: deque[tuple[int, Execution]] = deque()
-        self.mirrors: dict[str, _Mirror] = {}  # each hears of the changes to its book
 
     def on_trade(
         self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
@@ -154,9 +153,7 @@ class _Reports:
         pass
 
     def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
-        mirror = self.mirrors.get(symbol)
-        if mirror is not None:
-            mirror.touch(changes)
+        pass
 
     def on_execution(self, execution: Execution) -> None:
         self.queue.append((execution.ts_event_ns + self.report_ns, execution))
@@ -198,11 +195,6 @@ class _Mirror:
         self.book = exchange.book(symbol)
         # The last recorded size of each level, in lots.
         self.recorded: dict[Side, dict[int, int]] = {_BUY: {}, _SELL: {}}
-        # The prices (bids', asks') of the levels changed since the last snapshot began to apply,
-        # whatever changed them (the exchange's on_levels: trades, our orders, the mirror itself),
-        # and those an increase left short: the levels whose synthetic total may differ from
-        # `recorded`. A snapshot reads only these and those whose recorded size it changes.
-        self.touched: tuple[set[int], set[int]] = (set(), set())
         # Each price and size string seen, in ticks and lots: a book's levels repeat them.
         self._ticks_of: dict[str, int] = {}
         self._lots_of: dict[str, int] = {}
@@ -213,23 +205,13 @@ class _Mirror:
     # ---- book events
 
     def snapshot(self, snapshot: md.BookSnapshot) -> None:
-        """Only the levels that may differ from the book are read and set: those whose recorded
-        size changed since the last snapshot (0 for those it no longer lists) and those touched
-        since. Every other level's synthetic total is its recorded size already, so applying
-        the whole snapshot would change nothing there (the same book, the same executions)."""
         bids, asks = self._levels(snapshot.bids, "bids"), self._levels(snapshot.asks, "asks")
-        touched, self.touched = self.touched, (set(), set())
-        recorded = self.recorded
-        changed = (
-            (_BUY, _changed(bids, recorded[_BUY], touched[0])),
-            (_SELL, _changed(asks, recorded[_SELL], touched[1])),
-        )
-        self._apply(((_BUY, bids), (_SELL, asks)), changed)
+        self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
         self.recorded = {_BUY: _listed(bids), _SELL: _listed(asks)}
 
     def delta(self, delta: md.BookDelta) -> None:
         target = ((_BUY, self._levels(delta.bids, "bids")), (_SELL, self._levels(delta.asks, "asks")))
-        self._apply(target, target)
+        self._apply(target, unlisted=False)
         for side, levels in target:
             recorded = self.recorded[side]
             for price, lots in levels.items():
@@ -249,41 +231,30 @@ class _Mirror:
             out[price] = self._lots(level.size, name, i, "size") if lots is None else lots
         return out
 
-    def _apply(self, target: _Target, changed: _Target) -> None:
+    def _apply(self, target: _Target, *, unlisted: bool) -> None:
         """Decreases first (both sides), then increases, each side's levels in the event's order.
-        `changed`: the levels of `target` (and those to empty, at 0) that may differ from the
-        book; a delta's are all of them. A level not among them is read again only when an
-        increase before it touched it (its clearing, or a stop it set off, took from it).
-        Decreases only reduce or cancel synthetic orders (no trade, no order id), so their order
-        is free."""
+        `unlisted`: a snapshot, which also empties the levels it does not list. Decreases only
+        reduce or cancel synthetic orders (no trade, no order id), so their order is free."""
         owned_at = self.book.owned_at
         # The levels that held synthetic orders: nothing but a level's own increase adds to it,
         # so one found empty here is empty at its increase (no need to read it again).
         held: set[tuple[Side, int]] = set()
-        for side, levels in changed:
+        for side, levels in target:
+            if unlisted:
+                for price in self.book.prices(side):
+                    if price not in levels:
+                        self._take_from_back(owned_at(side, price, SYNTHETIC), None)
             for price, lots in levels.items():
                 synthetic = owned_at(side, price, SYNTHETIC)
                 if synthetic:
                     held.add((side, price))
                     self._take_from_back(synthetic, lots)
-        for (side, levels), (_, todo), touched in zip(target, changed, self.touched, strict=True):
+        for side, levels in target:
             for price, lots in levels.items():
-                if not lots:
-                    continue
-                if price in todo:
+                if lots:
                     present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
-                elif price in touched:
-                    present = _total(owned_at(side, price, SYNTHETIC))
-                else:
-                    continue
-                if lots > present:
-                    self._add(side, price, lots, lots - present)
-
-    def touch(self, changes: list[LevelChange]) -> None:
-        """Levels the exchange changed (its on_levels): they may differ from the recording."""
-        bids, asks = self.touched
-        for side, price, _ in changes:
-            (bids if side is _BUY else asks).add(price)
+                    if lots > present:
+                        self._add(side, price, lots, lots - present)
 
     def _take_from_back(self, synthetic: list[Resting], keep: int | None) -> None:
         """Reduce a level's synthetic orders, newest first, to `keep` lots (None: to none)."""
@@ -307,7 +278,6 @@ class _Mirror:
                     self.exchange.submit_synthetic(self.symbol, side, price, new)
                     missing -= new
                 if self.book.would_cross(side, price):
-                    self.touched[0 if side is _BUY else 1].add(price)  # short of the recording
                     return
         if missing > 0:
             self._join_back(side, price, missing)
@@ -393,21 +363,6 @@ class _Mirror:
 _Target = tuple[tuple[Side, dict[int, int]], tuple[Side, dict[int, int]]]
 
 
-def _changed(levels: dict[int, int], recorded: dict[int, int], touched: set[int]) -> dict[int, int]:
-    """A snapshot's levels that may differ from the book: a recorded size changed (0: no longer
-    listed) or touched since the last snapshot; in the snapshot's order, the others after."""
-    out = {
-        price: lots for price, lots in levels.items() if price in touched or recorded.get(price, 0) != lots
-    }
-    for price in recorded:
-        if price not in levels:
-            out[price] = 0
-    for price in touched:
-        if price not in levels:
-            out[price] = 0
-    return out
-
-
 def _listed(levels: dict[int, int]) -> dict[int, int]:
     """The levels a book event recorded (a size of 0 removed the level)."""
     return {price: lots for price, lots in levels.items() if lots}
@@ -445,7 +400,6 @@ class ReplayedMarket:
             listener=self._reports,
         )
         self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol) for i in instruments}
-        self._reports.mirrors = self._mirrors
         # (arrival ns, submission sequence, arrival): a heap, earliest first.
         self._arrivals: list[tuple[int, int, _Arrival]] = []
         self._sequence = 0

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.market import Latency, ReplayedMarket, _listed, _Mirror, _total, _Units
+from core.backtest.market import Latency, ReplayedMarket, _Units
 from core.errors import InvalidArgument, NotFound
 from core.model import (
     Execution,
@@ -28,7 +28,7 @@ from core.model import (
 )
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.engine import SYNTHETIC, USER, OrderBook
+from venues.sim.engine import SYNTHETIC, USER
 from venues.sim.exchange import _Scale
 from venues.sim.order_manager import FeeSchedule
 
@@ -611,128 +611,6 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
             filled[cid] = filled.get(cid, D(0)) + execution.fill.size
             assert filled[cid] <= execution.order.size
             assert execution.order.filled_size == filled[cid]
-
-
-class _WholeMirror(_Mirror):
-    """The mirror as it was before a snapshot was applied as its differences: every level it
-    lists read and set, every other level of the book emptied of synthetic orders."""
-
-    def snapshot(self, snapshot: md.BookSnapshot) -> None:
-        bids, asks = self._levels(snapshot.bids, "bids"), self._levels(snapshot.asks, "asks")
-        target = ((BUY, bids), (SELL, asks))
-        owned_at = self.book.owned_at
-        held: set[tuple[Side, int]] = set()
-        for side, levels in target:
-            for price in self.book.prices(side):
-                if price not in levels:
-                    self._take_from_back(owned_at(side, price, SYNTHETIC), None)
-            for price, lots in levels.items():
-                synthetic = owned_at(side, price, SYNTHETIC)
-                if synthetic:
-                    held.add((side, price))
-                    self._take_from_back(synthetic, lots)
-        for side, levels in target:
-            for price, lots in levels.items():
-                if lots:
-                    present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
-                    if lots > present:
-                        self._add(side, price, lots, lots - present)
-        self.recorded = {BUY: _listed(bids), SELL: _listed(asks)}
-
-
-def _queues(book: OrderBook) -> list[tuple[Side, int, list[tuple[int, int, int]]]]:
-    return [
-        (side, price, [(o.order_id, o.owner, o.remaining) for o in book.orders_at(side, price)])
-        for side in (BUY, SELL)
-        for price, _ in book.depth(side)
-    ]
-
-
-def _replayed(steps: Sequence[md.MarketEvent | OrderRequest], latency: Latency, whole: bool) -> list[object]:
-    """Every level's queue after each step, then the executions reported (the step's index is
-    its time: an order is sent then, an event is recorded then)."""
-    m = venue(latency)
-    if whole:
-        m._mirrors[SYMBOL] = _WholeMirror(m._exchange, SYMBOL)
-    out: list[object] = []
-    for ts, step in enumerate(steps):
-        if isinstance(step, OrderRequest):
-            m.submit(step, ts)
-            out.extend(m.advance(ts))
-        else:
-            out.extend(m.advance(ts))
-            m.on_market(step)
-        out.append(_queues(m.book(SYMBOL)))
-    out.extend(m.advance(len(steps) + 10))
-    return out
-
-
-# Books that often keep a level's size from one snapshot to the next, and at times cross.
-steady_bids = st.dictionaries(st.integers(96, 101), st.sampled_from([0, 10, 20]), max_size=5)
-steady_asks = st.dictionaries(st.integers(99, 104), st.sampled_from([0, 10, 20]), max_size=5)
-steady_steps = st.lists(
-    st.one_of(
-        st.tuples(st.just("snapshot"), steady_bids, steady_asks, st.none()),
-        st.tuples(st.just("snapshot"), bid_levels, ask_levels, st.none()),
-        st.tuples(st.just("delta"), steady_bids, steady_asks, st.none()),
-        st.tuples(st.just("trade"), st.integers(93, 107), st.integers(1, 40), st.none()),
-        st.tuples(st.just("order"), st.sampled_from([BUY, SELL]), st.integers(95, 105), st.integers(1, 30)),
-    ),
-    max_size=40,
-)
-
-
-def _step(ts: int, kind: object, a: object, b: object, c: object) -> md.MarketEvent | OrderRequest:
-    if kind == "order":
-        assert isinstance(a, Side) and isinstance(b, int) and isinstance(c, int)
-        return limit(a, str(b), str(D(c) / 10), f"o{ts}")
-    if kind == "trade":
-        assert isinstance(a, int) and isinstance(b, int)
-        return trade(ts, str(a), str(D(b) / 10), BUY if a > 100 else SELL)
-    assert isinstance(a, dict) and isinstance(b, dict)
-    return (snapshot if kind == "snapshot" else delta)(ts, _wire(a), _wire(b))
-
-
-@settings(max_examples=300, deadline=None)
-@given(steady_steps, st.integers(0, 3), st.integers(0, 3))
-def test_a_snapshot_applied_as_its_differences_leaves_the_book_and_executions_as_applied_whole(
-    steps: list[tuple[object, ...]], order_ns: int, report_ns: int
-) -> None:
-    """The same events and orders through the mirror and through one applying every snapshot
-    whole: every level's queue the same after every step, the same executions."""
-    made = [_step(ts, *step) for ts, step in enumerate(steps)]
-    latency = Latency(order_ns=order_ns, report_ns=report_ns)
-    assert _replayed(made, latency, whole=False) == _replayed(made, latency, whole=True)
-
-
-@pytest.mark.parametrize(
-    "steps",
-    [
-        # Our sell takes the bid at 100 and rests there: the next snapshot's unchanged bid waits
-        # (it would trade with us); a trade then fills our sell, and the snapshot after sets
-        # the bid again though neither it nor its recorded size changed.
-        [
-            snapshot(0, [("100", "2.0")], [("102", "1.0")]),
-            limit(SELL, "100", "3.0", "s"),
-            snapshot(2, [("100", "2.0")], [("102", "1.0")]),
-            trade(3, "101", "1.0", BUY),
-            snapshot(4, [("100", "2.0")], [("102", "1.0")]),
-        ],
-        # A crossed snapshot: the new bid at 100 clears the ask at 100, unchanged and untouched
-        # since the snapshot before, which its own increase then sets again (clearing the bid).
-        [
-            snapshot(0, [("99", "1.0")], [("100", "1.0")]),
-            snapshot(1, [("99", "1.0")], [("100", "1.0")]),
-            snapshot(2, [("100", "1.0")], [("100", "1.0")]),
-            snapshot(3, [("99", "1.0")], [("100", "1.0")]),
-        ],
-    ],
-)
-def test_a_level_left_short_or_cleared_by_another_is_set_again_as_a_whole_snapshot_would(
-    steps: list[md.MarketEvent | OrderRequest],
-) -> None:
-    whole = _replayed(steps, Latency(), whole=True)
-    assert _replayed(steps, Latency(), whole=False) == whole
 
 
 # ---- price and size strings to ticks and lots
