@@ -90,7 +90,7 @@ async def run_writer(url: str, args: argparse.Namespace) -> None:
     pool = await open_pool(url, size=1)  # one connection: its backend is the one measured
     try:
         partitions = await prepare(pool, RecorderConfig(database_url=url, redis_url=""))
-        writer = Writer(pool, partitions, chunk_events=args.chunk_events)
+        writer = Writer(pool, partitions, chunk_events=args.chunk_events, direct=not args.staged)
         async with pool.acquire() as conn:
             backend = Path(f"/proc/{await conn.fetchval('SELECT pg_backend_pid()')}/stat")
         cpu = _Cpu(backend)
@@ -242,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=CHUNK_EVENTS,
         help="writer: events per chunk; a batch's worth or more turns off the Python/PostgreSQL overlap",
+    )
+    parser.add_argument(
+        "--staged", action="store_true", help="writer: every row staged and moved (no COPY straight in)"
     )
     parser.add_argument("--live-rate", type=int, default=0, help="pipeline: then publish this many events/s")
     parser.add_argument("--live-s", type=float, default=10.0)

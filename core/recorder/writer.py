@@ -1,10 +1,14 @@
 """One batch of bus entries into PostgreSQL, in one transaction; returns after COMMIT.
 
-The batch goes in chunks of about CHUNK_EVENTS events: each chunk's rows are COPied into the
-connection's staging tables, then one INSERT ... SELECT ... ON CONFLICT per table moves them
-into the table on its natural key (the staged rows are deleted by the same statement, so the
-next chunk finds the staging table empty). While PostgreSQL runs a chunk's INSERT, Python
-builds the next chunk's rows: the two processes work at the same time instead of in turn.
+The batch goes in chunks of about CHUNK_EVENTS events. A chunk's trades, book events and
+tickers are COPied straight into their tables (core.recorder.copy_text), inside a savepoint:
+when that fails (a row already recorded, or a value PostgreSQL refuses) or cannot be encoded,
+the savepoint is rolled back and those rows take the general path. There each chunk's rows are
+COPied into the connection's staging tables, then one INSERT ... SELECT ... ON CONFLICT per
+table moves them into the table on its natural key (the staged rows are deleted by the same
+statement, so the next chunk finds the staging table empty). While PostgreSQL runs a chunk's
+INSERT, Python builds the next chunk's rows: the two processes work at the same time instead
+of in turn.
 
 Writing the same entries again changes nothing (or, for candles and bars, only what a newer
 version replaces), so a bus entry delivered twice is recorded once.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from typing import Any
 
@@ -22,6 +27,7 @@ from prometheus_client import Counter, Histogram
 
 from core.bus.consumer import Entry
 from core.errors import Corrupt, Unavailable
+from core.recorder.copy_text import COPY_COLUMNS, copy_text
 from core.recorder.database import data_error, transient_error
 from core.recorder.partitions import Partitions
 from core.recorder.rows import Row, Rows, chunks, rows_of
@@ -35,6 +41,11 @@ ROWS_WRITTEN = Counter(
     "Rows inserted or replaced (staged minus duplicates and versions no newer).",
     ["table"],
 )
+ROWS_DIRECT = Counter(
+    "trademesh_recorder_rows_copied_direct_total",
+    "Rows COPied straight into their table (the others are staged and moved).",
+    ["table"],
+)
 BATCH_SECONDS = Histogram(
     "trademesh_recorder_batch_seconds",
     "Time to write one batch, first COPY to COMMIT.",
@@ -46,10 +57,13 @@ _ACQUIRE_TIMEOUT_S = 10.0
 
 
 class Writer:
-    def __init__(self, pool: Any, partitions: Partitions, chunk_events: int = CHUNK_EVENTS) -> None:
+    def __init__(
+        self, pool: Any, partitions: Partitions, chunk_events: int = CHUNK_EVENTS, direct: bool = True
+    ) -> None:
         self.pool = pool  # asyncpg.Pool; its connections have the staging tables
         self.partitions = partitions
         self.chunk_events = chunk_events
+        self.direct = direct  # False: every row staged (tests and benchmarks compare the two paths)
 
     async def write(self, entries: list[Entry]) -> int:
         """Rows inserted or replaced. Corrupt when an entry cannot be rows or PostgreSQL refuses
@@ -88,7 +102,7 @@ class Writer:
         counts: list[tuple[str, int, int]] = []
         rows: Rows | None = rows_of(next(parts, []))
         while rows is not None:
-            tables = rows.tables()
+            tables = await self._copy(conn, rows.tables(), counts)
             await self._stage(conn, tables)
             moving = asyncio.ensure_future(self._move(conn, tables))
             await asyncio.sleep(0)  # lets it send the INSERT, then build the next chunk meanwhile
@@ -98,6 +112,31 @@ class Writer:
             finally:
                 counts += await moving
         return counts
+
+    async def _copy(
+        self, conn: Any, tables: list[tuple[Table, list[Row]]], counts: list[tuple[str, int, int]]
+    ) -> list[tuple[Table, list[Row]]]:
+        """COPies what it can straight into its table (counted in `counts`); the rest, to stage."""
+        staged = []
+        for table, rows in tables:
+            text = copy_text(table, rows) if self.direct else None
+            if text is None or not await self._copied(conn, table, rows, text):
+                staged.append((table, rows))
+            else:
+                counts.append((table.name, len(rows), len(rows)))
+                ROWS_DIRECT.labels(table.name).inc(len(rows))
+        return staged
+
+    async def _copied(self, conn: Any, table: Table, rows: list[Row], text: bytes) -> bool:
+        await self.partitions.cover(conn, table, rows)
+        try:
+            async with conn.transaction():  # a savepoint: a failure leaves the batch going
+                await conn.copy_to_table(
+                    table.name, source=io.BytesIO(text), columns=COPY_COLUMNS[table.name], format="text"
+                )
+        except (asyncpg.UniqueViolationError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            return False  # the staged path records it once, or refuses it with its own error
+        return True
 
     async def _stage(self, conn: Any, tables: list[tuple[Table, list[Row]]]) -> None:
         for table, rows in tables:

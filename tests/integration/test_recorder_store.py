@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from core.bus.codec import FIELD, decode, encode_market
 from core.bus.consumer import Entry
@@ -311,6 +312,75 @@ async def test_a_batch_written_in_many_chunks_is_still_one_transaction(recorder:
     assert await writer.write(entries(*good, market(ticker("v", 1)), *good)) == 51
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(DISTINCT trade_id) FROM trades") == 50
+
+
+# ---- COPY straight into the table, or staged: the same rows
+
+
+async def _market_rows(pool: Any) -> list[tuple[Any, ...]]:
+    """Every market row, recorded_at aside, in one order."""
+    async with pool.acquire() as conn:
+        found = []
+        for table, key in (("trades", "trade_id"), ("book_events", "sequence"), ("tickers", "ts_event_ns")):
+            records = await conn.fetch(f"SELECT * FROM {table} ORDER BY {key}")
+            found += [(table, *(v for k, v in r.items() if k != "recorded_at")) for r in records]
+    return found
+
+
+def _copied_direct() -> float:
+    return sum(
+        REGISTRY.get_sample_value("trademesh_recorder_rows_copied_direct_total", {"table": table}) or 0.0
+        for table in ("trades", "book_events", "tickers")
+    )
+
+
+def _odd_but_valid() -> list[bytes]:
+    """Values only the staged path takes (COPY escapes), beside plain ones."""
+    tabbed, sideless = trade("v", 7), trade("v", 8)
+    tabbed.trade.trade_id = "t\t7\\N"
+    sideless.trade.taker_side = common.SIDE_UNSPECIFIED
+    slashed = ticker("v\\x", 9, last="1")
+    return [market(tabbed, sideless), market(slashed)]
+
+
+async def test_the_copy_straight_in_stores_what_the_staged_path_stores(pool: Any, recorder: Recorder) -> None:
+    payloads = (
+        market(*(trade("v", n, price=f"{65000 + n}.{n}") for n in range(5)), trade("v", 6, size="0")),
+        market(
+            book("v", 10, True, [("65000.5", "1.25"), ("64999", "3")], [("65001.00", "0.5")]),
+            book("v", 11, False, [("65000.5", "0")], []),
+            book("v", 12, False, [], [("1", "NaN")]),  # a level the plain cast lets in
+        ),
+        market(ticker("v", 1, last="3000.15"), ticker("v", 2)),
+    )
+    recorded = []
+    for direct in (True, False):
+        before = _copied_direct()
+        writer = Writer(pool, recorder.partitions, direct=direct)
+        assert await writer.write(entries(*payloads)) == 11
+        assert _copied_direct() - before == (11 if direct else 0)
+        assert await writer.write(entries(*_odd_but_valid())) == 3
+        assert _copied_direct() - before == (11 if direct else 0), "a chunk with an odd value is staged"
+        recorded.append(await _market_rows(pool))
+        async with pool.acquire() as conn:
+            await conn.execute("TRUNCATE trades, book_events, tickers")
+    assert list(map(repr, recorded[0])) == list(map(repr, recorded[1]))  # repr: NaN is not NaN
+    assert ("trades", "v", "BTC/USDT", NOW_NS + 7, NOW_NS + 1007, "t\t7\\N") in [r[:6] for r in recorded[0]]
+
+
+async def test_a_chunk_holding_rows_already_recorded_is_staged_and_recorded_once(
+    pool: Any, recorder: Recorder
+) -> None:
+    writer = Writer(pool, recorder.partitions, chunk_events=10)
+    assert await writer.write(entries(market(*(trade("v", n) for n in range(10, 20))))) == 10
+    before = _copied_direct()
+    written = await writer.write(
+        entries(*(market(*(trade("v", n) for n in range(m, m + 10))) for m in (0, 10, 20)))
+    )
+    assert written == 20
+    assert _copied_direct() - before == 20, "the first and the last chunk went straight in"
+    async with pool.acquire() as conn:
+        assert tuple(await conn.fetchrow("SELECT count(*), count(DISTINCT trade_id) FROM trades")) == (30, 30)
 
 
 # ---- bad data
