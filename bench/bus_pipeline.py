@@ -424,10 +424,14 @@ def _bus_name(index: int) -> str:
     return "sim" if index == 0 else f"sim{index + 1}"
 
 
+_FOLLOW_VENUES = ("ingest", "bars")  # the services that read the venues themselves (--venue)
+
+
 async def start_services(setup: Setup, names: Sequence[str], sims: Sequence[Child]) -> dict[str, Child]:
     venues = [f"--venue={sim.name}={sim.address}" for sim in sims]
-    common_args = ["--host", HOST, "--port", "0", "--metrics-port", "-1", *venues]
-    started = await setup.children.start([(n, [n, *common_args]) for n in names], setup.env, setup.part_dir)
+    common_args = ["--host", HOST, "--port", "0", "--metrics-port", "-1"]
+    specs = [(n, [n, *common_args, *(venues if n in _FOLLOW_VENUES else ())]) for n in names]
+    started = await setup.children.start(specs, setup.env, setup.part_dir)
     return {child.name: child for child in started}
 
 

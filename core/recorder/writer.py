@@ -1,14 +1,14 @@
 """One batch of bus entries into PostgreSQL, in one transaction; returns after COMMIT.
 
 The batch goes in chunks of about CHUNK_EVENTS events. A chunk's trades, book events and
-tickers are COPied straight into their tables (core.recorder.copy_text), inside a savepoint:
-when that fails (a row already recorded, or a value PostgreSQL refuses) or cannot be encoded,
-the savepoint is rolled back and those rows take the general path. There each chunk's rows are
-COPied into the connection's staging tables, then one INSERT ... SELECT ... ON CONFLICT per
-table moves them into the table on its natural key (the staged rows are deleted by the same
-statement, so the next chunk finds the staging table empty). While PostgreSQL runs a chunk's
-INSERT, Python builds the next chunk's rows: the two processes work at the same time instead
-of in turn.
+tickers are COPied straight into their tables (core.recorder.copy_text) unless a value needs
+the general path. There a chunk's rows are COPied into the connection's staging tables, then
+one INSERT ... SELECT ... ON CONFLICT per table moves them into the table on its natural key
+(the staged rows are deleted by the same statement, so the next chunk finds the staging table
+empty). While PostgreSQL runs a chunk's COPY straight in and INSERTs, Python builds the next
+chunk's rows: the two processes work at the same time instead of in turn. When a COPY straight
+in fails (a row already recorded: a redelivered entry; or a value PostgreSQL refuses), the
+transaction is rolled back and the whole batch written again, all staged.
 
 Writing the same entries again changes nothing (or, for candles and bars, only what a newer
 version replaces), so a bus entry delivered twice is recorded once.
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
 
 import asyncpg
 from prometheus_client import Counter, Histogram
@@ -81,74 +81,103 @@ class Writer:
         return written
 
     async def _write(self, entries: list[Entry]) -> int:
+        if self.direct:
+            try:
+                return await self._transaction(entries, direct=True)
+            except _DirectRefused:
+                pass  # a row already recorded, or a value PostgreSQL refuses: the batch again, staged
+        return await self._transaction(entries, direct=False)
+
+    async def _transaction(self, entries: list[Entry], direct: bool) -> int:
         async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
             try:
                 async with conn.transaction():
-                    counts = await self._chunks(conn, entries)
+                    counts = await self._chunks(conn, entries, direct)
             except BaseException as exc:  # cancelled too: the connection may be mid-statement
                 self.partitions.settle(committed=False)
-                if not (isinstance(exc, Corrupt) or data_error(exc)):  # else it is rolled back and fine
-                    _discard(conn)
+                if not (isinstance(exc, (Corrupt, _DirectRefused)) or data_error(exc)):
+                    _discard(conn)  # else it is rolled back and fine
                 raise
             self.partitions.settle(committed=True)
-        for table_name, staged, written in counts:
-            ROWS_STAGED.labels(table_name).inc(staged)
-            ROWS_WRITTEN.labels(table_name).inc(written)
-        return sum(written for _, _, written in counts)
+        for count in counts:
+            ROWS_STAGED.labels(count.table).inc(count.rows)
+            ROWS_WRITTEN.labels(count.table).inc(count.written)
+            if count.direct:
+                ROWS_DIRECT.labels(count.table).inc(count.rows)
+        return sum(count.written for count in counts)
 
-    async def _chunks(self, conn: Any, entries: list[Entry]) -> list[tuple[str, int, int]]:
-        """(table, staged, written) per chunk and table."""
+    async def _chunks(self, conn: Any, entries: list[Entry], direct: bool) -> list[_Count]:
         parts = chunks(entries, self.chunk_events)
-        counts: list[tuple[str, int, int]] = []
+        counts: list[_Count] = []
         rows: Rows | None = rows_of(next(parts, []))
         while rows is not None:
-            tables = await self._copy(conn, rows.tables(), counts)
-            await self._stage(conn, tables)
-            moving = asyncio.ensure_future(self._move(conn, tables))
-            await asyncio.sleep(0)  # lets it send the INSERT, then build the next chunk meanwhile
+            copied, staged = _split(rows.tables(), direct)
+            await self._stage(conn, staged)
+            storing = asyncio.ensure_future(self._store(conn, copied, staged))
+            await asyncio.sleep(0)  # lets it send its first statement, then build the next chunk meanwhile
             try:
                 following = next(parts, None)
                 rows = None if following is None else rows_of(following)
             finally:
-                counts += await moving
+                counts += await storing
         return counts
-
-    async def _copy(
-        self, conn: Any, tables: list[tuple[Table, list[Row]]], counts: list[tuple[str, int, int]]
-    ) -> list[tuple[Table, list[Row]]]:
-        """COPies what it can straight into its table (counted in `counts`); the rest, to stage."""
-        staged = []
-        for table, rows in tables:
-            text = copy_text(table, rows) if self.direct else None
-            if text is None or not await self._copied(conn, table, rows, text):
-                staged.append((table, rows))
-            else:
-                counts.append((table.name, len(rows), len(rows)))
-                ROWS_DIRECT.labels(table.name).inc(len(rows))
-        return staged
-
-    async def _copied(self, conn: Any, table: Table, rows: list[Row], text: bytes) -> bool:
-        await self.partitions.cover(conn, table, rows)
-        try:
-            async with conn.transaction():  # a savepoint: a failure leaves the batch going
-                await conn.copy_to_table(
-                    table.name, source=io.BytesIO(text), columns=COPY_COLUMNS[table.name], format="text"
-                )
-        except (asyncpg.UniqueViolationError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-            return False  # the staged path records it once, or refuses it with its own error
-        return True
 
     async def _stage(self, conn: Any, tables: list[tuple[Table, list[Row]]]) -> None:
         for table, rows in tables:
             await self.partitions.cover(conn, table, rows)
             await conn.copy_records_to_table(table.stage, records=rows)
 
-    async def _move(self, conn: Any, tables: list[tuple[Table, list[Row]]]) -> list[tuple[str, int, int]]:
+    async def _store(
+        self, conn: Any, copied: list[tuple[Table, list[Row], bytes]], staged: list[tuple[Table, list[Row]]]
+    ) -> list[_Count]:
+        """COPies the encoded rows straight into their tables, then moves the staged ones."""
         counts = []
-        for table, rows in tables:
+        for table, rows, text in copied:
+            await self.partitions.cover(conn, table, rows)
+            try:
+                columns = COPY_COLUMNS[table.name]
+                await conn.copy_to_table(table.name, source=_once(text), columns=columns, format="text")
+            except _REFUSED as exc:
+                raise _DirectRefused from exc
+            counts.append(_Count(table.name, len(rows), len(rows), direct=True))
+        for table, rows in staged:
             status = await conn.execute(table.insert_sql)
-            counts.append((table.name, len(rows), int(status.rsplit(" ", 1)[-1])))
+            counts.append(_Count(table.name, len(rows), int(status.rsplit(" ", 1)[-1])))
         return counts
+
+
+class _Count(NamedTuple):
+    table: str
+    rows: int  # copied or staged
+    written: int  # inserted or replaced
+    direct: bool = False
+
+
+class _DirectRefused(Exception):
+    """A COPY straight into a table failed; the writer writes the batch again, all staged."""
+
+
+# A row already there (a redelivered entry) or a value PostgreSQL refuses.
+_REFUSED = (asyncpg.UniqueViolationError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def _split(
+    tables: list[tuple[Table, list[Row]]], direct: bool
+) -> tuple[list[tuple[Table, list[Row], bytes]], list[tuple[Table, list[Row]]]]:
+    """The tables whose rows go straight in, with their COPY text; the tables to stage."""
+    copied, staged = [], []
+    for table, rows in tables:
+        text = copy_text(table, rows) if direct else None
+        if text is None:
+            staged.append((table, rows))
+        else:
+            copied.append((table, rows, text))
+    return copied, staged
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """COPY's source (asyncpg reads a file-like source in a thread; an async iterable in the loop)."""
+    yield data
 
 
 def _discard(conn: Any) -> None:

@@ -334,6 +334,11 @@ def _copied_direct() -> float:
     )
 
 
+def _staged() -> float:
+    """Rows staged or copied for recording (trademesh_recorder_rows_staged_total), trades."""
+    return REGISTRY.get_sample_value("trademesh_recorder_rows_staged_total", {"table": "trades"}) or 0.0
+
+
 def _odd_but_valid() -> list[bytes]:
     """Values only the staged path takes (COPY escapes), beside plain ones."""
     tabbed, sideless = trade("v", 7), trade("v", 8)
@@ -368,17 +373,18 @@ async def test_the_copy_straight_in_stores_what_the_staged_path_stores(pool: Any
     assert ("trades", "v", "BTC/USDT", NOW_NS + 7, NOW_NS + 1007, "t\t7\\N") in [r[:6] for r in recorded[0]]
 
 
-async def test_a_chunk_holding_rows_already_recorded_is_staged_and_recorded_once(
+async def test_a_batch_holding_rows_already_recorded_is_written_again_staged_and_recorded_once(
     pool: Any, recorder: Recorder
 ) -> None:
     writer = Writer(pool, recorder.partitions, chunk_events=10)
     assert await writer.write(entries(market(*(trade("v", n) for n in range(10, 20))))) == 10
-    before = _copied_direct()
+    before, staged = _copied_direct(), _staged()
     written = await writer.write(
         entries(*(market(*(trade("v", n) for n in range(m, m + 10))) for m in (0, 10, 20)))
     )
     assert written == 20
-    assert _copied_direct() - before == 20, "the first and the last chunk went straight in"
+    assert _copied_direct() == before, "the COPY straight in of its first chunk was rolled back"
+    assert _staged() - staged == 30, "then the whole batch was staged"
     async with pool.acquire() as conn:
         assert tuple(await conn.fetchrow("SELECT count(*), count(DISTINCT trade_id) FROM trades")) == (30, 30)
 
