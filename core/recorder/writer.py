@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -136,7 +135,8 @@ class Writer:
             await self.partitions.cover(conn, table, rows)
             try:
                 columns = COPY_COLUMNS[table.name]
-                await conn.copy_to_table(table.name, source=_once(text), columns=columns, format="text")
+                source = memoryview(text)  # a buffer: sent as it is (a file-like source is read in a thread)
+                await conn.copy_to_table(table.name, source=source, columns=columns, format="text")
             except _REFUSED as exc:
                 raise _DirectRefused from exc
             counts.append(_Count(table.name, len(rows), len(rows), direct=True))
@@ -173,11 +173,6 @@ def _split(
         else:
             copied.append((table, rows, text))
     return copied, staged
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    """COPY's source (asyncpg reads a file-like source in a thread; an async iterable in the loop)."""
-    yield data
 
 
 def _discard(conn: Any) -> None:
