@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import itertools
 import json
 import pstats
 import shutil
@@ -65,13 +64,19 @@ from trademesh.bus.v1 import bus_pb2 as bus
 
 
 class _Context:
-    """The gatherer's part: one context, as a followed market's (no call on the way)."""
+    """The gatherer's part: one context, as a followed market's (no call on the way). Its calls
+    count the decisions begun: the bench's clock (`now_ns`) moves 1 us a decision, not a read."""
 
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.calls = 0
 
     async def gather(self, venue: str, symbol: str) -> Context:
+        self.calls += 1
         return self.context
+
+    def now_ns(self) -> int:
+        return NOW_NS + 10_000_000 + 1000 * self.calls
 
 
 class _Counting(DecisionJournal):
@@ -119,10 +124,10 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
     config = AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False), validation=lenient)
     timer = time.perf_counter_ns if timed else None
     core = AdvisorCore(config, default_model(), default_calibration(), timer=timer)
-    clock = itertools.count(NOW_NS + 10_000_000, 1000).__next__
+    context = _Context(_context())
     pipeline = Pipeline(
-        core, _Context(_context()), None, _Counting(), max_in_flight=64 if timed else 1,  # type: ignore[arg-type]
-        clock=clock,
+        core, context, None, _Counting(), max_in_flight=64 if timed else 1,  # type: ignore[arg-type]
+        clock=context.now_ns,
     )  # fmt: skip
     pipeline.writer = BusWriter(redis, "advisor", "advisor", Retention(50, 60), 3600)
     return pipeline
