@@ -43,7 +43,7 @@ class Recorder:
     def emit(self, kind: TelemetryKind, at_ns: int, stage: Stage | None, **fields: JsonValue) -> None:
         self._count += 1
         event_id = decision_event_id(self.scope.decision_id, self._count)
-        self.log.emit(kind, at_ns, self.scope, stage, event_id, **fields)
+        self.log.record(kind, at_ns, self.scope, stage, event_id, fields)
 
     def started(self, stage: Stage, at_ns: int) -> None:
         self._started[stage] = 0 if self.timer is None else self.timer()
