@@ -17,21 +17,18 @@ core's Decimals formatted plainly.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import functools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.advisor.engine.calibration import CalibrationMethod
 from core.advisor.engine.decision import Decision, Outcome
-from core.advisor.engine.features import FeatureVector
 from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
-from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
+from core.advisor.outputs import plain, stage_json, stage_outputs, summaries
 from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
 from core.decimals import format_decimal
 from core.errors import FieldViolation, InvalidArgument, shown
@@ -208,142 +205,6 @@ def signal_to_pb(signal: Signal) -> sig.Signal:
     )
 
 
-# ---------------------------------------------------------------- stage outputs as JSON
-
-
-def plain(value: Any) -> Any:
-    """A stage's output as JSON values: dataclasses as objects, Decimals as strings, enums as
-    their values, feature vectors by name. How a type is turned is decided once per type (a
-    decision's stages hold a few hundred values, and the advisor makes one per signal)."""
-    kind = type(value)
-    turn = _TURNS.get(kind)
-    if turn is None:
-        turn = _TURNS[kind] = _turn_of(kind)
-    return turn(value)
-
-
-def _turn_of(kind: type) -> Callable[[Any], Any]:
-    """plain()'s conversion of one type, its checks in their order (a str enum stays a str)."""
-    if kind is type(None) or issubclass(kind, str | int | float):
-        return _as_is
-    if issubclass(kind, Decimal):
-        return format_decimal
-    if issubclass(kind, enum.Enum):
-        return _enum_value
-    if issubclass(kind, FeatureVector):
-        return FeatureVector.named
-    if issubclass(kind, list | tuple | frozenset | set):
-        return _plain_items
-    if issubclass(kind, Mapping):
-        return _plain_mapping
-    names = _field_names(kind)
-    if names is None:
-        return _as_is
-    return functools.partial(_plain_fields, names)
-
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _enum_value(value: enum.Enum) -> Any:
-    return value.value
-
-
-def _plain_items(value: Iterable[Any]) -> list[Any]:
-    return [plain(v) for v in value]
-
-
-def _plain_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
-    return {str(k): plain(v) for k, v in value.items()}
-
-
-def _plain_fields(names: tuple[str, ...], value: Any) -> dict[str, Any]:
-    return {name: plain(getattr(value, name)) for name in names}
-
-
-_TURNS: dict[type, Callable[[Any], Any]] = {}
-# json.dumps(output, sort_keys=True, default=str), its encoder made once (dumps makes one a call).
-_STAGE_JSON = json.JSONEncoder(sort_keys=True, default=str)
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
-
-
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """A dataclass's field names (None for any other type), looked up once per type."""
-    if kind not in _FIELD_NAMES:
-        is_dataclass = dataclasses.is_dataclass(kind)
-        _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
-    return _FIELD_NAMES[kind]
-
-
-def _context_output(snap: ContextSnapshot) -> dict[str, Any]:
-    context = snap.context
-    last = context.bars[-1] if context.bars else None
-    return {
-        "reference_price": plain(snap.reference_price),
-        "last_price": plain(context.price),
-        "spread_ratio": plain(snap.spread_ratio),
-        "last_event_age_ms": None if snap.last_event_age_ns is None else snap.last_event_age_ns // 1_000_000,
-        "book": plain(context.book),
-        "bars": len(context.bars),
-        "last_bar": plain(last),
-        "position": plain(snap.position),
-        "equity": plain(snap.equity),
-        "open_orders": plain(context.open_orders),
-        "recent_signals": [s.signal_id for s in context.recent_signals],
-        "instrument": plain(context.instrument),
-        "gaps": plain(context.gaps),
-        "reconnects": context.reconnects,
-        "resyncs": context.resyncs,
-        "problems": list(snap.problems),
-    }
-
-
-def _outputs(decision: Decision) -> dict[Stage, Any]:
-    d = decision
-    return {
-        Stage.CONTEXT: _context_output(d.context),
-        Stage.QUALITY: plain(d.quality),
-        Stage.EVALUATION: plain(d.evaluation),
-        Stage.CONVICTION: plain(d.conviction),
-        Stage.CALIBRATION: None
-        if d.calibration is None
-        else {"regime": plain(d.regime), **plain(d.calibration)},
-        Stage.SYNTHESIS: plain(d.synthesis),
-        Stage.VALIDATION: plain(d.validation),
-        Stage.INTENT: None if d.intent is None else {"sizing": plain(d.sizing), "intent": plain(d.intent)},
-    }
-
-
-def _summaries(d: Decision) -> dict[Stage, str]:
-    out: dict[Stage, str] = {Stage.CONTEXT: f"reference price {_dec(d.context.reference_price) or 'none'}"}
-    if d.quality is not None:
-        out[Stage.QUALITY] = f"quality {d.quality.score:.2f} vs threshold {d.quality.threshold:.2f}"
-    if d.evaluation is not None:
-        p = d.evaluation.p_direction
-        out[Stage.EVALUATION] = (
-            "model "
-            + ("n/a" if p is None else f"{p:.3f}")
-            + (f" ({d.evaluation.note})" if d.evaluation.note else "")
-        )
-    if d.conviction is not None:
-        out[Stage.CONVICTION] = f"raw conviction {d.conviction.raw:.3f}"
-    if d.calibration is not None and d.regime is not None:
-        out[Stage.CALIBRATION] = (
-            f"{d.regime.label}: {d.calibration.raw:.3f} -> {d.calibration.calibrated:.3f} "
-            f"({d.calibration.method.value})"
-        )
-    if d.synthesis is not None:
-        s = d.synthesis
-        out[Stage.SYNTHESIS] = f"{s.source.value} {s.bias.value}, final conviction {s.final_conviction:.3f}"
-    if d.validation is not None:
-        plan = d.validation.plan
-        out[Stage.VALIDATION] = "risk/reward " + ("n/a" if plan is None else _dec(plan.risk_reward))
-    if d.intent is not None:
-        out[Stage.INTENT] = f"{d.intent.side.value} {_dec(d.intent.size)} {d.intent.symbol}"
-    return out
-
-
 # ---------------------------------------------------------------- decisions
 
 
@@ -377,7 +238,7 @@ def _status(stage: Stage, outcome: str, d: Decision) -> am.StageStatus.ValueType
 def _stages(d: Decision, events: Sequence[TelemetryEvent], outputs: bool) -> list[am.StageResult]:
     """Every stage's result; its summary and output JSON only when `outputs` (the costly part)."""
     timings = _timings(events)
-    made, summaries = (_outputs(d), _summaries(d)) if outputs else ({}, {})
+    made, lines = (stage_outputs(d), summaries(d)) if outputs else ({}, {})
     results = []
     for stage in Stage:
         at, elapsed, outcome = timings.get(stage, (0, 0, ""))
@@ -388,8 +249,8 @@ def _stages(d: Decision, events: Sequence[TelemetryEvent], outputs: bool) -> lis
                 status=_status(stage, outcome, d),
                 started_ns=at,
                 duration_ns=elapsed,
-                summary=summaries.get(stage, "not run") if outputs else "",
-                output_json="" if output is None else _STAGE_JSON.encode(output),
+                summary=lines.get(stage, "not run") if outputs else "",
+                output_json="" if output is None else stage_json(output),
                 reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
             )
         )
