@@ -18,6 +18,7 @@ from core.advisor.engine.config import AdvisorConfig, MonitorConfig, SynthesisCo
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.features import FEATURE_NAMES
+from core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
 from core.advisor.engine.signal import Direction
 from core.advisor.engine.synthesis import SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
@@ -361,3 +362,10 @@ def test_a_decisions_event_ids_are_unique_uuids() -> None:
     ids = [e.event_id for e in c.take_telemetry()]
     assert len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 5 for i in ids)
+
+
+@pytest.mark.parametrize("index", [1, 35, 255, 256, 4096, 65_535, 65_537])
+def test_an_events_id_is_its_decisions_with_the_last_16_bits_its_index(index: int) -> None:
+    decision = decision_id("sig-1", NOW_NS)
+    assert event_id_of(decision[:-4], index) == decision_event_id(decision, index)
+    assert decision_event_id(decision, index) == f"{decision[:-4]}{index & 0xFFFF:04x}"

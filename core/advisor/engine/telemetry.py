@@ -31,6 +31,10 @@ JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, J
 
 
 class Stage(enum.Enum):
+    # Members are singletons, equal only to themselves: hashed by identity, in C (Enum's own
+    # hash is a Python call on the name; a decision looks stages and kinds up a few hundred times).
+    __hash__ = object.__hash__
+
     CONTEXT = 1
     QUALITY = 2
     EVALUATION = 3
@@ -46,6 +50,8 @@ class Stage(enum.Enum):
 
 
 class TelemetryKind(enum.Enum):
+    __hash__ = object.__hash__  # as Stage's
+
     CONTEXT_STARTED = "context_started"
     CONTEXT_FINISHED = "context_finished"
     QUALITY_STARTED = "quality_started"
