@@ -126,7 +126,7 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
     core = AdvisorCore(config, default_model(), default_calibration(), timer=timer)
     context = _Context(_context())
     pipeline = Pipeline(
-        core, context, None, _Counting(), max_in_flight=64 if timed else 1,  # type: ignore[arg-type]
+        core, context, None, _Counting(), max_in_flight=1,  # type: ignore[arg-type]
         clock=context.now_ns,
     )  # fmt: skip
     pipeline.writer = BusWriter(redis, "advisor", "advisor", Retention(50, 60), 3600)
