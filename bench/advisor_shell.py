@@ -2,19 +2,21 @@
 decision in the service).
 
 What `trademesh advisor` does per signal, minus the context's tool calls: the bus consumer
-reads `signals` (one entry a read, as at 20 signals/s), the runner (core.advisor.runner) checks
-the signal, takes the context (here a fixed one: bench/advisor_core.py's, the gatherer's
-background refresh is another cost, bench/advisor_refresh.py), runs the core, converts the
-decision and its telemetry to the contract's messages and commits them to Redis (the decision
-and intent with the mark in one script, the ~35 telemetry events with the acknowledgement in a
-MULTI/EXEC), as the service does. A redis-server of its own on a free port (no other Redis
-database touched), the signals written before the clock starts; reported: the process's CPU
-per decision over the run (the consumer, the runner, the core, the conversion, redis-py, the
-event loop: uvloop, as the service), and what reached the streams.
+reads `signals` (one entry a read), the runner (core.advisor.runner) checks the signal, takes the
+context (a fixed one, bench/advisor_core.py's: the gatherer's background refresh is another
+cost, bench/advisor_refresh.py), runs the core, converts the decision and its telemetry to the
+contract's messages and commits them to Redis as the service does, one decision at a time. A
+redis-server of its own on a free port (no other Redis database touched). The signals are
+written before the clock starts, or with --rate by a child process at that rate meanwhile (each
+decision alone, as in the service at 20/s: its caches cold, the consumer's blocking reads
+between). Reported: the process's CPU per decision over the run (the consumer, the runner, the
+core, the conversion, redis-py, the event loop: uvloop, as the service), and what reached the
+streams.
 
     .venv/bin/python bench/advisor_shell.py
     .venv/bin/python bench/advisor_shell.py --signals 3000 --profile /tmp/shell.prof
     .venv/bin/python bench/advisor_shell.py --digest /tmp/out.txt   # what was written, for A/B
+    .venv/bin/python bench/advisor_shell.py --signals 300 --rate 20  # paced, as the service at 20/s
 
 `--digest` runs without the stage timer (every elapsed_ns 0) and one decision at a time, and
 writes every message the streams got (ts_publish_ns left out), sorted, one line each: two trees
@@ -39,6 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import redis as redis_sync
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -133,23 +136,40 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
     return pipeline
 
 
+def _entry(i: int) -> dict[bytes, bytes]:
+    message = signal_to_pb(_signal(i))
+    message.ts_signal_ns = 0  # no age check: the bench's clock is not the wall's
+    envelope = bus.Envelope(source="bench", ts_publish_ns=NOW_NS)
+    envelope.signals.signals.append(message)
+    return {FIELD: envelope.SerializeToString()}
+
+
 async def _publish_signals(redis: Any, signals: int) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for i in range(signals):
-            message = signal_to_pb(_signal(i))
-            message.ts_signal_ns = 0  # no age check: the bench's clock is not the wall's
-            envelope = bus.Envelope(source="bench", ts_publish_ns=NOW_NS)
-            envelope.signals.signals.append(message)
-            pipe.xadd(SIGNALS, {FIELD: envelope.SerializeToString()})
+            pipe.xadd(SIGNALS, _entry(i))
         await pipe.execute()
 
 
-async def _decide_all(redis: Any, pipeline: Pipeline, signals: int) -> float:
-    """The consumer on `signals` until every signal is decided: the process's CPU seconds."""
+def _publish_paced(url: str, signals: int, rate: float) -> None:
+    """The child process of --rate: one signal every 1/rate s, each its own entry."""
+    client = redis_sync.Redis.from_url(url)
+    start = time.monotonic()
+    for i in range(signals):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        client.xadd(SIGNALS, _entry(i))  # type: ignore[arg-type]
+    client.close()
+
+
+async def _decide_all(redis: Any, pipeline: Pipeline, signals: int, paced: list[str] | None) -> float:
+    """The consumer on `signals` until every signal is decided (with `paced`, the command of a
+    child process publishing them meanwhile): the process's CPU seconds."""
     options = ConsumerOptions(group="advisor", consumer="bench", streams=(SIGNALS,), batch=1,
-                              block_ms=100, handler_acks=True)  # fmt: skip
+                              handler_acks=True)  # fmt: skip
     consumer = GroupConsumer(redis, options, pipeline.handle)
     stop = asyncio.Event()
+    await consumer.ensure_groups()
+    publisher = None if paced is None else await asyncio.create_subprocess_exec(*paced)
     cpu = time.process_time()
     task = asyncio.create_task(consumer.run(stop))
     journal, seen = pipeline.journal, 0
@@ -159,6 +179,8 @@ async def _decide_all(redis: Any, pipeline: Pipeline, signals: int) -> float:
     cpu = time.process_time() - cpu
     stop.set()
     await task
+    if publisher is not None:
+        await publisher.wait()
     return cpu
 
 
@@ -174,15 +196,20 @@ async def _written(redis: Any) -> dict[str, list[str]]:
     return out
 
 
-async def run(signals: int, digest: Path | None) -> dict[str, Any]:
+async def run(signals: int, digest: Path | None, rate: float = 0.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir:
         process, url = _start_redis(Path(workdir))
         redis: Any = open_redis(url)
         try:
             await _reachable(redis)
             pipeline = _pipeline(redis, timed=digest is None)
-            await _publish_signals(redis, signals)
-            cpu_s = await _decide_all(redis, pipeline, signals)
+            paced = None
+            if rate > 0:
+                paced = [sys.executable, __file__, "--signals", str(signals), "--rate", str(rate),
+                         "--publish-to", url]  # fmt: skip
+            else:
+                await _publish_signals(redis, signals)
+            cpu_s = await _decide_all(redis, pipeline, signals, paced)
             written = await _written(redis)
         finally:
             await redis.aclose()
@@ -194,7 +221,8 @@ async def run(signals: int, digest: Path | None) -> dict[str, Any]:
         )
     events = sum(len(decode_events(h)) for h in written[ADVISOR_TELEMETRY])
     return {
-        "signals": signals, "decisions": len(written[DECISIONS]), "intents": len(written[INTENTS]),
+        "signals": signals, "rate": rate, "decisions": len(written[DECISIONS]),
+        "intents": len(written[INTENTS]),
         "telemetry_events": events, "cpu_ms_per_decision": round(cpu_s * 1000 / signals, 4),
     }  # fmt: skip
 
@@ -211,12 +239,19 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=2000)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--digest", type=Path)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="signals/s from a child process; 0: all at once"
+    )
+    parser.add_argument("--publish-to", help=argparse.SUPPRESS)  # the child's Redis
     args = parser.parse_args()
+    if args.publish_to is not None:
+        _publish_paced(args.publish_to, args.signals, args.rate)
+        return
     if args.profile is not None:
         cProfile.runctx("uvloop.run(run(args.signals, None))", globals(), {"args": args}, str(args.profile))
         pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(40)
         return
-    print(json.dumps(uvloop.run(run(args.signals, args.digest))))
+    print(json.dumps(uvloop.run(run(args.signals, args.digest, args.rate))))
 
 
 if __name__ == "__main__":
