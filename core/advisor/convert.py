@@ -28,7 +28,7 @@ from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
-from core.advisor.outputs import plain, stage_json, stage_outputs, summaries
+from core.advisor.outputs import KeptParts, plain, stage_texts, summaries
 from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
 from core.decimals import format_decimal
 from core.errors import FieldViolation, InvalidArgument, shown
@@ -235,14 +235,15 @@ def _status(stage: Stage, outcome: str, d: Decision) -> am.StageStatus.ValueType
     return am.STAGE_STATUS_PASSED
 
 
-def _stages(d: Decision, events: Sequence[TelemetryEvent], outputs: bool) -> list[am.StageResult]:
+def _stages(
+    d: Decision, events: Sequence[TelemetryEvent], outputs: bool, kept: KeptParts | None
+) -> list[am.StageResult]:
     """Every stage's result; its summary and output JSON only when `outputs` (the costly part)."""
     timings = _timings(events)
-    made, lines = (stage_outputs(d), summaries(d)) if outputs else ({}, {})
+    texts, lines = (stage_texts(d, kept), summaries(d)) if outputs else ({}, {})
     results = []
     for stage in Stage:
         at, elapsed, outcome = timings.get(stage, (0, 0, ""))
-        output = made.get(stage)
         results.append(
             am.StageResult(
                 stage=STAGE_TO_PB[stage],
@@ -250,7 +251,7 @@ def _stages(d: Decision, events: Sequence[TelemetryEvent], outputs: bool) -> lis
                 started_ns=at,
                 duration_ns=elapsed,
                 summary=lines.get(stage, "not run") if outputs else "",
-                output_json="" if output is None else stage_json(output),
+                output_json=texts.get(stage, ""),
                 reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
             )
         )
@@ -340,10 +341,12 @@ def decision_to_pb(
     model_version: str = "",
     hypothetical: bool = False,
     stage_outputs: bool = True,
+    kept: KeptParts | None = None,
 ) -> am.Decision:
     """The decision as the contract's message. Without `stage_outputs` each stage's result
     carries its status, timing and reasons but no summary and no output JSON (a backtest keeps
-    none of them: about 40 % of a decision's cost)."""
+    none of them: about 40 % of a decision's cost). `kept`: the JSON of parts the decisions of a
+    market share, made once (the same message with it or without)."""
     synthesis = d.synthesis
     flags = () if synthesis is None else synthesis.flags
     message = am.Decision(
@@ -353,7 +356,7 @@ def decision_to_pb(
         symbol=d.signal.symbol,
         strategy_id=d.signal.strategy_id,
         signal=signal_to_pb(d.signal),
-        stages=_stages(d, events, stage_outputs),
+        stages=_stages(d, events, stage_outputs, kept),
         outcome=am.OUTCOME_INTENT if d.outcome is Outcome.INTENT else am.OUTCOME_BLOCKED,
         blocked_stage=am.STAGE_UNSPECIFIED if d.blocked_stage is None else STAGE_TO_PB[d.blocked_stage],
         block_reason="; ".join(d.reasons),

@@ -7,6 +7,8 @@
   `json.dumps(plain(output), sort_keys=True, default=str)`, made by the JSON encoder in one
   walk: it asks `plain`'s turn only for what JSON has no type for (a decision's stages hold a
   few hundred values, most of them numbers and strings JSON writes itself);
+- `stage_texts(d, kept)`: each stage's JSON, with `kept` (KeptParts) the parts that stay the
+  same object from one decision to the next made once;
 - `summaries(d)`: one line per stage.
 """
 
@@ -26,7 +28,7 @@ from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.telemetry import Stage
 from core.decimals import format_decimal
 
-__all__ = ["plain", "stage_json", "stage_outputs", "summaries"]
+__all__ = ["KeptParts", "plain", "stage_json", "stage_outputs", "stage_texts", "summaries"]
 
 
 def plain(value: Any) -> Any:
@@ -175,6 +177,76 @@ def stage_outputs(d: Decision) -> dict[Stage, Any]:
         Stage.VALIDATION: d.validation,
         Stage.INTENT: None if d.intent is None else {"sizing": d.sizing, "intent": d.intent},
     }
+
+
+class _Slot:
+    """A kept part in its stage's output: the encoder writes its mark (a string), which is then
+    replaced by the part's JSON."""
+
+    __slots__ = ("mark", "marked", "text")
+
+    def __init__(self, name: str, text: str) -> None:
+        self.mark = f"\x00{name}\x00"
+        self.marked = json.dumps(self.mark)  # as the encoder writes it
+        self.text = text
+
+
+def _mark(value: _Slot) -> str:
+    return value.mark
+
+
+_STEPS[_Slot] = _mark
+# The parts kept, per stage. The first place a mark is written is its slot: every key before
+# it in sorted order holds numbers, Decimals, enums or another slot (no text from outside).
+_KEPT = {Stage.CONTEXT: ("book", "instrument", "last_bar"), Stage.EVALUATION: ("features", "model")}
+
+
+class KeptParts:
+    """The JSON of the parts of a decision's stages that stay the same object from one decision
+    to the next, made once per object: a market's instrument, book and last bar (the context's
+    parts, refreshed in the background and shared by the decisions in between) and its bars'
+    features and model score (the core scores equal bars once). Kept per market and part with
+    the object they were made of (so its id is no other's), made again for another object (they
+    are frozen)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str, str], tuple[object, _Slot]] = {}
+
+    def slot(self, market: tuple[str, str], name: str, value: object) -> _Slot:
+        key = (*market, name)
+        kept = self._kept.get(key)
+        if kept is None or kept[0] is not value:
+            kept = self._kept[key] = (value, _Slot(name, stage_json(value)))
+        return kept[1]
+
+
+def _with_kept(output: Any, names: tuple[str, ...], market: tuple[str, str], kept: KeptParts) -> str:
+    parts = dict(output) if isinstance(output, dict) else _as_dict(output)
+    slots = []
+    for name in names:
+        if parts[name] is not None:
+            parts[name] = slot = kept.slot(market, name, parts[name])
+            slots.append(slot)
+    text = stage_json(parts)
+    for slot in slots:
+        text = text.replace(slot.marked, slot.text, 1)
+    return text
+
+
+def stage_texts(d: Decision, kept: KeptParts | None = None) -> dict[Stage, str]:
+    """Each stage's output JSON ("" for a stage that has none): the same text with `kept` as
+    without."""
+    market = (d.signal.venue, d.signal.symbol)
+    texts = {}
+    for stage, output in stage_outputs(d).items():
+        names = _KEPT.get(stage)
+        if output is None:
+            texts[stage] = ""
+        elif kept is None or names is None:
+            texts[stage] = stage_json(output)
+        else:
+            texts[stage] = _with_kept(output, names, market, kept)
+    return texts
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
 from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION, STALE
+from core.advisor.outputs import KeptParts
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import BusWriter
 from core.backoff import Backoff
@@ -120,6 +121,7 @@ class Pipeline:
         # Signals being decided, resolved True once published (False: it failed, not published).
         self._deciding: dict[str, asyncio.Future[bool]] = {}
         self._published: OrderedDict[str, None] = OrderedDict()
+        self._kept = KeptParts()  # the JSON of parts of the stages' outputs decisions share
 
     # ---- the bus
 
@@ -247,7 +249,7 @@ class Pipeline:
         trace = None if synthesized is None else synthesized.trace
         message = decision_to_pb(
             decision, core_events, trace, model_version=self.core.model.version if self.core.model else "",
-            hypothetical=hypothetical,
+            hypothetical=hypothetical, kept=self._kept,
         )  # fmt: skip
         return _Made(message, core_events, [] if synthesized is None else synthesized.events, loose)
 

@@ -4,6 +4,7 @@ walk, the same text as the JSON of plain()'s values, on decisions through every 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +17,9 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
 from core.advisor.engine.signal import Direction
 from core.advisor.engine.telemetry import Stage
-from core.advisor.outputs import plain, stage_json, stage_outputs
+from core.advisor.outputs import KeptParts, plain, stage_json, stage_outputs, stage_texts
 from core.model import Position, Side
-from tests.advisor_support import NOW_NS, context, signal
+from tests.advisor_support import NOW_NS, book, context, signal
 
 D = Decimal
 _LENIENT = ValidationConfig(min_risk_reward=D(0), min_conviction=0.0, cap_target_at_swing=False)
@@ -34,7 +35,7 @@ def _decision(direction: Direction = Direction.LONG, strict: bool = False, **cha
     return out
 
 
-_CASES = {
+_CASES: dict[str, Callable[[], Decision]] = {
     "intent": lambda: _decision(),
     "short": lambda: _decision(Direction.SHORT),
     "blocked at validation": lambda: _decision(strict=True),
@@ -66,3 +67,17 @@ def test_the_calibrations_own_regime_label_stands_over_the_regime() -> None:
     made = json.loads(stage_json(stage_outputs(decision)[Stage.CALIBRATION]))
     assert made["regime"] == decision.calibration.regime
     assert made["calibrated"] == decision.calibration.calibrated
+
+
+def test_kept_parts_give_the_same_json_and_are_made_again_for_another_object() -> None:
+    kept = KeptParts()
+    first = _decision()
+    assert stage_texts(first, kept) == stage_texts(first)
+    again = _decision()  # the same instrument object, new book and bars objects
+    assert stage_texts(again, kept) == stage_texts(again)
+    moved = _decision(book=book(bid="101.5", ask="101.6"))
+    texts = stage_texts(moved, kept)
+    assert texts == stage_texts(moved) and '"bid": "101.5"' in texts[Stage.CONTEXT]
+    for case in _CASES.values():
+        decision = case()
+        assert stage_texts(decision, kept) == stage_texts(decision)
