@@ -453,7 +453,7 @@ _STAGE_OF[None] = am.STAGE_UNSPECIFIED
 
 def event_to_pb(event: TelemetryEvent) -> am.TelemetryEvent:
     facts = _FACTS[event.kind]
-    fields = {name: _text(value) for name, value in event.fields.items()}
+    fields = {name: value if type(value) is str else _text(value) for name, value in event.fields.items()}
     fields["name"] = facts.name
     elapsed = event.fields.get("elapsed_ns", 0)
     detail = fields.get(facts.detail_field, "")
