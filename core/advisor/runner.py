@@ -184,7 +184,7 @@ class Pipeline:
             await self._mark(signal.signal_id, self._entry_done(entry_id))
             return
         made = await self._decide(signal)
-        await self._commit(made, mark=signal.signal_id, observe=(message, received_ns), entry=entry_id)
+        await self._commit_signal(made, signal.signal_id, (message, received_ns), entry_id)
 
     def _remember(self, signal_id: str) -> None:
         self._published[signal_id] = None
@@ -301,31 +301,33 @@ class Pipeline:
 
     # ---- out
 
-    async def _commit(
-        self, made: _Made, *, mark: str | None = None, observe: tuple[sig.Signal, int] | None = None,
-        entry: str | None = None,
-    ) -> None:  # fmt: skip
-        """The decision, its intent, its telemetry, its signal's mark and the acknowledgement of
-        `entry` once each of its signals is decided, at once (unless the signal was decided
-        already: then not published; core.advisor.wire). Without `mark` (Decide's publish): the
-        decision and intent, then the telemetry."""
+    async def _commit(self, made: _Made) -> None:
+        """Decide's publish (no mark): the decision and its intent, then its telemetry."""
         writer = self.writer
         assert writer is not None
         events, loose = made.telemetry()
         now = self.clock()
-        if mark is None:
-            await self._retry(lambda: writer.commit(made.decision, [], now), "publish")
-            if events or loose:
-                later = self.clock()
-                await self._retry(lambda: writer.commit(None, [*events, *loose], later), "publish")
-            self._journal(made.decision, events, loose)
-            return
-        ack = None if entry is None else self._entry_done(entry)
+        await self._retry(lambda: writer.commit(made.decision, [], now), "publish")
+        if events or loose:
+            later = self.clock()
+            await self._retry(lambda: writer.commit(None, [*events, *loose], later), "publish")
+        self._journal(made.decision, events, loose)
+
+    async def _commit_signal(
+        self, made: _Made, mark: str, observe: tuple[sig.Signal, int], entry: str
+    ) -> None:
+        """The decision, its intent, its telemetry, its signal's mark and the acknowledgement of
+        `entry` once each of its signals is decided, in one step (unless the signal was decided
+        already: then the decision is dropped; core.advisor.wire)."""
+        writer = self.writer
+        assert writer is not None
+        events, loose = made.telemetry()
+        now = self.clock()
+        ack = self._entry_done(entry)
         publish = writer.publish_once
         if await self._retry(lambda: publish(made.decision, events, loose, now, mark, ack), "publish"):
             self._remember(mark)
-            if observe is not None:
-                self._observe(made.decision, *observe)
+            self._observe(made.decision, *observe)
             self._journal(made.decision, events, loose)
             return
         log.info("advisor: signal %s was decided already: decision %s dropped",
