@@ -18,9 +18,10 @@ streams.
     .venv/bin/python bench/advisor_shell.py --digest /tmp/out.txt   # what was written, for A/B
     .venv/bin/python bench/advisor_shell.py --signals 300 --rate 20  # paced, as the service at 20/s
 
-`--digest` runs without the stage timer (every elapsed_ns 0) and one decision at a time, and
-writes every message the streams got (ts_publish_ns left out), sorted, one line each: two trees
-that write the same thing give the same file.
+`--digest` runs without the stage timer (every elapsed_ns 0; the decisions' clock moves a
+microsecond a decision in every mode) and writes every message the streams got (ts_publish_ns
+left out, maps in key order), sorted, one line each: two trees that write the same thing give
+the same file.
 """
 
 from __future__ import annotations
