@@ -11,6 +11,7 @@ apart from waiting for a busy machine's cores), and telemetry events per decisio
 
     .venv/bin/python bench/advisor_core.py
     .venv/bin/python bench/advisor_core.py --signals 5000 --profile /tmp/advisor.prof
+    .venv/bin/python bench/advisor_core.py --bars-every 1     # a bar closes before every signal
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Pending
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.synthetic import regime_bars
-from core.model import Balance, Instrument, InstrumentKind
+from core.model import Balance, Candle, Instrument, InstrumentKind
 
 NOW_NS = 1_767_300_000_000_000_000
 ANSWER = json.dumps(
@@ -46,7 +47,10 @@ ANSWER = json.dumps(
 
 
 def _context() -> Context:
-    bars = regime_bars(200, 3).candles(100, 160)
+    return _context_of(regime_bars(200, 3).candles(100, 160))
+
+
+def _context_of(bars: tuple[Candle, ...]) -> Context:
     last = bars[-1].close
     instrument = Instrument(
         "sim", "BTC/USDT", "BTCUSDT", InstrumentKind.SPOT, "BTC", "USDT", "USDT", Decimal("0.01"),
@@ -80,16 +84,27 @@ def _percentiles(ns: list[int]) -> dict[str, float]:
             "mean_ms": statistics.fmean(ordered) / 1e6}  # fmt: skip
 
 
-def run(signals: int, llm: bool) -> dict[str, object]:
+def _contexts(signals: int, bars_every: int) -> list[Context]:
+    """Each signal's context: the same one, or with `bars_every` a bar closing every that many."""
+    if bars_every <= 0:
+        return [_context()] * signals
+    shifts = signals // bars_every + 1
+    synthetic = regime_bars(200 + shifts, 3)
+    windows = [synthetic.candles(100 + k, 160 + k) for k in range(shifts)]
+    made = [_context_of(w) for w in windows]
+    return [made[i // bars_every] for i in range(signals)]
+
+
+def run(signals: int, llm: bool, bars_every: int = 0) -> dict[str, object]:
     base = AdvisorConfig(validation=ValidationConfig(cap_target_at_swing=False))
     config = base if llm else dataclasses.replace(base, synthesis=SynthesisConfig(llm_enabled=False))
     core = AdvisorCore(config, default_model(), default_calibration(), timer=time.perf_counter_ns)
-    context = _context()
+    contexts = _contexts(signals, bars_every)
     on_signal, on_answer, events, intents = [], [], 0, 0
     gc.collect()
     cpu_start = time.process_time_ns()
     for i in range(signals):
-        sig = _signal(i)
+        sig, context = _signal(i), contexts[i]
         start = time.perf_counter_ns()
         out = core.on_signal(sig, context, NOW_NS + i)
         on_signal.append(time.perf_counter_ns() - start)
@@ -103,8 +118,9 @@ def run(signals: int, llm: bool) -> dict[str, object]:
         events += len(core.take_telemetry())
     cpu_ms = (time.process_time_ns() - cpu_start) / 1e6 / signals
     result: dict[str, object] = {
-        "llm": llm, "signals": signals, "intents": intents, "cpu_ms_per_decision": round(cpu_ms, 4),
-        "events_per_decision": events / signals, "on_signal": _percentiles(on_signal),
+        "llm": llm, "signals": signals, "bars_every": bars_every, "intents": intents,
+        "cpu_ms_per_decision": round(cpu_ms, 4), "events_per_decision": events / signals,
+        "on_signal": _percentiles(on_signal),
     }  # fmt: skip
     if on_answer:
         result["on_answer"] = _percentiles(on_answer)
@@ -117,13 +133,17 @@ def main() -> None:
     )
     parser.add_argument("--signals", type=int, default=3000)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument(
+        "--bars-every", type=int, default=0,
+        help="a bar closes every this many signals (the context's bars move on); 0: never",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.profile is not None:
         cProfile.runctx("run(args.signals, False)", globals(), {"args": args}, str(args.profile))
         pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
         return
     for llm in (False, True):
-        print(json.dumps(run(args.signals, llm)))
+        print(json.dumps(run(args.signals, llm, args.bars_every)))
 
 
 if __name__ == "__main__":

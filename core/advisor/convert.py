@@ -17,21 +17,18 @@ core's Decimals formatted plainly.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import functools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.advisor.engine.calibration import CalibrationMethod
 from core.advisor.engine.decision import Decision, Outcome
-from core.advisor.engine.features import FeatureVector
 from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
-from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
+from core.advisor.outputs import KeptParts, plain, stage_texts, summaries
 from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
 from core.decimals import format_decimal
 from core.errors import FieldViolation, InvalidArgument, shown
@@ -208,142 +205,6 @@ def signal_to_pb(signal: Signal) -> sig.Signal:
     )
 
 
-# ---------------------------------------------------------------- stage outputs as JSON
-
-
-def plain(value: Any) -> Any:
-    """A stage's output as JSON values: dataclasses as objects, Decimals as strings, enums as
-    their values, feature vectors by name. How a type is turned is decided once per type (a
-    decision's stages hold a few hundred values, and the advisor makes one per signal)."""
-    kind = type(value)
-    turn = _TURNS.get(kind)
-    if turn is None:
-        turn = _TURNS[kind] = _turn_of(kind)
-    return turn(value)
-
-
-def _turn_of(kind: type) -> Callable[[Any], Any]:
-    """plain()'s conversion of one type, its checks in their order (a str enum stays a str)."""
-    if kind is type(None) or issubclass(kind, str | int | float):
-        return _as_is
-    if issubclass(kind, Decimal):
-        return format_decimal
-    if issubclass(kind, enum.Enum):
-        return _enum_value
-    if issubclass(kind, FeatureVector):
-        return FeatureVector.named
-    if issubclass(kind, list | tuple | frozenset | set):
-        return _plain_items
-    if issubclass(kind, Mapping):
-        return _plain_mapping
-    names = _field_names(kind)
-    if names is None:
-        return _as_is
-    return functools.partial(_plain_fields, names)
-
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _enum_value(value: enum.Enum) -> Any:
-    return value.value
-
-
-def _plain_items(value: Iterable[Any]) -> list[Any]:
-    return [plain(v) for v in value]
-
-
-def _plain_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
-    return {str(k): plain(v) for k, v in value.items()}
-
-
-def _plain_fields(names: tuple[str, ...], value: Any) -> dict[str, Any]:
-    return {name: plain(getattr(value, name)) for name in names}
-
-
-_TURNS: dict[type, Callable[[Any], Any]] = {}
-# json.dumps(output, sort_keys=True, default=str), its encoder made once (dumps makes one a call).
-_STAGE_JSON = json.JSONEncoder(sort_keys=True, default=str)
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
-
-
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """A dataclass's field names (None for any other type), looked up once per type."""
-    if kind not in _FIELD_NAMES:
-        is_dataclass = dataclasses.is_dataclass(kind)
-        _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
-    return _FIELD_NAMES[kind]
-
-
-def _context_output(snap: ContextSnapshot) -> dict[str, Any]:
-    context = snap.context
-    last = context.bars[-1] if context.bars else None
-    return {
-        "reference_price": plain(snap.reference_price),
-        "last_price": plain(context.price),
-        "spread_ratio": plain(snap.spread_ratio),
-        "last_event_age_ms": None if snap.last_event_age_ns is None else snap.last_event_age_ns // 1_000_000,
-        "book": plain(context.book),
-        "bars": len(context.bars),
-        "last_bar": plain(last),
-        "position": plain(snap.position),
-        "equity": plain(snap.equity),
-        "open_orders": plain(context.open_orders),
-        "recent_signals": [s.signal_id for s in context.recent_signals],
-        "instrument": plain(context.instrument),
-        "gaps": plain(context.gaps),
-        "reconnects": context.reconnects,
-        "resyncs": context.resyncs,
-        "problems": list(snap.problems),
-    }
-
-
-def _outputs(decision: Decision) -> dict[Stage, Any]:
-    d = decision
-    return {
-        Stage.CONTEXT: _context_output(d.context),
-        Stage.QUALITY: plain(d.quality),
-        Stage.EVALUATION: plain(d.evaluation),
-        Stage.CONVICTION: plain(d.conviction),
-        Stage.CALIBRATION: None
-        if d.calibration is None
-        else {"regime": plain(d.regime), **plain(d.calibration)},
-        Stage.SYNTHESIS: plain(d.synthesis),
-        Stage.VALIDATION: plain(d.validation),
-        Stage.INTENT: None if d.intent is None else {"sizing": plain(d.sizing), "intent": plain(d.intent)},
-    }
-
-
-def _summaries(d: Decision) -> dict[Stage, str]:
-    out: dict[Stage, str] = {Stage.CONTEXT: f"reference price {_dec(d.context.reference_price) or 'none'}"}
-    if d.quality is not None:
-        out[Stage.QUALITY] = f"quality {d.quality.score:.2f} vs threshold {d.quality.threshold:.2f}"
-    if d.evaluation is not None:
-        p = d.evaluation.p_direction
-        out[Stage.EVALUATION] = (
-            "model "
-            + ("n/a" if p is None else f"{p:.3f}")
-            + (f" ({d.evaluation.note})" if d.evaluation.note else "")
-        )
-    if d.conviction is not None:
-        out[Stage.CONVICTION] = f"raw conviction {d.conviction.raw:.3f}"
-    if d.calibration is not None and d.regime is not None:
-        out[Stage.CALIBRATION] = (
-            f"{d.regime.label}: {d.calibration.raw:.3f} -> {d.calibration.calibrated:.3f} "
-            f"({d.calibration.method.value})"
-        )
-    if d.synthesis is not None:
-        s = d.synthesis
-        out[Stage.SYNTHESIS] = f"{s.source.value} {s.bias.value}, final conviction {s.final_conviction:.3f}"
-    if d.validation is not None:
-        plan = d.validation.plan
-        out[Stage.VALIDATION] = "risk/reward " + ("n/a" if plan is None else _dec(plan.risk_reward))
-    if d.intent is not None:
-        out[Stage.INTENT] = f"{d.intent.side.value} {_dec(d.intent.size)} {d.intent.symbol}"
-    return out
-
-
 # ---------------------------------------------------------------- decisions
 
 
@@ -374,22 +235,23 @@ def _status(stage: Stage, outcome: str, d: Decision) -> am.StageStatus.ValueType
     return am.STAGE_STATUS_PASSED
 
 
-def _stages(d: Decision, events: Sequence[TelemetryEvent], outputs: bool) -> list[am.StageResult]:
+def _stages(
+    d: Decision, events: Sequence[TelemetryEvent], outputs: bool, kept: KeptParts | None
+) -> list[am.StageResult]:
     """Every stage's result; its summary and output JSON only when `outputs` (the costly part)."""
     timings = _timings(events)
-    made, summaries = (_outputs(d), _summaries(d)) if outputs else ({}, {})
+    texts, lines = (stage_texts(d, kept), summaries(d)) if outputs else ({}, {})
     results = []
     for stage in Stage:
         at, elapsed, outcome = timings.get(stage, (0, 0, ""))
-        output = made.get(stage)
         results.append(
             am.StageResult(
                 stage=STAGE_TO_PB[stage],
                 status=_status(stage, outcome, d),
                 started_ns=at,
                 duration_ns=elapsed,
-                summary=summaries.get(stage, "not run") if outputs else "",
-                output_json="" if output is None else _STAGE_JSON.encode(output),
+                summary=lines.get(stage, "not run") if outputs else "",
+                output_json=texts.get(stage, ""),
                 reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
             )
         )
@@ -479,10 +341,12 @@ def decision_to_pb(
     model_version: str = "",
     hypothetical: bool = False,
     stage_outputs: bool = True,
+    kept: KeptParts | None = None,
 ) -> am.Decision:
     """The decision as the contract's message. Without `stage_outputs` each stage's result
     carries its status, timing and reasons but no summary and no output JSON (a backtest keeps
-    none of them: about 40 % of a decision's cost)."""
+    none of them: about 40 % of a decision's cost). `kept`: the JSON of parts the decisions of a
+    market share, made once (the same message with it or without)."""
     synthesis = d.synthesis
     flags = () if synthesis is None else synthesis.flags
     message = am.Decision(
@@ -492,7 +356,7 @@ def decision_to_pb(
         symbol=d.signal.symbol,
         strategy_id=d.signal.strategy_id,
         signal=signal_to_pb(d.signal),
-        stages=_stages(d, events, stage_outputs),
+        stages=_stages(d, events, stage_outputs, kept),
         outcome=am.OUTCOME_INTENT if d.outcome is Outcome.INTENT else am.OUTCOME_BLOCKED,
         blocked_stage=am.STAGE_UNSPECIFIED if d.blocked_stage is None else STAGE_TO_PB[d.blocked_stage],
         block_reason="; ".join(d.reasons),
@@ -523,18 +387,45 @@ def decision_to_pb(
 # ---------------------------------------------------------------- telemetry
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":")), its encoder made once.
+_FIELD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def _json_text(value: Any) -> str:
+    return _FIELD_JSON.encode(value)
+
+
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _none_text(value: None) -> str:
+    return ""
+
+
+def _same_text(value: str) -> str:
+    return value
+
+
+# A field's value as text, by its exact type (a decision's ~35 events hold ~100 values).
+_TEXT_OF: dict[type, Callable[[Any], str]] = {
+    str: _same_text, int: str, float: ratio, bool: _bool_text, type(None): _none_text,
+}  # fmt: skip
+
+
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
+    turn = _TEXT_OF.get(type(value))
+    if turn is not None:
+        return turn(value)
+    if isinstance(value, str):  # subclasses (a str enum) as the exact types would go
         return value
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return _bool_text(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return ratio(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return _json_text(value)
 
 
 def _kind(kind: TelemetryKind) -> am.TelemetryEventKind.ValueType:
@@ -545,28 +436,42 @@ def _kind(kind: TelemetryKind) -> am.TelemetryEventKind.ValueType:
     return _KINDS[kind]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _KindFacts:
+    """How one of the core's kinds goes into the contract's event, looked up once per event."""
+
+    kind: am.TelemetryEventKind.ValueType
+    name: str
+    value_field: str  # "" for none
+    detail_field: str  # "" for none
+
+
+_FACTS = {k: _KindFacts(_kind(k), k.value, _VALUE.get(k, ""), _DETAIL.get(k, "")) for k in TelemetryKind}
+_STAGE_OF: dict[Stage | None, am.Stage.ValueType] = {stage: pb for stage, pb in STAGE_TO_PB.items()}
+_STAGE_OF[None] = am.STAGE_UNSPECIFIED
+
+
 def event_to_pb(event: TelemetryEvent) -> am.TelemetryEvent:
-    fields = {name: _text(value) for name, value in event.fields.items()}
-    fields["name"] = event.kind.value
+    facts = _FACTS[event.kind]
+    fields = {name: value if type(value) is str else _text(value) for name, value in event.fields.items()}
+    fields["name"] = facts.name
     elapsed = event.fields.get("elapsed_ns", 0)
-    value_field = _VALUE.get(event.kind)
-    detail_field = _DETAIL.get(event.kind)
-    detail = fields.get(detail_field, "") if detail_field else ""
+    detail = fields.get(facts.detail_field, "")
     if event.kind is K.DECISION_BLOCKED:
         reasons = event.fields.get("reasons")
         detail = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
     scope = event.scope
     return am.TelemetryEvent(
         event_id=event.event_id,
-        kind=_kind(event.kind),
+        kind=facts.kind,
         decision_id=scope.decision_id,
         signal_id=scope.signal_id,
-        stage=am.STAGE_UNSPECIFIED if event.stage is None else STAGE_TO_PB[event.stage],
+        stage=_STAGE_OF[event.stage],
         venue=scope.venue,
         symbol=scope.symbol,
         strategy_id=scope.strategy_id,
         ts_ns=event.at_ns,
-        value=fields.get(value_field, "") if value_field else "",
+        value=fields.get(facts.value_field, ""),
         duration_ns=elapsed if isinstance(elapsed, int) else 0,
         model=fields.get("model", ""),
         detail=detail,

@@ -7,8 +7,8 @@ asked for pending decisions, decisions out.
   until its answer comes (`core.on_answer`) or its deadline passes (`core.expire`, on a timer).
 - A final decision becomes the contract's Decision with its telemetry (the core's events, the
   transport's retries, circuit and tool events) and is committed to the bus with its signal's
-  "decided" mark (core.advisor.wire); an entry of `signals` is acknowledged once each of its
-  signals is decided.
+  "decided" mark in one step (core.advisor.wire); an entry of `signals` is acknowledged in the
+  step of the last of its signals decided.
 - Once per signal. An entry delivered before (own pending after a crash, reclaimed) is checked
   against the marks first: its signals marked decided are skipped. An entry read new is not
   (no round trip before the decision): only against the signals this process published lately
@@ -42,6 +42,7 @@ from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
 from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION, STALE
+from core.advisor.outputs import KeptParts
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import BusWriter
 from core.backoff import Backoff
@@ -78,8 +79,8 @@ class _EntryState:
 
 @dataclass
 class _Made:
-    """A decision as the contract's message, and its telemetry as the core gave it: the events'
-    messages are built once the decision is on the bus (`telemetry`)."""
+    """A decision as the contract's message, and its telemetry as the core gave it (their
+    messages: `telemetry`)."""
 
     decision: am.Decision
     core_events: list[TelemetryEvent]
@@ -120,6 +121,7 @@ class Pipeline:
         # Signals being decided, resolved True once published (False: it failed, not published).
         self._deciding: dict[str, asyncio.Future[bool]] = {}
         self._published: OrderedDict[str, None] = OrderedDict()
+        self._kept = KeptParts()  # the JSON of parts of the stages' outputs decisions share
 
     # ---- the bus
 
@@ -182,7 +184,7 @@ class Pipeline:
             await self._mark(signal.signal_id, self._entry_done(entry_id))
             return
         made = await self._decide(signal)
-        await self._commit(made, mark=signal.signal_id, observe=(message, received_ns), entry=entry_id)
+        await self._commit_signal(made, signal.signal_id, (message, received_ns), entry_id)
 
     def _remember(self, signal_id: str) -> None:
         self._published[signal_id] = None
@@ -247,7 +249,7 @@ class Pipeline:
         trace = None if synthesized is None else synthesized.trace
         message = decision_to_pb(
             decision, core_events, trace, model_version=self.core.model.version if self.core.model else "",
-            hypothetical=hypothetical,
+            hypothetical=hypothetical, kept=self._kept,
         )  # fmt: skip
         return _Made(message, core_events, [] if synthesized is None else synthesized.events, loose)
 
@@ -299,37 +301,43 @@ class Pipeline:
 
     # ---- out
 
-    async def _commit(
-        self, made: _Made, *, mark: str | None = None, observe: tuple[sig.Signal, int] | None = None,
-        entry: str | None = None,
-    ) -> None:  # fmt: skip
-        """The decision, its intent and its signal's mark at once (unless the signal was decided
-        already: then not published); then its telemetry, built meanwhile, with the
-        acknowledgement of `entry` once each of its signals is decided (core.advisor.wire)."""
+    async def _commit(self, made: _Made) -> None:
+        """Decide's publish (no mark): the decision and its intent, then its telemetry."""
         writer = self.writer
         assert writer is not None
-        now = self.clock()
-        published = True
-        if mark is None:
-            await self._retry(lambda: writer.commit(made.decision, [], now), "publish")
-        else:
-            published = await self._retry(lambda: writer.publish_once(made.decision, now, mark), "publish")
         events, loose = made.telemetry()
-        if published:
-            if mark is not None:
-                self._remember(mark)
-            if observe is not None:
-                self._observe(made.decision, *observe)
-        else:
-            log.info("advisor: signal %s was decided already: decision %s dropped",
-                     mark, made.decision.decision_id)  # fmt: skip
-            events = []
-        ack = None if entry is None else self._entry_done(entry)
-        if events or loose or ack is not None:
+        now = self.clock()
+        await self._retry(lambda: writer.commit(made.decision, [], now), "publish")
+        if events or loose:
             later = self.clock()
-            await self._retry(lambda: writer.commit(None, [*events, *loose], later, ack=ack), "publish")
-        if published:
-            self.journal.add(made.decision, events, published=True)
+            await self._retry(lambda: writer.commit(None, [*events, *loose], later), "publish")
+        self._journal(made.decision, events, loose)
+
+    async def _commit_signal(
+        self, made: _Made, mark: str, observe: tuple[sig.Signal, int], entry: str
+    ) -> None:
+        """The decision, its intent, its telemetry, its signal's mark and the acknowledgement of
+        `entry` once each of its signals is decided, in one step (unless the signal was decided
+        already: then the decision is dropped; core.advisor.wire)."""
+        writer = self.writer
+        assert writer is not None
+        events, loose = made.telemetry()
+        now = self.clock()
+        ack = self._entry_done(entry)
+        publish = writer.publish_once
+        if await self._retry(lambda: publish(made.decision, events, loose, now, mark, ack), "publish"):
+            self._remember(mark)
+            self._observe(made.decision, *observe)
+            self._journal(made.decision, events, loose)
+            return
+        log.info("advisor: signal %s was decided already: decision %s dropped",
+                 mark, made.decision.decision_id)  # fmt: skip
+        self._journal(None, [], loose)
+
+    def _journal(self, decision: am.Decision | None, events: list[am.TelemetryEvent],
+                 loose: list[am.TelemetryEvent]) -> None:  # fmt: skip
+        if decision is not None:
+            self.journal.add(decision, events, published=True)
         if loose:
             self.journal.add(None, loose, published=True)
 

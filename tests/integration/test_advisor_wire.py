@@ -1,5 +1,6 @@
 """The advisor's outputs on a real Redis (core.advisor.wire): a signal's decision is published
-once, by its first decision, whatever delivered the signal again."""
+once, by its first decision, whatever delivered the signal again, with its telemetry and the
+acknowledgement of its entry in the same step."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import redis.asyncio as aioredis
 
 from core.advisor.wire import BusWriter, decided_key
 from core.bus.codec import decode
-from core.bus.names import DECISIONS, INTENTS
+from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from core.bus.publisher import Retention
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
@@ -47,12 +48,12 @@ async def test_a_signal_is_published_once_by_its_first_decision(redis_url: str) 
             writer = BusWriter(
                 client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
             )
-            assert await writer.publish_once(_decision("d1", "s1"), 1, "s1")
+            assert await writer.publish_once(_decision("d1", "s1"), [], [], 1, "s1")
             # The same decision again (an attempt whose answer was lost): published, once.
-            assert await writer.publish_once(_decision("d1", "s1"), 2, "s1")
+            assert await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
             # Another decision of the signal (it came twice, or another run decided it): dropped.
-            assert not await writer.publish_once(_decision("d2", "s1"), 3, "s1")
-            assert await writer.publish_once(_decision("d3", "s2", intent=False), 4, "s2")
+            assert not await writer.publish_once(_decision("d2", "s1"), [], [], 3, "s1")
+            assert await writer.publish_once(_decision("d3", "s2", intent=False), [], [], 4, "s2")
             assert await _published(client) == (["d1", "d3"], ["intent-d1"])
             assert await writer.decided(["s1", "s2", "s3"]) == {"s1", "s2"}
             assert 0 < await client.ttl(decided_key("advisor", "s1")) <= _TTL_S
@@ -69,7 +70,60 @@ async def test_a_signal_marked_before_is_not_published(redis_url: str) -> None:
                 client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
             )
             await writer.commit(None, [], 1, mark="s1")
-            assert not await writer.publish_once(_decision("d1", "s1"), 2, "s1")
+            assert not await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
             assert await _published(client) == ([], [])
+        finally:
+            await client.aclose()
+
+
+def _event(event_id: str, decision_id: str = "") -> am.TelemetryEvent:
+    return am.TelemetryEvent(event_id=event_id, decision_id=decision_id, fields={"name": "x"})
+
+
+async def _telemetry(client: Any) -> list[list[str]]:
+    """Each telemetry entry's event ids."""
+    return [
+        [e.event_id for e in decode(f).advisor_telemetry.events]
+        for _, f in await client.xrange(ADVISOR_TELEMETRY)
+    ]
+
+
+async def _pending_entry(client: Any) -> str:
+    """An entry of `signals` delivered to the group and not acknowledged."""
+    entry_id: bytes = await client.xadd(SIGNALS, {b"e": b"1"})
+    await client.xgroup_create(SIGNALS, "advisor", id="0", mkstream=True)
+    await client.xreadgroup("advisor", "c", {SIGNALS: ">"})
+    return entry_id.decode()
+
+
+async def test_the_telemetry_and_the_acknowledgement_go_with_the_decision(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        client: Any = aioredis.Redis.from_url(url)
+        try:
+            writer = BusWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+            entry_id = await _pending_entry(client)
+            events, loose = [_event("e1", "d1"), _event("e2", "d1")], [_event("a1")]
+            assert await writer.publish_once(_decision("d1", "s1"), events, loose, 1, "s1", entry_id)
+            assert await _published(client) == (["d1"], ["intent-d1"])
+            assert await _telemetry(client) == [["e1", "e2", "a1"]]
+            assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
+        finally:
+            await client.aclose()
+
+
+async def test_a_dropped_decision_writes_only_the_events_of_no_decision_and_the_ack(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        client: Any = aioredis.Redis.from_url(url)
+        try:
+            writer = BusWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+            entry_id = await _pending_entry(client)
+            await writer.commit(None, [], 1, mark="s1")
+            dropped = writer.publish_once(
+                _decision("d2", "s1"), [_event("e1", "d2")], [_event("a1")], 2, "s1", entry_id
+            )
+            assert not await dropped
+            assert await _published(client) == ([], [])
+            assert await _telemetry(client) == [["a1"]]
+            assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
         finally:
             await client.aclose()

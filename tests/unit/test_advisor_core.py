@@ -18,9 +18,17 @@ from core.advisor.engine.config import AdvisorConfig, MonitorConfig, SynthesisCo
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.features import FEATURE_NAMES
+from core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
 from core.advisor.engine.signal import Direction
 from core.advisor.engine.synthesis import SynthesisSource
-from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
+from core.advisor.engine.telemetry import (
+    STAGE_KINDS,
+    Scope,
+    Stage,
+    TelemetryEvent,
+    TelemetryKind,
+    TelemetryLog,
+)
 from core.errors import AlreadyExists
 from core.model import Position, Side
 from tests.advisor_support import MS, NOW_NS, context, signal, trend_bars
@@ -361,3 +369,24 @@ def test_a_decisions_event_ids_are_unique_uuids() -> None:
     ids = [e.event_id for e in c.take_telemetry()]
     assert len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 5 for i in ids)
+
+
+@pytest.mark.parametrize("index", [1, 35, 255, 256, 4096, 65_535, 65_537])
+def test_an_events_id_is_its_decisions_with_the_last_16_bits_its_index(index: int) -> None:
+    decision = decision_id("sig-1", NOW_NS)
+    assert event_id_of(decision[:-4], index) == decision_event_id(decision, index)
+    assert decision_event_id(decision, index) == f"{decision[:-4]}{index & 0xFFFF:04x}"
+
+
+def test_an_events_fields_are_kept_in_their_kinds_order_and_a_wrong_set_is_refused() -> None:
+    log = TelemetryLog()
+    log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), Stage.CALIBRATION, to_regime="b", from_regime="a")
+    log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), Stage.CALIBRATION, from_regime="a", to_regime="b")
+    events = log.take()
+    assert [list(e.fields) for e in events] == [["from_regime", "to_regime"]] * 2
+    assert events[0].fields == events[1].fields == {"from_regime": "a", "to_regime": "b"}
+    with pytest.raises(ValueError, match="regime_rotation takes fields"):
+        log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), None, from_regime="a")
+    with pytest.raises(ValueError, match="regime_rotation takes fields"):
+        log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), None, from_regime="a", to_regime="b", extra=1)
+    assert log.take() == []

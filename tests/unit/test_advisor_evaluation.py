@@ -9,14 +9,23 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from core.advisor.defaults import default_model
-from core.advisor.engine.config import ConvictionConfig, RegimeConfig, RulesConfig
+from core.advisor.defaults import default_calibration, default_model
+from core.advisor.engine.config import (
+    AdvisorConfig,
+    ConvictionConfig,
+    RegimeConfig,
+    RulesConfig,
+    SynthesisConfig,
+)
 from core.advisor.engine.conviction import combine
-from core.advisor.engine.evaluation import evaluate
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Decision
+from core.advisor.engine.evaluation import evaluate, score_bars
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, bar_series, compute_features, features_of
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.regime import UNKNOWN, detect_regime, regime_of
 from core.advisor.engine.rules import evaluate_rules
+from core.advisor.engine.signal import Direction
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.synthetic import regime_bars
 from tests.advisor_support import NOW_NS, context, signal, trend_bars
@@ -154,3 +163,32 @@ def test_regime_from_trend_strength_and_volatility(ret_20: float, vol_20: float,
 
 def test_no_features_is_an_unknown_regime() -> None:
     assert detect_regime(None, RegimeConfig()).label == UNKNOWN
+
+
+def test_equal_bars_are_scored_once_and_a_closed_bar_or_another_model_scores_again(
+    model: ModelArtifact,
+) -> None:
+    bars = trend_bars(41)
+    first = score_bars(bars[:40], model, None)
+    assert score_bars(tuple(bars[:40]), model, first) is first  # a new tuple of the same bars
+    moved = score_bars(bars[1:], model, first)
+    assert moved is not first and moved.features == features_of(bar_series(bars[1:][-LOOKBACK:]))
+    other = ModelArtifact(
+        "other", model.sha256, model.horizon_bars, model.timeframe, model.feature_names, model.reference,
+        model.estimator,
+    )  # fmt: skip
+    assert score_bars(bars[:40], other, first).model is other
+
+
+def test_a_core_deciding_on_unchanged_bars_evaluates_as_without_the_scores_kept(model: ModelArtifact) -> None:
+    core = AdvisorCore(
+        AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), model, default_calibration()
+    )
+    history = regime_bars(120, 5).candles(40, 120)
+    for i, direction in enumerate([Direction.LONG, Direction.SHORT, Direction.LONG, Direction.LONG] * 3):
+        ctx = context(history[i // 2 : 60 + i // 2])  # a bar closes every second signal
+        sig = signal(direction, signal_id=f"s{i}")
+        decision = core.on_signal(sig, ctx, NOW_NS + i)
+        assert isinstance(decision, Decision) and decision.evaluation is not None
+        sign = 1 if direction is Direction.LONG else -1
+        assert decision.evaluation == evaluate(snapshot(sig, ctx, NOW_NS + i), sign, model, RulesConfig())

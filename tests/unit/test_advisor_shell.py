@@ -18,7 +18,7 @@ from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer,
 from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig, ValidationConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
-from core.advisor.engine.telemetry import KIND_FIELDS, Scope, TelemetryEvent, TelemetryKind
+from core.advisor.engine.telemetry import KIND_FIELDS, JsonValue, Scope, TelemetryEvent, TelemetryKind
 from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
 from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
@@ -164,6 +164,20 @@ def test_every_telemetry_kind_has_a_contract_kind_and_keeps_its_name() -> None:
         assert event_to_pb(_event_of(kind)).kind != am.TELEMETRY_EVENT_KIND_UNSPECIFIED
     finished = [c for c in converted if c.kind == am.TELEMETRY_EVENT_KIND_STAGE_FINISHED]
     assert len(finished) == 8 and all(c.fields["outcome"] for c in finished)
+
+
+def test_an_events_fields_are_text_each_by_its_type() -> None:
+    values: dict[str, JsonValue] = {
+        "score": 0.5, "threshold": 1, "passed": True, "penalties": {"b": 0.25, "a": [1, None]},
+        "reasons": None,
+    }  # fmt: skip
+    event = TelemetryEvent("e", 1, TelemetryKind.QUALITY_SCORE, NOW_NS, None, Scope(), values)
+    fields = dict(event_to_pb(event).fields)
+    assert fields == {
+        "score": "0.5", "threshold": "1", "passed": "true", "penalties": '{"a":[1,null],"b":0.25}',
+        "reasons": "", "name": "quality_score",
+    }  # fmt: skip
+    assert event_to_pb(event).value == "0.5"
 
 
 def _event_of(kind: TelemetryKind) -> TelemetryEvent:

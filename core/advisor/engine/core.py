@@ -25,7 +25,7 @@ from core.advisor.engine.context import Context
 from core.advisor.engine.conviction import Conviction, combine
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.drift import DriftMonitor
-from core.advisor.engine.evaluation import Evaluation, evaluate
+from core.advisor.engine.evaluation import Evaluation, ScoredBars, evaluate, score_bars
 from core.advisor.engine.ids import decision_id
 from core.advisor.engine.intent import ExecutionIntent, close_intent, open_intent
 from core.advisor.engine.model import ModelArtifact
@@ -87,6 +87,7 @@ class AdvisorCore:
         self._log = TelemetryLog()
         self._pending: dict[str, _Work] = {}
         self._regimes: dict[tuple[str, str], str] = {}
+        self._scored: dict[tuple[str, str], ScoredBars] = {}  # each market's last bars, scored
         self._last_model: str | None = None
         self._allocation = AllocationTracker(config.monitor.allocation_every)
 
@@ -186,7 +187,11 @@ class AdvisorCore:
         cfg, rec, signal = self.config, work.rec, work.signal
         sign = direction_sign(signal.direction)
         rec.started(Stage.EVALUATION, now_ns)
-        work.evaluation = evaluate(work.snap, sign, self.model, cfg.rules)
+        market = (signal.venue, signal.symbol)
+        scored = self._scored[market] = score_bars(
+            work.snap.context.bars, self.model, self._scored.get(market)
+        )
+        work.evaluation = evaluate(work.snap, sign, self.model, cfg.rules, scored)
         rec.evaluation(work.evaluation, now_ns)
         self._watch_drift(work, now_ns)
         rec.finished(Stage.EVALUATION, now_ns, "ok" if work.evaluation.note == "" else "partial")
@@ -196,7 +201,6 @@ class AdvisorCore:
         rec.finished(Stage.CONVICTION, now_ns, "ok")
         rec.started(Stage.CALIBRATION, now_ns)
         work.regime = detect_regime(work.evaluation.features, cfg.regime)
-        market = (signal.venue, signal.symbol)
         rec.regime(work.regime, self._regimes.get(market), now_ns)
         self._regimes[market] = work.regime.label
         work.calibration = calibrate(self.calibration, work.regime.label, work.conviction.raw)

@@ -11,8 +11,9 @@ from core.advisor.engine.features import LOOKBACK, FeatureVector, bar_series, fe
 from core.advisor.engine.model import ModelArtifact, ModelScore
 from core.advisor.engine.rules import RuleResult, evaluate_rules
 from core.advisor.engine.snapshot import ContextSnapshot
+from core.model import Candle
 
-__all__ = ["Evaluation", "evaluate", "evaluate_features"]
+__all__ = ["Evaluation", "ScoredBars", "evaluate", "evaluate_features", "score_bars"]
 
 
 @dataclass(frozen=True)
@@ -25,21 +26,52 @@ class Evaluation:
     note: str  # why a part is missing; "" when all ran
 
 
-def evaluate(snap: ContextSnapshot, sign: int, model: ModelArtifact | None, cfg: RulesConfig) -> Evaluation:
-    features = features_of(bar_series(snap.context.bars[-LOOKBACK:]))
+@dataclass(frozen=True)
+class ScoredBars:
+    """A market's last LOOKBACK bars with their features and the model's score of them. The
+    shell hands a market's bars over unchanged until a bar closes (and the backtest the same
+    candles), so the same bars are scored once, not once per signal (`score_bars`)."""
+
+    bars: tuple[Candle, ...]
+    model: ModelArtifact | None
+    features: FeatureVector | None
+    score: ModelScore | None
+
+
+def score_bars(bars: tuple[Candle, ...], model: ModelArtifact | None, last: ScoredBars | None) -> ScoredBars:
+    """The bars' features and score: `last` again when it was of equal bars and the same model."""
+    window = bars[-LOOKBACK:]
+    if last is not None and last.model is model and last.bars == window:
+        return last
+    features = features_of(bar_series(window))
+    score = None if features is None or model is None else model.score(features)
+    return ScoredBars(window, model, features, score)
+
+
+def evaluate(
+    snap: ContextSnapshot, sign: int, model: ModelArtifact | None, cfg: RulesConfig,
+    scored: ScoredBars | None = None,
+) -> Evaluation:  # fmt: skip
+    """`scored`: the context's bars scored already (score_bars), else they are scored here."""
+    if scored is None or scored.model is not model:
+        scored = score_bars(snap.context.bars, model, scored)
+    features = scored.features
     if features is None:
         note = f"{len(snap.context.bars)} bar(s), the features need {LOOKBACK}"
         return Evaluation(None, None, None, "", None, note)
-    return evaluate_features(features, sign, model, cfg)
+    return evaluate_features(features, sign, model, cfg, scored.score)
 
 
 def evaluate_features(
-    features: FeatureVector, sign: int, model: ModelArtifact | None, cfg: RulesConfig
-) -> Evaluation:
-    """The rules and the model on a feature vector (offline calibration calls this too)."""
+    features: FeatureVector, sign: int, model: ModelArtifact | None, cfg: RulesConfig,
+    score: ModelScore | None = None,
+) -> Evaluation:  # fmt: skip
+    """The rules and the model on a feature vector (offline calibration calls this too);
+    `score`: the model's score of `features`, when known."""
     rules = evaluate_rules(features, sign, cfg)
     if model is None:
         return Evaluation(features, rules, None, "", None, "no model loaded")
-    score = model.score(features)
+    if score is None:
+        score = model.score(features)
     p_direction = score.p_up if sign > 0 else round(1.0 - score.p_up, 9)
     return Evaluation(features, rules, score, model.version, p_direction, "")

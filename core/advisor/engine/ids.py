@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["decision_event_id", "decision_id", "intent_id", "telemetry_id"]
+__all__ = ["decision_event_id", "decision_id", "event_id_of", "intent_id", "telemetry_id"]
 
 _NAMESPACE = uuid.UUID("2b7c6f0e-8d4a-4c1f-9a3e-616476697372")
 
@@ -29,4 +29,13 @@ def decision_event_id(decision: str, index: int) -> str:
     Still a UUID of the same version and variant, unique per decision (a decision makes far
     fewer than 65,536 events), and made without hashing: a decision makes about 35 of them.
     """
-    return f"{decision[:-4]}{index & 0xFFFF:04x}"
+    return event_id_of(decision[:-4], index)
+
+
+# The last 16 bits of the first events' ids, written once.
+_SUFFIXES = tuple(f"{i:04x}" for i in range(256))
+
+
+def event_id_of(prefix: str, index: int) -> str:
+    """decision_event_id(decision, index), given the decision's id less its last 4 digits."""
+    return prefix + (_SUFFIXES[index] if index < 256 else f"{index & 0xFFFF:04x}")

@@ -11,7 +11,7 @@ from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.drift import DriftAlert
 from core.advisor.engine.evaluation import Evaluation
-from core.advisor.engine.ids import decision_event_id
+from core.advisor.engine.ids import event_id_of
 from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
@@ -39,11 +39,11 @@ class Recorder:
         self.timer = timer
         self._started: dict[Stage, int] = {}
         self._count = 0
+        self._prefix = scope.decision_id[:-4]  # of its events' ids (ids.decision_event_id)
 
     def emit(self, kind: TelemetryKind, at_ns: int, stage: Stage | None, **fields: JsonValue) -> None:
         self._count += 1
-        event_id = decision_event_id(self.scope.decision_id, self._count)
-        self.log.emit(kind, at_ns, self.scope, stage, event_id, **fields)
+        self.log.record(kind, at_ns, self.scope, stage, event_id_of(self._prefix, self._count), fields)
 
     def started(self, stage: Stage, at_ns: int) -> None:
         self._started[stage] = 0 if self.timer is None else self.timer()

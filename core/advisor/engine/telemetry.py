@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from core.advisor.engine.ids import telemetry_id
 from core.advisor.engine.signal import Signal
@@ -31,6 +31,10 @@ JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, J
 
 
 class Stage(enum.Enum):
+    # Members are singletons, equal only to themselves: hashed by identity, in C (Enum's own
+    # hash is a Python call on the name; a decision looks stages and kinds up a few hundred times).
+    __hash__ = object.__hash__
+
     CONTEXT = 1
     QUALITY = 2
     EVALUATION = 3
@@ -46,6 +50,8 @@ class Stage(enum.Enum):
 
 
 class TelemetryKind(enum.Enum):
+    __hash__ = object.__hash__  # as Stage's
+
     CONTEXT_STARTED = "context_started"
     CONTEXT_FINISHED = "context_finished"
     QUALITY_STARTED = "quality_started"
@@ -152,8 +158,9 @@ class Scope:
         return cls(decision_id, signal.signal_id, signal.venue, signal.symbol, signal.strategy_id)
 
 
-@dataclass(frozen=True, slots=True)
-class TelemetryEvent:
+class TelemetryEvent(NamedTuple):
+    """Immutable, as a frozen dataclass, and made at a tuple's cost: a decision makes ~35."""
+
     event_id: str
     sequence: int  # the core's running count: the order the events were made in
     kind: TelemetryKind
@@ -180,13 +187,26 @@ class TelemetryLog:
         **fields: JsonValue,
     ) -> None:
         """Record an event; `event_id` "" makes one from the sequence, the time and the scope."""
+        self.record(kind, at_ns, scope, stage, event_id, fields)
+
+    def record(
+        self,
+        kind: TelemetryKind,
+        at_ns: int,
+        scope: Scope,
+        stage: Stage | None,
+        event_id: str,
+        fields: dict[str, JsonValue],
+    ) -> None:
+        """`emit` with the fields as a dict of the caller's (kept when in the kind's order)."""
         expected = KIND_FIELDS[kind]
-        if set(fields) != set(expected):
-            raise ValueError(f"{kind.value} takes fields {expected}, not {tuple(sorted(fields))}")
+        if tuple(fields) != expected:  # not in the declared order, or a field missing or extra
+            if set(fields) != set(expected):
+                raise ValueError(f"{kind.value} takes fields {expected}, not {tuple(sorted(fields))}")
+            fields = {name: fields[name] for name in expected}
         self._sequence += 1
-        ordered = {name: fields[name] for name in expected}
         event_id = event_id or telemetry_id(self._sequence, at_ns, scope.decision_id)
-        self._events.append(TelemetryEvent(event_id, self._sequence, kind, at_ns, stage, scope, ordered))
+        self._events.append(TelemetryEvent(event_id, self._sequence, kind, at_ns, stage, scope, fields))
 
     def take(self) -> list[TelemetryEvent]:
         events, self._events = self._events, []
