@@ -117,8 +117,8 @@ class OffBook:
         book = self.book
         ours: list[list[int]] = [[], []]
         for i, (side, listed) in enumerate(((_BUY, bids), (_SELL, asks))):
-            for price in book.prices(side):
-                if not book.owned_at(side, price, USER):
+            for price in book.prices(side):  # while active, the levels of our orders only
+                if not self.active and not book.owned_at(side, price, USER):
                     continue  # synthetic only: taken out with the rest (the engine is settled)
                 if price in listed or book.owned_at(side, price, SYNTHETIC):
                     return False
