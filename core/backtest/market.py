@@ -226,9 +226,11 @@ class _Mirror:
         self.recorded = {_BUY: bids, _SELL: asks}  # a level of 0 lots reads as one not listed
 
     def delta(self, delta: md.BookDelta) -> None:
-        self.settle()
-        target = ((_BUY, self._levels(delta.bids, "bids")), (_SELL, self._levels(delta.asks, "asks")))
-        self._apply(target, unlisted=False)
+        bids, asks = self._levels(delta.bids, "bids"), self._levels(delta.asks, "asks")
+        target = ((_BUY, bids), (_SELL, asks))
+        if not (self.defer and self.off.delta(bids, asks)):
+            self.settle()
+            self._apply(target, unlisted=False)
         for side, levels in target:
             recorded = self.recorded[side]
             for price, lots in levels.items():

@@ -69,11 +69,21 @@ class OffBook:
 
     def snapshot(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
         """Apply a snapshot here (True), or leave it to the engine (False: nothing changed)."""
-        if not self._apart_from_ours(bids, asks):
+        return self._book_event(bids, asks, whole=True)
+
+    def delta(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
+        """Apply a delta here (True), or leave it to the engine (False: nothing changed)."""
+        return self._book_event(bids, asks, whole=False)
+
+    def _book_event(self, bids: dict[int, int], asks: dict[int, int], *, whole: bool) -> bool:
+        """The mirror's way (decreases on both sides, then increases, each side's levels in the
+        event's order), on the levels held here. `whole`: a snapshot (it empties the levels it
+        does not list)."""
+        if not self._apart_from_ours(bids, asks, whole=whole):
             return False
         if not self.active:
             self._take_out()
-        held = (_decrease(self.bids, bids), _decrease(self.asks, asks))
+        held = (_decrease(self.bids, bids, whole), _decrease(self.asks, asks, whole))
         for levels, listed, reduced in ((self.bids, bids, held[0]), (self.asks, asks, held[1])):
             for price, lots in listed.items():
                 if lots:
@@ -110,26 +120,32 @@ class OffBook:
 
     # ---- internals
 
-    def _apart_from_ours(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
-        """Whether a snapshot leaves the levels holding our orders as they are: it lists none of
-        them, empties none that holds synthetic orders too, and no level it lists (nor the
-        snapshot itself) is crossed with them or with the other side."""
+    def _apart_from_ours(self, bids: dict[int, int], asks: dict[int, int], *, whole: bool) -> bool:
+        """Whether a book event leaves the levels holding our orders as they are: it lists none
+        of them, empties none that holds synthetic orders too (a snapshot, `whole`), and no level
+        it raises can reach the other side (our levels, the levels it leaves there, its own)."""
         book = self.book
-        ours: list[list[int]] = [[], []]
-        for i, (side, listed) in enumerate(((_BUY, bids), (_SELL, asks))):
+        others: tuple[list[int], list[int]] = ([], [])  # what each side keeps that is not listed
+        for side, listed, kept, mine in (
+            (_BUY, bids, others[0], self.bids),
+            (_SELL, asks, others[1], self.asks),
+        ):
             for price in book.prices(side):  # while active, the levels of our orders only
-                if not self.active and not book.owned_at(side, price, USER):
-                    continue  # synthetic only: taken out with the rest (the engine is settled)
-                if price in listed or book.owned_at(side, price, SYNTHETIC):
-                    return False
-                ours[i].append(price)
+                if self.active or book.owned_at(side, price, USER):
+                    if price in listed or (whole and book.owned_at(side, price, SYNTHETIC)):
+                        return False
+                    kept.append(price)
+                elif not whole and listed.get(price) != 0:
+                    kept.append(price)  # synthetic only, taken out with the rest and kept
+            if self.active and not whole:
+                kept.extend(price for price in mine if listed.get(price) != 0)
         top_bid = max((p for p, n in bids.items() if n), default=None)
         low_ask = min((p for p, n in asks.items() if n), default=None)
-        if top_bid is not None and (
-            (low_ask is not None and top_bid >= low_ask) or (ours[1] and min(ours[1]) <= top_bid)
-        ):
+        if top_bid is not None and low_ask is not None and top_bid >= low_ask:
             return False
-        return low_ask is None or not ours[0] or max(ours[0]) < low_ask
+        if top_bid is not None and others[1] and min(others[1]) <= top_bid:
+            return False
+        return low_ask is None or not others[0] or max(others[0]) < low_ask
 
     def _increase(self, levels: dict[int, Queue], price: int, lots: int, reduced: set[int]) -> None:
         """A level brought up to `lots`: the missing lots join its last synthetic order, which
@@ -160,12 +176,13 @@ class OffBook:
         self.exchange.note_trades(self.symbol, count, price)
 
 
-def _decrease(levels: dict[int, Queue], listed: dict[int, int]) -> set[int]:
-    """A snapshot's decreases: the levels it does not list emptied, the others cut from the
-    back down to their listed size (the newest synthetic orders first). The prices that held
-    orders before, whose increase reads them again."""
-    for price in [p for p in levels if p not in listed]:
-        del levels[price]
+def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool) -> set[int]:
+    """A book event's decreases: the levels it lists cut from the back down to their listed
+    size (the newest synthetic orders first), and a snapshot's (`whole`) others emptied. The
+    prices that held orders before, whose increase reads them again."""
+    if whole:
+        for price in [p for p in levels if p not in listed]:
+            del levels[price]
     reduced: set[int] = set()
     for price, lots in listed.items():
         queue = levels.get(price)
