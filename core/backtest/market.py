@@ -74,6 +74,11 @@ orders trigger on the trades made in the book (the replayed recorded trades incl
 recorded trade that meets no liquidity in the book triggers none). Funding of perpetuals is
 not settled. Beyond the levels it consumed until their next update, our trading has no
 impact on the recorded market: the recording goes on as it happened without us.
+
+Less work, the same outcome: while none of our orders can meet what a recorded event changes,
+the event is applied to a copy of the levels kept off the engine's book (core.backtest.offbook),
+taking the engine's ids as the engine would; the levels go back into the engine before an order
+or cancel reaches it or the book is read (book(); best() reads the prices without that).
 """
 
 from __future__ import annotations
