@@ -55,7 +55,6 @@ class InspectStage:
     core_entry: jr.JournalEntry
     entries: int = 0
     marks: dict[tuple[str, str], Decimal] = field(default_factory=dict)
-    _held: tuple[int, bool, tuple[str, ...]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.core = new_core(self.core_entry)
@@ -103,22 +102,18 @@ class InspectStage:
 
     def holds(self) -> bool:
         """Whether the core holds any position or working order."""
-        return self._holding()[1]
+        core = self.core
+        return any(True for _ in core.book.orders) or any(
+            p.size != 0 for p in core.book.positions.positions.values()
+        )
 
     def held(self) -> list[str]:
         """The symbols the core holds a position or a working order in (what is marked)."""
-        return list(self._holding()[2])
-
-    def _holding(self) -> tuple[int, bool, tuple[str, ...]]:
-        """(entries, holds, held) as of the last entry: only an entry moves the core, and the
-        run asks several times between two (each step's schedule, each mark)."""
-        if self._held is not None and self._held[0] == self.entries:
-            return self._held
-        book = self.core.book
-        keys = {w.key for w in book.orders} | {k for k, p in book.positions.positions.items() if p.size != 0}
-        symbols = tuple(sorted(symbol for venue, symbol in keys if venue == self.venue))
-        self._held = (self.entries, bool(keys), symbols)
-        return self._held
+        core = self.core
+        keys = {w.key for w in core.book.orders} | {
+            k for k, p in core.book.positions.positions.items() if p.size != 0
+        }
+        return sorted(symbol for venue, symbol in keys if venue == self.venue)
 
     # ---- the core, and its actions
 

@@ -228,7 +228,7 @@ class _Mirror:
         if not (self.defer and self.off.snapshot(bids, asks)):
             self.settle()
             self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
-        self.recorded = {_BUY: bids, _SELL: asks}  # a level of 0 lots reads as one not listed
+        self.recorded = {_BUY: _listed(bids), _SELL: _listed(asks)}
 
     def delta(self, delta: md.BookDelta) -> None:
         bids, asks = self._levels(delta.bids, "bids"), self._levels(delta.asks, "asks")
@@ -391,6 +391,11 @@ class _Mirror:
 # Each side's levels (price ticks -> lots), bids first: tuples, not a dict keyed by Side (an
 # Enum's hash is a Python call, and a snapshot comes with every recorded book change).
 _Target = tuple[tuple[Side, dict[int, int]], tuple[Side, dict[int, int]]]
+
+
+def _listed(levels: dict[int, int]) -> dict[int, int]:
+    """The levels a book event recorded (a size of 0 removed the level)."""
+    return {price: lots for price, lots in levels.items() if lots}
 
 
 def _field(name: str, index: int | None, part: str) -> str:

@@ -248,8 +248,7 @@ class Backtest:
     def _mark(self, now_ns: int) -> None:
         for symbol in self.inspect.held():
             view = self._view(symbol)
-            mid = view.mid
-            price = mid if mid is not None else view.last
+            price = view.mid if view.mid is not None else view.last
             if price is not None:
                 self.inspect.mark(symbol, price, now_ns)
 
