@@ -1,16 +1,18 @@
 """A replayed venue's synthetic levels kept off the engine's book while nothing reads them.
 
 The mirror (core.backtest.market) sets the sim engine's synthetic liquidity to every recorded
-snapshot. While none of our orders can meet what a snapshot or a trade changes, the engine's
-work shows nowhere but in its ids: each synthetic order and each trade takes the next order id
-or trade id, and our orders' reports carry those. OffBook applies such events to a plain copy
-of the levels instead, taking the same ids in the same order, and puts the levels back into the
-engine (each synthetic order with its id, its size and its place in the queue) before anything
-reads or changes the engine's book: an order or a cancel arriving, a read of the book, or an
-event it leaves to the engine. It leaves to the engine (put back first) every delta, a trade
-without a taker side, a snapshot that lists a level holding our orders, empties one that holds
-synthetic orders beside ours, reaches our orders on the other side or is crossed itself, and a
-trade that reaches our orders or meets liquidity at a price that may trigger our stop.
+snapshot and delta. While none of our orders can meet what a book event or a trade changes, the
+engine's work shows nowhere but in its ids: each synthetic order and each trade takes the next
+order id or trade id, and our orders' reports carry those. OffBook applies such events to a
+plain copy of the levels instead, taking the same ids in the same order, and puts the levels
+back into the engine (each synthetic order with its id, its size and its place in the queue)
+before anything reads or changes the engine's book: an order or a cancel arriving, a read of
+the book, or an event it leaves to the engine. It leaves to the engine (put back first) a trade
+without a taker side, a book event that lists a level holding our orders or (a snapshot)
+empties one that holds synthetic orders beside ours, or raises a level that could reach our
+orders or the other side, and a trade that reaches our orders or meets liquidity at a price
+that may trigger our stop. A trade is taken here only once a book event was (the engine is
+left as it is until then).
 
 While active, the engine holds only the levels where our orders rest (with the synthetic orders
 among them); OffBook holds every other level, price -> [[order id, lots], ...] front first. The
