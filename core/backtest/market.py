@@ -74,6 +74,11 @@ orders trigger on the trades made in the book (the replayed recorded trades incl
 recorded trade that meets no liquidity in the book triggers none). Funding of perpetuals is
 not settled. Beyond the levels it consumed until their next update, our trading has no
 impact on the recorded market: the recording goes on as it happened without us.
+
+Less work, the same outcome: while none of our orders can meet what a recorded event changes,
+the event is applied to a copy of the levels kept off the engine's book (core.backtest.offbook),
+taking the engine's ids as the engine would; the levels go back into the engine before an order
+or cancel reaches it or the book is read (book(); best() reads the prices without that).
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
+from core.backtest.offbook import OffBook
 from core.convert import SIDE_FROM_PB
 from core.decimals import parse_decimal
 from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
@@ -189,10 +195,13 @@ class _Mirror:
     """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
     replayed (the module docstring's model)."""
 
-    def __init__(self, exchange: SimExchange, symbol: str) -> None:
+    def __init__(self, exchange: SimExchange, symbol: str, *, defer: bool = True) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.book = exchange.book(symbol)
+        # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
+        self.off = OffBook(exchange, symbol)
+        self.defer = defer
         # The last recorded size of each level, in lots.
         self.recorded: dict[Side, dict[int, int]] = {_BUY: {}, _SELL: {}}
         # Each price and size string seen, in ticks and lots: a book's levels repeat them.
@@ -204,14 +213,29 @@ class _Mirror:
 
     # ---- book events
 
+    def settle(self) -> None:
+        """The engine's book made whole (the levels kept off it put back): before it is read or
+        our orders reach it."""
+        if self.off.active:
+            self.off.put_back()
+
+    def best(self) -> tuple[int | None, int | None]:
+        """The best bid and ask in ticks, without settling the book."""
+        return self.off.best() if self.off.active else (self.book.best_bid(), self.book.best_ask())
+
     def snapshot(self, snapshot: md.BookSnapshot) -> None:
         bids, asks = self._levels(snapshot.bids, "bids"), self._levels(snapshot.asks, "asks")
-        self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
+        if not (self.defer and self.off.snapshot(bids, asks)):
+            self.settle()
+            self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
         self.recorded = {_BUY: _listed(bids), _SELL: _listed(asks)}
 
     def delta(self, delta: md.BookDelta) -> None:
-        target = ((_BUY, self._levels(delta.bids, "bids")), (_SELL, self._levels(delta.asks, "asks")))
-        self._apply(target, unlisted=False)
+        bids, asks = self._levels(delta.bids, "bids"), self._levels(delta.asks, "asks")
+        target = ((_BUY, bids), (_SELL, asks))
+        if not (self.defer and self.off.delta(bids, asks)):
+            self.settle()
+            self._apply(target, unlisted=False)
         for side, levels in target:
             recorded = self.recorded[side]
             for price, lots in levels.items():
@@ -299,8 +323,14 @@ class _Mirror:
         lots = self._lots_of.get(trade.size)
         if lots is None:
             lots = self._lots(trade.size, "trade", None, "size")
-        taker = SIDE_FROM_PB.get(trade.taker_side) or self._inferred_taker(price)
-        if taker is None or lots == 0:
+        if lots == 0:
+            return
+        taker = SIDE_FROM_PB.get(trade.taker_side)
+        if taker is not None and self.off.active and self.off.trade(taker, price, lots):
+            return
+        self.settle()
+        taker = taker or self._inferred_taker(price)
+        if taker is None:
             return
         self._clear_synthetic((_SELL if taker is _BUY else _BUY), price, inclusive=False)
         self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC)
@@ -385,7 +415,11 @@ class ReplayedMarket:
         latency: Latency | None = None,
         *,
         start_ns: int = 0,
+        defer: bool = True,
     ) -> None:
+        """`defer`: keep the recorded levels none of our orders can meet off the engine's book
+        until something reads it (core.backtest.offbook; the same outcome, less work); False
+        applies every event to the engine at once."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -399,7 +433,7 @@ class ReplayedMarket:
             clock=self._clock,
             listener=self._reports,
         )
-        self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol) for i in instruments}
+        self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol, defer=defer) for i in instruments}
         # (arrival ns, submission sequence, arrival): a heap, earliest first.
         self._arrivals: list[tuple[int, int, _Arrival]] = []
         self._sequence = 0
@@ -485,8 +519,20 @@ class ReplayedMarket:
         return self._exchange.get(client_order_id=client_order_id)
 
     def book(self, symbol: str) -> OrderBook:
-        """The venue's book of a symbol (synthetic and our orders); read it, never change it."""
+        """The venue's book of a symbol (synthetic and our orders) as it is now (the next event
+        may leave it behind: ask again); read it, never change it."""
+        mirror = self._mirrors.get(symbol)
+        if mirror is not None:
+            mirror.settle()
         return self._exchange.book(symbol)
+
+    def best(self, symbol: str) -> tuple[int | None, int | None]:
+        """The best bid and ask of a symbol's book in ticks (None: an empty side)."""
+        mirror = self._mirrors.get(symbol)
+        if mirror is None:
+            book = self._exchange.book(symbol)
+            return book.best_bid(), book.best_ask()
+        return mirror.best()
 
     # ---- internals
 
@@ -507,6 +553,9 @@ class ReplayedMarket:
     def _arrive(self, until_ns: int) -> None:
         """Hand the venue the orders and cancels that reach it by until_ns, in arrival order."""
         arrivals = self._arrivals
+        if arrivals and arrivals[0][0] <= until_ns:
+            for mirror in self._mirrors.values():
+                mirror.settle()
         while arrivals and arrivals[0][0] <= until_ns:
             arrival_ns, _, arrival = heapq.heappop(arrivals)
             self._venue_ns = max(self._venue_ns, arrival_ns)

@@ -275,8 +275,8 @@ class Backtest:
     def _view(self, symbol: str) -> MarketView:
         """The best bid and ask prices at the venue and the last trade's (no sizes: the
         inspector's marks and intents read prices only, once a second while it holds)."""
-        book, tick = self.market.book(symbol), self.instruments[symbol].tick_size
-        bid, ask = book.best_bid(), book.best_ask()
+        tick = self.instruments[symbol].tick_size
+        bid, ask = self.market.best(symbol)  # the book need not be settled for its prices
         bid_price = None if bid is None else bid * tick
         return MarketView(bid_price, None if ask is None else ask * tick, self.last_price.get(symbol))
 

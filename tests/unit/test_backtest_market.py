@@ -28,7 +28,7 @@ from core.model import (
 )
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.engine import SYNTHETIC, USER
+from venues.sim.engine import SYNTHETIC, USER, OrderBook
 from venues.sim.exchange import _Scale
 from venues.sim.order_manager import FeeSchedule
 
@@ -531,7 +531,6 @@ def test_without_our_orders_the_book_mirrors_every_recorded_update(events: list[
     recorded sizes (a trade in between may have consumed other levels: the recording's next
     update of them sets them again)."""
     m = venue()
-    book = m.book(SYMBOL)
     for ts, (kind, a, b) in enumerate(events):
         if isinstance(a, int) and isinstance(b, int):  # a trade: price, lots
             m.on_market(trade(ts, str(a), str(D(b) / 10), BUY if a > 100 else SELL))
@@ -539,13 +538,15 @@ def test_without_our_orders_the_book_mirrors_every_recorded_update(events: list[
         assert isinstance(a, dict) and isinstance(b, dict)
         if kind == "snapshot":
             m.on_market(snapshot(ts, _wire(a), _wire(b)))
+            book = m.book(SYMBOL)  # as it is now (the venue may keep levels off it until asked)
             assert book.depth(BUY) == sorted(((p, n) for p, n in a.items() if n), reverse=True)
             assert book.depth(SELL) == sorted((p, n) for p, n in b.items() if n)
         else:
             m.on_market(delta(ts, _wire(a), _wire(b)))
             for side, levels in ((BUY, a), (SELL, b)):
                 for price, lots in levels.items():
-                    assert book.level_total(side, price) == lots
+                    assert m.book(SYMBOL).level_total(side, price) == lots
+    book = m.book(SYMBOL)
     assert len(book) == 0 or all(
         o.owner == SYNTHETIC
         for side in (BUY, SELL)
@@ -576,7 +577,6 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
 
     def run() -> list[tuple[int, Execution]]:
         m = venue(Latency(order_ns=order_ns, report_ns=report_ns))
-        book = m.book(SYMBOL)
         reports: list[tuple[int, Execution]] = []
         for ts, (kind, a, b) in enumerate(events):
             if ts < len(orders):
@@ -590,10 +590,12 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
                 m.on_market(trade(ts, str(a), str(D(b) / 10), BUY if a > 100 else SELL))
                 continue
             assert isinstance(a, dict) and isinstance(b, dict)
+            book = m.book(SYMBOL)
             reached = {
                 (s, p) for s, levels in ((BUY, a), (SELL, b)) for p in levels if book.would_cross(s, p)
             }
             m.on_market((snapshot if kind == "snapshot" else delta)(ts, _wire(a), _wire(b)))
+            book = m.book(SYMBOL)
             for side, levels in ((BUY, a), (SELL, b)):
                 for price, lots in levels.items():
                     if (side, price) not in reached and not book.would_cross(side, price):
@@ -634,3 +636,128 @@ def test_a_string_read_without_decimal_is_what_the_exchange_reads(step: str, tex
         assert text[0].isdigit() and "e" not in text
     elif exact is not None and "-" not in text and "e" not in text and text[-1] != "." and text[0] != ".":
         raise AssertionError(f"{text!r} in steps of {step} left to the slow way")
+
+
+# ---- the levels kept off the engine's book against every event applied to it
+
+
+def _queues(book: OrderBook) -> list[tuple[Side, int, list[tuple[int, int, int]]]]:
+    """Every level's queue, front first: (engine order id, owner, lots)."""
+    return [
+        (side, price, [(o.order_id, o.owner, o.remaining) for o in book.orders_at(side, price)])
+        for side in (BUY, SELL)
+        for price, _ in book.depth(side)
+    ]
+
+
+def _stop(side: Side, trigger: int, lots: int, cid: str) -> OrderRequest:
+    size = str(D(lots) / 10)
+    return OrderRequest(
+        SYMBOL, side, OrderType.STOP_MARKET, D(size), None, TimeInForce.GTC, trigger_price=D(trigger),
+        client_order_id=cid,
+    )  # fmt: skip
+
+
+def _deferred_step(ts: int, kind: object, a: object, b: object, c: object) -> object:
+    """A recorded event, an order of ours, a cancel ("cancel", index of an earlier step) or a
+    read of the book ("read")."""
+    if kind in ("limit", "stop"):
+        assert isinstance(a, Side) and isinstance(b, int) and isinstance(c, int)
+        if kind == "stop":
+            return _stop(a, b, c, f"o{ts}")
+        return limit(a, str(b), str(D(c) / 10), f"o{ts}")
+    if kind == "trade":
+        assert isinstance(a, int) and isinstance(b, int)
+        taker = None if c else (BUY if a > 100 else SELL)
+        return trade(ts, str(a), str(D(b) / 10), taker)
+    if kind in ("cancel", "read"):
+        return (kind, a)
+    assert isinstance(a, dict) and isinstance(b, dict)
+    return (snapshot if kind == "snapshot" else delta)(ts, _wire(a), _wire(b))
+
+
+def _run_deferred(steps: Sequence[object], latency: Latency, defer: bool) -> list[object]:
+    """The executions reported, the best prices after each step (read without settling the
+    book), the whole book at each read and at the end."""
+    m = ReplayedMarket("sim", [BTC], FEES, BALANCES, latency, defer=defer)
+    out: list[object] = []
+    for ts, step in enumerate(steps):
+        if isinstance(step, OrderRequest):
+            m.submit(step, ts)
+        elif isinstance(step, tuple) and step[0] == "cancel":
+            with_id = f"o{step[1] % (ts + 1)}"
+            if with_id in m._client_ids:
+                m.cancel(with_id, ts)
+        elif isinstance(step, tuple):
+            out.append(_queues(m.book(SYMBOL)))
+        out.extend(m.advance(ts))
+        if isinstance(step, md.MarketEvent):
+            m.on_market(step)
+        out.append(m.best(SYMBOL))
+    out.extend(m.advance(len(steps) + 10))
+    out.append(_queues(m.book(SYMBOL)))
+    return out
+
+
+# Books that often keep a level's size from one snapshot to the next, and at times cross.
+steady_bids = st.dictionaries(st.integers(96, 101), st.sampled_from([0, 10, 20]), max_size=5)
+steady_asks = st.dictionaries(st.integers(99, 104), st.sampled_from([0, 10, 20]), max_size=5)
+deferred_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("snapshot"), bid_levels, ask_levels, st.none()),
+        st.tuples(st.just("snapshot"), bid_levels, ask_levels, st.none()),
+        st.tuples(st.just("snapshot"), steady_bids, steady_asks, st.none()),
+        st.tuples(st.just("delta"), steady_bids, steady_asks, st.none()),
+        st.tuples(st.just("trade"), st.integers(88, 112), st.integers(1, 40), st.booleans()),
+        st.tuples(st.just("trade"), st.integers(88, 112), st.integers(1, 40), st.just(False)),
+        st.tuples(st.just("limit"), st.sampled_from([BUY, SELL]), st.integers(85, 115), st.integers(1, 30)),
+        st.tuples(st.just("limit"), st.just(BUY), st.integers(80, 89), st.integers(1, 30)),  # away
+        st.tuples(st.just("limit"), st.just(SELL), st.integers(111, 120), st.integers(1, 30)),
+        st.tuples(st.just("stop"), st.sampled_from([BUY, SELL]), st.integers(90, 110), st.integers(1, 10)),
+        st.tuples(st.just("cancel"), st.integers(0, 60), st.none(), st.none()),
+        st.tuples(st.just("read"), st.none(), st.none(), st.none()),
+    ),
+    min_size=10,
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(deferred_steps, st.integers(0, 3), st.integers(0, 3))
+def test_levels_kept_off_the_book_give_what_every_event_applied_to_it_gives(
+    steps: list[tuple[object, ...]], order_ns: int, report_ns: int
+) -> None:
+    """The same events, orders, cancels and reads through the venue keeping the levels our
+    orders cannot meet off the engine's book, and through one applying every event at once:
+    the same executions (order ids, trade ids, fills, fees), the same best prices after every
+    step, and every level's queue (engine ids included) the same at every read and at the end."""
+    made = [_deferred_step(ts, *step) for ts, step in enumerate(steps)]
+    latency = Latency(order_ns=order_ns, report_ns=report_ns)
+    assert _run_deferred(made, latency, defer=True) == _run_deferred(made, latency, defer=False)
+
+
+def test_a_deferred_snapshot_takes_the_ids_the_engine_would_and_a_read_puts_its_levels_back() -> None:
+    """Two snapshots kept off the book take an id for each level they raise or add; our order
+    placed after them gets the id it gets when both are applied at once, and reading the book
+    shows their levels with their ids (a new level, and a raised one: its last order re-queued
+    under a new id; a reduced one keeps its id)."""
+    books: list[object] = []
+    for defer in (True, False):
+        m = ReplayedMarket("sim", [BTC], FEES, BALANCES, defer=defer)
+        m.on_market(snapshot(1, bids=[("100", "2.0"), ("99", "1.0")], asks=[("101", "1.0")]))
+        m.on_market(snapshot(2, bids=[("100", "3.0"), ("99", "0.5")], asks=[("102", "1.0")]))
+        assert m.best(SYMBOL) == (100, 102)
+        books.append(_queues(m.book(SYMBOL)))
+        m.submit(limit(BUY, "98", "1.0", "b"), 3)
+        (report,) = m.advance(3)
+        books.append(report[1].order.order_id)
+    assert (
+        books[0]
+        == books[2]
+        == [
+            (BUY, 100, [(4, SYNTHETIC, 30)]),
+            (BUY, 99, [(2, SYNTHETIC, 5)]),
+            (SELL, 102, [(5, SYNTHETIC, 10)]),
+        ]
+    )
+    assert books[1] == books[3] == "6"

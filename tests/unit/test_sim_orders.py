@@ -735,3 +735,48 @@ def test_unfilled_fok_or_ioc_orders_never_keep_a_lock() -> None:
         exchange.place(limit(BUY, "100", "1", tif))
         exchange.place(limit(SELL, "100", "1", tif))
     assert all(b.locked == 0 for b in exchange.balances())
+
+
+# ---- synthetic liquidity kept outside the book (core.backtest.offbook)
+
+
+def test_liquidity_kept_outside_the_book_takes_the_ids_and_trade_ids_placing_it_would_have() -> None:
+    """An id taken and the order rested later under it, and trades noted outside the book, leave
+    the next order's id, the next trade's id and the last trade price as placing and trading
+    them in the book would."""
+    outcomes = []
+    for outside in (False, True):
+        exchange, recorder = funded()
+        if outside:
+            order_id = exchange.take_order_id()
+            exchange.take_order_id()  # the sell at 100.5, all of it traded outside the book
+            exchange.take_order_id()  # the buy that took it (immediate-or-cancel)
+            exchange.rest_synthetic("BTC/USDT", order_id, SELL, 202, 30)
+            exchange.note_trades("BTC/USDT", 1, 201)
+        else:
+            exchange.submit_synthetic("BTC/USDT", SELL, 202, 30)
+            exchange.submit_synthetic("BTC/USDT", SELL, 201, 5)
+            exchange.submit_synthetic("BTC/USDT", BUY, 201, 5, IOC)
+        placed, _ = exchange.place(market(BUY, "0.1"))
+        resting = [(o.order_id, o.remaining) for o in exchange.book("BTC/USDT").orders_at(SELL, 202)]
+        outcomes.append((placed.order_id, [(f.trade_id, f.price) for f in recorder.fills()], resting))
+    assert outcomes[0] == outcomes[1] == ("4", [("2", D(101))], [(1, 20)])
+
+
+def test_resting_synthetic_liquidity_that_would_trade_is_refused_and_changes_nothing() -> None:
+    exchange, _ = funded()
+    exchange.submit_synthetic("BTC/USDT", SELL, 200, 10)
+    with pytest.raises(FailedPrecondition):
+        exchange.rest_synthetic("BTC/USDT", exchange.take_order_id(), BUY, 200, 5)
+    assert exchange.book("BTC/USDT").depth(SELL) == [(200, 10)]
+    assert exchange.book("BTC/USDT").depth(BUY) == []
+
+
+def test_a_waiting_stop_is_reported_reached_by_the_prices_that_trigger_it() -> None:
+    exchange, _ = funded()
+    assert not exchange.stops_reached("BTC/USDT", 0, 10**9)  # no stop waits
+    exchange.place(
+        OrderRequest("BTC/USDT", SELL, OrderType.STOP_MARKET, D("0.1"), None, GTC, trigger_price=D(95))
+    )
+    assert exchange.stops_reached("BTC/USDT", 190, 192)
+    assert not exchange.stops_reached("BTC/USDT", 191, 192)

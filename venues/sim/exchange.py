@@ -366,6 +366,36 @@ class SimExchange:
             self.listener.on_levels(symbol, [change])
         return removed
 
+    # ---- synthetic liquidity kept outside the book (a replayed venue's levels nothing reads yet)
+
+    def take_order_id(self) -> int:
+        """The id the next order would get, taken: liquidity that submit_synthetic would have
+        placed and that enters the book later (rest_synthetic) keeps the ids of our orders the
+        same as if it had been placed at once."""
+        self._last_id += 1
+        return self._last_id
+
+    def rest_synthetic(self, symbol: str, order_id: int, side: Side, price_ticks: int, lots: int) -> None:
+        """Put synthetic liquidity at the back of its level under an id taken before; it must not
+        reach the other side (the listener is not told: the level was there all along)."""
+        book = self._market(symbol).book
+        if book.would_cross(side, price_ticks):
+            raise FailedPrecondition(f"synthetic order {order_id} would trade at {price_ticks} ticks")
+        book.submit(order_id, SYNTHETIC, side, price_ticks, lots, TimeInForce.GTC)
+
+    def note_trades(self, symbol: str, count: int, price_ticks: int) -> None:
+        """`count` trades made outside the book between synthetic orders, the last at price_ticks:
+        their trade ids are taken and the last trade price set (no stop may trigger on them; the
+        listener is not told)."""
+        market = self._market(symbol)
+        market.trade_seq += count
+        market.last_trade = price_ticks
+
+    def stops_reached(self, symbol: str, low: int, high: int) -> bool:
+        """Whether trades between low and high (ticks) may trigger a waiting stop."""
+        stops = self._market(symbol).stops
+        return bool(stops.live) and stops.reached(low, high)
+
     # ---- internals
 
     def _market(self, symbol: str) -> _Market:

@@ -69,6 +69,12 @@ class StopBook:
         out.sort()
         return out
 
+    def reached(self, low: int, high: int) -> bool:
+        """Whether due(low, high) may trigger a stop, without popping any (a cancelled stop not
+        yet dropped from its heap counts: the answer errs towards yes)."""
+        buys, sells = self._buys, self._sells
+        return bool(buys and buys[0][0] <= high) or bool(sells and -sells[0][0] >= low)
+
     def _compact(self) -> None:
         """Drop cancelled entries once they outnumber the waiting stops (bounded memory)."""
         if len(self._buys) + len(self._sells) <= 2 * len(self.live) + 32:
