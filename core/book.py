@@ -9,10 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Protocol
 
-__all__ = ["L2Book", "Level"]
+__all__ = ["L2Book", "Level", "WireLevel"]
 
 Level = tuple[str, str]
+
+
+class WireLevel(Protocol):
+    """A level as the wire gives it (marketdata.v1.BookLevel): its price and size strings."""
+
+    @property
+    def price(self) -> str: ...
+
+    @property
+    def size(self) -> str: ...
 
 
 def _is_zero(size: str) -> bool:
@@ -36,6 +47,13 @@ class L2Book:
         _apply_side(self.bids, bids)
         _apply_side(self.asks, asks)
 
+    def apply_wire(self, sequence: int, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
+        """apply() for the wire's levels, each read where it is (no tuples made: the bridge
+        applies every book delta on the bus)."""
+        self.sequence = sequence
+        _apply_wire_side(self.bids, bids)
+        _apply_wire_side(self.asks, asks)
+
     def snapshot(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
         """Bids and asks, best first."""
         bids = sorted(self.bids.items(), key=lambda lv: Decimal(lv[0]), reverse=True)
@@ -45,6 +63,15 @@ class L2Book:
 
 def _apply_side(side: dict[str, str], levels: Iterable[Level]) -> None:
     for price, size in levels:
+        if _is_zero(size):
+            side.pop(price, None)
+        else:
+            side[price] = size
+
+
+def _apply_wire_side(side: dict[str, str], levels: Iterable[WireLevel]) -> None:
+    for level in levels:
+        price, size = level.price, level.size
         if _is_zero(size):
             side.pop(price, None)
         else:

@@ -46,7 +46,7 @@ async def book_at(conn: Any, venue: str, symbol: str, start_ns: int) -> md.Marke
     arguments = (venue, symbol, start_ns, row["ts_event_ns"], row["sequence"])
     async for delta_row in conn.cursor(_DELTAS_AFTER, *arguments, prefetch=_PAGE):
         delta = book_event_of(venue, symbol, delta_row).book_delta
-        book.apply(delta.sequence, _levels(delta.bids), _levels(delta.asks))
+        book.apply_wire(delta.sequence, delta.bids, delta.asks)
     return _as_snapshot(venue, symbol, start_ns, book)
 
 

@@ -61,14 +61,14 @@ class Books:
         if state is None:
             self._state(venue, symbol)
             return Verdict.HOLE, "no snapshot of this book on the bus since the bridge started"
-        sequence = event.book_delta.sequence
-        if not state.usable or sequence <= state.book.sequence:
+        delta, book = event.book_delta, state.book
+        sequence = delta.sequence
+        if not state.usable or sequence <= book.sequence:
             return Verdict.DROP, ""
-        if sequence != state.book.sequence + 1:
+        if sequence != book.sequence + 1:
             state.usable = False
-            return Verdict.HOLE, f"book delta {sequence} does not follow {state.book.sequence} on the bus"
-        delta = event.book_delta
-        state.book.apply(sequence, _levels(delta.bids), _levels(delta.asks))
+            return Verdict.HOLE, f"book delta {sequence} does not follow {book.sequence} on the bus"
+        book.apply_wire(sequence, delta.bids, delta.asks)
         self._changed(state, event)
         return Verdict.PASS, ""
 
