@@ -430,9 +430,16 @@ _FOLLOW_VENUES = ("ingest", "bars")  # the services that read the venues themsel
 async def start_services(setup: Setup, names: Sequence[str], sims: Sequence[Child]) -> dict[str, Child]:
     venues = [f"--venue={sim.name}={sim.address}" for sim in sims]
     common_args = ["--host", HOST, "--port", "0", "--metrics-port", "-1"]
-    specs = [(n, [n, *common_args, *(venues if n in _FOLLOW_VENUES else ())]) for n in names]
+    specs = [
+        (n, [n, *common_args, *(venues if n in _FOLLOW_VENUES else ()), *_own_args(setup, n)]) for n in names
+    ]
     started = await setup.children.start(specs, setup.env, setup.part_dir)
     return {child.name: child for child in started}
+
+
+def _own_args(setup: Setup, name: str) -> list[str]:
+    linger = setup.args.recorder_linger_ms
+    return ["--linger-ms", str(linger)] if name == "recorder" and linger is not None else []
 
 
 async def venue_events(setup: Setup, sims: Sequence[Child]) -> int | None:
@@ -1413,6 +1420,11 @@ def _parser() -> argparse.ArgumentParser:
         help="after the runs, one profiled run at the top rate and one drain",
     )
     add("--profile-rate", type=_positive, help="the profiled run's rate (default: the highest of --rates)")
+    add(
+        "--recorder-linger-ms",
+        type=int,
+        help="the recorder's --linger-ms (default: the recorder's own default)",
+    )
     add(
         "--profile-processes",
         type=lambda text: set(text.split(",")),

@@ -83,6 +83,10 @@ class ConsumerOptions:
     # The handler acknowledges its entries itself (with their effect, in one transaction);
     # the consumer acknowledges only what it dead-letters.
     handler_acks: bool = False
+    # After a read that did not fill `batch` on any stream, wait this long before the next:
+    # while entries keep coming, fewer and larger reads, for a consumer whose cost is per read
+    # (the recorder's transaction). An entry waits up to this much longer; 0 reads at once.
+    linger_ms: float = 0.0
 
 
 def _text(value: Any) -> str:
@@ -219,12 +223,17 @@ class GroupConsumer:
         reads = [(_text(stream), entries) for stream, entries in answer or []]
         token = REDELIVERED.set(False)
         try:
-            if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
-                return
-            for stream, entries in reads:
-                await self._process(stream, entries)
+            await self._handle_reads(reads)
         finally:
             REDELIVERED.reset(token)
+        if reads and self.options.linger_ms and all(len(e) < self.options.batch for _, e in reads):
+            await asyncio.sleep(self.options.linger_ms / 1000)
+
+    async def _handle_reads(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> None:
+        if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
+            return
+        for stream, entries in reads:
+            await self._process(stream, entries)
 
     async def _read_new(self) -> Any:
         return await self.redis.xreadgroup(

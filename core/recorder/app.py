@@ -77,6 +77,8 @@ class RecorderConfig:
     streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
+    # After a read short of a batch, wait this long before the next (ConsumerOptions.linger_ms).
+    linger_ms: float = 0.0
     # How often partitions ahead and retention are checked.
     maintenance_s: float = 300.0
     # Days after today whose partitions exist before any row needs them.
@@ -91,6 +93,7 @@ class RecorderConfig:
             batch=self.batch,
             claim_idle_ms=self.claim_idle_ms,
             max_deliveries=self.max_deliveries,
+            linger_ms=self.linger_ms,
         )
 
 

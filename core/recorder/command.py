@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int, whole_number
 
+# The recorder's default wait after a short read (docs/recorder.md, "Latency and batching").
+LINGER_MS = 10
+
 if TYPE_CHECKING:
     from core.recorder.app import RecorderConfig
     from core.service import ServiceApp
@@ -69,6 +72,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dead-letter an entry after this many failed deliveries (default 5)",
     )
     parser.add_argument(
+        "--linger-ms",
+        type=whole_number(0),
+        default=LINGER_MS,
+        help="after a bus read short of a batch, wait this long before the next: fewer, larger "
+        "transactions while data keeps coming, each entry later by at most that "
+        f"(default {LINGER_MS}; 0: none)",
+    )
+    parser.add_argument(
         "--maintenance-s",
         type=positive_float,
         default=300.0,
@@ -94,6 +105,7 @@ def _config(args: argparse.Namespace) -> RecorderConfig:
         streams=streams,
         claim_idle_ms=args.claim_idle_ms,
         max_deliveries=args.max_deliveries,
+        linger_ms=args.linger_ms,
         maintenance_s=args.maintenance_s,
     )
 

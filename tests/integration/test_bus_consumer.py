@@ -222,3 +222,35 @@ async def test_a_read_of_several_streams_is_handled_at_once_or_else_stream_by_st
         assert consumer.processed == 50
     finally:
         await client.delete(other)
+
+
+class Reads:
+    """The entries of each call of the handler: one call per read of the stream."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        self.sizes.append(len(entries))
+
+
+async def test_with_a_linger_entries_that_keep_coming_are_read_together(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    reads = Reads()
+    consumer = GroupConsumer(client, options(stream, "c1", linger_ms=150.0), reads)
+    await consumer.ensure_groups()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for i in range(60):  # one entry every 10 ms for 0.6 s
+            await publish(client, stream, 1, start=i)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.4)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert sum(reads.sizes) == 60 and await pending(client, stream) == 0
+    # At most one read per 150 ms while they came (the first read takes the first entry alone).
+    assert len(reads.sizes) <= 1 + 0.6 / 0.15 + 2, reads.sizes
