@@ -7,17 +7,19 @@ Each fan-out indexes and batches for its own traffic, so they stay two classes:
 - core.bridge.fanout.LiveFanout sends bus events to the bridge's LiveData subscribers, in
   rounds of one bus read, through an index that also matches "any venue" and "any symbol".
 A subscriber of either queues whole encoded messages; a full queue is settled by its Overflow.
+Both join encoded items into messages of a bounded size the same way (`joined`).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from core.errors import ResourceExhausted
 from core.outbox import Outbox
 
-__all__ = ["Overflow", "QueuedSubscriber", "too_slow"]
+__all__ = ["Overflow", "QueuedSubscriber", "joined", "too_slow"]
 
 InterestT = TypeVar("InterestT")
 ItemT = TypeVar("ItemT")
@@ -53,3 +55,18 @@ def too_slow(queue_batches: int, unit: str) -> str:
         f"subscriber too slow: its queue of {queue_batches} {unit} is full; "
         "read faster, subscribe to less, or use OVERFLOW_POLICY_CONFLATE"
     )
+
+
+def joined(items: list[bytes], limit: int) -> Iterator[bytes]:
+    """Consecutive items joined into messages of at most `limit` bytes (an item over the
+    limit alone is a message of its own)."""
+    part: list[bytes] = []
+    size = 0
+    for item in items:
+        if part and size + len(item) > limit:
+            yield b"".join(part)
+            part, size = [], 0
+        part.append(item)
+        size += len(item)
+    if part:
+        yield b"".join(part)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from core.bridge.metrics import SLOW_SUBSCRIBERS
 from core.bridge.routes import ANY, Key, targets
 from core.errors import ResourceExhausted
-from core.fanout import Overflow, QueuedSubscriber, too_slow
+from core.fanout import Overflow, QueuedSubscriber, joined, too_slow
 
 __all__ = ["MESSAGE_BYTES", "LiveFanout", "LiveInterest", "LiveRoute", "LiveSubscriber"]
 
@@ -109,7 +109,7 @@ class LiveFanout:
         """A new subscriber; its first message (always sent, maybe empty) holds `initial`."""
         now_ns = self._clock()
         subscriber = LiveSubscriber(interest, self.queue_batches, now_ns)
-        messages = list(_messages(list(initial)))
+        messages = _messages(list(initial))
         if len(messages) > self.queue_batches:
             raise ResourceExhausted(_too_big(len(messages), self.queue_batches))
         for message in messages:
@@ -227,14 +227,6 @@ def _too_big(messages: int, queue_batches: int) -> str:
     )
 
 
-def _messages(chunks: list[bytes]) -> Iterator[bytes]:
+def _messages(chunks: list[bytes]) -> list[bytes]:
     """Chunks joined into messages of about MESSAGE_BYTES; at least one message, maybe empty."""
-    message: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        if message and size + len(chunk) > MESSAGE_BYTES:
-            yield b"".join(message)
-            message, size = [], 0
-        message.append(chunk)
-        size += len(chunk)
-    yield b"".join(message)
+    return list(joined(chunks, MESSAGE_BYTES)) or [b""]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ResourceExhausted
-from core.fanout import Overflow
+from core.fanout import Overflow, joined
 from core.model import Channel, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest, joined
+from venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
 

@@ -8,11 +8,11 @@ LiveData fan-out is core.bridge.fanout; what both share is core.fanout.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.errors import ResourceExhausted
-from core.fanout import Overflow, QueuedSubscriber, too_slow
+from core.fanout import Overflow, QueuedSubscriber, joined, too_slow
 from core.model import Channel, Timeframe
 from venues.runtime.history import History, ResumePoint
 
@@ -58,21 +58,6 @@ class MarketSubscriber(QueuedSubscriber[MarketInterest, bytes]):
         async for items in self.outbox.batches(JOIN_MOST):
             for message in joined(items, JOIN_BYTES):
                 yield message
-
-
-def joined(items: list[bytes], limit: int) -> Iterator[bytes]:
-    """Consecutive items joined into messages of at most `limit` bytes (an item over the
-    limit alone is a message of its own)."""
-    part: list[bytes] = []
-    size = 0
-    for item in items:
-        if part and size + len(item) > limit:
-            yield b"".join(part)
-            part, size = [], 0
-        part.append(item)
-        size += len(item)
-    if part:
-        yield b"".join(part)
 
 
 class MarketFanout:
