@@ -370,11 +370,21 @@ def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 
 
 
 async def run_trademesh(
-    files: list[Path], redis_url: str, redis: Any, work: Path, profile: Path | None, profile_s: float
+    files: list[Path],
+    redis_url: str,
+    redis: Any,
+    work: Path,
+    profile: Path | None,
+    profile_s: float,
+    flush_ms: float | None = None,
 ) -> dict[str, Any]:
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    config: list[str] = []
+    if flush_ms is not None:  # else the venue's default
+        (work / "venue.toml").write_text(f"flush_ms = {flush_ms}\n", encoding="utf-8")
+        config = ["--config", str(work / "venue.toml")]
     venue = start_service(
-        ["venue", "binance", "--port", "0", "--metrics-port", "-1", "--replay", *map(str, files)],
+        ["venue", "binance", "--port", "0", "--metrics-port", "-1", *config, "--replay", *map(str, files)],
         env=env,
         stderr=(work / "venue.log").open("w"),
         timeout_s=300,
@@ -639,7 +649,9 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
         machine = common.SystemCpu()
         wall0 = time.monotonic()
         if side == "trademesh":
-            run = await run_trademesh(files, redis_url, redis, work, args.py_spy, args.py_spy_seconds)
+            run = await run_trademesh(
+                files, redis_url, redis, work, args.py_spy, args.py_spy_seconds, args.flush_ms
+            )
         else:
             run = await run_cryptofeed(files, args.redis_db, redis, work, args.py_spy, args.py_spy_seconds)
         wall = time.monotonic() - wall0
@@ -696,6 +708,9 @@ async def main() -> None:
     parser.add_argument("--captures", type=Path, help="where the looped capture goes (default /tmp/...)")
     parser.add_argument("--name", default="market_data_peer", help="bench/results/<name>.json")
     parser.add_argument("--py-spy", type=Path, help="profile each side's processes into DIR/<name>.raw")
+    parser.add_argument(
+        "--flush-ms", type=float, help="the venue's flush_ms (venues/live/config.py; default: its own)"
+    )
     parser.add_argument("--py-spy-seconds", type=float, default=20.0, help="from the start (default 20)")
     args = parser.parse_args()
     sides = [s for s in args.sides.split(",") if s]

@@ -9,6 +9,7 @@ backoff_initial_s = 0.5                   # reconnect backoff: doubles per failu
 backoff_max_s = 30
 stale_factor = 4                          # a stream silent this many times its usual silence is stale...
 stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
+flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _KEYS = {
     "request_timeout_s",
     "stale_factor",
     "stale_floor_s",
+    "flush_ms",
 }
 
 
@@ -50,6 +52,9 @@ class LiveConfig:
     request_timeout_s: float = 10.0
     stale_factor: float = 4.0
     stale_floor_s: float = 15.0
+    # A frame's events go out at once unless the last dispatch was less than this long ago; then
+    # they wait for the rest of it, with what else comes meanwhile (0: every burst at once).
+    flush_ms: float = 2.0
 
 
 def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
@@ -75,6 +80,7 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
         request_timeout_s=_positive(raw, "request_timeout_s", 10.0),
         stale_factor=_positive(raw, "stale_factor", 4.0),
         stale_floor_s=_positive(raw, "stale_floor_s", 15.0),
+        flush_ms=_not_negative(raw, "flush_ms", 2.0),
     )
 
 
@@ -103,6 +109,13 @@ def _timeframes(raw: dict[str, Any], spec: LiveSpec) -> list[Timeframe]:
             raise InvalidArgument.field("timeframes", f"{value!r} is not one of {list(TIMEFRAME_LABELS)}")
         chosen.append(Timeframe.from_label(value))
     return chosen
+
+
+def _not_negative(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise InvalidArgument.field(key, f"must be a number of at least 0, not {value!r}")
+    return float(value)
 
 
 def _positive(raw: dict[str, Any], key: str, default: float) -> float:

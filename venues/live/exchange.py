@@ -2,8 +2,8 @@
 
 These hooks make the connector exact and robust:
 - `on_message` runs after ccxt has handled each venue frame, so the connector
-  reads ccxt's caches once per exchange message (nothing coalesces, even when
-  ccxt drains a burst of buffered frames without yielding);
+  reads ccxt's caches once per exchange message, even when ccxt drains a burst of
+  buffered frames without yielding (the events read are sent once the burst is over);
 - `on_resolve` sees every structure ccxt hands its watchers, so the connector knows which
   books changed without diffing every book on every message;
 - `on_frame` sees each frame before ccxt does (venue sequence checks ccxt lacks);

@@ -78,6 +78,8 @@ class LiveVenue(Venue):
         self._resolved: set[int] = set()
         self._book_ranges: dict[str, BookRange] = {}  # books started from a REST snapshot
         self._private: PrivateStreams | None = None
+        self._flush_due = False  # a dispatch of the events read is scheduled
+        self._flushed_at = -1e9  # the event loop's time of the last one
 
     # ---- lifecycle
 
@@ -235,7 +237,15 @@ class LiveVenue(Venue):
         self._normalizers.pop(key, None)
 
     def _on_message(self) -> None:
-        """After every venue frame (and every watch return): emit what changed in ccxt's caches."""
+        """After every venue frame (and every watch return): read what changed in ccxt's caches.
+
+        Each frame is read on its own (ccxt keeps only the latest ticker of a symbol), but the
+        events read are dispatched at most once per `flush_ms`: a frame after a quiet spell goes
+        out when this loop iteration ends, one within `flush_ms` of the last dispatch waits for the
+        rest of it with whatever else comes. Under load many frames make one message per
+        subscriber (gRPC's per-message costs, the venue's and the consumer's, paid once for many);
+        the events and their order are the same.
+        """
         if self._feed is None:
             return
         changed = False
@@ -243,7 +253,19 @@ class LiveVenue(Venue):
             for normalizer in normalizers:
                 changed |= normalizer.poll(self.exchange)
         self._resolved.clear()
-        if changed:
+        if changed and not self._flush_due:
+            self._flush_due = True
+            loop = asyncio.get_running_loop()
+            wait = self._flushed_at + self.config.flush_ms / 1000 - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        self._flushed_at = asyncio.get_running_loop().time()
+        if self._feed is not None:
             self._feed.flush()
 
     def _on_resolve(self, result: Any) -> None:
