@@ -43,6 +43,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -182,8 +183,10 @@ class Children:
     def spawn(self, name: str, args: Sequence[str], env: dict[str, str], workdir: Path) -> Child:
         log_path = workdir / f"{name}.log"
         with log_path.open("w") as log:
+            # A bench script (bench/encoded_venue.py) runs as itself, a service as `trademesh ...`.
+            program = [sys.executable] if args[0].endswith(".py") else [sys.executable, "-m", "core.cli"]
             process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", *args],
+                [*program, *args],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -395,11 +398,60 @@ def _sim_toml(rate: int, index: int, args: argparse.Namespace) -> str:
     return text.replace('/USDT"', f'/{_QUOTES[index]}"') if index else text
 
 
-def _sim_count(rate: int, per_sim_max: int) -> int:
+def _sim_count(rate: int, per_sim_max: int, load: str = "sim") -> int:
+    if load == "encoded":  # one venue serves any rate: it only hands encoded bytes on
+        return 1
     return min(len(_QUOTES), max(1, math.ceil(rate / per_sim_max)))
 
 
-async def start_sims(setup: Setup, rate: int, count: int) -> list[Child]:
+def _encoded(setup: Setup, rate: int, events: int, subscribers: int) -> list[str]:
+    """bench/encoded_venue.py's serve arguments: a recording of the sim at `rate` with at least
+    `events` events, made once per (config, size) and kept in the system's temporary directory."""
+    text = _sim_toml(rate, 0, setup.args)
+    key = hashlib.sha256(f"{text}{events}".encode()).hexdigest()[:12]
+    recording = Path(tempfile.gettempdir()) / f"trademesh-encoded-{key}.pickle"
+    config = setup.part_dir / "encoded.toml"
+    config.write_text(text)
+    if not recording.exists():
+        script = str(Path(__file__).resolve().parent / "encoded_venue.py")
+        partial = recording.with_suffix(".partial")
+        command = [sys.executable, script, "record", "--config", str(config), "--events", str(events)]
+        subprocess.run([*command, "--out", str(partial)], check=True, stdout=subprocess.DEVNULL)
+        partial.rename(recording)
+    script = str(Path(__file__).resolve().parent / "encoded_venue.py")
+    serve = [
+        script,
+        "serve",
+        "--recording",
+        str(recording),
+        "--rate",
+        str(rate),
+        "--subscribers",
+        str(subscribers),
+    ]
+    return [
+        *serve,
+        "venue",
+        "sim",
+        "--host",
+        HOST,
+        "--port",
+        "0",
+        "--metrics-port",
+        "-1",
+        "--config",
+        str(config),
+    ]
+
+
+async def start_sims(
+    setup: Setup, rate: int, count: int, events: int = 0, subscribers: int = 1
+) -> list[Child]:
+    """The venues: sims making `rate` events/s between them, or (--load encoded) one venue serving a
+    recording of at least `events` events at that rate once `subscribers` streams are open."""
+    if setup.args.load == "encoded":
+        args = await asyncio.to_thread(_encoded, setup, rate, events, subscribers)
+        return await setup.children.start([(_bus_name(0), args)], setup.env, setup.part_dir)
     specs = []
     for index in range(count):
         config = setup.part_dir / f"sim{index + 1}.toml"
@@ -679,12 +731,13 @@ async def run_e2e(setup: Setup, rate: int, repeat: int, profile_dir: Path | None
     args = setup.args
     await reset(setup)
     setup.part = f"e2e-{rate}-run{repeat + 1}" if repeat >= 0 else f"e2e-{rate}-profiled"
-    count = _sim_count(rate, args.per_sim_max)
+    count = _sim_count(rate, args.per_sim_max, args.load)
     sims: list[Child] = []
     services: dict[str, Child] = {}
     reader_task: asyncio.Task[None] | None = None
     try:
-        sims = await start_sims(setup, rate, count)
+        events = int(rate * (args.warmup + args.duration + 30))  # what the window can take, and more
+        sims = await start_sims(setup, rate, count, events, subscribers=len(_FOLLOW_VENUES))
         services = await start_services(setup, _SERVICES, sims)
         reader = LiveReader()
         if not args.no_subscriber:
@@ -814,10 +867,10 @@ async def run_drain(setup: Setup, repeat: int, profile_dir: Path | None = None) 
     args = setup.args
     await reset(setup)
     setup.part = f"drain-run{repeat + 1}" if repeat >= 0 else "drain-profiled"
-    count = _sim_count(args.drain_rate, args.per_sim_max)
+    count = _sim_count(args.drain_rate, args.per_sim_max, args.load)
     started: list[Child] = []
     try:
-        sims = await start_sims(setup, args.drain_rate, count)
+        sims = await start_sims(setup, args.drain_rate, count, events=int(args.drain_events * 1.2))
         started += sims
         services = await start_services(setup, ["ingest"], sims)
         started += services.values()
@@ -1311,6 +1364,9 @@ def print_tables(result: dict[str, Any]) -> None:
         f"goal >= 100,000 events/s sustained: best {t['best_committed_median']:,.0f}/s "
         f"(configured {t['at_configured']}): {'MET' if t['met'] else 'NOT MET'}"
     )
+    if result["settings"].get("load") == "encoded":
+        print("latency: not measured (--load encoded: the events' times are the recording's)")
+        return
     print(
         f"goal p99 venue->commit < 250 ms at {lat['at_events_per_s']:,}/s: {lat['p99_ms_median']:,.1f} ms: "
         f"{'MET' if lat['met'] else 'NOT MET'}"
@@ -1352,6 +1408,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds after every service serves, before the window (default 8)",
     )
     add("--repeats", type=_positive, default=1, help="runs of every part, interleaved (default 1)")
+    add(
+        "--load",
+        choices=("sim", "encoded"),
+        default="sim",
+        help="the venues: sims, or one venue replaying a recording of the sim, pre-encoded "
+        "(bench/encoded_venue.py; its events' times are the recording's: no latency)",
+    )
     add(
         "--per-sim-max",
         type=_positive,

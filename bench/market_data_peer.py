@@ -25,7 +25,7 @@ the time between the first and the last entry written to Redis). After each run 
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
 price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
 book updates, and the final books (over the range trademesh publishes). Medians and ratios
-count only complete runs: a run that wrote under 99 % of its side's most entries is listed as
+count only complete runs: a run that wrote under 99 % of its side's most market events is listed as
 short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
 docs/benchmarks.md, section 17).
 
@@ -71,7 +71,7 @@ PEER_PYTHON = HERE / ".peer-venv" / "bin" / "python"
 PEER_RUNNER = HERE / "peer_cryptofeed.py"
 PERIOD_MS = 60_000  # each loop's times move by this much (a whole minute: candles stay aligned)
 QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long ...
-COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most entries
+COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most events
 IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
 RUN_TIMEOUT_S = 1800.0
 SIDES = ("trademesh", "cryptofeed")
@@ -664,6 +664,7 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
             "side": side,
             "frames": frames,
             "entries": run["entries"],
+            "events": _events(written),
             "cpu_s": run["cpu_s"],
             "cpu_s_per_1000": main / frames * 1000,
             "standin_cpu_s_per_1000": run["cpu_s"].get("standin", float("nan")) / frames * 1000,
@@ -679,6 +680,13 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
     finally:
         await redis.flushdb()
         await redis.aclose()
+
+
+def _events(written: dict[str, Any]) -> int:
+    """The market events a side wrote (a trademesh bus entry holds one or more)."""
+    tickers = sum(len(v) for v in written["tickers"].values())
+    books: int = sum(written["book_updates"].values()) + written["book_snapshots"]
+    return len(written["trades"]) + tickers + books
 
 
 def _row(run: dict[str, Any]) -> list[Any]:
@@ -729,11 +737,11 @@ async def main() -> None:
             run["repeat"] = repeat
             runs.append(run)
             common.print_table(headers, [_row(run)])
-    for side in sides:  # a run that wrote less than its side's others did less work: not counted
-        most = max(r["entries"] for r in runs if r["side"] == side)
+    for side in sides:  # a run that wrote fewer events than its side's others did less work: not counted
+        most = max(r["events"] for r in runs if r["side"] == side)
         for r in runs:
             if r["side"] == side:
-                r["complete"] = r["entries"] >= COMPLETE_SHARE * most
+                r["complete"] = r["events"] >= COMPLETE_SHARE * most
     by_side = {s: [r for r in runs if r["side"] == s and r["complete"]] for s in sides}
     medians = {
         s: {
