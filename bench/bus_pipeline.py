@@ -736,7 +736,7 @@ async def run_e2e(setup: Setup, rate: int, repeat: int, profile_dir: Path | None
     services: dict[str, Child] = {}
     reader_task: asyncio.Task[None] | None = None
     try:
-        events = int(rate * (args.warmup + args.duration + 30))  # what the window can take, and more
+        events = int(rate * (args.warmup + args.duration + 15))  # the window and a margin
         sims = await start_sims(setup, rate, count, events, subscribers=len(_FOLLOW_VENUES))
         services = await start_services(setup, _SERVICES, sims)
         reader = LiveReader()
