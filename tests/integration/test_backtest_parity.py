@@ -105,6 +105,7 @@ class Session:
     log: str  # the detector's
     candles: dict[str, list[Bar]]  # the venue's 1s candles of the warm-up, per symbol
     placed: list[str]  # the client order ids of the orders placed in the live window
+    orders_start_ns: int  # before the first of them (the sim's clock is this machine's)
     orders_end_ns: int  # the recorder holds the market up to here: the last order's cancel and more
 
 
@@ -198,49 +199,51 @@ def _bar_differences(venue: dict[str, list[Bar]], recorded: dict[str, list[Bar]]
     return lines
 
 
-# The orders placed in the live window, in turn, one every ORDER_EVERY_S: (symbol, side, type,
-# time in force, limit price as a ratio of the last price, size). Marketable ones (market, and
-# limits through the book: they sweep a few levels) and resting ones (limits a little away from
-# the book: the market may come to them). On each symbol our takers and our resting orders are
-# on the same side, so ours never meet each other.
-_B, _S = common.SIDE_BUY, common.SIDE_SELL
+# The orders placed in the live window, on a symbol no demo strategy trades (their signals' market
+# is not ours to move), one every ORDER_EVERY_S: buys, then (their resting ones cancelled) sells,
+# each side in turn (type, time in force, limit price as a ratio of the last price, size):
+# marketable ones (market, and limits through the book: they sweep a few levels) and resting ones
+# (limits a little off the book: the market may come to them). Our takers and our resting orders
+# are on one side at a time, so ours never meet each other.
+TRADED = "SOL/USDT"
+TICK = Decimal("0.001")  # the sim's SOL/USDT
 _MKT, _LMT = tf.ORDER_TYPE_MARKET, tf.ORDER_TYPE_LIMIT
 _GTC, _IOC = tf.TIME_IN_FORCE_GTC, tf.TIME_IN_FORCE_IOC
-ORDER_PLAN: tuple[tuple[str, int, int, int, str, str], ...] = (
-    ("BTC/USDT", _B, _MKT, _IOC, "", "0.05"),
-    ("ETH/USDT", _S, _MKT, _IOC, "", "0.5"),
-    ("BTC/USDT", _B, _LMT, _IOC, "1.0005", "0.1"),
-    ("ETH/USDT", _S, _LMT, _IOC, "0.9995", "1"),
-    ("BTC/USDT", _B, _LMT, _GTC, "0.9998", "0.005"),
-    ("ETH/USDT", _S, _LMT, _GTC, "1.0002", "0.05"),
+Planned = tuple[tf.OrderType.ValueType, tf.TimeInForce.ValueType, str, str]
+ORDER_PLAN: tuple[Planned, ...] = (
+    (_MKT, _IOC, "", "60"),
+    (_LMT, _IOC, "0.0005", "100"),  # through the book by this share of the price
+    (_LMT, _GTC, "-0.0002", "5"),  # off the book
 )
 ORDER_EVERY_S = 2.5
-ORDERS = 18  # 45 s of the live window's 60
-TICKS = {"BTC/USDT": Decimal("0.01"), "ETH/USDT": Decimal("0.01")}
+ORDERS_PER_SIDE = 9
+ORDERS = 2 * ORDERS_PER_SIDE  # 45 s of the live window's 60
 
 
 async def _trade(address: str, placed: list[str]) -> None:
-    """Place ORDER_PLAN's orders on the sim in turn, as a trading client does; their ids into
-    `placed`."""
+    """Place the orders on the sim in turn, as a trading client does; their ids into `placed`."""
     channel = grpc.aio.insecure_channel(address)
     metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
     trading, market = tf_grpc.TradeFlowStub(channel), md_grpc.MarketDataStub(channel)
     try:
         for index in range(ORDERS):
             await asyncio.sleep(ORDER_EVERY_S)
-            symbol, side, kind, tif, ratio, size = ORDER_PLAN[index % len(ORDER_PLAN)]
+            sign = 1 if index < ORDERS_PER_SIDE else -1
+            if index == ORDERS_PER_SIDE:
+                await _cancel_all(address)
+            kind, tif, share, size = ORDER_PLAN[index % len(ORDER_PLAN)]
             request = tf.PlaceOrderRequest(
-                symbol=symbol, side=side, type=kind, size=size, time_in_force=tif,
-                client_order_id=f"parity-{index}",
+                symbol=TRADED, side=common.SIDE_BUY if sign > 0 else common.SIDE_SELL, type=kind, size=size,
+                time_in_force=tif, client_order_id=f"parity-{index}",
             )  # fmt: skip
-            if ratio:
+            if share:
                 candles = await market.GetCandles(
-                    md.GetCandlesRequest(symbol=symbol, timeframe=common.TIMEFRAME_1_SECOND, limit=1),
+                    md.GetCandlesRequest(symbol=TRADED, timeframe=common.TIMEFRAME_1_SECOND, limit=1),
                     metadata=metadata,
                     timeout=10,
                 )
-                last = Decimal(candles.candles[-1].close) * Decimal(ratio)
-                request.price = str(last.quantize(TICKS[symbol]))
+                price = Decimal(candles.candles[-1].close) * (1 + sign * Decimal(share))
+                request.price = str(price.quantize(TICK))
             await trading.PlaceOrder(request, metadata=metadata, timeout=10)
             placed.append(request.client_order_id)
     finally:
@@ -252,7 +255,7 @@ async def _cancel_all(address: str) -> None:
     metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
     try:
         await tf_grpc.TradeFlowStub(channel).CancelAllOrders(
-            tf.CancelAllOrdersRequest(), metadata=metadata, timeout=10
+            tf.CancelAllOrdersRequest(symbol=TRADED), metadata=metadata, timeout=10
         )
     finally:
         await channel.close()
@@ -280,6 +283,7 @@ async def session(
             args = ("--venue", f"sim={sim.address}", "--database-url", database, "--hold-ms", str(HOLD_MS))
             detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
             placed: list[str] = []
+            orders_start = time.time_ns()
             trading = asyncio.create_task(_trade(sim.address, placed))
             await asyncio.sleep(LIVE_S)
             await trading
@@ -304,6 +308,7 @@ async def session(
                 await asyncio.to_thread(log.read_text),
                 await _venue_candles(sim.address, warmed_ns, stopped),
                 placed,
+                orders_start,
                 orders_end,
             )
         finally:
@@ -432,7 +437,8 @@ async def test_the_live_orders_sent_at_their_recorded_arrivals_fill_as_they_did_
     recorded book as it met the venue's: the same fills, ids and times aside."""
     assert len(session.placed) == ORDERS, "every order was placed"
     await until(lambda: _ended(session.database, session.placed), 30, what="every order recorded, ended")
-    orders = await load_recorded_orders(session.database, "sim", session.started_ns, session.orders_end_ns)
+    start, end = session.orders_start_ns, session.orders_end_ns
+    orders = await load_recorded_orders(session.database, "sim", start, end)
     assert sorted(o.request.client_order_id for o in orders) == sorted(session.placed)
     sim = load_sim_config(session.sim_config)
     market = ReplayedMarket(
@@ -440,11 +446,9 @@ async def test_the_live_orders_sent_at_their_recorded_arrivals_fill_as_they_did_
         sim_instruments(sim),
         FeeSchedule(maker=sim.maker_fee_rate, taker=sim.taker_fee_rate),
         dict(sim.balances),
-        start_ns=session.started_ns,
+        start_ns=start,
     )
-    replayed = await refill(
-        session.database, market, list(SYMBOLS), session.started_ns, session.orders_end_ns, orders
-    )
+    replayed = await refill(session.database, market, [TRADED], start, end, orders)
     live = {o.request.client_order_id: o.outcome for o in orders}
     differences = [
         f"{cid}: live {live[cid]}\n  replayed {replayed.get(cid)}"
