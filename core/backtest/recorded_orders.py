@@ -3,7 +3,7 @@ them: the "recorded" latency model of issue 18's fills parity (docs/backtest.md,
 live").
 
 The recorder keeps every execution the venue reported (table `executions`): each order's request
-(symbol, side, type, time in force, price, size, flags), the venue's time it arrived
+(symbol, side, type, time in force, price, trigger price, size, flags), the venue's time it arrived
 (`created_ns`, the venue's clock when it took the order) and, when it was cancelled, the time the
 cancel arrived (the CANCELED update's `updated_ns`). `load_recorded_orders` reads them back;
 `send` hands them to a ReplayedMarket (core.backtest.market) so that each reaches the replayed
@@ -74,7 +74,8 @@ class RecordedOrder:
 
 _SQL = """
 SELECT client_order_id, symbol, side, order_type, time_in_force, post_only, reduce_only, price, size,
-       filled_size, status, created_ns, updated_ns, fill_price, fill_size, fee, fee_asset, liquidity
+       trigger_price, filled_size, status, created_ns, updated_ns, fill_price, fill_size, fee, fee_asset,
+       liquidity
 FROM executions WHERE venue = $1 AND created_ns >= $2 AND created_ns < $3
 ORDER BY created_ns, client_order_id, ts_event_ns, epoch, sequence
 """
@@ -98,7 +99,7 @@ async def load_recorded_orders(
 
 def _order(updates: Sequence[asyncpg.Record]) -> RecordedOrder:
     first, last = updates[0], updates[-1]
-    price = first["price"]
+    price, trigger = first["price"], first["trigger_price"]
     request = OrderRequest(
         symbol=first["symbol"],
         side=Side(first["side"]),
@@ -109,6 +110,7 @@ def _order(updates: Sequence[asyncpg.Record]) -> RecordedOrder:
         post_only=first["post_only"],
         reduce_only=first["reduce_only"],
         client_order_id=first["client_order_id"],
+        trigger_price=None if trigger is None else Decimal(trigger),
     )
     status = OrderStatus(last["status"])
     fills = merged(
