@@ -73,11 +73,11 @@ class RecordedOrder:
 
 
 _SQL = """
-SELECT client_order_id, symbol, side, order_type, time_in_force, post_only, reduce_only, price, size,
-       trigger_price, filled_size, status, created_ns, updated_ns, fill_price, fill_size, fee, fee_asset,
-       liquidity
+SELECT order_id, client_order_id, symbol, side, order_type, time_in_force, post_only, reduce_only,
+       price, size, trigger_price, filled_size, status, created_ns, updated_ns, fill_price, fill_size,
+       fee, fee_asset, liquidity
 FROM executions WHERE venue = $1 AND created_ns >= $2 AND created_ns < $3
-ORDER BY created_ns, client_order_id, ts_event_ns, epoch, sequence
+ORDER BY created_ns, order_id, ts_event_ns, epoch, sequence
 """
 
 
@@ -93,7 +93,7 @@ async def load_recorded_orders(
         await connection.close()
     updates: dict[str, list[asyncpg.Record]] = {}
     for row in rows:
-        updates.setdefault(row["client_order_id"], []).append(row)
+        updates.setdefault(row["order_id"], []).append(row)
     return [_order(found) for found in updates.values()]
 
 
@@ -109,7 +109,8 @@ def _order(updates: Sequence[asyncpg.Record]) -> RecordedOrder:
         time_in_force=TimeInForce(first["time_in_force"]),
         post_only=first["post_only"],
         reduce_only=first["reduce_only"],
-        client_order_id=first["client_order_id"],
+        # An order placed without a client id is sent again under its venue id, to be found by it.
+        client_order_id=first["client_order_id"] or first["order_id"],
         trigger_price=None if trigger is None else Decimal(trigger),
     )
     status = OrderStatus(last["status"])
