@@ -50,7 +50,9 @@ def load_advisor_model(name: str | None, timeframe: str | None) -> ModelArtifact
 class BarKeeper:
     """Closed bars of one timeframe per symbol, as the live advisor reads them from the bar
     service: the recorded bars of that timeframe when the history has them; else built from
-    the recorded trades by the bar service's own engine (core.bars.engine)."""
+    the recorded trades by the bar service's own engine (core.bars.engine). A recorded run
+    starts with the recorded bars closed by its start (`warm`), as the live advisor's first
+    context holds the bar store's."""
 
     def __init__(self, venue: str, timeframe: str, kept: int) -> None:
         self.timeframe = Timeframe.from_label(timeframe)
@@ -60,6 +62,19 @@ class BarKeeper:
         self._kept = kept
         self._entries = 0
         self._recorded = False  # recorded bars of the timeframe came: trades build none
+
+    @property
+    def kept(self) -> int:
+        """Bars kept per symbol (the newest)."""
+        return self._kept
+
+    def warm(self, bars: Sequence[bus.Bar]) -> None:
+        """Closed bars from before the run, oldest first (those of another timeframe ignored);
+        the run's own bars follow them."""
+        wanted = self._wanted
+        for bar in bars:
+            if bar.timeframe == wanted:
+                self._keep(bar)
 
     def on_bars(self, bars: Sequence[bus.Bar]) -> None:
         wanted = self._wanted

@@ -29,7 +29,7 @@ from venues.sim.config import load_config as load_sim_config
 from venues.sim.order_manager import FeeSchedule
 from venues.sim.symbols import instruments as sim_instruments
 
-__all__ = ["build", "run_recorded", "strategies_of"]
+__all__ = ["advisor_bars", "build", "recorded_history", "run_recorded", "strategies_of"]
 
 _MS = 1_000_000
 
@@ -88,6 +88,7 @@ async def run_recorded(
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
+    backtest.bars.warm(await advisor_bars(config, backtest))
     if config.llm == "recorded":
         backtest.advise.replay(
             await load_recorded_answers(config.database_url, config.venue, config.start_ns, config.end_ns)
@@ -126,6 +127,22 @@ async def recorded_history(config: BacktestConfig, backtest: Backtest) -> list[t
         history += [(venue, bar) for bar in found[-bars:]]
     history.sort(key=lambda item: event_time(item[1]))
     return history
+
+
+async def advisor_bars(config: BacktestConfig, backtest: Backtest) -> list[bus.Bar]:
+    """The recorded bars of the advisor's timeframe closed by the start, as many as its context
+    keeps, per symbol: what the live advisor's first context reads from the bar store."""
+    keeper = backtest.bars
+    source = RecordedSource(
+        config.database_url,
+        config.venue,
+        backtest.symbols,
+        config.start_ns - keeper.kept * keeper.timeframe.ns,
+        config.start_ns + 1,  # a bar closing at the start is known then
+        kinds=("bar",),
+        timeframes=(keeper.timeframe,),
+    )
+    return [r.message async for r in source if isinstance(r.message, bus.Bar)]
 
 
 async def _market_events(source: RecordedSource) -> AsyncIterator[Item]:

@@ -455,6 +455,7 @@ def _execution_row(e: tf.Execution, epoch: int) -> Row:
         order.created_ns,
         order.updated_ns,
         *fill,
+        order.trigger_price,
     )
 
 

@@ -418,20 +418,21 @@ EXECUTIONS = Table(
         ("liquidity", "text"),
         ("trade_id", "text"),
         ("fill_ts_ns", "int8"),
+        ("trigger_price", "text"),
     ),
     """
     INSERT INTO executions (venue, epoch, sequence, ts_event_ns, order_id, client_order_id, symbol,
                             side, order_type, time_in_force, post_only, reduce_only, price, size,
                             filled_size, average_fill_price, status, status_reason, created_ns,
                             updated_ns, fill_id, fill_price, fill_size, fee, fee_asset, liquidity,
-                            trade_id, fill_ts_ns)
+                            trade_id, fill_ts_ns, trigger_price)
     SELECT venue, epoch, sequence, ts_event_ns, order_id, client_order_id, symbol, side, order_type,
            time_in_force, post_only, reduce_only, tm_decimal_or_null(price, 'order price'),
            tm_decimal(size, 'order size'), tm_decimal(filled_size, 'order filled size'),
            tm_decimal_or_null(average_fill_price, 'order average fill price'), status, status_reason,
            created_ns, updated_ns, fill_id, tm_decimal_or_null(fill_price, 'fill price'),
            tm_decimal_or_null(fill_size, 'fill size'), tm_decimal_or_null(fee, 'fill fee'), fee_asset,
-           liquidity, trade_id, fill_ts_ns
+           liquidity, trade_id, fill_ts_ns, tm_decimal_or_null(trigger_price, 'order trigger price')
     FROM staged
     ON CONFLICT DO NOTHING
     """,

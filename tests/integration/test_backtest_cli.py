@@ -113,9 +113,11 @@ def test_a_missing_strategy_file_is_named() -> None:
 
 async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_database: str) -> None:
     """As the live detector warms its patches from the venue's candles at its start, a
-    backtest warms them from the bar service's recorded bars before its range."""
+    backtest warms them from the bar service's recorded bars before its range; and the
+    advisor's context starts with the recorded bars closed by then, as the live advisor's
+    first context reads them from the bar store."""
     from core.backtest.advise import BarKeeper
-    from core.backtest.assemble import recorded_history
+    from core.backtest.assemble import advisor_bars, recorded_history
 
     events = list(walk(SPEC))
     keeper = BarKeeper("sim", "1s", 10_000)
@@ -142,6 +144,11 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
     assert len(history) == max(need.bars for need in _needs(backtest))
     backtest.detect.warm_from_history(history, start)
     assert backtest.detect.warming == [], "warm at the start, as live"
+    assert backtest.bars.bars("BTC/USDT") == ()
+    backtest.bars.warm(await advisor_bars(config, backtest))
+    closed = [c for c in keeper.bars("BTC/USDT") if c.open_time_ns + 10**9 <= start]
+    assert backtest.bars.bars("BTC/USDT") == tuple(closed[-backtest.bars.kept :])
+    assert len(closed) > backtest.bars.kept  # it kept the newest
     # Without the recorded bars it would warm from the run's first events instead.
     cold = build(replace(config, database_url=""))
     cold.detect.warm_from_history([], start)

@@ -1,7 +1,10 @@
 """Issue 18's parity test: the demo strategies run live on the sim in a real mesh (sim, ingest,
 recorder, bars, detector with a hold), then the backtest replays the recorded window through
 the same cores: the signals are identical, ids aside (the same times, symbols, directions,
-convictions, scores and rules).
+convictions, scores and rules). Orders placed on the sim during the live window (marketable and
+resting, both sides) and recorded, sent again to the backtest's replayed venue at the times the
+live venue received them, fill as they filled live (the same prices, sizes, fees and
+liquidity, the same end states).
 
 The backtest starts where the live detector did, from its log: its patches warmed from the
 bars closed by the time it warmed ("candles closed by"), its market data from the first event
@@ -25,6 +28,8 @@ import pytest
 from core.backtest.assemble import build, recorded_history
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import no_timer
+from core.backtest.market import ReplayedMarket
+from core.backtest.recorded_orders import Outcome, load_recorded_orders, refill
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.detector.config import example_strategies
@@ -36,15 +41,21 @@ from core.detector.history import patch_history
 from core.detector.runner import Runner
 from core.detector.strategy_file import build_patches, load_strategy
 from core.errors import FailedPrecondition
+from core.model import Liquidity, OrderStatus, OrderType
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, until
+from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+from venues.sim.config import load_config as load_sim_config
+from venues.sim.order_manager import FeeSchedule
+from venues.sim.symbols import instruments as sim_instruments
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["database_url", "redis_url"]  # fixtures
@@ -85,6 +96,7 @@ def _warmed_live(log: Path) -> set[str]:
 @dataclasses.dataclass
 class Session:
     database: str
+    sim_config: Path  # the sim's
     signals: list[sig.Signal]
     warmed_ns: int  # the detector's patches warmed from the bars closed by this time
     started_ns: int  # the first event time it fed
@@ -92,6 +104,9 @@ class Session:
     warmed_live: set[str]  # the patches the detector warmed from live data (no history for them)
     log: str  # the detector's
     candles: dict[str, list[Bar]]  # the venue's 1s candles of the warm-up, per symbol
+    placed: list[str]  # the client order ids of the orders placed in the live window
+    orders_start_ns: int  # before the first of them (the sim's clock is this machine's)
+    orders_end_ns: int  # the recorder holds the market up to here: the last order's cancel and more
 
 
 Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]  # open time, OHLC, volume, trades
@@ -184,8 +199,77 @@ def _bar_differences(venue: dict[str, list[Bar]], recorded: dict[str, list[Bar]]
     return lines
 
 
-@pytest.fixture
-async def session(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIterator[Session]:
+# The orders placed in the live window, on a symbol no demo strategy trades (their signals' market
+# is not ours to move), one every ORDER_EVERY_S: buys, then (their resting ones cancelled) sells,
+# each side in turn (type, time in force, limit price as a ratio of the last price, size):
+# marketable ones (market, and limits through the book: they sweep a few levels) and resting ones
+# (limits a little off the book: the market may come to them), and a stop that waits. Our takers
+# and our resting orders are on one side at a time, so ours never meet each other.
+TRADED = "SOL/USDT"
+TICK = Decimal("0.001")  # the sim's SOL/USDT
+_MKT, _LMT, _STOP = tf.ORDER_TYPE_MARKET, tf.ORDER_TYPE_LIMIT, tf.ORDER_TYPE_STOP_MARKET
+_GTC, _IOC = tf.TIME_IN_FORCE_GTC, tf.TIME_IN_FORCE_IOC
+Planned = tuple[tf.OrderType.ValueType, tf.TimeInForce.ValueType, str, str]
+ORDER_PLAN: tuple[Planned, ...] = (
+    (_MKT, _IOC, "", "60"),
+    (_LMT, _IOC, "0.0005", "100"),  # through the book by this share of the price
+    (_LMT, _GTC, "-0.0002", "5"),  # off the book
+    (_STOP, _IOC, "0.01", "5"),  # a stop far beyond the price: it waits, and is cancelled
+)
+ORDER_EVERY_S = 2.5
+ORDERS_PER_SIDE = 8
+ORDERS = 2 * ORDERS_PER_SIDE  # 40 s of the live window's 60
+
+
+async def _trade(address: str, placed: list[str]) -> None:
+    """Place the orders on the sim in turn, as a trading client does; their ids into `placed`."""
+    channel = grpc.aio.insecure_channel(address)
+    metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
+    trading, market = tf_grpc.TradeFlowStub(channel), md_grpc.MarketDataStub(channel)
+    try:
+        for index in range(ORDERS):
+            await asyncio.sleep(ORDER_EVERY_S)
+            sign = 1 if index < ORDERS_PER_SIDE else -1
+            if index == ORDERS_PER_SIDE:
+                await _cancel_all(address)
+            kind, tif, share, size = ORDER_PLAN[index % len(ORDER_PLAN)]
+            request = tf.PlaceOrderRequest(
+                symbol=TRADED, side=common.SIDE_BUY if sign > 0 else common.SIDE_SELL, type=kind, size=size,
+                time_in_force=tif, client_order_id=f"parity-{index}",
+            )  # fmt: skip
+            if share:
+                candles = await market.GetCandles(
+                    md.GetCandlesRequest(symbol=TRADED, timeframe=common.TIMEFRAME_1_SECOND, limit=1),
+                    metadata=metadata,
+                    timeout=10,
+                )
+                price = str((Decimal(candles.candles[-1].close) * (1 + sign * Decimal(share))).quantize(TICK))
+                if kind == _STOP:
+                    request.trigger_price = price
+                else:
+                    request.price = price
+            await trading.PlaceOrder(request, metadata=metadata, timeout=10)
+            placed.append(request.client_order_id)
+    finally:
+        await channel.close()
+
+
+async def _cancel_all(address: str) -> None:
+    channel = grpc.aio.insecure_channel(address)
+    metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
+    try:
+        await tf_grpc.TradeFlowStub(channel).CancelAllOrders(
+            tf.CancelAllOrdersRequest(symbol=TRADED), metadata=metadata, timeout=10
+        )
+    finally:
+        await channel.close()
+
+
+@pytest.fixture(scope="module")
+async def session(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> AsyncIterator[Session]:
+    tmp_path = tmp_path_factory.mktemp("parity")
     async with new_database(database_url, "parity") as database, redis_db(redis_url) as bus:
         processes = Processes(tmp_path, database)
         try:
@@ -202,16 +286,24 @@ async def session(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIte
             await until(warm, 120, interval_s=1.0, what=f"{WARM_BARS} recorded 1s bars of each symbol")
             args = ("--venue", f"sim={sim.address}", "--database-url", database, "--hold-ms", str(HOLD_MS))
             detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
+            placed: list[str] = []
+            orders_start = time.time_ns()
+            trading = asyncio.create_task(_trade(sim.address, placed))
             await asyncio.sleep(LIVE_S)
+            await trading
             await processes.stop(detector)
             stopped = time.time_ns()
+            await _cancel_all(sim.address)  # the resting orders left: their cancels are recorded too
+            cancelled = time.time_ns()
             log = await asyncio.to_thread(lambda: next(tmp_path.glob("detector-*.log")))
             warmed_ns = _logged(log, "candles closed by")
             # Everything the detector saw is recorded once the recorder holds a later trade.
             sql = "SELECT count(*) FROM trades WHERE ts_event_ns > $1"
-            await until(lambda: _later_trades(database, sql, stopped), 30, what="the recorder caught up")
+            orders_end = cancelled + S
+            await until(lambda: _later_trades(database, sql, orders_end), 30, what="the recorder caught up")
             yield Session(
                 database,
+                next(tmp_path.glob("sim-*.toml")),
                 await bus_signals(bus),
                 warmed_ns,
                 _logged(log, "market data from"),
@@ -219,6 +311,9 @@ async def session(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIte
                 _warmed_live(log),
                 await asyncio.to_thread(log.read_text),
                 await _venue_candles(sim.address, warmed_ns, stopped),
+                placed,
+                orders_start,
+                orders_end,
             )
         finally:
             await processes.stop_all()
@@ -325,3 +420,59 @@ def _line(signal: sig.Signal) -> str:
         f"{sig.Direction.Name(signal.direction)} {signal.conviction} {signal.score} "
         f"v{signal.patch_version} {rules}"
     )
+
+
+async def _ended(database: str, placed: list[str]) -> int | None:
+    """How many of the placed orders the recorder holds ended (filled, cancelled, ...), once it
+    holds them all."""
+    sql = (
+        "SELECT count(DISTINCT client_order_id) FROM executions WHERE client_order_id = ANY($1) "
+        "AND status IN ('filled', 'canceled', 'rejected', 'expired')"
+    )
+    ended = int(await _fetchval(database, sql, placed))
+    return ended if ended == len(placed) else None
+
+
+async def test_the_live_orders_sent_at_their_recorded_arrivals_fill_as_they_did_live(
+    session: Session,
+) -> None:
+    """The recorded latency model: each order of the live window reaches the backtest's replayed
+    venue at the time the live venue took it (and its cancel at the cancel's), so it meets the
+    recorded book as it met the venue's: the same fills, ids and times aside."""
+    assert len(session.placed) == ORDERS, "every order was placed"
+    await until(lambda: _ended(session.database, session.placed), 30, what="every order recorded, ended")
+    start, end = session.orders_start_ns, session.orders_end_ns
+    orders = await load_recorded_orders(session.database, "sim", start, end)
+    assert sorted(o.request.client_order_id for o in orders) == sorted(session.placed)
+    sim = load_sim_config(session.sim_config)
+    market = ReplayedMarket(
+        "sim",
+        sim_instruments(sim),
+        FeeSchedule(maker=sim.maker_fee_rate, taker=sim.taker_fee_rate),
+        dict(sim.balances),
+        start_ns=start,
+    )
+    replayed = await refill(session.database, market, [TRADED], start, end, orders)
+    live = {o.request.client_order_id: o.outcome for o in orders}
+    differences = [
+        f"{cid}: live {live[cid]}\n  replayed {replayed.get(cid)}"
+        for cid in sorted(live)
+        if replayed.get(cid) != live[cid]
+    ]
+    assert not differences, "the replayed fills are the live ones:\n" + "\n".join(differences)
+    # What the comparison covered: market orders filled, some order across price levels, a
+    # resting order that filled as a maker or was cancelled, stops sent whole (none triggered).
+    requests = {o.request.client_order_id: o.request for o in orders}
+    kinds = {cid: requests[cid].type for cid in live}
+    assert all(
+        live[cid].status is OrderStatus.FILLED for cid, kind in kinds.items() if kind is OrderType.MARKET
+    )
+    assert any(len(o.fills) > 1 for o in live.values()), "an order filled at more than one price"
+    rested = [o for o in live.values() if o.status is OrderStatus.CANCELED or Liquidity.MAKER in _sides(o)]
+    assert rested, "an order rested"
+    stops = [cid for cid, kind in kinds.items() if kind is OrderType.STOP_MARKET]
+    assert len(stops) == ORDERS // len(ORDER_PLAN) and all(requests[cid].trigger_price for cid in stops)
+
+
+def _sides(outcome: Outcome) -> set[Liquidity]:
+    return {f.liquidity for f in outcome.fills}

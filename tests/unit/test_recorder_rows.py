@@ -333,10 +333,20 @@ def test_an_execution_becomes_a_row_with_its_fill_and_epoch() -> None:
     assert [table.name for table, _ in rows.tables()] == ["executions"]
     first, second = rows.executions
     assert first[:4] == ("sim", 77, 1, T0) and first[8] == "market" and first[12] == ""
-    assert first[20:] == (None,) * 8
+    assert first[20:28] == (None,) * 8
     assert second[7:12] == ("buy", "limit", "gtc", False, False)
     assert second[16] == "partially_filled"
-    assert second[20:] == ("f1", "65000.5", "0.004", "-0.0001", "USDT", "maker", "t9", T0)
+    assert second[20:28] == ("f1", "65000.5", "0.004", "-0.0001", "USDT", "maker", "t9", T0)
+    assert first[28] == second[28] == ""  # no trigger price: not a stop order
+
+
+def test_a_stop_orders_trigger_price_is_kept() -> None:
+    stop = fill_execution(1)
+    stop.ClearField("fill")
+    stop.order.type, stop.order.price, stop.order.trigger_price = tf.ORDER_TYPE_STOP_MARKET, "", "64000.5"
+    rows = rows_of([executions_entry(bus.Executions(venue="sim", epoch=77, executions=[stop]))])
+    (row,) = rows.executions
+    assert (row[8], row[12], row[28]) == ("stop_market", "", "64000.5")
 
 
 def test_an_executions_gap_marker_becomes_a_notice() -> None:
