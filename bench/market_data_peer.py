@@ -1,5 +1,5 @@
 """A live venue against its closest open-source peer (issue 17): trademesh and cryptofeed on the
-same looped Binance spot capture, into Redis Streams, CPU per event side by side.
+same looped Binance spot (or Kraken spot) capture, into Redis Streams, CPU per event side by side.
 
 The capture (fixtures/exchange-captures/BINANCE.*: 265 market frames of 4 symbols, aggTrade,
 bookTicker, depth@100ms diffs and kline_1m) is looped --loops times (default 1,000: 265,000
@@ -17,6 +17,15 @@ Binance's formats, at full speed:
   (`market_data_peer.py standin`), as Binance's combined streams (CombinedStreams): cryptofeed
   subscribes by URL and reads {"stream":..,"data":..} frames. Its CPU is measured apart.
 
+--venue kraken plays the recorded Kraken spot session instead (fixtures/exchange-captures/KRAKEN.*,
+WebSocket v1: 4,305 frames of 10 pairs per loop, books at depth 1000 with a CRC32 of the top 10
+levels on every update, tickers and trades). v1 books have no sequence numbers: each loop replays
+the capture's book snapshots (kraken_loop_lines), so every recorded checksum holds, and moves the
+trades' and levels' times by a minute. trademesh: `trademesh venue kraken --replay` (ccxt.pro
+speaks v2: the Kraken stand-in translates, checksums included). cryptofeed: its Kraken feed
+(v1; trades, ticker, l2_book, checksum validation on, as ccxt's is) against the same stand-in
+serving v1 as recorded (KrakenV1).
+
 Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
 /proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
 both sides) of all the side's processes (trademesh: venue + ingest, the venue including its
@@ -25,12 +34,13 @@ the time between the first and the last entry written to Redis). After each run 
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
 price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
 book updates, and the final books (over the range trademesh publishes). Medians and ratios
-count only complete runs: a run that wrote under 99 % of its side's most entries is listed as
+count only complete runs: a run that wrote under 99 % of its side's most events is listed as
 short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
 docs/benchmarks.md, section 17).
 
     sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
     .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
+    .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
 
 Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
 that database only). Only talks to 127.0.0.1.
@@ -42,6 +52,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -72,7 +83,7 @@ PEER_PYTHON = HERE / ".peer-venv" / "bin" / "python"
 PEER_RUNNER = HERE / "peer_cryptofeed.py"
 PERIOD_MS = 60_000  # each loop's times move by this much (a whole minute: candles stay aligned)
 QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long ...
-COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most entries
+COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most events
 IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
 RUN_TIMEOUT_S = 1800.0
 SIDES = ("trademesh", "cryptofeed")
@@ -837,12 +848,44 @@ async def one_run(
             "machine_cpu_pct": machine_pct,
             "load_before": load_before,
             "load_after": os.getloadavg(),
+            "events": events_written(written),
             "work": str(work),
+            "log_trouble": log_trouble(work),
             "written": written,
         }
     finally:
         await redis.flushdb()
         await redis.aclose()
+
+
+# What a side logs when its book breaks: trademesh's venue ("book out of sync, rebuilding", "book
+# sequence broken ... resubscribing"), cryptofeed ("BadChecksum", "encountered an exception,
+# reconnecting"), the stand-in (a client reconnected mid-replay).
+LOG_TROUBLE = re.compile(r"out of sync|sequence broken|resubscrib|checksum|reconnect|Traceback|ERROR", re.I)
+
+
+def log_trouble(work: Path) -> dict[str, list[str]]:
+    """Per log file of a run, its lines telling of a checksum or sequence error, a resync or a
+    reconnect (the first 5; the replay's summary line is left out: it counts reconnects, 0 here)."""
+    found: dict[str, list[str]] = {}
+    for log in sorted(work.glob("*.log")):
+        lines = [
+            line[:300]
+            for line in log.read_text(errors="replace").splitlines()
+            if LOG_TROUBLE.search(line) and "replay summary:" not in line
+        ]
+        if lines:
+            found[log.name] = lines[:5]
+    return found
+
+
+def events_written(written: dict[str, Any]) -> int:
+    """The events a side wrote (trades, tickers, book updates and snapshots), whatever the entries
+    that carried them: trademesh's venue batches its frames' events (flush_ms), so how many bus
+    entries a run writes depends on timing, and only the events tell a complete run."""
+    tickers = sum(map(len, written["tickers"].values()))
+    books = sum(written["book_updates"].values()) + written["book_snapshots"]
+    return int(len(written["trades"]) + tickers + books)
 
 
 def _row(run: dict[str, Any]) -> list[Any]:
@@ -895,11 +938,13 @@ async def main() -> None:
             run["repeat"] = repeat
             runs.append(run)
             common.print_table(headers, [_row(run)])
+            if run["log_trouble"]:
+                print(f"{side}'s logs tell of trouble: {json.dumps(run['log_trouble'], indent=1)}")
     for side in sides:  # a run that wrote less than its side's others did less work: not counted
-        most = max(r["entries"] for r in runs if r["side"] == side)
+        most = max(r["events"] for r in runs if r["side"] == side)
         for r in runs:
             if r["side"] == side:
-                r["complete"] = r["entries"] >= COMPLETE_SHARE * most
+                r["complete"] = r["events"] >= COMPLETE_SHARE * most
     by_side = {s: [r for r in runs if r["side"] == s and r["complete"]] for s in sides}
     medians = {
         s: {
