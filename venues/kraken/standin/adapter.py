@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import heapq
 import json
 import re
 from collections.abc import Iterable
@@ -134,15 +135,24 @@ class KrakenBook:
                 book.pop(Decimal(price), None)
             else:
                 book[Decimal(price)] = (price, qty)
-        for dropped, _ in self._sorted(side)[self.depth :]:  # out of scope: Kraken sends no delete
-            book.pop(Decimal(dropped), None)
+        if len(book) > self.depth:  # out of scope: Kraken sends no delete
+            for dropped in sorted(book, reverse=side == "bids")[self.depth :]:
+                del book[dropped]
 
     def _sorted(self, side: str) -> list[tuple[str, str]]:
         book = self.bids if side == "bids" else self.asks
         return [book[p] for p in sorted(book, reverse=side == "bids")]
 
+    def _best(self, side: str, count: int) -> list[tuple[str, str]]:
+        """The `count` best levels of a side, best first (without sorting the whole side)."""
+        book = self.bids if side == "bids" else self.asks
+        prices = heapq.nlargest(count, book) if side == "bids" else heapq.nsmallest(count, book)
+        return [book[p] for p in prices]
+
     def checksum(self) -> int:
-        return checksum_text(self._sorted("asks"), self._sorted("bids"), self.decimals)
+        return checksum_text(
+            self._best("asks", _CHECKSUM_LEVELS), self._best("bids", _CHECKSUM_LEVELS), self.decimals
+        )
 
     def snapshot(self, symbol: str, limit: int) -> str:
         return _book_frame(
