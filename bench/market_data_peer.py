@@ -985,6 +985,7 @@ async def main() -> None:
         run["written_counts"] = {
             "trades": len(written["trades"]),
             "tickers": sum(map(len, written["tickers"].values())),
+            "tickers_by_symbol": {symbol: len(rows) for symbol, rows in written["tickers"].items()},
             "book_updates": written["book_updates"],
             "book_snapshots": written["book_snapshots"],
         }
