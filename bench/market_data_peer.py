@@ -1,5 +1,5 @@
 """A live venue against its closest open-source peer (issue 17): trademesh and cryptofeed on the
-same looped Binance spot capture, into Redis Streams, CPU per event side by side.
+same looped Binance spot (or Kraken spot) capture, into Redis Streams, CPU per event side by side.
 
 The capture (fixtures/exchange-captures/BINANCE.*: 265 market frames of 4 symbols, aggTrade,
 bookTicker, depth@100ms diffs and kline_1m) is looped --loops times (default 1,000: 265,000
@@ -17,6 +17,15 @@ Binance's formats, at full speed:
   (`market_data_peer.py standin`), as Binance's combined streams (CombinedStreams): cryptofeed
   subscribes by URL and reads {"stream":..,"data":..} frames. Its CPU is measured apart.
 
+--venue kraken plays the recorded Kraken spot session instead (fixtures/exchange-captures/KRAKEN.*,
+WebSocket v1: 4,305 frames of 10 pairs per loop, books at depth 1000 with a CRC32 of the top 10
+levels on every update, tickers and trades). v1 books have no sequence numbers: each loop replays
+the capture's book snapshots (kraken_loop_lines), so every recorded checksum holds, and moves the
+trades' and levels' times by a minute. trademesh: `trademesh venue kraken --replay` (ccxt.pro
+speaks v2: the Kraken stand-in translates, checksums included). cryptofeed: its Kraken feed
+(v1; trades, ticker, l2_book, checksum validation on, as ccxt's is) against the same stand-in
+serving v1 as recorded (KrakenV1).
+
 Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
 /proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
 both sides) of all the side's processes (trademesh: venue + ingest, the venue including its
@@ -25,12 +34,13 @@ the time between the first and the last entry written to Redis). After each run 
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
 price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
 book updates, and the final books (over the range trademesh publishes). Medians and ratios
-count only complete runs: a run that wrote under 99 % of its side's most market events is listed as
+count only complete runs: a run that wrote under 99 % of its side's most events is listed as
 short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
 docs/benchmarks.md, section 17).
 
     sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
     .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
+    .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
 
 Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
 that database only). Only talks to 127.0.0.1.
@@ -42,11 +52,12 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -61,6 +72,7 @@ import _common as common
 
 from core.process import start_service
 from venues.binance.standin.adapter import BinanceReplay
+from venues.kraken.standin.adapter import KrakenReplay
 from venues.replay.adapter import MockConnection, url_path
 from venues.replay.capture import WsFrame
 
@@ -80,7 +92,7 @@ SIDES = ("trademesh", "cryptofeed")
 # ---- the looped capture
 
 
-def _received(line: str) -> tuple[float, dict[str, Any]] | None:
+def _received(line: str) -> tuple[float, Any] | None:
     """A received frame's (time, message), or None for any other capture line."""
     head, sep, body = line.partition(": ")
     if not sep or " " in head:
@@ -167,12 +179,103 @@ def loop_lines(lines: list[str], loops: int, period_ms: int = PERIOD_MS) -> Iter
             yield f"{ts + loop * period_ms / 1000:.6f}: {json.dumps(shifted, separators=(',', ':'))}"
 
 
-def looped_capture(loops: int, into: Path) -> tuple[list[Path], int]:
-    """BINANCE.* with its WebSocket file looped (written once per loop count); (files, market frames)."""
+def _later(seconds: str, by_s: int) -> str:
+    """A time in seconds as Kraken v1 writes it ("1618678133.626511"), `by_s` later, same digits."""
+    return str(Decimal(seconds) + by_s)
+
+
+def shift_kraken(message: list[Any], loop: int, period_ms: int) -> None:
+    """Move one Kraken v1 data frame (in place) to loop `loop`: the trades' times and the book
+    levels' times by `loop` periods. Prices, sizes and the book checksums ("c") are kept: each
+    loop starts from the capture's own book snapshots, so every checksum holds again."""
+    by_s = loop * period_ms // 1000
+    channel = str(message[-2])
+    if channel == "trade":
+        for trade in message[1]:
+            trade[2] = _later(trade[2], by_s)
+    elif channel.startswith("book"):
+        for payload in message[1:-2]:
+            for key in ("as", "bs", "a", "b"):
+                for level in payload.get(key, []):
+                    level[2] = _later(level[2], by_s)
+
+
+def kraken_loop_lines(lines: list[str], loops: int, period_ms: int = PERIOD_MS) -> Iterator[str]:
+    """A Kraken v1 WebSocket capture's lines with its data frames played `loops` times: the other
+    lines and the control frames (systemStatus, subscriptionStatus, heartbeats) once, first; loop
+    n's data frames with times shifted n periods (shift_kraken) and the receive times likewise.
+
+    Kraken v1 books carry no sequence numbers, only a CRC32 of the top 10 levels per update, and
+    the capture opens each pair's book with a snapshot: every loop replays those snapshots, so
+    each loop's updates and checksums apply to the book they were recorded on (a venue may send
+    a new snapshot on a live subscription; ccxt and cryptofeed both reset the book on one)."""
+    frames: list[tuple[str, float, list[Any]]] = []
+    for line in lines:
+        received = _received(line) if line.strip() else None
+        if received is None or not isinstance(received[1], list):
+            if line.strip():
+                yield line
+        else:
+            frames.append((line, *received))
+    if loops > 0:
+        yield from (line for line, _, _ in frames)  # loop 0: the capture's own lines
+    for loop in range(1, loops):
+        for _, ts, message in frames:
+            shifted = json.loads(json.dumps(message))
+            shift_kraken(shifted, loop, period_ms)
+            yield f"{ts + loop * period_ms / 1000:.6f}: {json.dumps(shifted, separators=(',', ':'))}"
+
+
+def _is_kraken_frame(message: Any) -> bool:
+    return isinstance(message, list)
+
+
+@dataclass(frozen=True)
+class VenueBench:
+    """What the bench knows of one venue: its capture, how it loops, what cryptofeed calls it."""
+
+    name: str  # trademesh's venue and cryptofeed's feed class (by --venue)
+    prefix: str  # fixtures/exchange-captures/<prefix>.*
+    loop: Callable[[list[str], int], Iterator[str]]
+    symbols: str  # cryptofeed's names of the capture's markets
+    channels: str  # cryptofeed's channels (its defines), comma separated
+    ticker_marker: str  # text found once in each ticker frame of the looped capture
+    trade_ids: bool  # the venue's trades carry ids (Kraken v1's do not: compared without)
+    checksums: bool = False  # cryptofeed checks the book checksums (as trademesh's ccxt does)
+    is_frame: Callable[[Any], bool] = lambda message: True  # a market frame (counted)
+
+
+VENUES = {
+    "binance": VenueBench(
+        "binance",
+        "BINANCE",
+        loop_lines,
+        "NKN-USDT,BLZ-ETH,LRC-BTC,RUNE-EUR",
+        "trades,ticker,l2_book,candles",
+        '@bookTicker","data"',
+        True,
+    ),
+    "kraken": VenueBench(
+        "kraken",
+        "KRAKEN",
+        kraken_loop_lines,
+        "WAVES-EUR,XMR-USD,KSM-BTC,GRT-ETH,SC-EUR,ETH-CHF,OCEAN-BTC,OMG-USD,BTC-CHF,ADA-BTC",
+        "trades,ticker,l2_book",
+        ',"ticker","',
+        False,
+        True,
+        _is_kraken_frame,
+    ),
+}
+
+
+def looped_capture(venue: VenueBench, loops: int, into: Path) -> tuple[list[Path], int]:
+    """The venue's capture with its WebSocket files looped (written once per loop count);
+    (files, market frames)."""
     into.mkdir(parents=True, exist_ok=True)
     files = []
     frames = 0
-    for source in sorted(CAPTURES.glob("BINANCE.*")):
+    for source in sorted(CAPTURES.glob(f"{venue.prefix}.*")):
         target = into / source.name
         files.append(target)
         if ".ws." not in source.name:
@@ -182,10 +285,12 @@ def looped_capture(loops: int, into: Path) -> tuple[list[Path], int]:
         if not target.exists():
             partial = target.with_suffix(".part")
             with partial.open("w") as out:
-                for line in loop_lines(source.read_text().splitlines(), loops):
+                for line in venue.loop(source.read_text().splitlines(), loops):
                     out.write(line + "\n")
             partial.rename(target)
-        frames += sum(1 for line in target.read_text().splitlines() if _received(line) is not None)
+        for line in target.read_text().splitlines():
+            received = _received(line)
+            frames += received is not None and venue.is_frame(received[1])
     return files, frames
 
 
@@ -235,13 +340,66 @@ class CombinedStreams(BinanceReplay):
         return True
 
 
-async def serve_standin(files: list[Path]) -> None:
-    """`market_data_peer.py standin FILES`: the stand-in alone; prints its URL, then "played" once
-    the session has played out; runs until terminated."""
+class KrakenV1(KrakenReplay):
+    """Kraken's stand-in (v1 captures played to ccxt's v2 client), also serving WebSocket v1 as
+    cryptofeed uses it: a connection to the host's root (wss://ws.kraken.com, where v2 is /v2)
+    subscribes with {"event":"subscribe","pair":[...],"subscription":{"name":..}}, is answered
+    with a subscriptionStatus per pair, and gets the captured frames as recorded (cryptofeed
+    routes them by their channel and pair names, and checks the recorded checksums).
+
+    cryptofeed applies a book update only after its snapshot (the capture's, at each loop's
+    start), so playback waits until every captured topic is subscribed (`ready`)."""
+
+    def waiting(self) -> int:
+        return 0
+
+    @staticmethod
+    def _v1(connection: MockConnection) -> bool:
+        return url_path(connection.path) == "/"
+
+    def on_connect(self, connection: MockConnection) -> list[str]:
+        if not self._v1(connection):
+            return super().on_connect(connection)
+        return ['{"connectionID":1,"event":"systemStatus","status":"online","version":"1.8.3"}']
+
+    def on_client_message(self, connection: MockConnection, text: str) -> list[str]:
+        if not self._v1(connection):
+            return super().on_client_message(connection, text)
+        request = json.loads(text)
+        if request.get("event") == "ping":
+            return [json.dumps({"event": "pong", "reqid": request.get("reqid")})]
+        subscription = request.get("subscription") or {}
+        name = str(subscription.get("name"))
+        replies = []
+        for pair in request.get("pair") or []:
+            connection.subscribe(f"{name}:{pair}")
+            ids = [
+                key[1] for key, route in self.routes.items() if (route.pair, route.channel) == (pair, name)
+            ]
+            channel_id = ids[0] if ids else 0
+            channel_name = f"book-{self.depth}" if name == "book" else name
+            status = {"channelID": channel_id, "channelName": channel_name, "event": "subscriptionStatus"}
+            status |= {"pair": pair, "status": "subscribed", "subscription": subscription}
+            replies.append(json.dumps(status))
+        return replies
+
+    def render(self, frame: WsFrame, topic: str, connection: MockConnection) -> str:
+        return frame.text if self._v1(connection) else super().render(frame, topic, connection)
+
+    def ready(self, topics: set[str]) -> bool:
+        return {f"{route.channel}:{route.pair}" for route in self.routes.values()} <= topics
+
+
+STANDINS: dict[str, Callable[[Any], Any]] = {"binance": CombinedStreams, "kraken": KrakenV1}
+
+
+async def serve_standin(venue: str, files: list[Path]) -> None:
+    """`market_data_peer.py standin VENUE FILES`: the stand-in alone; prints its URL, then
+    "played" once the session has played out; runs until terminated."""
     from venues.replay.capture import load_capture
     from venues.replay.server import ReplayOptions, ReplayServer
 
-    adapter = CombinedStreams(load_capture(files))
+    adapter = STANDINS[venue](load_capture(files))
     server = ReplayServer(adapter, ReplayOptions(tuple(files)))
     server.backlog = lambda: 1_000_000 if adapter.waiting() else 0
     url = await server.start()
@@ -370,6 +528,7 @@ def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 
 
 
 async def run_trademesh(
+    name: str,
     files: list[Path],
     redis_url: str,
     redis: Any,
@@ -384,7 +543,7 @@ async def run_trademesh(
         (work / "venue.toml").write_text(f"flush_ms = {flush_ms}\n", encoding="utf-8")
         config = ["--config", str(work / "venue.toml")]
     venue = start_service(
-        ["venue", "binance", "--port", "0", "--metrics-port", "-1", *config, "--replay", *map(str, files)],
+        ["venue", name, "--port", "0", "--metrics-port", "-1", *config, "--replay", *map(str, files)],
         env=env,
         stderr=(work / "venue.log").open("w"),
         timeout_s=300,
@@ -395,7 +554,7 @@ async def run_trademesh(
             [
                 "ingest",
                 "--venue",
-                f"binance={venue.address}",
+                f"{name}={venue.address}",
                 "--redis-url",
                 redis_url,
                 "--port",
@@ -434,10 +593,10 @@ def _played(venue_log: Path) -> bool:
     return "replay summary:" in venue_log.read_text(errors="replace")
 
 
-def ticker_frames(files: list[Path]) -> int:
-    """The bookTicker frames in the session: every one is a ticker entry of cryptofeed's."""
+def ticker_frames(venue: VenueBench, files: list[Path]) -> int:
+    """The ticker frames in the session: every one is a ticker entry of cryptofeed's."""
     ws = [f for f in files if ".ws." in f.name]
-    return sum(f.read_text().count('@bookTicker","data"') for f in ws)
+    return sum(f.read_text().count(venue.ticker_marker) for f in ws)
 
 
 def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
@@ -455,17 +614,23 @@ def _lines_seen(process: subprocess.Popen[str], marker: str) -> threading.Event:
 
 
 async def run_cryptofeed(
-    files: list[Path], db: int, redis: Any, work: Path, profile: Path | None, profile_s: float
+    venue: VenueBench,
+    files: list[Path],
+    db: int,
+    redis: Any,
+    work: Path,
+    profile: Path | None,
+    profile_s: float,
 ) -> dict[str, Any]:
-    tickers = ticker_frames(files)
-    standin_cmd = [sys.executable, str(SELF), "standin", *map(str, files)]
+    tickers = ticker_frames(venue, files)
+    standin_cmd = [sys.executable, str(SELF), "standin", venue.name, *map(str, files)]
     process, line = _popen_until(standin_cmd, "standin ", work / "standin.log", 300)
     started = [Started("standin", process)]
     try:
         url = line.split()[1]
-        symbols = "NKN-USDT,BLZ-ETH,LRC-BTC,RUNE-EUR"
         peer_cmd = [str(PEER_PYTHON), str(PEER_RUNNER), "--standin", url, "--redis-db", str(db)]
-        peer_cmd += ["--symbols", symbols, "--log", str(work / "feedhandler.log")]
+        peer_cmd += ["--venue", venue.name, "--symbols", venue.symbols, "--channels", venue.channels]
+        peer_cmd += ["--log", str(work / "feedhandler.log"), *(["--checksums"] if venue.checksums else [])]
         peer, _ = _popen_until(peer_cmd, "ready", work / "cryptofeed.log", 120)
         started.append(Started("cryptofeed", peer))
         profilers = start_profiles(started, profile, profile_s)
@@ -509,7 +674,7 @@ def _d(value: Any) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-async def read_trademesh(redis: Any) -> dict[str, Any]:
+async def read_trademesh(redis: Any, trade_ids: bool = True) -> dict[str, Any]:
     from core.bus.codec import decode
     from trademesh.common.v1 import common_pb2
 
@@ -522,7 +687,8 @@ async def read_trademesh(redis: Any) -> dict[str, Any]:
                     t = event.trade
                     side = "buy" if t.taker_side == common_pb2.SIDE_BUY else "sell"
                     ms = str(event.ts_event_ns // 1_000_000)
-                    read.trades.add((symbol, t.trade_id, _d(t.price), _d(t.size), side, ms))
+                    trade_id = t.trade_id if trade_ids else ""
+                    read.trades.append((symbol, trade_id, _d(t.price), _d(t.size), side, ms))
                 elif kind == "ticker":
                     read.tickers[symbol].append((_d(event.ticker.best_bid), _d(event.ticker.best_ask)))
                 elif kind in ("book_snapshot", "book_delta"):
@@ -538,7 +704,7 @@ async def read_trademesh(redis: Any) -> dict[str, Any]:
     return read.summary()
 
 
-async def read_cryptofeed(redis: Any) -> dict[str, Any]:
+async def read_cryptofeed(redis: Any, trade_ids: bool = True) -> dict[str, Any]:
     read = Readback()
     for name in await _streams(redis):
         kind = name.split("-", 1)[0]
@@ -546,8 +712,8 @@ async def read_cryptofeed(redis: Any) -> dict[str, Any]:
             f = {_text(k): _text(v) for k, v in raw.items()}
             symbol = f.get("symbol", "").replace("-", "/")
             if kind == "trades":
-                ms = str(round(float(f["timestamp"]) * 1000))
-                read.trades.add((symbol, f["id"], _d(f["price"]), _d(f["amount"]), f["side"], ms))
+                trade_id = f["id"] if trade_ids else ""
+                read.trades.append((symbol, trade_id, _d(f["price"]), _d(f["amount"]), f["side"], _ms(f)))
             elif kind == "ticker":
                 read.tickers[symbol].append((_d(f["bid"]), _d(f["ask"])))
             elif kind == "book":
@@ -566,6 +732,11 @@ async def read_cryptofeed(redis: Any) -> dict[str, Any]:
     return read.summary()
 
 
+def _ms(fields: dict[str, str]) -> str:
+    """cryptofeed's timestamp (seconds) in whole ms, rounded down as ccxt reads Kraken's µs times."""
+    return str(int(Decimal(fields["timestamp"]) * 1000 // 1))
+
+
 def _set_level(side: dict[str, str], price: Any, size: Any) -> None:
     p, s = _d(price), _d(size)
     if s == "0":
@@ -578,7 +749,7 @@ def _set_level(side: dict[str, str], price: Any, size: Any) -> None:
 class Readback:
     """What one side wrote to Redis, read back in comparable form (both readers fill one)."""
 
-    trades: set[tuple[str, ...]] = field(default_factory=set)
+    trades: list[tuple[str, ...]] = field(default_factory=list)  # a multiset: Kraken's have no ids
     tickers: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     books: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     book_updates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -619,13 +790,13 @@ def _books_agree(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, bool
 
 def cross_check(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     """What both sides wrote, compared: counts, and whether they agree field for field."""
-    trades_a, trades_b = set(map(tuple, ours["trades"])), set(map(tuple, theirs["trades"]))
+    trades_a, trades_b = Counter(map(tuple, ours["trades"])), Counter(map(tuple, theirs["trades"]))
     tickers_a, tickers_b = ours["tickers"], theirs["tickers"]
     return {
-        "trades": [len(trades_a), len(trades_b)],
+        "trades": [trades_a.total(), trades_b.total()],
         "trades_equal": trades_a == trades_b,
-        "trades_only_trademesh": sorted(trades_a - trades_b)[:5],
-        "trades_only_cryptofeed": sorted(trades_b - trades_a)[:5],
+        "trades_only_trademesh": sorted((trades_a - trades_b).elements())[:5],
+        "trades_only_cryptofeed": sorted((trades_b - trades_a).elements())[:5],
         "tickers": [sum(map(len, tickers_a.values())), sum(map(len, tickers_b.values()))],
         "tickers_equal": tickers_a == tickers_b,
         "book_updates": [ours["book_updates"], theirs["book_updates"]],
@@ -639,7 +810,9 @@ def cross_check(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
 # ---- the benchmark
 
 
-async def one_run(side: str, files: list[Path], frames: int, args: argparse.Namespace) -> dict[str, Any]:
+async def one_run(
+    venue: VenueBench, side: str, files: list[Path], frames: int, args: argparse.Namespace
+) -> dict[str, Any]:
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     redis = aioredis.from_url(redis_url)
     work = common.workdir()
@@ -650,21 +823,22 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
         wall0 = time.monotonic()
         if side == "trademesh":
             run = await run_trademesh(
-                files, redis_url, redis, work, args.py_spy, args.py_spy_seconds, args.flush_ms
+                venue.name, files, redis_url, redis, work, args.py_spy, args.py_spy_seconds, args.flush_ms
             )
         else:
-            run = await run_cryptofeed(files, args.redis_db, redis, work, args.py_spy, args.py_spy_seconds)
+            run = await run_cryptofeed(
+                venue, files, args.redis_db, redis, work, args.py_spy, args.py_spy_seconds
+            )
         wall = time.monotonic() - wall0
         machine_pct = machine.percent()
         span = await written_span_s(redis)
         read = read_trademesh if side == "trademesh" else read_cryptofeed
-        written = await read(redis)
+        written = await read(redis, venue.trade_ids)
         main = sum(v for k, v in run["cpu_s"].items() if k != "standin")
         return {
             "side": side,
             "frames": frames,
             "entries": run["entries"],
-            "events": _events(written),
             "cpu_s": run["cpu_s"],
             "cpu_s_per_1000": main / frames * 1000,
             "standin_cpu_s_per_1000": run["cpu_s"].get("standin", float("nan")) / frames * 1000,
@@ -674,7 +848,9 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
             "machine_cpu_pct": machine_pct,
             "load_before": load_before,
             "load_after": os.getloadavg(),
+            "events": events_written(written),
             "work": str(work),
+            "log_trouble": log_trouble(work),
             "written": written,
         }
     finally:
@@ -682,11 +858,34 @@ async def one_run(side: str, files: list[Path], frames: int, args: argparse.Name
         await redis.aclose()
 
 
-def _events(written: dict[str, Any]) -> int:
-    """The market events a side wrote (a trademesh bus entry holds one or more)."""
-    tickers = sum(len(v) for v in written["tickers"].values())
-    books: int = sum(written["book_updates"].values()) + written["book_snapshots"]
-    return len(written["trades"]) + tickers + books
+# What a side logs when its book breaks: trademesh's venue ("book out of sync, rebuilding", "book
+# sequence broken ... resubscribing"), cryptofeed ("BadChecksum", "encountered an exception,
+# reconnecting"), the stand-in (a client reconnected mid-replay).
+LOG_TROUBLE = re.compile(r"out of sync|sequence broken|resubscrib|checksum|reconnect|Traceback|ERROR", re.I)
+
+
+def log_trouble(work: Path) -> dict[str, list[str]]:
+    """Per log file of a run, its lines telling of a checksum or sequence error, a resync or a
+    reconnect (the first 5; the replay's summary line is left out: it counts reconnects, 0 here)."""
+    found: dict[str, list[str]] = {}
+    for log in sorted(work.glob("*.log")):
+        lines = [
+            line[:300]
+            for line in log.read_text(errors="replace").splitlines()
+            if LOG_TROUBLE.search(line) and "replay summary:" not in line
+        ]
+        if lines:
+            found[log.name] = lines[:5]
+    return found
+
+
+def events_written(written: dict[str, Any]) -> int:
+    """The events a side wrote (trades, tickers, book updates and snapshots), whatever the entries
+    that carried them: trademesh's venue batches its frames' events (flush_ms), so how many bus
+    entries a run writes depends on timing, and only the events tell a complete run."""
+    tickers = sum(map(len, written["tickers"].values()))
+    books = sum(written["book_updates"].values()) + written["book_snapshots"]
+    return int(len(written["trades"]) + tickers + books)
 
 
 def _row(run: dict[str, Any]) -> list[Any]:
@@ -709,6 +908,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--venue", choices=sorted(VENUES), default="binance", help="(default binance)")
     parser.add_argument("--loops", type=int, default=1000, help="times the capture is played (default 1000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per side, alternating (default 3)")
     parser.add_argument("--redis-db", type=int, default=12, help="Redis database, emptied (default 12)")
@@ -724,20 +924,23 @@ async def main() -> None:
     sides = [s for s in args.sides.split(",") if s]
     if "cryptofeed" in sides and not PEER_PYTHON.exists():
         sys.exit(f"{PEER_PYTHON} is missing: run `sh bench/peer_setup.sh` first")
-    into = args.captures or Path(f"/tmp/trademesh-peer-capture-{args.loops}")
+    venue = VENUES[args.venue]
+    into = args.captures or Path(f"/tmp/trademesh-peer-capture-{venue.name}-{args.loops}")
     t0 = time.monotonic()
-    files, frames = looped_capture(args.loops, into)
+    files, frames = looped_capture(venue, args.loops, into)
     print(f"capture: {frames:,} frames in {into} ({time.monotonic() - t0:.1f} s)")
     runs: list[dict[str, Any]] = []
     headers = ["side", "frames", "entries", "CPU s", "CPU s/1k", "stand-in/1k", "frames/s", "s"]
     headers += ["load", "mach %"]
     for repeat in range(args.repeats):
         for side in sides:
-            run = await one_run(side, files, frames, args)
+            run = await one_run(venue, side, files, frames, args)
             run["repeat"] = repeat
             runs.append(run)
             common.print_table(headers, [_row(run)])
-    for side in sides:  # a run that wrote fewer events than its side's others did less work: not counted
+            if run["log_trouble"]:
+                print(f"{side}'s logs tell of trouble: {json.dumps(run['log_trouble'], indent=1)}")
+    for side in sides:  # a run that wrote less than its side's others did less work: not counted
         most = max(r["events"] for r in runs if r["side"] == side)
         for r in runs:
             if r["side"] == side:
@@ -782,11 +985,13 @@ async def main() -> None:
         run["written_counts"] = {
             "trades": len(written["trades"]),
             "tickers": sum(map(len, written["tickers"].values())),
+            "tickers_by_symbol": {symbol: len(rows) for symbol, rows in written["tickers"].items()},
             "book_updates": written["book_updates"],
             "book_snapshots": written["book_snapshots"],
         }
     payload = {
         "benchmark": "market_data_peer",
+        "venue": venue.name,
         "command": common.command_line(),
         "when": common.now_iso(),
         "source": common.source_version(),
@@ -811,6 +1016,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "standin":
         import uvloop
 
-        uvloop.run(serve_standin([Path(p) for p in sys.argv[2:]]))
+        uvloop.run(serve_standin(sys.argv[2], [Path(p) for p in sys.argv[3:]]))
     else:
         asyncio.run(main())

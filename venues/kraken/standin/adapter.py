@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import heapq
 import json
 import re
 from collections.abc import Iterable
@@ -134,15 +135,43 @@ class KrakenBook:
                 book.pop(Decimal(price), None)
             else:
                 book[Decimal(price)] = (price, qty)
-        for dropped, _ in self._sorted(side)[self.depth :]:  # out of scope: Kraken sends no delete
-            book.pop(Decimal(dropped), None)
+        if len(book) > self.depth:  # out of scope: Kraken sends no delete
+            for dropped in sorted(book, reverse=side == "bids")[self.depth :]:
+                del book[dropped]
 
     def _sorted(self, side: str) -> list[tuple[str, str]]:
         book = self.bids if side == "bids" else self.asks
         return [book[p] for p in sorted(book, reverse=side == "bids")]
 
+    def _best(self, side: str, count: int) -> list[tuple[str, str]]:
+        """The `count` best levels of a side, best first (without sorting the whole side)."""
+        book = self.bids if side == "bids" else self.asks
+        prices = heapq.nlargest(count, book) if side == "bids" else heapq.nsmallest(count, book)
+        return [book[p] for p in prices]
+
     def checksum(self) -> int:
-        return checksum_text(self._sorted("asks"), self._sorted("bids"), self.decimals)
+        return checksum_text(
+            self._best("asks", _CHECKSUM_LEVELS), self._best("bids", _CHECKSUM_LEVELS), self.decimals
+        )
+
+    def best_after(self, side: str, levels: list[list[str]], count: int) -> list[tuple[str, str]]:
+        """The `count` best levels of a side as they would be once `levels` were applied (without
+        applying them): the book's best `count` + len(levels) levels, less those the update sets
+        or deletes, with the ones it sets (the last word on a price counts, as in apply)."""
+        book = self.bids if side == "bids" else self.asks
+        pick = heapq.nlargest if side == "bids" else heapq.nsmallest
+        changed = {Decimal(level[0]): (level[0], level[1]) for level in levels}
+        kept = [price for price in pick(count + len(changed), book) if price not in changed]
+        live = [price for price, (_, qty) in changed.items() if Decimal(qty) != 0]
+        return [changed[p] if p in changed else book[p] for p in pick(count, kept + live)]
+
+    def checksum_after(self, asks: list[list[str]], bids: list[list[str]]) -> int:
+        """The checksum the book would have once an update's asks and bids were applied (levels
+        trimmed past the depth are never among the best min(10, depth))."""
+        count = min(_CHECKSUM_LEVELS, self.depth)
+        return checksum_text(
+            self.best_after("asks", asks, count), self.best_after("bids", bids, count), self.decimals
+        )
 
     def snapshot(self, symbol: str, limit: int) -> str:
         return _book_frame(
@@ -358,17 +387,14 @@ class KrakenReplay(ReplayAdapter):
             staged.apply("asks", merged.get("as", []))
             staged.apply("bids", merged.get("bs", []))
             return staged.snapshot(symbol, book.depth)
-        staged = KrakenBook(book.depth, book.decimals)
-        staged.bids, staged.asks = dict(book.bids), dict(book.asks)
-        staged.apply("asks", merged.get("a", []))
-        staged.apply("bids", merged.get("b", []))
+        checksum = book.checksum_after(merged.get("a", []), merged.get("b", []))
         stamps = [level[2] for side in ("a", "b") for level in merged.get(side, [])]
         return _book_frame(
             "update",
             symbol,
             [(level[0], level[1]) for level in merged.get("b", [])],
             [(level[0], level[1]) for level in merged.get("a", [])],
-            staged.checksum(),
+            checksum,
             _iso(max(stamps, key=Decimal)) if stamps else None,
         )
 
