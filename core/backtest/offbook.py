@@ -22,6 +22,8 @@ it (tests/unit/test_backtest_market.py runs both on random sessions).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from core.model import Side
 from venues.sim.engine import SYNTHETIC, USER
 from venues.sim.exchange import SimExchange
@@ -141,8 +143,7 @@ class OffBook:
                     kept.append(price)  # synthetic only, taken out with the rest and kept
             if self.active and not whole:
                 kept.extend(price for price in mine if listed.get(price) != 0)
-        top_bid = max((p for p, n in bids.items() if n), default=None)
-        low_ask = min((p for p, n in asks.items() if n), default=None)
+        top_bid, low_ask = _listed_best(bids, max), _listed_best(asks, min)
         if top_bid is not None and low_ask is not None and top_bid >= low_ask:
             return False
         if top_bid is not None and others[1] and min(others[1]) <= top_bid:
@@ -176,6 +177,15 @@ class OffBook:
         if not queue:
             del levels[price]
         self.exchange.note_trades(self.symbol, count, price)
+
+
+def _listed_best(levels: dict[int, int], best: Callable[..., int]) -> int | None:
+    """The best price an event lists with a size (`best`: max for bids, min for asks)."""
+    if not levels:
+        return None
+    if all(levels.values()):  # none removed: a snapshot's, mostly
+        return best(levels)
+    return best((p for p, n in levels.items() if n), default=None)
 
 
 def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool) -> set[int]:
