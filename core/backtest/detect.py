@@ -38,6 +38,8 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 __all__ = ["DetectStage", "bar_value", "no_timer", "retarget"]
 
 _NS = 1_000_000_000
+# A bar's seconds by its wire timeframe (an Enum's value is a Python call: read once here).
+_BAR_S = {pb: timeframe.value for pb, timeframe in TIMEFRAME_FROM_PB.items()}
 # A recorded event's payload -> the engine's kind of what it converts to (a notice resets a book).
 _KIND_OF = {"trade": "trade", "book_snapshot": "book", "book_delta": "book", "notice": "book"}
 
@@ -49,7 +51,7 @@ def no_timer() -> int:
 
 def bar_value(bar: bus.Bar) -> BarValue:
     """A bar of the bar service as the engine's closed bar (as core.detector.history makes one)."""
-    timeframe_s = TIMEFRAME_FROM_PB[bar.timeframe].value
+    timeframe_s = _BAR_S[bar.timeframe]
     prices = float(bar.open), float(bar.high), float(bar.low), float(bar.close)
     volumes = float(bar.volume or 0), float(bar.quote_volume or 0)
     return BarValue(bar.symbol, timeframe_s, bar.open_time_ns, *prices, *volumes, bar.trade_count)
