@@ -472,9 +472,12 @@ class ReplayedMarket:
 
     def on_market(self, event: md.MarketEvent) -> None:
         """Apply one recorded event at its ts_event_ns, after the arrivals due by then."""
-        if event.venue and event.venue != self.venue:
-            raise InvalidArgument.field("venue", f"event of venue {event.venue!r} given to {self.venue!r}")
-        ts_ns = max(event.ts_event_ns, self._venue_ns)
+        venue = event.venue
+        if venue and venue != self.venue:
+            raise InvalidArgument.field("venue", f"event of venue {venue!r} given to {self.venue!r}")
+        ts_ns = event.ts_event_ns
+        if ts_ns < self._venue_ns:
+            ts_ns = self._venue_ns
         if self._arrivals:
             self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)

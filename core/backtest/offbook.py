@@ -73,6 +73,12 @@ class OffBook:
 
     def snapshot(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
         """Apply a snapshot here (True), or leave it to the engine (False: nothing changed)."""
+        if self.active and self.book.empty():  # none of our orders rests: only a crossed snapshot
+            top_bid, low_ask = _listed_best(bids, max), _listed_best(asks, min)  # goes to the engine
+            if top_bid is not None and low_ask is not None and top_bid >= low_ask:
+                return False
+            self._apply(bids, asks, True)
+            return True
         return self._book_event(bids, asks, whole=True)
 
     def delta(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
@@ -87,12 +93,16 @@ class OffBook:
             return False
         if not self.active:
             self._take_out()
+        self._apply(bids, asks, whole)
+        return True
+
+    def _apply(self, bids: dict[int, int], asks: dict[int, int], whole: bool) -> None:
+        """A book event on the levels held here (it meets none of our orders)."""
         held = (_decrease(self.bids, bids, whole), _decrease(self.asks, asks, whole))
         for levels, listed, reduced in ((self.bids, bids, held[0]), (self.asks, asks, held[1])):
             for price, lots in listed.items():
                 if lots:
                     self._increase(levels, price, lots, reduced)
-        return True
 
     def trade(self, taker: Side, price: int, lots: int) -> bool:
         """Replay a trade here (True), or leave it to the engine (False: nothing changed)."""

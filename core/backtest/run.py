@@ -139,9 +139,10 @@ class Backtest:
         self.advance(now)
         self._moved = True
         trades = []
+        on_market, last_event = self.market.on_market, self.last_event
         for event in events:
-            self.market.on_market(event)
-            self.last_event[event.symbol] = now
+            on_market(event)
+            last_event[event.symbol] = now
             if event.HasField("trade"):
                 trades.append(event)
                 self.last_price[event.symbol] = Decimal(event.trade.price)
