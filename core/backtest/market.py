@@ -249,12 +249,16 @@ class _Mirror:
 
     def _levels(self, levels: Iterable[md.BookLevel], name: str) -> dict[int, int]:
         out: dict[int, int] = {}
-        ticks_of, lots_of = self._ticks_of, self._lots_of
+        ticks_of, lots_of, units = self._ticks_of, self._lots_of, self._price_units.of
         for i, level in enumerate(levels):
             text = level.price
             price = ticks_of.get(text)
             if price is None:
-                price = self._ticks(text, name, i, "price")
+                price = units(text)  # a new plain price, mostly (a moving book's)
+                if price is None or price <= 0 or len(ticks_of) >= _MAX_KNOWN:
+                    price = self._ticks(text, name, i, "price")
+                else:
+                    ticks_of[text] = price
             text = level.size
             lots = lots_of.get(text)
             out[price] = self._lots(text, name, i, "size") if lots is None else lots
@@ -324,7 +328,8 @@ class _Mirror:
     # ---- trades
 
     def trade(self, trade: md.Trade) -> None:
-        price = self._ticks_of.get(trade.price) or self._ticks(trade.price, "trade", None, "price")
+        text = trade.price
+        price = self._ticks_of.get(text) or self._ticks(text, "trade", None, "price")
         lots = self._lots_of.get(trade.size)
         if lots is None:
             lots = self._lots(trade.size, "trade", None, "size")

@@ -172,10 +172,14 @@ class Backtest:
     def _next_due(self) -> int:
         now = self.tape.data_ns
         earliest = self.next_sample_ns
-        for due in (self.market.next_due_ns(), self.detect.next_tick(now), self._next_mark(now)):
-            if due is not None and due < earliest:
-                earliest = due
-        return earliest
+        due = self.market.next_due_ns()
+        if due is not None and due < earliest:
+            earliest = due
+        due = self.detect.next_tick(now)
+        if due is not None and due < earliest:
+            earliest = due
+        due = self._next_mark(now)
+        return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
         for arrival_ns, execution in self.market.advance(due):
