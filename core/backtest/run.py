@@ -251,9 +251,14 @@ class Backtest:
         return None
 
     def _mark(self, now_ns: int) -> None:
+        """Each held market at its mid (MarketView.mid of `_view`), else its last trade's price."""
         for symbol in self.inspect.held():
-            view = self._view(symbol)
-            price = view.mid if view.mid is not None else view.last
+            bid, ask = self.market.best(symbol)
+            if bid is not None and ask is not None:
+                tick = self.instruments[symbol].tick_size
+                price: Decimal | None = (bid * tick + ask * tick) / 2
+            else:
+                price = self.last_price.get(symbol)
             if price is not None:
                 self.inspect.mark(symbol, price, now_ns)
 
