@@ -191,6 +191,8 @@ class _Units:
             number = whole + digits.ljust(places, "0")
         if not (whole and number.isascii() and number.isdigit()):  # the fraction's zeros stripped are digits
             return None
+        if self.mult == 1:  # a step of 1, 0.1, 0.01, ...: every such number is on it
+            return int(number)
         units, rest = divmod(int(number), self.mult)
         return None if rest else units
 
