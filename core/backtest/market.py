@@ -546,6 +546,19 @@ class ReplayedMarket:
             mirror.settle()
         return self._exchange.book(symbol)
 
+    def top(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """The best bid and ask of a symbol's book, each (ticks, lots there, our orders
+        included; None: an empty side), as book() would show them, without settling it."""
+        mirror = self._mirrors.get(symbol)
+        if mirror is not None and mirror.off.active:
+            return mirror.off.top()
+        book = self._exchange.book(symbol)
+        bid, ask = book.best_bid(), book.best_ask()
+        return (
+            None if bid is None else (bid, book.level_total(_BUY, bid)),
+            None if ask is None else (ask, book.level_total(_SELL, ask)),
+        )
+
     def best(self, symbol: str) -> tuple[int | None, int | None]:
         """The best bid and ask of a symbol's book in ticks (None: an empty side)."""
         mirror = self._mirrors.get(symbol)

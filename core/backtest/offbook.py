@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.model import Side
-from venues.sim.engine import SYNTHETIC, USER
+from venues.sim.engine import SYNTHETIC, USER, OrderBook
 from venues.sim.exchange import SimExchange
 
 __all__ = ["OffBook"]
@@ -132,6 +132,12 @@ class OffBook:
             ask = top if ask is None else min(ask, top)
         return bid, ask
 
+    def top(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """The best bid and ask, each (price, lots there, ours included), of the engine's levels
+        and these together: what the engine's book shows once they are put back."""
+        book = self.book
+        return _top(book, _BUY, self.bids, book.best_bid()), _top(book, _SELL, self.asks, book.best_ask())
+
     # ---- internals
 
     def _apart_from_ours(self, bids: dict[int, int], asks: dict[int, int], *, whole: bool) -> bool:
@@ -187,6 +193,18 @@ class OffBook:
         if not queue:
             del levels[price]
         self.exchange.note_trades(self.symbol, count, price)
+
+
+def _top(book: OrderBook, side: Side, levels: dict[int, Queue], best: int | None) -> tuple[int, int] | None:
+    """One side's best price and its lots: the better of the engine's best (`best`) and the best
+    held here; both (not while active: a level is in one place) add up, as put back."""
+    held = (max(levels) if side is _BUY else min(levels)) if levels else None
+    if held is None or (best is not None and (best > held if side is _BUY else best < held)):
+        return None if best is None else (best, book.level_total(side, best))
+    lots = sum(q[1] for q in levels[held])
+    if best == held:
+        lots += book.level_total(side, held)
+    return held, lots
 
 
 def _listed_best(levels: dict[int, int], best: Callable[..., int]) -> int | None:

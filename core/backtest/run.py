@@ -39,7 +39,7 @@ from core.inspector.engine.events import Verdict
 from core.inspector.engine.market import MarketView
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
-from core.model import Execution, Instrument, Order, Side
+from core.model import Execution, Instrument, Order
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -271,16 +271,15 @@ class Backtest:
             return None
 
     def _best(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, tuple[Decimal, Decimal] | None]:
-        """The best bid and ask (price, size) at the venue, our orders included."""
-        book, instrument = self.market.book(symbol), self.instruments[symbol]
-        tops: list[tuple[Decimal, Decimal] | None] = []
-        for side, ticks in ((Side.BUY, book.best_bid()), (Side.SELL, book.best_ask())):
-            if ticks is None:
-                tops.append(None)
-                continue
-            lots = book.level_total(side, ticks)
-            tops.append((ticks * instrument.tick_size, lots * instrument.lot_size))
-        return tops[0], tops[1]
+        """The best bid and ask (price, size) at the venue, our orders included (read without
+        settling the venue's book: the next event need not take its levels out again)."""
+        instrument = self.instruments[symbol]
+        tick, lot = instrument.tick_size, instrument.lot_size
+        bid, ask = self.market.top(symbol)
+        return (
+            None if bid is None else (bid[0] * tick, bid[1] * lot),
+            None if ask is None else (ask[0] * tick, ask[1] * lot),
+        )
 
     def _view(self, symbol: str) -> MarketView:
         """The best bid and ask prices at the venue and the last trade's (no sizes: the
