@@ -41,7 +41,9 @@ _NS = 1_000_000_000
 # A bar's seconds by its wire timeframe (an Enum's value is a Python call: read once here).
 _BAR_S = {pb: timeframe.value for pb, timeframe in TIMEFRAME_FROM_PB.items()}
 # A recorded event's payload -> the engine's kind of what it converts to (a notice resets a book).
-_KIND_OF = {"trade": "trade", "book_snapshot": "book", "book_delta": "book", "notice": "book"}
+_KIND_OF: dict[str | None, str] = {
+    "trade": "trade", "book_snapshot": "book", "book_delta": "book", "notice": "book",
+}  # fmt: skip
 
 
 def no_timer() -> int:
