@@ -7,8 +7,8 @@ the chain with the trend example in < 30 s on one core, >= 17,500 bars/s).
   sim venue. Per bar (core.backtest.synthetic.bar_walk): the closed bar, a book snapshot of 5
   levels a side around its close, and a trade at the close, all at the bar's close.
 - detector: the baseline, in the same run: the same items through the detector's stage only
-  (its engine fed the bars, the book and the trade; evaluated once per bar), so the ratio says
-  what the rest of the chain costs over the strategy engine alone.
+  (its engine fed what the patches take, here the bars; evaluated once per bar), so the ratio
+  says what the rest of the chain costs over the strategy engine alone.
 
 Both are timed on the process's CPU (time.process_time) and the wall clock; the figures are
 medians of --repeats runs, alternating.

@@ -9,6 +9,11 @@ the ticks on the grid of `tick_hz` in the same time, each before its own timesta
 Live holds what arrives for its hold and then steps the same way, so the two give the same
 signals while nothing comes later than the hold. The module timer is fixed (0), so no step is
 ever reported slow: a backtest's output never depends on the machine.
+
+A backtest's patches are fixed once built, so the recorded trades and book events of a symbol
+that none of their sources takes (live or as warm-up history) are not converted: the engine
+would route them nowhere (a strategy on the bar service's bars takes neither). The live runner
+converts them all, as a patch started later may want a book its feed has kept since the start.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Sequence
 from core.convert import TIMEFRAME_FROM_PB
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.io import Event
+from core.detector.engine.io import Event, Source
 from core.detector.engine.outputs import Evaluation
 from core.detector.engine.values import BarValue
 from core.detector.feed import MarketConverter
@@ -33,6 +38,12 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 __all__ = ["DetectStage", "bar_value", "no_timer", "retarget"]
 
 _NS = 1_000_000_000
+# A bar's seconds by its wire timeframe (an Enum's value is a Python call: read once here).
+_BAR_S = {pb: timeframe.value for pb, timeframe in TIMEFRAME_FROM_PB.items()}
+# A recorded event's payload -> the engine's kind of what it converts to (a notice resets a book).
+_KIND_OF: dict[str | None, str] = {
+    "trade": "trade", "book_snapshot": "book", "book_delta": "book", "notice": "book",
+}  # fmt: skip
 
 
 def no_timer() -> int:
@@ -42,7 +53,7 @@ def no_timer() -> int:
 
 def bar_value(bar: bus.Bar) -> BarValue:
     """A bar of the bar service as the engine's closed bar (as core.detector.history makes one)."""
-    timeframe_s = TIMEFRAME_FROM_PB[bar.timeframe].value
+    timeframe_s = _BAR_S[bar.timeframe]
     prices = float(bar.open), float(bar.high), float(bar.low), float(bar.close)
     volumes = float(bar.volume or 0), float(bar.quote_volume or 0)
     return BarValue(bar.symbol, timeframe_s, bar.open_time_ns, *prices, *volumes, bar.trade_count)
@@ -59,6 +70,7 @@ class DetectStage:
         self.tick_ns = int(_NS / tick_hz)
         self.next_tick_ns = start_ns - start_ns % self.tick_ns + self.tick_ns
         self._converters: dict[str, MarketConverter] = {}
+        self._wanted: dict[str, frozenset[tuple[str, str]]] = {}  # venue -> (kind, symbol) taken
         self.warming: list[str] = []
         self.failed: dict[str, str] = {}  # patch id -> why it could not start
         for strategy in strategies:
@@ -71,7 +83,12 @@ class DetectStage:
         converter = self._converters.get(venue)
         if converter is None:
             converter = self._converters[venue] = MarketConverter()
-        engine_events = converter.convert(in_market_order(events)) if events else []
+            self._wanted[venue] = self._taken(venue)
+        wanted = self._wanted[venue]
+        engine_events: list[Event] = []
+        if events and wanted:
+            taken = [e for e in events if (_KIND_OF.get(e.WhichOneof("payload"), ""), e.symbol) in wanted]
+            engine_events = converter.convert(in_market_order(taken))
         engine_events += [bar_value(bar) for bar in bars]
         feed = self.engine.feed
         for event in engine_events:
@@ -79,6 +96,18 @@ class DetectStage:
         if self.warming:
             self._warm(venue, engine_events, now_ns)
         return self.engine.evaluate_due(now_ns)
+
+    def _taken(self, venue: str) -> frozenset[tuple[str, str]]:
+        """The (kind, symbol) of the trades and books of `venue` some patch's source takes, live
+        or as history (another payload converts to nothing)."""
+        taken: set[tuple[str, str]] = set()
+        for patch in self.engine.patches.values():
+            for module in patch.modules.values():
+                if isinstance(module, Source):
+                    for kind, wanted, symbol in (*module.routes(), *module.warm_routes()):
+                        if kind in ("trade", "book") and wanted in ("", venue):
+                            taken.add((kind, symbol))
+        return frozenset(taken)
 
     def next_tick(self, now_ns: int) -> int | None:
         """When the next tick is due; None while no tick could move anything (no patch the

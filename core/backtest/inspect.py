@@ -58,6 +58,8 @@ class InspectStage:
 
     def __post_init__(self) -> None:
         self.core = new_core(self.core_entry)
+        self._held: set[tuple[str, str]] = set()
+        self._held_at = -1  # the entries when `_held` was read
 
     @classmethod
     def start(cls, venue: str, desk: OrderDesk, policies: str, equity: Decimal, now_ns: int) -> InspectStage:
@@ -102,18 +104,22 @@ class InspectStage:
 
     def holds(self) -> bool:
         """Whether the core holds any position or working order."""
-        core = self.core
-        return any(True for _ in core.book.orders) or any(
-            p.size != 0 for p in core.book.positions.positions.values()
-        )
+        return bool(self._keys())
 
     def held(self) -> list[str]:
         """The symbols the core holds a position or a working order in (what is marked)."""
-        core = self.core
-        keys = {w.key for w in core.book.orders} | {
-            k for k, p in core.book.positions.positions.items() if p.size != 0
-        }
-        return sorted(symbol for venue, symbol in keys if venue == self.venue)
+        return sorted(symbol for venue, symbol in self._keys() if venue == self.venue)
+
+    def _keys(self) -> set[tuple[str, str]]:
+        """The (venue, symbol) of every position and working order the core holds. Only a journal
+        entry moves the core, so they are read again only after one (the run asks every step)."""
+        if self._held_at != self.entries:
+            core = self.core
+            self._held = {w.key for w in core.book.orders} | {
+                k for k, p in core.book.positions.positions.items() if p.size != 0
+            }
+            self._held_at = self.entries
+        return self._held
 
     # ---- the core, and its actions
 

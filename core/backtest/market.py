@@ -181,12 +181,18 @@ class _Units:
 
     def of(self, text: str) -> int | None:
         whole, dot, fraction = text.partition(".")
-        digits = fraction.rstrip("0")
-        if len(text) > _FAST_CHARS or len(digits) > self.places or (dot and not fraction):
-            return None
-        number = whole + digits.ljust(self.places, "0")
+        places = self.places
+        if places and len(fraction) == places and len(text) <= _FAST_CHARS:  # the step's places exactly
+            number = whole + fraction
+        else:
+            digits = fraction.rstrip("0")
+            if len(text) > _FAST_CHARS or len(digits) > places or (dot and not fraction):
+                return None
+            number = whole + digits.ljust(places, "0")
         if not (whole and number.isascii() and number.isdigit()):  # the fraction's zeros stripped are digits
             return None
+        if self.mult == 1:  # a step of 1, 0.1, 0.01, ...: every such number is on it
+            return int(number)
         units, rest = divmod(int(number), self.mult)
         return None if rest else units
 
@@ -202,8 +208,8 @@ class _Mirror:
         # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
         self.off = OffBook(exchange, symbol)
         self.defer = defer
-        # The last recorded size of each level, in lots.
-        self.recorded: dict[Side, dict[int, int]] = {_BUY: {}, _SELL: {}}
+        # The last recorded size of each level, in lots: bids, asks (see `_recorded`).
+        self.recorded: tuple[dict[int, int], dict[int, int]] = ({}, {})
         # Each price and size string seen, in ticks and lots: a book's levels repeat them.
         self._ticks_of: dict[str, int] = {}
         self._lots_of: dict[str, int] = {}
@@ -228,7 +234,7 @@ class _Mirror:
         if not (self.defer and self.off.snapshot(bids, asks)):
             self.settle()
             self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
-        self.recorded = {_BUY: _listed(bids), _SELL: _listed(asks)}
+        self.recorded = (_listed(bids), _listed(asks))
 
     def delta(self, delta: md.BookDelta) -> None:
         bids, asks = self._levels(delta.bids, "bids"), self._levels(delta.asks, "asks")
@@ -236,8 +242,7 @@ class _Mirror:
         if not (self.defer and self.off.delta(bids, asks)):
             self.settle()
             self._apply(target, unlisted=False)
-        for side, levels in target:
-            recorded = self.recorded[side]
+        for recorded, levels in zip(self.recorded, (bids, asks), strict=True):
             for price, lots in levels.items():
                 if lots:
                     recorded[price] = lots
@@ -246,13 +251,19 @@ class _Mirror:
 
     def _levels(self, levels: Iterable[md.BookLevel], name: str) -> dict[int, int]:
         out: dict[int, int] = {}
-        ticks_of, lots_of = self._ticks_of, self._lots_of
+        ticks_of, lots_of, units = self._ticks_of, self._lots_of, self._price_units.of
         for i, level in enumerate(levels):
-            price = ticks_of.get(level.price)
+            text = level.price
+            price = ticks_of.get(text)
             if price is None:
-                price = self._ticks(level.price, name, i, "price")
-            lots = lots_of.get(level.size)
-            out[price] = self._lots(level.size, name, i, "size") if lots is None else lots
+                price = units(text)  # a new plain price, mostly (a moving book's)
+                if price is None or price <= 0 or len(ticks_of) >= _MAX_KNOWN:
+                    price = self._ticks(text, name, i, "price")
+                else:
+                    ticks_of[text] = price
+            text = level.size
+            lots = lots_of.get(text)
+            out[price] = self._lots(text, name, i, "size") if lots is None else lots
         return out
 
     def _apply(self, target: _Target, *, unlisted: bool) -> None:
@@ -297,7 +308,7 @@ class _Mirror:
         if self.book.would_cross(side, price):  # else no synthetic liquidity reaches it either
             self._clear_synthetic((_SELL if side is _BUY else _BUY), price, inclusive=True)
             if self.book.would_cross(side, price):
-                new = min(missing, target - self.recorded[side].get(price, 0))
+                new = min(missing, target - self.recorded[side is _SELL].get(price, 0))
                 if new > 0:
                     self.exchange.submit_synthetic(self.symbol, side, price, new)
                     missing -= new
@@ -319,7 +330,8 @@ class _Mirror:
     # ---- trades
 
     def trade(self, trade: md.Trade) -> None:
-        price = self._ticks_of.get(trade.price) or self._ticks(trade.price, "trade", None, "price")
+        text = trade.price
+        price = self._ticks_of.get(text) or self._ticks(text, "trade", None, "price")
         lots = self._lots_of.get(trade.size)
         if lots is None:
             lots = self._lots(trade.size, "trade", None, "size")
@@ -370,7 +382,10 @@ class _Mirror:
                 raise _renamed(exc, field) from None
             if ticks <= 0:
                 raise InvalidArgument.field(field, f"must be positive, got {text!r}")
-        _remember(self._ticks_of, text, ticks)
+        known = self._ticks_of
+        if len(known) >= _MAX_KNOWN:  # emptied past so many strings
+            known.clear()
+        known[text] = ticks
         return ticks
 
     def _lots(self, text: str, name: str, index: int | None, part: str) -> int:
@@ -395,6 +410,8 @@ _Target = tuple[tuple[Side, dict[int, int]], tuple[Side, dict[int, int]]]
 
 def _listed(levels: dict[int, int]) -> dict[int, int]:
     """The levels a book event recorded (a size of 0 removed the level)."""
+    if all(levels.values()):  # a snapshot's, mostly: nothing removed
+        return levels.copy()
     return {price: lots for price, lots in levels.items() if lots}
 
 
@@ -462,9 +479,12 @@ class ReplayedMarket:
 
     def on_market(self, event: md.MarketEvent) -> None:
         """Apply one recorded event at its ts_event_ns, after the arrivals due by then."""
-        if event.venue and event.venue != self.venue:
-            raise InvalidArgument.field("venue", f"event of venue {event.venue!r} given to {self.venue!r}")
-        ts_ns = max(event.ts_event_ns, self._venue_ns)
+        venue = event.venue
+        if venue and venue != self.venue:
+            raise InvalidArgument.field("venue", f"event of venue {venue!r} given to {self.venue!r}")
+        ts_ns = event.ts_event_ns
+        if ts_ns < self._venue_ns:
+            ts_ns = self._venue_ns
         if self._arrivals:
             self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)
@@ -525,6 +545,19 @@ class ReplayedMarket:
         if mirror is not None:
             mirror.settle()
         return self._exchange.book(symbol)
+
+    def top(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """The best bid and ask of a symbol's book, each (ticks, lots there, our orders
+        included; None: an empty side), as book() would show them, without settling it."""
+        mirror = self._mirrors.get(symbol)
+        if mirror is not None and mirror.off.active:
+            return mirror.off.top()
+        book = self._exchange.book(symbol)
+        bid, ask = book.best_bid(), book.best_ask()
+        return (
+            None if bid is None else (bid, book.level_total(_BUY, bid)),
+            None if ask is None else (ask, book.level_total(_SELL, ask)),
+        )
 
     def best(self, symbol: str) -> tuple[int | None, int | None]:
         """The best bid and ask of a symbol's book in ticks (None: an empty side)."""

@@ -22,8 +22,10 @@ it (tests/unit/test_backtest_market.py runs both on random sessions).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from core.model import Side
-from venues.sim.engine import SYNTHETIC, USER
+from venues.sim.engine import SYNTHETIC, USER, OrderBook
 from venues.sim.exchange import SimExchange
 
 __all__ = ["OffBook"]
@@ -71,6 +73,12 @@ class OffBook:
 
     def snapshot(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
         """Apply a snapshot here (True), or leave it to the engine (False: nothing changed)."""
+        if self.active and self.book.empty():  # none of our orders rests: only a crossed snapshot
+            top_bid, low_ask = _listed_best(bids, max), _listed_best(asks, min)  # goes to the engine
+            if top_bid is not None and low_ask is not None and top_bid >= low_ask:
+                return False
+            self._apply(bids, asks, True)
+            return True
         return self._book_event(bids, asks, whole=True)
 
     def delta(self, bids: dict[int, int], asks: dict[int, int]) -> bool:
@@ -85,12 +93,16 @@ class OffBook:
             return False
         if not self.active:
             self._take_out()
+        self._apply(bids, asks, whole)
+        return True
+
+    def _apply(self, bids: dict[int, int], asks: dict[int, int], whole: bool) -> None:
+        """A book event on the levels held here (it meets none of our orders)."""
         held = (_decrease(self.bids, bids, whole), _decrease(self.asks, asks, whole))
         for levels, listed, reduced in ((self.bids, bids, held[0]), (self.asks, asks, held[1])):
             for price, lots in listed.items():
                 if lots:
                     self._increase(levels, price, lots, reduced)
-        return True
 
     def trade(self, taker: Side, price: int, lots: int) -> bool:
         """Replay a trade here (True), or leave it to the engine (False: nothing changed)."""
@@ -120,6 +132,12 @@ class OffBook:
             ask = top if ask is None else min(ask, top)
         return bid, ask
 
+    def top(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """The best bid and ask, each (price, lots there, ours included), of the engine's levels
+        and these together: what the engine's book shows once they are put back."""
+        book = self.book
+        return _top(book, _BUY, self.bids, book.best_bid()), _top(book, _SELL, self.asks, book.best_ask())
+
     # ---- internals
 
     def _apart_from_ours(self, bids: dict[int, int], asks: dict[int, int], *, whole: bool) -> bool:
@@ -141,8 +159,7 @@ class OffBook:
                     kept.append(price)  # synthetic only, taken out with the rest and kept
             if self.active and not whole:
                 kept.extend(price for price in mine if listed.get(price) != 0)
-        top_bid = max((p for p, n in bids.items() if n), default=None)
-        low_ask = min((p for p, n in asks.items() if n), default=None)
+        top_bid, low_ask = _listed_best(bids, max), _listed_best(asks, min)
         if top_bid is not None and low_ask is not None and top_bid >= low_ask:
             return False
         if top_bid is not None and others[1] and min(others[1]) <= top_bid:
@@ -176,6 +193,27 @@ class OffBook:
         if not queue:
             del levels[price]
         self.exchange.note_trades(self.symbol, count, price)
+
+
+def _top(book: OrderBook, side: Side, levels: dict[int, Queue], best: int | None) -> tuple[int, int] | None:
+    """One side's best price and its lots: the better of the engine's best (`best`) and the best
+    held here; both (not while active: a level is in one place) add up, as put back."""
+    held = (max(levels) if side is _BUY else min(levels)) if levels else None
+    if held is None or (best is not None and (best > held if side is _BUY else best < held)):
+        return None if best is None else (best, book.level_total(side, best))
+    lots = sum(q[1] for q in levels[held])
+    if best == held:
+        lots += book.level_total(side, held)
+    return held, lots
+
+
+def _listed_best(levels: dict[int, int], best: Callable[..., int]) -> int | None:
+    """The best price an event lists with a size (`best`: max for bids, min for asks)."""
+    if not levels:
+        return None
+    if all(levels.values()):  # none removed: a snapshot's, mostly
+        return best(levels)
+    return best((p for p, n in levels.items() if n), default=None)
 
 
 def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool) -> set[int]:

@@ -39,7 +39,7 @@ from core.inspector.engine.events import Verdict
 from core.inspector.engine.market import MarketView
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
-from core.model import Execution, Instrument, Order, Side
+from core.model import Execution, Instrument, Order
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -139,9 +139,10 @@ class Backtest:
         self.advance(now)
         self._moved = True
         trades = []
+        on_market, last_event = self.market.on_market, self.last_event
         for event in events:
-            self.market.on_market(event)
-            self.last_event[event.symbol] = now
+            on_market(event)
+            last_event[event.symbol] = now
             if event.HasField("trade"):
                 trades.append(event)
                 self.last_price[event.symbol] = Decimal(event.trade.price)
@@ -171,10 +172,14 @@ class Backtest:
     def _next_due(self) -> int:
         now = self.tape.data_ns
         earliest = self.next_sample_ns
-        for due in (self.market.next_due_ns(), self.detect.next_tick(now), self._next_mark(now)):
-            if due is not None and due < earliest:
-                earliest = due
-        return earliest
+        due = self.market.next_due_ns()
+        if due is not None and due < earliest:
+            earliest = due
+        due = self.detect.next_tick(now)
+        if due is not None and due < earliest:
+            earliest = due
+        due = self._next_mark(now)
+        return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
         for arrival_ns, execution in self.market.advance(due):
@@ -246,9 +251,14 @@ class Backtest:
         return None
 
     def _mark(self, now_ns: int) -> None:
+        """Each held market at its mid (MarketView.mid of `_view`), else its last trade's price."""
         for symbol in self.inspect.held():
-            view = self._view(symbol)
-            price = view.mid if view.mid is not None else view.last
+            bid, ask = self.market.best(symbol)
+            if bid is not None and ask is not None:
+                tick = self.instruments[symbol].tick_size
+                price: Decimal | None = (bid * tick + ask * tick) / 2
+            else:
+                price = self.last_price.get(symbol)
             if price is not None:
                 self.inspect.mark(symbol, price, now_ns)
 
@@ -261,16 +271,15 @@ class Backtest:
             return None
 
     def _best(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, tuple[Decimal, Decimal] | None]:
-        """The best bid and ask (price, size) at the venue, our orders included."""
-        book, instrument = self.market.book(symbol), self.instruments[symbol]
-        tops: list[tuple[Decimal, Decimal] | None] = []
-        for side, ticks in ((Side.BUY, book.best_bid()), (Side.SELL, book.best_ask())):
-            if ticks is None:
-                tops.append(None)
-                continue
-            lots = book.level_total(side, ticks)
-            tops.append((ticks * instrument.tick_size, lots * instrument.lot_size))
-        return tops[0], tops[1]
+        """The best bid and ask (price, size) at the venue, our orders included (read without
+        settling the venue's book: the next event need not take its levels out again)."""
+        instrument = self.instruments[symbol]
+        tick, lot = instrument.tick_size, instrument.lot_size
+        bid, ask = self.market.top(symbol)
+        return (
+            None if bid is None else (bid[0] * tick, bid[1] * lot),
+            None if ask is None else (ask[0] * tick, ask[1] * lot),
+        )
 
     def _view(self, symbol: str) -> MarketView:
         """The best bid and ask prices at the venue and the last trade's (no sizes: the

@@ -51,12 +51,14 @@ OnProgress = Callable[[Progress], None]
 
 
 Item = md.MarketEvent | bus.Bar  # a recorded market event, or a bar (at its close)
+# A bar's length by its wire timeframe (an Enum's value is a Python call: read once here).
+_BAR_NS = {pb: timeframe.value * _NS for pb, timeframe in TIMEFRAME_FROM_PB.items()}
 
 
 def item_time(item: Item) -> int:
     if isinstance(item, md.MarketEvent):
         return item.ts_event_ns
-    return item.open_time_ns + TIMEFRAME_FROM_PB[item.timeframe].value * _NS
+    return item.open_time_ns + _BAR_NS[item.timeframe]
 
 
 class _Stepper:
@@ -70,16 +72,22 @@ class _Stepper:
         self.reported = self.started
 
     def add(self, item: Item) -> None:
-        at = item_time(item)
-        if at != self.at:
-            self.flush()
-            self.at = at
-            if self.on_progress is not None and time.monotonic() - self.reported >= _REPORT_EVERY_S:
-                self.report(False)
         if isinstance(item, md.MarketEvent):
+            if item.ts_event_ns != self.at:
+                self._turn(item.ts_event_ns)
             self.events.append(item)
         else:
+            at = item_time(item)
+            if at != self.at:
+                self._turn(at)
             self.bars.append(item)
+
+    def _turn(self, at: int) -> None:
+        """The items of a new time begin: the step of the time before is run."""
+        self.flush()
+        self.at = at
+        if self.on_progress is not None and time.monotonic() - self.reported >= _REPORT_EVERY_S:
+            self.report(False)
 
     def flush(self) -> None:
         if self.events or self.bars:

@@ -694,6 +694,7 @@ def _run_deferred(steps: Sequence[object], latency: Latency, defer: bool) -> lis
         if isinstance(step, md.MarketEvent):
             m.on_market(step)
         out.append(m.best(SYMBOL))
+        out.append(m.top(SYMBOL))
     out.extend(m.advance(len(steps) + 10))
     out.append(_queues(m.book(SYMBOL)))
     return out

@@ -212,6 +212,10 @@ class OrderBook:
                 return order
         return None
 
+    def empty(self) -> bool:
+        """Whether no order rests on either side."""
+        return not (self._bids.levels or self._asks.levels)
+
     def prices(self, side: Side) -> list[int]:
         """The prices where orders rest on a side, in no particular order (depth() sorts)."""
         return list(self._side(side).levels)
