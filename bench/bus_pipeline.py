@@ -412,36 +412,19 @@ def _encoded(setup: Setup, rate: int, events: int, subscribers: int) -> list[str
     recording = Path(tempfile.gettempdir()) / f"trademesh-encoded-{key}.pickle"
     config = setup.part_dir / "encoded.toml"
     config.write_text(text)
+    script = str(Path(__file__).resolve().parent / "encoded_venue.py")
     if not recording.exists():
-        script = str(Path(__file__).resolve().parent / "encoded_venue.py")
         partial = recording.with_suffix(".partial")
         command = [sys.executable, script, "record", "--config", str(config), "--events", str(events)]
         subprocess.run([*command, "--out", str(partial)], check=True, stdout=subprocess.DEVNULL)
         partial.rename(recording)
-    script = str(Path(__file__).resolve().parent / "encoded_venue.py")
-    serve = [
-        script,
-        "serve",
-        "--recording",
-        str(recording),
-        "--rate",
-        str(rate),
-        "--subscribers",
-        str(subscribers),
-    ]
-    return [
-        *serve,
-        "venue",
-        "sim",
-        "--host",
-        HOST,
-        "--port",
-        "0",
-        "--metrics-port",
-        "-1",
-        "--config",
-        str(config),
-    ]
+    serve = [script, "serve", "--recording", str(recording), "--rate", str(rate)]
+    return [*serve, "--subscribers", str(subscribers), *_sim_args(config)]
+
+
+def _sim_args(config: Path) -> list[str]:
+    """`trademesh venue sim` on a free port with this config."""
+    return ["venue", "sim", "--host", HOST, "--port", "0", "--metrics-port", "-1", "--config", str(config)]
 
 
 async def start_sims(
@@ -456,19 +439,7 @@ async def start_sims(
     for index in range(count):
         config = setup.part_dir / f"sim{index + 1}.toml"
         config.write_text(_sim_toml(rate // count, index, setup.args))
-        args = [
-            "venue",
-            "sim",
-            "--host",
-            HOST,
-            "--port",
-            "0",
-            "--metrics-port",
-            "-1",
-            "--config",
-            str(config),
-        ]
-        specs.append((_bus_name(index), args))
+        specs.append((_bus_name(index), _sim_args(config)))
     return await setup.children.start(specs, setup.env, setup.part_dir)
 
 
