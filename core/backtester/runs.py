@@ -113,8 +113,11 @@ class RunManager:
             return
         while True:
             changed = run.changed
-            yield bt.Progress.FromString(run.progress.SerializeToString())
-            if run.progress.status in _ENDED:
+            progress = bt.Progress.FromString(run.progress.SerializeToString())
+            yield progress
+            # The status of what was sent: the run may have ended while the stream was sending
+            # it (then `changed` is set, and the end goes out next), so not the run's status now.
+            if progress.status in _ENDED:
                 return
             await changed.wait()
 
