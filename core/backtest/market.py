@@ -208,7 +208,7 @@ class _Mirror:
         # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
         self.off = OffBook(exchange, symbol)
         self.defer = defer
-        # The last recorded size of each level, in lots: bids, asks (see `_recorded`).
+        # The last recorded size of each level, in lots: bids, asks (indexed by `side is _SELL`).
         self.recorded: tuple[dict[int, int], dict[int, int]] = ({}, {})
         # Each price and size string seen, in ticks and lots: a book's levels repeat them.
         self._ticks_of: dict[str, int] = {}
@@ -382,10 +382,7 @@ class _Mirror:
                 raise _renamed(exc, field) from None
             if ticks <= 0:
                 raise InvalidArgument.field(field, f"must be positive, got {text!r}")
-        known = self._ticks_of
-        if len(known) >= _MAX_KNOWN:  # emptied past so many strings
-            known.clear()
-        known[text] = ticks
+        _remember(self._ticks_of, text, ticks)
         return ticks
 
     def _lots(self, text: str, name: str, index: int | None, part: str) -> int:
