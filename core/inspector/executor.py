@@ -75,16 +75,35 @@ class Executor:
         self._placing: dict[str, asyncio.Event] = {}
 
     async def carry_out(self, actions: Sequence[OrderAction]) -> None:
-        """In order: a resize's cancel goes before its new order."""
-        for action in actions:
-            if isinstance(action, PlaceOrder):
-                await self.place(action)
-            elif isinstance(action, CancelOrder):
-                await self.cancel(action)
-            elif isinstance(action, CancelAll):
-                await self.cancel_all(action)
-            elif isinstance(action, QueryOrder):
-                await self.query(action)
+        """In order: a resize's cancel goes before its new order. The list's placements are
+        announced before anything is sent: the next input's re-plan, carried out meanwhile, may
+        cancel an order this list has yet to place (behind its own cancel), and that cancel must
+        wait for the placement, or it finds nothing at the venue and the order stays open."""
+        announced = [self._announce(a.client_order_id) for a in actions if isinstance(a, PlaceOrder)]
+        try:
+            for action in actions:
+                await self._carry_out(action)
+        finally:
+            for client_order_id, event in announced:
+                self._settle(client_order_id, event)
+
+    async def _carry_out(self, action: OrderAction) -> None:
+        if isinstance(action, PlaceOrder):
+            await self.place(action)
+        elif isinstance(action, CancelOrder):
+            await self.cancel(action)
+        elif isinstance(action, CancelAll):
+            await self.cancel_all(action)
+        elif isinstance(action, QueryOrder):
+            await self.query(action)
+
+    def _announce(self, client_order_id: str) -> tuple[str, asyncio.Event]:
+        return client_order_id, self._placing.setdefault(client_order_id, asyncio.Event())
+
+    def _settle(self, client_order_id: str, event: asyncio.Event) -> None:
+        event.set()
+        if self._placing.get(client_order_id) is event:
+            del self._placing[client_order_id]
 
     # ---- place
 
@@ -93,7 +112,7 @@ class Executor:
 
     async def place(self, order: PlaceOrder) -> tf.Order | None:
         """The order held here (an emulated stop) or sent; a cancel of it waits until then."""
-        placed = self._placing[order.client_order_id] = asyncio.Event()
+        _, placed = self._announce(order.client_order_id)
         try:
             if order.trigger_price is not None:
                 await self.links.learn(order.venue, self.timeout_s)
@@ -102,8 +121,7 @@ class Executor:
                 return None
             return await self.send(order, placed)
         finally:
-            placed.set()
-            self._placing.pop(order.client_order_id, None)
+            self._settle(order.client_order_id, placed)
 
     async def send(self, order: PlaceOrder, answered: asyncio.Event | None = None) -> tf.Order | None:
         """PlaceOrder at the venue; the answer goes to the core (and is returned). `answered` is

@@ -113,3 +113,44 @@ async def test_a_cancel_the_placements_own_answer_asks_for_goes_after_it() -> No
     await asyncio.wait_for(executor.carry_out([exit_]), 5)
     assert links.venue.calls == ["place exit-1", "cancel exit-1"]
     assert fed == [tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_CANCELED]
+
+
+class HeldCancelDesk(Desk):
+    """A desk that answers the CancelOrder of target-1 only when `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def CancelOrder(self, request: tf.CancelOrderRequest, **kw: Any) -> tf.CancelOrderResponse:
+        answer = await super().CancelOrder(request, **kw)  # recorded on arrival
+        if request.client_order_id == "target-1":
+            await self.release.wait()
+        return answer
+
+
+async def test_a_replan_cancels_an_order_its_plan_before_has_yet_to_place_only_after_the_placement() -> None:
+    """A fill re-plans while the plan before is still cancelling the old target: that plan's new
+    target waits behind its cancel, and the second plan drops it already. Its cancel must wait
+    for the placement: sent first, it finds nothing (NOT_FOUND), the target is then placed and
+    stays open, and the venue refuses every later reduce-only order as over the position."""
+    links = DeskLinks()
+    desk = links.venue = HeldCancelDesk()
+
+    async def feed(entry: jr.JournalEntry) -> None:
+        pass
+
+    executor = Executor(links, feed, lambda: 1)  # type: ignore[arg-type]
+    target = replace(stop_loss(), trigger_price=None, type=OrderType.LIMIT, price=Decimal("70000"))
+    target = replace(target, role=OrderRole.TAKE_PROFIT)
+    first = asyncio.create_task(executor.carry_out([
+        CancelOrder("target-1", "sim", "BTC/USDT", "resized"), replace(target, client_order_id="target-2"),
+    ]))  # fmt: skip
+    second = asyncio.create_task(executor.carry_out([
+        CancelOrder("target-2", "sim", "BTC/USDT", "resized"), replace(target, client_order_id="target-3"),
+    ]))  # fmt: skip
+    await asyncio.sleep(0.01)
+    assert desk.calls == ["cancel target-1"]  # the second plan's cancel waits
+    desk.release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert desk.calls == ["cancel target-1", "place target-2", "cancel target-2", "place target-3"]
