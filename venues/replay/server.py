@@ -49,6 +49,8 @@ _SLOW_ANSWER_S = 3.0
 _READY_WAIT_S = 10.0
 # After a forced disconnect, how long playback waits for the client to come back.
 _RECONNECT_WAIT_S = 30.0
+# Before a forced disconnect, how long the frames already played may take to be written.
+_DRAIN_S = 5.0
 
 
 class FaultKind(enum.Enum):
@@ -473,5 +475,9 @@ class ReplayServer:
         elif fault.kind is FaultKind.DISCONNECT:
             for connection in list(self._connections):
                 self._lost(connection)  # playback waits for the client to come back
+                # The frames played before N reach the client first (closed at once, what its
+                # writer had yet to send was lost: a ticker missing under load).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(connection.catch_up(), _DRAIN_S)
                 await connection.close()
         return False
