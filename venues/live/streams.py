@@ -30,7 +30,7 @@ import ccxt.pro
 
 from core.backoff import Backoff
 from core.model import StreamKey
-from venues.live.normalize import BookNormalizer
+from venues.live.wire import BookResync
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamState, StreamStats
 
@@ -56,7 +56,7 @@ class StreamWatcher:
         backoff: Backoff,
         after_update: Callable[[], None],
         retry_after: Callable[[], float | None],
-        book: BookNormalizer | None = None,
+        book: BookResync | None = None,
         checksums: bool = False,
     ) -> None:
         self.key = key
