@@ -230,7 +230,7 @@ class FakeClient:
 
 def _binance() -> tuple[BinanceWire, MarketFeed, Sink, Any]:
     feed, sink = _feed()
-    exchange = type("Exchange", (), {"orderbooks": {SYMBOL: object()}})()
+    exchange = type("Exchange", (), {"orderbooks": {SYMBOL: object()}, "clients": {}})()
     wire = BinanceWire(feed, exchange, {"XY": SYMBOL}, (Timeframe.M1,))
     for channel in Channel:
         wire.open(StreamKey(SYMBOL, channel))
@@ -290,3 +290,21 @@ def test_tickers_trades_and_klines_become_events() -> None:
         (120_000_000_000, False),
     ]
     assert feed.stats(SYMBOL, Channel.TRADES).duplicate_trades == 1
+
+
+def test_a_book_stream_closed_and_opened_again_starts_from_a_new_snapshot() -> None:
+    """ccxt keeps the closed stream's subscription: dropped, so the next watch subscribes (and
+    fetches a snapshot) again; until that snapshot the new book sends nothing."""
+    wire, feed, sink, exchange = _binance()
+    client = FakeClient()
+    exchange.clients = {"wss://stream": client}
+    wire.rest_book(SYMBOL, {"bids": [], "asks": [], "nonce": 1}, 1000)
+    wire.close(StreamKey(SYMBOL, Channel.BOOK))
+    assert client.subscriptions == {} and SYMBOL not in exchange.orderbooks
+    assert wire.handle(client, _diff(2, 2)) is None  # no book stream: ccxt's (which drops it)
+    wire.open(StreamKey(SYMBOL, Channel.BOOK))
+    _taken(feed, sink)
+    assert wire.handle(client, _diff(3, 3)) is False  # buffered until the new snapshot
+    wire.rest_book(SYMBOL, {"bids": [], "asks": [], "nonce": 2}, 1000)
+    (snapshot,) = _taken(feed, sink)
+    assert [(lv.price, lv.size) for lv in snapshot.book_snapshot.bids] == [("1", "1")]

@@ -128,13 +128,23 @@ class BinanceWire(WireStreams):
             return candles.update(int(k["t"]), k["o"], k["h"], k["l"], k["c"], k["v"])
         return None
 
+    def book_closed(self, symbol: str) -> None:
+        """ccxt keeps a closed stream's subscription (and its stale book): dropped, so that the
+        stream's next watch subscribes again and ccxt fetches the snapshot it starts from."""
+        self._drop_ccxt_book(symbol)
+        for client in list(self.exchange.clients.values()):
+            client.subscriptions.pop("orderbook::" + symbol, None)
+
+    def _drop_ccxt_book(self, symbol: str) -> None:
+        books = self.exchange.orderbooks
+        if books is not None and symbol in books:
+            del books[symbol]
+
     def _fail_book(self, client: Any, symbol: str, reason: str) -> None:
         """As ccxt's handle_order_book on a sequence break: its book and subscription dropped, the
         watch failed (a resubscription fetches a new snapshot)."""
         message_hash = "orderbook::" + symbol
-        books = self.exchange.orderbooks
-        if books is not None and symbol in books:
-            del books[symbol]
+        self._drop_ccxt_book(symbol)
         if message_hash in client.subscriptions:
             del client.subscriptions[message_hash]
         client.reject(ccxt.ChecksumError(f"binance {symbol}: {reason}"), message_hash)

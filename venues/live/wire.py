@@ -340,8 +340,12 @@ class WireStreams:
         elif key.channel is Channel.CANDLES:
             for index in [k for k in self.candles if k[0] == native]:
                 del self.candles[index]
-        else:
-            self.books.pop(native or "", None)
+        elif self.books.pop(native or "", None) is not None:
+            self.book_closed(key.symbol)
+
+    def book_closed(self, symbol: str) -> None:
+        """A book stream was closed: a later one must start from a new snapshot (the venue's
+        tap makes ccxt subscribe afresh, which fetches one)."""
 
     def book_sync(self, book: WireBook) -> Any:
         """The venue's sync of a book from its snapshot and updates (a BookResync with a
