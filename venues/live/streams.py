@@ -70,6 +70,7 @@ class StreamWatcher:
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None  # the ccxt connection of the latest watch call
+        self._events_at_loss = 0  # the stream's event count at its last lost connection
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -150,6 +151,11 @@ class StreamWatcher:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 
     async def _disconnected(self, exc: Exception) -> None:
+        # Events since the last loss: a new incident, the backoff starts over. (A watch's return
+        # also resets it; a stream taken from the wire (venues/live/wire.py) has none to return.)
+        if self.stats.events_total != self._events_at_loss:
+            self.backoff.reset()
+        self._events_at_loss = self.stats.events_total
         if self.stats.state is not StreamState.DISCONNECTED:
             self.stats.state = StreamState.DISCONNECTED
             self.stats.reconnects += 1
