@@ -28,6 +28,7 @@ from tests.integration.support import (
     Venue,
     limit_order,
     listening_executions,
+    next_batch,
     stream_status,
     until,
 )
@@ -148,6 +149,36 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     hits = {s.symbol: s.rate_limit_hits for s in streams if s.channel == md.CHANNEL_BOOK}
     assert sum(hits.values()) >= 1, f"no rate limit counted ({hits}); the venue's log ends:\n{log[-4000:]}"
     assert "rate limited, waiting" in log and "could not be understood" in log
+
+
+async def test_a_book_stream_removed_and_added_back_starts_from_a_new_snapshot(replay_venue: Venue) -> None:
+    """The book's frames bypass ccxt's handler (venues/binance/wire.py): a book stream added back
+    must make ccxt subscribe again and fetch the snapshot it starts from."""
+    stubs = replay_venue.stubs()
+    played = await collect(stubs, ["NKN/USDT"], [md.CHANNEL_BOOK], quiet_s=3.0)  # the whole session
+    assert played.book("NKN/USDT") == EXPECTED.books["NKNUSDT"]
+    nkn_book = [admin.Subscription(symbol="NKN/USDT", channel=md.CHANNEL_BOOK)]
+    await stubs.admin.RemoveSubscriptions(
+        admin.RemoveSubscriptionsRequest(subscriptions=nkn_book), timeout=CALL_TIMEOUT_S
+    )
+    await stubs.admin.AddSubscriptions(
+        admin.AddSubscriptionsRequest(subscriptions=nkn_book), timeout=CALL_TIMEOUT_S
+    )
+    # After the removal's GAP, a new subscriber gets no book until the venue sends a new snapshot.
+    call = stubs.md.Subscribe(md.SubscribeRequest(symbols=["NKN/USDT"], channels=[md.CHANNEL_BOOK]))
+    try:
+
+        async def snapshot() -> md.BookSnapshot | None:
+            message = await next_batch(call)
+            found = [e.book_snapshot for e in message.events if e.HasField("book_snapshot")]
+            return found[0] if found else None
+
+        rebuilt = await until(snapshot, CALL_TIMEOUT_S, what="the re-added book's snapshot")
+    finally:
+        call.cancel()
+    bids = {D(level.price): D(level.size) for level in rebuilt.bids}
+    asks = {D(level.price): D(level.size) for level in rebuilt.asks}
+    assert (bids, asks) == EXPECTED.books["NKNUSDT"]
 
 
 async def test_candle_history_pages_through_rest(shared_replay: SharedReplay) -> None:

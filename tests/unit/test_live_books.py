@@ -15,7 +15,7 @@ from ccxt.async_support.base.ws.cache import ArrayCache
 from ccxt.async_support.base.ws.order_book import OrderBook
 
 from core.backoff import Backoff
-from core.model import Channel, StreamKey
+from core.model import Channel, Side, StreamKey
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import BookNormalizer, BookRange, TickerNormalizer, TradeNormalizer
@@ -348,3 +348,29 @@ async def test_admin_says_degraded_for_a_failed_or_stale_stream_and_running_for_
     answer = await status()
     assert answer.state == admin.VENUE_STATE_DEGRADED
     assert {s.channel: s.state for s in answer.streams}[md.CHANNEL_BOOK] == admin.STREAM_STATE_FAILED
+
+
+async def test_the_backoff_starts_over_after_a_loss_that_followed_events(feed: MarketFeed) -> None:
+    """A stream whose watch never returns (taken from the wire) resets its backoff when events
+    came between two lost connections; not while reconnecting fails again and again."""
+    key = StreamKey(SYMBOL, Channel.TRADES)
+    stats = feed.streams.get(key)
+    losses: list[int] = []
+    backoff = Backoff(0.001, 1.0, rng=lambda: 0.5)
+
+    async def watch() -> None:
+        losses.append(backoff.failures)
+        if len(losses) == 3:  # connected again, and frames became events
+            feed.trade(SYMBOL, 1, str(len(losses)), "1", "1", Side.BUY)
+        if len(losses) == 5:
+            await asyncio.Event().wait()
+        raise ccxt.NetworkError("connection lost")
+
+    watcher = StreamWatcher(key, watch, stats, feed, backoff, lambda: None, lambda: None)
+    watcher.start()
+    for _ in range(500):
+        if len(losses) == 5:
+            break
+        await asyncio.sleep(0.01)
+    await watcher.stop()
+    assert losses == [0, 1, 2, 1, 2], "doubling while it fails; started over after events"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.model import InstrumentKind
+from venues.binance.wire import BinanceWire
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC", "stop_params"]
@@ -36,4 +37,5 @@ SPEC = LiveSpec(
     client_order_id_field="newClientOrderId",
     private_streams=True,  # executionReport over the WebSocket API's user data stream
     stop_params=stop_params,
+    wire=BinanceWire,  # public market-data frames from the wire, not through ccxt's caches
 )

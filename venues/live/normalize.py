@@ -43,6 +43,7 @@ __all__ = [
     "BookNormalizer",
     "BookRange",
     "CandleNormalizer",
+    "RecentIds",
     "TickerNormalizer",
     "TradeNormalizer",
     "decimal_or_zero",
@@ -70,7 +71,7 @@ def _ns(ms: Any) -> int:
     return int(ms) * 1_000_000 if ms is not None else time.time_ns()
 
 
-class _RecentIds:
+class RecentIds:
     """The last `size` ids seen, for membership tests (a ring plus a set)."""
 
     def __init__(self, size: int) -> None:
@@ -94,7 +95,7 @@ class TradeNormalizer:
         self.feed = feed
         self.symbol = symbol
         self._last: object | None = None
-        self._recent = _RecentIds(RECENT_TRADE_IDS)
+        self._recent = RecentIds(RECENT_TRADE_IDS)
         self.emitted = 0
 
     def poll(self, exchange: Any) -> bool:
@@ -406,8 +407,10 @@ class CandleNormalizer:
 
     def poll(self, exchange: Any) -> bool:
         rows = (exchange.ohlcvs.get(self.symbol) or {}).get(self.ccxt_timeframe) if exchange.ohlcvs else None
-        if not rows:
-            return False
+        return self.emit_rows(rows) if rows else False
+
+    def emit_rows(self, rows: Any) -> bool:
+        """Emit the rows (oldest first, the newest last) that changed since they were last emitted."""
         latest_open = rows[-1][0]
         emitted = False
         for row in rows[-self._WATCHED_ROWS :]:

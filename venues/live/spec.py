@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.model import Channel, InstrumentKind, Timeframe
+
+if TYPE_CHECKING:
+    from venues.live.wire import WireTap
 
 __all__ = ["LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
 
@@ -103,3 +106,7 @@ class LiveSpec:
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
     # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
     inverse_sized_in_quote: bool = False
+    # The venue's handler of its public market-data frames before ccxt's (venues/live/wire.py), made
+    # with (feed, exchange, {native symbol: symbol}, timeframes); None: ccxt's caches and the
+    # normalizers, for every stream.
+    wire: Callable[..., WireTap] | None = None

@@ -30,7 +30,7 @@ import ccxt.pro
 
 from core.backoff import Backoff
 from core.model import StreamKey
-from venues.live.normalize import BookNormalizer
+from venues.live.wire import BookResync
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamState, StreamStats
 
@@ -56,7 +56,7 @@ class StreamWatcher:
         backoff: Backoff,
         after_update: Callable[[], None],
         retry_after: Callable[[], float | None],
-        book: BookNormalizer | None = None,
+        book: BookResync | None = None,
         checksums: bool = False,
     ) -> None:
         self.key = key
@@ -70,6 +70,7 @@ class StreamWatcher:
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None  # the ccxt connection of the latest watch call
+        self._events_at_loss = 0  # the stream's event count at its last lost connection
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -150,6 +151,11 @@ class StreamWatcher:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 
     async def _disconnected(self, exc: Exception) -> None:
+        # Events since the last loss: a new incident, the backoff starts over. (A watch's return
+        # also resets it; a stream taken from the wire (venues/live/wire.py) has none to return.)
+        if self.stats.events_total != self._events_at_loss:
+            self.backoff.reset()
+        self._events_at_loss = self.stats.events_total
         if self.stats.state is not StreamState.DISCONNECTED:
             self.stats.state = StreamState.DISCONNECTED
             self.stats.reconnects += 1

@@ -42,6 +42,7 @@ from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
 from venues.live.streams import StreamWatcher, Watchdog, current_watcher
 from venues.live.trading import LiveTrading, new_client_order_id, retry_after
+from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
 from venues.runtime.venue import OrderRef, Venue, VenueContext
@@ -80,6 +81,7 @@ class LiveVenue(Venue):
         self._private: PrivateStreams | None = None
         self._flush_due = False  # a dispatch of the events read is scheduled
         self._flushed_at = -1e9  # the event loop's time of the last one
+        self._wire: WireTap | None = None  # the venue's public frames taken before ccxt's handler
 
     # ---- lifecycle
 
@@ -115,6 +117,9 @@ class LiveVenue(Venue):
     async def start(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self._feed = context.feed
         self._executions.publish = context.on_execution
+        if self.spec.wire is not None:
+            natives = {i.native_symbol: i.symbol for i in self._instruments}
+            self._wire = self.spec.wire(context.feed, self.exchange, natives, self.config.timeframes)
         await self.set_streams(streams)
         self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, self._replay_over)
         self._watchdog.start()
@@ -215,6 +220,11 @@ class LiveVenue(Venue):
                     )
                 )
         self._normalizers[key] = [normalizer for normalizer, _ in jobs]
+        resync: BookResync | None = book
+        if self._wire is not None:
+            taken, wire_book = self._wire.open(key)
+            if taken:  # its frames become events before ccxt's handler: ccxt's caches are not read
+                self._normalizers[key], resync = [], wire_book
         self._watchers[key] = []
         for _, watch in jobs:
             watcher = StreamWatcher(
@@ -225,7 +235,7 @@ class LiveVenue(Venue):
                 self._backoff(),
                 self._on_message,
                 lambda: retry_after(ex),
-                book,
+                resync,
                 self.spec.book_checksum,
             )
             watcher.start()
@@ -235,6 +245,8 @@ class LiveVenue(Venue):
         for watcher in self._watchers.pop(key, []):
             await watcher.stop()
         self._normalizers.pop(key, None)
+        if self._wire is not None:
+            self._wire.close(key)
 
     def _on_message(self) -> None:
         """After every venue frame (and every watch return): read what changed in ccxt's caches.
@@ -253,7 +265,11 @@ class LiveVenue(Venue):
             for normalizer in normalizers:
                 changed |= normalizer.poll(self.exchange)
         self._resolved.clear()
-        if changed and not self._flush_due:
+        if changed:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_due:
             self._flush_due = True
             loop = asyncio.get_running_loop()
             wait = self._flushed_at + self.config.flush_ms / 1000 - loop.time()
@@ -278,9 +294,23 @@ class LiveVenue(Venue):
 
     def _on_rest_book(self, symbol: str, book: Any, depth: int | None) -> None:
         self._book_ranges[symbol] = BookRange.of_snapshot(book, depth)
+        if self._wire is not None:
+            self._wire.rest_book(symbol, book, depth)  # a book of the tap's starts: its snapshot goes out
+            self._schedule_flush()
 
     def _on_frame(self, client: Any, message: Any) -> bool:
-        """Before ccxt sees a frame: drop book updates that follow a missed one, and resync."""
+        """Before ccxt sees a frame: the wire tap's frames become events here (ccxt does not see
+        them); drop book updates that follow a missed one, and resync."""
+        if self._wire is not None and self._feed is not None:
+            try:
+                emitted = self._wire.handle(client, message)
+            except Exception as exc:  # a frame of ours the tap could not read
+                self._on_malformed(exc)
+                return False
+            if emitted is not None:
+                if emitted:
+                    self._schedule_flush()
+                return False
         if self._sequence is None:
             return True
         broken = self._sequence.check(message, client)

@@ -1,0 +1,365 @@
+"""Market-data frames taken from the wire, before ccxt's handler sees them (issue 17).
+
+ccxt.pro turns every public frame into its unified structures (an order book it keeps, a
+ticker, a ring of trades, candle rows), resolves its watchers' futures with them, and the
+normalizers (normalize.py) then read those caches back to find what changed. For a venue
+whose spec names a wire tap (`LiveSpec.wire`), the hooked exchange offers each parsed frame
+to the tap first (exchange.Hooks.on_frame): a frame of a stream the tap took is turned
+straight into our events and never reaches ccxt's handler. ccxt still opens the
+connections, subscribes (its watch calls stay pending: their futures are not resolved by
+these frames, but a lost connection or a rate limit still rejects them, so StreamWatcher's
+recovery is unchanged), fetches the REST book snapshots (the tap gets each one through
+exchange.Hooks.on_rest_book) and does everything private and trading.
+
+This module holds what is not the venue's: the streams a tap has taken (`WireStreams`, which
+the venue's tap subclasses with its parsing), and the targets that emit events: a book kept
+from a snapshot and the venue's changed levels (`WireBook`), trades with the same duplicate
+rule as TradeNormalizer, tickers, candles (CandleNormalizer's rows, kept here).
+
+Numbers: the venue's decimal strings go out as plain decimals (`plain_decimal`), the same
+text the normalizers make from ccxt's floats.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, insort
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from core.book import Level
+from core.decimals import format_decimal
+from core.model import Channel, Side, StreamKey, Timeframe
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.live.normalize import (
+    RECENT_TRADE_IDS,
+    BookRange,
+    CandleNormalizer,
+    RecentIds,
+    decimal_text,
+)
+from venues.runtime.feed import MarketFeed
+
+__all__ = [
+    "BookResync",
+    "WireBook",
+    "WireCandles",
+    "WireStreams",
+    "WireTap",
+    "WireTicker",
+    "WireTrades",
+    "now_ns",
+    "plain_decimal",
+]
+
+
+def plain_decimal(text: str) -> str:
+    """A venue's decimal string in plain form ("0.35130000" -> "0.3513", "10.0" -> "10").
+
+    The same text as format_decimal(Decimal(text)); plain ASCII digits are trimmed as text,
+    anything else (a sign, an exponent, leading zeros) goes through Decimal.
+    """
+    whole, dot, fraction = text.partition(".")
+    if whole.isdigit() and whole.isascii() and (whole[0] != "0" or len(whole) == 1):
+        if not dot:
+            return whole
+        if fraction.isdigit() and fraction.isascii():
+            fraction = fraction.rstrip("0")
+            return f"{whole}.{fraction}" if fraction else whole
+    return format_decimal(Decimal(text)) if text else ""
+
+
+class WireTap(Protocol):
+    """A venue's handler of its public frames, before ccxt's (see the module's docstring)."""
+
+    def open(self, key: StreamKey) -> tuple[bool, BookResync | None]:
+        """Take a stream: (False, None) when the tap does not handle it (ccxt's normalizers do);
+        for a book, the object the stream's watcher tells of resyncs and reconnects."""
+        ...
+
+    def close(self, key: StreamKey) -> None: ...
+
+    def handle(self, client: Any, message: Any) -> bool | None:
+        """None: not the tap's frame (ccxt handles it); else the tap took it (ccxt does not see
+        it), and True when it emitted events."""
+        ...
+
+    def rest_book(self, symbol: str, book: Any, depth: int | None) -> None:
+        """ccxt fetched a book's REST snapshot (for a stream the tap took, its book starts there)."""
+        ...
+
+
+class BookResync(Protocol):
+    """What StreamWatcher tells a book: rebuilt after a sequence break, or after a reconnect."""
+
+    def resync(self, reason: str) -> None: ...
+
+    def restart(self) -> None: ...
+
+
+class _Side:
+    """One side of a book: price -> (price text, size text), and the prices in order, best first."""
+
+    __slots__ = ("keys", "levels", "sign")
+
+    def __init__(self, descending: bool) -> None:
+        self.levels: dict[float, tuple[str, str]] = {}
+        self.keys: list[float] = []  # sign * price, ascending: best first
+        self.sign = -1.0 if descending else 1.0
+
+    def set(self, price: float, text: str, size: str) -> None:
+        levels = self.levels
+        if price not in levels:
+            insort(self.keys, self.sign * price)
+        levels[price] = (text, size)
+
+    def remove(self, price: float) -> None:
+        if self.levels.pop(price, None) is not None:
+            keys = self.keys
+            del keys[bisect_left(keys, self.sign * price)]
+
+    def worst(self) -> float:
+        return self.sign * self.keys[-1]
+
+    def in_order(self) -> list[tuple[str, str]]:
+        sign, levels = self.sign, self.levels
+        return [levels[sign * key] for key in self.keys]
+
+
+class WireBook:
+    """A venue book kept from a REST snapshot and the changed levels of the venue's updates.
+
+    The same rules as BookNormalizer over ccxt's book: each side holds at most `depth` levels
+    (the worst leave first), and a book started from a snapshot cut at the depth is published
+    inside its known range only (BookRange): a level outside it counts as absent. A delta lists
+    the published levels an update changed (size, or "0" for a level gone), bids best first then
+    asks best first, and nothing when the update left the published book as it was.
+    """
+
+    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+        self.feed = feed
+        self.symbol = symbol
+        self.bids = _Side(descending=True)
+        self.asks = _Side(descending=False)
+        self.depth: int | None = None
+        self.range = BookRange()
+
+    def reset(self, snapshot: Mapping[str, Any], depth: int | None) -> None:
+        """Start again from a REST snapshot as ccxt parsed it ([price, size] numbers per level)."""
+        self.bids, self.asks = _Side(descending=True), _Side(descending=False)
+        self.depth = depth
+        self.range = BookRange.of_snapshot(snapshot, depth)
+        for side, levels in (
+            (self.bids, snapshot.get("bids") or []),
+            (self.asks, snapshot.get("asks") or []),
+        ):
+            for price, size, *_ in levels:
+                if size:
+                    side.set(float(price), decimal_text(price), decimal_text(size))
+            self._trim(side, {})
+
+    def apply(
+        self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]
+    ) -> tuple[list[Level], list[Level]]:
+        """Apply an update's levels (price and size strings, size "0": gone); the published changes."""
+        return self._apply(self.bids, bids), self._apply(self.asks, asks)
+
+    def publish_snapshot(self, ts_ns: int, reason: str = "") -> None:
+        floor, ceiling = self.range.bid_floor, self.range.ask_ceiling
+        bids = [lv for lv in self.bids.in_order() if floor is None or float(lv[0]) >= floor]
+        asks = [lv for lv in self.asks.in_order() if ceiling is None or float(lv[0]) <= ceiling]
+        self.feed.book_snapshot(self.symbol, ts_ns, bids, asks, reason)
+
+    def publish_delta(self, ts_ns: int, bids: list[Level], asks: list[Level]) -> bool:
+        if not bids and not asks:
+            return False
+        self.feed.book_delta(self.symbol, ts_ns, bids, asks)
+        return True
+
+    def _apply(self, side: _Side, levels: Sequence[Sequence[str]]) -> list[Level]:
+        before: dict[float, tuple[str, str] | None] = {}
+        for price_text, size_text in levels:
+            price = float(price_text)
+            if price not in before:
+                before[price] = self._published(side, price)
+            size = plain_decimal(size_text)
+            if size == "0":
+                side.remove(price)
+            else:
+                side.set(price, plain_decimal(price_text), size)
+        self._trim(side, before)
+        changes: list[Level] = []
+        for price in sorted(before, reverse=side.sign < 0):
+            old, new = before[price], self._published(side, price)
+            if new is None:
+                if old is not None:
+                    changes.append((old[0], "0"))
+            elif old is None or old[1] != new[1]:
+                changes.append(new)
+        return changes
+
+    def _trim(self, side: _Side, before: dict[float, tuple[str, str] | None]) -> None:
+        """Keep `depth` levels; a side at its depth narrows the known range to its last level."""
+        depth = self.depth
+        if depth is None:
+            return
+        while len(side.keys) > depth:
+            worst = side.worst()
+            if worst not in before:
+                before[worst] = self._published(side, worst)
+            side.remove(worst)
+        if side.keys and len(side.keys) >= depth:
+            last, bounds = side.worst(), self.range
+            if side.sign < 0:
+                bounds.bid_floor = last if bounds.bid_floor is None else max(bounds.bid_floor, last)
+            else:
+                bounds.ask_ceiling = last if bounds.ask_ceiling is None else min(bounds.ask_ceiling, last)
+
+    def _published(self, side: _Side, price: float) -> tuple[str, str] | None:
+        level = side.levels.get(price)
+        if level is None:
+            return None
+        if side.sign < 0:
+            floor = self.range.bid_floor
+            return level if floor is None or price >= floor else None
+        ceiling = self.range.ask_ceiling
+        return level if ceiling is None or price <= ceiling else None
+
+
+class WireTrades:
+    """A symbol's trades; a trade id among the last RECENT_TRADE_IDS is not sent again."""
+
+    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+        self.feed = feed
+        self.symbol = symbol
+        self._recent = RecentIds(RECENT_TRADE_IDS)
+
+    def trade(self, ts_ns: int, trade_id: str, price: str, size: str, side: Side) -> bool:
+        if trade_id and not self._recent.add(trade_id):
+            self.feed.stats(self.symbol, Channel.TRADES).duplicate_trades += 1
+            return False
+        self.feed.trade(self.symbol, ts_ns, trade_id, plain_decimal(price), plain_decimal(size), side)
+        return True
+
+
+class WireTicker:
+    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+        self.feed = feed
+        self.symbol = symbol
+
+    def ticker(self, ts_ns: int, bid: str, bid_size: str, ask: str, ask_size: str, last: str = "") -> bool:
+        bid, bid_size = _best(bid, bid_size)
+        ask, ask_size = _best(ask, ask_size)
+        last = plain_decimal(last)
+        ticker = md.Ticker(
+            best_bid=bid, best_bid_size=bid_size, best_ask=ask, best_ask_size=ask_size, last_price=last
+        )
+        self.feed.ticker(self.symbol, ts_ns, ticker)
+        return True
+
+
+def _best(price: str, size: str) -> tuple[str, str]:
+    """As normalize._best: no price, or a price of 0, is no level."""
+    text = plain_decimal(price)
+    if not text or text == "0":
+        return "", ""
+    return text, plain_decimal(size)
+
+
+class WireCandles:
+    """A symbol's candles of one timeframe: rows by open time (a row's update replaces it, as in
+    ccxt's cache by timestamp), emitted by CandleNormalizer's rule."""
+
+    _ROWS = 2 * CandleNormalizer._WATCHED_ROWS
+
+    def __init__(self, feed: MarketFeed, symbol: str, timeframe: Timeframe) -> None:
+        self._emitter = CandleNormalizer(feed, symbol, timeframe, timeframe.label)
+        self._rows: list[list[Any]] = []
+
+    def update(self, open_ms: int, o: str, h: str, low: str, c: str, v: str) -> bool:
+        row = [open_ms, *map(plain_decimal, (o, h, low, c, v))]
+        rows = self._rows
+        for index, existing in enumerate(rows):
+            if existing[0] == open_ms:
+                rows[index] = row
+                break
+        else:
+            rows.append(row)
+            if len(rows) > self._ROWS:
+                del rows[0]
+        return self._emitter.emit_rows(rows)
+
+
+class WireStreams:
+    """The streams a venue's tap has taken, by the venue's symbol: what its frames are turned into.
+
+    A venue's tap subclasses this with its parsing (and its book's sync rules: `book_sync`).
+    """
+
+    def __init__(
+        self,
+        feed: MarketFeed,
+        exchange: Any,
+        native_symbols: Mapping[str, str],
+        timeframes: Sequence[Timeframe],
+    ) -> None:
+        self.feed = feed
+        self.exchange = exchange
+        self.timeframes = tuple(timeframes)
+        self.symbols = dict(native_symbols)  # the venue's symbol -> ours
+        self.trades: dict[str, WireTrades] = {}
+        self.tickers: dict[str, WireTicker] = {}
+        self.candles: dict[tuple[str, str], WireCandles] = {}  # (native, timeframe label)
+        self.books: dict[str, Any] = {}  # native -> the venue's book sync
+        self._native = {symbol: native for native, symbol in self.symbols.items()}
+
+    def open(self, key: StreamKey) -> tuple[bool, BookResync | None]:
+        native = self._native.get(key.symbol)
+        if native is None:
+            return False, None
+        feed, symbol = self.feed, key.symbol
+        if key.channel is Channel.TRADES:
+            self.trades[native] = WireTrades(feed, symbol)
+        elif key.channel is Channel.TICKERS:
+            self.tickers[native] = WireTicker(feed, symbol)
+        elif key.channel is Channel.CANDLES:
+            for tf in self.timeframes:
+                self.candles[(native, tf.label)] = WireCandles(feed, symbol, tf)
+        else:
+            book = self.books[native] = self.book_sync(WireBook(feed, symbol))
+            return True, book
+        return True, None
+
+    def close(self, key: StreamKey) -> None:
+        native = self._native.get(key.symbol)
+        if key.channel is Channel.TRADES:
+            self.trades.pop(native or "", None)
+        elif key.channel is Channel.TICKERS:
+            self.tickers.pop(native or "", None)
+        elif key.channel is Channel.CANDLES:
+            for index in [k for k in self.candles if k[0] == native]:
+                del self.candles[index]
+        elif self.books.pop(native or "", None) is not None:
+            self.book_closed(key.symbol)
+
+    def book_closed(self, symbol: str) -> None:
+        """A book stream was closed: a later one must start from a new snapshot (the venue's
+        tap makes ccxt subscribe afresh, which fetches one)."""
+
+    def book_sync(self, book: WireBook) -> Any:
+        """The venue's sync of a book from its snapshot and updates (a BookResync with a
+        `snapshot(book, depth)` for the REST snapshots ccxt fetches)."""
+        raise NotImplementedError
+
+    def handle(self, client: Any, message: Any) -> bool | None:
+        raise NotImplementedError
+
+    def rest_book(self, symbol: str, book: Any, depth: int | None) -> None:
+        sync = self.books.get(self._native.get(symbol, ""))
+        if sync is not None:
+            sync.snapshot(book, depth)
+
+
+def now_ns() -> int:
+    return time.time_ns()
