@@ -54,6 +54,9 @@ __all__ = ["LiveVenue"]
 
 log = logging.getLogger(__name__)
 
+# A replay starts once its subscribers have stopped coming for this long (_release_replay).
+_SUBSCRIBERS_SETTLE_S = 0.25
+
 Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
 
 
@@ -147,11 +150,20 @@ class LiveVenue(Venue):
         return self._replay_over() or (self.replay is not None and not self.replay.options.paced)
 
     async def _release_replay(self) -> None:
-        """Start the replay once a market-data subscriber listens, so it sees the whole session."""
+        """Start the replay once the market-data subscribers listen, so they see the whole
+        session: after the first one, once none has come for `_SUBSCRIBERS_SETTLE_S` (ingest
+        subscribes a stream per channel, one after another; released at the first, a later
+        channel missed the session's first frames)."""
         assert self._feed is not None and self.replay is not None
-        while self._feed.fanout is None or self._feed.fanout.total() == 0:  # noqa: ASYNC110 (polls the fanout)
+        feed, loop = self._feed, asyncio.get_running_loop()
+        while feed.fanout is None or feed.fanout.total() == 0:  # noqa: ASYNC110 (polls the fanout)
             await asyncio.sleep(0.02)
-        self.replay.backlog = self._feed.fanout.max_depth
+        seen, since = feed.fanout.total(), loop.time()
+        while loop.time() - since < _SUBSCRIBERS_SETTLE_S:
+            await asyncio.sleep(0.02)
+            if (now := feed.fanout.total()) != seen:
+                seen, since = now, loop.time()
+        self.replay.backlog = feed.fanout.max_depth
         self.replay.release()
 
     async def stop(self) -> None:
