@@ -50,11 +50,12 @@ from typing import Any
 
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.metrics import AS_OF_LATEST
 from core.errors import TrademeshError
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
-__all__ = ["ContextGatherer", "GatherConfig", "open_gap"]
+__all__ = ["ContextGatherer", "GatherConfig", "closed_by", "open_gap"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class GatherConfig:
     status_ms: int = 1000
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
+    # The world kept by event time, to decide a signal on the world as of its event time: a
+    # signal older than this is decided on the latest (counted).
+    history_ms: int = 5000
     window_s: float = 300.0  # reconnects and resyncs counted over this
 
 
@@ -134,6 +138,25 @@ def open_gap(raw: Json, window_start_ns: int, step_ns: int) -> GapMarker:
     end = max(start, int(raw["end_ns"]))
     bars = (end - end % step_ns - (start - start % step_ns)) // step_ns + 1
     return GapMarker(start, end, bars, False)
+
+
+Bars = tuple[tuple[Candle, ...], tuple[GapMarker, ...]]  # closed bars, the repaired ones' gaps
+
+
+def closed_by(bars: Bars, as_of_ns: int | None, kept: int) -> Bars:
+    """The last `kept` bars closed by `as_of_ns` (its end at or before it: a bar closing at a
+    signal's time is closed when it is decided, as a backtest steps it) and their repaired
+    gaps; the last `kept` of them all without a time."""
+    candles, repaired = bars
+    if as_of_ns is not None and candles:
+        step = candles[0].timeframe.ns
+        candles = tuple(c for c in candles if c.open_time_ns + step <= as_of_ns)
+    candles = candles[-kept:] if kept > 0 else ()
+    if not candles:
+        return (), ()
+    first = candles[0].open_time_ns
+    last = candles[-1].open_time_ns
+    return candles, tuple(g for g in repaired if first <= g.start_ns <= last)
 
 
 def _book(raw: Json) -> BookTop | None:
@@ -249,10 +272,12 @@ class ContextGatherer:
             "signals": config.signals_ms / 1000,
             "status": config.status_ms / 1000,
         }
+        self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
 
-    async def gather(self, venue: str, symbol: str) -> Context:
+    async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
-        (the venue's only when no other market of it is followed)."""
+        (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
+        event time) as of then where the parts are kept by time: the bars closed by then."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
@@ -264,7 +289,17 @@ class ContextGatherer:
         assert view.ready is not None
         await asyncio.shield(view.ready)
         view.touched = time.monotonic()
-        return self._context(view)
+        return self._context(view, self._as_of(as_of_ns))
+
+    def _as_of(self, as_of_ns: int | None) -> int | None:
+        """The time to gather as of: None (the latest) without one, or for a signal older than
+        the history kept (counted)."""
+        if as_of_ns is None or as_of_ns <= 0:
+            return None
+        if self._clock() - as_of_ns > self.config.history_ms * _NS_PER_MS:
+            AS_OF_LATEST.labels("old").inc()
+            return None
+        return as_of_ns
 
     def _venue(self, venue: str) -> _View:
         """The venue's view, its first fetch started when it is new."""
@@ -332,12 +367,12 @@ class ContextGatherer:
         }
         return calls[part]()
 
-    def _context(self, view: _View) -> Context:
+    def _context(self, view: _View, as_of_ns: int | None) -> Context:
         now = self._clock()
         values = view.values
         shared = self._venues.get(view.venue, _NOTHING).values
         symbol = view.symbol
-        candles, gaps = values.get("bars") or ((), ())
+        candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, self.config.bars)
         book: BookTop | None = values.get("book")
         last_event = (shared.get("status") or {}).get(symbol)
         if last_event is None and book is not None and book.ts_event_ns > 0:
@@ -382,7 +417,9 @@ class ContextGatherer:
         return _Instruments(venue, {raw["symbol"]: raw for raw in answer["instruments"]})
 
     async def _bars(self, venue: str, symbol: str) -> tuple[tuple[Candle, ...], tuple[GapMarker, ...]]:
-        answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, self.config.bars)
+        # A few more than the context holds: those closed after an older signal's time are cut.
+        wanted = self.config.bars + self._extra_bars
+        answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, wanted)
         raw_bars = _items(answer, "bars")
         candles = tuple(_candle(self.timeframe, b) for b in raw_bars)
         step = self.timeframe.ns

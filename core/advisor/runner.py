@@ -232,7 +232,8 @@ class Pipeline:
 
     async def _decide(self, signal: Signal, *, hypothetical: bool = False) -> _Made:
         started = time.perf_counter()
-        context = await self.gatherer.gather(signal.venue, signal.symbol)
+        # The world as of the signal's event time, as a backtest decides it (docs/backtest.md).
+        context = await self.gatherer.gather(signal.venue, signal.symbol, signal.ts_event_ns)
         CONTEXT.observe(time.perf_counter() - started)
         out = self.core.on_signal(signal, context, self.clock())
         self._take_events()

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from prometheus_client import REGISTRY
 
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.gather import ContextGatherer, GatherConfig
@@ -48,6 +49,8 @@ class Tools:
         self.book_ts_ns: dict[str, int] = {}
         self.no_book: set[str] = set()  # symbols order_book_tops leaves out
         self.looked: list[list[str]] = []
+        self.bars: list[Json] | None = None  # latest_bars' answer (else one bar)
+        self.bar_limits: list[int] = []
 
     def _count(self, tool: str, venue: str) -> None:
         self.calls[(tool, venue)] += 1
@@ -62,6 +65,9 @@ class Tools:
 
     async def latest_bars(self, venue: str, symbol: str, timeframe: str, limit: int) -> Json:
         self._count("latest_bars", venue)
+        self.bar_limits.append(limit)
+        if self.bars is not None:
+            return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": self.bars[-limit:]}
         bar = {"open_time_ns": T0 - 2000 * MS, "open": "100", "high": "101", "low": "99", "close": "100.5",
                "volume": "3", "quote_volume": "301", "trade_count": 4, "repaired": False}  # fmt: skip
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": [bar]}
@@ -259,3 +265,40 @@ async def test_a_venue_is_no_longer_fetched_once_none_of_its_markets_is_followed
     assert sum(tools.calls.values()) == 0
     context = await gathering.gather("sim", BTC)  # followed again: every part fetched again
     assert tools.calls[("balances", "sim")] == 1 and context.balances
+
+
+def _bar(open_ns: int, close: str, repaired: bool = False) -> Json:
+    return {"open_time_ns": open_ns, "open": close, "high": close, "low": close, "close": close,
+            "volume": "1", "quote_volume": close, "trade_count": 1, "repaired": repaired}  # fmt: skip
+
+
+async def test_the_bars_are_those_closed_by_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """A signal 1.5 s old is decided on the bars closed by its time (a bar closing at it
+    included), its last close the price; a repaired bar cut off takes its gap with it. More
+    bars are asked for than the context holds, so a late signal still has its full window."""
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n), repaired=n == 12) for n in range(13)]
+    gathering = gatherer(tools, clock)  # 10 bars of 1s, 5 s of history kept
+    context = await gathering.gather("sim", BTC, T0 - 1500 * MS)
+    assert tools.bar_limits == [10 + 5 + 1]
+    assert [c.close for c in context.bars] == [Decimal(100 + n) for n in range(1, 11)]
+    assert context.bars[-1].open_time_ns + 1000 * MS <= T0 - 1500 * MS
+    assert context.price == Decimal(110) and not context.gaps
+    at_close = await gathering.gather("sim", BTC, T0 - 2000 * MS)  # the bar closing then is in
+    assert at_close.price == Decimal(110)
+    latest = await gathering.gather("sim", BTC)  # no time: the latest, the repaired bar's gap in
+    assert latest.price == Decimal(112) and len(latest.bars) == 10
+    assert [(g.start_ns, g.repaired) for g in latest.gaps] == [(T0 - 1000 * MS, True)]
+
+
+async def test_a_signal_older_than_the_history_is_decided_on_the_latest_and_counted(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n)) for n in range(13)]
+    gathering = gatherer(tools, clock)
+    before = _latest_count("old")
+    context = await gathering.gather("sim", BTC, T0 - 6000 * MS)
+    assert context.price == Decimal(112) and _latest_count("old") == before + 1
+
+
+def _latest_count(why: str) -> float:
+    return REGISTRY.get_sample_value("trademesh_advisor_as_of_latest_total", {"why": why}) or 0.0
