@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.metrics import AS_OF_LATEST
@@ -273,6 +274,7 @@ class ContextGatherer:
             "status": config.status_ms / 1000,
         }
         self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
+        self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
 
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
@@ -284,6 +286,7 @@ class ContextGatherer:
             shared = self._venue(venue)
             view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
             self._views[key] = view
+            self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
         assert view.ready is not None
@@ -321,11 +324,13 @@ class ContextGatherer:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.tops.close()
 
     def _refresh_due(self, now: float) -> None:
         for key, view in list(self._views.items()):
             if now - view.touched > self.config.idle_s:
                 del self._views[key]
+                self.tops.unfollow(*key)
         followed = {venue for venue, _ in self._views}
         for venue in [v for v in self._venues if v not in followed]:
             del self._venues[venue]
@@ -373,10 +378,11 @@ class ContextGatherer:
         shared = self._venues.get(view.venue, _NOTHING).values
         symbol = view.symbol
         candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, self.config.bars)
-        book: BookTop | None = values.get("book")
+        latest: BookTop | None = values.get("book")
         last_event = (shared.get("status") or {}).get(symbol)
-        if last_event is None and book is not None and book.ts_event_ns > 0:
-            last_event = book.ts_event_ns
+        if last_event is None and latest is not None and latest.ts_event_ns > 0:
+            last_event = latest.ts_event_ns
+        book = latest if as_of_ns is None else self._book_at(view, latest, as_of_ns)
         reconnects, resyncs = self._counters.get(view.venue, _Counters()).increase(symbol)
         instruments: _Instruments | None = shared.get("instruments")
         return Context(
@@ -396,6 +402,17 @@ class ContextGatherer:
             reconnects=reconnects,
             resyncs=resyncs,
         )
+
+    def _book_at(self, view: _View, latest: BookTop | None, as_of_ns: int) -> BookTop | None:
+        """The market's top as of `as_of_ns`: the last kept by then (or the latest look, when
+        it is younger and not after that time); the latest when none is kept by then (counted)."""
+        kept = self.tops.at(view.venue, view.symbol, as_of_ns)
+        if kept is None:
+            AS_OF_LATEST.labels("book").inc()
+            return latest
+        if latest is not None and kept.ts_event_ns < latest.ts_event_ns <= as_of_ns:
+            return latest
+        return kept
 
     # ---- the parts, each through its tool
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
+from decimal import Decimal as D
 from typing import Any, cast
 
 import pytest
@@ -20,6 +22,7 @@ from core.advisor.gather import ContextGatherer, GatherConfig
 from core.errors import Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 Json = dict[str, Any]
 MS = 1_000_000
@@ -50,6 +53,9 @@ class Tools:
         self.no_book: set[str] = set()  # symbols order_book_tops leaves out
         self.looked: list[list[str]] = []
         self.bars: list[Json] | None = None  # latest_bars' answer (else one bar)
+        # The bridge's book events of each symbol, pushed by the test (None ends the stream).
+        self.book_streams: dict[str, asyncio.Queue[list[md.MarketEvent] | None]] = {}
+        self.subscribed: Counter[str] = Counter()
         self.bar_limits: list[int] = []
 
     def _count(self, tool: str, venue: str) -> None:
@@ -90,6 +96,18 @@ class Tools:
         self.looked.append(list(symbols))
         held = [s for s in symbols if s not in self.no_book]
         return {"venue": venue, "books": {s: self._top(venue, s) for s in held}}
+
+    def book_queue(self, symbol: str) -> asyncio.Queue[list[md.MarketEvent] | None]:
+        return self.book_streams.setdefault(symbol, asyncio.Queue())
+
+    async def book_events(self, venue: str, symbols: list[str]) -> AsyncGenerator[list[md.MarketEvent]]:
+        (symbol,) = symbols
+        self.subscribed[symbol] += 1
+        queue = self.book_queue(symbol)
+        while (events := await queue.get()) is not None:
+            yield events
+            queue.task_done()  # read by the feed
+        queue.task_done()
 
     async def positions(self, venue: str, symbol: str | None = None) -> Json:
         self._count("positions", venue)
@@ -132,8 +150,21 @@ def clock() -> Clock:
     return Clock()
 
 
+_MADE: list[ContextGatherer] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_feeds() -> AsyncIterator[None]:
+    """Each gatherer's book subscriptions end with the test."""
+    yield
+    while _MADE:
+        await _MADE.pop().tops.close()
+
+
 def gatherer(tools: Tools, clock: Clock) -> ContextGatherer:
-    return ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+    made = ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+    _MADE.append(made)
+    return made
 
 
 async def refresh(gathering: ContextGatherer, after_s: float = LATER_S) -> None:
@@ -302,3 +333,112 @@ async def test_a_signal_older_than_the_history_is_decided_on_the_latest_and_coun
 
 def _latest_count(why: str) -> float:
     return REGISTRY.get_sample_value("trademesh_advisor_as_of_latest_total", {"why": why}) or 0.0
+
+
+def _levels(*levels: tuple[str, str]) -> list[md.BookLevel]:
+    return [md.BookLevel(price=price, size=size) for price, size in levels]
+
+
+def _snapshot(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> md.MarketEvent:
+    book = md.BookSnapshot(sequence=1, bids=_levels(*bids), asks=_levels(*asks))
+    return md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=ts_ns, book_snapshot=book)
+
+
+def _delta(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> md.MarketEvent:
+    book = md.BookDelta(sequence=2, bids=_levels(*bids), asks=_levels(*asks))
+    return md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=ts_ns, book_delta=book)
+
+
+async def _push(tools: Tools, events: list[md.MarketEvent] | None) -> None:
+    """The bridge sends `events` (None: it ends the stream); the feed has read them on return."""
+    queue = tools.book_queue(BTC)
+    await queue.put(events)
+    await queue.join()
+
+
+def _top(context: Any) -> tuple[Decimal, Decimal, Decimal, Decimal, int]:
+    book = context.book
+    return book.bid, book.bid_size, book.ask, book.ask_size, book.ts_event_ns
+
+
+async def test_the_book_is_the_top_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """The followed market's book events are kept as tops by event time: a signal reads the last
+    top at or before its time (a delta that moves neither best adds none); one before the first
+    kept top reads the latest look and is counted."""
+    tools.book_ts_ns[BTC] = T0 - 3000 * MS  # the latest look: the snapshot's top
+    gathering = gatherer(tools, clock)
+    first = await gathering.gather("sim", BTC, T0 - 2500 * MS)  # followed now: nothing kept yet
+    assert first.book is not None and first.book.ts_event_ns == T0 - 3000 * MS
+    before = _latest_count("book")
+    await _push(
+        tools, [_snapshot(T0 - 3000 * MS, [("100", "2"), ("99.9", "1")], [("100.2", "1"), ("100.3", "4")])]
+    )
+    await _push(
+        tools, [_delta(T0 - 2000 * MS, [("100.1", "0.5")], []), _delta(T0 - 1900 * MS, [("99.8", "3")], [])]
+    )
+    await _push(tools, [_delta(T0 - 500 * MS, [], [("100.2", "0")])])
+    at = {ms: _top(await gathering.gather("sim", BTC, T0 - ms * MS)) for ms in (3000, 2001, 1500, 500, 0)}
+    assert at[3000] == at[2001] == (D("100"), D("2"), D("100.2"), D("1"), T0 - 3000 * MS)
+    assert at[1500] == (D("100.1"), D("0.5"), D("100.2"), D("1"), T0 - 2000 * MS)
+    assert at[500] == at[0] == (D("100.1"), D("0.5"), D("100.3"), D("4"), T0 - 500 * MS)
+    assert _latest_count("book") == before
+    await gathering.gather("sim", BTC, T0 - 3500 * MS)  # before the first kept top
+    assert _latest_count("book") == before + 1
+    assert tools.subscribed == Counter({BTC: 1})
+
+
+async def test_a_latest_look_younger_than_the_kept_top_and_by_the_signals_time_is_taken(
+    tools: Tools, clock: Clock
+) -> None:
+    """Both are the bridge's book: the younger of them at or before the signal's time is the
+    book as of then."""
+    tools.book_ts_ns[BTC] = T0 - 1000 * MS
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("99", "2")], [("100.2", "1")])])
+    assert _top(await gathering.gather("sim", BTC, T0 - 500 * MS))[0] == D("100")  # the look's
+    assert _top(await gathering.gather("sim", BTC, T0 - 1500 * MS))[0] == D("99")  # the kept one
+
+
+async def test_a_gap_or_an_ended_stream_forgets_the_tops_until_the_next_snapshot(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.book_ts_ns[BTC] = T0 - 3000 * MS  # the latest look's top: older than what is pushed
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("100", "2")], [("100.2", "1")])])
+    gap = md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_BOOK, since_ns=T0 - 2000 * MS)
+    await _push(tools, [md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=T0, notice=gap)])
+    await _push(tools, [_delta(T0 - 1000 * MS, [("100.1", "1")], [])])  # not applied: no book
+    before = _latest_count("book")
+    assert (await gathering.gather("sim", BTC, T0 - 500 * MS)).book == tools_latest(tools)
+    assert _latest_count("book") == before + 1
+    await _push(tools, [_snapshot(T0 - 400 * MS, [("100.1", "1")], [("100.2", "1")])])
+    assert _top(await gathering.gather("sim", BTC, T0))[0] == D("100.1")
+    await _push(tools, None)  # the bridge ends the stream: forgotten, subscribed again
+    assert (await gathering.gather("sim", BTC, T0)).book == tools_latest(tools)
+    await until_true(lambda: tools.subscribed[BTC] == 2)
+    await _push(tools, [_snapshot(T0 - 300 * MS, [("100.1", "1")], [("100.15", "2")])])
+    assert _top(await gathering.gather("sim", BTC, T0))[2] == D("100.15")
+
+
+async def test_a_market_no_longer_followed_ends_its_book_subscription(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    assert gathering.tops.following() == [("sim", BTC)]
+    await refresh(gathering, after_s=gathering.config.idle_s + 1)
+    assert gathering.tops.following() == []
+
+
+def tools_latest(tools: Tools) -> Any:
+    """The top of the stand-in's latest look (core.advisor.gather's parse of it)."""
+    from core.advisor.gather import _book
+
+    return _book(tools._top("sim", BTC))
+
+
+async def until_true(done: Any, within_s: float = 3.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not done():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
