@@ -46,11 +46,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.fills import RecentFills, moved
 from core.advisor.metrics import AS_OF_LATEST
 from core.errors import TrademeshError
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
@@ -61,6 +62,7 @@ __all__ = ["ContextGatherer", "GatherConfig", "closed_by", "open_gap"]
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
 _NS_PER_MS = 1_000_000
 _RECENT_SIGNALS = 20
 _MAX_GAPS = 100  # more open gaps than this in a window block the signal anyway
@@ -275,6 +277,7 @@ class ContextGatherer:
         }
         self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
         self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
+        self.fills: RecentFills | None = None  # the venues' recent fills (the service sets it)
 
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
@@ -309,6 +312,8 @@ class ContextGatherer:
         shared = self._venues.get(venue)
         if shared is None:
             shared = self._venues[venue] = _View(venue, "", _REFRESHED["venue"])
+            if self.fills is not None:
+                self.fills.follow(venue)
             first = [part for part in VENUE_PARTS if part != "books"]  # a new market fetches its own
             shared.fetched["books"] = time.monotonic()
             shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in first))
@@ -334,6 +339,8 @@ class ContextGatherer:
         followed = {venue for venue, _ in self._views}
         for venue in [v for v in self._venues if v not in followed]:
             del self._venues[venue]
+            if self.fills is not None:
+                self.fills.unfollow(venue)
         for view in (*self._venues.values(), *self._views.values()):
             if view.ready is None or not view.ready.done():
                 continue
@@ -364,8 +371,8 @@ class ContextGatherer:
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
             "books": lambda: self._books(venue),
-            "positions": lambda: self._by_symbol(t.positions(venue), "positions", _position),
-            "balances": lambda: self._listed(t.balances(venue), "balances", _balance),
+            "positions": lambda: self._stamped(self._by_symbol(t.positions(venue), "positions", _position)),
+            "balances": lambda: self._stamped(self._listed(t.balances(venue), "balances", _balance)),
             "orders": lambda: self._by_symbol(t.open_orders(venue), "orders", _open_order),
             "signals": lambda: self._signals(venue, symbol),
             "status": lambda: self._venue_status(venue),
@@ -385,6 +392,13 @@ class ContextGatherer:
         book = latest if as_of_ns is None else self._book_at(view, latest, as_of_ns)
         reconnects, resyncs = self._counters.get(view.venue, _Counters()).increase(symbol)
         instruments: _Instruments | None = shared.get("instruments")
+        read_balances: tuple[int, tuple[Balance, ...]] = shared.get("balances") or (0, ())
+        read_positions: tuple[int, dict[str, tuple[Position, ...]]] = shared.get("positions") or (0, {})
+        balances, positions = read_balances[1], read_positions[1]
+        if as_of_ns is not None and self.fills is not None and instruments is not None:
+            balances, positions = self._account_at(
+                view.venue, instruments, read_balances, read_positions, as_of_ns
+            )
         return Context(
             venue=view.venue,
             symbol=symbol,
@@ -393,8 +407,8 @@ class ContextGatherer:
             price=candles[-1].close if candles else None,
             book=book,
             bars=candles,
-            positions=(shared.get("positions") or {}).get(symbol, ()),
-            balances=shared.get("balances") or (),
+            positions=positions.get(symbol, ()),
+            balances=balances,
             open_orders=(shared.get("orders") or {}).get(symbol, ()),
             recent_signals=values.get("signals") or (),
             last_event_ns=last_event,
@@ -414,7 +428,39 @@ class ContextGatherer:
             return latest
         return kept
 
+    def _account_at(
+        self,
+        venue: str,
+        instruments: _Instruments,
+        balances: tuple[int, tuple[Balance, ...]],
+        positions: tuple[int, dict[str, tuple[Position, ...]]],
+        as_of_ns: int,
+    ) -> tuple[tuple[Balance, ...], dict[str, tuple[Position, ...]]]:
+        """The balances and positions as of `as_of_ns`: each as read, less the fills since (or
+        with those up to it, when the read is the older); as read when the fills between are
+        not all known (counted)."""
+        assert self.fills is not None
+        found_balances, found_positions = balances[1], positions[1]
+        for read_ns, which in ((balances[0], "balances"), (positions[0], "positions")):
+            if read_ns <= 0:
+                continue
+            sign = -1 if as_of_ns <= read_ns else 1
+            fills = self.fills.between(venue, min(as_of_ns, read_ns), max(as_of_ns, read_ns))
+            if fills is None:
+                AS_OF_LATEST.labels("account").inc()
+                return balances[1], positions[1]
+            if which == "balances":
+                found_balances = moved(found_balances, {}, fills, sign, instruments.get)[0]
+            else:
+                found_positions = moved((), found_positions, fills, sign, instruments.get)[1]
+        return found_balances, found_positions
+
     # ---- the parts, each through its tool
+
+    async def _stamped(self, call: Awaitable[T]) -> tuple[int, T]:
+        """The part's answer with when it came (the wall clock): the moment it is as of."""
+        found = await call
+        return self._clock(), found
 
     async def _call(self, part: str, venue: str, call: Awaitable[Any]) -> Any:
         try:

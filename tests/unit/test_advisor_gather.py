@@ -18,11 +18,16 @@ import pytest
 from prometheus_client import REGISTRY
 
 from core.advisor.engine.snapshot import snapshot
+from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer, GatherConfig
+from core.bus.codec import FIELD, wrap_executions
 from core.errors import Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
+from trademesh.bus.v1 import bus_pb2 as bus_pb
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 Json = dict[str, Any]
 MS = 1_000_000
@@ -442,3 +447,89 @@ async def until_true(done: Any, within_s: float = 3.0) -> None:
     while not done():
         assert time.monotonic() < deadline, "not within the time"
         await asyncio.sleep(0.02)
+
+
+class Stream:
+    """Redis's executions stream as RecentFills reads it (XREVRANGE for its end, XREAD on)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+
+    def add(self, *executions: tf.Execution, gap: bool = False) -> None:
+        batch = bus_pb.Executions(executions=executions, gap=gap, venue="sim")
+        data = wrap_executions("sim", batch.SerializeToString())
+        self.entries.append((f"{len(self.entries) + 1}-0".encode(), {FIELD: data}))
+
+    async def xrevrange(self, stream: str, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        return self.entries[-1:]
+
+    async def xread(self, cursors: dict[str, str], count: int, block: int) -> list[Any]:
+        ((stream, after),) = cursors.items()
+        newer = [e for e in self.entries if int(e[0].split(b"-")[0]) > int(after.split("-")[0])]
+        if not newer:
+            await asyncio.sleep(block / 1000)
+        return [(stream.encode(), newer)] if newer else []
+
+
+def _fill(ts_ns: int, side: common.Side.ValueType, size: str, price: str, fee: str) -> tf.Execution:
+    fill = tf.Fill(fill_id=f"f{ts_ns}", symbol=BTC, side=side, price=price, size=size, fee=fee,
+                   fee_asset="USDT", ts_event_ns=ts_ns)  # fmt: skip
+    return tf.Execution(venue="sim", ts_event_ns=ts_ns, fill=fill)
+
+
+async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """Balances and positions as read (at T0) less the fills since the signal's time, or with
+    those up to it when the signal is the younger; a fill before the venue was followed is not
+    known, so a signal before then is decided on the account as read (counted)."""
+    stream = Stream()
+    gathering = gatherer(tools, clock)
+    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(fills.run(stop))
+    try:
+        clock.now = T0 - 4000 * MS  # followed from here on
+        first = await gathering.gather("sim", BTC, T0 - 4000 * MS)
+        await until_true(lambda: fills.between("sim", T0 - 3000 * MS, T0) == [])
+        # Read at T0 - 4 s (the balances' answer came then): 1000 free, 25 locked; BTC 0.5.
+        assert first.quote_equity() == Decimal(1025) and first.position_size() == Decimal("0.5")
+        stream.add(_fill(T0 - 3000 * MS, common.SIDE_BUY, "0.1", "100", "0.01"))
+        stream.add(_fill(T0 - 1000 * MS, common.SIDE_SELL, "0.2", "101", "0.02"))
+        await until_true(lambda: len(fills.between("sim", T0 - 4000 * MS, T0) or ()) == 2)
+        clock.now = T0
+        await refresh(gathering)  # balances and positions read again at T0: the fills in
+        at = {ms: await gathering.gather("sim", BTC, T0 - ms * MS) for ms in (0, 2000, 3500)}
+        # At T0 as read; 2 s before, without the sell (+0.2 BTC, -20.2 USDT, +0.02 fee back).
+        assert at[0].quote_equity() == Decimal(1025) and at[0].position_size() == Decimal("0.5")
+        assert at[2000].quote_equity() == Decimal(1025) - Decimal("20.2") + Decimal("0.02")
+        assert at[2000].position_size() == Decimal("0.7")
+        # 3.5 s before: without the buy too (-0.1 BTC, +10 USDT, +0.01).
+        assert at[3500].quote_equity() == Decimal(1025) - Decimal("20.2") + Decimal("0.02") + Decimal("10.01")
+        assert at[3500].position_size() == Decimal("0.6")
+        btc = {b.asset: b.total for b in at[3500].balances}.get("BTC")
+        assert btc == Decimal("0.1")  # the stand-in holds no BTC balance: the change shows (+0.2 - 0.1)
+        before = _latest_count("account")
+        early = await gathering.gather("sim", BTC, T0 - 4500 * MS)  # before the venue was followed
+        assert early.quote_equity() == Decimal(1025) and _latest_count("account") == before + 1
+    finally:
+        stop.set()
+        await reading
+
+
+async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools: Tools, clock: Clock) -> None:
+    stream = Stream()
+    gathering = gatherer(tools, clock)
+    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(fills.run(stop))
+    try:
+        clock.now = T0 - 4000 * MS
+        await gathering.gather("sim", BTC, T0 - 4000 * MS)
+        await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) == [])
+        stream.add(_fill(T0 - 3000 * MS, common.SIDE_BUY, "0.1", "100", "0"))
+        clock.now = T0 - 2000 * MS
+        stream.add(gap=True)
+        await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) is None)
+        assert fills.between("sim", T0 - 2000 * MS, T0) == []
+    finally:
+        stop.set()
+        await reading
