@@ -1,9 +1,12 @@
 """The followed markets' books from the bridge, kept as tops by the book's event time
 (core.advisor.tops), so a signal is decided on the book as of its event time.
 
-One book subscription per followed market (MarketTools.book_events: the bridge's snapshot of
-the book, then every delta; conflated: a subscriber fallen behind gets a GAP notice and a fresh
-snapshot), opened when the market is followed and cancelled when it no longer is. An event
+One book subscription per followed venue, of its followed markets (MarketTools.book_events: the
+bridge's snapshot of each book, then every delta; conflated: a subscriber fallen behind gets a
+GAP notice and a fresh snapshot), opened again when a market is followed or no longer is (a
+snapshot of each book opens it: a market's history goes on) and cancelled with the venue's
+last market. One for the venue, not one per market: the bridge sends a subscriber a message
+per round of what it read off the bus, and a message costs far more than the events in it. An event
 that changes the top adds it to the market's history at the event's time. A GAP notice clears
 the history and leaves the book unusable until its next snapshot; so does a stream that ends or
 fails (what came meanwhile is unknown), opened again after a backoff. A lookup the history
@@ -47,23 +50,22 @@ class TopKeeper:
         self.usable = False  # until the book's snapshot
         self.last: tuple[Decimal, str, Decimal, str] | None = None
 
-    def on_events(self, events: Sequence[md.MarketEvent]) -> None:
-        for event in events:
-            kind = event.WhichOneof("payload")
-            if kind == "book_delta":
-                if not self.usable:
-                    continue
-                delta = event.book_delta
-                self.book.apply(delta.bids, delta.asks)
-            elif kind == "book_snapshot":
-                snapshot = event.book_snapshot
-                self.book.replace(snapshot.bids, snapshot.asks)
-                self.usable = True
-            else:
-                if kind == "notice" and event.notice.kind == md.NOTICE_KIND_GAP:
-                    self.lost()
-                continue
-            self._changed(event.ts_event_ns)
+    def on_event(self, event: md.MarketEvent) -> None:
+        kind = event.WhichOneof("payload")
+        if kind == "book_delta":
+            if not self.usable:
+                return
+            delta = event.book_delta
+            self.book.apply(delta.bids, delta.asks)
+        elif kind == "book_snapshot":
+            snapshot = event.book_snapshot
+            self.book.replace(snapshot.bids, snapshot.asks)
+            self.usable = True
+        else:
+            if kind == "notice" and event.notice.kind == md.NOTICE_KIND_GAP:
+                self.lost()
+            return
+        self._changed(event.ts_event_ns)
 
     def lost(self) -> None:
         """Events were missed: nothing is known until the next snapshot."""
@@ -85,23 +87,27 @@ class BookFeed:
         self._events = events
         self.keep_ns = keep_ns
         self._histories: dict[Key, TopHistory] = {}
-        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._symbols: dict[str, set[str]] = {}  # venue -> its followed markets
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # venue -> its subscription
 
     def follow(self, venue: str, symbol: str) -> None:
-        """Keep the market's tops (from now on; a market followed already is left as it is)."""
-        key = (venue, symbol)
-        if key in self._tasks:
+        """Keep the market's tops from now on (the venue's subscription opened again with it)."""
+        symbols = self._symbols.setdefault(venue, set())
+        if symbol in symbols:
             return
-        history = self._histories[key] = TopHistory(self.keep_ns)
-        self._tasks[key] = asyncio.create_task(
-            self._run(venue, symbol, history), name=f"book {venue}|{symbol}"
-        )
+        symbols.add(symbol)
+        self._histories[(venue, symbol)] = TopHistory(self.keep_ns)
+        self._subscribe(venue)
 
     def unfollow(self, venue: str, symbol: str) -> None:
-        task = self._tasks.pop((venue, symbol), None)
-        if task is not None:
-            task.cancel()
+        symbols = self._symbols.get(venue)
+        if not symbols or symbol not in symbols:
+            return
+        symbols.discard(symbol)
         self._histories.pop((venue, symbol), None)
+        if not symbols:
+            del self._symbols[venue]
+        self._subscribe(venue)
 
     def at(self, venue: str, symbol: str, ts_ns: int) -> BookTop | None:
         """The market's top as of `ts_ns`; None when its history does not reach back to it."""
@@ -114,34 +120,50 @@ class BookFeed:
         return None if history is None else history.newest_ns
 
     def following(self) -> list[Key]:
-        return sorted(self._tasks)
+        return sorted(self._histories)
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
+        self._symbols.clear()
         self._histories.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, venue: str, symbol: str, history: TopHistory) -> None:
+    def _subscribe(self, venue: str) -> None:
+        """The venue's subscription, (re)opened for its followed markets: their histories go on
+        (a snapshot of each book opens the new one)."""
+        task = self._tasks.pop(venue, None)
+        if task is not None:
+            task.cancel()
+        symbols = self._symbols.get(venue)
+        if symbols:
+            histories = {symbol: self._histories[(venue, symbol)] for symbol in symbols}
+            self._tasks[venue] = asyncio.create_task(self._run(venue, histories), name=f"books of {venue}")
+
+    async def _run(self, venue: str, histories: dict[str, TopHistory]) -> None:
         backoff = Backoff(0.5, 10.0)
         failing = ""
         while True:
-            keeper = TopKeeper(history)
+            keepers = {symbol: TopKeeper(history) for symbol, history in histories.items()}
             try:
-                async with contextlib.aclosing(self._events(venue, [symbol])) as stream:
+                async with contextlib.aclosing(self._events(venue, sorted(keepers))) as stream:
                     async for events in stream:
-                        keeper.on_events(events)
+                        for event in events:
+                            keeper = keepers.get(event.symbol)
+                            if keeper is not None:
+                                keeper.on_event(event)
                         if failing:
-                            log.info("advisor context: the book of %s on %s is followed again", symbol, venue)
+                            log.info("advisor context: the books of %s are followed again", venue)
                             failing = ""
                         backoff.reset()
                 why = "the bridge ended the stream"
             except TrademeshError as exc:
                 why = str(exc)
-            keeper.lost()
+            for keeper in keepers.values():
+                keeper.lost()
             if why != failing:
                 failing = why
-                log.warning("advisor context: the book of %s on %s: %s", symbol, venue, why)
+                log.warning("advisor context: the books of %s: %s", venue, why)
             await asyncio.sleep(backoff.next())

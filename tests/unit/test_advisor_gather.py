@@ -58,9 +58,9 @@ class Tools:
         self.no_book: set[str] = set()  # symbols order_book_tops leaves out
         self.looked: list[list[str]] = []
         self.bars: list[Json] | None = None  # latest_bars' answer (else one bar)
-        # The bridge's book events of each symbol, pushed by the test (None ends the stream).
+        # The bridge's book events of a venue, pushed by the test (None ends the stream).
         self.book_streams: dict[str, asyncio.Queue[list[md.MarketEvent] | None]] = {}
-        self.subscribed: Counter[str] = Counter()
+        self.subscribed: Counter[tuple[str, ...]] = Counter()
         self.bar_limits: list[int] = []
 
     def _count(self, tool: str, venue: str) -> None:
@@ -102,13 +102,12 @@ class Tools:
         held = [s for s in symbols if s not in self.no_book]
         return {"venue": venue, "books": {s: self._top(venue, s) for s in held}}
 
-    def book_queue(self, symbol: str) -> asyncio.Queue[list[md.MarketEvent] | None]:
-        return self.book_streams.setdefault(symbol, asyncio.Queue())
+    def book_queue(self, venue: str) -> asyncio.Queue[list[md.MarketEvent] | None]:
+        return self.book_streams.setdefault(venue, asyncio.Queue())
 
     async def book_events(self, venue: str, symbols: list[str]) -> AsyncGenerator[list[md.MarketEvent]]:
-        (symbol,) = symbols
-        self.subscribed[symbol] += 1
-        queue = self.book_queue(symbol)
+        self.subscribed[tuple(symbols)] += 1
+        queue = self.book_queue(venue)
         while (events := await queue.get()) is not None:
             yield events
             queue.task_done()  # read by the feed
@@ -344,9 +343,11 @@ def _levels(*levels: tuple[str, str]) -> list[md.BookLevel]:
     return [md.BookLevel(price=price, size=size) for price, size in levels]
 
 
-def _snapshot(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> md.MarketEvent:
+def _snapshot(
+    ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]], symbol: str = BTC
+) -> md.MarketEvent:
     book = md.BookSnapshot(sequence=1, bids=_levels(*bids), asks=_levels(*asks))
-    return md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=ts_ns, book_snapshot=book)
+    return md.MarketEvent(venue="sim", symbol=symbol, ts_event_ns=ts_ns, book_snapshot=book)
 
 
 def _delta(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> md.MarketEvent:
@@ -356,7 +357,7 @@ def _delta(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]])
 
 async def _push(tools: Tools, events: list[md.MarketEvent] | None) -> None:
     """The bridge sends `events` (None: it ends the stream); the feed has read them on return."""
-    queue = tools.book_queue(BTC)
+    queue = tools.book_queue("sim")
     await queue.put(events)
     await queue.join()
 
@@ -389,7 +390,7 @@ async def test_the_book_is_the_top_as_of_the_signals_event_time(tools: Tools, cl
     assert _latest_count("book") == before
     await gathering.gather("sim", BTC, T0 - 3500 * MS)  # before the first kept top
     assert _latest_count("book") == before + 1
-    assert tools.subscribed == Counter({BTC: 1})
+    assert tools.subscribed == Counter({(BTC,): 1})
 
 
 async def test_a_latest_look_younger_than_the_kept_top_and_by_the_signals_time_is_taken(
@@ -422,9 +423,26 @@ async def test_a_gap_or_an_ended_stream_forgets_the_tops_until_the_next_snapshot
     assert _top(await gathering.gather("sim", BTC, T0))[0] == D("100.1")
     await _push(tools, None)  # the bridge ends the stream: forgotten, subscribed again
     assert (await gathering.gather("sim", BTC, T0)).book == tools_latest(tools)
-    await until_true(lambda: tools.subscribed[BTC] == 2)
+    await until_true(lambda: tools.subscribed[(BTC,)] == 2)
     await _push(tools, [_snapshot(T0 - 300 * MS, [("100.1", "1")], [("100.15", "2")])])
     assert _top(await gathering.gather("sim", BTC, T0))[2] == D("100.15")
+
+
+async def test_a_second_market_of_the_venue_joins_its_subscription_and_the_first_keeps_its_tops(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.book_ts_ns[BTC] = tools.book_ts_ns[ETH] = T0 - 9000 * MS  # the latest looks: old
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("100", "2")], [("100.2", "1")])])
+    await gathering.gather("sim", ETH, T0)
+    await until_true(lambda: tools.subscribed[(BTC, ETH)] == 1)
+    assert tools.subscribed == Counter({(BTC,): 1, (BTC, ETH): 1})
+    await _push(tools, [_snapshot(T0 - 1000 * MS, [("100.1", "2")], [("100.2", "1")]),
+                        _snapshot(T0 - 1000 * MS, [("3000", "1")], [("3001", "1")], ETH)])  # fmt: skip
+    assert _top(await gathering.gather("sim", BTC, T0 - 2000 * MS))[0] == D("100")  # kept through
+    assert _top(await gathering.gather("sim", BTC, T0))[0] == D("100.1")
+    assert _top(await gathering.gather("sim", ETH, T0))[0] == D("3000")
 
 
 async def test_a_market_no_longer_followed_ends_its_book_subscription(tools: Tools, clock: Clock) -> None:
