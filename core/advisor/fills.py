@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +34,7 @@ from core.model import Balance, Instrument, InstrumentKind, Position
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["RecentFills", "moved"]
+__all__ = ["Fill", "RecentFills", "moved", "parse_fill"]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,32 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A fill as the account as of a time needs it, parsed once when read off the bus."""
+
+    ts_ns: int  # the venue's time
+    symbol: str
+    size: Decimal  # signed: + bought, - sold
+    quote: Decimal  # size x price, signed as size
+    fee: Decimal
+    fee_asset: str
+
+
+def parse_fill(fill: tf.Fill, ts_ns: int) -> Fill:
+    size = Decimal(fill.size)
+    if fill.side != common.SIDE_BUY:
+        size = -size
+    fee = Decimal(fill.fee) if fill.fee and fill.fee_asset else Decimal(0)
+    return Fill(fill.ts_event_ns or ts_ns, fill.symbol, size, size * Decimal(fill.price), fee, fill.fee_asset)
+
+
 class _Venue:
     __slots__ = ("complete_ns", "fills")
 
     def __init__(self, complete_ns: int) -> None:
         self.complete_ns = complete_ns  # the fills are all there from this time on
-        self.fills: deque[tf.Fill] = deque()
+        self.fills: deque[Fill] = deque()
 
 
 class RecentFills:
@@ -75,12 +96,12 @@ class RecentFills:
         self._cursors.pop(stream, None)
         self._streams.pop(stream, None)
 
-    def between(self, venue: str, after_ns: int, until_ns: int) -> list[tf.Fill] | None:
+    def between(self, venue: str, after_ns: int, until_ns: int) -> list[Fill] | None:
         """The venue's fills with after_ns < time <= until_ns; None when they are not all known."""
         kept = self._venues.get(venue)
         if kept is None or after_ns < kept.complete_ns:
             return None
-        return [f for f in kept.fills if after_ns < f.ts_event_ns <= until_ns]
+        return [f for f in kept.fills if after_ns < f.ts_ns <= until_ns]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read the followed venues' executions until `stop`; Redis away is waited out."""
@@ -131,40 +152,33 @@ class RecentFills:
             kept.complete_ns = self._clock()
         for execution in batch.executions:
             if execution.HasField("fill"):
-                self._add(kept, execution.fill, execution.ts_event_ns)
-
-    def _add(self, kept: _Venue, fill: tf.Fill, ts_ns: int) -> None:
-        if not fill.ts_event_ns:
-            fill.ts_event_ns = ts_ns
-        kept.fills.append(fill)
+                kept.fills.append(parse_fill(execution.fill, execution.ts_event_ns))
         oldest = self._clock() - self.keep_ns - _MARGIN_NS
-        while kept.fills and kept.fills[0].ts_event_ns < oldest:
+        while kept.fills and kept.fills[0].ts_ns < oldest:
             kept.fills.popleft()
 
 
 def moved(
     balances: tuple[Balance, ...],
     positions: dict[str, tuple[Position, ...]],
-    fills: Iterable[tf.Fill],
+    fills: Sequence[Fill],
     sign: int,
     instrument: Callable[[str], Instrument | None],
 ) -> tuple[tuple[Balance, ...], dict[str, tuple[Position, ...]]]:
     """The account with the fills' effects added (`sign` 1) or taken off (-1)."""
+    if not fills:
+        return balances, positions
+    zero = Decimal(0)
     assets: dict[str, Decimal] = {}
     sizes: dict[str, Decimal] = {}
     for fill in fills:
-        size = Decimal(fill.size)
-        signed = size if fill.side == common.SIDE_BUY else -size
-        sizes[fill.symbol] = sizes.get(fill.symbol, Decimal(0)) + signed
+        sizes[fill.symbol] = sizes.get(fill.symbol, zero) + fill.size
         found = instrument(fill.symbol)
         if found is not None and found.kind is InstrumentKind.SPOT:
-            assets[found.base_asset] = assets.get(found.base_asset, Decimal(0)) + signed
-            quote = signed * Decimal(fill.price)
-            assets[found.quote_asset] = assets.get(found.quote_asset, Decimal(0)) - quote
-        if fill.fee and fill.fee_asset:
-            assets[fill.fee_asset] = assets.get(fill.fee_asset, Decimal(0)) - Decimal(fill.fee)
-    if not assets and not sizes:
-        return balances, positions
+            assets[found.base_asset] = assets.get(found.base_asset, zero) + fill.size
+            assets[found.quote_asset] = assets.get(found.quote_asset, zero) - fill.quote
+        if fill.fee:
+            assets[fill.fee_asset] = assets.get(fill.fee_asset, zero) - fill.fee
     return _balances(balances, assets, sign), _positions(positions, sizes, sign)
 
 

@@ -21,6 +21,13 @@ symbol's youngest stream's age), so each market sharing it reads its own age, as
 its decision asks. Not a live book subscription: the bridge passes on every delta (the sim's
 400 a second per symbol), far more than 5 looks a second.
 
+As of a signal's event time (`gather(..., as_of_ns)`; docs/backtest.md, "Parity with live"):
+the bars closed by then (`bars` + a few asked for, those closing after it cut); the book's top
+kept by then (core.advisor.book_feed: the followed markets' tops by their book's event time,
+`history_ms`), or the latest look when it is the younger by then; the balances and positions as
+read less the fills since (core.advisor.fills), or with those up to it. What cannot be had as of
+then is the latest, counted (metrics.AS_OF_LATEST).
+
 A market is followed from its first signal on: that signal waits for every part (all at once;
 only the market's own four when its venue is followed already), later ones take the parts as
 last refreshed in the background, so a decision never waits for a call (the p99 < 5 ms of
@@ -153,7 +160,10 @@ def closed_by(bars: Bars, as_of_ns: int | None, kept: int) -> Bars:
     candles, repaired = bars
     if as_of_ns is not None and candles:
         step = candles[0].timeframe.ns
-        candles = tuple(c for c in candles if c.open_time_ns + step <= as_of_ns)
+        end = len(candles)  # oldest first: those closing after the time are the last few
+        while end and candles[end - 1].open_time_ns + step > as_of_ns:
+            end -= 1
+        candles = candles[:end]
     candles = candles[-kept:] if kept > 0 else ()
     if not candles:
         return (), ()

@@ -1,0 +1,178 @@
+"""Issue 18's chain parity, as far as the advisor: the parity test's mesh (sim, ingest,
+recorder, bars, detector with a hold) with the bridge, the advisor (LLM off, the mesh's sizing)
+and the inspector added; the backtest of the recorded window with the same advisor config. Each
+live decision on a signal up to the cutoff is paired with the backtest's on the same signal
+(its event time, strategy and symbol): the same outcome, and an intent's side, order type,
+entry, stop, target and size equal (docs/backtest.md, "Parity with live").
+
+The live advisor decides on the world as of each signal's event time (its bars, its book top,
+its account: core.advisor.gather); the backtest's advisor on the replayed world at that time."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.backtest.assemble import advisor_bars, build, recorded_history
+from core.backtest.config import BacktestConfig
+from core.backtest.session import drive
+from core.backtest.source import RecordedSource
+from core.bus.codec import decode
+from core.bus.names import DECISIONS
+from core.detector.config import example_strategies
+from tests.integration.gateway_support import Processes
+from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
+from tests.integration.test_backtest_parity import HOLD_MS, LIVE_S, WARM_BARS, S, _bars_recorded, _logged
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.signal.v1 import signal_pb2 as sig
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+MAX_NOTIONAL_SHARE = "0.008"  # as `trademesh up` runs the advisor
+
+
+@dataclass
+class Chain:
+    database: str
+    sim_config: Path
+    advisor_config: Path
+    decisions: list[am.Decision]  # the live advisor's, each with its signal
+    warmed_ns: int
+    started_ns: int
+    cutoff_ns: int
+    advisor_log: str
+
+
+async def _bus_decisions(bus_url: str) -> list[am.Decision]:
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        entries = await client.xrange(DECISIONS)
+    finally:
+        await client.aclose()
+    return [d for _, fields in entries for d in decode(fields).decisions.decisions]
+
+
+@pytest.fixture(scope="module")
+async def chain(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> AsyncIterator[Chain]:
+    tmp_path = tmp_path_factory.mktemp("chain")
+    advisor_config = tmp_path / "advisor.toml"
+    advisor_config.write_text(ADVISOR_TEST_CONFIG)
+    async with new_database(database_url, "chain") as database, redis_db(redis_url) as bus:
+        processes = Processes(tmp_path, database)
+        try:
+            gateway = processes.gateway()
+            sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
+            venue = ("--venue", f"sim={sim.address}")
+            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)
+            processes.mesh_service(gateway, "ingest", *venue_link("ingest", sim.address), redis_url=bus)
+            processes.mesh_service(gateway, "bars", *venue_link("bars", sim.address), redis_url=bus)
+            processes.mesh_service(gateway, "bridge", redis_url=bus)
+            processes.mesh_service(
+                gateway, "advisor", *venue, "--database-url", database, "--config", str(advisor_config),
+                "--timeframe", "1s", "--max-notional-share", MAX_NOTIONAL_SHARE,
+                "--model-dir", str(tmp_path / "models"), redis_url=bus,
+            )  # fmt: skip
+            processes.mesh_service(gateway, "inspector", *venue, "--deadman-ttl-ms", "0", redis_url=bus)
+
+            async def warm() -> int | None:
+                recorded = await _bars_recorded(database)
+                return recorded if recorded >= WARM_BARS else None
+
+            await until(warm, 120, interval_s=1.0, what=f"{WARM_BARS} recorded 1s bars of each symbol")
+            args = ("--venue", f"sim={sim.address}", "--database-url", database, "--hold-ms", str(HOLD_MS))
+            detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
+            await asyncio.sleep(LIVE_S)
+            await processes.stop(detector)
+            stopped = time.time_ns()
+            await asyncio.sleep(3)  # the last signals decided
+            log = await asyncio.to_thread(lambda: next(tmp_path.glob("detector-*.log")))
+            advisor_log = "".join(
+                p.read_text(errors="replace") for p in sorted(tmp_path.glob("advisor-*.log"))
+            )
+            yield Chain(
+                database,
+                next(tmp_path.glob("sim-*.toml")),
+                advisor_config,
+                await _bus_decisions(bus),
+                _logged(log, "candles closed by"),
+                _logged(log, "market data from"),
+                stopped - HOLD_MS * 1_000_000 - 2 * S,
+                advisor_log,
+            )
+        finally:
+            await processes.stop_all()
+
+
+async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Signal]]:
+    config = BacktestConfig(
+        strategies=example_strategies(),
+        start_ns=chain.started_ns,
+        end_ns=chain.cutoff_ns + S,
+        database_url=chain.database,
+        sim_config=chain.sim_config,
+        advisor_config=chain.advisor_config,
+    )
+    backtest = build(config)
+    history = await recorded_history(dataclasses.replace(config, start_ns=chain.warmed_ns + 1), backtest)
+    backtest.detect.warm_from_history(history, chain.warmed_ns)
+    backtest.bars.warm(await advisor_bars(config, backtest))
+    source = RecordedSource(
+        config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns
+    )
+
+    async def events() -> AsyncIterator[Any]:
+        async for recorded in source:
+            yield recorded.message
+
+    tape = await drive(backtest, events())
+    return list(tape.decisions), {s.signal_id: s for s in tape.signals}
+
+
+Key = tuple[int, str, str]
+
+
+def _key(signal: sig.Signal) -> Key:
+    return signal.ts_event_ns, signal.strategy_id, signal.symbol
+
+
+def _intent(decision: am.Decision) -> tuple[str, ...]:
+    if not decision.HasField("intent"):
+        return (am.Outcome.Name(decision.outcome), decision.block_reason)
+    i = decision.intent
+    return (
+        "intent", str(i.side), str(i.entry_type), i.entry_price, i.stop_loss, i.take_profit, i.size,
+        i.risk_amount,
+    )  # fmt: skip
+
+
+async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None:
+    live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
+    decisions, signals = await _backtested(chain)
+    replayed = {_key(signals[d.signal_id]): d for d in decisions if d.signal_id in signals}
+    paired = sorted(set(live) & set(replayed))
+    lines, equal = [], 0
+    for key in paired:
+        a, b = _intent(live[key]), _intent(replayed[key])
+        equal += a == b
+        lines.append(f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}")
+    report = "\n".join(lines)
+    print(
+        f"\n{equal} of {len(paired)} decisions equal (live {len(live)}, backtest {len(replayed)})\n{report}"
+    )
+    assert len(paired) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(paired)}"
+    assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"
+    assert equal == len(paired), report
