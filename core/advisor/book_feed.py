@@ -114,6 +114,16 @@ class BookFeed:
         history = self._histories.get((venue, symbol))
         return None if history is None else history.at(ts_ns)
 
+    def latest(self, venue: str, symbol: str) -> BookTop | None:
+        """The market's newest top (None when none is kept)."""
+        history = self._histories.get((venue, symbol))
+        return None if history is None else history.newest
+
+    def holds(self, venue: str) -> bool:
+        """Whether a top of every followed market of the venue is kept now (the stream is up)."""
+        symbols = self._symbols.get(venue) or ()
+        return bool(symbols) and all(self.latest(venue, symbol) is not None for symbol in symbols)
+
     def newest(self, venue: str, symbol: str) -> int | None:
         """The event time of the market's newest kept top."""
         history = self._histories.get((venue, symbol))

@@ -6,20 +6,24 @@ market; its venue's once per venue, shared by every followed market of the venue
 |---|---|---|---|
 | closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s) |
 | open gap markers of the bars' window | `gap_markers` | market | `gaps_ms` (1 s) |
-| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms) |
+| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms)* |
+| book tops by the book's event time (core.advisor.book_feed) | `book_events` | venue | as they come |
 | recent signals of the symbol | `recent_signals` | market | `signals_ms` (1 s) |
 | instrument facts (each parsed when first read) | `instruments` | venue | `instrument_ms` (60 s) |
 | positions, open orders (all symbols, by symbol) | `positions`, `open_orders` | venue | `account_ms` (1 s) |
 | balances | `balances` | venue | `account_ms` (1 s) |
 | each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
-The book tops of a venue's followed markets come from one look at the bridge (one subscription's
-first message, its snapshots of those books), each with its own book's event time; a market new
-to the venue gets its first one alone (`order_book_top`), and a book the look lacks stays as it
-was. The status answer's ages become absolute venue times when it comes (that moment less the
-symbol's youngest stream's age), so each market sharing it reads its own age, as of whenever
-its decision asks. Not a live book subscription: the bridge passes on every delta (the sim's
-400 a second per symbol), far more than 5 looks a second.
+(*) Only while the venue's book subscription lacks a top of one of its followed markets (its
+stream down, a market new to it): else its newest tops are the latest. The looks: one at the
+bridge for the venue's followed markets (one subscription's first message, its snapshots of
+those books), each with its own book's event time; a market new to the venue gets its first
+one alone (`order_book_top`), and a book the look lacks stays as it was. The subscription
+costs more than 5 looks a second (the bridge passes on every delta, the sim's 400 a second per
+symbol: docs/benchmarks.md §18); it is what gives the top as of a signal's time. The status
+answer's ages become absolute venue times when it comes (that moment less the symbol's
+youngest stream's age), so each market sharing it reads its own age, as of whenever its
+decision asks.
 
 As of a signal's event time (`gather(..., as_of_ns)`; docs/backtest.md, "Parity with live"):
 the bars closed by then (`bars` + a few asked for, those closing after it cut); the book's top
@@ -356,6 +360,8 @@ class ContextGatherer:
                 continue
             for part in view.parts:
                 due = view.fetched.get(part, 0.0) + self._intervals[part]
+                if part == "books" and self.tops.holds(view.venue):
+                    continue  # the book subscription has the latest tops: no look needed
                 if part not in view.fetching and now >= due:
                     task = asyncio.create_task(
                         self._fetch(view, part), name=f"{view.venue}|{view.symbol}|{part}"
@@ -396,6 +402,9 @@ class ContextGatherer:
         symbol = view.symbol
         candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, self.config.bars)
         latest: BookTop | None = values.get("book")
+        streamed = self.tops.latest(view.venue, symbol)
+        if streamed is not None and (latest is None or streamed.ts_event_ns >= latest.ts_event_ns):
+            latest = streamed
         last_event = (shared.get("status") or {}).get(symbol)
         if last_event is None and latest is not None and latest.ts_event_ns > 0:
             last_event = latest.ts_event_ns

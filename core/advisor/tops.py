@@ -112,6 +112,11 @@ class TopHistory:
         return self._tops[found - 1] if found else None
 
     @property
+    def newest(self) -> BookTop | None:
+        """The newest top kept (None: none, or no usable top now)."""
+        return self._tops[-1] if self._tops else None
+
+    @property
     def newest_ns(self) -> int | None:
         """The time of the newest top kept."""
         return self._times[-1] if self._times else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ async def chain(
             await processes.stop_all()
 
 
-async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Signal]]:
+async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Signal], list[str]]:
     config = BacktestConfig(
         strategies=example_strategies(),
         start_ns=chain.started_ns,
@@ -139,10 +140,25 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
             yield recorded.message
 
     tape = await drive(backtest, events())
-    return list(tape.decisions), {s.signal_id: s for s in tape.signals}
+    orders = [
+        f"{e.order.updated_ns} {e.order.symbol} {e.order.side.value} {e.order.type.value} "
+        f"{e.order.status.value} {e.order.price} {e.order.filled_size}/{e.order.size}"
+        for e in tape.orders
+    ]
+    return list(tape.decisions), {s.signal_id: s for s in tape.signals}, orders
 
 
 Key = tuple[int, str, str]
+
+
+def _book(decision: am.Decision, at_ns: int) -> str:
+    """The live context's book top: bid, ask, its event time's distance before the signal's."""
+    for stage in decision.stages:
+        if stage.stage == am.STAGE_CONTEXT and stage.output_json:
+            book = json.loads(stage.output_json).get("book") or {}
+            ts = int(book.get("ts_event_ns") or 0)
+            return f"{book.get('bid')} / {book.get('ask')}, {(at_ns - ts) / 1e6:.1f} ms before"
+    return "none"
 
 
 def _key(signal: sig.Signal) -> Key:
@@ -161,7 +177,7 @@ def _intent(decision: am.Decision) -> tuple[str, ...]:
 
 async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None:
     live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
-    decisions, signals = await _backtested(chain)
+    decisions, signals, orders = await _backtested(chain)
     replayed = {_key(signals[d.signal_id]): d for d in decisions if d.signal_id in signals}
     paired = sorted(set(live) & set(replayed))
     lines, equal = [], 0
@@ -169,10 +185,12 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         a, b = _intent(live[key]), _intent(replayed[key])
         equal += a == b
         lines.append(f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}")
+        lines.append(f"   live book {_book(live[key], key[0])}")
     report = "\n".join(lines)
-    print(
-        f"\n{equal} of {len(paired)} decisions equal (live {len(live)}, backtest {len(replayed)})\n{report}"
-    )
+    counts = f"live {len(live)}, backtest {len(replayed)}"
+    print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
+    print("the backtest's orders:\n" + "\n".join(orders))
+    print("\n".join(line for line in chain.advisor_log.splitlines() if "WARNING" in line))
     assert len(paired) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(paired)}"
     assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"
     assert equal == len(paired), report

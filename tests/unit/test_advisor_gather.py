@@ -445,6 +445,24 @@ async def test_a_second_market_of_the_venue_joins_its_subscription_and_the_first
     assert _top(await gathering.gather("sim", ETH, T0))[0] == D("3000")
 
 
+async def test_no_look_at_the_books_while_the_subscription_holds_each_markets_top(
+    tools: Tools, clock: Clock
+) -> None:
+    """The latest top is the subscription's newest then (a context without a time reads it);
+    once it holds none (the stream ended) the looks come back."""
+    tools.book_ts_ns[BTC] = T0 - 9000 * MS
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC)
+    await _push(tools, [_snapshot(T0 - 1000 * MS, [("100.1", "2")], [("100.2", "1")])])
+    tools.calls.clear()
+    await refresh(gathering)
+    assert tools.calls[("order_book_tops", "sim")] == 0
+    assert _top(await gathering.gather("sim", BTC))[0] == D("100.1")
+    await _push(tools, None)
+    await refresh(gathering)
+    assert tools.calls[("order_book_tops", "sim")] == 1
+
+
 async def test_a_market_no_longer_followed_ends_its_book_subscription(tools: Tools, clock: Clock) -> None:
     gathering = gatherer(tools, clock)
     await gathering.gather("sim", BTC, T0)
