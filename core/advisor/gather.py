@@ -26,7 +26,7 @@ youngest stream's age), so each market sharing it reads its own age, as of whene
 decision asks.
 
 As of a signal's event time (`gather(..., as_of_ns)`; docs/backtest.md, "Parity with live"):
-the bars closed by then (`bars` + a few asked for, those closing after it cut); the book's top
+the bars closed before then (`bars` + a few asked for, those closing at or after it cut); the book's top
 kept by then (core.advisor.book_feed: the followed markets' tops by their book's event time,
 `history_ms`), or the latest look when it is the younger by then; the balances and positions as
 read less the fills since (core.advisor.fills), or with those up to it. What cannot be had as of
@@ -158,14 +158,16 @@ Bars = tuple[tuple[Candle, ...], tuple[GapMarker, ...]]  # closed bars, the repa
 
 
 def closed_by(bars: Bars, as_of_ns: int | None, kept: int) -> Bars:
-    """The last `kept` bars closed by `as_of_ns` (its end at or before it: a bar closing at a
-    signal's time is closed when it is decided, as a backtest steps it) and their repaired
-    gaps; the last `kept` of them all without a time."""
+    """The last `kept` bars closed before `as_of_ns` and their repaired gaps; the last `kept`
+    of them all without a time. Before, not at: a backtest steps a clock tick at T before the
+    events and bars of T (core.detector.sequence), so a signal of the tick at a bar's close is
+    decided without that bar (an event exactly at a bar's close, the one case that differs,
+    does not happen on a ns clock)."""
     candles, repaired = bars
     if as_of_ns is not None and candles:
         step = candles[0].timeframe.ns
         end = len(candles)  # oldest first: those closing after the time are the last few
-        while end and candles[end - 1].open_time_ns + step > as_of_ns:
+        while end and candles[end - 1].open_time_ns + step >= as_of_ns:
             end -= 1
         candles = candles[:end]
     candles = candles[-kept:] if kept > 0 else ()

@@ -308,9 +308,10 @@ def _bar(open_ns: int, close: str, repaired: bool = False) -> Json:
 
 
 async def test_the_bars_are_those_closed_by_the_signals_event_time(tools: Tools, clock: Clock) -> None:
-    """A signal 1.5 s old is decided on the bars closed by its time (a bar closing at it
-    included), its last close the price; a repaired bar cut off takes its gap with it. More
-    bars are asked for than the context holds, so a late signal still has its full window."""
+    """A signal 1.5 s old is decided on the bars closed before its time (a bar closing at it
+    left out: a backtest steps the tick at T before T's bars), its last close the price; a
+    repaired bar cut off takes its gap with it. More bars are asked for than the context
+    holds, so a late signal still has its full window."""
     tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n), repaired=n == 12) for n in range(13)]
     gathering = gatherer(tools, clock)  # 10 bars of 1s, 5 s of history kept
     context = await gathering.gather("sim", BTC, T0 - 1500 * MS)
@@ -318,8 +319,8 @@ async def test_the_bars_are_those_closed_by_the_signals_event_time(tools: Tools,
     assert [c.close for c in context.bars] == [Decimal(100 + n) for n in range(1, 11)]
     assert context.bars[-1].open_time_ns + 1000 * MS <= T0 - 1500 * MS
     assert context.price == Decimal(110) and not context.gaps
-    at_close = await gathering.gather("sim", BTC, T0 - 2000 * MS)  # the bar closing then is in
-    assert at_close.price == Decimal(110)
+    at_close = await gathering.gather("sim", BTC, T0 - 2000 * MS)  # the bar closing then is out
+    assert at_close.price == Decimal(109) and len(at_close.bars) == 10
     latest = await gathering.gather("sim", BTC)  # no time: the latest, the repaired bar's gap in
     assert latest.price == Decimal(112) and len(latest.bars) == 10
     assert [(g.start_ns, g.repaired) for g in latest.gaps] == [(T0 - 1000 * MS, True)]
