@@ -159,7 +159,9 @@ class Advisor:
         )  # fmt: skip
         consumer = GroupConsumer(redis, options, self.pipeline.handle)
         # The venues' fills, for the account as of a signal's time (core.advisor.fills).
-        fills = self.gatherer.fills = RecentFills(redis, config.gather.history_ms * 1_000_000, time.time_ns)
+        fills = RecentFills(redis, config.gather.history_ms * 1_000_000, time.time_ns)
+        if config.gather.history_ms > 0:
+            self.gatherer.fills = fills
         await self._find_mesh()
         await ctx.ready()
         log.info(

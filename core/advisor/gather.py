@@ -91,7 +91,8 @@ class GatherConfig:
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
     # The world kept by event time, to decide a signal on the world as of its event time: a
-    # signal older than this is decided on the latest (counted).
+    # signal older than this is decided on the latest (counted). 0: always on the latest (no
+    # book subscription, no fills read).
     history_ms: int = 5000
     window_s: float = 300.0  # reconnects and resyncs counted over this
 
@@ -305,7 +306,8 @@ class ContextGatherer:
             shared = self._venue(venue)
             view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
             self._views[key] = view
-            self.tops.follow(venue, symbol)
+            if self.config.history_ms > 0:
+                self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
         assert view.ready is not None
@@ -316,7 +318,7 @@ class ContextGatherer:
     def _as_of(self, as_of_ns: int | None) -> int | None:
         """The time to gather as of: None (the latest) without one, or for a signal older than
         the history kept (counted)."""
-        if as_of_ns is None or as_of_ns <= 0:
+        if as_of_ns is None or as_of_ns <= 0 or self.config.history_ms <= 0:
             return None
         if self._clock() - as_of_ns > self.config.history_ms * _NS_PER_MS:
             AS_OF_LATEST.labels("old").inc()

@@ -570,3 +570,17 @@ async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools:
     finally:
         stop.set()
         await reading
+
+
+async def test_without_a_history_every_signal_is_decided_on_the_latest(tools: Tools, clock: Clock) -> None:
+    """history_ms 0 (`--history-ms 0`): no book subscription, the bars up to the latest, nothing
+    counted."""
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n)) for n in range(13)]
+    config = GatherConfig(timeframe="1s", bars=10, history_ms=0)
+    gathering = ContextGatherer(cast(MarketTools, tools), config, clock)
+    _MADE.append(gathering)
+    before = {why: _latest_count(why) for why in ("old", "book", "account")}
+    context = await gathering.gather("sim", BTC, T0 - 1500 * MS)
+    assert context.price == Decimal(112) and tools.bar_limits == [10 + 1]
+    assert gathering.tops.following() == [] and not tools.subscribed
+    assert {why: _latest_count(why) for why in before} == before

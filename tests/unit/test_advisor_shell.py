@@ -312,6 +312,16 @@ def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
     assert app.calibration.model_version == app.core.model.version
 
 
+def test_history_ms_sets_how_old_a_signal_is_decided_as_of_its_time() -> None:
+    from core.advisor.command import COMMAND
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["advisor", "--history-ms", "0"])
+    assert COMMAND.config(args).gather.history_ms == 0
+    default = build_parser().parse_args(["advisor"])
+    assert COMMAND.config(default).gather.history_ms == 5000
+
+
 def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:
     shown = calibration_to_pb(load_calibration(None))
     regimes = {r.regime: r for r in shown.regimes}
