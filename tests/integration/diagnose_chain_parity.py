@@ -24,13 +24,16 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from core.backtest.assemble import advisor_bars, build, recorded_history
+from core.backtest.book_seed import book_at
 from core.backtest.config import BacktestConfig
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
@@ -159,6 +162,21 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
 Key = tuple[int, str, str]
 
 
+async def _recorded_top(database: str, symbol: str, at_ns: int) -> str:
+    """The recorder's book of the symbol before `at_ns` (its events up to then): best bid / ask."""
+    connection = await asyncpg.connect(database)
+    try:
+        found = await book_at(connection, "sim", symbol, at_ns)
+    finally:
+        await connection.close()
+    if found is None:
+        return "none"
+    book = found.book_snapshot
+    bid = max((Decimal(level.price) for level in book.bids), default=None)
+    ask = min((Decimal(level.price) for level in book.asks), default=None)
+    return f"{bid} / {ask}"
+
+
 def _book(decision: am.Decision, at_ns: int) -> str:
     """The live context's book top: bid, ask, its event time's distance before the signal's."""
     for stage in decision.stages:
@@ -194,6 +212,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         equal += a == b
         lines.append(f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}")
         lines.append(f"   live book {_book(live[key], key[0])}")
+        lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], key[0])}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
