@@ -5,9 +5,9 @@ One book subscription per followed venue, of its followed markets (MarketTools.b
 bridge's snapshot of each book, then every delta; conflated: a subscriber fallen behind gets a
 GAP notice and a fresh snapshot), opened again when a market is followed or no longer is (a
 snapshot of each book opens it: a market's history goes on) and cancelled with the venue's
-last market. One for the venue, not one per market: the bridge sends a subscriber a message
-per round of what it read off the bus, and a message costs far more than the events in it. An event
-that changes the top adds it to the market's history at the event's time. A GAP notice clears
+last market (one stream for the venue, not one per market: fewer streams and messages; the
+advisor's CPU measured lower with it, docs/benchmarks.md §18). An event that changes the top
+adds it to the market's history at the event's time. A GAP notice clears
 the history and leaves the book unusable until its next snapshot; so does a stream that ends or
 fails (what came meanwhile is unknown), opened again after a backoff. A lookup the history
 cannot answer is the caller's to make on the latest top.

@@ -166,7 +166,8 @@ async def _recorded_top(database: str, symbol: str, at_ns: int) -> str:
     """The recorder's book of the symbol before `at_ns` (its events up to then): best bid / ask."""
     connection = await asyncpg.connect(database)
     try:
-        found = await book_at(connection, "sim", symbol, at_ns)
+        async with connection.transaction():  # book_at reads with a cursor
+            found = await book_at(connection, "sim", symbol, at_ns)
     finally:
         await connection.close()
     if found is None:
