@@ -299,7 +299,8 @@ class ContextGatherer:
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
         (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
-        event time) as of then where the parts are kept by time: the bars closed by then."""
+        event time) as of then: the bars closed before then, the book's top and the account
+        then (each the latest when it cannot be had then, counted)."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
