@@ -47,6 +47,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.integration.test_backtest_parity import HOLD_MS, LIVE_S, WARM_BARS, S, _bars_recorded, _logged
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -162,6 +163,33 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
 Key = tuple[int, str, str]
 
 
+async def _replayed_tops(chain: Chain, wanted: list[Key]) -> dict[Key, str]:
+    """A fresh replayed venue (no order of ours) stepped over the recorded events: its best bid
+    / ask just before each wanted time, as the backtest's advisor would read it."""
+    config = BacktestConfig(
+        strategies=example_strategies(), start_ns=chain.started_ns, end_ns=chain.cutoff_ns + S,
+        database_url=chain.database, sim_config=chain.sim_config,
+    )  # fmt: skip
+    backtest = build(config)
+    market, ticks = backtest.market, {s: i.tick_size for s, i in backtest.instruments.items()}
+    found: dict[Key, str] = {}
+    pending = sorted(wanted)
+    source = RecordedSource(
+        config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns
+    )
+    async for recorded in source:
+        message = recorded.message
+        if not isinstance(message, md.MarketEvent):
+            continue
+        while pending and message.ts_event_ns >= pending[0][0]:
+            key = pending.pop(0)
+            bid, ask = market.best(key[2])
+            tick = ticks[key[2]]
+            found[key] = f"{None if bid is None else bid * tick} / {None if ask is None else ask * tick}"
+        market.on_market(message)
+    return found
+
+
 async def _recorded_top(database: str, symbol: str, at_ns: int) -> str:
     """The recorder's book of the symbol before `at_ns` (its events up to then): best bid / ask."""
     connection = await asyncpg.connect(database)
@@ -207,6 +235,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
     decisions, signals, orders = await _backtested(chain)
     replayed = {_key(signals[d.signal_id]): d for d in decisions if d.signal_id in signals}
     paired = sorted(set(live) & set(replayed))
+    alone = await _replayed_tops(chain, paired)
     lines, equal = [], 0
     for key in paired:
         a, b = _intent(live[key]), _intent(replayed[key])
@@ -214,6 +243,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         lines.append(f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}")
         lines.append(f"   live book {_book(live[key], key[0])}")
         lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], key[0])}")
+        lines.append(f"   replayed book, no orders of ours {alone.get(key)}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
