@@ -1,5 +1,5 @@
 """The followed markets' books from the bridge, kept as tops by the book's event time
-(core.advisor.tops), so a signal is decided on the book as of its event time.
+(core.advisor.tops), so a signal is decided on the book as of its time.
 
 One book subscription per followed venue, of its followed markets (MarketTools.book_events: the
 bridge's snapshot of each book, then every delta; conflated: a subscriber fallen behind gets a

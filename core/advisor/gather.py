@@ -25,7 +25,8 @@ answer's ages become absolute venue times when it comes (that moment less the sy
 youngest stream's age), so each market sharing it reads its own age, as of whenever its
 decision asks.
 
-As of a signal's event time (`gather(..., as_of_ns)`; docs/backtest.md, "Parity with live"):
+As of a signal's time (`gather(..., as_of_ns)`: the runner gives the signal's `ts_signal_ns`,
+the time the detector evaluated it; docs/backtest.md, "Parity with live"):
 the bars closed before then (`bars` + a few asked for, those closing at or after it cut); the book's top
 kept by then (core.advisor.book_feed: the followed markets' tops by their book's event time,
 `history_ms`), or the latest look when it is the younger by then; the balances and positions as
@@ -90,7 +91,7 @@ class GatherConfig:
     status_ms: int = 1000
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
-    # The world kept by event time, to decide a signal on the world as of its event time: a
+    # The world kept by event time, to decide a signal on the world as of its time: a
     # signal older than this is decided on the latest (counted). 0: always on the latest (no
     # book subscription, no fills read).
     history_ms: int = 5000
@@ -299,7 +300,7 @@ class ContextGatherer:
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
         (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
-        event time) as of then: the bars closed before then, the book's top and the account
+        time) as of then: the bars closed before then, the book's top and the account
         then (each the latest when it cannot be had then, counted)."""
         key = (venue, symbol)
         view = self._views.get(key)
