@@ -163,16 +163,17 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
 Key = tuple[int, str, str]
 
 
-async def _replayed_tops(chain: Chain, wanted: list[Key]) -> dict[Key, str]:
+async def _replayed_tops(chain: Chain, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
     """A fresh replayed venue (no order of ours) stepped over the recorded events: its best bid
-    / ask just before each wanted time, as the backtest's advisor would read it."""
+    / ask after the events up to each wanted time (the signal's, ts_signal_ns: the backtest
+    decides then, after that time's events)."""
     config = BacktestConfig(
         strategies=example_strategies(), start_ns=chain.started_ns, end_ns=chain.cutoff_ns + S,
         database_url=chain.database, sim_config=chain.sim_config,
     )  # fmt: skip
     backtest = build(config)
     market, ticks = backtest.market, {s: i.tick_size for s, i in backtest.instruments.items()}
-    found: dict[Key, str] = {}
+    found: dict[tuple[int, str], str] = {}
     pending = sorted(wanted)
     source = RecordedSource(
         config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns
@@ -181,10 +182,10 @@ async def _replayed_tops(chain: Chain, wanted: list[Key]) -> dict[Key, str]:
         message = recorded.message
         if not isinstance(message, md.MarketEvent):
             continue
-        while pending and message.ts_event_ns >= pending[0][0]:
+        while pending and message.ts_event_ns > pending[0][0]:
             key = pending.pop(0)
-            bid, ask = market.best(key[2])
-            tick = ticks[key[2]]
+            bid, ask = market.best(key[1])
+            tick = ticks[key[1]]
             found[key] = f"{None if bid is None else bid * tick} / {None if ask is None else ask * tick}"
         market.on_market(message)
     return found
@@ -235,15 +236,18 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
     decisions, signals, orders = await _backtested(chain)
     replayed = {_key(signals[d.signal_id]): d for d in decisions if d.signal_id in signals}
     paired = sorted(set(live) & set(replayed))
-    alone = await _replayed_tops(chain, paired)
+    at = {key: live[key].signal.ts_signal_ns for key in paired}
+    alone = await _replayed_tops(chain, sorted((at[key], key[2]) for key in paired))
     lines, equal = [], 0
     for key in paired:
         a, b = _intent(live[key]), _intent(replayed[key])
         equal += a == b
         lines.append(f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}")
-        lines.append(f"   live book {_book(live[key], key[0])}")
-        lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], key[0])}")
-        lines.append(f"   replayed book, no orders of ours {alone.get(key)}")
+        lines.append(
+            f"   live book {_book(live[key], at[key])} (signal at +{(at[key] - key[0]) / 1e6:.1f} ms)"
+        )
+        lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], at[key] + 1)}")
+        lines.append(f"   replayed book, no orders of ours {alone.get((at[key], key[2]))}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
