@@ -211,9 +211,15 @@ def _book(decision: am.Decision, at_ns: int) -> str:
     """The live context's book top: bid, ask, its event time's distance before the signal's."""
     for stage in decision.stages:
         if stage.stage == am.STAGE_CONTEXT and stage.output_json:
-            book = json.loads(stage.output_json).get("book") or {}
+            output = json.loads(stage.output_json)
+            book = output.get("book") or {}
             ts = int(book.get("ts_event_ns") or 0)
-            return f"{book.get('bid')} / {book.get('ask')}, {(at_ns - ts) / 1e6:.1f} ms before"
+            bar = output.get("last_bar") or {}
+            opened = int(bar.get("open_time_ns") or 0)
+            return (
+                f"{book.get('bid')} / {book.get('ask')}, {(at_ns - ts) / 1e6:.1f} ms before; "
+                f"{output.get('bars')} bars, the last opened {(at_ns - opened) / 1e9:.0f} s before"
+            )
     return "none"
 
 
