@@ -191,6 +191,23 @@ async def _replayed_tops(chain: Chain, wanted: list[tuple[int, str]]) -> dict[tu
     return found
 
 
+async def _revised_bars(database: str, decision: am.Decision, at_ns: int) -> str:
+    """How many of the 15 bars before `at_ns` (those the stop's ATR(14) reads) the store holds
+    in a version written after the live decision (a revision the live context could not see)."""
+    sql = (
+        "SELECT count(*) FROM bars WHERE venue = 'sim' AND symbol = $1 AND timeframe = '1s' "
+        "AND open_time_ns >= $2 AND open_time_ns < $3 AND ts_publish_ns > $4"
+    )
+    connection = await asyncpg.connect(database)
+    try:
+        found = await connection.fetchval(
+            sql, decision.symbol, at_ns - 16 * S, at_ns - S, decision.ts_decision_ns
+        )
+    finally:
+        await connection.close()
+    return f"{found} of the last 15 bars written after the live decision"
+
+
 async def _recorded_top(database: str, symbol: str, at_ns: int) -> str:
     """The recorder's book of the symbol before `at_ns` (its events up to then): best bid / ask."""
     connection = await asyncpg.connect(database)
@@ -254,6 +271,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         )
         lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], at[key] + 1)}")
         lines.append(f"   replayed book, no orders of ours {alone.get((at[key], key[2]))}")
+        lines.append(f"   {await _revised_bars(chain.database, live[key], at[key])}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
