@@ -41,7 +41,7 @@ from core.backtest.config import BacktestConfig
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.bus.codec import decode
-from core.bus.names import DECISIONS
+from core.bus.names import DECISIONS, RISK
 from core.detector.config import example_strategies
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
@@ -51,6 +51,7 @@ from tests.integration.support import until
 from tests.integration.test_backtest_parity import HOLD_MS, LIVE_S, WARM_BARS, S, _bars_recorded, _logged
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -65,10 +66,26 @@ class Chain:
     sim_config: Path
     advisor_config: Path
     decisions: list[am.Decision]  # the live advisor's, each with its signal
+    verdicts: dict[str, list[str]]  # the live inspector's risk events by intent id (action: reason)
     warmed_ns: int
     started_ns: int
     cutoff_ns: int
     advisor_log: str
+
+
+async def _bus_verdicts(bus_url: str) -> dict[str, list[str]]:
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        entries = await client.xrange(RISK)
+    finally:
+        await client.aclose()
+    found: dict[str, list[str]] = {}
+    for _, fields in entries:
+        for event in decode(fields).risk.events:
+            if event.intent_id:
+                action = rk.RiskAction.Name(event.action)
+                found.setdefault(event.intent_id, []).append(f"{action} {event.policy}: {event.reason}")
+    return found
 
 
 async def _bus_decisions(bus_url: str) -> list[am.Decision]:
@@ -124,6 +141,7 @@ async def chain(
                 next(tmp_path.glob("sim-*.toml")),
                 advisor_config,
                 await _bus_decisions(bus),
+                await _bus_verdicts(bus),
                 _logged(log, "candles closed by"),
                 _logged(log, "market data from"),
                 stopped - HOLD_MS * 1_000_000 - 2 * S,
@@ -283,6 +301,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         lines.append(f"   recorded book {await _recorded_top(chain.database, key[2], at[key] + 1)}")
         lines.append(f"   replayed book, no orders of ours {alone.get((at[key], key[2]))}")
         lines.append(f"   {await _revised_bars(chain.database, live[key], at[key])}")
+        lines.append(f"   live inspector: {chain.verdicts.get(live[key].intent.intent_id, 'no verdict')}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
