@@ -82,9 +82,11 @@ async def _bus_verdicts(bus_url: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for _, fields in entries:
         for event in decode(fields).risk.events:
-            if event.intent_id:
-                action = rk.RiskAction.Name(event.action)
-                found.setdefault(event.intent_id, []).append(f"{action} {event.policy}: {event.reason}")
+            action = rk.RiskAction.Name(event.action)
+            values = ", ".join(f"{v.name}={v.value}" for v in event.values)
+            # Intents' verdicts by intent; the rest (a stand-down, a halt) under "" with their values.
+            line = f"{action} {event.policy}: {event.reason}" + ("" if event.intent_id else f" ({values})")
+            found.setdefault(event.intent_id, []).append(line)
     return found
 
 
@@ -305,6 +307,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
+    print("the live inspector's other risk events:\n" + "\n".join(chain.verdicts.get("", [])))
     print("the backtest's orders:\n" + "\n".join(orders))
     print("\n".join(line for line in chain.advisor_log.splitlines() if "WARNING" in line))
     assert len(paired) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(paired)}"
