@@ -75,7 +75,7 @@ class _Context:
         self.context = context
         self.calls = 0
 
-    async def gather(self, venue: str, symbol: str) -> Context:
+    async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         self.calls += 1
         return self.context
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Protocol
 
-__all__ = ["L2Book", "Level", "WireLevel"]
+__all__ = ["L2Book", "Level", "WireLevel", "is_zero"]
 
 Level = tuple[str, str]
 
@@ -26,7 +26,7 @@ class WireLevel(Protocol):
     def size(self) -> str: ...
 
 
-def _is_zero(size: str) -> bool:
+def is_zero(size: str) -> bool:
     # "0", "0.000", "-0": no digit but zeros. Cheaper than Decimal on the hot path.
     return size.lstrip("-").strip("0.") == ""
 
@@ -39,8 +39,8 @@ class L2Book:
 
     def replace(self, sequence: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         self.sequence = sequence
-        self.bids = {price: size for price, size in bids if not _is_zero(size)}
-        self.asks = {price: size for price, size in asks if not _is_zero(size)}
+        self.bids = {price: size for price, size in bids if not is_zero(size)}
+        self.asks = {price: size for price, size in asks if not is_zero(size)}
 
     def apply(self, sequence: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         self.sequence = sequence
@@ -63,7 +63,7 @@ class L2Book:
 
 def _apply_side(side: dict[str, str], levels: Iterable[Level]) -> None:
     for price, size in levels:
-        if _is_zero(size):
+        if is_zero(size):
             side.pop(price, None)
         else:
             side[price] = size
@@ -72,7 +72,7 @@ def _apply_side(side: dict[str, str], levels: Iterable[Level]) -> None:
 def _apply_wire_side(side: dict[str, str], levels: Iterable[WireLevel]) -> None:
     for level in levels:
         price, size = level.price, level.size
-        if _is_zero(size):
+        if is_zero(size):
             side.pop(price, None)
         else:
             side[price] = size

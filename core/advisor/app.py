@@ -22,6 +22,7 @@ from core.advisor.api import advisor_service
 from core.advisor.config import AdvisorServiceConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.model import ModelArtifact
+from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
 from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
@@ -157,6 +158,10 @@ class Advisor:
             claim_idle_ms=config.claim_idle_ms, handler_acks=True,
         )  # fmt: skip
         consumer = GroupConsumer(redis, options, self.pipeline.handle)
+        # The venues' fills, for the account as of a signal's time (core.advisor.fills).
+        fills = RecentFills(redis, config.gather.history_ms * 1_000_000, time.time_ns)
+        if config.gather.history_ms > 0:
+            self.gatherer.fills = fills
         await self._find_mesh()
         await ctx.ready()
         log.info(
@@ -170,6 +175,7 @@ class Advisor:
             asyncio.create_task(self.pipeline.expire(ctx.stop, config.expire_every_ms / 1000), name="expire"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="advisor mesh"),
             asyncio.create_task(self.gatherer.follow(ctx.stop), name="advisor context"),
+            asyncio.create_task(fills.run(ctx.stop), name="advisor fills"),
         ]
         try:
             await ctx.stop.wait()

@@ -58,6 +58,16 @@ def _time(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _history_ms(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms") from None
+    if not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: 0 to 60000")
+    return value
+
+
 def _timeframe(text: str) -> str:
     from core.model import TIMEFRAME_LABELS
 
@@ -95,6 +105,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--bars", type=positive_int, default=60, help="closed bars in the context (default 60)"
+    )
+    parser.add_argument(
+        "--history-ms",
+        type=_history_ms,
+        default=5000,
+        help="decide a signal on the world as of its event time when it is at most this old (its "
+        "book top, bars, account); older, or 0: on the latest (default 5000; docs/advisor.md)",
     )
     parser.add_argument("--model", help="a model version or .model.json path (default: the shipped one)")
     parser.add_argument(
@@ -159,7 +176,7 @@ def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
         mesh=mesh_config_from_args(args),
         bridge=args.bridge,
         gateway=read_secret(GATEWAY),
-        gather=GatherConfig(timeframe=args.timeframe or "", bars=args.bars),
+        gather=GatherConfig(timeframe=args.timeframe or "", bars=args.bars, history_ms=args.history_ms),
         model=args.model,
         model_dir=args.model_dir,
         calibration=args.calibration,

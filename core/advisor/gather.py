@@ -6,20 +6,32 @@ market; its venue's once per venue, shared by every followed market of the venue
 |---|---|---|---|
 | closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s) |
 | open gap markers of the bars' window | `gap_markers` | market | `gaps_ms` (1 s) |
-| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms) |
+| book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms)* |
+| book tops by the book's event time (core.advisor.book_feed) | `book_events` | venue | as they come |
 | recent signals of the symbol | `recent_signals` | market | `signals_ms` (1 s) |
 | instrument facts (each parsed when first read) | `instruments` | venue | `instrument_ms` (60 s) |
 | positions, open orders (all symbols, by symbol) | `positions`, `open_orders` | venue | `account_ms` (1 s) |
 | balances | `balances` | venue | `account_ms` (1 s) |
 | each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
-The book tops of a venue's followed markets come from one look at the bridge (one subscription's
-first message, its snapshots of those books), each with its own book's event time; a market new
-to the venue gets its first one alone (`order_book_top`), and a book the look lacks stays as it
-was. The status answer's ages become absolute venue times when it comes (that moment less the
-symbol's youngest stream's age), so each market sharing it reads its own age, as of whenever
-its decision asks. Not a live book subscription: the bridge passes on every delta (the sim's
-400 a second per symbol), far more than 5 looks a second.
+(*) Only while the venue's book subscription lacks a top of one of its followed markets (its
+stream down, a market new to it): else its newest tops are the latest. The looks: one at the
+bridge for the venue's followed markets (one subscription's first message, its snapshots of
+those books), each with its own book's event time; a market new to the venue gets its first
+one alone (`order_book_top`), and a book the look lacks stays as it was. The subscription
+costs more than 5 looks a second (the bridge passes on every delta, the sim's 400 a second per
+symbol: docs/benchmarks.md §18); it is what gives the top as of a signal's time. The status
+answer's ages become absolute venue times when it comes (that moment less the symbol's
+youngest stream's age), so each market sharing it reads its own age, as of whenever its
+decision asks.
+
+As of a signal's time (`gather(..., as_of_ns)`: the runner gives the signal's `ts_signal_ns`,
+the time the detector evaluated it; docs/backtest.md, "Parity with live"):
+the bars closed before then (`bars` + a few asked for, those closing at or after it cut); the book's top
+kept by then (core.advisor.book_feed: the followed markets' tops by their book's event time,
+`history_ms`), or the latest look when it is the younger by then; the balances and positions as
+read less the fills since (core.advisor.fills), or with those up to it. What cannot be had as of
+then is the latest, counted (metrics.AS_OF_LATEST).
 
 A market is followed from its first signal on: that signal waits for every part (all at once;
 only the market's own four when its venue is followed already), later ones take the parts as
@@ -46,19 +58,23 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
+from core.advisor.fills import RecentFills, moved
+from core.advisor.metrics import AS_OF_LATEST
 from core.errors import TrademeshError
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
-__all__ = ["ContextGatherer", "GatherConfig", "open_gap"]
+__all__ = ["ContextGatherer", "GatherConfig", "closed_by", "open_gap"]
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
 _NS_PER_MS = 1_000_000
 _RECENT_SIGNALS = 20
 _MAX_GAPS = 100  # more open gaps than this in a window block the signal anyway
@@ -75,6 +91,10 @@ class GatherConfig:
     status_ms: int = 1000
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
+    # The world kept by event time, to decide a signal on the world as of its time: a
+    # signal older than this is decided on the latest (counted). 0: always on the latest (no
+    # book subscription, no fills read).
+    history_ms: int = 5000
     window_s: float = 300.0  # reconnects and resyncs counted over this
 
 
@@ -134,6 +154,30 @@ def open_gap(raw: Json, window_start_ns: int, step_ns: int) -> GapMarker:
     end = max(start, int(raw["end_ns"]))
     bars = (end - end % step_ns - (start - start % step_ns)) // step_ns + 1
     return GapMarker(start, end, bars, False)
+
+
+Bars = tuple[tuple[Candle, ...], tuple[GapMarker, ...]]  # closed bars, the repaired ones' gaps
+
+
+def closed_by(bars: Bars, as_of_ns: int | None, kept: int) -> Bars:
+    """The last `kept` bars closed before `as_of_ns` and their repaired gaps; the last `kept`
+    of them all without a time. Before, not at: a backtest steps a clock tick at T before the
+    events and bars of T (core.detector.sequence), so a signal of the tick at a bar's close is
+    decided without that bar (an event exactly at a bar's close, the one case that differs,
+    does not happen on a ns clock)."""
+    candles, repaired = bars
+    if as_of_ns is not None and candles:
+        step = candles[0].timeframe.ns
+        end = len(candles)  # oldest first: those closing after the time are the last few
+        while end and candles[end - 1].open_time_ns + step >= as_of_ns:
+            end -= 1
+        candles = candles[:end]
+    candles = candles[-kept:] if kept > 0 else ()
+    if not candles:
+        return (), ()
+    first = candles[0].open_time_ns
+    last = candles[-1].open_time_ns
+    return candles, tuple(g for g in repaired if first <= g.start_ns <= last)
 
 
 def _book(raw: Json) -> BookTop | None:
@@ -249,28 +293,47 @@ class ContextGatherer:
             "signals": config.signals_ms / 1000,
             "status": config.status_ms / 1000,
         }
+        self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
+        self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
+        self.fills: RecentFills | None = None  # the venues' recent fills (the service sets it)
 
-    async def gather(self, venue: str, symbol: str) -> Context:
+    async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
-        (the venue's only when no other market of it is followed)."""
+        (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
+        time) as of then: the bars closed before then, the book's top and the account
+        then (each the latest when it cannot be had then, counted)."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
             shared = self._venue(venue)
             view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
             self._views[key] = view
+            if self.config.history_ms > 0:
+                self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
         assert view.ready is not None
         await asyncio.shield(view.ready)
         view.touched = time.monotonic()
-        return self._context(view)
+        return self._context(view, self._as_of(as_of_ns))
+
+    def _as_of(self, as_of_ns: int | None) -> int | None:
+        """The time to gather as of: None (the latest) without one, or for a signal older than
+        the history kept (counted)."""
+        if as_of_ns is None or as_of_ns <= 0 or self.config.history_ms <= 0:
+            return None
+        if self._clock() - as_of_ns > self.config.history_ms * _NS_PER_MS:
+            AS_OF_LATEST.labels("old").inc()
+            return None
+        return as_of_ns
 
     def _venue(self, venue: str) -> _View:
         """The venue's view, its first fetch started when it is new."""
         shared = self._venues.get(venue)
         if shared is None:
             shared = self._venues[venue] = _View(venue, "", _REFRESHED["venue"])
+            if self.fills is not None:
+                self.fills.follow(venue)
             first = [part for part in VENUE_PARTS if part != "books"]  # a new market fetches its own
             shared.fetched["books"] = time.monotonic()
             shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in first))
@@ -286,19 +349,25 @@ class ContextGatherer:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.tops.close()
 
     def _refresh_due(self, now: float) -> None:
         for key, view in list(self._views.items()):
             if now - view.touched > self.config.idle_s:
                 del self._views[key]
+                self.tops.unfollow(*key)
         followed = {venue for venue, _ in self._views}
         for venue in [v for v in self._venues if v not in followed]:
             del self._venues[venue]
+            if self.fills is not None:
+                self.fills.unfollow(venue)
         for view in (*self._venues.values(), *self._views.values()):
             if view.ready is None or not view.ready.done():
                 continue
             for part in view.parts:
                 due = view.fetched.get(part, 0.0) + self._intervals[part]
+                if part == "books" and self.tops.holds(view.venue):
+                    continue  # the book subscription has the latest tops: no look needed
                 if part not in view.fetching and now >= due:
                     task = asyncio.create_task(
                         self._fetch(view, part), name=f"{view.venue}|{view.symbol}|{part}"
@@ -324,26 +393,37 @@ class ContextGatherer:
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
             "books": lambda: self._books(venue),
-            "positions": lambda: self._by_symbol(t.positions(venue), "positions", _position),
-            "balances": lambda: self._listed(t.balances(venue), "balances", _balance),
+            "positions": lambda: self._stamped(self._by_symbol(t.positions(venue), "positions", _position)),
+            "balances": lambda: self._stamped(self._listed(t.balances(venue), "balances", _balance)),
             "orders": lambda: self._by_symbol(t.open_orders(venue), "orders", _open_order),
             "signals": lambda: self._signals(venue, symbol),
             "status": lambda: self._venue_status(venue),
         }
         return calls[part]()
 
-    def _context(self, view: _View) -> Context:
+    def _context(self, view: _View, as_of_ns: int | None) -> Context:
         now = self._clock()
         values = view.values
         shared = self._venues.get(view.venue, _NOTHING).values
         symbol = view.symbol
-        candles, gaps = values.get("bars") or ((), ())
-        book: BookTop | None = values.get("book")
+        candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, self.config.bars)
+        latest: BookTop | None = values.get("book")
+        streamed = self.tops.latest(view.venue, symbol)
+        if streamed is not None and (latest is None or streamed.ts_event_ns >= latest.ts_event_ns):
+            latest = streamed
         last_event = (shared.get("status") or {}).get(symbol)
-        if last_event is None and book is not None and book.ts_event_ns > 0:
-            last_event = book.ts_event_ns
+        if last_event is None and latest is not None and latest.ts_event_ns > 0:
+            last_event = latest.ts_event_ns
+        book = latest if as_of_ns is None else self._book_at(view, latest, as_of_ns)
         reconnects, resyncs = self._counters.get(view.venue, _Counters()).increase(symbol)
         instruments: _Instruments | None = shared.get("instruments")
+        read_balances: tuple[int, tuple[Balance, ...]] = shared.get("balances") or (0, ())
+        read_positions: tuple[int, dict[str, tuple[Position, ...]]] = shared.get("positions") or (0, {})
+        balances, positions = read_balances[1], read_positions[1]
+        if as_of_ns is not None and self.fills is not None and instruments is not None:
+            balances, positions = self._account_at(
+                view.venue, instruments, read_balances, read_positions, as_of_ns
+            )
         return Context(
             venue=view.venue,
             symbol=symbol,
@@ -352,8 +432,8 @@ class ContextGatherer:
             price=candles[-1].close if candles else None,
             book=book,
             bars=candles,
-            positions=(shared.get("positions") or {}).get(symbol, ()),
-            balances=shared.get("balances") or (),
+            positions=positions.get(symbol, ()),
+            balances=balances,
             open_orders=(shared.get("orders") or {}).get(symbol, ()),
             recent_signals=values.get("signals") or (),
             last_event_ns=last_event,
@@ -362,7 +442,50 @@ class ContextGatherer:
             resyncs=resyncs,
         )
 
+    def _book_at(self, view: _View, latest: BookTop | None, as_of_ns: int) -> BookTop | None:
+        """The market's top as of `as_of_ns`: the last kept by then (or the latest look, when
+        it is younger and not after that time); the latest when none is kept by then (counted)."""
+        kept = self.tops.at(view.venue, view.symbol, as_of_ns)
+        if kept is None:
+            AS_OF_LATEST.labels("book").inc()
+            return latest
+        if latest is not None and kept.ts_event_ns < latest.ts_event_ns <= as_of_ns:
+            return latest
+        return kept
+
+    def _account_at(
+        self,
+        venue: str,
+        instruments: _Instruments,
+        balances: tuple[int, tuple[Balance, ...]],
+        positions: tuple[int, dict[str, tuple[Position, ...]]],
+        as_of_ns: int,
+    ) -> tuple[tuple[Balance, ...], dict[str, tuple[Position, ...]]]:
+        """The balances and positions as of `as_of_ns`: each as read, less the fills since (or
+        with those up to it, when the read is the older); as read when the fills between are
+        not all known (counted)."""
+        assert self.fills is not None
+        found_balances, found_positions = balances[1], positions[1]
+        for read_ns, which in ((balances[0], "balances"), (positions[0], "positions")):
+            if read_ns <= 0:
+                continue
+            sign = -1 if as_of_ns <= read_ns else 1
+            fills = self.fills.between(venue, min(as_of_ns, read_ns), max(as_of_ns, read_ns))
+            if fills is None:
+                AS_OF_LATEST.labels("account").inc()
+                return balances[1], positions[1]
+            if which == "balances":
+                found_balances = moved(found_balances, {}, fills, sign, instruments.get)[0]
+            else:
+                found_positions = moved((), found_positions, fills, sign, instruments.get)[1]
+        return found_balances, found_positions
+
     # ---- the parts, each through its tool
+
+    async def _stamped(self, call: Awaitable[T]) -> tuple[int, T]:
+        """The part's answer with when it came (the wall clock): the moment it is as of."""
+        found = await call
+        return self._clock(), found
 
     async def _call(self, part: str, venue: str, call: Awaitable[Any]) -> Any:
         try:
@@ -382,7 +505,9 @@ class ContextGatherer:
         return _Instruments(venue, {raw["symbol"]: raw for raw in answer["instruments"]})
 
     async def _bars(self, venue: str, symbol: str) -> tuple[tuple[Candle, ...], tuple[GapMarker, ...]]:
-        answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, self.config.bars)
+        # A few more than the context holds: those closed after an older signal's time are cut.
+        wanted = self.config.bars + self._extra_bars
+        answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, wanted)
         raw_bars = _items(answer, "bars")
         candles = tuple(_candle(self.timeframe, b) for b in raw_bars)
         step = self.timeframe.ns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION", "STALE"]
+__all__ = ["AS_OF_LATEST", "CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION", "STALE"]
 
 # Fine around the 5 ms goal, coarse up to a slow LLM's 30 s.
 _BUCKETS = (
@@ -28,4 +28,10 @@ LLM = Histogram(
 IN_FLIGHT = Gauge("trademesh_advisor_llm_in_flight", "Decisions waiting for the LLM.")
 STALE = Counter(
     "trademesh_advisor_stale_signals_total", "Signals older than the age limit when read: not decided."
+)
+AS_OF_LATEST = Counter(
+    "trademesh_advisor_as_of_latest_total",
+    "Signals whose context part was the latest, not as of their event time, by why: old (older "
+    "than the history kept), book (no book top kept by then).",
+    ["why"],
 )

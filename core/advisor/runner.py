@@ -232,7 +232,11 @@ class Pipeline:
 
     async def _decide(self, signal: Signal, *, hypothetical: bool = False) -> _Made:
         started = time.perf_counter()
-        context = await self.gatherer.gather(signal.venue, signal.symbol)
+        # The world as of the signal's time, as a backtest decides it (docs/backtest.md): its
+        # evaluation's time (ts_signal_ns, the core's Signal.ts_ns; with the detector's hold an
+        # event time, a backtest's decision time), not ts_event_ns (the patch's last event, e.g.
+        # a bar's close before it).
+        context = await self.gatherer.gather(signal.venue, signal.symbol, signal.ts_ns)
         CONTEXT.observe(time.perf_counter() - started)
         out = self.core.on_signal(signal, context, self.clock())
         self._take_events()

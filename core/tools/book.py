@@ -8,7 +8,8 @@ venue or symbol from a book not rebuilt yet.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ from core.tools.upstream import Upstream
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["LIVEDATA", "book_top", "book_tops"]
+__all__ = ["LIVEDATA", "book_events", "book_top", "book_tops"]
 
 LIVEDATA = "trademesh.livedata.v1.LiveData"
 
@@ -50,6 +51,24 @@ async def book_tops(
         for event in first.events
         if event.WhichOneof("payload") == "book_snapshot" and event.venue == venue and event.symbol in wanted
     }
+
+
+async def book_events(
+    upstream: Upstream, venue: str, symbols: Sequence[str]
+) -> AsyncGenerator[Sequence[md.MarketEvent]]:
+    """The bridge's events of a venue's books of `symbols` as they come, a message's at a time:
+    each book's snapshot, then its deltas; conflated (a subscriber fallen behind gets a GAP
+    notice and a fresh snapshot: the bridge never holds a queue for it)."""
+    request = lv.SubscribeRequest(
+        venues=[venue],
+        symbols=list(symbols),
+        kinds=[lv.KIND_BOOK],
+        overflow_policy=md.OVERFLOW_POLICY_CONFLATE,
+    )
+    messages = upstream.stream(LIVEDATA, None, "Subscribe", request, lv.SubscribeResponse)
+    async with contextlib.aclosing(messages):
+        async for message in messages:
+            yield message.events
 
 
 def _levels(levels: Any, depth: int, best_is_highest: bool) -> list[dict[str, str]]:

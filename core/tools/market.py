@@ -11,7 +11,7 @@ The docstrings are what a model reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from core.bus.names import venue_name
@@ -19,7 +19,7 @@ from core.errors import TrademeshError
 from core.model import Timeframe
 from core.tools import render
 from core.tools.bars import BarStore
-from core.tools.book import book_top, book_tops
+from core.tools.book import book_events, book_top, book_tops
 from core.tools.gaps import GapStore
 from core.tools.inputs import (
     TimeframeText,
@@ -146,6 +146,13 @@ class MarketTools:
         wanted = [canonical_symbol(symbol) for symbol in symbols]
         depth = bounded("depth", depth, 1, MAX_DEPTH)
         return {"venue": venue, "books": await book_tops(self._up, venue, wanted, depth)}
+
+    def book_events(self, venue: str, symbols: Sequence[str]) -> AsyncGenerator[Sequence[md.MarketEvent]]:
+        """The bridge's events of a venue's books as they come (its snapshot of each, then every
+        delta; the advisor's context keeps its markets' tops by event time with them; not one of
+        the gateway's MCP tools)."""
+        venue = live_venue(venue, self._up.names(MARKETDATA))
+        return book_events(self._up, venue, [canonical_symbol(symbol) for symbol in symbols])
 
     async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
         """The open orders on a venue (all symbols, or one): ids, side, type, price, size, filled

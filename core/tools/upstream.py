@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -122,6 +122,19 @@ class Upstream:
             call.cancel()
         return found
 
+    async def stream(
+        self, service: str, target: str | None, method: str, request: Message, answer: type[R]
+    ) -> AsyncGenerator[R]:
+        """A server stream's messages as they come, until it ends (a subscription: no deadline;
+        the stream is cancelled when the iterator is closed)."""
+        address, call = self._open_stream(service, target, method, request, answer, None)
+        try:
+            with self._mapped(service, target, address):
+                while (message := await call.read()) is not grpc.aio.EOF:
+                    yield cast(R, message)
+        finally:
+            call.cancel()
+
     async def close(self) -> None:
         await self._upstreams.close()
 
@@ -132,7 +145,7 @@ class Upstream:
         method: str,
         request: Message,
         answer: type[R],
-        timeout_s: float,
+        timeout_s: float | None,
     ) -> tuple[str, grpc.aio.UnaryStreamCall[Message, R]]:
         """A read-only server stream to the service's resolved address, with its deadline."""
         _allowed(service, method, request, None)

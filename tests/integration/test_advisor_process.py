@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from core.advisor.book_feed import BookFeed
 from core.advisor.synthetic import random_walk_bars
 from core.advisor.wire import decided_key
 from core.bus.codec import FIELD, decode
@@ -478,5 +479,50 @@ async def test_a_look_at_a_venues_books_gives_each_symbols_top_as_the_single_too
         with pytest.raises(InvalidArgument, match="nowhere"):
             await tools.order_book_tops("nowhere", ["BTC/USDT"], 1)
     finally:
+        await upstream.close()
+        await db.close()
+
+
+async def test_the_book_feed_keeps_the_bridges_tops_by_event_time(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisor's context keeps its markets' tops from a book subscription to the bridge
+    (core.advisor.book_feed): the top it holds as of a look's event time is the look's top
+    (the bridge's book after the same events), for several looks as the sim's book moves."""
+    monkeypatch.setenv(TOKEN, TEST_TOKEN)
+    instances = [Instance("sim", mesh.sim, VENUE_SERVICES), Instance("bridge", mesh.bridge, (LIVEDATA,))]
+    upstream = Upstream(MeshResolver(None, instances), CALL_TIMEOUT_S)
+    db = RecorderDatabase(mesh.database, CALL_TIMEOUT_S)
+    tools = MarketTools(upstream, BarStore(db), SignalStore(db), GapStore(db))
+    feed = BookFeed(tools.book_events, 5_000_000_000)
+    symbol = "ETH/USDT"
+    feed.follow("sim", symbol)
+    try:
+
+        async def started() -> int | None:
+            return feed.newest("sim", symbol)
+
+        await until(started, 30, 0.05, "the feed's first top")
+        seen: set[int] = set()
+        for _ in range(5):
+            look = await tools.order_book_top("sim", symbol, 1)
+            at = int(look["ts_event_ns"])
+
+            async def reached(at: int = at) -> bool | None:
+                newest = feed.newest("sim", symbol)
+                return True if newest is not None and newest >= at else None
+
+            await until(reached, 10, 0.05, "the feed's tops past the look's time")
+            kept = feed.at("sim", symbol, at)
+            assert kept is not None and kept.ts_event_ns <= at
+            best = (look["bids"][0], look["asks"][0])
+            assert (kept.bid, kept.bid_size, kept.ask, kept.ask_size) == tuple(
+                Decimal(level[part]) for level in best for part in ("price", "size")
+            )
+            seen.add(at)
+            await asyncio.sleep(0.3)
+        assert len(seen) >= 3  # the book moved between the looks
+    finally:
+        await feed.close()
         await upstream.close()
         await db.close()

@@ -9,16 +9,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
+from decimal import Decimal as D
 from typing import Any, cast
 
 import pytest
+from prometheus_client import REGISTRY
 
 from core.advisor.engine.snapshot import snapshot
+from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer, GatherConfig
+from core.bus.codec import FIELD, wrap_executions
 from core.errors import Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
+from trademesh.bus.v1 import bus_pb2 as bus_pb
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 Json = dict[str, Any]
 MS = 1_000_000
@@ -48,6 +57,11 @@ class Tools:
         self.book_ts_ns: dict[str, int] = {}
         self.no_book: set[str] = set()  # symbols order_book_tops leaves out
         self.looked: list[list[str]] = []
+        self.bars: list[Json] | None = None  # latest_bars' answer (else one bar)
+        # The bridge's book events of a venue, pushed by the test (None ends the stream).
+        self.book_streams: dict[str, asyncio.Queue[list[md.MarketEvent] | None]] = {}
+        self.subscribed: Counter[tuple[str, ...]] = Counter()
+        self.bar_limits: list[int] = []
 
     def _count(self, tool: str, venue: str) -> None:
         self.calls[(tool, venue)] += 1
@@ -62,6 +76,9 @@ class Tools:
 
     async def latest_bars(self, venue: str, symbol: str, timeframe: str, limit: int) -> Json:
         self._count("latest_bars", venue)
+        self.bar_limits.append(limit)
+        if self.bars is not None:
+            return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": self.bars[-limit:]}
         bar = {"open_time_ns": T0 - 2000 * MS, "open": "100", "high": "101", "low": "99", "close": "100.5",
                "volume": "3", "quote_volume": "301", "trade_count": 4, "repaired": False}  # fmt: skip
         return {"venue": venue, "symbol": symbol, "timeframe": timeframe, "bars": [bar]}
@@ -84,6 +101,17 @@ class Tools:
         self.looked.append(list(symbols))
         held = [s for s in symbols if s not in self.no_book]
         return {"venue": venue, "books": {s: self._top(venue, s) for s in held}}
+
+    def book_queue(self, venue: str) -> asyncio.Queue[list[md.MarketEvent] | None]:
+        return self.book_streams.setdefault(venue, asyncio.Queue())
+
+    async def book_events(self, venue: str, symbols: list[str]) -> AsyncGenerator[list[md.MarketEvent]]:
+        self.subscribed[tuple(symbols)] += 1
+        queue = self.book_queue(venue)
+        while (events := await queue.get()) is not None:
+            yield events
+            queue.task_done()  # read by the feed
+        queue.task_done()
 
     async def positions(self, venue: str, symbol: str | None = None) -> Json:
         self._count("positions", venue)
@@ -126,8 +154,21 @@ def clock() -> Clock:
     return Clock()
 
 
+_MADE: list[ContextGatherer] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_feeds() -> AsyncIterator[None]:
+    """Each gatherer's book subscriptions end with the test."""
+    yield
+    while _MADE:
+        await _MADE.pop().tops.close()
+
+
 def gatherer(tools: Tools, clock: Clock) -> ContextGatherer:
-    return ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+    made = ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+    _MADE.append(made)
+    return made
 
 
 async def refresh(gathering: ContextGatherer, after_s: float = LATER_S) -> None:
@@ -259,3 +300,287 @@ async def test_a_venue_is_no_longer_fetched_once_none_of_its_markets_is_followed
     assert sum(tools.calls.values()) == 0
     context = await gathering.gather("sim", BTC)  # followed again: every part fetched again
     assert tools.calls[("balances", "sim")] == 1 and context.balances
+
+
+def _bar(open_ns: int, close: str, repaired: bool = False) -> Json:
+    return {"open_time_ns": open_ns, "open": close, "high": close, "low": close, "close": close,
+            "volume": "1", "quote_volume": close, "trade_count": 1, "repaired": repaired}  # fmt: skip
+
+
+async def test_the_bars_are_those_closed_by_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """A signal 1.5 s old is decided on the bars closed before its time (a bar closing at it
+    left out: a backtest steps the tick at T before T's bars), its last close the price; a
+    repaired bar cut off takes its gap with it. More bars are asked for than the context
+    holds, so a late signal still has its full window."""
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n), repaired=n == 12) for n in range(13)]
+    gathering = gatherer(tools, clock)  # 10 bars of 1s, 5 s of history kept
+    context = await gathering.gather("sim", BTC, T0 - 1500 * MS)
+    assert tools.bar_limits == [10 + 5 + 1]
+    assert [c.close for c in context.bars] == [Decimal(100 + n) for n in range(1, 11)]
+    assert context.bars[-1].open_time_ns + 1000 * MS <= T0 - 1500 * MS
+    assert context.price == Decimal(110) and not context.gaps
+    at_close = await gathering.gather("sim", BTC, T0 - 2000 * MS)  # the bar closing then is out
+    assert at_close.price == Decimal(109) and len(at_close.bars) == 10
+    latest = await gathering.gather("sim", BTC)  # no time: the latest, the repaired bar's gap in
+    assert latest.price == Decimal(112) and len(latest.bars) == 10
+    assert [(g.start_ns, g.repaired) for g in latest.gaps] == [(T0 - 1000 * MS, True)]
+
+
+async def test_a_signal_older_than_the_history_is_decided_on_the_latest_and_counted(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n)) for n in range(13)]
+    gathering = gatherer(tools, clock)
+    before = _latest_count("old")
+    context = await gathering.gather("sim", BTC, T0 - 6000 * MS)
+    assert context.price == Decimal(112) and _latest_count("old") == before + 1
+
+
+def _latest_count(why: str) -> float:
+    return REGISTRY.get_sample_value("trademesh_advisor_as_of_latest_total", {"why": why}) or 0.0
+
+
+def _levels(*levels: tuple[str, str]) -> list[md.BookLevel]:
+    return [md.BookLevel(price=price, size=size) for price, size in levels]
+
+
+def _snapshot(
+    ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]], symbol: str = BTC
+) -> md.MarketEvent:
+    book = md.BookSnapshot(sequence=1, bids=_levels(*bids), asks=_levels(*asks))
+    return md.MarketEvent(venue="sim", symbol=symbol, ts_event_ns=ts_ns, book_snapshot=book)
+
+
+def _delta(ts_ns: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> md.MarketEvent:
+    book = md.BookDelta(sequence=2, bids=_levels(*bids), asks=_levels(*asks))
+    return md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=ts_ns, book_delta=book)
+
+
+async def _push(tools: Tools, events: list[md.MarketEvent] | None) -> None:
+    """The bridge sends `events` (None: it ends the stream); the feed has read them on return."""
+    queue = tools.book_queue("sim")
+    await queue.put(events)
+    await queue.join()
+
+
+def _top(context: Any) -> tuple[Decimal, Decimal, Decimal, Decimal, int]:
+    book = context.book
+    return book.bid, book.bid_size, book.ask, book.ask_size, book.ts_event_ns
+
+
+async def test_the_book_is_the_top_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """The followed market's book events are kept as tops by event time: a signal reads the last
+    top at or before its time (a delta that moves neither best adds none); one before the first
+    kept top reads the latest look and is counted."""
+    tools.book_ts_ns[BTC] = T0 - 3000 * MS  # the latest look: the snapshot's top
+    gathering = gatherer(tools, clock)
+    first = await gathering.gather("sim", BTC, T0 - 2500 * MS)  # followed now: nothing kept yet
+    assert first.book is not None and first.book.ts_event_ns == T0 - 3000 * MS
+    before = _latest_count("book")
+    await _push(
+        tools, [_snapshot(T0 - 3000 * MS, [("100", "2"), ("99.9", "1")], [("100.2", "1"), ("100.3", "4")])]
+    )
+    await _push(
+        tools, [_delta(T0 - 2000 * MS, [("100.1", "0.5")], []), _delta(T0 - 1900 * MS, [("99.8", "3")], [])]
+    )
+    await _push(tools, [_delta(T0 - 500 * MS, [], [("100.2", "0")])])
+    at = {ms: _top(await gathering.gather("sim", BTC, T0 - ms * MS)) for ms in (3000, 2001, 1500, 500, 0)}
+    assert at[3000] == at[2001] == (D("100"), D("2"), D("100.2"), D("1"), T0 - 3000 * MS)
+    assert at[1500] == (D("100.1"), D("0.5"), D("100.2"), D("1"), T0 - 2000 * MS)
+    assert at[500] == at[0] == (D("100.1"), D("0.5"), D("100.3"), D("4"), T0 - 500 * MS)
+    assert _latest_count("book") == before
+    await gathering.gather("sim", BTC, T0 - 3500 * MS)  # before the first kept top
+    assert _latest_count("book") == before + 1
+    assert tools.subscribed == Counter({(BTC,): 1})
+
+
+async def test_a_latest_look_younger_than_the_kept_top_and_by_the_signals_time_is_taken(
+    tools: Tools, clock: Clock
+) -> None:
+    """Both are the bridge's book: the younger of them at or before the signal's time is the
+    book as of then."""
+    tools.book_ts_ns[BTC] = T0 - 1000 * MS
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("99", "2")], [("100.2", "1")])])
+    assert _top(await gathering.gather("sim", BTC, T0 - 500 * MS))[0] == D("100")  # the look's
+    assert _top(await gathering.gather("sim", BTC, T0 - 1500 * MS))[0] == D("99")  # the kept one
+
+
+async def test_a_gap_or_an_ended_stream_forgets_the_tops_until_the_next_snapshot(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.book_ts_ns[BTC] = T0 - 3000 * MS  # the latest look's top: older than what is pushed
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("100", "2")], [("100.2", "1")])])
+    gap = md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_BOOK, since_ns=T0 - 2000 * MS)
+    await _push(tools, [md.MarketEvent(venue="sim", symbol=BTC, ts_event_ns=T0, notice=gap)])
+    await _push(tools, [_delta(T0 - 1000 * MS, [("100.1", "1")], [])])  # not applied: no book
+    before = _latest_count("book")
+    assert (await gathering.gather("sim", BTC, T0 - 500 * MS)).book == tools_latest(tools)
+    assert _latest_count("book") == before + 1
+    await _push(tools, [_snapshot(T0 - 400 * MS, [("100.1", "1")], [("100.2", "1")])])
+    assert _top(await gathering.gather("sim", BTC, T0))[0] == D("100.1")
+    await _push(tools, None)  # the bridge ends the stream: forgotten, subscribed again
+    assert (await gathering.gather("sim", BTC, T0)).book == tools_latest(tools)
+    await until_true(lambda: tools.subscribed[(BTC,)] == 2)
+    await _push(tools, [_snapshot(T0 - 300 * MS, [("100.1", "1")], [("100.15", "2")])])
+    assert _top(await gathering.gather("sim", BTC, T0))[2] == D("100.15")
+
+
+async def test_a_second_market_of_the_venue_joins_its_subscription_and_the_first_keeps_its_tops(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.book_ts_ns[BTC] = tools.book_ts_ns[ETH] = T0 - 9000 * MS  # the latest looks: old
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("100", "2")], [("100.2", "1")])])
+    await gathering.gather("sim", ETH, T0)
+    await until_true(lambda: tools.subscribed[(BTC, ETH)] == 1)
+    assert tools.subscribed == Counter({(BTC,): 1, (BTC, ETH): 1})
+    await _push(tools, [_snapshot(T0 - 1000 * MS, [("100.1", "2")], [("100.2", "1")]),
+                        _snapshot(T0 - 1000 * MS, [("3000", "1")], [("3001", "1")], ETH)])  # fmt: skip
+    assert _top(await gathering.gather("sim", BTC, T0 - 2000 * MS))[0] == D("100")  # kept through
+    assert _top(await gathering.gather("sim", BTC, T0))[0] == D("100.1")
+    assert _top(await gathering.gather("sim", ETH, T0))[0] == D("3000")
+
+
+async def test_no_look_at_the_books_while_the_subscription_holds_each_markets_top(
+    tools: Tools, clock: Clock
+) -> None:
+    """The latest top is the subscription's newest then (a context without a time reads it);
+    once it holds none (the stream ended) the looks come back."""
+    tools.book_ts_ns[BTC] = T0 - 9000 * MS
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC)
+    await _push(tools, [_snapshot(T0 - 1000 * MS, [("100.1", "2")], [("100.2", "1")])])
+    tools.calls.clear()
+    await refresh(gathering)
+    assert tools.calls[("order_book_tops", "sim")] == 0
+    assert _top(await gathering.gather("sim", BTC))[0] == D("100.1")
+    await _push(tools, None)
+    await refresh(gathering)
+    assert tools.calls[("order_book_tops", "sim")] == 1
+
+
+async def test_a_market_no_longer_followed_ends_its_book_subscription(tools: Tools, clock: Clock) -> None:
+    gathering = gatherer(tools, clock)
+    await gathering.gather("sim", BTC, T0)
+    assert gathering.tops.following() == [("sim", BTC)]
+    await refresh(gathering, after_s=gathering.config.idle_s + 1)
+    assert gathering.tops.following() == []
+
+
+def tools_latest(tools: Tools) -> Any:
+    """The top of the stand-in's latest look (core.advisor.gather's parse of it)."""
+    from core.advisor.gather import _book
+
+    return _book(tools._top("sim", BTC))
+
+
+async def until_true(done: Any, within_s: float = 3.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not done():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
+
+
+class Stream:
+    """Redis's executions stream as RecentFills reads it (XREVRANGE for its end, XREAD on)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+
+    def add(self, *executions: tf.Execution, gap: bool = False) -> None:
+        batch = bus_pb.Executions(executions=executions, gap=gap, venue="sim")
+        data = wrap_executions("sim", batch.SerializeToString())
+        self.entries.append((f"{len(self.entries) + 1}-0".encode(), {FIELD: data}))
+
+    async def xrevrange(self, stream: str, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        return self.entries[-1:]
+
+    async def xread(self, cursors: dict[str, str], count: int, block: int) -> list[Any]:
+        ((stream, after),) = cursors.items()
+        newer = [e for e in self.entries if int(e[0].split(b"-")[0]) > int(after.split("-")[0])]
+        if not newer:
+            await asyncio.sleep(block / 1000)
+        return [(stream.encode(), newer)] if newer else []
+
+
+def _fill(ts_ns: int, side: common.Side.ValueType, size: str, price: str, fee: str) -> tf.Execution:
+    fill = tf.Fill(fill_id=f"f{ts_ns}", symbol=BTC, side=side, price=price, size=size, fee=fee,
+                   fee_asset="USDT", ts_event_ns=ts_ns)  # fmt: skip
+    return tf.Execution(venue="sim", ts_event_ns=ts_ns, fill=fill)
+
+
+async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """Balances and positions as read (at T0) less the fills since the signal's time, or with
+    those up to it when the signal is the younger; a fill before the venue was followed is not
+    known, so a signal before then is decided on the account as read (counted)."""
+    stream = Stream()
+    gathering = gatherer(tools, clock)
+    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(fills.run(stop))
+    try:
+        clock.now = T0 - 4000 * MS  # followed from here on
+        first = await gathering.gather("sim", BTC, T0 - 4000 * MS)
+        await until_true(lambda: fills.between("sim", T0 - 3000 * MS, T0) == [])
+        # Read at T0 - 4 s (the balances' answer came then): 1000 free, 25 locked; BTC 0.5.
+        assert first.quote_equity() == Decimal(1025) and first.position_size() == Decimal("0.5")
+        stream.add(_fill(T0 - 3000 * MS, common.SIDE_BUY, "0.1", "100", "0.01"))
+        stream.add(_fill(T0 - 1000 * MS, common.SIDE_SELL, "0.2", "101", "0.02"))
+        await until_true(lambda: len(fills.between("sim", T0 - 4000 * MS, T0) or ()) == 2)
+        clock.now = T0
+        await refresh(gathering)  # balances and positions read again at T0: the fills in
+        at = {ms: await gathering.gather("sim", BTC, T0 - ms * MS) for ms in (0, 2000, 3500)}
+        # At T0 as read; 2 s before, without the sell (+0.2 BTC, -20.2 USDT, +0.02 fee back).
+        assert at[0].quote_equity() == Decimal(1025) and at[0].position_size() == Decimal("0.5")
+        assert at[2000].quote_equity() == Decimal(1025) - Decimal("20.2") + Decimal("0.02")
+        assert at[2000].position_size() == Decimal("0.7")
+        # 3.5 s before: without the buy too (-0.1 BTC, +10 USDT, +0.01).
+        assert at[3500].quote_equity() == Decimal(1025) - Decimal("20.2") + Decimal("0.02") + Decimal("10.01")
+        assert at[3500].position_size() == Decimal("0.6")
+        btc = {b.asset: b.total for b in at[3500].balances}.get("BTC")
+        assert btc == Decimal("0.1")  # the stand-in holds no BTC balance: the change shows (+0.2 - 0.1)
+        before = _latest_count("account")
+        early = await gathering.gather("sim", BTC, T0 - 4500 * MS)  # before the venue was followed
+        assert early.quote_equity() == Decimal(1025) and _latest_count("account") == before + 1
+    finally:
+        stop.set()
+        await reading
+
+
+async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools: Tools, clock: Clock) -> None:
+    stream = Stream()
+    gathering = gatherer(tools, clock)
+    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(fills.run(stop))
+    try:
+        clock.now = T0 - 4000 * MS
+        await gathering.gather("sim", BTC, T0 - 4000 * MS)
+        await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) == [])
+        stream.add(_fill(T0 - 3000 * MS, common.SIDE_BUY, "0.1", "100", "0"))
+        clock.now = T0 - 2000 * MS
+        stream.add(gap=True)
+        await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) is None)
+        assert fills.between("sim", T0 - 2000 * MS, T0) == []
+    finally:
+        stop.set()
+        await reading
+
+
+async def test_without_a_history_every_signal_is_decided_on_the_latest(tools: Tools, clock: Clock) -> None:
+    """history_ms 0 (`--history-ms 0`): no book subscription, the bars up to the latest, nothing
+    counted."""
+    tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n)) for n in range(13)]
+    config = GatherConfig(timeframe="1s", bars=10, history_ms=0)
+    gathering = ContextGatherer(cast(MarketTools, tools), config, clock)
+    _MADE.append(gathering)
+    before = {why: _latest_count(why) for why in ("old", "book", "account")}
+    context = await gathering.gather("sim", BTC, T0 - 1500 * MS)
+    assert context.price == Decimal(112) and tools.bar_limits == [10 + 1]
+    assert gathering.tops.following() == [] and not tools.subscribed
+    assert {why: _latest_count(why) for why in before} == before

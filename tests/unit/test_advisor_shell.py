@@ -8,6 +8,7 @@ import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,6 +313,16 @@ def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
     assert app.calibration.model_version == app.core.model.version
 
 
+def test_history_ms_sets_how_old_a_signal_is_decided_as_of_its_time() -> None:
+    from core.advisor.command import COMMAND
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["advisor", "--history-ms", "0"])
+    assert COMMAND.config(args).gather.history_ms == 0
+    default = build_parser().parse_args(["advisor"])
+    assert COMMAND.config(default).gather.history_ms == 5000
+
+
 def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:
     shown = calibration_to_pb(load_calibration(None))
     regimes = {r.regime: r for r in shown.regimes}
@@ -320,3 +331,29 @@ def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -
     assert fitted and all(len(r.bins_before) == 10 for r in fitted)
     with pytest.raises(InvalidArgument):
         calibration_to_pb(load_calibration(None), "sideways")
+
+
+class _Gatherer:
+    """The gatherer's part: one context; records the time each decision asked it as of."""
+
+    def __init__(self) -> None:
+        self.as_of: list[int | None] = []
+
+    async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Any:
+        self.as_of.append(as_of_ns)
+        return context()
+
+
+async def test_a_signal_is_decided_on_its_context_as_of_its_evaluation_time() -> None:
+    """The detector's ts_signal_ns (its evaluation's time, the backtest's decision time), not the
+    patch's last event (ts_event_ns): docs/backtest.md, "Parity with live"."""
+    from core.advisor.journal import DecisionJournal
+    from core.advisor.runner import Pipeline
+
+    core = AdvisorCore(AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), default_model(),
+                       default_calibration())  # fmt: skip
+    gatherer = _Gatherer()
+    pipeline = Pipeline(core, gatherer, None, DecisionJournal(), max_in_flight=1, clock=lambda: NOW_NS)  # type: ignore[arg-type]
+    made = signal()
+    await pipeline.decide(made, publish=False, hypothetical=True)
+    assert gatherer.as_of == [made.ts_ns] and made.ts_ns != made.ts_event_ns
