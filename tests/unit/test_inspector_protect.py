@@ -137,13 +137,41 @@ def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_loopin
     while refusals < 5:
         answer = c.on_order_update(update(current, OrderStatus.REJECTED), T0 + (2 + refusals) * MS)
         refusals += 1
-        again = placed(answer.actions, SL)
-        if not again:
+        if answer.events and answer.events[-1].policy == "protect.rejected":
             break
+        assert placed(answer.actions, SL) == []  # placed again at the next mark, not at once
+        again = placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + (2 + refusals) * MS).actions, SL)
         current = again[0]
     assert refusals == 3
     assert any(e.policy == "protect.rejected" and e.action is RiskAction.STAND_DOWN for e in answer.events)
     assert ("sim", "BTC/USDT") not in c.protector.levels
+
+
+def test_a_refused_protective_order_waits_for_the_next_mark_so_a_fill_on_its_way_lands_first() -> None:
+    """The venue's stop closed the position and its fill is on its way when the venue refuses a
+    protective order of the position (reduce-only, the position is 0). Placed again at once, the
+    same refusal came three times before the fill, and the inspector stood down; at the next
+    mark the fill has landed and there is nothing to protect."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    refused = c.on_order_update(update(target, OrderStatus.REJECTED), T0 + 2 * MS)
+    assert placed(refused.actions) == []
+    c.on_fill("sim", fill(stop, price="95"), T0 + 3 * MS)  # the stop's fill, heard late
+    marked = c.on_mark("sim", "BTC/USDT", D(95), T0 + 4 * MS)
+    assert placed(marked.actions) == [] and c.book.positions.size(("sim", "BTC/USDT")) == 0
+    assert c.machine.takes_entries
+
+
+def test_a_refused_protective_order_of_a_position_still_open_is_placed_again_at_the_next_mark() -> None:
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    _, target = pair(out.actions)  # type: ignore[attr-defined]
+    c.on_order_update(update(target, OrderStatus.REJECTED), T0 + 2 * MS)
+    (again,) = placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + 3 * MS).actions)
+    assert (again.role, again.size, again.price) == (TP, D(2), D(110))
+    assert again.client_order_id != target.client_order_id
+    assert placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + 4 * MS).actions) == []  # once
 
 
 def test_refusals_of_orders_the_plan_already_dropped_do_not_stand_down() -> None:

@@ -80,6 +80,11 @@ class InspectorCore:
         self._fills: set[str] = set()
         self._suppressed: dict[str, Decimal] = {}
         self._rejected: dict[Key, int] = {}  # protective orders refused in a row, per position
+        # Positions whose refused protection is placed again at their market's next mark, not at
+        # once: a refusal is often a fill on its way (the venue's stop closed the position; its
+        # fill not heard yet), and at once, the same refusal came three times before the fill
+        # and stood the inspector down.
+        self._replan: set[Key] = set()
         self._flattens: dict[Key, int] = {}  # flatten orders placed since CLOSE_ALL, per position
 
     @property
@@ -257,16 +262,22 @@ class InspectorCore:
         working.final_size = max(order.filled_size, working.filled)
         if working.remaining <= 0:
             self._finish(order.client_order_id)
+        later = False
         if (
             working.order.role.protective
             and not working.cancelling
             and order.status is not OrderStatus.FILLED
         ):
-            reason = f"{working.order.role.value} {order.status.value} from outside; re-planned"
+            later = order.status is OrderStatus.REJECTED
+            when = " at the next mark" if later else ""
+            reason = f"{working.order.role.value} {order.status.value} from outside; re-planned{when}"
             out.event(
                 RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
             )
-        self._protect(working.key, out)
+        if later:
+            self._replan.add(working.key)
+        else:
+            self._protect(working.key, out)
         return out.output()
 
     def _protection_refused(self, working: WorkingOrder, order: Order, out: Collector) -> bool:
@@ -317,7 +328,8 @@ class InspectorCore:
         sign = _sign(self.book.positions.size(key))
         moved = self.protector.trail(key, sign, price, self.policies.protect)
         self._revalue(out)
-        if moved:  # nothing else a mark changes is in the protective plan
+        if moved or key in self._replan:  # nothing else a mark changes is in the protective plan
+            self._replan.discard(key)
             self._protect(key, out)
         return out.output()
 
