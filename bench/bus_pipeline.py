@@ -461,8 +461,8 @@ async def start_services(setup: Setup, names: Sequence[str], sims: Sequence[Chil
 
 
 def _own_args(setup: Setup, name: str) -> list[str]:
-    linger = setup.args.recorder_linger_ms
-    return ["--linger-ms", str(linger)] if name == "recorder" and linger is not None else []
+    linger = {"recorder": setup.args.recorder_linger_ms, "bridge": setup.args.bridge_linger_ms}.get(name)
+    return ["--linger-ms", str(linger)] if linger is not None else []
 
 
 async def venue_events(setup: Setup, sims: Sequence[Child]) -> int | None:
@@ -1458,6 +1458,11 @@ def _parser() -> argparse.ArgumentParser:
         "--recorder-linger-ms",
         type=int,
         help="the recorder's --linger-ms (default: the recorder's own default)",
+    )
+    add(
+        "--bridge-linger-ms",
+        type=float,
+        help="the bridge's --linger-ms (default: the bridge's own default)",
     )
     add(
         "--profile-processes",

@@ -51,8 +51,10 @@ class L2Book:
         """apply() for the wire's levels, each read where it is (no tuples made: the bridge
         applies every book delta on the bus)."""
         self.sequence = sequence
-        _apply_wire_side(self.bids, bids)
-        _apply_wire_side(self.asks, asks)
+        if bids:  # a delta mostly changes one side: an empty wire list is not iterated (it costs)
+            _apply_wire_side(self.bids, bids)
+        if asks:
+            _apply_wire_side(self.asks, asks)
 
     def snapshot(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
         """Bids and asks, best first."""

@@ -38,6 +38,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repair-timeout-ms", type=int, default=10_000,
         help="deadline of each GetCandles call made to repair a gap (default 10000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--linger-ms", type=float, default=50.0,
+        help="after a bus read short of a batch, wait this long before the next: fewer, larger "
+        "commits (default 50; 0 reads at once)",
+    )  # fmt: skip
     parser.add_argument("--group", default="bars", help="consumer group on the trade streams (default bars)")
     parser.add_argument(
         "--consumer", default="bars", help="consumer name; keep it across restarts (default bars)"
@@ -76,6 +81,7 @@ def _config(args: argparse.Namespace) -> BarsConfig:
         consumer=args.consumer,
         pattern=args.streams,
         repair_timeout_s=args.repair_timeout_ms / 1000,
+        linger_ms=args.linger_ms,
         **source,
     )
 

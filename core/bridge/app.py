@@ -49,8 +49,13 @@ class BridgeConfig:
     discover_s: float = 2.0
     # At start, how far back (in entries per book stream) to look for the books' latest snapshots.
     lookback_entries: int = 100_000
+    # After a bus read short of a batch, wait this long before the next (ConsumerOptions.linger_ms):
+    # fewer reads, each a round to the subscribers, at the cost of up to this much more latency.
+    linger_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.linger_ms < 0:
+            raise InvalidArgument.field("linger-ms", f"must not be negative, got {self.linger_ms}")
         for name in ("queue_batches", "lookback_entries"):
             if getattr(self, name) < 1:
                 raise InvalidArgument.field(
@@ -87,6 +92,7 @@ def _consumer(redis: Any, bridge: Bridge, options: BridgeConfig) -> GroupConsume
         # others): a new stream is read from its first entry, its first snapshots included.
         start_id="0",
         discover_s=options.discover_s,
+        linger_ms=options.linger_ms,
     )
     return GroupConsumer(redis, consumer_options, bridge.pump.handle)
 

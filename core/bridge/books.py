@@ -26,14 +26,18 @@ class Verdict(enum.Enum):
 
 
 class _State:
-    __slots__ = ("book", "chunk", "ts_event_ns", "ts_recv_ns", "usable")
+    __slots__ = ("book", "chunk", "last", "usable")
 
     def __init__(self) -> None:
         self.book = L2Book()
         self.usable = False
-        self.ts_event_ns = 0
-        self.ts_recv_ns = 0
+        # The last event applied: a snapshot made of the book takes its times (read only then).
+        self.last: md.MarketEvent | None = None
         self.chunk: bytes | None = None  # the encoded snapshot, until the book changes
+
+
+_PASSED = (Verdict.PASS, "")
+_DROPPED = (Verdict.DROP, "")
 
 
 def _levels(levels: Sequence[md.BookLevel]) -> list[Level]:
@@ -64,13 +68,13 @@ class Books:
         delta, book = event.book_delta, state.book
         sequence = delta.sequence
         if not state.usable or sequence <= book.sequence:
-            return Verdict.DROP, ""
+            return _DROPPED
         if sequence != book.sequence + 1:
             state.usable = False
             return Verdict.HOLE, f"book delta {sequence} does not follow {book.sequence} on the bus"
         book.apply_wire(sequence, delta.bids, delta.asks)
-        self._changed(state, event)
-        return Verdict.PASS, ""
+        state.chunk, state.last = None, event
+        return _PASSED
 
     def sequence(self, venue: str, symbol: str) -> int:
         """The book's sequence; 0 when the bridge has no usable copy."""
@@ -98,8 +102,7 @@ class Books:
 
     @staticmethod
     def _changed(state: _State, event: md.MarketEvent) -> None:
-        state.chunk = None
-        state.ts_event_ns, state.ts_recv_ns = event.ts_event_ns, event.ts_recv_ns
+        state.chunk, state.last = None, event
 
 
 def _same(book: L2Book, bids: list[Level], asks: list[Level]) -> bool:
@@ -116,10 +119,11 @@ def _snapshot_event(venue: str, symbol: str, state: _State) -> md.MarketEvent:
         asks=[md.BookLevel(price=price, size=size) for price, size in asks],
     )
     # The time of the last event in the book: the snapshot is the book as of then.
+    last = state.last
     return md.MarketEvent(
         venue=venue,
         symbol=symbol,
-        ts_event_ns=state.ts_event_ns,
-        ts_recv_ns=state.ts_recv_ns,
+        ts_event_ns=0 if last is None else last.ts_event_ns,
+        ts_recv_ns=0 if last is None else last.ts_recv_ns,
         book_snapshot=snapshot,
     )

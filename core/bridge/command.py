@@ -43,6 +43,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="at start, entries per book stream to look back for the latest snapshots "
         f"(default {_DEFAULTS.lookback_entries})",
     )
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=_DEFAULTS.linger_ms,
+        help="after a bus read short of a batch, wait this long before the next: fewer reads, "
+        f"more latency (default {_DEFAULTS.linger_ms:g})",
+    )
 
 
 def _config(args: argparse.Namespace) -> BridgeConfig:
@@ -54,6 +61,7 @@ def _config(args: argparse.Namespace) -> BridgeConfig:
         queue_batches=args.queue_batches,
         discover_s=args.discover_s,
         lookback_entries=args.lookback_entries,
+        linger_ms=args.linger_ms,
     )
 
 

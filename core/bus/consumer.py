@@ -232,8 +232,18 @@ class GroupConsumer:
     async def _handle_reads(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> None:
         if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
             return
-        for stream, entries in reads:
-            await self._process(stream, entries)
+        if len(reads) == 1:
+            await self._process(*reads[0])
+            return
+        # Each stream handled in turn, then every stream's entries acknowledged in one round trip
+        # (an entry is still acknowledged only after its handler returned).
+        handled = [(stream, await self._handled(stream, entries)) for stream, entries in reads]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in handled:
+                if ids:
+                    pipe.xack(stream, self.options.group, *ids)
+                    self.processed += len(ids)
+            await pipe.execute()
 
     async def _read_new(self) -> Any:
         return await self.redis.xreadgroup(
@@ -258,6 +268,10 @@ class GroupConsumer:
     # ---- processing
 
     async def _process(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> None:
+        await self._ack(stream, await self._handled(stream, raw))
+
+    async def _handled(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[str]:
+        """The entries through the handler (or dead-lettered); the ids this runner must acknowledge."""
         good: list[Entry] = []
         for entry_id, fields in raw:
             try:
@@ -265,7 +279,7 @@ class GroupConsumer:
             except Corrupt as exc:
                 await self._dead_letter(stream, _text(entry_id), fields, str(exc))
         if not good:
-            return
+            return []
         try:
             await self.handle(stream, good)
         except Exception as exc:
@@ -277,9 +291,8 @@ class GroupConsumer:
                 exc,
             )
             await self._one_by_one(stream, good, {entry_id: fields for entry_id, fields in _by_id(raw)})
-            return
-        if not self.options.handler_acks:
-            await self._ack(stream, [entry_id for entry_id, _ in good])
+            return []  # it acknowledged what it could itself
+        return [] if self.options.handler_acks else [entry_id for entry_id, _ in good]
 
     async def _process_read(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> bool:
         """Every stream of one read through handle_read; False (nothing acked) when it failed."""

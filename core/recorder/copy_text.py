@@ -32,8 +32,9 @@ __all__ = ["COPY_COLUMNS", "copy_text"]
 _NULL = "\\N"
 _ESCAPED = re.compile(r"[\\\t\n\r]").search
 _PLAIN = re.compile(r"[-0-9.]+").fullmatch
-_SIDE = r"\{[-+0-9.eEaNIinfty ]*\}"
-_LEVELS = re.compile(rf"{_SIDE}\t{_SIDE}\t{_SIDE}\t{_SIDE}").fullmatch
+# The characters of a book side's values (space-joined: a space parts two values).
+_NUMBERS = re.compile(r"[-+0-9.eEaNIinfty ]*").fullmatch
+_FRAMING = str.maketrans("", "", "{}\t")
 
 # The table's columns a COPY names, in row-tuple order (the staging columns).
 COPY_COLUMNS: dict[str, list[str]] = {
@@ -66,15 +67,24 @@ def _trades(rows: list[Row]) -> bytes | None:
 
 
 def _book(rows: list[Row]) -> bytes | None:
-    lines = []
+    lines, values = [], []
     for venue, symbol, ts_event, ts_recv, sequence, snapshot, bid_p, bid_s, ask_p, ask_s in rows:
         levels = f"{{{bid_p}}}\t{{{bid_s}}}\t{{{ask_p}}}\t{{{ask_s}}}"
-        if not _LEVELS(levels):
-            return None
+        values.append(levels)
         # A level value holds no space (core.recorder.rows): every space parts two values.
         head = f"{venue}\t{symbol}\t{ts_event}\t{ts_recv}\t{sequence}\t{'t' if snapshot else 'f'}"
         lines.append(f"{head}\t{levels.replace(' ', ',')}\n")
+    if not _numbers_only("".join(values), len(rows)):
+        return None
     return "".join(lines).encode()
+
+
+def _numbers_only(levels: str, rows: int) -> bool:
+    """Every side of a chunk's rows checked at once: `levels` joins each row's four
+    "{side}" put between tabs; only the braces and tabs the rows were framed with may be there
+    (counted), and what is left must be made of a number's characters."""
+    framed = levels.count("{") == levels.count("}") == 4 * rows and levels.count("\t") == 3 * rows
+    return framed and _NUMBERS(levels.translate(_FRAMING)) is not None
 
 
 def _tickers(rows: list[Row]) -> bytes | None:

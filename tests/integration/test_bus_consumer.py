@@ -224,6 +224,29 @@ async def test_a_read_of_several_streams_is_handled_at_once_or_else_stream_by_st
         await client.delete(other)
 
 
+async def test_without_a_read_handler_each_stream_of_a_read_is_acknowledged_once_handled(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    """Every stream's handled entries are acknowledged (in one round trip for the read); an entry
+    whose handler fails stays pending while the rest of its read is acknowledged."""
+    client, stream = bus
+    other = f"{stream}.b"
+    effect = Effect(fail_on={"105"})
+    both = ConsumerOptions(group="g", consumer="c1", streams=(stream, other), batch=50, block_ms=50)
+    consumer = GroupConsumer(client, both, effect)
+    try:
+        await consumer.ensure_groups()
+        await publish(client, stream, 30)
+        await publish(client, other, 20, start=100)
+        await run_until(consumer)
+        handled = [str(i) for i in [*range(30), *range(100, 120)] if i != 105]
+        assert sorted(effect.seen, key=int) == handled
+        assert await pending(client, stream) == 0 and await pending(client, other) == 1
+        assert consumer.processed == 49
+    finally:
+        await client.delete(other)
+
+
 class Reads:
     """The entries of each call of the handler: one call per read of the stream."""
 

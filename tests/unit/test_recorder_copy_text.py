@@ -79,6 +79,8 @@ def test_a_trade_the_copy_would_read_otherwise_is_left_to_the_staged_path(row: R
         ("1", "x1"),  # not a number: the staged path's own error
         ("1\t2", "1"),
         ("1}\t{2", "1 2"),
+        ("1{", "1"),  # one brace more than the rows' own: the chunk's count tells
+        ("1", "2\n"),
     ],
 )
 def test_a_book_level_that_could_change_the_array_literal_is_left_to_the_staged_path(
