@@ -94,7 +94,19 @@ async def run_recorded(
             await load_recorded_answers(config.database_url, config.venue, config.start_ns, config.end_ns)
         )
     symbols = sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
-    source = RecordedSource(config.database_url, config.venue, symbols, config.start_ns, config.end_ns)
+    # The recorded bars of the advisor's timeframe too, each at its close: the live advisor reads
+    # the bar service's bars, which the advisor's BarKeeper then prefers to its own from trades
+    # (built from the same trades, they part at the edges: stops a little apart). The detector
+    # gets them as live it gets the bus's bars: only a patch with a `bars` source reads them.
+    source = RecordedSource(
+        config.database_url,
+        config.venue,
+        symbols,
+        config.start_ns,
+        config.end_ns,
+        kinds=("book", "trade", "bar"),
+        timeframes=(backtest.bars.timeframe,),
+    )
     tape = await drive(backtest, _market_events(source), on_progress)
     return outcome(tape, backtest.settings.sample_ns)
 
