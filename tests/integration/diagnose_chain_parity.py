@@ -8,8 +8,8 @@ entry, stop, target and size equal (docs/backtest.md, "Parity with live").
 The live advisor decides on the world as of each signal's time (ts_signal_ns: its bars, its book
 top, its account; core.advisor.gather); the backtest's advisor on the replayed world then. The
 backtest here gives its advisor the recorded 1s bars (the bar service's, as the live advisor
-reads them), not bars of its own from the recorded trades, as a recorded run does now (its
-source reads book and trade rows only): with its own, the stops were 1-2 % of an ATR apart.
+reads them), as a recorded run does (core.backtest.assemble.run_recorded), not bars of its own
+from the recorded trades: with its own, the stops were 1-2 % of an ATR apart.
 
 A diagnostic, not in the suite (its name is not test_*): it fails while the chain differs
 (the inspector's shell is not as of the signal's time yet). Run it by name, with -s for the
