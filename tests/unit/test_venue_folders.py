@@ -26,7 +26,13 @@ NOT_CONNECTORS = SHARED | {"sim"}
 TEMPLATE = "_template"
 
 # role file -> required in every live venue folder
-CONNECTOR_FILES = {"__init__.py": True, "spec.py": True, "exchange.py": False, "sequence.py": False}
+CONNECTOR_FILES = {
+    "__init__.py": True,
+    "spec.py": True,
+    "exchange.py": False,
+    "sequence.py": False,
+    "wire.py": False,
+}
 STANDIN_FILES = {
     "__init__.py": True,
     "adapter.py": True,
