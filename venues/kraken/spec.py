@@ -14,7 +14,9 @@ from typing import Any
 
 from core.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
-from venues.live.spec import LiveSpec, Market
+from venues.kraken.symbols import wsname
+from venues.kraken.wire import KrakenWire
+from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC", "stop_params", "wsname"]
 
@@ -25,12 +27,6 @@ def stop_params(trigger: str) -> dict[str, Any]:
     trade price instead of its default index. A sell triggers at or below the trigger, a buy at
     or above. They are ordinary orders: OpenOrders lists them, CancelOrder cancels them."""
     return {"stopLossPrice": trigger, "trigger": "last"}
-
-
-def wsname(market: Market) -> str:
-    """Kraken's wsname ("XBT/CHF"), falling back to ccxt's id for markets without one."""
-    info = market.get("info") or {}
-    return str(info.get("wsname") or market["id"])
 
 
 SPEC = LiveSpec(
@@ -59,4 +55,5 @@ SPEC = LiveSpec(
     client_order_id_field="cl_ord_id",
     private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
     stop_params=stop_params,
+    wire=KrakenWire,  # public market-data frames from the wire, not through ccxt's caches
 )
