@@ -191,12 +191,12 @@ class WireBook:
         return changes
 
     def _published_levels(self, side: _Side) -> dict[float, tuple[str, str]]:
-        published = {}
-        for text, size in side.in_order():
-            price = float(text)
-            if self._published(side, price) is not None:
-                published[price] = (text, size)
-        return published
+        """The side's published levels by price, best first."""
+        sign, levels = side.sign, side.levels
+        prices = [sign * key for key in side.keys]
+        if not self.ranged:
+            return {price: levels[price] for price in prices}
+        return {price: levels[price] for price in prices if self._published(side, price) is not None}
 
     def reset(self, snapshot: Mapping[str, Any], depth: int | None) -> None:
         """Start again from a REST snapshot as ccxt parsed it ([price, size] numbers per level)."""
