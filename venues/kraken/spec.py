@@ -6,6 +6,8 @@ the same as ccxt's unified symbol). The native symbol trademesh lists is the wsn
 Kraken's own human name for the pair, and the one its recorded sessions carry.
 
 ccxt falls short on book checksums and on trading: venues/kraken/exchange.py mends both.
+Public market data is taken from the wire before ccxt's handler (venues/kraken/wire.py), which
+checks the book checksums itself and fails ccxt's book watch on a mismatch as ccxt would.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ SPEC = LiveSpec(
     native_symbol=wsname,
     # The capture subscribed depth 1000; Kraken's default of 10 levels is too thin to trade on.
     book_depth=1000,
-    book_checksum=True,  # v2 book frames carry a CRC32 of the best 10 levels (ccxt verifies it)
+    book_checksum=True,  # v2 book frames carry a CRC32 of the best 10 levels (the wire tap verifies it)
     native_cancel_after=True,  # ccxt cancel_all_orders_after: Kraken's CancelAllOrdersAfter
     # Its timeout is in whole seconds (ccxt truncates the ms): under 1 s it would read as 0, "off".
     native_cancel_after_min_ms=1_000,
