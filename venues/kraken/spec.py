@@ -6,6 +6,8 @@ the same as ccxt's unified symbol). The native symbol trademesh lists is the wsn
 Kraken's own human name for the pair, and the one its recorded sessions carry.
 
 ccxt falls short on book checksums and on trading: venues/kraken/exchange.py mends both.
+Public market data is taken from the wire before ccxt's handler (venues/kraken/wire.py), which
+checks the book checksums itself and fails ccxt's book watch on a mismatch as ccxt would.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 from core.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
-from venues.live.spec import LiveSpec, Market
+from venues.kraken.symbols import wsname
+from venues.kraken.wire import KrakenWire
+from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC", "stop_params", "wsname"]
 
@@ -25,12 +29,6 @@ def stop_params(trigger: str) -> dict[str, Any]:
     trade price instead of its default index. A sell triggers at or below the trigger, a buy at
     or above. They are ordinary orders: OpenOrders lists them, CancelOrder cancels them."""
     return {"stopLossPrice": trigger, "trigger": "last"}
-
-
-def wsname(market: Market) -> str:
-    """Kraken's wsname ("XBT/CHF"), falling back to ccxt's id for markets without one."""
-    info = market.get("info") or {}
-    return str(info.get("wsname") or market["id"])
 
 
 SPEC = LiveSpec(
@@ -51,7 +49,7 @@ SPEC = LiveSpec(
     native_symbol=wsname,
     # The capture subscribed depth 1000; Kraken's default of 10 levels is too thin to trade on.
     book_depth=1000,
-    book_checksum=True,  # v2 book frames carry a CRC32 of the best 10 levels (ccxt verifies it)
+    book_checksum=True,  # v2 book frames carry a CRC32 of the best 10 levels (the wire tap verifies it)
     native_cancel_after=True,  # ccxt cancel_all_orders_after: Kraken's CancelAllOrdersAfter
     # Its timeout is in whole seconds (ccxt truncates the ms): under 1 s it would read as 0, "off".
     native_cancel_after_min_ms=1_000,
@@ -59,4 +57,5 @@ SPEC = LiveSpec(
     client_order_id_field="cl_ord_id",
     private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
     stop_params=stop_params,
+    wire=KrakenWire,  # public market-data frames from the wire, not through ccxt's caches
 )

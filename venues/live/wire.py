@@ -17,7 +17,9 @@ from a snapshot and the venue's changed levels (`WireBook`), trades with the sam
 rule as TradeNormalizer, tickers, candles (CandleNormalizer's rows, kept here).
 
 Numbers: the venue's decimal strings go out as plain decimals (`plain_decimal`), the same
-text the normalizers make from ccxt's floats.
+text the normalizers make from ccxt's floats. A venue that sends JSON numbers (Kraken v2) is
+parsed by ccxt's client to floats; `number_text` gives their shortest repr, which
+`plain_decimal` turns into the normalizers' text (decimal_text of the same float).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "WireTicker",
     "WireTrades",
     "now_ns",
+    "number_text",
     "plain_decimal",
 ]
 
@@ -68,6 +71,14 @@ def plain_decimal(text: str) -> str:
             fraction = fraction.rstrip("0")
             return f"{whole}.{fraction}" if fraction else whole
     return format_decimal(Decimal(text)) if text else ""
+
+
+def number_text(value: Any) -> str:
+    """A JSON number as ccxt's client parsed it (float or int) as text: a float's shortest repr
+    (the decimal the venue sent, as decimal_text reads it), "" when absent."""
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 class WireTap(Protocol):
@@ -122,6 +133,11 @@ class _Side:
     def worst(self) -> float:
         return self.sign * self.keys[-1]
 
+    def best(self, count: int) -> list[tuple[str, str]]:
+        """The `count` best levels (price text, size text), best first."""
+        sign, levels = self.sign, self.levels
+        return [levels[sign * key] for key in self.keys[:count]]
+
     def in_order(self) -> list[tuple[str, str]]:
         sign, levels = self.sign, self.levels
         return [levels[sign * key] for key in self.keys]
@@ -131,10 +147,12 @@ class WireBook:
     """A venue book kept from a REST snapshot and the changed levels of the venue's updates.
 
     The same rules as BookNormalizer over ccxt's book: each side holds at most `depth` levels
-    (the worst leave first), and a book started from a snapshot cut at the depth is published
-    inside its known range only (BookRange): a level outside it counts as absent. A delta lists
-    the published levels an update changed (size, or "0" for a level gone), bids best first then
-    asks best first, and nothing when the update left the published book as it was.
+    (the worst leave first), and a book started from a REST snapshot cut at the depth (`reset`)
+    is published inside its known range only (BookRange): a level outside it counts as absent.
+    A book started from the venue's own WebSocket snapshot (`start`, Kraken) has no range: the
+    venue keeps it whole down to the depth. A delta lists the published levels an update
+    changed (size, or "0" for a level gone), bids best first then asks best first, and nothing
+    when the update left the published book as it was.
     """
 
     def __init__(self, feed: MarketFeed, symbol: str) -> None:
@@ -144,11 +162,46 @@ class WireBook:
         self.asks = _Side(descending=False)
         self.depth: int | None = None
         self.range = BookRange()
+        self.ranged = True  # a REST-started book: trimming narrows its known range
+
+    def start(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], depth: int | None) -> None:
+        """Start again from the venue's own snapshot (price and size strings; no range)."""
+        self.bids, self.asks = _Side(descending=True), _Side(descending=False)
+        self.depth, self.range, self.ranged = depth, BookRange(), False
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for price_text, size_text in levels:
+                size = plain_decimal(size_text)
+                if size != "0":
+                    side.set(float(price_text), plain_decimal(price_text), size)
+            self._trim(side, {})
+
+    def replace(
+        self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], depth: int | None
+    ) -> tuple[list[Level], list[Level]]:
+        """A snapshot on a live book: start from it; the published levels that differ from the
+        book published before (as BookNormalizer diffed ccxt's book reset in place): the new
+        book's changed levels best first, then the levels gone ("0") best first."""
+        before = (self._published_levels(self.bids), self._published_levels(self.asks))
+        self.start(bids, asks, depth)
+        after = (self._published_levels(self.bids), self._published_levels(self.asks))
+        changes: tuple[list[Level], list[Level]] = ([], [])
+        for old, new, out in zip(before, after, changes, strict=True):
+            out.extend(level for price, level in new.items() if old.get(price) != level)
+            out.extend((level[0], "0") for price, level in old.items() if price not in new)
+        return changes
+
+    def _published_levels(self, side: _Side) -> dict[float, tuple[str, str]]:
+        """The side's published levels by price, best first."""
+        sign, levels = side.sign, side.levels
+        prices = [sign * key for key in side.keys]
+        if not self.ranged:
+            return {price: levels[price] for price in prices}
+        return {price: levels[price] for price in prices if self._published(side, price) is not None}
 
     def reset(self, snapshot: Mapping[str, Any], depth: int | None) -> None:
         """Start again from a REST snapshot as ccxt parsed it ([price, size] numbers per level)."""
         self.bids, self.asks = _Side(descending=True), _Side(descending=False)
-        self.depth = depth
+        self.depth, self.ranged = depth, True
         self.range = BookRange.of_snapshot(snapshot, depth)
         for side, levels in (
             (self.bids, snapshot.get("bids") or []),
@@ -209,7 +262,7 @@ class WireBook:
             if worst not in before:
                 before[worst] = self._published(side, worst)
             side.remove(worst)
-        if side.keys and len(side.keys) >= depth:
+        if self.ranged and side.keys and len(side.keys) >= depth:
             last, bounds = side.worst(), self.range
             if side.sign < 0:
                 bounds.bid_floor = last if bounds.bid_floor is None else max(bounds.bid_floor, last)
@@ -278,17 +331,23 @@ class WireCandles:
         self._rows: list[list[Any]] = []
 
     def update(self, open_ms: int, o: str, h: str, low: str, c: str, v: str) -> bool:
-        row = [open_ms, *map(plain_decimal, (o, h, low, c, v))]
+        return self.update_rows([(open_ms, o, h, low, c, v)])
+
+    def update_rows(self, updates: Sequence[tuple[int, str, str, str, str, str]]) -> bool:
+        """Rows of one frame (open ms, o, h, l, c, v strings), applied in order, then emitted once
+        (as the normalizer read ccxt's cache once the frame was handled)."""
         rows = self._rows
-        for index, existing in enumerate(rows):
-            if existing[0] == open_ms:
-                rows[index] = row
-                break
-        else:
-            rows.append(row)
-            if len(rows) > self._ROWS:
-                del rows[0]
-        return self._emitter.emit_rows(rows)
+        for open_ms, *values in updates:
+            row = [open_ms, *map(plain_decimal, values)]
+            for index, existing in enumerate(rows):
+                if existing[0] == open_ms:
+                    rows[index] = row
+                    break
+            else:
+                rows.append(row)
+                if len(rows) > self._ROWS:
+                    del rows[0]
+        return self._emitter.emit_rows(rows) if rows else False
 
 
 class WireStreams:

@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import functools
 import heapq
 import json
 import re
+from bisect import bisect_left, insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,6 +97,7 @@ def _number(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _format(text: str, decimals: int | None) -> str:
     """A price or qty as the checksum wants it: to the pair's decimals, no point, no leading zeros."""
     if decimals is not None:
@@ -122,32 +125,50 @@ class KrakenBook:
         self.decimals = decimals
         self.bids: dict[Decimal, tuple[str, str]] = {}
         self.asks: dict[Decimal, tuple[str, str]] = {}
+        # each side's prices kept sorted, ascending (asks best first, bids best last)
+        self._keys: dict[str, list[Decimal]] = {"bids": [], "asks": []}
 
     def reset(self) -> None:
         self.bids.clear()
         self.asks.clear()
+        self._keys = {"bids": [], "asks": []}
 
     def apply(self, side: str, levels: list[list[str]]) -> None:
         book = self.bids if side == "bids" else self.asks
+        keys = self._keys[side]
         for level in levels:
             price, qty = level[0], level[1]
+            key = Decimal(price)
             if Decimal(qty) == 0:
-                book.pop(Decimal(price), None)
+                if book.pop(key, None) is not None:
+                    del keys[bisect_left(keys, key)]
             else:
-                book[Decimal(price)] = (price, qty)
-        if len(book) > self.depth:  # out of scope: Kraken sends no delete
-            for dropped in sorted(book, reverse=side == "bids")[self.depth :]:
-                del book[dropped]
+                if key not in book:
+                    insort(keys, key)
+                book[key] = (price, qty)
+        extra = len(keys) - self.depth
+        if extra > 0:  # out of scope: Kraken sends no delete
+            start = 0 if side == "bids" else self.depth  # the worst: the lowest bids, the highest asks
+            dropped = keys[start : start + extra]
+            del keys[start : start + extra]
+            for gone in dropped:
+                del book[gone]
+
+    def _best_keys(self, side: str, count: int) -> list[Decimal]:
+        """The prices of the `count` best levels of a side, best first."""
+        keys = self._keys[side]
+        if side == "asks":
+            return keys[:count]
+        return keys[max(0, len(keys) - count) :][::-1]
 
     def _sorted(self, side: str) -> list[tuple[str, str]]:
         book = self.bids if side == "bids" else self.asks
-        return [book[p] for p in sorted(book, reverse=side == "bids")]
+        return [book[p] for p in self._best_keys(side, len(book))]
 
     def _best(self, side: str, count: int) -> list[tuple[str, str]]:
-        """The `count` best levels of a side, best first (without sorting the whole side)."""
+        """The `count` best levels of a side, best first."""
         book = self.bids if side == "bids" else self.asks
-        prices = heapq.nlargest(count, book) if side == "bids" else heapq.nsmallest(count, book)
-        return [book[p] for p in prices]
+        return [book[p] for p in self._best_keys(side, count)]
 
     def checksum(self) -> int:
         return checksum_text(
@@ -161,7 +182,7 @@ class KrakenBook:
         book = self.bids if side == "bids" else self.asks
         pick = heapq.nlargest if side == "bids" else heapq.nsmallest
         changed = {Decimal(level[0]): (level[0], level[1]) for level in levels}
-        kept = [price for price in pick(count + len(changed), book) if price not in changed]
+        kept = [price for price in self._best_keys(side, count + len(changed)) if price not in changed]
         live = [price for price, (_, qty) in changed.items() if Decimal(qty) != 0]
         return [changed[p] if p in changed else book[p] for p in pick(count, kept + live)]
 
