@@ -16,8 +16,7 @@ from typing import Any
 
 from core.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
-from venues.kraken.symbols import wsname
-from venues.kraken.wire import KrakenWire
+from venues.kraken.wire import KrakenWire, wsname
 from venues.live.spec import LiveSpec
 
 __all__ = ["SPEC", "stop_params", "wsname"]

@@ -29,11 +29,11 @@ from typing import Any
 import ccxt
 
 from core.model import Channel, Side, StreamKey, Timeframe
-from venues.kraken.symbols import wsname
+from venues.live.spec import Market
 from venues.live.wire import BookResync, WireBook, WireStreams, now_ns, number_text
 from venues.runtime.feed import MarketFeed
 
-__all__ = ["CHECKSUM_LEVELS", "BookSync", "KrakenWire", "checksum", "iso_ms"]
+__all__ = ["CHECKSUM_LEVELS", "BookSync", "KrakenWire", "checksum", "iso_ms", "wsname"]
 
 # Levels a side contributes to the checksum.
 CHECKSUM_LEVELS = 10
@@ -41,6 +41,13 @@ CHECKSUM_LEVELS = 10
 _DEFAULT_DEPTH = 10
 # What StreamWatcher says when ccxt's book watch fails with ChecksumError (a resync's reason).
 _RESYNC_REASON = "venue book out of sync (ChecksumError): rebuilt from a new snapshot"
+
+
+def wsname(market: Market) -> str:
+    """Kraken's wsname ("XBT/CHF"), the native symbol trademesh lists (venues/kraken/spec.py),
+    falling back to ccxt's id for markets without one."""
+    info = market.get("info") or {}
+    return str(info.get("wsname") or market["id"])
 
 
 def iso_ms(text: str | None, cache: dict[str, int]) -> int | None:
