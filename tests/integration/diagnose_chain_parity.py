@@ -90,6 +90,26 @@ async def _bus_verdicts(bus_url: str) -> dict[str, list[str]]:
     return found
 
 
+async def _executions(database: str) -> list[str]:
+    """The venue's order updates and fills as the recorder stored them, in the venue's order."""
+    connection = await asyncpg.connect(database)
+    try:
+        rows = await connection.fetch(
+            "SELECT ts_event_ns, client_order_id, symbol, side, order_type, reduce_only, price, size,"
+            " filled_size, status, status_reason, fill_size, fill_price FROM executions"
+            " ORDER BY epoch, sequence"
+        )
+    finally:
+        await connection.close()
+    return [
+        f"{r['ts_event_ns']} {r['client_order_id'][:12]} {r['symbol']} {r['side']} {r['order_type']}"
+        f"{' ro' if r['reduce_only'] else ''} {r['price']} {r['filled_size']}/{r['size']} {r['status']}"
+        f"{' fill ' + str(r['fill_size']) + '@' + str(r['fill_price']) if r['fill_size'] is not None else ''}"
+        f" {r['status_reason']}"
+        for r in rows
+    ]
+
+
 async def _bus_decisions(bus_url: str) -> list[am.Decision]:
     client: Any = aioredis.Redis.from_url(bus_url)
     try:
@@ -309,6 +329,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
     print("the live inspector's other risk events:\n" + "\n".join(chain.verdicts.get("", [])))
     print("the backtest's orders:\n" + "\n".join(orders))
+    print("the live venue's executions (the recorder's):\n" + "\n".join(await _executions(chain.database)))
     print("\n".join(line for line in chain.advisor_log.splitlines() if "WARNING" in line))
     assert len(paired) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(paired)}"
     assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"

@@ -128,6 +128,23 @@ def test_a_triggered_stop_cancels_its_target_then_goes_as_a_market_order() -> No
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0
 
 
+def test_a_native_stop_filling_in_parts_closes_the_position_without_a_new_pair() -> None:
+    """The venue triggered the stop and its market order swept several levels at once: the
+    position is gone at the venue while its fills come one by one. Between them the plan must
+    not size a new pair for what is left (the venue refused each: reduce-only, the position is
+    0; three at once stood the inspector down, as a live chain on the sim did): the stop
+    filling is what closes the rest; the target is cancelled."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    first = c.on_fill("sim", fill(stop, "0.5", price="95"), T0 + 2 * MS)
+    assert placed(first.actions) == [] and cancelled(first.actions) == [target.client_order_id]
+    for i, size in enumerate(("0.25", "1", "0.25")):
+        rest = c.on_fill("sim", fill(stop, size, price="94"), T0 + (3 + i) * MS)
+        assert placed(rest.actions) == [] and cancelled(rest.actions) == []
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
+
+
 def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_looping() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")

@@ -90,7 +90,8 @@ class WorkingOrders:
 
     def closing(self, key: Key, reducing: Side | None = None) -> Decimal:
         """What the key's orders that close the position may still take off it: exits,
-        flattening orders and triggered stops, and entries on the `reducing` side that have
+        flattening orders and triggered stops (emulated ones we triggered, native ones filling),
+        and entries on the `reducing` side that have
         begun to fill (a sell against a long fills in parts: at the venue the position may be
         gone before the inspector has heard every fill; one not filling yet, a resting limit,
         leaves the position protected). Protection covers only the rest."""
@@ -100,14 +101,23 @@ class WorkingOrders:
 
     def protective(self, key: Key, role: OrderRole) -> WorkingOrder | None:
         for w in self._orders.values():
-            if w.key == key and w.order.role is role and not w.cancelling and not w.triggered:
+            gone = w.cancelling or w.triggered or _stop_filling(w)
+            if w.key == key and w.order.role is role and not gone:
                 return w
         return None
 
 
 def _closes(working: WorkingOrder, reducing: Side | None) -> bool:
     role = working.order.role
-    if role in (OrderRole.EXIT, OrderRole.FLATTEN) or working.triggered:
+    if role in (OrderRole.EXIT, OrderRole.FLATTEN) or working.triggered or _stop_filling(working):
         return True
     entry = role is OrderRole.ENTRY and not working.cancelling and working.filled > 0
     return entry and working.order.side is reducing
+
+
+def _stop_filling(working: WorkingOrder) -> bool:
+    """A stop the venue has triggered (it has begun to fill): a market order now, taking the rest
+    of the position in the same moment. Its fills come one by one, and at the venue the position
+    is gone already: a pair re-planned for what is left between them was refused (reduce-only,
+    the position is 0), three times at once, and stood the inspector down."""
+    return working.order.role is OrderRole.STOP_LOSS and working.filled > 0 and not working.cancelling
