@@ -1461,7 +1461,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--bridge-linger-ms",
-        type=float,
+        type=int,
         help="the bridge's --linger-ms (default: the bridge's own default)",
     )
     add(

@@ -55,8 +55,8 @@ class BarsConfig:
             raise InvalidArgument.field(
                 "repair-timeout-ms", f"must be positive, got {self.repair_timeout_s} s"
             )
-        if self.linger_ms < 0:
-            raise InvalidArgument.field("linger-ms", f"must not be negative, got {self.linger_ms}")
+        if not self.linger_ms >= 0:  # NaN too
+            raise InvalidArgument.field("linger-ms", f"must be 0 or more, got {self.linger_ms}")
         if self.batch < 1:
             raise InvalidArgument.field("batch", f"must be at least 1, got {self.batch}")
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from core.bus.names import market_pattern
-from core.command import MeshView, ServiceCommand, add_redis_argument
+from core.command import MeshView, ServiceCommand, add_redis_argument, whole_number
 from core.errors import InvalidArgument
 from core.mesh.config import add_mesh_arguments, venue_args
 from core.model import Channel
@@ -39,7 +39,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deadline of each GetCandles call made to repair a gap (default 10000)",
     )  # fmt: skip
     parser.add_argument(
-        "--linger-ms", type=float, default=50.0,
+        "--linger-ms", type=whole_number(0), default=50,
         help="after a bus read short of a batch, wait this long before the next: fewer, larger "
         "commits (default 50; 0 reads at once)",
     )  # fmt: skip

@@ -54,8 +54,8 @@ class BridgeConfig:
     linger_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.linger_ms < 0:
-            raise InvalidArgument.field("linger-ms", f"must not be negative, got {self.linger_ms}")
+        if not self.linger_ms >= 0:  # NaN too
+            raise InvalidArgument.field("linger-ms", f"must be 0 or more, got {self.linger_ms}")
         for name in ("queue_batches", "lookback_entries"):
             if getattr(self, name) < 1:
                 raise InvalidArgument.field(

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from core.bridge.app import BridgeConfig
-from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int
+from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int, whole_number
 
 if TYPE_CHECKING:
     from core.service import ServiceApp
@@ -45,7 +45,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--linger-ms",
-        type=float,
+        type=whole_number(0),
         default=_DEFAULTS.linger_ms,
         help="after a bus read short of a batch, wait this long before the next: fewer reads, "
         f"more latency (default {_DEFAULTS.linger_ms:g})",
