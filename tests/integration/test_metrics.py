@@ -53,9 +53,15 @@ async def test_handling_seconds_and_streamed_messages_are_exported(venue: Venue,
     for _ in range(5):
         await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
     call.cancel()
-    text = await scrape(venue)
-    sent = metric_samples(text, "grpc_server_msg_sent_total")
-    assert sent["{" + SUBSCRIBE + "}"] >= 5
+
+    async def counted() -> str | None:
+        # The server counts a message once its send is done, which can be after the client has
+        # read it: the fifth may be counted a moment after the fifth read.
+        text = await scrape(venue)
+        sent = metric_samples(text, "grpc_server_msg_sent_total")
+        return text if sent.get("{" + SUBSCRIBE + "}", 0) >= 5 else None
+
+    text = await until(counted, CALL_TIMEOUT_S, what="the 5 messages read to be counted as sent")
     count = metric_samples(text, "grpc_server_handling_seconds_count")
     assert count["{" + PLACE_ORDER + "}"] >= 1
     buckets = metric_samples(text, "grpc_server_handling_seconds_bucket")
