@@ -16,12 +16,12 @@ from ccxt.async_support.base.ws.order_book import OrderBook
 
 from core.backoff import Backoff
 from core.model import Channel, Side, StreamKey
+from tests import feed_support
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import BookNormalizer, BookRange, TickerNormalizer, TradeNormalizer
 from venues.live.streams import StreamWatcher
 from venues.registry import create_venue
-from venues.runtime.fanout import MarketRoute
 from venues.runtime.feed import MarketFeed
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.services import AdminService
@@ -30,18 +30,8 @@ from venues.runtime.stats import Staleness, StreamState, StreamStats, StreamTabl
 SYMBOL = "X/Y"
 
 
-class Sink:
-    """Stands in for the fan-out: keeps every event the feed flushes."""
-
-    def __init__(self) -> None:
-        self.events: list[md.MarketEvent] = []
-
-    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
-        for chunk in pending.values():
-            self.events.extend(md.SubscribeResponse.FromString(chunk).events)
-
-    def kinds(self) -> list[str]:
-        return [str(e.WhichOneof("payload")) for e in self.events]
+class Sink(feed_support.Sink):
+    """The feed's events, and the book they describe."""
 
     def levels(self) -> tuple[dict[str, str], dict[str, str]]:
         """The book the events describe (snapshot, then deltas), by price text."""

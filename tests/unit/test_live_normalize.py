@@ -10,6 +10,7 @@ from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.order_book import OrderBook
 
 from core.model import Channel, Timeframe
+from tests.feed_support import Sink
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import (
     BookNormalizer,
@@ -18,23 +19,8 @@ from venues.live.normalize import (
     TradeNormalizer,
     decimal_text,
 )
-from venues.runtime.fanout import MarketRoute
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamTable
-
-
-class Sink:
-    """Stands in for the fan-out: keeps every event the feed flushes."""
-
-    def __init__(self) -> None:
-        self.events: list[md.MarketEvent] = []
-
-    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
-        for chunk in pending.values():
-            self.events.extend(md.SubscribeResponse.FromString(chunk).events)
-
-    def kinds(self) -> list[str]:
-        return [str(e.WhichOneof("payload")) for e in self.events]
 
 
 class FakeExchange:

@@ -22,38 +22,16 @@ from hypothesis import strategies as st
 
 from core.decimals import format_decimal
 from core.model import Channel, StreamKey, Timeframe
+from tests.feed_support import Sink, new_feed, taken
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.wire import BinanceWire, DepthSync
 from venues.live.normalize import BookNormalizer, BookRange
 from venues.live.tracked_book import TrackedOrderBook
 from venues.live.wire import WireBook, plain_decimal
-from venues.runtime.fanout import MarketRoute
 from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
 
 SYMBOL = "X/Y"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[md.MarketEvent] = []
-
-    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
-        for chunk in pending.values():
-            self.events.extend(md.SubscribeResponse.FromString(chunk).events)
-
-
-def _feed() -> tuple[MarketFeed, Sink]:
-    feed, sink = MarketFeed("test", StreamTable()), Sink()
-    feed.attach(sink)  # type: ignore[arg-type]
-    return feed, sink
-
-
-def _taken(feed: MarketFeed, sink: Sink) -> list[md.MarketEvent]:
-    feed.flush()
-    events, sink.events = sink.events, []
-    return events
 
 
 @given(st.decimals(min_value=0, max_value=10**9, places=8, allow_nan=False), st.integers(0, 6))
@@ -77,7 +55,7 @@ class Ccxt:
     """What runs today: ccxt's (tracked) book, trimmed as its watch returns it, read by the normalizer."""
 
     def __init__(self, snapshot: dict[str, Any], depth: int) -> None:
-        self.feed, self.sink = _feed()
+        self.feed, self.sink = new_feed()
         self.exchange = type("Exchange", (), {"orderbooks": {}})()
         self.resolved: set[int] = set()
         ranges = {SYMBOL: BookRange.of_snapshot(snapshot, depth)}
@@ -141,17 +119,17 @@ def test_a_wire_book_sends_what_the_normalizer_sent_from_ccxts_book(seed: int, d
         "timestamp": 5,
     }
     today = Ccxt(snapshot, depth)
-    feed, sink = _feed()
+    feed, sink = new_feed()
     wire = WireBook(feed, SYMBOL)
     wire.reset(snapshot, depth)
     wire.publish_snapshot(5 * 1_000_000)
-    assert _events(_taken(feed, sink)) == _events(_taken(today.feed, today.sink))
+    assert _events(taken(feed, sink)) == _events(taken(today.feed, today.sink))
     for step in range(300):
         update_bids, update_asks = _random_levels(rng, True), _random_levels(rng, False)
         ms = 10 + step
         today.update(update_bids, update_asks, ms)
         wire.publish_delta(ms * 1_000_000, *wire.apply(update_bids, update_asks))
-        assert _events(_taken(feed, sink)) == _events(_taken(today.feed, today.sink)), step
+        assert _events(taken(feed, sink)) == _events(taken(today.feed, today.sink)), step
 
 
 def _diff(first: int, last: int, bid: str = "1.0", size: str = "1") -> dict[str, Any]:
@@ -167,7 +145,7 @@ class Failures:
 
 
 def _sync() -> tuple[DepthSync, MarketFeed, Sink, Failures]:
-    feed, sink = _feed()
+    feed, sink = new_feed()
     failures = Failures()
     return DepthSync(WireBook(feed, SYMBOL), failures), feed, sink, failures
 
@@ -178,9 +156,9 @@ def test_diffs_wait_for_the_snapshot_and_those_after_it_are_unrolled_into_it() -
     sync.update(_diff(5, 8, "1.0", "1"), client)  # before the snapshot's id: dropped at the snapshot
     sync.update(_diff(9, 11, "2.0", "2"), client)  # spans 10 = lastUpdateId + 1: the first applied
     sync.update(_diff(12, 12, "3.0", "3"), client)
-    assert _taken(feed, sink) == []
+    assert taken(feed, sink) == []
     sync.snapshot({"bids": [[0.5, 4.0]], "asks": [], "nonce": 9}, None)
-    events = _taken(feed, sink)
+    events = taken(feed, sink)
     assert [e.WhichOneof("payload") for e in events] == ["book_snapshot"]
     assert [(lv.price, lv.size) for lv in events[0].book_snapshot.bids] == [
         ("3", "3"),
@@ -190,7 +168,7 @@ def test_diffs_wait_for_the_snapshot_and_those_after_it_are_unrolled_into_it() -
     assert events[0].ts_event_ns == 12 * 1_000_000
     assert sync.update(_diff(13, 13, "3.0", "0"), client)  # the next in line
     assert sync.update(_diff(10, 13), client) is False  # already applied: dropped
-    (delta,) = _taken(feed, sink)
+    (delta,) = taken(feed, sink)
     assert [(lv.price, lv.size) for lv in delta.book_delta.bids] == [("3", "0")]
     assert failures.calls == []
 
@@ -203,9 +181,9 @@ def test_a_gap_fails_ccxts_watch_and_the_next_snapshot_is_a_resync() -> None:
     assert sync.update(_diff(103, 104), client) is False  # 102 is missing
     assert failures.calls == [(client, "update ids 103-104 do not follow 101")]
     sync.update(_diff(105, 105), client)  # buffered: the book waits for its new snapshot
-    _taken(feed, sink)
+    taken(feed, sink)
     sync.snapshot({"bids": [[7.0, 1.0]], "asks": [], "nonce": 104}, None)
-    events = _taken(feed, sink)
+    events = taken(feed, sink)
     assert [e.WhichOneof("payload") for e in events] == ["notice", "book_snapshot"]
     assert events[0].notice.kind == md.NOTICE_KIND_RESYNC
     assert [(lv.price, lv.size) for lv in events[1].book_snapshot.bids] == [("7", "1"), ("1", "1")]
@@ -229,7 +207,7 @@ class FakeClient:
 
 
 def _binance() -> tuple[BinanceWire, MarketFeed, Sink, Any]:
-    feed, sink = _feed()
+    feed, sink = new_feed()
     exchange = type("Exchange", (), {"orderbooks": {SYMBOL: object()}, "clients": {}})()
     wire = BinanceWire(feed, exchange, {"XY": SYMBOL}, (Timeframe.M1,))
     for channel in Channel:
@@ -263,7 +241,7 @@ def test_tickers_trades_and_klines_become_events() -> None:
     assert wire.handle(None, {"result": None, "id": 3}) is None
     later = {**kline, "k": {**kline["k"], "t": 120_000}}
     assert wire.handle(None, later)
-    events = _taken(feed, sink)
+    events = taken(feed, sink)
     by_kind: dict[str, list[md.MarketEvent]] = {}
     for event in events:
         by_kind.setdefault(event.WhichOneof("payload") or "", []).append(event)
@@ -303,8 +281,8 @@ def test_a_book_stream_closed_and_opened_again_starts_from_a_new_snapshot() -> N
     assert client.subscriptions == {} and SYMBOL not in exchange.orderbooks
     assert wire.handle(client, _diff(2, 2)) is None  # no book stream: ccxt's (which drops it)
     wire.open(StreamKey(SYMBOL, Channel.BOOK))
-    _taken(feed, sink)
+    taken(feed, sink)
     assert wire.handle(client, _diff(3, 3)) is False  # buffered until the new snapshot
     wire.rest_book(SYMBOL, {"bids": [], "asks": [], "nonce": 2}, 1000)
-    (snapshot,) = _taken(feed, sink)
+    (snapshot,) = taken(feed, sink)
     assert [(lv.price, lv.size) for lv in snapshot.book_snapshot.bids] == [("1", "1")]

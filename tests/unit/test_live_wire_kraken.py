@@ -26,15 +26,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.model import Channel, StreamKey, Timeframe
+from tests.feed_support import new_feed, taken
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.kraken.exchange import KrakenExchange
 from venues.kraken.standin.adapter import KrakenBook
 from venues.kraken.wire import KrakenWire, checksum, iso_ms
 from venues.live.normalize import BookNormalizer, CandleNormalizer, TickerNormalizer, TradeNormalizer
 from venues.live.tracked_book import TrackedBooks
-from venues.runtime.fanout import MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
 
 SYMBOL = "X/Y"  # ccxt's symbol, the frames' (v2), and ours
 DECIMALS = (2, 8)  # the pair's price and size decimals
@@ -52,27 +50,6 @@ MARKET = {
     "limits": {},
     "info": {"wsname": "X/Y", "altname": "XY", "pair_decimals": 2, "lot_decimals": 8},
 }
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[md.MarketEvent] = []
-
-    def dispatch(self, pending: dict[MarketRoute, bytes]) -> None:
-        for chunk in pending.values():
-            self.events.extend(md.SubscribeResponse.FromString(chunk).events)
-
-
-def _feed() -> tuple[MarketFeed, Sink]:
-    feed, sink = MarketFeed("test", StreamTable()), Sink()
-    feed.attach(sink)  # type: ignore[arg-type]
-    return feed, sink
-
-
-def _taken(feed: MarketFeed, sink: Sink) -> list[md.MarketEvent]:
-    feed.flush()
-    events, sink.events = sink.events, []
-    return events
 
 
 class Client:
@@ -104,7 +81,7 @@ class Today:
     """ccxt's handlers and the normalizers, as without a tap."""
 
     def __init__(self, depth: int) -> None:
-        self.feed, self.sink = _feed()
+        self.feed, self.sink = new_feed()
         self.exchange = _exchange()
         self.client = Client(depth)
         self.book = BookNormalizer(self.feed, SYMBOL, self.client.resolved)
@@ -122,14 +99,14 @@ class Today:
         self.book.poll(self.exchange)
         for normalizer in self.others:
             normalizer.poll(self.exchange)
-        return _taken(self.feed, self.sink)
+        return taken(self.feed, self.sink)
 
 
 class Tapped:
     """The wire tap on the same frames."""
 
     def __init__(self, depth: int) -> None:
-        self.feed, self.sink = _feed()
+        self.feed, self.sink = new_feed()
         self.exchange = _exchange()
         self.client = Client(depth)
         self.wire = KrakenWire(self.feed, self.exchange, {"X/Y": SYMBOL}, (Timeframe.M1,))
@@ -137,7 +114,7 @@ class Tapped:
 
     def handle(self, frame: bytes) -> list[md.MarketEvent]:
         assert self.wire.handle(self.client, orjson.loads(frame)) is not None
-        return _taken(self.feed, self.sink)
+        return taken(self.feed, self.sink)
 
 
 def _book_frame(kind: str, bids: list[list[str]], asks: list[list[str]], crc: int, ms: int) -> bytes:
