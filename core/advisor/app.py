@@ -5,6 +5,8 @@ venues given, the rest through the gateway's registry), reach the bus; then serv
 API and consume `signals` as the consumer group `advisor` (its own pending entries first, so a
 restart resumes where it stopped; signals decided already are skipped), deciding each
 (core.advisor.runner) and publishing decisions, intents and telemetry; `expire` runs on a timer.
+The markets the detectors' active patches trade are followed from the start, before the first
+signal is read, and as the patches change (core.advisor.patch_markets).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
 from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
 from core.advisor.llm.transport import LlmTransport
+from core.advisor.patch_markets import ActivePatches
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
 from core.advisor.synthesizer import Synthesizer
@@ -116,6 +119,8 @@ class Advisor:
             synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
         gather = dataclasses.replace(config.gather, timeframe=model.timeframe)
         self.gatherer = ContextGatherer(market, gather)
+        # The detectors' active patches' markets, followed from the start (history_ms > 0 only).
+        self.patches = ActivePatches(self._upstream)
         self.pipeline = Pipeline(
             self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
         )
@@ -163,6 +168,9 @@ class Advisor:
         if config.gather.history_ms > 0:
             self.gatherer.fills = fills
         await self._find_mesh()
+        following = config.gather.history_ms > 0
+        if following:
+            await self._find_patches()
         await ctx.ready()
         log.info(
             "advisor: model %s, calibration %s, llm %s",
@@ -177,6 +185,9 @@ class Advisor:
             asyncio.create_task(self.gatherer.follow(ctx.stop), name="advisor context"),
             asyncio.create_task(fills.run(ctx.stop), name="advisor fills"),
         ]
+        if following:
+            patches = self.patches.run(ctx.stop, self.gatherer.keep)
+            tasks.append(asyncio.create_task(patches, name="advisor patches"))
         try:
             await ctx.stop.wait()
         finally:
@@ -190,6 +201,11 @@ class Advisor:
             await self.resolver.refresh()
         except Exception as exc:  # the registry may come later: follow() keeps trying
             log.warning("advisor: the gateway's registry at %s: %s", self.config.gateway, exc)
+
+    async def _find_patches(self) -> None:
+        """The active patches' markets followed before the first signal is read (a detector
+        that does not answer now is asked again by the poll)."""
+        self.gatherer.keep(await self.patches.poll())
 
     async def _close(self) -> None:
         if self._transport is not None:

@@ -33,15 +33,17 @@ kept by then (core.advisor.book_feed: the followed markets' tops by their book's
 read less the fills since (core.advisor.fills), or with those up to it. What cannot be had as of
 then is the latest, counted (metrics.AS_OF_LATEST).
 
-A market is followed from its first signal on: that signal waits for every part (all at once;
-only the market's own four when its venue is followed already), later ones take the parts as
-last refreshed in the background, so a decision never waits for a call (the p99 < 5 ms of
-issue 14). The context says how old its parts are where it matters: the quality gate sees the
-book's and the venue's last event times. A market without a signal for `idle_s` is no longer
-followed, nor a venue without a followed market. A tool that fails leaves its part as it was (or
-empty: the core then blocks with the reason, e.g. "no order book"); the failure is logged once
-per part and kind until it answers again. The venue's reconnects and resyncs are the increase
-of its counters over the last `window_s`.
+A market is followed from the start when a detector's active patch trades it (`keep`, fed by
+core.advisor.patch_markets), else from its first signal on: that signal waits for every part
+(all at once; only the market's own four when its venue is followed already), later ones take
+the parts as last refreshed in the background, so a decision never waits for a call (the
+p99 < 5 ms of issue 14). The context says how old its parts are where it matters: the quality
+gate sees the book's and the venue's last event times. A market without a signal for `idle_s`
+is no longer followed unless an active patch trades it (then `idle_s` after the later of its
+last signal and its patch's end), nor a venue without a followed market. A tool that fails
+leaves its part as it was (or empty: the core then blocks with the reason, e.g. "no order
+book"); the failure is logged once per part and kind until it answers again. The venue's
+reconnects and resyncs are the increase of its counters over the last `window_s`.
 
 The context's gaps are the open gap markers (core.tools.gaps: its open rule) written within the
 window of its bars, each counting the window's bars it touches, and one repaired gap per
@@ -55,7 +57,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -296,12 +298,35 @@ class ContextGatherer:
         self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
         self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
         self.fills: RecentFills | None = None  # the venues' recent fills (the service sets it)
+        self._kept: set[tuple[str, str]] = set()  # followed however idle (core.advisor.patch_markets)
 
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
         (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
         time) as of then: the bars closed before then, the book's top and the account
         then (each the latest when it cannot be had then, counted)."""
+        view = self._market(venue, symbol)
+        assert view.ready is not None
+        await asyncio.shield(view.ready)
+        view.touched = time.monotonic()
+        return self._context(view, self._as_of(as_of_ns))
+
+    def keep(self, markets: Collection[tuple[str, str]]) -> None:
+        """Follow these markets from now on, and keep them while they are given (the detectors'
+        active patches trade them: core.advisor.patch_markets): a market's first signal then
+        finds its book's history and its venue's fills. A kept market is not dropped for
+        idleness; one no longer kept is, `idle_s` after its last signal or after now."""
+        now = time.monotonic()
+        for key in self._kept - set(markets):
+            view = self._views.get(key)
+            if view is not None:
+                view.touched = max(view.touched, now)
+        self._kept = set(markets)
+        for venue, symbol in sorted(self._kept):
+            self._market(venue, symbol)
+
+    def _market(self, venue: str, symbol: str) -> _View:
+        """The market's view, followed from now on (every part's first fetch started) when new."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
@@ -312,10 +337,7 @@ class ContextGatherer:
                 self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
-        assert view.ready is not None
-        await asyncio.shield(view.ready)
-        view.touched = time.monotonic()
-        return self._context(view, self._as_of(as_of_ns))
+        return view
 
     def _as_of(self, as_of_ns: int | None) -> int | None:
         """The time to gather as of: None (the latest) without one, or for a signal older than
@@ -353,7 +375,7 @@ class ContextGatherer:
 
     def _refresh_due(self, now: float) -> None:
         for key, view in list(self._views.items()):
-            if now - view.touched > self.config.idle_s:
+            if key not in self._kept and now - view.touched > self.config.idle_s:
                 del self._views[key]
                 self.tops.unfollow(*key)
         followed = {venue for venue, _ in self._views}

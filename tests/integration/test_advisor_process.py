@@ -29,6 +29,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.advisor.book_feed import BookFeed
+from core.advisor.patch_markets import ActivePatches
 from core.advisor.synthetic import random_walk_bars
 from core.advisor.wire import decided_key
 from core.bus.codec import FIELD, decode
@@ -526,3 +527,32 @@ async def test_the_book_feed_keeps_the_bridges_tops_by_event_time(
         await feed.close()
         await upstream.close()
         await db.close()
+
+
+async def test_the_advisor_follows_the_markets_of_the_detectors_active_patches(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The markets the detector's active patches trade, through the Patch API (ListPatches) as
+    the advisor finds the detector (the gateway's registry), are those the advisor says it
+    follows from the start (core.advisor.patch_markets), before their first signals."""
+    monkeypatch.setenv(TOKEN, TEST_TOKEN)
+    resolver = MeshResolver(mesh.gateway.grpc_address)
+    upstream = Upstream(resolver, CALL_TIMEOUT_S)
+    patches = ActivePatches(upstream)
+    try:
+
+        async def listed() -> frozenset[tuple[str, str]] | None:
+            await resolver.refresh()
+            return await patches.poll() or None
+
+        markets = await until(listed, 60, 0.5, "the detector's active patches")
+    finally:
+        await upstream.close()
+        await resolver.close()
+    assert {venue for venue, _ in markets} == {"sim"} and len(markets) >= 2
+    said = "the detectors' active patches trade " + ", ".join(f"{v} {s}" for v, s in sorted(markets))
+
+    async def followed() -> bool | None:
+        return True if said in mesh.advisor_log() else None
+
+    await until(followed, 30, 0.5, f"the advisor's log: {said}")

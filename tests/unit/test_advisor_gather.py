@@ -584,3 +584,37 @@ async def test_without_a_history_every_signal_is_decided_on_the_latest(tools: To
     assert context.price == Decimal(112) and tools.bar_limits == [10 + 1]
     assert gathering.tops.following() == [] and not tools.subscribed
     assert {why: _latest_count(why) for why in before} == before
+
+
+async def test_a_kept_market_is_followed_before_its_first_signal_which_reads_its_book_then(
+    tools: Tools, clock: Clock
+) -> None:
+    """A market an active patch trades is followed from when it is kept: its book's tops are
+    kept by event time before any signal, so its first signal reads the top as of its time
+    (not the latest look, not counted)."""
+    tools.book_ts_ns[BTC] = T0 - 9000 * MS  # the latest look: old
+    gathering = gatherer(tools, clock)
+    gathering.keep({("sim", BTC)})
+    assert gathering.tops.following() == [("sim", BTC)]
+    await until_true(lambda: tools.subscribed[(BTC,)] == 1)
+    await _push(tools, [_snapshot(T0 - 3000 * MS, [("100", "2")], [("100.2", "1")])])
+    await _push(tools, [_delta(T0 - 1000 * MS, [("100.1", "1")], [])])
+    before = _latest_count("book")
+    first = await gathering.gather("sim", BTC, T0 - 2000 * MS)  # its first signal
+    assert _top(first)[0] == D("100") and _latest_count("book") == before
+    assert tools.calls[("balances", "sim")] == 1  # the venue's parts fetched when kept, not again
+
+
+async def test_a_kept_market_is_not_dropped_for_idleness_until_it_is_no_longer_kept(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    gathering.keep({("sim", BTC), ("sim", ETH)})
+    await gathering.gather("sim", BTC)
+    await refresh(gathering, after_s=gathering.config.idle_s + 1)
+    assert gathering.tops.following() == [("sim", BTC), ("sim", ETH)]
+    gathering.keep({("sim", ETH)})  # BTC's patch ended: idle from now on
+    await refresh(gathering, after_s=gathering.config.idle_s - 1)
+    assert gathering.tops.following() == [("sim", BTC), ("sim", ETH)]
+    await refresh(gathering, after_s=gathering.config.idle_s + 1)
+    assert gathering.tops.following() == [("sim", ETH)]
