@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 import advisor_pipeline as pipeline
 
-from core.advisor.book_feed import TopKeeper
-from core.advisor.tops import TopHistory
+from core.advisor.book_feed import TopHistory, TopKeeper
 from core.env import TOKEN
 from core.tools.book import LIVEDATA, book_events
 from core.tools.resolver import Instance, MeshResolver

@@ -6,7 +6,7 @@ API and consume `signals` as the consumer group `advisor` (its own pending entri
 restart resumes where it stopped; signals decided already are skipped), deciding each
 (core.advisor.runner) and publishing decisions, intents and telemetry; `expire` runs on a timer.
 The markets the detectors' active patches trade are followed from the start, before the first
-signal is read, and as the patches change (core.advisor.patch_markets).
+signal is read, and as the patches change (core.patch_markets).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
 from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
 from core.advisor.llm.transport import LlmTransport
-from core.advisor.patch_markets import ActivePatches
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
 from core.advisor.synthesizer import Synthesizer
@@ -39,6 +38,7 @@ from core.bus.names import SIGNALS
 from core.bus.publisher import Retention
 from core.bus.redis import open_redis
 from core.env import redact_url
+from core.patch_markets import ActivePatches
 from core.retry import until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext

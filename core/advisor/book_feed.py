@@ -1,5 +1,5 @@
 """The followed markets' books from the bridge, kept as tops by the book's event time
-(core.advisor.tops), so a signal is decided on the book as of its time.
+(core.tops), so a signal is decided on the book as of its time.
 
 One book subscription per followed venue, of its followed markets (MarketTools.book_events: the
 bridge's snapshot of each book, then every delta; conflated: a subscriber fallen behind gets a
@@ -25,18 +25,20 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from decimal import Decimal
 
 from core.advisor.engine.context import BookTop
-from core.advisor.tops import TopBook, TopHistory
 from core.backoff import Backoff
 from core.errors import TrademeshError
+from core.tops import Timeline, TopBook
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["BookEvents", "BookFeed", "TopKeeper"]
+__all__ = ["BookEvents", "BookFeed", "TopHistory", "TopKeeper"]
 
 log = logging.getLogger(__name__)
 
 # A venue's book events of some symbols, as they come (batches of the bridge's messages).
 BookEvents = Callable[[str, Sequence[str]], AsyncGenerator[Sequence[md.MarketEvent]]]
 Key = tuple[str, str]
+# A book's tops by its event time (None: no usable top from then on).
+TopHistory = Timeline[BookTop | None]
 
 
 class TopKeeper:

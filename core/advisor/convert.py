@@ -300,8 +300,11 @@ def _answer_use(s: Synthesis | None, answered: bool) -> am.AnswerUse.ValueType:
     return am.ANSWER_USE_DOWN_WEIGHTED if s.flags else am.ANSWER_USE_ACCEPTED
 
 
-def intent_to_pb(intent: ExecutionIntent, entry: Decimal | None, risk_amount: Decimal | None) -> am.Intent:
-    """`entry`: the reference price a market entry was sized at (its limit price otherwise)."""
+def intent_to_pb(
+    intent: ExecutionIntent, entry: Decimal | None, risk_amount: Decimal | None, ts_signal_ns: int = 0
+) -> am.Intent:
+    """`entry`: the reference price a market entry was sized at (its limit price otherwise);
+    `ts_signal_ns`: its signal's evaluation time (the inspector checks it as of then)."""
     price = intent.entry_price if intent.entry_price is not None else entry
     return am.Intent(
         intent_id=intent.intent_id,
@@ -322,6 +325,7 @@ def intent_to_pb(intent: ExecutionIntent, entry: Decimal | None, risk_amount: De
         ts_intent_ns=intent.created_ns,
         risk_amount=_dec(risk_amount),
         reduce_only=intent.reduce_only,
+        ts_signal_ns=ts_signal_ns,
     )
 
 
@@ -330,7 +334,8 @@ def _intent(d: Decision) -> am.Intent | None:
         return None
     plan = None if d.validation is None else d.validation.plan
     entry = plan.entry if plan is not None else d.context.reference_price
-    return intent_to_pb(d.intent, entry, None if d.sizing is None else d.sizing.risk_amount)
+    risk = None if d.sizing is None else d.sizing.risk_amount
+    return intent_to_pb(d.intent, entry, risk, d.signal.ts_ns)
 
 
 def decision_to_pb(

@@ -7,7 +7,9 @@ start as legacy (never touched). Then serve the Inspector API and run:
   entry is acknowledged once its intents are handled (a crash redelivers it: the journal knows
   the intents handled, so none is placed twice);
 - per venue, its executions into the core and its dead-man heartbeat (core.inspector.followers);
-- the marks (once a second), the reconciliation with the venues, the policy file's watch.
+- the marks (once a second), the reconciliation with the venues, the policy file's watch;
+- the markets the detectors' active patches trade, followed from the start (core.patch_markets),
+  so a market's first intent finds its quotes as of its signal's time (core.inspector.market).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from core.env import redact_url
 from core.errors import TrademeshError
 from core.inspector.api import inspector_service
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
-from core.inspector.engine.positions import Key
+from core.inspector.engine.positions import Key as PositionKey
 from core.inspector.exec_bus import BusExecutions
 from core.inspector.executor import Executor
 from core.inspector.followers import VenueFollowers
@@ -41,10 +43,12 @@ from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
 from core.inspector.writes import GroupWriter
+from core.patch_markets import ActivePatches, Key
 from core.retry import until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = ["Inspector"]
@@ -80,6 +84,9 @@ class Inspector:
         from_venues = self.runtime.on_execution if config.executions == "venue" else None
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms)
         self.reconciler = Reconciler(self)
+        # The detectors' active patches (read with the mesh token: ListPatches only reads).
+        self._upstream = Upstream(self.resolver, config.venue_timeout_s)
+        self.patches = ActivePatches(self._upstream)
         self._slots = asyncio.Semaphore(_IN_FLIGHT)
 
     @property
@@ -95,7 +102,7 @@ class Inspector:
         return PolicySource(path.read_text(), shown, time.time_ns())
 
     @property
-    def legacy(self) -> dict[Key, tuple[Decimal, Decimal | None]]:
+    def legacy(self) -> dict[PositionKey, tuple[Decimal, Decimal | None]]:
         """The legacy positions, as journaled (a restart replays them)."""
         return self.runtime.ready_core.book.legacy
 
@@ -125,6 +132,7 @@ class Inspector:
             await self.runtime.board.close()
             await self.notifier.close()
             await self.links.close()
+            await self._upstream.close()
             await self.resolver.close()
             await self.redis.aclose()
 
@@ -154,6 +162,7 @@ class Inspector:
             ),
             asyncio.create_task(watch.run(ctx.stop), name="policies"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="inspector mesh"),
+            asyncio.create_task(self.patches.run(ctx.stop, self._follow), name="inspector patches"),
         ]
         if executions is not None:
             tasks.append(asyncio.create_task(executions.run(ctx.stop), name="inspector executions"))
@@ -163,6 +172,11 @@ class Inspector:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _follow(self, markets: frozenset[Key]) -> None:
+        """The active patches' markets followed from now on (the board follows a market for good)."""
+        for venue, symbol in sorted(markets):
+            self.runtime.board.follow(venue, symbol)
 
     async def _intents(self, stream: str, entries: list[Entry]) -> None:
         """Every intent of the entries, `_IN_FLIGHT` at once (each waits for its venue's answer)."""

@@ -1,9 +1,15 @@
-"""The prices the inspector checks intents against and marks positions at: each venue's
-tickers (best bid and ask) and trades, straight from its MarketData stream, for the symbols the
-inspector has dealt with (the set grows as intents come: the stream is opened again with it).
+"""The prices the inspector checks intents against and marks positions at: each venue's book,
+trades and tickers, straight from its MarketData stream, for the markets the inspector follows
+(those the detectors' active patches trade, from the start: core.patch_markets; and every
+market it has dealt with: the set grows as intents come, the stream opened again with it).
 
-Every trade is handed on (`on_trade`: the emulated stops). The board keeps the latest only; the
-marks the core sees are sampled from it by the shell and journaled (core.inspector.runtime)."""
+Every trade is handed on (`on_trade`: the emulated stops). The board keeps each market's latest
+quote (best bid and ask from the book, the ticker's while no book is held; the last trade) and
+its quotes by event time, `keep_ns` of them (core.tops: the book's top and the last trade as a
+backtest replaying the recorded events holds them then), so an intent is checked against the
+quote as of its signal's time (`view(..., as_of_ns)`), as the backtest checks it; the latest when
+the history does not reach back (a market followed since, a lost stream: counted). The marks the
+core sees are sampled from the latest by the shell and journaled (core.inspector.runtime)."""
 
 from __future__ import annotations
 
@@ -18,16 +24,22 @@ import grpc
 
 from core.backoff import Backoff
 from core.inspector.engine.market import MarketView
+from core.inspector.metrics import QUOTE_AS_OF_LATEST
 from core.inspector.venues import VenueLinks
 from core.retry import sleep_unless
+from core.tops import Timeline, TopBook
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["MarketBoard", "OnTrade", "Quote"]
+__all__ = ["KEEP_NS", "MarketBoard", "OnTrade", "Quote"]
 
 log = logging.getLogger(__name__)
 
 OnTrade = Callable[[str, str, Decimal], Awaitable[None]]
 _FIRST_QUOTE_S = 2.0  # an intent of a market not followed yet waits this long for its first quote
+# Quotes kept by event time: an intent comes the detector's hold and the advisor's decision
+# after its signal (seconds), so 10 s reach back to any intent not stale already.
+KEEP_NS = 10_000_000_000
+_CHANNELS = [md.CHANNEL_BOOK, md.CHANNEL_TRADES, md.CHANNEL_TICKERS]
 
 
 @dataclass
@@ -48,6 +60,27 @@ class Quote:
 
 def _price(text: str) -> Decimal | None:
     return Decimal(text) if text else None
+
+
+def _book_gap(notice: md.StreamNotice) -> bool:
+    """A GAP notice of the book's stream (or of every stream): book events may be missing."""
+    return notice.kind == md.NOTICE_KIND_GAP and notice.channel in (md.CHANNEL_BOOK, md.CHANNEL_UNSPECIFIED)
+
+
+class _Market:
+    """One market's book (its top), and its quotes by event time while the book is held."""
+
+    __slots__ = ("book", "history", "usable")
+
+    def __init__(self, keep_ns: int) -> None:
+        self.book = TopBook()
+        self.usable = False  # until the book's snapshot
+        self.history: Timeline[MarketView] = Timeline(keep_ns)
+
+    def lost(self) -> None:
+        """Events were missed: no book, no history, until the next snapshot."""
+        self.usable = False
+        self.history.clear()
 
 
 class _VenueFollower:
@@ -71,15 +104,14 @@ class _VenueFollower:
                 reason = f"{exc.code().name}: {exc.details()}"
             except Exception as exc:  # no such venue yet (the registry may come later)
                 reason = str(exc)
+            self.board.lost(self.venue)
             delay = backoff.next()
             log.warning("inspector: %s market stream lost (%s); again in %.1f s", self.venue, reason, delay)
             await sleep_unless(stop, delay)
 
     async def _follow(self, stop: asyncio.Event, backoff: Backoff) -> None:
         desk = self.board.links.desk(self.venue)
-        request = md.SubscribeRequest(
-            symbols=sorted(self.symbols), channels=[md.CHANNEL_TICKERS, md.CHANNEL_TRADES]
-        )
+        request = md.SubscribeRequest(symbols=sorted(self.symbols), channels=_CHANNELS)
         call = desk.marketdata.Subscribe(request, metadata=self.board.links.metadata)
         ended = asyncio.ensure_future(_wait_any(stop, self.changed))
         try:
@@ -114,10 +146,12 @@ async def _wait_any(*events: asyncio.Event) -> None:
 
 
 class MarketBoard:
-    def __init__(self, links: VenueLinks, on_trade: OnTrade) -> None:
+    def __init__(self, links: VenueLinks, on_trade: OnTrade, keep_ns: int = KEEP_NS) -> None:
         self.links = links
         self.on_trade = on_trade
+        self.keep_ns = keep_ns
         self.quotes: dict[tuple[str, str], Quote] = {}
+        self._markets: dict[tuple[str, str], _Market] = {}
         self._followers: dict[str, _VenueFollower] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
@@ -137,10 +171,21 @@ class MarketBoard:
             follower.symbols.add(symbol)
             follower.changed.set()
 
-    async def view(self, venue: str, symbol: str) -> MarketView:
-        """The market now; a market not followed yet is followed, and its first quote (bid and
-        ask) awaited a moment (a view without them when none comes)."""
+    def following(self) -> list[tuple[str, str]]:
+        return sorted((venue, symbol) for venue, f in self._followers.items() for symbol in f.symbols)
+
+    async def view(self, venue: str, symbol: str, as_of_ns: int = 0) -> MarketView:
+        """The market as of `as_of_ns` (an intent's signal time) when its quotes reach back to
+        it; else (counted when a time was given) the market now: a market not followed yet is
+        followed, and its first quote (bid and ask) awaited a moment (a view without them when
+        none comes)."""
         key = (venue, symbol)
+        if as_of_ns > 0:
+            market = self._markets.get(key)
+            found = None if market is None else market.history.at(as_of_ns)
+            if found is not None:
+                return found
+            QUOTE_AS_OF_LATEST.inc()
         quote = self.quotes.get(key)
         if quote is None or quote.bid is None or quote.ask is None:
             self.follow(venue, symbol)
@@ -153,17 +198,60 @@ class MarketBoard:
     async def take(self, venue: str, event: md.MarketEvent) -> None:
         key = (venue, event.symbol)
         quote = self.quotes.setdefault(key, Quote())
+        market = self._markets.get(key)
+        if market is None:
+            market = self._markets[key] = _Market(self.keep_ns)
         kind = event.WhichOneof("payload")
-        if kind == "ticker":
+        if kind == "book_snapshot":
+            snapshot = event.book_snapshot
+            market.book.replace(snapshot.bids, snapshot.asks)
+            market.usable = True
+            self._top(key, quote, market, event.ts_event_ns)
+        elif kind == "book_delta":
+            if market.usable:
+                delta = event.book_delta
+                market.book.apply(delta.bids, delta.asks)
+                self._top(key, quote, market, event.ts_event_ns)
+        elif kind == "ticker":
             ticker = event.ticker
-            quote.bid, quote.ask = _price(ticker.best_bid), _price(ticker.best_ask)
+            if not market.usable:  # the book, when held, is the fresher
+                quote.bid, quote.ask = _price(ticker.best_bid), _price(ticker.best_ask)
+                self._arrive(key, quote)
             quote.last = _price(ticker.last_price) or quote.last
+        elif kind == "trade":
+            quote.last = Decimal(event.trade.price)
+            self._add(quote, market, event.ts_event_ns)
+            await self.on_trade(venue, event.symbol, quote.last)
+        elif kind == "notice" and _book_gap(event.notice):
+            market.lost()
+
+    def lost(self, venue: str) -> None:
+        """The venue's stream was lost: what came meanwhile is unknown."""
+        for (at, _), market in self._markets.items():
+            if at == venue:
+                market.lost()
+
+    def _top(self, key: tuple[str, str], quote: Quote, market: _Market, ts_ns: int) -> None:
+        """The book's best prices into the quote, and its history when they moved."""
+        book = market.book
+        if (book.bid, book.ask) == (quote.bid, quote.ask) and market.history.newest is not None:
+            return
+        quote.bid, quote.ask = book.bid, book.ask
+        self._add(quote, market, ts_ns)
+        self._arrive(key, quote)
+
+    @staticmethod
+    def _add(quote: Quote, market: _Market, ts_ns: int) -> None:
+        if market.usable and quote.bid is not None and quote.ask is not None:
+            view = quote.view()
+            if view != market.history.newest:
+                market.history.add(ts_ns, view)
+
+    def _arrive(self, key: tuple[str, str], quote: Quote) -> None:
+        if quote.bid is not None and quote.ask is not None:
             arrived = self._arrived.pop(key, None)
             if arrived is not None:
                 arrived.set()
-        elif kind == "trade":
-            quote.last = Decimal(event.trade.price)
-            await self.on_trade(venue, event.symbol, quote.last)
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["INTENT_TO_ACK", "STATE", "VENUE_CALLS", "VERDICTS"]
+__all__ = ["INTENT_TO_ACK", "QUOTE_AS_OF_LATEST", "STATE", "VENUE_CALLS", "VERDICTS"]
 
 _BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -21,3 +21,8 @@ INTENT_TO_ACK = Histogram(
     buckets=_BUCKETS,
 )
 STATE = Gauge("trademesh_inspector_state", "1 for the state the inspector is in.", ["state"])
+QUOTE_AS_OF_LATEST = Counter(
+    "trademesh_inspector_quote_as_of_latest_total",
+    "Intents with a signal time checked against the latest quote, not the quote as of that time: "
+    "the market's quotes kept by event time did not reach back to it.",
+)

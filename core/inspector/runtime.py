@@ -5,6 +5,10 @@ events and transitions published (core.inspector.risk_log) and its order actions
 
 Time is the shell's: `clock` (wall time, ns) is read here and written into each entry.
 
+An intent is checked against the market as of its signal's time (`Intent.ts_signal_ns`: the
+board's quotes by event time, core.inspector.market), as a backtest checks it at that time; the
+quote journaled with it is that one.
+
 Marks: the core does not see every tick. Once a second (`mark_every_s`) each market the core
 holds a position or an order in is marked at its latest mid (or last trade) when that changed:
 a journaled input like any other, so a replay sees the same marks the live core saw.
@@ -198,7 +202,9 @@ class Runtime:
         intent = intent_from_pb(message)
         if core.handled(intent.intent_id):
             raise FailedPrecondition(f"intent {intent.intent_id} was handled already")
-        market = await self.board.view(intent.venue, intent.symbol)
+        # The market as of the intent's signal time, as the backtest checks it (the latest when
+        # it has none, or the board's quotes do not reach back).
+        market = await self.board.view(intent.venue, intent.symbol, message.ts_signal_ns)
         if market.last is None and message.entry_price:
             market = type(market)(market.bid, market.ask, Decimal(message.entry_price))
         journaled = jr.JournalIntent(intent=message)

@@ -128,6 +128,8 @@ def test_a_decision_becomes_the_contracts_with_every_stage_and_its_intent() -> N
     intent = message.intent
     assert decision.intent is not None and intent.intent_id == decision.intent.intent_id
     assert Decimal(intent.size) == decision.intent.size and intent.entry_type != 0
+    # Its signal's time, for the inspector to check it as of then.
+    assert intent.ts_signal_ns == decision.signal.ts_ns == message.signal.ts_signal_ns > 0
     assert message.conviction.raw and message.conviction.calibrated and message.conviction.regime
 
 

@@ -669,6 +669,7 @@ class Intent(_message.Message):
     TS_INTENT_NS_FIELD_NUMBER: _builtins.int
     RISK_AMOUNT_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
+    TS_SIGNAL_NS_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     decision_id: _builtins.str
     signal_id: _builtins.str
@@ -694,6 +695,11 @@ class Intent(_message.Message):
     """The equity at risk if the stop is hit (risk per trade x equity), quote units."""
     reduce_only: _builtins.bool
     """Only reduces a position (a flat signal closing it): never opens or grows one."""
+    ts_signal_ns: _builtins.int
+    """The time its signal was evaluated (Signal.ts_signal_ns): the inspector checks the intent
+    against the market as of then, as a backtest does; 0 when it has no signal (a manual
+    intent): checked against the latest.
+    """
     def __init__(
         self,
         *,
@@ -715,10 +721,11 @@ class Intent(_message.Message):
         ts_intent_ns: _builtins.int = ...,
         risk_amount: _builtins.str = ...,
         reduce_only: _builtins.bool = ...,
+        ts_signal_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "reduce_only", b"reduce_only", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "reduce_only", b"reduce_only", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "ts_signal_ns", b"ts_signal_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

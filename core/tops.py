@@ -1,11 +1,14 @@
-"""A book's top over time, to decide a signal on the book as of its event time.
+"""A book's top over time, to look at a market as of an event time (the advisor's context as of
+a signal's time: core.advisor.book_feed; the inspector's quote as of an intent's signal time:
+core.inspector.market).
 
-- TopBook: one L2 book's best bid and ask kept from the bridge's snapshot and deltas. Each
-  side's levels are kept by price; a delta moves the best only through its own levels, so the
-  side is searched again only when a delta takes its best level away.
-- TopHistory: the tops by the book's event time, kept `keep_ns` behind the newest (and the one
-  in force at the start of that window). `at(t)` is the last top at or before `t`: the book as
-  a backtest replaying the recorded events up to `t` holds it.
+- TopBook: one L2 book's best bid and ask kept from a snapshot and deltas (the bridge's, or a
+  venue's MarketData stream). Each side's levels are kept by price; a delta moves the best only
+  through its own levels, so the side is searched again only when a delta takes its best level
+  away.
+- Timeline: values by event time (a book's tops, a market's quotes), kept `keep_ns` behind the
+  newest (and the one in force at the start of that window). `at(t)` is the last value at or
+  before `t`: what a backtest replaying the recorded events up to `t` holds.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Generic, TypeVar
 
-from core.advisor.engine.context import BookTop
 from core.book import WireLevel, is_zero
 
-__all__ = ["TopBook", "TopHistory"]
+__all__ = ["Timeline", "TopBook"]
+
+T = TypeVar("T")
 
 
 def _better_bid(price: Decimal, best: Decimal) -> bool:
@@ -81,49 +86,48 @@ class TopBook:
         return bid, self.bids[bid], ask, self.asks[ask]
 
 
-class TopHistory:
-    """A book's tops by event time (non-decreasing: a book's events come in sequence)."""
+class Timeline(Generic[T]):
+    """Values by event time (non-decreasing: a book's events come in sequence)."""
 
-    __slots__ = ("_times", "_tops", "keep_ns")
+    __slots__ = ("_times", "_values", "keep_ns")
 
     def __init__(self, keep_ns: int) -> None:
         self.keep_ns = keep_ns
         self._times: deque[int] = deque()
-        self._tops: deque[BookTop | None] = deque()
+        self._values: deque[T] = deque()
 
-    def add(self, ts_ns: int, top: BookTop | None) -> None:
-        """The top from `ts_ns` on (None: no usable top then). A top of the newest's time, or
-        of an earlier one, takes the newest's place."""
-        times, tops = self._times, self._tops
+    def add(self, ts_ns: int, value: T) -> None:
+        """The value from `ts_ns` on. A value of the newest's time, or of an earlier one, takes
+        the newest's place."""
+        times, values = self._times, self._values
         if times and ts_ns <= times[-1]:
-            tops[-1] = top
+            values[-1] = value
             return
         times.append(ts_ns)
-        tops.append(top)
+        values.append(value)
         start = ts_ns - self.keep_ns
         while len(times) > 1 and times[1] <= start:
             times.popleft()
-            tops.popleft()
+            values.popleft()
 
-    def at(self, ts_ns: int) -> BookTop | None:
-        """The top in force at `ts_ns`; None when the history does not reach back to it (or
-        the book had no usable top then)."""
+    def at(self, ts_ns: int) -> T | None:
+        """The value in force at `ts_ns`; None when the timeline does not reach back to it."""
         found = bisect_right(self._times, ts_ns)
-        return self._tops[found - 1] if found else None
+        return self._values[found - 1] if found else None
 
     @property
-    def newest(self) -> BookTop | None:
-        """The newest top kept (None: none, or no usable top now)."""
-        return self._tops[-1] if self._tops else None
+    def newest(self) -> T | None:
+        """The newest value kept (None: none)."""
+        return self._values[-1] if self._values else None
 
     @property
     def newest_ns(self) -> int | None:
-        """The time of the newest top kept."""
+        """The time of the newest value kept."""
         return self._times[-1] if self._times else None
 
     def clear(self) -> None:
         self._times.clear()
-        self._tops.clear()
+        self._values.clear()
 
     def __len__(self) -> int:
         return len(self._times)

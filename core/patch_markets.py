@@ -1,13 +1,14 @@
-"""The markets the detectors' active patches trade, so the advisor follows them from its start
-and a market's first signal finds its book's history (core.advisor.book_feed) and its venue's
-fills (core.advisor.fills) there, as later ones do.
+"""The markets the detectors' active patches trade, so a service follows them from its start:
+the advisor (core.advisor.gather.keep), so a market's first signal finds its book's history
+(core.advisor.book_feed) and its venue's fills (core.advisor.fills) there as later ones do; the
+inspector (core.inspector.market), so a market's first intent finds its quotes' history.
 
 Every detector the mesh names (the Patch service: core.tools.strategies.PATCH) is asked for its
 ACTIVE patches (ListPatches) every `every_s`; the markets are their `markets` (venue, symbol),
 all detectors' together. No contract change: ListPatches carries them. A detector that does not
 answer keeps the markets it listed last (a restart or a slow answer is no reason to drop a
 market's history); one the mesh no longer names is dropped with its markets. The set is handed
-on when it changes (ContextGatherer.keep).
+on when it changes.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class ActivePatches:
             if found != handed:
                 handed = found
                 shown = ", ".join(f"{venue} {symbol}" for venue, symbol in sorted(found)) or "none"
-                log.info("advisor context: the detectors' active patches trade %s", shown)
+                log.info("the detectors' active patches trade %s: followed", shown)
                 on_change(found)
             await sleep_unless(stop, self.every_s)
 
@@ -89,7 +90,7 @@ class ActivePatches:
         except TrademeshError as exc:
             if detector not in self._failing:
                 self._failing.add(detector)
-                log.warning("advisor context: the patches of detector %s: %s", detector, exc)
+                log.warning("the patches of detector %s: %s", detector, exc)
             return None
         self._failing.discard(detector)
         return active_markets(answer.patches)
