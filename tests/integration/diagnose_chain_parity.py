@@ -40,8 +40,8 @@ from core.backtest.book_seed import book_at
 from core.backtest.config import BacktestConfig
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
-from core.bus.codec import decode
-from core.bus.names import DECISIONS, RISK
+from core.bus.codec import FIELD, decode
+from core.bus.names import DECISIONS, RISK, journal_stream
 from core.detector.config import example_strategies
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
@@ -52,6 +52,7 @@ from tests.integration.test_backtest_parity import HOLD_MS, LIVE_S, WARM_BARS, S
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,6 +68,7 @@ class Chain:
     advisor_config: Path
     decisions: list[am.Decision]  # the live advisor's, each with its signal
     verdicts: dict[str, list[str]]  # the live inspector's risk events by intent id (action: reason)
+    quotes: dict[str, str]  # the quote the live inspector journaled with each intent, by intent id
     warmed_ns: int
     started_ns: int
     cutoff_ns: int
@@ -87,6 +89,22 @@ async def _bus_verdicts(bus_url: str) -> dict[str, list[str]]:
             # Intents' verdicts by intent; the rest (a stand-down, a halt) under "" with their values.
             line = f"{action} {event.policy}: {event.reason}" + ("" if event.intent_id else f" ({values})")
             found.setdefault(event.intent_id, []).append(line)
+    return found
+
+
+async def _journaled_quotes(bus_url: str) -> dict[str, str]:
+    """The quote (bid / ask, last) the live inspector journaled with each intent, by intent id."""
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        entries = await client.xrange(journal_stream("inspector"))
+    finally:
+        await client.aclose()
+    found: dict[str, str] = {}
+    for _, fields in entries:
+        entry = jr.JournalEntry.FromString(fields[FIELD])
+        if entry.WhichOneof("input") == "intent":
+            journaled = entry.intent
+            found[journaled.intent.intent_id] = f"{journaled.bid} / {journaled.ask}, last {journaled.last}"
     return found
 
 
@@ -164,6 +182,7 @@ async def chain(
                 advisor_config,
                 await _bus_decisions(bus),
                 await _bus_verdicts(bus),
+                await _journaled_quotes(bus),
                 _logged(log, "candles closed by"),
                 _logged(log, "market data from"),
                 stopped - HOLD_MS * 1_000_000 - 2 * S,
@@ -324,6 +343,7 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         lines.append(f"   replayed book, no orders of ours {alone.get((at[key], key[2]))}")
         lines.append(f"   {await _revised_bars(chain.database, live[key], at[key])}")
         lines.append(f"   live inspector: {chain.verdicts.get(live[key].intent.intent_id, 'no verdict')}")
+        lines.append(f"   live inspector's quote {chain.quotes.get(live[key].intent.intent_id, 'none')}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
     print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
