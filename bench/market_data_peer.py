@@ -8,9 +8,13 @@ continue each symbol's depth sequence, trade ids follow on, event times move by 
 minutes. Both sides are served by the replay stand-in (venues/replay/, Binance's adapter) in
 Binance's formats, at full speed:
 
-- trademesh: `trademesh venue binance --replay <looped files>` (ccxt.pro, the stand-in in the
-  venue's process) and `trademesh ingest` into Redis Streams (md.binance.*), trades, book and
-  tickers (ingest's default channels; executions off).
+- trademesh: `trademesh venue binance` (ccxt.pro) and `trademesh ingest` into Redis Streams
+  (md.binance.*), trades, book and tickers (ingest's default channels; executions off). The
+  venue's own stand-in runs in a process of its own (`market_data_peer.py standin binance
+  trademesh FILES`), as cryptofeed's does, and the venue's config points at it (`replay_url`):
+  the venue process is the production connector. Playback starts once ingest's subscriptions
+  are in (Admin/GetStatus). `--trademesh-standin inside` runs it inside the venue instead
+  (`--replay`, the earlier setup: its CPU counted in the venue's).
 - cryptofeed: bench/peer_cryptofeed.py, run by cryptofeed's own virtualenv (bench/.peer-venv,
   made by bench/peer_setup.sh; not a project dependency), its Binance feed (trades, ticker,
   l2_book, candles) into its Redis Streams backend. The stand-in runs in a process of its own
@@ -28,8 +32,8 @@ serving v1 as recorded (KrakenV1).
 
 Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
 /proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
-both sides) of all the side's processes (trademesh: venue + ingest, the venue including its
-stand-in; cryptofeed: its process, and the stand-in's process apart), and throughput (frames /
+both sides) of all the side's processes (trademesh: venue + ingest; cryptofeed: its process),
+each side's stand-in process apart, and throughput (frames /
 the time between the first and the last entry written to Redis). After each run (not measured)
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
 price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
@@ -43,7 +47,8 @@ docs/benchmarks.md, section 17).
     .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
 
 Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
-that database only). Only talks to 127.0.0.1.
+that database only) and claimed meanwhile as the test suite claims its own (db 0's
+trademesh:test-redis-dbs), so a test run does not flush it mid-run. Only talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -1056,6 +1061,46 @@ async def main() -> None:
     t0 = time.monotonic()
     files, frames = looped_capture(venue, args.loops, into)
     print(f"capture: {frames:,} frames in {into} ({time.monotonic() - t0:.1f} s)")
+    claim_db(args.redis_db)
+    try:
+        await measure(venue, sides, files, frames, args)
+    finally:
+        release_db(args.redis_db)
+
+
+# The test suite's claims of Redis databases (tests/integration/mesh.py): db 0 hash {db: pid}. A
+# test run flushes the databases it claims; the bench claims its own so none flushes it mid-run.
+DB_CLAIMS = "trademesh:test-redis-dbs"
+
+
+def _claims() -> Any:
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=6379, db=0)
+
+
+def claim_db(db: int) -> None:
+    """Claim Redis database `db` for this process, as a test run does; exit if a live process has it."""
+    client = _claims()
+    if not client.hsetnx(DB_CLAIMS, str(db), os.getpid()):
+        owner = int(client.hget(DB_CLAIMS, str(db)) or 0)
+        if owner != os.getpid() and Path(f"/proc/{owner}").exists():
+            sys.exit(
+                f"Redis database {db} is claimed by process {owner} (a test run?): choose another --redis-db"
+            )
+        client.hset(DB_CLAIMS, str(db), os.getpid())
+
+
+def release_db(db: int) -> None:
+    client = _claims()
+    if int(client.hget(DB_CLAIMS, str(db)) or 0) == os.getpid():
+        client.hdel(DB_CLAIMS, str(db))
+
+
+async def measure(
+    venue: VenueBench, sides: list[str], files: list[Path], frames: int, args: argparse.Namespace
+) -> None:
+    """The runs, alternating sides, their medians and ratios, and the result file."""
     runs: list[dict[str, Any]] = []
     headers = ["side", "frames", "entries", "CPU s", "CPU s/1k", "stand-in/1k", "frames/s", "s"]
     headers += ["load", "mach %"]
