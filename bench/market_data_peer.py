@@ -1180,7 +1180,10 @@ async def measure(
 def _peer_version() -> str:
     if not PEER_PYTHON.exists():
         return "-"
-    code = "import importlib.metadata as m; print('cryptofeed', m.version('cryptofeed'))"
+    code = (
+        "import importlib.metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
+        "('cryptofeed', 'websockets', 'aiohttp', 'yapic.json', 'uvloop', 'redis', 'order_book')))"
+    )
     return subprocess.run([str(PEER_PYTHON), "-c", code], capture_output=True, text=True).stdout.strip()
 
 
