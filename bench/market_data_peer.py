@@ -8,9 +8,13 @@ continue each symbol's depth sequence, trade ids follow on, event times move by 
 minutes. Both sides are served by the replay stand-in (venues/replay/, Binance's adapter) in
 Binance's formats, at full speed:
 
-- trademesh: `trademesh venue binance --replay <looped files>` (ccxt.pro, the stand-in in the
-  venue's process) and `trademesh ingest` into Redis Streams (md.binance.*), trades, book and
-  tickers (ingest's default channels; executions off).
+- trademesh: `trademesh venue binance` (ccxt.pro) and `trademesh ingest` into Redis Streams
+  (md.binance.*), trades, book and tickers (ingest's default channels; executions off). The
+  venue's own stand-in runs in a process of its own (`market_data_peer.py standin binance
+  trademesh FILES`), as cryptofeed's does, and the venue's config points at it (`replay_url`):
+  the venue process is the production connector. Playback starts once ingest's subscriptions
+  are in (Admin/GetStatus). `--trademesh-standin inside` runs it inside the venue instead
+  (`--replay`, the earlier setup: its CPU counted in the venue's).
 - cryptofeed: bench/peer_cryptofeed.py, run by cryptofeed's own virtualenv (bench/.peer-venv,
   made by bench/peer_setup.sh; not a project dependency), its Binance feed (trades, ticker,
   l2_book, candles) into its Redis Streams backend. The stand-in runs in a process of its own
@@ -28,8 +32,8 @@ serving v1 as recorded (KrakenV1).
 
 Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
 /proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
-both sides) of all the side's processes (trademesh: venue + ingest, the venue including its
-stand-in; cryptofeed: its process, and the stand-in's process apart), and throughput (frames /
+both sides) of all the side's processes (trademesh: venue + ingest; cryptofeed: its process),
+each side's stand-in process apart, and throughput (frames /
 the time between the first and the last entry written to Redis). After each run (not measured)
 the entries are read back and cross-checked: the same trades field for field (symbol, id,
 price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
@@ -43,7 +47,8 @@ docs/benchmarks.md, section 17).
     .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
 
 Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
-that database only). Only talks to 127.0.0.1.
+that database only) and claimed meanwhile as the test suite claims its own (db 0's
+trademesh:test-redis-dbs), so a test run does not flush it mid-run. Only talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import subprocess
@@ -391,20 +397,47 @@ class KrakenV1(KrakenReplay):
 
 
 STANDINS: dict[str, Callable[[Any], Any]] = {"binance": CombinedStreams, "kraken": KrakenV1}
+STANDIN_FOR = ("cryptofeed", "trademesh")
 
 
-async def serve_standin(venue: str, files: list[Path]) -> None:
-    """`market_data_peer.py standin VENUE FILES`: the stand-in alone; prints its URL, then
-    "played" once the session has played out; runs until terminated."""
+def _spec(venue: str) -> Any:
+    """The venue's LiveSpec (its `standin` names the stand-in module `--replay` loads)."""
+    import importlib
+
+    from venues.registry import VENUES as REGISTRY
+
+    return importlib.import_module(REGISTRY[venue].module).SPEC
+
+
+async def serve_standin(venue: str, side: str, files: list[Path]) -> None:
+    """`market_data_peer.py standin VENUE SIDE FILES`: the stand-in alone, in a process of its own;
+    prints its URL, then "played" once the session has played out; runs until terminated.
+
+    For cryptofeed, the bench's subclasses (its formats too) and playback at once. For trademesh,
+    the venue's own stand-in (its LiveSpec's `standin`: the adapter `--replay` runs inside the
+    venue) served to a venue whose config points at it (`replay_url`), so the venue process is the
+    production connector; playback starts when a line "release" comes on stdin (the bench sends it
+    once ingest's subscriptions are in), and, like cryptofeed's, never waits on the venue's
+    subscribers (the only back-pressure is the WebSocket's)."""
     from venues.replay.capture import load_capture
+    from venues.replay.loader import load_adapter
     from venues.replay.server import ReplayOptions, ReplayServer
 
-    adapter = STANDINS[venue](load_capture(files))
+    if side == "trademesh":
+        adapter = load_adapter(_spec(venue).standin, files)
+    else:
+        adapter = STANDINS[venue](load_capture(files))
+        waiting = adapter.waiting
     server = ReplayServer(adapter, ReplayOptions(tuple(files)))
-    server.backlog = lambda: 1_000_000 if adapter.waiting() else 0
+    if side != "trademesh":
+        server.backlog = lambda: 1_000_000 if waiting() else 0
     url = await server.start()
-    server.release()
     print(f"standin {url}", flush=True)
+    if side == "trademesh":
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if line.strip() != "release":
+            sys.exit(f"the stand-in expected a line 'release', got {line!r}")
+    server.release()
     while not server.exhausted:  # noqa: ASYNC110 (the stand-in has no event for it)
         await asyncio.sleep(0.05)
     print(f"played {server.frames_sent}", flush=True)
@@ -424,19 +457,30 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def _streams(redis: Any) -> list[str]:
-    return sorted({_text(n) async for n in redis.scan_iter(match="*", count=1000, _type="STREAM")})
+def side_streams(side: str, venue: str) -> str:
+    """The Redis key pattern of a side's streams: trademesh's ingest writes md.<venue>.<channel>,
+    cryptofeed's backend <kind>-<VENUE>-<symbol>. Only those are read: another process's streams
+    in the same database (a test suite's md.sim.*) are not the run's."""
+    return f"md.{venue}.*" if side == "trademesh" else f"*-{venue.upper()}-*"
 
 
-async def _entries_added(redis: Any) -> int:
+async def _streams(redis: Any, match: str) -> list[str]:
+    return sorted({_text(n) async for n in redis.scan_iter(match=match, count=1000, _type="STREAM")})
+
+
+async def _entries_added(redis: Any, match: str) -> int:
     total = 0
-    for name in await _streams(redis):
+    for name in await _streams(redis, match):
         total += int((await redis.xinfo_stream(name))["entries-added"])
     return total
 
 
 async def wait_written(
-    redis: Any, deadline: float, played: Callable[[], Awaitable[bool]], cpu_s: Callable[[], float]
+    redis: Any,
+    deadline: float,
+    played: Callable[[], Awaitable[bool]],
+    cpu_s: Callable[[], float],
+    match: str = "*",
 ) -> int:
     """Wait until the side has handled the whole session (`played`), and then Redis has had no
     new entry and the side's processes (`cpu_s`) have been idle for QUIET_S; the entries added.
@@ -444,7 +488,7 @@ async def wait_written(
     feed drains a backlog of frames without yielding, then pack one pipeline of all of it.)"""
     last, changed, cpu_mark = -1, time.monotonic(), cpu_s()
     while time.monotonic() < deadline:
-        count = await _entries_added(redis)
+        count = await _entries_added(redis, match)
         now = time.monotonic()
         if count != last:
             last, changed, cpu_mark = count, now, cpu_s()
@@ -458,10 +502,10 @@ async def wait_written(
     raise TimeoutError(f"entries still arriving after {RUN_TIMEOUT_S} s ({last})")
 
 
-async def written_span_s(redis: Any) -> float:
+async def written_span_s(redis: Any, match: str = "*") -> float:
     """Seconds from the first entry written to the last (Redis entry ids are their ms times)."""
     first, last = float("inf"), 0.0
-    for name in await _streams(redis):
+    for name in await _streams(redis, match):
         head = await redis.xrange(name, count=1)
         tail = await redis.xrevrange(name, count=1)
         if head:
@@ -512,9 +556,11 @@ def start_profiles(started: list[Started], out: Path | None, seconds: float) -> 
     return profilers
 
 
-def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 120.0) -> tuple[Any, str]:
+def _popen_until(
+    command: list[str], marker: str, log: Path, timeout_s: float = 120.0, stdin: int | None = None
+) -> tuple[Any, str]:
     """Start a process and wait for a stdout line starting with `marker`; (process, that line)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -528,7 +574,7 @@ def _popen_until(command: list[str], marker: str, log: Path, timeout_s: float = 
 
 
 async def run_trademesh(
-    name: str,
+    venue_bench: VenueBench,
     files: list[Path],
     redis_url: str,
     redis: Any,
@@ -536,20 +582,36 @@ async def run_trademesh(
     profile: Path | None,
     profile_s: float,
     flush_ms: float | None = None,
+    standin: str = "apart",
 ) -> dict[str, Any]:
+    """One trademesh run: the venue (with the stand-in `inside` its process, `--replay`, or `apart`
+    in a process of its own, the venue's config pointing at it: `replay_url`) and ingest."""
+    name = venue_bench.name
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    config: list[str] = []
-    if flush_ms is not None:  # else the venue's default
-        (work / "venue.toml").write_text(f"flush_ms = {flush_ms}\n", encoding="utf-8")
-        config = ["--config", str(work / "venue.toml")]
-    venue = start_service(
-        ["venue", name, "--port", "0", "--metrics-port", "-1", *config, "--replay", *map(str, files)],
-        env=env,
-        stderr=(work / "venue.log").open("w"),
-        timeout_s=300,
-    )
-    started = [Started("venue", venue.process)]
+    toml = "" if flush_ms is None else f"flush_ms = {flush_ms}\n"  # else the venue's default
+    started: list[Started] = []
+    server: subprocess.Popen[str] | None = None
     try:
+        if standin == "apart":
+            command = [sys.executable, str(SELF), "standin", name, "trademesh", *map(str, files)]
+            server, line = _popen_until(command, "standin ", work / "standin.log", 300, subprocess.PIPE)
+            started.append(Started("standin", server))
+            symbols = ", ".join(f'"{s.replace("-", "/")}"' for s in venue_bench.symbols.split(","))
+            toml += f'replay_url = "{line.split()[1]}"\nsymbols = [{symbols}]\n'
+            replay: list[str] = []
+        else:
+            replay = ["--replay", *map(str, files)]
+        config: list[str] = []
+        if toml:
+            (work / "venue.toml").write_text(toml, encoding="utf-8")
+            config = ["--config", str(work / "venue.toml")]
+        venue = start_service(
+            ["venue", name, "--port", "0", "--metrics-port", "-1", *config, *replay],
+            env=env,
+            stderr=(work / "venue.log").open("w"),
+            timeout_s=300,
+        )
+        started.append(Started("venue", venue.process))
         ingest = start_service(
             [
                 "ingest",
@@ -570,14 +632,21 @@ async def run_trademesh(
             timeout_s=120,
         )
         started.append(Started("ingest", ingest.process))
+        if server is not None:  # the venue's subscribers are in: the stand-in may play
+            await subscribers_settled(venue.address)
+            assert server.stdin is not None
+            server.stdin.write("release\n")
+            server.stdin.flush()
+            played_line = _lines_seen(server, "played")
         profilers = start_profiles(started, profile, profile_s)
         log = work / "venue.log"
 
         async def played() -> bool:
-            return _played(log)
+            return played_line.is_set() if server is not None else _played(log)
 
-        busy = lambda: sum(s.cpu_s() for s in started)  # noqa: E731
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played, busy)
+        busy = lambda: sum(s.cpu_s() for s in started if s.name != "standin")  # noqa: E731
+        match = side_streams("trademesh", name)
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, played, busy, match)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -585,6 +654,32 @@ async def run_trademesh(
         for s in reversed(started):
             s.stop()
     return {"cpu_s": cpu, "entries": entries}
+
+
+SETTLE_S = 0.5  # the venue's subscribers are taken as in once their count has held this long
+
+
+async def subscribers_settled(address: str, timeout_s: float = 60.0) -> int:
+    """Wait until the venue has a market-data subscriber and no new one for SETTLE_S (ingest opens
+    one Subscribe stream per channel, one after another); the count (Admin/GetStatus)."""
+    import grpc
+
+    from trademesh.admin.v1 import admin_pb2 as admin
+    from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    seen, since = 0, loop.time()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = admin_grpc.AdminStub(channel)
+        while loop.time() < deadline:
+            status = await stub.GetStatus(admin.GetStatusRequest(), timeout=10)
+            if status.subscriber_count != seen:
+                seen, since = status.subscriber_count, loop.time()
+            elif seen > 0 and loop.time() - since >= SETTLE_S:
+                return seen
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"the venue at {address} had {seen} subscribers after {timeout_s} s")
 
 
 def _played(venue_log: Path) -> bool:
@@ -623,7 +718,8 @@ async def run_cryptofeed(
     profile_s: float,
 ) -> dict[str, Any]:
     tickers = ticker_frames(venue, files)
-    standin_cmd = [sys.executable, str(SELF), "standin", venue.name, *map(str, files)]
+    match = side_streams("cryptofeed", venue.name)
+    standin_cmd = [sys.executable, str(SELF), "standin", venue.name, "cryptofeed", *map(str, files)]
     process, line = _popen_until(standin_cmd, "standin ", work / "standin.log", 300)
     started = [Started("standin", process)]
     try:
@@ -640,11 +736,11 @@ async def run_cryptofeed(
             """cryptofeed has written the session's last ticker (the stand-in runs ahead of it)."""
             if not played.is_set():
                 return False
-            names = [n for n in await _streams(redis) if n.startswith("ticker-")]
+            names = [n for n in await _streams(redis, match) if n.startswith("ticker-")]
             return bool(sum([await redis.xlen(n) for n in names]) >= tickers)
 
         peer_cpu = started[-1].cpu_s
-        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled, peer_cpu)
+        entries = await wait_written(redis, time.monotonic() + RUN_TIMEOUT_S, handled, peer_cpu, match)
         for profiler in profilers:
             profiler.wait()
         cpu = {s.name: s.cpu_s() for s in started}
@@ -674,12 +770,12 @@ def _d(value: Any) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-async def read_trademesh(redis: Any, trade_ids: bool = True) -> dict[str, Any]:
+async def read_trademesh(redis: Any, trade_ids: bool = True, match: str = "md.*") -> dict[str, Any]:
     from core.bus.codec import decode
     from trademesh.common.v1 import common_pb2
 
     read = Readback()
-    for name in await _streams(redis):
+    for name in await _streams(redis, match):
         for fields in await _all_entries(redis, name):
             for event in decode(fields).market.events:
                 symbol, kind = event.symbol, event.WhichOneof("payload")
@@ -704,9 +800,9 @@ async def read_trademesh(redis: Any, trade_ids: bool = True) -> dict[str, Any]:
     return read.summary()
 
 
-async def read_cryptofeed(redis: Any, trade_ids: bool = True) -> dict[str, Any]:
+async def read_cryptofeed(redis: Any, trade_ids: bool = True, match: str = "*") -> dict[str, Any]:
     read = Readback()
-    for name in await _streams(redis):
+    for name in await _streams(redis, match):
         kind = name.split("-", 1)[0]
         for raw in await _all_entries(redis, name):
             f = {_text(k): _text(v) for k, v in raw.items()}
@@ -823,7 +919,15 @@ async def one_run(
         wall0 = time.monotonic()
         if side == "trademesh":
             run = await run_trademesh(
-                venue.name, files, redis_url, redis, work, args.py_spy, args.py_spy_seconds, args.flush_ms
+                venue,
+                files,
+                redis_url,
+                redis,
+                work,
+                args.py_spy,
+                args.py_spy_seconds,
+                args.flush_ms,
+                args.trademesh_standin,
             )
         else:
             run = await run_cryptofeed(
@@ -831,9 +935,10 @@ async def one_run(
             )
         wall = time.monotonic() - wall0
         machine_pct = machine.percent()
-        span = await written_span_s(redis)
+        match = side_streams(side, venue.name)
+        span = await written_span_s(redis, match)
         read = read_trademesh if side == "trademesh" else read_cryptofeed
-        written = await read(redis, venue.trade_ids)
+        written = await read(redis, venue.trade_ids, match)
         main = sum(v for k, v in run["cpu_s"].items() if k != "standin")
         return {
             "side": side,
@@ -888,6 +993,26 @@ def events_written(written: dict[str, Any]) -> int:
     return int(len(written["trades"]) + tickers + books)
 
 
+def with_standin(medians: dict[str, float]) -> float:
+    """A side's CPU per 1,000 frames with its stand-in's (nothing to add when the stand-in ran
+    inside the side's own process: trademesh's `--trademesh-standin inside`)."""
+    standin = medians["standin_cpu_s_per_1000"]
+    return medians["cpu_s_per_1000"] + (0.0 if math.isnan(standin) else standin)
+
+
+def pair_ratios(runs: list[dict[str, Any]]) -> list[float]:
+    """trademesh ÷ cryptofeed CPU per frame of each repeat whose two runs are both complete."""
+    by_repeat: dict[int, dict[str, float]] = defaultdict(dict)
+    for run in runs:
+        if run.get("complete", True):
+            by_repeat[run["repeat"]][run["side"]] = run["cpu_s_per_1000"]
+    return [
+        pair["trademesh"] / pair["cryptofeed"]
+        for _, pair in sorted(by_repeat.items())
+        if {"trademesh", "cryptofeed"} <= set(pair)
+    ]
+
+
 def _row(run: dict[str, Any]) -> list[Any]:
     cpu = run["cpu_s"]
     return [
@@ -920,6 +1045,13 @@ async def main() -> None:
         "--flush-ms", type=float, help="the venue's flush_ms (venues/live/config.py; default: its own)"
     )
     parser.add_argument("--py-spy-seconds", type=float, default=20.0, help="from the start (default 20)")
+    parser.add_argument(
+        "--trademesh-standin",
+        choices=("apart", "inside"),
+        default="apart",
+        help="trademesh's stand-in in a process of its own, as cryptofeed's (the venue's config "
+        "replay_url; default), or inside the venue (--replay: counted in the venue's CPU)",
+    )
     args = parser.parse_args()
     sides = [s for s in args.sides.split(",") if s]
     if "cryptofeed" in sides and not PEER_PYTHON.exists():
@@ -929,6 +1061,46 @@ async def main() -> None:
     t0 = time.monotonic()
     files, frames = looped_capture(venue, args.loops, into)
     print(f"capture: {frames:,} frames in {into} ({time.monotonic() - t0:.1f} s)")
+    claim_db(args.redis_db)
+    try:
+        await measure(venue, sides, files, frames, args)
+    finally:
+        release_db(args.redis_db)
+
+
+# The test suite's claims of Redis databases (tests/integration/mesh.py): db 0 hash {db: pid}. A
+# test run flushes the databases it claims; the bench claims its own so none flushes it mid-run.
+DB_CLAIMS = "trademesh:test-redis-dbs"
+
+
+def _claims() -> Any:
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=6379, db=0)
+
+
+def claim_db(db: int) -> None:
+    """Claim Redis database `db` for this process, as a test run does; exit if a live process has it."""
+    client = _claims()
+    if not client.hsetnx(DB_CLAIMS, str(db), os.getpid()):
+        owner = int(client.hget(DB_CLAIMS, str(db)) or 0)
+        if owner != os.getpid() and Path(f"/proc/{owner}").exists():
+            sys.exit(
+                f"Redis database {db} is claimed by process {owner} (a test run?): choose another --redis-db"
+            )
+        client.hset(DB_CLAIMS, str(db), os.getpid())
+
+
+def release_db(db: int) -> None:
+    client = _claims()
+    if int(client.hget(DB_CLAIMS, str(db)) or 0) == os.getpid():
+        client.hdel(DB_CLAIMS, str(db))
+
+
+async def measure(
+    venue: VenueBench, sides: list[str], files: list[Path], frames: int, args: argparse.Namespace
+) -> None:
+    """The runs, alternating sides, their medians and ratios, and the result file."""
     runs: list[dict[str, Any]] = []
     headers = ["side", "frames", "entries", "CPU s", "CPU s/1k", "stand-in/1k", "frames/s", "s"]
     headers += ["load", "mach %"]
@@ -959,9 +1131,8 @@ async def main() -> None:
     if len(sides) == 2:
         ours, theirs = medians["trademesh"], medians["cryptofeed"]
         summary["cpu_ratio"] = ours["cpu_s_per_1000"] / theirs["cpu_s_per_1000"]
-        summary["cpu_ratio_standin_on_both"] = ours["cpu_s_per_1000"] / (
-            theirs["cpu_s_per_1000"] + theirs["standin_cpu_s_per_1000"]
-        )
+        summary["cpu_ratio_standin_on_both"] = with_standin(ours) / with_standin(theirs)
+        summary["pair_cpu_ratios"] = pair_ratios(runs)
         summary["throughput_ratio"] = ours["frames_per_s"] / theirs["frames_per_s"]
         summary["cross_check"] = cross_check(
             by_side["trademesh"][-1]["written"], by_side["cryptofeed"][-1]["written"]
@@ -970,7 +1141,8 @@ async def main() -> None:
         print(f"\nmedians: {json.dumps(medians)}")
         print(
             f"CPU per event trademesh / cryptofeed: {summary['cpu_ratio']:.2f} "
-            f"(with the stand-in counted on both sides: {summary['cpu_ratio_standin_on_both']:.2f}); "
+            f"(pairs {', '.join(f'{r:.2f}' for r in summary['pair_cpu_ratios'])}; "
+            f"with the stand-in counted on both sides: {summary['cpu_ratio_standin_on_both']:.2f}); "
             f"throughput ratio {summary['throughput_ratio']:.3f}"
         )
         print(
@@ -1008,14 +1180,23 @@ async def main() -> None:
 def _peer_version() -> str:
     if not PEER_PYTHON.exists():
         return "-"
-    code = "import importlib.metadata as m; print('cryptofeed', m.version('cryptofeed'))"
+    code = (
+        "import importlib.metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
+        "('cryptofeed', 'websockets', 'aiohttp', 'yapic.json', 'uvloop', 'redis', 'order_book')))"
+    )
     return subprocess.run([str(PEER_PYTHON), "-c", code], capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "standin":
+        import logging
+
         import uvloop
 
-        uvloop.run(serve_standin(sys.argv[2], [Path(p) for p in sys.argv[3:]]))
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+        if len(sys.argv) < 5 or sys.argv[2] not in VENUES or sys.argv[3] not in STANDIN_FOR:
+            sys.exit(f"usage: {SELF.name} standin {{{','.join(VENUES)}}} {{{','.join(STANDIN_FOR)}}} FILE...")
+        uvloop.run(serve_standin(sys.argv[2], sys.argv[3], [Path(p) for p in sys.argv[4:]]))
     else:
         asyncio.run(main())

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from core.process import start_service
 from tests.integration.replay import (
     SharedReplay,
     capture_files,
@@ -25,10 +26,12 @@ from tests.integration.replay import (
 )
 from tests.integration.support import (
     CALL_TIMEOUT_S,
+    VENUE_ENV,
     Venue,
     limit_order,
     listening_executions,
     next_batch,
+    stop_venue,
     stream_status,
     until,
 )
@@ -36,6 +39,9 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from venues.binance.spec import SPEC
+from venues.replay.loader import open_standin
+from venues.replay.server import ReplayOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -127,6 +133,54 @@ async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -
         assert len(collected.of(symbol, "book_delta")) == EXPECTED.book_changes[native]
     assert sum(len(v) for v in EXPECTED.tickers.values()) == 84  # the capture itself, as a sanity check
     assert EXPECTED.book_changes["NKNUSDT"] > 100
+
+
+async def test_a_stand_in_in_another_process_serves_the_production_connector(tmp_path: Path) -> None:
+    """The venue's config `replay_url` points a venue run without `--replay` at a stand-in served
+    elsewhere (here, the test's own process): the same events as the capture's, and no stand-in
+    in the venue's process."""
+    server = open_standin(SPEC.standin, ReplayOptions(tuple(FILES)))
+    url = await server.start()
+    config = f'replay_url = "{url}"\nsymbols = ["NKN/USDT", "BLZ/ETH", "LRC/BTC", "RUNE/EUR"]\n'
+    (tmp_path / "binance.toml").write_text(config)
+    args = ["venue", "binance", "--port", "0", "--metrics-port", "0"]
+    args += ["--config", str(tmp_path / "binance.toml")]
+    log_path = tmp_path / "binance.log"
+    log = log_path.open("w")
+    try:
+        # In a thread: the stand-in answers the venue's start (its markets) on this event loop.
+        service = await asyncio.to_thread(start_service, args, env=VENUE_ENV, stderr=log, timeout_s=60)
+        venue = Venue(service, log_path)
+        try:
+            stubs = venue.stubs()
+            symbols = await instruments(stubs)
+            assert sorted(symbols) == ["BLZETH", "LRCBTC", "NKNUSDT", "RUNEEUR"]
+
+            async def subscribed() -> int | None:
+                count = (await stream_status(stubs)).subscriber_count
+                return count or None
+
+            async def release() -> None:
+                await until(subscribed, CALL_TIMEOUT_S, what="the test's subscription")
+                server.release()
+
+            releasing = asyncio.create_task(release())
+            collected = await collect(stubs, list(symbols.values()), quiet_s=3.0)
+            await releasing
+        finally:
+            await stop_venue(venue, log)
+    finally:
+        await server.stop()
+    assert server.exhausted and server.frames_sent > 0
+    assert not collected.notices(), "a clean replay has no gaps or resyncs"
+    for native, symbol in symbols.items():
+        assert collected.trades(symbol) == EXPECTED.trades[native]
+        assert collected.tickers(symbol) == EXPECTED.tickers[native]
+        assert collected.candles(symbol) == EXPECTED.candles[native]
+        assert collected.book(symbol) == EXPECTED.books[native], f"{symbol} book differs from the capture's"
+        assert len(collected.of(symbol, "book_delta")) == EXPECTED.book_changes[native]
+    text = log_path.read_text()
+    assert "replay stand-in on port" not in text and "replay summary" not in text, "no stand-in inside"
 
 
 @pytest.mark.replay(faults=["malformed@10", "gap@40", "ratelimit@1", "disconnect@180"])

@@ -16,8 +16,9 @@ from venues.live.config import load_config
 from venues.live.convert import safe_message
 from venues.live.exchange import rewrite_urls
 from venues.live.streams import Watchdog
+from venues.live.venue import LiveVenue
 from venues.replay.capture import load_capture
-from venues.replay.server import Fault, FaultKind, parse_fault
+from venues.replay.server import Fault, FaultKind, ReplayOptions, parse_fault
 
 
 def test_a_capture_reads_rest_answers_connections_and_frames_in_time_order(tmp_path: Path) -> None:
@@ -92,6 +93,48 @@ def test_live_config_defaults_and_bad_values(tmp_path: Path) -> None:
         with pytest.raises(InvalidArgument) as failure:
             load_config(SPEC, path)
         assert failure.value.violations[0].field == field
+
+
+def test_a_replay_url_is_a_stand_in_base_url_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "venue.toml"
+    assert load_config(SPEC, None).replay_url is None
+    for text, expected in (
+        ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+        ("ws://localhost:9000/", "ws://localhost:9000"),
+    ):
+        path.write_text(f'replay_url = "{text}"\n')
+        assert load_config(SPEC, path).replay_url == expected
+    for value in (
+        '"127.0.0.1:8123"',  # no scheme
+        '"https://127.0.0.1:8123"',  # the stand-in speaks plain http and ws
+        '"wss://127.0.0.1:8123"',
+        '"http://127.0.0.1"',  # no port
+        '"http://127.0.0.1:99999"',  # not a port
+        '"http://127.0.0.1:8123/api"',  # a path: the stand-in serves each host under its own
+        '"http://127.0.0.1:8123?x=1"',
+        '"http://user@127.0.0.1:8123"',
+        '"http://:8123"',
+        "8123",
+        '""',
+    ):
+        path.write_text(f"replay_url = {value}\n")
+        with pytest.raises(InvalidArgument, match="http://HOST:PORT") as failure:
+            load_config(SPEC, path)
+        assert failure.value.violations[0].field == "replay_url"
+    path.write_text('replay_url = "http://127.0.0.1:8123"\nsandbox = true\n')
+    with pytest.raises(InvalidArgument, match="sandbox") as failure:
+        load_config(SPEC, path)
+    assert failure.value.violations[0].field == "replay_url"
+
+
+def test_a_replay_url_and_a_replay_of_the_venues_own_exclude_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "venue.toml"
+    path.write_text('replay_url = "http://127.0.0.1:8123"\n')
+    config = load_config(SPEC, path)
+    assert LiveVenue(SPEC, config).config.replay_url == "http://127.0.0.1:8123"
+    with pytest.raises(InvalidArgument, match="--replay") as failure:
+        LiveVenue(SPEC, config, ReplayOptions((tmp_path / "X.0",)))
+    assert failure.value.violations[0].field == "replay_url"
 
 
 class SilentClient:

@@ -21,6 +21,7 @@ normalizer diffed ccxt's book reset in place.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -73,6 +74,12 @@ def _ns(ms: int | None) -> int:
     return ms * 1_000_000 if ms is not None else now_ns()
 
 
+# Checksum digits kept by (text, decimals): the 10 best levels a side are checksummed after every
+# frame, and most of them are the same levels as the frame before.
+_DIGITS_KEPT = 1 << 16
+
+
+@functools.lru_cache(maxsize=_DIGITS_KEPT)
 def _digits(text: str, decimals: int | None) -> str:
     """A level's number as the checksum writes it: to the pair's decimals, no point, no leading
     zeros (as KrakenExchange.format_number and ccxt's format_number make it)."""

@@ -10,6 +10,7 @@ backoff_max_s = 30
 stale_factor = 4                          # a stream silent this many times its usual silence is stale...
 stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
 flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
+replay_url = "http://127.0.0.1:8123"      # a replay stand-in served by another process (not with --replay)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.errors import InvalidArgument
 from core.model import TIMEFRAME_LABELS, Channel, Timeframe
@@ -37,7 +39,10 @@ _KEYS = {
     "stale_factor",
     "stale_floor_s",
     "flush_ms",
+    "replay_url",
 }
+
+_REPLAY_SCHEMES = ("http", "ws")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class LiveConfig:
     # A frame's events go out at once unless the last dispatch was less than this long ago; then
     # they wait for the rest of it, with what else comes meanwhile (0: every burst at once).
     flush_ms: float = 2.0
+    # A replay stand-in served by another process (http://HOST:PORT): every venue url points at it,
+    # as `--replay` points them at the stand-in it runs inside the venue; None: the venue itself.
+    replay_url: str | None = None
 
 
 def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
@@ -69,11 +77,17 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
         raise InvalidArgument.field("config", f"unknown keys {unknown}; known: {sorted(_KEYS)}")
+    sandbox = raw.get("sandbox", False)
+    replay_url = _replay_url(raw)
+    if replay_url is not None and sandbox:
+        raise InvalidArgument.field(
+            "replay_url", "a replay stand-in and the venue's sandbox exclude each other"
+        )
     return LiveConfig(
         symbols=tuple(_strings(raw, "symbols", [])),
         channels=tuple(_channels(raw, spec)),
         timeframes=tuple(_timeframes(raw, spec)),
-        sandbox=bool(raw.get("sandbox", False)),
+        sandbox=bool(sandbox),
         watchdog_silence_s=_positive(raw, "watchdog_silence_s", 60.0),
         backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
         backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
@@ -81,6 +95,7 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
         stale_factor=_positive(raw, "stale_factor", 4.0),
         stale_floor_s=_positive(raw, "stale_floor_s", 15.0),
         flush_ms=_not_negative(raw, "flush_ms", 2.0),
+        replay_url=replay_url,
     )
 
 
@@ -123,3 +138,31 @@ def _positive(raw: dict[str, Any], key: str, default: float) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise InvalidArgument.field(key, f"must be a positive number, not {value!r}")
     return float(value)
+
+
+def _replay_url(raw: dict[str, Any]) -> str | None:
+    """The stand-in's base url, `http://HOST:PORT` (or `ws://`): nothing after the port, since the
+    stand-in serves each of the venue's hosts under its own first path segment."""
+    value = raw.get("replay_url")
+    if value is None:
+        return None
+    expected = "http://HOST:PORT (the stand-in's base url, nothing after the port)"
+    if not isinstance(value, str):
+        raise InvalidArgument.field("replay_url", f"must be {expected}, not {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = urlsplit("")
+    if (
+        parts.scheme not in _REPLAY_SCHEMES
+        or not parts.hostname
+        or port is None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise InvalidArgument.field("replay_url", f"must be {expected}, not {value!r}")
+    return f"{parts.scheme}://{parts.netloc}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ccxt.pro
 
 from core.backoff import Backoff
-from core.errors import FailedPrecondition
+from core.errors import FailedPrecondition, InvalidArgument
 from core.model import (
     Balance,
     Candle,
@@ -66,6 +66,10 @@ class LiveVenue(Venue):
         self.spec = spec
         self.supports_stop_orders = spec.stop_params is not None
         self.config = config
+        if replay is not None and config.replay_url is not None:
+            raise InvalidArgument.field(
+                "replay_url", "--replay runs its own stand-in: give either it or the config's replay_url"
+            )
         self.replay_options = replay
         self.replay: ReplayServer | None = None
         self.exchange: Any = None
@@ -89,7 +93,7 @@ class LiveVenue(Venue):
     # ---- lifecycle
 
     async def prepare(self) -> None:
-        replay_url = None
+        replay_url = self.config.replay_url  # a stand-in in another process, or None
         if self.replay_options is not None:
             # Imported only here: a venue run without --replay never loads its stand-in.
             from venues.replay.loader import open_standin

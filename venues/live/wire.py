@@ -232,6 +232,7 @@ class WireBook:
 
     def _apply(self, side: _Side, levels: Sequence[Sequence[str]]) -> list[Level]:
         before: dict[float, tuple[str, str] | None] = {}
+        kept = side.levels
         for price_text, size_text in levels:
             price = float(price_text)
             if price not in before:
@@ -239,8 +240,12 @@ class WireBook:
             size = plain_decimal(size_text)
             if size == "0":
                 side.remove(price)
-            else:
+                continue
+            level = kept.get(price)
+            if level is None:  # a new level: its price's text, once
                 side.set(price, plain_decimal(price_text), size)
+            elif level[1] != size:  # a level kept: its text stays, only its size changes
+                kept[price] = (level[0], size)
         self._trim(side, before)
         changes: list[Level] = []
         for price in sorted(before, reverse=side.sign < 0):

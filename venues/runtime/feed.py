@@ -67,7 +67,9 @@ class _BookState:
 def _add_levels(target: object, levels: Sequence[Level]) -> None:
     add = target.add  # type: ignore[attr-defined]
     for price, size in levels:
-        add(price=price, size=size)
+        level = add()  # set field by field: upb's keyword arguments cost ~40 % more a level
+        level.price = price
+        level.size = size
 
 
 class MarketFeed:
