@@ -280,3 +280,50 @@ async def test_with_a_linger_entries_that_keep_coming_are_read_together(
     assert sum(reads.sizes) == 60 and await pending(client, stream) == 0
     # At most one read per 150 ms while they came (the first read takes the first entry alone).
     assert len(reads.sizes) <= 1 + publishing_s / 0.15 + 2, (reads.sizes, publishing_s)
+
+
+class Busy:
+    """A handler that takes `busy_s` a call (the recorder's transaction); when each call began."""
+
+    def __init__(self, busy_s: float) -> None:
+        self.busy_s = busy_s
+        self.began: list[float] = []
+        self.handled = 0
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        self.began.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.busy_s)
+        self.handled += len(entries)
+
+
+@pytest.mark.parametrize(
+    ("busy_s", "least_s", "most_s"),
+    [
+        # A handler quicker than half the linger: the next read a linger after this one came
+        # back (150 ms), not a linger after the handler returned (210 ms).
+        (0.06, 0.145, 0.19),
+        # A handler slower than the linger: a whole linger after it all the same (350 ms), so
+        # its reads do not come more often as it slows down (half a linger: 275; none: 200).
+        (0.2, 0.34, 0.45),
+    ],
+)
+async def test_a_linger_is_counted_from_the_read_and_is_at_least_the_handling(
+    bus: tuple[aioredis.Redis, str], busy_s: float, least_s: float, most_s: float
+) -> None:
+    client, stream = bus
+    handler = Busy(busy_s)
+    consumer = GroupConsumer(client, options(stream, "c1", linger_ms=150.0), handler)
+    await consumer.ensure_groups()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for i in range(150):  # one entry every 10 ms for 1.5 s: every read finds some
+            await publish(client, stream, 1, start=i)
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    gaps = sorted(b - a for a, b in zip(handler.began[1:], handler.began[2:], strict=False))
+    assert len(gaps) >= 2, handler.began
+    median = gaps[len(gaps) // 2]
+    assert gaps[0] >= least_s and median <= most_s, gaps
