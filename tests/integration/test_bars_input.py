@@ -208,7 +208,7 @@ class AckCounter:
             self.acks += 1
             return xack(*args)
 
-        pipe.xack = counted  # type: ignore[method-assign]
+        pipe.xack = counted  # type: ignore[method-assign,assignment]
         return pipe
 
 
