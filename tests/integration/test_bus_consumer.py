@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD, encode_market
-from core.bus.consumer import REDELIVERED, ConsumerOptions, Entry, GroupConsumer
+from core.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
 from core.bus.names import dead_letter_stream
 from core.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
@@ -327,3 +327,40 @@ async def test_a_linger_is_counted_from_the_read_and_is_at_least_the_handling(
     assert len(gaps) >= 2, handler.began
     median = gaps[len(gaps) // 2]
     assert gaps[0] >= least_s and median <= most_s, gaps
+
+
+class RoundTrips:
+    """A consumer's Redis client that counts the XINFO GROUPS sent one at a time."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.xinfo_alone = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+    async def xinfo_groups(self, stream: str) -> Any:
+        self.xinfo_alone += 1
+        return await self._redis.xinfo_groups(stream)
+
+
+async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    other, gone = f"{stream}.other", f"{stream}.gone"
+    opts = ConsumerOptions(group="g", consumer="c1", streams=(stream, other, gone), batch=50, block_ms=50)
+    runner = RoundTrips(client)
+    consumer = GroupConsumer(runner, opts, Effect())
+    try:
+        await consumer.ensure_groups()
+        await publish(client, stream, 5)
+        await publish(client, other, 7)
+        await client.xreadgroup("g", "c1", {stream: ">"}, count=3)  # 3 pending, 2 not delivered
+        await client.delete(gone)  # its XINFO fails: the others are still reported
+        await consumer.report()
+    finally:
+        await client.delete(other)
+    assert (PENDING.labels(stream, "g")._value.get(), LAG.labels(stream, "g")._value.get()) == (3, 2)
+    assert (PENDING.labels(other, "g")._value.get(), LAG.labels(other, "g")._value.get()) == (0, 7)
+    assert runner.xinfo_alone == 0
