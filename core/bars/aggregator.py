@@ -62,7 +62,8 @@ class Aggregator:
         self._resume_at: dict[str, Position] = {}
 
     async def handle(self, stream: str, entries: list[Entry]) -> None:
-        """The consumer group's handler: returns once the entries' effect is committed.
+        """The consumer group's handler: returns once the entries' effect is committed, with
+        the entries acknowledged in the same commit (the runner's `handler_acks`).
 
         A long batch (a catch-up) is committed in chunks, so a crash in it loses little work.
         After a failure, entries past the failed one are refused (they stay pending) until it

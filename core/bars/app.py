@@ -60,6 +60,19 @@ class BarsConfig:
         if self.batch < 1:
             raise InvalidArgument.field("batch", f"must be at least 1, got {self.batch}")
 
+    def consumer_options(self) -> ConsumerOptions:
+        """The trade streams' consumer group. The aggregator acknowledges every entry it is
+        handed in the MULTI/EXEC that commits its effect (CheckpointStore.commit), so the runner
+        does not acknowledge them a second time (`handler_acks`)."""
+        return ConsumerOptions(
+            self.group,
+            self.consumer,
+            patterns=(self.pattern,),
+            batch=self.batch,
+            linger_ms=self.linger_ms,
+            handler_acks=True,
+        )
+
 
 class Bars:
     """The bars service (core.service)."""
@@ -80,17 +93,7 @@ class Bars:
         )
         retention = Retention(config.mesh.rate_per_s, config.mesh.outage_minutes)
         aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
-        consumer = GroupConsumer(
-            redis,
-            ConsumerOptions(
-                config.group,
-                config.consumer,
-                patterns=(config.pattern,),
-                batch=config.batch,
-                linger_ms=config.linger_ms,
-            ),
-            aggregator.handle,
-        )
+        consumer = GroupConsumer(redis, config.consumer_options(), aggregator.handle)
         try:
             reached = await until_reachable(
                 redis.ping,

@@ -77,7 +77,7 @@ class RecorderConfig:
     streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
-    # After a read short of a batch, wait this long before the next (ConsumerOptions.linger_ms).
+    # After a read short of a batch, wait before the next (ConsumerOptions.linger_ms, linger_wait).
     linger_ms: float = 0.0
     # How often partitions ahead and retention are checked.
     maintenance_s: float = 300.0

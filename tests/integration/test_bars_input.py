@@ -3,19 +3,22 @@ trade, entries that are not trades at all."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from core.bars.aggregator import Aggregator
+from core.bars.app import BarsConfig
 from core.bars.checkpoint import CheckpointStore
 from core.bars.watermark import WatermarkRules
 from core.bus.codec import FIELD, encode_bars, encode_market
+from core.bus.consumer import GroupConsumer
 from core.bus.names import dead_letter_stream
 from core.bus.publisher import Retention
 from core.errors import Unavailable
@@ -181,3 +184,62 @@ async def test_an_unreadable_checkpoint_starts_afresh_instead_of_failing_every_e
     assert set(engine.symbols) == set(SYMBOLS) and all(sym.spans for sym in engine.symbols.values())
     reloaded = await store.load(stream, name, WatermarkRules())
     assert reloaded is not None and reloaded.position == (1_800_000_000_000, 0)
+
+
+class AckCounter:
+    """The consumer's Redis client, counting the XACKs the runner sends (directly or pipelined)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.acks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+    async def xack(self, *args: Any) -> Any:
+        self.acks += 1
+        return await self._redis.xack(*args)
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        pipe = self._redis.pipeline(transaction=transaction)
+        xack = pipe.xack
+
+        def counted(*args: Any) -> Any:
+            self.acks += 1
+            return xack(*args)
+
+        pipe.xack = counted  # type: ignore[method-assign,assignment]
+        return pipe
+
+
+async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
+    scope: tuple[aioredis.Redis, str],
+) -> None:
+    """Every entry acknowledged once, in the commit of its effect: none by the runner after it."""
+    redis, name = scope
+    config = BarsConfig(redis_url="redis://unused", pattern=f"md.{name}.trades", linger_ms=0)
+    aggregator = Aggregator(CheckpointStore(redis, "bars", "test", Retention(1000, 1)), WatermarkRules())
+    runner = AckCounter(redis)
+    consumer = GroupConsumer(runner, config.consumer_options(), aggregator.handle)
+    tape = BusTape(redis, name)
+    trades = synthetic(SYMBOLS, an_hour_ago(), 90, S // 10, seed=8)
+    for start in range(0, 90, 30):
+        await tape.publish(trades[start : start + 30])
+    await consumer.discover()
+    await consumer.ensure_groups()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def all_applied() -> bool | None:
+        engine = aggregator.engines.get(tape.stream)
+        summary = await redis.xpending(tape.stream, "bars")
+        return True if engine is not None and engine.position[0] > 0 and summary["pending"] == 0 else None
+
+    try:
+        await until(all_applied, 10, what="every entry applied and acknowledged")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    last = cast(list[tuple[bytes, Any]], await redis.xrevrange(tape.stream, count=1))[0][0].decode()
+    assert aggregator.engines[tape.stream].position == tuple(int(part) for part in last.split("-"))
+    assert runner.acks == 0

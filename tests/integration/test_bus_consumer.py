@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD, encode_market
-from core.bus.consumer import REDELIVERED, ConsumerOptions, Entry, GroupConsumer
+from core.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
 from core.bus.names import dead_letter_stream
 from core.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
@@ -280,3 +280,87 @@ async def test_with_a_linger_entries_that_keep_coming_are_read_together(
     assert sum(reads.sizes) == 60 and await pending(client, stream) == 0
     # At most one read per 150 ms while they came (the first read takes the first entry alone).
     assert len(reads.sizes) <= 1 + publishing_s / 0.15 + 2, (reads.sizes, publishing_s)
+
+
+class Busy:
+    """A handler that takes `busy_s` a call (the recorder's transaction); when each call began."""
+
+    def __init__(self, busy_s: float) -> None:
+        self.busy_s = busy_s
+        self.began: list[float] = []
+        self.handled = 0
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        self.began.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.busy_s)
+        self.handled += len(entries)
+
+
+@pytest.mark.parametrize(
+    ("busy_s", "least_s", "most_s"),
+    [
+        # A handler quicker than half the linger: the next read a linger after this one came
+        # back (150 ms), not a linger after the handler returned (210 ms).
+        (0.06, 0.145, 0.19),
+        # A handler slower than the linger: a whole linger after it all the same (350 ms), so
+        # its reads do not come more often as it slows down (half a linger: 275; none: 200).
+        (0.2, 0.34, 0.45),
+    ],
+)
+async def test_a_linger_is_counted_from_the_read_and_is_at_least_the_handling(
+    bus: tuple[aioredis.Redis, str], busy_s: float, least_s: float, most_s: float
+) -> None:
+    client, stream = bus
+    handler = Busy(busy_s)
+    consumer = GroupConsumer(client, options(stream, "c1", linger_ms=150.0), handler)
+    await consumer.ensure_groups()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for i in range(150):  # one entry every 10 ms for 1.5 s: every read finds some
+            await publish(client, stream, 1, start=i)
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    gaps = sorted(b - a for a, b in zip(handler.began[1:], handler.began[2:], strict=False))
+    assert len(gaps) >= 2, handler.began
+    median = gaps[len(gaps) // 2]
+    assert gaps[0] >= least_s and median <= most_s, gaps
+
+
+class RoundTrips:
+    """A consumer's Redis client that counts the XINFO GROUPS sent one at a time."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.xinfo_alone = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+    async def xinfo_groups(self, stream: str) -> Any:
+        self.xinfo_alone += 1
+        return await self._redis.xinfo_groups(stream)
+
+
+async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    other, gone = f"{stream}.other", f"{stream}.gone"
+    opts = ConsumerOptions(group="g", consumer="c1", streams=(stream, other, gone), batch=50, block_ms=50)
+    runner = RoundTrips(client)
+    consumer = GroupConsumer(runner, opts, Effect())
+    try:
+        await consumer.ensure_groups()
+        await publish(client, stream, 5)
+        await publish(client, other, 7)
+        await client.xreadgroup("g", "c1", {stream: ">"}, count=3)  # 3 pending, 2 not delivered
+        await client.delete(gone)  # its XINFO fails: the others are still reported
+        await consumer.report()
+    finally:
+        await client.delete(other)
+    assert (PENDING.labels(stream, "g")._value.get(), LAG.labels(stream, "g")._value.get()) == (3, 2)
+    assert (PENDING.labels(other, "g")._value.get(), LAG.labels(other, "g")._value.get()) == (0, 7)
+    assert runner.xinfo_alone == 0
