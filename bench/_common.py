@@ -5,6 +5,7 @@ percentiles, tables and result files. Benchmarks only talk to 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "Server",
     "SystemCpu",
     "Venue",
+    "claimed_redis_db",
     "command_line",
     "machine",
     "median",
@@ -345,3 +347,31 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
 
 def command_line() -> str:
     return " ".join([".venv/bin/python", *sys.argv])
+
+
+# The test suite's claims of Redis databases (tests/integration/mesh.py): db 0's hash {db: pid}. A
+# test run flushes the databases it claims (1-13) and skips one a live process holds; a bench that
+# flushes its database claims it the same way, so neither flushes the other's mid-run.
+_DB_CLAIMS = "trademesh:test-redis-dbs"
+
+
+@contextlib.contextmanager
+def claimed_redis_db(db: int, claims_url: str = f"redis://{HOST}:6379/0") -> Iterator[None]:
+    """Hold Redis database `db` for this process while the block runs; exit with a message naming
+    the holder when another live process (a test run, another bench) has it. The claims are kept
+    where `claims_url` points (db 0 of the Redis, as the test runs keep theirs)."""
+    import redis
+
+    client = redis.Redis.from_url(claims_url)
+    try:
+        if not client.hsetnx(_DB_CLAIMS, str(db), os.getpid()):
+            owner = int(client.hget(_DB_CLAIMS, str(db)) or 0)
+            if owner != os.getpid() and Path(f"/proc/{owner}").exists():
+                held = f"Redis database {db} is held by process {owner} (a test run?)"
+                sys.exit(f"{held}: choose another --redis-db")
+            client.hset(_DB_CLAIMS, str(db), os.getpid())
+        yield
+    finally:
+        if int(client.hget(_DB_CLAIMS, str(db)) or 0) == os.getpid():
+            client.hdel(_DB_CLAIMS, str(db))
+        client.close()

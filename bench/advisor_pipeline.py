@@ -357,6 +357,7 @@ def parse() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse()
-    outcome = uvloop.run(main(arguments))
+    with common.claimed_redis_db(arguments.redis_db):
+        outcome = uvloop.run(main(arguments))
     _report(outcome)
     print(f"wrote {common.write_result(arguments.result, outcome)}")

@@ -1524,7 +1524,8 @@ def main() -> None:
     children = Children()
     atexit.register(children.stop_all)
     try:
-        result = uvloop.run(main_async(args, children))
+        with common.claimed_redis_db(args.redis_db):
+            result = uvloop.run(main_async(args, children))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise SystemExit("bus_pipeline: interrupted; every process it started is stopped") from None
     finally:

@@ -406,7 +406,8 @@ def main() -> None:
     started, machine = common.now_iso(), common.machine()
     processes = Processes()
     atexit.register(processes.stop_all)
-    result = uvloop.run(measure(args, processes))
+    with common.claimed_redis_db(args.redis_db):
+        result = uvloop.run(measure(args, processes))
     result["summary"] = summary(result)
     _print(result, args)
     if not args.no_save:

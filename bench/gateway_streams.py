@@ -507,7 +507,8 @@ def main() -> None:
     processes = Processes(common.workdir())
     atexit.register(processes.stop_all)
     try:
-        window = uvloop.run(run(args, processes))
+        with common.claimed_redis_db(args.redis_db):
+            window = uvloop.run(run(args, processes))
     except KeyboardInterrupt:
         raise SystemExit("gateway_streams: interrupted; every process it started is stopped") from None
     summary = summarise(window)

@@ -1061,40 +1061,8 @@ async def main() -> None:
     t0 = time.monotonic()
     files, frames = looped_capture(venue, args.loops, into)
     print(f"capture: {frames:,} frames in {into} ({time.monotonic() - t0:.1f} s)")
-    claim_db(args.redis_db)
-    try:
+    with common.claimed_redis_db(args.redis_db):
         await measure(venue, sides, files, frames, args)
-    finally:
-        release_db(args.redis_db)
-
-
-# The test suite's claims of Redis databases (tests/integration/mesh.py): db 0 hash {db: pid}. A
-# test run flushes the databases it claims; the bench claims its own so none flushes it mid-run.
-DB_CLAIMS = "trademesh:test-redis-dbs"
-
-
-def _claims() -> Any:
-    import redis
-
-    return redis.Redis(host="127.0.0.1", port=6379, db=0)
-
-
-def claim_db(db: int) -> None:
-    """Claim Redis database `db` for this process, as a test run does; exit if a live process has it."""
-    client = _claims()
-    if not client.hsetnx(DB_CLAIMS, str(db), os.getpid()):
-        owner = int(client.hget(DB_CLAIMS, str(db)) or 0)
-        if owner != os.getpid() and Path(f"/proc/{owner}").exists():
-            sys.exit(
-                f"Redis database {db} is claimed by process {owner} (a test run?): choose another --redis-db"
-            )
-        client.hset(DB_CLAIMS, str(db), os.getpid())
-
-
-def release_db(db: int) -> None:
-    client = _claims()
-    if int(client.hget(DB_CLAIMS, str(db)) or 0) == os.getpid():
-        client.hdel(DB_CLAIMS, str(db))
 
 
 async def measure(
