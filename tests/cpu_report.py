@@ -6,6 +6,10 @@ and of the processes it started and has reaped (the services a test spawns are i
 are reaped by its end or its module's). `cores` is CPU / wall: how much of the machine the test
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
+It also writes a line per service started through core.process.start_service to
+<dir>/<pid>.starts.jsonl: the service (the CLI's subcommand; a venue's name with it) and the CPU
+seconds it took to reach its serving line (imports, set-up): what starting it costs the suite.
+
     TRADEMESH_TEST_CPU=/tmp/cpu ./dev test
     .venv/bin/python -m tests.cpu_report /tmp/cpu     # the files that cost the most CPU
 """
@@ -18,8 +22,9 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +38,39 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Count the service starts (before the test modules import start_service)."""
+    out = os.environ.get(_ENV)
+    if out:
+        import core.process
+
+        core.process.start_service = _counted(core.process.start_service, Path(out))
+
+
+def _counted(start: Callable[..., Any], out: Path) -> Callable[..., Any]:
+    def counted(args: Sequence[str], *rest: Any, **options: Any) -> Any:
+        began = time.monotonic()
+        service = start(args, *rest, **options)
+        kind = " ".join(args[:2]) if args and args[0] == "venue" else (args[0] if args else "?")
+        line = {"start": kind, "cpu": round(_process_cpu_s(service.process.pid), 3)}
+        line["wall"] = round(time.monotonic() - began, 3)
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / f"{os.getpid()}.starts.jsonl").open("a") as file:
+            file.write(json.dumps(line) + "\n")
+        return service
+
+    return counted
+
+
+def _process_cpu_s(pid: int) -> float:
+    """A live process's CPU seconds so far (user + system), from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     out = os.environ.get(_ENV)
@@ -44,13 +82,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     wall, cpu = time.monotonic() - wall, _cpu_s() - cpu
     line = {"id": item.nodeid, "wall": round(wall, 3), "cpu": round(cpu, 3)}
     Path(out).mkdir(parents=True, exist_ok=True)
-    with (Path(out) / f"{os.getpid()}.jsonl").open("a") as file:
+    with (Path(out) / f"{os.getpid()}.tests.jsonl").open("a") as file:
         file.write(json.dumps(line) + "\n")
 
 
 def summarize(directory: Path, top: int = 40) -> list[str]:
     """The `top` files that cost the most CPU, with their wall time and cores, and the total."""
-    rows = [json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()]
+    rows = _rows(directory, "tests")
     files: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for row in rows:
         total = files[row["id"].split("::")[0]]
@@ -61,6 +99,24 @@ def summarize(directory: Path, top: int = 40) -> list[str]:
         lines.append(f"{cpu:8.1f} {wall:8.1f} {cpu / max(wall, 1e-9):6.2f}  {name}")
     cpu_s, wall_s = sum(r["cpu"] for r in rows), sum(r["wall"] for r in rows)
     lines.append(f"total: {cpu_s:.0f} CPU s over {wall_s:.0f} test s")
+    return lines + _starts(directory)
+
+
+def _rows(directory: Path, kind: str) -> list[dict[str, Any]]:
+    paths = directory.glob(f"*.{kind}.jsonl")
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines()]
+
+
+def _starts(directory: Path) -> list[str]:
+    """The services started, by kind: how many, and the CPU they took to serve."""
+    rows = _rows(directory, "starts")
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        kinds[row["start"]].append(row["cpu"])
+    lines = [f"{'starts':>8} {'cpu s':>8} {'each':>6}  service (CPU to its serving line)"]
+    for kind, cpus in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
+        lines.append(f"{len(cpus):8d} {sum(cpus):8.1f} {sum(cpus) / len(cpus):6.2f}  {kind}")
+    lines.append(f"total: {len(rows)} starts, {sum(r['cpu'] for r in rows):.0f} CPU s")
     return lines
 
 
