@@ -1,0 +1,208 @@
+"""The backtest's own orders sent at their live twins' recorded arrivals (`latency = "recorded"`,
+docs/backtest.md, "Parity with live").
+
+Live, an order reaches the venue when the live chain got it there (with the detector's hold,
+~3 s after its signal); a backtest's reaches it after the latency model's delay. In a recorded
+run each order the backtest's inspector places is paired with its live twin, the order the live
+inspector made at the same step of the same signal, and sent to arrive at the twin's recorded
+arrival (the venue's `created_ns`), its cancel at the twin's recorded cancel. The replayed venue
+then meets the book the live order met (core.backtest.recorded_orders).
+
+The pairing (`TwinKey`):
+
+- an intent's order (an entry or an exit: `entry_order_id` of its intent) by the intent's
+  signal: strategy, symbol and the signal's time, as `--llm recorded` pairs answers; the live
+  intents come from the recorder's `decisions`, so a live order's signal is found by its client
+  order id;
+- a protective order (a stop-loss: reduce-only with a trigger; a take-profit: a reduce-only
+  limit) by the signal of the last intent's order on its symbol before it, its role, and its
+  number among that role's orders since (a re-plan's replacement is the second, and so on).
+
+An order without a twin (the live inspector placed none there; a flatten; an order whose
+twin's arrival is already past when it is sent) keeps the latency model, and so does its
+cancel. A cancel of a paired order arrives at the twin's recorded cancel when the twin was
+cancelled and that time is not past, else after the model's delay; never before its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.ids import entry_order_id
+from core.model import OrderRequest, OrderType
+from trademesh.advisor.v1 import messages_pb2 as am
+
+__all__ = [
+    "ModelTiming",
+    "OrderTiming",
+    "SignalKey",
+    "TwinArrivals",
+    "TwinKey",
+    "live_intents",
+    "live_twins",
+    "load_twin_arrivals",
+]
+
+SignalKey = tuple[str, str, int]  # strategy, symbol, the signal's time (ns)
+TwinKey = tuple[SignalKey, str, int]  # the intent's signal, the role, its number since that intent
+_INTENT = "intent"  # an entry or an exit: the intent's own order
+# Live, an order is made after its signal (the detector's hold, the decision) and a protective
+# one after its entry's fill: the ranges read reach this far past the run's end.
+_LATE_NS = 120 * 1_000_000_000
+_DECISIONS = (
+    "SELECT decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 AND ts_decision_ns < $3 "
+    "AND NOT hypothetical ORDER BY ts_decision_ns"
+)
+
+
+class OrderTiming:
+    """When the backtest's orders and cancels reach the venue: None is the latency model's."""
+
+    def intent(self, intent: am.Intent) -> None:
+        """An intent about to go to the inspector (its orders follow)."""
+
+    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+        return None
+
+    def cancel(self, client_order_id: str, now_ns: int) -> int | None:
+        return None
+
+
+class ModelTiming(OrderTiming):
+    """Every order after the latency model's delay (the default)."""
+
+
+def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
+    """The live intents' orders' client order ids, each with its intent's signal."""
+    out: dict[str, SignalKey] = {}
+    for decision in decisions:
+        if decision.HasField("intent"):
+            intent = decision.intent
+            out[entry_order_id(intent.intent_id)] = _signal_key(intent)
+    return out
+
+
+def live_twins(
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+) -> dict[TwinKey, RecordedOrder]:
+    """The live orders by their place in the chain (`TwinKey`), in arrival order; an order that
+    is neither an intent's nor protective after one (a flatten, one placed by hand) is left out."""
+    counter = _Counter()
+    out: dict[TwinKey, RecordedOrder] = {}
+    for order in sorted(orders, key=lambda o: o.arrival_ns):
+        request = order.request
+        signal = intents.get(request.client_order_id)
+        key: TwinKey | None
+        if signal is not None:
+            key = counter.intent(request.symbol, signal)
+        else:
+            role = _protective_role(request)
+            key = None if role is None else counter.protective(request.symbol, role)
+        if key is not None:
+            out.setdefault(key, order)
+    return out
+
+
+@dataclass
+class TwinArrivals(OrderTiming):
+    """The backtest's orders at their live twins' arrivals; `order_ns` the model's delay."""
+
+    twins: Mapping[TwinKey, RecordedOrder]
+    order_ns: int
+    paired: int = 0
+    unpaired: int = 0
+    _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
+    _counter: _Counter = field(default_factory=lambda: _Counter())
+    _sent: dict[str, tuple[int, RecordedOrder]] = field(default_factory=dict)  # order -> arrival, twin
+
+    def intent(self, intent: am.Intent) -> None:
+        self._signals[intent.intent_id] = _signal_key(intent)
+
+    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+        key = self._key(order)
+        twin = None if key is None else self.twins.get(key)
+        if twin is None or twin.arrival_ns < now_ns:
+            self.unpaired += 1
+            return None
+        self.paired += 1
+        self._sent[order.client_order_id] = (twin.arrival_ns, twin)
+        return twin.arrival_ns
+
+    def twin_of(self, client_order_id: str) -> RecordedOrder | None:
+        """The live twin a backtest's order was sent at (None: it kept the model)."""
+        sent = self._sent.get(client_order_id)
+        return None if sent is None else sent[1]
+
+    def cancel(self, client_order_id: str, now_ns: int) -> int | None:
+        sent = self._sent.get(client_order_id)
+        if sent is None:
+            return None
+        arrival_ns, twin = sent
+        at = twin.cancel_ns
+        if at is None or at < now_ns:
+            at = now_ns + self.order_ns
+        return max(at, arrival_ns)
+
+    def _key(self, order: PlaceOrder) -> TwinKey | None:
+        if order.role in (OrderRole.ENTRY, OrderRole.EXIT):
+            signal = self._signals.get(order.intent_id)
+            return None if signal is None else self._counter.intent(order.symbol, signal)
+        if order.role.protective:
+            return self._counter.protective(order.symbol, order.role.value)
+        return None
+
+
+@dataclass
+class _Counter:
+    """Per symbol, the last intent's signal and each role's orders since."""
+
+    last: dict[str, SignalKey] = field(default_factory=dict)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def intent(self, symbol: str, signal: SignalKey) -> TwinKey:
+        self.last[symbol] = signal
+        for key in [k for k in self.counts if k[0] == symbol]:
+            del self.counts[key]
+        return signal, _INTENT, 1
+
+    def protective(self, symbol: str, role: str) -> TwinKey | None:
+        signal = self.last.get(symbol)
+        if signal is None:
+            return None
+        number = self.counts[(symbol, role)] = self.counts.get((symbol, role), 0) + 1
+        return signal, role, number
+
+
+def _signal_key(intent: am.Intent) -> SignalKey:
+    return intent.strategy_id, intent.symbol, intent.ts_signal_ns
+
+
+def _protective_role(request: OrderRequest) -> str | None:
+    """A live order's protective role, read off its request as the inspector makes them
+    (core.inspector.engine.protect): a stop-loss reduce-only with a trigger, a take-profit a
+    reduce-only limit."""
+    if not request.reduce_only:
+        return None
+    if request.trigger_price is not None:
+        return OrderRole.STOP_LOSS.value
+    return OrderRole.TAKE_PROFIT.value if request.type is OrderType.LIMIT else None
+
+
+async def load_twin_arrivals(
+    database_url: str, venue: str, start_ns: int, end_ns: int, order_ns: int
+) -> TwinArrivals:
+    """The live session's orders of `venue` and its decisions recorded from `start_ns` (to
+    `end_ns` and the late ones after it), paired for a backtest of that range."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
+    finally:
+        await connection.close()
+    intents = live_intents(am.Decision.FromString(row["decision"]) for row in rows)
+    orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
+    return TwinArrivals(live_twins(orders, intents), order_ns)
