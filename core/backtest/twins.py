@@ -16,18 +16,25 @@ The pairing (`TwinKey`):
   order id;
 - a protective order (a stop-loss: reduce-only with a trigger; a take-profit: a reduce-only
   limit) by the signal of the last intent's order on its symbol before it, its role, and its
-  number among that role's orders since (a re-plan's replacement is the second, and so on).
+  size: the position it protects. Each fill of an entry re-plans the protection for the
+  position then, so the order made for a position of that size is the same step's; a number
+  (the k-th stop since the entry) is not, as the replayed venue does not split an entry's fills
+  as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
+  makes another count of re-plans.
 
-An order without a twin (the live inspector placed none there; a flatten; an order whose
-twin's arrival is already past when it is sent) keeps the latency model, and so does its
-cancel. A cancel of a paired order arrives at the twin's recorded cancel when the twin was
-cancelled and that time is not past, else after the model's delay; never before its order.
+An order without a twin (the live inspector placed none there, or none for a position of
+that size; a flatten; an order whose twin's arrival is already past when it is sent: a
+protective one live made faster than the report latency brings the backtest its fill; a twin
+taken already) keeps the latency model, and so does its cancel. A cancel of a paired order
+arrives at the twin's recorded cancel when the twin was cancelled and that time is not past,
+else after the model's delay; never before its order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import asyncpg
 
@@ -49,7 +56,7 @@ __all__ = [
 ]
 
 SignalKey = tuple[str, str, int]  # strategy, symbol, the signal's time (ns)
-TwinKey = tuple[SignalKey, str, int]  # the intent's signal, the role, its number since that intent
+TwinKey = tuple[SignalKey, str, Decimal]  # the intent's signal, the role, the size (0 an intent's)
 _INTENT = "intent"  # an entry or an exit: the intent's own order
 # Live, an order is made after its signal (the detector's hold, the decision) and a protective
 # one after its entry's fill: the ranges read reach this far past the run's end.
@@ -92,17 +99,17 @@ def live_twins(
 ) -> dict[TwinKey, RecordedOrder]:
     """The live orders by their place in the chain (`TwinKey`), in arrival order; an order that
     is neither an intent's nor protective after one (a flatten, one placed by hand) is left out."""
-    counter = _Counter()
+    steps = _Steps()
     out: dict[TwinKey, RecordedOrder] = {}
     for order in sorted(orders, key=lambda o: o.arrival_ns):
         request = order.request
         signal = intents.get(request.client_order_id)
         key: TwinKey | None
         if signal is not None:
-            key = counter.intent(request.symbol, signal)
+            key = steps.intent(request.symbol, signal)
         else:
             role = _protective_role(request)
-            key = None if role is None else counter.protective(request.symbol, role)
+            key = None if role is None else steps.protective(request.symbol, role, request.size)
         if key is not None:
             out.setdefault(key, order)
     return out
@@ -117,7 +124,8 @@ class TwinArrivals(OrderTiming):
     paired: int = 0
     unpaired: int = 0
     _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
-    _counter: _Counter = field(default_factory=lambda: _Counter())
+    _steps: _Steps = field(default_factory=lambda: _Steps())
+    _taken: set[TwinKey] = field(default_factory=set)
     _sent: dict[str, tuple[int, RecordedOrder]] = field(default_factory=dict)  # order -> arrival, twin
 
     def intent(self, intent: am.Intent) -> None:
@@ -125,10 +133,11 @@ class TwinArrivals(OrderTiming):
 
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         key = self._key(order)
-        twin = None if key is None else self.twins.get(key)
-        if twin is None or twin.arrival_ns < now_ns:
+        twin = None if key is None or key in self._taken else self.twins.get(key)
+        if key is None or twin is None or twin.arrival_ns < now_ns:
             self.unpaired += 1
             return None
+        self._taken.add(key)
         self.paired += 1
         self._sent[order.client_order_id] = (twin.arrival_ns, twin)
         return twin.arrival_ns
@@ -151,31 +160,25 @@ class TwinArrivals(OrderTiming):
     def _key(self, order: PlaceOrder) -> TwinKey | None:
         if order.role in (OrderRole.ENTRY, OrderRole.EXIT):
             signal = self._signals.get(order.intent_id)
-            return None if signal is None else self._counter.intent(order.symbol, signal)
+            return None if signal is None else self._steps.intent(order.symbol, signal)
         if order.role.protective:
-            return self._counter.protective(order.symbol, order.role.value)
+            return self._steps.protective(order.symbol, order.role.value, order.size)
         return None
 
 
 @dataclass
-class _Counter:
-    """Per symbol, the last intent's signal and each role's orders since."""
+class _Steps:
+    """Per symbol, the signal of the last intent's order."""
 
     last: dict[str, SignalKey] = field(default_factory=dict)
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def intent(self, symbol: str, signal: SignalKey) -> TwinKey:
         self.last[symbol] = signal
-        for key in [k for k in self.counts if k[0] == symbol]:
-            del self.counts[key]
-        return signal, _INTENT, 1
+        return signal, _INTENT, Decimal(0)
 
-    def protective(self, symbol: str, role: str) -> TwinKey | None:
+    def protective(self, symbol: str, role: str, size: Decimal) -> TwinKey | None:
         signal = self.last.get(symbol)
-        if signal is None:
-            return None
-        number = self.counts[(symbol, role)] = self.counts.get((symbol, role), 0) + 1
-        return signal, role, number
+        return None if signal is None else (signal, role, size.normalize())
 
 
 def _signal_key(intent: am.Intent) -> SignalKey:

@@ -9,10 +9,15 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
 from core.backtest.twins import TwinArrivals, live_intents, live_twins
+from core.detector.config import example_strategies
+from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id
@@ -37,41 +42,51 @@ def _decision(intent_id: str, signal: tuple[str, str, int]) -> am.Decision:
 
 
 def _live(cid: str, arrival: int, cancel: int | None = None, **request: Any) -> RecordedOrder:
-    fields: dict[str, Any] = {"type": OrderType.LIMIT, "price": D(100), **request}
-    order = OrderRequest(
-        SYMBOL, Side.BUY, size=D(1), time_in_force=TimeInForce.GTC, client_order_id=cid, **fields
-    )
+    fields: dict[str, Any] = {"type": OrderType.LIMIT, "price": D(100), "size": D(1), **request}
+    order = OrderRequest(SYMBOL, Side.BUY, time_in_force=TimeInForce.GTC, client_order_id=cid, **fields)
     return RecordedOrder(order, arrival, cancel, NOTHING)
 
 
-def _stop(cid: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
+def _stop(cid: str, size: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
     return _live(
-        cid, arrival, cancel, type=OrderType.MARKET, price=None, reduce_only=True, trigger_price=D(90)
-    )
+        cid, arrival, cancel, type=OrderType.MARKET, price=None, size=D(size), reduce_only=True,
+        trigger_price=D(90),
+    )  # fmt: skip
 
 
-def _target(cid: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
-    return _live(cid, arrival, cancel, reduce_only=True, price=D(110))
+def _target(cid: str, size: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
+    return _live(cid, arrival, cancel, reduce_only=True, price=D(110), size=D(size))
 
 
-def _place(cid: str, role: OrderRole, intent_id: str = "") -> PlaceOrder:
+def _place(cid: str, role: OrderRole, intent_id: str = "", size: str = "1") -> PlaceOrder:
     return PlaceOrder(
-        cid, "sim", SYMBOL, Side.BUY, OrderType.LIMIT, D(1), D(100), TimeInForce.GTC, False, role, intent_id
+        cid,
+        "sim",
+        SYMBOL,
+        Side.BUY,
+        OrderType.LIMIT,
+        D(size),
+        D(100),
+        TimeInForce.GTC,
+        False,
+        role,
+        intent_id,
     )
 
 
 def _session() -> list[RecordedOrder]:
-    """A live session: an entry of SIGNAL, its stop and target, the target re-planned, a
-    flatten and an order by hand (no twins of anything), then LATER's entry and its stop."""
+    """A live session: an entry of SIGNAL filled in two parts, its stop and target for each
+    position (0.4, then 1), a flatten and an order by hand (no twins of anything), then LATER's
+    entry and its stop."""
     return [
         _live(entry_order_id("live-1"), 4_000),
-        _stop("s1", 4_100, cancel=7_000),
-        _target("t1", 4_100, cancel=5_000),
-        _target("t2", 5_010),
+        _stop("s1", "0.4", 4_100, cancel=7_000),
+        _target("t1", "0.4", 4_100, cancel=5_000),
+        _target("t2", "1", 5_010),
         _live("flatten", 6_000, type=OrderType.MARKET, price=None, reduce_only=True),
         _live("by-hand", 6_500),
         _live(entry_order_id("live-2"), 12_000),
-        _stop("s2", 12_100),
+        _stop("s2", "1", 12_100),
     ]
 
 
@@ -80,15 +95,15 @@ def _twins(order_ns: int = 20) -> TwinArrivals:
     return TwinArrivals(live_twins(_session(), intents), order_ns)
 
 
-def test_live_orders_are_keyed_by_their_intents_signal_role_and_number_since() -> None:
+def test_live_orders_are_keyed_by_their_intents_signal_role_and_size() -> None:
     twins = {key: order.request.client_order_id for key, order in _twins().twins.items()}
     assert twins == {
-        (SIGNAL, "intent", 1): entry_order_id("live-1"),
-        (SIGNAL, "stop_loss", 1): "s1",
-        (SIGNAL, "take_profit", 1): "t1",
-        (SIGNAL, "take_profit", 2): "t2",
-        (LATER, "intent", 1): entry_order_id("live-2"),
-        (LATER, "stop_loss", 1): "s2",
+        (SIGNAL, "intent", D(0)): entry_order_id("live-1"),
+        (SIGNAL, "stop_loss", D("0.4")): "s1",
+        (SIGNAL, "take_profit", D("0.4")): "t1",
+        (SIGNAL, "take_profit", D(1)): "t2",
+        (LATER, "intent", D(0)): entry_order_id("live-2"),
+        (LATER, "stop_loss", D(1)): "s2",
     }
 
 
@@ -97,15 +112,16 @@ def test_each_backtest_order_arrives_at_its_twins_time_and_the_rest_keep_the_mod
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
     twins.intent(am.Intent(intent_id="bt-x", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=2_000))
     assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000) == 4_000
-    assert twins.place(_place("sl", OrderRole.STOP_LOSS), 4_050) == 4_100
-    assert twins.place(_place("tp", OrderRole.TAKE_PROFIT), 4_050) == 4_100
-    assert twins.place(_place("tp2", OrderRole.TAKE_PROFIT), 4_990) == 5_010  # the re-plan's
-    assert twins.place(_place("tp3", OrderRole.TAKE_PROFIT), 5_500) is None  # live made no third
+    assert twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
+    assert twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050) == 4_100
+    assert twins.place(_place("tp2", OrderRole.TAKE_PROFIT, size="0.7"), 4_600) is None  # live had none
+    assert twins.place(_place("tp3", OrderRole.TAKE_PROFIT, size="1.0"), 4_990) == 5_010  # the same step
+    assert twins.place(_place("tp4", OrderRole.TAKE_PROFIT), 5_000) is None  # its twin is taken
     assert twins.place(_place("fl", OrderRole.FLATTEN), 6_000) is None
     # An intent the live session did not make (another signal time), and what follows it.
     assert twins.place(_place("e2", OrderRole.ENTRY, "bt-x"), 2_000) is None
     assert twins.place(_place("sl2", OrderRole.STOP_LOSS), 2_500) is None
-    assert (twins.paired, twins.unpaired) == (4, 4)
+    assert (twins.paired, twins.unpaired) == (4, 5)
 
 
 def test_a_twin_already_past_keeps_the_model() -> None:
@@ -118,8 +134,8 @@ def test_a_paired_orders_cancel_arrives_at_the_twins_and_never_before_its_order(
     twins = _twins(order_ns=20)
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
     twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
-    twins.place(_place("sl", OrderRole.STOP_LOSS), 4_050)
-    twins.place(_place("tp", OrderRole.TAKE_PROFIT), 4_050)
+    twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050)
+    twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050)
     assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
     assert twins.cancel("tp", 5_400) == 5_420  # the twin's (5,000) is past: the model's
     assert twins.cancel("e1", 2_000) == 4_000  # the live entry was not cancelled: after its arrival
@@ -166,3 +182,13 @@ def test_the_replayed_venue_takes_an_order_at_the_arrival_given_else_after_its_l
     found = outcomes([e for _, e in market.advance(50)])
     assert (found["model"].status, found["model"].filled_size) == (OrderStatus.FILLED, D("0.5"))
     assert (found["twin"].status, found["twin"].filled_size) == (OrderStatus.EXPIRED, D(0))
+
+
+def test_the_latency_option_is_model_or_recorded() -> None:
+    options = {"strategies": [str(p) for p in example_strategies()], "from": "2026-01-01", "to": "2026-01-02"}
+    assert backtest_config(options, {}).latency == "model"
+    assert backtest_config(options, {"latency": "recorded"}).latency == "recorded"
+    with pytest.raises(InvalidArgument) as bad:
+        backtest_config(options, {"latency": "live"})
+    assert bad.value.violations[0].field == "latency"
+    assert "model, recorded" in bad.value.violations[0].description
