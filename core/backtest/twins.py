@@ -27,7 +27,10 @@ that size; a flatten; an order whose twin's arrival is already past when it is s
 protective one live made faster than the report latency brings the backtest its fill; a twin
 taken already) keeps the latency model, and so does its cancel. A cancel of a paired order
 arrives at the twin's recorded cancel when the twin was cancelled and that time is not past,
-else after the model's delay; never before its order.
+else at once (not after the model's delay: the orders sent with it arrive at their twins'
+times, and a re-plan's new stop must not reach the venue before the old one's cancel, as live
+it did not: the sim sizes a reduce-only order to what the others leave, or refuses it); never
+before its order.
 """
 
 from __future__ import annotations
@@ -153,9 +156,7 @@ class TwinArrivals(OrderTiming):
             return None
         arrival_ns, twin = sent
         at = twin.cancel_ns
-        if at is None or at < now_ns:
-            at = now_ns + self.order_ns
-        return max(at, arrival_ns)
+        return max(now_ns if at is None else at, now_ns, arrival_ns)
 
     def _key(self, order: PlaceOrder) -> TwinKey | None:
         if order.role in (OrderRole.ENTRY, OrderRole.EXIT):

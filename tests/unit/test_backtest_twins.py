@@ -137,7 +137,7 @@ def test_a_paired_orders_cancel_arrives_at_the_twins_and_never_before_its_order(
     twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050)
     twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050)
     assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
-    assert twins.cancel("tp", 5_400) == 5_420  # the twin's (5,000) is past: the model's
+    assert twins.cancel("tp", 5_400) == 5_400  # the twin's (5,000) is past: at once
     assert twins.cancel("e1", 2_000) == 4_000  # the live entry was not cancelled: after its arrival
     assert twins.cancel("unknown", 2_000) is None
 
