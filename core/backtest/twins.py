@@ -25,12 +25,11 @@ The pairing (`TwinKey`):
 An order without a twin (the live inspector placed none there, or none for a position of
 that size; a flatten; an order whose twin's arrival is already past when it is sent: a
 protective one live made faster than the report latency brings the backtest its fill; a twin
-taken already) keeps the latency model, and so does its cancel. A cancel of a paired order
-arrives at the twin's recorded cancel when the twin was cancelled and that time is not past,
-else at once (not after the model's delay: the orders sent with it arrive at their twins'
-times, and a re-plan's new stop must not reach the venue before the old one's cancel, as live
-it did not: the sim sizes a reduce-only order to what the others leave, or refuses it); never
-before its order.
+taken already) keeps the latency model. A cancel arrives at the twin's recorded cancel when
+its order's twin was cancelled and that time is not past, else at once (not after the model's
+delay: the orders sent with it arrive at their twins' times, and a re-plan's new stop must not
+reach the venue before the old one's cancel, as live it did not: the sim sizes a reduce-only
+order to what the others leave, or refuses it); never before its order.
 """
 
 from __future__ import annotations
@@ -129,7 +128,7 @@ class TwinArrivals(OrderTiming):
     _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
     _steps: _Steps = field(default_factory=lambda: _Steps())
     _taken: set[TwinKey] = field(default_factory=set)
-    _sent: dict[str, tuple[int, RecordedOrder]] = field(default_factory=dict)  # order -> arrival, twin
+    _sent: dict[str, tuple[int, RecordedOrder | None]] = field(default_factory=dict)  # -> arrival, twin
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
@@ -139,6 +138,7 @@ class TwinArrivals(OrderTiming):
         twin = None if key is None or key in self._taken else self.twins.get(key)
         if key is None or twin is None or twin.arrival_ns < now_ns:
             self.unpaired += 1
+            self._sent[order.client_order_id] = (now_ns + self.order_ns, None)
             return None
         self._taken.add(key)
         self.paired += 1
@@ -155,7 +155,7 @@ class TwinArrivals(OrderTiming):
         if sent is None:
             return None
         arrival_ns, twin = sent
-        at = twin.cancel_ns
+        at = None if twin is None else twin.cancel_ns
         return max(now_ns if at is None else at, now_ns, arrival_ns)
 
     def _key(self, order: PlaceOrder) -> TwinKey | None:

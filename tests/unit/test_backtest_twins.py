@@ -130,7 +130,7 @@ def test_a_twin_already_past_keeps_the_model() -> None:
     assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) is None
 
 
-def test_a_paired_orders_cancel_arrives_at_the_twins_and_never_before_its_order() -> None:
+def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -> None:
     twins = _twins(order_ns=20)
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
     twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
@@ -139,7 +139,10 @@ def test_a_paired_orders_cancel_arrives_at_the_twins_and_never_before_its_order(
     assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
     assert twins.cancel("tp", 5_400) == 5_400  # the twin's (5,000) is past: at once
     assert twins.cancel("e1", 2_000) == 4_000  # the live entry was not cancelled: after its arrival
-    assert twins.cancel("unknown", 2_000) is None
+    twins.place(_place("lone", OrderRole.TAKE_PROFIT, size="0.7"), 4_500)  # no twin: arrives at 4,520
+    assert twins.cancel("lone", 4_510) == 4_520  # at once, but not before its order
+    assert twins.cancel("lone", 4_600) == 4_600
+    assert twins.cancel("unknown", 2_000) is None  # not the inspector's: the model
 
 
 def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]]) -> InspectStage:
