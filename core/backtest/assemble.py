@@ -17,6 +17,7 @@ from core.backtest.outcome import Outcome, outcome
 from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
+from core.backtest.twins import load_twin_arrivals
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.io import Event, event_time
 from core.detector.history import bar_needs
@@ -92,6 +93,16 @@ async def run_recorded(
     if config.llm == "recorded":
         backtest.advise.replay(
             await load_recorded_answers(config.database_url, config.venue, config.start_ns, config.end_ns)
+        )
+    if config.latency == "recorded":
+        backtest.time_orders(
+            await load_twin_arrivals(
+                config.database_url,
+                config.venue,
+                config.start_ns,
+                config.end_ns,
+                backtest.market.latency.order_ns,
+            )
         )
     symbols = sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
     # The recorded bars of the advisor's timeframe too, each at its close: the live advisor reads

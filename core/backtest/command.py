@@ -23,6 +23,11 @@ RUN_FLAGS = (
     ("advisor-config", "the advisor's engine options (TOML; default its defaults)"),
     ("timeframe", "the advisor's bars and model (default 1s, as trademesh up runs it)"),
     ("llm", "the advisor's LLM: off (default), or recorded (the live session's answers, from the recorder)"),
+    (
+        "latency",
+        "our orders' arrivals: model (default: --order-latency-ms), or recorded (each at its live "
+        "twin's recorded arrival, from the recorder)",
+    ),
     ("max-notional-share", "the advisor's cap per intent, a share of equity (default 0.008, as in up)"),
     ("starting-equity", "the inspector's starting equity (default 100000)"),
     ("database-url", "the recorder's database (default: $DATABASE_URL)"),

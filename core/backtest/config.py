@@ -18,6 +18,8 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
     max_notional_share = "0.008"  # the advisor's cap per intent, a share of equity (as in `up`)
     starting_equity = "100000" # the inspector's (its loss limits and sizing count from it)
     llm = "off"                # the advisor's LLM: off, or "recorded" (the live answers replayed)
+    latency = "model"          # our orders' arrivals: the model (order_latency_ms), or "recorded"
+                               # (each at its live twin's recorded arrival, core.backtest.twins)
     out = ""                   # where the report goes (none when "")
 """
 
@@ -36,6 +38,7 @@ from core.errors import InvalidArgument, shown
 from core.model import Timeframe
 
 __all__ = [
+    "LATENCY_MODES",
     "LLM_MODES",
     "BacktestConfig",
     "backtest_config",
@@ -46,6 +49,7 @@ __all__ = [
 
 _NS = 1_000_000_000
 LLM_MODES = ("off", "recorded")
+LATENCY_MODES = ("model", "recorded")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class BacktestConfig:
     out: Path | None = None
     database_url: str = ""
     llm: str = "off"  # "recorded": the live session's LLM answers (core.backtest.answers)
+    latency: str = "model"  # "recorded": orders at their live twins' arrivals (core.backtest.twins)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -87,6 +92,10 @@ class BacktestConfig:
             raise InvalidArgument.field("starting_equity", f"{self.starting_equity} must be above 0")
         if self.llm not in LLM_MODES:
             raise InvalidArgument.field("llm", f"{shown(self.llm)} is not one of: {', '.join(LLM_MODES)}")
+        if self.latency not in LATENCY_MODES:
+            raise InvalidArgument.field(
+                "latency", f"{shown(self.latency)} is not one of: {', '.join(LATENCY_MODES)}"
+            )
 
 
 def parse_time_ns(text: str, field: str) -> int:
@@ -143,7 +152,7 @@ def _texts(value: Any, field: str) -> tuple[str, ...]:
 _KEYS = {
     "strategies", "venue", "symbols", "from", "to", "order_latency_ms", "report_latency_ms", "sample_s",
     "sim_config", "policies", "advisor_config", "timeframe", "max_notional_share", "starting_equity", "out",
-    "database_url", "llm",
+    "database_url", "llm", "latency",
 }  # fmt: skip
 
 
@@ -192,4 +201,5 @@ def backtest_config(options: Mapping[str, Any], flags: Mapping[str, Any]) -> Bac
         out=Path(raw["out"]) if raw.get("out") else None,
         database_url=str(raw.get("database_url", "")),
         llm=str(raw.get("llm", "off")),
+        latency=str(raw.get("latency", "model")),
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.backtest.twins import ModelTiming, OrderTiming
 from core.convert import execution_to_pb
 from core.decimals import format_decimal
 from core.errors import TrademeshError
@@ -42,10 +43,12 @@ class OrderDesk:
     """Where the inspector's orders go: the replayed venue's calls."""
 
     instruments: Mapping[str, Instrument]
-    submit: Callable[[OrderRequest, int], object]
-    cancel: Callable[[str, int], None]
+    submit: Callable[[OrderRequest, int, int | None], object]
+    cancel: Callable[[str, int, int | None], None]
     open_orders: Callable[[], Sequence[Order]]
     find: Callable[[str], Order | None]
+    # When each order and cancel reaches the venue (None from it: the latency model's delay).
+    timing: OrderTiming = field(default_factory=ModelTiming)
 
 
 @dataclass
@@ -135,10 +138,10 @@ class InspectStage:
         if isinstance(action, PlaceOrder):
             self._place(action, now_ns)
         elif isinstance(action, CancelOrder):
-            self.desk.cancel(action.client_order_id, now_ns)
+            self._cancel(action.client_order_id, now_ns)
         elif isinstance(action, CancelAll):
             for order in self.desk.open_orders():
-                self.desk.cancel(order.client_order_id, now_ns)
+                self._cancel(order.client_order_id, now_ns)
         elif isinstance(action, QueryOrder):
             self._query(action, now_ns)
 
@@ -154,7 +157,10 @@ class InspectStage:
             refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, str(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
-        self.desk.submit(checked, now_ns)
+        self.desk.submit(checked, now_ns, self.desk.timing.place(order, now_ns))
+
+    def _cancel(self, client_order_id: str, now_ns: int) -> None:
+        self.desk.cancel(client_order_id, now_ns, self.desk.timing.cancel(client_order_id, now_ns))
 
     def _query(self, action: QueryOrder, now_ns: int) -> None:
         found = self.desk.find(action.client_order_id)

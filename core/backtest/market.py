@@ -456,21 +456,23 @@ class ReplayedMarket:
 
     # ---- our orders
 
-    def submit(self, request: OrderRequest, now_ns: int) -> str:
+    def submit(self, request: OrderRequest, now_ns: int, arrival_ns: int | None = None) -> str:
         """Send an order at now_ns; returns its client_order_id (one is made, "bt-<n>", when the
-        request has none). It reaches the venue at now_ns + order latency."""
+        request has none). It reaches the venue at now_ns + order latency, or at `arrival_ns`
+        when given (a live twin's recorded arrival: core.backtest.twins)."""
         client_order_id = request.client_order_id or self._new_client_id()
         if client_order_id != request.client_order_id:
             request = replace(request, client_order_id=client_order_id)
         self._client_ids.add(client_order_id)
-        self._schedule(now_ns, _Arrival(client_order_id, request))
+        self._schedule(now_ns, _Arrival(client_order_id, request), arrival_ns)
         return client_order_id
 
-    def cancel(self, client_order_id: str, now_ns: int) -> None:
-        """Send a cancel at now_ns; NotFound when no order was submitted with this id."""
+    def cancel(self, client_order_id: str, now_ns: int, arrival_ns: int | None = None) -> None:
+        """Send a cancel at now_ns (reaching the venue as an order does); NotFound when no order
+        was submitted with this id."""
         if client_order_id not in self._client_ids:
             raise NotFound(f"no order was submitted with client_order_id {client_order_id!r}")
-        self._schedule(now_ns, _Arrival(client_order_id, None))
+        self._schedule(now_ns, _Arrival(client_order_id, None), arrival_ns)
 
     # ---- time
 
@@ -576,9 +578,13 @@ class ReplayedMarket:
             if candidate not in self._client_ids:
                 return candidate
 
-    def _schedule(self, now_ns: int, arrival: _Arrival) -> None:
+    def _schedule(self, now_ns: int, arrival: _Arrival, arrival_ns: int | None) -> None:
+        if arrival_ns is None:
+            arrival_ns = now_ns + self.latency.order_ns
+        elif arrival_ns < now_ns:
+            raise InvalidArgument.field("arrival_ns", f"{arrival_ns} is before its sending, {now_ns}")
         self._sequence += 1
-        heapq.heappush(self._arrivals, (now_ns + self.latency.order_ns, self._sequence, arrival))
+        heapq.heappush(self._arrivals, (arrival_ns, self._sequence, arrival))
 
     def _arrive(self, until_ns: int) -> None:
         """Hand the venue the orders and cancels that reach it by until_ns, in arrival order."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from core.backtest.detect import DetectStage
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import ReplayedMarket
 from core.backtest.results import EquityPoint, FillRecord
+from core.backtest.twins import OrderTiming
 from core.detector.convert import signal_to_pb
 from core.detector.engine.outputs import Evaluation
 from core.detector.strategy_file import Strategy
@@ -207,7 +208,13 @@ class Backtest:
             if decision.HasField("intent"):
                 self._intent(decision.intent, now_ns)
 
+    def time_orders(self, timing: OrderTiming) -> None:
+        """Send the inspector's orders and cancels to arrive as `timing` says (core.backtest.twins:
+        at their live twins' recorded arrivals) instead of after the order latency."""
+        self.inspect.desk = replace(self.inspect.desk, timing=timing)
+
     def _intent(self, intent: am.Intent, now_ns: int) -> None:
+        self.inspect.desk.timing.intent(intent)
         verdict = self.inspect.intent(intent, self._view(intent.symbol), now_ns)
         self.tape.verdicts.append(verdict)
         if verdict.allowed and verdict.orders:

@@ -11,8 +11,14 @@ backtest here gives its advisor the recorded 1s bars (the bar service's, as the 
 reads them), as a recorded run does (core.backtest.assemble.run_recorded), not bars of its own
 from the recorded trades: with its own, the stops were 1-2 % of an ATR apart.
 
+The backtest runs twice: with the latency model, and with `latency = "recorded"` (each of its
+orders sent at its live twin's recorded arrival, core.backtest.twins); the intents of both are
+counted, and each order sent at a twin is compared with it (request, and outcome: end status,
+filled size, fills per price level).
+
 A diagnostic, not in the suite (its name is not test_*): it fails while the chain differs
-(the inspector's shell is not as of the signal's time yet). Run it by name, with -s for the
+(a resting entry's fills and a triggered stop's sweep are the replayed venue's, not the sim's:
+docs/backtest.md, "Parity with live"). Run it by name, with -s for the
 pairs, each live context's book and the backtest's orders:
 
     pytest -s tests/integration/diagnose_chain_parity.py
@@ -38,11 +44,14 @@ import redis.asyncio as aioredis
 from core.backtest.assemble import advisor_bars, build, recorded_history
 from core.backtest.book_seed import book_at
 from core.backtest.config import BacktestConfig
+from core.backtest.recorded_orders import Outcome, outcomes
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
+from core.backtest.twins import TwinArrivals, load_twin_arrivals
 from core.bus.codec import FIELD, decode
 from core.bus.names import DECISIONS, RISK, journal_stream
 from core.detector.config import example_strategies
+from core.model import Execution, OrderRequest
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
@@ -192,7 +201,15 @@ async def chain(
             await processes.stop_all()
 
 
-async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Signal], list[str]]:
+@dataclass
+class Backtested:
+    decisions: list[am.Decision]
+    signals: dict[str, sig.Signal]
+    orders: list[Execution]  # every order update the replayed venue reported
+    twins: TwinArrivals | None  # the live twins its orders were sent at (latency "recorded")
+
+
+async def _backtested(chain: Chain, latency: str = "model") -> Backtested:
     config = BacktestConfig(
         strategies=example_strategies(),
         start_ns=chain.started_ns,
@@ -200,11 +217,19 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
         database_url=chain.database,
         sim_config=chain.sim_config,
         advisor_config=chain.advisor_config,
+        latency=latency,
     )
     backtest = build(config)
     history = await recorded_history(dataclasses.replace(config, start_ns=chain.warmed_ns + 1), backtest)
     backtest.detect.warm_from_history(history, chain.warmed_ns)
     backtest.bars.warm(await advisor_bars(config, backtest))
+    twins = None
+    if latency == "recorded":  # as run_recorded does
+        order_ns = backtest.market.latency.order_ns
+        twins = await load_twin_arrivals(
+            config.database_url, config.venue, config.start_ns, config.end_ns, order_ns
+        )
+        backtest.time_orders(twins)
     # The recorded 1s bars too, for the advisor's bars (BarKeeper takes recorded bars over its own
     # from trades), not the detector's (it builds its own, as live).
     source = RecordedSource(
@@ -219,12 +244,58 @@ async def _backtested(chain: Chain) -> tuple[list[am.Decision], dict[str, sig.Si
             yield recorded.message
 
     tape = await drive(backtest, events())
-    orders = [
-        f"{e.order.updated_ns} {e.order.symbol} {e.order.side.value} {e.order.type.value} "
-        f"{e.order.status.value} {e.order.price} {e.order.filled_size}/{e.order.size}"
-        for e in tape.orders
-    ]
-    return list(tape.decisions), {s.signal_id: s for s in tape.signals}, orders
+    return Backtested(list(tape.decisions), {s.signal_id: s for s in tape.signals}, list(tape.orders), twins)
+
+
+def _order_line(e: Execution) -> str:
+    o = e.order
+    return (
+        f"{o.updated_ns} {o.client_order_id[:12]} {o.symbol} {o.side.value} {o.type.value}"
+        f"{' ro' if o.reduce_only else ''} {o.status.value} {o.price} {o.filled_size}/{o.size}"
+    )
+
+
+def _request(r: OrderRequest) -> tuple[object, ...]:
+    return r.side, r.type, r.price, r.size, r.trigger_price, r.reduce_only
+
+
+def _went_on(mine: Outcome, live: Outcome) -> bool:
+    """An order still working at the backtest's end whose fills so far are the live ones' first:
+    the live session went on after the backtest's window (it ends a second after the cutoff)."""
+    return mine.status.is_open and mine.fills == live.fills[: len(mine.fills)]
+
+
+def _compare_orders(run: Backtested) -> tuple[int, int, int, int, list[str]]:
+    """The backtest's orders sent at a live twin's arrival against the twin: (paired, requests
+    equal, outcomes equal: status, filled size and fills; still working at the backtest's end
+    as live so far), and a line for each."""
+    assert run.twins is not None
+    firsts: dict[str, Execution] = {}
+    for execution in run.orders:
+        firsts.setdefault(execution.order.client_order_id, execution)
+    found = outcomes(run.orders)
+    paired = requests = fills = working = 0
+    lines: list[str] = []
+    for cid, first in firsts.items():
+        twin = run.twins.twin_of(cid)
+        if twin is None:
+            continue
+        o = first.order
+        mine = OrderRequest(o.symbol, o.side, o.type, o.size, o.price, o.time_in_force, o.post_only,
+                            o.reduce_only, cid, o.trigger_price)  # fmt: skip
+        paired += 1
+        same_request = _request(mine) == _request(twin.request)
+        same_outcome = found[cid] == twin.outcome
+        went_on = not same_outcome and _went_on(found[cid], twin.outcome)
+        requests += same_request
+        fills += same_outcome
+        working += went_on
+        mark = "=" if same_request and same_outcome else "~" if same_request and went_on else "!"
+        lines.append(
+            f"{mark} {o.symbol} {cid[:12]} at {twin.arrival_ns}"
+            f"\n   back {_request(mine)} {found[cid]}\n   live {_request(twin.request)} {twin.outcome}"
+        )
+    return paired, requests, fills, working, lines
 
 
 Key = tuple[int, str, str]
@@ -321,10 +392,27 @@ def _intent(decision: am.Decision) -> tuple[str, ...]:
     return ("intent", str(i.side), str(i.entry_type), i.entry_price, i.stop_loss, i.take_profit, i.size)
 
 
+def _intents_equal(chain: Chain, run: Backtested) -> tuple[int, int, list[str]]:
+    """The live decisions up to the cutoff paired with the run's: (paired, equal, lines)."""
+    live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
+    replayed = {_key(run.signals[d.signal_id]): d for d in run.decisions if d.signal_id in run.signals}
+    paired = sorted(set(live) & set(replayed))
+    lines, equal = [], 0
+    for key in paired:
+        a, b = _intent(live[key]), _intent(replayed[key])
+        equal += a == b
+        risks = f"risk {live[key].intent.risk_amount} live, {replayed[key].intent.risk_amount} backtested"
+        lines.append(
+            f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}\n   {risks}"
+        )
+    return len(paired), equal, lines
+
+
 async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None:
     live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
-    decisions, signals, orders = await _backtested(chain)
-    replayed = {_key(signals[d.signal_id]): d for d in decisions if d.signal_id in signals}
+    model = await _backtested(chain, "model")
+    run = await _backtested(chain, "recorded")
+    replayed = {_key(run.signals[d.signal_id]): d for d in run.decisions if d.signal_id in run.signals}
     paired = sorted(set(live) & set(replayed))
     at = {key: live[key].signal.ts_signal_ns for key in paired}
     alone = await _replayed_tops(chain, sorted((at[key], key[2]) for key in paired))
@@ -346,11 +434,21 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
         lines.append(f"   live inspector's quote {chain.quotes.get(live[key].intent.intent_id, 'none')}")
     report = "\n".join(lines)
     counts = f"live {len(live)}, backtest {len(replayed)}"
-    print(f"\n{equal} of {len(paired)} decisions equal ({counts})\n{report}")
+    before_paired, before_equal, before_lines = _intents_equal(chain, model)
+    orders, requests, fills, working, order_lines = _compare_orders(run)
+    assert run.twins is not None
+    print(f"\nlatency model: {before_equal} of {before_paired} intents equal\n" + "\n".join(before_lines))
+    print(f"\nlatency recorded: {equal} of {len(paired)} decisions equal ({counts})\n{report}")
+    print(
+        f"\norders sent at a live twin's arrival: {run.twins.paired} (unpaired {run.twins.unpaired}); "
+        f"of {orders} reported: requests equal {requests}, outcomes (status, filled, fills) equal {fills}, "
+        f"working at the backtest's end as live so far {working} (~)\n" + "\n".join(order_lines)
+    )
     print("the live inspector's other risk events:\n" + "\n".join(chain.verdicts.get("", [])))
-    print("the backtest's orders:\n" + "\n".join(orders))
+    print("the backtest's orders:\n" + "\n".join(_order_line(e) for e in run.orders))
     print("the live venue's executions (the recorder's):\n" + "\n".join(await _executions(chain.database)))
     print("\n".join(line for line in chain.advisor_log.splitlines() if "WARNING" in line))
     assert len(paired) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(paired)}"
     assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"
     assert equal == len(paired), report
+    assert requests == fills + working == orders, "\n".join(order_lines)

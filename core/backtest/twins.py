@@ -1,0 +1,212 @@
+"""The backtest's own orders sent at their live twins' recorded arrivals (`latency = "recorded"`,
+docs/backtest.md, "Parity with live").
+
+Live, an order reaches the venue when the live chain got it there (with the detector's hold,
+~3 s after its signal); a backtest's reaches it after the latency model's delay. In a recorded
+run each order the backtest's inspector places is paired with its live twin, the order the live
+inspector made at the same step of the same signal, and sent to arrive at the twin's recorded
+arrival (the venue's `created_ns`), its cancel at the twin's recorded cancel. The replayed venue
+then meets the book the live order met (core.backtest.recorded_orders).
+
+The pairing (`TwinKey`):
+
+- an intent's order (an entry or an exit: `entry_order_id` of its intent) by the intent's
+  signal: strategy, symbol and the signal's time, as `--llm recorded` pairs answers; the live
+  intents come from the recorder's `decisions`, so a live order's signal is found by its client
+  order id;
+- a protective order (a stop-loss: reduce-only with a trigger; a take-profit: a reduce-only
+  limit) by the signal of the last intent's order on its symbol before it, its role, and its
+  size: the position it protects. Each fill of an entry re-plans the protection for the
+  position then, so the order made for a position of that size is the same step's; a number
+  (the k-th stop since the entry) is not, as the replayed venue does not split an entry's fills
+  as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
+  makes another count of re-plans.
+
+An order without a twin (the live inspector placed none there, or none for a position of
+that size; a flatten; an order whose twin's arrival is already past when it is sent: a
+protective one live made faster than the report latency brings the backtest its fill; a twin
+taken already) keeps the latency model. A cancel arrives at the twin's recorded cancel when
+its order's twin was cancelled and that time is not past, else at once (not after the model's
+delay: the orders sent with it arrive at their twins' times, and a re-plan's new stop must not
+reach the venue before the old one's cancel, as live it did not: the sim sizes a reduce-only
+order to what the others leave, or refuses it); never before its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import asyncpg
+
+from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.ids import entry_order_id
+from core.model import OrderRequest, OrderType
+from trademesh.advisor.v1 import messages_pb2 as am
+
+__all__ = [
+    "ModelTiming",
+    "OrderTiming",
+    "SignalKey",
+    "TwinArrivals",
+    "TwinKey",
+    "live_intents",
+    "live_twins",
+    "load_twin_arrivals",
+]
+
+SignalKey = tuple[str, str, int]  # strategy, symbol, the signal's time (ns)
+TwinKey = tuple[SignalKey, str, Decimal]  # the intent's signal, the role, the size (0 an intent's)
+_INTENT = "intent"  # an entry or an exit: the intent's own order
+# Live, an order is made after its signal (the detector's hold, the decision) and a protective
+# one after its entry's fill: the ranges read reach this far past the run's end.
+_LATE_NS = 120 * 1_000_000_000
+_DECISIONS = (
+    "SELECT decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 AND ts_decision_ns < $3 "
+    "AND NOT hypothetical ORDER BY ts_decision_ns"
+)
+
+
+class OrderTiming:
+    """When the backtest's orders and cancels reach the venue: None is the latency model's."""
+
+    def intent(self, intent: am.Intent) -> None:
+        """An intent about to go to the inspector (its orders follow)."""
+
+    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+        return None
+
+    def cancel(self, client_order_id: str, now_ns: int) -> int | None:
+        return None
+
+
+class ModelTiming(OrderTiming):
+    """Every order after the latency model's delay (the default)."""
+
+
+def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
+    """The live intents' orders' client order ids, each with its intent's signal."""
+    out: dict[str, SignalKey] = {}
+    for decision in decisions:
+        if decision.HasField("intent"):
+            intent = decision.intent
+            out[entry_order_id(intent.intent_id)] = _signal_key(intent)
+    return out
+
+
+def live_twins(
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+) -> dict[TwinKey, RecordedOrder]:
+    """The live orders by their place in the chain (`TwinKey`), in arrival order; an order that
+    is neither an intent's nor protective after one (a flatten, one placed by hand) is left out."""
+    steps = _Steps()
+    out: dict[TwinKey, RecordedOrder] = {}
+    for order in sorted(orders, key=lambda o: o.arrival_ns):
+        request = order.request
+        signal = intents.get(request.client_order_id)
+        key: TwinKey | None
+        if signal is not None:
+            key = steps.intent(request.symbol, signal)
+        else:
+            role = _protective_role(request)
+            key = None if role is None else steps.protective(request.symbol, role, request.size)
+        if key is not None:
+            out.setdefault(key, order)
+    return out
+
+
+@dataclass
+class TwinArrivals(OrderTiming):
+    """The backtest's orders at their live twins' arrivals; `order_ns` the model's delay."""
+
+    twins: Mapping[TwinKey, RecordedOrder]
+    order_ns: int
+    paired: int = 0
+    unpaired: int = 0
+    _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
+    _steps: _Steps = field(default_factory=lambda: _Steps())
+    _taken: set[TwinKey] = field(default_factory=set)
+    _sent: dict[str, tuple[int, RecordedOrder | None]] = field(default_factory=dict)  # -> arrival, twin
+
+    def intent(self, intent: am.Intent) -> None:
+        self._signals[intent.intent_id] = _signal_key(intent)
+
+    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+        key = self._key(order)
+        twin = None if key is None or key in self._taken else self.twins.get(key)
+        if key is None or twin is None or twin.arrival_ns < now_ns:
+            self.unpaired += 1
+            self._sent[order.client_order_id] = (now_ns + self.order_ns, None)
+            return None
+        self._taken.add(key)
+        self.paired += 1
+        self._sent[order.client_order_id] = (twin.arrival_ns, twin)
+        return twin.arrival_ns
+
+    def twin_of(self, client_order_id: str) -> RecordedOrder | None:
+        """The live twin a backtest's order was sent at (None: it kept the model)."""
+        sent = self._sent.get(client_order_id)
+        return None if sent is None else sent[1]
+
+    def cancel(self, client_order_id: str, now_ns: int) -> int | None:
+        sent = self._sent.get(client_order_id)
+        if sent is None:
+            return None
+        arrival_ns, twin = sent
+        at = None if twin is None else twin.cancel_ns
+        return max(now_ns if at is None else at, now_ns, arrival_ns)
+
+    def _key(self, order: PlaceOrder) -> TwinKey | None:
+        if order.role in (OrderRole.ENTRY, OrderRole.EXIT):
+            signal = self._signals.get(order.intent_id)
+            return None if signal is None else self._steps.intent(order.symbol, signal)
+        if order.role.protective:
+            return self._steps.protective(order.symbol, order.role.value, order.size)
+        return None
+
+
+@dataclass
+class _Steps:
+    """Per symbol, the signal of the last intent's order."""
+
+    last: dict[str, SignalKey] = field(default_factory=dict)
+
+    def intent(self, symbol: str, signal: SignalKey) -> TwinKey:
+        self.last[symbol] = signal
+        return signal, _INTENT, Decimal(0)
+
+    def protective(self, symbol: str, role: str, size: Decimal) -> TwinKey | None:
+        signal = self.last.get(symbol)
+        return None if signal is None else (signal, role, size.normalize())
+
+
+def _signal_key(intent: am.Intent) -> SignalKey:
+    return intent.strategy_id, intent.symbol, intent.ts_signal_ns
+
+
+def _protective_role(request: OrderRequest) -> str | None:
+    """A live order's protective role, read off its request as the inspector makes them
+    (core.inspector.engine.protect): a stop-loss reduce-only with a trigger, a take-profit a
+    reduce-only limit."""
+    if not request.reduce_only:
+        return None
+    if request.trigger_price is not None:
+        return OrderRole.STOP_LOSS.value
+    return OrderRole.TAKE_PROFIT.value if request.type is OrderType.LIMIT else None
+
+
+async def load_twin_arrivals(
+    database_url: str, venue: str, start_ns: int, end_ns: int, order_ns: int
+) -> TwinArrivals:
+    """The live session's orders of `venue` and its decisions recorded from `start_ns` (to
+    `end_ns` and the late ones after it), paired for a backtest of that range."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
+    finally:
+        await connection.close()
+    intents = live_intents(am.Decision.FromString(row["decision"]) for row in rows)
+    orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
+    return TwinArrivals(live_twins(orders, intents), order_ns)

@@ -1,0 +1,197 @@
+"""The backtest's orders at their live twins' recorded arrivals (core.backtest.twins): the pairing
+(an intent's order by its signal; a protective one by the last intent's signal on its symbol,
+its role and its number since), a paired order arriving at its twin's time, its cancel at the
+twin's, and an order without a twin keeping the latency model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core.backtest.config import backtest_config
+from core.backtest.inspect import InspectStage, OrderDesk
+from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
+from core.backtest.twins import TwinArrivals, live_intents, live_twins
+from core.detector.config import example_strategies
+from core.errors import InvalidArgument
+from core.inspector.config import DEFAULT_POLICIES
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.ids import entry_order_id
+from core.inspector.engine.market import MarketView
+from core.model import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+D = Decimal
+SYMBOL = "BTC/USDT"
+NOTHING = Outcome(OrderStatus.OPEN, D(0), ())
+SIGNAL = ("trend", SYMBOL, 1_000)
+LATER = ("trend", SYMBOL, 9_000)
+
+
+def _decision(intent_id: str, signal: tuple[str, str, int]) -> am.Decision:
+    strategy, symbol, ts = signal
+    intent = am.Intent(intent_id=intent_id, strategy_id=strategy, symbol=symbol, ts_signal_ns=ts)
+    return am.Decision(decision_id=f"d-{intent_id}", intent=intent)
+
+
+def _live(cid: str, arrival: int, cancel: int | None = None, **request: Any) -> RecordedOrder:
+    fields: dict[str, Any] = {"type": OrderType.LIMIT, "price": D(100), "size": D(1), **request}
+    order = OrderRequest(SYMBOL, Side.BUY, time_in_force=TimeInForce.GTC, client_order_id=cid, **fields)
+    return RecordedOrder(order, arrival, cancel, NOTHING)
+
+
+def _stop(cid: str, size: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
+    return _live(
+        cid, arrival, cancel, type=OrderType.MARKET, price=None, size=D(size), reduce_only=True,
+        trigger_price=D(90),
+    )  # fmt: skip
+
+
+def _target(cid: str, size: str, arrival: int, cancel: int | None = None) -> RecordedOrder:
+    return _live(cid, arrival, cancel, reduce_only=True, price=D(110), size=D(size))
+
+
+def _place(cid: str, role: OrderRole, intent_id: str = "", size: str = "1") -> PlaceOrder:
+    return PlaceOrder(
+        cid,
+        "sim",
+        SYMBOL,
+        Side.BUY,
+        OrderType.LIMIT,
+        D(size),
+        D(100),
+        TimeInForce.GTC,
+        False,
+        role,
+        intent_id,
+    )
+
+
+def _session() -> list[RecordedOrder]:
+    """A live session: an entry of SIGNAL filled in two parts, its stop and target for each
+    position (0.4, then 1), a flatten and an order by hand (no twins of anything), then LATER's
+    entry and its stop."""
+    return [
+        _live(entry_order_id("live-1"), 4_000),
+        _stop("s1", "0.4", 4_100, cancel=7_000),
+        _target("t1", "0.4", 4_100, cancel=5_000),
+        _target("t2", "1", 5_010),
+        _live("flatten", 6_000, type=OrderType.MARKET, price=None, reduce_only=True),
+        _live("by-hand", 6_500),
+        _live(entry_order_id("live-2"), 12_000),
+        _stop("s2", "1", 12_100),
+    ]
+
+
+def _twins(order_ns: int = 20) -> TwinArrivals:
+    intents = live_intents([_decision("live-1", SIGNAL), _decision("live-2", LATER)])
+    return TwinArrivals(live_twins(_session(), intents), order_ns)
+
+
+def test_live_orders_are_keyed_by_their_intents_signal_role_and_size() -> None:
+    twins = {key: order.request.client_order_id for key, order in _twins().twins.items()}
+    assert twins == {
+        (SIGNAL, "intent", D(0)): entry_order_id("live-1"),
+        (SIGNAL, "stop_loss", D("0.4")): "s1",
+        (SIGNAL, "take_profit", D("0.4")): "t1",
+        (SIGNAL, "take_profit", D(1)): "t2",
+        (LATER, "intent", D(0)): entry_order_id("live-2"),
+        (LATER, "stop_loss", D(1)): "s2",
+    }
+
+
+def test_each_backtest_order_arrives_at_its_twins_time_and_the_rest_keep_the_model() -> None:
+    twins = _twins()
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.intent(am.Intent(intent_id="bt-x", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=2_000))
+    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000) == 4_000
+    assert twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
+    assert twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050) == 4_100
+    assert twins.place(_place("tp2", OrderRole.TAKE_PROFIT, size="0.7"), 4_600) is None  # live had none
+    assert twins.place(_place("tp3", OrderRole.TAKE_PROFIT, size="1.0"), 4_990) == 5_010  # the same step
+    assert twins.place(_place("tp4", OrderRole.TAKE_PROFIT), 5_000) is None  # its twin is taken
+    assert twins.place(_place("fl", OrderRole.FLATTEN), 6_000) is None
+    # An intent the live session did not make (another signal time), and what follows it.
+    assert twins.place(_place("e2", OrderRole.ENTRY, "bt-x"), 2_000) is None
+    assert twins.place(_place("sl2", OrderRole.STOP_LOSS), 2_500) is None
+    assert (twins.paired, twins.unpaired) == (4, 5)
+
+
+def test_a_twin_already_past_keeps_the_model() -> None:
+    twins = _twins()
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) is None
+
+
+def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -> None:
+    twins = _twins(order_ns=20)
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050)
+    twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050)
+    assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
+    assert twins.cancel("tp", 5_400) == 5_400  # the twin's (5,000) is past: at once
+    assert twins.cancel("e1", 2_000) == 4_000  # the live entry was not cancelled: after its arrival
+    twins.place(_place("lone", OrderRole.TAKE_PROFIT, size="0.7"), 4_500)  # no twin: arrives at 4,520
+    assert twins.cancel("lone", 4_510) == 4_520  # at once, but not before its order
+    assert twins.cancel("lone", 4_600) == 4_600
+    assert twins.cancel("unknown", 2_000) is None  # not the inspector's: the model
+
+
+def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]]) -> InspectStage:
+    desk = OrderDesk(
+        {SYMBOL: BTC},
+        lambda request, now, at: sent.append((request.client_order_id, now, at)),
+        lambda cid, now, at: None,
+        list,
+        lambda cid: None,
+        twins,
+    )
+    return InspectStage.start("sim", desk, DEFAULT_POLICIES.read_text(), D(100_000), 0)
+
+
+def _intent(intent_id: str, ts_signal_ns: int) -> am.Intent:
+    return am.Intent(
+        intent_id=intent_id, decision_id="d", signal_id="s", venue="sim", symbol=SYMBOL,
+        side=common.SIDE_BUY, size="0.1", entry_type=tf.ORDER_TYPE_LIMIT, entry_price="100",
+        stop_loss="99", take_profit="104", time_in_force=tf.TIME_IN_FORCE_GTC, strategy_id="trend",
+        expires_at_ns=10**12, ts_intent_ns=ts_signal_ns, ts_signal_ns=ts_signal_ns,
+    )  # fmt: skip
+
+
+def test_the_inspectors_entry_is_sent_to_arrive_at_its_twins_time() -> None:
+    twins, sent = _twins(), list[tuple[str, int, int | None]]()
+    stage = _stage(twins, sent)
+    for intent, now in ((_intent("bt-1", 1_000), 1_000), (_intent("bt-2", 2_000), 2_000)):
+        twins.intent(intent)
+        assert stage.intent(intent, MarketView(D(99), D(100), D(100)), now).allowed
+    assert sent == [(entry_order_id("bt-1"), 1_000, 4_000), (entry_order_id("bt-2"), 2_000, None)]
+
+
+def test_the_replayed_venue_takes_an_order_at_the_arrival_given_else_after_its_latency() -> None:
+    market = ReplayedMarket("sim", [BTC], FEES, BALANCES, Latency(order_ns=20))
+    ask = OrderRequest(SYMBOL, Side.BUY, OrderType.LIMIT, D("0.5"), D(100), TimeInForce.IOC)
+    market.submit(replace(ask, client_order_id="model"), 0)  # arrives at 20: the ask is there
+    market.submit(replace(ask, client_order_id="twin"), 0, 40)  # arrives at 40: the ask is gone
+    market.on_market(snapshot(10, [("99", "1")], [("100", "1")]))
+    market.on_market(snapshot(30, [("99", "1")], [("101", "1")]))
+    found = outcomes([e for _, e in market.advance(50)])
+    assert (found["model"].status, found["model"].filled_size) == (OrderStatus.FILLED, D("0.5"))
+    assert (found["twin"].status, found["twin"].filled_size) == (OrderStatus.EXPIRED, D(0))
+
+
+def test_the_latency_option_is_model_or_recorded() -> None:
+    options = {"strategies": [str(p) for p in example_strategies()], "from": "2026-01-01", "to": "2026-01-02"}
+    assert backtest_config(options, {}).latency == "model"
+    assert backtest_config(options, {"latency": "recorded"}).latency == "recorded"
+    with pytest.raises(InvalidArgument) as bad:
+        backtest_config(options, {"latency": "live"})
+    assert bad.value.violations[0].field == "latency"
+    assert "model, recorded" in bad.value.violations[0].description
