@@ -392,6 +392,14 @@ def _intent(decision: am.Decision) -> tuple[str, ...]:
     return ("intent", str(i.side), str(i.entry_type), i.entry_price, i.stop_loss, i.take_profit, i.size)
 
 
+def _pair_line(key: Key, live: am.Decision, replayed: am.Decision) -> tuple[bool, str]:
+    """Whether a pair's intents are equal, and its line: both intents and their risk amounts."""
+    a, b = _intent(live), _intent(replayed)
+    risks = f"risk {live.intent.risk_amount} live, {replayed.intent.risk_amount} backtested"
+    mark = "=" if a == b else "!"
+    return a == b, f"{mark} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}\n   {risks}"
+
+
 def _intents_equal(chain: Chain, run: Backtested) -> tuple[int, int, list[str]]:
     """The live decisions up to the cutoff paired with the run's: (paired, equal, lines)."""
     live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
@@ -399,12 +407,9 @@ def _intents_equal(chain: Chain, run: Backtested) -> tuple[int, int, list[str]]:
     paired = sorted(set(live) & set(replayed))
     lines, equal = [], 0
     for key in paired:
-        a, b = _intent(live[key]), _intent(replayed[key])
-        equal += a == b
-        risks = f"risk {live[key].intent.risk_amount} live, {replayed[key].intent.risk_amount} backtested"
-        lines.append(
-            f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}\n   {risks}"
-        )
+        same, line = _pair_line(key, live[key], replayed[key])
+        equal += same
+        lines.append(line)
     return len(paired), equal, lines
 
 
@@ -418,12 +423,9 @@ async def test_the_live_advisors_intents_are_the_backtests(chain: Chain) -> None
     alone = await _replayed_tops(chain, sorted((at[key], key[2]) for key in paired))
     lines, equal = [], 0
     for key in paired:
-        a, b = _intent(live[key]), _intent(replayed[key])
-        equal += a == b
-        risks = f"risk {live[key].intent.risk_amount} live, {replayed[key].intent.risk_amount} backtested"
-        lines.append(
-            f"{'=' if a == b else '!'} {key[0]} {key[1]} {key[2]}\n   live {a}\n   back {b}\n   {risks}"
-        )
+        same, line = _pair_line(key, live[key], replayed[key])
+        equal += same
+        lines.append(line)
         lines.append(
             f"   live book {_book(live[key], at[key])} (signal at +{(at[key] - key[0]) / 1e6:.1f} ms)"
         )
