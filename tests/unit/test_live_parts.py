@@ -121,6 +121,14 @@ def test_a_replay_url_is_a_stand_in_base_url_and_bad_ones_are_refused(tmp_path: 
         with pytest.raises(InvalidArgument, match="http://HOST:PORT") as failure:
             load_config(SPEC, path)
         assert failure.value.violations[0].field == "replay_url"
+    path.write_text('replay_url = "http://[::1]:8123"\n')
+    assert load_config(SPEC, path).replay_url == "http://[::1]:8123"
+    for host in ("10.0.0.7", "api.binance.com", "0.0.0.0", "[2001:db8::1]"):
+        # The venue's requests (signed, when it has credentials) go to the stand-in: this machine only.
+        path.write_text(f'replay_url = "http://{host}:8123"\n')
+        with pytest.raises(InvalidArgument, match="on this machine") as failure:
+            load_config(SPEC, path)
+        assert failure.value.violations[0].field == "replay_url"
     path.write_text('replay_url = "http://127.0.0.1:8123"\nsandbox = true\n')
     with pytest.raises(InvalidArgument, match="sandbox") as failure:
         load_config(SPEC, path)

@@ -10,11 +10,12 @@ backoff_max_s = 30
 stale_factor = 4                          # a stream silent this many times its usual silence is stale...
 stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
 flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
-replay_url = "http://127.0.0.1:8123"      # a replay stand-in served by another process (not with --replay)
+replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on this machine (not with --replay)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,4 +166,19 @@ def _replay_url(raw: dict[str, Any]) -> str | None:
         or parts.username is not None
     ):
         raise InvalidArgument.field("replay_url", f"must be {expected}, not {value!r}")
+    if not _loopback(parts.hostname):
+        raise InvalidArgument.field(
+            "replay_url",
+            f"must be a stand-in on this machine (127.0.0.1, ::1 or localhost), not {parts.hostname!r}: "
+            "the venue's requests, signed with its credentials when it has any, go to it",
+        )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
