@@ -7,6 +7,7 @@ age from a shared status answer; the market's own parts are fetched per market."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -514,16 +515,28 @@ def _fill(ts_ns: int, side: common.Side.ValueType, size: str, price: str, fee: s
     return tf.Execution(venue="sim", ts_event_ns=ts_ns, fill=fill)
 
 
-async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
-    """Balances and positions as read (at T0) less the fills since the signal's time, or with
-    those up to it when the signal is the younger; a fill before the venue was followed is not
-    known, so a signal before then is decided on the account as read (counted)."""
+@contextlib.asynccontextmanager
+async def _reading_fills(
+    tools: Tools, clock: Clock
+) -> AsyncIterator[tuple[Stream, ContextGatherer, RecentFills]]:
+    """A gatherer whose fills are read off a stand-in executions stream (5 s kept), while the block runs."""
     stream = Stream()
     gathering = gatherer(tools, clock)
     fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
     stop = asyncio.Event()
     reading = asyncio.create_task(fills.run(stop))
     try:
+        yield stream, gathering, fills
+    finally:
+        stop.set()
+        await reading
+
+
+async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: Clock) -> None:
+    """Balances and positions as read (at T0) less the fills since the signal's time, or with
+    those up to it when the signal is the younger; a fill before the venue was followed is not
+    known, so a signal before then is decided on the account as read (counted)."""
+    async with _reading_fills(tools, clock) as (stream, gathering, fills):
         clock.now = T0 - 4000 * MS  # followed from here on
         first = await gathering.gather("sim", BTC, T0 - 4000 * MS)
         await until_true(lambda: fills.between("sim", T0 - 3000 * MS, T0) == [])
@@ -547,18 +560,10 @@ async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: 
         before = _latest_count("account")
         early = await gathering.gather("sim", BTC, T0 - 4500 * MS)  # before the venue was followed
         assert early.quote_equity() == Decimal(1025) and _latest_count("account") == before + 1
-    finally:
-        stop.set()
-        await reading
 
 
 async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools: Tools, clock: Clock) -> None:
-    stream = Stream()
-    gathering = gatherer(tools, clock)
-    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
-    stop = asyncio.Event()
-    reading = asyncio.create_task(fills.run(stop))
-    try:
+    async with _reading_fills(tools, clock) as (stream, gathering, fills):
         clock.now = T0 - 4000 * MS
         await gathering.gather("sim", BTC, T0 - 4000 * MS)
         await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) == [])
@@ -567,9 +572,6 @@ async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools:
         stream.add(gap=True)
         await until_true(lambda: fills.between("sim", T0 - 4000 * MS, T0) is None)
         assert fills.between("sim", T0 - 2000 * MS, T0) == []
-    finally:
-        stop.set()
-        await reading
 
 
 async def test_without_a_history_every_signal_is_decided_on_the_latest(tools: Tools, clock: Clock) -> None:
