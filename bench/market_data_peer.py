@@ -76,7 +76,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-from core.process import start_service
+from core.process import ChildProcess, start_service
 from venues.binance.standin.adapter import BinanceReplay
 from venues.kraken.standin.adapter import KrakenReplay
 from venues.replay.adapter import MockConnection, url_path
@@ -517,7 +517,7 @@ async def written_span_s(redis: Any, match: str = "*") -> float:
 class Started:
     """A child process with its CPU baseline."""
 
-    def __init__(self, name: str, process: subprocess.Popen[str]) -> None:
+    def __init__(self, name: str, process: subprocess.Popen[str] | ChildProcess) -> None:
         self.name, self.process = name, process
         self.cpu0 = process_cpu_s(process.pid)
 

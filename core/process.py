@@ -16,16 +16,47 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from core.errors import Unavailable
 
-__all__ = ["ServiceProcess", "start_service"]
+__all__ = ["ChildProcess", "Launcher", "ServiceProcess", "launcher", "start_service"]
+
+
+class ChildProcess(Protocol):
+    """What start_service's callers use of a service's process (a subprocess.Popen has it)."""
+
+    pid: int
+    returncode: int | Any
+    stdout: IO[str] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class Launcher(Protocol):
+    """Starts `python -m module args` with this environment and stderr; stdout a text pipe."""
+
+    def __call__(
+        self, module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None
+    ) -> ChildProcess: ...
+
+
+# None: every service is exec'd (subprocess.Popen). The test suite sets a fork server's
+# (tests/forked_services.py), which starts the same entry point without importing its libraries again.
+launcher: Launcher | None = None
 
 
 @dataclass
 class ServiceProcess:
-    process: subprocess.Popen[str]
+    process: ChildProcess
     info: dict[str, Any]
     # What it printed on stdout up to its serving line.
     output: list[str] = field(default_factory=list)
@@ -65,13 +96,7 @@ def start_service(
 ) -> ServiceProcess:
     """Run `python -m <module> <args>` (the CLI by default; a test stand-in that prints the same
     serving line otherwise) and wait (at most timeout_s) for its serving line."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    process = _launch(module, args, {**os.environ, **(env or {})}, stderr)
     assert process.stdout is not None
     # A reader thread, so a child that hangs before printing cannot hang us: we wait on the queue.
     lines: queue.Queue[str | None] = queue.Queue()
@@ -86,8 +111,16 @@ def start_service(
     return service
 
 
+def _launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None) -> ChildProcess:
+    if launcher is not None:
+        return launcher(module, args, env, stderr)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+    )
+
+
 def _wait_serving(
-    process: subprocess.Popen[str], lines: queue.Queue[str | None], deadline: float
+    process: ChildProcess, lines: queue.Queue[str | None], deadline: float
 ) -> ServiceProcess | None:
     seen: list[str] = []
     while (remaining := deadline - time.monotonic()) > 0:

@@ -12,4 +12,10 @@ from core.env import DRAIN_DELAY_S
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
 os.environ.setdefault(DRAIN_DELAY_S, "0")
 
-pytest_plugins = ["tests.process_guard", "tests.workers", "tests.task_dump", "tests.cpu_report"]
+pytest_plugins = [
+    "tests.process_guard",
+    "tests.workers",
+    "tests.task_dump",
+    "tests.cpu_report",
+    "tests.forked_services",
+]

@@ -3,7 +3,8 @@
 With TRADEMESH_TEST_CPU=<dir> set, each process of the run (each xdist worker) writes one JSON
 line per test to <dir>/<pid>.jsonl: its id, the wall seconds and the CPU seconds of the worker
 and of the processes it started and has reaped (the services a test spawns are its children and
-are reaped by its end or its module's). `cores` is CPU / wall: how much of the machine the test
+are reaped by its end or its module's; those forked by tests/forked_services.py report their own
+CPU at their end). `cores` is CPU / wall: how much of the machine the test
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
 It also writes a line per service started through core.process.start_service to
@@ -62,6 +63,16 @@ def _counted(start: Callable[..., Any], out: Path) -> Callable[..., Any]:
     return counted
 
 
+def _forked_cpu_s(out: Path) -> float:
+    """The CPU of the services this process had forked (tests/forked_services.py) that have
+    ended: each writes its own at its end, not being this process's child."""
+    try:
+        text = (out / f"{os.getpid()}.forked.jsonl").read_text()
+    except OSError:
+        return 0.0
+    return sum(float(json.loads(line)["cpu"]) for line in text.splitlines())
+
+
 def _process_cpu_s(pid: int) -> float:
     """A live process's CPU seconds so far (user + system), from /proc; 0 when it is gone."""
     try:
@@ -77,9 +88,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if not out:
         yield
         return
-    wall, cpu = time.monotonic(), _cpu_s()
+    wall, cpu = time.monotonic(), _cpu_s() + _forked_cpu_s(Path(out))
     yield
-    wall, cpu = time.monotonic() - wall, _cpu_s() - cpu
+    wall, cpu = time.monotonic() - wall, _cpu_s() + _forked_cpu_s(Path(out)) - cpu
     line = {"id": item.nodeid, "wall": round(wall, 3), "cpu": round(cpu, 3)}
     Path(out).mkdir(parents=True, exist_ok=True)
     with (Path(out) / f"{os.getpid()}.tests.jsonl").open("a") as file:
