@@ -15,6 +15,13 @@ __all__: list[str] = []
 
 
 def main(argv: list[str]) -> int:
+    stop = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
     atexit.register(lambda: print("probe atexit ran", file=sys.stderr, flush=True))
     line = {
         "event": "serving",
@@ -26,13 +33,6 @@ def main(argv: list[str]) -> int:
     print(json.dumps({**line, "argv": argv}), flush=True)
     if argv and argv[0] == "exit":
         return int(argv[1])
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
     while not stop:
         time.sleep(0.02)
     return 0
