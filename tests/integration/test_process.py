@@ -1,4 +1,5 @@
-"""Starting services as child processes (core.process), as the demo and the tests do."""
+"""Starting services as child processes (core.process), as the demo and the tests do: exec'd as
+production starts them, and forked from the test suite's fork server (tests/forked_services.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import time
 
 import pytest
 
+import core.process
 from core.errors import Unavailable
 from core.process import start_service
+from tests import forked_services
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["exec", "fork"], autouse=True)
+def launcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.process, "launcher", forked_services.launch if request.param == "fork" else None)
 
 
 def test_a_service_that_does_not_serve_in_time_is_killed_and_reported() -> None:
@@ -22,3 +30,9 @@ def test_a_service_that_does_not_serve_in_time_is_killed_and_reported() -> None:
 def test_a_service_that_exits_before_serving_is_reported_with_its_exit_code() -> None:
     with pytest.raises(Unavailable, match=r"exited with 2 before serving"):
         start_service(["venue", "sim", "--config", "/nonexistent.toml", "--port", "0"])
+
+
+def test_a_service_serves_and_stops_on_sigterm() -> None:
+    service = start_service(["venue", "sim", "--port", "0", "--metrics-port", "-1"])
+    assert service.port > 0 and service.process.poll() is None
+    assert service.terminate() == 0
