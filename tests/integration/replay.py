@@ -140,7 +140,9 @@ class SharedReplay:
                 stubs = self.venue.stubs()
                 symbols = sorted((await instruments(stubs)).values())
                 session = SESSIONS[self.name]
-                self._collected = await collect(stubs, symbols, session.channels, quiet_s=session.quiet_s)
+                self._collected = await collect(
+                    stubs, symbols, session.channels, quiet_s=session.quiet_s, played=self.venue.log_path
+                )
             return self._collected
 
     async def stop(self) -> None:
@@ -283,14 +285,33 @@ async def instruments(stubs: Stubs) -> dict[str, str]:
     return {i.native_symbol: i.symbol for i in answer.instruments}
 
 
+# The stand-in's tally, logged once playback has ended (venues/replay/server.py, tally.summary()).
+_PLAYED_LINE = "captured frames served"
+PLAYED_QUIET_S = 1.5
+
+
+def _quiet_enough(quiet: float, quiet_s: float, played: Path | None) -> bool:
+    if quiet >= quiet_s:
+        return True
+    if played is None or quiet < PLAYED_QUIET_S:
+        return False
+    return _PLAYED_LINE in played.read_text(errors="replace")
+
+
 async def collect(
     stubs: Stubs,
     symbols: Sequence[str],
     channels: Sequence[md.Channel.ValueType] = ALL_CHANNELS,
     quiet_s: float = 2.0,
     timeout_s: float = 90.0,
+    played: Path | None = None,
 ) -> Collected:
     """Subscribe (which starts the replay) and read until the stream has been quiet for quiet_s.
+
+    `played`, the replay venue's log: once its stand-in says the capture is played whole (the
+    tally's line at the end of playback), a quiet of PLAYED_QUIET_S is enough, since what is left
+    is the venue's own work on the last frames. quiet_s covers playback that pauses (a client
+    reconnecting, a fault's slow answer), when the stand-in has not ended.
 
     A reader task drains the stream as fast as it comes; a stream that ends in an error
     (e.g. RESOURCE_EXHAUSTED for a subscriber that fell behind) fails the test.
@@ -308,7 +329,11 @@ async def collect(
 
     reader = asyncio.create_task(read())
     deadline = loop.time() + timeout_s
-    while not reader.done() and loop.time() < deadline and loop.time() - last_read < quiet_s:  # noqa: ASYNC110
+    while (  # noqa: ASYNC110 (a poll of the stream's quiet and the venue's log, not an event)
+        not reader.done()
+        and loop.time() < deadline
+        and not _quiet_enough(loop.time() - last_read, quiet_s, played)
+    ):
         await asyncio.sleep(0.05)
     if reader.done():
         reader.result()  # raises what ended the stream

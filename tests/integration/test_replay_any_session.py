@@ -106,7 +106,7 @@ async def test_a_session_without_rest_answers_serves_the_markets_its_frames_stre
     # Tick and lot: one unit of the last decimal place the frames write.
     assert (D(listed["BTC/USDT"].tick_size), D(listed["BTC/USDT"].lot_size)) == (D("0.01"), D("0.000001"))
     assert (D(listed["ETH/USDT"].tick_size), D(listed["ETH/USDT"].lot_size)) == (D("0.01"), D("0.00001"))
-    collected = await collect(stubs, ["BTC/USDT", "ETH/USDT"])
+    collected = await collect(stubs, ["BTC/USDT", "ETH/USDT"], played=bybit.log_path)
     frames = received(session_files("BYBIT_WS"))
     for native, symbol in (("BTCUSDT", "BTC/USDT"), ("ETHUSDT", "ETH/USDT")):
         expected = Expected(frames, native)
@@ -125,7 +125,7 @@ async def test_a_session_without_rest_answers_serves_the_markets_its_frames_stre
 async def test_linear_frames_with_the_same_topics_do_not_reach_the_spot_venue(bybit: Venue) -> None:
     stubs = bybit.stubs()
     assert await instruments(stubs) == {"BTCUSDT": "BTC/USDT"}
-    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_TRADES])
+    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_TRADES], played=bybit.log_path)
     frames = received(session_files("BYBIT_MIXED"))
     expected = Expected(frames, "BTCUSDT")
     assert collected.trades("BTC/USDT") == expected.trades  # spot trades only, none of linear's
@@ -137,7 +137,7 @@ async def test_linear_frames_with_the_same_topics_do_not_reach_the_spot_venue(by
 async def test_kline_frames_in_another_key_order_are_served(bybit: Venue) -> None:
     stubs = bybit.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_CANDLES])
+    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_CANDLES], played=bybit.log_path)
     expected = Expected(received(session_files("BYBIT_MIXED")), "BTCUSDT")
     assert [c for c in expected.candles if c[-1]], "the session crosses a minute: a candle closes"
     assert collected.candles("BTC/USDT", closed=True) == expected.candles
@@ -149,7 +149,7 @@ async def test_kline_frames_in_another_key_order_are_served(bybit: Venue) -> Non
 async def test_a_book_recorded_at_another_depth_feeds_the_book(bybit: Venue) -> None:
     stubs = bybit.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_BOOK])
+    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_BOOK], played=bybit.log_path)
     expected = Expected(received(session_files("BYBIT_MIXED")), "BTCUSDT")
     assert collected.of("BTC/USDT", "book_snapshot")[-1].book_snapshot.bids, (
         "the depth-200 book is served to ccxt's depth-50 subscription"
@@ -163,7 +163,9 @@ async def test_a_book_recorded_at_another_depth_feeds_the_book(bybit: Venue) -> 
 async def test_playback_waits_while_the_client_reconnects_after_a_gap(bybit: Venue) -> None:
     stubs = bybit.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, ["BTC/USDT"], channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=4.0)
+    collected = await collect(
+        stubs, ["BTC/USDT"], channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=4.0, played=bybit.log_path
+    )
     expected = Expected(received(session_files("BYBIT_GAP")), "BTCUSDT")
     assert "book sequence broken" in bybit.log(), "the session's missed message makes the client resync"
     trades = collected.trades("BTC/USDT")
@@ -183,7 +185,7 @@ async def test_playback_waits_while_the_client_reconnects_after_a_gap(bybit: Ven
 async def test_frames_it_cannot_use_are_counted_by_reason_and_the_rest_is_served(bybit: Venue) -> None:
     stubs = bybit.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, ["BTC/USDT"])
+    collected = await collect(stubs, ["BTC/USDT"], played=bybit.log_path)
     frames = received(session_files("BYBIT_ODD"))
     assert collected.trades("BTC/USDT") == Expected(frames, "BTCUSDT").trades
     summary = await summary_of(bybit)
@@ -200,7 +202,7 @@ async def test_frames_it_cannot_use_are_counted_by_reason_and_the_rest_is_served
 async def test_every_captured_frame_of_a_mixed_session_is_accounted_for(bybit: Venue) -> None:
     stubs = bybit.stubs()
     await instruments(stubs)
-    await collect(stubs, ["BTC/USDT"])
+    await collect(stubs, ["BTC/USDT"], played=bybit.log_path)
     frames = received(session_files("BYBIT_MIXED"))
     summary = await summary_of(bybit)
     assert summary.reasons == {"other-market": linear_market_frames(frames)}

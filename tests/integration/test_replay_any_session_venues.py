@@ -232,7 +232,9 @@ async def test_a_session_of_frames_only_is_served_with_markets_made_up_from_it(
     spec, venue = case
     stubs = venue.stubs()
     assert await instruments(stubs) == spec.symbols
-    collected = await collect(stubs, list(spec.symbols.values()), channels=list(spec.channels))
+    collected = await collect(
+        stubs, list(spec.symbols.values()), channels=list(spec.channels), played=venue.log_path
+    )
     expected = spec.expected()
     for native, symbol in spec.symbols.items():
         market = expected[native]

@@ -165,7 +165,7 @@ async def test_a_stand_in_in_another_process_serves_the_production_connector(tmp
                 server.release()
 
             releasing = asyncio.create_task(release())
-            collected = await collect(stubs, list(symbols.values()), quiet_s=3.0)
+            collected = await collect(stubs, list(symbols.values()), quiet_s=3.0, played=venue.log_path)
             await releasing
         finally:
             await stop_venue(venue, log)
@@ -187,7 +187,7 @@ async def test_a_stand_in_in_another_process_serves_the_production_connector(tmp
 async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     symbols = await instruments(stubs)
-    collected = await collect(stubs, list(symbols.values()), quiet_s=4.0)
+    collected = await collect(stubs, list(symbols.values()), quiet_s=4.0, played=replay_venue.log_path)
     nkn = "NKN/USDT"
     kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
     assert (nkn, md.NOTICE_KIND_RESYNC) in kinds, "the dropped depth update forces a resync"
@@ -209,7 +209,9 @@ async def test_a_book_stream_removed_and_added_back_starts_from_a_new_snapshot(r
     """The book's frames bypass ccxt's handler (venues/binance/wire.py): a book stream added back
     must make ccxt subscribe again and fetch the snapshot it starts from."""
     stubs = replay_venue.stubs()
-    played = await collect(stubs, ["NKN/USDT"], [md.CHANNEL_BOOK], quiet_s=3.0)  # the whole session
+    played = await collect(
+        stubs, ["NKN/USDT"], [md.CHANNEL_BOOK], quiet_s=3.0, played=replay_venue.log_path
+    )  # the whole session
     assert played.book("NKN/USDT") == EXPECTED.books["NKNUSDT"]
     nkn_book = [admin.Subscription(symbol="NKN/USDT", channel=md.CHANNEL_BOOK)]
     await stubs.admin.RemoveSubscriptions(

@@ -131,7 +131,7 @@ async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -
 async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL], quiet_s=4.0)
+    collected = await collect(stubs, [SYMBOL], quiet_s=4.0, played=replay_venue.log_path)
     kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
     assert (SYMBOL, md.NOTICE_KIND_GAP) in kinds, "the disconnect is announced as a gap"
     # On resubscribing, the stand-in sends a snapshot of the current replay position (as Bybit does).
@@ -148,7 +148,7 @@ async def test_a_lost_book_update_forces_a_resync(replay_venue: Venue) -> None:
     """ccxt's bybit client applies deltas without checking `u`; venues/bybit/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL], quiet_s=4.0)
+    collected = await collect(stubs, [SYMBOL], quiet_s=4.0, played=replay_venue.log_path)
     assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped update id forces a resync"
     # The resubscription brings the venue's snapshot of the replay position: the book ends right.
     assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)

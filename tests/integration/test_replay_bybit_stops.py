@@ -71,7 +71,9 @@ async def test_stop_orders_through_ccxt(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
     assert status.capabilities.stop_orders
-    await collect(stubs, [SYMBOL])  # plays the whole session: the last price is the capture's last
+    await collect(
+        stubs, [SYMBOL], played=replay_venue.log_path
+    )  # plays the whole session: the last price is the capture's last
     tick = await _tick(replay_venue)
     executions = await listening_executions(stubs)
 
@@ -170,7 +172,7 @@ async def test_stop_orders_through_ccxt(replay_venue: Venue) -> None:
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_a_stop_the_last_price_has_crossed_is_refused(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    await collect(stubs, [SYMBOL])
+    await collect(stubs, [SYMBOL], played=replay_venue.log_path)
     tick = await _tick(replay_venue)
     # Bybit spot would hold these for the opposite move (a sell above the last price waits for
     # a rise): the connector refuses them, and nothing reaches the venue.
@@ -195,7 +197,7 @@ async def test_a_stop_the_last_price_has_crossed_is_refused(replay_venue: Venue)
 @pytest.mark.replay(env=CREDENTIALS)
 async def test_the_dead_man_switch_cancels_stops(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
-    await collect(stubs, [SYMBOL])
+    await collect(stubs, [SYMBOL], played=replay_venue.log_path)
     tick = await _tick(replay_venue)
     stop = await stubs.tf.PlaceOrder(
         _stop(common.SIDE_SELL, (LAST * D("0.9") // tick) * tick, None), timeout=CALL_TIMEOUT_S

@@ -107,7 +107,9 @@ async def test_a_heartbeat_arms_bybits_own_cancel_all_after(replay_venue: Venue)
 async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     executions = await listening_executions(replay_venue.stubs())
-    await collect(stubs, [SYMBOL])  # plays the whole session: the stand-in's book is the capture's last
+    await collect(
+        stubs, [SYMBOL], played=replay_venue.log_path
+    )  # plays the whole session: the stand-in's book is the capture's last
     best_bid, best_ask = max(EXPECTED.bids), min(EXPECTED.asks)
     # A limit buy far above the market crosses the book and fills at once at its best ask.
     size = D("0.002")

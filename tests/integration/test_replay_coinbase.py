@@ -130,7 +130,11 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     await instruments(stubs)
     collected = await collect(
-        stubs, [SYMBOL], channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS], quiet_s=4.0
+        stubs,
+        [SYMBOL],
+        channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS],
+        quiet_s=4.0,
+        played=replay_venue.log_path,
     )
     kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
     assert (SYMBOL, md.NOTICE_KIND_GAP) in kinds, "the disconnect is announced as a gap"
@@ -148,7 +152,9 @@ async def test_a_lost_message_forces_a_resync(replay_venue: Venue) -> None:
     """ccxt's coinbase client never reads sequence_num; venues/coinbase/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], quiet_s=4.0)
+    collected = await collect(
+        stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], quiet_s=4.0, played=replay_venue.log_path
+    )
     assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped sequence_num forces a resync"
     # The resubscription brings a level2 snapshot of the replay position: the book ends right.
     assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)

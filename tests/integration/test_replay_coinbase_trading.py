@@ -118,7 +118,7 @@ async def test_a_fill_comes_over_the_user_channel_once(replay_venue: Venue) -> N
     stubs = replay_venue.stubs()
     executions = await listening_executions(stubs)
     # Play the whole capture: the stand-in's book is then the capture's last book.
-    await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK])
+    await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], played=replay_venue.log_path)
     best_ask = min(EXPECTED.asks)
     order = limit_order(SYMBOL, common.SIDE_BUY, "0.001", str(best_ask * 2), client_order_id="tm-cb-fill")
     placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)

@@ -122,7 +122,7 @@ async def subscribe_all(venue: Venue) -> tuple[dict[str, str], Collected]:
     """Every instrument of the capture, until quiet (ccxt paces its 40 subscriptions: ~2 s)."""
     stubs = venue.stubs()
     symbols = await instruments(stubs)
-    return symbols, await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0)
+    return symbols, await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0, played=venue.log_path)
 
 
 async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:

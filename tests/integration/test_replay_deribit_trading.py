@@ -121,7 +121,7 @@ async def test_a_marketable_order_fills_once_at_the_best_ask(replay_venue: Venue
     executions = await listening_executions(stubs)
     # Play the capture out: the stand-in's book is then the capture's last book.
     symbols = await instruments(stubs)
-    await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0)
+    await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0, played=replay_venue.log_path)
     best_ask = min(EXPECTED.books[PUT_NATIVE][1])
     assert best_ask == D("0.0015")  # the capture itself, as a sanity check
 

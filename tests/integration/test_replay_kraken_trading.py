@@ -130,7 +130,9 @@ async def test_a_heartbeat_arms_krakens_cancel_all_orders_after(replay_venue: Ve
 async def test_a_fill_comes_over_the_private_stream_once(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     executions = await listening_executions(replay_venue.stubs())
-    await collect(stubs, [SYMBOL])  # plays the whole session: the stand-in's book is the capture's last
+    await collect(
+        stubs, [SYMBOL], played=replay_venue.log_path
+    )  # plays the whole session: the stand-in's book is the capture's last
     best_bid, best_ask = max(BIDS), min(ASKS)
     order = limit_order(SYMBOL, common.SIDE_BUY, str(SIZE), str(best_ask * 2), client_order_id="tm-fill-1")
     placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)

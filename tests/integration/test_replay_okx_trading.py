@@ -153,7 +153,7 @@ async def test_a_fill_comes_over_the_private_stream_once(replay_venue: tuple[Mar
     market, venue = replay_venue
     stubs = venue.stubs()
     # Play the whole session first: the stand-in's book is then the capture's last book.
-    await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK])
+    await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK], played=venue.log_path)
     executions = await listening_executions(stubs)
     best_ask = min(market.asks)
     order = limit_order(

@@ -145,7 +145,9 @@ async def test_okx_lost_update_on_its_own_session_resyncs_to_the_capture_book(
     prefix, symbol = OKX[name]
     files = capture_files(prefix)
     async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
-        collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+        )
         assert collected.notices(md.NOTICE_KIND_RESYNC), "the lost update is announced"
         published, venue_books = books_after_each_event(collected, symbol), okx_books(files)
         assert_never_crossed(published)
@@ -160,7 +162,9 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
     prefix, symbol = OKX[name]
     files = capture_variants.without_book_sequence(capture_files(prefix), tmp_path / "session")
     async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
-        collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+        )
         resyncs = collected.notices(md.NOTICE_KIND_RESYNC)
         published, venue_books = books_after_each_event(collected, symbol), okx_books(files)
         assert_only_venue_books(published, venue_books)
@@ -175,7 +179,9 @@ async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path)
     files = capture_files("KRAKEN")
     async with replayed(tmp_path, "kraken", files, faults=["gap@200"]) as venue:
         symbols = list((await instruments(venue.stubs())).values())
-        collected = await collect(venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+        )
         resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
         assert len(resynced) == 1
         book = stream(await status(venue), resynced.pop(), md.CHANNEL_BOOK)
@@ -187,7 +193,9 @@ async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mism
     files = capture_files("BINANCE_FUTURES")
     async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"]) as venue:
         symbols = list((await instruments(venue.stubs())).values())
-        collected = await collect(venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+        )
         resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
         assert len(resynced) == 1
         book = stream(await status(venue), resynced.pop(), md.CHANNEL_BOOK)
@@ -201,7 +209,9 @@ async def test_quiet_streams_leave_the_venue_running(tmp_path: Path) -> None:
     """Deribit options: no trade in the whole session, and the venue is still RUNNING."""
     async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
         symbols = list((await instruments(venue.stubs())).values())
-        await collect(venue.stubs(), symbols, [md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=5.0)
+        await collect(
+            venue.stubs(), symbols, [md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
+        )
         answer = await status(venue)
         trades = [s for s in answer.streams if s.channel == md.CHANNEL_TRADES]
         assert trades and all(s.events_total == 0 for s in trades), "the session holds no trade"
@@ -219,7 +229,9 @@ async def test_a_book_stream_that_stops_is_stale_and_its_subscribers_are_told(tm
     config = "stale_floor_s = 4\nstale_factor = 2\n"
     symbol = "BTC/USDT"
     async with replayed(tmp_path, "okx", files, paced=True, config=config) as venue:
-        collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK, md.CHANNEL_TRADES], quiet_s=3.0)
+        collected = await collect(
+            venue.stubs(), [symbol], [md.CHANNEL_BOOK, md.CHANNEL_TRADES], quiet_s=3.0, played=venue.log_path
+        )
         gaps = [e.notice for e in collected.notices(md.NOTICE_KIND_GAP)]
         assert [(n.channel, n.reason.split(":")[0]) for n in gaps] == [(md.CHANNEL_BOOK, "stream stale")]
         assert gaps[0].since_ns > 0
@@ -245,7 +257,9 @@ async def test_the_latest_trade_pushed_again_on_resubscribing_goes_out_once(tmp_
     original = capture_files("OKX")
     files = capture_variants.with_repeated_trade(original, tmp_path / "session", at)
     async with replayed(tmp_path, "okx", files, faults=[f"disconnect@{at}"]) as venue:
-        collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_TRADES], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), [symbol], [md.CHANNEL_TRADES], quiet_s=4.0, played=venue.log_path
+        )
         assert collected.notices(md.NOTICE_KIND_GAP), "the disconnect happened"
         ids = [row[0] for row in collected.trades(symbol)]
         assert len(ids) == len(set(ids)), "a trade went out twice"
@@ -273,7 +287,9 @@ def first_book_events(collected: Collected) -> dict[str, md.MarketEvent]:
 async def test_an_early_subscriber_gets_the_venues_first_book_not_an_empty_one(tmp_path: Path) -> None:
     files = capture_files("OKX")
     async with replayed(tmp_path, "okx", files) as venue:
-        collected = await collect(venue.stubs(), ["BTC/USDT"], [md.CHANNEL_BOOK], quiet_s=4.0)
+        collected = await collect(
+            venue.stubs(), ["BTC/USDT"], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+        )
         first = first_book_events(collected)["BTC/USDT"]
         assert first.HasField("book_snapshot") and first.book_snapshot.sequence >= 1
         snapshot = next(f for _, f in capture_variants.market_lines(files) if f.get("action") == "snapshot")
@@ -285,7 +301,9 @@ async def test_an_empty_venue_book_comes_as_one_real_empty_snapshot(tmp_path: Pa
     """Deribit's ETH-27AUG21-4000-P has no order at all: its snapshot is empty, but it is the venue's."""
     async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
         symbols = list((await instruments(venue.stubs())).values())
-        collected = await collect(venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=5.0)
+        collected = await collect(
+            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
+        )
         first = first_book_events(collected)
         assert set(first) == set(symbols)
         for symbol, event in first.items():
@@ -338,7 +356,9 @@ async def test_a_depth_limited_book_is_published_inside_its_known_range_without_
     beyond = [p for p in venue_bids if p < floor] + [p for p in venue_asks if p > ceiling]
     assert beyond, "the session's diffs reach beyond the snapshot (what this test is about)"
     async with replayed(tmp_path, "binanceusdm", files) as venue:
-        collected = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=5.0)
+        collected = await collect(
+            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
+        )
         bids, asks = collected.book(symbol)
         assert min(bids) >= floor and max(asks) <= ceiling, "a level outside the snapshot's range"
         # Inside the range it publishes, the book is the venue's exactly: no hole, no extra level.
@@ -390,7 +410,9 @@ async def test_a_zero_best_price_is_no_level(tmp_path: Path) -> None:
     assert any(row[0] == "" for rows in expected.values() for row in rows), "the session has a 0.0 bid"
     async with replayed(tmp_path, "deribit", files) as venue:
         natives = await instruments(venue.stubs())
-        collected = await collect(venue.stubs(), list(natives.values()), [md.CHANNEL_TICKERS], quiet_s=5.0)
+        collected = await collect(
+            venue.stubs(), list(natives.values()), [md.CHANNEL_TICKERS], quiet_s=5.0, played=venue.log_path
+        )
         for native, symbol in natives.items():
             got = [
                 (plain(t.best_bid), plain(t.best_bid_size), plain(t.best_ask), plain(t.best_ask_size))
