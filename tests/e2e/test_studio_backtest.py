@@ -271,7 +271,7 @@ async def test_two_runs_are_compared_side_by_side(
     # The page shows each run's latency: the open result's options, then each compared run's.
     await expect(page.locator("#backtest-result")).to_have_attribute("data-run-id", second, timeout=WAIT_MS)
     await expect(page.locator("#backtest-result-head .who")).to_contain_text(
-        "latency recorded (else 250/20 ms) · LLM recorded", timeout=WAIT_MS
+        "latency recorded (else 250.0/20.0 ms) · LLM recorded", timeout=WAIT_MS
     )
     compare = page.locator("#backtest-compare")
     for run_id in (first, second):
@@ -286,7 +286,7 @@ async def test_two_runs_are_compared_side_by_side(
     await expect(view).to_have_attribute("data-runs", f"{first},{second}")
     await expect(page.locator("#backtest-compare-view .status")).to_have_text("2 runs", timeout=WAIT_MS)
     head = page.locator("#backtest-compare-head")
-    await expect(head.locator(f'[data-run-id="{first}"] .who')).to_contain_text("latency 5/20 ms")
+    await expect(head.locator(f'[data-run-id="{first}"] .who')).to_contain_text("latency 5.0/20.0 ms")
     await expect(head.locator(f'[data-run-id="{second}"] .who')).to_contain_text("latency recorded")
 
     # The metrics side by side: a column per run and strategy, each as the hub has it.
