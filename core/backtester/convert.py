@@ -26,7 +26,7 @@ STATUS = {
 }
 _TEXT_OPTIONS = (
     "order_latency_ms", "report_latency_ms", "sample_s", "timeframe", "max_notional_share", "starting_equity",
-    "llm",
+    "llm", "latency",
 )  # fmt: skip
 
 

@@ -9,7 +9,9 @@ times are ISO 8601 UTC with int nanoseconds (core.tools.render).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from core.errors import InvalidArgument, PermissionDenied, shown
 from core.tools.inputs import bounded
@@ -19,7 +21,7 @@ from core.tools.upstream import Upstream
 from gateway.contracts import Principal
 from trademesh.backtest.v1 import backtest_pb2 as bt
 
-__all__ = ["BACKTEST", "BacktestTools"]
+__all__ = ["BACKTEST", "BacktestTools", "LatencyText"]
 
 BACKTEST = "trademesh.backtest.v1.Backtest"
 Json = dict[str, Any]
@@ -30,6 +32,15 @@ _START_TIMEOUT_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SYMBOL = re.compile(r"[A-Z0-9]{1,16}/[A-Z0-9]{1,16}(:[A-Z0-9]{1,16})?")
 MAX_POINTS = 500
+# core.backtest.config.LATENCY_MODES, as the MCP schema's choices (the hub checks the value).
+LatencyText = Annotated[
+    str,
+    Field(
+        description='when our orders reach the venue: "model" (after the latency model\'s 20 ms) or '
+        '"recorded" (each at its live twin\'s recorded arrival)',
+        json_schema_extra={"enum": ["model", "recorded"]},
+    ),
+]
 
 
 def _status(value: int) -> str:
@@ -51,8 +62,9 @@ def _run(run: bt.RunSummary) -> Json:
     return {
         "run_id": run.run_id, "status": _status(run.status), "created": iso_time(run.created_ns),
         "strategies": list(options.strategies), "symbols": list(options.symbols), "venue": options.venue,
-        "from": iso_time(options.start_ns), "to": iso_time(options.end_ns),
-        "total": _metrics(run.total) if run.HasField("total") else None, "error": run.error or None,
+        "from": iso_time(options.start_ns), "to": iso_time(options.end_ns), "llm": options.llm,
+        "latency": options.latency, "total": _metrics(run.total) if run.HasField("total") else None,
+        "error": run.error or None,
     }  # fmt: skip
 
 
@@ -84,13 +96,15 @@ class BacktestTools:
 
     async def backtest_start(
         self, strategies: list[str], start: TimeText, end: TimeText, symbols: list[str] | None = None,
-        llm: str = "off", *, caller: Principal | None,
+        llm: str = "off", latency: LatencyText = "model", *, caller: Principal | None,
     ) -> Json:  # fmt: skip
         """Start a backtest: `strategies` (names from backtest_strategies) over the recorded
         history of [start, end) (ISO 8601), on `symbols` (default: each strategy's own), through
         the same engine cores as live, on the sim's matching engine; `llm` "off" (the advisor's
         deterministic synthesis) or "recorded" (the live session's LLM answers to the same
-        signals, replayed). It runs in the background:
+        signals, replayed); `latency` "model" (each order reaches the venue after the latency
+        model's 20 ms) or "recorded" (each at its live twin's recorded arrival; an order
+        without a twin keeps the model). It runs in the background:
         answers its run_id at once; follow it with backtest_progress, then read backtest_result.
         Only for an API key holding the `trade` scope (a run spends the machine's cores)."""
         if caller is None:
@@ -101,6 +115,7 @@ class BacktestTools:
             start_ns=checked_time("start", start),
             end_ns=checked_time("end", end),
             llm=llm,
+            latency=latency,
         )
         request = bt.StartBacktestRequest(options=options)
         got = await self._up.unary(

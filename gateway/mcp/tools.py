@@ -21,7 +21,7 @@ from mcp.types import ToolAnnotations
 
 from core.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
-from core.tools.backtest import BacktestTools
+from core.tools.backtest import BacktestTools, LatencyText
 from core.tools.inspector import InspectorTools, Reason
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.market import MarketTools
@@ -102,8 +102,11 @@ def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
         ctx: Context,
         symbols: list[str] | None = None,
         llm: str = "off",
+        latency: LatencyText = "model",
     ) -> Json:
-        return await backtest.backtest_start(strategies, start, end, symbols, llm, caller=_caller(ctx))
+        return await backtest.backtest_start(
+            strategies, start, end, symbols, llm, latency, caller=_caller(ctx)
+        )
 
     backtest_start.__doc__ = backtest.backtest_start.__doc__
     return backtest_start

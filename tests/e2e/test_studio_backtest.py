@@ -124,7 +124,13 @@ async def open_backtest(page: Page) -> None:
 
 
 async def fill_form(
-    page: Page, start_s: int, end_s: int, order_latency_ms: str, symbols: str = "", llm: str = "off"
+    page: Page,
+    start_s: int,
+    end_s: int,
+    order_latency_ms: str,
+    symbols: str = "",
+    llm: str = "off",
+    latency: str = "model",
 ) -> None:
     """trend alone, over [start_s, end_s), its equity sampled every second."""
     for box in await page.locator("#backtest-strategies input[name=strategy]").all():
@@ -136,6 +142,7 @@ async def fill_form(
     await page.fill("#backtest-from", utc_input(start_s))
     await page.fill("#backtest-to", utc_input(end_s))
     await expect(page.locator("#backtest-from")).to_have_value(utc_input(start_s))
+    await page.select_option("#backtest-latency", latency)
     await page.fill("#backtest-order-latency", order_latency_ms)
     more = page.locator("#backtest-form details.more")
     if await more.get_attribute("open") is None:
@@ -144,10 +151,12 @@ async def fill_form(
     await page.select_option("#backtest-llm", llm)
 
 
-async def run_in_page(page: Page, mesh: StudioMesh, order_latency_ms: str, llm: str = "off") -> str:
+async def run_in_page(
+    page: Page, mesh: StudioMesh, order_latency_ms: str, llm: str = "off", latency: str = "model"
+) -> str:
     """A run of trend over the last minutes from the form, followed until done; its id."""
     start_s, end_s = await run_range(mesh)
-    await fill_form(page, start_s, end_s, order_latency_ms, llm=llm)
+    await fill_form(page, start_s, end_s, order_latency_ms, llm=llm, latency=latency)
     await page.evaluate(WATCH_PROGRESS)
     await page.click("#backtest-run")
     progress = page.locator("#backtest-progress")
@@ -251,12 +260,19 @@ async def test_two_runs_are_compared_side_by_side(
     await log_in(page, mesh, api_key)
     await open_backtest(page)
     # Other latencies, other runs (a run's id is its options'); the second replays the
-    # session's recorded LLM answers (this mesh's advisor has no endpoint: none are recorded).
+    # session's recorded LLM answers (this mesh's advisor has no endpoint: none are recorded)
+    # and sends its orders at their live twins' recorded arrivals (the model's 250 ms for the rest).
     first = await run_in_page(page, mesh, "5")
-    second = await run_in_page(page, mesh, "250", llm="recorded")
+    second = await run_in_page(page, mesh, "250", llm="recorded", latency="recorded")
     assert first != second
     runs = {r.run_id: r for r in (await _hub_call(hub, "ListRuns", bt.ListRunsRequest(limit=500))).runs}
     assert (runs[first].options.llm, runs[second].options.llm) == ("off", "recorded")
+    assert (runs[first].options.latency, runs[second].options.latency) == ("model", "recorded")
+    # The page shows each run's latency: the open result's options, then each compared run's.
+    await expect(page.locator("#backtest-result")).to_have_attribute("data-run-id", second, timeout=WAIT_MS)
+    await expect(page.locator("#backtest-result-head .who")).to_contain_text(
+        "latency recorded (else 250.0/20.0 ms) · LLM recorded", timeout=WAIT_MS
+    )
     compare = page.locator("#backtest-compare")
     for run_id in (first, second):
         row = page.locator(f'#backtest-runs tr[data-run-id="{run_id}"]')
@@ -269,6 +285,9 @@ async def test_two_runs_are_compared_side_by_side(
     await expect(view).to_be_visible()
     await expect(view).to_have_attribute("data-runs", f"{first},{second}")
     await expect(page.locator("#backtest-compare-view .status")).to_have_text("2 runs", timeout=WAIT_MS)
+    head = page.locator("#backtest-compare-head")
+    await expect(head.locator(f'[data-run-id="{first}"] .who')).to_contain_text("latency 5.0/20.0 ms")
+    await expect(head.locator(f'[data-run-id="{second}"] .who')).to_contain_text("latency recorded")
 
     # The metrics side by side: a column per run and strategy, each as the hub has it.
     for run_id in (first, second):

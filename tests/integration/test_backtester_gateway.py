@@ -15,6 +15,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from core.backtest.config import LATENCY_MODES
 from core.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key, grpcweb_call
 from tests.integration.postgres_server import database_url, new_database
@@ -111,6 +112,7 @@ async def test_an_agent_with_a_trade_key_runs_a_backtest_and_reads_its_results(m
         "symbols": ["BTC/USDT"],
         "start": _iso(SPEC.start_ns),
         "end": _iso(END_NS),
+        "latency": "recorded",  # each order at its live twin's arrival (none here: all keep the model)
     }
     refused = await _call(mesh, mesh.reader, "backtest_start", arguments)
     assert refused.is_error and "trade" in getattr(refused.content[0], "text", "")
@@ -128,7 +130,27 @@ async def test_an_agent_with_a_trade_key_runs_a_backtest_and_reads_its_results(m
     result = await _call(mesh, mesh.reader, "backtest_result", {"run_id": run_id, "curve_points": 10})
     answer = result.structured_content or {}
     assert not result.is_error and answer["run"]["run_id"] == run_id
+    assert (answer["run"]["latency"], answer["run"]["llm"]) == ("recorded", "off")
     assert {m["strategy"] for m in answer["metrics"]} >= {"trend", "total"}
     assert 2 <= len(answer["curve"]) <= 20 and answer["curve"][0]["equity"]
     bad = await _call(mesh, mesh.reader, "backtest_result", {"run_id": "not-a-run"})
     assert bad.is_error and "run_id" in getattr(bad.content[0], "text", "")
+
+
+async def test_backtest_start_offers_the_latencies_and_refuses_another(mesh: Mesh) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.trader}"}, timeout=60)
+    async with http, Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client:
+        listed = await client.list_tools()
+    start = next(tool for tool in listed.tools if tool.name == "backtest_start")
+    latency = start.input_schema["properties"]["latency"]
+    assert (latency["enum"], latency["default"]) == (list(LATENCY_MODES), "model")
+    assert "recorded arrival" in latency["description"]
+    arguments = {
+        "strategies": ["trend"],
+        "start": _iso(SPEC.start_ns),
+        "end": _iso(END_NS),
+        "latency": "live",
+    }
+    refused = await _call(mesh, mesh.trader, "backtest_start", arguments)
+    text = getattr(refused.content[0], "text", "")
+    assert refused.is_error and "invalid argument: options.latency: 'live' is not one of" in text, text

@@ -72,6 +72,7 @@ async def test_a_run_streams_its_progress_then_its_results_are_served(hub: bt_gr
         bt.GetResultRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
     )
     assert result.run.status == bt.RUN_STATUS_DONE and list(result.run.options.strategies) == ["trend"]
+    assert (result.run.options.latency, result.run.options.llm) == ("model", "off")  # the defaults
     assert {m.strategy for m in result.metrics} >= {"trend", "total"}
     assert result.fills and result.curves[0].strategy == "total" and result.curves[0].points
     runs = await hub.ListRuns(bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
@@ -104,6 +105,8 @@ async def test_a_cancelled_run_ends_cancelled(hub: bt_grpc.BacktestAsyncStub) ->
         ({"order_latency_ms": "soon"}, "options.order_latency_ms"),
         ({"symbols": ["DOGE/USDT"]}, "options.symbols"),
         ({"end_ns": SPEC.start_ns}, "options.end_ns"),
+        ({"latency": "live"}, "options.latency"),
+        ({"latency": "Recorded"}, "options.latency"),
     ],
 )
 async def test_bad_options_are_field_violations(

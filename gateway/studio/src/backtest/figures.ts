@@ -62,12 +62,15 @@ export function eta(seconds: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-/** A run's options as one line: strategies, venue, symbols, latencies. */
+/** A run's options as one line: strategies, venue, symbols, latencies (recorded: each order at
+ * its live twin's arrival, the model's delays for the rest), the LLM when recorded. */
 export function optionsText(options: BacktestOptions | undefined): string {
   if (options === undefined) return "";
   const parts = [options.strategies.join(", "), options.venue || "sim"];
   if (options.symbols.length > 0) parts.push(options.symbols.join(", "));
-  parts.push(`latency ${options.orderLatencyMs || "20"}/${options.reportLatencyMs || "20"} ms`);
+  const model = `${options.orderLatencyMs || "20"}/${options.reportLatencyMs || "20"} ms`;
+  parts.push(options.latency === "recorded" ? `latency recorded (else ${model})` : `latency ${model}`);
+  if (options.llm === "recorded") parts.push("LLM recorded");
   return parts.join(" · ");
 }
 

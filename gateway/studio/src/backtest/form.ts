@@ -1,7 +1,8 @@
 // The Backtest page's form: the strategies the hub can run (ListStrategies, ticked), the venue
 // and symbols (none: each strategy's own), the range in UTC (the last hour unless changed; the
-// presets set it to end now), the latencies, and under "more" the curve's step, the advisor's
-// timeframe and cap, and the starting equity. Read, it gives a run's options or what is wrong.
+// presets set it to end now), the latencies (the model's delays, or each order at its live
+// twin's recorded arrival), and under "more" the curve's step, the advisor's timeframe and cap,
+// the starting equity and the advisor's LLM. Read, it gives a run's options or what is wrong.
 import type { OptionsDraft } from "../api/backtest";
 import type { StrategyInfo } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { isDecimal, isPositiveDecimal } from "../lib/decimal";
@@ -53,6 +54,12 @@ export class BacktestForm {
   });
   private readonly from = utcInput("backtest-from", "from (UTC)");
   private readonly to = utcInput("backtest-to", "to (UTC)");
+  private readonly latency = h(
+    "select",
+    { id: "backtest-latency", "aria-label": "latency" },
+    h("option", { value: "model" }, "model"),
+    h("option", { value: "recorded" }, "recorded (live arrivals)"),
+  );
   private readonly orderLatency = text("backtest-order-latency", "order latency (ms)", "20");
   private readonly reportLatency = text("backtest-report-latency", "report latency (ms)", "20");
   private readonly sample = text("backtest-sample", "curve step (s)", "60");
@@ -96,6 +103,7 @@ export class BacktestForm {
       h(
         "div",
         { class: "fields" },
+        field("Latency", this.latency),
         field("Order latency (ms)", this.orderLatency),
         field("Report latency (ms)", this.reportLatency),
         h(
@@ -203,6 +211,7 @@ export class BacktestForm {
         maxNotionalShare: this.share.value.trim(),
         startingEquity: this.equity.value.trim(),
         llm: this.llm.value,
+        latency: this.latency.value,
       },
     };
   }

@@ -58,6 +58,7 @@ class BacktestOptions(_message.Message):
     MAX_NOTIONAL_SHARE_FIELD_NUMBER: _builtins.int
     STARTING_EQUITY_FIELD_NUMBER: _builtins.int
     LLM_FIELD_NUMBER: _builtins.int
+    LATENCY_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """The recorded venue; "" is "sim"."""
     start_ns: _builtins.int
@@ -76,6 +77,11 @@ class BacktestOptions(_message.Message):
     llm: _builtins.str
     """The advisor's LLM: "" or "off" (the deterministic synthesis), or "recorded" (the live
     session's answers to the same signals, from the recorder's decisions).
+    """
+    latency: _builtins.str
+    """When our orders reach the venue: "" or "model" (after order_latency_ms), or "recorded"
+    (each at its live twin's recorded arrival, from the recorder's decisions and executions;
+    an order without a twin keeps the model).
     """
     @_builtins.property
     def strategies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -100,10 +106,11 @@ class BacktestOptions(_message.Message):
         max_notional_share: _builtins.str = ...,
         starting_equity: _builtins.str = ...,
         llm: _builtins.str = ...,
+        latency: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_ns", b"end_ns", "llm", b"llm", "max_notional_share", b"max_notional_share", "order_latency_ms", b"order_latency_ms", "report_latency_ms", b"report_latency_ms", "sample_s", b"sample_s", "start_ns", b"start_ns", "starting_equity", b"starting_equity", "strategies", b"strategies", "symbols", b"symbols", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_ns", b"end_ns", "latency", b"latency", "llm", b"llm", "max_notional_share", b"max_notional_share", "order_latency_ms", b"order_latency_ms", "report_latency_ms", b"report_latency_ms", "sample_s", b"sample_s", "start_ns", b"start_ns", "starting_equity", b"starting_equity", "strategies", b"strategies", "symbols", b"symbols", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
