@@ -2,157 +2,102 @@
 
 The suite starts about 350 service processes. Each one run as `python -m core.cli ...` imports
 its third-party libraries again before it serves: ccxt alone (every exchange it ships, sync and
-async) is 1.4 CPU s of a replay venue's 1.5, the MCP SDK about 1 s of a gateway's start
-(docs/benchmarks.md, section 8). Here each pytest process (each xdist worker) keeps one
-standard-library fork server (multiprocessing's "forkserver" context) that has imported those
-libraries once; core.process.start_service asks it for each service instead of exec-ing Python.
+async) is most of a replay venue's start, the MCP SDK most of a gateway's (docs/benchmarks.md,
+section 8). Here each pytest process (each xdist worker) keeps one fork server
+(tests/zygote.py), which imported those libraries once; core.process.start_service asks it for
+each service instead of exec-ing Python.
 
-The service is still its own process running the CLI's real entry point (`runpy` of
-`core.cli`, as `python -m` runs it), with its own arguments, environment, working directory,
-stdout (a pipe back to the test, read for the serving line as before) and stderr. Only the
-libraries it finds already imported differ from an exec'd start; none of trademesh's modules
-is imported before the fork, so each service reads its environment as it would from exec.
+The service is still its own process running the CLI's real entry point (`runpy` of `core.cli`,
+as `python -m` runs it), with its own arguments, environment, working directory, stdout (a pipe
+back to the test, read for the serving line as before) and stderr. Only the libraries it finds
+already imported differ from an exec'd start; none of trademesh's modules is imported before the
+fork, so each service reads its settings as an exec'd one would.
 
-Tests of starting itself (the CLI's errors, `trademesh up`, the process guard) start their own
-processes with subprocess and are unaffected. TRADEMESH_TEST_FORK=0 turns the fork server off
-(every service exec'd, as before), e.g. to compare the two.
+The fork server is this plugin's own, not multiprocessing's (whose one fork server per process
+the product's sweep runner uses and stops: core/backtest/runners.py). Tests of starting itself
+(the CLI's errors, `trademesh up`, the process guard) start their own processes with subprocess.
+TRADEMESH_TEST_FORK=0 turns it off (every service exec'd, as before), e.g. to compare the two.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
-import multiprocessing.reduction
-import multiprocessing.resource_tracker
 import os
-import resource
-import runpy
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
 
 import core.process
+from core.errors import Unavailable
 
-__all__ = ["PRELOAD", "ForkedService", "launch"]
+__all__ = ["ForkServer", "ForkedService", "launch"]
 
 _ENV = "TRADEMESH_TEST_FORK"
-CPU_DIR_ENV = "TRADEMESH_TEST_CPU"  # tests/cpu_report.py's
-
-# Third-party libraries only (they read no trademesh setting at import), heaviest first: the
-# venues' ccxt, the gateway's MCP SDK and ASGI server, the advisor's openai client. Not numpy or
-# scikit-learn: their import starts BLAS threads, and a process with threads is not forked.
-PRELOAD = [
-    "ccxt",
-    "ccxt.async_support",
-    "ccxt.pro",
-    "aiohttp",
-    "mcp.server",
-    "mcp.server.mcpserver",
-    "mcp.server.transport_security",
-    "pydantic",
-    "uvicorn",
-    "starlette.applications",
-    "starlette.staticfiles",
-    "openai",
-    "grpc",
-    "grpc.aio",
-    "grpc_health.v1.health",
-    "grpc_reflection.v1alpha.reflection",
-    "google.protobuf.json_format",
-    "redis.asyncio",
-    "asyncpg",
-    "prometheus_client",
-]
-
-
-class _Fd:
-    """A file descriptor sent to the forked child (by SCM_RIGHTS, as multiprocessing sends a
-    socket), where it arrives as the child's own descriptor."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __reduce__(self) -> tuple[Any, tuple[Any]]:
-        return (_received_fd, (multiprocessing.reduction.DupFd(self.fd),))
-
-
-def _received_fd(dup: Any) -> int:
-    fd: int = dup.detach()
-    return fd
-
-
-def _run_service(
-    module: str, args: list[str], env: dict[str, str], cwd: str, out: int, err: int | None, test_pid: int
-) -> None:
-    """The child: stdout and stderr onto the test's, the test's environment, then the module as
-    `python -m module args` runs it (its SystemExit is the process's exit code)."""
-    os.dup2(out, 1)
-    os.close(out)
-    if err is not None:
-        os.dup2(err, 2)
-        os.close(err)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.argv = [module, *args]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    finally:
-        atexit._run_exitfuncs()  # a forked child ends by os._exit: run what the service registered
-        _report_cpu(env.get(CPU_DIR_ENV), test_pid)
-
-
-def _report_cpu(directory: str | None, test_pid: int) -> None:
-    """Under tests/cpu_report.py: this process's CPU, for the test process that started it (a
-    forked child is not that process's child, so its CPU is not in that process's rusage)."""
-    if not directory:
-        return
-    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
-    with contextlib.suppress(OSError), open(Path(directory) / f"{test_pid}.forked.jsonl", "a") as file:
-        file.write(json.dumps({"pid": os.getpid(), "cpu": round(cpu, 3)}) + "\n")
 
 
 class ForkedService:
     """What start_service needs of a subprocess.Popen (pid, poll, wait, signals, stdout), for a
-    process the fork server made: it is not our child, so its end comes through the server."""
+    process the fork server made: it is not our child, so its end comes through the status pipe
+    its monitor writes (tests/zygote.py)."""
 
-    def __init__(
-        self, process: multiprocessing.context.ForkServerProcess, stdout: IO[str], args: list[str]
-    ) -> None:
-        self._process = process
+    def __init__(self, status: int, stdout: IO[str], args: list[str]) -> None:
+        self._status = status  # the status pipe's read end, read unbuffered (select sees all)
+        self._read = b""
         self.stdout: IO[str] | None = stdout
         self.args = args
-        self.pid: int = process.pid or 0
         self.returncode: int | None = None
+        pid = self._line(None)
+        if pid is None:
+            raise Unavailable(f"the fork server did not start {' '.join(args)}")
+        self.pid = int(pid)
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self._process.exitcode
-        return self.returncode
+        return self._read_end(0.0)
 
     def wait(self, timeout: float | None = None) -> int:
-        self._process.join(timeout)
-        code = self.poll()
+        code = self._read_end(timeout)
         if code is None:
             raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
         return code
 
+    def _read_end(self, timeout: float | None) -> int | None:
+        if self.returncode is None:
+            try:
+                line = self._line(timeout)
+            except TimeoutError:
+                return None
+            # No line: the monitor itself was killed; the service went with the test run's end.
+            self.returncode = int(json.loads(line)["code"]) if line else -signal.SIGKILL
+            os.close(self._status)
+        return self.returncode
+
+    def _line(self, timeout: float | None) -> bytes | None:
+        """The status pipe's next line; None at its end; TimeoutError if none comes in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._read:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._status], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._status, 4096)
+            if not chunk:
+                return None
+            self._read += chunk
+        line, self._read = self._read.split(b"\n", 1)
+        return line
+
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
-            os.kill(self.pid, sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -161,53 +106,58 @@ class ForkedService:
         self.send_signal(signal.SIGKILL)
 
 
-_context: multiprocessing.context.ForkServerContext | None = None
-_started: list[ForkedService] = []
+class ForkServer:
+    """This process's fork server (tests/zygote.py), started on first use."""
 
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # The server imports only from sys.path as this process has it (the tree under test).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.zygote", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        theirs.close()
+        self._socket = ours
+        self._lock = threading.Lock()  # start_service runs in threads too (asyncio.to_thread)
+        self.started: list[ForkedService] = []
 
-def _fork_server() -> multiprocessing.context.ForkServerContext:
-    global _context
-    if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(PRELOAD)
-    return _context
+    def start(
+        self, module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None
+    ) -> ForkedService:
+        out_r, out_w = os.pipe()
+        status_r, status_w = os.pipe()
+        request = {"module": module, "args": list(args), "env": env, "cwd": os.getcwd()}
+        err = stderr.fileno() if stderr is not None else sys.stderr.fileno()
+        try:
+            with self._lock:
+                socket.send_fds(self._socket, [json.dumps(request).encode()], [out_w, err, status_w])
+        finally:
+            os.close(out_w)
+            os.close(status_w)
+        stdout = open(out_r, encoding="utf-8")  # noqa: SIM115 (the service's, read until it ends)
+        service = ForkedService(status_r, stdout, [module, *args])
+        self.started[:] = [*(s for s in self.started if s.returncode is None), service]
+        return service
 
-
-def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None) -> ForkedService:
-    """Start `python -m module args` as a child of the fork server."""
-    ours, theirs = socket.socketpair()
-    err = _Fd(stderr.fileno()) if stderr is not None else None
-    process = _fork_server().Process(
-        target=_run_service,
-        args=(module, list(args), env, os.getcwd(), _Fd(theirs.fileno()), err, os.getpid()),
-        daemon=False,
-    )
-    process.start()
-    theirs.close()
-    service = ForkedService(process, ours.makefile("r", encoding="utf-8"), [module, *args])
-    _started[:] = [*(s for s in _started if s.returncode is None), service]
-    return service
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get(_ENV, "1") != "0":
-        core.process.launcher = launch
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Before the process guard's end of run (trylast): end the forked services a test left
-    running, named as the guard names its left-overs, then the fork server and multiprocessing's
-    resource tracker (whose `_stop` is how CPython's own tests stop them). Stopped first, the
-    server would orphan its children out of the guard's reach."""
-    if _context is None:
-        return
-    left = [service for service in _started if service.poll() is None]
-    if left:
-        named = "\n  ".join(f"{service.pid}: {' '.join(service.args)}" for service in left)
-        print(f"\nforked_services: services the tests left running, now ended:\n  {named}", file=sys.stderr)
-        _end(left)
-    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
-    multiprocessing.resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+    def stop(self) -> None:
+        """End what the tests left running (named, as the process guard names its left-overs),
+        then the server (before the guard: the server gone first would leave them out of reach)."""
+        left = [service for service in self.started if service.poll() is None]
+        if left:
+            named = "\n  ".join(f"{service.pid}: {' '.join(service.args)}" for service in left)
+            print(
+                f"\nforked_services: services the tests left running, now ended:\n  {named}", file=sys.stderr
+            )
+            _end(left)
+        self._socket.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _end(services: list[ForkedService], grace_s: float = 5.0) -> None:
@@ -219,3 +169,31 @@ def _end(services: list[ForkedService], grace_s: float = 5.0) -> None:
             service.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             service.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.wait(5.0)
+
+
+_server: ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None) -> ForkedService:
+    """Start `python -m module args` as a child of this process's fork server."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = ForkServer()
+    return _server.start(module, args, env, stderr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(_ENV, "1") != "0":
+        core.process.launcher = launch
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Runs before the process guard's end of run (trylast there)."""
+    global _server
+    if _server is not None:
+        _server.stop()
+        _server = None
