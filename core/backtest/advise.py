@@ -104,11 +104,27 @@ class BarKeeper:
         return tuple(self._bars.get(symbol, ()))
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
 def _candle(timeframe: Timeframe, bar: bus.Bar) -> Candle:
-    return Candle(
-        timeframe, bar.open_time_ns, Decimal(bar.open), Decimal(bar.high), Decimal(bar.low),
-        Decimal(bar.close), Decimal(bar.volume), Decimal(bar.quote_volume or "0"), bar.trade_count, True,
+    """The bar as the closed Candle the advisor's context holds, equal to `Candle(...)` of the same
+    fields. Made without the frozen dataclass's __init__ (one `object.__setattr__` a field: a
+    third of a Candle's cost, made once a bar): its fields set as one dict. Candle has no
+    __post_init__ and no slots (a slotted Candle would fail here, at the first bar)."""
+    candle = _new_object(Candle)
+    _set_attribute(
+        candle,
+        "__dict__",
+        {
+            "timeframe": timeframe, "open_time_ns": bar.open_time_ns, "open": Decimal(bar.open),
+            "high": Decimal(bar.high), "low": Decimal(bar.low), "close": Decimal(bar.close),
+            "volume": Decimal(bar.volume), "quote_volume": Decimal(bar.quote_volume or "0"),
+            "trade_count": bar.trade_count, "closed": True,
+        },
     )  # fmt: skip
+    return candle
 
 
 @dataclasses.dataclass(frozen=True)
