@@ -174,7 +174,11 @@ class AdviseStage:
             answered = self.core.on_answer(self.answers.answer(decision.decision_id, signal), now_ns)
             assert answered is not None  # it was pending
             decision, trace = answered, self.answers.trace(signal)
-        self._recent.setdefault((signal.venue, signal.symbol), deque(maxlen=_RECENT_SIGNALS)).append(signal)
+        market = (signal.venue, signal.symbol)
+        recent = self._recent.get(market)
+        if recent is None:  # not setdefault: that would make a deque per decision
+            recent = self._recent[market] = deque(maxlen=_RECENT_SIGNALS)
+        recent.append(signal)
         events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
         # No stage's summary or output JSON: a run keeps none of them (core.backtest.run's Tape).
         made = decision_to_pb(decision, events, trace, model_version=self.model_version, stage_outputs=False)
