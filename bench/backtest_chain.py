@@ -15,12 +15,19 @@ medians of --repeats runs, alternating.
 
     .venv/bin/python bench/backtest_chain.py                     # 525,600 bars, 3 repeats
     .venv/bin/python bench/backtest_chain.py --bars 50000 --repeats 1 --no-save
+    .venv/bin/python bench/backtest_chain.py --bars 50000 --tape   # the whole tape hashed, no timing
+
+`--tape` runs the chain once and prints a hash of each part of its tape and of the whole: every
+signal, the decisions as kept, the verdicts, order updates, fills, both curves, the round trips
+and metrics (core.backtest.outcome) and `Tape.digest` (the decisions whole, stages included). A
+change meant to keep every result prints the same hashes before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -34,6 +41,7 @@ import _common as common
 from core.backtest.assemble import build
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import DetectStage
+from core.backtest.outcome import outcome
 from core.backtest.session import drive_sync, item_time
 from core.backtest.synthetic import Walk, bar_walk
 from core.detector.engine.catalog import Catalog
@@ -97,6 +105,33 @@ def run_detector(data: list[Any]) -> tuple[float, float, dict[str, int]]:
     return cpu, wall, {"signals": signals}
 
 
+def tape_hashes(bars: int) -> dict[str, str]:
+    """Each part of the chain's tape over `bars` bars hashed (its count, then 16 hex digits), and
+    the whole (`total`)."""
+    backtest = build(config(bars, Walk().start_ns), [trend_on_bars()])
+    tape = drive_sync(backtest, items(bars))
+    done = outcome(tape, backtest.settings.sample_ns)
+    parts: dict[str, list[Any]] = {
+        "signals": [s.SerializeToString(deterministic=True) for s in tape.signals],
+        "decisions (kept)": [d.SerializeToString(deterministic=True) for d in tape.decisions],
+        "verdicts": tape.verdicts, "order updates": tape.orders, "fills": tape.fills,
+        "curve": tape.curve, "strategy curves": sorted(tape.strategy_curves.items()),
+        "round trips": done.trips, "metrics": sorted(done.metrics.items()),
+        "events, data time": [tape.events, tape.data_ns], "digest": [tape.digest.hexdigest()],
+    }  # fmt: skip
+    hashes = {name: f"{len(values)} {_hash(values)}" for name, values in parts.items()}
+    hashes["total"] = _hash(list(hashes.values()))
+    return hashes
+
+
+def _hash(values: list[Any]) -> str:
+    """Of each value's bytes (a message's, serialised) or its repr (dataclasses of Decimals)."""
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(value if isinstance(value, bytes) else repr(value).encode())
+    return digest.hexdigest()[:16]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,7 +139,12 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=525_600)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-save", action="store_true", help="print only (keep the results file)")
+    parser.add_argument("--tape", action="store_true", help="hash the whole tape of one run instead")
     args = parser.parse_args()
+    if args.tape:
+        for name, hashed in tape_hashes(args.bars).items():
+            print(f"{name:>18}  {hashed}")
+        return
     started, machine = common.now_iso(), common.machine()
     data = items(args.bars)
     runs: dict[str, list[tuple[float, float, dict[str, int]]]] = {"chain": [], "detector": []}

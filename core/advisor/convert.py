@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
 from core.advisor.engine.calibration import CalibrationMethod
 from core.advisor.engine.decision import Decision, Outcome
 from core.advisor.engine.intent import ExecutionIntent
@@ -235,27 +237,32 @@ def _status(stage: Stage, outcome: str, d: Decision) -> am.StageStatus.ValueType
     return am.STAGE_STATUS_PASSED
 
 
-def _stages(
-    d: Decision, events: Sequence[TelemetryEvent], outputs: bool, kept: KeptParts | None
-) -> list[am.StageResult]:
-    """Every stage's result; its summary and output JSON only when `outputs` (the costly part)."""
+_STAGES = tuple(Stage)  # in order (iterating an Enum is a Python generator)
+
+
+def _add_stages(
+    results: RepeatedCompositeFieldContainer[am.StageResult],
+    d: Decision,
+    events: Sequence[TelemetryEvent],
+    outputs: bool,
+    kept: KeptParts | None,
+) -> None:
+    """Every stage's result added to `results` (a decision's `stages`, made in place rather than
+    made and then copied in); its summary and output JSON only when `outputs` (the costly part)."""
     timings = _timings(events)
     texts, lines = (stage_texts(d, kept), summaries(d)) if outputs else ({}, {})
-    results = []
-    for stage in Stage:
+    add = results.add
+    for stage in _STAGES:
         at, elapsed, outcome = timings.get(stage, (0, 0, ""))
-        results.append(
-            am.StageResult(
-                stage=STAGE_TO_PB[stage],
-                status=_status(stage, outcome, d),
-                started_ns=at,
-                duration_ns=elapsed,
-                summary=lines.get(stage, "not run") if outputs else "",
-                output_json=texts.get(stage, ""),
-                reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
-            )
+        add(
+            stage=STAGE_TO_PB[stage],
+            status=_status(stage, outcome, d),
+            started_ns=at,
+            duration_ns=elapsed,
+            summary=lines.get(stage, "not run") if outputs else "",
+            output_json=texts.get(stage, ""),
+            reasons=list(d.reasons) if d.blocked_stage is stage else _degraded(stage, d),
         )
-    return results
 
 
 def _degraded(stage: Stage, d: Decision) -> list[str]:
@@ -361,7 +368,6 @@ def decision_to_pb(
         symbol=d.signal.symbol,
         strategy_id=d.signal.strategy_id,
         signal=signal_to_pb(d.signal),
-        stages=_stages(d, events, stage_outputs, kept),
         outcome=am.OUTCOME_INTENT if d.outcome is Outcome.INTENT else am.OUTCOME_BLOCKED,
         blocked_stage=am.STAGE_UNSPECIFIED if d.blocked_stage is None else STAGE_TO_PB[d.blocked_stage],
         block_reason="; ".join(d.reasons),
@@ -380,6 +386,7 @@ def decision_to_pb(
         hypothetical=hypothetical,
         model_version=model_version,
     )
+    _add_stages(message.stages, d, events, stage_outputs, kept)
     if trace is not None:
         message.llm.CopyFrom(trace)
         message.llm.answer_use = _answer_use(synthesis, bool(trace.model))

@@ -104,11 +104,27 @@ class BarKeeper:
         return tuple(self._bars.get(symbol, ()))
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
 def _candle(timeframe: Timeframe, bar: bus.Bar) -> Candle:
-    return Candle(
-        timeframe, bar.open_time_ns, Decimal(bar.open), Decimal(bar.high), Decimal(bar.low),
-        Decimal(bar.close), Decimal(bar.volume), Decimal(bar.quote_volume or "0"), bar.trade_count, True,
+    """The bar as the closed Candle the advisor's context holds, equal to `Candle(...)` of the same
+    fields. Made without the frozen dataclass's __init__ (one `object.__setattr__` a field: a
+    third of a Candle's cost, made once a bar): its fields set as one dict. Candle has no
+    __post_init__ and no slots (a slotted Candle would fail here, at the first bar)."""
+    candle = _new_object(Candle)
+    _set_attribute(
+        candle,
+        "__dict__",
+        {
+            "timeframe": timeframe, "open_time_ns": bar.open_time_ns, "open": Decimal(bar.open),
+            "high": Decimal(bar.high), "low": Decimal(bar.low), "close": Decimal(bar.close),
+            "volume": Decimal(bar.volume), "quote_volume": Decimal(bar.quote_volume or "0"),
+            "trade_count": bar.trade_count, "closed": True,
+        },
     )  # fmt: skip
+    return candle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +174,11 @@ class AdviseStage:
             answered = self.core.on_answer(self.answers.answer(decision.decision_id, signal), now_ns)
             assert answered is not None  # it was pending
             decision, trace = answered, self.answers.trace(signal)
-        self._recent.setdefault((signal.venue, signal.symbol), deque(maxlen=_RECENT_SIGNALS)).append(signal)
+        market = (signal.venue, signal.symbol)
+        recent = self._recent.get(market)
+        if recent is None:  # not setdefault: that would make a deque per decision
+            recent = self._recent[market] = deque(maxlen=_RECENT_SIGNALS)
+        recent.append(signal)
         events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
         # No stage's summary or output JSON: a run keeps none of them (core.backtest.run's Tape).
         made = decision_to_pb(decision, events, trace, model_version=self.model_version, stage_outputs=False)

@@ -106,8 +106,8 @@ class InspectStage:
         self._feed(jr.JournalEntry(now_ns=now_ns, mark=mark))
 
     def holds(self) -> bool:
-        """Whether the core holds any position or working order."""
-        return bool(self._keys())
+        """Whether the core holds any position or working order (the run asks every step)."""
+        return bool(self._held if self._held_at == self.entries else self._keys())
 
     def held(self) -> list[str]:
         """The symbols the core holds a position or a working order in (what is marked)."""

@@ -112,7 +112,8 @@ class Backtest:
         self.tape = Tape(data_ns=settings.start_ns)
         start = settings.start_ns
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
-        self.last_price: dict[str, Decimal] = {}
+        self._last_price: dict[str, Decimal] = {}
+        self._new_prices: dict[str, str] = {}  # the last trades' prices not yet read, as their text
         self.last_event: dict[str, int] = {}
         model = load_advisor_model(settings.advisor_model, settings.timeframe)
         self.bars = BarKeeper(settings.venue, model.timeframe, settings.advisor.synthesis.bars_in_request * 5)
@@ -133,6 +134,18 @@ class Backtest:
         # The curve starts once the first events have priced the account (then every step).
         self.next_sample_ns = settings.end_ns + 1
 
+    @property
+    def last_price(self) -> dict[str, Decimal]:
+        """Each symbol's last trade price. A trade's text becomes a Decimal only when read (the
+        samples, intents, fees and marks read them far less often than trades come: a year of 1m
+        bars brings 525,600); the same value either way."""
+        new_prices = self._new_prices
+        if new_prices:
+            for symbol, text in new_prices.items():
+                self._last_price[symbol] = Decimal(text)
+            new_prices.clear()
+        return self._last_price
+
     # ---- the steps
 
     def step(self, now: int, events: Sequence[md.MarketEvent], bars: Sequence[bus.Bar] = ()) -> None:
@@ -140,13 +153,13 @@ class Backtest:
         self.advance(now)
         self._moved = True
         trades = []
-        on_market, last_event = self.market.on_market, self.last_event
+        on_market, last_event, new_prices = self.market.on_market, self.last_event, self._new_prices
         for event in events:
             on_market(event)
             last_event[event.symbol] = now
             if event.HasField("trade"):
                 trades.append(event)
-                self.last_price[event.symbol] = Decimal(event.trade.price)
+                new_prices[event.symbol] = event.trade.price
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
         self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)

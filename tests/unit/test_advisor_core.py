@@ -390,3 +390,16 @@ def test_an_events_fields_are_kept_in_their_kinds_order_and_a_wrong_set_is_refus
     with pytest.raises(ValueError, match="regime_rotation takes fields"):
         log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), None, from_regime="a", to_regime="b", extra=1)
     assert log.take() == []
+
+
+def test_a_logged_event_is_the_telemetry_event_of_its_parts() -> None:
+    # The log makes its events without TelemetryEvent's generated __new__: each must still be
+    # the named tuple of all its fields, in their order.
+    log, scope = TelemetryLog(), Scope("d-1", "sig-1", "sim", "BTC/USDT", "trend")
+    log.emit(K.LLM_FALLBACK, NOW_NS, scope, Stage.SYNTHESIS, event_id="e-1", reason="llm disabled")
+    (event,) = log.take()
+    expected = TelemetryEvent(
+        "e-1", 1, K.LLM_FALLBACK, NOW_NS, Stage.SYNTHESIS, scope, {"reason": "llm disabled"}
+    )
+    assert type(event) is TelemetryEvent and event == expected
+    assert event._asdict() == expected._asdict() and len(event) == len(TelemetryEvent._fields)
