@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import uuid
 
-from core.uuids import uuid5_text
-
 __all__ = ["decision_event_id", "decision_id", "event_id_of", "intent_id", "telemetry_id"]
 
 _NAMESPACE = uuid.UUID("2b7c6f0e-8d4a-4c1f-9a3e-616476697372")
-_NAMESPACE_BYTES = _NAMESPACE.bytes  # the ids: str(uuid.uuid5(_NAMESPACE, name)), made by uuid5_text
 
 
 def decision_id(signal_id: str, now_ns: int) -> str:
     # The time keeps a re-decided signal (Decide on a stored signal) apart from its first decision.
-    return uuid5_text(_NAMESPACE_BYTES, f"decision/{signal_id}/{now_ns}")
+    return str(uuid.uuid5(_NAMESPACE, f"decision/{signal_id}/{now_ns}"))
 
 
 def intent_id(decision: str) -> str:
-    return uuid5_text(_NAMESPACE_BYTES, f"intent/{decision}")
+    return str(uuid.uuid5(_NAMESPACE, f"intent/{decision}"))
 
 
 def telemetry_id(sequence: int, at_ns: int, decision: str) -> str:
-    return uuid5_text(_NAMESPACE_BYTES, f"telemetry/{sequence}/{at_ns}/{decision}")
+    return str(uuid.uuid5(_NAMESPACE, f"telemetry/{sequence}/{at_ns}/{decision}"))
 
 
 def decision_event_id(decision: str, index: int) -> str:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from core.detector.engine.changes import StateChanged
 from core.detector.engine.values import Direction, RuleValue
-from core.uuids import uuid5_text
 
 __all__ = ["EmittedSignal", "Evaluation", "PositionRequest", "ProbeUpdate", "SlowModule", "emission_id"]
 
@@ -17,12 +16,8 @@ __all__ = ["EmittedSignal", "Evaluation", "PositionRequest", "ProbeUpdate", "Slo
 _NAMESPACE = uuid.UUID("6f1d3c1e-5a52-4be0-9d1e-6d6574656374")
 
 
-_NAMESPACE_BYTES = _NAMESPACE.bytes
-
-
 def emission_id(patch_id: str, version: int, now_ns: int, sequence: int) -> str:
-    """str(uuid.uuid5(_NAMESPACE, ...)), made without a uuid.UUID (core.uuids)."""
-    return uuid5_text(_NAMESPACE_BYTES, f"{patch_id}/{version}/{now_ns}/{sequence}")
+    return str(uuid.uuid5(_NAMESPACE, f"{patch_id}/{version}/{now_ns}/{sequence}"))
 
 
 @dataclass(frozen=True, slots=True)
