@@ -16,11 +16,24 @@ orders, and ours. The synthetic total of each level mirrors the recorded size:
   joins the back of the level's queue (a synthetic order of the difference, merged into the
   synthetic order already last there, if any): liquidity that arrives after our order waits
   behind it.
-- A decrease is taken from the back of the level's synthetic queue: the newest synthetic
-  orders go first, the last one touched is reduced in place and keeps its place. The recorded
-  book tells how much left a level, not where in the queue it stood; taking it from behind
-  us means that a cancellation never moves our order forward, so our queue position is never
-  better than the real one could have been: a fill comes no earlier than it would have.
+- A decrease is taken from the level's synthetic queue by the venue's queue rule
+  (`QueueRule`, chosen by the recorded venue: `queue_rule`). The recorded book tells how much
+  left a level, not where in the queue it stood.
+  - BACK, the default for every venue: the newest synthetic orders go first, the last one
+    touched is reduced in place and keeps its place. Taking it from behind us means that a
+    cancellation never moves our order forward, so our queue position is never better than
+    the real one could have been: a fill comes no earlier than it would have.
+  - FRONT, for a recording of the sim venue, whose makers are known exactly
+    (venues/sim/market_data.py): a maker cancels the oldest of its orders at a level
+    (`_cancel_first`, when it has too many there or as its random cancel) or every order of a
+    level the mid has left (`_cancel_stale`), whole; its takers trade (a recorded trade, which
+    the mirror replays). So a decrease that no trade explains left from the front of the
+    queue: the oldest synthetic orders go first, ahead of ours when any are ahead, the last one
+    touched reduced in place. Our order moves forward as it did live and fills when the sim's
+    did. A level's own orders of the live session (the sim publishes its depth with them) are
+    mirrored as synthetic liquidity behind ours (below); when there is none left ahead of ours,
+    the front synthetic order is behind it, so the rule takes nothing from ahead of us that
+    was not there.
   The mirror never reduces or cancels our orders.
 - Within one event the decreases apply before the increases, so a book moving through a
   price empties the old side's level before the new side's appears there.
@@ -89,6 +102,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from enum import Enum
 from typing import NamedTuple
 
 from core.backtest.offbook import OffBook
@@ -111,7 +125,7 @@ from venues.sim.engine import SYNTHETIC, LevelChange, OrderBook, Resting
 from venues.sim.exchange import SimExchange
 from venues.sim.order_manager import FeeSchedule
 
-__all__ = ["Latency", "ReplayedMarket"]
+__all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
 
 _BUY, _SELL = Side.BUY, Side.SELL
 # What the venue answers a placement with when it refuses it.
@@ -119,6 +133,23 @@ _REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
 _MAX_KNOWN = 65_536  # price or size strings kept per symbol
 _FAST_CHARS = 38  # at most this many characters: never more significant digits than parse_decimal takes
 _IOC = TimeInForce.IOC
+
+
+class QueueRule(Enum):
+    """Where a recorded decrease of a level comes off its synthetic queue (the module
+    docstring, "The book model")."""
+
+    BACK = "back"  # the newest synthetic orders first: never moves our order forward (any venue)
+    FRONT = "front"  # the oldest first: the sim's makers cancel their oldest order at a level
+
+
+# The recorded venues whose makers' cancels are known; every other venue's is BACK.
+QUEUE_RULES: Mapping[str, QueueRule] = {"sim": QueueRule.FRONT}
+
+
+def queue_rule(venue: str) -> QueueRule:
+    """The queue rule of a recording of `venue`: FRONT for the sim's, BACK for any other."""
+    return QUEUE_RULES.get(venue, QueueRule.BACK)
 
 
 @dataclass(frozen=True)
@@ -201,12 +232,15 @@ class _Mirror:
     """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
     replayed (the module docstring's model)."""
 
-    def __init__(self, exchange: SimExchange, symbol: str, *, defer: bool = True) -> None:
+    def __init__(
+        self, exchange: SimExchange, symbol: str, *, defer: bool = True, queue: QueueRule = QueueRule.BACK
+    ) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.book = exchange.book(symbol)
+        self.front = queue is QueueRule.FRONT  # a decrease comes off the front of the queue
         # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
-        self.off = OffBook(exchange, symbol)
+        self.off = OffBook(exchange, symbol, front=self.front)
         self.defer = defer
         # The last recorded size of each level, in lots: bids, asks (indexed by `side is _SELL`).
         self.recorded: tuple[dict[int, int], dict[int, int]] = ({}, {})
@@ -278,12 +312,12 @@ class _Mirror:
             if unlisted:
                 for price in self.book.prices(side):
                     if price not in levels:
-                        self._take_from_back(owned_at(side, price, SYNTHETIC), None)
+                        self._decrease(owned_at(side, price, SYNTHETIC), None)
             for price, lots in levels.items():
                 synthetic = owned_at(side, price, SYNTHETIC)
                 if synthetic:
                     held.add((side, price))
-                    self._take_from_back(synthetic, lots)
+                    self._decrease(synthetic, lots)
         for side, levels in target:
             for price, lots in levels.items():
                 if lots:
@@ -291,10 +325,11 @@ class _Mirror:
                     if lots > present:
                         self._add(side, price, lots, lots - present)
 
-    def _take_from_back(self, synthetic: list[Resting], keep: int | None) -> None:
-        """Reduce a level's synthetic orders, newest first, to `keep` lots (None: to none)."""
+    def _decrease(self, synthetic: list[Resting], keep: int | None) -> None:
+        """Reduce a level's synthetic orders (front first), to `keep` lots (None: to none): the
+        newest first by the BACK rule, the oldest first by the FRONT rule."""
         lots = _total(synthetic) - (keep or 0)
-        for order in reversed(synthetic):
+        for order in synthetic if self.front else reversed(synthetic):
             if lots <= 0:
                 return
             take = min(lots, order.remaining)
@@ -430,10 +465,13 @@ class ReplayedMarket:
         *,
         start_ns: int = 0,
         defer: bool = True,
+        queue: QueueRule = QueueRule.BACK,
     ) -> None:
         """`defer`: keep the recorded levels none of our orders can meet off the engine's book
         until something reads it (core.backtest.offbook; the same outcome, less work); False
-        applies every event to the engine at once."""
+        applies every event to the engine at once. `queue`: where a recorded decrease comes off
+        a level's queue (`queue_rule(venue)` gives the recorded venue's; BACK, the conservative
+        rule, unless said)."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -447,7 +485,10 @@ class ReplayedMarket:
             clock=self._clock,
             listener=self._reports,
         )
-        self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol, defer=defer) for i in instruments}
+        self.queue = queue
+        self._mirrors = {
+            i.symbol: _Mirror(self._exchange, i.symbol, defer=defer, queue=queue) for i in instruments
+        }
         # (arrival ns, submission sequence, arrival): a heap, earliest first.
         self._arrivals: list[tuple[int, int, _Arrival]] = []
         self._sequence = 0
