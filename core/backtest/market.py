@@ -364,23 +364,26 @@ class _Mirror:
 
     # ---- trades
 
-    def trade(self, trade: md.Trade) -> None:
+    def trade(self, trade: md.Trade) -> bool:
+        """Replay a recorded trade; True when it went to the engine, the stops its trade
+        triggers held back (ReplayedMarket releases them once its operation's trades are in)."""
         text = trade.price
         price = self._ticks_of.get(text) or self._ticks(text, "trade", None, "price")
         lots = self._lots_of.get(trade.size)
         if lots is None:
             lots = self._lots(trade.size, "trade", None, "size")
         if lots == 0:
-            return
+            return False
         taker = SIDE_FROM_PB.get(trade.taker_side)
         if taker is not None and self.off.active and self.off.trade(taker, price, lots):
-            return
+            return False
         self.settle()
         taker = taker or self._inferred_taker(price)
         if taker is None:
-            return
+            return False
         self._clear_synthetic((_SELL if taker is _BUY else _BUY), price, inclusive=False)
-        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC)
+        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC, stops=False)
+        return True
 
     def _inferred_taker(self, price: int) -> Side | None:
         ask, bid = self.book.best_ask(), self.book.best_bid()
@@ -494,6 +497,9 @@ class ReplayedMarket:
         self._sequence = 0
         self._client_ids: set[str] = set()
         self._client_seq = 0
+        # The recorded operation whose trades were replayed last, the stops they trigger held
+        # back until its last trade is in: (symbol, venue time, taker side as recorded).
+        self._held: tuple[str, int, int] | None = None
 
     # ---- our orders
 
@@ -525,23 +531,28 @@ class ReplayedMarket:
         ts_ns = event.ts_event_ns
         if ts_ns < self._venue_ns:
             ts_ns = self._venue_ns
+        kind = event.WhichOneof("payload")
+        held = self._held
+        if held is not None and (kind != "trade" or held != (event.symbol, ts_ns, event.trade.taker_side)):
+            self._release_stops()
         if self._arrivals:
             self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return
         self._venue_ns = ts_ns
-        kind = event.WhichOneof("payload")
         if kind == "book_snapshot":
             mirror.snapshot(event.book_snapshot)
         elif kind == "book_delta":
             mirror.delta(event.book_delta)
-        elif kind == "trade":
-            mirror.trade(event.trade)
+        elif kind == "trade" and mirror.trade(event.trade):
+            self._held = (event.symbol, ts_ns, event.trade.taker_side)
 
     def advance(self, now_ns: int) -> list[tuple[int, Execution]]:
         """Deliver the arrivals due by now_ns to the venue, then return the executions whose
         reports are due by now_ns: (arrival time, execution), in the venue's order."""
+        if self._held is not None:
+            self._release_stops()
         self._arrive(now_ns)
         queue = self._reports.queue
         out: list[tuple[int, Execution]] = []
@@ -551,6 +562,8 @@ class ReplayedMarket:
 
     def next_due_ns(self) -> int | None:
         """The earliest pending arrival at the venue or report to us; None when none is pending."""
+        if self._held is not None:
+            self._release_stops()
         arrival = self._arrivals[0][0] if self._arrivals else None
         queue = self._reports.queue
         report = queue[0][0] if queue else None
@@ -566,21 +579,26 @@ class ReplayedMarket:
     # ---- the venue's state
 
     def balances(self) -> list[Balance]:
+        self._release_stops()
         return self._exchange.balances()
 
     def positions(self, symbol: str | None = None) -> list[Position]:
+        self._release_stops()
         return self._exchange.positions(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._release_stops()
         return self._exchange.open_orders(symbol)
 
     def order(self, client_order_id: str) -> Order:
         """The venue's view of an order (NotFound before it arrives, or when it was refused)."""
+        self._release_stops()
         return self._exchange.get(client_order_id=client_order_id)
 
     def book(self, symbol: str) -> OrderBook:
         """The venue's book of a symbol (synthetic and our orders) as it is now (the next event
         may leave it behind: ask again); read it, never change it."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is not None:
             mirror.settle()
@@ -589,6 +607,7 @@ class ReplayedMarket:
     def top(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """The best bid and ask of a symbol's book, each (ticks, lots there, our orders
         included; None: an empty side), as book() would show them, without settling it."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is not None and mirror.off.active:
             return mirror.off.top()
@@ -601,6 +620,7 @@ class ReplayedMarket:
 
     def best(self, symbol: str) -> tuple[int | None, int | None]:
         """The best bid and ask of a symbol's book in ticks (None: an empty side)."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is None:
             book = self._exchange.book(symbol)
@@ -611,6 +631,14 @@ class ReplayedMarket:
 
     def _clock(self) -> int:
         return self._venue_ns
+
+    def _release_stops(self) -> None:
+        """Place the stops that the last recorded operation's trades triggered, now that its
+        last trade is in (the sim places a stop once the operation that triggered it is over)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._exchange.run_stops(held[0])
 
     def _new_client_id(self) -> str:
         while True:

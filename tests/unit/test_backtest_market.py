@@ -231,6 +231,46 @@ def test_a_replayed_trade_triggers_our_stop() -> None:
     ]
 
 
+def test_a_stop_triggered_by_a_recorded_sweep_is_placed_after_the_sweeps_last_trade() -> None:
+    """The sim places a stop once the operation that triggered it is over: a taker's sweep of
+    two levels is recorded as two trades at one time, and the stop sells into what the whole
+    sweep left, not between its trades."""
+    m = venue()
+    m.on_market(snapshot(1 * MS, bids=[("100", "1.0"), ("99", "1.0"), ("98", "5.0")], asks=[("101", "1.0")]))
+    stop = OrderRequest(
+        SYMBOL, SELL, OrderType.STOP_MARKET, D("1.5"), None, TimeInForce.IOC,
+        client_order_id="stop", trigger_price=D("100"),
+    )  # fmt: skip
+    m.submit(stop, 2 * MS)
+    assert statuses(m.advance(2 * MS)) == [OrderStatus.OPEN]
+    # A seller sweeps 1.0 at 100 (the trigger) and 1.0 at 99, one operation at 3 ms. Placed
+    # after the first trade, the stop would have sold 1.0 at 99 and 0.5 at 98; after the
+    # sweep, 99 is gone: 1.5 at 98 (fee 98 * 1.5 * 0.002 = 0.294).
+    m.on_market(trade(3 * MS, "100", "1.0", SELL))
+    m.on_market(trade(3 * MS, "99", "1.0", SELL))
+    assert fills(m.advance(3 * MS)) == [("stop", D(98), D("1.5"), D("0.294"), Liquidity.TAKER)]
+    assert m.book(SYMBOL).depth(BUY) == [(98, 35)]
+
+
+def test_a_held_stop_is_placed_before_the_next_event_or_read() -> None:
+    """The next event that is not a trade of the same operation (here a trade 1 ns later, its
+    taker the same), like any read of the venue, comes after the stop is placed."""
+    m = venue()
+    m.on_market(snapshot(1 * MS, bids=[("100", "1.0"), ("99", "1.0")], asks=[("101", "1.0")]))
+    stop = OrderRequest(
+        SYMBOL, SELL, OrderType.STOP_MARKET, D("0.5"), None, TimeInForce.IOC,
+        client_order_id="stop", trigger_price=D("100"),
+    )  # fmt: skip
+    m.submit(stop, 2 * MS)
+    m.advance(2 * MS)
+    m.on_market(trade(3 * MS, "100", "0.5", SELL))
+    # Read, the venue places the stop first: it sells the 0.5 left at 100 (held, 100 stays best).
+    assert m.best(SYMBOL) == (99, 101)
+    m.on_market(trade(3 * MS + 1, "99", "0.5", SELL))
+    assert fills(m.advance(4 * MS)) == [("stop", D(100), D("0.5"), D("0.1"), Liquidity.TAKER)]
+    assert m.book(SYMBOL).depth(BUY) == [(99, 5)]
+
+
 # ---- the book's levels
 
 
