@@ -52,6 +52,7 @@ __all__ = [
     "SignalKey",
     "TwinArrivals",
     "TwinKey",
+    "live_checks",
     "live_intents",
     "live_twins",
     "load_twin_arrivals",
@@ -64,16 +65,20 @@ _INTENT = "intent"  # an entry or an exit: the intent's own order
 # one after its entry's fill: the ranges read reach this far past the run's end.
 _LATE_NS = 120 * 1_000_000_000
 _DECISIONS = (
-    "SELECT decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 AND ts_decision_ns < $3 "
-    "AND NOT hypothetical ORDER BY ts_decision_ns"
+    "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
+    "AND ts_decision_ns < $3 AND NOT hypothetical ORDER BY ts_decision_ns"
 )
 
 
 class OrderTiming:
-    """When the backtest's orders and cancels reach the venue: None is the latency model's."""
+    """When the backtest's orders and cancels reach the venue: None is the latency model's; and
+    when the inspector checks an intent: None is at once, at its signal's time."""
 
     def intent(self, intent: am.Intent) -> None:
         """An intent about to go to the inspector (its orders follow)."""
+
+    def check_at(self, intent: am.Intent) -> int | None:
+        return None
 
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         return None
@@ -84,6 +89,11 @@ class OrderTiming:
 
 class ModelTiming(OrderTiming):
     """Every order after the latency model's delay (the default)."""
+
+
+def live_checks(decisions: Iterable[tuple[int, am.Decision]]) -> dict[SignalKey, int]:
+    """Each live intent's decision time (the recorder's `ts_decision_ns`), by its signal."""
+    return {_signal_key(d.intent): at for at, d in decisions if d.HasField("intent")}
 
 
 def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
@@ -123,6 +133,8 @@ class TwinArrivals(OrderTiming):
 
     twins: Mapping[TwinKey, RecordedOrder]
     order_ns: int
+    # The live advisor's decision time of each intent, by its signal (`live_checks`).
+    checks: Mapping[SignalKey, int] = field(default_factory=dict)
     paired: int = 0
     unpaired: int = 0
     _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
@@ -132,6 +144,10 @@ class TwinArrivals(OrderTiming):
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
+
+    def check_at(self, intent: am.Intent) -> int | None:
+        """When the live inspector had the intent of the same signal: the live decision's time."""
+        return self.checks.get(_signal_key(intent))
 
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         key = self._key(order)
@@ -207,6 +223,7 @@ async def load_twin_arrivals(
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
-    intents = live_intents(am.Decision.FromString(row["decision"]) for row in rows)
+    decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
+    intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
-    return TwinArrivals(live_twins(orders, intents), order_ns)
+    return TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))

@@ -15,7 +15,7 @@ from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
-from core.backtest.twins import TwinArrivals, live_intents, live_twins
+from core.backtest.twins import ModelTiming, TwinArrivals, live_checks, live_intents, live_twins
 from core.detector.config import example_strategies
 from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
@@ -195,3 +195,14 @@ def test_the_latency_option_is_model_or_recorded() -> None:
         backtest_config(options, {"latency": "live"})
     assert bad.value.violations[0].field == "latency"
     assert "model, recorded" in bad.value.violations[0].description
+
+
+def test_the_inspector_checks_an_intent_when_the_live_one_had_it_its_live_decisions_time() -> None:
+    decisions = [(4_000, _decision("a", SIGNAL)), (12_000, _decision("b", LATER))]
+    decisions.append((13_000, am.Decision(decision_id="blocked")))  # no intent: nothing to check
+    checks = live_checks(decisions)
+    assert checks == {SIGNAL: 4_000, LATER: 12_000}
+    twins = TwinArrivals({}, 20, checks)
+    assert twins.check_at(_intent("bt-1", 1_000)) == 4_000  # the same signal's live decision
+    assert twins.check_at(_intent("bt-2", 2_000)) is None  # no live intent on that signal: at once
+    assert ModelTiming().check_at(_intent("bt-1", 1_000)) is None
