@@ -84,8 +84,11 @@ open_orders() are the venue's current state, which the reports may not have told
 Events of other symbols are ignored (a recording holds more symbols than a backtest trades);
 an event older than the venue time applies at the venue time, which never goes back. Stop
 orders trigger on the trades made in the book (the replayed recorded trades included; a
-recorded trade that meets no liquidity in the book triggers none). Funding of perpetuals is
-not settled. Beyond the levels it consumed until their next update, our trading has no
+recorded trade that meets no liquidity in the book triggers none). As the sim places a stop
+once the operation that triggered it is over, the stops that a recorded trade triggers are
+placed after the last trade of its operation: the recorded trades of one time and taker side
+(a taker's sweep is one trade per maker order it met), before the next event, arrival or read.
+Funding of perpetuals is not settled. Beyond the levels it consumed until their next update, our trading has no
 impact on the recorded market: the recording goes on as it happened without us.
 
 Less work, the same outcome: while none of our orders can meet what a recorded event changes,

@@ -9,7 +9,7 @@ cancel arrived (the CANCELED update's `updated_ns`). `load_recorded_orders` read
 `send` hands them to a ReplayedMarket (core.backtest.market) so that each reaches the replayed
 venue at its recorded arrival: the recorded events before it apply first, those at or after it
 later, so it meets the recorded book as the live order met the venue's. With the sim's matching
-engine on both sides, its fills are the live ones (tests/integration/test_backtest_parity.py).
+engine on both sides, its fills are the live ones (tests/integration/test_chain_parity.py).
 """
 
 from __future__ import annotations
