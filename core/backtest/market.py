@@ -88,8 +88,9 @@ recorded trade that meets no liquidity in the book triggers none). As the sim pl
 once the operation that triggered it is over, the stops that a recorded trade triggers are
 placed after the last trade of its operation: the recorded trades of one time and taker side
 (a taker's sweep is one trade per maker order it met), before the next event, arrival or read.
-Funding of perpetuals is not settled. Beyond the levels it consumed until their next update, our trading has no
-impact on the recorded market: the recording goes on as it happened without us.
+Funding of perpetuals is not settled. Beyond the levels it consumed until their next update,
+our trading has no impact on the recorded market: the recording goes on as it happened without
+us.
 
 Less work, the same outcome: while none of our orders can meet what a recorded event changes,
 the event is applied to a copy of the levels kept off the engine's book (core.backtest.offbook),
