@@ -161,6 +161,11 @@ class TwinArrivals(OrderTiming):
         self._sent[order.client_order_id] = (twin.arrival_ns, twin)
         return twin.arrival_ns
 
+    @property
+    def taken(self) -> frozenset[TwinKey]:
+        """The live twins the backtest's orders were sent at."""
+        return frozenset(self._taken)
+
     def twin_of(self, client_order_id: str) -> RecordedOrder | None:
         """The live twin a backtest's order was sent at (None: it kept the model)."""
         sent = self._sent.get(client_order_id)
