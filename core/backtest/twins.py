@@ -22,10 +22,12 @@ The pairing (`TwinKey`):
   as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
   makes another count of re-plans.
 
-An order without a twin (the live inspector placed none there, or none for a position of
-that size; a flatten; an order whose twin's arrival is already past when it is sent: a
-protective one live made faster than the report latency brings the backtest its fill; a twin
-taken already) keeps the latency model. A cancel arrives at the twin's recorded cancel when
+An order whose twin's arrival is already past when it is sent (a protective one live made
+faster than the report latency brings the backtest its fill) arrives at once: as near its
+twin's time as it can, not the model's delay later (a stop arriving after the trade that
+triggered its twin would sweep another book). An order without a twin (the live inspector
+placed none there, or none for a position of that size; a flatten; a twin taken already) keeps
+the latency model. A cancel arrives at the twin's recorded cancel when
 its order's twin was cancelled and that time is not past, else at once (not after the model's
 delay: the orders sent with it arrive at their twins' times, and a re-plan's new stop must not
 reach the venue before the old one's cancel, as live it did not: the sim sizes a reduce-only
@@ -152,14 +154,15 @@ class TwinArrivals(OrderTiming):
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         key = self._key(order)
         twin = None if key is None or key in self._taken else self.twins.get(key)
-        if key is None or twin is None or twin.arrival_ns < now_ns:
+        if key is None or twin is None:
             self.unpaired += 1
             self._sent[order.client_order_id] = (now_ns + self.order_ns, None)
             return None
         self._taken.add(key)
         self.paired += 1
-        self._sent[order.client_order_id] = (twin.arrival_ns, twin)
-        return twin.arrival_ns
+        arrival = max(twin.arrival_ns, now_ns)  # a twin already past: at once, as near it as can be
+        self._sent[order.client_order_id] = (arrival, twin)
+        return arrival
 
     @property
     def taken(self) -> frozenset[TwinKey]:

@@ -124,10 +124,15 @@ def test_each_backtest_order_arrives_at_its_twins_time_and_the_rest_keep_the_mod
     assert (twins.paired, twins.unpaired) == (4, 5)
 
 
-def test_a_twin_already_past_keeps_the_model() -> None:
+def test_an_order_whose_twin_is_already_past_arrives_at_once() -> None:
+    """Not the model's 20 ns later: as near its twin's time as it can (a stop arriving after the
+    trade that triggered its twin would sweep another book); it is paired with the twin."""
     twins = _twins()
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
-    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) is None
+    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) == 4_001
+    twin = twins.twin_of("e1")
+    assert twin is not None and twin.request.client_order_id == entry_order_id("live-1")
+    assert (twins.paired, twins.unpaired) == (1, 0)
 
 
 def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -> None:
