@@ -369,8 +369,27 @@ def _request(r: OrderRequest) -> tuple[object, ...]:
 
 def _went_on(mine: Outcome, live: Outcome) -> bool:
     """An order still working at the backtest's end whose fills so far are the live ones' first:
-    the live session went on after the backtest's window (it ends a second after the cutoff)."""
-    return mine.status.is_open and mine.fills == live.fills[: len(mine.fills)]
+    the live session went on after the backtest's window (it ends a second after the cutoff).
+    The live fills are merged per price level over the whole session, so the last of those the
+    backtest's cover may be covered in part: its price, liquidity and fee asset are compared,
+    and its size up to what the backtest filled."""
+    if not mine.status.is_open or mine.filled_size > live.filled_size:
+        return False
+    left = mine.filled_size
+    for index, fill in enumerate(mine.fills):
+        if index >= len(live.fills):
+            return False
+        theirs = live.fills[index]
+        if fill == theirs:
+            left -= fill.size
+            continue
+        same_level = (fill.price, fill.liquidity, fill.fee_asset) == (
+            theirs.price,
+            theirs.liquidity,
+            theirs.fee_asset,
+        )
+        return same_level and index == len(mine.fills) - 1 and fill.size == left < theirs.size
+    return left == 0
 
 
 def _orders_at_twins(run: Backtested) -> list[tuple[int, bool, bool, str]]:
