@@ -8,8 +8,10 @@ The clock is the data's. Each recorded timestamp is one step:
    and the equity curve's samples;
 2. the step's recorded events reach the replayed venue (its book and trades move, resting
    orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
-3. each signal goes to the advisor; a decision's intent goes to the inspector; the orders it
-   allows go to the replayed venue, arriving after the order latency.
+3. each signal goes to the advisor; a decision's intent goes to the inspector (in a recorded
+   run, at the live decision's time: core.backtest.twins, with the market as of the signal's
+   time); the orders it allows go to the replayed venue, arriving after the order latency (or
+   at their live twins' arrivals).
 
 Ties are broken the same way every run (the source's order, then the schedule's kinds in the
 order above), so the same data and settings give the same signals, orders and fills.
