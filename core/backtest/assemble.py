@@ -12,7 +12,7 @@ from core.advisor.config import load_engine_config, with_overrides
 from core.backtest.answers import load_recorded_answers
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
-from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.market import Latency, ReplayedMarket, queue_rule
 from core.backtest.outcome import Outcome, outcome
 from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
@@ -62,6 +62,7 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         dict(sim.balances),
         Latency(int(config.order_latency_ms * _MS), int(config.report_latency_ms * _MS)),
         start_ns=config.start_ns,
+        queue=queue_rule(config.venue),  # the recorded venue's: the sim's makers are known
     )
     policies = (config.policies or DEFAULT_POLICIES).read_text()
     settings = RunSettings(

@@ -16,11 +16,24 @@ orders, and ours. The synthetic total of each level mirrors the recorded size:
   joins the back of the level's queue (a synthetic order of the difference, merged into the
   synthetic order already last there, if any): liquidity that arrives after our order waits
   behind it.
-- A decrease is taken from the back of the level's synthetic queue: the newest synthetic
-  orders go first, the last one touched is reduced in place and keeps its place. The recorded
-  book tells how much left a level, not where in the queue it stood; taking it from behind
-  us means that a cancellation never moves our order forward, so our queue position is never
-  better than the real one could have been: a fill comes no earlier than it would have.
+- A decrease is taken from the level's synthetic queue by the venue's queue rule
+  (`QueueRule`, chosen by the recorded venue: `queue_rule`). The recorded book tells how much
+  left a level, not where in the queue it stood.
+  - BACK, the default for every venue: the newest synthetic orders go first, the last one
+    touched is reduced in place and keeps its place. Taking it from behind us means that a
+    cancellation never moves our order forward, so our queue position is never better than
+    the real one could have been: a fill comes no earlier than it would have.
+  - FRONT, for a recording of the sim venue, whose makers are known exactly
+    (venues/sim/market_data.py): a maker cancels the oldest of its orders at a level
+    (`_cancel_first`, when it has too many there or as its random cancel) or every order of a
+    level the mid has left (`_cancel_stale`), whole; its takers trade (a recorded trade, which
+    the mirror replays). So a decrease that no trade explains left from the front of the
+    queue: the oldest synthetic orders go first, ahead of ours when any are ahead, the last one
+    touched reduced in place. Our order moves forward as it did live and fills when the sim's
+    did. A level's own orders of the live session (the sim publishes its depth with them) are
+    mirrored as synthetic liquidity behind ours (below); when there is none left ahead of ours,
+    the front synthetic order is behind it, so the rule takes nothing from ahead of us that
+    was not there.
   The mirror never reduces or cancels our orders.
 - Within one event the decreases apply before the increases, so a book moving through a
   price empties the old side's level before the new side's appears there.
@@ -71,9 +84,13 @@ open_orders() are the venue's current state, which the reports may not have told
 Events of other symbols are ignored (a recording holds more symbols than a backtest trades);
 an event older than the venue time applies at the venue time, which never goes back. Stop
 orders trigger on the trades made in the book (the replayed recorded trades included; a
-recorded trade that meets no liquidity in the book triggers none). Funding of perpetuals is
-not settled. Beyond the levels it consumed until their next update, our trading has no
-impact on the recorded market: the recording goes on as it happened without us.
+recorded trade that meets no liquidity in the book triggers none). As the sim places a stop
+once the operation that triggered it is over, the stops that a recorded trade triggers are
+placed after the last trade of its operation: the recorded trades of one time and taker side
+(a taker's sweep is one trade per maker order it met), before the next event, arrival or read.
+Funding of perpetuals is not settled. Beyond the levels it consumed until their next update,
+our trading has no impact on the recorded market: the recording goes on as it happened without
+us.
 
 Less work, the same outcome: while none of our orders can meet what a recorded event changes,
 the event is applied to a copy of the levels kept off the engine's book (core.backtest.offbook),
@@ -89,6 +106,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from enum import Enum
 from typing import NamedTuple
 
 from core.backtest.offbook import OffBook
@@ -111,7 +129,7 @@ from venues.sim.engine import SYNTHETIC, LevelChange, OrderBook, Resting
 from venues.sim.exchange import SimExchange
 from venues.sim.order_manager import FeeSchedule
 
-__all__ = ["Latency", "ReplayedMarket"]
+__all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
 
 _BUY, _SELL = Side.BUY, Side.SELL
 # What the venue answers a placement with when it refuses it.
@@ -119,6 +137,23 @@ _REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
 _MAX_KNOWN = 65_536  # price or size strings kept per symbol
 _FAST_CHARS = 38  # at most this many characters: never more significant digits than parse_decimal takes
 _IOC = TimeInForce.IOC
+
+
+class QueueRule(Enum):
+    """Where a recorded decrease of a level comes off its synthetic queue (the module
+    docstring, "The book model")."""
+
+    BACK = "back"  # the newest synthetic orders first: never moves our order forward (any venue)
+    FRONT = "front"  # the oldest first: the sim's makers cancel their oldest order at a level
+
+
+# The recorded venues whose makers' cancels are known; every other venue's is BACK.
+QUEUE_RULES: Mapping[str, QueueRule] = {"sim": QueueRule.FRONT}
+
+
+def queue_rule(venue: str) -> QueueRule:
+    """The queue rule of a recording of `venue`: FRONT for the sim's, BACK for any other."""
+    return QUEUE_RULES.get(venue, QueueRule.BACK)
 
 
 @dataclass(frozen=True)
@@ -201,12 +236,15 @@ class _Mirror:
     """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
     replayed (the module docstring's model)."""
 
-    def __init__(self, exchange: SimExchange, symbol: str, *, defer: bool = True) -> None:
+    def __init__(
+        self, exchange: SimExchange, symbol: str, *, defer: bool = True, queue: QueueRule = QueueRule.BACK
+    ) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.book = exchange.book(symbol)
+        self.front = queue is QueueRule.FRONT  # a decrease comes off the front of the queue
         # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
-        self.off = OffBook(exchange, symbol)
+        self.off = OffBook(exchange, symbol, front=self.front)
         self.defer = defer
         # The last recorded size of each level, in lots: bids, asks (indexed by `side is _SELL`).
         self.recorded: tuple[dict[int, int], dict[int, int]] = ({}, {})
@@ -278,12 +316,12 @@ class _Mirror:
             if unlisted:
                 for price in self.book.prices(side):
                     if price not in levels:
-                        self._take_from_back(owned_at(side, price, SYNTHETIC), None)
+                        self._decrease(owned_at(side, price, SYNTHETIC), None)
             for price, lots in levels.items():
                 synthetic = owned_at(side, price, SYNTHETIC)
                 if synthetic:
                     held.add((side, price))
-                    self._take_from_back(synthetic, lots)
+                    self._decrease(synthetic, lots)
         for side, levels in target:
             for price, lots in levels.items():
                 if lots:
@@ -291,10 +329,11 @@ class _Mirror:
                     if lots > present:
                         self._add(side, price, lots, lots - present)
 
-    def _take_from_back(self, synthetic: list[Resting], keep: int | None) -> None:
-        """Reduce a level's synthetic orders, newest first, to `keep` lots (None: to none)."""
+    def _decrease(self, synthetic: list[Resting], keep: int | None) -> None:
+        """Reduce a level's synthetic orders (front first), to `keep` lots (None: to none): the
+        newest first by the BACK rule, the oldest first by the FRONT rule."""
         lots = _total(synthetic) - (keep or 0)
-        for order in reversed(synthetic):
+        for order in synthetic if self.front else reversed(synthetic):
             if lots <= 0:
                 return
             take = min(lots, order.remaining)
@@ -329,23 +368,26 @@ class _Mirror:
 
     # ---- trades
 
-    def trade(self, trade: md.Trade) -> None:
+    def trade(self, trade: md.Trade) -> bool:
+        """Replay a recorded trade; True when it went to the engine, the stops its trade
+        triggers held back (ReplayedMarket releases them once its operation's trades are in)."""
         text = trade.price
         price = self._ticks_of.get(text) or self._ticks(text, "trade", None, "price")
         lots = self._lots_of.get(trade.size)
         if lots is None:
             lots = self._lots(trade.size, "trade", None, "size")
         if lots == 0:
-            return
+            return False
         taker = SIDE_FROM_PB.get(trade.taker_side)
         if taker is not None and self.off.active and self.off.trade(taker, price, lots):
-            return
+            return False
         self.settle()
         taker = taker or self._inferred_taker(price)
         if taker is None:
-            return
+            return False
         self._clear_synthetic((_SELL if taker is _BUY else _BUY), price, inclusive=False)
-        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC)
+        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC, stops=False)
+        return True
 
     def _inferred_taker(self, price: int) -> Side | None:
         ask, bid = self.book.best_ask(), self.book.best_bid()
@@ -430,10 +472,13 @@ class ReplayedMarket:
         *,
         start_ns: int = 0,
         defer: bool = True,
+        queue: QueueRule = QueueRule.BACK,
     ) -> None:
         """`defer`: keep the recorded levels none of our orders can meet off the engine's book
         until something reads it (core.backtest.offbook; the same outcome, less work); False
-        applies every event to the engine at once."""
+        applies every event to the engine at once. `queue`: where a recorded decrease comes off
+        a level's queue (`queue_rule(venue)` gives the recorded venue's; BACK, the conservative
+        rule, unless said)."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -447,12 +492,18 @@ class ReplayedMarket:
             clock=self._clock,
             listener=self._reports,
         )
-        self._mirrors = {i.symbol: _Mirror(self._exchange, i.symbol, defer=defer) for i in instruments}
+        self.queue = queue
+        self._mirrors = {
+            i.symbol: _Mirror(self._exchange, i.symbol, defer=defer, queue=queue) for i in instruments
+        }
         # (arrival ns, submission sequence, arrival): a heap, earliest first.
         self._arrivals: list[tuple[int, int, _Arrival]] = []
         self._sequence = 0
         self._client_ids: set[str] = set()
         self._client_seq = 0
+        # The recorded operation whose trades were replayed last, the stops they trigger held
+        # back until its last trade is in: (symbol, venue time, taker side as recorded).
+        self._held: tuple[str, int, int] | None = None
 
     # ---- our orders
 
@@ -484,23 +535,28 @@ class ReplayedMarket:
         ts_ns = event.ts_event_ns
         if ts_ns < self._venue_ns:
             ts_ns = self._venue_ns
+        kind = event.WhichOneof("payload")
+        held = self._held
+        if held is not None and (kind != "trade" or held != (event.symbol, ts_ns, event.trade.taker_side)):
+            self._release_stops()
         if self._arrivals:
             self._arrive(ts_ns)
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return
         self._venue_ns = ts_ns
-        kind = event.WhichOneof("payload")
         if kind == "book_snapshot":
             mirror.snapshot(event.book_snapshot)
         elif kind == "book_delta":
             mirror.delta(event.book_delta)
-        elif kind == "trade":
-            mirror.trade(event.trade)
+        elif kind == "trade" and mirror.trade(event.trade):
+            self._held = (event.symbol, ts_ns, event.trade.taker_side)
 
     def advance(self, now_ns: int) -> list[tuple[int, Execution]]:
         """Deliver the arrivals due by now_ns to the venue, then return the executions whose
         reports are due by now_ns: (arrival time, execution), in the venue's order."""
+        if self._held is not None:
+            self._release_stops()
         self._arrive(now_ns)
         queue = self._reports.queue
         out: list[tuple[int, Execution]] = []
@@ -510,6 +566,8 @@ class ReplayedMarket:
 
     def next_due_ns(self) -> int | None:
         """The earliest pending arrival at the venue or report to us; None when none is pending."""
+        if self._held is not None:
+            self._release_stops()
         arrival = self._arrivals[0][0] if self._arrivals else None
         queue = self._reports.queue
         report = queue[0][0] if queue else None
@@ -525,21 +583,26 @@ class ReplayedMarket:
     # ---- the venue's state
 
     def balances(self) -> list[Balance]:
+        self._release_stops()
         return self._exchange.balances()
 
     def positions(self, symbol: str | None = None) -> list[Position]:
+        self._release_stops()
         return self._exchange.positions(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._release_stops()
         return self._exchange.open_orders(symbol)
 
     def order(self, client_order_id: str) -> Order:
         """The venue's view of an order (NotFound before it arrives, or when it was refused)."""
+        self._release_stops()
         return self._exchange.get(client_order_id=client_order_id)
 
     def book(self, symbol: str) -> OrderBook:
         """The venue's book of a symbol (synthetic and our orders) as it is now (the next event
         may leave it behind: ask again); read it, never change it."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is not None:
             mirror.settle()
@@ -548,6 +611,7 @@ class ReplayedMarket:
     def top(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """The best bid and ask of a symbol's book, each (ticks, lots there, our orders
         included; None: an empty side), as book() would show them, without settling it."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is not None and mirror.off.active:
             return mirror.off.top()
@@ -560,6 +624,7 @@ class ReplayedMarket:
 
     def best(self, symbol: str) -> tuple[int | None, int | None]:
         """The best bid and ask of a symbol's book in ticks (None: an empty side)."""
+        self._release_stops()
         mirror = self._mirrors.get(symbol)
         if mirror is None:
             book = self._exchange.book(symbol)
@@ -570,6 +635,14 @@ class ReplayedMarket:
 
     def _clock(self) -> int:
         return self._venue_ns
+
+    def _release_stops(self) -> None:
+        """Place the stops that the last recorded operation's trades triggered, now that its
+        last trade is in (the sim places a stop once the operation that triggered it is over)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._exchange.run_stops(held[0])
 
     def _new_client_id(self) -> str:
         while True:

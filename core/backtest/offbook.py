@@ -35,11 +35,14 @@ Queue = list[list[int]]  # [order id, lots], front first
 
 
 class OffBook:
-    __slots__ = ("active", "asks", "bids", "book", "exchange", "symbol")
+    __slots__ = ("active", "asks", "bids", "book", "exchange", "front", "symbol")
 
-    def __init__(self, exchange: SimExchange, symbol: str) -> None:
+    def __init__(self, exchange: SimExchange, symbol: str, *, front: bool = False) -> None:
+        """`front`: a decrease comes off the front of a level's queue (the mirror's FRONT queue
+        rule), else off its back."""
         self.exchange = exchange
         self.symbol = symbol
+        self.front = front
         self.book = exchange.book(symbol)
         self.bids: dict[int, Queue] = {}
         self.asks: dict[int, Queue] = {}
@@ -98,7 +101,8 @@ class OffBook:
 
     def _apply(self, bids: dict[int, int], asks: dict[int, int], whole: bool) -> None:
         """A book event on the levels held here (it meets none of our orders)."""
-        held = (_decrease(self.bids, bids, whole), _decrease(self.asks, asks, whole))
+        front = self.front
+        held = (_decrease(self.bids, bids, whole, front), _decrease(self.asks, asks, whole, front))
         for levels, listed, reduced in ((self.bids, bids, held[0]), (self.asks, asks, held[1])):
             for price, lots in listed.items():
                 if lots:
@@ -216,10 +220,11 @@ def _listed_best(levels: dict[int, int], best: Callable[..., int]) -> int | None
     return best((p for p, n in levels.items() if n), default=None)
 
 
-def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool) -> set[int]:
-    """A book event's decreases: the levels it lists cut from the back down to their listed
-    size (the newest synthetic orders first), and a snapshot's (`whole`) others emptied. The
-    prices that held orders before, whose increase reads them again."""
+def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool, front: bool) -> set[int]:
+    """A book event's decreases: the levels it lists cut down to their listed size (from the
+    back, the newest synthetic orders first; from the front, the oldest first, when `front`),
+    and a snapshot's (`whole`) others emptied. The prices that held orders before, whose
+    increase reads them again."""
     if whole:
         for price in [p for p in levels if p not in listed]:
             del levels[price]
@@ -228,7 +233,7 @@ def _decrease(levels: dict[int, Queue], listed: dict[int, int], whole: bool) -> 
         queue = levels.get(price)
         if queue:
             reduced.add(price)
-            _cut(queue, lots)
+            (_cut_front if front else _cut)(queue, lots)
             if not queue:
                 del levels[price]
     return reduced
@@ -243,3 +248,14 @@ def _cut(queue: Queue, keep: int) -> None:
             return
         excess -= last[1]
         queue.pop()
+
+
+def _cut_front(queue: Queue, keep: int) -> None:
+    excess = sum(q[1] for q in queue) - keep
+    while excess > 0:
+        first = queue[0]
+        if first[1] > excess:
+            first[1] -= excess
+            return
+        excess -= first[1]
+        queue.pop(0)

@@ -8,8 +8,10 @@ The clock is the data's. Each recorded timestamp is one step:
    and the equity curve's samples;
 2. the step's recorded events reach the replayed venue (its book and trades move, resting
    orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
-3. each signal goes to the advisor; a decision's intent goes to the inspector; the orders it
-   allows go to the replayed venue, arriving after the order latency.
+3. each signal goes to the advisor; a decision's intent goes to the inspector (in a recorded
+   run, at the live decision's time: core.backtest.twins, with the market as of the signal's
+   time); the orders it allows go to the replayed venue, arriving after the order latency (or
+   at their live twins' arrivals).
 
 Ties are broken the same way every run (the source's order, then the schedule's kinds in the
 order above), so the same data and settings give the same signals, orders and fills.
@@ -18,6 +20,7 @@ order above), so the same data and settings give the same signals, orders and fi
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -133,6 +136,10 @@ class Backtest:
         self._moved = False  # events came since the last mark
         # The curve starts once the first events have priced the account (then every step).
         self.next_sample_ns = settings.end_ns + 1
+        # Intents the inspector checks later (OrderTiming.check_at), each with the market as of
+        # its signal's time: (due, sequence, intent, market), earliest first.
+        self._checks: list[tuple[int, int, am.Intent, MarketView]] = []
+        self._checks_made = 0
 
     @property
     def last_price(self) -> dict[str, Decimal]:
@@ -192,12 +199,18 @@ class Backtest:
         due = self.detect.next_tick(now)
         if due is not None and due < earliest:
             earliest = due
+        if self._checks and self._checks[0][0] < earliest:
+            earliest = self._checks[0][0]
         due = self._next_mark(now)
         return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
         for arrival_ns, execution in self.market.advance(due):
             self._execution(execution, arrival_ns)
+        checks = self._checks
+        while checks and checks[0][0] <= due:
+            _, _, intent, view = heapq.heappop(checks)
+            self._check(intent, view, due)
         tick = self.detect.next_tick(due - 1)
         if tick is not None and tick <= due:
             self._evaluated(self.detect.tick(), due)
@@ -227,8 +240,20 @@ class Backtest:
         self.inspect.desk = replace(self.inspect.desk, timing=timing)
 
     def _intent(self, intent: am.Intent, now_ns: int) -> None:
-        self.inspect.desk.timing.intent(intent)
-        verdict = self.inspect.intent(intent, self._view(intent.symbol), now_ns)
+        """The inspector checks the intent against the market as of its signal's time: now, or
+        when the timing says (a recorded run: when the live inspector had it)."""
+        timing = self.inspect.desk.timing
+        timing.intent(intent)
+        view = self._view(intent.symbol)
+        at = timing.check_at(intent)
+        if at is not None and at > now_ns:
+            self._checks_made += 1
+            heapq.heappush(self._checks, (at, self._checks_made, intent, view))
+            return
+        self._check(intent, view, now_ns)
+
+    def _check(self, intent: am.Intent, view: MarketView, now_ns: int) -> None:
+        verdict = self.inspect.intent(intent, view, now_ns)
         self.tape.verdicts.append(verdict)
         if verdict.allowed and verdict.orders:
             order_id = verdict.orders[0].client_order_id

@@ -22,10 +22,12 @@ The pairing (`TwinKey`):
   as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
   makes another count of re-plans.
 
-An order without a twin (the live inspector placed none there, or none for a position of
-that size; a flatten; an order whose twin's arrival is already past when it is sent: a
-protective one live made faster than the report latency brings the backtest its fill; a twin
-taken already) keeps the latency model. A cancel arrives at the twin's recorded cancel when
+An order whose twin's arrival is already past when it is sent (a protective one live made
+faster than the report latency brings the backtest its fill) arrives at once: as near its
+twin's time as it can, not the model's delay later (a stop arriving after the trade that
+triggered its twin would sweep another book). An order without a twin (the live inspector
+placed none there, or none for a position of that size; a flatten; a twin taken already) keeps
+the latency model. A cancel arrives at the twin's recorded cancel when
 its order's twin was cancelled and that time is not past, else at once (not after the model's
 delay: the orders sent with it arrive at their twins' times, and a re-plan's new stop must not
 reach the venue before the old one's cancel, as live it did not: the sim sizes a reduce-only
@@ -52,6 +54,7 @@ __all__ = [
     "SignalKey",
     "TwinArrivals",
     "TwinKey",
+    "live_checks",
     "live_intents",
     "live_twins",
     "load_twin_arrivals",
@@ -64,16 +67,20 @@ _INTENT = "intent"  # an entry or an exit: the intent's own order
 # one after its entry's fill: the ranges read reach this far past the run's end.
 _LATE_NS = 120 * 1_000_000_000
 _DECISIONS = (
-    "SELECT decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 AND ts_decision_ns < $3 "
-    "AND NOT hypothetical ORDER BY ts_decision_ns"
+    "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
+    "AND ts_decision_ns < $3 AND NOT hypothetical ORDER BY ts_decision_ns"
 )
 
 
 class OrderTiming:
-    """When the backtest's orders and cancels reach the venue: None is the latency model's."""
+    """When the backtest's orders and cancels reach the venue: None is the latency model's; and
+    when the inspector checks an intent: None is at once, at its signal's time."""
 
     def intent(self, intent: am.Intent) -> None:
         """An intent about to go to the inspector (its orders follow)."""
+
+    def check_at(self, intent: am.Intent) -> int | None:
+        return None
 
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         return None
@@ -84,6 +91,11 @@ class OrderTiming:
 
 class ModelTiming(OrderTiming):
     """Every order after the latency model's delay (the default)."""
+
+
+def live_checks(decisions: Iterable[tuple[int, am.Decision]]) -> dict[SignalKey, int]:
+    """Each live intent's decision time (the recorder's `ts_decision_ns`), by its signal."""
+    return {_signal_key(d.intent): at for at, d in decisions if d.HasField("intent")}
 
 
 def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
@@ -123,6 +135,8 @@ class TwinArrivals(OrderTiming):
 
     twins: Mapping[TwinKey, RecordedOrder]
     order_ns: int
+    # The live advisor's decision time of each intent, by its signal (`live_checks`).
+    checks: Mapping[SignalKey, int] = field(default_factory=dict)
     paired: int = 0
     unpaired: int = 0
     _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
@@ -133,17 +147,27 @@ class TwinArrivals(OrderTiming):
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
 
+    def check_at(self, intent: am.Intent) -> int | None:
+        """When the live inspector had the intent of the same signal: the live decision's time."""
+        return self.checks.get(_signal_key(intent))
+
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         key = self._key(order)
         twin = None if key is None or key in self._taken else self.twins.get(key)
-        if key is None or twin is None or twin.arrival_ns < now_ns:
+        if key is None or twin is None:
             self.unpaired += 1
             self._sent[order.client_order_id] = (now_ns + self.order_ns, None)
             return None
         self._taken.add(key)
         self.paired += 1
-        self._sent[order.client_order_id] = (twin.arrival_ns, twin)
-        return twin.arrival_ns
+        arrival = max(twin.arrival_ns, now_ns)  # a twin already past: at once, as near it as can be
+        self._sent[order.client_order_id] = (arrival, twin)
+        return arrival
+
+    @property
+    def taken(self) -> frozenset[TwinKey]:
+        """The live twins the backtest's orders were sent at."""
+        return frozenset(self._taken)
 
     def twin_of(self, client_order_id: str) -> RecordedOrder | None:
         """The live twin a backtest's order was sent at (None: it kept the model)."""
@@ -207,6 +231,7 @@ async def load_twin_arrivals(
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
-    intents = live_intents(am.Decision.FromString(row["decision"]) for row in rows)
+    decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
+    intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
-    return TwinArrivals(live_twins(orders, intents), order_ns)
+    return TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.market import Latency, ReplayedMarket, _Units
+from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, _Units, queue_rule
 from core.errors import InvalidArgument, NotFound
 from core.model import (
     Execution,
@@ -94,8 +94,8 @@ def market(side: Side, size: str, cid: str) -> OrderRequest:
     return OrderRequest(SYMBOL, side, OrderType.MARKET, D(size), None, TimeInForce.IOC, client_order_id=cid)
 
 
-def venue(latency: Latency | None = None) -> ReplayedMarket:
-    return ReplayedMarket("sim", [BTC], FEES, BALANCES, latency)
+def venue(latency: Latency | None = None, queue: QueueRule = QueueRule.BACK) -> ReplayedMarket:
+    return ReplayedMarket("sim", [BTC], FEES, BALANCES, latency, queue=queue)
 
 
 def fills(reports: Sequence[tuple[int, Execution]]) -> list[tuple[str, D, D, D, Liquidity]]:
@@ -231,6 +231,46 @@ def test_a_replayed_trade_triggers_our_stop() -> None:
     ]
 
 
+def test_a_stop_triggered_by_a_recorded_sweep_is_placed_after_the_sweeps_last_trade() -> None:
+    """The sim places a stop once the operation that triggered it is over: a taker's sweep of
+    two levels is recorded as two trades at one time, and the stop sells into what the whole
+    sweep left, not between its trades."""
+    m = venue()
+    m.on_market(snapshot(1 * MS, bids=[("100", "1.0"), ("99", "1.0"), ("98", "5.0")], asks=[("101", "1.0")]))
+    stop = OrderRequest(
+        SYMBOL, SELL, OrderType.STOP_MARKET, D("1.5"), None, TimeInForce.IOC,
+        client_order_id="stop", trigger_price=D("100"),
+    )  # fmt: skip
+    m.submit(stop, 2 * MS)
+    assert statuses(m.advance(2 * MS)) == [OrderStatus.OPEN]
+    # A seller sweeps 1.0 at 100 (the trigger) and 1.0 at 99, one operation at 3 ms. Placed
+    # after the first trade, the stop would have sold 1.0 at 99 and 0.5 at 98; after the
+    # sweep, 99 is gone: 1.5 at 98 (fee 98 * 1.5 * 0.002 = 0.294).
+    m.on_market(trade(3 * MS, "100", "1.0", SELL))
+    m.on_market(trade(3 * MS, "99", "1.0", SELL))
+    assert fills(m.advance(3 * MS)) == [("stop", D(98), D("1.5"), D("0.294"), Liquidity.TAKER)]
+    assert m.book(SYMBOL).depth(BUY) == [(98, 35)]
+
+
+def test_a_held_stop_is_placed_before_the_next_event_or_read() -> None:
+    """The next event that is not a trade of the same operation (here a trade 1 ns later, its
+    taker the same), like any read of the venue, comes after the stop is placed."""
+    m = venue()
+    m.on_market(snapshot(1 * MS, bids=[("100", "1.0"), ("99", "1.0")], asks=[("101", "1.0")]))
+    stop = OrderRequest(
+        SYMBOL, SELL, OrderType.STOP_MARKET, D("0.5"), None, TimeInForce.IOC,
+        client_order_id="stop", trigger_price=D("100"),
+    )  # fmt: skip
+    m.submit(stop, 2 * MS)
+    m.advance(2 * MS)
+    m.on_market(trade(3 * MS, "100", "0.5", SELL))
+    # Read, the venue places the stop first: it sells the 0.5 left at 100 (held, 100 stays best).
+    assert m.best(SYMBOL) == (99, 101)
+    m.on_market(trade(3 * MS + 1, "99", "0.5", SELL))
+    assert fills(m.advance(4 * MS)) == [("stop", D(100), D("0.5"), D("0.1"), Liquidity.TAKER)]
+    assert m.book(SYMBOL).depth(BUY) == [(99, 5)]
+
+
 # ---- the book's levels
 
 
@@ -259,6 +299,54 @@ def test_a_recorded_decrease_is_taken_from_the_back_so_we_never_move_up_the_queu
     # ... and the next seller's 0.4 is ours.
     m.on_market(trade(7 * MS, "100", "0.4", SELL))
     assert fills(m.advance(7 * MS)) == [("b", D(100), D("0.4"), D("0.04"), Liquidity.MAKER)]
+
+
+def test_by_the_front_rule_a_recorded_decrease_is_taken_oldest_first_and_we_move_up() -> None:
+    """The sim's makers cancel their oldest order at a level (venues/sim/market_data.py): the
+    same recorded updates as the back rule's test above, read that way."""
+    m = venue(queue=QueueRule.FRONT)
+    m.on_market(snapshot(1 * MS, bids=[("100", "2.0")], asks=[("101", "1.0")]))
+    m.submit(limit(BUY, "100", "1.0", "b"), 2 * MS)
+    m.advance(2 * MS)
+    # Increases join the back, as by the back rule.
+    m.on_market(delta(3 * MS, bids=[("100", "3.0")]))
+    m.on_market(delta(3 * MS + 1, bids=[("100", "3.5")]))
+    assert queue(m, BUY, 100) == [("syn", 20), ("us", 10), ("syn", 15)]
+    # The level falls back to 2.0: the 1.5 that left is the oldest, ahead of us: 0.5 left ahead.
+    m.on_market(delta(4 * MS, bids=[("100", "2.0")]))
+    assert queue(m, BUY, 100) == [("syn", 5), ("us", 10), ("syn", 15)]
+    # It falls to 1.5: the last 0.5 ahead of us goes; we are first.
+    m.on_market(delta(5 * MS, bids=[("100", "1.5")]))
+    assert queue(m, BUY, 100) == [("us", 10), ("syn", 15)]
+    # A seller of 1.5 at 100 meets us first: all our 1.0 fills (fee 100 * 1.0 * 0.001 = 0.1),
+    # then 0.5 of the size behind us. By the back rule this seller did not reach us at all.
+    m.on_market(trade(6 * MS, "100", "1.5", SELL))
+    assert fills(m.advance(6 * MS)) == [("b", D(100), D("1.0"), D("0.1"), Liquidity.MAKER)]
+    assert queue(m, BUY, 100) == [("syn", 10)]
+
+
+def test_by_the_front_rule_a_decrease_with_nothing_ahead_of_us_comes_from_behind_us() -> None:
+    """With no synthetic size ahead of our order, the oldest synthetic order is behind it: a
+    decrease takes from there, never from ours, and a level whose synthetic size all goes
+    (the sim's maker leaving a stale level) keeps ours alone."""
+    m = venue(queue=QueueRule.FRONT)
+    m.on_market(snapshot(1 * MS, bids=[("99", "1.0")], asks=[("101", "1.0")]))
+    m.submit(limit(BUY, "100", "0.5", "b"), 2 * MS)  # a new best bid: nothing ahead
+    m.advance(2 * MS)
+    m.on_market(delta(3 * MS, bids=[("100", "2.5")]))  # our 0.5 recorded, and 2.0 more behind us
+    assert queue(m, BUY, 100) == [("us", 5), ("syn", 25)]
+    m.on_market(delta(4 * MS, bids=[("100", "1.5")]))
+    assert queue(m, BUY, 100) == [("us", 5), ("syn", 15)]
+    m.on_market(delta(5 * MS, bids=[("100", "0")]))
+    assert queue(m, BUY, 100) == [("us", 5)]
+    assert m.open_orders()[0].filled_size == 0
+
+
+def test_the_recorded_venue_chooses_the_queue_rule() -> None:
+    assert queue_rule("sim") is QueueRule.FRONT
+    assert queue_rule("binance") is queue_rule("kraken") is queue_rule("") is QueueRule.BACK
+    assert set(QUEUE_RULES) == {"sim"}
+    assert ReplayedMarket("sim", [BTC], FEES, BALANCES).queue is QueueRule.BACK  # unless it is said
 
 
 def test_a_snapshot_replaces_the_synthetic_book_and_leaves_our_orders_alone() -> None:
@@ -563,12 +651,13 @@ our_orders = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(recorded_events, our_orders, st.integers(0, 3), st.integers(0, 3))
+@given(recorded_events, our_orders, st.integers(0, 3), st.integers(0, 3), st.sampled_from(QueueRule))
 def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorded_size(
     events: list[tuple[object, ...]],
     orders: list[tuple[Side, int | None, int]],
     order_ns: int,
     report_ns: int,
+    queue: QueueRule,
 ) -> None:
     """After a snapshot or delta, each level it lists holds exactly the recorded size of
     synthetic liquidity, unless our orders on the other side reach that price (before or
@@ -576,7 +665,7 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
     size, and a second run of the same events and orders reports the same executions."""
 
     def run() -> list[tuple[int, Execution]]:
-        m = venue(Latency(order_ns=order_ns, report_ns=report_ns))
+        m = venue(Latency(order_ns=order_ns, report_ns=report_ns), queue)
         reports: list[tuple[int, Execution]] = []
         for ts, (kind, a, b) in enumerate(events):
             if ts < len(orders):
@@ -676,10 +765,12 @@ def _deferred_step(ts: int, kind: object, a: object, b: object, c: object) -> ob
     return (snapshot if kind == "snapshot" else delta)(ts, _wire(a), _wire(b))
 
 
-def _run_deferred(steps: Sequence[object], latency: Latency, defer: bool) -> list[object]:
+def _run_deferred(
+    steps: Sequence[object], latency: Latency, defer: bool, queue: QueueRule = QueueRule.BACK
+) -> list[object]:
     """The executions reported, the best prices after each step (read without settling the
     book), the whole book at each read and at the end."""
-    m = ReplayedMarket("sim", [BTC], FEES, BALANCES, latency, defer=defer)
+    m = ReplayedMarket("sim", [BTC], FEES, BALANCES, latency, defer=defer, queue=queue)
     out: list[object] = []
     for ts, step in enumerate(steps):
         if isinstance(step, OrderRequest):
@@ -724,9 +815,9 @@ deferred_steps = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(deferred_steps, st.integers(0, 3), st.integers(0, 3))
+@given(deferred_steps, st.integers(0, 3), st.integers(0, 3), st.sampled_from(QueueRule))
 def test_levels_kept_off_the_book_give_what_every_event_applied_to_it_gives(
-    steps: list[tuple[object, ...]], order_ns: int, report_ns: int
+    steps: list[tuple[object, ...]], order_ns: int, report_ns: int, queue: QueueRule
 ) -> None:
     """The same events, orders, cancels and reads through the venue keeping the levels our
     orders cannot meet off the engine's book, and through one applying every event at once:
@@ -734,7 +825,7 @@ def test_levels_kept_off_the_book_give_what_every_event_applied_to_it_gives(
     step, and every level's queue (engine ids included) the same at every read and at the end."""
     made = [_deferred_step(ts, *step) for ts, step in enumerate(steps)]
     latency = Latency(order_ns=order_ns, report_ns=report_ns)
-    assert _run_deferred(made, latency, defer=True) == _run_deferred(made, latency, defer=False)
+    assert _run_deferred(made, latency, True, queue) == _run_deferred(made, latency, False, queue)
 
 
 def test_a_deferred_snapshot_takes_the_ids_the_engine_would_and_a_read_puts_its_levels_back() -> None:

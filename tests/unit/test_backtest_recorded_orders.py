@@ -1,7 +1,7 @@
 """The recorded latency model (core.backtest.recorded_orders): a live order sent to the replayed
 venue reaches it at its recorded arrival, before the recorded events of that time, after those
 before it; its cancel at the recorded cancel's time. The mesh test is
-tests/integration/test_backtest_parity.py."""
+tests/integration/test_chain_parity.py."""
 
 from __future__ import annotations
 

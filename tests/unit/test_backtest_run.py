@@ -16,12 +16,15 @@ from core.backtest.run import Tape
 from core.backtest.session import Progress, drive_sync
 from core.backtest.summary import write
 from core.backtest.synthetic import Walk, walk
+from core.backtest.twins import OrderTiming
 from core.errors import InvalidArgument
+from core.inspector.engine.ids import entry_order_id
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
 TREND = Path("core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
+_S = 1_000_000_000
 
 
 def config(**changes: object) -> BacktestConfig:
@@ -162,3 +165,29 @@ def test_the_account_curve_starts_once_priced_at_its_cash_and_the_runs_assets(do
     first = done.tape.curve[0]
     assert first.ts_ns == first_trade.ts_event_ns
     assert first.equity == Decimal(1_000_000) + 10 * Decimal(first_trade.trade.price)
+
+
+class _CheckLater(OrderTiming):
+    """Every intent checked 3 s after its signal, as a recorded run's live decision times say."""
+
+    def check_at(self, intent: am.Intent) -> int | None:
+        return intent.ts_signal_ns + 3 * _S
+
+
+def test_an_intent_is_checked_when_the_timing_says_against_the_market_at_its_signal() -> None:
+    """A recorded run's inspector checks each intent when the live one had it: its entry goes
+    to the venue then, not at the signal's time."""
+    backtest = build(config())
+    backtest.time_orders(_CheckLater())
+    tape = drive_sync(backtest, walk(SPEC))
+    signal_of = {d.intent.intent_id: d.intent.ts_signal_ns for d in tape.decisions if d.HasField("intent")}
+    entries = {entry_order_id(i): at for i, at in signal_of.items()}
+    arrived = {
+        e.order.client_order_id: e.order.created_ns for e in tape.orders if e.order.client_order_id in entries
+    }
+    assert arrived, "some entry went to the venue"
+    latency = backtest.market.latency.order_ns
+    assert all(at == entries[cid] + 3 * _S + latency for cid, at in arrived.items())
+    # Checked by the end: the intents whose check came before it.
+    due = [at for at in signal_of.values() if at + 3 * _S <= backtest.settings.end_ns]
+    assert len(tape.verdicts) == len(due)

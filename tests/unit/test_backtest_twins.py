@@ -15,7 +15,7 @@ from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
-from core.backtest.twins import TwinArrivals, live_intents, live_twins
+from core.backtest.twins import ModelTiming, TwinArrivals, live_checks, live_intents, live_twins
 from core.detector.config import example_strategies
 from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
@@ -124,10 +124,15 @@ def test_each_backtest_order_arrives_at_its_twins_time_and_the_rest_keep_the_mod
     assert (twins.paired, twins.unpaired) == (4, 5)
 
 
-def test_a_twin_already_past_keeps_the_model() -> None:
+def test_an_order_whose_twin_is_already_past_arrives_at_once() -> None:
+    """Not the model's 20 ns later: as near its twin's time as it can (a stop arriving after the
+    trade that triggered its twin would sweep another book); it is paired with the twin."""
     twins = _twins()
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
-    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) is None
+    assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 4_001) == 4_001
+    twin = twins.twin_of("e1")
+    assert twin is not None and twin.request.client_order_id == entry_order_id("live-1")
+    assert (twins.paired, twins.unpaired) == (1, 0)
 
 
 def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -> None:
@@ -195,3 +200,14 @@ def test_the_latency_option_is_model_or_recorded() -> None:
         backtest_config(options, {"latency": "live"})
     assert bad.value.violations[0].field == "latency"
     assert "model, recorded" in bad.value.violations[0].description
+
+
+def test_the_inspector_checks_an_intent_when_the_live_one_had_it_its_live_decisions_time() -> None:
+    decisions = [(4_000, _decision("a", SIGNAL)), (12_000, _decision("b", LATER))]
+    decisions.append((13_000, am.Decision(decision_id="blocked")))  # no intent: nothing to check
+    checks = live_checks(decisions)
+    assert checks == {SIGNAL: 4_000, LATER: 12_000}
+    twins = TwinArrivals({}, 20, checks)
+    assert twins.check_at(_intent("bt-1", 1_000)) == 4_000  # the same signal's live decision
+    assert twins.check_at(_intent("bt-2", 2_000)) is None  # no live intent on that signal: at once
+    assert ModelTiming().check_at(_intent("bt-1", 1_000)) is None

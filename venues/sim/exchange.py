@@ -20,6 +20,9 @@ price, whoever's trade it is. Each operation that trades notes the range of its 
 the operation is over (its listener calls made), the stops that range triggers are placed, as
 operations of their own, oldest first, each one's trades possibly triggering more. A stop
 whose trigger the last trade had already crossed when it was placed waits for the next trade.
+A caller that makes one operation of several synthetic orders (a replayed venue sends a recorded
+taker's trades one by one: core.backtest.market) holds the stops back with
+submit_synthetic(..., stops=False) and places them with run_stops() once its last order is in.
 
 A user's limit price and stop trigger price are checked against the price band
 (venues/sim/price_band.py) before the order manager sees the order; the order manager keeps
@@ -328,9 +331,18 @@ class SimExchange:
     # ---- synthetic API (hot path: ints only)
 
     def submit_synthetic(
-        self, symbol: str, side: Side, price_ticks: int | None, lots: int, tif: TimeInForce = TimeInForce.GTC
+        self,
+        symbol: str,
+        side: Side,
+        price_ticks: int | None,
+        lots: int,
+        tif: TimeInForce = TimeInForce.GTC,
+        *,
+        stops: bool = True,
     ) -> int:
-        """Add synthetic liquidity (price None = market order); returns its engine order id."""
+        """Add synthetic liquidity (price None = market order); returns its engine order id.
+        `stops` False: the stops its trades trigger wait for run_stops() (the next orders are
+        the same operation's)."""
         market = self._market(symbol)
         self._last_id += 1
         order_id = self._last_id
@@ -339,9 +351,16 @@ class SimExchange:
             self._publish(market, side, SYNTHETIC, result)
         elif result.changes:  # _publish's answer without trades, one call less on the hot path
             self.listener.on_levels(market.instrument.symbol, result.changes)
-        if market.moved is not None:
+        if stops and market.moved is not None:
             self._run_stops(market)
         return order_id
+
+    def run_stops(self, symbol: str) -> None:
+        """Place the stops that the trades since they were last checked triggered (those held
+        back by submit_synthetic(..., stops=False))."""
+        market = self._market(symbol)
+        if market.moved is not None:
+            self._run_stops(market)
 
     def cancel_synthetic(self, symbol: str, order_id: int) -> int:
         """Lots removed; 0 when the order is not resting or is not synthetic."""
