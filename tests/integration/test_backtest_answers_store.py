@@ -5,7 +5,6 @@ signal; hypothetical decisions (Decide) and other venues' are left out."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,28 +13,18 @@ from core.advisor.engine.answer import LlmAnswer, LlmFailure
 from core.advisor.wire import encode_decisions
 from core.backtest.answers import load_recorded_answers
 from core.bus.codec import FIELD, decode
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
+from core.recorder.app import Recorder
 from tests.advisor_support import signal as engine_signal
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = pytest.mark.integration
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder"]  # the fixtures, for pytest
 
 S = 1_000_000_000
 START = (time.time_ns() // S - 3600) * S  # an hour ago: inside the recorder's partitions
-
-
-@pytest.fixture
-async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
-    pool = await open_pool(fresh_database)
-    try:
-        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
-        yield Recorder(pool, await prepare(pool, options), options)
-    finally:
-        await pool.close()
 
 
 def decision(n: int, at_ns: int, venue: str = "sim", failure: str = "", **fields: Any) -> am.Decision:

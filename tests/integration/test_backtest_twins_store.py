@@ -8,7 +8,6 @@ protective (a flatten) are left out. Then the backtest's own orders sent at thos
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -21,14 +20,14 @@ from core.convert import execution_to_pb
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id, flatten_order_id, protective_order_id
 from core.model import Execution, Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
+from core.recorder.app import Recorder
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
 pytestmark = pytest.mark.integration
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder"]  # the fixtures, for pytest
 
 D = Decimal
 S = 1_000_000_000
@@ -40,16 +39,6 @@ ORDER_NS = 20 * MS  # the latency model's order latency
 FIRST = ("trend", SYMBOL, START + 1 * S)  # the signals of the live intents (strategy, symbol, ns)
 SECOND = ("trend", SYMBOL, START + 20 * S)
 LATE = ("trend", SYMBOL, START + 50 * S)  # its order reached the venue after the range's end
-
-
-@pytest.fixture
-async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
-    pool = await open_pool(fresh_database)
-    try:
-        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
-        yield Recorder(pool, await prepare(pool, options), options)
-    finally:
-        await pool.close()
 
 
 def decision(

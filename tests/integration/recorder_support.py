@@ -1,0 +1,24 @@
+"""The recorder as the tests that write through it use it: a real `Recorder` on a fresh database
+with the recorder's migrations and partitions (the `recorder` fixture; import it into a test
+module, with `fresh_database` and `database_url`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.recorder.app import Recorder, RecorderConfig, prepare
+from core.recorder.database import open_pool
+
+__all__ = ["recorder"]
+
+
+@pytest.fixture
+async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
+    pool = await open_pool(fresh_database)
+    try:
+        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
+        yield Recorder(pool, await prepare(pool, options), options)
+    finally:
+        await pool.close()
