@@ -187,7 +187,8 @@ def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get(_ENV, "1") != "0":
+    # Linux's AF_UNIX SOCK_SEQPACKET and fd passing; elsewhere every service is exec'd.
+    if os.environ.get(_ENV, "1") != "0" and hasattr(socket, "SOCK_SEQPACKET") and sys.platform == "linux":
         core.process.launcher = launch
 
 
