@@ -38,6 +38,7 @@ import pytest
 
 import core.process
 from core.errors import Unavailable
+from tests.process_guard import end_processes
 
 __all__ = ["ForkServer", "ForkedService", "launch"]
 
@@ -151,26 +152,13 @@ class ForkServer:
             print(
                 f"\nforked_services: services the tests left running, now ended:\n  {named}", file=sys.stderr
             )
-            _end(left)
+            end_processes([service.pid for service in left])
         self._socket.close()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def _end(services: list[ForkedService], grace_s: float = 5.0) -> None:
-    for service in services:
-        service.terminate()
-    deadline = time.monotonic() + grace_s
-    for service in services:
-        try:
-            service.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            service.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.wait(5.0)
 
 
 _server: ForkServer | None = None

@@ -28,7 +28,7 @@ from types import FrameType
 
 import pytest
 
-__all__ = ["descendants", "end_descendants"]
+__all__ = ["descendants", "end_descendants", "end_processes"]
 
 # How long a left-over process gets to stop on SIGTERM before SIGKILL.
 _GRACE_S = 5.0
@@ -88,15 +88,18 @@ def end_descendants(grace_s: float = _GRACE_S) -> list[str]:
     """SIGTERM every process left below this one, SIGKILL what still runs after grace_s;
     returns their command lines."""
     left = [pid for pid in descendants(os.getpid()) if _alive(pid)]
-    if not left:
-        return []
     commands = [f"{pid}: {_command(pid)}" for pid in left]
-    _signal_all(left, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while any(_alive(pid) for pid in left) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    _signal_all([pid for pid in left if _alive(pid)], signal.SIGKILL)
+    end_processes(left, grace_s)
     return commands
+
+
+def end_processes(pids: list[int], grace_s: float = _GRACE_S) -> None:
+    """SIGTERM these processes, then SIGKILL what still runs after grace_s."""
+    _signal_all(pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_all([pid for pid in pids if _alive(pid)], signal.SIGKILL)
 
 
 def _report_left_overs() -> None:
