@@ -21,13 +21,21 @@ orders come after the chain's window so that they move neither its account nor i
 Everything the tests compare is read back once: the bus's signals and decisions, the
 detector's log (where a backtest of its session starts), the sim's candles of the warm-up and
 the live window.
+
+A recording can be kept and the tests run on it again, without a mesh (to study a session the
+tests failed on): `TRADEMESH_CHAIN_KEEP=<directory>` keeps its database (not dropped) and writes
+the rest there (`chain.pickle`, the services' configs and logs); `TRADEMESH_CHAIN_FROM=<that
+directory>` runs the tests on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import pickle
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -101,6 +109,9 @@ ORDERS = 2 * ORDERS_PER_SIDE
 
 Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]  # open time, OHLC, volume, trades
 WARM_WINDOW_S = 37  # the warm-up's 1s bars: 35 at most, and the 2 more the detector asks for
+KEEP = "TRADEMESH_CHAIN_KEEP"  # a directory: the recording kept there (the module docstring's)
+FROM = "TRADEMESH_CHAIN_FROM"  # a kept recording's directory: the tests run on it
+_PICKLE = "chain.pickle"
 
 
 @dataclasses.dataclass
@@ -242,71 +253,98 @@ async def _later_trades(database: str, after: int) -> int | None:
 async def chain(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
 ) -> AsyncIterator[Chain]:
-    """The recorded session (the module docstring's)."""
-    tmp_path = tmp_path_factory.mktemp("chain")
+    """The recorded session (the module docstring's), or a kept one."""
+    kept = os.environ.get(FROM)
+    if kept:
+        yield pickle.loads((Path(kept) / _PICKLE).read_bytes())
+        return
+    keep = os.environ.get(KEEP)
+    async with new_database(database_url, "chain", keep=bool(keep)) as database, redis_db(redis_url) as bus:
+        async for recorded in _recorded(tmp_path_factory.mktemp("chain"), database, bus):
+            if keep:
+                recorded = _kept(recorded, Path(keep))
+            yield recorded
+
+
+def _kept(recorded: Chain, directory: Path) -> Chain:
+    """The recording's files copied to `directory`, and it pickled there, pointing at them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in recorded.sim_config.parent.iterdir():
+        if path.is_file():
+            shutil.copy(path, directory / path.name)
+    moved = dataclasses.replace(
+        recorded,
+        sim_config=directory / recorded.sim_config.name,
+        advisor_config=directory / recorded.advisor_config.name,
+    )
+    (directory / _PICKLE).write_bytes(pickle.dumps(moved))
+    return moved
+
+
+async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Chain]:
+    """The session recorded, its services up until the caller is done with it."""
     advisor_config = tmp_path / "advisor.toml"
     advisor_config.write_text(ADVISOR_TEST_CONFIG)
-    async with new_database(database_url, "chain") as database, redis_db(redis_url) as bus:
-        processes = Processes(tmp_path, database)
-        try:
-            gateway = processes.gateway()
-            sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
-            venue = ("--venue", f"sim={sim.address}")
-            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)
-            processes.mesh_service(gateway, "ingest", *venue_link("ingest", sim.address), redis_url=bus)
-            processes.mesh_service(gateway, "bars", *venue_link("bars", sim.address), redis_url=bus)
-            processes.mesh_service(gateway, "bridge", redis_url=bus)
-            advisor = processes.mesh_service(
-                gateway, "advisor", *venue, "--database-url", database, "--config", str(advisor_config),
-                "--timeframe", "1s", "--max-notional-share", MAX_NOTIONAL_SHARE,
-                "--model-dir", str(tmp_path / "models"), redis_url=bus,
-            )  # fmt: skip
-            inspector = processes.mesh_service(
-                gateway, "inspector", *venue, "--deadman-ttl-ms", "0", redis_url=bus
-            )
-            watch = ("--strategy", str(_watch_strategy(tmp_path)), "--instance", "watcher")
-            watcher = processes.mesh_service(
-                gateway, "detector", *watch, *venue, "--database-url", database, redis_url=bus
-            )
+    processes = Processes(tmp_path, database)
+    try:
+        gateway = processes.gateway()
+        sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
+        venue = ("--venue", f"sim={sim.address}")
+        processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)
+        processes.mesh_service(gateway, "ingest", *venue_link("ingest", sim.address), redis_url=bus)
+        processes.mesh_service(gateway, "bars", *venue_link("bars", sim.address), redis_url=bus)
+        processes.mesh_service(gateway, "bridge", redis_url=bus)
+        advisor = processes.mesh_service(
+            gateway, "advisor", *venue, "--database-url", database, "--config", str(advisor_config),
+            "--timeframe", "1s", "--max-notional-share", MAX_NOTIONAL_SHARE,
+            "--model-dir", str(tmp_path / "models"), redis_url=bus,
+        )  # fmt: skip
+        inspector = processes.mesh_service(
+            gateway, "inspector", *venue, "--deadman-ttl-ms", "0", redis_url=bus
+        )
+        watch = ("--strategy", str(_watch_strategy(tmp_path)), "--instance", "watcher")
+        watcher = processes.mesh_service(
+            gateway, "detector", *watch, *venue, "--database-url", database, redis_url=bus
+        )
 
-            async def warm() -> int | None:
-                recorded = await _bars_recorded(database)
-                return recorded if recorded >= WARM_BARS else None
+        async def warm() -> int | None:
+            recorded = await _bars_recorded(database)
+            return recorded if recorded >= WARM_BARS else None
 
-            await until(warm, 120, interval_s=1.0, what=f"{WARM_BARS} recorded 1s bars of each symbol")
-            args = (*venue, "--database-url", database, "--hold-ms", str(HOLD_MS))
-            detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
-            detector_log = tmp_path / f"detector-{len(processes.started) - 1}.log"  # Processes' naming
-            await asyncio.sleep(LIVE_S)
-            await processes.stop(detector)
-            stopped = time.time_ns()
-            await asyncio.sleep(DECIDED_S)
-            for done in (advisor, inspector, watcher):
-                await processes.stop(done)
-            placed: list[str] = []
-            orders_start = time.time_ns()
-            await _trade(sim.address, placed)
-            await _cancel_all(sim.address)  # the resting orders left: their cancels are recorded too
-            orders_end = time.time_ns() + S
-            # Everything is recorded once the recorder holds a later trade.
-            await until(lambda: _later_trades(database, orders_end), 30, what="the recorder caught up")
-            log = await asyncio.to_thread(detector_log.read_text)
-            warmed_ns = _logged(log, "candles closed by")
-            yield Chain(
-                database=database,
-                sim_config=next(tmp_path.glob("sim-*.toml")),
-                advisor_config=advisor_config,
-                signals=await bus_signals(bus),
-                decisions=await _bus_decisions(bus),
-                warmed_ns=warmed_ns,
-                started_ns=_logged(log, "market data from"),
-                cutoff_ns=stopped - HOLD_MS * 1_000_000 - 2 * S,
-                warmed_live=set(re.findall(r"detector: (\S+) warms from live data", log)),
-                log=log,
-                candles=await _venue_candles(sim.address, warmed_ns, stopped),
-                placed=placed,
-                orders_start_ns=orders_start,
-                orders_end_ns=orders_end,
-            )
-        finally:
-            await processes.stop_all()
+        await until(warm, 120, interval_s=1.0, what=f"{WARM_BARS} recorded 1s bars of each symbol")
+        args = (*venue, "--database-url", database, "--hold-ms", str(HOLD_MS))
+        detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
+        detector_log = tmp_path / f"detector-{len(processes.started) - 1}.log"  # Processes' naming
+        await asyncio.sleep(LIVE_S)
+        await processes.stop(detector)
+        stopped = time.time_ns()
+        await asyncio.sleep(DECIDED_S)
+        for done in (advisor, inspector, watcher):
+            await processes.stop(done)
+        placed: list[str] = []
+        orders_start = time.time_ns()
+        await _trade(sim.address, placed)
+        await _cancel_all(sim.address)  # the resting orders left: their cancels are recorded too
+        orders_end = time.time_ns() + S
+        # Everything is recorded once the recorder holds a later trade.
+        await until(lambda: _later_trades(database, orders_end), 30, what="the recorder caught up")
+        log = await asyncio.to_thread(detector_log.read_text)
+        warmed_ns = _logged(log, "candles closed by")
+        yield Chain(
+            database=database,
+            sim_config=(await asyncio.to_thread(lambda: list(tmp_path.glob("sim-*.toml"))))[0],
+            advisor_config=advisor_config,
+            signals=await bus_signals(bus),
+            decisions=await _bus_decisions(bus),
+            warmed_ns=warmed_ns,
+            started_ns=_logged(log, "market data from"),
+            cutoff_ns=stopped - HOLD_MS * 1_000_000 - 2 * S,
+            warmed_live=set(re.findall(r"detector: (\S+) warms from live data", log)),
+            log=log,
+            candles=await _venue_candles(sim.address, warmed_ns, stopped),
+            placed=placed,
+            orders_start_ns=orders_start,
+            orders_end_ns=orders_end,
+        )
+    finally:
+        await processes.stop_all()

@@ -57,8 +57,8 @@ def database_url() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def new_database(database_url: str, prefix: str) -> AsyncIterator[str]:
-    """The URL of a new, empty database named <prefix>_<random>, dropped on exit."""
+async def new_database(database_url: str, prefix: str, keep: bool = False) -> AsyncIterator[str]:
+    """The URL of a new, empty database named <prefix>_<random>, dropped on exit unless `keep`."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(database_url)
     try:
@@ -68,11 +68,16 @@ async def new_database(database_url: str, prefix: str) -> AsyncIterator[str]:
     try:
         yield with_database(database_url, name)
     finally:
-        admin = await asyncpg.connect(database_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+        if not keep:
+            await _drop(database_url, name)
+
+
+async def _drop(database_url: str, name: str) -> None:
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
