@@ -196,6 +196,22 @@ def _items(answer: Json | None, key: str) -> list[Json]:
     return [] if answer is None else list(answer.get(key, []))
 
 
+async def _parsed(call: Awaitable[Json], parse: Callable[[Json], T]) -> T:
+    return parse(await call)
+
+
+def _listed(answer: Json, key: str, parse: Callable[[Json], Any]) -> tuple[Any, ...]:
+    return tuple(parse(item) for item in _items(answer, key))
+
+
+def _by_symbol(answer: Json, key: str, parse: Callable[[Json], Any]) -> dict[str, tuple[Any, ...]]:
+    """The venue's items of every symbol (one call for all its markets), by symbol."""
+    found: dict[str, list[Any]] = {}
+    for item in _items(answer, key):
+        found.setdefault(item["symbol"], []).append(parse(item))
+    return {symbol: tuple(items) for symbol, items in found.items()}
+
+
 def _position(raw: Json) -> Position:
     entry = raw.get("entry_price")
     return Position(
@@ -415,9 +431,11 @@ class ContextGatherer:
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
             "books": lambda: self._books(venue),
-            "positions": lambda: self._stamped(self._by_symbol(t.positions(venue), "positions", _position)),
-            "balances": lambda: self._stamped(self._listed(t.balances(venue), "balances", _balance)),
-            "orders": lambda: self._by_symbol(t.open_orders(venue), "orders", _open_order),
+            "positions": lambda: self._stamped(
+                t.positions(venue), lambda a: _by_symbol(a, "positions", _position)
+            ),
+            "balances": lambda: self._stamped(t.balances(venue), lambda a: _listed(a, "balances", _balance)),
+            "orders": lambda: _parsed(t.open_orders(venue), lambda a: _by_symbol(a, "orders", _open_order)),
             "signals": lambda: self._signals(venue, symbol),
             "status": lambda: self._venue_status(venue),
         }
@@ -504,10 +522,16 @@ class ContextGatherer:
 
     # ---- the parts, each through its tool
 
-    async def _stamped(self, call: Awaitable[T]) -> tuple[int, T]:
-        """The part's answer with when it came (the wall clock): the moment it is as of."""
-        found = await call
-        return self._clock(), found
+    async def _stamped(self, call: Awaitable[Json], parse: Callable[[Json], T]) -> tuple[int, T]:
+        """An account part with the moment it is as of: the venue's (the answer's `as_of_ns`:
+        it holds the fills up to then), else when it came (the wall clock: a fill made between
+        the venue's moment and then is taken as held, and a read as of an earlier time is off by
+        it; counted)."""
+        answer = await call
+        as_of_ns = answer.get("as_of_ns")
+        if not as_of_ns:
+            AS_OF_LATEST.labels("account_time").inc()
+        return as_of_ns or self._clock(), parse(answer)
 
     async def _call(self, part: str, venue: str, call: Awaitable[Any]) -> Any:
         try:
@@ -564,18 +588,6 @@ class ContextGatherer:
             if view is not None and top is not None:
                 view.values["book"] = top
         return found
-
-    async def _listed(self, call: Awaitable[Json], key: str, parse: Callable[[Json], Any]) -> tuple[Any, ...]:
-        return tuple(parse(item) for item in _items(await call, key))
-
-    async def _by_symbol(
-        self, call: Awaitable[Json], key: str, parse: Callable[[Json], Any]
-    ) -> dict[str, tuple[Any, ...]]:
-        """The venue's items of every symbol (one call for all its markets), by symbol."""
-        found: dict[str, list[Any]] = {}
-        for item in _items(await call, key):
-            found.setdefault(item["symbol"], []).append(parse(item))
-        return {symbol: tuple(items) for symbol, items in found.items()}
 
     async def _signals(self, venue: str, symbol: str) -> tuple[Signal, ...]:
         answer = await self.tools.recent_signals(None, symbol, _RECENT_SIGNALS)

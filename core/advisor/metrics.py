@@ -32,6 +32,7 @@ STALE = Counter(
 AS_OF_LATEST = Counter(
     "trademesh_advisor_as_of_latest_total",
     "Signals whose context part was the latest, not as of their event time, by why: old (older "
-    "than the history kept), book (no book top kept by then).",
+    "than the history kept), book (no book top kept by then), account (the fills between not all "
+    "known), account_time (an account answer without the venue's time: stamped when it came).",
     ["why"],
 )

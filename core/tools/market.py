@@ -164,20 +164,23 @@ class MarketTools:
 
     async def positions(self, venue: str, symbol: str | None = None) -> Json:
         """Positions on a venue (all symbols, or one): signed size (negative is short), average
-        entry price and realised PnL in the quote asset, as decimal strings."""
+        entry price and realised PnL in the quote asset, as decimal strings; `as_of_ns`: the
+        venue's time the answer is as of (it holds the fills up to then), null when it cannot tell."""
         venue = live_venue(venue, self._up.names(TRADEFLOW))
         request = tf.GetPositionsRequest(symbol=optional_symbol(symbol))
         answer = await self._up.unary(TRADEFLOW, venue, "GetPositions", request, tf.GetPositionsResponse)
-        return {"venue": venue, "positions": [render.position(p) for p in answer.positions]}
+        positions = [render.position(p) for p in answer.positions]
+        return {"venue": venue, "positions": positions, "as_of_ns": answer.as_of_ns or None}
 
     async def balances(self, venue: str) -> Json:
         """The account's balances on a venue: per asset, free (available for new orders), locked
-        (held by open orders) and total, as decimal strings."""
+        (held by open orders) and total, as decimal strings; `as_of_ns` as for positions."""
         venue = live_venue(venue, self._up.names(TRADEFLOW))
         answer = await self._up.unary(
             TRADEFLOW, venue, "GetBalances", tf.GetBalancesRequest(), tf.GetBalancesResponse
         )
-        return {"venue": venue, "balances": [render.balance(b) for b in answer.balances]}
+        balances = [render.balance(b) for b in answer.balances]
+        return {"venue": venue, "balances": balances, "as_of_ns": answer.as_of_ns or None}
 
     async def _status(self, venue: str) -> Json:
         answer = await self._up.unary(

@@ -81,6 +81,23 @@ async def test_market_order_fills_with_taker_fee_and_moves_balances_by_exactly_t
     assert Decimal(after["USDT"].locked) == Decimal(before["USDT"].locked) == 0
 
 
+async def test_the_account_answers_carry_the_venues_time_placing_them_among_the_fills(
+    stubs: Stubs, executions: Executions
+) -> None:
+    """GetBalances' and GetPositions' `as_of_ns` is the sim's clock, which stamps its fills: an
+    answer before an order is as of before its fills, an answer after it as of their time or later."""
+    before = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+    request = tf.PlaceOrderRequest(symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET,
+                                   size="0.01", client_order_id=client_id("as-of"))  # fmt: skip
+    placed = await stubs.tf.PlaceOrder(request, timeout=CALL_TIMEOUT_S)
+    seen = await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_FILLED)
+    filled = [e.fill.ts_event_ns for e in seen if e.HasField("fill")]
+    balances_after = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+    positions = await stubs.tf.GetPositions(tf.GetPositionsRequest(), timeout=CALL_TIMEOUT_S)
+    assert filled and 0 < before.as_of_ns < min(filled)
+    assert max(filled) <= balances_after.as_of_ns <= positions.as_of_ns
+
+
 async def test_resting_bid_at_the_top_of_the_book_fills_as_maker_against_synthetic_flow(
     stubs: Stubs, executions: Executions
 ) -> None:

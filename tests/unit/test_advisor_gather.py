@@ -63,6 +63,7 @@ class Tools:
         self.book_streams: dict[str, asyncio.Queue[list[md.MarketEvent] | None]] = {}
         self.subscribed: Counter[tuple[str, ...]] = Counter()
         self.bar_limits: list[int] = []
+        self.account_as_of_ns: int | None = None  # the venue's time of its account answers
 
     def _count(self, tool: str, venue: str) -> None:
         self.calls[(tool, venue)] += 1
@@ -118,13 +119,15 @@ class Tools:
         self._count("positions", venue)
         held = [{"symbol": BTC, "size": "0.5", "entry_price": "90", "realized_pnl": "1"},
                 {"symbol": ETH, "size": "-2", "entry_price": "3000", "realized_pnl": "0"}]  # fmt: skip
-        return {"venue": venue, "positions": [p for p in held if symbol in (None, p["symbol"])]}
+        listed = [p for p in held if symbol in (None, p["symbol"])]
+        return {"venue": venue, "positions": listed, "as_of_ns": self.account_as_of_ns}
 
     async def balances(self, venue: str) -> Json:
         self._count("balances", venue)
         return {
             "venue": venue,
             "balances": [{"asset": "USDT", "free": "1000", "locked": "25", "total": "1025"}],
+            "as_of_ns": self.account_as_of_ns,
         }
 
     async def open_orders(self, venue: str, symbol: str | None = None) -> Json:
@@ -560,6 +563,37 @@ async def test_the_account_is_as_of_the_signals_event_time(tools: Tools, clock: 
         before = _latest_count("account")
         early = await gathering.gather("sim", BTC, T0 - 4500 * MS)  # before the venue was followed
         assert early.quote_equity() == Decimal(1025) and _latest_count("account") == before + 1
+
+
+async def test_an_account_answer_is_placed_among_the_fills_by_the_venues_time(
+    tools: Tools, clock: Clock
+) -> None:
+    """The venue's time on its account answer (`as_of_ns`) is the moment it holds the fills up
+    to, not when it came: a fill made after that moment and before it came is not taken back
+    from it (as of an earlier time), and is added to it (as of a later time)."""
+    async with _reading_fills(tools, clock) as (stream, gathering, fills):
+        clock.now = T0 - 4000 * MS
+        await gathering.gather("sim", BTC, T0 - 4000 * MS)
+        await until_true(lambda: fills.between("sim", T0 - 3000 * MS, T0) == [])
+        stream.add(_fill(T0 - 1000 * MS, common.SIDE_BUY, "0.1", "100", "0.01"))
+        await until_true(lambda: len(fills.between("sim", T0 - 4000 * MS, T0) or ()) == 1)
+        # The answers come at T0 and are as of T0 - 1.5 s at the venue: they hold no fill.
+        tools.account_as_of_ns, clock.now = T0 - 1500 * MS, T0
+        before = _latest_count("account_time")
+        await refresh(gathering)
+        assert _latest_count("account_time") == before, "the venue's time is had: nothing counted"
+        earlier = await gathering.gather("sim", BTC, T0 - 2000 * MS)
+        assert earlier.quote_equity() == Decimal(1025) and earlier.position_size() == Decimal("0.5")
+        now = await gathering.gather("sim", BTC, T0)  # the buy added: -10.01 USDT, +0.1 BTC
+        assert now.quote_equity() == Decimal(1025) - Decimal("10.01") and now.position_size() == Decimal(
+            "0.6"
+        )
+        # Without the venue's time the answers are as of when they came (T0), the buy taken back.
+        tools.account_as_of_ns = None
+        await refresh(gathering)
+        assert _latest_count("account_time") == before + 2, "balances and positions stamped on arrival"
+        taken_back = await gathering.gather("sim", BTC, T0 - 2000 * MS)
+        assert taken_back.quote_equity() == Decimal(1025) + Decimal("10.01")
 
 
 async def test_a_gap_on_the_executions_stream_forgets_the_fills_before_it(tools: Tools, clock: Clock) -> None:

@@ -200,7 +200,9 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
     async def GetBalances(
         self, request: tf.GetBalancesRequest, context: Context[tf.GetBalancesRequest, tf.GetBalancesResponse]
     ) -> tf.GetBalancesResponse:
-        return tf.GetBalancesResponse(balances=[balance_to_pb(b) for b in await self.venue.balances()])
+        balances = await self.venue.balances()
+        as_of_ns = self.venue.account_as_of_ns()  # no await between: the answer's own moment
+        return tf.GetBalancesResponse(balances=[balance_to_pb(b) for b in balances], as_of_ns=as_of_ns)
 
     async def GetPositions(
         self,
@@ -209,7 +211,8 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
     ) -> tf.GetPositionsResponse:
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
         positions = await self.venue.positions(symbol)
-        return tf.GetPositionsResponse(positions=[position_to_pb(p) for p in positions])
+        as_of_ns = self.venue.account_as_of_ns()
+        return tf.GetPositionsResponse(positions=[position_to_pb(p) for p in positions], as_of_ns=as_of_ns)
 
     async def ListFundingPayments(
         self,

@@ -110,6 +110,13 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def positions(self, symbol: str | None) -> list[Position]: ...
 
+    def account_as_of_ns(self) -> int:
+        """The venue's time (ns) the account answer just given (balances, positions) is as of,
+        read right after it with no await between: the answer holds every fill of the venue's
+        executions stamped up to this time and none after. 0 (this default) when the venue cannot
+        tell: an exchange's REST answer is as of some moment before it came."""
+        return 0
+
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The account's funding payments at or after since_ns, oldest first, at most `limit`
         (the runtime has checked the arguments). This default is a spot venue's answer: spot

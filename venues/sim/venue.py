@@ -233,6 +233,11 @@ class SimVenue(Venue):
     async def positions(self, symbol: str | None) -> list[Position]:
         return self.exchange.positions(symbol)
 
+    def account_as_of_ns(self) -> int:
+        """The exchange's clock: its fills are stamped by it, and an account answer (made at
+        once, without awaiting) holds every fill made so far."""
+        return self._clock()
+
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The perpetuals' funding payments (none while the config lists no perpetual)."""
         return self.exchange.funding_payments(symbol, since_ns, limit)

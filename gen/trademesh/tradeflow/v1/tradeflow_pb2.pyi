@@ -642,16 +642,23 @@ class GetBalancesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BALANCES_FIELD_NUMBER: _builtins.int
+    AS_OF_NS_FIELD_NUMBER: _builtins.int
+    as_of_ns: _builtins.int
+    """The venue's time the answer is as of (its clock, ns): it holds every fill of the account's
+    executions up to this time and none after. 0 when the venue cannot tell (an exchange's REST
+    answer is as of some moment before it came).
+    """
     @_builtins.property
     def balances(self) -> _containers.RepeatedCompositeFieldContainer[Global___Balance]: ...
     def __init__(
         self,
         *,
         balances: _abc.Iterable[Global___Balance] | None = ...,
+        as_of_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ns", b"as_of_ns", "balances", b"balances"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -682,16 +689,20 @@ class GetPositionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     POSITIONS_FIELD_NUMBER: _builtins.int
+    AS_OF_NS_FIELD_NUMBER: _builtins.int
+    as_of_ns: _builtins.int
+    """As GetBalancesResponse.as_of_ns."""
     @_builtins.property
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]: ...
     def __init__(
         self,
         *,
         positions: _abc.Iterable[Global___Position] | None = ...,
+        as_of_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["positions", b"positions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ns", b"as_of_ns", "positions", b"positions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
