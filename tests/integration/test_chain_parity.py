@@ -515,6 +515,8 @@ async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain
     # ... and each order sent at its twin's arrival by then is its request and ends as it did.
     compared = [c for c in _orders_at_twins(run) if c[0] < parted_ns]
     report = "\n".join(f"{'=' if r and o else '!'} {line}" for _, r, o, line in compared)
+    print(f"\nchain: {equal} of {len(live)} intents equal in full, equity parted at {parted}, "
+          f"{len(compared)} orders at a twin compared")  # fmt: skip
     assert all(same_request for _, same_request, _, _ in compared), report
     assert all(same_outcome for _, _, same_outcome, _ in compared), report
     assert not apart, "\n".join(apart)
