@@ -14,16 +14,17 @@ workers take a module at a time).
   filled live (the same prices, sizes, fees and liquidity, the same end states).
 - **The chain**: the backtest with the live advisor's config and `latency = "recorded"` (each of
   its orders sent at its live twin's recorded arrival, core.backtest.twins) makes the live
-  chain's intents on the same signals, and its orders at a twin are the twin's requests and
-  end as the twin did (status, filled size, fills per price level); one still working at the
-  backtest's end (a second after the cutoff) has the live fills so far (live went on).
+  chain's intents on the same signals (the same sides, order types, prices, sizes and risk
+  amounts: the same equity), every live intent's order has its backtest twin, and its orders
+  at a twin are the twin's requests and end as the twin did (status, filled size, fills per
+  price level); one still working at the backtest's end (a second after the cutoff) has the
+  live fills so far (live went on).
 
 docs/backtest.md, "Parity with live"."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -422,68 +423,10 @@ def _orders_at_twins(run: Backtested) -> list[tuple[int, bool, bool, str]]:
     return out
 
 
-# ---- the live advisor's account as of a signal's time, off by a fill (a known live difference)
-
-_FILLS = (
-    "SELECT side, fill_size, fill_price, fee, fee_asset, symbol FROM executions WHERE fill_size IS NOT NULL "
-    "AND ts_event_ns > $1 AND ts_event_ns <= $2 ORDER BY ts_event_ns, epoch, sequence"
-)
-
-
-def _equity(decision: am.Decision) -> Decimal | None:
-    """The equity the live advisor's context read (its context stage's output)."""
-    for stage in decision.stages:
-        if stage.stage == am.STAGE_CONTEXT and stage.output_json:
-            equity = json.loads(stage.output_json).get("equity")
-            return None if equity is None else Decimal(equity)
-    return None
-
-
-async def _reverted(database: str, decision: am.Decision) -> list[Decimal]:
-    """The quote cash each live fill made after the decision's signal time and by the decision
-    takes back when reverted (a buy's cost and fee; a sell's proceeds less its fee, negative)."""
-    connection = await asyncpg.connect(database)
-    try:
-        rows = await connection.fetch(_FILLS, decision.signal.ts_signal_ns, decision.ts_decision_ns)
-    finally:
-        await connection.close()
-    out = []
-    for row in rows:
-        notional = Decimal(row["fill_size"]) * Decimal(row["fill_price"])
-        fee = Decimal(row["fee"]) if row["fee_asset"] == row["symbol"].split("/")[1] else Decimal(0)
-        out.append(notional + fee if row["side"] == "buy" else fee - notional)
-    return out
-
-
-async def _account_off_by_fills(database: str, live: am.Decision, replayed: am.Decision) -> str | None:
-    """Why a live intent's size and risk amount are not the backtest's, when it is the known
-    live difference: the live advisor's account as of the signal's time (the balances read,
-    less the fills made since that time: core/advisor) was off by the cash of live fills made
-    between the signal's time and the decision, a run of them in time order (fills it took back
-    from a balance read that did not hold them yet). None when it is not that: the rest of the
-    intent differs too, or the gap is no such run's cash."""
-    a, b = live.intent, replayed.intent
-    rest = ("side", "entry_type", "entry_price", "stop_loss", "take_profit", "strategy_id", "symbol")
-    equity = _equity(live)
-    if any(getattr(a, f) != getattr(b, f) for f in rest) or not equity or not Decimal(a.risk_amount):
-        return None
-    share = Decimal(a.risk_amount) / equity  # the risk amount is the equity's share, the same both sides
-    gap = equity - Decimal(b.risk_amount) / share  # the live equity over the backtest's
-    cash = await _reverted(database, live)
-    for first in range(len(cash)):
-        for last in range(first, len(cash)):
-            if abs(sum(cash[first : last + 1], Decimal(0)) - gap) < Decimal("0.000001"):
-                return f"live equity {gap:+} over the backtest's: fills {first}..{last} of {len(cash)}"
-    return None
-
-
 async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain: Chain) -> None:
-    """Every intent equal, and every order at a live twin its request and outcome, up to where
-    the live chain's equity parts from the backtest's for a known live reason, asserted
-    narrowly: the live advisor's account as of a signal's time off by fills made between the
-    signal and its decision (`_account_off_by_fills`; an advisor matter, docs/backtest.md).
-    From there the sizes follow each side's equity: the intents after it are compared but for
-    their size and risk amount, and the orders that reached the venue after it not at all."""
+    """Every live decision's intent (or block) is the backtest's, and every order the live
+    inspector placed in the window has its backtest twin, sent at its arrival with the same
+    request and ending as it did (or working at the backtest's end with the live fills so far)."""
     run = await _backtested_chain(chain)
     assert _compared(run.signals, chain.cutoff_ns) == _compared(chain.signals, chain.cutoff_ns)
     live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
@@ -491,33 +434,20 @@ async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain
     replayed = {_key(signals[d.signal_id]): d for d in run.decisions if d.signal_id in signals}
     assert len(live) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(live)}"
     assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"
-    parted: int | None = None  # the live decision where the equity parted, if it did
-    equal, apart = 0, list[str]()
-    for key in sorted(live, key=lambda k: live[k].ts_decision_ns):
-        mine, theirs = _intent(replayed[key]), _intent(live[key])
-        if mine == theirs:
-            equal += 1
-            continue
-        if parted is None:  # the first that differs: for the known reason only
-            why = await _account_off_by_fills(chain.database, live[key], replayed[key])
-            parted = live[key].ts_decision_ns
-            if why is None:
-                apart.append(f"{key}: live {theirs} backtest {mine}")
-        if mine[:-2] != theirs[:-2]:
-            apart.append(f"{key} after the equity parted: live {theirs} backtest {mine}")
-    parted_ns = chain.cutoff_ns + S if parted is None else parted  # the backtest's end, else there
-    # The orders are asserted first: an order's fills apart part the equity, and the sizes after.
-    # Every live intent's order that reached the venue before the equity parted (within the
-    # window) has its backtest twin (the backtest's inspector allowed the same intents) ...
-    entries = {k for k, o in run.twins.twins.items() if k[1] == "intent" and o.arrival_ns < parted_ns}
-    assert entries, "the live inspector placed some intent's order in the compared window"
+    order = sorted(live, key=lambda k: live[k].ts_decision_ns)
+    apart = [f"{k}: live {_intent(live[k])} backtest {_intent(replayed[k])}" for k in order
+             if _intent(live[k]) != _intent(replayed[k])]  # fmt: skip
+    # The orders first: an order's fills apart part the equity, and the sizes after it.
+    # Every live intent's order that reached the venue by the backtest's end has its backtest
+    # twin (the backtest's inspector allowed the same intents) ...
+    end_ns = chain.cutoff_ns + S
+    entries = {k for k, o in run.twins.twins.items() if k[1] == "intent" and o.arrival_ns < end_ns}
+    assert entries, "the live inspector placed some intent's order in the window"
     assert entries <= run.twins.taken, "every live intent's order has its backtest twin"
-    # ... and each order sent at its twin's arrival by then is its request and ends as it did.
-    compared = [c for c in _orders_at_twins(run) if c[0] < parted_ns]
+    # ... and each order sent at a twin's arrival is its request and ends as it did.
+    compared = [c for c in _orders_at_twins(run) if c[0] < end_ns]
     report = "\n".join(f"{'=' if r and o else '!'} {line}" for _, r, o, line in compared)
-    print(f"\nchain: {equal} of {len(live)} intents equal in full, equity parted at {parted}, "
-          f"{len(compared)} orders at a twin compared")  # fmt: skip
+    print(f"\nchain: {len(live) - len(apart)} of {len(live)} intents equal, {len(compared)} orders at a twin")
     assert all(same_request for _, same_request, _, _ in compared), report
     assert all(same_outcome for _, _, same_outcome, _ in compared), report
     assert not apart, "\n".join(apart)
-    assert equal >= 1, "some intent is compared in full"
