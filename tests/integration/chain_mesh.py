@@ -47,7 +47,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import decode
+from core.bus.codec import FIELD, decode
 from core.bus.names import DECISIONS
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, bus_signals, redis_db, venue_link
@@ -130,6 +130,7 @@ class Chain:
     placed: list[str]  # the client order ids of the orders placed by hand
     orders_start_ns: int  # before the first of them (the sim's clock is this machine's)
     orders_end_ns: int  # the recorder holds the market up to here: the last order's cancel and more
+    journal: list[bytes] = dataclasses.field(default_factory=list)  # the inspector's, its entries
 
 
 async def fetchval(database: str, sql: str, *args: Any) -> Any:
@@ -222,6 +223,18 @@ async def _cancel_all(address: str) -> None:
         )
     finally:
         await channel.close()
+
+
+async def _inspector_journal(bus_url: str) -> list[bytes]:
+    """The live inspector's journal (every input of its core, in order: core.inspector.journal),
+    each entry serialised: replayed through the core (core.inspector.driver) it shows what the
+    live inspector did on each input."""
+    client: Any = aioredis.Redis.from_url(bus_url)
+    try:
+        streams = [key async for key in client.scan_iter(match="inspector.journal.*")]
+        return [fields[FIELD] for stream in streams for _, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
 
 
 async def _bus_decisions(bus_url: str) -> list[am.Decision]:
@@ -345,6 +358,7 @@ async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Ch
             placed=placed,
             orders_start_ns=orders_start,
             orders_end_ns=orders_end,
+            journal=await _inspector_journal(bus),
         )
     finally:
         await processes.stop_all()
