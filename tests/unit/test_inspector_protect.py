@@ -145,6 +145,32 @@ def test_a_native_stop_filling_in_parts_closes_the_position_without_a_new_pair()
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
 
 
+def test_a_stop_being_resized_that_the_venue_triggered_closes_what_it_takes_with_one_new_pair() -> None:
+    """The entry's last fill resizes the pair (the stop cancelled, a bigger one placed) while the
+    venue is triggering the old stop in the same sweep: our cancel comes too late and the old
+    stop's fills come one by one. They close what it takes: the pair is re-planned once, for
+    what the entry added, not once per fill (on the sim, each trimmed to the same size by the
+    venue, a live chain cancelled and placed the pair seven times in 40 ms)."""
+    c = core()
+    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    stop, target = pair(c.on_fill("sim", fill(order, "1.5"), T0).actions)
+    resized = c.on_fill("sim", fill(order, "0.5"), T0 + MS)
+    assert set(cancelled(resized.actions)) == {stop.client_order_id, target.client_order_id}
+    bigger, _ = pair(resized.actions)
+    assert bigger.size == D(2)
+    plans = [
+        c.on_fill("sim", fill(stop, size, price="95"), T0 + (2 + i) * MS)
+        for i, size in enumerate(("0.5", "0.25", "0.75"))
+    ]
+    # The first fill: the stop takes the 1.5 it held, so the pair is for the 0.5 the entry added.
+    small_stop, small_target = pair(plans[0].actions)
+    assert small_stop.size == small_target.size == D("0.5")
+    assert placed(plans[1].actions) == placed(plans[2].actions) == []
+    assert cancelled(plans[1].actions) == cancelled(plans[2].actions) == []
+    done = c.on_order_update(update(stop, OrderStatus.FILLED, "1.5"), T0 + 5 * MS)
+    assert done.actions == () and c.book.positions.size(("sim", "BTC/USDT")) == D("0.5")
+
+
 def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_looping() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")

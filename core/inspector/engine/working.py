@@ -119,5 +119,9 @@ def _stop_filling(working: WorkingOrder) -> bool:
     """A stop the venue has triggered (it has begun to fill): a market order now, taking the rest
     of the position in the same moment. Its fills come one by one, and at the venue the position
     is gone already: a pair re-planned for what is left between them was refused (reduce-only,
-    the position is 0), three times at once, and stood the inspector down."""
-    return working.order.role is OrderRole.STOP_LOSS and working.filled > 0 and not working.cancelling
+    the position is 0), three times at once, and stood the inspector down. So is one we are
+    cancelling (a fill resized the pair while the venue was triggering it): our cancel comes too
+    late for what it takes, and a pair re-planned per fill of it (each trimmed by the venue to
+    what was left) was cancelled and placed again seven times in 40 ms. Once the venue says it is
+    done, its final size bounds what it still takes."""
+    return working.order.role is OrderRole.STOP_LOSS and working.filled > 0
