@@ -12,7 +12,7 @@ The sim holds stop orders itself, so every stop-loss is placed natively (no emul
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from core.backtest.twins import ModelTiming, OrderTiming
@@ -25,7 +25,7 @@ from core.inspector.engine.actions import CancelAll, CancelOrder, OrderAction, P
 from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.market import MarketView
 from core.inspector.ticks import put_on_grid
-from core.model import Execution, Instrument, Order, OrderRequest
+from core.model import Execution, Instrument, Order, OrderRequest, Side
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -49,6 +49,8 @@ class OrderDesk:
     find: Callable[[str], Order | None]
     # When each order and cancel reaches the venue (None from it: the latency model's delay).
     timing: OrderTiming = field(default_factory=ModelTiming)
+    # The venue's position in a symbol now (signed), as its account answers.
+    position: Callable[[str], Decimal] = field(default=lambda symbol: Decimal(0))
 
 
 @dataclass
@@ -157,7 +159,19 @@ class InspectStage:
             refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, str(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
-        self.desk.submit(checked, now_ns, self.desk.timing.place(order, now_ns))
+        self.desk.submit(checked, now_ns, self.desk.timing.place(self._as_held(order), now_ns))
+
+    def _as_held(self, order: PlaceOrder) -> PlaceOrder:
+        """The order as the venue takes it, for its live twin's key (core.backtest.twins): a
+        reduce-only order sized to the position it reduces there, as the sim sizes it
+        (venues/sim/order_manager.py) and as its twin's size was recorded. The venue's position
+        may be smaller than the core's: a stop's fills on their way. (A resize planned before
+        them, for the position with the entry's last fill, went to the live venue as the entry's
+        last fill alone, and its twin was recorded so.)"""
+        held = self.desk.position(order.symbol) if order.reduce_only else Decimal(0)
+        if held == 0 or (held > 0) == (order.side is Side.BUY) or abs(held) >= order.size:
+            return order  # as asked (a venue refuses one that would increase the position)
+        return replace(order, size=abs(held))
 
     def _cancel(self, client_order_id: str, now_ns: int) -> None:
         self.desk.cancel(client_order_id, now_ns, self.desk.timing.cancel(client_order_id, now_ns))

@@ -122,7 +122,10 @@ class Backtest:
         self.bars = BarKeeper(settings.venue, model.timeframe, settings.advisor.synthesis.bars_in_request * 5)
         self.detect = DetectStage(strategies, start, settings.tick_hz)
         self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
-        desk = OrderDesk(self.instruments, market.submit, market.cancel, market.open_orders, self._find)
+        desk = OrderDesk(
+            self.instruments, market.submit, market.cancel, market.open_orders, self._find,
+            position=self._position,
+        )  # fmt: skip
         self.inspect = InspectStage.start(
             settings.venue, desk, settings.policies, settings.starting_equity, start
         )
@@ -308,6 +311,9 @@ class Backtest:
                 self.inspect.mark(symbol, price, now_ns)
 
     # ---- what the venue shows
+
+    def _position(self, symbol: str) -> Decimal:
+        return sum((p.size for p in self.market.positions(symbol)), Decimal(0))
 
     def _find(self, client_order_id: str) -> Order | None:
         try:

@@ -20,7 +20,10 @@ The pairing (`TwinKey`):
   position then, so the order made for a position of that size is the same step's; a number
   (the k-th stop since the entry) is not, as the replayed venue does not split an entry's fills
   as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
-  makes another count of re-plans.
+  makes another count of re-plans. The size is the one the venue holds the order at: the sim
+  sizes a reduce-only order to the position it reduces, so a resize planned before a stop's
+  fills were heard was recorded live at the position's size then, and the backtest's order is
+  keyed by the size the replayed venue's position gives it (core.backtest.inspect).
 
 An order whose twin's arrival is already past when it is sent (a protective one live made
 faster than the report latency brings the backtest its fill) arrives at once: as near its

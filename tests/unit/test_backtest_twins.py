@@ -22,7 +22,17 @@ from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id
 from core.inspector.engine.market import MarketView
-from core.model import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from core.model import (
+    Execution,
+    Fill,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
@@ -150,7 +160,7 @@ def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -
     assert twins.cancel("unknown", 2_000) is None  # not the inspector's: the model
 
 
-def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]]) -> InspectStage:
+def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]], position: str = "0") -> InspectStage:
     desk = OrderDesk(
         {SYMBOL: BTC},
         lambda request, now, at: sent.append((request.client_order_id, now, at)),
@@ -158,6 +168,7 @@ def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]]) -> Insp
         list,
         lambda cid: None,
         twins,
+        lambda symbol: D(position),
     )
     return InspectStage.start("sim", desk, DEFAULT_POLICIES.read_text(), D(100_000), 0)
 
@@ -178,6 +189,36 @@ def test_the_inspectors_entry_is_sent_to_arrive_at_its_twins_time() -> None:
         twins.intent(intent)
         assert stage.intent(intent, MarketView(D(99), D(100), D(100)), now).allowed
     assert sent == [(entry_order_id("bt-1"), 1_000, 4_000), (entry_order_id("bt-2"), 2_000, None)]
+
+
+def _filled(order: PlaceOrder, size: str, at: int) -> Execution:
+    done = Order(
+        "sim", "v-1", order.client_order_id, SYMBOL, order.side, order.type, order.time_in_force,
+        order.price, order.size, filled_size=D(size), status=OrderStatus.PARTIALLY_FILLED,
+    )  # fmt: skip
+    fill = Fill("f-1", "v-1", order.client_order_id, SYMBOL, order.side, D(100), D(size), D(0), "USDT",
+                Liquidity.MAKER, "t-1", at)  # fmt: skip
+    return Execution(at, done, fill)
+
+
+@pytest.mark.parametrize(("venue_position", "paired"), [("0.04", True), ("0.1", False)])
+def test_a_protective_order_is_paired_by_the_size_the_venue_holds_it_at(
+    venue_position: str, paired: bool
+) -> None:
+    """The sim sizes a reduce-only order to the position it reduces, and a live twin's size is
+    recorded so: a stop planned for the whole entry while the venue's position is smaller (a
+    stop's fills on their way) is paired by the venue's size, the size it will be held at."""
+    session = [_live(entry_order_id("live-1"), 4_000), _stop("s-trimmed", "0.04", 4_100)]
+    twins = TwinArrivals(live_twins(session, live_intents([_decision("live-1", SIGNAL)])), 20)
+    sent: list[tuple[str, int, int | None]] = []
+    stage = _stage(twins, sent, venue_position)
+    intent = _intent("bt-1", 1_000)
+    twins.intent(intent)
+    verdict = stage.intent(intent, MarketView(D(99), D(100), D(100)), 1_000)
+    stage.execution(_filled(verdict.orders[0], "0.1", 4_050), 4_070)
+    stops = [(at, cid) for cid, _, at in sent if cid != entry_order_id("bt-1")]
+    assert len(stops) == 2  # the stop and the target, both for 0.1
+    assert (4_100 in {at for at, _ in stops}) is paired
 
 
 def test_the_replayed_venue_takes_an_order_at_the_arrival_given_else_after_its_latency() -> None:
