@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.task_dump",
     "tests.cpu_report",
     "tests.forked_services",
+    "tests.diagnostics",
 ]
