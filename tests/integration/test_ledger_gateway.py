@@ -235,9 +235,19 @@ async def test_pnl_and_verify_agree_with_the_books(mesh: Mesh, placed: Placed) -
     assert books["transfers"] >= 2 and books["accounts"] >= 2
 
 
-async def test_the_trace_of_the_fill_reaches_back_to_the_intent(mesh: Mesh, placed: Placed) -> None:
-    by_fill, by_order = await _tools(
+async def _traced(mesh: Mesh, placed: Placed) -> list[Any] | None:
+    """The traces by the fill and by the order once the fill's trace holds its order and fill steps:
+    they come from the recorder's executions, which may be written after the ledger's transfers."""
+    both = await _tools(
         mesh, [("ledger_trace", {"id": placed.fill_id}), ("ledger_trace", {"id": placed.client_order_id})]
+    )
+    kinds = {step["kind"] for step in _answer(both[0]).get("steps", [])}
+    return both if {"order", "fill"} <= kinds else None
+
+
+async def test_the_trace_of_the_fill_reaches_back_to_the_intent(mesh: Mesh, placed: Placed) -> None:
+    by_fill, by_order = await until(
+        lambda: _traced(mesh, placed), 30, interval_s=0.5, what="the fill's trace holds its order and fill"
     )
     chain = _answer(by_fill)
     assert chain["kind"] == "fill" and chain["id"] == placed.fill_id
