@@ -13,9 +13,10 @@ orders, and ours. The synthetic total of each level mirrors the recorded size:
 
 - A snapshot or a delta sets each level's synthetic total to the recorded size (a snapshot
   also empties the levels it does not list; size "0" in a delta removes a level). An increase
-  joins the back of the level's queue (a synthetic order of the difference, merged into the
-  synthetic order already last there, if any): liquidity that arrives after our order waits
-  behind it.
+  joins the back of the level's queue (a synthetic order of the difference; by the BACK rule
+  merged into the synthetic order already last there, if any; by the FRONT rule an order of its
+  own, as the sim's maker placed it, so a taker sweeping the level fills against each apart, as
+  live): liquidity that arrives after our order waits behind it.
 - A decrease is taken from the level's synthetic queue by the venue's queue rule
   (`QueueRule`, chosen by the recorded venue: `queue_rule`). The recorded book tells how much
   left a level, not where in the queue it stood.
@@ -357,10 +358,13 @@ class _Mirror:
             self._join_back(side, price, missing)
 
     def _join_back(self, side: Side, price: int, lots: int) -> None:
-        """Add synthetic lots at the back of a level. When the last order there is synthetic
-        they join it (re-queued at the back, where it already was), so a level holds one
-        synthetic order per stretch between ours, not one per recorded increase."""
-        last = self.book.last_at(side, price)
+        """Add synthetic lots at the back of a level. By the FRONT rule they are an order of
+        their own: the sim's maker that made a recorded increase placed one order, and a taker
+        sweeping the level meets each maker order apart (one fill each, as live). Else, when the
+        last order there is synthetic, they join it (re-queued at the back, where it already
+        was), so a level holds one synthetic order per stretch between ours, not one per
+        recorded increase."""
+        last = None if self.front else self.book.last_at(side, price)
         if last is not None and last.owner == SYNTHETIC:
             lots += last.remaining
             self.exchange.cancel_synthetic(self.symbol, last.order_id)

@@ -172,16 +172,19 @@ class OffBook:
 
     def _increase(self, levels: dict[int, Queue], price: int, lots: int, reduced: set[int]) -> None:
         """A level brought up to `lots`: the missing lots join its last synthetic order, which
-        goes to the back under a new id (the mirror's join at the back), or make a new one."""
+        goes to the back under a new id (the mirror's join at the back), or make a new one (and
+        always by the FRONT rule: one order per recorded increase)."""
         queue = levels.get(price) if price in reduced else None
         present = sum(q[1] for q in queue) if queue else 0
         if lots <= present:
             return
         order_id = self.exchange.take_order_id()
-        if queue:
-            queue.append([order_id, lots - present + queue.pop()[1]])
-        else:
+        if not queue:
             levels[price] = [[order_id, lots - present]]
+        elif self.front:
+            queue.append([order_id, lots - present])
+        else:
+            queue.append([order_id, lots - present + queue.pop()[1]])
 
     def _consume(self, levels: dict[int, Queue], price: int, queue: Queue, lots: int) -> None:
         """A trade's lots taken from the front of a level, one trade per order it meets."""

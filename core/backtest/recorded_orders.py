@@ -64,12 +64,13 @@ class Outcome:
 @dataclass(frozen=True)
 class RecordedOrder:
     """One live order: its request, when it reached the venue, when its cancel did (None: not
-    cancelled), and its outcome."""
+    cancelled), its outcome, and when it ended (its last update's time; None: still working)."""
 
     request: OrderRequest
     arrival_ns: int
     cancel_ns: int | None
     outcome: Outcome
+    ended_ns: int | None = None
 
 
 _SQL = """
@@ -126,9 +127,9 @@ def _order(updates: Sequence[asyncpg.Record]) -> RecordedOrder:
         if u["fill_size"] is not None
     )
     cancel = last["updated_ns"] if status is OrderStatus.CANCELED else None
-    return RecordedOrder(
-        request, first["created_ns"], cancel, Outcome(status, Decimal(last["filled_size"]), fills)
-    )
+    ended = None if status.is_open else last["updated_ns"]
+    outcome = Outcome(status, Decimal(last["filled_size"]), fills)
+    return RecordedOrder(request, first["created_ns"], cancel, outcome, ended)
 
 
 def send(market: ReplayedMarket, orders: Sequence[RecordedOrder]) -> None:

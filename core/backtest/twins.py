@@ -30,11 +30,20 @@ faster than the report latency brings the backtest its fill) arrives at once: as
 twin's time as it can, not the model's delay later (a stop arriving after the trade that
 triggered its twin would sweep another book). An order without a twin (the live inspector
 placed none there, or none for a position of that size; a flatten; a twin taken already) keeps
-the latency model. A cancel arrives at the twin's recorded cancel when
-its order's twin was cancelled and that time is not past, else at once (not after the model's
-delay: the orders sent with it arrive at their twins' times, and a re-plan's new stop must not
-reach the venue before the old one's cancel, as live it did not: the sim sizes a reduce-only
-order to what the others leave, or refuses it); never before its order.
+the latency model's delay, but never reaches the venue before what was sent before it: the live
+shell sends an input's orders and cancels in turn, each after the venue answered the one before
+(core.inspector.executor), and takes the next input after that. (A pair planned for the last
+fill of a sweep, which live came after the pairs of the fills before it, would otherwise reach
+the venue first and take their stops' trades.)
+
+A cancel arrives at the twin's recorded cancel when its order's twin was cancelled and that
+time is not past, else at once (not after the model's delay: the orders sent with it arrive at
+their twins' times, and a re-plan's new stop must not reach the venue before the old one's
+cancel, as live it did not: the sim sizes a reduce-only order to what the others leave, or
+refuses it); never before its order. When the twin ended otherwise (a stop the venue filled
+while the live inspector, hearing the fills of a sweep one after another, was still
+re-planning), the live cancel came too late to change it: the backtest's arrives just after the
+twin's end, and its order ends as the twin did.
 """
 
 from __future__ import annotations
@@ -146,6 +155,7 @@ class TwinArrivals(OrderTiming):
     _steps: _Steps = field(default_factory=lambda: _Steps())
     _taken: set[TwinKey] = field(default_factory=set)
     _sent: dict[str, tuple[int, RecordedOrder | None]] = field(default_factory=dict)  # -> arrival, twin
+    _last_ns: int = 0  # the latest arrival of what was sent so far
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
@@ -159,13 +169,17 @@ class TwinArrivals(OrderTiming):
         twin = None if key is None or key in self._taken else self.twins.get(key)
         if key is None or twin is None:
             self.unpaired += 1
-            self._sent[order.client_order_id] = (now_ns + self.order_ns, None)
-            return None
+            # The live shell sends in turn: not before what was sent before it.
+            return self._sent_at(order.client_order_id, max(now_ns + self.order_ns, self._last_ns), None)
         self._taken.add(key)
         self.paired += 1
-        arrival = max(twin.arrival_ns, now_ns)  # a twin already past: at once, as near it as can be
-        self._sent[order.client_order_id] = (arrival, twin)
-        return arrival
+        # A twin already past: at once, as near it as can be.
+        return self._sent_at(order.client_order_id, max(twin.arrival_ns, now_ns), twin)
+
+    def _sent_at(self, client_order_id: str, arrival_ns: int, twin: RecordedOrder | None) -> int:
+        self._sent[client_order_id] = (arrival_ns, twin)
+        self._last_ns = max(self._last_ns, arrival_ns)
+        return arrival_ns
 
     @property
     def taken(self) -> frozenset[TwinKey]:
@@ -182,8 +196,10 @@ class TwinArrivals(OrderTiming):
         if sent is None:
             return None
         arrival_ns, twin = sent
-        at = None if twin is None else twin.cancel_ns
-        return max(now_ns if at is None else at, now_ns, arrival_ns)
+        at = None if twin is None else _cancelled_at(twin)
+        arrival = max(now_ns if at is None else at, now_ns, arrival_ns)
+        self._last_ns = max(self._last_ns, arrival)
+        return arrival
 
     def _key(self, order: PlaceOrder) -> TwinKey | None:
         if order.role in (OrderRole.ENTRY, OrderRole.EXIT):
@@ -207,6 +223,15 @@ class _Steps:
     def protective(self, symbol: str, role: str, size: Decimal) -> TwinKey | None:
         signal = self.last.get(symbol)
         return None if signal is None else (signal, role, size.normalize())
+
+
+def _cancelled_at(twin: RecordedOrder) -> int | None:
+    """When a cancel of the twin's backtest order reaches the venue: at the twin's cancel; after
+    the twin ended when it ended otherwise (the live cancel came too late to change it: a stop
+    the venue filled first); None (at once) while it still worked at the recording's end."""
+    if twin.cancel_ns is not None:
+        return twin.cancel_ns
+    return None if twin.ended_ns is None else twin.ended_ns + 1
 
 
 def _signal_key(intent: am.Intent) -> SignalKey:

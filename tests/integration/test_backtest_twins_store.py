@@ -162,6 +162,11 @@ async def record_session(recorder: Recorder) -> None:
         Execution(START + 9 * S, order(entry_order_id("hypothetical"), START + 9 * S)),
         Execution(SECOND_ENTRY.created_ns, SECOND_ENTRY),
         Execution(SECOND_STOP.created_ns, SECOND_STOP),
+        Execution(
+            START + 25 * S,
+            updated(SECOND_STOP, START + 25 * S, OrderStatus.FILLED, "1"),
+            fill(SECOND_STOP, START + 25 * S, "1"),
+        ),
         Execution(START + 30 * S, updated(SECOND_ENTRY, START + 30 * S, OrderStatus.CANCELED)),
         Execution(LATE_ENTRY.created_ns, LATE_ENTRY),
         # Orders of decisions left out (each found only if its decision were read).
@@ -183,14 +188,28 @@ async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
 
     twins = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
 
-    found = {key: (o.request.client_order_id, o.arrival_ns, o.cancel_ns) for key, o in twins.twins.items()}
+    # Each: its client order id, arrival, cancel and end (None: still working).
+    found = {
+        key: (o.request.client_order_id, o.arrival_ns, o.cancel_ns, o.ended_ns)
+        for key, o in twins.twins.items()
+    }
     assert found == {
-        (FIRST, "intent", D(0)): (ENTRY.client_order_id, START + 4 * S, None),
-        (FIRST, "stop_loss", D("0.4")): (STOP.client_order_id, STOP.created_ns, START + 7 * S),
-        (FIRST, "take_profit", D("0.4")): (TARGET.client_order_id, TARGET.created_ns, None),
-        (SECOND, "intent", D(0)): (SECOND_ENTRY.client_order_id, START + 22 * S, START + 30 * S),
-        (SECOND, "stop_loss", D(1)): (SECOND_STOP.client_order_id, SECOND_STOP.created_ns, None),
-        (LATE, "intent", D(0)): (LATE_ENTRY.client_order_id, LATE_ENTRY.created_ns, None),
+        (FIRST, "intent", D(0)): (ENTRY.client_order_id, START + 4 * S, None, None),
+        (FIRST, "stop_loss", D("0.4")): (STOP.client_order_id, STOP.created_ns, START + 7 * S, START + 7 * S),
+        (FIRST, "take_profit", D("0.4")): (TARGET.client_order_id, TARGET.created_ns, None, None),
+        (SECOND, "intent", D(0)): (
+            SECOND_ENTRY.client_order_id,
+            START + 22 * S,
+            START + 30 * S,
+            START + 30 * S,
+        ),
+        (SECOND, "stop_loss", D(1)): (
+            SECOND_STOP.client_order_id,
+            SECOND_STOP.created_ns,
+            None,
+            START + 25 * S,
+        ),
+        (LATE, "intent", D(0)): (LATE_ENTRY.client_order_id, LATE_ENTRY.created_ns, None, None),
     }
     # The stop's request as the venue took it, back from NUMERIC columns: exact decimals.
     stop_request = twins.twins[(FIRST, "stop_loss", D("0.4"))].request
@@ -222,7 +241,8 @@ async def test_the_backtests_orders_are_sent_at_their_twins_arrivals(
     twins: TwinArrivals = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
 
     # The backtest makes the first signal's intent: its entry goes at the live entry's arrival,
-    # its stop and target (for the same 0.4) at theirs; a target for another size keeps the model.
+    # its stop and target (for the same 0.4) at theirs; a target for another size keeps the model,
+    # but goes after the target sent before it (the live shell sends in turn).
     twins.intent(intent("bt-1", FIRST))
     sent_at = START + 1 * S + 300 * MS
     assert twins.place(backtest_order("e1", OrderRole.ENTRY, "0.4", "bt-1"), sent_at) == ENTRY.created_ns
@@ -230,13 +250,17 @@ async def test_the_backtests_orders_are_sent_at_their_twins_arrivals(
     assert (
         twins.place(backtest_order("tp1", OrderRole.TAKE_PROFIT, "0.4"), START + 4 * S) == TARGET.created_ns
     )
-    assert twins.place(backtest_order("tp9", OrderRole.TAKE_PROFIT, "0.3"), START + 4 * S) is None
+    assert (
+        twins.place(backtest_order("tp9", OrderRole.TAKE_PROFIT, "0.3"), START + 4 * S) == TARGET.created_ns
+    )
     # Its stop's cancel at the live stop's cancel; the entry, live never cancelled, at once.
     assert twins.cancel("sl1", START + 6 * S) == START + 7 * S
     assert twins.cancel("e1", START + 6 * S) == START + 6 * S
     # The hypothetical decision's signal made no live intent: its entry keeps the model.
     twins.intent(intent("bt-h", ("trend", SYMBOL, START + 2 * S)))
-    assert twins.place(backtest_order("eh", OrderRole.ENTRY, "0.4", "bt-h"), START + 2 * S) is None
+    assert twins.place(backtest_order("eh", OrderRole.ENTRY, "0.4", "bt-h"), START + 8 * S) == (
+        START + 8 * S + ORDER_NS
+    )
     # The second signal's entry, its cancel at the live one's.
     twins.intent(intent("bt-2", SECOND))
     assert (

@@ -308,21 +308,22 @@ def test_by_the_front_rule_a_recorded_decrease_is_taken_oldest_first_and_we_move
     m.on_market(snapshot(1 * MS, bids=[("100", "2.0")], asks=[("101", "1.0")]))
     m.submit(limit(BUY, "100", "1.0", "b"), 2 * MS)
     m.advance(2 * MS)
-    # Increases join the back, as by the back rule.
+    # Increases join the back, each an order of its own (a sim maker's; by the back rule they
+    # merge).
     m.on_market(delta(3 * MS, bids=[("100", "3.0")]))
     m.on_market(delta(3 * MS + 1, bids=[("100", "3.5")]))
-    assert queue(m, BUY, 100) == [("syn", 20), ("us", 10), ("syn", 15)]
+    assert queue(m, BUY, 100) == [("syn", 20), ("us", 10), ("syn", 10), ("syn", 5)]
     # The level falls back to 2.0: the 1.5 that left is the oldest, ahead of us: 0.5 left ahead.
     m.on_market(delta(4 * MS, bids=[("100", "2.0")]))
-    assert queue(m, BUY, 100) == [("syn", 5), ("us", 10), ("syn", 15)]
+    assert queue(m, BUY, 100) == [("syn", 5), ("us", 10), ("syn", 10), ("syn", 5)]
     # It falls to 1.5: the last 0.5 ahead of us goes; we are first.
     m.on_market(delta(5 * MS, bids=[("100", "1.5")]))
-    assert queue(m, BUY, 100) == [("us", 10), ("syn", 15)]
+    assert queue(m, BUY, 100) == [("us", 10), ("syn", 10), ("syn", 5)]
     # A seller of 1.5 at 100 meets us first: all our 1.0 fills (fee 100 * 1.0 * 0.001 = 0.1),
     # then 0.5 of the size behind us. By the back rule this seller did not reach us at all.
     m.on_market(trade(6 * MS, "100", "1.5", SELL))
     assert fills(m.advance(6 * MS)) == [("b", D(100), D("1.0"), D("0.1"), Liquidity.MAKER)]
-    assert queue(m, BUY, 100) == [("syn", 10)]
+    assert queue(m, BUY, 100) == [("syn", 5), ("syn", 5)]
 
 
 def test_by_the_front_rule_a_decrease_with_nothing_ahead_of_us_comes_from_behind_us() -> None:
@@ -340,6 +341,24 @@ def test_by_the_front_rule_a_decrease_with_nothing_ahead_of_us_comes_from_behind
     m.on_market(delta(5 * MS, bids=[("100", "0")]))
     assert queue(m, BUY, 100) == [("us", 5)]
     assert m.open_orders()[0].filled_size == 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "sizes"), [(QueueRule.FRONT, ["0.5", "0.3", "0.2"]), (QueueRule.BACK, ["1.0"])]
+)
+def test_by_the_front_rule_a_taker_meets_each_recorded_increase_as_an_order_of_its_own(
+    rule: QueueRule, sizes: list[str]
+) -> None:
+    """A sim maker places one order per recorded increase, and the sim fills a taker one maker
+    order at a time: our order sweeping such a level gets one fill per order, as live did (and
+    the inspector, re-planning its protection on each fill, the same orders). By the back rule
+    the increases join the last synthetic order: one fill."""
+    m = venue(queue=rule)
+    m.on_market(snapshot(1 * MS, bids=[("99", "1.0")], asks=[("101", "0.5")]))
+    m.on_market(delta(2 * MS, asks=[("101", "0.8")]))
+    m.on_market(delta(3 * MS, asks=[("101", "1.0")]))
+    m.submit(limit(BUY, "101", "1.0", "b"), 4 * MS)
+    assert [f[2] for f in fills(m.advance(4 * MS))] == [D(s) for s in sizes]
 
 
 def test_the_recorded_venue_chooses_the_queue_rule() -> None:

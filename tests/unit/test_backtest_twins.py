@@ -124,13 +124,16 @@ def test_each_backtest_order_arrives_at_its_twins_time_and_the_rest_keep_the_mod
     assert twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000) == 4_000
     assert twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
     assert twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050) == 4_100
-    assert twins.place(_place("tp2", OrderRole.TAKE_PROFIT, size="0.7"), 4_600) is None  # live had none
+    # Live had none: the model's delay (20).
+    assert twins.place(_place("tp2", OrderRole.TAKE_PROFIT, size="0.7"), 4_600) == 4_620
     assert twins.place(_place("tp3", OrderRole.TAKE_PROFIT, size="1.0"), 4_990) == 5_010  # the same step
-    assert twins.place(_place("tp4", OrderRole.TAKE_PROFIT), 5_000) is None  # its twin is taken
-    assert twins.place(_place("fl", OrderRole.FLATTEN), 6_000) is None
+    # Its twin is taken: the model's delay, and not before tp3, sent before it (the live shell
+    # sends in turn).
+    assert twins.place(_place("tp4", OrderRole.TAKE_PROFIT), 4_985) == 5_010
+    assert twins.place(_place("fl", OrderRole.FLATTEN), 6_000) == 6_020
     # An intent the live session did not make (another signal time), and what follows it.
-    assert twins.place(_place("e2", OrderRole.ENTRY, "bt-x"), 2_000) is None
-    assert twins.place(_place("sl2", OrderRole.STOP_LOSS), 2_500) is None
+    assert twins.place(_place("e2", OrderRole.ENTRY, "bt-x"), 7_000) == 7_020
+    assert twins.place(_place("sl2", OrderRole.STOP_LOSS), 7_500) == 7_520
     assert (twins.paired, twins.unpaired) == (4, 5)
 
 
@@ -149,15 +152,30 @@ def test_a_cancel_arrives_at_the_twins_or_at_once_and_never_before_its_order() -
     twins = _twins(order_ns=20)
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
     twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    # The live entry still worked at the session's end: at once, but not before its arrival.
+    assert twins.cancel("e1", 2_000) == 4_000
     twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050)
     twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.4"), 4_050)
-    assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
-    assert twins.cancel("tp", 5_400) == 5_400  # the twin's (5,000) is past: at once
-    assert twins.cancel("e1", 2_000) == 4_000  # the live entry was not cancelled: after its arrival
     twins.place(_place("lone", OrderRole.TAKE_PROFIT, size="0.7"), 4_500)  # no twin: arrives at 4,520
     assert twins.cancel("lone", 4_510) == 4_520  # at once, but not before its order
     assert twins.cancel("lone", 4_600) == 4_600
+    assert twins.cancel("tp", 5_400) == 5_400  # the twin's (5,000) is past: at once
+    assert twins.cancel("sl", 6_000) == 7_000  # the twin's recorded cancel
     assert twins.cancel("unknown", 2_000) is None  # not the inspector's: the model
+
+
+def test_a_cancel_of_an_order_whose_twin_ended_uncancelled_arrives_after_the_twins_end() -> None:
+    """Live, the stop filled before the cancel reached the venue (the shell sends in turn, and
+    heard the fill that asked for the cancel late): the backtest's cancel changes nothing before
+    the twin's end either, so its stop fills as the twin did."""
+    filled = Outcome(OrderStatus.FILLED, D("0.4"), ())
+    stop = replace(_stop("s1", "0.4", 4_100), outcome=filled, ended_ns=6_000)
+    twins = TwinArrivals(live_twins([_live(entry_order_id("live-1"), 4_000), stop],
+                                    live_intents([_decision("live-1", SIGNAL)])), 20)  # fmt: skip
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    assert twins.place(_place("sl", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
+    assert twins.cancel("sl", 4_200) == 6_001
 
 
 def _stage(twins: TwinArrivals, sent: list[tuple[str, int, int | None]], position: str = "0") -> InspectStage:
@@ -188,7 +206,8 @@ def test_the_inspectors_entry_is_sent_to_arrive_at_its_twins_time() -> None:
     for intent, now in ((_intent("bt-1", 1_000), 1_000), (_intent("bt-2", 2_000), 2_000)):
         twins.intent(intent)
         assert stage.intent(intent, MarketView(D(99), D(100), D(100)), now).allowed
-    assert sent == [(entry_order_id("bt-1"), 1_000, 4_000), (entry_order_id("bt-2"), 2_000, None)]
+    # bt-2's entry has no twin: the model's delay, but not before bt-1's, sent before it.
+    assert sent == [(entry_order_id("bt-1"), 1_000, 4_000), (entry_order_id("bt-2"), 2_000, 4_000)]
 
 
 def _filled(order: PlaceOrder, size: str, at: int) -> Execution:

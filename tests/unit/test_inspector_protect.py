@@ -206,6 +206,27 @@ def test_a_refused_protective_order_waits_for_the_next_mark_so_a_fill_on_its_way
     assert c.machine.takes_entries
 
 
+def test_a_refused_pair_waits_for_the_next_mark_though_the_old_pairs_cancel_is_confirmed_first() -> None:
+    """Live (a chain parity session): the entry's first pair's stop filled as it was being
+    resized, and the second pair's stop closed the rest (its fill not heard yet). The third pair,
+    planned on the first stop's fill, was refused at the venue (no position left); the second
+    target's cancel, confirmed between its two refusals, re-planned the position at once, the
+    stop placed again was refused too, and three refusals stood the inspector down with nothing
+    to protect."""
+    c = core()
+    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    first_stop, _ = pair(c.on_fill("sim", fill(order, "0.5"), T0).actions)
+    second_stop, second_target = pair(c.on_fill("sim", fill(order, "1.5"), T0 + MS).actions)
+    third_stop, third_target = pair(c.on_fill("sim", fill(first_stop, price="95"), T0 + 2 * MS).actions)
+    assert placed(c.on_order_update(update(third_stop, OrderStatus.REJECTED), T0 + 3 * MS).actions) == []
+    confirmed = c.on_order_update(update(second_target, OrderStatus.CANCELED), T0 + 4 * MS)
+    assert placed(confirmed.actions) == []  # not at once: at the next mark
+    c.on_order_update(update(third_target, OrderStatus.REJECTED), T0 + 5 * MS)
+    c.on_fill("sim", fill(second_stop, "1.5", price="95"), T0 + 6 * MS)  # heard late
+    assert placed(c.on_mark("sim", "BTC/USDT", D(95), T0 + 7 * MS).actions) == []
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
+
+
 def test_a_refused_protective_order_of_a_position_still_open_is_placed_again_at_the_next_mark() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")

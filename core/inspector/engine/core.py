@@ -274,7 +274,10 @@ class InspectorCore:
             out.event(
                 RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
             )
-        if later:
+        if later or working.key in self._replan:
+            # A refused order waits for the next mark, whatever comes first: the old pair's
+            # cancel confirmed between two refusals re-planned the position at once, and a third
+            # refusal stood the inspector down before the fill on its way closed the position.
             self._replan.add(working.key)
         else:
             self._protect(working.key, out)
