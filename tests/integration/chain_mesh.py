@@ -45,12 +45,18 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD, decode
 from core.bus.names import DECISIONS
 from tests.integration.gateway_support import Processes
-from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, bus_signals, redis_db, venue_link
+from tests.integration.mesh import (
+    ADVISOR_TEST_CONFIG,
+    WARM_HISTORY_S,
+    bus_signals,
+    redis_db,
+    stream_entries,
+    venue_link,
+)
 from tests.integration.postgres_server import new_database
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -229,21 +235,13 @@ async def _inspector_journal(bus_url: str) -> list[bytes]:
     """The live inspector's journal (every input of its core, in order: core.inspector.journal),
     each entry serialised: replayed through the core (core.inspector.driver) it shows what the
     live inspector did on each input."""
-    client: Any = aioredis.Redis.from_url(bus_url)
-    try:
-        streams = [key async for key in client.scan_iter(match="inspector.journal.*")]
-        return [fields[FIELD] for stream in streams for _, fields in await client.xrange(stream)]
-    finally:
-        await client.aclose()
+    return [fields[FIELD] for fields in await stream_entries(bus_url, "inspector.journal.*")]
 
 
 async def _bus_decisions(bus_url: str) -> list[am.Decision]:
-    client: Any = aioredis.Redis.from_url(bus_url)
-    try:
-        entries = await client.xrange(DECISIONS)
-    finally:
-        await client.aclose()
-    return [d for _, fields in entries for d in decode(fields).decisions.decisions]
+    return [
+        d for fields in await stream_entries(bus_url, DECISIONS) for d in decode(fields).decisions.decisions
+    ]
 
 
 def _watch_strategy(directory: Path) -> Path:

