@@ -196,7 +196,11 @@ class TwinArrivals(OrderTiming):
         if sent is None:
             return None
         arrival_ns, twin = sent
-        at = None if twin is None else _cancelled_at(twin)
+        if twin is not None and twin.cancel_ns is None and twin.ended_ns is not None:
+            # Live the cancel came too late to change the twin (a stop the venue filled first):
+            # just after its end, and not a step of the shell's turn (nothing waits for it).
+            return max(twin.ended_ns + 1, now_ns, arrival_ns)
+        at = None if twin is None else twin.cancel_ns
         arrival = max(now_ns if at is None else at, now_ns, arrival_ns)
         self._last_ns = max(self._last_ns, arrival)
         return arrival
@@ -223,15 +227,6 @@ class _Steps:
     def protective(self, symbol: str, role: str, size: Decimal) -> TwinKey | None:
         signal = self.last.get(symbol)
         return None if signal is None else (signal, role, size.normalize())
-
-
-def _cancelled_at(twin: RecordedOrder) -> int | None:
-    """When a cancel of the twin's backtest order reaches the venue: at the twin's cancel; after
-    the twin ended when it ended otherwise (the live cancel came too late to change it: a stop
-    the venue filled first); None (at once) while it still worked at the recording's end."""
-    if twin.cancel_ns is not None:
-        return twin.cancel_ns
-    return None if twin.ended_ns is None else twin.ended_ns + 1
 
 
 def _signal_key(intent: am.Intent) -> SignalKey:
