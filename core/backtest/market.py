@@ -14,9 +14,10 @@ orders, and ours. The synthetic total of each level mirrors the recorded size:
 - A snapshot or a delta sets each level's synthetic total to the recorded size (a snapshot
   also empties the levels it does not list; size "0" in a delta removes a level). An increase
   joins the back of the level's queue (a synthetic order of the difference; by the BACK rule
-  merged into the synthetic order already last there, if any; by the FRONT rule an order of its
-  own, as the sim's maker placed it, so a taker sweeping the level fills against each apart, as
-  live): liquidity that arrives after our order waits behind it.
+  merged into the synthetic order already last there, if any; by the FRONT rule a delta's is an
+  order of its own, as the sim's maker placed it, so a taker sweeping the level fills against
+  each apart, as live; a snapshot's increase is merged by either rule, as the orders that made
+  it are not known): liquidity that arrives after our order waits behind it.
 - A decrease is taken from the level's synthetic queue by the venue's queue rule
   (`QueueRule`, chosen by the recorded venue: `queue_rule`). The recorded book tells how much
   left a level, not where in the queue it stood.
@@ -328,7 +329,7 @@ class _Mirror:
                 if lots:
                     present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
                     if lots > present:
-                        self._add(side, price, lots, lots - present)
+                        self._add(side, price, lots, lots - present, self.front and not unlisted)
 
     def _decrease(self, synthetic: list[Resting], keep: int | None) -> None:
         """Reduce a level's synthetic orders (front first), to `keep` lots (None: to none): the
@@ -341,7 +342,7 @@ class _Mirror:
             self.exchange.reduce_synthetic(self.symbol, order.order_id, take)
             lots -= take
 
-    def _add(self, side: Side, price: int, target: int, missing: int) -> None:
+    def _add(self, side: Side, price: int, target: int, missing: int, apart: bool) -> None:
         """Bring a level's synthetic total up to `target` by `missing` lots; while our orders on
         the other side reach the price, only the lots new since the last recorded size trade
         with them, and the rest waits (is not mirrored) until they no longer reach it."""
@@ -355,16 +356,16 @@ class _Mirror:
                 if self.book.would_cross(side, price):
                     return
         if missing > 0:
-            self._join_back(side, price, missing)
+            self._join_back(side, price, missing, apart)
 
-    def _join_back(self, side: Side, price: int, lots: int) -> None:
-        """Add synthetic lots at the back of a level. By the FRONT rule they are an order of
-        their own: the sim's maker that made a recorded increase placed one order, and a taker
-        sweeping the level meets each maker order apart (one fill each, as live). Else, when the
-        last order there is synthetic, they join it (re-queued at the back, where it already
-        was), so a level holds one synthetic order per stretch between ours, not one per
-        recorded increase."""
-        last = None if self.front else self.book.last_at(side, price)
+    def _join_back(self, side: Side, price: int, lots: int, apart: bool) -> None:
+        """Add synthetic lots at the back of a level. `apart` (a delta's increase by the FRONT
+        rule): an order of their own, as the sim's maker that made the recorded increase placed
+        one order, and a taker sweeping the level meets each maker order apart (one fill each, as
+        live). Else (a snapshot's increase: how many orders made it is not known), when the last
+        order there is synthetic, they join it (re-queued at the back, where it already was), so
+        a level holds one synthetic order per stretch between ours."""
+        last = None if apart else self.book.last_at(side, price)
         if last is not None and last.owner == SYNTHETIC:
             lots += last.remaining
             self.exchange.cancel_synthetic(self.symbol, last.order_id)

@@ -103,10 +103,11 @@ class OffBook:
         """A book event on the levels held here (it meets none of our orders)."""
         front = self.front
         held = (_decrease(self.bids, bids, whole, front), _decrease(self.asks, asks, whole, front))
+        apart = front and not whole  # a delta's increase by the FRONT rule: an order of its own
         for levels, listed, reduced in ((self.bids, bids, held[0]), (self.asks, asks, held[1])):
             for price, lots in listed.items():
                 if lots:
-                    self._increase(levels, price, lots, reduced)
+                    self._increase(levels, price, lots, reduced, apart)
 
     def trade(self, taker: Side, price: int, lots: int) -> bool:
         """Replay a trade here (True), or leave it to the engine (False: nothing changed)."""
@@ -170,10 +171,12 @@ class OffBook:
             return False
         return low_ask is None or not others[0] or max(others[0]) < low_ask
 
-    def _increase(self, levels: dict[int, Queue], price: int, lots: int, reduced: set[int]) -> None:
+    def _increase(
+        self, levels: dict[int, Queue], price: int, lots: int, reduced: set[int], apart: bool
+    ) -> None:
         """A level brought up to `lots`: the missing lots join its last synthetic order, which
         goes to the back under a new id (the mirror's join at the back), or make a new one (and
-        always by the FRONT rule: one order per recorded increase)."""
+        always when `apart`: a delta's increase by the FRONT rule, one order per increase)."""
         queue = levels.get(price) if price in reduced else None
         present = sum(q[1] for q in queue) if queue else 0
         if lots <= present:
@@ -181,7 +184,7 @@ class OffBook:
         order_id = self.exchange.take_order_id()
         if not queue:
             levels[price] = [[order_id, lots - present]]
-        elif self.front:
+        elif apart:
             queue.append([order_id, lots - present])
         else:
             queue.append([order_id, lots - present + queue.pop()[1]])

@@ -361,6 +361,16 @@ def test_by_the_front_rule_a_taker_meets_each_recorded_increase_as_an_order_of_i
     assert [f[2] for f in fills(m.advance(4 * MS))] == [D(s) for s in sizes]
 
 
+def test_a_snapshots_increase_joins_the_last_synthetic_order_by_either_rule() -> None:
+    """How many orders made a snapshot's increase is not known: one synthetic order, one fill."""
+    m = venue(queue=QueueRule.FRONT)
+    m.on_market(snapshot(1 * MS, bids=[("99", "1.0")], asks=[("101", "0.5")]))
+    m.on_market(snapshot(2 * MS, bids=[("99", "1.0")], asks=[("101", "0.8")]))
+    m.on_market(snapshot(3 * MS, bids=[("99", "1.0")], asks=[("101", "1.0")]))
+    m.submit(limit(BUY, "101", "1.0", "b"), 4 * MS)
+    assert [f[2] for f in fills(m.advance(4 * MS))] == [D("1.0")]
+
+
 def test_the_recorded_venue_chooses_the_queue_rule() -> None:
     assert queue_rule("sim") is QueueRule.FRONT
     assert queue_rule("binance") is queue_rule("kraken") is queue_rule("") is QueueRule.BACK
