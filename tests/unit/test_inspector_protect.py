@@ -227,6 +227,25 @@ def test_a_refused_pair_waits_for_the_next_mark_though_the_old_pairs_cancel_is_c
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
 
 
+def test_fills_heard_while_a_refusal_waits_for_the_mark_place_nothing_before_it() -> None:
+    """Live (a chain parity session): the take-profit filled in many parts, each heard late; the
+    stop resized on one of them was refused (the target had closed the position at the venue),
+    and each fill heard after it resized the stop again at once, refused each time: the third
+    refusal stood the inspector down (cancelling the next intent's resting entry, and blocking
+    every intent after). While a refusal waits for the mark, a plan only cancels."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    _, target = pair(out.actions)  # type: ignore[attr-defined]
+    (resized,) = placed(c.on_fill("sim", fill(target, "0.5", price="110"), T0 + 2 * MS).actions, SL)
+    assert resized.size == D("1.5")
+    assert placed(c.on_order_update(update(resized, OrderStatus.REJECTED), T0 + 3 * MS).actions) == []
+    for i in range(3):  # the target's other fills, made at the venue before the refusal
+        assert placed(c.on_fill("sim", fill(target, "0.5", price="110"), T0 + (4 + i) * MS).actions) == []
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0
+    assert placed(c.on_mark("sim", "BTC/USDT", D(110), T0 + 8 * MS).actions) == []
+    assert c.machine.takes_entries
+
+
 def test_a_refused_protective_order_of_a_position_still_open_is_placed_again_at_the_next_mark() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")

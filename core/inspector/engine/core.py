@@ -274,10 +274,7 @@ class InspectorCore:
             out.event(
                 RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
             )
-        if later or working.key in self._replan:
-            # A refused order waits for the next mark, whatever comes first: the old pair's
-            # cancel confirmed between two refusals re-planned the position at once, and a third
-            # refusal stood the inspector down before the fill on its way closed the position.
+        if later:
             self._replan.add(working.key)
         else:
             self._protect(working.key, out)
@@ -495,9 +492,16 @@ class InspectorCore:
                 out.actions.append(CancelOrder(working.order.client_order_id, *working.key, "standing down"))
 
     def _protect(self, key: Key, out: Collector) -> None:
+        """The position's protective pair made to fit it. While a refusal of its protection waits
+        for the market's next mark (`_replan`), the plan only cancels, and the mark places: a
+        refusal is mostly the venue ahead of us (the position closed there, its fills not heard
+        yet), and whatever came before the mark (the old pair's cancel confirmed, those fills
+        heard one by one) placed the refused order again at once, refused again, until three
+        refusals stood the inspector down with nothing to protect."""
         if self.state is RiskState.HALTED:
             return
-        out.actions.extend(self.protector.plan(key, self.book.positions.size(key), self.book.orders))
+        size, place = self.book.positions.size(key), key not in self._replan
+        out.actions.extend(self.protector.plan(key, size, self.book.orders, place=place))
 
 
 def _about(intent: ExecutionIntent) -> dict[str, str]:

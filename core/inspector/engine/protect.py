@@ -68,10 +68,13 @@ class Protector:
         levels.stop = candidate
         return True
 
-    def plan(self, key: Key, position: Decimal, orders: WorkingOrders) -> list[OrderAction]:
-        """The actions that make the key's working pair match its position and levels. The
-        pair covers what the closing orders (exits, flattening, a triggered stop) leave: a venue
-        may refuse reduce-only orders that together exceed the position."""
+    def plan(
+        self, key: Key, position: Decimal, orders: WorkingOrders, *, place: bool = True
+    ) -> list[OrderAction]:
+        """The actions that make the key's working pair match its position and levels (`place`
+        False: its cancels only). The pair covers what the closing orders (exits, flattening, a
+        triggered stop) leave: a venue may refuse reduce-only orders that together exceed the
+        position."""
         if position == 0:
             self.levels.pop(key, None)
         reducing = Side.SELL if position > 0 else Side.BUY
@@ -87,7 +90,7 @@ class Protector:
                     CancelOrder(current.order.client_order_id, *key, f"{role.value} no longer fits")
                 )
                 current = None
-            if want is not None and current is None:
+            if want is not None and current is None and place:
                 placed = self._numbered(want)
                 orders.add(placed)
                 actions.append(placed)
