@@ -104,7 +104,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -182,13 +182,20 @@ class _Arrival(NamedTuple):
     request: OrderRequest | None
 
 
+# When an execution's report reaches us, if known (ReplayedMarket.hear); None: the model's.
+Hearing = Callable[[Execution], "int | None"]
+
+
 class _Reports:
     """The exchange's listener: the user's executions, each due at its venue time plus the
-    report latency (venue time never goes back, so the queue stays in due order)."""
+    report latency, or when `heard` says (never before the one before it: the queue stays in
+    due order, as a venue's stream delivers in its order)."""
 
     def __init__(self, report_ns: int) -> None:
         self.report_ns = report_ns
         self.queue: deque[tuple[int, Execution]] = deque()
+        self.heard: Hearing | None = None
+        self._last_due = 0
 
     def on_trade(
         self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
@@ -199,7 +206,13 @@ class _Reports:
         pass
 
     def on_execution(self, execution: Execution) -> None:
-        self.queue.append((execution.ts_event_ns + self.report_ns, execution))
+        due = execution.ts_event_ns + self.report_ns
+        if self.heard is not None:
+            heard = self.heard(execution)
+            if heard is not None:
+                due = max(heard, execution.ts_event_ns)
+            due = self._last_due = max(due, self._last_due)
+        self.queue.append((due, execution))
 
 
 class _Units:
@@ -511,6 +524,12 @@ class ReplayedMarket:
         self._held: tuple[str, int, int] | None = None
 
     # ---- our orders
+
+    def hear(self, heard: Hearing) -> None:
+        """Our executions' reports reach us when `heard` says (a recorded run: when the live
+        inspector heard its twin's: core.backtest.twins), else after the report latency; never
+        one before the one the venue made before it."""
+        self._reports.heard = heard
 
     def submit(self, request: OrderRequest, now_ns: int, arrival_ns: int | None = None) -> str:
         """Send an order at now_ns; returns its client_order_id (one is made, "bt-<n>", when the

@@ -39,7 +39,7 @@ from core.backtest.market import ReplayedMarket, queue_rule
 from core.backtest.recorded_orders import Outcome, load_recorded_orders, outcomes, refill
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
-from core.backtest.twins import TwinArrivals, load_twin_arrivals
+from core.backtest.twins import TwinArrivals, live_hearing, load_twin_arrivals
 from core.detector.config import example_strategies
 from core.detector.convert import signal_to_pb
 from core.detector.engine.catalog import Catalog
@@ -69,6 +69,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from venues.sim.config import load_config as load_sim_config
 from venues.sim.order_manager import FeeSchedule
@@ -335,6 +336,9 @@ async def _backtested_chain(chain: Chain) -> Backtested:
         config.database_url, config.venue, config.start_ns, config.end_ns, order_ns
     )
     backtest.time_orders(twins)
+    # Our inspector hears each execution when the live one heard its twin's (its journal).
+    twins.hearing = live_hearing(jr.JournalEntry.FromString(entry) for entry in chain.journal)
+    backtest.market.hear(twins.heard_at)
     source = RecordedSource(
         config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns,
         kinds=("book", "trade", "bar"), timeframes=("1s",),

@@ -476,6 +476,27 @@ def test_a_fill_is_reported_after_the_report_latency() -> None:
     assert fills(reports) == [("s", D(101), D("1.0"), D("0.101"), Liquidity.MAKER)]
 
 
+def test_a_report_reaches_us_when_heard_says_and_never_before_the_one_before_it() -> None:
+    """A recorded run hears each execution when the live inspector heard its twin's (`hear`);
+    one it has no time for keeps the report latency; the stream's order holds either way."""
+    m = venue(Latency(order_ns=0, report_ns=5 * MS))
+    heard = {"a": 50 * MS, "c": 2 * MS}  # c: heard live before the model's latency
+    m.hear(lambda e: heard.get(e.order.client_order_id) if e.order.status.is_open else None)
+    m.on_market(snapshot(0, bids=[("100", "1.0")], asks=[("101", "1.0")]))
+    for cid in ("a", "b"):
+        m.submit(limit(SELL, "102", "1.0", cid), 1 * MS)
+    m.advance(1 * MS)
+    m.submit(limit(SELL, "103", "1.0", "c"), 60 * MS)
+    reports = m.advance(100 * MS)
+    # a when heard (50 ms); b's model time (6 ms) is before it: it waits behind a; c at its own
+    # arrival (60 ms), heard "before" it was made.
+    assert [(e.order.client_order_id, at) for at, e in reports] == [
+        ("a", 50 * MS),
+        ("b", 50 * MS),
+        ("c", 60 * MS),
+    ]
+
+
 @pytest.mark.parametrize(("trade_at", "cancelled"), [(25 * MS, False), (35 * MS, True)])
 def test_a_cancel_racing_a_fill_loses_when_the_fill_comes_first(trade_at: int, cancelled: bool) -> None:
     m = venue(Latency(order_ns=10 * MS))

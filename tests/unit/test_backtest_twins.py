@@ -15,7 +15,7 @@ from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
-from core.backtest.twins import ModelTiming, TwinArrivals, live_checks, live_intents, live_twins
+from core.backtest.twins import ModelTiming, TwinArrivals, live_checks, live_hearing, live_intents, live_twins
 from core.detector.config import example_strategies
 from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
@@ -36,6 +36,7 @@ from core.model import (
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 D = Decimal
@@ -271,3 +272,34 @@ def test_the_inspector_checks_an_intent_when_the_live_one_had_it_its_live_decisi
     assert twins.check_at(_intent("bt-1", 1_000)) == 4_000  # the same signal's live decision
     assert twins.check_at(_intent("bt-2", 2_000)) is None  # no live intent on that signal: at once
     assert ModelTiming().check_at(_intent("bt-1", 1_000)) is None
+
+
+def test_a_report_is_heard_when_the_live_inspector_heard_its_twins() -> None:
+    """The k-th fill of our order when the live inspector heard its twin's k-th, its end when it
+    heard the twin's end (its journal); an acknowledgement, a fill more than live had, or an
+    order without a twin: None (the report latency)."""
+    twins = _twins()
+    live = entry_order_id("live-1")
+    journal = [
+        jr.JournalEntry(now_ns=4_200, fill=jr.JournalFill(venue="sim", fill=tf.Fill(client_order_id=live))),
+        jr.JournalEntry(
+            now_ns=4_300, order_update=tf.Order(client_order_id=live, status=tf.ORDER_STATUS_OPEN)
+        ),
+        jr.JournalEntry(now_ns=4_500, fill=jr.JournalFill(venue="sim", fill=tf.Fill(client_order_id=live))),
+        jr.JournalEntry(
+            now_ns=4_600, order_update=tf.Order(client_order_id=live, status=tf.ORDER_STATUS_FILLED)
+        ),
+    ]
+    twins.hearing = live_hearing(journal)
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    entry = _place("e1", OrderRole.ENTRY, "bt-1")
+    twins.place(entry, 1_000)
+    first = _filled(entry, "0.4", 4_100)
+    assert [twins.heard_at(first), twins.heard_at(first)] == [4_200, 4_500]  # its first fill, its second
+    assert twins.heard_at(first) is None  # a third fill: live had two
+    ended = Execution(4_150, replace(first.order, status=OrderStatus.FILLED), None)
+    assert twins.heard_at(ended) == 4_600
+    assert twins.heard_at(Execution(4_010, replace(first.order, status=OrderStatus.OPEN), None)) is None
+    lone = _place("lone", OrderRole.FLATTEN)
+    twins.place(lone, 6_000)
+    assert twins.heard_at(_filled(lone, "1", 6_030)) is None
