@@ -80,6 +80,7 @@ __all__ = [
     "live_checks",
     "live_hearing",
     "live_intents",
+    "live_repeats",
     "live_twins",
     "load_twin_arrivals",
 ]
@@ -138,10 +139,26 @@ def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
 def live_twins(
     orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
 ) -> dict[TwinKey, RecordedOrder]:
-    """The live orders by their place in the chain (`TwinKey`), in arrival order; an order that
-    is neither an intent's nor protective after one (a flatten, one placed by hand) is left out."""
+    """The live orders by their place in the chain (`TwinKey`), the first of each key; an order
+    that is neither an intent's nor protective after one (a flatten, one placed by hand) is left
+    out."""
+    return {key: found[0] for key, found in _keyed(orders, intents).items()}
+
+
+def live_repeats(
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+) -> dict[TwinKey, list[RecordedOrder]]:
+    """The live orders of a key after its first, in arrival order: two plans the sim trimmed to
+    the same position (a stop planned on a position heard late, and the next, both held at what
+    was left)."""
+    return {key: found[1:] for key, found in _keyed(orders, intents).items() if len(found) > 1}
+
+
+def _keyed(
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+) -> dict[TwinKey, list[RecordedOrder]]:
     steps = _Steps()
-    out: dict[TwinKey, RecordedOrder] = {}
+    out: dict[TwinKey, list[RecordedOrder]] = {}
     for order in sorted(orders, key=lambda o: o.arrival_ns):
         request = order.request
         signal = intents.get(request.client_order_id)
@@ -152,7 +169,7 @@ def live_twins(
             role = _protective_role(request)
             key = None if role is None else steps.protective(request.symbol, role, request.size)
         if key is not None:
-            out.setdefault(key, order)
+            out.setdefault(key, []).append(order)
     return out
 
 
@@ -171,6 +188,10 @@ class TwinArrivals(OrderTiming):
     _taken: set[TwinKey] = field(default_factory=set)
     _sent: dict[str, tuple[int, RecordedOrder | None]] = field(default_factory=dict)  # -> arrival, twin
     _last_ns: int = 0  # the latest arrival of what was sent so far
+    # The live orders of a key after its first (`live_repeats`): the backtest's k-th order of the
+    # key is paired with the live k-th.
+    repeats: Mapping[TwinKey, Sequence[RecordedOrder]] = field(default_factory=dict)
+    _repeated: dict[TwinKey, int] = field(default_factory=dict)
     # When the live inspector heard its orders' executions (None: not known; the model's).
     hearing: LiveHearing | None = None
     _fills_heard: dict[str, int] = field(default_factory=dict)  # our client order id -> fills so far
@@ -184,15 +205,28 @@ class TwinArrivals(OrderTiming):
 
     def place(self, order: PlaceOrder, now_ns: int) -> int | None:
         key = self._key(order)
-        twin = None if key is None or key in self._taken else self.twins.get(key)
-        if key is None or twin is None:
+        twin = None if key is None else self._next_twin(key)
+        if twin is None:
             self.unpaired += 1
             # The live shell sends in turn: not before what was sent before it.
             return self._sent_at(order.client_order_id, max(now_ns + self.order_ns, self._last_ns), None)
-        self._taken.add(key)
         self.paired += 1
         # A twin already past: at once, as near it as can be.
         return self._sent_at(order.client_order_id, max(twin.arrival_ns, now_ns), twin)
+
+    def _next_twin(self, key: TwinKey) -> RecordedOrder | None:
+        """The key's first live order not taken yet."""
+        if key not in self._taken:
+            twin = self.twins.get(key)
+            if twin is not None:
+                self._taken.add(key)
+            return twin
+        index = self._repeated.get(key, 0)
+        later = self.repeats.get(key, ())
+        if index >= len(later):
+            return None
+        self._repeated[key] = index + 1
+        return later[index]
 
     def _sent_at(self, client_order_id: str, arrival_ns: int, twin: RecordedOrder | None) -> int:
         self._sent[client_order_id] = (arrival_ns, twin)
@@ -314,4 +348,6 @@ async def load_twin_arrivals(
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
     intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
-    return TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))
+    arrivals = TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))
+    arrivals.repeats = live_repeats(orders, intents)
+    return arrivals

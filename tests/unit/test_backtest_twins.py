@@ -15,7 +15,15 @@ from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
-from core.backtest.twins import ModelTiming, TwinArrivals, live_checks, live_hearing, live_intents, live_twins
+from core.backtest.twins import (
+    ModelTiming,
+    TwinArrivals,
+    live_checks,
+    live_hearing,
+    live_intents,
+    live_repeats,
+    live_twins,
+)
 from core.detector.config import example_strategies
 from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
@@ -303,3 +311,25 @@ def test_a_report_is_heard_when_the_live_inspector_heard_its_twins() -> None:
     lone = _place("lone", OrderRole.FLATTEN)
     twins.place(lone, 6_000)
     assert twins.heard_at(_filled(lone, "1", 6_030)) is None
+
+
+def test_a_key_that_came_twice_live_pairs_the_backtests_second_order_with_the_second() -> None:
+    """The sim trims a reduce-only order to the position left, so two stops planned live on
+    positions heard at different times can be held at the same size: the same key twice. The
+    backtest's second stop of that key is paired with the second live one, not left unpaired."""
+    session = [
+        _live(entry_order_id("live-1"), 4_000),
+        _stop("s-first", "0.4", 4_100, cancel=4_200),
+        _stop("s-again", "0.4", 4_300),
+    ]
+    intents = live_intents([_decision("live-1", SIGNAL)])
+    twins = TwinArrivals(live_twins(session, intents), 20, repeats=live_repeats(session, intents))
+    assert {k: [o.request.client_order_id for o in v] for k, v in twins.repeats.items()} == {
+        (SIGNAL, "stop_loss", D("0.4")): ["s-again"]
+    }
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    assert twins.place(_place("sl1", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
+    assert twins.place(_place("sl2", OrderRole.STOP_LOSS, size="0.4"), 4_150) == 4_300
+    assert twins.place(_place("sl3", OrderRole.STOP_LOSS, size="0.4"), 4_400) == 4_420  # none left
+    assert (twins.paired, twins.unpaired) == (3, 1)
