@@ -190,6 +190,26 @@ def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_loopin
     assert ("sim", "BTC/USDT") not in c.protector.levels
 
 
+def test_a_pair_refused_together_is_one_try_and_three_tries_stand_down() -> None:
+    """A try is what the inspector sends knowing of the refusals before it: a pair's stop and
+    target refused together are one (live, in a chain parity session, a pair refused on a
+    position the venue had closed, and a third order on its way, stood the inspector down at
+    once). Three tries in a row, each at a mark, still stand it down."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    current = pair(out.actions)  # type: ignore[attr-defined]
+    for tries in range(1, 4):
+        answers = [
+            c.on_order_update(update(order, OrderStatus.REJECTED), T0 + (10 * tries + i) * MS)
+            for i, order in enumerate(current)
+        ]
+        stood = any(e.policy == "protect.rejected" and e.action is RiskAction.STAND_DOWN
+                    for answer in answers for e in answer.events)  # fmt: skip
+        assert stood is (tries == 3), tries
+        if tries < 3:
+            current = pair(c.on_mark("sim", "BTC/USDT", D(100), T0 + (10 * tries + 5) * MS).actions)
+
+
 def test_a_refused_protective_order_waits_for_the_next_mark_so_a_fill_on_its_way_lands_first() -> None:
     """The venue's stop closed the position and its fill is on its way when the venue refuses a
     protective order of the position (reduce-only, the position is 0). Placed again at once, the

@@ -80,6 +80,9 @@ class InspectorCore:
         self._fills: set[str] = set()
         self._suppressed: dict[str, Decimal] = {}
         self._rejected: dict[Key, int] = {}  # protective orders refused in a row, per position
+        # Per position, the orders asked for by the last counted refusal: a refusal of one of
+        # them was sent before that refusal was heard, so it is not another try.
+        self._tried: dict[Key, int] = {}
         # Positions whose refused protection is placed again at their market's next mark, not at
         # once: a refusal is often a fill on its way (the venue's stop closed the position; its
         # fill not heard yet), and at once, the same refusal came three times before the fill
@@ -285,7 +288,9 @@ class InspectorCore:
         position is left unprotected (a NOTICE) and the inspector stands down, rather than
         place the same refused order again and again. A refusal of an order the plan had
         already dropped (being cancelled, or the position gone: fills overtook the placement)
-        is not counted. True when it stopped here."""
+        is not counted, nor one of an order sent before the last counted refusal was heard (the
+        pair's other order, or a re-plan's on its way): a try is what the inspector sends
+        knowing of the refusals before it. True when it stopped here."""
         key = working.key
         if order.status is not OrderStatus.REJECTED:
             if order.status is OrderStatus.FILLED:
@@ -293,6 +298,9 @@ class InspectorCore:
             return False
         if working.cancelling or self.book.positions.size(key) == 0:
             return False  # an order the plan had already dropped: no failure to protect
+        if working.number <= self._tried.get(key, 0):
+            return False  # sent before the last refusal was heard (a pair's other order): not another try
+        self._tried[key] = self.book.orders.asked
         count = self._rejected[key] = self._rejected.get(key, 0) + 1
         if count < _MAX_PROTECT_REJECTS:
             return False

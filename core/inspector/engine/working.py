@@ -24,6 +24,7 @@ class WorkingOrder:
     # Set when the venue says the order is done: what filled in all. Fills may still be on
     # their way (an update can overtake its fills); the order stays until they are in.
     final_size: Decimal | None = None
+    number: int = 0  # the orders asked for before it and it (WorkingOrders.asked when added)
 
     @property
     def remaining(self) -> Decimal:
@@ -37,6 +38,7 @@ class WorkingOrder:
 class WorkingOrders:
     def __init__(self) -> None:
         self._orders: dict[str, WorkingOrder] = {}
+        self.asked = 0  # orders added so far
 
     def __contains__(self, client_order_id: str) -> bool:
         return client_order_id in self._orders
@@ -48,7 +50,8 @@ class WorkingOrders:
         return self._orders.get(client_order_id)
 
     def add(self, order: PlaceOrder) -> WorkingOrder:
-        working = self._orders[order.client_order_id] = WorkingOrder(order)
+        self.asked += 1
+        working = self._orders[order.client_order_id] = WorkingOrder(order, number=self.asked)
         return working
 
     def remove(self, client_order_id: str) -> WorkingOrder | None:
