@@ -185,13 +185,12 @@ class TwinArrivals(OrderTiming):
     unpaired: int = 0
     _signals: dict[str, SignalKey] = field(default_factory=dict)  # intent id -> its signal
     _steps: _Steps = field(default_factory=lambda: _Steps())
-    _taken: set[TwinKey] = field(default_factory=set)
+    _used: dict[TwinKey, int] = field(default_factory=dict)  # the live orders of each key taken
     _sent: dict[str, tuple[int, RecordedOrder | None]] = field(default_factory=dict)  # -> arrival, twin
     _last_ns: int = 0  # the latest arrival of what was sent so far
     # The live orders of a key after its first (`live_repeats`): the backtest's k-th order of the
     # key is paired with the live k-th.
     repeats: Mapping[TwinKey, Sequence[RecordedOrder]] = field(default_factory=dict)
-    _repeated: dict[TwinKey, int] = field(default_factory=dict)
     # When the live inspector heard its orders' executions (None: not known; the model's).
     hearing: LiveHearing | None = None
     _fills_heard: dict[str, int] = field(default_factory=dict)  # our client order id -> fills so far
@@ -216,17 +215,15 @@ class TwinArrivals(OrderTiming):
 
     def _next_twin(self, key: TwinKey) -> RecordedOrder | None:
         """The key's first live order not taken yet."""
-        if key not in self._taken:
-            twin = self.twins.get(key)
-            if twin is not None:
-                self._taken.add(key)
-            return twin
-        index = self._repeated.get(key, 0)
-        later = self.repeats.get(key, ())
-        if index >= len(later):
+        used = self._used.get(key, 0)
+        first = self.twins.get(key)
+        if first is None:
             return None
-        self._repeated[key] = index + 1
-        return later[index]
+        later = self.repeats.get(key, ())
+        if used > len(later):
+            return None
+        self._used[key] = used + 1
+        return first if used == 0 else later[used - 1]
 
     def _sent_at(self, client_order_id: str, arrival_ns: int, twin: RecordedOrder | None) -> int:
         self._sent[client_order_id] = (arrival_ns, twin)
@@ -236,7 +233,7 @@ class TwinArrivals(OrderTiming):
     @property
     def taken(self) -> frozenset[TwinKey]:
         """The live twins the backtest's orders were sent at."""
-        return frozenset(self._taken)
+        return frozenset(self._used)
 
     def twin_of(self, client_order_id: str) -> RecordedOrder | None:
         """The live twin a backtest's order was sent at (None: it kept the model)."""
