@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 
-from core.backtest.twins import ModelTiming, OrderTiming
+from core.backtest.twins import HeldAt, ModelTiming, OrderTiming
 from core.convert import execution_to_pb
 from core.decimals import format_decimal
 from core.errors import TrademeshError
@@ -51,6 +52,8 @@ class OrderDesk:
     timing: OrderTiming = field(default_factory=ModelTiming)
     # The venue's position in a symbol now (signed), as its account answers.
     position: Callable[[str], Decimal] = field(default=lambda symbol: Decimal(0))
+    # The size the venue would hold a reduce-only order at, arriving at a time (None: not known).
+    held_at: Callable[[OrderRequest, int], Decimal] | None = None
 
 
 @dataclass
@@ -159,7 +162,11 @@ class InspectStage:
             refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, str(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
-        self.desk.submit(checked, now_ns, self.desk.timing.place(self._as_held(order), now_ns))
+        held_at = self.desk.held_at
+        at: HeldAt | None = None
+        if held_at is not None and checked.reduce_only:
+            at = partial(held_at, checked)
+        self.desk.submit(checked, now_ns, self.desk.timing.place(self._as_held(order), now_ns, at))
 
     def _as_held(self, order: PlaceOrder) -> PlaceOrder:
         """The order as the venue takes it, for its live twin's key (core.backtest.twins): a
@@ -167,7 +174,9 @@ class InspectStage:
         (venues/sim/order_manager.py) and as its twin's size was recorded. The venue's position
         may be smaller than the core's: a stop's fills on their way. (A resize planned before
         them, for the position with the entry's last fill, went to the live venue as the entry's
-        last fill alone, and its twin was recorded so.)"""
+        last fill alone, and its twin was recorded so.) The sim also trims by the reduce-only
+        orders open when it arrives: without a twin of this size, the timing pairs it by the size
+        it would be held at on a twin's arrival (`desk.held_at`; core.backtest.twins)."""
         held = self.desk.position(order.symbol) if order.reduce_only else Decimal(0)
         if held == 0 or (held > 0) == (order.side is Side.BUY) or abs(held) >= order.size:
             return order  # as asked (a venue refuses one that would increase the position)

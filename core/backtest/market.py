@@ -129,7 +129,7 @@ from core.model import (
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.sim.engine import SYNTHETIC, LevelChange, OrderBook, Resting
 from venues.sim.exchange import SimExchange
-from venues.sim.order_manager import FeeSchedule
+from venues.sim.order_manager import FeeSchedule, covers, covers_on_arrival
 
 __all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
 
@@ -622,6 +622,29 @@ class ReplayedMarket:
         """The venue's view of an order (NotFound before it arrives, or when it was refused)."""
         self._release_stops()
         return self._exchange.get(client_order_id=client_order_id)
+
+    def held_at(self, request: OrderRequest, arrival_ns: int) -> Decimal:
+        """The size the venue would hold a reduce-only order at, arriving at `arrival_ns`: what
+        the position leaves after the reduce-only orders that cover it then (the sim's trim,
+        venues.sim.order_manager): those open now whose cancel has not arrived by then, and
+        those on their way that have. 0: it would be refused. Fills between now and then are
+        not foreseen."""
+        self._release_stops()
+        position = sum((p.size for p in self._exchange.positions(request.symbol)), Decimal(0))
+        if position == 0 or (position > 0) == (request.side is Side.BUY):
+            return Decimal(0)
+        due = [arrival for at, _, arrival in self._arrivals if at <= arrival_ns]
+        cancelled = {a.client_order_id for a in due if a.request is None}
+        open_now = self._exchange.open_orders(request.symbol)
+        covered = sum(
+            (o.remaining for o in open_now if covers(o, request) and o.client_order_id not in cancelled),
+            Decimal(0),
+        )
+        for arrival in due:
+            placed = arrival.request
+            if placed is not None and arrival.client_order_id not in cancelled:
+                covered += placed.size if covers_on_arrival(placed, request) else 0
+        return max(Decimal(0), min(request.size, abs(position) - covered))
 
     def book(self, symbol: str) -> OrderBook:
         """The venue's book of a symbol (synthetic and our orders) as it is now (the next event

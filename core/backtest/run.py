@@ -124,7 +124,7 @@ class Backtest:
         self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
         desk = OrderDesk(
             self.instruments, market.submit, market.cancel, market.open_orders, self._find,
-            position=self._position,
+            position=self._position, held_at=market.held_at,
         )  # fmt: skip
         self.inspect = InspectStage.start(
             settings.venue, desk, settings.policies, settings.starting_equity, start

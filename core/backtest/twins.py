@@ -56,7 +56,7 @@ the chain parity test uses it; `trademesh backtest --latency recorded` does not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -71,6 +71,7 @@ from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
+    "HeldAt",
     "LiveHearing",
     "ModelTiming",
     "OrderTiming",
@@ -85,6 +86,7 @@ __all__ = [
     "load_twin_arrivals",
 ]
 
+HeldAt = Callable[[int], Decimal]  # an arrival time -> the size the venue would hold the order at
 SignalKey = tuple[str, str, int]  # strategy, symbol, the signal's time (ns)
 TwinKey = tuple[SignalKey, str, Decimal]  # the intent's signal, the role, the size (0 an intent's)
 _INTENT = "intent"  # an entry or an exit: the intent's own order
@@ -110,7 +112,9 @@ class OrderTiming:
     def check_at(self, intent: am.Intent) -> int | None:
         return None
 
-    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+    def place(self, order: PlaceOrder, now_ns: int, held_at: HeldAt | None = None) -> int | None:
+        """`held_at`: the size the venue would hold a reduce-only order at were it to arrive at a
+        given time (ReplayedMarket.held_at); None for any other order."""
         return None
 
     def cancel(self, client_order_id: str, now_ns: int) -> int | None:
@@ -194,6 +198,7 @@ class TwinArrivals(OrderTiming):
     # When the live inspector heard its orders' executions (None: not known; the model's).
     hearing: LiveHearing | None = None
     _fills_heard: dict[str, int] = field(default_factory=dict)  # our client order id -> fills so far
+    _by_step: dict[tuple[SignalKey, str], list[TwinKey]] | None = None  # (signal, role) -> the keys
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
@@ -202,9 +207,11 @@ class TwinArrivals(OrderTiming):
         """When the live inspector had the intent of the same signal: the live decision's time."""
         return self.checks.get(_signal_key(intent))
 
-    def place(self, order: PlaceOrder, now_ns: int) -> int | None:
+    def place(self, order: PlaceOrder, now_ns: int, held_at: HeldAt | None = None) -> int | None:
         key = self._key(order)
         twin = None if key is None else self._next_twin(key)
+        if twin is None and key is not None and held_at is not None:
+            twin = self._twin_held_at(key, now_ns, held_at)
         if twin is None:
             self.unpaired += 1
             # The live shell sends in turn: not before what was sent before it.
@@ -214,16 +221,36 @@ class TwinArrivals(OrderTiming):
         return self._sent_at(order.client_order_id, max(twin.arrival_ns, now_ns), twin)
 
     def _next_twin(self, key: TwinKey) -> RecordedOrder | None:
-        """The key's first live order not taken yet."""
+        """The key's first live order not taken yet, taken."""
+        twin = self._peek(key)
+        if twin is not None:
+            self._used[key] = self._used.get(key, 0) + 1
+        return twin
+
+    def _peek(self, key: TwinKey) -> RecordedOrder | None:
         used = self._used.get(key, 0)
         first = self.twins.get(key)
         if first is None:
             return None
         later = self.repeats.get(key, ())
-        if used > len(later):
-            return None
-        self._used[key] = used + 1
-        return first if used == 0 else later[used - 1]
+        return first if used == 0 else later[used - 1] if used <= len(later) else None
+
+    def _twin_held_at(self, key: TwinKey, now_ns: int, held_at: HeldAt) -> RecordedOrder | None:
+        """A protective order without a twin of its size: the first live order of its step and
+        role still to come that the venue would hold it at its size, were it to arrive then (a
+        stop planned for the whole position while the old stop's cancel is on its way: the sim
+        holds it at what the old one leaves, and so it was recorded live)."""
+        signal, role, _ = key
+        if self._by_step is None:
+            self._by_step = {}
+            for twin_key in self.twins:
+                self._by_step.setdefault(twin_key[:2], []).append(twin_key)
+        found: list[tuple[int, TwinKey]] = []
+        for other in self._by_step.get((signal, role), ()):
+            twin = self._peek(other)
+            if twin is not None and twin.arrival_ns >= now_ns and held_at(twin.arrival_ns) == other[2]:
+                found.append((twin.arrival_ns, other))
+        return self._next_twin(min(found)[1]) if found else None
 
     def _sent_at(self, client_order_id: str, arrival_ns: int, twin: RecordedOrder | None) -> int:
         self._sent[client_order_id] = (arrival_ns, twin)

@@ -333,3 +333,58 @@ def test_a_key_that_came_twice_live_pairs_the_backtests_second_order_with_the_se
     assert twins.place(_place("sl2", OrderRole.STOP_LOSS, size="0.4"), 4_150) == 4_300
     assert twins.place(_place("sl3", OrderRole.STOP_LOSS, size="0.4"), 4_400) == 4_420  # none left
     assert (twins.paired, twins.unpaired) == (3, 1)
+
+
+def _reduce_only_stop(cid: str, size: str) -> OrderRequest:
+    return OrderRequest(
+        SYMBOL, Side.SELL, OrderType.STOP_MARKET, D(size), None, TimeInForce.GTC, reduce_only=True,
+        client_order_id=cid, trigger_price=D(90),
+    )  # fmt: skip
+
+
+def test_the_replayed_venue_tells_the_size_a_reduce_only_order_arriving_later_would_be_held_at() -> None:
+    """The sim trims a reduce-only order to what the position leaves after the others of its kind
+    open when it arrives: the stop open now counts until its cancel arrives, a stop on its way
+    from its arrival; a target is not a stop and counts apart."""
+    market = ReplayedMarket("sim", [BTC], FEES, BALANCES, Latency(order_ns=20))
+    market.on_market(snapshot(10, [("99", "5")], [("100", "5")]))
+    buy = OrderRequest(SYMBOL, Side.BUY, OrderType.LIMIT, D(1), D(100), TimeInForce.IOC, client_order_id="e")
+    market.submit(buy, 10)
+    market.submit(_reduce_only_stop("old", "0.4"), 10)
+    market.advance(40)  # the entry filled (a position of 1), the old stop open for 0.4
+    market.cancel("old", 40, 100)
+    market.submit(_reduce_only_stop("on-its-way", "0.3"), 40, 200)
+    new = _reduce_only_stop("new", "1")
+    assert market.held_at(new, 50) == D("0.6")  # the old stop still open
+    assert market.held_at(new, 100) == D(1)  # its cancel arrived first
+    assert market.held_at(new, 200) == D("0.7")  # the one on its way arrived too
+    target = replace(new, type=OrderType.LIMIT, price=D(110), trigger_price=None)
+    assert market.held_at(target, 50) == D(1)
+    assert market.held_at(replace(new, side=Side.BUY), 50) == D(0)  # it would increase it: refused
+
+
+def test_a_protective_order_without_a_twin_of_its_size_is_paired_by_the_size_held_at_a_twins_arrival() -> (
+    None
+):
+    """A stop planned for the whole position while the old stop's cancel is on its way: the sim
+    held it live at what the old one left (0.6 of 1), and the twin was recorded so. The backtest's
+    stop, asked for 1, takes the twin whose arrival the venue would hold it at 0.6 then, and no
+    twin when the venue would hold it at its size."""
+    session = [
+        _live(entry_order_id("live-1"), 4_000),
+        _stop("s-old", "0.4", 4_100, cancel=5_200),
+        _stop("s-trimmed", "0.6", 5_100),
+    ]
+    intents = live_intents([_decision("live-1", SIGNAL)])
+    for old_open_until, paired in ((5_200, True), (5_050, False)):
+        twins = TwinArrivals(live_twins(session, intents), 20)
+        twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+        twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+        assert twins.place(_place("sl-old", OrderRole.STOP_LOSS, size="0.4"), 4_050) == 4_100
+
+        def held_at(at: int, until: int = old_open_until) -> Decimal:
+            return D("0.6") if at < until else D(1)
+
+        arrival = twins.place(_place("sl-new", OrderRole.STOP_LOSS, size="1"), 5_000, held_at)
+        assert (arrival == 5_100) is paired
+        assert twins.twin_of("sl-new") is (session[2] if paired else None)

@@ -72,7 +72,7 @@ from core.model import (
 )
 from venues.sim.accounts import Accounts, exact_quotient
 
-__all__ = ["FeeSchedule", "OrderManager"]
+__all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival"]
 
 _ONE = Decimal(1)
 
@@ -392,7 +392,7 @@ class OrderManager:
                 f"{format_decimal(position)}"
             )
         pending = sum(
-            (m.order.remaining for m in self._open.values() if _same_reducing_side(m.order, req)),
+            (m.order.remaining for m in self._open.values() if covers(m.order, req)),
             Decimal(0),
         )
         available = abs(position) - pending
@@ -439,16 +439,22 @@ class OrderManager:
         return dataclasses.replace(managed.order)
 
 
-def _same_reducing_side(order: Order, req: OrderRequest) -> bool:
-    """An open reduce-only order covering the same position as `req`: waiting stops count
-    against waiting stops, every other open order against the other orders."""
+def covers(order: Order, req: OrderRequest) -> bool:
+    """An open reduce-only order covering the same position as `req` (the trim at placement):
+    waiting stops count against waiting stops, every other open order against the other
+    orders."""
     waiting = order.type.is_stop and not order.triggered
-    return (
-        order.reduce_only
-        and order.symbol == req.symbol
-        and order.side is req.side
-        and waiting == req.type.is_stop
-    )
+    return _alike(order.reduce_only, order.symbol, order.side, waiting, req)
+
+
+def covers_on_arrival(request: OrderRequest, req: OrderRequest) -> bool:
+    """An order on its way to the sim that will cover the position `req` reduces once placed (a
+    stop arrives waiting)."""
+    return _alike(request.reduce_only, request.symbol, request.side, request.type.is_stop, req)
+
+
+def _alike(reduce_only: bool, symbol: str, side: Side, waiting: bool, req: OrderRequest) -> bool:
+    return reduce_only and symbol == req.symbol and side is req.side and waiting == req.type.is_stop
 
 
 def _violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
