@@ -50,8 +50,8 @@ an order at a twin when the live one heard the twin's (`TwinArrivals.heard_at`, 
 ReplayedMarket.hear): the k-th fill at the k-th fill's time, the end at the end's. Live it hears
 the venue late on a loaded machine (medians 78-189 ms in whole-suite runs, the most 1.4 s), and
 plans its protection on the position as heard; hearing at the model's 20 ms, the backtest's
-inspector planned on another position. The journal is on the bus, not in the recorder's tables:
-the chain parity test uses it; `trademesh backtest --latency recorded` does not yet.
+inspector planned on another position. The recorder keeps the journal (`inspector_journal`), and
+`load_twin_arrivals` reads it: `trademesh backtest --latency recorded` hears as the live one did.
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ _INTENT = "intent"  # an entry or an exit: the intent's own order
 _LATE_NS = 120 * 1_000_000_000
 _ENDED = frozenset(
     {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
+)
+# When the live inspector heard its orders' executions: its journal, as the recorder keeps it.
+_HEARD = (
+    "SELECT entry FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3 "
+    "AND input IN ('fill', 'order_update') ORDER BY now_ns, entry_ms, entry_seq"
 )
 _DECISIONS = (
     "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
@@ -363,10 +368,12 @@ async def load_twin_arrivals(
     database_url: str, venue: str, start_ns: int, end_ns: int, order_ns: int
 ) -> TwinArrivals:
     """The live session's orders of `venue` and its decisions recorded from `start_ns` (to
-    `end_ns` and the late ones after it), paired for a backtest of that range."""
+    `end_ns` and the late ones after it), paired for a backtest of that range; with the live
+    inspector's journal, when the recorder kept it, when it heard each execution."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
+        heard = await _heard(connection, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
@@ -374,4 +381,18 @@ async def load_twin_arrivals(
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
     arrivals = TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))
     arrivals.repeats = live_repeats(orders, intents)
+    if heard:  # the live inspector's journal was recorded (core.recorder)
+        arrivals.hearing = live_hearing(jr.JournalEntry.FromString(row["entry"]) for row in heard)
     return arrivals
+
+
+async def _heard(
+    connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int
+) -> list[asyncpg.Record]:
+    """The live inspector's fills and order updates of `venue`, as it took them; none from a
+    database recorded before the recorder kept the journal (no such table)."""
+    try:
+        rows: list[asyncpg.Record] = await connection.fetch(_HEARD, venue, start_ns, end_ns)
+    except asyncpg.UndefinedTableError:
+        return []
+    return rows

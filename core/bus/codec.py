@@ -1,4 +1,5 @@
-"""The bus entry format: one protobuf Envelope in the entry's single field "d"."""
+"""The bus entry format: one protobuf Envelope in the entry's single field "d" (an inspector's
+journal, whose entries are bare JournalEntry messages, is read wrapped in one: decode_entry)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ from collections.abc import Iterable, Mapping
 
 from google.protobuf.message import DecodeError
 
+from core.bus.names import parse_journal_stream
 from core.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["FIELD", "decode", "encode_bars", "encode_market", "wrap_executions", "wrap_market"]
+__all__ = [
+    "FIELD",
+    "decode",
+    "decode_entry",
+    "encode_bars",
+    "encode_market",
+    "wrap_executions",
+    "wrap_market",
+]
 
 # The entry's one field (short: it is stored in every entry).
 FIELD = b"d"
@@ -71,4 +81,28 @@ def decode(fields: Mapping[bytes, bytes]) -> bus.Envelope:
         raise Corrupt(f"bus entry is not an Envelope: {exc}") from exc
     if envelope.WhichOneof("body") is None:
         raise Corrupt("bus entry's Envelope has no body")
+    return envelope
+
+
+def decode_entry(stream: str, fields: Mapping[bytes, bytes]) -> bus.Envelope:
+    """An entry of `stream` as an Envelope (what a consumer handles): an inspector's journal
+    entry (`inspector.journal.<instance>`: a bare risk.v1.JournalEntry) wrapped in one
+    (bus.v1.InspectorJournal, published at the entry's time), any other stream's its own
+    (decode). Corrupt when it is neither."""
+    instance = parse_journal_stream(stream)
+    if instance is None:
+        return decode(fields)
+    data = fields.get(FIELD)
+    if data is None:
+        raise Corrupt(f"journal entry has no {FIELD.decode()!r} field")
+    envelope = bus.Envelope(source=f"inspector/{instance}")
+    envelope.journal.instance = instance
+    entry = envelope.journal.entries.add()
+    try:
+        entry.ParseFromString(data)
+    except DecodeError as exc:
+        raise Corrupt(f"journal entry is not a JournalEntry: {exc}") from exc
+    if entry.WhichOneof("input") is None:
+        raise Corrupt("journal entry has no input")
+    envelope.ts_publish_ns = entry.now_ns
     return envelope

@@ -8,8 +8,8 @@
   acknowledge its entries itself, in the transaction that makes their effect durable
   (`handler_acks`: the advisor, whose decisions finish after its handler returned).
 - A batch whose handler fails is retried entry by entry, so one bad entry cannot stop the
-  group; an entry delivered `max_deliveries` times (or that is not an Envelope at all) goes
-  to `dlq.<stream>` with the reason, and is acknowledged.
+  group; an entry delivered `max_deliveries` times (or that is not an Envelope at all:
+  core.bus.codec.decode_entry) goes to `dlq.<stream>` with the reason, and is acknowledged.
 - It exports pending and lag per stream (Prometheus) for dashboards and alerts.
 - While a handler runs, `REDELIVERED` says whether its entries may have been delivered before
   (its own pending ones, reclaimed ones, a failed batch retried): False only for entries read
@@ -33,7 +33,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.backoff import Backoff
-from core.bus.codec import FIELD, decode
+from core.bus.codec import FIELD, decode_entry
 from core.bus.names import dead_letter_stream
 from core.errors import Corrupt
 from core.logs import bind_log_fields
@@ -307,7 +307,7 @@ class GroupConsumer:
         good: list[Entry] = []
         for entry_id, fields in raw:
             try:
-                good.append((_text(entry_id), decode(fields)))
+                good.append((_text(entry_id), decode_entry(stream, fields)))
             except Corrupt as exc:
                 await self._dead_letter(stream, _text(entry_id), fields, str(exc))
         if not good:
@@ -334,7 +334,7 @@ class GroupConsumer:
             good: list[Entry] = []
             for entry_id, fields in raw:
                 try:
-                    good.append((_text(entry_id), decode(fields)))
+                    good.append((_text(entry_id), decode_entry(stream, fields)))
                 except Corrupt:
                     return False  # the per-stream path dead-letters it
             decoded.append((stream, good))

@@ -25,6 +25,7 @@ __all__ = [
     "BAR_STREAMS",
     "DECISIONS",
     "EXECUTION_STREAMS",
+    "INSPECTOR_JOURNALS",
     "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
@@ -37,6 +38,7 @@ __all__ = [
     "market_pattern",
     "market_stream",
     "parse_executions_stream",
+    "parse_journal_stream",
     "parse_market_stream",
     "venue_name",
 ]
@@ -47,6 +49,9 @@ BAR_STREAMS = "bars.*"
 # ... and of every venue's executions.
 EXECUTION_STREAMS = "exec.*"
 _MARKET, _BARS, _EXECUTIONS = "md", "bars", "exec"
+# ... and of every inspector instance's journal.
+_JOURNAL = "inspector.journal."
+INSPECTOR_JOURNALS = f"{_JOURNAL}*"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
 POSITION_REQUESTS = "position_requests"
@@ -109,4 +114,10 @@ def dead_letter_stream(stream: str) -> str:
 
 def journal_stream(instance: str) -> str:
     """An inspector instance's journal: every input of its core, in order."""
-    return f"inspector.journal.{instance}"
+    return f"{_JOURNAL}{instance}"
+
+
+def parse_journal_stream(stream: str) -> str | None:
+    """inspector.journal.<instance> -> instance; None for any other stream."""
+    instance = stream.removeprefix(_JOURNAL)
+    return instance if instance and instance != stream else None

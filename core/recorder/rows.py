@@ -23,6 +23,7 @@ from core.recorder.schema import (
     DECISIONS,
     EXECUTIONS,
     INTENTS,
+    JOURNAL,
     NOTICES,
     POSITION_REQUESTS,
     SIGNALS,
@@ -34,6 +35,7 @@ from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -75,6 +77,7 @@ class Rows:
         self.intents: list[Row] = []
         self.telemetry: list[Row] = []
         self.executions: list[Row] = []
+        self.journal: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -91,6 +94,7 @@ class Rows:
             (INTENTS, self.intents),
             (ADVISOR_TELEMETRY, self.telemetry),
             (EXECUTIONS, self.executions),
+            (JOURNAL, self.journal),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -106,6 +110,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.signals.signals) + len(envelope.position_requests.requests)
         events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
         events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
+        events += len(envelope.journal.entries)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -133,6 +138,8 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             rows.telemetry.extend(_telemetry_row(e) for e in envelope.advisor_telemetry.events)
         elif body == "executions":
             _add_executions(rows, envelope.executions, envelope.ts_publish_ns, entry_id)
+        elif body == "journal":
+            rows.journal.extend(_journal_rows(envelope.journal, entry_id))
         else:
             raise Corrupt(f"bus entry {entry_id}: an envelope body the recorder does not know ({body})")
     return rows
@@ -335,6 +342,38 @@ def _stage(value: am.Stage.ValueType) -> str | None:
     if value == am.STAGE_UNSPECIFIED:
         return None
     return _word(am.Stage.Name(value), "STAGE_") if value in am.Stage.values() else str(value)
+
+
+def _journal_rows(journal: bus.InspectorJournal, entry_id: str) -> Iterator[Row]:
+    """An inspector's journal entries (one per stream entry, as core.bus.codec reads them), keyed
+    by the stream entry's id."""
+    ms, dash, seq = entry_id.partition("-")
+    if not (dash and ms.isdigit() and seq.isdigit()):
+        raise Corrupt(f"journal entry {entry_id!r}: not a stream entry id")
+    for entry in journal.entries:
+        kind = entry.WhichOneof("input")
+        if kind is None:
+            raise Corrupt(f"journal entry {entry_id}: no input")
+        venue, client_order_id = _journal_names(entry, kind)
+        yield (journal.instance, int(ms), int(seq), entry.now_ns, kind, venue, client_order_id,
+               entry.SerializeToString())  # fmt: skip
+
+
+def _journal_names(entry: jr.JournalEntry, kind: str) -> tuple[str, str]:
+    """The venue and the client order id a journal entry names ('' for what it does not)."""
+    if kind == "fill":
+        return entry.fill.venue, entry.fill.fill.client_order_id
+    if kind == "order_update":
+        return entry.order_update.venue, entry.order_update.client_order_id
+    if kind == "query_result":
+        return entry.query_result.order.venue, entry.query_result.client_order_id
+    if kind == "intent":
+        return entry.intent.intent.venue, ""
+    if kind == "mark":
+        return entry.mark.venue, ""
+    if kind in ("placement_unknown", "stop_triggered"):
+        return "", getattr(entry, kind)
+    return "", ""
 
 
 def _decision_row(d: am.Decision) -> Row:

@@ -24,6 +24,7 @@ __all__ = [
     "DECISIONS",
     "EXECUTIONS",
     "INTENTS",
+    "JOURNAL",
     "NOTICES",
     "POSITION_REQUESTS",
     "SIGNALS",
@@ -438,7 +439,30 @@ EXECUTIONS = Table(
     """,
 )
 
+JOURNAL = Table(
+    "inspector_journal",
+    "now_ns",
+    3,
+    (
+        ("instance", "text"),
+        ("entry_ms", "int8"),
+        ("entry_seq", "int8"),
+        ("now_ns", "int8"),
+        ("input", "text"),
+        ("venue", "text"),
+        ("client_order_id", "text"),
+        ("entry", "bytea"),
+    ),
+    """
+    INSERT INTO inspector_journal (instance, entry_ms, entry_seq, now_ns, input, venue, client_order_id,
+                                   entry)
+    SELECT instance, entry_ms, entry_seq, now_ns, input, venue, client_order_id, entry
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
-    ADVISOR_TELEMETRY, EXECUTIONS,
+    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL,
 )  # fmt: skip

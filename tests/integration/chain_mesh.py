@@ -260,6 +260,12 @@ async def _later_trades(database: str, after: int) -> int | None:
     return int(await fetchval(database, sql, after)) or None
 
 
+async def _journal_recorded(database: str, entries: int) -> int | None:
+    """The recorder holds the inspector's journal whole (the backtest reads when it heard)."""
+    count = int(await fetchval(database, "SELECT count(*) FROM inspector_journal"))
+    return count if count >= entries else None
+
+
 @pytest.fixture(scope="module")
 async def chain(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
@@ -339,6 +345,8 @@ async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Ch
         orders_end = time.time_ns() + S
         # Everything is recorded once the recorder holds a later trade.
         await until(lambda: _later_trades(database, orders_end), 30, what="the recorder caught up")
+        journal = await _inspector_journal(bus)
+        await until(lambda: _journal_recorded(database, len(journal)), 30, what="the journal recorded")
         log = await asyncio.to_thread(detector_log.read_text)
         warmed_ns = _logged(log, "candles closed by")
         yield Chain(
@@ -356,7 +364,7 @@ async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Ch
             placed=placed,
             orders_start_ns=orders_start,
             orders_end_ns=orders_end,
-            journal=await _inspector_journal(bus),
+            journal=journal,
         )
     finally:
         await processes.stop_all()

@@ -11,11 +11,13 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from core.advisor.wire import encode_decisions
-from core.backtest.twins import TwinArrivals, load_twin_arrivals
-from core.bus.codec import FIELD, decode
+from core.backtest.twins import LiveHearing, TwinArrivals, load_twin_arrivals
+from core.bus.codec import FIELD, decode, decode_entry
+from core.bus.names import journal_stream
 from core.convert import execution_to_pb
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id, flatten_order_id, protective_order_id
@@ -25,6 +27,7 @@ from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.risk.v1 import journal_pb2 as jr
 
 pytestmark = pytest.mark.integration
 __all__ = ["database_url", "fresh_database", "recorder"]  # the fixtures, for pytest
@@ -179,6 +182,34 @@ async def record_session(recorder: Recorder) -> None:
     other = [Execution(START + 4 * S + 50 * MS, replace(STOP, venue="binance", order_id="b-1"))]
     await recorder.handle("exec.sim", [executions("sim", sim)])
     await recorder.handle("exec.binance", [executions("binance", other)])
+    # The live inspector's journal: when it heard those executions (a while after the venue's).
+    heard = [
+        (START + 5 * S + 150 * MS, sim[1]),
+        (START + 25 * S + 400 * MS, sim[9]),
+        (START + 4 * S + 90 * MS, other[0]),  # another venue's: not heard for the sim's orders
+    ]
+    stream = journal_stream("main")
+    await recorder.handle(
+        stream,
+        [
+            (f"{n}-0", decode_entry(stream, {FIELD: e.SerializeToString()}))
+            for n, e in enumerate(journal(heard), 1)
+        ],
+    )
+
+
+def journal(heard: list[tuple[int, Execution]]) -> list[jr.JournalEntry]:
+    """The inspector's journal entries of executions heard at the times given: the fill first, as
+    the live shell takes them, then the order's update."""
+    entries = []
+    for at, execution in heard:
+        message = execution_to_pb(execution.order.venue, execution)
+        if message.HasField("fill"):
+            entries.append(
+                jr.JournalEntry(now_ns=at, fill=jr.JournalFill(venue=message.venue, fill=message.fill))
+            )
+        entries.append(jr.JournalEntry(now_ns=at, order_update=message.order))
+    return entries
 
 
 async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
@@ -218,6 +249,14 @@ async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
     )  # fmt: skip
     assert (stop_request.trigger_price, stop_request.size) == (D("64000"), D("0.40"))
     assert twins.order_ns == ORDER_NS
+    # When the live inspector heard its orders' executions: the recorder kept its journal.
+    assert twins.hearing == LiveHearing(
+        fills={
+            ENTRY.client_order_id: [START + 5 * S + 150 * MS],
+            SECOND_STOP.client_order_id: [START + 25 * S + 400 * MS],
+        },
+        ends={SECOND_STOP.client_order_id: START + 25 * S + 400 * MS},
+    )
 
 
 def backtest_order(cid: str, role: OrderRole, size: str, intent_id: str = "") -> PlaceOrder:
@@ -270,3 +309,19 @@ async def test_the_backtests_orders_are_sent_at_their_twins_arrivals(
     assert twins.cancel("e2", START + 25 * S) == START + 30 * S
     assert (twins.paired, twins.unpaired) == (4, 2)
     assert twins.twin_of("e2") is twins.twins[(SECOND, "intent", D(0))] and twins.twin_of("eh") is None
+
+
+async def test_a_database_recorded_before_the_journal_was_kept_pairs_without_hearing(
+    recorder: Recorder, fresh_database: str
+) -> None:
+    """No inspector_journal table (a recorder before it kept the journal): the twins as ever,
+    and the reports of the backtest's executions keep the latency model."""
+    await record_session(recorder)
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        await connection.execute("DROP TABLE inspector_journal")
+    finally:
+        await connection.close()
+    twins = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
+    assert twins.hearing is None
+    assert twins.twins[(SECOND, "stop_loss", D(1))].request.client_order_id == SECOND_STOP.client_order_id

@@ -20,8 +20,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus.codec import FIELD
-from core.bus.names import dead_letter_stream
+from core.bus.names import dead_letter_stream, journal_stream
 from core.bus.publisher import Publisher, Retention
+from core.inspector.journal import Journal
 from core.process import ServiceProcess, start_service
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
@@ -37,7 +38,10 @@ from tests.integration.test_recorder_store import (
     ticker,
     trade,
 )
+from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "fresh_database", "redis_url"]  # the fixtures, for pytest
@@ -300,3 +304,54 @@ async def test_lost_database_connections_hold_the_batch_and_lose_nothing(
     assert await bus.dead_letters("trades") == [], "a lost connection never dead-letters an entry"
     assert recorder.process.poll() is None
     assert "retrying" in (tmp_path / "recorder-0.log").read_text()
+
+
+def journal_entries(now_ns: int) -> list[jr.JournalEntry]:
+    """An inspector's first inputs: its start, an intent, its entry's fill and update, a mark."""
+    intent = am.Intent(intent_id="i1", venue="sim", symbol="BTC/USDT", size="0.01", ts_signal_ns=now_ns)
+    fill = tf.Fill(fill_id="f1", client_order_id="e-i1", symbol="BTC/USDT", price="65000.5", size="0.01")
+    update = tf.Order(venue="sim", client_order_id="e-i1", status=tf.ORDER_STATUS_FILLED, filled_size="0.01")
+    return [
+        jr.JournalEntry(now_ns=now_ns, start=jr.JournalStart(starting_equity="100000", instance="main")),
+        jr.JournalEntry(now_ns=now_ns + 1, intent=jr.JournalIntent(intent=intent, last="65000")),
+        jr.JournalEntry(now_ns=now_ns + 2, fill=jr.JournalFill(venue="sim", fill=fill)),
+        jr.JournalEntry(now_ns=now_ns + 2, order_update=update),
+        jr.JournalEntry(
+            now_ns=now_ns + 3, mark=jr.JournalMark(venue="sim", symbol="BTC/USDT", price="65001")
+        ),
+    ]
+
+
+async def test_an_inspectors_journal_is_recorded_whole_in_its_order_and_a_bad_entry_dead_lettered(
+    recorders: Start, bus: Bus, db: Any
+) -> None:
+    """What the inspector journals (core.inspector.journal, the writer it uses) the recorder keeps
+    whole, in the journal's order, each naming its kind, venue and order; an entry that is not a
+    JournalEntry goes to the dead letters while the rest is recorded."""
+    stream = journal_stream(f"insp-{bus.venue}")
+    journal = Journal(bus.client, stream)
+    entries = journal_entries(time.time_ns())
+    for entry in entries[:3]:
+        await journal.append(entry)
+    await bus.client.xadd(stream, {FIELD: b"\x00 not a protobuf"})
+    for entry in entries[3:]:
+        await journal.append(entry)
+    recorder = recorders("--stream-pattern", stream, "--claim-idle-ms", "300", "--max-deliveries", "2")
+
+    sql = "SELECT count(*) FROM inspector_journal"
+    await until(lambda: count_when(db, sql, len(entries)), WAIT_S, what="the journal")
+    rows = await db.fetch("SELECT * FROM inspector_journal ORDER BY entry_ms, entry_seq")
+    assert [(r["instance"], r["input"], r["venue"], r["client_order_id"]) for r in rows] == [
+        (f"insp-{bus.venue}", "start", "", ""),
+        (f"insp-{bus.venue}", "intent", "sim", ""),
+        (f"insp-{bus.venue}", "fill", "sim", "e-i1"),
+        (f"insp-{bus.venue}", "order_update", "sim", "e-i1"),
+        (f"insp-{bus.venue}", "mark", "sim", ""),
+    ]
+    assert [jr.JournalEntry.FromString(r["entry"]) for r in rows] == entries
+    assert [r["now_ns"] for r in rows] == [e.now_ns for e in entries]
+    dead = await bus.client.xrange(dead_letter_stream(stream))
+    reasons = [fields[b"reason"].decode() for _, fields in dead]
+    assert len(reasons) == 1 and "journal entry is not a JournalEntry" in reasons[0], reasons
+    await until(lambda: count_when_pending(bus, stream, 0), WAIT_S, what="nothing pending")
+    assert recorder.process.poll() is None

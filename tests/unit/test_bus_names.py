@@ -8,10 +8,13 @@ import pytest
 
 from core.bus.names import (
     BAR_STREAMS,
+    INSPECTOR_JOURNALS,
     MARKET_STREAMS,
     bars_stream,
+    journal_stream,
     market_pattern,
     market_stream,
+    parse_journal_stream,
     parse_market_stream,
 )
 from core.errors import InvalidArgument
@@ -47,3 +50,10 @@ def test_a_label_reads_back_and_an_unknown_one_names_the_known_ones() -> None:
 def test_a_venue_name_that_is_not_a_stream_name_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="is not a venue name"):
         market_stream("Bad.Name", Channel.TRADES)
+
+
+def test_an_inspectors_journal_stream_parses_back_to_its_instance_and_matches_the_pattern() -> None:
+    stream = journal_stream("main-1")
+    assert parse_journal_stream(stream) == "main-1"
+    assert fnmatch.fnmatchcase(stream, INSPECTOR_JOURNALS)
+    assert [parse_journal_stream(s) for s in ("inspector.journal.", "exec.sim", "risk")] == [None] * 3

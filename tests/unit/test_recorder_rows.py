@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.bus.codec import FIELD, decode_entry
 from core.bus.consumer import Entry
 from core.errors import Corrupt, FailedPrecondition
 from core.recorder.app import RecorderConfig
@@ -18,10 +19,11 @@ from core.recorder.command import COMMAND
 from core.recorder.migrate import load_migrations
 from core.recorder.partitions import DAY_NS, FIRST_DAY, LAST_DAY, _day_of_name, day_of, partition_name
 from core.recorder.rows import chunks, rows_of
-from core.recorder.schema import TABLES
+from core.recorder.schema import JOURNAL, TABLES
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -285,7 +287,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*", "exec.*"),
+            ("md.*", "bars.*", "exec.*", "inspector.journal.*"),
             ("signals", "position_requests", "decisions", "intents", "advisor.telemetry"),
         ),
         (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
@@ -293,7 +295,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
     ],
     ids=["default", "patterns-only", "names-only"],
 )
-def test_the_recorder_consumes_market_bar_and_trading_streams_unless_told_which(
+def test_the_recorder_consumes_market_bar_trading_and_journal_streams_unless_told_which(
     argv: tuple[str, ...], patterns: tuple[str, ...], streams: tuple[str, ...]
 ) -> None:
     config = recorder_config(*argv)
@@ -372,3 +374,50 @@ def test_execution_rows_match_their_staging_columns() -> None:
     for table, table_rows in rows.tables():
         assert len(table_rows[0]) == len(table.columns), table.name
         assert table_rows[0][table.time_index] == T0
+
+
+def journal_fill() -> jr.JournalEntry:
+    fill = tf.Fill(fill_id="f1", client_order_id="c1", symbol="BTC/USDT", price="65000.5", size="0.004")
+    return jr.JournalEntry(now_ns=T0 + 7, fill=jr.JournalFill(venue="sim", fill=fill))
+
+
+def test_an_inspectors_journal_entry_is_read_wrapped_and_becomes_a_row_naming_its_venue_and_order() -> None:
+    """The journal stream holds bare JournalEntry messages (core.inspector.journal): a consumer
+    reads each wrapped in an Envelope, and the recorder keeps it whole with its kind, the venue
+    and the order it names, keyed by the stream entry's id."""
+    mark = jr.JournalEntry(now_ns=T0 + 8, mark=jr.JournalMark(venue="sim", symbol="BTC/USDT", price="1"))
+    unknown = jr.JournalEntry(now_ns=T0 + 9, placement_unknown="c2")
+    entries = [
+        (f"{1700 + n}-{n}", decode_entry("inspector.journal.main", {FIELD: e.SerializeToString()}))
+        for n, e in enumerate((journal_fill(), mark, unknown))
+    ]
+    assert entries[0][1].ts_publish_ns == T0 + 7 and entries[0][1].source == "inspector/main"
+    rows = rows_of(entries)
+    assert [row[:7] for row in rows.journal] == [
+        ("main", 1700, 0, T0 + 7, "fill", "sim", "c1"),
+        ("main", 1701, 1, T0 + 8, "mark", "sim", ""),
+        ("main", 1702, 2, T0 + 9, "placement_unknown", "", "c2"),
+    ]
+    assert jr.JournalEntry.FromString(rows.journal[0][7]) == journal_fill()
+    assert [len(row) for row in rows.journal] == [len(JOURNAL.columns)] * 3
+    assert len(next(chunks(entries, 2))) == 2  # an entry counts one event
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({FIELD: b"\x00 not a protobuf"}, "not a JournalEntry"),
+        ({FIELD: jr.JournalEntry(now_ns=T0).SerializeToString()}, "has no input"),
+        ({b"x": b""}, "has no 'd' field"),
+    ],
+)
+def test_a_journal_entry_that_is_not_one_is_corrupt(fields: dict[bytes, bytes], message: str) -> None:
+    with pytest.raises(Corrupt, match=message):
+        decode_entry("inspector.journal.main", fields)
+
+
+def test_any_other_streams_entry_is_read_as_its_envelope() -> None:
+    envelope = bus.Envelope(source="test", ts_publish_ns=T0, executions=bus.Executions(venue="sim"))
+    assert decode_entry("exec.sim", {FIELD: envelope.SerializeToString()}) == envelope
+    with pytest.raises(Corrupt, match="not an Envelope"):  # a journal entry on any other stream
+        decode_entry("intents", {FIELD: b"\x00 not a protobuf"})

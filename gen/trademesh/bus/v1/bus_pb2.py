@@ -26,37 +26,40 @@ from trademesh.advisor.v1 import messages_pb2 as trademesh_dot_advisor_dot_v1_do
 from trademesh.common.v1 import common_pb2 as trademesh_dot_common_dot_v1_dot_common__pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2
 from trademesh.risk.v1 import inspector_pb2 as trademesh_dot_risk_dot_v1_dot_inspector__pb2
+from trademesh.risk.v1 import journal_pb2 as trademesh_dot_risk_dot_v1_dot_journal__pb2
 from trademesh.signal.v1 import signal_pb2 as trademesh_dot_signal_dot_v1_dot_signal__pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrademesh/bus/v1/bus.proto\x12\x10trademesh.bus.v1\x1a#trademesh/advisor/v1/messages.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\x1a!trademesh/risk/v1/inspector.proto\x1a trademesh/signal/v1/signal.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\x85\x04\n\x08\x45nvelope\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\rts_publish_ns\x18\x02 \x01(\x03\x12\x30\n\x06market\x18\n \x01(\x0b\x32\x1e.trademesh.bus.v1.MarketEventsH\x00\x12&\n\x04\x62\x61rs\x18\x0b \x01(\x0b\x32\x16.trademesh.bus.v1.BarsH\x00\x12,\n\x07signals\x18\x0c \x01(\x0b\x32\x19.trademesh.bus.v1.SignalsH\x00\x12?\n\x11position_requests\x18\r \x01(\x0b\x32\".trademesh.bus.v1.PositionRequestsH\x00\x12\x30\n\tdecisions\x18\x0e \x01(\x0b\x32\x1b.trademesh.bus.v1.DecisionsH\x00\x12,\n\x07intents\x18\x0f \x01(\x0b\x32\x19.trademesh.bus.v1.IntentsH\x00\x12?\n\x11\x61\x64visor_telemetry\x18\x10 \x01(\x0b\x32\".trademesh.bus.v1.AdvisorTelemetryH\x00\x12\x32\n\nexecutions\x18\x11 \x01(\x0b\x32\x1c.trademesh.bus.v1.ExecutionsH\x00\x12,\n\x04risk\x18\x12 \x01(\x0b\x32\x1c.trademesh.bus.v1.RiskEventsH\x00\x42\x06\n\x04\x62ody\"7\n\x07Signals\x12,\n\x07signals\x18\x01 \x03(\x0b\x32\x1b.trademesh.signal.v1.Signal\"J\n\x10PositionRequests\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.trademesh.signal.v1.PositionRequest\">\n\tDecisions\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.trademesh.advisor.v1.Decision\"8\n\x07Intents\x12-\n\x07intents\x18\x01 \x03(\x0b\x32\x1c.trademesh.advisor.v1.Intent\"H\n\x10\x41\x64visorTelemetry\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.advisor.v1.TelemetryEvent\"n\n\nRiskEvents\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.trademesh.risk.v1.RiskEvent\x12\x32\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1d.trademesh.risk.v1.Transition\"e\n\x0cMarketEvents\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\x94\x01\n\nExecutions\x12\x35\n\nexecutions\x18\x01 \x03(\x0b\x32!.trademesh.tradeflow.v1.Execution\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03gap\x18\x04 \x01(\x08\x12\x12\n\ngap_reason\x18\x05 \x01(\t\x12\r\n\x05venue\x18\x06 \x01(\t\"+\n\x04\x42\x61rs\x12#\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"\x80\x02\n\x03\x42\x61r\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x04\x12\x0c\n\x04vwap\x18\x0c \x01(\t\x12\x10\n\x08repaired\x18\r \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrademesh/bus/v1/bus.proto\x12\x10trademesh.bus.v1\x1a#trademesh/advisor/v1/messages.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\x1a!trademesh/risk/v1/inspector.proto\x1a\x1ftrademesh/risk/v1/journal.proto\x1a trademesh/signal/v1/signal.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\xbc\x04\n\x08\x45nvelope\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\rts_publish_ns\x18\x02 \x01(\x03\x12\x30\n\x06market\x18\n \x01(\x0b\x32\x1e.trademesh.bus.v1.MarketEventsH\x00\x12&\n\x04\x62\x61rs\x18\x0b \x01(\x0b\x32\x16.trademesh.bus.v1.BarsH\x00\x12,\n\x07signals\x18\x0c \x01(\x0b\x32\x19.trademesh.bus.v1.SignalsH\x00\x12?\n\x11position_requests\x18\r \x01(\x0b\x32\".trademesh.bus.v1.PositionRequestsH\x00\x12\x30\n\tdecisions\x18\x0e \x01(\x0b\x32\x1b.trademesh.bus.v1.DecisionsH\x00\x12,\n\x07intents\x18\x0f \x01(\x0b\x32\x19.trademesh.bus.v1.IntentsH\x00\x12?\n\x11\x61\x64visor_telemetry\x18\x10 \x01(\x0b\x32\".trademesh.bus.v1.AdvisorTelemetryH\x00\x12\x32\n\nexecutions\x18\x11 \x01(\x0b\x32\x1c.trademesh.bus.v1.ExecutionsH\x00\x12,\n\x04risk\x18\x12 \x01(\x0b\x32\x1c.trademesh.bus.v1.RiskEventsH\x00\x12\x35\n\x07journal\x18\x13 \x01(\x0b\x32\".trademesh.bus.v1.InspectorJournalH\x00\x42\x06\n\x04\x62ody\"7\n\x07Signals\x12,\n\x07signals\x18\x01 \x03(\x0b\x32\x1b.trademesh.signal.v1.Signal\"J\n\x10PositionRequests\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.trademesh.signal.v1.PositionRequest\">\n\tDecisions\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.trademesh.advisor.v1.Decision\"8\n\x07Intents\x12-\n\x07intents\x18\x01 \x03(\x0b\x32\x1c.trademesh.advisor.v1.Intent\"H\n\x10\x41\x64visorTelemetry\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.advisor.v1.TelemetryEvent\"n\n\nRiskEvents\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.trademesh.risk.v1.RiskEvent\x12\x32\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1d.trademesh.risk.v1.Transition\"V\n\x10InspectorJournal\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x30\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1f.trademesh.risk.v1.JournalEntry\"e\n\x0cMarketEvents\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\x94\x01\n\nExecutions\x12\x35\n\nexecutions\x18\x01 \x03(\x0b\x32!.trademesh.tradeflow.v1.Execution\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03gap\x18\x04 \x01(\x08\x12\x12\n\ngap_reason\x18\x05 \x01(\t\x12\r\n\x05venue\x18\x06 \x01(\t\"+\n\x04\x42\x61rs\x12#\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"\x80\x02\n\x03\x42\x61r\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x04\x12\x0c\n\x04vwap\x18\x0c \x01(\t\x12\x10\n\x08repaired\x18\r \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.bus.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENVELOPE']._serialized_start=271
-  _globals['_ENVELOPE']._serialized_end=788
-  _globals['_SIGNALS']._serialized_start=790
-  _globals['_SIGNALS']._serialized_end=845
-  _globals['_POSITIONREQUESTS']._serialized_start=847
-  _globals['_POSITIONREQUESTS']._serialized_end=921
-  _globals['_DECISIONS']._serialized_start=923
-  _globals['_DECISIONS']._serialized_end=985
-  _globals['_INTENTS']._serialized_start=987
-  _globals['_INTENTS']._serialized_end=1043
-  _globals['_ADVISORTELEMETRY']._serialized_start=1045
-  _globals['_ADVISORTELEMETRY']._serialized_end=1117
-  _globals['_RISKEVENTS']._serialized_start=1119
-  _globals['_RISKEVENTS']._serialized_end=1229
-  _globals['_MARKETEVENTS']._serialized_start=1231
-  _globals['_MARKETEVENTS']._serialized_end=1332
-  _globals['_EXECUTIONS']._serialized_start=1335
-  _globals['_EXECUTIONS']._serialized_end=1483
-  _globals['_BARS']._serialized_start=1485
-  _globals['_BARS']._serialized_end=1528
-  _globals['_BAR']._serialized_start=1531
-  _globals['_BAR']._serialized_end=1787
+  _globals['_ENVELOPE']._serialized_start=304
+  _globals['_ENVELOPE']._serialized_end=876
+  _globals['_SIGNALS']._serialized_start=878
+  _globals['_SIGNALS']._serialized_end=933
+  _globals['_POSITIONREQUESTS']._serialized_start=935
+  _globals['_POSITIONREQUESTS']._serialized_end=1009
+  _globals['_DECISIONS']._serialized_start=1011
+  _globals['_DECISIONS']._serialized_end=1073
+  _globals['_INTENTS']._serialized_start=1075
+  _globals['_INTENTS']._serialized_end=1131
+  _globals['_ADVISORTELEMETRY']._serialized_start=1133
+  _globals['_ADVISORTELEMETRY']._serialized_end=1205
+  _globals['_RISKEVENTS']._serialized_start=1207
+  _globals['_RISKEVENTS']._serialized_end=1317
+  _globals['_INSPECTORJOURNAL']._serialized_start=1319
+  _globals['_INSPECTORJOURNAL']._serialized_end=1405
+  _globals['_MARKETEVENTS']._serialized_start=1407
+  _globals['_MARKETEVENTS']._serialized_end=1508
+  _globals['_EXECUTIONS']._serialized_start=1511
+  _globals['_EXECUTIONS']._serialized_end=1659
+  _globals['_BARS']._serialized_start=1661
+  _globals['_BARS']._serialized_end=1704
+  _globals['_BAR']._serialized_start=1707
+  _globals['_BAR']._serialized_end=1963
 # @@protoc_insertion_point(module_scope)

@@ -11,6 +11,7 @@ from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
 from trademesh.risk.v1 import inspector_pb2 as _inspector_pb2
+from trademesh.risk.v1 import journal_pb2 as _journal_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
@@ -43,6 +44,7 @@ class Envelope(_message.Message):
     ADVISOR_TELEMETRY_FIELD_NUMBER: _builtins.int
     EXECUTIONS_FIELD_NUMBER: _builtins.int
     RISK_FIELD_NUMBER: _builtins.int
+    JOURNAL_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -65,6 +67,8 @@ class Envelope(_message.Message):
     def executions(self) -> Global___Executions: ...
     @_builtins.property
     def risk(self) -> Global___RiskEvents: ...
+    @_builtins.property
+    def journal(self) -> Global___InspectorJournal: ...
     def __init__(
         self,
         *,
@@ -79,12 +83,13 @@ class Envelope(_message.Message):
         advisor_telemetry: Global___AdvisorTelemetry | None = ...,
         executions: Global___Executions | None = ...,
         risk: Global___RiskEvents | None = ...,
+        journal: Global___InspectorJournal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -225,6 +230,36 @@ class RiskEvents(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RiskEvents: _TypeAlias = RiskEvents  # noqa: Y015
+
+@_typing.final
+class InspectorJournal(_message.Message):
+    """Entries of an inspector's journal (stream `inspector.journal.<instance>`). On that stream each
+    entry is a bare risk.v1.JournalEntry (written before the core acts on it, read back at a
+    restart: core/inspector/journal.py); a consumer of the stream (the recorder) gets each one
+    wrapped in an Envelope of this body (core/bus/codec.py), so it handles them as any other.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    instance: _builtins.str
+    """The inspector instance, from the stream's name."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[_journal_pb2.JournalEntry]: ...
+    def __init__(
+        self,
+        *,
+        instance: _builtins.str = ...,
+        entries: _abc.Iterable[_journal_pb2.JournalEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "instance", b"instance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectorJournal: _TypeAlias = InspectorJournal  # noqa: Y015
 
 @_typing.final
 class MarketEvents(_message.Message):

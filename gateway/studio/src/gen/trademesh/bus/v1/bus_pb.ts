@@ -12,6 +12,8 @@ import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
 import type { RiskEvent, Transition } from "../../risk/v1/inspector_pb";
 import { file_trademesh_risk_v1_inspector } from "../../risk/v1/inspector_pb";
+import type { JournalEntry } from "../../risk/v1/journal_pb";
+import { file_trademesh_risk_v1_journal } from "../../risk/v1/journal_pb";
 import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
 import type { Execution } from "../../tradeflow/v1/tradeflow_pb";
@@ -22,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKFBAoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAQgYKBGJvZHkiNwoHU2lnbmFscxIsCgdzaWduYWxzGAEgAygLMhsudHJhZGVtZXNoLnNpZ25hbC52MS5TaWduYWwiSgoQUG9zaXRpb25SZXF1ZXN0cxI2CghyZXF1ZXN0cxgBIAMoCzIkLnRyYWRlbWVzaC5zaWduYWwudjEuUG9zaXRpb25SZXF1ZXN0Ij4KCURlY2lzaW9ucxIxCglkZWNpc2lvbnMYASADKAsyHi50cmFkZW1lc2guYWR2aXNvci52MS5EZWNpc2lvbiI4CgdJbnRlbnRzEi0KB2ludGVudHMYASADKAsyHC50cmFkZW1lc2guYWR2aXNvci52MS5JbnRlbnQiSAoQQWR2aXNvclRlbGVtZXRyeRI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2guYWR2aXNvci52MS5UZWxlbWV0cnlFdmVudCJuCgpSaXNrRXZlbnRzEiwKBmV2ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIyCgt0cmFuc2l0aW9ucxgCIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLlRyYW5zaXRpb24iZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIpQBCgpFeGVjdXRpb25zEjUKCmV4ZWN1dGlvbnMYASADKAsyIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkV4ZWN1dGlvbhIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBBILCgNnYXAYBCABKAgSEgoKZ2FwX3JlYXNvbhgFIAEoCRINCgV2ZW51ZRgGIAEoCSIrCgRCYXJzEiMKBGJhcnMYASADKAsyFS50cmFkZW1lc2guYnVzLnYxLkJhciKAAgoDQmFyEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIUCgxvcGVuX3RpbWVfbnMYBCABKAMSDAoEb3BlbhgFIAEoCRIMCgRoaWdoGAYgASgJEgsKA2xvdxgHIAEoCRINCgVjbG9zZRgIIAEoCRIOCgZ2b2x1bWUYCSABKAkSFAoMcXVvdGVfdm9sdW1lGAogASgJEhMKC3RyYWRlX2NvdW50GAsgASgEEgwKBHZ3YXAYDCABKAkSEAoIcmVwYWlyZWQYDSABKAhiBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_risk_v1_inspector, file_trademesh_signal_v1_signal, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSK8BAoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAEjUKB2pvdXJuYWwYEyABKAsyIi50cmFkZW1lc2guYnVzLnYxLkluc3BlY3RvckpvdXJuYWxIAEIGCgRib2R5IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQibgoKUmlza0V2ZW50cxIsCgZldmVudHMYASADKAsyHC50cmFkZW1lc2gucmlzay52MS5SaXNrRXZlbnQSMgoLdHJhbnNpdGlvbnMYAiADKAsyHS50cmFkZW1lc2gucmlzay52MS5UcmFuc2l0aW9uIlYKEEluc3BlY3RvckpvdXJuYWwSEAoIaW5zdGFuY2UYASABKAkSMAoHZW50cmllcxgCIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxFbnRyeSJlCgxNYXJrZXRFdmVudHMSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTWFya2V0RXZlbnQSEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQilAEKCkV4ZWN1dGlvbnMSNQoKZXhlY3V0aW9ucxgBIAMoCzIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRXhlY3V0aW9uEhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEEgsKA2dhcBgEIAEoCBISCgpnYXBfcmVhc29uGAUgASgJEg0KBXZlbnVlGAYgASgJIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_risk_v1_inspector, file_trademesh_risk_v1_journal, file_trademesh_signal_v1_signal, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -102,6 +104,12 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: RiskEvents;
     case: "risk";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.InspectorJournal journal = 19;
+     */
+    value: InspectorJournal;
+    case: "journal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -232,6 +240,35 @@ export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
   messageDesc(file_trademesh_bus_v1_bus, 6);
 
 /**
+ * Entries of an inspector's journal (stream `inspector.journal.<instance>`). On that stream each
+ * entry is a bare risk.v1.JournalEntry (written before the core acts on it, read back at a
+ * restart: core/inspector/journal.py); a consumer of the stream (the recorder) gets each one
+ * wrapped in an Envelope of this body (core/bus/codec.py), so it handles them as any other.
+ *
+ * @generated from message trademesh.bus.v1.InspectorJournal
+ */
+export type InspectorJournal = Message<"trademesh.bus.v1.InspectorJournal"> & {
+  /**
+   * The inspector instance, from the stream's name.
+   *
+   * @generated from field: string instance = 1;
+   */
+  instance: string;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.JournalEntry entries = 2;
+   */
+  entries: JournalEntry[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.InspectorJournal.
+ * Use `create(InspectorJournalSchema)` to create a new message.
+ */
+export const InspectorJournalSchema: GenMessage<InspectorJournal> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 7);
+
+/**
  * Market events of one venue, in the order the venue sent them. Field numbers match
  * marketdata.v1.SubscribeResponse, so ingest can pass a venue's batch through unparsed.
  *
@@ -262,7 +299,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
@@ -314,7 +351,7 @@ export type Executions = Message<"trademesh.bus.v1.Executions"> & {
  * Use `create(ExecutionsSchema)` to create a new message.
  */
 export const ExecutionsSchema: GenMessage<Executions> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -333,7 +370,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 9);
+  messageDesc(file_trademesh_bus_v1_bus, 10);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -422,5 +459,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 10);
+  messageDesc(file_trademesh_bus_v1_bus, 11);
 
