@@ -23,7 +23,11 @@ The pairing (`TwinKey`):
   makes another count of re-plans. The size is the one the venue holds the order at: the sim
   sizes a reduce-only order to the position it reduces, so a resize planned before a stop's
   fills were heard was recorded live at the position's size then, and the backtest's order is
-  keyed by the size the replayed venue's position gives it (core.backtest.inspect).
+  keyed by the size the replayed venue's position gives it (core.backtest.inspect). The sim
+  also trims it by the reduce-only orders of its kind open when it arrives (a resize's new
+  stop arriving before the old one's cancel is held at what the old one leaves): an order
+  without a twin of its size takes the first live order of its step and role still to come
+  that the replayed venue would hold it at, were it to arrive with it (ReplayedMarket.held_at).
 
 An order whose twin's arrival is already past when it is sent (a protective one live made
 faster than the report latency brings the backtest its fill) arrives at once: as near its
