@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from core.bus.names import parse_journal_stream
 from core.errors import Corrupt
@@ -69,16 +69,8 @@ def _varint(value: int) -> bytes:
 
 def decode(fields: Mapping[bytes, bytes]) -> bus.Envelope:
     """An entry's Envelope; Corrupt when the entry is not one (a poison message)."""
-    data = fields.get(FIELD)
-    if data is None:
-        raise Corrupt(
-            f"bus entry has no {FIELD.decode()!r} field (fields: {sorted(k.decode() for k in fields)})"
-        )
     envelope = bus.Envelope()
-    try:
-        envelope.ParseFromString(data)
-    except DecodeError as exc:
-        raise Corrupt(f"bus entry is not an Envelope: {exc}") from exc
+    _parse(envelope, fields, "bus entry", "an Envelope")
     if envelope.WhichOneof("body") is None:
         raise Corrupt("bus entry's Envelope has no body")
     return envelope
@@ -92,17 +84,25 @@ def decode_entry(stream: str, fields: Mapping[bytes, bytes]) -> bus.Envelope:
     instance = parse_journal_stream(stream)
     if instance is None:
         return decode(fields)
-    data = fields.get(FIELD)
-    if data is None:
-        raise Corrupt(f"journal entry has no {FIELD.decode()!r} field")
     envelope = bus.Envelope(source=f"inspector/{instance}")
     envelope.journal.instance = instance
     entry = envelope.journal.entries.add()
-    try:
-        entry.ParseFromString(data)
-    except DecodeError as exc:
-        raise Corrupt(f"journal entry is not a JournalEntry: {exc}") from exc
+    _parse(entry, fields, "journal entry", "a JournalEntry")
     if entry.WhichOneof("input") is None:
         raise Corrupt("journal entry has no input")
     envelope.ts_publish_ns = entry.now_ns
     return envelope
+
+
+def _parse(message: Message, fields: Mapping[bytes, bytes], what: str, kind: str) -> None:
+    """The entry's one field parsed into `message`; Corrupt (naming `what`) when it has none or
+    it is not `kind`."""
+    data = fields.get(FIELD)
+    if data is None:
+        raise Corrupt(
+            f"{what} has no {FIELD.decode()!r} field (fields: {sorted(k.decode() for k in fields)})"
+        )
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise Corrupt(f"{what} is not {kind}: {exc}") from exc
