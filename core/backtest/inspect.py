@@ -12,11 +12,11 @@ The sim holds stop orders itself, so every stop-loss is placed natively (no emul
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
-from core.backtest.twins import HeldAt, ModelTiming, OrderTiming
+from core.backtest.twins import Held, HeldAt, ModelTiming, OrderTiming
 from core.convert import execution_to_pb
 from core.decimals import format_decimal
 from core.errors import TrademeshError
@@ -166,10 +166,12 @@ class InspectStage:
         at: HeldAt | None = None
         if held_at is not None and checked.reduce_only:
             at = partial(held_at, checked)
-        self.desk.submit(checked, now_ns, self.desk.timing.place(self._as_held(order), now_ns, at))
+        held = Held(self._held_size(order), at)
+        self.desk.submit(checked, now_ns, self.desk.timing.place(order, now_ns, held))
 
-    def _as_held(self, order: PlaceOrder) -> PlaceOrder:
-        """The order as the venue takes it, for its live twin's key (core.backtest.twins): a
+    def _held_size(self, order: PlaceOrder) -> Decimal:
+        """The size the venue takes the order at now, for its live twin's key when the live
+        plan is not known (core.backtest.twins): a
         reduce-only order sized to the position it reduces there, as the sim sizes it
         (venues/sim/order_manager.py) and as its twin's size was recorded. The venue's position
         may be smaller than the core's: a stop's fills on their way. (A resize planned before
@@ -179,8 +181,8 @@ class InspectStage:
         it would be held at on a twin's arrival (`desk.held_at`; core.backtest.twins)."""
         held = self.desk.position(order.symbol) if order.reduce_only else Decimal(0)
         if held == 0 or (held > 0) == (order.side is Side.BUY) or abs(held) >= order.size:
-            return order  # as asked (a venue refuses one that would increase the position)
-        return replace(order, size=abs(held))
+            return order.size  # as asked (a venue refuses one that would increase the position)
+        return abs(held)
 
     def _cancel(self, client_order_id: str, now_ns: int) -> None:
         self.desk.cancel(client_order_id, now_ns, self.desk.timing.cancel(client_order_id, now_ns))

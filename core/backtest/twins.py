@@ -61,13 +61,15 @@ inspector planned on another position. The recorder keeps the journal (`inspecto
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import asyncpg
 
 from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
+from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.events import Verdict
 from core.inspector.engine.ids import entry_order_id
 from core.model import Execution, OrderRequest, OrderType
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -75,22 +77,36 @@ from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
+    "Held",
     "HeldAt",
     "LiveHearing",
     "ModelTiming",
     "OrderTiming",
+    "Planned",
     "SignalKey",
     "TwinArrivals",
     "TwinKey",
     "live_checks",
     "live_hearing",
     "live_intents",
+    "live_plan",
     "live_repeats",
     "live_twins",
     "load_twin_arrivals",
 ]
 
 HeldAt = Callable[[int], Decimal]  # an arrival time -> the size the venue would hold the order at
+
+
+@dataclass(frozen=True)
+class Held:
+    """The size the venue takes an order at now, and (a reduce-only one) were it to arrive at a
+    given time (ReplayedMarket.held_at)."""
+
+    now: Decimal
+    at: HeldAt | None = None
+
+
 SignalKey = tuple[str, str, int]  # strategy, symbol, the signal's time (ns)
 TwinKey = tuple[SignalKey, str, Decimal]  # the intent's signal, the role, the size (0 an intent's)
 _INTENT = "intent"  # an entry or an exit: the intent's own order
@@ -103,8 +119,13 @@ _ENDED = frozenset(
 # When the live inspector heard its orders' executions: its journal, as the recorder keeps it.
 _HEARD = (
     "SELECT entry FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3 "
-    "AND input IN ('fill', 'order_update') ORDER BY now_ns, entry_ms, entry_seq"
+    "AND input IN ('fill', 'order_update', 'intent') ORDER BY now_ns, entry_ms, entry_seq"
 )
+# Every journal that took an input of a venue in a range, and one journal's entries in order.
+_INSTANCES = (
+    "SELECT DISTINCT instance FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3"
+)
+_JOURNAL = "SELECT entry FROM inspector_journal WHERE instance = $1 ORDER BY entry_ms, entry_seq"
 _DECISIONS = (
     "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
     "AND ts_decision_ns < $3 AND NOT hypothetical ORDER BY ts_decision_ns"
@@ -121,9 +142,9 @@ class OrderTiming:
     def check_at(self, intent: am.Intent) -> int | None:
         return None
 
-    def place(self, order: PlaceOrder, now_ns: int, held_at: HeldAt | None = None) -> int | None:
-        """`held_at`: the size the venue would hold a reduce-only order at were it to arrive at a
-        given time (ReplayedMarket.held_at); None for any other order."""
+    def place(self, order: PlaceOrder, now_ns: int, held: Held | None = None) -> int | None:
+        """`order` as the core asked it; `held`: the size the venue takes it at (a reduce-only
+        order sized to the position there)."""
         return None
 
     def cancel(self, client_order_id: str, now_ns: int) -> int | None:
@@ -149,30 +170,42 @@ def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
     return out
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A live order as its core planned it (`live_plan`): its place among the core's orders
+    (its journal's start, then its number there) and the size it asked."""
+
+    place: tuple[int, int]
+    size: Decimal
+
+
+Plan = Mapping[str, Planned]  # by live client order id
+
+
 def live_twins(
-    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey], plan: Plan | None = None
 ) -> dict[TwinKey, RecordedOrder]:
     """The live orders by their place in the chain (`TwinKey`), the first of each key; an order
     that is neither an intent's nor protective after one (a flatten, one placed by hand) is left
-    out."""
-    return {key: found[0] for key, found in _keyed(orders, intents).items()}
+    out. `plan` (`live_plan`): the order the live core placed them in, where known."""
+    return {key: found[0] for key, found in _keyed(orders, intents, plan).items()}
 
 
 def live_repeats(
-    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey], plan: Plan | None = None
 ) -> dict[TwinKey, list[RecordedOrder]]:
-    """The live orders of a key after its first, in arrival order: two plans the sim trimmed to
-    the same position (a stop planned on a position heard late, and the next, both held at what
-    was left)."""
-    return {key: found[1:] for key, found in _keyed(orders, intents).items() if len(found) > 1}
+    """The live orders of a key after its first, in order: two plans the sim trimmed to the same
+    position (a stop planned on a position heard late, and the next, both held at what was
+    left)."""
+    return {key: found[1:] for key, found in _keyed(orders, intents, plan).items() if len(found) > 1}
 
 
 def _keyed(
-    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey]
+    orders: Sequence[RecordedOrder], intents: Mapping[str, SignalKey], plan: Plan | None
 ) -> dict[TwinKey, list[RecordedOrder]]:
     steps = _Steps()
     out: dict[TwinKey, list[RecordedOrder]] = {}
-    for order in sorted(orders, key=lambda o: o.arrival_ns):
+    for order in _in_plan_order(orders, plan or {}):
         request = order.request
         signal = intents.get(request.client_order_id)
         key: TwinKey | None
@@ -180,10 +213,46 @@ def _keyed(
             key = steps.intent(request.symbol, signal)
         else:
             role = _protective_role(request)
-            key = None if role is None else steps.protective(request.symbol, role, request.size)
+            planned = plan.get(request.client_order_id) if plan else None
+            size = request.size if planned is None else planned.size
+            key = None if role is None else steps.protective(request.symbol, role, size)
         if key is not None:
             out.setdefault(key, []).append(order)
     return out
+
+
+def _in_plan_order(orders: Sequence[RecordedOrder], plan: Plan) -> list[RecordedOrder]:
+    """The orders by arrival, but those the live core's plan knows in the order it placed them
+    (in the places the arrivals give them): the live shell carries out its inputs' actions side
+    by side, so an order can reach the venue after one planned after it (a take-profit waiting
+    for its stop's answer while the next intent's entry goes out), and the step it belongs to
+    is the one it was planned in, as the backtest's inspector keys its own."""
+    by_arrival = sorted(orders, key=lambda o: o.arrival_ns)
+    planned = [o for o in by_arrival if o.request.client_order_id in plan]
+    planned.sort(key=lambda o: plan[o.request.client_order_id].place)
+    queue = iter(planned)
+    return [next(queue) if o.request.client_order_id in plan else o for o in by_arrival]
+
+
+def live_plan(entries: Iterable[jr.JournalEntry]) -> dict[str, Planned]:
+    """The orders one live inspector's core placed, in order, with the sizes it asked: its
+    journal replayed through the core (core.inspector.driver, as a restart replays it; pure).
+    Empty when the journal does not begin with its start (its first entries dropped)."""
+    placed: dict[str, Planned] = {}
+    core = None
+    began = 0
+    for entry in entries:
+        if core is None:
+            if entry.WhichOneof("input") != "start":
+                return {}
+            core, began = new_core(entry), entry.now_ns
+            continue
+        result = apply_entry(core, entry)
+        output = result.output if isinstance(result, Verdict) else result
+        for action in output.actions:
+            if isinstance(action, PlaceOrder) and action.client_order_id not in placed:
+                placed[action.client_order_id] = Planned((began, len(placed)), action.size)
+    return placed
 
 
 @dataclass
@@ -207,20 +276,27 @@ class TwinArrivals(OrderTiming):
     # When the live inspector heard its orders' executions (None: not known; the model's).
     hearing: LiveHearing | None = None
     _fills_heard: dict[str, int] = field(default_factory=dict)  # our client order id -> fills so far
+    # The live orders were keyed by the sizes their core asked (`live_plan`), not those held.
+    by_plan: bool = False
     _by_step: dict[tuple[SignalKey, str], list[TwinKey]] | None = None  # (signal, role) -> the keys
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
 
     def check_at(self, intent: am.Intent) -> int | None:
-        """When the live inspector had the intent of the same signal: the live decision's time."""
-        return self.checks.get(_signal_key(intent))
+        """When the live inspector had the intent of the same signal: when its journal took it
+        (`hearing`), else the live decision's time (the intent reached it a bus hop later)."""
+        key = _signal_key(intent)
+        taken = None if self.hearing is None else self.hearing.intents.get(key)
+        return taken if taken is not None else self.checks.get(key)
 
-    def place(self, order: PlaceOrder, now_ns: int, held_at: HeldAt | None = None) -> int | None:
-        key = self._key(order)
+    def place(self, order: PlaceOrder, now_ns: int, held: Held | None = None) -> int | None:
+        # The live orders keyed by the size their core asked (its plan known): ours by ours too;
+        # else by the size the venue holds them at.
+        key = self._key(order if self.by_plan or held is None else replace(order, size=held.now))
         twin = None if key is None else self._next_twin(key)
-        if twin is None and key is not None and held_at is not None:
-            twin = self._twin_held_at(key, now_ns, held_at)
+        if twin is None and key is not None and not self.by_plan and held is not None and held.at:
+            twin = self._twin_held_at(key, now_ns, held.at)
         if twin is None:
             self.unpaired += 1
             # The live shell sends in turn: not before what was sent before it.
@@ -333,24 +409,30 @@ class _Steps:
 @dataclass(frozen=True)
 class LiveHearing:
     """When the live inspector heard its orders' executions, by live client order id: each fill
-    (in order) and the end (its journal's times: core.inspector.journal)."""
+    (in order) and the end; and when it took each intent (its journal's times:
+    core.inspector.journal)."""
 
     fills: Mapping[str, Sequence[int]]
     ends: Mapping[str, int]
+    # When it took each intent, by the intent's signal (its journal's time).
+    intents: Mapping[SignalKey, int] = field(default_factory=dict)
 
 
 def live_hearing(entries: Iterable[jr.JournalEntry]) -> LiveHearing:
-    """The hearing times in the live inspector's journal (its fills, and the order updates that
-    ended its orders)."""
+    """The hearing times in the live inspector's journal (its fills, the order updates that ended
+    its orders, and the intents it took)."""
     fills: dict[str, list[int]] = {}
     ends: dict[str, int] = {}
+    intents: dict[SignalKey, int] = {}
     for entry in entries:
         kind = entry.WhichOneof("input")
         if kind == "fill":
             fills.setdefault(entry.fill.fill.client_order_id, []).append(entry.now_ns)
         elif kind == "order_update" and entry.order_update.status in _ENDED:
             ends.setdefault(entry.order_update.client_order_id, entry.now_ns)
-    return LiveHearing(fills, ends)
+        elif kind == "intent":
+            intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
+    return LiveHearing(fills, ends, intents)
 
 
 def _signal_key(intent: am.Intent) -> SignalKey:
@@ -378,13 +460,15 @@ async def load_twin_arrivals(
     try:
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
         heard = await _heard(connection, venue, start_ns, end_ns + _LATE_NS)
+        plan = await _plan(connection, venue, start_ns, end_ns + _LATE_NS) if heard else {}
     finally:
         await connection.close()
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
     intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
-    arrivals = TwinArrivals(live_twins(orders, intents), order_ns, live_checks(decisions))
-    arrivals.repeats = live_repeats(orders, intents)
+    arrivals = TwinArrivals(live_twins(orders, intents, plan), order_ns, live_checks(decisions))
+    arrivals.repeats = live_repeats(orders, intents, plan)
+    arrivals.by_plan = bool(plan)
     if heard:  # the live inspector's journal was recorded (core.recorder)
         arrivals.hearing = live_hearing(jr.JournalEntry.FromString(row["entry"]) for row in heard)
     return arrivals
@@ -400,3 +484,14 @@ async def _heard(
     except asyncpg.UndefinedTableError:
         return []
     return rows
+
+
+async def _plan(connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int) -> Plan:
+    """The order the live cores placed their orders in (`live_plan`), over every journal that
+    took an input of `venue` in the range, each replayed from its start (its entries read
+    whole: a journal of a day is some hundred thousand entries)."""
+    plan: dict[str, Planned] = {}
+    for row in await connection.fetch(_INSTANCES, venue, start_ns, end_ns):
+        journal = await connection.fetch(_JOURNAL, row["instance"])
+        plan.update(live_plan(jr.JournalEntry.FromString(r["entry"]) for r in journal))
+    return plan

@@ -16,11 +16,14 @@ from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
 from core.backtest.twins import (
+    Held,
     ModelTiming,
+    Planned,
     TwinArrivals,
     live_checks,
     live_hearing,
     live_intents,
+    live_plan,
     live_repeats,
     live_twins,
 )
@@ -28,6 +31,7 @@ from core.detector.config import example_strategies
 from core.errors import InvalidArgument
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.ids import entry_order_id
 from core.inspector.engine.market import MarketView
 from core.model import (
@@ -282,6 +286,24 @@ def test_the_inspector_checks_an_intent_when_the_live_one_had_it_its_live_decisi
     assert ModelTiming().check_at(_intent("bt-1", 1_000)) is None
 
 
+def test_with_the_live_journal_an_intent_is_checked_when_the_live_inspector_took_it() -> None:
+    """The live intent reaches the inspector a bus hop after its decision, and the fills it heard
+    meanwhile moved its position (a stop's fills heard between the decision and the intent: the
+    position less than at the decision, the intent allowed under the notional limit). With the
+    journal, the backtest's inspector checks the intent when the live one took it; without an
+    entry of that signal, at the live decision's time."""
+    twins = TwinArrivals(
+        {}, 20, live_checks([(4_000, _decision("a", SIGNAL)), (12_000, _decision("b", LATER))])
+    )
+    taken = _intent("live-a", 1_000)
+    twins.hearing = live_hearing(
+        [jr.JournalEntry(now_ns=4_071, intent=jr.JournalIntent(intent=taken)), jr.JournalEntry(now_ns=5_000)]
+    )
+    assert twins.hearing.intents == {SIGNAL: 4_071}
+    assert twins.check_at(_intent("bt-1", 1_000)) == 4_071
+    assert twins.check_at(_intent("bt-2", 9_000)) == 12_000
+
+
 def test_a_report_is_heard_when_the_live_inspector_heard_its_twins() -> None:
     """The k-th fill of our order when the live inspector heard its twin's k-th, its end when it
     heard the twin's end (its journal); an acknowledgement, a fill more than live had, or an
@@ -385,6 +407,58 @@ def test_a_protective_order_without_a_twin_of_its_size_is_paired_by_the_size_hel
         def held_at(at: int, until: int = old_open_until) -> Decimal:
             return D("0.6") if at < until else D(1)
 
-        arrival = twins.place(_place("sl-new", OrderRole.STOP_LOSS, size="1"), 5_000, held_at)
+        arrival = twins.place(_place("sl-new", OrderRole.STOP_LOSS, size="1"), 5_000, Held(D(1), held_at))
         assert (arrival == 5_100) is paired
         assert twins.twin_of("sl-new") is (session[2] if paired else None)
+
+
+def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_the_size_asked() -> None:
+    """A journal (the inspector's inputs, as an InspectStage feeds its core) replayed: its
+    entry, then the pair for its first fill (an update without a fill plans nothing)."""
+    journal: list[jr.JournalEntry] = []
+    stage = _stage(TwinArrivals({}, 20), [])
+    journal.append(stage.core_entry)
+    feed = stage._feed
+
+    def journaled(entry: jr.JournalEntry) -> Output | Verdict:
+        journal.append(entry)
+        return feed(entry)
+
+    stage._feed = journaled  # type: ignore[method-assign]
+    verdict = stage.intent(_intent("i-1", 1_000), MarketView(D(99), D(100), D(100)), 1_000)
+    entry = verdict.orders[0]
+    stage.execution(_filled(entry, "0.04", 4_050), 4_070)
+    stage.execution(replace(_filled(entry, "0.1", 4_080), fill=None), 4_090)  # an update: no re-plan
+    plan = live_plan(journal)
+    assert [(p.place[1], p.size) for p in plan.values()] == [(0, D("0.1")), (1, D("0.04")), (2, D("0.04"))]
+    assert {p.place[0] for p in plan.values()} == {0}  # the journal's start
+    assert live_plan(journal[1:]) == {}  # no start: not replayed
+
+
+def test_with_the_live_plan_orders_are_keyed_in_the_order_planned_by_the_size_asked() -> None:
+    """Live, a take-profit planned for the first signal's position reached the venue after the
+    next signal's entry (the shell carries out inputs side by side), held at the next position's
+    size. Keyed by arrival it was the next signal's; by the plan, the first's, at the size asked,
+    as the backtest's inspector keys its own (and its order asked 0.5 finds it, not one held)."""
+    session = [
+        _live(entry_order_id("live-1"), 4_000),
+        _target("tp-first", "0.3", 12_200),  # planned before live-2's entry, held at 0.3
+        _live(entry_order_id("live-2"), 12_000),
+    ]
+    intents = live_intents([_decision("live-1", SIGNAL), _decision("live-2", LATER)])
+    by_arrival = live_twins(session, intents)
+    assert (LATER, "take_profit", D("0.3")) in by_arrival
+    plan = {
+        entry_order_id("live-1"): Planned((0, 0), D(1)),
+        "tp-first": Planned((0, 1), D("0.5")),
+        entry_order_id("live-2"): Planned((0, 2), D(1)),
+    }
+    twins = TwinArrivals(live_twins(session, intents, plan), 20, by_plan=True)
+    assert set(twins.twins) == {
+        (SIGNAL, "intent", D(0)),
+        (SIGNAL, "take_profit", D("0.5")),
+        (LATER, "intent", D(0)),
+    }
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    assert twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.5"), 11_000, Held(D("0.3"))) == 12_200
