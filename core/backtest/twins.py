@@ -29,6 +29,16 @@ The pairing (`TwinKey`):
   without a twin of its size takes the first live order of its step and role still to come
   that the replayed venue would hold it at, were it to arrive with it (ReplayedMarket.held_at).
 
+With the live inspector's journal (the recorder keeps it: `inspector_journal`) the pairing is
+exact instead: the journal replayed through the core (`live_plan`, as a restart replays it)
+gives each live order the size its core asked and its place among the core's orders, so a
+protective order is keyed by the size asked, not the size held, and by the intent planned last
+before it, not the one whose order reached the venue last before it (the live shell carries
+out its inputs side by side: a take-profit waiting for its stop's answer can reach the venue
+after the next intent's entry). The backtest's inspector keys its own so (`by_plan`). And the
+backtest's inspector checks each intent when the live one took it (the journal's time: a bus
+hop after the live decision, with the fills heard meanwhile), not at the decision's time.
+
 An order whose twin's arrival is already past when it is sent (a protective one live made
 faster than the report latency brings the backtest its fill) arrives at once: as near its
 twin's time as it can, not the model's delay later (a stop arriving after the trade that
