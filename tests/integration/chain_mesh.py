@@ -10,7 +10,8 @@ signals. The advisor and the inspector follow the markets of the detectors' acti
 detector's, a second or so after its first event, and a signal of its first second would be
 decided on the latest look (docs/backtest.md, "A market's first signal"), not as of its time
 as the backtest decides it. Once the recorder holds `WARM_BARS` one-second bars
-of each symbol, the detector runs the demo strategies with `--hold-ms 3000` for `LIVE_S`: its
+of each symbol, the detector runs the demo strategies with `--hold-ms 3000` for `LIVE_S` (and
+on, up to `LIVE_MAX_S`, until it has made `MIN_SIGNALS` signals the window keeps): its
 signals go to the advisor, its intents to the inspector, whose orders trade on the sim. Then
 the detector stops, the last signals are decided, and the advisor and inspector stop (they
 would make something of the next orders: a fill of an order not theirs moves the inspector's
@@ -55,6 +56,7 @@ from tests.integration.mesh import (
     bus_signals,
     redis_db,
     stream_entries,
+    until_signals,
     venue_link,
 )
 from tests.integration.postgres_server import new_database
@@ -69,7 +71,9 @@ from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
 __all__ = [
     "HOLD_MS",
+    "LIVE_MAX_S",
     "LIVE_S",
+    "MIN_SIGNALS",
     "ORDERS",
     "ORDER_PLAN",
     "SYMBOLS",
@@ -86,6 +90,10 @@ __all__ = [
 S = 1_000_000_000
 HOLD_MS = 3000  # longer than the sim's stream lags here, even on a loaded machine
 LIVE_S = 60
+# ... and on, up to LIVE_MAX_S, until the detector has made MIN_SIGNALS signals the window keeps
+# (the sim's market is random: a quiet minute gives the tests too little to compare).
+LIVE_MAX_S = 150
+MIN_SIGNALS = 3
 WARM_BARS = 40  # the examples' warm-ups (trend 30 bars of 1s, mean reversion 35) and a few more
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 MAX_NOTIONAL_SHARE = "0.008"  # as `trademesh up` runs the advisor
@@ -333,6 +341,7 @@ async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Ch
         detector = processes.mesh_service(gateway, "detector", *args, redis_url=bus)
         detector_log = tmp_path / f"detector-{len(processes.started) - 1}.log"  # Processes' naming
         await asyncio.sleep(LIVE_S)
+        await until_signals(bus, MIN_SIGNALS, HOLD_MS * 1_000_000 + 2 * S, LIVE_MAX_S - LIVE_S)
         await processes.stop(detector)
         stopped = time.time_ns()
         await asyncio.sleep(DECIDED_S)

@@ -339,6 +339,19 @@ async def bus_signals(bus_url: str) -> list[sig.Signal]:
     return [s for fields in await stream_entries(bus_url, SIGNALS) for s in decode(fields).signals.signals]
 
 
+async def until_signals(bus_url: str, count: int, before_ns: int, within_s: float) -> None:
+    """Until the bus holds `count` signals made `before_ns` nanoseconds or more before now (what a
+    parity window keeps: its cutoff is the hold and a margin before the detector stops), or
+    `within_s` seconds have passed (the test then says how few: the sim's market is random, and
+    a quiet minute makes too few signals to compare)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        kept = time.time_ns() - before_ns
+        if sum(s.ts_signal_ns <= kept for s in await bus_signals(bus_url)) >= count:
+            return
+        await asyncio.sleep(2.0)
+
+
 async def stream_entries(bus_url: str, match: str) -> list[dict[bytes, bytes]]:
     """The fields of every entry of the bus streams named by `match` (a name, or a pattern as
     Redis SCAN takes it), each stream's oldest first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -305,8 +305,13 @@ async def collect(
     quiet_s: float = 2.0,
     timeout_s: float = 90.0,
     played: Path | None = None,
+    until: Callable[[Collected], bool] | None = None,
 ) -> Collected:
     """Subscribe (which starts the replay) and read until the stream has been quiet for quiet_s.
+
+    `until`: an outcome the test waits for (a resync after a fault): no quiet ends the reading
+    before it holds (the venue's own work after the capture's end, a snapshot fetched again, can
+    take longer than any quiet on a loaded machine); the timeout still does.
 
     `played`, the replay venue's log: once its stand-in says the capture is played whole (the
     tally's line at the end of playback), a quiet of PLAYED_QUIET_S is enough, since what is left
@@ -332,7 +337,9 @@ async def collect(
     while (  # noqa: ASYNC110 (a poll of the stream's quiet and the venue's log, not an event)
         not reader.done()
         and loop.time() < deadline
-        and not _quiet_enough(loop.time() - last_read, quiet_s, played)
+        and not (
+            _quiet_enough(loop.time() - last_read, quiet_s, played) and (until is None or until(collected))
+        )
     ):
         await asyncio.sleep(0.05)
     if reader.done():

@@ -43,7 +43,7 @@ from core.detector.strategy_file import build_patches, load_strategy
 from core.errors import FailedPrecondition
 from core.model import Liquidity, OrderStatus, OrderType
 from tests.integration.gateway_support import Processes
-from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db, venue_link
+from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db, until_signals, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until
@@ -63,6 +63,10 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 S = 1_000_000_000
 HOLD_MS = 3000  # longer than the sim's stream lags here, even on a loaded machine
 LIVE_S = 60
+# ... and on, up to LIVE_MAX_S, until the detector has made MIN_SIGNALS signals the window keeps
+# (tests.integration.mesh.until_signals).
+LIVE_MAX_S = 150
+MIN_SIGNALS = 3
 WARM_BARS = 40  # the examples' warm-ups (trend 30 bars of 1s, mean reversion 35) and a few more
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 
@@ -291,6 +295,7 @@ async def session(
             trading = asyncio.create_task(_trade(sim.address, placed))
             await asyncio.sleep(LIVE_S)
             await trading
+            await until_signals(bus, MIN_SIGNALS, HOLD_MS * 1_000_000 + 2 * S, LIVE_MAX_S - LIVE_S)
             await processes.stop(detector)
             stopped = time.time_ns()
             await _cancel_all(sim.address)  # the resting orders left: their cancels are recorded too
@@ -407,7 +412,7 @@ async def test_a_backtest_of_the_recorded_window_gives_the_live_signals(session:
     stepped = _compared(await _runner_on_recorded(session, history), session.cutoff_ns)
     assert [_line(s) for s in stepped] == [_line(s) for s in replayed], "the runner steps as the backtest"
 
-    assert len(live) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(live)}"
+    assert len(live) >= MIN_SIGNALS, f"the demo strategies signal within {LIVE_MAX_S} s: {len(live)}"
     assert session.warmed_ns < session.started_ns < session.cutoff_ns
     assert [_line(s) for s in replayed] == [_line(s) for s in live]
     assert replayed == live

@@ -54,7 +54,8 @@ from core.model import Execution, Liquidity, OrderRequest, OrderStatus, OrderTyp
 from tests.integration.chain_mesh import (
     FROM,
     HOLD_MS,
-    LIVE_S,
+    LIVE_MAX_S,
+    MIN_SIGNALS,
     ORDER_PLAN,
     ORDERS,
     SYMBOLS,
@@ -233,7 +234,7 @@ async def test_a_backtest_of_the_recorded_window_gives_the_live_signals(chain: C
     stepped = _compared(await _runner_on_recorded(chain, history), chain.cutoff_ns)
     assert [_line(s) for s in stepped] == [_line(s) for s in replayed], "the runner steps as the backtest"
 
-    assert len(live) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(live)}"
+    assert len(live) >= MIN_SIGNALS, f"the demo strategies signal within {LIVE_MAX_S} s: {len(live)}"
     assert chain.warmed_ns < chain.started_ns < chain.cutoff_ns
     assert [_line(s) for s in replayed] == [_line(s) for s in live]
     assert replayed == live
@@ -443,7 +444,7 @@ async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain
     live = {_key(d.signal): d for d in chain.decisions if d.signal.ts_signal_ns <= chain.cutoff_ns}
     signals = {s.signal_id: s for s in run.signals}
     replayed = {_key(signals[d.signal_id]): d for d in run.decisions if d.signal_id in signals}
-    assert len(live) >= 3, f"the demo strategies signal within {LIVE_S} s: {len(live)}"
+    assert len(live) >= MIN_SIGNALS, f"the demo strategies signal within {LIVE_MAX_S} s: {len(live)}"
     assert set(live) <= set(replayed), "every live decision up to the cutoff has its backtest twin"
     order = sorted(live, key=lambda k: live[k].ts_decision_ns)
     apart = [f"{k}: live {_intent(live[k])} backtest {_intent(replayed[k])}" for k in order

@@ -84,6 +84,11 @@ def books_after_each_event(collected: Collected, symbol: str) -> list[Book]:
     return books
 
 
+def resynced(collected: Collected) -> bool:
+    """For `collect(until=...)`: a resync notice came (a fault's outcome)."""
+    return bool(collected.notices(md.NOTICE_KIND_RESYNC))
+
+
 def assert_never_crossed(books: list[Book]) -> None:
     for bids, asks in books:
         assert not bids or not asks or max(bids) < min(asks), "the published book is crossed"
@@ -163,7 +168,7 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
     files = capture_variants.without_book_sequence(capture_files(prefix), tmp_path / "session")
     async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
         collected = await collect(
-            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
         )
         resyncs = collected.notices(md.NOTICE_KIND_RESYNC)
         published, venue_books = books_after_each_event(collected, symbol), okx_books(files)
@@ -180,11 +185,11 @@ async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path)
     async with replayed(tmp_path, "kraken", files, faults=["gap@200"]) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
-            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
         )
-        resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
-        assert len(resynced) == 1
-        book = stream(await status(venue), resynced.pop(), md.CHANNEL_BOOK)
+        symbols_resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
+        assert len(symbols_resynced) == 1
+        book = stream(await status(venue), symbols_resynced.pop(), md.CHANNEL_BOOK)
         assert book.checksum_mismatches >= 1 and book.resyncs >= 1
 
 
@@ -194,11 +199,11 @@ async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mism
     async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"]) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
-            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
+            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
         )
-        resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
-        assert len(resynced) == 1
-        book = stream(await status(venue), resynced.pop(), md.CHANNEL_BOOK)
+        symbols_resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
+        assert len(symbols_resynced) == 1
+        book = stream(await status(venue), symbols_resynced.pop(), md.CHANNEL_BOOK)
         assert book.resyncs >= 1 and book.checksum_mismatches == 0
 
 
