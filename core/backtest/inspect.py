@@ -171,9 +171,9 @@ class InspectStage:
 
     def _held_size(self, order: PlaceOrder) -> Decimal:
         """The size the venue takes the order at now, for its live twin's key when the live
-        plan is not known (core.backtest.twins): a
-        reduce-only order sized to the position it reduces there, as the sim sizes it
-        (venues/sim/order_manager.py) and as its twin's size was recorded. The venue's position
+        plan is not known (core.backtest.twins): a reduce-only order sized to the position it
+        reduces there, as the sim sizes it (venues/sim/order_manager.py) and as its twin's size
+        was recorded. The venue's position
         may be smaller than the core's: a stop's fills on their way. (A resize planned before
         them, for the position with the entry's last fill, went to the live venue as the entry's
         last fill alone, and its twin was recorded so.) The sim also trims by the reduce-only
