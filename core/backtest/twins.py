@@ -126,16 +126,13 @@ _LATE_NS = 120 * 1_000_000_000
 _ENDED = frozenset(
     {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
 )
-# When the live inspector heard its orders' executions: its journal, as the recorder keeps it.
-_HEARD = (
-    "SELECT entry FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3 "
-    "AND input IN ('fill', 'order_update', 'intent') ORDER BY now_ns, entry_ms, entry_seq"
-)
-# Every journal that took an input of a venue in a range, and one journal's entries in order.
+# The live inspector's journal, as the recorder keeps it: every journal that took an input of a
+# venue in a range, and one journal's entries in order.
 _INSTANCES = (
-    "SELECT DISTINCT instance FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3"
+    "SELECT DISTINCT instance FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3 "
+    "ORDER BY instance"
 )
-_JOURNAL = "SELECT entry FROM inspector_journal WHERE instance = $1 ORDER BY entry_ms, entry_seq"
+_JOURNAL = "SELECT entry, venue FROM inspector_journal WHERE instance = $1 ORDER BY entry_ms, entry_seq"
 _DECISIONS = (
     "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
     "AND ts_decision_ns < $3 AND NOT hypothetical ORDER BY ts_decision_ns"
@@ -469,39 +466,38 @@ async def load_twin_arrivals(
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
-        heard = await _heard(connection, venue, start_ns, end_ns + _LATE_NS)
-        plan = await _plan(connection, venue, start_ns, end_ns + _LATE_NS) if heard else {}
+        journals = await _journals(connection, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
     intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
+    plan: dict[str, Planned] = {}
+    for entries in journals:  # each replayed from its start: the live core's plan
+        plan.update(live_plan(entry for entry, _ in entries))
     arrivals = TwinArrivals(live_twins(orders, intents, plan), order_ns, live_checks(decisions))
     arrivals.repeats = live_repeats(orders, intents, plan)
     arrivals.by_plan = bool(plan)
-    if heard:  # the live inspector's journal was recorded (core.recorder)
-        arrivals.hearing = live_hearing(jr.JournalEntry.FromString(row["entry"]) for row in heard)
+    if journals:  # the live inspector's journal was recorded (core.recorder)
+        arrivals.hearing = live_hearing(
+            entry for entries in journals for entry, of_venue in entries
+            if of_venue and start_ns <= entry.now_ns < end_ns + _LATE_NS
+        )  # fmt: skip
     return arrivals
 
 
-async def _heard(
+async def _journals(
     connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int
-) -> list[asyncpg.Record]:
-    """The live inspector's fills and order updates of `venue`, as it took them; none from a
-    database recorded before the recorder kept the journal (no such table)."""
+) -> list[list[tuple[jr.JournalEntry, bool]]]:
+    """Every live journal that took an input of `venue` in the range, whole and in order (a
+    journal of a day is some hundred thousand entries), each entry with whether it names the
+    venue; none from a database recorded before the recorder kept the journal (no such table)."""
     try:
-        rows: list[asyncpg.Record] = await connection.fetch(_HEARD, venue, start_ns, end_ns)
+        instances = await connection.fetch(_INSTANCES, venue, start_ns, end_ns)
     except asyncpg.UndefinedTableError:
         return []
-    return rows
-
-
-async def _plan(connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int) -> Plan:
-    """The order the live cores placed their orders in (`live_plan`), over every journal that
-    took an input of `venue` in the range, each replayed from its start (its entries read
-    whole: a journal of a day is some hundred thousand entries)."""
-    plan: dict[str, Planned] = {}
-    for row in await connection.fetch(_INSTANCES, venue, start_ns, end_ns):
-        journal = await connection.fetch(_JOURNAL, row["instance"])
-        plan.update(live_plan(jr.JournalEntry.FromString(r["entry"]) for r in journal))
-    return plan
+    journals = []
+    for row in instances:
+        rows = await connection.fetch(_JOURNAL, row["instance"])
+        journals.append([(jr.JournalEntry.FromString(r["entry"]), r["venue"] == venue) for r in rows])
+    return journals
