@@ -79,6 +79,7 @@ import asyncpg
 from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Verdict
 from core.inspector.engine.ids import entry_order_id
 from core.model import Execution, OrderRequest, OrderType
@@ -92,6 +93,7 @@ __all__ = [
     "LiveHearing",
     "ModelTiming",
     "OrderTiming",
+    "PlanReplay",
     "Planned",
     "SignalKey",
     "TwinArrivals",
@@ -132,6 +134,7 @@ _INSTANCES = (
     "SELECT DISTINCT instance FROM inspector_journal WHERE venue = $1 AND now_ns >= $2 AND now_ns < $3 "
     "ORDER BY instance"
 )
+_PREFETCH = 2_000  # journal entries a cursor fetches at a time
 _JOURNAL = "SELECT entry, venue FROM inspector_journal WHERE instance = $1 ORDER BY entry_ms, entry_seq"
 _DECISIONS = (
     "SELECT ts_decision_ns, decision FROM decisions WHERE venue = $1 AND ts_decision_ns >= $2 "
@@ -245,21 +248,36 @@ def live_plan(entries: Iterable[jr.JournalEntry]) -> dict[str, Planned]:
     """The orders one live inspector's core placed, in order, with the sizes it asked: its
     journal replayed through the core (core.inspector.driver, as a restart replays it; pure).
     Empty when the journal does not begin with its start (its first entries dropped)."""
-    placed: dict[str, Planned] = {}
-    core = None
-    began = 0
+    replay = PlanReplay()
     for entry in entries:
-        if core is None:
+        replay.add(entry)
+    return replay.placed
+
+
+@dataclass
+class PlanReplay:
+    """`live_plan` an entry at a time, so a journal read from a cursor need not be held whole."""
+
+    placed: dict[str, Planned] = field(default_factory=dict)
+    _core: InspectorCore | None = None
+    _began: int = 0  # the start's time
+    _dropped: bool = False  # the journal does not begin with its start: no plan
+
+    def add(self, entry: jr.JournalEntry) -> None:
+        if self._dropped:
+            return
+        if self._core is None:
             if entry.WhichOneof("input") != "start":
-                return {}
-            core, began = new_core(entry), entry.now_ns
-            continue
-        result = apply_entry(core, entry)
+                self._dropped = True
+                return
+            self._core, self._began = new_core(entry), entry.now_ns
+            return
+        result = apply_entry(self._core, entry)
         output = result.output if isinstance(result, Verdict) else result
         for action in output.actions:
-            if isinstance(action, PlaceOrder) and action.client_order_id not in placed:
-                placed[action.client_order_id] = Planned((began, len(placed)), action.size)
-    return placed
+            if isinstance(action, PlaceOrder) and action.client_order_id not in self.placed:
+                place = (self._began, len(self.placed))
+                self.placed[action.client_order_id] = Planned(place, action.size)
 
 
 @dataclass
@@ -419,27 +437,29 @@ class LiveHearing:
     (in order) and the end; and when it took each intent (its journal's times:
     core.inspector.journal)."""
 
-    fills: Mapping[str, Sequence[int]]
-    ends: Mapping[str, int]
+    fills: dict[str, list[int]]
+    ends: dict[str, int]
     # When it took each intent, by the intent's signal (its journal's time).
-    intents: Mapping[SignalKey, int] = field(default_factory=dict)
+    intents: dict[SignalKey, int] = field(default_factory=dict)
+
+    def add(self, entry: jr.JournalEntry) -> None:
+        """Hear one journal entry (`live_hearing` an entry at a time)."""
+        kind = entry.WhichOneof("input")
+        if kind == "fill":
+            self.fills.setdefault(entry.fill.fill.client_order_id, []).append(entry.now_ns)
+        elif kind == "order_update" and entry.order_update.status in _ENDED:
+            self.ends.setdefault(entry.order_update.client_order_id, entry.now_ns)
+        elif kind == "intent":
+            self.intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
 
 
 def live_hearing(entries: Iterable[jr.JournalEntry]) -> LiveHearing:
     """The hearing times in the live inspector's journal (its fills, the order updates that ended
     its orders, and the intents it took)."""
-    fills: dict[str, list[int]] = {}
-    ends: dict[str, int] = {}
-    intents: dict[SignalKey, int] = {}
+    hearing = LiveHearing({}, {}, {})
     for entry in entries:
-        kind = entry.WhichOneof("input")
-        if kind == "fill":
-            fills.setdefault(entry.fill.fill.client_order_id, []).append(entry.now_ns)
-        elif kind == "order_update" and entry.order_update.status in _ENDED:
-            ends.setdefault(entry.order_update.client_order_id, entry.now_ns)
-        elif kind == "intent":
-            intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
-    return LiveHearing(fills, ends, intents)
+        hearing.add(entry)
+    return hearing
 
 
 def _signal_key(intent: am.Intent) -> SignalKey:
@@ -466,38 +486,40 @@ async def load_twin_arrivals(
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
-        journals = await _journals(connection, venue, start_ns, end_ns + _LATE_NS)
+        plan, hearing = await _journals(connection, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
     intents = live_intents(d for _, d in decisions)
     orders = await load_recorded_orders(database_url, venue, start_ns, end_ns + _LATE_NS)
-    plan: dict[str, Planned] = {}
-    for entries in journals:  # each replayed from its start: the live core's plan
-        plan.update(live_plan(entry for entry, _ in entries))
     arrivals = TwinArrivals(live_twins(orders, intents, plan), order_ns, live_checks(decisions))
     arrivals.repeats = live_repeats(orders, intents, plan)
     arrivals.by_plan = bool(plan)
-    if journals:  # the live inspector's journal was recorded (core.recorder)
-        arrivals.hearing = live_hearing(
-            entry for entries in journals for entry, of_venue in entries
-            if of_venue and start_ns <= entry.now_ns < end_ns + _LATE_NS
-        )  # fmt: skip
+    arrivals.hearing = hearing
     return arrivals
 
 
 async def _journals(
     connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int
-) -> list[list[tuple[jr.JournalEntry, bool]]]:
-    """Every live journal that took an input of `venue` in the range, whole and in order (a
-    journal of a day is some hundred thousand entries), each entry with whether it names the
-    venue; none from a database recorded before the recorder kept the journal (no such table)."""
+) -> tuple[dict[str, Planned], LiveHearing | None]:
+    """The plan (`live_plan`) of every live journal that took an input of `venue` in the range,
+    each replayed from its start, and the hearing (`live_hearing`) of their entries of the venue
+    in the range; no hearing from a database recorded before the recorder kept the journal (no
+    such table) or with none in the range. A journal is read through a cursor, never whole (a
+    day's is some hundred thousand entries)."""
     try:
         instances = await connection.fetch(_INSTANCES, venue, start_ns, end_ns)
     except asyncpg.UndefinedTableError:
-        return []
-    journals = []
-    for row in instances:
-        rows = await connection.fetch(_JOURNAL, row["instance"])
-        journals.append([(jr.JournalEntry.FromString(r["entry"]), r["venue"] == venue) for r in rows])
-    return journals
+        return {}, None
+    plan: dict[str, Planned] = {}
+    hearing = LiveHearing({}, {}, {})
+    for instance in instances:
+        replay = PlanReplay()
+        async with connection.transaction():  # a cursor lives in a transaction
+            async for row in connection.cursor(_JOURNAL, instance["instance"], prefetch=_PREFETCH):
+                entry = jr.JournalEntry.FromString(row["entry"])
+                replay.add(entry)
+                if row["venue"] == venue and start_ns <= entry.now_ns < end_ns:
+                    hearing.add(entry)
+        plan.update(replay.placed)
+    return plan, hearing if instances else None

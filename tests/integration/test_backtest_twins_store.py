@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from core.advisor.wire import encode_decisions
+from core.backtest import twins as twins_module
 from core.backtest.twins import LiveHearing, TwinArrivals, load_twin_arrivals
 from core.bus.codec import FIELD, decode, decode_entry
 from core.bus.names import journal_stream
@@ -213,9 +214,12 @@ def journal(heard: list[tuple[int, Execution]]) -> list[jr.JournalEntry]:
 
 
 async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, fresh_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await record_session(recorder)
+    # The journal is read through a cursor, a few entries at a time: here two, so its five
+    # entries come in three fetches (a day's journal is never held whole).
+    monkeypatch.setattr(twins_module, "_PREFETCH", 2)
 
     twins = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
 
