@@ -18,5 +18,4 @@ pytest_plugins = [
     "tests.task_dump",
     "tests.cpu_report",
     "tests.forked_services",
-    "tests.diagnostics",
 ]

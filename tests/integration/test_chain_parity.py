@@ -79,12 +79,7 @@ from venues.sim.order_manager import FeeSchedule
 from venues.sim.symbols import instruments as sim_instruments
 
 # The recording's set-up (about 3 minutes, more on a loaded machine) runs within the first test.
-# A diagnostic, not in the suite (tests/diagnostics.py): of its 20 sessions run alone on
-# 2026-11-25 19 passed (the failure's cause mended since), but it failed in one of two whole-suite
-# runs, on a take-profit the backtest's venue refused and the live one took (docs/backtest.md,
-# "Still to build"). The suite keeps test_backtest_parity.py (signals and hand-placed orders,
-# its own recording without the advisor and inspector) until this module's recording is as steady.
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.diagnostic]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 __all__ = ["chain", "database_url", "redis_url"]  # fixtures
 
 Count = tuple[int, Decimal]  # trades in a second, and their volume
