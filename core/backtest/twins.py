@@ -486,7 +486,7 @@ async def load_twin_arrivals(
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(_DECISIONS, venue, start_ns, end_ns + _LATE_NS)
-        plan, hearing = await _journals(connection, venue, start_ns, end_ns + _LATE_NS)
+        plan, hearing = await _from_journals(connection, venue, start_ns, end_ns + _LATE_NS)
     finally:
         await connection.close()
     decisions = [(row["ts_decision_ns"], am.Decision.FromString(row["decision"])) for row in rows]
@@ -499,7 +499,7 @@ async def load_twin_arrivals(
     return arrivals
 
 
-async def _journals(
+async def _from_journals(
     connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int
 ) -> tuple[dict[str, Planned], LiveHearing | None]:
     """The plan (`live_plan`) of every live journal that took an input of `venue` in the range,
