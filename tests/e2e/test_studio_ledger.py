@@ -436,16 +436,19 @@ async def test_a_fill_and_an_order_of_the_trading_page_open_their_traces(
     fill_id = await fill_row.get_attribute("data-fill-id")
     assert fill_id
 
-    async def posted() -> bool | None:  # the fill in the books, so its trace reaches a transfer
+    async def posted() -> bool | None:
+        """The fill in the books (its trace reaches a transfer) and recorded (the trace's order
+        and fill steps are the recorder's executions, written apart from the ledger's transfers:
+        on a loaded machine the transfer can come first)."""
         try:
             trace = await ledger_trace(ledger, fill_id)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.NOT_FOUND:
                 return None  # the ledger has not heard of the fill yet (a loaded machine)
             raise
-        return True if "transfer" in {s.kind for s in trace.steps} else None
+        return True if {"fill", "transfer"} <= {s.kind for s in trace.steps} else None
 
-    await until(posted, 30, 0.5, "the ledger's transfers of the ticket's fill")
+    await until(posted, 30, 0.5, "the ledger's transfers and the recorder's row of the ticket's fill")
     await fill_row.locator("button.trace-link").click()
     kinds = await trace_shown(page, "fill", fill_id)
     # An order of the ticket: a manual intent (never on the bus, so its chain starts at the
