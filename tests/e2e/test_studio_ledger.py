@@ -136,13 +136,16 @@ async def ledger(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
 @pytest.fixture(scope="module")
 async def chained(mesh: StudioMesh, ledger: ServiceProcess) -> lg.Transfer:
     """A transfer the whole chain led to: a signal the advisor decided on, its intent allowed
-    and placed, the order filled and posted."""
+    and placed, the order filled and posted; its fill recorded too (the trace's order and fill
+    steps are the recorder's, written apart from the ledger's transfer)."""
 
     async def whole() -> lg.Transfer | None:
         for transfer in await transfers(ledger):
             links = transfer.links
             if links.signal_id and links.decision_id and links.intent_id and links.fill_id:
-                return transfer
+                trace = await ledger_trace(ledger, transfer.id)
+                if "fill" in {step.kind for step in trace.steps}:
+                    return transfer
         return None
 
     try:
@@ -347,7 +350,15 @@ async def test_a_transfer_opens_its_trace_from_signal_to_transfer(
         "rs => rs.map(r => r.dataset.transferId)"))  # fmt: skip
     newest = [t for t in await transfers(ledger) if t.id in listed and t.links.signal_id and t.links.fill_id]
     assert newest, f"no transfer of a whole chain among the {len(listed)} shown"
-    chained = newest[0]
+
+    async def recorded() -> lg.Transfer | None:
+        """The newest whose fill the recorder has written too (the trace's fill step is its)."""
+        for transfer in newest:
+            if "fill" in {step.kind for step in (await ledger_trace(ledger, transfer.id)).steps}:
+                return transfer
+        return None
+
+    chained = await until(recorded, 30, 0.5, "a transfer shown whose fill is recorded")
     row = page.locator(f'#ledger-transfers tr[data-transfer-id="{chained.id}"]')
     # The chain may still grow while the page opens it (its order filling on: a fill and its
     # transfer more), so the trace shown is the ledger's at some moment between a read before
