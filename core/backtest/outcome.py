@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from core.backtest.metrics import by_strategy
 from core.backtest.results import FillRecord, Metrics, RoundTrip, RunReport
@@ -32,9 +31,10 @@ class Outcome:
     period_ns: int
 
     def report(self, run_id: str, title: str, config: Mapping[str, str]) -> RunReport:
-        prices: dict[str, list[tuple[int, Decimal]]] = {}
-        for fill in self.fills:
-            prices.setdefault(fill.symbol, []).append((fill.ts_ns, fill.price))
+        prices = {symbol: list(line) for symbol, line in self.tape.prices.items()}
+        for symbol in sorted({f.symbol for f in self.fills} - set(prices)):
+            # Traded by the run against the book alone (no recorded trade): its fills' prices.
+            prices[symbol] = [(f.ts_ns, f.price) for f in self.fills if f.symbol == symbol]
         return RunReport(run_id, title, dict(config), self.metrics, self.tape.curve, self.fills, prices)
 
 

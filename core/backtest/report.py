@@ -5,7 +5,8 @@
 - `equity.png`: the account's equity over time;
 - `drawdown.png`: the drawdown from the running peak (core.backtest.metrics.drawdowns);
 - `trades-NN.png`, one per symbol (sorted; NN its position, so a symbol such as "BTC/USDT"
-  never becomes a path): the symbol's price line with a marker per fill (buy ^, sell v);
+  never becomes a path): the symbol's market price over the run (its last trade at up to
+  2,000 points: core.backtest.prices) with a marker per fill (buy ^, sell v);
 - `monthly.png`: the monthly returns (core.backtest.metrics.monthly_returns) as a heatmap,
   a row per year and a column per month;
 - `report.html`: the run's title and id, a table of the metrics (a column per strategy, in
@@ -130,6 +131,7 @@ def _equity_figure(report: RunReport) -> Figure:
     times = _times([p.ts_ns for p in report.curve])
     ax.step(times, [float(p.equity) for p in report.curve], where="post", color="tab:blue")
     ax.set_ylabel("equity (quote)")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # 2000770, not 770 under "+2e6"
     ax.grid(True, alpha=0.3)
     return figure
 
@@ -178,6 +180,7 @@ def _trades_figure(report: RunReport, symbol: str) -> Figure:
                 label=f"{side} ({len(chosen)})",
             )
     ax.set_ylabel("price")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left")
     return figure

@@ -33,6 +33,7 @@ from core.backtest.books import BooksStage
 from core.backtest.detect import DetectStage
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import ReplayedMarket
+from core.backtest.prices import PriceLines
 from core.backtest.results import EquityPoint, FillRecord
 from core.backtest.twins import OrderTiming
 from core.detector.convert import signal_to_pb
@@ -91,6 +92,8 @@ class Tape:
     # Each strategy's own curve: the starting equity plus its PnL in the ledger's books
     # (realised, fees, funding and unrealised at the last trades), "unattributed" included.
     strategy_curves: dict[str, list[EquityPoint]] = field(default_factory=dict)
+    # Each symbol's market price over the run, for the report's chart (core.backtest.prices).
+    prices: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)
     events: int = 0
     data_ns: int = 0  # the data time reached
     digest: Any = field(default_factory=hashlib.sha256)  # of every signal and decision, in order
@@ -114,6 +117,8 @@ class Backtest:
         self.market = market
         self.tape = Tape(data_ns=settings.start_ns)
         start = settings.start_ns
+        self.price_lines = PriceLines(start, settings.end_ns)
+        self.tape.prices = self.price_lines.lines
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self._last_price: dict[str, Decimal] = {}
         self._new_prices: dict[str, str] = {}  # the last trades' prices not yet read, as their text
@@ -161,6 +166,8 @@ class Backtest:
     def step(self, now: int, events: Sequence[md.MarketEvent], bars: Sequence[bus.Bar] = ()) -> None:
         """One recorded time's events (their ts_event_ns) and the bars that closed then."""
         self.advance(now)
+        if now >= self.price_lines.due_ns:
+            self.price_lines.crossed(now, self.last_price)
         self._moved = True
         trades = []
         on_market, last_event, new_prices = self.market.on_market, self.last_event, self._new_prices
@@ -189,6 +196,7 @@ class Backtest:
 
     def finish(self) -> Tape:
         self.advance(self.settings.end_ns)
+        self.price_lines.point(self.settings.end_ns, self.last_price)
         if not self.tape.curve or self.tape.curve[-1].ts_ns != self.settings.end_ns:
             self._sample(self.settings.end_ns)
         return self.tape

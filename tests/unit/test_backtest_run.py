@@ -167,6 +167,19 @@ def test_the_account_curve_starts_once_priced_at_its_cash_and_the_runs_assets(do
     assert first.equity == Decimal(1_000_000) + 10 * Decimal(first_trade.trade.price)
 
 
+def test_the_report_draws_the_markets_price_at_most_a_point_a_bucket(done: Outcome) -> None:
+    """Each point is the walk's last trade before it (the prices that stood there), one a bucket
+    of the range; the report draws this line, not the fills' own prices."""
+    trades = [(e.ts_event_ns, Decimal(e.trade.price)) for e in walk(SPEC) if e.HasField("trade")]
+    line = done.tape.prices["BTC/USDT"]
+    assert 0 < len(line) <= 2000 and len(line) > len(done.fills)
+    assert [t for t, _ in line] == sorted({t for t, _ in line})
+    for at, price in line:
+        assert price == [p for t, p in trades if t < at][-1]
+    report = done.report("r", "t", {})
+    assert report.prices["BTC/USDT"] == line
+
+
 class _CheckLater(OrderTiming):
     """Every intent checked 3 s after its signal, as a recorded run's live decision times say."""
 
