@@ -24,14 +24,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier
 SECRET = "S3ntinel-pw-41f9"
 
 
-def _closed_port() -> int:
-    with socket.socket() as spare:
-        spare.bind(("127.0.0.1", 0))
-        port: int = spare.getsockname()[1]
-    return port  # nothing listens once the socket is closed
+def _refusing_port() -> tuple[socket.socket, int]:
+    """A port bound and never listened on: a connection to it is refused, and while the socket
+    is held no other process of the suite can take it (a port closed again could be: once a
+    gateway took it, and the bridge met an HTTP server where it looked for Redis)."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    return held, held.getsockname()[1]
 
 
-PORT = _closed_port()
+_HELD, PORT = _refusing_port()
 REDIS_FORMS = [
     f"redis://:{SECRET}@127.0.0.1:{PORT}/0",
     f"redis://default:{SECRET}@127.0.0.1:{PORT}/0",
