@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 BACKTEST = Path(__file__).parents[2] / "core" / "backtest"
-RUN = ["run", "detect", "advise", "inspect", "books", "market", "trips", "outcome", "results", "metrics"]
+RUN = [
+    "run", "detect", "advise", "inspect", "books", "market", "prices", "trips", "outcome", "results",
+    "metrics",
+]  # fmt: skip
 BANNED_MODULES = {
     "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "random", "secrets",
     "grpc", "redis", "asyncpg", "psycopg", "core.bus", "core.rpc", "core.backtest.source",
