@@ -173,12 +173,12 @@ class InspectStage:
         """The size the venue takes the order at now, for its live twin's key when the live
         plan is not known (core.backtest.twins): a reduce-only order sized to the position it
         reduces there, as the sim sizes it (venues/sim/order_manager.py) and as its twin's size
-        was recorded. The venue's position
-        may be smaller than the core's: a stop's fills on their way. (A resize planned before
-        them, for the position with the entry's last fill, went to the live venue as the entry's
-        last fill alone, and its twin was recorded so.) The sim also trims by the reduce-only
-        orders open when it arrives: without a twin of this size, the timing pairs it by the size
-        it would be held at on a twin's arrival (`desk.held_at`; core.backtest.twins)."""
+        was recorded. The venue's position may be smaller than the core's: a stop's fills on
+        their way. (A resize planned before them, for the position with the entry's last fill,
+        went to the live venue as the entry's last fill alone, and its twin was recorded so.)
+        The sim also trims by the reduce-only orders open when it arrives: without a twin of
+        this size, the timing pairs it by the size it would be held at on a twin's arrival
+        (`desk.held_at`; core.backtest.twins)."""
         held = self.desk.position(order.symbol) if order.reduce_only else Decimal(0)
         if held == 0 or (held > 0) == (order.side is Side.BUY) or abs(held) >= order.size:
             return order.size  # as asked (a venue refuses one that would increase the position)
