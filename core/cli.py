@@ -98,9 +98,10 @@ def _demo_command(args: argparse.Namespace) -> None:
 
 def _up_command(args: argparse.Namespace) -> None:
     from core.mesh.up import UpOptions, run_up
+    from venues.sim.config import DEMO_MARKET
 
     setup_logging("mesh")
-    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config, args.status_every))
+    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config or DEMO_MARKET, args.status_every))
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -146,7 +147,10 @@ def _up_parser(commands: Any) -> None:
     )
     up.add_argument("--free-ports", action="store_true", help="every service on a free port, not its own")
     up.add_argument(
-        "--sim-config", type=Path, help="config of the sim venue (TOML; see venues/sim/config.py)"
+        "--sim-config",
+        type=Path,
+        help="config of the sim venue (TOML; see venues/sim/config.py; default: the demo market, "
+        "venues/sim/demo.toml)",
     )
     up.add_argument(
         "--status-every",

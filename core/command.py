@@ -21,12 +21,14 @@ and a service's dependencies load only when it runs.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, shown
 from core.registry import METRICS_PORT_OFFSET, ServiceEntry
 
 if TYPE_CHECKING:
@@ -39,10 +41,12 @@ __all__ = [
     "ServiceCommand",
     "add_redis_argument",
     "add_server_arguments",
+    "instance_name",
     "metrics_port_number",
     "port_number",
     "positive_float",
     "positive_int",
+    "seconds_at_most",
     "server_options",
     "whole_number",
 ]
@@ -190,12 +194,40 @@ def metrics_port_number(text: str) -> int:
     return -1 if text.strip() == "-1" else port_number(text)
 
 
+_INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def instance_name(text: str) -> str:
+    """argparse type: a service instance's name (`--instance`), as the gateway's registry takes
+    names and the stores key their rows: 1-63 of a-z 0-9 _ . - starting with a letter or digit."""
+    if not _INSTANCE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} is not 1-63 of a-z 0-9 _ . - starting with a letter or digit"
+        )
+    return text
+
+
 def positive_float(text: str) -> float:
-    """argparse type: a number greater than 0."""
+    """argparse type: a finite number greater than 0."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if value == math.inf:
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
     return value
+
+
+def seconds_at_most(limit_s: float) -> Callable[[str], float]:
+    """argparse type: a duration in seconds, above 0 and at most `limit_s` (a duration that
+    goes on the wire as whole milliseconds, or into a deadline, must fit them)."""
+
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit_s:
+            raise argparse.ArgumentTypeError(f"must be at most {limit_s:,.0f} s, got {text}")
+        return value
+
+    return parse

@@ -31,6 +31,8 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 __all__ = [
     "CHANNEL_FROM_PB",
     "CHANNEL_TO_PB",
+    "KIND_FROM_PB",
+    "KIND_TO_PB",
     "ORDER_TYPE_FROM_PB",
     "SIDE_FROM_PB",
     "SIDE_TO_PB",
@@ -69,12 +71,13 @@ TIMEFRAME_TO_PB = {
     Timeframe.D1: common.TIMEFRAME_1_DAY,
 }
 TIMEFRAME_FROM_PB = {v: k for k, v in TIMEFRAME_TO_PB.items()}
-_KIND_TO_PB = {
+KIND_TO_PB = {
     InstrumentKind.SPOT: common.INSTRUMENT_KIND_SPOT,
     InstrumentKind.PERPETUAL: common.INSTRUMENT_KIND_PERPETUAL,
     InstrumentKind.FUTURE: common.INSTRUMENT_KIND_FUTURE,
     InstrumentKind.OPTION: common.INSTRUMENT_KIND_OPTION,
 }
+KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
 ORDER_TYPE_TO_PB = {
     OrderType.LIMIT: tf.ORDER_TYPE_LIMIT,
     OrderType.MARKET: tf.ORDER_TYPE_MARKET,
@@ -105,7 +108,7 @@ def instrument_to_pb(item: Instrument) -> common.Instrument:
         venue=item.venue,
         symbol=item.symbol,
         native_symbol=item.native_symbol,
-        kind=_KIND_TO_PB[item.kind],
+        kind=KIND_TO_PB[item.kind],
         base_asset=item.base_asset,
         quote_asset=item.quote_asset,
         settle_asset=item.settle_asset,
@@ -117,6 +120,8 @@ def instrument_to_pb(item: Instrument) -> common.Instrument:
         active=item.active,
         contract_value=format_optional(item.contract_value),
         contract_value_asset=item.value_asset,
+        maker_fee_rate=format_optional(item.maker_fee_rate),
+        taker_fee_rate=format_optional(item.taker_fee_rate),
     )
 
 

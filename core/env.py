@@ -13,6 +13,7 @@ from core.redact import check_url, redact_url
 
 __all__ = [
     "ADVERTISE_HOST",
+    "DATABASE_SCHEMES",
     "DATABASE_URL",
     "DRAIN_DELAY_S",
     "GATEWAY",
@@ -22,6 +23,7 @@ __all__ = [
     "LOG_FORMAT",
     "LOG_LEVEL",
     "NOTIFY_WEBHOOK_URL",
+    "REDIS_SCHEMES",
     "REDIS_URL",
     "SESSION_SECRET",
     "TELEGRAM_BASE_URL",
@@ -36,6 +38,7 @@ __all__ = [
     "read_secret",
     "redact_url",
     "redis_url",
+    "setting_of",
     "venue_variable",
 ]
 
@@ -99,6 +102,8 @@ TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 REDIS_URL = "REDIS_URL"
 DATABASE_URL = "DATABASE_URL"
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_SCHEMES = ("postgresql", "postgres")  # asyncpg takes no other form
 _DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -122,17 +127,23 @@ def drain_delay_s() -> float:
     return value
 
 
+def setting_of(value: str, variable: str, flag: str) -> str:
+    """The setting a value came from, for an error naming it: `variable` when the environment
+    holds that value, else the command-line `flag` (its name without dashes, as errors give it)."""
+    return variable if read_secret(variable) == value else flag
+
+
 def redis_url(flag: str | None = None) -> str:
     """--redis-url, else $REDIS_URL, else the local default; InvalidArgument if not a Redis URL."""
     url = flag or read_secret(REDIS_URL) or _DEFAULT_REDIS_URL
-    return check_url(url, ("redis", "rediss", "unix"), "redis-url" if flag else REDIS_URL)
+    return check_url(url, REDIS_SCHEMES, "redis-url" if flag else REDIS_URL)
 
 
 def database_url(flag: str | None = None) -> str:
     """--database-url, else $DATABASE_URL, else the local default; InvalidArgument if not a
     postgresql:// URL (asyncpg takes no other form)."""
     url = flag or read_secret(DATABASE_URL) or _DEFAULT_DATABASE_URL
-    return check_url(url, ("postgresql", "postgres"), "database-url" if flag else DATABASE_URL)
+    return check_url(url, DATABASE_SCHEMES, "database-url" if flag else DATABASE_URL)
 
 
 # Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_"

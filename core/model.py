@@ -180,6 +180,10 @@ class Instrument:
     # contracts count it in the quote asset (proto/trademesh/common/v1/common.proto).
     contract_value: Decimal = Decimal(1)
     contract_value_asset: str = ""
+    # The venue's stated fee rates (fractions of the notional; a negative maker rate is a
+    # rebate); None when the venue does not say.
+    maker_fee_rate: Decimal | None = None
+    taker_fee_rate: Decimal | None = None
 
     @property
     def value_asset(self) -> str:

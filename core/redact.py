@@ -3,9 +3,10 @@
 A connection string may carry its password in any form the libraries accept:
 `scheme://user:PASSWORD@host`, a query parameter (`?password=...`, also `passwd`, `pwd`,
 `sslpassword`, `token`, `secret`), or a key=value string (`host=db password=...`). redact_url
-shows any of them with each secret as `***`; a value it cannot parse is never echoed at all
-(only its length). scrub removes a URL's secrets from any text (a library's error message
-may quote them).
+shows a URL with each secret as `***`; a value with no scheme (a key=value DSN, `host:port`,
+or a password pasted where the URL goes) is shown by its first character alone, as not a URL,
+whatever it holds. scrub removes a URL's secrets from any text (a library's error message may
+quote them).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ _USERINFO = re.compile(r"://([^/@:\s]*):([^@\s]*)@")
 _HIDDEN = "***"
 
 
-def _opaque(value: str) -> str:
-    return f"<a value of {len(value)} characters that is not a URL>"
+def _masked(value: str) -> str:
+    """A value that is not a URL: its first character, no more (the rest may be a secret)."""
+    return f"{value[:1]}*** ({len(value)} characters)" if value else value
 
 
 def _parses(url: str) -> urllib.parse.SplitResult | None:
@@ -53,9 +55,7 @@ def redact_url(url: str) -> str:
             + (f"?{query}" if query else "")
             + (f"#{parts.fragment}" if parts.fragment else "")
         )
-    if "=" in url:
-        return _PAIR.sub(_hide, url)
-    return url if re.fullmatch(r"[\w.\-\[\]:/]*", url) else _opaque(url)
+    return _masked(url)
 
 
 def _hide(match: re.Match[str]) -> str:

@@ -31,6 +31,8 @@ __all__ = [
 METRICS_PORT_OFFSET = 4000
 # What services depend on besides each other: not ours, run by compose (or embedded by `up`).
 INFRASTRUCTURE = frozenset({"redis", "postgres"})
+# The longest wait before restarting a service whose absence costs protection (ServiceEntry).
+_PROTECTS_S = 1.0
 
 
 class Kind(enum.Enum):
@@ -54,6 +56,11 @@ class ServiceEntry:
     depends_on: tuple[str, ...] = ()
     # The native gRPC port when --port is an HTTP port (the gateway); it serves /metrics there.
     grpc_port: int | None = None
+    # The longest `up` waits to restart it after a crash (None: its usual backoff, up to 10 s).
+    # Bounded where the service's absence costs protection: the inspector (only it re-plans a
+    # position's stop-loss, protects a new fill and heartbeats the venues' dead-man switch,
+    # whose ttl is 10 s by default) and the venues it trades through.
+    restart_delay_max_s: float | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -75,7 +82,14 @@ SERVICES: dict[str, ServiceEntry] = {
             depends_on=("postgres",),
             grpc_port=8082,
         ),
-        ServiceEntry("venue", "venues.command", Kind.VENUE, None, "one venue: MarketData, TradeFlow, Admin"),
+        ServiceEntry(
+            "venue",
+            "venues.command",
+            Kind.VENUE,
+            None,
+            "one venue: MarketData, TradeFlow, Admin",
+            restart_delay_max_s=_PROTECTS_S,
+        ),
         ServiceEntry(
             "ingest",
             "core.ingest.command",
@@ -131,6 +145,7 @@ SERVICES: dict[str, ServiceEntry] = {
             8008,
             "the risk governor: checks intents against the policies, alone places orders, protects positions",
             depends_on=("redis", "venue"),
+            restart_delay_max_s=_PROTECTS_S,
         ),
         ServiceEntry(
             "ledger",

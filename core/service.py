@@ -14,6 +14,7 @@ runs the work:
 - A work that fails ends the process: our own errors (TrademeshError: an unreachable
   database, a bad config) propagate, so the CLI prints them as one line (exit 2); anything
   else is logged with its traceback (exit 1). Either way a supervisor restarts it.
+- SIGUSR1: every asyncio task's stack to the log (core.tasks): where a stuck service waits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.errors import TrademeshError
 from core.registry import Kind, ServiceEntry
 from core.rpc.registration import GatewayRegistration, start_registration
 from core.rpc.server import Served, ServerOptions, Service, create_server
+from core.tasks import tasks_text
 
 __all__ = ["ServiceApp", "ServiceContext", "label_of", "run_service"]
 
@@ -126,6 +128,7 @@ async def run_service(entry: ServiceEntry, app: ServiceApp, options: ServerOptio
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled.set)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s: SIGUSR1\n%s", ctx.label, tasks_text()))
     work = asyncio.create_task(app.run(ctx), name=ctx.label)
     waiter = asyncio.create_task(signalled.wait())
     try:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import ServiceCommand, positive_float, positive_int
+from core.command import ServiceCommand, positive_int, seconds_at_most
 
 if TYPE_CHECKING:
     from core.service import ServiceApp
@@ -68,19 +68,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
         "--session-ttl-s",
-        type=positive_float,
+        type=seconds_at_most(30 * 86400),
         default=12 * 3600.0,
         help="Studio session lifetime (default 12 h)",
     )
     parser.add_argument(
         "--heartbeat-interval-s",
-        type=positive_float,
+        type=seconds_at_most(3600),
         default=5.0,
         help="how often registered instances heartbeat (default 5)",
     )
     parser.add_argument(
         "--registry-ttl-s",
-        type=positive_float,
+        type=seconds_at_most(86400),
         default=15.0,
         help="an instance without a heartbeat for this long drops out (default 15)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from core.advisor.engine.calibration import Calibration, calibrate
@@ -23,11 +24,15 @@ D = Decimal
 NOW_NS = 1_767_300_000_000_000_000
 MS = 1_000_000
 MINUTE_NS = 60_000_000_000
+# A backtest's advisor settings where the chain's mechanics on a walk's 1s bars are tested.
+FEE_FREE = Path(__file__).with_name("advisor-fee-free.toml")
 
+# A venue that charges no fees, so the tests of other checks see their own figures; the fees'
+# tests give their own rates (test_advisor_validation_sizing.py).
 INSTRUMENT = Instrument(
     venue="sim", symbol="BTC/USDT", native_symbol="BTCUSDT", kind=InstrumentKind.SPOT, base_asset="BTC",
     quote_asset="USDT", settle_asset="USDT", tick_size=D("0.01"), lot_size=D("0.001"), min_size=D("0.001"),
-    min_notional=D("5"),
+    min_notional=D("5"), maker_fee_rate=D(0), taker_fee_rate=D(0),
 )  # fmt: skip
 
 

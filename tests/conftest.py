@@ -11,6 +11,9 @@ from core.env import DRAIN_DELAY_S
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
 os.environ.setdefault(DRAIN_DELAY_S, "0")
+# A process that dies of a signal (a backtest's child was seen to end with SIGSEGV at its start,
+# twice in many runs) prints its Python stacks to its stderr first, which its test's log keeps.
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 pytest_plugins = [
     "tests.process_guard",

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from core.advisor.engine.intent import ExecutionIntent
-from core.inspector.engine.actions import CancelOrder, OrderAction, OrderRole, PlaceOrder
+from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskState
 from core.inspector.engine.market import MarketView
@@ -100,8 +100,15 @@ def update(order: PlaceOrder, status: OrderStatus, filled: str = "0") -> Order:
 
 
 def placed(actions: tuple[OrderAction, ...], role: OrderRole | None = None) -> list[PlaceOrder]:
-    return [a for a in actions if isinstance(a, PlaceOrder) and (role is None or a.role is role)]
+    """The orders the actions place (an Amend's new one too: it is carried out as a placement)."""
+    orders = [o for a in actions if (o := placed_by(a)) is not None]
+    return [o for o in orders if role is None or o.role is role]
 
 
 def cancelled(actions: tuple[OrderAction, ...]) -> list[str]:
-    return [a.client_order_id for a in actions if isinstance(a, CancelOrder)]
+    """The orders the actions cancel (an Amend's old one too)."""
+    return [a.client_order_id for a in actions if isinstance(a, CancelOrder | Amend)]
+
+
+def amended(actions: tuple[OrderAction, ...]) -> list[Amend]:
+    return [a for a in actions if isinstance(a, Amend)]

@@ -8,8 +8,6 @@ show only the event loop waiting in select).
 
 from __future__ import annotations
 
-import asyncio
-import io
 import signal
 import sys
 import threading
@@ -18,26 +16,16 @@ from typing import Any
 import pytest
 import pytest_timeout
 
+from core.tasks import tasks_text
+
 __all__ = ["dump_tasks"]
 
 
 def dump_tasks() -> str:
     """Every task of the running loop, with the stack it is suspended in (to stderr, and returned)."""
-    text = io.StringIO()
-    try:
-        tasks = asyncio.all_tasks(asyncio.get_running_loop())
-    except RuntimeError:
-        tasks = set()
-    text.write(f"---- {len(tasks)} asyncio tasks ----\n")
-    for task in tasks:
-        text.write(f"{task!r}\n")
-        for frame in task.get_stack():
-            # Not task.print_stack(): a frame of compiled code (grpc's Cython) has no line
-            # number, and linecache fails on it; the dump must never fail the dump.
-            code = frame.f_code
-            text.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
-    sys.stderr.write(text.getvalue())
-    return text.getvalue()
+    text = tasks_text()
+    sys.stderr.write(text)
+    return text
 
 
 @pytest.hookimpl

@@ -105,7 +105,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KIND@N",
-        help="fault at market frame N: disconnect, gap, malformed; ratelimit@N, slow@N: next N REST calls",
+        help="fault at market frame N: disconnect, gap, repeat, reorder, malformed; "
+        "ratelimit@N, slow@N: next N REST calls",
     )
 
 

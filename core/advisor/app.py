@@ -36,7 +36,7 @@ from core.advisor.wire import BusWriter
 from core.bus.consumer import ConsumerOptions, GroupConsumer
 from core.bus.names import SIGNALS
 from core.bus.publisher import Retention
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.env import redact_url
 from core.patch_markets import ActivePatches
 from core.retry import until_reachable
@@ -141,7 +141,7 @@ class Advisor:
         redis = open_redis(config.redis_url)
         try:
             reached = await until_reachable(
-                redis.ping,
+                lambda: checked_ping(redis, config.redis_url),
                 what=f"advisor: Redis at {redact_url(config.redis_url)}",
                 retry_on=_REDIS_ERRORS,
                 stop=ctx.stop,

@@ -13,6 +13,7 @@ from core.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
+    instance_name,
     positive_float,
     positive_int,
     whole_number,
@@ -37,6 +38,14 @@ def _decimal(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"{text!r} is not a decimal") from None
     if not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a decimal of 0 or more")
+    return value
+
+
+def _share(text: str) -> Decimal:
+    """A share of equity: above 0, at most all of it."""
+    value = _decimal(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share of equity in (0, 1] (0.01 is 1%)")
     return value
 
 
@@ -85,7 +94,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_address,
         help="the bridge's HOST:PORT (default: found through the gateway's registry)",
     )
-    parser.add_argument("--instance", default="advisor", help="this advisor's name (default advisor)")
+    parser.add_argument(
+        "--instance", type=instance_name, default="advisor", help="this advisor's name (default advisor)"
+    )
     parser.add_argument("--config", type=Path, help="the pipeline's settings (TOML; docs/advisor.md)")
     parser.add_argument(
         "--max-spread-ratio", type=_decimal, help="block a spread above this (0.004 is 0.4%%; default 0.004)"
@@ -94,7 +105,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-risk-reward", type=_decimal, help="block a risk/reward below this (default 1.2)"
     )
     parser.add_argument(
-        "--max-notional-share", type=_decimal,
+        "--max-notional-share", type=_share,
         help="size an intent at most this share of equity (0.01 is 1%%; default 0.25)",
     )  # fmt: skip
     parser.add_argument(
@@ -195,11 +206,13 @@ def _create(config: AdvisorServiceConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
-    # The local mesh's strategies trade 1s bars; on 1m bars a fresh mesh would give the context
-    # its 21 bars after 21 minutes. On 1s bars (and the shipped 1s model: a model serves only its
-    # own timeframe) decisions on the sim come within a minute. The sim's demo account holds
-    # 1,000,000 USDT: at 0.8% of it an intent (8,000 USDT) stays within the inspector's default
-    # policies (10,000 per order, 20,000 per position), so the local mesh trades.
+    # The context on 1m bars (and the shipped 1m model: a model serves only its own timeframe):
+    # the example strategies' entries come from 1s bars, their stops and targets from 1m bars'
+    # ATR, minutes from the entry, where the demo market's moves pay a round trip's fees (on 1s
+    # bars they never do). A fresh mesh has them at once: the bar service backfills them from the
+    # sim's history. The sim's demo account holds 1,000,000 USDT: at 0.8% of it an intent (8,000
+    # USDT) stays within the inspector's default policies (10,000 per order, 20,000 per
+    # position), so the local mesh trades.
     from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
 
     share = str(MESH_MAX_NOTIONAL_SHARE)

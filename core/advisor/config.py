@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 import socket
-import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ from typing import Any
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.gather import GatherConfig
 from core.advisor.llm.config import LlmConfig
+from core.config_file import read_toml
 from core.errors import InvalidArgument, shown
 from core.mesh.config import MeshConfig
 from core.model import Timeframe
@@ -45,14 +47,19 @@ _INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
 def _value(where: str, kind: Any, raw: Any) -> Any:
-    """`raw` from TOML as the field's type."""
+    """`raw` from TOML as the field's type (an optional field's: TOML has no null, so a key
+    given is a value)."""
+    kind = _given(kind)
     if kind is Decimal:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             raise InvalidArgument.field(where, f"{raw!r} is not a decimal")
         try:
-            return Decimal(raw if isinstance(raw, str) else repr(raw))
+            value = Decimal(raw if isinstance(raw, str) else repr(raw))
         except InvalidOperation:
             raise InvalidArgument.field(where, f"{shown(str(raw))} is not a decimal") from None
+        if not value.is_finite():  # NaN compares as an error, not as false
+            raise InvalidArgument.field(where, f"{shown(str(raw))} is not a finite decimal")
+        return value
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         try:
             return kind(raw)
@@ -68,14 +75,22 @@ def _value(where: str, kind: Any, raw: Any) -> Any:
             raise InvalidArgument.field(where, f"{raw!r} is not a whole number")
         return raw
     if kind is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise InvalidArgument.field(where, f"{raw!r} is not a number")
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise InvalidArgument.field(where, f"{raw!r} is not a finite number")
         return float(raw)
     if typing.get_origin(kind) is frozenset:
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise InvalidArgument.field(where, f"{raw!r} is not a list of names")
         return frozenset(raw)
     raise InvalidArgument.field(where, "cannot be set from a file")
+
+
+def _given(kind: Any) -> Any:
+    """`X` of `X | None`; any other type as it is."""
+    args = typing.get_args(kind)
+    if isinstance(kind, types.UnionType) and len(args) == 2 and type(None) in args:
+        return next(arg for arg in args if arg is not type(None))
+    return kind
 
 
 def _section(name: str, cls: Any, raw: Any) -> Any:
@@ -98,10 +113,7 @@ def load_engine_config(path: Path | None) -> AdvisorConfig:
     without one."""
     if path is None:
         return AdvisorConfig()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidArgument.field("config", f"cannot read {path}: {exc}") from None
+    raw = read_toml(path, "config")
     hints = typing.get_type_hints(AdvisorConfig)
     sections = {}
     for name, table in raw.items():
@@ -127,8 +139,10 @@ def with_overrides(config: AdvisorConfig, **overrides: Any) -> AdvisorConfig:
 
 
 # How `trademesh up` runs the advisor (core.advisor.command's mesh arguments), and a backtest's
-# defaults with it: 1s bars, and at most 0.8% of the sim's demo account per intent.
-MESH_TIMEFRAME = "1s"
+# defaults with it: 1m bars (stops and targets far enough from the entry to pay the fees; the bar
+# service backfills them at start, core.bars.command.MESH_BACKFILL_S), and at most 0.8% of the
+# sim's demo account per intent.
+MESH_TIMEFRAME = "1m"
 MESH_MAX_NOTIONAL_SHARE = Decimal("0.008")
 
 

@@ -1,7 +1,7 @@
 """The default models and calibrations that ship with trademesh (core/advisor/models/), one per
 timeframe the mesh uses, and how they were made: `python -m core.advisor.defaults` rebuilds
-them, byte for byte, from seeded synthetic bars (core.advisor.synthetic). Per timeframe (1s:
-`trademesh up`'s demo, whose example strategies trade 1s bars; 1m: the advisor's default):
+them, byte for byte, from seeded synthetic bars (core.advisor.synthetic). Per timeframe (1m:
+the advisor's default and `trademesh up`'s; 1s: the sim's 1s bars the tests' meshes decide on):
 
 - the model: trained on 30,000 regime bars of that timeframe, checked on 10,000 bars of the
   sim venue's random walk at that timeframe;

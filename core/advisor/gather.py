@@ -66,8 +66,8 @@ from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.fills import RecentFills, moved
-from core.advisor.metrics import AS_OF_LATEST
-from core.errors import TrademeshError
+from core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
+from core.errors import NotFound, TrademeshError, shown
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
@@ -93,6 +93,9 @@ class GatherConfig:
     status_ms: int = 1000
     instrument_ms: int = 60_000
     idle_s: float = 300.0  # a market without a signal this long is no longer followed
+    # Markets followed at once beyond those kept (the active patches'): past it, the one without
+    # a signal for the longest is no longer followed (no stream of requests follows without bound).
+    most_markets: int = 64
     # The world kept by event time, to decide a signal on the world as of its time: a
     # signal older than this is decided on the latest (counted). 0: always on the latest (no
     # book subscription, no fills read).
@@ -139,7 +142,14 @@ def _instrument(venue: str, raw: Json) -> Instrument:
         active=bool(raw.get("active", True)),
         contract_value=_d(raw.get("contract_value"), Decimal(1)),
         contract_value_asset=raw.get("contract_value_asset", "") or "",
+        maker_fee_rate=_rate(raw.get("maker_fee_rate")),
+        taker_fee_rate=_rate(raw.get("taker_fee_rate")),
     )
+
+
+def _rate(text: Any) -> Decimal | None:
+    """A stated fee rate; None when the venue states none."""
+    return Decimal(text) if isinstance(text, str) and text != "" else None
 
 
 def _candle(timeframe: Timeframe, raw: Json) -> Candle:
@@ -298,7 +308,7 @@ class ContextGatherer:
         self._views: dict[tuple[str, str], _View] = {}
         self._venues: dict[str, _View] = {}
         self._counters: dict[str, _Counters] = {}
-        self._failing: set[tuple[str, str]] = set()
+        self._failing: set[tuple[str, str, str]] = set()  # (part, venue, error): said already
         self._tasks: set[asyncio.Task[None]] = set()
         self._intervals = {
             "instruments": config.instrument_ms / 1000,
@@ -321,6 +331,8 @@ class ContextGatherer:
         (the venue's only when no other market of it is followed). With `as_of_ns` (a signal's
         time) as of then: the bars closed before then, the book's top and the account
         then (each the latest when it cannot be had then, counted)."""
+        if (venue, symbol) not in self._views:
+            await self._known(venue)
         view = self._market(venue, symbol)
         assert view.ready is not None
         await asyncio.shield(view.ready)
@@ -341,11 +353,22 @@ class ContextGatherer:
         for venue, symbol in sorted(self._kept):
             self._market(venue, symbol)
 
+    async def _known(self, venue: str) -> None:
+        """NotFound naming a venue the mesh does not serve (not live, not followed already):
+        nothing is followed for it."""
+        if venue in self._venues:
+            return
+        live = (await self.tools.list_venues())["venues"]
+        if venue not in live:
+            serving = ", ".join(live) or "none is registered"
+            raise NotFound(f"no venue {shown(venue)} in the mesh (venues: {serving})")
+
     def _market(self, venue: str, symbol: str) -> _View:
         """The market's view, followed from now on (every part's first fetch started) when new."""
         key = (venue, symbol)
         view = self._views.get(key)
         if view is None:
+            self._make_room(key)
             shared = self._venue(venue)
             view = _View(venue, symbol, _REFRESHED["market"], touched=time.monotonic())
             self._views[key] = view
@@ -353,7 +376,26 @@ class ContextGatherer:
                 self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
+            self._count()
         return view
+
+    def _make_room(self, new: tuple[str, str]) -> None:
+        """Past `most_markets` followed beyond the kept ones, the one without a signal for the
+        longest is no longer followed (its venue goes at the next refresh when it was its last)."""
+        if new in self._kept:
+            return
+        spare = sorted((v.touched, key) for key, v in self._views.items() if key not in self._kept)
+        for _, key in spare[: max(0, len(spare) + 1 - self.config.most_markets)]:
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        del self._views[key]
+        self.tops.unfollow(*key)
+        self._count()
+
+    def _count(self) -> None:
+        FOLLOWED_MARKETS.set(len(self._views))
+        FOLLOWED_VENUES.set(len(self._venues))
 
     def _as_of(self, as_of_ns: int | None) -> int | None:
         """The time to gather as of: None (the latest) without one, or for a signal older than
@@ -392,13 +434,14 @@ class ContextGatherer:
     def _refresh_due(self, now: float) -> None:
         for key, view in list(self._views.items()):
             if key not in self._kept and now - view.touched > self.config.idle_s:
-                del self._views[key]
-                self.tops.unfollow(*key)
+                self._drop(key)
         followed = {venue for venue, _ in self._views}
         for venue in [v for v in self._venues if v not in followed]:
             del self._venues[venue]
+            self._failing = {f for f in self._failing if f[1] != venue}
             if self.fills is not None:
                 self.fills.unfollow(venue)
+            self._count()
         for view in (*self._venues.values(), *self._views.values()):
             if view.ready is None or not view.ready.done():
                 continue
@@ -538,12 +581,14 @@ class ContextGatherer:
             found = await call
         except (TrademeshError, KeyError, ValueError, TypeError, ArithmeticError) as exc:
             # A tool's failure, or an answer this parser cannot read: the part stays as it was.
-            if (part, type(exc).__name__) not in self._failing:
-                self._failing.add((part, type(exc).__name__))
+            # Said once per part, venue and kind (another venue's answer does not reset it).
+            failing = (part, venue, type(exc).__name__)
+            if failing not in self._failing:
+                self._failing.add(failing)
                 log.warning("advisor context: %s of %s: %s", part, venue, exc, extra={"venue": venue})
             return None
         if self._failing:
-            self._failing = {f for f in self._failing if f[0] != part}
+            self._failing = {f for f in self._failing if f[:2] != (part, venue)}
         return found
 
     async def _instruments(self, venue: str) -> _Instruments:

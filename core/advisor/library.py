@@ -49,8 +49,8 @@ __all__ = [
 ]
 
 _PACKAGE = "core.advisor.models"
-# The timeframes a default model ships for: `trademesh up`'s demo (1s, as its example strategies
-# trade) and the advisor's default (1m).
+# The timeframes a default model ships for: the advisor's default and `trademesh up`'s (1m), and
+# the sim's 1s bars the tests' meshes decide on (1s).
 SHIPPED_TIMEFRAMES = ("1s", "1m")
 DEFAULT_TIMEFRAME = "1m"
 _MODEL_JSON = ".model.json"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["AS_OF_LATEST", "CONTEXT", "DECISIONS", "IN_FLIGHT", "LLM", "SIGNAL_TO_DECISION", "STALE"]
+__all__ = [
+    "AS_OF_LATEST",
+    "CONTEXT",
+    "DECISIONS",
+    "FOLLOWED_MARKETS",
+    "FOLLOWED_VENUES",
+    "IN_FLIGHT",
+    "LLM",
+    "SIGNAL_TO_DECISION",
+    "STALE",
+]
 
 # Fine around the 5 ms goal, coarse up to a slow LLM's 30 s.
 _BUCKETS = (
@@ -35,4 +45,12 @@ AS_OF_LATEST = Counter(
     "than the history kept), book (no book top kept by then), account (the fills between not all "
     "known), account_time (an account answer without the venue's time: stamped when it came).",
     ["why"],
+)
+FOLLOWED_MARKETS = Gauge(
+    "trademesh_advisor_followed_markets",
+    "Markets whose context the advisor keeps now: those the active patches trade, and at most a "
+    "bounded number of others signals asked about, each dropped when idle.",
+)
+FOLLOWED_VENUES = Gauge(
+    "trademesh_advisor_followed_venues", "Venues whose parts (account, status, books) the advisor keeps now."
 )

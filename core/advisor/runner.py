@@ -48,7 +48,7 @@ from core.advisor.wire import BusWriter
 from core.backoff import Backoff
 from core.bus.consumer import REDELIVERED, Entry
 from core.bus.names import SIGNALS
-from core.errors import InvalidArgument, TrademeshError
+from core.errors import InvalidArgument, NotFound, TrademeshError
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -183,7 +183,12 @@ class Pipeline:
             log.info("advisor: signal %s is %.0f s old: not decided", signal.signal_id, age_ns / _NS)
             await self._mark(signal.signal_id, self._entry_done(entry_id))
             return
-        made = await self._decide(signal)
+        try:
+            made = await self._decide(signal)
+        except NotFound as exc:  # a venue nobody serves: nothing to decide on, nothing followed
+            log.warning("advisor: signal %s not decided: %s", signal.signal_id, exc)
+            await self._mark(signal.signal_id, self._entry_done(entry_id))
+            return
         await self._commit_signal(made, signal.signal_id, (message, received_ns), entry_id)
 
     def _remember(self, signal_id: str) -> None:

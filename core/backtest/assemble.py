@@ -18,19 +18,22 @@ from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
 from core.backtest.twins import load_twin_arrivals
+from core.config_file import read_text
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.io import Event, event_time
 from core.detector.history import bar_needs
 from core.detector.strategy_file import Strategy, load_strategy
 from core.errors import InvalidArgument, shown
 from core.inspector.config import DEFAULT_POLICIES
+from core.inspector.shipped import journal_policies
 from core.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
+from venues.sim.config import DEMO_MARKET
 from venues.sim.config import load_config as load_sim_config
 from venues.sim.order_manager import FeeSchedule
 from venues.sim.symbols import instruments as sim_instruments
 
-__all__ = ["advisor_bars", "build", "recorded_history", "run_recorded", "strategies_of"]
+__all__ = ["advisor_bars", "build", "recorded_history", "run_recorded", "run_symbols", "strategies_of"]
 
 _MS = 1_000_000
 
@@ -43,7 +46,7 @@ def strategies_of(config: BacktestConfig) -> list[Strategy]:
 
 def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) -> Backtest:
     """The run's parts, ready for its events (`strategies`: these instead of the config's files)."""
-    sim = load_sim_config(config.sim_config)
+    sim = load_sim_config(config.sim_config or DEMO_MARKET)  # `up`'s sim unless another is named
     instruments = sim_instruments(sim)
     strategies = strategies_of(config) if strategies is None else strategies
     known = {i.symbol for i in instruments}
@@ -64,7 +67,8 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         start_ns=config.start_ns,
         queue=queue_rule(config.venue),  # the recorded venue's: the sim's makers are known
     )
-    policies = (config.policies or DEFAULT_POLICIES).read_text()
+    # Read over the shipped set, as the live inspector reads its file.
+    policies = journal_policies(read_text(config.policies or DEFAULT_POLICIES, "policies"))
     settings = RunSettings(
         venue=config.venue,
         start_ns=config.start_ns,
@@ -82,6 +86,11 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
 
 def symbols_of(backtest_strategies: list[Strategy]) -> list[str]:
     return sorted({symbol for strategy in backtest_strategies for symbol in strategy.symbols})
+
+
+def run_symbols(config: BacktestConfig) -> list[str]:
+    """The symbols a run reads: the config's, else its strategies' own."""
+    return sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
 
 
 async def run_recorded(
@@ -105,7 +114,7 @@ async def run_recorded(
                 backtest.market.latency.order_ns,
             )
         )
-    symbols = sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
+    symbols = run_symbols(config)
     # The recorded bars of the advisor's timeframe too, each at its close: the live advisor reads
     # the bar service's bars, which the advisor's BarKeeper then prefers to its own from trades
     # (built from the same trades, they part at the edges: stops a little apart). The detector

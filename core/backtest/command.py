@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_FLAGS", "add_backtest_parser", "add_run_options", "run_flags"]
+__all__ = ["RUN_FLAGS", "add_backtest_parser", "add_run_options", "clipped_to_history", "run_flags"]
 
 RUN_FLAGS = (
     ("venue", "the recorded venue (default sim)"),
@@ -18,10 +18,10 @@ RUN_FLAGS = (
     ("order-latency-ms", "our order reaching the venue (default 20)"),
     ("report-latency-ms", "the venue's report reaching us (default 20)"),
     ("sample-s", "the equity curve's step (default 60)"),
-    ("sim-config", "the venue's instruments, fees and balances (a sim config; default the sim's)"),
+    ("sim-config", "the venue's instruments, fees and balances (a sim config; default up's demo market)"),
     ("policies", "the inspector's policy file (default its shipped one)"),
     ("advisor-config", "the advisor's engine options (TOML; default its defaults)"),
-    ("timeframe", "the advisor's bars and model (default 1s, as trademesh up runs it)"),
+    ("timeframe", "the advisor's bars and model (default 1m, as trademesh up runs it)"),
     ("llm", "the advisor's LLM: off (default), or recorded (the live session's answers, from the recorder)"),
     (
         "latency",
@@ -84,10 +84,27 @@ def _backtest(args: argparse.Namespace) -> None:
 
     config = load_backtest_config(args.config, _flags(args))
     backtest = build(config)  # every option checked before the run starts
+    if config.database_url:
+        clipped = asyncio.run(clipped_to_history(config))
+        if clipped is not config:
+            config, backtest = clipped, build(clipped)
     shown = JsonProgress() if args.progress_json else ProgressBar(enabled=not args.no_progress)
     with shown as bar:
         result = asyncio.run(_run(config, bar, backtest))
     print(result)
+
+
+async def clipped_to_history(config: Any) -> Any:
+    """The range cut to the recorded history (core.backtest.history_range), said on stderr."""
+    import sys
+
+    from core.backtest.assemble import run_symbols
+    from core.backtest.history_range import clip_to_history
+
+    config, notice = await clip_to_history(config, run_symbols(config))
+    if notice is not None:
+        print(f"notice: {notice}", file=sys.stderr)
+    return config
 
 
 async def _run(config: Any, bar: Any, backtest: Any = None) -> str:

@@ -11,10 +11,10 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
     order_latency_ms = 20      # our order reaching the venue
     report_latency_ms = 20     # the venue's report reaching us
     sample_s = 60              # the equity curve's step
-    sim_config = ""            # the sim's instruments, fees and balances (its defaults when "")
+    sim_config = ""            # the sim's instruments, fees and balances (`up`'s demo market when "")
     policies = ""              # the inspector's policies (its shipped defaults when "")
     advisor_config = ""        # the advisor's engine options (its defaults when "")
-    timeframe = "1s"           # the advisor's bars and model (as `trademesh up` runs it)
+    timeframe = "1m"           # the advisor's bars and model (as `trademesh up` runs it)
     max_notional_share = "0.008"  # the advisor's cap per intent, a share of equity (as in `up`)
     starting_equity = "100000" # the inspector's (its loss limits and sizing count from it)
     llm = "off"                # the advisor's LLM: off, or "recorded" (the live answers replayed)
@@ -25,7 +25,6 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
+from core.config_file import read_toml
 from core.errors import InvalidArgument, shown
 from core.model import Timeframe
 
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
+_LAST_NS = 2**63 - 1
 LLM_MODES = ("off", "recorded")
 LATENCY_MODES = ("model", "recorded")
 
@@ -84,12 +85,12 @@ class BacktestConfig:
         if not 1 <= self.sample_s <= 86_400:
             raise InvalidArgument.field("sample_s", f"{self.sample_s} is out of range: 1 to 86400")
         Timeframe.from_label(self.timeframe)
-        if not 0 < self.max_notional_share <= 1:
-            raise InvalidArgument.field(
-                "max_notional_share", f"{self.max_notional_share} is out of range: (0, 1]"
-            )
-        if not self.starting_equity > 0:
-            raise InvalidArgument.field("starting_equity", f"{self.starting_equity} must be above 0")
+        # is_finite first: a NaN compares by raising, not by being out of range.
+        share = self.max_notional_share
+        if not (share.is_finite() and 0 < share <= 1):
+            raise InvalidArgument.field("max_notional_share", f"{share} is out of range: (0, 1]")
+        if not (self.starting_equity.is_finite() and self.starting_equity > 0):
+            raise InvalidArgument.field("starting_equity", f"{self.starting_equity} must be a number above 0")
         if self.llm not in LLM_MODES:
             raise InvalidArgument.field("llm", f"{shown(self.llm)} is not one of: {', '.join(LLM_MODES)}")
         if self.latency not in LATENCY_MODES:
@@ -106,7 +107,10 @@ def parse_time_ns(text: str, field: str) -> int:
         raise InvalidArgument.field(field, f"{shown(text)} is not an ISO date or date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) * _NS + moment.microsecond * 1000
+    ns = int(moment.timestamp()) * _NS + moment.microsecond * 1000
+    if ns > _LAST_NS:
+        raise InvalidArgument.field(field, f"{shown(text)} is after 2262 (the last int64 nanosecond)")
+    return ns
 
 
 def _path(value: Any, field: str) -> Path | None:
@@ -165,10 +169,7 @@ def read_options(path: Path | None) -> dict[str, Any]:
     """A config file's table (none: empty)."""
     if path is None:
         return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidArgument.field("config", f"{shown(str(path))}: {exc}") from None
+    return read_toml(path, "config")
 
 
 def backtest_config(options: Mapping[str, Any], flags: Mapping[str, Any]) -> BacktestConfig:

@@ -7,6 +7,11 @@ instrument's tick grid) checked by the venue runtime's own validation
 a REJECTED update, as the executor reports a refusal.
 
 The sim holds stop orders itself, so every stop-loss is placed natively (no emulation here).
+An amendment goes as the live executor carries it out: the old order's cancel, then the new one.
+
+The core is told the run's instrument facts at its start (as the live shell journals them from
+the venue's ListInstruments), and woken when it asks (`wake_ns`: the run schedules a timer entry
+on its simulated clock, core.backtest.run).
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from decimal import Decimal
 from functools import partial
 
 from core.backtest.twins import Held, HeldAt, ModelTiming, OrderTiming
-from core.convert import execution_to_pb
+from core.convert import execution_to_pb, instrument_to_pb
 from core.decimals import format_decimal
 from core.errors import TrademeshError
-from core.inspector.convert import market_to_pb, order_snapshot, place_request
+from core.inspector.convert import market_to_pb, order_snapshot, place_request, refusal_of
 from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
+from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
 from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.market import MarketView
 from core.inspector.ticks import put_on_grid
@@ -74,7 +79,12 @@ class InspectStage:
         start = jr.JournalStart(
             policies=policies, starting_equity=format_decimal(equity), instance="backtest"
         )
-        return cls(venue, desk, jr.JournalEntry(now_ns=now_ns, start=start))
+        stage = cls(venue, desk, jr.JournalEntry(now_ns=now_ns, start=start))
+        listed = [instrument_to_pb(i) for _, i in sorted(desk.instruments.items())]
+        if listed:
+            facts = jr.JournalInstruments(venue=venue, instruments=listed)
+            stage._feed(jr.JournalEntry(now_ns=now_ns, instruments=facts))
+        return stage
 
     # ---- inputs
 
@@ -109,6 +119,17 @@ class InspectStage:
         self.marks[key] = price
         mark = jr.JournalMark(venue=self.venue, symbol=symbol, price=format_decimal(price))
         self._feed(jr.JournalEntry(now_ns=now_ns, mark=mark))
+
+    @property
+    def wake_ns(self) -> int | None:
+        """When the core asked to be woken (InspectorCore.wake_ns)."""
+        return self.core.wake_ns
+
+    def timer(self, now_ns: int) -> None:
+        """The time the core asked for has come: a timer entry, as the live shell journals it."""
+        due = self.core.wake_ns
+        timer = jr.JournalTimer(due_ns=now_ns if due is None else due)
+        self._feed(jr.JournalEntry(now_ns=now_ns, timer=timer))
 
     def holds(self) -> bool:
         """Whether the core holds any position or working order (the run asks every step)."""
@@ -149,6 +170,9 @@ class InspectStage:
                 self._cancel(order.client_order_id, now_ns)
         elif isinstance(action, QueryOrder):
             self._query(action, now_ns)
+        elif isinstance(action, Amend):
+            self._cancel(action.client_order_id, now_ns)
+            self._place(action.order, now_ns)
 
     def _place(self, order: PlaceOrder, now_ns: int) -> None:
         native = order.trigger_price is not None
@@ -159,7 +183,7 @@ class InspectStage:
         try:
             checked = place_order(request, self.desk.instruments)
         except TrademeshError as exc:
-            refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, str(exc), now_ns)
+            refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, refusal_of(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
         held_at = self.desk.held_at

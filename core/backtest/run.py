@@ -4,8 +4,9 @@ The clock is the data's. Each recorded timestamp is one step:
 
 1. everything scheduled up to and including that time happens first, in time order: the
    venue's reports reaching us (core.backtest.market: an order's fills come back after the
-   latency model's delays), the detector's clock ticks, the inspector's once-a-second marks,
-   and the equity curve's samples;
+   latency model's delays), the inspector's timers (when its core asked to be woken: a
+   protective order's retry, a coalescing window's end), the detector's clock ticks, the
+   inspector's once-a-second marks, and the equity curve's samples;
 2. the step's recorded events reach the replayed venue (its book and trades move, resting
    orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
 3. each signal goes to the advisor; a decision's intent goes to the inspector (in a recorded
@@ -212,12 +213,18 @@ class Backtest:
             earliest = due
         if self._checks and self._checks[0][0] < earliest:
             earliest = self._checks[0][0]
+        due = self._next_timer()
+        if due is not None and due < earliest:
+            earliest = due
         due = self._next_mark(now)
         return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
         for arrival_ns, execution in self.market.advance(due):
             self._execution(execution, arrival_ns)
+        timer = self._next_timer()
+        if timer is not None and timer <= due:
+            self.inspect.timer(due)
         checks = self._checks
         while checks and checks[0][0] <= due:
             _, _, intent, view = heapq.heappop(checks)
@@ -296,6 +303,12 @@ class Backtest:
             return fee
         price = self.last_price.get(symbol)
         return fee * price if asset == instrument.base_asset and price is not None else fee
+
+    def _next_timer(self) -> int | None:
+        """When the inspector's core asked to be woken, at the live inspector's wake-up for the
+        same time in a recorded run (core.backtest.twins)."""
+        wake = self.inspect.wake_ns
+        return None if wake is None else self.inspect.desk.timing.wake_at(wake)
 
     def _next_mark(self, now_ns: int) -> int | None:
         """The next once-a-second mark; None while the inspector holds nothing, or no event has

@@ -8,6 +8,12 @@ has none; fail() marks a running run "failed" (or "cancelled") with its error; r
 all three around a run. Money goes in as
 Decimal (NUMERIC, exact) and comes back as Decimal.
 
+A run is alive while some process holds its lease (lease(): a shared advisory lock on a
+connection of its own, freed by PostgreSQL when that process is gone): the hub that started it
+and the process that runs it each hold one until it ends. fail_running() marks only runs no
+one holds, so a hub starting on a database another hub (or a command-line run) shares leaves
+their runs alone, and marks failed only what a stopped process left running.
+
 Database errors are Unavailable naming the redacted URL; rows the tables' CHECKs refuse are
 InvalidArgument naming the constraint; an unknown run id is NotFound.
 """
@@ -35,7 +41,7 @@ from core.backtest.schema import migrate
 from core.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
 from core.redact import redact_url
 
-__all__ = ["ENDED", "BacktestStore", "RunResult", "RunSummary"]
+__all__ = ["ENDED", "BacktestStore", "RunLease", "RunResult", "RunSummary"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ _DATABASE_ERRORS = (
 _REFUSED = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError, asyncpg_base.DataError)
 _TOTAL_METRICS = ", ".join(f"m.{c}" for c in COLUMNS["backtest_metrics"][1:])
 _RUN_LOCK = 0x74_6D_62_74_72_6E  # "tmbtrn": seeds the per-run advisory lock's hash
+_LIVE_LOCK = 0x74_6D_62_74_6C_76  # "tmbtlv": seeds the per-run lease's hash
 _START = "INSERT INTO backtest_runs (run_id, config, start_ns, end_ns) VALUES ($1, $2::jsonb, $3, $4)"
 _DONE = "UPDATE backtest_runs SET status = 'done', events = $2, finished_at = now() WHERE run_id = $1"
 _ENDED = "UPDATE backtest_runs SET status = $2, error = $3, finished_at = now() WHERE run_id = $1"
@@ -91,6 +98,17 @@ class RunResult:
     trips: list[RoundTrip]
 
 
+class RunLease:
+    """A run's sign of life, held until release() (or until its process is gone)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def release(self) -> None:
+        with contextlib.suppress(*_DATABASE_ERRORS):
+            await self._conn.close()
+
+
 class BacktestStore:
     """The backtest tables through an asyncpg pool."""
 
@@ -128,6 +146,23 @@ class BacktestStore:
                 return [m.label for m in await migrate(conn)]
 
     # ---- a run's life
+
+    async def lease(self, run_id: str) -> RunLease:
+        """The run's lease (module docstring), on a connection of its own."""
+        with _mapped(self._url):
+            conn = await asyncpg.connect(
+                self._url,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings={"application_name": "trademesh-backtest-lease"},
+            )
+            try:
+                await conn.execute(
+                    "SELECT pg_advisory_lock_shared(hashtextextended($1, $2))", run_id, _LIVE_LOCK
+                )
+            except BaseException:
+                await conn.close()
+                raise
+        return RunLease(conn)
 
     async def start(self, run_id: str, config: dict[str, str], start_ns: int, end_ns: int) -> None:
         """Records the run as running, replacing a run of the same id and everything of it."""
@@ -176,13 +211,15 @@ class BacktestStore:
                 )
 
     async def fail_running(self, error: str) -> int:
-        """Marks every run still running as failed (a hub that stopped while they ran); how many."""
+        """Marks failed every run left running that no process holds a lease on (its hub or its
+        process stopped while it ran); how many. A run another process runs is left alone."""
         with _mapped(self._url):
             async with self._pool.acquire() as conn:
                 status = await conn.execute(
                     "UPDATE backtest_runs SET status = 'failed', error = $1, finished_at = now() "
-                    "WHERE status = 'running'",
+                    "WHERE status = 'running' AND pg_try_advisory_xact_lock(hashtextextended(run_id, $2))",
                     error,
+                    _LIVE_LOCK,
                 )
         return int(status.split()[-1])
 
@@ -195,7 +232,22 @@ class BacktestStore:
         run: Callable[[], Awaitable[Outcome]],
     ) -> Outcome:
         """Runs `run()` between start() and finish(); when it raises (or finish does), marks the
-        run failed ("cancelled" when interrupted) with the error, then raises that error."""
+        run failed ("cancelled" when interrupted) with the error, then raises that error. The
+        run's lease is held throughout."""
+        lease = await self.lease(run_id)
+        try:
+            return await self._record(run_id, config, start_ns, end_ns, run)
+        finally:
+            await lease.release()
+
+    async def _record(
+        self,
+        run_id: str,
+        config: dict[str, str],
+        start_ns: int,
+        end_ns: int,
+        run: Callable[[], Awaitable[Outcome]],
+    ) -> Outcome:
         await self.start(run_id, config, start_ns, end_ns)
         try:
             done = await run()

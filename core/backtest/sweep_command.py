@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from core.backtest.command import add_run_options, run_flags
+from core.backtest.command import add_run_options, clipped_to_history, run_flags
 from core.errors import InvalidArgument, shown
 
 __all__ = ["add_sweep_parser"]
@@ -122,6 +122,8 @@ def _sweep_command(args: argparse.Namespace) -> None:
 
 
 def _run(config: Any, options: Mapping[str, Any], params: list[str] | None, progress: bool) -> str:
+    import asyncio
+
     from core.backtest.assemble import strategies_of
     from core.backtest.folds import folds as cut
     from core.backtest.runners import runner_for
@@ -138,6 +140,8 @@ def _run(config: Any, options: Mapping[str, Any], params: list[str] | None, prog
     source: SyntheticHistory | RecordedHistory = RecordedHistory()
     if synthetic_seed >= 0:
         source = SyntheticHistory(_walk(config, strategies, synthetic_seed))
+    elif config.database_url:  # the range the recorded history holds (and the folds cut it)
+        config = asyncio.run(clipped_to_history(config))
     metric, of = str(options.get("metric", "sharpe")), str(options.get("of", "total"))
     sweep = prepare(config, strategies, points, source, metric, of)
     workers = _int(options, "workers", 0) or None

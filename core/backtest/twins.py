@@ -78,7 +78,7 @@ import asyncpg
 
 from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
 from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.actions import OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Verdict
 from core.inspector.engine.ids import entry_order_id
@@ -159,6 +159,10 @@ class OrderTiming:
 
     def cancel(self, client_order_id: str, now_ns: int) -> int | None:
         return None
+
+    def wake_at(self, wake_ns: int) -> int:
+        """When the inspector's core, asking to be woken at `wake_ns`, is woken."""
+        return wake_ns
 
 
 class ModelTiming(OrderTiming):
@@ -267,17 +271,20 @@ class PlanReplay:
         if self._dropped:
             return
         if self._core is None:
-            if entry.WhichOneof("input") != "start":
+            kind = entry.WhichOneof("input")
+            if kind not in ("start", "snapshot"):
                 self._dropped = True
                 return
-            self._core, self._began = new_core(entry), entry.now_ns
+            began = entry.snapshot.start_ns if kind == "snapshot" else entry.now_ns
+            self._core, self._began = new_core(entry), began
             return
         result = apply_entry(self._core, entry)
         output = result.output if isinstance(result, Verdict) else result
         for action in output.actions:
-            if isinstance(action, PlaceOrder) and action.client_order_id not in self.placed:
+            order = placed_by(action)  # an amendment places its new order
+            if order is not None and order.client_order_id not in self.placed:
                 place = (self._began, len(self.placed))
-                self.placed[action.client_order_id] = Planned(place, action.size)
+                self.placed[order.client_order_id] = Planned(place, order.size)
 
 
 @dataclass
@@ -391,6 +398,12 @@ class TwinArrivals(OrderTiming):
         self._last_ns = max(self._last_ns, arrival)
         return arrival
 
+    def wake_at(self, wake_ns: int) -> int:
+        """When the live inspector's core, asking for the same time, was woken (its journal's
+        timer entry for it): the backtest's plans then meet the fills heard by then, as live."""
+        woken = None if self.hearing is None else self.hearing.timers.get(wake_ns)
+        return wake_ns if woken is None or woken < wake_ns else woken
+
     def heard_at(self, execution: Execution) -> int | None:
         """When the live inspector heard its twin's execution of the same step (the k-th fill, or
         the end): the report of ours reaches our inspector then (ReplayedMarket.hear). None: no
@@ -441,6 +454,8 @@ class LiveHearing:
     ends: dict[str, int]
     # When it took each intent, by the intent's signal (its journal's time).
     intents: dict[SignalKey, int] = field(default_factory=dict)
+    # When its core was woken, by the time it had asked for (its journal's timer entries).
+    timers: dict[int, int] = field(default_factory=dict)
 
     def add(self, entry: jr.JournalEntry) -> None:
         """Hear one journal entry (`live_hearing` an entry at a time)."""
@@ -451,6 +466,8 @@ class LiveHearing:
             self.ends.setdefault(entry.order_update.client_order_id, entry.now_ns)
         elif kind == "intent":
             self.intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
+        elif kind == "timer":
+            self.timers.setdefault(entry.timer.due_ns, entry.now_ns)
 
 
 def live_hearing(entries: Iterable[jr.JournalEntry]) -> LiveHearing:
@@ -504,9 +521,9 @@ async def _from_journals(
 ) -> tuple[dict[str, Planned], LiveHearing | None]:
     """The plan (`live_plan`) of every live journal that took an input of `venue` in the range,
     each replayed from its start, and the hearing (`live_hearing`) of their entries of the venue
-    in the range; no hearing from a database recorded before the recorder kept the journal (no
-    such table) or with none in the range. A journal is read through a cursor, never whole (a
-    day's is some hundred thousand entries)."""
+    (and their cores' timers) in the range; no hearing from a database recorded before the
+    recorder kept the journal (no such table) or with none in the range. A journal is read
+    through a cursor, never whole (a day's is some hundred thousand entries)."""
     try:
         instances = await connection.fetch(_INSTANCES, venue, start_ns, end_ns)
     except asyncpg.UndefinedTableError:
@@ -519,7 +536,8 @@ async def _from_journals(
             async for row in connection.cursor(_JOURNAL, instance["instance"], prefetch=_PREFETCH):
                 entry = jr.JournalEntry.FromString(row["entry"])
                 replay.add(entry)
-                if row["venue"] == venue and start_ns <= entry.now_ns < end_ns:
+                ours = row["venue"] == venue or entry.WhichOneof("input") == "timer"  # the core's own
+                if ours and start_ns <= entry.now_ns < end_ns:
                     hearing.add(entry)
         plan.update(replay.placed)
     return plan, hearing if instances else None

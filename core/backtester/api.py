@@ -60,10 +60,10 @@ class BacktestServicer(bt_grpc.BacktestServicer):
     ) -> bt.StartBacktestResponse:
         text = config_text(request.options, self.state.strategies)
         try:
-            run_id = await self.state.manager.start(text)
+            run_id, notice = await self.state.manager.start(text)
         except InvalidArgument as exc:  # the config file's fields are the request's options'
             raise InvalidArgument([_in_options(v) for v in exc.violations]) from None
-        return bt.StartBacktestResponse(run_id=run_id)
+        return bt.StartBacktestResponse(run_id=run_id, notice=notice or "")
 
     async def WatchProgress(
         self,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.backtester.config import BacktesterConfig
-from core.command import ServiceCommand
+from core.command import ServiceCommand, instance_name
 from core.service import ServiceApp
 
 __all__ = ["COMMAND"]
@@ -17,7 +17,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url",
         help="the recorder's database: the history, and the runs' results (default: $DATABASE_URL)",
     )
-    parser.add_argument("--instance", default="backtester", help="this hub's name (default backtester)")
+    parser.add_argument(
+        "--instance", type=instance_name, default="backtester", help="this hub's name (default backtester)"
+    )
     parser.add_argument("--strategy-dir", type=Path, help="more strategy files, besides the shipped examples")
     parser.add_argument("--max-runs", type=int, default=1, help="runs at once, each on a core (default 1)")
 

@@ -3,7 +3,6 @@ trademesh.backtest.v1 messages. Money goes out as decimal strings."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -52,7 +51,24 @@ def config_text(options: bt.BacktestOptions, strategies: StrategyFiles) -> str:
         text = getattr(options, name)
         if text:
             values[name] = text
-    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+    return "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
+
+
+def _toml(value: object) -> str:
+    """A TOML value: a basic string, or an array of them. (json.dumps was not TOML: it wrote a
+    character past U+FFFF as a surrogate pair's escapes, which TOML refuses, and the run's
+    option was reported as the hub's file.)"""
+    if isinstance(value, list):
+        return f"[{', '.join(_toml(item) for item in value)}]"
+    return '"' + "".join(_TOML_ESCAPES.get(c) or _escaped(c) for c in str(value)) + '"'
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\"}
+
+
+def _escaped(c: str) -> str:
+    """TOML's control characters escaped; every other character as it is (the file is UTF-8)."""
+    return f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
 
 
 def _options(config: Mapping[str, str]) -> bt.BacktestOptions:

@@ -4,12 +4,17 @@ results (core.backtest.store) and prints its progress as JSON lines. The hub kee
 latest progress for its watchers, and marks in the store how a run it ended or lost ended.
 
 The database URL reaches the child in its environment, never in a file or an argument.
+A run's range is cut to the recorded history before it starts (core.backtest.history_range;
+the cut range goes to the child as --from/--to); the hub holds each of its runs' lease
+(core.backtest.store) until the run has ended, so a hub starting on the same database leaves
+them alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -20,8 +25,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.backtest.assemble import run_symbols
 from core.backtest.config import BacktestConfig, load_backtest_config
-from core.backtest.store import BacktestStore
+from core.backtest.history_range import clip_to_history, iso_seconds
+from core.backtest.store import BacktestStore, RunLease
 from core.backtest.summary import config_view, run_id
 from core.backtester.convert import STATUS
 from core.env import DATABASE_URL
@@ -42,6 +49,7 @@ class Run:
     run_id: str
     process: asyncio.subprocess.Process
     progress: bt.Progress
+    lease: RunLease
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_KEPT))
     cancelled: bool = False
@@ -61,38 +69,67 @@ class RunManager:
         self._work = work_dir or Path(tempfile.mkdtemp(prefix="backtester-"))
         self.runs: dict[str, Run] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._starting = asyncio.Lock()
+        self._configs = itertools.count(1)
 
     def active(self) -> list[Run]:
         return [r for r in self.runs.values() if r.progress.status not in _ENDED]
 
-    async def start(self, config_text: str) -> str:
-        """Check the run's options (InvalidArgument naming the bad one), then start it."""
-        path = self._work / f"run-{len(self.runs) + 1}-{os.getpid()}.toml"
-        path.write_text(config_text)
+    async def start(self, config_text: str) -> tuple[str, str | None]:
+        """Check the run's options (InvalidArgument naming the bad one), then start it; its id,
+        and the notice of its range's cut to the recorded history (None: it runs as asked). One
+        start at a time: its checks (room, the same run going on) hold until its run is counted."""
+        async with self._starting:
+            return await self._start(config_text)
+
+    async def _start(self, config_text: str) -> tuple[str, str | None]:
+        # A file of its own: a run started again is no new entry in self.runs, so their count
+        # would name a file another start is about to write.
+        path = self._work / f"run-{next(self._configs)}-{os.getpid()}.toml"
+        path.write_text(config_text, encoding="utf-8")
         config = load_backtest_config(path, {"database_url": self.database_url})
+        self._check_room()
+        await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
+        config, notice = await clip_to_history(config, run_symbols(config))
         identity = run_id(config)
         if identity in self.runs and self.runs[identity].progress.status not in _ENDED:
             raise FailedPrecondition(f"run {identity} (the same options) is running already")
-        if len(self.active()) >= self.max_runs:
-            raise ResourceExhausted(f"{self.max_runs} run(s) going on: wait for one to end, or cancel it")
-        await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
-        # Recorded now (the child records it again at its start): a run that ends before its
-        # child stored anything is still listed, with how it ended.
-        await self.store.start(identity, config_view(config), config.start_ns, config.end_ns)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "backtest", "--config", str(path), "--progress-json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, DATABASE_URL: self.database_url},
-        )  # fmt: skip
+        self._check_room()
+        lease = await self.store.lease(identity)
+        try:
+            process = await self._spawn(identity, config, path, cut=notice is not None)
+        except BaseException:
+            await lease.release()
+            raise
         progress = bt.Progress(
             run_id=identity, status=bt.RUN_STATUS_RUNNING, data_ns=config.start_ns, eta_s=-1
         )
-        run = self.runs[identity] = Run(identity, process, progress)
+        run = self.runs[identity] = Run(identity, process, progress, lease)
         task = asyncio.create_task(self._follow(run), name=f"backtest {identity}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        log.info("backtester: run %s started (pid %d)", identity, process.pid)
-        return identity
+        log.info(
+            "backtester: run %s started (pid %d)%s", identity, process.pid, f": {notice}" if notice else ""
+        )
+        return identity, notice
+
+    def _check_room(self) -> None:
+        if len(self.active()) >= self.max_runs:
+            raise ResourceExhausted(f"{self.max_runs} run(s) going on: wait for one to end, or cancel it")
+
+    async def _spawn(
+        self, identity: str, config: BacktestConfig, path: Path, cut: bool
+    ) -> asyncio.subprocess.Process:
+        # Recorded now (the child records it again at its start): a run that ends before its
+        # child stored anything is still listed, with how it ended.
+        await self.store.start(identity, config_view(config), config.start_ns, config.end_ns)
+        # A cut range is on whole seconds: exact as ISO text, and the child's own cut keeps it.
+        span = ["--from", iso_seconds(config.start_ns), "--to", iso_seconds(config.end_ns)] if cut else []
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, DATABASE_URL: self.database_url},
+        )  # fmt: skip
 
     async def cancel(self, identity: str) -> bool:
         run = self.runs.get(identity)
@@ -132,6 +169,12 @@ class RunManager:
     # ---- following a child
 
     async def _follow(self, run: Run) -> None:
+        try:
+            await self._follow_process(run)
+        finally:
+            await run.lease.release()
+
+    async def _follow_process(self, run: Run) -> None:
         assert run.process.stdout is not None and run.process.stderr is not None
         errors = asyncio.create_task(_lines(run.process.stderr, run.stderr.append))
         await _lines(run.process.stdout, lambda line: _progress(run, line))

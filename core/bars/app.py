@@ -18,7 +18,7 @@ from core.bars.watermark import WatermarkRules
 from core.bus.consumer import ConsumerOptions, GroupConsumer
 from core.bus.names import market_pattern
 from core.bus.publisher import Retention
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.env import redact_url
 from core.errors import InvalidArgument
 from core.mesh.config import MeshConfig
@@ -96,7 +96,7 @@ class Bars:
         consumer = GroupConsumer(redis, config.consumer_options(), aggregator.handle)
         try:
             reached = await until_reachable(
-                redis.ping,
+                lambda: checked_ping(redis, config.redis_url),
                 what=f"bars: Redis at {redact_url(config.redis_url)}",
                 retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
                 stop=ctx.stop,

@@ -16,7 +16,12 @@ if TYPE_CHECKING:
     from core.bars.watermark import WatermarkRules
     from core.service import ServiceApp
 
-__all__ = ["COMMAND"]
+__all__ = ["COMMAND", "MESH_BACKFILL_S"]
+
+_MAX_BACKFILL_S = 86_400
+# `trademesh up`'s: the hour of candles a sim with `history_s` holds before it opens (the demo
+# market's 20 minutes, venues/sim/demo.toml), so the advisor's context has its 1m bars at once.
+MESH_BACKFILL_S = 3600
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +38,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-future-ms", type=int, default=60_000,
         help="refuse trades stamped this far after their bus entry was written (default 60000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backfill-s", type=int, default=0,
+        help="on a fresh start, repair each symbol's bars of this many seconds before its first trade "
+        "from the venue's candles (0 to 86400; default 0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--repair-timeout-ms", type=int, default=10_000,
@@ -63,8 +73,14 @@ def _rules(args: argparse.Namespace) -> WatermarkRules:
             raise InvalidArgument.field(name.replace("_", "-"), "must not be negative")
     if args.repair_timeout_ms <= 0:
         raise InvalidArgument.field("repair-timeout-ms", "must be positive")
+    if not 0 <= args.backfill_s <= _MAX_BACKFILL_S:
+        raise InvalidArgument.field(
+            "backfill-s", f"{args.backfill_s} is out of range: 0 to {_MAX_BACKFILL_S}"
+        )
     ms = 1_000_000
-    return WatermarkRules(args.lateness_ms * ms, args.idle_close_ms * ms, args.max_future_ms * ms)
+    return WatermarkRules(
+        args.lateness_ms * ms, args.idle_close_ms * ms, args.max_future_ms * ms, args.backfill_s * 1000 * ms
+    )
 
 
 def _config(args: argparse.Namespace) -> BarsConfig:
@@ -93,7 +109,8 @@ def _create(config: BarsConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
-    return venue_args(mesh.venues)  # for gap repair: the venues' historical candles
+    # The venues: for repairs and the backfill, from their historical candles.
+    return [*venue_args(mesh.venues), "--backfill-s", str(MESH_BACKFILL_S)]
 
 
 COMMAND: ServiceCommand[BarsConfig] = ServiceCommand(

@@ -156,8 +156,10 @@ class VenueBars:
         self._counts.trades += 1
 
     def _first_trade(self, symbol: str, ts: int) -> SymbolBars:
-        """A symbol never seen: the trades before this one in its bars may be missing (a seam)."""
-        sym = self.symbols[symbol] = SymbolBars(spans=[Span(ts, ts)])
+        """A symbol never seen: the trades before this one in its bars may be missing (a seam),
+        and with a backfill, every bar of the window before it (repaired from the venue's
+        candles, when the venue has them)."""
+        sym = self.symbols[symbol] = SymbolBars(spans=[Span(max(0, ts - self.rules.backfill_ns), ts)])
         return sym
 
     def _notice(self, event: md.MarketEvent) -> None:

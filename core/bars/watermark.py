@@ -25,6 +25,10 @@ class WatermarkRules:
     # Trades stamped further than this after their bus entry was written are refused: a venue
     # clock far ahead would otherwise close every open bar at once.
     max_future_ns: int = 60_000_000_000
+    # The first trade of a symbol never seen (a fresh start) opens a seam reaching this far back,
+    # so its bars of the recent past come from the venue's candles (core.bars.engine): a fresh
+    # mesh's consumers (the advisor's context) have history at once. 0: only its own bar.
+    backfill_ns: int = 0
 
     def watermark(self, symbol_max_ns: int, venue_max_ns: int) -> int:
         pulled = venue_max_ns - self.idle_close_ns

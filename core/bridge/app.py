@@ -20,7 +20,7 @@ from core.bridge.metrics import QUEUE_DEPTH_MAX, SUBSCRIBERS
 from core.bridge.service import live_data_service
 from core.bus.consumer import ConsumerOptions, GroupConsumer
 from core.bus.names import BAR_STREAMS, MARKET_STREAMS
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.env import redact_url
 from core.errors import InvalidArgument
 from core.retry import sleep_unless, until_reachable
@@ -117,6 +117,7 @@ async def _join(bridge: Bridge, consumer: GroupConsumer, options: BridgeConfig, 
     """Join the bus live, retrying while Redis is unreachable; False when stopped first."""
 
     async def join() -> bool:
+        await checked_ping(consumer.redis, options.redis_url)  # not Redis, or a database it has not
         heads = await join_live(consumer)
         await rebuild_books(consumer.redis, bridge.books, heads, options.lookback_entries)
         log.info("bridge: following %d streams on %s", len(heads), redact_url(options.redis_url))

@@ -120,6 +120,10 @@ class DetectorState(Protocol):
         """Feed the patch the history it needs (Engine.history_needed, Engine.warm), as far as
         there is history; called by ActivatePatch when the patch is complete but not warm."""
 
+    async def check_market(self, venue: str, symbol: str) -> None:
+        """NotFound naming a venue the detector does not follow, InvalidArgument naming a symbol
+        its venue does not list: a patch on either would be fed nothing (ActivatePatch refuses it)."""
+
 
 class PatchServicer(pb_grpc.PatchServicer):
     def __init__(self, state: DetectorState) -> None:
@@ -295,6 +299,8 @@ class PatchServicer(pb_grpc.PatchServicer):
                 f"patch {shown(patch.id)} is {patch.state.value}: it cannot be activated"
             )
         _check_complete(patch)
+        if patch.venue and patch.symbol:
+            await self.state.check_market(patch.venue, patch.symbol)
         if not _warm(patch):
             await self.state.warm_up(patch.id)
         patch.activate(self.state.now_ns())

@@ -10,6 +10,7 @@ the bus (streams `signals` and `position_requests`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.names import POSITION_REQUESTS, SIGNALS
 from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.detector.api import PatchActivity, patch_service
 from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
@@ -37,12 +38,16 @@ from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
 from core.env import redact_url
-from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.errors import FailedPrecondition, InvalidArgument, NotFound, TrademeshError, Unavailable, shown
+from core.instruments import VenueInstruments, unknown_symbol
 from core.mesh.config import VenueLink
 from core.retry import until_reachable
 from core.rpc.client import auth_metadata
 from core.rpc.server import Service
 from core.service import ServiceContext
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 __all__ = ["Detector"]
 
@@ -51,6 +56,7 @@ log = logging.getLogger(__name__)
 # The trading streams are small (a signal per evaluation at most): a day at 50/s fits.
 _RETENTION = Retention(entries_per_s=50, outage_minutes=24 * 60)
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+_LIST_TIMEOUT_S = 5.0
 
 
 def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
@@ -75,6 +81,7 @@ class Detector:
         )
         self._metadata = auth_metadata()
         self.channels = VenueChannels()  # warm-up calls: one channel per venue
+        self.instruments = VenueInstruments(self._list_instruments)  # what each venue lists
         self._publisher: Publisher | None = None
         self._unsaved_logged = False
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
@@ -112,6 +119,26 @@ class Detector:
         )
         self.engine.warm(patch_id, history)
 
+    async def check_market(self, venue: str, symbol: str) -> None:
+        """NotFound naming the venue when this detector does not follow it (a patch on it would
+        be fed nothing, and the advisor and the inspector would follow a venue nobody serves);
+        InvalidArgument naming the symbol when the venue does not list it; Unavailable when its
+        list cannot be read."""
+        if self.config.mesh.venue(venue) is None:
+            known = ", ".join(sorted(v.name for v in self.config.mesh.venues)) or "none"
+            raise NotFound(f"no venue {shown(venue)} in this detector's mesh (venues: {known})")
+        await self.instruments.check(venue, symbol, "patch_id")
+
+    async def _list_instruments(self, venue: str) -> Sequence[common.Instrument]:
+        stub = md_grpc.MarketDataStub(self.channels.get(self._link(venue).address))
+        try:
+            answer = await stub.ListInstruments(
+                md.ListInstrumentsRequest(), metadata=self._metadata, timeout=_LIST_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(f"venue {venue}: ListInstruments: {exc.code().name}: {exc.details()}") from exc
+        return list(answer.instruments)
+
     # ---- run
 
     async def run(self, ctx: ServiceContext) -> None:
@@ -141,7 +168,7 @@ class Detector:
             for task in feeds:
                 task.cancel()
             await asyncio.gather(*feeds, return_exceptions=True)
-            await self.journal.flush(self.engine)
+            await self._flush()
 
     async def _open_store(self, stop: asyncio.Event) -> PatchStore | None:
         url = self.config.database_url
@@ -154,7 +181,7 @@ class Detector:
 
     async def _reach_redis(self, redis: aioredis.Redis, stop: asyncio.Event) -> bool:
         reached = await until_reachable(
-            redis.ping,
+            lambda: checked_ping(redis, self.config.redis_url),
             what=f"detector: Redis at {redact_url(self.config.redis_url)}",
             retry_on=_REDIS_ERRORS,
             stop=stop,
@@ -185,7 +212,7 @@ class Detector:
         for patch_id, state in wanted.items():
             if state is PatchState.ACTIVE:
                 await self._activate(patch_id, now)
-        await self.journal.flush(self.engine)
+        await self._flush()
 
     async def _activate(self, patch_id: str, now_ns: int) -> None:
         patch = self.engine.patch(patch_id)
@@ -194,12 +221,23 @@ class Detector:
                 "detector: %s trades venue %r, which is not configured: left paused", patch_id, patch.venue
             )
             return
+        if not await self._listed(patch.venue, patch.symbol):
+            log.warning("detector: %s: %s: left paused", patch_id, unknown_symbol(patch.venue, patch.symbol))
+            return
         await self.warm_up(patch_id, now_ns)
         try:
             patch.activate(now_ns)
         except FailedPrecondition as exc:
             log.info("detector: %s warms from live data (%s)", patch_id, exc)
             self.runner.warming.add(patch_id)
+
+    async def _listed(self, venue: str, symbol: str) -> bool:
+        """Whether the venue lists the symbol (True when its list cannot be read now: its feed
+        then learns it from the venue's refusal)."""
+        try:
+            return await self.instruments.instrument(venue, symbol) is not None
+        except TrademeshError:
+            return True
 
     def _feeds(self) -> list[VenueFeed]:
         symbols: dict[str, set[str]] = {}
@@ -213,6 +251,7 @@ class Detector:
                 _channel_factory(self._link(venue).address),
                 self._metadata,
                 self.runner.deliver,
+                self.instruments,
             )
             for venue, names in symbols.items()
         ]
@@ -238,10 +277,16 @@ class Detector:
                 )
             await publisher.flush()
         try:
-            await self.journal.flush(self.engine)
+            await self._flush()
             self._unsaved_logged = False
         except Unavailable as exc:  # kept and written at the next flush; the hot path goes on
             if not self._unsaved_logged:
                 log.warning("detector: patch changes not saved yet: %s", exc)
                 self._unsaved_logged = True
         self.pulse.bump()
+
+    async def _flush(self) -> None:
+        """The journal's flush where no caller waits for its answer: a patch the database refuses
+        is logged by the journal and its changes dropped; Unavailable goes up."""
+        with contextlib.suppress(FailedPrecondition):
+            await self.journal.flush(self.engine)

@@ -10,6 +10,7 @@ from core.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
+    instance_name,
     positive_float,
     positive_int,
     whole_number,
@@ -37,7 +38,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-examples", action="store_true", help="run no example strategy by default")
     parser.add_argument(
-        "--instance", default="detector", help="this detector's name with the gateway (default detector)"
+        "--instance",
+        type=instance_name,
+        default="detector",
+        help="this detector's name with the gateway (default detector)",
     )
     parser.add_argument(
         "--tick-hz", type=positive_float, default=10.0, help="clock ticks a second (default 10)"

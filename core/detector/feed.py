@@ -1,11 +1,12 @@
 """The hot path: a venue's MarketData stream straight into the engine, no bus in between.
 
-One Subscribe per venue (trades and book, the symbols the patches trade), resubscribed with
-backoff when lost. Each batch of market events goes to the runner (core.detector.runner) with
-the time the feed had it, for the hot-path latency (core.detector.metrics); the runner orders
-them by event time and converts them with a MarketConverter one timestamp at a time: each
-trade a TradeValue; the book deltas of a timestamp are applied to a local L2 book
-(core.detector.book) and give one BookValue per symbol (the top levels after them).
+One Subscribe per venue (trades and book, the symbols the patches trade and the venue lists),
+resubscribed with backoff when lost (never when refused as invalid). Each batch of market
+events goes to the runner (core.detector.runner) with the time the feed had it, for the
+hot-path latency (core.detector.metrics); the runner orders them by event time and converts
+them with a MarketConverter one timestamp at a time: each trade a TradeValue; the book deltas
+of a timestamp are applied to a local L2 book (core.detector.book) and give one BookValue per
+symbol (the top levels after them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from core.detector.book import Book
 from core.detector.engine.io import Event
 from core.detector.engine.values import BookValue, TradeValue
 from core.detector.metrics import MARKET_EVENTS, STREAM
+from core.errors import TrademeshError
+from core.instruments import VenueInstruments, unknown_symbol
 from core.logs import bind_log_fields
 from core.mesh.config import VenueLink
 from core.retry import sleep_unless
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 BOOK_DEPTH = 50
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 _TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
+# A refusal of the whole subscription: sent again unchanged, it would be refused again.
+_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 
 # Takes one venue's market events of one batch, in the venue's order, with the time the feed
 # had the batch (wall clock, ns): (venue, events, received). The runner converts them
@@ -98,7 +103,10 @@ def _trade(event: md.MarketEvent) -> TradeValue:
 
 
 class VenueFeed:
-    """Follows one venue until stopped; every batch goes to `deliver` as engine events."""
+    """Follows one venue until stopped; every batch goes to `deliver` as engine events. A symbol
+    the venue does not list is dropped (said once): the venue's instruments tell before the
+    subscription, its REFUSED notice after; the others are fed. A subscription the venue refuses
+    whole is not sent again unchanged (the feed's symbols are the start's: it waits for stop)."""
 
     def __init__(
         self,
@@ -107,14 +115,17 @@ class VenueFeed:
         channel_factory: Callable[[], grpc.aio.Channel],
         metadata: Metadata,
         deliver: Deliver,
+        instruments: VenueInstruments | None = None,
     ) -> None:
         self.link = link
         self.symbols = symbols
         self._channel_factory = channel_factory
         self._metadata = metadata
         self._deliver = deliver
+        self._instruments = instruments
         self.batches = 0
         self.reconnects = 0
+        self._said = ""
 
     async def run(self, stop: asyncio.Event) -> None:
         bind_log_fields(venue=self.link.name)
@@ -124,16 +135,28 @@ class VenueFeed:
                 await self._follow(backoff)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
+                if exc.code() in _REFUSED:
+                    self._say(f"refused ({exc.code().name}: {exc.details()})", "not asked again")
+                    await stop.wait()
+                    return
                 reason = f"{exc.code().name}: {exc.details()}"
-            if stop.is_set():
+            if stop.is_set() or not self.symbols:
                 return
             self.reconnects += 1
             delay = backoff.next()
-            name = self.link.name
-            log.warning("detector: %s stream lost (%s); resubscribing in %.1f s", name, reason, delay)
+            self._say(f"lost ({reason})", f"resubscribing after a backoff (now {delay:.1f} s)")
             await sleep_unless(stop, delay)
 
+    def _say(self, what: str, then: str) -> None:
+        """Logged when it differs from the last said (a venue away is one line, not one a retry)."""
+        if what != self._said:
+            self._said = what
+            log.warning("detector: %s stream %s; %s", self.link.name, what, then)
+
     async def _follow(self, backoff: Backoff) -> None:
+        self.symbols = await self._listed()
+        if not self.symbols:
+            return
         request = md.SubscribeRequest(symbols=self.symbols, channels=[md.CHANNEL_TRADES, md.CHANNEL_BOOK])
         async with self._channel_factory() as channel:
             call: Any = channel.unary_stream(
@@ -141,9 +164,13 @@ class VenueFeed:
                 request_serializer=md.SubscribeRequest.SerializeToString,
                 response_deserializer=md.SubscribeResponse.FromString,
             )
+            first = True
             async for response in call(request, metadata=self._metadata):
                 backoff.reset()
                 market = response.events
+                if first:
+                    first, self._said = False, ""
+                    self._refusals(market)  # a refusal comes at the start, if at all
                 received = time.time_ns()
                 if market:
                     STREAM.observe((received - market[-1].ts_recv_ns) / 1e9)
@@ -151,3 +178,28 @@ class VenueFeed:
                 if market:
                     self._deliver(self.link.name, market, received)
                 self.batches += 1
+
+    async def _listed(self) -> list[str]:
+        """The symbols the venue lists; all of them when its list cannot be read now."""
+        if self._instruments is None:
+            return self.symbols
+        try:
+            listed, unknown = await self._instruments.split(self.link.name, self.symbols)
+        except TrademeshError:
+            return self.symbols
+        for symbol in unknown:
+            self._drop(symbol, unknown_symbol(self.link.name, symbol))
+        return listed
+
+    def _refusals(self, events: Sequence[md.MarketEvent]) -> None:
+        for event in events:
+            if event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_REFUSED:
+                if event.notice.channel == md.CHANNEL_UNSPECIFIED:
+                    self._drop(event.symbol, event.notice.reason)
+                else:  # one channel: the symbol's others come
+                    log.warning("detector: %s %s: %s", self.link.name, event.symbol, event.notice.reason)
+
+    def _drop(self, symbol: str, reason: str) -> None:
+        if symbol in self.symbols:
+            self.symbols = [s for s in self.symbols if s != symbol]
+            log.warning("detector: %s %s not fed: %s", self.link.name, symbol, reason)

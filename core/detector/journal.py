@@ -2,9 +2,13 @@
 
 `flush(engine)` takes the engine's changes (Engine.take_changes), publishes them as
 PatchEvents to the API's streams (an in-memory log of the latest `capacity`), and writes them
-through the PatchStore when there is one: the changed patches' rows (or their deletion) and
-the event log, in one transaction. Changes not written (the database is away) are kept and
-written with the next flush; the flush that failed raises Unavailable.
+through the PatchStore when there is one: each changed patch's row (or its deletion) and its
+events, in one transaction per patch, so what one patch holds never keeps another's changes
+from being saved. Changes not written because the database is away are kept and written with
+the next flush (the flush that failed raises Unavailable); a patch whose values the database
+refuses (which no retry would mend) has its changes dropped from the store's side, logged,
+and the flush raises FailedPrecondition after writing the other patches: the engine keeps the
+change, its row stays the last one saved.
 
 The shell calls `flush` after every evaluate_due/tick (cheap when nothing changed: no
 database call); the API calls it after every edit. `Pulse` is the wake-up both use.
@@ -21,7 +25,7 @@ from core.detector.engine.changes import Change
 from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.store import PatchStore, restore
-from core.errors import TrademeshError
+from core.errors import FailedPrecondition, TrademeshError
 from core.pulse import Pulse
 from trademesh.patch.v1 import patch_pb2 as pb
 
@@ -93,11 +97,31 @@ class PatchJournal:
 
     async def _write(self, engine: Engine, store: PatchStore) -> None:
         async with self._writing:
-            batch = list(self._unsaved)
-            if not batch:
-                return
-            touched = list(dict.fromkeys(change.patch_id for change in batch))
-            saved = [engine.patches[i] for i in touched if i in engine.patches]
-            deleted = [i for i in touched if i not in engine.patches]
-            await store.write(saved, deleted, batch)
-            del self._unsaved[: len(batch)]
+            refused: list[FailedPrecondition] = []
+            for patch_id, changes in _by_patch(list(self._unsaved)).items():
+                try:
+                    await _write_patch(engine, store, patch_id, changes)
+                except FailedPrecondition as exc:
+                    log.error("detector: patch %s: changes not saved: %s", patch_id, exc)
+                    refused.append(FailedPrecondition(f"patch {patch_id!r} cannot be saved: {exc}"))
+                # Unavailable goes up: this patch's changes and the ones after it stay unsaved.
+                done = {id(change) for change in changes}
+                self._unsaved = [change for change in self._unsaved if id(change) not in done]
+            if refused:
+                raise refused[0]
+
+
+def _by_patch(changes: list[Change]) -> dict[str, list[Change]]:
+    """The changes by patch, patches in the order of their first change."""
+    grouped: dict[str, list[Change]] = {}
+    for change in changes:
+        grouped.setdefault(change.patch_id, []).append(change)
+    return grouped
+
+
+async def _write_patch(engine: Engine, store: PatchStore, patch_id: str, changes: list[Change]) -> None:
+    patch = engine.patches.get(patch_id)
+    if patch is None:
+        await store.write([], [patch_id], changes)
+    else:
+        await store.write([patch], [], changes)

@@ -13,7 +13,9 @@ Two tables, migrated by the shared runner (core.migrations) with their own ledge
 except that an ACTIVE patch is left PAUSED (it needs its warm-up history first) and ACTIVE is
 returned as the state it wants: the shell warms it and activates it.
 
-Database errors become Unavailable naming the redacted URL (never a password).
+Database errors become Unavailable naming the redacted URL (never a password); values the
+database refuses (a write no retry can mend: text it cannot store, a value past its type)
+become FailedPrecondition, so the journal can drop that patch's changes and save the others.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from core.detector.engine.changes import Change
 from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.patch import Patch
-from core.errors import Corrupt, Unavailable
+from core.errors import Corrupt, FailedPrecondition, Unavailable
 from core.migrations import Migration, MigrationSet, migrate
 from core.redact import redact_url
+from core.text import storable
 
 __all__ = [
     "DEFINITION_FORMAT",
@@ -58,6 +61,10 @@ _DATABASE_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg_base.InternalClientError,
 )
+# What the same write would meet again, however often it is retried: the values themselves
+# (22: a NUL, a number out of range; 23: a constraint; ValueError: a value with no form for
+# its column, from asyncpg's encoders (its client-side DataError) or from json).
+_REFUSED_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
 
 # Append only: an applied migration is never edited (core.migrations checks the checksum).
 MIGRATIONS = (
@@ -127,7 +134,8 @@ def definition(patch: Patch) -> dict[str, Any]:
             for node in patch.graph.nodes.values()
         ],
         "cables": [str(cable) for cable in sorted(patch.graph.cables.values())],
-        "error": patch.error,
+        # Text a module's exception made (quant code's): stored as storable, not refused.
+        "error": None if patch.error is None else storable(patch.error),
     }
 
 
@@ -184,6 +192,17 @@ def _mapped(url: str) -> Iterator[None]:
         raise Unavailable(f"PostgreSQL at {redact_url(url)}: {_reason(exc, url)}") from None
 
 
+@contextlib.contextmanager
+def _refusal_mapped(url: str) -> Iterator[None]:
+    """As _mapped, but values the database refuses as FailedPrecondition (never retried)."""
+    try:
+        yield
+    except _REFUSED_ERRORS as exc:
+        raise FailedPrecondition(f"PostgreSQL refused it: {_reason(exc, url)}") from None
+    except _DATABASE_ERRORS as exc:
+        raise Unavailable(f"PostgreSQL at {redact_url(url)}: {_reason(exc, url)}") from None
+
+
 def _reason(exc: BaseException, url: str) -> str:
     text = str(exc) or type(exc).__name__
     return text.replace(url, redact_url(url))
@@ -221,11 +240,13 @@ class PatchStore:
         await self._pool.close()
 
     async def write(self, saved: Iterable[Patch], deleted: Iterable[str], changes: Iterable[Change]) -> None:
-        """In one transaction: upsert `saved`, delete `deleted`, record `changes`."""
-        rows = [self._row(patch) for patch in saved]
-        gone = [(self.instance, patch_id) for patch_id in deleted]
-        events = [self._event(change) for change in changes]
-        with _mapped(self._url):
+        """In one transaction: upsert `saved`, delete `deleted`, record `changes`. Unavailable
+        when the database is away; FailedPrecondition when it refuses the values (the same
+        write would fail again)."""
+        with _refusal_mapped(self._url):
+            rows = [self._row(patch) for patch in saved]
+            gone = [(self.instance, patch_id) for patch_id in deleted]
+            events = [self._event(change) for change in changes]
             async with self._pool.acquire() as conn, conn.transaction():
                 if rows:
                     await conn.executemany(_UPSERT, rows)
@@ -276,7 +297,7 @@ class PatchStore:
             change.patch_id,
             change.version,
             change_kind(change),
-            change_detail(change),
+            storable(change_detail(change)),  # may quote an exception's text (a patch's error)
             change.at_ns,
         )
 

@@ -32,8 +32,10 @@ from pathlib import Path
 
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
+from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
 from core.detector.engine.patch import Patch
 from core.errors import FieldViolation, InvalidArgument, TrademeshError, shown
+from core.text import unstorable_values
 
 __all__ = [
     "ModuleDecl",
@@ -95,10 +97,19 @@ def parse_strategy(text: str, source: str, catalog: Catalog) -> Strategy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument.field("file", f"{source}: not valid TOML: {exc}") from None
+    _check_storable(data, source)
     _load_custom(data, source, catalog)
     strategy = _strategy(data, _Where(source))
     _try_build(strategy, catalog)
     return strategy
+
+
+def _check_storable(data: dict[str, object], source: str) -> None:
+    """Every string the patches would keep (names, params) is text PostgreSQL can store: a
+    TOML escape makes a NUL the request's text did not hold (core.text)."""
+    found = unstorable_values(data, "")
+    if found:
+        raise InvalidArgument([FieldViolation(where, f"{source}: {why}") for where, why in found])
 
 
 def _load_custom(data: dict[str, object], source: str, catalog: Catalog) -> None:
@@ -195,6 +206,10 @@ def _strategy(data: dict[str, object], where: _Where) -> Strategy:
     if not _STRATEGY_ID.match(strategy_id):
         raise where.error("id", f"{shown(strategy_id)} is not a strategy id (a-z, 0-9, _ and -)")
     modules = _list(data, "modules", dict, where)
+    cables = _list(data, "cables", str, where)
+    for key, given, most in (("modules", modules, MAX_MODULES), ("cables", cables, MAX_CABLES)):
+        if len(given) > most:
+            raise where.error(key, f"holds {len(given)}; a patch holds at most {most}")
     return Strategy(
         id=strategy_id,
         description=str(data.get("description", "")),
@@ -203,7 +218,7 @@ def _strategy(data: dict[str, object], where: _Where) -> Strategy:
         threshold=_threshold(data, where),
         warmup=_warmup(data, where),
         modules=tuple(_module(m, i, where) for i, m in enumerate(modules)),
-        cables=tuple(_list(data, "cables", str, where)),
+        cables=tuple(cables),
         source=where.source,
     )
 

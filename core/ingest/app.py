@@ -16,7 +16,6 @@ import redis.asyncio as aioredis
 from core.bus.codec import decode
 from core.bus.publisher import Publisher, Retention
 from core.bus.redis import open_redis
-from core.env import redact_url
 from core.errors import Corrupt, InvalidArgument, Unavailable
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
@@ -149,7 +148,7 @@ class Ingest:
         metadata = auth_metadata()
         publisher = Publisher(redis, Retention(config.mesh.rate_per_s, config.mesh.outage_minutes))
         writer = BusWriter(publisher, config.source, config.max_queued)
-        if not await writer.connect(ctx.stop, redact_url(config.redis_url)):
+        if not await writer.connect(ctx.stop, config.redis_url):
             return
         followers: list[Follower | ExecutionFollower] = []
         followers += await self._followers(redis, writer, metadata, ctx.stop)

@@ -34,6 +34,8 @@ __all__ = ["Follower", "Position", "sleep_unless"]
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
+# A refusal of the whole subscription: sent again unchanged, it would be refused again.
+_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 
 # Publishes an encoded MarketEvents to a stream; waits while the publisher is full.
 Publish = Callable[[str, bytes], Awaitable[None]]
@@ -91,8 +93,12 @@ class Follower:
                 await self._follow_once(backoff)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
+                if exc.code() in _REFUSED:  # sent again unchanged, it would be refused again
+                    log.warning("ingest %s: refused (%s): not asked again", self.stream, exc.details())
+                    await stop.wait()
+                    return
                 reason = f"{exc.code().name}: {exc.details()}"
-            if stop.is_set():
+            if stop.is_set() or not self.symbols:
                 return
             self._settle_position()
             self.reconnects += 1
@@ -116,7 +122,10 @@ class Follower:
                 if first:
                     first = False
                     backoff.reset()
+                    raw, any_left = self._without_refusals(raw)
                     await self._after_connect(raw)
+                    if not any_left:
+                        continue  # only refusals: nothing for the bus
                 if self._pending_gap is not None:
                     await self._gap(self._pending_gap, "the bus lost entries (Redis restarted without them)")
                     self._pending_gap = None
@@ -133,6 +142,23 @@ class Follower:
             request.resume.epoch = self.position.epoch
             request.resume.position = self.position.position
         return request
+
+    def _without_refusals(self, raw: bytes) -> tuple[bytes, bool]:
+        """The first message without the venue's REFUSED notices (a word to this subscriber, not
+        market data: not for the bus), and whether events are left; a refused symbol is not
+        asked for again."""
+        batch = bus.MarketEvents.FromString(raw)
+        refused = [e for e in batch.events if _refusal(e)]
+        if not refused:
+            return raw, bool(batch.events)
+        for event in refused:
+            log.warning("ingest %s: %s not followed: %s", self.stream, event.symbol, event.notice.reason)
+        gone = {e.symbol for e in refused}
+        self.symbols = [s for s in self.symbols if s not in gone]
+        kept = [e for e in batch.events if not _refusal(e)]
+        del batch.events[:]
+        batch.events.extend(kept)
+        return batch.SerializeToString(), bool(kept)
 
     async def _after_connect(self, raw: bytes) -> None:
         """A (re)subscription's first message: a venue that could not resume says GAP first."""
@@ -155,6 +181,10 @@ class Follower:
         if self._last_raw is not None:
             self.position.update(self._last_raw)
             self._last_raw = None
+
+
+def _refusal(event: md.MarketEvent) -> bool:
+    return event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_REFUSED
 
 
 async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -22,6 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.backoff import Backoff
 from core.bus.codec import wrap_executions, wrap_market
 from core.bus.publisher import Publisher
+from core.bus.redis import checked_ping
+from core.redact import redact_url
 from core.retry import until_reachable
 
 __all__ = ["BusWriter"]
@@ -66,10 +68,17 @@ class BusWriter:
             self._room.clear()
             await self._room.wait()
 
-    async def connect(self, stop: asyncio.Event, where: str) -> bool:
-        """Waits for Redis (`where`, redacted) to answer; False if stopped first."""
+    async def connect(self, stop: asyncio.Event, url: str) -> bool:
+        """Waits for Redis at `url` to answer; False if stopped first (InvalidArgument when what
+        answers is not a Redis that takes the URL: core.bus.redis.checked_ping)."""
+
+        async def first_answer() -> str:
+            await checked_ping(self.publisher.redis, url)
+            return await self._server_run_id()
+
+        where = redact_url(url)
         run_id = await until_reachable(
-            self._server_run_id, what=f"ingest: the bus at {where}", retry_on=_REDIS_ERRORS, stop=stop
+            first_answer, what=f"ingest: the bus at {where}", retry_on=_REDIS_ERRORS, stop=stop
         )
         self._run_id = run_id
         return run_id is not None

@@ -59,6 +59,11 @@ def _reason(value: str) -> str:
     return value
 
 
+def _operators(reason: str) -> str:
+    """A cancel an operator asked for says so at the venue ("inspector: operator: ...")."""
+    return f"operator: {reason}"
+
+
 def _short(field: str, value: str) -> str:
     if len(value) > _ID_CHARS:
         raise InvalidArgument.field(field, f"{shown(value)} is longer than {_ID_CHARS} characters")
@@ -121,7 +126,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         working = core.book.orders.get(request.client_order_id)
         if working is None or working.key[0] != venue:
             raise NotFound(f"no working order {request.client_order_id} of the inspector's at {venue}")
-        reason = _reason(request.reason)
+        reason = _operators(_reason(request.reason))
         order = await self.runtime.executor.cancel(
             CancelOrder(request.client_order_id, venue, working.key[1], reason)
         )
@@ -133,7 +138,8 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         context: Context[rk.CancelAllOrdersRequest, rk.CancelAllOrdersResponse],
     ) -> rk.CancelAllOrdersResponse:
         venue = _venue(request.venue, required=True)
-        cancelled = await self.runtime.executor.cancel_all(CancelAll(venue, _reason(request.reason)))
+        action = CancelAll(venue, _operators(_reason(request.reason)))
+        cancelled = await self.runtime.executor.cancel_all(action)
         return rk.CancelAllOrdersResponse(cancelled=cancelled)
 
     async def GetRiskState(

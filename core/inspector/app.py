@@ -25,9 +25,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.bus.names import INTENTS, journal_stream
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
+from core.config_file import read_text
 from core.env import redact_url
-from core.errors import TrademeshError
+from core.errors import InvalidArgument, TrademeshError, Unavailable, shown
 from core.inspector.api import inspector_service
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key as PositionKey
@@ -44,18 +45,22 @@ from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
 from core.inspector.writes import GroupWriter
 from core.patch_markets import ActivePatches, Key
-from core.retry import until_reachable
+from core.retry import sleep_unless, until_reachable
 from core.rpc.server import Service
 from core.service import ServiceContext
+from core.tasks import tasks_text
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
 
-__all__ = ["Inspector"]
+__all__ = ["Inspector", "watch_stalls"]
 
 log = logging.getLogger(__name__)
 
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# An execution going through the core and the venues longer than this is stuck: every venue call
+# has a deadline of a few seconds (the executor's timeout_s), every Redis write one of 10 s.
+_STALL_S = 30.0
 # Intents from the bus checked and placed at once, at most: a read of many entries (each may hold
 # many intents) must not send thousands of orders to a venue at the same moment.
 _IN_FLIGHT = 64
@@ -72,7 +77,6 @@ class Inspector:
         self.redis = open_redis(config.redis_url)
         writes = GroupWriter(self.redis)  # the journal's and the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
-        self.stood_down: dict[str, str] = {}
         self.runtime = Runtime(
             Journal(self.redis, journal_stream(config.instance), writes),
             RiskLog(self.redis, config.source, writes, self.notifier),
@@ -80,6 +84,7 @@ class Inspector:
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,
             config.instance,
+            config.snapshot_every,
         )
         from_venues = self.runtime.on_execution if config.executions == "venue" else None
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms)
@@ -99,7 +104,13 @@ class Inspector:
     def _policies(self) -> PolicySource:
         path = self.config.policies or DEFAULT_POLICIES
         shown = "" if self.config.policies is None else str(path)
-        return PolicySource(path.read_text(), shown, time.time_ns())
+        return PolicySource(read_text(path, "policies"), shown, time.time_ns())
+
+    @property
+    def stood_down(self) -> dict[str, str]:
+        """The venues stood down by the reconciliation, as journaled (the core's checks refuse
+        their entries, from the API and the bus alike)."""
+        return self.runtime.ready_core.book.venues_down
 
     @property
     def legacy(self) -> dict[PositionKey, tuple[Decimal, Decimal | None]]:
@@ -110,7 +121,7 @@ class Inspector:
         config = self.config
         try:
             reached = await until_reachable(
-                self.redis.ping,
+                lambda: checked_ping(self.redis, config.redis_url),
                 what=f"inspector: Redis at {redact_url(config.redis_url)}",
                 retry_on=_REDIS_ERRORS,
                 stop=ctx.stop,
@@ -128,6 +139,7 @@ class Inspector:
                 await self.reconciler.find_legacy()
             await self._serve(ctx, executions)
         finally:
+            await self.runtime.snapshots.close()
             await self.runtime.executor.close()
             await self.runtime.board.close()
             await self.notifier.close()
@@ -150,6 +162,10 @@ class Inspector:
             claim_idle_ms=self.config.claim_idle_ms, start_id="$",
         )  # fmt: skip
         consumer = GroupConsumer(self.redis, options, self._intents)
+        # The group exists before the service says it serves: made later at the stream's end
+        # ("$"), it skipped the intents published in between (a test's, sent on the serving
+        # line, waited 30 s for their verdicts).
+        await consumer.ensure_groups()
         watch = PolicyWatch(self.config.policies, self.runtime)
         await ctx.ready()
         log.info("inspector: serving; state %s", self.runtime.ready_core.state.value)
@@ -157,6 +173,7 @@ class Inspector:
             asyncio.create_task(consumer.run(ctx.stop), name="inspector intents"),
             asyncio.create_task(self.followers.run(ctx.stop), name="inspector venues"),
             asyncio.create_task(self.runtime.mark_loop(ctx.stop, self.config.mark_every_s), name="marks"),
+            asyncio.create_task(self.runtime.timer.run(ctx.stop), name="inspector timers"),
             asyncio.create_task(
                 self.reconciler.run(ctx.stop, self.config.reconcile_every_s), name="reconcile"
             ),
@@ -166,17 +183,20 @@ class Inspector:
         ]
         if executions is not None:
             tasks.append(asyncio.create_task(executions.run(ctx.stop), name="inspector executions"))
+        watched = asyncio.create_task(watch_stalls(ctx.stop, executions), name="inspector watchdog")
+        stopped = asyncio.ensure_future(ctx.stop.wait())
         try:
-            await ctx.stop.wait()
+            await asyncio.wait({stopped, watched}, return_when=asyncio.FIRST_COMPLETED)
+            if watched.done():
+                watched.result()  # a stall ends the service: its supervisor starts it afresh
         finally:
-            for task in tasks:
+            for task in [*tasks, watched, stopped]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, watched, stopped, return_exceptions=True)
 
     def _follow(self, markets: frozenset[Key]) -> None:
-        """The active patches' markets followed from now on (the board follows a market for good)."""
-        for venue, symbol in sorted(markets):
-            self.runtime.board.follow(venue, symbol)
+        """The active patches' markets followed from now on, as long as they are traded."""
+        self.runtime.board.keep(markets)
 
     async def _intents(self, stream: str, entries: list[Entry]) -> None:
         """Every intent of the entries, `_IN_FLIGHT` at once (each waits for its venue's answer)."""
@@ -188,17 +208,14 @@ class Inspector:
             await self._check(intent)
 
     async def _check(self, intent: am.Intent) -> None:
-        stood = self.stood_down.get(intent.venue)
-        if stood is not None:
-            log.warning(
-                "inspector: intent %s refused: %s is stood down (%s)", intent.intent_id, intent.venue, stood
-            )
-            return
         try:
             if self.runtime.ready_core.handled(intent.intent_id):
                 return  # a redelivery: the journal has it
             await self.runtime.submit(intent)
-        except TrademeshError as exc:  # a bad intent on the bus: said, and the bus goes on
+        except InvalidArgument as exc:  # its fields mean nothing as an order: a BLOCK, and the bus goes on
+            log.warning("inspector: intent %s refused: %s", shown(intent.intent_id), exc)
+            await self.runtime.refuse_invalid(intent, exc)
+        except TrademeshError as exc:  # refused for another reason: said, and the bus goes on
             log.warning("inspector: intent %s not taken: %s", intent.intent_id, exc)
 
     async def _find_mesh(self) -> None:
@@ -206,3 +223,20 @@ class Inspector:
             await self.resolver.refresh()
         except Exception as exc:  # the registry may come later: follow() keeps trying
             log.warning("inspector: the gateway's registry at %s: %s", self.config.gateway, exc)
+
+
+async def watch_stalls(
+    stop: asyncio.Event, executions: BusExecutions | None, stall_s: float = _STALL_S
+) -> None:
+    """An execution that has not gone through in `stall_s` is a stall no deadline caught (every
+    venue call and Redis write has one): the tasks' stacks are logged, and Unavailable ends the
+    service, so that its supervisor starts it afresh (the journal replayed, the executions not
+    acknowledged read again), rather than it stay deaf to its fills."""
+    if executions is None:  # executions straight from the venues (core.inspector.followers)
+        await stop.wait()
+        return
+    while not await sleep_unless(stop, min(1.0, stall_s / 4)):
+        stalled = executions.stalled_s()
+        if stalled > stall_s:
+            log.error("inspector: an execution has not gone through in %.0f s\n%s", stalled, tasks_text())
+            raise Unavailable(f"inspector: its executions stalled for {stalled:.0f} s; restart it")

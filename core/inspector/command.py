@@ -7,7 +7,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import MeshView, ServiceCommand, add_redis_argument, positive_float, whole_number
+from core.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    instance_name,
+    positive_float,
+    whole_number,
+)
 from core.env import TRADE_TOKEN
 from core.mesh.config import add_mesh_arguments, venue_args
 
@@ -38,7 +45,12 @@ def _ttl(text: str) -> int:
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
-    parser.add_argument("--instance", default="inspector", help="this inspector's name (default inspector)")
+    parser.add_argument(
+        "--instance",
+        type=instance_name,
+        default="inspector",
+        help="this inspector's name (default inspector)",
+    )
     parser.add_argument(
         "--policies", type=Path, help="the policy set (TOML, reread on change; default: the shipped one)"
     )
@@ -57,6 +69,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--venue-timeout-s", type=positive_float, default=2.0, help="deadline of an order call (default 2)"
     )
     parser.add_argument(
+        "--snapshot-every", type=whole_number(10), default=5_000,
+        help="snapshot the core into its journal every this many entries: a restart replays at most "
+        "about this many (default 5000)",
+    )  # fmt: skip
+    parser.add_argument(
         "--executions", choices=("bus", "venue"), default="bus",
         help="read executions from the bus (exec.<venue>, by ingest; default) or straight from the venues",
     )  # fmt: skip
@@ -68,13 +85,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> InspectorServiceConfig:
+    from core.config_file import read_text
     from core.env import GATEWAY, read_secret, redis_url
     from core.errors import InvalidArgument
     from core.inspector.config import InspectorServiceConfig
+    from core.inspector.engine.policy_file import load_policies
     from core.mesh.config import mesh_config_from_args
 
     if args.policies is not None and not args.policies.is_file():
         raise InvalidArgument.field("policies", f"{args.policies} is not a file")
+    if args.policies is not None:  # read and checked at start: one line, before the bus is reached
+        load_policies(read_text(args.policies, "policies"))
     return InspectorServiceConfig(
         redis_url=redis_url(args.redis_url),
         mesh=mesh_config_from_args(args),
@@ -87,6 +108,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         venue_timeout_s=args.venue_timeout_s,
         emulate_stops=args.emulate_stops,
         executions=args.executions,
+        snapshot_every=args.snapshot_every,
     )
 
 

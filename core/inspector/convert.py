@@ -3,10 +3,14 @@ and states out, and the core's order actions as TradeFlow requests."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from decimal import Decimal
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.advisor.engine.intent import MAX_AMOUNT, ExecutionIntent, intent_violations
+from core.bus.names import venue_name
 from core.convert import (
+    KIND_FROM_PB,
     ORDER_TYPE_FROM_PB,
     ORDER_TYPE_TO_PB,
     SIDE_FROM_PB,
@@ -16,12 +20,14 @@ from core.convert import (
 )
 from core.decimals import format_decimal, parse_decimal
 from core.decimals import format_optional as dec
-from core.errors import FieldViolation, InvalidArgument
-from core.inspector.engine.actions import PlaceOrder
+from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, TrademeshError
+from core.inspector.engine.actions import OrderAction, PlaceOrder, placed_by
 from core.inspector.engine.events import RiskAction, RiskEvent, RiskState, Transition
+from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.market import MarketView
 from core.model import OrderType, TimeInForce
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -29,13 +35,19 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 __all__ = [
     "ACTION_TO_PB",
     "STATE_TO_PB",
+    "decode_intent",
+    "facts_from_pb",
     "intent_from_pb",
     "market_from_pb",
     "market_to_pb",
+    "order_links",
     "order_snapshot",
     "place_request",
+    "refusal_of",
+    "refusal_reason",
     "risk_event_to_pb",
     "transition_to_pb",
+    "venue_reason",
 ]
 
 ACTION_TO_PB = {
@@ -70,7 +82,48 @@ def _positive(field: str, text: str, required: bool, bad: list[FieldViolation]) 
 
 
 def intent_from_pb(message: am.Intent) -> ExecutionIntent:
-    """An intent from the bus or SubmitIntent, every bad field named (`intent.<field>`).
+    """An intent from the bus or SubmitIntent, each field checked for its type and its meaning
+    (core.advisor.engine.intent.intent_violations): every bad field named (`intent.<field>`)."""
+    bad = _wire_violations(message)
+    try:
+        intent = decode_intent(message)
+    except InvalidArgument as exc:
+        raise InvalidArgument([*exc.violations, *bad]) from None
+    reference = parse_decimal("intent.entry_price", message.entry_price, required=False)
+    named = {v.field for v in bad}
+    bad += [v for v in intent_violations(intent, reference) if v.field not in named]
+    if bad:
+        raise InvalidArgument(bad)
+    return intent
+
+
+def _wire_violations(message: am.Intent) -> list[FieldViolation]:
+    """What only the wire form can get wrong: enums out of range, text that is no number."""
+    bad = []
+    if message.time_in_force not in TIF_FROM_PB and message.time_in_force != tf.TIME_IN_FORCE_UNSPECIFIED:
+        bad.append(FieldViolation("intent.time_in_force", f"{message.time_in_force} is not a TimeInForce"))
+    if message.venue:
+        try:
+            venue_name(message.venue)  # as the bus and the recorder take it
+        except InvalidArgument as exc:
+            bad += [FieldViolation("intent.venue", v.description) for v in exc.violations]
+    for name, low, high in (("conviction", Decimal(0), Decimal(1)), ("risk_amount", Decimal(0), MAX_AMOUNT)):
+        try:
+            value = parse_decimal(f"intent.{name}", getattr(message, name), required=False)
+        except InvalidArgument as exc:
+            bad.extend(exc.violations)
+            continue
+        if value is not None and not low <= value <= high:
+            bad.append(FieldViolation(f"intent.{name}", f"{value} is not within {low}-{high}"))
+    if message.ts_signal_ns < 0:
+        bad.append(FieldViolation("intent.ts_signal_ns", f"{message.ts_signal_ns} is before 1970"))
+    return bad
+
+
+def decode_intent(message: am.Intent) -> ExecutionIntent:
+    """An intent's fields as types, checked only as far as that needs: how a journal's intents
+    are read back (they were checked whole before they were journaled; a rule added since must
+    not stop a replay of what was taken then).
 
     A MARKET intent's entry_price is the reference it was sized at: it is no limit price (the
     core values a market order at the far touch; the shell passes the reference as the last
@@ -107,10 +160,19 @@ def intent_from_pb(message: am.Intent) -> ExecutionIntent:
         take_profit=target,
         time_in_force=TIF_FROM_PB.get(message.time_in_force, TimeInForce.IOC if market else TimeInForce.GTC),
         expires_ns=message.expires_at_ns,
-        conviction=float(message.conviction or 0),
+        conviction=_conviction(message.conviction),
         reduce_only=message.reduce_only,
         created_ns=message.ts_intent_ns,
     )
+
+
+def _conviction(text: str) -> float:
+    """NaN when it is no plain decimal (intent_violations names it then)."""
+    try:
+        value = parse_decimal("intent.conviction", text, required=False)
+    except InvalidArgument:
+        return math.nan
+    return 0.0 if value is None else float(value)
 
 
 def market_to_pb(market: MarketView, entry: jr.JournalIntent) -> None:
@@ -169,6 +231,35 @@ def place_request(order: PlaceOrder, native_stop: bool) -> tf.PlaceOrderRequest:
     return request
 
 
+# What a venue takes as a cancel's reason (tradeflow CancelOrderRequest.reason).
+_VENUE_REASON_CHARS = 256
+
+
+def venue_reason(reason: str) -> str:
+    """A cancel's reason as the venue records it on the order: said to be the inspector's, one
+    line, within the venue's limit (an operator's reason may be as long as the venue's)."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in reason).split())
+    text = f"inspector: {line}"
+    return text if len(text) <= _VENUE_REASON_CHARS else text[: _VENUE_REASON_CHARS - 1] + "…"
+
+
+def order_links(actions: Sequence[OrderAction], now_ns: int) -> list[rk.OrderLink]:
+    """The protective orders among `actions`, each linked to its position's intent (the ledger
+    keeps the links; `trademesh trace` walks a stop's fill back to its signal)."""
+    links = []
+    for action in actions:
+        order = placed_by(action)
+        if order is not None and order.role.protective and order.intent_id:
+            links.append(
+                rk.OrderLink(
+                    client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+                    intent_id=order.intent_id, strategy_id=order.strategy_id, role=order.role.value,
+                    ts_ns=now_ns,
+                )
+            )  # fmt: skip
+    return links
+
+
 def order_snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> tf.Order:
     """An order update of our own making (a refusal, an emulated stop's end)."""
     return tf.Order(
@@ -180,10 +271,51 @@ def order_snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> 
         time_in_force=TIF_TO_PB[order.time_in_force],
         reduce_only=order.reduce_only,
         price=dec(order.price),
+        trigger_price=dec(order.trigger_price),
         size=format_decimal(order.size),
         filled_size="0",
         status=status,  # type: ignore[arg-type]
         status_reason=reason,
         created_ns=now_ns,
         updated_ns=now_ns,
+    )
+
+
+def refusal_reason(code: str, details: str) -> str:
+    """A venue's refusal as the core reads it: "<gRPC code>: <details>" (an INVALID_ARGUMENT is
+    a refusal of the request itself, which the core does not count toward a stand-down:
+    core.inspector.engine.guard)."""
+    return f"{code}: {details}"
+
+
+_REFUSAL_CODES = (
+    (InvalidArgument, "INVALID_ARGUMENT"),
+    (NotFound, "NOT_FOUND"),
+    (FailedPrecondition, "FAILED_PRECONDITION"),
+)
+
+
+def refusal_of(error: TrademeshError) -> str:
+    """A refusal raised in-process (a backtest's venue validation), as the live shell writes
+    the venue's gRPC answer."""
+    code = next((name for kind, name in _REFUSAL_CODES if isinstance(error, kind)), "FAILED_PRECONDITION")
+    return refusal_reason(code, str(error))
+
+
+def facts_from_pb(item: common.Instrument) -> InstrumentFacts:
+    """What the core needs of a ListInstruments entry (empty decimals read as none)."""
+
+    def value(text: str, default: Decimal = Decimal(0)) -> Decimal:
+        return Decimal(text) if text else default
+
+    value_asset = item.contract_value_asset or item.base_asset
+    contract_size = value(item.contract_size, Decimal(1))
+    return InstrumentFacts(
+        tick_size=value(item.tick_size),
+        lot_size=value(item.lot_size),
+        min_size=value(item.min_size),
+        min_notional=value(item.min_notional),
+        contract_value=value(item.contract_value, contract_size if contract_size > 0 else Decimal(1)),
+        inverse=value_asset == item.quote_asset and item.quote_asset != item.base_asset,
+        kind=KIND_FROM_PB.get(item.kind),
     )

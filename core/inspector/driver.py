@@ -8,10 +8,11 @@ from decimal import Decimal
 
 from core.convert import fill_from_pb, order_from_pb
 from core.errors import Corrupt
-from core.inspector.convert import intent_from_pb, market_from_pb
+from core.inspector.convert import decode_intent, facts_from_pb, market_from_pb
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.policy_file import load_policies
+from core.inspector.snapshot import from_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = ["apply_entry", "new_core"]
@@ -24,9 +25,13 @@ _COMMANDS = {
 
 
 def new_core(entry: jr.JournalEntry) -> InspectorCore:
-    """The core a journal's first entry (`start`) describes."""
-    if entry.WhichOneof("input") != "start":
-        raise Corrupt("the inspector's journal does not begin with its start entry")
+    """The core a journal's first entry describes: its start, or (a trimmed journal, or a
+    restart's replay) a snapshot of its state."""
+    kind = entry.WhichOneof("input")
+    if kind == "snapshot":
+        return from_snapshot(entry.snapshot)
+    if kind != "start":
+        raise Corrupt("the inspector's journal does not begin with its start entry or a snapshot")
     start = entry.start
     book = f"{start.instance}/{entry.now_ns}"
     return InspectorCore(load_policies(start.policies), Decimal(start.starting_equity), entry.now_ns, book)
@@ -37,7 +42,7 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
     now = entry.now_ns
     kind = entry.WhichOneof("input")
     if kind == "intent":
-        return core.on_intent(intent_from_pb(entry.intent.intent), market_from_pb(entry.intent), now)
+        return core.on_intent(decode_intent(entry.intent.intent), market_from_pb(entry.intent), now)
     if kind == "fill":
         return core.on_fill(entry.fill.venue, fill_from_pb(entry.fill.fill), now)
     if kind == "order_update":
@@ -57,8 +62,17 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
         return core.on_stop_triggered(entry.stop_triggered, now)
     if kind == "policies":
         return core.update_policies(load_policies(entry.policies), now)
+    if kind == "snapshot":  # the state the core has already reached: nothing to apply
+        return Output()
+    if kind == "timer":
+        return core.on_timer(now)
+    if kind == "instruments":
+        facts = {i.symbol: facts_from_pb(i) for i in entry.instruments.instruments}
+        return core.on_instruments(entry.instruments.venue, facts, now)
     if kind == "legacy":
         legacy = entry.legacy
         price = Decimal(legacy.entry_price) if legacy.entry_price else None
         return core.on_legacy(legacy.venue, legacy.symbol, Decimal(legacy.size), price, now)
+    if kind == "venue_stand":
+        return core.on_venue_stand(entry.venue_stand.venue, entry.venue_stand.reason, now)
     raise Corrupt(f"the inspector's journal holds an entry it cannot apply: {kind}")

@@ -11,6 +11,7 @@ reconciliation finds a position that differs."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,8 @@ class BusExecutions:
         self.on_execution = on_execution
         self.on_gap = on_gap
         self.read = 0
+        # While a batch is being handled: when the last execution of it went through (monotonic).
+        self.busy_at: float | None = None
 
     async def start_fresh(self) -> None:
         """A new journal: the group (of an earlier lifetime, if any) moves to the streams' end."""
@@ -52,14 +55,23 @@ class BusExecutions:
     async def run(self, stop: asyncio.Event) -> None:
         await self.consumer.run(stop)
 
+    def stalled_s(self) -> float:
+        """How long one execution has been going through the core and the venues now (0: none)."""
+        return 0.0 if self.busy_at is None else time.monotonic() - self.busy_at
+
     async def _handle(self, stream: str, entries: list[Entry]) -> None:
         venue = parse_executions_stream(stream) or ""
-        for _, envelope in entries:
-            batch = envelope.executions
-            if batch.gap:
-                await self.on_gap(batch.venue or venue)
-            for execution in batch.executions:
-                if not execution.venue:
-                    execution.venue = batch.venue or venue
-                await self.on_execution(execution)
-                self.read += 1
+        self.busy_at = time.monotonic()
+        try:
+            for _, envelope in entries:
+                batch = envelope.executions
+                if batch.gap:
+                    await self.on_gap(batch.venue or venue)
+                for execution in batch.executions:
+                    if not execution.venue:
+                        execution.venue = batch.venue or venue
+                    await self.on_execution(execution)
+                    self.read += 1
+                    self.busy_at = time.monotonic()
+        finally:
+            self.busy_at = None

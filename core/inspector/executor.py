@@ -1,8 +1,12 @@
 """Carry out the core's order actions at the venues, and hand each venue's answer back to the
-core as a journal entry (the shell's `feed`): an acknowledged order as an order update, a
+core as a journal entry (the shell's `feed`): an amendment as a cancel then a placement (no
+venue has an amend RPC yet), an acknowledged order as an order update, a
 refusal as a REJECTED update with the venue's reason, a placement whose result is unknown
 (deadline, broken connection) as `placement_unknown` (the core then asks to query it before any
 retry), a query's answer as `query_result`.
+
+A cancel never overtakes its order's placement: it waits for a placement on its way, and
+withdraws one its plan has yet to begin (never sent; CANCELED to the core).
 
 A protective order's limit price goes on the venue's tick grid first (core.inspector.ticks).
 
@@ -15,19 +19,22 @@ under its own client order id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
 
-from core.inspector.convert import order_snapshot, place_request
+from core.inspector.convert import order_snapshot, place_request, refusal_reason, venue_reason
 from core.inspector.engine.actions import (
+    Amend,
     CancelAll,
     CancelOrder,
     OrderAction,
     PlaceOrder,
     QueryOrder,
+    placed_by,
 )
 from core.inspector.metrics import VENUE_CALLS
 from core.inspector.stops import EmulatedStops
@@ -73,19 +80,52 @@ class Executor:
         # concurrently (a fill's re-plan while the pair of the fill before is being placed), and
         # a cancel that overtook its order's placement would leave the order open at the venue.
         self._placing: dict[str, asyncio.Event] = {}
+        # Cancels on their way to the venue, per market (None: a whole venue's cancel-all): a
+        # protective placement waits for those sent before it, so the venue never meets the new
+        # stop beside the old one it replaces (a venue refuses reduce-only orders that together
+        # exceed the position; a spot venue's base asset is still held by the old order).
+        self._cancelling: dict[tuple[str, str | None], set[asyncio.Event]] = {}
+        # Placements a plan has announced and not begun (an earlier action of the plan still
+        # going): a cancel of one withdraws it, never to be sent. It cannot wait for it: the
+        # cancel may come from an answer the plan is handing to the core, and the plan goes on
+        # only once that answer is through.
+        self._queued: dict[str, PlaceOrder] = {}
+        self._withdrawn: set[str] = set()
 
     async def carry_out(self, actions: Sequence[OrderAction]) -> None:
         """In order: a resize's cancel goes before its new order. The list's placements are
         announced before anything is sent: the next input's re-plan, carried out meanwhile, may
-        cancel an order this list has yet to place (behind its own cancel), and that cancel must
-        wait for the placement, or it finds nothing at the venue and the order stays open."""
-        announced = [self._announce(a.client_order_id) for a in actions if isinstance(a, PlaceOrder)]
+        cancel an order this list has yet to place (behind its own cancel); that cancel
+        withdraws it, or waits for its placement once on its way (sent first, it would find
+        nothing at the venue and the order would stay open)."""
+        queued = self._queue(actions)
         try:
             for action in actions:
                 await self._carry_out(action)
         finally:
-            for client_order_id, event in announced:
-                self._settle(client_order_id, event)
+            self._unqueue(queued)
+
+    async def carry_out_together(self, actions: Sequence[OrderAction]) -> None:
+        """Actions that do not depend on one another (amendments of different orders for their
+        price alone), all at once: one round trip for them all instead of one each."""
+        if not actions:
+            return
+        queued = self._queue(actions)
+        try:
+            await asyncio.gather(*(self._carry_out(action) for action in actions))
+        finally:
+            self._unqueue(queued)
+
+    def _queue(self, actions: Sequence[OrderAction]) -> list[tuple[PlaceOrder, asyncio.Event]]:
+        placements = [o for a in actions if (o := placed_by(a)) is not None]
+        self._queued.update((o.client_order_id, o) for o in placements)
+        return [(o, self._announce(o.client_order_id)[1]) for o in placements]
+
+    def _unqueue(self, queued: list[tuple[PlaceOrder, asyncio.Event]]) -> None:
+        for order, event in queued:
+            self._queued.pop(order.client_order_id, None)
+            self._withdrawn.discard(order.client_order_id)
+            self._settle(order.client_order_id, event)
 
     async def _carry_out(self, action: OrderAction) -> None:
         if isinstance(action, PlaceOrder):
@@ -96,6 +136,14 @@ class Executor:
             await self.cancel_all(action)
         elif isinstance(action, QueryOrder):
             await self.query(action)
+        elif isinstance(action, Amend):
+            await self.amend(action)
+
+    async def amend(self, action: Amend) -> None:
+        """An order changed in place: no venue here amends yet (TradeFlow has no amend RPC), so
+        the old order is cancelled, then the new one placed (the core counts them so already)."""
+        await self.cancel(CancelOrder(action.client_order_id, action.venue, action.symbol, action.reason))
+        await self.place(action.order)
 
     def _announce(self, client_order_id: str) -> tuple[str, asyncio.Event]:
         return client_order_id, self._placing.setdefault(client_order_id, asyncio.Event())
@@ -111,17 +159,50 @@ class Executor:
         return self.links.native_stops(venue)
 
     async def place(self, order: PlaceOrder) -> tf.Order | None:
-        """The order held here (an emulated stop) or sent; a cancel of it waits until then."""
+        """The order held here (an emulated stop) or sent; a cancel of it waits until then.
+        Nothing when a cancel withdrew it before its turn."""
+        if order.client_order_id in self._withdrawn:
+            self._withdrawn.discard(order.client_order_id)
+            return None
+        self._queued.pop(order.client_order_id, None)
         _, placed = self._announce(order.client_order_id)
         try:
             if order.trigger_price is not None:
                 await self.links.learn(order.venue, self.timeout_s)
             if order.trigger_price is not None and not self.native_stops(order.venue):
                 self.stops.hold(order)
+                held = order_snapshot(
+                    order, tf.ORDER_STATUS_OPEN, "emulated: held by the inspector", self.clock()
+                )
+                await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=held))
                 return None
+            if order.role.protective:
+                await self._after_cancels(order.venue, order.symbol)
             return await self.send(order, placed)
         finally:
             self._settle(order.client_order_id, placed)
+
+    async def _after_cancels(self, venue: str, symbol: str) -> None:
+        """Once the cancels already sent for this market (or this venue's cancel-all) are
+        answered. A cancel still waiting for its own order's placement is not sent yet, and
+        its order is not at the venue: nothing to wait for (nor a wait that could close a
+        circle)."""
+        sent = [*self._cancelling.get((venue, symbol), ()), *self._cancelling.get((venue, None), ())]
+        if sent:
+            await asyncio.gather(*(event.wait() for event in sent))
+
+    @contextlib.contextmanager
+    def _sending_cancel(self, venue: str, symbol: str | None) -> Iterator[None]:
+        key, answered = (venue, symbol), asyncio.Event()
+        self._cancelling.setdefault(key, set()).add(answered)
+        try:
+            yield
+        finally:
+            answered.set()
+            waiting = self._cancelling[key]
+            waiting.discard(answered)
+            if not waiting:
+                del self._cancelling[key]
 
     async def send(self, order: PlaceOrder, answered: asyncio.Event | None = None) -> tf.Order | None:
         """PlaceOrder at the venue; the answer goes to the core (and is returned). `answered` is
@@ -170,7 +251,7 @@ class Executor:
             )  # fmt: skip
             await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=order.client_order_id))
             return None
-        return await self._refused(order, f"{code.name}: {exc.details()}")
+        return await self._refused(order, refusal_reason(code.name, exc.details() or ""))
 
     async def _refused(self, order: PlaceOrder, reason: str) -> tf.Order:
         log.warning("inspector: %s refused %s: %s", order.venue, order.client_order_id, reason)
@@ -181,6 +262,12 @@ class Executor:
     # ---- cancel
 
     async def cancel(self, action: CancelOrder) -> tf.Order | None:
+        queued = self._queued.pop(action.client_order_id, None)
+        if queued is not None:  # its plan has yet to send it: it never goes
+            self._withdrawn.add(action.client_order_id)
+            snapshot = order_snapshot(queued, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
+            return snapshot
         placing = self._placing.get(action.client_order_id)
         if placing is not None:  # its placement still on its way: the cancel goes after it
             await placing.wait()
@@ -189,12 +276,15 @@ class Executor:
             snapshot = order_snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
             await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
             return snapshot
-        request = tf.CancelOrderRequest(client_order_id=action.client_order_id)
+        request = tf.CancelOrderRequest(
+            client_order_id=action.client_order_id, reason=venue_reason(action.reason)
+        )
         try:
             desk = self.links.desk(action.venue)
-            answer = await desk.tradeflow.CancelOrder(
-                request, timeout=self.timeout_s, metadata=self.links.metadata
-            )
+            with self._sending_cancel(action.venue, action.symbol):
+                answer = await desk.tradeflow.CancelOrder(
+                    request, timeout=self.timeout_s, metadata=self.links.metadata
+                )
         except grpc.aio.AioRpcError as exc:
             VENUE_CALLS.labels(action.venue, "cancel", exc.code().name.lower()).inc()
             log.warning(
@@ -206,14 +296,21 @@ class Executor:
         return answer.order
 
     async def cancel_all(self, action: CancelAll) -> int:
-        for held in self.stops.release_venue(action.venue):
+        queued = [o for o in self._queued.values() if o.venue == action.venue]
+        for placement in queued:  # placements a plan has yet to begin: never sent
+            self._queued.pop(placement.client_order_id, None)
+            self._withdrawn.add(placement.client_order_id)
+        for held in [*queued, *self.stops.release_venue(action.venue)]:
             snapshot = order_snapshot(held, tf.ORDER_STATUS_CANCELED, action.reason, self.clock())
             await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=snapshot))
         try:
             desk = self.links.desk(action.venue)
-            answer = await desk.tradeflow.CancelAllOrders(
-                tf.CancelAllOrdersRequest(), timeout=self.timeout_s, metadata=self.links.metadata
-            )
+            with self._sending_cancel(action.venue, None):
+                answer = await desk.tradeflow.CancelAllOrders(
+                    tf.CancelAllOrdersRequest(reason=venue_reason(action.reason)),
+                    timeout=self.timeout_s,
+                    metadata=self.links.metadata,
+                )
         except grpc.aio.AioRpcError as exc:
             VENUE_CALLS.labels(action.venue, "cancel_all", exc.code().name.lower()).inc()
             log.warning("inspector: cancel all at %s: %s", action.venue, exc.code().name)

@@ -1,7 +1,12 @@
 """The inspector's journal: every input of its core, in order, on a Redis stream
 (`inspector.journal.<instance>`), written before the core acts on it. At a restart the core is
 rebuilt by replaying it (core.inspector.driver): positions, working orders, the equity curve,
-the intents handled, all as they were, before anything is placed."""
+the intents handled, all as they were, before anything is placed.
+
+Now and then the shell appends the core's whole state (a snapshot entry, core.inspector.snapshot)
+naming the last entry it includes: a restart begins at the latest snapshot and replays only the
+entries after that one, and the entries before it are trimmed once every consumer group of the
+stream (the recorder's) has read them."""
 
 from __future__ import annotations
 
@@ -13,9 +18,20 @@ from core.errors import Corrupt
 from core.inspector.writes import GroupWriter
 from trademesh.risk.v1 import journal_pb2 as jr
 
-__all__ = ["Journal"]
+__all__ = ["EntryId", "Journal", "parse_id"]
 
+EntryId = tuple[int, int]  # a stream entry's id: (ms, seq)
 _PAGE = 1000
+
+
+def parse_id(raw: bytes | str) -> EntryId:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(entry_id: EntryId) -> str:
+    return f"{entry_id[0]}-{entry_id[1]}"
 
 
 class Journal:
@@ -25,23 +41,60 @@ class Journal:
         self.writer = writer or GroupWriter(redis)
         self.appended = 0
 
-    async def append(self, entry: jr.JournalEntry) -> None:
-        """Durable in Redis (as Redis is) when this returns; never trimmed. Appends made while
+    async def append(self, entry: jr.JournalEntry) -> EntryId:
+        """Durable in Redis (as Redis is) when this returns: the entry's id. Appends made while
         a write is on the wire go together in the next (core.inspector.writes)."""
-        await self.writer.add(self.stream, entry.SerializeToString())
+        entry_id = await self.writer.add(self.stream, entry.SerializeToString())
         self.appended += 1
+        return parse_id(entry_id)
 
-    async def entries(self) -> AsyncIterator[jr.JournalEntry]:
-        """Every entry, oldest first."""
+    async def entries(self) -> AsyncIterator[tuple[EntryId, jr.JournalEntry]]:
+        """What a restart replays, oldest first: the latest snapshot, then every entry after the
+        last one it includes (other snapshots left out); every entry when there is none."""
+        snapshot = await self._latest_snapshot()
         after = "-"
+        if snapshot is not None:
+            yield snapshot
+            through = (snapshot[1].snapshot.through_ms, snapshot[1].snapshot.through_seq)
+            after = "(" + _text(through)
+        async for entry_id, entry in self._range(after):
+            if entry.WhichOneof("input") != "snapshot":
+                yield entry_id, entry
+
+    async def _range(self, after: str) -> AsyncIterator[tuple[EntryId, jr.JournalEntry]]:
         while True:
             page = await self.redis.xrange(self.stream, min=after, max="+", count=_PAGE)
-            for entry_id, fields in page:
-                yield _decode(entry_id, fields)
+            for raw_id, fields in page:
+                yield parse_id(raw_id), _decode(raw_id, fields)
             if len(page) < _PAGE:
                 return
-            last = page[-1][0]
-            after = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+            after = "(" + _text(parse_id(page[-1][0]))
+
+    async def _latest_snapshot(self) -> tuple[EntryId, jr.JournalEntry] | None:
+        """The newest snapshot entry, read back from the stream's end (a snapshot is taken every
+        so many entries, so this reads about that many at most; a journal without one, all)."""
+        before = "+"
+        while True:
+            page = await self.redis.xrevrange(self.stream, max=before, min="-", count=_PAGE)
+            for raw_id, fields in page:
+                entry = _decode(raw_id, fields)
+                if entry.WhichOneof("input") == "snapshot":
+                    return parse_id(raw_id), entry
+            if len(page) < _PAGE:
+                return None
+            before = "(" + _text(parse_id(page[-1][0]))
+
+    async def trim(self, through: EntryId) -> int:
+        """Drop the entries up to `through` (a snapshot's last) that every consumer group of the
+        stream has read and acknowledged; the number dropped."""
+        floor = through
+        for group in await self.redis.xinfo_groups(self.stream):
+            floor = min(floor, parse_id(group["last-delivered-id"]))
+            if group["pending"]:
+                summary = await self.redis.xpending(self.stream, group["name"])
+                floor = min(floor, parse_id(summary["min"]))
+        dropped: int = await self.redis.xtrim(self.stream, minid=_text(floor), approximate=False)
+        return dropped
 
 
 def _decode(entry_id: Any, fields: dict[bytes, bytes]) -> jr.JournalEntry:

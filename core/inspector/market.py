@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,9 +24,12 @@ from decimal import Decimal
 import grpc
 
 from core.backoff import Backoff
+from core.errors import TrademeshError
+from core.inspector.asked import AskedMarkets, Key
 from core.inspector.engine.market import MarketView
-from core.inspector.metrics import QUOTE_AS_OF_LATEST
+from core.inspector.metrics import FOLLOWED_MARKETS, FOLLOWED_VENUES, QUOTE_AS_OF_LATEST, REFUSED_MARKETS
 from core.inspector.venues import VenueLinks
+from core.instruments import VenueInstruments, unknown_symbol
 from core.retry import sleep_unless
 from core.tops import Timeline, TopBook
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -40,6 +44,9 @@ _FIRST_QUOTE_S = 2.0  # an intent of a market not followed yet waits this long f
 # after its signal (seconds), so 10 s reach back to any intent not stale already.
 KEEP_NS = 10_000_000_000
 _CHANNELS = [md.CHANNEL_BOOK, md.CHANNEL_TRADES, md.CHANNEL_TICKERS]
+# A refusal of the whole subscription: asked again unchanged, it would be refused again.
+_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+_PRUNE_EVERY_S = 1.0
 
 
 @dataclass
@@ -84,11 +91,15 @@ class _Market:
 
 
 class _VenueFollower:
+    """One venue's market stream, of the symbols followed there; open again when they change."""
+
     def __init__(self, venue: str, board: MarketBoard) -> None:
         self.venue = venue
         self.board = board
         self.symbols: set[str] = set()
         self.changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self._said = ""  # the last failure logged: a spell of one failure is logged once
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = Backoff(0.2, 5.0)
@@ -99,19 +110,35 @@ class _VenueFollower:
             self.changed.clear()
             try:
                 await self._follow(stop, backoff)
-                continue  # the symbol set grew, or stop
+                continue  # the symbol set changed, or stop
             except grpc.aio.AioRpcError as exc:
-                reason = f"{exc.code().name}: {exc.details()}"
+                code, reason = exc.code(), f"{exc.code().name}: {exc.details()}"
             except Exception as exc:  # no such venue yet (the registry may come later)
-                reason = str(exc)
+                code, reason = None, str(exc)
             self.board.lost(self.venue)
+            if code in _REFUSED:
+                # Asking again unchanged would be refused again: wait for the markets to change.
+                self._say(f"refused ({reason})", "not asked again until its markets change")
+                await _wait_any(stop, self.changed)
+                continue
             delay = backoff.next()
-            log.warning("inspector: %s market stream lost (%s); again in %.1f s", self.venue, reason, delay)
+            self._say(f"lost ({reason})", f"asked again after a backoff (now {delay:.1f} s)")
             await sleep_unless(stop, delay)
 
+    def _say(self, what: str, then: str = "") -> None:
+        """Logged when it differs from the last said (a venue away is one line, not one a retry)."""
+        if what != self._said:
+            self._said = what
+            shown = f"{what}; {then}" if then else what
+            log.warning("inspector: %s market stream %s", self.venue, shown, extra={"venue": self.venue})
+
     async def _follow(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        symbols = await self.board.listed(self.venue, sorted(self.symbols))
+        if not symbols:
+            await _wait_any(stop, self.changed)
+            return
         desk = self.board.links.desk(self.venue)
-        request = md.SubscribeRequest(symbols=sorted(self.symbols), channels=_CHANNELS)
+        request = md.SubscribeRequest(symbols=symbols, channels=_CHANNELS)
         call = desk.marketdata.Subscribe(request, metadata=self.board.links.metadata)
         ended = asyncio.ensure_future(_wait_any(stop, self.changed))
         try:
@@ -132,6 +159,7 @@ class _VenueFollower:
     async def _read(self, call: object, backoff: Backoff) -> None:
         async for response in call:  # type: ignore[attr-defined]
             backoff.reset()
+            self._said = ""
             for event in response.events:
                 await self.board.take(self.venue, event)
 
@@ -146,40 +174,139 @@ async def _wait_any(*events: asyncio.Event) -> None:
 
 
 class MarketBoard:
-    def __init__(self, links: VenueLinks, on_trade: OnTrade, keep_ns: int = KEEP_NS) -> None:
+    def __init__(
+        self,
+        links: VenueLinks,
+        on_trade: OnTrade,
+        keep_ns: int = KEEP_NS,
+        instruments: VenueInstruments | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.links = links
         self.on_trade = on_trade
         self.keep_ns = keep_ns
+        self.instruments = instruments or VenueInstruments(lambda venue: links.list_instruments(venue))
         self.quotes: dict[tuple[str, str], Quote] = {}
         self._markets: dict[tuple[str, str], _Market] = {}
         self._followers: dict[str, _VenueFollower] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # the prune loop, followers ending
         self._arrived: dict[tuple[str, str], asyncio.Event] = {}
+        self._refused: set[Key] = set()  # not served by their venue: not followed again unasked
+        self.asked = AskedMarkets(clock)
+        # The markets the core holds a position or a working order in (the runtime sets it).
+        self.held: Callable[[], set[Key]] = set
+        self.kept: frozenset[Key] = frozenset()  # those the detectors' active patches trade
 
     def start(self, stop: asyncio.Event) -> None:
         self._stop = stop
+        for follower in self._followers.values():
+            self._run(follower)
+        self._tasks.add(asyncio.create_task(self._prune_loop(stop), name="markets pruned"))
+
+    async def _prune_loop(self, stop: asyncio.Event) -> None:
+        while not await sleep_unless(stop, _PRUNE_EVERY_S):
+            self.prune()
+
+    def keep(self, markets: frozenset[Key]) -> None:
+        """Follow these markets (the active patches trade them) as long as they are given."""
+        self.kept = markets
+        for venue, symbol in sorted(markets):
+            self.follow(venue, symbol)
 
     def follow(self, venue: str, symbol: str) -> None:
         """Follow this market from now on (a no-op when followed already)."""
+        self._refused.discard((venue, symbol))
         follower = self._followers.get(venue)
         if follower is None:
             follower = self._followers[venue] = _VenueFollower(venue, self)
-            if self._stop is not None:
-                self._tasks.append(asyncio.create_task(follower.run(self._stop), name=f"market {venue}"))
+            self._run(follower)
         if symbol not in follower.symbols:
             follower.symbols.add(symbol)
             follower.changed.set()
+            self._count()
+
+    def unfollow(self, venue: str, symbol: str) -> None:
+        """No longer followed: its quotes dropped, its venue's stream open again without it (or
+        ended, with the venue's last market)."""
+        key = (venue, symbol)
+        self.quotes.pop(key, None)
+        self._markets.pop(key, None)
+        self._arrived.pop(key, None)
+        self.asked.forget(key)
+        follower = self._followers.get(venue)
+        if follower is None:
+            return
+        follower.symbols.discard(symbol)
+        follower.changed.set()
+        if not follower.symbols:
+            del self._followers[venue]
+            self._end(follower)
+        self._count()
+
+    def _end(self, follower: _VenueFollower) -> None:
+        task = follower.task
+        if task is not None:
+            task.cancel()
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def following(self) -> list[tuple[str, str]]:
         return sorted((venue, symbol) for venue, f in self._followers.items() for symbol in f.symbols)
 
+    async def check(self, venue: str, symbol: str, field: str = "symbol") -> None:
+        """NotFound for a venue nobody serves, InvalidArgument naming `field` for a symbol it
+        does not list (Unavailable when its instruments cannot be read)."""
+        self.links.known(venue)
+        await self.instruments.check(venue, symbol, field)
+
+    async def listed(self, venue: str, symbols: list[str]) -> list[str]:
+        """Those of `symbols` the venue lists; the others dropped, said once. All of them when
+        the venue's list cannot be read now (the venue then refuses a bad one alone)."""
+        try:
+            found, unknown = await self.instruments.split(venue, symbols)
+        except TrademeshError:
+            return symbols
+        for symbol in unknown:
+            self.refused(venue, symbol, unknown_symbol(venue, symbol))
+        return found
+
+    def refused(self, venue: str, symbol: str, reason: str) -> None:
+        """The venue does not serve this market: no longer followed (its stream goes on for the
+        others); an intent for it is refused (Runtime.check_market)."""
+        REFUSED_MARKETS.inc()
+        log.warning("inspector: %s %s not followed: %s", venue, symbol, reason, extra={"venue": venue})
+        self._refused.add((venue, symbol))
+        follower = self._followers.get(venue)
+        if follower is None:
+            return
+        follower.symbols.discard(symbol)  # not `changed`: the stream serves the others as is
+        if not follower.symbols:
+            del self._followers[venue]
+            self._end(follower)
+        self._count()
+
+    def prune(self) -> None:
+        """Follow every market held or kept (but one its venue refused); drop every other one
+        not asked about within the idle time."""
+        needed = self.held() | self.kept
+        followed = set(self.following())
+        for venue, symbol in sorted(needed - followed - self._refused):
+            self.follow(venue, symbol)
+        self.asked.expire(needed)
+        for key in sorted(followed - needed):
+            if not self.asked.holds(key):
+                self.unfollow(*key)
+        self._refused &= needed
+
     async def view(self, venue: str, symbol: str, as_of_ns: int = 0) -> MarketView:
         """The market as of `as_of_ns` (an intent's signal time) when its quotes reach back to
         it; else (counted when a time was given) the market now: a market not followed yet is
-        followed, and its first quote (bid and ask) awaited a moment (a view without them when
-        none comes)."""
+        followed (counted among those asked about: at most `AskedMarkets.most`, each dropped
+        when idle), and its first quote (bid and ask) awaited a moment (a view without them
+        when none comes)."""
         key = (venue, symbol)
+        self._ask(key)
         if as_of_ns > 0:
             market = self._markets.get(key)
             found = None if market is None else market.history.at(as_of_ns)
@@ -195,13 +322,31 @@ class MarketBoard:
             quote = self.quotes.get(key)
         return quote.view() if quote is not None else MarketView()
 
+    def _ask(self, key: Key) -> None:
+        """The market asked about now; the least recently asked dropped past the bound (never one
+        held or kept: those stay followed whatever is asked)."""
+        needed = self.held() | self.kept
+        for evicted in self.asked.touch(key, needed):
+            self.unfollow(*evicted)
+
+    def _run(self, follower: _VenueFollower) -> None:
+        if self._stop is not None and follower.task is None:
+            follower.task = asyncio.create_task(follower.run(self._stop), name=f"market {follower.venue}")
+
+    def _count(self) -> None:
+        FOLLOWED_VENUES.set(sum(1 for f in self._followers.values() if f.symbols))
+        FOLLOWED_MARKETS.set(sum(len(f.symbols) for f in self._followers.values()))
+
     async def take(self, venue: str, event: md.MarketEvent) -> None:
+        kind = event.WhichOneof("payload")
+        if kind == "notice" and event.notice.kind == md.NOTICE_KIND_REFUSED:
+            self._refusal(venue, event.symbol, event.notice)
+            return
         key = (venue, event.symbol)
         quote = self.quotes.setdefault(key, Quote())
         market = self._markets.get(key)
         if market is None:
             market = self._markets[key] = _Market(self.keep_ns)
-        kind = event.WhichOneof("payload")
         if kind == "book_snapshot":
             snapshot = event.book_snapshot
             market.book.replace(snapshot.bids, snapshot.asks)
@@ -224,6 +369,14 @@ class MarketBoard:
             await self.on_trade(venue, event.symbol, quote.last)
         elif kind == "notice" and _book_gap(event.notice):
             market.lost()
+
+    def _refusal(self, venue: str, symbol: str, notice: md.StreamNotice) -> None:
+        """The venue does not serve the market (every channel), or one of its channels (the
+        others come: followed on)."""
+        if notice.channel == md.CHANNEL_UNSPECIFIED:
+            self.refused(venue, symbol, notice.reason)
+        else:
+            log.warning("inspector: %s %s: %s", venue, symbol, notice.reason, extra={"venue": venue})
 
     def lost(self, venue: str) -> None:
         """The venue's stream was lost: what came meanwhile is unknown."""
@@ -254,6 +407,7 @@ class MarketBoard:
                 arrived.set()
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *(f.task for f in self._followers.values() if f.task is not None)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

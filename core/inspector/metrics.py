@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["INTENT_TO_ACK", "QUOTE_AS_OF_LATEST", "STATE", "VENUE_CALLS", "VERDICTS"]
+__all__ = [
+    "FOLLOWED_MARKETS",
+    "FOLLOWED_VENUES",
+    "INTENT_TO_ACK",
+    "QUOTE_AS_OF_LATEST",
+    "REFUSED_MARKETS",
+    "STATE",
+    "VENUE_CALLS",
+    "VERDICTS",
+]
 
 _BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -25,4 +34,16 @@ QUOTE_AS_OF_LATEST = Counter(
     "trademesh_inspector_quote_as_of_latest_total",
     "Intents with a signal time checked against the latest quote, not the quote as of that time: "
     "the market's quotes kept by event time did not reach back to it.",
+)
+FOLLOWED_MARKETS = Gauge(
+    "trademesh_inspector_followed_markets",
+    "Markets whose prices the inspector follows now: those it holds a position or an order in, "
+    "those the active patches trade, and at most a bounded number of others intents asked about.",
+)
+FOLLOWED_VENUES = Gauge(
+    "trademesh_inspector_followed_venues", "Venues whose market stream the inspector holds open now."
+)
+REFUSED_MARKETS = Counter(
+    "trademesh_inspector_refused_markets_total",
+    "Markets dropped from a venue's market stream: the venue does not list the symbol.",
 )

@@ -1,5 +1,6 @@
 """Notifications of the risk events an operator must hear of at once (a legacy position found, a
-stand-down, CLOSE_ALL, a reconciliation divergence): a webhook (the event as JSON, POSTed) and a
+stand-down, CLOSE_ALL, a reconciliation divergence, a position left without its protective
+pair): a webhook (the event as JSON, POSTed) and a
 Telegram chat (the Bot API's sendMessage, at a configurable base URL). Sent in the background: a
 slow or failing target is logged (without the bot's token, which is in the Bot API's path) and
 never holds up the inspector."""
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -21,7 +23,16 @@ from core.inspector.engine.events import RiskAction
 from core.redact import redact_url
 from trademesh.risk.v1 import inspector_pb2 as rk
 
-__all__ = ["NOTIFIED", "NOTIFIED_ACTIONS", "Notifier", "Telegram", "as_json", "notifier_from_env", "text_of"]
+__all__ = [
+    "NOTIFIED",
+    "NOTIFIED_ACTIONS",
+    "Notifier",
+    "Telegram",
+    "as_json",
+    "http_url",
+    "notifier_from_env",
+    "text_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +40,8 @@ _TIMEOUT_S = 5.0
 _TELEGRAM = "https://api.telegram.org"
 # What is sent: the operator's attention is for these, not for every verdict.
 NOTIFIED_ACTIONS = frozenset({ACTION_TO_PB[RiskAction.STAND_DOWN], ACTION_TO_PB[RiskAction.CLOSE_ALL]})
-NOTIFIED = frozenset({"legacy", "reconcile.position", "protect.rejected"})
+# A position without its protective pair past the bound, and its end (protected, closed).
+NOTIFIED = frozenset({"legacy", "reconcile.position", "protect.rejected", "protect.unprotected"})
 
 
 def wanted(event: rk.RiskEvent) -> bool:
@@ -117,13 +129,32 @@ class Notifier:
             await self._session.close()
 
 
+def http_url(variable: str, value: str | None) -> str | None:
+    """`value` when it is an http(s) URL with a host; InvalidArgument naming the variable, and
+    never its value (a webhook's URL often holds its secret), otherwise."""
+    if value is not None and _http_host(value) is None:
+        raise InvalidArgument.field(variable, "is not an http:// or https:// URL with a host")
+    return value
+
+
+def _http_host(value: str) -> str | None:
+    try:
+        url = urlsplit(value)
+        if url.port == 0:  # urlsplit itself refuses a port past 65535
+            return None
+    except ValueError:
+        return None
+    return url.hostname if url.scheme.lower() in ("http", "https") else None
+
+
 def notifier_from_env() -> Notifier:
-    """The targets set in the environment (InvalidArgument naming a half-set Telegram target)."""
-    webhook = read_secret(NOTIFY_WEBHOOK_URL)
+    """The targets set in the environment (InvalidArgument naming a half-set Telegram target,
+    or a URL that is none)."""
+    webhook = http_url(NOTIFY_WEBHOOK_URL, read_secret(NOTIFY_WEBHOOK_URL))
     token, chat = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_CHAT_ID)
     if (token is None) != (chat is None):
         missing = TELEGRAM_CHAT_ID if chat is None else TELEGRAM_BOT_TOKEN
         raise InvalidArgument.field(missing, "is needed with the other Telegram variable")
-    base = (read_secret(TELEGRAM_BASE_URL) or _TELEGRAM).rstrip("/")
+    base = (http_url(TELEGRAM_BASE_URL, read_secret(TELEGRAM_BASE_URL)) or _TELEGRAM).rstrip("/")
     telegram = None if token is None or chat is None else Telegram(base, token, chat)
     return Notifier(webhook, telegram)

@@ -8,7 +8,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from core.errors import TrademeshError
+from core.config_file import read_text
+from core.errors import InvalidArgument, TrademeshError
 from core.inspector.runtime import Runtime
 from core.retry import sleep_unless
 
@@ -44,11 +45,9 @@ class PolicyWatch:
 
     async def _reload(self, path: Path) -> None:
         try:
-            text = await asyncio.to_thread(path.read_text)
-        except OSError as exc:
-            log.error(
-                "inspector: policies %s cannot be read (%s); the set in force stays", path, exc.strerror
-            )
+            text = await asyncio.to_thread(read_text, path, "policies")
+        except InvalidArgument as exc:
+            log.error("inspector: %s; the set in force stays", exc)
             return
         if text == self.runtime.policies.text:
             return

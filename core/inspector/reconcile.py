@@ -1,15 +1,19 @@
 """Reconciliation: every N seconds the inspector compares its own book with each venue's.
 
-- A position that differs from the core's (plus a legacy position's size) on two checks in a row
-  (one may meet a fill in flight) is a divergence: a NOTICE risk event, and the venue is stood
-  down (its intents are refused) until the sizes agree again (a second NOTICE says so).
+- A position that differs from the core's (plus a legacy position's size) by the same amount on
+  two checks in a row (core.inspector.discrepancy: two different differences are two fills in
+  flight, one at each check, not a divergence) is a divergence: a NOTICE risk event, and the
+  venue is stood down until the sizes agree again (a second NOTICE says so). The stand-down is
+  a journaled input of the core (`venue_stand`), whose checks refuse the venue's entries from
+  every way in (the API, the bus) and after a restart.
 - An order open at the venue that the inspector never placed is reported, once.
 - An order the inspector placed that the core no longer works (its position closed, its pair
   filled) but is still open at the venue is cancelled: no orphaned stop is left behind.
 - When a ledger is registered, each venue's balances are compared with the ledger's books (the
-  cash it expects per asset, Ledger.GetBalances): an asset that differs on two checks in a row
-  is a NOTICE (`reconcile.ledger`), and a second NOTICE when they agree again. The venue is not
-  stood down: the books may be behind (a ledger down) while the positions are right.
+  cash it expects per asset, Ledger.GetBalances): the same difference of an asset on two checks
+  in a row (core.inspector.discrepancy: two different ones are two fills in flight, not one
+  alarm) is a NOTICE (`reconcile.ledger`), and a second NOTICE when they agree again. The venue
+  is not stood down: the books may be behind (a ledger down) while the positions are right.
 
 At a fresh start (no journal) every position found is legacy: reported, and never touched.
 """
@@ -18,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 import grpc
 
 from core.decimals import format_decimal
+from core.inspector.discrepancy import Discrepancies
 from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
 from core.inspector.runtime import Runtime
@@ -54,7 +60,7 @@ class Shell(Protocol):
     def legacy(self) -> dict[Key, tuple[Decimal, Decimal | None]]: ...
 
     @property
-    def stood_down(self) -> dict[str, str]: ...
+    def stood_down(self) -> dict[str, str]: ...  # the core's venues_down: read, never written
 
 
 def _notice(
@@ -66,11 +72,18 @@ def _notice(
     )  # fmt: skip
 
 
+@dataclass
+class Divergence:
+    diverged: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+
+
 class Reconciler:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
         self.checks = 0
-        self._strikes: dict[Key, int] = {}
+        self._sizes: Discrepancies[Key] = Discrepancies(repeats=_STRIKES)
+        self._books: Discrepancies[Key] = Discrepancies(repeats=_STRIKES)
         self._reported: set[str] = set()
         self._reported_books: dict[Key, bool] = {}
 
@@ -142,9 +155,8 @@ class Reconciler:
             timeout=self.runtime.executor.timeout_s,
             metadata=self.shell.links.metadata,
         )
-        events = self._compare_positions(venue, positions) + await self._compare_orders(
-            venue, list(opened.orders)
-        )
+        events = await self._stand(venue, self._diverged(venue, positions))
+        events += await self._compare_orders(venue, list(opened.orders))
         try:
             return events + await self._compare_books(venue)
         except grpc.aio.AioRpcError as exc:  # the books unreadable now: the positions still count
@@ -180,15 +192,14 @@ class Reconciler:
         for asset in sorted(set(actual) | set(expected)):
             key = (venue, f"ledger/{asset}")
             theirs, ours = actual.get(asset, ZERO), expected.get(asset, ZERO)
+            alarm = self._books.check(key, theirs - ours)
             if theirs == ours:
-                self._strikes.pop(key, None)
                 if self._reported_books.pop(key, False):
                     events.append(
                         _notice(now, "reconcile.ledger", f"{asset} agrees with the ledger again", venue)
                     )
                 continue
-            self._strikes[key] = self._strikes.get(key, 0) + 1
-            if self._strikes[key] >= _STRIKES and not self._reported_books.get(key):
+            if alarm and not self._reported_books.get(key):
                 self._reported_books[key] = True
                 venue_total, ledger_total = format_decimal(theirs), format_decimal(ours)
                 reason = f"{asset} is {venue_total} at the venue, {ledger_total} in the ledger's books"
@@ -198,28 +209,32 @@ class Reconciler:
                 )  # fmt: skip
         return events
 
-    def _compare_positions(self, venue: str, positions: dict[str, tf.Position]) -> list[rk.RiskEvent]:
+    def _diverged(self, venue: str, positions: dict[str, tf.Position]) -> Divergence:
+        """Each position that differs now, and those that differed by the same amount twice in a
+        row (symbol, the venue's size, the book's)."""
         core = self.runtime.ready_core
         ours = {k[1]: p.size for k, p in core.book.positions.positions.items() if k[0] == venue and p.size}
-        differ = []
+        found = Divergence()
         for symbol in sorted(set(ours) | set(positions)):
             legacy = self.shell.legacy.get((venue, symbol), (ZERO, None))[0]
             theirs = Decimal(positions[symbol].size) if symbol in positions else ZERO
             expected = ours.get(symbol, ZERO) + legacy
-            key = (venue, symbol)
-            if theirs == expected:
-                self._strikes.pop(key, None)
-                continue
-            self._strikes[key] = self._strikes.get(key, 0) + 1
-            if self._strikes[key] >= _STRIKES:
-                differ.append((symbol, theirs, expected))
-        return self._stand(venue, differ)
+            if self._sizes.check((venue, symbol), theirs - expected):
+                found.diverged.append((symbol, theirs, expected))
+            if theirs != expected:
+                found.differing.append(symbol)
+        return found
 
-    def _stand(self, venue: str, differ: list[tuple[str, Decimal, Decimal]]) -> list[rk.RiskEvent]:
+    async def _stand(self, venue: str, found: Divergence) -> list[rk.RiskEvent]:
+        """The venue stood down (a journaled input: the core refuses its entries) on a divergence,
+        and taken up again once its positions agree (every one: a difference that changed while
+        it stood down is no agreement)."""
         now = self.runtime.clock()
+        differ = found.diverged
         if not differ:
-            if self.shell.stood_down.pop(venue, None) is None:
+            if venue not in self.shell.stood_down or found.differing:
                 return []
+            await self._journal_stand(venue, "")
             return [
                 _notice(now, "reconcile.resolved", "the venue's positions agree again: intents taken", venue)
             ]
@@ -228,11 +243,15 @@ class Reconciler:
         symbol, theirs, expected = differ[0]
         venue_size, book_size = format_decimal(theirs), format_decimal(expected)
         reason = f"position {symbol} is {venue_size} at the venue, {book_size} in our book"
-        self.shell.stood_down[venue] = reason
+        await self._journal_stand(venue, reason)
         return [
             _notice(now, "reconcile.position", reason + ": the venue is stood down", venue, symbol,
                     venue_size=venue_size, book_size=book_size)
         ]  # fmt: skip
+
+    async def _journal_stand(self, venue: str, reason: str) -> None:
+        stand = jr.JournalVenueStand(venue=venue, reason=reason)
+        await self.runtime.feed(jr.JournalEntry(now_ns=self.runtime.clock(), venue_stand=stand))
 
     async def _compare_orders(self, venue: str, orders: list[tf.Order]) -> list[rk.RiskEvent]:
         core, executor = self.runtime.ready_core, self.runtime.executor

@@ -1,6 +1,7 @@
 """Risk events and state transitions: published to the bus stream `risk` (where Studio, the
 ledger and ListRiskEvents read them, across the inspector's restarts) and fanned out live to
-WatchRiskEvents callers."""
+WatchRiskEvents callers. The same entries carry the protective orders' links to their
+positions' intents (read by the ledger only)."""
 
 from __future__ import annotations
 
@@ -47,14 +48,20 @@ class RiskLog:
         self._watchers: list[RiskWatcher] = []
 
     async def publish(
-        self, events: Sequence[rk.RiskEvent], transitions: Sequence[rk.Transition], now_ns: int
+        self,
+        events: Sequence[rk.RiskEvent],
+        transitions: Sequence[rk.Transition],
+        now_ns: int,
+        links: Sequence[rk.OrderLink] = (),
     ) -> None:
-        """One bus entry for what one input made; its id becomes the events' id."""
-        if not events and not transitions:
+        """One bus entry for what one input made; its id becomes the events' id. `links`: the
+        protective orders it placed, each with its position's intent (for the ledger's links)."""
+        if not events and not transitions and not links:
             return
         envelope = bus.Envelope(source=self.source, ts_publish_ns=now_ns)
         envelope.risk.events.extend(events)
         envelope.risk.transitions.extend(transitions)
+        envelope.risk.links.extend(links)
         entry_id = await self.writer.add(RISK, envelope.SerializeToString(), _RETENTION.maxlen)
         text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         for index, event in enumerate(events):

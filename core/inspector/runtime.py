@@ -9,6 +9,13 @@ An intent is checked against the market as of its signal's time (`Intent.ts_sign
 board's quotes by event time, core.inspector.market), as a backtest checks it at that time; the
 quote journaled with it is that one.
 
+Timers: the core asks to be woken (a refused protective order's retry, a coalescing window's
+end, the unprotected bound); core.inspector.timers wakes it with a journaled timer entry.
+
+Instrument facts: before the core checks an intent, the facts of its market (minimum size and
+notional, lot and tick size, from the venue's ListInstruments) are journaled when the core does
+not have them yet or they changed, so its protective orders are sized to what the venue takes.
+
 Marks: the core does not see every tick. Once a second (`mark_every_s`) each market the core
 holds a position or an order in is marked at its latest mid (or last trade) when that changed:
 a journaled input like any other, so a replay sees the same marks the live core saw.
@@ -19,24 +26,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.decimals import format_decimal
 from core.errors import FailedPrecondition, InvalidArgument
 from core.inspector.audit import Audit
-from core.inspector.convert import intent_from_pb, market_to_pb, risk_event_to_pb, transition_to_pb
+from core.inspector.convert import (
+    facts_from_pb,
+    intent_from_pb,
+    market_to_pb,
+    order_links,
+    risk_event_to_pb,
+    transition_to_pb,
+)
 from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import OrderRole
+from core.inspector.engine.actions import Amend, OrderAction, OrderRole
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Output, RiskState, Verdict
-from core.inspector.engine.policy_file import load_policies
+from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.executor import Executor
 from core.inspector.journal import Journal
 from core.inspector.market import MarketBoard
 from core.inspector.metrics import STATE, VERDICTS
 from core.inspector.risk_log import RiskLog
+from core.inspector.shipped import operator_policies
+from core.inspector.snapshot import audit_from_snapshot
+from core.inspector.snapshots import SNAPSHOT_EVERY, Snapshots
+from core.inspector.timers import CoreTimer
 from core.retry import sleep_unless
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -50,6 +68,8 @@ log = logging.getLogger(__name__)
 MANUAL = "manual"  # the strategy of an intent submitted without one (Studio's order ticket)
 _MANUAL_TTL_NS = 30 * 1_000_000_000
 _FILLS_WAIT_S = 1.0
+_ANSWERS_KEPT = 10_000  # the venues' latest answers kept, per order (the newest orders)
+_SHOWN_CHARS = 128  # of a refused intent's ids on its BLOCK event
 _TERMINAL = frozenset(
     {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
 )
@@ -90,13 +110,16 @@ class Runtime:
         board_factory: Callable[[Runtime], MarketBoard],
         clock: Callable[[], int],
         instance: str = "inspector",
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         self.instance = instance
         self.journal = journal
         self.risk_log = risk_log
         self.clock = clock
         self.executor = executor_factory(self)
+        self.timer = CoreTimer(lambda: None if self.core is None else self.core.wake_ns, self.feed, clock)
         self.board = board_factory(self)
+        self.board.held = self.held_markets
         self.audit = Audit()
         self.core: InspectorCore | None = None
         self.policies = PolicySource("")
@@ -107,6 +130,7 @@ class Runtime:
         self._marks = _Marks()
         # Venue -> when its positions were read as legacy (a fresh start): fills stamped before.
         self.legacy_as_of: dict[str, int] = {}
+        self.snapshots = Snapshots(journal, snapshot_every)
 
     @property
     def ready_core(self) -> InspectorCore:
@@ -119,27 +143,37 @@ class Runtime:
     async def start(self, policies: PolicySource, starting_equity: Decimal) -> None:
         """Rebuild the core from the journal (or begin one), then ask the venues about every
         order the journal left working, before anything new is placed."""
-        async for entry in self.journal.entries():
+        async for entry_id, entry in self.journal.entries():
             if self.core is None:
                 self.core = new_core(entry)
+                self._began(entry)
             else:
                 self._observe(entry, apply_entry(self.core, entry))
+            self.snapshots.applied(entry_id, entry)
             self.replayed += 1
+        given = operator_policies(policies.text).policies
         if self.core is None:
             start = jr.JournalStart(
-                policies=policies.text,
+                policies=dump_policies(given),
                 starting_equity=format_decimal(starting_equity),
                 instance=self.instance,
             )
             entry = jr.JournalEntry(now_ns=self.clock(), start=start)
-            await self.journal.append(entry)
+            self.snapshots.applied(await self.journal.append(entry), entry)
             self.core = new_core(entry)
-        elif policies.text and load_policies(policies.text) != self.core.policies:
-            await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=policies.text))
+            self._began(entry)
+        elif given != self.core.policies:
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = policies
         self._show_state()
         log.info("inspector: %d journal entries replayed; state %s", self.replayed, self.core.state.value)
+        self.snapshots.take(self.core, self.audit)
         await self._recover()
+
+    def _began(self, entry: jr.JournalEntry) -> None:
+        """The journal's first entry read: a snapshot holds the audit as it was."""
+        if entry.WhichOneof("input") == "snapshot":
+            self.audit = audit_from_snapshot(entry.snapshot)
 
     async def _recover(self) -> None:
         """Working orders after a replay: emulated stops are held again; every other order is
@@ -154,9 +188,20 @@ class Runtime:
                 continue
             self.board.follow(order.venue, order.symbol)
             await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=order.client_order_id))
-        for key, position in core.book.positions.positions.items():
+        for key, position in list(core.book.positions.positions.items()):
             if position.size != 0:
                 self.board.follow(*key)
+                await self.learn(*key)
+
+    async def learn(self, venue: str, symbol: str) -> None:
+        """The market's instrument facts into the core (journaled) when it has none or they
+        changed; nothing when the venue cannot be asked now (asked again at the next intent)."""
+        listed = await self.executor.ticks.instruments(venue)
+        item = None if listed is None else listed.get(symbol)
+        if item is None or self.ready_core.instruments.get((venue, symbol)) == facts_from_pb(item):
+            return
+        facts = jr.JournalInstruments(venue=venue, instruments=[item])
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), instruments=facts))
 
     # ---- inputs
 
@@ -165,31 +210,50 @@ class Runtime:
 
         Inputs are applied in the journal's order: appends complete in the order they were made
         (core.inspector.writes), and nothing is awaited between an append's end and the apply."""
-        await self.journal.append(entry)
+        entry_id = await self.journal.append(entry)
         result = apply_entry(self.ready_core, entry)
+        self.timer.nudge()
         self._observe(entry, result)
+        self.snapshots.applied(entry_id, entry)
+        self.snapshots.take(self.ready_core, self.audit)
         output = result.output if isinstance(result, Verdict) else result
         if output.transitions:
             self._show_state()
-        if not output.events and not output.transitions:
-            await self.executor.carry_out(output.actions)
+        links = order_links(output.actions, entry.now_ns)
+        if not output.events and not output.transitions and not links:
+            await self._carry_out(output.actions)
             return result
         # The orders go out while the risk events are written (they may share a pipeline with
         # the orders' acknowledgements: core.inspector.writes).
         events = [risk_event_to_pb(e) for e in output.events]
         transitions = [transition_to_pb(t) for t in output.transitions]
-        published = asyncio.ensure_future(self.risk_log.publish(events, transitions, entry.now_ns))
+        published = asyncio.ensure_future(self.risk_log.publish(events, transitions, entry.now_ns, links))
         try:
-            await self.executor.carry_out(output.actions)
+            await self._carry_out(output.actions)
         finally:
             await published
         return result
+
+    async def _carry_out(self, actions: Sequence[OrderAction]) -> None:
+        """The actions in order, but the amendments of protective orders for their price alone
+        (the same size: the levels moved), which go all at once after the rest. A burst of
+        entries moves the levels with each: eight such amendments, one round trip after the
+        other, held the next fill (and the layer it needed) for 250 ms."""
+        book = self.ready_core.book.orders
+        first: list[OrderAction] = []
+        moved: list[OrderAction] = []
+        for action in actions:
+            old = book.get(action.client_order_id) if isinstance(action, Amend) else None
+            repriced = isinstance(action, Amend) and old is not None and action.order.size == old.remaining
+            (moved if repriced else first).append(action)
+        await self.executor.carry_out(first)
+        await self.executor.carry_out_together(moved)
 
     def _observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
         """What the shell keeps beside the core: the venues' answers and the audit."""
         kind = entry.WhichOneof("input")
         if kind == "order_update":
-            self.orders[entry.order_update.client_order_id] = entry.order_update
+            self._answer(entry.order_update)
         self.audit.observe(entry, result)
         if kind == "fill" and (awaited := self._fills_awaited.get(entry.fill.fill.client_order_id)):
             record = self.audit.records.get(entry.fill.fill.client_order_id)
@@ -202,8 +266,10 @@ class Runtime:
         intent = intent_from_pb(message)
         if core.handled(intent.intent_id):
             raise FailedPrecondition(f"intent {intent.intent_id} was handled already")
+        await self.check_market(intent.venue, intent.symbol)
         # The market as of the intent's signal time, as the backtest checks it (the latest when
         # it has none, or the board's quotes do not reach back).
+        await self.learn(intent.venue, intent.symbol)
         market = await self.board.view(intent.venue, intent.symbol, message.ts_signal_ns)
         if market.last is None and message.entry_price:
             market = type(market)(market.bid, market.ask, Decimal(message.entry_price))
@@ -219,6 +285,30 @@ class Runtime:
             if order is not None:
                 await self._fills_in(order)
         return Submitted(result, reasons, order)
+
+    async def check_market(self, venue: str, symbol: str) -> None:
+        """NotFound for a venue nobody serves, InvalidArgument for a symbol it does not list: an
+        intent for either is refused as such before anything follows its market (Unavailable
+        when the venue's instruments cannot be read)."""
+        await self.board.check(venue, symbol, "intent.symbol")
+
+    async def refuse_invalid(self, message: am.Intent, error: InvalidArgument) -> None:
+        """An intent from the bus whose fields mean nothing as an order (the API answers
+        INVALID_ARGUMENT instead): a BLOCK on the risk stream naming each bad field. The core
+        never sees it (nothing journaled); a redelivery is refused the same way."""
+        bad = {v.field for v in error.violations}
+        about = {
+            name: getattr(message, name)[:_SHOWN_CHARS]
+            for name in ("intent_id", "strategy_id", "venue", "symbol")
+            if f"intent.{name}" not in bad
+        }
+        event = rk.RiskEvent(
+            ts_ns=self.clock(), action=rk.RISK_ACTION_BLOCK, policy="intent.invalid",
+            reason="; ".join(f"{v.field}: {v.description}" for v in error.violations),
+            values=[rk.Value(name=v.field, value=v.description) for v in error.violations], **about,
+        )  # fmt: skip
+        VERDICTS.labels(RiskAction.BLOCK.value).inc()
+        await self.risk_log.publish([event], [], event.ts_ns)
 
     async def _fills_in(self, order: tf.Order) -> None:
         """Wait (a moment at most) for the fills the venue's answer reports: they come on its
@@ -266,8 +356,15 @@ class Runtime:
         if self.ready_core.heeds(order.client_order_id, order.status in _TERMINAL):
             await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
         else:  # nothing for the core: kept for the answers and the audit only
-            self.orders[order.client_order_id] = order
+            self._answer(order)
             self.audit.status(order)
+
+    def _answer(self, order: tf.Order) -> None:
+        """The venue's latest answer on an order, for SubmitIntent's reply: the newest kept."""
+        self.orders.pop(order.client_order_id, None)
+        self.orders[order.client_order_id] = order
+        while len(self.orders) > _ANSWERS_KEPT:
+            del self.orders[next(iter(self.orders))]
 
     def _in_legacy(self, execution: tf.Execution) -> bool:
         """A fill of an order not ours, stamped before the venue's positions were read at a
@@ -296,9 +393,10 @@ class Runtime:
         return result
 
     async def update_policies(self, text: str, path: str = "") -> Output:
-        """A new policy set (InvalidArgument naming the bad key before anything changes)."""
-        load_policies(text)
-        result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=text))
+        """A policy file read over the shipped set (InvalidArgument naming every bad key before
+        anything changes); the journal holds the complete set it makes."""
+        given = operator_policies(text).policies
+        result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = PolicySource(text, path, self.clock())
         assert isinstance(result, Output)
         return result
@@ -309,12 +407,15 @@ class Runtime:
         while not await sleep_unless(stop, every_s):
             await self.mark_once()
 
+    def held_markets(self) -> set[tuple[str, str]]:
+        """The markets the core holds a working order or an open position in."""
+        if self.core is None:
+            return set()
+        book = self.core.book
+        return {w.key for w in book.orders} | {k for k, p in book.positions.positions.items() if p.size != 0}
+
     async def mark_once(self) -> None:
-        core = self.ready_core
-        keys = {w.key for w in core.book.orders} | {
-            k for k, p in core.book.positions.positions.items() if p.size != 0
-        }
-        for venue, symbol in sorted(keys):
+        for venue, symbol in sorted(self.held_markets()):
             quote = self.board.quotes.get((venue, symbol))
             price = None if quote is None else quote.mark
             if price is None or self._marks.fed.get((venue, symbol)) == price:

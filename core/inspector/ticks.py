@@ -2,7 +2,9 @@
 the entry (docs/inspector.md), which rarely falls on the instrument's tick, and a venue refuses
 a price off its grid. The shell rounds it before placing: away from the market (a sell up, a buy
 down), so the order is never worse than planned. Tick sizes come from the venue's
-ListInstruments, asked once per venue (again after a failure)."""
+ListInstruments, asked once per venue (again after a failure); the same answer gives the core
+its instrument facts (minimum size and notional, lot size: core.inspector.runtime journals
+them)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from core.decimals import format_decimal
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.venues import VenueLinks
 from core.model import Side
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -55,12 +58,19 @@ class TickSizes:
     def __init__(self, links: VenueLinks, timeout_s: float) -> None:
         self.links = links
         self.timeout_s = timeout_s
-        self._ticks: dict[str, dict[str, Decimal]] = {}
+        self._listed: dict[str, dict[str, common.Instrument]] = {}
 
     async def tick(self, venue: str, symbol: str) -> Decimal | None:
         """The symbol's tick size at the venue; None when the venue does not say."""
-        ticks = self._ticks.get(venue)
-        if ticks is None:
+        listed = await self.instruments(venue)
+        item = None if listed is None else listed.get(symbol)
+        return Decimal(item.tick_size) if item is not None and item.tick_size else None
+
+    async def instruments(self, venue: str) -> dict[str, common.Instrument] | None:
+        """The venue's instruments by symbol; None when it could not be asked (asked again next
+        time)."""
+        listed = self._listed.get(venue)
+        if listed is None:
             try:
                 desk = self.links.desk(venue)
                 answer = await desk.marketdata.ListInstruments(
@@ -69,7 +79,5 @@ class TickSizes:
             except Exception as exc:  # gRPC error, or no such venue: asked again next time
                 log.warning("inspector: %s instruments: %s", venue, exc)
                 return None
-            ticks = self._ticks[venue] = {
-                i.symbol: Decimal(i.tick_size) for i in answer.instruments if i.tick_size
-            }
-        return ticks.get(symbol)
+            listed = self._listed[venue] = {i.symbol: i for i in answer.instruments}
+        return listed

@@ -4,14 +4,19 @@ inspector holds. Addresses come from `--venue NAME=HOST:PORT` and the gateway's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
+from core.errors import NotFound, Unavailable, shown
 from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
 from core.tools.resolver import MeshResolver
 from gateway.upstream import Upstreams
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
@@ -19,6 +24,7 @@ __all__ = ["LEDGER", "TRADEFLOW", "VenueDesk", "VenueLinks", "trade_metadata"]
 
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
 LEDGER = "trademesh.ledger.v1.Ledger"
+_LIST_TIMEOUT_S = 5.0
 
 
 def trade_metadata() -> Metadata:
@@ -68,6 +74,24 @@ class VenueLinks:
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))
+
+    def known(self, venue: str) -> None:
+        """NotFound naming the venue when no venue of that name is given or registered: nothing
+        is followed or asked of a venue nobody serves."""
+        names = self.names()
+        if venue not in names:
+            serving = ", ".join(names) or "none is registered"
+            raise NotFound(f"no venue {shown(venue)} in the mesh (venues: {serving})")
+
+    async def list_instruments(self, venue: str) -> Sequence[common.Instrument]:
+        """The venue's instruments (core.instruments keeps them); Unavailable when it does not answer."""
+        try:
+            answer = await self.desk(venue).marketdata.ListInstruments(
+                md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(f"venue {venue}: ListInstruments: {exc.code().name}: {exc.details()}") from exc
+        return list(answer.instruments)
 
     def ledger(self) -> lg_grpc.LedgerAsyncStub | None:
         """The ledger's stub when exactly one ledger is registered (reconciliation reads its

@@ -79,17 +79,15 @@ def risk_state(core: InspectorCore, now_ns: int, stood_down: dict[str, str]) -> 
 def _protective(core: InspectorCore, key: Key, emulated: set[str]) -> list[rk.ProtectiveOrder]:
     out = []
     for role in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT):
-        working = core.book.orders.protective(key, role)
-        if working is None:
-            continue
-        order = working.order
-        out.append(
-            rk.ProtectiveOrder(
-                client_order_id=order.client_order_id, role=role.value,
-                price=dec(order.trigger_price if role is OrderRole.STOP_LOSS else order.price),
-                size=dec(working.remaining), emulated=order.client_order_id in emulated,
-            )
-        )  # fmt: skip
+        for working in core.book.orders.layers(key, role):  # a layer per part of the position
+            order = working.order
+            out.append(
+                rk.ProtectiveOrder(
+                    client_order_id=order.client_order_id, role=role.value,
+                    price=dec(order.trigger_price if role is OrderRole.STOP_LOSS else order.price),
+                    size=dec(working.remaining), emulated=order.client_order_id in emulated,
+                )
+            )  # fmt: skip
     return out
 
 

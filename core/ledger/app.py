@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.env import redact_url
 from core.errors import TrademeshError, Unavailable
 from core.ledger.api import ledger_service
@@ -105,8 +105,8 @@ class Ledger:
     async def _connect(self, ctx: ServiceContext) -> bool:
         config = self.config
         reached = await until_reachable(
-            self.redis.ping, what=f"ledger: Redis at {redact_url(config.redis_url)}",
-            retry_on=_REDIS_ERRORS, stop=ctx.stop,
+            lambda: checked_ping(self.redis, config.redis_url),
+            what=f"ledger: Redis at {redact_url(config.redis_url)}", retry_on=_REDIS_ERRORS, stop=ctx.stop,
         )  # fmt: skip
         if reached is None:
             return False

@@ -7,6 +7,9 @@ The streams are followed with plain reads from a cursor kept in PostgreSQL with 
 (`ledger_orders`, `ledger_cursors`): a restarted ledger reads on where it stopped. Orders the
 inspector placed for no intent (protective stops, CLOSE_ALL's flatten) have no link: the
 posting core shares their fills among the strategies holding the position (docs/ledger.md).
+A protective order's link (the same stream's `links`: its position's latest entry's intent)
+names that intent, its decision and signal, so its fills trace back to the signal, but no
+strategy: they are still shared pro rata.
 """
 
 from __future__ import annotations
@@ -150,7 +153,8 @@ class Attribution:
             for intent in envelope.intents.intents:
                 self._intents.put(intent.intent_id, (intent.decision_id, intent.signal_id))
             return []
-        return [link for event in envelope.risk.events if (link := self._allowed(event)) is not None]
+        allowed = [link for event in envelope.risk.events if (link := self._allowed(event)) is not None]
+        return allowed + [self._protective(link) for link in envelope.risk.links]
 
     def _allowed(self, event: rk.RiskEvent) -> OrderLink | None:
         if event.action != rk.RISK_ACTION_ALLOW:
@@ -166,6 +170,24 @@ class Attribution:
         )  # fmt: skip
         self._links.put(order, link)
         return link
+
+    def _protective(self, link: rk.OrderLink) -> OrderLink:
+        """A protective order's link: its position's intent and where it came from; no strategy
+        (its fills are shared among the strategies holding the position), no risk event."""
+        decision, signal = self._intents.get(link.intent_id, ("", ""))
+        found = OrderLink(
+            link.client_order_id,
+            link.venue,
+            link.symbol,
+            link.intent_id,
+            "",
+            decision,
+            signal,
+            "",
+            link.ts_ns,
+        )
+        self._links.put(found.client_order_id, found)
+        return found
 
     async def _keep(self, links: Sequence[OrderLink]) -> None:
         async with self.pool.acquire() as connection, connection.transaction():

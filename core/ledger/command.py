@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from core.command import MeshView, ServiceCommand, add_redis_argument, positive_float
+from core.command import MeshView, ServiceCommand, add_redis_argument, instance_name, positive_float
 from core.mesh.config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -19,7 +19,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
     parser.add_argument("--database-url", help="where the books are kept (default: $DATABASE_URL)")
-    parser.add_argument("--instance", default="ledger", help="this ledger's name (default ledger)")
+    parser.add_argument(
+        "--instance", type=instance_name, default="ledger", help="this ledger's name (default ledger)"
+    )
     parser.add_argument(
         "--funding-every-s", type=positive_float, default=60.0,
         help="how often the perpetual venues are asked for funding payments (default 60)",

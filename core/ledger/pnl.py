@@ -28,6 +28,7 @@ from trademesh.ledger.v1 import ledger_pb2 as lg
 __all__ = ["PnlQuery", "pnl_report"]
 
 _POINTS = 200  # the most points a curve has when no bucket is asked for
+_LAST_NS = 2**63 - 1
 _MIN_BUCKET_NS = 1_000_000_000
 _PART = {LedgerId.REALISED_PNL: "realised", LedgerId.FEES: "fees", LedgerId.FUNDING_PNL: "funding"}
 _PNL_CODES = frozenset({AccountCode.REALISED_PNL, AccountCode.FEES_PAID, AccountCode.FUNDING_PNL})
@@ -104,7 +105,8 @@ async def _period(store: LedgerStore, query: PnlQuery) -> tuple[int, int]:
     if not since:
         first = await store.pool.fetchval("SELECT min(ts_ns) FROM ledger_events")
         since = int(first) if first is not None else until - _MIN_BUCKET_NS
-    return since, max(until, since + 1)
+    # Never past the last ns an int64 holds: the period's bounds go to PostgreSQL as bigint.
+    return since, min(max(until, since + 1), _LAST_NS)
 
 
 def _line(lines: dict[tuple[str, str], _Line], strategy: str, asset: str) -> _Line:
@@ -153,10 +155,10 @@ def _total_curve(curves: Iterable[list[tuple[int, Decimal]]]) -> list[tuple[int,
 async def _fills(store: LedgerStore, query: PnlQuery, since: int, until: int) -> dict[str, int]:
     rows = await store.pool.fetch(
         "SELECT strategy_id, count(DISTINCT fill_id) AS fills FROM ledger_transfers "
-        "WHERE fill_id <> '' AND ts_ns >= $1 AND ts_ns < $2 AND ($3::text = '' OR strategy_id = $3) "
+        "WHERE fill_id <> '' AND ts_ns >= $1 AND ts_ns <= $2 AND ($3::text = '' OR strategy_id = $3) "
         "AND ($4::text = '' OR debit_account_id IN (SELECT id FROM ledger_accounts WHERE venue = $4)) "
         "GROUP BY strategy_id",
-        since, until + 1, query.strategy, query.venue,
+        since, until, query.strategy, query.venue,
     )  # fmt: skip
     return {row["strategy_id"]: int(row["fills"]) for row in rows}
 

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from core.errors import InvalidArgument, NotFound
+from core.text import unstorable
 
 __all__ = ["Step", "Trace", "trace"]
 
@@ -91,6 +92,9 @@ async def trace(pool: Any, wanted: str) -> Trace:
     wanted = wanted.strip()
     if not wanted or len(wanted) > _MAX_ID:
         raise InvalidArgument.field("id", f"must be 1-{_MAX_ID} characters")
+    why = unstorable(wanted)  # no table holds such an id (and asyncpg cannot send a surrogate)
+    if why is not None:
+        raise InvalidArgument.field("id", why)
     async with pool.acquire() as connection:
         db = _Db(connection)
         kind, root = await _resolve(db, wanted)
@@ -275,6 +279,8 @@ async def _risk_steps(db: _Db, root: _Root) -> list[Step]:
     for link in links:
         root.client_order_ids.add(link["client_order_id"])
         summary = f"allowed: order {link['client_order_id']} on {link['venue']}"
+        if not link["strategy_id"]:  # a protective order, linked to its position's latest entry
+            summary = f"protects the intent's position: order {link['client_order_id']} on {link['venue']}"
         steps.append(Step("risk_check", link["risk_event_id"], link["ts_ns"], summary, _fields(link, _RISK)))
     return steps
 

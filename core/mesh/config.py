@@ -16,11 +16,11 @@ Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config_file import read_toml
 from core.errors import InvalidArgument, shown
 from core.model import Channel
 
@@ -114,10 +114,7 @@ def _number(raw: dict[str, Any], key: str, default: float) -> float:
 def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()) -> MeshConfig:
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidArgument.field("config", f"cannot read {path}: {exc}") from None
+        raw = read_toml(path, "config")
     venues_raw = raw.pop("venues", [])
     if not isinstance(venues_raw, list):
         raise InvalidArgument.field("venues", "must be an array of tables ([[venues]])")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.env import DATABASE_URL, REDIS_URL, read_secret, redact_url
+from core.env import DATABASE_SCHEMES, DATABASE_URL, REDIS_SCHEMES, REDIS_URL, read_secret, redact_url
 from core.errors import Unavailable
+from core.redact import check_url
 
 __all__ = ["Backing", "start_backing"]
 
@@ -63,10 +64,14 @@ def start_backing(data_dir: Path, stack: ExitStack) -> Backing:
     """Resolve (or start) Redis and PostgreSQL; what was started stops when `stack` closes."""
     embedded: list[str] = []
     redis_url = read_secret(REDIS_URL)
+    if redis_url is not None:  # one line naming the variable, before anything starts
+        check_url(redis_url, REDIS_SCHEMES, REDIS_URL)
     if redis_url is None:
         redis_url = _embedded_redis(data_dir / "redis", stack)
         embedded.append("redis")
     database_url = read_secret(DATABASE_URL)
+    if database_url is not None:
+        check_url(database_url, DATABASE_SCHEMES, DATABASE_URL)
     if database_url is None:
         database_url = _embedded_postgres(data_dir / "postgresql", stack)
         embedded.append("postgresql")

@@ -22,7 +22,7 @@ from core.backoff import Backoff
 from core.errors import Unavailable
 from core.health import check_health
 
-__all__ = ["Child", "ChildSpec"]
+__all__ = ["RESTART_DELAY_MAX_S", "Child", "ChildSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ _HEALTHY_TIMEOUT_S = 30.0
 _STOP_GRACE_S = 10.0
 # A child that ran this long before crashing starts its restart backoff afresh.
 _STABLE_S = 30.0
+# The restart backoff: its first delay, and (unless the child's spec bounds it lower) its longest.
+_RESTART_FIRST_S = 0.5
+RESTART_DELAY_MAX_S = 10.0
 
 
 @dataclass
@@ -40,6 +43,9 @@ class ChildSpec:
     # last serving line said (empty before the first start): a restart can keep its ports.
     args: Callable[[dict[str, Any]], list[str]]
     env: dict[str, str] = field(default_factory=dict)
+    # The longest wait before a restart after a crash, jitter included: lower for a service whose
+    # absence costs protection (core.registry's restart_delay_max_s).
+    restart_delay_max_s: float = RESTART_DELAY_MAX_S
 
 
 class Child:
@@ -90,7 +96,8 @@ class Child:
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Restart the child whenever it exits, until stop."""
-        backoff = Backoff(0.5, 10.0)
+        bound = self.spec.restart_delay_max_s
+        backoff = Backoff(min(_RESTART_FIRST_S, bound), bound)
         while not stop.is_set():
             assert self.process is not None
             started = asyncio.get_running_loop().time()
@@ -99,8 +106,8 @@ class Child:
                 return
             if asyncio.get_running_loop().time() - started > _STABLE_S:
                 backoff.reset()
-            delay = backoff.next()
-            self._say(f"exited with {code}; restarting in {delay:.1f} s")
+            delay = min(backoff.next(), bound)  # the jitter reaches 1.5 times the nominal delay
+            self._say(f"exited with {code}; restarting in {delay:.2f} s")
             await asyncio.sleep(delay)
             if stop.is_set():
                 return

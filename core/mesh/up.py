@@ -34,6 +34,7 @@ from core.mesh.embedded import Backing, start_backing
 from core.mesh.progress import Progress
 from core.mesh.supervisor import Child, ChildSpec
 from core.registry import SERVICES, Kind, ServiceEntry, start_order
+from venues.sim.config import DEMO_MARKET
 
 __all__ = ["UpOptions", "run_up"]
 
@@ -45,7 +46,8 @@ class UpOptions:
     data_dir: Path
     # Every service on a free port (tests; several meshes on one machine) instead of its own.
     free_ports: bool = False
-    sim_config: Path | None = None
+    # The sim's config: the demo market (venues/sim/demo.toml says why) unless one is given.
+    sim_config: Path = DEMO_MARKET
     status_every_s: float = 10.0
 
 
@@ -111,7 +113,10 @@ class _Mesh:
             return [entry.name, *command.mesh_args(view), *_port_args(entry, options, previous)]
 
         name = view.venue if entry.kind is Kind.VENUE else entry.name
-        return ChildSpec(name, args, {**self.env, **self.secrets_of(command)})
+        env = {**self.env, **self.secrets_of(command)}
+        if entry.restart_delay_max_s is None:
+            return ChildSpec(name, args, env)
+        return ChildSpec(name, args, env, restart_delay_max_s=entry.restart_delay_max_s)
 
     def secrets_of(self, command: ServiceCommand[Any]) -> dict[str, str]:
         """The restricted secrets it holds; the others set empty (read as unset), so one exported

@@ -39,7 +39,7 @@ from core.bus.names import (
     POSITION_REQUESTS,
     SIGNALS,
 )
-from core.bus.redis import open_redis
+from core.bus.redis import checked_ping, open_redis
 from core.env import redact_url
 from core.errors import Corrupt, FailedPrecondition, Unavailable
 from core.recorder.database import open_pool
@@ -161,7 +161,7 @@ class Recorder:
         maintenance = asyncio.create_task(self.maintain())
         try:
             reached = await until_reachable(
-                redis.ping,
+                lambda: checked_ping(redis, self.options.redis_url),
                 what=f"recorder: the bus at {redact_url(self.options.redis_url)}",
                 retry_on=(RedisError, OSError),
                 stop=self.stop,

@@ -4,6 +4,12 @@ This is the recorder's only per-event Python work, so it stays minimal: attribut
 a tuple in staging-column order (core.recorder.schema), no decimal parsing (PostgreSQL checks
 the decimal strings). What cannot be a row (no payload, an unknown enum) raises Corrupt: the
 batch fails and the consumer retries it entry by entry, then dead-letters the bad entry.
+
+The audit trail (signals, requests, decisions, intents, telemetry, executions, the inspector's
+journal) keeps every event, whatever text it holds: a NUL or a lone surrogate, which PostgreSQL
+cannot store, is stored as U+FFFD (core.text.storable; the raw protobuf body, where the table
+keeps one, holds the original) instead of dead-lettering the event. Market data is not
+scanned (the hot path): a venue's event PostgreSQL refuses is dead-lettered.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from core.recorder.schema import (
     TRADES,
     Table,
 )
+from core.text import storable
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
@@ -127,22 +134,29 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
         elif body == "bars":
             _add_bars(rows, envelope.bars.bars, envelope.ts_publish_ns)
         elif body == "signals":
-            rows.signals.extend(_signal_row(signal) for signal in envelope.signals.signals)
+            rows.signals.extend(_storable(_signal_row(signal)) for signal in envelope.signals.signals)
         elif body == "position_requests":
-            rows.position_requests.extend(_request_row(r) for r in envelope.position_requests.requests)
+            rows.position_requests.extend(
+                _storable(_request_row(r)) for r in envelope.position_requests.requests
+            )
         elif body == "decisions":
-            rows.decisions.extend(_decision_row(d) for d in envelope.decisions.decisions)
+            rows.decisions.extend(_storable(_decision_row(d)) for d in envelope.decisions.decisions)
         elif body == "intents":
-            rows.intents.extend(_intent_row(i) for i in envelope.intents.intents)
+            rows.intents.extend(_storable(_intent_row(i)) for i in envelope.intents.intents)
         elif body == "advisor_telemetry":
-            rows.telemetry.extend(_telemetry_row(e) for e in envelope.advisor_telemetry.events)
+            rows.telemetry.extend(_storable(_telemetry_row(e)) for e in envelope.advisor_telemetry.events)
         elif body == "executions":
             _add_executions(rows, envelope.executions, envelope.ts_publish_ns, entry_id)
         elif body == "journal":
-            rows.journal.extend(_journal_rows(envelope.journal, entry_id))
+            rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
         else:
             raise Corrupt(f"bus entry {entry_id}: an envelope body the recorder does not know ({body})")
     return rows
+
+
+def _storable(row: Row) -> Row:
+    """The audit row with its text made storable (bytes, the raw bodies, kept as they are)."""
+    return tuple(storable(value) if isinstance(value, str) else value for value in row)
 
 
 def _add_market(rows: Rows, events: Iterable[md.MarketEvent], entry_id: str) -> None:
@@ -303,7 +317,15 @@ def _signal_row(signal: sig.Signal) -> Row:
 def _rules_json(rules: Iterable[sig.RuleAttribution]) -> str:
     """The rules as a JSON array for the jsonb column; weights stay decimal strings (exact)."""
     return json.dumps(
-        [{"name": r.name, "weight": r.weight, "value": r.value, "fired": r.fired} for r in rules],
+        [
+            {
+                "name": storable(r.name),
+                "weight": storable(r.weight),
+                "value": storable(r.value),
+                "fired": r.fired,
+            }
+            for r in rules
+        ],
         separators=(",", ":"),
     )
 
@@ -371,6 +393,8 @@ def _journal_names(entry: jr.JournalEntry, kind: str) -> tuple[str, str]:
         return entry.intent.intent.venue, ""
     if kind == "mark":
         return entry.mark.venue, ""
+    if kind == "instruments":
+        return entry.instruments.venue, ""
     if kind in ("placement_unknown", "stop_triggered"):
         return "", getattr(entry, kind)
     return "", ""
@@ -441,7 +465,9 @@ def _telemetry_row(e: am.TelemetryEvent) -> Row:
         e.duration_ns,
         e.model,
         e.detail,
-        json.dumps(dict(e.fields), separators=(",", ":"), sort_keys=True),
+        json.dumps(
+            {storable(k): storable(v) for k, v in e.fields.items()}, separators=(",", ":"), sort_keys=True
+        ),
     )
 
 
@@ -462,7 +488,7 @@ def _add_executions(rows: Rows, batch: bus.Executions, ts_publish_ns: int, entry
             (batch.venue, "", ts_publish_ns, ts_publish_ns, "gap", "executions", batch.gap_reason, None)
         )
     for execution in batch.executions:
-        rows.executions.append(_execution_row(execution, batch.epoch))
+        rows.executions.append(_storable(_execution_row(execution, batch.epoch)))
 
 
 def _execution_row(e: tf.Execution, epoch: int) -> Row:

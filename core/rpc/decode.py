@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError, Message
 
 from core.errors import FieldViolation, InvalidArgument
 from core.rpc.limits import violations_of
+from core.rpc.storable import unstorable_fields
 
 __all__ = ["RequestDecoder"]
 
@@ -74,6 +75,6 @@ class RequestDecoder:
 
 def _check_limits(request: Any) -> None:
     if isinstance(request, Message):
-        found = violations_of(request)
+        found = violations_of(request) or unstorable_fields(request)
         if found:
             raise InvalidArgument(found)

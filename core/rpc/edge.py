@@ -147,6 +147,16 @@ class _Call:
             self.method.handled(self.code).inc()
             self.method.seconds.observe(time.perf_counter() - self.started)
 
+    def settled(self, exc: BaseException, context: Context) -> bool:
+        """Whether `exc` is grpc's failed send of a status already on its way (a handler's abort,
+        grpc's health servicer's NOT_FOUND, met the client going away): the call is over,
+        nothing more is answered and it is no bug. grpc's own handling ignores it alike."""
+        if isinstance(exc, grpc.aio.InternalError) and context.done():
+            code = cast("grpc.StatusCode | None", context.code())
+            self.code = grpc.StatusCode.CANCELLED if code is None else code
+            return True
+        return False
+
     async def fail(self, exc: BaseException, context: Context) -> None:
         """Settle the status for an exception; abort for our errors and for bugs."""
         if isinstance(exc, TrademeshError):
@@ -219,6 +229,8 @@ def _wrap_unary(inner: Any, labels: tuple[str, str, str], edge: _Edge | None, de
                 return await inner(edge.check_request(context, decode(request)), context)
             return await inner(decode(request), context)
         except BaseException as exc:
+            if call.settled(exc, context):
+                return None  # grpc ends the call on the abort already under way
             await call.fail(exc, context)
             raise
         finally:
@@ -244,6 +256,8 @@ def _wrap_stream(inner: Any, labels: tuple[str, str, str], edge: _Edge | None, d
                 yield message
                 sent.inc()
         except BaseException as exc:
+            if call.settled(exc, context):
+                return  # grpc ends the call on the abort already under way
             await call.fail(exc, context)
             raise
         finally:

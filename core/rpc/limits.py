@@ -3,9 +3,10 @@
 Every string field of every request is at most MAX_STRING_CHARS characters (symbols, ids,
 names, decimal strings and addresses are all far shorter), and every repeated field holds at
 most MAX_ITEMS values; a request over either is INVALID_ARGUMENT with a field violation naming
-the field. So no handler sees a megabyte-long symbol, and no error echoes one. The few fields
-that hold a whole document (a strategy file's TOML text) are named in LONG_STRINGS with their
-own limit.
+the field. So no handler sees a megabyte-long symbol, and no error echoes one. The fields that
+hold a document or free text (a strategy's or a policy set's TOML, a description, an operator's
+reason) are named in LONG_STRINGS with a limit that fits their use (`string_limit`); every
+request string field was decided one by one (tests/unit/test_rpc_limits.py walks them all).
 """
 
 from __future__ import annotations
@@ -17,12 +18,28 @@ from google.protobuf.message import Message
 
 from core.errors import FieldViolation
 
-__all__ = ["LONG_STRINGS", "MAX_ITEMS", "MAX_STRING_CHARS", "violations_of"]
+__all__ = ["LONG_STRINGS", "MAX_ITEMS", "MAX_STRING_CHARS", "string_limit", "violations_of"]
 
 MAX_STRING_CHARS = 256
-# Fields holding a whole document, by full name: their own limit (the request's byte limit,
-# core.rpc.server.MAX_REQUEST_BYTES, still applies).
-LONG_STRINGS = {"trademesh.patch.v1.CreatePatchRequest.strategy_toml": 256 * 1024}
+_KIB = 1024
+# An operator's reason (journaled, and on the risk event it causes): a sentence or a paragraph.
+_REASON_CHARS = _KIB
+# Fields holding a document or free text, by full name: their own limit (the request's byte
+# limit, core.rpc.server.MAX_REQUEST_BYTES, still applies). docs/limits.md lists them.
+LONG_STRINGS = {
+    # A strategy file (the shipped ones are 1.2-1.8 KB; a patch of the module cap's size fits).
+    "trademesh.patch.v1.CreatePatchRequest.strategy_toml": 256 * _KIB,
+    # A patch's description, for people (the strategy file's, or Studio's editor).
+    "trademesh.patch.v1.CreatePatchRequest.description": 4 * _KIB,
+    "trademesh.patch.v1.UpdatePatchRequest.description": 4 * _KIB,
+    # A policy file (the shipped one is 512 characters; a limit per symbol and a reservation per
+    # strategy for a few hundred of each fit).
+    "trademesh.risk.v1.UpdatePoliciesRequest.toml": 64 * _KIB,
+    "trademesh.risk.v1.UpdatePoliciesRequest.reason": _REASON_CHARS,
+    "trademesh.risk.v1.SetModeRequest.reason": _REASON_CHARS,
+    "trademesh.risk.v1.CancelOrderRequest.reason": _REASON_CHARS,
+    "trademesh.risk.v1.CancelAllOrdersRequest.reason": _REASON_CHARS,
+}
 MAX_ITEMS = 10_000
 # A message nested deeper than this is refused as a whole (no contract of ours nests so deep).
 _MAX_DEPTH = 16
@@ -74,9 +91,14 @@ def _map_violations(field: FieldDescriptor, values: Any, where: str, depth: int)
     return found
 
 
+def string_limit(field: FieldDescriptor) -> int:
+    """The most characters a request's string field may hold."""
+    return LONG_STRINGS.get(field.full_name, MAX_STRING_CHARS)
+
+
 def _value_violations(field: FieldDescriptor, value: Any, where: str, depth: int) -> list[FieldViolation]:
     if field.type == _STRING and len(value) > MAX_STRING_CHARS:
-        limit = LONG_STRINGS.get(field.full_name, MAX_STRING_CHARS)
+        limit = string_limit(field)
         if len(value) > limit:
             return [_too_long(where, value, limit)]
     if field.type == _MESSAGE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
 from core.errors import Unavailable
+from core.rpc import metrics
 from core.rpc.auth import BearerAuth, Privileged, check_distinct
 from core.rpc.edge import Gate, Registrar
 from core.rpc.health import HealthServicer
@@ -202,6 +204,7 @@ async def create_server(
     )
     port = _bind(server, options)
     await server.start()
+    metrics.count_loop_tasks(asyncio.get_running_loop())
     try:
         metrics_port = _start_metrics(options)
     except Unavailable:

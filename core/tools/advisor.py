@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from pydantic import Field
 
 from core.errors import FieldViolation, InvalidArgument, shown
-from core.tools.inputs import bounded, canonical_symbol, optional_symbol, strategy_name
+from core.tools.inputs import MAX_NS, bounded, canonical_symbol, optional_symbol, strategy_name
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as av
@@ -131,7 +131,7 @@ class AdvisorTools:
             symbol=optional_symbol(symbol),
             strategy_id="" if strategy is None else strategy_name(strategy),
             outcome=_OUTCOMES[outcome] if outcome is not None else am.OUTCOME_UNSPECIFIED,
-            since_ns=since_ns,
+            since_ns=bounded("since_ns", since_ns, 0, MAX_NS),
             page_size=bounded("limit", limit, 1, MAX_PAGE),
             page_token=page_token,
         )

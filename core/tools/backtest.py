@@ -105,7 +105,8 @@ class BacktestTools:
         signals, replayed); `latency` "model" (each order reaches the venue after the latency
         model's 20 ms) or "recorded" (each at its live twin's recorded arrival; an order
         without a twin keeps the model). It runs in the background:
-        answers its run_id at once; follow it with backtest_progress, then read backtest_result.
+        answers its run_id at once (and a notice when the range was cut to the recorded
+        history); follow it with backtest_progress, then read backtest_result.
         Only for an API key holding the `trade` scope (a run spends the machine's cores)."""
         if caller is None:
             raise PermissionDenied("backtest_start acts for an API key holding the 'trade' scope: none given")
@@ -127,7 +128,10 @@ class BacktestTools:
             caller=caller,
             timeout_s=_START_TIMEOUT_S,
         )
-        return {"run_id": got.run_id}
+        answer: Json = {"run_id": got.run_id}
+        if got.notice:
+            answer["notice"] = got.notice
+        return answer
 
     async def backtest_progress(self, run_id: str) -> Json:
         """A backtest's progress now: its status (running, done, failed, cancelled), the data

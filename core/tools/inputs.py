@@ -12,6 +12,7 @@ from core.errors import InvalidArgument, shown
 from core.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
+    "MAX_NS",
     "TimeframeText",
     "bounded",
     "canonical_symbol",
@@ -30,6 +31,9 @@ TimeframeText = Annotated[str, Field(json_schema_extra={"enum": list(TIMEFRAME_L
 # here, so the caller learns the form we want instead of an empty answer.
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)?")
 _SYMBOL_CHARS = 64
+# The last time a request's int64 nanoseconds can hold: a time past it is refused naming its
+# argument, not left to fail as the request is built.
+MAX_NS = 2**63 - 1
 # A strategy's id, as strategy files name them (core.detector.strategy_file).
 _STRATEGY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 

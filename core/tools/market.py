@@ -22,6 +22,7 @@ from core.tools.bars import BarStore
 from core.tools.book import book_events, book_top, book_tops
 from core.tools.gaps import GapStore
 from core.tools.inputs import (
+    MAX_NS,
     TimeframeText,
     bounded,
     canonical_symbol,
@@ -43,7 +44,6 @@ MARKETDATA = "trademesh.marketdata.v1.MarketData"
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
 MAX_BARS = 1000
 MAX_DEPTH = 100
-MAX_NS = 2**63 - 1
 
 Json = dict[str, Any]
 

@@ -53,6 +53,8 @@ def instrument(item: common.Instrument) -> Json:
         "contract_size": item.contract_size,
         "contract_value": item.contract_value,
         "contract_value_asset": item.contract_value_asset,
+        "maker_fee_rate": item.maker_fee_rate or None,
+        "taker_fee_rate": item.taker_fee_rate or None,
         "active": item.active,
     }
 
@@ -122,6 +124,9 @@ def status(item: admin.GetStatusResponse) -> Json:
             "armed": dead_man.armed,
             "ttl_ms": dead_man.ttl_ms,
             "trips": dead_man.trips,
+            # A trip cancels what could open or add to a position and keeps the reduce-only orders.
+            "keeps_reduce_only": dead_man.keeps_reduce_only,
+            "exchange_switch": {"armed": dead_man.native.armed, "detail": dead_man.native.detail},
         },
         # False: the venue refuses stop orders and Inspector emulates them.
         "stop_orders": item.capabilities.stop_orders,

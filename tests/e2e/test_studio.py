@@ -31,8 +31,14 @@ TICK = Decimal("0.01")  # BTC/USDT's tick in tests.integration.mesh.sim_config
 WAIT_MS = 30_000
 DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 # The inspector's policies here: no price band (a resting bid at half the price is the point of
-# some tests), order limits well above the tests' orders.
+# some tests), order limits well above the tests' orders; no other limit (a file is read over the
+# shipped set: what it leaves out is shipped, so the rest is removed by name).
 POLICIES = """
+remove = [
+    "position.max_notional", "exposure.max_gross", "exposure.max_net", "loss.max_daily_drawdown",
+    "loss.max_drawdown", "loss.max_loss_streak", "orders.price_band", "rate.max_per_strategy",
+]
+
 [orders]
 max_notional = "10000"
 max_open = 50

@@ -402,7 +402,8 @@ async def test_a_decision_and_a_signal_open_their_traces(
     await expect(row).to_be_visible(timeout=WAIT_MS)
     first = await row.get_attribute("data-decision-id")
     assert first
-    await row.locator("button.trace-link").click()
+    # That row by its id: a newer decision may come first by the time of the click.
+    await page.locator(f"#decisions-body tr[data-decision-id='{first}'] button.trace-link").click()
     kinds = await trace_shown(page, "decision", first)
     assert kinds[:2] == ["signal", "decision"], kinds
     await close_trace(page)
@@ -417,7 +418,7 @@ async def test_a_decision_and_a_signal_open_their_traces(
     await expect(listed).to_be_visible(timeout=WAIT_MS)
     signal_id = await listed.get_attribute("data-signal-id")
     assert signal_id
-    await listed.locator("button.trace-link").click()
+    await page.locator(f"#recent-signals li[data-signal-id='{signal_id}'] button.trace-link").click()
     kinds = await trace_shown(page, "signal", signal_id)
     assert kinds[0] == "signal", kinds
     # And from the timeline's own marks.
@@ -425,7 +426,7 @@ async def test_a_decision_and_a_signal_open_their_traces(
     mark = page.locator("#signal-timeline .fire[data-trace-id]").first
     mark_id = await mark.get_attribute("data-trace-id")
     assert mark_id
-    await mark.click()
+    await page.locator(f"#signal-timeline .fire[data-trace-id='{mark_id}']").first.click()
     await trace_shown(page, "signal", mark_id)
     await page.screenshot(path=artifact("ledger-trace-signal"))
     await close_trace(page)

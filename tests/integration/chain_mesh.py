@@ -2,7 +2,8 @@
 backtest: one mesh on the sim, recorded once for every test of the module.
 
 The mesh: gateway, sim, ingest, recorder, bars, the bridge, the advisor (LLM off,
-`ADVISOR_TEST_CONFIG`, `--timeframe 1s --max-notional-share 0.008`, as `trademesh up` runs it),
+`ADVISOR_TEST_CONFIG`, `--timeframe 1s --max-notional-share 0.008`: `trademesh up`'s cap, on 1s
+bars so that a short recording has decisions; its backtest is told the same timeframe),
 the inspector (`--deadman-ttl-ms 0`) and a watcher: a detector (`--instance watcher`) whose
 one strategy, trend's patches on the demo markets with a threshold no score reaches, never
 signals. The advisor and the inspector follow the markets of the detectors' active patches

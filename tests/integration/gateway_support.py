@@ -95,11 +95,14 @@ class Processes:
         process, log_path = self._start("gateway", argv, {DATABASE_URL: self.database_url})
         return Gateway(process, log_path)
 
-    def sim(self, gateway: Gateway | None, config: str | None = None, port: int = 0) -> ServiceProcess:
-        """A sim venue; registered with `gateway` (TRADEMESH_GATEWAY) unless None."""
+    def sim(
+        self, gateway: Gateway | None, config: str | None = None, port: int = 0, *extra: str
+    ) -> ServiceProcess:
+        """A sim venue; registered with `gateway` (TRADEMESH_GATEWAY) unless None; `extra`
+        arguments after the usual ones (e.g. --metrics-port 0)."""
         path = self.directory / f"sim-{uuid.uuid4().hex[:6]}.toml"
         path.write_text(with_test_step(config))
-        args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(path)]
+        args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(path), *extra]
         env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
         return self._start("sim", args, {**VENUE_ENV, **env})[0]
 
@@ -111,6 +114,13 @@ class Processes:
         env = {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url}
         env[TRADE_TOKEN] = TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""
         return self._start(name, argv, env)[0]
+
+    def log_path(self, process: ServiceProcess) -> Path:
+        """Where `process` writes its stderr."""
+        for started, log_file in self.started:
+            if started is process:
+                return Path(log_file.name)
+        raise AssertionError("not started here")
 
     async def stop(self, process: ServiceProcess) -> int:
         for started, log_file in self.started:

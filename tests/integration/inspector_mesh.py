@@ -32,10 +32,29 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["AUTH", "InspectorMesh", "inspector_mesh", "intent"]
+__all__ = ["AUTH", "FAST_WALK", "InspectorMesh", "inspector_mesh", "intent"]
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 SYMBOL = "BTC/USDT"
+# BTC/USDT (the sim's default, but for its walk) at 5 times the default's volatility, in the
+# product's 10 ms steps: the tests that wait for the market to reach a price 3 from the mark see
+# it in about a second. At the default (65000 moving 6.5 a second^0.5) a walk stayed clear of a
+# level 3 off for 90 s one time in 25, and the test failed; now about one in 120. (At 10 times,
+# a side of the book was at times empty.)
+FAST_WALK = """
+tick_interval_ms = 10
+[[symbols]]
+symbol = "BTC/USDT"
+start_price = "65000"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_size = "0.00001"
+min_notional = "5"
+level_spacing_ticks = 100
+maker_size_lots = 5000
+taker_size_lots = 3000
+volatility_per_sqrt_s = 0.0005
+"""
 
 
 def intent(side: str = "buy", size: str = "0.01", **fields: Any) -> am.Intent:

@@ -235,12 +235,14 @@ def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...
 # The advisor's pipeline where tests run it on the sim (its --config): the validation lets the
 # sim's small moves through, so intents come as well as blocks (the thresholds themselves are
 # the core's unit tests' business); the LLM gets 3 s. The tests run it on 1s bars (the sim warms
-# in seconds, not a 1m model's 21 minutes).
+# in seconds, not a 1m model's 21 minutes), whose ATR no stop or target clears the sim's fees
+# by: `fee_rate = 0` counts none (the chains' mechanics are what these tests check).
 ADVISOR_TEST_CONFIG = """
 [validation]
 min_risk_reward = "0"
 min_conviction = 0.0
 cap_target_at_swing = false
+fee_rate = "0"
 [synthesis]
 deadline_ms = 3000
 """

@@ -104,12 +104,21 @@ async def test_a_removed_stream_refuses_subscriptions_until_it_is_added_back(
         == admin.STREAM_STATE_STOPPED
     )
 
-    for symbols in (["SOL/USDT"], ["BTC/USDT", "SOL/USDT"]):
-        call = stubs.md.Subscribe(md.SubscribeRequest(symbols=symbols, channels=[md.CHANNEL_TRADES]))
-        with pytest.raises(grpc.aio.AioRpcError) as error:
-            await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
-        assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "SOL/USDT" in (error.value.details() or "")
+    call = stubs.md.Subscribe(md.SubscribeRequest(symbols=["SOL/USDT"], channels=[md.CHANNEL_TRADES]))
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "SOL/USDT" in (error.value.details() or "")
+    # With a stream it carries, the subscription is served, the removed one refused alone.
+    both = stubs.md.Subscribe(
+        md.SubscribeRequest(symbols=["BTC/USDT", "SOL/USDT"], channels=[md.CHANNEL_TRADES])
+    )
+    refused = (await next_batch(both)).events[0]
+    assert (refused.symbol, refused.notice.kind, refused.notice.channel) == (
+        "SOL/USDT", md.NOTICE_KIND_REFUSED, md.CHANNEL_TRADES,
+    )  # fmt: skip
+    assert "not streamed" in refused.notice.reason
+    both.cancel()
     other = stubs.md.Subscribe(md.SubscribeRequest(symbols=["SOL/USDT"], channels=[md.CHANNEL_BOOK]))
     assert (await next_batch(other)).events[0].HasField("book_snapshot")
     other.cancel()

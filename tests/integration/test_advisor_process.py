@@ -556,3 +556,44 @@ async def test_the_advisor_follows_the_markets_of_the_detectors_active_patches(
         return True if said in mesh.advisor_log() else None
 
     await until(followed, 30, 0.5, f"the advisor's log: {said}")
+
+
+async def test_decide_for_venues_nobody_serves_is_not_found_and_follows_nothing(mesh: Mesh) -> None:
+    """A read key's dry runs (MCP advisor_decide) for 20 venue names nobody serves: each answers
+    NOT_FOUND naming the venue, and the advisor follows none of them (no part fetched, nothing
+    said of them); a signal on the bus for one is not decided, said once."""
+    names = [f"nope-{n}" for n in range(20)]
+
+    async def reachable() -> bool | None:
+        done = await buf_curl(mesh.gateway, f"{ADVISOR}/GetModel", key=mesh.key, target="advisor")
+        return True if done.returncode == 0 else None  # registered, and the key in the cache
+
+    await until(reachable, 60, interval_s=0.5, what="the advisor through the gateway")
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.key}"}, timeout=30) as http,
+        Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client,
+    ):
+        for name in names:
+            answer = await client.call_tool(
+                "advisor_decide", {"venue": name, "symbol": "BTC/USDT", "direction": "long"}
+            )
+            assert answer.is_error and "not found" in str(answer.content).lower(), answer.content
+            assert f"no venue '{name}'" in str(answer.content), answer.content
+    signal = sig.Signal(
+        signal_id="nope-bus-1", venue="nope-bus", symbol="BTC/USDT", direction=sig.DIRECTION_LONG,
+        conviction="0.7", strategy_id="trend", ts_signal_ns=time.time_ns(), ts_event_ns=time.time_ns(),
+    )  # fmt: skip
+    envelope = bus.Envelope(source="test")
+    envelope.signals.signals.append(signal)
+    client_redis: Any = aioredis.Redis.from_url(mesh.bus)
+    try:
+        await client_redis.xadd(SIGNALS, {FIELD: envelope.SerializeToString()})
+    finally:
+        await client_redis.aclose()
+
+    async def refused() -> bool | None:
+        return True if "signal nope-bus-1 not decided: no venue 'nope-bus'" in mesh.advisor_log() else None
+
+    await until(refused, 30, 0.2, "the bus signal refused")
+    said = [line for line in mesh.advisor_log().splitlines() if "nope-" in line]
+    assert len(said) == 1, said  # the bus signal's refusal; no part of any of them fetched

@@ -135,7 +135,7 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
     start = SPEC.start_ns + 10 * MINUTE_NS  # well after 30 bars of 1 s
     config = BacktestConfig(
         strategies=(Path(TREND),), start_ns=start, end_ns=start + MINUTE_NS, symbols=("BTC/USDT",),
-        database_url=fresh_database,
+        database_url=fresh_database, timeframe="1s",  # the advisor on the bars recorded here
     )  # fmt: skip
     backtest = build(config)
     assert backtest.detect.warming, "the patch waits for history"

@@ -32,6 +32,7 @@ from core.errors import InvalidArgument
 from core.recorder.app import Recorder, RecorderConfig
 from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool
+from tests.advisor_support import FEE_FREE
 from tests.integration.postgres_server import database_url, fresh_database
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
@@ -41,6 +42,8 @@ TREND = Path("core/detector/strategies/trend.toml")
 SPEC = Walk(steps=480, volatility=0.001)
 END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
 SPACE = ParamSpace.of({"fast.period": [4, 8], "slow.period": [16, 26]})
+# Minutes of a walk: the advisor on its 1s bars, fees not counted (their ATR clears none).
+ON_1S: dict[str, Any] = {"timeframe": "1s", "advisor_config": FEE_FREE}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,8 +58,9 @@ def no_helpers_left() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def sweep() -> Sweep:
     config = BacktestConfig(
-        strategies=(TREND,), start_ns=SPEC.start_ns, end_ns=END_NS, symbols=("BTC/USDT",), sample_s=60
-    )
+        strategies=(TREND,), start_ns=SPEC.start_ns, end_ns=END_NS, symbols=("BTC/USDT",), sample_s=60,
+        **ON_1S,
+    )  # fmt: skip
     return prepare(config, strategies_of(config), SPACE.grid(), SyntheticHistory(SPEC))
 
 
@@ -183,14 +187,29 @@ async def test_a_sweep_over_recorded_history_on_a_dask_cluster_is_the_walks_in_m
     end = RECORDED.start_ns + RECORDED.steps * RECORDED.step_ns
     done = sweep_command(
         "--from", iso(RECORDED.start_ns), "--to", iso(end), "--engine", "dask", "--workers", "2",
-        "--database-url", fresh_database,
+        "--database-url", fresh_database, "--timeframe", "1s", "--advisor-config", str(FEE_FREE),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     config = BacktestConfig(
-        strategies=(TREND,), start_ns=RECORDED.start_ns, end_ns=end, symbols=("BTC/USDT",)
+        strategies=(TREND,), start_ns=RECORDED.start_ns, end_ns=end, symbols=("BTC/USDT",), **ON_1S
     )
     points = ParamSpace.of({"fast.period": [4, 8]}).grid()
     sweep = prepare(config, strategies_of(config), points, SyntheticHistory(RECORDED))
     in_memory = ranked([run_trial(t) for t in sweep.trials(RECORDED.start_ns, end)])
     assert all(r.metrics["total"].trades > 0 for r in in_memory)
     assert done.stdout.strip() == sweep_table(in_memory, "sharpe", "total")
+
+
+@pytest.mark.slow  # PostgreSQL
+async def test_a_sweep_over_decades_runs_the_recorded_minutes_and_says_so(fresh_database: str) -> None:
+    """Issue 37, item 22: a range is cut to the recorded history (a century of clock ticks
+    otherwise), and the sweep over it is the sweep over the history's own range."""
+    await record(fresh_database)
+    end = RECORDED.start_ns + RECORDED.steps * RECORDED.step_ns
+    exact = sweep_command(
+        "--from", iso(RECORDED.start_ns), "--to", iso(end), "--database-url", fresh_database
+    )
+    decades = sweep_command("--from", "2020-01-01", "--to", "2070-01-01", "--database-url", fresh_database)
+    assert exact.returncode == 0 and decades.returncode == 0, exact.stderr + decades.stderr
+    assert decades.stdout == exact.stdout
+    assert "cut to the recorded history" in decades.stderr and "cut to" not in exact.stderr

@@ -5,6 +5,9 @@ results are stored and served; a run can be cancelled; bad options are field vio
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,11 +33,17 @@ RUN_S = 180
 
 @pytest.fixture
 async def hub(fresh_database: str, tmp_path: Path) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
-    await record(fresh_database)
-    with (tmp_path / "backtester.log").open("w") as log:
+    async with _hub_stub(fresh_database, tmp_path) as stub:
+        yield stub
+
+
+@contextlib.asynccontextmanager
+async def _hub_stub(database: str, directory: Path, *args: str) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
+    await record(database)
+    with (directory / "backtester.log").open("w") as log:
         process: ServiceProcess = start_service(
-            ["backtester", "--port", "0", "--metrics-port", "-1"],
-            env={TOKEN: TEST_TOKEN, DATABASE_URL: fresh_database}, stderr=log,
+            ["backtester", "--port", "0", "--metrics-port", "-1", *args],
+            env={TOKEN: TEST_TOKEN, DATABASE_URL: database}, stderr=log,
         )  # fmt: skip
     try:
         async with grpc.aio.insecure_channel(process.address) as channel:
@@ -96,6 +105,49 @@ async def test_a_cancelled_run_ends_cancelled(hub: bt_grpc.BacktestAsyncStub) ->
     assert not answer.cancelled  # it has ended
 
 
+async def test_starts_at_once_take_no_more_runs_than_the_hub_has_room_for(
+    hub: bt_grpc.BacktestAsyncStub,
+) -> None:
+    """The room (--max-runs 1) was checked before the start's awaits and taken after them: starts
+    at once all passed the check, and each went on as a run."""
+    starts = [options(sample_s=str(60 + i)) for i in range(4)]
+    answers = await asyncio.gather(
+        *(hub.StartBacktest(bt.StartBacktestRequest(options=o), metadata=AUTH, timeout=60) for o in starts),
+        return_exceptions=True,
+    )
+    started = [a for a in answers if isinstance(a, bt.StartBacktestResponse)]
+    refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
+    assert len(started) == 1, answers
+    assert [e.code() for e in refused] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3, refused
+    await hub.CancelBacktest(bt.CancelBacktestRequest(run_id=started[0].run_id), metadata=AUTH, timeout=10)
+
+
+async def test_a_run_started_again_beside_another_runs_its_own_options(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """A run's options went to a file numbered by the runs the hub knew: a run started again
+    added none, so the next new run wrote over the file the run started again had not yet read,
+    and its child ran the other's options (its own run left running in the store forever)."""
+    short = {"end_ns": SPEC.start_ns + 120 * 1_000_000_000}
+    first, second = options(**short), options(sample_s="30", **short)
+    async with _hub_stub(fresh_database, tmp_path, "--max-runs", "2") as stub:
+        again = (
+            await stub.StartBacktest(bt.StartBacktestRequest(options=first), metadata=AUTH, timeout=60)
+        ).run_id
+        await progress_to_end(stub, again)
+        runs = [
+            (await stub.StartBacktest(bt.StartBacktestRequest(options=o), metadata=AUTH, timeout=60)).run_id
+            for o in (first, second)
+        ]
+        assert runs[0] == again != runs[1]
+        for run in runs:
+            assert (await progress_to_end(stub, run))[-1].status == bt.RUN_STATUS_DONE
+            result = await stub.GetResult(
+                bt.GetResultRequest(run_id=run), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+            assert result.run.status == bt.RUN_STATUS_DONE, (run, result.run)
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -107,6 +159,11 @@ async def test_a_cancelled_run_ends_cancelled(hub: bt_grpc.BacktestAsyncStub) ->
         ({"end_ns": SPEC.start_ns}, "options.end_ns"),
         ({"latency": "live"}, "options.latency"),
         ({"latency": "Recorded"}, "options.latency"),
+        # A character past U+FFFF, or a control character: the option's own field, never the
+        # hub's file (issue 37, item 24).
+        ({"timeframe": "1s\U0001f600"}, "options.timeframe"),
+        ({"llm": "off\U0001f600"}, "options.llm"),
+        ({"starting_equity": "1\x01"}, "options.starting_equity"),
     ],
 )
 async def test_bad_options_are_field_violations(
@@ -117,10 +174,103 @@ async def test_bad_options_are_field_violations(
             bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=60
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field in [name for name, _ in bad_request_violations(caught.value)]
+    violations = bad_request_violations(caught.value)
+    assert field in [name for name, _ in violations], violations
+    assert not any("backtester-" in why or ".toml" in why for _, why in violations), violations
 
 
 async def test_an_unknown_run_is_not_found(hub: bt_grpc.BacktestAsyncStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await hub.GetResult(bt.GetResultRequest(run_id="0" * 16), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+YEAR_NS = 365 * 24 * 3600 * 10**9
+SECOND_NS = 10**9
+
+
+async def test_a_range_past_the_recorded_history_is_cut_to_it_with_a_notice(
+    hub: bt_grpc.BacktestAsyncStub,
+) -> None:
+    """1970-2070 over 20 minutes of history ran a century of ticks (issue 37, item 22): the
+    range runs cut to the whole seconds around the recorded events, and the answer says so."""
+    century = options(start_ns=SECOND_NS, end_ns=100 * YEAR_NS)
+    started = await hub.StartBacktest(bt.StartBacktestRequest(options=century), metadata=AUTH, timeout=60)
+    assert "cut to the recorded history" in started.notice, started.notice
+    seen = await progress_to_end(hub, started.run_id)
+    assert seen[-1].status == bt.RUN_STATUS_DONE, seen[-1]
+    result = await hub.GetResult(
+        bt.GetResultRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
+    )
+    ran = result.run.options
+    assert SPEC.start_ns <= ran.start_ns < ran.end_ns <= END_NS, (ran.start_ns, ran.end_ns)
+    assert ran.start_ns % SECOND_NS == 0 and ran.end_ns % SECOND_NS == 0
+
+
+async def test_a_range_the_recorded_history_holds_nothing_of_is_refused(
+    hub: bt_grpc.BacktestAsyncStub,
+) -> None:
+    later = options(start_ns=END_NS + 3600 * SECOND_NS, end_ns=END_NS + 7200 * SECOND_NS)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await hub.StartBacktest(bt.StartBacktestRequest(options=later), metadata=AUTH, timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, why)] = bad_request_violations(caught.value)
+    assert field == "options.start_ns" and "holds no event" in why, why
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_a_second_hub_on_the_same_database_leaves_the_first_hubs_run_alone(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """A hub starting marks failed the runs a stopped hub left running; a hub sharing the
+    database marked the other hub's live run FAILED (issue 37, item 22). The first hub's run
+    is held still (its child stopped) while the second hub starts: it stays running, then
+    ends done."""
+    await record(fresh_database)
+    first = _hub(fresh_database, tmp_path / "first.log")
+    second: ServiceProcess | None = None
+    child: int | None = None
+    try:
+        async with grpc.aio.insecure_channel(first.address) as channel:
+            stub = bt_grpc.BacktestStub(channel)
+            started = await stub.StartBacktest(
+                bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=60
+            )
+            [child] = _children(first.process.pid)
+            os.kill(child, signal.SIGSTOP)
+            second = _hub(fresh_database, tmp_path / "second.log")  # ready: its start-up is done
+            async with grpc.aio.insecure_channel(second.address) as other:
+                runs = await bt_grpc.BacktestStub(other).ListRuns(
+                    bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+                )
+            assert [(r.run_id, r.status) for r in runs.runs] == [(started.run_id, bt.RUN_STATUS_RUNNING)]
+            os.kill(child, signal.SIGCONT)
+            child = None
+            seen = await progress_to_end(stub, started.run_id)
+            assert seen[-1].status == bt.RUN_STATUS_DONE, seen[-1]
+    finally:
+        if child is not None:
+            os.kill(child, signal.SIGCONT)
+        for process in (second, first):
+            if process is not None:
+                await asyncio.to_thread(process.terminate)
+
+
+def _hub(database: str, log_path: Path) -> ServiceProcess:
+    with log_path.open("w") as log:
+        return start_service(
+            ["backtester", "--port", "0", "--metrics-port", "-1"],
+            env={TOKEN: TEST_TOKEN, DATABASE_URL: database}, stderr=log,
+        )  # fmt: skip

@@ -323,6 +323,7 @@ async def _backtested_chain(chain: Chain) -> Backtested:
         database_url=chain.database,
         sim_config=chain.sim_config,
         advisor_config=chain.advisor_config,
+        timeframe="1s",  # the live advisor's (chain_mesh: its --timeframe)
         latency="recorded",
     )
     backtest = build(config)

@@ -6,23 +6,34 @@ an environment variable.) And a service whose dependency is down waits for it in
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import os
 import selectors
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
+__all__ = ["database_url", "redis_url"]  # fixtures
 
 
 def _run(
-    args: list[str], env: dict[str, str] | None = None, timeout_s: float = 30
+    args: list[str], env: dict[str, str] | None = None, timeout_s: float = 90
 ) -> subprocess.CompletedProcess[str]:
+    """The command's answer; `timeout_s` is a deadline against a hang, not a speed: a service
+    starts its database and models before it meets the bad value, which on a loaded machine
+    (the suite's workers beside mypy on two cores) took past 30 s."""
     return subprocess.run(
         [sys.executable, "-m", "core.cli", *args],
         capture_output=True,
@@ -45,6 +56,9 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "nan.toml").write_text("rate_per_s = nan\n")
     (folder / "broken.toml").write_text("[[venues]\n")
     (folder / "address.toml").write_text('[[venues]]\nname = "sim"\naddress = "127.0.0.1:99999"\n')
+    (folder / "latin1.toml").write_bytes('# Montréal\nstart_price = "1"\n'.encode("latin-1"))
+    (folder / "advisor-nan.toml").write_text("[validation]\nmin_risk_reward = nan\n")
+    (folder / "advisor-nan-float.toml").write_text("[validation]\nmin_conviction = nan\n")
     return folder
 
 
@@ -53,7 +67,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "redis url flag",
         ["bridge", "--port", "0", "--redis-url", "localhost:6379"],
         {},
-        "redis-url: localhost:6379 is not a redis:// or rediss:// or unix:// URL",
+        "redis-url: l*** (14 characters) is not a redis:// or rediss:// or unix:// URL",
     ),
     (
         "redis url env",
@@ -71,7 +85,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "database url dsn",
         ["gateway", "--port", "0", "--grpc-port", "0", "--database-url", "host=db user=u"],
         {},
-        "database-url: host=db user=u is not a postgresql:// or postgres:// URL",
+        "database-url: h*** (14 characters) is not a postgresql:// or postgres:// URL",
     ),
     ("port too big", ["bridge", "--port", "70000"], {}, "argument --port: 70000 is not a port"),
     (
@@ -147,6 +161,15 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "replay_fault: 'boom@1'",
     ),
     ("status every", ["up", "--status-every", "0"], {}, "argument --status-every: must be positive, got 0"),
+    *[
+        (
+            f"{service} instance",
+            [service, "--port", "0", "--instance", "Bad Name!"],
+            {},
+            "argument --instance: 'Bad Name!' is not 1-63 of a-z 0-9 _ . - starting with a letter or digit",
+        )
+        for service in ("ledger", "inspector", "backtester")
+    ],
 ]
 
 
@@ -223,3 +246,157 @@ def _stderr_until(process: subprocess.Popen[str], text: str, timeout_s: float) -
                     break  # it exited
                 seen += line
     return seen
+
+
+# Issue 37, item 23: each of these was a traceback.
+FILE_CASES: list[tuple[str, list[str], str]] = [
+    ("sim config not UTF-8", ["venue", "sim", "--port", "0", "--config", "{dir}/latin1.toml"],
+     "config: cannot read {dir}/latin1.toml: not UTF-8 text (byte 0xe9 at offset 7)"),
+    ("policies not UTF-8",
+     ["inspector", "--port", "0", "--policies", "{dir}/latin1.toml", "--redis-url", "redis://127.0.0.1:1/0"],
+     "policies: cannot read {dir}/latin1.toml: not UTF-8 text"),
+    ("backtest config not UTF-8", ["backtest", "--config", "{dir}/latin1.toml"], "config: cannot read"),
+    ("advisor config nan", ["advisor", "--port", "0", "--config", "{dir}/advisor-nan.toml"],
+     "validation.min_risk_reward: 'nan' is not a finite decimal"),
+    ("advisor config float nan", ["advisor", "--port", "0", "--config", "{dir}/advisor-nan-float.toml"],
+     "validation.min_conviction: nan is not a finite number"),
+    ("gateway heartbeat 1e308",
+     ["gateway", "--port", "0", "--grpc-port", "0", "--heartbeat-interval-s", "1e308",
+      "--registry-ttl-s", "1.5e308"],
+     "argument --heartbeat-interval-s: must be at most 3,600 s, got 1e308"),
+    ("gateway registry ttl inf", ["gateway", "--port", "0", "--grpc-port", "0", "--registry-ttl-s", "1e309"],
+     "argument --registry-ttl-s: must be finite"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "says"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+def test_a_file_or_number_no_setting_can_take_is_one_line_naming_the_setting(
+    configs: Path, args: list[str], says: str
+) -> None:
+    done = _run([arg.replace("{dir}", str(configs)) for arg in args])
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert says.replace("{dir}", str(configs)) in lines[0], done.stderr
+
+
+# A password pasted where the URL goes (issue 37, item 23): every command that reads the
+# variable shows its first character and length, never the rest. The other variable is a URL
+# where nothing answers, so no command reaches a shared Redis or database.
+PASTED = "pw-S3ntinel-not-a-url"
+UNREACHABLE = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": "postgresql://u@127.0.0.1:1/x"}
+TREND = "core/detector/strategies/trend.toml"
+RANGE = ["--from", "2026-01-01", "--to", "2026-01-02"]
+BOTH = [
+    ["recorder", "--port", "0"], ["detector", "--port", "0"], ["advisor", "--port", "0"],
+    ["ledger", "--port", "0"], ["up", "--data-dir", "{dir}/up"],
+]  # fmt: skip
+URL_READERS: list[tuple[str, list[str]]] = [
+    *[("REDIS_URL", args) for args in BOTH],
+    *[("DATABASE_URL", args) for args in BOTH],
+    *[
+        ("REDIS_URL", [name, "--port", "0", *extra])
+        for name, extra in (
+            ("ingest", ["--venue", "sim=127.0.0.1:1"]),
+            ("bars", []),
+            ("bridge", []),
+            ("inspector", []),
+        )
+    ],
+    *[
+        ("DATABASE_URL", args)
+        for args in (
+            ["gateway", "--port", "0", "--grpc-port", "0"],
+            ["ledger", "verify"],
+            ["backtester", "--port", "0"],
+            ["keys", "list"],
+            ["trace", "some-id"],
+            ["backtest", "--strategy", TREND, *RANGE],
+            ["backtest-sweep", "--strategy", TREND, *RANGE, "--param", "fast.period=5,6"],
+            ["advisor", "train", "--venue", "sim", "--symbol", "BTC/USDT", "--since", "7d"],
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "args"), URL_READERS, ids=[f"{v} {' '.join(a[:2])}" for v, a in URL_READERS]
+)
+def test_a_url_that_is_not_a_url_is_shown_by_its_first_character_only(
+    tmp_path: Path, variable: str, args: list[str]
+) -> None:
+    env = {**UNREACHABLE, variable: PASTED}
+    done = _run([arg.replace("{dir}", str(tmp_path)) for arg in args], env)
+    lines = done.stderr.strip().splitlines()
+    assert PASTED[1:] not in done.stdout + done.stderr, done.stderr
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"{variable}: p*** ({len(PASTED)} characters) is not a" in lines[0], lines[0]
+
+
+def _port_of(server: socketserver.TCPServer) -> Iterator[int]:
+    """The server's port while it serves on a thread of its own."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def http_port() -> Iterator[int]:
+    """An HTTP server (it answers a Redis client's PING with an HTTP error page)."""
+    yield from _port_of(http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler))
+
+
+class _Closing(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(64)
+
+
+@pytest.fixture(scope="module")
+def closing_port() -> Iterator[int]:
+    """A server that takes a connection and closes it on the first bytes, as PostgreSQL does a
+    Redis client's PING."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Closing)
+    server.daemon_threads = True
+    yield from _port_of(server)
+
+
+@pytest.fixture(scope="module")
+async def store(database_url: str) -> AsyncIterator[str]:
+    async with new_database(database_url, "clierr") as url:
+        yield url
+
+
+BUS_USERS = [
+    ["bridge"], ["bars"], ["ingest", "--venue", "sim=127.0.0.1:1"], ["recorder", "--database-url", "{db}"],
+    ["detector", "--no-examples", "--database-url", "{db}"], ["advisor", "--database-url", "{db}"],
+    ["inspector"], ["ledger", "--database-url", "{db}"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", BUS_USERS, ids=[a[0] for a in BUS_USERS])
+@pytest.mark.parametrize("bus", ["http server", "closes on a ping", "database 99999"])
+async def test_a_bus_that_is_not_redis_or_refuses_the_database_is_one_line_naming_redis_url(
+    redis_url: str, http_port: int, closing_port: int, store: str, args: list[str], bus: str
+) -> None:
+    """Issue 37, item 23: a wrong port where an HTTP server answers was a traceback, a database
+    past the server's count a traceback or a retry forever; neither can be mended by retrying.
+    Issue 38: a server that closes the connection (PostgreSQL's port) was retried forever."""
+    if bus == "http server":
+        url = f"redis://127.0.0.1:{http_port}/0"
+    elif bus == "closes on a ping":
+        url = f"redis://127.0.0.1:{closing_port}/0"
+    else:
+        url = redis_url.rpartition("/")[0] + "/99999"
+    argv = [args[0], "--port", "0", "--metrics-port", "-1", *(a.replace("{db}", store) for a in args[1:])]
+    done = await asyncio.to_thread(_run, argv, {"REDIS_URL": url})
+    # The service's start-up lines (its database migrated) may come first; its end is one line.
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    said = {
+        "http server": ' answers, but not as Redis (Protocol error, got "<" as reply type byte)',
+        "closes on a ping": " takes a connection, but closes it on a PING: not Redis",
+        "database 99999": ": Redis refuses it: DB index is out of range",
+    }
+    assert lines[-1] == f"trademesh: REDIS_URL: {url}{said[bus]}", done.stderr

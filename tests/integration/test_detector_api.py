@@ -24,6 +24,7 @@ from core.detector.engine.outputs import EmittedSignal
 from core.detector.engine.values import TradeValue
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.store import PatchStore
+from core.errors import FailedPrecondition
 from core.rpc.server import ServerOptions, create_server
 from core.rpc.status import bad_request_violations, precondition_violations
 from tests.integration.postgres_server import database_url, new_database
@@ -61,6 +62,9 @@ class State:
     async def warm_up(self, patch_id: str) -> None:
         if patch_id in self.history:
             self.engine.warm(patch_id, self.history[patch_id])
+
+    async def check_market(self, venue: str, symbol: str) -> None:
+        return None  # the venue's instruments: the process tests' (test_detector_markets)
 
     async def trade(self, price: float) -> None:
         """One trade in, one evaluation, as the shell's runner does."""
@@ -409,3 +413,25 @@ async def test_bad_input_is_refused_without_echoing_it(api: Api) -> None:
             )
             await anext(aiter(stream))
         assert bad_request_violations(caught.value)[0][0] == name
+
+
+async def test_a_patch_the_database_refuses_never_keeps_the_other_patches_from_being_saved(api: Api) -> None:
+    """Each patch's changes are written apart: one whose text PostgreSQL cannot store (made in
+    the engine, past the edge that refuses it in requests) is refused alone, once, and every
+    other change of that flush and after it is saved (issue 37, item 18)."""
+    engine, journal = api.state.engine, api.state.journal
+    now = time.time_ns()
+    engine.create_patch("before", "s", now, name="saved first")
+    engine.create_patch("refused", "s", now, name="a\x00b")
+    engine.create_patch("beside", "s", now, name="same flush")
+    with pytest.raises(FailedPrecondition, match="'refused' cannot be saved"):
+        await journal.flush(engine)
+    engine.create_patch("after", "s", now, name="a later flush")
+    await journal.flush(engine)
+    await api.stub.CreatePatch(pb.CreatePatchRequest(patch_id="through-the-api", name="fine"), timeout=T)
+    store = await PatchStore.open(api.url, "test")
+    try:
+        stored = {patch.patch_id for patch in await store.load_all()}
+    finally:
+        await store.close()
+    assert stored == {"before", "beside", "after", "through-the-api"}

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from core.process import ServiceProcess
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
 from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.mcp_fuzz import tool_outcome
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.raw_h2 import grpc_call
@@ -475,7 +476,7 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
         answer = _mcp_raw(mesh, json.dumps(message).encode())
         assert answer.status < 500, (message, answer.status, answer.body[:300])
         if answer.status == 200 and isinstance(message, dict) and message.get("method") == "tools/call":
-            outcome = _tool_outcome(json.loads(answer.body))
+            outcome = tool_outcome(json.loads(answer.body))
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             assert outcome != "crash", (message, answer.body[:500])
 
@@ -483,19 +484,6 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
     # Some calls reached the tools and answered, some were refused as the model's mistakes.
     assert outcomes.get("answer") and outcomes.get("refused"), outcomes
     _gateway_fine(mesh)
-
-
-def _tool_outcome(reply: dict[str, Any]) -> str:
-    """ "answer", "refused" (a tool or argument error), or "crash" (an internal error: the SDK's
-    bare "Error executing tool <name>" for an exception a tool let out, or JSON-RPC's)."""
-    error = reply.get("error")
-    if error is not None:
-        return "crash" if error.get("code") == -32603 else "refused"
-    result = reply["result"]
-    if not result.get("isError"):
-        return "answer"
-    text = " ".join(part.get("text", "") for part in result.get("content", []))
-    return "crash" if re.fullmatch(r"Error executing tool \S+", text.strip()) else "refused"
 
 
 def _tool_call(tool: dict[str, Any], noise: dict[str, Any] | None) -> dict[str, Any]:

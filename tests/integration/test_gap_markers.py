@@ -15,19 +15,21 @@ from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.gather import ContextGatherer, GatherConfig
+from core.env import TOKEN
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.tools.bars import BarStore
 from core.tools.gaps import GapStore
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
-from core.tools.resolver import MeshResolver
+from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.signals import SignalStore
 from core.tools.upstream import Upstream
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
 from tests.advisor_support import signal
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.support import TEST_TOKEN, Venue
 from tests.integration.test_gateway_mcp import connected, create_key, serving
 from tests.integration.test_recorder_store import bars_data, entries, market
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -70,10 +72,14 @@ async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
 
 
 @pytest.fixture
-async def tools(recorder: Recorder, fresh_database: str) -> AsyncIterator[MarketTools]:
-    """The tools as the advisor makes them; no venue is live (the gap tool needs none)."""
+async def tools(
+    recorder: Recorder, fresh_database: str, venue: Venue, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[MarketTools]:
+    """The tools as the advisor makes them, with the shared sim venue live (the gap tool needs
+    none; the advisor's context gathers only for a venue the mesh serves)."""
+    monkeypatch.setenv(TOKEN, TEST_TOKEN)
     db = RecorderDatabase(fresh_database, 5.0)
-    upstream = Upstream(MeshResolver(None), 5.0)
+    upstream = Upstream(MeshResolver(None, [Instance("sim", venue.address, VENUE_SERVICES)]), 5.0)
     try:
         yield MarketTools(upstream, BarStore(db), SignalStore(db), GapStore(db))
     finally:

@@ -271,6 +271,8 @@ async def test_the_tools_listed_are_the_read_only_ones_and_close_all(mesh: Mesh)
     async with connected(mesh.url, mesh.key) as client:
         listed = await client.list_tools()
     assert {tool.name for tool in listed.tools} == TOOLS
+    documented = (Path(__file__).parents[2] / "docs" / "gateway.md").read_text()
+    assert [t for t in sorted(TOOLS) if f"| `{t}` |" not in documented] == []  # docs/gateway.md's table
     for tool in listed.tools:
         assert tool.annotations is not None, tool.name
         assert tool.annotations.read_only_hint is (tool.name not in ACTING), tool.name

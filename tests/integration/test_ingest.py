@@ -167,3 +167,24 @@ def test_ingest_names_a_malformed_venue_flag() -> None:
     )
     assert result.returncode == 2
     assert "'sim-127.0.0.1' is not NAME=HOST:PORT" in result.stderr
+
+
+async def test_a_configured_symbol_the_venue_does_not_list_is_dropped_and_the_others_reach_the_bus(
+    tmp_path: Path, redis_url: str
+) -> None:
+    config = tmp_path / "mesh.toml"
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_db(redis_url))
+        venue = start_sim(stack, tmp_path)
+        config.write_text(
+            f'[[venues]]\nname = "sim"\naddress = "{venue.address}"\n'
+            'symbols = ["BTC/USDT", "DOGE/USDT"]\nchannels = ["trades", "book"]\n'
+        )
+        mesh = mesh_processes(stack, tmp_path, url)
+        mesh.start("ingest", "--mesh-config", str(config))
+        await until(lambda: count_trades(url, 1000), 30, 0.2, "1,000 trades")
+        said = [line for line in mesh.log("ingest").splitlines() if "DOGE/USDT not followed" in line]
+        assert len(said) == 2, said  # once per stream: trades, book
+    for stream in ("md.sim.trades", "md.sim.book"):
+        events = await read_stream(url, stream)
+        assert {e.symbol for e in events} == {"BTC/USDT"}, "a refusal is no market event for the bus"

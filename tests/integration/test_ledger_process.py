@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,15 +25,19 @@ import redis.asyncio as aioredis
 from google.rpc import error_details_pb2, status_pb2
 
 from core.bus.codec import decode
+from core.bus.names import INTENTS, SIGNALS
 from core.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.inspector.engine.ids import entry_order_id
 from core.process import ServiceProcess, start_service
-from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
+from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole meshes and a kill
@@ -417,3 +422,81 @@ async def test_a_perpetual_position_books_its_fills_margin_and_funding(
         )  # fmt: skip
         assert any(Decimal(b.debits_pending) > 0 for b in held.balances), held
         assert (await ledger.verify()).ok
+
+
+async def _publish(bus_url: str, stream: str, envelope: bus.Envelope) -> None:
+    client = aioredis.from_url(bus_url)
+    try:
+        await client.xadd(stream, {b"d": envelope.SerializeToString()})
+    finally:
+        await client.aclose()
+
+
+async def _target_filled(mesh: InspectorMesh) -> str | None:
+    """The take-profit that filled (the inspector's audit keeps every order it placed)."""
+    audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    filled = [o for o in audit.orders if o.role == "take_profit" and o.fills > 0]
+    return filled[0].client_order_id if filled else None
+
+
+async def _traced_to(database: str, fill_id: str, signal_id: str) -> str | None:
+    """The trace of the fill once it shows the whole chain (the recorder and the ledger write
+    their parts in their own time)."""
+    traced = await _cli("trace", fill_id, "--database-url", database)
+    assert traced.returncode == 0, traced
+    whole = all(
+        f" {kind} " in traced.stdout for kind in ("signal", "risk_check", "order", "fill", "transfer")
+    )
+    return traced.stdout if whole and signal_id in traced.stdout else None
+
+
+async def test_a_take_profits_fill_traces_back_to_the_signal_of_its_positions_entry(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """Issue 37, item 10: a stop's or a target's fill (half of all fills) stopped at its order.
+    Its protective orders carry the position's entry's intent and strategy; the ledger keeps
+    their links, and `trademesh trace <fill id>` walks from the target's fill to the signal
+    (the real recorder, inspector and ledger; the advisor's part played by the bus entries)."""
+    async with books(tmp_path, database_url, redis_url, FAST_WALK) as ledger:
+        mesh = ledger.mesh
+        env = {TOKEN: TEST_TOKEN, REDIS_URL: mesh.bus}
+        args = ["recorder", "--port", "0", "--metrics-port", "-1", "--database-url", ledger.database]
+        with (tmp_path / "recorder.log").open("w") as log_file:
+            recorder = start_service(args, env=env, stderr=log_file)
+        try:
+            mark = await mesh.mark()
+            now = time.time_ns()
+            signal = sig.Signal(
+                signal_id="sig-tp", venue="sim", symbol="BTC/USDT", direction=sig.DIRECTION_LONG,
+                conviction="0.8", score="0.8", threshold="0.5", strategy_id="trend", ts_event_ns=now,
+                ts_signal_ns=now,
+            )  # fmt: skip
+            signals = bus.Envelope(source="test", ts_publish_ns=now)
+            signals.signals.signals.append(signal)
+            await _publish(mesh.bus, SIGNALS, signals)
+            entry = intent(
+                "buy", "0.01", intent_id="int-tp", decision_id="dec-tp", signal_id="sig-tp",
+                strategy_id="trend", stop_loss=str(mark - 2000), take_profit=str(mark + 3),
+                expires_at_ns=now + 60 * 10**9, ts_intent_ns=now, ts_signal_ns=now,
+            )  # fmt: skip
+            intents = bus.Envelope(source="test", ts_publish_ns=now)
+            intents.intents.intents.append(entry)
+            await _publish(mesh.bus, INTENTS, intents)
+            target = await until(lambda: _target_filled(mesh), WAIT_S, 0.2, "the take-profit filled")
+            fills = await _whole(mesh, target)
+            assert fills, "the take-profit filled"
+            chain = await until(
+                lambda: _traced_to(ledger.database, fills[0].fill_id, "sig-tp"),
+                WAIT_S,
+                1.0,
+                "the whole chain",
+            )
+            lines = chain.splitlines()
+            assert lines[0] == f"{fills[0].fill_id} is a fill; its chain, signal first:"
+            assert lines[1].split()[2:4] == ["signal", "sig-tp"]  # the walk reaches the signal
+            assert f"allowed: order {entry_order_id('int-tp')}" in chain  # the entry's check
+            protects = [line for line in lines if "protects the intent's position: order" in line]
+            assert target in chain and any(target in line for line in protects)
+            assert "intent_id=int-tp" in chain
+        finally:
+            await asyncio.to_thread(recorder.terminate)

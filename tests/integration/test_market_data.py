@@ -151,6 +151,7 @@ async def test_list_instruments_names_every_symbol_with_its_steps(stubs: Stubs) 
     assert (btc.native_symbol, btc.base_asset, btc.quote_asset) == ("BTCUSDT", "BTC", "USDT")
     assert (btc.tick_size, btc.lot_size, btc.min_notional) == ("0.01", "0.00001", "5")
     assert btc.kind == common.INSTRUMENT_KIND_SPOT and btc.active
+    assert (btc.maker_fee_rate, btc.taker_fee_rate) == ("0.001", "0.002")  # the sim's, as configured
     only = await stubs.md.ListInstruments(
         md.ListInstrumentsRequest(symbols=["SOL/USDT"]), timeout=CALL_TIMEOUT_S
     )
@@ -176,3 +177,26 @@ async def test_many_concurrent_subscribers_all_receive_the_stream(stubs: Stubs) 
         for call in calls:
             call.cancel()
     assert len(reached) == 20 and all(end >= start + 50 for start, end in reached)
+
+
+async def test_a_symbol_the_venue_does_not_list_is_refused_alone_and_the_others_are_served(
+    stubs: Stubs,
+) -> None:
+    request = md.SubscribeRequest(
+        symbols=["BTC/USDT", "DOGE/USDT", "ETH/USDT"], channels=[md.CHANNEL_BOOK, md.CHANNEL_TRADES]
+    )
+    call = stubs.md.Subscribe(request)
+    try:
+        first = await next_batch(call)
+        refused = [e for e in first.events if e.HasField("notice")]
+        assert [(e.symbol, e.notice.kind, e.notice.channel) for e in refused] == [
+            ("DOGE/USDT", md.NOTICE_KIND_REFUSED, md.CHANNEL_UNSPECIFIED)
+        ]
+        assert "unknown symbol 'DOGE/USDT'" in refused[0].notice.reason
+        served: set[str] = {e.symbol for e in first.events if e.HasField("book_snapshot")}
+        while served != {"BTC/USDT", "ETH/USDT"}:
+            batch = await next_batch(call)
+            served |= {e.symbol for e in batch.events if not e.HasField("notice")}
+            assert "DOGE/USDT" not in served
+    finally:
+        call.cancel()

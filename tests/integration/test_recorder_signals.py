@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import pytest
 from redis.exceptions import ResponseError
 
-from core.bus.names import POSITION_REQUESTS, SIGNALS, dead_letter_stream
+from core.bus.names import DECISIONS, POSITION_REQUESTS, SIGNALS, dead_letter_stream
 from core.recorder.app import Recorder
 from core.recorder.partitions import DAY_NS, day_of, partition_name
 from tests.integration.postgres_server import database_url, fresh_database
@@ -29,6 +29,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.integration.test_recorder_process import WAIT_S, Bus, Start, bus, count_when, db, recorders
 from tests.integration.test_recorder_store import NOW_NS, partitions_of, pool, recorder, rows_in, write
+from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as buspb
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -38,6 +39,7 @@ __all__ = ["bus", "database_url", "db", "fresh_database", "pool", "recorder", "r
 
 HOUR_NS = 3600 * 10**9
 SHARED = (SIGNALS, POSITION_REQUESTS)
+PUBLISHED = (*SHARED, DECISIONS)  # what a test may publish (and have removed after it)
 
 
 class Origin(Protocol):
@@ -54,7 +56,7 @@ class Trading:
         self.bus = bus
         self.venue = bus.venue
         self.strategy = f"strategy-{uuid.uuid4().hex[:8]}"
-        self.ids: dict[str, list[bytes]] = {stream: [] for stream in SHARED}
+        self.ids: dict[str, list[bytes]] = {stream: [] for stream in PUBLISHED}
 
     async def publish(self, stream: str, *payloads: bytes) -> list[bytes]:
         ids = await self.bus.publish(stream, *payloads)
@@ -62,13 +64,19 @@ class Trading:
         return ids
 
     async def dead_letters(self, stream: str) -> list[dict[bytes, bytes]]:
-        """This test's group's dead letters of `stream`."""
+        """This test's group's dead letters of what this test published on `stream` (the group
+        reads the shared stream whole: another test's entries may meet it there)."""
         records = await self.bus.client.xrange(dead_letter_stream(stream))
-        return [fields for _, fields in records if fields[b"group"] == self.bus.group.encode()]
+        mine = set(self.ids[stream])
+        return [
+            fields
+            for _, fields in records
+            if fields[b"group"] == self.bus.group.encode() and fields[b"id"] in mine
+        ]
 
     async def clean(self) -> None:
         client = self.bus.client
-        for stream in SHARED:
+        for stream in PUBLISHED:
             if self.ids[stream]:
                 await client.xdel(stream, *self.ids[stream])
             dead = await client.xrange(dead_letter_stream(stream))
@@ -379,3 +387,37 @@ async def test_signal_and_request_days_are_partitioned_ahead_on_demand_and_dropp
         assert {partition_name(table, today - age) for age in (10, 5)} <= set(dropped)
         assert partition_name(table, today - 3) not in dropped
         assert await rows_in(pool, table) == 2, "days 3 and younger kept"
+
+
+async def test_text_postgresql_cannot_store_is_recorded_as_replacement_characters_not_dead_lettered(
+    trading: Trading, recorders: Start, db: Any
+) -> None:
+    """A NUL in a published signal or decision (issue 37, item 24): the audit keeps the event,
+    its text with U+FFFD where PostgreSQL cannot store the character, the decision's raw body
+    with the NUL as published."""
+    odd = signal(trading, 1, rules=[rule("rsi\x00 < 30", "1.0", "2\x008", True)])
+    decision = am.Decision(
+        decision_id=f"{trading.venue}-d1", signal_id=odd.signal_id, venue=trading.venue, symbol="BTC/USDT",
+        strategy_id=f"{trading.strategy}\x00", outcome=am.OUTCOME_BLOCKED, block_reason="spread\x00 wide",
+        ts_decision_ns=NOW_NS,
+    )  # fmt: skip
+    envelope = buspb.Envelope(
+        source="advisor", ts_publish_ns=NOW_NS, decisions=buspb.Decisions(decisions=[decision])
+    )
+    await trading.publish(SIGNALS, signals_data(odd))
+    await trading.publish(DECISIONS, envelope.SerializeToString())
+    recorders("--stream", SIGNALS, "--stream", DECISIONS, "--claim-idle-ms", "300", "--max-deliveries", "2")
+
+    mine = f"venue = '{trading.venue}'"
+    for table in ("signals", "decisions"):
+        await until(
+            lambda table=table: count_when(db, f"SELECT count(*) FROM {table} WHERE {mine}", 1),  # type: ignore[misc]
+            WAIT_S,
+            what=f"the {table} row",
+        )
+    rules = json.loads(await db.fetchval(f"SELECT rules FROM signals WHERE {mine}"))
+    assert (rules[0]["name"], rules[0]["value"]) == ("rsi\ufffd < 30", "2\ufffd8")
+    row = await db.fetchrow(f"SELECT strategy_id, block_reason, decision FROM decisions WHERE {mine}")
+    assert (row["strategy_id"], row["block_reason"]) == (f"{trading.strategy}\ufffd", "spread\ufffd wide")
+    assert am.Decision.FromString(row["decision"]) == decision  # the raw body: as published
+    assert not await trading.dead_letters(SIGNALS) and not await trading.dead_letters(DECISIONS)

@@ -87,20 +87,20 @@ async def test_orders_through_ccxt(replay_venue: Venue) -> None:
 
 
 @pytest.mark.replay(env=CREDENTIALS)
-async def test_a_heartbeat_arms_bybits_own_cancel_all_after(replay_venue: Venue) -> None:
+async def test_bybits_own_switch_is_never_armed_since_it_would_take_the_protection(
+    replay_venue: Venue,
+) -> None:
+    """Bybit's disconnection protection cancels every order of the product, a stop-loss too, and
+    cannot be switched off over the API (timeWindow 0 is refused): once set, it would take the
+    protection whenever the private connection dropped. The runtime's own timer is the switch."""
     stubs = replay_venue.stubs()
     armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=2_000), timeout=CALL_TIMEOUT_S)
     assert armed.dead_man.armed and armed.dead_man.ttl_ms == 2_000
-    # Bybit's disconnection protection takes 3 to 300 s: a 2 s ttl arms it at the spec's 10 s
-    # floor as the backstop (for spot, not ccxt's default DERIVATIVES), while the runtime's own
-    # timer keeps the 2 s ttl.
-    assert "disconnected-cancel-all timeWindow=10 product=SPOT" in replay_venue.log()
     disarmed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=0), timeout=CALL_TIMEOUT_S)
     assert not disarmed.dead_man.armed
-    # Bybit has no "off" over the API (it refuses timeWindow 0): the connector leaves the venue's
-    # switch alone and the runtime's timer is disarmed.
-    log = replay_venue.log()
-    assert "timeWindow=0" not in log and "could not arm" not in log
+    assert "disconnected-cancel-all" not in replay_venue.log()
+    native = armed.dead_man.native
+    assert native.available and not native.armed and native.detail.startswith("never armed"), native
 
 
 @pytest.mark.replay(env=CREDENTIALS)

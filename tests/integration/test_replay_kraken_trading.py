@@ -20,6 +20,7 @@ from tests.integration.replay import collect, replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     Executions,
+    Stubs,
     Venue,
     far_bid,
     limit_order,
@@ -124,6 +125,73 @@ async def test_a_heartbeat_arms_krakens_cancel_all_orders_after(replay_venue: Ve
     log = replay_venue.log()
     assert "Kraken CancelAllOrdersAfter timeout=0" in log, "a timeout of 0 disarms Kraken's switch"
     assert "could not arm" not in log
+
+
+async def dead_man(stubs: Stubs, ttl_ms: int) -> admin.DeadManStatus:
+    answer = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=ttl_ms), timeout=CALL_TIMEOUT_S)
+    return answer.dead_man
+
+
+def protective_sell(client_order_id: str) -> tf.PlaceOrderRequest:
+    """A reduce-only sell far over the market (a take-profit): Kraken spot reads it back without
+    the flag, the connector keeps it."""
+    far_ask = str(max(ASKS) * 2)
+    return limit_order(
+        SYMBOL, common.SIDE_SELL, str(SIZE), far_ask, reduce_only=True, client_order_id=client_order_id
+    )
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_krakens_own_switch_goes_off_before_a_reduce_only_order_and_stays_off_while_it_rests(
+    replay_venue: Venue,
+) -> None:
+    """Kraken's CancelAllOrdersAfter cancels every order, a stop-loss too: it is armed only while
+    no reduce-only order rests, and switched off before one is placed."""
+    stubs = replay_venue.stubs()
+    armed = await dead_man(stubs, 5_000)
+    assert "Kraken CancelAllOrdersAfter timeout=5" in replay_venue.log()
+    placed = await stubs.tf.PlaceOrder(protective_sell("tm-kraken-tp"), timeout=CALL_TIMEOUT_S)
+    assert placed.order.reduce_only and placed.order.status == tf.ORDER_STATUS_OPEN
+    log = replay_venue.log()
+    off, added = log.find("CancelAllOrdersAfter timeout=0"), log.find("AddOrder sell cl_ord_id=tm-kraken-tp")
+    assert 0 <= off < added, "the switch must be off before the reduce-only order reaches Kraken"
+    assert armed.native.armed and armed.native.available
+
+    kept_off = await dead_man(stubs, 5_000)
+    assert kept_off.armed and not kept_off.native.armed, kept_off
+    assert "reduce-only" in kept_off.native.detail
+    assert replay_venue.log().count("CancelAllOrdersAfter timeout=5") == 1, "re-armed over the protection"
+
+    await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S)
+    assert (await dead_man(stubs, 5_000)).native.armed, "armed again once no reduce-only order rests"
+    assert replay_venue.log().count("CancelAllOrdersAfter timeout=5") == 2
+    assert not (await dead_man(stubs, 0)).native.armed
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_the_dead_man_switch_keeps_the_reduce_only_order_and_says_why_it_cancelled(
+    replay_venue: Venue,
+) -> None:
+    stubs = replay_venue.stubs()
+    executions = await listening_executions(stubs)
+    protection = await stubs.tf.PlaceOrder(protective_sell("tm-kraken-sl"), timeout=CALL_TIMEOUT_S)
+    entry = await stubs.tf.PlaceOrder(
+        limit_order(SYMBOL, common.SIDE_BUY, str(SIZE), RESTING, client_order_id="tm-kraken-entry"),
+        timeout=CALL_TIMEOUT_S,
+    )
+    armed = await dead_man(stubs, 1_000)
+    seen = await executions.wait_for(entry.order.order_id, tf.ORDER_STATUS_CANCELED, timeout_s=10.0)
+    listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+    assert [(o.order_id, o.reduce_only) for o in listed.orders] == [(protection.order.order_id, True)]
+    assert seen[-1].order.status_reason.startswith("dead-man: no heartbeat within 1000 ms")
+    assert armed.armed and not armed.native.armed, "Kraken's switch would cancel the protection"
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert (status.dead_man.trips, status.dead_man.last_trip_canceled, status.dead_man.last_trip_kept) == (
+        1,
+        1,
+        1,
+    )
+    assert "CancelAllOrdersAfter timeout=1" not in replay_venue.log()
 
 
 @pytest.mark.replay(env=CREDENTIALS)

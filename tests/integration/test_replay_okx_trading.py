@@ -30,6 +30,7 @@ from tests.integration.support import (
     until,
 )
 from tests.integration.test_replay_okx import VENUES, Expected
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -146,6 +147,34 @@ async def test_orders_through_ccxt(replay_venue: tuple[Market, Venue]) -> None:
         await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_CANCELED)
     log = venue.log()
     assert "replay-api_secret" not in log and "private watch_" not in log
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_the_dead_man_keeps_a_reduce_only_order_and_okxs_own_switch_stays_off_over_it(
+    replay_venue: tuple[Market, Venue],
+) -> None:
+    """OKX's cancel-all-after cancels every order-book order, a take-profit too: it is switched
+    off before a reduce-only order goes out and stays off while one rests; the runtime's own
+    trip cancels the entry and keeps the reduce-only order, as OKX reads it back."""
+    market, venue = replay_venue
+    stubs = venue.stubs()
+    executions = await listening_executions(stubs)
+    await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=2_000), timeout=CALL_TIMEOUT_S)
+    assert venue.log().count("cancel-all-after timeOut=10") == 1
+    far_ask = str((max(market.asks) * 2).quantize(market.tick))
+    take = limit_order(market.symbol, common.SIDE_SELL, market.size, far_ask, reduce_only=True)
+    kept = (await stubs.tf.PlaceOrder(take, timeout=CALL_TIMEOUT_S)).order
+    assert kept.reduce_only and kept.status == tf.ORDER_STATUS_OPEN
+    assert "cancel-all-after timeOut=0" in venue.log(), "OKX's switch left armed over the protection"
+    entry = limit_order(market.symbol, common.SIDE_BUY, market.size, far_bid(max(market.bids), market.tick))
+    placed = (await stubs.tf.PlaceOrder(entry, timeout=CALL_TIMEOUT_S)).order
+
+    armed = await stubs.admin.Heartbeat(admin.HeartbeatRequest(ttl_ms=1_000), timeout=CALL_TIMEOUT_S)
+    assert armed.dead_man.armed and not armed.dead_man.native.armed, armed
+    seen = await executions.wait_for(placed.order_id, tf.ORDER_STATUS_CANCELED, timeout_s=10.0)
+    assert await open_order_ids(stubs) == [kept.order_id], "the trip took the reduce-only order"
+    assert seen[-1].order.status_reason.startswith("dead-man: no heartbeat within 1000 ms")
+    assert venue.log().count("cancel-all-after timeOut=10") == 1, "re-armed over the protection"
 
 
 @pytest.mark.replay(env=CREDENTIALS)

@@ -113,6 +113,23 @@ async def test_sigterm_runs_the_stopping_hooks_not_serving_then_stops_the_work_a
     assert out.splitlines()[-2:] == ["stopping hook", "work stopped"]
 
 
+async def test_sigusr1_writes_where_each_task_waits_to_the_log_and_the_service_serves_on(port: int) -> None:
+    process = _start(port)
+    try:
+        await asyncio.to_thread(_serving_line, process)
+        process.send_signal(signal.SIGUSR1)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await _health(channel) == SERVING  # the dump stopped nothing
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    dump = err[err.index("lifecycle: SIGUSR1") :]
+    assert "asyncio tasks ----" in dump
+    assert "lifecycle_app.py" in dump and "in run" in dump  # the work, waiting for its stop
+
+
 def test_our_error_before_ready_ends_the_process_with_one_line_and_exit_2(port: int) -> None:
     process = _start(port, "--fail", "ours", "--fail-when", "before")
     out, err = process.communicate(timeout=30)

@@ -185,7 +185,7 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
 def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     out = Output(process)
     out.wait_for(r"embedded redis and postgresql", 60)
-    out.wait_for(r"all services healthy", 120)
+    out.wait_for(r"all services healthy", 240)  # a deadline against a hang: 14 s of it the sim alone, loaded
     pids = {
         m[1]: int(m[2]) for m in (re.search(r"(\w+) serving on \S+ \(pid (\d+)\)", x) for x in out.lines) if m
     }
@@ -216,10 +216,12 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         time.sleep(0.2)
     assert registered == expected
     trades, bars = out.progress_beyond(0, 0, 60)
-    # The detector's example strategies warm up on live data and signal within a minute.
+    # The detector's example strategies warm up from the demo market's history and signal within
+    # a minute.
     out.wait_for(r"signals recorded [1-9]", 90)
-    # The advisor decides on each (the deterministic synthesis: no LLM endpoint here), on 1s bars
-    # with the 1s model: some decisions are intents within a minute.
+    # The advisor decides on each (the deterministic synthesis: no LLM endpoint here), on 1m bars
+    # the bar service backfills from that history, with the 1m model, counting the demo market's
+    # fees: some decisions are intents within a minute.
     out.wait_for(r"decisions recorded [1-9]", 60)
     out.wait_for(r"intents recorded [1-9]", 60)
     # The inspector checks each intent: a risk event per verdict on the bus.

@@ -14,7 +14,13 @@ import pytest
 from core.advisor.defaults import default_calibration, default_model
 from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmAttempt, LlmFailure
 from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig, MonitorConfig, SynthesisConfig, ValidationConfig
+from core.advisor.engine.config import (
+    AdvisorConfig,
+    MonitorConfig,
+    SizingConfig,
+    SynthesisConfig,
+    ValidationConfig,
+)
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.features import FEATURE_NAMES
@@ -31,7 +37,7 @@ from core.advisor.engine.telemetry import (
 )
 from core.errors import AlreadyExists
 from core.model import Position, Side
-from tests.advisor_support import MS, NOW_NS, context, signal, trend_bars
+from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars
 
 K = TelemetryKind
 D = Decimal
@@ -59,6 +65,23 @@ def decided(result: Pending | Decision) -> Decision:
 def pending(result: Pending | Decision) -> Pending:
     assert isinstance(result, Pending)
     return result
+
+
+def test_the_venues_fees_are_counted_in_the_trade_and_its_size() -> None:
+    """The same signal on a venue charging 0.02% / 0.05%: the plan carries its round trips' fees,
+    and the intent is sized so the loss at the stop, fees included, is the risk per trade."""
+    charged = dataclasses.replace(INSTRUMENT, maker_fee_rate=D("0.0002"), taker_fee_rate=D("0.0005"))
+    uncapped = dataclasses.replace(NO_LLM, sizing=SizingConfig(max_notional_share=D(1)))
+    free = decided(core(uncapped).on_signal(signal(), context(), NOW_NS))
+    d = decided(core(uncapped).on_signal(signal(), context(instrument=charged), NOW_NS))
+    assert d.outcome is Outcome.INTENT and d.validation is not None and d.validation.plan is not None
+    plan, sizing = d.validation.plan, d.sizing
+    # 102.01 * 0.0005 + 103.13 * 0.0002 and 102.01 * 0.0005 + 101.33 * 0.0005
+    assert (plan.target_fees, plan.stop_fees) == (D("0.071631"), D("0.10167"))
+    assert sizing is not None and sizing.stop_fees == plan.stop_fees
+    assert free.intent is not None and d.intent is not None and d.intent.size < free.intent.size
+    by_risk = sizing.risk_amount / (D("0.68") + D("0.10167")) * sizing.multiplier  # the loss at the stop
+    assert sizing.risk_size.quantize(D("0.000001")) == by_risk.quantize(D("0.000001"))
 
 
 def test_without_the_llm_a_signal_becomes_an_intent_through_all_eight_stages() -> None:

@@ -22,7 +22,7 @@ from core.advisor.engine.snapshot import snapshot
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer, GatherConfig
 from core.bus.codec import FIELD, wrap_executions
-from core.errors import Unavailable
+from core.errors import NotFound, Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
 from trademesh.bus.v1 import bus_pb2 as bus_pb
@@ -69,6 +69,9 @@ class Tools:
         self.calls[(tool, venue)] += 1
         if tool in self.failing:
             raise Unavailable(f"{tool} is down")
+
+    async def list_venues(self) -> Json:
+        return {"venues": ["other", "sim"]}
 
     async def instruments(self, venue: str) -> Json:
         self._count("instruments", venue)
@@ -654,3 +657,36 @@ async def test_a_kept_market_is_not_dropped_for_idleness_until_it_is_no_longer_k
     assert gathering.tops.following() == [("sim", BTC), ("sim", ETH)]
     await refresh(gathering, after_s=gathering.config.idle_s + 1)
     assert gathering.tops.following() == [("sim", ETH)]
+
+
+def _followed() -> float:
+    return REGISTRY.get_sample_value("trademesh_advisor_followed_markets") or 0.0
+
+
+async def test_a_venue_nobody_serves_is_not_found_and_nothing_of_it_is_followed(
+    tools: Tools, clock: Clock
+) -> None:
+    gathering = gatherer(tools, clock)
+    for n in range(20):
+        with pytest.raises(NotFound, match=f"no venue 'nope-{n}'"):
+            await gathering.gather(f"nope-{n}", BTC)
+    assert not [key for key in tools.calls if key[1].startswith("nope")], "a part of it was fetched"
+    assert gathering.tops.following() == [] and gathering._views == {}
+
+
+async def test_past_the_bound_the_market_without_a_signal_for_the_longest_is_dropped(
+    tools: Tools, clock: Clock
+) -> None:
+    made = ContextGatherer(
+        cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10, most_markets=2), clock
+    )
+    _MADE.append(made)
+    await made.gather("sim", BTC)
+    await made.gather("sim", ETH)
+    await made.gather("sim", BTC)  # asked again: ETH is the idle one now
+    await made.gather("sim", "SOL/USDT")
+    assert made.tops.following() == [("sim", BTC), ("sim", "SOL/USDT")] and _followed() == 2
+    made.keep([("sim", ETH)])  # a kept market (an active patch's) is followed beyond the bound
+    assert made.tops.following() == [("sim", BTC), ("sim", ETH), ("sim", "SOL/USDT")]
+    await made.gather("other", BTC)
+    assert ("sim", ETH) in made.tops.following() and len(made.tops.following()) == 3

@@ -52,10 +52,13 @@ def test_a_settings_file_sets_each_section_with_its_types(tmp_path: Path) -> Non
     path = tmp_path / "advisor.toml"
     path.write_text(
         '[validation]\nmax_spread_ratio = "0.002"\nmin_risk_reward = 1.5\ncap_target_at_swing = false\n'
+        'fee_rate = "0.0005"\nmin_distance_ticks = 2\n'
         '[intent]\nentry = "market"\n[synthesis]\ndiscard = ["invalid_json"]\ndeadline_ms = 900\n'
     )
     config = load_engine_config(path)
     assert config.validation.max_spread_ratio == Decimal("0.002")
+    assert (config.validation.fee_rate, config.validation.min_distance_ticks) == (Decimal("0.0005"), 2)
+    assert load_engine_config(None).validation.fee_rate is None  # unset: the venue's own rates
     assert config.validation.min_risk_reward == Decimal("1.5") and not config.validation.cap_target_at_swing
     assert config.intent.entry is EntryMode.MARKET
     assert config.synthesis.discard == frozenset({"invalid_json"}) and config.synthesis.deadline_ms == 900
@@ -72,6 +75,8 @@ def test_a_settings_file_sets_each_section_with_its_types(tmp_path: Path) -> Non
         ('[validation]\nmin_risk_reward = "one"\n', "validation.min_risk_reward"),
         ('[intent]\nentry = "now"\n', "intent.entry"),
         ("[validation]\nmin_risk_reward = 1000\n", "validation.min_risk_reward"),
+        ('[validation]\nfee_rate = "0.5"\n', "validation.fee_rate"),
+        ("[validation]\nmin_distance_ticks = -1\n", "validation.min_distance_ticks"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(tmp_path: Path, text: str, field: str) -> None:
@@ -303,7 +308,9 @@ def test_the_advisor_refuses_to_start_on_a_model_of_another_timeframe(
     assert f"model {one_minute} was trained on 1m bars, not the 1s bars" in said
 
 
-def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
+def test_up_runs_the_advisor_on_1m_bars_with_the_1m_model() -> None:
+    """Stops and targets on 1m bars' ATR, minutes from the entry, where a round trip's fees are
+    paid for (never on 1s bars)."""
     from core.advisor.app import Advisor
     from core.advisor.command import COMMAND
     from core.cli import build_parser
@@ -311,7 +318,7 @@ def test_up_runs_the_advisor_on_1s_bars_with_the_1s_model() -> None:
 
     args = build_parser().parse_args(["advisor", *COMMAND.mesh_args(MeshView(venues=(("sim", "h:1"),)))])
     app = Advisor(COMMAND.config(args))
-    assert app.core.model is not None and app.core.model.timeframe == "1s" == app.gatherer.config.timeframe
+    assert app.core.model is not None and app.core.model.timeframe == "1m" == app.gatherer.config.timeframe
     assert app.calibration.model_version == app.core.model.version
 
 

@@ -124,7 +124,7 @@ def test_the_digest_covers_each_decisions_outcome_intent_and_stages() -> None:
 
 def test_the_same_signals_decided_otherwise_change_the_runs_digest() -> None:
     """A smaller cap per intent: the detector's signals are the same, the intents' sizes not."""
-    short = replace(SPEC, steps=600)
+    short = replace(SPEC, steps=1200)  # 20 minutes: the 1m context has its 15 bars for the ATR by 15
     end = {"end_ns": short.start_ns + short.steps * short.step_ns}
     wide = run(config(**end), short).tape
     narrow = run(config(max_notional_share=Decimal("0.002"), **end), short).tape
@@ -149,6 +149,10 @@ def test_progress_reaches_the_end_with_the_events_counted() -> None:
         ({"max_notional_share": Decimal(2)}, "max_notional_share"),
         ({"timeframe": "7q"}, "timeframe"),
         ({"starting_equity": Decimal(0)}, "starting_equity"),
+        ({"max_notional_share": Decimal("NaN")}, "max_notional_share"),
+        ({"max_notional_share": Decimal("sNaN")}, "max_notional_share"),
+        ({"starting_equity": Decimal("NaN")}, "starting_equity"),
+        ({"starting_equity": Decimal("Infinity")}, "starting_equity"),
         ({"symbols": ("DOGE/USDT",)}, "symbols"),
     ],
 )
@@ -204,3 +208,25 @@ def test_an_intent_is_checked_when_the_timing_says_against_the_market_at_its_sig
     # Checked by the end: the intents whose check came before it.
     due = [at for at in signal_of.values() if at + 3 * _S <= backtest.settings.end_ns]
     assert len(tape.verdicts) == len(due)
+
+
+def test_the_inspectors_timer_runs_on_the_simulated_clock_at_the_times_its_core_asks(tmp_path: Path) -> None:
+    """The core asks to be woken (here: a new pair's gap is past its 1 ms bound before the
+    venue's answer comes, after the order latency); the run wakes it then, on its own clock, as
+    the live shell journals a timer entry."""
+    policies = tmp_path / "policies.toml"
+    policies.write_text("[protect]\nunprotected_max_ms = 1\n")
+    backtest = build(config(policies=policies))
+    woken: list[tuple[int, int | None]] = []
+    timer = backtest.inspect.timer
+
+    def wake(now_ns: int) -> None:
+        woken.append((now_ns, backtest.inspect.wake_ns))
+        timer(now_ns)
+
+    backtest.inspect.timer = wake  # type: ignore[method-assign]
+    drive_sync(backtest, walk(SPEC))
+    assert woken, "the core asked to be woken"
+    assert all(now == asked for now, asked in woken)  # at the time asked, on the run's clock
+    core = backtest.inspect.core
+    assert core.wake_ns is None or core.wake_ns > woken[-1][0]

@@ -414,7 +414,8 @@ def test_a_protective_order_without_a_twin_of_its_size_is_paired_by_the_size_hel
 
 def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_the_size_asked() -> None:
     """A journal (the inspector's inputs, as an InspectStage feeds its core) replayed: its
-    entry, then the pair for its first fill (an update without a fill plans nothing)."""
+    entry, then the pair for its first fill, placed when the core's coalescing window ended (its
+    timer entry; the entry was still filling), and an update without a fill plans nothing."""
     journal: list[jr.JournalEntry] = []
     stage = _stage(TwinArrivals({}, 20), [])
     journal.append(stage.core_entry)
@@ -428,7 +429,10 @@ def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_
     verdict = stage.intent(_intent("i-1", 1_000), MarketView(D(99), D(100), D(100)), 1_000)
     entry = verdict.orders[0]
     stage.execution(_filled(entry, "0.04", 4_050), 4_070)
-    stage.execution(replace(_filled(entry, "0.1", 4_080), fill=None), 4_090)  # an update: no re-plan
+    assert stage.wake_ns == 4_070 + 250_000_000  # protect.coalesce_ms
+    stage.timer(4_070 + 250_000_000)
+    assert journal[-1].WhichOneof("input") == "timer"
+    stage.execution(replace(_filled(entry, "0.1", 4_080), fill=None), 250_004_090)  # an update: no re-plan
     plan = live_plan(journal)
     assert [(p.place[1], p.size) for p in plan.values()] == [(0, D("0.1")), (1, D("0.04")), (2, D("0.04"))]
     assert {p.place[0] for p in plan.values()} == {0}  # the journal's start

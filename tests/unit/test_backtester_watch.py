@@ -15,7 +15,8 @@ def _manager(tmp_path: Path) -> tuple[RunManager, Run]:
     store: Any = None  # a watch of a run the hub follows reads no store
     manager = RunManager(store, "", max_runs=1, work_dir=tmp_path)
     process: Any = None
-    run = Run("r1", process, bt.Progress(run_id="r1", status=bt.RUN_STATUS_RUNNING))
+    lease: Any = None  # a watch holds no lease
+    run = Run("r1", process, bt.Progress(run_id="r1", status=bt.RUN_STATUS_RUNNING), lease)
     manager.runs["r1"] = run
     return manager, run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -276,6 +276,17 @@ def test_the_first_trade_of_a_symbol_is_a_seam_repaired_at_every_timeframe() -> 
     tasks = {t.timeframe: (t.first_open_ns, t.last_open_ns) for t in engine.repairs_due()}
     assert tasks[Timeframe.S1] == (BASE_NS + 30 * S, BASE_NS + 30 * S)
     assert tasks[Timeframe.M1] == (BASE_NS - 20 * S, BASE_NS - 20 * S)
+    assert set(tasks) == set(Timeframe)
+
+
+def test_with_a_backfill_the_first_trade_of_a_symbol_repairs_the_window_before_it_too() -> None:
+    """A fresh mesh's bars of the last minutes come from the venue's candles (`--backfill-s`)."""
+    engine = VenueBars("v", replace(RULES, backfill_ns=600 * S))
+    feed(engine, [[trade(30.5, 1)], [trade(100_000, 2)]])
+    tasks = {t.timeframe: (t.first_open_ns, t.last_open_ns) for t in engine.repairs_due()}
+    # From 600 s before the first trade (BASE_NS + 30.5 s) to its own bar.
+    assert tasks[Timeframe.S1] == (BASE_NS - 570 * S, BASE_NS + 30 * S)
+    assert tasks[Timeframe.M1] == (BASE_NS - 620 * S, BASE_NS - 20 * S)
     assert set(tasks) == set(Timeframe)
 
 

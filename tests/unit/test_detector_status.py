@@ -72,6 +72,9 @@ class State:
     async def warm_up(self, patch_id: str) -> None:
         return None
 
+    async def check_market(self, venue: str, symbol: str) -> None:
+        return None
+
 
 def _engine() -> Engine:
     core = Engine(Catalog.builtin(), SlowTimer(), EngineConfig(module_budget_ns=1 * MS))

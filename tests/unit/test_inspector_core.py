@@ -219,9 +219,13 @@ def test_a_policy_change_is_an_event_naming_what_changed() -> None:
     c = core()
     out = c.update_policies(PolicySet(orders=OrderPolicy(max_open=3)), T0)
     assert out.events[0].action is RiskAction.POLICY_CHANGE
-    assert out.events[0].values == (("orders.max_open", " -> 3"),)
+    assert out.events[0].values == (("orders.max_open", "off -> 3"),)
     assert c.policies.orders.max_open == 3
     assert c.update_policies(PolicySet(orders=OrderPolicy(max_open=3)), T0).events == ()
+    # A limit turned off is said so, on the event's values and in its reason.
+    (event,) = c.update_policies(PolicySet(), T0).events
+    assert event.values == (("orders.max_open", "3 -> off"),)
+    assert event.reason == "1 policy keys changed; turned off: orders.max_open"
 
 
 def test_the_same_calls_give_the_same_outputs() -> None:

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any, cast
 
+import pytest
 from prometheus_client import REGISTRY
 
+from core.errors import NotFound
+from core.inspector import market
 from core.inspector.engine.actions import OrderAction
 from core.inspector.engine.market import MarketView
 from core.inspector.executor import Executor
@@ -70,8 +73,19 @@ class Trades:
         self.seen.append((venue, symbol, price))
 
 
+class Links:
+    """The venues the board asks about: the sim, listing BTC/USDT."""
+
+    def known(self, venue: str) -> None:
+        if venue != "sim":
+            raise NotFound(f"no venue {venue!r}")
+
+    async def list_instruments(self, venue: str) -> list[common.Instrument]:
+        return [common.Instrument(symbol=BTC)]
+
+
 def board(keep_ns: int = 10_000 * MS) -> MarketBoard:
-    return MarketBoard(cast(VenueLinks, None), Trades(), keep_ns)
+    return MarketBoard(cast(VenueLinks, Links()), Trades(), keep_ns)
 
 
 async def feed(on: MarketBoard, *events: md.MarketEvent) -> None:
@@ -163,8 +177,18 @@ class Quiet:
     async def carry_out(self, actions: list[OrderAction]) -> None:
         return None
 
+    async def carry_out_together(self, actions: list[OrderAction]) -> None:
+        return None
+
     async def on_trade(self, venue: str, symbol: str, price: D) -> None:
         return None
+
+    @property
+    def ticks(self) -> Quiet:
+        return self
+
+    async def instruments(self, venue: str) -> None:
+        return None  # the venue's instruments are not this test's either
 
 
 def _intent(ts_signal_ns: int) -> am.Intent:
@@ -195,3 +219,37 @@ async def test_the_shell_journals_an_intent_with_the_quote_as_of_its_signals_tim
     checked = [e.intent for e in journal.appended if e.WhichOneof("input") == "intent"]
     assert [(e.bid, e.ask, e.last) for e in checked] == [("100", "101", "100.5"), ("102", "103", "100.5")]
     assert checked[0].intent.ts_signal_ns == T0 + 1000 * MS
+
+
+# ---- what the board follows: markets asked about are bounded and dropped when idle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_markets_asked_about_are_bounded_dropped_when_idle_and_held_ones_followed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(market, "_FIRST_QUOTE_S", 0.001)  # no venue here: no quote comes
+    clock, held = Clock(), set[tuple[str, str]]()
+    on = MarketBoard(cast(VenueLinks, Links()), Trades(), clock=clock)
+    on.asked.most = 2
+    on.held = lambda: held
+    for symbol in ("A/USDT", "B/USDT", "C/USDT"):
+        await on.view("sim", symbol)
+    assert on.following() == [("sim", "B/USDT"), ("sim", "C/USDT")]  # A went: the least recent
+    held.add(("sim", "B/USDT"))  # a position there now
+    clock.now += on.asked.idle_s + 1
+    on.prune()
+    assert on.following() == [("sim", "B/USDT")]  # C idle: dropped; B held: followed
+    held.add(("sim", "D/USDT"))  # held, not followed (a position found at a restart)
+    on.prune()
+    assert on.following() == [("sim", "B/USDT"), ("sim", "D/USDT")]
+    held.clear()
+    on.prune()
+    assert on.following() == []

@@ -10,7 +10,7 @@ import pytest
 from core.errors import InvalidArgument
 from core.inspector.engine.diff import diff_policies, flatten_policies
 from core.inspector.engine.policies import PolicySet, PositionPolicy, Window
-from core.inspector.engine.policy_file import load_policies
+from core.inspector.engine.policy_file import load_policies, read_policies
 
 FULL = """
 [position]
@@ -144,7 +144,10 @@ def test_the_diff_of_two_sets_names_each_changed_key_with_old_and_new() -> None:
     old = load_policies(FULL)
     new = load_policies(FULL.replace('max_size = "0.5"', 'max_size = "0.75"').replace("max_open = 10", ""))
     changes = {c.key: (c.old, c.new) for c in diff_policies(old, new)}
-    assert changes == {"position.symbols.BTC/USDT.max_size": ("0.5", "0.75"), "orders.max_open": ("10", "")}
+    assert changes == {
+        "position.symbols.BTC/USDT.max_size": ("0.5", "0.75"),
+        "orders.max_open": ("10", "off"),
+    }
 
 
 def test_equal_sets_have_no_diff_and_every_key_is_flattened() -> None:
@@ -186,3 +189,96 @@ def test_the_docs_table_lists_every_policy_key() -> None:
             assert f"| `{section.name}.{key.name}" in doc, (
                 f"docs/inspector.md does not list {section.name}.{key.name}"
             )
+
+
+# ---- an operator's file over the shipped set (issue 37, item 21)
+
+
+def _shipped() -> PolicySet:
+    from core.inspector.shipped import shipped_policies
+
+    return shipped_policies()
+
+
+def test_an_empty_update_keeps_every_shipped_limit() -> None:
+    update = read_policies("", _shipped())
+    assert update.policies == _shipped() and update.removed == ()
+    assert update.policies.loss.max_drawdown == Decimal("0.10")
+
+
+def test_a_key_left_out_keeps_its_shipped_value_and_a_key_given_replaces_it() -> None:
+    p = read_policies('[orders]\nmax_open = 3\n[position.symbols."BTC/USDT"]\nmax_size = "0.5"', _shipped())
+    assert p.policies.orders.max_open == 3
+    assert p.policies.orders.max_notional == Decimal(10000)  # shipped
+    assert p.policies.position.max_notional == Decimal(20000)  # shipped, beside the symbol's own
+    assert p.policies.position.limit_for("BTC/USDT").max_size == Decimal("0.5")
+
+
+def test_remove_turns_limits_off_explicitly() -> None:
+    text = 'remove = ["loss.max_drawdown", "orders.price_band", "loss.cooldown_after_loss_ms"]\n'
+    p = read_policies(text, _shipped())
+    assert p.removed == ("loss.cooldown_after_loss_ms", "loss.max_drawdown", "orders.price_band")
+    assert p.policies.loss.max_drawdown is None and p.policies.orders.price_band is None
+    assert p.policies.loss.max_daily_drawdown == Decimal("0.05")  # not named: kept
+    changes = {c.key: (c.old, c.new) for c in diff_policies(_shipped(), p.policies)}
+    assert changes == {"loss.max_drawdown": ("0.10", "off"), "orders.price_band": ("0.05", "off")}
+
+
+REMOVALS = [
+    ('remove = "loss.max_drawdown"', "remove", "is not a list"),
+    ('remove = ["loss.max_gain"]', "remove[0]", "is not a policy key"),
+    ('remove = ["max_drawdown"]', "remove[0]", "is not a policy key"),
+    ('remove = ["rate.window_ms"]', "remove[0]", "cannot be turned off"),
+    ('remove = ["protect.stop_loss"]', "remove[0]", "cannot be turned off"),
+    ('remove = ["loss.max_drawdown"]\n[loss]\nmax_drawdown = "0.2"', "remove[0]", "both set and removed"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "words"), REMOVALS, ids=[t for t, _, _ in REMOVALS])
+def test_a_bad_removal_is_named(text: str, field: str, words: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        read_policies(text, _shipped())
+    assert [v.field for v in caught.value.violations] == [field]
+    assert words in caught.value.violations[0].description
+
+
+def test_the_set_is_checked_as_a_whole_every_bad_key_at_once() -> None:
+    text = '[loss]\nmax_drawdown = "2"\nmax_loss_streak = 0\n[orders]\nmax_open = "x"\n[risk]\na = 1\n'
+    with pytest.raises(InvalidArgument) as caught:
+        read_policies(text, _shipped())
+    fields = {v.field for v in caught.value.violations}
+    assert fields == {"risk", "orders.max_open", "loss.max_drawdown", "loss.max_loss_streak"}
+
+
+ODD_KEYS = """
+[position.symbols."A\\"B\\\\C\\u0001\\u007f é 😀"]
+max_size = "1E+3"
+[schedule]
+timezone = "Europe/Berlin"
+windows = { mon = ["08:00-24:00"], sat = [] }
+[capital]
+reserved = { "mean-rev" = "10000", "a b" = "1" }
+"""
+
+
+@pytest.mark.parametrize("text", [FULL, ODD_KEYS, "", "[loss]\ncooldown_after_loss_ms = 5\n"])
+def test_a_set_written_for_the_journal_reads_back_the_same(text: str) -> None:
+    from core.inspector.engine.policy_dump import dump_policies
+
+    for policies in (load_policies(text), read_policies(text, _shipped()).policies):
+        assert load_policies(dump_policies(policies)) == policies
+
+
+def test_a_journal_written_before_replays_the_same() -> None:
+    """Journals hold policy text: one written before holds an operator's file as it was, where a
+    key left out was off, and it is read so still (only an operator's file is read over the
+    shipped set; the journal's text is the complete set)."""
+    from core.inspector.driver import apply_entry, new_core
+    from core.inspector.engine.policies import OrderPolicy
+    from trademesh.risk.v1 import journal_pb2 as jr
+
+    start = jr.JournalStart(policies="[orders]\nmax_open = 3\n", starting_equity="100000", instance="i")
+    c = new_core(jr.JournalEntry(now_ns=1, start=start))
+    assert c.policies == PolicySet(orders=OrderPolicy(max_open=3))
+    apply_entry(c, jr.JournalEntry(now_ns=2, policies=""))
+    assert c.policies == PolicySet()

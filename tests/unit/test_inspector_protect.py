@@ -1,16 +1,17 @@
-"""Protective orders: placed after a fill, resized on a partial fill, one-cancels-the-other,
-re-placed when cancelled from outside, cancelled when the position closes, trailing."""
+"""Protective orders: placed after a fill, a layer of their own for what a later fill adds,
+amended when the position shrinks or the stop trails, one-cancels-the-other, re-placed when
+cancelled from outside (refused: at its retry), cancelled when the position closes."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.actions import OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskAction
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from core.model import OrderStatus, OrderType, Side
-from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
+from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
 
@@ -19,6 +20,11 @@ def pair(actions: tuple[object, ...]) -> tuple[PlaceOrder, PlaceOrder]:
     stops, targets = placed(actions, SL), placed(actions, TP)  # type: ignore[arg-type]
     assert len(stops) == 1 and len(targets) == 1
     return stops[0], targets[0]
+
+
+def retried(c: InspectorCore, key: tuple[str, str] = ("sim", "BTC/USDT")) -> tuple[OrderAction, ...]:
+    """What the core does when the retry of a refused protective order is due (no mark needed)."""
+    return c.on_timer(c.guard.retry_at[key]).actions
 
 
 def entered(
@@ -46,16 +52,20 @@ def test_without_levels_in_the_intent_the_policy_distances_apply() -> None:
     assert (stop.side, stop.trigger_price, target.price) == (Side.BUY, D(102), D(95))
 
 
-def test_a_partial_fill_protects_what_filled_and_the_rest_resizes_the_pair() -> None:
-    c = core()
+def test_a_partial_fill_protects_what_filled_and_the_rest_gets_a_layer_of_its_own() -> None:
+    """What a later fill adds is covered by a stop and a target of its own beside the first
+    pair: the first stop is never cancelled for it, so the position is never without one (no
+    coalescing here: each fill is covered as it is heard)."""
+    c = core(PolicySet(protect=ProtectPolicy(coalesce_ms=0)))
     order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
     first = c.on_fill("sim", fill(order, "0.5"), T0)
     stop, target = pair(first.actions)
     assert stop.size == target.size == D("0.5")
     second = c.on_fill("sim", fill(order, "1.5"), T0 + MS)
-    assert set(cancelled(second.actions)) == {stop.client_order_id, target.client_order_id}
+    assert cancelled(second.actions) == []
     new_stop, new_target = pair(second.actions)
-    assert new_stop.size == new_target.size == D(2)
+    assert new_stop.size == new_target.size == D("1.5")
+    assert (new_stop.trigger_price, new_target.price) == (D(95), D(110))
     assert new_stop.client_order_id not in (stop.client_order_id, target.client_order_id)
 
 
@@ -145,30 +155,28 @@ def test_a_native_stop_filling_in_parts_closes_the_position_without_a_new_pair()
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
 
 
-def test_a_stop_being_resized_that_the_venue_triggered_closes_what_it_takes_with_one_new_pair() -> None:
-    """The entry's last fill resizes the pair (the stop cancelled, a bigger one placed) while the
-    venue is triggering the old stop in the same sweep: our cancel comes too late and the old
-    stop's fills come one by one. They close what it takes: the pair is re-planned once, for
-    what the entry added, not once per fill (on the sim, each trimmed to the same size by the
-    venue, a live chain cancelled and placed the pair seven times in 40 ms)."""
-    c = core()
+def test_a_stop_layer_the_venue_triggered_closes_what_it_takes_and_nothing_new_is_placed() -> None:
+    """An entry's two fills gave two layers; the venue triggers the first stop (a market order
+    for its part now) and its fills come one by one. Between them nothing is placed (a pair
+    re-planned per fill for what was left was refused by the venue, or cancelled and placed
+    again seven times in 40 ms, on a live chain): the other stop still covers the rest, and the
+    target of what the stop takes is cancelled."""
+    c = core(PolicySet(protect=ProtectPolicy(coalesce_ms=0)))
+    key = ("sim", "BTC/USDT")
     order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
     stop, target = pair(c.on_fill("sim", fill(order, "1.5"), T0).actions)
-    resized = c.on_fill("sim", fill(order, "0.5"), T0 + MS)
-    assert set(cancelled(resized.actions)) == {stop.client_order_id, target.client_order_id}
-    bigger, _ = pair(resized.actions)
-    assert bigger.size == D(2)
+    other_stop, other_target = pair(c.on_fill("sim", fill(order, "0.5"), T0 + MS).actions)
     plans = [
         c.on_fill("sim", fill(stop, size, price="95"), T0 + (2 + i) * MS)
         for i, size in enumerate(("0.5", "0.25", "0.75"))
     ]
-    # The first fill: the stop takes the 1.5 it held, so the pair is for the 0.5 the entry added.
-    small_stop, small_target = pair(plans[0].actions)
-    assert small_stop.size == small_target.size == D("0.5")
-    assert placed(plans[1].actions) == placed(plans[2].actions) == []
+    assert all(placed(p.actions) == [] for p in plans)
+    assert cancelled(plans[0].actions) == [target.client_order_id]
     assert cancelled(plans[1].actions) == cancelled(plans[2].actions) == []
     done = c.on_order_update(update(stop, OrderStatus.FILLED, "1.5"), T0 + 5 * MS)
-    assert done.actions == () and c.book.positions.size(("sim", "BTC/USDT")) == D("0.5")
+    assert done.actions == () and c.book.positions.size(key) == D("0.5")
+    layers = [w.order.client_order_id for role in (SL, TP) for w in c.book.orders.layers(key, role)]
+    assert layers == [other_stop.client_order_id, other_target.client_order_id]
 
 
 def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_looping() -> None:
@@ -182,8 +190,8 @@ def test_protective_orders_the_venue_keeps_refusing_stand_down_instead_of_loopin
         refusals += 1
         if answer.events and answer.events[-1].policy == "protect.rejected":
             break
-        assert placed(answer.actions, SL) == []  # placed again at the next mark, not at once
-        again = placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + (2 + refusals) * MS).actions, SL)
+        assert placed(answer.actions, SL) == []  # placed again at its retry, not at once
+        again = placed(retried(c), SL)
         current = again[0]
     assert refusals == 3
     assert any(e.policy == "protect.rejected" and e.action is RiskAction.STAND_DOWN for e in answer.events)
@@ -194,7 +202,7 @@ def test_a_pair_refused_together_is_one_try_and_three_tries_stand_down() -> None
     """A try is what the inspector sends knowing of the refusals before it: a pair's stop and
     target refused together are one (live, in a chain parity session, a pair refused on a
     position the venue had closed, and a third order on its way, stood the inspector down at
-    once). Three tries in a row, each at a mark, still stand it down."""
+    once). Three tries in a row, each at its retry, still stand it down."""
     c = core()
     _, out = entered(c, stop="95", target="110")
     current = pair(out.actions)  # type: ignore[attr-defined]
@@ -207,52 +215,46 @@ def test_a_pair_refused_together_is_one_try_and_three_tries_stand_down() -> None
                     for answer in answers for e in answer.events)  # fmt: skip
         assert stood is (tries == 3), tries
         if tries < 3:
-            current = pair(c.on_mark("sim", "BTC/USDT", D(100), T0 + (10 * tries + 5) * MS).actions)
+            current = pair(retried(c))
 
 
-def test_a_refused_protective_order_waits_for_the_next_mark_so_a_fill_on_its_way_lands_first() -> None:
+def test_a_refused_protective_order_waits_for_its_retry_so_a_fill_on_its_way_lands_first() -> None:
     """The venue's stop closed the position and its fill is on its way when the venue refuses a
     protective order of the position (reduce-only, the position is 0). Placed again at once, the
-    same refusal came three times before the fill, and the inspector stood down; at the next
-    mark the fill has landed and there is nothing to protect."""
+    same refusal came three times before the fill, and the inspector stood down; at its retry
+    the fill has landed and there is nothing to protect."""
     c = core()
     _, out = entered(c, stop="95", target="110")
     stop, target = pair(out.actions)  # type: ignore[attr-defined]
     refused = c.on_order_update(update(target, OrderStatus.REJECTED), T0 + 2 * MS)
     assert placed(refused.actions) == []
     c.on_fill("sim", fill(stop, price="95"), T0 + 3 * MS)  # the stop's fill, heard late
-    marked = c.on_mark("sim", "BTC/USDT", D(95), T0 + 4 * MS)
-    assert placed(marked.actions) == [] and c.book.positions.size(("sim", "BTC/USDT")) == 0
+    assert c.wake_ns is None  # flat: no retry is left to wake for
+    assert c.on_timer(T0 + 600 * MS).actions == () and c.book.positions.size(("sim", "BTC/USDT")) == 0
     assert c.machine.takes_entries
 
 
-def test_a_refused_pair_waits_for_the_next_mark_though_the_old_pairs_cancel_is_confirmed_first() -> None:
-    """Live (a chain parity session): the entry's first pair's stop filled as it was being
-    resized, and the second pair's stop closed the rest (its fill not heard yet). The third pair,
-    planned on the first stop's fill, was refused at the venue (no position left); the second
-    target's cancel, confirmed between its two refusals, re-planned the position at once, the
-    stop placed again was refused too, and three refusals stood the inspector down with nothing
-    to protect."""
+def test_a_refused_order_waits_for_its_retry_though_a_cancel_from_outside_is_heard_first() -> None:
+    """Live (a chain parity session): while a refusal waited, the old pair's cancel was confirmed
+    and re-planned the position at once; the order placed again was refused too, and three
+    refusals stood the inspector down with nothing to protect. Before its retry is due, nothing
+    re-plans a refused position but cancels; at it, the rest is placed."""
     c = core()
-    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
-    first_stop, _ = pair(c.on_fill("sim", fill(order, "0.5"), T0).actions)
-    second_stop, second_target = pair(c.on_fill("sim", fill(order, "1.5"), T0 + MS).actions)
-    third_stop, third_target = pair(c.on_fill("sim", fill(first_stop, price="95"), T0 + 2 * MS).actions)
-    assert placed(c.on_order_update(update(third_stop, OrderStatus.REJECTED), T0 + 3 * MS).actions) == []
-    confirmed = c.on_order_update(update(second_target, OrderStatus.CANCELED), T0 + 4 * MS)
-    assert placed(confirmed.actions) == []  # not at once: at the next mark
-    c.on_order_update(update(third_target, OrderStatus.REJECTED), T0 + 5 * MS)
-    c.on_fill("sim", fill(second_stop, "1.5", price="95"), T0 + 6 * MS)  # heard late
-    assert placed(c.on_mark("sim", "BTC/USDT", D(95), T0 + 7 * MS).actions) == []
-    assert c.book.positions.size(("sim", "BTC/USDT")) == 0 and c.machine.takes_entries
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    assert placed(c.on_order_update(update(stop, OrderStatus.REJECTED), T0 + 3 * MS).actions) == []
+    confirmed = c.on_order_update(update(target, OrderStatus.CANCELED), T0 + 4 * MS)
+    assert placed(confirmed.actions) == []  # not at once: at the retry
+    again = pair(retried(c))
+    assert again[0].size == again[1].size == D(2)
 
 
-def test_fills_heard_while_a_refusal_waits_for_the_mark_place_nothing_before_it() -> None:
+def test_fills_heard_while_a_refusal_waits_for_its_retry_place_nothing_before_it() -> None:
     """Live (a chain parity session): the take-profit filled in many parts, each heard late; the
     stop resized on one of them was refused (the target had closed the position at the venue),
     and each fill heard after it resized the stop again at once, refused each time: the third
     refusal stood the inspector down (cancelling the next intent's resting entry, and blocking
-    every intent after). While a refusal waits for the mark, a plan only cancels."""
+    every intent after). While a refusal waits for its retry, a plan only cancels."""
     c = core()
     _, out = entered(c, stop="95", target="110")
     _, target = pair(out.actions)  # type: ignore[attr-defined]
@@ -262,30 +264,35 @@ def test_fills_heard_while_a_refusal_waits_for_the_mark_place_nothing_before_it(
     for i in range(3):  # the target's other fills, made at the venue before the refusal
         assert placed(c.on_fill("sim", fill(target, "0.5", price="110"), T0 + (4 + i) * MS).actions) == []
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0
-    assert placed(c.on_mark("sim", "BTC/USDT", D(110), T0 + 8 * MS).actions) == []
+    assert c.on_timer(T0 + 2000 * MS).actions == ()
     assert c.machine.takes_entries
 
 
-def test_a_refused_protective_order_of_a_position_still_open_is_placed_again_at_the_next_mark() -> None:
+def test_a_refused_protective_order_of_a_position_still_open_is_placed_again_at_its_retry() -> None:
     c = core()
     _, out = entered(c, stop="95", target="110")
     _, target = pair(out.actions)  # type: ignore[attr-defined]
     c.on_order_update(update(target, OrderStatus.REJECTED), T0 + 2 * MS)
-    (again,) = placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + 3 * MS).actions)
+    (again,) = placed(retried(c))
     assert (again.role, again.size, again.price) == (TP, D(2), D(110))
     assert again.client_order_id != target.client_order_id
-    assert placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + 4 * MS).actions) == []  # once
+    assert placed(c.on_timer(T0 + 5000 * MS).actions) == []  # once
 
 
 def test_refusals_of_orders_the_plan_already_dropped_do_not_stand_down() -> None:
-    """Fills may overtake placements: a pair resized by the next fill, or a pair of a position
-    an exit has since closed, is refused at the venue. None of that is a failure to protect."""
-    c = core()
-    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
+    """Fills and marks may overtake placements: a stop amended away by the trailing stop, or a
+    pair of a position an exit has since closed, is refused at the venue. None of that is a
+    failure to protect."""
+    # Every mark's re-price at once (no window: protect.coalesce_ms 0).
+    protect = ProtectPolicy(trailing_stop=D("0.05"), trailing_step=D("0.01"), coalesce_ms=0)
+    c = core(PolicySet(protect=protect))
+    _, out = entered(c, stop="96", target="150")
+    current = list(pair(out.actions))  # type: ignore[attr-defined]
     dropped: list[PlaceOrder] = []
-    for i in range(4):  # the entry fills in four parts: three pairs resized away
-        dropped += pair(c.on_fill("sim", fill(order, "0.5"), T0 + i * MS).actions)
-    current, dropped = dropped[-2:], dropped[:-2]
+    for i, mark in enumerate(("103", "106", "109")):  # each trails the stop: the old one amended away
+        (amend,) = amended(c.on_mark("sim", "BTC/USDT", D(mark), T0 + (2 + i) * MS).actions)
+        dropped.append(current[0])
+        current[0] = amend.order
     for i, gone in enumerate(dropped):
         answer = c.on_order_update(update(gone, OrderStatus.REJECTED), T0 + (5 + i) * MS)
         assert answer.actions == () and answer.events == ()
@@ -372,12 +379,15 @@ def test_an_opposite_entry_filling_in_parts_takes_the_pair_off_instead_of_resizi
 
 def test_after_a_restart_a_pair_being_cancelled_is_cancelled_again_and_never_placed_again() -> None:
     """A kill between a re-plan and its cancels: the replayed core still has the old pair
-    marked cancelling. Queried at the venue, an old order still open is cancelled again, one
-    never placed is forgotten; the new pair, never placed, is placed."""
+    marked cancelling (amended down by a partial exit). Queried at the venue, an old order still
+    open is cancelled again, one never placed is forgotten; the new pair, never placed, is
+    placed."""
     c = core()
-    order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
-    old = pair(c.on_fill("sim", fill(order, "0.5"), T0).actions)
-    new = pair(c.on_fill("sim", fill(order, "1.5"), T0 + MS).actions)
+    _, out = entered(c, stop="95", target="110")
+    old = pair(out.actions)  # type: ignore[attr-defined]
+    shrunk = c.on_intent(intent(Side.SELL, size="0.5", reduce_only=True), market(), T0 + MS)
+    new = pair(shrunk.output.actions)
+    assert [a.client_order_id for a in amended(shrunk.output.actions)] == [o.client_order_id for o in old]
     for working in list(c.book.orders):
         c.on_placement_unknown(working.order.client_order_id, T0 + 2 * MS)
     stood = c.on_query_result(old[0].client_order_id, update(old[0], OrderStatus.OPEN), T0 + 3 * MS)
@@ -386,3 +396,25 @@ def test_after_a_restart_a_pair_being_cancelled_is_cancelled_again_and_never_pla
     assert c.book.orders.get(old[1].client_order_id) is None
     for fresh in new:
         assert placed(c.on_query_result(fresh.client_order_id, None, T0 + 4 * MS).actions) == [fresh]
+
+
+def test_a_protective_order_the_venue_took_for_less_is_covered_by_a_new_layer() -> None:
+    """The venue trims a reduce-only order to what its other orders on the position leave (the
+    sim; an amendment's old target still there when the new one came): OPEN for 1.2 of the 2
+    asked. Its size is the venue's, and what it left out gets a layer of its own at the next
+    re-plan, here the old target's cancel answered (a chaos run: a target trimmed so, the
+    position 4.2 s without its whole pair, the core counting the order whole). Not at once: a
+    venue ahead of the core's fills would trim each new order the same way."""
+    c = core(PolicySet(protect=ProtectPolicy(coalesce_ms=0)))
+    _, out = entered(c, stop="95", target="110")
+    _, target = pair(out.actions)  # type: ignore[attr-defined]
+    taken = update(target, OrderStatus.OPEN)
+    taken.size = D("1.2")
+    assert c.on_order_update(taken, T0 + 2 * MS).actions == ()
+    key = ("sim", "BTC/USDT")
+    assert c.protector.covered(key, c.book.orders) == D("1.2")
+    # The next re-plan (here the position growing by an entry of 1) covers the 0.8 it left out.
+    _, grown = entered(c, size="1", stop="95", target="110")
+    targets = placed(grown.actions, TP)  # type: ignore[attr-defined]
+    assert sum(t.size for t in targets) == D("1.8")
+    assert c.protector.covered(key, c.book.orders) == D(3)

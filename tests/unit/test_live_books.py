@@ -340,6 +340,20 @@ async def test_admin_says_degraded_for_a_failed_or_stale_stream_and_running_for_
     assert {s.channel: s.state for s in answer.streams}[md.CHANNEL_BOOK] == admin.STREAM_STATE_FAILED
 
 
+async def test_admin_says_incomplete_for_a_book_that_never_got_the_venues_snapshot() -> None:
+    runtime = VenueRuntime(create_venue("sim", None))
+    runtime.state = RuntimeState.RUNNING
+    book = runtime.streams.get(StreamKey(SYMBOL, Channel.BOOK))
+    book.state, book.incomplete = StreamState.CONNECTED, "the capture holds no depth snapshot of it"
+    answer = await AdminService(runtime).GetStatus(admin.GetStatusRequest(), None)  # type: ignore[arg-type]
+    assert answer.state == admin.VENUE_STATE_DEGRADED
+    status = answer.streams[0]
+    assert (status.state, status.detail) == (admin.STREAM_STATE_INCOMPLETE, book.incomplete)
+    book.stale, book.detail = True, "no event for 99 s"  # stale says more: it is what is shown
+    status = (await AdminService(runtime).GetStatus(admin.GetStatusRequest(), None)).streams[0]  # type: ignore[arg-type]
+    assert (status.state, status.detail) == (admin.STREAM_STATE_STALE, "no event for 99 s")
+
+
 async def test_the_backoff_starts_over_after_a_loss_that_followed_events(feed: MarketFeed) -> None:
     """A stream whose watch never returns (taken from the wire) resets its backoff when events
     came between two lost connections; not while reconnecting fails again and again."""

@@ -39,7 +39,14 @@ def test_what_is_not_secret_stays_readable() -> None:
     )
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert redact_url("unix:///tmp/bus.sock?db=0") == "unix:///tmp/bus.sock?db=0"
-    assert redact_url(f"host=db password={SECRET} dbname=market") == "host=db password=*** dbname=market"
+
+
+def test_a_value_without_a_scheme_shows_its_first_character_alone() -> None:
+    """A DSN, a host:port or a password pasted where the URL goes: no part of it past its first
+    character may be a secret's (issue 37, item 23)."""
+    assert redact_url(f"host=db password={SECRET} dbname=market") == "h*** (42 characters)"
+    assert redact_url("localhost:6379") == "l*** (14 characters)"
+    assert redact_url(SECRET) == f"S*** ({len(SECRET)} characters)"
 
 
 def test_a_url_check_names_the_flag_and_shows_the_url_redacted() -> None:

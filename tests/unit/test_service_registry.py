@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +74,23 @@ def test_up_points_the_services_that_follow_venues_at_the_running_ones() -> None
         elif "venue" in entry.depends_on:
             assert args[:2] == ["--venue", "sim=127.0.0.1:5070"], entry.name
         build_parser().parse_args([entry.name, *args])  # every one is a valid command line
+
+
+def test_up_runs_the_demo_market_and_the_bars_backfill_the_advisors_first_bars_from_its_history() -> None:
+    from core.advisor.config import MESH_TIMEFRAME
+    from core.mesh.up import UpOptions
+    from venues.sim.config import DEMO_MARKET, load_config
+
+    view = MeshView(venues=(("sim", "127.0.0.1:5070"),), sim_config=UpOptions(Path("data")).sim_config)
+    assert load_command(SERVICES["venue"]).mesh_args(view) == ["sim", "--config", str(DEMO_MARKET)]
+    demo = load_config(DEMO_MARKET)
+    assert (demo.maker_fee_rate, demo.taker_fee_rate) == (Decimal("0.0002"), Decimal("0.0005"))
+    bars = load_command(SERVICES["bars"])
+    config = bars.config(build_parser().parse_args(["bars", *bars.mesh_args(view)]))
+    # The bar service repairs the hour before each symbol's first trade from the sim's candles:
+    # the demo market's history (its 1m bars: the advisor's context on a fresh mesh).
+    assert config.rules.backfill_ns == 3600 * 10**9 >= demo.history_s * 10**9 > 0
+    assert MESH_TIMEFRAME == "1m"
 
 
 def test_trademesh_services_lists_every_service_and_venue() -> None:

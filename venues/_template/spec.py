@@ -34,7 +34,9 @@ SPEC = LiveSpec(
     },
     native_symbol=native_symbol,
     ticker_method="watch_ticker",  # or "watch_bids_asks" when the venue streams best bid/ask apart
-    native_cancel_after=False,  # True when ccxt's cancel_all_orders_after arms a venue-side switch
+    # True when ccxt's cancel_all_orders_after arms a venue-side switch; say what it cancels (the
+    # runtime keeps it off while a reduce-only order rests: docs/venues.md, "Dead-man switch").
+    native_cancel_after=False,
     client_order_id_field="clientOrderId",  # the venue's own name for it (documentation)
     exchange_class=TemplateExchange,  # None (and no exchange.py) when ccxt.pro's class is enough
     sequence_check=TemplateBookSequence,  # None (and no sequence.py) when ccxt checks the book

@@ -50,7 +50,9 @@ SPEC = LiveSpec(
     book_depth=None,  # ccxt's spot default: orderbook.50 (1, 50, 200 and 1000 are the venue's depths)
     native_cancel_after=True,  # /v5/order/disconnected-cancel-all (ccxt cancel_all_orders_after)
     native_cancel_after_min_ms=10_000,  # timeWindow: Bybit takes 3 to 300 s; 10 s (its default) is ours
-    native_cancel_after_disarms=False,  # timeWindow 0 is refused: there is no "off" over the API
+    # timeWindow 0 is refused: there is no "off" over the API, so the runtime never arms it (it
+    # would take the protection at the next disconnection).
+    native_cancel_after_disarms=False,
     client_order_id_field="orderLinkId",
     sequence_check=BybitBookSequence,  # ccxt's bybit client does not check update ids
     exchange_class=BybitExchange,  # full orders from create/cancel, fetch_order by orderLinkId

@@ -22,7 +22,7 @@ from core.errors import InvalidArgument, Unavailable
 from core.model import Instrument
 from venues.live.config import LiveConfig
 from venues.live.convert import safe_message
-from venues.live.normalize import decimal_or_zero
+from venues.live.normalize import decimal_or_zero, decimal_text
 from venues.live.spec import LiveSpec, Market
 from venues.live.trading import retry_after
 
@@ -103,4 +103,12 @@ def instrument_of(spec: LiveSpec, market: Market) -> Instrument:
         active=market.get("active") is not False,
         contract_value=contract_value,
         contract_value_asset=value_asset,
+        maker_fee_rate=_fee_rate(market.get("maker")),
+        taker_fee_rate=_fee_rate(market.get("taker")),
     )
+
+
+def _fee_rate(value: Any) -> Decimal | None:
+    """A ccxt market's fee rate (its exchange's base tier, as ccxt describes it); None when absent."""
+    text = decimal_text(value)
+    return Decimal(text) if text else None

@@ -55,7 +55,9 @@ class LiveSpec:
     channels: tuple[Channel, ...] = (Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS)
     # Levels asked of watch_order_book (None: the venue's default).
     book_depth: int | None = None
-    # ccxt's cancel_all_orders_after arms the venue's own dead-man switch.
+    # ccxt's cancel_all_orders_after arms the venue's own dead-man switch. The runtime arms it
+    # only while no reduce-only order rests (it would cancel the protection too), and never one
+    # that cannot be switched off (venues.runtime.native).
     native_cancel_after: bool = False
     # Shortest timeout the venue's cancel-all-after takes; a shorter ttl arms it with this (the
     # runtime's own timer still trips at the ttl: the native switch is the backstop).

@@ -6,6 +6,7 @@ happens next:
   venue sent one, else the backoff;
 - sequence gap or checksum mismatch: count a resync (and the mismatch); the book's
   next emission is a snapshot marked as a resync (ccxt re-subscribes and rebuilds it);
+  the watch is made again after the backoff, never at once;
 - connection lost: a gap notice on the stream at once (consumers know data may
   be missing), count a reconnect, back off (doubling, with jitter), watch again;
 - the venue does not know the symbol, or ccxt cannot watch the channel: the stream
@@ -14,6 +15,15 @@ happens next:
 A stream is CONNECTED as soon as the connection carrying it is open (a quiet stream,
 e.g. an option's trades, is connected though no event has come yet), or when its
 first event arrives. A watchdog restarts connections that stay silent too long.
+
+Every failed watch is followed by a wait (the backoff, or the venue's Retry-After), so no
+stream can hold the event loop, whatever its venue sends: a watch that fails at once, again
+and again, would otherwise never yield (awaiting a future that is already done does not), and
+gRPC, Admin and SIGTERM would wait behind it. The failed state is replaced first: ccxt's
+client keeps a future rejected with an error it had stored for a watch not yet made (a book
+that broke between two watches) and hands that same failed future to every later watch of
+the stream; the watcher removes it, so the next watch waits for the venue again. The backoff
+starts over once the stream has had events since its last failure.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ class StreamWatcher:
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None  # the ccxt connection of the latest watch call
-        self._events_at_loss = 0  # the stream's event count at its last lost connection
+        self._events_at_failure = 0  # the stream's event count at its last failed watch
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -114,26 +124,65 @@ class StreamWatcher:
                 continue
             except ccxt.InvalidNonce as exc:  # ChecksumError too
                 self._resync(exc)
+                await self._retry(exc)
                 continue
             except ccxt.NetworkError as exc:
                 await self._disconnected(exc)
                 continue
             except ccxt.BaseError as exc:
                 log.warning("%s %s: venue error, retrying: %s", self.key.symbol, self.key.channel.value, exc)
-                await asyncio.sleep(self.backoff.next())
+                await self._retry(exc)
+                continue
+            except Exception as exc:  # a handler's own fault: the stream goes on, after the backoff
+                log.exception("%s %s: watch failed, retrying", self.key.symbol, self.key.channel.value)
+                await self._retry(exc)
                 continue
             if self.stats.state is not StreamState.CONNECTED:
                 self.stats.state = StreamState.CONNECTED
-                self.backoff.reset()
+            self.backoff.reset()
             self._after_update()
+
+    def _delay(self) -> float:
+        """The backoff's next wait; it starts over when events came since the last failure (a new
+        incident, not the same one failing again: a watch taken from the wire never returns)."""
+        if self.stats.events_total != self._events_at_failure:
+            self.backoff.reset()
+        self._events_at_failure = self.stats.events_total
+        return self.backoff.next()
+
+    async def _retry(self, exc: BaseException) -> None:
+        """Replace the failed state, then wait before watching again (yielding the loop)."""
+        self._forget(exc)
+        await self._wait(self._delay())
+
+    async def _wait(self, delay: float) -> None:
+        """Wait; a connection lost meanwhile (no watch was there to fail) is a loss all the same."""
+        await asyncio.sleep(delay)
+        connection = getattr(self._client, "connection", None)
+        if connection is not None and getattr(connection, "closed", False) is True:
+            self._lost()
+
+    def _forget(self, exc: BaseException) -> None:
+        """Drop the failed futures that delivered `exc` from the watch's ccxt connection.
+
+        ccxt deletes a future when it resolves or rejects it, except one it rejects on creation
+        with an error stored for it (Client.future): that one stays, already failed, and every
+        later watch of its message hash gets it back at once."""
+        futures = getattr(self._client, "futures", None)
+        if not isinstance(futures, dict):
+            return
+        for message_hash, future in list(futures.items()):
+            if future.done() and not future.cancelled() and future.exception() is exc:
+                del futures[message_hash]
 
     async def _rate_limited(self, exc: Exception) -> None:
         self.stats.rate_limit_hits += 1
-        delay = self._retry_after() or self.backoff.next()
+        self._forget(exc)
+        delay = self._retry_after() or self._delay()
         log.warning(
             "%s %s: rate limited, waiting %.1f s: %s", self.key.symbol, self.key.channel.value, delay, exc
         )
-        await asyncio.sleep(delay)
+        await self._wait(delay)
 
     def _failed(self, exc: Exception) -> None:
         """The stream cannot go on: say so in Admin and to its subscribers."""
@@ -151,11 +200,20 @@ class StreamWatcher:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 
     async def _disconnected(self, exc: Exception) -> None:
-        # Events since the last loss: a new incident, the backoff starts over. (A watch's return
-        # also resets it; a stream taken from the wire (venues/live/wire.py) has none to return.)
-        if self.stats.events_total != self._events_at_loss:
-            self.backoff.reset()
-        self._events_at_loss = self.stats.events_total
+        self._lost()
+        self._forget(exc)
+        delay = self._delay()
+        log.warning(
+            "%s %s: disconnected (%s), reconnecting in %.1f s",
+            self.key.symbol,
+            self.key.channel.value,
+            exc,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    def _lost(self) -> None:
+        """The stream's connection is lost: a GAP notice at once, a reconnect counted (once)."""
         if self.stats.state is not StreamState.DISCONNECTED:
             self.stats.state = StreamState.DISCONNECTED
             self.stats.reconnects += 1
@@ -167,15 +225,6 @@ class StreamWatcher:
             self.feed.flush()
             if self.book is not None:
                 self.book.restart()
-        delay = self.backoff.next()
-        log.warning(
-            "%s %s: disconnected (%s), reconnecting in %.1f s",
-            self.key.symbol,
-            self.key.channel.value,
-            exc,
-            delay,
-        )
-        await asyncio.sleep(delay)
 
 
 class Watchdog:

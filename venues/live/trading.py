@@ -243,11 +243,9 @@ class LiveTrading:
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
         """Arm (ttl 0: disarm) the venue's own dead-man switch; a failure is logged, not raised,
-        since the runtime's timer is armed either way."""
-        if (
-            not self.spec.native_cancel_after
-            or read_secret(venue_variable(self.spec.name, "API_KEY")) is None
-        ):
+        since the runtime's timer is armed either way. When to arm it is the runtime's
+        (venues.runtime.native: never while a reduce-only order rests)."""
+        if not self.spec.native_cancel_after or not self.has_credentials():
             return False
         if ttl_ms == 0 and not self.spec.native_cancel_after_disarms:
             return False
@@ -400,8 +398,11 @@ class LiveTrading:
         self._index.learn(order)
         return order
 
+    def has_credentials(self) -> bool:
+        return read_secret(venue_variable(self.spec.name, "API_KEY")) is not None
+
     def _require_credentials(self) -> None:
-        if read_secret(venue_variable(self.spec.name, "API_KEY")) is None:
+        if not self.has_credentials():
             raise FailedPrecondition(
                 f"venue {self.spec.name} has no credentials: set {venue_variable(self.spec.name, 'API_KEY')} "
                 f"and {venue_variable(self.spec.name, 'API_SECRET')} to trade"

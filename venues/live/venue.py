@@ -45,7 +45,7 @@ from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
-from venues.runtime.venue import OrderRef, Venue, VenueContext
+from venues.runtime.venue import NativeSwitch, OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
     from venues.replay.server import ReplayOptions, ReplayServer
@@ -241,6 +241,8 @@ class LiveVenue(Venue):
             taken, wire_book = self._wire.open(key)
             if taken:  # its frames become events before ccxt's handler: ccxt's caches are not read
                 self._normalizers[key], resync = [], wire_book
+        if key.channel is Channel.BOOK:
+            self._made_up(key)
         self._watchers[key] = []
         for _, watch in jobs:
             watcher = StreamWatcher(
@@ -256,6 +258,20 @@ class LiveVenue(Venue):
             )
             watcher.start()
             self._watchers[key].append(watcher)
+
+    def _made_up(self, key: StreamKey) -> None:
+        """A replayed book the stand-in starts from something it made up (the capture holds no
+        snapshot of it) is not the exchange's: its stream says so (INCOMPLETE, and why), and its
+        subscribers get a GAP notice, now and on subscribing."""
+        native = next((i.native_symbol for i in self._instruments if i.symbol == key.symbol), None)
+        why = self.replay.adapter.made_up_books().get(native or "") if self.replay is not None else None
+        if not why or self._feed is None:
+            return
+        stats = self._feed.streams.get(key)
+        stats.incomplete = why
+        log.warning("%s %s book: incomplete: %s", self.name, key.symbol, why)
+        self._feed.gap(key.symbol, key.channel, stats.incomplete_notice())
+        self._feed.flush()
 
     async def _close(self, key: StreamKey) -> None:
         for watcher in self._watchers.pop(key, []):
@@ -374,29 +390,39 @@ class LiveVenue(Venue):
         return await self._trading().candles(symbol, timeframe, start_ns, end_ns or time.time_ns(), limit)
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
-        if request.type.is_stop:  # its private-stream updates may come before the answer
-            if not request.client_order_id:
-                request = dataclasses.replace(request, client_order_id=new_client_order_id())
-            self._executions.expect_stop(request)
+        # Its private-stream updates may come before the answer, and without what the exchange
+        # does not keep (a stop's trigger, the reduce-only flag): expected by its client id.
+        if (request.type.is_stop or request.reduce_only) and not request.client_order_id:
+            request = dataclasses.replace(request, client_order_id=new_client_order_id())
+        self._executions.expect_stop(request)
+        self._executions.expect_reduce_only(request)
         order, duplicate = await self._trading().place_order(request)
-        if not duplicate:
-            self._report(order)
-        return order, duplicate
+        if duplicate:
+            return self._executions.mend(order), duplicate
+        return self._report(order), duplicate
 
-    async def cancel_order(self, ref: OrderRef) -> Order:
-        return self._report(await self._trading().cancel_order(ref))
+    async def cancel_order(self, ref: OrderRef, reason: str) -> Order:
+        key = self._executions.expect_cancel(ref.order_id, ref.client_order_id, reason)
+        try:
+            return self._report(await self._trading().cancel_order(ref))
+        finally:
+            self._executions.forget_cancel(key)
 
-    async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
-        return [self._report(order) for order in await self._trading().cancel_all_orders(symbol)]
+    async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
+        token = self._executions.expect_cancel_all(symbol, reason)
+        try:
+            return [self._report(order) for order in await self._trading().cancel_all_orders(symbol)]
+        finally:
+            self._executions.forget_cancel_all(token)
 
     def _report(self, order: Order, fill: Fill | None = None) -> Order:
         return self._executions.report(order, fill)
 
     async def get_order(self, ref: OrderRef) -> Order:
-        return await self._trading().get_order(ref)
+        return self._executions.mend(await self._trading().get_order(ref))
 
     async def open_orders(self, symbol: str | None) -> list[Order]:
-        return await self._trading().open_orders(symbol)
+        return [self._executions.mend(order) for order in await self._trading().open_orders(symbol)]
 
     async def balances(self) -> list[Balance]:
         return await self._trading().balances()
@@ -406,6 +432,11 @@ class LiveVenue(Venue):
 
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         return await self._trading().funding_payments(symbol, since_ns, limit)
+
+    def native_switch(self) -> NativeSwitch | None:
+        if not self.spec.native_cancel_after or self.trading is None or not self.trading.has_credentials():
+            return None
+        return NativeSwitch(disarms=self.spec.native_cancel_after_disarms)
 
     async def cancel_all_after(self, ttl_ms: int) -> bool:
         return await self._trading().cancel_all_after(ttl_ms)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from venues.replay.capture import Capture, WsFrame
+from core.errors import InvalidArgument
+from venues.replay.capture import Capture, RestRecord, WsFrame
 from venues.replay.synthesis import MarketsSeen
 from venues.replay.tally import Drop, ReplayTally
 
@@ -33,6 +35,8 @@ __all__ = [
     "url_host",
     "url_path",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def url_host(url: str) -> str:
@@ -104,14 +108,53 @@ class MockConnection(Protocol):
 class ReplayAdapter(abc.ABC):
     """Venue-specific wire knowledge for replaying a capture."""
 
+    # The API this stand-in speaks, named when a capture of another is refused.
+    api = "the venue's current API"
+
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
+        self._refuse_other_api()  # before anything reads the frames
         # Sends a frame of the adapter's own (e.g. a private order update) to every connection
         # subscribed to a topic; the server wires it up.
         self.publish: Callable[[str, str], None] = lambda topic, text: None
         self.tally = ReplayTally(total=len(capture.received))
+        self.tally.hold()  # what classifying the capture finds is logged once the replay starts
         self._market: list[MarketFrame] | None = None
         self._seen: MarketsSeen | None = None
+        self._other_hosts: set[str] = set()  # paths answered with a record of another host
+
+    # ---- captures this stand-in cannot serve
+
+    def other_api(self, url: str) -> str | None:
+        """The name of an API of this exchange that the stand-in does not speak (a retired
+        version, another product line), when a captured WebSocket or REST url belongs to one:
+        "OKEx's API v3"; None for its own API and for urls it does not know."""
+        return None
+
+    def _refuse_other_api(self) -> None:
+        """A capture whose every url belongs to an API the stand-in does not speak is refused:
+        served, it would start an empty venue (its frames unrecognized, its markets unknown)."""
+        urls = [*self.capture.ws_urls.values(), *(record.url for record in self.capture.rest)]
+        names = [self.other_api(url) for url in urls]
+        if urls and all(names):
+            raise InvalidArgument.field(
+                "replay",
+                f"the capture was recorded from {names[0]} ({urls[0]}), which this stand-in does "
+                f"not speak: it serves {self.api} only",
+            )
+
+    def unserved(self) -> str | None:
+        """Why the capture cannot be served when none of its received frames is market data
+        this stand-in serves (None: some are, or it holds no frames at all)."""
+        received = self.capture.received
+        if not received or self.market_frames():
+            return None
+        dropped = ", ".join(f"{reason.value} {n}" for reason, n in self.tally.dropped.most_common() if n)
+        return (
+            f"none of the capture's {len(received)} received frames is market data this stand-in "
+            f"serves ({self.api}): {dropped or 'none dropped'}, {self.tally.control} control; "
+            f"the first: {received[0].text[:60]!r}"
+        )
 
     @abc.abstractmethod
     def topic(self, frame: WsFrame) -> str | None:
@@ -207,6 +250,12 @@ class ReplayAdapter(abc.ABC):
         """True for order-book topics (a `gap` fault drops one of these)."""
         return False
 
+    def made_up_books(self) -> dict[str, str]:
+        """The venue's own names of the markets whose book the stand-in starts from something it
+        made up (no snapshot in the capture), each with why: the venue marks those books (an
+        INCOMPLETE stream, a GAP notice), never publishing them as the exchange's."""
+        return {}
+
     def ready(self, topics: set[str]) -> bool:
         """True once the client has done what it does before the stream starts (e.g. fetched snapshots)."""
         return True
@@ -231,7 +280,7 @@ class ReplayAdapter(abc.ABC):
 
     def rest(self, request: RestRequest) -> RestAnswer:
         """Answer a REST call; by default the capture's recorded answer for that path."""
-        records = self.capture.rest_for(request.path)
+        records = self.recorded(request.path)
         if not records:
             synthesized = self.synthesize(request)
             if synthesized is not None:
@@ -249,6 +298,20 @@ class ReplayAdapter(abc.ABC):
             )
         ]
         return RestAnswer(200, (exact or agreeing or records)[0].body)
+
+    def recorded(self, path: str) -> list[RestRecord]:
+        """The capture's answers for a host and path ("www.okx.com/api/v5/public/instruments"),
+        else those it recorded for the same path under another host: an exchange that renamed
+        its hosts (OKX's www.okex.com) or serves its API from several is the same exchange, and
+        what it answered is used as recorded (said once per path)."""
+        records = self.capture.rest_for(path)
+        if records:
+            return records
+        records = self.capture.rest_for(url_path(path))
+        if records and path not in self._other_hosts:
+            self._other_hosts.add(path)
+            log.info("replay: the capture's answer for %s serves %s", records[0].path, path)
+        return records
 
     def malformed(self) -> str:
         """A frame the venue's client cannot understand (for the `malformed` fault)."""

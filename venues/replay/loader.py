@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.errors import InvalidArgument
 from venues.replay.adapter import ReplayAdapter
 from venues.replay.capture import load_capture
 from venues.replay.server import ReplayOptions, ReplayServer
@@ -19,9 +20,13 @@ __all__ = ["load_adapter", "open_standin"]
 
 
 def load_adapter(standin: str, files: Sequence[Path]) -> ReplayAdapter:
-    """The stand-in module's `create_adapter`, given the capture in `files`."""
+    """The stand-in module's `create_adapter`, given the capture in `files`; a capture it cannot
+    serve (of an API it does not speak, or with no market data it knows) is refused, saying why."""
     module = importlib.import_module(standin)
     adapter: ReplayAdapter = module.create_adapter(load_capture(files))
+    reason = adapter.unserved()
+    if reason is not None:
+        raise InvalidArgument.field("replay", reason)
     return adapter
 
 

@@ -26,7 +26,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -56,15 +56,31 @@ _DRAIN_S = 5.0
 class FaultKind(enum.Enum):
     DISCONNECT = "disconnect"  # close every connection before market frame N; resume once resubscribed
     GAP = "gap"  # drop the first book frame at or after N (a sequence gap for the client)
+    REPEAT = "repeat"  # send the first book frame at or after N twice
+    REORDER = "reorder"  # send the first book frame at or after N after the next frame of its topic
     MALFORMED = "malformed"  # send a frame the client cannot parse before market frame N
     RATELIMIT = "ratelimit"  # answer the next N REST calls after playback starts with 429 + Retry-After
     SLOW = "slow"  # carry out the next N order calls (POSTs, or as the adapter says) but answer after 3 s
+
+
+# The faults that befall the first book frame at or after N (the others act at frame N itself,
+# or on REST calls).
+_BOOK_FAULTS = (FaultKind.GAP, FaultKind.REPEAT, FaultKind.REORDER)
 
 
 @dataclass(frozen=True)
 class Fault:
     kind: FaultKind
     at: int
+
+
+@dataclass
+class _BookFaults:
+    """Book faults waiting for their book frame, and frames a reorder holds back (by topic)."""
+
+    waiting: list[FaultKind] = field(default_factory=list)
+    # topic -> the frame held back, with the text each subscriber gets (None: nobody subscribed)
+    held: dict[str, tuple[MarketFrame, list[tuple[_Connection, str]] | None]] = field(default_factory=dict)
 
 
 def parse_fault(text: str) -> Fault:
@@ -220,6 +236,7 @@ class ReplayServer:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._player = asyncio.create_task(self._play(), name="replay-player")
+        self.tally.release()
         log.info(
             "replay stand-in on port %d: %d market frames of %d received (%d control, %d dropped)",
             port,
@@ -378,7 +395,7 @@ class ReplayServer:
         self.started_at = time.perf_counter()
         faults = sorted(self.options.faults, key=lambda f: f.at)
         self._rate_limited_left = sum(f.at for f in faults if f.kind is FaultKind.RATELIMIT)
-        drop_next_book = False
+        book_faults = _BookFaults()
         loop = asyncio.get_running_loop()
         started = loop.time()
         first_ts = self._market[0].frame.ts if self._market else 0.0
@@ -386,26 +403,48 @@ class ReplayServer:
             self._position = index
             for fault in faults:
                 if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
-                    drop_next_book |= await self._inject(fault)
+                    await self._inject(fault, book_faults)
             if self.options.paced:
                 await asyncio.sleep(max(0.0, (market.frame.ts - first_ts) - (loop.time() - started)))
             while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
                 await asyncio.sleep(0.005)
             if self._waiting_for:  # a client connection closed: nothing is played to nobody
                 started += await self._await_return()
-            if drop_next_book and self.adapter.is_book(market.topic):
-                drop_next_book = False
-                self._drop_for_fault(index, market)
-            else:
-                self._send(market)
+            self._play_frame(index, market, book_faults)
             # Sent (queued), then delivered, with no await between: a subscription handled
             # meanwhile would get a snapshot that misses a frame the client still receives.
             self.adapter.delivered(market.frame, market.topic)
             await self._catch_up()
+        for topic in list(book_faults.held):  # a reordered frame whose topic had no later frame
+            self._release(topic, book_faults)
         self._position = len(self._market)
         self.exhausted = True
         self._report_unsubscribed()
         log.info("%s", self.tally.summary())
+
+    def _play_frame(self, index: int, market: MarketFrame, faults: _BookFaults) -> None:
+        """Send one market frame, or do to it the book fault waiting for it."""
+        kind = faults.waiting.pop(0) if faults.waiting and self.adapter.is_book(market.topic) else None
+        if kind is FaultKind.GAP:
+            self._drop_for_fault(index, market)
+        elif kind is FaultKind.REORDER:
+            log.warning(
+                "replay fault: book frame %d (%s) held back behind its next frame", index, market.topic
+            )
+            self._release(market.topic, faults)  # held by the reorder just before
+            faults.held[market.topic] = (market, self._render(market))
+            return
+        else:
+            if kind is FaultKind.REPEAT:
+                log.warning("replay fault: book frame %d (%s) sent twice", index, market.topic)
+            self._send(market, twice=kind is FaultKind.REPEAT)
+        self._release(market.topic, faults)
+
+    def _release(self, topic: str, faults: _BookFaults) -> None:
+        """Send the frame a reorder held back on this topic, if any (as it was rendered then)."""
+        held = faults.held.pop(topic, None)
+        if held is not None:
+            self._enqueue(*held)
 
     def _drop_for_fault(self, index: int, market: MarketFrame) -> None:
         log.warning("replay fault: dropped book frame %d (%s)", index, market.topic)
@@ -420,25 +459,47 @@ class ReplayServer:
             if market.topic in connection.topics and market.endpoint in (None, connection.endpoint)
         ]
 
-    def _send(self, market: MarketFrame) -> None:
+    def _send(self, market: MarketFrame, twice: bool = False) -> None:
+        """Queue a frame to its subscribers (`twice`: the same text again right after, a fault's
+        copy, which the tally does not count)."""
+        self._enqueue(market, self._render(market), twice)
+
+    def _render(self, market: MarketFrame) -> list[tuple[_Connection, str]] | None:
+        """The text each subscriber of the frame gets (rendered now: the venue numbers and
+        checksums its messages as it makes them); None: nobody is subscribed."""
         subscribers = self._subscribers(market)
         if not subscribers:
-            self.tally.drop(Drop.UNSUBSCRIBED, market.frame.text)
-            self.tally.unsubscribed_topics[market.topic] += 1
-            return
-        delivery = _Delivery(lambda written: self._delivered(written, market))
+            return None
+        rendered = []
         for connection in subscribers:
             try:
                 text = self.adapter.render(market.frame, market.topic, connection)
                 asked = connection.asked.get(market.topic)
-                connection.enqueue(
-                    text if asked is None else self.adapter.rename(text, market.topic, asked), delivery
+                rendered.append(
+                    (connection, text if asked is None else self.adapter.rename(text, market.topic, asked))
                 )
             except Exception as exc:  # a frame of another recorder the adapter cannot render
                 log.warning("replay: cannot render %s: %s %s", market.topic, type(exc).__name__, exc)
+        return rendered
+
+    def _enqueue(
+        self, market: MarketFrame, rendered: list[tuple[_Connection, str]] | None, twice: bool = False
+    ) -> None:
+        if rendered is None:
+            self.tally.drop(Drop.UNSUBSCRIBED, market.frame.text)
+            self.tally.unsubscribed_topics[market.topic] += 1
+            return
+        delivery = _Delivery(lambda written: self._delivered(written, market))
+        for connection, text in rendered:
+            if connection not in self._connections:  # closed since it was rendered (a held frame)
+                continue
+            connection.enqueue(text, delivery)
+            if twice:
+                connection.enqueue(text)
         if delivery.pending == 0:
-            self.tally.drop(Drop.UNREADABLE, market.frame.text)
-        self.frames_sent += delivery.pending
+            reason = Drop.UNREADABLE if not rendered else Drop.CLOSED
+            self.tally.drop(reason, market.frame.text)
+        self.frames_sent += delivery.pending * (2 if twice else 1)
 
     def _delivered(self, written: bool, market: MarketFrame) -> None:
         if written:
@@ -464,12 +525,12 @@ class ReplayServer:
             if topic in connection.topics:
                 connection.enqueue(text)
 
-    async def _inject(self, fault: Fault) -> bool:
-        """Apply a fault; True when the next book frame is to be dropped."""
+    async def _inject(self, fault: Fault, book_faults: _BookFaults) -> None:
+        """Apply a fault at its frame; a book fault waits for the next book frame."""
         log.warning("replay fault: %s at market frame %d", fault.kind.value, fault.at)
-        if fault.kind is FaultKind.GAP:
-            return True
-        if fault.kind is FaultKind.MALFORMED:
+        if fault.kind in _BOOK_FAULTS:
+            book_faults.waiting.append(fault.kind)
+        elif fault.kind is FaultKind.MALFORMED:
             for connection in list(self._connections):
                 connection.enqueue(self.adapter.malformed())
         elif fault.kind is FaultKind.DISCONNECT:
@@ -480,4 +541,3 @@ class ReplayServer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(connection.catch_up(), _DRAIN_S)
                 await connection.close()
-        return False

@@ -46,22 +46,38 @@ class ReplayTally:
     unsubscribed_topics: collections.Counter[str] = field(default_factory=collections.Counter)
     synthesized: dict[str, str] = field(default_factory=dict)  # answer kind -> what was made up
     refused: collections.Counter[str] = field(default_factory=collections.Counter)  # REST paths: 404
+    held: list[str] | None = None  # log lines kept until release() (a capture refused logs none)
+
+    def hold(self) -> None:
+        """Keep the log lines until release(): a capture refused at start logs only why."""
+        self.held = []
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for line in held:
+            log.warning("%s", line)
+
+    def _log(self, line: str) -> None:
+        if self.held is not None:
+            self.held.append(line)
+        else:
+            log.warning("%s", line)
 
     def drop(self, reason: Drop, example: str = "") -> None:
         """Count a dropped frame; the first of each reason is logged with the frame's start."""
         if self.dropped[reason] == 0:
-            log.warning("replay: dropped a captured frame (%s): %s", reason.value, example[:_EXAMPLE_CHARS])
+            self._log(f"replay: dropped a captured frame ({reason.value}): {example[:_EXAMPLE_CHARS]}")
         self.dropped[reason] += 1
 
     def synthesize(self, kind: str, detail: str) -> None:
         """Note an answer the capture does not hold and the stand-in made up (logged once per kind)."""
         if kind not in self.synthesized:
             self.synthesized[kind] = detail
-            log.warning("replay: synthesized %s (the capture holds none): %s", kind, detail)
+            self._log(f"replay: synthesized {kind} (the capture holds none): {detail}")
 
     def refuse(self, path: str) -> None:
         if path not in self.refused:
-            log.warning("replay: no recorded answer for %s and none can be synthesized: 404", path)
+            self._log(f"replay: no recorded answer for {path} and none can be synthesized: 404")
         self.refused[path] += 1
 
     def summary(self) -> str:

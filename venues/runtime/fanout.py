@@ -80,12 +80,15 @@ class MarketFanout:
     def subscribe(
         self, interest: MarketInterest, initial: bytes, resume: ResumePoint | None = None
     ) -> MarketSubscriber:
-        """A new subscriber: `initial` first (snapshots), or, resuming, what it missed since the point.
+        """A new subscriber: `initial` first (snapshots), or, resuming, `initial` (its own
+        notices, if any) then what it missed since the point.
 
         Call can_resume first: a point that cannot be resumed is the caller's to handle.
         """
         subscriber = MarketSubscriber(interest, self._queue_batches)
         if resume is not None:
+            if initial:
+                subscriber.outbox.put(initial)
             for message in self.history.replay(resume, frozenset(interest.routes)):
                 subscriber.outbox.put(message)
         elif initial:

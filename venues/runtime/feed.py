@@ -196,6 +196,13 @@ class MarketFeed:
         notice = md.StreamNotice(kind=_NOTICE_GAP, channel=CHANNEL_TO_PB[channel], reason=reason)
         return self._single(symbol, md.MarketEvent(notice=notice))
 
+    def refused_chunk(self, symbol: str, channel: Channel | None, reason: str) -> bytes:
+        """A REFUSED notice for one subscriber: the symbol (on `channel`, or on every channel
+        asked when None) is not served by its subscription."""
+        pb_channel = md.CHANNEL_UNSPECIFIED if channel is None else CHANNEL_TO_PB[channel]
+        notice = md.StreamNotice(kind=md.NOTICE_KIND_REFUSED, channel=pb_channel, reason=reason)
+        return self._single(symbol, md.MarketEvent(notice=notice))
+
     # ---- internals
 
     def _book_event(

@@ -18,14 +18,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.errors import FailedPrecondition, Unavailable
-from core.model import Channel, Instrument, StreamKey, Timeframe
+from core.model import Channel, Execution, Instrument, Order, OrderRequest, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
+from venues.runtime.cancels import Kept, cancel_openers, dead_man_reason, drain_reason
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
 from venues.runtime.fanout import MarketFanout
 from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
+from venues.runtime.native import NativeSwitchPolicy
 from venues.runtime.stats import StreamState, StreamStats, StreamTable
 from venues.runtime.venue import Venue, VenueContext
 
@@ -70,7 +72,7 @@ class VenueRuntime:
         self.executions = ExecutionHub(
             venue.name, self.options.execution_queue, self.options.execution_history, history.epoch
         )
-        self.deadman = DeadMan(self._cancel_everything, venue.cancel_all_after)
+        self.deadman = DeadMan(self._dead_man_trip, NativeSwitchPolicy(venue))
         self.active: set[StreamKey] = set()
         self.state = RuntimeState.STARTING
         self.started_ns = time.time_ns()
@@ -82,7 +84,7 @@ class VenueRuntime:
         await self.venue.prepare()
         self.instruments = {item.symbol: item for item in self.venue.instruments()}
         self.active = self.venue.default_streams()
-        await self.venue.start(VenueContext(self.feed, self.executions.publish), set(self.active))
+        await self.venue.start(VenueContext(self.feed, self._on_execution), set(self.active))
         self.state = RuntimeState.RUNNING
         self._sampler = asyncio.create_task(self._sample_forever(), name=f"{self.name}-sampler")
 
@@ -102,12 +104,22 @@ class VenueRuntime:
         if self.state is RuntimeState.DRAINING:
             raise Unavailable(f"venue {self.name} is draining: it takes no new orders or subscriptions")
 
-    def require_active(self, keys: Iterable[StreamKey]) -> None:
-        missing = [f"{k.symbol} {k.channel.value}" for k in keys if k not in self.active]
-        if missing:
+    def split_active(self, keys: Iterable[StreamKey]) -> tuple[list[StreamKey], list[tuple[StreamKey, str]]]:
+        """The keys streamed now, and the others with the reason each is not: a subscription is
+        served for what the venue streams, refused only when it streams none of it."""
+        served, missing = [], []
+        for key in keys:
+            if key in self.active:
+                served.append(key)
+            else:
+                why = f"not streamed by venue {self.name}: {key.symbol} {key.channel.value}"
+                missing.append((key, f"{why}; add with Admin/AddSubscriptions"))
+        if not served and missing:
+            named = ", ".join(f"{k.symbol} {k.channel.value}" for k, _ in missing)
             raise FailedPrecondition(
-                f"not streamed by venue {self.name}: {', '.join(missing)}; add with Admin/AddSubscriptions"
+                f"not streamed by venue {self.name}: {named}; add with Admin/AddSubscriptions"
             )
+        return served, missing
 
     async def set_streams(self, keys: set[StreamKey]) -> None:
         await self.venue.set_streams(set(keys))
@@ -120,21 +132,39 @@ class VenueRuntime:
         self.feed.flush()
         self.active = keys
 
-    async def drain(self, cancel_orders: bool) -> tuple[int, int]:
+    async def drain(self, cancel_orders: bool) -> tuple[int, Kept]:
+        """Stop serving; with cancel_orders, cancel what could open or add to a position (the
+        reduce-only orders, a position's protection, stay)."""
         self.state = RuntimeState.DRAINING
         if self.on_drain is not None:
             await self.on_drain()
         # Cancel first, so execution streams carry the cancellations before they end.
-        canceled = await self._cancel_everything() if cancel_orders else 0
+        kept = await cancel_openers(self.venue, drain_reason()) if cancel_orders else Kept([], 0)
         ended = self.end_streams()
-        return ended, canceled
+        return ended, kept
+
+    async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
+        """Place through the venue; a reduce-only order only once the exchange's own dead-man
+        switch is off (it would cancel the order with everything else)."""
+        if not request.reduce_only:
+            return await self.venue.place_order(request)
+        native = self.deadman.native
+        try:
+            await native.before_reduce_only()
+            return await self.venue.place_order(request)
+        finally:
+            native.after_reduce_only()
 
     def subscriber_count(self, key: StreamKey) -> int:
         timeframes: list[Timeframe | None] = list(Timeframe) if key.channel is Channel.CANDLES else [None]
         return sum(self.fanout.count((key.symbol, key.channel, tf)) for tf in timeframes)
 
-    async def _cancel_everything(self) -> int:
-        return len(await self.venue.cancel_all_orders(None))
+    async def _dead_man_trip(self, ttl_ms: int) -> Kept:
+        return await cancel_openers(self.venue, dead_man_reason(ttl_ms))
+
+    def _on_execution(self, execution: Execution) -> None:
+        self.deadman.native.observe(execution.order)
+        self.executions.publish(execution)
 
     def _recovery_chunks(self, symbol: str, channel: Channel) -> bytes:
         gap = self.feed.gap_chunk(symbol, channel, "subscriber fell behind: events were dropped (conflated)")

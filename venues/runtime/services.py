@@ -34,6 +34,7 @@ from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 from venues.runtime import validate
+from venues.runtime.cancels import BY_REQUEST, cancel_all_reason
 from venues.runtime.deadman import DeadManState
 from venues.runtime.fanout import MarketInterest
 from venues.runtime.history import ResumePoint
@@ -63,27 +64,38 @@ class MarketDataService(md_grpc.MarketDataServicer):
     ) -> AsyncIterator[bytes]:
         """Yields encoded SubscribeResponse batches (see _add_market_data: no re-encoding)."""
         self.rt.require_serving()
-        keys, timeframe = validate.subscribe_request(request, self.rt.instruments)
-        self.rt.require_active(keys)
+        asked = validate.subscribe_request(request, self.rt.instruments)
+        keys, inactive = self.rt.split_active(asked.keys)
+        timeframe = asked.timeframe
         routes = frozenset(
             (k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys
         )
         conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
         interest = MarketInterest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
         resume = self._resume_point(request)
-        initial = b""
+        refused = self._refused(asked.unknown, inactive)
+        initial = refused
         if resume is None:
             initial = self._silent(interest) + b"".join(
                 self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols
             )
             if request.HasField("resume"):
                 initial = self._lost(request.resume, interest) + initial
+            initial += refused
         subscriber = self.rt.fanout.subscribe(interest, initial, resume)
         try:
             async for batch in subscriber.batches():
                 yield batch
         finally:
             self.rt.fanout.unsubscribe(subscriber)
+
+    def _refused(self, unknown: list[tuple[str, str]], inactive: list[tuple[StreamKey, str]]) -> bytes:
+        """A REFUSED notice per symbol not listed and per stream not carried: the subscriber
+        learns what it will not get, and gets the rest (one bad symbol breaks no stream)."""
+        feed = self.rt.feed
+        chunks = [feed.refused_chunk(symbol, None, why) for symbol, why in unknown]
+        chunks += [feed.refused_chunk(key.symbol, key.channel, why) for key, why in inactive]
+        return b"".join(chunks)
 
     def _resume_point(self, request: md.SubscribeRequest) -> ResumePoint | None:
         """The point to resume from, when asked for and still held."""
@@ -93,7 +105,8 @@ class MarketDataService(md_grpc.MarketDataServicer):
         return point if self.rt.fanout.history.can_resume(point) else None
 
     def _silent(self, interest: MarketInterest) -> bytes:
-        """A GAP notice first for each asked stream that has stopped for good or gone stale."""
+        """A GAP notice first for each asked stream that has stopped for good, gone stale, or whose
+        book never got the venue's snapshot."""
         chunks = []
         for symbol, value in sorted({(s, c.value) for s, c, _ in interest.routes}):
             channel = Channel(value)
@@ -102,6 +115,8 @@ class MarketDataService(md_grpc.MarketDataServicer):
                 chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stopped: {stats.detail}"))
             elif _stream_state(stats) == admin.STREAM_STATE_STALE:
                 chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stale: {stats.detail}"))
+            if stats.incomplete and stats.state is not StreamState.FAILED:
+                chunks.append(self.rt.feed.gap_chunk(symbol, channel, stats.incomplete_notice()))
         return b"".join(chunks)
 
     def _lost(self, asked: md.ResumePoint, interest: MarketInterest) -> bytes:
@@ -164,14 +179,15 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
                 f"stop orders are not supported by {self.venue.name}; the inspector emulates them"
             )
         self.rt.require_serving()
-        order, duplicate = await self.venue.place_order(order_request)
+        order, duplicate = await self.rt.place_order(order_request)
         return tf.PlaceOrderResponse(order=order_to_pb(order), duplicate=duplicate)
 
     async def CancelOrder(
         self, request: tf.CancelOrderRequest, context: Context[tf.CancelOrderRequest, tf.CancelOrderResponse]
     ) -> tf.CancelOrderResponse:
         ref = validate.order_ref(request.order_id, request.client_order_id)
-        return tf.CancelOrderResponse(order=order_to_pb(await self.venue.cancel_order(ref)))
+        reason = validate.cancel_reason(request.reason) or BY_REQUEST
+        return tf.CancelOrderResponse(order=order_to_pb(await self.venue.cancel_order(ref, reason)))
 
     async def CancelAllOrders(
         self,
@@ -179,7 +195,8 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         context: Context[tf.CancelAllOrdersRequest, tf.CancelAllOrdersResponse],
     ) -> tf.CancelAllOrdersResponse:
         symbol = validate.symbol_filter(request.symbol, self.rt.instruments)
-        orders = await self.venue.cancel_all_orders(symbol)
+        reason = cancel_all_reason(validate.cancel_reason(request.reason))
+        orders = await self.venue.cancel_all_orders(symbol, reason)
         return tf.CancelAllOrdersResponse(orders=[order_to_pb(o) for o in orders])
 
     async def GetOrder(
@@ -261,8 +278,16 @@ _STREAM_STATE = {
 
 
 def _stream_state(stats: StreamStats) -> admin.StreamState.ValueType:
-    stale = stats.stale and stats.state is StreamState.CONNECTED
-    return admin.STREAM_STATE_STALE if stale else _STREAM_STATE[stats.state]
+    if stats.state is StreamState.CONNECTED and stats.stale:
+        return admin.STREAM_STATE_STALE
+    if stats.state is StreamState.CONNECTED and stats.incomplete:
+        return admin.STREAM_STATE_INCOMPLETE
+    return _STREAM_STATE[stats.state]
+
+
+def _detail(stats: StreamStats) -> str:
+    """Why the stream is in its state (FAILED, STALE, INCOMPLETE); "" otherwise."""
+    return stats.detail or (stats.incomplete if _stream_state(stats) == admin.STREAM_STATE_INCOMPLETE else "")
 
 
 # A venue is RUNNING while every stream is in one of these (a STOPPED one was removed on purpose).
@@ -276,6 +301,12 @@ def _dead_man(state: DeadManState) -> admin.DeadManStatus:
         deadline_ns=state.deadline_ns,
         trips=state.trips,
         last_trip_ns=state.last_trip_ns,
+        keeps_reduce_only=state.keeps_reduce_only,
+        last_trip_canceled=state.last_trip_canceled,
+        last_trip_kept=state.last_trip_kept,
+        native=admin.NativeDeadMan(
+            available=state.native.available, armed=state.native.armed, detail=state.native.detail
+        ),
     )
 
 
@@ -324,7 +355,7 @@ class AdminService(admin_grpc.AdminServicer):
             malformed_messages=stats.malformed_messages,
             checksum_mismatches=stats.checksum_mismatches,
             usual_silence_ms=round(stats.usual_silence_s * 1000),
-            detail=stats.detail,
+            detail=_detail(stats),
             duplicate_trades=stats.duplicate_trades,
         )
 
@@ -375,8 +406,10 @@ class AdminService(admin_grpc.AdminServicer):
     async def Drain(
         self, request: admin.DrainRequest, context: Context[admin.DrainRequest, admin.DrainResponse]
     ) -> admin.DrainResponse:
-        ended, canceled = await self.rt.drain(request.cancel_open_orders)
-        return admin.DrainResponse(streams_ended=ended, orders_canceled=canceled)
+        ended, kept = await self.rt.drain(request.cancel_open_orders)
+        return admin.DrainResponse(
+            streams_ended=ended, orders_canceled=len(kept.canceled), orders_kept=kept.kept
+        )
 
 
 def venue_services(runtime: VenueRuntime) -> list[Service]:

@@ -65,6 +65,9 @@ class StreamStats:
     # Why the stream is FAILED (set by the connector) or stale (set by the sampler).
     detail: str = ""
     stale: bool = False
+    # Why its book is not the venue's whole book (it never got the venue's snapshot: a replayed
+    # session that recorded none); "" for a book that started from one, and for other streams.
+    incomplete: str = ""
     usual_silence_s: float = 0.0
     _learned_at: float = 0.0
     _active_windows: int = 0
@@ -118,6 +121,10 @@ class StreamStats:
             f"no event for {self.silence_s(now):.0f} s, though this stream is usually silent for "
             f"{self.usual_silence_s:.0f} s at most: the venue may have stopped sending it"
         )
+
+    def incomplete_notice(self) -> str:
+        """The GAP notice's reason for a book that never got the venue's snapshot."""
+        return f"stream incomplete: {self.incomplete}"
 
     def fail(self, reason: str) -> None:
         self.state = StreamState.FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,9 @@ from venues.runtime.deadman import MAX_TTL_MS, MIN_TTL_MS
 from venues.runtime.venue import OrderRef
 
 __all__ = [
+    "MAX_REASON_CHARS",
+    "Subscription",
+    "cancel_reason",
     "candles_request",
     "funding_request",
     "heartbeat_ttl",
@@ -203,6 +207,21 @@ def order_ref(order_id: str, client_order_id: str) -> OrderRef:
     return OrderRef(order_id=order_id, client_order_id=client_order_id)
 
 
+# A cancel's reason: one line, the edge's string limit (core.rpc.limits), nothing PostgreSQL
+# cannot store (it becomes the order's status_reason, recorded with its execution).
+MAX_REASON_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def cancel_reason(reason: str) -> str:
+    """The reason of a CancelOrder or CancelAllOrders, checked (empty: none given)."""
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidArgument.field("reason", f"is {len(reason)} characters; at most {MAX_REASON_CHARS}")
+    if _CONTROL.search(reason):
+        raise InvalidArgument.field("reason", "must be one line of printable text (no control characters)")
+    return reason.strip()
+
+
 def symbol_filter(symbol: str, instruments: Mapping[str, Instrument], field: str = "symbol") -> str | None:
     if symbol == "":
         return None
@@ -211,18 +230,42 @@ def symbol_filter(symbol: str, instruments: Mapping[str, Instrument], field: str
     return symbol
 
 
-def _symbols(found: _Violations, symbols: Sequence[str], instruments: Mapping[str, Instrument]) -> None:
+@dataclass(frozen=True)
+class Subscription:
+    """A Subscribe request checked: the streams to serve, and the symbols it names that the
+    venue does not list (refused alone, with their reason: the others are served)."""
+
+    keys: list[StreamKey]
+    timeframe: Timeframe
+    unknown: list[tuple[str, str]]  # (symbol, reason)
+
+
+def _symbols(
+    found: _Violations, symbols: Sequence[str], instruments: Mapping[str, Instrument]
+) -> list[tuple[str, str]]:
+    """The unknown symbols with their reasons; a violation each when no symbol is known (a
+    subscription of which nothing can be served is refused whole)."""
     if not symbols:
         found.add("symbols", "name at least one symbol")
+    unknown: dict[str, tuple[str, str]] = {}
+    known = False
     for index, symbol in enumerate(symbols):
-        _instrument(found, f"symbols[{index}]", symbol, instruments)
+        if symbol == "":
+            found.add(f"symbols[{index}]", "is required")
+        elif symbol in instruments:
+            known = True
+        else:
+            why = f"unknown symbol {shown(symbol)}; ListInstruments names the venue's symbols"
+            unknown.setdefault(symbol, (f"symbols[{index}]", why))
+    if not known:
+        for field, why in unknown.values():
+            found.add(field, why)
+    return [(symbol, why) for symbol, (_, why) in unknown.items()]
 
 
-def subscribe_request(
-    request: md.SubscribeRequest, instruments: Mapping[str, Instrument]
-) -> tuple[list[StreamKey], Timeframe]:
+def subscribe_request(request: md.SubscribeRequest, instruments: Mapping[str, Instrument]) -> Subscription:
     found = _Violations()
-    _symbols(found, request.symbols, instruments)
+    unknown = _symbols(found, request.symbols, instruments)
     if not request.channels:
         found.add("channels", "name at least one channel")
     for index, channel in enumerate(request.channels):
@@ -236,10 +279,9 @@ def subscribe_request(
     if request.overflow_policy not in md.OverflowPolicy.values():
         found.add("overflow_policy", f"{request.overflow_policy} is not a valid overflow policy")
     found.raise_any()
-    keys = [
-        StreamKey(s, CHANNEL_FROM_PB[c]) for s in dict.fromkeys(request.symbols) for c in request.channels
-    ]
-    return list(dict.fromkeys(keys)), timeframe
+    served = [s for s in dict.fromkeys(request.symbols) if s in instruments]
+    keys = [StreamKey(s, CHANNEL_FROM_PB[c]) for s in served for c in request.channels]
+    return Subscription(list(dict.fromkeys(keys)), timeframe, unknown)
 
 
 def candles_request(

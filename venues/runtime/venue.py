@@ -31,7 +31,7 @@ from venues.runtime.stats import Staleness
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed
 
-__all__ = ["OrderRef", "Venue", "VenueContext"]
+__all__ = ["NativeSwitch", "OrderRef", "Venue", "VenueContext"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class OrderRef:
 
     order_id: str = ""
     client_order_id: str = ""
+
+
+@dataclass(frozen=True)
+class NativeSwitch:
+    """An exchange's own dead-man switch (cancel-all-after): every one known cancels every
+    order when it trips, reduce-only ones too."""
+
+    # A ttl of 0 switches it off (False: once set, it stays: Bybit's).
+    disarms: bool
 
 
 @dataclass(frozen=True)
@@ -93,10 +102,12 @@ class Venue(abc.ABC):
         """Place an order; True with the first order when client_order_id was seen before."""
 
     @abc.abstractmethod
-    async def cancel_order(self, ref: OrderRef) -> Order: ...
+    async def cancel_order(self, ref: OrderRef, reason: str) -> Order:
+        """Cancel one order; `reason` is its status_reason once cancelled (venues.runtime.cancels)."""
 
     @abc.abstractmethod
-    async def cancel_all_orders(self, symbol: str | None) -> list[Order]: ...
+    async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
+        """Cancel every open order (of `symbol`), reduce-only ones too, each with `reason`."""
 
     @abc.abstractmethod
     async def get_order(self, ref: OrderRef) -> Order: ...
@@ -131,6 +142,13 @@ class Venue(abc.ABC):
         """True while silence is normal for every stream (e.g. a replay that has played out)."""
         return False
 
+    def native_switch(self) -> NativeSwitch | None:
+        """The exchange's own dead-man switch as this venue can arm it; None when it has none
+        (or cannot arm it: no credentials). The runtime decides when to arm it
+        (venues.runtime.native)."""
+        return None
+
     async def cancel_all_after(self, ttl_ms: int) -> bool:
-        """Arm the exchange's own dead-man switch; False when it has none (the runtime times it)."""
+        """Arm (ttl 0: disarm) the exchange's own dead-man switch; False when that failed or
+        there is none."""
         return False

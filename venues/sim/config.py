@@ -63,16 +63,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.config_file import read_toml
 from core.decimals import format_decimal, parse_decimal
 from core.errors import InvalidArgument
 
-__all__ = ["SimConfig", "SymbolConfig", "load_config"]
+__all__ = ["DEMO_MARKET", "SimConfig", "SymbolConfig", "load_config"]
+
+# The demo market `trademesh up` runs (and a backtest by default): the file says why.
+DEMO_MARKET = Path(__file__).with_name("demo.toml")
 
 Number = int | float | Decimal
 D = Decimal
@@ -192,10 +195,7 @@ _ASSET = re.compile(r"[A-Z0-9]{1,16}")
 def load_config(path: Path | None) -> SimConfig:
     if path is None:
         return SimConfig()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidArgument.field("config", f"cannot read {path}: {exc}") from None
+    raw = read_toml(path, "config")
     symbols = raw.pop("symbols", None)
     balances = raw.pop("balances", None)
     config: SimConfig = _build(SimConfig, raw, "")

@@ -67,6 +67,8 @@ from venues.sim.stops import StopBook
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
 _POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
+# A cancel's status_reason when the canceller gave none (venues.runtime.cancels.BY_REQUEST).
+_BY_REQUEST = "canceled by request"
 
 
 class SimListener(Protocol):
@@ -249,18 +251,21 @@ class SimExchange:
             self._run_stops(market)  # its trades may trigger stops; the answer is the order as placed
             return placed, False
 
-    def cancel(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
+    def cancel(
+        self, order_id: str | None = None, client_order_id: str | None = None, reason: str = _BY_REQUEST
+    ) -> Order:
+        """Cancel an open order; `reason` becomes its status_reason (who asked, and why)."""
         with localcontext(EXACT):
             order = self._oms.find(order_id, client_order_id)
             if not order.status.is_open:
                 raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
-            return self._cancel_open(order)
+            return self._cancel_open(order, reason)
 
-    def cancel_all(self, symbol: str | None = None) -> list[Order]:
+    def cancel_all(self, symbol: str | None = None, reason: str = _BY_REQUEST) -> list[Order]:
         if symbol is not None:
             self._market(symbol)
         with localcontext(EXACT):
-            return [self._cancel_open(order) for order in self._oms.open_orders(symbol)]
+            return [self._cancel_open(order, reason) for order in self._oms.open_orders(symbol)]
 
     def get(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
         return self._oms.find(order_id, client_order_id)
@@ -494,14 +499,14 @@ class SimExchange:
             return self._oms.close(order_id, OrderStatus.EXPIRED, _expiry_reason(req, result))
         return self._oms.find(str(order_id), None)
 
-    def _cancel_open(self, order: Order) -> Order:
+    def _cancel_open(self, order: Order, reason: str) -> Order:
         order_id = int(order.order_id)
         market = self._markets[order.symbol]
         market.stops.remove(order_id)
         _, change = market.book.cancel(order_id)
         if change is not None:
             self.listener.on_levels(order.symbol, [change])
-        return self._oms.close(order_id, OrderStatus.CANCELED, "canceled by request")
+        return self._oms.close(order_id, OrderStatus.CANCELED, reason)
 
     def _publish(self, market: _Market, taker_side: Side, taker_owner: int, result: MatchResult) -> None:
         symbol = market.instrument.symbol

@@ -19,7 +19,7 @@ def to_native(symbol: str) -> str:
     return pair.replace("/", "") + ("-PERP" if colon else "")
 
 
-def _instrument(item: SymbolConfig) -> Instrument:
+def _instrument(item: SymbolConfig, config: SimConfig) -> Instrument:
     pair, _, settle = item.symbol.partition(":")
     base, quote = pair.split("/")
     return Instrument(
@@ -34,8 +34,10 @@ def _instrument(item: SymbolConfig) -> Instrument:
         lot_size=item.lot_size,
         min_size=item.min_size,
         min_notional=item.min_notional,
+        maker_fee_rate=config.maker_fee_rate,
+        taker_fee_rate=config.taker_fee_rate,
     )
 
 
 def instruments(config: SimConfig) -> list[Instrument]:
-    return [_instrument(item) for item in config.symbols]
+    return [_instrument(item, config) for item in config.symbols]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from prometheus_client import Counter
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # Behind schedule by more than this, the market skips the missed steps (counted, logged).
 _MAX_LAG_S = 0.25
 _SKIP_LOG_INTERVAL_S = 10.0
+# Passes of history played to catch up with the wall clock (each far shorter than the last).
+_CATCH_UP_PASSES = 5
 
 SKIPPED_STEPS = Counter(
     "trademesh_sim_skipped_steps_total", "Synthetic market steps skipped because the venue fell behind."
@@ -172,15 +175,23 @@ class SimVenue(Venue):
             feed.flush()
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
 
-    def _play_history(self, now_ns: int) -> None:
-        """Play `history_s` seconds of market, in simulated time ending now, before any stream is
-        on: only the candles keep it (what GetCandles answers); nothing is published."""
+    def _play_history(self, now_ns: int, wall: Callable[[], int] = time.time_ns) -> None:
+        """Play `history_s` seconds of market, in simulated time ending when it opens, before any
+        stream is on: only the candles keep it (what GetCandles answers); nothing is published.
+        Playing takes time (seconds for the demo market's 20 minutes): the market of those
+        seconds is played after it, until the simulated clock is within a step of the wall
+        clock, so the candles have no hole where the live market begins."""
         step_ns = self.config.tick_interval_ms * 1_000_000
-        steps = self.config.history_s * 1_000_000_000 // step_ns
+        at = now_ns - self.config.history_s * 1_000_000_000 // step_ns * step_ns
         started = time.monotonic()
-        for index in range(steps):
-            self._clock.simulated_ns = now_ns - (steps - index) * step_ns
-            self.market.step()
+        for _ in range(_CATCH_UP_PASSES):
+            while at < now_ns:
+                self._clock.simulated_ns = at
+                self.market.step()
+                at += step_ns
+            now_ns = wall()
+            if now_ns - at < step_ns:
+                break
         self._clock.simulated_ns = None
         for book in self.publisher.candles.values():
             book.roll(now_ns, lambda timeframe, candle: None)
@@ -211,13 +222,13 @@ class SimVenue(Venue):
         self._flush()
         return order, duplicate
 
-    async def cancel_order(self, ref: OrderRef) -> Order:
-        order = self.exchange.cancel(ref.order_id or None, ref.client_order_id or None)
+    async def cancel_order(self, ref: OrderRef, reason: str) -> Order:
+        order = self.exchange.cancel(ref.order_id or None, ref.client_order_id or None, reason)
         self._flush()
         return order
 
-    async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
-        orders = self.exchange.cancel_all(symbol)
+    async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
+        orders = self.exchange.cancel_all(symbol, reason)
         self._flush()
         return orders
 

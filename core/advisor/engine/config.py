@@ -181,9 +181,12 @@ class ValidationConfig:
     cap_target_at_swing: bool = True  # ... but no further than the swing high (low) beyond it
     atr_bars: int = 14
     swing_bars: int = 20
-    # Per side; a round trip's fees count against the reward. 0 by default: set the venue's taker
-    # rate to count them (on 1m bars a 0.2% rate outweighs most ATR targets).
-    fee_rate: Decimal = Decimal(0)
+    # Every side's fee rate, whatever the venue says; None: the venue's own rates (its instrument
+    # facts), or 0.1% a side where it states none (engine/fees.py). 0 counts no fees.
+    fee_rate: Decimal | None = None
+    # A stop or target must lie further from the entry than its round trip's fees and this many
+    # ticks; nearer, the trade is blocked (its bars' ATR is too small for the venue's costs).
+    min_distance_ticks: int = 4
 
     def __post_init__(self) -> None:
         bounds: dict[str, Bound] = {
@@ -194,8 +197,10 @@ class ValidationConfig:
             "target_atr": (Decimal("0.01"), Decimal(100)),
             "atr_bars": (1, 1000),
             "swing_bars": (1, 1000),
-            "fee_rate": (Decimal(0), Decimal("0.1")),
+            "min_distance_ticks": (0, 10_000),
         }
+        if self.fee_rate is not None:
+            bounds["fee_rate"] = (Decimal(0), Decimal("0.1"))
         _check("validation", self, bounds)
 
 
@@ -205,11 +210,12 @@ class SizingConfig:
     max_notional_share: Decimal = Decimal("0.25")  # the cap: at most this share of equity
 
     def __post_init__(self) -> None:
-        _check(
-            "sizing",
-            self,
-            {"risk_per_trade": (Decimal(0), Decimal("0.1")), "max_notional_share": (Decimal(0), Decimal(10))},
-        )
+        bad = _violations("sizing", self, {"risk_per_trade": (Decimal(0), Decimal("0.1"))})
+        if not 0 < self.max_notional_share <= 1:  # a share of equity: above 0, at most all of it
+            reason = f"{self.max_notional_share} is not a share of equity in (0, 1]"
+            bad.append(FieldViolation("sizing.max_notional_share", reason))
+        if bad:
+            raise InvalidArgument(bad)
 
 
 class EntryMode(enum.Enum):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmAttempt, LlmFailure
 from core.advisor.engine.calibration import Calibration, CalibrationResult, calibrate
@@ -27,7 +28,7 @@ from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.drift import DriftMonitor
 from core.advisor.engine.evaluation import Evaluation, ScoredBars, evaluate, score_bars
 from core.advisor.engine.ids import decision_id
-from core.advisor.engine.intent import ExecutionIntent, close_intent, open_intent
+from core.advisor.engine.intent import ExecutionIntent, close_intent, intent_violations, open_intent
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
@@ -299,8 +300,9 @@ class AdvisorCore:
         instrument = work.snap.context.instrument
         assert instrument is not None  # stage 1 blocks a directional signal without one
         sizing = risk_size(
-            work.snap.equity, plan.entry, plan.stop, synthesis.size_multiplier, instrument, self.config.sizing
-        )
+            work.snap.equity, plan.entry, plan.stop, synthesis.size_multiplier, instrument,
+            self.config.sizing, plan.stop_fees,
+        )  # fmt: skip
         if isinstance(sizing, str):
             rec.finished(Stage.INTENT, now_ns, "blocked")
             return self._blocked(work, Stage.INTENT, (sizing,), now_ns)
@@ -309,7 +311,7 @@ class AdvisorCore:
             work.decision_id, work.signal, sign, plan, sizing, synthesis.final_conviction, self.config.intent,
             now_ns,
         )  # fmt: skip
-        return self._emit_intent(work, intent, now_ns)
+        return self._emit_intent(work, intent, now_ns, plan.entry)
 
     def _flat(self, work: _Work, now_ns: int) -> Decision:
         """A flat signal: close the position (stages 3-6 do not apply to an exit)."""
@@ -326,7 +328,14 @@ class AdvisorCore:
         intent = close_intent(work.decision_id, work.signal, position, self.config.intent, now_ns)
         return self._emit_intent(work, intent, now_ns)
 
-    def _emit_intent(self, work: _Work, intent: ExecutionIntent, now_ns: int) -> Decision:
+    def _emit_intent(
+        self, work: _Work, intent: ExecutionIntent, now_ns: int, reference: Decimal | None = None
+    ) -> Decision:
+        bad = intent_violations(intent, reference)  # what the inspector would refuse
+        if bad:
+            work.rec.finished(Stage.INTENT, now_ns, "blocked")
+            reasons = tuple(f"{v.field}: {v.description}" for v in bad)
+            return self._blocked(work, Stage.INTENT, reasons, now_ns)
         work.rec.intent(intent, now_ns)
         work.rec.finished(Stage.INTENT, now_ns, "ok")
         return self._decision(work, now_ns, Outcome.INTENT, None, (), intent)

@@ -1,9 +1,11 @@
-"""Stage 8's risk-based sizing: the size whose loss at the stop is `risk_per_trade` of equity,
-scaled by the synthesis's size multiplier, capped at `max_notional_share` of equity, and
-rounded down to the lot size:
+"""Stage 8's risk-based sizing: the size whose loss at the stop, its round trip's fees
+included, is `risk_per_trade` of equity, scaled by the synthesis's size multiplier, capped at
+`max_notional_share` of equity, and rounded down to the lot size:
 
-    size = min(equity * risk_per_trade / (|entry - stop| * contract_size) * multiplier,
+    size = min(equity * risk_per_trade / ((|entry - stop| + stop_fees) * contract_size) * multiplier,
                equity * max_notional_share / (entry * contract_size))
+
+(`stop_fees`: the fees of a unit's round trip to the stop, stage 7's TradePlan.stop_fees)
 
 rounded down to a multiple of lot_size. A size under the instrument's minimum size or
 notional is refused. Inverse contracts (sized in the quote asset) are not sized here yet.
@@ -26,6 +28,7 @@ class Sizing:
     equity: Decimal
     risk_amount: Decimal  # equity * risk_per_trade
     stop_distance: Decimal
+    stop_fees: Decimal  # a unit's round trip to the stop: part of the loss there
     multiplier: Decimal
     risk_size: Decimal  # before the cap and the lot rounding
     cap_size: Decimal
@@ -44,6 +47,7 @@ def risk_size(
     multiplier: Decimal,
     instrument: Instrument,
     cfg: SizingConfig,
+    stop_fees: Decimal,
 ) -> Sizing | str:
     """The size, or why there is none."""
     if instrument.inverse:
@@ -55,7 +59,7 @@ def risk_size(
     if distance <= 0 or entry <= 0 or unit <= 0:
         return "no stop distance to size from"
     risk_amount = equity * cfg.risk_per_trade
-    by_risk = WIDE.divide(risk_amount, WIDE.multiply(distance, unit)) * multiplier
+    by_risk = WIDE.divide(risk_amount, WIDE.multiply(distance + stop_fees, unit)) * multiplier
     cap = WIDE.divide(equity * cfg.max_notional_share, WIDE.multiply(entry, unit))
     size = _floor_to(min(by_risk, cap), instrument.lot_size)
     if size <= 0 or size < instrument.min_size:
@@ -64,4 +68,4 @@ def risk_size(
     if notional < instrument.min_notional:
         minimum = format_decimal(instrument.min_notional)
         return f"notional {format_decimal(notional)} is under the minimum {minimum}"
-    return Sizing(equity, risk_amount, distance, multiplier, by_risk, cap, by_risk > cap, size)
+    return Sizing(equity, risk_amount, distance, stop_fees, multiplier, by_risk, cap, by_risk > cap, size)

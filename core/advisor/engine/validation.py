@@ -3,8 +3,11 @@ block it, each with its reason:
 
 - the spread is over `max_spread_ratio` (0.4%), or there is no book to tell;
 - no stop can be set (too few bars for the ATR, or bars with no range);
-- risk/reward is under `min_risk_reward` (1.2), where
-      risk/reward = (|target - entry| - fees) / (|entry - stop| + fees),  fees = 2 * fee_rate * entry;
+- the stop or the target lies within its round trip's fees and `min_distance_ticks` ticks of
+  the entry (the bars' ATR is too small for the venue's costs: a timeframe too short);
+- else risk/reward is under `min_risk_reward` (1.2), where
+      risk/reward = (|target - entry| - fees to the target) / (|entry - stop| + fees to the stop),
+  each round trip's fees per unit: entry * its rate + exit price * the exit's rate (engine/fees.py);
 - the final conviction is under `min_conviction`;
 - the synthesis's size multiplier is 0.
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from core.advisor.engine.config import EntryMode, ValidationConfig
+from core.advisor.engine.fees import FeeRates, fee_rates
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis
 from core.model import Candle
@@ -47,6 +51,9 @@ class TradePlan:
     target: Decimal
     atr: Decimal
     risk_reward: Decimal
+    # Per unit of size, in price: what the round trip to the target and to the stop pays.
+    target_fees: Decimal
+    stop_fees: Decimal
 
 
 @dataclass(frozen=True)
@@ -95,17 +102,21 @@ def _target(
     return max(target, swing) if swing < entry else target
 
 
-def risk_reward(entry: Decimal, stop: Decimal, target: Decimal, fee_rate: Decimal) -> Decimal:
-    fees = 2 * fee_rate * entry
-    reward = abs(target - entry) - fees
-    risk = abs(entry - stop) + fees
+def risk_reward(entry: Decimal, stop: Decimal, target: Decimal, rates: FeeRates) -> Decimal:
+    reward = abs(target - entry) - rates.to_target(entry, target)
+    risk = abs(entry - stop) + rates.to_stop(entry, stop)
     if reward <= 0 or risk <= 0:
         return Decimal(0)
     return (reward / risk).quantize(_RATIO_STEP, ROUND_HALF_EVEN)
 
 
 def plan_trade(
-    entry: Decimal, bars: Sequence[Candle], sign: int, tick: Decimal, cfg: ValidationConfig
+    entry: Decimal,
+    bars: Sequence[Candle],
+    sign: int,
+    tick: Decimal,
+    cfg: ValidationConfig,
+    rates: FeeRates,
 ) -> TradePlan | str:
     """The stop and target for an entry, or why there can be none."""
     atr = average_true_range(bars, cfg.atr_bars)
@@ -119,7 +130,23 @@ def plan_trade(
     target = _to_tick(_target(entry, cfg.target_atr * atr, bars, sign, cfg), tick, rounding)
     if stop <= 0:
         return f"no stop: {cfg.stop_atr} ATRs below the entry is not a price"
-    return TradePlan(entry, stop, target, atr, risk_reward(entry, stop, target, cfg.fee_rate))
+    rr = risk_reward(entry, stop, target, rates)
+    return TradePlan(entry, stop, target, atr, rr, rates.to_target(entry, target), rates.to_stop(entry, stop))
+
+
+def _distance_reasons(plan: TradePlan, tick: Decimal, cfg: ValidationConfig) -> list[str]:
+    """A stop or target no further from the entry than its round trip's fees and a few ticks:
+    the trade would mostly pay the venue (the bars' ATR is too small for its costs)."""
+    reasons, ticks = [], cfg.min_distance_ticks * tick
+    for name, price, fees in (("stop", plan.stop, plan.stop_fees), ("target", plan.target, plan.target_fees)):
+        distance, least = abs(price - plan.entry), fees + ticks
+        if distance <= least:
+            reasons.append(
+                f"{name} {_pct(distance / plan.entry)} from the entry is within its round trip's fees "
+                f"and {cfg.min_distance_ticks} ticks ({_pct(least / plan.entry)}): the bars are too "
+                "short for the venue's fees"
+            )
+    return reasons
 
 
 def _spread_reason(spread: Decimal | None, cfg: ValidationConfig) -> list[str]:
@@ -139,16 +166,24 @@ def validate(
 ) -> Validation:
     reasons = _spread_reason(snap.spread_ratio, cfg)
     entry = entry_price(snap, sign, entry_mode)
-    tick = snap.context.instrument.tick_size if snap.context.instrument is not None else Decimal(0)
-    plan = None if entry is None else plan_trade(entry, snap.context.bars, sign, tick, cfg)
+    instrument = snap.context.instrument
+    tick = instrument.tick_size if instrument is not None else Decimal(0)
+    rates = fee_rates(instrument, entry_mode, cfg.fee_rate)
+    plan = None if entry is None else plan_trade(entry, snap.context.bars, sign, tick, cfg, rates)
     if plan is None or isinstance(plan, str):
         reasons.append(plan or "no entry price")
         plan = None
-    elif plan.risk_reward < cfg.min_risk_reward:
-        reasons.append(f"risk/reward {plan.risk_reward.normalize():f} < {cfg.min_risk_reward}")
+    else:
+        reasons.extend(_distance_reasons(plan, tick, cfg) or _risk_reward_reason(plan, cfg))
     conviction = synthesis.final_conviction
     if conviction < cfg.min_conviction:
         reasons.append(f"conviction {conviction:.4f} < {cfg.min_conviction}")
     if synthesis.size_multiplier <= 0:
         reasons.append("the synthesis sized the trade to 0")
     return Validation(not reasons, tuple(reasons), snap.spread_ratio, plan, conviction)
+
+
+def _risk_reward_reason(plan: TradePlan, cfg: ValidationConfig) -> list[str]:
+    if plan.risk_reward < cfg.min_risk_reward:
+        return [f"risk/reward {plan.risk_reward.normalize():f} < {cfg.min_risk_reward}"]
+    return []

@@ -18,9 +18,14 @@ from core.detector.engine.module import ModuleSpec
 from core.detector.engine.values import PortType
 from core.errors import InvalidArgument, NotFound, shown
 
-__all__ = ["Cable", "Endpoint", "Graph", "Node", "check_id"]
+__all__ = ["MAX_CABLES", "MAX_MODULES", "Cable", "Endpoint", "Graph", "Node", "check_id"]
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+# A patch's size (docs/limits.md): the shipped strategies hold about ten modules and a dozen
+# cables. Every evaluation walks the whole graph, and every change re-sorts it: without a cap one
+# patch could take the detector's tick for itself.
+MAX_MODULES = 256
+MAX_CABLES = 1024
 ParamValue = int | float | bool | str
 
 
@@ -88,6 +93,10 @@ class Graph:
         check_id(module_id, "module")
         if module_id in self.nodes:
             raise InvalidArgument.field("module", f"a module {module_id!r} exists already")
+        if len(self.nodes) >= MAX_MODULES:
+            raise InvalidArgument.field(
+                "module", f"the patch holds {MAX_MODULES} modules, the most a patch may"
+            )
         try:
             checked = spec.checked_params(params)
         except InvalidArgument as exc:
@@ -107,6 +116,8 @@ class Graph:
         return removed
 
     def connect(self, cable: Cable) -> None:
+        if len(self.cables) >= MAX_CABLES:
+            raise InvalidArgument.field("cable", f"the patch holds {MAX_CABLES} cables, the most a patch may")
         source_type = self._port_type(cable.source, output=True)
         target_type = self._port_type(cable.target, output=False)
         if source_type is not target_type:

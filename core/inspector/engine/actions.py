@@ -8,7 +8,16 @@ from decimal import Decimal
 
 from core.model import OrderType, Side, TimeInForce
 
-__all__ = ["CancelAll", "CancelOrder", "OrderAction", "OrderRole", "PlaceOrder", "QueryOrder"]
+__all__ = [
+    "Amend",
+    "CancelAll",
+    "CancelOrder",
+    "OrderAction",
+    "OrderRole",
+    "PlaceOrder",
+    "QueryOrder",
+    "placed_by",
+]
 
 
 class OrderRole(enum.Enum):
@@ -64,4 +73,32 @@ class QueryOrder:
     symbol: str
 
 
-OrderAction = PlaceOrder | CancelOrder | CancelAll | QueryOrder
+@dataclass(frozen=True)
+class Amend:
+    """Change a working order's size or prices in place: `order` (under a client order id of its
+    own) takes the place of `client_order_id`. The core counts the old order as being cancelled
+    and the new one as placed, whatever the venue does. Carried out today as CancelOrder then
+    PlaceOrder (core.inspector.executor); a venue with an amend RPC will change the order in
+    place instead, with no moment without it (docs/inspector.md, "Amend")."""
+
+    client_order_id: str
+    order: PlaceOrder
+    reason: str
+
+    @property
+    def venue(self) -> str:
+        return self.order.venue
+
+    @property
+    def symbol(self) -> str:
+        return self.order.symbol
+
+
+OrderAction = PlaceOrder | CancelOrder | CancelAll | QueryOrder | Amend
+
+
+def placed_by(action: OrderAction) -> PlaceOrder | None:
+    """The order an action places: a PlaceOrder's own, an Amend's new one."""
+    if isinstance(action, PlaceOrder):
+        return action
+    return action.order if isinstance(action, Amend) else None

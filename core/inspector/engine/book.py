@@ -22,6 +22,8 @@ class Book:
         self.marks: dict[Key, Decimal] = {}
         # Positions found at the venues at the first start: (size, entry price), never ours.
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
+        # Venues whose positions the reconciliation found diverged from ours: venue -> why.
+        self.venues_down: dict[str, str] = {}
 
     def keys(self) -> set[Key]:
         keys = {k for k, p in self.positions.positions.items() if p.size != 0}

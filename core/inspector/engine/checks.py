@@ -7,14 +7,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.advisor.engine.intent import ExecutionIntent
+from core.decimals import format_decimal as text
 from core.inspector.engine.book import Book
 from core.inspector.engine.equity import LossStreak, local_time
+from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.policies import WEEKDAYS, PolicySet
 from core.inspector.engine.positions import Key
 from core.inspector.engine.rates import RateWindow
+from core.inspector.engine.spot import POLICY as SPOT_SHORT
+from core.inspector.engine.spot import base_asset, deliverable
 from core.model import Side
 
-__all__ = ["Breach", "Proposal", "entry_checks", "exit_checks", "order_checks"]
+__all__ = ["Breach", "Proposal", "check_spot", "check_venue", "entry_checks", "exit_checks", "order_checks"]
 
 _NS_PER_MS = 1_000_000
 ZERO = Decimal(0)
@@ -172,16 +176,32 @@ def order_checks(p: PolicySet, book: Book, rates: RateWindow, proposal: Proposal
     return [b for b in found if b is not None] + check_rates(p, rates, proposal)
 
 
-def entry_checks(p: PolicySet, book: Book, streak: LossStreak, proposal: Proposal) -> list[Breach]:
-    """What only a new entry is checked against: timing, cooldown, position, exposure, capital."""
+def entry_checks(
+    p: PolicySet, book: Book, streak: LossStreak, proposal: Proposal, facts: InstrumentFacts | None = None
+) -> list[Breach]:
+    """What only a new entry is checked against: its venue, timing, cooldown, position, exposure,
+    capital; on a spot market (`facts`), what a sell can deliver."""
     found = [
+        check_venue(book, proposal),
         check_schedule(p, proposal),
         check_cooldown(p, streak, proposal),
         check_capital(p, book, proposal),
         check_legacy(book, proposal),
+        check_spot(book, facts, proposal),
     ]
     position = check_position(p, book, proposal) + check_exposure(p, book, proposal)
     return [b for b in found if b is not None] + position
+
+
+def check_venue(book: Book, proposal: Proposal) -> Breach | None:
+    """No entry at a venue whose positions diverged from ours (the reconciliation's finding, a
+    journaled input): the book there is not what it is taken for. Exits are still checked: at
+    the venue they can only reduce."""
+    venue = proposal.intent.venue
+    why = book.venues_down.get(venue)
+    if why is None:
+        return None
+    return Breach("reconcile.position", f"{venue} is stood down: {why}", (("venue", venue),))
 
 
 def check_legacy(book: Book, proposal: Proposal) -> Breach | None:
@@ -197,6 +217,31 @@ def check_legacy(book: Book, proposal: Proposal) -> Breach | None:
         "the venue would net them; close the legacy position first"
     )
     return Breach("legacy.opposite", reason, (("legacy", str(size)), ("size", str(proposal.intent.size))))
+
+
+def check_spot(book: Book, facts: InstrumentFacts | None, proposal: Proposal) -> Breach | None:
+    """A spot market cannot be sold short: a sell entry sells what its strategy holds there, less
+    its sells already working (spot.py). Exits are checked against the position (exit_checks):
+    reduce-only, at the venue they cannot go past it."""
+    intent = proposal.intent
+    if facts is None or not facts.spot or intent.side is not Side.SELL:
+        return None
+    can = deliverable(book, proposal.key, intent.strategy_id)
+    if intent.size <= can.free:
+        return None
+    holding, selling, size = text(can.holding), text(can.selling), text(intent.size)
+    on_sale = f", {selling} of it on sale already" if can.selling else ""
+    reason = (
+        f"a spot market cannot be sold short: holding {holding} of {base_asset(intent.symbol)}"
+        f" (strategy {intent.strategy_id!r}){on_sale}; a sell of {size} is more"
+    )
+    values = (
+        ("holding", holding),
+        ("selling", selling),
+        ("deliverable", text(max(can.free, ZERO))),
+        ("size", size),
+    )
+    return Breach(SPOT_SHORT, reason, values)
 
 
 def exit_checks(book: Book, proposal: Proposal) -> list[Breach]:

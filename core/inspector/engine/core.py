@@ -10,12 +10,19 @@
     out = core.stand_down(reason, now_ns) / core.resume(...) / core.close_all(...)
     out = core.update_policies(policies, now_ns)      # a recorded change naming what changed
     out = core.on_legacy(venue, symbol, size, entry_price, now_ns)  # found at the first start
+    out = core.on_venue_stand(venue, reason, now_ns)  # the venue's positions diverged ("": agree)
+    out = core.on_instruments(venue, facts, now_ns)  # the venue's minimums, lot and tick sizes
+    out = core.on_timer(now_ns)                       # at or after core.wake_ns: what is due
+
+The core asks to be woken (`wake_ns`: a protective order's retry, the end of a coalescing
+window, the unprotected bound) and does what is due at any input at or after that time.
 
 Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -24,15 +31,18 @@ from core.errors import InvalidArgument
 from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
 from core.inspector.engine.book import Book
 from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_checks, order_checks
-from core.inspector.engine.diff import diff_policies
+from core.inspector.engine.diff import describe_changes, diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.guard import Gap, Guard, refused_for_the_request
+from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.positions import Key
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow
+from core.inspector.engine.spot import cancel_outlived
 from core.inspector.engine.state import Collector, StateMachine
 from core.inspector.engine.working import WorkingOrder
 from core.model import Fill, Order, OrderStatus, TimeInForce
@@ -83,11 +93,10 @@ class InspectorCore:
         # Per position, the orders asked for by the last counted refusal: a refusal of one of
         # them was sent before that refusal was heard, so it is not another try.
         self._tried: dict[Key, int] = {}
-        # Positions whose refused protection is placed again at their market's next mark, not at
-        # once: a refusal is often a fill on its way (the venue's stop closed the position; its
-        # fill not heard yet), and at once, the same refusal came three times before the fill
-        # and stood the inspector down.
-        self._replan: set[Key] = set()
+        # When protection may be placed and when its absence is said (guard.py).
+        self.guard = Guard()
+        self._short: dict[Key, Minimum | None] = {}  # what the venue's minimum left uncovered
+        self.instruments: dict[Key, InstrumentFacts] = {}  # the venues' facts (on_instruments)
         self._flattens: dict[Key, int] = {}  # flatten orders placed since CLOSE_ALL, per position
 
     @property
@@ -102,6 +111,11 @@ class InspectorCore:
     def fees(self) -> Decimal:
         return self._fees
 
+    @property
+    def wake_ns(self) -> int | None:
+        """When the core wants an input (`on_timer`) to do what is due then; None: nothing."""
+        return self.guard.wake_ns()
+
     def rate_counts(self, now_ns: int) -> dict[str, int]:
         """Orders placed within the rate window, per "venue/<name>" and "strategy/<id>"."""
         window_ns = self.policies.rate.window_ms * 1_000_000
@@ -114,7 +128,7 @@ class InspectorCore:
     # ---- intents
 
     def on_intent(self, intent: ExecutionIntent, market: MarketView, now_ns: int) -> Verdict:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         self._tick(out)
         early = self._refuse_early(intent, out)
         if early is not None:
@@ -132,7 +146,8 @@ class InspectorCore:
         if intent.reduce_only:
             breaches += exit_checks(self.book, proposal)
         else:
-            breaches += entry_checks(self.policies, self.book, self.streak, proposal)
+            facts = self.instruments.get(key)
+            breaches += entry_checks(self.policies, self.book, self.streak, proposal, facts)
         if breaches:
             return self._refuse(proposal, breaches, out)
         return self._allow(proposal, out)
@@ -203,7 +218,7 @@ class InspectorCore:
     # ---- venue events
 
     def on_fill(self, venue: str, fill: Fill, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         if fill.fill_id in self._fills:
             return out.output()
         self._fills.add(fill.fill_id)
@@ -216,6 +231,7 @@ class InspectorCore:
             self._record_trade(trade.pnl, out)
         self._revalue(out)
         self._protect(key, out)
+        cancel_outlived(self.book, key, self.instruments.get(key), out)  # spot: no sale of what is gone
         return out.output()
 
     def _after_fill(self, key: Key, signed: Decimal, fill: Fill, out: Collector) -> None:
@@ -227,6 +243,7 @@ class InspectorCore:
             return
         working.filled += fill.size
         working.unknown = False
+        working.accepted = True
         stop, target = self._levels.get(fill.client_order_id, (None, None))
         if working.remaining <= 0:
             self._finish(fill.client_order_id)
@@ -236,26 +253,44 @@ class InspectorCore:
         else:
             self.book.positions.attribute_pro_rata(key, signed)
         position = self.book.positions.positions[key]
-        if role is OrderRole.ENTRY and position.size != 0:
-            sign = _sign(position.size)
-            self.protector.set_levels(key, sign, position.avg_price, stop, target, self.policies.protect)
+        if role is OrderRole.ENTRY and _sign(position.size) == _sign(signed):
+            self._levels_of(key, working.order, stop, target)
+
+    def _levels_of(self, key: Key, entry: PlaceOrder, stop: Decimal | None, target: Decimal | None) -> None:
+        """An entry that opened or added to the position sets its levels at its first fill; its
+        later fills keep them (what they add is covered at the same prices: the layers of one
+        entry need no amendment as its average moves)."""
+        position = self.book.positions.positions[key]
+        sign, levels = _sign(position.size), self.protector.levels.get(key)
+        if levels is not None and levels.source == entry.client_order_id and levels.sign == sign:
+            return
+        policy = self.policies.protect
+        self.protector.set_levels(key, sign, position.avg_price, stop, target, policy, entry)
 
     def heeds(self, client_order_id: str, terminal: bool) -> bool:
-        """Whether an order update would change anything: it is of a working order, and ends it
-        or answers an unknown placement. The shell leaves the others out of the journal (an
-        acknowledgement heard again on the execution stream, updates of orders not ours)."""
+        """Whether an order update would change anything: it is of a working order, and ends it,
+        answers an unknown placement or is the first word that the venue took a protective
+        order (its position is protected from then). The shell leaves the others out of the
+        journal (an acknowledgement heard again on the execution stream, updates of orders not
+        ours)."""
         working = self.book.orders.get(client_order_id)
-        return working is not None and (terminal or working.unknown)
+        if working is None:
+            return False
+        return terminal or working.unknown or (working.order.role.protective and not working.accepted)
 
     def on_order_update(self, order: Order, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         working = self.book.orders.get(order.client_order_id)
         if working is None:
             return out.output()
         working.unknown = False
         if order.status not in _TERMINAL:
+            working.accepted = True
+            self._trimmed(working, order)
             if working.order.role.protective:
                 self._rejected.pop(working.key, None)
+                self.guard.accepted(working.key)
+                self._watch(working.key, out)  # at the venue now: its gap may end
             if working.cancelling and self.state is RiskState.HALTED:
                 # Open at the venue after CLOSE_ALL: placed while its CancelAll was on its way.
                 out.actions.append(CancelOrder(order.client_order_id, *working.key, "closing all"))
@@ -265,23 +300,36 @@ class InspectorCore:
         working.final_size = max(order.filled_size, working.filled)
         if working.remaining <= 0:
             self._finish(order.client_order_id)
-        later = False
         if (
             working.order.role.protective
             and not working.cancelling
             and order.status is not OrderStatus.FILLED
         ):
-            later = order.status is OrderStatus.REJECTED
-            when = " at the next mark" if later else ""
-            reason = f"{working.order.role.value} {order.status.value} from outside; re-planned{when}"
-            out.event(
-                RiskAction.NOTICE, "protect", reason, (("order", order.client_order_id),), **_at(working.key)
-            )
-        if later:
-            self._replan.add(working.key)
-        else:
-            self._protect(working.key, out)
+            self._ended_from_outside(working, order, out)
+        self._protect(working.key, out)
         return out.output()
+
+    @staticmethod
+    def _trimmed(working: WorkingOrder, order: Order) -> None:
+        """The venue took the order for less than asked (a reduce-only order trimmed to what
+        the orders already covering the position leave: the sim, and venues that adjust
+        reduce-only sizes): its size is what the venue says, and the next re-plan (the fill
+        or the cancel's answer the venue was ahead by) covers what it left out. Not at once:
+        a venue ahead of the core's fills trims every new order the same way, and a re-plan
+        per trim amended one stop nine times in 100 ms (the 30-minute chaos bench)."""
+        if working.final_size is None and 0 < order.size < working.order.size:
+            working.final_size = order.size
+
+    def _ended_from_outside(self, working: WorkingOrder, order: Order, out: Collector) -> None:
+        """A NOTICE: a protective order cancelled, refused or expired at the venue; it is
+        re-planned at once, or (refused) once its retry is due."""
+        retry = self.guard.retry_at.get(working.key)
+        when = "" if retry is None else f" in {(retry - out.now_ns) // 1_000_000} ms"
+        reason = f"{working.order.role.value} {order.status.value} from outside; re-planned{when}"
+        values: tuple[tuple[str, str], ...] = (("order", order.client_order_id),)
+        if order.status_reason:
+            values += (("reason", order.status_reason),)
+        out.event(RiskAction.NOTICE, "protect", reason, values, **_at(working.key))
 
     def _protection_refused(self, working: WorkingOrder, order: Order, out: Collector) -> bool:
         """A protective order the venue refused: counted per position; past the limit the
@@ -301,6 +349,9 @@ class InspectorCore:
         if working.number <= self._tried.get(key, 0):
             return False  # sent before the last refusal was heard (a pair's other order): not another try
         self._tried[key] = self.book.orders.asked
+        self.guard.refused(key, order.status_reason, out.now_ns, self.policies.protect.retry_ms)
+        if refused_for_the_request(order.status_reason):
+            return False  # the inspector's own doing (below a minimum, off a grid): not the strategy's
         count = self._rejected[key] = self._rejected.get(key, 0) + 1
         if count < _MAX_PROTECT_REJECTS:
             return False
@@ -310,13 +361,14 @@ class InspectorCore:
         reason = f"the venue refused {count} protective orders in a row: the position is unprotected"
         self._stand_down("protect.rejected", reason, values, out)
         out.event(RiskAction.NOTICE, "protect.rejected", reason, values, **_at(key))
+        self.guard.uncovered(key, self.policies.protect.unprotected_max_ms).reported = True  # said here
         return True
 
     def on_stop_triggered(self, client_order_id: str, now_ns: int) -> Output:
         """An emulated stop's trigger was crossed (the shell watches the trades): the rest of its
         pair is cancelled first (a venue may refuse reduce-only orders beyond the position),
         then the stop goes to the venue as a reduce-only market order under its own id."""
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         working = self.book.orders.get(client_order_id)
         if working is None or working.order.role is not OrderRole.STOP_LOSS or working.triggered:
             return out.output()
@@ -327,7 +379,7 @@ class InspectorCore:
         return out.output()
 
     def on_mark(self, venue: str, symbol: str, price: Decimal, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         key = (venue, symbol)
         self.book.marks[key] = price
         self._tick(out)
@@ -336,13 +388,29 @@ class InspectorCore:
         sign = _sign(self.book.positions.size(key))
         moved = self.protector.trail(key, sign, price, self.policies.protect)
         self._revalue(out)
-        if moved or key in self._replan:  # nothing else a mark changes is in the protective plan
-            self._replan.discard(key)
+        if moved:  # nothing else a mark changes is in the protective plan
             self._protect(key, out)
         return out.output()
 
+    def on_timer(self, now_ns: int) -> Output:
+        """The time the core asked for (`wake_ns`) has come: what is due is done (any input at
+        or after it but a placement's unknown result does the same first)."""
+        return self._begin(now_ns).output()
+
+    def on_instruments(self, venue: str, facts: Mapping[str, InstrumentFacts], now_ns: int) -> Output:
+        """The venue's facts of some of its instruments (the shell reads them from the venue's
+        ListInstruments): protection is sized to what the venue accepts."""
+        out = self._begin(now_ns)
+        for symbol, each in facts.items():
+            self.instruments[(venue, symbol)] = each
+        for key in sorted(self.book.positions.positions):
+            if key[0] == venue and key[1] in facts:
+                self._protect(key, out)
+        return out.output()
+
     def on_placement_unknown(self, client_order_id: str, now_ns: int) -> Output:
-        """A placement timed out or its connection broke: query the venue before any retry."""
+        """A placement timed out or its connection broke: query the venue before any retry (and
+        before anything due is done: a restart asks about every working order this way first)."""
         working = self.book.orders.get(client_order_id)
         if working is None:
             return Output()
@@ -377,12 +445,12 @@ class InspectorCore:
     # ---- operator commands and policies
 
     def stand_down(self, reason: str, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         self._stand_down("operator", _reason(reason), (), out)
         return out.output()
 
     def resume(self, reason: str, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         out.moved(self.machine.move(RiskState.ACTIVE, _reason(reason), now_ns))
         out.event(RiskAction.RESUME, "operator", reason, (("loss_streak", str(self.streak.count)),))
         self.streak.count = 0
@@ -397,7 +465,7 @@ class InspectorCore:
 
     def close_all(self, reason: str, now_ns: int) -> Output:
         """Cancel everything and flatten every position; HALTED until an operator resumes."""
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         _reason(reason)
         venues = {w.key[0] for w in self.book.orders} | {
             k[0] for k, p in self.book.positions.positions.items() if p.size
@@ -406,6 +474,7 @@ class InspectorCore:
             working.cancelling = True
         out.actions.extend(CancelAll(venue, reason) for venue in sorted(venues))
         self.protector.levels.clear()
+        self.guard.clear()
         self._flattens.clear()
         for key, position in sorted(self.book.positions.positions.items()):
             if position.size != 0:
@@ -423,13 +492,22 @@ class InspectorCore:
         self.book.legacy[(venue, symbol)] = (size, entry_price)
         return Output()
 
+    def on_venue_stand(self, venue: str, reason: str, now_ns: int) -> Output:
+        """The reconciliation's finding (the shell reports it): a venue's positions diverged
+        (`reason`; its entries are refused, checks.check_venue) or agree again ("")."""
+        if reason:
+            self.book.venues_down[venue] = reason
+        else:
+            self.book.venues_down.pop(venue, None)
+        return Output()
+
     def update_policies(self, policies: PolicySet, now_ns: int) -> Output:
-        out = Collector(now_ns)
+        out = self._begin(now_ns)
         changes = diff_policies(self.policies, policies)
         self.policies = policies
         if changes:
             values = tuple((c.key, f"{c.old} -> {c.new}") for c in changes)
-            out.event(RiskAction.POLICY_CHANGE, "policies", f"{len(changes)} policy keys changed", values)
+            out.event(RiskAction.POLICY_CHANGE, "policies", describe_changes(changes), values)
         return out.output()
 
     # ---- internals
@@ -499,17 +577,116 @@ class InspectorCore:
                 working.cancelling = True
                 out.actions.append(CancelOrder(working.order.client_order_id, *working.key, "standing down"))
 
+    def _begin(self, now_ns: int) -> Collector:
+        """An input's collector, after what was due by its time (guard.py): retries and
+        coalescing windows re-plan their positions, gaps past the bound are said."""
+        out = Collector(now_ns)
+        for key in self.guard.due(now_ns):
+            self._protect(key, out)
+        for key in self.guard.overdue():
+            self._watch(key, out)  # as it is now: a gap that ended goes unsaid
+            gap = self.guard.gaps.get(key)
+            if gap is not None:
+                self._report(key, gap, out)
+        return out
+
     def _protect(self, key: Key, out: Collector) -> None:
-        """The position's protective pair made to fit it. While a refusal of its protection waits
-        for the market's next mark (`_replan`), the plan only cancels, and the mark places: a
-        refusal is mostly the venue ahead of us (the position closed there, its fills not heard
-        yet), and whatever came before the mark (the old pair's cancel confirmed, those fills
-        heard one by one) placed the refused order again at once, refused again, until three
-        refusals stood the inspector down with nothing to protect."""
+        """The position's protective orders made to fit it (protect.py), as far as the guard
+        lets: nothing is placed while a refusal's retry is not due (a refusal is mostly the
+        venue ahead of us: the position closed there, its fills not heard yet; placed again at
+        once, three refusals stood the inspector down with nothing to protect), and what an
+        entry still filling adds waits for the coalescing window, and a re-price waits for the
+        last one's window to end. Then its gap is watched."""
         if self.state is RiskState.HALTED:
             return
-        size, place = self.book.positions.size(key), key not in self._replan
-        out.actions.extend(self.protector.plan(key, size, self.book.orders, place=place))
+        size = self.book.positions.size(key)
+        if size == 0:
+            self.guard.flat(key)
+            self._rejected.pop(key, None)
+        grow = not self._coalescing(key, size)
+        if grow:
+            self.guard.grown(key)
+        facts = self.instruments.get(key)
+        place, reprice = not self.guard.waiting(key), self.guard.may_reprice(key)
+        plan = self.protector.plan(
+            key, size, self.book.orders, place=place, grow=grow, facts=facts, reprice=reprice
+        )
+        if plan.repriced:
+            self.guard.repriced(key, self.policies.protect.coalesce_ms)
+        out.actions.extend(plan.actions)
+        self._short[key] = plan.short
+        self._watch(key, out)
+
+    def _coalescing(self, key: Key, size: Decimal) -> bool:
+        """Whether what the position added waits: an entry adding to it is still filling, within
+        the window since its first uncovered fill (an entry's fills heard together, as a sweep's
+        are, get one pair for all of them). The window doubles with each layer already there
+        (fewer layers for a slow fill; venues count open stop orders), at most half the
+        unprotected bound."""
+        if size == 0 or key not in self.protector.levels:
+            return False
+        orders = self.book.orders
+        if self.protector.covered(key, orders) >= self.protector.wanted(key, size, orders):
+            return False
+        sign = _sign(size)
+        filling = any(
+            w.filled > 0 and w.remaining > 0 and not w.cancelling and w.order.side.sign == sign
+            for w in orders.entries(key)
+        )
+        if not filling:
+            return False
+        p = self.policies.protect
+        layers = len(orders.layers(key, OrderRole.STOP_LOSS))
+        window = min(p.coalesce_ms << min(max(layers - 1, 0), 16), p.unprotected_max_ms // 2)
+        return self.guard.hold(key, window)
+
+    def _watch(self, key: Key, out: Collector) -> None:
+        """A position without its whole pair opens a gap (said past the bound); one protected
+        again, or closed, ends it (said when the gap was)."""
+        size = self.book.positions.size(key)
+        orders = self.book.orders
+        want = self.protector.wanted(key, size, orders) if size != 0 else ZERO
+        covered = self.protector.covered(key, orders, accepted=True)  # at the venue, not on its way
+        if want == 0 or (key in self.protector.levels and covered >= want):
+            self._short.pop(key, None)
+            gap = self.guard.covered(key)
+            if gap is not None and gap.reported:
+                state = "protected" if size != 0 else "closed"
+                ms = (out.now_ns - gap.since_ns) // 1_000_000
+                values = (("state", state), ("size", str(size)), ("unprotected_ms", str(ms)))
+                reason = f"{state} after {ms} ms without its whole protective pair"
+                out.event(RiskAction.NOTICE, "protect.unprotected", reason, values, **_at(key))
+            return
+        self.guard.uncovered(key, self.policies.protect.unprotected_max_ms)
+
+    def _report(self, key: Key, gap: Gap, out: Collector) -> None:
+        """A gap past the bound: a risk event saying what is unprotected and why."""
+        gap.reported = True
+        size = self.book.positions.size(key)
+        orders = self.book.orders
+        want = self.protector.wanted(key, size, orders)
+        covered = self.protector.covered(key, orders, accepted=True)
+        ms = (out.now_ns - gap.since_ns) // 1_000_000
+        why, extra = self._why(key)
+        values = (
+            ("state", "unprotected"), ("size", str(size)), ("covered", str(covered)),
+            ("uncovered", str(want - covered)), ("unprotected_ms", str(ms)), ("why", why), *extra,
+        )  # fmt: skip
+        reason = f"{want - covered} of the position without a protective pair for {ms} ms: {why}"
+        out.event(RiskAction.NOTICE, "protect.unprotected", reason, values, **_at(key))
+
+    def _why(self, key: Key) -> tuple[str, tuple[tuple[str, str], ...]]:
+        if key not in self.protector.levels:
+            return "no protective levels (not opened by an entry of ours, or left after refusals)", ()
+        if self.guard.waiting(key):
+            reason = self.guard.reasons.get(key, "")
+            return "the venue refused it" + (f": {reason}" if reason else ""), ()
+        short = self._short.get(key)
+        if short is not None:
+            return "below the venue's minimum", short.values()
+        if self.guard.coalesce_until.get(key, 0) > self.guard.now_ns:
+            return "an entry is still filling", ()
+        return "placed, not confirmed yet", ()
 
 
 def _about(intent: ExecutionIntent) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """What changed between two policy sets, key by key ("position.symbols.BTC/USDT.max_size"):
-every policy change is a recorded risk event naming its changes."""
+every policy change is a recorded risk event naming its changes, a limit turned off as `off`."""
 
 from __future__ import annotations
 
@@ -9,21 +9,24 @@ from typing import Any
 
 from core.inspector.engine.policies import PolicySet
 
-__all__ = ["PolicyChange", "diff_policies", "flatten_policies"]
+__all__ = ["OFF", "PolicyChange", "describe_changes", "diff_policies", "flatten_policies"]
+
+# A key not set: its limit is not enforced.
+OFF = "off"
 
 
 @dataclass(frozen=True)
 class PolicyChange:
     key: str
-    old: str  # "" when the key was not set (an unset limit is not enforced)
+    old: str  # OFF when the key was not set (an unset limit is not enforced)
     new: str
 
 
 def _text(value: Any) -> str:
     if value is None:
-        return ""
+        return OFF
     if isinstance(value, tuple):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(str(v) for v in value) or "none"  # a weekday without windows: closed
     return str(value)
 
 
@@ -50,7 +53,14 @@ def diff_policies(old: PolicySet, new: PolicySet) -> tuple[PolicyChange, ...]:
     before, after = flatten_policies(old), flatten_policies(new)
     keys = sorted(set(before) | set(after))
     return tuple(
-        PolicyChange(key, before.get(key, ""), after.get(key, ""))
+        PolicyChange(key, before.get(key, OFF), after.get(key, OFF))
         for key in keys
-        if before.get(key, "") != after.get(key, "")
+        if before.get(key, OFF) != after.get(key, OFF)
     )
+
+
+def describe_changes(changes: tuple[PolicyChange, ...]) -> str:
+    """The POLICY_CHANGE event's reason: how many keys changed, and each limit turned off."""
+    removed = [c.key for c in changes if c.new == OFF]
+    said = f"{len(changes)} policy keys changed"
+    return f"{said}; turned off: {', '.join(removed)}" if removed else said

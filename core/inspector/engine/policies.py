@@ -236,6 +236,15 @@ class ProtectPolicy:
     take_profit: Decimal = Decimal("0.04")
     trailing_stop: Decimal | None = None  # trail the stop this fraction behind the best mark
     trailing_step: Decimal = Decimal("0.001")  # ... moving it only by at least this fraction
+    # A position without its whole protective pair for longer than this: a risk event and an
+    # operator notice (protect.unprotected).
+    unprotected_max_ms: int = 1000
+    # A refused protective order is placed again this long after the refusal, doubled for each
+    # refusal in a row (a refusal is often a fill on its way: the next try should find it in).
+    retry_ms: int = 500
+    # While an entry is still filling, what its fills add to a protected position is covered
+    # at most this long after the first of them (or at once when the entry is done).
+    coalesce_ms: int = 250
 
     def __post_init__(self) -> None:
         _raise(
@@ -243,6 +252,9 @@ class ProtectPolicy:
             + _fraction("protect.take_profit", self.take_profit)
             + _fraction("protect.trailing_stop", self.trailing_stop)
             + _fraction("protect.trailing_step", self.trailing_step)
+            + _whole("protect.unprotected_max_ms", self.unprotected_max_ms, 1, 3_600_000)
+            + _whole("protect.retry_ms", self.retry_ms, 1, 60_000)
+            + _whole("protect.coalesce_ms", self.coalesce_ms, 0, 60_000)
         )
 
 

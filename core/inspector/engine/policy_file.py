@@ -8,8 +8,13 @@
     timezone = "Europe/Berlin"
     windows = { mon = ["08:00-12:00", "13:00-17:30"] }
 
-An unknown section or key, or a value of the wrong type or out of range, is InvalidArgument
-naming it ("loss.max_drawdown"). Pure: the caller reads the file.
+An operator's file is read over the shipped set (`read_policies(text, base)`): a key it leaves
+out keeps the shipped value, and a limit is turned off only by naming it in a top-level
+`remove = ["loss.max_drawdown"]`. The journal holds complete sets (core.inspector.engine.
+policy_dump), read by `load_policies` (a key left out is off), so a journal written before
+replays the same. An unknown section or key, or a value of the wrong type or out of range, is
+InvalidArgument naming it ("loss.max_drawdown"), every one at once. Pure: the caller reads the
+file.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.errors import InvalidArgument, shown
+from core.errors import FieldViolation, InvalidArgument, shown
 from core.inspector.engine.policies import PolicySet, SymbolLimit, Window
 
-__all__ = ["load_policies", "parse_window"]
+__all__ = ["REMOVE", "PolicyUpdate", "load_policies", "parse_window", "read_policies"]
+
+# The top-level key listing the limits a file turns off: `remove = ["loss.max_drawdown"]`.
+REMOVE = "remove"
 
 _WINDOW = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
@@ -111,29 +120,121 @@ def _scalar(where: str, kind: Any, raw: Any) -> Any:
 
 
 def _section(name: str, cls: Any, raw: Any) -> Any:
+    """A section (or a symbol's limits) from its table alone: what is not given is off."""
+    bad: list[FieldViolation] = []
+    values = _given(name, cls, raw, bad)
+    section = _made(cls, values, bad)
+    if bad:
+        raise InvalidArgument(bad)
+    return section
+
+
+def _given(name: str, cls: Any, raw: Any, bad: list[FieldViolation]) -> dict[str, Any]:
+    """The table's values by key, each checked for its type; what is wrong is added to `bad`."""
     hints = typing.get_type_hints(cls)
     known = sorted(f.name for f in dataclasses.fields(cls))
     values = {}
-    for key, value in _table(name, raw).items():
+    try:
+        table = _table(name, raw)
+    except InvalidArgument as exc:
+        bad.extend(exc.violations)
+        return {}
+    for key, value in table.items():
         where = f"{name}.{key}"
-        if key not in hints:
-            raise InvalidArgument.field(where, f"unknown key; known: {', '.join(known)}")
-        nested = _NESTED.get(where) if cls is not SymbolLimit else None
-        values[key] = nested(where, value) if nested is not None else _scalar(where, hints[key], value)
-    return cls(**values)
+        try:
+            if key not in hints:
+                raise InvalidArgument.field(where, f"unknown key; known: {', '.join(known)}")
+            nested = _NESTED.get(where) if cls is not SymbolLimit else None
+            values[key] = nested(where, value) if nested is not None else _scalar(where, hints[key], value)
+        except InvalidArgument as exc:
+            bad.extend(exc.violations)
+    return values
+
+
+def _made(cls: Any, values: dict[str, Any], bad: list[FieldViolation]) -> Any:
+    """The section of `values`, its ranges checked (None, with the violations in `bad`)."""
+    try:
+        return cls(**values)
+    except InvalidArgument as exc:
+        bad.extend(exc.violations)
+        return None
+
+
+def _off(cls: Any, key: str) -> Any:
+    """The value that turns a section's key off (no limit), or _NO_OFF when it has none."""
+    default = next(f for f in dataclasses.fields(cls) if f.name == key)
+    if default.default_factory is not dataclasses.MISSING:
+        return default.default_factory()  # an empty table: no symbol limits, windows, reservations
+    return default.default if default.default in (None, 0) else _NO_OFF
+
+
+_NO_OFF = object()
+
+
+@dataclass(frozen=True)
+class PolicyUpdate:
+    """A policy file read over a base set: the set it makes, and the keys it turned off."""
+
+    policies: PolicySet
+    removed: tuple[str, ...] = ()
+
+
+def _toml(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgument.field("policies", f"not TOML: {exc}") from None
+
+
+def _removals(raw: Any, given: dict[str, Any], bad: list[FieldViolation]) -> dict[str, set[str]]:
+    """`remove = ["section.key", ...]`: the keys to turn off, by section."""
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
+        bad.append(FieldViolation(REMOVE, 'is not a list of "section.key" names'))
+        return {}
+    hints = typing.get_type_hints(PolicySet)
+    found: dict[str, set[str]] = {}
+    for index, dotted in enumerate(raw):
+        where = f"{REMOVE}[{index}]"
+        name, _, key = dotted.partition(".")
+        cls = hints.get(name)
+        if cls is None or key not in {f.name for f in dataclasses.fields(cls)}:
+            bad.append(FieldViolation(where, f"{shown(dotted)} is not a policy key (section.key)"))
+        elif _off(cls, key) is _NO_OFF:
+            bad.append(FieldViolation(where, f"{dotted} cannot be turned off: give it a value"))
+        elif isinstance(given.get(name), dict) and key in given[name]:
+            bad.append(FieldViolation(where, f"{dotted} is both set and removed"))
+        else:
+            found.setdefault(name, set()).add(key)
+    return found
+
+
+def read_policies(text: str, base: PolicySet) -> PolicyUpdate:
+    """A policy file over `base`: each key it gives replaces base's; each key it leaves out keeps
+    base's; each key named in its top-level `remove = [...]` is turned off. The set is checked
+    as a whole: every bad key is named at once, and nothing of it applies unless all is good."""
+    raw = _toml(text)
+    bad: list[FieldViolation] = []
+    removed = _removals(raw.pop(REMOVE), raw, bad) if REMOVE in raw else {}
+    hints = typing.get_type_hints(PolicySet)
+    sections = {}
+    for name in raw:
+        if name not in hints:
+            known = ", ".join(PolicySet.section_names())
+            bad.append(FieldViolation(name, f"unknown section; sections: {known}; or {REMOVE} = [...]"))
+    for name, cls in hints.items():
+        values = {f.name: getattr(getattr(base, name), f.name) for f in dataclasses.fields(cls)}
+        values.update({key: _off(cls, key) for key in removed.get(name, ())})
+        if name in raw:
+            values.update(_given(name, cls, raw[name], bad))
+        sections[name] = _made(cls, values, bad)
+    if bad:
+        raise InvalidArgument(bad)
+    dropped = tuple(sorted(f"{name}.{key}" for name, keys in removed.items() for key in keys))
+    return PolicyUpdate(PolicySet(**sections), dropped)
 
 
 def load_policies(text: str) -> PolicySet:
-    """The policy set of a policies file's text; every section is optional."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument.field("policies", f"not TOML: {exc}") from None
-    hints = typing.get_type_hints(PolicySet)
-    sections = {}
-    for name, table in raw.items():
-        if name not in hints:
-            known = ", ".join(PolicySet.section_names())
-            raise InvalidArgument.field(name, f"unknown section; sections: {known}")
-        sections[name] = _section(name, hints[name], table)
-    return PolicySet(**sections)
+    """A complete policy set's text (the journal's form, core.inspector.engine.policy_dump): a
+    key left out is off. An operator's file is read over the shipped set instead
+    (`read_policies`)."""
+    return read_policies(text, PolicySet()).policies

@@ -21,6 +21,7 @@ class WorkingOrder:
     unknown: bool = False  # the placement's result is unknown: query before any retry
     cancelling: bool = False  # we asked to cancel it
     triggered: bool = False  # an emulated stop whose trigger was crossed: being placed as market
+    accepted: bool = False  # the venue took it (an update heard that did not end it, or a fill)
     # Set when the venue says the order is done: what filled in all. Fills may still be on
     # their way (an update can overtake its fills); the order stays until they are in.
     final_size: Decimal | None = None
@@ -102,12 +103,14 @@ class WorkingOrders:
             (w.remaining for w in self._orders.values() if w.key == key and _closes(w, reducing)), Decimal(0)
         )
 
-    def protective(self, key: Key, role: OrderRole) -> WorkingOrder | None:
-        for w in self._orders.values():
-            gone = w.cancelling or w.triggered or _stop_filling(w)
-            if w.key == key and w.order.role is role and not gone:
-                return w
-        return None
+    def layers(self, key: Key, role: OrderRole) -> list[WorkingOrder]:
+        """The key's working protective orders of `role`, oldest first: each covers a part of
+        the position (protect.py); those cancelling, triggered or filling are gone from it."""
+        return [
+            w
+            for w in self._orders.values()
+            if w.key == key and w.order.role is role and not (w.cancelling or w.triggered or _stop_filling(w))
+        ]
 
 
 def _closes(working: WorkingOrder, reducing: Side | None) -> bool:

@@ -21,8 +21,11 @@ Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
   but fstream/dstream (futures), and the USD-M stand-in takes fstream's only;
 - a diff-depth stream at another speed (`btcusdt@depth`, 1000 ms) is served to ccxt's
   `btcusdt@depth@100ms` subscription;
+- depth snapshots are read at every address recorders used (`depth_paths`: the older
+  /api/v1/depth, /api/v3/depth), with or without `limit`;
 - with no recorded exchangeInfo or depth snapshot, both are made up from the frames
-  (venues.binance.standin.synthesized).
+  (venues.binance.standin.synthesized); a book so started is named by made_up_books, and the
+  venue marks its stream INCOMPLETE.
 """
 
 from __future__ import annotations
@@ -75,15 +78,21 @@ class DepthBook:
 
 
 class BinanceReplay(ReplayAdapter):
+    api = "Binance spot's API"
     api_prefix = "/api/v3/"
+    # Every address recorders took depth snapshots at, with or without `limit`: Binance's older
+    # /api/v1/depth (cryptofeed's sessions until 2021-09) and /api/v3/depth; on any of
+    # Binance's hosts (api., www. ...).
+    depth_paths: tuple[str, ...] = ("/api/v1/depth", "/api/v3/depth")
     market_endpoint = "spot"  # which of Binance's stream hosts (endpoint()) this venue reads
     describe: Callable[[SeenMarket], dict[str, Any] | None] = staticmethod(spot_symbol)
 
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, DepthBook] = {}
-        for record in capture.rest_for(self.api_prefix + "depth"):
-            self.books[record.query["symbol"]] = DepthBook(json.loads(record.body))
+        for record in capture.rest:  # in capture order: a symbol's last snapshot is its start
+            if record.path.endswith(self.depth_paths) and record.query.get("symbol"):
+                self.books[record.query["symbol"].upper()] = DepthBook(json.loads(record.body))
         self.synthesized_books: set[str] = set()
         for symbol, before in self._before_first_updates().items():
             if symbol not in self.books:  # no recorded snapshot: empty, just before the first update
@@ -145,6 +154,13 @@ class BinanceReplay(ReplayAdapter):
             if data.get("e") == "depthUpdate" and "U" in data:
                 before.setdefault(str(data["s"]), int(data["pu"]) if "pu" in data else int(data["U"]) - 1)
         return before
+
+    def made_up_books(self) -> dict[str, str]:
+        return {
+            symbol: "the capture holds no depth snapshot of it: the stand-in started its book empty "
+            "just before its first update, so it holds only the levels the session's updates set"
+            for symbol in self.synthesized_books
+        }
 
     def ready(self, topics: set[str]) -> bool:
         """Playback waits for the depth snapshots ccxt asks for after subscribing (as on Binance,

@@ -145,7 +145,9 @@ def order_trade_update(report: dict[str, Any]) -> dict[str, Any]:
 
 
 class BinanceUsdmReplay(BinanceReplay):
+    api = "Binance USD-M futures' API"
     api_prefix = "/fapi/v1/"
+    depth_paths = ("/fapi/v1/depth",)
     market_endpoint = "usdm"  # fstream.binance.com's frames only
     describe = staticmethod(futures_symbol)
 

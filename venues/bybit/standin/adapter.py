@@ -27,12 +27,15 @@ Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - orderbook.<depth>.<symbol> at any depth is served to ccxt's orderbook.50 subscription,
   under the name it asked for;
 - with no recorded instruments-info, the answer lists the spot markets the frames stream
-  (base and quote split before a known quote currency; tick and lot from the decimals seen).
+  (base and quote split before a known quote currency; tick and lot from the decimals seen);
+- a session of Bybit's API v2 (WebSocket /realtime, /realtime_public; REST /v2/...) or of its
+  other APIs before v5 (/spot/..., /contract/...) is refused at start: this stand-in speaks v5.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -48,6 +51,11 @@ _CONN_ID = "replay-bybit-conn"
 _PRIVATE_TOPICS = ("order", "execution")
 _V5 = "/v5/"
 _SERVED_PATHS = ("/v5/public/spot", "/v5/private")  # this stand-in's venue is Bybit spot
+# Bybit's APIs before v5, by the paths of their urls.
+_OTHER_APIS = (
+    (re.compile(r"^/(realtime|v2/)"), "Bybit's API v2"),
+    (re.compile(r"^/(spot|contract|unified|perpetual|option)/"), "a Bybit API before v5"),
+)
 _INSTRUMENTS = "/v5/market/instruments-info"
 _TICKERS = "market/tickers"
 
@@ -96,6 +104,8 @@ class BybitBook:
 
 
 class BybitReplay(ReplayAdapter):
+    api = "Bybit's API v5"
+
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, BybitBook] = {}
@@ -103,6 +113,10 @@ class BybitReplay(ReplayAdapter):
         self.orders = BybitOrderStore(self._best, self.last_prices.get)
         self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
         self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
+
+    def other_api(self, url: str) -> str | None:
+        path = url_path(url)
+        return next((name for pattern, name in _OTHER_APIS if pattern.match(path)), None)
 
     def topic(self, frame: WsFrame) -> str | None:
         message = _object(frame.text)

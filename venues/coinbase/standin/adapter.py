@@ -31,7 +31,9 @@ Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 messages are read by their "channel" member whatever the key order; "subscriptions" and
 "heartbeats" messages are control; with no recorded REST answers, the products and
 currencies ccxt's load_markets asks for are made up from the frames'
-products (venues.coinbase.standin.synthesized).
+products (venues.coinbase.standin.synthesized). A session of Coinbase Pro's API (its
+successor Coinbase Exchange, and GDAX before it: ws-feed and api hosts of their own) is
+refused at start: this stand-in speaks Advanced Trade only.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 
 from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
 from venues.coinbase.standin.synthesized import FIAT, crypto_currency, fiat_currency, product
-from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
 from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["CoinbaseBook", "CoinbaseReplay"]
@@ -62,6 +64,15 @@ _SEQUENCE = re.compile(r'"sequence_num":\s*\d+')
 _ITEMS = {"market_trades": "trades", "ticker": "tickers", "candles": "candles"}
 _CONTROL = ("subscriptions", "heartbeats")
 _PRODUCTS = "/api/v3/brokerage/market/products"
+# Hosts of Coinbase's other trading APIs (their own message formats), by name.
+_OTHER_APIS = {
+    "ws-feed.pro.coinbase.com": "Coinbase Pro's API",
+    "api.pro.coinbase.com": "Coinbase Pro's API",
+    "ws-feed.exchange.coinbase.com": "Coinbase Exchange's API",
+    "api.exchange.coinbase.com": "Coinbase Exchange's API",
+    "ws-feed.gdax.com": "GDAX's API",
+    "api.gdax.com": "GDAX's API",
+}
 
 
 class CoinbaseBook:
@@ -106,6 +117,8 @@ class CoinbaseBook:
 
 
 class CoinbaseReplay(ReplayAdapter):
+    api = "Coinbase Advanced Trade"
+
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, CoinbaseBook] = {}
@@ -115,6 +128,9 @@ class CoinbaseReplay(ReplayAdapter):
         self.orders = CoinbaseOrders(self._best)
         self.orders.on_update = self._user_update
         self.user_connections: dict[int, MockConnection] = {}
+
+    def other_api(self, url: str) -> str | None:
+        return _OTHER_APIS.get(url_host(url))
 
     def _best(self, product_id: str) -> tuple[str, str] | None:
         book = self.books.get(product_id)
@@ -263,7 +279,7 @@ class CoinbaseReplay(ReplayAdapter):
         answer = self.orders.answer(request)
         if answer is not None:
             return answer
-        for record in self.capture.rest_for(request.path):
+        for record in self.recorded(request.path):
             if record.query == dict(request.query):
                 return RestAnswer(200, record.body)
         return super().rest(request)

@@ -143,6 +143,8 @@ def _notification(channel: str, data: dict[str, Any] | list[dict[str, Any]]) -> 
 
 
 class DeribitReplay(ReplayAdapter):
+    api = "Deribit's API v2"
+
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, DeribitBook] = {}

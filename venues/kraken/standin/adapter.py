@@ -231,6 +231,8 @@ class _Route:
 
 
 class KrakenReplay(ReplayAdapter):
+    api = "Kraken's spot API"
+
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.routes: dict[tuple[int, int], _Route] = {}  # (connection, channelID) -> route

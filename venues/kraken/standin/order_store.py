@@ -266,6 +266,7 @@ class KrakenOrderStore:
             return _error(f"EGeneral:Invalid arguments:{problem}")
         order = self._new_order(pair, params)
         self.orders[order.txid] = order
+        log.info("replay: Kraken AddOrder %s cl_ord_id=%s", order.side, order.cl_ord_id)
         self.on_executions([self._pending_new(order)])
         self.on_executions([self._status_item(order, "new", "new")])
         self._execute(order)

@@ -28,7 +28,10 @@ Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
   books5 and bbo-tbt pushes (whole books, no `action`) go out as snapshots with their
   checksum;
 - with no recorded instruments, /public/instruments answers the SPOT or SWAP instruments the
-  frames stream (venues.okx.standin.synthesized).
+  frames stream (venues.okx.standin.synthesized); recorded ones are used as recorded, under
+  any host (okex.com before OKX's rename: venues.replay.adapter, ReplayAdapter.recorded);
+- a session of OKEx's APIs before v5 (WebSocket /ws/v3, REST /api/<market>/v3/...) is refused
+  at start: this stand-in speaks v5.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 
 from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
-from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
+from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ _WHOLE_BOOK_CHANNELS = ("books5", "bbo-tbt")  # every push is the whole book, wi
 _INSTRUMENTS = "/api/v5/public/instruments"
 _CONN_ID = "5e2b7c19"
 _PRIVATE_CHANNELS = ("orders", "orders-algo")
+# The paths of OKEx's APIs before v5: the WebSocket /ws/v3, REST /api/spot/v3/... (the version).
+_OLD_API = re.compile(r"^/(?:ws|api/\w+)/v([1-4])(?:/|$)")
 
 
 def _dumps(value: Any) -> str:
@@ -135,6 +140,8 @@ class OkxBook:
 class OkxReplay(ReplayAdapter):
     """Spot and swaps alike: OKX's public and business WebSocket share one message format."""
 
+    api = "OKX's API v5"
+
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.books: dict[str, OkxBook] = {}
@@ -148,6 +155,10 @@ class OkxReplay(ReplayAdapter):
         self.algos.on_push = lambda inst_type, inst_id, data: self._push(
             inst_type, inst_id, data, "orders-algo"
         )
+
+    def other_api(self, url: str) -> str | None:
+        old = _OLD_API.match(url_path(url))
+        return f"OKEx's API v{old[1]}" if old else None
 
     def _instrument_bodies(self) -> list[str]:
         """The recorded /public/instruments answers; else those the frames describe."""

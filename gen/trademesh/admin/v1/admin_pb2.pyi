@@ -31,7 +31,8 @@ class _VenueStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VenueState
     VENUE_STATE_RUNNING: _VenueState.ValueType  # 2
     VENUE_STATE_DEGRADED: _VenueState.ValueType  # 3
     """Some upstream stream is not connected, has gone silent far beyond its usual pace
-    (STALE) or has stopped for good (FAILED).
+    (STALE), has stopped for good (FAILED) or serves a book that never got the venue's
+    snapshot (INCOMPLETE).
     """
     VENUE_STATE_DRAINING: _VenueState.ValueType  # 4
 
@@ -42,7 +43,8 @@ VENUE_STATE_STARTING: VenueState.ValueType  # 1
 VENUE_STATE_RUNNING: VenueState.ValueType  # 2
 VENUE_STATE_DEGRADED: VenueState.ValueType  # 3
 """Some upstream stream is not connected, has gone silent far beyond its usual pace
-(STALE) or has stopped for good (FAILED).
+(STALE), has stopped for good (FAILED) or serves a book that never got the venue's
+snapshot (INCOMPLETE).
 """
 VENUE_STATE_DRAINING: VenueState.ValueType  # 4
 Global___VenueState: _TypeAlias = VenueState  # noqa: Y015
@@ -67,6 +69,11 @@ class _StreamStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StreamSta
     """Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
     knows the symbol); its subscribers got a GAP notice, and `detail` says why.
     """
+    STREAM_STATE_INCOMPLETE: _StreamState.ValueType  # 7
+    """Connected, but its book did not start from the venue's snapshot (a replayed session that
+    recorded none: the replay stand-in started it empty), so it holds only the levels changed
+    since; its subscribers got a GAP notice, and `detail` says why.
+    """
 
 class StreamState(_StreamState, metaclass=_StreamStateEnumTypeWrapper): ...
 
@@ -83,6 +90,11 @@ subscribers got a GAP notice.
 STREAM_STATE_FAILED: StreamState.ValueType  # 6
 """Stopped for good by an error the venue cannot recover from (e.g. the venue no longer
 knows the symbol); its subscribers got a GAP notice, and `detail` says why.
+"""
+STREAM_STATE_INCOMPLETE: StreamState.ValueType  # 7
+"""Connected, but its book did not start from the venue's snapshot (a replayed session that
+recorded none: the replay stand-in started it empty), so it holds only the levels changed
+since; its subscribers got a GAP notice, and `detail` says why.
 """
 Global___StreamState: _TypeAlias = StreamState  # noqa: Y015
 
@@ -156,7 +168,7 @@ class StreamStatus(_message.Message):
     the venue's floor) is STALE.
     """
     detail: _builtins.str
-    """Why the stream is STALE or FAILED; empty otherwise."""
+    """Why the stream is STALE, FAILED or INCOMPLETE; empty otherwise."""
     duplicate_trades: _builtins.int
     """Trades the venue sent again (same trade id) and that were not published twice."""
     def __init__(
@@ -195,6 +207,10 @@ class DeadManStatus(_message.Message):
     DEADLINE_NS_FIELD_NUMBER: _builtins.int
     TRIPS_FIELD_NUMBER: _builtins.int
     LAST_TRIP_NS_FIELD_NUMBER: _builtins.int
+    KEEPS_REDUCE_ONLY_FIELD_NUMBER: _builtins.int
+    LAST_TRIP_CANCELED_FIELD_NUMBER: _builtins.int
+    LAST_TRIP_KEPT_FIELD_NUMBER: _builtins.int
+    NATIVE_FIELD_NUMBER: _builtins.int
     armed: _builtins.bool
     ttl_ms: _builtins.int
     deadline_ns: _builtins.int
@@ -202,6 +218,19 @@ class DeadManStatus(_message.Message):
     trips: _builtins.int
     """How often it has tripped since the venue started."""
     last_trip_ns: _builtins.int
+    keeps_reduce_only: _builtins.bool
+    """What a trip cancels and what it keeps (Drain with cancel_open_orders does the same): true
+    when it cancels every open order that could open or add to a position and keeps the
+    reduce-only ones (a position's stop-loss and take-profit), so a position stays protected
+    while its inspector is away. Every venue of this version keeps them.
+    """
+    last_trip_canceled: _builtins.int
+    """The last trip: orders it cancelled, and reduce-only orders it kept."""
+    last_trip_kept: _builtins.int
+    @_builtins.property
+    def native(self) -> Global___NativeDeadMan:
+        """The exchange's own cancel-all-after (a backstop should the venue process die)."""
+
     def __init__(
         self,
         *,
@@ -210,14 +239,51 @@ class DeadManStatus(_message.Message):
         deadline_ns: _builtins.int = ...,
         trips: _builtins.int = ...,
         last_trip_ns: _builtins.int = ...,
+        keeps_reduce_only: _builtins.bool = ...,
+        last_trip_canceled: _builtins.int = ...,
+        last_trip_kept: _builtins.int = ...,
+        native: Global___NativeDeadMan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["native", b"native"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["armed", b"armed", "deadline_ns", b"deadline_ns", "last_trip_ns", b"last_trip_ns", "trips", b"trips", "ttl_ms", b"ttl_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["armed", b"armed", "deadline_ns", b"deadline_ns", "keeps_reduce_only", b"keeps_reduce_only", "last_trip_canceled", b"last_trip_canceled", "last_trip_kept", b"last_trip_kept", "last_trip_ns", b"last_trip_ns", "native", b"native", "trips", b"trips", "ttl_ms", b"ttl_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeadManStatus: _TypeAlias = DeadManStatus  # noqa: Y015
+
+@_typing.final
+class NativeDeadMan(_message.Message):
+    """An exchange's own dead-man switch (cancel-all-after). Those known cancel every order when
+    they trip, reduce-only ones too, so the venue arms one only while no reduce-only order rests
+    there (docs/venues.md, "Dead-man switch").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    ARMED_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    available: _builtins.bool
+    """The exchange has one and the venue can arm it (it holds credentials)."""
+    armed: _builtins.bool
+    """Armed now: the exchange cancels every order unless the next heartbeat re-arms it."""
+    detail: _builtins.str
+    """Why it is armed or not, in a line."""
+    def __init__(
+        self,
+        *,
+        available: _builtins.bool = ...,
+        armed: _builtins.bool = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["armed", b"armed", "available", b"available", "detail", b"detail"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NativeDeadMan: _TypeAlias = NativeDeadMan  # noqa: Y015
 
 @_typing.final
 class VenueCapabilities(_message.Message):
@@ -502,7 +568,9 @@ class DrainRequest(_message.Message):
 
     CANCEL_OPEN_ORDERS_FIELD_NUMBER: _builtins.int
     cancel_open_orders: _builtins.bool
-    """Also cancel every open order."""
+    """Also cancel every open order that could open or add to a position (reduce-only orders,
+    a position's protection, are kept).
+    """
     def __init__(
         self,
         *,
@@ -522,19 +590,25 @@ class DrainResponse(_message.Message):
 
     STREAMS_ENDED_FIELD_NUMBER: _builtins.int
     ORDERS_CANCELED_FIELD_NUMBER: _builtins.int
+    ORDERS_KEPT_FIELD_NUMBER: _builtins.int
     streams_ended: _builtins.int
     """Client streams that were ended."""
     orders_canceled: _builtins.int
-    """Orders cancelled, when cancel_open_orders was set."""
+    """Orders cancelled, when cancel_open_orders was set: those that could open or add to a
+    position.
+    """
+    orders_kept: _builtins.int
+    """Reduce-only orders kept (a position's protection), when cancel_open_orders was set."""
     def __init__(
         self,
         *,
         streams_ended: _builtins.int = ...,
         orders_canceled: _builtins.int = ...,
+        orders_kept: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders_canceled", b"orders_canceled", "streams_ended", b"streams_ended"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders_canceled", b"orders_canceled", "orders_kept", b"orders_kept", "streams_ended", b"streams_ended"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

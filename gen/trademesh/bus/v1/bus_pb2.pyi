@@ -213,19 +213,27 @@ class RiskEvents(_message.Message):
 
     EVENTS_FIELD_NUMBER: _builtins.int
     TRANSITIONS_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_inspector_pb2.RiskEvent]: ...
     @_builtins.property
     def transitions(self) -> _containers.RepeatedCompositeFieldContainer[_inspector_pb2.Transition]: ...
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[_inspector_pb2.OrderLink]:
+        """The protective orders placed, each linked to its position's intent (the ledger keeps the
+        links: `trademesh trace` walks a stop's fill back to its signal).
+        """
+
     def __init__(
         self,
         *,
         events: _abc.Iterable[_inspector_pb2.RiskEvent] | None = ...,
         transitions: _abc.Iterable[_inspector_pb2.Transition] | None = ...,
+        links: _abc.Iterable[_inspector_pb2.OrderLink] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "transitions", b"transitions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "links", b"links", "transitions", b"transitions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

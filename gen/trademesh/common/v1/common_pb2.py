@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n trademesh/common/v1/common.proto\x12\x13trademesh.common.v1\"\xde\x02\n\nInstrument\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x15\n\rnative_symbol\x18\x03 \x01(\t\x12\x31\n\x04kind\x18\x04 \x01(\x0e\x32#.trademesh.common.v1.InstrumentKind\x12\x12\n\nbase_asset\x18\x05 \x01(\t\x12\x13\n\x0bquote_asset\x18\x06 \x01(\t\x12\x14\n\x0csettle_asset\x18\x07 \x01(\t\x12\x11\n\ttick_size\x18\x08 \x01(\t\x12\x10\n\x08lot_size\x18\t \x01(\t\x12\x10\n\x08min_size\x18\n \x01(\t\x12\x14\n\x0cmin_notional\x18\x0b \x01(\t\x12\x15\n\rcontract_size\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\r \x01(\x08\x12\x16\n\x0e\x63ontract_value\x18\x0e \x01(\t\x12\x1c\n\x14\x63ontract_value_asset\x18\x0f \x01(\t*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*\xa2\x01\n\x0eInstrumentKind\x12\x1f\n\x1bINSTRUMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14INSTRUMENT_KIND_SPOT\x10\x01\x12\x1d\n\x19INSTRUMENT_KIND_PERPETUAL\x10\x02\x12\x1a\n\x16INSTRUMENT_KIND_FUTURE\x10\x03\x12\x1a\n\x16INSTRUMENT_KIND_OPTION\x10\x04*\xcb\x01\n\tTimeframe\x12\x19\n\x15TIMEFRAME_UNSPECIFIED\x10\x00\x12\x16\n\x12TIMEFRAME_1_SECOND\x10\x01\x12\x16\n\x12TIMEFRAME_1_MINUTE\x10\x02\x12\x17\n\x13TIMEFRAME_5_MINUTES\x10\x03\x12\x18\n\x14TIMEFRAME_15_MINUTES\x10\x04\x12\x14\n\x10TIMEFRAME_1_HOUR\x10\x05\x12\x15\n\x11TIMEFRAME_4_HOURS\x10\x06\x12\x13\n\x0fTIMEFRAME_1_DAY\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n trademesh/common/v1/common.proto\x12\x13trademesh.common.v1\"\x8e\x03\n\nInstrument\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x15\n\rnative_symbol\x18\x03 \x01(\t\x12\x31\n\x04kind\x18\x04 \x01(\x0e\x32#.trademesh.common.v1.InstrumentKind\x12\x12\n\nbase_asset\x18\x05 \x01(\t\x12\x13\n\x0bquote_asset\x18\x06 \x01(\t\x12\x14\n\x0csettle_asset\x18\x07 \x01(\t\x12\x11\n\ttick_size\x18\x08 \x01(\t\x12\x10\n\x08lot_size\x18\t \x01(\t\x12\x10\n\x08min_size\x18\n \x01(\t\x12\x14\n\x0cmin_notional\x18\x0b \x01(\t\x12\x15\n\rcontract_size\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\r \x01(\x08\x12\x16\n\x0e\x63ontract_value\x18\x0e \x01(\t\x12\x1c\n\x14\x63ontract_value_asset\x18\x0f \x01(\t\x12\x16\n\x0emaker_fee_rate\x18\x10 \x01(\t\x12\x16\n\x0etaker_fee_rate\x18\x11 \x01(\t*9\n\x04Side\x12\x14\n\x10SIDE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SIDE_BUY\x10\x01\x12\r\n\tSIDE_SELL\x10\x02*\xa2\x01\n\x0eInstrumentKind\x12\x1f\n\x1bINSTRUMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14INSTRUMENT_KIND_SPOT\x10\x01\x12\x1d\n\x19INSTRUMENT_KIND_PERPETUAL\x10\x02\x12\x1a\n\x16INSTRUMENT_KIND_FUTURE\x10\x03\x12\x1a\n\x16INSTRUMENT_KIND_OPTION\x10\x04*\xcb\x01\n\tTimeframe\x12\x19\n\x15TIMEFRAME_UNSPECIFIED\x10\x00\x12\x16\n\x12TIMEFRAME_1_SECOND\x10\x01\x12\x16\n\x12TIMEFRAME_1_MINUTE\x10\x02\x12\x17\n\x13TIMEFRAME_5_MINUTES\x10\x03\x12\x18\n\x14TIMEFRAME_15_MINUTES\x10\x04\x12\x14\n\x10TIMEFRAME_1_HOUR\x10\x05\x12\x15\n\x11TIMEFRAME_4_HOURS\x10\x06\x12\x13\n\x0fTIMEFRAME_1_DAY\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIDE']._serialized_start=410
-  _globals['_SIDE']._serialized_end=467
-  _globals['_INSTRUMENTKIND']._serialized_start=470
-  _globals['_INSTRUMENTKIND']._serialized_end=632
-  _globals['_TIMEFRAME']._serialized_start=635
-  _globals['_TIMEFRAME']._serialized_end=838
+  _globals['_SIDE']._serialized_start=458
+  _globals['_SIDE']._serialized_end=515
+  _globals['_INSTRUMENTKIND']._serialized_start=518
+  _globals['_INSTRUMENTKIND']._serialized_end=680
+  _globals['_TIMEFRAME']._serialized_start=683
+  _globals['_TIMEFRAME']._serialized_end=886
   _globals['_INSTRUMENT']._serialized_start=58
-  _globals['_INSTRUMENT']._serialized_end=408
+  _globals['_INSTRUMENT']._serialized_end=456
 # @@protoc_insertion_point(module_scope)

@@ -113,6 +113,8 @@ class Instrument(_message.Message):
     ACTIVE_FIELD_NUMBER: _builtins.int
     CONTRACT_VALUE_FIELD_NUMBER: _builtins.int
     CONTRACT_VALUE_ASSET_FIELD_NUMBER: _builtins.int
+    MAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    TAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """Venue name as registered ("sim", "binance", ...)."""
     symbol: _builtins.str
@@ -158,6 +160,13 @@ class Instrument(_message.Message):
     """The asset contract_value is counted in: the base asset for spot, linear contracts and
     options; the quote asset (e.g. "USD") for inverse contracts.
     """
+    maker_fee_rate: _builtins.str
+    """The venue's fee on an order that rests (maker) and on one that takes liquidity (taker), as
+    fractions of the notional ("0.001" is 0.1%; a negative maker rate is a rebate), decimal
+    strings: the rates the venue states for the instrument (its base tier; an account may pay
+    less). Empty when the venue does not say.
+    """
+    taker_fee_rate: _builtins.str
     def __init__(
         self,
         *,
@@ -176,10 +185,12 @@ class Instrument(_message.Message):
         active: _builtins.bool = ...,
         contract_value: _builtins.str = ...,
         contract_value_asset: _builtins.str = ...,
+        maker_fee_rate: _builtins.str = ...,
+        taker_fee_rate: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "base_asset", b"base_asset", "contract_size", b"contract_size", "contract_value", b"contract_value", "contract_value_asset", b"contract_value_asset", "kind", b"kind", "lot_size", b"lot_size", "min_notional", b"min_notional", "min_size", b"min_size", "native_symbol", b"native_symbol", "quote_asset", b"quote_asset", "settle_asset", b"settle_asset", "symbol", b"symbol", "tick_size", b"tick_size", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "base_asset", b"base_asset", "contract_size", b"contract_size", "contract_value", b"contract_value", "contract_value_asset", b"contract_value_asset", "kind", b"kind", "lot_size", b"lot_size", "maker_fee_rate", b"maker_fee_rate", "min_notional", b"min_notional", "min_size", b"min_size", "native_symbol", b"native_symbol", "quote_asset", b"quote_asset", "settle_asset", b"settle_asset", "symbol", b"symbol", "taker_fee_rate", b"taker_fee_rate", "tick_size", b"tick_size", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

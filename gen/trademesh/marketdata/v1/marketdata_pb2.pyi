@@ -77,6 +77,13 @@ class _NoticeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NoticeKind
     """Events may be missing before this point (reconnect, conflation)."""
     NOTICE_KIND_RESYNC: _NoticeKind.ValueType  # 2
     """The book was rebuilt; a snapshot for the symbol follows."""
+    NOTICE_KIND_REFUSED: _NoticeKind.ValueType  # 3
+    """This subscription does not serve the event's symbol on the notice's channel (every channel
+    asked for when CHANNEL_UNSPECIFIED): `reason` says why (a symbol the venue does not list, a
+    stream it does not carry). Sent at the start, nothing follows for it; the other symbols of
+    the subscription are served. A subscription of which nothing can be served is refused
+    whole (INVALID_ARGUMENT or FAILED_PRECONDITION) instead.
+    """
 
 class NoticeKind(_NoticeKind, metaclass=_NoticeKindEnumTypeWrapper):
     """Why a notice was sent on a stream."""
@@ -86,6 +93,13 @@ NOTICE_KIND_GAP: NoticeKind.ValueType  # 1
 """Events may be missing before this point (reconnect, conflation)."""
 NOTICE_KIND_RESYNC: NoticeKind.ValueType  # 2
 """The book was rebuilt; a snapshot for the symbol follows."""
+NOTICE_KIND_REFUSED: NoticeKind.ValueType  # 3
+"""This subscription does not serve the event's symbol on the notice's channel (every channel
+asked for when CHANNEL_UNSPECIFIED): `reason` says why (a symbol the venue does not list, a
+stream it does not carry). Sent at the start, nothing follows for it; the other symbols of
+the subscription are served. A subscription of which nothing can be served is refused
+whole (INVALID_ARGUMENT or FAILED_PRECONDITION) instead.
+"""
 Global___NoticeKind: _TypeAlias = NoticeKind  # noqa: Y015
 
 @_typing.final
@@ -144,7 +158,9 @@ class SubscribeRequest(_message.Message):
     overflow_policy: Global___OverflowPolicy.ValueType
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Canonical symbols; at least one."""
+        """Canonical symbols; at least one. A symbol the venue does not serve is refused alone (a
+        NOTICE_KIND_REFUSED notice at the start), the others are served.
+        """
 
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:

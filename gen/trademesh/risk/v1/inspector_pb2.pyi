@@ -136,6 +136,49 @@ class Value(_message.Message):
 Global___Value: _TypeAlias = Value  # noqa: Y015
 
 @_typing.final
+class OrderLink(_message.Message):
+    """An order the inspector placed for no intent of its own (a protective stop-loss or
+    take-profit), linked to its position's intent and strategy: the latest entry's that opened
+    or added to the position (docs/inspector.md, "Protective orders and the trace").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    INTENT_ID_FIELD_NUMBER: _builtins.int
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    TS_NS_FIELD_NUMBER: _builtins.int
+    client_order_id: _builtins.str
+    venue: _builtins.str
+    symbol: _builtins.str
+    intent_id: _builtins.str
+    strategy_id: _builtins.str
+    role: _builtins.str
+    """stop_loss or take_profit."""
+    ts_ns: _builtins.int
+    def __init__(
+        self,
+        *,
+        client_order_id: _builtins.str = ...,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        intent_id: _builtins.str = ...,
+        strategy_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        ts_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "intent_id", b"intent_id", "role", b"role", "strategy_id", b"strategy_id", "symbol", b"symbol", "ts_ns", b"ts_ns", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderLink: _TypeAlias = OrderLink  # noqa: Y015
+
+@_typing.final
 class RiskEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -748,7 +791,9 @@ class UpdatePoliciesRequest(_message.Message):
     TOML_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     toml: _builtins.str
-    """The whole policy set as TOML."""
+    """A policy file (TOML), read over the shipped set: a key it leaves out keeps its shipped
+    value; a limit is turned off only by naming it in `remove = ["section.key", ...]`.
+    """
     reason: _builtins.str
     """Why; recorded on the POLICY_CHANGE event."""
     def __init__(

@@ -23,32 +23,93 @@ _sym_db = _symbol_database.Default()
 
 
 from trademesh.advisor.v1 import messages_pb2 as trademesh_dot_advisor_dot_v1_dot_messages__pb2
+from trademesh.common.v1 import common_pb2 as trademesh_dot_common_dot_v1_dot_common__pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftrademesh/risk/v1/journal.proto\x12\x11trademesh.risk.v1\x1a#trademesh/advisor/v1/messages.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\x98\x04\n\x0cJournalEntry\x12\x0e\n\x06now_ns\x18\x01 \x01(\x03\x12\x30\n\x05start\x18\n \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalStartH\x00\x12\x32\n\x06intent\x18\x0b \x01(\x0b\x32 .trademesh.risk.v1.JournalIntentH\x00\x12.\n\x04\x66ill\x18\x0c \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalFillH\x00\x12\x35\n\x0corder_update\x18\r \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.OrderH\x00\x12.\n\x04mark\x18\x0e \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalMarkH\x00\x12\x1b\n\x11placement_unknown\x18\x0f \x01(\tH\x00\x12=\n\x0cquery_result\x18\x10 \x01(\x0b\x32%.trademesh.risk.v1.JournalQueryResultH\x00\x12\x34\n\x07\x63ommand\x18\x11 \x01(\x0b\x32!.trademesh.risk.v1.JournalCommandH\x00\x12\x12\n\x08policies\x18\x12 \x01(\tH\x00\x12\x18\n\x0estop_triggered\x18\x13 \x01(\tH\x00\x12\x32\n\x06legacy\x18\x14 \x01(\x0b\x32 .trademesh.risk.v1.JournalLegacyH\x00\x42\x07\n\x05input\"K\n\x0cJournalStart\x12\x10\n\x08policies\x18\x01 \x01(\t\x12\x17\n\x0fstarting_equity\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\"e\n\rJournalIntent\x12,\n\x06intent\x18\x01 \x01(\x0b\x32\x1c.trademesh.advisor.v1.Intent\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0c\n\x04last\x18\x04 \x01(\t\"H\n\x0bJournalFill\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x1c.trademesh.tradeflow.v1.Fill\";\n\x0bJournalMark\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\t\"[\n\x12JournalQueryResult\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12,\n\x05order\x18\x02 \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.Order\"\xae\x01\n\x0eJournalCommand\x12\x34\n\x04kind\x18\x01 \x01(\x0e\x32&.trademesh.risk.v1.JournalCommand.Kind\x12\x0e\n\x06reason\x18\x02 \x01(\t\"V\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_STAND_DOWN\x10\x01\x12\x0f\n\x0bKIND_RESUME\x10\x02\x12\x12\n\x0eKIND_CLOSE_ALL\x10\x03\"Q\n\rJournalLegacy\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftrademesh/risk/v1/journal.proto\x12\x11trademesh.risk.v1\x1a#trademesh/advisor/v1/messages.proto\x1a trademesh/common/v1/common.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\xfd\x05\n\x0cJournalEntry\x12\x0e\n\x06now_ns\x18\x01 \x01(\x03\x12\x30\n\x05start\x18\n \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalStartH\x00\x12\x32\n\x06intent\x18\x0b \x01(\x0b\x32 .trademesh.risk.v1.JournalIntentH\x00\x12.\n\x04\x66ill\x18\x0c \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalFillH\x00\x12\x35\n\x0corder_update\x18\r \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.OrderH\x00\x12.\n\x04mark\x18\x0e \x01(\x0b\x32\x1e.trademesh.risk.v1.JournalMarkH\x00\x12\x1b\n\x11placement_unknown\x18\x0f \x01(\tH\x00\x12=\n\x0cquery_result\x18\x10 \x01(\x0b\x32%.trademesh.risk.v1.JournalQueryResultH\x00\x12\x34\n\x07\x63ommand\x18\x11 \x01(\x0b\x32!.trademesh.risk.v1.JournalCommandH\x00\x12\x12\n\x08policies\x18\x12 \x01(\tH\x00\x12\x18\n\x0estop_triggered\x18\x13 \x01(\tH\x00\x12\x32\n\x06legacy\x18\x14 \x01(\x0b\x32 .trademesh.risk.v1.JournalLegacyH\x00\x12\x30\n\x05timer\x18\x15 \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalTimerH\x00\x12<\n\x0binstruments\x18\x16 \x01(\x0b\x32%.trademesh.risk.v1.JournalInstrumentsH\x00\x12;\n\x0bvenue_stand\x18\x17 \x01(\x0b\x32$.trademesh.risk.v1.JournalVenueStandH\x00\x12\x36\n\x08snapshot\x18\x1e \x01(\x0b\x32\".trademesh.risk.v1.JournalSnapshotH\x00\x42\x07\n\x05input\"\x1e\n\x0cJournalTimer\x12\x0e\n\x06\x64ue_ns\x18\x01 \x01(\x03\"Y\n\x12JournalInstruments\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x34\n\x0binstruments\x18\x02 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\"K\n\x0cJournalStart\x12\x10\n\x08policies\x18\x01 \x01(\t\x12\x17\n\x0fstarting_equity\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\"e\n\rJournalIntent\x12,\n\x06intent\x18\x01 \x01(\x0b\x32\x1c.trademesh.advisor.v1.Intent\x12\x0b\n\x03\x62id\x18\x02 \x01(\t\x12\x0b\n\x03\x61sk\x18\x03 \x01(\t\x12\x0c\n\x04last\x18\x04 \x01(\t\"H\n\x0bJournalFill\x12\r\n\x05venue\x18\x01 \x01(\t\x12*\n\x04\x66ill\x18\x02 \x01(\x0b\x32\x1c.trademesh.tradeflow.v1.Fill\";\n\x0bJournalMark\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05price\x18\x03 \x01(\t\"[\n\x12JournalQueryResult\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12,\n\x05order\x18\x02 \x01(\x0b\x32\x1d.trademesh.tradeflow.v1.Order\"\xae\x01\n\x0eJournalCommand\x12\x34\n\x04kind\x18\x01 \x01(\x0e\x32&.trademesh.risk.v1.JournalCommand.Kind\x12\x0e\n\x06reason\x18\x02 \x01(\t\"V\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_STAND_DOWN\x10\x01\x12\x0f\n\x0bKIND_RESUME\x10\x02\x12\x12\n\x0eKIND_CLOSE_ALL\x10\x03\"Q\n\rJournalLegacy\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x04 \x01(\t\"\x9d\x0c\n\x0fJournalSnapshot\x12.\n\x05start\x18\x01 \x01(\x0b\x32\x1f.trademesh.risk.v1.JournalStart\x12\x0c\n\x04\x62ook\x18\x02 \x01(\t\x12\x12\n\nthrough_ms\x18\x03 \x01(\x03\x12\x13\n\x0bthrough_seq\x18\x04 \x01(\x03\x12\x10\n\x08policies\x18\x05 \x01(\t\x12\x36\n\tpositions\x18\x06 \x03(\x0b\x32#.trademesh.risk.v1.SnapshotPosition\x12\x30\n\x06shares\x18\x07 \x03(\x0b\x32 .trademesh.risk.v1.SnapshotShare\x12\x30\n\x06orders\x18\x08 \x03(\x0b\x32 .trademesh.risk.v1.SnapshotOrder\x12\x14\n\x0corders_asked\x18\t \x01(\x03\x12/\n\x05marks\x18\n \x03(\x0b\x32 .trademesh.risk.v1.SnapshotPrice\x12\x31\n\x06legacy\x18\x0b \x03(\x0b\x32!.trademesh.risk.v1.SnapshotLegacy\x12\x31\n\x06levels\x18\x0c \x03(\x0b\x32!.trademesh.risk.v1.SnapshotLevels\x12\x35\n\x0bgenerations\x18\r \x03(\x0b\x32 .trademesh.risk.v1.SnapshotCount\x12\x33\n\x07machine\x18\x0e \x01(\x0b\x32\".trademesh.risk.v1.SnapshotMachine\x12/\n\x05\x63urve\x18\x0f \x01(\x0b\x32 .trademesh.risk.v1.SnapshotCurve\x12\x13\n\x0bloss_streak\x18\x10 \x01(\x03\x12\x14\n\x0clast_loss_ns\x18\x11 \x01(\x03\x12\x10\n\x08had_loss\x18\x12 \x01(\x08\x12/\n\x05rates\x18\x13 \x03(\x0b\x32 .trademesh.risk.v1.SnapshotTimes\x12\x0c\n\x04\x66\x65\x65s\x18\x14 \x01(\t\x12@\n\x07intents\x18\x15 \x03(\x0b\x32/.trademesh.risk.v1.JournalSnapshot.IntentsEntry\x12<\n\x0corder_levels\x18\x16 \x03(\x0b\x32&.trademesh.risk.v1.SnapshotOrderLevels\x12\r\n\x05\x66ills\x18\x17 \x03(\t\x12\x46\n\nsuppressed\x18\x18 \x03(\x0b\x32\x32.trademesh.risk.v1.JournalSnapshot.SuppressedEntry\x12\x32\n\x08rejected\x18\x19 \x03(\x0b\x32 .trademesh.risk.v1.SnapshotCount\x12/\n\x05tried\x18\x1a \x03(\x0b\x32 .trademesh.risk.v1.SnapshotCount\x12\x32\n\x08\x66lattens\x18\x1c \x03(\x0b\x32 .trademesh.risk.v1.SnapshotCount\x12/\n\x05\x61udit\x18\x1d \x03(\x0b\x32 .trademesh.risk.v1.SnapshotAudit\x12\x10\n\x08start_ns\x18\x1e \x01(\x03\x12G\n\x0bvenues_down\x18\x1f \x03(\x0b\x32\x32.trademesh.risk.v1.JournalSnapshot.VenuesDownEntry\x12/\n\x05guard\x18  \x01(\x0b\x32 .trademesh.risk.v1.SnapshotGuard\x12/\n\x05short\x18! \x03(\x0b\x32 .trademesh.risk.v1.SnapshotShort\x12\x35\n\x0binstruments\x18\" \x03(\x0b\x32 .trademesh.risk.v1.SnapshotFacts\x1a.\n\x0cIntentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0fSuppressedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0fVenuesDownEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\x1b\x10\x1c\"\xd8\x02\n\rSnapshotGuard\x12\x0e\n\x06now_ns\x18\x01 \x01(\x03\x12\x31\n\x08retry_at\x18\x02 \x03(\x0b\x32\x1f.trademesh.risk.v1.SnapshotTime\x12\x32\n\x08refusals\x18\x03 \x03(\x0b\x32 .trademesh.risk.v1.SnapshotCount\x12\x32\n\x07reasons\x18\x04 \x03(\x0b\x32!.trademesh.risk.v1.SnapshotReason\x12\x37\n\x0e\x63oalesce_until\x18\x05 \x03(\x0b\x32\x1f.trademesh.risk.v1.SnapshotTime\x12,\n\x04gaps\x18\x06 \x03(\x0b\x32\x1e.trademesh.risk.v1.SnapshotGap\x12\x35\n\x0creprice_held\x18\x07 \x03(\x0b\x32\x1f.trademesh.risk.v1.SnapshotTime\"J\n\x0cSnapshotTime\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\r\n\x05\x61t_ns\x18\x02 \x01(\x03\"M\n\x0eSnapshotReason\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x0e\n\x06reason\x18\x02 \x01(\t\"n\n\x0bSnapshotGap\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x10\n\x08since_ns\x18\x02 \x01(\x03\x12\x0e\n\x06\x64ue_ns\x18\x03 \x01(\x03\x12\x10\n\x08reported\x18\x04 \x01(\x08\"\x93\x01\n\rSnapshotShort\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\r\n\x05\x62\x65low\x18\x02 \x01(\x08\x12\x0c\n\x04size\x18\x03 \x01(\t\x12\x10\n\x08notional\x18\x04 \x01(\t\x12\x10\n\x08min_size\x18\x05 \x01(\t\x12\x14\n\x0cmin_notional\x18\x06 \x01(\t\"\xe5\x01\n\rSnapshotFacts\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x11\n\ttick_size\x18\x02 \x01(\t\x12\x10\n\x08lot_size\x18\x03 \x01(\t\x12\x10\n\x08min_size\x18\x04 \x01(\t\x12\x14\n\x0cmin_notional\x18\x05 \x01(\t\x12\x16\n\x0e\x63ontract_value\x18\x06 \x01(\t\x12\x0f\n\x07inverse\x18\x07 \x01(\x08\x12\x31\n\x04kind\x18\x08 \x01(\x0e\x32#.trademesh.common.v1.InstrumentKind\"\x85\x02\n\rSnapshotAudit\x12/\n\x05order\x18\x01 \x01(\x0b\x32 .trademesh.risk.v1.SnapshotOrder\x12\x14\n\x0cintent_price\x18\x02 \x01(\t\x12\x11\n\tplaced_ns\x18\x03 \x01(\x03\x12\x0e\n\x06\x66illed\x18\x04 \x01(\t\x12\x10\n\x08notional\x18\x05 \x01(\t\x12\x0c\n\x04\x66\x65\x65s\x18\x06 \x01(\t\x12\r\n\x05\x66ills\x18\x07 \x01(\x03\x12\x14\n\x0clast_fill_ns\x18\x08 \x01(\x03\x12\x33\n\x06status\x18\t \x01(\x0e\x32#.trademesh.tradeflow.v1.OrderStatus\x12\x10\n\x08\x66ill_ids\x18\n \x03(\t\",\n\x0bSnapshotKey\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\"\x85\x01\n\x10SnapshotPosition\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x0c\n\x04size\x18\x02 \x01(\t\x12\x11\n\tavg_price\x18\x03 \x01(\t\x12\x10\n\x08realized\x18\x04 \x01(\t\x12\x11\n\ttrade_pnl\x18\x05 \x01(\t\"_\n\rSnapshotShare\x12\x13\n\x0bstrategy_id\x18\x01 \x01(\t\x12+\n\x03key\x18\x02 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x0c\n\x04size\x18\x03 \x01(\t\"\xfb\x03\n\rSnapshotOrder\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12+\n\x03key\x18\x02 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\'\n\x04side\x18\x03 \x01(\x0e\x32\x19.trademesh.common.v1.Side\x12/\n\x04type\x18\x04 \x01(\x0e\x32!.trademesh.tradeflow.v1.OrderType\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\t\x12:\n\rtime_in_force\x18\x07 \x01(\x0e\x32#.trademesh.tradeflow.v1.TimeInForce\x12\x13\n\x0breduce_only\x18\x08 \x01(\x08\x12\x0c\n\x04role\x18\t \x01(\t\x12\x11\n\tintent_id\x18\n \x01(\t\x12\x13\n\x0bstrategy_id\x18\x0b \x01(\t\x12\x15\n\rtrigger_price\x18\x0c \x01(\t\x12\x11\n\toco_group\x18\r \x01(\t\x12\x0e\n\x06\x66illed\x18\x0e \x01(\t\x12\x0f\n\x07unknown\x18\x0f \x01(\x08\x12\x12\n\ncancelling\x18\x10 \x01(\x08\x12\x11\n\ttriggered\x18\x11 \x01(\x08\x12\x12\n\nfinal_size\x18\x12 \x01(\t\x12\x0e\n\x06number\x18\x13 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x14 \x01(\x08\"K\n\rSnapshotPrice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\r\n\x05price\x18\x02 \x01(\t\"`\n\x0eSnapshotLegacy\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x0c\n\x04size\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x03 \x01(\t\"\xaf\x01\n\x0eSnapshotLevels\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\x0c\n\x04stop\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0c\n\x04\x62\x65st\x18\x04 \x01(\t\x12\x0c\n\x04sign\x18\x05 \x01(\x03\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x11\n\tintent_id\x18\x07 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x08 \x01(\t\"K\n\rSnapshotCount\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.trademesh.risk.v1.SnapshotKey\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"R\n\x12SnapshotTransition\x12\r\n\x05\x61t_ns\x18\x01 \x01(\x03\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"t\n\x0fSnapshotMachine\x12\r\n\x05state\x18\x01 \x01(\t\x12\x1a\n\x12throttled_until_ns\x18\x02 \x01(\x03\x12\x36\n\x07history\x18\x03 \x03(\x0b\x32%.trademesh.risk.v1.SnapshotTransition\"[\n\rSnapshotCurve\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0e\n\x06\x65quity\x18\x02 \x01(\t\x12\x0c\n\x04peak\x18\x03 \x01(\t\x12\x10\n\x08\x64\x61y_open\x18\x04 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x05 \x01(\t\"/\n\rSnapshotTimes\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08times_ns\x18\x02 \x03(\x03\"L\n\x13SnapshotOrderLevels\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x0c\n\x04stop\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\"2\n\x11JournalVenueStand\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.risk.v1.journal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOURNALENTRY']._serialized_start=132
-  _globals['_JOURNALENTRY']._serialized_end=668
-  _globals['_JOURNALSTART']._serialized_start=670
-  _globals['_JOURNALSTART']._serialized_end=745
-  _globals['_JOURNALINTENT']._serialized_start=747
-  _globals['_JOURNALINTENT']._serialized_end=848
-  _globals['_JOURNALFILL']._serialized_start=850
-  _globals['_JOURNALFILL']._serialized_end=922
-  _globals['_JOURNALMARK']._serialized_start=924
-  _globals['_JOURNALMARK']._serialized_end=983
-  _globals['_JOURNALQUERYRESULT']._serialized_start=985
-  _globals['_JOURNALQUERYRESULT']._serialized_end=1076
-  _globals['_JOURNALCOMMAND']._serialized_start=1079
-  _globals['_JOURNALCOMMAND']._serialized_end=1253
-  _globals['_JOURNALCOMMAND_KIND']._serialized_start=1167
-  _globals['_JOURNALCOMMAND_KIND']._serialized_end=1253
-  _globals['_JOURNALLEGACY']._serialized_start=1255
-  _globals['_JOURNALLEGACY']._serialized_end=1336
+  _globals['_JOURNALSNAPSHOT_INTENTSENTRY']._loaded_options = None
+  _globals['_JOURNALSNAPSHOT_INTENTSENTRY']._serialized_options = b'8\001'
+  _globals['_JOURNALSNAPSHOT_SUPPRESSEDENTRY']._loaded_options = None
+  _globals['_JOURNALSNAPSHOT_SUPPRESSEDENTRY']._serialized_options = b'8\001'
+  _globals['_JOURNALSNAPSHOT_VENUESDOWNENTRY']._loaded_options = None
+  _globals['_JOURNALSNAPSHOT_VENUESDOWNENTRY']._serialized_options = b'8\001'
+  _globals['_JOURNALENTRY']._serialized_start=166
+  _globals['_JOURNALENTRY']._serialized_end=931
+  _globals['_JOURNALTIMER']._serialized_start=933
+  _globals['_JOURNALTIMER']._serialized_end=963
+  _globals['_JOURNALINSTRUMENTS']._serialized_start=965
+  _globals['_JOURNALINSTRUMENTS']._serialized_end=1054
+  _globals['_JOURNALSTART']._serialized_start=1056
+  _globals['_JOURNALSTART']._serialized_end=1131
+  _globals['_JOURNALINTENT']._serialized_start=1133
+  _globals['_JOURNALINTENT']._serialized_end=1234
+  _globals['_JOURNALFILL']._serialized_start=1236
+  _globals['_JOURNALFILL']._serialized_end=1308
+  _globals['_JOURNALMARK']._serialized_start=1310
+  _globals['_JOURNALMARK']._serialized_end=1369
+  _globals['_JOURNALQUERYRESULT']._serialized_start=1371
+  _globals['_JOURNALQUERYRESULT']._serialized_end=1462
+  _globals['_JOURNALCOMMAND']._serialized_start=1465
+  _globals['_JOURNALCOMMAND']._serialized_end=1639
+  _globals['_JOURNALCOMMAND_KIND']._serialized_start=1553
+  _globals['_JOURNALCOMMAND_KIND']._serialized_end=1639
+  _globals['_JOURNALLEGACY']._serialized_start=1641
+  _globals['_JOURNALLEGACY']._serialized_end=1722
+  _globals['_JOURNALSNAPSHOT']._serialized_start=1725
+  _globals['_JOURNALSNAPSHOT']._serialized_end=3290
+  _globals['_JOURNALSNAPSHOT_INTENTSENTRY']._serialized_start=3136
+  _globals['_JOURNALSNAPSHOT_INTENTSENTRY']._serialized_end=3182
+  _globals['_JOURNALSNAPSHOT_SUPPRESSEDENTRY']._serialized_start=3184
+  _globals['_JOURNALSNAPSHOT_SUPPRESSEDENTRY']._serialized_end=3233
+  _globals['_JOURNALSNAPSHOT_VENUESDOWNENTRY']._serialized_start=3235
+  _globals['_JOURNALSNAPSHOT_VENUESDOWNENTRY']._serialized_end=3284
+  _globals['_SNAPSHOTGUARD']._serialized_start=3293
+  _globals['_SNAPSHOTGUARD']._serialized_end=3637
+  _globals['_SNAPSHOTTIME']._serialized_start=3639
+  _globals['_SNAPSHOTTIME']._serialized_end=3713
+  _globals['_SNAPSHOTREASON']._serialized_start=3715
+  _globals['_SNAPSHOTREASON']._serialized_end=3792
+  _globals['_SNAPSHOTGAP']._serialized_start=3794
+  _globals['_SNAPSHOTGAP']._serialized_end=3904
+  _globals['_SNAPSHOTSHORT']._serialized_start=3907
+  _globals['_SNAPSHOTSHORT']._serialized_end=4054
+  _globals['_SNAPSHOTFACTS']._serialized_start=4057
+  _globals['_SNAPSHOTFACTS']._serialized_end=4286
+  _globals['_SNAPSHOTAUDIT']._serialized_start=4289
+  _globals['_SNAPSHOTAUDIT']._serialized_end=4550
+  _globals['_SNAPSHOTKEY']._serialized_start=4552
+  _globals['_SNAPSHOTKEY']._serialized_end=4596
+  _globals['_SNAPSHOTPOSITION']._serialized_start=4599
+  _globals['_SNAPSHOTPOSITION']._serialized_end=4732
+  _globals['_SNAPSHOTSHARE']._serialized_start=4734
+  _globals['_SNAPSHOTSHARE']._serialized_end=4829
+  _globals['_SNAPSHOTORDER']._serialized_start=4832
+  _globals['_SNAPSHOTORDER']._serialized_end=5339
+  _globals['_SNAPSHOTPRICE']._serialized_start=5341
+  _globals['_SNAPSHOTPRICE']._serialized_end=5416
+  _globals['_SNAPSHOTLEGACY']._serialized_start=5418
+  _globals['_SNAPSHOTLEGACY']._serialized_end=5514
+  _globals['_SNAPSHOTLEVELS']._serialized_start=5517
+  _globals['_SNAPSHOTLEVELS']._serialized_end=5692
+  _globals['_SNAPSHOTCOUNT']._serialized_start=5694
+  _globals['_SNAPSHOTCOUNT']._serialized_end=5769
+  _globals['_SNAPSHOTTRANSITION']._serialized_start=5771
+  _globals['_SNAPSHOTTRANSITION']._serialized_end=5853
+  _globals['_SNAPSHOTMACHINE']._serialized_start=5855
+  _globals['_SNAPSHOTMACHINE']._serialized_end=5971
+  _globals['_SNAPSHOTCURVE']._serialized_start=5973
+  _globals['_SNAPSHOTCURVE']._serialized_end=6064
+  _globals['_SNAPSHOTTIMES']._serialized_start=6066
+  _globals['_SNAPSHOTTIMES']._serialized_end=6113
+  _globals['_SNAPSHOTORDERLEVELS']._serialized_start=6115
+  _globals['_SNAPSHOTORDERLEVELS']._serialized_end=6191
+  _globals['_JOURNALVENUESTAND']._serialized_start=6193
+  _globals['_JOURNALVENUESTAND']._serialized_end=6243
 # @@protoc_insertion_point(module_scope)

@@ -3,10 +3,13 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
+from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
 import sys
@@ -42,6 +45,10 @@ class JournalEntry(_message.Message):
     POLICIES_FIELD_NUMBER: _builtins.int
     STOP_TRIGGERED_FIELD_NUMBER: _builtins.int
     LEGACY_FIELD_NUMBER: _builtins.int
+    TIMER_FIELD_NUMBER: _builtins.int
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    VENUE_STAND_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
     now_ns: _builtins.int
     """The time handed to the core (ns since the Unix epoch)."""
     placement_unknown: _builtins.str
@@ -70,6 +77,28 @@ class JournalEntry(_message.Message):
     def legacy(self) -> Global___JournalLegacy:
         """A position found at a venue at the inspector's first start: legacy, never ours."""
 
+    @_builtins.property
+    def timer(self) -> Global___JournalTimer:
+        """The time the core asked to be woken at has come (InspectorCore.wake_ns): a protective
+        order's retry, a coalescing window's end, the unprotected bound.
+        """
+
+    @_builtins.property
+    def instruments(self) -> Global___JournalInstruments:
+        """A venue's facts of the instruments the inspector deals in (from its ListInstruments):
+        protection is sized to what the venue accepts.
+        """
+
+    @_builtins.property
+    def venue_stand(self) -> Global___JournalVenueStand:
+        """The reconciliation found a venue's positions diverged from the book (its entries are
+        refused from then), or agreeing again.
+        """
+
+    @_builtins.property
+    def snapshot(self) -> Global___JournalSnapshot:
+        """The core's state so far: the replay's starting point (kept apart from the inputs' numbers)."""
+
     def __init__(
         self,
         *,
@@ -85,16 +114,65 @@ class JournalEntry(_message.Message):
         policies: _builtins.str = ...,
         stop_triggered: _builtins.str = ...,
         legacy: Global___JournalLegacy | None = ...,
+        timer: Global___JournalTimer | None = ...,
+        instruments: Global___JournalInstruments | None = ...,
+        venue_stand: Global___JournalVenueStand | None = ...,
+        snapshot: Global___JournalSnapshot | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "start", b"start", "stop_triggered", b"stop_triggered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy"]  # noqa: Y015
+    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy", "timer", "instruments", "venue_stand", "snapshot"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_input) -> _WhichOneofReturnType_input | None: ...
 
 Global___JournalEntry: _TypeAlias = JournalEntry  # noqa: Y015
+
+@_typing.final
+class JournalTimer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUE_NS_FIELD_NUMBER: _builtins.int
+    due_ns: _builtins.int
+    """The wake time the core had asked for (ns since the Unix epoch); the entry's now_ns is when
+    the shell woke it (at or after this).
+    """
+    def __init__(
+        self,
+        *,
+        due_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_ns", b"due_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalTimer: _TypeAlias = JournalTimer  # noqa: Y015
+
+@_typing.final
+class JournalInstruments(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    @_builtins.property
+    def instruments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Instrument]: ...
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        instruments: _abc.Iterable[_common_pb2.Instrument] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalInstruments: _TypeAlias = JournalInstruments  # noqa: Y015
 
 @_typing.final
 class JournalStart(_message.Message):
@@ -296,3 +374,907 @@ class JournalLegacy(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JournalLegacy: _TypeAlias = JournalLegacy  # noqa: Y015
+
+@_typing.final
+class JournalSnapshot(_message.Message):
+    """The core's whole state after a journal entry (docs/inspector.md, "Restart"): a restart
+    restores it and replays only the entries after `through_ms`/`through_seq`, so the replay's
+    length is bounded by how often snapshots are taken, not by the journal's age. Entries before
+    a snapshot may then be trimmed. Decimals are strings; keys are (venue, symbol).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class IntentsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SuppressedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class VenuesDownEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    START_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    THROUGH_MS_FIELD_NUMBER: _builtins.int
+    THROUGH_SEQ_FIELD_NUMBER: _builtins.int
+    POLICIES_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    ORDERS_ASKED_FIELD_NUMBER: _builtins.int
+    MARKS_FIELD_NUMBER: _builtins.int
+    LEGACY_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
+    GENERATIONS_FIELD_NUMBER: _builtins.int
+    MACHINE_FIELD_NUMBER: _builtins.int
+    CURVE_FIELD_NUMBER: _builtins.int
+    LOSS_STREAK_FIELD_NUMBER: _builtins.int
+    LAST_LOSS_NS_FIELD_NUMBER: _builtins.int
+    HAD_LOSS_FIELD_NUMBER: _builtins.int
+    RATES_FIELD_NUMBER: _builtins.int
+    FEES_FIELD_NUMBER: _builtins.int
+    INTENTS_FIELD_NUMBER: _builtins.int
+    ORDER_LEVELS_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    TRIED_FIELD_NUMBER: _builtins.int
+    FLATTENS_FIELD_NUMBER: _builtins.int
+    AUDIT_FIELD_NUMBER: _builtins.int
+    START_NS_FIELD_NUMBER: _builtins.int
+    VENUES_DOWN_FIELD_NUMBER: _builtins.int
+    GUARD_FIELD_NUMBER: _builtins.int
+    SHORT_FIELD_NUMBER: _builtins.int
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    book: _builtins.str
+    through_ms: _builtins.int
+    """The stream id of the last entry the state includes (ms-seq)."""
+    through_seq: _builtins.int
+    policies: _builtins.str
+    """The policy set in force: the text of the last policy input."""
+    orders_asked: _builtins.int
+    loss_streak: _builtins.int
+    last_loss_ns: _builtins.int
+    """0 when there was no loss."""
+    had_loss: _builtins.bool
+    fees: _builtins.str
+    start_ns: _builtins.int
+    """The time of the journal's start entry (with start.instance, it names the core's lifetime)."""
+    @_builtins.property
+    def start(self) -> Global___JournalStart:
+        """The journal's construction (as its start entry gave it) and the core's lifetime name."""
+
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotPosition]: ...
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotShare]: ...
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotOrder]: ...
+    @_builtins.property
+    def marks(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotPrice]: ...
+    @_builtins.property
+    def legacy(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotLegacy]: ...
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotLevels]: ...
+    @_builtins.property
+    def generations(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotCount]: ...
+    @_builtins.property
+    def machine(self) -> Global___SnapshotMachine: ...
+    @_builtins.property
+    def curve(self) -> Global___SnapshotCurve: ...
+    @_builtins.property
+    def rates(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotTimes]: ...
+    @_builtins.property
+    def intents(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Intents handled: id -> its order's client order id ("" when refused)."""
+
+    @_builtins.property
+    def order_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotOrderLevels]: ...
+    @_builtins.property
+    def fills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def suppressed(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def rejected(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotCount]: ...
+    @_builtins.property
+    def tried(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotCount]: ...
+    @_builtins.property
+    def flattens(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotCount]: ...
+    @_builtins.property
+    def audit(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotAudit]:
+        """The shell's post-trade audit (core.inspector.audit), oldest order first."""
+
+    @_builtins.property
+    def venues_down(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Venues stood down by the reconciliation: venue -> why."""
+
+    @_builtins.property
+    def guard(self) -> Global___SnapshotGuard:
+        """The timing of protection (the core's guard): retries, coalescing windows, gaps."""
+
+    @_builtins.property
+    def short(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotShort]:
+        """What the venues' minimums left uncovered, per position."""
+
+    @_builtins.property
+    def instruments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotFacts]:
+        """The venues' instrument facts the core was given."""
+
+    def __init__(
+        self,
+        *,
+        start: Global___JournalStart | None = ...,
+        book: _builtins.str = ...,
+        through_ms: _builtins.int = ...,
+        through_seq: _builtins.int = ...,
+        policies: _builtins.str = ...,
+        positions: _abc.Iterable[Global___SnapshotPosition] | None = ...,
+        shares: _abc.Iterable[Global___SnapshotShare] | None = ...,
+        orders: _abc.Iterable[Global___SnapshotOrder] | None = ...,
+        orders_asked: _builtins.int = ...,
+        marks: _abc.Iterable[Global___SnapshotPrice] | None = ...,
+        legacy: _abc.Iterable[Global___SnapshotLegacy] | None = ...,
+        levels: _abc.Iterable[Global___SnapshotLevels] | None = ...,
+        generations: _abc.Iterable[Global___SnapshotCount] | None = ...,
+        machine: Global___SnapshotMachine | None = ...,
+        curve: Global___SnapshotCurve | None = ...,
+        loss_streak: _builtins.int = ...,
+        last_loss_ns: _builtins.int = ...,
+        had_loss: _builtins.bool = ...,
+        rates: _abc.Iterable[Global___SnapshotTimes] | None = ...,
+        fees: _builtins.str = ...,
+        intents: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        order_levels: _abc.Iterable[Global___SnapshotOrderLevels] | None = ...,
+        fills: _abc.Iterable[_builtins.str] | None = ...,
+        suppressed: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        rejected: _abc.Iterable[Global___SnapshotCount] | None = ...,
+        tried: _abc.Iterable[Global___SnapshotCount] | None = ...,
+        flattens: _abc.Iterable[Global___SnapshotCount] | None = ...,
+        audit: _abc.Iterable[Global___SnapshotAudit] | None = ...,
+        start_ns: _builtins.int = ...,
+        venues_down: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        guard: Global___SnapshotGuard | None = ...,
+        short: _abc.Iterable[Global___SnapshotShort] | None = ...,
+        instruments: _abc.Iterable[Global___SnapshotFacts] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["curve", b"curve", "guard", b"guard", "machine", b"machine", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "book", b"book", "curve", b"curve", "fees", b"fees", "fills", b"fills", "flattens", b"flattens", "generations", b"generations", "guard", b"guard", "had_loss", b"had_loss", "instruments", b"instruments", "intents", b"intents", "last_loss_ns", b"last_loss_ns", "legacy", b"legacy", "levels", b"levels", "loss_streak", b"loss_streak", "machine", b"machine", "marks", b"marks", "order_levels", b"order_levels", "orders", b"orders", "orders_asked", b"orders_asked", "policies", b"policies", "positions", b"positions", "rates", b"rates", "rejected", b"rejected", "shares", b"shares", "short", b"short", "start", b"start", "start_ns", b"start_ns", "suppressed", b"suppressed", "through_ms", b"through_ms", "through_seq", b"through_seq", "tried", b"tried", "venues_down", b"venues_down"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalSnapshot: _TypeAlias = JournalSnapshot  # noqa: Y015
+
+@_typing.final
+class SnapshotGuard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOW_NS_FIELD_NUMBER: _builtins.int
+    RETRY_AT_FIELD_NUMBER: _builtins.int
+    REFUSALS_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    COALESCE_UNTIL_FIELD_NUMBER: _builtins.int
+    GAPS_FIELD_NUMBER: _builtins.int
+    REPRICE_HELD_FIELD_NUMBER: _builtins.int
+    now_ns: _builtins.int
+    """The latest input's time."""
+    @_builtins.property
+    def retry_at(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotTime]: ...
+    @_builtins.property
+    def refusals(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotCount]: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotReason]: ...
+    @_builtins.property
+    def coalesce_until(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotTime]: ...
+    @_builtins.property
+    def gaps(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotGap]: ...
+    @_builtins.property
+    def reprice_held(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotTime]:
+        """Per position: the end of its last re-price's window (no re-price before then)."""
+
+    def __init__(
+        self,
+        *,
+        now_ns: _builtins.int = ...,
+        retry_at: _abc.Iterable[Global___SnapshotTime] | None = ...,
+        refusals: _abc.Iterable[Global___SnapshotCount] | None = ...,
+        reasons: _abc.Iterable[Global___SnapshotReason] | None = ...,
+        coalesce_until: _abc.Iterable[Global___SnapshotTime] | None = ...,
+        gaps: _abc.Iterable[Global___SnapshotGap] | None = ...,
+        reprice_held: _abc.Iterable[Global___SnapshotTime] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coalesce_until", b"coalesce_until", "gaps", b"gaps", "now_ns", b"now_ns", "reasons", b"reasons", "refusals", b"refusals", "reprice_held", b"reprice_held", "retry_at", b"retry_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotGuard: _TypeAlias = SnapshotGuard  # noqa: Y015
+
+@_typing.final
+class SnapshotTime(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    AT_NS_FIELD_NUMBER: _builtins.int
+    at_ns: _builtins.int
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        at_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ns", b"at_ns", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotTime: _TypeAlias = SnapshotTime  # noqa: Y015
+
+@_typing.final
+class SnapshotReason(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotReason: _TypeAlias = SnapshotReason  # noqa: Y015
+
+@_typing.final
+class SnapshotGap(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    SINCE_NS_FIELD_NUMBER: _builtins.int
+    DUE_NS_FIELD_NUMBER: _builtins.int
+    REPORTED_FIELD_NUMBER: _builtins.int
+    since_ns: _builtins.int
+    due_ns: _builtins.int
+    reported: _builtins.bool
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        since_ns: _builtins.int = ...,
+        due_ns: _builtins.int = ...,
+        reported: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_ns", b"due_ns", "key", b"key", "reported", b"reported", "since_ns", b"since_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotGap: _TypeAlias = SnapshotGap  # noqa: Y015
+
+@_typing.final
+class SnapshotShort(_message.Message):
+    """A position's uncovered increment: `below` false when none is (a key present, no minimum)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    BELOW_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    NOTIONAL_FIELD_NUMBER: _builtins.int
+    MIN_SIZE_FIELD_NUMBER: _builtins.int
+    MIN_NOTIONAL_FIELD_NUMBER: _builtins.int
+    below: _builtins.bool
+    size: _builtins.str
+    notional: _builtins.str
+    min_size: _builtins.str
+    min_notional: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        below: _builtins.bool = ...,
+        size: _builtins.str = ...,
+        notional: _builtins.str = ...,
+        min_size: _builtins.str = ...,
+        min_notional: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["below", b"below", "key", b"key", "min_notional", b"min_notional", "min_size", b"min_size", "notional", b"notional", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotShort: _TypeAlias = SnapshotShort  # noqa: Y015
+
+@_typing.final
+class SnapshotFacts(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    TICK_SIZE_FIELD_NUMBER: _builtins.int
+    LOT_SIZE_FIELD_NUMBER: _builtins.int
+    MIN_SIZE_FIELD_NUMBER: _builtins.int
+    MIN_NOTIONAL_FIELD_NUMBER: _builtins.int
+    CONTRACT_VALUE_FIELD_NUMBER: _builtins.int
+    INVERSE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    tick_size: _builtins.str
+    lot_size: _builtins.str
+    min_size: _builtins.str
+    min_notional: _builtins.str
+    contract_value: _builtins.str
+    inverse: _builtins.bool
+    kind: _common_pb2.InstrumentKind.ValueType
+    """Spot, perpetual, ...: a spot market is never sold short (UNSPECIFIED: not known)."""
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        tick_size: _builtins.str = ...,
+        lot_size: _builtins.str = ...,
+        min_size: _builtins.str = ...,
+        min_notional: _builtins.str = ...,
+        contract_value: _builtins.str = ...,
+        inverse: _builtins.bool = ...,
+        kind: _common_pb2.InstrumentKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract_value", b"contract_value", "inverse", b"inverse", "key", b"key", "kind", b"kind", "lot_size", b"lot_size", "min_notional", b"min_notional", "min_size", b"min_size", "tick_size", b"tick_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotFacts: _TypeAlias = SnapshotFacts  # noqa: Y015
+
+@_typing.final
+class SnapshotAudit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    INTENT_PRICE_FIELD_NUMBER: _builtins.int
+    PLACED_NS_FIELD_NUMBER: _builtins.int
+    FILLED_FIELD_NUMBER: _builtins.int
+    NOTIONAL_FIELD_NUMBER: _builtins.int
+    FEES_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    LAST_FILL_NS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FILL_IDS_FIELD_NUMBER: _builtins.int
+    intent_price: _builtins.str
+    """The price the order was asked at ("" when unknown)."""
+    placed_ns: _builtins.int
+    filled: _builtins.str
+    notional: _builtins.str
+    fees: _builtins.str
+    fills: _builtins.int
+    last_fill_ns: _builtins.int
+    status: _tradeflow_pb2.OrderStatus.ValueType
+    @_builtins.property
+    def order(self) -> Global___SnapshotOrder: ...
+    @_builtins.property
+    def fill_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        order: Global___SnapshotOrder | None = ...,
+        intent_price: _builtins.str = ...,
+        placed_ns: _builtins.int = ...,
+        filled: _builtins.str = ...,
+        notional: _builtins.str = ...,
+        fees: _builtins.str = ...,
+        fills: _builtins.int = ...,
+        last_fill_ns: _builtins.int = ...,
+        status: _tradeflow_pb2.OrderStatus.ValueType = ...,
+        fill_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fees", b"fees", "fill_ids", b"fill_ids", "filled", b"filled", "fills", b"fills", "intent_price", b"intent_price", "last_fill_ns", b"last_fill_ns", "notional", b"notional", "order", b"order", "placed_ns", b"placed_ns", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotAudit: _TypeAlias = SnapshotAudit  # noqa: Y015
+
+@_typing.final
+class SnapshotKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotKey: _TypeAlias = SnapshotKey  # noqa: Y015
+
+@_typing.final
+class SnapshotPosition(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    AVG_PRICE_FIELD_NUMBER: _builtins.int
+    REALIZED_FIELD_NUMBER: _builtins.int
+    TRADE_PNL_FIELD_NUMBER: _builtins.int
+    size: _builtins.str
+    avg_price: _builtins.str
+    realized: _builtins.str
+    trade_pnl: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        size: _builtins.str = ...,
+        avg_price: _builtins.str = ...,
+        realized: _builtins.str = ...,
+        trade_pnl: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "key", b"key", "realized", b"realized", "size", b"size", "trade_pnl", b"trade_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotPosition: _TypeAlias = SnapshotPosition  # noqa: Y015
+
+@_typing.final
+class SnapshotShare(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    strategy_id: _builtins.str
+    size: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        strategy_id: _builtins.str = ...,
+        key: Global___SnapshotKey | None = ...,
+        size: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "size", b"size", "strategy_id", b"strategy_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotShare: _TypeAlias = SnapshotShare  # noqa: Y015
+
+@_typing.final
+class SnapshotOrder(_message.Message):
+    """A working order: the order as the core asked for it, and what it knows of it since."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
+    REDUCE_ONLY_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    INTENT_ID_FIELD_NUMBER: _builtins.int
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    OCO_GROUP_FIELD_NUMBER: _builtins.int
+    FILLED_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FIELD_NUMBER: _builtins.int
+    CANCELLING_FIELD_NUMBER: _builtins.int
+    TRIGGERED_FIELD_NUMBER: _builtins.int
+    FINAL_SIZE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    client_order_id: _builtins.str
+    side: _common_pb2.Side.ValueType
+    type: _tradeflow_pb2.OrderType.ValueType
+    size: _builtins.str
+    price: _builtins.str
+    time_in_force: _tradeflow_pb2.TimeInForce.ValueType
+    reduce_only: _builtins.bool
+    role: _builtins.str
+    """The core's order role (entry, exit, stop_loss, take_profit, flatten)."""
+    intent_id: _builtins.str
+    strategy_id: _builtins.str
+    trigger_price: _builtins.str
+    oco_group: _builtins.str
+    filled: _builtins.str
+    unknown: _builtins.bool
+    cancelling: _builtins.bool
+    triggered: _builtins.bool
+    final_size: _builtins.str
+    """"" while the venue has not said the order is done."""
+    number: _builtins.int
+    accepted: _builtins.bool
+    """The venue took it (an update that did not end it, or a fill)."""
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        client_order_id: _builtins.str = ...,
+        key: Global___SnapshotKey | None = ...,
+        side: _common_pb2.Side.ValueType = ...,
+        type: _tradeflow_pb2.OrderType.ValueType = ...,
+        size: _builtins.str = ...,
+        price: _builtins.str = ...,
+        time_in_force: _tradeflow_pb2.TimeInForce.ValueType = ...,
+        reduce_only: _builtins.bool = ...,
+        role: _builtins.str = ...,
+        intent_id: _builtins.str = ...,
+        strategy_id: _builtins.str = ...,
+        trigger_price: _builtins.str = ...,
+        oco_group: _builtins.str = ...,
+        filled: _builtins.str = ...,
+        unknown: _builtins.bool = ...,
+        cancelling: _builtins.bool = ...,
+        triggered: _builtins.bool = ...,
+        final_size: _builtins.str = ...,
+        number: _builtins.int = ...,
+        accepted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancelling", b"cancelling", "client_order_id", b"client_order_id", "filled", b"filled", "final_size", b"final_size", "intent_id", b"intent_id", "key", b"key", "number", b"number", "oco_group", b"oco_group", "price", b"price", "reduce_only", b"reduce_only", "role", b"role", "side", b"side", "size", b"size", "strategy_id", b"strategy_id", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "unknown", b"unknown"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotOrder: _TypeAlias = SnapshotOrder  # noqa: Y015
+
+@_typing.final
+class SnapshotPrice(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    price: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "price", b"price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotPrice: _TypeAlias = SnapshotPrice  # noqa: Y015
+
+@_typing.final
+class SnapshotLegacy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ENTRY_PRICE_FIELD_NUMBER: _builtins.int
+    size: _builtins.str
+    entry_price: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        size: _builtins.str = ...,
+        entry_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "key", b"key", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotLegacy: _TypeAlias = SnapshotLegacy  # noqa: Y015
+
+@_typing.final
+class SnapshotLevels(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    STOP_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    BEST_FIELD_NUMBER: _builtins.int
+    SIGN_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    INTENT_ID_FIELD_NUMBER: _builtins.int
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
+    stop: _builtins.str
+    target: _builtins.str
+    best: _builtins.str
+    sign: _builtins.int
+    source: _builtins.str
+    """The entry order whose first fill set them, its intent and strategy."""
+    intent_id: _builtins.str
+    strategy_id: _builtins.str
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        stop: _builtins.str = ...,
+        target: _builtins.str = ...,
+        best: _builtins.str = ...,
+        sign: _builtins.int = ...,
+        source: _builtins.str = ...,
+        intent_id: _builtins.str = ...,
+        strategy_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best", b"best", "intent_id", b"intent_id", "key", b"key", "sign", b"sign", "source", b"source", "stop", b"stop", "strategy_id", b"strategy_id", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotLevels: _TypeAlias = SnapshotLevels  # noqa: Y015
+
+@_typing.final
+class SnapshotCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    @_builtins.property
+    def key(self) -> Global___SnapshotKey: ...
+    def __init__(
+        self,
+        *,
+        key: Global___SnapshotKey | None = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotCount: _TypeAlias = SnapshotCount  # noqa: Y015
+
+@_typing.final
+class SnapshotTransition(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_NS_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    at_ns: _builtins.int
+    before: _builtins.str
+    after: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        at_ns: _builtins.int = ...,
+        before: _builtins.str = ...,
+        after: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "at_ns", b"at_ns", "before", b"before", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotTransition: _TypeAlias = SnapshotTransition  # noqa: Y015
+
+@_typing.final
+class SnapshotMachine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    THROTTLED_UNTIL_NS_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    state: _builtins.str
+    throttled_until_ns: _builtins.int
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotTransition]: ...
+    def __init__(
+        self,
+        *,
+        state: _builtins.str = ...,
+        throttled_until_ns: _builtins.int = ...,
+        history: _abc.Iterable[Global___SnapshotTransition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "state", b"state", "throttled_until_ns", b"throttled_until_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotMachine: _TypeAlias = SnapshotMachine  # noqa: Y015
+
+@_typing.final
+class SnapshotCurve(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    PEAK_FIELD_NUMBER: _builtins.int
+    DAY_OPEN_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    start: _builtins.str
+    equity: _builtins.str
+    peak: _builtins.str
+    day_open: _builtins.str
+    day: _builtins.str
+    """ISO date, "" before the first update."""
+    def __init__(
+        self,
+        *,
+        start: _builtins.str = ...,
+        equity: _builtins.str = ...,
+        peak: _builtins.str = ...,
+        day_open: _builtins.str = ...,
+        day: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "day_open", b"day_open", "equity", b"equity", "peak", b"peak", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotCurve: _TypeAlias = SnapshotCurve  # noqa: Y015
+
+@_typing.final
+class SnapshotTimes(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TIMES_NS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def times_ns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        times_ns: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "times_ns", b"times_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotTimes: _TypeAlias = SnapshotTimes  # noqa: Y015
+
+@_typing.final
+class SnapshotOrderLevels(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    STOP_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    client_order_id: _builtins.str
+    stop: _builtins.str
+    target: _builtins.str
+    def __init__(
+        self,
+        *,
+        client_order_id: _builtins.str = ...,
+        stop: _builtins.str = ...,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "stop", b"stop", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotOrderLevels: _TypeAlias = SnapshotOrderLevels  # noqa: Y015
+
+@_typing.final
+class JournalVenueStand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    reason: _builtins.str
+    """Why it stands down; empty: its positions agree again, and it is taken up again."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalVenueStand: _TypeAlias = JournalVenueStand  # noqa: Y015

@@ -170,7 +170,10 @@ class Order(_message.Message):
     """Size-weighted average fill price; empty before the first fill."""
     status: Global___OrderStatus.ValueType
     status_reason: _builtins.str
-    """Why the order was rejected or expired; empty otherwise."""
+    """Why the order was rejected, expired or cancelled; empty otherwise. A cancel says who asked
+    and why: "dead-man: ..." (the venue's switch tripped), "drain: ..." (Admin/Drain),
+    "cancel-all: <reason>", or the reason of a CancelOrder ("canceled by request" without one).
+    """
     created_ns: _builtins.int
     updated_ns: _builtins.int
     trigger_price: _builtins.str
@@ -462,18 +465,25 @@ class CancelOrderRequest(_message.Message):
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """One of order_id and client_order_id names the order."""
     client_order_id: _builtins.str
+    reason: _builtins.str
+    """Why, in a line (at most 256 characters, no control characters): the cancelled order's
+    status_reason, in the answer and on the execution stream (e.g. "inspector: stop_loss no
+    longer fits"). Empty: "canceled by request".
+    """
     def __init__(
         self,
         *,
         order_id: _builtins.str = ...,
         client_order_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "order_id", b"order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "order_id", b"order_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -504,16 +514,22 @@ class CancelAllOrdersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SYMBOL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Only this symbol's orders; empty for all."""
+    reason: _builtins.str
+    """Why, as CancelOrderRequest.reason: each cancelled order's status_reason is "cancel-all: "
+    and this ("cancel-all by request" when empty).
+    """
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/admin/v1/admin.proto.
  */
 export const file_trademesh_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Ch50cmFkZW1lc2gvYWRtaW4vdjEvYWRtaW4ucHJvdG8SEnRyYWRlbWVzaC5hZG1pbi52MSJRCgxTdWJzY3JpcHRpb24SDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsIp0DCgxTdHJlYW1TdGF0dXMSDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEi4KBXN0YXRlGAMgASgOMh8udHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXRlEhQKDGV2ZW50c19wZXJfcxgEIAEoARIUCgxldmVudHNfdG90YWwYBSABKAQSGQoRbGFzdF9ldmVudF9hZ2VfbXMYBiABKAMSGAoQc3Vic2NyaWJlcl9jb3VudBgHIAEoDRISCgpyZWNvbm5lY3RzGAggASgEEg8KB3Jlc3luY3MYCSABKAQSFwoPcmF0ZV9saW1pdF9oaXRzGAogASgEEhoKEm1hbGZvcm1lZF9tZXNzYWdlcxgLIAEoBBIbChNjaGVja3N1bV9taXNtYXRjaGVzGAwgASgEEhgKEHVzdWFsX3NpbGVuY2VfbXMYDSABKAMSDgoGZGV0YWlsGA4gASgJEhgKEGR1cGxpY2F0ZV90cmFkZXMYDyABKAQiaAoNRGVhZE1hblN0YXR1cxINCgVhcm1lZBgBIAEoCBIOCgZ0dGxfbXMYAiABKA0SEwoLZGVhZGxpbmVfbnMYAyABKAMSDQoFdHJpcHMYBCABKAQSFAoMbGFzdF90cmlwX25zGAUgASgDIigKEVZlbnVlQ2FwYWJpbGl0aWVzEhMKC3N0b3Bfb3JkZXJzGAEgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QipAIKEUdldFN0YXR1c1Jlc3BvbnNlEg0KBXZlbnVlGAEgASgJEi0KBXN0YXRlGAIgASgOMh4udHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlU3RhdGUSEgoKc3RhcnRlZF9ucxgDIAEoAxIxCgdzdHJlYW1zGAQgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXR1cxIYChBzdWJzY3JpYmVyX2NvdW50GAUgASgNEjMKCGRlYWRfbWFuGAYgASgLMiEudHJhZGVtZXNoLmFkbWluLnYxLkRlYWRNYW5TdGF0dXMSOwoMY2FwYWJpbGl0aWVzGAcgASgLMiUudHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlQ2FwYWJpbGl0aWVzIhoKGExpc3RTdWJzY3JpcHRpb25zUmVxdWVzdCJUChlMaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlIKF0FkZFN1YnNjcmlwdGlvbnNSZXF1ZXN0EjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlMKGEFkZFN1YnNjcmlwdGlvbnNSZXNwb25zZRI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJVChpSZW1vdmVTdWJzY3JpcHRpb25zUmVxdWVzdBI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJWChtSZW1vdmVTdWJzY3JpcHRpb25zUmVzcG9uc2USNwoNc3Vic2NyaXB0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC5hZG1pbi52MS5TdWJzY3JpcHRpb24iIgoQSGVhcnRiZWF0UmVxdWVzdBIOCgZ0dGxfbXMYASABKA0iSAoRSGVhcnRiZWF0UmVzcG9uc2USMwoIZGVhZF9tYW4YASABKAsyIS50cmFkZW1lc2guYWRtaW4udjEuRGVhZE1hblN0YXR1cyISChBSZWNvbm5lY3RSZXF1ZXN0IiQKEVJlY29ubmVjdFJlc3BvbnNlEg8KB3N0cmVhbXMYASABKA0iKgoMRHJhaW5SZXF1ZXN0EhoKEmNhbmNlbF9vcGVuX29yZGVycxgBIAEoCCI/Cg1EcmFpblJlc3BvbnNlEhUKDXN0cmVhbXNfZW5kZWQYASABKA0SFwoPb3JkZXJzX2NhbmNlbGVkGAIgASgNKpABCgpWZW51ZVN0YXRlEhsKF1ZFTlVFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUVkVOVUVfU1RBVEVfU1RBUlRJTkcQARIXChNWRU5VRV9TVEFURV9SVU5OSU5HEAISGAoUVkVOVUVfU1RBVEVfREVHUkFERUQQAxIYChRWRU5VRV9TVEFURV9EUkFJTklORxAEKs4BCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVFJFQU1fU1RBVEVfQ09OTkVDVElORxABEhoKFlNUUkVBTV9TVEFURV9DT05ORUNURUQQAhIdChlTVFJFQU1fU1RBVEVfRElTQ09OTkVDVEVEEAMSGAoUU1RSRUFNX1NUQVRFX1NUT1BQRUQQBBIWChJTVFJFQU1fU1RBVEVfU1RBTEUQBRIXChNTVFJFQU1fU1RBVEVfRkFJTEVEEAYyvAUKBUFkbWluElgKCUdldFN0YXR1cxIkLnRyYWRlbWVzaC5hZG1pbi52MS5HZXRTdGF0dXNSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLkdldFN0YXR1c1Jlc3BvbnNlEnAKEUxpc3RTdWJzY3JpcHRpb25zEiwudHJhZGVtZXNoLmFkbWluLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVxdWVzdBotLnRyYWRlbWVzaC5hZG1pbi52MS5MaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEm0KEEFkZFN1YnNjcmlwdGlvbnMSKy50cmFkZW1lc2guYWRtaW4udjEuQWRkU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC50cmFkZW1lc2guYWRtaW4udjEuQWRkU3Vic2NyaXB0aW9uc1Jlc3BvbnNlEnYKE1JlbW92ZVN1YnNjcmlwdGlvbnMSLi50cmFkZW1lc2guYWRtaW4udjEuUmVtb3ZlU3Vic2NyaXB0aW9uc1JlcXVlc3QaLy50cmFkZW1lc2guYWRtaW4udjEuUmVtb3ZlU3Vic2NyaXB0aW9uc1Jlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLnRyYWRlbWVzaC5hZG1pbi52MS5IZWFydGJlYXRSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElgKCVJlY29ubmVjdBIkLnRyYWRlbWVzaC5hZG1pbi52MS5SZWNvbm5lY3RSZXF1ZXN0GiUudHJhZGVtZXNoLmFkbWluLnYxLlJlY29ubmVjdFJlc3BvbnNlEkwKBURyYWluEiAudHJhZGVtZXNoLmFkbWluLnYxLkRyYWluUmVxdWVzdBohLnRyYWRlbWVzaC5hZG1pbi52MS5EcmFpblJlc3BvbnNlYgZwcm90bzM", [file_trademesh_marketdata_v1_marketdata]);
+  fileDesc("Ch50cmFkZW1lc2gvYWRtaW4vdjEvYWRtaW4ucHJvdG8SEnRyYWRlbWVzaC5hZG1pbi52MSJRCgxTdWJzY3JpcHRpb24SDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsIp0DCgxTdHJlYW1TdGF0dXMSDgoGc3ltYm9sGAEgASgJEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEi4KBXN0YXRlGAMgASgOMh8udHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXRlEhQKDGV2ZW50c19wZXJfcxgEIAEoARIUCgxldmVudHNfdG90YWwYBSABKAQSGQoRbGFzdF9ldmVudF9hZ2VfbXMYBiABKAMSGAoQc3Vic2NyaWJlcl9jb3VudBgHIAEoDRISCgpyZWNvbm5lY3RzGAggASgEEg8KB3Jlc3luY3MYCSABKAQSFwoPcmF0ZV9saW1pdF9oaXRzGAogASgEEhoKEm1hbGZvcm1lZF9tZXNzYWdlcxgLIAEoBBIbChNjaGVja3N1bV9taXNtYXRjaGVzGAwgASgEEhgKEHVzdWFsX3NpbGVuY2VfbXMYDSABKAMSDgoGZGV0YWlsGA4gASgJEhgKEGR1cGxpY2F0ZV90cmFkZXMYDyABKAQi6gEKDURlYWRNYW5TdGF0dXMSDQoFYXJtZWQYASABKAgSDgoGdHRsX21zGAIgASgNEhMKC2RlYWRsaW5lX25zGAMgASgDEg0KBXRyaXBzGAQgASgEEhQKDGxhc3RfdHJpcF9ucxgFIAEoAxIZChFrZWVwc19yZWR1Y2Vfb25seRgGIAEoCBIaChJsYXN0X3RyaXBfY2FuY2VsZWQYByABKA0SFgoObGFzdF90cmlwX2tlcHQYCCABKA0SMQoGbmF0aXZlGAkgASgLMiEudHJhZGVtZXNoLmFkbWluLnYxLk5hdGl2ZURlYWRNYW4iQQoNTmF0aXZlRGVhZE1hbhIRCglhdmFpbGFibGUYASABKAgSDQoFYXJtZWQYAiABKAgSDgoGZGV0YWlsGAMgASgJIigKEVZlbnVlQ2FwYWJpbGl0aWVzEhMKC3N0b3Bfb3JkZXJzGAEgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QipAIKEUdldFN0YXR1c1Jlc3BvbnNlEg0KBXZlbnVlGAEgASgJEi0KBXN0YXRlGAIgASgOMh4udHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlU3RhdGUSEgoKc3RhcnRlZF9ucxgDIAEoAxIxCgdzdHJlYW1zGAQgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN0cmVhbVN0YXR1cxIYChBzdWJzY3JpYmVyX2NvdW50GAUgASgNEjMKCGRlYWRfbWFuGAYgASgLMiEudHJhZGVtZXNoLmFkbWluLnYxLkRlYWRNYW5TdGF0dXMSOwoMY2FwYWJpbGl0aWVzGAcgASgLMiUudHJhZGVtZXNoLmFkbWluLnYxLlZlbnVlQ2FwYWJpbGl0aWVzIhoKGExpc3RTdWJzY3JpcHRpb25zUmVxdWVzdCJUChlMaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlIKF0FkZFN1YnNjcmlwdGlvbnNSZXF1ZXN0EjcKDXN1YnNjcmlwdGlvbnMYASADKAsyIC50cmFkZW1lc2guYWRtaW4udjEuU3Vic2NyaXB0aW9uIlMKGEFkZFN1YnNjcmlwdGlvbnNSZXNwb25zZRI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJVChpSZW1vdmVTdWJzY3JpcHRpb25zUmVxdWVzdBI3Cg1zdWJzY3JpcHRpb25zGAEgAygLMiAudHJhZGVtZXNoLmFkbWluLnYxLlN1YnNjcmlwdGlvbiJWChtSZW1vdmVTdWJzY3JpcHRpb25zUmVzcG9uc2USNwoNc3Vic2NyaXB0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC5hZG1pbi52MS5TdWJzY3JpcHRpb24iIgoQSGVhcnRiZWF0UmVxdWVzdBIOCgZ0dGxfbXMYASABKA0iSAoRSGVhcnRiZWF0UmVzcG9uc2USMwoIZGVhZF9tYW4YASABKAsyIS50cmFkZW1lc2guYWRtaW4udjEuRGVhZE1hblN0YXR1cyISChBSZWNvbm5lY3RSZXF1ZXN0IiQKEVJlY29ubmVjdFJlc3BvbnNlEg8KB3N0cmVhbXMYASABKA0iKgoMRHJhaW5SZXF1ZXN0EhoKEmNhbmNlbF9vcGVuX29yZGVycxgBIAEoCCJUCg1EcmFpblJlc3BvbnNlEhUKDXN0cmVhbXNfZW5kZWQYASABKA0SFwoPb3JkZXJzX2NhbmNlbGVkGAIgASgNEhMKC29yZGVyc19rZXB0GAMgASgNKpABCgpWZW51ZVN0YXRlEhsKF1ZFTlVFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUVkVOVUVfU1RBVEVfU1RBUlRJTkcQARIXChNWRU5VRV9TVEFURV9SVU5OSU5HEAISGAoUVkVOVUVfU1RBVEVfREVHUkFERUQQAxIYChRWRU5VRV9TVEFURV9EUkFJTklORxAEKusBCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVFJFQU1fU1RBVEVfQ09OTkVDVElORxABEhoKFlNUUkVBTV9TVEFURV9DT05ORUNURUQQAhIdChlTVFJFQU1fU1RBVEVfRElTQ09OTkVDVEVEEAMSGAoUU1RSRUFNX1NUQVRFX1NUT1BQRUQQBBIWChJTVFJFQU1fU1RBVEVfU1RBTEUQBRIXChNTVFJFQU1fU1RBVEVfRkFJTEVEEAYSGwoXU1RSRUFNX1NUQVRFX0lOQ09NUExFVEUQBzK8BQoFQWRtaW4SWAoJR2V0U3RhdHVzEiQudHJhZGVtZXNoLmFkbWluLnYxLkdldFN0YXR1c1JlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuR2V0U3RhdHVzUmVzcG9uc2UScAoRTGlzdFN1YnNjcmlwdGlvbnMSLC50cmFkZW1lc2guYWRtaW4udjEuTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0Gi0udHJhZGVtZXNoLmFkbWluLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVzcG9uc2USbQoQQWRkU3Vic2NyaXB0aW9ucxIrLnRyYWRlbWVzaC5hZG1pbi52MS5BZGRTdWJzY3JpcHRpb25zUmVxdWVzdBosLnRyYWRlbWVzaC5hZG1pbi52MS5BZGRTdWJzY3JpcHRpb25zUmVzcG9uc2USdgoTUmVtb3ZlU3Vic2NyaXB0aW9ucxIuLnRyYWRlbWVzaC5hZG1pbi52MS5SZW1vdmVTdWJzY3JpcHRpb25zUmVxdWVzdBovLnRyYWRlbWVzaC5hZG1pbi52MS5SZW1vdmVTdWJzY3JpcHRpb25zUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQudHJhZGVtZXNoLmFkbWluLnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuSGVhcnRiZWF0UmVzcG9uc2USWAoJUmVjb25uZWN0EiQudHJhZGVtZXNoLmFkbWluLnYxLlJlY29ubmVjdFJlcXVlc3QaJS50cmFkZW1lc2guYWRtaW4udjEuUmVjb25uZWN0UmVzcG9uc2USTAoFRHJhaW4SIC50cmFkZW1lc2guYWRtaW4udjEuRHJhaW5SZXF1ZXN0GiEudHJhZGVtZXNoLmFkbWluLnYxLkRyYWluUmVzcG9uc2ViBnByb3RvMw", [file_trademesh_marketdata_v1_marketdata]);
 
 /**
  * One upstream stream: a channel of a symbol.
@@ -129,7 +129,7 @@ export type StreamStatus = Message<"trademesh.admin.v1.StreamStatus"> & {
   usualSilenceMs: bigint;
 
   /**
-   * Why the stream is STALE or FAILED; empty otherwise.
+   * Why the stream is STALE, FAILED or INCOMPLETE; empty otherwise.
    *
    * @generated from field: string detail = 14;
    */
@@ -182,6 +182,35 @@ export type DeadManStatus = Message<"trademesh.admin.v1.DeadManStatus"> & {
    * @generated from field: int64 last_trip_ns = 5;
    */
   lastTripNs: bigint;
+
+  /**
+   * What a trip cancels and what it keeps (Drain with cancel_open_orders does the same): true
+   * when it cancels every open order that could open or add to a position and keeps the
+   * reduce-only ones (a position's stop-loss and take-profit), so a position stays protected
+   * while its inspector is away. Every venue of this version keeps them.
+   *
+   * @generated from field: bool keeps_reduce_only = 6;
+   */
+  keepsReduceOnly: boolean;
+
+  /**
+   * The last trip: orders it cancelled, and reduce-only orders it kept.
+   *
+   * @generated from field: uint32 last_trip_canceled = 7;
+   */
+  lastTripCanceled: number;
+
+  /**
+   * @generated from field: uint32 last_trip_kept = 8;
+   */
+  lastTripKept: number;
+
+  /**
+   * The exchange's own cancel-all-after (a backstop should the venue process die).
+   *
+   * @generated from field: trademesh.admin.v1.NativeDeadMan native = 9;
+   */
+  native?: NativeDeadMan | undefined;
 };
 
 /**
@@ -190,6 +219,43 @@ export type DeadManStatus = Message<"trademesh.admin.v1.DeadManStatus"> & {
  */
 export const DeadManStatusSchema: GenMessage<DeadManStatus> = /*@__PURE__*/
   messageDesc(file_trademesh_admin_v1_admin, 2);
+
+/**
+ * An exchange's own dead-man switch (cancel-all-after). Those known cancel every order when
+ * they trip, reduce-only ones too, so the venue arms one only while no reduce-only order rests
+ * there (docs/venues.md, "Dead-man switch").
+ *
+ * @generated from message trademesh.admin.v1.NativeDeadMan
+ */
+export type NativeDeadMan = Message<"trademesh.admin.v1.NativeDeadMan"> & {
+  /**
+   * The exchange has one and the venue can arm it (it holds credentials).
+   *
+   * @generated from field: bool available = 1;
+   */
+  available: boolean;
+
+  /**
+   * Armed now: the exchange cancels every order unless the next heartbeat re-arms it.
+   *
+   * @generated from field: bool armed = 2;
+   */
+  armed: boolean;
+
+  /**
+   * Why it is armed or not, in a line.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message trademesh.admin.v1.NativeDeadMan.
+ * Use `create(NativeDeadManSchema)` to create a new message.
+ */
+export const NativeDeadManSchema: GenMessage<NativeDeadMan> = /*@__PURE__*/
+  messageDesc(file_trademesh_admin_v1_admin, 3);
 
 /**
  * What the venue can do beyond the TradeFlow contract's common core.
@@ -212,7 +278,7 @@ export type VenueCapabilities = Message<"trademesh.admin.v1.VenueCapabilities"> 
  * Use `create(VenueCapabilitiesSchema)` to create a new message.
  */
 export const VenueCapabilitiesSchema: GenMessage<VenueCapabilities> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 3);
+  messageDesc(file_trademesh_admin_v1_admin, 4);
 
 /**
  * @generated from message trademesh.admin.v1.GetStatusRequest
@@ -225,7 +291,7 @@ export type GetStatusRequest = Message<"trademesh.admin.v1.GetStatusRequest"> & 
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 4);
+  messageDesc(file_trademesh_admin_v1_admin, 5);
 
 /**
  * @generated from message trademesh.admin.v1.GetStatusResponse
@@ -274,7 +340,7 @@ export type GetStatusResponse = Message<"trademesh.admin.v1.GetStatusResponse"> 
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 5);
+  messageDesc(file_trademesh_admin_v1_admin, 6);
 
 /**
  * @generated from message trademesh.admin.v1.ListSubscriptionsRequest
@@ -287,7 +353,7 @@ export type ListSubscriptionsRequest = Message<"trademesh.admin.v1.ListSubscript
  * Use `create(ListSubscriptionsRequestSchema)` to create a new message.
  */
 export const ListSubscriptionsRequestSchema: GenMessage<ListSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 6);
+  messageDesc(file_trademesh_admin_v1_admin, 7);
 
 /**
  * @generated from message trademesh.admin.v1.ListSubscriptionsResponse
@@ -304,7 +370,7 @@ export type ListSubscriptionsResponse = Message<"trademesh.admin.v1.ListSubscrip
  * Use `create(ListSubscriptionsResponseSchema)` to create a new message.
  */
 export const ListSubscriptionsResponseSchema: GenMessage<ListSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 7);
+  messageDesc(file_trademesh_admin_v1_admin, 8);
 
 /**
  * @generated from message trademesh.admin.v1.AddSubscriptionsRequest
@@ -321,7 +387,7 @@ export type AddSubscriptionsRequest = Message<"trademesh.admin.v1.AddSubscriptio
  * Use `create(AddSubscriptionsRequestSchema)` to create a new message.
  */
 export const AddSubscriptionsRequestSchema: GenMessage<AddSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 8);
+  messageDesc(file_trademesh_admin_v1_admin, 9);
 
 /**
  * @generated from message trademesh.admin.v1.AddSubscriptionsResponse
@@ -340,7 +406,7 @@ export type AddSubscriptionsResponse = Message<"trademesh.admin.v1.AddSubscripti
  * Use `create(AddSubscriptionsResponseSchema)` to create a new message.
  */
 export const AddSubscriptionsResponseSchema: GenMessage<AddSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 9);
+  messageDesc(file_trademesh_admin_v1_admin, 10);
 
 /**
  * @generated from message trademesh.admin.v1.RemoveSubscriptionsRequest
@@ -357,7 +423,7 @@ export type RemoveSubscriptionsRequest = Message<"trademesh.admin.v1.RemoveSubsc
  * Use `create(RemoveSubscriptionsRequestSchema)` to create a new message.
  */
 export const RemoveSubscriptionsRequestSchema: GenMessage<RemoveSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 10);
+  messageDesc(file_trademesh_admin_v1_admin, 11);
 
 /**
  * @generated from message trademesh.admin.v1.RemoveSubscriptionsResponse
@@ -376,7 +442,7 @@ export type RemoveSubscriptionsResponse = Message<"trademesh.admin.v1.RemoveSubs
  * Use `create(RemoveSubscriptionsResponseSchema)` to create a new message.
  */
 export const RemoveSubscriptionsResponseSchema: GenMessage<RemoveSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 11);
+  messageDesc(file_trademesh_admin_v1_admin, 12);
 
 /**
  * @generated from message trademesh.admin.v1.HeartbeatRequest
@@ -396,7 +462,7 @@ export type HeartbeatRequest = Message<"trademesh.admin.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 12);
+  messageDesc(file_trademesh_admin_v1_admin, 13);
 
 /**
  * @generated from message trademesh.admin.v1.HeartbeatResponse
@@ -413,7 +479,7 @@ export type HeartbeatResponse = Message<"trademesh.admin.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 13);
+  messageDesc(file_trademesh_admin_v1_admin, 14);
 
 /**
  * @generated from message trademesh.admin.v1.ReconnectRequest
@@ -426,7 +492,7 @@ export type ReconnectRequest = Message<"trademesh.admin.v1.ReconnectRequest"> & 
  * Use `create(ReconnectRequestSchema)` to create a new message.
  */
 export const ReconnectRequestSchema: GenMessage<ReconnectRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 14);
+  messageDesc(file_trademesh_admin_v1_admin, 15);
 
 /**
  * @generated from message trademesh.admin.v1.ReconnectResponse
@@ -445,14 +511,15 @@ export type ReconnectResponse = Message<"trademesh.admin.v1.ReconnectResponse"> 
  * Use `create(ReconnectResponseSchema)` to create a new message.
  */
 export const ReconnectResponseSchema: GenMessage<ReconnectResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 15);
+  messageDesc(file_trademesh_admin_v1_admin, 16);
 
 /**
  * @generated from message trademesh.admin.v1.DrainRequest
  */
 export type DrainRequest = Message<"trademesh.admin.v1.DrainRequest"> & {
   /**
-   * Also cancel every open order.
+   * Also cancel every open order that could open or add to a position (reduce-only orders,
+   * a position's protection, are kept).
    *
    * @generated from field: bool cancel_open_orders = 1;
    */
@@ -464,7 +531,7 @@ export type DrainRequest = Message<"trademesh.admin.v1.DrainRequest"> & {
  * Use `create(DrainRequestSchema)` to create a new message.
  */
 export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 16);
+  messageDesc(file_trademesh_admin_v1_admin, 17);
 
 /**
  * @generated from message trademesh.admin.v1.DrainResponse
@@ -478,11 +545,19 @@ export type DrainResponse = Message<"trademesh.admin.v1.DrainResponse"> & {
   streamsEnded: number;
 
   /**
-   * Orders cancelled, when cancel_open_orders was set.
+   * Orders cancelled, when cancel_open_orders was set: those that could open or add to a
+   * position.
    *
    * @generated from field: uint32 orders_canceled = 2;
    */
   ordersCanceled: number;
+
+  /**
+   * Reduce-only orders kept (a position's protection), when cancel_open_orders was set.
+   *
+   * @generated from field: uint32 orders_kept = 3;
+   */
+  ordersKept: number;
 };
 
 /**
@@ -490,7 +565,7 @@ export type DrainResponse = Message<"trademesh.admin.v1.DrainResponse"> & {
  * Use `create(DrainResponseSchema)` to create a new message.
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_admin_v1_admin, 17);
+  messageDesc(file_trademesh_admin_v1_admin, 18);
 
 /**
  * @generated from enum trademesh.admin.v1.VenueState
@@ -513,7 +588,8 @@ export enum VenueState {
 
   /**
    * Some upstream stream is not connected, has gone silent far beyond its usual pace
-   * (STALE) or has stopped for good (FAILED).
+   * (STALE), has stopped for good (FAILED) or serves a book that never got the venue's
+   * snapshot (INCOMPLETE).
    *
    * @generated from enum value: VENUE_STATE_DEGRADED = 3;
    */
@@ -577,6 +653,15 @@ export enum StreamState {
    * @generated from enum value: STREAM_STATE_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * Connected, but its book did not start from the venue's snapshot (a replayed session that
+   * recorded none: the replay stand-in started it empty), so it holds only the levels changed
+   * since; its subscribers got a GAP notice, and `detail` says why.
+   *
+   * @generated from enum value: STREAM_STATE_INCOMPLETE = 7;
+   */
+  INCOMPLETE = 7,
 }
 
 /**

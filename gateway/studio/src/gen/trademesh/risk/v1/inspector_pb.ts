@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/risk/v1/inspector.proto.
  */
 export const file_trademesh_risk_v1_inspector: GenFile = /*@__PURE__*/
-  fileDesc("CiF0cmFkZW1lc2gvcmlzay92MS9pbnNwZWN0b3IucHJvdG8SEXRyYWRlbWVzaC5yaXNrLnYxIiQKBVZhbHVlEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki7AEKCVJpc2tFdmVudBIQCghldmVudF9pZBgBIAEoCRINCgV0c19ucxgCIAEoAxItCgZhY3Rpb24YAyABKA4yHS50cmFkZW1lc2gucmlzay52MS5SaXNrQWN0aW9uEg4KBnBvbGljeRgEIAEoCRIOCgZyZWFzb24YBSABKAkSKAoGdmFsdWVzGAYgAygLMhgudHJhZGVtZXNoLnJpc2sudjEuVmFsdWUSEQoJaW50ZW50X2lkGAcgASgJEhMKC3N0cmF0ZWd5X2lkGAggASgJEg0KBXZlbnVlGAkgASgJEg4KBnN5bWJvbBgKIAEoCSKGAQoKVHJhbnNpdGlvbhINCgV0c19ucxgBIAEoAxIsCgZiZWZvcmUYAiABKA4yHC50cmFkZW1lc2gucmlzay52MS5SaXNrU3RhdGUSKwoFYWZ0ZXIYAyABKA4yHC50cmFkZW1lc2gucmlzay52MS5SaXNrU3RhdGUSDgoGcmVhc29uGAQgASgJIkMKE1N1Ym1pdEludGVudFJlcXVlc3QSLAoGaW50ZW50GAEgASgLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50Is4BChRTdWJtaXRJbnRlbnRSZXNwb25zZRIRCglpbnRlbnRfaWQYASABKAkSLQoGYWN0aW9uGAIgASgOMh0udHJhZGVtZXNoLnJpc2sudjEuUmlza0FjdGlvbhItCgdyZWFzb25zGAMgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EiwKBW9yZGVyGAQgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlchIXCg9jbGllbnRfb3JkZXJfaWQYBSABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0Eg0KBXZlbnVlGAEgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiQwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiNwoWQ2FuY2VsQWxsT3JkZXJzUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiLAoXQ2FuY2VsQWxsT3JkZXJzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgNIhUKE0dldFJpc2tTdGF0ZVJlcXVlc3QiJQoFR2F1Z2USDQoFdmFsdWUYASABKAkSDQoFbGltaXQYAiABKAkiNwoHUmF0ZVVzZRINCgVzY29wZRgBIAEoCRIOCgZvcmRlcnMYAiABKA0SDQoFbGltaXQYAyABKAkiVQoKQ2FwaXRhbFVzZRITCgtzdHJhdGVneV9pZBgBIAEoCRIQCghyZXNlcnZlZBgCIAEoCRIMCgR1c2VkGAMgASgJEhIKCnN1cHByZXNzZWQYBCABKAki4QUKFEdldFJpc2tTdGF0ZVJlc3BvbnNlEisKBXN0YXRlGAEgASgOMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza1N0YXRlEg4KBmVxdWl0eRgCIAEoCRIXCg9zdGFydGluZ19lcXVpdHkYAyABKAkSEwoLcGVha19lcXVpdHkYBCABKAkSKgoIZHJhd2Rvd24YBSABKAsyGC50cmFkZW1lc2gucmlzay52MS5HYXVnZRIwCg5kYWlseV9kcmF3ZG93bhgGIAEoCzIYLnRyYWRlbWVzaC5yaXNrLnYxLkdhdWdlEi0KC2xvc3Nfc3RyZWFrGAcgASgLMhgudHJhZGVtZXNoLnJpc2sudjEuR2F1Z2USGQoRY29vbGRvd25fdW50aWxfbnMYCCABKAMSMAoOZ3Jvc3NfZXhwb3N1cmUYCSABKAsyGC50cmFkZW1lc2gucmlzay52MS5HYXVnZRIuCgxuZXRfZXhwb3N1cmUYCiABKAsyGC50cmFkZW1lc2gucmlzay52MS5HYXVnZRItCgtvcGVuX29yZGVycxgLIAEoCzIYLnRyYWRlbWVzaC5yaXNrLnYxLkdhdWdlEikKBXJhdGVzGAwgAygLMhoudHJhZGVtZXNoLnJpc2sudjEuUmF0ZVVzZRIWCg5yYXRlX3dpbmRvd19tcxgNIAEoDRIuCgdjYXBpdGFsGA4gAygLMh0udHJhZGVtZXNoLnJpc2sudjEuQ2FwaXRhbFVzZRIyCgt0cmFuc2l0aW9ucxgPIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLlRyYW5zaXRpb24SFAoMcmVhbGl6ZWRfcG5sGBAgASgJEhYKDnVucmVhbGl6ZWRfcG5sGBEgASgJEgwKBGZlZXMYEiABKAkSMwoRdmVudWVzX3N0b29kX2Rvd24YEyADKAsyGC50cmFkZW1lc2gucmlzay52MS5WYWx1ZRINCgV0c19ucxgUIAEoAyKhAQoVTGlzdFJpc2tFdmVudHNSZXF1ZXN0Ei0KBmFjdGlvbhgBIAEoDjIdLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tBY3Rpb24SDgoGcG9saWN5GAIgASgJEg0KBXZlbnVlGAMgASgJEhMKC3N0cmF0ZWd5X2lkGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoDRISCgpwYWdlX3Rva2VuGAYgASgJIl8KFkxpc3RSaXNrRXZlbnRzUmVzcG9uc2USLAoGZXZlbnRzGAEgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJrChZXYXRjaFJpc2tFdmVudHNSZXF1ZXN0Ei0KBmFjdGlvbhgBIAEoDjIdLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tBY3Rpb24SDQoFdmVudWUYAiABKAkSEwoLc3RyYXRlZ3lfaWQYAyABKAkiewoXV2F0Y2hSaXNrRXZlbnRzUmVzcG9uc2USLAoGZXZlbnRzGAEgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EjIKC3RyYW5zaXRpb25zGAIgAygLMh0udHJhZGVtZXNoLnJpc2sudjEuVHJhbnNpdGlvbiIUChJHZXRQb2xpY2llc1JlcXVlc3QidQoTR2V0UG9saWNpZXNSZXNwb25zZRIMCgR0b21sGAEgASgJEgwKBHBhdGgYAiABKAkSEQoJbG9hZGVkX25zGAMgASgDEi8KBnN0YXR1cxgEIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLlBvbGljeVN0YXR1cyJHCgxQb2xpY3lTdGF0dXMSCwoDa2V5GAEgASgJEg0KBWxpbWl0GAIgASgJEg0KBXZhbHVlGAMgASgJEgwKBHVzZWQYBCABKAkiNQoVVXBkYXRlUG9saWNpZXNSZXF1ZXN0EgwKBHRvbWwYASABKAkSDgoGcmVhc29uGAIgASgJIikKFlVwZGF0ZVBvbGljaWVzUmVzcG9uc2USDwoHY2hhbmdlcxgBIAMoCSJHCg5TZXRNb2RlUmVxdWVzdBIlCgRtb2RlGAEgASgOMhcudHJhZGVtZXNoLnJpc2sudjEuTW9kZRIOCgZyZWFzb24YAiABKAkibAoPU2V0TW9kZVJlc3BvbnNlEisKBXN0YXRlGAEgASgOMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza1N0YXRlEiwKBmV2ZW50cxgCIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudCIlChRMaXN0UG9zaXRpb25zUmVxdWVzdBINCgV2ZW51ZRgBIAEoCSJnCg9Qcm90ZWN0aXZlT3JkZXISFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSDQoFcHJpY2UYAyABKAkSDAoEc2l6ZRgEIAEoCRIQCghlbXVsYXRlZBgFIAEoCCKsAgoMUG9zaXRpb25WaWV3Eg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIMCgRzaXplGAMgASgJEhUKDWF2ZXJhZ2VfcHJpY2UYBCABKAkSDAoEbWFyaxgFIAEoCRIWCg51bnJlYWxpemVkX3BubBgGIAEoCRIUCgxyZWFsaXplZF9wbmwYByABKAkSDgoGbGVnYWN5GAggASgIEjYKCnByb3RlY3RpdmUYCSADKAsyIi50cmFkZW1lc2gucmlzay52MS5Qcm90ZWN0aXZlT3JkZXISLAoKc3RyYXRlZ2llcxgKIAMoCzIYLnRyYWRlbWVzaC5yaXNrLnYxLlZhbHVlEhEKCXN0b3BfbG9zcxgLIAEoCRITCgt0YWtlX3Byb2ZpdBgMIAEoCSJLChVMaXN0UG9zaXRpb25zUmVzcG9uc2USMgoJcG9zaXRpb25zGAEgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuUG9zaXRpb25WaWV3IkQKD0dldEF1ZGl0UmVxdWVzdBINCgV2ZW51ZRgBIAEoCRITCgtzdHJhdGVneV9pZBgCIAEoCRINCgVsaW1pdBgDIAEoDSKfAwoKT3JkZXJBdWRpdBIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSEQoJaW50ZW50X2lkGAIgASgJEhMKC3N0cmF0ZWd5X2lkGAMgASgJEg0KBXZlbnVlGAQgASgJEg4KBnN5bWJvbBgFIAEoCRInCgRzaWRlGAYgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEhQKDGludGVudF9wcmljZRgHIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYCCABKAkSFAoMc2xpcHBhZ2VfYnBzGAkgASgJEgwKBHNpemUYCiABKAkSEwoLZmlsbGVkX3NpemUYCyABKAkSEQoJZmlsbF9yYXRlGAwgASgJEhcKD3RpbWVfdG9fZmlsbF9ucxgNIAEoAxIMCgRmZWVzGA4gASgJEg0KBWZpbGxzGA8gASgNEgwKBHJvbGUYECABKAkSMwoGc3RhdHVzGBEgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIRCglwbGFjZWRfbnMYEiABKAMiwQEKDEF1ZGl0U3VtbWFyeRINCgVzY29wZRgBIAEoCRIOCgZvcmRlcnMYAiABKA0SFwoPZmlsbGVkX25vdGlvbmFsGAMgASgJEhkKEW1lYW5fc2xpcHBhZ2VfYnBzGAQgASgJEhYKDm1lYW5fZmlsbF9yYXRlGAUgASgJEh4KFm1lZGlhbl90aW1lX3RvX2ZpbGxfbnMYBiABKAMSDAoEZmVlcxgHIAEoCRIYChBwYXJ0aWFsbHlfZmlsbGVkGAggASgNInUKEEdldEF1ZGl0UmVzcG9uc2USLQoGb3JkZXJzGAEgAygLMh0udHJhZGVtZXNoLnJpc2sudjEuT3JkZXJBdWRpdBIyCglzdW1tYXJpZXMYAiADKAsyHy50cmFkZW1lc2gucmlzay52MS5BdWRpdFN1bW1hcnkq9wEKClJpc2tBY3Rpb24SGwoXUklTS19BQ1RJT05fVU5TUEVDSUZJRUQQABIVChFSSVNLX0FDVElPTl9BTExPVxABEhUKEVJJU0tfQUNUSU9OX0JMT0NLEAISGAoUUklTS19BQ1RJT05fVEhST1RUTEUQAxIaChZSSVNLX0FDVElPTl9TVEFORF9ET1dOEAQSGQoVUklTS19BQ1RJT05fQ0xPU0VfQUxMEAUSHQoZUklTS19BQ1RJT05fUE9MSUNZX0NIQU5HRRAGEhYKElJJU0tfQUNUSU9OX1JFU1VNRRAHEhYKElJJU0tfQUNUSU9OX05PVElDRRAIKo0BCglSaXNrU3RhdGUSGgoWUklTS19TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJJU0tfU1RBVEVfQUNUSVZFEAESGAoUUklTS19TVEFURV9USFJPVFRMRUQQAhIcChhSSVNLX1NUQVRFX1NUQU5ESU5HX0RPV04QAxIVChFSSVNLX1NUQVRFX0hBTFRFRBAEKlYKBE1vZGUSFAoQTU9ERV9VTlNQRUNJRklFRBAAEhMKD01PREVfU1RBTkRfRE9XThABEg8KC01PREVfUkVTVU1FEAISEgoOTU9ERV9DTE9TRV9BTEwQAzK4CAoJSW5zcGVjdG9yEl8KDFN1Ym1pdEludGVudBImLnRyYWRlbWVzaC5yaXNrLnYxLlN1Ym1pdEludGVudFJlcXVlc3QaJy50cmFkZW1lc2gucmlzay52MS5TdWJtaXRJbnRlbnRSZXNwb25zZRJcCgtDYW5jZWxPcmRlchIlLnRyYWRlbWVzaC5yaXNrLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBomLnRyYWRlbWVzaC5yaXNrLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USaAoPQ2FuY2VsQWxsT3JkZXJzEikudHJhZGVtZXNoLnJpc2sudjEuQ2FuY2VsQWxsT3JkZXJzUmVxdWVzdBoqLnRyYWRlbWVzaC5yaXNrLnYxLkNhbmNlbEFsbE9yZGVyc1Jlc3BvbnNlEl8KDEdldFJpc2tTdGF0ZRImLnRyYWRlbWVzaC5yaXNrLnYxLkdldFJpc2tTdGF0ZVJlcXVlc3QaJy50cmFkZW1lc2gucmlzay52MS5HZXRSaXNrU3RhdGVSZXNwb25zZRJlCg5MaXN0Umlza0V2ZW50cxIoLnRyYWRlbWVzaC5yaXNrLnYxLkxpc3RSaXNrRXZlbnRzUmVxdWVzdBopLnRyYWRlbWVzaC5yaXNrLnYxLkxpc3RSaXNrRXZlbnRzUmVzcG9uc2USagoPV2F0Y2hSaXNrRXZlbnRzEikudHJhZGVtZXNoLnJpc2sudjEuV2F0Y2hSaXNrRXZlbnRzUmVxdWVzdBoqLnRyYWRlbWVzaC5yaXNrLnYxLldhdGNoUmlza0V2ZW50c1Jlc3BvbnNlMAESXAoLR2V0UG9saWNpZXMSJS50cmFkZW1lc2gucmlzay52MS5HZXRQb2xpY2llc1JlcXVlc3QaJi50cmFkZW1lc2gucmlzay52MS5HZXRQb2xpY2llc1Jlc3BvbnNlEmUKDlVwZGF0ZVBvbGljaWVzEigudHJhZGVtZXNoLnJpc2sudjEuVXBkYXRlUG9saWNpZXNSZXF1ZXN0GikudHJhZGVtZXNoLnJpc2sudjEuVXBkYXRlUG9saWNpZXNSZXNwb25zZRJQCgdTZXRNb2RlEiEudHJhZGVtZXNoLnJpc2sudjEuU2V0TW9kZVJlcXVlc3QaIi50cmFkZW1lc2gucmlzay52MS5TZXRNb2RlUmVzcG9uc2USYgoNTGlzdFBvc2l0aW9ucxInLnRyYWRlbWVzaC5yaXNrLnYxLkxpc3RQb3NpdGlvbnNSZXF1ZXN0GigudHJhZGVtZXNoLnJpc2sudjEuTGlzdFBvc2l0aW9uc1Jlc3BvbnNlElMKCEdldEF1ZGl0EiIudHJhZGVtZXNoLnJpc2sudjEuR2V0QXVkaXRSZXF1ZXN0GiMudHJhZGVtZXNoLnJpc2sudjEuR2V0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("CiF0cmFkZW1lc2gvcmlzay92MS9pbnNwZWN0b3IucHJvdG8SEXRyYWRlbWVzaC5yaXNrLnYxIiQKBVZhbHVlEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiiAEKCU9yZGVyTGluaxIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSDQoFdmVudWUYAiABKAkSDgoGc3ltYm9sGAMgASgJEhEKCWludGVudF9pZBgEIAEoCRITCgtzdHJhdGVneV9pZBgFIAEoCRIMCgRyb2xlGAYgASgJEg0KBXRzX25zGAcgASgDIuwBCglSaXNrRXZlbnQSEAoIZXZlbnRfaWQYASABKAkSDQoFdHNfbnMYAiABKAMSLQoGYWN0aW9uGAMgASgOMh0udHJhZGVtZXNoLnJpc2sudjEuUmlza0FjdGlvbhIOCgZwb2xpY3kYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBnZhbHVlcxgGIAMoCzIYLnRyYWRlbWVzaC5yaXNrLnYxLlZhbHVlEhEKCWludGVudF9pZBgHIAEoCRITCgtzdHJhdGVneV9pZBgIIAEoCRINCgV2ZW51ZRgJIAEoCRIOCgZzeW1ib2wYCiABKAkihgEKClRyYW5zaXRpb24SDQoFdHNfbnMYASABKAMSLAoGYmVmb3JlGAIgASgOMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza1N0YXRlEisKBWFmdGVyGAMgASgOMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza1N0YXRlEg4KBnJlYXNvbhgEIAEoCSJDChNTdWJtaXRJbnRlbnRSZXF1ZXN0EiwKBmludGVudBgBIAEoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudCLOAQoUU3VibWl0SW50ZW50UmVzcG9uc2USEQoJaW50ZW50X2lkGAEgASgJEi0KBmFjdGlvbhgCIAEoDjIdLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tBY3Rpb24SLQoHcmVhc29ucxgDIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIsCgVvcmRlchgEIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISFwoPY2xpZW50X29yZGVyX2lkGAUgASgJIkwKEkNhbmNlbE9yZGVyUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIkMKE0NhbmNlbE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjcKFkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QSDQoFdmVudWUYASABKAkSDgoGcmVhc29uGAIgASgJIiwKF0NhbmNlbEFsbE9yZGVyc1Jlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoDSIVChNHZXRSaXNrU3RhdGVSZXF1ZXN0IiUKBUdhdWdlEg0KBXZhbHVlGAEgASgJEg0KBWxpbWl0GAIgASgJIjcKB1JhdGVVc2USDQoFc2NvcGUYASABKAkSDgoGb3JkZXJzGAIgASgNEg0KBWxpbWl0GAMgASgJIlUKCkNhcGl0YWxVc2USEwoLc3RyYXRlZ3lfaWQYASABKAkSEAoIcmVzZXJ2ZWQYAiABKAkSDAoEdXNlZBgDIAEoCRISCgpzdXBwcmVzc2VkGAQgASgJIuEFChRHZXRSaXNrU3RhdGVSZXNwb25zZRIrCgVzdGF0ZRgBIAEoDjIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tTdGF0ZRIOCgZlcXVpdHkYAiABKAkSFwoPc3RhcnRpbmdfZXF1aXR5GAMgASgJEhMKC3BlYWtfZXF1aXR5GAQgASgJEioKCGRyYXdkb3duGAUgASgLMhgudHJhZGVtZXNoLnJpc2sudjEuR2F1Z2USMAoOZGFpbHlfZHJhd2Rvd24YBiABKAsyGC50cmFkZW1lc2gucmlzay52MS5HYXVnZRItCgtsb3NzX3N0cmVhaxgHIAEoCzIYLnRyYWRlbWVzaC5yaXNrLnYxLkdhdWdlEhkKEWNvb2xkb3duX3VudGlsX25zGAggASgDEjAKDmdyb3NzX2V4cG9zdXJlGAkgASgLMhgudHJhZGVtZXNoLnJpc2sudjEuR2F1Z2USLgoMbmV0X2V4cG9zdXJlGAogASgLMhgudHJhZGVtZXNoLnJpc2sudjEuR2F1Z2USLQoLb3Blbl9vcmRlcnMYCyABKAsyGC50cmFkZW1lc2gucmlzay52MS5HYXVnZRIpCgVyYXRlcxgMIAMoCzIaLnRyYWRlbWVzaC5yaXNrLnYxLlJhdGVVc2USFgoOcmF0ZV93aW5kb3dfbXMYDSABKA0SLgoHY2FwaXRhbBgOIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLkNhcGl0YWxVc2USMgoLdHJhbnNpdGlvbnMYDyADKAsyHS50cmFkZW1lc2gucmlzay52MS5UcmFuc2l0aW9uEhQKDHJlYWxpemVkX3BubBgQIAEoCRIWCg51bnJlYWxpemVkX3BubBgRIAEoCRIMCgRmZWVzGBIgASgJEjMKEXZlbnVlc19zdG9vZF9kb3duGBMgAygLMhgudHJhZGVtZXNoLnJpc2sudjEuVmFsdWUSDQoFdHNfbnMYFCABKAMioQEKFUxpc3RSaXNrRXZlbnRzUmVxdWVzdBItCgZhY3Rpb24YASABKA4yHS50cmFkZW1lc2gucmlzay52MS5SaXNrQWN0aW9uEg4KBnBvbGljeRgCIAEoCRINCgV2ZW51ZRgDIAEoCRITCgtzdHJhdGVneV9pZBgEIAEoCRIRCglwYWdlX3NpemUYBSABKA0SEgoKcGFnZV90b2tlbhgGIAEoCSJfChZMaXN0Umlza0V2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoWV2F0Y2hSaXNrRXZlbnRzUmVxdWVzdBItCgZhY3Rpb24YASABKA4yHS50cmFkZW1lc2gucmlzay52MS5SaXNrQWN0aW9uEg0KBXZlbnVlGAIgASgJEhMKC3N0cmF0ZWd5X2lkGAMgASgJInsKF1dhdGNoUmlza0V2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIyCgt0cmFuc2l0aW9ucxgCIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLlRyYW5zaXRpb24iFAoSR2V0UG9saWNpZXNSZXF1ZXN0InUKE0dldFBvbGljaWVzUmVzcG9uc2USDAoEdG9tbBgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCWxvYWRlZF9ucxgDIAEoAxIvCgZzdGF0dXMYBCADKAsyHy50cmFkZW1lc2gucmlzay52MS5Qb2xpY3lTdGF0dXMiRwoMUG9saWN5U3RhdHVzEgsKA2tleRgBIAEoCRINCgVsaW1pdBgCIAEoCRINCgV2YWx1ZRgDIAEoCRIMCgR1c2VkGAQgASgJIjUKFVVwZGF0ZVBvbGljaWVzUmVxdWVzdBIMCgR0b21sGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIpChZVcGRhdGVQb2xpY2llc1Jlc3BvbnNlEg8KB2NoYW5nZXMYASADKAkiRwoOU2V0TW9kZVJlcXVlc3QSJQoEbW9kZRgBIAEoDjIXLnRyYWRlbWVzaC5yaXNrLnYxLk1vZGUSDgoGcmVhc29uGAIgASgJImwKD1NldE1vZGVSZXNwb25zZRIrCgVzdGF0ZRgBIAEoDjIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tTdGF0ZRIsCgZldmVudHMYAiADKAsyHC50cmFkZW1lc2gucmlzay52MS5SaXNrRXZlbnQiJQoUTGlzdFBvc2l0aW9uc1JlcXVlc3QSDQoFdmVudWUYASABKAkiZwoPUHJvdGVjdGl2ZU9yZGVyEhcKD2NsaWVudF9vcmRlcl9pZBgBIAEoCRIMCgRyb2xlGAIgASgJEg0KBXByaWNlGAMgASgJEgwKBHNpemUYBCABKAkSEAoIZW11bGF0ZWQYBSABKAgirAIKDFBvc2l0aW9uVmlldxINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSDAoEc2l6ZRgDIAEoCRIVCg1hdmVyYWdlX3ByaWNlGAQgASgJEgwKBG1hcmsYBSABKAkSFgoOdW5yZWFsaXplZF9wbmwYBiABKAkSFAoMcmVhbGl6ZWRfcG5sGAcgASgJEg4KBmxlZ2FjeRgIIAEoCBI2Cgpwcm90ZWN0aXZlGAkgAygLMiIudHJhZGVtZXNoLnJpc2sudjEuUHJvdGVjdGl2ZU9yZGVyEiwKCnN0cmF0ZWdpZXMYCiADKAsyGC50cmFkZW1lc2gucmlzay52MS5WYWx1ZRIRCglzdG9wX2xvc3MYCyABKAkSEwoLdGFrZV9wcm9maXQYDCABKAkiSwoVTGlzdFBvc2l0aW9uc1Jlc3BvbnNlEjIKCXBvc2l0aW9ucxgBIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLlBvc2l0aW9uVmlldyJECg9HZXRBdWRpdFJlcXVlc3QSDQoFdmVudWUYASABKAkSEwoLc3RyYXRlZ3lfaWQYAiABKAkSDQoFbGltaXQYAyABKA0inwMKCk9yZGVyQXVkaXQSFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEhEKCWludGVudF9pZBgCIAEoCRITCgtzdHJhdGVneV9pZBgDIAEoCRINCgV2ZW51ZRgEIAEoCRIOCgZzeW1ib2wYBSABKAkSJwoEc2lkZRgGIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRIUCgxpbnRlbnRfcHJpY2UYByABKAkSGgoSYXZlcmFnZV9maWxsX3ByaWNlGAggASgJEhQKDHNsaXBwYWdlX2JwcxgJIAEoCRIMCgRzaXplGAogASgJEhMKC2ZpbGxlZF9zaXplGAsgASgJEhEKCWZpbGxfcmF0ZRgMIAEoCRIXCg90aW1lX3RvX2ZpbGxfbnMYDSABKAMSDAoEZmVlcxgOIAEoCRINCgVmaWxscxgPIAEoDRIMCgRyb2xlGBAgASgJEjMKBnN0YXR1cxgRIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJTdGF0dXMSEQoJcGxhY2VkX25zGBIgASgDIsEBCgxBdWRpdFN1bW1hcnkSDQoFc2NvcGUYASABKAkSDgoGb3JkZXJzGAIgASgNEhcKD2ZpbGxlZF9ub3Rpb25hbBgDIAEoCRIZChFtZWFuX3NsaXBwYWdlX2JwcxgEIAEoCRIWCg5tZWFuX2ZpbGxfcmF0ZRgFIAEoCRIeChZtZWRpYW5fdGltZV90b19maWxsX25zGAYgASgDEgwKBGZlZXMYByABKAkSGAoQcGFydGlhbGx5X2ZpbGxlZBgIIAEoDSJ1ChBHZXRBdWRpdFJlc3BvbnNlEi0KBm9yZGVycxgBIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLk9yZGVyQXVkaXQSMgoJc3VtbWFyaWVzGAIgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuQXVkaXRTdW1tYXJ5KvcBCgpSaXNrQWN0aW9uEhsKF1JJU0tfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFQoRUklTS19BQ1RJT05fQUxMT1cQARIVChFSSVNLX0FDVElPTl9CTE9DSxACEhgKFFJJU0tfQUNUSU9OX1RIUk9UVExFEAMSGgoWUklTS19BQ1RJT05fU1RBTkRfRE9XThAEEhkKFVJJU0tfQUNUSU9OX0NMT1NFX0FMTBAFEh0KGVJJU0tfQUNUSU9OX1BPTElDWV9DSEFOR0UQBhIWChJSSVNLX0FDVElPTl9SRVNVTUUQBxIWChJSSVNLX0FDVElPTl9OT1RJQ0UQCCqNAQoJUmlza1N0YXRlEhoKFlJJU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSSVNLX1NUQVRFX0FDVElWRRABEhgKFFJJU0tfU1RBVEVfVEhST1RUTEVEEAISHAoYUklTS19TVEFURV9TVEFORElOR19ET1dOEAMSFQoRUklTS19TVEFURV9IQUxURUQQBCpWCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABITCg9NT0RFX1NUQU5EX0RPV04QARIPCgtNT0RFX1JFU1VNRRACEhIKDk1PREVfQ0xPU0VfQUxMEAMyuAgKCUluc3BlY3RvchJfCgxTdWJtaXRJbnRlbnQSJi50cmFkZW1lc2gucmlzay52MS5TdWJtaXRJbnRlbnRSZXF1ZXN0GicudHJhZGVtZXNoLnJpc2sudjEuU3VibWl0SW50ZW50UmVzcG9uc2USXAoLQ2FuY2VsT3JkZXISJS50cmFkZW1lc2gucmlzay52MS5DYW5jZWxPcmRlclJlcXVlc3QaJi50cmFkZW1lc2gucmlzay52MS5DYW5jZWxPcmRlclJlc3BvbnNlEmgKD0NhbmNlbEFsbE9yZGVycxIpLnRyYWRlbWVzaC5yaXNrLnYxLkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QaKi50cmFkZW1lc2gucmlzay52MS5DYW5jZWxBbGxPcmRlcnNSZXNwb25zZRJfCgxHZXRSaXNrU3RhdGUSJi50cmFkZW1lc2gucmlzay52MS5HZXRSaXNrU3RhdGVSZXF1ZXN0GicudHJhZGVtZXNoLnJpc2sudjEuR2V0Umlza1N0YXRlUmVzcG9uc2USZQoOTGlzdFJpc2tFdmVudHMSKC50cmFkZW1lc2gucmlzay52MS5MaXN0Umlza0V2ZW50c1JlcXVlc3QaKS50cmFkZW1lc2gucmlzay52MS5MaXN0Umlza0V2ZW50c1Jlc3BvbnNlEmoKD1dhdGNoUmlza0V2ZW50cxIpLnRyYWRlbWVzaC5yaXNrLnYxLldhdGNoUmlza0V2ZW50c1JlcXVlc3QaKi50cmFkZW1lc2gucmlzay52MS5XYXRjaFJpc2tFdmVudHNSZXNwb25zZTABElwKC0dldFBvbGljaWVzEiUudHJhZGVtZXNoLnJpc2sudjEuR2V0UG9saWNpZXNSZXF1ZXN0GiYudHJhZGVtZXNoLnJpc2sudjEuR2V0UG9saWNpZXNSZXNwb25zZRJlCg5VcGRhdGVQb2xpY2llcxIoLnRyYWRlbWVzaC5yaXNrLnYxLlVwZGF0ZVBvbGljaWVzUmVxdWVzdBopLnRyYWRlbWVzaC5yaXNrLnYxLlVwZGF0ZVBvbGljaWVzUmVzcG9uc2USUAoHU2V0TW9kZRIhLnRyYWRlbWVzaC5yaXNrLnYxLlNldE1vZGVSZXF1ZXN0GiIudHJhZGVtZXNoLnJpc2sudjEuU2V0TW9kZVJlc3BvbnNlEmIKDUxpc3RQb3NpdGlvbnMSJy50cmFkZW1lc2gucmlzay52MS5MaXN0UG9zaXRpb25zUmVxdWVzdBooLnRyYWRlbWVzaC5yaXNrLnYxLkxpc3RQb3NpdGlvbnNSZXNwb25zZRJTCghHZXRBdWRpdBIiLnRyYWRlbWVzaC5yaXNrLnYxLkdldEF1ZGl0UmVxdWVzdBojLnRyYWRlbWVzaC5yaXNrLnYxLkdldEF1ZGl0UmVzcG9uc2ViBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * A named number (or text) a risk decision was made on, e.g. value, limit, notional.
@@ -41,6 +41,59 @@ export type Value = Message<"trademesh.risk.v1.Value"> & {
  */
 export const ValueSchema: GenMessage<Value> = /*@__PURE__*/
   messageDesc(file_trademesh_risk_v1_inspector, 0);
+
+/**
+ * An order the inspector placed for no intent of its own (a protective stop-loss or
+ * take-profit), linked to its position's intent and strategy: the latest entry's that opened
+ * or added to the position (docs/inspector.md, "Protective orders and the trace").
+ *
+ * @generated from message trademesh.risk.v1.OrderLink
+ */
+export type OrderLink = Message<"trademesh.risk.v1.OrderLink"> & {
+  /**
+   * @generated from field: string client_order_id = 1;
+   */
+  clientOrderId: string;
+
+  /**
+   * @generated from field: string venue = 2;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: string symbol = 3;
+   */
+  symbol: string;
+
+  /**
+   * @generated from field: string intent_id = 4;
+   */
+  intentId: string;
+
+  /**
+   * @generated from field: string strategy_id = 5;
+   */
+  strategyId: string;
+
+  /**
+   * stop_loss or take_profit.
+   *
+   * @generated from field: string role = 6;
+   */
+  role: string;
+
+  /**
+   * @generated from field: int64 ts_ns = 7;
+   */
+  tsNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.OrderLink.
+ * Use `create(OrderLinkSchema)` to create a new message.
+ */
+export const OrderLinkSchema: GenMessage<OrderLink> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_inspector, 1);
 
 /**
  * @generated from message trademesh.risk.v1.RiskEvent
@@ -106,7 +159,7 @@ export type RiskEvent = Message<"trademesh.risk.v1.RiskEvent"> & {
  * Use `create(RiskEventSchema)` to create a new message.
  */
 export const RiskEventSchema: GenMessage<RiskEvent> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 1);
+  messageDesc(file_trademesh_risk_v1_inspector, 2);
 
 /**
  * @generated from message trademesh.risk.v1.Transition
@@ -138,7 +191,7 @@ export type Transition = Message<"trademesh.risk.v1.Transition"> & {
  * Use `create(TransitionSchema)` to create a new message.
  */
 export const TransitionSchema: GenMessage<Transition> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 2);
+  messageDesc(file_trademesh_risk_v1_inspector, 3);
 
 /**
  * @generated from message trademesh.risk.v1.SubmitIntentRequest
@@ -159,7 +212,7 @@ export type SubmitIntentRequest = Message<"trademesh.risk.v1.SubmitIntentRequest
  * Use `create(SubmitIntentRequestSchema)` to create a new message.
  */
 export const SubmitIntentRequestSchema: GenMessage<SubmitIntentRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 3);
+  messageDesc(file_trademesh_risk_v1_inspector, 4);
 
 /**
  * @generated from message trademesh.risk.v1.SubmitIntentResponse
@@ -203,7 +256,7 @@ export type SubmitIntentResponse = Message<"trademesh.risk.v1.SubmitIntentRespon
  * Use `create(SubmitIntentResponseSchema)` to create a new message.
  */
 export const SubmitIntentResponseSchema: GenMessage<SubmitIntentResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 4);
+  messageDesc(file_trademesh_risk_v1_inspector, 5);
 
 /**
  * @generated from message trademesh.risk.v1.CancelOrderRequest
@@ -232,7 +285,7 @@ export type CancelOrderRequest = Message<"trademesh.risk.v1.CancelOrderRequest">
  * Use `create(CancelOrderRequestSchema)` to create a new message.
  */
 export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 5);
+  messageDesc(file_trademesh_risk_v1_inspector, 6);
 
 /**
  * @generated from message trademesh.risk.v1.CancelOrderResponse
@@ -249,7 +302,7 @@ export type CancelOrderResponse = Message<"trademesh.risk.v1.CancelOrderResponse
  * Use `create(CancelOrderResponseSchema)` to create a new message.
  */
 export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 6);
+  messageDesc(file_trademesh_risk_v1_inspector, 7);
 
 /**
  * @generated from message trademesh.risk.v1.CancelAllOrdersRequest
@@ -271,7 +324,7 @@ export type CancelAllOrdersRequest = Message<"trademesh.risk.v1.CancelAllOrdersR
  * Use `create(CancelAllOrdersRequestSchema)` to create a new message.
  */
 export const CancelAllOrdersRequestSchema: GenMessage<CancelAllOrdersRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 7);
+  messageDesc(file_trademesh_risk_v1_inspector, 8);
 
 /**
  * @generated from message trademesh.risk.v1.CancelAllOrdersResponse
@@ -288,7 +341,7 @@ export type CancelAllOrdersResponse = Message<"trademesh.risk.v1.CancelAllOrders
  * Use `create(CancelAllOrdersResponseSchema)` to create a new message.
  */
 export const CancelAllOrdersResponseSchema: GenMessage<CancelAllOrdersResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 8);
+  messageDesc(file_trademesh_risk_v1_inspector, 9);
 
 /**
  * @generated from message trademesh.risk.v1.GetRiskStateRequest
@@ -301,7 +354,7 @@ export type GetRiskStateRequest = Message<"trademesh.risk.v1.GetRiskStateRequest
  * Use `create(GetRiskStateRequestSchema)` to create a new message.
  */
 export const GetRiskStateRequestSchema: GenMessage<GetRiskStateRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 9);
+  messageDesc(file_trademesh_risk_v1_inspector, 10);
 
 /**
  * A measured value against its limit (limit empty: no limit set).
@@ -325,7 +378,7 @@ export type Gauge = Message<"trademesh.risk.v1.Gauge"> & {
  * Use `create(GaugeSchema)` to create a new message.
  */
 export const GaugeSchema: GenMessage<Gauge> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 10);
+  messageDesc(file_trademesh_risk_v1_inspector, 11);
 
 /**
  * @generated from message trademesh.risk.v1.RateUse
@@ -356,7 +409,7 @@ export type RateUse = Message<"trademesh.risk.v1.RateUse"> & {
  * Use `create(RateUseSchema)` to create a new message.
  */
 export const RateUseSchema: GenMessage<RateUse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 11);
+  messageDesc(file_trademesh_risk_v1_inspector, 12);
 
 /**
  * @generated from message trademesh.risk.v1.CapitalUse
@@ -392,7 +445,7 @@ export type CapitalUse = Message<"trademesh.risk.v1.CapitalUse"> & {
  * Use `create(CapitalUseSchema)` to create a new message.
  */
 export const CapitalUseSchema: GenMessage<CapitalUse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 12);
+  messageDesc(file_trademesh_risk_v1_inspector, 13);
 
 /**
  * @generated from message trademesh.risk.v1.GetRiskStateResponse
@@ -512,7 +565,7 @@ export type GetRiskStateResponse = Message<"trademesh.risk.v1.GetRiskStateRespon
  * Use `create(GetRiskStateResponseSchema)` to create a new message.
  */
 export const GetRiskStateResponseSchema: GenMessage<GetRiskStateResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 13);
+  messageDesc(file_trademesh_risk_v1_inspector, 14);
 
 /**
  * @generated from message trademesh.risk.v1.ListRiskEventsRequest
@@ -560,7 +613,7 @@ export type ListRiskEventsRequest = Message<"trademesh.risk.v1.ListRiskEventsReq
  * Use `create(ListRiskEventsRequestSchema)` to create a new message.
  */
 export const ListRiskEventsRequestSchema: GenMessage<ListRiskEventsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 14);
+  messageDesc(file_trademesh_risk_v1_inspector, 15);
 
 /**
  * @generated from message trademesh.risk.v1.ListRiskEventsResponse
@@ -582,7 +635,7 @@ export type ListRiskEventsResponse = Message<"trademesh.risk.v1.ListRiskEventsRe
  * Use `create(ListRiskEventsResponseSchema)` to create a new message.
  */
 export const ListRiskEventsResponseSchema: GenMessage<ListRiskEventsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 15);
+  messageDesc(file_trademesh_risk_v1_inspector, 16);
 
 /**
  * @generated from message trademesh.risk.v1.WatchRiskEventsRequest
@@ -611,7 +664,7 @@ export type WatchRiskEventsRequest = Message<"trademesh.risk.v1.WatchRiskEventsR
  * Use `create(WatchRiskEventsRequestSchema)` to create a new message.
  */
 export const WatchRiskEventsRequestSchema: GenMessage<WatchRiskEventsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 16);
+  messageDesc(file_trademesh_risk_v1_inspector, 17);
 
 /**
  * @generated from message trademesh.risk.v1.WatchRiskEventsResponse
@@ -633,7 +686,7 @@ export type WatchRiskEventsResponse = Message<"trademesh.risk.v1.WatchRiskEvents
  * Use `create(WatchRiskEventsResponseSchema)` to create a new message.
  */
 export const WatchRiskEventsResponseSchema: GenMessage<WatchRiskEventsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 17);
+  messageDesc(file_trademesh_risk_v1_inspector, 18);
 
 /**
  * @generated from message trademesh.risk.v1.GetPoliciesRequest
@@ -646,7 +699,7 @@ export type GetPoliciesRequest = Message<"trademesh.risk.v1.GetPoliciesRequest">
  * Use `create(GetPoliciesRequestSchema)` to create a new message.
  */
 export const GetPoliciesRequestSchema: GenMessage<GetPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 18);
+  messageDesc(file_trademesh_risk_v1_inspector, 19);
 
 /**
  * @generated from message trademesh.risk.v1.GetPoliciesResponse
@@ -684,7 +737,7 @@ export type GetPoliciesResponse = Message<"trademesh.risk.v1.GetPoliciesResponse
  * Use `create(GetPoliciesResponseSchema)` to create a new message.
  */
 export const GetPoliciesResponseSchema: GenMessage<GetPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 19);
+  messageDesc(file_trademesh_risk_v1_inspector, 20);
 
 /**
  * @generated from message trademesh.risk.v1.PolicyStatus
@@ -720,14 +773,15 @@ export type PolicyStatus = Message<"trademesh.risk.v1.PolicyStatus"> & {
  * Use `create(PolicyStatusSchema)` to create a new message.
  */
 export const PolicyStatusSchema: GenMessage<PolicyStatus> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 20);
+  messageDesc(file_trademesh_risk_v1_inspector, 21);
 
 /**
  * @generated from message trademesh.risk.v1.UpdatePoliciesRequest
  */
 export type UpdatePoliciesRequest = Message<"trademesh.risk.v1.UpdatePoliciesRequest"> & {
   /**
-   * The whole policy set as TOML.
+   * A policy file (TOML), read over the shipped set: a key it leaves out keeps its shipped
+   * value; a limit is turned off only by naming it in `remove = ["section.key", ...]`.
    *
    * @generated from field: string toml = 1;
    */
@@ -746,7 +800,7 @@ export type UpdatePoliciesRequest = Message<"trademesh.risk.v1.UpdatePoliciesReq
  * Use `create(UpdatePoliciesRequestSchema)` to create a new message.
  */
 export const UpdatePoliciesRequestSchema: GenMessage<UpdatePoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 21);
+  messageDesc(file_trademesh_risk_v1_inspector, 22);
 
 /**
  * @generated from message trademesh.risk.v1.UpdatePoliciesResponse
@@ -765,7 +819,7 @@ export type UpdatePoliciesResponse = Message<"trademesh.risk.v1.UpdatePoliciesRe
  * Use `create(UpdatePoliciesResponseSchema)` to create a new message.
  */
 export const UpdatePoliciesResponseSchema: GenMessage<UpdatePoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 22);
+  messageDesc(file_trademesh_risk_v1_inspector, 23);
 
 /**
  * @generated from message trademesh.risk.v1.SetModeRequest
@@ -789,7 +843,7 @@ export type SetModeRequest = Message<"trademesh.risk.v1.SetModeRequest"> & {
  * Use `create(SetModeRequestSchema)` to create a new message.
  */
 export const SetModeRequestSchema: GenMessage<SetModeRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 23);
+  messageDesc(file_trademesh_risk_v1_inspector, 24);
 
 /**
  * @generated from message trademesh.risk.v1.SetModeResponse
@@ -811,7 +865,7 @@ export type SetModeResponse = Message<"trademesh.risk.v1.SetModeResponse"> & {
  * Use `create(SetModeResponseSchema)` to create a new message.
  */
 export const SetModeResponseSchema: GenMessage<SetModeResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 24);
+  messageDesc(file_trademesh_risk_v1_inspector, 25);
 
 /**
  * @generated from message trademesh.risk.v1.ListPositionsRequest
@@ -828,7 +882,7 @@ export type ListPositionsRequest = Message<"trademesh.risk.v1.ListPositionsReque
  * Use `create(ListPositionsRequestSchema)` to create a new message.
  */
 export const ListPositionsRequestSchema: GenMessage<ListPositionsRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 25);
+  messageDesc(file_trademesh_risk_v1_inspector, 26);
 
 /**
  * @generated from message trademesh.risk.v1.ProtectiveOrder
@@ -871,7 +925,7 @@ export type ProtectiveOrder = Message<"trademesh.risk.v1.ProtectiveOrder"> & {
  * Use `create(ProtectiveOrderSchema)` to create a new message.
  */
 export const ProtectiveOrderSchema: GenMessage<ProtectiveOrder> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 26);
+  messageDesc(file_trademesh_risk_v1_inspector, 27);
 
 /**
  * @generated from message trademesh.risk.v1.PositionView
@@ -951,7 +1005,7 @@ export type PositionView = Message<"trademesh.risk.v1.PositionView"> & {
  * Use `create(PositionViewSchema)` to create a new message.
  */
 export const PositionViewSchema: GenMessage<PositionView> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 27);
+  messageDesc(file_trademesh_risk_v1_inspector, 28);
 
 /**
  * @generated from message trademesh.risk.v1.ListPositionsResponse
@@ -968,7 +1022,7 @@ export type ListPositionsResponse = Message<"trademesh.risk.v1.ListPositionsResp
  * Use `create(ListPositionsResponseSchema)` to create a new message.
  */
 export const ListPositionsResponseSchema: GenMessage<ListPositionsResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 28);
+  messageDesc(file_trademesh_risk_v1_inspector, 29);
 
 /**
  * @generated from message trademesh.risk.v1.GetAuditRequest
@@ -999,7 +1053,7 @@ export type GetAuditRequest = Message<"trademesh.risk.v1.GetAuditRequest"> & {
  * Use `create(GetAuditRequestSchema)` to create a new message.
  */
 export const GetAuditRequestSchema: GenMessage<GetAuditRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 29);
+  messageDesc(file_trademesh_risk_v1_inspector, 30);
 
 /**
  * @generated from message trademesh.risk.v1.OrderAudit
@@ -1109,7 +1163,7 @@ export type OrderAudit = Message<"trademesh.risk.v1.OrderAudit"> & {
  * Use `create(OrderAuditSchema)` to create a new message.
  */
 export const OrderAuditSchema: GenMessage<OrderAudit> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 30);
+  messageDesc(file_trademesh_risk_v1_inspector, 31);
 
 /**
  * @generated from message trademesh.risk.v1.AuditSummary
@@ -1165,7 +1219,7 @@ export type AuditSummary = Message<"trademesh.risk.v1.AuditSummary"> & {
  * Use `create(AuditSummarySchema)` to create a new message.
  */
 export const AuditSummarySchema: GenMessage<AuditSummary> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 31);
+  messageDesc(file_trademesh_risk_v1_inspector, 32);
 
 /**
  * @generated from message trademesh.risk.v1.GetAuditResponse
@@ -1187,7 +1241,7 @@ export type GetAuditResponse = Message<"trademesh.risk.v1.GetAuditResponse"> & {
  * Use `create(GetAuditResponseSchema)` to create a new message.
  */
 export const GetAuditResponseSchema: GenMessage<GetAuditResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_inspector, 32);
+  messageDesc(file_trademesh_risk_v1_inspector, 33);
 
 /**
  * @generated from enum trademesh.risk.v1.RiskAction

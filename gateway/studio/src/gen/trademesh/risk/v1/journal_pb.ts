@@ -6,7 +6,9 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Intent } from "../../advisor/v1/messages_pb";
 import { file_trademesh_advisor_v1_messages } from "../../advisor/v1/messages_pb";
-import type { Fill, Order } from "../../tradeflow/v1/tradeflow_pb";
+import type { Instrument, InstrumentKind, Side } from "../../common/v1/common_pb";
+import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
+import type { Fill, Order, OrderStatus, OrderType, TimeInForce } from "../../tradeflow/v1/tradeflow_pb";
 import { file_trademesh_tradeflow_v1_tradeflow } from "../../tradeflow/v1/tradeflow_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/risk/v1/journal.proto.
  */
 export const file_trademesh_risk_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSKYBAoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSAASMgoGbGVnYWN5GBQgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbExlZ2FjeUgAQgcKBWlucHV0IksKDEpvdXJuYWxTdGFydBIQCghwb2xpY2llcxgBIAEoCRIXCg9zdGFydGluZ19lcXVpdHkYAiABKAkSEAoIaW5zdGFuY2UYAyABKAkiZQoNSm91cm5hbEludGVudBIsCgZpbnRlbnQYASABKAsyHC50cmFkZW1lc2guYWR2aXNvci52MS5JbnRlbnQSCwoDYmlkGAIgASgJEgsKA2FzaxgDIAEoCRIMCgRsYXN0GAQgASgJIkgKC0pvdXJuYWxGaWxsEg0KBXZlbnVlGAEgASgJEioKBGZpbGwYAiABKAsyHC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZpbGwiOwoLSm91cm5hbE1hcmsSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBXByaWNlGAMgASgJIlsKEkpvdXJuYWxRdWVyeVJlc3VsdBIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSLAoFb3JkZXIYAiABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIq4BCg5Kb3VybmFsQ29tbWFuZBI0CgRraW5kGAEgASgOMiYudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmQuS2luZBIOCgZyZWFzb24YAiABKAkiVgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9TVEFORF9ET1dOEAESDwoLS0lORF9SRVNVTUUQAhISCg5LSU5EX0NMT1NFX0FMTBADIlEKDUpvdXJuYWxMZWdhY3kSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEgwKBHNpemUYAyABKAkSEwoLZW50cnlfcHJpY2UYBCABKAliBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSL9BQoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSAASMgoGbGVnYWN5GBQgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbExlZ2FjeUgAEjAKBXRpbWVyGBUgASgLMh8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFRpbWVySAASPAoLaW5zdHJ1bWVudHMYFiABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsSW5zdHJ1bWVudHNIABI7Cgt2ZW51ZV9zdGFuZBgXIAEoCzIkLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxWZW51ZVN0YW5kSAASNgoIc25hcHNob3QYHiABKAsyIi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3RIAEIHCgVpbnB1dCIeCgxKb3VybmFsVGltZXISDgoGZHVlX25zGAEgASgDIlkKEkpvdXJuYWxJbnN0cnVtZW50cxINCgV2ZW51ZRgBIAEoCRI0CgtpbnN0cnVtZW50cxgCIAMoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudCJLCgxKb3VybmFsU3RhcnQSEAoIcG9saWNpZXMYASABKAkSFwoPc3RhcnRpbmdfZXF1aXR5GAIgASgJEhAKCGluc3RhbmNlGAMgASgJImUKDUpvdXJuYWxJbnRlbnQSLAoGaW50ZW50GAEgASgLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50EgsKA2JpZBgCIAEoCRILCgNhc2sYAyABKAkSDAoEbGFzdBgEIAEoCSJICgtKb3VybmFsRmlsbBINCgV2ZW51ZRgBIAEoCRIqCgRmaWxsGAIgASgLMhwudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5GaWxsIjsKC0pvdXJuYWxNYXJrEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRINCgVwcmljZRgDIAEoCSJbChJKb3VybmFsUXVlcnlSZXN1bHQSFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEiwKBW9yZGVyGAIgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciKuAQoOSm91cm5hbENvbW1hbmQSNAoEa2luZBgBIAEoDjImLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxDb21tYW5kLktpbmQSDgoGcmVhc29uGAIgASgJIlYKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhMKD0tJTkRfU1RBTkRfRE9XThABEg8KC0tJTkRfUkVTVU1FEAISEgoOS0lORF9DTE9TRV9BTEwQAyJRCg1Kb3VybmFsTGVnYWN5Eg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIMCgRzaXplGAMgASgJEhMKC2VudHJ5X3ByaWNlGAQgASgJIp0MCg9Kb3VybmFsU25hcHNob3QSLgoFc3RhcnQYASABKAsyHy50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU3RhcnQSDAoEYm9vaxgCIAEoCRISCgp0aHJvdWdoX21zGAMgASgDEhMKC3Rocm91Z2hfc2VxGAQgASgDEhAKCHBvbGljaWVzGAUgASgJEjYKCXBvc2l0aW9ucxgGIAMoCzIjLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90UG9zaXRpb24SMAoGc2hhcmVzGAcgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RTaGFyZRIwCgZvcmRlcnMYCCADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyEhQKDG9yZGVyc19hc2tlZBgJIAEoAxIvCgVtYXJrcxgKIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90UHJpY2USMQoGbGVnYWN5GAsgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RMZWdhY3kSMQoGbGV2ZWxzGAwgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RMZXZlbHMSNQoLZ2VuZXJhdGlvbnMYDSADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdENvdW50EjMKB21hY2hpbmUYDiABKAsyIi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE1hY2hpbmUSLwoFY3VydmUYDyABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEN1cnZlEhMKC2xvc3Nfc3RyZWFrGBAgASgDEhQKDGxhc3RfbG9zc19ucxgRIAEoAxIQCghoYWRfbG9zcxgSIAEoCBIvCgVyYXRlcxgTIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VGltZXMSDAoEZmVlcxgUIAEoCRJACgdpbnRlbnRzGBUgAygLMi8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFNuYXBzaG90LkludGVudHNFbnRyeRI8CgxvcmRlcl9sZXZlbHMYFiADKAsyJi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyTGV2ZWxzEg0KBWZpbGxzGBcgAygJEkYKCnN1cHByZXNzZWQYGCADKAsyMi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3QuU3VwcHJlc3NlZEVudHJ5EjIKCHJlamVjdGVkGBkgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIvCgV0cmllZBgaIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90Q291bnQSMgoIZmxhdHRlbnMYHCADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdENvdW50Ei8KBWF1ZGl0GB0gAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RBdWRpdBIQCghzdGFydF9ucxgeIAEoAxJHCgt2ZW51ZXNfZG93bhgfIAMoCzIyLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTbmFwc2hvdC5WZW51ZXNEb3duRW50cnkSLwoFZ3VhcmQYICABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEd1YXJkEi8KBXNob3J0GCEgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RTaG9ydBI1CgtpbnN0cnVtZW50cxgiIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90RmFjdHMaLgoMSW50ZW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPU3VwcHJlc3NlZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPVmVudWVzRG93bkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFKBAgbEBwi2AIKDVNuYXBzaG90R3VhcmQSDgoGbm93X25zGAEgASgDEjEKCHJldHJ5X2F0GAIgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RUaW1lEjIKCHJlZnVzYWxzGAMgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIyCgdyZWFzb25zGAQgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RSZWFzb24SNwoOY29hbGVzY2VfdW50aWwYBSADKAsyHy50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFRpbWUSLAoEZ2FwcxgGIAMoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90R2FwEjUKDHJlcHJpY2VfaGVsZBgHIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VGltZSJKCgxTbmFwc2hvdFRpbWUSKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDQoFYXRfbnMYAiABKAMiTQoOU25hcHNob3RSZWFzb24SKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDgoGcmVhc29uGAIgASgJIm4KC1NuYXBzaG90R2FwEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EhAKCHNpbmNlX25zGAIgASgDEg4KBmR1ZV9ucxgDIAEoAxIQCghyZXBvcnRlZBgEIAEoCCKTAQoNU25hcHNob3RTaG9ydBIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgViZWxvdxgCIAEoCBIMCgRzaXplGAMgASgJEhAKCG5vdGlvbmFsGAQgASgJEhAKCG1pbl9zaXplGAUgASgJEhQKDG1pbl9ub3Rpb25hbBgGIAEoCSLlAQoNU25hcHNob3RGYWN0cxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIRCgl0aWNrX3NpemUYAiABKAkSEAoIbG90X3NpemUYAyABKAkSEAoIbWluX3NpemUYBCABKAkSFAoMbWluX25vdGlvbmFsGAUgASgJEhYKDmNvbnRyYWN0X3ZhbHVlGAYgASgJEg8KB2ludmVyc2UYByABKAgSMQoEa2luZBgIIAEoDjIjLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudEtpbmQihQIKDVNuYXBzaG90QXVkaXQSLwoFb3JkZXIYASABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyEhQKDGludGVudF9wcmljZRgCIAEoCRIRCglwbGFjZWRfbnMYAyABKAMSDgoGZmlsbGVkGAQgASgJEhAKCG5vdGlvbmFsGAUgASgJEgwKBGZlZXMYBiABKAkSDQoFZmlsbHMYByABKAMSFAoMbGFzdF9maWxsX25zGAggASgDEjMKBnN0YXR1cxgJIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJTdGF0dXMSEAoIZmlsbF9pZHMYCiADKAkiLAoLU25hcHNob3RLZXkSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJIoUBChBTbmFwc2hvdFBvc2l0aW9uEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAiABKAkSEQoJYXZnX3ByaWNlGAMgASgJEhAKCHJlYWxpemVkGAQgASgJEhEKCXRyYWRlX3BubBgFIAEoCSJfCg1TbmFwc2hvdFNoYXJlEhMKC3N0cmF0ZWd5X2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAyABKAki+wMKDVNuYXBzaG90T3JkZXISFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EicKBHNpZGUYAyABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgEIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBSABKAkSDQoFcHJpY2UYBiABKAkSOgoNdGltZV9pbl9mb3JjZRgHIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEwoLcmVkdWNlX29ubHkYCCABKAgSDAoEcm9sZRgJIAEoCRIRCglpbnRlbnRfaWQYCiABKAkSEwoLc3RyYXRlZ3lfaWQYCyABKAkSFQoNdHJpZ2dlcl9wcmljZRgMIAEoCRIRCglvY29fZ3JvdXAYDSABKAkSDgoGZmlsbGVkGA4gASgJEg8KB3Vua25vd24YDyABKAgSEgoKY2FuY2VsbGluZxgQIAEoCBIRCgl0cmlnZ2VyZWQYESABKAgSEgoKZmluYWxfc2l6ZRgSIAEoCRIOCgZudW1iZXIYEyABKAMSEAoIYWNjZXB0ZWQYFCABKAgiSwoNU25hcHNob3RQcmljZRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgVwcmljZRgCIAEoCSJgCg5TbmFwc2hvdExlZ2FjeRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzaXplGAIgASgJEhMKC2VudHJ5X3ByaWNlGAMgASgJIq8BCg5TbmFwc2hvdExldmVscxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzdG9wGAIgASgJEg4KBnRhcmdldBgDIAEoCRIMCgRiZXN0GAQgASgJEgwKBHNpZ24YBSABKAMSDgoGc291cmNlGAYgASgJEhEKCWludGVudF9pZBgHIAEoCRITCgtzdHJhdGVneV9pZBgIIAEoCSJLCg1TbmFwc2hvdENvdW50EisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5Eg0KBWNvdW50GAIgASgDIlIKElNuYXBzaG90VHJhbnNpdGlvbhINCgVhdF9ucxgBIAEoAxIOCgZiZWZvcmUYAiABKAkSDQoFYWZ0ZXIYAyABKAkSDgoGcmVhc29uGAQgASgJInQKD1NuYXBzaG90TWFjaGluZRINCgVzdGF0ZRgBIAEoCRIaChJ0aHJvdHRsZWRfdW50aWxfbnMYAiABKAMSNgoHaGlzdG9yeRgDIAMoCzIlLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VHJhbnNpdGlvbiJbCg1TbmFwc2hvdEN1cnZlEg0KBXN0YXJ0GAEgASgJEg4KBmVxdWl0eRgCIAEoCRIMCgRwZWFrGAMgASgJEhAKCGRheV9vcGVuGAQgASgJEgsKA2RheRgFIAEoCSIvCg1TbmFwc2hvdFRpbWVzEgwKBG5hbWUYASABKAkSEAoIdGltZXNfbnMYAiADKAMiTAoTU25hcHNob3RPcmRlckxldmVscxIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSDAoEc3RvcBgCIAEoCRIOCgZ0YXJnZXQYAyABKAkiMgoRSm91cm5hbFZlbnVlU3RhbmQSDQoFdmVudWUYASABKAkSDgoGcmVhc29uGAIgASgJYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One input of the inspector's engine core, as it was given (Redis stream
@@ -112,6 +114,41 @@ export type JournalEntry = Message<"trademesh.risk.v1.JournalEntry"> & {
      */
     value: JournalLegacy;
     case: "legacy";
+  } | {
+    /**
+     * The time the core asked to be woken at has come (InspectorCore.wake_ns): a protective
+     * order's retry, a coalescing window's end, the unprotected bound.
+     *
+     * @generated from field: trademesh.risk.v1.JournalTimer timer = 21;
+     */
+    value: JournalTimer;
+    case: "timer";
+  } | {
+    /**
+     * A venue's facts of the instruments the inspector deals in (from its ListInstruments):
+     * protection is sized to what the venue accepts.
+     *
+     * @generated from field: trademesh.risk.v1.JournalInstruments instruments = 22;
+     */
+    value: JournalInstruments;
+    case: "instruments";
+  } | {
+    /**
+     * The reconciliation found a venue's positions diverged from the book (its entries are
+     * refused from then), or agreeing again.
+     *
+     * @generated from field: trademesh.risk.v1.JournalVenueStand venue_stand = 23;
+     */
+    value: JournalVenueStand;
+    case: "venueStand";
+  } | {
+    /**
+     * The core's state so far: the replay's starting point (kept apart from the inputs' numbers).
+     *
+     * @generated from field: trademesh.risk.v1.JournalSnapshot snapshot = 30;
+     */
+    value: JournalSnapshot;
+    case: "snapshot";
   } | { case: undefined; value?: undefined };
 };
 
@@ -121,6 +158,48 @@ export type JournalEntry = Message<"trademesh.risk.v1.JournalEntry"> & {
  */
 export const JournalEntrySchema: GenMessage<JournalEntry> = /*@__PURE__*/
   messageDesc(file_trademesh_risk_v1_journal, 0);
+
+/**
+ * @generated from message trademesh.risk.v1.JournalTimer
+ */
+export type JournalTimer = Message<"trademesh.risk.v1.JournalTimer"> & {
+  /**
+   * The wake time the core had asked for (ns since the Unix epoch); the entry's now_ns is when
+   * the shell woke it (at or after this).
+   *
+   * @generated from field: int64 due_ns = 1;
+   */
+  dueNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalTimer.
+ * Use `create(JournalTimerSchema)` to create a new message.
+ */
+export const JournalTimerSchema: GenMessage<JournalTimer> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 1);
+
+/**
+ * @generated from message trademesh.risk.v1.JournalInstruments
+ */
+export type JournalInstruments = Message<"trademesh.risk.v1.JournalInstruments"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: repeated trademesh.common.v1.Instrument instruments = 2;
+   */
+  instruments: Instrument[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalInstruments.
+ * Use `create(JournalInstrumentsSchema)` to create a new message.
+ */
+export const JournalInstrumentsSchema: GenMessage<JournalInstruments> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 2);
 
 /**
  * @generated from message trademesh.risk.v1.JournalStart
@@ -152,7 +231,7 @@ export type JournalStart = Message<"trademesh.risk.v1.JournalStart"> & {
  * Use `create(JournalStartSchema)` to create a new message.
  */
 export const JournalStartSchema: GenMessage<JournalStart> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 1);
+  messageDesc(file_trademesh_risk_v1_journal, 3);
 
 /**
  * @generated from message trademesh.risk.v1.JournalIntent
@@ -186,7 +265,7 @@ export type JournalIntent = Message<"trademesh.risk.v1.JournalIntent"> & {
  * Use `create(JournalIntentSchema)` to create a new message.
  */
 export const JournalIntentSchema: GenMessage<JournalIntent> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 2);
+  messageDesc(file_trademesh_risk_v1_journal, 4);
 
 /**
  * @generated from message trademesh.risk.v1.JournalFill
@@ -208,7 +287,7 @@ export type JournalFill = Message<"trademesh.risk.v1.JournalFill"> & {
  * Use `create(JournalFillSchema)` to create a new message.
  */
 export const JournalFillSchema: GenMessage<JournalFill> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 3);
+  messageDesc(file_trademesh_risk_v1_journal, 5);
 
 /**
  * @generated from message trademesh.risk.v1.JournalMark
@@ -235,7 +314,7 @@ export type JournalMark = Message<"trademesh.risk.v1.JournalMark"> & {
  * Use `create(JournalMarkSchema)` to create a new message.
  */
 export const JournalMarkSchema: GenMessage<JournalMark> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 4);
+  messageDesc(file_trademesh_risk_v1_journal, 6);
 
 /**
  * @generated from message trademesh.risk.v1.JournalQueryResult
@@ -259,7 +338,7 @@ export type JournalQueryResult = Message<"trademesh.risk.v1.JournalQueryResult">
  * Use `create(JournalQueryResultSchema)` to create a new message.
  */
 export const JournalQueryResultSchema: GenMessage<JournalQueryResult> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 5);
+  messageDesc(file_trademesh_risk_v1_journal, 7);
 
 /**
  * @generated from message trademesh.risk.v1.JournalCommand
@@ -281,7 +360,7 @@ export type JournalCommand = Message<"trademesh.risk.v1.JournalCommand"> & {
  * Use `create(JournalCommandSchema)` to create a new message.
  */
 export const JournalCommandSchema: GenMessage<JournalCommand> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 6);
+  messageDesc(file_trademesh_risk_v1_journal, 8);
 
 /**
  * @generated from enum trademesh.risk.v1.JournalCommand.Kind
@@ -312,7 +391,7 @@ export enum JournalCommand_Kind {
  * Describes the enum trademesh.risk.v1.JournalCommand.Kind.
  */
 export const JournalCommand_KindSchema: GenEnum<JournalCommand_Kind> = /*@__PURE__*/
-  enumDesc(file_trademesh_risk_v1_journal, 6, 0);
+  enumDesc(file_trademesh_risk_v1_journal, 8, 0);
 
 /**
  * @generated from message trademesh.risk.v1.JournalLegacy
@@ -348,5 +427,1000 @@ export type JournalLegacy = Message<"trademesh.risk.v1.JournalLegacy"> & {
  * Use `create(JournalLegacySchema)` to create a new message.
  */
 export const JournalLegacySchema: GenMessage<JournalLegacy> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 7);
+  messageDesc(file_trademesh_risk_v1_journal, 9);
+
+/**
+ * The core's whole state after a journal entry (docs/inspector.md, "Restart"): a restart
+ * restores it and replays only the entries after `through_ms`/`through_seq`, so the replay's
+ * length is bounded by how often snapshots are taken, not by the journal's age. Entries before
+ * a snapshot may then be trimmed. Decimals are strings; keys are (venue, symbol).
+ *
+ * @generated from message trademesh.risk.v1.JournalSnapshot
+ */
+export type JournalSnapshot = Message<"trademesh.risk.v1.JournalSnapshot"> & {
+  /**
+   * The journal's construction (as its start entry gave it) and the core's lifetime name.
+   *
+   * @generated from field: trademesh.risk.v1.JournalStart start = 1;
+   */
+  start?: JournalStart | undefined;
+
+  /**
+   * @generated from field: string book = 2;
+   */
+  book: string;
+
+  /**
+   * The stream id of the last entry the state includes (ms-seq).
+   *
+   * @generated from field: int64 through_ms = 3;
+   */
+  throughMs: bigint;
+
+  /**
+   * @generated from field: int64 through_seq = 4;
+   */
+  throughSeq: bigint;
+
+  /**
+   * The policy set in force: the text of the last policy input.
+   *
+   * @generated from field: string policies = 5;
+   */
+  policies: string;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotPosition positions = 6;
+   */
+  positions: SnapshotPosition[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotShare shares = 7;
+   */
+  shares: SnapshotShare[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotOrder orders = 8;
+   */
+  orders: SnapshotOrder[];
+
+  /**
+   * @generated from field: int64 orders_asked = 9;
+   */
+  ordersAsked: bigint;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotPrice marks = 10;
+   */
+  marks: SnapshotPrice[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotLegacy legacy = 11;
+   */
+  legacy: SnapshotLegacy[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotLevels levels = 12;
+   */
+  levels: SnapshotLevels[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotCount generations = 13;
+   */
+  generations: SnapshotCount[];
+
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotMachine machine = 14;
+   */
+  machine?: SnapshotMachine | undefined;
+
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotCurve curve = 15;
+   */
+  curve?: SnapshotCurve | undefined;
+
+  /**
+   * @generated from field: int64 loss_streak = 16;
+   */
+  lossStreak: bigint;
+
+  /**
+   * 0 when there was no loss.
+   *
+   * @generated from field: int64 last_loss_ns = 17;
+   */
+  lastLossNs: bigint;
+
+  /**
+   * @generated from field: bool had_loss = 18;
+   */
+  hadLoss: boolean;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotTimes rates = 19;
+   */
+  rates: SnapshotTimes[];
+
+  /**
+   * @generated from field: string fees = 20;
+   */
+  fees: string;
+
+  /**
+   * Intents handled: id -> its order's client order id ("" when refused).
+   *
+   * @generated from field: map<string, string> intents = 21;
+   */
+  intents: { [key: string]: string };
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotOrderLevels order_levels = 22;
+   */
+  orderLevels: SnapshotOrderLevels[];
+
+  /**
+   * @generated from field: repeated string fills = 23;
+   */
+  fills: string[];
+
+  /**
+   * @generated from field: map<string, string> suppressed = 24;
+   */
+  suppressed: { [key: string]: string };
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotCount rejected = 25;
+   */
+  rejected: SnapshotCount[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotCount tried = 26;
+   */
+  tried: SnapshotCount[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotCount flattens = 28;
+   */
+  flattens: SnapshotCount[];
+
+  /**
+   * The shell's post-trade audit (core.inspector.audit), oldest order first.
+   *
+   * @generated from field: repeated trademesh.risk.v1.SnapshotAudit audit = 29;
+   */
+  audit: SnapshotAudit[];
+
+  /**
+   * The time of the journal's start entry (with start.instance, it names the core's lifetime).
+   *
+   * @generated from field: int64 start_ns = 30;
+   */
+  startNs: bigint;
+
+  /**
+   * Venues stood down by the reconciliation: venue -> why.
+   *
+   * @generated from field: map<string, string> venues_down = 31;
+   */
+  venuesDown: { [key: string]: string };
+
+  /**
+   * The timing of protection (the core's guard): retries, coalescing windows, gaps.
+   *
+   * @generated from field: trademesh.risk.v1.SnapshotGuard guard = 32;
+   */
+  guard?: SnapshotGuard | undefined;
+
+  /**
+   * What the venues' minimums left uncovered, per position.
+   *
+   * @generated from field: repeated trademesh.risk.v1.SnapshotShort short = 33;
+   */
+  short: SnapshotShort[];
+
+  /**
+   * The venues' instrument facts the core was given.
+   *
+   * @generated from field: repeated trademesh.risk.v1.SnapshotFacts instruments = 34;
+   */
+  instruments: SnapshotFacts[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalSnapshot.
+ * Use `create(JournalSnapshotSchema)` to create a new message.
+ */
+export const JournalSnapshotSchema: GenMessage<JournalSnapshot> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 10);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotGuard
+ */
+export type SnapshotGuard = Message<"trademesh.risk.v1.SnapshotGuard"> & {
+  /**
+   * The latest input's time.
+   *
+   * @generated from field: int64 now_ns = 1;
+   */
+  nowNs: bigint;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotTime retry_at = 2;
+   */
+  retryAt: SnapshotTime[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotCount refusals = 3;
+   */
+  refusals: SnapshotCount[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotReason reasons = 4;
+   */
+  reasons: SnapshotReason[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotTime coalesce_until = 5;
+   */
+  coalesceUntil: SnapshotTime[];
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotGap gaps = 6;
+   */
+  gaps: SnapshotGap[];
+
+  /**
+   * Per position: the end of its last re-price's window (no re-price before then).
+   *
+   * @generated from field: repeated trademesh.risk.v1.SnapshotTime reprice_held = 7;
+   */
+  repriceHeld: SnapshotTime[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotGuard.
+ * Use `create(SnapshotGuardSchema)` to create a new message.
+ */
+export const SnapshotGuardSchema: GenMessage<SnapshotGuard> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 11);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotTime
+ */
+export type SnapshotTime = Message<"trademesh.risk.v1.SnapshotTime"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: int64 at_ns = 2;
+   */
+  atNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotTime.
+ * Use `create(SnapshotTimeSchema)` to create a new message.
+ */
+export const SnapshotTimeSchema: GenMessage<SnapshotTime> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 12);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotReason
+ */
+export type SnapshotReason = Message<"trademesh.risk.v1.SnapshotReason"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotReason.
+ * Use `create(SnapshotReasonSchema)` to create a new message.
+ */
+export const SnapshotReasonSchema: GenMessage<SnapshotReason> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 13);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotGap
+ */
+export type SnapshotGap = Message<"trademesh.risk.v1.SnapshotGap"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: int64 since_ns = 2;
+   */
+  sinceNs: bigint;
+
+  /**
+   * @generated from field: int64 due_ns = 3;
+   */
+  dueNs: bigint;
+
+  /**
+   * @generated from field: bool reported = 4;
+   */
+  reported: boolean;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotGap.
+ * Use `create(SnapshotGapSchema)` to create a new message.
+ */
+export const SnapshotGapSchema: GenMessage<SnapshotGap> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 14);
+
+/**
+ * A position's uncovered increment: `below` false when none is (a key present, no minimum).
+ *
+ * @generated from message trademesh.risk.v1.SnapshotShort
+ */
+export type SnapshotShort = Message<"trademesh.risk.v1.SnapshotShort"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: bool below = 2;
+   */
+  below: boolean;
+
+  /**
+   * @generated from field: string size = 3;
+   */
+  size: string;
+
+  /**
+   * @generated from field: string notional = 4;
+   */
+  notional: string;
+
+  /**
+   * @generated from field: string min_size = 5;
+   */
+  minSize: string;
+
+  /**
+   * @generated from field: string min_notional = 6;
+   */
+  minNotional: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotShort.
+ * Use `create(SnapshotShortSchema)` to create a new message.
+ */
+export const SnapshotShortSchema: GenMessage<SnapshotShort> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 15);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotFacts
+ */
+export type SnapshotFacts = Message<"trademesh.risk.v1.SnapshotFacts"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string tick_size = 2;
+   */
+  tickSize: string;
+
+  /**
+   * @generated from field: string lot_size = 3;
+   */
+  lotSize: string;
+
+  /**
+   * @generated from field: string min_size = 4;
+   */
+  minSize: string;
+
+  /**
+   * @generated from field: string min_notional = 5;
+   */
+  minNotional: string;
+
+  /**
+   * @generated from field: string contract_value = 6;
+   */
+  contractValue: string;
+
+  /**
+   * @generated from field: bool inverse = 7;
+   */
+  inverse: boolean;
+
+  /**
+   * Spot, perpetual, ...: a spot market is never sold short (UNSPECIFIED: not known).
+   *
+   * @generated from field: trademesh.common.v1.InstrumentKind kind = 8;
+   */
+  kind: InstrumentKind;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotFacts.
+ * Use `create(SnapshotFactsSchema)` to create a new message.
+ */
+export const SnapshotFactsSchema: GenMessage<SnapshotFacts> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 16);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotAudit
+ */
+export type SnapshotAudit = Message<"trademesh.risk.v1.SnapshotAudit"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotOrder order = 1;
+   */
+  order?: SnapshotOrder | undefined;
+
+  /**
+   * The price the order was asked at ("" when unknown).
+   *
+   * @generated from field: string intent_price = 2;
+   */
+  intentPrice: string;
+
+  /**
+   * @generated from field: int64 placed_ns = 3;
+   */
+  placedNs: bigint;
+
+  /**
+   * @generated from field: string filled = 4;
+   */
+  filled: string;
+
+  /**
+   * @generated from field: string notional = 5;
+   */
+  notional: string;
+
+  /**
+   * @generated from field: string fees = 6;
+   */
+  fees: string;
+
+  /**
+   * @generated from field: int64 fills = 7;
+   */
+  fills: bigint;
+
+  /**
+   * @generated from field: int64 last_fill_ns = 8;
+   */
+  lastFillNs: bigint;
+
+  /**
+   * @generated from field: trademesh.tradeflow.v1.OrderStatus status = 9;
+   */
+  status: OrderStatus;
+
+  /**
+   * @generated from field: repeated string fill_ids = 10;
+   */
+  fillIds: string[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotAudit.
+ * Use `create(SnapshotAuditSchema)` to create a new message.
+ */
+export const SnapshotAuditSchema: GenMessage<SnapshotAudit> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 17);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotKey
+ */
+export type SnapshotKey = Message<"trademesh.risk.v1.SnapshotKey"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotKey.
+ * Use `create(SnapshotKeySchema)` to create a new message.
+ */
+export const SnapshotKeySchema: GenMessage<SnapshotKey> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 18);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotPosition
+ */
+export type SnapshotPosition = Message<"trademesh.risk.v1.SnapshotPosition"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string size = 2;
+   */
+  size: string;
+
+  /**
+   * @generated from field: string avg_price = 3;
+   */
+  avgPrice: string;
+
+  /**
+   * @generated from field: string realized = 4;
+   */
+  realized: string;
+
+  /**
+   * @generated from field: string trade_pnl = 5;
+   */
+  tradePnl: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotPosition.
+ * Use `create(SnapshotPositionSchema)` to create a new message.
+ */
+export const SnapshotPositionSchema: GenMessage<SnapshotPosition> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 19);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotShare
+ */
+export type SnapshotShare = Message<"trademesh.risk.v1.SnapshotShare"> & {
+  /**
+   * @generated from field: string strategy_id = 1;
+   */
+  strategyId: string;
+
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 2;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string size = 3;
+   */
+  size: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotShare.
+ * Use `create(SnapshotShareSchema)` to create a new message.
+ */
+export const SnapshotShareSchema: GenMessage<SnapshotShare> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 20);
+
+/**
+ * A working order: the order as the core asked for it, and what it knows of it since.
+ *
+ * @generated from message trademesh.risk.v1.SnapshotOrder
+ */
+export type SnapshotOrder = Message<"trademesh.risk.v1.SnapshotOrder"> & {
+  /**
+   * @generated from field: string client_order_id = 1;
+   */
+  clientOrderId: string;
+
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 2;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: trademesh.common.v1.Side side = 3;
+   */
+  side: Side;
+
+  /**
+   * @generated from field: trademesh.tradeflow.v1.OrderType type = 4;
+   */
+  type: OrderType;
+
+  /**
+   * @generated from field: string size = 5;
+   */
+  size: string;
+
+  /**
+   * @generated from field: string price = 6;
+   */
+  price: string;
+
+  /**
+   * @generated from field: trademesh.tradeflow.v1.TimeInForce time_in_force = 7;
+   */
+  timeInForce: TimeInForce;
+
+  /**
+   * @generated from field: bool reduce_only = 8;
+   */
+  reduceOnly: boolean;
+
+  /**
+   * The core's order role (entry, exit, stop_loss, take_profit, flatten).
+   *
+   * @generated from field: string role = 9;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string intent_id = 10;
+   */
+  intentId: string;
+
+  /**
+   * @generated from field: string strategy_id = 11;
+   */
+  strategyId: string;
+
+  /**
+   * @generated from field: string trigger_price = 12;
+   */
+  triggerPrice: string;
+
+  /**
+   * @generated from field: string oco_group = 13;
+   */
+  ocoGroup: string;
+
+  /**
+   * @generated from field: string filled = 14;
+   */
+  filled: string;
+
+  /**
+   * @generated from field: bool unknown = 15;
+   */
+  unknown: boolean;
+
+  /**
+   * @generated from field: bool cancelling = 16;
+   */
+  cancelling: boolean;
+
+  /**
+   * @generated from field: bool triggered = 17;
+   */
+  triggered: boolean;
+
+  /**
+   * "" while the venue has not said the order is done.
+   *
+   * @generated from field: string final_size = 18;
+   */
+  finalSize: string;
+
+  /**
+   * @generated from field: int64 number = 19;
+   */
+  number: bigint;
+
+  /**
+   * The venue took it (an update that did not end it, or a fill).
+   *
+   * @generated from field: bool accepted = 20;
+   */
+  accepted: boolean;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotOrder.
+ * Use `create(SnapshotOrderSchema)` to create a new message.
+ */
+export const SnapshotOrderSchema: GenMessage<SnapshotOrder> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 21);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotPrice
+ */
+export type SnapshotPrice = Message<"trademesh.risk.v1.SnapshotPrice"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string price = 2;
+   */
+  price: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotPrice.
+ * Use `create(SnapshotPriceSchema)` to create a new message.
+ */
+export const SnapshotPriceSchema: GenMessage<SnapshotPrice> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 22);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotLegacy
+ */
+export type SnapshotLegacy = Message<"trademesh.risk.v1.SnapshotLegacy"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string size = 2;
+   */
+  size: string;
+
+  /**
+   * @generated from field: string entry_price = 3;
+   */
+  entryPrice: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotLegacy.
+ * Use `create(SnapshotLegacySchema)` to create a new message.
+ */
+export const SnapshotLegacySchema: GenMessage<SnapshotLegacy> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 23);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotLevels
+ */
+export type SnapshotLevels = Message<"trademesh.risk.v1.SnapshotLevels"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: string stop = 2;
+   */
+  stop: string;
+
+  /**
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * @generated from field: string best = 4;
+   */
+  best: string;
+
+  /**
+   * @generated from field: int64 sign = 5;
+   */
+  sign: bigint;
+
+  /**
+   * The entry order whose first fill set them, its intent and strategy.
+   *
+   * @generated from field: string source = 6;
+   */
+  source: string;
+
+  /**
+   * @generated from field: string intent_id = 7;
+   */
+  intentId: string;
+
+  /**
+   * @generated from field: string strategy_id = 8;
+   */
+  strategyId: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotLevels.
+ * Use `create(SnapshotLevelsSchema)` to create a new message.
+ */
+export const SnapshotLevelsSchema: GenMessage<SnapshotLevels> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 24);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotCount
+ */
+export type SnapshotCount = Message<"trademesh.risk.v1.SnapshotCount"> & {
+  /**
+   * @generated from field: trademesh.risk.v1.SnapshotKey key = 1;
+   */
+  key?: SnapshotKey | undefined;
+
+  /**
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotCount.
+ * Use `create(SnapshotCountSchema)` to create a new message.
+ */
+export const SnapshotCountSchema: GenMessage<SnapshotCount> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 25);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotTransition
+ */
+export type SnapshotTransition = Message<"trademesh.risk.v1.SnapshotTransition"> & {
+  /**
+   * @generated from field: int64 at_ns = 1;
+   */
+  atNs: bigint;
+
+  /**
+   * @generated from field: string before = 2;
+   */
+  before: string;
+
+  /**
+   * @generated from field: string after = 3;
+   */
+  after: string;
+
+  /**
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotTransition.
+ * Use `create(SnapshotTransitionSchema)` to create a new message.
+ */
+export const SnapshotTransitionSchema: GenMessage<SnapshotTransition> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 26);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotMachine
+ */
+export type SnapshotMachine = Message<"trademesh.risk.v1.SnapshotMachine"> & {
+  /**
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * @generated from field: int64 throttled_until_ns = 2;
+   */
+  throttledUntilNs: bigint;
+
+  /**
+   * @generated from field: repeated trademesh.risk.v1.SnapshotTransition history = 3;
+   */
+  history: SnapshotTransition[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotMachine.
+ * Use `create(SnapshotMachineSchema)` to create a new message.
+ */
+export const SnapshotMachineSchema: GenMessage<SnapshotMachine> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 27);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotCurve
+ */
+export type SnapshotCurve = Message<"trademesh.risk.v1.SnapshotCurve"> & {
+  /**
+   * @generated from field: string start = 1;
+   */
+  start: string;
+
+  /**
+   * @generated from field: string equity = 2;
+   */
+  equity: string;
+
+  /**
+   * @generated from field: string peak = 3;
+   */
+  peak: string;
+
+  /**
+   * @generated from field: string day_open = 4;
+   */
+  dayOpen: string;
+
+  /**
+   * ISO date, "" before the first update.
+   *
+   * @generated from field: string day = 5;
+   */
+  day: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotCurve.
+ * Use `create(SnapshotCurveSchema)` to create a new message.
+ */
+export const SnapshotCurveSchema: GenMessage<SnapshotCurve> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 28);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotTimes
+ */
+export type SnapshotTimes = Message<"trademesh.risk.v1.SnapshotTimes"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated int64 times_ns = 2;
+   */
+  timesNs: bigint[];
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotTimes.
+ * Use `create(SnapshotTimesSchema)` to create a new message.
+ */
+export const SnapshotTimesSchema: GenMessage<SnapshotTimes> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 29);
+
+/**
+ * @generated from message trademesh.risk.v1.SnapshotOrderLevels
+ */
+export type SnapshotOrderLevels = Message<"trademesh.risk.v1.SnapshotOrderLevels"> & {
+  /**
+   * @generated from field: string client_order_id = 1;
+   */
+  clientOrderId: string;
+
+  /**
+   * @generated from field: string stop = 2;
+   */
+  stop: string;
+
+  /**
+   * @generated from field: string target = 3;
+   */
+  target: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.SnapshotOrderLevels.
+ * Use `create(SnapshotOrderLevelsSchema)` to create a new message.
+ */
+export const SnapshotOrderLevelsSchema: GenMessage<SnapshotOrderLevels> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 30);
+
+/**
+ * @generated from message trademesh.risk.v1.JournalVenueStand
+ */
+export type JournalVenueStand = Message<"trademesh.risk.v1.JournalVenueStand"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * Why it stands down; empty: its positions agree again, and it is taken up again.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalVenueStand.
+ * Use `create(JournalVenueStandSchema)` to create a new message.
+ */
+export const JournalVenueStandSchema: GenMessage<JournalVenueStand> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 31);
 

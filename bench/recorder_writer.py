@@ -1,7 +1,7 @@
 """How fast the recorder writes into a PostgreSQL: a measuring script, not a test.
 
-    .venv/bin/python -m core.recorder.benchmark --events 500000
-    .venv/bin/python -m core.recorder.benchmark --mode pipeline --events 500000
+    .venv/bin/python bench/recorder_writer.py --events 500000
+    .venv/bin/python bench/recorder_writer.py --mode pipeline --events 500000
 
 It creates a scratch database on the server (dropped at the end) and a stream mix like the
 sim venue's: 7 % trades, 93 % one-level book deltas (--trades-only: trades), in entries of

@@ -1,6 +1,6 @@
 """How many events a second the bridge passes through: a quick script, not a timed test.
 
-    .venv/bin/python -m core.bridge.bench [--events 500000] [--redis-url URL]
+    .venv/bin/python bench/bridge_fanout.py [--events 500000] [--redis-url URL]
 
 It starts a `trademesh bridge` process, subscribes clients, pauses the bridge (SIGSTOP),
 publishes a backlog of trade events to the bus, resumes it and times how long the clients

@@ -1,0 +1,359 @@
+"""The mesh tests/integration/test_fuzz.py fuzzes: every service trademesh serves as a real
+process, registered with a real gateway (venues found through its registry, as `trademesh up`
+runs them; those that run strategies also get `--venue sim=...`), each with its Prometheus port;
+the pools of real values read from it; and what the fuzz reads afterwards: the work each process
+holds (tasks on its event loop, retry loops failing, markets and venues it follows, streams open
+at the venue and the gateway), the backtests' ranges, its answers to good requests (probes), its
+memory, and its log (the lines repeated most in a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+
+from core.process import ServiceProcess
+from tests.integration.fuzz_pools import Pools
+from tests.integration.fuzz_seeds import MADE_PATCHES, policy_files, probes, seeds, strategy_files
+from tests.integration.fuzz_support import read_rss_kib
+from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
+from tests.integration.postgres_server import new_database
+from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, metric_samples, until
+from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.patch.v1 import patch_pb2 as pp
+from trademesh.patch.v1 import patch_pb2_grpc as pp_grpc
+
+__all__ = [
+    "MESH_SERVICES",
+    "FuzzMesh",
+    "Fuzzed",
+    "Work",
+    "fuzz_mesh",
+    "log_repeats",
+    "probe",
+    "read_work",
+    "work_of",
+]
+
+Metadata = tuple[tuple[str, str], ...]
+AUTH: Metadata = (("authorization", f"Bearer {TEST_TOKEN}"),)
+# The venue's order RPCs take only the trading credential (good for its other RPCs too): with the
+# mesh token, every fuzzed order would be refused before its body is read.
+TRADE_AUTH: Metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
+# The mesh services besides the venue and the gateway, each fuzzed (ingest and the recorder serve
+# no RPC of their own: health and reflection; they are here for the work they do for the others:
+# the venue's executions on the bus, the tables the advisor and the backtests read).
+MESH_SERVICES = ("bridge", "ingest", "recorder", "advisor", "detector", "inspector", "ledger", "backtester")
+# Registrations the fuzz makes up (Registry/Register from reflection) drop out this soon, and
+# with them whatever the services follow for them.
+_REGISTRY = ("--heartbeat-interval-s", "1", "--registry-ttl-s", "4")
+_HOUR_S = 3600
+_SCOPES = ("read", "trade", "admin", "close_all")
+
+
+@dataclass
+class Fuzzed:
+    """One fuzzed process: where it serves, its log, its metrics, and its state before the fuzz."""
+
+    name: str
+    address: str
+    pid: int
+    log_path: Path
+    metrics_url: str
+    auth: Metadata = AUTH
+    rss_kib: int = 0
+    before: Work | None = None
+    probed: str | None = None  # what went wrong with its probes before the fuzz, if anything
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as answer:
+            body: bytes = answer.read()
+        return body.decode()
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a process holds that a request can start: tasks on its event loop, retry loops
+    failing now (trademesh_retrying_loops: a follower of a venue nobody serves, a subscription
+    resent though refused), the markets and venues it follows (gauges named *_followed_*), its
+    open streams (*_subscribers, *_open_streams, the Mux's sessions and subscriptions)."""
+
+    tasks: float
+    retrying: float
+    held: Mapping[str, float] = field(default_factory=dict)
+
+    def over(self, before: Work, task_slack: float, held_slack: float) -> list[str]:
+        """What grew past `before` by more than the slack, any retry loop more (empty: none)."""
+        found = []
+        if self.tasks > before.tasks + task_slack:
+            found.append(f"tasks {before.tasks:.0f} -> {self.tasks:.0f}")
+        if self.retrying > before.retrying:
+            found.append(f"retry loops failing {before.retrying:.0f} -> {self.retrying:.0f}")
+        for name, value in self.held.items():
+            if value > before.held.get(name, 0.0) + held_slack:
+                found.append(f"{name} {before.held.get(name, 0.0):.0f} -> {value:.0f}")
+        return found
+
+
+@dataclass
+class FuzzMesh:
+    gateway: Gateway
+    key: str  # an API key with every scope, for MCP and the Mux
+    services: dict[str, Fuzzed]
+    born_ns: int  # when the mesh started: nothing was recorded before (but the sim's history)
+    pools: Pools
+    price: Decimal  # the sim's BTC/USDT when the fuzz began
+    strategy: str  # a real strategy's id
+    listed: frozenset[str]  # the sim's symbols
+
+    @property
+    def port(self) -> int:
+        return self.gateway.service.port
+
+
+_HELD = re.compile(
+    r"trademesh_\w*_followed_\w+|\w*_subscribers|\w*_open_streams|gateway_mux_(sessions|subscriptions)"
+)
+
+
+def work_of(text: str) -> Work:
+    """The work a process's /metrics page shows."""
+    tasks = sum(metric_samples(text, "trademesh_event_loop_tasks").values())
+    retrying = sum(metric_samples(text, "trademesh_retrying_loops").values())
+    held: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE ") and line.endswith(" gauge"):
+            name = line.split()[2]
+            if _HELD.fullmatch(name):
+                held[name] = sum(metric_samples(text, name).values())
+    return Work(tasks, retrying, held)
+
+
+async def probe(service: Fuzzed, mesh: FuzzMesh) -> str | None:
+    """What went wrong with the service's probes (tests.integration.fuzz_seeds.probes), or None."""
+    identity = {"request_serializer": lambda b: b, "response_deserializer": lambda b: b}
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        for path, request in probes(mesh.price, mesh.strategy)[service.name]:
+            body = request.SerializeToString()
+            try:
+                await channel.unary_unary(path, **identity)(body, metadata=service.auth, timeout=10)
+            except grpc.aio.AioRpcError as error:
+                return f"{path} answered {error.code().name}: {error.details()}"
+    return None
+
+
+async def read_work(service: Fuzzed) -> Work:
+    return work_of(await asyncio.to_thread(service.metrics))
+
+
+async def runs_beyond_history(service: Fuzzed, mesh: FuzzMesh) -> list[str]:
+    """The backtests whose range reaches outside what the mesh can have recorded (from its start,
+    less the sim's history and an hour, to now and an hour): a run there would hold the hub's
+    room for as long as the range is (issue 37: 1970-2070 held it for 65 minutes)."""
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        runs = await bt_grpc.BacktestStub(channel).ListRuns(
+            bt.ListRunsRequest(limit=500), metadata=AUTH, timeout=10
+        )
+    first = mesh.born_ns - (WARM_HISTORY_S + _HOUR_S) * 10**9
+    last = time.time_ns() + _HOUR_S * 10**9
+    return [
+        f"{run.run_id} ({bt.RunStatus.Name(run.status)}): {run.options.start_ns} to {run.options.end_ns} ns"
+        for run in runs.runs
+        if run.options.start_ns < first or run.options.end_ns > last
+    ]
+
+
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d{3} ")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\d+")
+
+
+def log_repeats(text: str) -> tuple[int, str]:
+    """The most times one line (its numbers and quoted values aside) was logged in one second,
+    and that line."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for line in text.splitlines():
+        stamp = _STAMP.match(line)
+        if stamp is None:
+            continue  # a traceback's lines, a record's continuation
+        shape = _NUMBER.sub("0", _QUOTED.sub("Q", line[stamp.end() :]))
+        counts[(stamp.group(1), shape)] += 1
+    if not counts:
+        return 0, ""
+    (_, shape), most = counts.most_common(1)[0]
+    return most, shape
+
+
+# ---------------------------------------------------------------- the fixture
+
+
+@pytest.fixture(scope="module")
+async def fuzz_mesh(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> AsyncIterator[FuzzMesh]:
+    directory = tmp_path_factory.mktemp("fuzz")
+    async with new_database(database_url, "fuzz") as database, redis_db(redis_url) as bus:
+        processes = Processes(directory, database)
+        try:
+            yield await _started(processes, directory, database, bus)
+        finally:
+            await processes.stop_all()
+
+
+async def _started(processes: Processes, directory: Path, database: str, bus: str) -> FuzzMesh:
+    born = time.time_ns()
+    key = await create_key(database, "fuzz", _SCOPES)
+    gateway = processes.gateway(*_REGISTRY)
+    sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n", 0, "--metrics-port", "0")
+    advisor_config = directory / "advisor.toml"
+    advisor_config.write_text(ADVISOR_TEST_CONFIG)
+    policies = directory / "policies.toml"
+    policies.write_text(_loose_policies())
+    plans: dict[str, tuple[str, ...]] = {
+        "bridge": (),
+        "ingest": (),
+        "recorder": ("--database-url", database),
+        "advisor": ("--database-url", database, "--config", str(advisor_config),
+                    "--model-dir", str(directory / "models"), "--timeframe", "1s"),
+        "detector": ("--database-url", database),
+        "inspector": ("--policies", str(policies)),
+        "ledger": ("--database-url", database),
+        "backtester": ("--database-url", database),
+    }  # fmt: skip
+
+    def start(name: str) -> ServiceProcess:
+        args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
+        return processes.mesh_service(gateway, name, *args, redis_url=bus)
+
+    # At once (each waits for its serving line on a thread); every start ends before a failed
+    # one's error is raised, so that the teardown stops them all.
+    done = await asyncio.gather(*(asyncio.to_thread(start, n) for n in MESH_SERVICES), return_exceptions=True)
+    started = [_started_or_raise(d) for d in done]
+    await _registered(gateway, {"sim", *MESH_SERVICES})
+    services = {"venue": _fuzzed(processes, "venue", sim, TRADE_AUTH)}
+    services.update({n: _fuzzed(processes, n, p) for n, p in zip(MESH_SERVICES, started, strict=True)})
+    services["registry"] = Fuzzed(
+        "registry",
+        gateway.grpc_address,
+        gateway.service.process.pid,
+        gateway.log_path,
+        f"{_url(gateway)}/metrics",
+    )
+    mesh = FuzzMesh(gateway, key, services, born, *await _pools(services))
+    for service in services.values():
+        service.rss_kib = read_rss_kib(service.pid)
+        service.before = await read_work(service)
+        service.probed = await probe(service, mesh)
+    return mesh
+
+
+def _loose_policies() -> str:
+    """The shipped policy set with its rate, open-order and loss-streak limits out of the fuzz's
+    reach: hundreds of intents a second must still be checked for what they ask, not throttled."""
+    text = Path("core/inspector/default_policies.toml").read_text()
+    for tight, loose in (("max_per_venue = 50", "max_per_venue = 100000"),
+                         ("max_per_strategy = 20", "max_per_strategy = 100000"),
+                         ("max_open = 50", "max_open = 100000"),
+                         ("max_loss_streak = 6", "max_loss_streak = 1000")):  # fmt: skip
+        assert tight in text, f"the shipped policies have no {tight!r}"
+        text = text.replace(tight, loose)
+    return text
+
+
+def _started_or_raise(outcome: ServiceProcess | BaseException) -> ServiceProcess:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _url(gateway: Gateway) -> str:
+    return f"http://127.0.0.1:{gateway.service.port}"
+
+
+def _fuzzed(processes: Processes, name: str, process: ServiceProcess, auth: Metadata = AUTH) -> Fuzzed:
+    metrics = f"http://127.0.0.1:{process.info['metrics_port']}/metrics"
+    return Fuzzed(name, process.address, process.process.pid, processes.log_path(process), metrics, auth)
+
+
+async def _registered(gateway: Gateway, names: set[str]) -> None:
+    async def check() -> bool | None:
+        return True if names <= set(await list_instances(gateway)) else None
+
+    await until(check, 60, what=f"{sorted(names)} registered with the gateway")
+
+
+# ---------------------------------------------------------------- the pools
+
+
+async def _pools(services: Mapping[str, Fuzzed]) -> tuple[Pools, Decimal, str, frozenset[str]]:
+    """The mesh's real values: its venue, the sim's symbols, the detector's patches (their ids,
+    strategies, modules, ports, params), the module types, strategy files and policy sets (real
+    ones and ones made bad)."""
+    detector = services["detector"]
+    async with grpc.aio.insecure_channel(detector.address) as channel:
+        stub = pp_grpc.PatchStub(channel)
+
+        async def listed() -> pp.ListPatchesResponse | None:
+            answer = await stub.ListPatches(pp.ListPatchesRequest(), metadata=AUTH, timeout=10)
+            return answer if answer.patches else None
+
+        patches = (await until(listed, 60, interval_s=0.5, what="the detector's patches")).patches
+        graph = (
+            await stub.GetPatch(pp.GetPatchRequest(patch_id=patches[0].patch_id), metadata=AUTH, timeout=10)
+        ).patch
+        catalog = (await stub.GetCatalog(pp.GetCatalogRequest(), metadata=AUTH, timeout=10)).modules
+    patch_ids = [p.patch_id for p in patches] + list(MADE_PATCHES)
+    strategies = sorted({graph.strategy_id, *(p.patch_id.split("/")[0] for p in patches)})
+    price = await _price(services["venue"])
+    ports = sorted({port.name for m in catalog for port in (*m.inputs, *m.outputs)})
+    modules = [m.module_id for m in graph.modules]
+    pools = Pools(
+        venues=("sim",),
+        symbols=("BTC/USDT", "ETH/USDT"),
+        ids={
+            "patch_id": patch_ids, "patch_ids": patch_ids, "strategy_id": strategies,
+            "strategies": strategies, "strategy": strategies, "module_id": modules, "from_module": modules,
+            "to_module": modules,
+            "type": [m.type for m in catalog], "from_port": ports, "to_port": ports, "ports": ports,
+            "key": sorted({p.name for m in catalog for p in m.params}), "strategy_toml": strategy_files(),
+            "toml": policy_files(), "policy": policy_files(), "asset": ["USDT", "BTC", "ETH"],
+            "timeframe": ["1s", "1m", "1h", "1d"], "regime": ["up.calm", "down.volatile", "flat.calm"],
+            "llm": ["off", "on"], "latency": ["model", "0", "zero"],
+        },
+        seeds=seeds(price, graph, graph.strategy_id, MADE_PATCHES),
+    )  # fmt: skip
+    return pools, price, graph.strategy_id, await _listed(services["venue"])
+
+
+async def _listed(venue: Fuzzed) -> frozenset[str]:
+    async with grpc.aio.insecure_channel(venue.address) as channel:
+        answer = await md_grpc.MarketDataStub(channel).ListInstruments(
+            md.ListInstrumentsRequest(), metadata=AUTH, timeout=10
+        )
+    return frozenset(i.symbol for i in answer.instruments)
+
+
+async def _price(venue: Fuzzed) -> Decimal:
+    """The sim's last BTC/USDT price (its last 1s candle's close)."""
+    request = md.GetCandlesRequest(symbol="BTC/USDT", timeframe=common.TIMEFRAME_1_SECOND, limit=1)
+    async with grpc.aio.insecure_channel(venue.address) as channel:
+        answer = await md_grpc.MarketDataStub(channel).GetCandles(request, metadata=AUTH, timeout=10)
+    return Decimal(answer.candles[-1].close)

@@ -1,0 +1,68 @@
+"""Start-time checks of issue 37, item 24 (one line on stderr naming the option, exit code 2, no
+traceback, no secret echoed): a share of equity is in (0, 1]; a notification URL is an http(s)
+URL with a host."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # processes: not the fast tier
+
+SECRET = "s3cr3t-hook-token"
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TRADEMESH_TOKEN": "t", **(env or {})},
+    )
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+ADVISOR = ["advisor", "--port", "0", "--metrics-port", "-1", "--redis-url", "redis://127.0.0.1:1/0"]
+
+
+@pytest.mark.parametrize("share", ["2", "0", "1.5"])
+def test_a_notional_share_outside_0_to_1_stops_the_advisor(share: str) -> None:
+    line = _one_line(_run([*ADVISOR, "--max-notional-share", share]))
+    assert "--max-notional-share" in line and "(0, 1]" in line
+
+
+def test_a_notional_share_outside_0_to_1_in_the_advisors_config_stops_it(tmp_path: Path) -> None:
+    config = tmp_path / "advisor.toml"
+    config.write_text('[sizing]\nmax_notional_share = "2"\n')
+    line = _one_line(_run([*ADVISOR, "--config", str(config)]))
+    assert "sizing.max_notional_share" in line and "(0, 1]" in line
+
+
+INSPECTOR = ["inspector", "--port", "0", "--metrics-port", "-1", "--redis-url", "redis://127.0.0.1:1/0"]
+BAD_URLS = [
+    f"hooks.example.com/{SECRET}",
+    f"ftp://hooks.example.com/{SECRET}",
+    f"https:///{SECRET}",
+    f"http://hooks.example.com:99999/{SECRET}",
+]
+
+
+@pytest.mark.parametrize("variable", ["TRADEMESH_NOTIFY_WEBHOOK_URL", "TRADEMESH_TELEGRAM_BASE_URL"])
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_notification_url_that_is_not_http_stops_the_inspector_unechoed(variable: str, url: str) -> None:
+    env = {variable: url, "TRADEMESH_TELEGRAM_BOT_TOKEN": "123:abc", "TRADEMESH_TELEGRAM_CHAT_ID": "-1"}
+    done = _run(INSPECTOR, env)
+    line = _one_line(done)
+    assert variable in line and "http" in line
+    assert SECRET not in done.stderr + done.stdout
