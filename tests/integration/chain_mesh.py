@@ -24,10 +24,14 @@ Everything the tests compare is read back once: the bus's signals and decisions,
 detector's log (where a backtest of its session starts), the sim's candles of the warm-up and
 the live window.
 
-A recording can be kept and the tests run on it again, without a mesh (to study a session the
-tests failed on): `TRADEMESH_CHAIN_KEEP=<directory>` keeps its database (not dropped) and writes
-the rest there (`chain.pickle`, the services' configs and logs); `TRADEMESH_CHAIN_FROM=<that
-directory>` runs the tests on it.
+The tests run on the session shipped in fixtures/chain-parity (tests/integration/chain_fixture:
+one such recording, restored into a scratch database, no mesh running): what a live session on a
+loaded machine gives is not the tests' to gate on. `TRADEMESH_CHAIN_LIVE=1` records a session
+now instead (bench/chain_parity.py does, and reports how much of it the backtest reproduces). A
+recording can be kept and the tests run on it again, without a mesh (to study a session the
+tests failed on, or to ship it as the fixture): `TRADEMESH_CHAIN_KEEP=<directory>` keeps its
+database (not dropped) and writes the rest there (`chain.pickle`, the services' configs and
+logs); `TRADEMESH_CHAIN_FROM=<that directory>` runs the tests on it.
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]  # open time,
 WARM_WINDOW_S = 37  # the warm-up's 1s bars: 35 at most, and the 2 more the detector asks for
 KEEP = "TRADEMESH_CHAIN_KEEP"  # a directory: the recording kept there (the module docstring's)
 FROM = "TRADEMESH_CHAIN_FROM"  # a kept recording's directory: the tests run on it
+LIVE = "TRADEMESH_CHAIN_LIVE"  # set: a session recorded now, not the shipped one
 _PICKLE = "chain.pickle"
 
 
@@ -279,10 +284,17 @@ async def _journal_recorded(database: str, entries: int) -> int | None:
 async def chain(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
 ) -> AsyncIterator[Chain]:
-    """The recorded session (the module docstring's), or a kept one."""
+    """The shipped session (fixtures/chain-parity, restored into a scratch database), a kept
+    one, or one recorded now (`TRADEMESH_CHAIN_LIVE=1`: the module docstring's)."""
     kept = os.environ.get(FROM)
     if kept:
         yield pickle.loads((Path(kept) / _PICKLE).read_bytes())
+        return
+    if not os.environ.get(LIVE):
+        from tests.integration.chain_fixture import restore
+
+        async with new_database(database_url, "chain") as database:
+            yield await restore(database)
         return
     keep = os.environ.get(KEEP)
     async with new_database(database_url, "chain", keep=bool(keep)) as database, redis_db(redis_url) as bus:
