@@ -13,6 +13,7 @@ what the ledger itself answers (its gRPC API, not through the gateway).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -211,8 +212,9 @@ async def ticket(page: Page, size: str, price: str = "") -> str:
 
 async def allowed(page: Page, mesh: StudioMesh, size: str, price: str = "") -> None:
     """A ticket order the inspector allows: sent again while it stands down (the advisor's trades
-    may make it, the venue refusing their protective orders)."""
-    for _ in range(5):
+    may make it, the venue refusing their protective orders), until a deadline."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         await _active(mesh)
         if await ticket(page, size, price) == "allow":
             return

@@ -111,16 +111,16 @@ async def test_the_sims_perpetual_pays_funding_on_its_schedule(perp_sim: Stubs) 
     assert found[1].ts_ns - found[0].ts_ns == INTERVAL_S * S
     assert len({p.funding_id for p in found}) == len(found)
 
-    # The payments are what moved the balance since the fill (no other order trades).
-    for _ in range(20):
+    # The payments are what moved the balance since the fill (no other order trades): read
+    # between two reads of the balance that agree (no payment came in between).
+    async def still() -> tuple[Decimal, Decimal] | None:
         before = D((await balances(stubs))["USDT"].free)
         listed = await payments(stubs)
         again = D((await balances(stubs))["USDT"].free)
-        if before == again:
-            assert again == after_fill + sum(D(p.amount) for p in listed)
-            break
-    else:
-        pytest.fail("the balance never held still between two reads")
+        return (again, sum((D(p.amount) for p in listed), D(0))) if before == again else None
+
+    balance, paid = await until(still, 30, what="the balance holding still between two reads")
+    assert balance == after_fill + paid
 
     later = await payments(stubs, since_ns=found[1].ts_ns, limit=1)
     assert rows(later) == rows(found[1:2])
