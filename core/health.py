@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.errors import Unavailable
+from core.rpc.status import unavailable
 
 __all__ = ["check_health"]
 
@@ -17,6 +17,6 @@ async def check_health(address: str, service: str = "", timeout_s: float = 3.0) 
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise Unavailable(f"{address}: health check failed: {exc.code().name} {exc.details()}") from None
+            raise unavailable(exc, f"{address}: health check failed") from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return name

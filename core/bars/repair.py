@@ -31,6 +31,7 @@ from core.decimals import format_decimal, parse_decimal
 from core.errors import InvalidArgument, Unavailable
 from core.model import Timeframe
 from core.rpc.client import auth_metadata
+from core.rpc.status import unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -122,7 +123,7 @@ class VenueHistory:
                 log.info("bars: %s does not serve %s candles of %s: %s", venue, task.timeframe.name,
                          task.symbol, exc.details())  # fmt: skip
                 return None
-            raise Unavailable(f"{venue} GetCandles: {exc.code().name} {exc.details()}") from exc
+            raise unavailable(exc, f"{venue} GetCandles") from exc
         candles: list[md.Candle] = list(reply.candles)
         return candles
 

@@ -44,6 +44,7 @@ from core.mesh.config import VenueLink
 from core.retry import until_reachable
 from core.rpc.client import auth_metadata
 from core.rpc.server import Service
+from core.rpc.status import unavailable
 from core.service import ServiceContext
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -136,7 +137,7 @@ class Detector:
                 md.ListInstrumentsRequest(), metadata=self._metadata, timeout=_LIST_TIMEOUT_S
             )
         except grpc.aio.AioRpcError as exc:
-            raise Unavailable(f"venue {venue}: ListInstruments: {exc.code().name}: {exc.details()}") from exc
+            raise unavailable(exc, f"venue {venue}: ListInstruments") from exc
         return list(answer.instruments)
 
     # ---- run

@@ -24,6 +24,7 @@ from core.mesh.config import MeshConfig, VenueLink
 from core.retry import until_reachable
 from core.rpc.client import Metadata, auth_metadata
 from core.rpc.server import Service
+from core.rpc.status import unavailable
 from core.service import ServiceContext
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -75,9 +76,7 @@ async def _list_symbols(link: VenueLink, metadata: Metadata) -> list[str]:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _NOT_YET:
                 raise _NotAnswering(exc.code().name) from None
-            raise Unavailable(
-                f"venue {link.name} at {link.address}: {exc.code().name} {exc.details()}"
-            ) from None
+            raise unavailable(exc, f"venue {link.name} at {link.address}") from None
     return sorted(i.symbol for i in reply.instruments)
 
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import grpc
 
-from core.errors import NotFound, Unavailable, shown
+from core.errors import NotFound, shown
 from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
+from core.rpc.status import unavailable
 from core.tools.resolver import MeshResolver
 from gateway.upstream import Upstreams
 from trademesh.admin.v1 import admin_pb2 as adm
@@ -90,7 +91,7 @@ class VenueLinks:
                 md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=self.metadata
             )
         except grpc.aio.AioRpcError as exc:
-            raise Unavailable(f"venue {venue}: ListInstruments: {exc.code().name}: {exc.details()}") from exc
+            raise unavailable(exc, f"venue {venue}: ListInstruments") from exc
         return list(answer.instruments)
 
     def ledger(self) -> lg_grpc.LedgerAsyncStub | None:

@@ -1,8 +1,9 @@
-"""Map trademesh errors to gRPC statuses at the server edge.
+"""trademesh errors and gRPC statuses, both ways, in one place.
 
-InvalidArgument carries google.rpc.BadRequest field violations in the status
-details (grpc-status-details-bin), so grpcurl, buf curl and our clients can
-show which field was wrong and why.
+At the server edge (`to_status`): InvalidArgument carries google.rpc.BadRequest field
+violations in the status details (grpc-status-details-bin), so grpcurl, buf curl and our
+clients can show which field was wrong and why. At the client (`from_call_error`, `unavailable`):
+a failed call becomes the project's error naming who answered so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from grpc_status import rpc_status
 
 from core import errors
 
-__all__ = ["bad_request_violations", "code_for", "precondition_violations", "to_status"]
+__all__ = [
+    "bad_request_violations", "code_for", "from_call_error", "precondition_violations", "to_status",
+    "unavailable",
+]  # fmt: skip
 
 _CODES: list[tuple[type[errors.TrademeshError], grpc.StatusCode]] = [
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -122,3 +126,31 @@ def precondition_violations(call_error: grpc.RpcError) -> list[tuple[str, str]]:
         if detail.Unpack(failure):
             found += [(v.subject, v.description) for v in failure.violations]
     return found
+
+
+def from_call_error(exc: grpc.aio.AioRpcError, who: str, timeout_s: float) -> errors.TrademeshError:
+    """A failed call as the project's error, naming `who` (the service or instance called): a
+    bad request keeps its field violations; a refused mesh token is the operator's to fix (the
+    caller's key was not the one refused); anything else is `who` being unavailable."""
+    code = exc.code()
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations = [errors.FieldViolation(field, why) for field, why in bad_request_violations(exc)]
+        return errors.InvalidArgument(violations or errors.FieldViolation("request", details))
+    if code == grpc.StatusCode.NOT_FOUND:
+        return errors.NotFound(f"{who}: {details}")
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return errors.FailedPrecondition(f"{who}: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return errors.ResourceExhausted(f"{who}: {details}")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return errors.FailedPrecondition(f"{who} refused the gateway's mesh token: check TRADEMESH_TOKEN")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.Unavailable(f"{who} is unavailable: no answer within {timeout_s:g} s")
+    return errors.Unavailable(f"{who} is unavailable: {details}")
+
+
+def unavailable(exc: grpc.aio.AioRpcError, who: str) -> errors.Unavailable:
+    """A failed call to something a service cannot go on without (a venue's instruments, its
+    candles, a health check), whatever the code: Unavailable naming `who`, the code and details."""
+    return errors.Unavailable(f"{who}: {exc.code().name}: {exc.details()}")

@@ -2,8 +2,8 @@
 
 Instances are found through a Resolver on every call (they come and go): the gateway's app
 registry in the gateway, core.tools.resolver's view of it in the advisor. One grpc.aio channel
-is kept per address and closed with the Upstream. gRPC failures become core.errors here, each
-naming the service and instance that failed.
+is kept per address and closed with the Upstream. gRPC failures become core.errors
+(core.rpc.status.from_call_error), each naming the service and instance that failed.
 
 Tools only read: a call whose method needs more than the `read` scope (gateway.scopes, the one
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
@@ -25,17 +25,11 @@ import grpc
 from google.protobuf.message import Message
 
 from core.errors import (
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    NotFound,
     PermissionDenied,
-    ResourceExhausted,
-    TrademeshError,
     Unavailable,
 )
 from core.rpc.client import auth_metadata
-from core.rpc.status import bad_request_violations
+from core.rpc.status import from_call_error
 from gateway.contracts import Principal, Resolver, Scope
 from gateway.scopes import check_scope, required_scope
 from gateway.upstream import Upstreams
@@ -168,7 +162,7 @@ class Upstream:
         try:
             yield
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc, _who(service, target, address), deadline) from exc
+            raise from_call_error(exc, _who(service, target, address), deadline) from exc
         except TimeoutError as exc:
             raise Unavailable(
                 f"{_who(service, target, address)} did not answer within {deadline:g} s"
@@ -197,23 +191,3 @@ def _serialize(message: Message) -> bytes:
 def _who(service: str, target: str | None, address: str) -> str:
     name = "" if target is None else f" of {target!r}"
     return f"{service}{name} at {address}"
-
-
-def _error(exc: grpc.aio.AioRpcError, who: str, timeout_s: float) -> TrademeshError:
-    code = exc.code()
-    details = exc.details() or code.name
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        violations = [FieldViolation(field, why) for field, why in bad_request_violations(exc)]
-        return InvalidArgument(violations or FieldViolation("request", details))
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(f"{who}: {details}")
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(f"{who}: {details}")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return ResourceExhausted(f"{who}: {details}")
-    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        # The gateway's own mesh token was refused: an operator's fix, never the caller's.
-        return FailedPrecondition(f"{who} refused the gateway's mesh token: check TRADEMESH_TOKEN")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return Unavailable(f"{who} is unavailable: no answer within {timeout_s:g} s")
-    return Unavailable(f"{who} is unavailable: {details}")
