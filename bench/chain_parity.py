@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
-import asyncpg
 
 from tests.integration.chain_compare import ChainReport, chain_report
 from tests.integration.chain_mesh import Chain
@@ -95,12 +94,8 @@ async def _read(kept: Path) -> ChainReport:
     try:
         return await chain_report(chain)
     finally:
-        admin = chain.database.rsplit("/", 1)
-        connection = await asyncpg.connect(admin[0] + "/postgres")
-        try:
-            await connection.execute(f"DROP DATABASE IF EXISTS {admin[1]} WITH (FORCE)")
-        finally:
-            await connection.close()
+        server, name = chain.database.rsplit("/", 1)
+        await common.drop_database(f"{server}/postgres", name)
 
 
 def _share(part: int, whole: int) -> str:

@@ -21,11 +21,11 @@ import os
 import resource
 import statistics
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
 
+import _common as bench_common  # bench/ (the script's own directory)
 import asyncpg
 import uvloop
 
@@ -65,24 +65,6 @@ def _entries(venue: str, args: argparse.Namespace, events: int, start: int = 0) 
         )
         for first in range(start, end, args.per_entry)
     ]
-
-
-async def _scratch(url: str) -> tuple[str, str]:
-    name = f"rec_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return name, urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _drop(url: str, name: str) -> None:
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def run_writer(url: str, args: argparse.Namespace) -> None:
@@ -212,18 +194,15 @@ async def _live(url: str, publisher: Publisher, venue: str, args: argparse.Names
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = database_url(args.database_url)
-    name, url = await _scratch(server)
-    print(
-        f"database {redact_url(url)}; {args.events:,} events, {args.per_entry} per entry, batch {args.batch}"
-    )
-    try:
+    async with bench_common.scratch_database(database_url(args.database_url), "rec_bench") as url:
+        print(
+            f"database {redact_url(url)}; {args.events:,} events, {args.per_entry} per entry,"
+            f" batch {args.batch}"
+        )
         if args.mode == "writer":
             await run_writer(url, args)
         else:
             await run_pipeline(url, redis_url(args.redis_url), args)
-    finally:
-        await _drop(server, name)
 
 
 def _parser() -> argparse.ArgumentParser:
