@@ -1,4 +1,5 @@
-"""Files an operator names (a config, a policy set): read as UTF-8 TOML, or one InvalidArgument.
+"""Files an operator names (a config, a policy set, a strategy): read as UTF-8 TOML, or one
+InvalidArgument; every config, policy and strategy file of the project is read here.
 
 Every reader of such a file caught OSError and TOML's errors and no other: a file that is not
 UTF-8 (a UnicodeDecodeError) ended the command with a traceback. Here a file that cannot be
@@ -14,7 +15,7 @@ from typing import Any
 
 from core.errors import InvalidArgument
 
-__all__ = ["read_text", "read_toml"]
+__all__ = ["parse_toml", "read_text", "read_toml"]
 
 
 def read_text(path: Path, field: str) -> str:
@@ -32,8 +33,13 @@ def read_text(path: Path, field: str) -> str:
 
 def read_toml(path: Path, field: str) -> dict[str, Any]:
     """The file's TOML table; InvalidArgument naming `field` when it cannot be read or parsed."""
-    text = read_text(path, field)
+    return parse_toml(read_text(path, field), field, f"cannot read {path}")
+
+
+def parse_toml(text: str, field: str, source: str) -> dict[str, Any]:
+    """The TOML table in `text` (from `source`, for the error); InvalidArgument naming `field`
+    when it is not TOML. Engine cores, which read no files, parse their text here too."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument.field(field, f"cannot read {path}: not valid TOML: {exc}") from None
+        raise InvalidArgument.field(field, f"{source}: not valid TOML: {exc}") from None

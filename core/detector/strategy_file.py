@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config_file import parse_toml, read_text
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
 from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
@@ -84,19 +84,12 @@ class Strategy:
 
 
 def load_strategy(path: Path, catalog: Catalog) -> Strategy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field("file", f"{path}: cannot read: {exc}") from None
-    return parse_strategy(text, str(path), catalog)
+    return parse_strategy(read_text(path, "file"), str(path), catalog)
 
 
 def parse_strategy(text: str, source: str, catalog: Catalog) -> Strategy:
     """The strategy in `text` (from `source`, for errors), checked by building it once."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument.field("file", f"{source}: not valid TOML: {exc}") from None
+    data = parse_toml(text, "file", source)
     _check_storable(data, source)
     _load_custom(data, source, catalog)
     strategy = _strategy(data, _Where(source))

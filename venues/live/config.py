@@ -16,12 +16,12 @@ replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on thi
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.config_file import read_toml
 from core.errors import InvalidArgument
 from core.model import TIMEFRAME_LABELS, Channel, Timeframe
 from venues.live.spec import LiveSpec
@@ -69,12 +69,7 @@ class LiveConfig:
 def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InvalidArgument.field("config", f"cannot read {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidArgument.field("config", f"{path} is not valid TOML: {exc}") from exc
+        raw = read_toml(path, "config")
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
         raise InvalidArgument.field("config", f"unknown keys {unknown}; known: {sorted(_KEYS)}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.config_file import parse_toml
 from core.errors import FieldViolation, InvalidArgument, shown
 from core.inspector.engine.policies import PolicySet, SymbolLimit, Window
 
@@ -180,10 +180,7 @@ class PolicyUpdate:
 
 
 def _toml(text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument.field("policies", f"not TOML: {exc}") from None
+    return parse_toml(text, "policies", "the policy set")
 
 
 def _removals(raw: Any, given: dict[str, Any], bad: list[FieldViolation]) -> dict[str, set[str]]:
