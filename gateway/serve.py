@@ -20,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from core.errors import Unavailable
+from core.rpc.channels import Upstreams
 from core.rpc.server import Service
 from core.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, build_app
@@ -28,7 +29,6 @@ from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.mcp import GatewayMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
-from gateway.upstream import Upstreams
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import grpc
 
 from core.errors import NotFound, shown
+from core.rpc.channels import Upstreams
 from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
 from core.rpc.status import unavailable
 from core.tools.resolver import MeshResolver
-from gateway.upstream import Upstreams
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common

@@ -12,9 +12,9 @@ import grpc
 
 from core.errors import NotFound
 from core.model import InstrumentKind
+from core.rpc.channels import Upstreams
 from core.rpc.client import auth_metadata
 from core.tools.resolver import MeshResolver
-from gateway.upstream import Upstreams
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc

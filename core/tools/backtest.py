@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from core.access.contracts import Principal
 from core.errors import InvalidArgument, PermissionDenied, shown
 from core.tools.inputs import bounded
 from core.tools.ledger import TimeText, checked_time
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
-from gateway.contracts import Principal
 from trademesh.backtest.v1 import backtest_pb2 as bt
 
 __all__ = ["BACKTEST", "BacktestTools", "LatencyText"]

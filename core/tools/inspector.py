@@ -1,7 +1,7 @@
 """Tools over Inspector, the risk governor (trademesh.risk.v1.Inspector): its risk state,
 positions with their protective orders, risk events, post-trade audit and policies, all read
 only; and close_all, its emergency button, which only a caller whose key holds the
-`close_all` permission may press (core.tools.upstream checks the key; gateway.scopes says so).
+`close_all` permission may press (core.tools.upstream checks the key; core.access.scopes says so).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from core.access.contracts import Principal
 from core.bus.names import venue_name
 from core.errors import FieldViolation, InvalidArgument, PermissionDenied
 from core.tools.inputs import bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
-from gateway.contracts import Principal
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

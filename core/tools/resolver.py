@@ -2,7 +2,7 @@
 advisor): the gateway's app registry (ListServices, refreshed in the background), plus
 instances given on the command line (`--venue sim=HOST:PORT`), which win over the registry's.
 
-It answers as the gateway's own registry does (gateway.contracts.Resolver): `names(service)`
+It answers as the gateway's own registry does (core.access.contracts.Resolver): `names(service)`
 lists the live instances serving a service, `resolve(service, target)` gives an address, or
 NotFound / FailedPrecondition (several serve it and none is named).
 """

@@ -5,7 +5,7 @@ registry in the gateway, core.tools.resolver's view of it in the advisor. One gr
 is kept per address and closed with the Upstream. gRPC failures become core.errors
 (core.rpc.status.from_call_error), each naming the service and instance that failed.
 
-Tools only read: a call whose method needs more than the `read` scope (gateway.scopes, the one
+Tools only read: a call whose method needs more than the `read` scope (core.access.scopes, the one
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
 without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
 caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
@@ -24,15 +24,15 @@ from typing import Any, TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 
+from core.access.contracts import Principal, Resolver, Scope
+from core.access.scopes import check_scope, required_scope
 from core.errors import (
     PermissionDenied,
     Unavailable,
 )
+from core.rpc.channels import Upstreams
 from core.rpc.client import auth_metadata
 from core.rpc.status import from_call_error
-from gateway.contracts import Principal, Resolver, Scope
-from gateway.scopes import check_scope, required_scope
-from gateway.upstream import Upstreams
 
 __all__ = ["Upstream"]
 

@@ -10,6 +10,7 @@ import time
 
 from starlette.routing import BaseRoute
 
+from core.access.contracts import Principal
 from core.errors import InvalidArgument, Unauthenticated
 from gateway.auth.cache import KeyCache
 from gateway.auth.keys import KEY_PREFIX, key_digest, looks_like_key
@@ -17,7 +18,6 @@ from gateway.auth.login import login_routes
 from gateway.auth.sessions import SESSION_PREFIX, Session, SessionSigner
 from gateway.auth.store import KeyRow, KeyStore
 from gateway.auth.throttle import LoginThrottle
-from gateway.contracts import Principal
 
 __all__ = ["DEFAULT_REFRESH_S", "DEFAULT_SESSION_TTL_S", "GatewayAuth"]
 

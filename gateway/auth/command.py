@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.access.contracts import Scope
     from gateway.auth.store import KeyStore
-    from gateway.contracts import Scope
 
 __all__ = ["DEFAULT_SCOPES", "add_keys_parser"]
 
@@ -96,7 +96,7 @@ def _shown(scopes: frozenset[Scope]) -> str:
 
 
 async def _create(store: KeyStore, args: argparse.Namespace) -> None:
-    from gateway.contracts import Scope
+    from core.access.contracts import Scope
 
     scopes = frozenset(args.scopes or [Scope(name) for name in DEFAULT_SCOPES])
     key = await store.create(args.name, scopes)

@@ -13,9 +13,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from core.access.contracts import Scope
 from gateway.auth.keys import check_name, looks_like_key
 from gateway.auth.store import KeyStore
-from gateway.contracts import Scope
 
 __all__ = ["ensure_key_file", "read_key_file"]
 

@@ -12,8 +12,8 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from core.access.contracts import Scope
 from core.errors import InvalidArgument, shown
-from gateway.contracts import Scope
 
 __all__ = [
     "KEY_PREFIX",

@@ -41,7 +41,7 @@ MIGRATIONS = (
         2,
         "api_key_scopes",
         """
-        -- What each key may do (gateway.contracts.Scope). Keys made before scopes existed keep
+        -- What each key may do (core.access.contracts.Scope). Keys made before scopes existed keep
         -- all three, so an upgrade breaks no client; every key made since names its own.
         ALTER TABLE gateway_api_keys ADD COLUMN scopes text[] NOT NULL DEFAULT '{read,trade,admin}';
         ALTER TABLE gateway_api_keys ALTER COLUMN scopes DROP DEFAULT;

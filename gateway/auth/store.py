@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
+from core.access.contracts import Scope
 from core.env import redact_url
 from core.errors import AlreadyExists, NotFound, Unavailable
 from gateway.auth.keys import key_digest, new_key, stored_scopes
 from gateway.auth.schema import ensure_schema
-from gateway.contracts import Scope
 
 __all__ = ["KeyRecord", "KeyRow", "KeyStore"]
 

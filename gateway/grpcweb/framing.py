@@ -1,7 +1,7 @@
 """gRPC-web message framing: a flag byte, a 4-byte big-endian length, then the payload.
 
 Data frames carry the protobuf message bytes untouched (forwarded as they came; the gateway
-decodes only the few requests whose scope depends on them, gateway.scopes.REQUEST_SCOPES);
+decodes only the few requests whose scope depends on them, core.access.scopes.REQUEST_SCOPES);
 the trailer frame (flag 0x80) carries the call's status as HTTP/1-style header lines.
 """
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.access.contracts import TARGET_HEADER
 from core.errors import InvalidArgument
-from gateway.contracts import TARGET_HEADER
 
 __all__ = ["Cors", "forwarded_request_metadata", "forwarded_response_metadata"]
 

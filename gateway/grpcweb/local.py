@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.contracts import Principal
+from core.access.contracts import Principal
 from gateway.grpcweb.status import CallStatus
 
 __all__ = ["Answer", "Call", "Caller", "LocalService"]

@@ -16,6 +16,7 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
+from core.access.contracts import Authenticator, Resolver
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools
 from core.tools.bars import BarStore
@@ -27,7 +28,6 @@ from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
 from core.tools.upstream import Upstream
-from gateway.contracts import Authenticator, Resolver
 from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
 from gateway.mcp.tools import register, tool_functions

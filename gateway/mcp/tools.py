@@ -19,6 +19,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from core.access.contracts import Principal
 from core.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
@@ -26,7 +27,6 @@ from core.tools.inspector import InspectorTools, Reason
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.market import MarketTools
 from core.tools.strategies import StrategyTools
-from gateway.contracts import Principal
 from gateway.mcp.guard import PRINCIPAL
 
 __all__ = ["register", "tool_functions"]

@@ -20,9 +20,11 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from core.access.contracts import Authenticator, Principal, Resolver
+from core.access.scopes import check_scope, required_scope
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
+from core.rpc.channels import Upstreams
 from core.rpc.client import auth_metadata
-from gateway.contracts import Authenticator, Principal, Resolver
 from gateway.grpcweb.forward import UpstreamCall
 from gateway.grpcweb.local import Answer, Call, Caller
 from gateway.grpcweb.status import CallStatus, Refused
@@ -30,8 +32,6 @@ from gateway.mux import metrics
 from gateway.mux.checks import MUX_SERVICE, check_add, check_remove, upstream_method
 from gateway.mux.limits import MuxLimits
 from gateway.mux.session import MuxSession, Owner
-from gateway.scopes import check_scope, required_scope
-from gateway.upstream import Upstreams
 from trademesh.mux.v1 import mux_pb2 as pb
 
 __all__ = ["MUX_SERVICE", "Multiplexer"]

@@ -22,8 +22,8 @@ from typing import Any
 
 import grpc
 
+from core.access.contracts import Principal, Scope
 from core.errors import AlreadyExists, PermissionDenied, ResourceExhausted, Unauthenticated
-from gateway.contracts import Principal, Scope
 from gateway.grpcweb.forward import UpstreamCall, explained
 from gateway.grpcweb.status import CallStatus
 from gateway.mux import metrics

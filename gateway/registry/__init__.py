@@ -1,4 +1,4 @@
-"""The app registry: which instances are alive and where (gateway.contracts.Resolver)."""
+"""The app registry: which instances are alive and where (core.access.contracts.Resolver)."""
 
 from __future__ import annotations
 

@@ -21,12 +21,12 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from core.access.contracts import Scope
 from core.env import DATABASE_URL
 from core.errors import Unauthenticated, Unavailable
 from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
 from gateway.auth.schema import MIGRATIONS, ensure_schema
 from gateway.auth.store import KeyStore
-from gateway.contracts import Scope
 from tests.integration.postgres_server import database_url, fresh_database, new_database, with_database
 from tests.integration.support import until
 

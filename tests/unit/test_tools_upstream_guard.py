@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from google.protobuf.message import Message
 
+from core.access.contracts import Principal, Scope
 from core.errors import PermissionDenied
 from core.tools.inspector import InspectorTools
 from core.tools.upstream import Upstream
-from gateway.contracts import Principal, Scope
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.risk.v1 import inspector_pb2 as rk

@@ -18,8 +18,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
+from core.access.contracts import Principal, Scope
 from core.errors import PermissionDenied, shown
-from gateway.contracts import Principal, Scope
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = [

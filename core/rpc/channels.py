@@ -1,4 +1,5 @@
-"""One grpc.aio channel per upstream address, shared by every call the gateway forwards there."""
+"""One grpc.aio channel per upstream address, shared by every call a process makes there (the
+gateway's forwarding, the tools', the inspector's and the ledger's venue links)."""
 
 from __future__ import annotations
 

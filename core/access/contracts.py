@@ -1,8 +1,9 @@
-"""What the gateway's parts promise each other: routing, authentication and the target header.
+"""Who calls and where a call goes: the scopes a key holds, the principal behind a call, the
+resolver that finds an instance, the authenticator and the target header.
 
-The gRPC-web bridge (gateway.grpcweb), the app registry (gateway.registry), auth
-(gateway.auth) and MCP (gateway.mcp) meet only through these names, so each can be read,
-tested and replaced on its own.
+The gateway's parts (the gRPC-web bridge, the app registry, auth, MCP) and the services' tools
+(core.tools) meet only through these names, so each can be read, tested and replaced on its
+own; they are a foundation (core.access), so no service imports the gateway for them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ TARGET_HEADER = "x-trademesh-target"
 
 
 class Scope(enum.StrEnum):
-    """What an API key may do; each method needs one (gateway.scopes), a key holds any set."""
+    """What an API key may do; each method needs one (core.access.scopes), a key holds any set."""
 
     # Everything that changes nothing: market data, status, orders, balances, positions.
     READ = "read"
@@ -30,7 +31,7 @@ class Scope(enum.StrEnum):
     # Operating venues: Drain, Reconnect, Add/RemoveSubscriptions; and any unclassified method.
     ADMIN = "admin"
     # Inspector's emergency button (SetMode CLOSE_ALL: cancel everything, flatten every
-    # position): never implied by `trade` or `admin`, granted on purpose (gateway.scopes).
+    # position): never implied by `trade` or `admin`, granted on purpose (core.access.scopes).
     CLOSE_ALL = "close_all"
 
 
