@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.contracts.intent import ExecutionIntent
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.policies import PolicySet

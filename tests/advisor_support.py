@@ -16,8 +16,8 @@ from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.regime import detect_regime
 from core.advisor.engine.request import StageOutputs
-from core.advisor.engine.signal import Direction, RuleAttribution, Signal, direction_sign
 from core.advisor.engine.snapshot import snapshot
+from core.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
 from core.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
 
 D = Decimal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.contracts.intent import ExecutionIntent
 from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskState

@@ -26,11 +26,11 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from core.advisor.engine.calibration import CalibrationMethod
 from core.advisor.engine.decision import Decision, Outcome
-from core.advisor.engine.intent import ExecutionIntent
-from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
 from core.advisor.outputs import KeptParts, plain, stage_texts, summaries
+from core.contracts.intent import ExecutionIntent
+from core.contracts.signal import Direction, RuleAttribution, Signal
 from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
 from core.decimals import format_decimal
 from core.errors import FieldViolation, InvalidArgument, shown

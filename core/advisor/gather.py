@@ -64,9 +64,9 @@ from typing import Any, TypeVar
 
 from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
-from core.advisor.engine.signal import Direction, RuleAttribution, Signal
 from core.advisor.fills import RecentFills, moved
 from core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
+from core.contracts.signal import Direction, RuleAttribution, Signal
 from core.errors import NotFound, TrademeshError, shown
 from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools

@@ -37,7 +37,6 @@ from core.advisor.convert import decision_to_pb, event_to_pb, signal_from_pb
 from core.advisor.engine.answer import FailureReason, LlmFailure
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Pending
-from core.advisor.engine.signal import Signal
 from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
 from core.advisor.journal import DecisionJournal
@@ -48,6 +47,7 @@ from core.advisor.wire import BusWriter
 from core.backoff import Backoff
 from core.bus.consumer import REDELIVERED, Entry
 from core.bus.names import SIGNALS
+from core.contracts.signal import Signal
 from core.errors import InvalidArgument, NotFound, TrademeshError
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig

@@ -23,12 +23,12 @@ from core.advisor.engine.context import BookTop, Context, OpenOrder
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Pending
 from core.advisor.engine.model import ModelArtifact
-from core.advisor.engine.signal import Signal
 from core.advisor.library import ModelLibrary, load_calibration, serving_model
 from core.backtest.answers import RecordedAnswers
 from core.backtest.detect import no_timer
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
+from core.contracts.signal import Signal
 from core.convert import TIMEFRAME_TO_PB
 from core.errors import FailedPrecondition
 from core.model import Balance, Candle, Instrument, Position, Timeframe

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 
+from core.contracts.signal import Direction
 from core.decimals import format_decimal
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.changes import (
@@ -35,7 +36,7 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.module import Category, Module, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.outputs import EmittedSignal, PositionRequest
 from core.detector.engine.patch import Patch
-from core.detector.engine.values import BarValue, BookValue, Direction, PortType, SignalValue, TradeValue
+from core.detector.engine.values import BarValue, BookValue, PortType, SignalValue, TradeValue
 from core.errors import InvalidArgument
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig

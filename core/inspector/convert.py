@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
-from core.advisor.engine.intent import MAX_AMOUNT, ExecutionIntent, intent_violations
 from core.bus.names import venue_name
+from core.contracts.intent import MAX_AMOUNT, ExecutionIntent, intent_violations
 from core.convert import (
     KIND_FROM_PB,
     ORDER_TYPE_FROM_PB,

@@ -10,8 +10,8 @@ import pytest
 from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.context import GapMarker
 from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.signal import Direction
 from core.advisor.engine.snapshot import snapshot
+from core.contracts.signal import Direction
 from core.errors import InvalidArgument
 from core.model import Position
 from tests.advisor_support import MS, NOW_NS, book, context, signal

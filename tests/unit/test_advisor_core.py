@@ -25,7 +25,6 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.features import FEATURE_NAMES
 from core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
-from core.advisor.engine.signal import Direction
 from core.advisor.engine.synthesis import SynthesisSource
 from core.advisor.engine.telemetry import (
     STAGE_KINDS,
@@ -35,6 +34,7 @@ from core.advisor.engine.telemetry import (
     TelemetryKind,
     TelemetryLog,
 )
+from core.contracts.signal import Direction
 from core.errors import AlreadyExists
 from core.model import Position, Side
 from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars

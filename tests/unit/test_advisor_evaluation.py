@@ -25,9 +25,9 @@ from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, bar_series, co
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.regime import UNKNOWN, detect_regime, regime_of
 from core.advisor.engine.rules import evaluate_rules
-from core.advisor.engine.signal import Direction
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.synthetic import regime_bars
+from core.contracts.signal import Direction
 from tests.advisor_support import NOW_NS, context, signal, trend_bars
 
 

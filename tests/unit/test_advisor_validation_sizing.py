@@ -11,11 +11,11 @@ import pytest
 from core.advisor.engine.config import EntryMode, IntentConfig, SizingConfig, ValidationConfig
 from core.advisor.engine.fees import UNSTATED_FEE_RATE, FeeRates, fee_rates
 from core.advisor.engine.intent import close_intent, open_intent
-from core.advisor.engine.signal import Direction
 from core.advisor.engine.sizing import risk_size
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.engine.synthesis import Synthesis, deterministic_synthesis
 from core.advisor.engine.validation import average_true_range, entry_price, plan_trade, validate
+from core.contracts.signal import Direction
 from core.errors import InvalidArgument
 from core.model import InstrumentKind, OrderType, Side, TimeInForce
 from tests.advisor_support import INSTRUMENT, NOW_NS, book, context, signal, stage_outputs, trend_bars

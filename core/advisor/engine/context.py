@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.advisor.engine.signal import Signal
+from core.contracts.signal import Signal
 from core.model import Balance, Candle, Instrument, Position, Side
 
 __all__ = ["BookTop", "Context", "GapMarker", "OpenOrder"]

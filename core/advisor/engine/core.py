@@ -28,19 +28,20 @@ from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.drift import DriftMonitor
 from core.advisor.engine.evaluation import Evaluation, ScoredBars, evaluate, score_bars
 from core.advisor.engine.ids import decision_id
-from core.advisor.engine.intent import ExecutionIntent, close_intent, intent_violations, open_intent
+from core.advisor.engine.intent import close_intent, open_intent
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
 from core.advisor.engine.record import Recorder
 from core.advisor.engine.regime import Regime, detect_regime
 from core.advisor.engine.request import StageOutputs, build_request
-from core.advisor.engine.signal import Direction, Signal, direction_sign
 from core.advisor.engine.sizing import Sizing, risk_size
 from core.advisor.engine.snapshot import ContextSnapshot, snapshot
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource, deterministic_synthesis, from_answer
 from core.advisor.engine.telemetry import JsonValue, Scope, Stage, TelemetryEvent, TelemetryKind, TelemetryLog
 from core.advisor.engine.validation import Validation, validate
+from core.contracts.intent import ExecutionIntent, intent_violations
+from core.contracts.signal import Direction, Signal, direction_sign
 from core.errors import AlreadyExists
 
 __all__ = ["AdvisorCore"]

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.evaluation import Evaluation
-from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
 from core.advisor.engine.request import SynthesisRequest
-from core.advisor.engine.signal import Signal
 from core.advisor.engine.sizing import Sizing
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis
 from core.advisor.engine.telemetry import Stage
 from core.advisor.engine.validation import Validation
+from core.contracts.intent import ExecutionIntent
+from core.contracts.signal import Signal
 
 __all__ = ["Decision", "Outcome", "Pending"]
 

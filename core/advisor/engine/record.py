@@ -12,13 +12,13 @@ from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.drift import DriftAlert
 from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.ids import event_id_of
-from core.advisor.engine.intent import ExecutionIntent
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import FlagAction
 from core.advisor.engine.telemetry import STAGE_KINDS, JsonValue, Scope, Stage, TelemetryKind, TelemetryLog
 from core.advisor.engine.validation import Validation
+from core.contracts.intent import ExecutionIntent
 from core.decimals import format_decimal
 
 __all__ = ["Recorder"]

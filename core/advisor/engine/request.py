@@ -17,8 +17,8 @@ from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
-from core.advisor.engine.signal import Signal
 from core.advisor.engine.snapshot import ContextSnapshot
+from core.contracts.signal import Signal
 from core.decimals import format_decimal
 
 __all__ = ["INSTRUCTIONS", "StageOutputs", "SynthesisRequest", "build_request"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from core.contracts.signal import Direction
+
 __all__ = [
     "BarValue",
     "BookValue",
-    "Direction",
     "PortType",
     "RuleValue",
     "SignalValue",
@@ -29,12 +30,6 @@ class PortType(enum.Enum):
     BOOK = "book"
     BAR = "bar"
     SIGNAL = "signal"
-
-
-class Direction(enum.Enum):
-    LONG = "long"
-    SHORT = "short"
-    FLAT = "flat"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.contracts.intent import ExecutionIntent
 from core.decimals import format_decimal as text
 from core.inspector.engine.book import Book
 from core.inspector.engine.equity import LossStreak, local_time

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.contracts.intent import ExecutionIntent
 from core.errors import InvalidArgument
 from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
 from core.inspector.engine.book import Book

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.advisor.engine.intent import ExecutionIntent
+from core.contracts.intent import ExecutionIntent
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id, flatten_order_id
 from core.inspector.engine.positions import Key

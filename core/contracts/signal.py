@@ -1,4 +1,5 @@
-"""The signal the advisor decides on: trademesh.signal.v1.Signal as the core sees it.
+"""The signal: what a detector emits and the advisor decides on (trademesh.signal.v1.Signal as
+the cores see it), and its direction.
 
 Conviction, score, threshold and rule weights are decimal strings on the wire and Decimal here
 (exact, so a decision never depends on a float's last bit); the shell converts at the edge.
@@ -6,13 +7,19 @@ Conviction, score, threshold and rule weights are decimal strings on the wire an
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.detector.engine.values import Direction
 from core.errors import FieldViolation, InvalidArgument
 
 __all__ = ["Direction", "RuleAttribution", "Signal", "direction_sign"]
+
+
+class Direction(enum.Enum):
+    LONG = "long"
+    SHORT = "short"
+    FLAT = "flat"
 
 
 def direction_sign(direction: Direction) -> int:
