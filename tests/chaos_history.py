@@ -20,8 +20,11 @@ histories made by hand.
   `removal`) to the one that protected it again, or to the end of the run. Its counted time
   leaves out the time the inspector was away (nothing can place a stop then), except when the
   protection was removed while it was away, `IN_FLIGHT_NS` or more after it went (a cancel it
-  sent before it went lands within that): the venue stripped it (a dead-man trip), and the
-  whole window counts (`stripped`).
+  sent before it went lands within that). Removed by the venue (a cancel without the
+  inspector's reason, a trim), the venue stripped it, and the whole window counts
+  (`stripped`). Removed by the inspector's own cancel (its `status_reason` says "inspector:"),
+  the inspector was back, acting before the serving line the absence ends at (it carries out
+  what its journal's replay asks first): the whole window counts too, not stripped.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ __all__ = [
 S = 1_000_000_000
 # A request the inspector sent just before it was killed or frozen is carried out by then.
 IN_FLIGHT_NS = S
+# How the inspector's cancels are said at the venue (core.inspector.convert.venue_reason).
+_INSPECTORS = "inspector:"
 DUST_NOTIONALS = 2
 _ACTIVE = (tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_PARTIALLY_FILLED)
 _STOPS = (tf.ORDER_TYPE_STOP_MARKET, tf.ORDER_TYPE_STOP_LIMIT)
@@ -194,7 +199,8 @@ def unprotected_windows(
         moved = market.apply(execution)
         state = market.state(minimums[symbol], "stop" if kind == "stop" else "pair")
         if state == wanted:
-            start, cause, largest = opened.get(symbol, (ts, "fill" if moved else "removal", _ZERO))
+            first = (ts, _cause(execution, moved), _ZERO)
+            start, cause, largest = opened.get(symbol, first)
             opened[symbol] = (start, cause, max(largest, abs(market.position)))
         elif symbol in opened:
             windows.append(_window(symbol, *opened.pop(symbol), ts, absences, at_end=False))
@@ -203,11 +209,19 @@ def unprotected_windows(
     return sorted(windows, key=lambda w: w.start_ns)
 
 
+def _cause(execution: tf.Execution, moved: bool) -> str:
+    if moved:
+        return "fill"
+    return "inspector's removal" if execution.order.status_reason.startswith(_INSPECTORS) else "removal"
+
+
 def _window(
     symbol: str, start: int, cause: str, largest: Decimal, end: int, absences: Sequence[Absence], at_end: bool
 ) -> Window:
-    stripped = cause == "removal" and any(a.start_ns + IN_FLIGHT_NS <= start < a.end_ns for a in absences)
-    away = 0 if stripped else _overlap(start, end, absences)
+    during = any(a.start_ns + IN_FLIGHT_NS <= start < a.end_ns for a in absences)
+    stripped = during and cause == "removal"
+    back = during and cause == "inspector's removal"  # it acted: it was not away
+    away = 0 if stripped or back else _overlap(start, end, absences)
     return Window(symbol, start, end, cause, end - start - away, stripped, at_end, largest)
 
 

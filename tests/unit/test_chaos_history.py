@@ -82,9 +82,10 @@ class Venue:
         self.protect(f"sl{n}", side, size, at_s)
         self.protect(f"tp{n}", side, size, at_s, stop=False)
 
-    def cancel(self, order_id: str, at_s: float) -> None:
+    def cancel(self, order_id: str, at_s: float, reason: str = "canceled by request") -> None:
         order = self.orders[order_id]
         order.status = CANCELED
+        order.status_reason = reason
         self._emit(order, at_s)
 
 
@@ -246,3 +247,18 @@ def test_the_state_now_of_each_symbols_position() -> None:
     assert states(venue.executions, MINIMUMS) == {BTC: "dust"}
     venue.entry("3", SELL, "0.0001", at_s=2)
     assert states(venue.executions, MINIMUMS) == {BTC: "flat"}
+
+
+def test_the_inspectors_own_cancel_during_an_absence_is_not_the_venue_stripping_it() -> None:
+    """A CI run: the inspector, restarted, amended a stop (cancel, then the new one 7.8 ms
+    later) after its journal's replay and before its serving line, where its absence ended. Its
+    own cancel (the venue's `status_reason` says "inspector: ...") is not stripped protection;
+    the window counts whole (it was back), well within the bound."""
+    venue = Venue()
+    venue.entry("1", BUY, "0.04", at_s=0)
+    venue.pair(1, SELL, "0.04", at_s=0.1)
+    venue.cancel("sl1", at_s=34.0, reason="inspector: stop_loss amended")
+    venue.protect("sl2", SELL, "0.04", at_s=34.0078)
+    _, window = windows(venue, [Absence(500 * MS, 34 * S + 50 * MS, "kill")])
+    assert (window.cause, window.stripped) == ("inspector's removal", False)
+    assert window.counted_ns == 7_800_000 and window.counted_ns < BOUND
