@@ -3,14 +3,15 @@
 The bridge runs with a queue of 16 messages per subscriber. Slow clients read their first
 message and then nothing; their channels turn off HTTP/2 BDP probing so the transport does
 not grow a large window on their behalf, and the bridge's own queue is what fills up. A fast
-client reads everything meanwhile.
+client reads everything meanwhile; the publisher waits for it every few rounds (publish_rounds),
+so a loaded machine's scheduling cannot make it fall behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -42,6 +43,7 @@ __all__ = ["redis_url"]  # the fixture, for pytest
 ROUNDS = 1500
 TRADES_PER_ROUND = 8
 SLOW = [("grpc.http2.bdp_probe", 0)]
+PACE_ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +96,23 @@ class FastClient:
             self.take(message)
 
 
-async def publish_rounds(bus: Bus, venue: str, symbol: str, model: Book) -> list[str]:
-    """ROUNDS bus entries of trades and of book deltas, each round its own flush; the trade ids."""
-    ids = []
+async def publish_rounds(
+    bus: Bus, venue: str, symbol: str, model: Book, readers: Sequence[FastClient] = ()
+) -> list[str]:
+    """ROUNDS bus entries of trades and of book deltas, each round its own flush; the trade ids.
+
+    Every PACE_ROUNDS rounds it waits (with a deadline) until each of `readers` has what was
+    published: a reader is never more than PACE_ROUNDS rounds (2 entries each) behind, well
+    within the bridge's 16-batch queue, however slowly a loaded machine schedules it. So a
+    reader's keeping its stream is the bridge's doing, not the scheduler's luck; the slow
+    clients, which read nothing, still fill their queues."""
+    ids: list[str] = []
     for n in range(ROUNDS):
+        if readers and n and n % PACE_ROUNDS == 0:
+            last = ids[-1]
+            for reader in readers:
+                kept_up = functools.partial(_has, reader, last)
+                await until(kept_up, 30.0, interval_s=0.002, what="a reader to keep up")
         trades = [trade(venue, symbol, trade_id(n * TRADES_PER_ROUND + j)) for j in range(TRADES_PER_ROUND)]
         ids += [t.trade.trade_id for t in trades]
         sequence = n + 2
@@ -134,7 +149,7 @@ async def test_slow_subscribers_are_dropped_or_conflated_while_the_bus_and_a_fas
     conflate = lv.SubscribeRequest(venues=[venue], kinds=both, overflow_policy=md.OVERFLOW_POLICY_CONFLATE)
     conflated, conflated_first = await subscribe(bridge.stub(options=SLOW), conflate)
 
-    ids = await publish_rounds(bus, venue, symbol, model)
+    ids = await publish_rounds(bus, venue, symbol, model, [fast])
 
     # The fast client got every trade in order and every delta (BookFollower checks each), no gap.
     await until(
@@ -195,10 +210,19 @@ async def _book_at(bridge: BridgeProcess, venue: str, sequence: int) -> bool | N
     return True if [s.book_sequence for s in listed.streams] == [sequence] else None
 
 
-async def _done(fast: FastClient, last_id: str, sequence: int) -> bool | None:
-    if fast.task.done():
-        fast.task.result()  # raises what ended it
+async def _has(reader: FastClient, last_id: str) -> bool | None:
+    _alive(reader)
+    return True if reader.received.trade_ids()[-1:] == [last_id] else None
+
+
+def _alive(reader: FastClient) -> None:
+    if reader.task.done():
+        reader.task.result()  # raises what ended it
         pytest.fail("the fast stream ended")
+
+
+async def _done(fast: FastClient, last_id: str, sequence: int) -> bool | None:
+    _alive(fast)
     book = fast.follower.books.get(next(iter(fast.follower.books), ""))
     at_end = book is not None and book.sequence == sequence
     return True if at_end and fast.received.trade_ids()[-1:] == [last_id] else None
@@ -212,7 +236,7 @@ async def test_a_subscriber_that_reads_keeps_its_stream_under_load(bridge: Bridg
     await until(lambda: _book_at(bridge, venue, 1), CALL_TIMEOUT_S, what="the bridge to have the book")
     request = lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_TRADES, lv.KIND_BOOK])
     readers = [FastClient(*await subscribe(bridge.stub(), request)) for _ in range(3)]
-    ids = await publish_rounds(bus, venue, symbol, model)
+    ids = await publish_rounds(bus, venue, symbol, model, readers)
     for reader in readers:
         done = functools.partial(_done, reader, ids[-1], ROUNDS + 1)
         await until(done, 30.0, interval_s=0.1, what="a reader to get all of it")
