@@ -26,10 +26,10 @@ import time
 from decimal import Decimal
 
 from core.backtest.market import ReplayedMarket
+from core.matching.order_manager import FeeSchedule
 from core.model import Instrument, InstrumentKind
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.order_manager import FeeSchedule
 
 SYMBOL = "BTC/USDT"
 START_NS = 1_767_225_600 * 1_000_000_000

@@ -194,7 +194,7 @@ def order_from_pb(message: tf.Order) -> Order:
 
 
 def order_request_to_pb(request: OrderRequest) -> tf.PlaceOrderRequest:
-    """The wire request of an order to place (venues.runtime.validate.place_order reverses it)."""
+    """The wire request of an order to place (core.order_rules.place_order reverses it)."""
     return tf.PlaceOrderRequest(
         symbol=request.symbol,
         side=SIDE_TO_PB[request.side],

@@ -3,7 +3,7 @@ the advisor (core.advisor.gather.keep), so a market's first signal finds its boo
 (core.advisor.book_feed) and its venue's fills (core.advisor.fills) there as later ones do; the
 inspector (core.inspector.market), so a market's first intent finds its quotes' history.
 
-Every detector the mesh names (the Patch service: core.tools.strategies.PATCH) is asked for its
+Every detector the mesh names (the Patch service) is asked for its
 ACTIVE patches (ListPatches) every `every_s`; the markets are their `markets` (venue, symbol),
 all detectors' together. No contract change: ListPatches carries them. A detector that does not
 answer keeps the markets it listed last (a restart or a slow answer is no reason to drop a
@@ -20,8 +20,9 @@ from typing import Protocol
 
 from core.errors import TrademeshError
 from core.retry import sleep_unless
-from core.tools.strategies import PATCH
 from trademesh.patch.v1 import patch_pb2 as pb
+
+PATCH = pb.DESCRIPTOR.services_by_name["Patch"].full_name  # the detectors' service
 
 __all__ = ["ActivePatches", "Detectors", "Key", "active_markets"]
 

@@ -26,11 +26,11 @@ from core.detector.strategy_file import Strategy, load_strategy
 from core.errors import InvalidArgument, shown
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.shipped import journal_policies
+from core.matching.order_manager import FeeSchedule
 from core.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from venues.sim.config import DEMO_MARKET
 from venues.sim.config import load_config as load_sim_config
-from venues.sim.order_manager import FeeSchedule
 from venues.sim.symbols import instruments as sim_instruments
 
 __all__ = ["advisor_bars", "build", "recorded_history", "run_recorded", "run_symbols", "strategies_of"]

@@ -1,6 +1,6 @@
 """The replayed venue of a backtest: the sim venue's matching engine fed by recorded market data.
 
-A ReplayedMarket wraps a SimExchange (venues/sim/exchange.py) whose clock is the venue time of
+A ReplayedMarket wraps a SimExchange (core/matching/exchange.py) whose clock is the venue time of
 the simulation. Recorded MarketEvents, as venues stream them, drive the book's synthetic
 liquidity; our orders are the book's user orders, matched by the sim's price-time engine, with
 its fees, balances and partial fills. Pure: no I/O, no wall clock, no randomness; time is
@@ -115,6 +115,9 @@ from core.backtest.offbook import OffBook
 from core.convert import SIDE_FROM_PB
 from core.decimals import parse_decimal
 from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.matching.engine import SYNTHETIC, LevelChange, OrderBook, Resting
+from core.matching.exchange import SimExchange
+from core.matching.order_manager import FeeSchedule, covers, covers_on_arrival
 from core.model import (
     Balance,
     Execution,
@@ -127,9 +130,6 @@ from core.model import (
     TimeInForce,
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.engine import SYNTHETIC, LevelChange, OrderBook, Resting
-from venues.sim.exchange import SimExchange
-from venues.sim.order_manager import FeeSchedule, covers, covers_on_arrival
 
 __all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
 
@@ -626,7 +626,7 @@ class ReplayedMarket:
     def held_at(self, request: OrderRequest, arrival_ns: int) -> Decimal:
         """The size the venue would hold a reduce-only order at, arriving at `arrival_ns`: what
         the position leaves after the reduce-only orders that cover it then (the sim's trim,
-        venues.sim.order_manager): those open now whose cancel has not arrived by then, and
+        core.matching.order_manager): those open now whose cancel has not arrived by then, and
         those on their way that have. 0: it would be refused. Fills between now and then are
         not foreseen."""
         self._release_stops()

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.matching.engine import SYNTHETIC, USER, OrderBook
+from core.matching.exchange import SimExchange
 from core.model import Side
-from venues.sim.engine import SYNTHETIC, USER, OrderBook
-from venues.sim.exchange import SimExchange
 
 __all__ = ["OffBook"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from core.bars.bar import Bar, SecondBar
+from core.bar import Bar, SecondBar
 from core.bars.engine import SymbolBars, VenueBars, entry_position
 from core.bars.spans import Span
 from core.bars.watermark import WatermarkRules

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from core.bars.bar import Bar, SecondBar
+from core.bar import Bar, SecondBar
 from core.bars.spans import RepairTask, Span, add_span
 from core.bars.timeframes import HIGHER, S1_NS
 from core.bars.watermark import WatermarkRules

@@ -22,9 +22,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.backoff import Backoff
+from core.bar import vwap_text
 from core.bars import metrics
 from core.bars.aggregator import Aggregator, venue_of
-from core.bars.bar import vwap_text
 from core.bars.spans import RepairTask
 from core.bars.timeframes import TO_PB
 from core.decimals import format_decimal, parse_decimal

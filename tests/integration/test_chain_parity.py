@@ -43,6 +43,7 @@ from core.detector.history import patch_history
 from core.detector.runner import Runner
 from core.detector.strategy_file import build_patches, load_strategy
 from core.errors import FailedPrecondition
+from core.matching.order_manager import FeeSchedule
 from core.model import Liquidity, OrderStatus, OrderType
 from tests.integration.chain_compare import backtested_signals, chain_report, compared, line
 from tests.integration.chain_mesh import (
@@ -66,7 +67,6 @@ from tests.integration.support import until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 from venues.sim.config import load_config as load_sim_config
-from venues.sim.order_manager import FeeSchedule
 from venues.sim.symbols import instruments as sim_instruments
 
 # The shipped session's restore runs within the first test (a live one's set-up, about 3 minutes).

@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 
 from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, _Units, queue_rule
 from core.errors import InvalidArgument, NotFound
+from core.matching.engine import SYNTHETIC, USER, OrderBook
+from core.matching.exchange import _Scale
+from core.matching.order_manager import FeeSchedule
 from core.model import (
     Execution,
     Instrument,
@@ -28,9 +31,6 @@ from core.model import (
 )
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.engine import SYNTHETIC, USER, OrderBook
-from venues.sim.exchange import _Scale
-from venues.sim.order_manager import FeeSchedule
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.bars.bar import VWAP_PLACES, vwap_text
+from core.bar import VWAP_PLACES, vwap_text
 from core.bars.checkpoint import dump_symbol, load_symbol
 from core.bars.engine import VenueBars
 from core.bars.repair import candle_bar

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import AlreadyExists, InvalidArgument
+from core.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
 from core.model import Side, TimeInForce
-from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
 
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 BUY, SELL = Side.BUY, Side.SELL

@@ -1,6 +1,6 @@
 """The sim's linear perpetuals: long and short positions, fee-only locks, and scheduled funding.
 
-Figures are worked by hand from the documented rules (venues/sim/funding.py): a fill moves
+Figures are worked by hand from the documented rules (core/matching/funding.py): a fill moves
 only the settle asset (its fee and the PnL it realises); at each funding time a position pays
 size * mark * rate, the mark being the book's mid.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import FailedPrecondition, InvalidArgument
+from core.matching.exchange import SimExchange
+from core.matching.funding import MAX_DUE_AT_ONCE, FundingHistory, FundingSchedule, FundingTerms
 from core.model import FundingPayment, Instrument, InstrumentKind, OrderRequest, OrderType, Side, TimeInForce
 from venues.sim.config import SimConfig, load_config
-from venues.sim.exchange import SimExchange
-from venues.sim.funding import MAX_DUE_AT_ONCE, FundingHistory, FundingSchedule, FundingTerms
 from venues.sim.symbols import instruments
 
 D = Decimal

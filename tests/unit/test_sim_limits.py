@@ -1,8 +1,8 @@
 """The sim's limits on user orders: a bounded window of closed orders, and a price band.
 
 (Issue 12, item 16: the sim kept every order forever, about 2.4 KB each, and rested a sell at
-1e38.) The window and the band are documented in venues/sim/order_manager.py and
-venues/sim/price_band.py.
+1e38.) The window and the band are documented in core/matching/order_manager.py and
+core/matching/price_band.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from decimal import Decimal
 import pytest
 
 from core.errors import InvalidArgument, NotFound
+from core.matching.exchange import SimExchange
 from core.model import Instrument, InstrumentKind, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
-from venues.sim.exchange import SimExchange
 
 D = Decimal
 BTC = Instrument("sim", "BTC/USDT", "BTCUSDT", InstrumentKind.SPOT, "BTC", "USDT", "USDT", D(1), D("0.001"))

@@ -21,6 +21,9 @@ from hypothesis.stateful import (
 
 from core.decimals import format_decimal
 from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.matching.accounts import EXACT
+from core.matching.engine import SYNTHETIC, LevelChange
+from core.matching.exchange import SimExchange
 from core.model import (
     Execution,
     Fill,
@@ -34,9 +37,6 @@ from core.model import (
     Side,
     TimeInForce,
 )
-from venues.sim.accounts import EXACT
-from venues.sim.engine import SYNTHETIC, LevelChange
-from venues.sim.exchange import SimExchange
 
 BUY, SELL = Side.BUY, Side.SELL
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK

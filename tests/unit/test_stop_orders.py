@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from core.convert import order_from_pb, order_request_to_pb, order_to_pb
 from core.errors import FailedPrecondition, InvalidArgument
+from core.matching.exchange import SimExchange
+from core.matching.stops import StopBook
 from core.model import (
     Execution,
     Instrument,
@@ -29,8 +31,6 @@ from venues.live.reporting import ExecutionReporter
 from venues.live.spec import LiveSpec
 from venues.live.trading import LiveTrading
 from venues.runtime import validate
-from venues.sim.exchange import SimExchange
-from venues.sim.stops import StopBook
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

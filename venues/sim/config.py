@@ -22,7 +22,7 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
 
 A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract size 1
-(venues/sim/funding.py says how it trades and how its funding is paid). The default symbols
+(core/matching/funding.py says how it trades and how its funding is paid). The default symbols
 are spot only: a perpetual is there when the config lists one.
 
 Every number has a range (bounds included); a value outside it, a NaN or an infinity is
@@ -148,7 +148,7 @@ class SimConfig:
     taker_fee_rate: Decimal = Decimal("0.002")
     # Closed orders kept for GetOrder and client_order_id idempotency, the oldest dropped first.
     closed_orders_kept: int = 10_000
-    # A limit price must lie within [reference / ratio, reference * ratio] (venues/sim/price_band.py).
+    # A limit price must lie within [reference / ratio, reference * ratio] (core/matching/price_band.py).
     price_band_ratio: Decimal = Decimal(5)
     balances: tuple[tuple[str, Decimal], ...] = field(default_factory=_default_balances)
     symbols: tuple[SymbolConfig, ...] = field(default_factory=_default_symbols)

@@ -15,9 +15,9 @@ import math
 import random
 import zlib
 
+from core.matching.exchange import SimExchange
 from core.model import Side, TimeInForce
 from venues.sim.config import SimConfig, SymbolConfig
-from venues.sim.exchange import SimExchange
 
 __all__ = ["SyntheticMarket", "SyntheticSymbol"]
 

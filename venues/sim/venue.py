@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
+from core.matching.exchange import SimExchange
+from core.matching.funding import FundingTerms
 from core.model import (
     Balance,
     Candle,
@@ -25,8 +27,6 @@ from core.model import (
 from venues.runtime.stats import StreamState
 from venues.runtime.venue import OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
-from venues.sim.exchange import SimExchange
-from venues.sim.funding import FundingTerms
 from venues.sim.market_data import SyntheticMarket
 from venues.sim.publish import SimPublisher
 from venues.sim.symbols import VENUE, instruments

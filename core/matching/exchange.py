@@ -15,7 +15,7 @@ call; applied in order to an aggregated copy of the book they reproduce OrderBoo
 exactly. A cancel (user or synthetic) or a synthetic reduce makes its own on_levels call
 with one change.
 
-Stop orders wait outside the book (venues/sim/stops.py) until a trade crosses their trigger
+Stop orders wait outside the book (core/matching/stops.py) until a trade crosses their trigger
 price, whoever's trade it is. Each operation that trades notes the range of its prices; once
 the operation is over (its listener calls made), the stops that range triggers are placed, as
 operations of their own, oldest first, each one's trades possibly triggering more. A stop
@@ -25,11 +25,11 @@ taker's trades one by one: core.backtest.market) holds the stops back with
 submit_synthetic(..., stops=False) and places them with run_stops() once its last order is in.
 
 A user's limit price and stop trigger price are checked against the price band
-(venues/sim/price_band.py) before the order manager sees the order; the order manager keeps
+(core/matching/price_band.py) before the order manager sees the order; the order manager keeps
 closed orders for a bounded window.
 
 Linear perpetuals (BASE/QUOTE:QUOTE) trade in the same books; their positions pay funding at
-the funding times of their schedule when settle_funding() is called (venues/sim/funding.py).
+the funding times of their schedule when settle_funding() is called (core/matching/funding.py).
 
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
 read the exchange (books, formatting) but must not place or cancel from inside a callback.
@@ -42,6 +42,12 @@ from decimal import Decimal, localcontext
 from typing import Protocol
 
 from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.matching.accounts import EXACT, Accounts
+from core.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from core.matching.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
+from core.matching.order_manager import FeeSchedule, OrderManager
+from core.matching.price_band import PriceBand, reference_ticks
+from core.matching.stops import StopBook
 from core.model import (
     Balance,
     Execution,
@@ -57,12 +63,6 @@ from core.model import (
     Side,
     TimeInForce,
 )
-from venues.sim.accounts import EXACT, Accounts
-from venues.sim.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
-from venues.sim.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
-from venues.sim.order_manager import FeeSchedule, OrderManager
-from venues.sim.price_band import PriceBand, reference_ticks
-from venues.sim.stops import StopBook
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 

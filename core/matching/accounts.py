@@ -2,7 +2,7 @@
 
 On SPOT instruments a buy fill moves the base asset +size and the quote asset -(price * size);
 a sell the reverse. Fees are charged in the quote asset. On the linear perpetuals
-(venues/sim/funding.py) a fill moves only the settle asset: its fee, and the PnL it realises.
+(core/matching/funding.py) a fill moves only the settle asset: its fee, and the PnL it realises.
 
 Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange does), whose
 precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums

@@ -2,7 +2,7 @@
 
 A perpetual is a symbol BASE/QUOTE:QUOTE in the config (e.g. BTC/USDT:USDT): one contract is
 one unit of BASE, priced in QUOTE, settled in QUOTE (the settle asset). It trades in the same
-book and matching engine as a spot pair, with these differences (venues/sim/order_manager.py):
+book and matching engine as a spot pair, with these differences (core/matching/order_manager.py):
 - A fill moves no BASE: it changes the position (signed, long or short, from any side) and
   books its fee and the PnL it realises (when it reduces or flips the position) in the
   settle asset.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, Rounded
 
-from core.bars.timeframes import TO_PB
+from core.convert import TIMEFRAME_TO_PB as TO_PB
 from core.decimals import MAX_DIGITS, WIDE, format_decimal
 from core.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus

@@ -15,7 +15,7 @@ Choices callers rely on:
   cost (better price, maker fee). A market buy locks the cost of walking the book
   * (1 + taker rate). A sell locks its size of base. What is left is unlocked when the order
   ends, so an ended order never holds a lock.
-- Perpetuals (venues/sim/funding.py): either side locks only the worst-case fee, in the
+- Perpetuals (core/matching/funding.py): either side locks only the worst-case fee, in the
   settle asset (price * size * max(maker, taker) rate; a market order the cost of walking the
   book * the taker rate); a fill pays its fee from it and books its realised PnL.
 - reduce_only (spot: the position is the net size filled on this venue): the size is trimmed to
@@ -58,6 +58,7 @@ from decimal import Decimal
 
 from core.decimals import format_decimal, is_multiple
 from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.matching.accounts import Accounts, exact_quotient
 from core.model import (
     Execution,
     Fill,
@@ -70,7 +71,6 @@ from core.model import (
     OrderType,
     Side,
 )
-from venues.sim.accounts import Accounts, exact_quotient
 
 __all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival"]
 

@@ -21,7 +21,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from core.decimals import format_decimal
 from core.errors import InvalidArgument
-from venues.sim.engine import OrderBook
+from core.matching.engine import OrderBook
 
 __all__ = ["PriceBand", "reference_ticks"]
 
