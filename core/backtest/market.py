@@ -6,98 +6,9 @@ liquidity; our orders are the book's user orders, matched by the sim's price-tim
 its fees, balances and partial fills. Pure: no I/O, no wall clock, no randomness; time is
 given (the events' ts_event_ns, the callers' now_ns).
 
-The book model
---------------
-At each price the engine's book queues synthetic orders, standing for the recorded market's
-orders, and ours. The synthetic total of each level mirrors the recorded size:
-
-- A snapshot or a delta sets each level's synthetic total to the recorded size (a snapshot
-  also empties the levels it does not list; size "0" in a delta removes a level). An increase
-  joins the back of the level's queue (a synthetic order of the difference; by the BACK rule
-  merged into the synthetic order already last there, if any; by the FRONT rule a delta's is an
-  order of its own, as the sim's maker placed it, so a taker sweeping the level fills against
-  each apart, as live; a snapshot's increase is merged by either rule, as the orders that made
-  it are not known): liquidity that arrives after our order waits behind it.
-- A decrease is taken from the level's synthetic queue by the venue's queue rule
-  (`QueueRule`, chosen by the recorded venue: `queue_rule`). The recorded book tells how much
-  left a level, not where in the queue it stood.
-  - BACK, the default for every venue: the newest synthetic orders go first, the last one
-    touched is reduced in place and keeps its place. Taking it from behind us means that a
-    cancellation never moves our order forward, so our queue position is never better than
-    the real one could have been: a fill comes no earlier than it would have.
-  - FRONT, for a recording of the sim venue, whose makers are known exactly
-    (venues/sim/market_data.py): a maker cancels the oldest of its orders at a level
-    (`_cancel_first`, when it has too many there or as its random cancel) or every order of a
-    level the mid has left (`_cancel_stale`), whole; its takers trade (a recorded trade, which
-    the mirror replays). So a decrease that no trade explains left from the front of the
-    queue: the oldest synthetic orders go first, ahead of ours when any are ahead, the last one
-    touched reduced in place. Our order moves forward as it did live and fills when the sim's
-    did. A level's own orders of the live session (the sim publishes its depth with them) are
-    mirrored as synthetic liquidity behind ours (below); when there is none left ahead of ours,
-    the front synthetic order is behind it, so the rule takes nothing from ahead of us that
-    was not there.
-  The mirror never reduces or cancels our orders.
-- Within one event the decreases apply before the increases, so a book moving through a
-  price empties the old side's level before the new side's appears there.
-- A recorded trade at price p of size s, the taker on side T, consumes the other side's
-  liquidity in price-time order, as the real trade did: first our orders at prices better
-  than p (the trade could not have happened at p while they waited: the taker would have met
-  them first), then the level at p in queue order, the synthetic orders ahead of ours before
-  ours; ours fills partially when what is left of s falls short. Synthetic liquidity at
-  prices better than p is stale (the recorded book lags the trades) and is removed first: it
-  was not there when the trade happened. The trade is replayed as a synthetic
-  immediate-or-cancel order of side T limited at p, so our fills are maker fills at our own
-  prices. A trade that does not say its taker side is taken to be a buy when the mirrored
-  book's best ask is at or below its price, a sell when the best bid is at or above it, and
-  is skipped otherwise.
-- Liquidity is not taken twice: a trade consumes synthetic size, and the recorded delta that
-  follows sets the level's total to what is recorded rather than decreasing it again (when the
-  trade left the synthetic total equal to the recorded one, the delta changes nothing). This
-  assumes a trade comes before the book change it causes (events in ts_event_ns order); a
-  feed recording the change first would have the decrease taken from behind us and then the
-  trade from ahead of us, filling us early.
-- Our order crossing the book on arrival takes the synthetic liquidity as a taker at the
-  book's prices, across levels, partially when the book is short. The mirrored levels stay
-  reduced by what it took until the next recorded update of each sets it again.
-- An increase on one side that reaches our resting order on the other (the market moved
-  through our price) trades with it, our order the maker at its own price, but only with the
-  part of the increase that is new since the level's last recorded size: that is the
-  liquidity that arrived where our order waits. The rest of the level was recorded before and
-  our order has already met it (it took it on arrival); it is not mirrored while our orders
-  still reach the level. Synthetic liquidity on the other side that an increase's price
-  reaches is stale (a recorded book is not crossed) and is removed first.
-
-Latency
--------
-Latency(order_ns, report_ns): an order or cancel submitted at t reaches the venue at
-t + order_ns; the recorded events before then apply first, so the market can move away.
-An arrival at the same nanosecond as a recorded event not yet given to on_market() comes
-first. Arrivals at the same time keep their submission order (a cancel never overtakes its
-order). The venue's executions at venue time T reach us at T + report_ns: advance(now)
-returns those due by now, in the order the venue made them, each with its arrival time.
-
-Orders the venue refuses (invalid, outside the sim's price band, funds short, a reduce-only
-order that would increase the position, an unknown symbol) come back as a REJECTED
-execution at report time, not as an exception; such an order has no venue order id
-(order_id ""). A cancel that arrives after its order ended (a fill won the race) changes
-nothing: the order's executions tell how it ended. balances(), positions() and
-open_orders() are the venue's current state, which the reports may not have told yet.
-
-Events of other symbols are ignored (a recording holds more symbols than a backtest trades);
-an event older than the venue time applies at the venue time, which never goes back. Stop
-orders trigger on the trades made in the book (the replayed recorded trades included; a
-recorded trade that meets no liquidity in the book triggers none). As the sim places a stop
-once the operation that triggered it is over, the stops that a recorded trade triggers are
-placed after the last trade of its operation: the recorded trades of one time and taker side
-(a taker's sweep is one trade per maker order it met), before the next event, arrival or read.
-Funding of perpetuals is not settled. Beyond the levels it consumed until their next update,
-our trading has no impact on the recorded market: the recording goes on as it happened without
-us.
-
-Less work, the same outcome: while none of our orders can meet what a recorded event changes,
-the event is applied to a copy of the levels kept off the engine's book (core.backtest.offbook),
-taking the engine's ids as the engine would; the levels go back into the engine before an order
-or cancel reaches it or the book is read (book(); best() reads the prices without that).
+The book model (how recorded levels, recorded trades and our orders share the engine's book,
+the queue rules BACK and FRONT), the latency model, refusals, stops and what is not modelled:
+docs/backtest.md, "The replayed venue".
 """
 
 from __future__ import annotations
@@ -142,8 +53,8 @@ _IOC = TimeInForce.IOC
 
 
 class QueueRule(Enum):
-    """Where a recorded decrease of a level comes off its synthetic queue (the module
-    docstring, "The book model")."""
+    """Where a recorded decrease of a level comes off its synthetic queue (docs/backtest.md,
+    "The book model")."""
 
     BACK = "back"  # the newest synthetic orders first: never moves our order forward (any venue)
     FRONT = "front"  # the oldest first: the sim's makers cancel their oldest order at a level

@@ -8,64 +8,9 @@ inspector made at the same step of the same signal, and sent to arrive at the tw
 arrival (the venue's `created_ns`), its cancel at the twin's recorded cancel. The replayed venue
 then meets the book the live order met (core.backtest.recorded_orders).
 
-The pairing (`TwinKey`):
-
-- an intent's order (an entry or an exit: `entry_order_id` of its intent) by the intent's
-  signal: strategy, symbol and the signal's time, as `--llm recorded` pairs answers; the live
-  intents come from the recorder's `decisions`, so a live order's signal is found by its client
-  order id;
-- a protective order (a stop-loss: reduce-only with a trigger; a take-profit: a reduce-only
-  limit) by the signal of the last intent's order on its symbol before it, its role, and its
-  size: the position it protects. Each fill of an entry re-plans the protection for the
-  position then, so the order made for a position of that size is the same step's; a number
-  (the k-th stop since the entry) is not, as the replayed venue does not split an entry's fills
-  as the sim did (one fill per maker order live; a level's synthetic order replayed) and so
-  makes another count of re-plans. The size is the one the venue holds the order at: the sim
-  sizes a reduce-only order to the position it reduces, so a resize planned before a stop's
-  fills were heard was recorded live at the position's size then, and the backtest's order is
-  keyed by the size the replayed venue's position gives it (core.backtest.inspect). The sim
-  also trims it by the reduce-only orders of its kind open when it arrives (a resize's new
-  stop arriving before the old one's cancel is held at what the old one leaves): an order
-  without a twin of its size takes the first live order of its step and role still to come
-  that the replayed venue would hold it at, were it to arrive with it (ReplayedMarket.held_at).
-
-With the live inspector's journal (the recorder keeps it: `inspector_journal`) the pairing is
-exact instead: the journal replayed through the core (`live_plan`, as a restart replays it)
-gives each live order the size its core asked and its place among the core's orders, so a
-protective order is keyed by the size asked, not the size held, and by the intent planned last
-before it, not the one whose order reached the venue last before it (the live shell carries
-out its inputs side by side: a take-profit waiting for its stop's answer can reach the venue
-after the next intent's entry). The backtest's inspector keys its own so (`by_plan`). And the
-backtest's inspector checks each intent when the live one took it (the journal's time: a bus
-hop after the live decision, with the fills heard meanwhile), not at the decision's time.
-
-An order whose twin's arrival is already past when it is sent (a protective one live made
-faster than the report latency brings the backtest its fill) arrives at once: as near its
-twin's time as it can, not the model's delay later (a stop arriving after the trade that
-triggered its twin would sweep another book). An order without a twin (the live inspector
-placed none there, or none for a position of that size; a flatten; a twin taken already) keeps
-the latency model's delay, but never reaches the venue before what was sent before it: the live
-shell sends an input's orders and cancels in turn, each after the venue answered the one before
-(core.inspector.executor), and takes the next input after that. (A pair planned for the last
-fill of a sweep, which live came after the pairs of the fills before it, would otherwise reach
-the venue first and take their stops' trades.)
-
-A cancel arrives at the twin's recorded cancel when its order's twin was cancelled and that
-time is not past, else at once (not after the model's delay: the orders sent with it arrive at
-their twins' times, and a re-plan's new stop must not reach the venue before the old one's
-cancel, as live it did not: the sim sizes a reduce-only order to what the others leave, or
-refuses it); never before its order. When the twin ended otherwise (a stop the venue filled
-while the live inspector, hearing the fills of a sweep one after another, was still
-re-planning), the live cancel came too late to change it: the backtest's arrives just after the
-twin's end, and its order ends as the twin did.
-
-Given the live inspector's journal (`live_hearing`), our inspector also hears each execution of
-an order at a twin when the live one heard the twin's (`TwinArrivals.heard_at`, handed to
-ReplayedMarket.hear): the k-th fill at the k-th fill's time, the end at the end's. Live it hears
-the venue late on a loaded machine (medians 78-189 ms in whole-suite runs, the most 1.4 s), and
-plans its protection on the position as heard; hearing at the model's 20 ms, the backtest's
-inspector planned on another position. The recorder keeps the journal (`inspector_journal`), and
-`load_twin_arrivals` reads it: `trademesh backtest --latency recorded` hears as the live one did.
+How an order finds its twin (`TwinKey`, and exactly with the live inspector's journal), when
+an order or cancel without a twin arrives, and when our inspector hears the venue:
+docs/backtest.md, "Twins: the recorded latency".
 """
 
 from __future__ import annotations
