@@ -279,6 +279,22 @@ def _apply(side: dict[Decimal, Decimal], levels: Sequence[md.BookLevel]) -> None
             side[price] = size
 
 
+def resync_done(collected: Collected) -> bool:
+    """A fault's outcome to read until (`collect(until=...)`): a resync notice, and after each
+    resynced symbol's notice its book snapshot again. The venue fetches that snapshot after the
+    fault, its own work: on a loaded machine it can come after any quiet (a CI run read until
+    quiet and saw no resync)."""
+    pending: set[str] = set()
+    seen = False
+    for event in collected.events:
+        if event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_RESYNC:
+            pending.add(event.symbol)
+            seen = True
+        elif event.HasField("book_snapshot"):
+            pending.discard(event.symbol)
+    return seen and not pending
+
+
 async def instruments(stubs: Stubs) -> dict[str, str]:
     """native symbol -> canonical symbol, as the venue lists them."""
     answer = await stubs.md.ListInstruments(md.ListInstrumentsRequest(), timeout=10)

@@ -22,6 +22,7 @@ from tests.integration.replay import (
     collect,
     instruments,
     replay_venue_fixture,
+    resync_done,
     shared_replay_fixture,
 )
 from tests.integration.support import (
@@ -187,7 +188,9 @@ async def test_a_stand_in_in_another_process_serves_the_production_connector(tmp
 async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     symbols = await instruments(stubs)
-    collected = await collect(stubs, list(symbols.values()), quiet_s=4.0, played=replay_venue.log_path)
+    collected = await collect(
+        stubs, list(symbols.values()), quiet_s=4.0, played=replay_venue.log_path, until=resync_done
+    )
     nkn = "NKN/USDT"
     kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
     assert (nkn, md.NOTICE_KIND_RESYNC) in kinds, "the dropped depth update forces a resync"

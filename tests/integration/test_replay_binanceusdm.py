@@ -22,6 +22,7 @@ from tests.integration.replay import (
     collect,
     instruments,
     replay_venue_fixture,
+    resync_done,
     shared_replay_fixture,
 )
 from tests.integration.support import (
@@ -173,7 +174,9 @@ async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -
 async def test_a_dropped_depth_update_forces_a_resync(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     symbols = await instruments(stubs)
-    collected = await collect(stubs, list(symbols.values()), quiet_s=4.0, played=replay_venue.log_path)
+    collected = await collect(
+        stubs, list(symbols.values()), quiet_s=4.0, played=replay_venue.log_path, until=resync_done
+    )
     resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
     assert len(resynced) == 1, "one dropped depth update, one resync"
     # Snapshots follow the replay, so after the resync every book still ends right.

@@ -20,6 +20,7 @@ from tests.integration.replay import (
     collect,
     instruments,
     replay_venue_fixture,
+    resync_done,
     shared_replay_fixture,
 )
 from tests.integration.support import Venue, stream_status
@@ -148,7 +149,7 @@ async def test_a_lost_book_update_forces_a_resync(replay_venue: Venue) -> None:
     """ccxt's bybit client applies deltas without checking `u`; venues/bybit/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [SYMBOL], quiet_s=4.0, played=replay_venue.log_path)
+    collected = await collect(stubs, [SYMBOL], quiet_s=4.0, played=replay_venue.log_path, until=resync_done)
     assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped update id forces a resync"
     # The resubscription brings the venue's snapshot of the replay position: the book ends right.
     assert collected.book(SYMBOL) == (EXPECTED.bids, EXPECTED.asks)

@@ -21,6 +21,7 @@ from tests.integration.replay import (
     collect,
     instruments,
     replay_venue_fixture,
+    resync_done,
     shared_replay_fixture,
 )
 from tests.integration.support import Venue, stream_status
@@ -153,7 +154,12 @@ async def test_a_lost_message_forces_a_resync(replay_venue: Venue) -> None:
     stubs = replay_venue.stubs()
     await instruments(stubs)
     collected = await collect(
-        stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], quiet_s=4.0, played=replay_venue.log_path
+        stubs,
+        [SYMBOL],
+        channels=[md.CHANNEL_BOOK],
+        quiet_s=4.0,
+        played=replay_venue.log_path,
+        until=resync_done,
     )
     assert collected.notices(md.NOTICE_KIND_RESYNC), "the skipped sequence_num forces a resync"
     # The resubscription brings a level2 snapshot of the replay position: the book ends right.

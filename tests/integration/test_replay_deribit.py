@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.integration.replay import (
     collect,
     instruments,
     replay_venue_fixture,
+    resync_done,
     shared_replay_fixture,
 )
 from tests.integration.support import Venue
@@ -118,11 +120,17 @@ replay_venue = replay_venue_fixture("deribit", FILES)
 shared_replay = shared_replay_fixture("deribit")
 
 
-async def subscribe_all(venue: Venue) -> tuple[dict[str, str], Collected]:
-    """Every instrument of the capture, until quiet (ccxt paces its 40 subscriptions: ~2 s)."""
+async def subscribe_all(
+    venue: Venue, until: Callable[[Collected], bool] | None = None
+) -> tuple[dict[str, str], Collected]:
+    """Every instrument of the capture, until quiet (ccxt paces its 40 subscriptions: ~2 s), and
+    not before `until` holds."""
     stubs = venue.stubs()
     symbols = await instruments(stubs)
-    return symbols, await collect(stubs, list(symbols.values()), CHANNELS, quiet_s=5.0, played=venue.log_path)
+    found = await collect(
+        stubs, list(symbols.values()), CHANNELS, quiet_s=5.0, played=venue.log_path, until=until
+    )
+    return symbols, found
 
 
 async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -> None:
@@ -141,7 +149,7 @@ async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -
 
 @pytest.mark.replay(faults=["gap@40"])
 async def test_a_lost_book_change_forces_a_resync(replay_venue: Venue) -> None:
-    symbols, collected = await subscribe_all(replay_venue)
+    symbols, collected = await subscribe_all(replay_venue, until=resync_done)
     resynced = {e.symbol for e in collected.notices(md.NOTICE_KIND_RESYNC)}
     assert len(resynced) == 1, "one lost book change, one resync"
     for native, symbol in symbols.items():

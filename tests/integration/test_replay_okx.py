@@ -21,6 +21,7 @@ from tests.integration.replay import (
     capture_files,
     collect,
     instruments,
+    resync_done,
     running_replay_venue,
 )
 from tests.integration.support import CALL_TIMEOUT_S, Venue
@@ -158,7 +159,7 @@ async def test_a_lost_book_update_forces_a_resync(replay_venue: tuple[str, Venue
     expected = Expected(capture_files(prefix), column)
     stubs = venue.stubs()
     await instruments(stubs)
-    collected = await collect(stubs, [symbol], quiet_s=4.0, played=venue.log_path)
+    collected = await collect(stubs, [symbol], quiet_s=4.0, played=venue.log_path, until=resync_done)
     kinds = {(e.symbol, e.notice.kind) for e in collected.notices()}
     assert (symbol, md.NOTICE_KIND_RESYNC) in kinds, "the dropped books update forces a resync"
     # The stand-in answers the re-subscribe with a snapshot of the replay position: the book ends right.
