@@ -22,9 +22,9 @@ from core.errors import TrademeshError
 from core.retry import sleep_unless
 from trademesh.patch.v1 import patch_pb2 as pb
 
-PATCH = pb.DESCRIPTOR.services_by_name["Patch"].full_name  # the detectors' service
+__all__ = ["PATCH", "ActivePatches", "Detectors", "Key", "active_markets"]
 
-__all__ = ["ActivePatches", "Detectors", "Key", "active_markets"]
+PATCH = pb.DESCRIPTOR.services_by_name["Patch"].full_name  # the detectors' service
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from core.errors import InvalidArgument, TrademeshError, shown
+from core.patch_markets import PATCH
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.patch.v1 import patch_pb2 as pb
@@ -15,7 +16,6 @@ from trademesh.signal.v1 import signal_pb2 as sig
 
 __all__ = ["PATCH", "StrategyTools"]
 
-PATCH = "trademesh.patch.v1.Patch"
 Json = dict[str, Any]
 
 
