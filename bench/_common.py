@@ -26,8 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.env import TOKEN, TRADE_TOKEN
-from core.process import ServiceProcess, start_service
+from core.foundations.env import TOKEN, TRADE_TOKEN
+from core.foundations.process import ServiceProcess, start_service
 
 __all__ = [
     "CHANNEL_OPTIONS",

@@ -5,7 +5,7 @@ bench/advisor_refresh.py's):
 - the book feed: a bridge message of one book delta parsed and applied (core.advisor.book_feed's
   TopKeeper: the book's levels by price, the top's change kept by event time), on a book of 25
   levels a side whose deltas fall near the top (an exponential depth, a fifth of them removals);
-- a lookup of the top as of a time in 5 s of tops (core.tops: a bisection);
+- a lookup of the top as of a time in 5 s of tops (core.foundations.tops: a bisection);
 - a context (ContextGatherer._context) of a followed market with 60 1s bars, as of a time 3 s
   back against one of the latest, with 0, 2 and 20 fills between the account's read and the
   time (the balances and positions recomputed): medians of alternating rounds.

@@ -24,7 +24,7 @@ import _common as common
 import advisor_pipeline as pipeline
 
 from core.advisor.book_feed import TopHistory, TopKeeper
-from core.env import TOKEN
+from core.foundations.env import TOKEN
 from core.tools.book import LIVEDATA, book_events
 from core.tools.resolver import Instance, MeshResolver
 from core.tools.upstream import Upstream

@@ -37,8 +37,8 @@ from core.advisor.engine.context import BookTop, Context
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Pending
 from core.advisor.synthetic import regime_bars
-from core.contracts.signal import Direction, RuleAttribution, Signal
-from core.model import Balance, Candle, Instrument, InstrumentKind
+from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
+from core.foundations.model import Balance, Candle, Instrument, InstrumentKind
 
 NOW_NS = 1_767_300_000_000_000_000
 ANSWER = json.dumps(

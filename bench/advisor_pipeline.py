@@ -50,11 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.bus.codec import FIELD, decode
-from core.bus.names import DECISIONS, SIGNALS
-from core.bus.redis import open_redis
-from core.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.codec import FIELD, decode
+from core.foundations.bus.names import DECISIONS, SIGNALS
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
+from core.foundations.process import ServiceProcess, start_service
 from tests.llm_standin import Standin, start_standin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as av

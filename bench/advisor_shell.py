@@ -58,11 +58,11 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.journal import DecisionJournal
 from core.advisor.runner import Pipeline
 from core.advisor.wire import BusWriter
-from core.bus.codec import FIELD, decode
-from core.bus.consumer import ConsumerOptions, GroupConsumer
-from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.bus.publisher import Retention
-from core.bus.redis import open_redis
+from core.foundations.bus.codec import FIELD, decode
+from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.foundations.bus.publisher import Retention
+from core.foundations.bus.redis import open_redis
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 

@@ -26,8 +26,8 @@ import time
 from decimal import Decimal
 
 from core.backtest.market import ReplayedMarket
-from core.matching.order_manager import FeeSchedule
-from core.model import Instrument, InstrumentKind
+from core.foundations.matching.order_manager import FeeSchedule
+from core.foundations.model import Instrument, InstrumentKind
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -24,8 +24,8 @@ import uuid
 import asyncpg
 
 from core.backtest.source import RecordedSource
-from core.bus.codec import FIELD, decode, encode_market
-from core.env import database_url, redact_url
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.env import database_url, redact_url
 from core.recorder.app import RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.recorder.writer import Writer

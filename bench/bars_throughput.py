@@ -21,10 +21,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from core.bus.codec import encode_market
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.process import start_service
+from core.foundations.bus.codec import encode_market
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000

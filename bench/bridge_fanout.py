@@ -27,11 +27,11 @@ import grpc
 import redis.asyncio as aioredis
 
 from core.bridge.encode import event_chunk
-from core.bus.codec import encode_market
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.env import redis_url
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.codec import encode_market
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import redis_url
+from core.foundations.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

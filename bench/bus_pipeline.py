@@ -15,7 +15,7 @@ Per repeat, each part with fresh processes (Redis db FLUSHDB'd, tables truncated
     without the sim's cost.
 (b) Latency venue receive -> recorder commit, from the window's rows: recorded_at - ts_recv_ns
     (every rate; the goal is set at 10,000 events/s).
-(c) Baselines: pipelined XADD (core.bus.publisher, ingest's own writer, nothing else) of entries
+(c) Baselines: pipelined XADD (core.foundations.bus.publisher, ingest's own writer, nothing else) of entries
     captured from the bus in (a), in events/s; asyncpg COPY of trade rows into a scratch table with
     the columns and types of `trades` (without and with its primary key), in rows/s.
 
@@ -58,10 +58,10 @@ import asyncpg
 import grpc
 import uvloop
 
-from core.bus.codec import decode
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
+from core.foundations.bus.codec import decode
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -92,7 +92,7 @@ _PG_AUX = ("walwriter", "checkpointer", "background writer")
 # What this benchmark runs: a digest of each package's sources, taken at the start and the end of a
 # run (other engineers edit the working tree; a service started later loads what is there then).
 _MEASURED = (
-    "core/bus",
+    "core/foundations/bus",
     "core/ingest",
     "core/recorder",
     "core/bars",

@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.bus.redis import open_redis
-from core.env import DATABASE_URL, REDIS_URL, read_secret
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import DATABASE_URL, REDIS_URL, read_secret
 from tests.integration.chaos_run import VICTIMS, ChaosConfig, run_chaos
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/0"

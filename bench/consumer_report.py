@@ -1,6 +1,6 @@
 """What a bus consumer's once-a-second report (pending and lag per stream) costs: one XINFO GROUPS
 round trip a stream (before e129c7c) against all of them in one pipelined round trip
-(core.bus.consumer.GroupConsumer.report), this process's CPU and wall time a report
+(core.foundations.bus.consumer.GroupConsumer.report), this process's CPU and wall time a report
 (docs/benchmarks.md section 4, fifteenth session).
 
     .venv/bin/python bench/consumer_report.py [--streams 10] [--reports 300] [--rounds 3]
@@ -20,9 +20,9 @@ from typing import Any
 import _common as common
 import uvloop
 
-from core.bus.consumer import ConsumerOptions, GroupConsumer
-from core.bus.redis import open_redis
-from core.env import redis_url
+from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import redis_url
 
 __all__ = ["main"]
 

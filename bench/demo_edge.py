@@ -49,10 +49,10 @@ from core.bars.watermark import WatermarkRules
 from core.detector.config import example_strategies
 from core.detector.engine.catalog import Catalog
 from core.detector.strategy_file import load_strategy
+from core.foundations.matching.engine import LevelChange
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import Side
 from core.inspector.engine.events import Output, RiskAction, Verdict
-from core.matching.engine import LevelChange
-from core.matching.exchange import SimExchange
-from core.model import Side
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -53,8 +53,8 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.detector.config import EXAMPLES_DIR
-from core.env import REDIS_URL, TOKEN, read_secret
-from core.process import ServiceProcess, start_service
+from core.foundations.env import REDIS_URL, TOKEN, read_secret
+from core.foundations.process import ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 

@@ -3,7 +3,7 @@ they hold (docs/benchmarks.md section 4, "the durable path's cost per event").
 
     .venv/bin/python bench/durable_fixed_costs.py [--rounds 3000] [--transactions 1500]
 
-- A consumer round: core.bus.consumer's read_new (XREADGROUP over the bridge's ten streams,
+- A consumer round: core.foundations.bus.consumer's read_new (XREADGROUP over the bridge's ten streams,
   decode, XACK) with a handler that does nothing, by how many streams hold an entry of 10 events;
   this process's CPU per round, the XADDs that feed it subtracted.
 - A recorder transaction: BEGIN, a COPY of 1 (or 300) book rows straight into `book_events`,
@@ -28,10 +28,10 @@ from typing import Any
 import asyncpg
 import uvloop
 
-from core.bus.codec import FIELD, encode_market
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.redis import open_redis
-from core.env import DATABASE_URL, read_secret
+from core.foundations.bus.codec import FIELD, encode_market
+from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import DATABASE_URL, read_secret
 from core.recorder.app import RecorderConfig, prepare
 from core.recorder.copy_text import COPY_COLUMNS
 from core.recorder.database import open_pool

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
-from core.model import StreamKey
+from core.foundations.model import StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketRoute
 from venues.runtime.feed import MarketFeed
@@ -134,10 +134,10 @@ def _serve(args: argparse.Namespace, venue_argv: Sequence[str]) -> None:
     import uvloop
 
     from core.cli import build_parser
-    from core.command import server_options
-    from core.logs import setup_logging
-    from core.registry import SERVICES
-    from core.service import label_of, run_service
+    from core.foundations.command import server_options
+    from core.foundations.logs import setup_logging
+    from core.foundations.registry import SERVICES
+    from core.foundations.service import label_of, run_service
     from venues.command import COMMAND
     from venues.runtime.app import VenueApp
 

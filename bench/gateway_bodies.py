@@ -44,7 +44,7 @@ import asyncpg
 import uvloop
 from grpc_health.v1 import health_pb2
 
-from core.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

@@ -41,7 +41,7 @@ import aiohttp
 import asyncpg
 import uvloop
 
-from core.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 

@@ -51,9 +51,9 @@ import asyncpg
 import grpc
 import uvloop
 
-from core.bus.redis import open_redis
-from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, read_secret
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, read_secret
+from core.foundations.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md

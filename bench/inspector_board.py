@@ -12,7 +12,7 @@ sim's deltas). Modes, alternating per repeat:
 - read:  the stream read by a bare MarketData stub, its events dropped (grpc.aio's share);
 - board: a real MarketBoard following the three markets through VenueLinks, as the inspector
          does: every delta applied to the market's TopBook, the quote and its history by
-         event time (core.tops) kept.
+         event time (core.foundations.tops) kept.
 
 Reported: CPU ms per second of each mode (time.process_time over the window), deltas per
 second received, and (mode - off) CPU per 1,000 deltas; medians over the repeats.

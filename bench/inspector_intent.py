@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.bus.names import INTENTS, RISK
-from core.env import REDIS_URL, TOKEN
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.names import INTENTS, RISK
+from core.foundations.env import REDIS_URL, TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common_pb

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.env import REDIS_URL
+from core.foundations.env import REDIS_URL
 from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.core import InspectorCore

@@ -1,9 +1,9 @@
 """How long a crashed inspector is away under `trademesh up` (issue 37, item 4): kill -9 of the
 inspector, again as soon as it is back, measured until its heartbeat reaches the venue again.
 
-The inspector runs as `up` runs it: a core.mesh.supervisor Child with up's own spec of the
-service (core.mesh.up, its arguments for the mesh, its restart bound from core.registry), beside
-one sim venue and Redis (REDIS_URL, else the local default port's database --redis-db, 14;
+The inspector runs as `up` runs it: a core.cli.mesh.supervisor Child with up's own spec of the
+service (core.cli.mesh.up, its arguments for the mesh, its restart bound from
+core.foundations.registry), beside one sim venue and Redis (REDIS_URL, else the local default port's database --redis-db, 14;
 emptied first). The venue's dead-man switch is armed by the inspector's heartbeat
 (--deadman-ttl-ms, 10 s by default). Each round: kill -9 the inspector; then the times, from the kill, to
 - `restarted`: the supervisor's restart (its delay: the backoff, which grows with each crash);
@@ -40,12 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.cli import load_command
-from core.command import MeshView
-from core.env import REDIS_URL
-from core.mesh.supervisor import RESTART_DELAY_MAX_S, Child
-from core.mesh.up import UpOptions, _Mesh
-from core.registry import SERVICES
+from core.cli.mesh.supervisor import RESTART_DELAY_MAX_S, Child
+from core.cli.mesh.up import UpOptions, _Mesh
+from core.foundations.command import MeshView, load_command
+from core.foundations.env import REDIS_URL
+from core.foundations.registry import SERVICES
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 
@@ -93,7 +92,7 @@ class Timeline:
 
 
 def inspector_child(venue: common.Venue, redis_url: str, ttl_ms: int, bounded: bool, log: Any) -> Child:
-    """The inspector as `up` runs it (its spec from core.mesh.up), on this venue and Redis."""
+    """The inspector as `up` runs it (its spec from core.cli.mesh.up), on this venue and Redis."""
     entry = SERVICES["inspector"]
     mesh = _Mesh(
         UpOptions(data_dir=common.workdir(), free_ports=True), {REDIS_URL: redis_url, **venue.tokens}

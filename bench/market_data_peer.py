@@ -76,7 +76,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-from core.process import ChildProcess, start_service
+from core.foundations.process import ChildProcess, start_service
 from venues.binance.standin.adapter import BinanceReplay
 from venues.kraken.standin.adapter import KrakenReplay
 from venues.replay.adapter import MockConnection, url_path
@@ -771,7 +771,7 @@ def _d(value: Any) -> str:
 
 
 async def read_trademesh(redis: Any, trade_ids: bool = True, match: str = "md.*") -> dict[str, Any]:
-    from core.bus.codec import decode
+    from core.foundations.bus.codec import decode
     from trademesh.common.v1 import common_pb2
 
     read = Readback()

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.contracts.intent import ExecutionIntent
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.policies import PolicySet
-from core.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
 
 MS = 1_000_000
 T0 = 1_767_300_000_000_000_000

@@ -29,11 +29,11 @@ import _common as bench_common  # bench/ (the script's own directory)
 import asyncpg
 import uvloop
 
-from core.bus.codec import FIELD, decode, encode_market
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.env import database_url, redact_url, redis_url
-from core.process import start_service
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import database_url, redact_url, redis_url
+from core.foundations.process import start_service
 from core.recorder.app import RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.recorder.writer import CHUNK_EVENTS, Writer

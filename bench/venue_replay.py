@@ -37,7 +37,7 @@ from typing import Any
 import grpc
 import uvloop
 
-from core.process import start_service
+from core.foundations.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from venues.live.exchange import Hooks, create_exchange

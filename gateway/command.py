@@ -2,7 +2,7 @@
 
 Imports here stay light (argparse only): the `trademesh` CLI builds every subcommand's parser
 at start, and the gateway's dependencies load only when it runs. --host, --port (HTTP) and
---grpc-port come from its line in core.registry.
+--grpc-port come from its line in core.foundations.registry.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import ServiceCommand, positive_int, seconds_at_most
+from core.foundations.command import ServiceCommand, positive_int, seconds_at_most
 
 if TYPE_CHECKING:
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
     from gateway.serve import GatewayConfig
 
 __all__ = ["COMMAND", "parse_upstream", "proxy_network"]
@@ -30,7 +30,7 @@ def parse_upstream(text: str) -> tuple[str, tuple[str, ...], str]:
     if not sep or not at:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=SERVICE[,SERVICE...]@HOST:PORT")
     services = tuple(s.strip() for s in services_text.split(",") if s.strip())
-    from core.errors import InvalidArgument
+    from core.foundations.errors import InvalidArgument
 
     request = pb.RegisterRequest(name=name, kind=pb.KIND_CORE, address=address, services=services)
     try:
@@ -127,8 +127,8 @@ def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:
-    from core.env import database_url
-    from core.errors import InvalidArgument
+    from core.foundations.env import database_url
+    from core.foundations.errors import InvalidArgument
     from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
 

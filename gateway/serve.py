@@ -1,8 +1,8 @@
-"""The gateway as a service (core.service): the HTTP app (uvicorn) beside the native gRPC server.
+"""The gateway as a service (core.foundations.service): the HTTP app (uvicorn) beside the native gRPC server.
 
 The gRPC side (Registry, Health) is the service's server, up first, so services can register
 at once; then auth (keys from PostgreSQL), then HTTP; the serving line names both ports
-(`port`: HTTP, `grpc_port`), so tests and supervisors can use port 0. Stopping (core.service):
+(`port`: HTTP, `grpc_port`), so tests and supervisors can use port 0. Stopping (core.foundations.service):
 health NOT_SERVING, the drain delay, then open gRPC-web streams end with UNAVAILABLE, HTTP
 stops (in-flight unary calls get the grace period), then the gRPC server.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import uvicorn
 
-from core.errors import Unavailable
-from core.rpc.channels import Upstreams
-from core.rpc.server import Service
-from core.service import ServiceContext
+from core.foundations.errors import Unavailable
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, build_app
 from gateway.auth import GatewayAuth, session_secret_from_env
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
@@ -64,7 +64,7 @@ class GatewayConfig:
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
-        # core.service handles SIGTERM/SIGINT: it stops the gRPC side too, in order.
+        # core.foundations.service handles SIGTERM/SIGINT: it stops the gRPC side too, in order.
         yield
 
 

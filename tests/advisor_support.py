@@ -17,8 +17,8 @@ from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.regime import detect_regime
 from core.advisor.engine.request import StageOutputs
 from core.advisor.engine.snapshot import snapshot
-from core.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
-from core.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
+from core.foundations.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
+from core.foundations.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
 
 D = Decimal
 NOW_NS = 1_767_300_000_000_000_000

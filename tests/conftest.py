@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from core.env import DRAIN_DELAY_S
+from core.foundations.env import DRAIN_DELAY_S
 
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.

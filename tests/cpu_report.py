@@ -7,7 +7,7 @@ are reaped by its end or its module's; those forked by tests/forked_services.py 
 CPU at their end). `cores` is CPU / wall: how much of the machine the test
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
-It also writes a line per service started through core.process.start_service to
+It also writes a line per service started through core.foundations.process.start_service to
 <dir>/<pid>.starts.jsonl: the service (the CLI's subcommand; a venue's name with it) and the CPU
 seconds it took to reach its serving line (imports, set-up): what starting it costs the suite.
 
@@ -43,9 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Count the service starts (before the test modules import start_service)."""
     out = os.environ.get(_ENV)
     if out:
-        import core.process
+        import core.foundations.process
 
-        core.process.start_service = _counted(core.process.start_service, Path(out))
+        core.foundations.process.start_service = _counted(core.foundations.process.start_service, Path(out))
 
 
 def _counted(start: Callable[..., Any], out: Path) -> Callable[..., Any]:

@@ -4,7 +4,7 @@ The suite starts about 350 service processes. Each one run as `python -m core.cl
 its third-party libraries again before it serves: ccxt alone (every exchange it ships, sync and
 async) is most of a replay venue's start, the MCP SDK most of a gateway's (docs/benchmarks.md,
 section 8). Here each pytest process (each xdist worker) keeps one fork server
-(tests/zygote.py), which imported those libraries once; core.process.start_service asks it for
+(tests/zygote.py), which imported those libraries once; core.foundations.process.start_service asks it for
 each service instead of exec-ing Python.
 
 The service is still its own process running the CLI's real entry point (`runpy` of `core.cli`,
@@ -36,8 +36,8 @@ from typing import IO
 
 import pytest
 
-import core.process
-from core.errors import Unavailable
+import core.foundations.process
+from core.foundations.errors import Unavailable
 from tests.process_guard import end_processes
 
 __all__ = ["ForkServer", "ForkedService", "launch"]
@@ -177,7 +177,7 @@ def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str
 def pytest_configure(config: pytest.Config) -> None:
     # Linux's AF_UNIX SOCK_SEQPACKET and fd passing; elsewhere every service is exec'd.
     if os.environ.get(_ENV, "1") != "0" and hasattr(socket, "SOCK_SEQPACKET") and sys.platform == "linux":
-        core.process.launcher = launch
+        core.foundations.process.launcher = launch
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

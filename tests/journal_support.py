@@ -11,14 +11,14 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.convert import SIDE_TO_PB
-from core.decimals import format_decimal
+from core.foundations.convert import SIDE_TO_PB
+from core.foundations.decimals import format_decimal
+from core.foundations.model import Side
 from core.inspector.convert import order_snapshot
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Verdict
-from core.model import Side
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as cm
 from trademesh.risk.v1 import journal_pb2 as jr

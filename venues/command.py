@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import MeshView, ServiceCommand, positive_int
-from core.env import TRADE_TOKEN
-from core.errors import InvalidArgument
-from core.rpc.auth import Privileged
+from core.foundations.command import MeshView, ServiceCommand, positive_int
+from core.foundations.env import TRADE_TOKEN
+from core.foundations.errors import InvalidArgument
+from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
 
 if TYPE_CHECKING:
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
     from venues.replay.server import ReplayOptions
 
 __all__ = ["COMMAND", "TRADING", "VenueConfig"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import NotFound
+from core.foundations.errors import NotFound
 from venues.runtime.venue import Venue
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@
 - WatchDecisions: decisions (and their telemetry) as this advisor makes them.
 - GetCalibration, GetModel: the artifacts in use (and every model version available).
 
-Bad input is INVALID_ARGUMENT with a field violation per bad field (core.rpc's edge maps
-core.errors), and the service serves on.
+Bad input is INVALID_ARGUMENT with a field violation per bad field (core.foundations.rpc's edge maps
+core.foundations.errors), and the service serves on.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from core.advisor.journal import DecisionJournal, Made
 from core.advisor.library import CalibrationFiles, ModelLibrary, calibration_to_pb
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionFilter, DecisionStore
-from core.bus.names import venue_name
-from core.errors import FieldViolation, InvalidArgument, NotFound, shown
-from core.rpc.context import Context
-from core.rpc.server import Service
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import FieldViolation, InvalidArgument, NotFound, shown
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
 from core.tools.inputs import canonical_symbol
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as pb
@@ -246,5 +246,5 @@ def _batch(made: Sequence[Made], where: DecisionFilter, telemetry: bool) -> pb.W
 
 
 def advisor_service(state: AdvisorState) -> Service:
-    """The Advisor service for core.rpc.server.create_server."""
+    """The Advisor service for core.foundations.rpc.server.create_server."""
     return Service(SERVICE_NAME, AdvisorServicer(state), pb_grpc.add_AdvisorServicer_to_server)

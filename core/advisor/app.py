@@ -1,4 +1,4 @@
-"""The advisor service: the engine core inside its shell (core.service's lifecycle).
+"""The advisor service: the engine core inside its shell (core.foundations.service's lifecycle).
 
 At start: load the model (checked against its hash) and the calibration, find the mesh (the
 venues given, the rest through the gateway's registry), reach the bus; then serve the Advisor
@@ -6,7 +6,7 @@ API and consume `signals` as the consumer group `advisor` (its own pending entri
 restart resumes where it stopped; signals decided already are skipped), deciding each
 (core.advisor.runner) and publishing decisions, intents and telemetry; `expire` runs on a timer.
 The markets the detectors' active patches trade are followed from the start, before the first
-signal is read, and as the patches change (core.patch_markets).
+signal is read, and as the patches change (core.foundations.patch_markets).
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
 from core.advisor.synthesizer import Synthesizer
 from core.advisor.wire import BusWriter
-from core.bus.consumer import ConsumerOptions, GroupConsumer
-from core.bus.names import SIGNALS
-from core.bus.publisher import Retention
-from core.bus.redis import checked_ping, open_redis
-from core.env import redact_url
-from core.patch_markets import ActivePatches
-from core.retry import until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
+from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.names import SIGNALS
+from core.foundations.bus.publisher import Retention
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.patch_markets import ActivePatches
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 from core.tools.bars import BarStore
 from core.tools.book import LIVEDATA
 from core.tools.catalog import ToolCatalog

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.advisor.engine.model import Estimator, FeatureReference, ModelArtifact
-from core.errors import Corrupt
+from core.foundations.errors import Corrupt
 
 __all__ = ["SavedModel", "dump_model", "load_model", "sha256_hex"]
 

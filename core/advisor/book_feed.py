@@ -1,5 +1,5 @@
 """The followed markets' books from the bridge, kept as tops by the book's event time
-(core.tops), so a signal is decided on the book as of its time.
+(core.foundations.tops), so a signal is decided on the book as of its time.
 
 One book subscription per followed venue, of its followed markets (MarketTools.book_events: the
 bridge's snapshot of each book, then every delta; conflated: a subscriber fallen behind gets a
@@ -25,9 +25,9 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from decimal import Decimal
 
 from core.advisor.engine.context import BookTop
-from core.backoff import Backoff
-from core.errors import TrademeshError
-from core.tops import Timeline, TopBook
+from core.foundations.backoff import Backoff
+from core.foundations.errors import TrademeshError
+from core.foundations.tops import Timeline, TopBook
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["BookEvents", "BookFeed", "TopHistory", "TopKeeper"]

@@ -1,4 +1,4 @@
-"""`trademesh advisor`: its flags, its config, its app (core.command); and its offline tools,
+"""`trademesh advisor`: its flags, its config, its app (core.foundations.command); and its offline tools,
 `trademesh advisor train` and `trademesh advisor calibrate` (core.advisor.offline)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.command import (
+from core.foundations.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
@@ -18,11 +18,11 @@ from core.command import (
     positive_int,
     whole_number,
 )
-from core.mesh.config import add_mesh_arguments, check_address, venue_args
+from core.foundations.mesh_config import add_mesh_arguments, check_address, venue_args
 
 if TYPE_CHECKING:
     from core.advisor.config import AdvisorServiceConfig
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND", "DEFAULT_MODEL_DIR"]
 
@@ -50,7 +50,7 @@ def _share(text: str) -> Decimal:
 
 
 def _address(text: str) -> str:
-    from core.errors import InvalidArgument
+    from core.foundations.errors import InvalidArgument
 
     try:
         return check_address(text, "bridge")
@@ -78,7 +78,7 @@ def _history_ms(text: str) -> int:
 
 
 def _timeframe(text: str) -> str:
-    from core.model import TIMEFRAME_LABELS
+    from core.foundations.model import TIMEFRAME_LABELS
 
     if text not in TIMEFRAME_LABELS:
         raise argparse.ArgumentTypeError(f"{text!r} is not a timeframe; known: {', '.join(TIMEFRAME_LABELS)}")
@@ -170,8 +170,8 @@ def _llm(args: argparse.Namespace, deadline_ms: int) -> Any:
 def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
     from core.advisor.config import AdvisorServiceConfig, load_engine_config, with_overrides
     from core.advisor.gather import GatherConfig
-    from core.env import GATEWAY, database_url, read_secret, redis_url
-    from core.mesh.config import mesh_config_from_args
+    from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
+    from core.foundations.mesh_config import mesh_config_from_args
 
     engine = with_overrides(
         load_engine_config(args.config),
@@ -237,8 +237,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def _window(args: argparse.Namespace) -> tuple[str, str, int, int]:
     import time
 
-    from core.bus.names import venue_name
-    from core.errors import InvalidArgument
+    from core.foundations.bus.names import venue_name
+    from core.foundations.errors import InvalidArgument
     from core.tools.inputs import canonical_symbol
 
     venue, symbol = venue_name(args.venue), canonical_symbol(args.symbol)
@@ -257,8 +257,8 @@ def _run(work: Callable[[], Any]) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from core.advisor.offline import TrainRequest, run_train
-    from core.env import database_url
-    from core.model import Timeframe
+    from core.foundations.env import database_url
+    from core.foundations.model import Timeframe
 
     venue, symbol, since, until = _window(args)
     request = TrainRequest(
@@ -270,8 +270,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _calibrate(args: argparse.Namespace) -> None:
     from core.advisor.offline import CalibrateRequest, run_calibrate
-    from core.env import database_url
-    from core.model import Timeframe
+    from core.foundations.env import database_url
+    from core.foundations.model import Timeframe
 
     venue, symbol, since, until = _window(args)
     request = CalibrateRequest(

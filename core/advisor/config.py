@@ -30,10 +30,10 @@ from typing import Any
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.gather import GatherConfig
 from core.advisor.llm.config import LlmConfig
-from core.config_file import read_toml
-from core.errors import InvalidArgument, shown
-from core.mesh.config import MeshConfig
-from core.model import Timeframe
+from core.foundations.config_file import read_toml
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.mesh_config import MeshConfig
+from core.foundations.model import Timeframe
 
 __all__ = [
     "MESH_MAX_NOTIONAL_SHARE",

@@ -29,11 +29,11 @@ from core.advisor.engine.decision import Decision, Outcome
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource
 from core.advisor.engine.telemetry import STAGE_KINDS, Stage, TelemetryEvent, TelemetryKind
 from core.advisor.outputs import KeptParts, plain, stage_texts, summaries
-from core.contracts.intent import ExecutionIntent
-from core.contracts.signal import Direction, RuleAttribution, Signal
-from core.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
-from core.decimals import format_decimal
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
+from core.foundations.convert import ORDER_TYPE_TO_PB, SIDE_TO_PB, TIF_TO_PB
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 

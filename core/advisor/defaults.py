@@ -42,7 +42,7 @@ from core.advisor.library import SHIPPED_TIMEFRAMES, shipped_name
 from core.advisor.samples import conviction_samples
 from core.advisor.synthetic import random_walk_bars, regime_bars
 from core.advisor.training import TrainedModel, train_model
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 
 __all__ = [
     "MODELS_DIR",

@@ -26,11 +26,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from core.backoff import Backoff
-from core.bus.codec import decode
-from core.bus.names import executions_stream
-from core.errors import TrademeshError
-from core.model import Balance, Instrument, InstrumentKind, Position
+from core.foundations.backoff import Backoff
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import executions_stream
+from core.foundations.errors import TrademeshError
+from core.foundations.model import Balance, Instrument, InstrumentKind, Position
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -34,7 +34,7 @@ read less the fills since (core.advisor.fills), or with those up to it. What can
 then is the latest, counted (metrics.AS_OF_LATEST).
 
 A market is followed from the start when a detector's active patch trades it (`keep`, fed by
-core.patch_markets), else from its first signal on: that signal waits for every part
+core.foundations.patch_markets), else from its first signal on: that signal waits for every part
 (all at once; only the market's own four when its venue is followed already), later ones take
 the parts as last refreshed in the background, so a decision never waits for a call (the
 p99 < 5 ms of issue 14). The context says how old its parts are where it matters: the quality
@@ -66,9 +66,9 @@ from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.fills import RecentFills, moved
 from core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
-from core.contracts.signal import Direction, RuleAttribution, Signal
-from core.errors import NotFound, TrademeshError, shown
-from core.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
+from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
+from core.foundations.errors import NotFound, TrademeshError, shown
+from core.foundations.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
 __all__ = ["ContextGatherer", "GatherConfig", "closed_by", "open_gap"]
@@ -324,7 +324,7 @@ class ContextGatherer:
         self._extra_bars = -(-config.history_ms * _NS_PER_MS // self.timeframe.ns) + 1
         self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
         self.fills: RecentFills | None = None  # the venues' recent fills (the service sets it)
-        self._kept: set[tuple[str, str]] = set()  # followed however idle (core.patch_markets)
+        self._kept: set[tuple[str, str]] = set()  # followed however idle (core.foundations.patch_markets)
 
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
@@ -341,7 +341,7 @@ class ContextGatherer:
 
     def keep(self, markets: Collection[tuple[str, str]]) -> None:
         """Follow these markets from now on, and keep them while they are given (the detectors'
-        active patches trade them: core.patch_markets): a market's first signal then
+        active patches trade them: core.foundations.patch_markets): a market's first signal then
         finds its book's history and its venue's fills. A kept market is not dropped for
         idleness; one no longer kept is, `idle_s` after its last signal or after now."""
         now = time.monotonic()

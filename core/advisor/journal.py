@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.pulse import Pulse
+from core.foundations.pulse import Pulse
 from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = ["DecisionJournal", "Made"]

@@ -34,8 +34,8 @@ from core.advisor.artifact import load_model
 from core.advisor.engine.calibration import Calibration
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.regime import REGIMES
-from core.errors import Corrupt, InvalidArgument, NotFound, shown
-from core.model import Timeframe
+from core.foundations.errors import Corrupt, InvalidArgument, NotFound, shown
+from core.foundations.model import Timeframe
 from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = [

@@ -32,9 +32,9 @@ from core.advisor.engine.features import LOOKBACK
 from core.advisor.library import ModelLibrary, serving_model
 from core.advisor.samples import conviction_samples
 from core.advisor.training import TrainedModel, train_model
-from core.env import redact_url
-from core.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
-from core.model import Timeframe
+from core.foundations.env import redact_url
+from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
+from core.foundations.model import Timeframe
 
 __all__ = [
     "BarColumns",

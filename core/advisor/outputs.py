@@ -26,7 +26,7 @@ from core.advisor.engine.decision import Decision
 from core.advisor.engine.features import FeatureVector
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.telemetry import Stage
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 
 __all__ = ["KeptParts", "plain", "stage_json", "stage_outputs", "stage_texts", "summaries"]
 

@@ -44,11 +44,11 @@ from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_D
 from core.advisor.outputs import KeptParts
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import BusWriter
-from core.backoff import Backoff
-from core.bus.consumer import REDELIVERED, Entry
-from core.bus.names import SIGNALS
-from core.contracts.signal import Signal
-from core.errors import InvalidArgument, NotFound, TrademeshError
+from core.foundations.backoff import Backoff
+from core.foundations.bus.consumer import REDELIVERED, Entry
+from core.foundations.bus.names import SIGNALS
+from core.foundations.contracts.signal import Signal
+from core.foundations.errors import InvalidArgument, NotFound, TrademeshError
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 

@@ -1,7 +1,7 @@
 """What the advisor's API reads from the recorder's tables (core/recorder/migrations 003, 004):
 recorded signals (Decide by id), decisions (ListDecisions, GetDecision) and their telemetry.
 
-Queries go through core.tools.recorded (one pool, a deadline on each, errors as core.errors:
+Queries go through core.tools.recorded (one pool, a deadline on each, errors as core.foundations.errors:
 Unavailable when PostgreSQL is away, FailedPrecondition when the recorder has not made the
 table yet). Lists are newest first, paged by a token holding the last row's (time, id).
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 
-from core.decimals import format_decimal
-from core.errors import InvalidArgument, shown
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument, shown
 from core.tools.recorded import RecorderDatabase
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig

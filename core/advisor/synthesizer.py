@@ -28,7 +28,7 @@ from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
 from core.advisor.llm.tools import ToolSpec
 from core.advisor.llm.transport import LlmTransport
-from core.contracts.signal import Signal
+from core.foundations.contracts.signal import Signal
 from core.tools.catalog import ToolCatalog
 from trademesh.advisor.v1 import messages_pb2 as am
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from core.model import Candle, Timeframe
+from core.foundations.model import Candle, Timeframe
 
 __all__ = ["SyntheticBars", "random_walk_bars", "regime_bars"]
 

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from core.advisor.artifact import SavedModel, dump_model
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, compute_features
 from core.advisor.engine.model import FeatureReference, ModelArtifact
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 
 __all__ = [
     "BarArrays",

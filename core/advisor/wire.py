@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.bus.codec import FIELD
-from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.bus.publisher import Retention
+from core.foundations.bus.codec import FIELD
+from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.foundations.bus.publisher import Retention
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 

@@ -28,10 +28,10 @@ from core.backtest.answers import RecordedAnswers
 from core.backtest.detect import no_timer
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
-from core.contracts.signal import Signal
-from core.convert import TIMEFRAME_TO_PB
-from core.errors import FailedPrecondition
-from core.model import Balance, Candle, Instrument, Position, Timeframe
+from core.foundations.contracts.signal import Signal
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.errors import FailedPrecondition
+from core.foundations.model import Balance, Candle, Instrument, Position, Timeframe
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from core.advisor.engine.answer import FailureReason, LlmAnswer, LlmFailure
-from core.contracts.signal import Signal
+from core.foundations.contracts.signal import Signal
 from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = ["AnswerKey", "RecordedAnswer", "RecordedAnswers", "load_recorded_answers", "recorded_answer"]

@@ -18,16 +18,16 @@ from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
 from core.backtest.twins import load_twin_arrivals
-from core.config_file import read_text
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.io import Event, event_time
 from core.detector.history import bar_needs
 from core.detector.strategy_file import Strategy, load_strategy
-from core.errors import InvalidArgument, shown
+from core.foundations.config_file import read_text
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.matching.order_manager import FeeSchedule
+from core.foundations.model import Timeframe
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.shipped import journal_policies
-from core.matching.order_manager import FeeSchedule
-from core.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from venues.sim.config import DEMO_MARKET
 from venues.sim.config import load_config as load_sim_config

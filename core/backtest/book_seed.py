@@ -4,7 +4,7 @@ A venue sends a book snapshot when a stream starts (and after a resync), then de
 recorder keeps the snapshot of its own subscription and the deltas after it. A range that
 starts later would open with deltas and no book. So the source begins each symbol with the
 book at the start: the last recorded snapshot before it, with every delta after that snapshot
-and before the start applied (core.book.L2Book, the levels' exact strings), given as one
+and before the start applied (core.foundations.book.L2Book, the levels' exact strings), given as one
 snapshot at the start time with the last sequence applied. The live detector, subscribing at
 that time, gets the same book as its stream's first snapshot.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.backtest.source_rows import BOOK_COLUMNS, book_event_of
-from core.book import L2Book
+from core.foundations.book import L2Book
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["book_at"]

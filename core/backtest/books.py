@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.foundations.model import Instrument, InstrumentKind
 from core.ledger.attribution import OrderLink
 from core.ledger.convert import fill_event
 from core.ledger.engine.core import LedgerCore
 from core.ledger.engine.events import DepositEvent, Event
 from core.ledger.engine.reports import PnlLine, PositionView, pnl, positions
 from core.ledger.venues import Contract
-from core.model import Instrument, InstrumentKind
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

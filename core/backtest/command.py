@@ -61,7 +61,7 @@ def add_run_options(parser: argparse.ArgumentParser, flags: tuple[tuple[str, str
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     flags = run_flags(args, _FLAGS)
     if flags["database_url"] is None:
-        from core.env import database_url
+        from core.foundations.env import database_url
 
         flags["database_url"] = database_url(None)
     return flags

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
-from core.config_file import read_toml
-from core.errors import InvalidArgument, shown
-from core.model import Timeframe
+from core.foundations.config_file import read_toml
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.model import Timeframe
 
 __all__ = [
     "LATENCY_MODES",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from core.convert import TIMEFRAME_FROM_PB
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.io import Event, Source
@@ -31,7 +30,8 @@ from core.detector.feed import MarketConverter
 from core.detector.history import patch_history
 from core.detector.sequence import in_market_order
 from core.detector.strategy_file import Strategy, build_patches
-from core.errors import FailedPrecondition, TrademeshError
+from core.foundations.convert import TIMEFRAME_FROM_PB
+from core.foundations.errors import FailedPrecondition, TrademeshError
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

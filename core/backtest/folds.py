@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["MAX_FOLDS", "Fold", "folds"]
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 from core.backtest.config import BacktestConfig
 from core.backtest.source import RecordedSource
-from core.errors import InvalidArgument
-from core.model import Timeframe
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Timeframe
 
 __all__ = ["clip_to_history", "iso_seconds"]
 

@@ -3,7 +3,7 @@
 Its order actions go to the replayed venue as the live executor sends them to a venue service:
 the same TradeFlow request (core.inspector.convert.place_request, protective prices put on the
 instrument's tick grid) checked by the venue runtime's own validation
-(core.order_rules.place_order). A request the venue would refuse comes back at once as
+(core.foundations.order_rules.place_order). A request the venue would refuse comes back at once as
 a REJECTED update, as the executor reports a refusal.
 
 The sim holds stop orders itself, so every stop-loss is placed natively (no emulation here).
@@ -22,17 +22,17 @@ from decimal import Decimal
 from functools import partial
 
 from core.backtest.twins import Held, HeldAt, ModelTiming, OrderTiming
-from core.convert import execution_to_pb, instrument_to_pb
-from core.decimals import format_decimal
-from core.errors import TrademeshError
+from core.foundations.convert import execution_to_pb, instrument_to_pb
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import TrademeshError
+from core.foundations.model import Execution, Instrument, Order, OrderRequest, Side
+from core.foundations.order_rules import place_order
 from core.inspector.convert import market_to_pb, order_snapshot, place_request, refusal_of
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
 from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.market import MarketView
 from core.inspector.ticks import put_on_grid
-from core.model import Execution, Instrument, Order, OrderRequest, Side
-from core.order_rules import place_order
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -196,7 +196,7 @@ class InspectStage:
     def _held_size(self, order: PlaceOrder) -> Decimal:
         """The size the venue takes the order at now, for its live twin's key when the live
         plan is not known (core.backtest.twins): a reduce-only order sized to the position it
-        reduces there, as the sim sizes it (core/matching/order_manager.py) and as its twin's size
+        reduces there, as the sim sizes it (core/foundations/matching/order_manager.py) and as its twin's size
         was recorded. The venue's position may be smaller than the core's: a stop's fills on
         their way. (A resize planned before them, for the position with the entry's last fill,
         went to the live venue as the entry's last fill alone, and its twin was recorded so.)

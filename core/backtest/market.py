@@ -1,6 +1,6 @@
 """The replayed venue of a backtest: the sim venue's matching engine fed by recorded market data.
 
-A ReplayedMarket wraps a SimExchange (core/matching/exchange.py) whose clock is the venue time of
+A ReplayedMarket wraps a SimExchange (core/foundations/matching/exchange.py) whose clock is the venue time of
 the simulation. Recorded MarketEvents, as venues stream them, drive the book's synthetic
 liquidity; our orders are the book's user orders, matched by the sim's price-time engine, with
 its fees, balances and partial fills. Pure: no I/O, no wall clock, no randomness; time is
@@ -23,13 +23,13 @@ from enum import Enum
 from typing import NamedTuple
 
 from core.backtest.offbook import OffBook
-from core.convert import SIDE_FROM_PB
-from core.decimals import parse_decimal
-from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from core.matching.engine import SYNTHETIC, LevelChange, OrderBook, Resting
-from core.matching.exchange import SimExchange
-from core.matching.order_manager import FeeSchedule, covers, covers_on_arrival
-from core.model import (
+from core.foundations.convert import SIDE_FROM_PB
+from core.foundations.decimals import parse_decimal
+from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.foundations.matching.engine import SYNTHETIC, LevelChange, OrderBook, Resting
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.order_manager import FeeSchedule, covers, covers_on_arrival
+from core.foundations.model import (
     Balance,
     Execution,
     Instrument,
@@ -537,7 +537,7 @@ class ReplayedMarket:
     def held_at(self, request: OrderRequest, arrival_ns: int) -> Decimal:
         """The size the venue would hold a reduce-only order at, arriving at `arrival_ns`: what
         the position leaves after the reduce-only orders that cover it then (the sim's trim,
-        core.matching.order_manager): those open now whose cancel has not arrived by then, and
+        core.foundations.matching.order_manager): those open now whose cancel has not arrived by then, and
         those on their way that have. 0: it would be refused. Fills between now and then are
         not foreseen."""
         self._release_stops()

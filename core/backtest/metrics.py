@@ -1,7 +1,7 @@
 """A backtest's performance figures from its equity curve, round trips and fills (pure).
 
 No I/O, no clock: the same records give the same Metrics. Money stays Decimal: sums are exact
-(core.decimals.WIDE), quotients rounded to 28 digits (half even), whatever the caller's decimal
+(core.foundations.decimals.WIDE), quotients rounded to 28 digits (half even), whatever the caller's decimal
 context is; ratios are float.
 
 The curve E(t) is a step function: each EquityPoint's equity and exposure hold from its
@@ -39,7 +39,7 @@ their equities, and a year is 365 days.
 An empty curve gives zeros for every curve figure (start and end equity 0); the fill and
 round-trip figures are computed as usual.
 
-Bad input raises core.errors.InvalidArgument naming the field: a curve out of time order
+Bad input raises core.foundations.errors.InvalidArgument naming the field: a curve out of time order
 (equal times are allowed: the later point wins), a first equity <= 0, a negative exposure, a
 non-finite number, period_ns <= 0 (or so small the curve would give over MAX_SAMPLES
 samples), a side other than buy/sell (fills) or long/short (round trips), a size <= 0.
@@ -64,8 +64,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
-from core.decimals import WIDE
-from core.errors import InvalidArgument
+from core.foundations.decimals import WIDE
+from core.foundations.errors import InvalidArgument
 
 __all__ = [
     "DAY_NS",

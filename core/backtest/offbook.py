@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.matching.engine import SYNTHETIC, USER, OrderBook
-from core.matching.exchange import SimExchange
-from core.model import Side
+from core.foundations.matching.engine import SYNTHETIC, USER, OrderBook
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import Side
 
 __all__ = ["OffBook"]
 

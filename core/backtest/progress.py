@@ -58,7 +58,7 @@ def _eta(seconds: float | None) -> str:
 
 class JsonProgress:
     """Progress as one JSON object a line on stdout (`--progress-json`): how the backtest hub
-    (core.backtester) follows a run it started in a child process."""
+    (core.backtest.hub) follows a run it started in a child process."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout

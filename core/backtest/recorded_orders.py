@@ -22,8 +22,16 @@ import asyncpg
 
 from core.backtest.market import ReplayedMarket
 from core.backtest.source import RecordedSource
-from core.errors import FailedPrecondition
-from core.model import Execution, Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from core.foundations.errors import FailedPrecondition
+from core.foundations.model import (
+    Execution,
+    Liquidity,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [

@@ -41,7 +41,7 @@ from matplotlib.figure import Figure
 
 from core.backtest.metrics import drawdowns, monthly_returns
 from core.backtest.results import FillRecord, Metrics, RunReport
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 
 __all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "METRIC_ROWS", "MONTHLY_PNG", "REPORT_HTML", "write_report"]
 

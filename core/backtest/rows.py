@@ -15,7 +15,7 @@ from typing import Any
 from core.backtest.metrics import TOTAL, drawdowns
 from core.backtest.outcome import Outcome
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
-from core.model import Execution
+from core.foundations.model import Execution
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 

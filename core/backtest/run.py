@@ -40,12 +40,12 @@ from core.backtest.twins import OrderTiming
 from core.detector.convert import signal_to_pb
 from core.detector.engine.outputs import Evaluation
 from core.detector.strategy_file import Strategy
-from core.errors import NotFound
+from core.foundations.errors import NotFound
+from core.foundations.model import Execution, Instrument, Order
 from core.inspector.engine.events import Verdict
 from core.inspector.engine.market import MarketView
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
-from core.model import Execution, Instrument, Order
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from core.backtest.sweep import TrialResult
 from core.backtest.trial import Trial, run_trial
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.errors import FailedPrecondition, InvalidArgument
 
 __all__ = ["ENGINES", "DaskRunner", "LocalRunner", "OnDone", "Runner", "runner_for"]
 

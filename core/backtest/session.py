@@ -10,7 +10,7 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.backtest.run import Backtest, Tape
-from core.convert import TIMEFRAME_FROM_PB
+from core.foundations.convert import TIMEFRAME_FROM_PB
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -49,9 +49,9 @@ from core.backtest.source_rows import (
     book_event_of,
     trade_of,
 )
-from core.errors import FailedPrecondition, InvalidArgument, TrademeshError, Unavailable, shown
-from core.model import TIMEFRAME_LABELS, Timeframe
-from core.redact import redact_url
+from core.foundations.errors import FailedPrecondition, InvalidArgument, TrademeshError, Unavailable, shown
+from core.foundations.model import TIMEFRAME_LABELS, Timeframe
+from core.foundations.redact import redact_url
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -267,7 +267,7 @@ class RecordedSource:
             await connection.close()
 
     def _failure(self, exc: BaseException, table: str) -> TrademeshError:
-        """A database error as core.errors, naming the URL redacted."""
+        """A database error as core.foundations.errors, naming the URL redacted."""
         if isinstance(exc, asyncpg.UndefinedTableError):
             return FailedPrecondition(
                 f"the database has no {table} table: `trademesh recorder` creates it when it starts"

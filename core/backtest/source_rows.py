@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.convert import TIMEFRAME_TO_PB
-from core.errors import Corrupt
-from core.model import Timeframe
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.errors import Corrupt
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md

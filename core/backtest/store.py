@@ -38,8 +38,8 @@ from core.backtest.outcome import Outcome
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
 from core.backtest.rows import COLUMNS, children, fill_of, metrics_of, point_of, trip_of
 from core.backtest.schema import migrate
-from core.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
-from core.redact import redact_url
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
+from core.foundations.redact import redact_url
 
 __all__ = ["ENDED", "BacktestStore", "RunLease", "RunResult", "RunSummary"]
 

@@ -22,7 +22,7 @@ from core.backtest.results import Metrics
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
 from core.detector.strategy_file import Strategy, build_patches
-from core.errors import InvalidArgument, shown
+from core.foundations.errors import InvalidArgument, shown
 
 __all__ = [
     "METRICS",

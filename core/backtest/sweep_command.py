@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.backtest.command import add_run_options, clipped_to_history, run_flags
-from core.errors import InvalidArgument, shown
+from core.foundations.errors import InvalidArgument, shown
 
 __all__ = ["add_sweep_parser"]
 
@@ -130,7 +130,7 @@ def _run(config: Any, options: Mapping[str, Any], params: list[str] | None, prog
     from core.backtest.sweep_table import fold_table, sweep_table
     from core.backtest.trial import RecordedHistory, SyntheticHistory
     from core.backtest.walkforward import prepare, run_sweep, walk_forward
-    from core.env import DATABASE_URL
+    from core.foundations.env import DATABASE_URL
 
     space = _space(options, params)
     count, seed = _int(options, "random", 0), _int(options, "seed", 1)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.convert import TIMEFRAME_TO_PB
-from core.model import Timeframe
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -45,7 +45,7 @@ class SyntheticHistory:
 @dataclass(frozen=True)
 class RecordedHistory:
     def run(self, config: BacktestConfig, backtest: Backtest) -> Outcome:
-        from core.env import database_url
+        from core.foundations.env import database_url
 
         return asyncio.run(run_recorded(replace(config, database_url=database_url(None)), backtest))
 

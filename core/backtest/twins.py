@@ -22,12 +22,12 @@ from decimal import Decimal
 import asyncpg
 
 from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
+from core.foundations.model import Execution, OrderRequest, OrderType
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Verdict
 from core.inspector.engine.ids import entry_order_id
-from core.model import Execution, OrderRequest, OrderType
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -17,7 +17,7 @@ from core.backtest.runners import OnDone, Runner
 from core.backtest.sweep import Point, TrialResult, check_point, ranked
 from core.backtest.trial import RecordedHistory, SyntheticHistory, Trial
 from core.detector.strategy_file import Strategy
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["FoldResult", "Sweep", "prepare", "run_sweep", "walk_forward"]
 

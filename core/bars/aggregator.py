@@ -17,9 +17,9 @@ from core.bars.checkpoint import CheckpointStore
 from core.bars.engine import Position, VenueBars, entry_position
 from core.bars.spans import RepairTask
 from core.bars.watermark import WatermarkRules
-from core.bus.consumer import Entry
-from core.bus.names import parse_market_stream
-from core.errors import Corrupt, Unavailable
+from core.foundations.bus.consumer import Entry
+from core.foundations.bus.names import parse_market_stream
+from core.foundations.errors import Corrupt, Unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["Aggregator", "venue_of"]

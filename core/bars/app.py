@@ -15,17 +15,17 @@ from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
 from core.bars.repair import Repairer, VenueHistory
 from core.bars.watermark import WatermarkRules
-from core.bus.consumer import ConsumerOptions, GroupConsumer
-from core.bus.names import market_pattern
-from core.bus.publisher import Retention
-from core.bus.redis import checked_ping, open_redis
-from core.env import redact_url
-from core.errors import InvalidArgument
-from core.mesh.config import MeshConfig
-from core.model import Channel
-from core.retry import until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
+from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.names import market_pattern
+from core.foundations.bus.publisher import Retention
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import InvalidArgument
+from core.foundations.mesh_config import MeshConfig
+from core.foundations.model import Channel
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 
 __all__ = ["Bars", "BarsConfig"]
 
@@ -75,7 +75,7 @@ class BarsConfig:
 
 
 class Bars:
-    """The bars service (core.service)."""
+    """The bars service (core.foundations.service)."""
 
     name = "bars"
 

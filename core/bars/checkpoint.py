@@ -18,15 +18,15 @@ from typing import Any
 
 import orjson
 
-from core.bar import Bar, SecondBar
 from core.bars.engine import SymbolBars, VenueBars, entry_position
 from core.bars.spans import Span
 from core.bars.watermark import WatermarkRules
-from core.bus.codec import FIELD, encode_bars
-from core.bus.names import bars_stream
-from core.bus.publisher import Retention
-from core.errors import Corrupt
-from core.model import Timeframe
+from core.foundations.bar import Bar, SecondBar
+from core.foundations.bus.codec import FIELD, encode_bars
+from core.foundations.bus.names import bars_stream
+from core.foundations.bus.publisher import Retention
+from core.foundations.errors import Corrupt
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["CheckpointStore", "dump_symbol", "load_symbol"]

@@ -1,20 +1,20 @@
-"""`trademesh bars`: its flags, its config, its app (core.command)."""
+"""`trademesh bars`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from core.bus.names import market_pattern
-from core.command import MeshView, ServiceCommand, add_redis_argument, whole_number
-from core.errors import InvalidArgument
-from core.mesh.config import add_mesh_arguments, venue_args
-from core.model import Channel
+from core.foundations.bus.names import market_pattern
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, whole_number
+from core.foundations.errors import InvalidArgument
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
+from core.foundations.model import Channel
 
 if TYPE_CHECKING:
     from core.bars.app import BarsConfig
     from core.bars.watermark import WatermarkRules
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND", "MESH_BACKFILL_S"]
 
@@ -85,8 +85,8 @@ def _rules(args: argparse.Namespace) -> WatermarkRules:
 
 def _config(args: argparse.Namespace) -> BarsConfig:
     from core.bars.app import BarsConfig
-    from core.env import redis_url
-    from core.mesh.config import mesh_config_from_args
+    from core.foundations.env import redis_url
+    from core.foundations.mesh_config import mesh_config_from_args
 
     source = {} if args.source is None else {"source": args.source}
     return BarsConfig(

@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from core.bar import Bar, SecondBar
 from core.bars.spans import RepairTask, Span, add_span
 from core.bars.timeframes import HIGHER, S1_NS
 from core.bars.watermark import WatermarkRules
-from core.decimals import WIDE
-from core.model import Timeframe
+from core.foundations.bar import Bar, SecondBar
+from core.foundations.decimals import WIDE
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -34,7 +34,7 @@ Position = tuple[int, int]  # a bus entry id, "ms-seq", as numbers
 _HIGHER_NS = tuple((timeframe, timeframe.ns) for timeframe in HIGHER)
 _GAP_CHANNELS = (md.CHANNEL_TRADES, md.CHANNEL_UNSPECIFIED)
 _END_OF_TIME = 2**63 - 1
-# A plain wire decimal without sign, at most 38 digits (core.decimals' rule, checked in one
+# A plain wire decimal without sign, at most 38 digits (core.foundations.decimals' rule, checked in one
 # regex on the hot path): sums and products of them stay exact under WIDE.
 _POSITIVE = re.compile(r"(?:(?=[0-9]{1,38}\Z)[0-9]+|(?=[0-9.]{3,39}\Z)[0-9]+\.[0-9]+)\Z").match
 

@@ -21,17 +21,17 @@ import grpc
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.backoff import Backoff
-from core.bar import vwap_text
 from core.bars import metrics
 from core.bars.aggregator import Aggregator, venue_of
 from core.bars.spans import RepairTask
 from core.bars.timeframes import TO_PB
-from core.decimals import format_decimal, parse_decimal
-from core.errors import InvalidArgument, Unavailable
-from core.model import Timeframe
-from core.rpc.client import auth_metadata
-from core.rpc.status import unavailable
+from core.foundations.backoff import Backoff
+from core.foundations.bar import vwap_text
+from core.foundations.decimals import format_decimal, parse_decimal
+from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.model import Timeframe
+from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.status import unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc

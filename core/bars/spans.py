@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.bars.timeframes import TIMEFRAMES
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 
 __all__ = ["MAX_SPAN_NS", "RepairTask", "Span", "add_span"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
-from core.model import Timeframe
+from core.foundations.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
+from core.foundations.model import Timeframe
 
 __all__ = ["FROM_PB", "HIGHER", "S1_NS", "TIMEFRAMES", "TO_PB"]
 

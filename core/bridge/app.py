@@ -13,19 +13,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.backoff import Backoff
 from core.bridge.bridge import Bridge
 from core.bridge.join import join_live, leave, rebuild_books
 from core.bridge.metrics import QUEUE_DEPTH_MAX, SUBSCRIBERS
 from core.bridge.service import live_data_service
-from core.bus.consumer import ConsumerOptions, GroupConsumer
-from core.bus.names import BAR_STREAMS, MARKET_STREAMS
-from core.bus.redis import checked_ping, open_redis
-from core.env import redact_url
-from core.errors import InvalidArgument
-from core.retry import sleep_unless, until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
+from core.foundations.backoff import Backoff
+from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.names import BAR_STREAMS, MARKET_STREAMS
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import InvalidArgument
+from core.foundations.retry import sleep_unless, until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 
 __all__ = ["PATTERNS", "BridgeConfig", "BridgeService"]
 
@@ -66,7 +66,7 @@ class BridgeConfig:
 
 
 class BridgeService:
-    """The bridge (core.service): LiveData served from what it follows on the bus."""
+    """The bridge (core.foundations.service): LiveData served from what it follows on the bus."""
 
     name = "bridge"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
-from core.book import L2Book, Level
 from core.bridge.encode import event_chunk
+from core.foundations.book import L2Book, Level
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["Books", "Verdict"]

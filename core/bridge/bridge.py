@@ -10,7 +10,7 @@ from core.bridge.encode import event_chunk, notice_event
 from core.bridge.fanout import LiveFanout, LiveInterest, LiveRoute, LiveSubscriber
 from core.bridge.pump import Pump
 from core.bridge.routes import BOOK, NOTICES, gap_channel, is_notice
-from core.errors import Unavailable
+from core.foundations.errors import Unavailable
 
 __all__ = ["Bridge"]
 

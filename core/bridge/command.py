@@ -1,4 +1,4 @@
-"""`trademesh bridge`: its flags, its config, its app (core.command)."""
+"""`trademesh bridge`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import argparse
 from typing import TYPE_CHECKING
 
 from core.bridge.app import BridgeConfig
-from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int, whole_number
+from core.foundations.command import (
+    ServiceCommand,
+    add_redis_argument,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 
 if TYPE_CHECKING:
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND"]
 
@@ -53,7 +59,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> BridgeConfig:
-    from core.env import redis_url
+    from core.foundations.env import redis_url
 
     return BridgeConfig(
         redis_url=redis_url(args.redis_url),

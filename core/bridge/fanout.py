@@ -9,7 +9,7 @@ conflated (its queue replaced by GAP notices and fresh snapshots) or disconnecte
 A round is one bus read: events are framed as they come, gathered per subscriber, and each
 subscriber is offered one message at the end of the round (or sooner when it grows past
 MESSAGE_BYTES, so messages stay under clients' default 4 MiB limit). (A venue's own fan-out
-to its Subscribe streams is venues.runtime.fanout; what both share is core.fanout.)
+to its Subscribe streams is venues.runtime.fanout; what both share is core.foundations.fanout.)
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from core.bridge.metrics import SLOW_SUBSCRIBERS
 from core.bridge.routes import ANY, Key, targets
-from core.errors import ResourceExhausted
-from core.fanout import Overflow, QueuedSubscriber, joined, too_slow
+from core.foundations.errors import ResourceExhausted
+from core.foundations.fanout import Overflow, QueuedSubscriber, joined, too_slow
 
 __all__ = ["MESSAGE_BYTES", "LiveFanout", "LiveInterest", "LiveRoute", "LiveSubscriber"]
 

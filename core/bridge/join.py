@@ -18,11 +18,11 @@ from redis.exceptions import ResponseError
 
 from core.bridge.books import Books
 from core.bridge.pump import stream_venue
-from core.bus.codec import decode
-from core.bus.consumer import GroupConsumer
-from core.bus.names import parse_market_stream
-from core.errors import Corrupt
-from core.model import Channel
+from core.foundations.bus.codec import decode
+from core.foundations.bus.consumer import GroupConsumer
+from core.foundations.bus.names import parse_market_stream
+from core.foundations.errors import Corrupt
+from core.foundations.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["join_live", "leave", "rebuild_books"]

@@ -22,8 +22,8 @@ from core.bridge.routes import (
     candles_kind,
     notice_kind,
 )
-from core.bus.consumer import Entry
-from core.bus.names import parse_market_stream
+from core.foundations.bus.consumer import Entry
+from core.foundations.bus.names import parse_market_stream
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.convert import TIMEFRAME_TO_PB
-from core.model import Timeframe
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.model import Timeframe
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -1,8 +1,8 @@
 """The LiveData gRPC service over a Bridge.
 
 Subscribe yields SubscribeResponses already encoded by the fan-out (a byte join of framed
-events), so the handler is registered with an identity serializer; errors are core.errors
-types, mapped to statuses by core.rpc's edge.
+events), so the handler is registered with an identity serializer; errors are core.foundations.errors
+types, mapped to statuses by core.foundations.rpc's edge.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from core.bridge import validate
 from core.bridge.bridge import Bridge
 from core.bridge.fanout import LiveRoute
 from core.bridge.routes import BOOK, describe
-from core.rpc.context import Context
-from core.rpc.edge import Registrar
-from core.rpc.server import Service
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.edge import Registrar
+from core.foundations.rpc.server import Service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 

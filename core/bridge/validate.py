@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from core.bridge.fanout import LiveInterest
 from core.bridge.routes import TIMEFRAME_TEXT_OF_PB, requested_kinds
-from core.bus.names import market_stream
-from core.errors import FieldViolation, InvalidArgument, shown
-from core.fanout import Overflow
-from core.model import Channel
+from core.foundations.bus.names import market_stream
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.fanout import Overflow
+from core.foundations.model import Channel
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

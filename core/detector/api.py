@@ -5,9 +5,9 @@ The shell gives the servicer a `DetectorState` (the Protocol below): the engine,
 after each evaluation, the latest signals, per-patch activity and a warm-up step. Every
 handler runs on the shell's event loop, so an edit never interleaves with an evaluation.
 
-Errors are core.errors types, mapped to statuses by core.rpc's edge: an unknown patch is
-NOT_FOUND naming it; a bad module type, port, cable (different types, a cycle: the path) or
-parameter is INVALID_ARGUMENT with field violations named after the request's fields
+Errors are core.foundations.errors types, mapped to statuses by core.foundations.rpc's edge: an
+unknown patch is NOT_FOUND naming it; a bad module type, port, cable (different types, a cycle:
+the path) or parameter is INVALID_ARGUMENT with field violations named after the request's fields
 (`type`, `params.period`, `cable.to_port`); a structure edit of an active patch, and an
 activation that fails validation, are FAILED_PRECONDITION (the latter with every reason as a
 google.rpc.PreconditionFailure violation). After every edit the journal is flushed: the
@@ -42,9 +42,16 @@ from core.detector.engine.warmup import history_needed, validate
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.probe_hub import ProbeHub
 from core.detector.strategy_file import build_patches, parse_strategy
-from core.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, shown
-from core.rpc.context import Context
-from core.rpc.server import Service
+from core.foundations.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    shown,
+)
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -450,7 +457,7 @@ class PatchServicer(pb_grpc.PatchServicer):
 
 
 def patch_service(state: DetectorState) -> Service:
-    """The Patch service for core.rpc.server.create_server."""
+    """The Patch service for core.foundations.rpc.server.create_server."""
     return Service(SERVICE_NAME, PatchServicer(state), pb_grpc.add_PatchServicer_to_server)
 
 

@@ -1,4 +1,4 @@
-"""The detector service: the engine inside its shell (core.service's lifecycle).
+"""The detector service: the engine inside its shell (core.foundations.service's lifecycle).
 
 At start: restore the patches this instance saved (PostgreSQL), add the strategy files'
 patches it does not have (one per venue and symbol), warm each from the venue's candles and
@@ -21,9 +21,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus.names import POSITION_REQUESTS, SIGNALS
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import checked_ping, open_redis
 from core.detector.api import PatchActivity, patch_service
 from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
@@ -37,15 +34,25 @@ from core.detector.runner import Runner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
-from core.env import redact_url
-from core.errors import FailedPrecondition, InvalidArgument, NotFound, TrademeshError, Unavailable, shown
-from core.instruments import VenueInstruments, unknown_symbol
-from core.mesh.config import VenueLink
-from core.retry import until_reachable
-from core.rpc.client import auth_metadata
-from core.rpc.server import Service
-from core.rpc.status import unavailable
-from core.service import ServiceContext
+from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    TrademeshError,
+    Unavailable,
+    shown,
+)
+from core.foundations.instruments import VenueInstruments, unknown_symbol
+from core.foundations.mesh_config import VenueLink
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.server import Service
+from core.foundations.rpc.status import unavailable
+from core.foundations.service import ServiceContext
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc

@@ -5,7 +5,7 @@ BookValue; signals are not money, and no price or size of a book reaches the wir
 So each side keeps its sizes by price as floats, and its prices in order, best first, updated
 level by level with bisect: a delta that changes a size is one dict write, a new or emptied
 level a bisect and a list insert or delete, and the top N levels are a slice. Nothing is sorted
-per batch and no Decimal is made (the venue runtime's core.book.L2Book, which keeps the exact
+per batch and no Decimal is made (the venue runtime's core.foundations.book.L2Book, which keeps the exact
 strings for snapshots on the wire, sorts by Decimal whenever it is read).
 
 A price is keyed by its value: "100.1" and "100.10" are one level, as they are for Decimal. A

@@ -1,4 +1,4 @@
-"""`trademesh detector`: its flags, its config, its app (core.command)."""
+"""`trademesh detector`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import (
+from core.foundations.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
@@ -15,11 +15,11 @@ from core.command import (
     positive_int,
     whole_number,
 )
-from core.mesh.config import add_mesh_arguments, venue_args
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
     from core.detector.config import DetectorConfig
-    from core.service import ServiceApp
+    from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND"]
 
@@ -66,8 +66,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> DetectorConfig:
     from core.detector.config import DetectorConfig, example_strategies
-    from core.env import database_url, redis_url
-    from core.mesh.config import mesh_config_from_args
+    from core.foundations.env import database_url, redis_url
+    from core.foundations.mesh_config import mesh_config_from_args
 
     strategies = tuple(args.strategy) or (() if args.no_examples else example_strategies())
     return DetectorConfig(

@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import InvalidArgument, shown
-from core.mesh.config import MeshConfig
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.mesh_config import MeshConfig
 
 __all__ = ["EXAMPLES_DIR", "DetectorConfig", "example_strategies"]
 

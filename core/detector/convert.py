@@ -16,8 +16,6 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.contracts.signal import Direction
-from core.decimals import format_decimal
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.changes import (
     CableConnected,
@@ -37,7 +35,9 @@ from core.detector.engine.module import Category, Module, ModuleSpec, Param, Par
 from core.detector.engine.outputs import EmittedSignal, PositionRequest
 from core.detector.engine.patch import Patch
 from core.detector.engine.values import BarValue, BookValue, PortType, SignalValue, TradeValue
-from core.errors import InvalidArgument
+from core.foundations.contracts.signal import Direction
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig
 

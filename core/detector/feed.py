@@ -19,17 +19,17 @@ from typing import Any
 
 import grpc
 
-from core.backoff import Backoff
 from core.detector.book import Book
 from core.detector.engine.io import Event
 from core.detector.engine.values import BookValue, TradeValue
 from core.detector.metrics import MARKET_EVENTS, STREAM
-from core.errors import TrademeshError
-from core.instruments import VenueInstruments, unknown_symbol
-from core.logs import bind_log_fields
-from core.mesh.config import VenueLink
-from core.retry import sleep_unless
-from core.rpc.client import Metadata
+from core.foundations.backoff import Backoff
+from core.foundations.errors import TrademeshError
+from core.foundations.instruments import VenueInstruments, unknown_symbol
+from core.foundations.logs import bind_log_fields
+from core.foundations.mesh_config import VenueLink
+from core.foundations.retry import sleep_unless
+from core.foundations.rpc.client import Metadata
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -17,13 +17,13 @@ from typing import NamedTuple
 
 import grpc
 
-from core.convert import TIMEFRAME_TO_PB
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import Event, event_time
 from core.detector.engine.values import BarValue
-from core.errors import Unavailable
-from core.model import Timeframe
-from core.rpc.client import Metadata
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.errors import Unavailable
+from core.foundations.model import Timeframe
+from core.foundations.rpc.client import Metadata
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 

@@ -25,8 +25,8 @@ from core.detector.engine.changes import Change
 from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.store import PatchStore, restore
-from core.errors import FailedPrecondition, TrademeshError
-from core.pulse import Pulse
+from core.foundations.errors import FailedPrecondition, TrademeshError
+from core.foundations.pulse import Pulse
 from trademesh.patch.v1 import patch_pb2 as pb
 
 __all__ = ["PatchJournal", "Pulse"]

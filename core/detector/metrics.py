@@ -1,4 +1,4 @@
-"""The detector's Prometheus metrics (served on the service's metrics port, core.service).
+"""The detector's Prometheus metrics (served on the service's metrics port, core.foundations.service).
 
 The hot path: from the venue's receive stamp (`ts_recv_ns`) of a timestamp's events to the
 shell's clock right after `evaluate_due` returned for that timestamp (core.detector.runner

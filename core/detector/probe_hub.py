@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from core.detector.engine.engine import Engine
 from core.detector.engine.graph import Endpoint
 from core.detector.engine.outputs import ProbeUpdate
-from core.errors import NotFound
+from core.foundations.errors import NotFound
 
 __all__ = ["ProbeHub", "ProbeSubscriber"]
 

@@ -52,7 +52,7 @@ from core.detector.metrics import (
     SIGNALS,
 )
 from core.detector.sequence import Group, Sequencer
-from core.errors import FailedPrecondition, TrademeshError
+from core.foundations.errors import FailedPrecondition, TrademeshError
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["PatchStats", "Runner", "SlowSteps"]

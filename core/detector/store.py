@@ -1,6 +1,6 @@
 """The detector's patches in PostgreSQL, so patches made through the API survive a restart.
 
-Two tables, migrated by the shared runner (core.migrations) with their own ledger
+Two tables, migrated by the shared runner (core.foundations.migrations) with their own ledger
 (detector_schema_migrations) and lock:
 
 - `detector_patches`: one row per (instance, patch_id): the definition (jsonb: strategy id,
@@ -34,10 +34,10 @@ from core.detector.engine.changes import Change
 from core.detector.engine.engine import Engine
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.patch import Patch
-from core.errors import Corrupt, FailedPrecondition, Unavailable
-from core.migrations import Migration, MigrationSet, migrate
-from core.redact import redact_url
-from core.text import storable
+from core.foundations.errors import Corrupt, FailedPrecondition, Unavailable
+from core.foundations.migrations import Migration, MigrationSet, migrate
+from core.foundations.redact import redact_url
+from core.foundations.text import storable
 
 __all__ = [
     "DEFINITION_FORMAT",
@@ -66,7 +66,7 @@ _DATABASE_ERRORS = (
 # its column, from asyncpg's encoders (its client-side DataError) or from json).
 _REFUSED_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
 
-# Append only: an applied migration is never edited (core.migrations checks the checksum).
+# Append only: an applied migration is never edited (core.foundations.migrations checks the checksum).
 MIGRATIONS = (
     Migration(
         1,

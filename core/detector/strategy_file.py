@@ -29,13 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config_file import parse_toml, read_text
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
 from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
 from core.detector.engine.patch import Patch
-from core.errors import FieldViolation, InvalidArgument, TrademeshError, shown
-from core.text import unstorable_values
+from core.foundations.config_file import parse_toml, read_text
+from core.foundations.errors import FieldViolation, InvalidArgument, TrademeshError, shown
+from core.foundations.text import unstorable_values
 
 __all__ = [
     "ModuleDecl",
@@ -99,7 +99,7 @@ def parse_strategy(text: str, source: str, catalog: Catalog) -> Strategy:
 
 def _check_storable(data: dict[str, object], source: str) -> None:
     """Every string the patches would keep (names, params) is text PostgreSQL can store: a
-    TOML escape makes a NUL the request's text did not hold (core.text)."""
+    TOML escape makes a NUL the request's text did not hold (core.foundations.text)."""
     found = unstorable_values(data, "")
     if found:
         raise InvalidArgument([FieldViolation(where, f"{source}: {why}") for where, why in found])

@@ -13,19 +13,19 @@ from typing import Any
 import grpc
 import redis.asyncio as aioredis
 
-from core.bus.codec import decode
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.errors import Corrupt, InvalidArgument, Unavailable
+from core.foundations.bus.codec import decode
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.errors import Corrupt, InvalidArgument, Unavailable
+from core.foundations.mesh_config import MeshConfig, VenueLink
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.client import Metadata, auth_metadata
+from core.foundations.rpc.server import Service
+from core.foundations.rpc.status import unavailable
+from core.foundations.service import ServiceContext
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
 from core.ingest.writer import BusWriter
-from core.mesh.config import MeshConfig, VenueLink
-from core.retry import until_reachable
-from core.rpc.client import Metadata, auth_metadata
-from core.rpc.server import Service
-from core.rpc.status import unavailable
-from core.service import ServiceContext
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 

@@ -1,16 +1,16 @@
-"""`trademesh ingest`: its flags, its config, its app (core.command)."""
+"""`trademesh ingest`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from core.command import MeshView, ServiceCommand, add_redis_argument, positive_int
-from core.mesh.config import add_mesh_arguments, venue_args
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_int
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
     from core.ingest.app import IngestConfig
-    from core.service import ServiceApp
 
 __all__ = ["COMMAND"]
 
@@ -33,9 +33,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> IngestConfig:
-    from core.env import redis_url
+    from core.foundations.env import redis_url
+    from core.foundations.mesh_config import mesh_config_from_args
     from core.ingest.app import IngestConfig
-    from core.mesh.config import mesh_config_from_args
 
     source = {} if args.source is None else {"source": args.source}
     return IngestConfig(

@@ -5,7 +5,7 @@ the process and the sequence of its last execution — and ingest always subscri
 resume point: the last one it published (read back from the bus's last entry after a
 restart; epoch 0 on an empty stream, which asks for everything the venue holds). The venue
 replays what follows from its bounded history, then goes on live. Each entry goes to the bus
-with its point through a publish-once script (core.bus.publisher), so a retried flush or a
+with its point through a publish-once script (core.foundations.bus.publisher), so a retried flush or a
 second ingest never writes one twice. When the venue cannot resume (another venue process,
 or the point is older than its history) its first response says `gap`, and that response
 goes to the bus as a gap marker: consumers re-read open orders. A Redis that came back empty
@@ -22,12 +22,12 @@ from typing import Any
 
 import grpc
 
-from core.backoff import Backoff
-from core.bus.names import executions_stream
+from core.foundations.backoff import Backoff
+from core.foundations.bus.names import executions_stream
+from core.foundations.logs import bind_log_fields
+from core.foundations.mesh_config import VenueLink
+from core.foundations.rpc.client import Metadata
 from core.ingest.follow import sleep_unless
-from core.logs import bind_log_fields
-from core.mesh.config import VenueLink
-from core.rpc.client import Metadata
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import grpc
 
-from core.backoff import Backoff
-from core.bus.names import market_stream
-from core.convert import CHANNEL_TO_PB
+from core.foundations.backoff import Backoff
+from core.foundations.bus.names import market_stream
+from core.foundations.convert import CHANNEL_TO_PB
+from core.foundations.logs import bind_log_fields
+from core.foundations.mesh_config import VenueLink
+from core.foundations.model import Channel
+from core.foundations.rpc.client import Metadata
 from core.ingest.gaps import gap_markers, opens_with_gap_notice
-from core.logs import bind_log_fields
-from core.mesh.config import VenueLink
-from core.model import Channel
-from core.rpc.client import Metadata
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from core.convert import CHANNEL_TO_PB
-from core.model import Channel
+from core.foundations.convert import CHANNEL_TO_PB
+from core.foundations.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

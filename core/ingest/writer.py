@@ -19,12 +19,12 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.backoff import Backoff
-from core.bus.codec import wrap_executions, wrap_market
-from core.bus.publisher import Publisher
-from core.bus.redis import checked_ping
-from core.redact import redact_url
-from core.retry import until_reachable
+from core.foundations.backoff import Backoff
+from core.foundations.bus.codec import wrap_executions, wrap_market
+from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.redis import checked_ping
+from core.foundations.redact import redact_url
+from core.foundations.retry import until_reachable
 
 __all__ = ["BusWriter"]
 
@@ -70,7 +70,7 @@ class BusWriter:
 
     async def connect(self, stop: asyncio.Event, url: str) -> bool:
         """Waits for Redis at `url` to answer; False if stopped first (InvalidArgument when what
-        answers is not a Redis that takes the URL: core.bus.redis.checked_ping)."""
+        answers is not a Redis that takes the URL: core.foundations.bus.redis.checked_ping)."""
 
         async def first_answer() -> str:
             await checked_ping(self.publisher.redis, url)

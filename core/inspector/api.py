@@ -1,7 +1,7 @@
 """The inspector's gRPC API (trademesh.risk.v1.Inspector) over the service it runs in.
 
-Bad input is INVALID_ARGUMENT with a field violation per bad field (core.rpc's edge maps
-core.errors); an intent handled already is FAILED_PRECONDITION. Cancels go to the venue
+Bad input is INVALID_ARGUMENT with a field violation per bad field (core.foundations.rpc's edge maps
+core.foundations.errors); an intent handled already is FAILED_PRECONDITION. Cancels go to the venue
 through the inspector (it alone holds the trading credential): a protective order cancelled
 while its position is open is placed again (docs/inspector.md).
 """
@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Protocol
 
-from core.bus.names import venue_name
-from core.errors import InvalidArgument, NotFound, shown
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import InvalidArgument, NotFound, shown
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
 from core.inspector.convert import ACTION_TO_PB, STATE_TO_PB, risk_event_to_pb
 from core.inspector.engine.actions import CancelAll, CancelOrder
 from core.inspector.engine.positions import Key
 from core.inspector.runtime import Runtime
 from core.inspector.views import policy_status, positions_view, risk_state
-from core.rpc.context import Context
-from core.rpc.server import Service
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -226,5 +226,5 @@ class InspectorServicer(rk_grpc.InspectorServicer):
 
 
 def inspector_service(state: InspectorState) -> Service:
-    """The Inspector service for core.rpc.server.create_server."""
+    """The Inspector service for core.foundations.rpc.server.create_server."""
     return Service(SERVICE_NAME, InspectorServicer(state), rk_grpc.add_InspectorServicer_to_server)

@@ -1,4 +1,4 @@
-"""The inspector service: the engine core inside its shell (core.service's lifecycle).
+"""The inspector service: the engine core inside its shell (core.foundations.service's lifecycle).
 
 At start: reach the bus; rebuild the core from its journal (or begin one) and ask the venues
 about every order it left working (core.inspector.runtime); report positions found at a fresh
@@ -8,7 +8,7 @@ start as legacy (never touched). Then serve the Inspector API and run:
   the intents handled, so none is placed twice);
 - per venue, its executions into the core and its dead-man heartbeat (core.inspector.followers);
 - the marks (once a second), the reconciliation with the venues, the policy file's watch;
-- the markets the detectors' active patches trade, followed from the start (core.patch_markets),
+- the markets the detectors' active patches trade, followed from the start (core.foundations.patch_markets),
   so a market's first intent finds its quotes as of its signal's time (core.inspector.market).
 """
 
@@ -23,12 +23,17 @@ from decimal import Decimal
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import INTENTS, journal_stream
-from core.bus.redis import checked_ping, open_redis
-from core.config_file import read_text
-from core.env import redact_url
-from core.errors import InvalidArgument, TrademeshError, Unavailable, shown
+from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.config_file import read_text
+from core.foundations.env import redact_url
+from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
+from core.foundations.patch_markets import ActivePatches, Key
+from core.foundations.retry import sleep_unless, until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
+from core.foundations.tasks import tasks_text
 from core.inspector.api import inspector_service
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key as PositionKey
@@ -44,11 +49,6 @@ from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
 from core.inspector.writes import GroupWriter
-from core.patch_markets import ActivePatches, Key
-from core.retry import sleep_unless, until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
-from core.tasks import tasks_text
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am

@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.convert import SIDE_TO_PB
-from core.decimals import format_optional as dec
+from core.foundations.convert import SIDE_TO_PB
+from core.foundations.decimals import format_optional as dec
+from core.foundations.model import Side
 from core.inspector.engine.actions import PlaceOrder
 from core.inspector.engine.events import Output, Verdict
-from core.model import Side
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -1,4 +1,4 @@
-"""`trademesh inspector`: its flags, its config, its app (core.command)."""
+"""`trademesh inspector`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.command import (
+from core.foundations.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
@@ -15,12 +15,12 @@ from core.command import (
     positive_float,
     whole_number,
 )
-from core.env import TRADE_TOKEN
-from core.mesh.config import add_mesh_arguments, venue_args
+from core.foundations.env import TRADE_TOKEN
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
     from core.inspector.config import InspectorServiceConfig
-    from core.service import ServiceApp
 
 __all__ = ["COMMAND"]
 
@@ -85,12 +85,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> InspectorServiceConfig:
-    from core.config_file import read_text
-    from core.env import GATEWAY, read_secret, redis_url
-    from core.errors import InvalidArgument
+    from core.foundations.config_file import read_text
+    from core.foundations.env import GATEWAY, read_secret, redis_url
+    from core.foundations.errors import InvalidArgument
+    from core.foundations.mesh_config import mesh_config_from_args
     from core.inspector.config import InspectorServiceConfig
     from core.inspector.engine.policy_file import load_policies
-    from core.mesh.config import mesh_config_from_args
 
     if args.policies is not None and not args.policies.is_file():
         raise InvalidArgument.field("policies", f"{args.policies} is not a file")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from core.mesh.config import MeshConfig
+from core.foundations.mesh_config import MeshConfig
 
 __all__ = ["DEFAULT_POLICIES", "InspectorServiceConfig"]
 

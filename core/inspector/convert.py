@@ -7,9 +7,9 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
-from core.bus.names import venue_name
-from core.contracts.intent import MAX_AMOUNT, ExecutionIntent, intent_violations
-from core.convert import (
+from core.foundations.bus.names import venue_name
+from core.foundations.contracts.intent import MAX_AMOUNT, ExecutionIntent, intent_violations
+from core.foundations.convert import (
     KIND_FROM_PB,
     ORDER_TYPE_FROM_PB,
     ORDER_TYPE_TO_PB,
@@ -18,14 +18,20 @@ from core.convert import (
     TIF_FROM_PB,
     TIF_TO_PB,
 )
-from core.decimals import format_decimal, parse_decimal
-from core.decimals import format_optional as dec
-from core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, TrademeshError
+from core.foundations.decimals import format_decimal, parse_decimal
+from core.foundations.decimals import format_optional as dec
+from core.foundations.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    TrademeshError,
+)
+from core.foundations.model import OrderType, TimeInForce
 from core.inspector.engine.actions import OrderAction, PlaceOrder, placed_by
 from core.inspector.engine.events import RiskAction, RiskEvent, RiskState, Transition
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.market import MarketView
-from core.model import OrderType, TimeInForce
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk

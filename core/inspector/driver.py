@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.convert import fill_from_pb, order_from_pb
-from core.errors import Corrupt
+from core.foundations.convert import fill_from_pb, order_from_pb
+from core.foundations.errors import Corrupt
 from core.inspector.convert import decode_intent, facts_from_pb, market_from_pb
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, Verdict

@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
+from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["BusExecutions"]

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from core.backoff import Backoff
+from core.foundations.backoff import Backoff
+from core.foundations.retry import sleep_unless
 from core.inspector.venues import VenueLinks
-from core.retry import sleep_unless
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

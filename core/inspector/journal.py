@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.bus.codec import FIELD
-from core.errors import Corrupt
+from core.foundations.bus.codec import FIELD
+from core.foundations.errors import Corrupt
 from core.inspector.writes import GroupWriter
 from trademesh.risk.v1 import journal_pb2 as jr
 

@@ -1,11 +1,11 @@
 """The prices the inspector checks intents against and marks positions at: each venue's book,
 trades and tickers, straight from its MarketData stream, for the markets the inspector follows
-(those the detectors' active patches trade, from the start: core.patch_markets; and every
+(those the detectors' active patches trade, from the start: core.foundations.patch_markets; and every
 market it has dealt with: the set grows as intents come, the stream opened again with it).
 
 Every trade is handed on (`on_trade`: the emulated stops). The board keeps each market's latest
 quote (best bid and ask from the book, the ticker's while no book is held; the last trade) and
-its quotes by event time, `keep_ns` of them (core.tops: the book's top and the last trade as a
+its quotes by event time, `keep_ns` of them (core.foundations.tops: the book's top and the last trade as a
 backtest replaying the recorded events holds them then), so an intent is checked against the
 quote as of its signal's time (`view(..., as_of_ns)`), as the backtest checks it; the latest when
 the history does not reach back (a market followed since, a lost stream: counted). The marks the
@@ -23,15 +23,15 @@ from decimal import Decimal
 
 import grpc
 
-from core.backoff import Backoff
-from core.errors import TrademeshError
+from core.foundations.backoff import Backoff
+from core.foundations.errors import TrademeshError
+from core.foundations.instruments import VenueInstruments, unknown_symbol
+from core.foundations.retry import sleep_unless
+from core.foundations.tops import Timeline, TopBook
 from core.inspector.asked import AskedMarkets, Key
 from core.inspector.engine.market import MarketView
 from core.inspector.metrics import FOLLOWED_MARKETS, FOLLOWED_VENUES, QUOTE_AS_OF_LATEST, REFUSED_MARKETS
 from core.inspector.venues import VenueLinks
-from core.instruments import VenueInstruments, unknown_symbol
-from core.retry import sleep_unless
-from core.tops import Timeline, TopBook
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["KEEP_NS", "MarketBoard", "OnTrade", "Quote"]

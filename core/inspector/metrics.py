@@ -1,4 +1,4 @@
-"""The inspector's Prometheus metrics (served on the service's metrics port, core.service)."""
+"""The inspector's Prometheus metrics (served on the service's metrics port, core.foundations.service)."""
 
 from __future__ import annotations
 

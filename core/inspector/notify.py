@@ -16,11 +16,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from core.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, read_secret
-from core.errors import InvalidArgument
+from core.foundations.env import (
+    NOTIFY_WEBHOOK_URL,
+    TELEGRAM_BASE_URL,
+    TELEGRAM_BOT_TOKEN,
+    TELEGRAM_CHAT_ID,
+    read_secret,
+)
+from core.foundations.errors import InvalidArgument
+from core.foundations.redact import redact_url
 from core.inspector.convert import ACTION_TO_PB
 from core.inspector.engine.events import RiskAction
-from core.redact import redact_url
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = [

@@ -8,10 +8,10 @@ import asyncio
 import logging
 from pathlib import Path
 
-from core.config_file import read_text
-from core.errors import InvalidArgument, TrademeshError
+from core.foundations.config_file import read_text
+from core.foundations.errors import InvalidArgument, TrademeshError
+from core.foundations.retry import sleep_unless
 from core.inspector.runtime import Runtime
-from core.retry import sleep_unless
 
 __all__ = ["PolicyWatch"]
 

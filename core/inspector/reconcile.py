@@ -28,14 +28,14 @@ from typing import Protocol
 
 import grpc
 
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
+from core.foundations.retry import sleep_unless
+from core.foundations.rpc.client import auth_metadata
 from core.inspector.discrepancy import Discrepancies
 from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
 from core.inspector.runtime import Runtime
 from core.inspector.venues import VenueLinks
-from core.retry import sleep_unless
-from core.rpc.client import auth_metadata
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr

@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.bus.codec import decode
-from core.bus.names import RISK
-from core.bus.publisher import Retention
-from core.errors import InvalidArgument, ResourceExhausted
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import RISK
+from core.foundations.bus.publisher import Retention
+from core.foundations.errors import InvalidArgument, ResourceExhausted
+from core.foundations.outbox import Outbox
 from core.inspector.notify import Notifier
 from core.inspector.writes import GroupWriter
-from core.outbox import Outbox
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.risk.v1 import inspector_pb2 as rk
 

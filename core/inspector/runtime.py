@@ -30,8 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.decimals import format_decimal
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.retry import sleep_unless
 from core.inspector.audit import Audit
 from core.inspector.convert import (
     facts_from_pb,
@@ -55,7 +56,6 @@ from core.inspector.shipped import operator_policies
 from core.inspector.snapshot import audit_from_snapshot
 from core.inspector.snapshots import SNAPSHOT_EVERY, Snapshots
 from core.inspector.timers import CoreTimer
-from core.retry import sleep_unless
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr

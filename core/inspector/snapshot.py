@@ -12,7 +12,7 @@ from collections import deque
 from datetime import date
 from decimal import Decimal
 
-from core.convert import (
+from core.foundations.convert import (
     KIND_FROM_PB,
     KIND_TO_PB,
     ORDER_TYPE_FROM_PB,

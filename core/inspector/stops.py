@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.foundations.model import Side
 from core.inspector.engine.actions import PlaceOrder
-from core.model import Side
 
 __all__ = ["EmulatedStops"]
 

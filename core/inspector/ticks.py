@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
+from core.foundations.model import Side
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.venues import VenueLinks
-from core.model import Side
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

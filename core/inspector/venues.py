@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import grpc
 
-from core.errors import NotFound, shown
-from core.rpc.channels import Upstreams
-from core.rpc.client import Metadata, auth_metadata, trade_auth_metadata
-from core.rpc.status import unavailable
+from core.foundations.errors import NotFound, shown
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.client import Metadata, auth_metadata, trade_auth_metadata
+from core.foundations.rpc.status import unavailable
 from core.tools.resolver import MeshResolver
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
@@ -85,7 +85,8 @@ class VenueLinks:
             raise NotFound(f"no venue {shown(venue)} in the mesh (venues: {serving})")
 
     async def list_instruments(self, venue: str) -> Sequence[common.Instrument]:
-        """The venue's instruments (core.instruments keeps them); Unavailable when it does not answer."""
+        """The venue's instruments (core.foundations.instruments keeps them); Unavailable when it does
+        not answer."""
         try:
             answer = await self.desk(venue).marketdata.ListInstruments(
                 md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=self.metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.decimals import format_optional as dec
+from core.foundations.decimals import format_optional as dec
 from core.inspector.convert import STATE_TO_PB, transition_to_pb
 from core.inspector.engine.actions import OrderRole
 from core.inspector.engine.core import InspectorCore

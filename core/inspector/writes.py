@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from core.bus.codec import FIELD
+from core.foundations.bus.codec import FIELD
 
 __all__ = ["GroupWriter"]
 

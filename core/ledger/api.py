@@ -1,7 +1,7 @@
 """The ledger's gRPC API (trademesh.ledger.v1.Ledger) over the service it runs in. Read only.
 
-Bad input is INVALID_ARGUMENT with a field violation per bad field (core.rpc's edge maps
-core.errors). Balances and positions are the engine core's (in memory, equal to the stored
+Bad input is INVALID_ARGUMENT with a field violation per bad field (core.foundations.rpc's edge maps
+core.foundations.errors). Balances and positions are the engine core's (in memory, equal to the stored
 ones); transfers, the equity curve, Verify and Trace read PostgreSQL.
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from core.bus.names import venue_name
-from core.errors import InvalidArgument, shown
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
 from core.ledger.attribution import Attribution
 from core.ledger.convert import balance_to_pb, transfer_to_pb
 from core.ledger.engine.model import LedgerId
@@ -21,8 +23,6 @@ from core.ledger.store import MAX_PAGE_SIZE, LedgerStore
 from core.ledger.trace import trace
 from core.ledger.verify import verify
 from core.ledger.watch import TransferWatch
-from core.rpc.context import Context
-from core.rpc.server import Service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 
@@ -211,5 +211,5 @@ def _shown(value: object) -> str:
 
 
 def ledger_service(state: LedgerState) -> Service:
-    """The Ledger service for core.rpc.server.create_server."""
+    """The Ledger service for core.foundations.rpc.server.create_server."""
     return Service(SERVICE_NAME, LedgerServicer(state), lg_grpc.add_LedgerServicer_to_server)

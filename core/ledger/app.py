@@ -1,4 +1,4 @@
-"""The ledger service: the posting core inside its shell (core.service's lifecycle).
+"""The ledger service: the posting core inside its shell (core.foundations.service's lifecycle).
 
 At start: reach the bus and PostgreSQL (the ledger's tables migrated), rebuild the core from
 the stored balances, read the inspector's order links on from where they stopped
@@ -20,11 +20,14 @@ from decimal import Decimal, InvalidOperation
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
-from core.bus.redis import checked_ping, open_redis
-from core.env import redact_url
-from core.errors import TrademeshError, Unavailable
+from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import TrademeshError, Unavailable
+from core.foundations.retry import default_backoff, sleep_unless, until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 from core.ledger.api import ledger_service
 from core.ledger.attribution import Attribution, OrderLink
 from core.ledger.config import LedgerServiceConfig
@@ -36,9 +39,6 @@ from core.ledger.posting import Poster
 from core.ledger.store import LedgerStore
 from core.ledger.venues import LedgerVenues
 from core.ledger.watch import TransferWatch
-from core.retry import default_backoff, sleep_unless, until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -25,10 +25,10 @@ import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus.codec import decode
-from core.bus.names import INTENTS, RISK
-from core.errors import Unavailable
-from core.retry import default_backoff, sleep_unless
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import INTENTS, RISK
+from core.foundations.errors import Unavailable
+from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = ["Attribution", "OrderLink"]

@@ -1,16 +1,22 @@
-"""`trademesh ledger`: its flags, its config, its app (core.command); `trademesh ledger verify`."""
+"""`trademesh ledger`: its flags, its config, its app (a ServiceCommand); `trademesh ledger verify`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from core.command import MeshView, ServiceCommand, add_redis_argument, instance_name, positive_float
-from core.mesh.config import add_mesh_arguments, venue_args
+from core.foundations.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    instance_name,
+    positive_float,
+)
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
     from core.ledger.config import LedgerServiceConfig
-    from core.service import ServiceApp
 
 __all__ = ["COMMAND", "add_trace_parser"]
 
@@ -33,9 +39,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> LedgerServiceConfig:
-    from core.env import GATEWAY, database_url, read_secret, redis_url
+    from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
+    from core.foundations.mesh_config import mesh_config_from_args
     from core.ledger.config import LedgerServiceConfig
-    from core.mesh.config import mesh_config_from_args
 
     return LedgerServiceConfig(
         redis_url=redis_url(args.redis_url),
@@ -61,7 +67,7 @@ def _mesh_args(mesh: MeshView) -> list[str]:
 def _verify(args: argparse.Namespace) -> None:
     import asyncio
 
-    from core.env import database_url
+    from core.foundations.env import database_url
     from core.ledger.offline import run_verify
 
     ok = asyncio.run(run_verify(database_url(args.database_url), print))
@@ -80,7 +86,7 @@ def _add_subcommands(commands: Any) -> None:
 def _trace(args: argparse.Namespace) -> None:
     import asyncio
 
-    from core.env import database_url
+    from core.foundations.env import database_url
     from core.ledger.offline import render_trace, run_trace
 
     for line in render_trace(asyncio.run(run_trace(database_url(args.database_url), args.id))):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
-from core.mesh.config import MeshConfig
+from core.foundations.mesh_config import MeshConfig
 
 __all__ = ["LedgerServiceConfig"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from core.decimals import format_decimal
-from core.errors import InvalidArgument
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Side
 from core.ledger.attribution import OrderLink
 from core.ledger.engine.chart import CODE_NAMES
 from core.ledger.engine.events import FillEvent
 from core.ledger.engine.model import Account, AccountFlag, Balance, Links, Transfer, TransferFlag
 from core.ledger.venues import Contract
-from core.model import Side
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

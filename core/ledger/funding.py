@@ -17,12 +17,12 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 
-from core.errors import TrademeshError
+from core.foundations.errors import TrademeshError
+from core.foundations.retry import sleep_unless
 from core.ledger.engine.events import Event, FundingEvent
 from core.ledger.engine.model import Links
 from core.ledger.posting import Poster
 from core.ledger.venues import LedgerVenues
-from core.retry import sleep_unless
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["FundingFollower", "funding_event"]

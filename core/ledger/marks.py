@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.bus.codec import decode
-from core.bus.names import market_stream
-from core.model import Channel
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import market_stream
+from core.foundations.model import Channel
 
 __all__ = ["Mark", "latest_marks"]
 

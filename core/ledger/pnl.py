@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 from core.ledger.engine.chart import AccountCode
 from core.ledger.engine.core import LedgerCore
 from core.ledger.engine.model import ZERO, LedgerId

@@ -1,13 +1,13 @@
 """The ledger's schema: migrations/NNN_name.sql, applied in order by the shared runner
-(core.migrations) with their own ledger table (ledger_schema_migrations) and lock."""
+(core.foundations.migrations) with their own ledger table (ledger_schema_migrations) and lock."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from core.migrations import Migration, MigrationSet, load_migrations
-from core.migrations import migrate as _migrate
+from core.foundations.migrations import Migration, MigrationSet, load_migrations
+from core.foundations.migrations import migrate as _migrate
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "migrate"]
 

@@ -45,7 +45,8 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
-from core.errors import Corrupt, InvalidArgument, Unavailable
+from core.foundations.errors import Corrupt, InvalidArgument, Unavailable
+from core.foundations.redact import redact_url
 from core.ledger.engine.model import (
     ZERO,
     Account,
@@ -59,7 +60,6 @@ from core.ledger.engine.model import (
     TransferFlag,
 )
 from core.ledger.schema import migrate
-from core.redact import redact_url
 
 __all__ = [
     "MAX_PAGE_SIZE",

@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import InvalidArgument, NotFound
-from core.text import unstorable
+from core.foundations.errors import InvalidArgument, NotFound
+from core.foundations.text import unstorable
 
 __all__ = ["Step", "Trace", "trace"]
 

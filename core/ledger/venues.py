@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import grpc
 
-from core.errors import NotFound
-from core.model import InstrumentKind
-from core.rpc.channels import Upstreams
-from core.rpc.client import auth_metadata
+from core.foundations.errors import NotFound
+from core.foundations.model import InstrumentKind
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.client import auth_metadata
 from core.tools.resolver import MeshResolver
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from core.errors import ResourceExhausted
+from core.foundations.errors import ResourceExhausted
+from core.foundations.outbox import Outbox
 from core.ledger.convert import transfer_to_pb
 from core.ledger.engine.model import Account, Transfer
-from core.outbox import Outbox
 from trademesh.ledger.v1 import ledger_pb2 as lg
 
 __all__ = ["TransferWatch", "Watcher"]

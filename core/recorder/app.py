@@ -26,9 +26,9 @@ from typing import Any
 import asyncpg
 from redis.exceptions import RedisError
 
-from core.backoff import Backoff
-from core.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import (
+from core.foundations.backoff import Backoff
+from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.names import (
     ADVISOR_TELEMETRY,
     BAR_STREAMS,
     DECISIONS,
@@ -39,16 +39,16 @@ from core.bus.names import (
     POSITION_REQUESTS,
     SIGNALS,
 )
-from core.bus.redis import checked_ping, open_redis
-from core.env import redact_url
-from core.errors import Corrupt, FailedPrecondition, Unavailable
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import Corrupt, FailedPrecondition, Unavailable
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 from core.recorder.database import open_pool
 from core.recorder.migrate import migrate
 from core.recorder.partitions import DAY_NS, Partitions, day_of
 from core.recorder.writer import Writer
-from core.retry import until_reachable
-from core.rpc.server import Service
-from core.service import ServiceContext
 
 __all__ = ["Recorder", "RecorderConfig", "RecorderService", "default_consumer", "prepare"]
 
@@ -212,7 +212,7 @@ class Recorder:
 
 
 class RecorderService:
-    """The recorder as a service (core.service): open the pool, prepare, consume until stopped."""
+    """The recorder as a service (core.foundations.service): open the pool, prepare, consume until stopped."""
 
     name = "recorder"
 

@@ -1,18 +1,24 @@
-"""`trademesh recorder`: its flags, its config, its app (core.command)."""
+"""`trademesh recorder`: its flags, its config, its app (core.foundations.command)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from core.command import ServiceCommand, add_redis_argument, positive_float, positive_int, whole_number
+from core.foundations.command import (
+    ServiceCommand,
+    add_redis_argument,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 
 # The recorder's default wait after a short read (docs/recorder.md, "Latency and batching").
 LINGER_MS = 10
 
 if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
     from core.recorder.app import RecorderConfig
-    from core.service import ServiceApp
 
 __all__ = ["COMMAND"]
 
@@ -88,7 +94,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> RecorderConfig:
-    from core.env import database_url, redis_url
+    from core.foundations.env import database_url, redis_url
     from core.recorder.app import RecorderConfig, default_consumer
 
     patterns, streams = tuple(args.stream_pattern), tuple(args.stream)

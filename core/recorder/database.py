@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
-from core.errors import Unavailable
+from core.foundations.errors import Unavailable
+from core.foundations.redact import redact_url, scrub
 from core.recorder.schema import TABLES
-from core.redact import redact_url, scrub
 
 __all__ = ["CONNECT_TIMEOUT_S", "data_error", "open_pool", "scrub", "transient_error"]
 

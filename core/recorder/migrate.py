@@ -1,4 +1,4 @@
-"""The recorder's schema: migrations/NNN_name.sql, applied in order at start (core.migrations).
+"""The recorder's schema: migrations/NNN_name.sql, applied in order at start (core.foundations.migrations).
 
 On a fresh database the recorder first tries CREATE EXTENSION timescaledb: the time tables
 are hypertables when that works, natively partitioned tables otherwise.
@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from core.migrations import Migration, MigrationSet
-from core.migrations import load_migrations as _load
-from core.migrations import migrate as _migrate
+from core.foundations.migrations import Migration, MigrationSet
+from core.foundations.migrations import load_migrations as _load
+from core.foundations.migrations import migrate as _migrate
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "Migration", "load_migrations", "migrate"]
 

@@ -7,7 +7,7 @@ batch fails and the consumer retries it entry by entry, then dead-letters the ba
 
 The audit trail (signals, requests, decisions, intents, telemetry, executions, the inspector's
 journal) keeps every event, whatever text it holds: a NUL or a lone surrogate, which PostgreSQL
-cannot store, is stored as U+FFFD (core.text.storable; the raw protobuf body, where the table
+cannot store, is stored as U+FFFD (core.foundations.text.storable; the raw protobuf body, where the table
 keeps one, holds the original) instead of dead-lettering the event. Market data is not
 scanned (the hot path): a venue's event PostgreSQL refuses is dead-lettered.
 """
@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from core.bus.consumer import Entry
-from core.convert import TIMEFRAME_FROM_PB
-from core.errors import Corrupt
+from core.foundations.bus.consumer import Entry
+from core.foundations.convert import TIMEFRAME_FROM_PB
+from core.foundations.errors import Corrupt
+from core.foundations.text import storable
 from core.recorder.schema import (
     ADVISOR_TELEMETRY,
     BARS,
@@ -37,7 +38,6 @@ from core.recorder.schema import (
     TRADES,
     Table,
 )
-from core.text import storable
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
@@ -367,7 +367,7 @@ def _stage(value: am.Stage.ValueType) -> str | None:
 
 
 def _journal_rows(journal: bus.InspectorJournal, entry_id: str) -> Iterator[Row]:
-    """An inspector's journal entries (one per stream entry, as core.bus.codec reads them), keyed
+    """An inspector's journal entries (one per stream entry, as core.foundations.bus.codec reads them), keyed
     by the stream entry's id."""
     ms, dash, seq = entry_id.partition("-")
     if not (dash and ms.isdigit() and seq.isdigit()):

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from core.bus.consumer import Entry
-from core.errors import Corrupt, Unavailable
+from core.foundations.bus.consumer import Entry
+from core.foundations.errors import Corrupt, Unavailable
 from core.recorder.copy_text import COPY_COLUMNS, copy_text
 from core.recorder.database import data_error, transient_error
 from core.recorder.partitions import Partitions

@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from pydantic import Field
 
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from core.tools.inputs import MAX_NS, bounded, canonical_symbol, optional_symbol, strategy_name
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from core.access.contracts import Principal
-from core.errors import InvalidArgument, PermissionDenied, shown
+from core.foundations.access.contracts import Principal
+from core.foundations.errors import InvalidArgument, PermissionDenied, shown
 from core.tools.inputs import bounded
 from core.tools.ledger import TimeText, checked_time
 from core.tools.render import enum_word, iso_time

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from core.decimals import format_decimal
-from core.errors import InvalidArgument
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument
 from core.tools.recorded import RecorderDatabase
 from core.tools.render import iso_time
 

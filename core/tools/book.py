@@ -13,8 +13,8 @@ from collections.abc import AsyncGenerator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from core.decimals import format_decimal
-from core.errors import InvalidArgument, Unavailable
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument, Unavailable
 from core.tools.render import iso_time
 from core.tools.upstream import Upstream
 from trademesh.livedata.v1 import livedata_pb2 as lv

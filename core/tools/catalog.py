@@ -19,7 +19,7 @@ from typing import Any
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from pydantic import ValidationError
 
-from core.errors import FieldViolation, InvalidArgument, NotFound, shown
+from core.foundations.errors import FieldViolation, InvalidArgument, NotFound, shown
 
 __all__ = ["Tool", "ToolCatalog", "ToolFunction"]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from core.errors import InvalidArgument, shown
-from core.model import TIMEFRAME_LABELS, Timeframe
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
     "MAX_NS",
@@ -22,7 +22,7 @@ __all__ = [
     "timeframe_label",
 ]
 
-# A bar timeframe's label as the recorder stores it (core.model.Timeframe). Its input schema
+# A bar timeframe's label as the recorder stores it (core.foundations.model.Timeframe). Its input schema
 # lists them, so a model picks one instead of guessing; timeframe_label() checks the value.
 TimeframeText = Annotated[str, Field(json_schema_extra={"enum": list(TIMEFRAME_LABELS)})]
 

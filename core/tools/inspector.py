@@ -1,7 +1,7 @@
 """Tools over Inspector, the risk governor (trademesh.risk.v1.Inspector): its risk state,
 positions with their protective orders, risk events, post-trade audit and policies, all read
 only; and close_all, its emergency button, which only a caller whose key holds the
-`close_all` permission may press (core.tools.upstream checks the key; core.access.scopes says so).
+`close_all` permission may press (core.tools.upstream checks the key; core.foundations.access.scopes says so).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from core.access.contracts import Principal
-from core.bus.names import venue_name
-from core.errors import FieldViolation, InvalidArgument, PermissionDenied
+from core.foundations.access.contracts import Principal
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import FieldViolation, InvalidArgument, PermissionDenied
 from core.tools.inputs import bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream

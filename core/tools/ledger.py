@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from core.bus.names import venue_name
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from core.tools.inputs import bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream

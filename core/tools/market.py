@@ -3,7 +3,7 @@ gateway's MCP server) and the advisor's context stage look at. One implementatio
 none places or cancels orders.
 
 Each tool checks its arguments first (errors name the bad value), finds the instance through
-the resolver and answers a JSON-able dict; failures are core.errors (the gateway's MCP server
+the resolver and answers a JSON-able dict; failures are core.foundations.errors (the gateway's MCP server
 turns them into tool errors the model reads; the advisor into a context it gathers without).
 The docstrings are what a model reads.
 """
@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-from core.bus.names import venue_name
-from core.errors import TrademeshError
-from core.model import Timeframe
+from core.foundations.bus.names import venue_name
+from core.foundations.errors import TrademeshError
+from core.foundations.model import Timeframe
 from core.tools import render
 from core.tools.bars import BarStore
 from core.tools.book import book_events, book_top, book_tops

@@ -1,5 +1,5 @@
 """The recorder's database as MCP's tools read it: one lazily made pool, a deadline on every
-query, library errors as core.errors naming PostgreSQL by its redacted URL (never the
+query, library errors as core.foundations.errors naming PostgreSQL by its redacted URL (never the
 password). A gateway whose database is down still starts and serves everything else.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from core.env import redact_url
-from core.errors import FailedPrecondition, Unavailable
+from core.foundations.env import redact_url
+from core.foundations.errors import FailedPrecondition, Unavailable
 
 __all__ = ["RecorderDatabase"]
 

@@ -2,7 +2,7 @@
 advisor): the gateway's app registry (ListServices, refreshed in the background), plus
 instances given on the command line (`--venue sim=HOST:PORT`), which win over the registry's.
 
-It answers as the gateway's own registry does (core.access.contracts.Resolver): `names(service)`
+It answers as the gateway's own registry does (core.foundations.access.contracts.Resolver): `names(service)`
 lists the live instances serving a service, `resolve(service, target)` gives an address, or
 NotFound / FailedPrecondition (several serve it and none is named).
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from core.errors import FailedPrecondition, NotFound
-from core.retry import sleep_unless
-from core.rpc.client import auth_metadata
+from core.foundations.errors import FailedPrecondition, NotFound
+from core.foundations.retry import sleep_unless
+from core.foundations.rpc.client import auth_metadata
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 from core.tools.recorded import RecorderDatabase
 from core.tools.render import iso_time
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.errors import InvalidArgument, TrademeshError, shown
-from core.patch_markets import PATCH
+from core.foundations.errors import InvalidArgument, TrademeshError, shown
+from core.foundations.patch_markets import PATCH
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.patch.v1 import patch_pb2 as pb

@@ -2,10 +2,10 @@
 
 Instances are found through a Resolver on every call (they come and go): the gateway's app
 registry in the gateway, core.tools.resolver's view of it in the advisor. One grpc.aio channel
-is kept per address and closed with the Upstream. gRPC failures become core.errors
-(core.rpc.status.from_call_error), each naming the service and instance that failed.
+is kept per address and closed with the Upstream. gRPC failures become core.foundations.errors
+(core.foundations.rpc.status.from_call_error), each naming the service and instance that failed.
 
-Tools only read: a call whose method needs more than the `read` scope (core.access.scopes, the one
+Tools only read: a call whose method needs more than the `read` scope (core.foundations.access.scopes, the one
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
 without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
 caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
@@ -24,15 +24,15 @@ from typing import Any, TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 
-from core.access.contracts import Principal, Resolver, Scope
-from core.access.scopes import check_scope, required_scope
-from core.errors import (
+from core.foundations.access.contracts import Principal, Resolver, Scope
+from core.foundations.access.scopes import check_scope, required_scope
+from core.foundations.errors import (
     PermissionDenied,
     Unavailable,
 )
-from core.rpc.channels import Upstreams
-from core.rpc.client import auth_metadata
-from core.rpc.status import from_call_error
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.status import from_call_error
 
 __all__ = ["Upstream"]
 

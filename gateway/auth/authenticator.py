@@ -10,8 +10,8 @@ import time
 
 from starlette.routing import BaseRoute
 
-from core.access.contracts import Principal
-from core.errors import InvalidArgument, Unauthenticated
+from core.foundations.access.contracts import Principal
+from core.foundations.errors import InvalidArgument, Unauthenticated
 from gateway.auth.cache import KeyCache
 from gateway.auth.keys import KEY_PREFIX, key_digest, looks_like_key
 from gateway.auth.login import login_routes

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.access.contracts import Scope
+    from core.foundations.access.contracts import Scope
     from gateway.auth.store import KeyStore
 
 __all__ = ["DEFAULT_SCOPES", "add_keys_parser"]
@@ -23,7 +23,7 @@ DEFAULT_SCOPES = ("read",)
 
 
 def _key_name(value: str) -> str:
-    from core.errors import InvalidArgument
+    from core.foundations.errors import InvalidArgument
     from gateway.auth.keys import check_name
 
     try:
@@ -33,7 +33,7 @@ def _key_name(value: str) -> str:
 
 
 def _scope(value: str) -> Scope:
-    from core.errors import InvalidArgument
+    from core.foundations.errors import InvalidArgument
     from gateway.auth.keys import check_scope_name
 
     try:
@@ -78,7 +78,7 @@ def add_keys_parser(commands: Any) -> None:
 def _run(args: argparse.Namespace) -> None:
     import uvloop
 
-    from core.env import database_url
+    from core.foundations.env import database_url
     from gateway.auth.store import KeyStore
 
     async def main() -> None:
@@ -96,7 +96,7 @@ def _shown(scopes: frozenset[Scope]) -> str:
 
 
 async def _create(store: KeyStore, args: argparse.Namespace) -> None:
-    from core.access.contracts import Scope
+    from core.foundations.access.contracts import Scope
 
     scopes = frozenset(args.scopes or [Scope(name) for name in DEFAULT_SCOPES])
     key = await store.create(args.name, scopes)
@@ -121,7 +121,7 @@ async def _list(store: KeyStore, args: argparse.Namespace) -> None:
 
 
 async def _set_scopes(store: KeyStore, args: argparse.Namespace) -> None:
-    from core.errors import InvalidArgument
+    from core.foundations.errors import InvalidArgument
 
     if not args.scopes:
         raise InvalidArgument.field(

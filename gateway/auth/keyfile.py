@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from core.access.contracts import Scope
+from core.foundations.access.contracts import Scope
 from gateway.auth.keys import check_name, looks_like_key
 from gateway.auth.store import KeyStore
 

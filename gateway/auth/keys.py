@@ -12,8 +12,8 @@ import re
 import secrets
 from collections.abc import Iterable
 
-from core.access.contracts import Scope
-from core.errors import InvalidArgument, shown
+from core.foundations.access.contracts import Scope
+from core.foundations.errors import InvalidArgument, shown
 
 __all__ = [
     "KEY_PREFIX",

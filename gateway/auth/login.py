@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from core.errors import InvalidArgument, Unauthenticated
+from core.foundations.errors import InvalidArgument, Unauthenticated
 from gateway.auth.sessions import Session
 from gateway.auth.throttle import LoginThrottle
 

@@ -1,6 +1,6 @@
 """The gateway's tables, created on first use by whichever process gets there first.
 
-They are migrated by the shared runner (core.migrations) with their own ledger
+They are migrated by the shared runner (core.foundations.migrations) with their own ledger
 (gateway_schema_migrations) and lock: gateways and `trademesh keys` commands starting
 together on a fresh database wait for each other instead of racing CREATE TABLE.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.migrations import Migration, MigrationSet, migrate
+from core.foundations.migrations import Migration, MigrationSet, migrate
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "Step", "ensure_schema"]
 
@@ -41,7 +41,7 @@ MIGRATIONS = (
         2,
         "api_key_scopes",
         """
-        -- What each key may do (core.access.contracts.Scope). Keys made before scopes existed keep
+        -- What each key may do (core.foundations.access's Scope). Keys made before scopes existed keep
         -- all three, so an upgrade breaks no client; every key made since names its own.
         ALTER TABLE gateway_api_keys ADD COLUMN scopes text[] NOT NULL DEFAULT '{read,trade,admin}';
         ALTER TABLE gateway_api_keys ALTER COLUMN scopes DROP DEFAULT;

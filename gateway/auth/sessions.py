@@ -18,8 +18,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from core.env import SESSION_SECRET, read_secret
-from core.errors import FailedPrecondition, Unauthenticated
+from core.foundations.env import SESSION_SECRET, read_secret
+from core.foundations.errors import FailedPrecondition, Unauthenticated
 
 __all__ = [
     "MIN_SECRET_BYTES",

@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
-from core.access.contracts import Scope
-from core.env import redact_url
-from core.errors import AlreadyExists, NotFound, Unavailable
+from core.foundations.access.contracts import Scope
+from core.foundations.env import redact_url
+from core.foundations.errors import AlreadyExists, NotFound, Unavailable
 from gateway.auth.keys import key_digest, new_key, stored_scopes
 from gateway.auth.schema import ensure_schema
 

@@ -3,7 +3,7 @@ costly part (base64 of text mode) off the event loop.
 
 - Health is open (no token), so anyone can send it a body: its requests are a service name,
   and its limit is 4 KiB. Every other route takes what the services behind it take
-  (core.rpc.server.MAX_REQUEST_BYTES, 1 MiB of message), base64's third more in text mode.
+  (core.foundations.rpc.server.MAX_REQUEST_BYTES, 1 MiB of message), base64's third more in text mode.
 - A Content-Length over the limit is refused before one byte of the body is read; a body
   without one (chunked) is refused when the count passes the limit.
 - A text-mode body over 64 KiB is decoded in a worker thread, so a few large bodies do not
@@ -17,8 +17,8 @@ import asyncio
 from starlette.datastructures import Headers
 from starlette.types import Receive
 
-from core.errors import ResourceExhausted
-from core.rpc.server import MAX_REQUEST_BYTES
+from core.foundations.errors import ResourceExhausted
+from core.foundations.rpc.server import MAX_REQUEST_BYTES
 from gateway.grpcweb.text import decode_text
 
 __all__ = ["OPEN_REQUEST_BYTES", "BodyGone", "body_limit", "read_body"]

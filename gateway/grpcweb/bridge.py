@@ -1,7 +1,7 @@
 """The gRPC-web endpoint: POST /<package.Service>/<Method>, forwarded to a registered instance.
 
 Per call: authenticate the bearer (not for Health), check the method's shape and scope, read the
-one request message (and check the scope that request may need: core.access.scopes), resolve the
+one request message (and check the scope that request may need: core.foundations.access.scopes), resolve the
 service (and the x-trademesh-target header) to a live instance, then forward the bytes over
 native gRPC with the mesh token and relay the answers as gRPC-web frames. Services the gateway
 serves itself (the multiplexer) are handed the call after the same checks
@@ -24,12 +24,12 @@ import grpc
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from core.access.contracts import TARGET_HEADER, Authenticator, Principal, Resolver
-from core.access.scopes import check_scope, depends_on_request
-from core.errors import InvalidArgument, TrademeshError
-from core.rpc.channels import Upstreams
-from core.rpc.client import auth_metadata
-from core.rpc.server import MAX_REQUEST_BYTES
+from core.foundations.access.contracts import TARGET_HEADER, Authenticator, Principal, Resolver
+from core.foundations.access.scopes import check_scope, depends_on_request
+from core.foundations.errors import InvalidArgument, TrademeshError
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.server import MAX_REQUEST_BYTES
 from gateway.grpcweb import metrics
 from gateway.grpcweb.body import BodyGone, body_limit, read_body
 from gateway.grpcweb.forward import UpstreamCall, explained

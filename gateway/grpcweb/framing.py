@@ -1,7 +1,7 @@
 """gRPC-web message framing: a flag byte, a 4-byte big-endian length, then the payload.
 
 Data frames carry the protobuf message bytes untouched (forwarded as they came; the gateway
-decodes only the few requests whose scope depends on them, core.access.scopes.REQUEST_SCOPES);
+decodes only the few requests whose scope depends on them, core.foundations.access.scopes.REQUEST_SCOPES);
 the trailer frame (flag 0x80) carries the call's status as HTTP/1-style header lines.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = [
     "COMPRESSED_FLAG",

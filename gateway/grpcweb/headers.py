@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.access.contracts import TARGET_HEADER
-from core.errors import InvalidArgument
+from core.foundations.access.contracts import TARGET_HEADER
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["Cors", "forwarded_request_metadata", "forwarded_response_metadata"]
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.access.contracts import Principal
+from core.foundations.access.contracts import Principal
 from gateway.grpcweb.status import CallStatus
 
 __all__ = ["Answer", "Call", "Caller", "LocalService"]
@@ -46,7 +46,7 @@ class Call(Protocol):
 
 class LocalService(Protocol):
     async def start(self, method: str, request: bytes, caller: Caller) -> Call:
-        """The call of `method` (the name after the service's); raises core.errors'
+        """The call of `method` (the name after the service's); raises core.foundations.errors'
         TrademeshError or gateway.grpcweb.status.Refused to refuse it before any answer."""
         ...
 

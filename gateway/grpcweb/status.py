@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 
-from core.errors import TrademeshError
-from core.rpc.status import to_status
+from core.foundations.errors import TrademeshError
+from core.foundations.rpc.status import to_status
 
 __all__ = ["DETAILS_HEADER", "CallStatus", "Refused", "percent_encode"]
 
@@ -68,7 +68,7 @@ def _details(metadata: Sequence[tuple[str, Any]] | None) -> bytes | None:
 
 
 class Refused(Exception):
-    """A call refused with a status that no core.errors error maps to (PERMISSION_DENIED, ...)."""
+    """A call refused with a status that no core.foundations.errors error maps to (PERMISSION_DENIED, ...)."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["MAX_CHUNKS", "decode_text", "encode_text"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["TIMEOUT_HEADER", "parse_timeout"]
 

@@ -16,7 +16,7 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
-from core.access.contracts import Authenticator, Resolver
+from core.foundations.access.contracts import Authenticator, Resolver
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools
 from core.tools.bars import BarStore

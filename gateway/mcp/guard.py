@@ -2,7 +2,7 @@
 scope, no MCP (every tool reads: core.tools.upstream refuses any other method, but for what a
 permission of the caller's own key covers: the close_all tool).
 
-The request's ASGI scope carries the caller (PRINCIPAL, a core.access.contracts.Principal) for the
+The request's ASGI scope carries the caller (PRINCIPAL, a core.foundations.access.contracts.Principal) for the
 tools that act for it.
 
 The refusal is an HTTP status with a JSON-RPC error body, so both an HTTP client and an MCP
@@ -17,9 +17,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.access.contracts import Authenticator
-from core.access.contracts import Scope as KeyScope  # starlette.types has a Scope too
-from core.errors import Unauthenticated, Unavailable
+from core.foundations.access.contracts import Authenticator
+from core.foundations.access.contracts import Scope as KeyScope  # starlette.types has a Scope too
+from core.foundations.errors import Unauthenticated, Unavailable
 
 __all__ = ["PRINCIPAL", "BearerGuard"]
 

@@ -19,8 +19,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from core.access.contracts import Principal
-from core.errors import TrademeshError
+from core.foundations.access.contracts import Principal
+from core.foundations.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
 from core.tools.inspector import InspectorTools, Reason

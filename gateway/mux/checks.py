@@ -6,7 +6,7 @@ import re
 
 import grpc
 
-from core.errors import FieldViolation, InvalidArgument
+from core.foundations.errors import FieldViolation, InvalidArgument
 from gateway.grpcweb.bridge import INTERNAL_METHODS
 from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.status import Refused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import FieldViolation, InvalidArgument
+from core.foundations.errors import FieldViolation, InvalidArgument
 
 __all__ = ["MuxLimits"]
 

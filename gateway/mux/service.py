@@ -20,11 +20,11 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from core.access.contracts import Authenticator, Principal, Resolver
-from core.access.scopes import check_scope, required_scope
-from core.errors import InvalidArgument, NotFound, ResourceExhausted
-from core.rpc.channels import Upstreams
-from core.rpc.client import auth_metadata
+from core.foundations.access.contracts import Authenticator, Principal, Resolver
+from core.foundations.access.scopes import check_scope, required_scope
+from core.foundations.errors import InvalidArgument, NotFound, ResourceExhausted
+from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.client import auth_metadata
 from gateway.grpcweb.forward import UpstreamCall
 from gateway.grpcweb.local import Answer, Call, Caller
 from gateway.grpcweb.status import CallStatus, Refused

@@ -22,8 +22,8 @@ from typing import Any
 
 import grpc
 
-from core.access.contracts import Principal, Scope
-from core.errors import AlreadyExists, PermissionDenied, ResourceExhausted, Unauthenticated
+from core.foundations.access.contracts import Principal, Scope
+from core.foundations.errors import AlreadyExists, PermissionDenied, ResourceExhausted, Unauthenticated
 from gateway.grpcweb.forward import UpstreamCall, explained
 from gateway.grpcweb.status import CallStatus
 from gateway.mux import metrics

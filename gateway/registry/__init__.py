@@ -1,8 +1,8 @@
-"""The app registry: which instances are alive and where (core.access.contracts.Resolver)."""
+"""The app registry: which instances are alive and where (core.foundations.access.contracts.Resolver)."""
 
 from __future__ import annotations
 
-from core.rpc.server import Service
+from core.foundations.rpc.server import Service
 from gateway.registry.servicer import RegistryServicer
 from gateway.registry.state import Entry, RegistryState
 from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.rpc.context import Context
+from core.foundations.rpc.context import Context
 from gateway.registry.state import RegistryState
 from gateway.registry.validate import check_instance_id, check_register
 from trademesh.registry.v1 import registry_pb2 as pb

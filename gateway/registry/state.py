@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from core.access.contracts import TARGET_HEADER
-from core.errors import AlreadyExists, FailedPrecondition, NotFound
+from core.foundations.access.contracts import TARGET_HEADER
+from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["Entry", "RegistryState"]
@@ -51,7 +51,7 @@ class Entry:
 
 
 class RegistryState:
-    """Implements core.access.contracts.Resolver over the live entries."""
+    """Implements core.foundations.access.contracts.Resolver over the live entries."""
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["check_instance_id", "check_register", "parse_address"]

@@ -25,10 +25,10 @@ from typing import IO
 
 import grpc
 
-from core.decimals import format_decimal
-from core.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
-from core.mesh.up import API_KEY_SCOPES
-from core.process import ServiceProcess, start_service
+from core.cli.mesh.up import API_KEY_SCOPES
+from core.foundations.decimals import format_decimal
+from core.foundations.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
     WARM_HISTORY_S,
@@ -63,7 +63,7 @@ def artifact(name: str) -> Path:
 
 def create_key(database_url: str, name: str) -> str:
     """`trademesh keys create NAME`: the new API key, printed alone on stdout. It has the scopes
-    of the key `trademesh up` makes for Studio (core.mesh.up.API_KEY_SCOPES)."""
+    of the key `trademesh up` makes for Studio (core.cli.mesh.up.API_KEY_SCOPES)."""
     scopes = [arg for scope in API_KEY_SCOPES for arg in ("--scope", scope)]
     done = subprocess.run(
         [

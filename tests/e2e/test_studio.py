@@ -20,7 +20,7 @@ from decimal import Decimal
 import pytest
 from playwright.async_api import Page, expect
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.integration.support import until
 

@@ -22,7 +22,7 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until

@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 from redis.exceptions import ResponseError
 
-from core.bus.names import INTENTS
-from core.process import ServiceProcess
+from core.foundations.bus.names import INTENTS
+from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import TICK, WAIT_MS, best_prices, log_in, open_market
 from tests.integration.mesh import ADVISOR_TEST_CONFIG

@@ -21,7 +21,7 @@ import grpc
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import DECIMAL, TICK, WAIT_MS, best_prices, log_in, open_market
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until

@@ -26,13 +26,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bars.timeframes import FROM_PB, TO_PB
-from core.bus.codec import FIELD, decode, encode_market
-from core.bus.names import bars_stream
-from core.bus.publisher import Publisher, Retention
-from core.bus.redis import open_redis
-from core.env import TOKEN
-from core.model import Timeframe
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.bus.names import bars_stream
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from core.foundations.env import TOKEN
+from core.foundations.model import Timeframe
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, metric_samples, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common

@@ -21,10 +21,10 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import encode_bars, encode_market
-from core.bus.publisher import Publisher, Retention
-from core.env import TOKEN
-from core.process import start_service
+from core.foundations.bus.codec import encode_bars, encode_market
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.env import TOKEN
+from core.foundations.process import start_service
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common

@@ -18,7 +18,7 @@ from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.backtest.twins import TwinArrivals, live_hearing, load_twin_arrivals
 from core.detector.config import example_strategies
-from core.model import Execution, OrderRequest
+from core.foundations.model import Execution, OrderRequest
 from tests.integration.chain_mesh import FROM, Chain, S
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import journal_pb2 as jr

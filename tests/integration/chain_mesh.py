@@ -52,8 +52,8 @@ import asyncpg
 import grpc
 import pytest
 
-from core.bus.codec import FIELD, decode
-from core.bus.names import DECISIONS
+from core.foundations.bus.codec import FIELD, decode
+from core.foundations.bus.names import DECISIONS
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,

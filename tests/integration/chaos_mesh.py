@@ -3,7 +3,7 @@ sim venue's own record of what happened (docs/chaos.md).
 
 ChaosMesh starts each service as `up` does (its ServiceCommand's mesh arguments, the mesh token
 for all, the trading credential only for the services that hold it, a free port kept across
-restarts) under core.mesh.supervisor's Child, which restarts it whenever it exits. The
+restarts) under core.cli.mesh.supervisor's Child, which restarts it whenever it exits. The
 backtester is left out: nothing of a chaos run reaches it. Each service starts once those it
 waits for serve (`AFTER`; up starts them one by one, and the run has two minutes). `kill` is a
 kill -9 of a serving service; `back` waits until the supervisor has it serving again; `freeze`
@@ -30,13 +30,12 @@ from typing import IO, Any
 
 import grpc
 
-from core.cli import load_command
-from core.command import MeshView
-from core.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
-from core.errors import Unavailable
-from core.health import check_health
-from core.mesh.supervisor import Child, ChildSpec
-from core.registry import SERVICES, Kind
+from core.cli.mesh.supervisor import Child, ChildSpec
+from core.foundations.command import MeshView, load_command
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
+from core.foundations.errors import Unavailable
+from core.foundations.health import check_health
+from core.foundations.registry import SERVICES, Kind
 from tests.chaos_history import Absence, Minimum
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, Stubs
 from trademesh.admin.v1 import admin_pb2 as admin
@@ -202,7 +201,7 @@ class ChaosMesh:
         return Absence(start, time.time_ns(), f"freeze {service}")
 
     def dump_tasks(self, service: str) -> None:
-        """Its asyncio tasks' stacks into its log (core.service's SIGUSR1)."""
+        """Its asyncio tasks' stacks into its log (core.foundations.service's SIGUSR1)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.children[service].pid, signal.SIGUSR1)
 

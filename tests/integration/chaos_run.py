@@ -41,9 +41,9 @@ from pathlib import Path
 import asyncpg
 import grpc
 
-from core.bus.codec import decode
-from core.bus.names import INTENTS, journal_stream
-from core.env import DATABASE_URL, REDIS_URL
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.env import DATABASE_URL, REDIS_URL
 from core.inspector.engine.ids import entry_order_id
 from tests.chaos_history import Absence, Entries, History, Window, entries, history, states
 from tests.integration.chaos_mesh import ChaosMesh, Kill, VenueWatch, chaos_mesh

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.fuzz_pools import Pools
 from tests.integration.fuzz_seeds import MADE_PATCHES, policy_files, probes, seeds, strategy_files
 from tests.integration.fuzz_support import read_rss_kib

@@ -23,10 +23,10 @@ import aiohttp
 import grpc
 import pytest
 
-from core.cli import load_command
-from core.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.process import ServiceProcess, start_service
-from core.registry import SERVICES
+from core.foundations.command import load_command
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
+from core.foundations.process import ServiceProcess, start_service
+from core.foundations.registry import SERVICES
 from tests.integration.postgres_server import new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV, with_test_step
 from trademesh.mux.v1 import mux_pb2 as mux

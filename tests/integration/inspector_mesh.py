@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import grpc
 
-from core.env import REDIS_URL, TOKEN, TRADE_TOKEN
-from core.process import ServiceProcess, start_service
+from core.foundations.env import REDIS_URL, TOKEN, TRADE_TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import redis_db
 from tests.integration.support import (
     CALL_TIMEOUT_S,

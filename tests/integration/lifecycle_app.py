@@ -1,4 +1,5 @@
-"""A tiny service run by core.service, for the lifecycle tests (`python -m tests.integration.lifecycle_app`).
+"""A tiny service run by core.foundations.service, for the lifecycle tests
+(`python -m tests.integration.lifecycle_app`).
 
 It serves trademesh.registry.v1.Registry (ListServices answers; the rest are not needed),
 waits --start-delay-s before it is ready, prints what happens to it on stdout, and fails on
@@ -16,11 +17,11 @@ from typing import Any
 
 import uvloop
 
-from core.errors import TrademeshError, Unavailable
-from core.logs import setup_logging
-from core.registry import Kind, ServiceEntry
-from core.rpc.server import ServerOptions, Service
-from core.service import ServiceContext, run_service
+from core.foundations.errors import TrademeshError, Unavailable
+from core.foundations.logs import setup_logging
+from core.foundations.registry import Kind, ServiceEntry
+from core.foundations.rpc.server import ServerOptions, Service
+from core.foundations.service import ServiceContext, run_service
 from trademesh.registry.v1 import registry_pb2 as pb
 from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
 

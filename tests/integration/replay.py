@@ -19,7 +19,7 @@ from typing import IO, Any
 import grpc
 import pytest
 
-from core.process import start_service
+from core.foundations.process import start_service
 from tests.integration.support import VENUE_ENV, Stubs, Venue, stop_venue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -23,8 +23,8 @@ from typing import IO, Any, TypeVar
 import grpc
 import pytest
 
-from core.env import TOKEN, TRADE_TOKEN
-from core.process import ServiceProcess, start_service
+from core.foundations.env import TOKEN, TRADE_TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common

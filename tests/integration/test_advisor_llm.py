@@ -33,7 +33,7 @@ from core.advisor.llm import (
     TransportEventKind,
 )
 from core.advisor.synthesizer import Synthesizer
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from core.tools.catalog import ToolCatalog
 from tests.advisor_support import MS, NOW_NS, context, signal
 from tests.llm_standin import Standin, start_standin

@@ -31,13 +31,13 @@ from mcp.client.streamable_http import streamable_http_client
 from core.advisor.book_feed import BookFeed
 from core.advisor.synthetic import random_walk_bars
 from core.advisor.wire import decided_key
-from core.bus.codec import FIELD, decode
-from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.env import DATABASE_URL, TOKEN
-from core.errors import InvalidArgument
-from core.patch_markets import ActivePatches
-from core.process import ServiceProcess
-from core.rpc.status import bad_request_violations
+from core.foundations.bus.codec import FIELD, decode
+from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.foundations.env import DATABASE_URL, TOKEN
+from core.foundations.errors import InvalidArgument
+from core.foundations.patch_markets import ActivePatches
+from core.foundations.process import ServiceProcess
+from core.foundations.rpc.status import bad_request_violations
 from core.tools.bars import BarStore
 from core.tools.book import LIVEDATA
 from core.tools.gaps import GapStore
@@ -534,7 +534,7 @@ async def test_the_advisor_follows_the_markets_of_the_detectors_active_patches(
 ) -> None:
     """The markets the detector's active patches trade, through the Patch API (ListPatches) as
     the advisor finds the detector (the gateway's registry), are those the advisor says it
-    follows from the start (core.patch_markets), before their first signals."""
+    follows from the start (core.foundations.patch_markets), before their first signals."""
     monkeypatch.setenv(TOKEN, TEST_TOKEN)
     resolver = MeshResolver(mesh.gateway.grpc_address)
     upstream = Upstream(resolver, CALL_TIMEOUT_S)

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.advisor.wire import BusWriter, decided_key
-from core.bus.codec import decode
-from core.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.bus.publisher import Retention
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.foundations.bus.publisher import Retention
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from trademesh.advisor.v1 import messages_pb2 as am

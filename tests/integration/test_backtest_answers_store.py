@@ -12,7 +12,7 @@ import pytest
 from core.advisor.engine.answer import LlmAnswer, LlmFailure
 from core.advisor.wire import encode_decisions
 from core.backtest.answers import load_recorded_answers
-from core.bus.codec import FIELD, decode
+from core.foundations.bus.codec import FIELD, decode
 from core.recorder.app import Recorder
 from tests.advisor_support import signal as engine_signal
 from tests.integration.postgres_server import database_url, fresh_database

@@ -20,8 +20,8 @@ from core.backtest.outcome import outcome
 from core.backtest.session import drive_sync
 from core.backtest.summary import summary
 from core.backtest.synthetic import Walk, walk
-from core.bus.codec import FIELD, decode, encode_market
 from core.detector.engine.io import event_time
+from core.foundations.bus.codec import FIELD, decode, encode_market
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database

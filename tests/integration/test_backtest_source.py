@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 
 from core.backtest.source import Recorded, RecordedSource
-from core.bus.codec import FIELD, decode, encode_market
-from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database

@@ -28,8 +28,8 @@ from core.backtest.session import drive_sync
 from core.backtest.store import BacktestStore
 from core.backtest.summary import config_view, run_id
 from core.backtest.synthetic import Walk, walk
-from core.bus.codec import FIELD, decode, encode_market
-from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database

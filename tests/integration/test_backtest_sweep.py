@@ -27,8 +27,8 @@ from core.backtest.sweep_table import sweep_table
 from core.backtest.synthetic import Walk, walk
 from core.backtest.trial import SyntheticHistory, Trial, run_trial
 from core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
-from core.bus.codec import FIELD, decode, encode_market
-from core.errors import InvalidArgument
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.errors import InvalidArgument
 from core.recorder.app import Recorder, RecorderConfig
 from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool

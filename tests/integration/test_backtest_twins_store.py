@@ -17,12 +17,21 @@ import pytest
 from core.advisor.wire import encode_decisions
 from core.backtest import twins as twins_module
 from core.backtest.twins import LiveHearing, TwinArrivals, load_twin_arrivals
-from core.bus.codec import FIELD, decode, decode_entry
-from core.bus.names import journal_stream
-from core.convert import execution_to_pb
+from core.foundations.bus.codec import FIELD, decode, decode_entry
+from core.foundations.bus.names import journal_stream
+from core.foundations.convert import execution_to_pb
+from core.foundations.model import (
+    Execution,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id, flatten_order_id, protective_order_id
-from core.model import Execution, Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
 from core.recorder.app import Recorder
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.recorder_support import recorder

@@ -16,7 +16,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.backtest.config import LATENCY_MODES
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key, grpcweb_call
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url

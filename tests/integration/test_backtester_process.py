@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.env import DATABASE_URL, TOKEN
-from core.process import ServiceProcess, start_service
-from core.rpc.status import bad_request_violations
+from core.foundations.env import DATABASE_URL, TOKEN
+from core.foundations.process import ServiceProcess, start_service
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from tests.integration.test_backtest_cli import SPEC, record

@@ -17,11 +17,11 @@ from core.bars.aggregator import Aggregator
 from core.bars.app import BarsConfig
 from core.bars.checkpoint import CheckpointStore
 from core.bars.watermark import WatermarkRules
-from core.bus.codec import FIELD, encode_bars, encode_market
-from core.bus.consumer import GroupConsumer
-from core.bus.names import dead_letter_stream
-from core.bus.publisher import Retention
-from core.errors import Unavailable
+from core.foundations.bus.codec import FIELD, encode_bars, encode_market
+from core.foundations.bus.consumer import GroupConsumer
+from core.foundations.bus.names import dead_letter_stream
+from core.foundations.bus.publisher import Retention
+from core.foundations.errors import Unavailable
 from tests.integration.bars_support import (
     LATENESS_NS,
     BusTape,

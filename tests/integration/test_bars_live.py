@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
     BusTape,
     Fields,

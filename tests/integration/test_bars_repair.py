@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bars.timeframes import TO_PB
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
     LATENESS_NS,
     BusTape,

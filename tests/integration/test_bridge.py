@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from core.rpc.status import bad_request_violations
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.bridge_support import (
     BridgeProcess,
     Bus,

@@ -10,17 +10,17 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import FIELD, decode, encode_market, wrap_executions
-from core.bus.names import (
+from core.foundations.bus.codec import FIELD, decode, encode_market, wrap_executions
+from core.foundations.bus.names import (
     bars_stream,
     dead_letter_stream,
     executions_stream,
     market_stream,
     parse_executions_stream,
 )
-from core.bus.publisher import Publisher, Retention
-from core.errors import Corrupt, InvalidArgument
-from core.model import Channel, Timeframe
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.errors import Corrupt, InvalidArgument
+from core.foundations.model import Channel, Timeframe
 from tests.integration.redis_server import redis_url
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md

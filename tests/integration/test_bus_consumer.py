@@ -11,10 +11,10 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import FIELD, encode_market
-from core.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
-from core.bus.names import dead_letter_stream
-from core.bus.publisher import Publisher, Retention
+from core.foundations.bus.codec import FIELD, encode_market
+from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.names import dead_letter_stream
+from core.foundations.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -42,9 +42,9 @@ from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.history import patch_history
 from core.detector.runner import Runner
 from core.detector.strategy_file import build_patches, load_strategy
-from core.errors import FailedPrecondition
-from core.matching.order_manager import FeeSchedule
-from core.model import Liquidity, OrderStatus, OrderType
+from core.foundations.errors import FailedPrecondition
+from core.foundations.matching.order_manager import FeeSchedule
+from core.foundations.model import Liquidity, OrderStatus, OrderType
 from tests.integration.chain_compare import backtested_signals, chain_report, compared, line
 from tests.integration.chain_mesh import (
     HOLD_MS,

@@ -1,4 +1,4 @@
-"""The detector's Patch API end to end: a real grpc.aio server (core.rpc's edge) serving
+"""The detector's Patch API end to end: a real grpc.aio server (core.foundations.rpc's edge) serving
 PatchServicer over a real Engine, with its patches in a real PostgreSQL database; every RPC
 called through a real channel."""
 
@@ -24,9 +24,9 @@ from core.detector.engine.outputs import EmittedSignal
 from core.detector.engine.values import TradeValue
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.store import PatchStore
-from core.errors import FailedPrecondition
-from core.rpc.server import ServerOptions, create_server
-from core.rpc.status import bad_request_violations, precondition_violations
+from core.foundations.errors import FailedPrecondition
+from core.foundations.rpc.server import ServerOptions, create_server
+from core.foundations.rpc.status import bad_request_violations, precondition_violations
 from tests.integration.postgres_server import database_url, new_database
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc

@@ -13,9 +13,9 @@ import pytest
 from core.detector.app import Detector
 from core.detector.config import EXAMPLES_DIR, DetectorConfig
 from core.detector.strategy_file import build_patches, load_strategy
-from core.env import TOKEN
-from core.errors import Unavailable
-from core.mesh.config import MeshConfig, VenueLink
+from core.foundations.env import TOKEN
+from core.foundations.errors import Unavailable
+from core.foundations.mesh_config import MeshConfig, VenueLink
 from tests.integration.support import TEST_TOKEN, Venue, until
 
 pytestmark = pytest.mark.integration

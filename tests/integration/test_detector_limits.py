@@ -1,5 +1,5 @@
 """The detector's request limits fit their fields' use (issue 37, items 5 and 24), through a real
-gRPC server (core.rpc's edge) on a real Engine and PostgreSQL (test_detector_api's `api`): every
+gRPC server (core.foundations.rpc's edge) on a real Engine and PostgreSQL (test_detector_api's `api`): every
 shipped strategy file and a long description are taken; a patch holds at most MAX_MODULES
 modules and MAX_CABLES cables, refused as INVALID_ARGUMENT naming the field, by AddModule and by
 a strategy file alike."""
@@ -11,8 +11,8 @@ import pytest
 
 from core.detector.config import EXAMPLES_DIR
 from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
-from core.rpc.limits import MAX_STRING_CHARS
-from core.rpc.status import bad_request_violations
+from core.foundations.rpc.limits import MAX_STRING_CHARS
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.postgres_server import database_url
 from tests.integration.test_detector_api import Api, T, api
 from trademesh.patch.v1 import patch_pb2 as pb

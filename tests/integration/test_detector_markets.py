@@ -13,9 +13,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.env import REDIS_URL, TOKEN
-from core.process import ServiceProcess, start_service
-from core.rpc.status import bad_request_violations
+from core.foundations.env import REDIS_URL, TOKEN
+from core.foundations.process import ServiceProcess, start_service
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url

@@ -20,7 +20,7 @@ import asyncpg
 import grpc
 import pytest
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
 from tests.integration.postgres_server import database_url, new_database

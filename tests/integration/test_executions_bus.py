@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import decode
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.codec import decode
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import core.process
-from core.errors import Unavailable
-from core.process import start_service
+import core.foundations.process
+from core.foundations.errors import Unavailable
+from core.foundations.process import start_service
 from tests import forked_services
 
 PROBE = "tests.integration.forked_probe"
@@ -21,7 +21,7 @@ PROBE = "tests.integration.forked_probe"
 @pytest.fixture(autouse=True)
 def forked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever TRADEMESH_TEST_FORK says, these tests are of the fork server."""
-    monkeypatch.setattr(core.process, "launcher", forked_services.launch)
+    monkeypatch.setattr(core.foundations.process, "launcher", forked_services.launch)
 
 
 def test_a_forked_service_has_its_own_arguments_environment_directory_and_stderr(

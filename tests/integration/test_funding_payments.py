@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.rpc.status import bad_request_violations
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.replay import capture_files, running_replay_venue
 from tests.integration.support import (
     CALL_TIMEOUT_S,

@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
 from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
 from tests.integration.mcp_fuzz import tool_outcome

@@ -15,7 +15,7 @@ from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.gather import ContextGatherer, GatherConfig
-from core.env import TOKEN
+from core.foundations.env import TOKEN
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.tools.bars import BarStore

@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from core.access.contracts import Scope
-from core.env import DATABASE_URL
-from core.errors import Unauthenticated, Unavailable
+from core.foundations.access.contracts import Scope
+from core.foundations.env import DATABASE_URL
+from core.foundations.errors import Unauthenticated, Unavailable
 from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
 from gateway.auth.schema import MIGRATIONS, ensure_schema
 from gateway.auth.store import KeyStore

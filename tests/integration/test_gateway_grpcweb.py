@@ -20,8 +20,8 @@ from grpc_health.v1 import health_pb2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.health import check_health
-from core.process import ServiceProcess
+from core.foundations.health import check_health
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     Gateway,
     Processes,

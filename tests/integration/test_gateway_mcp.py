@@ -30,8 +30,8 @@ from mcp.types import CallToolResult
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from core.env import DATABASE_URL, TOKEN
-from core.errors import FailedPrecondition, NotFound
+from core.foundations.env import DATABASE_URL, TOKEN
+from core.foundations.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link

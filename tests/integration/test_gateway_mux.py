@@ -25,8 +25,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from core.env import DATABASE_URL
-from core.process import ServiceProcess
+from core.foundations.env import DATABASE_URL
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     MUX,
     Gateway,

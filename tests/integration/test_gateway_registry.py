@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.rpc.status import bad_request_violations
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.gateway_support import (
     MESH_AUTH,
     Gateway,

@@ -17,7 +17,7 @@ import aiohttp
 import grpc
 import pytest
 
-from core.env import DATABASE_URL
+from core.foundations.env import DATABASE_URL
 from tests.integration.gateway_support import (
     Gateway,
     Processes,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.env import TOKEN
-from core.process import ServiceProcess, start_service
+from core.foundations.env import TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, VENUE_ENV, until

@@ -14,11 +14,11 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.names import INTENTS
+from core.foundations.bus.names import INTENTS
+from core.foundations.rpc.limits import MAX_STRING_CHARS
+from core.foundations.rpc.status import bad_request_violations
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.ids import entry_order_id
-from core.rpc.limits import MAX_STRING_CHARS
-from core.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until

@@ -24,7 +24,7 @@ from google.rpc import error_details_pb2, status_pb2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     BUF,
     Gateway,

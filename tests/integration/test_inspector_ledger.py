@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database

@@ -14,8 +14,8 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.names import INTENTS, journal_stream
-from core.rpc.status import bad_request_violations
+from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import metric_samples, until

@@ -17,9 +17,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from core.bus.names import INTENTS, journal_stream
-from core.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
-from core.rpc.status import bad_request_violations
+from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until

@@ -19,7 +19,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.process import ServiceProcess
+from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, create_key, grpcweb_call
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database

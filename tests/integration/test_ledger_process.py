@@ -24,11 +24,11 @@ import pytest
 import redis.asyncio as aioredis
 from google.rpc import error_details_pb2, status_pb2
 
-from core.bus.codec import decode
-from core.bus.names import INTENTS, SIGNALS
-from core.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.foundations.bus.codec import decode
+from core.foundations.bus.names import INTENTS, SIGNALS
+from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from core.inspector.engine.ids import entry_order_id
-from core.process import ServiceProcess, start_service
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url

@@ -22,7 +22,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
+from core.foundations.migrations import load_migrations
 from core.ledger.engine.model import (
     Account,
     AccountFlag,
@@ -38,7 +39,6 @@ from core.ledger.engine.model import (
 from core.ledger.schema import MIGRATIONS, SCHEMA_LOCK, migrate
 from core.ledger.store import LedgerStore, PostResult
 from core.ledger.verify import BalanceMismatch, verify
-from core.migrations import load_migrations
 from tests.integration import ledger_poster
 from tests.integration.postgres_server import database_url, fresh_database
 

@@ -13,11 +13,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.env import TOKEN
-from core.errors import Unavailable
+from core.foundations.env import TOKEN
+from core.foundations.errors import Unavailable
+from core.foundations.instruments import VenueInstruments
 from core.inspector.market import MarketBoard
 from core.inspector.venues import VenueLinks
-from core.instruments import VenueInstruments
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from tests.integration.support import TEST_TOKEN, Venue, metric_samples, scrape, until
 from trademesh.common.v1 import common_pb2 as common

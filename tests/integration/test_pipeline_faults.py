@@ -22,9 +22,9 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import FIELD
-from core.health import check_health
-from core.process import ServiceProcess, start_service
+from core.foundations.bus.codec import FIELD
+from core.foundations.health import check_health
+from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url

@@ -1,4 +1,4 @@
-"""Starting services as child processes (core.process), as the demo and the tests do: exec'd as
+"""Starting services as child processes (core.foundations.process), as the demo and the tests do: exec'd as
 production starts them, and forked from the test suite's fork server (tests/forked_services.py)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-import core.process
-from core.errors import Unavailable
-from core.process import start_service
+import core.foundations.process
+from core.foundations.errors import Unavailable
+from core.foundations.process import start_service
 from tests import forked_services
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["exec", "fork"], autouse=True)
 def launcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core.process, "launcher", forked_services.launch if request.param == "fork" else None)
+    monkeypatch.setattr(
+        core.foundations.process, "launcher", forked_services.launch if request.param == "fork" else None
+    )
 
 
 def test_a_service_that_does_not_serve_in_time_is_killed_and_reported() -> None:

@@ -19,11 +19,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.bus.codec import FIELD
-from core.bus.names import dead_letter_stream, journal_stream
-from core.bus.publisher import Publisher, Retention
+from core.foundations.bus.codec import FIELD
+from core.foundations.bus.names import dead_letter_stream, journal_stream
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.process import ServiceProcess, start_service
 from core.inspector.journal import Journal
-from core.process import ServiceProcess, start_service
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until

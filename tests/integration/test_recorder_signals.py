@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import pytest
 from redis.exceptions import ResponseError
 
-from core.bus.names import DECISIONS, POSITION_REQUESTS, SIGNALS, dead_letter_stream
+from core.foundations.bus.names import DECISIONS, POSITION_REQUESTS, SIGNALS, dead_letter_stream
 from core.recorder.app import Recorder
 from core.recorder.partitions import DAY_NS, day_of, partition_name
 from tests.integration.postgres_server import database_url, fresh_database

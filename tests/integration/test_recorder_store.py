@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from core.bus.codec import FIELD, decode, encode_market
-from core.bus.consumer import Entry
-from core.errors import Corrupt, FailedPrecondition
+from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.bus.consumer import Entry
+from core.foundations.errors import Corrupt, FailedPrecondition
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from core.recorder.migrate import Migration, load_migrations, migrate

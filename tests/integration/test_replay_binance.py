@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.process import start_service
+from core.foundations.process import start_service
 from tests.integration.replay import (
     SharedReplay,
     capture_files,

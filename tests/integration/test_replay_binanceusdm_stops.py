@@ -18,7 +18,7 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from core.rpc.status import bad_request_violations
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.replay import replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,

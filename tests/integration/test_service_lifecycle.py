@@ -1,4 +1,4 @@
-"""core.service, the one lifecycle, on a tiny service in its own process (lifecycle_app)."""
+"""core.foundations.service, the one lifecycle, on a tiny service in its own process (lifecycle_app)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from core.env import TOKEN, TRADE_TOKEN
+from core.foundations.env import TOKEN, TRADE_TOKEN
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     TEST_TOKEN,

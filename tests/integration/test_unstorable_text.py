@@ -20,8 +20,8 @@ import asyncpg
 import grpc
 import pytest
 
-from core.process import ServiceProcess
-from core.rpc.status import bad_request_violations
+from core.foundations.process import ServiceProcess
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.gateway_support import Gateway, Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database

@@ -18,7 +18,7 @@ from core.advisor.calibrating import (
     report_markdown,
 )
 from core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, calibrate
-from core.errors import Corrupt
+from core.foundations.errors import Corrupt
 
 
 def overconfident(n: int, seed: int, regime: str = "up.calm") -> list[CalibrationSample]:

@@ -11,9 +11,9 @@ from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.context import GapMarker
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.snapshot import snapshot
-from core.contracts.signal import Direction
-from core.errors import InvalidArgument
-from core.model import Position
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Position
 from tests.advisor_support import MS, NOW_NS, book, context, signal
 
 D = Decimal

@@ -34,9 +34,9 @@ from core.advisor.engine.telemetry import (
     TelemetryKind,
     TelemetryLog,
 )
-from core.contracts.signal import Direction
-from core.errors import AlreadyExists
-from core.model import Position, Side
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import AlreadyExists
+from core.foundations.model import Position, Side
 from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars
 
 K = TelemetryKind

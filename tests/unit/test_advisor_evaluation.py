@@ -27,7 +27,7 @@ from core.advisor.engine.regime import UNKNOWN, detect_regime, regime_of
 from core.advisor.engine.rules import evaluate_rules
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.synthetic import regime_bars
-from core.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction
 from tests.advisor_support import NOW_NS, context, signal, trend_bars
 
 

@@ -21,8 +21,8 @@ from prometheus_client import REGISTRY
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer, GatherConfig
-from core.bus.codec import FIELD, wrap_executions
-from core.errors import NotFound, Unavailable
+from core.foundations.bus.codec import FIELD, wrap_executions
+from core.foundations.errors import NotFound, Unavailable
 from core.tools.market import MarketTools
 from tests.advisor_support import signal
 from trademesh.bus.v1 import bus_pb2 as bus_pb

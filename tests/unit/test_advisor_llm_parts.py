@@ -9,8 +9,8 @@ import pytest
 
 from core.advisor.llm import BreakerState, CircuitBreaker, LlmConfig, Secret, TransportEventKind
 from core.advisor.llm.failures import is_retryable, map_openai_error
-from core.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
-from core.errors import (
+from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
+from core.foundations.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,

@@ -17,8 +17,8 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
 from core.advisor.engine.telemetry import Stage
 from core.advisor.outputs import KeptParts, plain, stage_json, stage_outputs, stage_texts
-from core.contracts.signal import Direction
-from core.model import Position, Side
+from core.foundations.contracts.signal import Direction
+from core.foundations.model import Position, Side
 from tests.advisor_support import NOW_NS, book, context, signal
 
 D = Decimal

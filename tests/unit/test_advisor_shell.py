@@ -27,7 +27,7 @@ from core.advisor.llm.tools import ToolCallRecord
 from core.advisor.synthesizer import answer_from_trace, answer_of, shell_events, trace_of
 from core.advisor.synthetic import regime_bars
 from core.advisor.training import train_model
-from core.errors import InvalidArgument, NotFound
+from core.foundations.errors import InvalidArgument, NotFound
 from tests.advisor_support import NOW_NS, context, signal
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -314,7 +314,7 @@ def test_up_runs_the_advisor_on_1m_bars_with_the_1m_model() -> None:
     from core.advisor.app import Advisor
     from core.advisor.command import COMMAND
     from core.cli import build_parser
-    from core.command import MeshView
+    from core.foundations.command import MeshView
 
     args = build_parser().parse_args(["advisor", *COMMAND.mesh_args(MeshView(venues=(("sim", "h:1"),)))])
     app = Advisor(COMMAND.config(args))

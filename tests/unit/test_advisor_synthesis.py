@@ -13,7 +13,7 @@ from core.advisor.engine.checks import check_answer
 from core.advisor.engine.config import SynthesisConfig
 from core.advisor.engine.request import StageOutputs, build_request
 from core.advisor.engine.synthesis import SynthesisSource, deterministic_synthesis, from_answer
-from core.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction
 from tests.advisor_support import signal, stage_outputs
 
 CFG = SynthesisConfig()

@@ -16,7 +16,7 @@ from core.advisor.library import SHIPPED_TIMEFRAMES, load_calibration
 from core.advisor.samples import conviction_samples
 from core.advisor.synthetic import random_walk_bars, regime_bars
 from core.advisor.training import TrainedModel, build_dataset, train_model, walk_forward_splits
-from core.errors import Corrupt
+from core.foundations.errors import Corrupt
 
 
 def test_labels_are_the_forward_move_over_the_horizon() -> None:

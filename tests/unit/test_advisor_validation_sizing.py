@@ -15,9 +15,9 @@ from core.advisor.engine.sizing import risk_size
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.engine.synthesis import Synthesis, deterministic_synthesis
 from core.advisor.engine.validation import average_true_range, entry_price, plan_trade, validate
-from core.contracts.signal import Direction
-from core.errors import InvalidArgument
-from core.model import InstrumentKind, OrderType, Side, TimeInForce
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import InstrumentKind, OrderType, Side, TimeInForce
 from tests.advisor_support import INSTRUMENT, NOW_NS, book, context, signal, stage_outputs, trend_bars
 
 D = Decimal

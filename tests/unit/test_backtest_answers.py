@@ -18,7 +18,7 @@ from core.backtest.config import BacktestConfig
 from core.backtest.run import Backtest
 from core.backtest.session import drive_sync
 from core.backtest.synthetic import Walk, walk
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 

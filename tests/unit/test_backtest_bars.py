@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from core.backtest.advise import BarKeeper
-from core.convert import TIMEFRAME_TO_PB
-from core.model import Candle, Timeframe
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.model import Candle, Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 
 S = 1_000_000_000

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, _Units, queue_rule
-from core.errors import InvalidArgument, NotFound
-from core.matching.engine import SYNTHETIC, USER, OrderBook
-from core.matching.exchange import _Scale
-from core.matching.order_manager import FeeSchedule
-from core.model import (
+from core.foundations.errors import InvalidArgument, NotFound
+from core.foundations.matching.engine import SYNTHETIC, USER, OrderBook
+from core.foundations.matching.exchange import _Scale
+from core.foundations.matching.order_manager import FeeSchedule
+from core.foundations.model import (
     Execution,
     Instrument,
     InstrumentKind,

@@ -29,7 +29,7 @@ from core.backtest.metrics import (
     sampled_returns,
 )
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 T0 = calendar.timegm((2024, 1, 1, 0, 0, 0)) * 10**9
 HOUR = 3600 * 10**9

@@ -17,8 +17,8 @@ RUN = [
 ]  # fmt: skip
 BANNED_MODULES = {
     "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "random", "secrets",
-    "grpc", "redis", "asyncpg", "psycopg", "core.bus", "core.rpc", "core.backtest.source",
-    "core.backtest.store", "core.backtest.session",
+    "grpc", "redis", "asyncpg", "psycopg", "core.foundations.bus", "core.foundations.rpc",
+    "core.backtest.source", "core.backtest.store", "core.backtest.session",
 }  # fmt: skip
 BANNED_CALLS = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter", "sleep"}
 

@@ -11,8 +11,8 @@ import pytest
 
 from core.backtest.market import Latency, ReplayedMarket
 from core.backtest.recorded_orders import Outcome, RecordedFill, RecordedOrder, merged, outcomes, send
-from core.errors import FailedPrecondition
-from core.model import Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from core.foundations.errors import FailedPrecondition
+from core.foundations.model import Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, delta, snapshot, trade
 
 D = Decimal

@@ -26,7 +26,7 @@ from core.backtest.report import (
     write_report,
 )
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip, RunReport
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 
 T0 = calendar.timegm((2024, 11, 20, 0, 0, 0)) * 10**9
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

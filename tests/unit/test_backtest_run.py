@@ -17,7 +17,7 @@ from core.backtest.session import Progress, drive_sync
 from core.backtest.summary import write
 from core.backtest.synthetic import Walk, walk
 from core.backtest.twins import OrderTiming
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from core.inspector.engine.ids import entry_order_id
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig

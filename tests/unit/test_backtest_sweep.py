@@ -27,7 +27,7 @@ from core.backtest.sweep import (
 from core.cli import main
 from core.detector.engine.catalog import Catalog
 from core.detector.strategy_file import Strategy, load_strategy
-from core.errors import FieldViolation, InvalidArgument
+from core.foundations.errors import FieldViolation, InvalidArgument
 
 TREND = Path("core/detector/strategies/trend.toml")
 

@@ -28,13 +28,8 @@ from core.backtest.twins import (
     live_twins,
 )
 from core.detector.config import example_strategies
-from core.errors import InvalidArgument
-from core.inspector.config import DEFAULT_POLICIES
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.events import Output, Verdict
-from core.inspector.engine.ids import entry_order_id
-from core.inspector.engine.market import MarketView
-from core.model import (
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import (
     Execution,
     Fill,
     Liquidity,
@@ -45,6 +40,11 @@ from core.model import (
     Side,
     TimeInForce,
 )
+from core.inspector.config import DEFAULT_POLICIES
+from core.inspector.engine.actions import OrderRole, PlaceOrder
+from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.ids import entry_order_id
+from core.inspector.engine.market import MarketView
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common

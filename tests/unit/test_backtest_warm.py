@@ -16,7 +16,7 @@ from core.detector.engine.io import Event
 from core.detector.engine.values import BarValue
 from core.detector.history import patch_history, warm_bars
 from core.detector.strategy_file import Strategy, load_strategy
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 
 S = 1_000_000_000
 CUT = 1_767_225_600 * S + 400_000_000  # the warm-up's cut, inside a second

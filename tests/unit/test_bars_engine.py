@@ -16,7 +16,7 @@ from core.bars.checkpoint import dump_symbol, load_symbol
 from core.bars.engine import Output, VenueBars
 from core.bars.timeframes import FROM_PB
 from core.bars.watermark import WatermarkRules
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

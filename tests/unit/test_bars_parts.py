@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from core.bar import VWAP_PLACES, vwap_text
 from core.bars.checkpoint import dump_symbol, load_symbol
 from core.bars.engine import VenueBars
 from core.bars.repair import candle_bar
 from core.bars.spans import MAX_SPAN_NS, RepairTask, Span, add_span
 from core.bars.watermark import WatermarkRules
-from core.model import Timeframe
+from core.foundations.bar import VWAP_PLACES, vwap_text
+from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -1,11 +1,11 @@
-"""core.book.L2Book: the wire's levels applied where they are read give the book the same
+"""core.foundations.book.L2Book: the wire's levels applied where they are read give the book the same
 levels as tuples do."""
 
 from __future__ import annotations
 
 import random
 
-from core.book import L2Book
+from core.foundations.book import L2Book
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SIZES = ["0", "0.000", "-0", "1.5", "0.0010", "12", "0.", "3.25"]

@@ -9,8 +9,8 @@ import pytest
 from core.bridge.bridge import Bridge
 from core.bridge.fanout import MESSAGE_BYTES, LiveInterest, LiveSubscriber
 from core.bridge.routes import BOOK, NOTICES, TRADES, candles_kind
-from core.errors import ResourceExhausted
-from core.fanout import Overflow
+from core.foundations.errors import ResourceExhausted
+from core.foundations.fanout import Overflow
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.livedata.v1 import livedata_pb2 as lv

@@ -1,4 +1,4 @@
-"""Bus stream names (core.bus.names): one rule each, and the parser that reads them back."""
+"""Bus stream names (core.foundations.bus.names): one rule each, and the parser that reads them back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import fnmatch
 
 import pytest
 
-from core.bus.names import (
+from core.foundations.bus.names import (
     BAR_STREAMS,
     INSPECTOR_JOURNALS,
     MARKET_STREAMS,
@@ -17,8 +17,8 @@ from core.bus.names import (
     parse_journal_stream,
     parse_market_stream,
 )
-from core.errors import InvalidArgument
-from core.model import TIMEFRAME_LABELS, Channel, Timeframe
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import TIMEFRAME_LABELS, Channel, Timeframe
 
 
 @pytest.mark.parametrize("channel", list(Channel))

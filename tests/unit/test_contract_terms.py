@@ -20,9 +20,9 @@ from typing import Any
 import ccxt
 import pytest
 
-from core.convert import instrument_to_pb
-from core.errors import InvalidArgument
-from core.model import Instrument, InstrumentKind
+from core.foundations.convert import instrument_to_pb
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Instrument, InstrumentKind
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.deribit.spec import SPEC as DERIBIT

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from core.cli import build_parser
-from core.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
+from core.foundations.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
 from venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]

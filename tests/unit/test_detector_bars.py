@@ -13,7 +13,7 @@ from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
 from core.detector.engine.values import BarValue, TradeValue
 from core.detector.modules.sources import TradeBarsSource
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 from tests.detector_support import BASE_NS, S
 from trademesh.bus.v1 import bus_pb2 as bus
 

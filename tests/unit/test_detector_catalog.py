@@ -8,7 +8,7 @@ import pytest
 
 from core.detector.engine.catalog import Catalog
 from core.detector.strategy_file import build_patches, load_strategy
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from tests.detector_support import engine
 
 QUANT_MODULES = """

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.contracts.signal import Direction
 from core.detector.convert import (
     catalog_to_pb,
     change_to_pb,
@@ -26,7 +25,8 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.module import ParamKind
 from core.detector.engine.outputs import EmittedSignal, PositionRequest
 from core.detector.engine.values import RuleValue
-from core.errors import InvalidArgument
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import InvalidArgument
 from tests.detector_support import engine
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig

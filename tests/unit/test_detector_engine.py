@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 import pytest
 
-from core.contracts.signal import Direction
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.changes import CableConnected, ModuleAdded, ParamSet, PatchCreated, StateChanged
 from core.detector.engine.engine import Engine
@@ -17,7 +16,8 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
 from core.detector.engine.patch import Patch
 from core.detector.engine.values import PortType, RuleValue
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import BASE_NS, FakeTimer, S, engine, trade
 
 MS = 1_000_000

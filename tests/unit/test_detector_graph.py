@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from core.detector.engine.graph import Cable, Endpoint, Graph
 from core.detector.engine.module import Category, ModuleSpec, Port
 from core.detector.engine.values import PortType
-from core.errors import InvalidArgument, NotFound
+from core.foundations.errors import InvalidArgument, NotFound
 
 NODE = ModuleSpec(
     "node",

@@ -46,7 +46,7 @@ from core.detector.modules.indicators import (
     WmaModule,
     ZScoreModule,
 )
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 TYPES = {
     "sma",

@@ -7,7 +7,7 @@ import pytest
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.module import Inputs, Module
 from core.detector.engine.values import Value
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 S = 1_000_000_000
 CATALOG = Catalog.builtin()

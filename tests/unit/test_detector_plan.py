@@ -23,7 +23,7 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
 from core.detector.strategy_file import build_patches, load_strategy
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import BASE_NS, FakeTimer
 
 S = 1_000_000_000

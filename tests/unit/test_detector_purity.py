@@ -16,7 +16,8 @@ MODULES = sorted(p for part in ("engine", "modules", "indicators") for p in (DET
 FORBIDDEN_IMPORTS = {
     "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "os", "pathlib", "io",
     "random", "secrets", "logging", "selectors", "ssl", "http", "urllib", "grpc", "redis", "asyncpg",
-    "ccxt", "core.bus", "core.rpc", "core.mesh", "core.detector.app", "core.detector.runner",
+    "ccxt", "core.foundations.bus", "core.foundations.rpc", "core.cli.mesh", "core.detector.app",
+    "core.detector.runner",
 }  # fmt: skip
 # The wall clock through datetime, and ids that differ from run to run.
 FORBIDDEN_CALLS = {

@@ -18,7 +18,7 @@ from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.journal import PatchJournal, Pulse
 from core.detector.runner import Runner
-from core.rpc.server import ServerOptions, create_server
+from core.foundations.rpc.server import ServerOptions, create_server
 from tests.detector_support import BASE_NS, market_trade
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc

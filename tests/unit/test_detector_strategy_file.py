@@ -8,7 +8,7 @@ import pytest
 
 from core.detector.engine.warmup import validate
 from core.detector.strategy_file import build_patches, load_strategy, parse_strategy
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import catalog_with_indicators, engine
 
 EXAMPLES = Path(__file__).parents[2] / "core" / "detector" / "strategies"

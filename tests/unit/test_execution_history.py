@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import ResourceExhausted
-from core.model import Execution, Order, OrderType, Side, TimeInForce
+from core.foundations.errors import ResourceExhausted
+from core.foundations.model import Execution, Order, OrderType, Side, TimeInForce
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.executions import ExecutionHub, ExecutionSubscriber
 from venues.runtime.history import ResumePoint

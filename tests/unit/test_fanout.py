@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ResourceExhausted
-from core.fanout import Overflow, joined
-from core.model import Channel, Side
+from core.foundations.errors import ResourceExhausted
+from core.foundations.fanout import Overflow, joined
+from core.foundations.model import Channel, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed

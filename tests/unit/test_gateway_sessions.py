@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import FailedPrecondition, Unauthenticated
+from core.foundations.errors import FailedPrecondition, Unauthenticated
 from gateway.auth.sessions import SESSION_PREFIX, SessionSigner
 from gateway.auth.throttle import LoginThrottle
 

@@ -8,7 +8,7 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from gateway.grpcweb.framing import TRAILER_FLAG, data_frame, decode_frames, request_message, trailer_frame
 from gateway.grpcweb.status import CallStatus, percent_encode
 from gateway.grpcweb.text import MAX_CHUNKS, decode_text, encode_text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.foundations.mesh_config import VenueLink
 from core.ingest.executions import ExecutionFollower, gap_marker
-from core.mesh.config import VenueLink
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

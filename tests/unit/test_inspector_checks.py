@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.foundations.model import OrderStatus, Side
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskAction, RiskState, Verdict
 from core.inspector.engine.market import MarketView
@@ -22,7 +23,6 @@ from core.inspector.engine.policies import (
     SymbolLimit,
     Window,
 )
-from core.model import OrderStatus, Side
 from tests.inspector_support import MS, T0, D, core, fill, intent, market, state, update
 
 

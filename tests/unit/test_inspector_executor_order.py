@@ -12,9 +12,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderRole, PlaceOrder
 from core.inspector.executor import Executor
-from core.model import OrderType, Side, TimeInForce
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

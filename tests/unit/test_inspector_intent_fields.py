@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import TimeInForce
 from core.inspector.convert import decode_intent, intent_from_pb
-from core.model import TimeInForce
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -10,6 +10,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.foundations.model import OrderStatus, Side
 from core.inspector.engine.actions import CancelOrder, OrderAction, PlaceOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.market import MarketView
@@ -21,7 +22,6 @@ from core.inspector.engine.policies import (
     RatePolicy,
     SymbolLimit,
 )
-from core.model import OrderStatus, Side
 from tests.inspector_support import MS, T0, D, fill, intent, update
 
 POLICIES = PolicySet(

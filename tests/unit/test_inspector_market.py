@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 from prometheus_client import REGISTRY
 
-from core.errors import NotFound
+from core.foundations.errors import NotFound
 from core.inspector import market
 from core.inspector.engine.actions import OrderAction
 from core.inspector.engine.market import MarketView

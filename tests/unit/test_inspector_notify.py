@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.env import TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
-from core.errors import InvalidArgument
+from core.foundations.env import TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
+from core.foundations.errors import InvalidArgument
 from core.inspector.notify import as_json, notifier_from_env, text_of, wanted
 from trademesh.risk.v1 import inspector_pb2 as rk
 

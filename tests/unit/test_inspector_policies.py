@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from core.inspector.engine.diff import diff_policies, flatten_policies
 from core.inspector.engine.policies import PolicySet, PositionPolicy, Window
 from core.inspector.engine.policy_file import load_policies, read_policies

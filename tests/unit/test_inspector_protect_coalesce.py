@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from core.foundations.model import OrderStatus
 from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
-from core.model import OrderStatus
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT

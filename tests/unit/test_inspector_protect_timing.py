@@ -5,7 +5,8 @@ last one's refusal; a position without its whole protective pair past the bound
 
 from __future__ import annotations
 
-from core.convert import fill_to_pb, order_to_pb
+from core.foundations.convert import fill_to_pb, order_to_pb
+from core.foundations.model import OrderStatus, Side
 from core.inspector.convert import risk_event_to_pb
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
@@ -13,7 +14,6 @@ from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, RiskAction, RiskEvent
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from core.inspector.notify import wanted
-from core.model import OrderStatus, Side
 from tests.inspector_support import MS, T0, D, core, fill, intent, market, placed, update
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common

@@ -14,7 +14,7 @@ MODULES = sorted(ENGINE.glob("*.py"))
 FORBIDDEN_IMPORTS = {
     "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "os", "pathlib", "io",
     "random", "secrets", "logging", "selectors", "ssl", "http", "urllib", "grpc", "redis", "asyncpg",
-    "ccxt", "core.bus", "core.rpc", "core.mesh",
+    "ccxt", "core.foundations.bus", "core.foundations.rpc", "core.cli.mesh",
 }  # fmt: skip
 # The wall clock through datetime (local_time converts a given now_ns instead).
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time_ns", "monotonic", "perf_counter", "sleep"}

@@ -8,12 +8,12 @@ cancelled."""
 
 from __future__ import annotations
 
+from core.foundations.model import InstrumentKind, OrderStatus, Side
 from core.inspector.driver import apply_entry
 from core.inspector.engine.actions import OrderRole
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskAction, Verdict
 from core.inspector.engine.instruments import InstrumentFacts
-from core.model import InstrumentKind, OrderStatus, Side
 from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import journal_pb2 as jr

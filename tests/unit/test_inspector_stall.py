@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from core.errors import Unavailable
+from core.foundations.errors import Unavailable
 from core.inspector.app import watch_stalls
 from core.inspector.exec_bus import BusExecutions
 from trademesh.bus.v1 import bus_pb2 as bus

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from core.foundations.model import Side
 from core.inspector.ticks import on_grid
-from core.model import Side
 
 
 @pytest.mark.parametrize(

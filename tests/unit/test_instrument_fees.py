@@ -9,7 +9,7 @@ from decimal import Decimal
 import ccxt
 
 from core.advisor.gather import _instrument
-from core.convert import instrument_to_pb
+from core.foundations.convert import instrument_to_pb
 from core.tools.render import instrument as rendered
 from venues.live.markets import instrument_of
 from venues.okx_swap.spec import SPEC as OKX_SWAP

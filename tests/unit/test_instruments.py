@@ -1,4 +1,4 @@
-"""A venue's instruments as kept for the services that follow markets (core.instruments): asked
+"""A venue's instruments as kept for the services that follow markets (core.foundations.instruments): asked
 once, again when old or when a symbol is missing (at most every `recheck_s`), one call for
 askers at once, the last list kept when the venue does not answer."""
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from core.errors import InvalidArgument, Unavailable
-from core.instruments import VenueInstruments
+from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.instruments import VenueInstruments
 from trademesh.common.v1 import common_pb2 as common
 
 

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import FailedPrecondition, InvalidArgument
+from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
 from core.ledger.engine.allocate import quantum_of, split
 from core.ledger.engine.books import chain_balances, describe
@@ -31,7 +32,6 @@ from core.ledger.engine.model import (
     transfer_id,
 )
 from core.ledger.engine.reports import PnlLine, pnl, positions
-from core.model import InstrumentKind, Side
 
 D = Decimal
 V = "binance"

@@ -15,13 +15,13 @@ from decimal import Decimal
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
 from core.ledger.engine.books import chain_balances
 from core.ledger.engine.core import LedgerCore, Posting
 from core.ledger.engine.events import DepositEvent, Event, FillEvent, FundingEvent
 from core.ledger.engine.model import ZERO, Balance, Chain, Links, Transfer, TransferFlag
 from core.ledger.engine.reports import positions
-from core.model import InstrumentKind, Side
 
 D = Decimal
 Sums = tuple[Decimal, Decimal, Decimal, Decimal]

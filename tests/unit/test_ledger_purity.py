@@ -13,7 +13,7 @@ MODULES = sorted(ENGINE.glob("*.py"))
 BANNED_MODULES = {
     "asyncio", "socket", "time", "datetime", "threading", "multiprocessing", "subprocess", "os",
     "pathlib", "io", "random", "secrets", "logging", "ssl", "http", "urllib", "grpc", "redis",
-    "asyncpg", "psycopg", "core.bus", "core.rpc", "core.mesh",
+    "asyncpg", "psycopg", "core.foundations.bus", "core.foundations.rpc", "core.cli.mesh",
 }  # fmt: skip
 BANNED_CALLS = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter", "sleep"}
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.bars.app import BarsConfig
 from core.bridge.app import BridgeConfig
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 
 @pytest.mark.parametrize("config", [BarsConfig, BridgeConfig])

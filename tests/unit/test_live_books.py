@@ -14,8 +14,8 @@ import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
 from ccxt.async_support.base.ws.order_book import OrderBook
 
-from core.backoff import Backoff
-from core.model import Channel, Side, StreamKey
+from core.foundations.backoff import Backoff
+from core.foundations.model import Channel, Side, StreamKey
 from tests import feed_support
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md

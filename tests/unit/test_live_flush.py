@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
 
-from core.errors import InvalidArgument
-from core.model import Channel, StreamKey
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Channel, StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.spec import SPEC
 from venues.live.config import load_config

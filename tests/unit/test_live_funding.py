@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import FailedPrecondition
+from core.foundations.errors import FailedPrecondition
 from venues.binance.spec import SPEC as BINANCE_SPOT
 from venues.binanceusdm.spec import SPEC as BINANCE_USDM
 from venues.deribit.spec import SPEC as DERIBIT

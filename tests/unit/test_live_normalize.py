@@ -9,7 +9,7 @@ import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.order_book import OrderBook
 
-from core.model import Channel, Timeframe
+from core.foundations.model import Channel, Timeframe
 from tests.feed_support import Sink
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.model import Order, OrderType, Side, TimeInForce
+from core.foundations.model import Order, OrderType, Side, TimeInForce
 from venues.live.order_index import OrderIndex
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.backoff import Backoff
-from core.errors import InvalidArgument
-from core.model import Channel, Timeframe
+from core.foundations.backoff import Backoff
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Channel, Timeframe
 from venues.binance.spec import SPEC
 from venues.live.config import load_config
 from venues.live.convert import safe_message

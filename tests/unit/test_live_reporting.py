@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.model import Execution, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from core.foundations.model import Execution, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from venues.live.convert import order_from_ccxt
 from venues.live.reporting import ExecutionReporter
 

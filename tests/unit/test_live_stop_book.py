@@ -13,8 +13,8 @@ from typing import Any
 import ccxt.pro
 import pytest
 
-from core.errors import NotFound
-from core.model import OrderStatus, OrderType
+from core.foundations.errors import NotFound
+from core.foundations.model import OrderStatus, OrderType
 from venues.binance.spec import SPEC as BINANCE_SPOT
 from venues.binanceusdm.spec import SPEC as BINANCE_USDM
 from venues.live.trading import LiveTrading

@@ -14,8 +14,8 @@ import ccxt.pro
 from ccxt.async_support.base.ws.client import Client
 from ccxt.async_support.base.ws.future import Future
 
-from core.backoff import Backoff
-from core.model import Channel, StreamKey
+from core.foundations.backoff import Backoff
+from core.foundations.model import Channel, StreamKey
 from tests import feed_support
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.streams import StreamWatcher

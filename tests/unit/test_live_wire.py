@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.decimals import format_decimal
-from core.model import Channel, StreamKey, Timeframe
+from core.foundations.decimals import format_decimal
+from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import Sink, new_feed, taken
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md

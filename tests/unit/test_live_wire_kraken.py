@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.model import Channel, StreamKey, Timeframe
+from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import new_feed, taken
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.kraken.exchange import KrakenExchange

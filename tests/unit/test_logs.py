@@ -1,4 +1,5 @@
-"""Log lines (core.logs): JSON with the service and the structured fields known where a record is made."""
+"""Log lines (core.foundations.logs): JSON with the service and the structured fields known where a
+record is made."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.errors import InvalidArgument
-from core.logs import JsonFormatter, bind_log_fields, log_fields, setup_logging
+from core.foundations.errors import InvalidArgument
+from core.foundations.logs import JsonFormatter, bind_log_fields, log_fields, setup_logging
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from core.model import OrderStatus, OrderType
+from core.foundations.model import OrderStatus, OrderType
 from venues.live.convert import order_from_ccxt
 from venues.okx.exchange import OkxExchange
 from venues.okx.spec import okx_options, stop_params

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.bus.codec import FIELD, decode_entry
-from core.bus.consumer import Entry
-from core.errors import Corrupt, FailedPrecondition
+from core.foundations.bus.codec import FIELD, decode_entry
+from core.foundations.bus.consumer import Entry
+from core.foundations.errors import Corrupt, FailedPrecondition
 from core.recorder.app import RecorderConfig
 from core.recorder.command import COMMAND
 from core.recorder.migrate import load_migrations

@@ -1,11 +1,11 @@
-"""Secrets out of logs and errors (core.redact): every credential form the libraries accept."""
+"""Secrets out of logs and errors (core.foundations.redact): every credential form the libraries accept."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidArgument
-from core.redact import check_url, redact_url, scrub
+from core.foundations.errors import InvalidArgument
+from core.foundations.redact import check_url, redact_url, scrub
 
 SECRET = "S3ntinel-pw"
 

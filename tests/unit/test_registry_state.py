@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import AlreadyExists, FailedPrecondition, NotFound
+from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
 from gateway.registry.state import RegistryState
 from trademesh.registry.v1 import registry_pb2 as pb
 

@@ -1,4 +1,4 @@
-"""core.rpc.auth: the mesh token, privileged methods and their credential, resolved per method."""
+"""core.foundations.rpc.auth: the mesh token, privileged methods and their credential, resolved per method."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import argparse
 
 import pytest
 
-from core.cli import load_command
-from core.command import server_options
-from core.env import TOKEN, TRADE_TOKEN
-from core.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from core.registry import SERVICES
-from core.rpc.auth import BearerAuth, Privileged, bearer_token
-from core.rpc.client import auth_metadata, trade_auth_metadata
+from core.foundations.command import load_command, server_options
+from core.foundations.env import TOKEN, TRADE_TOKEN
+from core.foundations.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from core.foundations.registry import SERVICES
+from core.foundations.rpc.auth import BearerAuth, Privileged, bearer_token
+from core.foundations.rpc.client import auth_metadata, trade_auth_metadata
 from trademesh.admin.v1 import admin_pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2
 from venues.command import TRADING

@@ -1,4 +1,4 @@
-"""The server edge (core.rpc.edge) around a real grpc.aio server: an abort whose status cannot be
+"""The server edge (core.foundations.rpc.edge) around a real grpc.aio server: an abort whose status cannot be
 sent because the client went away meanwhile (grpc's health servicer's NOT_FOUND met a fuzz
 client's deadline this way) is the end of the call, not a bug: nothing is logged as an error and
 no second abort is tried."""
@@ -15,7 +15,7 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from core.rpc.server import ServerOptions, Service, create_server
+from core.foundations.rpc.server import ServerOptions, Service, create_server
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 

@@ -11,10 +11,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 import trademesh
 from core.detector.config import EXAMPLES_DIR
-from core.errors import FieldViolation, InvalidArgument, NotFound
+from core.foundations.errors import FieldViolation, InvalidArgument, NotFound
+from core.foundations.rpc.limits import LONG_STRINGS, MAX_ITEMS, MAX_STRING_CHARS, string_limit, violations_of
+from core.foundations.rpc.status import MAX_MESSAGE_CHARS, MAX_VIOLATIONS, to_status
 from core.inspector.config import DEFAULT_POLICIES
-from core.rpc.limits import LONG_STRINGS, MAX_ITEMS, MAX_STRING_CHARS, string_limit, violations_of
-from core.rpc.status import MAX_MESSAGE_CHARS, MAX_VIOLATIONS, to_status
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.patch.v1 import patch_pb2 as pt

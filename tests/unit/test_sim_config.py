@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from venues.sim.config import SimConfig, load_config
 
 SYMBOL = '[[symbols]]\nsymbol = "BTC/USDT"\nstart_price = "65000"\ntick_size = "0.01"\nlot_size = "0.001"\n'

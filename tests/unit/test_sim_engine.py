@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import AlreadyExists, InvalidArgument
-from core.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
-from core.model import Side, TimeInForce
+from core.foundations.errors import AlreadyExists, InvalidArgument
+from core.foundations.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from core.foundations.model import Side, TimeInForce
 
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 BUY, SELL = Side.BUY, Side.SELL

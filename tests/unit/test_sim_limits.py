@@ -1,8 +1,8 @@
 """The sim's limits on user orders: a bounded window of closed orders, and a price band.
 
 (Issue 12, item 16: the sim kept every order forever, about 2.4 KB each, and rested a sell at
-1e38.) The window and the band are documented in core/matching/order_manager.py and
-core/matching/price_band.py.
+1e38.) The window and the band are documented in core/foundations/matching/order_manager.py and
+core/foundations/matching/price_band.py.
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import InvalidArgument, NotFound
-from core.matching.exchange import SimExchange
-from core.model import Instrument, InstrumentKind, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from core.foundations.errors import InvalidArgument, NotFound
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import (
+    Instrument,
+    InstrumentKind,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 D = Decimal
 BTC = Instrument("sim", "BTC/USDT", "BTCUSDT", InstrumentKind.SPOT, "BTC", "USDT", "USDT", D(1), D("0.001"))

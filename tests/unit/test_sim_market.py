@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.book import L2Book
-from core.errors import InvalidArgument
-from core.fanout import Overflow
-from core.model import Channel, Execution, Side, StreamKey, Timeframe
+from core.foundations.book import L2Book
+from core.foundations.errors import InvalidArgument
+from core.foundations.fanout import Overflow
+from core.foundations.model import Channel, Execution, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketInterest
 from venues.runtime.feed import MarketFeed
@@ -120,7 +120,7 @@ def test_trade_rate_follows_the_configuration() -> None:
 
 
 def test_a_resting_user_order_fills_against_synthetic_flow() -> None:
-    from core.model import OrderRequest, OrderStatus, OrderType, TimeInForce
+    from core.foundations.model import OrderRequest, OrderStatus, OrderType, TimeInForce
 
     venue, feed, executions = _venue(SimConfig(symbols=(FAST,)))
     best_bid = venue.exchange.book("BTC/USDT").best_bid()

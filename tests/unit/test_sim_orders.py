@@ -19,12 +19,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from core.decimals import format_decimal
-from core.errors import FailedPrecondition, InvalidArgument, NotFound
-from core.matching.accounts import EXACT
-from core.matching.engine import SYNTHETIC, LevelChange
-from core.matching.exchange import SimExchange
-from core.model import (
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.matching.accounts import EXACT
+from core.foundations.matching.engine import SYNTHETIC, LevelChange
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import (
     Execution,
     Fill,
     Instrument,

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.convert import order_from_pb, order_request_to_pb, order_to_pb
-from core.errors import FailedPrecondition, InvalidArgument
-from core.matching.exchange import SimExchange
-from core.matching.stops import StopBook
-from core.model import (
+from core.foundations.convert import order_from_pb, order_request_to_pb, order_to_pb
+from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.stops import StopBook
+from core.foundations.model import (
     Execution,
     Instrument,
     InstrumentKind,

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from core.tools.advisor import ADVISOR, AdvisorTools
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import service_pb2 as av

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from core.errors import InvalidArgument, NotFound
+from core.foundations.errors import InvalidArgument, NotFound
 from core.tools.ledger import LEDGER, LedgerTools, checked_time, thinned
 from core.tools.upstream import Upstream
 from trademesh.ledger.v1 import ledger_pb2 as lg

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf.message import Message
 
-from core.access.contracts import Principal, Scope
-from core.errors import PermissionDenied
+from core.foundations.access.contracts import Principal, Scope
+from core.foundations.errors import PermissionDenied
 from core.tools.inspector import InspectorTools
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import service_pb2 as av

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import load_command
-from core.env import TOKEN, TRADE_TOKEN
-from core.mesh.up import UpOptions, _Mesh, _secret
-from core.registry import Kind, start_order
+from core.cli.mesh.up import UpOptions, _Mesh, _secret
+from core.foundations.command import load_command
+from core.foundations.env import TOKEN, TRADE_TOKEN
+from core.foundations.registry import Kind, start_order
 
 
 def test_only_venues_and_the_inspector_get_the_trading_credential(tmp_path: Path) -> None:

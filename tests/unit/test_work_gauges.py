@@ -9,8 +9,8 @@ import gc
 
 from prometheus_client import REGISTRY
 
-from core.backoff import Backoff
-from core.rpc.metrics import count_loop_tasks
+from core.foundations.backoff import Backoff
+from core.foundations.rpc.metrics import count_loop_tasks
 
 
 def _sample(name: str) -> float:

@@ -8,7 +8,7 @@ choice; docs/venues.md's tables repeat the facts for readers.
 
 from __future__ import annotations
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues._template.exchange import TemplateExchange
 from venues._template.sequence import TemplateBookSequence
 from venues.live.spec import LiveSpec, Market

@@ -18,7 +18,7 @@ from typing import Any
 
 import ccxt
 
-from core.model import Side
+from core.foundations.model import Side
 from venues.live.wire import WireBook, WireStreams, now_ns
 
 __all__ = ["BUFFERED_DIFFS", "BinanceWire", "DepthSync"]

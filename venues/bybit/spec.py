@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues.bybit.exchange import BybitExchange
 from venues.bybit.sequence import BybitBookSequence
 from venues.live.spec import LiveSpec

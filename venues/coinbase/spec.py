@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import Channel, InstrumentKind
+from core.foundations.model import Channel, InstrumentKind
 from venues.coinbase.exchange import CoinbaseExchange
 from venues.coinbase.sequence import CoinbaseSequence
 from venues.live.spec import LiveSpec

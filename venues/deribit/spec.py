@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues.deribit.exchange import DeribitExchange
 from venues.deribit.sequence import DeribitBookSequence
 from venues.live.spec import LiveSpec

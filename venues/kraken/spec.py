@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
 from venues.kraken.wire import KrakenWire, wsname
 from venues.live.spec import LiveSpec

@@ -29,7 +29,7 @@ from typing import Any
 
 import ccxt
 
-from core.model import Channel, Side, StreamKey, Timeframe
+from core.foundations.model import Channel, Side, StreamKey, Timeframe
 from venues.live.spec import Market
 from venues.live.wire import BookResync, WireBook, WireStreams, now_ns, number_text
 from venues.runtime.feed import MarketFeed

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.config_file import read_toml
-from core.errors import InvalidArgument
-from core.model import TIMEFRAME_LABELS, Channel, Timeframe
+from core.foundations.config_file import read_toml
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import TIMEFRAME_LABELS, Channel, Timeframe
 from venues.live.spec import LiveSpec
 
 __all__ = ["LiveConfig", "load_config"]

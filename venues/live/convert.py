@@ -1,4 +1,5 @@
-"""ccxt to ours: order, balance and position structures as core.model objects; error texts made safe."""
+"""ccxt to ours: order, balance and position structures as core.foundations.model objects; error
+texts made safe."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from core.model import Balance, FundingPayment, Order, OrderStatus, OrderType, Position, Side, TimeInForce
+from core.foundations.model import (
+    Balance,
+    FundingPayment,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
 from venues.live.normalize import decimal_text
 
 __all__ = ["balances_from_ccxt", "funding_from_ccxt", "order_from_ccxt", "position_from_ccxt", "safe_message"]

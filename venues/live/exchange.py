@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import ccxt.pro
 
-from core.env import VENUE_CREDENTIALS, VENUE_SANDBOX, read_secret, venue_variable
-from core.errors import InvalidArgument
+from core.foundations.env import VENUE_CREDENTIALS, VENUE_SANDBOX, read_secret, venue_variable
+from core.foundations.errors import InvalidArgument
 from venues.live.spec import LiveSpec
 from venues.live.tracked_book import TrackedBooks
 

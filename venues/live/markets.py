@@ -17,9 +17,9 @@ from typing import Any
 
 import ccxt.pro
 
-from core.backoff import Backoff
-from core.errors import InvalidArgument, Unavailable
-from core.model import Instrument
+from core.foundations.backoff import Backoff
+from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.model import Instrument
 from venues.live.config import LiveConfig
 from venues.live.convert import safe_message
 from venues.live.normalize import decimal_or_zero, decimal_text

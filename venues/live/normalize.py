@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.book import Level
-from core.decimals import format_decimal
-from core.model import Candle, Channel, Side, Timeframe
+from core.foundations.book import Level
+from core.foundations.decimals import format_decimal
+from core.foundations.model import Candle, Channel, Side, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.tracked_book import level_size, take_changes
 from venues.runtime.feed import MarketFeed

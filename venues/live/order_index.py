@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from core.model import Order
+from core.foundations.model import Order
 
 __all__ = ["MAX_ENTRIES", "OrderIndex"]
 

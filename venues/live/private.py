@@ -18,8 +18,8 @@ from typing import Any
 
 import ccxt.pro
 
-from core.backoff import Backoff
-from core.model import Fill, Liquidity, Order, Side
+from core.foundations.backoff import Backoff
+from core.foundations.model import Fill, Liquidity, Order, Side
 from venues.live.convert import order_from_ccxt
 from venues.live.normalize import decimal_or_zero
 

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.model import Execution, Fill, Order, OrderRequest, OrderStatus, OrderType
+from core.foundations.model import Execution, Fill, Order, OrderRequest, OrderStatus, OrderType
 
 __all__ = ["ExecutionReporter"]
 

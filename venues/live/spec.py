@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.model import Channel, InstrumentKind, Timeframe
+from core.foundations.model import Channel, InstrumentKind, Timeframe
 
 if TYPE_CHECKING:
     from venues.live.wire import WireTap

@@ -38,8 +38,8 @@ from typing import Any
 
 import ccxt.pro
 
-from core.backoff import Backoff
-from core.model import StreamKey
+from core.foundations.backoff import Backoff
+from core.foundations.model import StreamKey
 from venues.live.wire import BookResync
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import StreamState, StreamStats

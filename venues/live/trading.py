@@ -35,11 +35,17 @@ from typing import Any, TypeVar
 
 import ccxt.pro
 
-from core.backoff import Backoff
-from core.decimals import format_decimal
-from core.env import VENUE_CREDENTIALS, read_secret, venue_variable
-from core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from core.model import (
+from core.foundations.backoff import Backoff
+from core.foundations.decimals import format_decimal
+from core.foundations.env import VENUE_CREDENTIALS, read_secret, venue_variable
+from core.foundations.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from core.foundations.model import (
     Balance,
     Candle,
     FundingPayment,

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import ccxt.pro
 
-from core.backoff import Backoff
-from core.errors import FailedPrecondition, InvalidArgument
-from core.model import (
+from core.foundations.backoff import Backoff
+from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.model import (
     Balance,
     Candle,
     Channel,

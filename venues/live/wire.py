@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from core.book import Level
-from core.decimals import format_decimal
-from core.model import Channel, Side, StreamKey, Timeframe
+from core.foundations.book import Level
+from core.foundations.decimals import format_decimal
+from core.foundations.model import Channel, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import (
     RECENT_TRADE_IDS,

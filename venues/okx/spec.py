@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
 from venues.okx.spec import STOP_BOOK, STOP_STREAM, okx_options, stop_params

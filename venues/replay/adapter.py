@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from venues.replay.capture import Capture, RestRecord, WsFrame
 from venues.replay.synthesis import MarketsSeen
 from venues.replay.tally import Drop, ReplayTally

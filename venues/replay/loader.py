@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from venues.replay.adapter import ReplayAdapter
 from venues.replay.capture import load_capture
 from venues.replay.server import ReplayOptions, ReplayServer

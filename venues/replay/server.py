@@ -31,7 +31,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from venues.replay.adapter import MarketFrame, MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.tally import Drop
 

@@ -1,12 +1,12 @@
-"""A venue as a service (core.service): the runtime around its connector, served over gRPC."""
+"""A venue as a service (core.foundations.service): the runtime around its connector, served over gRPC."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
-from core.rpc.server import Service
-from core.service import ServiceContext
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
 from venues.runtime.runtime import RuntimeOptions, VenueRuntime
 from venues.runtime.services import venue_services
 from venues.runtime.venue import Venue

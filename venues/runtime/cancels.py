@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from core.errors import FailedPrecondition, NotFound, TrademeshError
-from core.model import Order
+from core.foundations.errors import FailedPrecondition, NotFound, TrademeshError
+from core.foundations.model import Order
 from venues.runtime.venue import OrderRef, Venue
 
 __all__ = [

@@ -17,10 +17,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
-from core.convert import execution_to_pb
-from core.errors import ResourceExhausted
-from core.model import Execution
-from core.outbox import Outbox
+from core.foundations.convert import execution_to_pb
+from core.foundations.errors import ResourceExhausted
+from core.foundations.model import Execution
+from core.foundations.outbox import Outbox
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.history import ResumePoint
 

@@ -3,7 +3,7 @@
 Events arrive already encoded as SubscribeResponse field chunks, so a batch for a
 subscriber is a byte join: no per-subscriber protobuf work, and a slow subscriber
 costs the venue nothing but a full queue, handled by its overflow policy. (The bridge's
-LiveData fan-out is core.bridge.fanout; what both share is core.fanout.)
+LiveData fan-out is core.bridge.fanout; what both share is core.foundations.fanout.)
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from core.errors import ResourceExhausted
-from core.fanout import Overflow, QueuedSubscriber, joined, too_slow
-from core.model import Channel, Timeframe
+from core.foundations.errors import ResourceExhausted
+from core.foundations.fanout import Overflow, QueuedSubscriber, joined, too_slow
+from core.foundations.model import Channel, Timeframe
 from venues.runtime.history import History, ResumePoint
 
 __all__ = [

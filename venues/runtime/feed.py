@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from core.book import L2Book, Level
-from core.convert import CHANNEL_TO_PB, candle_to_pb
-from core.model import Candle, Channel, Side, StreamKey, Timeframe
+from core.foundations.book import L2Book, Level
+from core.foundations.convert import CHANNEL_TO_PB, candle_to_pb
+from core.foundations.model import Candle, Channel, Side, StreamKey, Timeframe
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketRoute

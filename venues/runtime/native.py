@@ -21,8 +21,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from core.errors import TrademeshError
-from core.model import Order
+from core.foundations.errors import TrademeshError
+from core.foundations.model import Order
 from venues.runtime.venue import Venue
 
 __all__ = ["RECHECK_S", "NativeState", "NativeSwitchPolicy"]

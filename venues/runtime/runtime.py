@@ -17,8 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from core.errors import FailedPrecondition, Unavailable
-from core.model import Channel, Execution, Instrument, Order, OrderRequest, StreamKey, Timeframe
+from core.foundations.errors import FailedPrecondition, Unavailable
+from core.foundations.model import Channel, Execution, Instrument, Order, OrderRequest, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
 from venues.runtime.cancels import Kept, cancel_openers, dead_man_reason, drain_reason

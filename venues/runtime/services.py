@@ -1,7 +1,7 @@
 """The gRPC servicers of a venue process: MarketData, TradeFlow and Admin over a VenueRuntime.
 
 Handlers validate, call the runtime or the venue, and convert; errors are
-core.errors types, mapped to statuses by core.rpc's edge interceptor.
+core.foundations.errors types, mapped to statuses by core.foundations.rpc's edge interceptor.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from core.convert import (
+from core.foundations.convert import (
     CHANNEL_TO_PB,
     balance_to_pb,
     candle_to_pb,
@@ -21,12 +21,12 @@ from core.convert import (
     order_to_pb,
     position_to_pb,
 )
-from core.errors import FailedPrecondition
-from core.fanout import Overflow
-from core.model import Channel, StreamKey
-from core.rpc.context import Context
-from core.rpc.edge import Registrar
-from core.rpc.server import Service
+from core.foundations.errors import FailedPrecondition
+from core.foundations.fanout import Overflow
+from core.foundations.model import Channel, StreamKey
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.edge import Registrar
+from core.foundations.rpc.server import Service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -21,7 +21,7 @@ import enum
 import time
 from dataclasses import dataclass
 
-from core.model import StreamKey
+from core.foundations.model import StreamKey
 
 __all__ = ["Staleness", "StreamState", "StreamStats", "StreamTable"]
 

@@ -6,13 +6,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from core.convert import (
+from core.foundations.convert import (
     CHANNEL_FROM_PB,
     TIMEFRAME_FROM_PB,
 )
-from core.errors import InvalidArgument, shown
-from core.model import Instrument, StreamKey, Timeframe
-from core.order_rules import Violations, check_enum, instrument_of, place_order
+from core.foundations.errors import InvalidArgument, shown
+from core.foundations.model import Instrument, StreamKey, Timeframe
+from core.foundations.order_rules import Violations, check_enum, instrument_of, place_order
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -44,7 +44,7 @@ def order_ref(order_id: str, client_order_id: str) -> OrderRef:
     return OrderRef(order_id=order_id, client_order_id=client_order_id)
 
 
-# A cancel's reason: one line, the edge's string limit (core.rpc.limits), nothing PostgreSQL
+# A cancel's reason: one line, the edge's string limit (core.foundations.rpc.limits), nothing PostgreSQL
 # cannot store (it becomes the order's status_reason, recorded with its execution).
 MAX_REASON_CHARS = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

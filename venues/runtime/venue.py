@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.model import (
+from core.foundations.model import (
     Balance,
     Candle,
     Execution,
@@ -60,7 +60,7 @@ class VenueContext:
 
 
 class Venue(abc.ABC):
-    """One exchange connector. Errors raised are core.errors types."""
+    """One exchange connector. Errors raised are core.foundations.errors types."""
 
     name: str
     # Takes STOP_MARKET and STOP_LIMIT orders natively (Admin GetStatus capabilities.stop_orders);

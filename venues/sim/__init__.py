@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 from venues.sim.config import load_config
 from venues.sim.venue import SimVenue
 

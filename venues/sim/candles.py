@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.model import Candle, Timeframe
+from core.foundations.model import Candle, Timeframe
 
 __all__ = ["CandleBook", "IntCandle"]
 

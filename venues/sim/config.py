@@ -22,7 +22,7 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
 
 A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract size 1
-(core/matching/funding.py says how it trades and how its funding is paid). The default symbols
+(core/foundations/matching/funding.py says how it trades and how its funding is paid). The default symbols
 are spot only: a perpetual is there when the config lists one.
 
 Every number has a range (bounds included); a value outside it, a NaN or an infinity is
@@ -68,9 +68,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.config_file import read_toml
-from core.decimals import format_decimal, parse_decimal
-from core.errors import InvalidArgument
+from core.foundations.config_file import read_toml
+from core.foundations.decimals import format_decimal, parse_decimal
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["DEMO_MARKET", "SimConfig", "SymbolConfig", "load_config"]
 
@@ -148,7 +148,8 @@ class SimConfig:
     taker_fee_rate: Decimal = Decimal("0.002")
     # Closed orders kept for GetOrder and client_order_id idempotency, the oldest dropped first.
     closed_orders_kept: int = 10_000
-    # A limit price must lie within [reference / ratio, reference * ratio] (core/matching/price_band.py).
+    # A limit price must lie within [reference / ratio, reference * ratio]
+    # (core/foundations/matching/price_band.py).
     price_band_ratio: Decimal = Decimal(5)
     balances: tuple[tuple[str, Decimal], ...] = field(default_factory=_default_balances)
     symbols: tuple[SymbolConfig, ...] = field(default_factory=_default_symbols)

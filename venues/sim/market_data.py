@@ -15,8 +15,8 @@ import math
 import random
 import zlib
 
-from core.matching.exchange import SimExchange
-from core.model import Side, TimeInForce
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import Side, TimeInForce
 from venues.sim.config import SimConfig, SymbolConfig
 
 __all__ = ["SyntheticMarket", "SyntheticSymbol"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from core.matching.engine import LevelChange
-from core.matching.exchange import SimExchange
-from core.model import Channel, Execution, Side, StreamKey, Timeframe
+from core.foundations.matching.engine import LevelChange
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.model import Channel, Execution, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.venue import VenueContext
 from venues.sim.candles import CandleBook, IntCandle

@@ -6,7 +6,7 @@ settled in the quote asset).
 
 from __future__ import annotations
 
-from core.model import Instrument, InstrumentKind
+from core.foundations.model import Instrument, InstrumentKind
 from venues.sim.config import SimConfig, SymbolConfig
 
 __all__ = ["VENUE", "instruments", "to_native"]

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-from core.matching.exchange import SimExchange
-from core.matching.funding import FundingTerms
-from core.model import (
+from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.funding import FundingTerms
+from core.foundations.model import (
     Balance,
     Candle,
     Channel,

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from core.errors import Corrupt
+from core.foundations.errors import Corrupt
 
 __all__ = ["Calibration", "CalibrationMethod", "CalibrationResult", "Calibrator", "calibrate"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from core.advisor.engine.answer import ANSWER_FIELDS
 from core.advisor.engine.config import SynthesisConfig
-from core.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction
 
 __all__ = ["CHECKS", "REASON_MARKERS", "Flag", "ParsedAnswer", "check_answer", "grounded", "numbers_in"]
 

@@ -8,8 +8,8 @@ import enum
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from core.errors import FieldViolation, InvalidArgument
-from core.model import TimeInForce
+from core.foundations.errors import FieldViolation, InvalidArgument
+from core.foundations.model import TimeInForce
 
 __all__ = [
     "AdvisorConfig",

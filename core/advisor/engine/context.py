@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.contracts.signal import Signal
-from core.model import Balance, Candle, Instrument, Position, Side
+from core.foundations.contracts.signal import Signal
+from core.foundations.model import Balance, Candle, Instrument, Position, Side
 
 __all__ = ["BookTop", "Context", "GapMarker", "OpenOrder"]
 

@@ -40,9 +40,9 @@ from core.advisor.engine.snapshot import ContextSnapshot, snapshot
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource, deterministic_synthesis, from_answer
 from core.advisor.engine.telemetry import JsonValue, Scope, Stage, TelemetryEvent, TelemetryKind, TelemetryLog
 from core.advisor.engine.validation import Validation, validate
-from core.contracts.intent import ExecutionIntent, intent_violations
-from core.contracts.signal import Direction, Signal, direction_sign
-from core.errors import AlreadyExists
+from core.foundations.contracts.intent import ExecutionIntent, intent_violations
+from core.foundations.contracts.signal import Direction, Signal, direction_sign
+from core.foundations.errors import AlreadyExists
 
 __all__ = ["AdvisorCore"]
 

@@ -18,8 +18,8 @@ from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis
 from core.advisor.engine.telemetry import Stage
 from core.advisor.engine.validation import Validation
-from core.contracts.intent import ExecutionIntent
-from core.contracts.signal import Signal
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.contracts.signal import Signal
 
 __all__ = ["Decision", "Outcome", "Pending"]
 

@@ -11,7 +11,7 @@ from core.advisor.engine.features import LOOKBACK, FeatureVector, bar_series, fe
 from core.advisor.engine.model import ModelArtifact, ModelScore
 from core.advisor.engine.rules import RuleResult, evaluate_rules
 from core.advisor.engine.snapshot import ContextSnapshot
-from core.model import Candle
+from core.foundations.model import Candle
 
 __all__ = ["Evaluation", "ScoredBars", "evaluate", "evaluate_features", "score_bars"]
 

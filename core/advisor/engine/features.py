@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.model import Candle
+from core.foundations.model import Candle
 
 __all__ = [
     "FEATURE_NAMES",

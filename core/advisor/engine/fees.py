@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.advisor.engine.config import EntryMode
-from core.model import Instrument
+from core.foundations.model import Instrument
 
 __all__ = ["UNSTATED_FEE_RATE", "FeeRates", "fee_rates"]
 

@@ -1,6 +1,6 @@
 """Stage 8, the execution intent that goes to Inspector (stream `intents`): what to trade, how
 much (sizing.py), at what entry, with which protective stop and take-profit, until when. The
-intent itself and what its fields mean are the contract's (core.contracts.intent).
+intent itself and what its fields mean are the contract's (core.foundations.contracts.intent).
 
 A flat signal with a position closes it: a reduce-only market order for the whole position,
 with no stop or target (docs/advisor.md, "Flat signals").
@@ -14,9 +14,9 @@ from core.advisor.engine.config import EntryMode, IntentConfig
 from core.advisor.engine.ids import intent_id
 from core.advisor.engine.sizing import Sizing
 from core.advisor.engine.validation import TradePlan
-from core.contracts.intent import ExecutionIntent
-from core.contracts.signal import Signal
-from core.model import OrderType, Side, TimeInForce
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.contracts.signal import Signal
+from core.foundations.model import OrderType, Side, TimeInForce
 
 __all__ = ["close_intent", "open_intent"]
 

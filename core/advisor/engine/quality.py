@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.context import BookTop
 from core.advisor.engine.snapshot import ContextSnapshot
-from core.decimals import format_decimal
+from core.foundations.decimals import format_decimal
 
 __all__ = ["Penalty", "QualityGate", "assess_quality"]
 

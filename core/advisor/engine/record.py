@@ -18,8 +18,8 @@ from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import FlagAction
 from core.advisor.engine.telemetry import STAGE_KINDS, JsonValue, Scope, Stage, TelemetryKind, TelemetryLog
 from core.advisor.engine.validation import Validation
-from core.contracts.intent import ExecutionIntent
-from core.decimals import format_decimal
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.decimals import format_decimal
 
 __all__ = ["Recorder"]
 

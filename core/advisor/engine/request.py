@@ -18,8 +18,8 @@ from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
 from core.advisor.engine.snapshot import ContextSnapshot
-from core.contracts.signal import Signal
-from core.decimals import format_decimal
+from core.foundations.contracts.signal import Signal
+from core.foundations.decimals import format_decimal
 
 __all__ = ["INSTRUCTIONS", "StageOutputs", "SynthesisRequest", "build_request"]
 

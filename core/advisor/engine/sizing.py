@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.advisor.engine.config import SizingConfig
-from core.decimals import WIDE, format_decimal
-from core.model import Instrument
+from core.foundations.decimals import WIDE, format_decimal
+from core.foundations.model import Instrument
 
 __all__ = ["Sizing", "risk_size"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.advisor.engine.context import Context
-from core.contracts.signal import Direction, Signal
+from core.foundations.contracts.signal import Direction, Signal
 
 __all__ = ["ContextSnapshot", "snapshot"]
 

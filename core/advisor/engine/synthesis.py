@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from core.advisor.engine.checks import Flag, ParsedAnswer
 from core.advisor.engine.config import SynthesisConfig
 from core.advisor.engine.request import StageOutputs
-from core.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction
 
 __all__ = [
     "FlagAction",

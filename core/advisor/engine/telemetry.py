@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias
 
 from core.advisor.engine.ids import telemetry_id
-from core.contracts.signal import Signal
+from core.foundations.contracts.signal import Signal
 
 __all__ = [
     "KIND_FIELDS",

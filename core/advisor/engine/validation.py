@@ -29,7 +29,7 @@ from core.advisor.engine.config import EntryMode, ValidationConfig
 from core.advisor.engine.fees import FeeRates, fee_rates
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import Synthesis
-from core.model import Candle
+from core.foundations.model import Candle
 
 __all__ = [
     "TradePlan",

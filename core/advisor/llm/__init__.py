@@ -8,7 +8,7 @@ through the `openai` client against any OpenAI-compatible endpoint (vLLM in prod
 Modules: config (LlmConfig, Secret), transport (LlmTransport), reply (LlmReply), events
 (TransportEvent, TransportEventKind), breaker (CircuitBreaker), tools (ToolSpec, ToolExecutor,
 ToolCallRecord), prompt (the request's messages and response_format), failures (openai's
-errors mapped into core.errors).
+errors mapped into core.foundations.errors).
 """
 
 from core.advisor.llm.breaker import BreakerState, CircuitBreaker

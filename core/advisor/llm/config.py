@@ -1,6 +1,6 @@
 """The LLM transport's configuration: endpoint, models in order, limits, and the API key.
 
-The key comes only from the environment (core.env.LLM_API_KEY) and lives in a Secret, whose
+The key comes only from the environment (core.foundations.env.LLM_API_KEY) and lives in a Secret, whose
 repr and str never show it, so a config logged or put in an error cannot leak it.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
-from core.errors import InvalidArgument
-from core.redact import check_url
+from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
+from core.foundations.errors import InvalidArgument
+from core.foundations.redact import check_url
 
 __all__ = ["LlmConfig", "Secret"]
 
@@ -60,7 +60,7 @@ class LlmConfig:
     """Where the synthesis asks, which models in which order, and how hard it tries.
 
     Every request has a deadline (timeout_s); a transient failure (connection, HTTP 5xx, 429)
-    is retried up to max_retries times on core.backoff.Backoff (backoff_initial_s doubling to
+    is retried up to max_retries times on core.foundations.backoff.Backoff (backoff_initial_s doubling to
     backoff_max_s, jittered); a timeout moves to the next model at once unless retry_timeouts.
     A model's circuit opens after breaker_failures consecutive failed requests and lets one
     trial request through breaker_cooldown_s later. One synthesis never takes longer than

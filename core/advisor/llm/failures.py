@@ -1,4 +1,4 @@
-"""Errors of the openai client mapped into core.errors where they enter our code.
+"""Errors of the openai client mapped into core.foundations.errors where they enter our code.
 
 Every message is scrubbed of the API key (a server may echo it, as OpenAI's "Incorrect API key
 provided: ..." does) and cut short, so no error or event built from it can leak the key.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import openai
 
 from core.advisor.llm.config import Secret
-from core.errors import (
+from core.foundations.errors import (
     Corrupt,
     DeadlineExceeded,
     FailedPrecondition,
@@ -49,7 +49,7 @@ def _status_error(exc: openai.APIStatusError, model: str, secret: Secret | None)
 
 
 def map_openai_error(exc: BaseException, model: str, secret: Secret | None) -> TrademeshError:
-    """The core.errors error for what the openai client (or the deadline around it) raised."""
+    """The core.foundations.errors error for what the openai client (or the deadline around it) raised."""
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         return DeadlineExceeded(f"{model}: no answer within the deadline")
     if isinstance(exc, openai.APIStatusError):

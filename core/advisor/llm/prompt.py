@@ -9,7 +9,7 @@ from typing import Any
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["INSTRUCTIONS", "SCHEMA_NAME", "context_json", "first_messages", "response_format"]
 

@@ -3,7 +3,7 @@
 A synthesis sends the structured context and asks for JSON following the caller's schema
 (chat completions, response_format json_schema). The model may call the caller's tools, at
 most max_tool_calls of them. Each request has a deadline; transient failures are retried on
-core.backoff.Backoff; each model has a circuit breaker; the models are tried in order, each
+core.foundations.backoff.Backoff; each model has a circuit breaker; the models are tried in order, each
 switch an event. When no model answers the reply says so, and the core synthesises
 deterministically. Nothing here raises for an endpoint's failure: it is in the reply.
 
@@ -39,9 +39,9 @@ from core.advisor.llm.failures import is_retryable, map_openai_error
 from core.advisor.llm.prompt import INSTRUCTIONS, first_messages, response_format
 from core.advisor.llm.reply import LlmReply
 from core.advisor.llm.tools import ToolCallRecord, ToolExecutor, ToolSpec, refusal, run_tool
-from core.backoff import Backoff
-from core.errors import Corrupt, DeadlineExceeded, FailedPrecondition, TrademeshError, Unavailable
-from core.redact import redact_url
+from core.foundations.backoff import Backoff
+from core.foundations.errors import Corrupt, DeadlineExceeded, FailedPrecondition, TrademeshError, Unavailable
+from core.foundations.redact import redact_url
 
 __all__ = ["DETERMINISTIC", "LlmTransport"]
 

@@ -18,7 +18,7 @@ from typing import Any
 from core.detector.engine.graph import check_id
 from core.detector.engine.io import Sink, Source
 from core.detector.engine.module import Category, Module, ModuleSpec, Param, ParamKind, Port
-from core.errors import InvalidArgument, NotFound, shown
+from core.foundations.errors import InvalidArgument, NotFound, shown
 
 __all__ = ["BUILTIN_PACKAGES", "Catalog", "describe_spec"]
 

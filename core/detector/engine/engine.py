@@ -21,7 +21,7 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
 from core.detector.engine.patch import Patch, Timer
 from core.detector.engine.values import BarValue, BookValue, TradeValue
-from core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
+from core.foundations.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 
 __all__ = ["Engine", "EngineConfig"]
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from core.detector.engine.module import ModuleSpec
 from core.detector.engine.values import PortType
-from core.errors import InvalidArgument, NotFound, shown
+from core.foundations.errors import InvalidArgument, NotFound, shown
 
 __all__ = ["MAX_CABLES", "MAX_MODULES", "Cable", "Endpoint", "Graph", "Node", "check_id"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.contracts.signal import Direction
 from core.detector.engine.module import Module
 from core.detector.engine.values import BarValue, BookValue, SignalValue, TradeValue
+from core.foundations.contracts.signal import Direction
 
 __all__ = ["Event", "ExternalValue", "PositionDraft", "Route", "SignalDraft", "Sink", "Source"]
 

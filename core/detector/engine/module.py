@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from core.detector.engine.kernel import Kernel, answer_of, kernel_args
 from core.detector.engine.values import PortType, Value
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = [
     "Category",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from core.contracts.signal import Direction
 from core.detector.engine.changes import StateChanged
 from core.detector.engine.values import RuleValue
+from core.foundations.contracts.signal import Direction
 
 __all__ = ["EmittedSignal", "Evaluation", "PositionRequest", "ProbeUpdate", "SlowModule", "emission_id"]
 

@@ -36,7 +36,7 @@ from core.detector.engine.plan import WATCHED_EVALUATIONS, Live, Plan, SlotValue
 from core.detector.engine.probes import Probe
 from core.detector.engine.values import Value
 from core.detector.engine.warmup import history_needed, validate
-from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
 
 __all__ = ["Patch", "Timer"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from core.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction
 
 __all__ = [
     "BarValue",

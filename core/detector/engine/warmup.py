@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from core.detector.engine.io import Sink, Source
 from core.detector.engine.values import PortType
-from core.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument
 
 if TYPE_CHECKING:
     from core.detector.engine.patch import Patch

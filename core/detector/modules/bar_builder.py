@@ -1,7 +1,7 @@
 """Bars of one symbol and timeframe built from trades, by core.bars' rules and code.
 
 Each trade goes into its 1s bar by event time (a trade id already in it is a duplicate and
-dropped); when the 1s bar closes it is built from its trades (core.bar.SecondBar) and
+dropped); when the 1s bar closes it is built from its trades (core.foundations.bar.SecondBar) and
 merged into the bar of the timeframe
 (Bar.merge: open and close by event time and trade id). A bar closes when the watermark (the
 latest event time seen minus the lateness, or the clock minus the lateness at a tick) passes
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from core.bar import Bar, SecondBar, trade_key
-from core.decimals import WIDE
 from core.detector.engine.values import BarValue, TradeValue
-from core.model import Timeframe
+from core.foundations.bar import Bar, SecondBar, trade_key
+from core.foundations.decimals import WIDE
+from core.foundations.model import Timeframe
 
 __all__ = ["BarBuilder", "bar_value"]
 
-S1_NS = Timeframe.S1.ns  # every bar is built as 1s bars first (core.bar)
+S1_NS = Timeframe.S1.ns  # every bar is built as 1s bars first (core.foundations.bar)
 
 _INF = float("inf")
 # The float -> Decimal cache is emptied past this many entries.

@@ -37,7 +37,7 @@ from core.detector.indicators import (
     ZScore,
 )
 from core.detector.modules._common import Params
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = [
     "INDICATOR_MODULES",

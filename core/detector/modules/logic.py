@@ -13,7 +13,7 @@ from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import Category, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import PortType, Value
 from core.detector.modules._common import Params, Retunable, answer, number
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["And", "Compare", "Cooldown", "CrossesAbove", "CrossesBelow", "HoldFor", "Hysteresis", "Not", "Or"]
 

@@ -11,7 +11,7 @@ from core.detector.engine.kernel import UNCHANGED, Kernel
 from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import PortType, Value
 from core.detector.modules._common import Params, Retunable, answer, number
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["Abs", "Add", "Clamp", "Divide", "Lag", "Multiply", "Subtract"]
 

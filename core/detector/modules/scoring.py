@@ -9,12 +9,12 @@ score >= threshold (the threshold is in score units, like the weights).
 
 from __future__ import annotations
 
-from core.contracts.signal import Direction
 from core.detector.engine.kernel import UNCHANGED, Kernel
 from core.detector.engine.module import Category, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import PortType, RuleValue, SignalValue, Value
 from core.detector.modules._common import Params, Retunable, number
-from core.errors import InvalidArgument
+from core.foundations.contracts.signal import Direction
+from core.foundations.errors import InvalidArgument
 
 __all__ = ["RULES", "WeightedScore"]
 

@@ -3,12 +3,12 @@ position request asks the trading side to open, close, reduce or flip a position
 
 from __future__ import annotations
 
-from core.contracts.signal import Direction
 from core.detector.engine.io import PositionDraft, SignalDraft, Sink
 from core.detector.engine.kernel import Kernel
 from core.detector.engine.module import Category, KernelModule, ModuleSpec, Param, ParamKind, Port
 from core.detector.engine.values import PortType, SignalValue, Value
 from core.detector.modules._common import Params
+from core.foundations.contracts.signal import Direction
 
 __all__ = ["PositionRequestSink", "SignalEmitter"]
 

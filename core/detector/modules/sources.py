@@ -24,7 +24,7 @@ from core.detector.engine.module import (
 )
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
 from core.detector.modules.bar_builder import BarBuilder
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 
 __all__ = [
     "BarsSource",

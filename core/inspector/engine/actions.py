@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.model import OrderType, Side, TimeInForce
+from core.foundations.model import OrderType, Side, TimeInForce
 
 __all__ = [
     "Amend",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.foundations.model import Side
 from core.inspector.engine.positions import Key, PositionBook
 from core.inspector.engine.working import WorkingOrders
-from core.model import Side
 
 __all__ = ["Book", "Exposure"]
 

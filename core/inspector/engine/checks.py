@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.contracts.intent import ExecutionIntent
-from core.decimals import format_decimal as text
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.decimals import format_decimal as text
+from core.foundations.model import Side
 from core.inspector.engine.book import Book
 from core.inspector.engine.equity import LossStreak, local_time
 from core.inspector.engine.instruments import InstrumentFacts
@@ -16,7 +17,6 @@ from core.inspector.engine.positions import Key
 from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.spot import POLICY as SPOT_SHORT
 from core.inspector.engine.spot import base_asset, deliverable
-from core.model import Side
 
 __all__ = ["Breach", "Proposal", "check_spot", "check_venue", "entry_checks", "exit_checks", "order_checks"]
 

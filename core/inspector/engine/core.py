@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from core.contracts.intent import ExecutionIntent
-from core.errors import InvalidArgument
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Fill, Order, OrderStatus, TimeInForce
 from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
 from core.inspector.engine.book import Book
 from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_checks, order_checks
@@ -45,7 +46,6 @@ from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.spot import cancel_outlived
 from core.inspector.engine.state import Collector, StateMachine
 from core.inspector.engine.working import WorkingOrder
-from core.model import Fill, Order, OrderStatus, TimeInForce
 
 __all__ = ["CapitalUse", "InspectorCore"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from core.model import InstrumentKind
+from core.foundations.model import InstrumentKind
 
 __all__ = ["InstrumentFacts", "Minimum"]
 
@@ -40,7 +40,7 @@ class InstrumentFacts:
     min_size: Decimal = ZERO
     min_notional: Decimal = ZERO
     # What one unit of size is worth; an inverse contract's is in the quote asset, whatever
-    # the price (core.model.Instrument.notional).
+    # the price (core.foundations.model.Instrument.notional).
     contract_value: Decimal = Decimal(1)
     inverse: bool = False
     kind: InstrumentKind | None = None  # None: not known

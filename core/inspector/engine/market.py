@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.model import Side
+from core.foundations.model import Side
 
 __all__ = ["MarketView"]
 

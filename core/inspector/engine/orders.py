@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.contracts.intent import ExecutionIntent
+from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.ids import entry_order_id, flatten_order_id
 from core.inspector.engine.positions import Key
-from core.model import OrderType, Side, TimeInForce
 
 __all__ = ["entry_order", "flatten_order"]
 

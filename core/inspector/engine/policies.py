@@ -10,7 +10,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 
 __all__ = [
     "WEEKDAYS",

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.config_file import parse_toml
-from core.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.config_file import parse_toml
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from core.inspector.engine.policies import PolicySet, SymbolLimit, Window
 
 __all__ = ["REMOVE", "PolicyUpdate", "load_policies", "parse_window", "read_policies"]

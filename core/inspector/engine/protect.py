@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.ids import protective_order_id
 from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.policies import ProtectPolicy
 from core.inspector.engine.positions import Key
 from core.inspector.engine.working import WorkingOrder, WorkingOrders
-from core.model import OrderType, Side, TimeInForce
 
 __all__ = ["Levels", "Plan", "Protector"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.decimals import format_decimal as text
+from core.foundations.decimals import format_decimal as text
+from core.foundations.model import Side
 from core.inspector.engine.actions import CancelOrder, OrderRole
 from core.inspector.engine.book import Book
 from core.inspector.engine.events import RiskAction
@@ -21,7 +22,6 @@ from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.positions import Key
 from core.inspector.engine.state import Collector
 from core.inspector.engine.working import WorkingOrder
-from core.model import Side
 
 __all__ = ["POLICY", "Delivery", "base_asset", "cancel_outlived", "deliverable"]
 

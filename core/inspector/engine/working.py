@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.foundations.model import Side
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.positions import Key
-from core.model import Side
 
 __all__ = ["WorkingOrder", "WorkingOrders"]
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from core.errors import FailedPrecondition
+from core.foundations.errors import FailedPrecondition
 from core.ledger.engine import chart
 from core.ledger.engine.books import Books, Staged
 from core.ledger.engine.events import Event

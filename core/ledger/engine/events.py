@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine.model import Links
-from core.model import InstrumentKind, Side
 
 __all__ = ["BOOKED_KINDS", "UNATTRIBUTED", "DepositEvent", "Event", "FillEvent", "FundingEvent"]
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument
 
 __all__ = [
     "ZERO",

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from core.errors import FailedPrecondition
+from core.foundations.errors import FailedPrecondition
+from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
 from core.ledger.engine.allocate import money, quantum_of, split, trim
 from core.ledger.engine.books import Books, chain_balances
@@ -29,7 +30,6 @@ from core.ledger.engine.model import (
     TransferFlag,
     transfer_id,
 )
-from core.model import InstrumentKind, Side
 
 __all__ = ["Slice", "attribute", "build", "chain_balances", "hold_id", "open_holds", "plan"]
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from core.model import Timeframe
+from core.foundations.model import Timeframe
 from venues.replay.capture import Capture
 
 __all__ = ["KlineHistory"]

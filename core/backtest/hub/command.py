@@ -1,0 +1,52 @@
+"""`trademesh backtester`: the backtest hub (its flags, its typed config)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.backtest.hub.config import BacktesterConfig
+from core.foundations.command import ServiceCommand, instance_name
+from core.foundations.service import ServiceApp
+
+__all__ = ["COMMAND"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="the recorder's database: the history, and the runs' results (default: $DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--instance", type=instance_name, default="backtester", help="this hub's name (default backtester)"
+    )
+    parser.add_argument("--strategy-dir", type=Path, help="more strategy files, besides the shipped examples")
+    parser.add_argument("--max-runs", type=int, default=1, help="runs at once, each on a core (default 1)")
+
+
+def _config(args: argparse.Namespace) -> BacktesterConfig:
+    from core.foundations.env import GATEWAY, database_url, read_secret
+    from core.foundations.errors import InvalidArgument
+
+    if not 1 <= args.max_runs <= 64:
+        raise InvalidArgument.field("max-runs", f"{args.max_runs} is out of range: 1 to 64")
+    if args.strategy_dir is not None and not args.strategy_dir.is_dir():
+        raise InvalidArgument.field("strategy-dir", f"{args.strategy_dir}: no such directory")
+    return BacktesterConfig(
+        database_url=database_url(args.database_url),
+        gateway=read_secret(GATEWAY),
+        instance=args.instance,
+        strategy_dir=args.strategy_dir,
+        max_runs=args.max_runs,
+    )
+
+
+def _create(config: BacktesterConfig) -> ServiceApp:
+    from core.backtest.hub.app import Backtester
+
+    return Backtester(config)
+
+
+COMMAND: ServiceCommand[BacktesterConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments
+)

@@ -1,0 +1,22 @@
+"""The backtest hub's typed config (built by core.backtest.hub.command from the flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BacktesterConfig"]
+
+
+@dataclass(frozen=True)
+class BacktesterConfig:
+    # The recorder's database: the history runs read, and where their results are kept.
+    database_url: str
+    gateway: str | None = None
+    instance: str = "backtester"
+    # More strategy files than the shipped examples (core/detector/strategies/), by file name.
+    strategy_dir: Path | None = None
+    # Runs at once (each a child process on a core); past it StartBacktest is refused.
+    max_runs: int = 1
+    # Where runs' config files go (a temporary directory when None).
+    work_dir: Path | None = None

@@ -1,0 +1,50 @@
+"""The strategy files the hub can run, by name: the shipped examples, and the files of its
+strategy directory (a file there of the same name wins)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.detector.engine.catalog import Catalog
+from core.detector.strategy_file import load_strategy
+from core.foundations.errors import InvalidArgument, TrademeshError, shown
+
+__all__ = ["EXAMPLES", "StrategyFile", "StrategyFiles"]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "detector" / "strategies"
+
+
+@dataclass(frozen=True)
+class StrategyFile:
+    name: str
+    path: Path
+    description: str
+    symbols: tuple[str, ...]
+
+
+class StrategyFiles:
+    def __init__(self, extra: Path | None = None) -> None:
+        self.directories = [EXAMPLES, *([extra] if extra is not None else [])]
+
+    def all(self) -> list[StrategyFile]:
+        found: dict[str, Path] = {}
+        for directory in self.directories:
+            for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+                found[path.stem] = path
+        return [f for f in (self._read(name, path) for name, path in sorted(found.items())) if f is not None]
+
+    def path(self, name: str, field: str) -> Path:
+        for known in self.all():
+            if known.name == name:
+                return known.path
+        names = ", ".join(f.name for f in self.all())
+        raise InvalidArgument.field(field, f"{shown(name)} is no strategy here; strategies: {names}")
+
+    @staticmethod
+    def _read(name: str, path: Path) -> StrategyFile | None:
+        try:
+            strategy = load_strategy(path, Catalog.builtin())
+        except TrademeshError:
+            return None  # a broken file is not offered
+        return StrategyFile(name, path, strategy.description, tuple(strategy.symbols))

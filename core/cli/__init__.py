@@ -1,0 +1,189 @@
+"""The `trademesh` command line: one entry point for every service and tool.
+
+Every service's subcommand comes from its line in core.foundations.registry.SERVICES and the
+ServiceCommand of its module (core.foundations.command); the tools (up, services, venues, health,
+demo, keys) are defined here.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Our processes start others only to exec them (the backtest hub's runs, `trademesh up`'s
+# services): gRPC's fork handlers are not needed, and with other threads inside gRPC a fork
+# could crash the child ("skipping fork() handlers"). Set before gRPC is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+import argparse
+import functools
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from core.foundations.command import (
+    ServiceCommand,
+    add_server_arguments,
+    load_command,
+    port_number,
+    positive_float,
+    positive_int,
+    server_options,
+)
+from core.foundations.errors import TrademeshError
+from core.foundations.logs import setup_logging
+from core.foundations.registry import SERVICES, ServiceEntry
+
+__all__ = ["build_parser", "main"]
+
+
+def _service_parser(commands: Any, entry: ServiceEntry) -> None:
+    command = load_command(entry)
+    parser = commands.add_parser(entry.name, help=entry.summary, description=entry.summary)
+    command.add_arguments(parser)
+    add_server_arguments(parser, entry)
+    parser.set_defaults(run=functools.partial(_run_service, entry, command))
+    if command.add_subcommands is not None:
+        command.add_subcommands(parser.add_subparsers(dest=f"{entry.name}_command", metavar="TOOL"))
+
+
+def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.foundations.service import label_of, run_service
+
+    app = command.create(command.config(args))
+    label = label_of(entry, app)
+    setup_logging(label, **({entry.name: app.name} if app.name != entry.name else {}))
+    uvloop.run(run_service(entry, app, server_options(entry, command, args, label)))
+
+
+def _services_command(args: argparse.Namespace) -> None:
+    from venues.registry import VENUES
+
+    for entry in SERVICES.values():
+        ports = "per venue" if entry.port is None else f"port {entry.port}"
+        if entry.grpc_port is not None:
+            ports += f", gRPC {entry.grpc_port}"
+        needs = f"  (needs {', '.join(entry.depends_on)})" if entry.depends_on else ""
+        print(f"{entry.name:<10} {entry.kind.value:<8} {ports:<22} {entry.summary}{needs}")
+        if entry.name == "venue":
+            for venue in VENUES.values():
+                print(f"  {venue.name:<12} port {venue.default_port}")
+
+
+def _venues_command(args: argparse.Namespace) -> None:
+    from venues.registry import VENUES
+
+    for entry in VENUES.values():
+        print(f"{entry.name:<12} port {entry.default_port}  {entry.summary}")
+
+
+def _demo_command(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.cli.demo import run_demo
+
+    setup_logging("demo")
+    uvloop.run(run_demo(args.port, args.rounds))
+
+
+def _up_command(args: argparse.Namespace) -> None:
+    from core.cli.mesh.up import UpOptions, run_up
+    from venues.sim.config import DEMO_MARKET
+
+    setup_logging("mesh")
+    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config or DEMO_MARKET, args.status_every))
+
+
+def _health_command(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from core.foundations.health import check_health
+
+    status = uvloop.run(check_health(args.address, args.service, args.timeout))
+    print(status)
+    if status != "SERVING":
+        raise SystemExit(1)
+
+
+def _tool_parsers(commands: Any) -> None:
+    listing = commands.add_parser(
+        "services", help="list the services trademesh runs (core/foundations/registry.py)"
+    )
+    listing.set_defaults(run=_services_command)
+    venues = commands.add_parser("venues", help="list the venues trademesh can run")
+    venues.set_defaults(run=_venues_command)
+
+    health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
+    health.add_argument("address", help="host:port of the service")
+    health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
+    health.add_argument("--timeout", type=positive_float, default=3.0, help="seconds to wait for an answer")
+    health.set_defaults(run=_health_command)
+
+    demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
+    demo.add_argument(
+        "--port", type=port_number, default=0, help="gRPC port of the sim venue (default: a free one)"
+    )
+    demo.add_argument(
+        "--rounds", type=positive_int, help="stop after this many order rounds (default: run until Ctrl-C)"
+    )
+    demo.set_defaults(run=_demo_command)
+
+
+def _up_parser(commands: Any) -> None:
+    up = commands.add_parser("up", help=f"run the whole local mesh ({', '.join(SERVICES)})")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".trademesh"),
+        help="embedded Redis/PostgreSQL data and the mesh token (default ./.trademesh)",
+    )
+    up.add_argument("--free-ports", action="store_true", help="every service on a free port, not its own")
+    up.add_argument(
+        "--sim-config",
+        type=Path,
+        help="config of the sim venue (TOML; see venues/sim/config.py; default: the demo market, "
+        "venues/sim/demo.toml)",
+    )
+    up.add_argument(
+        "--status-every",
+        type=positive_float,
+        default=10.0,
+        help="seconds between progress lines (default 10)",
+    )
+    up.set_defaults(run=_up_command)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the bad value (exit code 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trademesh", description="trademesh: a trading operating system")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for entry in SERVICES.values():
+        _service_parser(commands, entry)
+    _up_parser(commands)
+    _tool_parsers(commands)
+    importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
+    importlib.import_module("core.ledger.command").add_trace_parser(commands)  # trademesh trace <id>
+    importlib.import_module("core.backtest.command").add_backtest_parser(commands)  # trademesh backtest
+    importlib.import_module("core.backtest.sweep_command").add_sweep_parser(commands)  # backtest-sweep
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except TrademeshError as exc:
+        print(f"trademesh: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,190 @@
+"""Run services as child processes: prefixed logs, wait for healthy, restart on crash, stop in order.
+
+Each child is `python -m core.cli <args>`; it prints a JSON serving line once it serves
+(core.foundations.process) and answers gRPC health. Its stdout and stderr are copied to ours, each line
+prefixed with the child's name. A child that exits while the mesh runs is restarted with
+backoff; on stop, children get SIGTERM in reverse start order (SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.foundations.backoff import Backoff
+from core.foundations.errors import Unavailable
+from core.foundations.health import check_health
+
+__all__ = ["RESTART_DELAY_MAX_S", "Child", "ChildSpec"]
+
+log = logging.getLogger(__name__)
+
+_SERVING_TIMEOUT_S = 60.0
+_HEALTHY_TIMEOUT_S = 30.0
+_STOP_GRACE_S = 10.0
+# A child that ran this long before crashing starts its restart backoff afresh.
+_STABLE_S = 30.0
+# The restart backoff: its first delay, and (unless the child's spec bounds it lower) its longest.
+_RESTART_FIRST_S = 0.5
+RESTART_DELAY_MAX_S = 10.0
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    # Arguments after `python -m core.cli`, rebuilt before each start from what the child's
+    # last serving line said (empty before the first start): a restart can keep its ports.
+    args: Callable[[dict[str, Any]], list[str]]
+    env: dict[str, str] = field(default_factory=dict)
+    # The longest wait before a restart after a crash, jitter included: lower for a service whose
+    # absence costs protection (core.foundations.registry's restart_delay_max_s).
+    restart_delay_max_s: float = RESTART_DELAY_MAX_S
+
+
+class Child:
+    def __init__(self, spec: ChildSpec, width: int, out: Any = None) -> None:
+        self.spec = spec
+        self.prefix = f"{spec.name:<{width}} | "
+        self.out = out or sys.stdout
+        self.process: asyncio.subprocess.Process | None = None
+        self.info: dict[str, Any] = {}
+        self.restarts = 0
+        self.stopping = False
+        self._serving: asyncio.Future[dict[str, Any]] | None = None
+        self._pumps: list[asyncio.Task[None]] = []
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.info['host']}:{self.info['port']}"
+
+    @property
+    def grpc_address(self) -> str:
+        """Where it answers gRPC health: its port, or its grpc_port when it serves HTTP (gateway)."""
+        return f"{self.info['host']}:{self.info.get('grpc_port', self.info['port'])}"
+
+    async def start(self) -> None:
+        """Start the process and wait until it serves and its health says SERVING."""
+        self._serving = asyncio.get_running_loop().create_future()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "core.cli",
+            *self.spec.args(self.info),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.spec.env},
+            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+        )
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._pumps = [
+            asyncio.create_task(self._pump(self.process.stdout, watch_serving=True)),
+            asyncio.create_task(self._pump(self.process.stderr, watch_serving=False)),
+        ]
+        self.info = await self._wait_serving()
+        await self._wait_healthy()
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart the child whenever it exits, until stop."""
+        bound = self.spec.restart_delay_max_s
+        backoff = Backoff(min(_RESTART_FIRST_S, bound), bound)
+        while not stop.is_set():
+            assert self.process is not None
+            started = asyncio.get_running_loop().time()
+            code = await self.process.wait()
+            if stop.is_set() or self.stopping:
+                return
+            if asyncio.get_running_loop().time() - started > _STABLE_S:
+                backoff.reset()
+            delay = min(backoff.next(), bound)  # the jitter reaches 1.5 times the nominal delay
+            self._say(f"exited with {code}; restarting in {delay:.2f} s")
+            await asyncio.sleep(delay)
+            if stop.is_set():
+                return
+            self.restarts += 1
+            try:
+                await self.start()
+                self._say(f"restarted (restart {self.restarts}), serving on {self.address} (pid {self.pid})")
+            except Unavailable as exc:
+                self._say(f"restart failed: {exc}")
+
+    async def stop(self) -> int | None:
+        self.stopping = True
+        process = self.process
+        if process is None or process.returncode is not None:
+            return process.returncode if process else None
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(process.wait(), _STOP_GRACE_S)
+        except TimeoutError:
+            self._say(f"did not stop within {_STOP_GRACE_S:.0f} s; killing it")
+            process.kill()
+            code = await process.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        return code
+
+    async def _wait_serving(self) -> dict[str, Any]:
+        assert self._serving is not None and self.process is not None
+        exited: asyncio.Future[Any] = asyncio.ensure_future(self.process.wait())
+        serving: asyncio.Future[Any] = self._serving
+        try:
+            done, _ = await asyncio.wait(
+                {serving, exited}, timeout=_SERVING_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            exited.cancel()
+        if self._serving in done:
+            return self._serving.result()
+        if self.process.returncode is not None:
+            raise Unavailable(f"{self.spec.name} exited with {self.process.returncode} before serving")
+        self.process.kill()
+        raise Unavailable(f"{self.spec.name} did not report serving within {_SERVING_TIMEOUT_S:.0f} s")
+
+    async def _wait_healthy(self) -> None:
+        deadline = asyncio.get_running_loop().time() + _HEALTHY_TIMEOUT_S
+        while True:
+            try:
+                if await check_health(self.grpc_address, timeout_s=2.0) == "SERVING":
+                    return
+            except Unavailable:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unavailable(f"{self.spec.name} at {self.grpc_address} is not healthy")
+            await asyncio.sleep(0.2)
+
+    async def _pump(self, stream: asyncio.StreamReader, watch_serving: bool) -> None:
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip("\n")
+            if (
+                watch_serving
+                and text.startswith("{")
+                and self._serving is not None
+                and not self._serving.done()
+            ):
+                info = _serving_line(text)
+                if info is not None:
+                    self._serving.set_result(info)
+            self.out.write(self.prefix + text + "\n")
+            self.out.flush()
+
+    def _say(self, text: str) -> None:
+        self.out.write(f"{self.prefix}[supervisor] {text}\n")
+        self.out.flush()
+
+
+def _serving_line(text: str) -> dict[str, Any] | None:
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and info.get("event") == "serving" else None

@@ -1,0 +1,223 @@
+"""`trademesh up`: the whole local mesh as supervised processes.
+
+Every service of core.foundations.registry.SERVICES, in its start order: the gateway first (services
+register with it as they start), then each service once those it depends on are healthy
+(the sim venue, ingest, recorder, bars, bridge, ...), each with the arguments its
+ServiceCommand gives for the mesh; logs prefixed by service; a crashed service is restarted
+on the ports it had; Ctrl-C stops them all in reverse order, then the
+embedded Redis and PostgreSQL if it started them. Every so often it prints what the mesh has
+done: trades on the bus, recorded, bars closed. The first start makes an API key for Studio
+and local agents in <data-dir>/api-key (mode 600); it is never printed.
+
+Secrets: every service gets the mesh token (TRADEMESH_TOKEN). The trading credential
+(TRADEMESH_TRADE_TOKEN) goes only to the services whose ServiceCommand asks for it (`holds`, or
+privileged methods that take it): the venues, and the inspector (which sends it). Every
+other service has it unset, even when it is in the environment `up` was started from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import signal
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.cli.mesh.embedded import Backing, start_backing
+from core.cli.mesh.progress import Progress
+from core.cli.mesh.supervisor import Child, ChildSpec
+from core.foundations.command import MeshView, ServiceCommand, load_command
+from core.foundations.env import (
+    DATABASE_URL,
+    GATEWAY,
+    REDIS_URL,
+    SESSION_SECRET,
+    TOKEN,
+    TRADE_TOKEN,
+    read_secret,
+)
+from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
+from venues.sim.config import DEMO_MARKET
+
+__all__ = ["UpOptions", "run_up"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    # Every service on a free port (tests; several meshes on one machine) instead of its own.
+    free_ports: bool = False
+    # The sim's config: the demo market (venues/sim/demo.toml says why) unless one is given.
+    sim_config: Path = DEMO_MARKET
+    status_every_s: float = 10.0
+
+
+# The API key Studio and local agents log in with; made on first start, kept mode 600.
+API_KEY_FILE = "api-key"
+API_KEY_NAME = "local"
+# What Studio does: read everything, place and cancel orders through the inspector, and press its
+# emergency button (CLOSE_ALL: the local operator's); operating venues (Drain, ...) and the risk
+# policies take a key made with `trademesh keys create NAME --scope admin`.
+API_KEY_SCOPES = ("read", "trade", "close_all")
+
+
+def _secret(variable: str, data_dir: Path, file_name: str) -> str:
+    """The variable's value, else one made for this mesh and kept in <data-dir>/<file> (mode 600)."""
+    value = read_secret(variable)
+    if value is not None:
+        return value
+    path = data_dir / file_name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def _port_args(entry: ServiceEntry, options: UpOptions, previous: dict[str, Any]) -> list[str]:
+    """The ports it had before a restart (others know them), free ones, or its defaults."""
+    names = ["port", "grpc_port" if entry.grpc_port is not None else "metrics_port"]
+    if previous:
+        values = [str(previous.get(name, 0)) for name in names]
+    elif options.free_ports:
+        values = ["0", "0"]
+    else:
+        return []
+    return [arg for name, value in zip(names, values, strict=True) for arg in (_flag(name), value)]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class _Mesh:
+    """The children `up` started, in start order, and what later ones learn of earlier ones.
+
+    `env`: what every child gets; `restricted`: secrets only the children that ask for them get
+    (ServiceCommand.secrets(): the trading credential goes to the venues and the inspector)."""
+
+    def __init__(
+        self, options: UpOptions, env: dict[str, str], restricted: dict[str, str] | None = None
+    ) -> None:
+        self.options = options
+        self.env = env
+        self.restricted = restricted or {}
+        self.view = MeshView(sim_config=options.sim_config)
+        self.children: list[Child] = []
+
+    def spec(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> ChildSpec:
+        view, options = self.view, self.options
+
+        def args(previous: dict[str, Any]) -> list[str]:
+            return [entry.name, *command.mesh_args(view), *_port_args(entry, options, previous)]
+
+        name = view.venue if entry.kind is Kind.VENUE else entry.name
+        env = {**self.env, **self.secrets_of(command)}
+        if entry.restart_delay_max_s is None:
+            return ChildSpec(name, args, env)
+        return ChildSpec(name, args, env, restart_delay_max_s=entry.restart_delay_max_s)
+
+    def secrets_of(self, command: ServiceCommand[Any]) -> dict[str, str]:
+        """The restricted secrets it holds; the others set empty (read as unset), so one exported
+        in the shell that started `up` reaches no other service."""
+        held = command.secrets()
+        return {name: value if name in held else "" for name, value in self.restricted.items()}
+
+    async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
+        child = Child(self.spec(entry, command), _WIDTH)
+        self.children.append(child)
+        await child.start()
+        self._learn(entry, child)
+
+    def _learn(self, entry: ServiceEntry, child: Child) -> None:
+        if entry.kind is Kind.GATEWAY:
+            self.env = {**self.env, GATEWAY: child.grpc_address}
+            _say(f"gateway serving on {child.address} (pid {child.pid}), registry on {child.grpc_address}")
+            return
+        if entry.kind is Kind.VENUE:
+            venues = (*self.view.venues, (child.spec.name, child.address))
+            self.view = dataclasses.replace(self.view, venues=venues)
+        _say(f"{child.spec.name} serving on {child.address} (pid {child.pid})")
+
+
+async def _start_all(mesh: _Mesh) -> None:
+    for entry in start_order():
+        await mesh.start(entry, load_command(entry))
+
+
+async def _stop_all(children: list[Child]) -> None:
+    for child in reversed(children):
+        code = await child.stop()
+        _say(f"{child.spec.name} stopped ({code})")
+
+
+async def _login_key(options: UpOptions, backing: Backing) -> Path:
+    from core.foundations.access.contracts import Scope
+    from gateway.auth import ensure_key_file
+
+    path = options.data_dir / API_KEY_FILE
+    await ensure_key_file(backing.database_url, API_KEY_NAME, path, [Scope(s) for s in API_KEY_SCOPES])
+    return path
+
+
+async def _mesh(options: UpOptions, backing: Backing) -> None:
+    env = {
+        REDIS_URL: backing.redis_url,
+        DATABASE_URL: backing.database_url,
+        TOKEN: _secret(TOKEN, options.data_dir, "token"),
+        SESSION_SECRET: _secret(SESSION_SECRET, options.data_dir, "session-secret"),
+    }
+    # The trading credential: the venues' (they check it) and the inspector's (it sends it: its
+    # ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
+    restricted = {TRADE_TOKEN: _secret(TRADE_TOKEN, options.data_dir, "trade-token")}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    mesh = _Mesh(options, env, restricted)
+    children = mesh.children
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        key_file = await _login_key(options, backing)
+        await _start_all(mesh)
+        _say("all services healthy; Ctrl-C stops the mesh")
+        _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
+        tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
+        progress = Progress(backing.redis_url, backing.database_url)
+        tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, _say)))
+        await stop.wait()
+        _say("stopping")
+    finally:
+        stop.set()
+        await _stop_all(children)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_up(options: UpOptions) -> None:
+    import uvloop
+
+    with ExitStack() as stack:
+        backing = start_backing(options.data_dir, stack)
+        if backing.embedded:
+            _say(f"embedded {' and '.join(backing.embedded)} in {options.data_dir}")
+        uvloop.run(_mesh(options, backing))
+    _say("stopped")
+
+
+_WIDTH = max(len(name) for name in SERVICES)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(f"{'mesh':<8} | {text}\n")
+    sys.stdout.flush()

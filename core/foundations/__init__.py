@@ -1,0 +1,1 @@
+"""The foundations: what every service shares (docs/architecture.md, "Layers")."""

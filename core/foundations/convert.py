@@ -1,0 +1,285 @@
+"""Conversions between core.foundations.model objects and the wire (protobuf) forms."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.foundations.decimals import format_optional
+from core.foundations.model import (
+    Balance,
+    Candle,
+    Channel,
+    Execution,
+    Fill,
+    FundingPayment,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Timeframe,
+    TimeInForce,
+)
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = [
+    "CHANNEL_FROM_PB",
+    "CHANNEL_TO_PB",
+    "KIND_FROM_PB",
+    "KIND_TO_PB",
+    "ORDER_TYPE_FROM_PB",
+    "SIDE_FROM_PB",
+    "SIDE_TO_PB",
+    "TIF_FROM_PB",
+    "TIMEFRAME_FROM_PB",
+    "TIMEFRAME_TO_PB",
+    "balance_to_pb",
+    "candle_to_pb",
+    "execution_to_pb",
+    "fill_from_pb",
+    "fill_to_pb",
+    "funding_payment_to_pb",
+    "instrument_to_pb",
+    "order_from_pb",
+    "order_request_to_pb",
+    "order_to_pb",
+    "position_to_pb",
+]
+
+SIDE_TO_PB = {Side.BUY: common.SIDE_BUY, Side.SELL: common.SIDE_SELL}
+SIDE_FROM_PB = {v: k for k, v in SIDE_TO_PB.items()}
+CHANNEL_TO_PB = {
+    Channel.TRADES: md.CHANNEL_TRADES,
+    Channel.BOOK: md.CHANNEL_BOOK,
+    Channel.CANDLES: md.CHANNEL_CANDLES,
+    Channel.TICKERS: md.CHANNEL_TICKERS,
+}
+CHANNEL_FROM_PB = {v: k for k, v in CHANNEL_TO_PB.items()}
+TIMEFRAME_TO_PB = {
+    Timeframe.S1: common.TIMEFRAME_1_SECOND,
+    Timeframe.M1: common.TIMEFRAME_1_MINUTE,
+    Timeframe.M5: common.TIMEFRAME_5_MINUTES,
+    Timeframe.M15: common.TIMEFRAME_15_MINUTES,
+    Timeframe.H1: common.TIMEFRAME_1_HOUR,
+    Timeframe.H4: common.TIMEFRAME_4_HOURS,
+    Timeframe.D1: common.TIMEFRAME_1_DAY,
+}
+TIMEFRAME_FROM_PB = {v: k for k, v in TIMEFRAME_TO_PB.items()}
+KIND_TO_PB = {
+    InstrumentKind.SPOT: common.INSTRUMENT_KIND_SPOT,
+    InstrumentKind.PERPETUAL: common.INSTRUMENT_KIND_PERPETUAL,
+    InstrumentKind.FUTURE: common.INSTRUMENT_KIND_FUTURE,
+    InstrumentKind.OPTION: common.INSTRUMENT_KIND_OPTION,
+}
+KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
+ORDER_TYPE_TO_PB = {
+    OrderType.LIMIT: tf.ORDER_TYPE_LIMIT,
+    OrderType.MARKET: tf.ORDER_TYPE_MARKET,
+    OrderType.STOP_MARKET: tf.ORDER_TYPE_STOP_MARKET,
+    OrderType.STOP_LIMIT: tf.ORDER_TYPE_STOP_LIMIT,
+}
+ORDER_TYPE_FROM_PB = {v: k for k, v in ORDER_TYPE_TO_PB.items()}
+TIF_TO_PB = {
+    TimeInForce.GTC: tf.TIME_IN_FORCE_GTC,
+    TimeInForce.IOC: tf.TIME_IN_FORCE_IOC,
+    TimeInForce.FOK: tf.TIME_IN_FORCE_FOK,
+}
+TIF_FROM_PB = {v: k for k, v in TIF_TO_PB.items()}
+_STATUS_TO_PB = {
+    OrderStatus.OPEN: tf.ORDER_STATUS_OPEN,
+    OrderStatus.PARTIALLY_FILLED: tf.ORDER_STATUS_PARTIALLY_FILLED,
+    OrderStatus.FILLED: tf.ORDER_STATUS_FILLED,
+    OrderStatus.CANCELED: tf.ORDER_STATUS_CANCELED,
+    OrderStatus.REJECTED: tf.ORDER_STATUS_REJECTED,
+    OrderStatus.EXPIRED: tf.ORDER_STATUS_EXPIRED,
+}
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
+_LIQUIDITY_TO_PB = {Liquidity.MAKER: tf.LIQUIDITY_MAKER, Liquidity.TAKER: tf.LIQUIDITY_TAKER}
+
+
+def instrument_to_pb(item: Instrument) -> common.Instrument:
+    return common.Instrument(
+        venue=item.venue,
+        symbol=item.symbol,
+        native_symbol=item.native_symbol,
+        kind=KIND_TO_PB[item.kind],
+        base_asset=item.base_asset,
+        quote_asset=item.quote_asset,
+        settle_asset=item.settle_asset,
+        tick_size=format_optional(item.tick_size),
+        lot_size=format_optional(item.lot_size),
+        min_size=format_optional(item.min_size),
+        min_notional=format_optional(item.min_notional),
+        contract_size=format_optional(item.contract_size),
+        active=item.active,
+        contract_value=format_optional(item.contract_value),
+        contract_value_asset=item.value_asset,
+        maker_fee_rate=format_optional(item.maker_fee_rate),
+        taker_fee_rate=format_optional(item.taker_fee_rate),
+    )
+
+
+def candle_to_pb(candle: Candle) -> md.Candle:
+    return md.Candle(
+        timeframe=TIMEFRAME_TO_PB[candle.timeframe],
+        open_time_ns=candle.open_time_ns,
+        open=format_optional(candle.open),
+        high=format_optional(candle.high),
+        low=format_optional(candle.low),
+        close=format_optional(candle.close),
+        volume=format_optional(candle.volume),
+        quote_volume=format_optional(candle.quote_volume),
+        trade_count=candle.trade_count,
+        closed=candle.closed,
+    )
+
+
+def order_to_pb(order: Order) -> tf.Order:
+    return tf.Order(
+        venue=order.venue,
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_TO_PB[order.side],
+        type=ORDER_TYPE_TO_PB[order.type],
+        time_in_force=TIF_TO_PB[order.time_in_force],
+        post_only=order.post_only,
+        reduce_only=order.reduce_only,
+        price=format_optional(order.price),
+        size=format_optional(order.size),
+        filled_size=format_optional(order.filled_size),
+        average_fill_price=format_optional(order.average_fill_price),
+        status=_STATUS_TO_PB[order.status],
+        status_reason=order.status_reason,
+        created_ns=order.created_ns,
+        updated_ns=order.updated_ns,
+        trigger_price=format_optional(order.trigger_price),
+        triggered=order.triggered,
+    )
+
+
+def _dec_or_none(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def order_from_pb(message: tf.Order) -> Order:
+    """The domain order of a venue's answer (KeyError on an enum value this code does not know)."""
+    return Order(
+        venue=message.venue,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        type=ORDER_TYPE_FROM_PB[message.type],
+        time_in_force=TIF_FROM_PB[message.time_in_force],
+        price=_dec_or_none(message.price),
+        size=Decimal(message.size or "0"),
+        post_only=message.post_only,
+        reduce_only=message.reduce_only,
+        filled_size=Decimal(message.filled_size or "0"),
+        average_fill_price=_dec_or_none(message.average_fill_price),
+        status=_STATUS_FROM_PB[message.status],
+        status_reason=message.status_reason,
+        created_ns=message.created_ns,
+        updated_ns=message.updated_ns,
+        trigger_price=_dec_or_none(message.trigger_price),
+        triggered=message.triggered,
+    )
+
+
+def order_request_to_pb(request: OrderRequest) -> tf.PlaceOrderRequest:
+    """The wire request of an order to place (core.foundations.order_rules.place_order reverses it)."""
+    return tf.PlaceOrderRequest(
+        symbol=request.symbol,
+        side=SIDE_TO_PB[request.side],
+        type=ORDER_TYPE_TO_PB[request.type],
+        size=format_optional(request.size),
+        price=format_optional(request.price),
+        time_in_force=TIF_TO_PB[request.time_in_force],
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        client_order_id=request.client_order_id,
+        trigger_price=format_optional(request.trigger_price),
+    )
+
+
+def fill_to_pb(fill: Fill) -> tf.Fill:
+    return tf.Fill(
+        fill_id=fill.fill_id,
+        order_id=fill.order_id,
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=SIDE_TO_PB[fill.side],
+        price=format_optional(fill.price),
+        size=format_optional(fill.size),
+        fee=format_optional(fill.fee),
+        fee_asset=fill.fee_asset,
+        liquidity=_LIQUIDITY_TO_PB[fill.liquidity],
+        trade_id=fill.trade_id,
+        ts_event_ns=fill.ts_event_ns,
+    )
+
+
+def execution_to_pb(venue: str, execution: Execution) -> tf.Execution:
+    message = tf.Execution(venue=venue, ts_event_ns=execution.ts_event_ns, order=order_to_pb(execution.order))
+    if execution.fill is not None:
+        message.fill.CopyFrom(fill_to_pb(execution.fill))
+    return message
+
+
+def balance_to_pb(balance: Balance) -> tf.Balance:
+    return tf.Balance(
+        asset=balance.asset,
+        free=format_optional(balance.free),
+        locked=format_optional(balance.locked),
+        total=format_optional(balance.total),
+    )
+
+
+def position_to_pb(position: Position) -> tf.Position:
+    return tf.Position(
+        symbol=position.symbol,
+        size=format_optional(position.size),
+        entry_price=format_optional(position.entry_price),
+        realized_pnl=format_optional(position.realized_pnl),
+    )
+
+
+def funding_payment_to_pb(payment: FundingPayment) -> tf.FundingPayment:
+    return tf.FundingPayment(
+        funding_id=payment.funding_id,
+        symbol=payment.symbol,
+        asset=payment.asset,
+        amount=format_optional(payment.amount),
+        rate=format_optional(payment.rate),
+        position_size=format_optional(payment.position_size),
+        ts_ns=payment.ts_ns,
+    )
+
+
+# ---------------------------------------------------------------- from the wire (a venue's answers)
+
+_LIQUIDITY_FROM_PB = {v: k for k, v in _LIQUIDITY_TO_PB.items()}
+
+
+def fill_from_pb(message: tf.Fill) -> Fill:
+    return Fill(
+        fill_id=message.fill_id,
+        order_id=message.order_id,
+        client_order_id=message.client_order_id,
+        symbol=message.symbol,
+        side=SIDE_FROM_PB[message.side],
+        price=Decimal(message.price),
+        size=Decimal(message.size),
+        fee=Decimal(message.fee or "0"),
+        fee_asset=message.fee_asset,
+        liquidity=_LIQUIDITY_FROM_PB.get(message.liquidity, Liquidity.TAKER),
+        trade_id=message.trade_id,
+        ts_event_ns=message.ts_event_ns,
+    )

@@ -1,0 +1,162 @@
+"""Every environment variable trademesh reads, in one place.
+
+Secrets come only from the environment; they are never logged, put in an error
+or returned by an API.
+"""
+
+from __future__ import annotations
+
+import os
+
+from core.foundations.errors import InvalidArgument
+from core.foundations.redact import check_url, redact_url
+
+__all__ = [
+    "ADVERTISE_HOST",
+    "DATABASE_SCHEMES",
+    "DATABASE_URL",
+    "DRAIN_DELAY_S",
+    "GATEWAY",
+    "LLM_API_KEY",
+    "LLM_BASE_URL",
+    "LLM_MODELS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "NOTIFY_WEBHOOK_URL",
+    "REDIS_SCHEMES",
+    "REDIS_URL",
+    "SESSION_SECRET",
+    "TELEGRAM_BASE_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
+    "TOKEN",
+    "TRADE_TOKEN",
+    "VENUE_CREDENTIALS",
+    "VENUE_SANDBOX",
+    "database_url",
+    "drain_delay_s",
+    "read_secret",
+    "redact_url",
+    "redis_url",
+    "setting_of",
+    "venue_variable",
+]
+
+# Log level of every process (DEBUG, INFO, WARNING, ...); INFO when unset.
+LOG_LEVEL = "TRADEMESH_LOG_LEVEL"
+# Log line format of every process: text (default) or json (core.foundations.logs).
+LOG_FORMAT = "TRADEMESH_LOG_FORMAT"
+
+# Bearer token that services require on every RPC but health and reflection.
+# Unset or empty: auth is off (the service logs a loud warning at start).
+TOKEN = "TRADEMESH_TOKEN"
+
+# The trading credential: the bearer token a venue requires on the RPCs that place or cancel
+# orders (PlaceOrder, CancelOrder, CancelAllOrders) and arm its dead-man switch (Heartbeat); it
+# is good for every other RPC too. Only the inspector and the venues hold it; every other caller
+# (the gateway, Studio, ops tools, agents, the other services) holds the mesh token alone and is
+# refused those RPCs (PERMISSION_DENIED). Unset on a venue: the venue refuses them all while
+# TRADEMESH_TOKEN is set (fail closed), and keeps them open only when auth is off (dev mode).
+TRADE_TOKEN = "TRADEMESH_TRADE_TOKEN"
+
+# The gateway's gRPC address (host:port) where services register, heartbeat and unregister.
+# Unset: a service does not register (it still serves).
+GATEWAY = "TRADEMESH_GATEWAY"
+
+# The host other services reach this one at, sent when it registers with the gateway (a
+# container's service name, e.g. venue-sim). Unset: the --host it binds, or the machine's
+# hostname when that is a wildcard (0.0.0.0, ::).
+ADVERTISE_HOST = "TRADEMESH_ADVERTISE_HOST"
+
+# After SIGTERM, how long a service says NOT_SERVING (so load balancers stop sending calls)
+# before it stops taking them, in seconds (0..60; default 0.5). The test suite sets 0: nothing
+# balances its processes, and hundreds of them stop in a run.
+DRAIN_DELAY_S = "TRADEMESH_DRAIN_DELAY_S"
+_DEFAULT_DRAIN_DELAY_S = 0.5
+_MAX_DRAIN_DELAY_S = 60.0
+
+# The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
+# gateway makes one per process, so sessions end when it restarts.
+SESSION_SECRET = "TRADEMESH_SESSION_SECRET"
+
+# The advisor's LLM endpoint (any OpenAI-compatible server; vLLM in production): its base URL
+# (e.g. http://vllm:8000/v1; unset: no endpoint, the synthesis is deterministic), the models to
+# try in order (comma-separated: primary, then fallbacks) and the API key, a secret: never
+# logged, echoed in an error or returned (core.advisor.llm.config.Secret holds it).
+LLM_BASE_URL = "TRADEMESH_LLM_BASE_URL"
+LLM_MODELS = "TRADEMESH_LLM_MODELS"
+LLM_API_KEY = "TRADEMESH_LLM_API_KEY"
+
+# Where the inspector sends the risk events an operator must hear of at once (a legacy position
+# found, a stand-down, CLOSE_ALL, a reconciliation divergence): a webhook (JSON POSTed to the
+# URL) and/or a Telegram chat through the Bot API (the bot's token is a secret: never logged;
+# the base URL is configurable for a proxy or a test stand-in). Unset: no notification.
+NOTIFY_WEBHOOK_URL = "TRADEMESH_NOTIFY_WEBHOOK_URL"
+TELEGRAM_BOT_TOKEN = "TRADEMESH_TELEGRAM_BOT_TOKEN"
+TELEGRAM_CHAT_ID = "TRADEMESH_TELEGRAM_CHAT_ID"
+TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
+
+
+# The bus and the database of the mesh services (a --redis-url / --database-url flag wins).
+# They may hold passwords: log them only through redact_url.
+REDIS_URL = "REDIS_URL"
+DATABASE_URL = "DATABASE_URL"
+_DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_SCHEMES = ("postgresql", "postgres")  # asyncpg takes no other form
+_DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def read_secret(name: str) -> str | None:
+    value = os.environ.get(name, "")
+    return value if value != "" else None
+
+
+def drain_delay_s() -> float:
+    """$TRADEMESH_DRAIN_DELAY_S, else 0.5; InvalidArgument naming the variable if it is not a
+    number of seconds in 0..60."""
+    text = os.environ.get(DRAIN_DELAY_S, "").strip()
+    if text == "":
+        return _DEFAULT_DRAIN_DELAY_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= _MAX_DRAIN_DELAY_S:
+        raise InvalidArgument.field(DRAIN_DELAY_S, f"{text!r} is not a number of seconds in 0..60")
+    return value
+
+
+def setting_of(value: str, variable: str, flag: str) -> str:
+    """The setting a value came from, for an error naming it: `variable` when the environment
+    holds that value, else the command-line `flag` (its name without dashes, as errors give it)."""
+    return variable if read_secret(variable) == value else flag
+
+
+def redis_url(flag: str | None = None) -> str:
+    """--redis-url, else $REDIS_URL, else the local default; InvalidArgument if not a Redis URL."""
+    url = flag or read_secret(REDIS_URL) or _DEFAULT_REDIS_URL
+    return check_url(url, REDIS_SCHEMES, "redis-url" if flag else REDIS_URL)
+
+
+def database_url(flag: str | None = None) -> str:
+    """--database-url, else $DATABASE_URL, else the local default; InvalidArgument if not a
+    postgresql:// URL (asyncpg takes no other form)."""
+    url = flag or read_secret(DATABASE_URL) or _DEFAULT_DATABASE_URL
+    return check_url(url, DATABASE_SCHEMES, "database-url" if flag else DATABASE_URL)
+
+
+# Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_"
+# (e.g. TRADEMESH_BINANCE_API_KEY, TRADEMESH_OKX_SWAP_PASSPHRASE). FIELD -> the ccxt attribute it sets.
+# Without credentials a live venue streams market data and refuses TradeFlow calls.
+VENUE_CREDENTIALS = {
+    "API_KEY": "apiKey",
+    "API_SECRET": "secret",
+    "PASSPHRASE": "password",  # OKX; Coinbase's legacy keys
+}
+# TRADEMESH_<VENUE>_SANDBOX=1 talks to the venue's testnet/sandbox where it has one.
+VENUE_SANDBOX = "SANDBOX"
+
+
+def venue_variable(venue: str, field: str) -> str:
+    return f"TRADEMESH_{venue.upper().replace('-', '_')}_{field}"

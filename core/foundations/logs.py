@@ -1,0 +1,121 @@
+"""Logging set-up shared by every trademesh process: one line per record, to stderr.
+
+TRADEMESH_LOG_FORMAT picks the line: `text` (the default; for people at a terminal) or `json`
+(one JSON object per line, for log collectors): time, level, service, logger, message, and
+the structured fields known where the record was made: a record's `extra=` fields and the
+fields bound to the running task with `log_fields(...)` (venue, symbol, stream, group,
+trace_id, ...). Tasks inherit the fields bound where they were created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from core.foundations.env import LOG_FORMAT, LOG_LEVEL
+from core.foundations.errors import InvalidArgument
+
+__all__ = ["JsonFormatter", "bind_log_fields", "log_fields", "setup_logging"]
+
+_FIELDS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "log_fields", default=MappingProxyType({})
+)
+# What every LogRecord has: anything else on a record came from `extra=`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_FORMATS = ("text", "json")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@contextlib.contextmanager
+def log_fields(**fields: Any) -> Iterator[None]:
+    """Within the block (and the tasks created in it), every record carries these fields."""
+    token = _FIELDS.set({**_FIELDS.get(), **fields})
+    try:
+        yield
+    finally:
+        _FIELDS.reset(token)
+
+
+def bind_log_fields(**fields: Any) -> None:
+    """From now on in this task (and the tasks it creates), records carry these fields."""
+    _FIELDS.set({**_FIELDS.get(), **fields})
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; the service's name on every line."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_FIELDS.get())
+        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info is not None and record.exc_info[0] is not None:
+            line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return json.dumps(line, default=str)
+
+
+def _format() -> str:
+    value = os.environ.get(LOG_FORMAT, "").strip().lower() or "text"
+    if value not in _FORMATS:
+        raise InvalidArgument.field(LOG_FORMAT, f"{value[:32]!r} is not one of {', '.join(_FORMATS)}")
+    return value
+
+
+def _level() -> int:
+    name = os.environ.get(LOG_LEVEL, "").strip().upper() or "INFO"
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None or name not in _LEVELS:
+        raise InvalidArgument.field(LOG_LEVEL, f"{name[:32]!r} is not one of {', '.join(_LEVELS)}")
+    return level
+
+
+class _ClientGoneFilter(logging.Filter):
+    """grpc's aio server logs a traceback when a call's status cannot be sent because the
+    client hung up a moment before grpc noticed (a race inside grpc, not a fault of ours):
+    one warning line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("ExecuteBatchError raised in core"):
+            record.msg, record.args = "a call's status was not sent: its client had gone (%s)", record.args
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def setup_logging(service: str, **fields: Any) -> None:
+    """Logging for this process, named `service`; `fields` go on every JSON line (e.g. venue).
+
+    InvalidArgument (one line, exit code 2 from the CLI) for an unknown level or format."""
+    level, form = _level(), _format()
+    handler = logging.StreamHandler(sys.stderr)
+    if form == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    bind_log_fields(**fields)
+    # grpc and asyncio are chatty at INFO about things operators do not act on.
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    cygrpc = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, _ClientGoneFilter) for f in cygrpc.filters):
+        cygrpc.addFilter(_ClientGoneFilter())

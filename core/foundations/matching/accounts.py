@@ -1,0 +1,179 @@
+"""Balances and positions of the sim venue's single user account.
+
+On SPOT instruments a buy fill moves the base asset +size and the quote asset -(price * size);
+a sell the reverse. Fees are charged in the quote asset. On the linear perpetuals
+(core/foundations/matching/funding.py) a fill moves only the settle asset: its fee, and the PnL it realises.
+
+Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange does), whose
+precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums
+and products never round. A position's average entry price is the one quotient that may
+not terminate: it is kept exact when it does, else to 18 decimal places (``exact_quotient``),
+and realized PnL is exact against that entry price. (Fractions would keep it exact, but their
+denominators grow with every fill, and so does the cost of the next one.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
+
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import FailedPrecondition
+from core.foundations.model import Balance, Position, Side
+
+__all__ = ["EXACT", "REPORT_QUANTUM", "Accounts", "exact_quotient"]
+
+EXACT = Context(prec=200, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+# Quotients that do not terminate (average prices, entry prices, PnL) are reported to 18 places.
+REPORT_QUANTUM = Decimal("1e-18")
+
+_ZERO = Decimal(0)
+
+
+def exact_quotient(numerator: Decimal | int, denominator: Decimal | int) -> Decimal:
+    """numerator / denominator exactly when it terminates, else rounded half-even to 1e-18."""
+    ctx = EXACT.copy()
+    ctx.clear_flags()
+    value = ctx.divide(Decimal(numerator), Decimal(denominator))
+    if ctx.flags[Inexact]:
+        return value.quantize(REPORT_QUANTUM, context=ctx)
+    return value
+
+
+class _Position:
+    __slots__ = ("cost", "realized", "size")
+
+    def __init__(self) -> None:
+        self.size = _ZERO  # signed: + long, - short
+        self.cost = _ZERO  # entry price * |size|
+        self.realized = _ZERO
+
+    def entry(self) -> Decimal:
+        return exact_quotient(self.cost, abs(self.size))
+
+    def apply(self, signed_size: Decimal, price: Decimal) -> None:
+        if self.size == 0 or (self.size > 0) == (signed_size > 0):
+            self.size += signed_size
+            self.cost += price * abs(signed_size)
+            return
+        closed = min(abs(signed_size), abs(self.size))
+        entry = self.entry()
+        direction = 1 if self.size > 0 else -1
+        self.realized += (price - entry) * closed * direction
+        self.size += signed_size
+        if self.size == 0:
+            self.cost = _ZERO
+        elif (self.size > 0) != (direction > 0):  # flipped: the rest opens at the fill price
+            self.cost = price * abs(self.size)
+        else:  # reduced: what is left keeps its entry price
+            self.cost = entry * abs(self.size)
+
+    def snapshot(self, symbol: str) -> Position:
+        return Position(
+            symbol=symbol,
+            size=self.size,
+            entry_price=None if self.size == 0 else self.entry(),
+            realized_pnl=self.realized,
+        )
+
+
+class Accounts:
+    """Free and locked amounts per asset, and positions per symbol, of one account."""
+
+    def __init__(self, initial: Mapping[str, Decimal]) -> None:
+        self._free: dict[str, Decimal] = {asset: Decimal(v) for asset, v in initial.items()}
+        self._locked: dict[str, Decimal] = dict.fromkeys(self._free, _ZERO)
+        self._positions: dict[str, _Position] = {}
+
+    # ---- balances
+
+    def free(self, asset: str) -> Decimal:
+        return self._free.get(asset, _ZERO)
+
+    def locked(self, asset: str) -> Decimal:
+        return self._locked.get(asset, _ZERO)
+
+    def balance(self, asset: str) -> Balance:
+        return Balance(asset=asset, free=self.free(asset), locked=self.locked(asset))
+
+    def balances(self) -> list[Balance]:
+        return [self.balance(asset) for asset in sorted(self._free)]
+
+    def add_asset(self, asset: str) -> None:
+        """Make an asset appear in balances() even before it is funded."""
+        self._free.setdefault(asset, _ZERO)
+        self._locked.setdefault(asset, _ZERO)
+
+    def require_free(self, asset: str, amount: Decimal) -> None:
+        free = self.free(asset)
+        if amount > free:
+            need, have = format_decimal(amount), format_decimal(free)
+            raise FailedPrecondition(f"insufficient {asset}: need {need}, free {have}")
+
+    def lock(self, asset: str, amount: Decimal) -> None:
+        self.require_free(asset, amount)
+        self.add_asset(asset)
+        self._free[asset] -= amount
+        self._locked[asset] += amount
+
+    def unlock(self, asset: str, amount: Decimal) -> None:
+        self.spend_locked(asset, amount, _ZERO)
+
+    def spend_locked(self, asset: str, released: Decimal, spent: Decimal) -> None:
+        """Take `released` out of locked; `spent` of it leaves the account, the rest is freed."""
+        if released > self.locked(asset) or released < 0:
+            # Locks are sized by the order manager; getting here is a bookkeeping bug.
+            raise RuntimeError(f"cannot release {released} {asset}: locked {self.locked(asset)}")
+        self._locked[asset] -= released
+        self._free[asset] += released - spent
+
+    def credit(self, asset: str, amount: Decimal) -> None:
+        self.add_asset(asset)
+        self._free[asset] += amount
+
+    # ---- fills and positions
+
+    def settle_spot_fill(
+        self,
+        base: str,
+        quote: str,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        released: Decimal,
+    ) -> None:
+        """Book one fill; `released` is what the order had locked for this part of it."""
+        notional = price * size
+        if side is Side.BUY:
+            self.spend_locked(quote, released, notional + fee)
+            self.credit(base, size)
+        else:
+            self.spend_locked(base, released, size)
+            self.credit(quote, notional - fee)
+
+    def settle_perp_fill(self, settle: str, fee: Decimal, released: Decimal, realized: Decimal) -> None:
+        """Book one perpetual fill: the fee leaves the settle asset out of what the order had
+        locked for it (`released`), the PnL it realised (signed) is added."""
+        self.spend_locked(settle, released, fee)
+        self.credit(settle, realized)
+
+    def record_fill(self, symbol: str, side: Side, price: Decimal, size: Decimal) -> Decimal:
+        """Move the symbol's position by one fill; returns the PnL the fill realised."""
+        position = self._positions.get(symbol)
+        if position is None:
+            position = self._positions[symbol] = _Position()
+        before = position.realized
+        position.apply(size * side.sign, price)
+        return position.realized - before
+
+    def position_size(self, symbol: str) -> Decimal:
+        position = self._positions.get(symbol)
+        return _ZERO if position is None else exact_quotient(position.size, 1)
+
+    def position(self, symbol: str) -> Position:
+        return self._positions.get(symbol, _Position()).snapshot(symbol)
+
+    def positions(self) -> list[Position]:
+        return [self._positions[s].snapshot(s) for s in sorted(self._positions)]

@@ -1,0 +1,570 @@
+"""SimExchange: the sim venue's books, order manager and account behind one entry point.
+
+Two kinds of callers share the books:
+- the user API (Decimals in, core.foundations.model objects out), used by the TradeFlow servicer;
+- the synthetic API (ints, no Decimal), used by the market generator at high rates.
+
+Fills between synthetic and user orders are routed to the order manager, so the user gets
+fills, fees and balance changes whoever the taker is.
+
+Listener calls for one operation come in this order: on_trade for each trade (in matching
+order), one batched on_levels with every level the operation changed, then the user's
+executions. A user placement emits its OPEN execution before its trades. Level changes are
+(side, price ticks, new total lots), 0 meaning the level is gone, each level at most once per
+call; applied in order to an aggregated copy of the book they reproduce OrderBook.depth()
+exactly. A cancel (user or synthetic) or a synthetic reduce makes its own on_levels call
+with one change.
+
+Stop orders wait outside the book (core/foundations/matching/stops.py) until a trade crosses their trigger
+price, whoever's trade it is. Each operation that trades notes the range of its prices; once
+the operation is over (its listener calls made), the stops that range triggers are placed, as
+operations of their own, oldest first, each one's trades possibly triggering more. A stop
+whose trigger the last trade had already crossed when it was placed waits for the next trade.
+A caller that makes one operation of several synthetic orders (a replayed venue sends a recorded
+taker's trades one by one: core.backtest.market) holds the stops back with
+submit_synthetic(..., stops=False) and places them with run_stops() once its last order is in.
+
+A user's limit price and stop trigger price are checked against the price band
+(core/foundations/matching/price_band.py) before the order manager sees the order; the order manager keeps
+closed orders for a bounded window.
+
+Linear perpetuals (BASE/QUOTE:QUOTE) trade in the same books; their positions pay funding at
+the funding times of their schedule when settle_funding() is called (core/foundations/matching/funding.py).
+
+Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
+read the exchange (books, formatting) but must not place or cancel from inside a callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, localcontext
+from typing import Protocol
+
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.matching.accounts import EXACT, Accounts
+from core.foundations.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from core.foundations.matching.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
+from core.foundations.matching.order_manager import FeeSchedule, OrderManager
+from core.foundations.matching.price_band import PriceBand, reference_ticks
+from core.foundations.matching.stops import StopBook
+from core.foundations.model import (
+    Balance,
+    Execution,
+    FundingPayment,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+
+__all__ = ["NullListener", "SimExchange", "SimListener"]
+
+_POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
+# A cancel's status_reason when the canceller gave none (venues.runtime.cancels.BY_REQUEST).
+_BY_REQUEST = "canceled by request"
+
+
+class SimListener(Protocol):
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None: ...
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None: ...
+
+    def on_execution(self, execution: Execution) -> None: ...
+
+
+class NullListener:
+    def on_trade(
+        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
+    ) -> None:
+        pass
+
+    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
+        pass
+
+    def on_execution(self, execution: Execution) -> None:
+        pass
+
+
+class _Scale:
+    """Integer units of a decimal step (ticks of tick_size, lots of lot_size)."""
+
+    __slots__ = ("div", "field", "mult", "places", "step")
+
+    def __init__(self, step: Decimal, field: str) -> None:
+        _, digits, exponent = step.as_tuple()
+        if not isinstance(exponent, int) or step <= 0:  # the exponent is a str for NaN / infinity
+            raise InvalidArgument.field(field, f"step must be a positive finite decimal, got {step}")
+        self.step = step
+        self.field = field
+        self.mult = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
+        self.places = max(-exponent, 0)
+        self.div = 10**self.places
+
+    def units(self, value: Decimal) -> int:
+        quotient = EXACT.divide(value, self.step)
+        if quotient != quotient.to_integral_value():
+            raise InvalidArgument.field(self.field, f"{value} is not a multiple of {self.step}")
+        return int(quotient)
+
+    def value(self, units: int) -> Decimal:
+        return Decimal(units * self.mult).scaleb(-self.places, EXACT)
+
+    def text(self, units: int) -> str:
+        n = units * self.mult
+        if n < 0:
+            return "-" + self.text(-units)
+        if not self.places:
+            return str(n)
+        whole, frac = divmod(n, self.div)
+        if not frac:
+            return str(whole)
+        return f"{whole}.{str(frac).rjust(self.places, '0').rstrip('0')}"
+
+
+class _Market:
+    __slots__ = (
+        "book",
+        "funding",
+        "instrument",
+        "last_trade",
+        "moved",
+        "price",
+        "size",
+        "stops",
+        "terms",
+        "trade_seq",
+    )
+
+    def __init__(self, instrument: Instrument, terms: FundingTerms, opened_ns: int) -> None:
+        _check_kind(instrument)
+        self.instrument = instrument
+        # Perpetuals only: the funding rate and the funding times to come.
+        self.terms = terms
+        self.funding: FundingSchedule | None = None
+        if instrument.kind is InstrumentKind.PERPETUAL:
+            self.funding = FundingSchedule(terms.interval_s, opened_ns)
+        self.book = OrderBook(instrument.symbol)
+        self.price = _Scale(instrument.tick_size, "price")
+        self.size = _Scale(instrument.lot_size, "size")
+        self.trade_seq = 0
+        self.last_trade: int | None = None  # price in ticks
+        self.stops = StopBook()
+        # (lowest, highest) trade price in ticks since the stops were last checked; noted only
+        # while stops wait, so a market without stops pays nothing for them.
+        self.moved: tuple[int, int] | None = None
+
+
+class SimExchange:
+    def __init__(
+        self,
+        venue: str,
+        instruments: Sequence[Instrument],
+        *,
+        maker_fee_rate: Decimal,
+        taker_fee_rate: Decimal,
+        balances: Mapping[str, Decimal],
+        clock: Callable[[], int],
+        listener: SimListener | None = None,
+        price_band_ratio: Decimal = Decimal(5),
+        closed_orders_kept: int = 10_000,
+        funding: Mapping[str, FundingTerms] | None = None,
+    ) -> None:
+        """`funding`: the terms of each perpetual, by symbol (FundingTerms() for one not named)."""
+        self.venue = venue
+        self.listener: SimListener = listener if listener is not None else NullListener()
+        self._clock = clock
+        # The clock is read once more only when there are perpetuals (their first funding time).
+        perpetual = any(i.kind is InstrumentKind.PERPETUAL for i in instruments)
+        opened_ns = clock() if perpetual else 0
+        terms = funding or {}
+        self._markets = {
+            i.symbol: _Market(i, terms.get(i.symbol, FundingTerms()), opened_ns) for i in instruments
+        }
+        self._perpetuals = [m for m in self._markets.values() if m.funding is not None]
+        self._funding = FundingHistory()
+        self._accounts = Accounts(balances)
+        for instrument in instruments:
+            if instrument.kind is InstrumentKind.PERPETUAL:
+                self._accounts.add_asset(instrument.settle_asset)
+            else:
+                self._accounts.add_asset(instrument.base_asset)
+                self._accounts.add_asset(instrument.quote_asset)
+        fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate)
+        self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept)
+        self._band = PriceBand(price_band_ratio)
+        self._last_id = 0
+
+    # ---- instruments and conversions
+
+    def instruments(self) -> list[Instrument]:
+        return [m.instrument for m in self._markets.values()]
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._market(symbol).instrument
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._market(symbol).book
+
+    def to_ticks(self, symbol: str, price: Decimal) -> int:
+        return self._market(symbol).price.units(price)
+
+    def to_lots(self, symbol: str, size: Decimal) -> int:
+        return self._market(symbol).size.units(size)
+
+    def price_of(self, symbol: str, ticks: int) -> Decimal:
+        return self._market(symbol).price.value(ticks)
+
+    def size_of(self, symbol: str, lots: int) -> Decimal:
+        return self._market(symbol).size.value(lots)
+
+    def price_str(self, symbol: str, ticks: int) -> str:
+        return self._market(symbol).price.text(ticks)
+
+    def size_str(self, symbol: str, lots: int) -> str:
+        return self._market(symbol).size.text(lots)
+
+    def formatters(self, symbol: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
+        """(price_text, size_text) of one symbol, for callers that format on the hot path."""
+        market = self._market(symbol)
+        return market.price.text, market.size.text
+
+    # ---- user API
+
+    def place(self, req: OrderRequest) -> tuple[Order, bool]:
+        """(order, duplicate): a known client_order_id returns the first order, duplicate=True."""
+        with localcontext(EXACT):
+            first = self._oms.duplicate(req.client_order_id)
+            if first is not None:
+                return first, True
+            market = self._market(req.symbol)
+            self._check_band(market, req)
+            placed = self._place_new(market, self._oms.prepare(req, market.instrument))
+            self._run_stops(market)  # its trades may trigger stops; the answer is the order as placed
+            return placed, False
+
+    def cancel(
+        self, order_id: str | None = None, client_order_id: str | None = None, reason: str = _BY_REQUEST
+    ) -> Order:
+        """Cancel an open order; `reason` becomes its status_reason (who asked, and why)."""
+        with localcontext(EXACT):
+            order = self._oms.find(order_id, client_order_id)
+            if not order.status.is_open:
+                raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+            return self._cancel_open(order, reason)
+
+    def cancel_all(self, symbol: str | None = None, reason: str = _BY_REQUEST) -> list[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        with localcontext(EXACT):
+            return [self._cancel_open(order, reason) for order in self._oms.open_orders(symbol)]
+
+    def get(self, order_id: str | None = None, client_order_id: str | None = None) -> Order:
+        return self._oms.find(order_id, client_order_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        return self._oms.open_orders(symbol)
+
+    def balances(self) -> list[Balance]:
+        return self._accounts.balances()
+
+    def positions(self, symbol: str | None = None) -> list[Position]:
+        if symbol is None:
+            return self._accounts.positions()
+        self._market(symbol)
+        return [self._accounts.position(symbol)]
+
+    # ---- funding of perpetuals
+
+    def settle_funding(self) -> list[FundingPayment]:
+        """Pay the funding of every perpetual position whose funding time has come (on the
+        exchange's clock); returns the payments made. They join the history in time order, so
+        that the history stays sorted across symbols (a page cut at its limit skips none)."""
+        if not self._perpetuals:
+            return []
+        now_ns = self._clock()
+        paid: list[FundingPayment] = []
+        with localcontext(EXACT):
+            for market in self._perpetuals:
+                assert market.funding is not None
+                for ts_ns in market.funding.due(now_ns):
+                    payment = self._fund(market, ts_ns)
+                    if payment is not None:
+                        paid.append(payment)
+        paid.sort(key=lambda p: (p.ts_ns, p.funding_id))
+        for payment in paid:
+            self._funding.add(payment)
+        return paid
+
+    def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The funding payments made at or after since_ns, oldest first, at most `limit`."""
+        if symbol is not None:
+            self._market(symbol)
+        return self._funding.page(symbol, since_ns, limit)
+
+    def _fund(self, market: _Market, ts_ns: int) -> FundingPayment | None:
+        instrument = market.instrument
+        size = self._accounts.position_size(instrument.symbol)
+        reference = reference_ticks(market.book, market.last_trade)
+        if size == 0 or reference is None:
+            return None
+        mark = reference[0] * instrument.tick_size
+        rate = market.terms.rate
+        amount = -(size * mark * rate)
+        self._accounts.credit(instrument.settle_asset, amount)
+        payment = FundingPayment(
+            funding_id=funding_id(instrument.native_symbol, ts_ns),
+            symbol=instrument.symbol,
+            asset=instrument.settle_asset,
+            amount=amount,
+            rate=rate,
+            position_size=size,
+            ts_ns=ts_ns,
+        )
+        return payment
+
+    # ---- synthetic API (hot path: ints only)
+
+    def submit_synthetic(
+        self,
+        symbol: str,
+        side: Side,
+        price_ticks: int | None,
+        lots: int,
+        tif: TimeInForce = TimeInForce.GTC,
+        *,
+        stops: bool = True,
+    ) -> int:
+        """Add synthetic liquidity (price None = market order); returns its engine order id.
+        `stops` False: the stops its trades trigger wait for run_stops() (the next orders are
+        the same operation's)."""
+        market = self._market(symbol)
+        self._last_id += 1
+        order_id = self._last_id
+        result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif)
+        if result.fills:
+            self._publish(market, side, SYNTHETIC, result)
+        elif result.changes:  # _publish's answer without trades, one call less on the hot path
+            self.listener.on_levels(market.instrument.symbol, result.changes)
+        if stops and market.moved is not None:
+            self._run_stops(market)
+        return order_id
+
+    def run_stops(self, symbol: str) -> None:
+        """Place the stops that the trades since they were last checked triggered (those held
+        back by submit_synthetic(..., stops=False))."""
+        market = self._market(symbol)
+        if market.moved is not None:
+            self._run_stops(market)
+
+    def cancel_synthetic(self, symbol: str, order_id: int) -> int:
+        """Lots removed; 0 when the order is not resting or is not synthetic."""
+        book = self._market(symbol).book
+        resting = book.resting(order_id)
+        if resting is None or resting.owner != SYNTHETIC:
+            return 0
+        lots, change = book.cancel(order_id)
+        if change is not None:
+            self.listener.on_levels(symbol, [change])
+        return lots
+
+    def reduce_synthetic(self, symbol: str, order_id: int, lots: int) -> int:
+        """Take up to `lots` off a resting synthetic order, which keeps its queue position;
+        lots removed (0 when the order is not resting or is not synthetic)."""
+        book = self._market(symbol).book
+        resting = book.resting(order_id)
+        if resting is None or resting.owner != SYNTHETIC:
+            return 0
+        removed, change = book.reduce(order_id, lots)
+        if change is not None:
+            self.listener.on_levels(symbol, [change])
+        return removed
+
+    # ---- synthetic liquidity kept outside the book (a replayed venue's levels nothing reads yet)
+
+    def take_order_id(self) -> int:
+        """The id the next order would get, taken: liquidity that submit_synthetic would have
+        placed and that enters the book later (rest_synthetic) keeps the ids of our orders the
+        same as if it had been placed at once."""
+        self._last_id += 1
+        return self._last_id
+
+    def rest_synthetic(self, symbol: str, order_id: int, side: Side, price_ticks: int, lots: int) -> None:
+        """Put synthetic liquidity at the back of its level under an id taken before; it must not
+        reach the other side (the listener is not told: the level was there all along)."""
+        book = self._market(symbol).book
+        if book.would_cross(side, price_ticks):
+            raise FailedPrecondition(f"synthetic order {order_id} would trade at {price_ticks} ticks")
+        book.submit(order_id, SYNTHETIC, side, price_ticks, lots, TimeInForce.GTC)
+
+    def note_trades(self, symbol: str, count: int, price_ticks: int) -> None:
+        """`count` trades made outside the book between synthetic orders, the last at price_ticks:
+        their trade ids are taken and the last trade price set (no stop may trigger on them; the
+        listener is not told)."""
+        market = self._market(symbol)
+        market.trade_seq += count
+        market.last_trade = price_ticks
+
+    def stops_reached(self, symbol: str, low: int, high: int) -> bool:
+        """Whether trades between low and high (ticks) may trigger a waiting stop."""
+        stops = self._market(symbol).stops
+        return bool(stops.live) and stops.reached(low, high)
+
+    # ---- internals
+
+    def _market(self, symbol: str) -> _Market:
+        market = self._markets.get(symbol)
+        if market is None:
+            raise NotFound(f"unknown symbol {symbol!r} on venue {self.venue}")
+        return market
+
+    def _check_band(self, market: _Market, req: OrderRequest) -> None:
+        reference = reference_ticks(market.book, market.last_trade)
+        if reference is None:
+            return
+        for field, price in (("price", req.price), ("trigger_price", req.trigger_price)):
+            if price is None or price <= 0:
+                continue  # a market order has no band; a bad price is the order manager's to refuse
+            self._band.check(market.price.units(price), reference, market.instrument.tick_size, field)
+
+    def _emit_execution(self, execution: Execution) -> None:
+        self.listener.on_execution(execution)
+
+    def _place_new(self, market: _Market, req: OrderRequest) -> Order:
+        lots = market.size.units(req.size)
+        ticks = None if req.price is None else market.price.units(req.price)
+        self._last_id += 1
+        order_id = self._last_id
+        if req.type.is_stop:
+            assert req.trigger_price is not None  # the order manager refuses a stop without one
+            trigger = market.price.units(req.trigger_price)
+            order = self._oms.accept_stop(req, market.instrument, order_id)
+            market.stops.add(order_id, req.side, trigger)
+            return order
+        if req.post_only and ticks is not None and market.book.would_cross(req.side, ticks):
+            return self._oms.reject(req, market.instrument, order_id, _POST_ONLY_REASON)
+        cost = self._market_buy_cost(market, req, lots)
+        self._oms.accept(req, market.instrument, order_id, cost)
+        result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
+        self._publish(market, req.side, USER, result)
+        return self._conclude(order_id, req, result)
+
+    def _run_stops(self, market: _Market) -> None:
+        """Place the stops that the trades since the last check triggered (and those that their
+        own trades trigger in turn)."""
+        while market.moved is not None:
+            low, high = market.moved
+            market.moved = None
+            for order_id in market.stops.due(low, high):
+                with localcontext(EXACT):
+                    self._trigger(market, order_id)
+
+    def _trigger(self, market: _Market, order_id: int) -> None:
+        req = self._oms.triggered_request(order_id)
+        if req is None:
+            return
+        lots = market.size.units(req.size)
+        if not self._oms.trigger(order_id, req, self._market_buy_cost(market, req, lots)):
+            return
+        ticks = None if req.price is None else market.price.units(req.price)
+        result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force)
+        self._publish(market, req.side, USER, result)
+        self._conclude(order_id, req, result)
+
+    def _market_buy_cost(self, market: _Market, req: OrderRequest, lots: int) -> Decimal:
+        """What a market order would pay walking the book now: a spot buy's cost, or a perpetual
+        order's (either side) notional, off which its fee lock is taken."""
+        perpetual = market.funding is not None
+        if req.type is not OrderType.MARKET or (req.side is not Side.BUY and not perpetual):
+            return Decimal(0)
+        walk = market.book.preview(req.side, None, lots)
+        return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+
+    def _conclude(self, order_id: int, req: OrderRequest, result: MatchResult) -> Order:
+        if not self._oms.is_open(order_id):
+            return self._oms.find(str(order_id), None)
+        if result.rejected_post_only:
+            return self._oms.close(order_id, OrderStatus.REJECTED, _POST_ONLY_REASON)
+        if result.expired:
+            return self._oms.close(order_id, OrderStatus.EXPIRED, _expiry_reason(req, result))
+        return self._oms.find(str(order_id), None)
+
+    def _cancel_open(self, order: Order, reason: str) -> Order:
+        order_id = int(order.order_id)
+        market = self._markets[order.symbol]
+        market.stops.remove(order_id)
+        _, change = market.book.cancel(order_id)
+        if change is not None:
+            self.listener.on_levels(order.symbol, [change])
+        return self._oms.close(order_id, OrderStatus.CANCELED, reason)
+
+    def _publish(self, market: _Market, taker_side: Side, taker_owner: int, result: MatchResult) -> None:
+        symbol = market.instrument.symbol
+        if not result.fills:
+            if result.changes:
+                self.listener.on_levels(symbol, result.changes)
+            return
+        ts_ns = self._clock()
+        trade_ids = self._publish_trades(market, taker_side, result.fills, ts_ns)
+        self.listener.on_levels(symbol, result.changes)
+        if taker_owner == USER or any(f.maker_owner == USER for f in result.fills):
+            with localcontext(EXACT):
+                self._route_user_fills(market, taker_owner, result.fills, trade_ids)
+
+    def _publish_trades(self, market: _Market, taker_side: Side, fills: list[Match], ts_ns: int) -> list[str]:
+        symbol, on_trade = market.instrument.symbol, self.listener.on_trade
+        trade_ids: list[str] = []
+        for fill in fills:
+            market.trade_seq += 1
+            trade_id = str(market.trade_seq)
+            trade_ids.append(trade_id)
+            on_trade(symbol, trade_id, fill.price, fill.lots, taker_side, ts_ns)
+        market.last_trade = fills[-1].price
+        if market.stops.live:  # the attribute, not __bool__: this runs for every trade
+            prices = [fill.price for fill in fills]
+            low, high = min(prices), max(prices)
+            if market.moved is not None:
+                low, high = min(low, market.moved[0]), max(high, market.moved[1])
+            market.moved = (low, high)
+        return trade_ids
+
+    def _route_user_fills(
+        self, market: _Market, taker_owner: int, fills: list[Match], trade_ids: list[str]
+    ) -> None:
+        for fill, trade_id in zip(fills, trade_ids, strict=True):
+            price, size = market.price.value(fill.price), market.size.value(fill.lots)
+            if fill.maker_owner == USER:
+                self._oms.fill(fill.maker_id, price, size, Liquidity.MAKER, trade_id)
+            if taker_owner == USER:
+                self._oms.fill(fill.taker_id, price, size, Liquidity.TAKER, trade_id)
+
+
+def _check_kind(instrument: Instrument) -> None:
+    """Spot pairs, and linear perpetuals of contract size 1 settled in the quote asset."""
+    if instrument.kind is InstrumentKind.SPOT:
+        return
+    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size == 1
+    if instrument.kind is not InstrumentKind.PERPETUAL or not linear or instrument.inverse:
+        raise InvalidArgument.field(
+            "instruments",
+            f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (contract size 1, "
+            "settled in the quote asset) only",
+        )
+
+
+def _expiry_reason(req: OrderRequest, result: MatchResult) -> str:
+    if result.fok_killed:
+        return "fill-or-kill order could not be filled completely"
+    if req.type is OrderType.MARKET:
+        return "market order remainder expired: not enough liquidity"
+    return "immediate-or-cancel remainder expired"

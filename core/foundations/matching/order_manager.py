@@ -1,0 +1,517 @@
+"""Order manager of the sim venue: the state, locks and executions of user orders.
+
+The exchange drives it: it validates and accepts an order (locking funds), then reports each
+fill the engine makes and finally how the order ended. Every state change is emitted as an
+Execution carrying a snapshot of the order (and the Fill for a fill).
+
+Choices callers rely on:
+- The order id is the engine's integer order id as a string ("1", "2", ...), unique per venue
+  process (synthetic orders share the counter, so user ids have gaps).
+- An accepted order first emits an OPEN execution, then one per fill, then its end state
+  (CANCELED / EXPIRED) unless the last fill ended it (FILLED). A post-only order that would
+  cross is recorded as REJECTED and emits that single execution.
+- Locks: a limit buy locks price * size * (1 + max(maker, taker) rate) of quote (the taker rate
+  in the usual maker <= taker case); each fill releases its share and returns what it did not
+  cost (better price, maker fee). A market buy locks the cost of walking the book
+  * (1 + taker rate). A sell locks its size of base. What is left is unlocked when the order
+  ends, so an ended order never holds a lock.
+- Perpetuals (core/foundations/matching/funding.py): either side locks only the worst-case fee, in the
+  settle asset (price * size * max(maker, taker) rate; a market order the cost of walking the
+  book * the taker rate); a fill pays its fee from it and books its realised PnL.
+- reduce_only (spot: the position is the net size filled on this venue): the size is trimmed to
+  what is left of the position after the open reduce-only orders on the same side; an order on
+  a flat position or on the position's side is rejected with FailedPrecondition. The check is
+  made at placement only; a resting reduce-only order is not trimmed when the position later
+  shrinks through other fills.
+- Stop orders (STOP_MARKET, STOP_LIMIT) are accepted OPEN and untriggered: they lock nothing
+  and are not in the book (accept_stop). When the exchange sees a trade cross the trigger,
+  trigger() makes the order work as a market (STOP_MARKET) or limit (STOP_LIMIT) order: a
+  reduce-only stop is trimmed to the position then (EXPIRED when there is none left to
+  reduce), the funds are locked as for that order placed now (REJECTED when they are short),
+  and one OPEN execution with triggered = true is emitted before the order's fills.
+  Reduce-only at placement counts stops and the other orders apart: the untriggered
+  reduce-only stops of a side cover the position among themselves, and so do the other open
+  reduce-only orders, so a stop-loss and a take-profit can each cover the whole position;
+  the one that works first reduces it (the other is not trimmed, as above).
+- average_fill_price is sum(price * size) / filled_size, exact when the quotient terminates,
+  otherwise rounded half-even to 18 decimal places.
+- Memory is bounded: open orders are kept until they end, closed ones (FILLED, CANCELED,
+  EXPIRED, REJECTED) only for a window of the last `closed_orders_kept` (config, 10,000 by
+  default; about 2.4 KB each), the oldest closed dropped first. An order dropped from the
+  window is gone: GetOrder and CancelOrder answer NOT_FOUND (the message says what is kept),
+  and its client_order_id is free again, so PlaceOrder with it places a new order
+  (duplicate = false). Idempotency on client_order_id therefore holds while the first order
+  is open and for the next `closed_orders_kept` orders to close after it; a caller retrying
+  later than that must look the order up first (real venues bound it too: Binance and OKX
+  keep client ids unique among open orders only).
+
+All Decimal arithmetic must run inside ``localcontext(EXACT)`` (see accounts.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.foundations.decimals import format_decimal, is_multiple
+from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from core.foundations.matching.accounts import Accounts, exact_quotient
+from core.foundations.model import (
+    Execution,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+
+__all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival"]
+
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    maker: Decimal
+    taker: Decimal
+
+    def rate(self, liquidity: Liquidity) -> Decimal:
+        return self.maker if liquidity is Liquidity.MAKER else self.taker
+
+    @property
+    def lock_rate(self) -> Decimal:
+        # A resting buy may fill as maker or taker; lock for the dearer of the two.
+        return max(self.maker, self.taker)
+
+
+class _Managed:
+    __slots__ = (
+        "engine_id",
+        "instrument",
+        "notional",
+        "order",
+        "perpetual",
+        "reserve_asset",
+        "reserved",
+        "unit_reserve",
+    )
+
+    def __init__(self, order: Order, instrument: Instrument, engine_id: int) -> None:
+        self.order = order
+        self.instrument = instrument
+        self.engine_id = engine_id
+        self.perpetual = instrument.kind is InstrumentKind.PERPETUAL
+        if self.perpetual:
+            self.reserve_asset = instrument.settle_asset
+        elif order.side is Side.BUY:
+            self.reserve_asset = instrument.quote_asset
+        else:
+            self.reserve_asset = instrument.base_asset
+        self.reserved = Decimal(0)
+        # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
+        self.unit_reserve: Decimal | None = None
+        self.notional = Decimal(0)
+
+
+class OrderManager:
+    def __init__(
+        self,
+        venue: str,
+        accounts: Accounts,
+        fees: FeeSchedule,
+        clock: Callable[[], int],
+        emit: Callable[[Execution], None],
+        closed_kept: int = 10_000,
+    ) -> None:
+        self.venue = venue
+        self.accounts = accounts
+        self.fees = fees
+        self._clock = clock
+        self._emit = emit
+        self._orders: dict[str, _Managed] = {}
+        self._by_client: dict[str, str] = {}
+        self._open: dict[int, _Managed] = {}
+        # Order ids of closed orders, oldest closed first; at most _closed_kept of them.
+        self._closed: deque[str] = deque()
+        self._closed_kept = max(closed_kept, 1)
+        self._fill_seq = 0
+        self._client_seq = 0
+
+    # ---- placement
+
+    def duplicate(self, client_order_id: str) -> Order | None:
+        """The first order placed with this client order id, if any."""
+        order_id = self._by_client.get(client_order_id) if client_order_id else None
+        return None if order_id is None else self._snapshot(self._orders[order_id])
+
+    def prepare(self, req: OrderRequest, instrument: Instrument) -> OrderRequest:
+        """Defensive validation, then the reduce-only trim; returns the request to place."""
+        violations = _violations(req, instrument)
+        if violations:
+            raise InvalidArgument(violations)
+        if req.reduce_only:
+            req = dataclasses.replace(req, size=self._reduce_only_size(req))
+        return req
+
+    def market_buy_lock(self, cost: Decimal) -> Decimal:
+        return cost * (_ONE + self.fees.taker)
+
+    def market_lock(self, perpetual: bool, cost: Decimal) -> Decimal:
+        """What a market order locks for `cost` of walking the book: a spot buy its cost and
+        taker fee, a perpetual order its taker fee only."""
+        return cost * self.fees.taker if perpetual else self.market_buy_lock(cost)
+
+    def accept(
+        self, req: OrderRequest, instrument: Instrument, engine_id: int, market_cost: Decimal
+    ) -> Order:
+        """Lock funds and record the order as OPEN; FailedPrecondition when funds are short.
+
+        `market_cost` is the quote cost of walking the book, used for market buys only.
+        """
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        self.accounts.lock(managed.reserve_asset, amount)
+        managed.unit_reserve, managed.reserved = unit, amount
+        self._record(managed)
+        self._open[engine_id] = managed
+        return self._publish(managed, None)
+
+    def accept_stop(self, req: OrderRequest, instrument: Instrument, engine_id: int) -> Order:
+        """Record a stop order as OPEN and untriggered; it locks nothing until it triggers."""
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        self._record(managed)
+        self._open[engine_id] = managed
+        return self._publish(managed, None)
+
+    def triggered_request(self, engine_id: int) -> OrderRequest | None:
+        """What a stop whose trigger was crossed places now: a market or limit order of its
+        remaining size (a reduce-only one trimmed to the position). None when it ended instead
+        (a reduce-only stop with no position left to reduce: EXPIRED)."""
+        order = self._open[engine_id].order
+        size = order.remaining
+        if order.reduce_only:
+            position = self.accounts.position_size(order.symbol)
+            reduces = position != 0 and (position > 0) != (order.side is Side.BUY)
+            reducible = abs(position) if reduces else Decimal(0)
+            if reducible == 0:
+                self.close(
+                    engine_id, OrderStatus.EXPIRED, "reduce-only stop triggered with no position to reduce"
+                )
+                return None
+            size = min(size, reducible)
+            order.size = order.filled_size + size
+        return OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type.triggered_type,
+            size=size,
+            price=order.price,
+            time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only,
+            client_order_id=order.client_order_id,
+        )
+
+    def trigger(self, engine_id: int, req: OrderRequest, market_cost: Decimal) -> bool:
+        """Lock the funds of a triggered stop and report it triggered; False when the funds are
+        short (the order is then REJECTED). `req` is what triggered_request() returned."""
+        managed = self._open[engine_id]
+        order = managed.order
+        order.triggered = True
+        order.updated_ns = self._clock()
+        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        try:
+            self.accounts.lock(managed.reserve_asset, amount)
+        except FailedPrecondition as exc:
+            self.close(engine_id, OrderStatus.REJECTED, f"stop triggered, but {exc}")
+            return False
+        managed.unit_reserve, managed.reserved = unit, amount
+        self._publish(managed, None)
+        return True
+
+    def reject(self, req: OrderRequest, instrument: Instrument, engine_id: int, reason: str) -> Order:
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        managed.order.status = OrderStatus.REJECTED
+        managed.order.status_reason = reason
+        self._record(managed)
+        snapshot = self._publish(managed, None)
+        self._retire(managed)
+        return snapshot
+
+    # ---- lifecycle
+
+    def fill(
+        self, engine_id: int, price: Decimal, size: Decimal, liquidity: Liquidity, trade_id: str
+    ) -> None:
+        managed = self._open[engine_id]
+        fee = price * size * self.fees.rate(liquidity)
+        self._settle(managed, price, size, fee)
+        self._advance(managed, price, size)
+        if managed.order.status is OrderStatus.FILLED:
+            self._release(managed)
+        self._publish(managed, self._fill(managed, price, size, fee, liquidity, trade_id))
+
+    def close(self, engine_id: int, status: OrderStatus, reason: str) -> Order:
+        """End an open order (CANCELED, EXPIRED, REJECTED) and unlock what it still holds."""
+        managed = self._open[engine_id]
+        managed.order.status = status
+        managed.order.status_reason = reason
+        managed.order.updated_ns = self._clock()
+        self._release(managed)
+        return self._publish(managed, None)
+
+    # ---- queries
+
+    def find(self, order_id: str | None, client_order_id: str | None) -> Order:
+        return self._snapshot(self._find(order_id, client_order_id))
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        found = [m for m in self._open.values() if symbol is None or m.order.symbol == symbol]
+        found.sort(key=lambda m: m.engine_id)
+        return [self._snapshot(m) for m in found]
+
+    def is_open(self, engine_id: int) -> bool:
+        return engine_id in self._open
+
+    # ---- internals
+
+    def _find(self, order_id: str | None, client_order_id: str | None) -> _Managed:
+        if not order_id and not client_order_id:
+            raise InvalidArgument.field("order_id", "order_id or client_order_id is required")
+        if not order_id:
+            order_id = self._by_client.get(client_order_id or "")
+            if order_id is None:
+                raise NotFound(f"no order with client_order_id {client_order_id!r}{self._kept_note()}")
+        managed = self._orders.get(order_id)
+        if managed is None:
+            raise NotFound(f"no order with order_id {order_id!r}{self._kept_note()}")
+        if client_order_id and managed.order.client_order_id != client_order_id:
+            raise NotFound(f"order {order_id!r} does not have client_order_id {client_order_id!r}")
+        return managed
+
+    def _new_order(self, req: OrderRequest, engine_id: int) -> Order:
+        now = self._clock()
+        return Order(
+            venue=self.venue,
+            order_id=str(engine_id),
+            client_order_id=req.client_order_id or self._generate_client_id(),
+            symbol=req.symbol,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force,
+            price=req.price,
+            size=req.size,
+            post_only=req.post_only,
+            reduce_only=req.reduce_only,
+            created_ns=now,
+            updated_ns=now,
+            trigger_price=req.trigger_price,
+        )
+
+    def _generate_client_id(self) -> str:
+        while True:
+            self._client_seq += 1
+            candidate = f"sim-{self._client_seq}"
+            if candidate not in self._by_client:
+                return candidate
+
+    def _record(self, managed: _Managed) -> None:
+        self._orders[managed.order.order_id] = managed
+        self._by_client[managed.order.client_order_id] = managed.order.order_id
+
+    def _reserve_for(
+        self, req: OrderRequest, market_cost: Decimal, perpetual: bool
+    ) -> tuple[Decimal | None, Decimal]:
+        """(lock per unit of size or None, amount to lock now)."""
+        if perpetual:
+            if req.price is None:
+                return None, self.market_lock(True, market_cost)
+            unit = req.price * self.fees.lock_rate
+            return unit, unit * req.size
+        if req.side is Side.SELL:
+            return _ONE, req.size
+        if req.price is None:
+            return None, self.market_buy_lock(market_cost)
+        unit = req.price * (_ONE + self.fees.lock_rate)
+        return unit, unit * req.size
+
+    def _settle(self, managed: _Managed, price: Decimal, size: Decimal, fee: Decimal) -> None:
+        order, instrument = managed.order, managed.instrument
+        released = self._released_by(managed, price, size)
+        if managed.perpetual:
+            realized = self.accounts.record_fill(order.symbol, order.side, price, size)
+            self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
+        else:
+            base, quote = instrument.base_asset, instrument.quote_asset
+            self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released)
+            self.accounts.record_fill(order.symbol, order.side, price, size)
+        managed.reserved -= released
+
+    def _advance(self, managed: _Managed, price: Decimal, size: Decimal) -> None:
+        order = managed.order
+        managed.notional += price * size
+        order.updated_ns = self._clock()
+        order.filled_size += size
+        order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
+        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+
+    def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
+        if managed.unit_reserve is None:
+            return self.market_lock(managed.perpetual, price * size)
+        return managed.unit_reserve * size
+
+    def _release(self, managed: _Managed) -> None:
+        if managed.reserved:
+            self.accounts.unlock(managed.reserve_asset, managed.reserved)
+            managed.reserved = Decimal(0)
+        del self._open[managed.engine_id]
+        self._retire(managed)
+
+    def _retire(self, managed: _Managed) -> None:
+        """The order closed: it joins the window of kept closed orders, pushing the oldest out."""
+        self._closed.append(managed.order.order_id)
+        while len(self._closed) > self._closed_kept:
+            dropped = self._orders.pop(self._closed.popleft())
+            if self._by_client.get(dropped.order.client_order_id) == dropped.order.order_id:
+                del self._by_client[dropped.order.client_order_id]
+
+    def _kept_note(self) -> str:
+        return f" (the sim keeps open orders and the last {self._closed_kept} closed ones)"
+
+    def _reduce_only_size(self, req: OrderRequest) -> Decimal:
+        position = self.accounts.position_size(req.symbol)
+        if position == 0 or (position > 0) == (req.side is Side.BUY):
+            raise FailedPrecondition(
+                f"reduce_only order would increase the position: {req.symbol} position is "
+                f"{format_decimal(position)}"
+            )
+        pending = sum(
+            (m.order.remaining for m in self._open.values() if covers(m.order, req)),
+            Decimal(0),
+        )
+        available = abs(position) - pending
+        if available <= 0:
+            raise FailedPrecondition(
+                f"reduce_only order would increase the position: open reduce_only orders already "
+                f"cover the {req.symbol} position of {format_decimal(position)}"
+            )
+        return min(req.size, available)
+
+    def _fill(
+        self,
+        managed: _Managed,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        liquidity: Liquidity,
+        trade_id: str,
+    ) -> Fill:
+        self._fill_seq += 1
+        order = managed.order
+        return Fill(
+            fill_id=str(self._fill_seq),
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=fee,
+            fee_asset=managed.reserve_asset if managed.perpetual else managed.instrument.quote_asset,
+            liquidity=liquidity,
+            trade_id=trade_id,
+            ts_event_ns=order.updated_ns,
+        )
+
+    def _publish(self, managed: _Managed, fill: Fill | None) -> Order:
+        snapshot = self._snapshot(managed)
+        self._emit(Execution(ts_event_ns=snapshot.updated_ns, order=snapshot, fill=fill))
+        return snapshot
+
+    @staticmethod
+    def _snapshot(managed: _Managed) -> Order:
+        return dataclasses.replace(managed.order)
+
+
+def covers(order: Order, req: OrderRequest) -> bool:
+    """An open reduce-only order covering the same position as `req` (the trim at placement):
+    waiting stops count against waiting stops, every other open order against the other
+    orders."""
+    waiting = order.type.is_stop and not order.triggered
+    return _alike(order.reduce_only, order.symbol, order.side, waiting, req)
+
+
+def covers_on_arrival(request: OrderRequest, req: OrderRequest) -> bool:
+    """An order on its way to the sim that will cover the position `req` reduces once placed (a
+    stop arrives waiting)."""
+    return _alike(request.reduce_only, request.symbol, request.side, request.type.is_stop, req)
+
+
+def _alike(reduce_only: bool, symbol: str, side: Side, waiting: bool, req: OrderRequest) -> bool:
+    return reduce_only and symbol == req.symbol and side is req.side and waiting == req.type.is_stop
+
+
+def _violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    if req.symbol != instrument.symbol:
+        out.append(FieldViolation("symbol", f"{req.symbol!r} is not {instrument.symbol!r}"))
+    out.extend(_size_violations(req.size, instrument))
+    if req.type.triggered_type is OrderType.MARKET:
+        out.extend(_market_violations(req))
+    else:
+        out.extend(_limit_violations(req, instrument))
+    out.extend(_trigger_violations(req, instrument))
+    return out
+
+
+def _trigger_violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    trigger = req.trigger_price
+    if not req.type.is_stop:
+        return [] if trigger is None else [FieldViolation("trigger_price", "is for stop orders only")]
+    if trigger is None:
+        return [FieldViolation("trigger_price", "is required for a stop order")]
+    if trigger <= 0:
+        return [FieldViolation("trigger_price", "must be positive")]
+    if not is_multiple(trigger, instrument.tick_size):
+        return [
+            FieldViolation("trigger_price", f"must be a multiple of the tick size {instrument.tick_size}")
+        ]
+    return []
+
+
+def _size_violations(size: Decimal, instrument: Instrument) -> list[FieldViolation]:
+    if size <= 0:
+        return [FieldViolation("size", "must be positive")]
+    if not is_multiple(size, instrument.lot_size):
+        return [FieldViolation("size", f"must be a multiple of the lot size {instrument.lot_size}")]
+    if size < instrument.min_size:
+        return [FieldViolation("size", f"must be at least {instrument.min_size}")]
+    return []
+
+
+def _market_violations(req: OrderRequest) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    if req.price is not None:
+        out.append(FieldViolation("price", "must be empty for a market order"))
+    if req.post_only:
+        out.append(FieldViolation("post_only", "a market order cannot be post-only"))
+    return out
+
+
+def _limit_violations(req: OrderRequest, instrument: Instrument) -> list[FieldViolation]:
+    price = req.price
+    if price is None:
+        return [FieldViolation("price", "is required for a limit order")]
+    if price <= 0:
+        return [FieldViolation("price", "must be positive")]
+    if not is_multiple(price, instrument.tick_size):
+        return [FieldViolation("price", f"must be a multiple of the tick size {instrument.tick_size}")]
+    if req.size > 0 and instrument.notional(req.size, price) < instrument.min_notional:
+        return [FieldViolation("size", f"notional must be at least {instrument.min_notional}")]
+    return []

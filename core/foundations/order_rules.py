@@ -1,0 +1,181 @@
+"""What an order must be to be placed: the contract's rules for a PlaceOrderRequest, against the
+venue's instruments (its symbol listed, its enums known, size, price and trigger on the venue's
+lot and tick, the minimum notional, a client order id's form). Every venue applies them before
+it trades (venues.runtime.validate) and the backtest before its replayed venue does
+(core.backtest.inspect), so a request is refused the same way live and in a backtest. Each bad
+field is named, all at once (InvalidArgument with its field violations).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Mapping
+from decimal import Decimal
+from typing import Any
+
+from core.foundations.convert import ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB
+from core.foundations.decimals import format_decimal, is_multiple, parse_decimal
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.model import Instrument, OrderRequest, OrderType, TimeInForce
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["Violations", "check_enum", "instrument_of", "place_order"]
+
+_TYPE_WORDS = {
+    OrderType.LIMIT: "limit",
+    OrderType.MARKET: "market",
+    OrderType.STOP_MARKET: "stop-market",
+    OrderType.STOP_LIMIT: "stop-limit",
+}
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+
+
+class Violations:
+    """Collects every bad field of a request so the caller sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def decimal(self, field: str, text: str, *, required: bool = True) -> Decimal | None:
+        try:
+            return parse_decimal(field, text, required=required)
+        except InvalidArgument as exc:
+            self.items += exc.violations
+            return None
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def instrument_of(
+    found: Violations, field: str, symbol: str, instruments: Mapping[str, Instrument]
+) -> Instrument | None:
+    if symbol == "":
+        found.add(field, "is required")
+        return None
+    if symbol not in instruments:
+        found.add(field, f"unknown symbol {shown(symbol)}; ListInstruments names the venue's symbols")
+        return None
+    return instruments[symbol]
+
+
+def check_enum(found: Violations, field: str, value: int, table: Container[Any], what: str) -> None:
+    if value == 0:
+        found.add(field, "is required")
+    elif value not in table:
+        found.add(field, f"{value} is not a valid {what}")
+
+
+def place_order(request: tf.PlaceOrderRequest, instruments: Mapping[str, Instrument]) -> OrderRequest:
+    found = Violations()
+    instrument = instrument_of(found, "symbol", request.symbol, instruments)
+    check_enum(found, "side", request.side, SIDE_FROM_PB, "side")
+    check_enum(found, "type", request.type, ORDER_TYPE_FROM_PB, "order type")
+    order_type = ORDER_TYPE_FROM_PB.get(request.type)
+    size = _size(found, request.size, instrument)
+    price = _price(found, request.price, order_type, instrument)
+    trigger = _trigger_price(found, request.trigger_price, order_type, instrument)
+    tif = _time_in_force(found, request, order_type)
+    if request.client_order_id and not _CLIENT_ORDER_ID.fullmatch(request.client_order_id):
+        found.add("client_order_id", "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    reference = price if price is not None else trigger  # a stop-market's notional at its trigger
+    if instrument is not None and size is not None and reference is not None:
+        _check_notional(found, instrument, size, reference)
+    found.raise_any()
+    assert order_type is not None and size is not None and tif is not None
+    return OrderRequest(
+        symbol=request.symbol,
+        side=SIDE_FROM_PB[request.side],
+        type=order_type,
+        size=size,
+        price=price,
+        time_in_force=tif,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        client_order_id=request.client_order_id,
+        trigger_price=trigger,
+    )
+
+
+def _size(found: Violations, text: str, instrument: Instrument | None) -> Decimal | None:
+    size = found.decimal("size", text)
+    if size is None:
+        return None
+    if size <= 0:
+        found.add("size", f"must be positive, got {text}")
+    elif instrument is not None and not is_multiple(size, instrument.lot_size):
+        found.add("size", f"{text} is not a multiple of the lot size {format_decimal(instrument.lot_size)}")
+    elif instrument is not None and size < instrument.min_size:
+        found.add("size", f"{text} is below the minimum size {format_decimal(instrument.min_size)}")
+    else:
+        return size
+    return None
+
+
+def _price(
+    found: Violations, text: str, order_type: OrderType | None, instrument: Instrument | None
+) -> Decimal | None:
+    if order_type is not None and not order_type.has_price:
+        if text != "":
+            found.add("price", f"must be empty for a {_TYPE_WORDS[order_type]} order")
+        return None
+    required = order_type is not None and order_type.has_price
+    return _tick_price(found, "price", text, instrument, required=required)
+
+
+def _trigger_price(
+    found: Violations, text: str, order_type: OrderType | None, instrument: Instrument | None
+) -> Decimal | None:
+    """Required for a stop order (the last trade price that triggers it), empty otherwise."""
+    if order_type is None:
+        return None
+    if not order_type.is_stop:
+        if text != "":
+            found.add("trigger_price", f"must be empty for a {_TYPE_WORDS[order_type]} order (stops only)")
+        return None
+    return _tick_price(found, "trigger_price", text, instrument, required=True)
+
+
+def _tick_price(
+    found: Violations, field: str, text: str, instrument: Instrument | None, *, required: bool
+) -> Decimal | None:
+    price = found.decimal(field, text, required=required)
+    if price is None:
+        return None
+    if price <= 0:
+        found.add(field, f"must be positive, got {text}")
+    elif instrument is not None and not is_multiple(price, instrument.tick_size):
+        found.add(field, f"{text} is not a multiple of the tick size {format_decimal(instrument.tick_size)}")
+    else:
+        return price
+    return None
+
+
+def _time_in_force(
+    found: Violations, request: tf.PlaceOrderRequest, order_type: OrderType | None
+) -> TimeInForce | None:
+    if request.time_in_force != 0 and request.time_in_force not in TIF_FROM_PB:
+        found.add("time_in_force", f"{request.time_in_force} is not a valid time in force")
+        return None
+    works_as = (
+        None if order_type is None else order_type.triggered_type
+    )  # a stop's TIF applies once triggered
+    default = TimeInForce.IOC if works_as is OrderType.MARKET else TimeInForce.GTC
+    tif = TIF_FROM_PB.get(request.time_in_force, default)
+    if works_as is OrderType.MARKET and tif is TimeInForce.GTC:
+        what = "a market order" if order_type is OrderType.MARKET else "a stop-market order, once triggered,"
+        found.add("time_in_force", f"{what} cannot rest: use IOC or FOK")
+    if request.post_only and (order_type is not OrderType.LIMIT or tif is not TimeInForce.GTC):
+        found.add("post_only", "only a GTC limit order can be post-only")
+    return tif
+
+
+def _check_notional(found: Violations, instrument: Instrument, size: Decimal, price: Decimal) -> None:
+    notional = instrument.notional(size, price)  # inverse contracts: size * face value, not * price
+    if notional < instrument.min_notional:
+        minimum = format_decimal(instrument.min_notional)
+        found.add("size", f"notional {format_decimal(notional)} is below the minimum {minimum}")

@@ -1,0 +1,171 @@
+"""Register a serving process with the gateway's app registry, keep it alive, leave on shutdown.
+
+When TRADEMESH_GATEWAY names the gateway's gRPC address, a service registers once it serves
+(name, kind, the address others reach it at, the gRPC services it serves), then heartbeats
+at the interval the gateway asked for. A heartbeat answered NOT_FOUND (the gateway restarted
+or let the entry expire) registers again; an unreachable gateway is retried with backoff.
+None of it ever blocks or fails the service: it runs in a task of its own, and the service
+serves on whether or not the gateway knows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from core.foundations.backoff import Backoff
+from core.foundations.env import ADVERTISE_HOST, GATEWAY
+from core.foundations.registry import Kind
+from core.foundations.rpc.client import auth_metadata
+from trademesh.registry.v1 import registry_pb2 as pb
+from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
+
+__all__ = [
+    "HEALTH_SERVICE",
+    "GatewayRegistration",
+    "Registration",
+    "advertised_address",
+    "start_registration",
+]
+
+log = logging.getLogger(__name__)
+
+# The registry's kind of each kind of service (core.foundations.registry.Kind).
+_KINDS = {Kind.VENUE: pb.KIND_VENUE, Kind.CORE: pb.KIND_CORE, Kind.GATEWAY: pb.KIND_GATEWAY}
+# Every trademesh server serves health; listing it lets the gateway route health checks.
+HEALTH_SERVICE = "grpc.health.v1.Health"
+
+_CALL_TIMEOUT_S = 3.0
+_UNREGISTER_TIMEOUT_S = 1.0
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+# Until the gateway says otherwise (its Register answer carries the interval).
+_DEFAULT_INTERVAL_S = 5.0
+_MIN_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    kind: pb.Kind.ValueType
+    address: str
+    services: tuple[str, ...]
+
+    def request(self) -> pb.RegisterRequest:
+        return pb.RegisterRequest(
+            name=self.name, kind=self.kind, address=self.address, services=list(self.services)
+        )
+
+
+def advertised_address(bind_host: str, port: int) -> str:
+    """host:port other services dial: TRADEMESH_ADVERTISE_HOST, else the bind host unless a wildcard."""
+    host = os.environ.get(ADVERTISE_HOST, "").strip()
+    if not host:
+        host = socket.gethostname() if bind_host in _WILDCARD_HOSTS else bind_host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class GatewayRegistration:
+    """The registration of one process; start() once it serves, stop() when it stops."""
+
+    def __init__(self, gateway: str, registration: Registration) -> None:
+        self.gateway = gateway
+        self.registration = registration
+        self.instance_id: str | None = None
+        self._channel = grpc.aio.insecure_channel(gateway)
+        self._stub = pb_grpc.RegistryStub(self._channel)
+        self._metadata = auth_metadata()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"registration {self.registration.name}")
+
+    async def stop(self) -> None:
+        """Stops heartbeating and unregisters (briefly: a gone gateway must not delay shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.instance_id is not None:
+            request = pb.UnregisterRequest(instance_id=self.instance_id)
+            try:
+                await self._stub.Unregister(request, timeout=_UNREGISTER_TIMEOUT_S, metadata=self._metadata)
+                log.info("unregistered %s from the gateway at %s", self.registration.name, self.gateway)
+            except grpc.aio.AioRpcError as exc:
+                log.info("could not unregister from the gateway at %s: %s", self.gateway, exc.code().name)
+            self.instance_id = None
+        await self._channel.close()
+
+    async def _run(self) -> None:
+        backoff = Backoff(0.5, 10.0)
+        interval_s = _DEFAULT_INTERVAL_S
+        while True:
+            try:
+                interval_s = await self._register_or_heartbeat(interval_s)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND and self.instance_id is not None:
+                    log.info(
+                        "the gateway at %s does not know us (restarted?): registering again", self.gateway
+                    )
+                    self.instance_id = None
+                    continue
+                self._report(f"{exc.code().name}: {exc.details()}")
+                await asyncio.sleep(min(backoff.next(), interval_s))
+                continue
+            except Exception as exc:  # a bug here must not take the service down
+                log.exception("registration with the gateway at %s failed", self.gateway)
+                self._report(str(exc))
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            self._failing = False
+            await asyncio.sleep(interval_s)
+
+    async def _register_or_heartbeat(self, interval_s: float) -> float:
+        if self.instance_id is not None:
+            heartbeat = pb.HeartbeatRequest(instance_id=self.instance_id)
+            await self._stub.Heartbeat(heartbeat, timeout=_CALL_TIMEOUT_S, metadata=self._metadata)
+            return interval_s
+        reply = await self._stub.Register(
+            self.registration.request(), timeout=_CALL_TIMEOUT_S, metadata=self._metadata
+        )
+        self.instance_id = reply.instance.instance_id
+        log.info(
+            "registered %s (%s) with the gateway at %s",
+            self.registration.name,
+            self.registration.address,
+            self.gateway,
+        )
+        return max(_MIN_INTERVAL_S, reply.heartbeat_interval_ms / 1000)
+
+    def _report(self, reason: str) -> None:
+        # Once per outage: a gateway down for an hour must not write a line per retry.
+        if not self._failing:
+            self._failing = True
+            log.warning("gateway at %s: %s; retrying in the background", self.gateway, reason)
+
+
+def start_registration(
+    name: str, kind: Kind, bind_host: str, port: int, services: Sequence[str]
+) -> GatewayRegistration | None:
+    """Registers in the background when TRADEMESH_GATEWAY is set; None (no registration) otherwise."""
+    gateway = os.environ.get(GATEWAY, "").strip()
+    if not gateway:
+        return None
+    names = tuple(dict.fromkeys([*services, HEALTH_SERVICE]))
+    registration = GatewayRegistration(
+        gateway, Registration(name, _KINDS[kind], advertised_address(bind_host, port), names)
+    )
+    registration.start()
+    return registration
