@@ -7,6 +7,7 @@ are reaped by its end or its module's; those forked by tests/forked_services.py 
 CPU at their end). `cores` is CPU / wall: how much of the machine the test
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
+Each test's line has its start (epoch seconds), so the run's timeline can be drawn from them.
 It also writes a line per service started through core.foundations.process.start_service to
 <dir>/<pid>.starts.jsonl: the service (the CLI's subcommand; a venue's name with it) and the CPU
 seconds it took to reach its serving line (imports, set-up): what starting it costs the suite.
@@ -88,10 +89,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if not out:
         yield
         return
-    wall, cpu = time.monotonic(), _cpu_s() + _forked_cpu_s(Path(out))
+    start, wall, cpu = time.time(), time.monotonic(), _cpu_s() + _forked_cpu_s(Path(out))
     yield
     wall, cpu = time.monotonic() - wall, _cpu_s() + _forked_cpu_s(Path(out)) - cpu
-    line = {"id": item.nodeid, "wall": round(wall, 3), "cpu": round(cpu, 3)}
+    line = {"id": item.nodeid, "start": round(start, 3), "wall": round(wall, 3), "cpu": round(cpu, 3)}
     Path(out).mkdir(parents=True, exist_ok=True)
     with (Path(out) / f"{os.getpid()}.tests.jsonl").open("a") as file:
         file.write(json.dumps(line) + "\n")
@@ -128,6 +129,17 @@ def _starts(directory: Path) -> list[str]:
     for kind, cpus in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
         lines.append(f"{len(cpus):8d} {sum(cpus):8.1f} {sum(cpus) / len(cpus):6.2f}  {kind}")
     lines.append(f"total: {len(rows)} starts, {sum(r['cpu'] for r in rows):.0f} CPU s")
+    return lines + _lifetimes(directory)
+
+
+def _lifetimes(directory: Path) -> list[str]:
+    """The forked services' whole CPU, start to end, by kind: what running each costs the suite."""
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for row in _rows(directory, "forked"):
+        kinds[row.get("kind", "?")].append(row["cpu"])
+    lines = [f"{'runs':>8} {'cpu s':>8} {'each':>6}  forked service (CPU of its whole run)"]
+    for kind, cpus in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
+        lines.append(f"{len(cpus):8d} {sum(cpus):8.1f} {sum(cpus) / len(cpus):6.2f}  {kind}")
     return lines
 
 

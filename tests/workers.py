@@ -12,8 +12,8 @@ what their tests share is set up once, as in a serial run:
 - the tests marked `exclusive` (outside a package group): one group, scheduled last (below).
 
 The groups go out largest first (the longest work first keeps the workers' ends together),
-the exclusive group last: when it starts, the others are finishing their last short tests, so
-it waits for one short drain and then holds an otherwise idle machine. Spread over the run, each
+the exclusive group last, and only once every other test has ended: it then holds an otherwise
+idle machine, and no worker waits at the gate with tests still to run. Spread over the run, each
 exclusive test made every worker wait for the longest test running beside it (up to the parity
 test's two minutes) with the gate closed: 20-30 s setups of trivial tests in a 3-worker run.
 
@@ -124,6 +124,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             if self._groups is None:  # written by the workers before they report their collection
                 self._groups = json.loads(groups_file.read_text()) if groups_file.exists() else {}
             return self._groups.get(nodeid, nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            """The exclusive group (last in the queue) goes out only once the other tests have
+            ended but each worker's last: handed out while others still had tests queued, their
+            workers sat at the gate for the whole block (40 s each in a run of the suite). A
+            worker runs its last test only when told what follows (pytest's teardown needs the
+            next item), so that one is left to it: the gate lets it end before the block."""
+            if next(iter(self.workqueue)) == EXCLUSIVE and any(
+                self._pending_of(work) > 1 for work in self.assigned_work.values()
+            ):
+                return  # the worker whose second-last test ends last takes it
+            super()._assign_work_unit(node)
+            if not self.workqueue:  # all handed out: the others run their last test and end
+                for other in self.nodes:
+                    if other is not node and not other.shutting_down:
+                        other.shutdown()
 
     return GroupScheduling(config, log)
 

@@ -123,7 +123,12 @@ def _monitor(request: dict[str, Any], fds: list[int], test_pid: int) -> None:
     directory = request["env"].get(_CPU_DIR_ENV)
     if directory:
         with contextlib.suppress(OSError), open(Path(directory) / f"{test_pid}.forked.jsonl", "a") as file:
-            file.write(json.dumps({"pid": pid, "cpu": cpu}) + "\n")
+            file.write(json.dumps({"pid": pid, "cpu": cpu, "kind": _kind(request["args"])}) + "\n")
+
+
+def _kind(args: list[str]) -> str:
+    """What the service is, for tests/cpu_report.py: the CLI's subcommand (a venue's name with it)."""
+    return " ".join(args[:2]) if args[:1] == ["venue"] else (args[0] if args else "?")
 
 
 def _run(request: dict[str, Any], stdout: int, stderr: int) -> None:

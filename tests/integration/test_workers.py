@@ -110,7 +110,7 @@ def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(a["start"] < b["end"] and b["start"] < a["end"])
 
 
-def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone(tmp_path: Path) -> None:
+def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone_after_the_rest(tmp_path: Path) -> None:
     records = run_inner(tmp_path)
     ran = [r for r in records if r["kind"] == "ran"]
     assert len(ran) == 6 + 8 + 1 + 6
@@ -123,6 +123,10 @@ def test_grouped_tests_share_a_worker_and_an_exclusive_one_runs_alone(tmp_path: 
         r["name"] for r in ran if r is not alone and r["start"] < alone["end"] and r["end"] > alone["start"]
     ]
     assert not overlapping, f"ran beside the exclusive test: {overlapping}"
+    # Handed out only once every other test has ended: no worker waits at the gate for it with
+    # tests of its own still to run.
+    rest = [r for r in ran if r is not alone and not r["name"].startswith("package-")]
+    assert alone["start"] >= max(r["end"] for r in rest), "the exclusive test began before the rest ended"
 
 
 def test_a_packages_exclusive_tests_share_a_worker_and_run_as_one_block(tmp_path: Path) -> None:
