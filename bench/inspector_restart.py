@@ -3,9 +3,10 @@ inspector, again as soon as it is back, measured until its heartbeat reaches the
 
 The inspector runs as `up` runs it: a core.cli.mesh.supervisor Child with up's own spec of the
 service (core.cli.mesh.up, its arguments for the mesh, its restart bound from
-core.foundations.registry), beside one sim venue and Redis (REDIS_URL, else the local default port's database --redis-db, 14;
-emptied first). The venue's dead-man switch is armed by the inspector's heartbeat
-(--deadman-ttl-ms, 10 s by default). Each round: kill -9 the inspector; then the times, from the kill, to
+core.foundations.registry), beside one sim venue and Redis (REDIS_URL, else the local default
+port's database --redis-db, 14; emptied first). The venue's dead-man switch is armed by the
+inspector's heartbeat (--deadman-ttl-ms, 10 s by default). Each round: kill -9 the inspector;
+then the times, from the kill, to
 - `restarted`: the supervisor's restart (its delay: the backoff, which grows with each crash);
 - `serving`: the new process serves and its health says SERVING (what `up` waits for);
 - `heartbeat`: the venue took the new process's first heartbeat (its dead-man deadline moved):
