@@ -1,54 +1,17 @@
 """A live venue against its closest open-source peer (issue 17): trademesh and cryptofeed on the
 same looped Binance spot (or Kraken spot) capture, into Redis Streams, CPU per event side by side.
 
-The capture (fixtures/exchange-captures/BINANCE.*: 265 market frames of 4 symbols, aggTrade,
-bookTicker, depth@100ms diffs and kline_1m) is looped --loops times (default 1,000: 265,000
-WebSocket frames), each loop's ids and times shifted consistently (loop_lines): update ids
-continue each symbol's depth sequence, trade ids follow on, event times move by a whole number of
-minutes. Both sides are served by the replay stand-in (venues/replay/, Binance's adapter) in
-Binance's formats, at full speed:
-
-- trademesh: `trademesh venue binance` (ccxt.pro) and `trademesh ingest` into Redis Streams
-  (md.binance.*), trades, book and tickers (ingest's default channels; executions off). The
-  venue's own stand-in runs in a process of its own (`market_data_peer.py standin binance
-  trademesh FILES`), as cryptofeed's does, and the venue's config points at it (`replay_url`):
-  the venue process is the production connector. Playback starts once ingest's subscriptions
-  are in (Admin/GetStatus). `--trademesh-standin inside` runs it inside the venue instead
-  (`--replay`, the earlier setup: its CPU counted in the venue's).
-- cryptofeed: bench/peer_cryptofeed.py, run by cryptofeed's own virtualenv (bench/.peer-venv,
-  made by bench/peer_setup.sh; not a project dependency), its Binance feed (trades, ticker,
-  l2_book, candles) into its Redis Streams backend. The stand-in runs in a process of its own
-  (`market_data_peer.py standin`), as Binance's combined streams (CombinedStreams): cryptofeed
-  subscribes by URL and reads {"stream":..,"data":..} frames. Its CPU is measured apart.
-
---venue kraken plays the recorded Kraken spot session instead (fixtures/exchange-captures/KRAKEN.*,
-WebSocket v1: 4,305 frames of 10 pairs per loop, books at depth 1000 with a CRC32 of the top 10
-levels on every update, tickers and trades). v1 books have no sequence numbers: each loop replays
-the capture's book snapshots (kraken_loop_lines), so every recorded checksum holds, and moves the
-trades' and levels' times by a minute. trademesh: `trademesh venue kraken --replay` (ccxt.pro
-speaks v2: the Kraken stand-in translates, checksums included). cryptofeed: its Kraken feed
-(v1; trades, ticker, l2_book, checksum validation on, as ccxt's is) against the same stand-in
-serving v1 as recorded (KrakenV1).
-
-Runs alternate (trademesh, cryptofeed, trademesh, ...). Each measures, from the processes'
-/proc: CPU seconds per 1,000 events (events = the WebSocket frames played, the same number on
-both sides) of all the side's processes (trademesh: venue + ingest; cryptofeed: its process),
-each side's stand-in process apart, and throughput (frames /
-the time between the first and the last entry written to Redis). After each run (not measured)
-the entries are read back and cross-checked: the same trades field for field (symbol, id,
-price, size, side, time), the same tickers (bid and ask, in order, per symbol), the number of
-book updates, and the final books (over the range trademesh publishes). Medians and ratios
-count only complete runs: a run that wrote under 99 % of its side's most events is listed as
-short (cryptofeed, outrun by a full-speed replay, has lost a batch of book deltas in some runs:
-docs/benchmarks.md, section 17).
+Both sides are served by the replay stand-in in the exchange's formats, at full speed; runs
+alternate, each measured from the processes' /proc (CPU seconds per 1,000 frames, throughput),
+and the entries both wrote are cross-checked after each run. The method, the data and the
+figures: docs/benchmarks.md, section 17.
 
     sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
     .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
     .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
 
-Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run (FLUSHDB of
-that database only) and claimed meanwhile as the test suite claims its own (db 0's
-trademesh:test-redis-dbs), so a test run does not flush it mid-run. Only talks to 127.0.0.1.
+Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run and claimed
+meanwhile as the test suite claims its own, so a test run does not flush it mid-run.
 """
 
 from __future__ import annotations

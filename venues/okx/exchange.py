@@ -1,47 +1,6 @@
-"""ccxt.pro okx, mended where it falls short of what the connector needs from OKX's API v5.
-
-- Placing and canceling: OKX answers POST /trade/order (and /trade/batch-orders, ccxt's
-  default) and /trade/cancel-order with the ids and sCode only, so ccxt's order carries no
-  size, price or state. The order is read back (GET /trade/order by ordId); if that read
-  fails, the ids are completed with what was asked (state open, or canceled).
-- Cancel-all: ccxt's okx has no cancel_all_orders (OKX's mass-cancel is for options only).
-  It is done as OKX's own clients do: list the live orders (GET /trade/orders-pending), then
-  cancel them in batches of 20 (POST /trade/cancel-batch-orders, OKX's limit per call).
-- Fills from the `orders` channel: OKX writes `fillFee` negative when charged (positive for
-  a rebate); ccxt's order_to_trade passes it on as it is, unlike its REST parsers,
-  which turn it into a positive cost. The cost is negated here to match.
-- A market order on swaps: ccxt sends OKX's `optimal_limit_ioc` (a market IOC) and hands
-  the type back unmapped; it is read back as a market IOC order.
-- Stops (OKX's algo orders, ordType "trigger"; venues/okx/spec.py): ccxt sends the client id
-  of an algo order as clOrdId, which OKX's POST /trade/order-algo does not keep as the algo
-  order's client id (that is algoClOrdId, what ccxt's fetch_order and cancel_order look an
-  algo order up by): it is sent as algoClOrdId. An algo order read back names its client id
-  algoClOrdId (its clOrdId is the order it places once triggered) and says "trigger" for its
-  type, with orderPx "-1" for a market one: it is read as a "market" or "limit" order with a
-  triggerPrice and the client id. Placing, canceling and cancel-all read the order back, and
-  cancel in the book the params name (trigger=True: the algo orders). Their changes come on
-  the `orders-algo` channel (ccxt's watch_orders with trigger=True), which ccxt keeps apart in
-  `triggerOrders`: they are added to `orders` too, where the connector reads the account's
-  order changes. A trigger order has no time in force (ccxt would drop an IOC or FOK asked
-  of it without a word): a stop asked with one is refused (InvalidOrder). A trigger order
-  has no direction either: OKX reads it from the last price when the order is placed, so a
-  sell stop above the last price would wait for a rise. A stop the last price has already
-  crossed (a sell at or above it, a buy at or below it: it would trigger at once) is refused
-  before it is sent, as InvalidOrder, from the last price of GET /market/ticker. The price
-  may still move between that read and the order's arrival: a race the venue's API leaves open.
-- Positions: OKX's `realizedPnl` includes fees and funding; the connector's realized pnl is
-  the profit of reductions before fees, which OKX writes as `pnl`.
-- Book checksums: every `books` snapshot and update carries `checksum`, OKX's CRC32
-  (signed 32-bit) of "bid:size:ask:size:..." over the best 25 levels of each side, written
-  with the price and size strings as OKX sent them. ccxt 4.5.90 checks `prevSeqId` against
-  the last `seqId` (a lost update when OKX sends them) but never the checksum, so a book
-  gone wrong without a broken sequence (a session without seqIds, a mis-applied update)
-  went on being published. The strings of every stored level are kept beside ccxt's floats,
-  the checksum is recomputed after each frame (when options watchOrderBook.checksum is on),
-  and a mismatch is handled as ccxt handles a sequence gap: the book is dropped, the watch
-  fails with a ChecksumError (the connector counts it and resyncs), and the next watch
-  unsubscribes and subscribes again for a fresh snapshot.
-"""
+"""ccxt.pro okx, mended where it falls short of what the connector needs from OKX's API v5:
+order answers read back, cancel-all, fill fee signs, market orders on swaps, stops as algo
+orders, realised PnL, book checksums (docs/venues.md, "OKX: what its exchange.py mends")."""
 
 from __future__ import annotations
 

@@ -1,51 +1,9 @@
-"""Order manager of the sim venue: the state, locks and executions of user orders.
+"""Order manager of the simulated exchange: the state, locks and executions of user orders.
 
-The exchange drives it: it validates and accepts an order (locking funds), then reports each
-fill the engine makes and finally how the order ended. Every state change is emitted as an
-Execution carrying a snapshot of the order (and the Fill for a fill).
-
-Choices callers rely on:
-- The order id is the engine's integer order id as a string ("1", "2", ...), unique per venue
-  process (synthetic orders share the counter, so user ids have gaps).
-- An accepted order first emits an OPEN execution, then one per fill, then its end state
-  (CANCELED / EXPIRED) unless the last fill ended it (FILLED). A post-only order that would
-  cross is recorded as REJECTED and emits that single execution.
-- Locks: a limit buy locks price * size * (1 + max(maker, taker) rate) of quote (the taker rate
-  in the usual maker <= taker case); each fill releases its share and returns what it did not
-  cost (better price, maker fee). A market buy locks the cost of walking the book
-  * (1 + taker rate). A sell locks its size of base. What is left is unlocked when the order
-  ends, so an ended order never holds a lock.
-- Perpetuals (core/foundations/matching/funding.py): either side locks only the worst-case fee, in the
-  settle asset (price * size * max(maker, taker) rate; a market order the cost of walking the
-  book * the taker rate); a fill pays its fee from it and books its realised PnL.
-- reduce_only (spot: the position is the net size filled on this venue): the size is trimmed to
-  what is left of the position after the open reduce-only orders on the same side; an order on
-  a flat position or on the position's side is rejected with FailedPrecondition. The check is
-  made at placement only; a resting reduce-only order is not trimmed when the position later
-  shrinks through other fills.
-- Stop orders (STOP_MARKET, STOP_LIMIT) are accepted OPEN and untriggered: they lock nothing
-  and are not in the book (accept_stop). When the exchange sees a trade cross the trigger,
-  trigger() makes the order work as a market (STOP_MARKET) or limit (STOP_LIMIT) order: a
-  reduce-only stop is trimmed to the position then (EXPIRED when there is none left to
-  reduce), the funds are locked as for that order placed now (REJECTED when they are short),
-  and one OPEN execution with triggered = true is emitted before the order's fills.
-  Reduce-only at placement counts stops and the other orders apart: the untriggered
-  reduce-only stops of a side cover the position among themselves, and so do the other open
-  reduce-only orders, so a stop-loss and a take-profit can each cover the whole position;
-  the one that works first reduces it (the other is not trimmed, as above).
-- average_fill_price is sum(price * size) / filled_size, exact when the quotient terminates,
-  otherwise rounded half-even to 18 decimal places.
-- Memory is bounded: open orders are kept until they end, closed ones (FILLED, CANCELED,
-  EXPIRED, REJECTED) only for a window of the last `closed_orders_kept` (config, 10,000 by
-  default; about 2.4 KB each), the oldest closed dropped first. An order dropped from the
-  window is gone: GetOrder and CancelOrder answer NOT_FOUND (the message says what is kept),
-  and its client_order_id is free again, so PlaceOrder with it places a new order
-  (duplicate = false). Idempotency on client_order_id therefore holds while the first order
-  is open and for the next `closed_orders_kept` orders to close after it; a caller retrying
-  later than that must look the order up first (real venues bound it too: Binance and OKX
-  keep client ids unique among open orders only).
-
-All Decimal arithmetic must run inside ``localcontext(EXACT)`` (see accounts.py).
+The exchange validates and accepts an order (locking funds), then reports each fill the engine
+makes and how the order ended; every change is an Execution with a snapshot of the order. What
+callers rely on (ids, the executions' order, locks, reduce-only, stops, memory): docs/venues.md,
+"The simulated exchange's orders". All Decimal arithmetic runs inside ``localcontext(EXACT)``.
 """
 
 from __future__ import annotations

@@ -1,60 +1,6 @@
-"""A small OKX account for the replay stand-in, in OKX's API v5 REST and `orders` channel formats.
-
-What it knows of OKX's formats (https://www.okx.com/docs-v5/en/):
-- Every answer is {"code":"0","msg":"","data":[...]}; an order call answers per order with
-  {"ordId","clOrdId","tag","ts","sCode","sMsg"} and overall code "0" (all done), "1" (all
-  failed: the error is in `sCode`/`sMsg`) or "2" (a batch partly done). Codes used: 51001
-  unknown instrument, 51016 duplicated clOrdId (of a live order), 51400/51401/51402 cancel
-  of an unknown / canceled / filled order, 51603 order does not exist.
-- POST /trade/order (one JSON object) and /trade/batch-orders (a JSON array: what ccxt
-  sends by default) place; POST /trade/cancel-order and /trade/cancel-batch-orders cancel
-  by ordId or clOrdId; GET /trade/order finds one (ordId first, else the latest with that
-  clOrdId); GET /trade/orders-pending lists live orders, newest first.
-- Order fields as OKX writes them: strings throughout, `state` live / partially_filled /
-  filled / canceled, `accFillSz`, `avgPx`, the last fill in fillPx/fillSz/tradeId/fillTime,
-  the accumulated `fee` negative when charged, `feeCcy`. Sizes of swaps are in contracts.
-- GET /account/balance: one trading account, per currency eq/cashBal/availBal/frozenBal;
-  GET /account/positions: net-mode (`posSide` "net") swap positions, `pos` signed contracts.
-
-The exchange it plays is simple: an order that does not cross the replayed book rests
-(live) until canceled; a marketable one (a limit buy at or above the best ask, a sell at
-or below the best bid, or a market order) fills at once and entirely at the best opposite
-price of the book at the replay position (no walk through the depth), as a taker. Fees:
-0.1 % on spot, charged in what the order receives (the base currency on a buy, the quote
-on a sell); 0.05 % on swaps, in the settlement currency. A post_only order that would
-take is canceled, as an ioc/fok/market order that finds nothing. Balances are fixed (no
-funds move). Each change goes to `on_push` as the `orders` channel's data object, with
-the push-only fields (fillFee, fillFeeCcy, execType...).
-
-The stops are OKX's algo orders (AlgoOrders, below). OKX keeps algo orders apart from the
-other orders, with calls and ids of their own (https://www.okx.com/docs-v5/en/, "Algo Trading"):
-- POST /trade/order-algo (one JSON object): instId, tdMode, side, ordType "trigger", sz,
-  triggerPx, orderPx ("-1": a market order once triggered, else the limit price),
-  triggerPxType ("last" by default, "mark", "index"), reduceOnly, algoClOrdId, tag. Answered
-  per order {"algoId", "clOrdId", "algoClOrdId", "sCode", "sMsg", "tag"}, overall code "0",
-  or "1" with the error in sCode/sMsg.
-- GET /trade/order-algo (algoId or algoClOrdId) reads one; GET /trade/orders-algo-pending
-  (ordType required; instType, instId optional) lists the waiting ones, newest first; POST
-  /trade/cancel-algos (a JSON array of {algoId or algoClOrdId, instId}) cancels, answered per
-  order {"algoId", "algoClOrdId", "sCode", "sMsg"}.
-- An algo order: strings throughout, `state` "live" (waiting), "effective" (triggered),
-  "canceled", "order_failed"; its client id is algoClOrdId (its clOrdId and ordId name the
-  order it places once triggered, empty before); cTime, uTime, triggerTime.
-- Each change goes out on the `orders-algo` channel of the business WebSocket as the order
-  (with instType), to `on_push` here.
-Each placement's body is logged as received ("replay: OKX order-algo {...}"), for tests to
-read what reached the venue.
-Codes used: 51000 "Parameter {0} error", 51001 unknown instrument, 51016 a client id already
-held by a waiting algo order, 50014 ordType missing from the pending list, 51603 an unknown
-algo order, 51400 a cancel of an algo order that is not waiting (all as for ordinary orders;
-OKX's own codes for algo orders were not checked against the live venue).
-
-OKX gives a `trigger` order no direction, as understood here: it triggers when the last price
-reaches triggerPx from where it was when placed. So a stop whose trigger the market has already
-crossed is not refused (unlike Binance: no refusal code for it is found in OKX's documented
-codes or ccxt's error map); it waits for the opposite move (OkxExchange refuses such a stop
-before sending it). Not checked on the live venue. The stand-in holds stops live and never triggers them.
-"""
+"""A small OKX account for the replay stand-in, in OKX's API v5 REST and `orders` channel formats,
+with stops as OKX's algo orders. What it knows of OKX's formats and the exchange it plays:
+docs/standins.md, "OKX"."""
 
 from __future__ import annotations
 
