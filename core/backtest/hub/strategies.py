@@ -12,7 +12,7 @@ from core.foundations.errors import InvalidArgument, TrademeshError, shown
 
 __all__ = ["EXAMPLES", "StrategyFile", "StrategyFiles"]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "detector" / "strategies"
+EXAMPLES = Path(__file__).resolve().parents[2] / "detector" / "strategies"
 
 
 @dataclass(frozen=True)
