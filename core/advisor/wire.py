@@ -1,18 +1,20 @@
-"""The advisor's outputs on the bus (bus.v1 Envelopes, as the detector's signals).
+"""The advisor's outputs on the bus (bus.v1 Envelopes, as the detector's signals), as group
+writes (core.foundations.bus.group).
 
-A signal's decision goes in one step, a Lua script (atomic, one round trip): the decision on
-`decisions`, its intent (if any) on `intents`, its telemetry on `advisor.telemetry`, the mark
-that its signal was decided (`advisor:<group>:decided:<signal id>`, kept `decided_ttl_s`), so a
-redelivered signal is not decided twice, and the acknowledgement of the signal's bus entry once
-every signal of the entry is decided. Nothing of the decision is published when the mark is
-there already (another consumer, or an earlier run, decided the signal): then only telemetry of
-no decision (a portfolio allocation) and the acknowledgement. After a crash the step happened
-whole or not at all: an entry not acknowledged is read again at the restart, and only its
-signals without the mark are decided, so exactly one decision per signal reaches the bus, with
-its telemetry.
+A signal's decision goes in one group write guarded by the signal's mark
+(`advisor:<group>:decided:<signal id>`, kept `decided_ttl_s`, holding the decision's id): the
+decision on `decisions`, its intent (if any) on `intents`, its telemetry on `advisor.telemetry`,
+the mark, and the acknowledgement of the signal's bus entry once every signal of the entry is
+decided. Nothing of the decision is published when another decision's mark is there (another
+consumer, or an earlier run, decided the signal): then only telemetry of no decision (a portfolio
+allocation) and the acknowledgement. A retry of the same decision (its answer lost) finds its own
+mark and writes nothing more. After a crash the write happened whole or not at all: an entry not
+acknowledged is read again at the restart, and only its signals without the mark are decided, so
+exactly one decision per signal reaches the bus, with its telemetry.
 
-`commit` is the same writes as a MULTI/EXEC without the mark's check (Decide's publish, a signal
-only marked).
+`commit` is the same writes without the guard (Decide's publish; a signal only marked, b"1").
+The keys one decision touches (for a Redis Cluster's slot): the mark, `decisions`, `intents`,
+`advisor.telemetry` and `signals`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.foundations.bus.codec import FIELD
+from core.foundations.bus.append import Append, Retention
+from core.foundations.bus.group import Ack, GroupWrite, Marked, Outcome, SetKey, write_group
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.foundations.bus.publisher import Retention
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -51,35 +53,6 @@ def decided_key(group: str, signal_id: str) -> str:
     return f"advisor:{group}:decided:{signal_id}"
 
 
-# KEYS: the mark, decisions, intents, advisor.telemetry, signals. ARGV: 1 the decision's envelope,
-# 2 the intent's ("" for none), 3 the mark's TTL, 4 MAXLEN, 5 the entry field, 6 the decision's id,
-# 7 the telemetry's envelope ("" for none), 8 that of the events of no decision alone ("" for
-# none), 9 the group, 10 the signals entry to acknowledge ("" for none). 1: published (now, or
-# by an earlier attempt whose answer was lost: the mark holds its id, and that attempt wrote all
-# of it); 0: the signal was decided by another.
-_ONCE = """
-local held = redis.call('GET', KEYS[1])
-if held then
-  if held == ARGV[6] then return 1 end
-  if ARGV[8] ~= '' then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[8])
-  end
-  if ARGV[10] ~= '' then redis.call('XACK', KEYS[5], ARGV[9], ARGV[10]) end
-  return 0
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[2])
-end
-if ARGV[7] ~= '' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', ARGV[5], ARGV[7])
-end
-redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[3])
-if ARGV[10] ~= '' then redis.call('XACK', KEYS[5], ARGV[9], ARGV[10]) end
-return 1
-"""
-
-
 class BusWriter:
     def __init__(self, redis: Any, group: str, source: str, retention: Retention, decided_ttl_s: int) -> None:
         self.redis = redis  # redis.asyncio.Redis
@@ -87,7 +60,6 @@ class BusWriter:
         self.source = source
         self.retention = retention
         self.decided_ttl_s = decided_ttl_s
-        self._once = redis.register_script(_ONCE)
 
     async def decided(self, signal_ids: Sequence[str]) -> set[str]:
         """Those of `signal_ids` decided already (their mark is there)."""
@@ -109,19 +81,14 @@ class BusWriter:
         acknowledge the `signals` entry `ack`, atomically, unless `mark` was decided already by
         another decision (False: then only `loose`, the events of no decision, and the
         acknowledgement)."""
-        source = self.source
-        intent = b""
-        if decision.HasField("intent"):
-            intent = encode_intents(source, [decision.intent], now_ns)
-        telemetry = encode_telemetry(source, [*events, *loose], now_ns) if events or loose else b""
-        alone = encode_telemetry(source, loose, now_ns) if loose else b""
-        published = await self._once(
-            keys=[decided_key(self.group, mark), DECISIONS, INTENTS, ADVISOR_TELEMETRY, SIGNALS],
-            args=[encode_decisions(source, [decision], now_ns), intent, self.decided_ttl_s,
-                  self.retention.maxlen, FIELD, decision.decision_id, telemetry, alone, self.group,
-                  "" if ack is None else ack],
-        )  # fmt: skip
-        return bool(published)
+        telemetry = [*events, *loose]
+        group = GroupWrite(
+            appends=self._outputs(decision, telemetry, now_ns),
+            ack=self._ack(ack),
+            guard=Marked(decided_key(self.group, mark), decision.decision_id, self.decided_ttl_s),
+            otherwise=[self._telemetry(loose, now_ns)] if loose else [],
+        )
+        return (await write_group(self.redis, group)).outcome is not Outcome.TAKEN
 
     async def commit(
         self,
@@ -133,20 +100,29 @@ class BusWriter:
         ack: str | None = None,
     ) -> None:
         """Publish the decision, its intent and `events`; mark `mark` decided; acknowledge the
-        `signals` entry `ack`; all in one transaction."""
-        maxlen = self.retention.maxlen
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if decision is not None:
-                pipe.xadd(DECISIONS, {FIELD: encode_decisions(self.source, [decision], now_ns)},
-                          maxlen=maxlen, approximate=True)  # fmt: skip
-                if decision.HasField("intent"):
-                    pipe.xadd(INTENTS, {FIELD: encode_intents(self.source, [decision.intent], now_ns)},
-                              maxlen=maxlen, approximate=True)  # fmt: skip
-            if events:
-                pipe.xadd(ADVISOR_TELEMETRY, {FIELD: encode_telemetry(self.source, events, now_ns)},
-                          maxlen=maxlen, approximate=True)  # fmt: skip
-            if mark is not None:
-                pipe.set(decided_key(self.group, mark), b"1", ex=self.decided_ttl_s)
-            if ack is not None:
-                pipe.xack(SIGNALS, self.group, ack)
-            await pipe.execute()
+        `signals` entry `ack`; all in one group write."""
+        state = [] if mark is None else [SetKey(decided_key(self.group, mark), b"1", self.decided_ttl_s)]
+        group = GroupWrite(self._outputs(decision, events, now_ns), state, self._ack(ack))
+        await write_group(self.redis, group)
+
+    def _outputs(
+        self, decision: am.Decision | None, events: Sequence[am.TelemetryEvent], now_ns: int
+    ) -> list[Append]:
+        """The decision, its intent (if any), then the telemetry `events` (if any)."""
+        appends = []
+        if decision is not None:
+            maxlen = self.retention.maxlen
+            appends.append(Append(DECISIONS, encode_decisions(self.source, [decision], now_ns), maxlen))
+            if decision.HasField("intent"):
+                appends.append(
+                    Append(INTENTS, encode_intents(self.source, [decision.intent], now_ns), maxlen)
+                )
+        if events:
+            appends.append(self._telemetry(events, now_ns))
+        return appends
+
+    def _telemetry(self, events: Sequence[am.TelemetryEvent], now_ns: int) -> Append:
+        return Append(ADVISOR_TELEMETRY, encode_telemetry(self.source, events, now_ns), self.retention.maxlen)
+
+    def _ack(self, entry_id: str | None) -> Ack | None:
+        return None if entry_id is None else Ack(SIGNALS, self.group, (entry_id,))

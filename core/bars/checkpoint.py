@@ -6,8 +6,10 @@ applied entry and the venue's latest event time; one field per symbol holds its 
 JSON. Only the symbols a batch changed are rewritten.
 
 A commit XADDs the newly closed bars to bars.<timeframe>, writes the checkpoint and XACKs the
-consumed entries in one transaction: after a crash either all of it happened or none did,
-and the entries not acknowledged are exactly those the checkpoint has not seen.
+consumed entries in one group write (core.foundations.bus.group): after a crash either all of it
+happened or none did, and the entries not acknowledged are exactly those the checkpoint has not
+seen. It has no guard: a commit whose answer was lost is not retried, the engine is reloaded from
+the checkpoint instead (core.bars.aggregator), which says what was applied.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from core.bars.engine import SymbolBars, VenueBars, entry_position
 from core.bars.spans import Span
 from core.bars.watermark import WatermarkRules
 from core.foundations.bar import Bar, SecondBar
-from core.foundations.bus.codec import FIELD, encode_bars
+from core.foundations.bus.append import Append, Retention
+from core.foundations.bus.codec import encode_bars
+from core.foundations.bus.group import Ack, GroupWrite, SetFields, write_group
 from core.foundations.bus.names import bars_stream
-from core.foundations.bus.publisher import Retention
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -34,6 +37,10 @@ __all__ = ["CheckpointStore", "dump_symbol", "load_symbol"]
 _META = b"_meta"
 # Bars per bus entry: a catch-up closes many at once; entries stay small.
 _BARS_PER_ENTRY = 1000
+
+
+def _per_entry(bars: list[bus.Bar]) -> list[list[bus.Bar]]:
+    return [bars[start : start + _BARS_PER_ENTRY] for start in range(0, len(bars), _BARS_PER_ENTRY)]
 
 
 def _bar_fields(bar: Bar) -> list[Any]:
@@ -121,13 +128,11 @@ class CheckpointStore:
         meta = orjson.dumps({"position": "{}-{}".format(*engine.position), "max": engine.max_ts_ns})
         state: dict[str | bytes, bytes] = {_META: meta}
         state.update({name: dump_symbol(sym) for name, sym in engine.dirty().items()})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for timeframe, items in bars.items():
-                for start in range(0, len(items), _BARS_PER_ENTRY):
-                    entry = {FIELD: encode_bars(self.source, items[start : start + _BARS_PER_ENTRY])}
-                    pipe.xadd(bars_stream(timeframe), entry, maxlen=self.retention.maxlen, approximate=True)
-            pipe.hset(self.key(stream), mapping=state)
-            if ack_ids:
-                pipe.xack(stream, self.group, *ack_ids)
-            await pipe.execute()
+        appends = [
+            Append(bars_stream(timeframe), encode_bars(self.source, chunk), self.retention.maxlen)
+            for timeframe, items in bars.items()
+            for chunk in _per_entry(items)
+        ]
+        ack = Ack(stream, self.group, tuple(ack_ids)) if ack_ids else None
+        await write_group(self.redis, GroupWrite(appends, [SetFields(self.key(stream), state)], ack))
         engine.mark_clean()

@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
@@ -48,7 +49,6 @@ from core.inspector.reconcile import Reconciler
 from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
-from core.inspector.writes import GroupWriter
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -75,7 +75,7 @@ class Inspector:
         self.resolver = MeshResolver(config.gateway, given)
         self.links = VenueLinks(self.resolver, config.emulate_stops)
         self.redis = open_redis(config.redis_url)
-        writes = GroupWriter(self.redis)  # the journal's and the risk events' writes, grouped
+        writes = Publisher(self.redis)  # the journal's and the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
         self.runtime = Runtime(
             Journal(self.redis, journal_stream(config.instance), writes),

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD
+from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import Corrupt
-from core.inspector.writes import GroupWriter
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = ["EntryId", "Journal", "parse_id"]
@@ -35,16 +36,17 @@ def _text(entry_id: EntryId) -> str:
 
 
 class Journal:
-    def __init__(self, redis: Any, stream: str, writer: GroupWriter | None = None) -> None:
+    def __init__(self, redis: Any, stream: str, publisher: Publisher | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
-        self.writer = writer or GroupWriter(redis)
+        self.publisher = publisher or Publisher(redis)
         self.appended = 0
 
     async def append(self, entry: jr.JournalEntry) -> EntryId:
         """Durable in Redis (as Redis is) when this returns: the entry's id. Appends made while
-        a write is on the wire go together in the next (core.inspector.writes)."""
-        entry_id = await self.writer.add(self.stream, entry.SerializeToString())
+        a write is on the wire go together in the next (Publisher.write). Untrimmed: `trim`
+        drops what every reader has read."""
+        entry_id = await self.publisher.write(Append(self.stream, entry.SerializeToString()))
         self.appended += 1
         return parse_id(entry_id)
 

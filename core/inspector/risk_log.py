@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import RISK
-from core.foundations.bus.publisher import Retention
+from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.outbox import Outbox
 from core.inspector.notify import Notifier
-from core.inspector.writes import GroupWriter
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.risk.v1 import inspector_pb2 as rk
 
@@ -39,11 +39,11 @@ class RiskWatcher:
 
 class RiskLog:
     def __init__(
-        self, redis: Any, source: str, writer: GroupWriter | None = None, notifier: Notifier | None = None
+        self, redis: Any, source: str, publisher: Publisher | None = None, notifier: Notifier | None = None
     ) -> None:
         self.redis = redis
         self.source = source
-        self.writer = writer or GroupWriter(redis)
+        self.publisher = publisher or Publisher(redis)
         self.notifier = notifier
         self._watchers: list[RiskWatcher] = []
 
@@ -62,8 +62,8 @@ class RiskLog:
         envelope.risk.events.extend(events)
         envelope.risk.transitions.extend(transitions)
         envelope.risk.links.extend(links)
-        entry_id = await self.writer.add(RISK, envelope.SerializeToString(), _RETENTION.maxlen)
-        text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        entry_id = await self.publisher.write(Append(RISK, envelope.SerializeToString(), _RETENTION.maxlen))
+        text = entry_id.decode()
         for index, event in enumerate(events):
             event.event_id = f"{text}/{index}"
         self._fan_out(events, transitions)

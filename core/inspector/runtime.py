@@ -209,7 +209,8 @@ class Runtime:
         """Journal the input, apply it, publish what it made, carry out its actions.
 
         Inputs are applied in the journal's order: appends complete in the order they were made
-        (core.inspector.writes), and nothing is awaited between an append's end and the apply."""
+        (core.foundations.bus.publisher, Publisher.write), and nothing is awaited between an
+        append's end and the apply."""
         entry_id = await self.journal.append(entry)
         result = apply_entry(self.ready_core, entry)
         self.timer.nudge()
@@ -223,8 +224,8 @@ class Runtime:
         if not output.events and not output.transitions and not links:
             await self._carry_out(output.actions)
             return result
-        # The orders go out while the risk events are written (they may share a pipeline with
-        # the orders' acknowledgements: core.inspector.writes).
+        # The orders go out while the risk events are written (they may share a round trip with
+        # the orders' acknowledgements' journal entries: Publisher.write).
         events = [risk_event_to_pb(e) for e in output.events]
         transitions = [transition_to_pb(t) for t in output.transitions]
         published = asyncio.ensure_future(self.risk_log.publish(events, transitions, entry.now_ns, links))

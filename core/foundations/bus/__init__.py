@@ -1,5 +1,11 @@
-"""The market-data bus on Redis Streams: stream names, the envelope codec, the publisher.
+"""The bus on Redis Streams: stream names, the envelope codec, writing and consuming.
 
-Every process that writes to or reads from the bus goes through here, so stream names,
-the entry format and the retention rule are decided in one place.
+Every process that writes to or reads from the bus goes through here, so stream names, the entry
+format, the retention rule and the write guarantees are decided in one place. Writing, one way:
+- an entry is an Append (append.py): a stream, an encoded Envelope, its MAXLEN from a Retention;
+- a Publisher (publisher.py) writes Appends in pipelined batches, at least once (add/flush, or
+  write for a caller that awaits its entry), an execution batch at most once per venue point;
+- a GroupWrite (group.py) writes Appends with keys set and input entries acknowledged, atomically,
+  unless already done (a mark held, a venue point reached), as the one Lua script (lua.py).
+Reading: the consumer runner (consumer.py).
 """

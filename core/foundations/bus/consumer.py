@@ -33,8 +33,10 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.backoff import Backoff
+from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD, decode_entry
 from core.foundations.bus.names import dead_letter_stream
+from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import Corrupt
 from core.foundations.logs import bind_log_fields
 from core.foundations.retry import sleep_unless
@@ -123,6 +125,7 @@ class GroupConsumer:
         self.options = options
         self.handle = handle
         self.handle_read = handle_read
+        self.dead_letters = Publisher(redis)  # untrimmed: dead letters wait for an operator
         self.processed = 0
         self.dead_lettered = 0
         self.streams: list[str] = list(options.streams)
@@ -385,14 +388,15 @@ class GroupConsumer:
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
         log.warning("bus %s/%s: entry %s dead-lettered: %s", stream, self.options.group, entry_id, reason)
-        record: dict[bytes, bytes] = {
-            b"stream": stream.encode(),
-            b"id": entry_id.encode(),
-            b"group": self.options.group.encode(),
-            b"reason": reason[:500].encode(),
-            FIELD: fields.get(FIELD, b""),
-        }
-        await self.redis.xadd(dead_letter_stream(stream), record)
+        origin = (
+            (b"stream", stream),
+            (b"id", entry_id),
+            (b"group", self.options.group),
+            (b"reason", reason[:500]),
+        )
+        await self.dead_letters.write(
+            Append(dead_letter_stream(stream), fields.get(FIELD, b""), extra=origin)
+        )
         await self.redis.xack(stream, self.options.group, entry_id)
         self.dead_lettered += 1
         DEAD_LETTERS.labels(stream, self.options.group).inc()

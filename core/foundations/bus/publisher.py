@@ -1,91 +1,64 @@
-"""Writing to the bus: pipelined, batched XADD with an approximate MAXLEN per stream.
+"""Appends in batches: pipelined XADD, each with its stream's approximate MAXLEN (a Retention).
 
-A stream keeps about `rate x outage` entries: enough for a consumer group to be down for
-the configured minutes at full rate and catch up without losing an entry (Redis trims
-with `MAXLEN ~`, whole macro-nodes at a time, so it keeps at least that many). Entries
-queue in memory between flushes; one flush is one round trip for any number of them. A
-flush that fails is retried whole by the next one: delivery is at least once (an entry
-may be written twice, never lost), and every consumer is idempotent on natural keys.
-A consumer group whose lag nears the trim point is logged (`check_lag`): past it, the
-oldest unread entries are gone.
+One round trip writes any number of entries. Two ways to hand them over:
+- add() + flush(): the caller paces the round trips (ingest's flush loop, the detector after an
+  evaluation). A flush that fails is retried whole by the next one: delivery is at least once (an
+  entry may be written twice, never lost), and every consumer is idempotent on natural keys.
+- write(): each caller awaits its own entry (the inspector's journal: written before its core
+  acts on it). Writes made while a round trip is on the wire go together in the next (group
+  commit), so under load many callers share one. They complete in the order they were made. A
+  round trip that fails fails each of its writes, which may or may not have landed: the caller
+  decides (nothing is retried here; the inspector does not apply an input it could not journal).
 
-An entry added with a venue point (`once=(epoch, position)`: executions) is written at most
-once instead: a Lua script adds it only when the stream's last entry is not already at or past
-that point of that epoch, and stores the point in the entry (fields `e` and `p`). A retried
-flush, or a second writer of the same venue, then repeats nothing.
+An entry added with a venue point (`once=(epoch, position)`: executions) is written at most once:
+it goes in the same pipeline as a group write guarded by its point (core.foundations.bus.group),
+so a retried flush, or a second writer of the same venue, repeats nothing.
+
+Writes that must go together with other writes (marks, checkpoints, acknowledgements) are group
+writes (core.foundations.bus.group.write_group), not a Publisher's.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.foundations.bus.codec import FIELD
+from core.foundations.bus.append import Append, Retention
+from core.foundations.bus.group import GroupWrite, at_most_once, script_call, script_result
+from core.foundations.bus.lag import GroupLag, check_lag
+from core.foundations.bus.lua import GROUP_WRITE
 
-__all__ = ["PUBLISH_ONCE", "GroupLag", "Publisher", "Retention"]
+__all__ = ["GroupLag", "Publisher", "Retention"]
 
-log = logging.getLogger(__name__)
-
-# Warn when a group's lag passes this share of the stream's MAXLEN.
-_LAG_WARNING_SHARE = 0.8
-
-# KEYS[1] the stream; ARGV data, epoch, position, maxlen. The new entry's id, or nil when the
-# stream's last entry already holds this point (or a later one) of the same epoch.
-PUBLISH_ONCE = """
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #last > 0 then
-  local fields = last[1][2]
-  local epoch, position
-  for i = 1, #fields, 2 do
-    if fields[i] == 'e' then epoch = fields[i + 1] elseif fields[i] == 'p' then position = fields[i + 1] end
-  end
-  if epoch == ARGV[2] and position and tonumber(position) >= tonumber(ARGV[3]) then
-    return false
-  end
-end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'd', ARGV[1], 'e', ARGV[2], 'p', ARGV[3])
-"""
+_MOST = 500  # awaited writes per round trip at most
 
 
-@dataclass(frozen=True)
-class Retention:
-    """How much a stream keeps: entries per second at full rate, times the outage to survive."""
-
-    entries_per_s: float
-    outage_minutes: float
-
-    @property
-    def maxlen(self) -> int:
-        return max(1000, int(self.entries_per_s * self.outage_minutes * 60))
-
-
-@dataclass(frozen=True)
-class GroupLag:
-    stream: str
-    group: str
-    lag: int  # entries not yet delivered to the group
-    pending: int  # delivered, not yet acknowledged
-    maxlen: int
-
-    @property
-    def near_trim(self) -> bool:
-        return self.lag >= _LAG_WARNING_SHARE * self.maxlen
+@dataclass
+class _Waiting:
+    append: Append
+    done: asyncio.Future[bytes]
 
 
 class Publisher:
-    def __init__(self, redis: Any, retention: Retention) -> None:
+    def __init__(self, redis: Any, retention: Retention | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
+        # The MAXLEN of what add() queues; None: untrimmed (write() takes each Append's own).
         self.retention = retention
-        self._queued: list[tuple[str, bytes, tuple[int, int] | None]] = []
-        self._once: Any = None  # the registered PUBLISH_ONCE script, made on first use
+        self._queued: list[Append | GroupWrite] = []
+        self._waiting: list[_Waiting] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._script: Any = None  # GROUP_WRITE registered, made on first use
         self.entries_written = 0
         self.entries_skipped = 0
+        self.round_trips = 0
 
     def add(self, stream: str, data: bytes, once: tuple[int, int] | None = None) -> None:
         """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
         (a venue's epoch and position), written only if the stream is not already there."""
-        self._queued.append((stream, data, once))
+        append = Append(stream, data, None if self.retention is None else self.retention.maxlen)
+        self._queued.append(append if once is None else at_most_once(append, *once))
 
     @property
     def queued(self) -> int:
@@ -97,61 +70,71 @@ class Publisher:
         if not self._queued:
             return []
         queued, self._queued = self._queued, []
-        maxlen = self.retention.maxlen
-        async with self.redis.pipeline(transaction=False) as pipe:
-            try:
-                for stream, data, once in queued:
-                    if once is None:
-                        pipe.xadd(stream, {FIELD: data}, maxlen=maxlen, approximate=True)
-                    else:
-                        await self._publish_once(pipe, stream, data, once, maxlen)
-                ids: list[bytes | None] = await pipe.execute()
-            except BaseException:
-                self._queued[:0] = queued  # nothing is lost: the next flush writes them
-                raise
+        try:
+            replies = await self._send(queued)
+        except BaseException:
+            self._queued[:0] = queued  # nothing is lost: the next flush writes them
+            raise
+        ids = [_entry_id(reply) for reply in replies]
         written = sum(1 for entry_id in ids if entry_id is not None)
         self.entries_written += written
         self.entries_skipped += len(ids) - written
         return ids
 
-    async def _publish_once(
-        self, pipe: Any, stream: str, data: bytes, once: tuple[int, int], maxlen: int
-    ) -> None:
-        if self._once is None:
-            self._once = self.redis.register_script(PUBLISH_ONCE)
-        epoch, position = once
-        await self._once(keys=[stream], args=[data, epoch, position, maxlen], client=pipe)
+    async def write(self, append: Append) -> bytes:
+        """Write `append` in the next round trip, shared with the writes made meanwhile; its
+        entry id once it is written. Raises what the round trip raised."""
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(append, done))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_waiting())
+        return await done
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:_MOST], self._waiting[_MOST:]
+            try:
+                ids: list[bytes] = await self._send([waiting.append for waiting in batch])
+            except BaseException as exc:  # each waiter gets the error: its entry may not be written
+                for waiting in batch:
+                    if not waiting.done.done():
+                        waiting.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            self.entries_written += len(ids)
+            for waiting, entry_id in zip(batch, ids, strict=True):
+                if not waiting.done.done():
+                    waiting.done.set_result(entry_id)
+
+    async def _send(self, items: Sequence[Append | GroupWrite]) -> list[Any]:
+        """One pipelined round trip (not a transaction: each item stands alone); each Append's
+        entry id, each group write's raw answer."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                if isinstance(item, Append):
+                    pipe.xadd(item.stream, item.fields(), maxlen=item.maxlen, approximate=True)
+                else:
+                    await self._queue_group(pipe, item)
+            replies: list[Any] = await pipe.execute()
+        self.round_trips += 1
+        return replies
+
+    async def _queue_group(self, pipe: Any, group: GroupWrite) -> None:
+        if self._script is None:
+            self._script = self.redis.register_script(GROUP_WRITE)
+        keys, args = script_call(group)
+        await self._script(keys=keys, args=args, client=pipe)
 
     async def check_lag(self, stream: str) -> list[GroupLag]:
-        """Each consumer group's lag on `stream` (Redis 7.0+ reports it); logs those near the trim."""
-        lags = []
-        for group in await self.redis.xinfo_groups(stream):
-            lag = GroupLag(
-                stream,
-                _text(group["name"]),
-                await self._lag(stream, group),
-                int(group["pending"]),
-                self.retention.maxlen,
-            )
-            if lag.near_trim:
-                log.warning(
-                    "bus: group %s is %d entries behind on %s; the stream keeps about %d",
-                    lag.group,
-                    lag.lag,
-                    stream,
-                    lag.maxlen,
-                )
-            lags.append(lag)
-        return lags
-
-    async def _lag(self, stream: str, group: dict[str, Any]) -> int:
-        """Redis 7's `lag`; counted from the group's last delivered id where Redis does not report it."""
-        if group.get("lag") is not None:
-            return int(group["lag"])
-        last = _text(group["last-delivered-id"])
-        newer = await self.redis.xrange(stream, min=f"({last}", max="+", count=self.retention.maxlen + 1)
-        return len(newer)
+        """Each consumer group's lag on `stream`; logs those near the trim (core.foundations.bus.lag)."""
+        assert self.retention is not None, "only a trimmed stream has a trim point"
+        return await check_lag(self.redis, stream, self.retention.maxlen)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _entry_id(reply: Any) -> bytes | None:
+    """An XADD's id, or the id a point-guarded group wrote (None: the stream had that point)."""
+    if isinstance(reply, list):
+        written = script_result(reply).ids
+        return written[0] if written else None
+    return reply if isinstance(reply, bytes) else str(reply).encode()

@@ -1,0 +1,96 @@
+"""The bus's one Lua script: a group of writes, atomically, unless it was done already.
+
+Every write that must be atomic, or conditional, goes through GROUP_WRITE (core.foundations.bus.group
+builds its KEYS and ARGV; nothing else calls it). A script runs whole: no other client sees part of
+it, and after a crash of the writer it happened entirely or not at all.
+
+KEYS: every key the group touches, so that a Redis Cluster can route it (they must share a slot).
+ARGV[1..4], the guard, checked before anything is written:
+  ''      ''  ''       ''        none: the writes run
+  'mark'  k   token    ''        KEYS[k] absent: the writes run (one of them sets it to token);
+                                 it holds token: an earlier attempt of this writer did it all
+                                 ('done', nothing runs); anything else: another writer did it
+                                 ('taken': the other writes run instead)
+  'point' k   epoch    position  the stream KEYS[k]'s last entry holds (fields e, p) this epoch at
+                                 this position or past it: 'done', nothing runs
+ARGV[5]: where the other writes (those of 'taken') begin in ARGV; past the end when none.
+From ARGV[6], the writes, each a name, the index of its key in KEYS, and its arguments:
+  'xadd' k maxlen n field value ...   XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id
+  'set'  k value ttl                  SET (EX ttl unless ttl is '')
+  'hset' k n field value ...          HSET
+  'xack' k group n id ...             XACK
+Returns {'written', id ...}, {'taken', id ...} (the ids of the XADDs that ran) or {'done'}.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GROUP_WRITE"]
+
+GROUP_WRITE = """
+local CHUNK = 500  -- long HSETs and XACKs go in parts: Lua's unpack has a small stack
+
+local function past_point(stream, epoch, position)
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #last == 0 then return false end
+  local fields, e, p = last[1][2], nil, nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' then e = fields[i + 1] elseif fields[i] == 'p' then p = fields[i + 1] end
+  end
+  return e == epoch and p ~= nil and tonumber(p) >= tonumber(position)
+end
+
+local function chunked(command, head, first, count)
+  for from = first, first + count - 1, CHUNK do
+    local call = {command, unpack(head)}
+    for i = from, math.min(from + CHUNK, first + count) - 1 do call[#call + 1] = ARGV[i] end
+    redis.call(unpack(call))
+  end
+end
+
+-- Runs the writes in ARGV[at .. stop - 1]; the XADDs' ids.
+local function run(at, stop)
+  local ids = {}
+  while at < stop do
+    local op, key = ARGV[at], KEYS[tonumber(ARGV[at + 1])]
+    if op == 'xadd' then
+      local call, n = {'XADD', key}, tonumber(ARGV[at + 3])
+      if ARGV[at + 2] ~= '' then
+        call[3], call[4], call[5] = 'MAXLEN', '~', ARGV[at + 2]
+      end
+      call[#call + 1] = '*'
+      for i = at + 4, at + 3 + 2 * n do call[#call + 1] = ARGV[i] end
+      ids[#ids + 1] = redis.call(unpack(call))
+      at = at + 4 + 2 * n
+    elseif op == 'set' then
+      if ARGV[at + 3] == '' then
+        redis.call('SET', key, ARGV[at + 2])
+      else
+        redis.call('SET', key, ARGV[at + 2], 'EX', ARGV[at + 3])
+      end
+      at = at + 4
+    elseif op == 'hset' then
+      local n = tonumber(ARGV[at + 2])
+      chunked('HSET', {key}, at + 3, 2 * n)
+      at = at + 3 + 2 * n
+    elseif op == 'xack' then
+      local n = tonumber(ARGV[at + 3])
+      chunked('XACK', {key, ARGV[at + 2]}, at + 4, n)
+      at = at + 4 + n
+    else
+      error('group write: no write named ' .. tostring(op))
+    end
+  end
+  return ids
+end
+
+local guard, key, others = ARGV[1], KEYS[tonumber(ARGV[2]) or 0], tonumber(ARGV[5])
+if guard == 'point' and past_point(key, ARGV[3], ARGV[4]) then
+  return {'done'}
+end
+if guard == 'mark' then
+  local held = redis.call('GET', key)
+  if held == ARGV[3] then return {'done'} end
+  if held then return {'taken', unpack(run(others, #ARGV + 1))} end
+end
+return {'written', unpack(run(6, others))}
+"""
