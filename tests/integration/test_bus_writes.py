@@ -24,6 +24,7 @@ from core.foundations.bus.group import (
     SetFields,
     SetKey,
     at_most_once,
+    queue_commands,
     script_call,
     write_group,
 )
@@ -221,23 +222,36 @@ async def test_a_second_writer_of_the_same_mark_writes_only_its_other_entries_an
     assert await _pending(client, "signals", "advisor") == 0
 
 
-async def test_a_writer_killed_while_sending_its_group_wrote_none_of_it(bus: tuple[str, Any]) -> None:
+# Run both ways: a group without a guard (MULTI/EXEC) and one with a fresh mark (the script).
+_BOTH_WAYS = pytest.mark.parametrize("guarded", [False, True], ids=["transaction", "script"])
+
+
+@_BOTH_WAYS
+async def test_a_writer_killed_while_sending_its_group_wrote_none_of_it(
+    bus: tuple[str, Any], guarded: bool
+) -> None:
     url, client = bus
-    (entry,) = await _pending_entries(client, "signals", "advisor", 1)
-    group = _decision("d1", Ack("signals", "advisor", (entry,)))
-    keys, args = script_call(group)
-    request = _resp("EVAL", GROUP_WRITE, len(keys), *keys, *args)
+    (entry,) = await _pending_entries(client, "md.t.trades", "bars", 1)
+    group = GroupWrite(
+        appends=[Append("bars.1s", b"s" * 5000, 1000), Append("bars.1m", b"m" * 5000, 1000)],
+        state=[SetFields("bars:checkpoint", {"BTC": b"{}"})],
+        ack=Ack("md.t.trades", "bars", (entry,)),
+        guard=Marked("commit-1", "t", 60) if guarded else None,
+    )
+    request = await _wire_request(client, group)
     await asyncio.to_thread(_send_and_die, url, request[: len(request) * 2 // 3])
-    assert not await client.exists("decisions", "intents", "decided:s1")
-    assert await _pending(client, "signals", "advisor") == 1
+    assert not await client.exists("bars.1s", "bars.1m", "bars:checkpoint", "commit-1")
+    assert await _pending(client, "md.t.trades", "bars") == 1
     assert (await write_group(client, group)).outcome is Outcome.WRITTEN
-    assert _data(await client.xrange("decisions")) == [b"decision d1"]
-    assert await _pending(client, "signals", "advisor") == 0
+    assert _data(await client.xrange("bars.1m")) == [b"m" * 5000]
+    assert await _pending(client, "md.t.trades", "bars") == 0
 
 
-async def test_no_reader_ever_sees_part_of_a_group(bus: tuple[str, Any]) -> None:
-    """Entries of 100 kB: a write that were not one command would reach Redis in several reads,
-    and another client's commands would run between its parts (a plain pipeline does)."""
+@_BOTH_WAYS
+async def test_no_reader_ever_sees_part_of_a_group(bus: tuple[str, Any], guarded: bool) -> None:
+    """Entries of 100 kB: a write that were not one command (or one transaction) would reach
+    Redis in several reads, and another client's commands would run between its parts (a plain
+    pipeline's do)."""
     url, client = bus
     reader: Any = aioredis.Redis.from_url(url)
     seen: list[tuple[int, int, int]] = []
@@ -255,8 +269,9 @@ async def test_no_reader_ever_sees_part_of_a_group(bus: tuple[str, Any]) -> None
             group = GroupWrite(
                 appends=[Append("bars.1s", big), Append("bars.1m", big)],
                 state=[SetFields("checkpoint", {f"symbol-{i}": b"{}"})],
+                guard=Marked(f"commit-{i}", "t", 60) if guarded else None,
             )
-            await write_group(client, group)
+            assert (await write_group(client, group)).outcome is Outcome.WRITTEN
     finally:
         done.set()
         await watching
@@ -267,7 +282,10 @@ async def test_no_reader_ever_sees_part_of_a_group(bus: tuple[str, Any]) -> None
     assert await client.hlen("checkpoint") == 100
 
 
-async def test_a_large_group_acknowledges_every_input_and_writes_every_field(bus: tuple[str, Any]) -> None:
+@_BOTH_WAYS
+async def test_a_large_group_acknowledges_every_input_and_writes_every_field(
+    bus: tuple[str, Any], guarded: bool
+) -> None:
     """A catch-up's commit: more inputs and checkpoint fields than one Lua call takes at once."""
     _, client = bus
     entries = await _pending_entries(client, "md.t.trades", "bars", 1300)
@@ -276,8 +294,10 @@ async def test_a_large_group_acknowledges_every_input_and_writes_every_field(bus
         appends=[Append("bars.1s", b"bars", 1000)],
         state=[SetFields("bars:checkpoint", state), SetKey("plain", b"v")],
         ack=Ack("md.t.trades", "bars", tuple(entries)),
+        guard=Marked("catch-up", "t", 60) if guarded else None,
     )
-    assert (await write_group(client, group)).outcome is Outcome.WRITTEN
+    written = await write_group(client, group)
+    assert written.outcome is Outcome.WRITTEN and len(written.ids) == 1
     assert await _pending(client, "md.t.trades", "bars") == 0
     assert await client.hlen("bars:checkpoint") == 1100
     assert await client.hget("bars:checkpoint", "symbol-1099") == b"state 1099"
@@ -320,6 +340,17 @@ def _resp(*args: Any) -> bytes:
         raw = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
     return b"".join(parts)
+
+
+async def _wire_request(client: Any, group: GroupWrite) -> bytes:
+    """The bytes `write_group` sends for `group`: the script's EVAL, or the MULTI/EXEC."""
+    if group.guard is not None:
+        keys, args = script_call(group)
+        return _resp("EVAL", GROUP_WRITE, len(keys), *keys, *args)
+    async with client.pipeline(transaction=True) as pipe:
+        queue_commands(pipe, group)
+        commands = [_resp(*args) for args, _ in pipe.command_stack]
+    return _resp("MULTI") + b"".join(commands) + _resp("EXEC")
 
 
 def _send_and_die(url: str, partial: bytes) -> None:

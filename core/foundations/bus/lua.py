@@ -1,7 +1,8 @@
 """The bus's one Lua script: a group of writes, atomically, unless it was done already.
 
-Every write that must be atomic, or conditional, goes through GROUP_WRITE (core.foundations.bus.group
-builds its KEYS and ARGV; nothing else calls it). A script runs whole: no other client sees part of
+Every write that is conditional ("unless already done": a mark, a venue point) goes through
+GROUP_WRITE; core.foundations.bus.group builds its KEYS and ARGV, nothing else calls it (a group
+without a condition goes as MULTI/EXEC instead). A script runs whole: no other client sees part of
 it, and after a crash of the writer it happened entirely or not at all.
 
 KEYS: every key the group touches, so that a Redis Cluster can route it (they must share a slot).
