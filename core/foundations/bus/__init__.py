@@ -6,6 +6,7 @@ format, the retention rule and the write guarantees are decided in one place. Wr
 - a Publisher (publisher.py) writes Appends in pipelined batches, at least once (add/flush, or
   write for a caller that awaits its entry), an execution batch at most once per venue point;
 - a GroupWrite (group.py) writes Appends with keys set and input entries acknowledged, atomically,
-  unless already done (a mark held, a venue point reached), as the one Lua script (lua.py).
+  unless already done (a mark held, a venue point reached): a guarded one as the bus's one Lua
+  script (lua.py), one without a guard as MULTI/EXEC.
 Reading: the consumer runner (consumer.py).
 """
