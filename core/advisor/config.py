@@ -9,21 +9,18 @@ and the core's settings from a TOML file (`--config`), one table per section of 
     [intent]
     entry = "limit_cross"           # enums by value
 
-An unknown section or key, or a value of the wrong type, is InvalidArgument naming it
-("validation.min_risk_reward"); each section checks its ranges when made.
+The sections and keys are AdvisorConfig's, read by core.foundations.config_schema: an unknown
+section or key, or a value of the wrong type, is InvalidArgument naming it and the file
+("validation.min_risk_reward: ... (in advisor.toml)"); each section checks its ranges when made.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import math
 import re
 import socket
-import types
-import typing
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from core.advisor.engine.config import AdvisorConfig
 from core.advisor.gather import GatherConfig
 from core.advisor.llm.config import LlmConfig
 from core.foundations.config_file import read_toml
+from core.foundations.config_schema import load
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.mesh_config import MeshConfig
 from core.foundations.model import Timeframe
@@ -46,82 +44,12 @@ __all__ = [
 _INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
-def _value(where: str, kind: Any, raw: Any) -> Any:
-    """`raw` from TOML as the field's type (an optional field's: TOML has no null, so a key
-    given is a value)."""
-    kind = _given(kind)
-    if kind is Decimal:
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            raise InvalidArgument.field(where, f"{raw!r} is not a decimal")
-        try:
-            value = Decimal(raw if isinstance(raw, str) else repr(raw))
-        except InvalidOperation:
-            raise InvalidArgument.field(where, f"{shown(str(raw))} is not a decimal") from None
-        if not value.is_finite():  # NaN compares as an error, not as false
-            raise InvalidArgument.field(where, f"{shown(str(raw))} is not a finite decimal")
-        return value
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        try:
-            return kind(raw)
-        except ValueError:
-            known = ", ".join(str(m.value) for m in kind)
-            raise InvalidArgument.field(where, f"{raw!r} is not one of {known}") from None
-    if kind is bool:
-        if not isinstance(raw, bool):
-            raise InvalidArgument.field(where, f"{raw!r} is not true or false")
-        return raw
-    if kind is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise InvalidArgument.field(where, f"{raw!r} is not a whole number")
-        return raw
-    if kind is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise InvalidArgument.field(where, f"{raw!r} is not a finite number")
-        return float(raw)
-    if typing.get_origin(kind) is frozenset:
-        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-            raise InvalidArgument.field(where, f"{raw!r} is not a list of names")
-        return frozenset(raw)
-    raise InvalidArgument.field(where, "cannot be set from a file")
-
-
-def _given(kind: Any) -> Any:
-    """`X` of `X | None`; any other type as it is."""
-    args = typing.get_args(kind)
-    if isinstance(kind, types.UnionType) and len(args) == 2 and type(None) in args:
-        return next(arg for arg in args if arg is not type(None))
-    return kind
-
-
-def _section(name: str, cls: Any, raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise InvalidArgument.field(name, "must be a table")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise InvalidArgument.field(
-                f"{name}.{key}", f"unknown setting; known: {', '.join(sorted(known))}"
-            )
-        values[key] = _value(f"{name}.{key}", hints[key], value)
-    return cls(**values)
-
-
 def load_engine_config(path: Path | None) -> AdvisorConfig:
     """The core's settings from a TOML file (docs/advisor.md, "Configuration"); the defaults
     without one."""
     if path is None:
         return AdvisorConfig()
-    raw = read_toml(path, "config")
-    hints = typing.get_type_hints(AdvisorConfig)
-    sections = {}
-    for name, table in raw.items():
-        if name not in hints:
-            known = ", ".join(f.name for f in dataclasses.fields(AdvisorConfig))
-            raise InvalidArgument.field(name, f"unknown section; sections: {known}")
-        sections[name] = _section(name, hints[name], table)
-    return AdvisorConfig(**sections)
+    return load(AdvisorConfig, read_toml(path, "config"), str(path))
 
 
 def with_overrides(config: AdvisorConfig, **overrides: Any) -> AdvisorConfig:

@@ -1,12 +1,13 @@
 """A backtest put together from its config: the replayed venue (its instruments, fees and
-balances from a sim config: the sim's own defaults unless one is given), the strategies on the
-run's venue and symbols, the inspector's policies and the advisor's options as the live
-services read them, then the run over the recorder's history (core.backtest.source).
+balances: the exchange part of a sim config file, `up`'s demo market's unless one is given), the
+strategies on the run's venue and symbols, the inspector's policies and the advisor's options as
+the live services read them, then the run over the recorder's history (core.backtest.source).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 
 from core.advisor.config import load_engine_config, with_overrides
 from core.backtest.answers import load_recorded_answers
@@ -24,18 +25,40 @@ from core.detector.history import bar_needs
 from core.detector.strategy_file import Strategy, load_strategy
 from core.foundations.config_file import read_text
 from core.foundations.errors import InvalidArgument, shown
+from core.foundations.matching.config import SIM_VENUE, ExchangeConfig, instruments, load_exchange
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Timeframe
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.shipped import journal_policies
 from trademesh.bus.v1 import bus_pb2 as bus
-from venues.sim.config import DEMO_MARKET
-from venues.sim.config import load_config as load_sim_config
-from venues.sim.symbols import instruments as sim_instruments
 
-__all__ = ["advisor_bars", "build", "recorded_history", "run_recorded", "run_symbols", "strategies_of"]
+__all__ = [
+    "MESH_EXCHANGE",
+    "SIM_MARKET_KEYS",
+    "SIM_SYMBOL_KEYS",
+    "advisor_bars",
+    "build",
+    "exchange_of",
+    "recorded_history",
+    "run_recorded",
+    "run_symbols",
+    "strategies_of",
+]
 
 _MS = 1_000_000
+
+# The exchange of `trademesh up`'s sim, the demo market (venues/sim/demo.toml, which a backtest
+# cannot import: a test holds the two equal): a derivatives venue's base-tier fees, the default
+# instruments and balances.
+MESH_EXCHANGE = ExchangeConfig(maker_fee_rate=Decimal("0.0002"), taker_fee_rate=Decimal("0.0005"))
+# The keys a sim config file holds for the sim's synthetic market, top-level and in each
+# [[symbols]] table (venues/sim/config.py; a test holds them equal): a backtest replays a recorded
+# market instead, and leaves them to the sim.
+SIM_MARKET_KEYS = ("seed", "tick_interval_ms", "ticker_interval_ms", "candle_interval_ms", "history_s")
+SIM_SYMBOL_KEYS = (
+    "start_price", "volatility_per_sqrt_s", "trades_per_s", "book_updates_per_s", "book_depth_levels",
+    "level_spacing_ticks", "maker_size_lots", "taker_size_lots",
+)  # fmt: skip
 
 
 def strategies_of(config: BacktestConfig) -> list[Strategy]:
@@ -46,10 +69,10 @@ def strategies_of(config: BacktestConfig) -> list[Strategy]:
 
 def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) -> Backtest:
     """The run's parts, ready for its events (`strategies`: these instead of the config's files)."""
-    sim = load_sim_config(config.sim_config or DEMO_MARKET)  # `up`'s sim unless another is named
-    instruments = sim_instruments(sim)
+    exchange = exchange_of(config)
+    listed = instruments(exchange, SIM_VENUE)
     strategies = strategies_of(config) if strategies is None else strategies
-    known = {i.symbol for i in instruments}
+    known = {i.symbol for i in listed}
     for strategy in strategies:
         for symbol in strategy.symbols:
             if symbol not in known:
@@ -60,15 +83,16 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
                 )
     market = ReplayedMarket(
         config.venue,
-        instruments,
-        FeeSchedule(maker=sim.maker_fee_rate, taker=sim.taker_fee_rate),
-        dict(sim.balances),
+        listed,
+        FeeSchedule(maker=exchange.maker_fee_rate, taker=exchange.taker_fee_rate),
+        dict(exchange.balances),
         Latency(int(config.order_latency_ms * _MS), int(config.report_latency_ms * _MS)),
         start_ns=config.start_ns,
         queue=queue_rule(config.venue),  # the recorded venue's: the sim's makers are known
     )
     # Read over the shipped set, as the live inspector reads its file.
-    policies = journal_policies(read_text(config.policies or DEFAULT_POLICIES, "policies"))
+    path = config.policies or DEFAULT_POLICIES
+    policies = journal_policies(read_text(path, "policies"), str(path))
     settings = RunSettings(
         venue=config.venue,
         start_ns=config.start_ns,
@@ -81,7 +105,14 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         timeframe=config.timeframe,
         sample_ns=int(config.sample_s * 1_000_000_000),
     )
-    return Backtest(settings, market, instruments, strategies)
+    return Backtest(settings, market, listed, strategies)
+
+
+def exchange_of(config: BacktestConfig) -> ExchangeConfig:
+    """The replayed venue's exchange: the sim config's the run names, else `up`'s demo market's."""
+    if config.sim_config is None:
+        return MESH_EXCHANGE
+    return load_exchange(config.sim_config, SIM_MARKET_KEYS, SIM_SYMBOL_KEYS)
 
 
 def symbols_of(backtest_strategies: list[Strategy]) -> list[str]:

@@ -1,6 +1,9 @@
-"""A backtest's options, from a TOML file and the command line (a flag wins over the file).
+"""A backtest's options, from a TOML file and the command line (a flag wins over the file),
+declared on BacktestConfig and read by core.foundations.config_schema: an unknown option, or a
+value of the wrong type or out of its range, is refused naming the option (and the file).
 
-Every option has both forms: `--order-latency-ms 20` is `order_latency_ms = 20` in the file.
+Every option has both forms: `--order-latency-ms 20` is `order_latency_ms = 20` in the file
+(a number may be given as text there too, as the backtest hub writes it; a list as "a,b").
 Times are ISO dates or date-times, UTC unless they say otherwise; a range is [from, to).
 
     strategies = ["core/detector/strategies/trend.toml"]
@@ -28,12 +31,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, cast
 
 from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
 from core.foundations.config_file import read_toml
+from core.foundations.config_schema import (
+    Above,
+    Items,
+    Key,
+    OneOf,
+    Parse,
+    Reading,
+    Within,
+    check_fields,
+    read_value,
+)
+from core.foundations.config_schema.words import not_a
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.model import Timeframe
 
@@ -53,52 +68,6 @@ LLM_MODES = ("off", "recorded")
 LATENCY_MODES = ("model", "recorded")
 
 
-@dataclass(frozen=True)
-class BacktestConfig:
-    strategies: tuple[Path, ...]
-    start_ns: int
-    end_ns: int
-    venue: str = "sim"
-    symbols: tuple[str, ...] = ()  # none: every symbol the strategies name
-    order_latency_ms: float = 20.0
-    report_latency_ms: float = 20.0
-    sample_s: float = 60.0
-    sim_config: Path | None = None
-    policies: Path | None = None
-    advisor_config: Path | None = None
-    timeframe: str = MESH_TIMEFRAME
-    max_notional_share: Decimal = MESH_MAX_NOTIONAL_SHARE
-    starting_equity: Decimal = Decimal(100_000)
-    out: Path | None = None
-    database_url: str = ""
-    llm: str = "off"  # "recorded": the live session's LLM answers (core.backtest.answers)
-    latency: str = "model"  # "recorded": orders at their live twins' arrivals (core.backtest.twins)
-
-    def __post_init__(self) -> None:
-        if not self.strategies:
-            raise InvalidArgument.field("strategies", "name at least one strategy file")
-        if self.end_ns <= self.start_ns:
-            raise InvalidArgument.field("to", "must be after from")
-        for name in ("order_latency_ms", "report_latency_ms"):
-            if not 0 <= getattr(self, name) <= 60_000:
-                raise InvalidArgument.field(name, f"{getattr(self, name)} is out of range: 0 to 60000")
-        if not 1 <= self.sample_s <= 86_400:
-            raise InvalidArgument.field("sample_s", f"{self.sample_s} is out of range: 1 to 86400")
-        Timeframe.from_label(self.timeframe)
-        # is_finite first: a NaN compares by raising, not by being out of range.
-        share = self.max_notional_share
-        if not (share.is_finite() and 0 < share <= 1):
-            raise InvalidArgument.field("max_notional_share", f"{share} is out of range: (0, 1]")
-        if not (self.starting_equity.is_finite() and self.starting_equity > 0):
-            raise InvalidArgument.field("starting_equity", f"{self.starting_equity} must be a number above 0")
-        if self.llm not in LLM_MODES:
-            raise InvalidArgument.field("llm", f"{shown(self.llm)} is not one of: {', '.join(LLM_MODES)}")
-        if self.latency not in LATENCY_MODES:
-            raise InvalidArgument.field(
-                "latency", f"{shown(self.latency)} is not one of: {', '.join(LATENCY_MODES)}"
-            )
-
-
 def parse_time_ns(text: str, field: str) -> int:
     """An ISO date or date-time (UTC unless it says) as ns since the epoch."""
     try:
@@ -113,56 +82,86 @@ def parse_time_ns(text: str, field: str) -> int:
     return ns
 
 
-def _path(value: Any, field: str) -> Path | None:
-    if value in (None, ""):
+def _time(value: Any, path: str) -> int:
+    # A TOML date or date-time literal reads as its ISO text.
+    return parse_time_ns(str(value), path)
+
+
+def _path(value: Any, path: str) -> Path | None:
+    """A path, or None for "" (the option's default)."""
+    if value == "":
         return None
     if not isinstance(value, str):
-        raise InvalidArgument.field(field, f"{shown(str(value))} is not a path")
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise InvalidArgument.field(field, f"{shown(value)}: no such file")
-    return path
+        raise InvalidArgument.field(path, not_a(value, "a path"))
+    return Path(value).expanduser()
 
 
-def _strategy(text: str) -> Path:
-    path = _path(text, "strategies")
-    assert path is not None  # _texts drops empty names
-    return path
+def _file(value: Any, path: str) -> Path | None:
+    """A file that is there, or None for ""."""
+    found = _path(value, path)
+    if found is not None and not found.is_file():
+        raise InvalidArgument.field(path, f"{shown(value)}: no such file")
+    return found
 
 
-def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidArgument.field(field, f"{shown(str(value))} is not a number")
-    try:
-        return float(value)
-    except ValueError:
-        raise InvalidArgument.field(field, f"{shown(str(value))} is not a number") from None
+def _strategy(value: Any, path: str) -> Path:
+    found = _file(value, path)
+    if found is None:
+        raise InvalidArgument.field(path, "must not be empty")
+    return found
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidArgument.field(field, f"{shown(str(value))} is not a decimal") from None
+def _texts(value: Any, path: str) -> tuple[str, ...]:
+    """A list of names, or a flag's "a, b": each stripped, blanks dropped."""
+    items: tuple[str, ...] = read_value(tuple[str, ...], value, path, texts=True)
+    return tuple(item.strip() for item in items if item.strip())
 
 
-def _texts(value: Any, field: str) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise InvalidArgument.field(field, "must be a list of strings")
-    return tuple(i.strip() for i in items if i.strip())
+def _strategies(value: Any, path: str) -> tuple[Path, ...]:
+    return tuple(_strategy(text, path) for text in _texts(value, path))
 
 
-_KEYS = {
-    "strategies", "venue", "symbols", "from", "to", "order_latency_ms", "report_latency_ms", "sample_s",
-    "sim_config", "policies", "advisor_config", "timeframe", "max_notional_share", "starting_equity", "out",
-    "database_url", "llm", "latency",
-}  # fmt: skip
+def _timeframe(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument.field(path, not_a(value, "a string"))
+    Timeframe.from_label(value)
+    return value
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    strategies: Annotated[tuple[Path, ...], Parse(_strategies), Items(1)]
+    start_ns: Annotated[int, Key("from"), Parse(_time)]
+    end_ns: Annotated[int, Key("to"), Parse(_time)]
+    venue: str = "sim"
+    symbols: Annotated[tuple[str, ...], Parse(_texts)] = ()  # none: every symbol the strategies name
+    order_latency_ms: Annotated[float, Within(0, 60_000)] = 20.0
+    report_latency_ms: Annotated[float, Within(0, 60_000)] = 20.0
+    sample_s: Annotated[float, Within(1, 86_400)] = 60.0
+    # The replayed exchange's instruments, fees and balances: a sim config (None: up's demo market).
+    sim_config: Annotated[Path | None, Parse(_file)] = None
+    policies: Annotated[Path | None, Parse(_file)] = None
+    advisor_config: Annotated[Path | None, Parse(_file)] = None
+    timeframe: Annotated[str, Parse(_timeframe)] = MESH_TIMEFRAME
+    max_notional_share: Annotated[Decimal, Above(0, 1)] = MESH_MAX_NOTIONAL_SHARE
+    starting_equity: Annotated[Decimal, Above(0)] = Decimal(100_000)
+    out: Annotated[Path | None, Parse(_path)] = None
+    database_url: str = ""
+    # "recorded": the live session's LLM answers (core.backtest.answers)
+    llm: Annotated[str, OneOf(LLM_MODES)] = "off"
+    # "recorded": orders at their live twins' arrivals (core.backtest.twins)
+    latency: Annotated[str, OneOf(LATENCY_MODES)] = "model"
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # a config made in code (the hub, a sweep, a test) as one read from a file
+        if self.end_ns <= self.start_ns:
+            raise InvalidArgument.field("to", "must be after from")
+        Timeframe.from_label(self.timeframe)
 
 
 def load_backtest_config(path: Path | None, flags: Mapping[str, Any]) -> BacktestConfig:
     """The file's options (if any) with the flags given (None: not given) over them."""
-    return backtest_config(read_options(path), flags)
+    return backtest_config(read_options(path), flags, None if path is None else str(path))
 
 
 def read_options(path: Path | None) -> dict[str, Any]:
@@ -172,35 +171,21 @@ def read_options(path: Path | None) -> dict[str, Any]:
     return read_toml(path, "config")
 
 
-def backtest_config(options: Mapping[str, Any], flags: Mapping[str, Any]) -> BacktestConfig:
-    """The options read from a file with the flags given (None: not given) over them."""
-    raw = dict(options)
-    for key in raw:
-        if key not in _KEYS:
-            raise InvalidArgument.field(key, f"unknown option; options: {', '.join(sorted(_KEYS))}")
-    raw.update({k: v for k, v in flags.items() if v is not None and v != ()})
-    for key in ("strategies", "from", "to"):
-        if key not in raw:
-            raise InvalidArgument.field(key, "is required (a flag, or in the config file)")
-    return BacktestConfig(
-        strategies=tuple(_strategy(p) for p in _texts(raw["strategies"], "strategies")),
-        start_ns=parse_time_ns(str(raw["from"]), "from"),
-        end_ns=parse_time_ns(str(raw["to"]), "to"),
-        venue=str(raw.get("venue", "sim")),
-        symbols=_texts(raw.get("symbols", ()), "symbols"),
-        order_latency_ms=_number(raw.get("order_latency_ms", 20), "order_latency_ms"),
-        report_latency_ms=_number(raw.get("report_latency_ms", 20), "report_latency_ms"),
-        sample_s=_number(raw.get("sample_s", 60), "sample_s"),
-        sim_config=_path(raw.get("sim_config"), "sim_config"),
-        policies=_path(raw.get("policies"), "policies"),
-        advisor_config=_path(raw.get("advisor_config"), "advisor_config"),
-        timeframe=str(raw.get("timeframe", MESH_TIMEFRAME)),
-        max_notional_share=_decimal(
-            raw.get("max_notional_share", MESH_MAX_NOTIONAL_SHARE), "max_notional_share"
-        ),
-        starting_equity=_decimal(raw.get("starting_equity", "100000"), "starting_equity"),
-        out=Path(raw["out"]) if raw.get("out") else None,
-        database_url=str(raw.get("database_url", "")),
-        llm=str(raw.get("llm", "off")),
-        latency=str(raw.get("latency", "model")),
-    )
+def backtest_config(
+    options: Mapping[str, Any], flags: Mapping[str, Any], source: str | None = None
+) -> BacktestConfig:
+    """The options read from a file (`source`, for errors) with the flags given (None: not
+    given) over them."""
+    from_file = _options(options, source)
+    given = _options({k: v for k, v in flags.items() if v is not None and v != ()}, None)
+    reading = Reading()
+    config = reading.make(BacktestConfig, {**from_file, **given})
+    reading.done()
+    return cast(BacktestConfig, config)
+
+
+def _options(table: Mapping[str, Any], source: str | None) -> dict[str, Any]:
+    reading = Reading(source, texts=True)
+    values = reading.values(BacktestConfig, table)
+    reading.done()
+    return values or {}

@@ -10,17 +10,19 @@ A TOML file, every key optional but `[[venues]]` entries' name and address:
     symbols = ["BTC/USDT"]       # empty or absent: every instrument the venue lists
     channels = ["trades", "book", "tickers"]
 
-Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or flags).
+Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or flags). The
+keys are declared on MeshConfig and VenueLink and read by core.foundations.config_schema.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from core.foundations.config_file import read_toml
+from core.foundations.config_schema import NOT_EMPTY, Above, Items, Parse, Unique, load, read_value
+from core.foundations.config_schema.words import listed_twice
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.model import Channel
 
@@ -39,32 +41,38 @@ __all__ = [
 DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS)
 
 
-@dataclass(frozen=True)
-class VenueLink:
-    """One venue process the mesh follows."""
-
-    name: str
-    address: str
-    symbols: tuple[str, ...] = ()
-    channels: tuple[Channel, ...] = DEFAULT_CHANNELS
-
-
-@dataclass(frozen=True)
-class MeshConfig:
-    venues: tuple[VenueLink, ...] = ()
-    outage_minutes: float = 10.0
-    rate_per_s: float = 2000.0
-
-    def venue(self, name: str) -> VenueLink | None:
-        return next((v for v in self.venues if v.name == name), None)
-
-
 def check_address(address: str, where: str) -> str:
     """host:port with a port in 1..65535 ([v6]:port for IPv6); InvalidArgument naming `where`."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InvalidArgument.field(where, f"{shown(address)} is not HOST:PORT with a port from 1 to 65535")
     return address
+
+
+def _address(value: Any, path: str) -> str:
+    return check_address(read_value(str, value, path), path)
+
+
+@dataclass(frozen=True)
+class VenueLink:
+    """One venue process the mesh follows."""
+
+    name: Annotated[str, NOT_EMPTY]
+    address: Annotated[str, Parse(_address)]
+    symbols: tuple[Annotated[str, NOT_EMPTY], ...] = ()  # none: every instrument the venue lists
+    channels: Annotated[tuple[Channel, ...], Items(1)] = DEFAULT_CHANNELS
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    venues: Annotated[tuple[VenueLink, ...], Unique("name")] = ()
+    # A consumer group may be down this long without losing entries; bus entries per second
+    # per stream at full rate (both size the streams' MAXLEN).
+    outage_minutes: Annotated[float, Above(0)] = 10.0
+    rate_per_s: Annotated[float, Above(0)] = 2000.0
+
+    def venue(self, name: str) -> VenueLink | None:
+        return next((v for v in self.venues if v.name == name), None)
 
 
 def parse_venue_link(text: str) -> VenueLink:
@@ -75,59 +83,15 @@ def parse_venue_link(text: str) -> VenueLink:
     return VenueLink(name, check_address(address, "venue"))
 
 
-def _channels(raw: Any, where: str) -> tuple[Channel, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise InvalidArgument.field(where, "must be a non-empty list of channel names")
-    known = {c.value: c for c in Channel}
-    for value in raw:
-        if value not in known:
-            raise InvalidArgument.field(where, f"unknown channel {value!r}; known: {', '.join(known)}")
-    return tuple(known[value] for value in raw)
-
-
-def _venue(raw: Any, index: int) -> VenueLink:
-    where = f"venues[{index}]"
-    if not isinstance(raw, dict):
-        raise InvalidArgument.field(where, "must be a table")
-    unknown = sorted(set(raw) - {"name", "address", "symbols", "channels"})
-    if unknown:
-        raise InvalidArgument.field(
-            f"{where}.{unknown[0]}", "unknown key; known: name, address, symbols, channels"
-        )
-    for key in ("name", "address"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise InvalidArgument.field(f"{where}.{key}", "required, a non-empty string")
-    symbols = raw.get("symbols", [])
-    if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
-        raise InvalidArgument.field(f"{where}.symbols", "must be a list of symbols")
-    channels = _channels(raw["channels"], f"{where}.channels") if "channels" in raw else DEFAULT_CHANNELS
-    return VenueLink(raw["name"], check_address(raw["address"], f"{where}.address"), tuple(symbols), channels)
-
-
-def _number(raw: dict[str, Any], key: str, default: float) -> float:
-    value = raw.pop(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise InvalidArgument.field(key, f"{value!r} is not a positive number")
-    return float(value)
-
-
 def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()) -> MeshConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = read_toml(path, "config")
-    venues_raw = raw.pop("venues", [])
-    if not isinstance(venues_raw, list):
-        raise InvalidArgument.field("venues", "must be an array of tables ([[venues]])")
-    venues = tuple(_venue(item, i) for i, item in enumerate(venues_raw)) + extra_venues
-    outage = _number(raw, "outage_minutes", MeshConfig.outage_minutes)
-    rate = _number(raw, "rate_per_s", MeshConfig.rate_per_s)
-    if raw:
-        unknown = sorted(raw)[0]
-        raise InvalidArgument.field(unknown, "unknown key; known: venues, outage_minutes, rate_per_s")
-    names = [v.name for v in venues]
-    if len(set(names)) != len(names):
-        raise InvalidArgument.field("venues", f"a venue is listed twice: {names}")
-    return MeshConfig(venues, outage, rate)
+    """The file's mesh (none: the defaults) with `extra_venues` (the --venue flags) added."""
+    config = MeshConfig() if path is None else load(MeshConfig, read_toml(path, "config"), str(path))
+    names = [v.name for v in config.venues]
+    for link in extra_venues:
+        if link.name in names:
+            raise InvalidArgument.field("venue", listed_twice(link.name))
+        names.append(link.name)
+    return MeshConfig(config.venues + extra_venues, config.outage_minutes, config.rate_per_s)
 
 
 def add_mesh_arguments(parser: Any) -> None:

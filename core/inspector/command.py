@@ -95,7 +95,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
     if args.policies is not None and not args.policies.is_file():
         raise InvalidArgument.field("policies", f"{args.policies} is not a file")
     if args.policies is not None:  # read and checked at start: one line, before the bus is reached
-        load_policies(read_text(args.policies, "policies"))
+        load_policies(read_text(args.policies, "policies"), str(args.policies))
     return InspectorServiceConfig(
         redis_url=redis_url(args.redis_url),
         mesh=mesh_config_from_args(args),

@@ -151,7 +151,7 @@ class Runtime:
                 self._observe(entry, apply_entry(self.core, entry))
             self.snapshots.applied(entry_id, entry)
             self.replayed += 1
-        given = operator_policies(policies.text).policies
+        given = operator_policies(policies.text, policies.path or None).policies
         if self.core is None:
             start = jr.JournalStart(
                 policies=dump_policies(given),
@@ -396,7 +396,7 @@ class Runtime:
     async def update_policies(self, text: str, path: str = "") -> Output:
         """A policy file read over the shipped set (InvalidArgument naming every bad key before
         anything changes); the journal holds the complete set it makes."""
-        given = operator_policies(text).policies
+        given = operator_policies(text, path or None).policies
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = PolicySource(text, path, self.clock())
         assert isinstance(result, Output)

@@ -20,11 +20,11 @@ def shipped_policies() -> PolicySet:
     return load_policies(DEFAULT_POLICIES.read_text())
 
 
-def operator_policies(text: str) -> PolicyUpdate:
-    """An operator's policy file (InvalidArgument naming every bad key)."""
-    return read_policies(text, shipped_policies())
+def operator_policies(text: str, source: str | None = None) -> PolicyUpdate:
+    """An operator's policy file (InvalidArgument naming every bad key, and `source`: the file)."""
+    return read_policies(text, shipped_policies(), source)
 
 
-def journal_policies(text: str) -> str:
+def journal_policies(text: str, source: str | None = None) -> str:
     """The complete set an operator's policy file makes, as the journal holds it."""
-    return dump_policies(operator_policies(text).policies)
+    return dump_policies(operator_policies(text, source).policies)

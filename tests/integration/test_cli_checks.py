@@ -46,7 +46,8 @@ def test_a_notional_share_outside_0_to_1_in_the_advisors_config_stops_it(tmp_pat
     config = tmp_path / "advisor.toml"
     config.write_text('[sizing]\nmax_notional_share = "2"\n')
     line = _one_line(_run([*ADVISOR, "--config", str(config)]))
-    assert "sizing.max_notional_share" in line and "(0, 1]" in line
+    assert "sizing.max_notional_share: must be more than 0 and at most 1, got 2" in line
+    assert line.endswith(f"(in {config})")
 
 
 INSPECTOR = ["inspector", "--port", "0", "--metrics-port", "-1", "--redis-url", "redis://127.0.0.1:1/0"]

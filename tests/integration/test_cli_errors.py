@@ -188,7 +188,7 @@ def test_a_bad_value_is_one_line_naming_it_and_exit_code_2(
     ("name", "says"),
     [
         ("typo.toml", "outage_minute: unknown key; known: venues, outage_minutes, rate_per_s"),
-        ("nan.toml", "rate_per_s: nan is not a positive number"),
+        ("nan.toml", "rate_per_s: nan is not a finite number"),
         ("broken.toml", "config: cannot read"),
         ("address.toml", "venues[0].address: '127.0.0.1:99999' is not HOST:PORT"),
     ],

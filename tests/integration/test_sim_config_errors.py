@@ -1,4 +1,5 @@
-"""A sim config that would kill or swamp the market is refused: one line naming the key, exit code 2.
+"""A sim config that would kill or swamp the market is refused: one line naming the key and the
+file, exit code 2.
 
 (Issue 12, item 14: `tick_interval_ms = 0` or a NaN volatility gave a venue that reported
 SERVING and RUNNING with a dead market; a depth of 1e8 ate 870 MB and never served.) Every
@@ -62,14 +63,14 @@ CASES: list[tuple[str, str, str]] = [
     ("tick too fine", '[[symbols]]\nsymbol = "BTC/USDT"\nstart_price = "65000"\n'
      'tick_size = "0.00000000000001"\nlot_size = "1"\n', "symbols[0].tick_size: too fine"),
     ("negative minimum", _SYMBOL + 'min_size = "-1"\n', "symbols[0].min_size: must be between 0 and"),
-    ("no symbols", "symbols = []\n", "symbols: name between 1 and 100 symbols"),
-    ("symbols not tables", "symbols = [1, 2]\n", "symbols[0]: must be a table"),
+    ("no symbols", "symbols = []\n", "symbols: must list between 1 and 100, got 0"),
+    ("symbols not tables", "symbols = [1, 2]\n", "symbols[0]: 1 is not a table"),
     ("duplicate symbol", _SYMBOL + _SYMBOL, "symbols[1].symbol: 'BTC/USDT' is listed twice"),
     ("empty base", '[[symbols]]\nsymbol = "/USDT"\nstart_price = "1"\ntick_size = "1"\nlot_size = "1"\n',
      "symbols[0].symbol: '/USDT': the sim trades spot, BASE/QUOTE"),
     ("missing key", '[[symbols]]\nsymbol = "BTC/USDT"\ntick_size = "1"\nlot_size = "1"\n',
      "symbols[0].start_price: is required"),
-    ("balances not a table", "balances = 5\n", "balances: must be a table of ASSET = amount"),
+    ("balances not a table", "balances = 5\n", "balances: 5 is not a table of ASSET = amount"),
     ("negative balance", '[balances]\nUSDT = "-5"\n', "balances.USDT: must be between 0 and"),
 ]  # fmt: skip
 
@@ -102,11 +103,12 @@ def results(
 
 
 @pytest.mark.parametrize(("name", "says"), [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES])
-def test_a_bad_sim_config_is_one_line_naming_the_key_and_exit_code_2(
+def test_a_bad_sim_config_is_one_line_naming_the_key_and_the_file_and_exit_code_2(
     results: dict[str, subprocess.CompletedProcess[str]], name: str, says: str
 ) -> None:
     done = results[name]
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(lines) == 1 and says in lines[0], done.stderr[-2000:]
+    assert lines[0].endswith(f" (in {done.args[-1]})"), lines[0]  # the file named
     assert done.stdout == ""

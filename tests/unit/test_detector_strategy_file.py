@@ -82,7 +82,12 @@ BAD_FILES = [  # (text replaced, by, the field named, the reason)
     ('"f.price -> high.a"', '"f.price -> high.z"', "cables[1]", "has no input 'z'"),
     ('"f.price -> high.a"', '"f.price -> high.a", "high.out -> f.trade"', "cables[2]",
      "high.out is boolean but f.trade is trade"),
-    ('symbols = ["BTC-USDT"]', "symbols = []", "symbols", "needs at least one"),
+    ('symbols = ["BTC-USDT"]', "symbols = []", "symbols", "must list at least 1, got 0"),
+    ('id = "small"', 'id = "Small!"', "id", "'Small!' is not a strategy id"),
+    ('id = "small"', 'id = "small"\nwarmup = -1', "warmup", "must be between 0 and 1000000, got -1"),
+    ("threshold = 1.0", 'threshold = "2"', "threshold", "'2' is not a number"),
+    ("threshold = 1.0", "threshold = -1.0", "threshold", "must be at least 0, got -1"),
+    ('type = "trades"', 'type = ""', "modules.t.type", "'' is not a non-empty string"),
     (SCORE, SCORE + "\nparams = { threshold = 2.0 }", "modules.score.params.threshold",
      "set here and as the strategy's threshold"),
     ("[[modules]]\nid = \"emit\"", "[[modules]\nid = \"emit\"", "file", "not valid TOML"),
@@ -98,7 +103,10 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_key(
         parse_strategy(GOOD.replace(old, new), "strategies/small.toml", catalog_with_indicators())
     [violation] = refused.value.violations
     assert violation.field == field
-    assert violation.description.startswith("strategies/small.toml: ")
+    if field == "file":  # not TOML: core.foundations.config_file's "<file>: not valid TOML: ..."
+        assert violation.description.startswith("strategies/small.toml: ")
+    else:
+        assert violation.description.endswith(" (in strategies/small.toml)")
     assert reason in violation.description
 
 

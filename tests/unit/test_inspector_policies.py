@@ -122,8 +122,22 @@ def test_a_bad_value_is_an_error_naming_its_key(text: str, key: str) -> None:
 
 
 def test_the_error_quotes_the_bad_value() -> None:
-    with pytest.raises(InvalidArgument, match=r"loss\.max_drawdown: 1\.5 is not in \(0, 1\]"):
+    said = r"^loss\.max_drawdown: must be more than 0 and at most 1, got 1\.5$"
+    with pytest.raises(InvalidArgument, match=said):
         load_policies('[loss]\nmax_drawdown = "1.5"')
+
+
+def test_a_policy_file_named_is_named_in_every_error() -> None:
+    text = '[loss]\nmax_drawdown = "1.5"\n[orders]\nmax_opn = 3\n[risk]\n'
+    with pytest.raises(InvalidArgument) as caught:
+        read_policies(text, PolicySet(), "/etc/trademesh/policies.toml")
+    assert {v.field: v.description for v in caught.value.violations} == {
+        "risk": "unknown key; known: position, exposure, loss, schedule, orders, rate, capital, protect, "
+        "remove (in /etc/trademesh/policies.toml)",
+        "orders.max_opn": "unknown key; known: max_notional, max_open, price_band "
+        "(in /etc/trademesh/policies.toml)",
+        "loss.max_drawdown": "must be more than 0 and at most 1, got 1.5 (in /etc/trademesh/policies.toml)",
+    }
 
 
 def test_text_that_is_not_toml_is_an_error() -> None:

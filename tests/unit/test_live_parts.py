@@ -86,7 +86,7 @@ def test_live_config_defaults_and_bad_values(tmp_path: Path) -> None:
     for text, field in (
         ('timeframes = ["2m"]', "timeframes"),
         ("watchdog_silence_s = 0", "watchdog_silence_s"),
-        ("colour = 1", "config"),
+        ("colour = 1", "colour"),
         ('channels = ["news"]', "channels"),
     ):
         path.write_text(text)

@@ -13,6 +13,8 @@ import pytest
 from core.foundations.errors import InvalidArgument
 from venues.sim.config import SimConfig, load_config
 
+# Every refusal ends naming the file.
+IN_FILE = r" \(in \S*sim\.toml\)$"
 SYMBOL = '[[symbols]]\nsymbol = "BTC/USDT"\nstart_price = "65000"\ntick_size = "0.01"\nlot_size = "0.001"\n'
 
 # (top-level key, lowest accepted, highest accepted, a value below, a value above), as TOML text
@@ -73,7 +75,8 @@ def test_a_symbol_number_is_taken_at_its_bounds_and_refused_outside(
 @pytest.mark.parametrize("key", ["volatility_per_sqrt_s", "trades_per_s", "book_updates_per_s"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_rate_that_is_not_finite_is_refused(tmp_path: Path, key: str, value: str) -> None:
-    with pytest.raises(InvalidArgument, match=rf"^symbols\[0\]\.{key}: -?(nan|inf) is not a finite number$"):
+    said = rf"^symbols\[0\]\.{key}: -?(nan|inf) is not a finite number{IN_FILE}"
+    with pytest.raises(InvalidArgument, match=said):
         _load(tmp_path, SYMBOL + f"{key} = {value}\n")
 
 
@@ -95,7 +98,8 @@ def test_a_rate_that_is_not_finite_is_refused(tmp_path: Path, key: str, value: s
         ('symbol = "BTC/USDT:"', r"symbols\[0\]\.symbol: 'BTC/USDT:': the sim's perpetuals are linear"),
         ("symbol = 5", r"symbols\[0\]\.symbol: 5 is not a string"),
         ("start_price = true", r"symbols\[0\]\.start_price: True is not a decimal number"),
-        ('start_price = "nan"', r"symbols\[0\]\.start_price: 'nan' is not a plain decimal"),
+        ('start_price = "nan"', r"symbols\[0\]\.start_price: 'nan' is not a finite decimal number"),
+        ('start_price = "1e-50"', r"symbols\[0\]\.start_price: '1e-50' has more than 38 digits"),
     ],
 )
 def test_a_bad_symbol_value_is_refused_naming_its_key(tmp_path: Path, text: str, says: str) -> None:
@@ -108,18 +112,24 @@ def test_a_bad_symbol_value_is_refused_naming_its_key(tmp_path: Path, text: str,
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("symbols = []", r"^symbols: name between 1 and 100 symbols"),
-        ("symbols = 3", r"^symbols: name between 1 and 100 symbols"),
-        ("symbols = [1]", r"^symbols\[0\]: must be a table"),
-        (SYMBOL + SYMBOL, r"^symbols\[1\]\.symbol: 'BTC/USDT' is listed twice$"),
+        ("symbols = []", r"^symbols: must list between 1 and 100, got 0" + IN_FILE),
+        ("symbols = 3", r"^symbols: 3 is not an array of tables \(\[\[symbols\]\]\)" + IN_FILE),
+        ("symbols = [1]", r"^symbols\[0\]: 1 is not a table" + IN_FILE),
+        (SYMBOL + SYMBOL, r"^symbols\[1\]\.symbol: 'BTC/USDT' is listed twice" + IN_FILE),
         ('[[symbols]]\nsymbol = "BTC/USDT"\ntick_size = "1"\nlot_size = "1"',
-         r"^symbols\[0\]\.start_price: is required$"),
-        ("balances = 5", r"^balances: must be a table of ASSET = amount"),
-        ('[balances]\nUSDT = "-1"', r"^balances\.USDT: must be between 0 and 1000000000000000000, got -1$"),
+         r"^symbols\[0\]\.start_price: is required" + IN_FILE),
+        ("balances = 5", r"^balances: 5 is not a table of ASSET = amount"),
+        ('[balances]\nUSDT = "-1"',
+         r"^balances\.USDT: must be between 0 and 1000000000000000000, got -1" + IN_FILE),
         ('[balances]\nUSDT = "1000000000000000001"', r"^balances\.USDT: must be between 0 and "),
-        ('[balances]\n"US DT" = "1"', r"^balances\.US DT: an asset is 1-16 characters of A-Z 0-9$"),
-        ("[balances]\nUSDT = [1]", r"^balances\.USDT: \[1\] is not a decimal number$"),
-        ("seed = 1.5", r"^seed: 1\.5 is not a whole number$"),
+        ('[balances]\n"US DT" = "1"',
+         r"^balances\.US DT: 'US DT' is not an asset \(1-16 of A-Z 0-9\)" + IN_FILE),
+        ("[balances]\nUSDT = [1]", r"^balances\.USDT: \[1\] is not a decimal number" + IN_FILE),
+        ("seed = 1.5", r"^seed: 1\.5 is not a whole number" + IN_FILE),
+        ("colour = 1", r"^colour: unknown key; known: maker_fee_rate, taker_fee_rate, .*, seed, "
+         r"tick_interval_ms, .*history_s" + IN_FILE),
+        (SYMBOL + "colour = 1", r"^symbols\[0\]\.colour: unknown key; known: symbol, tick_size, "
+         r".*start_price, .*taker_size_lots" + IN_FILE),
     ],
 )  # fmt: skip
 def test_a_bad_structure_is_refused_naming_its_key(tmp_path: Path, text: str, says: str) -> None:

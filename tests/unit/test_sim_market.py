@@ -25,10 +25,10 @@ from venues.sim.venue import SimVenue
 
 TAKERS_PER_S = 500
 FAST = SymbolConfig(
-    "BTC/USDT",
-    Decimal("65000"),
-    Decimal("0.01"),
-    Decimal("0.00001"),
+    symbol="BTC/USDT",
+    start_price=Decimal("65000"),
+    tick_size=Decimal("0.01"),
+    lot_size=Decimal("0.00001"),
     trades_per_s=TAKERS_PER_S,
     book_updates_per_s=5000,
     level_spacing_ticks=100,

@@ -1,4 +1,5 @@
-"""Configuration of a live venue: TOML, every key optional, unknown keys refused.
+"""Configuration of a live venue: TOML, every key optional, unknown keys refused (the keys are
+declared on LiveConfig and read by core.foundations.config_schema).
 
 symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols
 channels = ["trades", "book", "candles", "tickers"]
@@ -18,133 +19,31 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 
 from core.foundations.config_file import read_toml
+from core.foundations.config_schema import NOT_EMPTY, Above, Parse, Reading, Within, read_value
+from core.foundations.config_schema.words import one_of
 from core.foundations.errors import InvalidArgument
-from core.foundations.model import TIMEFRAME_LABELS, Channel, Timeframe
+from core.foundations.model import Channel, Timeframe
 from venues.live.spec import LiveSpec
 
 __all__ = ["LiveConfig", "load_config"]
 
-_KEYS = {
-    "symbols",
-    "channels",
-    "timeframes",
-    "sandbox",
-    "watchdog_silence_s",
-    "backoff_initial_s",
-    "backoff_max_s",
-    "request_timeout_s",
-    "stale_factor",
-    "stale_floor_s",
-    "flush_ms",
-    "replay_url",
-}
-
 _REPLAY_SCHEMES = ("http", "ws")
 
 
-@dataclass(frozen=True)
-class LiveConfig:
-    symbols: tuple[str, ...]  # empty: the replay's symbols, else the spec's defaults
-    channels: tuple[Channel, ...]
-    timeframes: tuple[Timeframe, ...]
-    sandbox: bool = False
-    watchdog_silence_s: float = 60.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    request_timeout_s: float = 10.0
-    stale_factor: float = 4.0
-    stale_floor_s: float = 15.0
-    # A frame's events go out at once unless the last dispatch was less than this long ago; then
-    # they wait for the rest of it, with what else comes meanwhile (0: every burst at once).
-    flush_ms: float = 2.0
-    # A replay stand-in served by another process (http://HOST:PORT): every venue url points at it,
-    # as `--replay` points them at the stand-in it runs inside the venue; None: the venue itself.
-    replay_url: str | None = None
+def _timeframe(value: Any, path: str) -> Timeframe:
+    return Timeframe.from_label(read_value(str, value, path))
 
 
-def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = read_toml(path, "config")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise InvalidArgument.field("config", f"unknown keys {unknown}; known: {sorted(_KEYS)}")
-    sandbox = raw.get("sandbox", False)
-    replay_url = _replay_url(raw)
-    if replay_url is not None and sandbox:
-        raise InvalidArgument.field(
-            "replay_url", "a replay stand-in and the venue's sandbox exclude each other"
-        )
-    return LiveConfig(
-        symbols=tuple(_strings(raw, "symbols", [])),
-        channels=tuple(_channels(raw, spec)),
-        timeframes=tuple(_timeframes(raw, spec)),
-        sandbox=bool(sandbox),
-        watchdog_silence_s=_positive(raw, "watchdog_silence_s", 60.0),
-        backoff_initial_s=_positive(raw, "backoff_initial_s", 0.5),
-        backoff_max_s=_positive(raw, "backoff_max_s", 30.0),
-        request_timeout_s=_positive(raw, "request_timeout_s", 10.0),
-        stale_factor=_positive(raw, "stale_factor", 4.0),
-        stale_floor_s=_positive(raw, "stale_floor_s", 15.0),
-        flush_ms=_not_negative(raw, "flush_ms", 2.0),
-        replay_url=replay_url,
-    )
-
-
-def _strings(raw: dict[str, Any], key: str, default: list[str]) -> list[str]:
-    value = raw.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise InvalidArgument.field(key, f"must be a list of non-empty strings, not {value!r}")
-    return value
-
-
-def _channels(raw: dict[str, Any], spec: LiveSpec) -> list[Channel]:
-    """The channels asked for, each one the venue streams (ccxt could not watch another)."""
-    offered = [c.value for c in spec.channels]
-    chosen = []
-    for value in _strings(raw, "channels", offered):
-        if value not in offered:
-            raise InvalidArgument.field("channels", f"{value!r} is not one of {spec.name}'s {offered}")
-        chosen.append(Channel(value))
-    return chosen
-
-
-def _timeframes(raw: dict[str, Any], spec: LiveSpec) -> list[Timeframe]:
-    chosen = []
-    for value in _strings(raw, "timeframes", [tf.label for tf in spec.timeframes]):
-        if value not in TIMEFRAME_LABELS:
-            raise InvalidArgument.field("timeframes", f"{value!r} is not one of {list(TIMEFRAME_LABELS)}")
-        chosen.append(Timeframe.from_label(value))
-    return chosen
-
-
-def _not_negative(raw: dict[str, Any], key: str, default: float) -> float:
-    value = raw.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise InvalidArgument.field(key, f"must be a number of at least 0, not {value!r}")
-    return float(value)
-
-
-def _positive(raw: dict[str, Any], key: str, default: float) -> float:
-    value = raw.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise InvalidArgument.field(key, f"must be a positive number, not {value!r}")
-    return float(value)
-
-
-def _replay_url(raw: dict[str, Any]) -> str | None:
+def _replay_url(value: Any, path: str) -> str:
     """The stand-in's base url, `http://HOST:PORT` (or `ws://`): nothing after the port, since the
     stand-in serves each of the venue's hosts under its own first path segment."""
-    value = raw.get("replay_url")
-    if value is None:
-        return None
     expected = "http://HOST:PORT (the stand-in's base url, nothing after the port)"
     if not isinstance(value, str):
-        raise InvalidArgument.field("replay_url", f"must be {expected}, not {value!r}")
+        raise InvalidArgument.field(path, f"must be {expected}, not {value!r}")
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -160,10 +59,10 @@ def _replay_url(raw: dict[str, Any]) -> str | None:
         or parts.fragment
         or parts.username is not None
     ):
-        raise InvalidArgument.field("replay_url", f"must be {expected}, not {value!r}")
+        raise InvalidArgument.field(path, f"must be {expected}, not {value!r}")
     if not _loopback(parts.hostname):
         raise InvalidArgument.field(
-            "replay_url",
+            path,
             f"must be a stand-in on this machine (127.0.0.1, ::1 or localhost), not {parts.hostname!r}: "
             "the venue's requests, signed with its credentials when it has any, go to it",
         )
@@ -177,3 +76,47 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    # Left out of the file: the replay's symbols, else the spec's defaults; the spec's channels
+    # and timeframes (load_config).
+    symbols: tuple[Annotated[str, NOT_EMPTY], ...]
+    channels: tuple[Channel, ...]
+    timeframes: tuple[Annotated[Timeframe, Parse(_timeframe)], ...]
+    sandbox: bool = False
+    watchdog_silence_s: Annotated[float, Above(0)] = 60.0
+    backoff_initial_s: Annotated[float, Above(0)] = 0.5
+    backoff_max_s: Annotated[float, Above(0)] = 30.0
+    request_timeout_s: Annotated[float, Above(0)] = 10.0
+    stale_factor: Annotated[float, Above(0)] = 4.0
+    stale_floor_s: Annotated[float, Above(0)] = 15.0
+    # A frame's events go out at once unless the last dispatch was less than this long ago; then
+    # they wait for the rest of it, with what else comes meanwhile (0: every burst at once).
+    flush_ms: Annotated[float, Within(0)] = 2.0
+    # A replay stand-in served by another process (http://HOST:PORT): every venue url points at it,
+    # as `--replay` points them at the stand-in it runs inside the venue; None: the venue itself.
+    replay_url: Annotated[str | None, Parse(_replay_url)] = None
+
+    def __post_init__(self) -> None:
+        if self.replay_url is not None and self.sandbox:
+            raise InvalidArgument.field(
+                "replay_url", "a replay stand-in and the venue's sandbox exclude each other"
+            )
+
+
+def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
+    reading = Reading(None if path is None else str(path))
+    values = reading.values(LiveConfig, {} if path is None else read_toml(path, "config")) or {}
+    offered = spec.channels
+    for channel in values.get("channels", ()):
+        if channel not in offered:  # ccxt could not watch it
+            known = one_of(channel.value, [c.value for c in offered])
+            reading.refuse("channels", f"{known} ({spec.name}'s channels)")
+    values.setdefault("symbols", ())
+    values.setdefault("channels", tuple(offered))
+    values.setdefault("timeframes", tuple(spec.timeframes))
+    config = reading.make(LiveConfig, values)
+    reading.done()
+    return cast(LiveConfig, config)

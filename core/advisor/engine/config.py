@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
+from core.foundations.config_schema.words import out_of_range, range_problem
 from core.foundations.errors import FieldViolation, InvalidArgument
 from core.foundations.model import TimeInForce
 
@@ -29,11 +30,12 @@ Bound = tuple[float | Decimal, float | Decimal]
 
 
 def _violations(prefix: str, obj: object, bounds: dict[str, Bound]) -> list[FieldViolation]:
+    # Worded as every config file's ranges are (core.foundations.config_schema.words).
     bad = []
     for name, (low, high) in bounds.items():
-        value = getattr(obj, name)
-        if not low <= value <= high:
-            bad.append(FieldViolation(f"{prefix}.{name}", f"{value} is not in [{low}, {high}]"))
+        problem = range_problem(getattr(obj, name), low, high)
+        if problem is not None:
+            bad.append(FieldViolation(f"{prefix}.{name}", problem))
     return bad
 
 
@@ -212,7 +214,7 @@ class SizingConfig:
     def __post_init__(self) -> None:
         bad = _violations("sizing", self, {"risk_per_trade": (Decimal(0), Decimal("0.1"))})
         if not 0 < self.max_notional_share <= 1:  # a share of equity: above 0, at most all of it
-            reason = f"{self.max_notional_share} is not a share of equity in (0, 1]"
+            reason = out_of_range(self.max_notional_share, 0, 1, above=True)
             bad.append(FieldViolation("sizing.max_notional_share", reason))
         if bad:
             raise InvalidArgument(bad)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.foundations.config_schema.words import out_of_range
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
 
 __all__ = [
@@ -42,7 +43,7 @@ def _positive(where: str, value: Decimal | None) -> list[FieldViolation]:
     """A money or size limit: None (off) or in (0, 10^15]."""
     if value is None or Decimal(0) < value <= MAX_MONEY:
         return []
-    return [FieldViolation(where, f"{value} is not in (0, {MAX_MONEY}]")]
+    return [FieldViolation(where, out_of_range(value, 0, MAX_MONEY, above=True))]
 
 
 def _fraction(where: str, value: Decimal | None) -> list[FieldViolation]:
@@ -50,13 +51,13 @@ def _fraction(where: str, value: Decimal | None) -> list[FieldViolation]:
     low, high = _FRACTION
     if value is None or low < value <= high:
         return []
-    return [FieldViolation(where, f"{value} is not in (0, 1]")]
+    return [FieldViolation(where, out_of_range(value, low, high, above=True))]
 
 
 def _whole(where: str, value: int | None, low: int, high: int) -> list[FieldViolation]:
     if value is None or low <= value <= high:
         return []
-    return [FieldViolation(where, f"{value} is not in [{low}, {high}]")]
+    return [FieldViolation(where, out_of_range(value, low, high))]
 
 
 def _raise(bad: list[FieldViolation]) -> None:
