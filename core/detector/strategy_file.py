@@ -187,7 +187,7 @@ def _with_threshold(decl: ModuleDecl, strategy: Strategy) -> Mapping[str, object
     if decl.type != _SCORE_TYPE or strategy.threshold is None:
         return decl.params
     if "threshold" in decl.params:
-        # Raised inside install's `under`, which adds the file and the modules. prefix.
+        # Raised inside install's _Under, which adds the file and the modules. prefix.
         raise InvalidArgument.field(f"{decl.id}.params.threshold", "set here and as the strategy's threshold")
     return {**decl.params, "threshold": strategy.threshold}
 
