@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.backtest.assemble import run_symbols
-from core.backtest.config import BacktestConfig, load_backtest_config
+from core.backtest.config import BacktestConfig, backtest_config, read_options
 from core.backtest.history_range import clip_to_history, iso_seconds
 from core.backtest.hub.convert import STATUS
 from core.backtest.store import BacktestStore, RunLease
@@ -87,7 +87,8 @@ class RunManager:
         # would name a file another start is about to write.
         path = self._work / f"run-{next(self._configs)}-{os.getpid()}.toml"
         path.write_text(config_text, encoding="utf-8")
-        config = load_backtest_config(path, {"database_url": self.database_url})
+        # The options came over the API, not in a file of the caller's: no error names this one.
+        config = backtest_config(read_options(path), {"database_url": self.database_url})
         self._check_room()
         await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
         config, notice = await clip_to_history(config, run_symbols(config))
