@@ -43,14 +43,19 @@ class WorkingOrder:
         return self.order.size if self.final_size is None else self.final_size
 
     @property
+    def _said(self) -> Decimal:
+        """The venue's word, never past the order's size (nor, once done, its final size)."""
+        return min(self.reported, self._size)
+
+    @property
     def unheard(self) -> Decimal:
         """What the venue says has filled and no fill has brought yet."""
-        return max(self.reported - self.filled, ZERO)
+        return max(self._said - self.filled, ZERO)
 
     @property
     def venue_filled(self) -> Decimal:
         """What has filled at the venue as far as the inspector knows: its fills or its word."""
-        return max(self.filled, self.reported)
+        return max(self.filled, self._said)
 
     @property
     def venue_remaining(self) -> Decimal:
