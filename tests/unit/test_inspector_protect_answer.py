@@ -57,26 +57,16 @@ def venue_calls(out: Output) -> list[OrderAction]:
     return [a for a in out.actions if isinstance(a, PlaceOrder | CancelOrder | Amend | CancelAll)]
 
 
-def sizes(c: InspectorCore, role: OrderRole) -> Decimal:
-    """What the working layers of `role` cover."""
-    return sum((w.remaining for w in c.book.orders.layers(KEY, role)), Decimal(0))
-
-
 def test_a_market_entry_answered_filled_gets_its_pair_before_any_fill() -> None:
     c = core()
     entry = market_entry(c, stop="95", target="110")
     out = c.on_order_update(answer(entry, "0.02"), T0 + 8 * MS)
     (stop,), (target,) = placed(out.actions, SL), placed(out.actions, TP)
-    assert (stop.side, stop.size, stop.trigger_price, stop.reduce_only) == (Side.SELL, D("0.02"), D(95), True)
-    assert (target.side, target.size, target.price, target.reduce_only) == (
-        Side.SELL,
-        D("0.02"),
-        D(110),
-        True,
-    )
-    assert c.book.positions.size(KEY) == 0 and c.book.venue_position(KEY) == D(
-        "0.02"
-    )  # the fills' / the word
+    assert (stop.side, stop.size, stop.trigger_price) == (Side.SELL, D("0.02"), D(95))
+    assert (target.side, target.size, target.price) == (Side.SELL, D("0.02"), D(110))
+    assert stop.reduce_only and target.reduce_only
+    assert c.book.positions.size(KEY) == 0  # the position is the fills'
+    assert c.book.venue_position(KEY) == D("0.02")  # protection is the venue's word
     for taken in (stop, target):
         c.on_order_update(update(taken, OrderStatus.OPEN), T0 + 20 * MS)
     # Its fills come through ingest and the bus 100-650 ms later: they settle the word.
@@ -115,8 +105,8 @@ def test_an_answer_heard_again_changes_nothing() -> None:
 
 
 def test_a_burst_answered_after_a_freeze_is_covered_at_each_answer_and_its_fills_place_nothing() -> None:
-    """The chaos run's BTC/USDT (tests.chaos_journal on /tmp/trademesh-chaos-1wo80bkf): a protected
-    position of 0.02, an entry answered FILLED 17 ms before the freeze, three more sent at once
+    """The chaos run's BTC/USDT (seed 2400305156, its journal replayed by tests.chaos_journal): a
+    protected position of 0.02, an entry answered FILLED 17 ms before the freeze, three more sent at once
     after it, each answered FILLED within 40 ms; their fills heard 100-650 ms later, one after the
     other. Each answer gets its layer at once; the fills ask nothing of the venue."""
     c, venue = core(NO_WAIT), Venue()
@@ -217,6 +207,28 @@ def test_close_all_flattens_what_the_venue_said_filled_and_a_stand_down_leaves_a
     c.on_fill("sim", fill(flatten), T0 + 302 * MS)
     assert c.book.positions.size(KEY) == 0 == c.book.venue_position(KEY)
     assert placed(c.on_mark("sim", "BTC/USDT", D(100), T0 + SECOND).actions) == []  # nothing left
+
+
+def test_a_position_only_the_venue_has_spoken_of_is_protected_again_when_resumed() -> None:
+    """Its pair refused three times in a row (the inspector stood down, the levels dropped)
+    before any fill was heard: resumed, the position the venue said is filled gets levels at the
+    policy distances from the mark (nothing is heard to average) once the retry is due."""
+    c = core(PolicySet(protect=ProtectPolicy(stop_loss=D("0.02"), take_profit=D("0.04"))))
+    entry = market_entry(c)
+    (stop,) = placed(c.on_order_update(answer(entry, "0.02", "100"), T0 + MS).actions, SL)
+    refused = replace(update(stop, OrderStatus.REJECTED), status_reason="FAILED_PRECONDITION: x")
+    now = T0 + 2 * MS
+    for _ in range(2):
+        c.on_order_update(replace(refused, client_order_id=stop.client_order_id), now)
+        now = c.guard.retry_at[KEY]
+        (stop,) = placed(c.on_timer(now).actions, SL)
+    c.on_order_update(replace(refused, client_order_id=stop.client_order_id), now)  # the third
+    assert not c.machine.takes_entries and KEY not in c.protector.levels
+    c.resume("operator", now + MS)
+    assert c.protector.levels[KEY].stop == D(98)  # from the mark: 100
+    assert c.wake_ns is not None
+    (again,) = placed(c.on_timer(c.wake_ns).actions, SL)
+    assert (again.size, again.trigger_price) == (D("0.02"), D(98))
 
 
 @dataclass

@@ -3,7 +3,7 @@
     core = InspectorCore(policies, starting_equity=Decimal(100_000), now_ns=t0)
     verdict = core.on_intent(intent, MarketView(bid, ask, last), now_ns)  # ALLOW + orders, or reasons
     out = core.on_fill(venue, fill, now_ns)          # position, PnL, protective orders
-    out = core.on_order_update(order, now_ns)        # acks, cancels (a protective one re-placed)
+    out = core.on_order_update(order, now_ns)        # acks, cancels, an entry's fills said by the venue
     out = core.on_mark(venue, symbol, price, now_ns) # equity, drawdown, trailing stop
     out = core.on_placement_unknown(client_order_id, now_ns)  # -> QueryOrder: query first
     out = core.on_query_result(client_order_id, order_or_none, now_ns)
@@ -16,6 +16,10 @@
 
 The core asks to be woken (`wake_ns`: a protective order's retry, the end of a coalescing
 window, the unprotected bound) and does what is due at any input at or after that time.
+
+Protection is sized by the venue's word (`Book.venue_position`): the fills heard and what an
+entry's updates say filled beyond them (a market entry's PlaceOrder answer comes before its
+fills through ingest and the bus); the position, PnL, fees and the limits are the fills'.
 
 Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
 """
