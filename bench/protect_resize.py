@@ -12,9 +12,16 @@ figures) in a discrete-event model of its shell and a venue:
   one) is another caller, as the shell's timer task is;
 - each venue call takes `--rtt-ms`, the venue acting on it half way.
 
+And the venue's answer first: the entry is a market order the venue fills half way through its
+PlaceOrder round trip; its answer (FILLED, the whole size) reaches the inspector at the round
+trip's end, and its fills come through ingest and the bus `--bus-ms` after the venue filled it
+(100-350 ms live), in parts as above. The answer is a caller of its own, as the executor's
+placement task is.
+
 Measured at the venue: the calls (an amendment is a cancel and a placement: no venue amends
 yet), the longest time without a resting stop once the first one rests, and when the stops first
-cover the whole position.
+cover the whole position (from the first fill heard; in the answer's case, from the venue's
+fill, which is what the position is exposed from).
 
     .venv/bin/python bench/protect_resize.py                      # this tree
     PYTHONPATH=<a checkout of another tree> python bench/protect_resize.py   # e.g. before
@@ -171,12 +178,36 @@ def _fill(coid: str, n: int) -> Fill:
     )  # fmt: skip
 
 
-def run(apart_ms: float, rtt_ms: float) -> dict[str, Any]:
+def _answer(order: Any) -> Order:
+    """The venue's answer to the market entry: FILLED, the whole size, at its average price."""
+    return Order(
+        venue=order.venue, order_id="v-entry", client_order_id=order.client_order_id, symbol=order.symbol,
+        side=order.side, type=order.type, time_in_force=order.time_in_force, price=order.price,
+        size=order.size, filled_size=order.size, average_fill_price=Decimal(65000) + Decimal(PARTS - 1) / 2,
+        status=OrderStatus.FILLED,
+    )  # fmt: skip
+
+
+def run(apart_ms: float, rtt_ms: float, bus_ms: float | None = None) -> dict[str, Any]:
+    """`bus_ms` None: the fills from the first heard (at 0), no answer; else the venue's answer
+    first: the venue fills at half the round trip (0 here), the answer is heard a half round trip
+    later, the fills `bus_ms` after the venue's fill."""
     model = Model(rtt_ms)
     market = MarketView(Decimal(64999), Decimal(65001), Decimal(65000))
-    entry = model.core.on_intent(_intent(), market, T0).orders[0].client_order_id
-    arrivals = [T0 + int(i * apart_ms * MS) for i in range(PARTS)]
+    start = T0 if bus_ms is None else T0 - model.rtt_ns // 2  # the entry sent
+    order = model.core.on_intent(_intent(), market, start).orders[0]
+    entry = order.client_order_id
+    first = T0 if bus_ms is None else T0 + int(bus_ms * MS)
+    arrivals = [first + int(i * apart_ms * MS) for i in range(PARTS)]
     pending = list(range(PARTS))
+    if bus_ms is not None:
+
+        def answered(now: int) -> None:
+            model.carry_out(
+                list(model.core.on_order_update(_answer(order), now).actions), now, lambda _: None
+            )
+
+        model.at(T0 + model.rtt_ns // 2, answered)
 
     def follower(now: int) -> None:  # the execution stream's reader: one fill at a time
         if not pending:
@@ -189,7 +220,7 @@ def run(apart_ms: float, rtt_ms: float) -> dict[str, Any]:
         out = model.core.on_fill("sim", _fill(entry, n), now)
         model.carry_out(list(out.actions), now, follower)
 
-    model.at(T0, follower)
+    model.at(first, follower)
     model.run()
     venue = model.venue
     return {
@@ -204,10 +235,20 @@ def run(apart_ms: float, rtt_ms: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtt-ms", type=float, default=20.0, help="each venue call's round trip")
+    parser.add_argument(
+        "--bus-ms", type=float, default=200.0, help="the venue's answer first: its fills this long after"
+    )
     args = parser.parse_args()
     for apart in (143.0, 0.0):
         print(f"fills {apart:g} ms apart, venue calls of {args.rtt_ms:g} ms:")
         for name, value in run(apart, args.rtt_ms).items():
+            print(f"  {name}: {value}")
+    for apart in (143.0, 0.0):
+        print(
+            f"the venue's answer first, fills {args.bus_ms:g} ms after the venue's fill and {apart:g} ms "
+            f"apart, venue calls of {args.rtt_ms:g} ms (times from the venue's fill):"
+        )
+        for name, value in run(apart, args.rtt_ms, args.bus_ms).items():
             print(f"  {name}: {value}")
 
 

@@ -53,16 +53,18 @@ def action_text(action: OrderAction) -> str:
 
 
 def held(core: InspectorCore, symbol: str) -> str:
-    key = next((k for k in core.book.positions.positions if k[1] == symbol), None)
+    keys = [*core.book.positions.positions, *(w.key for w in core.book.orders)]
+    key = next((k for k in keys if k[1] == symbol), None)
     if key is None:
         return "flat"
-    size = core.book.positions.positions[key].size
+    size, said = core.book.positions.size(key), core.book.venue_position(key)
+    word = f" (the venue's word: {said})" if said != size else ""  # an entry's fills on their way
     layers = [
         f"{w.order.role.value[:4]}:{w.order.client_order_id[:8]}={w.remaining}{'x' if w.cancelling else ''}"
         for w in core.book.orders
         if w.key == key and w.order.role.protective
     ]
-    return f"position {size}; {' '.join(layers)}"
+    return f"position {size}{word}; {' '.join(layers)}"
 
 
 def main(directory: str, symbol: str, since_s: float = 0.0, until_s: float = 1e12) -> None:

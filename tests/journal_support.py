@@ -2,8 +2,10 @@
 its actions as a venue would (acknowledgements, market orders filled in parts, resting
 protective orders filled when the price walks through them, some protective orders refused,
 cancels), a mark a second per market, and, in `rich` journals, operator commands, a policy
-change and a legacy position. The entries are what the live shell would have journaled
-(core.inspector.runtime). Used by the snapshot tests and bench/inspector_replay.py."""
+change, a legacy position, and market entries answered FILLED before their fills come (as the
+venue's PlaceOrder answer comes before the fills through ingest and the bus). The entries are
+what the live shell would have journaled (core.inspector.runtime). Used by the snapshot tests
+and bench/inspector_replay.py."""
 
 from __future__ import annotations
 
@@ -16,7 +18,15 @@ from core.foundations.decimals import format_decimal
 from core.foundations.model import Side
 from core.inspector.convert import order_snapshot
 from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
+from core.inspector.engine.actions import (
+    Amend,
+    CancelAll,
+    CancelOrder,
+    OrderAction,
+    OrderRole,
+    PlaceOrder,
+    QueryOrder,
+)
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Verdict
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -55,6 +65,7 @@ class ToyVenue:
     rng: random.Random
     prices: dict[str, Decimal]
     refuse_every: int = 0  # every n-th protective placement is refused (0: none)
+    answer_first: bool = False  # some market entries answered FILLED before their fills
     resting: dict[str, tf.Order] = field(default_factory=dict)
     orders: dict[str, PlaceOrder] = field(default_factory=dict)
     fills: int = 0
@@ -89,7 +100,10 @@ class ToyVenue:
         self.orders[order.client_order_id] = order
         if order.trigger_price is None and order.price is None:  # market: filled now, in parts
             parts = self.rng.randint(1, 3)
-            return self._fill(order, pb, self.prices[order.symbol], now_ns, parts)
+            filled = self._fill(order, pb, self.prices[order.symbol], now_ns, parts)
+            if self.answer_first and order.role is OrderRole.ENTRY and self.rng.random() < 0.5:
+                return [filled[-1], *filled[:-1]]  # the answer, then the fills (no update after)
+            return filled
         self.resting[order.client_order_id] = pb
         return [_update(pb, tf.ORDER_STATUS_OPEN, now_ns)]
 
@@ -125,6 +139,7 @@ class ToyVenue:
             )
             out.append(jr.JournalEntry(now_ns=now_ns, fill=jr.JournalFill(venue=VENUE, fill=fill)))
         pb.filled_size = pb.size
+        pb.average_fill_price = format_decimal(price)
         out.append(_update(pb, tf.ORDER_STATUS_FILLED, now_ns))
         return out
 
@@ -220,7 +235,7 @@ def make_journal(
     start = jr.JournalStart(policies=POLICIES, starting_equity="100000", instance="toy")
     entries = [jr.JournalEntry(now_ns=START_NS, start=start)]
     core = new_core(entries[0])
-    venue = ToyVenue(rng, dict(_MARKETS), refuse_every=7 if rich else 0)
+    venue = ToyVenue(rng, dict(_MARKETS), refuse_every=7 if rich else 0, answer_first=rich)
     intents = 0
     for second in range(1, seconds + 1):
         now = START_NS + second * SECOND

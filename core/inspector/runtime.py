@@ -354,7 +354,10 @@ class Runtime:
         order = execution.order
         if not order.venue:
             order.venue = execution.venue
-        if self.ready_core.heeds(order.client_order_id, order.status in _TERMINAL):
+        # An entry's update saying more filled than its fills heard is the venue's word the core
+        # protects on (an execution's fill is fed first, so its own update says nothing more).
+        filled = Decimal(order.filled_size or "0")
+        if self.ready_core.heeds(order.client_order_id, order.status in _TERMINAL, filled):
             await self.feed(jr.JournalEntry(now_ns=now, order_update=order))
         else:  # nothing for the core: kept for the answers and the audit only
             self._answer(order)

@@ -131,6 +131,7 @@ def _order_to(working: WorkingOrder) -> jr.SnapshotOrder:
     snap.unknown, snap.cancelling, snap.triggered = working.unknown, working.cancelling, working.triggered
     snap.accepted = working.accepted
     snap.final_size = _dec(working.final_size)
+    snap.reported = _text(working.reported) if working.reported else ""
     snap.number = working.number
     return snap
 
@@ -279,6 +280,7 @@ def _book_from(snap: jr.JournalSnapshot, core: InspectorCore) -> None:
         )
         working.accepted = order.accepted
         working.final_size = _opt(order.final_size)
+        working.reported = Decimal(order.reported or "0")
         working.number = order.number
     book.orders.asked = snap.orders_asked
     book.marks = {_at(m.key): Decimal(m.price) for m in snap.marks}

@@ -336,14 +336,18 @@ def test_a_short_trails_its_stop_downwards() -> None:
     assert (trailed.side, trailed.trigger_price) == (Side.BUY, Decimal("101.85"))
 
 
-def test_a_done_update_that_overtakes_its_fill_keeps_the_order_until_the_fill_is_in() -> None:
+def test_a_done_update_that_overtakes_its_fill_is_protected_at_once_and_kept_until_the_fill_is_in() -> None:
+    """The venue's FILLED answer comes before the fill (through ingest and the bus): the pair
+    goes on the answer, at the intent's levels; the position stays the fills' until they come,
+    and the fill then changes nothing at the venue."""
     c = core()
     order = c.on_intent(intent(size="2", stop="95", target="110"), market(), T0).orders[0]
-    assert c.on_order_update(update(order, OrderStatus.FILLED, filled="2"), T0).actions == ()
+    stop, target = pair(c.on_order_update(update(order, OrderStatus.FILLED, filled="2"), T0).actions)
+    assert (stop.trigger_price, target.price, stop.size) == (D(95), D(110), D(2))  # the intent's levels
     assert c.book.orders.get(order.client_order_id) is not None  # its fill is still to come
     assert c.book.orders.count_open() == 0  # ... but it is not open at the venue
-    stop, target = pair(c.on_fill("sim", fill(order), T0 + MS).actions)
-    assert (stop.trigger_price, target.price, stop.size) == (D(95), D(110), D(2))  # the intent's levels
+    assert c.book.positions.size(("sim", "BTC/USDT")) == 0  # the position is the fills'
+    assert c.on_fill("sim", fill(order), T0 + MS).actions == ()
     assert c.book.orders.get(order.client_order_id) is None
     assert c.on_fill("sim", fill(order), T0 + MS).events[0].policy == "orders.unknown"
 

@@ -74,6 +74,15 @@ def test_the_synthetic_journal_reaches_every_kind_of_state_the_snapshot_holds() 
     assert any(t.after is RiskState.STANDING_DOWN for t in core.machine.history)
 
 
+def test_the_synthetic_journal_holds_entries_the_venue_said_filled_before_their_fills() -> None:
+    """The snapshot carries the venue's word (an entry answered FILLED, its fills on their way)."""
+    core, said = new_core(_JOURNAL[0]), 0
+    for entry in _JOURNAL[1:]:
+        apply_entry(core, entry)
+        said += any(w.unheard > 0 for w in core.book.orders)
+    assert said > 0
+
+
 def test_a_restored_core_holds_everything_the_core_held_at_every_point() -> None:
     """The core at every entry (a piece of state may live for one entry only), the audit with it
     at every 25th (it changes slowly, and is the snapshot's bulk)."""

@@ -29,6 +29,12 @@ class Book:
         keys = {k for k, p in self.positions.positions.items() if p.size != 0}
         return keys | {w.key for w in self.orders.entries()}
 
+    def venue_position(self, key: Key) -> Decimal:
+        """The position as the venue holds it by its word: the fills heard, and what its answers
+        say our entries filled beyond them (their fills on their way through ingest and the bus).
+        Protection is sized by it; the position, PnL, fees and the limits stay the fills'."""
+        return self.positions.size(key) + self.orders.unheard(key)
+
     def worst(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> tuple[Decimal, Decimal]:
         """The most long and the most short the position can get, signed: every open entry of
         one side filled (plus `size` more of `side`), after the reduce-only orders of that side

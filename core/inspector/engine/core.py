@@ -3,7 +3,7 @@
     core = InspectorCore(policies, starting_equity=Decimal(100_000), now_ns=t0)
     verdict = core.on_intent(intent, MarketView(bid, ask, last), now_ns)  # ALLOW + orders, or reasons
     out = core.on_fill(venue, fill, now_ns)          # position, PnL, protective orders
-    out = core.on_order_update(order, now_ns)        # acks, cancels (a protective one re-placed)
+    out = core.on_order_update(order, now_ns)        # acks, cancels, an entry's fills said by the venue
     out = core.on_mark(venue, symbol, price, now_ns) # equity, drawdown, trailing stop
     out = core.on_placement_unknown(client_order_id, now_ns)  # -> QueryOrder: query first
     out = core.on_query_result(client_order_id, order_or_none, now_ns)
@@ -16,6 +16,10 @@
 
 The core asks to be woken (`wake_ns`: a protective order's retry, the end of a coalescing
 window, the unprotected bound) and does what is due at any input at or after that time.
+
+Protection is sized by the venue's word (`Book.venue_position`): the fills heard and what an
+entry's updates say filled beyond them (a market entry's PlaceOrder answer comes before its
+fills through ingest and the bus); the position, PnL, fees and the limits are the fills'.
 
 Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
 """
@@ -241,6 +245,7 @@ class InspectorCore:
             values = (("size", str(fill.size)), ("price", str(fill.price)))
             out.event(RiskAction.NOTICE, "orders.unknown", "a fill of an order not ours", values, **_at(key))
             return
+        settles = working.unheard > 0  # the venue's word was ahead of this fill
         working.filled += fill.size
         working.unknown = False
         working.accepted = True
@@ -252,31 +257,86 @@ class InspectorCore:
             self.book.positions.attribute(working.order.strategy_id, key, signed)
         else:
             self.book.positions.attribute_pro_rata(key, signed)
-        position = self.book.positions.positions[key]
-        if role is OrderRole.ENTRY and _sign(position.size) == _sign(signed):
-            self._levels_of(key, working.order, stop, target)
+        if role is OrderRole.ENTRY and _sign(self.book.venue_position(key)) == _sign(signed):
+            self._levels_of(key, working.order, stop, target, fill.price, settles)
 
-    def _levels_of(self, key: Key, entry: PlaceOrder, stop: Decimal | None, target: Decimal | None) -> None:
+    def _levels_of(
+        self,
+        key: Key,
+        entry: PlaceOrder,
+        stop: Decimal | None,
+        target: Decimal | None,
+        price: Decimal,
+        settles: bool,
+    ) -> None:
         """An entry that opened or added to the position sets its levels at its first fill; its
         later fills keep them (what they add is covered at the same prices: the layers of one
-        entry need no amendment as its average moves)."""
-        position = self.book.positions.positions[key]
-        sign, levels = _sign(position.size), self.protector.levels.get(key)
-        if levels is not None and levels.source == entry.client_order_id and levels.sign == sign:
+        entry need no amendment as its average moves). A fill the venue's word announced
+        (`settles`) had its moment at that word: it sets levels only where none stand."""
+        sign = _sign(self.book.venue_position(key))
+        if self._levels_stand(key, sign, entry, any_source=settles):
             return
-        policy = self.policies.protect
-        self.protector.set_levels(key, sign, position.avg_price, stop, target, policy, entry)
+        position = self.book.positions.positions[key]
+        avg = position.avg_price if _sign(position.size) == sign else price
+        self.protector.set_levels(key, sign, avg, stop, target, self.policies.protect, entry)
 
-    def heeds(self, client_order_id: str, terminal: bool) -> bool:
+    def _levels_stand(self, key: Key, sign: int, entry: PlaceOrder, *, any_source: bool) -> bool:
+        """Whether the position's levels stay as they are: they are of its side, and set by this
+        entry (or by any, `any_source`: this entry's first word that it filled has passed)."""
+        levels = self.protector.levels.get(key)
+        if levels is None or levels.sign != sign:
+            return False
+        return any_source or levels.source == entry.client_order_id
+
+    def _venue_word(self, working: WorkingOrder, order: Order) -> bool:
+        """An entry's update saying the venue filled more of it than the inspector knows (a
+        market entry's PlaceOrder answer says FILLED 100-350 ms before its fills come through
+        ingest and the bus; frozen, then sent in a burst, three entries' fills reached the
+        inspector one after the other and their pair came 1.08 s after the venue had filled
+        them): what it says is filled is protected at once, as at a first fill (levels
+        included), and its fills settle it when they come. Recorded as the most said, so the
+        same update heard again (on the execution stream) changes nothing. True when it said
+        more."""
+        if working.order.role is not OrderRole.ENTRY or order.filled_size <= working.venue_filled:
+            return False
+        first = working.venue_filled == 0
+        working.reported = order.filled_size
+        self._word_levels(working, order, first)
+        return True
+
+    def _word_levels(self, working: WorkingOrder, order: Order, first: bool) -> None:
+        """The levels of an entry the venue says opened or added to the position: its intent's
+        stop and target, else the policy distances from the position's average with what it
+        says filled at its average fill price. Set at its first word that it filled (a fill, or
+        this), kept after (no re-pricing as its fills come)."""
+        key, entry = working.key, working.order
+        sign = _sign(self.book.venue_position(key))
+        if sign != entry.side.sign:
+            return  # it reduced the position at the venue: no levels of its own
+        if self._levels_stand(key, sign, entry, any_source=not first):
+            return  # its levels stand, or another entry's set since its first word
+        price = order.average_fill_price or entry.price or self.book.marks.get(key)
+        if price is None:
+            return  # nothing to set the policy's distances from: its first fill will
+        position = self.book.positions.positions.get(key)
+        if position is not None and _sign(position.size) == sign:
+            held, more = abs(position.size), working.unheard
+            price = (held * position.avg_price + more * price) / (held + more)
+        stop, target = self._levels.get(entry.client_order_id, (None, None))
+        self.protector.set_levels(key, sign, price, stop, target, self.policies.protect, entry)
+
+    def heeds(self, client_order_id: str, terminal: bool, filled: Decimal = ZERO) -> bool:
         """Whether an order update would change anything: it is of a working order, and ends it,
-        answers an unknown placement or is the first word that the venue took a protective
-        order (its position is protected from then). The shell leaves the others out of the
+        answers an unknown placement, is the first word that the venue took a protective
+        order (its position is protected from then), or says an entry filled more (`filled`,
+        its filled_size) than the inspector knows. The shell leaves the others out of the
         journal (an acknowledgement heard again on the execution stream, updates of orders not
         ours)."""
         working = self.book.orders.get(client_order_id)
         if working is None:
             return False
-        return terminal or working.unknown or (working.order.role.protective and not working.accepted)
+        said = working.order.role is OrderRole.ENTRY and filled > working.venue_filled
+        return terminal or said or working.unknown or (working.order.role.protective and not working.accepted)
 
     def on_order_update(self, order: Order, now_ns: int) -> Output:
         out = self._begin(now_ns)
@@ -284,6 +344,7 @@ class InspectorCore:
         if working is None:
             return out.output()
         working.unknown = False
+        said = self._venue_word(working, order)
         if order.status not in _TERMINAL:
             working.accepted = True
             self._trimmed(working, order)
@@ -294,6 +355,8 @@ class InspectorCore:
             if working.cancelling and self.state is RiskState.HALTED:
                 # Open at the venue after CLOSE_ALL: placed while its CancelAll was on its way.
                 out.actions.append(CancelOrder(order.client_order_id, *working.key, "closing all"))
+            elif said:  # filled in part at the venue: what it says filled is protected now
+                self._protect(working.key, out)
             return out.output()
         if working.order.role.protective and self._protection_refused(working, order, out):
             return out.output()
@@ -344,7 +407,7 @@ class InspectorCore:
             if order.status is OrderStatus.FILLED:
                 self._rejected.pop(key, None)
             return False
-        if working.cancelling or self.book.positions.size(key) == 0:
+        if working.cancelling or self.book.venue_position(key) == 0:
             return False  # an order the plan had already dropped: no failure to protect
         if working.number <= self._tried.get(key, 0):
             return False  # sent before the last refusal was heard (a pair's other order): not another try
@@ -385,7 +448,7 @@ class InspectorCore:
         self._tick(out)
         if self.state is RiskState.HALTED:
             self._keep_closing(key, out)
-        sign = _sign(self.book.positions.size(key))
+        sign = _sign(self.book.venue_position(key))
         moved = self.protector.trail(key, sign, price, self.policies.protect)
         self._revalue(out)
         if moved:  # nothing else a mark changes is in the protective plan
@@ -403,7 +466,7 @@ class InspectorCore:
         out = self._begin(now_ns)
         for symbol, each in facts.items():
             self.instruments[(venue, symbol)] = each
-        for key in sorted(self.book.positions.positions):
+        for key in sorted(self._held_keys()):
             if key[0] == venue and key[1] in facts:
                 self._protect(key, out)
         return out.output()
@@ -455,13 +518,28 @@ class InspectorCore:
         out.event(RiskAction.RESUME, "operator", reason, (("loss_streak", str(self.streak.count)),))
         self.streak.count = 0
         self.curve.rebase()
-        for key, position in self.book.positions.positions.items():
-            if position.size != 0 and key not in self.protector.levels:
-                self.protector.set_levels(
-                    key, _sign(position.size), position.avg_price, None, None, self.policies.protect
-                )
+        for key in self._held_keys():
+            size = self.book.venue_position(key)
+            if size != 0 and key not in self.protector.levels:
+                price = self._average(key, _sign(size))
+                self.protector.set_levels(key, _sign(size), price, None, None, self.policies.protect)
             self._protect(key, out)
         return out.output()
+
+    def _held_keys(self) -> list[Key]:
+        """The markets of every position, then (sorted) those only the venue's word holds yet
+        (an entry it says filled, none of its fills heard)."""
+        keys = list(self.book.positions.positions)
+        said = {w.key for w in self.book.orders.entries() if w.unheard > 0}
+        return keys + sorted(said.difference(keys))
+
+    def _average(self, key: Key, sign: int) -> Decimal:
+        """The price the policy's distances are taken from for a position left without levels:
+        its average, or the mark when none of it is heard yet."""
+        position = self.book.positions.positions.get(key)
+        if position is not None and _sign(position.size) == sign:
+            return position.avg_price
+        return self.book.marks.get(key, ZERO)
 
     def close_all(self, reason: str, now_ns: int) -> Output:
         """Cancel everything and flatten every position; HALTED until an operator resumes."""
@@ -476,10 +554,11 @@ class InspectorCore:
         self.protector.levels.clear()
         self.guard.clear()
         self._flattens.clear()
-        for key, position in sorted(self.book.positions.positions.items()):
-            if position.size != 0:
+        for key in sorted(self._held_keys()):
+            size = self.book.venue_position(key)  # what the venue says filled is closed too
+            if size != 0:
                 self._flattens[key] = 1
-                out.actions.append(self._flatten(key, position.size, now_ns))
+                out.actions.append(self._flatten(key, size, now_ns))
         out.moved(self.machine.move(RiskState.HALTED, reason, now_ns))
         out.event(RiskAction.CLOSE_ALL, "operator", reason, (("venues", ",".join(sorted(venues))),))
         return out.output()
@@ -516,7 +595,7 @@ class InspectorCore:
         """HALTED after CLOSE_ALL, at a mark: a position left open with no flatten order working
         (the last one ended short, or an order placed before CLOSE_ALL filled after it) is
         flattened again, up to _MAX_FLATTENS orders; then a NOTICE leaves it to the operator."""
-        size = self.book.positions.size(key)
+        size = self.book.venue_position(key)
         if size == 0 or any(w.order.role is OrderRole.FLATTEN and w.key == key for w in self.book.orders):
             return
         tries = self._flattens[key] = self._flattens.get(key, 0) + 1
@@ -569,11 +648,12 @@ class InspectorCore:
     def _stand_down(
         self, policy: str, reason: str, values: tuple[tuple[str, str], ...], out: Collector
     ) -> None:
-        """No new entries: working entry orders are cancelled; exits and protection go on."""
+        """No new entries: working entry orders are cancelled (not those the venue said are done:
+        their fills are on their way, and protected); exits and protection go on."""
         out.moved(self.machine.move(RiskState.STANDING_DOWN, reason, out.now_ns))
         out.event(RiskAction.STAND_DOWN, policy, reason, values)
         for working in self.book.orders.entries():
-            if not working.cancelling:
+            if not working.cancelling and working.final_size is None:
                 working.cancelling = True
                 out.actions.append(CancelOrder(working.order.client_order_id, *working.key, "standing down"))
 
@@ -599,7 +679,7 @@ class InspectorCore:
         last one's window to end. Then its gap is watched."""
         if self.state is RiskState.HALTED:
             return
-        size = self.book.positions.size(key)
+        size = self.book.venue_position(key)  # what the venue's answers say filled included
         if size == 0:
             self.guard.flat(key)
             self._rejected.pop(key, None)
@@ -630,7 +710,7 @@ class InspectorCore:
             return False
         sign = _sign(size)
         filling = any(
-            w.filled > 0 and w.remaining > 0 and not w.cancelling and w.order.side.sign == sign
+            w.venue_filled > 0 and w.venue_remaining > 0 and not w.cancelling and w.order.side.sign == sign
             for w in orders.entries(key)
         )
         if not filling:
@@ -643,7 +723,7 @@ class InspectorCore:
     def _watch(self, key: Key, out: Collector) -> None:
         """A position without its whole pair opens a gap (said past the bound); one protected
         again, or closed, ends it (said when the gap was)."""
-        size = self.book.positions.size(key)
+        size = self.book.venue_position(key)
         orders = self.book.orders
         want = self.protector.wanted(key, size, orders) if size != 0 else ZERO
         covered = self.protector.covered(key, orders, accepted=True)  # at the venue, not on its way
@@ -662,7 +742,7 @@ class InspectorCore:
     def _report(self, key: Key, gap: Gap, out: Collector) -> None:
         """A gap past the bound: a risk event saying what is unprotected and why."""
         gap.reported = True
-        size = self.book.positions.size(key)
+        size = self.book.venue_position(key)
         orders = self.book.orders
         want = self.protector.wanted(key, size, orders)
         covered = self.protector.covered(key, orders, accepted=True)

@@ -1,5 +1,6 @@
 """The core's working orders: every order it asked for that may still fill, with what has
-filled, whether its placement is unknown, and whether we asked to cancel it."""
+filled, what the venue says has filled, whether its placement is unknown, and whether we asked
+to cancel it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.positions import Key
 
 __all__ = ["WorkingOrder", "WorkingOrders"]
+
+ZERO = Decimal(0)
 
 
 @dataclass
@@ -26,10 +29,38 @@ class WorkingOrder:
     # their way (an update can overtake its fills); the order stays until they are in.
     final_size: Decimal | None = None
     number: int = 0  # the orders asked for before it and it (WorkingOrders.asked when added)
+    # The most the venue's updates have said is filled (their filled_size). A market entry's
+    # PlaceOrder answer says FILLED 100-350 ms before its fills come through ingest and the bus:
+    # protection is sized by it at once (an entry's only; positions stay the fills').
+    reported: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:
-        return (self.order.size if self.final_size is None else self.final_size) - self.filled
+        return self._size - self.filled
+
+    @property
+    def _size(self) -> Decimal:
+        return self.order.size if self.final_size is None else self.final_size
+
+    @property
+    def _said(self) -> Decimal:
+        """The venue's word, never past the order's size (nor, once done, its final size)."""
+        return min(self.reported, self._size)
+
+    @property
+    def unheard(self) -> Decimal:
+        """What the venue says has filled and no fill has brought yet."""
+        return max(self._said - self.filled, ZERO)
+
+    @property
+    def venue_filled(self) -> Decimal:
+        """What has filled at the venue as far as the inspector knows: its fills or its word."""
+        return max(self.filled, self._said)
+
+    @property
+    def venue_remaining(self) -> Decimal:
+        """What may still fill at the venue (none once it said the order is done)."""
+        return max(self._size - self.venue_filled, ZERO)
 
     @property
     def key(self) -> Key:
@@ -69,6 +100,11 @@ class WorkingOrders:
             if w.order.role is OrderRole.ENTRY and (key is None or w.key == key)
         ]
 
+    def unheard(self, key: Key) -> Decimal:
+        """What the key's entries have filled at the venue, by its word, beyond the fills heard:
+        signed (a buy's adds, a sell's takes off). Protection covers the position plus this."""
+        return sum((w.unheard * w.order.side.sign for w in self.entries(key)), ZERO)
+
     def pending_entry(self, key: Key, side: Side) -> Decimal:
         """What the key's open entries of `side` may still add (cancelling ones may fill too)."""
         return sum((w.remaining for w in self.entries(key) if w.order.side is side), Decimal(0))
@@ -98,10 +134,11 @@ class WorkingOrders:
         and entries on the `reducing` side that have
         begun to fill (a sell against a long fills in parts: at the venue the position may be
         gone before the inspector has heard every fill; one not filling yet, a resting limit,
-        leaves the position protected). Protection covers only the rest."""
-        return sum(
-            (w.remaining for w in self._orders.values() if w.key == key and _closes(w, reducing)), Decimal(0)
-        )
+        leaves the position protected). Protection covers only the rest. An entry's is what may
+        still fill at the venue: what the venue says it filled already is in the position
+        protection covers (`unheard`), not closing it a second time."""
+        closing = (_closing(w) for w in self._orders.values() if w.key == key and _closes(w, reducing))
+        return sum(closing, ZERO)
 
     def layers(self, key: Key, role: OrderRole) -> list[WorkingOrder]:
         """The key's working protective orders of `role`, oldest first: each covers a part of
@@ -117,8 +154,12 @@ def _closes(working: WorkingOrder, reducing: Side | None) -> bool:
     role = working.order.role
     if role in (OrderRole.EXIT, OrderRole.FLATTEN) or working.triggered or _stop_filling(working):
         return True
-    entry = role is OrderRole.ENTRY and not working.cancelling and working.filled > 0
+    entry = role is OrderRole.ENTRY and not working.cancelling and working.venue_filled > 0
     return entry and working.order.side is reducing
+
+
+def _closing(working: WorkingOrder) -> Decimal:
+    return working.venue_remaining if working.order.role is OrderRole.ENTRY else working.remaining
 
 
 def _stop_filling(working: WorkingOrder) -> bool:

@@ -952,6 +952,7 @@ class SnapshotOrder(_message.Message):
     FINAL_SIZE_FIELD_NUMBER: _builtins.int
     NUMBER_FIELD_NUMBER: _builtins.int
     ACCEPTED_FIELD_NUMBER: _builtins.int
+    REPORTED_FIELD_NUMBER: _builtins.int
     client_order_id: _builtins.str
     side: _common_pb2.Side.ValueType
     type: _tradeflow_pb2.OrderType.ValueType
@@ -974,6 +975,10 @@ class SnapshotOrder(_message.Message):
     number: _builtins.int
     accepted: _builtins.bool
     """The venue took it (an update that did not end it, or a fill)."""
+    reported: _builtins.str
+    """The most the venue's updates said had filled (their filled_size): an entry's fills beyond
+    those heard are protected on this word. "" for nothing said.
+    """
     @_builtins.property
     def key(self) -> Global___SnapshotKey: ...
     def __init__(
@@ -999,10 +1004,11 @@ class SnapshotOrder(_message.Message):
         final_size: _builtins.str = ...,
         number: _builtins.int = ...,
         accepted: _builtins.bool = ...,
+        reported: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancelling", b"cancelling", "client_order_id", b"client_order_id", "filled", b"filled", "final_size", b"final_size", "intent_id", b"intent_id", "key", b"key", "number", b"number", "oco_group", b"oco_group", "price", b"price", "reduce_only", b"reduce_only", "role", b"role", "side", b"side", "size", b"size", "strategy_id", b"strategy_id", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "unknown", b"unknown"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancelling", b"cancelling", "client_order_id", b"client_order_id", "filled", b"filled", "final_size", b"final_size", "intent_id", b"intent_id", "key", b"key", "number", b"number", "oco_group", b"oco_group", "price", b"price", "reduce_only", b"reduce_only", "reported", b"reported", "role", b"role", "side", b"side", "size", b"size", "strategy_id", b"strategy_id", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "unknown", b"unknown"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
