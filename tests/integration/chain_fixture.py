@@ -43,6 +43,7 @@ _LOG = "detector.log"
 _SIM = "sim.toml"
 _ADVISOR = "advisor.toml"
 _TABLES = "tables"
+_README = "README.md"  # written by hand: how to record another
 
 
 def _b64(data: bytes) -> str:
@@ -103,8 +104,10 @@ async def _dump(database: str) -> dict[str, bytes]:
 def write(kept: Path, fixture: Path = FIXTURE) -> list[str]:
     """The kept recording in `kept` written as the fixture in `fixture`; the tables written."""
     chain: Chain = pickle.loads((kept / "chain.pickle").read_bytes())
-    if fixture.exists():
-        shutil.rmtree(fixture)
+    if fixture.exists():  # the recording's files are replaced; the folder's README stays
+        for old in fixture.iterdir():
+            if old.name != _README:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
     (fixture / _TABLES).mkdir(parents=True)
     (fixture / _SESSION).write_text(json.dumps(_session(chain), indent=1) + "\n")
     (fixture / _LOG).write_text(chain.log)
