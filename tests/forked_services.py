@@ -13,16 +13,22 @@ back to the test, read for the serving line as before) and stderr. Only the libr
 already imported differ from an exec'd start; none of trademesh's modules is imported before the
 fork, so each service reads its settings as an exec'd one would.
 
+One-shot commands (`trademesh keys list`, a service refusing a bad value: they print and exit)
+go through it too, with run_command: a test of the CLI's errors used to pay a whole Python start
+with ccxt, gRPC and the rest per case (1-2 CPU s each, over a hundred cases).
+
 The fork server is this plugin's own, not multiprocessing's (whose one fork server per process
 the product's sweep runner uses and stops: core/backtest/runners.py). Tests of starting itself
-(the CLI's errors, `trademesh up`, the process guard) start their own processes with subprocess.
-TRADEMESH_TEST_FORK=0 turns it off (every service exec'd, as before), e.g. to compare the two.
+(`trademesh up`, signals, the process guard, one case of the CLI's errors) start their own
+processes with subprocess. TRADEMESH_TEST_FORK=0 turns it off (every service and command exec'd,
+as before), e.g. to compare the two.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import locale
 import os
 import select
 import signal
@@ -40,9 +46,10 @@ import core.foundations.process
 from core.foundations.errors import Unavailable
 from tests.process_guard import end_processes
 
-__all__ = ["ForkServer", "ForkedService", "launch"]
+__all__ = ["ForkServer", "ForkedService", "launch", "run_command"]
 
 _ENV = "TRADEMESH_TEST_FORK"
+_KILLED_S = 10.0  # a SIGKILLed process's end is reported within this, or never (its monitor gone)
 
 
 class ForkedService:
@@ -50,27 +57,32 @@ class ForkedService:
     process the fork server made: it is not our child, so its end comes through the status pipe
     its monitor writes (tests/zygote.py)."""
 
-    def __init__(self, status: int, stdout: IO[str], args: list[str]) -> None:
+    def __init__(self, status: int, args: list[str], timeout: float | None = None) -> None:
         self._status = status  # the status pipe's read end, read unbuffered (select sees all)
         self._read = b""
-        self.stdout: IO[str] | None = stdout
+        self.stdout: IO[str] | None = None
         self.args = args
         self.returncode: int | None = None
-        pid = self._line(None)
+        try:
+            pid = self._line(timeout)
+        except TimeoutError:
+            pid = None
         if pid is None:
+            os.close(status)
             raise Unavailable(f"the fork server did not start {' '.join(args)}")
         self.pid = int(pid)
 
     def poll(self) -> int | None:
-        return self._read_end(0.0)
+        return self.ended_within(0.0)
 
     def wait(self, timeout: float | None = None) -> int:
-        code = self._read_end(timeout)
+        code = self.ended_within(timeout)
         if code is None:
             raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
         return code
 
-    def _read_end(self, timeout: float | None) -> int | None:
+    def ended_within(self, timeout: float | None) -> int | None:
+        """Its exit code once it has ended, waiting at most `timeout` s; None if it runs on."""
         if self.returncode is None:
             try:
                 line = self._line(timeout)
@@ -106,6 +118,12 @@ class ForkedService:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
+    def abandon(self) -> None:
+        """Stop listening for its end (it was killed and its monitor has not said so in time)."""
+        if self.returncode is None:
+            self.returncode = -signal.SIGKILL
+            os.close(self._status)
+
 
 class ForkServer:
     """This process's fork server (tests/zygote.py), started on first use."""
@@ -129,24 +147,80 @@ class ForkServer:
         self, module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None
     ) -> ForkedService:
         out_r, out_w = os.pipe()
-        status_r, status_w = os.pipe()
-        request = {"module": module, "args": list(args), "env": env, "cwd": os.getcwd()}
         err = stderr.fileno() if stderr is not None else sys.stderr.fileno()
         try:
-            with self._lock:
-                socket.send_fds(self._socket, [json.dumps(request).encode()], [out_w, err, status_w])
+            service = self._fork(module, args, env, out_w, err, None)
+        except BaseException:
+            os.close(out_r)
+            raise
         finally:
             os.close(out_w)
+        service.stdout = open(out_r, encoding="utf-8")  # noqa: SIM115 (the service's, read until it ends)
+        return service
+
+    def run(
+        self, module: str, args: Sequence[str], env: dict[str, str], timeout_s: float
+    ) -> subprocess.CompletedProcess[str]:
+        """`python -m module args` to its end, as subprocess.run(capture_output=True, text=True,
+        timeout=timeout_s) runs it: both streams read together (neither pipe fills while the
+        other is waited on), killed and TimeoutExpired at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        command = [sys.executable, "-m", module, *args]
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            try:
+                service = self._fork(module, args, env, out_w, err_w, timeout_s)
+            finally:
+                os.close(out_w)  # the service holds its own: the pipes end with it
+                os.close(err_w)
+            try:
+                out, err, ended = _read_both(out_r, err_r, deadline)
+                code = service.ended_within(deadline - time.monotonic()) if ended else None
+            except BaseException:  # the test's own timeout (pytest-timeout's signal) too
+                service.kill()
+                service.abandon()
+                raise
+        finally:
+            os.close(out_r)
+            os.close(err_r)
+        if code is None:
+            service.kill()
+            if service.ended_within(_KILLED_S) is None:
+                service.abandon()
+            raise subprocess.TimeoutExpired(command, timeout_s, output=out or None, stderr=err or None)
+        return subprocess.CompletedProcess(command, code, _text(out), _text(err))
+
+    def _fork(
+        self,
+        module: str,
+        args: Sequence[str],
+        env: dict[str, str],
+        stdout: int,
+        stderr: int,
+        timeout: float | None,
+    ) -> ForkedService:
+        """Ask for `python -m module args` writing to these descriptors (the caller's still)."""
+        status_r, status_w = os.pipe()
+        request = {"module": module, "args": list(args), "env": env, "cwd": os.getcwd()}
+        try:
+            with self._lock:
+                socket.send_fds(self._socket, [json.dumps(request).encode()], [stdout, stderr, status_w])
+        except BaseException:
+            os.close(status_r)
+            raise
+        finally:
             os.close(status_w)
-        stdout = open(out_r, encoding="utf-8")  # noqa: SIM115 (the service's, read until it ends)
-        service = ForkedService(status_r, stdout, [module, *args])
-        self.started[:] = [*(s for s in self.started if s.returncode is None), service]
+        service = ForkedService(status_r, [module, *args], timeout)
+        with self._lock:  # threads start services too; a lost entry would outlive the run
+            self.started[:] = [*(s for s in self.started if s.returncode is None), service]
         return service
 
     def stop(self) -> None:
         """End what the tests left running (named, as the process guard names its left-overs),
         then the server (before the guard: the server gone first would leave them out of reach)."""
-        left = [service for service in self.started if service.poll() is None]
+        with self._lock:
+            left = [service for service in self.started if service.poll() is None]
         if left:
             named = "\n  ".join(f"{service.pid}: {' '.join(service.args)}" for service in left)
             print(
@@ -165,13 +239,61 @@ _server: ForkServer | None = None
 _server_lock = threading.Lock()
 
 
-def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None) -> ForkedService:
-    """Start `python -m module args` as a child of this process's fork server."""
+def _fork_server() -> ForkServer:
     global _server
     with _server_lock:
         if _server is None:
             _server = ForkServer()
-    return _server.start(module, args, env, stderr)
+        return _server
+
+
+def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str] | None) -> ForkedService:
+    """Start `python -m module args` as a child of this process's fork server."""
+    return _fork_server().start(module, args, env, stderr)
+
+
+def run_command(
+    args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 90.0, module: str = "core.cli"
+) -> subprocess.CompletedProcess[str]:
+    """`python -m core.cli args` (or another module's) run to its end: its exit code, stdout and
+    stderr as subprocess.run(capture_output=True, text=True) gives them; `env` is its whole
+    environment (this process's when None). Forked by the fork server when the services are
+    (TRADEMESH_TEST_FORK), else exec'd. At `timeout_s` it is killed and TimeoutExpired raised.
+
+    Its stdin is /dev/null either way (the fork server's): no command reads one. Thread-safe."""
+    environment = dict(os.environ if env is None else env)
+    if core.foundations.process.launcher is not launch:
+        return subprocess.run(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=environment,
+        )
+    return _fork_server().run(module, args, environment, timeout_s)
+
+
+def _read_both(out: int, err: int, deadline: float) -> tuple[bytes, bytes, bool]:
+    """What the two pipes carry until both end (True) or the deadline passes (False)."""
+    read: dict[int, list[bytes]] = {out: [], err: []}
+    open_ = [out, err]
+    while open_:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for fd in select.select(open_, [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                read[fd].append(chunk)
+            else:
+                open_.remove(fd)
+    return b"".join(read[out]), b"".join(read[err]), not open_
+
+
+def _text(data: bytes) -> str:
+    """As subprocess's text mode decodes a stream: the locale's encoding, universal newlines."""
+    return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def pytest_configure(config: pytest.Config) -> None:
