@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +27,7 @@ from core.cli.mesh.up import API_KEY_SCOPES
 from core.foundations.decimals import format_decimal
 from core.foundations.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
 from core.foundations.process import ServiceProcess, start_service
+from tests.forked_services import run_command
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
     WARM_HISTORY_S,
@@ -65,17 +64,7 @@ def create_key(database_url: str, name: str) -> str:
     """`trademesh keys create NAME`: the new API key, printed alone on stdout. It has the scopes
     of the key `trademesh up` makes for Studio (core.cli.mesh.up.API_KEY_SCOPES)."""
     scopes = [arg for scope in API_KEY_SCOPES for arg in ("--scope", scope)]
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "core.cli", "keys", "create", name),
-            *scopes,
-            "--database-url",
-            database_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_command(["keys", "create", name, *scopes, "--database-url", database_url], timeout_s=60)
     assert done.returncode == 0, f"keys create failed: {done.stderr}"
     key = done.stdout.strip()
     assert key and "\n" not in key, f"keys create printed {done.stdout!r}"

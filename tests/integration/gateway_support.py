@@ -11,7 +11,6 @@ import os
 import re
 import struct
 import subprocess
-import sys
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -27,6 +26,7 @@ from core.foundations.command import load_command
 from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.registry import SERVICES
+from tests.forked_services import run_command
 from tests.integration.postgres_server import new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV, with_test_step
 from trademesh.mux.v1 import mux_pb2 as mux
@@ -152,17 +152,8 @@ async def create_key(database_url: str, name: str, scopes: Sequence[str] = ALL_S
     on stdout); with every scope unless told, for tests of anything but the scopes."""
     options = [part for scope in scopes for part in ("--scope", scope)]
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "core.cli", "keys", "create", name, *options],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, DATABASE_URL: database_url},
-            check=False,
-        )
-
-    done = await asyncio.to_thread(run)
+    env = {**os.environ, DATABASE_URL: database_url}
+    done = await asyncio.to_thread(run_command, ["keys", "create", name, *options], env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from core.tools.recorded import RecorderDatabase
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.signals import SignalStore
 from core.tools.upstream import Upstream
+from tests.forked_services import run_command
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -364,10 +364,8 @@ async def _publish_twice(mesh: Mesh, signal_id: str = "twice-0001", times: int =
 
 
 def _cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "advisor", *args, "--database-url", database],
-        capture_output=True, text=True, timeout=120, env={**os.environ, DATABASE_URL: database},
-    )  # fmt: skip
+    env = {**os.environ, DATABASE_URL: database}
+    return run_command(["advisor", *args, "--database-url", database], env, timeout_s=120)
 
 
 async def _insert_bars(database: str, venue: str, symbol: str, count: int) -> None:

@@ -5,7 +5,6 @@ engine cores, its summary and its report; the same as the run over the same even
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from core.detector.engine.io import event_time
 from core.foundations.bus.codec import FIELD, decode, encode_market
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
+from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
@@ -59,9 +59,7 @@ async def record(url: str) -> int:
 
 
 def backtest(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "backtest", *args], capture_output=True, text=True, timeout=300
-    )
+    return run_command(["backtest", *args], timeout_s=300)
 
 
 async def test_a_backtest_of_recorded_history_runs_from_the_cli_with_its_report(

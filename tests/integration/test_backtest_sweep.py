@@ -10,7 +10,6 @@ import dataclasses
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from core.recorder.app import Recorder, RecorderConfig
 from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool
 from tests.advisor_support import FEE_FREE
+from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
@@ -129,12 +129,12 @@ def test_walk_forward_gives_each_folds_best_point_in_and_out_of_sample(sweep: Sw
 
 def sweep_command(*args: str) -> subprocess.CompletedProcess[str]:
     """`trademesh backtest-sweep` of the trend strategy's fast.period 4 and 8, with `args`."""
-    return subprocess.run(
+    return run_command(
         [
-            sys.executable, "-m", "core.cli", "backtest-sweep", "--strategy", str(TREND),
-            "--symbols", "BTC/USDT", "--param", "fast.period=4,8", "--no-progress", *args,
+            "backtest-sweep", "--strategy", str(TREND), "--symbols", "BTC/USDT", "--param", "fast.period=4,8",
+            "--no-progress", *args,
         ],
-        capture_output=True, text=True, timeout=240, check=False,
+        timeout_s=240,
     )  # fmt: skip
 
 

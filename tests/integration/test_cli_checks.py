@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.forked_services import run_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # processes: not the fast tier
 
@@ -17,13 +18,7 @@ SECRET = "s3cr3t-hook-token"
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "TRADEMESH_TOKEN": "t", **(env or {})},
-    )
+    return run_command(args, {**os.environ, "TRADEMESH_TOKEN": "t", **(env or {})}, timeout_s=60)
 
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> str:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+
+from tests.forked_services import run_command
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.slow  # the whole demo run: not in the fast tier
 def test_demo_streams_trades_places_an_order_and_stops_the_venue_cleanly() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "demo", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    done = run_command(["demo", "--rounds", "1"], timeout_s=90)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert any(" trade  BTC/USDT " in line for line in lines)

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +20,7 @@ import grpc
 import pytest
 
 from core.foundations.process import ServiceProcess
+from tests.forked_services import run_command
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -120,12 +120,8 @@ _HEAD = 'id = "x"\nvenues = ["sim"]\nsymbols = ["BTC/USDT"]\n'
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "detector", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "TRADEMESH_TOKEN": "t", **env},
+    return run_command(
+        ["detector", "--port", "0", *args], {**os.environ, "TRADEMESH_TOKEN": "t", **env}, timeout_s=60
     )
 
 

@@ -10,7 +10,6 @@ import hashlib
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from core.foundations.errors import Unauthenticated, Unavailable
 from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
 from gateway.auth.schema import MIGRATIONS, ensure_schema
 from gateway.auth.store import KeyStore
+from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database, new_database, with_database
 from tests.integration.support import until
 
@@ -54,14 +54,7 @@ async def auth(keys_db: str) -> AsyncIterator[GatewayAuth]:
 
 
 def keys_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, DATABASE_URL: url}
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "keys", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return run_command(["keys", *args], {**os.environ, DATABASE_URL: url}, timeout_s=60)
 
 
 async def create_key(url: str, name: str) -> str:

@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +32,7 @@ from core.foundations.env import DATABASE_URL, TOKEN
 from core.foundations.errors import FailedPrecondition, NotFound
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
+from tests.forked_services import run_command
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -180,14 +179,8 @@ async def serving(gateway_mcp: GatewayMcp) -> AsyncIterator[str]:
 
 async def create_key(database: str, name: str) -> str:
     """`trademesh keys create NAME`: the key is the one line it prints on stdout."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "core.cli", "keys", "create", name],
-        env={**os.environ, DATABASE_URL: database},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = {**os.environ, DATABASE_URL: database}
+    done = await asyncio.to_thread(run_command, ["keys", "create", name], env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

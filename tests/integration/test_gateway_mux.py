@@ -15,8 +15,6 @@ import functools
 import json
 import os
 import socket
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +25,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from core.foundations.env import DATABASE_URL
 from core.foundations.process import ServiceProcess
+from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     MUX,
     Gateway,
@@ -453,14 +452,7 @@ async def key_known(gateway: Gateway, key: str) -> None:
 
 
 def _revoke(database: str, name: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "keys", "revoke", name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, DATABASE_URL: database},
-        check=False,
-    )
+    done = run_command(["keys", "revoke", name], {**os.environ, DATABASE_URL: database}, timeout_s=60)
     assert done.returncode == 0, done.stderr
 
 

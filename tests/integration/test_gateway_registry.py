@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from core.foundations.rpc.status import bad_request_violations
+from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     MESH_AUTH,
     Gateway,
@@ -332,22 +333,11 @@ async def test_a_configured_upstream_routes_without_registration(setup: Setup, m
 
 
 async def test_a_bad_upstream_flag_names_the_value(setup: Setup) -> None:
-    def run() -> tuple[int, str]:
-        import subprocess
-        import sys
-
-        done = subprocess.run(
-            [sys.executable, "-m", "core.cli", "gateway", "--upstream", "sim=MarketData@localhost"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return done.returncode, done.stderr
-
-    code, stderr = await asyncio.to_thread(run)
-    assert code == 2
-    assert "'sim=MarketData@localhost'" in stderr and "services[0]" in stderr and "address" in stderr
+    args = ["gateway", "--upstream", "sim=MarketData@localhost"]
+    done = await asyncio.to_thread(run_command, args, timeout_s=60)
+    assert done.returncode == 2
+    assert "'sim=MarketData@localhost'" in done.stderr and "services[0]" in done.stderr
+    assert "address" in done.stderr
 
 
 async def test_a_mesh_service_registers_as_core_and_is_reachable_without_a_target(

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import grpc
 import pytest
 
 from core.foundations.env import DATABASE_URL
+from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -230,13 +230,7 @@ async def test_the_mux_subscribes_only_to_what_the_sessions_key_may_call(mesh: M
 
 
 def keys_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "keys", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, DATABASE_URL: database_url},
-        timeout=60,
-    )
+    return run_command(["keys", *args], {**os.environ, DATABASE_URL: database_url}, timeout_s=60)
 
 
 def ended(frames: Sequence[mux.OpenResponse], subscription_id: str) -> mux.End | None:

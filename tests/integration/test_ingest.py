@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from core.foundations.env import TOKEN
 from core.foundations.process import ServiceProcess, start_service
+from tests.forked_services import run_command
 from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, VENUE_ENV, until
@@ -146,25 +145,15 @@ async def test_redis_restarted_empty_gives_gap_markers_and_ingest_goes_on(tmp_pa
 
 
 def test_ingest_without_venues_says_so() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "ingest", "--port", "0", "--metrics-port", "-1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, TOKEN: TEST_TOKEN},
-    )
+    env = {**os.environ, TOKEN: TEST_TOKEN}
+    result = run_command(["ingest", "--port", "0", "--metrics-port", "-1"], env, timeout_s=30)
     assert result.returncode == 2
     assert "no venues to follow" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_ingest_names_a_malformed_venue_flag() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "ingest", "--port", "0", "--venue", "sim-127.0.0.1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_command(["ingest", "--port", "0", "--venue", "sim-127.0.0.1"], timeout_s=30)
     assert result.returncode == 2
     assert "'sim-127.0.0.1' is not NAME=HOST:PORT" in result.stderr
 

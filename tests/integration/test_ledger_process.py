@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from core.foundations.bus.names import INTENTS, SIGNALS
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.inspector.engine.ids import entry_order_id
+from tests.forked_services import run_command
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -262,9 +262,7 @@ async def test_fills_post_once_attributed_to_their_strategy_with_exact_realised_
 
 
 async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=60
-    )
+    return await asyncio.to_thread(run_command, list(args), timeout_s=60)
 
 
 async def test_a_killed_ledger_posts_every_fill_once_when_back(

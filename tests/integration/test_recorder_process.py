@@ -5,8 +5,6 @@ entry is dead-lettered while the rest is recorded; an unreachable database is on
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -24,6 +22,7 @@ from core.foundations.bus.names import dead_letter_stream, journal_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.process import ServiceProcess, start_service
 from core.inspector.journal import Journal
+from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
@@ -267,14 +266,9 @@ def test_a_database_it_cannot_reach_ends_the_recorder_with_one_line(
         parts = urllib.parse.urlsplit(with_password(database_url))
         url = urllib.parse.urlunsplit(parts._replace(path="/rec_no_such_database"))
     url = url.format(secret=SECRET)
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "core.cli", "recorder", "--port", "0", "--metrics-port", "-1"),
-            *("--database-url", url, "--redis-url", redis_url),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_command(
+        ["recorder", "--port", "0", "--metrics-port", "-1", "--database-url", url, "--redis-url", redis_url],
+        timeout_s=60,
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and result.stdout == ""

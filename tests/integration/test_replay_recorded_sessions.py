@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests.forked_services import run_command
 from tests.integration.other_sessions import session_files, summary_of
 from tests.integration.replay import CAPTURES, collect, instruments, start_replay_venue
 from tests.integration.support import Venue, stop_venue
@@ -35,13 +35,7 @@ D = Decimal
 def venue_command(name: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
     """`trademesh venue NAME --replay FILES` to its end; the deadline is against a hang."""
     command = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *command],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**os.environ, "TRADEMESH_TOKEN": "t"},
-    )
+    return run_command(command, {**os.environ, "TRADEMESH_TOKEN": "t"}, timeout_s=90)
 
 
 @pytest.mark.parametrize(

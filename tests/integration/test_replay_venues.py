@@ -9,13 +9,13 @@ here is the one record of each venue's replay.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from tests.forked_services import run_command
 from tests.integration.replay import SESSIONS, ReplaySessions, SharedReplay, capture_files, instruments
 from tests.integration.support import CALL_TIMEOUT_S
 from venues.registry import VENUES
@@ -67,8 +67,7 @@ async def test_a_live_venue_serves_health_reflection_and_market_data(
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "core.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return run_command(args, timeout_s=60)
 
 
 def test_bad_replay_arguments_get_a_message_naming_the_bad_value(tmp_path: Path) -> None:

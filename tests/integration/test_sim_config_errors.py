@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests.forked_services import run_command
 
 pytestmark = pytest.mark.integration
 
@@ -77,14 +78,12 @@ CASES: list[tuple[str, str, str]] = [
 
 def _run(config: Path) -> subprocess.CompletedProcess[str]:
     args = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config)]
-    command = [sys.executable, "-m", "core.cli", *args]
-    env = {**os.environ, "TRADEMESH_TOKEN": "t"}
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=_DEADLINE_S, env=env)
+        return run_command(args, {**os.environ, "TRADEMESH_TOKEN": "t"}, timeout_s=_DEADLINE_S)
     except subprocess.TimeoutExpired as exc:  # it served instead of refusing, or hung
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         what = "it served" if '"serving"' in out else "it never served nor refused"
-        return subprocess.CompletedProcess(command, -9, out, f"still running after {_DEADLINE_S} s: {what}\n")
+        return subprocess.CompletedProcess(exc.cmd, -9, out, f"still running after {_DEADLINE_S} s: {what}\n")
 
 
 @pytest.fixture(scope="module")

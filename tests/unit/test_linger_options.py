@@ -3,14 +3,12 @@ and in their configs (NaN, which compares false both ways, included)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from core.bars.app import BarsConfig
 from core.bridge.app import BridgeConfig
 from core.foundations.errors import InvalidArgument
+from tests.forked_services import run_command
 
 
 @pytest.mark.parametrize("config", [BarsConfig, BridgeConfig])
@@ -22,9 +20,6 @@ def test_a_config_refuses_a_linger_that_is_not_0_or_more(config: type, bad: floa
 
 @pytest.mark.parametrize("service", ["bars", "bridge"])
 def test_the_command_line_names_a_bad_linger(service: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", service, "--linger-ms", "nan"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = run_command([service, "--linger-ms", "nan"], timeout_s=60)
     assert done.returncode == 2
     assert "--linger-ms: 'nan' is not a whole number" in done.stderr

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from core.cli import build_parser
 from core.foundations.command import MeshView, load_command
 from core.foundations.errors import FailedPrecondition, NotFound
 from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
+from tests.forked_services import run_command
 from venues.registry import VENUES
 
 
@@ -95,9 +94,7 @@ def test_up_runs_the_demo_market_and_the_bars_backfill_the_advisors_first_bars_f
 
 
 def test_trademesh_services_lists_every_service_and_venue() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "services"], capture_output=True, text=True, timeout=60
-    )
+    done = run_command(["services"], timeout_s=60)
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines()]
     assert [n for n in names if n in SERVICES] == list(SERVICES)
