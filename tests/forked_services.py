@@ -302,8 +302,10 @@ def pytest_configure(config: pytest.Config) -> None:
         core.foundations.process.launcher = launch
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Runs before the process guard's end of run (trylast there)."""
+@pytest.hookimpl(trylast=True)  # after the session's fixtures have stopped their services
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Before the process guard's end of run. Not at pytest_unconfigure: an xdist worker never
+    calls it, and the guard found the worker's fork server left behind at its exit."""
     global _server
     if _server is not None:
         _server.stop()

@@ -11,8 +11,8 @@ monitor, which forks the service and waits for it:
   its working directory, default signal handlers, then the module run as `python -m` runs it;
 - the monitor writes the service's pid as the status pipe's first line and, when the service has
   ended, `{"code": <exit code as subprocess gives it>, "cpu": <its CPU s>}` as the second; under
-  tests/cpu_report.py (TRADEMESH_TEST_CPU in the service's environment) it appends that CPU to the
-  test process's `<pid>.forked.jsonl` too, as the service is not that process's child.
+  tests/cpu_report.py (TRADEMESH_TEST_CPU in the service's environment) it first appends that CPU
+  to the test process's `<pid>.forked.jsonl`, as the service is not that process's child.
 
 It imports nothing of trademesh's (every service reads its settings as an exec'd one would) and
 runs no thread, so a fork copies one thread. It ends when its socket is closed.
@@ -117,13 +117,17 @@ def _monitor(request: dict[str, Any], fds: list[int], test_pid: int) -> None:
     os.write(status, f"{pid}\n".encode())
     _, wait_status, usage = os.wait4(pid, 0)
     cpu = round(usage.ru_utime + usage.ru_stime, 3)
+    # The CPU before the end: a test that ends as soon as its command has (tests/forked_services.py's
+    # run_command) counts it, and the directory made if the run's first test has not yet ended.
+    directory = request["env"].get(_CPU_DIR_ENV)
+    if directory:
+        with contextlib.suppress(OSError):
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            with open(Path(directory) / f"{test_pid}.forked.jsonl", "a") as file:
+                file.write(json.dumps({"pid": pid, "cpu": cpu, "kind": _kind(request["args"])}) + "\n")
     os.write(
         status, (json.dumps({"code": os.waitstatus_to_exitcode(wait_status), "cpu": cpu}) + "\n").encode()
     )
-    directory = request["env"].get(_CPU_DIR_ENV)
-    if directory:
-        with contextlib.suppress(OSError), open(Path(directory) / f"{test_pid}.forked.jsonl", "a") as file:
-            file.write(json.dumps({"pid": pid, "cpu": cpu, "kind": _kind(request["args"])}) + "\n")
 
 
 def _kind(args: list[str]) -> str:
