@@ -106,7 +106,7 @@ def test_a_command_s_exit_code_streams_and_environment_are_its_own(
     assert flood.returncode == 0 and len(flood.stdout) == len(flood.stderr) == 307200
 
 
-def test_a_command_past_its_deadline_is_killed_with_what_it_said(tmp_path: Path) -> None:
+def test_a_command_past_its_deadline_is_killed_with_what_it_said() -> None:
     began = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired) as timed_out:
         forked_services.run_command(["hang"], timeout_s=5, module=COMMAND)
