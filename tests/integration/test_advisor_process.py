@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +46,15 @@ from core.tools.recorded import RecorderDatabase
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.signals import SignalStore
 from core.tools.upstream import Upstream
-from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    buf_curl,
+    key_taken,
+    new_key,
+    run_at_once,
+)
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -93,21 +101,33 @@ async def mesh(
     async with new_database(database_url, "advisor") as database, redis_db(redis_url) as bus_url:
         processes = Processes(directory, database)
         standin = start_standin("good")
-        try:
+
+        def start() -> tuple[Gateway, ServiceProcess, ServiceProcess, ServiceProcess]:
             gateway = processes.gateway()
             sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
             venue = ("--venue", f"sim={sim.address}")
-            for name in ("ingest", "bars"):
-                processes.mesh_service(gateway, name, *venue, redis_url=bus_url)
-            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus_url)
-            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus_url)
-            processes.mesh_service(gateway, "detector", *venue, "--database-url", database, redis_url=bus_url)
-            advisor = processes.mesh_service(
-                gateway, "advisor", *venue, "--database-url", database, "--config", str(config),
-                "--timeframe", "1s", "--llm-base-url", standin.base_url, "--llm-models", "primary",
-                "--model-dir", str(directory / "models"), redis_url=bus_url,
+            stores = ("--database-url", database)
+
+            def service(name: str, *args: str) -> Callable[[], ServiceProcess]:
+                return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus_url)
+
+            *_, bridge, advisor = run_at_once(
+                service("ingest", *venue), service("bars", *venue), service("recorder", *stores),
+                service("detector", *venue, *stores), service("bridge"),
+                service(
+                    "advisor", *venue, *stores, "--config", str(config), "--timeframe", "1s",
+                    "--llm-base-url", standin.base_url, "--llm-models", "primary",
+                    "--model-dir", str(directory / "models"),
+                ),
             )  # fmt: skip
-            key = await create_key(database, "advisor-test")
+            return gateway, sim, bridge, advisor
+
+        try:
+            # The key is made (its CLI's start) while the mesh starts, its services at once.
+            key, (gateway, sim, bridge, advisor) = await both(
+                lambda: new_key(database, "advisor-test"), start
+            )
+            await key_taken(gateway, key)
             yield Mesh(
                 processes,
                 gateway,

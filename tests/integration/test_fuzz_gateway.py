@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -34,7 +34,15 @@ from hypothesis import strategies as st
 
 from core.foundations.process import ServiceProcess
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
-from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    key_taken,
+    list_instances,
+    new_key,
+    run_at_once,
+)
 from tests.integration.mcp_fuzz import tool_outcome
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -98,10 +106,20 @@ class Mesh:
     key: str
     targets: list[Target]
     rss_kib: int
+    # Each target's request strategy, made once for the module (made at every draw, it cost
+    # hypothesis more than the call it drew).
+    bodies: dict[Target, st.SearchStrategy[bytes]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bodies = {target: body_strategy(target.method) for target in self.targets}
 
     @property
     def port(self) -> int:
         return self.gateway.service.port
+
+    def calls(self, targets: st.SearchStrategy[Target]) -> st.SearchStrategy[tuple[Target, bytes]]:
+        """A target drawn from `targets`, and a request of its method."""
+        return targets.flatmap(lambda target: st.tuples(st.just(target), self.bodies[target]))
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +133,20 @@ async def mesh(
     (studio / "assets" / "app.js").write_text("console.log('studio')")
     async with new_database(database_url, "fuzzgw") as database, redis_db(redis_url) as bus:
         processes = Processes(directory, database)
-        try:
-            key = await create_key(database, "fuzz")
+
+        def start() -> tuple[Gateway, ServiceProcess, ServiceProcess]:
             gateway = processes.gateway("--studio-dir", str(studio))
-            sim = processes.sim(gateway)
-            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus)
+            sim, bridge = run_at_once(
+                lambda: processes.sim(gateway),
+                lambda: processes.mesh_service(gateway, "bridge", redis_url=bus),
+            )
+            return gateway, sim, bridge
+
+        try:
+            # The key is made (its CLI's start) while the mesh starts.
+            key, (gateway, sim, bridge) = await both(lambda: new_key(database, "fuzz"), start)
             await _registered(gateway, {"sim", "bridge"})
+            await key_taken(gateway, key)
             targets = await asyncio.to_thread(_targets, gateway, sim, bridge)
             yield Mesh(gateway, key, targets, read_rss_kib(gateway.service.process.pid))
         finally:
@@ -270,7 +296,7 @@ def _fuzz_method(mesh: Mesh, target: Target, seen: dict[int | None, int]) -> Non
     streaming = target.method.server_streaming
 
     @_settings(EXAMPLES_PER_METHOD)
-    @given(web_call(target.method))
+    @given(web_call(mesh.bodies[target]))
     def call(web: WebCall) -> None:
         headers = _web_headers(mesh, target.instance, web.content_type) + list(web.extra)
         if streaming and not web.extra:
@@ -335,9 +361,8 @@ class _MuxSession:
         answered: dict[int | None, int] = {}
 
         @_settings(EXAMPLES_PER_EDGE)
-        @given(st.one_of(st.sampled_from(streams), st.sampled_from(others)).flatmap(
-            lambda t: st.tuples(st.just(t), body_strategy(t.method))), instances,
-            st.sampled_from(["", "", "/", "x", "%00", "\x00"]))  # fmt: skip
+        @given(mesh.calls(st.one_of(st.sampled_from(streams), st.sampled_from(others))), instances,
+               st.sampled_from(["", "", "/", "x", "%00", "\x00"]))  # fmt: skip
         def add(call: tuple[Target, bytes], instance: str, suffix: str) -> None:
             target, request = call
             code = self.add(mesh, headers, target.method.path + suffix, instance or target.instance, request)
@@ -384,8 +409,7 @@ class _MuxSession:
 
 def test_clients_that_hang_up_mid_request_leave_the_gateway_fine(mesh: Mesh) -> None:
     @_settings(EXAMPLES_PER_EDGE // 4)
-    @given(st.sampled_from(mesh.targets).flatmap(lambda t: st.tuples(st.just(t), body_strategy(t.method))),
-           st.floats(0, 1))  # fmt: skip
+    @given(mesh.calls(st.sampled_from(mesh.targets)), st.floats(0, 1))
     def call(call: tuple[Target, bytes], cut: float) -> None:
         target, message = call
         body = framed(message)

@@ -25,11 +25,13 @@ from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
+    both,
     buf_curl,
-    create_key,
     grpcweb_call,
+    key_taken,
     list_instances,
     module_database,
+    new_key,
     open_stream,
     parse_json_stream,
     text_body,
@@ -82,10 +84,15 @@ async def mesh(tmp_path_factory: pytest.TempPathFactory, module_database: str) -
     (studio / "index.html").write_text(STUDIO_INDEX)
     (studio / "assets" / "app.js").write_text("console.log('studio')")
     processes = Processes(directory, module_database)
-    try:
-        key = await create_key(module_database, "grpcweb-tests")
+
+    def start() -> tuple[Gateway, ServiceProcess]:
         gateway = processes.gateway("--studio-dir", str(studio))
-        sim = processes.sim(gateway)
+        return gateway, processes.sim(gateway)
+
+    try:
+        # The key is made (its CLI's start) while the gateway and the sim start.
+        key, (gateway, sim) = await both(lambda: new_key(module_database, "grpcweb-tests"), start)
+        await key_taken(gateway, key)
 
         async def registered() -> bool | None:
             return True if "sim" in await list_instances(gateway) else None

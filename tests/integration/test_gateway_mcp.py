@@ -14,7 +14,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,8 +32,10 @@ from starlette.routing import Route
 
 from core.foundations.env import DATABASE_URL, TOKEN
 from core.foundations.errors import FailedPrecondition, NotFound
+from core.foundations.process import ServiceProcess
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
+from tests.integration.gateway_support import both, run_at_once
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -180,13 +182,18 @@ async def serving(gateway_mcp: GatewayMcp) -> AsyncIterator[str]:
 
 async def create_key(database: str, name: str) -> str:
     """`trademesh keys create NAME`: the key is the one line it prints on stdout."""
-    done = await asyncio.to_thread(
-        subprocess.run,
+    return await asyncio.to_thread(_new_key, database, name)
+
+
+def _new_key(database: str, name: str) -> str:
+    """create_key's work, blocking: a key of the CLI's default scope."""
+    done = subprocess.run(
         [sys.executable, "-m", "core.cli", "keys", "create", name],
         env={**os.environ, DATABASE_URL: database},
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -204,11 +211,17 @@ async def mesh(
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await stack.enter_async_context(redis_db(redis_url)), database)
         stack.push_async_callback(processes.stop_all)
-        for name in ("ingest", "recorder", "bars"):
-            processes.start(name, *venue_link(name, venue.address))
-        detector = processes.start("detector", *venue_link("detector", venue.address))
-        bridge = processes.start("bridge")
-        key = await create_key(database, "mcp-agent")
+
+        def service(name: str) -> Callable[[], ServiceProcess]:
+            return lambda: processes.start(name, *venue_link(name, venue.address))
+
+        # The services at once, and the key made (its CLI's start) meanwhile.
+        key, (*_, detector, bridge) = await both(
+            lambda: _new_key(database, "mcp-agent"),
+            lambda: run_at_once(
+                *(service(name) for name in ("ingest", "recorder", "bars", "detector", "bridge"))
+            ),
+        )
         auth = await GatewayAuth.open(database, b"mcp-test-session-secret-0123456789")
         stack.push_async_callback(auth.close)
         resolver = Addresses()
