@@ -430,7 +430,18 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     await _insert_bars(mesh.database, "replay", "SYN/USDT", 1500)
     out = mesh.directory / "models"
     window = ("--venue", "replay", "--symbol", "SYN/USDT", "--since", "2026-01-01", "--until", "2026-01-04")
-    trained = await asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database)
+    # The two refusals (checked last) need nothing the training makes: they run beside it.
+    trained, nothing, bad_time = await asyncio.gather(
+        asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database),
+        asyncio.to_thread(
+            _cli, "train", "--venue", "replay", "--symbol", "NONE/USDT", "--since", "7d",
+            database=mesh.database,
+        ),
+        asyncio.to_thread(
+            _cli, "calibrate", "--venue", "replay", "--symbol", "SYN/USDT", "--since", "soon",
+            database=mesh.database,
+        ),
+    )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     version = trained.stdout.split()[1]
     assert version.startswith("replay-syn-usdt-1m.") and (out / f"{version}.model.pkl").is_file()
@@ -453,20 +464,6 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     assert served.model.report.venue == "replay" and served.versions[0] == version
     assert len(served.model.report.folds) == 5 and not served.model.shipped_default
 
-    nothing = await asyncio.to_thread(
-        _cli, "train", "--venue", "replay", "--symbol", "NONE/USDT", "--since", "7d", database=mesh.database
-    )
-    bad_time = await asyncio.to_thread(
-        _cli,
-        "calibrate",
-        "--venue",
-        "replay",
-        "--symbol",
-        "SYN/USDT",
-        "--since",
-        "soon",
-        database=mesh.database,
-    )
     for done, named in ((nothing, "NONE/USDT"), (bad_time, "'soon'")):
         assert done.returncode == 2 and named in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
