@@ -241,7 +241,7 @@ async def key_taken(gateway: Gateway, key: str) -> None:
         listed = await grpcweb_call(gateway, "trademesh.registry.v1.Registry/ListServices", b"", key=key)
         return True if listed.code != grpc.StatusCode.UNAUTHENTICATED.value[0] else None
 
-    await until(taken, CALL_TIMEOUT_S, interval_s=0.1, what="the gateway taking the new key")
+    await until(taken, 30, interval_s=0.1, what="the gateway taking the new key")
 
 
 def registry_stub(gateway: Gateway) -> tuple[grpc.aio.Channel, reg_grpc.RegistryAsyncStub]:
