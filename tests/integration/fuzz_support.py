@@ -147,7 +147,7 @@ _FRESH = frozenset({"intent_id", "client_order_id", "signal_id"})
 # Strategies every builder draws from, made once.
 _UUIDS = st.uuids()
 _BOOLEANS = st.booleans()
-_NESTED_CHANGE = st.integers(0, 4)  # a held message's field changed rather than the field itself: not 0
+_NESTED_CHANGE = st.integers(0, 4)  # _change goes into a held message unless this draws 0
 _MODE_STRATEGIES = {True: st.sampled_from(_SEEDED_MODES), False: st.sampled_from(_MODES)}
 
 
