@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import logging
 import socket
 from collections.abc import Generator, Sequence
@@ -23,10 +25,10 @@ from core.foundations.errors import Unavailable
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
-from gateway.app import DEFAULT_STUDIO_DIR, build_app
+from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
 from gateway.auth import GatewayAuth, session_secret_from_env
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
-from gateway.mcp import GatewayMcp
+from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -92,9 +94,18 @@ class GatewayService:
             stack.push_async_callback(mux.close)  # before the upstreams close
             cors = GrpcWebOptions(Cors(config.allow_origins))
             bridge = GrpcWebBridge(self.state, upstreams, auth, cors, {MUX_SERVICE: mux})
-            mcp = GatewayMcp(self.state, auth, config.database_url)
+            mcp = LazyMcp(functools.partial(_mcp_app, self.state, auth, config.database_url))
             app = build_app(bridge, auth.routes(), config.studio_dir or DEFAULT_STUDIO_DIR, mcp)
             await _serve_http(app, config, ctx, bridge)
+
+
+async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str) -> Mcp:
+    """The MCP app (its first request's): the SDK imported on a thread, so that the loop serves
+    the other calls meanwhile; the app made on the loop."""
+    await asyncio.to_thread(importlib.import_module, "gateway.mcp.app")
+    from gateway.mcp.app import GatewayMcp
+
+    return GatewayMcp(resolver, auth, database_url)
 
 
 def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int) -> None:

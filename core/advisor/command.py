@@ -59,7 +59,7 @@ def _address(text: str) -> str:
 
 
 def _time(text: str) -> int:
-    from core.advisor.offline import parse_time
+    from core.advisor.times import parse_time
 
     try:
         return parse_time(text)

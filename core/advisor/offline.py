@@ -19,36 +19,36 @@ import datetime as dt
 import json
 import re
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
-from core.advisor.calibrating import fit_calibration, reliability_png, report_markdown
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.features import LOOKBACK
 from core.advisor.library import ModelLibrary, serving_model
-from core.advisor.samples import conviction_samples
-from core.advisor.training import TrainedModel, train_model
 from core.foundations.env import redact_url
-from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
+from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
 from core.foundations.model import Timeframe
+
+if TYPE_CHECKING:
+    from core.advisor.training import TrainedModel
 
 __all__ = [
     "BarColumns",
     "CalibrateRequest",
     "TrainRequest",
     "load_bars",
-    "parse_time",
     "run_calibrate",
     "run_train",
 ]
 
 _NS = 1_000_000_000
-_AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _CONNECT_TIMEOUT_S = 10.0
 _QUERY_TIMEOUT_S = 120.0
 # Fewest samples a calibration is fitted on (per regime, the fitter wants 200; below that the
@@ -62,26 +62,12 @@ ORDER BY open_time_ns
 """
 
 
-def parse_time(text: str, now_ns: int | None = None) -> int:
-    """ISO 8601 (2026-01-01, 2026-01-01T12:00Z), ns since the epoch, or a duration ago (90m,
-    12h, 7d); ValueError naming the text otherwise."""
-    now = time.time_ns() if now_ns is None else now_ns
-    value = text.strip()
-    if value.isdigit():
-        return int(value)
-    ago = _AGO.fullmatch(value.removesuffix(" ago"))
-    if ago is not None:
-        return now - int(float(ago.group(1)) * _UNITS[ago.group(2)] * _NS)
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{shown(text, 40)} is not a time: ISO 8601 (2026-01-01T12:00Z), ns since the epoch, "
-            "or a duration ago (90m, 12h, 7d)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * _NS + moment.microsecond * 1000
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """The fits' BLAS on one thread: their problems are thousands of rows by a dozen features,
+    where OpenBLAS's threads only spin waiting for work (a training took 2.5 s of CPU with two
+    threads, 1.8 s with one, no longer, and made the same model)."""
+    limits: AbstractContextManager[object] = threadpool_limits(limits=1)
+    return limits
 
 
 @dataclass(frozen=True)
@@ -199,12 +185,16 @@ async def run_train(request: TrainRequest) -> list[str]:
         request.until_ns,
     )
     _enough(bars, request, LOOKBACK + (request.folds + 1) * (request.horizon + 2) * 2)
+    # Here, not at the top: scikit-learn's import is a second or two, which bad input never waits for.
+    from core.advisor.training import train_model
+
     name = _slug(f"{request.venue}-{request.symbol}-{request.timeframe.label}")
     try:
-        trained = train_model(
-            bars, name=name, timeframe=request.timeframe.label, trained_on=request.source(),
-            horizon=request.horizon, folds=request.folds,
-        )  # fmt: skip
+        with _one_blas_thread():
+            trained = train_model(
+                bars, name=name, timeframe=request.timeframe.label, trained_on=request.source(),
+                horizon=request.horizon, folds=request.folds,
+            )  # fmt: skip
     except ValueError as exc:  # one class only, too few samples for the folds
         raise InvalidArgument.field("since", f"cannot train on {request.source()}: {exc}") from None
     meta = json.loads(trained.saved.meta_json)
@@ -255,6 +245,10 @@ async def run_calibrate(request: CalibrateRequest) -> list[str]:
         request.until_ns,
     )
     _enough(bars, request, LOOKBACK + 10)
+    # Here, not at the top: as in run_train.
+    from core.advisor.calibrating import fit_calibration, reliability_png, report_markdown
+    from core.advisor.samples import conviction_samples
+
     samples = conviction_samples(bars, model, AdvisorConfig())
     if len(samples) < MIN_CALIBRATION_SAMPLES:
         raise InvalidArgument.field(
@@ -263,7 +257,8 @@ async def run_calibrate(request: CalibrateRequest) -> list[str]:
             "are needed (an earlier --since)",
         )
     name = request.name or _slug(f"{request.venue}-{request.symbol}-{request.timeframe.label}")
-    calibration, report = fit_calibration(samples, version=f"{name}-cal.{model.sha256[:12]}")
+    with _one_blas_thread():
+        calibration, report = fit_calibration(samples, version=f"{name}-cal.{model.sha256[:12]}")
     request.out.mkdir(parents=True, exist_ok=True)
     stem = request.out / name
     data = json.loads(calibration.to_json())

@@ -14,7 +14,7 @@ import re
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,15 @@ from core.foundations.process import ServiceProcess
 from tests.integration.fuzz_pools import Pools
 from tests.integration.fuzz_seeds import MADE_PATCHES, policy_files, probes, seeds, strategy_files
 from tests.integration.fuzz_support import read_rss_kib
-from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    key_taken,
+    list_instances,
+    new_key,
+    run_at_once,
+)
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
 from tests.integration.postgres_server import new_database
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, metric_samples, until
@@ -220,9 +228,6 @@ async def fuzz_mesh(
 
 async def _started(processes: Processes, directory: Path, database: str, bus: str) -> FuzzMesh:
     born = time.time_ns()
-    key = await create_key(database, "fuzz", _SCOPES)
-    gateway = processes.gateway(*_REGISTRY)
-    sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n", 0, "--metrics-port", "0")
     advisor_config = directory / "advisor.toml"
     advisor_config.write_text(ADVISOR_TEST_CONFIG)
     policies = directory / "policies.toml"
@@ -239,15 +244,20 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
         "backtester": ("--database-url", database),
     }  # fmt: skip
 
-    def start(name: str) -> ServiceProcess:
-        args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
-        return processes.mesh_service(gateway, name, *args, redis_url=bus)
+    def start_all() -> tuple[Gateway, ServiceProcess, list[ServiceProcess]]:
+        gateway = processes.gateway(*_REGISTRY)
+        sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n", 0, "--metrics-port", "0")
 
-    # At once (each waits for its serving line on a thread); every start ends before a failed
-    # one's error is raised, so that the teardown stops them all.
-    done = await asyncio.gather(*(asyncio.to_thread(start, n) for n in MESH_SERVICES), return_exceptions=True)
-    started = [_started_or_raise(d) for d in done]
+        def start(name: str) -> Callable[[], ServiceProcess]:
+            args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
+            return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus)
+
+        return gateway, sim, run_at_once(*(start(name) for name in MESH_SERVICES))
+
+    # The key is made (its CLI's start) while the mesh starts, the services at once.
+    key, (gateway, sim, started) = await both(lambda: new_key(database, "fuzz", _SCOPES), start_all)
     await _registered(gateway, {"sim", *MESH_SERVICES})
+    await key_taken(gateway, key)
     services = {"venue": _fuzzed(processes, "venue", sim, TRADE_AUTH)}
     services.update({n: _fuzzed(processes, n, p) for n, p in zip(MESH_SERVICES, started, strict=True)})
     services["registry"] = Fuzzed(
@@ -276,12 +286,6 @@ def _loose_policies() -> str:
         assert tight in text, f"the shipped policies have no {tight!r}"
         text = text.replace(tight, loose)
     return text
-
-
-def _started_or_raise(outcome: ServiceProcess | BaseException) -> ServiceProcess:
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
 
 
 def _url(gateway: Gateway) -> str:

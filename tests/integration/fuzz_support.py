@@ -144,13 +144,28 @@ _SEEDED_MODES = ("seed", "seed", "seed-one", "seed-one", "seed-one", "good", "on
 _FRESH = frozenset({"intent_id", "client_order_id", "signal_id"})
 
 
+# Strategies every builder draws from, made once.
+_UUIDS = st.uuids()
+_BOOLEANS = st.booleans()
+_NESTED_CHANGE = st.integers(0, 4)  # _change goes into a held message unless this draws 0
+_MODE_STRATEGIES = {True: st.sampled_from(_SEEDED_MODES), False: st.sampled_from(_MODES)}
+
+
 class _Builder:
-    """Strategies for messages of any type; with pools, in the modes above. One per body_strategy
-    (its strategies are cached by message type, depth and mode)."""
+    """Strategies for messages of any type; with pools, in the modes above. One per body_strategy.
+
+    Every strategy it makes is cached (messages by type, depth and mode; fields and values by
+    field, depth and mode; the fields a seed's change picks from by type), so that drawing an
+    example only draws: a strategy made anew per draw costs hypothesis more than the draw itself.
+    A time a pool draws is near now as of the strategy's making (a body_strategy's examples are
+    drawn within seconds of it)."""
 
     def __init__(self, pools: Pools | None) -> None:
         self.pools = pools
         self._cache: dict[tuple[str, int, _Mode], st.SearchStrategy[Any]] = {}
+        self._values: dict[tuple[str, int, _Mode], st.SearchStrategy[Any]] = {}
+        self._fields: dict[tuple[str, int, _Mode], st.SearchStrategy[Any]] = {}
+        self._changed: dict[str, st.SearchStrategy[FieldDescriptor] | None] = {}
 
     def message(self, descriptor: Descriptor, depth: int, mode: _Mode) -> st.SearchStrategy[Any]:
         key = (descriptor.full_name, depth, mode)
@@ -164,17 +179,21 @@ class _Builder:
             return st.just(cls())
         fields = [f for f in descriptor.fields if f.type != FieldDescriptor.TYPE_GROUP]
         seeds = [] if self.pools is None or depth else list(self.pools.seeds.get(descriptor.full_name, []))
+        modes = _MODE_STRATEGIES[bool(seeds)]
+        seeded = st.sampled_from(seeds) if seeds else None
+        bad_field = st.sampled_from(fields) if fields else None
 
         @st.composite
         def build(draw: st.DrawFn) -> Any:
-            chosen = draw(st.sampled_from(_SEEDED_MODES if seeds else _MODES)) if mode == "mixed" else mode
+            chosen = draw(modes) if mode == "mixed" else mode
             if chosen.startswith("seed"):
-                message = cls.FromString(draw(st.sampled_from(seeds)))
-                refresh_ids(message, lambda: str(draw(st.uuids())))
-                if chosen == "seed-one" or draw(st.booleans()):
+                assert seeded is not None
+                message = cls.FromString(draw(seeded))
+                refresh_ids(message, lambda: str(draw(_UUIDS)))
+                if chosen == "seed-one" or draw(_BOOLEANS):
                     self._change(draw, message, depth, "one" if chosen == "seed-one" else "good")
                 return message
-            bad = draw(st.sampled_from(fields)) if chosen == "one" and fields else None
+            bad = draw(bad_field) if chosen == "one" and bad_field is not None else None
             message = cls()
             for field in fields:
                 if chosen == "any":
@@ -193,17 +212,25 @@ class _Builder:
     def _change(self, draw: st.DrawFn, message: Any, depth: int, mode: _Mode) -> None:
         """One field of `message` (of a message it holds, when that is the one drawn) drawn anew:
         a bad value in mode "one", another good one in mode "good"."""
-        fields = [f for f in message.DESCRIPTOR.fields if f.type != FieldDescriptor.TYPE_GROUP]
-        if not fields:
+        fields = self._changeable(message.DESCRIPTOR)
+        if fields is None:
             return
-        field = draw(st.sampled_from([f for f in fields for _ in range(self._weight(f))]))
+        field = draw(fields)
         nested = field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated
-        if nested and message.HasField(field.name) and draw(st.integers(0, 4)):
+        if nested and message.HasField(field.name) and draw(_NESTED_CHANGE):
             self._change(draw, getattr(message, field.name), depth + 1, mode)
             return
         value = draw(self._value(field, depth, mode))
         message.ClearField(field.name)
         _assign(message, field, [value] if field.is_repeated else value)
+
+    def _changeable(self, descriptor: Descriptor) -> st.SearchStrategy[FieldDescriptor] | None:
+        """The field of a seed of this type that _change draws anew, each as often as its weight."""
+        if descriptor.full_name not in self._changed:
+            fields = [f for f in descriptor.fields if f.type != FieldDescriptor.TYPE_GROUP]
+            weighted = [f for f in fields for _ in range(self._weight(f))]
+            self._changed[descriptor.full_name] = st.sampled_from(weighted) if weighted else None
+        return self._changed[descriptor.full_name]
 
     def _weight(self, field: FieldDescriptor) -> int:
         """How often a seed's field is the one changed: a venue or a symbol most (what a request
@@ -213,6 +240,12 @@ class _Builder:
         return 2 if self._pooled(field) else 1
 
     def _value(self, field: FieldDescriptor, depth: int, mode: _Mode) -> st.SearchStrategy[Any]:
+        key = (field.full_name, depth, mode)
+        if key not in self._values:
+            self._values[key] = self._make_value(field, depth, mode)
+        return self._values[key]
+
+    def _make_value(self, field: FieldDescriptor, depth: int, mode: _Mode) -> st.SearchStrategy[Any]:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             assert field.message_type is not None
             return self.message(field.message_type, depth + 1, "good" if mode == "good" else mode)
@@ -224,6 +257,12 @@ class _Builder:
         return _scalar(field, self.pools) if bad is None else bad
 
     def _field(self, field: FieldDescriptor, depth: int, mode: _Mode) -> st.SearchStrategy[Any]:
+        key = (field.full_name, depth, mode)
+        if key not in self._fields:
+            self._fields[key] = self._make_field(field, depth, mode)
+        return self._fields[key]
+
+    def _make_field(self, field: FieldDescriptor, depth: int, mode: _Mode) -> st.SearchStrategy[Any]:
         value = self._value(field, depth, mode)
         if mode == "good":  # mostly set: a request missing what it needs stops at its first check
             if field.is_repeated:

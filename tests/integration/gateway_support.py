@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 import re
+import signal
 import struct
 import subprocess
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 import aiohttp
 import grpc
@@ -28,7 +31,14 @@ from core.foundations.process import ServiceProcess, start_service
 from core.foundations.registry import SERVICES
 from tests.forked_services import run_command
 from tests.integration.postgres_server import new_database
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, VENUE_ENV, with_test_step
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    TEST_TRADE_TOKEN,
+    VENUE_ENV,
+    until,
+    with_test_step,
+)
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
@@ -41,21 +51,29 @@ __all__ = [
     "MuxStream",
     "Processes",
     "WebAnswer",
+    "at_once",
+    "both",
     "buf_curl",
     "create_key",
     "grpcweb_call",
+    "key_taken",
     "module_database",
     "mux_add",
     "mux_remove",
+    "new_key",
     "open_mux",
     "open_stream",
     "registry_stub",
+    "run_at_once",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 PROTO = ROOT / "proto"
 MESH_AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
+T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass
@@ -76,23 +94,31 @@ class Gateway:
 
 
 class Processes:
-    """The gateway and venue processes of a test (or module); stop_all() stops them, newest first."""
+    """The gateway and venue processes of a test (or module); stop_all() stops them, the
+    gateways last. Its starts may run on several threads at once (at_once)."""
 
     def __init__(self, directory: Path, database_url: str) -> None:
         self.directory = directory
         self.database_url = database_url
         self.started: list[tuple[ServiceProcess, IO[str]]] = []
+        self._gateways: list[ServiceProcess] = []
+        self._count = itertools.count()  # each log its own name, however many start at once
 
     def _start(self, label: str, args: Sequence[str], env: dict[str, str]) -> tuple[ServiceProcess, Path]:
-        log_path = self.directory / f"{label}-{len(self.started)}.log"
+        log_path = self.directory / f"{label}-{next(self._count)}.log"
         log_file = log_path.open("w")
-        process = start_service(args, env={TOKEN: TEST_TOKEN, **env}, stderr=log_file, timeout_s=60)
+        try:
+            process = start_service(args, env={TOKEN: TEST_TOKEN, **env}, stderr=log_file, timeout_s=60)
+        except BaseException:
+            log_file.close()
+            raise
         self.started.append((process, log_file))
         return process, log_path
 
     def gateway(self, *args: str) -> Gateway:
         argv = ["gateway", "--port", "0", "--grpc-port", "0", *args]
         process, log_path = self._start("gateway", argv, {DATABASE_URL: self.database_url})
+        self._gateways.append(process)
         return Gateway(process, log_path)
 
     def sim(
@@ -131,10 +157,49 @@ class Processes:
         raise AssertionError("not started here")
 
     async def stop_all(self) -> None:
-        for process, log_file in reversed(self.started):
-            await asyncio.to_thread(process.terminate)
-            log_file.close()
-        self.started.clear()
+        """Every process but the gateways at once, then the gateways (the others unregister from
+        them as they stop). One by one, a mesh of ten took ten times one's stop."""
+        started, self.started = list(reversed(self.started)), []
+        gateways = {id(gateway) for gateway in self._gateways}
+        try:
+            await _terminate_all([process for process, _ in started if id(process) not in gateways])
+            await _terminate_all([process for process, _ in started if id(process) in gateways])
+        finally:
+            for _, log_file in started:
+                log_file.close()
+
+
+async def _terminate_all(processes: Sequence[ServiceProcess]) -> None:
+    """SIGTERM to each at once, then a wait for each (ServiceProcess.terminate: SIGKILL after
+    its timeout)."""
+    for process in processes:
+        if process.process.poll() is None:
+            process.process.send_signal(signal.SIGTERM)
+    await at_once(*(process.terminate for process in processes))
+
+
+def run_at_once(*calls: Callable[[], T]) -> list[T]:
+    """Each blocking call (a service's start waits for its serving line) on a thread of its own,
+    all at once; each one ends before a failed one's error is raised, so that the teardown stops
+    whatever did start."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls)), thread_name_prefix="at-once") as pool:
+        futures = [pool.submit(call) for call in calls]
+    for future in futures:  # all done: leaving the block waited for every one
+        error = future.exception()
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
+
+
+async def at_once(*calls: Callable[[], T]) -> list[T]:
+    """run_at_once from the event loop (whose default executor runs only a few at a time)."""
+    return await asyncio.to_thread(run_at_once, *calls)
+
+
+async def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two blocking calls at once, as run_at_once runs them (a key made while a gateway starts)."""
+    found: list[Any] = await at_once(first, second)
+    return cast(A, found[0]), cast(B, found[1])
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +215,27 @@ ALL_SCOPES = ("read", "trade", "admin")
 async def create_key(database_url: str, name: str, scopes: Sequence[str] = ALL_SCOPES) -> str:
     """A new API key from the real CLI (`trademesh keys create NAME --scope ...` prints it alone
     on stdout); with every scope unless told, for tests of anything but the scopes."""
-    options = [part for scope in scopes for part in ("--scope", scope)]
+    return await asyncio.to_thread(new_key, database_url, name, scopes)
 
+
+def new_key(database_url: str, name: str, scopes: Sequence[str] = ALL_SCOPES) -> str:
+    """create_key's work, blocking (for at_once and both)."""
+    options = [part for scope in scopes for part in ("--scope", scope)]
     env = {**os.environ, DATABASE_URL: database_url}
-    done = await asyncio.to_thread(run_command, ["keys", "create", name, *options], env, timeout_s=60)
+    done = run_command(["keys", "create", name, *options], env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+async def key_taken(gateway: Gateway, key: str) -> None:
+    """Until the gateway takes `key`, whatever its scopes: one made while the gateway started may
+    be newer than its last read of the keys, which a miss repeats at most once a second."""
+
+    async def taken() -> bool | None:
+        listed = await grpcweb_call(gateway, "trademesh.registry.v1.Registry/ListServices", b"", key=key)
+        return True if listed.code != grpc.StatusCode.UNAUTHENTICATED.value[0] else None
+
+    await until(taken, 30, interval_s=0.1, what="the gateway taking the new key")
 
 
 def registry_stub(gateway: Gateway) -> tuple[grpc.aio.Channel, reg_grpc.RegistryAsyncStub]:

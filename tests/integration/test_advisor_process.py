@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +46,15 @@ from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.signals import SignalStore
 from core.tools.upstream import Upstream
 from tests.forked_services import run_command
-from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    buf_curl,
+    key_taken,
+    new_key,
+    run_at_once,
+)
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -93,21 +101,33 @@ async def mesh(
     async with new_database(database_url, "advisor") as database, redis_db(redis_url) as bus_url:
         processes = Processes(directory, database)
         standin = start_standin("good")
-        try:
+
+        def start() -> tuple[Gateway, ServiceProcess, ServiceProcess, ServiceProcess]:
             gateway = processes.gateway()
             sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
             venue = ("--venue", f"sim={sim.address}")
-            for name in ("ingest", "bars"):
-                processes.mesh_service(gateway, name, *venue, redis_url=bus_url)
-            processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus_url)
-            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus_url)
-            processes.mesh_service(gateway, "detector", *venue, "--database-url", database, redis_url=bus_url)
-            advisor = processes.mesh_service(
-                gateway, "advisor", *venue, "--database-url", database, "--config", str(config),
-                "--timeframe", "1s", "--llm-base-url", standin.base_url, "--llm-models", "primary",
-                "--model-dir", str(directory / "models"), redis_url=bus_url,
+            stores = ("--database-url", database)
+
+            def service(name: str, *args: str) -> Callable[[], ServiceProcess]:
+                return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus_url)
+
+            *_, bridge, advisor = run_at_once(
+                service("ingest", *venue), service("bars", *venue), service("recorder", *stores),
+                service("detector", *venue, *stores), service("bridge"),
+                service(
+                    "advisor", *venue, *stores, "--config", str(config), "--timeframe", "1s",
+                    "--llm-base-url", standin.base_url, "--llm-models", "primary",
+                    "--model-dir", str(directory / "models"),
+                ),
             )  # fmt: skip
-            key = await create_key(database, "advisor-test")
+            return gateway, sim, bridge, advisor
+
+        try:
+            # The key is made (its CLI's start) while the mesh starts, its services at once.
+            key, (gateway, sim, bridge, advisor) = await both(
+                lambda: new_key(database, "advisor-test"), start
+            )
+            await key_taken(gateway, key)
             yield Mesh(
                 processes,
                 gateway,
@@ -408,7 +428,18 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     await _insert_bars(mesh.database, "replay", "SYN/USDT", 1500)
     out = mesh.directory / "models"
     window = ("--venue", "replay", "--symbol", "SYN/USDT", "--since", "2026-01-01", "--until", "2026-01-04")
-    trained = await asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database)
+    # The two refusals (checked last) need nothing the training makes: they run beside it.
+    trained, nothing, bad_time = await asyncio.gather(
+        asyncio.to_thread(_cli, "train", *window, "--out", str(out), database=mesh.database),
+        asyncio.to_thread(
+            _cli, "train", "--venue", "replay", "--symbol", "NONE/USDT", "--since", "7d",
+            database=mesh.database,
+        ),
+        asyncio.to_thread(
+            _cli, "calibrate", "--venue", "replay", "--symbol", "SYN/USDT", "--since", "soon",
+            database=mesh.database,
+        ),
+    )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     version = trained.stdout.split()[1]
     assert version.startswith("replay-syn-usdt-1m.") and (out / f"{version}.model.pkl").is_file()
@@ -431,20 +462,6 @@ async def test_train_and_calibrate_on_recorded_bars(mesh: Mesh) -> None:
     assert served.model.report.venue == "replay" and served.versions[0] == version
     assert len(served.model.report.folds) == 5 and not served.model.shipped_default
 
-    nothing = await asyncio.to_thread(
-        _cli, "train", "--venue", "replay", "--symbol", "NONE/USDT", "--since", "7d", database=mesh.database
-    )
-    bad_time = await asyncio.to_thread(
-        _cli,
-        "calibrate",
-        "--venue",
-        "replay",
-        "--symbol",
-        "SYN/USDT",
-        "--since",
-        "soon",
-        database=mesh.database,
-    )
     for done, named in ((nothing, "NONE/USDT"), (bad_time, "'soon'")):
         assert done.returncode == 2 and named in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -34,7 +34,15 @@ from hypothesis import strategies as st
 
 from core.foundations.process import ServiceProcess
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
-from tests.integration.gateway_support import Gateway, Processes, create_key, list_instances
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    key_taken,
+    list_instances,
+    new_key,
+    run_at_once,
+)
 from tests.integration.mcp_fuzz import tool_outcome
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -98,10 +106,20 @@ class Mesh:
     key: str
     targets: list[Target]
     rss_kib: int
+    # Each target's request strategy, made once for the module (made at every draw, it cost
+    # hypothesis more than the call it drew).
+    bodies: dict[Target, st.SearchStrategy[bytes]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bodies = {target: body_strategy(target.method) for target in self.targets}
 
     @property
     def port(self) -> int:
         return self.gateway.service.port
+
+    def calls(self, targets: st.SearchStrategy[Target]) -> st.SearchStrategy[tuple[Target, bytes]]:
+        """A target drawn from `targets`, and a request of its method."""
+        return targets.flatmap(lambda target: st.tuples(st.just(target), self.bodies[target]))
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +133,20 @@ async def mesh(
     (studio / "assets" / "app.js").write_text("console.log('studio')")
     async with new_database(database_url, "fuzzgw") as database, redis_db(redis_url) as bus:
         processes = Processes(directory, database)
-        try:
-            key = await create_key(database, "fuzz")
+
+        def start() -> tuple[Gateway, ServiceProcess, ServiceProcess]:
             gateway = processes.gateway("--studio-dir", str(studio))
-            sim = processes.sim(gateway)
-            bridge = processes.mesh_service(gateway, "bridge", redis_url=bus)
+            sim, bridge = run_at_once(
+                lambda: processes.sim(gateway),
+                lambda: processes.mesh_service(gateway, "bridge", redis_url=bus),
+            )
+            return gateway, sim, bridge
+
+        try:
+            # The key is made (its CLI's start) while the mesh starts.
+            key, (gateway, sim, bridge) = await both(lambda: new_key(database, "fuzz"), start)
             await _registered(gateway, {"sim", "bridge"})
+            await key_taken(gateway, key)
             targets = await asyncio.to_thread(_targets, gateway, sim, bridge)
             yield Mesh(gateway, key, targets, read_rss_kib(gateway.service.process.pid))
         finally:
@@ -213,13 +239,14 @@ _OPEN_GAUGES = ("gateway_grpcweb_open_streams", "gateway_mux_sessions", "gateway
 
 
 def _until_no_streams_open(mesh: Mesh) -> None:
-    for _ in range(50):
+    deadline = time.monotonic() + 5
+    while True:
         text = request(mesh.port, b"GET", b"/metrics").body.decode()
         held = {name: sum(metric_samples(text, name).values()) for name in _OPEN_GAUGES}
         if not any(held.values()):
             return
+        assert time.monotonic() < deadline, f"streams still open 5 s after their clients left: {held}"
         time.sleep(0.1)
-    raise AssertionError(f"streams still open 5 s after their clients left: {held}")
 
 
 _LABELLED_METHOD = re.compile(r'grpc_method="([^"]*)",grpc_service="([^"]*)"')
@@ -234,13 +261,14 @@ def _labelled_methods(mesh: Mesh) -> set[str]:
 def _settled_series(mesh: Mesh) -> set[str]:
     """The series once earlier calls' late ends (clients that hung up, streams cancelled) have
     added theirs: the same twice, half a second apart."""
+    deadline = time.monotonic() + 10
     found = _series(mesh)
-    for _ in range(20):
+    while True:
         time.sleep(0.5)
         found, previous = _series(mesh), found
         if found == previous:
             return found
-    raise AssertionError("the gateway's series kept changing with no calls")
+        assert time.monotonic() < deadline, "the gateway's series kept changing with no calls"
 
 
 def _series(mesh: Mesh) -> set[str]:
@@ -270,7 +298,7 @@ def _fuzz_method(mesh: Mesh, target: Target, seen: dict[int | None, int]) -> Non
     streaming = target.method.server_streaming
 
     @_settings(EXAMPLES_PER_METHOD)
-    @given(web_call(target.method))
+    @given(web_call(mesh.bodies[target]))
     def call(web: WebCall) -> None:
         headers = _web_headers(mesh, target.instance, web.content_type) + list(web.extra)
         if streaming and not web.extra:
@@ -292,11 +320,12 @@ def test_mux_subscriptions_of_any_method_target_and_request_end_without_unknown_
     session = _MuxSession.open(mesh, headers)
     try:
         answered = session.fuzz(mesh, headers)
-        ends = session.ends()
+        ends = session.ends(answered.get(0, 0))
     finally:
         session.close()
     assert 0 in answered and 3 in answered, answered
-    assert ends, "no subscription ended"
+    # Each subscription taken ended once (the fuzz removed it, if it did not end first).
+    assert len(ends) == answered[0], (len(ends), answered)
     assert not [e for e in ends if e.code in FORBIDDEN_CODES], [e for e in ends if e.code in FORBIDDEN_CODES]
     _gateway_fine(mesh)
 
@@ -335,9 +364,8 @@ class _MuxSession:
         answered: dict[int | None, int] = {}
 
         @_settings(EXAMPLES_PER_EDGE)
-        @given(st.one_of(st.sampled_from(streams), st.sampled_from(others)).flatmap(
-            lambda t: st.tuples(st.just(t), body_strategy(t.method))), instances,
-            st.sampled_from(["", "", "/", "x", "%00", "\x00"]))  # fmt: skip
+        @given(mesh.calls(st.one_of(st.sampled_from(streams), st.sampled_from(others))), instances,
+               st.sampled_from(["", "", "/", "x", "%00", "\x00"]))  # fmt: skip
         def add(call: tuple[Target, bytes], instance: str, suffix: str) -> None:
             target, request = call
             code = self.add(mesh, headers, target.method.path + suffix, instance or target.instance, request)
@@ -368,13 +396,19 @@ class _MuxSession:
             )
         return code
 
-    def ends(self) -> list[Any]:
-        """The session's End frames so far (its stream must still be open)."""
-        time.sleep(1.0)
-        answer = self._answer
-        assert answer is not None and not answer.complete, answer
-        frames = [mux_pb2.OpenResponse.FromString(p) for flag, p in grpcweb_frames(answer) if flag == 0]
-        return [f.end for f in frames if f.WhichOneof("frame") == "end"]
+    def ends(self, taken: int) -> list[Any]:
+        """The session's End frames once there are `taken` of them, or 10 s have passed (its
+        stream must still be open)."""
+        deadline = time.monotonic() + 10
+        while True:
+            answer = self._answer  # None until the reader first sees a pause in the frames
+            frames = [] if answer is None else grpcweb_frames(answer)
+            responses = [mux_pb2.OpenResponse.FromString(p) for flag, p in frames if flag == 0]
+            ends = [r.end for r in responses if r.WhichOneof("frame") == "end"]
+            if len(ends) >= taken or time.monotonic() > deadline:
+                assert answer is not None and not answer.complete, answer
+                return ends
+            time.sleep(0.05)
 
     def close(self) -> None:
         self._stop.set()
@@ -384,8 +418,7 @@ class _MuxSession:
 
 def test_clients_that_hang_up_mid_request_leave_the_gateway_fine(mesh: Mesh) -> None:
     @_settings(EXAMPLES_PER_EDGE // 4)
-    @given(st.sampled_from(mesh.targets).flatmap(lambda t: st.tuples(st.just(t), body_strategy(t.method))),
-           st.floats(0, 1))  # fmt: skip
+    @given(mesh.calls(st.sampled_from(mesh.targets)), st.floats(0, 1))
     def call(call: tuple[Target, bytes], cut: float) -> None:
         target, message = call
         body = framed(message)
@@ -648,13 +681,14 @@ def test_odd_method_names_on_the_native_grpc_port_add_no_metric_series(mesh: Mes
 def _settled_checks(mesh: Mesh) -> float:
     """Health/Check's started count once earlier calls still on their way (a gRPC-web Health
     call reaches the gateway's own native Health) have landed: the same twice, 0.5 s apart."""
+    deadline = time.monotonic() + 10
     found = _started_checks(mesh)
-    for _ in range(20):
+    while True:
         time.sleep(0.5)
         found, previous = _started_checks(mesh), found
         if found == previous:
             return found
-    raise AssertionError("Health/Check kept being called with no calls made")
+        assert time.monotonic() < deadline, "Health/Check kept being called with no calls made"
 
 
 def _started_checks(mesh: Mesh) -> float:

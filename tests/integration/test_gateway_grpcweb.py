@@ -10,6 +10,7 @@ import base64
 import json
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -25,11 +26,13 @@ from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
+    both,
     buf_curl,
-    create_key,
     grpcweb_call,
+    key_taken,
     list_instances,
     module_database,
+    new_key,
     open_stream,
     parse_json_stream,
     text_body,
@@ -82,10 +85,15 @@ async def mesh(tmp_path_factory: pytest.TempPathFactory, module_database: str) -
     (studio / "index.html").write_text(STUDIO_INDEX)
     (studio / "assets" / "app.js").write_text("console.log('studio')")
     processes = Processes(directory, module_database)
-    try:
-        key = await create_key(module_database, "grpcweb-tests")
+
+    def start() -> tuple[Gateway, ServiceProcess]:
         gateway = processes.gateway("--studio-dir", str(studio))
-        sim = processes.sim(gateway)
+        return gateway, processes.sim(gateway)
+
+    try:
+        # The key is made (its CLI's start) while the gateway and the sim start.
+        key, (gateway, sim) = await both(lambda: new_key(module_database, "grpcweb-tests"), start)
+        await key_taken(gateway, key)
 
         async def registered() -> bool | None:
             return True if "sim" in await list_instances(gateway) else None
@@ -258,6 +266,31 @@ async def test_mcp_takes_posts_only_a_get_or_delete_is_method_not_allowed(mesh: 
                 assert reply.status == 405, (method, extra, reply.status)
                 assert reply.headers["allow"] == "POST"
     assert "ASGI callable returned without starting response" not in mesh.gateway.log()
+
+
+async def test_mcp_is_made_at_its_first_requests_once_for_those_that_come_together(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """A gateway serves before it makes its MCP app (the SDK and the tools' schemas: most of its
+    start); its first requests, at once, share the one it makes then (gateway.mcp.lazy)."""
+    processes = Processes(tmp_path, mesh.processes.database_url)
+    try:
+        gateway = processes.gateway()
+        assert "MCP ready" not in gateway.log()
+        listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        headers = {"authorization": f"Bearer {mesh.key}", "accept": "application/json, text/event-stream"}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S * 3)) as session:
+
+            async def tools() -> set[str]:
+                async with session.post(f"{gateway.url}/mcp", json=listing, headers=headers) as reply:
+                    assert reply.status == 200, await reply.text()
+                    return {tool["name"] for tool in (await reply.json())["result"]["tools"]}
+
+            listed = await asyncio.gather(*(tools() for _ in range(4)))
+        assert {"list_venues", "instruments"} <= listed[0] and all(names == listed[0] for names in listed)
+        assert gateway.log().count("MCP ready") == 1
+    finally:
+        await processes.stop_all()
 
 
 async def test_an_mcp_client_lists_the_tools_and_calls_one_through_the_gateway(mesh: Mesh) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -30,9 +30,11 @@ from starlette.routing import Route
 
 from core.foundations.env import DATABASE_URL, TOKEN
 from core.foundations.errors import FailedPrecondition, NotFound
+from core.foundations.process import ServiceProcess
 from gateway.auth.authenticator import GatewayAuth
 from gateway.mcp import GatewayMcp
 from tests.forked_services import run_command
+from tests.integration.gateway_support import both, run_at_once
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -179,8 +181,12 @@ async def serving(gateway_mcp: GatewayMcp) -> AsyncIterator[str]:
 
 async def create_key(database: str, name: str) -> str:
     """`trademesh keys create NAME`: the key is the one line it prints on stdout."""
-    env = {**os.environ, DATABASE_URL: database}
-    done = await asyncio.to_thread(run_command, ["keys", "create", name], env, timeout_s=60)
+    return await asyncio.to_thread(_new_key, database, name)
+
+
+def _new_key(database: str, name: str) -> str:
+    """create_key's work, blocking: a key of the CLI's default scope."""
+    done = run_command(["keys", "create", name], {**os.environ, DATABASE_URL: database}, timeout_s=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -197,11 +203,17 @@ async def mesh(
         venue = await stack.enter_async_context(_venue(directory))
         processes = MeshProcesses(directory, await stack.enter_async_context(redis_db(redis_url)), database)
         stack.push_async_callback(processes.stop_all)
-        for name in ("ingest", "recorder", "bars"):
-            processes.start(name, *venue_link(name, venue.address))
-        detector = processes.start("detector", *venue_link("detector", venue.address))
-        bridge = processes.start("bridge")
-        key = await create_key(database, "mcp-agent")
+
+        def service(name: str) -> Callable[[], ServiceProcess]:
+            return lambda: processes.start(name, *venue_link(name, venue.address))
+
+        # The services at once, and the key made (its CLI's start) meanwhile.
+        key, (*_, detector, bridge) = await both(
+            lambda: _new_key(database, "mcp-agent"),
+            lambda: run_at_once(
+                *(service(name) for name in ("ingest", "recorder", "bars", "detector", "bridge"))
+            ),
+        )
         auth = await GatewayAuth.open(database, b"mcp-test-session-secret-0123456789")
         stack.push_async_callback(auth.close)
         resolver = Addresses()

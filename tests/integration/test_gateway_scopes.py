@@ -5,6 +5,7 @@ at /mcp; keys made with the real CLI (`trademesh keys create NAME --scope ...`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -22,11 +23,12 @@ from tests.integration.gateway_support import (
     Gateway,
     Processes,
     WebAnswer,
-    create_key,
+    at_once,
     grpcweb_call,
     list_instances,
     module_database,
     mux_add,
+    new_key,
     open_mux,
 )
 from tests.integration.postgres_server import database_url
@@ -87,7 +89,8 @@ async def started(processes: Processes) -> Gateway:
 async def mesh(tmp_path_factory: pytest.TempPathFactory, module_database: str) -> AsyncIterator[Mesh]:
     processes = Processes(tmp_path_factory.mktemp("gateway-scopes"), module_database)
     try:
-        keys = {name: await create_key(module_database, name, scopes) for name, scopes in KEYS.items()}
+        made = await at_once(*(functools.partial(new_key, module_database, n, s) for n, s in KEYS.items()))
+        keys = dict(zip(KEYS, made, strict=True))
         yield Mesh(processes, await started(processes), module_database, keys)
     finally:
         await processes.stop_all()

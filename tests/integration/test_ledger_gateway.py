@@ -8,7 +8,7 @@ the tests run in order (the first places the order the others read)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.foundations.process import ServiceProcess
-from tests.integration.gateway_support import Gateway, Processes, create_key, grpcweb_call
+from tests.integration.gateway_support import Gateway, Processes, both, grpcweb_call, new_key, run_at_once
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -72,26 +72,33 @@ async def mesh(
     directory = tmp_path_factory.mktemp("ledger-gw")
     async with new_database(database_url, "ledgergw") as database, redis_db(redis_url) as bus_url:
         processes = Processes(directory, database)
-        try:
+
+        def start() -> tuple[Gateway, ServiceProcess, ServiceProcess]:
             gateway = processes.gateway()
             sim = processes.sim(gateway)
-            link = venue_link("ingest", sim.address)
-            processes.mesh_service(gateway, "ingest", *link, redis_url=bus_url)
-            # The recorder's tables (intents, executions) are where the trace finds its steps.
-            processes.mesh_service(
-                gateway, "recorder", *venue_link("recorder", sim.address), "--database-url", database,
-                redis_url=bus_url,
-            )  # fmt: skip
-            processes.mesh_service(
-                gateway, "inspector", *venue_link("inspector", sim.address), "--deadman-ttl-ms", "0",
-                redis_url=bus_url,
-            )  # fmt: skip
-            ledger = processes.mesh_service(
-                gateway, "ledger", *venue_link("ledger", sim.address), "--database-url", database,
-                redis_url=bus_url,
-            )  # fmt: skip
-            reader = await create_key(database, "ledger-reader", ["read"])
-            trader = await create_key(database, "ledger-trader", ["read", "trade"])
+
+            def service(name: str, *args: str) -> Callable[[], ServiceProcess]:
+                link = venue_link(name, sim.address)
+                return lambda: processes.mesh_service(gateway, name, *link, *args, redis_url=bus_url)
+
+            *_, ledger = run_at_once(
+                service("ingest"),
+                # The recorder's tables (intents, executions) are where the trace finds its steps.
+                service("recorder", "--database-url", database),
+                service("inspector", "--deadman-ttl-ms", "0"),
+                service("ledger", "--database-url", database),
+            )
+            return gateway, sim, ledger
+
+        try:
+            # The keys are made (their CLI's starts) while the mesh starts, its services at once.
+            (reader, trader), (gateway, sim, ledger) = await both(
+                lambda: run_at_once(
+                    lambda: new_key(database, "ledger-reader", ["read"]),
+                    lambda: new_key(database, "ledger-trader", ["read", "trade"]),
+                ),
+                start,
+            )
             mesh = Mesh(processes, gateway, sim, ledger, reader, trader)
             await until(lambda: _reachable(mesh), 60, interval_s=0.5, what="the ledger through the gateway")
             yield mesh

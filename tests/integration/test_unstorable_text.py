@@ -22,7 +22,7 @@ import pytest
 
 from core.foundations.process import ServiceProcess
 from core.foundations.rpc.status import bad_request_violations
-from tests.integration.gateway_support import Gateway, Processes
+from tests.integration.gateway_support import Gateway, Processes, at_once
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -80,15 +80,17 @@ async def mesh(
         try:
             gateway = processes.gateway()
             sim = processes.sim(gateway)
-            venue = f"sim={sim.address}"
+            venue = ("--venue", f"sim={sim.address}")
             stores = ("--database-url", database)
-            detector = processes.mesh_service(gateway, "detector", "--venue", venue, *stores, redis_url=bus)
-            ledger = processes.mesh_service(gateway, "ledger", "--venue", venue, *stores, redis_url=bus)
             models = ("--model-dir", str(directory / "models"))
-            advisor = processes.mesh_service(
-                gateway, "advisor", "--venue", venue, *stores, *models, redis_url=bus
-            )
-            backtester = processes.mesh_service(gateway, "backtester", *stores, redis_url=bus)
+
+            def service(name: str, *args: str) -> Callable[[], ServiceProcess]:
+                return lambda: processes.mesh_service(gateway, name, *args, *stores, redis_url=bus)
+
+            detector, ledger, advisor, backtester = await at_once(
+                service("detector", *venue), service("ledger", *venue), service("advisor", *venue, *models),
+                service("backtester"),
+            )  # fmt: skip
             yield Mesh(processes, gateway, detector, ledger, advisor, backtester, database, channels)
         finally:
             for channel in channels.values():

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from tests.integration.fuzz_support import Method, body_strategy
-
 __all__ = [
     "CONTENT_TYPES",
     "ODD_TARGETS",
@@ -95,8 +93,10 @@ class WebCall:
 
 
 @st.composite
-def web_call(draw: st.DrawFn, method: Method) -> WebCall:
-    body = _framing(draw(body_strategy(method)), draw(_FRAMINGS))
+def web_call(draw: st.DrawFn, bodies: st.SearchStrategy[bytes]) -> WebCall:
+    """A call of a method whose requests `bodies` draws (tests.integration.fuzz_support.
+    body_strategy), framed and encoded well or badly."""
+    body = _framing(draw(bodies), draw(_FRAMINGS))
     text = draw(st.booleans())
     if text:
         noise = draw(st.sampled_from(["none"] * 4 + ["spaces", "bad", "unpadded", "any"]))
