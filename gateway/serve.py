@@ -26,7 +26,8 @@ from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
-from gateway.auth import GatewayAuth, session_secret_from_env
+from gateway.auth.authenticator import GatewayAuth
+from gateway.auth.sessions import session_secret_from_env
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits

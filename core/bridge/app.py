@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,6 +13,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bridge.bridge import Bridge
+from core.bridge.config import BridgeConfig
 from core.bridge.join import join_live, leave, rebuild_books
 from core.bridge.metrics import QUEUE_DEPTH_MAX, SUBSCRIBERS
 from core.bridge.service import live_data_service
@@ -22,12 +22,11 @@ from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import BAR_STREAMS, MARKET_STREAMS
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
-from core.foundations.errors import InvalidArgument
 from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 
-__all__ = ["PATTERNS", "BridgeConfig", "BridgeService"]
+__all__ = ["PATTERNS", "BridgeConfig", "BridgeService"]  # BridgeConfig: core.bridge.config's
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +34,6 @@ PATTERNS = (MARKET_STREAMS, BAR_STREAMS)
 _LEAVE_TIMEOUT_S = 5.0
 # A consumer run that lasted this long was healthy: the next failure starts the backoff over.
 _HEALTHY_RUN_S = 10.0
-
-
-@dataclass(frozen=True)
-class BridgeConfig:
-    redis_url: str
-    # The bridge's consumer group. Every replica needs its own: a group shares its entries out
-    # among its consumers, and each bridge must see every event.
-    group: str = "bridge"
-    # Per subscriber: messages queued before its overflow policy applies.
-    queue_batches: int = 256
-    # How often to look for new streams (a venue that starts publishing).
-    discover_s: float = 2.0
-    # At start, how far back (in entries per book stream) to look for the books' latest snapshots.
-    lookback_entries: int = 100_000
-    # After a bus read short of a batch, wait this long before the next (ConsumerOptions.linger_ms):
-    # fewer reads, each a round to the subscribers, at the cost of up to this much more latency.
-    linger_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.linger_ms >= 0:  # NaN too
-            raise InvalidArgument.field("linger-ms", f"must be 0 or more, got {self.linger_ms}")
-        for name in ("queue_batches", "lookback_entries"):
-            if getattr(self, name) < 1:
-                raise InvalidArgument.field(
-                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
-                )
-        if not self.discover_s > 0:
-            raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
 
 
 class BridgeService:

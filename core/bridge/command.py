@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.bridge.app import BridgeConfig
+from core.bridge.config import BridgeConfig
 from core.foundations.command import (
     ServiceCommand,
     add_redis_argument,

@@ -23,7 +23,8 @@ from starlette.applications import Starlette
 from core.foundations.access.contracts import Scope
 from core.foundations.env import DATABASE_URL
 from core.foundations.errors import Unauthenticated, Unavailable
-from gateway.auth import GatewayAuth, ensure_key_file, read_key_file
+from gateway.auth.authenticator import GatewayAuth
+from gateway.auth.keyfile import ensure_key_file, read_key_file
 from gateway.auth.schema import MIGRATIONS, ensure_schema
 from gateway.auth.store import KeyStore
 from tests.forked_services import run_command

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.bars.app import BarsConfig
-from core.bridge.app import BridgeConfig
+from core.bridge.config import BridgeConfig
 from core.foundations.errors import InvalidArgument
 from tests.forked_services import run_command
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.backtest.hub.config import BacktesterConfig
 from core.foundations.command import ServiceCommand, instance_name
-from core.foundations.service import ServiceApp
+
+if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND"]
 

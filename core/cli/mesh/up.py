@@ -162,7 +162,7 @@ async def _stop_all(children: list[Child]) -> None:
 
 async def _login_key(options: UpOptions, backing: Backing) -> Path:
     from core.foundations.access.contracts import Scope
-    from gateway.auth import ensure_key_file
+    from gateway.auth.keyfile import ensure_key_file
 
     path = options.data_dir / API_KEY_FILE
     await ensure_key_file(backing.database_url, API_KEY_NAME, path, [Scope(s) for s in API_KEY_SCOPES])

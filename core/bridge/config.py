@@ -1,0 +1,37 @@
+"""The bridge's config: a light module, so the CLI builds its parser without the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.foundations.errors import InvalidArgument
+
+__all__ = ["BridgeConfig"]
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    redis_url: str
+    # The bridge's consumer group. Every replica needs its own: a group shares its entries out
+    # among its consumers, and each bridge must see every event.
+    group: str = "bridge"
+    # Per subscriber: messages queued before its overflow policy applies.
+    queue_batches: int = 256
+    # How often to look for new streams (a venue that starts publishing).
+    discover_s: float = 2.0
+    # At start, how far back (in entries per book stream) to look for the books' latest snapshots.
+    lookback_entries: int = 100_000
+    # After a bus read short of a batch, wait this long before the next (ConsumerOptions.linger_ms):
+    # fewer reads, each a round to the subscribers, at the cost of up to this much more latency.
+    linger_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.linger_ms >= 0:  # NaN too
+            raise InvalidArgument.field("linger-ms", f"must be 0 or more, got {self.linger_ms}")
+        for name in ("queue_batches", "lookback_entries"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument.field(
+                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
+                )
+        if not self.discover_s > 0:
+            raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
