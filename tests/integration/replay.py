@@ -45,10 +45,14 @@ def start_replay_venue(
     env: dict[str, str] | None = None,
     config: str | None = None,
     paced: bool = False,
+    speed: float | None = None,
 ) -> tuple[Venue, IO[str]]:
+    """`speed`: paced at that many times the recorded pace (`paced`: at the recorded pace)."""
     args = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
     if paced:
         args.append("--replay-paced")
+    if speed is not None:
+        args += ["--replay-speed", str(speed)]
     for fault in faults:
         args += ["--replay-fault", fault]
     if config is not None:

@@ -225,33 +225,44 @@ async def test_quiet_streams_leave_the_venue_running(tmp_path: Path) -> None:
 
 
 async def test_a_book_stream_that_stops_is_stale_and_its_subscribers_are_told(tmp_path: Path) -> None:
-    """OKX's books end 6 s into the 20 s session (paced) while trades go on.
+    """OKX's books end 9 s into the 20 s session while trades go on, played at twice the
+    recorded pace: books for 4.5 s, then trades alone for 5 s.
 
-    Both usually stay silent for under 3 s (the sampler sees a second at a time); with a factor
-    of 2 and a floor of 4 s, the book is stale some 6 s after its last update, trades never.
+    At that pace neither stays silent for a second (the session's longest silence is 1.9 s), so
+    the sampler, a second at a time, learns a usual silence of about 1 s for both; with a factor
+    of 1.5 and a floor of 2 s, the book is stale 2 to 3 s after its last update, trades never
+    (they would have to stay silent for 2 s, twice as long as they ever do).
     """
-    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 6.0)
-    config = "stale_floor_s = 4\nstale_factor = 2\n"
+    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 9.0)
+    config = "stale_floor_s = 2\nstale_factor = 1.5\n"
     symbol = "BTC/USDT"
-    async with replayed(tmp_path, "okx", files, paced=True, config=config) as venue:
+    async with replayed(tmp_path, "okx", files, speed=2.0, config=config) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK, md.CHANNEL_TRADES], quiet_s=3.0, played=venue.log_path
         )
-        gaps = [e.notice for e in collected.notices(md.NOTICE_KIND_GAP)]
+        notices = collected.notices(md.NOTICE_KIND_GAP)
+        gaps = [e.notice for e in notices]
         assert [(n.channel, n.reason.split(":")[0]) for n in gaps] == [(md.CHANNEL_BOOK, "stream stale")]
         assert gaps[0].since_ns > 0
-        trades_after = [e for e in collected.of(symbol, "trade") if e.ts_recv_ns > gaps[0].since_ns + 6e9]
-        assert trades_after, "trades went on after the book stopped"
+        after_notice = collected.events[collected.events.index(notices[0]) :]
+        assert [e for e in after_notice if e.symbol == symbol and e.HasField("trade")], (
+            "trades went on after the book was stale"
+        )
         answer = await status(venue)
         book = stream(answer, symbol, md.CHANNEL_BOOK)
         assert book.state == admin.STREAM_STATE_STALE and "no event for" in book.detail
         assert 0 < book.usual_silence_ms < 4000
         assert stream(answer, symbol, md.CHANNEL_TRADES).state == admin.STREAM_STATE_CONNECTED
         assert answer.state == admin.VENUE_STATE_DEGRADED
-        # A subscriber arriving now hears at once that the book is stale.
-        late = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=1.0)
+        # A subscriber arriving now hears at once that the book is stale: its first event.
+        late = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=0.0, until=_heard)
         assert late.events[0].notice.kind == md.NOTICE_KIND_GAP
         assert late.events[0].notice.reason.startswith("stream stale")
+
+
+def _heard(collected: Collected) -> bool:
+    """For `collect(until=...)`: the subscriber has had its first event."""
+    return bool(collected.events)
 
 
 # ---- 21. trades sent again

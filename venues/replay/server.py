@@ -10,7 +10,8 @@ arrives, so that subscriber sees the whole session) and the client's
 subscriptions have settled; it sends each
 captured market frame to the connections subscribed to its topic on its endpoint, in
 capture order, at full speed (yielding between frames, and waiting while a subscriber of
-the venue is far behind, so nothing is lost downstream) or at the recorded pace, and
+the venue is far behind, so nothing is lost downstream) or at the recorded pace (or a
+multiple of it, ReplayOptions.speed), and
 applies the injected faults (see Fault). A subscription to a topic the capture holds
 under another name of the same stream (ReplayAdapter.stream_of) joins the captured one.
 When a client connection closes mid-replay, playback waits until its topics are
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,7 +103,13 @@ def parse_fault(text: str) -> Fault:
 class ReplayOptions:
     files: tuple[Path, ...]
     paced: bool = False
+    # When paced: times the recorded pace (2.0 plays a 20 s session in 10 s, its silences halved).
+    speed: float = 1.0
     faults: tuple[Fault, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.speed < math.inf:  # NaN too
+            raise InvalidArgument.field("replay-speed", f"must be a finite number above 0, got {self.speed}")
 
 
 class _Delivery:
@@ -405,7 +413,8 @@ class ReplayServer:
                 if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
                     await self._inject(fault, book_faults)
             if self.options.paced:
-                await asyncio.sleep(max(0.0, (market.frame.ts - first_ts) - (loop.time() - started)))
+                due = (market.frame.ts - first_ts) / self.options.speed
+                await asyncio.sleep(max(0.0, due - (loop.time() - started)))
             while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
                 await asyncio.sleep(0.005)
             if self._waiting_for:  # a client connection closed: nothing is played to nobody
