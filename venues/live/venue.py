@@ -108,8 +108,17 @@ class LiveVenue(Venue):
             self._on_watch,
             self._on_rest_book,
         )
+        # Against the in-process stand-in ccxt's pacing would only slow the replay (Binance's
+        # 1,000-level depth snapshots a second apart): it has no limits to keep to, and its
+        # `ratelimit` fault answers 429s where a test wants the venue's. A stand-in in another
+        # process (replay_url) gets the production connector, paced as it is live.
         self.exchange = create_exchange(
-            self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
+            self.spec,
+            hooks,
+            self.config.sandbox,
+            replay_url,
+            self.config.request_timeout_s,
+            throttled=self.replay is None,
         )
         try:
             await load_markets(self.exchange, self.name, self._backoff())
