@@ -2,7 +2,8 @@
 
 Each test replays a session (or a variant of one, tests/integration/capture_variants.py)
 through `trademesh venue <name> --replay` and checks what a gRPC subscriber and Admin see
-against what the capture itself says, computed here with Decimal:
+against what the capture itself says, computed here with Decimal (a test that only reads a
+whole session as recorded reads its shared replay venue's, tests/integration/replay.py):
 - book checksums (OKX, Kraken): a lost update is caught, announced (RESYNC) and counted;
 - stream health: quiet streams leave the venue RUNNING, a stream that stops is STALE;
 - trades sent again by the venue go out once;
@@ -26,6 +27,7 @@ import pytest
 from tests.integration import capture_variants
 from tests.integration.replay import (
     Collected,
+    ReplaySessions,
     capture_files,
     collect,
     instruments,
@@ -210,18 +212,15 @@ async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mism
 # ---- 20. stream health
 
 
-async def test_quiet_streams_leave_the_venue_running(tmp_path: Path) -> None:
+async def test_quiet_streams_leave_the_venue_running(replay_sessions: ReplaySessions) -> None:
     """Deribit options: no trade in the whole session, and the venue is still RUNNING."""
-    async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
-        symbols = list((await instruments(venue.stubs())).values())
-        await collect(
-            venue.stubs(), symbols, [md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        answer = await status(venue)
-        trades = [s for s in answer.streams if s.channel == md.CHANNEL_TRADES]
-        assert trades and all(s.events_total == 0 for s in trades), "the session holds no trade"
-        assert {s.state for s in answer.streams} == {admin.STREAM_STATE_CONNECTED}
-        assert answer.state == admin.VENUE_STATE_RUNNING
+    shared = replay_sessions.get("deribit")
+    await shared.collected()  # the whole session played, to a subscriber of every stream
+    answer = await status(shared.venue)
+    trades = [s for s in answer.streams if s.channel == md.CHANNEL_TRADES]
+    assert trades and all(s.events_total == 0 for s in trades), "the session holds no trade"
+    assert {s.state for s in answer.streams} == {admin.STREAM_STATE_CONNECTED}
+    assert answer.state == admin.VENUE_STATE_RUNNING
 
 
 async def test_a_book_stream_that_stops_is_stale_and_its_subscribers_are_told(tmp_path: Path) -> None:
@@ -300,33 +299,31 @@ def first_book_events(collected: Collected) -> dict[str, md.MarketEvent]:
     return first
 
 
-async def test_an_early_subscriber_gets_the_venues_first_book_not_an_empty_one(tmp_path: Path) -> None:
+async def test_an_early_subscriber_gets_the_venues_first_book_not_an_empty_one(
+    replay_sessions: ReplaySessions,
+) -> None:
+    """The shared replay's subscriber is in before playback starts (tests/integration/replay.py)."""
     files = capture_files("OKX")
-    async with replayed(tmp_path, "okx", files) as venue:
-        collected = await collect(
-            venue.stubs(), ["BTC/USDT"], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
-        )
-        first = first_book_events(collected)["BTC/USDT"]
-        assert first.HasField("book_snapshot") and first.book_snapshot.sequence >= 1
-        snapshot = next(f for _, f in capture_variants.market_lines(files) if f.get("action") == "snapshot")
-        assert len(first.book_snapshot.bids) == len(snapshot["data"][0]["bids"])
-        assert len(collected.of("BTC/USDT", "book_snapshot")) == 1
+    collected = await replay_sessions.get("okx").collected()
+    first = first_book_events(collected)["BTC/USDT"]
+    assert first.HasField("book_snapshot") and first.book_snapshot.sequence >= 1
+    snapshot = next(f for _, f in capture_variants.market_lines(files) if f.get("action") == "snapshot")
+    assert len(first.book_snapshot.bids) == len(snapshot["data"][0]["bids"])
+    assert len(collected.of("BTC/USDT", "book_snapshot")) == 1
 
 
-async def test_an_empty_venue_book_comes_as_one_real_empty_snapshot(tmp_path: Path) -> None:
+async def test_an_empty_venue_book_comes_as_one_real_empty_snapshot(replay_sessions: ReplaySessions) -> None:
     """Deribit's ETH-27AUG21-4000-P has no order at all: its snapshot is empty, but it is the venue's."""
-    async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
-        symbols = list((await instruments(venue.stubs())).values())
-        collected = await collect(
-            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        first = first_book_events(collected)
-        assert set(first) == set(symbols)
-        for symbol, event in first.items():
-            assert event.HasField("book_snapshot") and event.book_snapshot.sequence >= 1, symbol
-            assert len(collected.of(symbol, "book_snapshot")) == 1, symbol
-        empty = first["ETH/USD:ETH-210827-4000-P"].book_snapshot
-        assert not empty.bids and not empty.asks
+    shared = replay_sessions.get("deribit")
+    symbols = list((await instruments(shared.venue.stubs())).values())
+    collected = await shared.collected()
+    first = first_book_events(collected)
+    assert set(first) == set(symbols)
+    for symbol, event in first.items():
+        assert event.HasField("book_snapshot") and event.book_snapshot.sequence >= 1, symbol
+        assert len(collected.of(symbol, "book_snapshot")) == 1, symbol
+    empty = first["ETH/USD:ETH-210827-4000-P"].book_snapshot
+    assert not empty.bids and not empty.asks
 
 
 # ---- 23. books started from a depth-limited REST snapshot
@@ -364,23 +361,22 @@ def binance_reconstruction(files: Sequence[Path], native: str, depth: int = 1000
     return (bids, asks), floor, ceiling
 
 
-async def test_a_depth_limited_book_is_published_inside_its_known_range_without_holes(tmp_path: Path) -> None:
+async def test_a_depth_limited_book_is_published_inside_its_known_range_without_holes(
+    replay_sessions: ReplaySessions,
+) -> None:
     """SUSHIUSDT's snapshot holds 1,000 levels a side; diffs then reach beyond them."""
     files = capture_files("BINANCE_FUTURES")
     symbol, native = "SUSHI/USDT:USDT", "SUSHIUSDT"
     (venue_bids, venue_asks), floor, ceiling = binance_reconstruction(files, native)
     beyond = [p for p in venue_bids if p < floor] + [p for p in venue_asks if p > ceiling]
     assert beyond, "the session's diffs reach beyond the snapshot (what this test is about)"
-    async with replayed(tmp_path, "binanceusdm", files) as venue:
-        collected = await collect(
-            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        bids, asks = collected.book(symbol)
-        assert min(bids) >= floor and max(asks) <= ceiling, "a level outside the snapshot's range"
-        # Inside the range it publishes, the book is the venue's exactly: no hole, no extra level.
-        assert bids == {p: q for p, q in venue_bids.items() if p >= min(bids)}
-        assert asks == {p: q for p, q in venue_asks.items() if p <= max(asks)}
-        assert len(bids) >= 900 and len(asks) >= 900
+    collected = await replay_sessions.get("binanceusdm").collected()
+    bids, asks = collected.book(symbol)
+    assert min(bids) >= floor and max(asks) <= ceiling, "a level outside the snapshot's range"
+    # Inside the range it publishes, the book is the venue's exactly: no hole, no extra level.
+    assert bids == {p: q for p, q in venue_bids.items() if p >= min(bids)}
+    assert asks == {p: q for p, q in venue_asks.items() if p <= max(asks)}
+    assert len(bids) >= 900 and len(asks) >= 900
 
 
 # ---- 24. Deribit's 0.0 best bid or ask
@@ -420,18 +416,16 @@ def plain(value: str | D) -> str:
     return "" if value == "" else format(D(value).normalize(), "f")
 
 
-async def test_a_zero_best_price_is_no_level(tmp_path: Path) -> None:
+async def test_a_zero_best_price_is_no_level(replay_sessions: ReplaySessions) -> None:
     files = capture_files("DERIBIT")
     expected = deribit_tickers(files)
     assert any(row[0] == "" for rows in expected.values() for row in rows), "the session has a 0.0 bid"
-    async with replayed(tmp_path, "deribit", files) as venue:
-        natives = await instruments(venue.stubs())
-        collected = await collect(
-            venue.stubs(), list(natives.values()), [md.CHANNEL_TICKERS], quiet_s=5.0, played=venue.log_path
-        )
-        for native, symbol in natives.items():
-            got = [
-                (plain(t.best_bid), plain(t.best_bid_size), plain(t.best_ask), plain(t.best_ask_size))
-                for t in (e.ticker for e in collected.of(symbol, "ticker"))
-            ]
-            assert got == expected[native], symbol
+    shared = replay_sessions.get("deribit")
+    natives = await instruments(shared.venue.stubs())
+    collected = await shared.collected()
+    for native, symbol in natives.items():
+        got = [
+            (plain(t.best_bid), plain(t.best_bid_size), plain(t.best_ask), plain(t.best_ask_size))
+            for t in (e.ticker for e in collected.of(symbol, "ticker"))
+        ]
+        assert got == expected[native], symbol
