@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 import textwrap
 import time
 import urllib.request
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +27,9 @@ from typing import IO, Any, TypeVar
 import grpc
 import pytest
 
+import core.foundations.process
 from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
+from core.foundations.process import ChildProcess, ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common
@@ -191,6 +196,41 @@ def start_venue(
 
 
 VenueFactory = Callable[..., Venue]
+
+
+def launch_cli(args: Sequence[str], env: dict[str, str]) -> tuple[ChildProcess, IO[str], IO[str]]:
+    """`python -m core.cli ARGS` as the suite starts its services: forked from the test process's
+    fork server when it has one (tests/forked_services.py: the CLI's own entry point, in a
+    process of its own, without importing its libraries again), else exec'd; with its stdout and
+    stderr, each to be read to its end."""
+    launch = core.foundations.process.launcher
+    if launch is None:
+        command = [sys.executable, "-m", "core.cli", *args]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        assert process.stdout is not None and process.stderr is not None
+        return process, process.stdout, process.stderr
+    read, write = os.pipe()
+    with open(write, "w") as stderr:  # the service holds its own copy: ours is closed, so its end shows
+        forked = launch("core.cli", args, env, stderr)
+    assert forked.stdout is not None
+    return forked, forked.stdout, open(read, encoding="utf-8")  # the caller reads it to its end
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str, str]:
+    """launch_cli to its end: (exit code, stdout, stderr). Past timeout_s it is killed and the
+    test fails (a hang)."""
+    process, out, err = launch_cli(args, env)
+    with out, err, ThreadPoolExecutor(2) as readers:  # both at once: neither pipe fills and blocks it
+        texts = [readers.submit(stream.read) for stream in (out, err)]
+        try:
+            code = process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        return code, texts[0].result(), texts[1].result()
 
 
 async def stop_venue(venue: Venue, log_file: IO[str]) -> None:

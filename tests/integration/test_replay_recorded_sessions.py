@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from tests.integration.other_sessions import session_files, summary_of
 from tests.integration.replay import CAPTURES, collect, instruments, start_replay_venue
-from tests.integration.support import Venue, stop_venue
+from tests.integration.support import Venue, run_cli, stop_venue
 from tests.integration.test_venue_integrity import binance_reconstruction
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -32,16 +30,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier
 D = Decimal
 
 
-def venue_command(name: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
-    """`trademesh venue NAME --replay FILES` to its end; the deadline is against a hang."""
+def venue_command(name: str, files: list[Path]) -> tuple[int, str, str]:
+    """`trademesh venue NAME --replay FILES` to its end: (exit code, stdout, stderr); the
+    deadline is against a hang."""
     command = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *command],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**os.environ, "TRADEMESH_TOKEN": "t"},
-    )
+    return run_cli(command, {**os.environ, "TRADEMESH_TOKEN": "t"}, timeout_s=90)
 
 
 @pytest.mark.parametrize(
@@ -56,19 +49,19 @@ def venue_command(name: str, files: list[Path]) -> subprocess.CompletedProcess[s
 def test_a_session_of_an_api_the_stand_in_does_not_speak_is_refused_in_one_line(
     venue: str, session: str, says: str
 ) -> None:
-    done = venue_command(venue, session_files(session))
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr
-    assert len(lines) == 1 and lines[0].startswith("trademesh: replay: "), done.stderr
+    code, stdout, stderr = venue_command(venue, session_files(session))
+    lines = stderr.strip().splitlines()
+    assert code == 2, stderr
+    assert len(lines) == 1 and lines[0].startswith("trademesh: replay: "), stderr
     assert says in lines[0] and "does not speak" in lines[0]
-    assert done.stdout == "", "it never served"
+    assert stdout == "", "it never served"
 
 
 def test_a_session_with_no_market_data_the_stand_in_knows_is_refused_in_one_line() -> None:
     """OKX's frames to the Deribit stand-in: none is Deribit market data."""
-    done = venue_command("deribit", sorted(CAPTURES.glob("OKX.*")))
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    code, _, stderr = venue_command("deribit", sorted(CAPTURES.glob("OKX.*")))
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, stderr
     assert "none of the capture's 160 received frames is market data this stand-in serves" in lines[0]
     assert "unrecognized 160" in lines[0]
 

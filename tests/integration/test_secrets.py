@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import queue
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +17,7 @@ from typing import IO
 
 import pytest
 
-import core.foundations.process
-from core.foundations.process import ChildProcess
+from tests.integration.support import launch_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
@@ -67,8 +64,8 @@ def _output(args: list[str], env: dict[str, str]) -> str:
     """What the command writes (stdout and stderr) until it exits or has written two lines (a
     service retrying an unreachable dependency goes on forever: its second line is the first
     retry's), then as it stops."""
-    process, streams = _start(args, {**os.environ, "TRADEMESH_TOKEN": "t", **env})
-    lines = _Lines(streams)
+    process, stdout, stderr = launch_cli(args, {**os.environ, "TRADEMESH_TOKEN": "t", **env})
+    lines = _Lines([stdout, stderr])
     out = lines.read(time.monotonic() + _FIRST_LINES_S, most=2)
     process.terminate()
     process.wait(20)
@@ -78,25 +75,6 @@ def _output(args: list[str], env: dict[str, str]) -> str:
 
 # However loaded the machine, a process starts and says something within this.
 _FIRST_LINES_S = 60.0
-
-
-def _start(args: list[str], env: dict[str, str]) -> tuple[ChildProcess, list[IO[str]]]:
-    """`python -m core.cli ARGS`, as the suite starts its services: forked from its fork server
-    when it has one (tests/forked_services.py: the CLI's own entry point, in a process of its
-    own, without importing its libraries again), else exec'd; its stdout and stderr streams."""
-    launch = core.foundations.process.launcher
-    if launch is None:
-        command = [sys.executable, "-m", "core.cli", *args]
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        assert process.stdout is not None
-        return process, [process.stdout]
-    read, write = os.pipe()
-    with open(write, "w") as stderr:  # the service holds its own copy: ours is closed, so its end shows
-        forked = launch("core.cli", args, env, stderr)
-    assert forked.stdout is not None
-    return forked, [forked.stdout, open(read, encoding="utf-8")]  # each closed by _pump at its end
 
 
 class _Lines:
