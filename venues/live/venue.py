@@ -177,7 +177,22 @@ class LiveVenue(Venue):
             if (now := feed.fanout.total()) != seen:
                 seen, since = now, loop.time()
         self.replay.backlog = feed.fanout.max_depth
+        self.replay.settle = self._settle_replay
         self.replay.release()
+
+    async def _settle_replay(self) -> None:
+        """The venue's own work on the frames its client has handled (the stand-in's drain waits
+        for it): its broken books' connections closed (to subscribe again), every stream that
+        failed watched again and answered (a book's new snapshot), the events read dispatched
+        now (not flush_ms later), and every batch handed to its subscriber's stream."""
+        assert self._feed is not None and self._feed.fanout is not None
+        while self._restarting:
+            await asyncio.wait(list(self._restarting.values()))
+        while any(w.recovering for watchers in self._watchers.values() for w in watchers):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        self._flush()
+        while self._feed.fanout.max_depth() > 0:  # noqa: ASYNC110 (polls the subscribers' queues)
+            await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
         if self._private is not None:
