@@ -505,10 +505,9 @@ class ReplayServer:
         deadline = loop.time() + _HANDLED_WAIT_S
         while loop.time() < deadline:
             sent = self._enqueued
-            left = deadline - loop.time()
-            answered = [await connection.handled(left) for connection in list(self._connections)]
-            if not all(answered):
-                return False
+            for connection in list(self._connections):
+                if not await connection.handled(deadline - loop.time()):
+                    return False
             try:
                 await asyncio.wait_for(self.settle(), max(0.0, deadline - loop.time()))
             except TimeoutError:
