@@ -188,7 +188,7 @@ class LiveVenue(Venue):
         assert self._feed is not None and self._feed.fanout is not None
         while self._restarting:
             await asyncio.wait(list(self._restarting.values()))
-        while any(w.recovering for watchers in self._watchers.values() for w in watchers):  # noqa: ASYNC110
+        while any(w.recovering for watchers in self._watchers.values() for w in watchers):  # noqa: ASYNC110 (polls)
             await asyncio.sleep(0.005)
         self._flush()
         while self._feed.fanout.max_depth() > 0:  # noqa: ASYNC110 (polls the subscribers' queues)
