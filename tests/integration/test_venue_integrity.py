@@ -42,6 +42,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier
 D = Decimal
 Book = tuple[dict[D, D], dict[D, D]]
 OKX = {"okx": ("OKX", "BTC/USDT"), "okx-swap": ("OKX_SWAP", "BTC/USDT:USDT")}
+# A faulted venue's streams watch again 50 ms after a failure, not the default 0.5 s: a stream
+# rebuilt after the fault (which the reading waits for) is back that much sooner.
+FAST_RETRY = "backoff_initial_s = 0.05\n"
 
 
 @contextlib.asynccontextmanager
@@ -151,7 +154,7 @@ async def test_okx_lost_update_on_its_own_session_resyncs_to_the_capture_book(
     """OKX numbers its books (prevSeqId): the lost update breaks the chain and forces a resync."""
     prefix, symbol = OKX[name]
     files = capture_files(prefix)
-    async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, name, files, faults=["gap@40"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
         )
@@ -168,7 +171,7 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
     """Without seqId/prevSeqId only the checksum tells: RESYNC, a counter, the capture's book."""
     prefix, symbol = OKX[name]
     files = capture_variants.without_book_sequence(capture_files(prefix), tmp_path / "session")
-    async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, name, files, faults=["gap@40"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
         )
@@ -184,7 +187,7 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
 
 async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path) -> None:
     files = capture_files("KRAKEN")
-    async with replayed(tmp_path, "kraken", files, faults=["gap@200"]) as venue:
+    async with replayed(tmp_path, "kraken", files, faults=["gap@200"], config=FAST_RETRY) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
             venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
@@ -198,7 +201,7 @@ async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path)
 async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mismatch(tmp_path: Path) -> None:
     """ccxt reports Binance's broken U/u chain as a ChecksumError; Binance sends no checksum."""
     files = capture_files("BINANCE_FUTURES")
-    async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"], config=FAST_RETRY) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
             venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
@@ -271,7 +274,7 @@ async def test_the_latest_trade_pushed_again_on_resubscribing_goes_out_once(tmp_
     at, symbol = 80, "BTC/USDT"
     original = capture_files("OKX")
     files = capture_variants.with_repeated_trade(original, tmp_path / "session", at)
-    async with replayed(tmp_path, "okx", files, faults=[f"disconnect@{at}"]) as venue:
+    async with replayed(tmp_path, "okx", files, faults=[f"disconnect@{at}"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_TRADES], quiet_s=4.0, played=venue.log_path
         )

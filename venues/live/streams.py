@@ -81,9 +81,9 @@ class StreamWatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None  # the ccxt connection of the latest watch call
         self._events_at_failure = 0  # the stream's event count at its last failed watch
-        # From a failed watch to the next one that returns: the stream is being rebuilt (a replay's
-        # drain waits for it, venues.live.venue: the resubscription's snapshot is the venue's work).
-        self.recovering = False
+        # In the wait after a failed watch, before the next one: a replay's drain waits for it
+        # (venues.live.venue: what the stream's resubscription brings is the venue's work).
+        self.backing_off = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -117,10 +117,10 @@ class StreamWatcher:
     async def _run(self) -> None:
         _CURRENT.set(self)
         while True:
+            self.backing_off = False
             try:
                 await self._watch()
             except (ccxt.BadSymbol, ccxt.NotSupported) as exc:
-                self.recovering = False  # stopped for good: nothing more will come
                 self._failed(exc)
                 return
             except ccxt.DDoSProtection as exc:  # RateLimitExceeded too
@@ -143,7 +143,6 @@ class StreamWatcher:
                 continue
             if self.stats.state is not StreamState.CONNECTED:
                 self.stats.state = StreamState.CONNECTED
-            self.recovering = False
             self.backoff.reset()
             self._after_update()
 
@@ -157,7 +156,7 @@ class StreamWatcher:
 
     async def _retry(self, exc: BaseException) -> None:
         """Replace the failed state, then wait before watching again (yielding the loop)."""
-        self.recovering = True
+        self.backing_off = True
         self._forget(exc)
         await self._wait(self._delay())
 
@@ -182,7 +181,7 @@ class StreamWatcher:
                 del futures[message_hash]
 
     async def _rate_limited(self, exc: Exception) -> None:
-        self.recovering = True
+        self.backing_off = True
         self.stats.rate_limit_hits += 1
         self._forget(exc)
         delay = self._retry_after() or self._delay()
@@ -207,7 +206,7 @@ class StreamWatcher:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 
     async def _disconnected(self, exc: Exception) -> None:
-        self.recovering = True
+        self.backing_off = True
         self._lost()
         self._forget(exc)
         delay = self._delay()

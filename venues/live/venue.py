@@ -180,19 +180,24 @@ class LiveVenue(Venue):
         self.replay.settle = self._settle_replay
         self.replay.release()
 
-    async def _settle_replay(self) -> None:
+    async def _settle_replay(self) -> bool:
         """The venue's own work on the frames its client has handled (the stand-in's drain waits
-        for it): its broken books' connections closed (to subscribe again), every stream that
-        failed watched again and answered (a book's new snapshot), the events read dispatched
-        now (not flush_ms later), and every batch handed to its subscriber's stream."""
+        for it): its broken books' connections closed (to subscribe again), every stream whose
+        watch failed watching again, the events read dispatched now (not flush_ms later), and
+        every batch handed to its subscriber's stream. True when it waited for a connection or
+        a stream: their new subscriptions' answers are more frames to handle."""
         assert self._feed is not None and self._feed.fanout is not None
+        waited = False
         while self._restarting:
+            waited = True
             await asyncio.wait(list(self._restarting.values()))
-        while any(w.recovering for watchers in self._watchers.values() for w in watchers):  # noqa: ASYNC110 (polls)
+        while any(w.backing_off for watchers in self._watchers.values() for w in watchers):
+            waited = True
             await asyncio.sleep(0.005)
         self._flush()
         while self._feed.fanout.max_depth() > 0:  # noqa: ASYNC110 (polls the subscribers' queues)
             await asyncio.sleep(0.005)
+        return waited
 
     async def stop(self) -> None:
         if self._private is not None:

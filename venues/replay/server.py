@@ -61,8 +61,8 @@ _HANDLED_WAIT_S = 30.0
 DRAINED = "replay drained: the venue has handled every frame it was sent"
 
 
-async def _nothing() -> None:
-    return None
+async def _nothing() -> bool:
+    return False
 
 
 class FaultKind(enum.Enum):
@@ -274,8 +274,9 @@ class ReplayServer:
         # The venue's longest subscriber queue (set by the venue); full speed waits on it.
         self.backlog: Callable[[], int] = lambda: 0
         # The venue's own work on the frames its client has handled (set by the venue): the drain
-        # waits for it (its resubscriptions, the events it has yet to hand its subscribers).
-        self.settle: Callable[[], Awaitable[None]] = _nothing
+        # waits for it (its resubscriptions, the events it has yet to hand its subscribers); True
+        # when it waited for one, whose answer is news.
+        self.settle: Callable[[], Awaitable[bool]] = _nothing
         self._enqueued = 0  # frames queued to any connection, ever (the drain's measure of news)
         self._drained = False  # the drain is over (done or given up)
 
@@ -498,9 +499,11 @@ class ReplayServer:
     async def _drain(self) -> bool:
         """After the last frame: wait until the venue has handled every frame sent to it, and is
         done with them. Each round waits for every connection's client to handle what it was
-        sent (a ping answered), then for the venue's own work on it (settle: a resync's new
-        subscription, its events handed to its subscribers), and for any connection the client
-        closed (a resync) to be subscribed again; done when a round sent nothing new."""
+        sent (a ping answered), then for the venue's own work on it (settle: a stream watched
+        again, its events handed to its subscribers), and for any connection the client closed
+        (a resync) to be subscribed again; done when a round had no news: nothing sent, no
+        stream watched again (a subscription it sends reaches us before the next round's ping
+        is answered, and its answer is counted as sent)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _HANDLED_WAIT_S
         while loop.time() < deadline:
@@ -509,13 +512,12 @@ class ReplayServer:
                 if not await connection.handled(deadline - loop.time()):
                     return False
             try:
-                await asyncio.wait_for(self.settle(), max(0.0, deadline - loop.time()))
+                waited = await asyncio.wait_for(self.settle(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 return False
             if self._waiting_for:
                 await self._await_return()
-                continue
-            if self._enqueued == sent:
+            elif not waited and self._enqueued == sent:
                 return True
         return False
 
