@@ -46,7 +46,7 @@ import core.foundations.process
 from core.foundations.errors import Unavailable
 from tests.process_guard import end_processes
 
-__all__ = ["ForkServer", "ForkedService", "launch", "run_command"]
+__all__ = ["ForkServer", "ForkedService", "launch", "launch_command", "run_command"]
 
 _ENV = "TRADEMESH_TEST_FORK"
 _KILLED_S = 10.0  # a SIGKILLed process's end is reported within this, or never (its monitor gone)
@@ -272,6 +272,26 @@ def run_command(
             env=environment,
         )
     return _fork_server().run(module, args, environment, timeout_s)
+
+
+def launch_command(
+    args: Sequence[str], env: dict[str, str]
+) -> tuple[core.foundations.process.ChildProcess, IO[str], IO[str]]:
+    """`python -m core.cli args` started as run_command starts it (forked when the services are,
+    else exec'd), for a test that reads its output as it comes: the process, its stdout and its
+    stderr, each to be read to its end (and closed) by the caller."""
+    if core.foundations.process.launcher is not launch:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert process.stdout is not None and process.stderr is not None
+        return process, process.stdout, process.stderr
+    read, write = os.pipe()
+    with open(write, "w") as stderr:  # the service holds its own copy: ours is closed, so its end shows
+        forked = launch("core.cli", args, env, stderr)
+    assert forked.stdout is not None
+    return forked, forked.stdout, open(read, encoding="utf-8")
 
 
 def _read_both(out: int, err: int, deadline: float) -> tuple[bytes, bytes, bool]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import MeshView, ServiceCommand, positive_int
+from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
 from core.foundations.env import TRADE_TOKEN
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
@@ -101,6 +101,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replay-paced", action="store_true", help="replay at the recorded pace (default: full speed)"
     )
     parser.add_argument(
+        "--replay-speed",
+        type=positive_float,
+        metavar="X",
+        help="replay at X times the recorded pace (2: twice as fast; implies --replay-paced)",
+    )
+    parser.add_argument(
         "--replay-fault",
         action="append",
         default=[],
@@ -116,7 +122,9 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         from venues.replay.server import ReplayOptions, parse_fault
 
         faults = tuple(parse_fault(text) for text in args.replay_fault)
-        replay = ReplayOptions(tuple(args.replay), paced=args.replay_paced, faults=faults)
+        paced = args.replay_paced or args.replay_speed is not None
+        speed = 1.0 if args.replay_speed is None else args.replay_speed
+        replay = ReplayOptions(tuple(args.replay), paced=paced, speed=speed, faults=faults)
     return VenueConfig(args.name, args.config, replay, args.resume_window_s, args.execution_history)
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -42,8 +42,10 @@ __all__ = [
     "IDLE_CLOSE_NS",
     "LATENESS_NS",
     "BarsProcess",
+    "BarsReader",
     "BusTape",
     "Fields",
+    "Key",
     "SimTape",
     "Trade",
     "bar_fields",
@@ -97,27 +99,36 @@ class Trade:
 # ---- the independent computation
 
 
+# Decimal arithmetic that raises rather than rounds: group_by's sums are exact (and many times
+# faster than Fraction's); its results are Fractions, as bar_fields reads bars.
+_EXACT = Context(prec=200, traps=[Inexact, InvalidOperation])
+
+
 def group_by(trades: Iterable[Trade]) -> dict[Key, Fields]:
     """Bars of the unique trades (by symbol and id): first and last by (time, id length, id)."""
     unique = {(t.symbol, t.trade_id): t for t in trades}
-    groups: dict[Key, list[Trade]] = defaultdict(list)
-    for t in sorted(unique.values(), key=lambda t: (t.ts, len(t.trade_id), t.trade_id)):
-        for timeframe in Timeframe:
-            groups[(t.symbol, timeframe, t.ts - t.ts % timeframe.ns)].append(t)
-    found: dict[Key, Fields] = {}
-    for key, group in groups.items():
-        prices = [Fraction(t.price) for t in group]
-        sizes = [Fraction(t.size) for t in group]
-        quote = sum((p * s for p, s in zip(prices, sizes, strict=True)), Fraction(0))
-        found[key] = (
-            prices[0],
-            max(prices),
-            min(prices),
-            prices[-1],
-            sum(sizes, Fraction(0)),
-            quote,
-            len(group),
-        )
+    # Per bar, its trades' (price, size, price * size), each trade's read once for every timeframe.
+    groups: dict[Key, list[tuple[Decimal, Decimal, Decimal]]] = defaultdict(list)
+    with localcontext(_EXACT):
+        for t in sorted(unique.values(), key=lambda t: (t.ts, len(t.trade_id), t.trade_id)):
+            price, size = Decimal(t.price), Decimal(t.size)
+            numbers = (price, size, price * size)
+            for timeframe in Timeframe:
+                groups[(t.symbol, timeframe, t.ts - t.ts % timeframe.ns)].append(numbers)
+        found: dict[Key, Fields] = {}
+        for key, group in groups.items():
+            prices = [price for price, _, _ in group]
+            volume = sum((size for _, size, _ in group), Decimal(0))
+            quote = sum((quote for _, _, quote in group), Decimal(0))
+            found[key] = (
+                Fraction(prices[0]),
+                Fraction(max(prices)),
+                Fraction(min(prices)),
+                Fraction(prices[-1]),
+                Fraction(volume),
+                Fraction(quote),
+                len(group),
+            )
     return found
 
 
@@ -311,17 +322,39 @@ async def bars_positions(redis: aioredis.Redis) -> dict[Timeframe, str]:
     return found
 
 
+class BarsReader:
+    """The bars published for one venue after `after`, each read once: every read goes on from
+    where the last one ended (a wait that polls does not decode the whole stream again each time)."""
+
+    def __init__(self, redis: aioredis.Redis, venue: str, after: dict[Timeframe, str]) -> None:
+        self.redis = redis
+        self.venue = venue
+        self.positions = dict(after)
+        self.bars: list[bus.Bar] = []
+        # The live (not repaired) bars read so far, by (symbol, timeframe, open time).
+        self.live: defaultdict[Key, list[bus.Bar]] = defaultdict(list)
+
+    async def read(self) -> list[bus.Bar]:
+        """Every bar read so far, in each timeframe's stream order."""
+        for timeframe in Timeframe:
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self.redis.xrange(bars_stream(timeframe), min=f"({self.positions[timeframe]}"),
+            )
+            for entry_id, fields in entries:
+                self.positions[timeframe] = entry_id.decode()
+                if FIELD not in fields:
+                    continue
+                for bar in decode(fields).bars.bars:
+                    if bar.venue == self.venue:
+                        self.bars.append(bar)
+                        if not bar.repaired:
+                            self.live[(bar.symbol, FROM_PB[bar.timeframe], bar.open_time_ns)].append(bar)
+        return self.bars
+
+
 async def read_bars(redis: aioredis.Redis, venue: str, after: dict[Timeframe, str]) -> list[bus.Bar]:
-    found = []
-    for timeframe in Timeframe:
-        entries = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            await redis.xrange(bars_stream(timeframe), min=f"({after[timeframe]}"),
-        )
-        for _, fields in entries:
-            if FIELD in fields:
-                found += [bar for bar in decode(fields).bars.bars if bar.venue == venue]
-    return found
+    return await BarsReader(redis, venue, after).read()
 
 
 async def venue_candles(
@@ -349,17 +382,12 @@ def synthetic(symbols: list[str], start_ns: int, count: int, step_ns: int, seed:
     return trades
 
 
-async def completed(
-    redis: aioredis.Redis, venue: str, after: dict[Timeframe, str], expected: dict[Key, Fields]
-) -> dict[Key, list[Fields]] | None:
+async def completed(reader: BarsReader, expected: dict[Key, Fields]) -> dict[Key, list[Fields]] | None:
     """For `until`: every live (not repaired) bar published for the venue, once all expected are there."""
-    live: dict[Key, list[bus.Bar]] = defaultdict(list)
-    for bar in await read_bars(redis, venue, after):
-        if not bar.repaired:
-            live[(bar.symbol, FROM_PB[bar.timeframe], bar.open_time_ns)].append(bar)
-    if not expected.keys() <= live.keys():
+    await reader.read()
+    if not expected.keys() <= reader.live.keys():
         return None
-    return {key: [bar_fields(bar) for bar in bars] for key, bars in live.items()}
+    return {key: [bar_fields(bar) for bar in bars] for key, bars in reader.live.items()}
 
 
 async def wait_closed_bars(
@@ -372,9 +400,8 @@ async def wait_closed_bars(
     """(the live bars published for the tape's venue, the closed bars of a group-by of `trades`
     (default: all it published)), once every one of the latter was published."""
     expected = closed_keys(group_by(tape.published if trades is None else trades), tape.published)
-    live = await until(
-        lambda: completed(redis, tape.venue, after, expected), timeout_s, what=f"the bars of {tape.venue}"
-    )
+    reader = BarsReader(redis, tape.venue, after)
+    live = await until(lambda: completed(reader, expected), timeout_s, what=f"the bars of {tape.venue}")
     return live, expected
 
 

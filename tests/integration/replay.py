@@ -20,8 +20,10 @@ import grpc
 import pytest
 
 from core.foundations.process import start_service
-from tests.integration.support import VENUE_ENV, Stubs, Venue, stop_venue
+from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, Stubs, Venue, stop_venue
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.replay.server import DRAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every session the tests replay lives in the repository (fixtures/exchange-captures/README.md).
@@ -45,10 +47,14 @@ def start_replay_venue(
     env: dict[str, str] | None = None,
     config: str | None = None,
     paced: bool = False,
+    speed: float | None = None,
 ) -> tuple[Venue, IO[str]]:
+    """`speed`: paced at that many times the recorded pace (`paced`: at the recorded pace)."""
     args = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
     if paced:
         args.append("--replay-paced")
+    if speed is not None:
+        args += ["--replay-speed", str(speed)]
     for fault in faults:
         args += ["--replay-fault", fault]
     if config is not None:
@@ -304,14 +310,44 @@ async def instruments(stubs: Stubs) -> dict[str, str]:
 # The stand-in's tally, logged once playback has ended (venues/replay/server.py, tally.summary()).
 _PLAYED_LINE = "captured frames served"
 PLAYED_QUIET_S = 1.5
+# Of a payload, the stream (channel) whose events Admin counts (events_total; notices are not).
+_CHANNEL_OF = {
+    "trade": md.CHANNEL_TRADES,
+    "book_snapshot": md.CHANNEL_BOOK,
+    "book_delta": md.CHANNEL_BOOK,
+    "ticker": md.CHANNEL_TICKERS,
+    "candle": md.CHANNEL_CANDLES,
+}
 
 
-def _quiet_enough(quiet: float, quiet_s: float, played: Path | None) -> bool:
-    if quiet >= quiet_s:
-        return True
-    if played is None or quiet < PLAYED_QUIET_S:
+def _says(log: Path, line: str) -> bool:
+    return line in log.read_text(errors="replace")
+
+
+async def _has_it_all(
+    stubs: Stubs,
+    collected: Collected,
+    symbols: Sequence[str],
+    channels: Sequence[md.Channel.ValueType],
+    played: Path,
+) -> bool:
+    """The venue has handled every frame of its replay (the stand-in's DRAINED line: their events
+    are on its subscribers' streams) and this subscriber has them all: as many market events of
+    each of its streams as Admin says the venue published. One that cannot have them all (one
+    candle timeframe of several) never matches, and reads until quiet instead."""
+    if not _says(played, DRAINED):
         return False
-    return _PLAYED_LINE in played.read_text(errors="replace")
+    answer = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    received = collections.Counter(
+        (event.symbol, _CHANNEL_OF[kind])
+        for event in collected.events
+        if (kind := str(event.WhichOneof("payload"))) in _CHANNEL_OF
+    )
+    return all(
+        received[(stream.symbol, stream.channel)] == stream.events_total
+        for stream in answer.streams
+        if stream.symbol in symbols and stream.channel in channels
+    )
 
 
 async def collect(
@@ -325,14 +361,17 @@ async def collect(
 ) -> Collected:
     """Subscribe (which starts the replay) and read until the stream has been quiet for quiet_s.
 
-    `until`: an outcome the test waits for (a resync after a fault): no quiet ends the reading
+    `until`: an outcome the test waits for (a resync after a fault): nothing ends the reading
     before it holds (the venue's own work after the capture's end, a snapshot fetched again, can
     take longer than any quiet on a loaded machine); the timeout still does.
 
-    `played`, the replay venue's log: once its stand-in says the capture is played whole (the
-    tally's line at the end of playback), a quiet of PLAYED_QUIET_S is enough, since what is left
-    is the venue's own work on the last frames. quiet_s covers playback that pauses (a client
-    reconnecting, a fault's slow answer), when the stand-in has not ended.
+    `played`, the replay venue's log: once its stand-in says the venue has handled the whole
+    capture (DRAINED, venues/replay/server.py), the reading ends as soon as this subscriber has
+    every event the venue published on its streams (`_has_it_all`); failing that, once the
+    stand-in says the capture is played whole (the tally's line at the end of playback), a quiet
+    of PLAYED_QUIET_S is enough, since what is left is the venue's own work on the last frames.
+    quiet_s covers playback that pauses (a client reconnecting, a fault's slow answer), when the
+    stand-in has not ended.
 
     A reader task drains the stream as fast as it comes; a stream that ends in an error
     (e.g. RESOURCE_EXHAUSTED for a subscriber that fell behind) fails the test.
@@ -348,15 +387,21 @@ async def collect(
             collected.events.extend(message.events)
             last_read = loop.time()
 
+    async def enough() -> bool:
+        if until is not None and not until(collected):
+            return False
+        quiet = loop.time() - last_read
+        if quiet >= quiet_s:
+            return True
+        if played is None:
+            return False
+        if quiet >= PLAYED_QUIET_S and _says(played, _PLAYED_LINE):
+            return True
+        return await _has_it_all(stubs, collected, symbols, channels, played)
+
     reader = asyncio.create_task(read())
     deadline = loop.time() + timeout_s
-    while (  # noqa: ASYNC110 (a poll of the stream's quiet and the venue's log, not an event)
-        not reader.done()
-        and loop.time() < deadline
-        and not (
-            _quiet_enough(loop.time() - last_read, quiet_s, played) and (until is None or until(collected))
-        )
-    ):
+    while not reader.done() and loop.time() < deadline and not await enough():  # noqa: ASYNC110 (polls)
         await asyncio.sleep(0.05)
     if reader.done():
         reader.result()  # raises what ended the stream

@@ -14,12 +14,11 @@ from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
     BusTape,
     Fields,
+    Key,
     SimTape,
     Trade,
     bar_fields,
     bars_positions,
-    closed_keys,
-    group_by,
     read_bars,
     scope,
     start_bars,
@@ -112,17 +111,21 @@ async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right
             await asyncio.sleep(rng.uniform(0.5, 2.0))
             bars.kill()
             progress.append(await _progress(redis, made_up.stream))
-            bars.start()
-        await feeding
+            await asyncio.to_thread(bars.start)  # the tapes go on meanwhile
+        # The sim's tape goes on for 2 s after the last restart, and the made-up one to its end.
+        await asyncio.gather(feeding, asyncio.sleep(2))
         assert any(0 < done < len(trades) // 100 for done in progress), f"no kill mid-stream: {progress}"
-        await asyncio.sleep(2)
         await sim.stop()
+        closed: dict[str, dict[Key, Fields]] = {}
         for tape in (sim.bus, made_up):
             live, expected = await wait_closed_bars(redis, tape, after, 60)
+            closed[tape.venue] = expected
             assert [key for key, versions in live.items() if len(versions) > 1] == [], "published twice"
             assert {key: versions[0] for key, versions in live.items()} == expected
             assert len(expected) > 20
-        made_up_timeframes = {key[1] for key in closed_keys(group_by(trades), trades)}
+        # The made-up tape's closed bars (closed_keys(group_by(trades), trades): it published them all).
+        assert made_up.published == trades
+        made_up_timeframes = {key[1] for key in closed[made_up.venue]}
         assert made_up_timeframes == set(Timeframe), "bars of every timeframe were closed"
     finally:
         bars.stop()

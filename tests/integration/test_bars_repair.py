@@ -15,9 +15,7 @@ import redis.asyncio as aioredis
 from core.bars.timeframes import TO_PB
 from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
-    LATENESS_NS,
     BusTape,
-    SimTape,
     Trade,
     bar_fields,
     bars_positions,
@@ -26,9 +24,10 @@ from tests.integration.bars_support import (
     scope,
     start_bars,
     venue_candles,
+    wait_closed_bars,
 )
 from tests.integration.redis_server import redis_url
-from tests.integration.support import Stubs, Venue, VenueFactory, until
+from tests.integration.support import Stubs, VenueFactory, until
 from trademesh.bus.v1 import bus_pb2 as pb
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -69,48 +68,66 @@ async def repaired_like_the_venue(
     return found
 
 
-async def _room_in_this_minute(seconds: float) -> None:
-    """Returns when at least `seconds` are left in the wall clock's minute: a gap that starts now
-    ends inside it, so its 1m bar closes soon after."""
-    left = 60 - time.time() % 60
-    if left < seconds:
-        await asyncio.sleep(left + 0.2)
+# A sim that played three minutes of its market before it opened (venues/sim/venue.py,
+# history_s): its candles of those minutes are closed, the venue's history a gap is repaired from.
+HISTORY = "history_s = 180\n"
+TRADES_PER_S = 10
+GAP_S = (20, 25)  # seconds into the gap's minute: no trade between them (the trades lost)
+
+
+def _made_up_tape(symbols: list[str], lead_in: int, gap_minute: int) -> list[Trade]:
+    """TRADES_PER_S trades a second per symbol, stamped (bars go by event time) from 10 s before
+    the lead-in minute's end to 2 s after the gap minute's (which closes its 1m bar), none in GAP_S."""
+    step = S // TRADES_PER_S
+    since, resumed = (gap_minute + seconds * S for seconds in GAP_S)
+    stamps = [*range(lead_in + 50 * S, since + 1, step), *range(resumed + step, gap_minute + 62 * S, step)]
+    return [
+        Trade(symbol, ts + j, str(i + 1), f"{65000 + i % 97}.5", "0.01")
+        for i, ts in enumerate(stamps)
+        for j, symbol in enumerate(symbols)
+    ]
 
 
 @pytest.mark.slow  # a long fault test: not in the fast tier
 async def test_a_gap_is_replaced_by_the_venues_candles_at_1s_and_1m_flagged_repaired(
-    venue: Venue, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+    fresh_venue: VenueFactory, scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
+    """The tape's trades are stamped inside the venue's history: its bars, 1m too, close by event
+    time as soon as they are read, and the venue's candles they are repaired from are closed."""
     redis, name = scope
-    after = await bars_positions(redis)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", {name: venue.address})
+    venue = fresh_venue(HISTORY)
     stubs = venue.stubs()
-    tape = SimTape(stubs, BusTape(redis, name), SYMBOLS)
+    history = await venue_candles(stubs, SYMBOLS[0], Timeframe.M1, time.time_ns() - 300 * S, time.time_ns())
+    # The gap is in the history's second whole minute (its first may have begun before the history
+    # did), the tape begins in the minute before: the seam of a symbol's first trade, repaired
+    # too, stays out of the gap's minute.
+    assert len(history) >= 3 and history[2].closed, "the venue has closed candles of two whole minutes"
+    lead_in, gap_minute = history[1].open_time_ns, history[2].open_time_ns
+    resumed = gap_minute + GAP_S[1] * S
+    trades = _made_up_tape(SYMBOLS, lead_in, gap_minute)
+    before = [t for t in trades if t.ts < resumed]
+    after_gap = trades[len(before) :]
+    after = await bars_positions(redis)
+    tape = BusTape(redis, name)
+    await tape.publish(before)
+    gaps = {symbol: (max(t.ts for t in before if t.symbol == symbol), resumed) for symbol in SYMBOLS}
+    for symbol, (since, _) in gaps.items():
+        await tape.gap(symbol, since, resumed)  # as ingest marks the trades a reconnect lost
+    await tape.publish(after_gap)
+    # Started on the whole tape: its stream is there to find at once, and read from its start.
+    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", {name: venue.address})
     try:
-        tape.start()
-        await asyncio.sleep(2)
-        await _room_in_this_minute(6)
-        await tape.drop(2.5)
-        await until(lambda: _published_after_gap(tape), 10, what="trades after the gap")
-        resumed_minute_end = Timeframe.M1.open_time_ns(max(r for _, r in tape.gaps.values())) + 60 * S
-        await asyncio.sleep(max(0.0, (resumed_minute_end + LATENESS_NS - time.time_ns()) / 1e9 + 1.0))
-        await tape.stop()
-        live = {(b.symbol, b.open_time_ns) for b in await read_bars(redis, name, after)
-                if not b.repaired and b.timeframe == TO_PB[Timeframe.S1]}  # fmt: skip
+        # Every bar the tape closes was published (its 1m bars too): the live bars.
+        published, _ = await wait_closed_bars(redis, tape, after)
+        live = {(symbol, second) for symbol, timeframe, second in published if timeframe is Timeframe.S1}
         for symbol in SYMBOLS:
-            since, resumed = tape.gaps[symbol]
-            after_gap = [t.ts for t in tape.bus.published[tape.published_before_gap :] if t.symbol == symbol]
-            span = (since, max(resumed, min(after_gap)))
+            since, resumed = gaps[symbol]
+            span = (since, max(resumed, min(t.ts for t in after_gap if t.symbol == symbol)))
             seconds = await repaired_like_the_venue(redis, stubs, name, after, symbol, Timeframe.S1, span)
             assert any((symbol, second) not in live for second in seconds), "a second lost whole is filled"
             await repaired_like_the_venue(redis, stubs, name, after, symbol, Timeframe.M1, span)
     finally:
         bars.stop()
-
-
-async def _published_after_gap(tape: SimTape) -> bool | None:
-    after_gap = {t.symbol for t in tape.bus.published[tape.published_before_gap :]}
-    return True if tape.gaps and after_gap >= set(SYMBOLS) else None
 
 
 @pytest.mark.slow  # a long fault test: not in the fast tier
@@ -120,21 +137,27 @@ async def test_an_unreachable_venue_is_retried_with_backoff_while_live_bars_go_o
     redis, name = scope
     target = fresh_venue()
     after = await bars_positions(redis)
-    venues = {name: target.address}
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", venues, "--repair-timeout-ms", "300")
     tape = BusTape(redis, name)
     feeding = asyncio.create_task(_feed_now(tape, "BTC/USDT"))
+    # Started once the tape's stream is there: found at once, not at the next look for new ones.
+    await until(lambda: _some(tape.published), 10, what="the tape's first trade")
+    venues = {name: target.address}
+    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", venues, "--repair-timeout-ms", "300")
     process = target.service.process
     try:
-        await asyncio.sleep(2)
+        await until(lambda: _live_bars(redis, name, after, 0), 30, 0.2, what="live bars of the tape")
         process.send_signal(signal.SIGSTOP)
         stopped_ns = time.time_ns()
         since = tape.published[-1].ts
         await tape.gap("BTC/USDT", since, stopped_ns)
-        await asyncio.sleep(4)
-        live_meanwhile = [b for b in await read_bars(redis, name, after)
-                          if not b.repaired and b.open_time_ns > stopped_ns + S]  # fmt: skip
-        failures = metric_total(await bars.metrics(), "trademesh_bars_repair_failures_total", name)
+
+        async def meanwhile() -> tuple[list[pb.Bar], float] | None:
+            """Live bars after the stop, and the repairs tried and failed, once there are both."""
+            live = await _live_bars(redis, name, after, stopped_ns + S)
+            failures = metric_total(await bars.metrics(), "trademesh_bars_repair_failures_total", name)
+            return (live, failures) if live and failures >= 1 else None
+
+        live_meanwhile, failures = await until(meanwhile, 30, 0.2, what="live bars and a failed repair")
         assert live_meanwhile, "live bars stopped while the venue was unreachable"
         assert failures >= 1, "no repair was tried (and failed) while the venue was stopped"
         # The repair is still owed: it survives a crash, and comes back with no new entry to read.
@@ -158,3 +181,15 @@ async def _feed_now(tape: BusTape, symbol: str) -> None:
     for i in range(1, 10**9):
         await tape.publish([Trade(symbol, time.time_ns(), str(i), f"{65000 + i % 50}", "0.01")])
         await asyncio.sleep(0.05)
+
+
+async def _live_bars(
+    redis: aioredis.Redis, venue: str, after: dict[Timeframe, str], since_ns: int
+) -> list[pb.Bar] | None:
+    """The live (not repaired) bars of the venue opened after since_ns; None while there are none."""
+    found = [b for b in await read_bars(redis, venue, after) if not b.repaired and b.open_time_ns > since_ns]
+    return found or None
+
+
+async def _some(trades: list[Trade]) -> bool | None:
+    return True if trades else None

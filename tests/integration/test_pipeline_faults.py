@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import urllib.request
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +29,7 @@ from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, VENUE_ENV, until
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, metric_samples, until
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -90,12 +91,40 @@ async def trade_count(db: asyncpg.Connection, at_least: int) -> int | None:
     return count if count >= at_least else None
 
 
-async def settled(db: asyncpg.Connection) -> int | None:
-    """The trade count once it stopped moving (the pipeline drained)."""
-    first = await trade_count(db, 0)
-    await asyncio.sleep(1.5)
-    second = await trade_count(db, 0)
-    return second if first == second else None
+async def drained(url: str, bars: ServiceProcess) -> bool | None:
+    """For `until`, once ingest has stopped: nothing more will be written. In this order: every
+    consumer group on ingest's streams has read and acknowledged all of them (they acknowledge
+    what is durable: bars with the bars it publishes), bars owes no repair (those its reading
+    made due are done, their bars published), then every group on every stream (the recorder's
+    on bars') has too."""
+    client: Any = aioredis.Redis.from_url(url)
+    try:
+        if not await _caught_up(client, "md.*"):
+            return None
+        if any(metric_samples(await _metrics(bars), "trademesh_bars_repairs_pending").values()):
+            return None
+        return True if await _caught_up(client, "*") else None
+    finally:
+        await client.aclose()
+
+
+async def _caught_up(client: Any, pattern: str) -> bool:
+    async for stream in client.scan_iter(match=pattern, _type="STREAM"):
+        last = (await client.xinfo_stream(stream))["last-generated-id"]
+        for group in await client.xinfo_groups(stream):
+            if group["pending"] or group["last-delivered-id"] != last:
+                return False
+    return True
+
+
+async def _metrics(service: ServiceProcess) -> str:
+    def get() -> str:
+        url = f"http://127.0.0.1:{service.info['metrics_port']}/metrics"
+        with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as reply:
+            body: bytes = reply.read()
+        return body.decode()
+
+    return await asyncio.to_thread(get)
 
 
 async def live_bars(db: asyncpg.Connection, minimum: int) -> int | None:
@@ -148,14 +177,16 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         venue = start_sim(stack, tmp_path)
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         names = ("ingest", "recorder", "bars")
-        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
+        # Bars with its metrics: how many repairs it owes (`drained`).
+        args = {name: (*venue_link(name, venue.address), "--metrics-port", "0") for name in names}
+        running = {name: mesh.start(name, *args[name]) for name in names}
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         await poison(url)
         for name in ("recorder", "bars", "ingest"):
             recorded = await trade_count(db, 0) or 0
             kill_9(running[name])
             await asyncio.sleep(1.0)  # about 10,000 events go by
-            running[name] = mesh.start(name, *venue_link(name, venue.address))
+            running[name] = mesh.start(name, *args[name])
             await until(
                 functools.partial(trade_count, db, recorded + 4000), 60, 0.2, f"trades after {name}'s restart"
             )
@@ -163,7 +194,7 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         # in a few seconds of market time, and bars restarted mid-second repair those seconds.
         await until(lambda: live_bars(db, 12), 60, 0.5, "a dozen live 1s bars recorded")
         running["ingest"].terminate()  # no more input: let recorder and bars drain
-        await until(lambda: settled(db), 60, 0.5, "the pipeline drained")
+        await until(lambda: drained(url, running["bars"]), 60, 0.2, "the pipeline drained")
     await assert_every_event_once(db)
     await assert_bars_match_the_trades(db)
     assert await dead_letters(url) == {"recorder", "bars"}

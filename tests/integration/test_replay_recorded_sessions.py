@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -32,10 +31,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier
 D = Decimal
 
 
-def venue_command(name: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
-    """`trademesh venue NAME --replay FILES` to its end; the deadline is against a hang."""
+def venue_command(name: str, files: list[Path]) -> tuple[int, str, str]:
+    """`trademesh venue NAME --replay FILES` to its end: (exit code, stdout, stderr); the
+    deadline is against a hang."""
     command = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
-    return run_command(command, {**os.environ, "TRADEMESH_TOKEN": "t"}, timeout_s=90)
+    done = run_command(command, {**os.environ, "TRADEMESH_TOKEN": "t"}, timeout_s=90)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -50,19 +51,19 @@ def venue_command(name: str, files: list[Path]) -> subprocess.CompletedProcess[s
 def test_a_session_of_an_api_the_stand_in_does_not_speak_is_refused_in_one_line(
     venue: str, session: str, says: str
 ) -> None:
-    done = venue_command(venue, session_files(session))
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr
-    assert len(lines) == 1 and lines[0].startswith("trademesh: replay: "), done.stderr
+    code, stdout, stderr = venue_command(venue, session_files(session))
+    lines = stderr.strip().splitlines()
+    assert code == 2, stderr
+    assert len(lines) == 1 and lines[0].startswith("trademesh: replay: "), stderr
     assert says in lines[0] and "does not speak" in lines[0]
-    assert done.stdout == "", "it never served"
+    assert stdout == "", "it never served"
 
 
 def test_a_session_with_no_market_data_the_stand_in_knows_is_refused_in_one_line() -> None:
     """OKX's frames to the Deribit stand-in: none is Deribit market data."""
-    done = venue_command("deribit", sorted(CAPTURES.glob("OKX.*")))
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    code, _, stderr = venue_command("deribit", sorted(CAPTURES.glob("OKX.*")))
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, stderr
     assert "none of the capture's 160 received frames is market data this stand-in serves" in lines[0]
     assert "unrecognized 160" in lines[0]
 

@@ -8,7 +8,6 @@ here is the one record of each venue's replay.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,20 +65,23 @@ async def test_a_live_venue_serves_health_reflection_and_market_data(
     assert kinds >= expected, kinds
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_command(args, timeout_s=60)
+def venue_command(*args: str) -> tuple[int, str]:
+    """`trademesh ARGS` to its end (run_command): its exit code and stderr."""
+    done = run_command(args, timeout_s=60)
+    return done.returncode, done.stderr
 
 
 def test_bad_replay_arguments_get_a_message_naming_the_bad_value(tmp_path: Path) -> None:
-    fault = run_cli(
-        "venue", "binance", "--replay", *map(str, capture_files("BINANCE")), "--replay-fault", "flood@3"
-    )
-    assert fault.returncode == 2 and "'flood@3' is not KIND@N" in fault.stderr
-    missing = run_cli("venue", "binance", "--port", "0", "--replay", str(tmp_path / "nope.ws.1.0"))
-    assert missing.returncode == 2 and "cannot read capture file" in missing.stderr
+    files = [str(path) for path in capture_files("BINANCE")]
+    code, stderr = venue_command("venue", "binance", "--replay", *files, "--replay-fault", "flood@3")
+    assert code == 2 and "'flood@3' is not KIND@N" in stderr
+    code, stderr = venue_command("venue", "binance", "--replay", *files, "--replay-speed", "0")
+    assert code == 2 and "--replay-speed: must be positive, got 0" in stderr
+    code, stderr = venue_command("venue", "binance", "--port", "0", "--replay", str(tmp_path / "nope.ws.1.0"))
+    assert code == 2 and "cannot read capture file" in stderr
     garbage = tmp_path / "X.ws.1.0"
     garbage.write_text("hello\n")
-    bad = run_cli("venue", "binance", "--port", "0", "--replay", str(garbage))
-    assert bad.returncode == 2 and "X.ws.1.0:1: not a capture line" in bad.stderr
-    sim = run_cli("venue", "sim", "--port", "0", "--replay", str(garbage))
-    assert sim.returncode == 2 and "nothing to replay" in sim.stderr
+    code, stderr = venue_command("venue", "binance", "--port", "0", "--replay", str(garbage))
+    assert code == 2 and "X.ws.1.0:1: not a capture line" in stderr
+    code, stderr = venue_command("venue", "sim", "--port", "0", "--replay", str(garbage))
+    assert code == 2 and "nothing to replay" in stderr

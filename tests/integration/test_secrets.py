@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import queue
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 import pytest
+
+from tests.forked_services import launch_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
@@ -61,48 +61,51 @@ DATABASE_SERVICES = [
 
 
 def _output(args: list[str], env: dict[str, str]) -> str:
-    """What the command writes until it exits, or until 2 s after its first line (a service
-    retrying an unreachable dependency goes on forever), stdout and stderr."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TRADEMESH_TOKEN": "t", **env},
-    )
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    out: list[str] = []
-    deadline = time.monotonic() + _FIRST_LINE_S
-    while (line := _next(lines, deadline)) is not None:
-        if not out:
-            deadline = time.monotonic() + _AFTER_FIRST_LINE_S
-        out.append(line)
+    """What the command writes (stdout and stderr) until it exits or has written two lines (a
+    service retrying an unreachable dependency goes on forever: its second line is the first
+    retry's), then as it stops."""
+    process, stdout, stderr = launch_command(args, {**os.environ, "TRADEMESH_TOKEN": "t", **env})
+    lines = _Lines([stdout, stderr])
+    out = lines.read(time.monotonic() + _FIRST_LINES_S, most=2)
     process.terminate()
     process.wait(20)
-    while (line := _next(lines, time.monotonic() + 5)) is not None:
-        out.append(line)
+    out += lines.read(time.monotonic() + 5)
     return "".join(out)
 
 
-# However loaded the machine, a process starts within this; once it speaks, 2 s is plenty
-# for the lines that follow (a retry, a second error).
-_FIRST_LINE_S = 60.0
-_AFTER_FIRST_LINE_S = 2.0
+# However loaded the machine, a process starts and says something within this.
+_FIRST_LINES_S = 60.0
+
+
+class _Lines:
+    """The lines of a process's streams as they come (a thread reads each)."""
+
+    def __init__(self, streams: list[IO[str]]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._open = len(streams)
+        for stream in streams:
+            threading.Thread(target=_pump, args=(stream, self._lines), daemon=True).start()
+
+    def read(self, deadline: float, most: int | None = None) -> list[str]:
+        """The next lines, until `most` of them, the streams' end or the deadline."""
+        found: list[str] = []
+        while self._open and (most is None or len(found) < most):
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                self._open -= 1
+            else:
+                found.append(line)
+        return found
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    for line in stream:
-        lines.put(line)
+    with stream:
+        for line in stream:
+            lines.put(line)
     lines.put(None)
-
-
-def _next(lines: queue.Queue[str | None], deadline: float) -> str | None:
-    try:
-        return lines.get(timeout=max(0.0, deadline - time.monotonic()))
-    except queue.Empty:
-        return None
 
 
 def _runs() -> list[tuple[list[str], dict[str, str]]]:

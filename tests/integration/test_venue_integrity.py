@@ -2,7 +2,8 @@
 
 Each test replays a session (or a variant of one, tests/integration/capture_variants.py)
 through `trademesh venue <name> --replay` and checks what a gRPC subscriber and Admin see
-against what the capture itself says, computed here with Decimal:
+against what the capture itself says, computed here with Decimal (a test that only reads a
+whole session as recorded reads its shared replay venue's, tests/integration/replay.py):
 - book checksums (OKX, Kraken): a lost update is caught, announced (RESYNC) and counted;
 - stream health: quiet streams leave the venue RUNNING, a stream that stops is STALE;
 - trades sent again by the venue go out once;
@@ -26,6 +27,7 @@ import pytest
 from tests.integration import capture_variants
 from tests.integration.replay import (
     Collected,
+    ReplaySessions,
     capture_files,
     collect,
     instruments,
@@ -40,6 +42,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier
 D = Decimal
 Book = tuple[dict[D, D], dict[D, D]]
 OKX = {"okx": ("OKX", "BTC/USDT"), "okx-swap": ("OKX_SWAP", "BTC/USDT:USDT")}
+# A faulted venue's streams watch again 50 ms after a failure, not the default 0.5 s: a stream
+# rebuilt after the fault (which the reading waits for) is back that much sooner.
+FAST_RETRY = "backoff_initial_s = 0.05\n"
 
 
 @contextlib.asynccontextmanager
@@ -149,7 +154,7 @@ async def test_okx_lost_update_on_its_own_session_resyncs_to_the_capture_book(
     """OKX numbers its books (prevSeqId): the lost update breaks the chain and forces a resync."""
     prefix, symbol = OKX[name]
     files = capture_files(prefix)
-    async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, name, files, faults=["gap@40"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
         )
@@ -166,7 +171,7 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
     """Without seqId/prevSeqId only the checksum tells: RESYNC, a counter, the capture's book."""
     prefix, symbol = OKX[name]
     files = capture_variants.without_book_sequence(capture_files(prefix), tmp_path / "session")
-    async with replayed(tmp_path, name, files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, name, files, faults=["gap@40"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
         )
@@ -182,7 +187,7 @@ async def test_okx_checksum_catches_a_lost_update_the_sequence_cannot_show(tmp_p
 
 async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path) -> None:
     files = capture_files("KRAKEN")
-    async with replayed(tmp_path, "kraken", files, faults=["gap@200"]) as venue:
+    async with replayed(tmp_path, "kraken", files, faults=["gap@200"], config=FAST_RETRY) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
             venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
@@ -196,7 +201,7 @@ async def test_kraken_lost_update_is_a_counted_checksum_mismatch(tmp_path: Path)
 async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mismatch(tmp_path: Path) -> None:
     """ccxt reports Binance's broken U/u chain as a ChecksumError; Binance sends no checksum."""
     files = capture_files("BINANCE_FUTURES")
-    async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"]) as venue:
+    async with replayed(tmp_path, "binanceusdm", files, faults=["gap@40"], config=FAST_RETRY) as venue:
         symbols = list((await instruments(venue.stubs())).values())
         collected = await collect(
             venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path, until=resynced
@@ -210,48 +215,56 @@ async def test_a_sequence_break_of_a_venue_without_checksums_is_no_checksum_mism
 # ---- 20. stream health
 
 
-async def test_quiet_streams_leave_the_venue_running(tmp_path: Path) -> None:
+async def test_quiet_streams_leave_the_venue_running(replay_sessions: ReplaySessions) -> None:
     """Deribit options: no trade in the whole session, and the venue is still RUNNING."""
-    async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
-        symbols = list((await instruments(venue.stubs())).values())
-        await collect(
-            venue.stubs(), symbols, [md.CHANNEL_TRADES, md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        answer = await status(venue)
-        trades = [s for s in answer.streams if s.channel == md.CHANNEL_TRADES]
-        assert trades and all(s.events_total == 0 for s in trades), "the session holds no trade"
-        assert {s.state for s in answer.streams} == {admin.STREAM_STATE_CONNECTED}
-        assert answer.state == admin.VENUE_STATE_RUNNING
+    shared = replay_sessions.get("deribit")
+    await shared.collected()  # the whole session played, to a subscriber of every stream
+    answer = await status(shared.venue)
+    trades = [s for s in answer.streams if s.channel == md.CHANNEL_TRADES]
+    assert trades and all(s.events_total == 0 for s in trades), "the session holds no trade"
+    assert {s.state for s in answer.streams} == {admin.STREAM_STATE_CONNECTED}
+    assert answer.state == admin.VENUE_STATE_RUNNING
 
 
 async def test_a_book_stream_that_stops_is_stale_and_its_subscribers_are_told(tmp_path: Path) -> None:
-    """OKX's books end 6 s into the 20 s session (paced) while trades go on.
+    """OKX's books end 9 s into the 20 s session while trades go on, played at twice the
+    recorded pace: books for 4.5 s, then trades alone for 5 s.
 
-    Both usually stay silent for under 3 s (the sampler sees a second at a time); with a factor
-    of 2 and a floor of 4 s, the book is stale some 6 s after its last update, trades never.
+    At that pace neither stays silent for a second (the session's longest silence is 1.9 s), so
+    the sampler, a second at a time, learns a usual silence of about 1 s for both; with a factor
+    of 1.5 and a floor of 2 s, the book is stale 2 to 3 s after its last update, trades never
+    (they would have to stay silent for 2 s, twice as long as they ever do).
     """
-    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 6.0)
-    config = "stale_floor_s = 4\nstale_factor = 2\n"
+    files = capture_variants.with_stream_stopping(capture_files("OKX"), tmp_path / "session", "books", 9.0)
+    config = "stale_floor_s = 2\nstale_factor = 1.5\n"
     symbol = "BTC/USDT"
-    async with replayed(tmp_path, "okx", files, paced=True, config=config) as venue:
+    async with replayed(tmp_path, "okx", files, speed=2.0, config=config) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_BOOK, md.CHANNEL_TRADES], quiet_s=3.0, played=venue.log_path
         )
-        gaps = [e.notice for e in collected.notices(md.NOTICE_KIND_GAP)]
+        notices = collected.notices(md.NOTICE_KIND_GAP)
+        gaps = [e.notice for e in notices]
         assert [(n.channel, n.reason.split(":")[0]) for n in gaps] == [(md.CHANNEL_BOOK, "stream stale")]
         assert gaps[0].since_ns > 0
-        trades_after = [e for e in collected.of(symbol, "trade") if e.ts_recv_ns > gaps[0].since_ns + 6e9]
-        assert trades_after, "trades went on after the book stopped"
+        after_notice = collected.events[collected.events.index(notices[0]) :]
+        assert [e for e in after_notice if e.symbol == symbol and e.HasField("trade")], (
+            "trades went on after the book was stale"
+        )
         answer = await status(venue)
         book = stream(answer, symbol, md.CHANNEL_BOOK)
         assert book.state == admin.STREAM_STATE_STALE and "no event for" in book.detail
         assert 0 < book.usual_silence_ms < 4000
         assert stream(answer, symbol, md.CHANNEL_TRADES).state == admin.STREAM_STATE_CONNECTED
         assert answer.state == admin.VENUE_STATE_DEGRADED
-        # A subscriber arriving now hears at once that the book is stale.
-        late = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=1.0)
+        # A subscriber arriving now hears at once that the book is stale: its first event.
+        late = await collect(venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=0.0, until=_heard)
         assert late.events[0].notice.kind == md.NOTICE_KIND_GAP
         assert late.events[0].notice.reason.startswith("stream stale")
+
+
+def _heard(collected: Collected) -> bool:
+    """For `collect(until=...)`: the subscriber has had its first event."""
+    return bool(collected.events)
 
 
 # ---- 21. trades sent again
@@ -261,7 +274,7 @@ async def test_the_latest_trade_pushed_again_on_resubscribing_goes_out_once(tmp_
     at, symbol = 80, "BTC/USDT"
     original = capture_files("OKX")
     files = capture_variants.with_repeated_trade(original, tmp_path / "session", at)
-    async with replayed(tmp_path, "okx", files, faults=[f"disconnect@{at}"]) as venue:
+    async with replayed(tmp_path, "okx", files, faults=[f"disconnect@{at}"], config=FAST_RETRY) as venue:
         collected = await collect(
             venue.stubs(), [symbol], [md.CHANNEL_TRADES], quiet_s=4.0, played=venue.log_path
         )
@@ -289,33 +302,31 @@ def first_book_events(collected: Collected) -> dict[str, md.MarketEvent]:
     return first
 
 
-async def test_an_early_subscriber_gets_the_venues_first_book_not_an_empty_one(tmp_path: Path) -> None:
+async def test_an_early_subscriber_gets_the_venues_first_book_not_an_empty_one(
+    replay_sessions: ReplaySessions,
+) -> None:
+    """The shared replay's subscriber is in before playback starts (tests/integration/replay.py)."""
     files = capture_files("OKX")
-    async with replayed(tmp_path, "okx", files) as venue:
-        collected = await collect(
-            venue.stubs(), ["BTC/USDT"], [md.CHANNEL_BOOK], quiet_s=4.0, played=venue.log_path
-        )
-        first = first_book_events(collected)["BTC/USDT"]
-        assert first.HasField("book_snapshot") and first.book_snapshot.sequence >= 1
-        snapshot = next(f for _, f in capture_variants.market_lines(files) if f.get("action") == "snapshot")
-        assert len(first.book_snapshot.bids) == len(snapshot["data"][0]["bids"])
-        assert len(collected.of("BTC/USDT", "book_snapshot")) == 1
+    collected = await replay_sessions.get("okx").collected()
+    first = first_book_events(collected)["BTC/USDT"]
+    assert first.HasField("book_snapshot") and first.book_snapshot.sequence >= 1
+    snapshot = next(f for _, f in capture_variants.market_lines(files) if f.get("action") == "snapshot")
+    assert len(first.book_snapshot.bids) == len(snapshot["data"][0]["bids"])
+    assert len(collected.of("BTC/USDT", "book_snapshot")) == 1
 
 
-async def test_an_empty_venue_book_comes_as_one_real_empty_snapshot(tmp_path: Path) -> None:
+async def test_an_empty_venue_book_comes_as_one_real_empty_snapshot(replay_sessions: ReplaySessions) -> None:
     """Deribit's ETH-27AUG21-4000-P has no order at all: its snapshot is empty, but it is the venue's."""
-    async with replayed(tmp_path, "deribit", capture_files("DERIBIT")) as venue:
-        symbols = list((await instruments(venue.stubs())).values())
-        collected = await collect(
-            venue.stubs(), symbols, [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        first = first_book_events(collected)
-        assert set(first) == set(symbols)
-        for symbol, event in first.items():
-            assert event.HasField("book_snapshot") and event.book_snapshot.sequence >= 1, symbol
-            assert len(collected.of(symbol, "book_snapshot")) == 1, symbol
-        empty = first["ETH/USD:ETH-210827-4000-P"].book_snapshot
-        assert not empty.bids and not empty.asks
+    shared = replay_sessions.get("deribit")
+    symbols = list((await instruments(shared.venue.stubs())).values())
+    collected = await shared.collected()
+    first = first_book_events(collected)
+    assert set(first) == set(symbols)
+    for symbol, event in first.items():
+        assert event.HasField("book_snapshot") and event.book_snapshot.sequence >= 1, symbol
+        assert len(collected.of(symbol, "book_snapshot")) == 1, symbol
+    empty = first["ETH/USD:ETH-210827-4000-P"].book_snapshot
+    assert not empty.bids and not empty.asks
 
 
 # ---- 23. books started from a depth-limited REST snapshot
@@ -353,23 +364,22 @@ def binance_reconstruction(files: Sequence[Path], native: str, depth: int = 1000
     return (bids, asks), floor, ceiling
 
 
-async def test_a_depth_limited_book_is_published_inside_its_known_range_without_holes(tmp_path: Path) -> None:
+async def test_a_depth_limited_book_is_published_inside_its_known_range_without_holes(
+    replay_sessions: ReplaySessions,
+) -> None:
     """SUSHIUSDT's snapshot holds 1,000 levels a side; diffs then reach beyond them."""
     files = capture_files("BINANCE_FUTURES")
     symbol, native = "SUSHI/USDT:USDT", "SUSHIUSDT"
     (venue_bids, venue_asks), floor, ceiling = binance_reconstruction(files, native)
     beyond = [p for p in venue_bids if p < floor] + [p for p in venue_asks if p > ceiling]
     assert beyond, "the session's diffs reach beyond the snapshot (what this test is about)"
-    async with replayed(tmp_path, "binanceusdm", files) as venue:
-        collected = await collect(
-            venue.stubs(), [symbol], [md.CHANNEL_BOOK], quiet_s=5.0, played=venue.log_path
-        )
-        bids, asks = collected.book(symbol)
-        assert min(bids) >= floor and max(asks) <= ceiling, "a level outside the snapshot's range"
-        # Inside the range it publishes, the book is the venue's exactly: no hole, no extra level.
-        assert bids == {p: q for p, q in venue_bids.items() if p >= min(bids)}
-        assert asks == {p: q for p, q in venue_asks.items() if p <= max(asks)}
-        assert len(bids) >= 900 and len(asks) >= 900
+    collected = await replay_sessions.get("binanceusdm").collected()
+    bids, asks = collected.book(symbol)
+    assert min(bids) >= floor and max(asks) <= ceiling, "a level outside the snapshot's range"
+    # Inside the range it publishes, the book is the venue's exactly: no hole, no extra level.
+    assert bids == {p: q for p, q in venue_bids.items() if p >= min(bids)}
+    assert asks == {p: q for p, q in venue_asks.items() if p <= max(asks)}
+    assert len(bids) >= 900 and len(asks) >= 900
 
 
 # ---- 24. Deribit's 0.0 best bid or ask
@@ -409,18 +419,16 @@ def plain(value: str | D) -> str:
     return "" if value == "" else format(D(value).normalize(), "f")
 
 
-async def test_a_zero_best_price_is_no_level(tmp_path: Path) -> None:
+async def test_a_zero_best_price_is_no_level(replay_sessions: ReplaySessions) -> None:
     files = capture_files("DERIBIT")
     expected = deribit_tickers(files)
     assert any(row[0] == "" for rows in expected.values() for row in rows), "the session has a 0.0 bid"
-    async with replayed(tmp_path, "deribit", files) as venue:
-        natives = await instruments(venue.stubs())
-        collected = await collect(
-            venue.stubs(), list(natives.values()), [md.CHANNEL_TICKERS], quiet_s=5.0, played=venue.log_path
-        )
-        for native, symbol in natives.items():
-            got = [
-                (plain(t.best_bid), plain(t.best_bid_size), plain(t.best_ask), plain(t.best_ask_size))
-                for t in (e.ticker for e in collected.of(symbol, "ticker"))
-            ]
-            assert got == expected[native], symbol
+    shared = replay_sessions.get("deribit")
+    natives = await instruments(shared.venue.stubs())
+    collected = await shared.collected()
+    for native, symbol in natives.items():
+        got = [
+            (plain(t.best_bid), plain(t.best_bid_size), plain(t.best_ask), plain(t.best_ask_size))
+            for t in (e.ticker for e in collected.of(symbol, "ticker"))
+        ]
+        assert got == expected[native], symbol

@@ -129,13 +129,24 @@ def has_credentials(spec: LiveSpec) -> bool:
 
 
 def create_exchange(
-    spec: LiveSpec, hooks: Hooks, sandbox: bool, replay_url: str | None, timeout_s: float = 10.0
+    spec: LiveSpec,
+    hooks: Hooks,
+    sandbox: bool,
+    replay_url: str | None,
+    timeout_s: float = 10.0,
+    throttled: bool = True,
 ) -> Any:
+    """`throttled`: ccxt paces its requests and subscriptions to keep within the venue's rate
+    limits (off only against the in-process replay stand-in, which has none)."""
     options: dict[str, Any] = dict(spec.options)
     # A failed snapshot fetch surfaces at once, so our loop backs off honouring Retry-After
     # (ccxt's own retries would hit a rate-limited venue again immediately).
     options["watchOrderBook"] = {"maxRetries": 1, **options.get("watchOrderBook", {})}
-    config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_s * 1000), "options": options}
+    config: dict[str, Any] = {
+        "enableRateLimit": throttled,
+        "timeout": int(timeout_s * 1000),
+        "options": options,
+    }
     for field, attribute in VENUE_CREDENTIALS.items():
         value = read_secret(venue_variable(spec.name, field))
         if value is not None:

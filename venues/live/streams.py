@@ -81,6 +81,9 @@ class StreamWatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None  # the ccxt connection of the latest watch call
         self._events_at_failure = 0  # the stream's event count at its last failed watch
+        # In the wait after a failed watch, before the next one: a replay's drain waits for it
+        # (venues.live.venue: what the stream's resubscription brings is the venue's work).
+        self.backing_off = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -114,6 +117,7 @@ class StreamWatcher:
     async def _run(self) -> None:
         _CURRENT.set(self)
         while True:
+            self.backing_off = False
             try:
                 await self._watch()
             except (ccxt.BadSymbol, ccxt.NotSupported) as exc:
@@ -152,6 +156,7 @@ class StreamWatcher:
 
     async def _retry(self, exc: BaseException) -> None:
         """Replace the failed state, then wait before watching again (yielding the loop)."""
+        self.backing_off = True
         self._forget(exc)
         await self._wait(self._delay())
 
@@ -176,6 +181,7 @@ class StreamWatcher:
                 del futures[message_hash]
 
     async def _rate_limited(self, exc: Exception) -> None:
+        self.backing_off = True
         self.stats.rate_limit_hits += 1
         self._forget(exc)
         delay = self._retry_after() or self._delay()
@@ -200,6 +206,7 @@ class StreamWatcher:
             self.book.resync(f"venue book out of sync ({type(exc).__name__}): rebuilt from a new snapshot")
 
     async def _disconnected(self, exc: Exception) -> None:
+        self.backing_off = True
         self._lost()
         self._forget(exc)
         delay = self._delay()

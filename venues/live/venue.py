@@ -108,8 +108,17 @@ class LiveVenue(Venue):
             self._on_watch,
             self._on_rest_book,
         )
+        # Against the in-process stand-in ccxt's pacing would only slow the replay (Binance's
+        # 1,000-level depth snapshots a second apart): it has no limits to keep to, and its
+        # `ratelimit` fault answers 429s where a test wants the venue's. A stand-in in another
+        # process (replay_url) gets the production connector, paced as it is live.
         self.exchange = create_exchange(
-            self.spec, hooks, self.config.sandbox, replay_url, self.config.request_timeout_s
+            self.spec,
+            hooks,
+            self.config.sandbox,
+            replay_url,
+            self.config.request_timeout_s,
+            throttled=self.replay is None,
         )
         try:
             await load_markets(self.exchange, self.name, self._backoff())
@@ -168,7 +177,27 @@ class LiveVenue(Venue):
             if (now := feed.fanout.total()) != seen:
                 seen, since = now, loop.time()
         self.replay.backlog = feed.fanout.max_depth
+        self.replay.settle = self._settle_replay
         self.replay.release()
+
+    async def _settle_replay(self) -> bool:
+        """The venue's own work on the frames its client has handled (the stand-in's drain waits
+        for it): its broken books' connections closed (to subscribe again), every stream whose
+        watch failed watching again, the events read dispatched now (not flush_ms later), and
+        every batch handed to its subscriber's stream. True when it waited for a connection or
+        a stream: their new subscriptions' answers are more frames to handle."""
+        assert self._feed is not None and self._feed.fanout is not None
+        waited = False
+        while self._restarting:
+            waited = True
+            await asyncio.wait(list(self._restarting.values()))
+        while any(w.backing_off for watchers in self._watchers.values() for w in watchers):
+            waited = True
+            await asyncio.sleep(0.005)
+        self._flush()
+        while self._feed.fanout.max_depth() > 0:  # noqa: ASYNC110 (polls the subscribers' queues)
+            await asyncio.sleep(0.005)
+        return waited
 
     async def stop(self) -> None:
         if self._private is not None:

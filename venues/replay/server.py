@@ -10,12 +10,14 @@ arrives, so that subscriber sees the whole session) and the client's
 subscriptions have settled; it sends each
 captured market frame to the connections subscribed to its topic on its endpoint, in
 capture order, at full speed (yielding between frames, and waiting while a subscriber of
-the venue is far behind, so nothing is lost downstream) or at the recorded pace, and
+the venue is far behind, so nothing is lost downstream) or at the recorded pace (or a
+multiple of it, ReplayOptions.speed), and
 applies the injected faults (see Fault). A subscription to a topic the capture holds
 under another name of the same stream (ReplayAdapter.stream_of) joins the captured one.
 When a client connection closes mid-replay, playback waits until its topics are
 subscribed again. Every frame is tallied (venues.replay.tally) and the replay ends with
-its summary line.
+its summary line; then, once the venue has handled every frame it was sent (ReplayServer's
+drain), with the DRAINED line.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +39,7 @@ from core.foundations.errors import InvalidArgument
 from venues.replay.adapter import MarketFrame, MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.tally import Drop
 
-__all__ = ["Fault", "FaultKind", "ReplayOptions", "ReplayServer", "parse_fault"]
+__all__ = ["DRAINED", "Fault", "FaultKind", "ReplayOptions", "ReplayServer", "parse_fault"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,14 @@ _READY_WAIT_S = 10.0
 _RECONNECT_WAIT_S = 30.0
 # Before a forced disconnect, how long the frames already played may take to be written.
 _DRAIN_S = 5.0
+# After playback, the longest wait for the venue to have handled every frame (ReplayServer._drain).
+_HANDLED_WAIT_S = 30.0
+# The line logged once it has: what a reader of the venue's log may wait for.
+DRAINED = "replay drained: the venue has handled every frame it was sent"
+
+
+async def _nothing() -> bool:
+    return False
 
 
 class FaultKind(enum.Enum):
@@ -101,7 +113,13 @@ def parse_fault(text: str) -> Fault:
 class ReplayOptions:
     files: tuple[Path, ...]
     paced: bool = False
+    # When paced: times the recorded pace (2.0 plays a 20 s session in 10 s, its silences halved).
+    speed: float = 1.0
     faults: tuple[Fault, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.speed < math.inf:  # NaN too
+            raise InvalidArgument.field("replay-speed", f"must be a finite number above 0, got {self.speed}")
 
 
 class _Delivery:
@@ -133,6 +151,7 @@ class _Connection:
         endpoint: str | None,
         resolve: Callable[[_Connection, str], str],
         on_subscribe: Callable[[], None],
+        on_enqueue: Callable[[], None],
     ) -> None:
         self.ws = ws
         self.path = path
@@ -141,8 +160,11 @@ class _Connection:
         self.asked: dict[str, str] = {}  # captured topic -> the name the client subscribed it under
         self._resolve = resolve
         self._on_subscribe = on_subscribe
+        self._on_enqueue = on_enqueue
         self._outgoing: asyncio.Queue[tuple[str, _Delivery | None]] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write(), name=f"replay-ws-{path}")
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}  # pings sent, by payload, until answered
+        self._pings = itertools.count()
 
     def subscribe(self, topic: str) -> str:
         joined = self._resolve(self, topic)
@@ -161,6 +183,7 @@ class _Connection:
         if delivery is not None:
             delivery.pending += 1
         self._outgoing.put_nowait((text, delivery))
+        self._on_enqueue()
 
     async def catch_up(self) -> None:
         """Wait until what is queued has been written: the replay's position is what the client
@@ -168,7 +191,34 @@ class _Connection:
         if self._outgoing.qsize() > 0:
             await self._outgoing.join()
 
+    async def handled(self, timeout_s: float) -> bool:
+        """Wait until the client has handled every frame queued to it so far: they are written,
+        then a ping after them is answered (a client handles its connection's frames in order:
+        ccxt answers a ping from its receive loop). False if no answer came in time."""
+        await self.catch_up()
+        if self.ws.closed:
+            return True  # nothing more reaches it
+        payload = f"drain-{next(self._pings)}".encode()
+        answered = self._pongs[payload] = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.ping(payload)
+            await asyncio.wait_for(answered, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._pongs.pop(payload, None)
+        return True
+
+    def ponged(self, payload: bytes) -> None:
+        answered = self._pongs.get(payload)
+        if answered is not None and not answered.done():
+            answered.set_result(None)
+
     async def close(self) -> None:
+        for answered in self._pongs.values():  # a closed connection has nothing left to handle
+            if not answered.done():
+                answered.set_result(None)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -223,6 +273,12 @@ class ReplayServer:
         self._released = asyncio.Event()
         # The venue's longest subscriber queue (set by the venue); full speed waits on it.
         self.backlog: Callable[[], int] = lambda: 0
+        # The venue's own work on the frames its client has handled (set by the venue): the drain
+        # waits for it (its resubscriptions, the events it has yet to hand its subscribers); True
+        # when it waited for one, whose answer is news.
+        self.settle: Callable[[], Awaitable[bool]] = _nothing
+        self._enqueued = 0  # frames queued to any connection, ever (the drain's measure of news)
+        self._drained = False  # the drain is over (done or given up)
 
     # ---- lifecycle
 
@@ -292,12 +348,13 @@ class ReplayServer:
         return web.Response(status=answer.status, text=answer.body, headers=headers)
 
     async def _websocket(self, request: web.Request, path: str) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        # Pings answered here, pongs read here: the drain's pings (ReplayServer._drain).
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         query = request.query_string
         full_path = f"{path}?{query}" if query else path
         endpoint = self.adapter.endpoint(full_path)
-        connection = _Connection(ws, full_path, endpoint, self._resolve, self._on_subscribe)
+        connection = _Connection(ws, full_path, endpoint, self._resolve, self._on_subscribe, self._on_enqueue)
         self._connections.append(connection)
         try:
             for text in self.adapter.on_connect(connection):
@@ -306,6 +363,11 @@ class ReplayServer:
                 if message.type is WSMsgType.TEXT:
                     for reply in self.adapter.on_client_message(connection, message.data):
                         connection.enqueue(reply)
+                elif message.type is WSMsgType.PING:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await ws.pong(message.data)
+                elif message.type is WSMsgType.PONG:
+                    connection.ponged(bytes(message.data))
         finally:
             self._lost(connection)
             await connection.close()
@@ -314,6 +376,9 @@ class ReplayServer:
     def _on_subscribe(self) -> None:
         self._last_subscribe = asyncio.get_running_loop().time()
         self._subscribed.set()
+
+    def _on_enqueue(self) -> None:
+        self._enqueued += 1
 
     def _resolve(self, connection: _Connection, topic: str) -> str:
         """The captured topic a subscription joins: itself when captured on the connection's
@@ -346,7 +411,9 @@ class ReplayServer:
             return  # already handled (a fault closed it)
         self._connections.remove(connection)
         lost = {topic for topic in connection.topics if topic in self._captured}
-        if self._playing and not self.exhausted and not self._stopping and lost:
+        # Played out, it still waits for them (the drain): a client resubscribing (a resync) gets
+        # its snapshot then, which the venue must handle too.
+        if self._playing and not self._drained and not self._stopping and lost:
             if not self._waiting_for:
                 log.info("replay: a client connection closed; playback waits for it to subscribe again")
             self._waiting_for |= lost
@@ -405,7 +472,8 @@ class ReplayServer:
                 if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
                     await self._inject(fault, book_faults)
             if self.options.paced:
-                await asyncio.sleep(max(0.0, (market.frame.ts - first_ts) - (loop.time() - started)))
+                due = (market.frame.ts - first_ts) / self.options.speed
+                await asyncio.sleep(max(0.0, due - (loop.time() - started)))
             while self.backlog() > _BACKLOG_LIMIT:  # noqa: ASYNC110 (polls the venue's queues)
                 await asyncio.sleep(0.005)
             if self._waiting_for:  # a client connection closed: nothing is played to nobody
@@ -421,6 +489,37 @@ class ReplayServer:
         self.exhausted = True
         self._report_unsubscribed()
         log.info("%s", self.tally.summary())
+        drained = await self._drain()
+        self._drained = True
+        if drained:
+            log.info("%s", DRAINED)
+        else:
+            log.warning("replay: the venue had not handled every frame within %.0f s", _HANDLED_WAIT_S)
+
+    async def _drain(self) -> bool:
+        """After the last frame: wait until the venue has handled every frame sent to it, and is
+        done with them. Each round waits for every connection's client to handle what it was
+        sent (a ping answered), then for the venue's own work on it (settle: a stream watched
+        again, its events handed to its subscribers), and for any connection the client closed
+        (a resync) to be subscribed again; done when a round had no news: nothing sent, no
+        stream watched again (a subscription it sends reaches us before the next round's ping
+        is answered, and its answer is counted as sent)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _HANDLED_WAIT_S
+        while loop.time() < deadline:
+            sent = self._enqueued
+            for connection in list(self._connections):
+                if not await connection.handled(deadline - loop.time()):
+                    return False
+            try:
+                waited = await asyncio.wait_for(self.settle(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return False
+            if self._waiting_for:
+                await self._await_return()
+            elif not waited and self._enqueued == sent:
+                return True
+        return False
 
     def _play_frame(self, index: int, market: MarketFrame, faults: _BookFaults) -> None:
         """Send one market frame, or do to it the book fault waiting for it."""
