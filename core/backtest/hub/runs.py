@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.backtest.assemble import run_symbols
 from core.backtest.config import BacktestConfig, backtest_config, read_options
 from core.backtest.history_range import clip_to_history, iso_seconds
 from core.backtest.hub.convert import STATUS
@@ -90,8 +89,8 @@ class RunManager:
         # The options came over the API, not in a file of the caller's: no error names this one.
         config = backtest_config(read_options(path), {"database_url": self.database_url})
         self._check_room()
-        await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
-        config, notice = await clip_to_history(config, run_symbols(config))
+        symbols = await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
+        config, notice = await clip_to_history(config, symbols)
         identity = run_id(config)
         if identity in self.runs and self.runs[identity].progress.status not in _ENDED:
             raise FailedPrecondition(f"run {identity} (the same options) is running already")
@@ -211,11 +210,14 @@ class RunManager:
         )  # fmt: skip
 
 
-def _check_buildable(config: BacktestConfig) -> None:
-    """The checks the run would make at its start (symbols, files), made before it starts."""
-    from core.backtest.assemble import build
+def _check_buildable(config: BacktestConfig) -> list[str]:
+    """The checks the run would make at its start (symbols, files), made before it starts; the
+    symbols it reads. The engine is imported here, at the first start, not at the hub's: a hub
+    serves its runs' results and refusals without it."""
+    from core.backtest.assemble import build, run_symbols
 
     build(config)
+    return run_symbols(config)
 
 
 async def _lines(stream: asyncio.StreamReader, take: Callable[[str], object]) -> None:
