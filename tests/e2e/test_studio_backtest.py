@@ -34,11 +34,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 STRATEGY = "trend"
 SYMBOL = "BTC/USDT"  # the first of trend's symbols, the one the trades chart opens on
-# The runs start once the recorder has written 90 s; a run covers the last minute: 60 one-second
-# samples of its curve, and every figure the page shows of a run (a run's cost was its events:
-# 3 minutes of the sim's market were 50,000 of them, for the same figures).
-HISTORY_S = 90
+# The runs start once the recorder has written a minute; a run covers the last minute: 60
+# one-second samples of its curve, and every figure the page shows of a run (a run's cost was its
+# events: 3 minutes of the sim's market were 50,000 of them, for the same figures).
 RANGE_S = 60
+HISTORY_S = RANGE_S
 # A run to cancel covers the last 3 minutes: it is still going when Cancel is clicked.
 CANCELLED_RANGE_S = 180
 # A run of a few minutes of the sim's market: the child process's start, then seconds.
