@@ -6,20 +6,16 @@ the curve's samples), not with the data."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two processes, about 15 s
+from tests.forked_services import run_command
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a process and its two forks, about 10 s
 
 
 def peak_kib(*bars: int) -> list[tuple[int, int, int]]:
     """Per count of bars, its run's peak RSS before and after it ran, and its events."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.backtest_rss", *map(str, bars)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    done = run_command([str(count) for count in bars], timeout_s=600, module="tests.integration.backtest_rss")
     assert done.returncode == 0, done.stderr
     runs = [tuple(map(int, line.split())) for line in done.stdout.splitlines()]
     assert len(runs) == len(bars), done.stdout
