@@ -27,6 +27,7 @@ from pathlib import Path
 
 from core.backtest.config import BacktestConfig, backtest_config, read_options
 from core.backtest.history_range import clip_to_history, iso_seconds
+from core.backtest.hub.child import Child, start_child
 from core.backtest.hub.convert import STATUS
 from core.backtest.store import BacktestStore, RunLease
 from core.backtest.summary import config_view, run_id
@@ -46,7 +47,7 @@ _ENDED = frozenset({bt.RUN_STATUS_DONE, bt.RUN_STATUS_FAILED, bt.RUN_STATUS_CANC
 @dataclass
 class Run:
     run_id: str
-    process: asyncio.subprocess.Process
+    process: Child
     progress: bt.Progress
     lease: RunLease
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -117,19 +118,16 @@ class RunManager:
         if len(self.active()) >= self.max_runs:
             raise ResourceExhausted(f"{self.max_runs} run(s) going on: wait for one to end, or cancel it")
 
-    async def _spawn(
-        self, identity: str, config: BacktestConfig, path: Path, cut: bool
-    ) -> asyncio.subprocess.Process:
+    async def _spawn(self, identity: str, config: BacktestConfig, path: Path, cut: bool) -> Child:
         # Recorded now (the child records it again at its start): a run that ends before its
         # child stored anything is still listed, with how it ended.
         await self.store.start(identity, config_view(config), config.start_ns, config.end_ns)
         # A cut range is on whole seconds: exact as ISO text, and the child's own cut keeps it.
         span = ["--from", iso_seconds(config.start_ns), "--to", iso_seconds(config.end_ns)] if cut else []
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, DATABASE_URL: self.database_url},
-        )  # fmt: skip
+        return await start_child(
+            [sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json"],
+            {**os.environ, DATABASE_URL: self.database_url},
+        )
 
     async def cancel(self, identity: str) -> bool:
         run = self.runs.get(identity)
@@ -175,7 +173,6 @@ class RunManager:
             await run.lease.release()
 
     async def _follow_process(self, run: Run) -> None:
-        assert run.process.stdout is not None and run.process.stderr is not None
         errors = asyncio.create_task(_lines(run.process.stderr, run.stderr.append))
         await _lines(run.process.stdout, lambda line: _progress(run, line))
         code = await run.process.wait()
