@@ -78,11 +78,13 @@ def run_flags(args: argparse.Namespace, names: tuple[tuple[str, str], ...] = RUN
 def _backtest(args: argparse.Namespace) -> None:
     import asyncio
 
-    from core.backtest.assemble import build
     from core.backtest.config import load_backtest_config
-    from core.backtest.progress import JsonProgress, ProgressBar
 
     config = load_backtest_config(args.config, _flags(args))
+    # The engine once the options read well: a mistyped one is said without importing it.
+    from core.backtest.assemble import build
+    from core.backtest.progress import JsonProgress, ProgressBar
+
     backtest = build(config)  # every option checked before the run starts
     if config.database_url:
         clipped = asyncio.run(clipped_to_history(config))

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.backtest.metrics import TOTAL, drawdowns
-from core.backtest.outcome import Outcome
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
 from core.foundations.model import Execution
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
+
+if TYPE_CHECKING:  # the run's engine: the store reads runs back without it
+    from core.backtest.outcome import Outcome
 
 __all__ = [
     "COLUMNS",

@@ -28,18 +28,20 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
 from core.backtest.metrics import TOTAL
-from core.backtest.outcome import Outcome
 from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
 from core.backtest.rows import COLUMNS, children, fill_of, metrics_of, point_of, trip_of
 from core.backtest.schema import migrate
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
 from core.foundations.redact import redact_url
+
+if TYPE_CHECKING:  # the run's engine: the hub reads and lists runs without it
+    from core.backtest.outcome import Outcome
 
 __all__ = ["ENDED", "BacktestStore", "RunLease", "RunResult", "RunSummary"]
 

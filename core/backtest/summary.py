@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.backtest.config import BacktestConfig
-from core.backtest.outcome import Outcome
-from core.backtest.report import write_report
+
+if TYPE_CHECKING:  # the engine's: the hub names its runs (run_id) without importing it
+    from core.backtest.outcome import Outcome
 
 __all__ = ["config_view", "run_id", "summary", "write"]
 
@@ -47,6 +49,9 @@ def summary(done: Outcome) -> list[str]:
 
 
 def write(done: Outcome, config: BacktestConfig, directory: Path) -> Path:
+    # matplotlib (0.4 CPU s to import) only for a run asked for its report: not the hub's runs.
+    from core.backtest.report import write_report
+
     directory.mkdir(parents=True, exist_ok=True)
     identity = run_id(config)
     report = done.report(identity, f"backtest {identity}", config_view(config))

@@ -34,9 +34,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 STRATEGY = "trend"
 SYMBOL = "BTC/USDT"  # the first of trend's symbols, the one the trades chart opens on
-# The history a run covers: at most the last 3 minutes, at least the recorder's first 90 s.
-HISTORY_S = 90
-RANGE_S = 180
+# The runs start once the recorder has written a minute; a run covers the last minute: 60
+# one-second samples of its curve, and every figure the page shows of a run (a run's cost was its
+# events: 3 minutes of the sim's market were 50,000 of them, for the same figures).
+RANGE_S = 60
+HISTORY_S = RANGE_S
+# A run to cancel covers the last 3 minutes: it is still going when Cancel is clicked.
+CANCELLED_RANGE_S = 180
 # A run of a few minutes of the sim's market: the child process's start, then seconds.
 RUN_S = 180
 # What the page saw of #backtest-progress: each change of its run, status and fraction.
@@ -105,12 +109,12 @@ def utc_input(seconds: int) -> str:
     return value.removesuffix(":00") if seconds % 60 == 0 else value
 
 
-async def run_range(mesh: StudioMesh) -> tuple[int, int]:
-    """The last minutes of recorded history, s: from the later of the first recorded trade and
-    RANGE_S ago, to now."""
+async def run_range(mesh: StudioMesh, span_s: int = RANGE_S) -> tuple[int, int]:
+    """The last `span_s` of recorded history, s: from the later of the first recorded trade and
+    `span_s` ago, to now."""
     first, _ = await recorded_span(mesh.database_url)
     now = int(time.time())
-    return max(first // 1_000_000_000 + 1, now - RANGE_S), now
+    return max(first // 1_000_000_000 + 1, now - span_s), now
 
 
 async def open_backtest(page: Page) -> None:
@@ -336,7 +340,7 @@ async def test_a_running_run_is_cancelled_from_its_progress(
 ) -> None:
     await log_in(page, mesh, api_key)
     await open_backtest(page)
-    start_s, end_s = await run_range(mesh)
+    start_s, end_s = await run_range(mesh, CANCELLED_RANGE_S)
     # A latency of its own: a run of its own (not one of the tests before, done already).
     await fill_form(page, start_s, end_s, "77")
     await page.click("#backtest-run")

@@ -57,12 +57,17 @@ def database_url() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def new_database(database_url: str, prefix: str, keep: bool = False) -> AsyncIterator[str]:
-    """The URL of a new, empty database named <prefix>_<random>, dropped on exit unless `keep`."""
+async def new_database(
+    database_url: str, prefix: str, keep: bool = False, copy_of: str | None = None
+) -> AsyncIterator[str]:
+    """The URL of a new, empty database named <prefix>_<random>, dropped on exit unless `keep`;
+    with `copy_of` (the URL of a database no one is connected to), a copy of that one: its
+    tables and rows for a tenth of a second, where writing them again took seconds."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = "" if copy_of is None else f" TEMPLATE {urllib.parse.urlsplit(copy_of).path.lstrip('/')}"
     admin = await asyncpg.connect(database_url)
     try:
-        await admin.execute(f"CREATE DATABASE {name}")
+        await admin.execute(f"CREATE DATABASE {name}{template}")
     finally:
         await admin.close()
     try:

@@ -6,12 +6,13 @@ worker's error comes back as it was raised, walk-forward folds give their result
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,10 @@ from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool
 from tests.advisor_support import FEE_FREE
 from tests.forked_services import run_command
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, new_database
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url"]  # the fixture, for pytest
 
 TREND = Path("core/detector/strategies/trend.toml")
 SPEC = Walk(steps=480, volatility=0.001)
@@ -69,11 +70,24 @@ def serial(sweep: Sweep) -> list[TrialResult]:
     return [run_trial(t) for t in sweep.trials(SPEC.start_ns, END_NS)]
 
 
+# One pool and one cluster for the module, as a walk-forward keeps its runner across batches:
+# each worker's start (imports, the advisor's model) is paid once, not per test.
 @pytest.fixture(scope="module")
-def local(sweep: Sweep) -> list[TrialResult]:
-    seen: list[TrialResult] = []
+def local_runner() -> Iterator[LocalRunner]:
     with LocalRunner(workers=2) as runner:
-        results = runner.run(sweep.trials(SPEC.start_ns, END_NS), seen.append)
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def dask_runner() -> Iterator[DaskRunner]:
+    with DaskRunner(workers=2) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def local(sweep: Sweep, local_runner: LocalRunner) -> list[TrialResult]:
+    seen: list[TrialResult] = []
+    results = local_runner.run(sweep.trials(SPEC.start_ns, END_NS), seen.append)
     assert sorted(r.index for r in seen) == [0, 1, 2, 3]  # each result reported as it came
     return results
 
@@ -92,27 +106,30 @@ def test_the_local_runner_gives_exactly_the_serial_results(
 
 
 def test_a_dask_local_cluster_gives_exactly_the_local_runners_results(
-    sweep: Sweep, local: list[TrialResult]
+    sweep: Sweep, local: list[TrialResult], dask_runner: DaskRunner
 ) -> None:
-    with DaskRunner(workers=2) as runner:
-        assert runner.run(sweep.trials(SPEC.start_ns, END_NS)) == local
-        assert ranked(local, "sharpe") == run_sweep(sweep, runner)
+    assert dask_runner.run(sweep.trials(SPEC.start_ns, END_NS)) == local
+    assert ranked(local, "sharpe") == run_sweep(sweep, dask_runner)
 
 
-@pytest.mark.parametrize("runner", [LocalRunner(workers=1), DaskRunner(workers=1)], ids=["local", "dask"])
-def test_a_workers_error_comes_back_as_it_was_raised(sweep: Sweep, runner: LocalRunner | DaskRunner) -> None:
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_workers_error_comes_back_as_it_was_raised(
+    sweep: Sweep, engine: str, request: pytest.FixtureRequest
+) -> None:
+    runner: LocalRunner | DaskRunner = request.getfixturevalue(f"{engine}_runner")
     (good, *_) = sweep.trials(SPEC.start_ns, END_NS)
     strategy = good.strategies[0]
     broken = dataclasses.replace(strategy, symbols=("DOGE/USDT",))  # no instrument of the venue
     bad = dataclasses.replace(good, index=1, point=Point((("fast.period", 4),)), strategies=(broken,))
-    with runner, pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         runner.run([bad])
     assert caught.value.violations[0].field == "symbols" and "DOGE/USDT" in str(caught.value)
 
 
-def test_walk_forward_gives_each_folds_best_point_in_and_out_of_sample(sweep: Sweep) -> None:
-    with LocalRunner(workers=2) as runner:
-        done = walk_forward(sweep, runner, 2)
+def test_walk_forward_gives_each_folds_best_point_in_and_out_of_sample(
+    sweep: Sweep, local_runner: LocalRunner
+) -> None:
+    done = walk_forward(sweep, local_runner, 2)
     assert [f.fold.index for f in done] == [0, 1]
     assert done[0].fold.test_end_ns == done[1].fold.test_start_ns and done[1].fold.test_end_ns == END_NS
     for fold in done:
@@ -179,15 +196,20 @@ def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
 
 
+@pytest.fixture(scope="module")
+async def recorded(database_url: str) -> AsyncIterator[str]:
+    """A database holding RECORDED as the real recorder wrote it: the sweeps over it only read."""
+    async with new_database(database_url, "sweep") as url:
+        await record(url)
+        yield url
+
+
 @pytest.mark.slow  # PostgreSQL
-async def test_a_sweep_over_recorded_history_on_a_dask_cluster_is_the_walks_in_memory(
-    fresh_database: str,
-) -> None:
-    await record(fresh_database)
+async def test_a_sweep_over_recorded_history_on_a_dask_cluster_is_the_walks_in_memory(recorded: str) -> None:
     end = RECORDED.start_ns + RECORDED.steps * RECORDED.step_ns
     done = sweep_command(
         "--from", iso(RECORDED.start_ns), "--to", iso(end), "--engine", "dask", "--workers", "2",
-        "--database-url", fresh_database, "--timeframe", "1s", "--advisor-config", str(FEE_FREE),
+        "--database-url", recorded, "--timeframe", "1s", "--advisor-config", str(FEE_FREE),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     config = BacktestConfig(
@@ -201,15 +223,19 @@ async def test_a_sweep_over_recorded_history_on_a_dask_cluster_is_the_walks_in_m
 
 
 @pytest.mark.slow  # PostgreSQL
-async def test_a_sweep_over_decades_runs_the_recorded_minutes_and_says_so(fresh_database: str) -> None:
+async def test_a_sweep_over_decades_runs_the_recorded_minutes_and_says_so(recorded: str) -> None:
     """Issue 37, item 22: a range is cut to the recorded history (a century of clock ticks
     otherwise), and the sweep over it is the sweep over the history's own range."""
-    await record(fresh_database)
     end = RECORDED.start_ns + RECORDED.steps * RECORDED.step_ns
-    exact = sweep_command(
-        "--from", iso(RECORDED.start_ns), "--to", iso(end), "--database-url", fresh_database
+    # The two commands at once: neither needs the other.
+    exact, decades = await asyncio.gather(
+        asyncio.to_thread(
+            sweep_command, "--from", iso(RECORDED.start_ns), "--to", iso(end), "--database-url", recorded
+        ),
+        asyncio.to_thread(
+            sweep_command, "--from", "2020-01-01", "--to", "2070-01-01", "--database-url", recorded
+        ),
     )
-    decades = sweep_command("--from", "2020-01-01", "--to", "2070-01-01", "--database-url", fresh_database)
     assert exact.returncode == 0 and decades.returncode == 0, exact.stderr + decades.stderr
     assert decades.stdout == exact.stdout
     assert "cut to the recorded history" in decades.stderr and "cut to" not in exact.stderr

@@ -4,6 +4,8 @@ started for a trade key, followed to its end, its results read)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,15 +49,21 @@ async def mesh(
 ) -> AsyncIterator[Mesh]:
     directory = tmp_path_factory.mktemp("backtester-gw")
     async with new_database(database_url, "backtestgw") as database:
-        await record(database)  # twenty minutes of the sim's walk, through the real recorder
         processes = Processes(directory, database)
         try:
-            gateway = processes.gateway()
-            hub = processes.mesh_service(
-                gateway, "backtester", "--database-url", database, redis_url=redis_url
+            # The history, the processes and the keys at once: none needs another to start (the
+            # gateway reads keys made after its start within seconds; _reachable waits for them).
+            recorded = asyncio.create_task(record(database))  # twenty minutes of the sim's walk
+            keys = asyncio.gather(
+                create_key(database, "bt-reader", ["read"]),
+                create_key(database, "bt-trader", ["read", "trade"]),
             )
-            reader = await create_key(database, "bt-reader", ["read"])
-            trader = await create_key(database, "bt-trader", ["read", "trade"])
+            gateway = await asyncio.to_thread(processes.gateway)
+            hub = await asyncio.to_thread(
+                processes.mesh_service, gateway, "backtester", "--database-url", database, redis_url=redis_url
+            )
+            reader, trader = await keys
+            await recorded
             mesh = Mesh(processes, gateway, hub, reader, trader)
             await until(lambda: _reachable(mesh), 60, interval_s=0.5, what="the hub through the gateway")
             yield mesh
@@ -100,9 +108,16 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
 
 
-async def _call(mesh: Mesh, key: str, name: str, arguments: dict[str, Any]) -> Any:
+@contextlib.asynccontextmanager
+async def _session(mesh: Mesh, key: str) -> AsyncIterator[Client]:
+    """An MCP session with the gateway, as the key's agent."""
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
     async with http, Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client:
+        yield client
+
+
+async def _call(mesh: Mesh, key: str, name: str, arguments: dict[str, Any]) -> Any:
+    async with _session(mesh, key) as client:
         return await client.call_tool(name, arguments)
 
 
@@ -120,12 +135,14 @@ async def test_an_agent_with_a_trade_key_runs_a_backtest_and_reads_its_results(m
     assert not started.is_error, started.content
     run_id = (started.structured_content or {})["run_id"]
 
-    async def ended() -> dict[str, Any] | None:
-        progress = await _call(mesh, mesh.reader, "backtest_progress", {"run_id": run_id})
-        answer: dict[str, Any] = progress.structured_content or {}
-        return answer if answer.get("status") in ("done", "failed", "cancelled") else None
+    async with _session(mesh, mesh.reader) as agent:  # one session polling, as an agent would
 
-    final = await until(ended, 180, interval_s=1.0, what="the run's end")
+        async def ended() -> dict[str, Any] | None:
+            progress = await agent.call_tool("backtest_progress", {"run_id": run_id})
+            answer: dict[str, Any] = progress.structured_content or {}
+            return answer if answer.get("status") in ("done", "failed", "cancelled") else None
+
+        final = await until(ended, 180, interval_s=0.25, what="the run's end")
     assert final["status"] == "done", final
     result = await _call(mesh, mesh.reader, "backtest_result", {"run_id": run_id, "curve_points": 10})
     answer = result.structured_content or {}
@@ -138,8 +155,7 @@ async def test_an_agent_with_a_trade_key_runs_a_backtest_and_reads_its_results(m
 
 
 async def test_backtest_start_offers_the_latencies_and_refuses_another(mesh: Mesh) -> None:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.trader}"}, timeout=60)
-    async with http, Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client:
+    async with _session(mesh, mesh.trader) as client:
         listed = await client.list_tools()
     start = next(tool for tool in listed.tools if tool.name == "backtest_start")
     latency = start.input_schema["properties"]["latency"]

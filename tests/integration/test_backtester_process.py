@@ -17,29 +17,58 @@ import pytest
 from core.foundations.env import DATABASE_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.status import bad_request_violations
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from tests.integration.test_backtest_cli import SPEC, record
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url"]  # the fixture, for pytest
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
 RUN_S = 180
 
 
+@pytest.fixture(scope="module")
+async def history(database_url: str) -> AsyncIterator[str]:
+    """The walk as the real recorder wrote it (its tables made, then the events), once: each
+    test's database is a copy, made in a tenth of a second where writing it took seconds."""
+    async with new_database(database_url, "bthistory") as url:
+        await record(url)
+        yield url
+
+
 @pytest.fixture
-async def hub(fresh_database: str, tmp_path: Path) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
-    async with _hub_stub(fresh_database, tmp_path) as stub:
+async def database(database_url: str, history: str) -> AsyncIterator[str]:
+    """This test's own database holding the history: no other test's runs in it."""
+    async with new_database(database_url, "rec", copy_of=history) as url:
+        yield url
+
+
+@pytest.fixture
+async def hub(database: str, tmp_path: Path) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
+    """A hub of this test's own, for a test that starts runs."""
+    async with _hub_stub(database, tmp_path) as stub:
+        yield stub
+
+
+@pytest.fixture(scope="module")
+async def refusing_hub(
+    database_url: str, history: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
+    """One hub for the tests that start no run (refused options, reads): what each asks of it
+    leaves it as it was, so they share its start. A run it did start would be a failing test's."""
+    async with (
+        new_database(database_url, "rec", copy_of=history) as url,
+        _hub_stub(url, tmp_path_factory.mktemp("refusing-hub")) as stub,
+    ):
         yield stub
 
 
 @contextlib.asynccontextmanager
 async def _hub_stub(database: str, directory: Path, *args: str) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
-    await record(database)
     with (directory / "backtester.log").open("w") as log:
         process: ServiceProcess = start_service(
             ["backtester", "--port", "0", "--metrics-port", "-1", *args],
@@ -122,15 +151,13 @@ async def test_starts_at_once_take_no_more_runs_than_the_hub_has_room_for(
     await hub.CancelBacktest(bt.CancelBacktestRequest(run_id=started[0].run_id), metadata=AUTH, timeout=10)
 
 
-async def test_a_run_started_again_beside_another_runs_its_own_options(
-    fresh_database: str, tmp_path: Path
-) -> None:
+async def test_a_run_started_again_beside_another_runs_its_own_options(database: str, tmp_path: Path) -> None:
     """A run's options went to a file numbered by the runs the hub knew: a run started again
     added none, so the next new run wrote over the file the run started again had not yet read,
     and its child ran the other's options (its own run left running in the store forever)."""
     short = {"end_ns": SPEC.start_ns + 120 * 1_000_000_000}
     first, second = options(**short), options(sample_s="30", **short)
-    async with _hub_stub(fresh_database, tmp_path, "--max-runs", "2") as stub:
+    async with _hub_stub(database, tmp_path, "--max-runs", "2") as stub:
         again = (
             await stub.StartBacktest(bt.StartBacktestRequest(options=first), metadata=AUTH, timeout=60)
         ).run_id
@@ -167,10 +194,10 @@ async def test_a_run_started_again_beside_another_runs_its_own_options(
     ],
 )
 async def test_bad_options_are_field_violations(
-    hub: bt_grpc.BacktestAsyncStub, changes: dict[str, object], field: str
+    refusing_hub: bt_grpc.BacktestAsyncStub, changes: dict[str, object], field: str
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await hub.StartBacktest(
+        await refusing_hub.StartBacktest(
             bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=60
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -179,9 +206,11 @@ async def test_bad_options_are_field_violations(
     assert not any("backtester-" in why or ".toml" in why for _, why in violations), violations
 
 
-async def test_an_unknown_run_is_not_found(hub: bt_grpc.BacktestAsyncStub) -> None:
+async def test_an_unknown_run_is_not_found(refusing_hub: bt_grpc.BacktestAsyncStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await hub.GetResult(bt.GetResultRequest(run_id="0" * 16), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        await refusing_hub.GetResult(
+            bt.GetResultRequest(run_id="0" * 16), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -208,11 +237,11 @@ async def test_a_range_past_the_recorded_history_is_cut_to_it_with_a_notice(
 
 
 async def test_a_range_the_recorded_history_holds_nothing_of_is_refused(
-    hub: bt_grpc.BacktestAsyncStub,
+    refusing_hub: bt_grpc.BacktestAsyncStub,
 ) -> None:
     later = options(start_ns=END_NS + 3600 * SECOND_NS, end_ns=END_NS + 7200 * SECOND_NS)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await hub.StartBacktest(bt.StartBacktestRequest(options=later), metadata=AUTH, timeout=60)
+        await refusing_hub.StartBacktest(bt.StartBacktestRequest(options=later), metadata=AUTH, timeout=60)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [(field, why)] = bad_request_violations(caught.value)
     assert field == "options.start_ns" and "holds no event" in why, why
@@ -232,14 +261,13 @@ def _children(pid: int) -> list[int]:
 
 
 async def test_a_second_hub_on_the_same_database_leaves_the_first_hubs_run_alone(
-    fresh_database: str, tmp_path: Path
+    database: str, tmp_path: Path
 ) -> None:
     """A hub starting marks failed the runs a stopped hub left running; a hub sharing the
     database marked the other hub's live run FAILED (issue 37, item 22). The first hub's run
     is held still (its child stopped) while the second hub starts: it stays running, then
     ends done."""
-    await record(fresh_database)
-    first = _hub(fresh_database, tmp_path / "first.log")
+    first = _hub(database, tmp_path / "first.log")
     second: ServiceProcess | None = None
     child: int | None = None
     try:
@@ -250,7 +278,7 @@ async def test_a_second_hub_on_the_same_database_leaves_the_first_hubs_run_alone
             )
             [child] = _children(first.process.pid)
             os.kill(child, signal.SIGSTOP)
-            second = _hub(fresh_database, tmp_path / "second.log")  # ready: its start-up is done
+            second = _hub(database, tmp_path / "second.log")  # ready: its start-up is done
             async with grpc.aio.insecure_channel(second.address) as other:
                 runs = await bt_grpc.BacktestStub(other).ListRuns(
                     bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S

@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.backtest.assemble import run_symbols
 from core.backtest.config import BacktestConfig, backtest_config, read_options
 from core.backtest.history_range import clip_to_history, iso_seconds
+from core.backtest.hub.child import Child, start_child
 from core.backtest.hub.convert import STATUS
 from core.backtest.store import BacktestStore, RunLease
 from core.backtest.summary import config_view, run_id
@@ -47,7 +47,7 @@ _ENDED = frozenset({bt.RUN_STATUS_DONE, bt.RUN_STATUS_FAILED, bt.RUN_STATUS_CANC
 @dataclass
 class Run:
     run_id: str
-    process: asyncio.subprocess.Process
+    process: Child
     progress: bt.Progress
     lease: RunLease
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,8 +90,8 @@ class RunManager:
         # The options came over the API, not in a file of the caller's: no error names this one.
         config = backtest_config(read_options(path), {"database_url": self.database_url})
         self._check_room()
-        await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
-        config, notice = await clip_to_history(config, run_symbols(config))
+        symbols = await asyncio.to_thread(_check_buildable, config)  # seconds (the model): not on the loop
+        config, notice = await clip_to_history(config, symbols)
         identity = run_id(config)
         if identity in self.runs and self.runs[identity].progress.status not in _ENDED:
             raise FailedPrecondition(f"run {identity} (the same options) is running already")
@@ -118,19 +118,16 @@ class RunManager:
         if len(self.active()) >= self.max_runs:
             raise ResourceExhausted(f"{self.max_runs} run(s) going on: wait for one to end, or cancel it")
 
-    async def _spawn(
-        self, identity: str, config: BacktestConfig, path: Path, cut: bool
-    ) -> asyncio.subprocess.Process:
+    async def _spawn(self, identity: str, config: BacktestConfig, path: Path, cut: bool) -> Child:
         # Recorded now (the child records it again at its start): a run that ends before its
         # child stored anything is still listed, with how it ended.
         await self.store.start(identity, config_view(config), config.start_ns, config.end_ns)
         # A cut range is on whole seconds: exact as ISO text, and the child's own cut keeps it.
         span = ["--from", iso_seconds(config.start_ns), "--to", iso_seconds(config.end_ns)] if cut else []
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, DATABASE_URL: self.database_url},
-        )  # fmt: skip
+        return await start_child(
+            [sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json"],
+            {**os.environ, DATABASE_URL: self.database_url},
+        )
 
     async def cancel(self, identity: str) -> bool:
         run = self.runs.get(identity)
@@ -176,7 +173,6 @@ class RunManager:
             await run.lease.release()
 
     async def _follow_process(self, run: Run) -> None:
-        assert run.process.stdout is not None and run.process.stderr is not None
         errors = asyncio.create_task(_lines(run.process.stderr, run.stderr.append))
         await _lines(run.process.stdout, lambda line: _progress(run, line))
         code = await run.process.wait()
@@ -211,11 +207,14 @@ class RunManager:
         )  # fmt: skip
 
 
-def _check_buildable(config: BacktestConfig) -> None:
-    """The checks the run would make at its start (symbols, files), made before it starts."""
-    from core.backtest.assemble import build
+def _check_buildable(config: BacktestConfig) -> list[str]:
+    """The checks the run would make at its start (symbols, files), made before it starts; the
+    symbols it reads. The engine is imported here, at the first start, not at the hub's: a hub
+    serves its runs' results and refusals without it."""
+    from core.backtest.assemble import build, run_symbols
 
     build(config)
+    return run_symbols(config)
 
 
 async def _lines(stream: asyncio.StreamReader, take: Callable[[str], object]) -> None:
