@@ -34,7 +34,8 @@ import _common as common
 from core.advisor.book_feed import TopHistory, TopKeeper
 from core.advisor.engine.context import BookTop
 from core.advisor.fills import RecentFills, _Venue, parse_fill
-from core.advisor.gather import ContextGatherer, GatherConfig
+from core.advisor.gather import ContextGatherer
+from core.advisor.gather_config import GatherConfig
 from core.tools.market import MarketTools
 from tests.unit.test_advisor_gather import BTC, MS, T0, Clock, Tools, _bar, _fill
 from trademesh.common.v1 import common_pb2 as common_pb

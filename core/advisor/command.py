@@ -169,7 +169,7 @@ def _llm(args: argparse.Namespace, deadline_ms: int) -> Any:
 
 def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
     from core.advisor.config import AdvisorServiceConfig, load_engine_config, with_overrides
-    from core.advisor.gather import GatherConfig
+    from core.advisor.gather_config import GatherConfig
     from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
 

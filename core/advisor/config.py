@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.advisor.engine.config import AdvisorConfig
-from core.advisor.gather import GatherConfig
+from core.advisor.gather_config import GatherConfig
 from core.advisor.llm.config import LlmConfig
 from core.foundations.config_file import read_toml
 from core.foundations.config_schema import load

@@ -65,6 +65,7 @@ from typing import Any, TypeVar
 from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.fills import RecentFills, moved
+from core.advisor.gather_config import GatherConfig
 from core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
 from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
 from core.foundations.errors import NotFound, TrademeshError, shown
@@ -80,27 +81,6 @@ T = TypeVar("T")
 _NS_PER_MS = 1_000_000
 _RECENT_SIGNALS = 20
 _MAX_GAPS = 100  # more open gaps than this in a window block the signal anyway
-
-
-@dataclass(frozen=True)
-class GatherConfig:
-    timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
-    bars: int = 60  # closed bars in the context
-    book_ms: int = 200
-    account_ms: int = 1000
-    signals_ms: int = 1000
-    gaps_ms: int = 1000
-    status_ms: int = 1000
-    instrument_ms: int = 60_000
-    idle_s: float = 300.0  # a market without a signal this long is no longer followed
-    # Markets followed at once beyond those kept (the active patches'): past it, the one without
-    # a signal for the longest is no longer followed (no stream of requests follows without bound).
-    most_markets: int = 64
-    # The world kept by event time, to decide a signal on the world as of its time: a
-    # signal older than this is decided on the latest (counted). 0: always on the latest (no
-    # book subscription, no fills read).
-    history_ms: int = 5000
-    window_s: float = 300.0  # reconnects and resyncs counted over this
 
 
 @dataclass

@@ -22,16 +22,12 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Pending
 from core.advisor.engine.synthesis import SynthesisSource
 from core.advisor.engine.telemetry import TelemetryKind
-from core.advisor.llm import (
-    DETERMINISTIC,
-    BreakerState,
-    LlmConfig,
-    LlmReply,
-    LlmTransport,
-    Secret,
-    ToolSpec,
-    TransportEventKind,
-)
+from core.advisor.llm.breaker import BreakerState
+from core.advisor.llm.config import LlmConfig, Secret
+from core.advisor.llm.events import TransportEventKind
+from core.advisor.llm.reply import LlmReply
+from core.advisor.llm.tools import ToolSpec
+from core.advisor.llm.transport import DETERMINISTIC, LlmTransport
 from core.advisor.synthesizer import Synthesizer
 from core.foundations.errors import InvalidArgument
 from core.tools.catalog import ToolCatalog

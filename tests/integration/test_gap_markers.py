@@ -14,7 +14,8 @@ import pytest
 from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.snapshot import snapshot
-from core.advisor.gather import ContextGatherer, GatherConfig
+from core.advisor.gather import ContextGatherer
+from core.advisor.gather_config import GatherConfig
 from core.foundations.env import TOKEN
 from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool

@@ -20,7 +20,8 @@ from prometheus_client import REGISTRY
 
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.fills import RecentFills
-from core.advisor.gather import ContextGatherer, GatherConfig
+from core.advisor.gather import ContextGatherer
+from core.advisor.gather_config import GatherConfig
 from core.foundations.bus.codec import FIELD, wrap_executions
 from core.foundations.errors import NotFound, Unavailable
 from core.tools.market import MarketTools

@@ -7,7 +7,9 @@ import httpx2
 import openai
 import pytest
 
-from core.advisor.llm import BreakerState, CircuitBreaker, LlmConfig, Secret, TransportEventKind
+from core.advisor.llm.breaker import BreakerState, CircuitBreaker
+from core.advisor.llm.config import LlmConfig, Secret
+from core.advisor.llm.events import TransportEventKind
 from core.advisor.llm.failures import is_retryable, map_openai_error
 from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
 from core.foundations.errors import (

@@ -9,28 +9,7 @@ Modules: config (LlmConfig, Secret), transport (LlmTransport), reply (LlmReply),
 (TransportEvent, TransportEventKind), breaker (CircuitBreaker), tools (ToolSpec, ToolExecutor,
 ToolCallRecord), prompt (the request's messages and response_format), failures (openai's
 errors mapped into core.foundations.errors).
+
+The package imports none of them: the advisor's config (and a backtest's) reads LlmConfig
+without loading the openai client.
 """
-
-from core.advisor.llm.breaker import BreakerState, CircuitBreaker
-from core.advisor.llm.config import LlmConfig, Secret
-from core.advisor.llm.events import TransportEvent, TransportEventKind
-from core.advisor.llm.prompt import INSTRUCTIONS
-from core.advisor.llm.reply import LlmReply
-from core.advisor.llm.tools import ToolCallRecord, ToolExecutor, ToolSpec
-from core.advisor.llm.transport import DETERMINISTIC, LlmTransport
-
-__all__ = [
-    "DETERMINISTIC",
-    "INSTRUCTIONS",
-    "BreakerState",
-    "CircuitBreaker",
-    "LlmConfig",
-    "LlmReply",
-    "LlmTransport",
-    "Secret",
-    "ToolCallRecord",
-    "ToolExecutor",
-    "ToolSpec",
-    "TransportEvent",
-    "TransportEventKind",
-]

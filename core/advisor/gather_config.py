@@ -1,0 +1,29 @@
+"""What the advisor's context gatherer reads and how fresh (core.advisor.gather): a light
+module, so the advisor's config (and a backtest's) does not load the gatherer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["GatherConfig"]
+
+
+@dataclass(frozen=True)
+class GatherConfig:
+    timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
+    bars: int = 60  # closed bars in the context
+    book_ms: int = 200
+    account_ms: int = 1000
+    signals_ms: int = 1000
+    gaps_ms: int = 1000
+    status_ms: int = 1000
+    instrument_ms: int = 60_000
+    idle_s: float = 300.0  # a market without a signal this long is no longer followed
+    # Markets followed at once beyond those kept (the active patches'): past it, the one without
+    # a signal for the longest is no longer followed (no stream of requests follows without bound).
+    most_markets: int = 64
+    # The world kept by event time, to decide a signal on the world as of its time: a
+    # signal older than this is decided on the latest (counted). 0: always on the latest (no
+    # book subscription, no fills read).
+    history_ms: int = 5000
+    window_s: float = 300.0  # reconnects and resyncs counted over this
