@@ -51,13 +51,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from advisor_core import NOW_NS, _context, _signal
 
 from core.advisor.convert import signal_to_pb
+from core.advisor.decision_journal import DecisionJournal
 from core.advisor.defaults import default_calibration, default_model
 from core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
 from core.advisor.engine.context import Context
 from core.advisor.engine.core import AdvisorCore
-from core.advisor.journal import DecisionJournal
 from core.advisor.runner import Pipeline
-from core.advisor.wire import BusWriter
+from core.advisor.wire import DecisionWriter
 from core.foundations.bus.codec import FIELD, decode
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
@@ -133,7 +133,7 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
         core, context, None, _Counting(), max_in_flight=1,  # type: ignore[arg-type]
         clock=context.now_ns,
     )  # fmt: skip
-    pipeline.writer = BusWriter(redis, "advisor", "advisor", Retention(50, 60), 3600)
+    pipeline.writer = DecisionWriter(redis, "advisor", "advisor", Retention(50, 60), 3600)
     return pipeline
 
 

@@ -3,7 +3,7 @@
 A journal of `--hours` of trading is made first (tests/journal_support.py: a real InspectorCore
 trading two markets against a toy venue, a mark a second per market, an intent every
 `--intent-every-s` seconds), written to a Redis stream (database `--redis-db`), then read back and
-applied as `Runtime.start` does (core.inspector.journal, driver, audit), timed, `--repeats` times:
+applied as `Runtime.start` does (core.inspector.input_journal, driver, audit), timed, `--repeats` times:
 
 - whole:    the journal without a snapshot: every entry since its start (before this issue);
 - snapshot: the same journal with a snapshot `--tail` entries before its end (the shell takes
@@ -34,7 +34,7 @@ from core.foundations.env import REDIS_URL
 from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.core import InspectorCore
-from core.inspector.journal import Journal, parse_id
+from core.inspector.input_journal import InputJournal, parse_id
 from core.inspector.snapshot import to_snapshot
 from core.inspector.snapshots import SNAPSHOT_EVERY
 from tests.journal_support import make_journal
@@ -74,7 +74,7 @@ async def replay(redis: aioredis.Redis) -> tuple[float, int, InspectorCore]:
     core: InspectorCore | None = None
     audit = Audit()
     count = 0
-    async for _, entry in Journal(redis, _STREAM).entries():
+    async for _, entry in InputJournal(redis, _STREAM).entries():
         if core is None:
             core = new_core(entry)
         else:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from core.advisor.convert import signal_from_pb
-from core.advisor.journal import DecisionJournal, Made
+from core.advisor.decision_journal import DecisionJournal, Made
 from core.advisor.library import CalibrationFiles, ModelLibrary, calibration_to_pb
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionFilter, DecisionStore

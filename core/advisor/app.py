@@ -22,17 +22,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.advisor.api import advisor_service
 from core.advisor.config import AdvisorServiceConfig
+from core.advisor.decision_journal import DecisionJournal
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer
-from core.advisor.journal import DecisionJournal
 from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
 from core.advisor.llm.transport import LlmTransport
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
 from core.advisor.synthesizer import Synthesizer
-from core.advisor.wire import BusWriter
+from core.advisor.wire import DecisionWriter
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import SIGNALS
 from core.foundations.bus.publisher import Retention
@@ -148,7 +148,7 @@ class Advisor:
             )
             if reached is None:
                 return
-            self.pipeline.writer = BusWriter(
+            self.pipeline.writer = DecisionWriter(
                 redis, config.group, config.source, _RETENTION, config.decided_ttl_s
             )
             await self._serve(ctx, redis)

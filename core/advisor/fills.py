@@ -34,7 +34,7 @@ from core.foundations.model import Balance, Instrument, InstrumentKind, Position
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["Fill", "RecentFills", "moved", "parse_fill"]
+__all__ = ["FillEffect", "RecentFills", "moved", "parse_fill"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _text(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class FillEffect:
     """A fill as the account as of a time needs it, parsed once when read off the bus."""
 
     ts_ns: int  # the venue's time
@@ -59,12 +59,14 @@ class Fill:
     fee_asset: str
 
 
-def parse_fill(fill: tf.Fill, ts_ns: int) -> Fill:
+def parse_fill(fill: tf.Fill, ts_ns: int) -> FillEffect:
     size = Decimal(fill.size)
     if fill.side != common.SIDE_BUY:
         size = -size
     fee = Decimal(fill.fee) if fill.fee and fill.fee_asset else Decimal(0)
-    return Fill(fill.ts_event_ns or ts_ns, fill.symbol, size, size * Decimal(fill.price), fee, fill.fee_asset)
+    return FillEffect(
+        fill.ts_event_ns or ts_ns, fill.symbol, size, size * Decimal(fill.price), fee, fill.fee_asset
+    )
 
 
 class _Venue:
@@ -72,7 +74,7 @@ class _Venue:
 
     def __init__(self, complete_ns: int) -> None:
         self.complete_ns = complete_ns  # the fills are all there from this time on
-        self.fills: deque[Fill] = deque()
+        self.fills: deque[FillEffect] = deque()
 
 
 class RecentFills:
@@ -96,7 +98,7 @@ class RecentFills:
         self._cursors.pop(stream, None)
         self._streams.pop(stream, None)
 
-    def between(self, venue: str, after_ns: int, until_ns: int) -> list[Fill] | None:
+    def between(self, venue: str, after_ns: int, until_ns: int) -> list[FillEffect] | None:
         """The venue's fills with after_ns < time <= until_ns; None when they are not all known."""
         kept = self._venues.get(venue)
         if kept is None or after_ns < kept.complete_ns:
@@ -161,7 +163,7 @@ class RecentFills:
 def moved(
     balances: tuple[Balance, ...],
     positions: dict[str, tuple[Position, ...]],
-    fills: Sequence[Fill],
+    fills: Sequence[FillEffect],
     sign: int,
     instrument: Callable[[str], Instrument | None],
 ) -> tuple[tuple[Balance, ...], dict[str, tuple[Position, ...]]]:

@@ -34,16 +34,16 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from core.advisor.convert import decision_to_pb, event_to_pb, signal_from_pb
+from core.advisor.decision_journal import DecisionJournal
 from core.advisor.engine.answer import FailureReason, LlmFailure
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Pending
 from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
-from core.advisor.journal import DecisionJournal
 from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION, STALE
 from core.advisor.outputs import KeptParts
 from core.advisor.synthesizer import Synthesized, Synthesizer
-from core.advisor.wire import BusWriter
+from core.advisor.wire import DecisionWriter
 from core.foundations.backoff import Backoff
 from core.foundations.bus.consumer import REDELIVERED, Entry
 from core.foundations.bus.names import SIGNALS
@@ -110,7 +110,7 @@ class Pipeline:
         self.gatherer = gatherer
         self.synthesizer = synthesizer
         self.journal = journal
-        self.writer: BusWriter | None = None  # set once the bus is reached
+        self.writer: DecisionWriter | None = None  # set once the bus is reached
         self.clock = clock
         self.max_signal_age_ns = int(max_signal_age_s * _NS)
         self._slots = asyncio.Semaphore(max_in_flight)

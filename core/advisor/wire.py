@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.group import Ack, GroupWrite, Marked, Outcome, SetKey, write_group
+from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetKey, write_group
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
-__all__ = ["BusWriter", "decided_key", "encode_decisions", "encode_intents", "encode_telemetry"]
+__all__ = ["DecisionWriter", "decided_key", "encode_decisions", "encode_intents", "encode_telemetry"]
 
 
 def encode_decisions(source: str, decisions: Sequence[am.Decision], now_ns: int) -> bytes:
@@ -53,7 +53,7 @@ def decided_key(group: str, signal_id: str) -> str:
     return f"advisor:{group}:decided:{signal_id}"
 
 
-class BusWriter:
+class DecisionWriter:
     def __init__(self, redis: Any, group: str, source: str, retention: Retention, decided_ttl_s: int) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.group = group
@@ -88,7 +88,7 @@ class BusWriter:
             guard=Marked(decided_key(self.group, mark), decision.decision_id, self.decided_ttl_s),
             otherwise=[self._telemetry(loose, now_ns)] if loose else [],
         )
-        return (await write_group(self.redis, group)).outcome is not Outcome.TAKEN
+        return (await write_group(self.redis, group)).outcome is not GroupOutcome.TAKEN
 
     async def commit(
         self,

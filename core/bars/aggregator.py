@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from core.bars import metrics
 from core.bars.checkpoint import CheckpointStore
-from core.bars.engine import Position, VenueBars, entry_position
+from core.bars.engine import EntryId, VenueBars, entry_position
 from core.bars.spans import RepairTask
 from core.bars.watermark import WatermarkRules
 from core.foundations.bus.consumer import Entry
@@ -59,7 +59,7 @@ class Aggregator:
         # Set when bars closed: repairs may have come due.
         self.closed_bars = asyncio.Event()
         # Per stream, after a failed call: the first entry not applied.
-        self._resume_at: dict[str, Position] = {}
+        self._resume_at: dict[str, EntryId] = {}
 
     async def handle(self, stream: str, entries: list[Entry]) -> None:
         """The consumer group's handler: returns once the entries' effect is committed, with
@@ -87,7 +87,7 @@ class Aggregator:
         if resume is not None and entry_position(entries[-1][0]) >= resume:
             del self._resume_at[stream]
 
-    async def _on_bus(self, stream: str, position: Position) -> bool:
+    async def _on_bus(self, stream: str, position: EntryId) -> bool:
         entry_id = f"{position[0]}-{position[1]}"
         return bool(await self.store.redis.xrange(stream, min=entry_id, max=entry_id, count=1))
 

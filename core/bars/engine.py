@@ -28,9 +28,9 @@ from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Counts", "Output", "Position", "SymbolBars", "VenueBars", "entry_position"]
+__all__ = ["Counts", "EntryId", "Output", "SymbolBars", "VenueBars", "entry_position"]
 
-Position = tuple[int, int]  # a bus entry id, "ms-seq", as numbers
+EntryId = tuple[int, int]  # a bus entry id, "ms-seq", as numbers
 _HIGHER_NS = tuple((timeframe, timeframe.ns) for timeframe in HIGHER)
 _GAP_CHANNELS = (md.CHANNEL_TRADES, md.CHANNEL_UNSPECIFIED)
 _END_OF_TIME = 2**63 - 1
@@ -39,7 +39,7 @@ _END_OF_TIME = 2**63 - 1
 _POSITIVE = re.compile(r"(?:(?=[0-9]{1,38}\Z)[0-9]+|(?=[0-9.]{3,39}\Z)[0-9]+\.[0-9]+)\Z").match
 
 
-def entry_position(entry_id: str) -> Position:
+def entry_position(entry_id: str) -> EntryId:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
@@ -81,7 +81,7 @@ class VenueBars:
         self.venue = venue
         self.rules = rules
         self.max_ts_ns = 0
-        self.position: Position = (0, 0)
+        self.position: EntryId = (0, 0)
         self.symbols: dict[str, SymbolBars] = {}
         # Symbols with an open-ended span: their next trade ends it.
         self._seams: set[str] = set()

@@ -1,7 +1,7 @@
 """The detector's gRPC API (trademesh.patch.v1.Patch) over the engine the shell runs.
 
 The shell gives the servicer a `DetectorState` (the Protocol below): the engine, the journal
-(core.detector.journal: persists and publishes every change), its clock, a pulse it bumps
+(core.detector.patch_journal: persists and publishes every change), its clock, a pulse it bumps
 after each evaluation, the latest signals, per-patch activity and a warm-up step. Every
 handler runs on the shell's event loop, so an edit never interleaves with an evaluation.
 
@@ -39,7 +39,7 @@ from core.detector.engine.module import ModuleSpec
 from core.detector.engine.outputs import EmittedSignal
 from core.detector.engine.patch import Patch
 from core.detector.engine.warmup import history_needed, validate
-from core.detector.journal import PatchJournal, Pulse
+from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.probe_hub import ProbeHub
 from core.detector.strategy_file import build_patches, parse_strategy
 from core.foundations.errors import (

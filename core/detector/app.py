@@ -29,8 +29,8 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
 from core.detector.history import VenueChannels, bar_history
-from core.detector.journal import PatchJournal, Pulse
-from core.detector.runner import Runner
+from core.detector.patch_journal import PatchJournal, Pulse
+from core.detector.runner import PatchRunner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
@@ -84,7 +84,7 @@ class Detector:
         )
         self.engine = Engine(self.catalog, time.perf_counter_ns, engine_config)
         self.journal = PatchJournal()  # in memory until the store is open (run)
-        self.runner = Runner(
+        self.runner = PatchRunner(
             self.engine, self._after_evaluation, tick_hz=config.tick_hz, hold_ns=config.hold_ms * 1_000_000
         )
         self._metadata = auth_metadata()

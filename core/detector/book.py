@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from math import isfinite
 from typing import Protocol
 
-__all__ = ["Book", "BookSide", "Level"]
+__all__ = ["BookSide", "FloatBook", "Level"]
 
 
 class Level(Protocol):
@@ -74,7 +74,7 @@ class BookSide:
         return tuple([(-key, sizes[-key]) for key in self._keys[:depth]])
 
 
-class Book:
+class FloatBook:
     """Both sides of one symbol's book."""
 
     __slots__ = ("asks", "bids")

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from core.detector.book import Book
+from core.detector.book import FloatBook
 from core.detector.engine.io import Event
 from core.detector.engine.values import BookValue, TradeValue
 from core.detector.metrics import MARKET_EVENTS, STREAM
@@ -55,7 +55,7 @@ class MarketConverter:
     (core.detector.book: float levels kept in order as the deltas come, no sort per batch)."""
 
     def __init__(self, depth: int = BOOK_DEPTH) -> None:
-        self.books: dict[str, Book] = {}
+        self.books: dict[str, FloatBook] = {}
         self.depth = depth
 
     def convert(self, events: Iterable[md.MarketEvent]) -> list[Event]:
@@ -76,8 +76,8 @@ class MarketConverter:
             elif event.HasField("book_snapshot"):
                 snapshot, symbol = event.book_snapshot, event.symbol
                 book = books.get(symbol)
-                if book is None:  # not setdefault: that would make a Book per snapshot
-                    book = books[symbol] = Book()
+                if book is None:  # not setdefault: that would make a FloatBook per snapshot
+                    book = books[symbol] = FloatBook()
                 book.replace(snapshot.bids, snapshot.asks)
                 touched[symbol] = event
             elif event.HasField("notice") and event.notice.kind == md.NOTICE_KIND_RESYNC:

@@ -55,7 +55,7 @@ from core.detector.sequence import Group, Sequencer
 from core.foundations.errors import FailedPrecondition, TrademeshError
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["PatchStats", "Runner", "SlowSteps"]
+__all__ = ["PatchRunner", "PatchStats", "SlowSteps"]
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class PatchStats:
         return PatchActivity(self.evaluations_per_s, (), timings, self.last_signal)
 
 
-class Runner:
+class PatchRunner:
     def __init__(
         self,
         engine: Engine,

@@ -29,7 +29,7 @@ from core.ingest.gaps import gap_markers, opens_with_gap_notice
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Follower", "Position", "sleep_unless"]
+__all__ = ["Follower", "StreamPoint", "sleep_unless"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 
 
 @dataclass
-class Position:
+class StreamPoint:
     """Where a stream stands: the last published batch's venue position and latest event time."""
 
     epoch: int = 0
@@ -74,7 +74,7 @@ class Follower:
         self.channel = channel
         self.symbols = symbols
         self.stream = market_stream(link.name, channel)
-        self.position = Position()
+        self.position = StreamPoint()
         self._channel_factory = channel_factory
         self._metadata = metadata
         self._publish = publish

@@ -41,7 +41,7 @@ from core.inspector.engine.positions import Key as PositionKey
 from core.inspector.exec_bus import BusExecutions
 from core.inspector.executor import Executor
 from core.inspector.followers import VenueFollowers
-from core.inspector.journal import Journal
+from core.inspector.input_journal import InputJournal
 from core.inspector.market import MarketBoard
 from core.inspector.notify import notifier_from_env
 from core.inspector.policy_watch import PolicyWatch
@@ -78,7 +78,7 @@ class Inspector:
         writes = Publisher(self.redis)  # the journal's and the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
         self.runtime = Runtime(
-            Journal(self.redis, journal_stream(config.instance), writes),
+            InputJournal(self.redis, journal_stream(config.instance), writes),
             RiskLog(self.redis, config.source, writes, self.notifier),
             lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),

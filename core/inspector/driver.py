@@ -1,5 +1,5 @@
 """One journal entry into the engine core: the only way the shell moves the core, so the live
-run and the replay at a restart (core.inspector.journal) make the same calls and reach the same
+run and the replay at a restart (core.inspector.input_journal) make the same calls and reach the same
 state. Pure: the entry carries the time."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The shell around the inspector's engine core: every input becomes a journal entry, written
-before the core sees it (core.inspector.journal), applied (core.inspector.driver), its risk
+before the core sees it (core.inspector.input_journal), applied (core.inspector.driver), its risk
 events and transitions published (core.inspector.risk_log) and its order actions carried out
 (core.inspector.executor), whose answers come back as inputs in turn.
 
@@ -48,7 +48,7 @@ from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.executor import Executor
-from core.inspector.journal import Journal
+from core.inspector.input_journal import InputJournal
 from core.inspector.market import MarketBoard
 from core.inspector.metrics import STATE, VERDICTS
 from core.inspector.risk_log import RiskLog
@@ -104,7 +104,7 @@ class _Marks:
 class Runtime:
     def __init__(
         self,
-        journal: Journal,
+        journal: InputJournal,
         risk_log: RiskLog,
         executor_factory: Callable[[Runtime], Executor],
         board_factory: Callable[[Runtime], MarketBoard],

@@ -1,6 +1,6 @@
 """The core's whole state as a journal entry (risk.v1.JournalSnapshot), and the core rebuilt
 from one: a restart begins at the latest snapshot and replays only the entries after it
-(core.inspector.journal), so its length does not grow with the journal's age.
+(core.inspector.input_journal), so its length does not grow with the journal's age.
 
 Every piece of the core's state is here; tests/unit/test_inspector_snapshot.py compares a core
 with its restored copy attribute by attribute, so a piece added to the core and left out here

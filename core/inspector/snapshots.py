@@ -11,7 +11,7 @@ import logging
 
 from core.inspector.audit import Audit
 from core.inspector.engine.core import InspectorCore
-from core.inspector.journal import EntryId, Journal
+from core.inspector.input_journal import EntryId, InputJournal
 from core.inspector.snapshot import to_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
@@ -24,7 +24,7 @@ SNAPSHOT_EVERY = 5_000
 
 
 class Snapshots:
-    def __init__(self, journal: Journal, every: int = SNAPSHOT_EVERY) -> None:
+    def __init__(self, journal: InputJournal, every: int = SNAPSHOT_EVERY) -> None:
         self.journal = journal
         self.every = every
         self.start = jr.JournalEntry()  # the journal's start entry

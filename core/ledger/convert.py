@@ -11,7 +11,7 @@ from core.foundations.model import Side
 from core.ledger.attribution import OrderLink
 from core.ledger.engine.chart import CODE_NAMES
 from core.ledger.engine.events import FillEvent
-from core.ledger.engine.model import Account, AccountFlag, Balance, Links, Transfer, TransferFlag
+from core.ledger.engine.model import Account, AccountFlag, LedgerBalance, Links, Transfer, TransferFlag
 from core.ledger.venues import Contract
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -88,13 +88,13 @@ def account_to_pb(account: Account) -> lg.Account:
     )
 
 
-def normal_balance(code: int, balance: Balance) -> Decimal:
+def normal_balance(code: int, balance: LedgerBalance) -> Decimal:
     """The posted balance on the account's normal side."""
     net = balance.debits_posted - balance.credits_posted
     return -net if code in _CREDIT_NORMAL else net
 
 
-def balance_to_pb(account: Account, balance: Balance) -> lg.Balance:
+def balance_to_pb(account: Account, balance: LedgerBalance) -> lg.Balance:
     return lg.Balance(
         account=account_to_pb(account),
         debits_posted=format_decimal(balance.debits_posted),

@@ -52,8 +52,8 @@ from core.ledger.engine.model import (
     Account,
     AccountFlag,
     AccountKey,
-    Balance,
     Chain,
+    LedgerBalance,
     LedgerId,
     Links,
     Transfer,
@@ -220,7 +220,7 @@ class PostResult:
 @dataclass(frozen=True)
 class AccountBalance:
     account: Account
-    balance: Balance
+    balance: LedgerBalance
     updated_ns: int
 
 
@@ -457,7 +457,7 @@ class LedgerStore:
 
     # ---- reading
 
-    async def load(self) -> tuple[dict[str, Account], dict[str, Balance]]:
+    async def load(self) -> tuple[dict[str, Account], dict[str, LedgerBalance]]:
         """Every account and its balance, by account id: what the engine starts from."""
         with _mapped(self._url):
             rows = await self._pool.fetch(_ACCOUNT_BALANCES)
@@ -797,10 +797,10 @@ def _account(row: Any) -> Account:
     return Account(key, AccountFlag(row["flags"]))
 
 
-def _balance(row: Any) -> Balance:
+def _balance(row: Any) -> LedgerBalance:
     if row["updated_ns"] is None:  # an account without its balance row: verify reports it
-        return Balance(flags=AccountFlag(row["flags"]))
-    return Balance(
+        return LedgerBalance(flags=AccountFlag(row["flags"]))
+    return LedgerBalance(
         row["debits_posted"],
         row["credits_posted"],
         row["debits_pending"],

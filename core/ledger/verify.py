@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from core.ledger.engine.model import ZERO, AccountFlag, Balance
+from core.ledger.engine.model import ZERO, AccountFlag, LedgerBalance
 
 __all__ = ["BALANCE_FIELDS", "BalanceMismatch", "Problem", "VerifyReport", "verify"]
 
@@ -190,7 +190,7 @@ def _balances(rows: Iterable[Any]) -> tuple[list[BalanceMismatch], list[Problem]
                     BalanceMismatch(account_id, "flags", row["stored_flags"], row["account_flags"])
                 )
         dp, cp, dpe, cpe = recomputed
-        reason = Balance(dp, cp, dpe, cpe, AccountFlag(row["account_flags"])).violation()
+        reason = LedgerBalance(dp, cp, dpe, cpe, AccountFlag(row["account_flags"])).violation()
         if reason:
             violations.append(Problem("flag_violated", account_id, reason))
     return mismatches, violations

@@ -246,7 +246,7 @@ async def _cancel_all(address: str) -> None:
 
 
 async def _inspector_journal(bus_url: str) -> list[bytes]:
-    """The live inspector's journal (every input of its core, in order: core.inspector.journal),
+    """The live inspector's journal (every input of its core, in order: core.inspector.input_journal),
     each entry serialised: replayed through the core (core.inspector.driver) it shows what the
     live inspector did on each input."""
     return [fields[FIELD] for fields in await stream_entries(bus_url, "inspector.journal.*")]

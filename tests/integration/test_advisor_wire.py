@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.advisor.wire import BusWriter, decided_key
+from core.advisor.wire import DecisionWriter, decided_key
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from core.foundations.bus.publisher import Retention
@@ -45,7 +45,7 @@ async def test_a_signal_is_published_once_by_its_first_decision(redis_url: str) 
     async with redis_db(redis_url) as url:
         client: Any = aioredis.Redis.from_url(url)
         try:
-            writer = BusWriter(
+            writer = DecisionWriter(
                 client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
             )
             assert await writer.publish_once(_decision("d1", "s1"), [], [], 1, "s1")
@@ -66,7 +66,7 @@ async def test_a_signal_marked_before_is_not_published(redis_url: str) -> None:
     async with redis_db(redis_url) as url:
         client: Any = aioredis.Redis.from_url(url)
         try:
-            writer = BusWriter(
+            writer = DecisionWriter(
                 client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
             )
             await writer.commit(None, [], 1, mark="s1")
@@ -100,7 +100,7 @@ async def test_the_telemetry_and_the_acknowledgement_go_with_the_decision(redis_
     async with redis_db(redis_url) as url:
         client: Any = aioredis.Redis.from_url(url)
         try:
-            writer = BusWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+            writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
             entry_id = await _pending_entry(client)
             events, loose = [_event("e1", "d1"), _event("e2", "d1")], [_event("a1")]
             assert await writer.publish_once(_decision("d1", "s1"), events, loose, 1, "s1", entry_id)
@@ -115,7 +115,7 @@ async def test_a_dropped_decision_writes_only_the_events_of_no_decision_and_the_
     async with redis_db(redis_url) as url:
         client: Any = aioredis.Redis.from_url(url)
         try:
-            writer = BusWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+            writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
             entry_id = await _pending_entry(client)
             await writer.commit(None, [], 1, mark="s1")
             dropped = writer.publish_once(

@@ -18,9 +18,9 @@ from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.group import (
     Ack,
+    GroupOutcome,
     GroupWrite,
     Marked,
-    Outcome,
     SetFields,
     SetKey,
     at_most_once,
@@ -162,9 +162,11 @@ async def test_a_second_writer_of_the_same_points_writes_nothing_and_a_new_epoch
     for position in (2, 3, 4):  # overlapping: only what goes past the stream's point lands
         second.add("exec.t", f"second {position}".encode(), once=(7, position))
     assert [entry_id is not None for entry_id in await second.flush()] == [False, False, True]
-    assert (await write_group(client, at_most_once(Append("exec.t", b"old"), 7, 1))).outcome is Outcome.DONE
+    assert (
+        await write_group(client, at_most_once(Append("exec.t", b"old"), 7, 1))
+    ).outcome is GroupOutcome.DONE
     restarted = await write_group(client, at_most_once(Append("exec.t", b"new epoch"), 8, 1))
-    assert restarted.outcome is Outcome.WRITTEN and len(restarted.ids) == 1
+    assert restarted.outcome is GroupOutcome.WRITTEN and len(restarted.ids) == 1
     assert _data(await client.xrange("exec.t")) == [
         b"first 1", b"first 2", b"first 3", b"second 4", b"new epoch"
     ]  # fmt: skip
@@ -179,7 +181,7 @@ async def test_a_group_is_written_whole_with_its_mark_and_its_input_acknowledged
     _, client = bus
     (entry,) = await _pending_entries(client, "signals", "advisor", 1)
     result = await write_group(client, _decision("d1", Ack("signals", "advisor", (entry,))))
-    assert result.outcome is Outcome.WRITTEN and len(result.ids) == 2
+    assert result.outcome is GroupOutcome.WRITTEN and len(result.ids) == 2
     assert _data(await client.xrange("decisions")) == [b"decision d1"]
     assert _data(await client.xrange("intents")) == [b"intent d1"]
     assert await client.get("decided:s1") == b"d1" and 0 < await client.ttl("decided:s1") <= 60
@@ -199,7 +201,7 @@ async def test_a_group_retried_after_its_answer_was_lost_is_written_once(
         await write_group(through, group)
     assert lossy.lost == 1
     again = await write_group(through, group)
-    assert again.outcome is Outcome.DONE and again.ids == []
+    assert again.outcome is GroupOutcome.DONE and again.ids == []
     assert _data(await client.xrange("decisions")) == [b"decision d1"]
     assert _data(await client.xrange("intents")) == [b"intent d1"]
     assert await _pending(client, "signals", "advisor") == 0
@@ -212,9 +214,9 @@ async def test_a_second_writer_of_the_same_mark_writes_only_its_other_entries_an
     first, second = await _pending_entries(client, "signals", "advisor", 2)
     assert (
         await write_group(client, _decision("d1", Ack("signals", "advisor", (first,))))
-    ).outcome is Outcome.WRITTEN
+    ).outcome is GroupOutcome.WRITTEN
     taken = await write_group(client, _decision("d2", Ack("signals", "advisor", (second,))))
-    assert taken.outcome is Outcome.TAKEN and len(taken.ids) == 1
+    assert taken.outcome is GroupOutcome.TAKEN and len(taken.ids) == 1
     assert _data(await client.xrange("decisions")) == [b"decision d1"]
     assert _data(await client.xrange("intents")) == [b"intent d1"]
     assert _data(await client.xrange("telemetry")) == [b"loose d2"]
@@ -242,7 +244,7 @@ async def test_a_writer_killed_while_sending_its_group_wrote_none_of_it(
     await asyncio.to_thread(_send_and_die, url, request[: len(request) * 2 // 3])
     assert not await client.exists("bars.1s", "bars.1m", "bars:checkpoint", "commit-1")
     assert await _pending(client, "md.t.trades", "bars") == 1
-    assert (await write_group(client, group)).outcome is Outcome.WRITTEN
+    assert (await write_group(client, group)).outcome is GroupOutcome.WRITTEN
     assert _data(await client.xrange("bars.1m")) == [b"m" * 5000]
     assert await _pending(client, "md.t.trades", "bars") == 0
 
@@ -271,7 +273,7 @@ async def test_no_reader_ever_sees_part_of_a_group(bus: tuple[str, Any], guarded
                 state=[SetFields("checkpoint", {f"symbol-{i}": b"{}"})],
                 guard=Marked(f"commit-{i}", "t", 60) if guarded else None,
             )
-            assert (await write_group(client, group)).outcome is Outcome.WRITTEN
+            assert (await write_group(client, group)).outcome is GroupOutcome.WRITTEN
     finally:
         done.set()
         await watching
@@ -297,7 +299,7 @@ async def test_a_large_group_acknowledges_every_input_and_writes_every_field(
         guard=Marked("catch-up", "t", 60) if guarded else None,
     )
     written = await write_group(client, group)
-    assert written.outcome is Outcome.WRITTEN and len(written.ids) == 1
+    assert written.outcome is GroupOutcome.WRITTEN and len(written.ids) == 1
     assert await _pending(client, "md.t.trades", "bars") == 0
     assert await client.hlen("bars:checkpoint") == 1100
     assert await client.hget("bars:checkpoint", "symbol-1099") == b"state 1099"

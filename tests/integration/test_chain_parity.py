@@ -40,7 +40,7 @@ from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.history import patch_history
-from core.detector.runner import Runner
+from core.detector.runner import PatchRunner
 from core.detector.strategy_file import build_patches, load_strategy
 from core.foundations.errors import FailedPrecondition
 from core.foundations.matching.order_manager import FeeSchedule
@@ -150,7 +150,7 @@ async def _runner_on_recorded(chain: Chain, history: list[tuple[str, Any]]) -> l
         emitted.extend(evaluation.signals)
 
     wall = [chain.started_ns]
-    runner = Runner(engine, emit, clock=lambda: wall[0], hold_ns=HOLD_MS * 1_000_000)
+    runner = PatchRunner(engine, emit, clock=lambda: wall[0], hold_ns=HOLD_MS * 1_000_000)
     for path in example_strategies():
         for patch in build_patches(engine, load_strategy(path, Catalog.builtin()), chain.warmed_ns):
             engine.warm(patch.id, patch_history(engine, patch.id, history, chain.warmed_ns))

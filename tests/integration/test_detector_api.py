@@ -22,7 +22,7 @@ from core.detector.engine.io import Event
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal
 from core.detector.engine.values import TradeValue
-from core.detector.journal import PatchJournal, Pulse
+from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.store import PatchStore
 from core.foundations.errors import FailedPrecondition
 from core.foundations.rpc.server import ServerOptions, create_server

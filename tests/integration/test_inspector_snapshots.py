@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
-from core.inspector.journal import Journal
+from core.inspector.input_journal import InputJournal
 from core.inspector.snapshots import Snapshots
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import redis_db
@@ -36,7 +36,7 @@ WAIT_S = 30.0
 _STREAM = "inspector.journal.test"
 
 
-async def _fed(journal: Journal, entries: list[jr.JournalEntry], every: int) -> Snapshots:
+async def _fed(journal: InputJournal, entries: list[jr.JournalEntry], every: int) -> Snapshots:
     """The entries appended and applied as the live shell does, snapshotting every `every`."""
     snapshots = Snapshots(journal, every)
     core, audit = new_core(entries[0]), Audit()
@@ -55,7 +55,7 @@ async def test_a_restart_reads_the_latest_snapshot_and_the_entries_after_it_only
     async with redis_db(redis_url) as url:
         redis: Any = aioredis.Redis.from_url(url)
         try:
-            journal = Journal(redis, _STREAM)
+            journal = InputJournal(redis, _STREAM)
             snapshots = await _fed(journal, entries, every=100)
             assert snapshots.taken == (len(entries) - 1) // 100
             assert await redis.xlen(_STREAM) < 100 + 2, "the entries before the latest snapshot trimmed"
@@ -78,7 +78,7 @@ async def test_entries_a_consumer_group_has_not_read_are_never_trimmed(redis_url
         redis: Any = aioredis.Redis.from_url(url)
         try:
             await redis.xgroup_create(_STREAM, "recorder", id="0", mkstream=True)
-            journal = Journal(redis, _STREAM)
+            journal = InputJournal(redis, _STREAM)
             snapshots = await _fed(journal, entries, every=50)
             assert snapshots.taken > 0 and snapshots.trimmed == 0
             assert await redis.xlen(_STREAM) == len(entries) + snapshots.taken

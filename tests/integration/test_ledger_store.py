@@ -28,8 +28,8 @@ from core.ledger.engine.model import (
     Account,
     AccountFlag,
     AccountKey,
-    Balance,
     Chain,
+    LedgerBalance,
     LedgerId,
     Links,
     Transfer,
@@ -114,7 +114,7 @@ def spend(event_id: str, amount: str, at: int = 1, **links: str) -> Chain:
     return chain(event_id, at, move(CASH, FEES, amount, links=links))
 
 
-async def balance_of(store: LedgerStore, acc: Account) -> Balance:
+async def balance_of(store: LedgerStore, acc: Account) -> LedgerBalance:
     _, balances = await store.load()
     return balances[acc.id]
 
@@ -205,7 +205,7 @@ async def test_a_batch_posts_transfers_balances_events_and_accounts(store: Ledge
     accounts, balances = await store.load()
     assert set(accounts) == {OUTSIDE.id, CASH.id, FEES.id}
     assert accounts[CASH.id] == CASH  # key and flags come back as they went in
-    assert balances[CASH.id] == Balance(D("0.25"), D("1000.50"), D(0), D(0), DEBITS_LIMITED)
+    assert balances[CASH.id] == LedgerBalance(D("0.25"), D("1000.50"), D(0), D(0), DEBITS_LIMITED)
     assert balances[OUTSIDE.id].debits_posted == D("1000.50")
     assert balances[FEES.id].credits_posted == D("0.25")
     assert await store.posted(["dep-1", "fee-1", "other"]) == {"dep-1", "fee-1"}
@@ -253,7 +253,7 @@ async def test_a_refused_chain_is_left_out_with_its_reason_and_the_rest_posted(s
         ("d", f"account {CASH.id}: debits would exceed credits"),
     ]
     assert await store.posted(["a", "b", "c", "d"]) == {"a", "c"}
-    assert await balance_of(store, CASH) == Balance(D(50), D(100), D(0), D(0), DEBITS_LIMITED)
+    assert await balance_of(store, CASH) == LedgerBalance(D(50), D(100), D(0), D(0), DEBITS_LIMITED)
     assert (await verify(store.pool)).ok
 
 
@@ -279,14 +279,14 @@ async def test_pending_then_post_and_void(store: LedgerStore) -> None:
     hold = chain("hold", 1, move(CASH, FEES, "40", TransferFlag.PENDING))
     hold_id = hold.transfers[0].id
     assert (await store.post([hold])).posted == ("hold",)
-    assert await balance_of(store, CASH) == Balance(D(0), D(100), D(40), D(0), DEBITS_LIMITED)
+    assert await balance_of(store, CASH) == LedgerBalance(D(0), D(100), D(40), D(0), DEBITS_LIMITED)
     # The reservation counts: 70 more would take debits (40 pending + 70) past credits (100).
     refused = await store.post([spend("too-much", "70", at=2)])
     assert refused.refused[0].reason == f"account {CASH.id}: debits would exceed credits"
     # Post 25 of the 40: 25 posted, the whole 40 released.
     settle = chain("settle", 3, move(CASH, FEES, "25", TransferFlag.POST_PENDING, hold_id))
     assert (await store.post([settle])).posted == ("settle",)
-    assert await balance_of(store, CASH) == Balance(D(25), D(100), D(0), D(0), DEBITS_LIMITED)
+    assert await balance_of(store, CASH) == LedgerBalance(D(25), D(100), D(0), D(0), DEBITS_LIMITED)
     assert (await balance_of(store, FEES)).credits_posted == D(25)
     # Resolved once only: a second post or a void of it is refused, naming why.
     twice = await store.post([chain("again", 4, move(CASH, FEES, "1", TransferFlag.POST_PENDING, hold_id))])
@@ -301,7 +301,7 @@ async def test_pending_then_post_and_void(store: LedgerStore) -> None:
     post3 = chain("post3", 8, move(CASH, FEES, "5", TransferFlag.POST_PENDING, hold3.transfers[0].id))
     result = await store.post([hold2, void, hold3, post3])
     assert result.posted == ("hold2", "void2", "hold3", "post3") and not result.refused
-    assert await balance_of(store, CASH) == Balance(D(30), D(100), D(0), D(0), DEBITS_LIMITED)
+    assert await balance_of(store, CASH) == LedgerBalance(D(30), D(100), D(0), D(0), DEBITS_LIMITED)
     assert await store.open_pending() == []
     assert (await verify(store.pool)).ok
 

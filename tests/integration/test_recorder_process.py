@@ -21,7 +21,7 @@ from core.foundations.bus.codec import FIELD
 from core.foundations.bus.names import dead_letter_stream, journal_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.process import ServiceProcess, start_service
-from core.inspector.journal import Journal
+from core.inspector.input_journal import InputJournal
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
@@ -319,11 +319,11 @@ def journal_entries(now_ns: int) -> list[jr.JournalEntry]:
 async def test_an_inspectors_journal_is_recorded_whole_in_its_order_and_a_bad_entry_dead_lettered(
     recorders: Start, bus: Bus, db: Any
 ) -> None:
-    """What the inspector journals (core.inspector.journal, the writer it uses) the recorder keeps
+    """What the inspector journals (core.inspector.input_journal, the writer it uses) the recorder keeps
     whole, in the journal's order, each naming its kind, venue and order; an entry that is not a
     JournalEntry goes to the dead letters while the rest is recorded."""
     stream = journal_stream(f"insp-{bus.venue}")
-    journal = Journal(bus.client, stream)
+    journal = InputJournal(bus.client, stream)
     entries = journal_entries(time.time_ns())
     for entry in entries[:3]:
         await journal.append(entry)

@@ -28,8 +28,8 @@ from core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
 from core.advisor.engine.synthesis import SynthesisSource
 from core.advisor.engine.telemetry import (
     STAGE_KINDS,
-    Scope,
     Stage,
+    Subject,
     TelemetryEvent,
     TelemetryKind,
     TelemetryLog,
@@ -403,22 +403,22 @@ def test_an_events_id_is_its_decisions_with_the_last_16_bits_its_index(index: in
 
 def test_an_events_fields_are_kept_in_their_kinds_order_and_a_wrong_set_is_refused() -> None:
     log = TelemetryLog()
-    log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), Stage.CALIBRATION, to_regime="b", from_regime="a")
-    log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), Stage.CALIBRATION, from_regime="a", to_regime="b")
+    log.emit(K.REGIME_ROTATION, NOW_NS, Subject(), Stage.CALIBRATION, to_regime="b", from_regime="a")
+    log.emit(K.REGIME_ROTATION, NOW_NS, Subject(), Stage.CALIBRATION, from_regime="a", to_regime="b")
     events = log.take()
     assert [list(e.fields) for e in events] == [["from_regime", "to_regime"]] * 2
     assert events[0].fields == events[1].fields == {"from_regime": "a", "to_regime": "b"}
     with pytest.raises(ValueError, match="regime_rotation takes fields"):
-        log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), None, from_regime="a")
+        log.emit(K.REGIME_ROTATION, NOW_NS, Subject(), None, from_regime="a")
     with pytest.raises(ValueError, match="regime_rotation takes fields"):
-        log.emit(K.REGIME_ROTATION, NOW_NS, Scope(), None, from_regime="a", to_regime="b", extra=1)
+        log.emit(K.REGIME_ROTATION, NOW_NS, Subject(), None, from_regime="a", to_regime="b", extra=1)
     assert log.take() == []
 
 
 def test_a_logged_event_is_the_telemetry_event_of_its_parts() -> None:
     # The log makes its events without TelemetryEvent's generated __new__: each must still be
     # the named tuple of all its fields, in their order.
-    log, scope = TelemetryLog(), Scope("d-1", "sig-1", "sim", "BTC/USDT", "trend")
+    log, scope = TelemetryLog(), Subject("d-1", "sig-1", "sim", "BTC/USDT", "trend")
     log.emit(K.LLM_FALLBACK, NOW_NS, scope, Stage.SYNTHESIS, event_id="e-1", reason="llm disabled")
     (event,) = log.take()
     expected = TelemetryEvent(

@@ -19,7 +19,7 @@ from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer,
 from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig, ValidationConfig
 from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision
-from core.advisor.engine.telemetry import KIND_FIELDS, JsonValue, Scope, TelemetryEvent, TelemetryKind
+from core.advisor.engine.telemetry import KIND_FIELDS, JsonValue, Subject, TelemetryEvent, TelemetryKind
 from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
 from core.advisor.llm.events import TransportEvent, TransportEventKind
 from core.advisor.llm.reply import LlmReply
@@ -179,7 +179,7 @@ def test_an_events_fields_are_text_each_by_its_type() -> None:
         "score": 0.5, "threshold": 1, "passed": True, "penalties": {"b": 0.25, "a": [1, None]},
         "reasons": None,
     }  # fmt: skip
-    event = TelemetryEvent("e", 1, TelemetryKind.QUALITY_SCORE, NOW_NS, None, Scope(), values)
+    event = TelemetryEvent("e", 1, TelemetryKind.QUALITY_SCORE, NOW_NS, None, Subject(), values)
     fields = dict(event_to_pb(event).fields)
     assert fields == {
         "score": "0.5", "threshold": "1", "passed": "true", "penalties": '{"a":[1,null],"b":0.25}',
@@ -189,7 +189,7 @@ def test_an_events_fields_are_text_each_by_its_type() -> None:
 
 
 def _event_of(kind: TelemetryKind) -> TelemetryEvent:
-    return TelemetryEvent("e", 1, kind, NOW_NS, None, Scope(), {name: None for name in KIND_FIELDS[kind]})
+    return TelemetryEvent("e", 1, kind, NOW_NS, None, Subject(), {name: None for name in KIND_FIELDS[kind]})
 
 
 # ---------------------------------------------------------------- the LLM's replies as events
@@ -356,7 +356,7 @@ class _Gatherer:
 async def test_a_signal_is_decided_on_its_context_as_of_its_evaluation_time() -> None:
     """The detector's ts_signal_ns (its evaluation's time, the backtest's decision time), not the
     patch's last event (ts_event_ns): docs/backtest.md, "Parity with live"."""
-    from core.advisor.journal import DecisionJournal
+    from core.advisor.decision_journal import DecisionJournal
     from core.advisor.runner import Pipeline
 
     core = AdvisorCore(AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), default_model(),

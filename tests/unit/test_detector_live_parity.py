@@ -22,7 +22,7 @@ from core.detector.config import example_strategies
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
-from core.detector.runner import Runner
+from core.detector.runner import PatchRunner
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -77,7 +77,7 @@ def _backtested(events: Sequence[md.MarketEvent], end: int) -> list[EmittedSigna
 
 async def _live(
     events: Sequence[md.MarketEvent], end: int, hold_ms: int, delay_ms: int
-) -> tuple[Runner, list[EmittedSignal]]:
+) -> tuple[PatchRunner, list[EmittedSignal]]:
     """The runner handed the events as a venue stream would: each up to `delay_ms` late, in
     arrival order, in batches of 1 to 20; released as the wall clock would (arrival - hold)."""
     rng = random.Random(3)
@@ -92,7 +92,7 @@ async def _live(
 
     engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=10.0))
     wall = [START]  # the wall clock: the last arrival
-    runner = Runner(engine, emit, clock=lambda: wall[0], hold_ns=hold_ms * MS)
+    runner = PatchRunner(engine, emit, clock=lambda: wall[0], hold_ns=hold_ms * MS)
     for strategy in _strategies():
         runner.warming.update(patch.id for patch in build_patches(engine, strategy, START))
     n = 0

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from core.detector.engine.outputs import Evaluation
-from core.detector.runner import Runner
+from core.detector.runner import PatchRunner
 from tests.detector_support import BASE_NS, engine, market_trade
 
 MS = 1_000_000
@@ -37,7 +37,7 @@ def _samples() -> dict[str, float]:
 
 def _runner(
     emitted: list[Evaluation], hold_ns: int = 0, tick_hz: float = 10.0, signaled: asyncio.Event | None = None
-) -> Runner:
+) -> PatchRunner:
     """A patch that signals on the first trade with a positive price; the clock stands still."""
     core = engine()
     patch = core.create_patch("p", "s", BASE_NS, venue="v", symbol="BTC-USDT")
@@ -60,10 +60,10 @@ def _runner(
         if signaled is not None and evaluation.signals:
             signaled.set()
 
-    return Runner(core, emit, clock=lambda: NOW, hold_ns=hold_ns, tick_hz=tick_hz)
+    return PatchRunner(core, emit, clock=lambda: NOW, hold_ns=hold_ns, tick_hz=tick_hz)
 
 
-def _two_batches(runner: Runner) -> None:
+def _two_batches(runner: PatchRunner) -> None:
     runner.deliver(
         "v",
         [

@@ -1,5 +1,5 @@
 """The strategy status the detector streams (Patch/StreamStrategyStatus, served by a real gRPC
-server over the shell's real Runner): a module slower than its budget is reported once, as a
+server over the shell's real PatchRunner): a module slower than its budget is reported once, as a
 timing over its budget, not also as an error; and only while it is slow (one-second windows)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from core.detector.api import PatchActivity, patch_service
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
-from core.detector.journal import PatchJournal, Pulse
-from core.detector.runner import Runner
+from core.detector.patch_journal import PatchJournal, Pulse
+from core.detector.runner import PatchRunner
 from core.foundations.rpc.server import ServerOptions, create_server
 from tests.detector_support import BASE_NS, market_trade
 from trademesh.patch.v1 import patch_pb2 as pb
@@ -52,10 +52,10 @@ class Clock:
 
 @dataclass
 class State:
-    """The shell's side (core.detector.app.Detector's), around the real Runner."""
+    """The shell's side (core.detector.app.Detector's), around the real PatchRunner."""
 
     engine: Engine
-    runner: Runner
+    runner: PatchRunner
     journal: PatchJournal = field(default_factory=PatchJournal)
     recent_signals: deque[EmittedSignal] = field(default_factory=lambda: deque(maxlen=10))
 
@@ -101,7 +101,7 @@ def _engine() -> Engine:
 
 @dataclass
 class Running:
-    runner: Runner
+    runner: PatchRunner
     clock: Clock
     emitted: list[Evaluation]
     stub: pb_grpc.PatchAsyncStub
@@ -117,7 +117,7 @@ async def running() -> AsyncIterator[Running]:
     clock = Clock()
     core = _engine()
     wall = lambda: NOW + int((clock.s - 1000.0) * 1e9)  # noqa: E731
-    runner = Runner(core, emit, clock=wall, tick_hz=100.0, monotonic=clock)
+    runner = PatchRunner(core, emit, clock=wall, tick_hz=100.0, monotonic=clock)
     served = await create_server([patch_service(State(core, runner))], ServerOptions())
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))

@@ -20,7 +20,7 @@ from core.inspector import market
 from core.inspector.engine.actions import OrderAction
 from core.inspector.engine.market import MarketView
 from core.inspector.executor import Executor
-from core.inspector.journal import Journal
+from core.inspector.input_journal import InputJournal
 from core.inspector.market import MarketBoard
 from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
@@ -204,7 +204,7 @@ async def test_the_shell_journals_an_intent_with_the_quote_as_of_its_signals_tim
     journal, quiet = Entries(), Quiet()
     on = board()
     runtime = Runtime(
-        cast(Journal, journal), cast(RiskLog, quiet), lambda rt: cast(Executor, quiet), lambda rt: on,
+        cast(InputJournal, journal), cast(RiskLog, quiet), lambda rt: cast(Executor, quiet), lambda rt: on,
         lambda: T0 + 3000 * MS,
     )  # fmt: skip
     await runtime.start(PolicySource(""), D(100_000))

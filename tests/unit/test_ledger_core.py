@@ -23,8 +23,8 @@ from core.ledger.engine.model import (
     ZERO,
     Account,
     AccountKey,
-    Balance,
     Chain,
+    LedgerBalance,
     LedgerId,
     Links,
     Transfer,
@@ -110,7 +110,7 @@ def rows(chain: Chain) -> list[tuple[int, str, str, Decimal]]:
     ]
 
 
-def snapshot(core: LedgerCore) -> tuple[dict[str, Balance], dict[str, Account], dict[str, Transfer]]:
+def snapshot(core: LedgerCore) -> tuple[dict[str, LedgerBalance], dict[str, Account], dict[str, Transfer]]:
     return copy.deepcopy(dict(core.balances)), dict(core.accounts), dict(core.books.pending)
 
 

@@ -20,7 +20,7 @@ from core.ledger.engine import chart
 from core.ledger.engine.books import chain_balances
 from core.ledger.engine.core import LedgerCore, Posting
 from core.ledger.engine.events import DepositEvent, Event, FillEvent, FundingEvent
-from core.ledger.engine.model import ZERO, Balance, Chain, Links, Transfer, TransferFlag
+from core.ledger.engine.model import ZERO, Chain, LedgerBalance, Links, Transfer, TransferFlag
 from core.ledger.engine.reports import positions
 
 D = Decimal
@@ -149,7 +149,7 @@ def recompute(transfers: list[Transfer]) -> dict[str, Sums]:
     return {account_id: (s[0], s[1], s[2], s[3]) for account_id, s in sums.items()}
 
 
-def as_stored(balances: dict[str, Balance]) -> dict[str, Balance]:
+def as_stored(balances: dict[str, LedgerBalance]) -> dict[str, LedgerBalance]:
     """Balances as PostgreSQL's NUMERIC gives them back: same values, a scale of their own."""
     scale = D("1e-20")
     return {
@@ -179,7 +179,7 @@ def check_posting(core: LedgerCore, posting: Posting, shadow: dict[str, Sums]) -
         shadow[account.id] = _tuple(balance)
 
 
-def _tuple(b: Balance) -> Sums:
+def _tuple(b: LedgerBalance) -> Sums:
     return (b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
 
 

@@ -382,7 +382,7 @@ def journal_fill() -> jr.JournalEntry:
 
 
 def test_an_inspectors_journal_entry_is_read_wrapped_and_becomes_a_row_naming_its_venue_and_order() -> None:
-    """The journal stream holds bare JournalEntry messages (core.inspector.journal): a consumer
+    """The journal stream holds bare JournalEntry messages (core.inspector.input_journal): a consumer
     reads each wrapped in an Envelope, and the recorder keeps it whole with its kind, the venue
     and the order it names, keyed by the stream entry's id."""
     mark = jr.JournalEntry(now_ns=T0 + 8, mark=jr.JournalMark(venue="sim", symbol="BTC/USDT", price="1"))

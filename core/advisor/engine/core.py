@@ -32,13 +32,20 @@ from core.advisor.engine.intent import close_intent, open_intent
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
-from core.advisor.engine.record import Recorder
+from core.advisor.engine.record import DecisionTelemetry
 from core.advisor.engine.regime import Regime, detect_regime
 from core.advisor.engine.request import StageOutputs, build_request
 from core.advisor.engine.sizing import Sizing, risk_size
 from core.advisor.engine.snapshot import ContextSnapshot, snapshot
 from core.advisor.engine.synthesis import Synthesis, SynthesisSource, deterministic_synthesis, from_answer
-from core.advisor.engine.telemetry import JsonValue, Scope, Stage, TelemetryEvent, TelemetryKind, TelemetryLog
+from core.advisor.engine.telemetry import (
+    JsonValue,
+    Stage,
+    Subject,
+    TelemetryEvent,
+    TelemetryKind,
+    TelemetryLog,
+)
 from core.advisor.engine.validation import Validation, validate
 from core.foundations.contracts.intent import ExecutionIntent, intent_violations
 from core.foundations.contracts.signal import Direction, Signal, direction_sign
@@ -57,7 +64,7 @@ class _Work:
     decision_id: str
     signal: Signal
     accepted_ns: int
-    rec: Recorder
+    rec: DecisionTelemetry
     snap: ContextSnapshot
     quality: QualityGate | None = None
     evaluation: Evaluation | None = None
@@ -119,7 +126,7 @@ class AdvisorCore:
         did = decision_id(signal.signal_id, now_ns)
         if did in self._pending:
             raise AlreadyExists(f"decision {did} for signal {signal.signal_id} is waiting already")
-        rec = Recorder(self._log, Scope.of(did, signal), self.timer)
+        rec = DecisionTelemetry(self._log, Subject.of(did, signal), self.timer)
         rec.started(Stage.CONTEXT, now_ns)
         work = _Work(did, signal, now_ns, rec, snapshot(signal, context, now_ns))
         rec.context(work.snap, now_ns)
@@ -247,7 +254,7 @@ class AdvisorCore:
         return Pending(work.decision_id, work.signal.signal_id, request, work.deadline_ns)
 
     def _attempts(
-        self, rec: Recorder, attempts: tuple[LlmAttempt, ...], final: str | None, now_ns: int
+        self, rec: DecisionTelemetry, attempts: tuple[LlmAttempt, ...], final: str | None, now_ns: int
     ) -> None:
         """Each failed attempt's event, and a model_switch for each change of model."""
         previous, why = self._last_model, "the transport chose another model"
@@ -265,7 +272,7 @@ class AdvisorCore:
             previous = model
         self._last_model = previous
 
-    def _failure(self, rec: Recorder, failure: LlmFailure, now_ns: int) -> None:
+    def _failure(self, rec: DecisionTelemetry, failure: LlmFailure, now_ns: int) -> None:
         if failure.attempts or failure.reason is FailureReason.DISABLED:
             return
         kind = K.LLM_TIMEOUT if failure.reason is FailureReason.TIMEOUT else K.LLM_ERROR
@@ -275,7 +282,7 @@ class AdvisorCore:
     def _late(self, answer: LlmAnswer | LlmFailure, now_ns: int) -> None:
         model = answer.model if isinstance(answer, LlmAnswer) else ""
         detail = "an answer for a decision that is not waiting (decided already, or unknown)"
-        scope = Scope(decision_id=answer.decision_id)
+        scope = Subject(decision_id=answer.decision_id)
         self._log.emit(K.LLM_ERROR, now_ns, scope, Stage.SYNTHESIS, model=model, detail=detail)
 
     # ---- stages 7 and 8
@@ -370,6 +377,6 @@ class AdvisorCore:
         weights: dict[str, JsonValue] = dict(allocation.weights)
         basis = "pass rate x mean final conviction of the intents, per strategy"
         self._log.emit(
-            K.PORTFOLIO_ALLOCATION, now_ns, Scope(), None, weights=weights,
+            K.PORTFOLIO_ALLOCATION, now_ns, Subject(), None, weights=weights,
             decisions=allocation.decisions, basis=basis,
         )  # fmt: skip

@@ -16,12 +16,12 @@ from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import Regime
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import FlagAction
-from core.advisor.engine.telemetry import STAGE_KINDS, JsonValue, Scope, Stage, TelemetryKind, TelemetryLog
+from core.advisor.engine.telemetry import STAGE_KINDS, JsonValue, Stage, Subject, TelemetryKind, TelemetryLog
 from core.advisor.engine.validation import Validation
 from core.foundations.contracts.intent import ExecutionIntent
 from core.foundations.decimals import format_decimal
 
-__all__ = ["Recorder"]
+__all__ = ["DecisionTelemetry"]
 
 K = TelemetryKind
 
@@ -30,10 +30,10 @@ def _d(value: Decimal | None) -> str | None:
     return None if value is None else format_decimal(value)
 
 
-class Recorder:
+class DecisionTelemetry:
     """Emits one decision's events into the core's log, timing stages with the injected timer."""
 
-    def __init__(self, log: TelemetryLog, scope: Scope, timer: Callable[[], int] | None) -> None:
+    def __init__(self, log: TelemetryLog, scope: Subject, timer: Callable[[], int] | None) -> None:
         self.log = log
         self.scope = scope
         self.timer = timer

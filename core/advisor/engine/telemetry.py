@@ -20,8 +20,8 @@ __all__ = [
     "KIND_FIELDS",
     "STAGE_KINDS",
     "JsonValue",
-    "Scope",
     "Stage",
+    "Subject",
     "TelemetryEvent",
     "TelemetryKind",
     "TelemetryLog",
@@ -144,8 +144,8 @@ KIND_FIELDS: dict[TelemetryKind, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
-    """What an event belongs to: a decision (and its signal), or the core as a whole ("")."""
+class Subject:
+    """What an event is about: a decision (and its signal), or the core as a whole ("")."""
 
     decision_id: str = ""
     signal_id: str = ""
@@ -154,7 +154,7 @@ class Scope:
     strategy_id: str = ""
 
     @classmethod
-    def of(cls, decision_id: str, signal: Signal) -> Scope:
+    def of(cls, decision_id: str, signal: Signal) -> Subject:
         return cls(decision_id, signal.signal_id, signal.venue, signal.symbol, signal.strategy_id)
 
 
@@ -166,7 +166,7 @@ class TelemetryEvent(NamedTuple):
     kind: TelemetryKind
     at_ns: int
     stage: Stage | None
-    scope: Scope
+    scope: Subject
     fields: Mapping[str, JsonValue]
 
 
@@ -184,7 +184,7 @@ class TelemetryLog:
         self,
         kind: TelemetryKind,
         at_ns: int,
-        scope: Scope,
+        scope: Subject,
         stage: Stage | None = None,
         event_id: str = "",
         **fields: JsonValue,
@@ -196,7 +196,7 @@ class TelemetryLog:
         self,
         kind: TelemetryKind,
         at_ns: int,
-        scope: Scope,
+        scope: Subject,
         stage: Stage | None,
         event_id: str,
         fields: dict[str, JsonValue],

@@ -39,10 +39,10 @@ from core.foundations.bus.lua import GROUP_WRITE
 __all__ = [
     "Ack",
     "AtPoint",
+    "GroupOutcome",
     "GroupResult",
     "GroupWrite",
     "Marked",
-    "Outcome",
     "SetFields",
     "SetKey",
     "at_most_once",
@@ -97,7 +97,7 @@ class AtPoint:
     position: int
 
 
-class Outcome(enum.Enum):
+class GroupOutcome(enum.Enum):
     WRITTEN = "written"  # this call wrote the group
     DONE = "done"  # written before (our own earlier attempt, or the stream is past the point): nothing now
     TAKEN = "taken"  # another writer's mark holds the key: only `otherwise` and the ack were written
@@ -105,7 +105,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class GroupResult:
-    outcome: Outcome
+    outcome: GroupOutcome
     ids: list[bytes]  # the ids of the entries this call wrote, in order
 
 
@@ -138,12 +138,14 @@ async def write_group(redis: Any, group: GroupWrite) -> GroupResult:
     (Redis gone, the answer lost) it may or may not have been written: a guarded group is safe
     to run again; an unguarded one is not (the bars reload their checkpoint instead)."""
     if group.empty:
-        return GroupResult(Outcome.WRITTEN, [])
+        return GroupResult(GroupOutcome.WRITTEN, [])
     if group.guard is None:
         async with redis.pipeline(transaction=True) as pipe:
             queue_commands(pipe, group)
             replies = await pipe.execute()
-        return GroupResult(Outcome.WRITTEN, [_bytes(entry_id) for entry_id in replies[: len(group.appends)]])
+        return GroupResult(
+            GroupOutcome.WRITTEN, [_bytes(entry_id) for entry_id in replies[: len(group.appends)]]
+        )
     keys, args = script_call(group)
     reply = await redis.register_script(GROUP_WRITE)(keys=keys, args=args)
     return script_result(reply)
@@ -190,7 +192,7 @@ def script_call(group: GroupWrite) -> tuple[list[str], list[Field]]:
 
 def script_result(reply: list[Any]) -> GroupResult:
     """GROUP_WRITE's answer as a GroupResult."""
-    return GroupResult(Outcome(_bytes(reply[0]).decode()), [_bytes(entry_id) for entry_id in reply[1:]])
+    return GroupResult(GroupOutcome(_bytes(reply[0]).decode()), [_bytes(entry_id) for entry_id in reply[1:]])
 
 
 def _bytes(value: Any) -> bytes:

@@ -9,13 +9,13 @@ from core.foundations.model import Side
 from core.inspector.engine.positions import Key, PositionBook
 from core.inspector.engine.working import WorkingOrders
 
-__all__ = ["Book", "Exposure"]
+__all__ = ["Exposure", "RiskBook"]
 
 ZERO = Decimal(0)
 Exposure = tuple[Decimal, Decimal]  # (gross, net)
 
 
-class Book:
+class RiskBook:
     def __init__(self) -> None:
         self.positions = PositionBook()
         self.orders = WorkingOrders()

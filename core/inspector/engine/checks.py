@@ -9,7 +9,7 @@ from decimal import Decimal
 from core.foundations.contracts.intent import ExecutionIntent
 from core.foundations.decimals import format_decimal as text
 from core.foundations.model import Side
-from core.inspector.engine.book import Book
+from core.inspector.engine.book import RiskBook
 from core.inspector.engine.equity import LossStreak, local_time
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.policies import WEEKDAYS, PolicySet
@@ -88,7 +88,7 @@ def check_cooldown(p: PolicySet, streak: LossStreak, proposal: Proposal) -> Brea
     )
 
 
-def check_position(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]:
+def check_position(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Breach]:
     limit = p.position.limit_for(proposal.intent.symbol)
     size = book.worst_size(proposal.key, proposal.intent.side, proposal.intent.size)
     mark = book.marks.get(proposal.key, proposal.price)
@@ -100,7 +100,7 @@ def check_position(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]
     return [b for b in found if isinstance(b, Breach)]
 
 
-def check_exposure(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]:
+def check_exposure(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Breach]:
     if p.exposure.max_gross is None and p.exposure.max_net is None:
         return []
     extra = (proposal.key, proposal.intent.side, proposal.intent.size, proposal.price)
@@ -113,7 +113,7 @@ def check_exposure(p: PolicySet, book: Book, proposal: Proposal) -> list[Breach]
     return [b for b in found if isinstance(b, Breach)]
 
 
-def check_capital(p: PolicySet, book: Book, proposal: Proposal) -> Breach | None:
+def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | None:
     reserved = p.capital.reserved_for(proposal.intent.strategy_id)
     if reserved is None:
         return None
@@ -129,7 +129,7 @@ def check_order_notional(p: PolicySet, proposal: Proposal) -> Breach | None:
     return _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
 
 
-def check_open_orders(p: PolicySet, book: Book) -> Breach | None:
+def check_open_orders(p: PolicySet, book: RiskBook) -> Breach | None:
     if p.orders.max_open is None:
         return None
     return _over("orders.max_open", "open orders", book.orders.count_open() + 1, p.orders.max_open)
@@ -170,14 +170,14 @@ def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Bre
     return found
 
 
-def order_checks(p: PolicySet, book: Book, rates: RateWindow, proposal: Proposal) -> list[Breach]:
+def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: Proposal) -> list[Breach]:
     """What every order of an intent is checked against, entry or exit."""
     found = [check_order_notional(p, proposal), check_open_orders(p, book), check_price_band(p, proposal)]
     return [b for b in found if b is not None] + check_rates(p, rates, proposal)
 
 
 def entry_checks(
-    p: PolicySet, book: Book, streak: LossStreak, proposal: Proposal, facts: InstrumentFacts | None = None
+    p: PolicySet, book: RiskBook, streak: LossStreak, proposal: Proposal, facts: InstrumentFacts | None = None
 ) -> list[Breach]:
     """What only a new entry is checked against: its venue, timing, cooldown, position, exposure,
     capital; on a spot market (`facts`), what a sell can deliver."""
@@ -193,7 +193,7 @@ def entry_checks(
     return [b for b in found if b is not None] + position
 
 
-def check_venue(book: Book, proposal: Proposal) -> Breach | None:
+def check_venue(book: RiskBook, proposal: Proposal) -> Breach | None:
     """No entry at a venue whose positions diverged from ours (the reconciliation's finding, a
     journaled input): the book there is not what it is taken for. Exits are still checked: at
     the venue they can only reduce."""
@@ -204,7 +204,7 @@ def check_venue(book: Book, proposal: Proposal) -> Breach | None:
     return Breach("reconcile.position", f"{venue} is stood down: {why}", (("venue", venue),))
 
 
-def check_legacy(book: Book, proposal: Proposal) -> Breach | None:
+def check_legacy(book: RiskBook, proposal: Proposal) -> Breach | None:
     """No entry against a legacy position of its market: a venue that nets an account's
     positions would take it out of the legacy one, and would check our reduce-only orders
     (protection, exits, CLOSE_ALL's flatten) against the net and refuse them."""
@@ -219,7 +219,7 @@ def check_legacy(book: Book, proposal: Proposal) -> Breach | None:
     return Breach("legacy.opposite", reason, (("legacy", str(size)), ("size", str(proposal.intent.size))))
 
 
-def check_spot(book: Book, facts: InstrumentFacts | None, proposal: Proposal) -> Breach | None:
+def check_spot(book: RiskBook, facts: InstrumentFacts | None, proposal: Proposal) -> Breach | None:
     """A spot market cannot be sold short: a sell entry sells what its strategy holds there, less
     its sells already working (spot.py). Exits are checked against the position (exit_checks):
     reduce-only, at the venue they cannot go past it."""
@@ -244,7 +244,7 @@ def check_spot(book: Book, facts: InstrumentFacts | None, proposal: Proposal) ->
     return Breach(SPOT_SHORT, reason, values)
 
 
-def exit_checks(book: Book, proposal: Proposal) -> list[Breach]:
+def exit_checks(book: RiskBook, proposal: Proposal) -> list[Breach]:
     """A reduce-only intent must reduce: the other side of the position, at most what is left
     of it after the exits already working."""
     pos = book.positions.size(proposal.key)

@@ -17,7 +17,7 @@
 The core asks to be woken (`wake_ns`: a protective order's retry, the end of a coalescing
 window, the unprotected bound) and does what is due at any input at or after that time.
 
-Protection is sized by the venue's word (`Book.venue_position`): the fills heard and what an
+Protection is sized by the venue's word (`RiskBook.venue_position`): the fills heard and what an
 entry's updates say filled beyond them (a market entry's PlaceOrder answer comes before its
 fills through ingest and the bus); the position, PnL, fees and the limits are the fills'.
 
@@ -34,7 +34,7 @@ from core.foundations.contracts.intent import ExecutionIntent
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Fill, Order, OrderStatus, TimeInForce
 from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
-from core.inspector.engine.book import Book
+from core.inspector.engine.book import RiskBook
 from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_checks, order_checks
 from core.inspector.engine.diff import describe_changes, diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
@@ -81,7 +81,7 @@ class InspectorCore:
         """`book` names this core's lifetime (the shell: its journal's start) in the ids of its
         protective orders; the same name gives the same ids (a replay)."""
         self.policies = policies
-        self.book = Book()
+        self.book = RiskBook()
         self.protector = Protector(book)
         self.machine = StateMachine()
         self.curve = EquityCurve(starting_equity)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal as text
 from core.foundations.model import Side
 from core.inspector.engine.actions import CancelOrder, OrderRole
-from core.inspector.engine.book import Book
+from core.inspector.engine.book import RiskBook
 from core.inspector.engine.events import RiskAction
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.positions import Key
@@ -45,7 +45,7 @@ def base_asset(symbol: str) -> str:
     return symbol.split("/", 1)[0]
 
 
-def _sells(book: Book, key: Key, live_only: bool = False) -> list[WorkingOrder]:
+def _sells(book: RiskBook, key: Key, live_only: bool = False) -> list[WorkingOrder]:
     """The market's working sells that take from a holding (protective orders apart: the pair
     is one sale of the position, whichever comes first, and a sell entry that overtakes it
     shrinks it; a stop that sells first cancels the entries it leaves undeliverable)."""
@@ -60,11 +60,11 @@ def _sells(book: Book, key: Key, live_only: bool = False) -> list[WorkingOrder]:
     ]
 
 
-def _held(book: Book, key: Key, strategy: str) -> Decimal:
+def _held(book: RiskBook, key: Key, strategy: str) -> Decimal:
     return max(book.positions.by_strategy.get((strategy, *key), ZERO), ZERO)
 
 
-def deliverable(book: Book, key: Key, strategy: str) -> Delivery:
+def deliverable(book: RiskBook, key: Key, strategy: str) -> Delivery:
     sells = _sells(book, key)
     holding = _held(book, key, strategy)
     selling = sum((w.remaining for w in sells if w.order.strategy_id == strategy), ZERO)
@@ -72,7 +72,7 @@ def deliverable(book: Book, key: Key, strategy: str) -> Delivery:
     return Delivery(holding, selling, min(holding - selling, net))
 
 
-def cancel_outlived(book: Book, key: Key, facts: InstrumentFacts | None, out: Collector) -> None:
+def cancel_outlived(book: RiskBook, key: Key, facts: InstrumentFacts | None, out: Collector) -> None:
     """After a fill on a spot market: a resting sell entry that what its strategy holds no longer
     covers (a stop or a target sold the holding first) is cancelled, the newest first, with a
     NOTICE. Filling later, it would sell what is not there."""
@@ -88,7 +88,7 @@ def cancel_outlived(book: Book, key: Key, facts: InstrumentFacts | None, out: Co
             _cancel(book, working, out)
 
 
-def _cancel(book: Book, working: WorkingOrder, out: Collector) -> None:
+def _cancel(book: RiskBook, working: WorkingOrder, out: Collector) -> None:
     working.cancelling = True
     order, key = working.order, working.key
     out.actions.append(CancelOrder(order.client_order_id, *key, "spot: its strategy no longer holds it"))

@@ -18,8 +18,8 @@ from core.ledger.engine.model import (
     Account,
     AccountFlag,
     AccountKey,
-    Balance,
     Chain,
+    LedgerBalance,
     LedgerId,
     Transfer,
     TransferFlag,
@@ -61,8 +61,8 @@ def chain_balances(chain: Chain) -> dict[tuple[LedgerId, str], Decimal]:
     return sums
 
 
-def _copy(balance: Balance) -> Balance:
-    return Balance(
+def _copy(balance: LedgerBalance) -> LedgerBalance:
+    return LedgerBalance(
         balance.debits_posted,
         balance.credits_posted,
         balance.debits_pending,
@@ -77,7 +77,7 @@ class Staged:
     transfers it opens (Transfer) or resolves (None); or `refusal`, and nothing else."""
 
     refusal: str = ""
-    balances: Mapping[str, Balance] | None = None
+    balances: Mapping[str, LedgerBalance] | None = None
     accounts: Mapping[str, Account] | None = None
     pending: Mapping[str, Transfer | None] | None = None
 
@@ -87,10 +87,10 @@ class Books:
     strategy (their quantity, cost and margin accounts)."""
 
     def __init__(
-        self, accounts: Iterable[Account] = (), balances: Mapping[str, Balance] | None = None
+        self, accounts: Iterable[Account] = (), balances: Mapping[str, LedgerBalance] | None = None
     ) -> None:
         self.accounts: dict[str, Account] = {}
-        self.balances: dict[str, Balance] = {}
+        self.balances: dict[str, LedgerBalance] = {}
         self.pending: dict[str, Transfer] = {}
         # code -> (venue, symbol) -> strategy -> account, for the accounts kept per symbol
         self._index: dict[int, dict[tuple[str, str], dict[str, Account]]] = {}
@@ -111,9 +111,9 @@ class Books:
         found = self.accounts.get(key.id)
         return found if found is not None else Account(key, CODE_FLAGS.get(key.code, AccountFlag.NONE))
 
-    def balance(self, key: AccountKey) -> Balance:
+    def balance(self, key: AccountKey) -> LedgerBalance:
         found = self.balances.get(key.id)
-        return found if found is not None else Balance(flags=self.account(key).flags)
+        return found if found is not None else LedgerBalance(flags=self.account(key).flags)
 
     def indexed(self, code: int, venue: str, symbol: str) -> dict[str, Account]:
         """The accounts of `code` kept for venue and symbol, by strategy."""
@@ -139,7 +139,7 @@ class Books:
     def stage(self, chain: Chain) -> Staged:
         """The chain applied to copies, or why it is refused (naming the transfer and account)."""
         new = {account.id: account for account in chain.accounts if account.id not in self.accounts}
-        balances: dict[str, Balance] = {}
+        balances: dict[str, LedgerBalance] = {}
         pending: dict[str, Transfer | None] = {}
         for transfer in chain.transfers:
             refusal = self._stage_one(transfer, new, balances, pending)
@@ -151,7 +151,7 @@ class Books:
         self,
         transfer: Transfer,
         new: Mapping[str, Account],
-        balances: dict[str, Balance],
+        balances: dict[str, LedgerBalance],
         pending: dict[str, Transfer | None],
     ) -> str:
         accounts = []
@@ -163,7 +163,7 @@ class Books:
                 return f"{describe(account.key)} is not in ledger {int(transfer.ledger)} and {transfer.asset}"
             if account_id not in balances:
                 stored = self.balances.get(account_id)
-                balances[account_id] = _copy(stored) if stored else Balance(flags=account.flags)
+                balances[account_id] = _copy(stored) if stored else LedgerBalance(flags=account.flags)
             accounts.append(account)
         debit = balances[transfer.debit_account_id]
         credit = balances[transfer.credit_account_id]
@@ -177,7 +177,11 @@ class Books:
         return ""
 
     def _move(
-        self, transfer: Transfer, debit: Balance, credit: Balance, pending: dict[str, Transfer | None]
+        self,
+        transfer: Transfer,
+        debit: LedgerBalance,
+        credit: LedgerBalance,
+        pending: dict[str, Transfer | None],
     ) -> str:
         amount, flags = transfer.amount, int(transfer.flags)
         if flags & _PENDING:

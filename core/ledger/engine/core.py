@@ -23,7 +23,7 @@ from core.foundations.errors import FailedPrecondition
 from core.ledger.engine import chart
 from core.ledger.engine.books import Books, Staged
 from core.ledger.engine.events import Event
-from core.ledger.engine.model import Account, Balance, Chain
+from core.ledger.engine.model import Account, Chain, LedgerBalance
 from core.ledger.engine.postings import build, open_holds
 
 __all__ = ["RECENT_TRANSFERS", "LedgerCore", "Posting"]
@@ -50,7 +50,7 @@ class LedgerCore:
     def __init__(
         self,
         accounts: Iterable[Account] = (),
-        balances: Mapping[str, Balance] | None = None,
+        balances: Mapping[str, LedgerBalance] | None = None,
         recent: int = RECENT_TRANSFERS,
     ) -> None:
         """The books as stored: accounts and their balances (copied). Open margin holds are
@@ -67,7 +67,7 @@ class LedgerCore:
         return self._books.accounts
 
     @property
-    def balances(self) -> Mapping[str, Balance]:
+    def balances(self) -> Mapping[str, LedgerBalance]:
         """Running balances by account id (the core's own: read, do not change)."""
         return self._books.balances
 

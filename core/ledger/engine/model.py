@@ -22,8 +22,8 @@ __all__ = [
     "Account",
     "AccountFlag",
     "AccountKey",
-    "Balance",
     "Chain",
+    "LedgerBalance",
     "LedgerId",
     "Links",
     "Transfer",
@@ -155,7 +155,7 @@ class Chain:
 
 
 @dataclass
-class Balance:
+class LedgerBalance:
     """An account's running balance, after TigerBeetle: posted and pending, each side."""
 
     debits_posted: Decimal = ZERO

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from core.ledger.engine.chart import QUANTITY_CODES, AccountCode
 from core.ledger.engine.events import UNATTRIBUTED
-from core.ledger.engine.model import ZERO, Account, Balance
+from core.ledger.engine.model import ZERO, Account, LedgerBalance
 
 __all__ = ["UNATTRIBUTED", "PnlLine", "PositionView", "pnl", "positions", "strategy_label"]
 
@@ -62,12 +62,12 @@ class PnlLine:
         return self.realised + self.fees + self.funding + self.unrealised
 
 
-def _net_debit(balances: Mapping[str, Balance], account: Account) -> Decimal:
+def _net_debit(balances: Mapping[str, LedgerBalance], account: Account) -> Decimal:
     balance = balances.get(account.id)
     return balance.net_debit if balance else ZERO
 
 
-def positions(accounts: Mapping[str, Account], balances: Mapping[str, Balance]) -> list[PositionView]:
+def positions(accounts: Mapping[str, Account], balances: Mapping[str, LedgerBalance]) -> list[PositionView]:
     """Every position with a quantity account (flat ones too), by venue, symbol and strategy."""
     by_key: dict[tuple[str, str, str], dict[int, Account]] = {}
     for account in accounts.values():
@@ -100,7 +100,7 @@ def positions(accounts: Mapping[str, Account], balances: Mapping[str, Balance]) 
 
 def pnl(
     accounts: Mapping[str, Account],
-    balances: Mapping[str, Balance],
+    balances: Mapping[str, LedgerBalance],
     marks: Mapping[tuple[str, str], Decimal] | None = None,
     venue: str = "",
 ) -> dict[tuple[str, str], PnlLine]:

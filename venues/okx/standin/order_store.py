@@ -16,7 +16,7 @@ from typing import Any
 
 from venues.replay.adapter import RestAnswer, RestRequest
 
-__all__ = ["BALANCES", "UID", "AlgoOrders", "BestPrices", "Instrument", "OkxOrderStore", "instruments_of"]
+__all__ = ["BALANCES", "UID", "AlgoOrders", "BestPrices", "OkxInstrument", "OkxOrderStore", "instruments_of"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ UID = "447750382161920"
 
 
 @dataclass(frozen=True)
-class Instrument:
+class OkxInstrument:
     """What the store needs of an OKX instrument (from /public/instruments)."""
 
     inst_id: str
@@ -47,12 +47,12 @@ class Instrument:
     ct_val: Decimal  # base units per contract (1 for spot)
 
 
-def instruments_of(body: str) -> dict[str, Instrument]:
+def instruments_of(body: str) -> dict[str, OkxInstrument]:
     """The instruments of a /public/instruments answer, by instId."""
-    found: dict[str, Instrument] = {}
+    found: dict[str, OkxInstrument] = {}
     for row in json.loads(body).get("data", []):
         spot = row["instType"] == "SPOT"
-        found[row["instId"]] = Instrument(
+        found[row["instId"]] = OkxInstrument(
             row["instId"],
             row["instType"],
             row["baseCcy"] if spot else row["ctValCcy"],
@@ -128,7 +128,7 @@ class _Position:
 
 
 class OkxOrderStore:
-    def __init__(self, instruments: Mapping[str, Instrument], best: BestPrices) -> None:
+    def __init__(self, instruments: Mapping[str, OkxInstrument], best: BestPrices) -> None:
         self.instruments = instruments
         self.best = best
         # An order change: (instType, instId, the `orders` channel's data object).
@@ -177,7 +177,7 @@ class OkxOrderStore:
         self._execute(order, instrument)
         return _ack(order, "0", "Order placed")
 
-    def _new_order(self, params: Json, instrument: Instrument) -> Json:
+    def _new_order(self, params: Json, instrument: OkxInstrument) -> Json:
         now = _now()
         order_id = str(next(self._ids))
         kind = str(params.get("ordType", "limit"))
@@ -224,12 +224,12 @@ class OkxOrderStore:
         }
 
     @staticmethod
-    def _fee_currency(instrument: Instrument, side: str) -> str:
+    def _fee_currency(instrument: OkxInstrument, side: str) -> str:
         if instrument.inst_type == "SPOT" and side == "buy":
             return instrument.base
         return instrument.quote
 
-    def _execute(self, order: Json, instrument: Instrument) -> None:
+    def _execute(self, order: Json, instrument: OkxInstrument) -> None:
         """Fill a marketable order at once; cancel one that may only take (or only make) but cannot."""
         price = self._crossing_price(order)
         if price is None:
@@ -250,7 +250,7 @@ class OkxOrderStore:
             return ask if market or Decimal(order["px"]) >= Decimal(ask) else None
         return bid if market or Decimal(order["px"]) <= Decimal(bid) else None
 
-    def _fill(self, order: Json, instrument: Instrument, price: str) -> None:
+    def _fill(self, order: Json, instrument: OkxInstrument, price: str) -> None:
         size, px = Decimal(order["sz"]), Decimal(price)
         rate = _TAKER_FEE.get(instrument.inst_type, _TAKER_FEE["SPOT"])
         received_base = instrument.inst_type == "SPOT" and order["side"] == "buy"
@@ -272,7 +272,7 @@ class OkxOrderStore:
         self._push(order, fill_fee=fee)
 
     def _move_position(
-        self, order: Json, instrument: Instrument, size: Decimal, px: Decimal, fee: Decimal
+        self, order: Json, instrument: OkxInstrument, size: Decimal, px: Decimal, fee: Decimal
     ) -> None:
         """Net mode: a fill adds to the position, or closes part of it (realizing pnl) and may flip it."""
         position = self.positions.setdefault(order["instId"], _Position(c_time=order["fillTime"]))

@@ -250,7 +250,7 @@ export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
 /**
  * Entries of an inspector's journal (stream `inspector.journal.<instance>`). On that stream each
  * entry is a bare risk.v1.JournalEntry (written before the core acts on it, read back at a
- * restart: core/inspector/journal.py); a consumer of the stream (the recorder) gets each one
+ * restart: core/inspector/input_journal.py); a consumer of the stream (the recorder) gets each one
  * wrapped in an Envelope of this body (core/bus/codec.py), so it handles them as any other.
  *
  * @generated from message trademesh.bus.v1.InspectorJournal

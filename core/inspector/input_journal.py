@@ -19,7 +19,7 @@ from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import Corrupt
 from trademesh.risk.v1 import journal_pb2 as jr
 
-__all__ = ["EntryId", "Journal", "parse_id"]
+__all__ = ["EntryId", "InputJournal", "parse_id"]
 
 EntryId = tuple[int, int]  # a stream entry's id: (ms, seq)
 _PAGE = 1000
@@ -35,7 +35,7 @@ def _text(entry_id: EntryId) -> str:
     return f"{entry_id[0]}-{entry_id[1]}"
 
 
-class Journal:
+class InputJournal:
     def __init__(self, redis: Any, stream: str, publisher: Publisher | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
