@@ -14,7 +14,7 @@ from core.backtest.answers import load_recorded_answers
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
 from core.backtest.market import Latency, ReplayedMarket, queue_rule
-from core.backtest.outcome import Outcome, outcome
+from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
@@ -126,7 +126,7 @@ def run_symbols(config: BacktestConfig) -> list[str]:
 
 async def run_recorded(
     config: BacktestConfig, backtest: Backtest | None = None, on_progress: OnProgress | None = None
-) -> Outcome:
+) -> RunOutcome:
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)

@@ -17,13 +17,13 @@ from core.backtest.trips import attributed, round_trips
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
 
-__all__ = ["Outcome", "outcome"]
+__all__ = ["RunOutcome", "outcome"]
 
 _DAY_NS = 86_400 * 1_000_000_000
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     tape: Tape
     fills: list[FillRecord]  # each of a strategy ("unattributed": no position's)
     trips: list[RoundTrip]
@@ -38,7 +38,7 @@ class Outcome:
         return RunReport(run_id, title, dict(config), self.metrics, self.tape.curve, self.fills, prices)
 
 
-def outcome(tape: Tape, sample_ns: int) -> Outcome:
+def outcome(tape: Tape, sample_ns: int) -> RunOutcome:
     curve = tape.curve
     span = curve[-1].ts_ns - curve[0].ts_ns if curve else 0
     period = _DAY_NS if span >= 30 * _DAY_NS else sample_ns
@@ -46,4 +46,4 @@ def outcome(tape: Tape, sample_ns: int) -> Outcome:
     fills = [f if f.strategy else replace(f, strategy=unattributed) for f in attributed(tape.fills)]
     trips = round_trips(fills)
     metrics = by_strategy(curve, tape.strategy_curves, trips, fills, period)
-    return Outcome(tape, fills, trips, metrics, period)
+    return RunOutcome(tape, fills, trips, metrics, period)

@@ -35,7 +35,7 @@ from core.foundations.model import (
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
-    "Outcome",
+    "OrderOutcome",
     "RecordedFill",
     "RecordedOrder",
     "load_recorded_orders",
@@ -58,7 +58,7 @@ class RecordedFill:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OrderOutcome:
     """How an order ended (or stands) and its fills in the venue's order, those in a row at one
     price and liquidity as one (`merged`): the sim fills a taker once per maker order it meets,
     and a recorded book (sizes per price level) does not tell the makers' orders apart, so the
@@ -77,7 +77,7 @@ class RecordedOrder:
     request: OrderRequest
     arrival_ns: int
     cancel_ns: int | None
-    outcome: Outcome
+    outcome: OrderOutcome
     ended_ns: int | None = None
 
 
@@ -136,7 +136,7 @@ def _order(updates: Sequence[asyncpg.Record]) -> RecordedOrder:
     )
     cancel = last["updated_ns"] if status is OrderStatus.CANCELED else None
     ended = None if status.is_open else last["updated_ns"]
-    outcome = Outcome(status, Decimal(last["filled_size"]), fills)
+    outcome = OrderOutcome(status, Decimal(last["filled_size"]), fills)
     return RecordedOrder(request, first["created_ns"], cancel, outcome, ended)
 
 
@@ -153,7 +153,7 @@ def send(market: ReplayedMarket, orders: Sequence[RecordedOrder]) -> None:
         market.cancel(order.request.client_order_id, order.cancel_ns)
 
 
-def outcomes(executions: Sequence[Execution]) -> dict[str, Outcome]:
+def outcomes(executions: Sequence[Execution]) -> dict[str, OrderOutcome]:
     """Each order's outcome from the executions a venue reported of it, by client order id."""
     fills: dict[str, list[RecordedFill]] = {}
     last: dict[str, Execution] = {}
@@ -164,7 +164,9 @@ def outcomes(executions: Sequence[Execution]) -> dict[str, Outcome]:
         fill = execution.fill
         if fill is not None:
             found.append(RecordedFill(fill.price, fill.size, fill.fee, fill.fee_asset, fill.liquidity))
-    return {cid: Outcome(e.order.status, e.order.filled_size, merged(fills[cid])) for cid, e in last.items()}
+    return {
+        cid: OrderOutcome(e.order.status, e.order.filled_size, merged(fills[cid])) for cid, e in last.items()
+    }
 
 
 def merged(fills: Iterable[RecordedFill]) -> tuple[RecordedFill, ...]:
@@ -190,7 +192,7 @@ async def refill(
     start_ns: int,
     end_ns: int,
     orders: Sequence[RecordedOrder],
-) -> dict[str, Outcome]:
+) -> dict[str, OrderOutcome]:
     """The recorded market of [start_ns, end_ns) through `market` with `orders` sent at their
     recorded arrivals: each order's outcome at the end."""
     send(market, orders)

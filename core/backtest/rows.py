@@ -19,7 +19,7 @@ from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
 if TYPE_CHECKING:  # the run's engine: the store reads runs back without it
-    from core.backtest.outcome import Outcome
+    from core.backtest.outcome import RunOutcome
 
 __all__ = [
     "COLUMNS",
@@ -52,7 +52,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def children(run_id: str, done: Outcome) -> dict[str, list[Row]]:
+def children(run_id: str, done: RunOutcome) -> dict[str, list[Row]]:
     """Every child table's rows of the run, by table (COLUMNS gives their columns)."""
     tape = done.tape
     return {

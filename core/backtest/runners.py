@@ -21,15 +21,15 @@ from core.backtest.sweep import TrialResult
 from core.backtest.trial import Trial, run_trial
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["ENGINES", "DaskRunner", "LocalRunner", "OnDone", "Runner", "runner_for"]
+__all__ = ["ENGINES", "DaskRunner", "LocalRunner", "OnDone", "TrialRunner", "runner_for"]
 
 ENGINES = ("local", "dask")
 _PRELOAD = "core.backtest.preload"  # the trial's modules and the models' classes
 OnDone = Callable[[TrialResult], None]  # each result as it comes back (progress)
 
 
-class Runner(Protocol):
-    def __enter__(self) -> Runner: ...
+class TrialRunner(Protocol):
+    def __enter__(self) -> TrialRunner: ...
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -168,7 +168,7 @@ def _local_cluster(workers: int, env: Mapping[str, str]) -> Any:
 
 def runner_for(
     engine: str, workers: int | None = None, address: str | None = None, env: Mapping[str, str] | None = None
-) -> Runner:
+) -> TrialRunner:
     """The engine's runner; `env` reaches the processes started here (not a remote cluster's)."""
     if engine == "local":
         if address:

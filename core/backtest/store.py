@@ -41,7 +41,7 @@ from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFoun
 from core.foundations.redact import redact_url
 
 if TYPE_CHECKING:  # the run's engine: the hub reads and lists runs without it
-    from core.backtest.outcome import Outcome
+    from core.backtest.outcome import RunOutcome
 
 __all__ = ["ENDED", "BacktestStore", "RunLease", "RunResult", "RunSummary"]
 
@@ -183,7 +183,7 @@ class BacktestStore:
                     end_ns,
                 )
 
-    async def finish(self, run_id: str, done: Outcome) -> None:
+    async def finish(self, run_id: str, done: RunOutcome) -> None:
         """Stores the run's results (COPY, all in one transaction) and marks it done."""
         rows = children(run_id, done)
         with _mapped(self._url):
@@ -231,8 +231,8 @@ class BacktestStore:
         config: dict[str, str],
         start_ns: int,
         end_ns: int,
-        run: Callable[[], Awaitable[Outcome]],
-    ) -> Outcome:
+        run: Callable[[], Awaitable[RunOutcome]],
+    ) -> RunOutcome:
         """Runs `run()` between start() and finish(); when it raises (or finish does), marks the
         run failed ("cancelled" when interrupted) with the error, then raises that error. The
         run's lease is held throughout."""
@@ -248,8 +248,8 @@ class BacktestStore:
         config: dict[str, str],
         start_ns: int,
         end_ns: int,
-        run: Callable[[], Awaitable[Outcome]],
-    ) -> Outcome:
+        run: Callable[[], Awaitable[RunOutcome]],
+    ) -> RunOutcome:
         await self.start(run_id, config, start_ns, end_ns)
         try:
             done = await run()

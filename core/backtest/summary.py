@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from core.backtest.config import BacktestConfig
 
 if TYPE_CHECKING:  # the engine's: the hub names its runs (run_id) without importing it
-    from core.backtest.outcome import Outcome
+    from core.backtest.outcome import RunOutcome
 
 __all__ = ["config_view", "run_id", "summary", "write"]
 
@@ -32,7 +32,7 @@ def run_id(config: BacktestConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def summary(done: Outcome) -> list[str]:
+def summary(done: RunOutcome) -> list[str]:
     tape = done.tape
     lines = [
         f"{tape.events:,} events · {len(tape.signals)} signals · {len(tape.decisions)} decisions · "
@@ -48,7 +48,7 @@ def summary(done: Outcome) -> list[str]:
     return lines
 
 
-def write(done: Outcome, config: BacktestConfig, directory: Path) -> Path:
+def write(done: RunOutcome, config: BacktestConfig, directory: Path) -> Path:
     # matplotlib (0.4 CPU s to import) only for a run asked for its report: not the hub's runs.
     from core.backtest.report import write_report
 

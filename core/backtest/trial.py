@@ -17,18 +17,18 @@ from typing import Protocol
 
 from core.backtest.assemble import build, run_recorded
 from core.backtest.config import BacktestConfig
-from core.backtest.outcome import Outcome, outcome
+from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.run import Backtest
 from core.backtest.session import drive_sync, item_time
 from core.backtest.sweep import Point, TrialResult
 from core.backtest.synthetic import Walk, bar_walk, walk
 from core.detector.strategy_file import Strategy
 
-__all__ = ["RecordedHistory", "Source", "SyntheticHistory", "Trial", "run_trial"]
+__all__ = ["RecordedHistory", "SyntheticHistory", "Trial", "TrialHistory", "run_trial"]
 
 
-class Source(Protocol):
-    def run(self, config: BacktestConfig, backtest: Backtest) -> Outcome: ...
+class TrialHistory(Protocol):
+    def run(self, config: BacktestConfig, backtest: Backtest) -> RunOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class SyntheticHistory:
     walk: Walk
     bars: bool = False  # bar_walk (closed bars, then the book and a trade) instead of walk
 
-    def run(self, config: BacktestConfig, backtest: Backtest) -> Outcome:
+    def run(self, config: BacktestConfig, backtest: Backtest) -> RunOutcome:
         events = bar_walk(self.walk) if self.bars else walk(self.walk)
         inside = (e for e in events if config.start_ns <= item_time(e) < config.end_ns)
         return outcome(drive_sync(backtest, inside), backtest.settings.sample_ns)
@@ -44,7 +44,7 @@ class SyntheticHistory:
 
 @dataclass(frozen=True)
 class RecordedHistory:
-    def run(self, config: BacktestConfig, backtest: Backtest) -> Outcome:
+    def run(self, config: BacktestConfig, backtest: Backtest) -> RunOutcome:
         from core.foundations.env import database_url
 
         return asyncio.run(run_recorded(replace(config, database_url=database_url(None)), backtest))

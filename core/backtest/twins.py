@@ -393,7 +393,7 @@ class _Steps:
 class LiveHearing:
     """When the live inspector heard its orders' executions, by live client order id: each fill
     (in order) and the end; and when it took each intent (its journal's times:
-    core.inspector.journal)."""
+    core.inspector.input_journal)."""
 
     fills: dict[str, list[int]]
     ends: dict[str, int]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from core.backtest.assemble import build, symbols_of
 from core.backtest.config import BacktestConfig
 from core.backtest.folds import Fold, folds
-from core.backtest.runners import OnDone, Runner
+from core.backtest.runners import OnDone, TrialRunner
 from core.backtest.sweep import Point, TrialResult, check_point, ranked
 from core.backtest.trial import RecordedHistory, SyntheticHistory, Trial
 from core.detector.strategy_file import Strategy
@@ -63,7 +63,7 @@ def prepare(
     return Sweep(config, tuple(points), applied, source, metric, of)
 
 
-def run_sweep(sweep: Sweep, runner: Runner, on_done: OnDone | None = None) -> list[TrialResult]:
+def run_sweep(sweep: Sweep, runner: TrialRunner, on_done: OnDone | None = None) -> list[TrialResult]:
     """Every point over the whole range, best first."""
     results = runner.run(sweep.trials(sweep.config.start_ns, sweep.config.end_ns), on_done)
     return ranked(results, sweep.metric, sweep.of)
@@ -81,7 +81,7 @@ class FoldResult:
 
 
 def walk_forward(
-    sweep: Sweep, runner: Runner, count: int, anchored: bool = False, on_done: OnDone | None = None
+    sweep: Sweep, runner: TrialRunner, count: int, anchored: bool = False, on_done: OnDone | None = None
 ) -> list[FoldResult]:
     cuts = folds(sweep.config.start_ns, sweep.config.end_ns, count, anchored)
     batch = [t for fold in cuts for t in sweep.trials(fold.train_start_ns, fold.train_end_ns)]

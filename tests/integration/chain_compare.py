@@ -13,7 +13,7 @@ from typing import Any
 
 from core.backtest.assemble import advisor_bars, build, recorded_history
 from core.backtest.config import BacktestConfig
-from core.backtest.recorded_orders import Outcome, outcomes
+from core.backtest.recorded_orders import OrderOutcome, outcomes
 from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.backtest.twins import TwinArrivals, live_hearing, load_twin_arrivals
@@ -149,7 +149,7 @@ def _request(r: OrderRequest) -> tuple[object, ...]:
     return r.side, r.type, r.price, r.size, r.trigger_price, r.reduce_only, r.time_in_force, r.post_only
 
 
-def _went_on(mine: Outcome, live: Outcome) -> bool:
+def _went_on(mine: OrderOutcome, live: OrderOutcome) -> bool:
     """An order still working at the backtest's end whose fills so far are the live ones' first:
     the live session went on after the backtest's window (it ends a second after the cutoff).
     The live fills are merged per price level over the whole session, so the last of those the

@@ -22,7 +22,7 @@ from core.backtest.assemble import build
 from core.backtest.command import _run
 from core.backtest.config import BacktestConfig
 from core.backtest.metrics import TOTAL, drawdowns
-from core.backtest.outcome import Outcome, outcome
+from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.progress import ProgressBar
 from core.backtest.session import drive_sync
 from core.backtest.store import BacktestStore
@@ -47,7 +47,7 @@ RUN = run_id(CONFIG)
 
 
 @pytest.fixture(scope="module")
-def done() -> Outcome:
+def done() -> RunOutcome:
     backtest = build(CONFIG)
     return outcome(drive_sync(backtest, walk(SPEC)), backtest.settings.sample_ns)
 
@@ -59,7 +59,7 @@ async def store(fresh_database: str) -> AsyncIterator[BacktestStore]:
     await opened.close()
 
 
-async def stored(store: BacktestStore, done: Outcome, run: str = RUN) -> None:
+async def stored(store: BacktestStore, done: RunOutcome, run: str = RUN) -> None:
     await store.start(run, config_view(CONFIG), CONFIG.start_ns, CONFIG.end_ns)
     await store.finish(run, done)
 
@@ -69,7 +69,7 @@ async def count(store: BacktestStore, table: str, run: str = RUN) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE run_id = $1", run))
 
 
-async def test_a_run_reads_back_exactly_as_it_was_made(store: BacktestStore, done: Outcome) -> None:
+async def test_a_run_reads_back_exactly_as_it_was_made(store: BacktestStore, done: RunOutcome) -> None:
     assert done.fills and done.trips and done.tape.orders, "the run trades"
     await stored(store, done)
     back = await store.result(RUN)
@@ -102,7 +102,7 @@ async def test_a_run_reads_back_exactly_as_it_was_made(store: BacktestStore, don
     )  # fmt: skip
 
 
-async def test_the_list_shows_each_run_with_its_total(store: BacktestStore, done: Outcome) -> None:
+async def test_the_list_shows_each_run_with_its_total(store: BacktestStore, done: RunOutcome) -> None:
     await stored(store, done)
     await store.start("other", {"venue": "sim"}, 0, 10)
     listed = await store.runs()
@@ -114,7 +114,7 @@ async def test_the_list_shows_each_run_with_its_total(store: BacktestStore, done
         await store.runs(limit=0)
 
 
-async def test_running_the_same_id_again_replaces_the_old_run(store: BacktestStore, done: Outcome) -> None:
+async def test_running_the_same_id_again_replaces_the_old_run(store: BacktestStore, done: RunOutcome) -> None:
     await stored(store, done)
     first = await store.result(RUN)
     await store.start(RUN, config_view(CONFIG), CONFIG.start_ns, CONFIG.end_ns)
@@ -154,7 +154,7 @@ async def test_a_failed_run_keeps_its_error_and_no_results(store: BacktestStore)
 
 
 async def test_unknown_ids_are_not_found_and_delete_removes_everything(
-    store: BacktestStore, done: Outcome
+    store: BacktestStore, done: RunOutcome
 ) -> None:
     for call in (
         store.result("nope"),
@@ -178,7 +178,7 @@ async def test_unknown_ids_are_not_found_and_delete_removes_everything(
         assert await count(store, table) == 0, table
 
 
-async def test_the_database_refuses_what_no_run_makes(store: BacktestStore, done: Outcome) -> None:
+async def test_the_database_refuses_what_no_run_makes(store: BacktestStore, done: RunOutcome) -> None:
     fill = done.fills[0]
     for bad, constraint in (
         (replace(fill, size=Decimal("-0.001")), "backtest_fills_size"),

@@ -32,7 +32,7 @@ import pytest
 
 from core.backtest.detect import no_timer
 from core.backtest.market import ReplayedMarket, queue_rule
-from core.backtest.recorded_orders import Outcome, load_recorded_orders, refill
+from core.backtest.recorded_orders import OrderOutcome, load_recorded_orders, refill
 from core.backtest.source import RecordedSource
 from core.detector.config import example_strategies
 from core.detector.convert import signal_to_pb
@@ -246,7 +246,7 @@ async def test_the_live_orders_sent_at_their_recorded_arrivals_fill_as_they_did_
     assert len(stops) == ORDERS // len(ORDER_PLAN) and all(requests[cid].trigger_price for cid in stops)
 
 
-def _sides(outcome: Outcome) -> set[Liquidity]:
+def _sides(outcome: OrderOutcome) -> set[Liquidity]:
     return {f.liquidity for f in outcome.fills}
 
 

@@ -10,14 +10,14 @@ from decimal import Decimal
 import pytest
 
 from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.recorded_orders import Outcome, RecordedFill, RecordedOrder, merged, outcomes, send
+from core.backtest.recorded_orders import OrderOutcome, RecordedFill, RecordedOrder, merged, outcomes, send
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, delta, snapshot, trade
 
 D = Decimal
 TAKER, MAKER = Liquidity.TAKER, Liquidity.MAKER
-NOTHING = Outcome(OrderStatus.OPEN, D(0), ())
+NOTHING = OrderOutcome(OrderStatus.OPEN, D(0), ())
 
 
 def _fill(price: str, size: str, fee: str, liquidity: Liquidity = TAKER) -> RecordedFill:
@@ -32,7 +32,7 @@ def _order(cid: str, side: Side, kind: OrderType, tif: TimeInForce, price: str |
     return RecordedOrder(request, arrival, cancel, NOTHING)
 
 
-def _replayed(orders: list[RecordedOrder], events: list, end: int) -> dict[str, Outcome]:  # type: ignore[type-arg]
+def _replayed(orders: list[RecordedOrder], events: list, end: int) -> dict[str, OrderOutcome]:  # type: ignore[type-arg]
     market = ReplayedMarket("sim", [BTC], FEES, BALANCES)
     send(market, orders)
     for event in events:
@@ -66,13 +66,13 @@ def test_an_order_meets_the_book_as_it_stood_at_its_recorded_arrival() -> None:
     same_time = _order("c", Side.BUY, OrderType.LIMIT, TimeInForce.IOC, "102", "0.2", 8)
     found = _replayed([on_time, late, same_time], events, 10)
     # At 5 the ask of 100 was still there (the events of that time come after the arrival).
-    assert found["a"] == Outcome(
+    assert found["a"] == OrderOutcome(
         OrderStatus.FILLED, D("1"), (_fill("100", "0.5", "0.1"), _fill("101", "0.5", "0.101"))
     )
     # At 8 the level of 101 still held what we left: the delta of 8 comes after the arrival.
-    assert found["c"] == Outcome(OrderStatus.FILLED, D("0.2"), (_fill("101", "0.2", "0.0404"),))
+    assert found["c"] == OrderOutcome(OrderStatus.FILLED, D("0.2"), (_fill("101", "0.2", "0.0404"),))
     # At 9 the level of 101 was gone and 105 is beyond the limit: nothing left to take.
-    assert found["b"] == Outcome(OrderStatus.EXPIRED, D("0"), ())
+    assert found["b"] == OrderOutcome(OrderStatus.EXPIRED, D("0"), ())
 
 
 def test_a_resting_order_is_cancelled_at_the_recorded_cancel() -> None:
@@ -83,7 +83,7 @@ def test_a_resting_order_is_cancelled_at_the_recorded_cancel() -> None:
     ]
     resting = _order("r", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, "98", "0.5", 2, cancel=7)
     found = _replayed([resting], events, 10)
-    assert found["r"] == Outcome(OrderStatus.CANCELED, D("0.2"), (_fill("98", "0.2", "0.0196", MAKER),))
+    assert found["r"] == OrderOutcome(OrderStatus.CANCELED, D("0.2"), (_fill("98", "0.2", "0.0196", MAKER),))
 
 
 def test_arrivals_need_a_market_without_order_latency() -> None:

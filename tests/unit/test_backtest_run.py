@@ -11,7 +11,7 @@ import pytest
 
 from core.backtest.assemble import build
 from core.backtest.config import BacktestConfig
-from core.backtest.outcome import Outcome, outcome
+from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.run import Tape
 from core.backtest.session import Progress, drive_sync
 from core.backtest.summary import write
@@ -35,17 +35,17 @@ def config(**changes: object) -> BacktestConfig:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def run(settings: BacktestConfig, spec: Walk = SPEC) -> Outcome:
+def run(settings: BacktestConfig, spec: Walk = SPEC) -> RunOutcome:
     backtest = build(settings)
     return outcome(drive_sync(backtest, walk(spec)), backtest.settings.sample_ns)
 
 
 @pytest.fixture(scope="module")
-def done() -> Outcome:
+def done() -> RunOutcome:
     return run(config())
 
 
-def test_the_chain_trades_signals_become_decisions_intents_orders_and_fills(done: Outcome) -> None:
+def test_the_chain_trades_signals_become_decisions_intents_orders_and_fills(done: RunOutcome) -> None:
     tape = done.tape
     assert tape.events == SPEC.steps * (1 + SPEC.trades_per_step)
     assert tape.signals and len(tape.decisions) == len(tape.signals)
@@ -60,7 +60,7 @@ def test_the_chain_trades_signals_become_decisions_intents_orders_and_fills(done
     assert entries & {e.order.client_order_id for e in tape.orders if e.fill is not None}
 
 
-def test_the_ledger_books_every_fill_and_balances(done: Outcome) -> None:
+def test_the_ledger_books_every_fill_and_balances(done: RunOutcome) -> None:
     backtest_books = done.tape  # the run's ledger is checked through the tape's fills
     assert backtest_books.fills
     rerun = build(config())
@@ -74,7 +74,7 @@ def test_the_ledger_books_every_fill_and_balances(done: Outcome) -> None:
 
 
 def test_the_same_inputs_give_the_same_results_and_report_byte_for_byte(
-    done: Outcome, tmp_path: Path
+    done: RunOutcome, tmp_path: Path
 ) -> None:
     again = run(config())
     assert [s.SerializeToString() for s in again.tape.signals] == [
@@ -92,7 +92,7 @@ def test_the_same_inputs_give_the_same_results_and_report_byte_for_byte(
         assert path.read_bytes() == (second.parent / path.name).read_bytes(), path.name
 
 
-def test_another_seed_or_latency_changes_the_results(done: Outcome) -> None:
+def test_another_seed_or_latency_changes_the_results(done: RunOutcome) -> None:
     assert run(config(), replace(SPEC, seed=8)).tape.curve != done.tape.curve
     slow = run(config(order_latency_ms=900.0))
     assert [e.order.updated_ns for e in slow.tape.orders] != [e.order.updated_ns for e in done.tape.orders]
@@ -162,7 +162,7 @@ def test_a_bad_option_is_refused_naming_it(changes: dict[str, object], field: st
     assert field in str(caught.value)
 
 
-def test_the_account_curve_starts_once_priced_at_its_cash_and_the_runs_assets(done: Outcome) -> None:
+def test_the_account_curve_starts_once_priced_at_its_cash_and_the_runs_assets(done: RunOutcome) -> None:
     """The sim config's account (1,000,000 USDT, 10 BTC, and ETH and SOL the run has no price
     for: left out) valued at the first trade."""
     first_trade = next(e for e in walk(SPEC) if e.HasField("trade"))
@@ -171,7 +171,7 @@ def test_the_account_curve_starts_once_priced_at_its_cash_and_the_runs_assets(do
     assert first.equity == Decimal(1_000_000) + 10 * Decimal(first_trade.trade.price)
 
 
-def test_the_report_draws_the_markets_price_at_most_a_point_a_bucket(done: Outcome) -> None:
+def test_the_report_draws_the_markets_price_at_most_a_point_a_bucket(done: RunOutcome) -> None:
     """Each point is the walk's last trade before it (the prices that stood there), one a bucket
     of the range; the report draws this line, not the fills' own prices."""
     trades = [(e.ts_event_ns, Decimal(e.trade.price)) for e in walk(SPEC) if e.HasField("trade")]

@@ -14,7 +14,7 @@ import pytest
 from core.backtest.config import backtest_config
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.recorded_orders import Outcome, RecordedOrder, outcomes
+from core.backtest.recorded_orders import OrderOutcome, RecordedOrder, outcomes
 from core.backtest.twins import (
     Held,
     ModelTiming,
@@ -53,7 +53,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 D = Decimal
 SYMBOL = "BTC/USDT"
-NOTHING = Outcome(OrderStatus.OPEN, D(0), ())
+NOTHING = OrderOutcome(OrderStatus.OPEN, D(0), ())
 SIGNAL = ("trend", SYMBOL, 1_000)
 LATER = ("trend", SYMBOL, 9_000)
 
@@ -181,7 +181,7 @@ def test_a_cancel_of_an_order_whose_twin_ended_uncancelled_arrives_after_the_twi
     """Live, the stop filled before the cancel reached the venue (the shell sends in turn, and
     heard the fill that asked for the cancel late): the backtest's cancel changes nothing before
     the twin's end either, so its stop fills as the twin did."""
-    filled = Outcome(OrderStatus.FILLED, D("0.4"), ())
+    filled = OrderOutcome(OrderStatus.FILLED, D("0.4"), ())
     stop = replace(_stop("s1", "0.4", 4_100), outcome=filled, ended_ns=6_000)
     twins = TwinArrivals(live_twins([_live(entry_order_id("live-1"), 4_000), stop],
                                     live_intents([_decision("live-1", SIGNAL)])), 20)  # fmt: skip
