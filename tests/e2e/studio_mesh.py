@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -123,13 +124,24 @@ class StudioMesh:
         return ports
 
     def start_services(self) -> None:
+        """The sim venue, and the services following it, each started as soon as what it needs
+        serves: one after the other, their starts added up to most of the mesh's set-up (the
+        recorder's alone, its migrations and partitions, is a second or two)."""
         # A minute of history: the detector's example strategies warm from the sim's candles at once.
         config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10, history_s=WARM_HISTORY_S)
-        self.venue = self.processes.start("venue", "sim", "--config", str(config))
-        for name in ("ingest", "recorder", "bars"):
-            self.processes.start(name, *venue_link(name, self.venue.address))
-        self.start_bridge()
-        self.detector = self.start_detector()
+        with ThreadPoolExecutor() as starting:  # on leaving, every start has ended
+            bridge = starting.submit(self.start_bridge)  # finds the venue through the gateway
+            self.venue = self.processes.start("venue", "sim", "--config", str(config))
+            venue = self.venue.address
+            followers = [
+                starting.submit(self.processes.start, name, *venue_link(name, venue))
+                for name in ("ingest", "recorder", "bars")
+            ]
+            detector = starting.submit(self.start_detector)
+            bridge.result()
+            for follower in followers:
+                follower.result()
+            self.detector = detector.result()
 
     def start_detector(self, *args: str) -> ServiceProcess:
         """A detector on the sim (the example strategies, or `args`' --instance, --strategy)."""

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import pytest
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
@@ -132,6 +133,38 @@ async def fully_filled(page: Page, order_id: str, size: Decimal) -> bool | None:
     """For `until`: True once the fills table's sizes for the order add up to `size`."""
     sizes = await page.locator(f'#fills tr[data-order-id="{order_id}"] td:nth-child(5)').all_inner_texts()
     return True if sum((Decimal(s) for s in sizes), Decimal(0)) == size else None
+
+
+# What became of a bid placed at the top of the book, as the page shows it: for `order` (its id)
+# at `price`, "open" once its row is in the open orders, "filled" once a fill of it is listed,
+# "passed" once a better bid leads the ladder (a taker's sell then meets that one first); null
+# while none is. `shown` names the outcomes looked for, in the order they are looked for.
+_BID_OUTCOME = """([order, price, shown]) => {
+    const outcomes = {
+        open: () => document.querySelector(`#open-orders tr[data-order-id="${order}"]`) !== null,
+        filled: () => document.querySelector(`#fills tr[data-order-id="${order}"]`) !== null,
+        passed: () => {
+            const bid = document.querySelector('#ladder .level.bid')?.dataset.price;
+            return bid !== undefined && Number(bid) > Number(price);
+        },
+    };
+    return shown.find((outcome) => outcomes[outcome]()) ?? null;
+}"""
+
+
+async def bid_outcome(
+    page: Page, order_id: str, price: Decimal, shown: list[str], within_ms: float
+) -> str | None:
+    """The first of the outcomes `shown` the page shows for the bid (see _BID_OUTCOME); None if
+    none within `within_ms`."""
+    try:
+        outcome = await page.wait_for_function(
+            _BID_OUTCOME, arg=[order_id, str(price), shown], polling=200, timeout=within_ms
+        )
+    except PlaywrightTimeout:
+        return None
+    found: str = await outcome.json_value()
+    return found
 
 
 def far_below(bid: Decimal) -> str:
@@ -259,9 +292,9 @@ async def test_an_order_resting_at_the_top_of_the_book_shows_in_open_orders_then
     await open_market(page, "1m")
     await expect(page.locator("#trading .status")).to_have_text("live", timeout=WAIT_MS)
     # The sim's synthetic takers fill a bid at the top of the book; a rising market can leave
-    # it behind (then it is cancelled and the new top bid), so the top is chased until the
-    # deadline: three minutes, where a fill comes within seconds (a loaded machine shows the
-    # rows late; each order's wait is bounded).
+    # it behind a better bid (then it is cancelled and the new top bid), so the top is chased
+    # until the deadline: three minutes, where a fill comes within seconds (a loaded machine
+    # shows the rows late; each order's wait is bounded).
     deadline, tries = time.monotonic() + 180, 0
     while time.monotonic() < deadline:
         tries += 1
@@ -270,14 +303,11 @@ async def test_an_order_resting_at_the_top_of_the_book_shows_in_open_orders_then
         order_id = await place(page, "buy", "limit", "0.0001", str(price))
         row = page.locator(f'#open-orders tr[data-order-id="{order_id}"]')
         fills = page.locator(f'#fills tr[data-order-id="{order_id}"]')
-        try:
-            await expect(row).to_be_visible(timeout=10_000)
-        except AssertionError:
-            continue  # the market moved onto it and it filled at once: not the case under test
-        try:
-            await expect(fills.first).to_be_visible(timeout=20_000)
-        except AssertionError:
-            await row.locator("button.cancel").click()
+        if await bid_outcome(page, order_id, price, ["open", "filled"], 10_000) != "open":
+            continue  # the market moved onto it and it filled before it showed: not the case under test
+        if await bid_outcome(page, order_id, price, ["filled", "passed"], 20_000) != "filled":
+            # Cancelled from its row, if still there: a taker's sell may have filled it meanwhile.
+            await row.locator("button.cancel").evaluate_all("buttons => buttons.forEach(b => b.click())")
             await expect(row).to_have_count(0, timeout=WAIT_MS)
             continue
         await expect(fills.first).to_contain_text("maker")

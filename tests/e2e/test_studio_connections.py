@@ -82,6 +82,17 @@ class NetworkLog:
         now = time.monotonic()
         return [r for r in self.grpc_web() if not r.finished and now - r.sent_at >= LONG_LIVED_S]
 
+    async def judged(self) -> None:
+        """Waits until every call still open has been open LONG_LIVED_S, so that each is judged
+        a stream or not: one opened by the last thing the test did too."""
+
+        async def all_old() -> bool | None:
+            now = time.monotonic()
+            young = [r for r in self.grpc_web() if not r.finished and now - r.sent_at < LONG_LIVED_S]
+            return None if young else True
+
+        await until(all_old, WAIT_MS / 1000, 0.1, f"every open call {LONG_LIVED_S} s old")
+
 
 def connections(requests: list[Request]) -> set[str]:
     """The connections the requests hold; one of its own for each not answered yet (over
@@ -126,7 +137,7 @@ async def test_every_panel_open_holds_one_live_stream_on_one_connection(
     for timeframe in ("1m", "5m", "1s"):
         await page.click(f'[data-timeframe="{timeframe}"]')
         await expect(page.locator("#market .status")).to_have_text("live", timeout=WAIT_MS)
-    await asyncio.sleep(LONG_LIVED_S + 1)  # the polls (venues, orders, positions) go round
+    await log.judged()
 
     streams = log.streams()
     live = connections(streams)
@@ -153,10 +164,10 @@ async def test_three_tabs_of_one_browser_stay_live_on_a_stream_each(
     context: BrowserContext = page.context
     tabs = [page, await context.new_page(), await context.new_page()]
     logs = [await NetworkLog.attach(tab) for tab in tabs]
-    await open_every_panel(tabs[0], mesh, api_key)
-    for tab in tabs[1:]:  # the session is per tab (sessionStorage): each logs in
-        await open_every_panel(tab, mesh, api_key)
-    await asyncio.sleep(LONG_LIVED_S + 1)
+    # All at once: the session is per tab (sessionStorage), so each logs in.
+    await asyncio.gather(*(open_every_panel(tab, mesh, api_key) for tab in tabs))
+    for log in logs:
+        await log.judged()
 
     async def all_live() -> bool | None:
         for tab in tabs:  # every tab still answers: polls and live panels
@@ -188,7 +199,7 @@ async def test_the_strategies_page_with_a_patch_open_stays_on_the_one_stream(
     probe = page.locator('#patch-graph text.probe[data-port="ohlcv.close"]').first
     await expect(probe).to_have_attribute("data-value", re.compile(r"\d"), timeout=90_000)
     await expect(page.locator("#patch-view .status")).to_have_text("live", timeout=WAIT_MS)
-    await asyncio.sleep(LONG_LIVED_S + 1)  # the polls (patches, signals, venues, orders) go round
+    await log.judged()
 
     streams = log.streams()
     summary = f"{sorted(path(r) for r in streams)} on {len(connections(streams))} connections"

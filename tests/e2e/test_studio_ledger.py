@@ -118,11 +118,15 @@ async def _skip_old_intents(redis_url: str) -> None:
 @pytest.fixture(scope="module")
 async def ledger(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
     """The ledger, the inspector and the advisor (its LLM good) for this module; everything the
-    inspector holds is closed when the module ends (the later modules find the sim flat)."""
-    started = await asyncio.to_thread(mesh.start_ledger)
+    inspector holds is closed when the module ends (the later modules find the sim flat).
+    The ledger and the advisor start together; the inspector, which places orders (flattening the
+    sim first), once the ledger has opened its books: it posts every fill from then on."""
     await _skip_old_intents(mesh.redis_url)
+    started, _ = await asyncio.gather(
+        asyncio.to_thread(mesh.start_ledger),
+        asyncio.to_thread(mesh.start_advisor, "good", ADVISOR_CONFIG),
+    )
     await asyncio.to_thread(mesh.start_inspector, POLICIES)
-    await asyncio.to_thread(mesh.start_advisor, "good", ADVISOR_CONFIG)
     try:
         yield started
     finally:

@@ -2,6 +2,12 @@
 exact values, idempotent writes, versioned candles and bars, bad data refused whole,
 partitions created on demand and dropped by retention.
 
+Each test has a database of its own. The migration tests and the start's partitions begin from an
+empty one; the others from a copy of a database the recorder prepared once for the module (its 8
+migrations and 52 partitions took a test most of its time; a copy is one statement), where their
+recorder's own start finds nothing left to do. The module's databases are dropped together at its
+end (see Databases).
+
 The builders at the top are shared with test_recorder_process.py.
 """
 
@@ -25,14 +31,14 @@ from core.recorder.database import open_pool
 from core.recorder.migrate import Migration, load_migrations, migrate
 from core.recorder.partitions import DAY_NS, day_of, partition_name
 from core.recorder.writer import Writer
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import Databases, database_url
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url"]  # the fixture, for pytest
 
 NOW_NS = time.time_ns()
 MINUTE_NS = 60 * 10**9
@@ -135,6 +141,39 @@ def market(*events: md.MarketEvent) -> bytes:
 # ---- fixtures
 
 
+@pytest.fixture(scope="module")
+async def databases(database_url: str) -> AsyncIterator[Databases]:
+    made = Databases(database_url, "rec")
+    try:
+        yield made
+    finally:
+        await made.drop_all()
+
+
+@pytest.fixture(scope="module")
+async def prepared(databases: Databases) -> str:
+    """A database the recorder's start prepared: its migrations applied, its partitions made."""
+    url = await databases.new()
+    pool = await open_pool(url)
+    try:
+        await prepare(pool, RecorderConfig(database_url=url, redis_url="redis://unused"))
+    finally:
+        await pool.close()
+    return url
+
+
+@pytest.fixture
+async def empty_database(databases: Databases) -> str:
+    return await databases.new()
+
+
+@pytest.fixture
+async def fresh_database(databases: Databases, prepared: str) -> str:
+    """The test's own new database, a copy of `prepared`. (test_recorder_signals.py imports `pool`
+    and `recorder` with postgres_server's `fresh_database`: an empty one.)"""
+    return await databases.new(copy_of=prepared)
+
+
 @pytest.fixture
 async def pool(fresh_database: str) -> AsyncIterator[Any]:
     opened = await open_pool(fresh_database)
@@ -166,8 +205,8 @@ async def tables(conn: Any) -> set[str]:
     return {record["relname"] for record in records}
 
 
-async def test_migrations_apply_once_and_again_change_nothing(fresh_database: str) -> None:
-    conn = await asyncpg.connect(fresh_database)
+async def test_migrations_apply_once_and_again_change_nothing(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
     try:
         first = await migrate(conn)
         made = await tables(conn)
@@ -179,8 +218,8 @@ async def test_migrations_apply_once_and_again_change_nothing(fresh_database: st
         await conn.close()
 
 
-async def test_recorders_migrating_together_apply_each_migration_once(fresh_database: str) -> None:
-    conns = [await asyncpg.connect(fresh_database) for _ in range(4)]
+async def test_recorders_migrating_together_apply_each_migration_once(empty_database: str) -> None:
+    conns = [await asyncpg.connect(empty_database) for _ in range(4)]
     try:
         applied = await asyncio.gather(*(migrate(conn) for conn in conns))
         versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
@@ -191,8 +230,8 @@ async def test_recorders_migrating_together_apply_each_migration_once(fresh_data
             await conn.close()
 
 
-async def test_a_migration_edited_after_it_was_applied_stops_the_recorder(fresh_database: str) -> None:
-    conn = await asyncpg.connect(fresh_database)
+async def test_a_migration_edited_after_it_was_applied_stops_the_recorder(empty_database: str) -> None:
+    conn = await asyncpg.connect(empty_database)
     try:
         await migrate(conn)
         edited = [Migration(m.version, m.name, m.sql + "\n-- edited") for m in load_migrations()]
@@ -494,12 +533,15 @@ async def rows_in(pool: Any, relation: str) -> int:
     return count
 
 
-async def test_start_creates_partitions_from_yesterday_to_two_days_ahead(
-    recorder: Recorder, pool: Any
-) -> None:
-    today = day_of(time.time_ns())
-    expected = [partition_name("trades", day) for day in range(today - 1, today + 3)]
-    assert await partitions_of(pool, "trades") == [*expected, "trades_default"]
+async def test_start_creates_partitions_from_yesterday_to_two_days_ahead(empty_database: str) -> None:
+    pool = await open_pool(empty_database)
+    try:
+        await prepare(pool, RecorderConfig(database_url=empty_database, redis_url="redis://unused"))
+        today = day_of(time.time_ns())
+        expected = [partition_name("trades", day) for day in range(today - 1, today + 3)]
+        assert await partitions_of(pool, "trades") == [*expected, "trades_default"]
+    finally:
+        await pool.close()
 
 
 async def test_a_row_of_a_day_without_partition_gets_one_and_out_of_range_times_go_to_default(
