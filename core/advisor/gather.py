@@ -14,41 +14,12 @@ market; its venue's once per venue, shared by every followed market of the venue
 | balances | `balances` | venue | `account_ms` (1 s) |
 | each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
-(*) Only while the venue's book subscription lacks a top of one of its followed markets (its
-stream down, a market new to it): else its newest tops are the latest. The looks: one at the
-bridge for the venue's followed markets (one subscription's first message, its snapshots of
-those books), each with its own book's event time; a market new to the venue gets its first
-one alone (`order_book_top`), and a book the look lacks stays as it was. The subscription
-costs more than 5 looks a second (the bridge passes on every delta, the sim's 400 a second per
-symbol: docs/benchmarks.md §18); it is what gives the top as of a signal's time. The status
-answer's ages become absolute venue times when it comes (that moment less the symbol's
-youngest stream's age), so each market sharing it reads its own age, as of whenever its
-decision asks.
+(*) Only while the venue's book subscription lacks a top of one of its followed markets.
 
-As of a signal's time (`gather(..., as_of_ns)`: the runner gives the signal's `ts_signal_ns`,
-the time the detector evaluated it; docs/backtest.md, "Parity with live"):
-the bars closed before then (`bars` + a few asked for, those closing at or after it cut); the book's top
-kept by then (core.advisor.book_feed: the followed markets' tops by their book's event time,
-`history_ms`), or the latest look when it is the younger by then; the balances and positions as
-read less the fills since (core.advisor.fills), or with those up to it. What cannot be had as of
-then is the latest, counted (metrics.AS_OF_LATEST).
-
-A market is followed from the start when a detector's active patch trades it (`keep`, fed by
-core.foundations.patch_markets), else from its first signal on: that signal waits for every part
-(all at once; only the market's own four when its venue is followed already), later ones take
-the parts as last refreshed in the background, so a decision never waits for a call (the
-p99 < 5 ms of issue 14). The context says how old its parts are where it matters: the quality
-gate sees the book's and the venue's last event times. A market without a signal for `idle_s`
-is no longer followed unless an active patch trades it (then `idle_s` after the later of its
-last signal and its patch's end), nor a venue without a followed market. A tool that fails
-leaves its part as it was (or empty: the core then blocks with the reason, e.g. "no order
-book"); the failure is logged once per part and kind until it answers again. The venue's
-reconnects and resyncs are the increase of its counters over the last `window_s`.
-
-The context's gaps are the open gap markers (core.tools.gaps: its open rule) written within the
-window of its bars, each counting the window's bars it touches, and one repaired gap per
-repaired bar of the window (from `latest_bars`). A gap marker already repaired is not counted
-again: its repaired bars are.
+A signal is decided on the world as of its time (`gather(..., as_of_ns)`), a part that cannot
+be had as of then is the latest, counted; a decision never waits for a call once its market
+is followed. How markets are followed and dropped, the as-of rules and the gaps:
+docs/advisor.md, "Stage 1's context: the mesh's tools".
 """
 
 from __future__ import annotations

@@ -1,56 +1,11 @@
 """A backtest's performance figures from its equity curve, round trips and fills (pure).
 
-No I/O, no clock: the same records give the same Metrics. Money stays Decimal: sums are exact
-(core.foundations.decimals.WIDE), quotients rounded to 28 digits (half even), whatever the caller's decimal
-context is; ratios are float.
-
-The curve E(t) is a step function: each EquityPoint's equity and exposure hold from its
-`ts_ns` until the next point's. t0 and tN are the first and last points' times, E0 and EN
-their equities, and a year is 365 days.
-
-- **total_return** = EN / E0 - 1 (Decimal fraction).
-- **cagr** = (EN / E0) ** (1 / years) - 1, years = (tN - t0) / 365 days; 0 when tN = t0;
-  -1 when EN <= 0; inf when the power overflows a float (a large gain over a short span).
-- **returns** for Sharpe and Sortino: E sampled at s_k = t0 + k * period_ns for
-  k = 0..floor((tN - t0) / period_ns) (the equity as of s_k: the last point at or before it),
-  r_k = E(s_k) / E(s_(k-1)) - 1. The partial period after the last sample is left out of the
-  two ratios (not out of the others). Once a sample is <= 0 (the account is ruined) the later
-  periods have no return and are left out.
-- **sharpe** = mean(r) / stdev(r) * sqrt(P), stdev the sample standard deviation (n - 1),
-  P = 365 days / period_ns periods a year, risk-free rate 0.
-- **sortino** = mean(r) / dd * sqrt(P), dd = sqrt(sum(min(r_k, 0) ** 2) / n) (the downside
-  deviation below 0, over all n periods).
-  Both are 0 when there are fewer than 2 returns or their denominator is 0 (flat equity; a
-  curve that never falls has a Sortino of 0, not infinity: read it with the Sharpe).
-- **max_drawdown** = max over points i of (M_i - E_i) / M_i, M_i = max(E_0..E_i) (Decimal,
-  positive; over every point, not the samples). In [0, 1] while equity stays positive.
-- **calmar** = cagr / max_drawdown; 0 when max_drawdown is 0.
-- **win_rate** = (round trips with pnl > 0) / (round trips); 0 when there are none. A
-  break-even round trip counts as a trade but not a win.
-- **profit_factor** = (sum of pnl > 0) / -(sum of pnl < 0) over round trips; None when there
-  is no losing round trip (the ratio is undefined: no trades, or only wins and break-evens).
-- **exposure** = (time with exposure > 0) / (tN - t0), each point's exposure holding until the
-  next point (time-weighted); 0 when tN = t0.
-- **turnover** = sum(|price * size|) over fills / average equity, the average time-weighted
-  over [t0, tN] (E0 when tN = t0); 0 when the average is <= 0.
-- **fees** = sum of the fills' fees (Decimal; rebates are negative fees).
-- **trades** = number of round trips; **start_equity**, **end_equity** = E0, EN.
-
-An empty curve gives zeros for every curve figure (start and end equity 0); the fill and
-round-trip figures are computed as usual.
-
-Bad input raises core.foundations.errors.InvalidArgument naming the field: a curve out of time order
-(equal times are allowed: the later point wins), a first equity <= 0, a negative exposure, a
-non-finite number, period_ns <= 0 (or so small the curve would give over MAX_SAMPLES
-samples), a side other than buy/sell (fills) or long/short (round trips), a size <= 0.
-
-`by_strategy` computes the figures of each strategy from its own curve (the equity of the
-capital given to it: the harness keeps one sub-account per strategy) with its own fills and
-round trips, plus "total" from the account's curve with all of them.
-
-`monthly_returns` gives the return of each calendar month (UTC) for the report: the equity
-at the month's end (the last point before the next month starts) over the equity at the
-previous month's end (E0 for the first month), minus 1.
+No I/O, no clock: the same records give the same Metrics. Money stays Decimal (sums exact,
+quotients to 28 digits, whatever the caller's decimal context); ratios are float. The curve is
+a step function (a point holds until the next). `compute` gives one Metrics, `by_strategy` one
+per strategy plus "total", `monthly_returns` the report's months. The formulas, the cases
+where a figure is undefined and the refused inputs (InvalidArgument naming the field):
+docs/backtest.md, "Results: metrics and report".
 """
 
 from __future__ import annotations

@@ -28,26 +28,8 @@ A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract 
 (core/foundations/matching/funding.py says how it trades and how its funding is paid). The default symbols
 are spot only: a perpetual is there when the config lists one.
 
-Every number has a range (bounds included); a value outside it, a NaN or an infinity is
-refused with InvalidArgument naming the key and the file, so a config can neither stop the
-market (a step of 0 ms, a NaN volatility) nor swamp the machine (a book 10^8 levels deep).
-Decimals are decimal strings (or TOML numbers that read as one). The exchange's keys and their
-ranges are in core/foundations/matching/config.py; the sim's own:
-
-| key | range | default |
-|---|---|---|
-| seed | 0 .. 2^63-1 | 7 |
-| tick_interval_ms | 1 .. 1000 | 10 |
-| ticker_interval_ms | 10 .. 60000 | 100 |
-| candle_interval_ms | 100 .. 60000 | 1000 |
-| history_s | 0 .. 3600 (see venues/sim/venue.py) | 0 |
-| start_price | above 0, at most 10^12; a multiple of tick_size, at most 10^12 ticks | required |
-| volatility_per_sqrt_s | 0 .. 0.01 | 0.0001 |
-| trades_per_s | 0 .. 1000 | 20 |
-| book_updates_per_s | 0 .. 10000 | 400 |
-| book_depth_levels | 1 .. 1000 | 20 |
-| level_spacing_ticks | 1 .. 10^6 | 10 |
-| maker_size_lots, taker_size_lots | 1 .. 10^12 | 200, 150 |
+Every number has a range; a value outside it, a NaN or an infinity is refused naming the key
+and the file. The keys, their ranges and defaults: docs/venues.md, "The sim venue's limits".
 """
 
 from __future__ import annotations
