@@ -1,5 +1,7 @@
-"""What the benchmarks share: the machine's description, a sim venue child process, CPU meters,
-percentiles, tables and result files. Benchmarks only talk to 127.0.0.1.
+"""What the benchmarks share: the machine's description, a sim venue child process, stopping a
+child, CPU meters, percentiles, tables and result files, and the scratch stores a bench runs on (a
+claimed and flushed Redis database, a PostgreSQL database of its own). Benchmarks only talk to
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -37,24 +39,33 @@ __all__ = [
     "CpuMeters",
     "Script",
     "Server",
+    "Stoppable",
     "SystemCpu",
     "Venue",
     "claimed_redis_db",
     "command_line",
+    "database_at",
+    "drop_database",
+    "flushed_redis",
     "machine",
     "median",
     "now_iso",
     "percentile",
     "print_table",
     "record_profile",
+    "redis_db_url",
+    "require_local",
+    "scratch_database",
     "source_version",
     "start_script",
     "start_venue",
+    "stop_process",
     "workdir",
     "write_result",
 ]
 
 HOST = "127.0.0.1"
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Batches of many events, and cancel-all answers listing every order, exceed gRPC's 4 MiB default.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
@@ -209,12 +220,29 @@ class Script:
         return f"{HOST}:{self.port}"
 
     def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(10)
+        return stop_process(self.process)
+
+
+class Stoppable(Protocol):
+    """What stop_process uses of a child (a subprocess.Popen, a service's ChildProcess)."""
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def stop_process(process: Stoppable, timeout_s: float = 10.0, kill_wait_s: float | None = 10.0) -> int:
+    """SIGTERM, wait up to `timeout_s`; SIGKILL when it has not stopped by then, and wait up to
+    `kill_wait_s` (None: for as long as it takes). The exit code. A child that already exited
+    is only reaped: Popen.terminate signals no process it has seen end."""
+    process.terminate()
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(kill_wait_s)
 
 
 def start_script(path: Path, timeout_s: float = 30.0) -> Script:
@@ -379,29 +407,85 @@ def claimed_redis_db(db: int, claims_url: str = f"redis://{HOST}:6379/0") -> Ite
         client.close()
 
 
+def require_local(url: str, what: str, bench: str) -> None:
+    """Exit naming `bench` unless `url` (of Redis or PostgreSQL, `what`) is on this machine: a
+    bench flushes and drops what it made, and measures the server's CPU from /proc."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "unix" and parts.hostname not in _LOCAL_HOSTS:
+        raise SystemExit(f"{bench}: {what} must be on 127.0.0.1, not {parts.hostname!r}")
+
+
+def redis_db_url(url: str, db: int) -> str:
+    """The same Redis, logical database `db` (a unix socket URL names it in the query, its path
+    being the socket's)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        query = urllib.parse.parse_qs(parts.query) | {"db": [str(db)]}
+        return parts._replace(query=urllib.parse.urlencode(query, doseq=True)).geturl()
+    return parts._replace(path=f"/{db}").geturl()
+
+
 @contextlib.asynccontextmanager
-async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+async def flushed_redis(client: Any) -> AsyncIterator[Any]:
+    """`client` (a redis.asyncio client) with its database emptied before the block and after it,
+    then closed: a bench starts on an empty bus and leaves none of its entries behind. Claim the
+    database first (claimed_redis_db), so that it is no one else's being flushed."""
+    try:
+        await client.flushdb()
+        yield client
+    finally:
+        # A Redis gone by now must not hide what ended the block; the next run flushes anyway.
+        with contextlib.suppress(Exception):
+            await client.flushdb()
+        await client.aclose()
+
+
+# PostgreSQL cuts a longer identifier short: the database made would not be the one the URL names.
+_MAX_IDENTIFIER_BYTES = 63
+
+
+def _quoted(name: str) -> str:
+    """`name` as a PostgreSQL identifier, whatever its characters (a prefix is the caller's)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def database_at(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server of `server_url` (same user, host, options)."""
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(
+    server_url: str, prefix: str, *, timeout_s: float = 60.0, keep: bool = False
+) -> AsyncIterator[str]:
     """The URL of a new, empty database <prefix>_<random> on the server at `server_url` (a URL
-    of one of its databases), dropped on exit."""
+    of one of its databases), dropped on exit however the block ends; with `keep`, left there
+    and its name printed. `timeout_s` bounds each connection to the server (asyncpg's default)."""
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
+    if len(name.encode()) > _MAX_IDENTIFIER_BYTES:
+        raise ValueError(f"database name {name!r} is longer than {_MAX_IDENTIFIER_BYTES} bytes")
+    admin = await asyncpg.connect(server_url, timeout=timeout_s)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f"CREATE DATABASE {_quoted(name)}")
     finally:
         await admin.close()
     try:
-        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(server_url)._replace(path=f"/{name}"))
+        yield database_at(server_url, name)
     finally:
-        await drop_database(server_url, name)
+        if keep:
+            print(f"kept database {name}")
+        else:
+            await drop_database(server_url, name, timeout_s=timeout_s)
 
 
-async def drop_database(server_url: str, name: str) -> None:
+async def drop_database(server_url: str, name: str, *, timeout_s: float = 60.0) -> None:
+    """Drop database `name` on the server of `server_url`, if there, with the sessions still on it."""
     import asyncpg
 
-    admin = await asyncpg.connect(server_url)
+    admin = await asyncpg.connect(server_url, timeout=timeout_s)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f"DROP DATABASE IF EXISTS {_quoted(name)} WITH (FORCE)")
     finally:
         await admin.close()

@@ -35,13 +35,11 @@ import os
 import secrets
 import sys
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import grpc
 import uvloop
 
@@ -53,7 +51,7 @@ import _common as common
 from core.foundations.bus.codec import FIELD, decode
 from core.foundations.bus.names import DECISIONS, SIGNALS
 from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
 from core.foundations.process import ServiceProcess, start_service
 from tests.llm_standin import Standin, start_standin
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -63,7 +61,6 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.signal.v1 import signal_pb2 as sig
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-_DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 ENGINE = """
 [validation]
@@ -71,10 +68,6 @@ min_risk_reward = "0"
 min_conviction = 0.0
 cap_target_at_swing = false
 """
-
-
-def _with_path(url: str, path: str) -> str:
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=path))
 
 
 @dataclass
@@ -110,34 +103,25 @@ class Mesh:
 
 @contextlib.asynccontextmanager
 async def mesh(args: argparse.Namespace) -> AsyncIterator[Mesh]:
-    redis_base = read_secret(REDIS_URL) or _DEFAULT_REDIS
-    admin = read_secret(DATABASE_URL) or _DEFAULT_POSTGRES
-    redis_url = _with_path(redis_base, f"/{args.redis_db}")
-    name = f"bench_advisor_{secrets.token_hex(4)}"
-    connection = await asyncpg.connect(admin)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    redis: Any = open_redis(redis_url)
-    await redis.flushdb()
-    workdir = common.workdir()
-    env = {REDIS_URL: redis_url, DATABASE_URL: _with_path(admin, f"/{name}"), TOKEN: secrets.token_hex(16)}
-    built = Mesh(workdir, env, redis_url, env[DATABASE_URL])
-    try:
-        (workdir / "sim.toml").write_text("history_s = 60\n")
-        built.sim = built.start("venue", "sim", "--config", str(workdir / "sim.toml"))
-        venue = ("--venue", f"sim={built.sim.address}")
-        built.start("ingest", *venue)
-        built.start("bars", *venue)
-        built.start("recorder")
-        built.bridge = built.start("bridge")
-        yield built
-    finally:
-        built.stop_all()
-        await redis.flushdb()
-        await redis.aclose()
-        connection = await asyncpg.connect(admin)
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.close()
+    redis_url = common.redis_db_url(read_secret(REDIS_URL) or _DEFAULT_REDIS, args.redis_db)
+    async with (
+        common.scratch_database(database_url(), "bench_advisor") as db_url,
+        common.flushed_redis(open_redis(redis_url)),
+    ):
+        workdir = common.workdir()
+        env = {REDIS_URL: redis_url, DATABASE_URL: db_url, TOKEN: secrets.token_hex(16)}
+        built = Mesh(workdir, env, redis_url, db_url)
+        try:
+            (workdir / "sim.toml").write_text("history_s = 60\n")
+            built.sim = built.start("venue", "sim", "--config", str(workdir / "sim.toml"))
+            venue = ("--venue", f"sim={built.sim.address}")
+            built.start("ingest", *venue)
+            built.start("bars", *venue)
+            built.start("recorder")
+            built.bridge = built.start("bridge")
+            yield built
+        finally:
+            built.stop_all()
 
 
 def start_advisor(built: Mesh, llm: Standin | None) -> ServiceProcess:

@@ -17,9 +17,9 @@ import argparse
 import asyncio
 import resource
 import statistics
+import sys
 import time
-import urllib.parse
-import uuid
+from pathlib import Path
 
 import asyncpg
 
@@ -31,6 +31,9 @@ from core.recorder.database import open_pool
 from core.recorder.writer import Writer
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bench_common
 
 VENUE = "bench"
 _PER_ENTRY = 500
@@ -99,36 +102,33 @@ async def _explain(url: str, source: RecordedSource) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     server = database_url(args.database_url)
-    name = f"bt_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(server)._replace(path=f"/{name}"))
     try:
-        start_ns = time.time_ns() // 10**9 * 10**9
-        started = time.perf_counter()
-        await _record(url, _trades(args.rows, args.symbols, start_ns))
-        seconds = time.perf_counter() - started
-        print(f"recorded {args.rows:,} trades of {args.symbols} symbols in {seconds:.1f} s")
-        symbols = [f"S{n}/USDT" for n in range(args.symbols)]
-        source = RecordedSource(
-            url, VENUE, symbols, start_ns, start_ns + args.rows * 1000, {"trade"}, chunk=args.chunk
-        )
-        if args.explain:
-            await _explain(url, source)
-        rates = []
-        for run in range(args.repeats):
-            rows, seconds, cpu = await _run(source)
-            assert rows == args.rows, rows
-            rates.append(rows / seconds)
-            print(f"run {run + 1}: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s, "
-                  f"this process's CPU {cpu / rows * 1e6:.1f} µs/row")  # fmt: skip
-        print(f"median of {args.repeats}: {statistics.median(rates):,.0f} rows/s (chunk {args.chunk})")
+        async with bench_common.scratch_database(server, "bt_bench") as url:
+            await _measure(args, url)
     finally:
-        admin = await asyncpg.connect(server)
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
         print(f"database: {redact_url(server)}")
+
+
+async def _measure(args: argparse.Namespace, url: str) -> None:
+    start_ns = time.time_ns() // 10**9 * 10**9
+    started = time.perf_counter()
+    await _record(url, _trades(args.rows, args.symbols, start_ns))
+    seconds = time.perf_counter() - started
+    print(f"recorded {args.rows:,} trades of {args.symbols} symbols in {seconds:.1f} s")
+    symbols = [f"S{n}/USDT" for n in range(args.symbols)]
+    source = RecordedSource(
+        url, VENUE, symbols, start_ns, start_ns + args.rows * 1000, {"trade"}, chunk=args.chunk
+    )
+    if args.explain:
+        await _explain(url, source)
+    rates = []
+    for run in range(args.repeats):
+        rows, seconds, cpu = await _run(source)
+        assert rows == args.rows, rows
+        rates.append(rows / seconds)
+        print(f"run {run + 1}: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s, "
+              f"this process's CPU {cpu / rows * 1e6:.1f} µs/row")  # fmt: skip
+    print(f"median of {args.repeats}: {statistics.median(rates):,.0f} rows/s (chunk {args.chunk})")
 
 
 def _parse() -> argparse.Namespace:

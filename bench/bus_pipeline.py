@@ -48,7 +48,7 @@ import threading
 import time
 import urllib.parse
 from array import array
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -61,7 +61,7 @@ import uvloop
 from core.foundations.bus.codec import decode
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -73,9 +73,7 @@ import _common as common
 import venue_stream
 
 HOST = common.HOST
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _DEFAULT_REDIS = "redis://127.0.0.1:6379"
-_DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The second, third... sim quote their symbols in another asset: no natural key can collide.
 _QUOTES = ("USDT", "USDC", "EUR", "GBP")
 _INGESTED = (md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS)  # ingest's default channels
@@ -136,13 +134,7 @@ class Child:
 
     def stop(self, timeout_s: float = 15.0) -> int:
         """SIGTERM, wait; SIGKILL when it does not stop in time. The exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait(timeout_s)
+        return common.stop_process(self.process, timeout_s, timeout_s)
 
     def log_lines(self, needle: str) -> list[str]:
         try:
@@ -228,35 +220,13 @@ class Children:
 # ---------------------------------------------------------------- Redis, PostgreSQL, settings
 
 
-def _require_local(url: str, what: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix" or parts.hostname in _LOCAL_HOSTS:
-        return
-    raise SystemExit(f"bus_pipeline: {what} must be on 127.0.0.1, not {parts.hostname!r}")
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def _redis_db_url(url: str, db: int) -> str:
-    """The same Redis, logical db `db` (a unix socket URL names it in the query)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        query = urllib.parse.parse_qs(parts.query) | {"db": [str(db)]}
-        return parts._replace(query=urllib.parse.urlencode(query, doseq=True)).geturl()
-    return _with_path(url, f"/{db}")
-
-
 @dataclass
 class Setup:
     """Where everything runs, and what every service gets in its environment."""
 
     args: argparse.Namespace
     redis_url: str
-    admin_db_url: str
-    db_name: str
+    db_url: str
     token: str
     workdir: Path
     children: Children
@@ -273,8 +243,8 @@ class Setup:
         return path
 
     @property
-    def db_url(self) -> str:
-        return _with_path(self.admin_db_url, f"/{self.db_name}")
+    def db_name(self) -> str:
+        return urllib.parse.urlsplit(self.db_url).path.lstrip("/")
 
     @property
     def env(self) -> dict[str, str]:
@@ -285,51 +255,26 @@ class Setup:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
-async def open_setup(args: argparse.Namespace, children: Children) -> Setup:
+@contextlib.asynccontextmanager
+async def opened_setup(args: argparse.Namespace, children: Children) -> AsyncIterator[Setup]:
+    """The bench's new PostgreSQL database and its flushed Redis database, a connection to each;
+    on exit the connections closed, Redis flushed and the database dropped (kept with --keep-db)."""
     redis_base = read_secret(REDIS_URL) or _DEFAULT_REDIS
-    admin_db = read_secret(DATABASE_URL) or _DEFAULT_POSTGRES
-    _require_local(redis_base, "Redis")
-    _require_local(admin_db, "PostgreSQL")
-    setup = Setup(
-        args=args,
-        redis_url=_redis_db_url(redis_base, args.redis_db),
-        admin_db_url=admin_db,
-        db_name=f"bench_bus_{secrets.token_hex(4)}",
-        token=secrets.token_hex(16) if args.auth else "",
-        workdir=common.workdir(),
-        children=children,
-    )
-    setup.redis = open_redis(setup.redis_url, read_timeout_s=30)
-    await setup.redis.flushdb()
-    setup.redis_pid = int((await setup.redis.info("server"))["process_id"])
-    admin_conn = await asyncpg.connect(admin_db, timeout=_CALL_TIMEOUT_S)
-    try:
-        await admin_conn.execute(f'CREATE DATABASE "{setup.db_name}"')
-    finally:
-        await admin_conn.close()
-    try:
-        setup.db = await asyncpg.connect(setup.db_url, timeout=_CALL_TIMEOUT_S, command_timeout=300)
-    except BaseException:
-        await close_setup(setup)  # drops the database just made
-        raise
-    return setup
-
-
-async def close_setup(setup: Setup) -> None:
-    if setup.db is not None:
-        await setup.db.close()
-    if setup.redis is not None:
-        with contextlib.suppress(Exception):
-            await setup.redis.flushdb()
-        await setup.redis.aclose()
-    if setup.args.keep_db:
-        print(f"kept database {setup.db_name}")
-        return
-    admin_conn = await asyncpg.connect(setup.admin_db_url, timeout=_CALL_TIMEOUT_S)
-    try:
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{setup.db_name}" WITH (FORCE)')
-    finally:
-        await admin_conn.close()
+    server_url = database_url()
+    common.require_local(redis_base, "Redis", "bus_pipeline")
+    common.require_local(server_url, "PostgreSQL", "bus_pipeline")
+    redis_url = common.redis_db_url(redis_base, args.redis_db)
+    token = secrets.token_hex(16) if args.auth else ""
+    workdir = common.workdir()
+    scratch = common.scratch_database(server_url, "bench_bus", timeout_s=_CALL_TIMEOUT_S, keep=args.keep_db)
+    async with scratch as db_url, common.flushed_redis(open_redis(redis_url, read_timeout_s=30)) as redis:
+        setup = Setup(args, redis_url, db_url, token, workdir, children, redis)
+        setup.redis_pid = int((await redis.info("server"))["process_id"])
+        setup.db = await asyncpg.connect(db_url, timeout=_CALL_TIMEOUT_S, command_timeout=300)
+        try:
+            yield setup
+        finally:
+            await setup.db.close()
 
 
 async def reset(setup: Setup) -> None:
@@ -1508,12 +1453,11 @@ async def main_async(args: argparse.Namespace, children: Children) -> dict[str, 
             "runs": runs,
         }
 
-    setup = await open_setup(args, children)
-    try:
-        runs = await run_all(setup, lambda runs: common.write_result(args.result, result(runs, True)))
-    finally:
-        children.stop_all()
-        await close_setup(setup)
+    async with opened_setup(args, children) as setup:
+        try:
+            runs = await run_all(setup, lambda runs: common.write_result(args.result, result(runs, True)))
+        finally:
+            children.stop_all()
     return result(runs, False)
 
 

@@ -28,16 +28,13 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 import argparse
 import contextlib
 import random
-import secrets
 import shutil
 import sys
 import tempfile
-import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,36 +43,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
 from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, REDIS_URL, read_secret
+from core.foundations.env import REDIS_URL, database_url, read_secret
 from tests.integration.chaos_run import VICTIMS, ChaosConfig, run_chaos
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-_DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _with_path(url: str, path: str) -> str:
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=path))
 
 
 @contextlib.asynccontextmanager
 async def backing(redis_db: int) -> AsyncIterator[tuple[str, str]]:
     """(bus URL, database URL): the claimed Redis database emptied, a new PostgreSQL database."""
-    redis_url = _with_path(read_secret(REDIS_URL) or _DEFAULT_REDIS, f"/{redis_db}")
-    admin = read_secret(DATABASE_URL) or _DEFAULT_POSTGRES
-    name = f"bench_chaos_{secrets.token_hex(4)}"
-    connection = await asyncpg.connect(admin)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    redis: Any = open_redis(redis_url)
-    await redis.flushdb()
-    try:
-        yield redis_url, _with_path(admin, f"/{name}")
-    finally:
-        await redis.flushdb()
-        await redis.aclose()
-        connection = await asyncpg.connect(admin)
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.close()
+    redis_url = common.redis_db_url(read_secret(REDIS_URL) or _DEFAULT_REDIS, redis_db)
+    async with (
+        common.scratch_database(database_url(), "bench_chaos") as db_url,
+        common.flushed_redis(open_redis(redis_url)),
+    ):
+        yield redis_url, db_url
 
 
 async def main(args: argparse.Namespace, config: ChaosConfig) -> dict[str, Any]:

@@ -200,12 +200,7 @@ class Processes:
 def _stop(detector: ServiceProcess | subprocess.Popen[str]) -> int:
     if isinstance(detector, ServiceProcess):
         return detector.terminate()
-    detector.terminate()
-    try:
-        return detector.wait(30)
-    except subprocess.TimeoutExpired:
-        detector.kill()
-        return detector.wait(10)
+    return common.stop_process(detector, 30.0, 10.0)
 
 
 def start_detector(
@@ -264,53 +259,54 @@ async def venue_events(channel: grpc.aio.Channel, metadata: Any) -> float:
 
 async def measure(args: argparse.Namespace, processes: Processes) -> dict[str, Any]:
     workdir = common.workdir()
-    redis_url = f"{read_secret(REDIS_URL) or 'redis://127.0.0.1:6379'}/{args.redis_db}"
-    redis: Any = aioredis.Redis.from_url(redis_url)
-    await redis.flushdb()
-    try:
-        venue = processes.venue = common.start_venue(
-            venue_stream.sim_config(args.rate, 10, 10), workdir, False
-        )
-        files = strategy_files(args.patches, workdir)
-        detector, metrics_port, log_path = start_detector(args, venue, files, workdir, redis_url)
-        processes.detector = detector
-        pid = detector.process.pid if isinstance(detector, ServiceProcess) else detector.pid
-        started = await wait_active(log_path, args.active_timeout)
-        await asyncio.sleep(args.warmup)
-        windows = []
-        async with grpc.aio.insecure_channel(venue.address) as channel:
-            for _ in range(args.windows):
-                venue_before, first = (
-                    await venue_events(channel, venue.metadata or None),
-                    scrape(metrics_port, pid),
-                )
-                system, venue_cpu = common.SystemCpu(), common.CpuMeter(venue.pid)
-                await asyncio.sleep(args.seconds)
-                last, venue_after = (
-                    scrape(metrics_port, pid),
-                    await venue_events(channel, venue.metadata or None),
-                )
-                result = window(first, last, started["patches"])
-                result["venue_events_per_s"] = (venue_after - venue_before) / (last.at - first.at)
-                result["venue_cpu_percent"] = venue_cpu.percent()
-                result["machine_cpu_percent"] = system.percent()
-                windows.append(result)
-        signals = await redis.xlen("signals") if await redis.exists("signals") else 0
-        codes = processes.stop_all()
-        return {
-            "patches": started,
-            "strategy_files": [str(f) for f in files],
-            "windows": windows,
-            "signals_on_the_bus": signals,
-            "exit_codes": codes,
-            "detector_log": str(log_path),
-            "detector_warnings": _warnings(log_path),
-            "venue_fell_behind": len(venue.log_lines("fell")),
-        }
-    finally:
-        processes.stop_all()
-        await redis.flushdb()
-        await redis.aclose()
+    redis_url = common.redis_db_url(read_secret(REDIS_URL) or "redis://127.0.0.1:6379", args.redis_db)
+    async with common.flushed_redis(aioredis.Redis.from_url(redis_url)) as redis:
+        try:
+            return await _measure(args, processes, workdir, redis, redis_url)
+        finally:
+            processes.stop_all()
+
+
+async def _measure(
+    args: argparse.Namespace, processes: Processes, workdir: Path, redis: Any, redis_url: str
+) -> dict[str, Any]:
+    venue = processes.venue = common.start_venue(venue_stream.sim_config(args.rate, 10, 10), workdir, False)
+    files = strategy_files(args.patches, workdir)
+    detector, metrics_port, log_path = start_detector(args, venue, files, workdir, redis_url)
+    processes.detector = detector
+    pid = detector.process.pid if isinstance(detector, ServiceProcess) else detector.pid
+    started = await wait_active(log_path, args.active_timeout)
+    await asyncio.sleep(args.warmup)
+    windows = []
+    async with grpc.aio.insecure_channel(venue.address) as channel:
+        for _ in range(args.windows):
+            venue_before, first = (
+                await venue_events(channel, venue.metadata or None),
+                scrape(metrics_port, pid),
+            )
+            system, venue_cpu = common.SystemCpu(), common.CpuMeter(venue.pid)
+            await asyncio.sleep(args.seconds)
+            last, venue_after = (
+                scrape(metrics_port, pid),
+                await venue_events(channel, venue.metadata or None),
+            )
+            result = window(first, last, started["patches"])
+            result["venue_events_per_s"] = (venue_after - venue_before) / (last.at - first.at)
+            result["venue_cpu_percent"] = venue_cpu.percent()
+            result["machine_cpu_percent"] = system.percent()
+            windows.append(result)
+    signals = await redis.xlen("signals") if await redis.exists("signals") else 0
+    codes = processes.stop_all()
+    return {
+        "patches": started,
+        "strategy_files": [str(f) for f in files],
+        "windows": windows,
+        "signals_on_the_bus": signals,
+        "exit_codes": codes,
+        "detector_log": str(log_path),
+        "detector_warnings": _warnings(log_path),
+        "venue_fell_behind": len(venue.log_lines("fell")),
+    }
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,11 +32,14 @@ import uvloop
 from core.foundations.bus.codec import FIELD, encode_market
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, read_secret
+from core.foundations.env import database_url
 from core.recorder.app import RecorderConfig, prepare
 from core.recorder.copy_text import COPY_COLUMNS
 from core.recorder.database import open_pool
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
 
 _RESET = "SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;"  # asyncpg's
 _BRIDGE_STREAMS = ("book", "trades", "tickers", "1s", "1m", "5m", "15m", "1h", "4h", "1d")
@@ -79,12 +83,8 @@ async def consumer_rounds(redis_url: str, rounds: int) -> None:
         await redis.aclose()
 
 
-async def transactions(admin_url: str, count: int) -> None:
-    name = f"bench_fixed_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+async def transactions(server_url: str, count: int) -> None:
+    async with common.scratch_database(server_url, "bench_fixed") as url:
         pool = await open_pool(url, size=1)
         try:
             await prepare(pool, RecorderConfig(database_url=url, redis_url=""))
@@ -95,9 +95,6 @@ async def transactions(admin_url: str, count: int) -> None:
             await _transactions(conn, count)
         finally:
             await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _transactions(conn: Any, count: int) -> None:
@@ -150,9 +147,9 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=7)
     args = parser.parse_args()
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    admin_url = read_secret(DATABASE_URL) or "postgresql://postgres@127.0.0.1:5432/postgres"
+    server_url = database_url()
     uvloop.run(consumer_rounds(redis_url, args.rounds))
-    uvloop.run(transactions(admin_url, args.transactions))
+    uvloop.run(transactions(server_url, args.transactions))
 
 
 if __name__ == "__main__":

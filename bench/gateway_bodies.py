@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import uvloop
 from grpc_health.v1 import health_pb2
 
-from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
@@ -149,37 +148,32 @@ async def phase(url: str, key: str, args: argparse.Namespace, flood: bool, body:
 
 
 async def run(args: argparse.Namespace, processes: gs.Processes) -> dict[str, Any]:
-    admin_db = read_secret(DATABASE_URL) or "postgresql://postgres@127.0.0.1:5432/postgres"
-    db_name = f"bench_bodies_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_db, timeout=10)
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
-    try:
-        env = {DATABASE_URL: gs._with_path(admin_db, f"/{db_name}"), TOKEN: secrets.token_hex(16)}
-        gateway = processes.start(
-            "gateway", ["gateway", "--host", gs.HOST, "--port", "0", "--grpc-port", "0"], env
-        )
-        key = gs.create_key(env)
-        sim_env = {**env, GATEWAY: f"{gs.HOST}:{gateway.info['grpc_port']}"}
-        sim = processes.start("sim", ["venue", "sim", *gs._PORTS], sim_env)
-        mesh = gs.Mesh(gateway, sim, sim, key, env[TOKEN])
-        await gs.wait_registered(mesh, {"sim"})
-        size = int(args.body_mib * 1024 * 1024)
-        phases = {
-            "idle": await phase(mesh.gateway_url, key, args, False, b""),
-            "small": await phase(mesh.gateway_url, key, args, True, one_chunk_body(20)),
-            "large": await phase(mesh.gateway_url, key, args, True, one_chunk_body(size)),
-            "chunky": await phase(mesh.gateway_url, key, args, True, chunky_body(size)),
-        }
-        small = phases["small"]["probe_median_ms"]
-        ratios = {
-            f"{name}_small_median_ratio": phases[name]["probe_median_ms"] / small
-            for name in ("large", "chunky")
-        }
-        return {**phases, **ratios}
-    finally:
-        processes.stop_all()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
+    async with common.scratch_database(database_url(), "bench_bodies", timeout_s=10) as db_url:
+        try:
+            env = {DATABASE_URL: db_url, TOKEN: secrets.token_hex(16)}
+            gateway = processes.start(
+                "gateway", ["gateway", "--host", gs.HOST, "--port", "0", "--grpc-port", "0"], env
+            )
+            key = gs.create_key(env)
+            sim_env = {**env, GATEWAY: f"{gs.HOST}:{gateway.info['grpc_port']}"}
+            sim = processes.start("sim", ["venue", "sim", *gs._PORTS], sim_env)
+            mesh = gs.Mesh(gateway, sim, sim, key, env[TOKEN])
+            await gs.wait_registered(mesh, {"sim"})
+            size = int(args.body_mib * 1024 * 1024)
+            phases = {
+                "idle": await phase(mesh.gateway_url, key, args, False, b""),
+                "small": await phase(mesh.gateway_url, key, args, True, one_chunk_body(20)),
+                "large": await phase(mesh.gateway_url, key, args, True, one_chunk_body(size)),
+                "chunky": await phase(mesh.gateway_url, key, args, True, chunky_body(size)),
+            }
+            small = phases["small"]["probe_median_ms"]
+            ratios = {
+                f"{name}_small_median_ratio": phases[name]["probe_median_ms"] / small
+                for name in ("large", "chunky")
+            }
+            return {**phases, **ratios}
+        finally:
+            processes.stop_all()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import uvloop
 
-from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, database_url
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 
@@ -227,36 +226,29 @@ async def run_once(args: argparse.Namespace, url: str, key: str, gateway_pid: in
 
 
 async def run(args: argparse.Namespace, processes: gateway_streams.Processes) -> list[dict[str, Any]]:
-    admin_db = read_secret(DATABASE_URL) or "postgresql://postgres@127.0.0.1:5432/postgres"
-    db_name = f"bench_mux_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_db, timeout=_CALL_TIMEOUT_S)
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
-    try:
-        env = {
-            DATABASE_URL: gateway_streams._with_path(admin_db, f"/{db_name}"),
-            TOKEN: secrets.token_hex(16),
-        }
-        gateway = processes.start(
-            "gateway", ["gateway", "--host", HOST, "--port", "0", "--grpc-port", "0"], env
-        )
-        key = gateway_streams.create_key(env)
-        config = processes.workdir / "sim.toml"
-        config.write_text(venue_stream.sim_config(args.rate, args.symbols, 10))
-        sim_env = {**env, GATEWAY: f"{HOST}:{gateway.info['grpc_port']}"}
-        processes.start("sim", ["venue", "sim", *gateway_streams._PORTS, "--config", str(config)], sim_env)
-        mesh = gateway_streams.Mesh(gateway, gateway, gateway, key, env[TOKEN])
-        await gateway_streams.wait_registered(mesh, {"sim"})
-        url = f"http://{HOST}:{gateway.port}"
-        runs = []
-        for index in range(args.runs):
-            result = await run_once(args, url, key, gateway.process.pid)
-            print(_line(index, result), flush=True)
-            runs.append(result)
-        return runs
-    finally:
-        processes.stop_all()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
+    async with common.scratch_database(database_url(), "bench_mux", timeout_s=_CALL_TIMEOUT_S) as db_url:
+        try:
+            env = {DATABASE_URL: db_url, TOKEN: secrets.token_hex(16)}
+            gateway = processes.start(
+                "gateway", ["gateway", "--host", HOST, "--port", "0", "--grpc-port", "0"], env
+            )
+            key = gateway_streams.create_key(env)
+            config = processes.workdir / "sim.toml"
+            config.write_text(venue_stream.sim_config(args.rate, args.symbols, 10))
+            sim_env = {**env, GATEWAY: f"{HOST}:{gateway.info['grpc_port']}"}
+            sim_args = ["venue", "sim", *gateway_streams._PORTS, "--config", str(config)]
+            processes.start("sim", sim_args, sim_env)
+            mesh = gateway_streams.Mesh(gateway, gateway, gateway, key, env[TOKEN])
+            await gateway_streams.wait_registered(mesh, {"sim"})
+            url = f"http://{HOST}:{gateway.port}"
+            runs = []
+            for index in range(args.runs):
+                result = await run_once(args, url, key, gateway.process.pid)
+                print(_line(index, result), flush=True)
+                runs.append(result)
+            return runs
+        finally:
+            processes.stop_all()
 
 
 def _line(index: int, r: dict[str, Any]) -> str:

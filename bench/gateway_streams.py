@@ -38,7 +38,6 @@ import struct
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from array import array
 from collections.abc import Sequence
@@ -47,12 +46,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
-import asyncpg
 import grpc
 import uvloop
 
 from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, read_secret
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, database_url, read_secret
 from core.foundations.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
@@ -67,7 +65,6 @@ import venue_stream
 
 HOST = common.HOST
 SUBSCRIBE = "/trademesh.livedata.v1.LiveData/Subscribe"
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _KINDS = {"trades": lv.KIND_TRADES, "book": lv.KIND_BOOK, "tickers": lv.KIND_TICKERS}
 _POLICIES = {"conflate": md.OVERFLOW_POLICY_CONFLATE, "disconnect": md.OVERFLOW_POLICY_DISCONNECT}
 _FRAME = struct.Struct(">BI")
@@ -362,39 +359,22 @@ def gateway_metrics(mesh: Mesh) -> dict[str, float]:
 # ---------------------------------------------------------------- setup, report, main
 
 
-def _require_local(url: str, what: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "unix" and parts.hostname not in _LOCAL_HOSTS:
-        raise SystemExit(f"gateway_streams: {what} must be on 127.0.0.1, not {parts.hostname!r}")
-
-
-def _with_path(url: str, path: str) -> str:
-    return urllib.parse.urlsplit(url)._replace(path=path).geturl()
-
-
 async def run(args: argparse.Namespace, processes: Processes) -> dict[str, Any]:
     redis_base = read_secret(REDIS_URL) or "redis://127.0.0.1:6379"
-    admin_db = read_secret(DATABASE_URL) or "postgresql://postgres@127.0.0.1:5432/postgres"
-    _require_local(redis_base, "Redis")
-    _require_local(admin_db, "PostgreSQL")
-    redis_url = _with_path(redis_base, f"/{args.redis_db}")
-    db_name = f"bench_gw_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_db, timeout=_CALL_TIMEOUT_S)
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
-    redis: Any = open_redis(redis_url, read_timeout_s=30)
-    try:
-        await redis.flushdb()
-        env = {REDIS_URL: redis_url, DATABASE_URL: _with_path(admin_db, f"/{db_name}")}
-        env[TOKEN] = secrets.token_hex(16)
-        mesh = await start_mesh(args, env, processes)
-        return await measure(args, mesh, redis, processes)
-    finally:
-        processes.stop_all()
-        with contextlib.suppress(Exception):
-            await redis.flushdb()
-        await redis.aclose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
+    server_url = database_url()
+    common.require_local(redis_base, "Redis", "gateway_streams")
+    common.require_local(server_url, "PostgreSQL", "gateway_streams")
+    redis_url = common.redis_db_url(redis_base, args.redis_db)
+    async with (
+        common.scratch_database(server_url, "bench_gw", timeout_s=_CALL_TIMEOUT_S) as db_url,
+        common.flushed_redis(open_redis(redis_url, read_timeout_s=30)) as redis,
+    ):
+        try:
+            env = {REDIS_URL: redis_url, DATABASE_URL: db_url, TOKEN: secrets.token_hex(16)}
+            mesh = await start_mesh(args, env, processes)
+            return await measure(args, mesh, redis, processes)
+        finally:
+            processes.stop_all()
 
 
 def summarise(window: dict[str, Any]) -> dict[str, Any]:

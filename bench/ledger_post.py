@@ -28,19 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
-import os
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
+from core.foundations.env import database_url
 from core.ledger.engine.model import (
     Account,
     AccountFlag,
@@ -57,7 +55,6 @@ from core.ledger.verify import verify
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MODES = ("raw", "store")
 _INSERTS = {"store": "copy", "store-unnest": "unnest", "store-executemany": "executemany"}
 VENUE = "sim"
@@ -183,65 +180,61 @@ async def run_raw(conn: Any, batches: list[list[Chain]]) -> Run:
     return Run("raw", transfers, wall, time.process_time() - cpu0, server.percent() * wall / 100)
 
 
-async def create_database(admin: Any, url: str, name: str) -> str:
-    await admin.execute(f"CREATE DATABASE {name}")
-    parts = url.rsplit("/", 1)
-    return f"{parts[0]}/{name}"
-
-
 async def bench(
     args: argparse.Namespace, modes: Sequence[str]
 ) -> tuple[dict[str, list[Run]], dict[str, Any]]:
-    url = args.database_url or os.environ.get("DATABASE_URL") or LOCAL_URL
-    admin = await asyncpg.connect(url)
-    tag = uuid.uuid4().hex[:8]
-    names = [f"ledbench_{tag}_{n}" for n in range(len(modes))]
+    server_url = database_url(args.database_url)
     stores: dict[str, LedgerStore] = {}
+    # One database per mode, each dropped after every store is closed (the stack unwinds last).
+    async with contextlib.AsyncExitStack() as databases:
+        try:
+            for mode in modes:
+                url = await databases.enter_async_context(common.scratch_database(server_url, "ledbench"))
+                stores[mode] = await LedgerStore.open(url, 1, _INSERTS.get(mode, "copy"))
+            return await _measure(args, modes, stores)
+        finally:
+            for store in stores.values():
+                await store.close()
+
+
+async def _measure(
+    args: argparse.Namespace, modes: Sequence[str], stores: dict[str, LedgerStore]
+) -> tuple[dict[str, list[Run]], dict[str, Any]]:
     workload = Workload(args.strategies)
     chains_per_batch = args.batch_transfers // 2
-    try:
-        for mode, name in zip(modes, names, strict=True):
-            insert = _INSERTS.get(mode, "copy")
-            stores[mode] = await LedgerStore.open(await create_database(admin, url, name), 1, insert)
-        # Accounts, funding and a first batch (a warm-up) in every database: raw's too, whose
-        # transfers then reference existing accounts.
-        warm = [workload.funding_chain()] + [workload.chain(n) for n in range(chains_per_batch)]
-        for store in stores.values():
-            await store.post(warm)
-        events = chains_per_batch
-        runs: dict[str, list[Run]] = {mode: [] for mode in modes}
-        for repeat in range(args.repeats):
-            for mode in modes:
-                batches = []
-                for _ in range(args.batches):
-                    batches.append([workload.chain(n) for n in range(events, events + chains_per_batch)])
-                    events += chains_per_batch
-                if mode == "raw":
-                    async with stores["raw"].pool.acquire() as conn:
-                        run = await run_raw(conn, batches)
-                else:
-                    run = await run_store(stores[mode], batches, mode)
-                runs[mode].append(run)
-                print(f"repeat {repeat + 1} {mode}: {run.per_s:,.0f} transfers/s", flush=True)
-        checked: dict[str, Any] = {}
-        store_mode = next((m for m in modes if m != "raw"), None)
-        if store_mode is not None:
-            started = time.perf_counter()
-            report = await verify(stores[store_mode].pool)
-            checked = {
-                "database": store_mode,
-                "ok": report.ok,
-                "transfers": report.transfers,
-                "accounts": report.accounts,
-                "seconds": time.perf_counter() - started,
-            }
-        return runs, checked
-    finally:
-        for store in stores.values():
-            await store.close()
-        for name in names:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    # Accounts, funding and a first batch (a warm-up) in every database: raw's too, whose
+    # transfers then reference existing accounts.
+    warm = [workload.funding_chain()] + [workload.chain(n) for n in range(chains_per_batch)]
+    for store in stores.values():
+        await store.post(warm)
+    events = chains_per_batch
+    runs: dict[str, list[Run]] = {mode: [] for mode in modes}
+    for repeat in range(args.repeats):
+        for mode in modes:
+            batches = []
+            for _ in range(args.batches):
+                batches.append([workload.chain(n) for n in range(events, events + chains_per_batch)])
+                events += chains_per_batch
+            if mode == "raw":
+                async with stores["raw"].pool.acquire() as conn:
+                    run = await run_raw(conn, batches)
+            else:
+                run = await run_store(stores[mode], batches, mode)
+            runs[mode].append(run)
+            print(f"repeat {repeat + 1} {mode}: {run.per_s:,.0f} transfers/s", flush=True)
+    checked: dict[str, Any] = {}
+    store_mode = next((m for m in modes if m != "raw"), None)
+    if store_mode is not None:
+        started = time.perf_counter()
+        report = await verify(stores[store_mode].pool)
+        checked = {
+            "database": store_mode,
+            "ok": report.ok,
+            "transfers": report.transfers,
+            "accounts": report.accounts,
+            "seconds": time.perf_counter() - started,
+        }
+    return runs, checked
 
 
 def summarise(runs: list[Run]) -> dict[str, Any]:

@@ -488,12 +488,7 @@ class Started:
         return process_cpu_s(self.process.pid) - self.cpu0
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        common.stop_process(self.process, 10.0, None)
 
 
 def py_spy_binary() -> str:
@@ -873,10 +868,8 @@ async def one_run(
     venue: VenueBench, side: str, files: list[Path], frames: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    redis = aioredis.from_url(redis_url)
     work = common.workdir()
-    try:
-        await redis.flushdb()
+    async with common.flushed_redis(aioredis.from_url(redis_url)) as redis:
         load_before = os.getloadavg()
         machine = common.SystemCpu()
         wall0 = time.monotonic()
@@ -921,9 +914,6 @@ async def one_run(
             "log_trouble": log_trouble(work),
             "written": written,
         }
-    finally:
-        await redis.flushdb()
-        await redis.aclose()
 
 
 # What a side logs when its book breaks: trademesh's venue ("book out of sync, rebuilding", "book
