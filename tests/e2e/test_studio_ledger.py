@@ -482,6 +482,19 @@ async def test_a_fill_and_an_order_of_the_trading_page_open_their_traces(
     assert client_order_id
     order_row = page.locator(f'#open-orders tr[data-client-order-id="{client_order_id}"]')
     await expect(order_row).to_be_visible(timeout=WAIT_MS)
+
+    async def recorded() -> bool | None:
+        """The order in the recorder's executions (the trace's order step is its row, written
+        apart from what the page shows: opened first, the trace had no order step)."""
+        try:
+            trace = await ledger_trace(ledger, client_order_id)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return True if "order" in {s.kind for s in trace.steps} else None
+
+    await until(recorded, 30, 0.5, "the recorder's row of the resting order")
     await order_row.locator("button.trace-link").click()
     view = page.locator("#trace-view")
     await expect(view).to_have_attribute("data-traced", client_order_id, timeout=WAIT_MS)

@@ -19,6 +19,8 @@ from tests.integration.bars_support import (
     Trade,
     bar_fields,
     bars_positions,
+    closed_keys,
+    group_by,
     read_bars,
     scope,
     start_bars,
@@ -112,8 +114,16 @@ async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right
             bars.kill()
             progress.append(await _progress(redis, made_up.stream))
             await asyncio.to_thread(bars.start)  # the tapes go on meanwhile
-        # The sim's tape goes on for 2 s after the last restart, and the made-up one to its end.
+        # The sim's tape goes on for 2 s after the last restart, and the made-up one to its end;
+        # then until the sim's holds more than 20 closed bars (the restarts are quick now: its
+        # tape was 18 bars once, too few to say much).
         await asyncio.gather(feeding, asyncio.sleep(2))
+
+        async def enough() -> bool | None:
+            published = sim.bus.published
+            return True if len(closed_keys(group_by(published), published)) > 20 else None
+
+        await until(enough, 60, 0.2, "more than 20 closed bars of the sim's tape")
         assert any(0 < done < len(trades) // 100 for done in progress), f"no kill mid-stream: {progress}"
         await sim.stop()
         closed: dict[str, dict[Key, Fields]] = {}

@@ -458,16 +458,25 @@ async def test_without_levels_the_policy_distances_protect_on_the_venues_price_g
     async with inspector_mesh(tmp_path, redis_url, policies=policies) as mesh:
         answer = await mesh.submit(intent())
         assert answer.action == rk.RISK_ACTION_ALLOW, answer.reasons
-        # An entry filled across levels gets its levels at its first fill (its later fills are
-        # covered at the same prices: core.inspector.engine.protect).
+        # An entry's levels come from the first the inspector hears of its price, kept as it
+        # fills on: its first fill, or the venue's answer (its average fill price) when that came
+        # first (docs/inspector.md, "Sized by the venue's word"); which comes first is a race.
         _, at_venue = await until(lambda: _settled_pair(mesh), WAIT_S, 0.05, "the final pair")
-        entry = await _first_fill_price(mesh, answer.client_order_id)
+        first = await _first_fill_price(mesh, answer.client_order_id)
+        entry_order = await mesh.venue_stubs.tf.GetOrder(
+            tf.GetOrderRequest(client_order_id=answer.client_order_id), timeout=10
+        )
         stop, target = sorted(at_venue, key=lambda o: o.type != tf.ORDER_TYPE_STOP_MARKET)
         trigger, limit = D(stop.trigger_price), D(target.price)
         assert trigger == D(trigger).quantize(D("0.01")) and limit == D(limit).quantize(D("0.01"))
-        # A sell stop rounds up (triggers no later than planned), a sell target up (a better price).
-        assert entry * (1 - D("0.0200003")) <= trigger < entry * (1 - D("0.0200003")) + D("0.01")
-        assert entry * (1 + D("0.0400007")) <= limit < entry * (1 + D("0.0400007")) + D("0.01")
+
+        def rounded_from(entry: Decimal) -> bool:
+            """A sell stop rounds up (triggers no later than planned), a sell target up (a better price)."""
+            stop_at, limit_at = entry * (1 - D("0.0200003")), entry * (1 + D("0.0400007"))
+            return stop_at <= trigger < stop_at + D("0.01") and limit_at <= limit < limit_at + D("0.01")
+
+        bases = {first, D(entry_order.order.average_fill_price)}
+        assert any(rounded_from(entry) for entry in bases), (trigger, limit, bases)
         assert not await mesh.events(policy="protect.rejected")
 
 
