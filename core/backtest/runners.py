@@ -18,12 +18,12 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from core.backtest.sweep import TrialResult
+from core.backtest.sweep_config import ENGINES, MAX_WORKERS
 from core.backtest.trial import Trial, run_trial
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["ENGINES", "DaskRunner", "LocalRunner", "OnDone", "TrialRunner", "runner_for"]
+__all__ = ["DaskRunner", "LocalRunner", "OnDone", "TrialRunner", "runner_for"]
 
-ENGINES = ("local", "dask")
 _PRELOAD = "core.backtest.preload"  # the trial's modules and the models' classes
 OnDone = Callable[[TrialResult], None]  # each result as it comes back (progress)
 
@@ -40,8 +40,8 @@ class TrialRunner(Protocol):
 
 def _workers(workers: int | None) -> int:
     count = workers if workers is not None else (os.cpu_count() or 1)
-    if not 1 <= count <= 1024:
-        raise InvalidArgument.field("workers", f"{count} is out of range: 1 to 1024")
+    if not 1 <= count <= MAX_WORKERS:
+        raise InvalidArgument.field("workers", f"{count} is out of range: 1 to {MAX_WORKERS}")
     return count
 
 

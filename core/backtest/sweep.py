@@ -25,6 +25,7 @@ from core.detector.strategy_file import Strategy, build_patches
 from core.foundations.errors import InvalidArgument, shown
 
 __all__ = [
+    "MAX_POINTS",
     "METRICS",
     "ParamSpace",
     "Point",
@@ -40,7 +41,7 @@ __all__ = [
 Scalar = int | float | bool | str
 
 _NO_TIMER = 0
-_MAX_POINTS = 100_000  # a sweep bigger than this is a mistake, not a plan
+MAX_POINTS = 100_000  # a sweep bigger than this is a mistake, not a plan
 _MAX_DRAWS = 100  # draws per wanted point before a random sweep gives up finding distinct ones
 
 # The metrics a sweep ranks by: True when more is better.
@@ -121,15 +122,15 @@ class ParamSpace:
                 )
             lists.append(values)
         size = math.prod(len(v) for v in lists)
-        if size > _MAX_POINTS:
-            raise InvalidArgument.field("param", f"a grid of {size} points is more than {_MAX_POINTS}")
+        if size > MAX_POINTS:
+            raise InvalidArgument.field("param", f"a grid of {size} points is more than {MAX_POINTS}")
         names = [name for name, _ in self.params]
         return [Point(tuple(zip(names, combo, strict=True))) for combo in itertools.product(*lists)]
 
     def random(self, count: int, seed: int) -> list[Point]:
         """`count` distinct points drawn with the seed (the same seed, the same points)."""
-        if not 1 <= count <= _MAX_POINTS:
-            raise InvalidArgument.field("random", f"{count} is out of range: 1 to {_MAX_POINTS}")
+        if not 1 <= count <= MAX_POINTS:
+            raise InvalidArgument.field("random", f"{count} is out of range: 1 to {MAX_POINTS}")
         rng = Random(seed)
         size = self._size()
         if size is not None:

@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.backtest.command import add_run_options, clipped_to_history, run_flags
-from core.foundations.errors import InvalidArgument, shown
+from core.foundations.errors import InvalidArgument
+
+if TYPE_CHECKING:  # imported when the command runs: `trademesh --help` imports no engine
+    from core.backtest.sweep import ParamSpace
+    from core.backtest.sweep_config import SweepConfig
 
 __all__ = ["add_sweep_parser"]
 
 _NS = 1_000_000_000
-_SWEEP_KEYS = {
-    "random", "seed", "metric", "of", "folds", "anchored", "engine", "address", "workers",
-    "synthetic_seed", "params",
-}  # fmt: skip
 
 
 def add_sweep_parser(commands: Any) -> None:
@@ -67,61 +66,28 @@ def add_sweep_parser(commands: Any) -> None:
     parser.set_defaults(run=_sweep_command)
 
 
-def _sweep_options(table: Any, args: argparse.Namespace) -> dict[str, Any]:
-    if not isinstance(table, Mapping):
-        raise InvalidArgument.field("sweep", "is not a table")
-    for key in table:
-        if key not in _SWEEP_KEYS:
-            raise InvalidArgument.field(
-                f"sweep.{key}", f"unknown option; options: {', '.join(sorted(_SWEEP_KEYS))}"
-            )
-    options = dict(table)
-    for key in sorted(_SWEEP_KEYS - {"params"}):
-        given = getattr(args, key)
-        if given is not None:
-            options[key] = given
-    return options
-
-
-def _space(options: Mapping[str, Any], flags: list[str] | None) -> Any:
-    from core.backtest.sweep import ParamSpace, Range, parse_param
+def _space(options: SweepConfig, flags: list[str] | None) -> ParamSpace:
+    from core.backtest.sweep import ParamSpace, parse_param
 
     if flags:
         return ParamSpace(tuple(parse_param(text) for text in flags))
-    table = options.get("params", {})
-    if not isinstance(table, Mapping) or not table:
+    if options.params is None:
         raise InvalidArgument.field("param", "name the parameters to vary (--param, or [sweep.params])")
-    params: list[tuple[str, Any]] = []
-    for name, values in table.items():
-        if isinstance(values, Mapping):
-            if set(values) != {"low", "high"}:
-                raise InvalidArgument.field(f"param.{name}", "a range is { low = ..., high = ... }")
-            params.append((name, Range(values["low"], values["high"])))
-        elif isinstance(values, list):
-            params.append((name, tuple(values)))
-        else:
-            raise InvalidArgument.field(f"param.{name}", f"{shown(str(values))} is not a list or a range")
-    return ParamSpace(tuple(params))
-
-
-def _int(options: Mapping[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument.field(key, f"{shown(str(value))} is not a whole number")
-    return value
+    return options.params
 
 
 def _sweep_command(args: argparse.Namespace) -> None:
     from core.backtest.config import backtest_config, read_options
+    from core.backtest.sweep_config import FLAGS, sweep_config
 
     raw = read_options(args.config)
-    options = _sweep_options(raw.pop("sweep", {}), args)
-    flags = run_flags(args)
-    config = backtest_config(raw, flags)
+    source = None if args.config is None else str(args.config)
+    options = sweep_config(raw.pop("sweep", {}), {key: getattr(args, key) for key in FLAGS}, source)
+    config = backtest_config(raw, run_flags(args), source)
     print(_run(config, options, args.params, not args.no_progress))
 
 
-def _run(config: Any, options: Mapping[str, Any], params: list[str] | None, progress: bool) -> str:
+def _run(config: Any, options: SweepConfig, params: list[str] | None, progress: bool) -> str:
     import asyncio
 
     from core.backtest.assemble import strategies_of
@@ -133,29 +99,24 @@ def _run(config: Any, options: Mapping[str, Any], params: list[str] | None, prog
     from core.foundations.env import DATABASE_URL
 
     space = _space(options, params)
-    count, seed = _int(options, "random", 0), _int(options, "seed", 1)
-    points = space.random(count, seed) if count else space.grid()
+    points = space.random(options.random, options.seed) if options.random else space.grid()
     strategies = strategies_of(config)
-    synthetic_seed = _int(options, "synthetic_seed", -1)
     source: SyntheticHistory | RecordedHistory = RecordedHistory()
-    if synthetic_seed >= 0:
-        source = SyntheticHistory(_walk(config, strategies, synthetic_seed))
+    if options.synthetic_seed >= 0:
+        source = SyntheticHistory(_walk(config, strategies, options.synthetic_seed))
     elif config.database_url:  # the range the recorded history holds (and the folds cut it)
         config = asyncio.run(clipped_to_history(config))
-    metric, of = str(options.get("metric", "sharpe")), str(options.get("of", "total"))
+    metric, of = options.metric, options.of
     sweep = prepare(config, strategies, points, source, metric, of)
-    workers = _int(options, "workers", 0) or None
-    folds = _int(options, "folds", 0)
-    if folds:
-        cut(config.start_ns, config.end_ns, folds)  # checked before any worker starts
+    if options.folds:
+        cut(config.start_ns, config.end_ns, options.folds)  # checked before any worker starts
     # The workers read the database's URL from their environment, never from a trial.
     env = {DATABASE_URL: config.database_url} if config.database_url else {}
-    address = str(options.get("address", "")) or None
-    runner = runner_for(str(options.get("engine", "local")), workers, address, env)
+    runner = runner_for(options.engine, options.workers or None, options.address or None, env)
     with _Progress(progress) as bar, runner:
-        if folds:
-            bar.total = folds * (len(points) + 1)
-            done = walk_forward(sweep, runner, folds, bool(options.get("anchored", False)), bar.done)
+        if options.folds:
+            bar.total = options.folds * (len(points) + 1)
+            done = walk_forward(sweep, runner, options.folds, options.anchored, bar.done)
             return fold_table(done, metric, of)
         bar.total = len(points)
         return sweep_table(run_sweep(sweep, runner, bar.done), metric, of)

@@ -197,8 +197,9 @@ SWEEP = [
         (["--param", "fast.period=8,-3"], "-3 is out of range"),
         (["--param", "fast.period=8", "--engine", "spark"], "'spark' is not one of local, dask"),
         (["--param", "fast.period=8", "--metric", "luck"], "'luck' is not one of"),
-        (["--param", "fast.period=8", "--folds", "500"], "folds: 500 is out of range"),
-        (["--param", "fast.period=8", "--workers", "-2"], "workers: -2 is out of range"),
+        (["--param", "fast.period=8", "--folds", "500"], "folds: must be between 0 and 100, got 500"),
+        (["--param", "fast.period=8", "--workers", "-2"], "workers: must be between 0 and 1024, got -2"),
+        (["--param", "fast.period=8", "--random", "-1"], "random: must be between 0 and 100000, got -1"),
         (["--param", "fast.period=8", "--engine", "local", "--address", "tcp://x:1"], "address"),
         (["--param", "fast.period=5..9"], "a range is sampled"),
         ([], "name the parameters to vary"),
@@ -212,16 +213,56 @@ def test_bad_sweep_input_is_one_line_naming_it_and_exit_code_2(
     assert "\n" not in err and said in err, err
 
 
-def test_a_config_files_sweep_table_is_read_and_its_unknown_keys_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_config_files_sweep_table_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "sweep.toml"
-    config.write_text('[sweep]\nfolds = 2\nluck = 1\n[sweep.params]\n"fast.period" = [8]\n')
-    assert main([*SWEEP, "--config", str(config)]) == 2
-    assert "sweep.luck: unknown option" in capsys.readouterr().err
     config.write_text('[sweep]\nrandom = 5\n[sweep.params]\n"fast.period" = { low = 1, high = 3 }\n')
     assert main([*SWEEP, "--config", str(config)]) == 2
     assert "random: 5 is more than the space's 3 points" in capsys.readouterr().err
+
+
+KNOWN = "random, seed, metric, of, folds, anchored, engine, address, workers, synthetic_seed, params"
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ("folds = 2\nluck = 1", f"sweep.luck: unknown key; known: {KNOWN}"),
+        ("folds = 500", "sweep.folds: must be between 0 and 100, got 500"),
+        ("workers = -1", "sweep.workers: must be between 0 and 1024, got -1"),
+        ('workers = "4"', "sweep.workers: '4' is not a whole number"),
+        ("anchored = 1", "sweep.anchored: 1 is not true or false"),
+        ('engine = "spark"', "sweep.engine: 'spark' is not one of local, dask"),
+        ('metric = "luck"', "sweep.metric: 'luck' is not one of total_return, cagr, sharpe"),
+        ("synthetic_seed = -2", "sweep.synthetic_seed: must be at least -1, got -2"),
+        ("params = 3", "sweep.params: 3 is not a table"),
+        ('[sweep.params]\n"fast.period" = 8', "sweep.params.fast.period: 8 is not a list or a range"),
+        ('[sweep.params]\n"fast.period" = [8, [9]]', "sweep.params.fast.period: [9] is not a number"),
+        ('[sweep.params]\n"fast.period" = { low = 1 }', "sweep.params.fast.period.high: is required"),
+        (
+            '[sweep.params]\n"fast.period" = { low = 1, top = 3 }',
+            "sweep.params.fast.period.top: unknown key; known: low, high",
+        ),
+        ('[sweep.params]\n"fast.period" = { low = 1, high = "x" }', "fast.period.high: 'x' is not a number"),
+        ('[sweep.params]\n"fast.period" = { low = 3, high = 1 }', "sweep.params.fast.period: 3..1: low is"),
+        ('[sweep.params]\n"period" = [8]', "sweep.params: 'period' is not module.param"),
+        ("[sweep.params]", "sweep.params: name at least one parameter to vary"),
+    ],
+)
+def test_a_bad_sweep_table_is_refused_naming_the_key_and_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, said: str
+) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text(f"[sweep]\n{table}\n")
+    assert main([*SWEEP, "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and said in err and err.endswith(f"(in {config})"), err
+
+
+def test_a_flag_wins_over_the_sweep_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\nfolds = 2\n[sweep.params]\n"fast.period" = [8]\n')
+    assert main([*SWEEP, "--config", str(config), "--folds", "500"]) == 2
+    assert capsys.readouterr().err.strip() == "trademesh: folds: must be between 0 and 100, got 500"
 
 
 IMPURE_MODULES = {"asyncio", "socket", "time", "datetime", "threading", "subprocess", "os", "pathlib", "io"}
