@@ -9,7 +9,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_FLAGS", "add_backtest_parser", "add_run_options", "clipped_to_history", "run_flags"]
+__all__ = [
+    "RUN_FLAGS",
+    "add_backtest_parser",
+    "add_run_options",
+    "check_history_database",
+    "clipped_to_history",
+    "history_database",
+    "run_flags",
+]
 
 RUN_FLAGS = (
     ("venue", "the recorded venue (default sim)"),
@@ -60,11 +68,26 @@ def add_run_options(parser: argparse.ArgumentParser, flags: tuple[tuple[str, str
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     flags = run_flags(args, _FLAGS)
-    if flags["database_url"] is None:
-        from core.foundations.env import database_url
-
-        flags["database_url"] = database_url(None)
+    flags["database_url"] = history_database(args)
     return flags
+
+
+def history_database(args: argparse.Namespace) -> str:
+    """--database-url, else $DATABASE_URL, else the local default (core.foundations.env)."""
+    from core.foundations.env import database_url
+
+    return database_url(args.database_url)
+
+
+def check_history_database(url: str, args: argparse.Namespace) -> None:
+    """The recorder's database answering as PostgreSQL, before the run starts anything: one line
+    naming the setting the URL came from when it does not (core.foundations.postgres)."""
+    import asyncio
+
+    from core.foundations.env import DATABASE_URL
+    from core.foundations.postgres import check_database
+
+    asyncio.run(check_database(url, "database-url" if args.database_url else DATABASE_URL))
 
 
 def run_flags(args: argparse.Namespace, names: tuple[tuple[str, str], ...] = RUN_FLAGS) -> dict[str, Any]:
@@ -86,6 +109,7 @@ def _backtest(args: argparse.Namespace) -> None:
     from core.backtest.progress import JsonProgress, ProgressBar
 
     backtest = build(config)  # every option checked before the run starts
+    check_history_database(config.database_url, args)
     if config.database_url:
         clipped = asyncio.run(clipped_to_history(config))
         if clipped is not config:

@@ -26,7 +26,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from core.backtest.command import add_run_options, clipped_to_history, run_flags
+from core.backtest.command import (
+    add_run_options,
+    check_history_database,
+    clipped_to_history,
+    history_database,
+    run_flags,
+)
 from core.foundations.errors import InvalidArgument
 
 if TYPE_CHECKING:  # imported when the command runs: `trademesh --help` imports no engine
@@ -83,11 +89,14 @@ def _sweep_command(args: argparse.Namespace) -> None:
     raw = read_options(args.config)
     source = None if args.config is None else str(args.config)
     options = sweep_config(raw.pop("sweep", {}), {key: getattr(args, key) for key in FLAGS}, source)
-    config = backtest_config(raw, run_flags(args), source)
-    print(_run(config, options, args.params, not args.no_progress))
+    flags = run_flags(args)
+    if options.synthetic_seed < 0:  # the workers' database (their DATABASE_URL), as `backtest` finds it
+        flags["database_url"] = history_database(args)
+    config = backtest_config(raw, flags, source)
+    print(_run(config, options, args))
 
 
-def _run(config: Any, options: SweepConfig, params: list[str] | None, progress: bool) -> str:
+def _run(config: Any, options: SweepConfig, args: argparse.Namespace) -> str:
     import asyncio
 
     from core.backtest.assemble import strategies_of
@@ -98,13 +107,14 @@ def _run(config: Any, options: SweepConfig, params: list[str] | None, progress: 
     from core.backtest.walkforward import prepare, run_sweep, walk_forward
     from core.foundations.env import DATABASE_URL
 
-    space = _space(options, params)
+    space = _space(options, args.params)
     points = space.random(options.random, options.seed) if options.random else space.grid()
     strategies = strategies_of(config)
     source: SyntheticHistory | RecordedHistory = RecordedHistory()
     if options.synthetic_seed >= 0:
         source = SyntheticHistory(_walk(config, strategies, options.synthetic_seed))
-    elif config.database_url:  # the range the recorded history holds (and the folds cut it)
+    else:  # the range the recorded history holds (and the folds cut it)
+        check_history_database(config.database_url, args)  # said at once, not by the workers
         config = asyncio.run(clipped_to_history(config))
     metric, of = options.metric, options.of
     sweep = prepare(config, strategies, points, source, metric, of)
@@ -113,7 +123,7 @@ def _run(config: Any, options: SweepConfig, params: list[str] | None, progress: 
     # The workers read the database's URL from their environment, never from a trial.
     env = {DATABASE_URL: config.database_url} if config.database_url else {}
     runner = runner_for(options.engine, options.workers or None, options.address or None, env)
-    with _Progress(progress) as bar, runner:
+    with _Progress(not args.no_progress) as bar, runner:
         if options.folds:
             bar.total = options.folds * (len(points) + 1)
             done = walk_forward(sweep, runner, options.folds, options.anchored, bar.done)

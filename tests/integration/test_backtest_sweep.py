@@ -1,8 +1,9 @@
 """Sweeps run by their runners: this machine's processes give exactly the results of each point
 run serially in this process, a Dask local cluster gives exactly the local runner's, a
 worker's error comes back as it was raised, walk-forward folds give their results per fold,
-`trademesh backtest-sweep` prints the ranked table, and a sweep over the recorder's history
-(each worker opening its own source) gives the same table as the same walk in memory."""
+`trademesh backtest-sweep` prints the ranked table (and refuses a database that does not answer
+as PostgreSQL before it starts a worker), and a sweep over the recorder's history (each worker
+opening its own source) gives the same table as the same walk in memory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import asyncio
 import dataclasses
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
+import os
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -29,12 +33,13 @@ from core.backtest.trial import SyntheticHistory, Trial, run_trial
 from core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
 from core.foundations.bus.codec import FIELD, decode, encode_market
 from core.foundations.errors import InvalidArgument
+from core.foundations.postgres import CONNECT_TIMEOUT_S
 from core.recorder.app import Recorder, RecorderConfig
 from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool
 from tests.advisor_support import FEE_FREE
 from tests.forked_services import run_command
-from tests.integration.postgres_server import database_url, new_database
+from tests.integration.postgres_server import database_url, new_database, with_database
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
 __all__ = ["database_url"]  # the fixture, for pytest
@@ -239,3 +244,75 @@ async def test_a_sweep_over_decades_runs_the_recorded_minutes_and_says_so(record
     assert exact.returncode == 0 and decades.returncode == 0, exact.stderr + decades.stderr
     assert decades.stdout == exact.stdout
     assert "cut to the recorded history" in decades.stderr and "cut to" not in exact.stderr
+
+
+class _Closing(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(64)
+
+
+@pytest.fixture(scope="module")
+def closing_port() -> Iterator[int]:
+    """A server that takes a connection and closes it on the first bytes: not PostgreSQL."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Closing)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+RECORDED_RUN = ["--strategy", str(TREND), "--from", "2026-01-01", "--to", "2026-01-02", "--no-progress"]
+SWEEP_RUN = ["backtest-sweep", "--param", "fast.period=4,8", *RECORDED_RUN]
+NOT_POSTGRESQL = {
+    "nothing listens": ": nothing listens there (connection refused)",
+    "not postgresql": " answers, but not as PostgreSQL (unexpected connection_lost() call)",
+}
+
+
+@pytest.fixture(scope="module")
+def commands_start() -> None:
+    """The fork server started (its libraries imported): a command's time is its own."""
+    assert run_command(["backtest-sweep", "--help"], timeout_s=120).returncode == 0
+
+
+def _refused(server: str, closing_port: int, args: list[str]) -> float:
+    """The command's time to refuse, with one line naming DATABASE_URL and exit code 2, a server
+    that does not answer as PostgreSQL at its URL."""
+    port = 1 if server == "nothing listens" else closing_port
+    started = time.monotonic()
+    env = {**os.environ, "DATABASE_URL": f"postgresql://u:secret@127.0.0.1:{port}/x"}
+    done = run_command(args, env, 60)
+    took_s = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    redacted = f"postgresql://u:***@127.0.0.1:{port}/x"
+    assert done.stderr == f"trademesh: DATABASE_URL: {redacted}{NOT_POSTGRESQL[server]}\n"
+    return took_s
+
+
+@pytest.mark.parametrize("server", list(NOT_POSTGRESQL))
+@pytest.mark.usefixtures("commands_start")
+def test_a_sweeps_database_that_does_not_answer_as_postgresql_is_one_line_naming_it_at_once(
+    closing_port: int, server: str
+) -> None:
+    """Issue 38: a sweep met a bad DATABASE_URL in its workers, once its pool had started
+    (24-60 s), and said it without naming the setting."""
+    took_s = _refused(server, closing_port, SWEEP_RUN)
+    # A refused or closed connection is said before a connect would even time out.
+    assert took_s < CONNECT_TIMEOUT_S, f"{took_s:.1f} s"
+
+
+@pytest.mark.parametrize("server", list(NOT_POSTGRESQL))
+def test_a_backtests_database_that_does_not_answer_as_postgresql_is_the_same_line(
+    closing_port: int, server: str
+) -> None:
+    _refused(server, closing_port, ["backtest", *RECORDED_RUN])
+
+
+@pytest.mark.slow  # PostgreSQL
+def test_a_database_postgresql_refuses_is_one_line_naming_the_flag(database_url: str) -> None:
+    url = with_database(database_url, "no_such_database_here")
+    done = run_command([*SWEEP_RUN, "--database-url", url], timeout_s=60)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("trademesh: database-url: ") and "PostgreSQL refuses it: " in done.stderr
+    assert 'database "no_such_database_here" does not exist' in done.stderr

@@ -1,0 +1,91 @@
+"""A database URL checked before a command's work (core.foundations.postgres): each way a URL
+fails to reach a PostgreSQL that takes it is its own line, naming the setting and the URL with
+its password hidden; a PostgreSQL that takes it passes."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import core.foundations.postgres
+from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
+from core.foundations.postgres import check_database
+from tests.integration.postgres_server import database_url, with_database
+
+pytestmark = pytest.mark.integration  # servers on sockets
+__all__ = ["database_url"]  # the fixture, for pytest
+
+
+class _Closing(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(64)
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        time.sleep(2)  # reads nothing, says nothing: a server of another protocol waiting for its own
+
+
+def _serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def closing_port() -> Iterator[int]:
+    yield from _serving(_Closing)
+
+
+@pytest.fixture(scope="module")
+def silent_port() -> Iterator[int]:
+    yield from _serving(_Silent)
+
+
+async def _refusal(url: str) -> TrademeshError:
+    with pytest.raises(TrademeshError) as caught:
+        await check_database(url, "DATABASE_URL")
+    assert "secret" not in str(caught.value)
+    return caught.value
+
+
+async def test_a_port_nothing_listens_on_is_unavailable_naming_the_setting() -> None:
+    error = await _refusal("postgresql://u:secret@127.0.0.1:1/x")
+    assert isinstance(error, Unavailable)
+    assert (
+        str(error)
+        == "DATABASE_URL: postgresql://u:***@127.0.0.1:1/x: nothing listens there (connection refused)"
+    )
+
+
+async def test_a_server_that_closes_the_connection_is_not_postgresql(closing_port: int) -> None:
+    error = await _refusal(f"postgresql://u:secret@127.0.0.1:{closing_port}/x")
+    assert isinstance(error, InvalidArgument) and error.violations[0].field == "DATABASE_URL"
+    assert "answers, but not as PostgreSQL" in str(error)
+
+
+async def test_a_server_that_never_answers_is_said_at_the_connect_deadline(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.foundations.postgres, "CONNECT_TIMEOUT_S", 0.3)
+    started = time.monotonic()
+    error = await _refusal(f"postgresql://u:secret@127.0.0.1:{silent_port}/x")
+    assert isinstance(error, Unavailable) and time.monotonic() - started < 2
+    assert str(error).endswith(f"{silent_port}/x: no answer as PostgreSQL within 0.3 s")
+
+
+@pytest.mark.slow  # PostgreSQL
+async def test_a_postgresql_that_refuses_the_url_is_named_and_one_that_takes_it_passes(
+    database_url: str,
+) -> None:
+    error = await _refusal(with_database(database_url, "no_such_database_here"))
+    assert isinstance(error, InvalidArgument)
+    assert 'PostgreSQL refuses it: database "no_such_database_here" does not exist' in str(error)
+    await check_database(database_url, "DATABASE_URL")
