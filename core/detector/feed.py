@@ -30,6 +30,7 @@ from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import Metadata
+from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 BOOK_DEPTH = 50
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 _TAKER_BUY = {common.SIDE_BUY: True, common.SIDE_SELL: False}
-# A refusal of the whole subscription: sent again unchanged, it would be refused again.
-_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 
 # Takes one venue's market events of one batch, in the venue's order, with the time the feed
 # had the batch (wall clock, ns): (venue, events, received). The runner converts them
@@ -135,11 +134,11 @@ class VenueFeed:
                 await self._follow(backoff)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in _REFUSED:
-                    self._say(f"refused ({exc.code().name}: {exc.details()})", "not asked again")
+                if exc.code() in REFUSED_AS_ASKED:
+                    self._say(f"refused ({call_failure(exc)})", "not asked again")
                     await stop.wait()
                     return
-                reason = f"{exc.code().name}: {exc.details()}"
+                reason = call_failure(exc)
             if stop.is_set() or not self.symbols:
                 return
             self.reconnects += 1

@@ -27,6 +27,7 @@ from core.foundations.bus.names import executions_stream
 from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.rpc.client import Metadata
+from core.foundations.rpc.status import call_failure
 from core.ingest.follow import sleep_unless
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -86,7 +87,7 @@ class ExecutionFollower:
                 await self._follow_once(backoff)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
-                reason = f"{exc.code().name}: {exc.details()}"
+                reason = call_failure(exc)
             if stop.is_set():
                 return
             self.reconnects += 1

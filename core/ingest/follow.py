@@ -25,6 +25,7 @@ from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.model import Channel
 from core.foundations.rpc.client import Metadata
+from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
 from core.ingest.gaps import gap_markers, opens_with_gap_notice
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -34,8 +35,6 @@ __all__ = ["Follower", "StreamPoint", "sleep_unless"]
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
-# A refusal of the whole subscription: sent again unchanged, it would be refused again.
-_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 
 # Publishes an encoded MarketEvents to a stream; waits while the publisher is full.
 Publish = Callable[[str, bytes], Awaitable[None]]
@@ -93,11 +92,11 @@ class Follower:
                 await self._follow_once(backoff)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in _REFUSED:  # sent again unchanged, it would be refused again
+                if exc.code() in REFUSED_AS_ASKED:  # sent again unchanged, it would be refused again
                     log.warning("ingest %s: refused (%s): not asked again", self.stream, exc.details())
                     await stop.wait()
                     return
-                reason = f"{exc.code().name}: {exc.details()}"
+                reason = call_failure(exc)
             if stop.is_set() or not self.symbols:
                 return
             self._settle_position()

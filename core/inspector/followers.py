@@ -13,6 +13,7 @@ import grpc
 
 from core.foundations.backoff import Backoff
 from core.foundations.retry import sleep_unless
+from core.foundations.rpc.status import call_failure
 from core.inspector.venues import VenueLinks
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -71,7 +72,7 @@ class VenueFollowers:
                         await self.on_execution(execution)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
-                reason = f"{exc.code().name}: {exc.details()}"
+                reason = call_failure(exc)
             except Exception as exc:  # no such venue any more
                 reason = str(exc)
             delay = backoff.next()

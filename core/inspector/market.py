@@ -27,6 +27,7 @@ from core.foundations.backoff import Backoff
 from core.foundations.errors import TrademeshError
 from core.foundations.instruments import VenueInstruments, unknown_symbol
 from core.foundations.retry import sleep_unless
+from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
 from core.foundations.tops import Timeline, TopBook
 from core.inspector.asked import AskedMarkets, Key
 from core.inspector.engine.market import MarketView
@@ -44,8 +45,6 @@ _FIRST_QUOTE_S = 2.0  # an intent of a market not followed yet waits this long f
 # after its signal (seconds), so 10 s reach back to any intent not stale already.
 KEEP_NS = 10_000_000_000
 _CHANNELS = [md.CHANNEL_BOOK, md.CHANNEL_TRADES, md.CHANNEL_TICKERS]
-# A refusal of the whole subscription: asked again unchanged, it would be refused again.
-_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 _PRUNE_EVERY_S = 1.0
 
 
@@ -112,11 +111,11 @@ class _VenueFollower:
                 await self._follow(stop, backoff)
                 continue  # the symbol set changed, or stop
             except grpc.aio.AioRpcError as exc:
-                code, reason = exc.code(), f"{exc.code().name}: {exc.details()}"
+                code, reason = exc.code(), call_failure(exc)
             except Exception as exc:  # no such venue yet (the registry may come later)
                 code, reason = None, str(exc)
             self.board.lost(self.venue)
-            if code in _REFUSED:
+            if code in REFUSED_AS_ASKED:
                 # Asking again unchanged would be refused again: wait for the markets to change.
                 self._say(f"refused ({reason})", "not asked again until its markets change")
                 await _wait_any(stop, self.changed)

@@ -8,7 +8,7 @@ import pytest
 from grpc.aio import AioRpcError, Metadata
 
 from core.foundations import errors
-from core.foundations.rpc.status import from_call_error, to_status, unavailable
+from core.foundations.rpc.status import call_failure, from_call_error, to_status, unavailable
 
 
 def _failed(code: grpc.StatusCode, details: str, trailing: Metadata | None = None) -> AioRpcError:
@@ -54,3 +54,9 @@ def test_unavailable_names_who_the_code_and_the_details_whatever_the_code() -> N
         found = unavailable(_failed(code, "connection refused"), "venue sim: ListInstruments")
         assert isinstance(found, errors.Unavailable)
         assert str(found) == f"venue sim: ListInstruments: {code.name}: connection refused"
+
+
+def test_a_failed_call_is_said_one_way_its_code_and_details() -> None:
+    failed = _failed(grpc.StatusCode.UNAVAILABLE, "Socket closed")
+    assert call_failure(failed) == "UNAVAILABLE: Socket closed"
+    assert str(unavailable(failed, "venue sim")) == f"venue sim: {call_failure(failed)}"

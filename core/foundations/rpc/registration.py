@@ -24,6 +24,7 @@ from core.foundations.backoff import Backoff
 from core.foundations.env import ADVERTISE_HOST, GATEWAY
 from core.foundations.registry import Kind
 from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.status import call_failure
 from trademesh.registry.v1 import registry_pb2 as pb
 from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -120,7 +121,7 @@ class GatewayRegistration:
                     )
                     self.instance_id = None
                     continue
-                self._report(f"{exc.code().name}: {exc.details()}")
+                self._report(call_failure(exc))
                 await asyncio.sleep(min(backoff.next(), interval_s))
                 continue
             except Exception as exc:  # a bug here must not take the service down

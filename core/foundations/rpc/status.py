@@ -3,7 +3,9 @@
 At the server edge (`to_status`): InvalidArgument carries google.rpc.BadRequest field
 violations in the status details (grpc-status-details-bin), so grpcurl, buf curl and our
 clients can show which field was wrong and why. At the client (`from_call_error`, `unavailable`):
-a failed call becomes the project's error naming who answered so.
+a failed call becomes the project's error naming who answered so; a caller that retries instead
+says the failure as `call_failure` words it, and `REFUSED_AS_ASKED` are the codes no retry of
+the same subscription mends.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from grpc_status import rpc_status
 from core.foundations import errors
 
 __all__ = [
-    "bad_request_violations", "code_for", "from_call_error", "precondition_violations", "to_status",
-    "unavailable",
+    "REFUSED_AS_ASKED", "bad_request_violations", "call_failure", "code_for", "from_call_error",
+    "precondition_violations", "to_status", "unavailable",
 ]  # fmt: skip
 
 _CODES: list[tuple[type[errors.TrademeshError], grpc.StatusCode]] = [
@@ -150,7 +152,18 @@ def from_call_error(exc: grpc.aio.AioRpcError, who: str, timeout_s: float) -> er
     return errors.Unavailable(f"{who} is unavailable: {details}")
 
 
+# A refusal of a whole subscription (a Subscribe stream's request): asked again unchanged, it
+# would be refused again, so a follower waits for its request to change instead of retrying.
+REFUSED_AS_ASKED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+
+
+def call_failure(exc: grpc.aio.AioRpcError) -> str:
+    """A failed call as a log line or a reason says it: its code and details
+    (`UNAVAILABLE: Socket closed`)."""
+    return f"{exc.code().name}: {exc.details()}"
+
+
 def unavailable(exc: grpc.aio.AioRpcError, who: str) -> errors.Unavailable:
     """A failed call to something a service cannot go on without (a venue's instruments, its
     candles, a health check), whatever the code: Unavailable naming `who`, the code and details."""
-    return errors.Unavailable(f"{who}: {exc.code().name}: {exc.details()}")
+    return errors.Unavailable(f"{who}: {call_failure(exc)}")
