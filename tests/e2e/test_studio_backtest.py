@@ -22,6 +22,7 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
+from core.advisor.config import MESH_TIMEFRAME
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
@@ -197,6 +198,8 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
     opened = datetime.fromisoformat(to_value).replace(tzinfo=UTC)
     assert abs(opened.timestamp() - time.time()) < 120, to_value
     assert opened.timestamp() - datetime.fromisoformat(from_value).replace(tzinfo=UTC).timestamp() == 3600
+    # The advisor's timeframe a run takes when the field is left empty: `trademesh up`'s.
+    await expect(page.locator("#backtest-timeframe")).to_have_attribute("placeholder", MESH_TIMEFRAME)
 
     run_id = await run_in_page(page, mesh, "20")
     # Done: its result opens, as the hub has it.
