@@ -1,12 +1,15 @@
 """Studio's Backtest page in a real browser against a real mesh (see studio_mesh): the backtest
-hub (`trademesh backtester`) runs the shipped "trend" example over the history the mesh's
-recorder has written of the sim's market for a minute or two.
+hub (`trademesh backtester`) runs the shipped "trend" example over recorded history in the
+mesh's database: a recording that trades (fixtures/studio-backtest/, restored there: the mesh's
+own quiet market pays no trade's fees in a test's minutes, so its runs make none), and what the
+mesh's recorder has written of the sim's market for a minute or two.
 
 A run started from the form shows its progress live until it is done, then its result: the
-metrics per strategy and the account's, the equity and drawdown chart, the trades on the price
-chart; it is listed among the runs with the account's figures. Two runs of other latencies are
-compared side by side. Options the hub refuses are shown, not started. What the page shows is
-checked against what the hub itself answers (its gRPC API, not through the gateway).
+metrics per strategy and the account's, the equity and drawdown chart, its fills on the price
+chart, its round trips; it is listed among the runs with the account's figures. Two runs of other
+latencies are compared side by side. Options the hub refuses are shown, not started. What the
+page shows is checked against what the hub itself answers (its gRPC API, not through the
+gateway), a run's fills and round trips among it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
+from core.advisor.config import MESH_TIMEFRAME
 from core.foundations.process import ServiceProcess
+from tests.e2e.backtest_fixture import Recording, restore
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
@@ -34,9 +39,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 STRATEGY = "trend"
 SYMBOL = "BTC/USDT"  # the first of trend's symbols, the one the trades chart opens on
-# The runs start once the recorder has written a minute; a run covers the last minute: 60
-# one-second samples of its curve, and every figure the page shows of a run (a run's cost was its
-# events: 3 minutes of the sim's market were 50,000 of them, for the same figures).
+# The recording's runs decide on 1s bars: its stops and targets clear the fees there (its README).
+RECORDED_TIMEFRAME = "1s"
+# The mesh's own history: the runs over it start once the recorder has written a minute, and
+# cover the last minute: 60 one-second samples of its curve, and every figure the page shows of
+# a run (a run's cost was its events: 3 minutes of the sim's market were 50,000 of them).
 RANGE_S = 60
 HISTORY_S = RANGE_S
 # A run to cancel covers the last 3 minutes: it is still going when Cancel is clicked.
@@ -84,6 +91,13 @@ async def recorded_span(database_url: str) -> tuple[int, int]:
     finally:
         await connection.close()
     return (row["first"] or 0, row["last"] or 0) if row is not None else (0, 0)
+
+
+@pytest.fixture(scope="module")
+async def recording(mesh: StudioMesh) -> Recording:
+    """The recording that trades, in the mesh's database beside what its recorder writes (its
+    minutes are not the mesh's: it was recorded before)."""
+    return await restore(mesh.database_url)
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +149,10 @@ async def fill_form(
     symbols: str = "",
     llm: str = "off",
     latency: str = "model",
+    timeframe: str = "",
 ) -> None:
-    """trend alone, over [start_s, end_s), its equity sampled every second."""
+    """trend alone, over [start_s, end_s), its equity sampled every second (the advisor on
+    `timeframe`'s bars, "" for a run's default)."""
     for box in await page.locator("#backtest-strategies input[name=strategy]").all():
         if await box.get_attribute("value") == STRATEGY:
             await box.check()
@@ -152,15 +168,22 @@ async def fill_form(
     if await more.get_attribute("open") is None:
         await more.locator("summary").click()
     await page.fill("#backtest-sample", "1")
+    await page.fill("#backtest-timeframe", timeframe)
     await page.select_option("#backtest-llm", llm)
 
 
 async def run_in_page(
-    page: Page, mesh: StudioMesh, order_latency_ms: str, llm: str = "off", latency: str = "model"
+    page: Page,
+    window: tuple[int, int],
+    order_latency_ms: str,
+    llm: str = "off",
+    latency: str = "model",
+    symbols: str = "",
+    timeframe: str = "",
 ) -> str:
-    """A run of trend over the last minutes from the form, followed until done; its id."""
-    start_s, end_s = await run_range(mesh)
-    await fill_form(page, start_s, end_s, order_latency_ms, llm=llm, latency=latency)
+    """A run of trend over [start_s, end_s) from the form, followed until done; its id."""
+    start_s, end_s = window
+    await fill_form(page, start_s, end_s, order_latency_ms, symbols, llm, latency, timeframe)
     await page.evaluate(WATCH_PROGRESS)
     await page.click("#backtest-run")
     progress = page.locator("#backtest-progress")
@@ -182,12 +205,20 @@ async def run_in_page(
     return run_id
 
 
+async def run_recorded(page: Page, recording: Recording, order_latency_ms: str) -> str:
+    """A run of trend over the recording's window, on its 1s bars, followed until done; its id."""
+    window = (recording.start_s, recording.end_s)
+    return await run_in_page(
+        page, window, order_latency_ms, symbols=recording.symbol, timeframe=RECORDED_TIMEFRAME
+    )
+
+
 async def metric(page: Page, scope: str, key: str) -> str | None:
     return await page.locator(f'{scope} td[data-col="{key}"]').get_attribute("data-value")
 
 
 async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
-    page: Page, mesh: StudioMesh, api_key: str, hub: ServiceProcess
+    page: Page, mesh: StudioMesh, api_key: str, hub: ServiceProcess, recording: Recording
 ) -> None:
     await log_in(page, mesh, api_key)
     await open_backtest(page)
@@ -197,8 +228,10 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
     opened = datetime.fromisoformat(to_value).replace(tzinfo=UTC)
     assert abs(opened.timestamp() - time.time()) < 120, to_value
     assert opened.timestamp() - datetime.fromisoformat(from_value).replace(tzinfo=UTC).timestamp() == 3600
+    # The advisor's timeframe a run takes when the field is left empty: `trademesh up`'s.
+    await expect(page.locator("#backtest-timeframe")).to_have_attribute("placeholder", MESH_TIMEFRAME)
 
-    run_id = await run_in_page(page, mesh, "20")
+    run_id = await run_recorded(page, recording, "20")
     # Done: its result opens, as the hub has it.
     result = page.locator("#backtest-result")
     await expect(result).to_have_attribute("data-run-id", run_id, timeout=WAIT_MS)
@@ -207,6 +240,8 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
     assert page.url.endswith(f"#/backtest/{run_id}")
     expected = await hub_result(hub, run_id)
     assert expected.run.status == bt.RUN_STATUS_DONE
+    # The run traded: the figures below are of its fills and round trips.
+    assert expected.fills and expected.trips, (len(expected.fills), len(expected.trips))
     shown = await page.locator("#backtest-metrics tbody tr[data-strategy]").evaluate_all(
         "rs => rs.map(r => r.dataset.strategy)"
     )
@@ -217,6 +252,7 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
         assert await metric(page, scope, "total_return") == m.total_return
         assert await metric(page, scope, "max_drawdown") == m.max_drawdown
         assert await metric(page, scope, "trades") == str(m.trades)
+        assert await metric(page, scope, "fees") == m.fees
         assert await metric(page, scope, "end_equity") == m.end_equity
 
     # The equity chart: the account's curve (and its drawdown) and trend's, point for point.
@@ -232,20 +268,28 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
     assert await chart.evaluate(PAINTED), "the equity chart drew nothing"
     await chart.screenshot(path=artifact("backtest-equity-chart"))
 
-    # The trades on the price chart: the sim's candles of the range, a marker per fill.
+    # The fills on the price chart, a marker each: the line of their prices (the sim has no
+    # candles of the recording's minutes: its market began later).
     trades = page.locator("#backtest-trades-chart")
-    await expect(trades).to_have_attribute("data-symbol", SYMBOL, timeout=WAIT_MS)
-    fills = [f for f in expected.fills if f.symbol == SYMBOL]
-    await expect(trades).to_have_attribute("data-fills", str(len(fills)))
-    await expect(trades).to_have_attribute("data-source", "candles")
-    assert int(await trades.get_attribute("data-candles") or "0") > 0
-    await expect(page.locator("#backtest-trips")).to_have_attribute("data-count", str(len(expected.trips)))
+    await expect(trades).to_have_attribute("data-symbol", recording.symbol, timeout=WAIT_MS)
+    assert {f.symbol for f in expected.fills} == {recording.symbol}
+    await expect(trades).to_have_attribute("data-fills", str(len(expected.fills)))
+    await expect(trades).to_have_attribute("data-source", "fills")
+    await expect(page.locator("#backtest-trades-note")).to_have_text(
+        f"{len(expected.fills)} fills of {recording.symbol}"
+    )
+    # The round trips, each with its PnL, as the hub has them.
+    trips = page.locator("#backtest-trips")
+    await expect(trips).to_have_attribute("data-count", str(len(expected.trips)))
+    pnls = await trips.locator("tr[data-pnl]").evaluate_all("rs => rs.map(r => r.dataset.pnl)")
+    assert pnls == [t.pnl for t in expected.trips], pnls
 
     # Listed among the runs, done, with the account's figures.
     row = page.locator(f'#backtest-runs tr[data-run-id="{run_id}"]')
     await expect(row).to_have_attribute("data-status", "done", timeout=WAIT_MS)
     await expect(row).to_have_class("run open")
     figures = {m.strategy: m for m in expected.metrics}["total"]
+    assert figures.trades == len(expected.trips)  # a trade is a round trip
     await expect(row.locator('[data-col="trades"]')).to_have_text(str(figures.trades))
     shown_return = page.locator('#backtest-metrics tr[data-strategy="total"] td[data-col="total_return"]')
     page_return = await shown_return.inner_text()
@@ -259,15 +303,17 @@ async def test_a_run_shows_its_progress_then_its_metrics_equity_and_trades(
 
 
 async def test_two_runs_are_compared_side_by_side(
-    page: Page, mesh: StudioMesh, api_key: str, hub: ServiceProcess
+    page: Page, mesh: StudioMesh, api_key: str, hub: ServiceProcess, recording: Recording
 ) -> None:
     await log_in(page, mesh, api_key)
     await open_backtest(page)
-    # Other latencies, other runs (a run's id is its options'); the second replays the
-    # session's recorded LLM answers (this mesh's advisor has no endpoint: none are recorded)
-    # and sends its orders at their live twins' recorded arrivals (the model's 250 ms for the rest).
-    first = await run_in_page(page, mesh, "5")
-    second = await run_in_page(page, mesh, "250", llm="recorded", latency="recorded")
+    # Other latencies, other runs (a run's id is its options'): the recording's, which trades;
+    # then the mesh's last minute, replaying its session's recorded LLM answers (this mesh's
+    # advisor has no endpoint: none are recorded) and sending its orders at their live twins'
+    # recorded arrivals (the model's 250 ms for the rest).
+    first = await run_recorded(page, recording, "5")
+    live = await run_range(mesh)
+    second = await run_in_page(page, live, "250", llm="recorded", latency="recorded")
     assert first != second
     runs = {r.run_id: r for r in (await _hub_call(hub, "ListRuns", bt.ListRunsRequest(limit=500))).runs}
     assert (runs[first].options.llm, runs[second].options.llm) == ("off", "recorded")
@@ -277,6 +323,11 @@ async def test_two_runs_are_compared_side_by_side(
     await expect(page.locator("#backtest-result-head .who")).to_contain_text(
         "latency recorded (else 250.0/20.0 ms) · LLM recorded", timeout=WAIT_MS
     )
+    # Its range is the sim's own: the price chart draws the sim's candles of it.
+    trades = page.locator("#backtest-trades-chart")
+    await expect(trades).to_have_attribute("data-symbol", SYMBOL, timeout=WAIT_MS)
+    await expect(trades).to_have_attribute("data-source", "candles")
+    assert int(await trades.get_attribute("data-candles") or "0") > 0
     compare = page.locator("#backtest-compare")
     for run_id in (first, second):
         row = page.locator(f'#backtest-runs tr[data-run-id="{run_id}"]')
@@ -296,6 +347,8 @@ async def test_two_runs_are_compared_side_by_side(
     # The metrics side by side: a column per run and strategy, each as the hub has it.
     for run_id in (first, second):
         expected = await hub_result(hub, run_id)
+        if run_id == first:  # figures of trades, not all 0
+            assert {m.strategy: m for m in expected.metrics}["total"].trades > 0
         for m in expected.metrics:
             at = f'[data-run-id="{run_id}"][data-strategy="{m.strategy}"]'
             await expect(page.locator(f"#backtest-compare-metrics th{at}")).to_have_count(1)

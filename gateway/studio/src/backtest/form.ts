@@ -67,7 +67,7 @@ export class BacktestForm {
     id: "backtest-timeframe",
     type: "text",
     "aria-label": "advisor timeframe",
-    placeholder: "1s",
+    placeholder: "1m", // a run's default: the advisor as `trademesh up` runs it
     size: 4,
   });
   private readonly share = text("backtest-max-share", "max notional share", "0.008");

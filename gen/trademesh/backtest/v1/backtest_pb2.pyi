@@ -70,7 +70,9 @@ class BacktestOptions(_message.Message):
     sample_s: _builtins.str
     """The equity curve's step, s ("" for 60)."""
     timeframe: _builtins.str
-    """The advisor's bars ("" for 1s) and its cap per intent as a share of equity ("" for 0.008)."""
+    """The advisor's bars ("" for 1m, as `trademesh up` runs the advisor) and its cap per intent as
+    a share of equity ("" for 0.008).
+    """
     max_notional_share: _builtins.str
     starting_equity: _builtins.str
     """The inspector's starting equity ("" for 100000)."""

@@ -71,7 +71,8 @@ export type BacktestOptions = Message<"trademesh.backtest.v1.BacktestOptions"> &
   sampleS: string;
 
   /**
-   * The advisor's bars ("" for 1s) and its cap per intent as a share of equity ("" for 0.008).
+   * The advisor's bars ("" for 1m, as `trademesh up` runs the advisor) and its cap per intent as
+   * a share of equity ("" for 0.008).
    *
    * @generated from field: string timeframe = 9;
    */
