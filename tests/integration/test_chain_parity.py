@@ -1,9 +1,10 @@
 """Issue 18's parity tests: the live chain on the sim and a backtest of its recording agree.
 
-One live recording serves every test here (tests/integration/chain_mesh.py: the sim, ingest,
-recorder, bars, the bridge, the advisor, the inspector and the detector with a hold, then
-orders placed by hand): a mesh costs minutes, so its tests share it (one module: the suite's
-workers take a module at a time).
+Each test runs on every live session shipped in fixtures/chain-parity* (tests/integration/
+chain_mesh.py: the sim, ingest, recorder, bars, the bridge, the advisor, the inspector and the
+detector with a hold, then orders placed by hand), restored into a scratch database once for
+the tests (one module: the suite's workers take a module at a time): the first session, and
+those recorded in the race variant (chain_mesh's LEVELS_ATR, TRADES_PER_S).
 
 - **Signals**: the backtest of the recorded window, started where the live detector did (from
   its log: its patches warmed from the bars closed by the time it warmed, "candles closed by";
@@ -45,7 +46,7 @@ from core.detector.strategy_file import build_patches, load_strategy
 from core.foundations.errors import FailedPrecondition
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Liquidity, OrderStatus, OrderType
-from tests.integration.chain_compare import backtested_signals, chain_report, compared, line
+from tests.integration.chain_compare import ChainReport, backtested_signals, chain_report, compared, line
 from tests.integration.chain_mesh import (
     HOLD_MS,
     LIVE_MAX_S,
@@ -253,11 +254,18 @@ def _sides(outcome: OrderOutcome) -> set[Liquidity]:
 # ---- the chain: intents, orders and their outcomes
 
 
-async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain: Chain) -> None:
+@pytest.fixture(scope="module")
+async def report(chain: Chain) -> ChainReport:
+    """The backtest of the session's window beside its live chain, once per session."""
+    return await chain_report(chain)
+
+
+async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(
+    chain: Chain, report: ChainReport
+) -> None:
     """Every live decision's intent (or block) is the backtest's, and every order the live
     inspector placed in the window has its backtest twin, sent at its arrival with the same
     request and ending as it did (or working at the backtest's end with the live fills so far)."""
-    report = await chain_report(chain)
     assert report.signals_equal
     assert report.decisions >= MIN_SIGNALS, (
         f"the demo strategies signal within {LIVE_MAX_S} s: {report.decisions}"
@@ -269,9 +277,9 @@ async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain
     assert report.entries, "the live inspector placed some intent's order in the window"
     assert not report.entries_untwinned, "every live intent's order has its backtest twin"
     # ... and each order sent at a twin's arrival is its request and ends as it did.
-    shown = "\n".join(f"{'=' if r and o else '!'} {line}" for _, r, o, line in report.orders)
+    shown = "\n".join(f"{'=' if o.same_request and o.same_outcome else '!'} {o.line}" for o in report.orders)
     equal = report.decisions - len(report.apart)
     print(f"\nchain: {equal} of {report.decisions} intents equal, {len(report.orders)} orders at a twin")
-    assert all(same_request for _, same_request, _, _ in report.orders), shown
-    assert all(same_outcome for _, _, same_outcome, _ in report.orders), shown
+    assert all(o.same_request for o in report.orders), shown
+    assert all(o.same_outcome for o in report.orders), shown
     assert not report.apart, "\n".join(text for _, text in report.apart)
