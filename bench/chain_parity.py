@@ -57,11 +57,11 @@ def _classes(report: ChainReport) -> dict[str, int]:
     """Each difference by its cause: an order apart (its request, or how it ended), an intent
     apart before any order parted (the first difference) or after one (the equity it moved)."""
     first_order_apart = min(
-        (at for at, same_r, same_o, _ in report.orders if not (same_r and same_o)), default=None
+        (o.arrival_ns for o in report.orders if not (o.same_request and o.same_outcome)), default=None
     )
     found = {
-        "order request apart": sum(1 for _, same_r, _, _ in report.orders if not same_r),
-        "order ended otherwise": sum(1 for _, same_r, same_o, _ in report.orders if same_r and not same_o),
+        "order request apart": sum(1 for o in report.orders if not o.same_request),
+        "order ended otherwise": sum(1 for o in report.orders if o.same_request and not o.same_outcome),
         "intent apart, the first difference": 0,
         "intent apart after an order ended otherwise": 0,
         "live decision without a backtest twin": len(report.untwinned),
@@ -81,7 +81,7 @@ def _figures(report: ChainReport, tests_status: int) -> dict[str, Any]:
         "decisions": report.decisions,
         "decisions_equal": report.decisions - len(report.apart) - len(report.untwinned),
         "orders_at_twins": len(report.orders),
-        "orders_equal": sum(1 for _, same_r, same_o, _ in report.orders if same_r and same_o),
+        "orders_equal": sum(1 for o in report.orders if o.same_request and o.same_outcome),
         "entries": report.entries,
         "entries_untwinned": report.entries_untwinned,
         "differences": _classes(report),

@@ -111,6 +111,12 @@ class InspectStage:
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=order))
         return message
 
+    def answer(self, order: Order, now_ns: int) -> None:
+        """The venue's answer to a placement (the order as placed), as the live executor hands
+        the core every PlaceOrder answer."""
+        message = execution_to_pb(self.venue, Execution(now_ns, order)).order
+        self._feed(jr.JournalEntry(now_ns=now_ns, order_update=message))
+
     def mark(self, symbol: str, price: Decimal, now_ns: int) -> None:
         """The shell's once-a-second mark of a market the core holds, when it changed."""
         key = (self.venue, symbol)

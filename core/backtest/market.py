@@ -95,6 +95,9 @@ class _Arrival(NamedTuple):
 
 # When an execution's report reaches us, if known (ReplayedMarket.hear); None: the model's.
 Hearing = Callable[[Execution], "int | None"]
+# When the venue's answer to a placement reaches us, by client order id (ReplayedMarket.answer);
+# None: not heard.
+Answering = Callable[[str], "int | None"]
 
 
 class _Reports:
@@ -433,6 +436,9 @@ class ReplayedMarket:
         # The recorded operation whose trades were replayed last, the stops they trigger held
         # back until its last trade is in: (symbol, venue time, taker side as recorded).
         self._held: tuple[str, int, int] | None = None
+        self._answering: Answering | None = None
+        # (due ns, submission sequence, the order as placed): a heap, earliest first.
+        self._answers: list[tuple[int, int, Order]] = []
 
     # ---- our orders
 
@@ -441,6 +447,22 @@ class ReplayedMarket:
         inspector heard its twin's: core.backtest.twins), else after the report latency; never
         one before the one the venue made before it."""
         self._reports.heard = heard
+
+    def answer(self, answering: Answering) -> None:
+        """The venue's answer to each placement (the order as placed, its fills on arrival in it)
+        reaches us when `answering` says (a recorded run: when the live inspector heard its
+        twin's: core.backtest.twins), apart from its executions, as a PlaceOrder answer comes
+        apart from the execution stream; none when it says None (the default: no answers)."""
+        self._answering = answering
+
+    def answers_due(self, now_ns: int) -> list[tuple[int, Order]]:
+        """The answers that reach us by now_ns: (when, the order as placed), in time order."""
+        answers = self._answers
+        out = []
+        while answers and answers[0][0] <= now_ns:
+            due, _, order = heapq.heappop(answers)
+            out.append((due, order))
+        return out
 
     def submit(self, request: OrderRequest, now_ns: int, arrival_ns: int | None = None) -> str:
         """Send an order at now_ns; returns its client_order_id (one is made, "bt-<n>", when the
@@ -500,15 +522,13 @@ class ReplayedMarket:
         return out
 
     def next_due_ns(self) -> int | None:
-        """The earliest pending arrival at the venue or report to us; None when none is pending."""
+        """The earliest pending arrival at the venue, or report or answer to us; None when none is
+        pending."""
         if self._held is not None:
             self._release_stops()
-        arrival = self._arrivals[0][0] if self._arrivals else None
-        queue = self._reports.queue
-        report = queue[0][0] if queue else None
-        if arrival is None or report is None:
-            return report if arrival is None else arrival
-        return min(arrival, report)
+        pending = (self._arrivals, self._reports.queue, self._answers)
+        due = [first[0][0] for first in pending if first]
+        return min(due) if due else None
 
     @property
     def venue_ns(self) -> int:
@@ -633,9 +653,14 @@ class ReplayedMarket:
 
     def _place(self, request: OrderRequest) -> None:
         try:
-            self._exchange.place(request)
+            placed, _ = self._exchange.place(request)
         except _REFUSALS as exc:
             self._reports.on_execution(_refused(self.venue, request, str(exc), self._venue_ns))
+            return
+        answered = None if self._answering is None else self._answering(request.client_order_id)
+        if answered is not None:
+            self._sequence += 1
+            heapq.heappush(self._answers, (max(answered, self._venue_ns), self._sequence, placed))
 
     def _cancel(self, client_order_id: str) -> None:
         # It may have ended before the cancel arrived (or been refused): its executions say how.

@@ -220,6 +220,8 @@ class Backtest:
         return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
+        for answered_ns, order in self.market.answers_due(due):
+            self.inspect.answer(order, answered_ns)
         for arrival_ns, execution in self.market.advance(due):
             self._execution(execution, arrival_ns)
         timer = self._next_timer()
@@ -254,8 +256,12 @@ class Backtest:
 
     def time_orders(self, timing: OrderTiming) -> None:
         """Send the inspector's orders and cancels to arrive as `timing` says (core.backtest.twins:
-        at their live twins' recorded arrivals) instead of after the order latency."""
+        at their live twins' recorded arrivals) instead of after the order latency, and have the
+        inspector hear the venue's reports and answers on them when it says (when the live one
+        heard the twins')."""
         self.inspect.desk = replace(self.inspect.desk, timing=timing)
+        self.market.hear(timing.heard_at)
+        self.market.answer(timing.answered_at)
 
     def _intent(self, intent: am.Intent, now_ns: int) -> None:
         """The inspector checks the intent against the market as of its signal's time: now, or

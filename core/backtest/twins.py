@@ -109,6 +109,15 @@ class OrderTiming:
         """When the inspector's core, asking to be woken at `wake_ns`, is woken."""
         return wake_ns
 
+    def heard_at(self, execution: Execution) -> int | None:
+        """When the report of our execution reaches the inspector: None is the report latency's."""
+        return None
+
+    def answered_at(self, client_order_id: str) -> int | None:
+        """When the venue's answer to our placement reaches the inspector: None is never (the
+        inspector hears its executions alone)."""
+        return None
+
 
 class ModelTiming(OrderTiming):
     """Every order after the latency model's delay (the default)."""
@@ -365,6 +374,15 @@ class TwinArrivals(OrderTiming):
             return times[index] if index < len(times) else None
         return None if order.status.is_open else self.hearing.ends.get(live)
 
+    def answered_at(self, client_order_id: str) -> int | None:
+        """When the live inspector heard the venue's answer on the twin of our order (the
+        replayed venue's answer reaches our inspector then: ReplayedMarket.answer). None: no
+        twin, or not heard live (no answer is heard)."""
+        twin = self.twin_of(client_order_id)
+        if twin is None or self.hearing is None:
+            return None
+        return self.hearing.answers.get(twin.request.client_order_id)
+
     def _key(self, order: PlaceOrder) -> TwinKey | None:
         if order.role in (OrderRole.ENTRY, OrderRole.EXIT):
             signal = self._signals.get(order.intent_id)
@@ -401,14 +419,21 @@ class LiveHearing:
     intents: dict[SignalKey, int] = field(default_factory=dict)
     # When its core was woken, by the time it had asked for (its journal's timer entries).
     timers: dict[int, int] = field(default_factory=dict)
+    # When it heard the venue's first word on each order: its first update journaled (the
+    # PlaceOrder answer, which the shell journals whatever it says, unless the execution
+    # stream's word came first).
+    answers: dict[str, int] = field(default_factory=dict)
 
     def add(self, entry: jr.JournalEntry) -> None:
         """Hear one journal entry (`live_hearing` an entry at a time)."""
         kind = entry.WhichOneof("input")
         if kind == "fill":
             self.fills.setdefault(entry.fill.fill.client_order_id, []).append(entry.now_ns)
-        elif kind == "order_update" and entry.order_update.status in _ENDED:
-            self.ends.setdefault(entry.order_update.client_order_id, entry.now_ns)
+        elif kind == "order_update":
+            update = entry.order_update
+            self.answers.setdefault(update.client_order_id, entry.now_ns)
+            if update.status in _ENDED:
+                self.ends.setdefault(update.client_order_id, entry.now_ns)
         elif kind == "intent":
             self.intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
         elif kind == "timer":
@@ -416,8 +441,8 @@ class LiveHearing:
 
 
 def live_hearing(entries: Iterable[jr.JournalEntry]) -> LiveHearing:
-    """The hearing times in the live inspector's journal (its fills, the order updates that ended
-    its orders, and the intents it took)."""
+    """The hearing times in the live inspector's journal (its fills, the venue's first word on
+    its orders and the updates that ended them, and the intents it took)."""
     hearing = LiveHearing({}, {}, {})
     for entry in entries:
         hearing.add(entry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.backtest.assemble import advisor_bars, build, recorded_history
 from core.backtest.config import BacktestConfig
@@ -25,8 +25,8 @@ from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 
 __all__ = [
-    "Backtested", "ChainReport", "Key", "backtested_chain", "backtested_signals", "chain_report", "compared",
-    "intent", "key", "line",
+    "AtTwin", "Backtested", "ChainReport", "Key", "backtested_chain", "backtested_signals", "chain_report",
+    "compared", "intent", "key", "line",
 ]  # fmt: skip
 
 
@@ -110,7 +110,6 @@ async def backtested_chain(chain: Chain) -> Backtested:
         assert os.environ.get(FROM), "the recorder kept no journal"
         twins.hearing = on_bus
     assert twins.hearing == on_bus
-    backtest.market.hear(twins.heard_at)
     source = RecordedSource(
         config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns,
         kinds=("book", "trade", "bar"), timeframes=("1s",),
@@ -174,9 +173,18 @@ def _went_on(mine: OrderOutcome, live: OrderOutcome) -> bool:
     return left == 0
 
 
-def orders_at_twins(run: Backtested) -> list[tuple[int, bool, bool, str]]:
-    """Each backtest order sent at a live twin's arrival: (the twin's arrival, the same request,
-    the same outcome or working at the end as live so far, a line showing both)."""
+class AtTwin(NamedTuple):
+    """A backtest order sent at a live twin's arrival, beside the twin."""
+
+    arrival_ns: int  # the twin's
+    same_request: bool
+    same_outcome: bool  # or working at the end as live so far
+    line: str  # both, shown
+    live_id: str  # the twin's client order id
+
+
+def orders_at_twins(run: Backtested) -> list[AtTwin]:
+    """Each backtest order sent at a live twin's arrival, compared with the twin."""
     firsts: dict[str, Execution] = {}
     for execution in run.orders:
         firsts.setdefault(execution.order.client_order_id, execution)
@@ -195,7 +203,7 @@ def orders_at_twins(run: Backtested) -> list[tuple[int, bool, bool, str]]:
             f"{o.symbol} {cid[:12]} at {twin.arrival_ns}\n   backtest {_request(mine)} {found[cid]}"
             f"\n   live     {_request(twin.request)} {twin.outcome}"
         )
-        out.append((twin.arrival_ns, same_request, same_outcome, line))
+        out.append(AtTwin(twin.arrival_ns, same_request, same_outcome, line, twin.request.client_order_id))
     return out
 
 
@@ -209,7 +217,7 @@ class ChainReport:
     apart: list[tuple[Key, str]]  # the live decisions whose intent (or block) the backtest's is not
     entries: int  # live intents' orders that reached the venue in the window
     entries_untwinned: int  # of them, those the backtest sent no twin for
-    orders: list[tuple[int, bool, bool, str]]  # orders_at_twins, in the window
+    orders: list[AtTwin]  # orders_at_twins, in the window
 
 
 async def chain_report(chain: Chain) -> ChainReport:
@@ -232,5 +240,5 @@ async def chain_report(chain: Chain) -> ChainReport:
         apart=apart,
         entries=len(entries),
         entries_untwinned=len(entries - run.twins.taken),
-        orders=[c for c in orders_at_twins(run) if c[0] < end_ns],
+        orders=[c for c in orders_at_twins(run) if c.arrival_ns < end_ns],
     )

@@ -1,5 +1,5 @@
-"""The chain-parity session shipped in the repository (fixtures/chain-parity/): one live session
-of tests/integration/chain_mesh.py, written from a kept recording and restored, with no mesh
+"""The chain-parity sessions shipped in the repository (fixtures/chain-parity*/): live sessions
+of tests/integration/chain_mesh.py, each written from a kept recording and restored, with no mesh
 running, into a scratch database for test_chain_parity.py.
 
 A recording is kept with `TRADEMESH_CHAIN_LIVE=1 TRADEMESH_CHAIN_KEEP=<dir>` (chain_mesh's
@@ -11,7 +11,8 @@ What is written: `session.json` (the session's times, the live detector's signal
 advisor's decisions and the inspector's journal, the venue's candles, the client order ids
 placed by hand), the detector's log, the sim's and the advisor's configs, and each recorder
 table they read as `tables/<table>.csv.gz` (PostgreSQL's CSV, its header naming the columns).
-The session's database holds that session alone, so each table is taken whole (2 MB in all).
+The session's database holds that session alone, so each table is taken whole (2 MB in all),
+but the market of the chain's symbols after the chain's backtest ends, which no test reads.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import asyncpg
 
 from core.recorder.migrate import migrate
-from tests.integration.chain_mesh import Bar, Chain
+from tests.integration.chain_mesh import SYMBOLS, Bar, Chain, S
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -83,18 +84,23 @@ def _session(chain: Chain) -> dict[str, Any]:
 # What the tests and the backtest read of the recorder's tables (the rest, telemetry, tickers,
 # the services' own tables, is left out).
 TABLES = ("bars", "book_events", "decisions", "executions", "inspector_journal", "trades")
+# Of these, the market's rows of the chain's symbols after the chain's backtest ends (a second
+# after the cutoff) are read by no test (the hand-placed orders trade another symbol): left out.
+_MARKET = ("book_events", "trades")
+_AFTER_THE_CHAIN = " WHERE NOT (symbol = ANY($1::text[]) AND ts_event_ns >= $2)"
 
 
-async def _dump(database: str) -> dict[str, bytes]:
+async def _dump(chain: Chain) -> dict[str, bytes]:
     """Each table with rows as PostgreSQL's CSV, its header naming the columns."""
-    connection = await asyncpg.connect(database)
+    connection = await asyncpg.connect(chain.database)
     try:
         dumped = {}
         for name in TABLES:
             buffer = io.BytesIO()
-            await connection.copy_from_query(
-                f'SELECT * FROM "{name}"', output=buffer, format="csv", header=True
-            )
+            query, args = f'SELECT * FROM "{name}"', []
+            if name in _MARKET:
+                query, args = query + _AFTER_THE_CHAIN, [list(SYMBOLS), chain.cutoff_ns + S]
+            await connection.copy_from_query(query, *args, output=buffer, format="csv", header=True)
             dumped[name] = buffer.getvalue()
         return dumped
     finally:
@@ -113,7 +119,7 @@ def write(kept: Path, fixture: Path = FIXTURE) -> list[str]:
     (fixture / _LOG).write_text(chain.log)
     shutil.copy(chain.sim_config, fixture / _SIM)
     shutil.copy(chain.advisor_config, fixture / _ADVISOR)
-    dumped = asyncio.run(_dump(chain.database))
+    dumped = asyncio.run(_dump(chain))
     for name, data in dumped.items():  # mtime 0: the same rows give the same file
         (fixture / _TABLES / f"{name}.csv.gz").write_bytes(gzip.compress(data, mtime=0))
     return sorted(dumped)
@@ -160,6 +166,7 @@ async def restore(database: str, fixture: Path = FIXTURE) -> Chain:
         orders_start_ns=raw["orders_start_ns"],
         orders_end_ns=raw["orders_end_ns"],
         journal=[base64.b64decode(entry) for entry in raw["journal"]],
+        source=fixture.name,
     )
 
 

@@ -24,14 +24,16 @@ Everything the tests compare is read back once: the bus's signals and decisions,
 detector's log (where a backtest of its session starts), the sim's candles of the warm-up and
 the live window.
 
-The tests run on the session shipped in fixtures/chain-parity (tests/integration/chain_fixture:
-one such recording, restored into a scratch database, no mesh running): what a live session on a
-loaded machine gives is not the tests' to gate on. `TRADEMESH_CHAIN_LIVE=1` records a session
-now instead (bench/chain_parity.py does, and reports how much of it the backtest reproduces). A
-recording can be kept and the tests run on it again, without a mesh (to study a session the
-tests failed on, or to ship it as the fixture): `TRADEMESH_CHAIN_KEEP=<directory>` keeps its
-database (not dropped) and writes the rest there (`chain.pickle`, the services' configs and
-logs); `TRADEMESH_CHAIN_FROM=<that directory>` runs the tests on it.
+The tests run on each session shipped in fixtures/chain-parity* (tests/integration/chain_fixture:
+such recordings, each restored into a scratch database, no mesh running): what a live session on
+a loaded machine gives is not the tests' to gate on. `TRADEMESH_CHAIN_LIVE=1` records a session
+now instead (bench/chain_parity.py does, and reports how much of it the backtest reproduces);
+`TRADEMESH_CHAIN_LEVELS_ATR` and `TRADEMESH_CHAIN_TRADES_PER_S` record it in the race variant
+(levels near the market, several takers a step: `LEVELS_ATR`, `TRADES_PER_S`). A recording can
+be kept and the tests run on it again, without a mesh (to study a session the tests failed on,
+or to ship it as a fixture): `TRADEMESH_CHAIN_KEEP=<directory>` keeps its database (not
+dropped) and writes the rest there (`chain.pickle`, the services' configs and logs);
+`TRADEMESH_CHAIN_FROM=<that directory>` runs the tests on it.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from tests.integration.mesh import (
     venue_link,
 )
 from tests.integration.postgres_server import new_database
-from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until
+from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until, with_test_step
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -75,6 +77,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
 __all__ = [
+    "FIXTURES",
     "HOLD_MS",
     "LIVE_MAX_S",
     "LIVE_S",
@@ -131,7 +134,18 @@ WARM_WINDOW_S = 37  # the warm-up's 1s bars: 35 at most, and the 2 more the dete
 KEEP = "TRADEMESH_CHAIN_KEEP"  # a directory: the recording kept there (the module docstring's)
 FROM = "TRADEMESH_CHAIN_FROM"  # a kept recording's directory: the tests run on it
 LIVE = "TRADEMESH_CHAIN_LIVE"  # set: a session recorded now, not the shipped one
+# Set ("<stop>,<target>", numbers of ATRs): the advisor's stops and targets that far from the
+# entry (its `stop_atr` and `target_atr`, 1.5 and 2.5 by default). Levels close to the market
+# fill and trigger while the inspector resizes or cancels them: the races the race sessions
+# caught (tests/integration/chain_races.py).
+LEVELS_ATR = "TRADEMESH_CHAIN_LEVELS_ATR"
+# Set (trades a second, 20 by default): the sim's takers of every symbol that often. Over 20
+# (one taker a 50 ms step), a step has several, of either side: a buy meeting our target and a
+# sell through our stop microseconds apart, the inspector acting on the first while the second
+# is on its way to it.
+TRADES_PER_S = "TRADEMESH_CHAIN_TRADES_PER_S"
 _PICKLE = "chain.pickle"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # the shipped sessions: chain-parity*
 
 
 @dataclasses.dataclass
@@ -151,6 +165,7 @@ class Chain:
     orders_start_ns: int  # before the first of them (the sim's clock is this machine's)
     orders_end_ns: int  # the recorder holds the market up to here: the last order's cancel and more
     journal: list[bytes] = dataclasses.field(default_factory=list)  # the inspector's, its entries
+    source: str = ""  # the shipped session's directory under fixtures/ ("": recorded now, or kept)
 
 
 async def fetchval(database: str, sql: str, *args: Any) -> Any:
@@ -258,6 +273,25 @@ async def _bus_decisions(bus_url: str) -> list[am.Decision]:
     ]
 
 
+def _sim_config(trades_per_s: str | None) -> str:
+    config = with_test_step(f"history_s = {WARM_HISTORY_S}\n")
+    if not trades_per_s:
+        return config
+    taken = "trades_per_s = 20.0"
+    assert config.count(taken) == len({*SYMBOLS, TRADED}), "the test symbols trade 20 times a second"
+    return config.replace(taken, f"trades_per_s = {float(trades_per_s)}")
+
+
+def _advisor_config(levels_atr: str | None) -> str:
+    if not levels_atr:
+        return ADVISOR_TEST_CONFIG
+    stop, target = levels_atr.split(",")
+    levels = f'stop_atr = "{stop}"\ntarget_atr = "{target}"\n'
+    config = ADVISOR_TEST_CONFIG.replace("[validation]\n", "[validation]\n" + levels, 1)
+    assert levels in config, "ADVISOR_TEST_CONFIG has a [validation] table"
+    return config
+
+
 def _watch_strategy(directory: Path) -> Path:
     """Trend's patches (its markets, its warm-up) under another id, with a threshold no score
     reaches (its score is a count of three rules): they stay active and never signal."""
@@ -280,11 +314,22 @@ async def _journal_recorded(database: str, entries: int) -> int | None:
     return count if count >= entries else None
 
 
-@pytest.fixture(scope="module")
+def _sessions() -> list[str]:
+    """The sessions the module's tests run on: every shipped one (its directory's name), or the
+    one kept or recorded now."""
+    if os.environ.get(FROM) or os.environ.get(LIVE):
+        return ["recorded"]
+    return sorted(p.name for p in FIXTURES.glob("chain-parity*") if p.is_dir())
+
+
+@pytest.fixture(scope="module", params=_sessions())
 async def chain(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    redis_url: str,
 ) -> AsyncIterator[Chain]:
-    """The shipped session (fixtures/chain-parity, restored into a scratch database), a kept
+    """Each shipped session (fixtures/chain-parity*, restored into a scratch database), a kept
     one, or one recorded now (`TRADEMESH_CHAIN_LIVE=1`: the module docstring's)."""
     kept = os.environ.get(FROM)
     if kept:
@@ -294,7 +339,7 @@ async def chain(
         from tests.integration.chain_fixture import restore
 
         async with new_database(database_url, "chain") as database:
-            yield await restore(database)
+            yield await restore(database, FIXTURES / request.param)
         return
     keep = os.environ.get(KEEP)
     async with new_database(database_url, "chain", keep=bool(keep)) as database, redis_db(redis_url) as bus:
@@ -322,11 +367,11 @@ def _kept(recorded: Chain, directory: Path) -> Chain:
 async def _recorded(tmp_path: Path, database: str, bus: str) -> AsyncIterator[Chain]:
     """The session recorded, its services up until the caller is done with it."""
     advisor_config = tmp_path / "advisor.toml"
-    advisor_config.write_text(ADVISOR_TEST_CONFIG)
+    advisor_config.write_text(_advisor_config(os.environ.get(LEVELS_ATR)))
     processes = Processes(tmp_path, database)
     try:
         gateway = processes.gateway()
-        sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
+        sim = processes.sim(gateway, _sim_config(os.environ.get(TRADES_PER_S)))
         venue = ("--venue", f"sim={sim.address}")
         processes.mesh_service(gateway, "recorder", "--database-url", database, redis_url=bus)
         processes.mesh_service(gateway, "ingest", *venue_link("ingest", sim.address), redis_url=bus)

@@ -269,6 +269,11 @@ async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
             SECOND_STOP.client_order_id: [START + 25 * S + 400 * MS],
         },
         ends={SECOND_STOP.client_order_id: START + 25 * S + 400 * MS},
+        # The venue's first word on each (an update of its execution stream here).
+        answers={
+            ENTRY.client_order_id: START + 5 * S + 150 * MS,
+            SECOND_STOP.client_order_id: START + 25 * S + 400 * MS,
+        },
     )
 
 

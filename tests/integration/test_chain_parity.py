@@ -1,9 +1,10 @@
 """Issue 18's parity tests: the live chain on the sim and a backtest of its recording agree.
 
-One live recording serves every test here (tests/integration/chain_mesh.py: the sim, ingest,
-recorder, bars, the bridge, the advisor, the inspector and the detector with a hold, then
-orders placed by hand): a mesh costs minutes, so its tests share it (one module: the suite's
-workers take a module at a time).
+Each test runs on every live session shipped in fixtures/chain-parity* (tests/integration/
+chain_mesh.py: the sim, ingest, recorder, bars, the bridge, the advisor, the inspector and the
+detector with a hold, then orders placed by hand), restored into a scratch database once for
+the tests (one module: the suite's workers take a module at a time): the first session, and
+those that caught a race (tests/integration/chain_races.py).
 
 - **Signals**: the backtest of the recorded window, started where the live detector did (from
   its log: its patches warmed from the bars closed by the time it warmed, "candles closed by";
@@ -19,6 +20,11 @@ workers take a module at a time).
   at a twin are the twin's requests and end as the twin did (status, filled size, fills per
   price level); one still working at the backtest's end (a second after the cutoff) has the
   live fills so far (live went on).
+- **The races**: each race a session caught (a protective order that filled while its cancel or
+  resize was on its way, an answer on an order that does not hold a fill made before it came, a
+  pair placed on an entry's answer that filled before the entry's fills were heard) is the one
+  its README names, and the backtest decides it as live did: the racing orders are among those
+  compared at their twins, and equal.
 
 docs/backtest.md, "Parity with live"."""
 
@@ -45,7 +51,7 @@ from core.detector.strategy_file import build_patches, load_strategy
 from core.foundations.errors import FailedPrecondition
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Liquidity, OrderStatus, OrderType
-from tests.integration.chain_compare import backtested_signals, chain_report, compared, line
+from tests.integration.chain_compare import ChainReport, backtested_signals, chain_report, compared, line
 from tests.integration.chain_mesh import (
     HOLD_MS,
     LIVE_MAX_S,
@@ -61,6 +67,7 @@ from tests.integration.chain_mesh import (
     chain,
     fetchval,
 )
+from tests.integration.chain_races import answer_races, cancel_races, word_races
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
@@ -253,11 +260,18 @@ def _sides(outcome: OrderOutcome) -> set[Liquidity]:
 # ---- the chain: intents, orders and their outcomes
 
 
-async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain: Chain) -> None:
+@pytest.fixture(scope="module")
+async def report(chain: Chain) -> ChainReport:
+    """The backtest of the session's window beside its live chain, once per session."""
+    return await chain_report(chain)
+
+
+async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(
+    chain: Chain, report: ChainReport
+) -> None:
     """Every live decision's intent (or block) is the backtest's, and every order the live
     inspector placed in the window has its backtest twin, sent at its arrival with the same
     request and ending as it did (or working at the backtest's end with the live fills so far)."""
-    report = await chain_report(chain)
     assert report.signals_equal
     assert report.decisions >= MIN_SIGNALS, (
         f"the demo strategies signal within {LIVE_MAX_S} s: {report.decisions}"
@@ -269,9 +283,57 @@ async def test_the_backtest_makes_the_live_chains_intents_orders_and_fills(chain
     assert report.entries, "the live inspector placed some intent's order in the window"
     assert not report.entries_untwinned, "every live intent's order has its backtest twin"
     # ... and each order sent at a twin's arrival is its request and ends as it did.
-    shown = "\n".join(f"{'=' if r and o else '!'} {line}" for _, r, o, line in report.orders)
+    shown = "\n".join(f"{'=' if o.same_request and o.same_outcome else '!'} {o.line}" for o in report.orders)
     equal = report.decisions - len(report.apart)
     print(f"\nchain: {equal} of {report.decisions} intents equal, {len(report.orders)} orders at a twin")
-    assert all(same_request for _, same_request, _, _ in report.orders), shown
-    assert all(same_outcome for _, _, same_outcome, _ in report.orders), shown
+    assert all(o.same_request for o in report.orders), shown
+    assert all(o.same_outcome for o in report.orders), shown
     assert not report.apart, "\n".join(text for _, text in report.apart)
+
+
+# ---- the races the shipped sessions caught (tests/integration/chain_races.py)
+
+# Per shipped session, the races decided within its backtest's window (the inspector had heard
+# the racing fill by then; tests/integration/chain_races.py): the live protective orders that
+# filled while the core was cancelling or resizing them, the live orders an answer on which did
+# not hold a fill made before it came, and the live entries whose pair, placed on their answer,
+# filled before the fills the answer held were heard (client order ids, in the detector's
+# order). Each session's README says where.
+Races = tuple[list[str], list[str], list[str]]
+RACES: dict[str, Races] = {
+    "chain-parity": ([], [], []),
+    "chain-parity-answer": ([], ["18b937ba38ef56dbab5fec879d2d8bf6"], []),
+    "chain-parity-target": (["3386dcb0f7595b71a2a7fab0ab342c03"], [], []),
+    "chain-parity-word": ([], [], ["0ac302a280e15a2694d1e79d6414b92d"]),
+}
+
+
+def _races(chain: Chain) -> tuple[Races, list[str]]:
+    """The session's races decided within its backtest's window, and the live orders that raced."""
+    end_ns = chain.cutoff_ns + S  # the backtest's
+    cancels = [r for r in cancel_races(chain.journal) if r.heard_ns < end_ns]
+    answers = [r for r in answer_races(chain.journal) if r.heard_ns < end_ns]
+    words = [r for r in word_races(chain.journal) if r.last_heard_ns < end_ns]
+    found = (
+        [r.client_order_id for r in cancels],
+        [r.client_order_id for r in answers],
+        [r.entry for r in words],
+    )
+    racing = [*found[0], *found[1], *(id_ for r in words for id_ in (r.entry, r.protective))]
+    return found, list(dict.fromkeys(racing))
+
+
+async def test_the_backtest_decides_each_race_of_the_session_as_live_did(
+    chain: Chain, report: ChainReport
+) -> None:
+    """Each race the session caught is the one its README names, and every order in it is among
+    those the backtest sent at their twins' recorded arrivals (cancels included), ending as it
+    did live: a protective order that filled while its cancel was on its way fills, with the same
+    fills; a pair placed on an entry's answer catches the market it caught live."""
+    found, racing = _races(chain)
+    if chain.source:
+        assert found == RACES[chain.source]
+    compared = {o.live_id: o for o in report.orders}
+    for live_id in racing:
+        assert live_id in compared, f"{live_id} was sent at its live twin in the backtest's window"
+        assert compared[live_id].same_request and compared[live_id].same_outcome, compared[live_id].line

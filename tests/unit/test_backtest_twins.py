@@ -466,3 +466,67 @@ def test_with_the_live_plan_orders_are_keyed_in_the_order_planned_by_the_size_as
     twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
     twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
     assert twins.place(_place("tp", OrderRole.TAKE_PROFIT, size="0.5"), 11_000, Held(D("0.3"))) == 12_200
+
+
+def test_the_venues_answer_is_heard_when_the_live_inspector_heard_its_twins() -> None:
+    """The live shell journals every PlaceOrder answer: an order's first update in the journal is
+    the venue's first word on it (here FILLED, its fills heard after). Our order at that twin
+    hears its answer then; one without a twin, or a twin with no update heard, hears none."""
+    twins = _twins()
+    live = entry_order_id("live-1")
+    fill = jr.JournalFill(venue="sim", fill=tf.Fill(client_order_id=live))
+    filled = tf.Order(client_order_id=live, status=tf.ORDER_STATUS_FILLED)
+    twins.hearing = live_hearing(
+        [
+            jr.JournalEntry(now_ns=4_010, order_update=filled),  # its PlaceOrder answer
+            jr.JournalEntry(now_ns=4_200, fill=fill),
+            jr.JournalEntry(now_ns=4_300, order_update=filled),  # the stream's, after its fill
+        ]
+    )
+    assert twins.hearing.answers == {live: 4_010}
+    assert twins.hearing.ends == {live: 4_010}
+    twins.intent(am.Intent(intent_id="bt-1", strategy_id="trend", symbol=SYMBOL, ts_signal_ns=1_000))
+    twins.place(_place("e1", OrderRole.ENTRY, "bt-1"), 1_000)
+    assert twins.answered_at("e1") == 4_010
+    twins.place(_place("lone", OrderRole.FLATTEN), 6_000)
+    assert twins.answered_at("lone") is None
+    assert ModelTiming().answered_at("e1") is None
+
+
+def test_the_replayed_venue_answers_a_placement_apart_from_its_reports() -> None:
+    """A marketable order's answer (the order as placed: filled on arrival) reaches us when the
+    answer hook says, ahead of its fills' reports, heard later (live: the PlaceOrder answer came
+    first, the execution stream's fills 200 ms after). Without the hook there is no answer."""
+    market = ReplayedMarket("sim", [BTC], FEES, BALANCES, Latency())
+    market.on_market(snapshot(10, [("99", "1")], [("100", "1")]))
+    market.hear(lambda execution: 500)
+    market.answer(lambda cid: 30 if cid == "answered" else None)
+    ask = OrderRequest(SYMBOL, Side.BUY, OrderType.LIMIT, D("0.5"), D(100), TimeInForce.GTC)
+    market.submit(replace(ask, client_order_id="answered"), 0, 20)
+    market.submit(replace(ask, client_order_id="unanswered", size=D("0.1")), 0, 20)
+    assert market.next_due_ns() == 20
+    assert market.advance(20) == []
+    assert market.next_due_ns() == 30
+    [(at, order)] = market.answers_due(30)
+    assert (at, order.client_order_id, order.status, order.filled_size) == (
+        30, "answered", OrderStatus.FILLED, D("0.5"),
+    )  # fmt: skip
+    assert market.advance(30) == [] and market.answers_due(499) == []
+    assert market.next_due_ns() == 500
+    assert {e.order.client_order_id for _, e in market.advance(500)} == {"answered", "unanswered"}
+
+
+def test_an_entry_answered_filled_is_protected_on_the_answer_before_its_fills_are_heard() -> None:
+    """As the live core protects on the venue's word: the backtest's inspector, handed the answer
+    when the live one heard its twin's, places the pair then, not when the fills are heard
+    (live, an entry's fills came 200 ms after its answer, its stop in the market meanwhile
+    caught a sweep the backtest's, placed on the fills, missed)."""
+    twins, sent = _twins(), list[tuple[str, int, int | None]]()
+    stage = _stage(twins, sent)
+    intent = _intent("bt-1", 1_000)
+    twins.intent(intent)
+    entry = stage.intent(intent, MarketView(D(99), D(100), D(100)), 1_000).orders[0]
+    answered = replace(_filled(entry, "0.1", 4_000).order, status=OrderStatus.FILLED)
+    stage.answer(answered, 4_010)
+    protective = [(cid, now) for cid, now, _ in sent if cid != entry.client_order_id]
+    assert len(protective) == 2 and {now for _, now in protective} == {4_010}
