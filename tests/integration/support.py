@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socketserver
 import textwrap
+import threading
 import time
 import urllib.request
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -471,3 +473,21 @@ async def listening_executions(stubs: Stubs) -> Executions:
 async def open_order_ids(stubs: Stubs) -> list[str]:
     listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
     return [o.order_id for o in listed.orders]
+
+
+class ClosesOnFirstBytes(socketserver.BaseRequestHandler):
+    """A peer that reads a client's first bytes and hangs up: a server of no protocol the client knows."""
+
+    def handle(self) -> None:
+        self.request.recv(64)
+
+
+def tcp_server(handler: type[socketserver.BaseRequestHandler]) -> Iterator[int]:
+    """A threaded TCP server on a free local port, `handler` for each connection, for a fixture to
+    `yield from`: its port, the server shut down after."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

@@ -12,9 +12,7 @@ import dataclasses
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
-import socketserver
 import subprocess
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -40,6 +38,7 @@ from core.recorder.database import open_pool
 from tests.advisor_support import FEE_FREE
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, new_database, with_database
+from tests.integration.support import ClosesOnFirstBytes, tcp_server
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
 __all__ = ["database_url"]  # the fixture, for pytest
@@ -246,20 +245,10 @@ async def test_a_sweep_over_decades_runs_the_recorded_minutes_and_says_so(record
     assert "cut to the recorded history" in decades.stderr and "cut to" not in exact.stderr
 
 
-class _Closing(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.recv(64)
-
-
 @pytest.fixture(scope="module")
 def closing_port() -> Iterator[int]:
     """A server that takes a connection and closes it on the first bytes: not PostgreSQL."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Closing)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    yield from tcp_server(ClosesOnFirstBytes)
 
 
 RECORDED_RUN = ["--strategy", str(TREND), "--from", "2026-01-01", "--to", "2026-01-02", "--no-progress"]

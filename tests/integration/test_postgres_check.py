@@ -5,7 +5,6 @@ its password hidden; a PostgreSQL that takes it passes."""
 from __future__ import annotations
 
 import socketserver
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,14 +14,10 @@ import core.foundations.postgres
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
 from core.foundations.postgres import check_database
 from tests.integration.postgres_server import database_url, with_database
+from tests.integration.support import ClosesOnFirstBytes, tcp_server
 
 pytestmark = pytest.mark.integration  # servers on sockets
 __all__ = ["database_url"]  # the fixture, for pytest
-
-
-class _Closing(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.recv(64)
 
 
 class _Silent(socketserver.BaseRequestHandler):
@@ -30,23 +25,14 @@ class _Silent(socketserver.BaseRequestHandler):
         time.sleep(2)  # reads nothing, says nothing: a server of another protocol waiting for its own
 
 
-def _serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[int]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture(scope="module")
 def closing_port() -> Iterator[int]:
-    yield from _serving(_Closing)
+    yield from tcp_server(ClosesOnFirstBytes)
 
 
 @pytest.fixture(scope="module")
 def silent_port() -> Iterator[int]:
-    yield from _serving(_Silent)
+    yield from tcp_server(_Silent)
 
 
 async def _refusal(url: str) -> TrademeshError:
