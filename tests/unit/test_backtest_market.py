@@ -903,3 +903,34 @@ def test_a_deferred_snapshot_takes_the_ids_the_engine_would_and_a_read_puts_its_
         ]
     )
     assert books[1] == books[3] == "6"
+
+
+@pytest.mark.parametrize(
+    ("cancel_ns", "ended"),
+    [(3 * MS - 1, OrderStatus.CANCELED), (3 * MS, OrderStatus.CANCELED), (3 * MS + 1, OrderStatus.FILLED)],
+)
+def test_a_stop_raced_by_its_cancel_ends_as_the_recorded_arrivals_order_them(
+    cancel_ns: int, ended: OrderStatus
+) -> None:
+    """A stop triggering while its cancel is on its way (the inspector resizing or withdrawing
+    it): the cancel's recorded arrival decides it, as the live venue's clock did. Arriving by the
+    triggering trade's time, it takes the stop out of the book first; a nanosecond later, the
+    trade has triggered it and it sells, the cancel finding it filled."""
+    m = venue()
+    m.on_market(snapshot(1 * MS, bids=[("99", "1.0"), ("98", "5.0")], asks=[("101", "1.0")]))
+    stop = OrderRequest(
+        SYMBOL, SELL, OrderType.STOP_MARKET, D("1.0"), None, TimeInForce.IOC,
+        client_order_id="stop", trigger_price=D("99"),
+    )  # fmt: skip
+    m.submit(stop, 2 * MS)
+    assert statuses(m.advance(2 * MS)) == [OrderStatus.OPEN]
+    m.cancel("stop", 2 * MS, cancel_ns)  # sent before the trade, reaching the venue at cancel_ns
+    m.on_market(trade(3 * MS, "99", "0.5", SELL))
+    reports = m.advance(4 * MS)
+    assert statuses(reports)[-1] is ended
+    sold = fills(reports)
+    assert sold == ([] if ended is OrderStatus.CANCELED else [
+        ("stop", D(99), D("0.5"), D("0.099"), Liquidity.TAKER),
+        ("stop", D(98), D("0.5"), D("0.098"), Liquidity.TAKER),
+    ])  # fmt: skip
+    assert m.order("stop").status is ended
