@@ -35,9 +35,11 @@ from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-# Load tests: slow (not in the fast tier), and exclusive: the fast client in this process must
-# keep up with a 16-batch queue, which it cannot with the other worker taking the CPU.
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.exclusive]
+# Load tests: slow (not in the fast tier). Not exclusive: the publisher waits for its readers
+# every PACE_ROUNDS rounds (publish_rounds), so the fast client keeps up however the other
+# workers load the machine (it passed beside a CPU burner on both cores); they only make it
+# take longer. Alone at the suite's end it kept the other three workers idle for 23 s.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["redis_url"]  # the fixture, for pytest
 
 ROUNDS = 1500
