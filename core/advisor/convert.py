@@ -472,16 +472,16 @@ def event_to_pb(event: TelemetryEvent) -> am.TelemetryEvent:
     if event.kind is K.DECISION_BLOCKED:
         reasons = event.fields.get("reasons")
         detail = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
-    scope = event.scope
+    subject = event.subject
     return am.TelemetryEvent(
         event_id=event.event_id,
         kind=facts.kind,
-        decision_id=scope.decision_id,
-        signal_id=scope.signal_id,
+        decision_id=subject.decision_id,
+        signal_id=subject.signal_id,
         stage=_STAGE_OF[event.stage],
-        venue=scope.venue,
-        symbol=scope.symbol,
-        strategy_id=scope.strategy_id,
+        venue=subject.venue,
+        symbol=subject.symbol,
+        strategy_id=subject.strategy_id,
         ts_ns=event.at_ns,
         value=fields.get(facts.value_field, ""),
         duration_ns=elapsed if isinstance(elapsed, int) else 0,

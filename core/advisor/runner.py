@@ -264,7 +264,7 @@ class Pipeline:
 
     def _take_events(self) -> None:
         for event in self.core.take_telemetry():
-            self._events.setdefault(event.scope.decision_id, []).append(event)
+            self._events.setdefault(event.subject.decision_id, []).append(event)
 
     async def _wait(self, pending: Pending, signal: Signal) -> tuple[Decision, Synthesized | None]:
         done: asyncio.Future[tuple[Decision, Synthesized | None]] = asyncio.get_running_loop().create_future()

@@ -179,7 +179,7 @@ class AdviseStage:
         if recent is None:  # not setdefault: that would make a deque per decision
             recent = self._recent[market] = deque(maxlen=_RECENT_SIGNALS)
         recent.append(signal)
-        events = [e for e in self.core.take_telemetry() if e.scope.decision_id == decision.decision_id]
+        events = [e for e in self.core.take_telemetry() if e.subject.decision_id == decision.decision_id]
         # No stage's summary or output JSON: a run keeps none of them (core.backtest.run's Tape).
         made = decision_to_pb(decision, events, trace, model_version=self.model_version, stage_outputs=False)
         if made.synthesis.source == am.SYNTHESIS_SOURCE_LLM:  # the live answer, replayed

@@ -110,7 +110,7 @@ def test_without_the_llm_a_signal_becomes_an_intent_through_all_eight_stages() -
                  K.CALIBRATION_APPLIED, K.LLM_FALLBACK, K.VALIDATION_PASSED, K.INTENT_EMITTED):  # fmt: skip
         assert kind in kinds(events)
     assert [e.sequence for e in events] == sorted(e.sequence for e in events)
-    assert all(e.scope.decision_id == d.decision_id for e in events)
+    assert all(e.subject.decision_id == d.decision_id for e in events)
     assert c.take_telemetry() == []
 
 
@@ -228,7 +228,7 @@ def test_past_the_deadline_the_decision_is_made_without_the_answer_and_a_late_an
     c.take_telemetry()
     assert c.on_answer(LlmAnswer(p.decision_id, "primary", GOOD, 6000), p.deadline_ns + MS) is None
     [late] = c.take_telemetry()
-    assert late.kind is K.LLM_ERROR and late.scope.decision_id == p.decision_id
+    assert late.kind is K.LLM_ERROR and late.subject.decision_id == p.decision_id
 
 
 def test_past_max_pending_decisions_go_deterministic_at_once() -> None:

@@ -33,17 +33,17 @@ def _d(value: Decimal | None) -> str | None:
 class DecisionTelemetry:
     """Emits one decision's events into the core's log, timing stages with the injected timer."""
 
-    def __init__(self, log: TelemetryLog, scope: Subject, timer: Callable[[], int] | None) -> None:
+    def __init__(self, log: TelemetryLog, subject: Subject, timer: Callable[[], int] | None) -> None:
         self.log = log
-        self.scope = scope
+        self.subject = subject
         self.timer = timer
         self._started: dict[Stage, int] = {}
         self._count = 0
-        self._prefix = scope.decision_id[:-4]  # of its events' ids (ids.decision_event_id)
+        self._prefix = subject.decision_id[:-4]  # of its events' ids (ids.decision_event_id)
 
     def emit(self, kind: TelemetryKind, at_ns: int, stage: Stage | None, **fields: JsonValue) -> None:
         self._count += 1
-        self.log.record(kind, at_ns, self.scope, stage, event_id_of(self._prefix, self._count), fields)
+        self.log.record(kind, at_ns, self.subject, stage, event_id_of(self._prefix, self._count), fields)
 
     def started(self, stage: Stage, at_ns: int) -> None:
         self._started[stage] = 0 if self.timer is None else self.timer()

@@ -166,7 +166,7 @@ class TelemetryEvent(NamedTuple):
     kind: TelemetryKind
     at_ns: int
     stage: Stage | None
-    scope: Subject
+    subject: Subject
     fields: Mapping[str, JsonValue]
 
 
@@ -184,19 +184,19 @@ class TelemetryLog:
         self,
         kind: TelemetryKind,
         at_ns: int,
-        scope: Subject,
+        subject: Subject,
         stage: Stage | None = None,
         event_id: str = "",
         **fields: JsonValue,
     ) -> None:
-        """Record an event; `event_id` "" makes one from the sequence, the time and the scope."""
-        self.record(kind, at_ns, scope, stage, event_id, fields)
+        """Record an event; `event_id` "" makes one from the sequence, the time and the subject."""
+        self.record(kind, at_ns, subject, stage, event_id, fields)
 
     def record(
         self,
         kind: TelemetryKind,
         at_ns: int,
-        scope: Subject,
+        subject: Subject,
         stage: Stage | None,
         event_id: str,
         fields: dict[str, JsonValue],
@@ -208,10 +208,10 @@ class TelemetryLog:
                 raise ValueError(f"{kind.value} takes fields {expected}, not {tuple(sorted(fields))}")
             fields = {name: fields[name] for name in expected}
         self._sequence += 1
-        event_id = event_id or telemetry_id(self._sequence, at_ns, scope.decision_id)
+        event_id = event_id or telemetry_id(self._sequence, at_ns, subject.decision_id)
         # TelemetryEvent(...) without its generated __new__ (a Python call; ~35 events a decision)
         self._events.append(
-            _new_tuple(TelemetryEvent, (event_id, self._sequence, kind, at_ns, stage, scope, fields))
+            _new_tuple(TelemetryEvent, (event_id, self._sequence, kind, at_ns, stage, subject, fields))
         )
 
     def take(self) -> list[TelemetryEvent]:
