@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tests.integration.support import (
     TEST_TRADE_TOKEN,
     Stubs,
     Venue,
+    metric_samples,
     start_venue,
     stop_venue,
 )
@@ -98,7 +100,7 @@ class InspectorMesh:
     def start(self, *extra: str, env: dict[str, str] | None = None) -> ServiceProcess:
         log_path = self.directory / f"inspector-{len(self.logs)}.log"
         self.logs.append(log_path)
-        args = ["inspector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
+        args = ["inspector", "--port", "0", "--metrics-port", "0", "--venue", f"sim={self.venue.address}"]
         with log_path.open("w") as log_file:
             self.process = start_service(
                 [*args, *self.args, *extra],
@@ -128,6 +130,19 @@ class InspectorMesh:
         with log_path.open("w") as log_file:
             self.ingest = start_service(args, env={TOKEN: TEST_TOKEN, REDIS_URL: self.bus}, stderr=log_file)
         return self.ingest
+
+    async def reconciliations(self) -> int:
+        """How many reconciliations the running inspector has completed (its /metrics page)."""
+        assert self.process is not None
+        url = f"http://127.0.0.1:{self.process.info['metrics_port']}/metrics"
+
+        def get() -> str:
+            with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
+                body: bytes = response.read()
+            return body.decode()
+
+        samples = metric_samples(await asyncio.to_thread(get), "trademesh_inspector_reconciliations_total")
+        return int(sum(samples.values()))
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
