@@ -132,17 +132,9 @@ class InspectorMesh:
         return self.ingest
 
     async def reconciliations(self) -> int:
-        """How many reconciliations the running inspector has completed (its /metrics page)."""
+        """How many reconciliations the running inspector has completed."""
         assert self.process is not None
-        url = f"http://127.0.0.1:{self.process.info['metrics_port']}/metrics"
-
-        def get() -> str:
-            with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
-                body: bytes = response.read()
-            return body.decode()
-
-        samples = metric_samples(await asyncio.to_thread(get), "trademesh_inspector_reconciliations_total")
-        return int(sum(samples.values()))
+        return await reconciliations(self.process)
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
@@ -192,6 +184,20 @@ class InspectorMesh:
             return (bid + ask) / 2
 
         return await until(quoted, 10.0, 0.05, "a two-sided book")
+
+
+async def reconciliations(inspector: ServiceProcess) -> int:
+    """How many reconciliations an inspector has completed (its /metrics page: started with
+    --metrics-port 0)."""
+    url = f"http://127.0.0.1:{inspector.info['metrics_port']}/metrics"
+
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
+            body: bytes = response.read()
+        return body.decode()
+
+    samples = metric_samples(await asyncio.to_thread(get), "trademesh_inspector_reconciliations_total")
+    return int(sum(samples.values()))
 
 
 @asynccontextmanager
