@@ -16,6 +16,7 @@ from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOpt
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
+from tests.integration.support import until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
@@ -159,7 +160,7 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(bus: tuple[aioredis.Redi
     await client.xreadgroup("g", "dead", {stream: ">"}, count=25)  # then it died
     effect = Effect()
     live.handle = effect
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # past claim_idle_ms: an entry is claimed only once idle that long
     await run_until(live)
     assert sorted(effect.seen, key=int) == [str(i) for i in range(25)]
     assert await pending(client, stream) == 0
@@ -273,7 +274,11 @@ async def test_with_a_linger_entries_that_keep_coming_are_read_together(
             await publish(client, stream, 1, start=i)
             await asyncio.sleep(0.01)
         publishing_s = loop.time() - began
-        await asyncio.sleep(0.4)
+
+        async def all_read() -> bool | None:
+            return True if sum(reads.sizes) == 60 and await pending(client, stream) == 0 else None
+
+        await until(all_read, 10.0, 0.02, "the 60 entries read and acknowledged")
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
