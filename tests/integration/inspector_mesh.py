@@ -100,7 +100,7 @@ class InspectorMesh:
     def start(self, *extra: str, env: dict[str, str] | None = None) -> ServiceProcess:
         log_path = self.directory / f"inspector-{len(self.logs)}.log"
         self.logs.append(log_path)
-        args = ["inspector", "--port", "0", "--metrics-port", "0", "--venue", f"sim={self.venue.address}"]
+        args = ["inspector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
         with log_path.open("w") as log_file:
             self.process = start_service(
                 [*args, *self.args, *extra],
@@ -132,7 +132,8 @@ class InspectorMesh:
         return self.ingest
 
     async def reconciliations(self) -> int:
-        """How many reconciliations the running inspector has completed."""
+        """How many reconciliations the running inspector has completed (started with
+        "--metrics-port", "0" among its arguments)."""
         assert self.process is not None
         return await reconciliations(self.process)
 

@@ -424,7 +424,9 @@ async def _event(mesh: InspectorMesh, policy: str) -> rk.RiskEvent | None:
 async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", start=False) as mesh:
+    async with inspector_mesh(
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", start=False
+    ) as mesh:
         market = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
         )
@@ -521,7 +523,9 @@ async def test_without_levels_the_policy_distances_protect_on_the_venues_price_g
 async def test_executions_from_the_bus_protect_and_survive_a_kill_9(tmp_path: Path, redis_url: str) -> None:
     """The default: executions come through ingest and the bus. A fill made while the inspector
     is down (its take-profit, and a sale behind its back) is read after its restart."""
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", via_bus=True) as mesh:
+    async with inspector_mesh(
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", via_bus=True
+    ) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 2000, mark + 2000)
         (position,) = await mesh.positions()
