@@ -15,6 +15,8 @@ class Pulse:
 
     def __init__(self) -> None:
         self.count = 0
+        # How many wait() now: a stream's reader is there (what tests wait for, not a sleep).
+        self.waiters = 0
         self._moved: asyncio.Event | None = None
 
     def bump(self) -> None:
@@ -28,6 +30,10 @@ class Pulse:
         if self.count == seen and timeout_s > 0:
             if self._moved is None:
                 self._moved = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._moved.wait(), timeout_s)
+            self.waiters += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._moved.wait(), timeout_s)
+            finally:
+                self.waiters -= 1
         return self.count

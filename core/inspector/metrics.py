@@ -9,6 +9,7 @@ __all__ = [
     "FOLLOWED_VENUES",
     "INTENT_TO_ACK",
     "QUOTE_AS_OF_LATEST",
+    "RECONCILIATIONS",
     "REFUSED_MARKETS",
     "STATE",
     "VENUE_CALLS",
@@ -42,6 +43,10 @@ FOLLOWED_MARKETS = Gauge(
 )
 FOLLOWED_VENUES = Gauge(
     "trademesh_inspector_followed_venues", "Venues whose market stream the inspector holds open now."
+)
+RECONCILIATIONS = Counter(
+    "trademesh_inspector_reconciliations_total",
+    "Reconciliations run: every venue's positions and open orders compared with the book.",
 )
 REFUSED_MARKETS = Counter(
     "trademesh_inspector_refused_markets_total",

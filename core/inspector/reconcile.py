@@ -34,6 +34,7 @@ from core.foundations.rpc.client import auth_metadata
 from core.inspector.discrepancy import Discrepancies
 from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
+from core.inspector.metrics import RECONCILIATIONS
 from core.inspector.runtime import Runtime
 from core.inspector.venues import VenueLinks
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -144,6 +145,7 @@ class Reconciler:
             except grpc.aio.AioRpcError as exc:
                 log.warning("inspector: reconciling %s: %s", venue, exc.code().name)
         self.checks += 1
+        RECONCILIATIONS.inc()
         await self.runtime.risk_log.publish(events, [], self.runtime.clock())
         return events
 

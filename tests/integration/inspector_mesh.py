@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tests.integration.support import (
     TEST_TRADE_TOKEN,
     Stubs,
     Venue,
+    metric_samples,
     start_venue,
     stop_venue,
 )
@@ -129,6 +131,12 @@ class InspectorMesh:
             self.ingest = start_service(args, env={TOKEN: TEST_TOKEN, REDIS_URL: self.bus}, stderr=log_file)
         return self.ingest
 
+    async def reconciliations(self) -> int:
+        """How many reconciliations the running inspector has completed (started with
+        "--metrics-port", "0" among its arguments)."""
+        assert self.process is not None
+        return await reconciliations(self.process)
+
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
 
@@ -177,6 +185,20 @@ class InspectorMesh:
             return (bid + ask) / 2
 
         return await until(quoted, 10.0, 0.05, "a two-sided book")
+
+
+async def reconciliations(inspector: ServiceProcess) -> int:
+    """How many reconciliations an inspector has completed (its /metrics page: started with
+    --metrics-port 0)."""
+    url = f"http://127.0.0.1:{inspector.info['metrics_port']}/metrics"
+
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
+            body: bytes = response.read()
+        return body.decode()
+
+    samples = metric_samples(await asyncio.to_thread(get), "trademesh_inspector_reconciliations_total")
+    return int(sum(samples.values()))
 
 
 @asynccontextmanager

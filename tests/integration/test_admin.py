@@ -141,7 +141,7 @@ async def test_a_book_stream_added_back_serves_the_engines_current_book(fresh_ve
     stubs = fresh_venue(name="book-readd").stubs()
     btc_book = [admin.Subscription(symbol="BTC/USDT", channel=md.CHANNEL_BOOK)]
     await stubs.admin.RemoveSubscriptions(admin.RemoveSubscriptionsRequest(subscriptions=btc_book))
-    await asyncio.sleep(1.5)  # the market keeps moving while nobody publishes its book
+    await _top_moves(stubs, "BTC/USDT", 5)  # the market moves on while nobody publishes its book
     await stubs.admin.AddSubscriptions(admin.AddSubscriptionsRequest(subscriptions=btc_book))
 
     call = stubs.md.Subscribe(
@@ -154,6 +154,21 @@ async def test_a_book_stream_added_back_serves_the_engines_current_book(fresh_ve
         call.cancel()
     bids, asks = follower.books["BTC/USDT"].levels()
     assert bids and asks and Decimal(bids[0][0]) < Decimal(asks[0][0]), "the rebuilt book is crossed"
+
+
+async def _top_moves(stubs: Stubs, symbol: str, moves: int) -> None:
+    """Until the top of the book (the tickers stream, still published) has changed `moves` times."""
+    call = stubs.md.Subscribe(md.SubscribeRequest(symbols=[symbol], channels=[md.CHANNEL_TICKERS]))
+    try:
+        tops: list[tuple[str, str]] = []
+        async with asyncio.timeout(30):  # a market standing still fails the test
+            while len(tops) <= moves:
+                for event in (await next_batch(call)).events:
+                    top = (event.ticker.best_bid, event.ticker.best_ask)
+                    if event.HasField("ticker") and (not tops or top != tops[-1]):
+                        tops.append(top)
+    finally:
+        call.cancel()
 
 
 async def test_reconnect_resyncs_books_and_marks_gaps_on_other_streams(fresh_venue: VenueFactory) -> None:

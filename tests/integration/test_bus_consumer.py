@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -16,6 +16,7 @@ from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOpt
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from tests.integration.redis_server import redis_url
+from tests.integration.support import until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
@@ -70,15 +71,39 @@ async def pending(client: aioredis.Redis, stream: str) -> int:
     return int(summary["pending"])
 
 
+def _entry_id(raw: bytes | str) -> tuple[int, int]:
+    millis, _, sequence = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
+    return int(millis), int(sequence)
+
+
+async def drained(consumer: GroupConsumer) -> bool | None:
+    """True once every entry of the consumer's streams is delivered to its group and acknowledged."""
+    client: Any = consumer.redis
+    for stream in consumer.options.streams:
+        last = await client.xrevrange(stream, count=1)
+        groups = {
+            (g["name"].decode() if isinstance(g["name"], bytes) else g["name"]): g
+            for g in await client.xinfo_groups(stream)
+        }
+        group = groups.get(consumer.options.group)
+        if not last or group is None or group["pending"]:
+            return None
+        if _entry_id(group["last-delivered-id"]) < _entry_id(last[0][0]):
+            return None
+    return True
+
+
 async def run_until(
-    consumer: GroupConsumer, done: asyncio.Future[None] | None = None, rounds: int = 5
+    consumer: GroupConsumer, done: Callable[[], Awaitable[bool | None]] | None = None
 ) -> None:
+    """Run the consumer until `done` (by default: its streams `drained`); fail after 10 s."""
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
-    for _ in range(rounds):
-        await asyncio.sleep(0.1)
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    try:
+        await until(done or (lambda: drained(consumer)), 10.0, 0.02, "the consumer done")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
 
 
 async def test_every_entry_is_handled_once_and_acknowledged(bus: tuple[aioredis.Redis, str]) -> None:
@@ -159,7 +184,7 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(bus: tuple[aioredis.Redi
     await client.xreadgroup("g", "dead", {stream: ">"}, count=25)  # then it died
     effect = Effect()
     live.handle = effect
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # past claim_idle_ms: an entry is claimed only once idle that long
     await run_until(live)
     assert sorted(effect.seen, key=int) == [str(i) for i in range(25)]
     assert await pending(client, stream) == 0
@@ -175,7 +200,7 @@ async def test_a_poison_entry_is_dead_lettered_and_the_group_moves_on(
     await publish(client, stream, 20)
     await client.xadd(stream, {FIELD: b"\xff not an envelope"})
     await publish(client, stream, 5, start=20)
-    await run_until(consumer, rounds=20)
+    await run_until(consumer)
     assert effect.seen == [str(i) for i in range(25) if i != 13], "every other entry, in order"
     dead = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(dead_letter_stream(stream)))
     reasons = {fields[b"reason"].decode() for _, fields in dead}
@@ -238,7 +263,11 @@ async def test_without_a_read_handler_each_stream_of_a_read_is_acknowledged_once
         await consumer.ensure_groups()
         await publish(client, stream, 30)
         await publish(client, other, 20, start=100)
-        await run_until(consumer)
+
+        async def handled_but_one() -> bool | None:  # 105 fails, and stays pending
+            return True if consumer.processed >= 49 and await pending(client, other) == 1 else None
+
+        await run_until(consumer, handled_but_one)
         handled = [str(i) for i in [*range(30), *range(100, 120)] if i != 105]
         assert sorted(effect.seen, key=int) == handled
         assert await pending(client, stream) == 0 and await pending(client, other) == 1
@@ -273,7 +302,11 @@ async def test_with_a_linger_entries_that_keep_coming_are_read_together(
             await publish(client, stream, 1, start=i)
             await asyncio.sleep(0.01)
         publishing_s = loop.time() - began
-        await asyncio.sleep(0.4)
+
+        async def all_read() -> bool | None:
+            return True if sum(reads.sizes) == 60 and await pending(client, stream) == 0 else None
+
+        await until(all_read, 10.0, 0.02, "the 60 entries read and acknowledged")
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)

@@ -28,6 +28,7 @@ from core.foundations.errors import FailedPrecondition
 from core.foundations.rpc.server import ServerOptions, create_server
 from core.foundations.rpc.status import bad_request_violations, precondition_violations
 from tests.integration.postgres_server import database_url, new_database
+from tests.integration.support import until
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
@@ -265,7 +266,12 @@ async def test_signals_are_listed_newest_first_and_events_streamed(api: Api) -> 
     stub = api.stub
     await signal_patch(stub, "p")
     events = stub.StreamPatchEvents(pb.StreamPatchEventsRequest(patch_id="p"), timeout=T)
-    await asyncio.sleep(0.2)  # the stream is open
+    pulse = api.state.journal.pulse
+
+    async def open_() -> bool | None:  # the stream's handler waits for the journal's next event
+        return True if pulse.waiters else None
+
+    await until(open_, T, 0.01, "the events stream open")
     await stub.ActivatePatch(pb.ActivatePatchRequest(patch_id="p"), timeout=T)
     first = await anext(aiter(events))
     assert [(e.kind, e.state) for e in first.events] == [
@@ -322,7 +328,11 @@ async def test_probes_send_at_most_30_updates_a_second_per_port(api: Api) -> Non
             into.extend((time.monotonic(), u) for u in message.updates)
 
     readers = [asyncio.create_task(read(fast, received[30])), asyncio.create_task(read(slow, received[10]))]
-    await asyncio.sleep(0.2)
+
+    async def subscribed() -> bool | None:  # each stream's first update is the port's current value
+        return True if all(received.values()) else None
+
+    await until(subscribed, T, 0.01, "both probe streams subscribed")
     started = time.monotonic()
     price = 100.0
     while time.monotonic() - started < 1.6:  # a new price every ~2 ms: about 800 changes
@@ -337,8 +347,11 @@ async def test_probes_send_at_most_30_updates_a_second_per_port(api: Api) -> Non
         window = [at for at, _ in updates if started + 0.3 <= at < started + 1.3]
         assert rate // 2 <= len(window) <= rate, (rate, len(window))
         assert updates[-1][1].value.number > 100.5  # the latest values, not the first ones
-    await asyncio.sleep(0.2)
-    assert not api.state.engine.patch("p").probes  # unprobed when the streams ended
+
+    async def unprobed() -> bool | None:  # when the streams ended
+        return True if not api.state.engine.patch("p").probes else None
+
+    await until(unprobed, T, 0.01, "the port unprobed")
 
 
 async def test_patches_survive_a_restart(api: Api) -> None:

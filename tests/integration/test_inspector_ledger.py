@@ -6,7 +6,6 @@ NOTICE says they agree again."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Processes
+from tests.integration.inspector_mesh import reconciliations
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -71,7 +71,7 @@ async def test_the_inspector_notices_books_behind_the_venue_and_their_catching_u
             )
             inspector = processes.mesh_service(
                 gateway, "inspector", *venue_link("inspector", sim.address), "--deadman-ttl-ms", "0",
-                "--reconcile-every-s", "0.5", redis_url=bus,
+                "--reconcile-every-s", "0.5", "--metrics-port", "0", redis_url=bus,
             )  # fmt: skip
             ledger = processes.mesh_service(
                 gateway,
@@ -82,7 +82,13 @@ async def test_the_inspector_notices_books_behind_the_venue_and_their_catching_u
                 redis_url=bus,
             )
             await until(lambda: _opened(ledger), WAIT_S, what="the books opened")
-            await asyncio.sleep(3)  # several checks that agree: no notice
+            # Several checks that agree, all after the books opened: no notice.
+            checked = await reconciliations(inspector)
+
+            async def several() -> bool | None:
+                return True if await reconciliations(inspector) >= checked + 5 else None
+
+            await until(several, WAIT_S, 0.1, "five reconciliations")
             assert await _ledger_notices(inspector) == []
 
             ingest.terminate()  # the books stop hearing of fills

@@ -22,7 +22,7 @@ from core.foundations.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM
 from core.foundations.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, until
+from tests.integration.support import CALL_TIMEOUT_S, stream_status, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -182,19 +182,37 @@ async def test_a_duplicated_intent_never_doubles_an_order(tmp_path: Path, redis_
         # The same intent twice on the bus: one order.
         client: Any = aioredis.Redis.from_url(mesh.bus)
         try:
+            last = b""
             for _ in range(2):
                 envelope = bus.Envelope(source="test")
                 envelope.intents.intents.append(
                     intent(intent_id="dup-2", strategy_id="s1", expires_at_ns=2**62)
                 )
-                await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+                last = await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+            await until(lambda: _position_is(mesh, D("0.02")), WAIT_S, 0.1, "the bus intent placed")
+            # The consumer acks an entry once handled: both entries read and handled.
+            await until(lambda: _group_done(client, last), WAIT_S, 0.05, "both bus entries handled")
         finally:
             await client.aclose()
-        await until(lambda: _position_is(mesh, D("0.02")), WAIT_S, 0.1, "the bus intent placed")
-        await asyncio.sleep(1.0)  # the second entry has had time to be read
         assert await mesh.venue_position() == D("0.02")
         allowed = await mesh.events(action=rk.RISK_ACTION_ALLOW)
         assert sorted(e.intent_id for e in allowed) == ["dup-1", "dup-2"]
+
+
+async def _group_done(client: Any, last: bytes) -> bool | None:
+    """True once the inspector's group has read the intents stream up to `last` and acked it all."""
+    groups = await client.xinfo_groups(INTENTS)
+    group = next((g for g in groups if g["name"] in (b"inspector", "inspector")), None)
+    if group is None or group["pending"]:
+        return None
+    delivered = group["last-delivered-id"]
+    return True if _entry_id(delivered) >= _entry_id(last) else None
+
+
+def _entry_id(raw: bytes | str) -> tuple[int, int]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    millis, sequence = text.split("-")
+    return int(millis), int(sequence)
 
 
 async def _position_is(mesh: InspectorMesh, size: Decimal) -> bool | None:
@@ -278,7 +296,9 @@ async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
         # Recovery queries every order the journal left working: a pair killed while being
         # replaced is cancelled again, and only the current pair stays.
         await until(lambda: _protective_pair(mesh), WAIT_S, 0.1, "exactly the protective pair")
-        await asyncio.sleep(1.0)  # and nothing more comes
+        # And nothing more comes: no event marks the end of recovery's cancels and placements,
+        # so absence needs a quiet period (a late pair would make three or four here).
+        await asyncio.sleep(1.0)
         protective = [o for o in await mesh.open_orders() if o.reduce_only]
         assert len(protective) == 2 and await mesh.venue_position() == D("0.01")
         assert "journal entries replayed" in mesh.log()
@@ -304,6 +324,8 @@ async def test_kill_9_mid_placement_then_restart_places_the_order_once(
                 submitting = asyncio.ensure_future(mesh.submit(intent(intent_id="mid-placement")))
                 # The intent is journaled, then the inspector waits on the stopped venue.
                 await until(lambda: _longer(journal, before), 30, 0.05, "the intent journaled")
+                # Likely on its way to the stopped venue by now; either way is a case the test
+                # covers (the order reached the venue or not), so a pause, not a condition.
                 await asyncio.sleep(0.3)
                 await mesh.stop(kill=True)
                 submitting.cancel()
@@ -311,7 +333,9 @@ async def test_kill_9_mid_placement_then_restart_places_the_order_once(
                 os.kill(venue_pid, signal.SIGCONT)
             mesh.start()
             await until(lambda: _venue_holds(mesh, D("0.01")), WAIT_S, 0.1, "the order filled once")
-            await asyncio.sleep(1.0)  # a second placement would have filled by now
+            # A second placement would have filled by now: nothing the inspector says marks that
+            # it will not place again, so absence needs a quiet period.
+            await asyncio.sleep(1.0)
             assert await mesh.venue_position() == D("0.01")
             with pytest.raises(grpc.aio.AioRpcError) as again:
                 await mesh.submit(intent(intent_id="mid-placement"))
@@ -339,13 +363,17 @@ async def test_kill_9_the_venues_cancel_every_order_within_the_ttl(tmp_path: Pat
         resting = intent(entry_type=tf.ORDER_TYPE_LIMIT, entry_price=str((mark * D("0.97")).quantize(D(1))))
         placed = await mesh.submit(resting)
         assert placed.order.status == tf.ORDER_STATUS_OPEN, [(e.policy, e.reason) for e in placed.reasons]
-        await asyncio.sleep(1.0)  # a heartbeat has armed the switch
+        await until(lambda: _switch_armed(mesh), WAIT_S, 0.05, "a heartbeat armed the switch")
         assert mesh.process is not None
         os.kill(mesh.process.process.pid, signal.SIGKILL)
         killed = asyncio.get_running_loop().time()
         await until(lambda: _no_open_orders(mesh), 5, 0.05, "the venue cancelled everything")
         assert asyncio.get_running_loop().time() - killed <= 2.0 + 1.0
         await mesh.stop(kill=True)
+
+
+async def _switch_armed(mesh: InspectorMesh) -> bool | None:
+    return True if (await stream_status(mesh.venue_stubs)).dead_man.armed else None
 
 
 async def _no_open_orders(mesh: InspectorMesh) -> bool | None:
@@ -378,6 +406,16 @@ async def test_orders_behind_the_inspectors_back_are_found(tmp_path: Path, redis
         assert [v.name for v in state.venues_stood_down] == ["sim"]
 
 
+async def _reconciled(mesh: InspectorMesh, times: int = 1) -> None:
+    """Until `times` whole reconciliations have run from now (one under way may have begun before)."""
+    start = await mesh.reconciliations()
+
+    async def done() -> bool | None:
+        return True if await mesh.reconciliations() >= start + times + 1 else None
+
+    await until(done, WAIT_S, 0.1, f"{times} reconciliations")
+
+
 async def _event(mesh: InspectorMesh, policy: str) -> rk.RiskEvent | None:
     found = [e for e in await mesh.events(policy=policy)]
     return found[0] if found else None
@@ -386,7 +424,9 @@ async def _event(mesh: InspectorMesh, policy: str) -> rk.RiskEvent | None:
 async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", start=False) as mesh:
+    async with inspector_mesh(
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", start=False
+    ) as mesh:
         market = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
         )
@@ -396,7 +436,7 @@ async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
         assert (legacy.size, legacy.legacy, list(legacy.protective)) == ("0.02", True, [])
         (event,) = await mesh.events(policy="legacy")
         assert event.action == rk.RISK_ACTION_NOTICE and event.symbol == "BTC/USDT"
-        await asyncio.sleep(1.5)  # marks and checks run: still untouched
+        await _reconciled(mesh)  # marks and checks run: still untouched
         assert await mesh.open_orders() == [] and await mesh.venue_position() == D("0.02")
         assert not await mesh.events(policy="reconcile.position")
         # An entry against it is refused: the sim nets the account's positions (and on spot the
@@ -408,7 +448,7 @@ async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
         mesh.start()
         (legacy,) = await mesh.positions()
         assert (legacy.size, legacy.legacy) == ("0.02", True)
-        await asyncio.sleep(1.5)  # three reconciliations
+        await _reconciled(mesh, times=3)
         assert not await mesh.events(policy="reconcile.position")
         assert len(await mesh.events(policy="legacy")) == 1
         assert (await mesh.submit(intent("sell"))).reasons[0].policy == "legacy.opposite"
@@ -483,7 +523,9 @@ async def test_without_levels_the_policy_distances_protect_on_the_venues_price_g
 async def test_executions_from_the_bus_protect_and_survive_a_kill_9(tmp_path: Path, redis_url: str) -> None:
     """The default: executions come through ingest and the bus. A fill made while the inspector
     is down (its take-profit, and a sale behind its back) is read after its restart."""
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", via_bus=True) as mesh:
+    async with inspector_mesh(
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", via_bus=True
+    ) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 2000, mark + 2000)
         (position,) = await mesh.positions()
@@ -497,7 +539,7 @@ async def test_executions_from_the_bus_protect_and_survive_a_kill_9(tmp_path: Pa
         mesh.start()
         # The missed fill comes from the bus: the book agrees with the venue, nothing diverges.
         await until(lambda: _position_size_is(mesh, "0.006"), WAIT_S, 0.1, "the missed fill applied")
-        await asyncio.sleep(1.5)  # reconciliation has run
+        await _reconciled(mesh)
         assert not await mesh.events(policy="reconcile.position")
         assert (await mesh.state()).venues_stood_down == []
         # One notice per fill of the unknown order (a market order may take several levels).
@@ -583,8 +625,16 @@ async def test_a_legacy_position_is_notified_by_webhook_and_telegram(tmp_path: P
             assert "legacy" in message["text"] and "BTC/USDT" in message["text"]
             # An ordinary verdict is not sent; the token is never in the log.
             await mesh.submit(intent())
-            await asyncio.sleep(0.5)
-            assert len(receiver.webhook) == 1
+            # A marker after it: an operator's stand-down is notified, in the order of its events.
+            await mesh.stub.SetMode(
+                rk.SetModeRequest(mode=rk.MODE_STAND_DOWN, reason="test: marker"), metadata=AUTH
+            )
+
+            async def marked() -> bool | None:
+                return True if any(h["policy"] == "operator" for h in receiver.webhook) else None
+
+            await until(marked, WAIT_S, 0.05, "the stand-down notified")
+            assert [h["policy"] for h in receiver.webhook] == ["legacy", "operator"]
             assert token not in mesh.log()
     finally:
         await receiver.stop()

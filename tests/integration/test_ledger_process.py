@@ -282,8 +282,13 @@ async def test_a_killed_ledger_posts_every_fill_once_when_back(
                     placed.append(answer.client_order_id)
 
         await trade(range(0, 6))
+        before = len(placed)
         trading = asyncio.create_task(trade(range(6, 30)))
-        await asyncio.sleep(0.3)
+
+        async def under_way() -> bool | None:  # a few of the rounds placed, most still to come
+            return True if len(placed) >= before + 3 or trading.done() else None
+
+        await until(under_way, WAIT_S, 0.02, "trading under way")
         await ledger.stop(kill=True)  # mid-stream: entries read and not acknowledged, or not read
         await trading
         ledger.start()

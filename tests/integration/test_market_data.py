@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, Stubs, next_batch, snapshot_levels
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    Book,
+    BookFollower,
+    Stubs,
+    next_batch,
+    snapshot_levels,
+    until,
+)
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -26,7 +34,12 @@ async def test_snapshot_plus_deltas_reproduces_the_venues_book(stubs: Stubs) -> 
     a = stubs.md.Subscribe(request)
     task = asyncio.create_task(follower.follow(a))
     try:
-        await asyncio.sleep(2.0)
+
+        async def followed() -> bool | None:  # client A has rebuilt its books from many deltas
+            enough = follower.deltas > 100 and follower.ticker_checks > 10
+            return True if enough or task.done() else None
+
+        await until(followed, 30.0, 0.05, "client A past 100 deltas and 10 ticker checks")
         b = stubs.md.Subscribe(md.SubscribeRequest(symbols=SYMBOLS, channels=[md.CHANNEL_BOOK]))
         first = await next_batch(b)
         b.cancel()

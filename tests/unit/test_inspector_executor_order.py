@@ -8,6 +8,7 @@ cancel of an order its plan has yet to begin withdraws it (never sent)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -123,6 +124,15 @@ async def test_a_cancel_the_placements_own_answer_asks_for_goes_after_it() -> No
     assert fed == [tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_CANCELED]
 
 
+async def _until(reached: Callable[[], bool]) -> None:
+    """Until `reached()` (the tasks under test run meanwhile); fails after 5 s."""
+    async with asyncio.timeout(5):
+        while True:
+            if reached():
+                return
+            await asyncio.sleep(0.001)
+
+
 class HeldCancelDesk(Desk):
     """A desk that answers the CancelOrder of target-1 only when `release` is set."""
 
@@ -157,11 +167,11 @@ async def test_a_replan_withdraws_an_order_its_plan_before_has_yet_to_place() ->
     first = asyncio.create_task(executor.carry_out([
         CancelOrder("target-1", "sim", "BTC/USDT", "resized"), replace(target, client_order_id="target-2"),
     ]))  # fmt: skip
-    await asyncio.sleep(0.01)
+    await _until(lambda: desk.calls == ["cancel target-1"])  # held at the venue
     second = asyncio.create_task(executor.carry_out([
         CancelOrder("target-2", "sim", "BTC/USDT", "resized"), replace(target, client_order_id="target-3"),
     ]))  # fmt: skip
-    await asyncio.sleep(0.01)
+    await _until(lambda: bool(fed))  # the second plan dropped target-2
     assert desk.calls == ["cancel target-1"]  # target-3 waits for the cancel at the venue
     assert fed == [("target-2", tf.ORDER_STATUS_CANCELED)]
     desk.release.set()
@@ -187,7 +197,7 @@ async def test_a_protective_order_waits_for_the_cancels_its_market_has_at_the_ve
     cancelling = asyncio.create_task(
         executor.carry_out([CancelOrder("target-1", "sim", "BTC/USDT", "resized")])
     )
-    await asyncio.sleep(0.01)
+    await _until(lambda: desk.calls == ["cancel target-1"])  # held at the venue
     placing = asyncio.create_task(executor.carry_out([replace(target, client_order_id="target-2")]))
     elsewhere = replace(target, client_order_id="eth-target", symbol="ETH/USDT")
     await asyncio.wait_for(executor.carry_out([elsewhere]), 5)
@@ -268,7 +278,7 @@ async def test_amendments_for_the_price_alone_go_together() -> None:
     stop = replace(stop_loss(), client_order_id="stop-2")
     amends = [Amend("target-1", target, "take_profit amended"), Amend("stop-1", stop, "stop_loss amended")]
     together = asyncio.create_task(executor.carry_out_together(amends))
-    await asyncio.sleep(0.05)
+    await _until(lambda: len(desk.calls) >= 2)
     assert desk.calls == ["cancel target-1", "cancel stop-1"]  # both out; the places wait
     desk.release.set()
     await asyncio.wait_for(together, 5)
@@ -287,7 +297,7 @@ async def test_a_cancel_all_withdraws_the_placements_a_plan_has_yet_to_begin() -
     target = replace(stop_loss(), client_order_id="target-2", trigger_price=None, type=OrderType.LIMIT)
     target = replace(target, price=Decimal("70000"), role=OrderRole.TAKE_PROFIT)
     plan = asyncio.create_task(executor.carry_out([CancelOrder("target-1", "sim", "BTC/USDT", "x"), target]))
-    await asyncio.sleep(0.01)  # target-1's cancel held at the venue; target-2 waits its turn
+    await _until(lambda: links.venue.calls == ["cancel target-1"])  # held; target-2 waits its turn
     await asyncio.wait_for(executor.carry_out([CancelAll("sim", "closing all")]), 5)
     links.venue.release.set()
     await asyncio.wait_for(plan, 5)

@@ -72,6 +72,16 @@ async def test_every_detectors_active_markets_and_a_silent_one_keeps_its_last() 
     assert await patches.poll() == frozenset()
 
 
+async def _polled(mesh: Mesh, times: int) -> None:
+    """Until the detectors have been asked `times` more times (or fail after 5 s)."""
+    asked = len(mesh.asked)
+    async with asyncio.timeout(5):
+        while True:
+            if len(mesh.asked) >= asked + times:
+                return
+            await asyncio.sleep(0.005)
+
+
 async def test_the_markets_are_handed_on_when_they_change() -> None:
     mesh = Mesh()
     mesh.patches = {"d1": [_patch(pb.PATCH_STATE_ACTIVE, ("sim", BTC))]}
@@ -80,9 +90,9 @@ async def test_the_markets_are_handed_on_when_they_change() -> None:
     patches = ActivePatches(mesh, every_s=0.01)
     running = asyncio.create_task(patches.run(stop, handed.append))
     try:
-        await asyncio.sleep(0.1)
+        await _polled(mesh, 5)  # handed once, then polled on with nothing new to hand
         mesh.patches["d1"].append(_patch(pb.PATCH_STATE_ACTIVE, ("sim", ETH)))
-        await asyncio.sleep(0.1)
+        await _polled(mesh, 5)
     finally:
         stop.set()
         await running
