@@ -76,6 +76,18 @@ async def _flat(mesh: InspectorMesh) -> bool | None:
     return True if not await mesh.positions() and await mesh.venue_position() == 0 else None
 
 
+_ENDED = {tf.ORDER_STATUS_FILLED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED, tf.ORDER_STATUS_EXPIRED}
+
+
+async def _closed(mesh: InspectorMesh) -> rk.GetAuditResponse | None:
+    """The audit once the position is flat, nothing of it rests at the venue and every order the
+    inspector sent has ended (the other half of the pair's cancel answered, not on its way)."""
+    if not await _flat(mesh) or await mesh.open_orders():
+        return None
+    audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    return audit if all(o.status in _ENDED for o in audit.orders) else None
+
+
 async def test_an_allowed_intent_becomes_a_sim_order_with_its_protective_pair(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -110,9 +122,7 @@ async def test_the_take_profit_filling_cancels_the_stop(tmp_path: Path, redis_ur
     async with inspector_mesh(tmp_path, redis_url, venue_config=FAST_WALK) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 2000, mark + 3)
-        await until(lambda: _flat(mesh), WAIT_S, 0.2, "the take-profit filled")
-        assert await mesh.open_orders() == []
-        audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        audit = await until(lambda: _closed(mesh), WAIT_S, 0.2, "the take-profit filled, the stop ended")
         assert _statuses(audit, "take_profit") >= {tf.ORDER_STATUS_FILLED}
         # Cancelled; or refused, when the target had closed the position before a later
         # generation of the pair (an entry filled level by level) reached the venue.
@@ -129,9 +139,7 @@ async def test_a_triggered_stop_cancels_the_target_and_closes_the_position(
         mark = await mesh.mark()
         await _entered(mesh, mark - 3, mark + 2000)
         # On a loaded machine the sim's market steps fall behind (skipped ahead): a long wait.
-        await until(lambda: _flat(mesh), 3 * WAIT_S, 0.2, "the stop closed the position")
-        assert await mesh.open_orders() == []
-        audit = await mesh.stub.GetAudit(rk.GetAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        audit = await until(lambda: _closed(mesh), 3 * WAIT_S, 0.2, "the stop closed it, the target ended")
         assert tf.ORDER_STATUS_FILLED in _statuses(audit, "stop_loss")
         # Cancelled; or refused, when the stop had closed the position before it reached the venue.
         assert _statuses(audit, "take_profit") <= {tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED}
