@@ -36,6 +36,7 @@ from tests.integration.bridge_support import (
     ticker,
     trade,
 )
+from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, Book
 from trademesh.common.v1 import common_pb2 as common
@@ -45,32 +46,42 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest
 
+
+@pytest.fixture(scope="module")
+async def bus_url(redis_url: str) -> AsyncIterator[str]:
+    """The module's own Redis database: its bridges read every md.* and bars.* stream there, so
+    none of another test's (a bars test's corrupt entries, dead-lettered by a bridge beside it
+    into the same stream as the bars', were counted there twice)."""
+    async with redis_db(redis_url) as url:
+        yield url
+
+
 LIVE_DATA = "trademesh.livedata.v1.LiveData"
 
 
 @pytest.fixture(scope="module")
-async def created(redis_url: str) -> AsyncIterator[set[str]]:
+async def created(bus_url: str) -> AsyncIterator[set[str]]:
     """Streams the tests create; deleted after the bridges that follow them stopped."""
     streams: set[str] = set()
     yield streams
     if streams:
-        client = aioredis.Redis.from_url(redis_url)
+        client = aioredis.Redis.from_url(bus_url)
         await client.delete(*streams)
         await client.aclose()
 
 
 @pytest.fixture(scope="module")
 async def bridge(
-    redis_url: str, created: set[str], tmp_path_factory: pytest.TempPathFactory
+    bus_url: str, created: set[str], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[BridgeProcess]:
-    started = start_bridge(redis_url, tmp_path_factory.mktemp("bridge"))
+    started = start_bridge(bus_url, tmp_path_factory.mktemp("bridge"))
     yield started
     assert await started.stop() == 0, started.log()
 
 
 @pytest.fixture
-async def bus(redis_url: str, created: set[str]) -> AsyncIterator[Bus]:
-    found = Bus(aioredis.Redis.from_url(redis_url), created)
+async def bus(bus_url: str, created: set[str]) -> AsyncIterator[Bus]:
+    found = Bus(aioredis.Redis.from_url(bus_url), created)
     yield found
     await found.close()
 
@@ -302,7 +313,7 @@ async def _book_sequence(stub: object, venue: str, symbol: str, sequence: int) -
 
 
 async def test_a_starting_bridge_rebuilds_the_books_from_the_bus_and_skips_the_backlog(
-    redis_url: str, bus: Bus, tmp_path: Path
+    bus_url: str, bus: Bus, tmp_path: Path
 ) -> None:
     venue, s1, s2 = new_venue(), new_symbol("R"), new_symbol("S")
     model = Book(md.BookSnapshot(sequence=1))
@@ -318,7 +329,7 @@ async def test_a_starting_bridge_rebuilds_the_books_from_the_bus_and_skips_the_b
     bus.add_market(venue, "trades", [trade(venue, s1, "before the bridge started")])
     await bus.flush()
 
-    fresh = start_bridge(redis_url, tmp_path)
+    fresh = start_bridge(bus_url, tmp_path)
     try:
         stub = fresh.stub()
         request = lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_BOOK, lv.KIND_TRADES])
