@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +25,7 @@ from core.foundations.bus.codec import encode_bars, encode_market
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.env import TOKEN
 from core.foundations.process import start_service
+from tests.integration.mesh import redis_db
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
@@ -39,6 +40,7 @@ __all__ = [
     "bar",
     "book_delta",
     "book_snapshot",
+    "bus_url",
     "new_symbol",
     "new_venue",
     "read_until",
@@ -245,3 +247,12 @@ async def read_until(
         assert message is not grpc.aio.EOF, "the stream ended"
         received.add(message)
     return received
+
+
+@pytest.fixture(scope="module")
+async def bus_url(redis_url: str) -> AsyncIterator[str]:
+    """A bridge module's own Redis database: its bridges read every md.* and bars.* stream there,
+    so none of another test's (a bars test's corrupt entries, dead-lettered by a bridge beside it
+    into the same stream as the bars', were counted there twice)."""
+    async with redis_db(redis_url) as url:
+        yield url

@@ -28,6 +28,7 @@ from tests.integration.bridge_support import (
     bar,
     book_delta,
     book_snapshot,
+    bus_url,
     new_symbol,
     new_venue,
     read_until,
@@ -36,7 +37,6 @@ from tests.integration.bridge_support import (
     ticker,
     trade,
 )
-from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, Book
 from trademesh.common.v1 import common_pb2 as common
@@ -44,16 +44,7 @@ from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
-
-
-@pytest.fixture(scope="module")
-async def bus_url(redis_url: str) -> AsyncIterator[str]:
-    """The module's own Redis database: its bridges read every md.* and bars.* stream there, so
-    none of another test's (a bars test's corrupt entries, dead-lettered by a bridge beside it
-    into the same stream as the bars', were counted there twice)."""
-    async with redis_db(redis_url) as url:
-        yield url
+__all__ = ["bus_url", "redis_url"]  # the fixtures, for pytest
 
 
 LIVE_DATA = "trademesh.livedata.v1.LiveData"

@@ -24,13 +24,13 @@ from tests.integration.bridge_support import (
     Received,
     book_delta,
     book_snapshot,
+    bus_url,
     new_symbol,
     new_venue,
     start_bridge,
     subscribe,
     trade,
 )
-from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, Book, BookFollower, metric_samples, scrape, until
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -41,16 +41,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 # workers load the machine (it passed beside a CPU burner on both cores); they only make it
 # take longer. Alone at the suite's end it kept the other three workers idle for 23 s.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["redis_url"]  # the fixture, for pytest
-
-
-@pytest.fixture(scope="module")
-async def bus_url(redis_url: str) -> AsyncIterator[str]:
-    """The module's own Redis database: its bridges read every md.* and bars.* stream there, so
-    none of another test's (a bars test's corrupt entries, dead-lettered by a bridge beside it
-    into the same stream as the bars', were counted there twice)."""
-    async with redis_db(redis_url) as url:
-        yield url
+__all__ = ["bus_url", "redis_url"]  # the fixtures, for pytest
 
 
 ROUNDS = 1500
