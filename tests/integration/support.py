@@ -453,9 +453,14 @@ def metric_samples(text: str, name: str) -> dict[str, float]:
 
 async def scrape(venue: Venue) -> str:
     """The venue's /metrics page."""
+    return await metrics_page(venue.metrics_port)
+
+
+async def metrics_page(port: int) -> str:
+    """The /metrics page a service serves on `port` (127.0.0.1)."""
 
     def get() -> str:
-        url = f"http://127.0.0.1:{venue.metrics_port}/metrics"
+        url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as response:
             body: bytes = response.read()
         return body.decode()

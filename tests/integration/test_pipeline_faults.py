@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import signal
-import urllib.request
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +28,13 @@ from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, metric_samples, until
+from tests.integration.support import (
+    TEST_TOKEN,
+    VENUE_ENV,
+    metric_samples,
+    metrics_page,
+    until,
+)
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -118,13 +123,7 @@ async def _caught_up(client: Any, pattern: str) -> bool:
 
 
 async def _metrics(service: ServiceProcess) -> str:
-    def get() -> str:
-        url = f"http://127.0.0.1:{service.info['metrics_port']}/metrics"
-        with urllib.request.urlopen(url, timeout=CALL_TIMEOUT_S) as reply:
-            body: bytes = reply.read()
-        return body.decode()
-
-    return await asyncio.to_thread(get)
+    return await metrics_page(int(service.info["metrics_port"]))
 
 
 async def live_bars(db: asyncpg.Connection, minimum: int) -> int | None:
