@@ -2,7 +2,7 @@
 writes (core.foundations.bus.group).
 
 A signal's decision goes in one group write guarded by the signal's mark
-(`advisor:<group>:decided:<signal id>`, kept `decided_ttl_s`, holding the decision's id): the
+(`advisor:{signals}:<group>:decided:<signal id>`, kept `decided_ttl_s`, holding the decision's id): the
 decision on `decisions`, its intent (if any) on `intents`, its telemetry on `advisor.telemetry`,
 the mark, and the acknowledgement of the signal's bus entry once every signal of the entry is
 decided. Nothing of the decision is published when another decision's mark is there (another
@@ -13,8 +13,9 @@ acknowledged is read again at the restart, and only its signals without the mark
 exactly one decision per signal reaches the bus, with its telemetry.
 
 `commit` is the same writes without the guard (Decide's publish; a signal only marked, b"1").
-The keys one decision touches (for a Redis Cluster's slot): the mark, `decisions`, `intents`,
-`advisor.telemetry` and `signals`.
+The keys one decision touches: the mark, `decisions`, `intents`, `advisor.telemetry` and
+`signals`, all in the slot of `signals` (their hash tag {signals}: core.foundations.bus.names), as
+a Redis Cluster needs for one atomic write.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetKey, write_group
-from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS, tagged
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -50,7 +51,7 @@ def encode_telemetry(source: str, events: Sequence[am.TelemetryEvent], now_ns: i
 
 
 def decided_key(group: str, signal_id: str) -> str:
-    return f"advisor:{group}:decided:{signal_id}"
+    return f"advisor:{tagged(SIGNALS)}:{group}:decided:{signal_id}"
 
 
 class DecisionWriter:

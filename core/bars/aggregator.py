@@ -138,9 +138,8 @@ class Aggregator:
 
     async def load_all(self, pattern: str) -> None:
         """Every stream's checkpoint, so repairs left pending resume even if no entry comes."""
-        prefix = self.store.key("")
         async for key in self.store.redis.scan_iter(match=self.store.key(pattern), count=1000):
-            stream = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix) :]
+            stream = self.store.stream_of(key.decode() if isinstance(key, bytes) else str(key))
             async with self._locks[stream]:
                 await self._engine(stream)
 

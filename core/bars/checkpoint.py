@@ -1,12 +1,13 @@
 """The engine's state in Redis, committed with its effects in one MULTI/EXEC.
 
-One hash per venue stream, `bars:<group>:checkpoint:<stream>`: field `_meta` holds the last
+One hash per venue stream, `bars:<group>:checkpoint:{<stream>}` (in the stream's hash slot): field `_meta` holds the last
 applied entry and the venue's latest event time; one field per symbol holds its open bars
 (with the trade ids of the open 1s bars), its watermark and its repair spans, as compact
 JSON. Only the symbols a batch changed are rewritten.
 
-A commit XADDs the newly closed bars to bars.<timeframe>, writes the checkpoint and XACKs the
-consumed entries in one group write (core.foundations.bus.group): after a crash either all of it
+A commit XADDs the newly closed bars to bars.<timeframe>.{<stream>}, writes the checkpoint and XACKs the
+consumed entries in one group write (core.foundations.bus.group), every key of it in the trade
+stream's slot (core.foundations.bus.names: a Redis Cluster needs one slot): after a crash either all of it
 happened or none did, and the entries not acknowledged are exactly those the checkpoint has not
 seen. It has no guard: a commit whose answer was lost is not retried, the engine is reloaded from
 the checkpoint instead (core.bars.aggregator), which says what was applied.
@@ -27,7 +28,7 @@ from core.foundations.bar import Bar, SecondBar
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import encode_bars
 from core.foundations.bus.group import Ack, GroupWrite, SetFields, write_group
-from core.foundations.bus.names import bars_stream
+from core.foundations.bus.names import bars_stream, tagged
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -94,8 +95,17 @@ class CheckpointStore:
         self.source = source
         self.retention = retention
 
+    @property
+    def prefix(self) -> str:
+        return f"bars:{self.group}:checkpoint:"
+
     def key(self, stream: str) -> str:
-        return f"bars:{self.group}:checkpoint:{stream}"
+        """The checkpoint of `stream` (or, of a pattern, the pattern of their keys)."""
+        return f"{self.prefix}{tagged(stream)}"
+
+    def stream_of(self, key: str) -> str:
+        """The stream whose checkpoint `key` is."""
+        return key.removeprefix(self.prefix).removeprefix("{").removesuffix("}")
 
     async def load(self, stream: str, venue: str, rules: WatermarkRules) -> VenueBars | None:
         """The engine as last committed; None when the stream has no checkpoint."""
@@ -129,7 +139,7 @@ class CheckpointStore:
         state: dict[str | bytes, bytes] = {_META: meta}
         state.update({name: dump_symbol(sym) for name, sym in engine.dirty().items()})
         appends = [
-            Append(bars_stream(timeframe), encode_bars(self.source, chunk), self.retention.maxlen)
+            Append(bars_stream(timeframe, stream), encode_bars(self.source, chunk), self.retention.maxlen)
             for timeframe, items in bars.items()
             for chunk in _per_entry(items)
         ]

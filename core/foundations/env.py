@@ -102,7 +102,9 @@ TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 REDIS_URL = "REDIS_URL"
 DATABASE_URL = "DATABASE_URL"
 _DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# redis+cluster://host:port[,host:port ...] (rediss+cluster:// with TLS): a Redis Cluster, found
+# from any of the nodes named (core.foundations.bus.redis; only database 0 there).
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 DATABASE_SCHEMES = ("postgresql", "postgres")  # asyncpg takes no other form
 _DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

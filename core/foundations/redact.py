@@ -32,7 +32,8 @@ def _masked(value: str) -> str:
 def _parses(url: str) -> urllib.parse.SplitResult | None:
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
+        for address in parts.netloc.rpartition("@")[2].split(","):  # a cluster's URL names several
+            parts._replace(netloc=address).port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return None
     # A unix:// URL names a socket path and no host.

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.foundations.backoff import Backoff
 from core.foundations.bus.codec import wrap_executions, wrap_market
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import checked_ping
+from core.foundations.bus.redis import checked_ping, server_run_id
 from core.foundations.redact import redact_url
 from core.foundations.retry import until_reachable
 
@@ -152,8 +152,7 @@ class BusWriter:
         return min(self._delivered_ms.values()) * 1_000_000 - _EVENT_MARGIN_NS
 
     async def _server_run_id(self) -> str:
-        info: dict[str, Any] = await self.publisher.redis.info("server")
-        return str(info["run_id"])
+        return await server_run_id(self.publisher.redis)
 
 
 def _text(value: Any) -> str:

@@ -11,6 +11,9 @@
   group; an entry delivered `max_deliveries` times (or that is not an Envelope at all:
   core.foundations.bus.codec.decode_entry) goes to `dlq.<stream>` with the reason, and is acknowledged.
 - It exports pending and lag per stream (Prometheus) for dashboards and alerts.
+- On a Redis Cluster, where one XREADGROUP takes streams of one hash slot, it reads each slot's
+  streams apart, all at once, and handles whichever answers first (the others' reads stay
+  under way for the next round: an idle slot delays no busy one).
 - While a handler runs, `REDELIVERED` says whether its entries may have been delivered before
   (its own pending ones, reclaimed ones, a failed batch retried): False only for entries read
   new (">"), which no consumer of the group has had. A handler that must not act twice on an
@@ -37,6 +40,7 @@ from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD, decode_entry
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.redis import slot_groups
 from core.foundations.errors import Corrupt
 from core.foundations.logs import bind_log_fields
 from core.foundations.retry import sleep_unless
@@ -132,6 +136,8 @@ class GroupConsumer:
         self._discovered_at = -1e9
         self._reclaimed_at = -1e9
         self._reported_at = -1e9
+        # A cluster's reads under way, one per slot's streams (_read_slots).
+        self._reads: dict[tuple[str, ...], asyncio.Task[Any]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`; rides out Redis outages (reconnects, re-creates lost groups)."""
@@ -143,12 +149,15 @@ class GroupConsumer:
                 while not stop.is_set():
                     await self.step()
                     backoff.reset()
+                await self._finish_reads()
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 delay = backoff.next()
                 log.warning(
                     "bus %s: Redis unreachable (%s); retrying in %.1f s", self.options.group, exc, delay
                 )
                 await sleep_unless(stop, delay)
+            finally:
+                self._drop_reads()
 
     async def start(self) -> None:
         """Groups, then this consumer's own pending entries (read before, never acknowledged)."""
@@ -272,13 +281,58 @@ class GroupConsumer:
             await pipe.execute()
 
     async def _read_new(self) -> Any:
+        groups = slot_groups(self.redis, self.streams)
+        if len(groups) == 1 and not self._reads:
+            return await self._xreadgroup(groups[0])
+        return await self._read_slots(groups)
+
+    async def _xreadgroup(self, streams: list[str] | tuple[str, ...]) -> Any:
         return await self.redis.xreadgroup(
             self.options.group,
             self.options.consumer,
-            {s: ">" for s in self.streams},
+            {s: ">" for s in streams},
             count=self.options.batch,
             block=self.options.block_ms,
         )
+
+    async def _read_slots(self, groups: list[list[str]]) -> list[Any]:
+        """One read per group of streams (a cluster's slots), all under way at once; the answers
+        of those done once one is. A read still blocked stays under way for the next round; a
+        group whose streams one under way reads (a stream found since joined its slot) waits for it."""
+        reading = {stream for streams in self._reads for stream in streams}
+        for streams in groups:
+            if reading.isdisjoint(streams):
+                self._reads[tuple(streams)] = asyncio.create_task(self._xreadgroup(streams))
+        await asyncio.wait(self._reads.values(), return_when=asyncio.FIRST_COMPLETED)
+        return await self._collect_reads()
+
+    async def _collect_reads(self, wait: bool = False) -> list[Any]:
+        """The answers of the reads done (of all, awaited, when `wait`). A read that failed
+        raises its error; what the others read stays pending, read again after the restart of
+        the round (run: this consumer's own pending entries) or reclaimed."""
+        answers: list[Any] = []
+        for streams, task in list(self._reads.items()):
+            if wait or task.done():
+                del self._reads[streams]
+                answers.extend(await task or [])
+        return answers
+
+    def _drop_reads(self) -> None:
+        """The reads under way cancelled (what they read stays pending: read again at the start)."""
+        for task in self._reads.values():
+            task.cancel()
+        self._reads.clear()
+
+    async def _finish_reads(self) -> None:
+        """At stop: the reads still under way (each blocks at most `block_ms`) ended and what
+        they read handled, rather than left pending until this consumer's restart."""
+        if not self._reads:
+            return
+        try:
+            reads = [(_text(stream), entries) for stream, entries in await self._collect_reads(wait=True)]
+        except (RedisConnectionError, RedisTimeoutError, ResponseError):
+            return  # left pending: read again at the restart, or reclaimed
+        await self._handle_reads(reads)
 
     async def report(self) -> None:
         """Pending and lag of every stream, from one round trip of XINFO GROUPS (one a stream

@@ -2,15 +2,26 @@
 
 md.<venue>.<kind>    market events of one venue (kind: trades, book, candles, tickers)
 exec.<venue>         executions (order updates and fills) of one venue (bus.v1.Executions)
-bars.<timeframe>     closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d)
+bars.<timeframe>.{<source>}  closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d) made from the
+                     trade stream <source> (md.<venue>.trades): one stream per venue and timeframe
 signals             the detector's signals (bus.v1.Signals)
 position_requests   the detector's position requests (bus.v1.PositionRequests)
-decisions           the advisor's decisions (bus.v1.Decisions)
-intents             the advisor's execution intents, for the inspector (bus.v1.Intents)
-advisor.telemetry   the advisor's telemetry events (bus.v1.AdvisorTelemetry)
+decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
+intents.{signals}    the advisor's execution intents, for the inspector (bus.v1.Intents)
+advisor.telemetry.{signals}  the advisor's telemetry events (bus.v1.AdvisorTelemetry)
 risk                the inspector's risk events and state transitions (bus.v1.RiskEvents)
 inspector.journal.<instance>  the inputs of an inspector's core, for its restart (risk.v1.JournalEntry)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
+
+Hash tags, for a Redis Cluster (docs/bus.md, "Redis Cluster"): the keys of one atomic write (a
+MULTI/EXEC or the bus's Lua script) must share a hash slot. A key written in one atomic group
+with the acknowledgement of an input stream S carries `{S}` (`tagged(S)`): Redis hashes only
+what is between the braces, so the key lands in the slot of S, whose own name has no braces
+(its slot is that of its whole name). So the bars' commit (bars of a venue, its checkpoint, the
+ack of md.<venue>.trades) shares the trade stream's slot, and the advisor's decision (decision,
+intent, telemetry, the signal's mark, the ack of `signals`) the slot of `signals`. Streams
+nothing combines atomically carry no tag and spread over the masters by their whole names.
+The names are the same on one Redis as on a cluster.
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ __all__ = [
     "RISK",
     "SIGNALS",
     "bars_stream",
+    "slot_tag",
+    "tagged",
     "dead_letter_stream",
     "executions_stream",
     "journal_stream",
@@ -55,10 +68,31 @@ INSPECTOR_JOURNALS = f"{_JOURNAL}*"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
 POSITION_REQUESTS = "position_requests"
-DECISIONS = "decisions"
-INTENTS = "intents"
-ADVISOR_TELEMETRY = "advisor.telemetry"
 RISK = "risk"
+
+
+def tagged(stream: str) -> str:
+    """`{stream}`: in a key, the hash tag that puts the key in `stream`'s slot (a stream named
+    without braces, whose slot is its whole name's)."""
+    if "{" in stream or "}" in stream:
+        raise ValueError(f"{stream!r} has braces: it cannot be a hash tag")
+    return f"{{{stream}}}"
+
+
+def slot_tag(key: str) -> str:
+    """What Redis Cluster hashes of `key`: the text of its first non-empty `{...}`, else all of it."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+# The advisor's outputs, written with the ack of their signal's entry: in the slot of `signals`.
+DECISIONS = f"decisions.{tagged(SIGNALS)}"
+INTENTS = f"intents.{tagged(SIGNALS)}"
+ADVISOR_TELEMETRY = f"advisor.telemetry.{tagged(SIGNALS)}"
 
 _VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
@@ -104,8 +138,10 @@ def parse_executions_stream(stream: str) -> str | None:
     return venue if family == _EXECUTIONS and _VENUE.fullmatch(venue) else None
 
 
-def bars_stream(timeframe: Timeframe) -> str:
-    return f"{_BARS}.{timeframe.label}"
+def bars_stream(timeframe: Timeframe, source: str) -> str:
+    """The bars of one timeframe made from the trade stream `source` (md.<venue>.trades): in its
+    slot, as the bars' commit writes them with the ack of `source`'s entries."""
+    return f"{_BARS}.{timeframe.label}.{tagged(source)}"
 
 
 def dead_letter_stream(stream: str) -> str:

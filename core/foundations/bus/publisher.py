@@ -29,6 +29,7 @@ from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import GroupWrite, at_most_once, script_call, script_result
 from core.foundations.bus.lag import GroupLag, check_lag
 from core.foundations.bus.lua import GROUP_WRITE
+from core.foundations.bus.redis import is_cluster
 
 __all__ = ["GroupLag", "Publisher", "Retention"]
 
@@ -121,9 +122,14 @@ class Publisher:
         return replies
 
     async def _queue_group(self, pipe: Any, group: GroupWrite) -> None:
+        keys, args = script_call(group)
+        if is_cluster(self.redis):
+            # A cluster's pipeline loads no script on the nodes it goes to: the script whole
+            # (EVAL), so no node can answer NOSCRIPT after the pipeline's other writes ran.
+            pipe.eval(GROUP_WRITE, len(keys), *keys, *args)
+            return
         if self._script is None:
             self._script = self.redis.register_script(GROUP_WRITE)
-        keys, args = script_call(group)
         await self._script(keys=keys, args=args, client=pipe)
 
     async def check_lag(self, stream: str) -> list[GroupLag]:

@@ -10,22 +10,46 @@ Redis (an HTTP server on the port; PostgreSQL, which closes the connection on a 
 that refuses the URL itself (a database past its count), is InvalidArgument naming the setting
 (REDIS_URL or --redis-url): no retry mends it, and a service retrying it (or dying of it with a
 traceback) hid the mistake.
+
+A Redis Cluster is named by the scheme `redis+cluster://` (`rediss+cluster://` with TLS) and one
+or more of its nodes, comma-separated: `redis+cluster://10.0.0.1:7000,10.0.0.2:7000`; the client
+(redis.asyncio.RedisCluster) learns the others and routes each command by its keys' slot. A
+cluster has only database 0. What differs for the bus on a cluster (reading by slot, scanning
+every master) is here too: `is_cluster`, `slot_groups`, `server_run_id`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import urllib.parse
+from collections.abc import Iterable
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import InvalidResponse, RedisClusterException, ResponseError
 
 from core.foundations.env import REDIS_URL, setting_of
 from core.foundations.errors import InvalidArgument
 from core.foundations.redact import redact_url
 
-__all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "checked_ping", "open_redis"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "CONNECT_TIMEOUT_S",
+    "READ_TIMEOUT_S",
+    "BusRedis",
+    "checked_ping",
+    "is_cluster",
+    "open_redis",
+    "server_run_id",
+    "slot_groups",
+]
+
+# The client open_redis returns: one Redis, or a cluster's.
+BusRedis = aioredis.Redis | RedisCluster
+# URL schemes that name a Redis Cluster (the rest of the URL: one or more nodes, comma-separated).
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
@@ -33,18 +57,73 @@ READ_TIMEOUT_S = 10.0
 _HEALTH_CHECK_S = 5
 
 
-def open_redis(url: str, read_timeout_s: float = READ_TIMEOUT_S) -> aioredis.Redis:
-    """A client for `url` (connects lazily, on its first command)."""
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        url,
-        socket_timeout=read_timeout_s,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        health_check_interval=_HEALTH_CHECK_S,
-    )
+def open_redis(url: str, read_timeout_s: float = READ_TIMEOUT_S) -> BusRedis:
+    """A client for `url` (connects lazily, on its first command): a RedisCluster for a
+    `redis+cluster://` URL (module docstring)."""
+    timeouts: dict[str, Any] = {
+        "socket_timeout": read_timeout_s,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "health_check_interval": _HEALTH_CHECK_S,
+    }
+    if urllib.parse.urlsplit(url).scheme in CLUSTER_SCHEMES:
+        return _open_cluster(url, timeouts)
+    client: aioredis.Redis = aioredis.Redis.from_url(url, **timeouts)
     return client
 
 
-async def checked_ping(client: aioredis.Redis, url: str) -> bool:
+def _open_cluster(url: str, options: dict[str, Any]) -> RedisCluster:
+    """A RedisCluster for `redis+cluster://[user:password@]host:port[,host:port ...][/0][?...]`."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    netloc, question, query = netloc.partition("?") if not slash else (netloc, "", "")
+    credentials, at, hosts = netloc.rpartition("@")
+    addresses = [address for address in hosts.split(",") if address]
+    if not addresses:
+        raise InvalidArgument.field(setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} names no node")
+    if tail.partition("?")[0] not in ("", "0"):
+        raise InvalidArgument.field(
+            setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)}: a Redis Cluster has only database 0"
+        )
+    nodes = [ClusterNode(*_host_port(address)) for address in addresses]
+    first = f"{CLUSTER_SCHEMES[scheme]}://{credentials}{at}{addresses[0]}{slash}{tail}{question}{query}"
+    return RedisCluster.from_url(first, startup_nodes=nodes, **options)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host:
+        return address, 6379
+    return host.strip("[]"), int(port)
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether `client` talks to a Redis Cluster."""
+    return isinstance(client, RedisCluster)
+
+
+def slot_groups(client: Any, streams: Iterable[str]) -> list[list[str]]:
+    """`streams` in groups one command may name together: all of them on one Redis; those of
+    one hash slot each on a cluster (a multi-key command, XREADGROUP of many streams too, takes
+    keys of one slot there). In the order of their first stream."""
+    if not is_cluster(client):
+        return [list(streams)]
+    groups: dict[int, list[str]] = {}
+    for stream in streams:
+        groups.setdefault(client.keyslot(stream), []).append(stream)
+    return list(groups.values())
+
+
+async def server_run_id(client: BusRedis) -> str:
+    """The server's run id (a new one after every restart); a cluster's masters' together."""
+    if not isinstance(client, RedisCluster):
+        return str((await client.info("server"))["run_id"])
+    answer: dict[str, Any] = await client.info("server", target_nodes=RedisCluster.PRIMARIES)
+    if "run_id" in answer:  # one master: its answer, not one per node
+        return str(answer["run_id"])
+    return ",".join(sorted(str(info["run_id"]) for info in answer.values()))
+
+
+async def checked_ping(client: BusRedis, url: str) -> bool:
     """PING; InvalidArgument naming the URL's setting when what answers is not a Redis that
     takes the URL (unreachable stays a ConnectionError or OSError, for the caller to retry)."""
     try:
@@ -57,6 +136,12 @@ async def checked_ping(client: aioredis.Redis, url: str) -> bool:
         raise InvalidArgument.field(
             setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)}: Redis refuses it: {exc}"
         ) from None
+    except RedisClusterException as exc:  # the cluster's client found no cluster there
+        if "not enabled" in str(exc):
+            raise InvalidArgument.field(
+                setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} is not a Redis Cluster ({exc})"
+            ) from None
+        raise RedisConnectionError(str(exc)) from exc  # unreachable: the caller retries
     except RedisConnectionError as exc:
         if "closed by server" in str(exc) and await _closes_on_ping(url):
             raise InvalidArgument.field(

