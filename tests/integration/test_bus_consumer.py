@@ -15,17 +15,22 @@ from core.foundations.bus.codec import FIELD, encode_market
 from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
+from tests.integration.redis_cluster import redis_cluster_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
+__all__ = ["redis_cluster_url", "redis_url"]  # the fixtures, for pytest
 
 
-@pytest.fixture
-async def bus(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    client = aioredis.Redis.from_url(redis_url)
+@pytest.fixture(params=["redis", "cluster"])
+async def bus(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """A client and a stream of the test's own, on one Redis and on a Redis Cluster (where the
+    streams of a test that reads several hash to different slots: read apart)."""
+    url = redis_url if request.param == "redis" else request.getfixturevalue("redis_cluster_url")
+    client: Any = open_redis(url)
     stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
     try:
         yield client, stream

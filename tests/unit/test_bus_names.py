@@ -30,15 +30,19 @@ def test_a_market_stream_parses_back_and_matches_its_patterns(channel: Channel) 
     assert not fnmatch.fnmatchcase(stream, BAR_STREAMS)
 
 
-@pytest.mark.parametrize("stream", ["bars.1m", "dlq.md.sim.trades", "md.sim.orders", "md..trades", "md"])
+@pytest.mark.parametrize("stream", ["bars.1m.{md.sim.trades}", "dlq.md.sim.trades", "md.sim.orders", "md..trades", "md"])
 def test_other_streams_are_not_market_streams(stream: str) -> None:
     assert parse_market_stream(stream) is None
 
 
-def test_bar_streams_are_named_by_the_timeframe_label() -> None:
-    assert [bars_stream(tf) for tf in Timeframe] == [f"bars.{label}" for label in TIMEFRAME_LABELS]
+def test_bar_streams_are_named_by_the_timeframe_label_and_tagged_with_their_trade_stream() -> None:
+    source = market_stream("sim", Channel.TRADES)
+    assert [bars_stream(tf, source) for tf in Timeframe] == [
+        f"bars.{label}.{{md.sim.trades}}" for label in TIMEFRAME_LABELS
+    ]
     assert TIMEFRAME_LABELS == ("1s", "1m", "5m", "15m", "1h", "4h", "1d")
-    assert all(fnmatch.fnmatchcase(bars_stream(tf), BAR_STREAMS) for tf in Timeframe)
+    assert all(fnmatch.fnmatchcase(bars_stream(tf, source), BAR_STREAMS) for tf in Timeframe)
+    assert not fnmatch.fnmatchcase(bars_stream(Timeframe.M1, source), MARKET_STREAMS)
 
 
 def test_a_label_reads_back_and_an_unknown_one_names_the_known_ones() -> None:

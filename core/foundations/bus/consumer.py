@@ -286,23 +286,31 @@ class GroupConsumer:
             return await self._xreadgroup(groups[0])
         return await self._read_slots(groups)
 
-    async def _xreadgroup(self, streams: list[str] | tuple[str, ...]) -> Any:
+    async def _xreadgroup(self, streams: list[str] | tuple[str, ...], block: bool = True) -> Any:
         return await self.redis.xreadgroup(
             self.options.group,
             self.options.consumer,
             {s: ">" for s in streams},
             count=self.options.batch,
-            block=self.options.block_ms,
+            block=self.options.block_ms if block else None,
         )
 
     async def _read_slots(self, groups: list[list[str]]) -> list[Any]:
-        """One read per group of streams (a cluster's slots), all under way at once; the answers
-        of those done once one is. A read still blocked stays under way for the next round; a
-        group whose streams one under way reads (a stream found since joined its slot) waits for it."""
+        """One read per group of streams (a cluster's slots). First, without blocking, every
+        group at once (under load: each slot's entries, handled together as one read of one
+        Redis is); when none has any, a blocking read of each, at once, and the answers of
+        those done once one is: a read still blocked stays under way for the next rounds (an
+        idle slot delays no other). A group with a stream that a read under way reads (a stream
+        found since joined its slot) waits for that read."""
+        answers = await self._collect_reads()
         reading = {stream for streams in self._reads for stream in streams}
-        for streams in groups:
-            if reading.isdisjoint(streams):
-                self._reads[tuple(streams)] = asyncio.create_task(self._xreadgroup(streams))
+        free = [streams for streams in groups if reading.isdisjoint(streams)]
+        for answer in await asyncio.gather(*(self._xreadgroup(streams, block=False) for streams in free)):
+            answers.extend(answer or [])
+        if answers:
+            return answers
+        for streams in free:
+            self._reads[tuple(streams)] = asyncio.create_task(self._xreadgroup(streams))
         await asyncio.wait(self._reads.values(), return_when=asyncio.FIRST_COMPLETED)
         return await self._collect_reads()
 

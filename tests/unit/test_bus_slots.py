@@ -1,0 +1,133 @@
+"""The bus's key layout on a Redis Cluster: every atomic write's keys share one hash slot.
+
+Each writer's real code runs against a recorder of the keys it sends (a MULTI/EXEC's commands,
+the script's KEYS); the slot is redis-py's own computation (redis.crc.key_slot), as a cluster's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from core.advisor.wire import DecisionWriter, decided_key
+from core.bars.checkpoint import CheckpointStore
+from core.bars.engine import VenueBars
+from core.bars.watermark import WatermarkRules
+from core.foundations.bus.append import Retention
+from core.foundations.bus.names import (
+    ADVISOR_TELEMETRY,
+    BAR_STREAMS,
+    DECISIONS,
+    INTENTS,
+    SIGNALS,
+    bars_stream,
+    executions_stream,
+    market_stream,
+    slot_tag,
+    tagged,
+)
+from core.foundations.model import Channel, Timeframe
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
+
+_RETENTION = Retention(10, 1)
+
+
+class _Keys:
+    """A stand-in client that keeps the keys of every atomic write sent to it."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+
+    @asynccontextmanager
+    async def pipeline(self, transaction: bool = True) -> Any:
+        assert transaction, "the atomic writes are transactions"
+        pipe = _Pipe()
+        yield pipe
+        self.groups.append(pipe.keys)
+
+    def register_script(self, script: str) -> Any:
+        async def run(keys: list[str], args: list[Any]) -> list[Any]:
+            self.groups.append(list(keys))
+            return [b"written"]
+
+        return run
+
+
+class _Pipe:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def xadd(self, stream: str, *args: Any, **kwargs: Any) -> None:
+        self.keys.append(stream)
+
+    def hset(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self.keys.append(key)
+
+    def set(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self.keys.append(key)
+
+    def xack(self, stream: str, *args: Any) -> None:
+        self.keys.append(stream)
+
+    async def execute(self) -> list[bytes]:
+        return [b"1-0"] * len(self.keys)
+
+
+def _slots(keys: list[str]) -> set[int]:
+    return {key_slot(key.encode()) for key in keys}
+
+
+def _bar(timeframe: Timeframe) -> bus.Bar:
+    return bus.Bar(venue="okx-swap", symbol="BTC/USDT", open_time_ns=1, open="1", high="1", low="1", close="1")
+
+
+async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_streams_slot() -> None:
+    client = _Keys()
+    stream = market_stream("okx-swap", Channel.TRADES)
+    store = CheckpointStore(client, "bars", "test", _RETENTION)
+    bars = {timeframe: [_bar(timeframe)] for timeframe in Timeframe}
+    await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["1-0", "2-0"])
+    [keys] = client.groups
+    assert set(keys) == {stream, store.key(stream), *(bars_stream(tf, stream) for tf in Timeframe)}
+    assert _slots(keys) == {key_slot(stream.encode())}
+
+
+async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot_of_signals() -> None:
+    client = _Keys()
+    writer = DecisionWriter(client, "advisor", "test", _RETENTION, 60)
+    decision = am.Decision(decision_id="d1", intent=am.Intent(intent_id="i1"))
+    event = am.TelemetryEvent()
+    await writer.publish_once(decision, [event], [event], 1, "s1", ack="1-0")
+    await writer.commit(decision, [event], 1, mark="s2", ack="2-0")
+    for keys in client.groups:
+        assert set(keys) == {DECISIONS, INTENTS, ADVISOR_TELEMETRY, SIGNALS, keys[3]}
+        assert keys[3] in (decided_key("advisor", "s1"), decided_key("advisor", "s2"))
+        assert _slots(keys) == {key_slot(SIGNALS.encode())}
+
+
+def _trade_streams() -> Iterator[str]:
+    for venue in ("sim", "okx-swap", "binance", "deribit", "bybit", "kraken", "coinbase"):
+        yield market_stream(venue, Channel.TRADES)
+
+
+def test_untagged_streams_spread_over_the_slots_and_each_venues_bars_follow_its_trades() -> None:
+    streams = list(_trade_streams())
+    assert len(_slots(streams)) == len(streams), "the venues' trade streams hash apart"
+    for stream in streams:
+        assert _slots([stream, *(bars_stream(tf, stream) for tf in Timeframe)]) == {key_slot(stream.encode())}
+        assert slot_tag(stream) == stream and slot_tag(bars_stream(Timeframe.M1, stream)) == stream
+    execs = [executions_stream(venue) for venue in ("sim", "okx-swap", "binance")]
+    assert all(slot_tag(stream) == stream for stream in execs), "nothing combines a venue's executions"
+
+
+def test_a_hash_tag_is_the_first_braced_text_and_a_stream_with_braces_cannot_be_one() -> None:
+    assert tagged(SIGNALS) == "{signals}"
+    assert [slot_tag(k) for k in ("a{b}c{d}", "a{}b{c}", "{x", "plain")] == ["b", "a{}b{c}", "{x", "plain"]
+    assert BAR_STREAMS == "bars.*"
+    with pytest.raises(ValueError, match="braces"):
+        tagged(DECISIONS)
