@@ -19,11 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from core.foundations.bus.codec import encode_market
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
+from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -51,14 +49,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def acked(redis: aioredis.Redis, stream: str) -> int:
+async def acked(redis: BusRedis, stream: str) -> int:
     for group in await redis.xinfo_groups(stream):
         if group["name"] == b"bars":
             return int(group["entries-read"] or 0) - int(group["pending"])
     return 0
 
 
-async def wait_acked(redis: aioredis.Redis, stream: str, count: int, timeout_s: float = 300.0) -> None:
+async def wait_acked(redis: BusRedis, stream: str, count: int, timeout_s: float = 300.0) -> None:
     deadline = time.monotonic() + timeout_s
     while await acked(redis, stream) < count:
         if time.monotonic() > deadline:
@@ -66,7 +64,7 @@ async def wait_acked(redis: aioredis.Redis, stream: str, count: int, timeout_s: 
         await asyncio.sleep(0.01)
 
 
-async def catch_up(redis: aioredis.Redis, url: str, stream: str, trades: int, rate: int) -> int:
+async def catch_up(redis: BusRedis, url: str, stream: str, trades: int, rate: int) -> int:
     """A backlog (event time an hour ago, `rate` trades per second of it), then the process."""
     publisher = Publisher(redis, Retention(10_000, 10))
     rng, ts = random.Random(1), time.time_ns() - 3600 * S
@@ -88,7 +86,7 @@ async def catch_up(redis: aioredis.Redis, url: str, stream: str, trades: int, ra
     return process.process.pid
 
 
-async def live(redis: aioredis.Redis, stream: str, pid: int, rate: int, seconds: float) -> None:
+async def live(redis: BusRedis, stream: str, pid: int, rate: int, seconds: float) -> None:
     """`rate` trades per second stamped now, one entry every PER_ENTRY/rate s."""
     rng, base = random.Random(2), await acked(redis, stream)
     count = int(rate * seconds) // PER_ENTRY

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import redis.asyncio as aioredis
 
 from core.bridge.encode import event_chunk
 from core.foundations.bus.codec import encode_market
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
+from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.env import redis_url
 from core.foundations.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
@@ -92,7 +91,7 @@ def _cpu_s(pid: int) -> float:
 
 
 async def _scenario(
-    bridge: ServiceProcess, redis: aioredis.Redis, name: str, groups: list[list[str]], events: int
+    bridge: ServiceProcess, redis: BusRedis, name: str, groups: list[list[str]], events: int
 ) -> dict[str, float | str]:
     venue = "bench" + uuid.uuid4().hex[:8]
     stream = f"md.{venue}.trades"

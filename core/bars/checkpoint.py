@@ -1,9 +1,9 @@
 """The engine's state in Redis, committed with its effects in one MULTI/EXEC.
 
-One hash per venue stream, `bars:<group>:checkpoint:{<stream>}` (in the stream's hash slot): field `_meta` holds the last
-applied entry and the venue's latest event time; one field per symbol holds its open bars
-(with the trade ids of the open 1s bars), its watermark and its repair spans, as compact
-JSON. Only the symbols a batch changed are rewritten.
+One hash per venue stream, `bars:<group>:checkpoint:{<stream>}` (in the stream's hash slot):
+field `_meta` holds the last applied entry and the venue's latest event time; one field per
+symbol holds its open bars (with the trade ids of the open 1s bars), its watermark and its
+repair spans, as compact JSON. Only the symbols a batch changed are rewritten.
 
 A commit XADDs the newly closed bars to bars.<timeframe>.{<stream>}, writes the checkpoint and XACKs the
 consumed entries in one group write (core.foundations.bus.group), every key of it in the trade

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -36,7 +35,7 @@ from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
 from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import (
     FailedPrecondition,
@@ -187,7 +186,7 @@ class Detector:
             stop=stop,
         )
 
-    async def _reach_redis(self, redis: aioredis.Redis, stop: asyncio.Event) -> bool:
+    async def _reach_redis(self, redis: BusRedis, stop: asyncio.Event) -> bool:
         reached = await until_reachable(
             lambda: checked_ping(redis, self.config.redis_url),
             what=f"detector: Redis at {redact_url(self.config.redis_url)}",

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import decode
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
+from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.errors import Corrupt, InvalidArgument, Unavailable
 from core.foundations.mesh_config import MeshConfig, VenueLink
 from core.foundations.retry import until_reachable
@@ -95,7 +94,7 @@ async def _symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> 
     return symbols
 
 
-async def _resume_from_bus(redis: aioredis.Redis, follower: Follower) -> None:
+async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
     """Where the last run stopped: the last entry on the stream carries the venue's position."""
     entries: Any = await redis.xrevrange(follower.stream, count=20)
     for _, fields in entries or []:
@@ -109,7 +108,7 @@ async def _resume_from_bus(redis: aioredis.Redis, follower: Follower) -> None:
             return
 
 
-async def _resume_executions_from_bus(redis: aioredis.Redis, follower: ExecutionFollower) -> None:
+async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
     """Where the last run stopped: the last entry of exec.<venue> carries the venue's point."""
     entries: Any = await redis.xrevrange(follower.stream, count=20)
     for _, fields in entries or []:
@@ -142,7 +141,7 @@ class Ingest:
         finally:
             await redis.aclose()
 
-    async def _follow(self, redis: aioredis.Redis, ctx: ServiceContext) -> None:
+    async def _follow(self, redis: BusRedis, ctx: ServiceContext) -> None:
         config = self.config
         metadata = auth_metadata()
         publisher = Publisher(redis, Retention(config.mesh.rate_per_s, config.mesh.outage_minutes))
@@ -172,7 +171,7 @@ class Ingest:
             await flusher
 
     async def _followers(
-        self, redis: aioredis.Redis, writer: BusWriter, metadata: Metadata, stop: asyncio.Event
+        self, redis: BusRedis, writer: BusWriter, metadata: Metadata, stop: asyncio.Event
     ) -> list[Follower]:
         followers: list[Follower] = []
         for link in self.config.mesh.venues:
@@ -186,7 +185,7 @@ class Ingest:
         return followers
 
     async def _execution_followers(
-        self, redis: aioredis.Redis, writer: BusWriter, metadata: Metadata
+        self, redis: BusRedis, writer: BusWriter, metadata: Metadata
     ) -> list[ExecutionFollower]:
         if not self.config.executions:
             return []

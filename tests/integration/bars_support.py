@@ -23,15 +23,14 @@ from typing import Any, cast
 
 import grpc
 import pytest
-import redis.asyncio as aioredis
 
 from core.bars.timeframes import FROM_PB, TO_PB
 from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.names import bars_stream
+from core.foundations.bus.names import bars_stream, market_stream
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
+from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.env import TOKEN
-from core.foundations.model import Timeframe
+from core.foundations.model import Channel, Timeframe
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, metric_samples, until
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -230,7 +229,7 @@ async def metric_equals(bars: BarsProcess, name: str, venue: str, value: float) 
 class BusTape:
     """Publishes trades (and gap markers) to md.<venue>.trades as ingest does."""
 
-    def __init__(self, redis: aioredis.Redis, venue: str) -> None:
+    def __init__(self, redis: BusRedis, venue: str) -> None:
         self.redis = redis
         self.venue = venue
         self.stream = f"md.{venue}.trades"
@@ -313,11 +312,16 @@ class SimTape:
         return max(t.ts for t in self.bus.published if t.symbol == symbol)
 
 
-async def bars_positions(redis: aioredis.Redis) -> dict[Timeframe, str]:
-    """Where each bars stream ends now: a test reads only what comes after."""
+def venue_bars(venue: str, timeframe: Timeframe) -> str:
+    """The stream of `venue`'s bars of `timeframe` (made from md.<venue>.trades)."""
+    return bars_stream(timeframe, market_stream(venue, Channel.TRADES))
+
+
+async def bars_positions(redis: BusRedis, venue: str) -> dict[Timeframe, str]:
+    """Where each of `venue`'s bars streams ends now: a test reads only what comes after."""
     found = {}
     for timeframe in Timeframe:
-        last = cast(list[tuple[bytes, Any]], await redis.xrevrange(bars_stream(timeframe), count=1))
+        last = cast(list[tuple[bytes, Any]], await redis.xrevrange(venue_bars(venue, timeframe), count=1))
         found[timeframe] = last[0][0].decode() if last else "0-0"
     return found
 
@@ -326,7 +330,7 @@ class BarsReader:
     """The bars published for one venue after `after`, each read once: every read goes on from
     where the last one ended (a wait that polls does not decode the whole stream again each time)."""
 
-    def __init__(self, redis: aioredis.Redis, venue: str, after: dict[Timeframe, str]) -> None:
+    def __init__(self, redis: BusRedis, venue: str, after: dict[Timeframe, str]) -> None:
         self.redis = redis
         self.venue = venue
         self.positions = dict(after)
@@ -337,9 +341,10 @@ class BarsReader:
     async def read(self) -> list[bus.Bar]:
         """Every bar read so far, in each timeframe's stream order."""
         for timeframe in Timeframe:
+            after = f"({self.positions[timeframe]}"
             entries = cast(
                 list[tuple[bytes, dict[bytes, bytes]]],
-                await self.redis.xrange(bars_stream(timeframe), min=f"({self.positions[timeframe]}"),
+                await self.redis.xrange(venue_bars(self.venue, timeframe), min=after),
             )
             for entry_id, fields in entries:
                 self.positions[timeframe] = entry_id.decode()
@@ -353,7 +358,7 @@ class BarsReader:
         return self.bars
 
 
-async def read_bars(redis: aioredis.Redis, venue: str, after: dict[Timeframe, str]) -> list[bus.Bar]:
+async def read_bars(redis: BusRedis, venue: str, after: dict[Timeframe, str]) -> list[bus.Bar]:
     return await BarsReader(redis, venue, after).read()
 
 
@@ -391,7 +396,7 @@ async def completed(reader: BarsReader, expected: dict[Key, Fields]) -> dict[Key
 
 
 async def wait_closed_bars(
-    redis: aioredis.Redis,
+    redis: BusRedis,
     tape: BusTape,
     after: dict[Timeframe, str],
     timeout_s: float = 30.0,
@@ -406,7 +411,7 @@ async def wait_closed_bars(
 
 
 @pytest.fixture
-async def scope(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+async def scope(redis_url: str) -> AsyncIterator[tuple[BusRedis, str]]:
     """A Redis client and a venue name of this test's own; its streams and checkpoints go after."""
     client = open_redis(redis_url)  # with socket deadlines: a stuck read fails, never hangs
     name = new_venue_name()

@@ -108,9 +108,9 @@ class LocalCluster:
             for client in clients:
                 _until("answer to PING", client.ping)
             for client, (first, last) in zip(clients, slot_ranges(len(clients)), strict=True):
-                client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+                client.cluster("ADDSLOTS", *range(first, last + 1))
             for port in self.ports[1:]:
-                clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+                clients[0].cluster("MEET", "127.0.0.1", port)
             for client in clients:
                 _until("cluster_state:ok on every node", lambda client=client: self._ok(client))
         finally:

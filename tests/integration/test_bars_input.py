@@ -58,7 +58,7 @@ async def test_copies_and_reordering_change_nothing_and_a_late_trade_is_counted_
     scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
     redis, name = scope
-    after = await bars_positions(redis)
+    after = await bars_positions(redis, name)
     bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
     tape = BusTape(redis, name)
     rng = random.Random(3)
@@ -94,7 +94,7 @@ async def test_entries_that_are_not_trades_do_not_stop_the_group(
     scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
 ) -> None:
     redis, name = scope
-    after = await bars_positions(redis)
+    after = await bars_positions(redis, name)
     bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
     tape = BusTape(redis, name)
     trades = synthetic(SYMBOLS, an_hour_ago(), 300, S // 10, seed=5)

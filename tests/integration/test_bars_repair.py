@@ -107,7 +107,7 @@ async def test_a_gap_is_replaced_by_the_venues_candles_at_1s_and_1m_flagged_repa
     trades = _made_up_tape(SYMBOLS, lead_in, gap_minute)
     before = [t for t in trades if t.ts < resumed]
     after_gap = trades[len(before) :]
-    after = await bars_positions(redis)
+    after = await bars_positions(redis, name)
     tape = BusTape(redis, name)
     await tape.publish(before)
     gaps = {symbol: (max(t.ts for t in before if t.symbol == symbol), resumed) for symbol in SYMBOLS}
@@ -136,7 +136,7 @@ async def test_an_unreachable_venue_is_retried_with_backoff_while_live_bars_go_o
 ) -> None:
     redis, name = scope
     target = fresh_venue()
-    after = await bars_positions(redis)
+    after = await bars_positions(redis, name)
     tape = BusTape(redis, name)
     feeding = asyncio.create_task(_feed_now(tape, "BTC/USDT"))
     # Started once the tape's stream is there: found at once, not at the next look for new ones.

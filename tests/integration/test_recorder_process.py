@@ -18,8 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import dead_letter_stream, journal_stream
+from core.foundations.bus.names import bars_stream, dead_letter_stream, journal_stream
 from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.model import Timeframe
 from core.foundations.process import ServiceProcess, start_service
 from core.inspector.input_journal import InputJournal
 from tests.forked_services import run_command
@@ -58,7 +59,6 @@ class Bus:
         self.venue = f"rec{uuid.uuid4().hex[:8]}"
         self.group = f"recorder-{self.venue}"
         self.publisher = Publisher(client, Retention(entries_per_s=10_000, outage_minutes=1))
-        self.bar_ids: list[bytes] = []
 
     def stream(self, channel: str) -> str:
         return f"md.{self.venue}.{channel}"
@@ -76,11 +76,8 @@ class Bus:
 
     async def clean(self) -> None:
         keys = [key async for key in self.client.scan_iter(match=f"*{self.venue}*")]
-        if keys:
+        if keys:  # the venue's streams, its bars' too (bars.<tf>.{md.<venue>.trades})
             await self.client.delete(*keys)
-        if self.bar_ids:  # bars.1m is shared with other tests: only this test's entries and group go
-            await self.client.xdel("bars.1m", *self.bar_ids)
-            await self.client.xgroup_destroy("bars.1m", self.group)
 
 
 @pytest.fixture
@@ -162,10 +159,11 @@ async def test_every_published_event_is_recorded_exactly_and_once(
     # After a reconnect ingest writes a GAP notice into each of the venue's streams.
     for channel, value in (("trades", md.CHANNEL_TRADES), ("book", md.CHANNEL_BOOK)):
         await bus.publish(bus.stream(channel), market(gap(bus.venue, value, NOW_NS - 10**9)))
-    bus.bar_ids = await bus.publish(
-        "bars.1m", bars_data([bar(bus.venue, "101.5", False)]), bars_data([bar(bus.venue, "101.25", True)])
+    bars_1m = bars_stream(Timeframe.M1, bus.stream("trades"))
+    await bus.publish(
+        bars_1m, bars_data([bar(bus.venue, "101.5", False)]), bars_data([bar(bus.venue, "101.25", True)])
     )
-    recorder = recorders("--stream-pattern", "bars.1m")
+    recorder = recorders("--stream-pattern", bars_1m)
 
     await until(lambda: count_when(db, "SELECT count(*) FROM trades", 1000), WAIT_S, what="1000 trades")
     await until(lambda: count_when(db, "SELECT count(*) FROM notices", 2), WAIT_S, what="2 notices")

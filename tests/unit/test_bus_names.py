@@ -30,7 +30,9 @@ def test_a_market_stream_parses_back_and_matches_its_patterns(channel: Channel) 
     assert not fnmatch.fnmatchcase(stream, BAR_STREAMS)
 
 
-@pytest.mark.parametrize("stream", ["bars.1m.{md.sim.trades}", "dlq.md.sim.trades", "md.sim.orders", "md..trades", "md"])
+@pytest.mark.parametrize(
+    "stream", ["bars.1m.{md.sim.trades}", "dlq.md.sim.trades", "md.sim.orders", "md..trades", "md"]
+)
 def test_other_streams_are_not_market_streams(stream: str) -> None:
     assert parse_market_stream(stream) is None
 

@@ -82,15 +82,15 @@ def _slots(keys: list[str]) -> set[int]:
     return {key_slot(key.encode()) for key in keys}
 
 
-def _bar(timeframe: Timeframe) -> bus.Bar:
-    return bus.Bar(venue="okx-swap", symbol="BTC/USDT", open_time_ns=1, open="1", high="1", low="1", close="1")
+def _bar() -> bus.Bar:
+    return bus.Bar(venue="okx-swap", symbol="BTC/USDT", open_time_ns=1, open="1", close="1")
 
 
 async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_streams_slot() -> None:
     client = _Keys()
     stream = market_stream("okx-swap", Channel.TRADES)
     store = CheckpointStore(client, "bars", "test", _RETENTION)
-    bars = {timeframe: [_bar(timeframe)] for timeframe in Timeframe}
+    bars = {timeframe: [_bar()] for timeframe in Timeframe}
     await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["1-0", "2-0"])
     [keys] = client.groups
     assert set(keys) == {stream, store.key(stream), *(bars_stream(tf, stream) for tf in Timeframe)}

@@ -43,8 +43,6 @@ __all__ = [
     "RISK",
     "SIGNALS",
     "bars_stream",
-    "slot_tag",
-    "tagged",
     "dead_letter_stream",
     "executions_stream",
     "journal_stream",
@@ -53,6 +51,8 @@ __all__ = [
     "parse_executions_stream",
     "parse_journal_stream",
     "parse_market_stream",
+    "slot_tag",
+    "tagged",
     "venue_name",
 ]
 

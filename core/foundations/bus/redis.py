@@ -79,7 +79,9 @@ def _open_cluster(url: str, options: dict[str, Any]) -> RedisCluster:
     credentials, at, hosts = netloc.rpartition("@")
     addresses = [address for address in hosts.split(",") if address]
     if not addresses:
-        raise InvalidArgument.field(setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} names no node")
+        raise InvalidArgument.field(
+            setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} names no node"
+        )
     if tail.partition("?")[0] not in ("", "0"):
         raise InvalidArgument.field(
             setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)}: a Redis Cluster has only database 0"
