@@ -20,13 +20,14 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import FIELD
+from core.foundations.bus.redis import open_redis
 from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.redis_cluster import emptied_cluster, redis_cluster_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     TEST_TOKEN,
@@ -40,7 +41,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "redis_cluster_url", "redis_url"]  # fixtures, for pytest
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 S = 1_000_000_000
@@ -81,6 +82,18 @@ def mesh_processes(
     return mesh
 
 
+@pytest.fixture(params=["redis", "cluster"])
+async def bus_url(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[str]:
+    """The bus of one test, empty: a database of its own on one Redis, or the session's Redis
+    Cluster (three masters) emptied."""
+    if request.param == "redis":
+        async with redis_db(redis_url) as url:
+            yield url
+    else:
+        async with emptied_cluster(request.getfixturevalue("redis_cluster_url")) as url:
+            yield url
+
+
 @pytest.fixture
 async def db(fresh_database: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(fresh_database)
@@ -102,7 +115,7 @@ async def drained(url: str, bars: ServiceProcess) -> bool | None:
     what is durable: bars with the bars it publishes), bars owes no repair (those its reading
     made due are done, their bars published), then every group on every stream (the recorder's
     on bars') has too."""
-    client: Any = aioredis.Redis.from_url(url)
+    client: Any = open_redis(url)
     try:
         if not await _caught_up(client, "md.*"):
             return None
@@ -169,10 +182,10 @@ def kill_9(process: ServiceProcess) -> None:
 
 
 async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
-    tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, bus_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
+    url = bus_url
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path)
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         names = ("ingest", "recorder", "bars")
@@ -200,13 +213,13 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
 
 
 async def poison(url: str) -> None:
-    client: Any = aioredis.Redis.from_url(url)
+    client: Any = open_redis(url)
     await client.xadd("md.sim.trades", {FIELD: b"\xff not an envelope"})
     await client.aclose()
 
 
 async def dead_letters(url: str) -> set[str]:
-    client: Any = aioredis.Redis.from_url(url)
+    client: Any = open_redis(url)
     try:
         entries = await client.xrange("dlq.md.sim.trades")
         return {fields[b"group"].decode() for _, fields in entries}
