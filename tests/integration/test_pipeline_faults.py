@@ -210,6 +210,22 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
     await assert_every_event_once(db)
     await assert_bars_match_the_trades(db)
     assert await dead_letters(url) == {"recorder", "bars"}
+    if is_cluster_url(url):
+        assert await masters_holding(url, "md.*") > 1, "the venue's streams spread over the masters"
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith("redis+cluster://")
+
+
+async def masters_holding(url: str, pattern: str) -> int:
+    """How many of a cluster's masters hold the streams matching `pattern`."""
+    client: Any = open_redis(url)
+    try:
+        streams = [name async for name in client.scan_iter(match=pattern, _type="STREAM")]
+        return len({client.get_node_from_key(stream).name for stream in streams})
+    finally:
+        await client.aclose()
 
 
 async def poison(url: str) -> None:

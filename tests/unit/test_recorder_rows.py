@@ -288,7 +288,13 @@ def recorder_config(*argv: str) -> RecorderConfig:
         (
             (),
             ("md.*", "bars.*", "exec.*", "inspector.journal.*"),
-            ("signals", "position_requests", "decisions", "intents", "advisor.telemetry"),
+            (
+                "signals",
+                "position_requests",
+                "decisions.{signals}",
+                "intents.{signals}",
+                "advisor.telemetry.{signals}",
+            ),
         ),
         (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
         (("--stream", "signals"), (), ("signals",)),

@@ -12,8 +12,9 @@
   core.foundations.bus.codec.decode_entry) goes to `dlq.<stream>` with the reason, and is acknowledged.
 - It exports pending and lag per stream (Prometheus) for dashboards and alerts.
 - On a Redis Cluster, where one XREADGROUP takes streams of one hash slot, it reads each slot's
-  streams apart, all at once, and handles whichever answers first (the others' reads stay
-  under way for the next round: an idle slot delays no busy one).
+  streams apart, all at once: without blocking first (what came, handled as one read); when
+  nothing came, blocking, handling whichever answers first (the others' reads stay under way
+  for the next rounds: an idle slot delays no busy one).
 - While a handler runs, `REDELIVERED` says whether its entries may have been delivered before
   (its own pending ones, reclaimed ones, a failed batch retried): False only for entries read
   new (">"), which no consumer of the group has had. A handler that must not act twice on an
@@ -256,13 +257,17 @@ class GroupConsumer:
             return
         came_back = time.monotonic()
         reads = [(_text(stream), entries) for stream, entries in answer or []]
+        await self._handle_new(reads)
+        if reads and self.options.linger_ms and all(len(e) < self.options.batch for _, e in reads):
+            await asyncio.sleep(linger_wait(self.options.linger_ms / 1000, time.monotonic() - came_back))
+
+    async def _handle_new(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> None:
+        """Entries read new (">"): no consumer of the group has had them."""
         token = REDELIVERED.set(False)
         try:
             await self._handle_reads(reads)
         finally:
             REDELIVERED.reset(token)
-        if reads and self.options.linger_ms and all(len(e) < self.options.batch for _, e in reads):
-            await asyncio.sleep(linger_wait(self.options.linger_ms / 1000, time.monotonic() - came_back))
 
     async def _handle_reads(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> None:
         if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
@@ -340,7 +345,7 @@ class GroupConsumer:
             reads = [(_text(stream), entries) for stream, entries in await self._collect_reads(wait=True)]
         except (RedisConnectionError, RedisTimeoutError, ResponseError):
             return  # left pending: read again at the restart, or reclaimed
-        await self._handle_reads(reads)
+        await self._handle_new(reads)
 
     async def report(self) -> None:
         """Pending and lag of every stream, from one round trip of XINFO GROUPS (one a stream
