@@ -1,5 +1,6 @@
 """Fixtures of the integration tests: a shared sim venue process, dedicated ones, stubs, and the
-shared replay venues (`replay_sessions`, defined in replay.py, one per test process)."""
+shared replay venues (`replay_sessions`, defined in replay.py, one per test process) and the
+session's Redis Cluster (`redis_cluster_url`, redis_cluster.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import IO
 
 import pytest
 
+from tests.integration.redis_cluster import redis_cluster_url
 from tests.integration.replay import replay_sessions
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, VenueFactory, start_venue, stop_venue
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["replay_sessions"]  # the fixture, for pytest
+# The fixtures, for pytest. The Redis Cluster is here, not imported by each module that uses it: one
+# for the session (a fixture imported into a module is that module's own).
+__all__ = ["redis_cluster_url", "replay_sessions"]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +19,7 @@ from core.foundations.bus.names import (
     parse_executions_stream,
 )
 from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Corrupt, InvalidArgument
 from core.foundations.model import Channel, Timeframe
 from tests.integration.redis_server import redis_url
@@ -30,9 +31,11 @@ pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+@pytest.fixture(params=["redis", "cluster"])
+async def redis(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of one Redis, or of a Redis Cluster (the test's streams in several slots)."""
+    url = redis_url if request.param == "redis" else request.getfixturevalue("redis_cluster_url")
+    client: Any = open_redis(url)
     created: list[str] = []
     client.test_streams = created  # type: ignore[attr-defined]
     try:

@@ -29,11 +29,11 @@ from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, is_cluster, open_redis, server_run_id, slot_groups
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Channel, Timeframe
-from tests.integration.redis_cluster import emptied_cluster, redis_cluster_url
+from tests.integration.redis_cluster import emptied_cluster
 from tests.integration.redis_server import redis_url
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_cluster_url", "redis_url"]  # the fixtures, for pytest
+__all__ = ["redis_url"]  # the fixture, for pytest
 
 
 @pytest.fixture

@@ -16,13 +16,12 @@ from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOpt
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import open_redis
-from tests.integration.redis_cluster import redis_cluster_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_cluster_url", "redis_url"]  # the fixtures, for pytest
+__all__ = ["redis_url"]  # the fixture, for pytest
 
 
 @pytest.fixture(params=["redis", "cluster"])

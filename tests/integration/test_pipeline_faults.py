@@ -27,7 +27,7 @@ from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
-from tests.integration.redis_cluster import emptied_cluster, redis_cluster_url
+from tests.integration.redis_cluster import emptied_cluster
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     TEST_TOKEN,
@@ -41,7 +41,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["database_url", "fresh_database", "redis_cluster_url", "redis_url"]  # fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 S = 1_000_000_000
