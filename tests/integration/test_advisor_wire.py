@@ -1,24 +1,21 @@
-"""The advisor's outputs on a real Redis (core.advisor.wire): a signal's decision is published
-once, by its first decision, whatever delivered the signal again, with its telemetry and the
-acknowledgement of its entry in the same step."""
+"""The advisor's outputs on a real Redis and on a Redis Cluster (core.advisor.wire): a signal's
+decision is published once, by its first decision, whatever delivered the signal again, with its
+telemetry and the acknowledgement of its entry in the same step."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from core.advisor.wire import DecisionWriter, decided_key
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from core.foundations.bus.publisher import Retention
-from tests.integration.mesh import redis_db
-from tests.integration.redis_server import redis_url
+from core.foundations.bus.redis import open_redis
 from trademesh.advisor.v1 import messages_pb2 as am
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
 
 _TTL_S = 60
 _RETENTION = Retention(entries_per_s=10, outage_minutes=1)
@@ -41,39 +38,37 @@ async def _published(client: Any) -> tuple[list[str], list[str]]:
     return decisions, intents
 
 
-async def test_a_signal_is_published_once_by_its_first_decision(redis_url: str) -> None:
-    async with redis_db(redis_url) as url:
-        client: Any = aioredis.Redis.from_url(url)
-        try:
-            writer = DecisionWriter(
-                client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
-            )
-            assert await writer.publish_once(_decision("d1", "s1"), [], [], 1, "s1")
-            # The same decision again (an attempt whose answer was lost): published, once.
-            assert await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
-            # Another decision of the signal (it came twice, or another run decided it): dropped.
-            assert not await writer.publish_once(_decision("d2", "s1"), [], [], 3, "s1")
-            assert await writer.publish_once(_decision("d3", "s2", intent=False), [], [], 4, "s2")
-            assert await _published(client) == (["d1", "d3"], ["intent-d1"])
-            assert await writer.decided(["s1", "s2", "s3"]) == {"s1", "s2"}
-            assert 0 < await client.ttl(decided_key("advisor", "s1")) <= _TTL_S
-        finally:
-            await client.aclose()
+async def test_a_signal_is_published_once_by_its_first_decision(bus_url: str) -> None:
+    client: Any = open_redis(bus_url)
+    try:
+        writer = DecisionWriter(
+            client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
+        )
+        assert await writer.publish_once(_decision("d1", "s1"), [], [], 1, "s1")
+        # The same decision again (an attempt whose answer was lost): published, once.
+        assert await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
+        # Another decision of the signal (it came twice, or another run decided it): dropped.
+        assert not await writer.publish_once(_decision("d2", "s1"), [], [], 3, "s1")
+        assert await writer.publish_once(_decision("d3", "s2", intent=False), [], [], 4, "s2")
+        assert await _published(client) == (["d1", "d3"], ["intent-d1"])
+        assert await writer.decided(["s1", "s2", "s3"]) == {"s1", "s2"}
+        assert 0 < await client.ttl(decided_key("advisor", "s1")) <= _TTL_S
+    finally:
+        await client.aclose()
 
 
-async def test_a_signal_marked_before_is_not_published(redis_url: str) -> None:
+async def test_a_signal_marked_before_is_not_published(bus_url: str) -> None:
     """A mark of the former format (b"1", set by `commit`) counts as another decision's."""
-    async with redis_db(redis_url) as url:
-        client: Any = aioredis.Redis.from_url(url)
-        try:
-            writer = DecisionWriter(
-                client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
-            )
-            await writer.commit(None, [], 1, mark="s1")
-            assert not await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
-            assert await _published(client) == ([], [])
-        finally:
-            await client.aclose()
+    client: Any = open_redis(bus_url)
+    try:
+        writer = DecisionWriter(
+            client, "advisor", "test", Retention(entries_per_s=10, outage_minutes=1), _TTL_S
+        )
+        await writer.commit(None, [], 1, mark="s1")
+        assert not await writer.publish_once(_decision("d1", "s1"), [], [], 2, "s1")
+        assert await _published(client) == ([], [])
+    finally:
+        await client.aclose()
 
 
 def _event(event_id: str, decision_id: str = "") -> am.TelemetryEvent:
@@ -96,34 +91,32 @@ async def _pending_entry(client: Any) -> str:
     return entry_id.decode()
 
 
-async def test_the_telemetry_and_the_acknowledgement_go_with_the_decision(redis_url: str) -> None:
-    async with redis_db(redis_url) as url:
-        client: Any = aioredis.Redis.from_url(url)
-        try:
-            writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
-            entry_id = await _pending_entry(client)
-            events, loose = [_event("e1", "d1"), _event("e2", "d1")], [_event("a1")]
-            assert await writer.publish_once(_decision("d1", "s1"), events, loose, 1, "s1", entry_id)
-            assert await _published(client) == (["d1"], ["intent-d1"])
-            assert await _telemetry(client) == [["e1", "e2", "a1"]]
-            assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
-        finally:
-            await client.aclose()
+async def test_the_telemetry_and_the_acknowledgement_go_with_the_decision(bus_url: str) -> None:
+    client: Any = open_redis(bus_url)
+    try:
+        writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+        entry_id = await _pending_entry(client)
+        events, loose = [_event("e1", "d1"), _event("e2", "d1")], [_event("a1")]
+        assert await writer.publish_once(_decision("d1", "s1"), events, loose, 1, "s1", entry_id)
+        assert await _published(client) == (["d1"], ["intent-d1"])
+        assert await _telemetry(client) == [["e1", "e2", "a1"]]
+        assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
+    finally:
+        await client.aclose()
 
 
-async def test_a_dropped_decision_writes_only_the_events_of_no_decision_and_the_ack(redis_url: str) -> None:
-    async with redis_db(redis_url) as url:
-        client: Any = aioredis.Redis.from_url(url)
-        try:
-            writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
-            entry_id = await _pending_entry(client)
-            await writer.commit(None, [], 1, mark="s1")
-            dropped = writer.publish_once(
-                _decision("d2", "s1"), [_event("e1", "d2")], [_event("a1")], 2, "s1", entry_id
-            )
-            assert not await dropped
-            assert await _published(client) == ([], [])
-            assert await _telemetry(client) == [["a1"]]
-            assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
-        finally:
-            await client.aclose()
+async def test_a_dropped_decision_writes_only_the_events_of_no_decision_and_the_ack(bus_url: str) -> None:
+    client: Any = open_redis(bus_url)
+    try:
+        writer = DecisionWriter(client, "advisor", "test", _RETENTION, _TTL_S)
+        entry_id = await _pending_entry(client)
+        await writer.commit(None, [], 1, mark="s1")
+        dropped = writer.publish_once(
+            _decision("d2", "s1"), [_event("e1", "d2")], [_event("a1")], 2, "s1", entry_id
+        )
+        assert not await dropped
+        assert await _published(client) == ([], [])
+        assert await _telemetry(client) == [["a1"]]
+        assert (await client.xpending(SIGNALS, "advisor"))["pending"] == 0
+    finally:
+        await client.aclose()

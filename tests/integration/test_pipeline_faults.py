@@ -27,7 +27,6 @@ from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import database_url, fresh_database
-from tests.integration.redis_cluster import emptied_cluster
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     TEST_TOKEN,
@@ -80,18 +79,6 @@ def mesh_processes(
     mesh = MeshProcesses(tmp_path, redis_url, database_url)
     stack.push_async_callback(mesh.stop_all)
     return mesh
-
-
-@pytest.fixture(params=["redis", "cluster"])
-async def bus_url(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[str]:
-    """The bus of one test, empty: a database of its own on one Redis, or the session's Redis
-    Cluster (three masters) emptied."""
-    if request.param == "redis":
-        async with redis_db(redis_url) as url:
-            yield url
-    else:
-        async with emptied_cluster(request.getfixturevalue("redis_cluster_url")) as url:
-            yield url
 
 
 @pytest.fixture
