@@ -37,7 +37,7 @@ async def redis(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator
     url = redis_url if request.param == "redis" else request.getfixturevalue("redis_cluster_url")
     client: Any = open_redis(url)
     created: list[str] = []
-    client.test_streams = created  # type: ignore[attr-defined]
+    client.test_streams = created
     try:
         yield client
     finally:
