@@ -90,6 +90,8 @@ def load_symbol(text: str | bytes) -> SymbolBars:
 
 class CheckpointStore:
     def __init__(self, redis: Any, group: str, source: str, retention: Retention) -> None:
+        if "{" in group:  # it would be the key's hash tag, not the stream's
+            raise ValueError(f"a bars group named with a brace ({group!r}) cannot name a checkpoint")
         self.redis = redis  # redis.asyncio.Redis
         self.group = group
         self.source = source

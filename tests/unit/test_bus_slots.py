@@ -131,3 +131,8 @@ def test_a_hash_tag_is_the_first_braced_text_and_a_stream_with_braces_cannot_be_
     assert BAR_STREAMS == "bars.*"
     with pytest.raises(ValueError, match="braces"):
         tagged(DECISIONS)
+
+
+def test_a_bars_group_with_a_brace_cannot_name_a_checkpoint() -> None:
+    with pytest.raises(ValueError, match="brace"):
+        CheckpointStore(_Keys(), "bars{x}", "test", _RETENTION)
