@@ -73,22 +73,18 @@ def open_redis(url: str, read_timeout_s: float = READ_TIMEOUT_S) -> BusRedis:
 
 def _open_cluster(url: str, options: dict[str, Any]) -> RedisCluster:
     """A RedisCluster for `redis+cluster://[user:password@]host:port[,host:port ...][/0][?...]`."""
-    scheme, _, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    netloc, question, query = netloc.partition("?") if not slash else (netloc, "", "")
-    credentials, at, hosts = netloc.rpartition("@")
+    parts = urllib.parse.urlsplit(url)
+    credentials, at, hosts = parts.netloc.rpartition("@")
     addresses = [address for address in hosts.split(",") if address]
+    setting = setting_of(url, REDIS_URL, "redis-url")
     if not addresses:
-        raise InvalidArgument.field(
-            setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} names no node"
-        )
-    if tail.partition("?")[0] not in ("", "0"):
-        raise InvalidArgument.field(
-            setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)}: a Redis Cluster has only database 0"
-        )
+        raise InvalidArgument.field(setting, f"{redact_url(url)} names no node")
+    if parts.path not in ("", "/", "/0"):
+        raise InvalidArgument.field(setting, f"{redact_url(url)}: a Redis Cluster has only database 0")
+    # The first node as a plain URL (with the credentials and options), every node to start from.
+    first = parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], netloc=f"{credentials}{at}{addresses[0]}")
     nodes = [ClusterNode(*_host_port(address)) for address in addresses]
-    first = f"{CLUSTER_SCHEMES[scheme]}://{credentials}{at}{addresses[0]}{slash}{tail}{question}{query}"
-    return RedisCluster.from_url(first, startup_nodes=nodes, **options)
+    return RedisCluster.from_url(urllib.parse.urlunsplit(first), startup_nodes=nodes, **options)
 
 
 def _host_port(address: str) -> tuple[str, int]:
