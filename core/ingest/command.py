@@ -33,7 +33,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> IngestConfig:
-    from core.foundations.env import redis_url
+    from core.foundations.env import GATEWAY, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
     from core.ingest.app import IngestConfig
 
@@ -43,6 +43,7 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         redis_url(args.redis_url),
         max_queued=args.max_queued,
         executions=not args.no_executions,
+        gateway=read_secret(GATEWAY),
         **source,
     )
 

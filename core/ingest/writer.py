@@ -104,10 +104,13 @@ class BusWriter:
                     return
                 await self._outage(exc, backoff)
 
-    async def watch_groups(self, streams: list[str], stop: asyncio.Event, every_s: float = 1.0) -> None:
-        """Track how far every consumer group got (and warn near the trim point)."""
+    async def watch_groups(
+        self, streams: Callable[[], list[str]], stop: asyncio.Event, every_s: float = 1.0
+    ) -> None:
+        """Track how far every consumer group of the streams written now got (and warn near the
+        trim point)."""
         while not stop.is_set():
-            for stream in streams:
+            for stream in streams():
                 try:
                     await self._note_delivered(stream)
                 except _REDIS_ERRORS:
