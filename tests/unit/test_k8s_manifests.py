@@ -10,18 +10,22 @@ manifest is caught by each.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
 import functools
 import io
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from core.cli import build_parser
 from core.foundations import env
@@ -499,3 +503,33 @@ def test_the_renderer_refuses_what_it_does_not_know(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
     with pytest.raises(KustomizeError, match="commonLabels"):
         render(tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl here to compare with")
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_renderer_agrees_with_kubectl_kustomize(name: str, tmp_path: Path) -> None:
+    """Where kubectl is installed, its own kustomize renders each overlay to the same objects."""
+    copy_root = tmp_path / "k8s"
+    shutil.copytree(K8S, copy_root)
+    for example in (copy_root / "overlays" / "local" / "secrets").glob("*.env.example"):
+        shutil.copy(example, example.with_suffix(""))
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(copy_root / "overlays" / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    theirs = [_decoded(o) for o in yaml.safe_load_all(done.stdout) if o is not None]
+    assert sorted(map(_text, theirs)) == sorted(map(_text, map(_decoded, overlay(name))))
+
+
+def _text(obj: Obj) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def _decoded(obj: Obj) -> Obj:
+    """A Secret's data decoded (kustomize folds long base64 lines)."""
+    if obj["kind"] == "Secret":
+        obj["data"] = {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
+    return obj
