@@ -4,9 +4,10 @@ It knows exactly the kustomization fields ops/k8s uses and refuses any other, so
 never relies on something rendered here differently than by kustomize:
 - `resources`: YAML files (many documents each) and directories holding a kustomization.yaml;
 - `namespace`: set on every namespaced object;
-- `patches` with a `path`: strategic merge, targeted by the patch's kind and name (maps merge
-  key by key; lists of maps that all carry a `name` merge by it, as containers, env and ports
-  do in Kubernetes' own merge keys; any other list is replaced);
+- `patches` with a `path` to one document (kustomize before 5.1, as in kubectl 1.29, reads no
+  more): strategic merge, targeted by the patch's kind and name (maps merge key by key; lists
+  of maps that all carry a `name` merge by it, as containers, env and ports do in Kubernetes'
+  own merge keys; any other list is replaced);
 - `images` (name -> newName / newTag / digest) and `replicas` (name -> count);
 - `secretGenerator` with `envs` files, under `generatorOptions: {disableNameSuffixHash: true}`
   (the base refers to Secrets by their plain names).
@@ -154,17 +155,15 @@ def _env_file(path: Path, env_fallback: str | None) -> dict[str, str]:
 def _apply_patch_file(objects: list[Obj], directory: Path, patch: Obj) -> None:
     if set(patch) != {"path"}:
         raise KustomizeError(f"{directory}: only `patches: [{{path: ...}}]` is known here, not {patch}")
-    for document in _documents(directory / patch["path"]):
-        matches = [
-            i
-            for i, obj in enumerate(objects)
-            if (obj["kind"], obj["metadata"]["name"]) == (document["kind"], document["metadata"]["name"])
-        ]
-        if len(matches) != 1:
-            raise KustomizeError(
-                f"{patch['path']}: {document['kind']}/{document['metadata']['name']} matches {len(matches)}"
-            )
-        objects[matches[0]] = strategic_merge(objects[matches[0]], document)
+    documents = _documents(directory / patch["path"])
+    if len(documents) != 1:
+        raise KustomizeError(f"{patch['path']}: {len(documents)} documents; kustomize < 5.1 reads one")
+    [document] = documents
+    target = (document["kind"], document["metadata"]["name"])
+    matches = [i for i, obj in enumerate(objects) if (obj["kind"], obj["metadata"]["name"]) == target]
+    if len(matches) != 1:
+        raise KustomizeError(f"{patch['path']}: {'/'.join(target)} matches {len(matches)} objects")
+    objects[matches[0]] = strategic_merge(objects[matches[0]], document)
 
 
 def _containers(obj: Obj) -> list[Obj]:
