@@ -93,10 +93,13 @@ def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
 
 
 def test_the_services_that_follow_venues_find_them_through_the_gateway() -> None:
-    """Ingest, bars and the detector are given no venue: they follow every venue the gateway's
-    registry lists, so every live venue that runs feeds the bus."""
+    """Ingest and bars are given no venue: they follow every venue the gateway's registry lists,
+    so every live venue that runs feeds the bus. (The detector is still given the sim, which its
+    example strategies trade, until it finds venues in the registry too.)"""
     compose = _compose()["services"]
-    for name in ("ingest", "bars", "detector"):
+    detector = build_parser().parse_args(compose["detector"]["command"])
+    assert detector.venue == [f"sim={MESH_VENUE}:{VENUES['sim'].default_port}"]
+    for name in ("ingest", "bars"):
         args = build_parser().parse_args(compose[name]["command"])
         assert (args.venue, args.mesh_config) == ([], None), name
         assert compose[name]["depends_on"]["gateway"] == {"condition": "service_healthy"}, name
