@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import open_redis
 from core.foundations.errors import InvalidArgument
+from core.foundations.lease import holder_id
 from core.foundations.mesh_config import MeshConfig
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.discovery import VenueWatch
@@ -42,6 +43,9 @@ class IngestConfig:
     gateway: str | None = None
     # How often the registry is read (a venue that registers is followed within this, plus its start).
     discover_every_s: float = 1.0
+    # A venue's lease (core.ingest.shares): a replica killed with -9 has its venues taken over
+    # within this; renewed every third of it.
+    lease_ttl_ms: int = 5000
 
     def __post_init__(self) -> None:
         if not self.mesh.venues and self.gateway is None:
@@ -52,6 +56,8 @@ class IngestConfig:
             )
         if self.max_queued < 1:
             raise InvalidArgument.field("max-queued", f"must be at least 1, got {self.max_queued}")
+        if self.lease_ttl_ms < 300:
+            raise InvalidArgument.field("lease-ttl-ms", f"must be at least 300, got {self.lease_ttl_ms}")
 
 
 class Ingest:
@@ -80,14 +86,18 @@ class Ingest:
         writer = BusWriter(publisher, config.source, config.max_queued)
         if not await writer.connect(ctx.stop, config.redis_url):
             return
-        fleet = Fleet(redis, writer, auth_metadata(), config.executions)
+        holder = holder_id(config.source.replace("/", "-"))
+        fleet = Fleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
         writer.on_loss = fleet.mark_bus_loss
         tasks = [
             asyncio.create_task(self.watch.follow(ctx.stop, fleet.apply), name="venues"),
+            asyncio.create_task(fleet.run(ctx.stop), name="leases"),
             asyncio.create_task(writer.watch_groups(lambda: fleet.streams, ctx.stop), name="groups"),
         ]
-        flusher = asyncio.create_task(writer.run(ctx.stop))
+        written = asyncio.Event()  # the flush loop's stop: after the venues were given back
+        flusher = asyncio.create_task(writer.run(written))
         await ctx.ready()
+        log.info("ingest: replica %s", holder)
         try:
             await ctx.stop.wait()
         finally:
@@ -95,4 +105,5 @@ class Ingest:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await fleet.close()
+            written.set()
             await flusher

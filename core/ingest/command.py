@@ -26,6 +26,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bus entries held while Redis is slow or away before venues are paused (default 20000)",
     )
     parser.add_argument(
+        "--lease-ttl-ms",
+        type=positive_int,
+        default=5000,
+        help="a venue's lease: another replica takes over a venue within this after its holder "
+        "died (default 5000)",
+    )
+    parser.add_argument(
         "--no-executions",
         action="store_true",
         help="do not follow the venues' executions into exec.<venue> (followed by default)",
@@ -44,6 +51,7 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         max_queued=args.max_queued,
         executions=not args.no_executions,
         gateway=read_secret(GATEWAY),
+        lease_ttl_ms=args.lease_ttl_ms,
         **source,
     )
 
