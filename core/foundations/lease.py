@@ -4,11 +4,15 @@ for ingest, the leadership of a single-writer service).
 A lease is a key holding `<holder>/<n>`, where n comes from a counter that only grows (INCR of
 the lease's fence key): the value is the lease's fencing token, new at every acquisition. It
 expires `ttl_ms` after its last renewal, so a holder killed with -9 loses it within the ttl.
-A holder renews well within the ttl; a renewal that finds another value lost the lease.
+A holder renews well within the ttl; a renewal that finds another value lost the lease; one
+that finds none (it expired and nobody took it, or Redis restarted empty) takes it again with the
+same token.
 
 Time alone does not fence (a holder paused past its ttl wakes up believing it holds the lease):
 every write made under a lease carries the token, and the write is refused when the lease key
-no longer holds it (core.foundations.bus.group.Fenced, checked in the same script as the write).
+holds another token (core.foundations.bus.group.Fenced, checked in the same script as the
+write). A write while the key holds nothing lands: it precedes any next holder's acquisition,
+and a new holder resumes from what the bus holds once it holds the lease.
 
 In a Redis Cluster the lease key and its fence key share a slot (the name is their hash tag);
 writes fenced by a lease must name keys of the same slot (core.foundations.bus.names).
@@ -37,9 +41,14 @@ if string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '/' then
 end
 return nil
 """
-# KEYS: the lease. ARGV: the token, the ttl (ms). 1 renewed, 0 lost.
+# KEYS: the lease. ARGV: the token, the ttl (ms). 1 renewed (or taken again, free), 0 lost.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 """
 # KEYS: the lease. ARGV: the token. 1 released, 0 not held.

@@ -46,6 +46,12 @@ async def test_one_holder_at_a_time_then_the_next_with_a_greater_token(redis_url
             await second.release()
             assert await first.acquire(), "released: free at once"
             assert _number(first.token) == _number(held) + 2
+
+            token = first.token
+            assert token is not None
+            await redis.flushdb()  # Redis restarted empty: the lease is gone, nobody took it
+            assert await first.renew() and first.token == token, "taken again with its token"
+            assert await redis.get(lease_key("venue-a")) == token.encode()
         finally:
             await redis.aclose()
 
@@ -60,17 +66,25 @@ async def test_a_write_fenced_by_a_lease_lands_only_while_its_token_holds(redis_
             fence = Fenced(old.key, old.token)
             publisher = Publisher(redis)
             publisher.add("md.venue-b.trades", b"first", fence=fence)
+            publisher.add("md.venue-b.book", b"second, in the same script call", fence=fence)
             publisher.add("md.venue-b.trades", b"pointed", once=(7, 1), fence=fence)
-            assert all(await publisher.flush()) and not publisher.fenced
+            ids = await publisher.flush()
+            assert len(ids) == 3 and all(ids) and not publisher.fenced
 
             await redis.delete(old.key)  # as if it expired while its holder was paused
             assert await new.acquire()
             publisher.add("md.venue-b.trades", b"late", fence=fence)
+            publisher.add("md.venue-b.book", b"late too", fence=fence)
             publisher.add("md.venue-b.trades", b"late, pointed", once=(7, 2), fence=fence)
-            assert await publisher.flush() == [None, None]
+            assert await publisher.flush() == [None, None, None]
             assert publisher.fenced == {old.key}
             result = await write_group(redis, GroupWrite(state=(SetKey("k", "v"),), fence=fence))
             assert result.outcome is GroupOutcome.FENCED and await redis.get("k") is None
             assert await redis.xlen("md.venue-b.trades") == 2, "nothing written after the lease moved"
+            assert await redis.xlen("md.venue-b.book") == 1
+
+            await redis.delete(old.key)  # nobody holds it: a write lands (before any next holder)
+            publisher.add("md.venue-b.trades", b"while free", fence=Fenced(old.key, "any"))
+            assert all(await publisher.flush())
         finally:
             await redis.aclose()

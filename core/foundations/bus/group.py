@@ -19,8 +19,8 @@ second writer harmless:
 - AtPoint(stream, epoch, position): at most once per venue point. The group is written only when
   the stream's last entry is not already at or past that position of that epoch (DONE otherwise);
   `at_most_once` makes the group for one Append, its point stored in it (fields e, p).
-A fence (Fenced(key, token)) is checked before the guard: unless the lease `key` still holds
-`token` (core.foundations.lease), nothing is written (FENCED): a writer that lost its lease (paused
+A fence (Fenced(key, token)) is checked before the guard: when the lease `key` holds another
+token (core.foundations.lease), nothing is written (FENCED): a writer that lost its lease (paused
 past its ttl, another holder since) writes nothing more under it.
 Without a guard the group is written every time it is run (the bars: a failed commit reloads the
 engine from the checkpoint, which says what was applied).

@@ -16,7 +16,8 @@ ARGV[1..4], the guard, checked before anything is written:
                                  this position or past it: 'done', nothing runs
 ARGV[5]: where the other writes (those of 'taken') begin in ARGV; past the end when none.
 ARGV[6..7], the fence, checked first: '' '' none; k token: KEYS[k] (a lease, core.foundations.lease)
-  must hold token, else nothing runs ('fenced': the writer lost its lease).
+  must hold token or nothing (a lease nobody holds: any later holder takes it after this write,
+  and resumes from what the bus holds then), else nothing runs ('fenced': another holds it).
 From ARGV[8], the writes, each a name, the index of its key in KEYS, and its arguments:
   'xadd' k maxlen n field value ...   XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id
   'set'  k value ttl                  SET (EX ttl unless ttl is '')
@@ -88,8 +89,9 @@ local function run(at, stop)
 end
 
 local guard, key, others = ARGV[1], KEYS[tonumber(ARGV[2]) or 0], tonumber(ARGV[5])
-if ARGV[6] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[6])]) ~= ARGV[7] then
-  return {'fenced'}
+if ARGV[6] ~= '' then
+  local holder = redis.call('GET', KEYS[tonumber(ARGV[6])])
+  if holder and holder ~= ARGV[7] then return {'fenced'} end
 end
 if guard == 'point' and past_point(key, ARGV[3], ARGV[4]) then
   return {'done'}

@@ -14,7 +14,8 @@ An entry added with a venue point (`once=(epoch, position)`: executions) is writ
 it goes in the same pipeline as a group write guarded by its point (core.foundations.bus.group),
 so a retried flush, or a second writer of the same venue, repeats nothing. An entry added with a
 fence (a lease and its token: ingest's venue leases) is written only while the lease holds the
-token; the lease of a refused one is noted in `fenced`.
+token; the lease of a refused one is noted in `fenced`. Entries added in a row under one fence
+go as one script call (a flush of one venue's batches: one fence check, not one per entry).
 
 Writes that must go together with other writes (marks, checkpoints, acknowledgements) are group
 writes (core.foundations.bus.group.write_group), not a Publisher's.
@@ -77,6 +78,11 @@ class Publisher:
         if once is None and fence is None:
             self._queued.append(append)
             return
+        last = self._queued[-1] if self._queued else None
+        if once is None and _fenced_run(last, fence):
+            assert isinstance(last, GroupWrite)  # a run of fenced entries: one script call for all
+            self._queued[-1] = dataclasses.replace(last, appends=(*last.appends, append))
+            return
         group = GroupWrite(appends=(append,)) if once is None else at_most_once(append, *once)
         self._queued.append(dataclasses.replace(group, fence=fence))
 
@@ -98,7 +104,11 @@ class Publisher:
         for item, reply in zip(queued, replies, strict=True):
             if isinstance(item, GroupWrite) and item.fence is not None and _fenced(reply):
                 self.fenced.add(item.fence.key)
-        ids = [_entry_id(reply) for reply in replies]
+        ids = [
+            entry_id
+            for item, reply in zip(queued, replies, strict=True)
+            for entry_id in _entry_ids(item, reply)
+        ]
         written = sum(1 for entry_id in ids if entry_id is not None)
         self.entries_written += written
         self.entries_skipped += len(ids) - written
@@ -153,6 +163,25 @@ class Publisher:
         """Each consumer group's lag on `stream`; logs those near the trim (core.foundations.bus.lag)."""
         assert self.retention is not None, "only a trimmed stream has a trim point"
         return await check_lag(self.redis, stream, self.retention.maxlen)
+
+
+def _fenced_run(last: Append | GroupWrite | None, fence: Fenced | None) -> bool:
+    """Whether `last` is a run of plain entries under `fence` that one more can join."""
+    return (
+        isinstance(last, GroupWrite)
+        and fence is not None
+        and last.fence == fence
+        and last.guard is None
+        and not (last.state or last.ack)
+    )
+
+
+def _entry_ids(item: Append | GroupWrite, reply: Any) -> list[bytes | None]:
+    """The entry id of each entry `item` added (None: not written, the point or the fence)."""
+    if isinstance(item, GroupWrite) and item.guard is None and len(item.appends) > 1:
+        written = script_result(reply).ids
+        return list(written) if written else [None] * len(item.appends)
+    return [_entry_id(reply)]
 
 
 def _fenced(reply: Any) -> bool:
