@@ -33,17 +33,22 @@ from core.foundations.lease import Lease
 from core.foundations.mesh_config import VenueLink
 from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.discovery import Venues
+from core.foundations.shares import Membership, share_of, wanted_order
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower, sleep_unless
-from core.ingest.shares import Membership, share_of, venue_lease_name, wanted_order
 from core.ingest.symbols import venue_symbols
 from core.ingest.writer import BusWriter
 
-__all__ = ["Fleet", "VenueFollowing", "channel_factory"]
+__all__ = ["Fleet", "VenueFollowing", "channel_factory", "venue_lease_name"]
 
 log = logging.getLogger(__name__)
 
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def venue_lease_name(venue: str) -> str:
+    """The lease of a venue's streams (md.<venue>.*, exec.<venue>)."""
+    return f"ingest.{venue}"
 
 
 def channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
@@ -144,7 +149,7 @@ class Fleet:
         self.lease_ttl_ms = lease_ttl_ms
         self.venues: dict[str, VenueLink] = {}
         self.following: dict[str, VenueFollowing] = {}
-        self.members = Membership(redis, holder, lease_ttl_ms)
+        self.members = Membership(redis, "ingest", holder, lease_ttl_ms)
         self._lock = asyncio.Lock()  # apply and balance run one at a time
 
     @property

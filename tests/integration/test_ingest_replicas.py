@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
-from core.ingest.shares import venue_lease_name
+from core.ingest.fleet import venue_lease_name
 from tests.integration.mesh import MeshProcesses, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, until
