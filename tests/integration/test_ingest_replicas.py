@@ -34,7 +34,11 @@ async def holders(url: str) -> dict[str, str]:
         values = [await client.get(lease_key(venue_lease_name(venue))) for venue in VENUES]
     finally:
         await client.aclose()
-    return {venue: value.decode() for venue, value in zip(VENUES, values, strict=True) if value}
+    return {venue: _text(value) for venue, value in zip(VENUES, values, strict=True) if value}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def pid_of(holder: str) -> int:
