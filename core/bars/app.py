@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,6 +24,7 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.mesh_config import MeshConfig
 from core.foundations.model import Channel
 from core.foundations.retry import until_reachable
+from core.foundations.rpc.discovery import Venues, VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 
@@ -48,6 +49,8 @@ class BarsConfig:
     # (--lateness-ms) after their end at the earliest, so this delays no bar that matters.
     linger_ms: float = 50.0
     repair_timeout_s: float = 10.0
+    # The gateway's registry (gRPC host:port): the venues registered there are repaired from too.
+    gateway: str | None = None
     source: str = field(default_factory=lambda: f"bars/{socket.gethostname()}")
 
     def __post_init__(self) -> None:
@@ -88,9 +91,8 @@ class Bars:
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
         redis = open_redis(config.redis_url)
-        history = VenueHistory(
-            {venue.name: venue.address for venue in config.mesh.venues}, config.repair_timeout_s
-        )
+        venues = VenueWatch(config.mesh.venues, config.gateway)
+        history = VenueHistory(_address_of(venues), config.repair_timeout_s)
         retention = Retention(config.mesh.rate_per_s, config.mesh.outage_minutes)
         aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
         consumer = GroupConsumer(redis, config.consumer_options(), aggregator.handle)
@@ -108,6 +110,21 @@ class Bars:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(consumer.run(ctx.stop), name="bars-consumer")
                 tasks.create_task(Repairer(aggregator, history).run(ctx.stop), name="bars-repairer")
+                tasks.create_task(venues.follow(ctx.stop, _ignore), name="bars-venues")
         finally:
+            await venues.close()
             await history.close()
             await redis.aclose()
+
+
+def _address_of(venues: VenueWatch) -> Callable[[str], str | None]:
+    def address_of(name: str) -> str | None:
+        link = venues.venue(name)
+        return None if link is None else link.address
+
+    return address_of
+
+
+async def _ignore(venues: Venues) -> None:
+    """Repairs look venues up when they need one: nothing to do when they change."""
+    del venues

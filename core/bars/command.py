@@ -85,7 +85,7 @@ def _rules(args: argparse.Namespace) -> WatermarkRules:
 
 def _config(args: argparse.Namespace) -> BarsConfig:
     from core.bars.app import BarsConfig
-    from core.foundations.env import redis_url
+    from core.foundations.env import GATEWAY, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
 
     source = {} if args.source is None else {"source": args.source}
@@ -98,6 +98,7 @@ def _config(args: argparse.Namespace) -> BarsConfig:
         pattern=args.streams,
         repair_timeout_s=args.repair_timeout_ms / 1000,
         linger_ms=args.linger_ms,
+        gateway=read_secret(GATEWAY),
         **source,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -83,15 +83,16 @@ def _number(name: str, text: str) -> Decimal:
 
 
 class VenueHistory:
-    """GetCandles on the venues the mesh config names, one channel each."""
+    """GetCandles on the venues of the mesh (given, or registered with the gateway: `address_of`
+    tells where one serves now, None when unknown), one channel per venue address."""
 
-    def __init__(self, addresses: Mapping[str, str], timeout_s: float = _CALL_TIMEOUT_S) -> None:
-        self.addresses = dict(addresses)
+    def __init__(self, address_of: Callable[[str], str | None], timeout_s: float = _CALL_TIMEOUT_S) -> None:
+        self.address_of = address_of
         self.timeout_s = timeout_s
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
 
     def knows(self, venue: str) -> bool:
-        return venue in self.addresses
+        return self.address_of(venue) is not None
 
     async def bars(self, venue: str, task: RepairTask) -> list[bus.Bar]:
         """The venue's bars for the task (paged); [] when it does not serve them."""
@@ -128,9 +129,12 @@ class VenueHistory:
         return candles
 
     def _channel(self, venue: str) -> grpc.aio.Channel:
-        channel = self._channels.get(venue)
+        address = self.address_of(venue)
+        if address is None:
+            raise Unavailable(f"venue {venue} left the mesh")
+        channel = self._channels.get((venue, address))
         if channel is None:
-            channel = self._channels[venue] = grpc.aio.insecure_channel(self.addresses[venue])
+            channel = self._channels[(venue, address)] = grpc.aio.insecure_channel(address)
         return channel
 
     async def close(self) -> None:
@@ -183,7 +187,7 @@ class Repairer:
         if not self.history.knows(venue):
             if venue not in self._unknown:
                 self._unknown.add(venue)
-                log.warning("bars: no address for venue %s (--venue / mesh config): its gaps stay unrepaired",
+                log.warning("bars: no address for venue %s (--venue, mesh config, registry): gaps wait",
                             venue)  # fmt: skip
             return
         if time.monotonic() < self._retry_at.get(venue, 0.0):

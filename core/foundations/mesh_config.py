@@ -104,7 +104,10 @@ def add_mesh_arguments(parser: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=HOST:PORT",
-        help="a venue to follow (all symbols, default channels); repeatable; adds to --mesh-config",
+        help=(
+            "a venue to follow (all symbols, default channels); repeatable; adds to --mesh-config and to the "
+            "venues registered with the gateway (TRADEMESH_GATEWAY), over one registered under its name"
+        ),
     )
 
 

@@ -1,40 +1,30 @@
-"""The ingest process: a Follower per (venue, channel) and an ExecutionFollower per venue,
-one BusWriter, until stopped."""
+"""The ingest process: the venues of the mesh (given, and found in the gateway's registry), each
+followed by a Follower per channel and an ExecutionFollower (core.ingest.fleet), into one
+BusWriter, until stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import grpc
-
-from core.foundations.bus.codec import decode
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis
-from core.foundations.errors import Corrupt, InvalidArgument, Unavailable
-from core.foundations.mesh_config import MeshConfig, VenueLink
-from core.foundations.retry import until_reachable
-from core.foundations.rpc.client import Metadata, auth_metadata
+from core.foundations.errors import InvalidArgument
+from core.foundations.lease import holder_id
+from core.foundations.mesh_config import MeshConfig
+from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.discovery import VenueWatch
 from core.foundations.rpc.server import Service
-from core.foundations.rpc.status import unavailable
 from core.foundations.service import ServiceContext
-from core.ingest.executions import ExecutionFollower
-from core.ingest.follow import Follower
+from core.ingest.fleet import Fleet
 from core.ingest.writer import BusWriter
-from trademesh.marketdata.v1 import marketdata_pb2 as md
-from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 __all__ = ["Ingest", "IngestConfig"]
 
 log = logging.getLogger(__name__)
-
-_CALL_TIMEOUT_S = 10.0
-# Errors of a venue that is starting or briefly away: wait for it.
-_NOT_YET = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @dataclass(frozen=True)
@@ -47,89 +37,35 @@ class IngestConfig:
     max_queued: int = 20_000
     # Follow every venue's executions into exec.<venue> too.
     executions: bool = True
+    # The gateway's registry (gRPC host:port): every venue registered there is followed too.
+    gateway: str | None = None
+    # How often the registry is read (a venue that registers is followed within this, plus its start).
+    discover_every_s: float = 1.0
+    # A venue's lease (core.ingest.shares): a replica killed with -9 has its venues taken over
+    # within this; renewed every third of it.
+    lease_ttl_ms: int = 5000
 
     def __post_init__(self) -> None:
-        if not self.mesh.venues:
+        if not self.mesh.venues and self.gateway is None:
             raise InvalidArgument.field(
-                "venue", "no venues to follow: give --venue NAME=HOST:PORT or a mesh config"
+                "venue",
+                "no venues to follow: give --venue NAME=HOST:PORT, a mesh config, "
+                "or the gateway whose registry lists them (TRADEMESH_GATEWAY)",
             )
         if self.max_queued < 1:
             raise InvalidArgument.field("max-queued", f"must be at least 1, got {self.max_queued}")
-
-
-def _channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
-    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-    return lambda: grpc.aio.insecure_channel(address, options=options)
-
-
-class _NotAnswering(Exception):
-    """A venue that is not answering yet (UNAVAILABLE, DEADLINE_EXCEEDED): retried."""
-
-
-async def _list_symbols(link: VenueLink, metadata: Metadata) -> list[str]:
-    async with _channel_factory(link.address)() as channel:
-        try:
-            reply = await md_grpc.MarketDataStub(channel).ListInstruments(
-                md.ListInstrumentsRequest(), metadata=metadata, timeout=_CALL_TIMEOUT_S
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in _NOT_YET:
-                raise _NotAnswering(exc.code().name) from None
-            raise unavailable(exc, f"venue {link.name} at {link.address}") from None
-    return sorted(i.symbol for i in reply.instruments)
-
-
-async def _symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> list[str]:
-    """The configured symbols, or every instrument the venue lists (waits for the venue to answer)."""
-    if link.symbols:
-        return list(link.symbols)
-    symbols = await until_reachable(
-        lambda: _list_symbols(link, metadata),
-        what=f"ingest: venue {link.name} at {link.address}",
-        retry_on=(_NotAnswering,),
-        stop=stop,
-    )
-    if symbols is None:
-        raise Unavailable(f"venue {link.name} at {link.address} never answered")
-    return symbols
-
-
-async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
-    """Where the last run stopped: the last entry on the stream carries the venue's position."""
-    entries: Any = await redis.xrevrange(follower.stream, count=20)
-    for _, fields in entries or []:
-        try:
-            envelope = decode(fields)
-        except Corrupt:
-            continue
-        if envelope.WhichOneof("body") == "market" and envelope.market.epoch:
-            follower.position.note(envelope.market)
-            log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
-            return
-
-
-async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
-    """Where the last run stopped: the last entry of exec.<venue> carries the venue's point."""
-    entries: Any = await redis.xrevrange(follower.stream, count=20)
-    for _, fields in entries or []:
-        try:
-            envelope = decode(fields)
-        except Corrupt:
-            continue
-        if envelope.WhichOneof("body") == "executions" and envelope.executions.epoch:
-            follower.note(envelope.executions)
-            log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)
-            return
+        if self.lease_ttl_ms < 300:
+            raise InvalidArgument.field("lease-ttl-ms", f"must be at least 300, got {self.lease_ttl_ms}")
 
 
 class Ingest:
-    """The ingest service: a Follower per (venue, channel), an ExecutionFollower per venue, one
-    BusWriter, until stopped."""
+    """The ingest service: the mesh's venues followed into the bus, until stopped."""
 
     name = "ingest"
 
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
+        self.watch = VenueWatch(config.mesh.venues, config.gateway, config.discover_every_s)
 
     def grpc_services(self) -> Sequence[Service]:
         return ()
@@ -139,61 +75,33 @@ class Ingest:
         try:
             await self._follow(redis, ctx)
         finally:
+            await self.watch.close()
             await redis.aclose()
 
     async def _follow(self, redis: BusRedis, ctx: ServiceContext) -> None:
         config = self.config
-        metadata = auth_metadata()
         publisher = Publisher(redis, Retention(config.mesh.rate_per_s, config.mesh.outage_minutes))
         writer = BusWriter(publisher, config.source, config.max_queued)
         if not await writer.connect(ctx.stop, config.redis_url):
             return
-        followers: list[Follower | ExecutionFollower] = []
-        followers += await self._followers(redis, writer, metadata, ctx.stop)
-        followers += await self._execution_followers(redis, writer, metadata)
-
-        def bus_lost(since_ns: int) -> None:
-            for follower in followers:
-                follower.mark_bus_loss(since_ns)
-
-        writer.on_loss = bus_lost
-        tasks = [asyncio.create_task(f.run(ctx.stop), name=f.stream) for f in followers]
-        tasks.append(asyncio.create_task(writer.watch_groups([f.stream for f in followers], ctx.stop)))
-        flusher = asyncio.create_task(writer.run(ctx.stop))
+        holder = holder_id(config.source.replace("/", "-"))
+        fleet = Fleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
+        writer.on_loss = fleet.mark_bus_loss
+        tasks = [
+            asyncio.create_task(self.watch.follow(ctx.stop, fleet.apply), name="venues"),
+            asyncio.create_task(fleet.run(ctx.stop), name="leases"),
+            asyncio.create_task(writer.watch_groups(lambda: fleet.streams, ctx.stop), name="groups"),
+        ]
+        written = asyncio.Event()  # the flush loop's stop: after the venues were given back
+        flusher = asyncio.create_task(writer.run(written))
         await ctx.ready()
-        log.info("ingest: following %s", ", ".join(f.stream for f in followers))
+        log.info("ingest: replica %s", holder)
         try:
             await ctx.stop.wait()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await fleet.close()
+            written.set()
             await flusher
-
-    async def _followers(
-        self, redis: BusRedis, writer: BusWriter, metadata: Metadata, stop: asyncio.Event
-    ) -> list[Follower]:
-        followers: list[Follower] = []
-        for link in self.config.mesh.venues:
-            symbols = await _symbols(link, metadata, stop)
-            for channel in link.channels:
-                follower = Follower(
-                    link, channel, symbols, _channel_factory(link.address), metadata, writer.publish
-                )
-                await _resume_from_bus(redis, follower)
-                followers.append(follower)
-        return followers
-
-    async def _execution_followers(
-        self, redis: BusRedis, writer: BusWriter, metadata: Metadata
-    ) -> list[ExecutionFollower]:
-        if not self.config.executions:
-            return []
-        followers = []
-        for link in self.config.mesh.venues:
-            follower = ExecutionFollower(
-                link, _channel_factory(link.address), metadata, writer.publish_executions
-            )
-            await _resume_executions_from_bus(redis, follower)
-            followers.append(follower)
-        return followers

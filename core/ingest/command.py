@@ -26,6 +26,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bus entries held while Redis is slow or away before venues are paused (default 20000)",
     )
     parser.add_argument(
+        "--lease-ttl-ms",
+        type=positive_int,
+        default=5000,
+        help="a venue's lease: another replica takes over a venue within this after its holder "
+        "died (default 5000)",
+    )
+    parser.add_argument(
         "--no-executions",
         action="store_true",
         help="do not follow the venues' executions into exec.<venue> (followed by default)",
@@ -33,7 +40,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> IngestConfig:
-    from core.foundations.env import redis_url
+    from core.foundations.env import GATEWAY, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
     from core.ingest.app import IngestConfig
 
@@ -43,6 +50,8 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         redis_url(args.redis_url),
         max_queued=args.max_queued,
         executions=not args.no_executions,
+        gateway=read_secret(GATEWAY),
+        lease_ttl_ms=args.lease_ttl_ms,
         **source,
     )
 

@@ -109,6 +109,13 @@ class Follower:
         """The bus lost entries (Redis restarted empty): the next batch goes after a gap marker."""
         self._pending_gap = since_ns
 
+    async def mark_left(self, reason: str) -> None:
+        """The venue is no longer followed (stopped): a gap marker since the last event published,
+        when there was one (what it sends from now on may be missing until it is followed again)."""
+        self._settle_position()
+        if self.position.last_event_ns:
+            await self._gap(self.position.last_event_ns, reason)
+
     async def _follow_once(self, backoff: Backoff) -> None:
         async with self._channel_factory() as channel:
             call: Any = channel.unary_stream(

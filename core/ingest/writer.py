@@ -21,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.backoff import Backoff
 from core.foundations.bus.codec import wrap_executions, wrap_market
+from core.foundations.bus.group import Fenced
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, server_run_id
 from core.foundations.redact import redact_url
@@ -44,24 +45,43 @@ class BusWriter:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._flushed = asyncio.Event()  # set after every flush
         self._run_id: str | None = None
         # Per stream: entries older than this (ms) were delivered to every consumer group.
         self._delivered_ms: dict[str, int] = {}
         self._started_ns = time.time_ns()
         self.outages = 0
 
-    async def publish(self, stream: str, market_events: bytes) -> None:
+    async def publish(self, stream: str, market_events: bytes, fence: Fenced | None = None) -> None:
+        """An encoded MarketEvents; with `fence`, written only while its lease holds its token."""
         await self._wait_for_room()
-        self.publisher.add(stream, wrap_market(self.source, market_events))
+        self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence)
         self._wake.set()
 
-    async def publish_executions(self, stream: str, executions: bytes, epoch: int, position: int) -> None:
+    async def publish_executions(
+        self, stream: str, executions: bytes, epoch: int, position: int, fence: Fenced | None = None
+    ) -> None:
         """An encoded Executions, written once: not when the stream already holds (epoch, position).
         A venue that numbers nothing (epoch 0) gets plain writes: nothing is lost, repeats may be."""
         await self._wait_for_room()
         once = (epoch, position) if epoch else None
-        self.publisher.add(stream, wrap_executions(self.source, executions), once=once)
+        self.publisher.add(stream, wrap_executions(self.source, executions), once=once, fence=fence)
         self._wake.set()
+
+    async def drain(self, timeout_s: float = 5.0) -> bool:
+        """Until what is queued now is written by the flush loop; False after `timeout_s` (Redis
+        away: what is left is refused once its lease is released, and the next holder resumes
+        from the bus)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.publisher.queued:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._flushed.clear()
+            self._wake.set()
+            await _wait_any(self._flushed, timeout_s=remaining)
+        return True
 
     async def _wait_for_room(self) -> None:
         while self.publisher.queued >= self.max_queued:
@@ -95,6 +115,7 @@ class BusWriter:
             try:
                 await self.publisher.flush()
                 self._room.set()
+                self._flushed.set()
                 backoff.reset()
             except _REDIS_ERRORS as exc:
                 if stop.is_set():
@@ -104,10 +125,13 @@ class BusWriter:
                     return
                 await self._outage(exc, backoff)
 
-    async def watch_groups(self, streams: list[str], stop: asyncio.Event, every_s: float = 1.0) -> None:
-        """Track how far every consumer group got (and warn near the trim point)."""
+    async def watch_groups(
+        self, streams: Callable[[], list[str]], stop: asyncio.Event, every_s: float = 1.0
+    ) -> None:
+        """Track how far every consumer group of the streams written now got (and warn near the
+        trim point)."""
         while not stop.is_set():
-            for stream in streams:
+            for stream in streams():
                 try:
                     await self._note_delivered(stream)
                 except _REDIS_ERRORS:

@@ -27,6 +27,9 @@ from typing import TypeVar
 import pytest
 from google.protobuf.message import Message
 
+from core.foundations.access.contracts import TARGET_HEADER
+from tests.integration.found_venue import check_a_venue_found
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.registry.v1 import registry_pb2
 
@@ -84,15 +87,17 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
         return bytes(answer.read())
 
 
-def _grpc_web(studio_url: str, key: str, method: str, request: Message, answer: type[M]) -> M:
-    """Log in as Studio does, then call `method` over gRPC-web (binary frames)."""
+def _grpc_web(
+    studio_url: str, key: str, method: str, request: Message, answer: type[M], target: str | None = None
+) -> M:
+    """Log in as Studio does, then call `method` over gRPC-web (binary frames), on the instance
+    named `target` when given."""
     login = json.loads(_post(f"{studio_url}api/login", json.dumps({"key": key}).encode(), {}))
     message = request.SerializeToString()
-    body = _post(
-        f"{studio_url}{method}",
-        b"\x00" + struct.pack(">I", len(message)) + message,
-        {"content-type": "application/grpc-web+proto", "authorization": f"Bearer {login['token']}"},
-    )
+    headers = {"content-type": "application/grpc-web+proto", "authorization": f"Bearer {login['token']}"}
+    if target is not None:
+        headers[TARGET_HEADER] = target
+    body = _post(f"{studio_url}{method}", b"\x00" + struct.pack(">I", len(message)) + message, headers)
     flag, length = body[0], struct.unpack(">I", body[1:5])[0]
     assert flag == 0, f"a trailer where a message should be: {body!r}"
     return answer.FromString(body[5 : 5 + length])
@@ -239,6 +244,13 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         studio_url, key, "trademesh.ledger.v1.Ledger/Verify", lg.VerifyRequest(), lg.VerifyResponse
     )
     assert verified.ok and verified.transfers > 0, verified
+
+    # A venue started by hand, registering with the gateway: followed with nothing restarted.
+    def status(name: str) -> admin.GetStatusResponse:
+        method, request = "trademesh.admin.v1.Admin/GetStatus", admin.GetStatusRequest()
+        return _grpc_web(studio_url, key, method, request, admin.GetStatusResponse, target=name)
+
+    check_a_venue_found(out.lines, data, lambda: _registered(studio_url, key), status)
 
     os.kill(pids["recorder"], signal.SIGKILL)
     out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from core.cli import build_parser
+from core.foundations.command import load_command
 from core.foundations.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
 from venues.registry import VENUES
 
@@ -77,13 +79,30 @@ def test_every_dependency_in_the_registry_is_a_service_or_infrastructure() -> No
 
 def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
     compose = _compose()["services"]
+    database_url = _env_example("ops/trademesh-db.env")["DATABASE_URL"]
+    assert "@postgres:5432/" in database_url
     for name in ("ingest", "recorder", "bars", "bridge"):
-        environment = compose[name]["environment"]
-        assert environment["REDIS_URL"] == "redis://redis:6379/0"
-        assert "@postgres:5432/" in environment["DATABASE_URL"]
+        assert compose[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert "ops/trademesh-db.env" in _env_files(compose[name])
         assert "redis" in compose[name]["depends_on"]
     assert "postgres" in compose["recorder"]["depends_on"]
     assert compose["postgres"]["image"].startswith("timescale/timescaledb:")
+    assert _env_files(compose["postgres"]) == ["ops/trademesh-db.env"]
+    password = _env_example("ops/trademesh-db.env")["POSTGRES_PASSWORD"]
+    assert f":{password}@" in database_url
+
+
+def test_the_services_that_follow_venues_find_them_through_the_gateway() -> None:
+    """Ingest and bars are given no venue: they follow every venue the gateway's registry lists,
+    so every live venue that runs feeds the bus. (The detector is still given the sim, which its
+    example strategies trade, until it finds venues in the registry too.)"""
+    compose = _compose()["services"]
+    detector = build_parser().parse_args(compose["detector"]["command"])
+    assert detector.venue == [f"sim={MESH_VENUE}:{VENUES['sim'].default_port}"]
+    for name in ("ingest", "bars"):
+        args = build_parser().parse_args(compose[name]["command"])
+        assert (args.venue, args.mesh_config) == ([], None), name
+        assert compose[name]["depends_on"]["gateway"] == {"condition": "service_healthy"}, name
 
 
 def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -> None:
@@ -102,20 +121,69 @@ def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -
         ]
 
 
-def test_the_token_comes_from_the_environment_and_is_required() -> None:
-    for service in _ours().values():
-        assert service["environment"]["TRADEMESH_TOKEN"].startswith("${TRADEMESH_TOKEN:?")
+# The env files compose reads secrets from: never committed, each with a committed example.
+SECRET_FILES = {
+    "ops/trademesh.env": {"TRADEMESH_TOKEN"},
+    "ops/trademesh-db.env": {"POSTGRES_PASSWORD", "DATABASE_URL"},
+    "ops/trademesh-trade.env": {"TRADEMESH_TRADE_TOKEN"},
+    "ops/trademesh-gateway.env": {"TRADEMESH_SESSION_SECRET"},
+}
+SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|DATABASE_URL")
 
 
-def test_only_venues_and_the_inspector_get_the_trading_credential_and_it_is_required() -> None:
+def _env_files(service: dict[str, Any]) -> list[str]:
+    """The paths of a service's env_file entries (short or long syntax); [] when none."""
+    entries = service.get("env_file", [])
+    return [
+        e if isinstance(e, str) else e["path"] for e in ([entries] if isinstance(entries, str) else entries)
+    ]
+
+
+def _env_example(path: str) -> dict[str, str]:
+    lines = (ROOT / f"{path}.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {key: value for key, value in pairs}
+
+
+def test_secrets_come_from_env_files_that_are_never_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    for path, variables in SECRET_FILES.items():
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in ignored), path
+        assert set(_env_example(path)) == variables, path
+    for name, service in _compose()["services"].items():
+        for variable, value in (service.get("environment") or {}).items():
+            if SECRET_LOOKING.search(variable):
+                # Only the optional integrations' keys, from the environment, unset by default.
+                assert re.fullmatch(r"\$\{[A-Z_]+:-\}", value), (name, variable)
+        for path in _env_files(service):
+            assert path in SECRET_FILES or re.fullmatch(r"ops/trademesh-venue-[a-z-]+\.env", path), path
+
+
+def test_every_service_of_ours_gets_the_mesh_token() -> None:
+    for name, service in _ours().items():
+        assert "ops/trademesh.env" in _env_files(service), name
+
+
+def test_only_venues_and_the_inspector_get_the_trading_credential() -> None:
     services = _ours()
-    holders = {
-        name for name, service in services.items() if "TRADEMESH_TRADE_TOKEN" in service["environment"]
-    }
+    holders = {name for name, service in services.items() if "ops/trademesh-trade.env" in _env_files(service)}
     assert holders == {f"venue-{venue}" for venue in VENUES} | {"inspector"}
-    for name in holders:
-        value = services[name]["environment"]["TRADEMESH_TRADE_TOKEN"]
-        assert value.startswith("${TRADEMESH_TRADE_TOKEN:?"), name
+    for name, service in services.items():
+        entry = SERVICES[build_parser().parse_args(service["command"]).command]
+        assert ("TRADEMESH_TRADE_TOKEN" in load_command(entry).secrets()) == (name in holders), name
+    holding = [path for path, variables in SECRET_FILES.items() if "TRADEMESH_TRADE_TOKEN" in variables]
+    assert holding == ["ops/trademesh-trade.env"]
+
+
+def test_each_live_venue_reads_its_own_optional_credentials_file() -> None:
+    services = _compose()["services"]
+    for venue in VENUES:
+        if venue == "sim":
+            continue
+        optional = {"path": f"ops/trademesh-venue-{venue}.env", "required": False}
+        assert optional in services[f"venue-{venue}"]["env_file"], venue
+    example = _env_example("ops/trademesh-venue.env")
+    assert all(key.startswith("TRADEMESH_OKX_SWAP_") for key in example)
 
 
 def test_containers_log_json_lines_unless_told_otherwise() -> None:
@@ -134,16 +202,37 @@ def test_the_image_copies_every_python_package_and_runs_the_cli() -> None:
     assert 'ENTRYPOINT ["trademesh"]' in dockerfile
 
 
+# The services compose scales (deploy.replicas from the environment; one by default).
+SCALED = ("ingest", "recorder")
+
+
 def test_every_service_registers_with_the_gateway_under_a_name_the_others_resolve() -> None:
     services = _ours()
     for name, service in services.items():
-        # A service bound to 0.0.0.0 registers under its hostname: it must be its compose name.
-        assert service["hostname"] == name
         assert service["environment"]["TRADEMESH_GATEWAY"] == "gateway:8082", name
+        if name in SCALED:
+            # Its replicas register each under its own hostname (the container's id, which
+            # Docker's DNS resolves): no `hostname:` they would all share.
+            assert "hostname" not in service, name
+            variable = f"TRADEMESH_{name.upper()}_REPLICAS"
+            assert service["deploy"]["replicas"] == f"${{{variable}:-1}}", name
+            assert all(":" not in mapping for mapping in service["ports"]), name
+        else:
+            # A service bound to 0.0.0.0 registers under its hostname: it must be its compose name.
+            assert service["hostname"] == name
+            assert "replicas" not in service.get("deploy", {}), name
     gateway = build_parser().parse_args(services["gateway"]["command"])
     assert (gateway.port, gateway.grpc_port, gateway.host) == (8081, 8082, "0.0.0.0")
     assert services["gateway"]["healthcheck"]["test"][-1] == "127.0.0.1:8082"
-    assert services["gateway"]["environment"]["TRADEMESH_SESSION_SECRET"].startswith("${")
+    assert "ops/trademesh-gateway.env" in _env_files(services["gateway"])
+
+
+def test_every_service_has_a_health_check() -> None:
+    services = _compose()["services"]
+    for name, service in _ours().items():
+        assert service["healthcheck"]["test"][:3] == ["CMD", "trademesh", "health"], name
+    for name in ("redis", "postgres"):
+        assert "healthcheck" in services[name], name
 
 
 def test_the_image_builds_studio_and_the_gateway_serves_it_from_there() -> None:

@@ -19,6 +19,9 @@ second writer harmless:
 - AtPoint(stream, epoch, position): at most once per venue point. The group is written only when
   the stream's last entry is not already at or past that position of that epoch (DONE otherwise);
   `at_most_once` makes the group for one Append, its point stored in it (fields e, p).
+A fence (Fenced(key, token)) is checked before the guard: when the lease `key` holds another
+token (core.foundations.lease), nothing is written (FENCED): a writer that lost its lease (paused
+past its ttl, another holder since) writes nothing more under it.
 Without a guard the group is written every time it is run (the bars: a failed commit reloads the
 engine from the checkpoint, which says what was applied).
 
@@ -39,6 +42,7 @@ from core.foundations.bus.lua import GROUP_WRITE
 __all__ = [
     "Ack",
     "AtPoint",
+    "Fenced",
     "GroupOutcome",
     "GroupResult",
     "GroupWrite",
@@ -97,10 +101,19 @@ class AtPoint:
     position: int
 
 
+@dataclass(frozen=True)
+class Fenced:
+    """Only while the lease `key` holds `token` (module docstring)."""
+
+    key: str
+    token: str
+
+
 class GroupOutcome(enum.Enum):
     WRITTEN = "written"  # this call wrote the group
     DONE = "done"  # written before (our own earlier attempt, or the stream is past the point): nothing now
     TAKEN = "taken"  # another writer's mark holds the key: only `otherwise` and the ack were written
+    FENCED = "fenced"  # the lease of the fence is not held with its token: nothing was written
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,7 @@ class GroupWrite:
     guard: Marked | AtPoint | None = None
     # Marked only: what is written instead (with the ack) when another writer's mark holds the key.
     otherwise: Sequence[Append] = ()
+    fence: Fenced | None = None
 
     def __post_init__(self) -> None:
         if self.otherwise and not isinstance(self.guard, Marked):
@@ -124,7 +138,7 @@ class GroupWrite:
 
     @property
     def empty(self) -> bool:
-        return not (self.appends or self.state or self.ack or self.guard)
+        return not (self.appends or self.state or self.ack or self.guard or self.fence)
 
 
 def at_most_once(append: Append, epoch: int, position: int) -> GroupWrite:
@@ -139,7 +153,7 @@ async def write_group(redis: Any, group: GroupWrite) -> GroupResult:
     to run again; an unguarded one is not (the bars reload their checkpoint instead)."""
     if group.empty:
         return GroupResult(GroupOutcome.WRITTEN, [])
-    if group.guard is None:
+    if group.guard is None and group.fence is None:
         async with redis.pipeline(transaction=True) as pipe:
             queue_commands(pipe, group)
             replies = await pipe.execute()
@@ -153,7 +167,7 @@ async def write_group(redis: Any, group: GroupWrite) -> GroupResult:
 
 def queue_commands(pipe: Any, group: GroupWrite) -> None:
     """An unguarded group's commands, appends first, queued in a MULTI/EXEC pipeline."""
-    assert group.guard is None, "a guard is checked by the script, not in a transaction"
+    assert group.guard is None and group.fence is None, "checked by the script, not in a transaction"
     for append in group.appends:
         pipe.xadd(append.stream, append.fields(), maxlen=append.maxlen, approximate=True)
     for item in group.state:
@@ -187,7 +201,8 @@ def script_call(group: GroupWrite) -> tuple[list[str], list[Field]]:
     if isinstance(group.guard, Marked) and group.ack is not None:
         others += _xack(index, group.ack)  # the input was handled, by the other writer
     head = _guard(index, group.guard)
-    return list(keys), [*head, len(head) + 2 + len(writes), *writes, *others]
+    fence: list[Field] = ["", ""] if group.fence is None else [index(group.fence.key), group.fence.token]
+    return list(keys), [*head, len(head) + 4 + len(writes), *fence, *writes, *others]
 
 
 def script_result(reply: list[Any]) -> GroupResult:

@@ -15,12 +15,16 @@ ARGV[1..4], the guard, checked before anything is written:
   'point' k   epoch    position  the stream KEYS[k]'s last entry holds (fields e, p) this epoch at
                                  this position or past it: 'done', nothing runs
 ARGV[5]: where the other writes (those of 'taken') begin in ARGV; past the end when none.
-From ARGV[6], the writes, each a name, the index of its key in KEYS, and its arguments:
+ARGV[6..7], the fence, checked first: '' '' none; k token: KEYS[k] (a lease, core.foundations.lease)
+  must hold token or nothing (a lease nobody holds: any later holder takes it after this write,
+  and resumes from what the bus holds then), else nothing runs ('fenced': another holds it).
+From ARGV[8], the writes, each a name, the index of its key in KEYS, and its arguments:
   'xadd' k maxlen n field value ...   XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id
   'set'  k value ttl                  SET (EX ttl unless ttl is '')
   'hset' k n field value ...          HSET
   'xack' k group n id ...             XACK
-Returns {'written', id ...}, {'taken', id ...} (the ids of the XADDs that ran) or {'done'}.
+Returns {'written', id ...}, {'taken', id ...} (the ids of the XADDs that ran), {'done'} or
+{'fenced'}.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ local function run(at, stop)
 end
 
 local guard, key, others = ARGV[1], KEYS[tonumber(ARGV[2]) or 0], tonumber(ARGV[5])
+if ARGV[6] ~= '' then
+  local holder = redis.call('GET', KEYS[tonumber(ARGV[6])])
+  if holder and holder ~= ARGV[7] then return {'fenced'} end
+end
 if guard == 'point' and past_point(key, ARGV[3], ARGV[4]) then
   return {'done'}
 end
@@ -93,5 +101,5 @@ if guard == 'mark' then
   if held == ARGV[3] then return {'done'} end
   if held then return {'taken', unpack(run(others, #ARGV + 1))} end
 end
-return {'written', unpack(run(6, others))}
+return {'written', unpack(run(8, others))}
 """

@@ -12,7 +12,10 @@ One round trip writes any number of entries. Two ways to hand them over:
 
 An entry added with a venue point (`once=(epoch, position)`: executions) is written at most once:
 it goes in the same pipeline as a group write guarded by its point (core.foundations.bus.group),
-so a retried flush, or a second writer of the same venue, repeats nothing.
+so a retried flush, or a second writer of the same venue, repeats nothing. An entry added with a
+fence (a lease and its token: ingest's venue leases) is written only while the lease holds the
+token; the lease of a refused one is noted in `fenced`. Entries added in a row under one fence
+go as one script call (a flush of one venue's batches: one fence check, not one per entry).
 
 Writes that must go together with other writes (marks, checkpoints, acknowledgements) are group
 writes (core.foundations.bus.group.write_group), not a Publisher's.
@@ -21,12 +24,20 @@ writes (core.foundations.bus.group.write_group), not a Publisher's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.group import GroupWrite, at_most_once, script_call, script_result
+from core.foundations.bus.group import (
+    Fenced,
+    GroupOutcome,
+    GroupWrite,
+    at_most_once,
+    script_call,
+    script_result,
+)
 from core.foundations.bus.lag import GroupLag, check_lag
 from core.foundations.bus.lua import GROUP_WRITE
 from core.foundations.bus.redis import is_cluster
@@ -53,13 +64,28 @@ class Publisher:
         self._script: Any = None  # GROUP_WRITE registered, made on first use
         self.entries_written = 0
         self.entries_skipped = 0
+        # The leases whose fenced writes were refused (not held with their token any more):
+        # the writer's to read and clear.
+        self.fenced: set[str] = set()
         self.round_trips = 0
 
-    def add(self, stream: str, data: bytes, once: tuple[int, int] | None = None) -> None:
+    def add(
+        self, stream: str, data: bytes, once: tuple[int, int] | None = None, fence: Fenced | None = None
+    ) -> None:
         """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
-        (a venue's epoch and position), written only if the stream is not already there."""
+        (a venue's epoch and position), written only if the stream is not already there; with
+        `fence`, only while its lease holds its token (else the lease's key goes to `fenced`)."""
         append = Append(stream, data, None if self.retention is None else self.retention.maxlen)
-        self._queued.append(append if once is None else at_most_once(append, *once))
+        if once is None and fence is None:
+            self._queued.append(append)
+            return
+        last = self._queued[-1] if self._queued else None
+        if once is None and _fenced_run(last, fence):
+            assert isinstance(last, GroupWrite)  # a run of fenced entries: one script call for all
+            self._queued[-1] = dataclasses.replace(last, appends=(*last.appends, append))
+            return
+        group = GroupWrite(appends=(append,)) if once is None else at_most_once(append, *once)
+        self._queued.append(dataclasses.replace(group, fence=fence))
 
     @property
     def queued(self) -> int:
@@ -76,7 +102,14 @@ class Publisher:
         except BaseException:
             self._queued[:0] = queued  # nothing is lost: the next flush writes them
             raise
-        ids = [_entry_id(reply) for reply in replies]
+        for item, reply in zip(queued, replies, strict=True):
+            if isinstance(item, GroupWrite) and item.fence is not None and _fenced(reply):
+                self.fenced.add(item.fence.key)
+        ids = [
+            entry_id
+            for item, reply in zip(queued, replies, strict=True)
+            for entry_id in _entry_ids(item, reply)
+        ]
         written = sum(1 for entry_id in ids if entry_id is not None)
         self.entries_written += written
         self.entries_skipped += len(ids) - written
@@ -136,6 +169,29 @@ class Publisher:
         """Each consumer group's lag on `stream`; logs those near the trim (core.foundations.bus.lag)."""
         assert self.retention is not None, "only a trimmed stream has a trim point"
         return await check_lag(self.redis, stream, self.retention.maxlen)
+
+
+def _fenced_run(last: Append | GroupWrite | None, fence: Fenced | None) -> bool:
+    """Whether `last` is a run of plain entries under `fence` that one more can join."""
+    return (
+        isinstance(last, GroupWrite)
+        and fence is not None
+        and last.fence == fence
+        and last.guard is None
+        and not (last.state or last.ack)
+    )
+
+
+def _entry_ids(item: Append | GroupWrite, reply: Any) -> list[bytes | None]:
+    """The entry id of each entry `item` added (None: not written, the point or the fence)."""
+    if isinstance(item, GroupWrite) and item.guard is None and len(item.appends) > 1:
+        written = script_result(reply).ids
+        return list(written) if written else [None] * len(item.appends)
+    return [_entry_id(reply)]
+
+
+def _fenced(reply: Any) -> bool:
+    return isinstance(reply, list) and script_result(reply).outcome is GroupOutcome.FENCED
 
 
 def _entry_id(reply: Any) -> bytes | None:

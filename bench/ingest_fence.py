@@ -1,0 +1,128 @@
+"""What a venue lease's fence costs ingest's writes (issue 39): market entries written as plain
+pipelined XADDs (before leases) against the same entries fenced by a lease (the bus's script,
+checking the lease key holds the token, then the XADD), alternating, in one run.
+
+Each round writes --entries entries of a real market batch's size (a MarketEvents of --events
+trades, encoded as ingest wraps them) in flushes of --batch, through core.foundations.bus's
+Publisher, as ingest's flush loop does. Measured per mode: entries/s from the client, and Redis's
+own CPU per entry (INFO cpu, user + sys, before and after). Medians of --repeats rounds of each
+mode; the ratio fenced / plain is the figure (the machine is shared: ratios, not absolutes).
+
+    .venv/bin/python bench/ingest_fence.py --repeats 7
+
+Redis at $REDIS_URL (else 127.0.0.1:6379), logical database --redis-db (15), claimed and flushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.foundations.bus.codec import wrap_market
+from core.foundations.bus.group import Fenced
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.lease import Lease
+from trademesh.bus.v1 import bus_pb2 as bus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+
+STREAM = "md.bench.trades"
+
+
+def market_entry(events: int) -> bytes:
+    batch = bus.MarketEvents(epoch=1, position=1)
+    for i in range(events):
+        event = batch.events.add(venue="bench", symbol="BTC/USDT", ts_event_ns=1_700_000_000_000_000_000 + i)
+        event.ts_recv_ns = event.ts_event_ns + 1000
+        event.trade.trade_id = str(i)
+        event.trade.price = "65000.12"
+        event.trade.size = "0.00123"
+    return wrap_market("ingest/bench", batch.SerializeToString())
+
+
+async def redis_cpu_s(client: Any) -> float:
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def one_round(
+    client: Any, data: bytes, fence: Fenced | None, entries: int, batch: int
+) -> dict[str, float]:
+    await client.delete(STREAM)
+    publisher = Publisher(client, Retention(2000, 10))
+    cpu_before, started = await redis_cpu_s(client), time.perf_counter()
+    for _ in range(entries // batch):
+        for _ in range(batch):
+            publisher.add(STREAM, data, fence=fence)
+        await publisher.flush()
+    elapsed = time.perf_counter() - started
+    cpu = await redis_cpu_s(client) - cpu_before
+    assert not publisher.fenced, "the lease was lost during the round"
+    return {"entries_per_s": entries / elapsed, "redis_us_per_entry": cpu / entries * 1e6}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    url = common.redis_db_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), args.redis_db)
+    common.require_local(url, "Redis", "ingest_fence")
+    data = market_entry(args.events)
+    rounds: dict[str, list[dict[str, float]]] = {"plain": [], "fenced": []}
+    async with common.flushed_redis(aioredis.Redis.from_url(url)) as client:
+        lease = Lease(client, "ingest.bench", "bench", 600_000)
+        assert await lease.acquire() and lease.token is not None
+        fence = Fenced(lease.key, lease.token)
+        await one_round(client, data, None, args.entries // 5, args.batch)  # warm both paths
+        await one_round(client, data, fence, args.entries // 5, args.batch)
+        for _ in range(args.repeats):
+            rounds["plain"].append(await one_round(client, data, None, args.entries, args.batch))
+            rounds["fenced"].append(await one_round(client, data, fence, args.entries, args.batch))
+    summary = {
+        mode: {key: common.median([r[key] for r in found]) for key in found[0]}
+        for mode, found in rounds.items()
+    }
+    return {"entry_bytes": len(data), "rounds": rounds, "medians": summary}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=50, help="entries per flush (default 50)")
+    parser.add_argument("--events", type=int, default=10, help="trades per entry (default 10)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--redis-db", type=int, default=15)
+    parser.add_argument("--result", default="ingest_fence")
+    args = parser.parse_args()
+    with common.claimed_redis_db(args.redis_db):
+        found = asyncio.run(run(args))
+    plain, fenced = found["medians"]["plain"], found["medians"]["fenced"]
+    common.print_table(
+        ["mode", "entries/s (median)", "Redis µs/entry (median)"],
+        [
+            ["plain XADD", f"{plain['entries_per_s']:,.0f}", f"{plain['redis_us_per_entry']:.2f}"],
+            ["fenced", f"{fenced['entries_per_s']:,.0f}", f"{fenced['redis_us_per_entry']:.2f}"],
+            [
+                "fenced / plain",
+                f"{fenced['entries_per_s'] / plain['entries_per_s']:.2f}",
+                f"{fenced['redis_us_per_entry'] / plain['redis_us_per_entry']:.2f}",
+            ],
+        ],
+    )
+    payload = {
+        "command": common.command_line(),
+        "at": common.now_iso(),
+        "machine": common.machine(),
+        "source": common.source_version(),
+        **found,
+    }
+    print(common.write_result(args.result, payload))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""How the replicas of a service divide things between them (ingest: the venues): a lease per
+thing (core.foundations.lease), and each replica's fair share.
+
+Every replica heartbeats its membership of the service's group (a sorted set of holders, each
+scored by when it expires, on Redis's clock); the live members' count gives each its share,
+ceil(things / members). A replica takes free leases up to its share and gives back those over it
+(a replica that joins gets things from the others this way); a replica killed with -9 stops
+heartbeating, its leases expire and the others take its things within the lease's ttl. Which free
+things a replica tries first is its own order (a hash of holder and thing), so replicas starting
+together spread out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["Membership", "members_key", "share_of", "wanted_order"]
+
+# KEYS: the members. ARGV: this holder, its ttl (ms). The number of live members, this one counted.
+_BEAT = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+def members_key(group: str) -> str:
+    """The sorted set of the live replicas of `group` (a service: "ingest")."""
+    return f"members.{group}"
+
+
+def share_of(venues: int, members: int) -> int:
+    """How many venues one of `members` replicas follows at most."""
+    return math.ceil(venues / max(members, 1))
+
+
+def wanted_order(holder: str, things: Iterable[str]) -> list[str]:
+    """The things in the order this holder tries them (its own: replicas spread out)."""
+    return sorted(things, key=lambda thing: hashlib.sha256(f"{holder}/{thing}".encode()).digest())
+
+
+class Membership:
+    """One replica's membership of its group, renewed by `beat`."""
+
+    def __init__(self, redis: Any, group: str, holder: str, ttl_ms: int) -> None:
+        self.redis = redis
+        self.key = members_key(group)
+        self.holder = holder
+        self.ttl_ms = ttl_ms
+
+    async def beat(self) -> int:
+        """Renews this replica's membership; the live members now."""
+        return int(await self.redis.eval(_BEAT, 1, self.key, self.holder, self.ttl_ms))
+
+    async def leave(self) -> None:
+        await self.redis.zrem(self.key, self.holder)

@@ -1,0 +1,279 @@
+"""The venues this ingest replica follows now, each with its followers and its lease.
+
+`Fleet.apply(venues)` takes the venues the mesh has now (core.foundations.rpc.discovery);
+`Fleet.balance()`, every third of the lease's ttl, keeps this replica's share of them
+(core.ingest.shares): it takes a free venue's lease and follows it (a Follower per channel, an
+ExecutionFollower), resumed from where the bus says the last writer stopped; it gives back a venue
+over its share (followers stopped, their entries flushed, the lease released: the next holder
+resumes where they stopped, by the venue's own numbering). Every write carries the venue lease's
+token (a fenced write): a replica that lost a lease (paused past its ttl) writes nothing more
+under it, and drops the venue when a write or a renewal says so.
+A venue gone from the mesh (unregistered, its heartbeats stopped, or moved to another address) is
+stopped, and every stream it was writing gets a gap marker since its last event, as for any lost
+venue: its events from then on may be missing until it is followed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.foundations.bus.codec import decode
+from core.foundations.bus.group import Fenced
+from core.foundations.bus.redis import BusRedis
+from core.foundations.errors import Corrupt, TrademeshError
+from core.foundations.lease import Lease
+from core.foundations.mesh_config import VenueLink
+from core.foundations.rpc.client import Metadata
+from core.foundations.rpc.discovery import Venues
+from core.foundations.shares import Membership, share_of, wanted_order
+from core.ingest.executions import ExecutionFollower
+from core.ingest.follow import Follower, sleep_unless
+from core.ingest.symbols import venue_symbols
+from core.ingest.writer import BusWriter
+
+__all__ = ["Fleet", "VenueFollowing", "channel_factory", "venue_lease_name"]
+
+log = logging.getLogger(__name__)
+
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def venue_lease_name(venue: str) -> str:
+    """The lease of a venue's streams (md.<venue>.*, exec.<venue>)."""
+    return f"ingest.{venue}"
+
+
+def channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    return lambda: grpc.aio.insecure_channel(address, options=options)
+
+
+class VenueFollowing:
+    """One venue's followers and their tasks, from the venue's instrument list to its drop, under
+    the venue's lease (held)."""
+
+    def __init__(self, link: VenueLink, fleet: Fleet, lease: Lease) -> None:
+        assert lease.token is not None, "followed only under its lease"
+        self.link = link
+        self.lease = lease
+        self.fence = Fenced(lease.key, lease.token)
+        self.market: list[Follower] = []
+        self.executions: ExecutionFollower | None = None
+        self._fleet = fleet
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"ingest {link.name}")
+
+    @property
+    def streams(self) -> list[str]:
+        executions = [] if self.executions is None else [self.executions.stream]
+        return [f.stream for f in self.market] + executions
+
+    def mark_bus_loss(self, since_ns: int) -> None:
+        for follower in self._followers():
+            follower.mark_bus_loss(since_ns)
+
+    async def stop(self, reason: str | None) -> None:
+        """Stops its followers; with a reason, a gap marker in each market stream it wrote."""
+        self._stop.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if reason is None:
+            return
+        for follower in self.market:
+            await follower.mark_left(reason)
+
+    async def _publish(self, stream: str, raw: bytes) -> None:
+        await self._fleet.writer.publish(stream, raw, fence=self.fence)
+
+    async def _publish_executions(self, stream: str, raw: bytes, epoch: int, position: int) -> None:
+        await self._fleet.writer.publish_executions(stream, raw, epoch, position, fence=self.fence)
+
+    def _followers(self) -> list[Follower | ExecutionFollower]:
+        executions = [] if self.executions is None else [self.executions]
+        return [*self.market, *executions]
+
+    async def _run(self) -> None:
+        fleet, link = self._fleet, self.link
+        try:
+            symbols = await venue_symbols(link, fleet.metadata, self._stop)
+        except TrademeshError as exc:
+            log.error("ingest: venue %s at %s not followed: %s", link.name, link.address, exc)
+            return
+        if symbols is None:
+            return
+        factory = channel_factory(link.address)
+        for channel in link.channels:
+            follower = Follower(link, channel, symbols, factory, fleet.metadata, self._publish)
+            await _resume_from_bus(fleet.redis, follower)
+            self.market.append(follower)
+        if fleet.executions:
+            executions = ExecutionFollower(link, factory, fleet.metadata, self._publish_executions)
+            await _resume_executions_from_bus(fleet.redis, executions)
+            self.executions = executions
+        log.info("ingest: following %s", ", ".join(self.streams))
+        runs = [asyncio.create_task(f.run(self._stop), name=f.stream) for f in self._followers()]
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+
+
+class Fleet:
+    """The venues of the mesh, and those this replica follows now (by name)."""
+
+    def __init__(
+        self,
+        redis: BusRedis,
+        writer: BusWriter,
+        metadata: Metadata,
+        executions: bool,
+        holder: str,
+        lease_ttl_ms: int,
+    ) -> None:
+        self.redis = redis
+        self.writer = writer
+        self.metadata = metadata
+        self.executions = executions
+        self.holder = holder
+        self.lease_ttl_ms = lease_ttl_ms
+        self.venues: dict[str, VenueLink] = {}
+        self.following: dict[str, VenueFollowing] = {}
+        self.members = Membership(redis, "ingest", holder, lease_ttl_ms)
+        self._lock = asyncio.Lock()  # apply and balance run one at a time
+
+    @property
+    def streams(self) -> list[str]:
+        return [stream for venue in self.following.values() for stream in venue.streams]
+
+    def mark_bus_loss(self, since_ns: int) -> None:
+        for venue in self.following.values():
+            venue.mark_bus_loss(since_ns)
+
+    async def apply(self, venues: Venues) -> None:
+        """The mesh's venues now: those gone or moved are stopped (gap-marked), then rebalanced."""
+        async with self._lock:
+            self.venues = dict(venues)
+            for name, following in list(self.following.items()):
+                now = venues.get(name)
+                if now is not None and now == following.link:
+                    continue
+                reason = "the venue left the mesh" if now is None else f"the venue moved to {now.address}"
+                log.warning("ingest: venue %s at %s dropped: %s", name, following.link.address, reason)
+                await self._drop(name, reason)
+        await self.balance()
+
+    async def balance(self) -> None:
+        """Renews the leases held (dropping venues lost), then keeps this replica's share."""
+        async with self._lock:
+            members = await self.members.beat()
+            for name in self._fenced():
+                log.warning("ingest: venue %s: a write was fenced (another replica holds it): dropped", name)
+                await self._drop(name, None)
+            for name, following in list(self.following.items()):
+                if not await following.lease.renew():
+                    log.warning("ingest: venue %s: lease lost (another replica holds it): dropped", name)
+                    await self._drop(name, None)
+            share = share_of(len(self.venues), members)
+            for name in sorted(self.following)[share:]:
+                log.info("ingest: venue %s given back (%d members: a share of %d)", name, members, share)
+                await self._give_back(name)
+            for name in wanted_order(self.holder, self.venues):
+                if len(self.following) >= share:
+                    break
+                if name not in self.following:
+                    await self._take(name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """`balance` every third of the lease's ttl until `stop`. Redis away: tried again next
+        time (a lease that expired meanwhile fences this replica's writes: nothing is written
+        twice)."""
+        failing = False
+        while not stop.is_set():
+            try:
+                await self.balance()
+                failing = False
+            except _REDIS_ERRORS as exc:
+                if not failing:
+                    log.warning("ingest: the venues' leases: Redis unreachable (%s)", exc)
+                failing = True
+            await sleep_unless(stop, self.lease_ttl_ms / 3000)
+
+    async def _take(self, name: str) -> None:
+        lease = Lease(self.redis, venue_lease_name(name), self.holder, self.lease_ttl_ms)
+        if await lease.acquire():
+            link = self.venues[name]
+            log.info("ingest: venue %s at %s taken (lease %s)", name, link.address, lease.token)
+            self.following[name] = VenueFollowing(link, self, lease)
+
+    async def _give_back(self, name: str) -> None:
+        """A graceful handover: followers stopped, what they queued written, the lease released."""
+        following = self.following.pop(name)
+        await following.stop(None)
+        await self.writer.drain()
+        await following.lease.release()
+
+    async def _drop(self, name: str, reason: str | None) -> None:
+        following = self.following.pop(name, None)
+        if following is not None:
+            await following.stop(reason)
+            if reason is not None:
+                await self.writer.drain()
+            await following.lease.release()
+
+    def _fenced(self) -> list[str]:
+        keys, self.writer.publisher.fenced = self.writer.publisher.fenced, set()
+        return [name for name, f in self.following.items() if f.lease.key in keys]
+
+    async def close(self) -> None:
+        """Every venue given back at once: followers stopped, their entries written, leases
+        released (Redis away: they expire)."""
+        async with self._lock:
+            following, self.following = list(self.following.values()), {}
+            for venue in following:
+                await venue.stop(None)
+            await self.writer.drain()
+            try:
+                for venue in following:
+                    await venue.lease.release()
+                await self.members.leave()
+            except _REDIS_ERRORS as exc:
+                log.warning("ingest: leases not released (Redis unreachable: %s): they expire", exc)
+
+
+async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
+    """Where the last run stopped: the last entry on the stream carries the venue's position."""
+    entries: Any = await redis.xrevrange(follower.stream, count=20)
+    for _, fields in entries or []:
+        try:
+            envelope = decode(fields)
+        except Corrupt:
+            continue
+        if envelope.WhichOneof("body") == "market" and envelope.market.epoch:
+            follower.position.note(envelope.market)
+            log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
+            return
+
+
+async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
+    """Where the last run stopped: the last entry of exec.<venue> carries the venue's point."""
+    entries: Any = await redis.xrevrange(follower.stream, count=20)
+    for _, fields in entries or []:
+        try:
+            envelope = decode(fields)
+        except Corrupt:
+            continue
+        if envelope.WhichOneof("body") == "executions" and envelope.executions.epoch:
+            follower.note(envelope.executions)
+            log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)
+            return

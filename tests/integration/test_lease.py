@@ -1,0 +1,90 @@
+"""Leases with fencing tokens on a real Redis: one holder at a time, lost on expiry, tokens that
+only grow, released for a handover."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.foundations.bus.group import Fenced, GroupOutcome, GroupWrite, SetKey, write_group
+from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.redis import open_redis
+from core.foundations.lease import Lease, lease_key
+from tests.integration.mesh import redis_db
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+
+def _number(token: str | None) -> int:
+    assert token is not None
+    return int(token.rsplit("/", 1)[1])
+
+
+async def test_one_holder_at_a_time_then_the_next_with_a_greater_token(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        redis = open_redis(url)
+        try:
+            first, second = Lease(redis, "venue-a", "a", 300), Lease(redis, "venue-a", "b", 300)
+            assert await first.acquire()
+            assert not await second.acquire() and second.token is None
+            assert await first.acquire(), "acquiring a lease held is renewing it"
+            assert await first.renew()
+            held = first.token
+
+            async def expired() -> bool | None:
+                return True if await redis.get(lease_key("venue-a")) is None else None
+
+            await until(expired, 5, what="the lease's expiry")  # nobody renewed it: 300 ms
+            assert await second.acquire()
+            assert _number(second.token) > _number(held), "a new holder, a greater token"
+            assert not await first.renew() and not first.held, "the old holder learns it lost it"
+            await first.release()  # not held: releases nothing
+            assert await redis.get(lease_key("venue-a")) is not None
+
+            await second.release()
+            assert await first.acquire(), "released: free at once"
+            assert _number(first.token) == _number(held) + 2
+
+            token = first.token
+            assert token is not None
+            await redis.flushdb()  # Redis restarted empty: the lease is gone, nobody took it
+            assert await first.renew() and first.token == token, "taken again with its token"
+            assert await redis.get(lease_key("venue-a")) == token.encode()
+        finally:
+            await redis.aclose()
+
+
+async def test_a_write_fenced_by_a_lease_lands_only_while_its_token_holds(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        redis = open_redis(url)
+        try:
+            old, new = Lease(redis, "venue-b", "old", 60_000), Lease(redis, "venue-b", "new", 60_000)
+            assert await old.acquire()
+            assert old.token is not None
+            fence = Fenced(old.key, old.token)
+            publisher = Publisher(redis)
+            publisher.add("md.venue-b.trades", b"first", fence=fence)
+            publisher.add("md.venue-b.book", b"second, in the same script call", fence=fence)
+            publisher.add("md.venue-b.trades", b"pointed", once=(7, 1), fence=fence)
+            ids = await publisher.flush()
+            assert len(ids) == 3 and all(ids) and not publisher.fenced
+
+            await redis.delete(old.key)  # as if it expired while its holder was paused
+            assert await new.acquire()
+            publisher.add("md.venue-b.trades", b"late", fence=fence)
+            publisher.add("md.venue-b.book", b"late too", fence=fence)
+            publisher.add("md.venue-b.trades", b"late, pointed", once=(7, 2), fence=fence)
+            assert await publisher.flush() == [None, None, None]
+            assert publisher.fenced == {old.key}
+            result = await write_group(redis, GroupWrite(state=(SetKey("k", "v"),), fence=fence))
+            assert result.outcome is GroupOutcome.FENCED and await redis.get("k") is None
+            assert await redis.xlen("md.venue-b.trades") == 2, "nothing written after the lease moved"
+            assert await redis.xlen("md.venue-b.book") == 1
+
+            await redis.delete(old.key)  # nobody holds it: a write lands (before any next holder)
+            publisher.add("md.venue-b.trades", b"while free", fence=Fenced(old.key, "any"))
+            assert all(await publisher.flush())
+        finally:
+            await redis.aclose()

@@ -1,0 +1,553 @@
+"""ops/k8s, validated offline: every overlay rendered (tests/kustomize.py), each object checked
+against the Kubernetes JSON schemas of the versions we support (kubernetes-validate bundles
+them), and against our own registries: commands the CLI parses, ports the service registry
+gives, secrets only by reference, probes, resources and a disruption budget everywhere.
+
+Each check is a function returning its problems, so the last tests can show that a broken
+manifest is caught by each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import functools
+import io
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from core.cli import build_parser
+from core.foundations import env
+from core.foundations.command import load_command
+from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
+from tests.kustomize import KustomizeError, render, strategic_merge
+from venues.registry import VENUES
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "ops" / "k8s"
+OVERLAYS = ("local", "production")
+# The Kubernetes versions the manifests are validated against (strict: no unknown field).
+KUBERNETES_VERSIONS = ("1.29", "1.31", "1.33")
+IMAGE = "trademesh"
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+# Variables that hold secrets (core/foundations/env.py) and any name that looks like one.
+SECRET_VARIABLES = frozenset(
+    {
+        env.TOKEN,
+        env.TRADE_TOKEN,
+        env.SESSION_SECRET,
+        env.LLM_API_KEY,
+        env.TELEGRAM_BOT_TOKEN,
+        env.NOTIFY_WEBHOOK_URL,
+        env.REDIS_URL,
+        env.DATABASE_URL,
+    }
+)
+SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY")
+# The venues a service is still given (--venue): the detector's example strategies trade the sim,
+# and the detector does not yet find venues in the gateway's registry (ingest and bars do).
+GIVEN_VENUES = {"detector": [f"sim=venue-sim:{VENUES['sim'].default_port}"]}
+MESH_LABEL = {"app.kubernetes.io/part-of": "trademesh"}
+MONITORING = {"kubernetes.io/metadata.name": "monitoring"}
+
+Obj = dict[str, Any]
+
+
+# --- rendering and looking things up ------------------------------------------------------------
+
+
+@functools.cache
+def _rendered(overlay: str) -> tuple[Obj, ...]:
+    return tuple(render(K8S / "overlays" / overlay, env_fallback=".example"))
+
+
+def overlay(name: str) -> list[Obj]:
+    """The overlay's objects, a copy the caller may change."""
+    return copy.deepcopy(list(_rendered(name)))
+
+
+def workloads(objects: list[Obj]) -> list[Obj]:
+    return [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+
+
+def pod_spec(workload: Obj) -> Obj:
+    spec: Obj = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def ours(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
+    """(workload, container) of every container running the trademesh image."""
+    for workload in workloads(objects):
+        for container in pod_spec(workload)["containers"]:
+            if container["image"].rpartition("/")[2].partition(":")[0] == IMAGE:
+                yield workload, container
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_labels(workload: Obj) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()
+
+
+def parse(args: list[str]) -> argparse.Namespace:
+    """The CLI's own parse; ValueError with argparse's message when it refuses the line."""
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return _parser().parse_args(args)
+    except SystemExit:
+        raise ValueError(stderr.getvalue().strip().splitlines()[-1]) from None
+
+
+def expected_ports(args: argparse.Namespace) -> tuple[dict[str, int], int]:
+    """The named ports the registry gives the service a command line runs, and its gRPC port."""
+    entry = SERVICES[args.command]
+    port = VENUES[args.name].default_port if entry.kind is Kind.VENUE else entry.port
+    assert port is not None
+    if entry.grpc_port is not None:  # the gateway: HTTP (and /metrics) on port, gRPC on grpc_port
+        return {"http": port, "grpc": entry.grpc_port}, entry.grpc_port
+    return {"grpc": port, "metrics": port + METRICS_PORT_OFFSET}, port
+
+
+def env_of(container: Obj) -> dict[str, Obj]:
+    return {variable["name"]: variable for variable in container.get("env", [])}
+
+
+def config_maps(objects: list[Obj]) -> dict[str, dict[str, str]]:
+    return {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+
+def schema_problems(objects: list[Obj], version: str) -> list[str]:
+    problems = (_schema_problem(json.dumps(obj, sort_keys=True), version) for obj in objects)
+    return [problem for problem in problems if problem is not None]
+
+
+@functools.cache
+def _schema_problem(text: str, version: str) -> str | None:
+    """One object's schema violation (an object is validated once per version: the tests
+    validate the same objects many times over)."""
+    obj = json.loads(text)
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}"
+    return None
+
+
+def command_problems(objects: list[Obj]) -> list[str]:
+    """Every container of ours runs the image's entrypoint (trademesh) with arguments the CLI
+    parses; $(VAR) in them names a variable of the container; no service is given venues."""
+    problems = []
+    for workload, container in ours(objects):
+        where = workload["metadata"]["name"]
+        if "command" in container:
+            problems.append(f"{where}: overrides the image's entrypoint (trademesh)")
+        try:
+            args = parse(container.get("args", []))
+        except ValueError as exc:
+            problems.append(f"{where}: the CLI refuses {container.get('args')}: {exc}")
+            continue
+        for variable in re.findall(r"\$\((\w+)\)", " ".join(container["args"])):
+            if variable not in env_of(container):
+                problems.append(f"{where}: $({variable}) is no variable of the container")
+        if getattr(args, "venue", []) != GIVEN_VENUES.get(args.command, []):
+            problems.append(f"{where}: --venue {args.venue}; services find venues through the gateway")
+    return problems
+
+
+def port_problems(objects: list[Obj]) -> list[str]:
+    """Flags, container ports, probes and Services all on the ports the registry gives."""
+    problems = []
+    services = [o for o in objects if o["kind"] == "Service"]
+    for workload, container in ours(objects):
+        where = workload["metadata"]["name"]
+        args = parse(container["args"])
+        ports, grpc_port = expected_ports(args)
+        flags = {"host": args.host, "port": args.port, "grpc_port": getattr(args, "grpc_port", grpc_port)}
+        wanted = {"host": "0.0.0.0", "port": ports.get("http", grpc_port), "grpc_port": grpc_port}
+        if flags != wanted:
+            problems.append(f"{where}: flags {flags}, the registry's {wanted}")
+        if getattr(args, "metrics_port", None) is not None:
+            problems.append(f"{where}: --metrics-port moves metrics off port + {METRICS_PORT_OFFSET}")
+        declared = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        if declared != ports:
+            problems.append(f"{where}: container ports {declared}, the registry's {ports}")
+        for probe in PROBES:
+            probed = container.get(probe, {}).get("grpc", {}).get("port")
+            if probed != grpc_port:
+                problems.append(f"{where}: {probe} asks gRPC health on {probed}, not {grpc_port}")
+        selecting = [s for s in services if selects(s["spec"].get("selector", {}), pod_labels(workload))]
+        if not selecting:
+            problems.append(f"{where}: no Service selects it")
+        for service in selecting:
+            served = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+            if served != {name: (port, port) for name, port in ports.items()}:
+                problems.append(f"Service/{service['metadata']['name']}: ports {served}, registry {ports}")
+    return problems
+
+
+def secret_problems(objects: list[Obj]) -> list[str]:
+    """A secret only ever by reference (secretKeyRef, or a Secret by envFrom), never a value in
+    a manifest, a ConfigMap or a generated Secret other than the local overlay's example files."""
+    problems = []
+    for workload in workloads(objects):
+        for container in pod_spec(workload)["containers"]:
+            for name, variable in env_of(container).items():
+                if name not in SECRET_VARIABLES and not SECRET_LOOKING.search(name):
+                    continue
+                if "secretKeyRef" not in variable.get("valueFrom", {}):
+                    problems.append(f"{workload['metadata']['name']}: {name} is not from a secretKeyRef")
+    for name, data in config_maps(objects).items():
+        for key in data:
+            if key in SECRET_VARIABLES or SECRET_LOOKING.search(key):
+                problems.append(f"ConfigMap/{name}: holds {key}")
+    return problems
+
+
+def workload_problems(objects: list[Obj]) -> list[str]:
+    """Every Deployment: probes, requests and limits, and a PodDisruptionBudget selecting it."""
+    problems = []
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    for workload in workloads(objects):
+        where = f"{workload['kind']}/{workload['metadata']['name']}"
+        for container in pod_spec(workload)["containers"]:
+            needed = PROBES if workload["kind"] == "Deployment" else PROBES[1:]
+            problems += [f"{where}: no {probe}" for probe in needed if probe not in container]
+            resources = container.get("resources", {})
+            for kind in ("requests", "limits"):
+                if set(resources.get(kind, {})) != {"cpu", "memory"}:
+                    problems.append(f"{where}: {kind} not set for cpu and memory")
+        if workload["kind"] == "Deployment":
+            labels = pod_labels(workload)
+            covering = [b for b in budgets if selects(b["spec"]["selector"]["matchLabels"], labels)]
+            if len(covering) != 1:
+                problems.append(f"{where}: {len(covering)} PodDisruptionBudgets, not one")
+    return problems
+
+
+def venue_policy_problems(objects: list[Obj]) -> list[str]:
+    """Only mesh pods (and Prometheus, on the metrics ports) reach a venue pod."""
+    problems = []
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    for workload, container in ours(objects):
+        args = parse(container["args"])
+        if args.command != "venue":
+            if pod_labels(workload).get("app.kubernetes.io/part-of") != "trademesh":
+                problems.append(f"{workload['metadata']['name']}: not labelled a mesh pod")
+            continue
+        where = workload["metadata"]["name"]
+        ports, grpc_port = expected_ports(args)
+        applying = [
+            p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels(workload))
+        ]
+        if not applying:
+            problems.append(f"{where}: no NetworkPolicy selects it")
+        reachable: set[int] = set()
+        for policy in applying:
+            for rule in policy["spec"].get("ingress", []):
+                opened = {p["port"] for p in rule.get("ports", [])}
+                for peer in rule.get("from", [{}]):
+                    mesh = peer.get("podSelector", {}).get("matchLabels") == MESH_LABEL
+                    monitoring = peer.get("namespaceSelector", {}).get("matchLabels") == MONITORING
+                    if mesh and "namespaceSelector" not in peer:
+                        reachable |= opened
+                    elif not (monitoring and "podSelector" not in peer and grpc_port not in opened):
+                        problems.append(f"{where}: {policy['metadata']['name']} lets {peer} in")
+        if grpc_port not in reachable or ports["metrics"] not in reachable:
+            problems.append(f"{where}: mesh pods cannot reach {ports}")
+    for workload in workloads(objects):
+        image = pod_spec(workload)["containers"][0]["image"]
+        if IMAGE not in image and pod_labels(workload).get("app.kubernetes.io/part-of") == "trademesh":
+            problems.append(f"{workload['metadata']['name']} ({image}) is labelled a mesh pod")
+    return problems
+
+
+# --- the manifests pass every check ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_object_is_valid_for_the_kubernetes_version(name: str, version: str) -> None:
+    assert schema_problems(overlay(name), version) == []
+
+
+@pytest.mark.parametrize(
+    "check",
+    [command_problems, port_problems, secret_problems, workload_problems, venue_policy_problems],
+)
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_overlay_passes(name: str, check: Callable[[list[Obj]], list[str]]) -> None:
+    assert check(overlay(name)) == []
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_service_and_venue_runs_once_under_its_own_name(name: str) -> None:
+    running = {}
+    for workload, container in ours(overlay(name)):
+        args = parse(container["args"])
+        running[workload["metadata"]["name"]] = args.name if args.command == "venue" else args.command
+    expected = {f"venue-{v}": v for v in VENUES} | {n: n for n in SERVICES if n != "venue"}
+    assert running == expected
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_service_registers_with_the_gateway_at_its_own_pod_address(name: str) -> None:
+    objects = overlay(name)
+    gateway = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "gateway")
+    grpc_port = next(p["port"] for p in gateway["spec"]["ports"] if p["name"] == "grpc")
+    maps = config_maps(objects)
+    for workload, container in ours(objects):
+        where = workload["metadata"]["name"]
+        settings: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                settings |= maps[source["configMapRef"]["name"]]
+        assert settings[env.GATEWAY] == f"gateway:{grpc_port}", where
+        advertised = env_of(container)[env.ADVERTISE_HOST]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert advertised == "status.podIP", where
+        assert env.TOKEN in env_of(container), where
+        assert settings.get(env.LOG_FORMAT) == "json", where
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_only_the_venues_and_the_inspector_get_the_trading_credential(name: str) -> None:
+    for workload, container in ours(overlay(name)):
+        args = parse(container["args"])
+        holds = env.TRADE_TOKEN in load_command(SERVICES[args.command]).secrets()
+        assert (env.TRADE_TOKEN in env_of(container)) == holds, workload["metadata"]["name"]
+        if args.command == "venue" and args.name != "sim":
+            secret = f"trademesh-venue-{args.name}"
+            assert {"secretRef": {"name": secret, "optional": True}} in container["envFrom"]
+
+
+def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
+    objects = overlay("local")
+    generated = {o["metadata"]["name"]: set(o["data"]) for o in objects if o["kind"] == "Secret"}
+    assert set(generated) == {"trademesh-mesh", "trademesh-trade", "trademesh-gateway"}
+    for workload in workloads(objects):
+        for container in pod_spec(workload)["containers"]:
+            for variable in container.get("env", []):
+                ref = variable.get("valueFrom", {}).get("secretKeyRef")
+                if ref is not None and not ref.get("optional"):
+                    assert ref["key"] in generated.get(ref["name"], set()), variable
+    gitignore = (ROOT / ".gitignore").read_text().splitlines()
+    assert "ops/k8s/overlays/local/secrets/*.env" in gitignore
+    examples = sorted(p.name for p in (K8S / "overlays" / "local" / "secrets").glob("*.example"))
+    assert examples == ["gateway.env.example", "mesh.env.example", "trade.env.example"]
+
+
+def test_production_holds_no_secret_and_no_database_of_its_own() -> None:
+    kinds = {o["kind"] for o in overlay("production")}
+    assert "Secret" not in kinds and "StatefulSet" not in kinds
+    local = {o["metadata"]["name"] for o in overlay("local") if o["kind"] == "StatefulSet"}
+    assert local == {"redis", "postgres"}
+
+
+def test_the_overlays_pin_the_image() -> None:
+    images = {name: {c["image"] for _, c in ours(overlay(name))} for name in OVERLAYS}
+    assert images == {"local": {"trademesh:latest"}, "production": {"registry.example.com/trademesh:0.1.0"}}
+
+
+def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
+    base = {o["metadata"]["name"]: o for o in workloads(render(K8S / "base"))}
+    assert base["inspector"]["spec"]["replicas"] == base["ledger"]["spec"]["replicas"] == 2
+    # docs/bars.md: one consumer of the group `bars`, never two at once.
+    assert (base["bars"]["spec"]["replicas"], base["bars"]["spec"]["strategy"]) == (1, {"type": "Recreate"})
+    # docs/bridge.md: every bridge replica its own consumer group.
+    bridge = parse(pod_spec(base["bridge"])["containers"][0]["args"])
+    assert "$(POD_NAME)" in bridge.group
+    assert base["gateway"]["spec"]["replicas"] == 1  # its registry is in its memory
+    text = (K8S / "base" / "services" / "inspector.yaml").read_text()
+    assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
+
+
+# --- each check catches what it is for ----------------------------------------------------------
+
+
+def _container(objects: list[Obj], name: str) -> Obj:
+    workload = next(w for w in workloads(objects) if w["metadata"]["name"] == name)
+    container: Obj = pod_spec(workload)["containers"][0]
+    return container
+
+
+def _wrong_port(objects: list[Obj]) -> None:
+    _container(objects, "venue-sim")["ports"][0]["containerPort"] = 5071
+
+
+def _wrong_target_port(objects: list[Obj]) -> None:
+    service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "bridge")
+    service["spec"]["ports"][0]["targetPort"] = 5104
+
+
+def _wrong_probe(objects: list[Obj]) -> None:
+    _container(objects, "gateway")["livenessProbe"]["grpc"]["port"] = 8081
+
+
+def _literal_secret(objects: list[Obj]) -> None:
+    container = _container(objects, "ingest")
+    for variable in container["env"]:
+        if variable["name"] == env.TOKEN:
+            variable.pop("valueFrom")
+            variable["value"] = "hunter2"
+
+
+def _secret_in_config_map(objects: list[Obj]) -> None:
+    next(o for o in objects if o["kind"] == "ConfigMap")["data"]["TRADEMESH_OKX_API_SECRET"] = "x"
+
+
+def _unknown_flag(objects: list[Obj]) -> None:
+    _container(objects, "ingest")["args"].append("--no-such-flag")
+
+
+def _venue_flag(objects: list[Obj]) -> None:
+    _container(objects, "bars")["args"] += ["--venue", "sim=venue-sim:5070"]
+
+
+def _schema_violation(objects: list[Obj]) -> None:
+    next(w for w in workloads(objects))["spec"]["replicas"] = "two"
+
+
+def _unknown_field(objects: list[Obj]) -> None:
+    _container(objects, "ledger")["livenesProbe"] = {"grpc": {"port": 8010}}
+
+
+def _no_probe(objects: list[Obj]) -> None:
+    del _container(objects, "advisor")["readinessProbe"]
+
+
+def _no_limits(objects: list[Obj]) -> None:
+    del _container(objects, "recorder")["resources"]["limits"]
+
+
+def _no_budget(objects: list[Obj]) -> None:
+    objects[:] = [
+        o for o in objects if (o["kind"], o["metadata"]["name"]) != ("PodDisruptionBudget", "ledger")
+    ]
+
+
+def _open_venue(objects: list[Obj]) -> None:
+    policy = next(o for o in objects if o["kind"] == "NetworkPolicy")
+    policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check"),
+    [
+        (_wrong_port, port_problems),
+        (_wrong_target_port, port_problems),
+        (_wrong_probe, port_problems),
+        (_literal_secret, secret_problems),
+        (_secret_in_config_map, secret_problems),
+        (_unknown_flag, command_problems),
+        (_venue_flag, command_problems),
+        (_schema_violation, lambda objects: schema_problems(objects, KUBERNETES_VERSIONS[0])),
+        (_unknown_field, lambda objects: schema_problems(objects, KUBERNETES_VERSIONS[-1])),
+        (_no_probe, workload_problems),
+        (_no_limits, workload_problems),
+        (_no_budget, workload_problems),
+        (_open_venue, venue_policy_problems),
+    ],
+)
+def test_a_broken_manifest_is_caught(
+    breakage: Callable[[list[Obj]], None], check: Callable[[list[Obj]], list[str]]
+) -> None:
+    objects = overlay("production")
+    assert check(objects) == []
+    breakage(objects)
+    assert check(objects) != []
+
+
+# --- the renderer -------------------------------------------------------------------------------
+
+
+def test_a_strategic_merge_merges_named_lists_by_name_and_replaces_others() -> None:
+    target = {"containers": [{"name": "a", "image": "x", "args": ["1"]}], "keep": 1}
+    patch = {"containers": [{"name": "a", "args": ["2"]}, {"name": "b", "image": "y"}]}
+    assert strategic_merge(target, patch) == {
+        "containers": [{"name": "a", "image": "x", "args": ["2"]}, {"name": "b", "image": "y"}],
+        "keep": 1,
+    }
+
+
+def test_the_production_patch_and_replicas_reach_their_workloads() -> None:
+    production = {w["metadata"]["name"]: w for w in workloads(overlay("production"))}
+    assert production["recorder"]["spec"]["replicas"] == 3
+    assert _container(list(production.values()), "ingest")["resources"]["limits"]["memory"] == "2Gi"
+    assert all(
+        o["metadata"].get("namespace") == "trademesh"
+        for o in overlay("production")
+        if o["kind"] != "Namespace"
+    )
+
+
+def test_the_renderer_refuses_what_it_does_not_know(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
+    with pytest.raises(KustomizeError, match="commonLabels"):
+        render(tmp_path)
+    (tmp_path / "kustomization.yaml").write_text("patches: [{path: two.yaml}]\n")
+    (tmp_path / "two.yaml").write_text("kind: A\n---\nkind: B\n")
+    with pytest.raises(KustomizeError, match="2 documents"):
+        render(tmp_path)
+
+
+def _kubectls() -> list[str]:
+    """The kubectl of each version we validate for, where installed beside the one on PATH
+    (kubectl.1.29, ... as the Google Cloud SDK installs them: their kustomize versions differ),
+    else the one on PATH alone."""
+    found = shutil.which("kubectl")
+    if found is None:
+        return []
+    beside = Path(found).resolve().parent
+    versioned = [beside / f"kubectl.{v}" for v in KUBERNETES_VERSIONS]
+    return [str(path) for path in versioned if path.is_file()] or [found]
+
+
+@pytest.mark.skipif(not _kubectls(), reason="no kubectl here to compare with")
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_renderer_agrees_with_kubectl_kustomize(name: str, tmp_path: Path) -> None:
+    """Where kubectl is installed, its own kustomize renders each overlay to the same objects,
+    with every kubectl version found."""
+    copy_root = tmp_path / "k8s"
+    shutil.copytree(K8S, copy_root)
+    for example in (copy_root / "overlays" / "local" / "secrets").glob("*.env.example"):
+        shutil.copy(example, example.with_suffix(""))
+    ours = sorted(map(_text, map(_decoded, overlay(name))))
+    for kubectl in _kubectls():
+        command = [kubectl, "kustomize", str(copy_root / "overlays" / name)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (kubectl, done.stderr)
+        theirs = [_decoded(o) for o in yaml.safe_load_all(done.stdout) if o is not None]
+        assert sorted(map(_text, theirs)) == ours, kubectl
+
+
+def _text(obj: Obj) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def _decoded(obj: Obj) -> Obj:
+    """A Secret's data decoded (kustomize folds long base64 lines)."""
+    if obj["kind"] == "Secret":
+        obj["data"] = {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
+    return obj
