@@ -1,11 +1,11 @@
 """The engine's state in Redis, committed with its effects in one MULTI/EXEC.
 
-One hash per venue stream, `bars:<group>:checkpoint:{<stream>}` (in the stream's hash slot):
+One hash per venue stream, `bars:<group>:checkpoint:md.{<venue>}.trades` (in the stream's slot):
 field `_meta` holds the last applied entry and the venue's latest event time; one field per
 symbol holds its open bars (with the trade ids of the open 1s bars), its watermark and its
 repair spans, as compact JSON. Only the symbols a batch changed are rewritten.
 
-A commit XADDs the newly closed bars to bars.<timeframe>.{<stream>}, writes the checkpoint and XACKs the
+A commit XADDs the newly closed bars to bars.{<venue>}.<timeframe>, writes the checkpoint and XACKs the
 consumed entries in one group write (core.foundations.bus.group), every key of it in the trade
 stream's slot (core.foundations.bus.names: a Redis Cluster needs one slot): after a crash either all of it
 happened or none did, and the entries not acknowledged are exactly those the checkpoint has not
@@ -28,7 +28,7 @@ from core.foundations.bar import Bar, SecondBar
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import encode_bars
 from core.foundations.bus.group import Ack, GroupWrite, SetFields, write_group
-from core.foundations.bus.names import bars_stream, tagged
+from core.foundations.bus.names import bars_stream, slot_tag
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -102,12 +102,15 @@ class CheckpointStore:
         return f"bars:{self.group}:checkpoint:"
 
     def key(self, stream: str) -> str:
-        """The checkpoint of `stream` (or, of a pattern, the pattern of their keys)."""
-        return f"{self.prefix}{tagged(stream)}"
+        """The checkpoint of `stream` (or, of a pattern, the pattern of their keys): in its slot,
+        by its own hash tag, or by its whole name in braces when it has none."""
+        return f"{self.prefix}{stream if slot_tag(stream) != stream else '{' + stream + '}'}"
 
     def stream_of(self, key: str) -> str:
         """The stream whose checkpoint `key` is."""
-        return key.removeprefix(self.prefix).removeprefix("{").removesuffix("}")
+        stream = key.removeprefix(self.prefix)
+        inner = stream.removeprefix("{").removesuffix("}")
+        return inner if stream == f"{{{inner}}}" and slot_tag(inner) == inner else stream
 
     async def load(self, stream: str, venue: str, rules: WatermarkRules) -> VenueBars | None:
         """The engine as last committed; None when the stream has no checkpoint."""

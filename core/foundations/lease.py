@@ -14,8 +14,9 @@ holds another token (core.foundations.bus.group.Fenced, checked in the same scri
 write). A write while the key holds nothing lands: it precedes any next holder's acquisition,
 and a new holder resumes from what the bus holds once it holds the lease.
 
-In a Redis Cluster the lease key and its fence key share a slot (the name is their hash tag);
-writes fenced by a lease must name keys of the same slot (core.foundations.bus.names).
+In a Redis Cluster the lease key and its fence key share a slot (the name is their hash tag, or
+the name's own tag); writes fenced by a lease must name keys of the same slot: a venue's lease
+carries the venue's tag, as its streams do (core.foundations.bus.names).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ return 0
 
 
 def lease_key(name: str) -> str:
-    """The key of the lease `name` (its fence counter: this + ".fence"; one slot: the tag)."""
-    return f"lease.{{{name}}}"
+    """The key of the lease `name` (its fence counter: this + ".fence"; one slot: the tag). A
+    name with a hash tag of its own keeps it: the lease of a venue's streams, `ingest.{<venue>}`,
+    is in their slot (core.foundations.bus.names.venue_tag); any other name is the tag."""
+    return f"lease.{name}" if "{" in name else f"lease.{{{name}}}"
 
 
 def holder_id(service: str) -> str:

@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.codec import decode
 from core.foundations.bus.group import Fenced
+from core.foundations.bus.names import venue_tag
 from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt, TrademeshError
 from core.foundations.lease import Lease
@@ -47,8 +48,9 @@ _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def venue_lease_name(venue: str) -> str:
-    """The lease of a venue's streams (md.<venue>.*, exec.<venue>)."""
-    return f"ingest.{venue}"
+    """The lease of a venue's streams (md.{<venue>}.*, exec.{<venue>}): `ingest.{<venue>}`, in
+    their hash slot (a fenced write names the lease with the streams)."""
+    return f"ingest.{venue_tag(venue)}"
 
 
 def channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:

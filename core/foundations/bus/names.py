@@ -1,9 +1,8 @@
 """Bus stream names, one rule each.
 
-md.<venue>.<kind>    market events of one venue (kind: trades, book, candles, tickers)
-exec.<venue>         executions (order updates and fills) of one venue (bus.v1.Executions)
-bars.<timeframe>.{<source>}  closed OHLCV bars (timeframe: 1s 1m 5m 15m 1h 4h 1d) made from the
-                     trade stream <source> (md.<venue>.trades): one stream per venue and timeframe
+md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers)
+exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
+bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 signals             the detector's signals (bus.v1.Signals)
 position_requests   the detector's position requests (bus.v1.PositionRequests)
 decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
@@ -14,14 +13,15 @@ inspector.journal.<instance>  the inputs of an inspector's core, for its restart
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 
 Hash tags, for a Redis Cluster (docs/bus.md, "Redis Cluster"): the keys of one atomic write (a
-MULTI/EXEC or the bus's Lua script) must share a hash slot. A key written in one atomic group
-with the acknowledgement of an input stream S carries `{S}` (`tagged(S)`): Redis hashes only
-what is between the braces, so the key lands in the slot of S, whose own name has no braces
-(its slot is that of its whole name). So the bars' commit (bars of a venue, its checkpoint, the
-ack of md.<venue>.trades) shares the trade stream's slot, and the advisor's decision (decision,
-intent, telemetry, the signal's mark, the ack of `signals`) the slot of `signals`. Streams
-nothing combines atomically carry no tag and spread over the masters by their whole names.
-The names are the same on one Redis as on a cluster.
+MULTI/EXEC or a Lua script) must share a hash slot, and Redis hashes only what is between a key's
+first braces. A venue's streams carry its name as their tag (`{<venue>}`): ingest's writes of a
+venue, fenced by the venue's lease (core.ingest.fleet: the lease key carries the tag too), and the
+bars' commit of a venue (its bars, its checkpoint, the ack of md.{<venue>}.trades) each stay in
+one slot, and the venues spread over the masters. A key written in one atomic group with the
+acknowledgement of an input stream S carries S's tag (`tagged(S)`: S's own name when it has no
+braces): the advisor's outputs and marks carry `{signals}`. Streams nothing combines atomically
+(position_requests, risk, the journals) carry no tag. The names are the same on one Redis as on
+a cluster.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ __all__ = [
     "slot_tag",
     "tagged",
     "venue_name",
+    "venue_tag",
 ]
 
 # Redis patterns (SCAN MATCH, consumer discovery) of every market stream and every bar stream.
@@ -71,12 +72,12 @@ POSITION_REQUESTS = "position_requests"
 RISK = "risk"
 
 
-def tagged(stream: str) -> str:
-    """`{stream}`: in a key, the hash tag that puts the key in `stream`'s slot (a stream named
-    without braces, whose slot is its whole name's)."""
-    if "{" in stream or "}" in stream:
-        raise ValueError(f"{stream!r} has braces: it cannot be a hash tag")
-    return f"{{{stream}}}"
+def tagged(key: str) -> str:
+    """`{<what key hashes>}`: in another key, the hash tag that puts it in `key`'s slot."""
+    tag = slot_tag(key)
+    if "{" in tag or "}" in tag:
+        raise ValueError(f"{key!r} hashes as {tag!r}, with braces: it cannot be a hash tag")
+    return f"{{{tag}}}"
 
 
 def slot_tag(key: str) -> str:
@@ -107,20 +108,32 @@ def venue_name(venue: str) -> str:
     return venue
 
 
+def venue_tag(venue: str) -> str:
+    """`{<venue>}`: the hash tag of every key of one venue (its streams, its ingest lease)."""
+    return f"{{{venue_name(venue)}}}"
+
+
+def _untagged(venue: str) -> str | None:
+    """The venue of a stream name's venue part (`{<venue>}`); None if it is not one."""
+    inner = venue.removeprefix("{").removesuffix("}")
+    return inner if venue == f"{{{inner}}}" and _VENUE.fullmatch(inner) else None
+
+
 def market_stream(venue: str, channel: Channel) -> str:
-    return f"{_MARKET}.{venue_name(venue)}.{channel.value}"
+    return f"{_MARKET}.{venue_tag(venue)}.{channel.value}"
 
 
 def market_pattern(channel: Channel, venue: str = "*") -> str:
-    """The pattern of one channel's streams: of every venue by default ("md.*.trades")."""
-    return f"{_MARKET}.{venue}.{channel.value}"
+    """The pattern of one channel's streams: of every venue by default ("md.{*}.trades")."""
+    return f"{_MARKET}.{{{venue}}}.{channel.value}"
 
 
 def parse_market_stream(stream: str) -> tuple[str, Channel] | None:
-    """md.<venue>.<channel> -> (venue, channel); None for any other stream."""
+    """md.{<venue>}.<channel> -> (venue, channel); None for any other stream."""
     family, _, rest = stream.partition(".")
-    venue, _, channel = rest.rpartition(".")
-    if family != _MARKET or not venue:
+    part, _, channel = rest.rpartition(".")
+    venue = _untagged(part)
+    if family != _MARKET or venue is None:
         return None
     try:
         return venue, Channel(channel)
@@ -129,19 +142,20 @@ def parse_market_stream(stream: str) -> tuple[str, Channel] | None:
 
 
 def executions_stream(venue: str) -> str:
-    return f"{_EXECUTIONS}.{venue_name(venue)}"
+    return f"{_EXECUTIONS}.{venue_tag(venue)}"
 
 
 def parse_executions_stream(stream: str) -> str | None:
-    """exec.<venue> -> venue; None for any other stream."""
-    family, _, venue = stream.partition(".")
-    return venue if family == _EXECUTIONS and _VENUE.fullmatch(venue) else None
+    """exec.{<venue>} -> venue; None for any other stream."""
+    family, _, part = stream.partition(".")
+    return _untagged(part) if family == _EXECUTIONS else None
 
 
 def bars_stream(timeframe: Timeframe, source: str) -> str:
-    """The bars of one timeframe made from the trade stream `source` (md.<venue>.trades): in its
-    slot, as the bars' commit writes them with the ack of `source`'s entries."""
-    return f"{_BARS}.{timeframe.label}.{tagged(source)}"
+    """The bars of one timeframe made from the trade stream `source` (md.{<venue>}.trades):
+    bars.{<venue>}.<timeframe>, in its slot, as the bars' commit writes them with the ack of
+    `source`'s entries (a source of no venue: its own name as the tag)."""
+    return f"{_BARS}.{tagged(source)}.{timeframe.label}"
 
 
 def dead_letter_stream(stream: str) -> str:
