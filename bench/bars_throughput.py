@@ -108,7 +108,7 @@ async def live(redis: BusRedis, stream: str, pid: int, rate: int, seconds: float
 async def main(args: argparse.Namespace) -> None:
     redis = open_redis(args.redis_url, read_timeout_s=30)
     name = f"bench{uuid.uuid4().hex[:6]}"
-    stream = f"md.{name}.trades"
+    stream = f"md.{{{name}}}.trades"
     try:
         pid = await catch_up(redis, args.redis_url, stream, args.trades, args.rate)
         await live(redis, stream, pid, args.rate, args.live_s)

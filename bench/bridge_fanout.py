@@ -94,7 +94,7 @@ async def _scenario(
     bridge: ServiceProcess, redis: BusRedis, name: str, groups: list[list[str]], events: int
 ) -> dict[str, float | str]:
     venue = "bench" + uuid.uuid4().hex[:8]
-    stream = f"md.{venue}.trades"
+    stream = f"md.{{{venue}}}.trades"
     frame = len(event_chunk(_event(venue, SYMBOLS[0], 0)))
     shares = [len(symbols) or len(SYMBOLS) for symbols in groups]
     clients = [

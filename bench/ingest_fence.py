@@ -34,7 +34,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-STREAM = "md.bench.trades"
+STREAM = "md.{bench}.trades"
 
 
 def market_entry(events: int) -> bytes:

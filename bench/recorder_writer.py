@@ -116,13 +116,13 @@ async def run_pipeline(url: str, bus_url: str, args: argparse.Namespace) -> None
     publisher = Publisher(client, Retention(entries_per_s=args.events, outage_minutes=10))
     try:
         for raw in _entries(venue, args, args.events):
-            publisher.add(f"md.{venue}.book", raw)
+            publisher.add(f"md.{{{venue}}}.book", raw)
         await publisher.flush()
         recorder = await asyncio.to_thread(
             start_service,
             [
                 *("recorder", "--port", "0", "--metrics-port", "-1", "--database-url", url),
-                *("--redis-url", bus_url, "--stream-pattern", f"md.{venue}.*"),
+                *("--redis-url", bus_url, "--stream-pattern", f"md.{{{venue}}}.*"),
                 *("--batch", str(args.batch), "--group", venue),
             ],
         )
@@ -133,7 +133,7 @@ async def run_pipeline(url: str, bus_url: str, args: argparse.Namespace) -> None
         finally:
             await asyncio.to_thread(recorder.terminate)
     finally:
-        await client.delete(f"md.{venue}.book")
+        await client.delete(f"md.{{{venue}}}.book")
         await client.aclose()
 
 
@@ -170,7 +170,7 @@ async def _live(url: str, publisher: Publisher, venue: str, args: argparse.Names
     while time.perf_counter() - start < args.live_s:
         data = _entries(venue, args, per_tick, start=args.events + sent)
         for raw in data:
-            publisher.add(f"md.{venue}.book", raw)
+            publisher.add(f"md.{{{venue}}}.book", raw)
         await publisher.flush()
         sent += per_tick
         await asyncio.sleep(max(0.0, start + sent / args.live_rate - time.perf_counter()))

@@ -60,7 +60,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--streams",
         default=market_pattern(Channel.TRADES),
-        help="trade streams to read, a Redis pattern (default md.*.trades)",
+        help="trade streams to read, a Redis pattern (default md.{*}.trades)",
     )
     parser.add_argument("--source", help="name written into every bus entry (default: bars/<hostname>)")
 

@@ -232,7 +232,7 @@ class BusTape:
     def __init__(self, redis: BusRedis, venue: str) -> None:
         self.redis = redis
         self.venue = venue
-        self.stream = f"md.{venue}.trades"
+        self.stream = f"md.{{{venue}}}.trades"
         self.publisher = Publisher(redis, Retention(entries_per_s=1000, outage_minutes=10))
         self.published: list[Trade] = []
 

@@ -113,7 +113,7 @@ class Bus:
         self.publisher = Publisher(self.redis, Retention(entries_per_s=1000, outage_minutes=10))
 
     def add_market(self, venue: str, channel: str, events: Sequence[md.MarketEvent]) -> None:
-        stream = f"md.{venue}.{channel}"
+        stream = f"md.{{{venue}}}.{channel}"
         self.created.add(stream)
         self._queued.append(stream)
         self.publisher.add(stream, encode_market("test", events))

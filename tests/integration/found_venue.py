@@ -2,7 +2,7 @@
 
 The issue's test of "venues found, not listed": `trademesh venue binanceusdm --replay <capture>`
 registers with the mesh's gateway (TRADEMESH_GATEWAY); with nothing restarted its trades reach
-md.binanceusdm.trades, the recorder's table, the bars, and the gateway's health calls (Studio's
+md.{binanceusdm}.trades, the recorder's table, the bars, and the gateway's health calls (Studio's
 health board reads them); stopped, its streams get gap markers; started again, it is followed
 again and the recorder holds each of its trades once.
 """
@@ -32,7 +32,7 @@ __all__ = ["FoundVenue", "capture_trades"]
 T = TypeVar("T")
 VENUE = "binanceusdm"  # its capture has 92 trades over 29 s: 1s bars close on its own event time
 FILES = capture_files("BINANCE_FUTURES")
-STREAM = f"md.{VENUE}.trades"
+STREAM = f"md.{{{VENUE}}}.trades"
 LEFT = "the venue left the mesh"
 
 

@@ -124,7 +124,7 @@ class InspectorMesh:
             self.process = None
 
     def start_ingest(self) -> ServiceProcess:
-        """Ingest on the sim: its executions reach the bus (exec.sim), where the inspector reads them."""
+        """Ingest on the sim: its executions reach the bus (exec.{sim}), where the inspector reads them."""
         log_path = self.directory / "ingest.log"
         args = ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={self.venue.address}"]
         with log_path.open("w") as log_file:

@@ -52,7 +52,7 @@ async def record(url: str) -> int:
         entries: list[Any] = [
             (f"{i + 1}-0", decode({FIELD: encode_market("test", c)})) for i, c in enumerate(chunks)
         ]
-        await recorder.handle("md.sim.trades", entries)
+        await recorder.handle("md.{sim}.trades", entries)
         return len(events)
     finally:
         await pool.close()

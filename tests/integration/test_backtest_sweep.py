@@ -191,7 +191,7 @@ async def record(url: str) -> None:
         entries: list[Any] = [
             (f"{i + 1}-0", decode({FIELD: encode_market("test", c)})) for i, c in enumerate(chunks)
         ]
-        await recorder.handle("md.sim.trades", entries)
+        await recorder.handle("md.{sim}.trades", entries)
     finally:
         await pool.close()
 

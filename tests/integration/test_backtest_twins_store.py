@@ -190,8 +190,8 @@ async def record_session(recorder: Recorder) -> None:
     ]
     # Another venue's stop for the same position, before the sim's (taken first if read).
     other = [Execution(START + 4 * S + 50 * MS, replace(STOP, venue="binance", order_id="b-1"))]
-    await recorder.handle("exec.sim", [executions("sim", sim)])
-    await recorder.handle("exec.binance", [executions("binance", other)])
+    await recorder.handle("exec.{sim}", [executions("sim", sim)])
+    await recorder.handle("exec.{binance}", [executions("binance", other)])
     # The live inspector's journal: when it heard those executions (a while after the venue's).
     heard = [
         (START + 5 * S + 150 * MS, sim[1]),

@@ -59,7 +59,7 @@ async def test_copies_and_reordering_change_nothing_and_a_late_trade_is_counted_
 ) -> None:
     redis, name = scope
     after = await bars_positions(redis, name)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}}}.trades")
     tape = BusTape(redis, name)
     rng = random.Random(3)
     trades = synthetic(SYMBOLS, an_hour_ago(), 800, S // 5, seed=3)
@@ -95,7 +95,7 @@ async def test_entries_that_are_not_trades_do_not_stop_the_group(
 ) -> None:
     redis, name = scope
     after = await bars_positions(redis, name)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades")
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}}}.trades")
     tape = BusTape(redis, name)
     trades = synthetic(SYMBOLS, an_hour_ago(), 300, S // 10, seed=5)
     bad_trade = Trade(SYMBOLS[0], trades[100].ts, "bad-1", "abc", "1")
@@ -131,7 +131,7 @@ async def test_after_a_failed_call_later_entries_wait_until_the_failed_one_is_ap
     redis, name = scope
     store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
     aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))  # nothing closes
-    stream = f"md.{name}.trades"
+    stream = f"md.{{{name}}}.trades"
     trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=6)
     entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
     for entry_id, envelope in entries:  # on the bus, as the runner would have read them
@@ -156,7 +156,7 @@ async def test_a_failed_entry_the_bus_lost_is_not_waited_for(scope: tuple[aiored
     redis, name = scope
     store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
     aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))
-    stream = f"md.{name}.trades"
+    stream = f"md.{{{name}}}.trades"
     trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=7)
     entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
     await redis.set(store.key(stream), "not a hash")
@@ -176,7 +176,7 @@ async def test_an_unreadable_checkpoint_starts_afresh_instead_of_failing_every_e
 ) -> None:
     redis, name = scope
     store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
-    stream = f"md.{name}.trades"
+    stream = f"md.{{{name}}}.trades"
     await redis.hset(store.key(stream), mapping={"_meta": "{not json", "ZZZ/USDT": "[]"})
     trades = synthetic(SYMBOLS, an_hour_ago(), 3, S, seed=7)
     aggregator = Aggregator(store, WatermarkRules())
@@ -218,7 +218,7 @@ async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
 ) -> None:
     """Every entry acknowledged once, in the commit of its effect: none by the runner after it."""
     redis, name = scope
-    config = BarsConfig(redis_url="redis://unused", pattern=f"md.{name}.trades", linger_ms=0)
+    config = BarsConfig(redis_url="redis://unused", pattern=f"md.{{{name}}}.trades", linger_ms=0)
     aggregator = Aggregator(CheckpointStore(redis, "bars", "test", Retention(1000, 1)), WatermarkRules())
     runner = AckCounter(redis)
     consumer = GroupConsumer(runner, config.consumer_options(), aggregator.handle)

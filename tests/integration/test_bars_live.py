@@ -45,7 +45,7 @@ async def test_bars_of_a_live_sim_stream_equal_a_group_by_of_its_trades(
 ) -> None:
     redis, name = scope
     after = await bars_positions(redis, name)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", {name: venue.address})
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}}}.trades", {name: venue.address})
     tape = SimTape(venue.stubs(), BusTape(redis, name), SYMBOLS)
     try:
         tape.start()
@@ -97,7 +97,7 @@ async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right
 ) -> None:
     redis, name = scope
     after = await bars_positions(redis, name)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}-*.trades", {f"{name}-sim": venue.address})
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}-*}}.trades", {f"{name}-sim": venue.address})
     sim = SimTape(venue.stubs(), BusTape(redis, f"{name}-sim"), SYMBOLS)
     # 16 hours of made-up trades across a day's end (bars of every timeframe close), fed while
     # the process is killed and restarted.

@@ -115,7 +115,7 @@ async def test_a_gap_is_replaced_by_the_venues_candles_at_1s_and_1m_flagged_repa
         await tape.gap(symbol, since, resumed)  # as ingest marks the trades a reconnect lost
     await tape.publish(after_gap)
     # Started on the whole tape: its stream is there to find at once, and read from its start.
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", {name: venue.address})
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}}}.trades", {name: venue.address})
     try:
         # Every bar the tape closes was published (its 1m bars too): the live bars.
         published, _ = await wait_closed_bars(redis, tape, after)
@@ -142,7 +142,7 @@ async def test_an_unreachable_venue_is_retried_with_backoff_while_live_bars_go_o
     # Started once the tape's stream is there: found at once, not at the next look for new ones.
     await until(lambda: _some(tape.published), 10, what="the tape's first trade")
     venues = {name: target.address}
-    bars = start_bars(tmp_path, redis_url, f"md.{name}.trades", venues, "--repair-timeout-ms", "300")
+    bars = start_bars(tmp_path, redis_url, f"md.{{{name}}}.trades", venues, "--repair-timeout-ms", "300")
     process = target.service.process
     try:
         await until(lambda: _live_bars(redis, name, after, 0), 30, 0.2, what="live bars of the tape")

@@ -338,7 +338,7 @@ async def test_a_starting_bridge_rebuilds_the_books_from_the_bus_and_skips_the_b
         call.cancel()
     finally:
         assert await fresh.stop() == 0, fresh.log()
-    groups = await bus.redis.xinfo_groups(f"md.{venue}.trades")
+    groups = await bus.redis.xinfo_groups(f"md.{{{venue}}}.trades")
     assert fresh.group.encode() not in [g["name"] for g in groups], "a stopped bridge removes its group"
 
 
@@ -389,7 +389,7 @@ async def test_a_stream_deleted_under_the_bridge_does_not_end_other_subscription
     )
     await bus.publish_market(doomed, "trades", [trade(doomed, symbol, "1")])
     await read_until(call, lambda r: r.trade_ids() == ["1"])  # found: the bridge reads it now
-    await bus.redis.delete(f"md.{doomed}.trades")  # fails the bridge's blocked read
+    await bus.redis.delete(f"md.{{{doomed}}}.trades")  # fails the bridge's blocked read
     await bus.publish_market(venue, "trades", [trade(venue, symbol, "2")])
     received = await read_until(call, lambda r: bool(r.trade_ids()))
     assert received.trade_ids() == ["2"]

@@ -164,7 +164,7 @@ async def test_slow_subscribers_are_dropped_or_conflated_while_the_bus_and_a_fas
     assert fast.follower.books[symbol].levels() == model.levels()
     # The bus never waited: the bridge's group has taken and acknowledged every entry.
     for channel in ("trades", "book"):
-        assert await bus.group_state(f"md.{venue}.{channel}", bridge.group) == (0, 0), channel
+        assert await bus.group_state(f"md.{{{venue}}}.{channel}", bridge.group) == (0, 0), channel
 
     error = await drain_error(dropped)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -69,13 +69,13 @@ def trade(i: int) -> md.MarketEvent:
 
 
 def test_stream_names_follow_one_rule_each() -> None:
-    assert market_stream("binance", Channel.TRADES) == "md.binance.trades"
-    assert market_stream("okx-swap", Channel.BOOK) == "md.okx-swap.book"
-    assert bars_stream(Timeframe.M15, "md.sim.trades") == "bars.15m.{md.sim.trades}"
-    assert dead_letter_stream("md.sim.trades") == "dlq.md.sim.trades"
-    assert executions_stream("okx-swap") == "exec.okx-swap"
-    assert parse_executions_stream("exec.okx-swap") == "okx-swap"
-    assert parse_executions_stream("md.sim.trades") is None
+    assert market_stream("binance", Channel.TRADES) == "md.{binance}.trades"
+    assert market_stream("okx-swap", Channel.BOOK) == "md.{okx-swap}.book"
+    assert bars_stream(Timeframe.M15, "md.{sim}.trades") == "bars.{sim}.15m"
+    assert dead_letter_stream("md.{sim}.trades") == "dlq.md.{sim}.trades"
+    assert executions_stream("okx-swap") == "exec.{okx-swap}"
+    assert parse_executions_stream("exec.{okx-swap}") == "okx-swap"
+    assert parse_executions_stream("md.{sim}.trades") is None
     assert parse_executions_stream("exec.Bad Venue") is None
     with pytest.raises(InvalidArgument, match="venue"):
         executions_stream("Bad Venue!")

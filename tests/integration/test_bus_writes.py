@@ -102,13 +102,13 @@ async def test_a_flush_whose_answer_was_lost_is_written_again_whole_none_lost(
     lossy, through = link
     publisher = Publisher(through, _RETENTION)
     for i in range(50):
-        publisher.add("md.t.trades", f"batch {i}".encode())
+        publisher.add("md.{t}.trades", f"batch {i}".encode())
     lossy.lose_answer_to(b"XADD")
     with pytest.raises(RedisConnectionError):
         await publisher.flush()
     assert lossy.lost == 1 and publisher.queued == 50, "kept for the next flush"
     await publisher.flush()
-    written = _data(await client.xrange("md.t.trades"))
+    written = _data(await client.xrange("md.{t}.trades"))
     assert {f"batch {i}".encode() for i in range(50)} <= set(written), "none lost"
     assert len(written) >= 50 and publisher.queued == 0
 
@@ -118,9 +118,9 @@ async def test_appends_are_trimmed_to_their_retention(bus: tuple[str, Any]) -> N
     publisher = Publisher(client, Retention(entries_per_s=1, outage_minutes=1))  # MAXLEN ~ 1000
     for round_ in range(6):
         for i in range(1000):
-            publisher.add("md.t.book", f"{round_}-{i}".encode())
+            publisher.add("md.{t}.book", f"{round_}-{i}".encode())
         await publisher.flush()
-    length = await client.xlen("md.t.book")
+    length = await client.xlen("md.{t}.book")
     assert 1000 <= length < 2000, length
     unbounded = Publisher(client)  # no Retention: untrimmed (a stream its owner trims)
     for _ in range(3000):
@@ -139,13 +139,13 @@ async def test_a_point_is_written_once_though_the_flush_is_retried_after_a_lost_
     lossy, through = link
     publisher = Publisher(through, _RETENTION)
     for position in range(1, 21):
-        publisher.add("exec.t", f"p{position}".encode(), once=(7, position))
+        publisher.add("exec.{t}", f"p{position}".encode(), once=(7, position))
     lossy.lose_answer_to(b"EVALSHA")
     with pytest.raises(RedisConnectionError):
         await publisher.flush()
     assert lossy.lost == 1 and publisher.queued == 20, "kept for the next flush"
     await publisher.flush()
-    written = await client.xrange("exec.t")
+    written = await client.xrange("exec.{t}")
     assert _data(written) == [f"p{position}".encode() for position in range(1, 21)], "each point once"
     assert [(f[b"e"], f[b"p"]) for _, f in written][-1] == (b"7", b"20")
     assert publisher.queued == 0
@@ -157,17 +157,17 @@ async def test_a_second_writer_of_the_same_points_writes_nothing_and_a_new_epoch
     _, client = bus
     first, second = Publisher(client, _RETENTION), Publisher(client, _RETENTION)
     for position in (1, 2, 3):
-        first.add("exec.t", f"first {position}".encode(), once=(7, position))
+        first.add("exec.{t}", f"first {position}".encode(), once=(7, position))
     assert all(await first.flush())
     for position in (2, 3, 4):  # overlapping: only what goes past the stream's point lands
-        second.add("exec.t", f"second {position}".encode(), once=(7, position))
+        second.add("exec.{t}", f"second {position}".encode(), once=(7, position))
     assert [entry_id is not None for entry_id in await second.flush()] == [False, False, True]
     assert (
-        await write_group(client, at_most_once(Append("exec.t", b"old"), 7, 1))
+        await write_group(client, at_most_once(Append("exec.{t}", b"old"), 7, 1))
     ).outcome is GroupOutcome.DONE
-    restarted = await write_group(client, at_most_once(Append("exec.t", b"new epoch"), 8, 1))
+    restarted = await write_group(client, at_most_once(Append("exec.{t}", b"new epoch"), 8, 1))
     assert restarted.outcome is GroupOutcome.WRITTEN and len(restarted.ids) == 1
-    assert _data(await client.xrange("exec.t")) == [
+    assert _data(await client.xrange("exec.{t}")) == [
         b"first 1", b"first 2", b"first 3", b"second 4", b"new epoch"
     ]  # fmt: skip
 
@@ -233,20 +233,20 @@ async def test_a_writer_killed_while_sending_its_group_wrote_none_of_it(
     bus: tuple[str, Any], guarded: bool
 ) -> None:
     url, client = bus
-    (entry,) = await _pending_entries(client, "md.t.trades", "bars", 1)
+    (entry,) = await _pending_entries(client, "md.{t}.trades", "bars", 1)
     group = GroupWrite(
         appends=[Append("bars.1s", b"s" * 5000, 1000), Append("bars.1m", b"m" * 5000, 1000)],
         state=[SetFields("bars:checkpoint", {"BTC": b"{}"})],
-        ack=Ack("md.t.trades", "bars", (entry,)),
+        ack=Ack("md.{t}.trades", "bars", (entry,)),
         guard=Marked("commit-1", "t", 60) if guarded else None,
     )
     request = await _wire_request(client, group)
     await asyncio.to_thread(_send_and_die, url, request[: len(request) * 2 // 3])
     assert not await client.exists("bars.1s", "bars.1m", "bars:checkpoint", "commit-1")
-    assert await _pending(client, "md.t.trades", "bars") == 1
+    assert await _pending(client, "md.{t}.trades", "bars") == 1
     assert (await write_group(client, group)).outcome is GroupOutcome.WRITTEN
     assert _data(await client.xrange("bars.1m")) == [b"m" * 5000]
-    assert await _pending(client, "md.t.trades", "bars") == 0
+    assert await _pending(client, "md.{t}.trades", "bars") == 0
 
 
 @_BOTH_WAYS
@@ -290,17 +290,17 @@ async def test_a_large_group_acknowledges_every_input_and_writes_every_field(
 ) -> None:
     """A catch-up's commit: more inputs and checkpoint fields than one Lua call takes at once."""
     _, client = bus
-    entries = await _pending_entries(client, "md.t.trades", "bars", 1300)
+    entries = await _pending_entries(client, "md.{t}.trades", "bars", 1300)
     state = {f"symbol-{i}": f"state {i}".encode() for i in range(1100)}
     group = GroupWrite(
         appends=[Append("bars.1s", b"bars", 1000)],
         state=[SetFields("bars:checkpoint", state), SetKey("plain", b"v")],
-        ack=Ack("md.t.trades", "bars", tuple(entries)),
+        ack=Ack("md.{t}.trades", "bars", tuple(entries)),
         guard=Marked("catch-up", "t", 60) if guarded else None,
     )
     written = await write_group(client, group)
     assert written.outcome is GroupOutcome.WRITTEN and len(written.ids) == 1
-    assert await _pending(client, "md.t.trades", "bars") == 0
+    assert await _pending(client, "md.{t}.trades", "bars") == 0
     assert await client.hlen("bars:checkpoint") == 1100
     assert await client.hget("bars:checkpoint", "symbol-1099") == b"state 1099"
     assert await client.get("plain") == b"v" and await client.ttl("plain") == -1

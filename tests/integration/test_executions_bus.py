@@ -1,5 +1,5 @@
 """Executions on the bus: a real sim venue, real ingest and recorder processes, a real Redis and
-PostgreSQL. Orders placed on the sim reach `exec.sim` in the venue's order and the recorder's
+PostgreSQL. Orders placed on the sim reach `exec.{sim}` in the venue's order and the recorder's
 `executions` table, exactly once through a kill -9 of ingest; a restarted venue (a new epoch)
 is a gap marker, then the new process's executions from its first."""
 
@@ -38,7 +38,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole meshes and restarts
 __all__ = ["database_url", "fresh_database", "redis_url"]  # the fixtures, for pytest
 
-STREAM = "exec.sim"
+STREAM = "exec.{sim}"
 WAIT_S = 45.0
 
 
@@ -95,7 +95,7 @@ async def bus_entries(url: str) -> list[tuple[dict[bytes, bytes], bus.Executions
 
 
 async def bus_executions(url: str) -> list[tuple[int, tf.Execution]]:
-    """(epoch, execution) of every execution on exec.sim, in stream order."""
+    """(epoch, execution) of every execution on exec.{sim}, in stream order."""
     return [(batch.epoch, e) for _, batch in await bus_entries(url) for e in batch.executions]
 
 

@@ -55,7 +55,7 @@ def gap_notices(events: list[md.MarketEvent]) -> list[md.MarketEvent]:
 
 
 async def count_trades(redis_url: str, at_least: int) -> int | None:
-    count = sum(len(v) for v in trade_ids(await read_stream(redis_url, "md.sim.trades")).values())
+    count = sum(len(v) for v in trade_ids(await read_stream(redis_url, "md.{sim}.trades")).values())
     return count if count >= at_least else None
 
 
@@ -76,8 +76,8 @@ async def test_kill_9_mid_stream_then_restart_loses_and_repeats_nothing(
         mesh.start("ingest", "--venue", f"sim={venue.address}")
         before = await count_trades(url, 0) or 0
         await until(lambda: count_trades(url, before + 6000), 30, 0.2, "6,000 more trades")
-    trades = await read_stream(url, "md.sim.trades")
-    book = await read_stream(url, "md.sim.book")
+    trades = await read_stream(url, "md.{sim}.trades")
+    book = await read_stream(url, "md.{sim}.book")
     for symbol, ids in trade_ids(trades).items():
         assert len(ids) == len(set(ids)), f"{symbol}: a trade published twice"
         assert sorted(ids) == list(range(min(ids), max(ids) + 1)), f"{symbol}: trades missing"
@@ -111,7 +111,7 @@ async def test_a_restarted_venue_gives_gap_markers_with_their_start(tmp_path: Pa
         before = await count_trades(url, 0) or 0
         await until(lambda: count_trades(url, before + 1000), 30, 0.2, "trades after the gap")
         await mesh.stop_all()  # before the restarted venue: ingest sees no second disconnect
-    trades = await read_stream(url, "md.sim.trades")
+    trades = await read_stream(url, "md.{sim}.trades")
     ours = [g for g in gap_notices(trades) if g.notice.since_ns > 0]
     assert {g.symbol for g in ours} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
     for gap in ours:
@@ -122,7 +122,7 @@ async def test_a_restarted_venue_gives_gap_markers_with_their_start(tmp_path: Pa
 
 
 async def _gaps(url: str) -> list[md.MarketEvent] | None:
-    found = [g for g in gap_notices(await read_stream(url, "md.sim.trades")) if g.notice.since_ns > 0]
+    found = [g for g in gap_notices(await read_stream(url, "md.{sim}.trades")) if g.notice.since_ns > 0]
     return found or None
 
 
@@ -174,6 +174,6 @@ async def test_a_configured_symbol_the_venue_does_not_list_is_dropped_and_the_ot
         await until(lambda: count_trades(url, 1000), 30, 0.2, "1,000 trades")
         said = [line for line in mesh.log("ingest").splitlines() if "DOGE/USDT not followed" in line]
         assert len(said) == 2, said  # once per stream: trades, book
-    for stream in ("md.sim.trades", "md.sim.book"):
+    for stream in ("md.{sim}.trades", "md.{sim}.book"):
         events = await read_stream(url, stream)
         assert {e.symbol for e in events} == {"BTC/USDT"}, "a refusal is no market event for the bus"

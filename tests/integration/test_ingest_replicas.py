@@ -47,7 +47,7 @@ def pid_of(holder: str) -> int:
 
 
 async def trade_count(url: str, venue: str) -> int:
-    return sum(1 for e in await read_stream(url, f"md.{venue}.trades") if e.HasField("trade"))
+    return sum(1 for e in await read_stream(url, f"md.{{{venue}}}.trades") if e.HasField("trade"))
 
 
 async def every_venue_has(url: str, at_least: dict[str, int]) -> bool | None:
@@ -106,7 +106,7 @@ async def test_three_replicas_divide_four_venues_and_one_killed_loses_and_repeat
         await mesh.stop_all()
 
         for venue in VENUES:
-            events = await read_stream(url, f"md.{venue}.trades")
+            events = await read_stream(url, f"md.{{{venue}}}.trades")
             gaps = [e for e in events if e.HasField("notice") and e.notice.kind == md.NOTICE_KIND_GAP]
             assert not gaps, f"{venue}: a handover by lease needs no gap marker"
             ids: dict[str, list[int]] = {}

@@ -65,26 +65,26 @@ async def test_a_write_fenced_by_a_lease_lands_only_while_its_token_holds(redis_
             assert old.token is not None
             fence = Fenced(old.key, old.token)
             publisher = Publisher(redis)
-            publisher.add("md.venue-b.trades", b"first", fence=fence)
-            publisher.add("md.venue-b.book", b"second, in the same script call", fence=fence)
-            publisher.add("md.venue-b.trades", b"pointed", once=(7, 1), fence=fence)
+            publisher.add("md.{venue-b}.trades", b"first", fence=fence)
+            publisher.add("md.{venue-b}.book", b"second, in the same script call", fence=fence)
+            publisher.add("md.{venue-b}.trades", b"pointed", once=(7, 1), fence=fence)
             ids = await publisher.flush()
             assert len(ids) == 3 and all(ids) and not publisher.fenced
 
             await redis.delete(old.key)  # as if it expired while its holder was paused
             assert await new.acquire()
-            publisher.add("md.venue-b.trades", b"late", fence=fence)
-            publisher.add("md.venue-b.book", b"late too", fence=fence)
-            publisher.add("md.venue-b.trades", b"late, pointed", once=(7, 2), fence=fence)
+            publisher.add("md.{venue-b}.trades", b"late", fence=fence)
+            publisher.add("md.{venue-b}.book", b"late too", fence=fence)
+            publisher.add("md.{venue-b}.trades", b"late, pointed", once=(7, 2), fence=fence)
             assert await publisher.flush() == [None, None, None]
             assert publisher.fenced == {old.key}
             result = await write_group(redis, GroupWrite(state=(SetKey("k", "v"),), fence=fence))
             assert result.outcome is GroupOutcome.FENCED and await redis.get("k") is None
-            assert await redis.xlen("md.venue-b.trades") == 2, "nothing written after the lease moved"
-            assert await redis.xlen("md.venue-b.book") == 1
+            assert await redis.xlen("md.{venue-b}.trades") == 2, "nothing written after the lease moved"
+            assert await redis.xlen("md.{venue-b}.book") == 1
 
             await redis.delete(old.key)  # nobody holds it: a write lands (before any next holder)
-            publisher.add("md.venue-b.trades", b"while free", fence=Fenced(old.key, "any"))
+            publisher.add("md.{venue-b}.trades", b"while free", fence=Fenced(old.key, "any"))
             assert all(await publisher.flush())
         finally:
             await redis.aclose()

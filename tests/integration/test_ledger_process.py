@@ -117,7 +117,7 @@ async def books(
         new_database(database_url, "ledger") as database,
         inspector_mesh(tmp_path, redis_url, via_bus=True, venue_config=venue_config) as mesh,
     ):
-        # The inspector's group on exec.sim exists before the first order: the ledger's too.
+        # The inspector's group on exec.{sim} exists before the first order: the ledger's too.
         await until(lambda: _streams(mesh.bus), WAIT_S, what="the executions stream")
         ledger = Books(mesh, database, tmp_path, ledger_args)
         ledger.start()
@@ -130,7 +130,7 @@ async def books(
 async def _streams(bus: str) -> bool | None:
     client = aioredis.from_url(bus)
     try:
-        return True if await client.exists("exec.sim") else None
+        return True if await client.exists("exec.{sim}") else None
     finally:
         await client.aclose()
 
@@ -139,7 +139,7 @@ async def _fills(bus: str, client_order_id: str) -> list[tf.Fill]:
     """The fills of an order, as the venue put them on the bus."""
     client = aioredis.from_url(bus)
     try:
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange("exec.sim")  # type: ignore[assignment]
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange("exec.{sim}")  # type: ignore[assignment]
     finally:
         await client.aclose()
     found: dict[str, tf.Fill] = {}

@@ -217,14 +217,14 @@ async def masters_holding(url: str, pattern: str) -> int:
 
 async def poison(url: str) -> None:
     client: Any = open_redis(url)
-    await client.xadd("md.sim.trades", {FIELD: b"\xff not an envelope"})
+    await client.xadd("md.{sim}.trades", {FIELD: b"\xff not an envelope"})
     await client.aclose()
 
 
 async def dead_letters(url: str) -> set[str]:
     client: Any = open_redis(url)
     try:
-        entries = await client.xrange("dlq.md.sim.trades")
+        entries = await client.xrange("dlq.md.{sim}.trades")
         return {fields[b"group"].decode() for _, fields in entries}
     finally:
         await client.aclose()

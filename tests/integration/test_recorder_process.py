@@ -61,7 +61,7 @@ class Bus:
         self.publisher = Publisher(client, Retention(entries_per_s=10_000, outage_minutes=1))
 
     def stream(self, channel: str) -> str:
-        return f"md.{self.venue}.{channel}"
+        return f"md.{{{self.venue}}}.{channel}"
 
     async def publish(self, stream: str, *payloads: bytes) -> list[bytes]:
         for data in payloads:
@@ -113,7 +113,7 @@ async def recorders(fresh_database: str, bus: Bus, tmp_path: Path) -> AsyncItera
         log = (tmp_path / f"recorder-{len(started)}.log").open("w")
         args = ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus.url]
         args += ["--database-url", with_password(fresh_database), "--group", bus.group]
-        args += ["--consumer", consumer, "--stream-pattern", f"md.{bus.venue}.*", *extra]
+        args += ["--consumer", consumer, "--stream-pattern", f"md.{{{bus.venue}}}.*", *extra]
         process = start_service(args, stderr=log, timeout_s=60)
         started.append((process, log))
         return process

@@ -50,11 +50,11 @@ async def mesh(tmp_path: Path, module_database: str, redis_url: str) -> AsyncIte
 
 
 async def trades(bus: str) -> list[md.MarketEvent]:
-    return [e for e in await read_stream(bus, "md.sim.trades") if e.HasField("trade")]
+    return [e for e in await read_stream(bus, "md.{sim}.trades") if e.HasField("trade")]
 
 
 async def markers(bus: str, reason: str) -> list[md.MarketEvent] | None:
-    events = await read_stream(bus, "md.sim.trades")
+    events = await read_stream(bus, "md.{sim}.trades")
     found = [e for e in events if e.HasField("notice") and e.notice.reason == reason]
     return found or None
 
@@ -85,7 +85,7 @@ async def test_a_registered_venue_is_followed_dropped_when_silent_and_resumed_wi
     before = len(await trades(mesh.bus))
     await until(lambda: more_trades(mesh.bus, before + 50), 30, 0.1, "trades after it came back")
 
-    events = await read_stream(mesh.bus, "md.sim.trades")
+    events = await read_stream(mesh.bus, "md.{sim}.trades")
     left = [e for e in events if e.HasField("notice") and e.notice.reason == LEFT]
     assert {e.symbol for e in left} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
     for marker in left:
@@ -111,6 +111,6 @@ async def test_a_venue_that_unregisters_is_marked_at_once_and_a_new_one_followed
     before = len(await trades(mesh.bus))
     mesh.processes.sim(mesh.gateway)  # another process, another port: found like the first
     await until(lambda: more_trades(mesh.bus, before + 50), 30, 0.1, "the second sim's trades")
-    events = await read_stream(mesh.bus, "md.sim.trades")
+    events = await read_stream(mesh.bus, "md.{sim}.trades")
     marker_at = max(i for i, e in enumerate(events) if e.HasField("notice") and e.notice.reason == LEFT)
     assert any(e.HasField("trade") for e in events[marker_at:]), "the second sim's trades follow the marker"

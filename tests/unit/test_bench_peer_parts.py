@@ -15,7 +15,7 @@ BENCH = ROOT / "bench" / "market_data_peer.py"
 
 def test_each_side_reads_only_its_own_streams() -> None:
     bench = _bench()
-    assert bench.side_streams("trademesh", "kraken") == "md.kraken.*"  # not a test suite's md.sim.*
+    assert bench.side_streams("trademesh", "kraken") == "md.{kraken}.*"  # not a test suite's md.{sim}.*
     assert bench.side_streams("cryptofeed", "binance") == "*-BINANCE-*"
 
 

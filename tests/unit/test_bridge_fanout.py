@@ -61,8 +61,10 @@ def test_events_reach_subscribers_by_venue_kind_and_symbol_with_empty_filters_me
     books_only = bridge.subscribe(interest({BOOK}))
     for subscriber in (exact, any_venue, any_symbol, everything, books_only):
         assert queued(subscriber) == [lv.SubscribeResponse()], "the first message, empty"
-    bridge.pump.take("md.sim.trades", [market(trade("sim", "BTC/USDT", "1"), trade("sim", "ETH/USDT", "2"))])
-    bridge.pump.take("md.kraken.trades", [market(trade("kraken", "BTC/USDT", "3"))])
+    bridge.pump.take(
+        "md.{sim}.trades", [market(trade("sim", "BTC/USDT", "1"), trade("sim", "ETH/USDT", "2"))]
+    )
+    bridge.pump.take("md.{kraken}.trades", [market(trade("kraken", "BTC/USDT", "3"))])
     assert trade_ids(exact) == ["1"]
     assert trade_ids(any_venue) == ["1", "3"]
     assert trade_ids(any_symbol) == ["3"]
@@ -78,7 +80,7 @@ def test_a_route_lists_only_its_own_subscribers_however_many_others_there_are() 
     assert bridge.fanout.route(("sim", TRADES, "BTC/USDT")).subscribers == (mine,)
     started = time.perf_counter()
     for _ in range(1000):
-        bridge.pump.take("md.sim.trades", [market(trade("sim", "BTC/USDT", "x"))])
+        bridge.pump.take("md.{sim}.trades", [market(trade("sim", "BTC/USDT", "x"))])
     # 1000 rounds among 5000 unrelated subscribers: milliseconds, not a scan of them all.
     assert time.perf_counter() - started < 1.0
 
@@ -87,11 +89,11 @@ def test_a_round_gives_each_subscriber_one_message_split_when_it_grows_large() -
     bridge = ready_bridge(queue=1000)
     subscriber = bridge.subscribe(interest({TRADES}))
     queued(subscriber)
-    bridge.pump.take("md.sim.trades", [market(*(trade("sim", "BTC/USDT", str(i)) for i in range(10)))])
+    bridge.pump.take("md.{sim}.trades", [market(*(trade("sim", "BTC/USDT", str(i)) for i in range(10)))])
     assert len(queued(subscriber)) == 1
     big = "x" * 10_000
     events = [trade("sim", "BTC/USDT", f"{i}{big}") for i in range(300)]  # ~3 MB
-    bridge.pump.take("md.sim.trades", [market(*events)])
+    bridge.pump.take("md.{sim}.trades", [market(*events)])
     messages = queued(subscriber)
     assert len(messages) == 3 and all(m.ByteSize() <= MESSAGE_BYTES + 20_000 for m in messages)
     assert [e.trade.trade_id for m in messages for e in m.events] == [e.trade.trade_id for e in events]
@@ -106,7 +108,7 @@ def test_a_book_notice_reaches_book_and_notice_subscribers_once_each() -> None:
     for subscriber in (book, notices, both, trades):
         queued(subscriber)
     notice = md.StreamNotice(kind=md.NOTICE_KIND_RESYNC, channel=md.CHANNEL_BOOK, reason="x")
-    bridge.pump.take("md.sim.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", notice=notice))])
+    bridge.pump.take("md.{sim}.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", notice=notice))])
     for subscriber in (book, notices, both):
         (message,) = queued(subscriber)
         assert [e.notice.reason for e in message.events] == ["x"]
@@ -122,7 +124,7 @@ def test_candles_and_bars_are_routed_by_timeframe() -> None:
         md.MarketEvent(venue="sim", symbol="BTC/USDT", candle=md.Candle(timeframe=tf, open_time_ns=i))
         for i, tf in enumerate([common.TIMEFRAME_1_MINUTE, common.TIMEFRAME_5_MINUTES])
     ]
-    bridge.pump.take("md.sim.candles", [market(*candles)])
+    bridge.pump.take("md.{sim}.candles", [market(*candles)])
     bars = [
         bus.Bar(venue="sim", symbol="BTC/USDT", timeframe=tf, open_time_ns=i)
         for i, tf in enumerate([common.TIMEFRAME_1_MINUTE, common.TIMEFRAME_5_MINUTES])
@@ -136,7 +138,7 @@ async def test_a_full_queue_ends_a_disconnect_subscriber_with_resource_exhausted
     bridge = ready_bridge(queue=2)
     slow = bridge.subscribe(interest({TRADES}))
     for i in range(3):
-        bridge.pump.take("md.sim.trades", [market(trade("sim", "BTC/USDT", str(i)))])
+        bridge.pump.take("md.{sim}.trades", [market(trade("sim", "BTC/USDT", str(i)))])
     assert slow.closed and slow not in bridge.fanout.subscribers
     assert bridge.fanout.route(("sim", TRADES, "BTC/USDT")).subscribers == ()
     with pytest.raises(ResourceExhausted, match="too slow"):
@@ -148,15 +150,15 @@ def test_a_full_queue_conflates_a_conflate_subscriber_to_gaps_and_fresh_snapshot
     bridge = ready_bridge(queue=2)
     snapshot = md.BookSnapshot(sequence=1, bids=[md.BookLevel(price="1", size="1")])
     bridge.pump.take(
-        "md.sim.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", book_snapshot=snapshot))]
+        "md.{sim}.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", book_snapshot=snapshot))]
     )
     slow = bridge.subscribe(interest({TRADES, BOOK}, venues={"sim"}, conflate=True))
     for i in range(2, 6):
         delta = md.BookDelta(sequence=i, bids=[md.BookLevel(price=str(i), size="1")])
         bridge.pump.take(
-            "md.sim.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", book_delta=delta))]
+            "md.{sim}.book", [market(md.MarketEvent(venue="sim", symbol="BTC/USDT", book_delta=delta))]
         )
-        bridge.pump.take("md.sim.trades", [market(trade("sim", "BTC/USDT", str(i)))])
+        bridge.pump.take("md.{sim}.trades", [market(trade("sim", "BTC/USDT", str(i)))])
     assert slow.conflations >= 1 and not slow.closed
     events = [e for m in queued(slow) for e in m.events]
     kinds = [e.WhichOneof("payload") for e in events]
@@ -179,7 +181,7 @@ def test_a_new_book_subscriber_starts_from_the_books_it_covers() -> None:
     ]:
         snapshot = md.BookSnapshot(sequence=sequence)
         event = md.MarketEvent(venue=venue, symbol=symbol, book_snapshot=snapshot)
-        bridge.pump.take(f"md.{venue}.book", [market(event)])
+        bridge.pump.take(f"md.{{{venue}}}.book", [market(event)])
     subscriber = bridge.subscribe(interest({BOOK}, symbols={"BTC/USDT"}))
     (first,) = queued(subscriber)
     assert [(e.venue, e.book_snapshot.sequence) for e in first.events] == [("kraken", 5), ("sim", 3)]
@@ -198,7 +200,7 @@ def test_a_subscription_whose_snapshots_do_not_fit_its_queue_is_refused() -> Non
         event = md.MarketEvent(
             venue="sim", symbol=symbol, book_snapshot=md.BookSnapshot(sequence=1, bids=levels)
         )
-        bridge.pump.take("md.sim.book", [market(event)])
+        bridge.pump.take("md.{sim}.book", [market(event)])
     with pytest.raises(ResourceExhausted, match="subscribe to fewer books"):
         bridge.subscribe(interest({BOOK}))
     assert bridge.fanout.subscribers == set()

@@ -31,7 +31,16 @@ def test_a_market_stream_parses_back_and_matches_its_patterns(channel: Channel) 
 
 
 @pytest.mark.parametrize(
-    "stream", ["bars.1m.{md.sim.trades}", "dlq.md.sim.trades", "md.sim.orders", "md..trades", "md"]
+    "stream",
+    [
+        "bars.{sim}.1m",
+        "dlq.md.{sim}.trades",
+        "md.{sim}.orders",
+        "md.{}.trades",
+        "md.sim.trades",
+        "md.{Sim}.book",
+        "md",
+    ],
 )
 def test_other_streams_are_not_market_streams(stream: str) -> None:
     assert parse_market_stream(stream) is None
@@ -39,8 +48,9 @@ def test_other_streams_are_not_market_streams(stream: str) -> None:
 
 def test_bar_streams_are_named_by_the_timeframe_label_and_tagged_with_their_trade_stream() -> None:
     source = market_stream("sim", Channel.TRADES)
+    assert source == "md.{sim}.trades"
     assert [bars_stream(tf, source) for tf in Timeframe] == [
-        f"bars.{label}.{{md.sim.trades}}" for label in TIMEFRAME_LABELS
+        f"bars.{{sim}}.{label}" for label in TIMEFRAME_LABELS
     ]
     assert TIMEFRAME_LABELS == ("1s", "1m", "5m", "15m", "1h", "4h", "1d")
     assert all(fnmatch.fnmatchcase(bars_stream(tf, source), BAR_STREAMS) for tf in Timeframe)

@@ -27,7 +27,7 @@ def test_a_tls_cluster_url_connects_with_tls_and_a_plain_url_stays_one_redis() -
     assert tls.connection_kwargs["connection_class"].__name__ == "SSLConnection"
     plain = open_redis("redis://127.0.0.1:6379/3")
     assert isinstance(plain, aioredis.Redis) and not is_cluster(plain)
-    assert slot_groups(plain, ["md.a.trades", "md.b.trades"]) == [["md.a.trades", "md.b.trades"]]
+    assert slot_groups(plain, ["md.{a}.trades", "md.{b}.trades"]) == [["md.{a}.trades", "md.{b}.trades"]]
 
 
 @pytest.mark.parametrize("url", ["redis+cluster://h:7000/2", "redis+cluster://u:p@/0"])

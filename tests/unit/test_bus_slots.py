@@ -6,7 +6,6 @@ the script's KEYS); the slot is redis-py's own computation (redis.crc.key_slot),
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +17,7 @@ from core.bars.checkpoint import CheckpointStore
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
 from core.foundations.bus.append import Retention
+from core.foundations.bus.group import Fenced, GroupWrite, script_call
 from core.foundations.bus.names import (
     ADVISOR_TELEMETRY,
     BAR_STREAMS,
@@ -30,7 +30,10 @@ from core.foundations.bus.names import (
     slot_tag,
     tagged,
 )
+from core.foundations.bus.publisher import Publisher
+from core.foundations.lease import Lease, lease_key
 from core.foundations.model import Channel, Timeframe
+from core.ingest.fleet import venue_lease_name
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -110,27 +113,53 @@ async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot
         assert _slots(keys) == {key_slot(SIGNALS.encode())}
 
 
-def _trade_streams() -> Iterator[str]:
-    for venue in ("sim", "okx-swap", "binance", "deribit", "bybit", "kraken", "coinbase"):
-        yield market_stream(venue, Channel.TRADES)
+def test_ingests_fenced_flush_of_a_venue_names_its_lease_with_its_streams_in_one_slot() -> None:
+    """A flush of one venue's batches under its lease: one script call for the market data, one
+    for each execution at its point, each naming the lease (core.ingest.fleet)."""
+    lease = Lease(_Keys(), venue_lease_name("okx-swap"), "ingest@test", 5000)
+    fence = Fenced(lease.key, "ingest@test/1")
+    publisher = Publisher(_Keys(), _RETENTION)
+    for channel in Channel:
+        publisher.add(market_stream("okx-swap", channel), b"batch", fence=fence)
+    publisher.add(executions_stream("okx-swap"), b"fills", once=(1, 2), fence=fence)
+    groups = [script_call(group)[0] for group in publisher._queued if isinstance(group, GroupWrite)]
+    assert len(groups) == 2 and all(lease.key in keys for keys in groups)
+    assert {key_slot(key.encode()) for keys in groups for key in keys} == {key_slot(b"okx-swap")}
+    assert key_slot(f"{lease.key}.fence".encode()) == key_slot(b"okx-swap"), "the lease's counter too"
 
 
-def test_untagged_streams_spread_over_the_slots_and_each_venues_bars_follow_its_trades() -> None:
-    streams = list(_trade_streams())
-    assert len(_slots(streams)) == len(streams), "the venues' trade streams hash apart"
-    for stream in streams:
-        assert _slots([stream, *(bars_stream(tf, stream) for tf in Timeframe)]) == {key_slot(stream.encode())}
-        assert slot_tag(stream) == stream and slot_tag(bars_stream(Timeframe.M1, stream)) == stream
-    execs = [executions_stream(venue) for venue in ("sim", "okx-swap", "binance")]
-    assert all(slot_tag(stream) == stream for stream in execs), "nothing combines a venue's executions"
+_VENUES = ("sim", "okx-swap", "binance", "deribit", "bybit", "kraken", "coinbase", "binanceusdm")
 
 
-def test_a_hash_tag_is_the_first_braced_text_and_a_stream_with_braces_cannot_be_one() -> None:
-    assert tagged(SIGNALS) == "{signals}"
+def test_each_venues_keys_share_its_slot_and_the_venues_spread_over_the_slots() -> None:
+    assert len({key_slot(venue.encode()) for venue in _VENUES}) == len(_VENUES)
+    for venue in _VENUES:
+        trades = market_stream(venue, Channel.TRADES)
+        keys = [
+            *(market_stream(venue, channel) for channel in Channel),
+            executions_stream(venue),
+            *(bars_stream(tf, trades) for tf in Timeframe),
+            CheckpointStore(_Keys(), "bars", "test", _RETENTION).key(trades),
+            lease_key(venue_lease_name(venue)),
+        ]
+        assert {slot_tag(key) for key in keys} == {venue}, keys
+        assert _slots(keys) == {key_slot(venue.encode())}
+
+
+def test_a_hash_tag_is_the_first_braced_text_and_a_key_hashing_braces_cannot_give_one() -> None:
+    assert tagged(SIGNALS) == "{signals}" and tagged(DECISIONS) == "{signals}"
+    assert tagged(market_stream("sim", Channel.TRADES)) == "{sim}"
     assert [slot_tag(k) for k in ("a{b}c{d}", "a{}b{c}", "{x", "plain")] == ["b", "a{}b{c}", "{x", "plain"]
     assert BAR_STREAMS == "bars.*"
     with pytest.raises(ValueError, match="braces"):
-        tagged(DECISIONS)
+        tagged("a{}b")
+
+
+def test_a_checkpoint_key_reads_back_to_its_stream_with_or_without_a_tag() -> None:
+    store = CheckpointStore(_Keys(), "bars", "test", _RETENTION)
+    for stream in (market_stream("sim", Channel.TRADES), "test.trades"):
+        assert store.stream_of(store.key(stream)) == stream
+        assert key_slot(store.key(stream).encode()) == key_slot(stream.encode())
 
 
 def test_a_bars_group_with_a_brace_cannot_name_a_checkpoint() -> None:

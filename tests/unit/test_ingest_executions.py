@@ -38,7 +38,7 @@ def _response(epoch: int, *sequences: int, position: int = 0, **extra: Any) -> b
 async def test_a_fresh_follower_asks_for_everything_then_resumes_from_what_it_published() -> None:
     published = Bus()
     follower = _follower(published)
-    assert follower.stream == "exec.sim"
+    assert follower.stream == "exec.{sim}"
     request = follower.request()
     assert request.HasField("resume") and (request.resume.epoch, request.resume.position) == (0, 0)
     await follower.take(_response(EPOCH, position=0))  # the header: nothing to publish

@@ -39,7 +39,7 @@ async def test_an_execution_stuck_past_the_bound_ends_the_service_with_its_tasks
         await never.wait()
 
     executions = _executions(stuck)
-    handling = asyncio.create_task(executions._handle("exec.sim", [_entry()]))
+    handling = asyncio.create_task(executions._handle("exec.{sim}", [_entry()]))
     stop = asyncio.Event()
     try:
         with pytest.raises(Unavailable, match="stalled"):
@@ -61,7 +61,7 @@ async def test_executions_that_go_through_are_no_stall() -> None:
     stop = asyncio.Event()
     watching = asyncio.create_task(watch_stalls(stop, executions, stall_s=0.2))
     for _ in range(5):
-        await executions._handle("exec.sim", [_entry()])
+        await executions._handle("exec.{sim}", [_entry()])
         await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(watching, 5)  # ended by the stop, not by a stall

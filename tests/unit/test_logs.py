@@ -44,7 +44,7 @@ def test_fields_bound_in_a_block_or_a_task_reach_its_records_only(lines: io.Stri
     log = logging.getLogger("test.logs")
 
     async def follower() -> None:
-        bind_log_fields(stream="md.sim.trades")
+        bind_log_fields(stream="md.{sim}.trades")
         log.info("in the task")
 
     with log_fields(venue="sim"):
@@ -52,7 +52,7 @@ def test_fields_bound_in_a_block_or_a_task_reach_its_records_only(lines: io.Stri
         log.info("in the block")
     log.info("outside")
     task, block, outside = _records(lines)
-    assert (task["venue"], task["stream"]) == ("sim", "md.sim.trades")
+    assert (task["venue"], task["stream"]) == ("sim", "md.{sim}.trades")
     assert block["venue"] == "sim" and "stream" not in block
     assert "venue" not in outside
 

@@ -296,7 +296,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
                 "advisor.telemetry.{signals}",
             ),
         ),
-        (("--stream-pattern", "md.sim.*"), ("md.sim.*",), ()),
+        (("--stream-pattern", "md.{sim}.*"), ("md.{sim}.*",), ()),
         (("--stream", "signals"), (), ("signals",)),
     ],
     ids=["default", "patterns-only", "names-only"],
@@ -424,6 +424,6 @@ def test_a_journal_entry_that_is_not_one_is_corrupt(fields: dict[bytes, bytes], 
 
 def test_any_other_streams_entry_is_read_as_its_envelope() -> None:
     envelope = bus.Envelope(source="test", ts_publish_ns=T0, executions=bus.Executions(venue="sim"))
-    assert decode_entry("exec.sim", {FIELD: envelope.SerializeToString()}) == envelope
+    assert decode_entry("exec.{sim}", {FIELD: envelope.SerializeToString()}) == envelope
     with pytest.raises(Corrupt, match="not an Envelope"):  # a journal entry on any other stream
         decode_entry("intents", {FIELD: b"\x00 not a protobuf"})

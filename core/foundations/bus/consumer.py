@@ -82,7 +82,7 @@ DEAD_LETTERS = Counter(
 class ConsumerOptions:
     group: str
     consumer: str
-    # Streams to read, named; more are found by `patterns` (e.g. "md.*.trades"): a venue's
+    # Streams to read, named; more are found by `patterns` (e.g. "md.{*}.trades"): a venue's
     # streams appear when ingest first writes them, and are read from their first entry.
     streams: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
