@@ -421,7 +421,7 @@ def _text(value: Any) -> str:
 
 
 def side_streams(side: str, venue: str) -> str:
-    """The Redis key pattern of a side's streams: trademesh's ingest writes md.<venue>.<channel>,
+    """The Redis key pattern of a side's streams: trademesh's ingest writes md.{<venue>}.<channel>,
     cryptofeed's backend <kind>-<VENUE>-<symbol>. Only those are read: another process's streams
     in the same database (a test suite's md.{sim}.*) are not the run's."""
     return f"md.{{{venue}}}.*" if side == "trademesh" else f"*-{venue.upper()}-*"

@@ -2,7 +2,7 @@
 less the fills made since that time (or with those made up to it, when the signal is the
 younger), so a decision sizes on the equity a backtest's replayed account had then.
 
-- RecentFills reads the followed venues' executions from the bus (`exec.<venue>`, as ingest
+- RecentFills reads the followed venues' executions from the bus (`exec.{<venue>}`, as ingest
   writes them; read from the stream's end when the venue is followed, no consumer group,
   nothing acknowledged) and keeps each venue's fills of the last `keep_ns` by the fill's venue
   time. They are complete from the moment the venue is followed; a gap marker on the stream

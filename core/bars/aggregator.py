@@ -45,7 +45,7 @@ def _chunks(entries: list[Entry]) -> Iterator[list[Entry]]:
 
 
 def venue_of(stream: str) -> str:
-    """md.<venue>.trades -> <venue>; the stream's own name for any other stream."""
+    """md.{<venue>}.trades -> <venue>; the stream's own name for any other stream."""
     parsed = parse_market_stream(stream)
     return stream if parsed is None else parsed[0]
 

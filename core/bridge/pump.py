@@ -35,7 +35,7 @@ _BOOK_NOTICE = notice_kind(md.CHANNEL_BOOK)
 
 
 def stream_venue(stream: str) -> str:
-    """md.<venue>.<channel> -> venue; "" for other streams."""
+    """md.{<venue>}.<channel> -> venue; "" for other streams."""
     parsed = parse_market_stream(stream)
     return "" if parsed is None else parsed[0]
 

@@ -35,7 +35,7 @@ class IngestConfig:
     source: str = field(default_factory=lambda: f"ingest/{socket.gethostname()}")
     # Bus entries held while Redis is slow or away before venues are paused.
     max_queued: int = 20_000
-    # Follow every venue's executions into exec.<venue> too.
+    # Follow every venue's executions into exec.{<venue>} too.
     executions: bool = True
     # The gateway's registry (gRPC host:port): every venue registered there is followed too.
     gateway: str | None = None

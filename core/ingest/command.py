@@ -35,7 +35,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-executions",
         action="store_true",
-        help="do not follow the venues' executions into exec.<venue> (followed by default)",
+        help="do not follow the venues' executions into exec.{<venue>} (followed by default)",
     )
 
 

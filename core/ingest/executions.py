@@ -1,4 +1,4 @@
-"""One venue's executions followed into one bus stream: TradeFlow.StreamExecutions -> exec.<venue>.
+"""One venue's executions followed into one bus stream: TradeFlow.StreamExecutions -> exec.{<venue>}.
 
 Exactly once across restarts: every venue response carries the venue's (epoch, position) —
 the process and the sequence of its last execution — and ingest always subscribes with a

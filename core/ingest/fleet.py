@@ -268,7 +268,7 @@ async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
 
 
 async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
-    """Where the last run stopped: the last entry of exec.<venue> carries the venue's point."""
+    """Where the last run stopped: the last entry of exec.{<venue>} carries the venue's point."""
     entries: Any = await redis.xrevrange(follower.stream, count=20)
     for _, fields in entries or []:
         try:

@@ -1,4 +1,4 @@
-"""One venue stream followed into one bus stream: (venue, channel) -> md.<venue>.<channel>.
+"""One venue stream followed into one bus stream: (venue, channel) -> md.{<venue>}.<channel>.
 
 The venue's batches go to the bus as they are (no parsing: a venue's SubscribeResponse and
 the bus's MarketEvents share field numbers). After a lost stream it resubscribes with the

@@ -75,7 +75,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--executions", choices=("bus", "venue"), default="bus",
-        help="read executions from the bus (exec.<venue>, by ingest; default) or straight from the venues",
+        help="read executions from the bus (exec.{<venue>}, by ingest; default) or straight from the venues",
     )  # fmt: skip
     parser.add_argument(
         "--emulate-stops", action="store_true",

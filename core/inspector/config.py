@@ -35,7 +35,7 @@ class InspectorServiceConfig:
     # The core's state is snapshotted into the journal every this many entries: a restart
     # replays at most about this many, and the entries before are trimmed.
     snapshot_every: int = 5_000
-    # Where executions come from: "bus" (exec.<venue>, written by ingest: exactly once across
+    # Where executions come from: "bus" (exec.{<venue>}, written by ingest: exactly once across
     # the inspector's restarts) or "venue" (each venue's StreamExecutions: no ingest needed, but
     # what happens while the inspector is down is found only by the reconciliation).
     executions: str = "bus"

@@ -1,4 +1,4 @@
-"""The venues' executions from the bus (`exec.<venue>`, written by ingest exactly once), read as
+"""The venues' executions from the bus (`exec.{<venue>}`, written by ingest exactly once), read as
 the consumer group `inspector`: an entry is acknowledged once its executions are in the core's
 journal, so an inspector that was down reads on from where it stopped (the core applies a fill
 once: a redelivered one changes nothing). A new group starts at the streams' end: what happened

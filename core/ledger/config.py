@@ -18,7 +18,7 @@ class LedgerServiceConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     gateway: str | None = None
     instance: str = "ledger"
-    # The consumer group on exec.<venue>: every execution is posted once across restarts.
+    # The consumer group on exec.{<venue>}: every execution is posted once across restarts.
     group: str = "ledger"
     claim_idle_ms: int = 60_000
     # How often the perpetual venues are asked for funding payments.

@@ -1,5 +1,5 @@
 """Marks for unrealised PnL: the latest trade price of a symbol, read from the bus's trade stream
-of its venue (`md.<venue>.trades`, the stream the bridge serves live) when PnL is asked for.
+of its venue (`md.{<venue>}.trades`, the stream the bridge serves live) when PnL is asked for.
 Only the newest entries are read; a symbol with no trade among them is valued at its last fill
 price (the caller's fallback)."""
 

@@ -1,7 +1,7 @@
 """Helpers of the bar aggregator's integration tests (no tests here).
 
 A real `trademesh bars` process, a tape that follows a sim venue's trades over gRPC and
-publishes them to the bus the way ingest does, synthetic tapes, reading bars.<timeframe>,
+publishes them to the bus the way ingest does, synthetic tapes, reading bars.{<venue>}.<timeframe>,
 and the independent group-by every test compares against.
 """
 
@@ -227,7 +227,7 @@ async def metric_equals(bars: BarsProcess, name: str, venue: str, value: float) 
 
 
 class BusTape:
-    """Publishes trades (and gap markers) to md.<venue>.trades as ingest does."""
+    """Publishes trades (and gap markers) to md.{<venue>}.trades as ingest does."""
 
     def __init__(self, redis: BusRedis, venue: str) -> None:
         self.redis = redis
@@ -313,7 +313,7 @@ class SimTape:
 
 
 def venue_bars(venue: str, timeframe: Timeframe) -> str:
-    """The stream of `venue`'s bars of `timeframe` (made from md.<venue>.trades)."""
+    """The stream of `venue`'s bars of `timeframe` (made from md.{<venue>}.trades)."""
     return bars_stream(timeframe, market_stream(venue, Channel.TRADES))
 
 

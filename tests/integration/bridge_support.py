@@ -2,7 +2,7 @@
 
 Each bridge runs with its own consumer group and each test publishes under venue names and
 symbols of its own, so bridges, tests and other suites sharing the Redis never see each
-other's data in what they assert. Entries a test adds to shared streams (bars.<tf>) are
+other's data in what they assert. Entries a test adds to shared streams (bars.<tf>, any bars.* will do) are
 deleted after it; the streams it creates once the bridges following them have stopped
 (deleting a stream under a blocked XREADGROUP fails the read: see docs/bridge.md).
 """

@@ -1,7 +1,7 @@
 """The live bridge as a process: `trademesh bridge` on a real Redis, called by real gRPC clients.
 
 Test data goes on the bus the way ingest and the bar aggregator put it there (Publisher,
-Envelope on md.<venue>.<channel> and bars.<timeframe>). A subscription's first message
+Envelope on md.{<venue>}.<channel> and bars.{<venue>}.<timeframe>). A subscription's first message
 means it is in place, so everything published after it must arrive. To prove nothing else
 arrives, a test publishes an end marker after the data was received and compares all that
 came before it.

@@ -76,7 +76,7 @@ class Bus:
 
     async def clean(self) -> None:
         keys = [key async for key in self.client.scan_iter(match=f"*{self.venue}*")]
-        if keys:  # the venue's streams, its bars' too (bars.<tf>.{md.<venue>.trades})
+        if keys:  # the venue's streams, its bars' too (bars.{<venue>}.<tf>)
             await self.client.delete(*keys)
 
 
