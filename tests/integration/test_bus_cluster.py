@@ -12,6 +12,7 @@ import pytest
 from redis.exceptions import RedisClusterException, ResponseError
 
 from core.advisor.wire import decided_key
+from core.bars.checkpoint import CheckpointStore
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetFields, write_group
@@ -90,7 +91,7 @@ def test_a_cluster_url_with_a_database_number_is_refused() -> None:
 @pytest.mark.parametrize("guarded", [False, True], ids=["transaction", "script"])
 async def test_the_bars_commit_is_written_whole_on_the_cluster(cluster: Any, guarded: bool) -> None:
     trades = market_stream(_venue(), Channel.TRADES)
-    checkpoint = f"bars:bars:checkpoint:{tagged(trades)}"
+    checkpoint = CheckpointStore(cluster, "bars", "test", Retention(10, 1)).key(trades)
     entries = await _pending_entries(cluster, trades, "bars", 3)
     group = GroupWrite(
         appends=[
