@@ -57,7 +57,6 @@ SECRET_VARIABLES = frozenset(
 SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY")
 # The venues a service is still given (--venue): the detector's example strategies trade the sim,
 # and the detector does not yet find venues in the gateway's registry (ingest and bars do).
-GIVEN_VENUES = {"detector": [f"sim=venue-sim:{VENUES['sim'].default_port}"]}
 MESH_LABEL = {"app.kubernetes.io/part-of": "trademesh"}
 MONITORING = {"kubernetes.io/metadata.name": "monitoring"}
 
@@ -172,7 +171,7 @@ def command_problems(objects: list[Obj]) -> list[str]:
         for variable in re.findall(r"\$\((\w+)\)", " ".join(container["args"])):
             if variable not in env_of(container):
                 problems.append(f"{where}: $({variable}) is no variable of the container")
-        if getattr(args, "venue", []) != GIVEN_VENUES.get(args.command, []):
+        if getattr(args, "venue", []):
             problems.append(f"{where}: --venue {args.venue}; services find venues through the gateway")
     return problems
 
