@@ -545,9 +545,11 @@ class SimExchange:
         ts_ns = self._clock()
         trade_ids = self._publish_trades(market, taker_side, result.fills, ts_ns)
         self.listener.on_levels(symbol, result.changes)
-        if taker_owner == USER or any(f.maker_owner == USER for f in result.fills):
+        users = taker_owner == USER or any(f.maker_owner == USER for f in result.fills)
+        if users or result.trimmed:
             with localcontext(EXACT):
-                self._route_user_fills(market, taker_owner, result.fills, trade_ids)
+                if users:
+                    self._route_user_fills(market, taker_owner, result.fills, trade_ids)
                 self._keep_reduce_only_within(market, result.trimmed)
 
     # ---- reduce-only orders against the position (the module's docstring)
