@@ -211,3 +211,30 @@ def test_an_order_that_is_not_reduce_only_still_fills_after_the_position_is_gone
     assert (order.status, order.size) == (OrderStatus.PARTIALLY_FILLED, ENTRY)
     assert order.filled_size == D("0.02554")
     assert _position(exchange) == D("-0.02554"), "the net filled on this venue: the plain sell's to make"
+
+
+def test_a_perpetual_short_closed_by_its_stop_cancels_its_take_profit_buy() -> None:
+    perp = Instrument(
+        "sim", "BTC/USDT:USDT", "BTCUSDT-PERP", InstrumentKind.PERPETUAL, "BTC", "USDT", "USDT",
+        D("0.1"), D("0.001"),
+    )  # fmt: skip
+    ticks = itertools.count(1_000)
+    exchange = SimExchange(
+        "sim", [perp], maker_fee_rate=D(0), taker_fee_rate=D(0), balances={"USDT": D(100_000)},
+        clock=lambda: next(ticks),
+    )  # fmt: skip
+    symbol, lots = perp.symbol, 1_000  # 1 BTC
+    exchange.submit_synthetic(symbol, BUY, exchange.to_ticks(symbol, D(100)), lots)
+    exchange.place(OrderRequest(symbol, SELL, OrderType.MARKET, D(1), None, IOC))  # short 1 at 100
+    exchange.submit_synthetic(symbol, SELL, exchange.to_ticks(symbol, D(101)), 2 * lots)
+    target, _ = exchange.place(OrderRequest(symbol, BUY, OrderType.LIMIT, D(1), D(99), GTC, reduce_only=True))
+    stop = OrderRequest(
+        symbol, BUY, OrderType.STOP_MARKET, D(1), None, IOC, reduce_only=True, trigger_price=D(101)
+    )
+    exchange.place(stop)
+
+    exchange.submit_synthetic(symbol, BUY, None, 1, IOC)  # a print at 101: the stop buys the short back
+    assert exchange.positions(symbol)[0].size == 0
+    assert exchange.get(target.order_id).status is OrderStatus.CANCELED
+    exchange.submit_synthetic(symbol, SELL, exchange.to_ticks(symbol, D(99)), lots, IOC)  # would have met it
+    assert exchange.positions(symbol)[0].size == 0, "never long"
