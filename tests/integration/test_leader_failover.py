@@ -181,6 +181,32 @@ async def test_two_inspectors_one_leads_and_the_standby_takes_over_placing_nothi
         assert "journal entries replayed" in (tmp_path / "standby.log").read_text()
 
 
+async def test_a_leader_stopped_gracefully_hands_over_at_once_and_a_standby_stops_cleanly(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with inspector_mesh(tmp_path, redis_url, "--leader-ttl-ms", "9000") as mesh:
+        assert mesh.process is not None
+        standby = _inspector_replica(mesh, tmp_path / "standby.log")
+        third = _inspector_replica(mesh, tmp_path / "third.log")
+        try:
+            assert standby.info["event"] == third.info["event"] == "standby"
+            assert await asyncio.to_thread(third.terminate) == 0  # a standby stops at once, cleanly
+            async with grpc.aio.insecure_channel(standby.address) as channel:
+                stub = rk_grpc.InspectorStub(channel)
+
+                async def state() -> Any:
+                    return await stub.GetRiskState(
+                        rk.GetRiskStateRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+                    )
+
+                await mesh.stop()  # SIGTERM: the lease released, not left to lapse (6-9 s from now)
+                took, served = await failover(mesh.bus, "leader.inspector.inspector", standby, state)
+                print(f"inspector handover: lease taken {took:.2f} s, serving {served:.2f} s after the stop")
+                assert took < 5.0, took  # the standby's next ask (every 3 s), before the lease could lapse
+        finally:
+            await asyncio.to_thread(standby.terminate)
+
+
 # ---------------------------------------------------------------- the ledger
 
 
