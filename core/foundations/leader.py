@@ -5,10 +5,13 @@ A process takes the lease before it acts. Until it holds it, it is a standby
 (ServiceContext.standby): alive for its liveness probe, not ready, not registered with the
 gateway, its RPCs UNAVAILABLE ("standby: <holder> leads"); it asks again every ttl/3, so it
 leads within a ttl and a third of the leader's last renewal. The leader renews every ttl/3. A
-renewal that finds another holder, a fenced write refused (`deposed`), or no renewal for
-longer than the ttl less a period (Redis away: the lease may lapse, another may take it) ends
-its leadership with LeadershipLost: the service stops at once, and its supervisor starts it
-again, as a standby. Its writes on the bus carry `fence()` where they can
+renewal that finds another holder, or a fenced write refused (`deposed`), ends its leadership
+with LeadershipLost: the service stops at once, and its supervisor starts it again, as a
+standby. A lease that lapsed while nobody took it (the leader paused past its ttl, or Redis away
+from it) is taken back (`reclaim`) when its fence counter shows no other acquisition meanwhile:
+then nobody else acted, and what the leader knows is current. While Redis is away from the
+leader it can neither journal nor read its inputs, so it acts on nothing new: the renewals are
+retried, and the fence decides once Redis answers. Its writes on the bus carry `fence()` where they can
 (core.foundations.bus.group.Fenced): a deposed leader paused past its ttl writes nothing.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,7 +57,8 @@ class Leadership:
     def __init__(self, redis: Any, service: str, instance: str, ttl_ms: int = DEFAULT_TTL_MS) -> None:
         self.name = leader_lease_name(service, instance)
         self.lease = Lease(redis, self.name, holder_id(f"{service}/{instance}"), ttl_ms)
-        self._renewed = 0.0  # monotonic time of the last acquisition or renewal
+        self._number = 0  # the fencing number of the last token held
+        self._lock = asyncio.Lock()
         self._deposed: str | None = None
         self._woken = asyncio.Event()
 
@@ -124,7 +127,7 @@ class Leadership:
             log.warning("%s: Redis: %s", self.name, exc)
             return False
         if taken:
-            self._renewed = time.monotonic()
+            self._number = _number(self.lease.token)
         return taken
 
     async def _leader_or_unknown(self) -> str:
@@ -142,20 +145,38 @@ class Leadership:
             for waiting in waits:
                 waiting.cancel()
 
+    async def reclaim(self, seen: str | None) -> bool:
+        """After the lease lapsed unheld (this process paused past its ttl, Redis away): take
+        it back when nobody else took it meanwhile (the fence counter moved by our acquisition
+        alone), True; else False (another led: what this process knows may be stale). `seen`:
+        the token the caller found refused (reclaimed already when the token is another now)."""
+        async with self._lock:
+            if self.lease.token is not None and self.lease.token != seen:
+                return True
+            before = self._number
+            if not await self._try():
+                return False
+            if self._number in (before, before + 1):
+                log.warning(
+                    "%s: the lease had lapsed unheld; taken back (token %s)", self.name, self.lease.token
+                )
+                return True
+            log.error("%s: another process led while the lease had lapsed; giving it up", self.name)
+            await self.release()
+            return False
+
     async def _renew(self) -> None:
+        seen = self.lease.token
         try:
             held = await self.lease.renew()
-        except _REDIS_ERRORS as exc:
-            self._check_time(exc)
+        except _REDIS_ERRORS as exc:  # no journal, no inputs meanwhile: the fence decides later
+            log.warning("%s: renewal failed (%s); retrying", self.name, exc)
             return
-        if not held:
+        if not held and not await self.reclaim(seen):
             holder = await self._leader_or_unknown()
             raise LeadershipLost(f"{self.name}: lost the lease, {holder} holds it; stopping")
-        self._renewed = time.monotonic()
 
-    def _check_time(self, exc: BaseException) -> None:
-        """Redis away: lead on while the lease surely holds (ttl less a period since renewed)."""
-        unrenewed_s = time.monotonic() - self._renewed
-        if unrenewed_s > self.lease.ttl_ms / 1000 - self.every_s:
-            raise LeadershipLost(f"{self.name}: not renewed for {unrenewed_s:.1f} s ({exc}); stopping")
-        log.warning("%s: renewal failed (%s); retrying", self.name, exc)
+
+def _number(token: str | None) -> int:
+    """The fencing number of a token (`<holder>/<n>`); 0 for none."""
+    return 0 if token is None else int(token.rpartition("/")[2])

@@ -109,7 +109,8 @@ class ServiceContext:
             return
         self._standing_by = True
         await self._served.set_alive(True)
-        _announce(self.label, self.options.host, self._served.port, self._served.metrics_port, announce, "standby")
+        served = self._served
+        _announce(self.label, self.options.host, served.port, served.metrics_port, announce, "standby")
 
     @property
     def name(self) -> str:

@@ -4,7 +4,9 @@ Each write is awaited by its caller, and the writes made while one is on the wir
 the next (group commit, as core.foundations.bus.publisher.Publisher.write): one atomic group write
 (core.foundations.bus.group) carrying the lease's fence. Once another process holds the lease, the
 group is refused whole (FENCED): its writers get LeadershipLost, the leadership is deposed (the
-service stops), and a deposed inspector journals nothing more, however long it was paused.
+service stops), and a deposed inspector journals nothing more, however long it was paused. (A
+lease that lapsed while nobody took it is taken back first, and the group written:
+Leadership.reclaim.)
 
 In a Redis Cluster the fence and the journal must share a slot (core.foundations.lease); the
 mesh's Redis is one node.
@@ -62,8 +64,12 @@ class FencedWrites:
                     waiting.done.set_result(entry_id)
 
     async def _send(self, appends: list[Append]) -> list[bytes]:
-        group = GroupWrite(appends=tuple(appends), fence=self.leadership.fence())
-        result = await write_group(self.redis, group)
+        fence = self.leadership.fence()
+        result = await write_group(self.redis, GroupWrite(appends=tuple(appends), fence=fence))
+        if result.outcome is GroupOutcome.FENCED and await self.leadership.reclaim(fence.token):
+            # The lease had lapsed unheld (a pause past its ttl): taken back, nobody acted meanwhile.
+            fence = self.leadership.fence()
+            result = await write_group(self.redis, GroupWrite(appends=tuple(appends), fence=fence))
         if result.outcome is GroupOutcome.FENCED:
             why = "its journal write was refused (FENCED): another process holds the lease"
             self.leadership.deposed(why)

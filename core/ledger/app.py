@@ -3,8 +3,9 @@
 At start: reach the bus; take the leader lease `leader.ledger.<instance>`
 (core.foundations.leader), standing by until it is ours (losing it ends the process); then reach
 PostgreSQL (the ledger's tables migrated), rebuild the core from the stored balances, read the
-inspector's order links on from where they stopped (core.ledger.attribution). At the books' first start each venue's balances are posted as
-opening deposits, and the executions are read from then on. Then serve the Ledger API and run:
+inspector's order links on from where they stopped (core.ledger.attribution). At the books'
+first start each venue's balances are posted as opening deposits, and the executions are read
+from then on. Then serve the Ledger API and run:
 - the `exec.*` consumer (group `ledger`): each entry's fills posted as one batch, acknowledged
   once committed, so a redelivered execution posts nothing twice (its event id is recorded);
 - the attribution follower, and the perpetual venues' funding payments (core.ledger.funding).

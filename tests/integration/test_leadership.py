@@ -96,3 +96,33 @@ async def test_a_deposed_leaders_journal_write_is_refused_and_ends_its_leadershi
                 await asyncio.wait_for(old.keep(asyncio.Event()), 1)  # at once, not at the next renewal
         finally:
             await redis.aclose()
+
+
+async def test_a_lease_lapsed_unheld_is_taken_back_and_one_another_held_meanwhile_is_not(
+    redis_url: str,
+) -> None:
+    async with redis_db(redis_url) as url:
+        redis = open_redis(url)
+        try:
+            leader = Leadership(redis, "inspector", "k", TTL_MS)
+            assert await leader.take(Standby())
+            writes = FencedWrites(redis, leader)
+            await redis.delete(lease_key("leader.inspector.k"))  # paused past its ttl; nobody took it
+            await writes.write(Append("journal", b"after the pause"))  # taken back, written
+            assert await redis.xlen("journal") == 1
+            keeping = asyncio.create_task(leader.keep(asyncio.Event()))
+            await redis.delete(lease_key("leader.inspector.k"))
+            await asyncio.sleep(2 * TTL_MS / 1000)
+            assert not keeping.done(), "a renewal finding the lease lapsed unheld takes it back"
+            keeping.cancel()
+
+            await redis.delete(lease_key("leader.inspector.k"))  # and now another led meanwhile, and left
+            other = Leadership(redis, "inspector", "k", TTL_MS)
+            assert await other.take(Standby())
+            await other.release()
+            with pytest.raises(LeadershipLost, match="FENCED"):
+                await writes.write(Append("journal", b"stale"))
+            assert await redis.xlen("journal") == 1
+            assert await redis.get(lease_key("leader.inspector.k")) is None, "given up for a standby"
+        finally:
+            await redis.aclose()
