@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.bus.names import INTENTS
+from core.foundations.bus.names import INTENTS, journal_stream
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
@@ -33,6 +33,7 @@ from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
+from trademesh.risk.v1 import journal_pb2 as jr
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole meshes and kills
 __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
@@ -119,6 +120,16 @@ async def _publish(client: Any, intent_ids: list[str]) -> None:
         await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
 
 
+async def _journaled_intents(client: Any) -> list[str]:
+    """The intent ids the journal holds, one per journaled intent (both leaders' entries)."""
+    found = []
+    for _, fields in await client.xrange(journal_stream("inspector")):
+        entry = jr.JournalEntry.FromString(fields[b"d"])
+        if entry.WhichOneof("input") == "intent":
+            found.append(entry.intent.intent.intent_id)
+    return found
+
+
 async def _position_is(mesh: InspectorMesh, size: Decimal) -> bool | None:
     return True if await mesh.venue_position() == size else None
 
@@ -174,6 +185,8 @@ async def test_two_inspectors_one_leads_and_the_standby_takes_over_placing_nothi
                     )
                     allowed = [e.intent_id for e in events.events]
                     assert len(allowed) == len(set(allowed)) and set(allowed) <= {*first, *later}, allowed
+                    journaled = await _journaled_intents(client)
+                    assert sorted(journaled) == sorted([*first, *later]), journaled  # each once
                 finally:
                     await client.aclose()
         finally:
