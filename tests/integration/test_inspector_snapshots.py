@@ -33,7 +33,7 @@ __all__ = ["redis_url"]
 pytestmark = pytest.mark.integration
 D = Decimal
 WAIT_S = 30.0
-_STREAM = "inspector.journal.test"
+_STREAM = "inspector.journal.{test}"
 
 
 async def _fed(journal: InputJournal, entries: list[jr.JournalEntry], every: int) -> Snapshots:

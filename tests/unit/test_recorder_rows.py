@@ -394,7 +394,7 @@ def test_an_inspectors_journal_entry_is_read_wrapped_and_becomes_a_row_naming_it
     mark = jr.JournalEntry(now_ns=T0 + 8, mark=jr.JournalMark(venue="sim", symbol="BTC/USDT", price="1"))
     unknown = jr.JournalEntry(now_ns=T0 + 9, placement_unknown="c2")
     entries = [
-        (f"{1700 + n}-{n}", decode_entry("inspector.journal.main", {FIELD: e.SerializeToString()}))
+        (f"{1700 + n}-{n}", decode_entry("inspector.journal.{main}", {FIELD: e.SerializeToString()}))
         for n, e in enumerate((journal_fill(), mark, unknown))
     ]
     assert entries[0][1].ts_publish_ns == T0 + 7 and entries[0][1].source == "inspector/main"
@@ -419,7 +419,7 @@ def test_an_inspectors_journal_entry_is_read_wrapped_and_becomes_a_row_naming_it
 )
 def test_a_journal_entry_that_is_not_one_is_corrupt(fields: dict[bytes, bytes], message: str) -> None:
     with pytest.raises(Corrupt, match=message):
-        decode_entry("inspector.journal.main", fields)
+        decode_entry("inspector.journal.{main}", fields)
 
 
 def test_any_other_streams_entry_is_read_as_its_envelope() -> None:

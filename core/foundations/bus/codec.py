@@ -78,7 +78,7 @@ def decode(fields: Mapping[bytes, bytes]) -> bus.Envelope:
 
 def decode_entry(stream: str, fields: Mapping[bytes, bytes]) -> bus.Envelope:
     """An entry of `stream` as an Envelope (what a consumer handles): an inspector's journal
-    entry (`inspector.journal.<instance>`: a bare risk.v1.JournalEntry) wrapped in one
+    entry (`inspector.journal.{<instance>}`: a bare risk.v1.JournalEntry) wrapped in one
     (bus.v1.InspectorJournal, published at the entry's time), any other stream's its own
     (decode). Corrupt when it is neither."""
     instance = parse_journal_stream(stream)

@@ -9,7 +9,7 @@ decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
 intents.{signals}    the advisor's execution intents, for the inspector (bus.v1.Intents)
 advisor.telemetry.{signals}  the advisor's telemetry events (bus.v1.AdvisorTelemetry)
 risk                the inspector's risk events and state transitions (bus.v1.RiskEvents)
-inspector.journal.<instance>  the inputs of an inspector's core, for its restart (risk.v1.JournalEntry)
+inspector.journal.{<instance>}  the inputs of an inspector's core, for its restart (risk.v1.JournalEntry)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 
 Hash tags, for a Redis Cluster (docs/bus.md, "Redis Cluster"): the keys of one atomic write (a
@@ -19,9 +19,10 @@ venue, fenced by the venue's lease (core.ingest.fleet: the lease key carries the
 bars' commit of a venue (its bars, its checkpoint, the ack of md.{<venue>}.trades) each stay in
 one slot, and the venues spread over the masters. A key written in one atomic group with the
 acknowledgement of an input stream S carries S's tag (`tagged(S)`: S's own name when it has no
-braces): the advisor's outputs and marks carry `{signals}`. Streams nothing combines atomically
-(position_requests, risk, the journals) carry no tag. The names are the same on one Redis as on
-a cluster.
+braces): the advisor's outputs and marks carry `{signals}`. An inspector's journal carries its
+instance (`{<instance>}`), as its leader lease does (core.foundations.leader), which fences its
+writes. Streams nothing combines atomically (position_requests, risk) carry no tag. The names are
+the same on one Redis as on a cluster.
 """
 
 from __future__ import annotations
@@ -163,11 +164,13 @@ def dead_letter_stream(stream: str) -> str:
 
 
 def journal_stream(instance: str) -> str:
-    """An inspector instance's journal: every input of its core, in order."""
-    return f"{_JOURNAL}{instance}"
+    """An inspector instance's journal: every input of its core, in order. Its instance is its hash
+    tag, as of the instance's leader lease, which fences its writes (core.foundations.leader)."""
+    return f"{_JOURNAL}{{{instance}}}"
 
 
 def parse_journal_stream(stream: str) -> str | None:
-    """inspector.journal.<instance> -> instance; None for any other stream."""
-    instance = stream.removeprefix(_JOURNAL)
-    return instance if instance and instance != stream else None
+    """inspector.journal.{<instance>} -> instance; None for any other stream."""
+    part = stream.removeprefix(_JOURNAL)
+    instance = part.removeprefix("{").removesuffix("}")
+    return instance if instance and part == f"{{{instance}}}" and "{" not in instance else None
