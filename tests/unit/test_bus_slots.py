@@ -16,7 +16,7 @@ from core.advisor.wire import DecisionWriter, decided_key
 from core.bars.checkpoint import CheckpointStore
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
-from core.foundations.bus.append import Retention
+from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import Fenced, GroupWrite, script_call
 from core.foundations.bus.names import (
     ADVISOR_TELEMETRY,
@@ -26,12 +26,14 @@ from core.foundations.bus.names import (
     SIGNALS,
     bars_stream,
     executions_stream,
+    journal_stream,
     market_stream,
     slot_tag,
     tagged,
 )
 from core.foundations.bus.publisher import Publisher
-from core.foundations.lease import Lease, lease_key
+from core.foundations.leader import leader_lease_name
+from core.foundations.lease import Lease, last_key, lease_key
 from core.foundations.model import Channel, Timeframe
 from core.ingest.fleet import venue_lease_name
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -165,3 +167,12 @@ def test_a_checkpoint_key_reads_back_to_its_stream_with_or_without_a_tag() -> No
 def test_a_bars_group_with_a_brace_cannot_name_a_checkpoint() -> None:
     with pytest.raises(ValueError, match="brace"):
         CheckpointStore(_Keys(), "bars{x}", "test", _RETENTION)
+
+
+def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot() -> None:
+    """core.inspector.fenced_writes: the journal's entries, with the fence of the instance's lease."""
+    lease = lease_key(leader_lease_name("inspector", "main"))
+    group = GroupWrite(appends=(Append(journal_stream("main"), b"entry"),), fence=Fenced(lease, "t"))
+    keys, _ = script_call(group)
+    assert set(keys) == {journal_stream("main"), lease, last_key(lease)}
+    assert _slots([*keys, f"{lease}.fence"]) == {key_slot(b"main")}
