@@ -45,11 +45,10 @@ def _text(value: Any) -> str:
 
 async def claim_pending(redis: Any, stream: str, group: str, consumer: str) -> int:
     """Every entry of `stream` pending in `group` (any consumer's) moved to `consumer`, so it
-    reads them first, in order; how many."""
+    reads them first, in order; how many. (Not JUSTID: redis-py drops the cursor of that answer.)"""
     start, moved = "0-0", 0
     while True:
-        reply = await redis.xautoclaim(stream, group, consumer, min_idle_time=0, start_id=start, count=1000,
-                                       justid=True)  # fmt: skip
+        reply = await redis.xautoclaim(stream, group, consumer, min_idle_time=0, start_id=start, count=100)
         start, moved = _text(reply[0]), moved + len(reply[1])
         if start == "0-0":
             return moved
