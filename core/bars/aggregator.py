@@ -16,6 +16,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator
 
+from redis.exceptions import ResponseError
+
 from core.bars import metrics
 from core.bars.checkpoint import CheckpointStore, StreamLost
 from core.bars.engine import EntryId, VenueBars, entry_position
@@ -47,6 +49,10 @@ def _chunks(entries: list[Entry]) -> Iterator[list[Entry]]:
             chunk, events = [], 0
     if chunk:
         yield chunk
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def venue_of(stream: str) -> str:
@@ -98,7 +104,8 @@ class Aggregator:
         A long batch (a catch-up) is committed in chunks, so a crash in it loses little work.
         After a failure, entries past the failed one are refused (they stay pending) until it
         is applied: the runner retries failed entries one by one and moves on, and applying a
-        later entry first would make the earlier one look applied already."""
+        later entry first would make the earlier one look applied already. So are entries behind
+        an earlier one pending in the group (_pending_before)."""
         resume = self._resume_at.get(stream)
         if resume is not None and entry_position(entries[0][0]) > resume:
             if await self._on_bus(stream, resume):
@@ -108,6 +115,10 @@ class Aggregator:
             log.warning("bars: %s: entry %d-%d is no longer on the bus; going on", stream, *resume)
             del self._resume_at[stream]
             resume = None
+        behind = await self._pending_before(stream, entry_position(entries[0][0]))
+        if behind is not None:
+            self._resume_at.setdefault(stream, behind)
+            raise Unavailable(f"{stream}: entry {behind[0]}-{behind[1]} is pending in the group: waiting")
         for chunk in _chunks(entries):
             try:
                 await self._apply(stream, chunk)
@@ -116,6 +127,24 @@ class Aggregator:
                 raise
         if resume is not None and entry_position(entries[-1][0]) >= resume:
             del self._resume_at[stream]
+
+    async def _pending_before(self, stream: str, first: EntryId) -> EntryId | None:
+        """An entry after the last one applied and before `first` that is pending in the group
+        (delivered to a consumer, not applied): one a replica read after it lost the stream (paused
+        past its lease), which the next holder did not get. Applying `first` would make it look
+        applied; it is reclaimed (idle) and applied first. None when there is none."""
+        async with self._locks[stream]:
+            position = (await self._engine(stream)).position
+        if first <= position:
+            return None  # applied already: the engine skips it
+        low, high = "({}-{}".format(*position), "({}-{}".format(*first)
+        try:
+            found = await self.store.redis.xpending_range(stream, self.store.group, low, high, 1)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            return None  # no group (yet, or any more): nothing pending in it
+        return entry_position(_text(found[0]["message_id"])) if found else None
 
     async def _on_bus(self, stream: str, position: EntryId) -> bool:
         entry_id = f"{position[0]}-{position[1]}"

@@ -80,6 +80,9 @@ class BarsConfig:
             self.group,
             stream_consumer(self.consumer, stream),
             streams=(stream,),
+            # Entries left idle this long are taken again, in order: those a replica read after it
+            # lost the stream (core.bars.aggregator waits for them), and this one's own refused ones.
+            claim_idle_ms=2 * self.lease_ttl_ms,
             batch=self.batch,
             linger_ms=self.linger_ms,
             handler_acks=True,

@@ -249,3 +249,30 @@ async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
     last = cast(list[tuple[bytes, Any]], await redis.xrevrange(tape.stream, count=1))[0][0].decode()
     assert aggregator.engines[tape.stream].position == tuple(int(part) for part in last.split("-"))
     assert runner.acks == 0
+
+
+async def test_entries_behind_one_pending_elsewhere_wait_for_it(scope: tuple[aioredis.Redis, str]) -> None:
+    """A replica that lost the stream (paused past its lease) read entries the next holder never
+    got: the next holder's later entries wait until those are reclaimed and applied first."""
+    redis, name = scope
+    store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
+    aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))  # nothing closes
+    stream = f"md.{name}.trades"
+    trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=9)
+    entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    for entry_id, envelope in entries:
+        await redis.xadd(stream, {FIELD: envelope.SerializeToString()}, id=entry_id)
+    await redis.xgroup_create(stream, "bars", id="0")
+    await hold(aggregator, stream)
+    await aggregator.handle(stream, entries[:2])
+    await redis.xreadgroup("bars", "paused", {stream: ">"}, count=4)  # the paused replica's read
+    with pytest.raises(Unavailable):
+        await aggregator.handle(stream, entries[6:])
+    with pytest.raises(Unavailable):
+        await aggregator.handle(stream, entries[7:])  # still waiting
+    await aggregator.handle(stream, entries[2:6])  # reclaimed
+    await aggregator.handle(stream, entries[6:])
+    engine = aggregator.engines[stream]
+    assert engine.position == (1_800_000_000_000 + len(trades) - 1, 0)
+    counted = sum(bar.trade_count for sym in engine.symbols.values() for bar in sym.seconds.values())
+    assert counted == len(trades), "every trade applied once"
