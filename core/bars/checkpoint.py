@@ -9,7 +9,8 @@ A commit XADDs the newly closed bars to bars.<timeframe>, writes the checkpoint 
 consumed entries in one group write (core.foundations.bus.group): after a crash either all of it
 happened or none did, and the entries not acknowledged are exactly those the checkpoint has not
 seen. It has no guard: a commit whose answer was lost is not retried, the engine is reloaded from
-the checkpoint instead (core.bars.aggregator), which says what was applied.
+the checkpoint instead (core.bars.aggregator), which says what was applied. It is fenced by the
+stream's lease (core.bars.fleet): a replica that lost the stream commits nothing more for it.
 """
 
 from __future__ import annotations
