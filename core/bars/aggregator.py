@@ -116,8 +116,7 @@ class Aggregator:
             del self._resume_at[stream]
             resume = None
         behind = await self._pending_before(stream, entry_position(entries[0][0]))
-        if behind is not None:
-            self._resume_at.setdefault(stream, behind)
+        if behind is not None:  # checked again at every call: it may be dead-lettered instead
             raise Unavailable(f"{stream}: entry {behind[0]}-{behind[1]} is pending in the group: waiting")
         for chunk in _chunks(entries):
             try:
@@ -132,7 +131,8 @@ class Aggregator:
         """An entry after the last one applied and before `first` that is pending in the group
         (delivered to a consumer, not applied): one a replica read after it lost the stream (paused
         past its lease), which the next holder did not get. Applying `first` would make it look
-        applied; it is reclaimed (idle) and applied first. None when there is none."""
+        applied; it is reclaimed (idle) and applied first. None when there is none (or it is
+        no longer on the bus: trimmed, nothing to wait for)."""
         async with self._locks[stream]:
             position = (await self._engine(stream)).position
         if first <= position:
@@ -144,7 +144,10 @@ class Aggregator:
             if "NOGROUP" not in str(exc):
                 raise
             return None  # no group (yet, or any more): nothing pending in it
-        return entry_position(_text(found[0]["message_id"])) if found else None
+        if not found:
+            return None
+        pending = entry_position(_text(found[0]["message_id"]))
+        return pending if await self._on_bus(stream, pending) else None
 
     async def _on_bus(self, stream: str, position: EntryId) -> bool:
         entry_id = f"{position[0]}-{position[1]}"
