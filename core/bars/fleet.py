@@ -155,8 +155,11 @@ class Fleet:
         await held.lease.release()
 
     async def _drop(self, stream: str) -> None:
-        """Lost: the runner cancelled (its commits are fenced anyway), the state forgotten."""
+        """Lost: the runner cancelled (its commits are fenced anyway), the state forgotten. Told to
+        stop as well: a cancellation that meets an expired Redis deadline (a process woken after a
+        pause) comes out as a Redis timeout, which the runner rides out."""
         held = self.held.pop(stream)
+        held.stop.set()
         held.task.cancel()
         await asyncio.gather(held.task, return_exceptions=True)
         await self.aggregator.drop(stream)
