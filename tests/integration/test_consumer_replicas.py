@@ -248,7 +248,7 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
 
         await until(reclaimed, 30, 0.05, "rec-1's pending entries reclaimed")
         recorder_takeover_s = time.monotonic() - killed_at
-        await until(lambda: trade_count(db, recorded + 3000), 60, 0.2, "3,000 more trades recorded")
+        await until(lambda: trade_count(db, recorded + 6000), 60, 0.2, "6,000 more trades recorded")
         ingest.terminate()  # no more input: let the replicas drain
         for _ in range(2):  # again after the repairer's poll (1 s): repairs the last entries made due
             await until(lambda: drained(url, survivor), 60, 0.2, "the pipeline drained")
