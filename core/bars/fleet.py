@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.bars import metrics
 from core.bars.aggregator import Aggregator
 from core.bars.shares import members_group, plan, stream_lease_name
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
@@ -121,6 +122,7 @@ class Fleet:
             if len(self.held) >= todo.share:
                 break
             await self._take(stream)
+        metrics.STREAMS_HELD.set(len(self.held))
 
     async def _streams(self) -> list[str]:
         found = self.redis.scan_iter(match=self.pattern, count=1000, _type="STREAM")
@@ -144,6 +146,7 @@ class Fleet:
         consumer = GroupConsumer(self.redis, options, self.aggregator.handle)
         task = asyncio.create_task(consumer.run(stop), name=f"bars {stream}")
         self.held[stream] = _Held(lease, stop, task)
+        metrics.STREAM_CHANGES.labels("taken").inc()
         log.info("bars: %s taken (lease %s, %d entries pending)", stream, lease.token, moved)
 
     async def _give_back(self, stream: str) -> None:
@@ -153,6 +156,7 @@ class Fleet:
         await asyncio.gather(held.task, return_exceptions=True)
         await self.aggregator.drop(stream)
         await held.lease.release()
+        metrics.STREAM_CHANGES.labels("given_back").inc()
 
     async def _drop(self, stream: str) -> None:
         """Lost: the runner cancelled (its commits are fenced anyway), the state forgotten. Told to
@@ -163,6 +167,7 @@ class Fleet:
         held.task.cancel()
         await asyncio.gather(held.task, return_exceptions=True)
         await self.aggregator.drop(stream)
+        metrics.STREAM_CHANGES.labels("lost").inc()
 
     async def close(self) -> None:
         """Every stream given back (Redis away: the leases expire)."""
