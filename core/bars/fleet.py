@@ -108,7 +108,8 @@ class Fleet:
             await self._drop(stream)
         for stream, held in list(self.held.items()):
             if held.task.done():
-                log.warning("bars: %s: its consumer ended; given back", stream)
+                error = None if held.task.cancelled() else held.task.exception()
+                log.error("bars: %s: its consumer ended (%r); given back", stream, error)
                 await self._give_back(stream)
             elif not await held.lease.renew():
                 log.warning("bars: %s: lease lost (another replica holds it): dropped", stream)
