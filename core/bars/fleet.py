@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.bars import metrics
 from core.bars.aggregator import Aggregator
 from core.bars.shares import members_group, plan, stream_lease_name
-from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.consumer import LAG, PENDING, ConsumerOptions, GroupConsumer
 from core.foundations.bus.group import Fenced
 from core.foundations.lease import Lease
 from core.foundations.retry import sleep_unless
@@ -157,6 +157,7 @@ class Fleet:
         await asyncio.gather(held.task, return_exceptions=True)
         await self.aggregator.drop(stream)
         await held.lease.release()
+        self._forget(stream)
         metrics.STREAM_CHANGES.labels("given_back").inc()
 
     async def _drop(self, stream: str) -> None:
@@ -168,7 +169,14 @@ class Fleet:
         held.task.cancel()
         await asyncio.gather(held.task, return_exceptions=True)
         await self.aggregator.drop(stream)
+        self._forget(stream)
         metrics.STREAM_CHANGES.labels("lost").inc()
+
+    def _forget(self, stream: str) -> None:
+        """The stream's pending and lag are the next holder's to report."""
+        for gauge in (PENDING, LAG):
+            with contextlib.suppress(KeyError):
+                gauge.remove(stream, self.group)
 
     async def close(self) -> None:
         """Every stream given back (Redis away: the leases expire)."""
