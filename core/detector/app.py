@@ -50,6 +50,7 @@ from core.foundations.instruments import VenueInstruments, unknown_symbol
 from core.foundations.mesh_config import VenueLink
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import auth_metadata
+from core.foundations.rpc.discovery import Venues, VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.rpc.status import unavailable
 from core.foundations.service import ServiceContext
@@ -90,6 +91,11 @@ class Detector:
         self._metadata = auth_metadata()
         self.channels = VenueChannels()  # warm-up calls: one channel per venue
         self.instruments = VenueInstruments(self._list_instruments)  # what each venue lists
+        # The venues followed: given, and registered with the gateway (found while it runs).
+        self.venues = VenueWatch(config.mesh.venues, config.gateway)
+        self._waiting: dict[str, list[str]] = {}  # venue -> patches to activate when it joins
+        self._feeds: dict[str, tuple[VenueLink, asyncio.Task[None]]] = {}
+        self._stop = asyncio.Event()  # the service's (run)
         self._publisher: Publisher | None = None
         self._unsaved_logged = False
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
@@ -132,8 +138,8 @@ class Detector:
         be fed nothing, and the advisor and the inspector would follow a venue nobody serves);
         InvalidArgument naming the symbol when the venue does not list it; Unavailable when its
         list cannot be read."""
-        if self.config.mesh.venue(venue) is None:
-            known = ", ".join(sorted(v.name for v in self.config.mesh.venues)) or "none"
+        if self.venues.venue(venue) is None:
+            known = ", ".join(sorted(self.venues.venues)) or "none"
             raise NotFound(f"no venue {shown(venue)} in this detector's mesh (venues: {known})")
         await self.instruments.check(venue, symbol, "patch_id")
 
@@ -159,24 +165,65 @@ class Detector:
                 return
             self._publisher = Publisher(redis, _RETENTION)
             self.journal.store = store
+            await self._look_up_venues()
             await self._start_patches()
             await self._serve(ctx)
         finally:
+            await self.venues.close()
             await self.channels.close()
             await redis.aclose()
             await store.close()
 
     async def _serve(self, ctx: ServiceContext) -> None:
-        feeds = [asyncio.create_task(f.run(ctx.stop), name=f"feed {f.link.name}") for f in self._feeds()]
+        self._stop = ctx.stop
+        venues = asyncio.create_task(self.venues.follow(ctx.stop, self._venues_changed), name="venues")
         await ctx.ready()
         log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
         try:
             await self.runner.run(ctx.stop)
         finally:
+            venues.cancel()
+            feeds = [task for _, task in self._feeds.values()]
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(*feeds, return_exceptions=True)
+            await asyncio.gather(venues, *feeds, return_exceptions=True)
             await self._flush()
+
+    async def _look_up_venues(self) -> None:
+        """The gateway's venues before the patches start (a registry away: only those given)."""
+        try:
+            await self.venues.refresh()
+        except grpc.aio.AioRpcError as exc:
+            log.warning("detector: the gateway's registry at %s: %s", self.venues.gateway, exc.code().name)
+
+    async def _venues_changed(self, venues: Venues) -> None:
+        """Patches waiting for a venue that joined are activated; feeds follow the venues."""
+        for venue in [v for v in self._waiting if v in venues]:
+            log.info("detector: venue %s joined the mesh: its patches start", venue)
+            for patch_id in self._waiting.pop(venue):
+                if patch_id in self.engine.patches:
+                    await self._activate(patch_id, self.now_ns())
+            await self._flush()
+        self._sync_feeds(venues)
+
+    def _sync_feeds(self, venues: Venues) -> None:
+        """A feed per venue in the mesh with patches: started, stopped, restarted when moved."""
+        wanted = self._feed_symbols(venues)
+        for venue, (link, task) in list(self._feeds.items()):
+            if venue not in wanted or venues.get(venue) != link:
+                log.info(
+                    "detector: venue %s %s: its feed stops", venue, "moved" if venue in venues else "left"
+                )
+                task.cancel()
+                del self._feeds[venue]
+        for venue, symbols in wanted.items():
+            if venue not in self._feeds:
+                link = venues[venue]
+                feed = VenueFeed(
+                    link, sorted(symbols), _channel_factory(link.address), self._metadata,
+                    self.runner.deliver, self.instruments,
+                )  # fmt: skip
+                self._feeds[venue] = (link, asyncio.create_task(feed.run(self._stop), name=f"feed {venue}"))
 
     async def _open_store(self, stop: asyncio.Event) -> PatchStore | None:
         url = self.config.database_url
@@ -201,7 +248,7 @@ class Detector:
     def _strategy(self, path: Path) -> Strategy:
         strategy = load_strategy(path, self.catalog)
         for venue in strategy.venues:
-            if self.config.mesh.venue(venue) is None:
+            if self.config.mesh.venue(venue) is None and self.config.gateway is None:
                 raise InvalidArgument.field(
                     "venue", f"strategy {path} trades venue {venue!r}: give it with --venue {venue}=HOST:PORT"
                 )
@@ -224,10 +271,9 @@ class Detector:
 
     async def _activate(self, patch_id: str, now_ns: int) -> None:
         patch = self.engine.patch(patch_id)
-        if self.config.mesh.venue(patch.venue) is None:
-            log.warning(
-                "detector: %s trades venue %r, which is not configured: left paused", patch_id, patch.venue
-            )
+        if self.venues.venue(patch.venue) is None:
+            log.warning("detector: %s trades venue %r, not in the mesh: waits for it", patch_id, patch.venue)
+            self._waiting.setdefault(patch.venue, []).append(patch_id)
             return
         if not await self._listed(patch.venue, patch.symbol):
             log.warning("detector: %s: %s: left paused", patch_id, unknown_symbol(patch.venue, patch.symbol))
@@ -247,27 +293,17 @@ class Detector:
         except TrademeshError:
             return True
 
-    def _feeds(self) -> list[VenueFeed]:
+    def _feed_symbols(self, venues: Venues) -> dict[str, set[str]]:
         symbols: dict[str, set[str]] = {}
         for patch in self.engine.patches.values():
-            if self.config.mesh.venue(patch.venue) is not None:
+            if patch.venue in venues:
                 symbols.setdefault(patch.venue, set()).add(patch.symbol)
-        return [
-            VenueFeed(
-                self._link(venue),
-                sorted(names),
-                _channel_factory(self._link(venue).address),
-                self._metadata,
-                self.runner.deliver,
-                self.instruments,
-            )
-            for venue, names in symbols.items()
-        ]
+        return symbols
 
     def _link(self, venue: str) -> VenueLink:
-        link = self.config.mesh.venue(venue)
+        link = self.venues.venue(venue)
         if link is None:
-            raise FailedPrecondition(f"venue {venue!r} is not one this detector follows (--venue)")
+            raise FailedPrecondition(f"venue {venue!r} is not in this detector's mesh (--venue, registry)")
         return link
 
     # ---- out

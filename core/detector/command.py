@@ -66,7 +66,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> DetectorConfig:
     from core.detector.config import DetectorConfig, example_strategies
-    from core.foundations.env import database_url, redis_url
+    from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
 
     strategies = tuple(args.strategy) or (() if args.no_examples else example_strategies())
@@ -80,6 +80,7 @@ def _config(args: argparse.Namespace) -> DetectorConfig:
         hold_ms=args.hold_ms,
         probe_rate_hz=args.probe_rate_hz,
         module_budget_us=args.module_budget_us,
+        gateway=read_secret(GATEWAY),
     )
 
 

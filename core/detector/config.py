@@ -42,6 +42,9 @@ class DetectorConfig:
     # A module step slower than this is flagged with its timing.
     module_budget_us: int = 1_000
     source: str = field(default_factory=lambda: f"detector/{socket.gethostname()}")
+    # The gateway's registry (gRPC host:port): the venues registered there are followed too, and
+    # a strategy on a venue not (yet) in the mesh waits for it instead of failing the start.
+    gateway: str | None = None
 
     def __post_init__(self) -> None:
         if not _INSTANCE.fullmatch(self.instance):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MeshView",
     "ServiceCommand",
+    "add_leader_argument",
     "add_redis_argument",
     "add_server_arguments",
     "instance_name",
@@ -163,6 +164,23 @@ def _metrics_port(entry: ServiceEntry, args: argparse.Namespace, port: int) -> i
 
 def add_redis_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
+
+
+def add_leader_argument(parser: argparse.ArgumentParser, service: str) -> None:
+    """--leader-ttl-ms: the ttl of a single writer's leader lease (core.foundations.leader)."""
+    parser.add_argument(
+        "--leader-ttl-ms", type=_leader_ttl, default=5_000,
+        help=f"the ttl of the leader lease leader.{service}.<instance> in Redis: of the processes of "
+        "one instance only its holder acts, the others stand by (alive, not ready) and one leads "
+        "within about 4/3 of this after the leader is gone; renewed every third (default 5000)",
+    )  # fmt: skip
+
+
+def _leader_ttl(text: str) -> int:
+    value = whole_number(300)(text)
+    if value > 600_000:
+        raise argparse.ArgumentTypeError(f"must be at most 600000 ms, got {value}")
+    return value
 
 
 def whole_number(at_least: int) -> Callable[[str], int]:

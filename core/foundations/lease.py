@@ -5,14 +5,16 @@ A lease is a key holding `<holder>/<n>`, where n comes from a counter that only 
 the lease's fence key): the value is the lease's fencing token, new at every acquisition. It
 expires `ttl_ms` after its last renewal, so a holder killed with -9 loses it within the ttl.
 A holder renews well within the ttl; a renewal that finds another value lost the lease; one
-that finds none (it expired and nobody took it, or Redis restarted empty) takes it again with the
-same token.
+that finds none takes it again with the same token when nobody acquired it since (its last
+token, `<lease>.last`, is still ours, or gone with a Redis restarted empty), and lost it
+otherwise (another held it meanwhile: what this holder knows may be stale).
 
 Time alone does not fence (a holder paused past its ttl wakes up believing it holds the lease):
 every write made under a lease carries the token, and the write is refused when the lease key
-holds another token (core.foundations.bus.group.Fenced, checked in the same script as the
-write). A write while the key holds nothing lands: it precedes any next holder's acquisition,
-and a new holder resumes from what the bus holds once it holds the lease.
+holds another token, or holds none while another acquired it since (its last token is
+another's) (core.foundations.bus.group.Fenced, checked in the same script as the write). A
+write while nobody acquired the lease since ours lands: it precedes any next holder's
+acquisition, and a new holder resumes from what the bus holds once it holds the lease.
 
 In a Redis Cluster the lease key and its fence key share a slot (the name is their hash tag);
 writes fenced by a lease must name keys of the same slot (core.foundations.bus.names).
@@ -25,14 +27,16 @@ import socket
 import uuid
 from typing import Any
 
-__all__ = ["Lease", "holder_id", "lease_key"]
+__all__ = ["Lease", "holder_id", "last_key", "lease_key"]
 
-# KEYS: the lease, its fence counter. ARGV: the holder, the ttl (ms). The token held, or nil.
+# KEYS: the lease, its fence counter, its last token. ARGV: the holder, the ttl (ms). The token
+# held, or nil.
 _ACQUIRE = """
 local held = redis.call('GET', KEYS[1])
 if not held then
   local value = ARGV[1] .. '/' .. redis.call('INCR', KEYS[2])
   redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+  redis.call('SET', KEYS[3], value)
   return value
 end
 if string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '/' then
@@ -41,11 +45,13 @@ if string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '/' then
 end
 return nil
 """
-# KEYS: the lease. ARGV: the token, the ttl (ms). 1 renewed (or taken again, free), 0 lost.
+# KEYS: the lease, its last token. ARGV: the token, the ttl (ms). 1 renewed (or taken again:
+# lapsed, and nobody took it since), 0 lost.
 _RENEW = """
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not held then
+local last = redis.call('GET', KEYS[2])
+if not held and (not last or last == ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
@@ -61,6 +67,11 @@ return 0
 def lease_key(name: str) -> str:
     """The key of the lease `name` (its fence counter: this + ".fence"; one slot: the tag)."""
     return f"lease.{{{name}}}"
+
+
+def last_key(key: str) -> str:
+    """The last token the lease `key` was acquired with (kept after it lapses or is released)."""
+    return f"{key}.last"
 
 
 def holder_id(service: str) -> str:
@@ -85,7 +96,8 @@ class Lease:
 
     async def acquire(self) -> bool:
         """Takes the lease when it is free (or already ours: renewed); whether we hold it."""
-        value = await self.redis.eval(_ACQUIRE, 2, self.key, f"{self.key}.fence", self.holder, self.ttl_ms)
+        keys = (self.key, f"{self.key}.fence", last_key(self.key))
+        value = await self.redis.eval(_ACQUIRE, 3, *keys, self.holder, self.ttl_ms)
         self.token = None if value is None else _text(value)
         return self.token is not None
 
@@ -93,7 +105,7 @@ class Lease:
         """Extends the lease we hold; False (and no longer held) when another holds it now."""
         if self.token is None:
             return False
-        if not await self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
+        if not await self.redis.eval(_RENEW, 2, self.key, last_key(self.key), self.token, self.ttl_ms):
             self.token = None
         return self.token is not None
 

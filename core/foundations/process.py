@@ -93,16 +93,18 @@ def start_service(
     timeout_s: float = 60.0,  # a busy machine (a test suite's) can take 30 s to start a venue
     stderr: IO[str] | None = None,
     module: str = "core.cli",
+    events: tuple[str, ...] = ("serving",),
 ) -> ServiceProcess:
     """Run `python -m <module> <args>` (the CLI by default; a test stand-in that prints the same
-    serving line otherwise) and wait (at most timeout_s) for its serving line."""
+    serving line otherwise) and wait (at most timeout_s) for its serving line (or, with `events`,
+    the first line of one of those events: "standby", core.foundations.service)."""
     process = _launch(module, args, {**os.environ, **(env or {})}, stderr)
     assert process.stdout is not None
     # A reader thread, so a child that hangs before printing cannot hang us: we wait on the queue.
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
     try:
-        service = _wait_serving(process, lines, time.monotonic() + timeout_s)
+        service = _wait_serving(process, lines, time.monotonic() + timeout_s, events)
     except Unavailable as exc:
         raise Unavailable(f"{' '.join(args)} {exc}") from None
     if service is None:
@@ -120,7 +122,7 @@ def _launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[st
 
 
 def _wait_serving(
-    process: ChildProcess, lines: queue.Queue[str | None], deadline: float
+    process: ChildProcess, lines: queue.Queue[str | None], deadline: float, events: tuple[str, ...]
 ) -> ServiceProcess | None:
     seen: list[str] = []
     while (remaining := deadline - time.monotonic()) > 0:
@@ -132,6 +134,6 @@ def _wait_serving(
             raise Unavailable(f"exited with {process.wait()} before serving")
         seen.append(line)
         info = json.loads(line) if line.startswith("{") else {}
-        if info.get("event") == "serving":
+        if info.get("event") in events:
             return ServiceProcess(process, info, seen)
     return None

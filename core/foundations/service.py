@@ -14,6 +14,8 @@ runs the work:
 - A work that fails ends the process: our own errors (TrademeshError: an unreachable
   database, a bad config) propagate, so the CLI prints them as one line (exit 2); anything
   else is logged with its traceback (exit 1). Either way a supervisor restarts it.
+- `ctx.standby(reason)` (a single writer waiting for its leader lease, core.foundations.leader):
+  alive but not ready; its RPCs UNAVAILABLE with the reason, a standby line on stdout.
 - SIGUSR1: every asyncio task's stack to the log (core.foundations.tasks): where a stuck service waits.
 """
 
@@ -69,6 +71,7 @@ class ServiceContext:
         self._served = served
         self._stopping: list[Hook] = []
         self._ready = False
+        self._standing_by = False
 
     @property
     def port(self) -> int:
@@ -88,12 +91,26 @@ class ServiceContext:
         if self._ready:
             return
         self._ready = True
+        self._served.gate.reason = None
         await self._served.open()
         _announce(self.label, self.options.host, self._served.port, self._served.metrics_port, announce)
         if self.entry.kind is not Kind.GATEWAY:  # the gateway is the registry
             self.registration = start_registration(
                 self.name, self.entry.kind, self.options.host, self._served.port, self._served.service_names
             )
+
+    async def standby(self, reason: str, **announce: Any) -> None:
+        """A standby (core.foundations.leader): alive (the liveness health answer SERVING) but
+        not ready: health "" NOT_SERVING, not registered with the gateway, its own RPCs UNAVAILABLE
+        with `reason`. The first call prints a standby line on stdout (as the serving line, with
+        "event": "standby"); `ready()` later makes it serve."""
+        self._served.gate.reason = reason
+        if self._standing_by or self._ready:
+            return
+        self._standing_by = True
+        await self._served.set_alive(True)
+        served = self._served
+        _announce(self.label, self.options.host, served.port, served.metrics_port, announce, "standby")
 
     @property
     def name(self) -> str:
@@ -175,10 +192,12 @@ def _log_failure(ctx: ServiceContext, error: BaseException | None) -> None:
         log.error("%s: stopped: %s", ctx.label, error)
 
 
-def _announce(label: str, host: str, port: int, metrics_port: int | None, extra: dict[str, Any]) -> None:
-    line: dict[str, Any] = {"event": "serving", "service": label, "host": host, "port": port}
+def _announce(
+    label: str, host: str, port: int, metrics_port: int | None, extra: dict[str, Any], event: str = "serving"
+) -> None:
+    line: dict[str, Any] = {"event": event, "service": label, "host": host, "port": port}
     line["metrics_port"] = metrics_port if metrics_port is not None else 0
     line.update(extra)
     print(json.dumps(line), flush=True)
-    log.info("%s serving gRPC on %s:%d, metrics on port %s", label, host, port, line["metrics_port"])
+    log.info("%s %s gRPC on %s:%d, metrics on port %s", label, event, host, port, line["metrics_port"])
     sys.stdout.flush()

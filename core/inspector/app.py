@@ -1,6 +1,8 @@
 """The inspector service: the engine core inside its shell (core.foundations.service's lifecycle).
 
-At start: reach the bus; rebuild the core from its journal (or begin one) and ask the venues
+At start: reach the bus; take the leader lease `leader.inspector.<instance>`
+(core.foundations.leader), standing by until it is ours (its journal writes are fenced by it, and
+losing it ends the process); rebuild the core from its journal (or begin one) and ask the venues
 about every order it left working (core.inspector.runtime); report positions found at a fresh
 start as legacy (never touched). Then serve the Inspector API and run:
 - the `intents` consumer (group `inspector`): each intent checked, and placed when allowed; an
@@ -30,6 +32,7 @@ from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
+from core.foundations.leader import Leadership
 from core.foundations.patch_markets import ActivePatches, Key
 from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
@@ -40,6 +43,7 @@ from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key as PositionKey
 from core.inspector.exec_bus import BusExecutions
 from core.inspector.executor import Executor
+from core.inspector.fenced_writes import FencedWrites
 from core.inspector.followers import VenueFollowers
 from core.inspector.input_journal import InputJournal
 from core.inspector.market import MarketBoard
@@ -75,10 +79,14 @@ class Inspector:
         self.resolver = MeshResolver(config.gateway, given)
         self.links = VenueLinks(self.resolver, config.emulate_stops)
         self.redis = open_redis(config.redis_url)
-        writes = Publisher(self.redis)  # the journal's and the risk events' writes, grouped
+        # Of the processes of this instance, only the holder of its leader lease acts.
+        self.leadership = Leadership(self.redis, "inspector", config.instance, config.leader_ttl_ms)
+        writes = Publisher(self.redis)  # the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
         self.runtime = Runtime(
-            InputJournal(self.redis, journal_stream(config.instance), writes),
+            InputJournal(
+                self.redis, journal_stream(config.instance), FencedWrites(self.redis, self.leadership)
+            ),
             RiskLog(self.redis, config.source, writes, self.notifier),
             lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
@@ -126,18 +134,15 @@ class Inspector:
                 retry_on=_REDIS_ERRORS,
                 stop=ctx.stop,
             )
-            if reached is None:
+            if reached is None or not await self.leadership.take(ctx):
                 return
-            await self._find_mesh()
-            fresh = not await self.redis.exists(self.runtime.journal.stream)
-            executions = self._bus_executions()
-            if executions is not None and fresh:
-                await executions.start_fresh()
-            self.runtime.board.start(ctx.stop)
-            await self.runtime.start(self._policies(), config.starting_equity)
-            if fresh:
-                await self.reconciler.find_legacy()
-            await self._serve(ctx, executions)
+            kept = asyncio.create_task(self.leadership.keep(ctx.stop), name="inspector leadership")
+            try:
+                await self._lead(ctx, kept)
+            finally:
+                kept.cancel()
+                await asyncio.gather(kept, return_exceptions=True)
+                await self.leadership.release()
         finally:
             await self.runtime.snapshots.close()
             await self.runtime.executor.close()
@@ -148,6 +153,20 @@ class Inspector:
             await self.resolver.close()
             await self.redis.aclose()
 
+    async def _lead(self, ctx: ServiceContext, kept: asyncio.Task[None]) -> None:
+        """As the leader: the journal replayed, then the inspector acts until it stops or `kept`
+        (its lease's renewals) ends with the lease lost."""
+        await self._find_mesh()
+        fresh = not await self.redis.exists(self.runtime.journal.stream)
+        executions = self._bus_executions()
+        if executions is not None and fresh:
+            await executions.start_fresh()
+        self.runtime.board.start(ctx.stop)
+        await self.runtime.start(self._policies(), self.config.starting_equity)
+        if fresh:
+            await self.reconciler.find_legacy()
+        await self._serve(ctx, executions, kept)
+
     def _bus_executions(self) -> BusExecutions | None:
         if self.config.executions != "bus":
             return None
@@ -156,7 +175,9 @@ class Inspector:
             self.runtime.on_execution, self.runtime.on_gap,
         )  # fmt: skip
 
-    async def _serve(self, ctx: ServiceContext, executions: BusExecutions | None) -> None:
+    async def _serve(
+        self, ctx: ServiceContext, executions: BusExecutions | None, kept: asyncio.Task[None]
+    ) -> None:
         options = ConsumerOptions(
             group=self.config.group, consumer=self.config.instance, streams=(INTENTS,), batch=100,
             claim_idle_ms=self.config.claim_idle_ms, start_id="$",
@@ -186,7 +207,9 @@ class Inspector:
         watched = asyncio.create_task(watch_stalls(ctx.stop, executions), name="inspector watchdog")
         stopped = asyncio.ensure_future(ctx.stop.wait())
         try:
-            await asyncio.wait({stopped, watched}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stopped, watched, kept}, return_when=asyncio.FIRST_COMPLETED)
+            if kept.done() and not ctx.stop.is_set():
+                kept.result()  # the lease lost: it stops acting now, and is restarted as a standby
             if watched.done():
                 watched.result()  # a stall ends the service: its supervisor starts it afresh
         finally:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from core.foundations.command import (
     MeshView,
     ServiceCommand,
+    add_leader_argument,
     add_redis_argument,
     instance_name,
     positive_float,
@@ -51,6 +52,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default="inspector",
         help="this inspector's name (default inspector)",
     )
+    add_leader_argument(parser, "inspector")
     parser.add_argument(
         "--policies", type=Path, help="the policy set (TOML, reread on change; default: the shipped one)"
     )
@@ -109,6 +111,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         emulate_stops=args.emulate_stops,
         executions=args.executions,
         snapshot_every=args.snapshot_every,
+        leader_ttl_ms=args.leader_ttl_ms,
     )
 
 

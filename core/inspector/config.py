@@ -43,4 +43,6 @@ class InspectorServiceConfig:
     emulate_stops: bool = False
     # Deadline of each order call to a venue; past it the order is queried before any retry.
     venue_timeout_s: float = 2.0
+    # The leader lease (leader.inspector.<instance>): only its holder acts (core.foundations.leader).
+    leader_ttl_ms: int = 5_000
     source: str = field(default_factory=lambda: f"inspector/{socket.gethostname()}")

@@ -11,7 +11,7 @@ stream (the recorder's) has read them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD
@@ -19,10 +19,17 @@ from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import Corrupt
 from trademesh.risk.v1 import journal_pb2 as jr
 
-__all__ = ["EntryId", "InputJournal", "parse_id"]
+__all__ = ["EntryId", "InputJournal", "Writer", "parse_id"]
 
 EntryId = tuple[int, int]  # a stream entry's id: (ms, seq)
 _PAGE = 1000
+
+
+class Writer(Protocol):
+    """What writes the journal: a Publisher, or the leader's fenced writes
+    (core.inspector.fenced_writes)."""
+
+    async def write(self, append: Append) -> bytes: ...
 
 
 def parse_id(raw: bytes | str) -> EntryId:
@@ -36,16 +43,17 @@ def _text(entry_id: EntryId) -> str:
 
 
 class InputJournal:
-    def __init__(self, redis: Any, stream: str, publisher: Publisher | None = None) -> None:
+    def __init__(self, redis: Any, stream: str, publisher: Writer | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
-        self.publisher = publisher or Publisher(redis)
+        self.publisher: Writer = publisher or Publisher(redis)
         self.appended = 0
 
     async def append(self, entry: jr.JournalEntry) -> EntryId:
         """Durable in Redis (as Redis is) when this returns: the entry's id. Appends made while
-        a write is on the wire go together in the next (Publisher.write). Untrimmed: `trim`
-        drops what every reader has read."""
+        a write is on the wire go together in the next (Publisher.write; the leader's are fenced
+        by its lease: core.inspector.fenced_writes). Untrimmed: `trim` drops what every reader
+        has read."""
         entry_id = await self.publisher.write(Append(self.stream, entry.SerializeToString()))
         self.appended += 1
         return parse_id(entry_id)

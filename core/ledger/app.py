@@ -1,9 +1,11 @@
 """The ledger service: the posting core inside its shell (core.foundations.service's lifecycle).
 
-At start: reach the bus and PostgreSQL (the ledger's tables migrated), rebuild the core from
-the stored balances, read the inspector's order links on from where they stopped
-(core.ledger.attribution). At the books' first start each venue's balances are posted as
-opening deposits, and the executions are read from then on. Then serve the Ledger API and run:
+At start: reach the bus; take the leader lease `leader.ledger.<instance>`
+(core.foundations.leader), standing by until it is ours (losing it ends the process); then reach
+PostgreSQL (the ledger's tables migrated), rebuild the core from the stored balances, read the
+inspector's order links on from where they stopped (core.ledger.attribution). At the books'
+first start each venue's balances are posted as opening deposits, and the executions are read
+from then on. Then serve the Ledger API and run:
 - the `exec.*` consumer (group `ledger`): each entry's fills posted as one batch, acknowledged
   once committed, so a redelivered execution posts nothing twice (its event id is recorded);
 - the attribution follower, and the perpetual venues' funding payments (core.ledger.funding).
@@ -25,6 +27,7 @@ from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, par
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import TrademeshError, Unavailable
+from core.foundations.leader import Leadership
 from core.foundations.retry import default_backoff, sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
@@ -59,6 +62,8 @@ class Ledger:
         self.resolver = MeshResolver(config.gateway, given)
         self.venues = LedgerVenues(self.resolver)
         self.redis = open_redis(config.redis_url)
+        # Of the processes of this instance, only the holder of its leader lease posts.
+        self.leadership = Leadership(self.redis, "ledger", config.instance, config.leader_ttl_ms)
         self.watch = TransferWatch()
         self._store: LedgerStore | None = None
         self._poster: Poster | None = None
@@ -88,13 +93,15 @@ class Ledger:
     async def run(self, ctx: ServiceContext) -> None:
         self._stop = ctx.stop
         try:
-            if not await self._connect(ctx):
+            if not await self._reach_redis(ctx) or not await self.leadership.take(ctx):
                 return
-            await self._find_mesh()
-            consumer = self._consumer()
-            if not await self.store.posted_any():
-                await self._open_books(consumer)
-            await self._serve(ctx, consumer)
+            kept = asyncio.create_task(self.leadership.keep(ctx.stop), name="ledger leadership")
+            try:
+                await self._lead(ctx, kept)
+            finally:
+                kept.cancel()
+                await asyncio.gather(kept, return_exceptions=True)
+                await self.leadership.release()
         finally:
             await self.venues.close()
             await self.resolver.close()
@@ -102,14 +109,27 @@ class Ledger:
             if self._store is not None:
                 await self._store.close()
 
-    async def _connect(self, ctx: ServiceContext) -> bool:
+    async def _reach_redis(self, ctx: ServiceContext) -> bool:
         config = self.config
         reached = await until_reachable(
             lambda: checked_ping(self.redis, config.redis_url),
             what=f"ledger: Redis at {redact_url(config.redis_url)}", retry_on=_REDIS_ERRORS, stop=ctx.stop,
         )  # fmt: skip
-        if reached is None:
-            return False
+        return reached is not None
+
+    async def _lead(self, ctx: ServiceContext, kept: asyncio.Task[None]) -> None:
+        """As the leader: the books loaded from the store, then it posts until it stops or `kept`
+        (its lease's renewals) ends with the lease lost."""
+        if not await self._connect(ctx):
+            return
+        await self._find_mesh()
+        consumer = self._consumer()
+        if not await self.store.posted_any():
+            await self._open_books(consumer)
+        await self._serve(ctx, consumer, kept)
+
+    async def _connect(self, ctx: ServiceContext) -> bool:
+        config = self.config
         where = f"ledger: PostgreSQL at {redact_url(config.database_url)}"
         store = await until_reachable(
             lambda: LedgerStore.open(config.database_url), what=where, retry_on=(Unavailable,), stop=ctx.stop
@@ -161,7 +181,7 @@ class Ledger:
             if (amount := _amount(b)) > 0
         ]
 
-    async def _serve(self, ctx: ServiceContext, consumer: GroupConsumer) -> None:
+    async def _serve(self, ctx: ServiceContext, consumer: GroupConsumer, kept: asyncio.Task[None]) -> None:
         assert self.attribution is not None
         await ctx.ready()
         log.info("ledger: serving; %d accounts", len(self.poster.core.accounts))
@@ -173,9 +193,13 @@ class Ledger:
         if self.funding is not None:
             tasks.append(asyncio.create_task(self.funding.run(ctx.stop), name="ledger funding"))
         ctx.on_stopping(self.watch.end)
+        stopped = asyncio.ensure_future(ctx.stop.wait())
         try:
-            await ctx.stop.wait()
+            await asyncio.wait({stopped, kept}, return_when=asyncio.FIRST_COMPLETED)
+            if kept.done() and not ctx.stop.is_set():
+                kept.result()  # the lease lost: it stops posting now, and is restarted as a standby
         finally:
+            stopped.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

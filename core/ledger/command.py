@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from core.foundations.command import (
     MeshView,
     ServiceCommand,
+    add_leader_argument,
     add_redis_argument,
     instance_name,
     positive_float,
@@ -28,6 +29,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--instance", type=instance_name, default="ledger", help="this ledger's name (default ledger)"
     )
+    add_leader_argument(parser, "ledger")
     parser.add_argument(
         "--funding-every-s", type=positive_float, default=60.0,
         help="how often the perpetual venues are asked for funding payments (default 60)",
@@ -51,6 +53,7 @@ def _config(args: argparse.Namespace) -> LedgerServiceConfig:
         instance=args.instance,
         funding_every_s=args.funding_every_s,
         opening_balances=not args.no_opening_balances,
+        leader_ttl_ms=args.leader_ttl_ms,
     )
 
 

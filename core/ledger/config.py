@@ -27,4 +27,6 @@ class LedgerServiceConfig:
     opening_balances: bool = True
     # How long a fill whose order is not yet attributed waits for the inspector's ALLOW.
     attribution_wait_s: float = 1.0
+    # The leader lease (leader.ledger.<instance>): only its holder acts (core.foundations.leader).
+    leader_ttl_ms: int = 5_000
     source: str = field(default_factory=lambda: f"ledger/{socket.gethostname()}")

@@ -3,8 +3,10 @@ advisor): the gateway's app registry (ListServices, refreshed in the background)
 instances given on the command line (`--venue sim=HOST:PORT`), which win over the registry's.
 
 It answers as the gateway's own registry does (core.foundations.access.contracts.Resolver): `names(service)`
-lists the live instances serving a service, `resolve(service, target)` gives an address, or
-NotFound / FailedPrecondition (several serve it and none is named).
+lists the names of the live instances serving a service, `resolve(service, target)` gives an
+address, or NotFound / FailedPrecondition (several names serve it and none is named). A name may
+have several live instances in the registry (replicas): a call goes to the newest registered,
+as the gateway routes it (docs/services.md).
 """
 
 from __future__ import annotations
@@ -40,35 +42,36 @@ class Instance:
     name: str
     address: str
     services: tuple[str, ...]
+    registered_at_ns: int = 0
 
 
 class MeshResolver:
     def __init__(self, gateway: str | None, given: Sequence[Instance] = ()) -> None:
         self.gateway = gateway  # the registry's gRPC address; None: only the instances given
         self._given = {i.name: i for i in given}
-        self._registered: dict[str, Instance] = {}
+        self._registered: list[Instance] = []
         self._channel: grpc.aio.Channel | None = None
 
     def names(self, service: str) -> list[str]:
-        return sorted(i.name for i in self._instances() if service in i.services)
+        return sorted({i.name for i in self._instances() if service in i.services})
 
     def resolve(self, service: str, target: str | None) -> str:
         serving = [i for i in self._instances() if service in i.services]
+        names = sorted({i.name for i in serving})
         if target is not None:
-            for instance in serving:
-                if instance.name == target:
-                    return instance.address
-            names = ", ".join(sorted(i.name for i in serving)) or "none"
-            raise NotFound(f"no live instance named {target!r} serves {service} (serving it: {names})")
+            if target in names:
+                return _newest(serving, target)
+            shown = ", ".join(names) or "none"
+            raise NotFound(f"no live instance named {target!r} serves {service} (serving it: {shown})")
         if not serving:
             raise NotFound(f"no live instance serves {service} (is it running, registered with the gateway?)")
-        if len(serving) > 1:
-            names = ", ".join(sorted(i.name for i in serving))
-            raise FailedPrecondition(f"{len(serving)} instances serve {service} ({names}): name one")
-        return serving[0].address
+        if len(names) > 1:
+            raise FailedPrecondition(f"{len(names)} instances serve {service} ({', '.join(names)}): name one")
+        return _newest(serving, names[0])
 
     def _instances(self) -> list[Instance]:
-        return [*self._given.values(), *(i for n, i in self._registered.items() if n not in self._given)]
+        """The instances given, and the registry's of the names not given (every replica)."""
+        return [*self._given.values(), *(i for i in self._registered if i.name not in self._given)]
 
     async def refresh(self) -> None:
         """The registry's live instances now; raises grpc's error when it does not answer."""
@@ -80,7 +83,9 @@ class MeshResolver:
         answer = await stub.ListServices(
             reg.ListServicesRequest(), metadata=auth_metadata(), timeout=_CALL_TIMEOUT_S
         )
-        self._registered = {i.name: Instance(i.name, i.address, tuple(i.services)) for i in answer.instances}
+        self._registered = [
+            Instance(i.name, i.address, tuple(i.services), i.registered_at_ns) for i in answer.instances
+        ]
 
     async def follow(self, stop: asyncio.Event, every_s: float = 2.0) -> None:
         """Refresh every `every_s` until `stop`; a registry away keeps the last view (logged once)."""
@@ -99,3 +104,8 @@ class MeshResolver:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+
+
+def _newest(serving: list[Instance], name: str) -> str:
+    """The address of the newest registered instance named `name`."""
+    return max((i for i in serving if i.name == name), key=lambda i: i.registered_at_ns).address

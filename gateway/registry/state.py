@@ -1,4 +1,5 @@
-"""The registry's state: live instances by name, expiring when their heartbeats stop.
+"""The registry's state: live instances (several may share a name), expiring when their
+heartbeats stop.
 
 It lives in the gateway's memory only. A restarted gateway starts empty and refills as each
 instance's next heartbeat is answered NOT_FOUND and the instance registers again.
@@ -51,7 +52,11 @@ class Entry:
 
 
 class RegistryState:
-    """Implements core.foundations.access.contracts.Resolver over the live entries."""
+    """Implements core.foundations.access.contracts.Resolver over the live entries.
+
+    Entries are keyed by instance_id: several live instances may share a name (the replicas of
+    one service), each its own entry with its own heartbeats. A registration under the same name
+    and address as a live entry replaces it (a restart on its port)."""
 
     def __init__(
         self,
@@ -62,32 +67,41 @@ class RegistryState:
         self.ttl_s = ttl_s
         self._monotonic = monotonic
         self._wall_ns = wall_ns
-        self._by_name: dict[str, Entry] = {}
+        self._by_id: dict[str, Entry] = {}
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
 
     def register(self, name: str, kind: pb.Kind.ValueType, address: str, services: Sequence[str]) -> Entry:
-        """Adds the instance; one of the same name is replaced (the newest registration wins)."""
-        old = self._by_name.get(name)
-        if old is not None and old.configured:
+        """Adds the instance beside the others of its name; one of the same name and address is
+        replaced (a restart on its port)."""
+        same = self._named(name)
+        if any(entry.configured for entry in same):
             raise AlreadyExists(f"name {name!r} is configured at the gateway itself: register under another")
-        if old is not None and old.address != address and self._alive(old):
-            log.warning("instance %s moved from %s to %s", name, old.address, address)
+        for old in same:
+            if old.address == address:
+                del self._by_id[old.instance_id]
         now = self._wall_ns()
         entry = Entry(
             name, kind, address, tuple(services), uuid.uuid4().hex, now, now, self._monotonic() + self.ttl_s
         )
-        self._by_name[name] = entry
-        log.info("registered %s (%s) at %s: %s", name, pb.Kind.Name(kind), address, ", ".join(services))
+        self._by_id[entry.instance_id] = entry
+        live = len(self._named(name))
+        log.info(
+            "registered %s (%s) at %s: %s (%d live instance%s of %s)",
+            name, pb.Kind.Name(kind), address, ", ".join(services), live, "" if live == 1 else "s", name,
+        )  # fmt: skip
         return entry
 
     def configure(
         self, name: str, kind: pb.Kind.ValueType, address: str, services: Sequence[str], own: bool = False
     ) -> Entry:
-        """A fixed entry (the gateway itself, --upstream routes): no heartbeats, never expires."""
+        """A fixed entry (the gateway itself, --upstream routes): no heartbeats, never expires; it
+        replaces every entry of its name."""
+        for old in self._named(name):
+            del self._by_id[old.instance_id]
         now = self._wall_ns()
         entry = Entry(name, kind, address, tuple(services), uuid.uuid4().hex, now, now, None)
-        self._by_name[name] = entry
+        self._by_id[entry.instance_id] = entry
         if own:
             self._own = name
         return entry
@@ -95,67 +109,83 @@ class RegistryState:
     def heartbeat(self, instance_id: str) -> Entry:
         entry = self._find(instance_id)
         renewed = replace(entry, last_heartbeat_ns=self._wall_ns(), expires_at=self._monotonic() + self.ttl_s)
-        self._by_name[entry.name] = renewed
+        self._by_id[instance_id] = renewed
         return renewed
 
     def unregister(self, instance_id: str) -> Entry:
         entry = self._find(instance_id)
-        del self._by_name[entry.name]
+        del self._by_id[instance_id]
         log.info("unregistered %s at %s", entry.name, entry.address)
         return entry
 
     def instances(self, kind: pb.Kind.ValueType = pb.KIND_UNSPECIFIED, service: str = "") -> list[Entry]:
-        """The live entries, sorted by name, optionally of one kind and serving one service."""
+        """The live entries, sorted by name then registration (oldest first), optionally of one
+        kind and serving one service."""
         self._expire()
         return [
             entry
-            for name, entry in sorted(self._by_name.items())
+            for entry in sorted(self._by_id.values(), key=lambda e: (e.name, e.registered_at_ns))
             if (kind == pb.KIND_UNSPECIFIED or entry.kind == kind)
             and (not service or service in entry.services)
         ]
 
     def names(self, service: str) -> list[str]:
-        return [entry.name for entry in self.instances(service=service)]
+        """The names of the live instances serving `service`, each once."""
+        return list(dict.fromkeys(entry.name for entry in self.instances(service=service)))
 
     def resolve(self, service: str, target: str | None) -> str:
+        """The address of the instance a call goes to: of the name targeted (or the only name
+        serving `service`), its newest live instance."""
         serving = self.instances(service=service)
         if target is not None:
             return _targeted(serving, service, target)
         if not serving:
             raise NotFound(f"no live instance serves {service} (is it running, registered with the gateway?)")
-        own = [entry for entry in serving if entry.name == self._own]
-        if own:
-            return own[0].address
-        if len(serving) > 1:
-            names = ", ".join(entry.name for entry in serving)
+        names = list(dict.fromkeys(entry.name for entry in serving))
+        if self._own is not None and self._own in names:
+            return _newest(serving, self._own)
+        if len(names) > 1:
             raise FailedPrecondition(
-                f"{len(serving)} instances serve {service} ({names}): "
+                f"{len(names)} instances serve {service} ({', '.join(names)}): "
                 f"name one with the header `{TARGET_HEADER}: <name>`"
             )
-        return serving[0].address
+        return _newest(serving, names[0])
+
+    def _named(self, name: str) -> list[Entry]:
+        self._expire()
+        return [entry for entry in self._by_id.values() if entry.name == name]
 
     def _find(self, instance_id: str) -> Entry:
         self._expire()
-        for entry in self._by_name.values():
-            if entry.instance_id == instance_id and not entry.configured:
-                return entry
-        raise NotFound(f"instance_id {instance_id!r} is not registered (expired or the gateway restarted)")
+        entry = self._by_id.get(instance_id)
+        if entry is None or entry.configured:
+            raise NotFound(
+                f"instance_id {instance_id!r} is not registered (expired or the gateway restarted)"
+            )
+        return entry
 
     def _alive(self, entry: Entry) -> bool:
         return entry.expires_at is None or entry.expires_at > self._monotonic()
 
     def _expire(self) -> None:
-        for name, entry in list(self._by_name.items()):
+        for instance_id, entry in list(self._by_id.items()):
             if not self._alive(entry):
-                del self._by_name[name]
+                del self._by_id[instance_id]
                 log.warning(
-                    "instance %s at %s dropped out: no heartbeat for %.1f s", name, entry.address, self.ttl_s
+                    "instance %s at %s dropped out: no heartbeat for %.1f s",
+                    entry.name,
+                    entry.address,
+                    self.ttl_s,
                 )
 
 
+def _newest(serving: list[Entry], name: str) -> str:
+    """The address of the newest live instance named `name` (serving is sorted oldest first)."""
+    return [entry for entry in serving if entry.name == name][-1].address
+
+
 def _targeted(serving: list[Entry], service: str, target: str) -> str:
-    for entry in serving:
-        if entry.name == target:
-            return entry.address
-    names = ", ".join(entry.name for entry in serving) or "none"
+    if any(entry.name == target for entry in serving):
+        return _newest(serving, target)
+    names = ", ".join(dict.fromkeys(entry.name for entry in serving)) or "none"
     raise NotFound(f"no live instance named {target!r} serves {service} (instances serving it: {names})")

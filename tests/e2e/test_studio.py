@@ -23,6 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
+from tests.integration.replay import CAPTURES
 from tests.integration.support import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -409,3 +410,31 @@ async def test_gateway_down_shows_a_banner_then_reconnects(
     await expect(page.locator("#market .status")).to_have_text("live", timeout=60_000)
     _, last_time, _ = await chart_state(page)
     await wait_chart(page, f"Number(e.dataset.lastTime) >= {last_time + 2}")
+
+
+async def test_a_venue_started_beside_the_mesh_appears_on_the_board_and_leaves_it(
+    page: Page, mesh: StudioMesh, api_key: str
+) -> None:
+    """A venue started by hand registers with the gateway: Studio's health board shows it with
+    its streams connected and the market panel lists it and its instruments, nothing restarted;
+    stopped, it leaves the board."""
+    files = [str(p) for p in sorted(CAPTURES.glob("BINANCE_FUTURES.*")) if p.name.split(".")[-1].isdigit()]
+    venue = await asyncio.to_thread(mesh.processes.start, "venue", "binanceusdm", "--replay", *files)
+    try:
+        await log_in(page, mesh, api_key)
+        board = page.locator('#health article[data-venue="binanceusdm"]')
+        await expect(board).to_have_attribute("data-state", "running", timeout=WAIT_MS)
+        await expect(board.locator("tr[data-stream-state]").first).to_be_visible(timeout=WAIT_MS)
+        await expect(
+            board.locator('tr[data-stream-state]:not([data-stream-state="connected"])')
+        ).to_have_count(0, timeout=WAIT_MS)
+        await expect(page.locator('#venue-select option[value="binanceusdm"]')).to_have_count(1)
+        await page.select_option("#venue-select", "binanceusdm")
+        await expect(page.locator('#symbol-select option[value="CTK/USDT:USDT"]')).to_have_count(
+            1, timeout=WAIT_MS
+        )
+        await page.screenshot(path=artifact("found-venue"))
+    finally:
+        await asyncio.to_thread(venue.terminate)  # it unregisters as it stops
+    await expect(board).to_have_count(0, timeout=WAIT_MS)
+    await expect(page.locator('#health article[data-venue="sim"]')).to_have_attribute("data-state", "running")

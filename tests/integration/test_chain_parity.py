@@ -303,7 +303,6 @@ Races = tuple[list[str], list[str], list[str]]
 RACES: dict[str, Races] = {
     "chain-parity": ([], [], []),
     "chain-parity-answer": ([], ["18b937ba38ef56dbab5fec879d2d8bf6"], []),
-    "chain-parity-target": (["3386dcb0f7595b71a2a7fab0ab342c03"], [], []),
     "chain-parity-word": ([], [], ["0ac302a280e15a2694d1e79d6414b92d"]),
 }
 

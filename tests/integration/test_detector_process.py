@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -114,6 +114,37 @@ async def test_the_examples_emit_attributed_signals_to_the_bus_and_the_recorder(
             signal.symbol,
             Decimal(signal.score),
         )
+
+
+async def test_a_detector_without_venues_waits_for_the_sim_to_register_then_signals(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """No --venue: the examples wait for their venue; the sim registering with the gateway later
+    starts them (warmed, fed), with nothing restarted."""
+    async with new_database(database_url, "detector") as database, redis_db(redis_url) as bus:
+        processes = Processes(tmp_path, database)
+        try:
+            gateway = processes.gateway()
+            detector = processes.mesh_service(gateway, "detector", "--database-url", database, redis_url=bus)
+            log = processes.log_path(detector)
+            await until(lambda: _said(log, "not in the mesh: waits for it"), 30, what="the patches waiting")
+            processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n")
+            await until(lambda: _said(log, "venue sim joined the mesh"), 30, what="the sim found")
+            found = await until(
+                lambda: _some(bus_signals(bus)), SIGNALS_WITHIN_S, interval_s=0.5, what="a signal"
+            )
+            assert {s.venue for s in found} == {"sim"} and {s.strategy_id for s in found} <= EXAMPLES
+        finally:
+            await processes.stop_all()
+
+
+async def _said(log: Path, text: str) -> bool | None:
+    written = await asyncio.to_thread(log.read_text, errors="replace")
+    return True if text in written else None
+
+
+async def _some(found: Awaitable[list[sig.Signal]]) -> list[sig.Signal] | None:
+    return (await found) or None
 
 
 _HEAD = 'id = "x"\nvenues = ["sim"]\nsymbols = ["BTC/USDT"]\n'

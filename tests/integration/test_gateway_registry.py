@@ -356,3 +356,53 @@ async def test_a_mesh_service_registers_as_core_and_is_reachable_without_a_targe
         finally:
             await setup.processes.stop(bridge)
     assert "bridge" not in await list_instances(setup.gateway)
+
+
+async def replicas(gateway: Gateway, name: str) -> list[reg.Instance]:
+    """Every live instance named `name` (ListServices lists each replica)."""
+    channel, stub = registry_stub(gateway)
+    async with channel:
+        reply = await stub.ListServices(reg.ListServicesRequest(), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S)
+    return [instance for instance in reply.instances if instance.name == name]
+
+
+@pytest.mark.slow  # a fault test (a replica killed): not in the fast tier
+async def test_two_replicas_of_one_name_are_both_listed_without_flapping(
+    setup: Setup, redis_url: str
+) -> None:
+    """Two processes of one service name register at once: both listed, each heartbeat answered
+    (none registers again) over several intervals; one killed -9 drops out, the other stays."""
+    async with redis_db(redis_url) as url:
+        first = setup.processes.mesh_service(setup.gateway, "bridge", redis_url=url)
+        second = setup.processes.mesh_service(setup.gateway, "bridge", redis_url=url)
+        try:
+
+            async def both() -> list[reg.Instance] | None:
+                found = await replicas(setup.gateway, "bridge")
+                return found if len(found) == 2 else None
+
+            listed = await until(both, 30, what="both replicas registered")
+            assert {i.address for i in listed} == {first.address, second.address}
+            await asyncio.sleep(4 * HEARTBEAT_S)
+            after = await replicas(setup.gateway, "bridge")
+            assert {i.instance_id for i in after} == {i.instance_id for i in listed}
+            assert all(a.last_heartbeat_ns > b.registered_at_ns for a, b in zip(after, listed, strict=True))
+            for process in (first, second):
+                log = setup.processes.log_path(process).read_text()
+                assert log.count("registered bridge (") == 1, log
+                assert "does not know us" not in log, log
+
+            first.process.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+
+            async def one_left() -> list[reg.Instance] | None:
+                found = await replicas(setup.gateway, "bridge")
+                return found if len(found) == 1 else None
+
+            left = await until(one_left, TTL_S + 5, interval_s=0.1, what="the killed replica to drop out")
+            print(f"the killed replica dropped out after {time.monotonic() - killed:.2f} s")
+            assert left[0].address == second.address
+            assert left[0].instance_id in {i.instance_id for i in listed}
+        finally:
+            await setup.processes.stop(first)
+            await setup.processes.stop(second)

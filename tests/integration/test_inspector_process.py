@@ -682,19 +682,24 @@ async def _refusal(mesh: InspectorMesh) -> rk.RiskEvent | None:
     return next((e for e in await mesh.events(policy="protect") if "rejected" in e.reason), None)
 
 
-async def _target_again(mesh: InspectorMesh, refused: str) -> tf.Order | None:
+async def _stop_again(mesh: InspectorMesh, refused: str) -> tf.Order | None:
     orders = await mesh.open_orders()
-    return next((o for o in orders if o.type == tf.ORDER_TYPE_LIMIT and o.client_order_id != refused), None)
+    return next(
+        (o for o in orders if o.type == tf.ORDER_TYPE_STOP_MARKET and o.client_order_id != refused), None
+    )
 
 
 async def test_a_refused_protective_order_is_placed_again_within_the_bound_though_the_price_never_moves(
     tmp_path: Path, redis_url: str
 ) -> None:
     """Issue 37, item 2. Seen: a refused take-profit waited for a changed mark, and in a quiet
-    market a position stayed without protection for 13.4 s. Here the market never moves: the
-    target is refused (the position was sold behind the inspector's back, which it does not
-    hear: ingest is stopped), the position is bought back, and the inspector places the target
-    again on its own timer (`protect.retry_ms`), with no mark in between, within the bound."""
+    market a position stayed without protection for 13.4 s. Here the market never moves: a
+    protective order is refused (the position was sold behind the inspector's back, which it
+    does not hear: ingest is stopped), the position is bought back, and the inspector places it
+    again on its own timer (`protect.retry_ms`), with no mark in between, within the bound. The
+    refused order is the stop: the sell that closes the position has the venue cancel the
+    target itself (a reduce-only order never outlives its position: docs/venues.md), unheard,
+    while the waiting stop stays for the test to have re-planned."""
     policies = "[protect]\nretry_ms = 2000\nunprotected_max_ms = 15000\n"
     async with inspector_mesh(
         tmp_path,
@@ -708,7 +713,7 @@ async def test_a_refused_protective_order_is_placed_again_within_the_bound_thoug
         mark = await mesh.mark()
         await _entered(mesh, mark - 1000, mark + 1000)
         _, pair = await until(lambda: _settled_pair(mesh), WAIT_S, 0.05, "the pair")
-        target = next(o for o in pair if o.type == tf.ORDER_TYPE_LIMIT)
+        stop = next(o for o in pair if o.type == tf.ORDER_TYPE_STOP_MARKET)
         await until(lambda: _marked(mesh), WAIT_S, 0.1, "the market's first mark")
         assert mesh.ingest is not None
         await asyncio.to_thread(mesh.ingest.terminate)  # the inspector hears the venue no more
@@ -718,17 +723,17 @@ async def test_a_refused_protective_order_is_placed_again_within_the_bound_thoug
         )
         await mesh.venue_stubs.tf.PlaceOrder(sell, timeout=CALL_TIMEOUT_S)  # the venue's position is 0
         cancel = rk.CancelOrderRequest(
-            venue="sim", client_order_id=target.client_order_id, reason="test: a new target"
+            venue="sim", client_order_id=stop.client_order_id, reason="test: a new stop"
         )
         await mesh.stub.CancelOrder(cancel, metadata=AUTH, timeout=CALL_TIMEOUT_S)  # placed again: refused
-        refusal = await until(lambda: _refusal(mesh), WAIT_S, 0.05, "the target refused")
+        refusal = await until(lambda: _refusal(mesh), WAIT_S, 0.05, "the stop refused")
         buy = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.01"
         )
         await mesh.venue_stubs.tf.PlaceOrder(buy, timeout=CALL_TIMEOUT_S)  # the position is back
         refused_id = next(v.value for v in refusal.values if v.name == "order")
-        again = await until(lambda: _target_again(mesh, refused_id), WAIT_S, 0.1, "the target placed again")
-        assert (D(again.size), D(again.price), again.reduce_only) == (D("0.01"), mark + 1000, True)
+        again = await until(lambda: _stop_again(mesh, refused_id), WAIT_S, 0.1, "the stop placed again")
+        assert (D(again.size), D(again.trigger_price), again.reduce_only) == (D("0.01"), mark - 1000, True)
         waited_ns = again.created_ns - refusal.ts_ns
         assert 2 * 10**9 <= waited_ns <= 15 * 10**9  # its retry; within the bound
         journal = await _journal(mesh)

@@ -40,12 +40,16 @@ async def test_one_holder_at_a_time_then_the_next_with_a_greater_token(redis_url
             assert await second.acquire()
             assert _number(second.token) > _number(held), "a new holder, a greater token"
             assert not await first.renew() and not first.held, "the old holder learns it lost it"
+            await second.release()
+            first.token = held  # the old holder, paused all along, renews: another held it since
+            assert not await first.renew() and not first.held
+            assert await second.acquire()
             await first.release()  # not held: releases nothing
             assert await redis.get(lease_key("venue-a")) is not None
 
             await second.release()
             assert await first.acquire(), "released: free at once"
-            assert _number(first.token) == _number(held) + 2
+            assert _number(first.token) == _number(held) + 3
 
             token = first.token
             assert token is not None
@@ -83,8 +87,10 @@ async def test_a_write_fenced_by_a_lease_lands_only_while_its_token_holds(redis_
             assert await redis.xlen("md.venue-b.trades") == 2, "nothing written after the lease moved"
             assert await redis.xlen("md.venue-b.book") == 1
 
-            await redis.delete(old.key)  # nobody holds it: a write lands (before any next holder)
-            publisher.add("md.venue-b.trades", b"while free", fence=Fenced(old.key, "any"))
-            assert all(await publisher.flush())
+            assert new.token is not None
+            await redis.delete(old.key)  # lapsed: a write of its last holder lands (before any next)
+            publisher.add("md.venue-b.trades", b"while lapsed", fence=Fenced(new.key, new.token))
+            publisher.add("md.venue-b.trades", b"an older holder's", fence=fence)
+            assert [entry_id is not None for entry_id in await publisher.flush()] == [True, False]
         finally:
             await redis.aclose()

@@ -93,15 +93,13 @@ def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
 
 
 def test_the_services_that_follow_venues_find_them_through_the_gateway() -> None:
-    """Ingest and bars are given no venue: they follow every venue the gateway's registry lists,
-    so every live venue that runs feeds the bus. (The detector is still given the sim, which its
-    example strategies trade, until it finds venues in the registry too.)"""
+    """No service is given a venue: each follows every venue the gateway's registry lists, so
+    every live venue that runs feeds the bus, the bars and the trading services."""
     compose = _compose()["services"]
-    detector = build_parser().parse_args(compose["detector"]["command"])
-    assert detector.venue == [f"sim={MESH_VENUE}:{VENUES['sim'].default_port}"]
-    for name in ("ingest", "bars"):
+    for name in ("ingest", "bars", "detector", "advisor", "inspector", "ledger"):
         args = build_parser().parse_args(compose[name]["command"])
         assert (args.venue, args.mesh_config) == ([], None), name
+    for name in ("ingest", "bars", "detector"):
         assert compose[name]["depends_on"]["gateway"] == {"condition": "service_healthy"}, name
 
 

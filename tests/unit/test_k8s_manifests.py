@@ -31,6 +31,7 @@ from core.cli import build_parser
 from core.foundations import env
 from core.foundations.command import load_command
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
+from core.foundations.rpc.server import LIVENESS_SERVICE
 from tests.kustomize import KustomizeError, render, strategic_merge
 from venues.registry import VENUES
 
@@ -57,7 +58,6 @@ SECRET_VARIABLES = frozenset(
 SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY")
 # The venues a service is still given (--venue): the detector's example strategies trade the sim,
 # and the detector does not yet find venues in the gateway's registry (ingest and bars do).
-GIVEN_VENUES = {"detector": [f"sim=venue-sim:{VENUES['sim'].default_port}"]}
 MESH_LABEL = {"app.kubernetes.io/part-of": "trademesh"}
 MONITORING = {"kubernetes.io/metadata.name": "monitoring"}
 
@@ -172,7 +172,7 @@ def command_problems(objects: list[Obj]) -> list[str]:
         for variable in re.findall(r"\$\((\w+)\)", " ".join(container["args"])):
             if variable not in env_of(container):
                 problems.append(f"{where}: $({variable}) is no variable of the container")
-        if getattr(args, "venue", []) != GIVEN_VENUES.get(args.command, []):
+        if getattr(args, "venue", []):
             problems.append(f"{where}: --venue {args.venue}; services find venues through the gateway")
     return problems
 
@@ -381,6 +381,19 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     assert base["gateway"]["spec"]["replicas"] == 1  # its registry is in its memory
     text = (K8S / "base" / "services" / "inspector.yaml").read_text()
     assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_a_standby_is_alive_but_not_ready(name: str) -> None:
+    """The single writers' startup and liveness probes ask the health service every process
+    answers SERVING once up (leader or standby), readiness the overall health (the leader only):
+    a standby is never restarted for standing by, and its Service routes to the leader."""
+    objects = overlay(name)
+    for writer in ("inspector", "ledger"):
+        container = _container(objects, writer)
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"].get("service") == LIVENESS_SERVICE, (writer, probe)
+        assert container["readinessProbe"]["grpc"].get("service", "") == "", writer
 
 
 # --- each check catches what it is for ----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The registry's state on a test clock: expiry, replacement by name, and routing rules."""
+"""The registry's state on a test clock: expiry, replicas of one name, replacement on one address,
+and routing rules."""
 
 from __future__ import annotations
 
@@ -56,13 +57,62 @@ def test_a_heartbeat_extends_the_entry_by_a_full_ttl(state: RegistryState, clock
     assert state.resolve(MD, None) == "127.0.0.1:5070"
 
 
-def test_registering_a_name_again_replaces_the_old_instance(state: RegistryState) -> None:
+def test_registering_a_name_and_address_again_replaces_the_old_instance(state: RegistryState) -> None:
     old = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
-    new = state.register("sim", pb.KIND_VENUE, "127.0.0.1:6070", [MD])
-    assert state.resolve(MD, "sim") == "127.0.0.1:6070"
+    new = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    assert [e.instance_id for e in state.instances(service=MD)] == [new.instance_id]
     with pytest.raises(NotFound):
         state.heartbeat(old.instance_id)
-    assert state.heartbeat(new.instance_id).address == "127.0.0.1:6070"
+    assert state.heartbeat(new.instance_id).address == "127.0.0.1:5070"
+
+
+def test_replicas_of_one_name_are_each_an_entry_and_keep_their_heartbeats(
+    state: RegistryState, clock: Clock
+) -> None:
+    first = state.register("recorder", pb.KIND_CORE, "10.0.0.1:8003", [MD])
+    clock.now += 1
+    second = state.register("recorder", pb.KIND_CORE, "10.0.0.2:8003", [MD])
+    listed = state.instances(service=MD)
+    assert [(e.name, e.address) for e in listed] == [
+        ("recorder", "10.0.0.1:8003"),
+        ("recorder", "10.0.0.2:8003"),
+    ]
+    assert state.names(MD) == ["recorder"]
+    for _ in range(5):  # neither displaces the other
+        clock.now += 5
+        state.heartbeat(first.instance_id)
+        state.heartbeat(second.instance_id)
+    assert len(state.instances(service=MD)) == 2
+
+
+def test_a_call_to_a_name_with_replicas_goes_to_its_newest_live_instance(
+    state: RegistryState, clock: Clock
+) -> None:
+    old = state.register("recorder", pb.KIND_CORE, "10.0.0.1:8003", [MD])
+    clock.now += 1
+    state.register("recorder", pb.KIND_CORE, "10.0.0.2:8003", [MD])
+    assert state.resolve(MD, None) == "10.0.0.2:8003"
+    assert state.resolve(MD, "recorder") == "10.0.0.2:8003"
+    clock.now += 8  # the newer one stops heartbeating; the older one goes on
+    state.heartbeat(old.instance_id)
+    clock.now += 3
+    assert state.resolve(MD, "recorder") == "10.0.0.1:8003"
+    assert [e.address for e in state.instances(service=MD)] == ["10.0.0.1:8003"]
+
+
+def test_unregistering_one_replica_leaves_the_others(state: RegistryState) -> None:
+    first = state.register("recorder", pb.KIND_CORE, "10.0.0.1:8003", [MD])
+    state.register("recorder", pb.KIND_CORE, "10.0.0.2:8003", [MD])
+    state.unregister(first.instance_id)
+    assert [e.address for e in state.instances(service=MD)] == ["10.0.0.2:8003"]
+
+
+def test_two_names_with_replicas_still_need_a_target(state: RegistryState) -> None:
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5071", [MD])
+    state.register("binance", pb.KIND_VENUE, "127.0.0.1:5060", [MD])
+    with pytest.raises(FailedPrecondition, match=r"2 instances serve .* \(binance, sim\)"):
+        state.resolve(MD, None)
 
 
 def test_configured_entries_never_expire_and_keep_their_name(state: RegistryState, clock: Clock) -> None:

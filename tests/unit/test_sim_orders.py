@@ -24,6 +24,7 @@ from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFoun
 from core.foundations.matching.accounts import EXACT
 from core.foundations.matching.engine import SYNTHETIC, LevelChange
 from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.order_manager import reducible
 from core.foundations.model import (
     Execution,
     Fill,
@@ -369,6 +370,19 @@ class Trading(RuleBasedStateMachine):
         assert {o.order_id for o in self.exchange.open_orders()} == {
             order_id for order_id, order in last.items() if order.status.is_open
         }
+
+    @invariant()
+    def reduce_only_fills_never_pass_zero(self) -> None:
+        """Replaying the fills in order, a reduce-only order's fill only ever brings the position
+        towards zero; what rests of one is at most what is left of the position it reduces."""
+        position: dict[str, Decimal] = defaultdict(Decimal)
+        for f in self.recorder.fills():
+            if self.exchange.get(f.order_id).reduce_only:
+                assert reducible(f.side, position[f.symbol]) >= f.size, (f, position[f.symbol])
+            position[f.symbol] += f.size * f.side.sign
+        for o in self.exchange.open_orders():
+            if o.reduce_only:
+                assert o.remaining <= reducible(o.side, position[o.symbol]), (o, position[o.symbol])
 
     @invariant()
     def fok_is_all_or_nothing_and_post_only_never_takes(self) -> None:

@@ -20,8 +20,9 @@ second writer harmless:
   the stream's last entry is not already at or past that position of that epoch (DONE otherwise);
   `at_most_once` makes the group for one Append, its point stored in it (fields e, p).
 A fence (Fenced(key, token)) is checked before the guard: when the lease `key` holds another
-token (core.foundations.lease), nothing is written (FENCED): a writer that lost its lease (paused
-past its ttl, another holder since) writes nothing more under it.
+token, or held another since `token` (core.foundations.lease), nothing is written (FENCED): a
+writer that lost its lease (paused past its ttl, another holder since) writes nothing more under
+it.
 Without a guard the group is written every time it is run (the bars: a failed commit reloads the
 engine from the checkpoint, which says what was applied).
 
@@ -38,6 +39,7 @@ from typing import Any
 
 from core.foundations.bus.append import Append, Field
 from core.foundations.bus.lua import GROUP_WRITE
+from core.foundations.lease import last_key
 
 __all__ = [
     "Ack",
@@ -201,8 +203,10 @@ def script_call(group: GroupWrite) -> tuple[list[str], list[Field]]:
     if isinstance(group.guard, Marked) and group.ack is not None:
         others += _xack(index, group.ack)  # the input was handled, by the other writer
     head = _guard(index, group.guard)
-    fence: list[Field] = ["", ""] if group.fence is None else [index(group.fence.key), group.fence.token]
-    return list(keys), [*head, len(head) + 4 + len(writes), *fence, *writes, *others]
+    fence: list[Field] = ["", "", ""]
+    if group.fence is not None:
+        fence = [index(group.fence.key), group.fence.token, index(last_key(group.fence.key))]
+    return list(keys), [*head, len(head) + 5 + len(writes), *fence, *writes, *others]
 
 
 def script_result(reply: list[Any]) -> GroupResult:

@@ -15,10 +15,11 @@ ARGV[1..4], the guard, checked before anything is written:
   'point' k   epoch    position  the stream KEYS[k]'s last entry holds (fields e, p) this epoch at
                                  this position or past it: 'done', nothing runs
 ARGV[5]: where the other writes (those of 'taken') begin in ARGV; past the end when none.
-ARGV[6..7], the fence, checked first: '' '' none; k token: KEYS[k] (a lease, core.foundations.lease)
-  must hold token or nothing (a lease nobody holds: any later holder takes it after this write,
-  and resumes from what the bus holds then), else nothing runs ('fenced': another holds it).
-From ARGV[8], the writes, each a name, the index of its key in KEYS, and its arguments:
+ARGV[6..8], the fence, checked first: '' '' '' none; k token l: the lease KEYS[k]
+  (core.foundations.lease) must hold token, or hold nothing while its last token KEYS[l] is token
+  or gone (nobody acquired it since: any later holder takes it after this write, and resumes from
+  what the bus holds then); else nothing runs ('fenced': another holds it, or held it since).
+From ARGV[9], the writes, each a name, the index of its key in KEYS, and its arguments:
   'xadd' k maxlen n field value ...   XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id
   'set'  k value ttl                  SET (EX ttl unless ttl is '')
   'hset' k n field value ...          HSET
@@ -92,6 +93,10 @@ local guard, key, others = ARGV[1], KEYS[tonumber(ARGV[2]) or 0], tonumber(ARGV[
 if ARGV[6] ~= '' then
   local holder = redis.call('GET', KEYS[tonumber(ARGV[6])])
   if holder and holder ~= ARGV[7] then return {'fenced'} end
+  if not holder then
+    local last = redis.call('GET', KEYS[tonumber(ARGV[8])])
+    if last and last ~= ARGV[7] then return {'fenced'} end
+  end
 end
 if guard == 'point' and past_point(key, ARGV[3], ARGV[4]) then
   return {'done'}
@@ -101,5 +106,5 @@ if guard == 'mark' then
   if held == ARGV[3] then return {'done'} end
   if held then return {'taken', unpack(run(others, #ARGV + 1))} end
 end
-return {'written', unpack(run(8, others))}
+return {'written', unpack(run(9, others))}
 """

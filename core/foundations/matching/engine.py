@@ -10,12 +10,18 @@ levels when stale entries outnumber them, so memory stays bounded under churn.
 
 Cancelled orders are also removed lazily from their level's queue (marked with 0 remaining),
 so cancelling is O(1); a queue is compacted when dead entries outnumber live ones.
+
+A submit may carry a maker cap (``MakerCap``): before a USER order in the book fills, the cap
+says how many lots it may still fill (None: no limit). An order above its cap is trimmed to it
+in place (removed when the cap is 0) and noted in ``MatchResult.trimmed``: the sim's reduce-only
+orders never fill past the position they reduce, even within one sweep.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from typing import NamedTuple, NoReturn
 
 from core.foundations.errors import AlreadyExists, InvalidArgument
@@ -25,6 +31,7 @@ __all__ = [
     "SYNTHETIC",
     "USER",
     "LevelChange",
+    "MakerCap",
     "Match",
     "MatchResult",
     "OrderBook",
@@ -71,14 +78,20 @@ class Match(NamedTuple):
     lots: int
 
 
-class MatchResult:
-    """What one submit did: fills in execution order, what rested or expired, level changes."""
+# (maker order id, the submit's fills so far) -> the lots that maker may still fill (None: any).
+MakerCap = Callable[[int, list[Match]], int | None]
 
-    __slots__ = ("changes", "expired", "fills", "fok_killed", "rejected_post_only", "rested")
+
+class MatchResult:
+    """What one submit did: fills in execution order, what rested or expired, level changes,
+    and the USER makers its cap trimmed (their ids, in the order it met them)."""
+
+    __slots__ = ("changes", "expired", "fills", "fok_killed", "rejected_post_only", "rested", "trimmed")
 
     def __init__(self) -> None:
         self.fills: list[Match] = []
         self.changes: list[LevelChange] = []
+        self.trimmed: list[int] = []
         self.rested = 0
         self.expired = 0
         self.rejected_post_only = False
@@ -266,8 +279,10 @@ class OrderBook:
         lots: int,
         tif: TimeInForce,
         post_only: bool = False,
+        cap: MakerCap | None = None,
     ) -> MatchResult:
-        """Limit order when `price` is given, market order (never rests) when it is None."""
+        """Limit order when `price` is given, market order (never rests) when it is None.
+        `cap` limits what USER makers may fill (the module's docstring)."""
         if lots <= 0 or (price is not None and price <= 0) or order_id in self._index:
             self._refuse(order_id, price, lots)
         own, opp = (self._bids, self._asks) if side is _BUY else (self._asks, self._bids)
@@ -279,7 +294,7 @@ class OrderBook:
             result.fok_killed = True
             result.expired = lots
             return result
-        remaining = self._take(order_id, opp, price, lots, result) if opp.reaches(price) else lots
+        remaining = self._take(order_id, opp, price, lots, result, cap) if opp.reaches(price) else lots
         if remaining == 0:
             return result
         if price is None or tif is not _GTC:
@@ -344,25 +359,37 @@ class OrderBook:
         self._index[order.order_id] = order
         return own.side, order.price, level.total
 
-    def _take(self, taker_id: int, opp: _BookSide, limit: int | None, lots: int, result: MatchResult) -> int:
+    def _take(
+        self,
+        taker_id: int,
+        opp: _BookSide,
+        limit: int | None,
+        lots: int,
+        result: MatchResult,
+        cap: MakerCap | None,
+    ) -> int:
         while lots:
             best = opp.best()
             if best is None or (limit is not None and not opp.is_better_or_equal(best, limit)):
                 break
             level = opp.levels[best]
-            lots = self._take_level(level, best, taker_id, lots, result.fills)
+            lots = self._take_level(level, best, taker_id, lots, result, cap)
             result.changes.append((opp.side, best, level.total))
             if level.live == 0:
                 del opp.levels[best]
         return lots
 
-    def _take_level(self, level: _Level, price: int, taker_id: int, lots: int, fills: list[Match]) -> int:
-        queue = level.queue
+    def _take_level(
+        self, level: _Level, price: int, taker_id: int, lots: int, result: MatchResult, cap: MakerCap | None
+    ) -> int:
+        queue, fills = level.queue, result.fills
         while lots and queue:
             maker = queue[0]
             if maker.remaining == 0:  # cancelled earlier, removed lazily
                 queue.popleft()
                 continue
+            if cap is not None and maker.owner == USER and not self._within_cap(level, maker, cap, result):
+                continue  # trimmed to nothing: gone from the level
             take = min(lots, maker.remaining)
             fills.append(Match(maker.order_id, maker.owner, taker_id, price, take))
             maker.remaining -= take
@@ -373,3 +400,19 @@ class OrderBook:
                 level.live -= 1
                 del self._index[maker.order_id]
         return lots
+
+    def _within_cap(self, level: _Level, maker: Resting, cap: MakerCap, result: MatchResult) -> bool:
+        """Trim a USER maker to what its cap lets it fill now; False when that is nothing (it is
+        then out of the level, as a cancel would leave it)."""
+        room = cap(maker.order_id, result.fills)
+        if room is None or room >= maker.remaining:
+            return True
+        result.trimmed.append(maker.order_id)
+        level.total -= maker.remaining - max(room, 0)
+        maker.remaining = max(room, 0)
+        if maker.remaining:
+            return True
+        level.queue.popleft()
+        level.live -= 1
+        del self._index[maker.order_id]
+        return False

@@ -24,6 +24,14 @@ A caller that makes one operation of several synthetic orders (a replayed venue 
 taker's trades one by one: core.backtest.market) holds the stops back with
 submit_synthetic(..., stops=False) and places them with run_stops() once its last order is in.
 
+Reduce-only orders never increase or flip a position, as on Binance USD-M: once an operation's
+fills have moved a position, each reduce-only order working in the book is trimmed to what is
+left of it (an order update with the new size) or, with nothing left, CANCELED
+(_REDUCED_AWAY); and while a synthetic taker sweeps the book, each reduce-only maker fills no
+more than the position at that fill (the engine's maker cap), so no reduce-only fill goes past
+zero even within one sweep. A waiting stop keeps its size until it triggers (then trimmed to
+the position, EXPIRED with none).
+
 A user's limit price and stop trigger price are checked against the price band
 (core/foundations/matching/price_band.py) before the order manager sees the order; the order manager keeps
 closed orders for a bounded window.
@@ -39,13 +47,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, localcontext
+from functools import partial
 from typing import Protocol
 
+from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.foundations.matching.accounts import EXACT, Accounts
-from core.foundations.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from core.foundations.matching.engine import (
+    SYNTHETIC,
+    USER,
+    LevelChange,
+    MakerCap,
+    Match,
+    MatchResult,
+    OrderBook,
+)
 from core.foundations.matching.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
-from core.foundations.matching.order_manager import FeeSchedule, OrderManager
+from core.foundations.matching.order_manager import FeeSchedule, OrderManager, reducible
 from core.foundations.matching.price_band import PriceBand, reference_ticks
 from core.foundations.matching.stops import StopBook
 from core.foundations.model import (
@@ -69,6 +87,8 @@ __all__ = ["NullListener", "SimExchange", "SimListener"]
 _POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
 # A cancel's status_reason when the canceller gave none (venues.runtime.cancels.BY_REQUEST).
 _BY_REQUEST = "canceled by request"
+# A resting reduce-only order's end when fills left no position for it to reduce.
+_REDUCED_AWAY = "reduce-only order canceled: the position it reduces is closed"
 
 
 class SimListener(Protocol):
@@ -133,6 +153,7 @@ class _Scale:
 class _Market:
     __slots__ = (
         "book",
+        "cap",
         "funding",
         "instrument",
         "last_trade",
@@ -161,6 +182,8 @@ class _Market:
         # (lowest, highest) trade price in ticks since the stops were last checked; noted only
         # while stops wait, so a market without stops pays nothing for them.
         self.moved: tuple[int, int] | None = None
+        # What a reduce-only maker may fill while a synthetic taker sweeps (set by the exchange).
+        self.cap: MakerCap | None = None
 
 
 class SimExchange:
@@ -189,6 +212,8 @@ class SimExchange:
         self._markets = {
             i.symbol: _Market(i, terms.get(i.symbol, FundingTerms()), opened_ns) for i in instruments
         }
+        for market in self._markets.values():
+            market.cap = partial(self._reduce_only_room, market)
         self._perpetuals = [m for m in self._markets.values() if m.funding is not None]
         self._funding = FundingHistory()
         self._accounts = Accounts(balances)
@@ -351,8 +376,8 @@ class SimExchange:
         market = self._market(symbol)
         self._last_id += 1
         order_id = self._last_id
-        result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif)
-        if result.fills:
+        result = market.book.submit(order_id, SYNTHETIC, side, price_ticks, lots, tif, cap=market.cap)
+        if result.fills or result.trimmed:
             self._publish(market, side, SYNTHETIC, result)
         elif result.changes:  # _publish's answer without trades, one call less on the hot path
             self.listener.on_levels(market.instrument.symbol, result.changes)
@@ -513,13 +538,58 @@ class SimExchange:
         if not result.fills:
             if result.changes:
                 self.listener.on_levels(symbol, result.changes)
+            if result.trimmed:
+                with localcontext(EXACT):
+                    self._keep_reduce_only_within(market, result.trimmed)
             return
         ts_ns = self._clock()
         trade_ids = self._publish_trades(market, taker_side, result.fills, ts_ns)
         self.listener.on_levels(symbol, result.changes)
-        if taker_owner == USER or any(f.maker_owner == USER for f in result.fills):
+        users = taker_owner == USER or any(f.maker_owner == USER for f in result.fills)
+        if users or result.trimmed:
             with localcontext(EXACT):
-                self._route_user_fills(market, taker_owner, result.fills, trade_ids)
+                if users:
+                    self._route_user_fills(market, taker_owner, result.fills, trade_ids)
+                self._keep_reduce_only_within(market, result.trimmed)
+
+    # ---- reduce-only orders against the position (the module's docstring)
+
+    def _reduce_only_room(self, market: _Market, maker_id: int, fills: list[Match]) -> int | None:
+        """The engine's maker cap while a synthetic taker sweeps: the lots a reduce-only maker
+        may fill now, the position less what the sweep's user fills so far took off it (all of
+        them makers on this maker's side); None for any other order."""
+        side = self._oms.reduce_only_side(maker_id)
+        if side is None:
+            return None
+        with localcontext(EXACT):
+            swept = market.size.value(sum(fill.lots for fill in fills if fill.maker_owner == USER))
+            position = self._accounts.position_size(market.instrument.symbol) + side.sign * swept
+            return market.size.units(reducible(side, position))
+
+    def _keep_reduce_only_within(self, market: _Market, trimmed: list[int]) -> None:
+        """After user fills: each reduce-only order in the book (or that the sweep's cap took
+        out of it) is left with no more than the position it reduces: trimmed, or CANCELED."""
+        symbol = market.instrument.symbol
+        position = self._accounts.position_size(symbol)
+        for order in self._oms.reduce_only_orders(symbol):
+            engine_id = int(order.order_id)
+            resting = market.book.resting(engine_id)
+            if resting is None and engine_id not in trimmed:
+                continue  # a reduce-only taker still at work: its own end concludes it
+            in_book = Decimal(0) if resting is None else market.size.value(resting.remaining)
+            keep = min(order.remaining, in_book, reducible(order.side, position))
+            self._reduce_in_book(market, engine_id, in_book - keep)
+            if keep == 0:
+                self._oms.close(engine_id, OrderStatus.CANCELED, _REDUCED_AWAY)
+            elif keep < order.remaining:
+                self._oms.trim(engine_id, keep, _trim_reason(symbol, position))
+
+    def _reduce_in_book(self, market: _Market, engine_id: int, size: Decimal) -> None:
+        if size <= 0:
+            return
+        _, change = market.book.reduce(engine_id, market.size.units(size))
+        if change is not None:
+            self.listener.on_levels(market.instrument.symbol, [change])
 
     def _publish_trades(self, market: _Market, taker_side: Side, fills: list[Match], ts_ns: int) -> list[str]:
         symbol, on_trade = market.instrument.symbol, self.listener.on_trade
@@ -560,6 +630,10 @@ def _check_kind(instrument: Instrument) -> None:
             f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (contract size 1, "
             "settled in the quote asset) only",
         )
+
+
+def _trim_reason(symbol: str, position: Decimal) -> str:
+    return f"reduce-only order trimmed to the {symbol} position of {format_decimal(position)}"
 
 
 def _expiry_reason(req: OrderRequest, result: MatchResult) -> str:

@@ -30,7 +30,7 @@ from core.foundations.model import (
     Side,
 )
 
-__all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival"]
+__all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival", "reducible"]
 
 _ONE = Decimal(1)
 
@@ -155,15 +155,13 @@ class OrderManager:
         order = self._open[engine_id].order
         size = order.remaining
         if order.reduce_only:
-            position = self.accounts.position_size(order.symbol)
-            reduces = position != 0 and (position > 0) != (order.side is Side.BUY)
-            reducible = abs(position) if reduces else Decimal(0)
-            if reducible == 0:
+            room = reducible(order.side, self.accounts.position_size(order.symbol))
+            if room == 0:
                 self.close(
                     engine_id, OrderStatus.EXPIRED, "reduce-only stop triggered with no position to reduce"
                 )
                 return None
-            size = min(size, reducible)
+            size = min(size, room)
             order.size = order.filled_size + size
         return OrderRequest(
             symbol=order.symbol,
@@ -215,6 +213,22 @@ class OrderManager:
             self._release(managed)
         self._publish(managed, self._fill(managed, price, size, fee, liquidity, trade_id))
 
+    def trim(self, engine_id: int, remaining: Decimal, reason: str) -> Order:
+        """Cut an open order down to `remaining` (less than it has left; more than 0): an order
+        update with the new size and `reason`, and the lock of what was cut is released."""
+        managed = self._open[engine_id]
+        order = managed.order
+        cut = order.remaining - remaining
+        if not 0 < remaining < order.remaining or managed.unit_reserve is None:
+            raise RuntimeError(f"cannot trim order {order.order_id} from {order.remaining} to {remaining}")
+        released = managed.unit_reserve * cut
+        self.accounts.unlock(managed.reserve_asset, released)
+        managed.reserved -= released
+        order.size -= cut
+        order.status_reason = reason
+        order.updated_ns = self._clock()
+        return self._publish(managed, None)
+
     def close(self, engine_id: int, status: OrderStatus, reason: str) -> Order:
         """End an open order (CANCELED, EXPIRED, REJECTED) and unlock what it still holds."""
         managed = self._open[engine_id]
@@ -236,6 +250,26 @@ class OrderManager:
 
     def is_open(self, engine_id: int) -> bool:
         return engine_id in self._open
+
+    def reduce_only_side(self, engine_id: int) -> Side | None:
+        """The side of an open reduce-only order; None for any other order."""
+        managed = self._open.get(engine_id)
+        if managed is None or not managed.order.reduce_only:
+            return None
+        return managed.order.side
+
+    def reduce_only_orders(self, symbol: str) -> list[Order]:
+        """The open reduce-only orders of a symbol that work (in the book or taking; not the
+        waiting stops), oldest first."""
+        found = [
+            m
+            for m in self._open.values()
+            if m.order.reduce_only
+            and m.order.symbol == symbol
+            and not (m.order.type.is_stop and not m.order.triggered)
+        ]
+        found.sort(key=lambda m: m.engine_id)
+        return [self._snapshot(m) for m in found]
 
     # ---- internals
 
@@ -344,7 +378,7 @@ class OrderManager:
 
     def _reduce_only_size(self, req: OrderRequest) -> Decimal:
         position = self.accounts.position_size(req.symbol)
-        if position == 0 or (position > 0) == (req.side is Side.BUY):
+        if reducible(req.side, position) == 0:
             raise FailedPrecondition(
                 f"reduce_only order would increase the position: {req.symbol} position is "
                 f"{format_decimal(position)}"
@@ -395,6 +429,14 @@ class OrderManager:
     @staticmethod
     def _snapshot(managed: _Managed) -> Order:
         return dataclasses.replace(managed.order)
+
+
+def reducible(side: Side, position: Decimal) -> Decimal:
+    """How much an order of `side` may reduce a position of signed size `position`: all of it
+    when the order is against it, nothing on a flat position or on the position's own side."""
+    if position == 0 or (position > 0) == (side is Side.BUY):
+        return Decimal(0)
+    return abs(position)
 
 
 def covers(order: Order, req: OrderRequest) -> bool:

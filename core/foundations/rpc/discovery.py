@@ -78,7 +78,9 @@ class VenueWatch:
 
     def _links(self, instances: Sequence[reg.Instance]) -> list[tuple[str, VenueLink]]:
         links = []
-        for instance in instances:
+        # Several live entries of one name (a venue restarted on another port, the old entry not
+        # expired yet): the newest registration wins, as the gateway routes.
+        for instance in sorted(instances, key=lambda i: i.registered_at_ns):
             if MARKET_DATA not in instance.services:
                 continue
             try:

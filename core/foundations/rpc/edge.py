@@ -69,15 +69,17 @@ def _behavior(handler: Handler) -> Any:
 
 
 class Gate:
-    """Closed while the service starts: its own RPCs answer UNAVAILABLE until it is ready."""
+    """Closed while the service starts: its own RPCs answer UNAVAILABLE until it is ready
+    (`reason` says why when it is not starting: a standby names the leader)."""
 
     def __init__(self, service: str, open: bool = True) -> None:
         self.service = service
         self.open = open
+        self.reason: str | None = None
 
     def check(self) -> None:
         if not self.open:
-            raise Unavailable(f"{self.service} is starting; retry shortly")
+            raise Unavailable(self.reason or f"{self.service} is starting; retry shortly")
 
 
 class _Edge:

@@ -20,7 +20,7 @@ from core.foundations.rpc.auth import BearerAuth, Privileged, check_distinct
 from core.foundations.rpc.edge import Gate, Registrar
 from core.foundations.rpc.health import HealthServicer
 
-__all__ = ["MAX_REQUEST_BYTES", "Served", "ServerOptions", "Service", "create_server"]
+__all__ = ["LIVENESS_SERVICE", "MAX_REQUEST_BYTES", "Served", "ServerOptions", "Service", "create_server"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ _SEND_LIMIT_BYTES = 64 * 1024 * 1024
 # or AddSubscriptions naming thousands of symbols is a few hundred KiB), far below what
 # would let a handful of calls take the process's memory (grpc buffers a whole message).
 MAX_REQUEST_BYTES = 1024 * 1024
+# The health service name a liveness probe asks: SERVING once the process is up, as a leader or
+# a standby (core.foundations.leader), while "" (readiness) says whether it serves its API.
+LIVENESS_SERVICE = "trademesh.liveness"
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,15 @@ class Served:
         """Take calls: the gate opens, health says SERVING (and a server without auth says so)."""
         _warn_if_open(self.options)
         self.gate.open = True
+        await self.set_alive(True)
         await self.set_serving(True)
 
+    async def set_alive(self, alive: bool) -> None:
+        """The liveness answer (LIVENESS_SERVICE): the process is up, whether or not it serves."""
+        await self.health.set(LIVENESS_SERVICE, _status(alive))
+
     async def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        status = _status(serving)
         for name in ["", *self.service_names]:
             await self.health.set(name, status)
 
@@ -95,7 +101,15 @@ class Served:
         """NOT_SERVING, then stop: in-flight calls get the grace period (the service shape drains
         first)."""
         await self.set_serving(False)
+        await self.set_alive(False)
         await self.server.stop(options.grace_s)
+
+
+def _status(serving: bool) -> int:
+    status: int = (
+        health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    return status
 
 
 def _bind(server: grpc.aio.Server, options: ServerOptions) -> int:
@@ -216,4 +230,5 @@ async def create_server(
         await served.open()
     else:
         await served.set_serving(False)
+        await served.set_alive(False)
     return served

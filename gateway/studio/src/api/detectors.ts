@@ -9,10 +9,11 @@ import { type Clients, unary } from "./clients";
 
 const STORAGE_KEY = "trademesh.detector";
 
-/** The names of the live detector instances, sorted (the registry sorts by name). */
+/** The names of the live detector instances, sorted (the registry sorts by name), each once
+ * (the replicas of one name are one instance to call: the gateway routes to its newest). */
 export async function listDetectors(clients: Clients, signal: AbortSignal): Promise<string[]> {
   const reply = await clients.registry.listServices({ service: Patch.typeName }, unary(signal));
-  return reply.instances.map((instance) => instance.name);
+  return [...new Set(reply.instances.map((instance) => instance.name))];
 }
 
 export class DetectorChoice {

@@ -82,7 +82,8 @@ export class HealthBoard {
 
   private async refresh(signal: AbortSignal): Promise<void> {
     const venues = await listVenues(this.clients, signal);
-    this.onVenues(venues.map((v) => v.name));
+    // Replicas of one venue are one name to the rest of Studio; each has its own card here.
+    this.onVenues([...new Set(venues.map((v) => v.name))]);
     const answers = await Promise.all(venues.map((v) => this.ask(v, signal)));
     if (answers.length === 0) fill(this.cards, h("p", { class: "empty" }, "No venue is registered with the gateway."));
     else fill(this.cards, ...answers.map(venueCard));

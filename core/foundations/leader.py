@@ -1,0 +1,182 @@
+"""The leader lease of a single-writer service (the inspector, the ledger): of the processes
+running one instance, only the holder of `leader.<service>.<instance>` acts.
+
+A process takes the lease before it acts. Until it holds it, it is a standby
+(ServiceContext.standby): alive for its liveness probe, not ready, not registered with the
+gateway, its RPCs UNAVAILABLE ("standby: <holder> leads"); it asks again every ttl/3, so it
+leads within a ttl and a third of the leader's last renewal. The leader renews every ttl/3. A
+renewal that finds another holder, or a fenced write refused (`deposed`), ends its leadership
+with LeadershipLost: the service stops at once, and its supervisor starts it again, as a
+standby. A lease that lapsed while nobody took it (the leader paused past its ttl, or Redis away
+from it) is taken back (`reclaim`) when its fence counter shows no other acquisition meanwhile:
+then nobody else acted, and what the leader knows is current. While Redis is away from the
+leader it can neither journal nor read its inputs, so it acts on nothing new: the renewals are
+retried, and the fence decides once Redis answers. Its writes on the bus carry `fence()` where they can
+(core.foundations.bus.group.Fenced): a deposed leader paused past its ttl writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.foundations.bus.group import Fenced
+from core.foundations.errors import Unavailable
+from core.foundations.lease import Lease, holder_id
+from core.foundations.retry import sleep_unless
+
+__all__ = ["DEFAULT_TTL_MS", "Leadership", "LeadershipLost", "StandbyContext", "leader_lease_name"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_MS = 5_000
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class LeadershipLost(Unavailable):
+    """The leader lease is another's now (or may be): this process stops acting at once."""
+
+
+class StandbyContext(Protocol):
+    """What of core.foundations.service.ServiceContext a standby uses."""
+
+    stop: asyncio.Event
+
+    async def standby(self, reason: str, **announce: Any) -> None: ...
+
+
+def leader_lease_name(service: str, instance: str) -> str:
+    return f"leader.{service}.{instance}"
+
+
+class Leadership:
+    def __init__(self, redis: Any, service: str, instance: str, ttl_ms: int = DEFAULT_TTL_MS) -> None:
+        self.name = leader_lease_name(service, instance)
+        self.lease = Lease(redis, self.name, holder_id(f"{service}/{instance}"), ttl_ms)
+        self._number = 0  # the fencing number of the last token held
+        self._lock = asyncio.Lock()
+        self._deposed: str | None = None
+        self._woken = asyncio.Event()
+
+    @property
+    def every_s(self) -> float:
+        """How often the leader renews and a standby asks: a third of the ttl."""
+        return self.lease.ttl_ms / 3000
+
+    def fence(self) -> Fenced:
+        """The fence of a write made as the leader (refused once another holds the lease)."""
+        if self.lease.token is None:
+            raise LeadershipLost(f"{self.name}: not the leader")
+        return Fenced(self.lease.key, self.lease.token)
+
+    async def leader(self) -> str | None:
+        """The holder of the lease now (its holder id), None when it is free."""
+        value = await self.lease.redis.get(self.lease.key)
+        if value is None:
+            return None
+        text: str = value.decode() if isinstance(value, bytes) else value
+        return text.rpartition("/")[0] or text
+
+    async def take(self, ctx: StandbyContext) -> bool:
+        """Stand by until the lease is ours (True) or the service stops (False)."""
+        shown: str | None = None
+        while not ctx.stop.is_set():
+            if await self._try():
+                log.info("%s: leading as %s (token %s)", self.name, self.lease.holder, self.lease.token)
+                return True
+            holder = await self._leader_or_unknown()
+            if holder != shown:
+                log.info("%s: standing by; %s leads", self.name, holder)
+                await ctx.standby(f"standby: {holder} leads", leader=holder)
+                shown = holder
+            if await sleep_unless(ctx.stop, self.every_s):
+                return False
+        return False
+
+    async def keep(self, stop: asyncio.Event) -> None:
+        """Renew every ttl/3 until `stop`; raises LeadershipLost the moment it is not ours."""
+        while True:
+            await self._wait(stop)
+            if stop.is_set():
+                return
+            if self._deposed is not None:
+                raise LeadershipLost(f"{self.name}: {self._deposed}; stopping (restarted, it stands by)")
+            await self._renew()
+
+    def deposed(self, why: str) -> None:
+        """A write fenced by the lease was refused: another leads. keep() raises at once."""
+        if self._deposed is None:
+            self._deposed = why
+        self._woken.set()
+
+    async def release(self) -> None:
+        """Give the lease up (a graceful stop): a standby takes over at its next ask."""
+        try:
+            await self.lease.release()
+        except _REDIS_ERRORS as exc:
+            log.warning("%s: could not release the lease: %s", self.name, exc)
+
+    async def _try(self) -> bool:
+        try:
+            taken = await self.lease.acquire()
+        except _REDIS_ERRORS as exc:
+            log.warning("%s: Redis: %s", self.name, exc)
+            return False
+        if taken:
+            self._number = _number(self.lease.token)
+        return taken
+
+    async def _leader_or_unknown(self) -> str:
+        try:
+            return await self.leader() or "nobody yet"
+        except _REDIS_ERRORS:
+            return "an unknown holder (Redis away)"
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """A renewal period, cut short by `stop` or `deposed`."""
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._woken.wait())}
+        try:
+            await asyncio.wait(waits, timeout=self.every_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def reclaim(self, seen: str | None) -> bool:
+        """After the lease lapsed unheld (this process paused past its ttl, Redis away): take
+        it back when nobody else took it meanwhile (the fence counter moved by our acquisition
+        alone), True; else False (another led: what this process knows may be stale). `seen`:
+        the token the caller found refused (reclaimed already when the token is another now)."""
+        async with self._lock:
+            if self.lease.token is not None and self.lease.token != seen:
+                return True
+            before = self._number
+            if not await self._try():
+                return False
+            if self._number in (before, before + 1):
+                log.warning(
+                    "%s: the lease had lapsed unheld; taken back (token %s)", self.name, self.lease.token
+                )
+                return True
+            log.error("%s: another process led while the lease had lapsed; giving it up", self.name)
+            await self.release()
+            return False
+
+    async def _renew(self) -> None:
+        seen = self.lease.token
+        try:
+            held = await self.lease.renew()
+        except _REDIS_ERRORS as exc:  # no journal, no inputs meanwhile: the fence decides later
+            log.warning("%s: renewal failed (%s); retrying", self.name, exc)
+            return
+        if not held and not await self.reclaim(seen):
+            holder = await self._leader_or_unknown()
+            raise LeadershipLost(f"{self.name}: lost the lease, {holder} holds it; stopping")
+
+
+def _number(token: str | None) -> int:
+    """The fencing number of a token (`<holder>/<n>`); 0 for none."""
+    return 0 if token is None else int(token.rpartition("/")[2])
