@@ -98,3 +98,32 @@ async def test_a_replica_paused_past_its_lease_publishes_nothing_more_for_its_st
     finally:
         for replica in replicas:
             replica.stop()
+
+
+async def test_entries_an_older_version_left_pending_are_applied_first(
+    scope: tuple[aioredis.Redis, str], redis_url: str, tmp_path: Path
+) -> None:
+    """Entries read under the single consumer name of before (`bars`) and never committed are
+    moved to the stream's consumer when it is taken, and applied before the later ones."""
+    redis, name = scope
+    after = await bars_positions(redis)
+    tape = BusTape(redis, name)
+    start = (time.time_ns() - 3600 * S) // S * S
+    trades = synthetic(SYMBOLS, start, 300, S // 10, seed=4)
+    count = len(trades)
+    for index in range(0, count // 2, 20):
+        await tape.publish(trades[index : min(index + 20, count // 2)])
+    await redis.xgroup_create(tape.stream, "bars", id="0")
+    read: Any = await redis.xreadgroup("bars", "bars", {tape.stream: ">"})  # read, never committed
+    for index in range(count // 2, count, 20):
+        await tape.publish(trades[index : min(index + 20, count)])
+    last = max(t.ts for t in trades)
+    await tape.publish([Trade(s, last + 2 * S, f"next-{s}", "1", "1") for s in SYMBOLS])
+    bars = start_bars(tmp_path, redis_url, tape.stream)
+    try:
+        live, expected = await wait_closed_bars(redis, tape, after, trades=trades)
+        assert all(len(versions) == 1 for versions in live.values())
+        assert {key: versions[0] for key, versions in live.items()} == expected
+        assert f"{len(read[0][1])} entries pending" in bars.log_path.read_text()
+    finally:
+        bars.stop()
