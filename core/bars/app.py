@@ -13,14 +13,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
+from core.bars.fleet import Fleet
 from core.bars.repair import Repairer, VenueHistory
+from core.bars.shares import stream_consumer
 from core.bars.watermark import WatermarkRules
-from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
+from core.foundations.bus.consumer import ConsumerOptions
 from core.foundations.bus.names import market_pattern
 from core.foundations.bus.publisher import Retention
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
+from core.foundations.lease import holder_id
 from core.foundations.mesh_config import MeshConfig
 from core.foundations.model import Channel
 from core.foundations.retry import until_reachable
@@ -39,9 +42,12 @@ class BarsConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     rules: WatermarkRules = field(default_factory=WatermarkRules)
     group: str = "bars"
-    # One consumer per group, always the same name: after a restart it reads its own pending
-    # entries first, so entries are applied in stream order (see docs/bars.md).
+    # Each stream is read under `<consumer>:<stream>`, whichever replica holds it (its lease):
+    # the next holder, or this one restarted, reads the entries left pending first, so entries
+    # are applied in stream order (see docs/bars.md, "Replicas").
     consumer: str = "bars"
+    # A stream's lease: another replica takes a stream over within this after its holder died.
+    lease_ttl_ms: int = 5000
     pattern: str = market_pattern(Channel.TRADES)
     batch: int = 500
     # After a read short of a batch, wait this long before the next (ConsumerOptions.linger_ms):
@@ -62,15 +68,21 @@ class BarsConfig:
             raise InvalidArgument.field("linger-ms", f"must be 0 or more, got {self.linger_ms}")
         if self.batch < 1:
             raise InvalidArgument.field("batch", f"must be at least 1, got {self.batch}")
+        if self.lease_ttl_ms < 1:
+            raise InvalidArgument.field("lease-ttl-ms", f"must be positive, got {self.lease_ttl_ms}")
 
-    def consumer_options(self) -> ConsumerOptions:
-        """The trade streams' consumer group. The aggregator acknowledges every entry it is
-        handed in the MULTI/EXEC that commits its effect (CheckpointStore.commit), so the runner
-        does not acknowledge them a second time (`handler_acks`)."""
+    def consumer_options(self, stream: str) -> ConsumerOptions:
+        """The consumer group on one trade stream, under the stream's own consumer name. The
+        aggregator acknowledges every entry it is handed in the group write that commits its
+        effect (CheckpointStore.commit), so the runner does not acknowledge them a second time
+        (`handler_acks`)."""
         return ConsumerOptions(
             self.group,
-            self.consumer,
-            patterns=(self.pattern,),
+            stream_consumer(self.consumer, stream),
+            streams=(stream,),
+            # Entries left idle this long are taken again, in order: those a replica read after it
+            # lost the stream (core.bars.aggregator waits for them), and this one's own refused ones.
+            claim_idle_ms=2 * self.lease_ttl_ms,
             batch=self.batch,
             linger_ms=self.linger_ms,
             handler_acks=True,
@@ -95,7 +107,9 @@ class Bars:
         history = VenueHistory(_address_of(venues), config.repair_timeout_s)
         retention = Retention(config.mesh.rate_per_s, config.mesh.outage_minutes)
         aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
-        consumer = GroupConsumer(redis, config.consumer_options(), aggregator.handle)
+        holder = holder_id("bars")
+        options = config.consumer_options
+        fleet = Fleet(redis, aggregator, options, config.group, config.pattern, holder, config.lease_ttl_ms)
         try:
             reached = await until_reachable(
                 lambda: checked_ping(redis, config.redis_url),
@@ -105,10 +119,9 @@ class Bars:
             )
             if reached is None:
                 return
-            await aggregator.load_all(config.pattern)
             await ctx.ready()
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(consumer.run(ctx.stop), name="bars-consumer")
+                tasks.create_task(fleet.run(ctx.stop), name="bars-streams")
                 tasks.create_task(Repairer(aggregator, history).run(ctx.stop), name="bars-repairer")
                 tasks.create_task(venues.follow(ctx.stop, _ignore), name="bars-venues")
         finally:

@@ -5,12 +5,14 @@ field `_meta` holds the last applied entry and the venue's latest event time; on
 symbol holds its open bars (with the trade ids of the open 1s bars), its watermark and its
 repair spans, as compact JSON. Only the symbols a batch changed are rewritten.
 
-A commit XADDs the newly closed bars to bars.{<venue>}.<timeframe>, writes the checkpoint and XACKs the
-consumed entries in one group write (core.foundations.bus.group), every key of it in the trade
-stream's slot (core.foundations.bus.names: a Redis Cluster needs one slot): after a crash either all of it
+A commit XADDs the newly closed bars to bars.{<venue>}.<timeframe>, writes the checkpoint and
+XACKs the consumed entries in one group write (core.foundations.bus.group), every key of it (the
+stream's lease too, below) in the trade stream's slot (core.foundations.bus.names: a Redis
+Cluster needs one slot for one write): after a crash either all of it
 happened or none did, and the entries not acknowledged are exactly those the checkpoint has not
 seen. It has no guard: a commit whose answer was lost is not retried, the engine is reloaded from
-the checkpoint instead (core.bars.aggregator), which says what was applied.
+the checkpoint instead (core.bars.aggregator), which says what was applied. It is fenced by the
+stream's lease (core.bars.fleet): a replica that lost the stream commits nothing more for it.
 """
 
 from __future__ import annotations
@@ -27,17 +29,22 @@ from core.bars.watermark import WatermarkRules
 from core.foundations.bar import Bar, SecondBar
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import encode_bars
-from core.foundations.bus.group import Ack, GroupWrite, SetFields, write_group
+from core.foundations.bus.group import Ack, Fenced, GroupOutcome, GroupWrite, SetFields, write_group
 from core.foundations.bus.names import bars_stream, slot_tag
-from core.foundations.errors import Corrupt
+from core.foundations.errors import Corrupt, Unavailable
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 
-__all__ = ["CheckpointStore", "dump_symbol", "load_symbol"]
+__all__ = ["CheckpointStore", "StreamLost", "dump_symbol", "load_symbol"]
 
 _META = b"_meta"
 # Bars per bus entry: a catch-up closes many at once; entries stay small.
 _BARS_PER_ENTRY = 1000
+
+
+class StreamLost(Unavailable):
+    """The stream's lease is held by another replica now (or this one holds it no more): its
+    commit was fenced, nothing was written."""
 
 
 def _per_entry(bars: list[bus.Bar]) -> list[list[bus.Bar]]:
@@ -97,20 +104,10 @@ class CheckpointStore:
         self.source = source
         self.retention = retention
 
-    @property
-    def prefix(self) -> str:
-        return f"bars:{self.group}:checkpoint:"
-
     def key(self, stream: str) -> str:
-        """The checkpoint of `stream` (or, of a pattern, the pattern of their keys): in its slot,
-        by its own hash tag, or by its whole name in braces when it has none."""
-        return f"{self.prefix}{stream if slot_tag(stream) != stream else '{' + stream + '}'}"
-
-    def stream_of(self, key: str) -> str:
-        """The stream whose checkpoint `key` is."""
-        stream = key.removeprefix(self.prefix)
-        inner = stream.removeprefix("{").removesuffix("}")
-        return inner if stream == f"{{{inner}}}" and slot_tag(inner) == inner else stream
+        """The checkpoint of `stream`, in its slot: by the stream's own hash tag (a venue's), or
+        by its whole name in braces when it has none."""
+        return f"bars:{self.group}:checkpoint:{stream if slot_tag(stream) != stream else '{' + stream + '}'}"
 
     async def load(self, stream: str, venue: str, rules: WatermarkRules) -> VenueBars | None:
         """The engine as last committed; None when the stream has no checkpoint."""
@@ -138,8 +135,10 @@ class CheckpointStore:
         engine: VenueBars,
         bars: Mapping[Timeframe, list[bus.Bar]],
         ack_ids: Sequence[str] = (),
+        fence: Fenced | None = None,
     ) -> None:
-        """Publish `bars`, write the engine's changed state and acknowledge `ack_ids`, atomically."""
+        """Publish `bars`, write the engine's changed state and acknowledge `ack_ids`, atomically;
+        with a `fence`, only while its lease holds its token (StreamLost otherwise: nothing written)."""
         meta = orjson.dumps({"position": "{}-{}".format(*engine.position), "max": engine.max_ts_ns})
         state: dict[str | bytes, bytes] = {_META: meta}
         state.update({name: dump_symbol(sym) for name, sym in engine.dirty().items()})
@@ -149,5 +148,8 @@ class CheckpointStore:
             for chunk in _per_entry(items)
         ]
         ack = Ack(stream, self.group, tuple(ack_ids)) if ack_ids else None
-        await write_group(self.redis, GroupWrite(appends, [SetFields(self.key(stream), state)], ack))
+        group = GroupWrite(appends, [SetFields(self.key(stream), state)], ack, fence=fence)
+        result = await write_group(self.redis, group)
+        if result.outcome is GroupOutcome.FENCED:
+            raise StreamLost(f"{stream}: another bars replica holds its lease; commit refused")
         engine.mark_clean()

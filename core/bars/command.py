@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from core.foundations.bus.names import market_pattern
-from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, whole_number
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_int, whole_number
 from core.foundations.errors import InvalidArgument
 from core.foundations.mesh_config import add_mesh_arguments, venue_args
 from core.foundations.model import Channel
@@ -55,7 +55,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--group", default="bars", help="consumer group on the trade streams (default bars)")
     parser.add_argument(
-        "--consumer", default="bars", help="consumer name; keep it across restarts (default bars)"
+        "--consumer",
+        default="bars",
+        help="consumer name: each stream is read as <consumer>:<stream> by whichever replica holds "
+        "it; the same for every replica of a group (default bars)",
+    )
+    parser.add_argument(
+        "--lease-ttl-ms",
+        type=positive_int,
+        default=5000,
+        help="a stream's lease: replicas of a group divide the trade streams; another replica takes "
+        "a stream over within this after its holder died (default 5000)",
     )
     parser.add_argument(
         "--streams",
@@ -95,6 +105,7 @@ def _config(args: argparse.Namespace) -> BarsConfig:
         _rules(args),
         group=args.group,
         consumer=args.consumer,
+        lease_ttl_ms=args.lease_ttl_ms,
         pattern=args.streams,
         repair_timeout_s=args.repair_timeout_ms / 1000,
         linger_ms=args.linger_ms,

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge
 
 from core.bars.engine import Output
 
-__all__ = ["BARS", "REPAIRS_PENDING", "REPAIR_FAILURES", "record"]
+__all__ = ["BARS", "REPAIRS_PENDING", "REPAIR_FAILURES", "STREAMS_HELD", "STREAM_CHANGES", "record"]
 
 TRADES = Counter("trademesh_bars_trades_total", "Trades merged into bars.", ["venue"])
 DUPLICATES = Counter(
@@ -29,6 +29,14 @@ REPAIR_FAILURES = Counter(
 )
 REPAIRS_PENDING = Gauge(
     "trademesh_bars_repairs_pending", "Repairs due (bars closed) and not yet done.", ["venue"]
+)
+STREAMS_HELD = Gauge(
+    "trademesh_bars_streams_held", "Trade streams this replica aggregates now (their leases held)."
+)
+STREAM_CHANGES = Counter(
+    "trademesh_bars_stream_changes_total",
+    "Trade streams taken, given back or lost by this replica (docs/bars.md, Replicas).",
+    ["change"],
 )
 EVENT_TIME = Gauge(
     "trademesh_bars_event_time_seconds", "The latest trade event time seen per venue.", ["venue"]

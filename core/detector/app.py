@@ -1,10 +1,11 @@
 """The detector service: the engine inside its shell (core.foundations.service's lifecycle).
 
-At start: restore the patches this instance saved (PostgreSQL), add the strategy files'
-patches it does not have (one per venue and symbol), warm each from the venue's candles and
-activate those that should run (the others warm from live data), serve the Patch API, then
-follow every venue's MarketData stream into the engine and publish what the patches emit to
-the bus (streams `signals` and `position_requests`).
+At start: take the instance's leader lease (core.foundations.leader: the other processes of
+the instance stand by; losing it ends the process), restore the patches this instance saved
+(PostgreSQL), add the strategy files' patches it does not have (one per venue and symbol),
+warm each from the venue's candles and activate those that should run (the others warm from
+live data), serve the Patch API, then follow every venue's MarketData stream into the engine
+and publish what the patches emit to the bus (streams `signals` and `position_requests`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from core.foundations.errors import (
     shown,
 )
 from core.foundations.instruments import VenueInstruments, unknown_symbol
+from core.foundations.leader import Leadership
 from core.foundations.mesh_config import VenueLink
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import auth_metadata
@@ -96,6 +98,7 @@ class Detector:
         self._feeds: dict[str, tuple[VenueLink, asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()  # the service's (run)
         self._publisher: Publisher | None = None
+        self._leadership: Leadership | None = None  # its writes are fenced by its lease (run)
         self._unsaved_logged = False
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
         self._strategies = [self._strategy(path) for path in config.strategies]
@@ -162,25 +165,37 @@ class Detector:
         try:
             if not await self._reach_redis(redis, ctx.stop):
                 return
-            self._publisher = Publisher(redis, _RETENTION)
-            self.journal.store = store
-            await self._look_up_venues()
-            await self._start_patches()
-            await self._serve(ctx)
+            leadership = Leadership(redis, "detector", self.config.instance, self.config.leader_ttl_ms)
+            if not await leadership.take(ctx):
+                return
+            self._leadership = leadership
+            async with leadership.kept(ctx.stop) as kept:
+                self._publisher = Publisher(redis, _RETENTION)
+                self.journal.store = store
+                await self._look_up_venues()
+                await self._start_patches()
+                await self._serve(ctx, kept)
         finally:
             await self.venues.close()
             await self.channels.close()
             await redis.aclose()
             await store.close()
 
-    async def _serve(self, ctx: ServiceContext) -> None:
+    async def _serve(self, ctx: ServiceContext, kept: asyncio.Task[None]) -> None:
+        """The patches run until the service stops or `kept` (its leader lease's renewals) ends
+        with the lease lost (then the process stops, and its supervisor starts it as a standby)."""
         self._stop = ctx.stop
         venues = asyncio.create_task(self.venues.follow(ctx.stop, self._venues_changed), name="venues")
         await ctx.ready()
         log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
+        runner = asyncio.create_task(self.runner.run(ctx.stop), name="patches")
         try:
-            await self.runner.run(ctx.stop)
+            await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
+            if kept.done() and not ctx.stop.is_set():
+                kept.result()  # the lease lost: LeadershipLost ends the process
+            await runner
         finally:
+            runner.cancel()
             venues.cancel()
             feeds = [task for _, task in self._feeds.values()]
             for task in feeds:
@@ -309,16 +324,19 @@ class Detector:
 
     async def _after_evaluation(self, evaluation: Evaluation) -> None:
         """Publish what was emitted, persist and publish the changes, wake the API's streams."""
-        publisher = self._publisher
-        if publisher is not None and (evaluation.signals or evaluation.positions):
-            now = self.now_ns()
+        publisher, leadership = self._publisher, self._leadership
+        if publisher is not None and leadership is not None and (evaluation.signals or evaluation.positions):
+            now, fence = self.now_ns(), leadership.fence()
             if evaluation.signals:
-                publisher.add(SIGNALS, encode_signals(self.config.source, evaluation.signals, now))
-            if evaluation.positions:
                 publisher.add(
-                    POSITION_REQUESTS, encode_positions(self.config.source, evaluation.positions, now)
+                    SIGNALS, encode_signals(self.config.source, evaluation.signals, now), fence=fence
                 )
+            if evaluation.positions:
+                positions = encode_positions(self.config.source, evaluation.positions, now)
+                publisher.add(POSITION_REQUESTS, positions, fence=fence)
             await publisher.flush()
+            if publisher.fenced:  # another process leads this instance now: it signals, not us
+                leadership.deposed("a signal's write was refused (FENCED): another process holds the lease")
         try:
             await self._flush()
             self._unsaved_logged = False

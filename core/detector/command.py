@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from core.foundations.command import (
     MeshView,
     ServiceCommand,
+    add_leader_argument,
     add_redis_argument,
     instance_name,
     positive_float,
@@ -27,6 +28,7 @@ __all__ = ["COMMAND"]
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
+    add_leader_argument(parser, "detector")
     parser.add_argument("--database-url", help="where patches are saved (default: $DATABASE_URL)")
     parser.add_argument(
         "--strategy",
@@ -81,6 +83,7 @@ def _config(args: argparse.Namespace) -> DetectorConfig:
         probe_rate_hz=args.probe_rate_hz,
         module_budget_us=args.module_budget_us,
         gateway=read_secret(GATEWAY),
+        leader_ttl_ms=args.leader_ttl_ms,
     )
 
 

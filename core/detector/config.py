@@ -45,6 +45,9 @@ class DetectorConfig:
     # The gateway's registry (gRPC host:port): the venues registered there are followed too, and
     # a strategy on a venue not (yet) in the mesh waits for it instead of failing the start.
     gateway: str | None = None
+    # The leader lease (leader.detector.<instance>): of the processes of one instance only its
+    # holder runs the patches and emits signals; the others stand by (core.foundations.leader).
+    leader_ttl_ms: int = 5_000
 
     def __post_init__(self) -> None:
         if not _INSTANCE.fullmatch(self.instance):

@@ -18,7 +18,9 @@ retried, and the fence decides once Redis answers. Its writes on the bus carry `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -99,6 +101,18 @@ class Leadership:
             if await sleep_unless(ctx.stop, self.every_s):
                 return False
         return False
+
+    @contextlib.asynccontextmanager
+    async def kept(self, stop: asyncio.Event) -> AsyncIterator[asyncio.Task[None]]:
+        """The lease kept (`keep`) in the background while the block runs, released after it;
+        the block gets the keeping task (it ends with LeadershipLost when the lease is lost)."""
+        task = asyncio.create_task(self.keep(stop), name=f"{self.name} leadership")
+        try:
+            yield task
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self.release()
 
     async def keep(self, stop: asyncio.Event) -> None:
         """Renew every ttl/3 until `stop`; raises LeadershipLost the moment it is not ours."""

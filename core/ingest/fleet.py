@@ -253,29 +253,31 @@ class Fleet:
                 log.warning("ingest: leases not released (Redis unreachable: %s): they expire", exc)
 
 
-async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
-    """Where the last run stopped: the last entry on the stream carries the venue's position."""
-    entries: Any = await redis.xrevrange(follower.stream, count=20)
+async def _last_point(redis: BusRedis, stream: str, body: str) -> Any:
+    """The newest of the stream's last entries whose `body` ("market", "executions") holds a
+    venue point (an epoch): where the last writer stopped; None on a stream without one."""
+    entries: Any = await redis.xrevrange(stream, count=20)
     for _, fields in entries or []:
         try:
             envelope = decode(fields)
         except Corrupt:
             continue
-        if envelope.WhichOneof("body") == "market" and envelope.market.epoch:
-            follower.position.note(envelope.market)
-            log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
-            return
+        if envelope.WhichOneof("body") == body and getattr(envelope, body).epoch:
+            return getattr(envelope, body)
+    return None
+
+
+async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
+    """Where the last run stopped: the last entry on the stream carries the venue's position."""
+    batch = await _last_point(redis, follower.stream, "market")
+    if batch is not None:
+        follower.position.note(batch)
+        log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
 
 
 async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
     """Where the last run stopped: the last entry of exec.{<venue>} carries the venue's point."""
-    entries: Any = await redis.xrevrange(follower.stream, count=20)
-    for _, fields in entries or []:
-        try:
-            envelope = decode(fields)
-        except Corrupt:
-            continue
-        if envelope.WhichOneof("body") == "executions" and envelope.executions.epoch:
-            follower.note(envelope.executions)
-            log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)
-            return
+    batch = await _last_point(redis, follower.stream, "executions")
+    if batch is not None:
+        follower.note(batch)
+        log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)

@@ -136,13 +136,8 @@ class Inspector:
             )
             if reached is None or not await self.leadership.take(ctx):
                 return
-            kept = asyncio.create_task(self.leadership.keep(ctx.stop), name="inspector leadership")
-            try:
+            async with self.leadership.kept(ctx.stop) as kept:
                 await self._lead(ctx, kept)
-            finally:
-                kept.cancel()
-                await asyncio.gather(kept, return_exceptions=True)
-                await self.leadership.release()
         finally:
             await self.runtime.snapshots.close()
             await self.runtime.executor.close()

@@ -95,13 +95,8 @@ class Ledger:
         try:
             if not await self._reach_redis(ctx) or not await self.leadership.take(ctx):
                 return
-            kept = asyncio.create_task(self.leadership.keep(ctx.stop), name="ledger leadership")
-            try:
+            async with self.leadership.kept(ctx.stop) as kept:
                 await self._lead(ctx, kept)
-            finally:
-                kept.cancel()
-                await asyncio.gather(kept, return_exceptions=True)
-                await self.leadership.release()
         finally:
             await self.venues.close()
             await self.resolver.close()

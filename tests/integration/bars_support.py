@@ -24,12 +24,16 @@ from typing import Any, cast
 import grpc
 import pytest
 
+from core.bars.aggregator import Aggregator
+from core.bars.shares import stream_lease_name
 from core.bars.timeframes import FROM_PB, TO_PB
 from core.foundations.bus.codec import FIELD, decode, encode_market
+from core.foundations.bus.group import Fenced
 from core.foundations.bus.names import bars_stream, market_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.env import TOKEN
+from core.foundations.lease import Lease
 from core.foundations.model import Channel, Timeframe
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, metric_samples, until
@@ -52,6 +56,7 @@ __all__ = [
     "closed_keys",
     "completed",
     "group_by",
+    "hold",
     "metric_equals",
     "metric_total",
     "new_venue_name",
@@ -68,6 +73,16 @@ LATENESS_NS = 300_000_000
 IDLE_CLOSE_NS = 10 * S
 Key = tuple[str, Timeframe, int]  # (symbol, timeframe, open time)
 Fields = tuple[Fraction, Fraction, Fraction, Fraction, Fraction, Fraction | None, int]
+
+
+async def hold(aggregator: Aggregator, stream: str) -> Lease:
+    """The stream's lease taken and the stream adopted by `aggregator`, as a bars replica does
+    (core.bars.fleet), for tests that drive an Aggregator directly."""
+    name = stream_lease_name(aggregator.store.group, stream)
+    lease = Lease(aggregator.store.redis, name, f"test-{uuid.uuid4().hex[:6]}", 60_000)
+    assert await lease.acquire() and lease.token is not None
+    await aggregator.adopt(stream, Fenced(lease.key, lease.token))
+    return lease
 
 
 def new_venue_name() -> str:

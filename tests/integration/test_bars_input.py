@@ -27,6 +27,7 @@ from tests.integration.bars_support import (
     BusTape,
     Trade,
     bars_positions,
+    hold,
     metric_equals,
     scope,
     start_bars,
@@ -136,6 +137,7 @@ async def test_after_a_failed_call_later_entries_wait_until_the_failed_one_is_ap
     entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
     for entry_id, envelope in entries:  # on the bus, as the runner would have read them
         await redis.xadd(stream, {FIELD: envelope.SerializeToString()}, id=entry_id)
+    await hold(aggregator, stream)
     await redis.set(store.key(stream), "not a hash")  # the next call fails (WRONGTYPE)
     with pytest.raises(ResponseError):
         await aggregator.handle(stream, entries[:2])
@@ -159,6 +161,7 @@ async def test_a_failed_entry_the_bus_lost_is_not_waited_for(scope: tuple[aiored
     stream = f"md.{{{name}}}.trades"
     trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=7)
     entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    await hold(aggregator, stream)
     await redis.set(store.key(stream), "not a hash")
     with pytest.raises(ResponseError):
         await aggregator.handle(stream, entries[:1])
@@ -180,6 +183,7 @@ async def test_an_unreadable_checkpoint_starts_afresh_instead_of_failing_every_e
     await redis.hset(store.key(stream), mapping={"_meta": "{not json", "ZZZ/USDT": "[]"})
     trades = synthetic(SYMBOLS, an_hour_ago(), 3, S, seed=7)
     aggregator = Aggregator(store, WatermarkRules())
+    await hold(aggregator, stream)
     await aggregator.handle(stream, [("1800000000000-0", _envelope(trades))])
     engine = aggregator.engines[stream]
     assert set(engine.symbols) == set(SYMBOLS) and all(sym.spans for sym in engine.symbols.values())
@@ -221,8 +225,9 @@ async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
     config = BarsConfig(redis_url="redis://unused", pattern=f"md.{{{name}}}.trades", linger_ms=0)
     aggregator = Aggregator(CheckpointStore(redis, "bars", "test", Retention(1000, 1)), WatermarkRules())
     runner = AckCounter(redis)
-    consumer = GroupConsumer(runner, config.consumer_options(), aggregator.handle)
     tape = BusTape(redis, name)
+    await hold(aggregator, tape.stream)
+    consumer = GroupConsumer(runner, config.consumer_options(tape.stream), aggregator.handle)
     trades = synthetic(SYMBOLS, an_hour_ago(), 90, S // 10, seed=8)
     for start in range(0, 90, 30):
         await tape.publish(trades[start : start + 30])
@@ -244,3 +249,30 @@ async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
     last = cast(list[tuple[bytes, Any]], await redis.xrevrange(tape.stream, count=1))[0][0].decode()
     assert aggregator.engines[tape.stream].position == tuple(int(part) for part in last.split("-"))
     assert runner.acks == 0
+
+
+async def test_entries_behind_one_pending_elsewhere_wait_for_it(scope: tuple[aioredis.Redis, str]) -> None:
+    """A replica that lost the stream (paused past its lease) read entries the next holder never
+    got: the next holder's later entries wait until those are reclaimed and applied first."""
+    redis, name = scope
+    store = CheckpointStore(redis, "bars", "test", Retention(1000, 1))
+    aggregator = Aggregator(store, WatermarkRules(lateness_ns=3600 * S))  # nothing closes
+    stream = f"md.{{{name}}}.trades"
+    trades = synthetic(SYMBOLS, an_hour_ago(), 4, S, seed=9)
+    entries = [(f"{1_800_000_000_000 + i}-0", _envelope([t])) for i, t in enumerate(trades)]
+    for entry_id, envelope in entries:
+        await redis.xadd(stream, {FIELD: envelope.SerializeToString()}, id=entry_id)
+    await redis.xgroup_create(stream, "bars", id="0")
+    await hold(aggregator, stream)
+    await aggregator.handle(stream, entries[:2])
+    await redis.xreadgroup("bars", "paused", {stream: ">"}, count=4)  # the paused replica's read
+    with pytest.raises(Unavailable):
+        await aggregator.handle(stream, entries[6:])
+    with pytest.raises(Unavailable):
+        await aggregator.handle(stream, entries[7:])  # still waiting
+    await aggregator.handle(stream, entries[2:6])  # reclaimed
+    await aggregator.handle(stream, entries[6:])
+    engine = aggregator.engines[stream]
+    assert engine.position == (1_800_000_000_000 + len(trades) - 1, 0)
+    counted = sum(bar.trade_count for sym in engine.symbols.values() for bar in sym.seconds.values())
+    assert counted == len(trades), "every trade applied once"

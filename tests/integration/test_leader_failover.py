@@ -23,14 +23,18 @@ from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.server import LIVENESS_SERVICE
+from tests.integration.gateway_support import Processes
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
-from tests.integration.postgres_server import database_url
+from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
+from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from tests.integration.test_ledger_process import Books, _posted_fills, _whole, books
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
+from trademesh.patch.v1 import patch_pb2 as patch_pb
+from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.risk.v1 import journal_pb2 as jr
@@ -283,3 +287,57 @@ async def _each_fill_once(database: str, count: int) -> None:
     finally:
         await connection.close()
     assert events == per_fill == count  # each fill once: none twice, none lost
+
+
+# ---------------------------------------------------------------- the detector
+
+
+async def test_two_detectors_one_signals_and_the_standby_takes_over(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """Two processes of the detector instance on one sim: one runs the patches and signals, the
+    other stands by; the leader killed with -9, the standby leads and signals on its own."""
+    async with new_database(database_url, "detector") as database, redis_db(redis_url) as bus_url:
+        processes = Processes(tmp_path, database)
+        replicas: list[ServiceProcess] = []
+        try:
+            sim = processes.sim(None, f"history_s = {WARM_HISTORY_S}\n")
+            args = ["detector", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={sim.address}"]
+            args += ["--database-url", database, *LEADER]
+            env = {TOKEN: TEST_TOKEN, REDIS_URL: bus_url, DATABASE_URL: database}
+            replicas.append(start_replica(args, env, tmp_path / "detector-1.log"))
+            replicas.append(start_replica(args, env, tmp_path / "detector-2.log"))
+            leader, standby = replicas
+            assert leader.info["event"] == "serving"
+            await check_standby(standby, lambda: _patches(standby), leader.process.pid)
+            await until(lambda: _more_signals(bus_url, 0), 90, 0.5, "the leader's signals")
+
+            leader.process.kill()
+            leader.process.wait()
+            signalled = len(await bus_signals(bus_url))
+            took, serving = await failover(
+                bus_url, "leader.detector.detector", standby, lambda: _patches(standby)
+            )
+            print(
+                f"detector: the standby took the lease {took:.2f} s after the kill, served at {serving:.2f} s"
+            )
+            assert took < TAKEOVER_S, f"taken after {took:.2f} s"
+            # The leader is dead: new signals are the new leader's.
+            await until(lambda: _more_signals(bus_url, signalled), 90, 0.5, "the new leader's signals")
+        finally:
+            for replica in replicas:
+                await asyncio.to_thread(replica.terminate)
+            await processes.stop_all()
+
+
+async def _patches(process: ServiceProcess) -> patch_pb.ListPatchesResponse:
+    async with grpc.aio.insecure_channel(process.address) as channel:
+        stub = patch_grpc.PatchStub(channel)
+        reply: patch_pb.ListPatchesResponse = await stub.ListPatches(
+            patch_pb.ListPatchesRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return reply
+
+
+async def _more_signals(bus_url: str, than: int) -> bool | None:
+    return True if len(await bus_signals(bus_url)) > than else None

@@ -26,13 +26,13 @@ from core.foundations.bus.redis import open_redis
 from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
+from tests.integration.pipeline_support import BARS_1S, drained
+from tests.integration.pipeline_support import assert_bars_match_the_trades as assert_bars_match_the_trades_of
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     TEST_TOKEN,
     VENUE_ENV,
-    metric_samples,
-    metrics_page,
     until,
 )
 from trademesh.common.v1 import common_pb2 as common
@@ -45,20 +45,7 @@ __all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytes
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 S = 1_000_000_000
 
-# The 1s bars a correct aggregator makes from the recorded trades: open/close by (event time,
-# trade id), as docs/bars.md defines them.
-_GROUP_BY = """
-SELECT symbol, (ts_event_ns / 1000000000) * 1000000000 AS open_time_ns,
-       (array_agg(price ORDER BY ts_event_ns, trade_id::bigint))[1] AS open,
-       max(price) AS high, min(price) AS low,
-       (array_agg(price ORDER BY ts_event_ns DESC, trade_id::bigint DESC))[1] AS close,
-       sum(size) AS volume, sum(price * size) AS quote_volume, count(*) AS trade_count
-FROM trades GROUP BY 1, 2
-"""
-_BARS = """
-SELECT symbol, open_time_ns, open, high, low, close, volume, quote_volume, trade_count, repaired
-FROM bars WHERE timeframe = '1s'
-"""
+_BARS = BARS_1S
 
 
 def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, *extra: str) -> ServiceProcess:
@@ -96,36 +83,6 @@ async def trade_count(db: asyncpg.Connection, at_least: int) -> int | None:
     return count if count >= at_least else None
 
 
-async def drained(url: str, bars: ServiceProcess) -> bool | None:
-    """For `until`, once ingest has stopped: nothing more will be written. In this order: every
-    consumer group on ingest's streams has read and acknowledged all of them (they acknowledge
-    what is durable: bars with the bars it publishes), bars owes no repair (those its reading
-    made due are done, their bars published), then every group on every stream (the recorder's
-    on bars') has too."""
-    client: Any = open_redis(url)
-    try:
-        if not await _caught_up(client, "md.*"):
-            return None
-        if any(metric_samples(await _metrics(bars), "trademesh_bars_repairs_pending").values()):
-            return None
-        return True if await _caught_up(client, "*") else None
-    finally:
-        await client.aclose()
-
-
-async def _caught_up(client: Any, pattern: str) -> bool:
-    async for stream in client.scan_iter(match=pattern, _type="STREAM"):
-        last = (await client.xinfo_stream(stream))["last-generated-id"]
-        for group in await client.xinfo_groups(stream):
-            if group["pending"] or group["last-delivered-id"] != last:
-                return False
-    return True
-
-
-async def _metrics(service: ServiceProcess) -> str:
-    return await metrics_page(int(service.info["metrics_port"]))
-
-
 async def live_bars(db: asyncpg.Connection, minimum: int) -> int | None:
     count = int(await db.fetchval(f"SELECT count(*) FROM ({_BARS}) b WHERE NOT repaired"))
     return count if count >= minimum else None
@@ -147,20 +104,7 @@ async def assert_every_event_once(db: asyncpg.Connection) -> None:
 
 
 async def assert_bars_match_the_trades(db: asyncpg.Connection) -> int:
-    expected = {(r["symbol"], r["open_time_ns"]): r for r in await db.fetch(_GROUP_BY)}
-    bars = {(r["symbol"], r["open_time_ns"]): r for r in await db.fetch(_BARS)}
-    live = {key: bar for key, bar in bars.items() if not bar["repaired"]}
-    assert len(live) > 10, f"only {len(live)} live 1s bars"
-    for key, bar in live.items():
-        want = expected[key]
-        for field in ("open", "high", "low", "close", "volume", "quote_volume", "trade_count"):
-            assert bar[field] == want[field], f"{key} {field}: bar {bar[field]} != trades {want[field]}"
-    # No second with trades is missing between the first and the last live bar of a symbol.
-    for symbol in SYMBOLS:
-        mine = sorted(t for s, t in live if s == symbol)
-        seconds = {t for s, t in expected if s == symbol and mine[0] <= t <= mine[-1]}
-        assert seconds <= {t for s, t in bars if s == symbol}, f"{symbol}: 1s bars missing"
-    return len(live)
+    return await assert_bars_match_the_trades_of(db, SYMBOLS)
 
 
 def kill_9(process: ServiceProcess) -> None:

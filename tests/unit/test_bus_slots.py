@@ -15,6 +15,7 @@ from redis.crc import key_slot
 from core.advisor.wire import DecisionWriter, decided_key
 from core.bars.checkpoint import CheckpointStore
 from core.bars.engine import VenueBars
+from core.bars.shares import stream_lease_name
 from core.bars.watermark import WatermarkRules
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import Fenced, GroupWrite, script_call
@@ -97,9 +98,13 @@ async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_s
     store = CheckpointStore(client, "bars", "test", _RETENTION)
     bars = {timeframe: [_bar()] for timeframe in Timeframe}
     await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["1-0", "2-0"])
-    [keys] = client.groups
-    assert set(keys) == {stream, store.key(stream), *(bars_stream(tf, stream) for tf in Timeframe)}
-    assert _slots(keys) == {key_slot(stream.encode())}
+    # A bars replica's commit, fenced by the stream's lease (core.bars.fleet): the script.
+    lease = lease_key(stream_lease_name("bars", stream))
+    await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["3-0"], Fenced(lease, "t"))
+    plain, fenced = client.groups
+    assert set(plain) == {stream, store.key(stream), *(bars_stream(tf, stream) for tf in Timeframe)}
+    assert set(fenced) == {*plain, lease, last_key(lease)}
+    assert _slots([*fenced, f"{lease}.fence"]) == {key_slot(stream.encode())} == {key_slot(b"okx-swap")}
 
 
 async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot_of_signals() -> None:
@@ -157,10 +162,9 @@ def test_a_hash_tag_is_the_first_braced_text_and_a_key_hashing_braces_cannot_giv
         tagged("a{}b")
 
 
-def test_a_checkpoint_key_reads_back_to_its_stream_with_or_without_a_tag() -> None:
+def test_a_checkpoint_key_is_in_its_streams_slot_with_or_without_a_tag() -> None:
     store = CheckpointStore(_Keys(), "bars", "test", _RETENTION)
     for stream in (market_stream("sim", Channel.TRADES), "test.trades"):
-        assert store.stream_of(store.key(stream)) == stream
         assert key_slot(store.key(stream).encode()) == key_slot(stream.encode())
 
 

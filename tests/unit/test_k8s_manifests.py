@@ -372,9 +372,9 @@ def test_the_overlays_pin_the_image() -> None:
 
 def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     base = {o["metadata"]["name"]: o for o in workloads(render(K8S / "base"))}
-    assert base["inspector"]["spec"]["replicas"] == base["ledger"]["spec"]["replicas"] == 2
-    # docs/bars.md: one consumer of the group `bars`, never two at once.
-    assert (base["bars"]["spec"]["replicas"], base["bars"]["spec"]["strategy"]) == (1, {"type": "Recreate"})
+    assert {base[w]["spec"]["replicas"] for w in ("inspector", "ledger", "detector")} == {2}
+    # docs/bars.md, "Replicas": the pods divide the trade streams by leases.
+    assert base["bars"]["spec"]["replicas"] == 2 and "strategy" not in base["bars"]["spec"]
     # docs/bridge.md: every bridge replica its own consumer group.
     bridge = parse(pod_spec(base["bridge"])["containers"][0]["args"])
     assert "$(POD_NAME)" in bridge.group
@@ -389,7 +389,7 @@ def test_a_standby_is_alive_but_not_ready(name: str) -> None:
     answers SERVING once up (leader or standby), readiness the overall health (the leader only):
     a standby is never restarted for standing by, and its Service routes to the leader."""
     objects = overlay(name)
-    for writer in ("inspector", "ledger"):
+    for writer in ("inspector", "ledger", "detector"):
         container = _container(objects, writer)
         for probe in ("startupProbe", "livenessProbe"):
             assert container[probe]["grpc"].get("service") == LIVENESS_SERVICE, (writer, probe)

@@ -23,13 +23,12 @@ writes (core.foundations.bus.group.write_group), not a Publisher's.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from core.foundations.bus.append import Append, Retention
+from core.foundations.bus.commit import GroupCommit
 from core.foundations.bus.group import (
     Fenced,
     GroupOutcome,
@@ -44,14 +43,6 @@ from core.foundations.bus.redis import is_cluster
 
 __all__ = ["GroupLag", "Publisher", "Retention"]
 
-_MOST = 500  # awaited writes per round trip at most
-
-
-@dataclass
-class _Waiting:
-    append: Append
-    done: asyncio.Future[bytes]
-
 
 class Publisher:
     def __init__(self, redis: Any, retention: Retention | None = None) -> None:
@@ -59,8 +50,7 @@ class Publisher:
         # The MAXLEN of what add() queues; None: untrimmed (write() takes each Append's own).
         self.retention = retention
         self._queued: list[Append | GroupWrite] = []
-        self._waiting: list[_Waiting] = []
-        self._writing: asyncio.Task[None] | None = None
+        self._commit = GroupCommit(self._send_appends)  # write()'s round trips
         self._script: Any = None  # GROUP_WRITE registered, made on first use
         self.entries_written = 0
         self.entries_skipped = 0
@@ -118,28 +108,12 @@ class Publisher:
     async def write(self, append: Append) -> bytes:
         """Write `append` in the next round trip, shared with the writes made meanwhile; its
         entry id once it is written. Raises what the round trip raised."""
-        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(append, done))
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.create_task(self._write_waiting())
-        return await done
+        return await self._commit.write(append)
 
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:_MOST], self._waiting[_MOST:]
-            try:
-                ids: list[bytes] = await self._send([waiting.append for waiting in batch])
-            except BaseException as exc:  # each waiter gets the error: its entry may not be written
-                for waiting in batch:
-                    if not waiting.done.done():
-                        waiting.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            self.entries_written += len(ids)
-            for waiting, entry_id in zip(batch, ids, strict=True):
-                if not waiting.done.done():
-                    waiting.done.set_result(entry_id)
+    async def _send_appends(self, appends: list[Append]) -> list[bytes]:
+        ids: list[bytes] = await self._send(appends)
+        self.entries_written += len(ids)
+        return ids
 
     async def _send(self, items: Sequence[Append | GroupWrite]) -> list[Any]:
         """One pipelined round trip (not a transaction: each item stands alone); each Append's
