@@ -97,7 +97,10 @@ async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right
 ) -> None:
     redis, name = scope
     after = await bars_positions(redis)
-    bars = start_bars(tmp_path, redis_url, f"md.{name}-*.trades", {f"{name}-sim": venue.address})
+    # A restarted bars process waits out its killed predecessor's stream leases: a short ttl, so
+    # each restart resumes while the tapes still run (the kills land mid-stream).
+    streams, venues = f"md.{name}-*.trades", {f"{name}-sim": venue.address}
+    bars = start_bars(tmp_path, redis_url, streams, venues, "--lease-ttl-ms", "1000")
     sim = SimTape(venue.stubs(), BusTape(redis, f"{name}-sim"), SYMBOLS)
     # 16 hours of made-up trades across a day's end (bars of every timeframe close), fed while
     # the process is killed and restarted.
