@@ -34,7 +34,7 @@ from core.detector.runner import PatchRunner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.wire import encode_positions, encode_signals
-from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS
+from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS, tagged
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
@@ -165,7 +165,10 @@ class Detector:
         try:
             if not await self._reach_redis(redis, ctx.stop):
                 return
-            leadership = Leadership(redis, "detector", self.config.instance, self.config.leader_ttl_ms)
+            # Its lease carries the tag of `signals`: the signals it fences share their slot.
+            leadership = Leadership(
+                redis, "detector", self.config.instance, self.config.leader_ttl_ms, tag=tagged(SIGNALS)
+            )
             if not await leadership.take(ctx):
                 return
             self._leadership = leadership

@@ -51,16 +51,20 @@ class StandbyContext(Protocol):
     async def standby(self, reason: str, **announce: Any) -> None: ...
 
 
-def leader_lease_name(service: str, instance: str) -> str:
+def leader_lease_name(service: str, instance: str, tag: str | None = None) -> str:
     """`leader.<service>.{<instance>}`: the instance is the hash tag, so the lease is in the slot
     of what the leader writes fenced by it (the inspector's journal, inspector.journal.{<instance>}:
-    core.foundations.bus.names), as a Redis Cluster needs for one script."""
-    return f"leader.{service}.{{{instance}}}"
+    core.foundations.bus.names), as a Redis Cluster needs for one script. A leader that writes
+    fenced into shared streams names their tag instead (`tag`, "{signals}": the detector's
+    signals): `leader.<service>.<instance>.<tag>`."""
+    return f"leader.{service}.{{{instance}}}" if tag is None else f"leader.{service}.{instance}.{tag}"
 
 
 class Leadership:
-    def __init__(self, redis: Any, service: str, instance: str, ttl_ms: int = DEFAULT_TTL_MS) -> None:
-        self.name = leader_lease_name(service, instance)
+    def __init__(
+        self, redis: Any, service: str, instance: str, ttl_ms: int = DEFAULT_TTL_MS, tag: str | None = None
+    ) -> None:
+        self.name = leader_lease_name(service, instance, tag)
         self.lease = Lease(redis, self.name, holder_id(f"{service}/{instance}"), ttl_ms)
         self._number = 0  # the fencing number of the last token held
         self._lock = asyncio.Lock()

@@ -24,6 +24,7 @@ from core.foundations.bus.names import (
     BAR_STREAMS,
     DECISIONS,
     INTENTS,
+    POSITION_REQUESTS,
     SIGNALS,
     bars_stream,
     executions_stream,
@@ -180,3 +181,16 @@ def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot()
     keys, _ = script_call(group)
     assert set(keys) == {journal_stream("main"), lease, last_key(lease)}
     assert _slots([*keys, f"{lease}.fence"]) == {key_slot(b"main")}
+
+
+def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_are_in_one_slot() -> None:
+    """core.detector.app: an evaluation's signals and position requests, one fenced script call."""
+    lease = lease_key(leader_lease_name("detector", "detector-b", tagged(SIGNALS)))
+    publisher = Publisher(_Keys(), _RETENTION)
+    publisher.add(SIGNALS, b"signals", fence=Fenced(lease, "t"))
+    publisher.add(POSITION_REQUESTS, b"requests", fence=Fenced(lease, "t"))
+    [group] = publisher._queued
+    assert isinstance(group, GroupWrite)
+    keys, _ = script_call(group)
+    assert set(keys) == {SIGNALS, POSITION_REQUESTS, lease, last_key(lease)}
+    assert _slots([*keys, f"{lease}.fence"]) == {key_slot(SIGNALS.encode())}

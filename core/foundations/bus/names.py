@@ -4,7 +4,7 @@ md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, ti
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 signals             the detector's signals (bus.v1.Signals)
-position_requests   the detector's position requests (bus.v1.PositionRequests)
+position_requests.{signals}  the detector's position requests (bus.v1.PositionRequests)
 decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
 intents.{signals}    the advisor's execution intents, for the inspector (bus.v1.Intents)
 advisor.telemetry.{signals}  the advisor's telemetry events (bus.v1.AdvisorTelemetry)
@@ -21,7 +21,8 @@ one slot, and the venues spread over the masters. A key written in one atomic gr
 acknowledgement of an input stream S carries S's tag (`tagged(S)`: S's own name when it has no
 braces): the advisor's outputs and marks carry `{signals}`. An inspector's journal carries its
 instance (`{<instance>}`), as its leader lease does (core.foundations.leader), which fences its
-writes. Streams nothing combines atomically (position_requests, risk) carry no tag. The names are
+writes; the detector's signals and position requests go together under its leader lease, which
+carries `{signals}` as they do. Streams nothing combines atomically (risk) carry no tag. The names are
 the same on one Redis as on a cluster.
 """
 
@@ -69,7 +70,6 @@ _JOURNAL = "inspector.journal."
 INSPECTOR_JOURNALS = f"{_JOURNAL}*"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
-POSITION_REQUESTS = "position_requests"
 RISK = "risk"
 
 
@@ -91,7 +91,9 @@ def slot_tag(key: str) -> str:
     return key
 
 
-# The advisor's outputs, written with the ack of their signal's entry: in the slot of `signals`.
+# The detector's position requests, written with its signals under its leader lease, and the
+# advisor's outputs, written with the ack of their signal's entry: in the slot of `signals`.
+POSITION_REQUESTS = f"position_requests.{tagged(SIGNALS)}"
 DECISIONS = f"decisions.{tagged(SIGNALS)}"
 INTENTS = f"intents.{tagged(SIGNALS)}"
 ADVISOR_TELEMETRY = f"advisor.telemetry.{tagged(SIGNALS)}"
