@@ -56,8 +56,6 @@ SECRET_VARIABLES = frozenset(
     }
 )
 SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY")
-# The venues a service is still given (--venue): the detector's example strategies trade the sim,
-# and the detector does not yet find venues in the gateway's registry (ingest and bars do).
 MESH_LABEL = {"app.kubernetes.io/part-of": "trademesh"}
 MONITORING = {"kubernetes.io/metadata.name": "monitoring"}
 
@@ -375,6 +373,7 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     assert {base[w]["spec"]["replicas"] for w in ("inspector", "ledger", "detector")} == {2}
     # docs/bars.md, "Replicas": the pods divide the trade streams by leases.
     assert base["bars"]["spec"]["replicas"] == 2 and "strategy" not in base["bars"]["spec"]
+    assert base["ingest"]["spec"]["replicas"] == 2  # docs/scaling.md: the venues divided by leases
     # docs/bridge.md: every bridge replica its own consumer group.
     bridge = parse(pod_spec(base["bridge"])["containers"][0]["args"])
     assert "$(POD_NAME)" in bridge.group
