@@ -17,6 +17,7 @@ __all__ = [
     "DATABASE_URL",
     "DRAIN_DELAY_S",
     "GATEWAY",
+    "LEASE_HOLDER",
     "LLM_API_KEY",
     "LLM_BASE_URL",
     "LLM_MODELS",
@@ -67,6 +68,13 @@ GATEWAY = "TRADEMESH_GATEWAY"
 # container's service name, e.g. venue-sim). Unset: the --host it binds, or the machine's
 # hostname when that is a wildcard (0.0.0.0, ::).
 ADVERTISE_HOST = "TRADEMESH_ADVERTISE_HOST"
+
+# A process's name as a lease holder (core.foundations.lease), the same across its restarts: set
+# by a supervisor that starts a process again only after the last one exited (`trademesh up`),
+# so a restarted process takes its own leases back at once instead of waiting out their ttl (a
+# restarted inspector protects its positions within a second, as before leases). Never the same
+# for two live processes: each holds what the other holds. Unset: a holder unique to the process.
+LEASE_HOLDER = "TRADEMESH_LEASE_HOLDER"
 
 # After SIGTERM, how long a service says NOT_SERVING (so load balancers stop sending calls)
 # before it stops taking them, in seconds (0..60; default 0.5). The test suite sets 0: nothing

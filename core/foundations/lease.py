@@ -28,6 +28,8 @@ import socket
 import uuid
 from typing import Any
 
+from core.foundations.env import LEASE_HOLDER
+
 __all__ = ["Lease", "holder_id", "last_key", "lease_key"]
 
 # KEYS: the lease, its fence counter, its last token. ARGV: the holder, the ttl (ms). The token
@@ -78,7 +80,12 @@ def last_key(key: str) -> str:
 
 
 def holder_id(service: str) -> str:
-    """A name for this process as a holder: unique among processes, readable in the key."""
+    """A name for this process as a holder, readable in the key: the supervisor's for it
+    (TRADEMESH_LEASE_HOLDER: the same across its restarts, so a restart takes its leases back
+    at once), else one unique to the process."""
+    supervised = os.environ.get(LEASE_HOLDER, "").strip()
+    if supervised:
+        return f"{service}@{supervised}"
     return f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

@@ -8,7 +8,8 @@ import pytest
 from core.foundations.bus.group import Fenced, GroupOutcome, GroupWrite, SetKey, write_group
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import open_redis
-from core.foundations.lease import Lease, lease_key
+from core.foundations.env import LEASE_HOLDER
+from core.foundations.lease import Lease, holder_id, lease_key
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
@@ -92,5 +93,25 @@ async def test_a_write_fenced_by_a_lease_lands_only_while_its_token_holds(redis_
             publisher.add("md.{venue-b}.trades", b"while lapsed", fence=Fenced(new.key, new.token))
             publisher.add("md.{venue-b}.trades", b"an older holder's", fence=fence)
             assert [entry_id is not None for entry_id in await publisher.flush()] == [True, False]
+        finally:
+            await redis.aclose()
+
+
+async def test_a_supervised_process_restarted_takes_its_lease_back_at_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a supervisor (TRADEMESH_LEASE_HOLDER, the same across restarts), a process killed
+    with -9 and started again holds its lease at once, with its token; another holder waits."""
+    monkeypatch.setenv(LEASE_HOLDER, "inspector.3f2a")
+    async with redis_db(redis_url) as url:
+        redis = open_redis(url)
+        try:
+            before = Lease(redis, "leader.inspector.{main}", holder_id("inspector/main"), 60_000)
+            assert await before.acquire()
+            after = Lease(redis, "leader.inspector.{main}", holder_id("inspector/main"), 60_000)
+            assert await after.acquire() and after.token == before.token, "the restart holds it now"
+            monkeypatch.delenv(LEASE_HOLDER)
+            other = Lease(redis, "leader.inspector.{main}", holder_id("inspector/main"), 60_000)
+            assert not await other.acquire(), "a process of another holder does not"
         finally:
             await redis.aclose()

@@ -14,11 +14,13 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.foundations.backoff import Backoff
+from core.foundations.env import LEASE_HOLDER
 from core.foundations.errors import Unavailable
 from core.foundations.health import check_health
 
@@ -59,6 +61,9 @@ class Child:
         self.stopping = False
         self._serving: asyncio.Future[dict[str, Any]] | None = None
         self._pumps: list[asyncio.Task[None]] = []
+        # Its name as a lease holder, the same across its restarts (each starts after the last
+        # one exited): a restarted child takes its leases back at once (core.foundations.env).
+        self._holder = f"{spec.name}.{uuid.uuid4().hex[:8]}"
 
     @property
     def pid(self) -> int:
@@ -83,7 +88,7 @@ class Child:
             *self.spec.args(self.info),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **self.spec.env},
+            env={**os.environ, LEASE_HOLDER: self._holder, **self.spec.env},
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
         )
         assert self.process.stdout is not None and self.process.stderr is not None
