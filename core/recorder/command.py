@@ -62,7 +62,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="a stream to record, by name (repeatable; default: the trading streams: signals, "
-        "position_requests, decisions, intents, advisor.telemetry); "
+        "position_requests.{signals}, decisions, intents, advisor.telemetry); "
         "with --stream or --stream-pattern, only the streams given are recorded",
     )
     parser.add_argument(

@@ -73,7 +73,8 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "redis url flag",
         ["bridge", "--port", "0", "--redis-url", "localhost:6379"],
         {},
-        "redis-url: l*** (14 characters) is not a redis:// or rediss:// or unix:// URL",
+        "redis-url: l*** (14 characters) is not a redis:// or rediss:// or unix:// or redis+cluster:// "
+        "or rediss+cluster:// URL",
     ),
     (
         "redis url env",

@@ -18,8 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.bus.names import INTENTS, SIGNALS, journal_stream, tagged
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from core.foundations.leader import leader_lease_name
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.server import LIVENESS_SERVICE
@@ -316,7 +317,10 @@ async def test_two_detectors_one_signals_and_the_standby_takes_over(
             leader.process.wait()
             signalled = len(await bus_signals(bus_url))
             took, serving = await failover(
-                bus_url, "leader.detector.detector", standby, lambda: _patches(standby)
+                bus_url,
+                leader_lease_name("detector", "detector", tagged(SIGNALS)),
+                standby,
+                lambda: _patches(standby),
             )
             print(
                 f"detector: the standby took the lease {took:.2f} s after the kill, served at {serving:.2f} s"

@@ -143,7 +143,9 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
     assert await dead_letters(url) == {"recorder", "bars"}
     if is_cluster_url(url):  # the venue's streams in its slot; the recorder's others elsewhere
         assert await masters_holding(url, "*{sim}*") == 1
-        assert await masters_holding(url, "*") == 3, "the recorder read streams of every master"
+        # The trading streams (the tag of `signals`) are on another master than the venue's: the
+        # recorder read streams of several masters.
+        assert await masters_holding(url, "*") >= 2, "the recorder read streams of one master only"
 
 
 def is_cluster_url(url: str) -> bool:

@@ -38,8 +38,9 @@ pytestmark = pytest.mark.integration
 __all__ = ["bus", "database_url", "db", "fresh_database", "pool", "recorder", "recorders", "redis_url"]
 
 HOUR_NS = 3600 * 10**9
-SHARED = (SIGNALS, POSITION_REQUESTS)
-PUBLISHED = (*SHARED, DECISIONS)  # what a test may publish (and have removed after it)
+SHARED = ("signals", "position_requests")  # the tables (their streams: SIGNALS, POSITION_REQUESTS)
+# What a test may publish (and have removed after it).
+PUBLISHED = (SIGNALS, POSITION_REQUESTS, DECISIONS)
 
 
 class Origin(Protocol):
@@ -273,7 +274,7 @@ async def test_signals_and_position_requests_are_recorded_exactly_and_once(
 
 
 async def nothing_pending(trading: Trading) -> bool | None:
-    for stream in SHARED:
+    for stream in (SIGNALS, POSITION_REQUESTS):
         if int((await trading.bus.client.xpending(stream, trading.bus.group))["pending"]) != 0:
             return None
     return True

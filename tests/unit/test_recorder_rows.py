@@ -290,7 +290,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
             ("md.*", "bars.*", "exec.*", "inspector.journal.*"),
             (
                 "signals",
-                "position_requests",
+                "position_requests.{signals}",
                 "decisions.{signals}",
                 "intents.{signals}",
                 "advisor.telemetry.{signals}",
