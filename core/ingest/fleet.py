@@ -35,6 +35,7 @@ from core.foundations.mesh_config import VenueLink
 from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.discovery import Venues
 from core.foundations.shares import Membership, share_of, wanted_order
+from core.ingest import metrics
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower, sleep_unless
 from core.ingest.symbols import venue_symbols
@@ -217,21 +218,30 @@ class Fleet:
             link = self.venues[name]
             log.info("ingest: venue %s at %s taken (lease %s)", name, link.address, lease.token)
             self.following[name] = VenueFollowing(link, self, lease)
+            self._changed("taken")
 
     async def _give_back(self, name: str) -> None:
         """A graceful handover: followers stopped, what they queued written, the lease released."""
         following = self.following.pop(name)
+        self._changed("given_back")
         await following.stop(None)
         await self.writer.drain()
         await following.lease.release()
 
     async def _drop(self, name: str, reason: str | None) -> None:
+        """Stops following `name`: with a reason, it left the mesh (gap-marked); without, its lease
+        is another replica's now."""
         following = self.following.pop(name, None)
         if following is not None:
+            self._changed("lost" if reason is None else "dropped")
             await following.stop(reason)
             if reason is not None:
                 await self.writer.drain()
             await following.lease.release()
+
+    def _changed(self, change: str) -> None:
+        metrics.VENUE_CHANGES.labels(change).inc()
+        metrics.VENUES_HELD.set(len(self.following))
 
     def _fenced(self) -> list[str]:
         keys, self.writer.publisher.fenced = self.writer.publisher.fenced, set()

@@ -17,7 +17,7 @@ from core.foundations.process import ServiceProcess, start_service
 from core.ingest.fleet import venue_lease_name
 from tests.integration.mesh import MeshProcesses, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
-from tests.integration.support import VENUE_ENV, until
+from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -72,7 +72,8 @@ async def test_three_replicas_divide_four_venues_and_one_killed_loses_and_repeat
         mesh = MeshProcesses(tmp_path, url)
         stack.push_async_callback(mesh.stop_all)
         flags = [f for v in VENUES for f in ("--venue", f"{v}={venues[v].address}")]
-        replicas = [mesh.start("ingest", "--lease-ttl-ms", str(TTL_MS), *flags) for _ in range(3)]
+        leased = ("--lease-ttl-ms", str(TTL_MS), "--metrics-port", "0", *flags)
+        replicas = [mesh.start("ingest", *leased) for _ in range(3)]
 
         async def divided() -> dict[str, str] | None:
             held = await holders(url)
@@ -100,6 +101,13 @@ async def test_three_replicas_divide_four_venues_and_one_killed_loses_and_repeat
         print(
             f"venues {lost} taken over {time.monotonic() - killed_at:.2f} s after the kill (ttl {TTL_MS} ms)"
         )
+        survivors = [r for r in replicas if r is not victim]
+
+        async def held_by_survivors() -> bool | None:
+            held = [await held_metric(r) for r in survivors]
+            return True if sum(held) == len(VENUES) else None
+
+        await until(held_by_survivors, 10, 0.1, "the survivors' metrics holding every venue")
         counts_now = {venue: await trade_count(url, venue) for venue in VENUES}
         wanted = {venue: count + 300 for venue, count in counts_now.items()}
         await until(lambda: every_venue_has(url, wanted), 60, 0.2, "300 more trades of every venue")
@@ -116,6 +124,12 @@ async def test_three_replicas_divide_four_venues_and_one_killed_loses_and_repeat
             for symbol, seen in ids.items():
                 assert len(seen) == len(set(seen)), f"{venue} {symbol}: a trade published twice"
                 assert seen == list(range(seen[0], seen[0] + len(seen))), f"{venue} {symbol}: trades missing"
+
+
+async def held_metric(replica: ServiceProcess) -> float:
+    """The venues a replica says it follows (trademesh_ingest_venues_held)."""
+    page = await metrics_page(int(replica.info["metrics_port"]))
+    return sum(metric_samples(page, "trademesh_ingest_venues_held").values())
 
 
 async def _terminate(process: ServiceProcess) -> None:
