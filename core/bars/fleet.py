@@ -30,8 +30,7 @@ from core.bars.shares import members_group, plan, stream_lease_name
 from core.foundations.bus.consumer import LAG, PENDING, ConsumerOptions, GroupConsumer
 from core.foundations.bus.group import Fenced
 from core.foundations.lease import Lease
-from core.foundations.retry import sleep_unless
-from core.foundations.shares import Membership
+from core.foundations.shares import Membership, keep_balanced
 
 __all__ = ["Fleet", "claim_pending"]
 
@@ -87,17 +86,8 @@ class Fleet:
 
     async def run(self, stop: asyncio.Event) -> None:
         """`balance` every third of the ttl until `stop`, then every stream given back."""
-        failing = False
         try:
-            while not stop.is_set():
-                try:
-                    await self.balance()
-                    failing = False
-                except _REDIS_ERRORS as exc:
-                    if not failing:
-                        log.warning("bars: the streams' leases: Redis unreachable (%s)", exc)
-                    failing = True
-                await sleep_unless(stop, self.lease_ttl_ms / 3000)
+            await keep_balanced(self.balance, self.lease_ttl_ms / 3000, stop, "bars: the streams' leases")
         finally:
             await self.close()
 

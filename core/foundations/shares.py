@@ -12,12 +12,23 @@ together spread out.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-__all__ = ["Membership", "members_key", "share_of", "wanted_order"]
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.foundations.retry import sleep_unless
+
+__all__ = ["Membership", "keep_balanced", "members_key", "share_of", "wanted_order"]
+
+log = logging.getLogger(__name__)
+
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # KEYS: the members. ARGV: this holder, its ttl (ms). The number of live members, this one counted.
 _BEAT = """
@@ -59,3 +70,21 @@ class Membership:
 
     async def leave(self) -> None:
         await self.redis.zrem(self.key, self.holder)
+
+
+async def keep_balanced(
+    balance: Callable[[], Awaitable[None]], every_s: float, stop: asyncio.Event, what: str
+) -> None:
+    """`balance()` (renew the leases held, give back over the share, take up to it) every
+    `every_s` until `stop`. Redis away: tried again next time, logged once (a lease that expired
+    meanwhile fences the replica's writes: nothing is written twice)."""
+    failing = False
+    while not stop.is_set():
+        try:
+            await balance()
+            failing = False
+        except _REDIS_ERRORS as exc:
+            if not failing:
+                log.warning("%s: Redis unreachable (%s)", what, exc)
+            failing = True
+        await sleep_unless(stop, every_s)

@@ -34,10 +34,10 @@ from core.foundations.lease import Lease
 from core.foundations.mesh_config import VenueLink
 from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.discovery import Venues
-from core.foundations.shares import Membership, share_of, wanted_order
+from core.foundations.shares import Membership, keep_balanced, share_of, wanted_order
 from core.ingest import metrics
 from core.ingest.executions import ExecutionFollower
-from core.ingest.follow import Follower, sleep_unless
+from core.ingest.follow import Follower
 from core.ingest.symbols import venue_symbols
 from core.ingest.writer import BusWriter
 
@@ -198,19 +198,8 @@ class Fleet:
                     await self._take(name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """`balance` every third of the lease's ttl until `stop`. Redis away: tried again next
-        time (a lease that expired meanwhile fences this replica's writes: nothing is written
-        twice)."""
-        failing = False
-        while not stop.is_set():
-            try:
-                await self.balance()
-                failing = False
-            except _REDIS_ERRORS as exc:
-                if not failing:
-                    log.warning("ingest: the venues' leases: Redis unreachable (%s)", exc)
-                failing = True
-            await sleep_unless(stop, self.lease_ttl_ms / 3000)
+        """`balance` every third of the lease's ttl until `stop`."""
+        await keep_balanced(self.balance, self.lease_ttl_ms / 3000, stop, "ingest: the venues' leases")
 
     async def _take(self, name: str) -> None:
         lease = Lease(self.redis, venue_lease_name(name), self.holder, self.lease_ttl_ms)
