@@ -13,7 +13,7 @@ from core.foundations.bus.redis import open_redis
 from core.foundations.process import ServiceProcess
 from tests.integration.support import metric_samples, metrics_page
 
-__all__ = ["BARS_1S", "GROUP_BY_1S", "assert_bars_match_the_trades", "caught_up", "drained"]
+__all__ = ["BARS_1S", "GROUP_BY_1S", "assert_bars_match_the_trades", "caught_up", "drained", "trade_count"]
 
 # The 1s bars a correct aggregator makes from the recorded trades: open/close by (event time,
 # trade id), as docs/bars.md defines them.
@@ -80,6 +80,15 @@ async def caught_up(client: Any, pattern: str, group: str | None = None) -> bool
             if info["pending"] or info["last-delivered-id"] != last:
                 return False
     return True
+
+
+async def trade_count(db: asyncpg.Connection, at_least: int) -> int | None:
+    """The trades recorded, once at least `at_least` (None before: for `until`)."""
+    try:
+        count = int(await db.fetchval("SELECT count(*) FROM trades"))
+    except asyncpg.UndefinedTableError:
+        return None
+    return count if count >= at_least else None
 
 
 def _text(value: bytes | str) -> str:

@@ -27,7 +27,7 @@ from core.foundations.lease import lease_key
 from core.foundations.model import Timeframe
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
-from tests.integration.pipeline_support import assert_bars_match_the_trades, caught_up, drained
+from tests.integration.pipeline_support import assert_bars_match_the_trades, caught_up, drained, trade_count
 from tests.integration.postgres_server import database_url, fresh_database, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until
@@ -100,14 +100,6 @@ async def pending_of(url: str, group: str, consumer: str) -> int:
         return total
     finally:
         await client.aclose()
-
-
-async def trade_count(db: asyncpg.Connection, at_least: int) -> int | None:
-    try:
-        count = int(await db.fetchval("SELECT count(*) FROM trades"))
-    except asyncpg.UndefinedTableError:
-        return None
-    return count if count >= at_least else None
 
 
 async def bus_trades(url: str) -> list[tuple[str, str, int]]:

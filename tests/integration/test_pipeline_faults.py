@@ -26,7 +26,7 @@ from core.foundations.bus.redis import open_redis
 from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
-from tests.integration.pipeline_support import BARS_1S, drained
+from tests.integration.pipeline_support import BARS_1S, drained, trade_count
 from tests.integration.pipeline_support import assert_bars_match_the_trades as assert_bars_match_the_trades_of
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
@@ -73,14 +73,6 @@ async def db(fresh_database: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(fresh_database)
     yield connection
     await connection.close()
-
-
-async def trade_count(db: asyncpg.Connection, at_least: int) -> int | None:
-    try:
-        count = int(await db.fetchval("SELECT count(*) FROM trades"))
-    except asyncpg.UndefinedTableError:
-        return None
-    return count if count >= at_least else None
 
 
 async def live_bars(db: asyncpg.Connection, minimum: int) -> int | None:
