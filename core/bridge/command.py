@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import TYPE_CHECKING
 
 from core.bridge.config import BridgeConfig
@@ -17,7 +18,7 @@ from core.foundations.command import (
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
 
-__all__ = ["COMMAND"]
+__all__ = ["COMMAND", "replica_group"]
 
 _DEFAULTS = BridgeConfig(redis_url="")
 
@@ -34,7 +35,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group",
         default=_DEFAULTS.group,
-        help=f"consumer group on the bus; every bridge replica needs its own (default {_DEFAULTS.group})",
+        help="consumer group on the bus; every bridge replica needs its own: {hostname} in it is "
+        f"replaced by this machine's host name, e.g. bridge-{{hostname}} (default {_DEFAULTS.group})",
     )
     parser.add_argument(
         "--discover-s",
@@ -58,12 +60,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def replica_group(template: str) -> str:
+    """The group named by --group, `{hostname}` replaced by the host's name: one service of
+    replicas (compose's `deploy.replicas`) gives each its own group from one command line."""
+    return template.replace("{hostname}", socket.gethostname())
+
+
 def _config(args: argparse.Namespace) -> BridgeConfig:
     from core.foundations.env import redis_url
 
     return BridgeConfig(
         redis_url=redis_url(args.redis_url),
-        group=args.group,
+        group=replica_group(args.group),
         queue_batches=args.queue_batches,
         discover_s=args.discover_s,
         lookback_entries=args.lookback_entries,

@@ -35,3 +35,7 @@ class BridgeConfig:
                 )
         if not self.discover_s > 0:
             raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
+        if not self.group or "{" in self.group or "}" in self.group:
+            raise InvalidArgument.field(
+                "group", f"must be a name ({{hostname}} the only placeholder), got {self.group!r}"
+            )

@@ -201,7 +201,7 @@ def test_the_image_copies_every_python_package_and_runs_the_cli() -> None:
 
 
 # The services compose scales (deploy.replicas from the environment; one by default).
-SCALED = ("ingest", "recorder", "bars")
+SCALED = ("ingest", "recorder", "bars", "bridge")
 
 
 def test_every_service_registers_with_the_gateway_under_a_name_the_others_resolve() -> None:
