@@ -2,8 +2,9 @@
 
 At start: load the model (checked against its hash) and the calibration, find the mesh (the
 venues given, the rest through the gateway's registry), reach the bus; then serve the Advisor
-API and consume `signals` as the consumer group `advisor` (its own pending entries first, so a
-restart resumes where it stopped; signals decided already are skipped), deciding each
+API and consume `signals` in the consumer group `advisor` as this replica's consumer
+(`<instance>-<host>`; its own pending entries first, so a restart resumes where it stopped; a dead
+replica's taken over after `claim_idle_ms`; signals decided already are skipped), deciding each
 (core.advisor.runner) and publishing decisions, intents and telemetry; `expire` runs on a timer.
 The markets the detectors' active patches trade are followed from the start, before the first
 signal is read, and as the patches change (core.foundations.patch_markets).
@@ -159,7 +160,7 @@ class Advisor:
     async def _serve(self, ctx: ServiceContext, redis: object) -> None:
         config = self.config
         options = ConsumerOptions(
-            group=config.group, consumer=config.instance, streams=(SIGNALS,), batch=100,
+            group=config.group, consumer=config.consumer, streams=(SIGNALS,), batch=100,
             claim_idle_ms=config.claim_idle_ms, handler_acks=True,
         )  # fmt: skip
         consumer = GroupConsumer(redis, options, self.pipeline.handle)
@@ -173,7 +174,9 @@ class Advisor:
             await self._find_patches()
         await ctx.ready()
         log.info(
-            "advisor: model %s, calibration %s, llm %s",
+            "advisor: consumer %s of group %s, model %s, calibration %s, llm %s",
+            config.consumer,
+            config.group,
             self.model_version,
             self.calibration.calibration.version,
             "off (deterministic synthesis)" if config.llm is None else ", ".join(config.llm.models),

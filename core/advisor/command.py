@@ -85,6 +85,14 @@ def _timeframe(text: str) -> str:
     return text
 
 
+def _consumer(text: str) -> str:
+    from core.advisor.config import consumer_problem
+
+    if (problem := consumer_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
@@ -96,6 +104,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--instance", type=instance_name, default="advisor", help="this advisor's name (default advisor)"
+    )
+    parser.add_argument(
+        "--consumer",
+        type=_consumer,
+        help="this replica's name in the consumer group on signals, its own per replica and stable "
+        "across its restarts (default: <instance>-<host>; docs/advisor.md, Replicas)",
+    )
+    parser.add_argument(
+        "--claim-idle-ms",
+        type=whole_number(100),
+        default=60_000,
+        help="take over the signals another replica read and left this long (it died; default 60000)",
     )
     parser.add_argument("--config", type=Path, help="the pipeline's settings (TOML; docs/advisor.md)")
     parser.add_argument(
@@ -196,6 +216,8 @@ def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
         max_in_flight=args.max_in_flight,
         max_signal_age_s=args.max_signal_age_s,
         instance=args.instance,
+        consumer=args.consumer or "",
+        claim_idle_ms=args.claim_idle_ms,
     )
 
 

@@ -37,11 +37,27 @@ __all__ = [
     "MESH_MAX_NOTIONAL_SHARE",
     "MESH_TIMEFRAME",
     "AdvisorServiceConfig",
+    "consumer_problem",
+    "default_consumer",
     "load_engine_config",
     "with_overrides",
 ]
 
 _INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+# A consumer's name in the group: a host's name (upper case too) after the instance's.
+_CONSUMER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}")
+_CONSUMER_RULE = "1-200 of A-Z a-z 0-9 _ . : @ - starting with a letter or digit"
+
+
+def default_consumer(instance: str) -> str:
+    """`<instance>-<host>`: one consumer per replica (a pod's name is its host's), stable across
+    the restarts of one host, so a restarted advisor reads its own pending entries first."""
+    return f"{instance}-{socket.gethostname()}"
+
+
+def consumer_problem(name: str) -> str | None:
+    """Why `name` cannot be a consumer's (None: it can)."""
+    return None if _CONSUMER.fullmatch(name) else f"{shown(name)} is not {_CONSUMER_RULE}"
 
 
 def load_engine_config(path: Path | None) -> AdvisorConfig:
@@ -101,6 +117,10 @@ class AdvisorServiceConfig:
     expire_every_ms: int = 100
     instance: str = "advisor"
     group: str = "advisor"
+    # This replica's name in the group (each replica its own: docs/advisor.md, "Replicas");
+    # "": `<instance>-<host>` (default_consumer).
+    consumer: str = ""
+    # A replica's entries left pending this long (it died) are taken over by another (XAUTOCLAIM).
     claim_idle_ms: int = 60_000
     # How long a signal's "decided" mark is kept (a redelivered signal is not decided twice).
     decided_ttl_s: int = 7 * 24 * 3600
@@ -111,6 +131,14 @@ class AdvisorServiceConfig:
             raise InvalidArgument.field(
                 "instance",
                 f"{shown(self.instance)} is not 1-63 of a-z 0-9 _ . - starting with a letter or digit",
+            )
+        if not self.consumer:
+            object.__setattr__(self, "consumer", default_consumer(self.instance))
+        if (problem := consumer_problem(self.consumer)) is not None:
+            raise InvalidArgument.field("consumer", problem)
+        if not 100 <= self.claim_idle_ms <= 86_400_000:
+            raise InvalidArgument.field(
+                "claim-idle-ms", f"{self.claim_idle_ms} is out of range: 100 to 86400000"
             )
         if not 1 <= self.max_in_flight <= 100_000:
             raise InvalidArgument.field("max-in-flight", f"{self.max_in_flight} is out of range: 1 to 100000")

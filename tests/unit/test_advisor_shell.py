@@ -332,6 +332,29 @@ def test_history_ms_sets_how_old_a_signal_is_decided_as_of_its_time() -> None:
     assert COMMAND.config(default).gather.history_ms == 5000
 
 
+def test_each_replica_is_a_consumer_of_its_own_in_the_group(capsys: pytest.CaptureFixture[str]) -> None:
+    """`<instance>-<host>` by default (a pod's name is its host's), `--consumer` to name it; a
+    dead replica's signals are taken over after `--claim-idle-ms`; a bad value is one line."""
+    import socket
+
+    from core.advisor.command import COMMAND
+    from core.cli import build_parser, main
+
+    default = COMMAND.config(build_parser().parse_args(["advisor"]))
+    assert (default.group, default.consumer) == ("advisor", f"advisor-{socket.gethostname()}")
+    assert default.claim_idle_ms == 60_000
+    other = COMMAND.config(build_parser().parse_args(["advisor", "--instance", "adv-2"]))
+    assert other.consumer == f"adv-2-{socket.gethostname()}"
+    named = build_parser().parse_args(["advisor", "--consumer", "replica-1", "--claim-idle-ms", "1000"])
+    assert (COMMAND.config(named).consumer, COMMAND.config(named).claim_idle_ms) == ("replica-1", 1000)
+    for bad in (["--consumer", "two words"], ["--consumer", ""], ["--claim-idle-ms", "50"]):
+        with pytest.raises(SystemExit) as ended:
+            main(["advisor", *bad])
+        assert ended.value.code == 2
+        said = capsys.readouterr().err.strip()
+        assert bad[0] in said and len(said.splitlines()) == 1, said
+
+
 def test_the_calibration_in_use_is_shown_per_regime_with_its_held_out_scores() -> None:
     shown = calibration_to_pb(load_calibration(None))
     regimes = {r.regime: r for r in shown.regimes}
