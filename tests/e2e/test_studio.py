@@ -416,10 +416,13 @@ async def test_a_venue_started_beside_the_mesh_appears_on_the_board_and_leaves_i
     page: Page, mesh: StudioMesh, api_key: str
 ) -> None:
     """A venue started by hand registers with the gateway: Studio's health board shows it with
-    its streams connected and the market panel lists it and its instruments, nothing restarted;
-    stopped, it leaves the board."""
+    its streams connected, the market panel lists it and its instruments, and its chart draws
+    candles from its trades, nothing restarted; stopped, it leaves the board."""
     files = [str(p) for p in sorted(CAPTURES.glob("BINANCE_FUTURES.*")) if p.name.split(".")[-1].isdigit()]
-    venue = await asyncio.to_thread(mesh.processes.start, "venue", "binanceusdm", "--replay", *files)
+    # At half the recorded pace its 29 s of trades last the test: they come live, as a venue's do.
+    venue = await asyncio.to_thread(
+        mesh.processes.start, "venue", "binanceusdm", "--replay-speed", "0.5", "--replay", *files
+    )
     try:
         await log_in(page, mesh, api_key)
         board = page.locator('#health article[data-venue="binanceusdm"]')
@@ -433,6 +436,13 @@ async def test_a_venue_started_beside_the_mesh_appears_on_the_board_and_leaves_i
         await expect(page.locator('#symbol-select option[value="CTK/USDT:USDT"]')).to_have_count(
             1, timeout=WAIT_MS
         )
+        await page.select_option("#symbol-select", "CTK/USDT:USDT")
+        await page.click('[data-timeframe="1s"]')
+        await expect(page.locator("#market .status")).to_have_text("live", timeout=WAIT_MS)
+        # Its trades (CTK trades 38 times in the capture) draw candles on their own event time.
+        await wait_chart(page, "Number(e.dataset.candles) >= 2")
+        _, _, close = await chart_state(page)
+        assert DECIMAL.match(close), close
         await page.screenshot(path=artifact("found-venue"))
     finally:
         await asyncio.to_thread(venue.terminate)  # it unregisters as it stops
