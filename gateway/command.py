@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, positive_int, seconds_at_most
+from core.foundations.command import ServiceCommand, add_redis_argument, positive_int, seconds_at_most
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -85,6 +85,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an instance without a heartbeat for this long drops out (default 15)",
     )
     parser.add_argument(
+        "--shared-registry",
+        action="store_true",
+        help="share the registry with the gateway's other replicas through the bus (--redis-url, "
+        "else $REDIS_URL, else redis://127.0.0.1:6379/0): each lists, routes and renews every "
+        "replica's instances (docs/gateway.md, Replicas); default: this gateway's memory only",
+    )
+    add_redis_argument(parser)
+    parser.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -127,7 +135,7 @@ def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:
-    from core.foundations.env import database_url
+    from core.foundations.env import database_url, redis_url
     from core.foundations.errors import InvalidArgument
     from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
@@ -146,6 +154,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         session_ttl_s=args.session_ttl_s,
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
+        shared_registry_url=redis_url(args.redis_url) if args.shared_registry else "",
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),

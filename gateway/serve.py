@@ -21,6 +21,7 @@ from pathlib import Path
 
 import uvicorn
 
+from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Unavailable
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.server import Service
@@ -31,7 +32,7 @@ from gateway.auth.sessions import session_secret_from_env
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
-from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
+from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]
@@ -56,6 +57,8 @@ class GatewayConfig:
     session_ttl_s: float = 12 * 3600.0
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
+    # The bus the registry is shared through with the gateway's other replicas ("": not shared).
+    shared_registry_url: str = ""
     allow_origins: frozenset[str] = frozenset()
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
     # client is the TCP peer, whatever headers say (the login throttle counts per client).
@@ -77,14 +80,21 @@ class GatewayService:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.state = RegistryState(config.registry_ttl_s)
+        # open_redis connects on the first command, in run's loop.
+        url = config.shared_registry_url
+        self.shared = SharedRegistry(self.state, open_redis(url)) if url else None
 
     def grpc_services(self) -> Sequence[Service]:
-        return [registry_service(self.state, self.config.heartbeat_interval_s)]
+        return [registry_service(self.state, self.config.heartbeat_interval_s, self.shared)]
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
         _configure(self.state, config, ctx.port)
         async with contextlib.AsyncExitStack() as stack:
+            if self.shared is not None:
+                await self.shared.sync()  # the other replicas' instances before the first call
+                sharing = asyncio.create_task(self.shared.run(ctx.stop), name="registry sharing")
+                stack.push_async_callback(_ended, sharing, self.shared)
             auth = await GatewayAuth.open(
                 config.database_url, session_secret_from_env(), config.session_ttl_s
             )
@@ -98,6 +108,13 @@ class GatewayService:
             mcp = LazyMcp(functools.partial(_mcp_app, self.state, auth, config.database_url))
             app = build_app(bridge, auth.routes(), config.studio_dir or DEFAULT_STUDIO_DIR, mcp)
             await _serve_http(app, config, ctx, bridge)
+
+
+async def _ended(sharing: asyncio.Task[None], shared: SharedRegistry) -> None:
+    sharing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sharing
+    await shared.redis.aclose()
 
 
 async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str) -> Mcp:

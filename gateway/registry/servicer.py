@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.foundations.rpc.context import Context
+from gateway.registry.shared import SharedRegistry
 from gateway.registry.state import RegistryState
 from gateway.registry.validate import check_instance_id, check_register
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -12,16 +13,23 @@ __all__ = ["RegistryServicer"]
 
 
 class RegistryServicer(pb_grpc.RegistryServicer):
-    def __init__(self, state: RegistryState, heartbeat_interval_s: float) -> None:
+    def __init__(
+        self, state: RegistryState, heartbeat_interval_s: float, shared: SharedRegistry | None = None
+    ) -> None:
         self._state = state
         self._interval_ms = round(heartbeat_interval_s * 1000)
+        # With a bus: every change written through for the gateway's other replicas.
+        self._shared = shared
 
     async def Register(
         self, request: pb.RegisterRequest, context: Context[pb.RegisterRequest, pb.RegisterResponse]
     ) -> pb.RegisterResponse:
         check_register(request)
         services = list(dict.fromkeys(request.services))
+        replaced = self._state.occupants(request.name, request.address)
         entry = self._state.register(request.name, request.kind, request.address, services)
+        if self._shared is not None:
+            await self._shared.wrote(entry, replaced)
         return pb.RegisterResponse(
             instance=entry.to_proto(),
             heartbeat_interval_ms=self._interval_ms,
@@ -32,13 +40,18 @@ class RegistryServicer(pb_grpc.RegistryServicer):
         self, request: pb.HeartbeatRequest, context: Context[pb.HeartbeatRequest, pb.HeartbeatResponse]
     ) -> pb.HeartbeatResponse:
         check_instance_id(request.instance_id)
-        return pb.HeartbeatResponse(instance=self._state.heartbeat(request.instance_id).to_proto())
+        entry = self._state.heartbeat(request.instance_id)
+        if self._shared is not None:
+            await self._shared.wrote(entry)
+        return pb.HeartbeatResponse(instance=entry.to_proto())
 
     async def Unregister(
         self, request: pb.UnregisterRequest, context: Context[pb.UnregisterRequest, pb.UnregisterResponse]
     ) -> pb.UnregisterResponse:
         check_instance_id(request.instance_id)
         self._state.unregister(request.instance_id)
+        if self._shared is not None:
+            await self._shared.removed(request.instance_id)
         return pb.UnregisterResponse()
 
     async def ListServices(

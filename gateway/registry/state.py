@@ -1,8 +1,10 @@
 """The registry's state: live instances (several may share a name), expiring when their
 heartbeats stop.
 
-It lives in the gateway's memory only. A restarted gateway starts empty and refills as each
-instance's next heartbeat is answered NOT_FOUND and the instance registers again.
+It lives in the gateway's memory; with a bus, replicas of the gateway share their registered
+entries through it (gateway.registry.shared), so each lists, routes and renews them all. A
+restarted gateway starts empty and refills from the bus, or as each instance's next heartbeat is
+answered NOT_FOUND and the instance registers again.
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ class Entry:
             configured=self.configured,
         )
 
+    @classmethod
+    def shared(cls, instance: pb.Instance, expires_at: float) -> Entry:
+        """An entry another replica of the gateway registered, as the bus holds it."""
+        return cls(
+            instance.name,
+            instance.kind,
+            instance.address,
+            tuple(instance.services),
+            instance.instance_id,
+            instance.registered_at_ns,
+            instance.last_heartbeat_ns,
+            expires_at,
+        )
+
 
 class RegistryState:
     """Implements core.foundations.access.contracts.Resolver over the live entries.
@@ -70,6 +86,10 @@ class RegistryState:
         self._by_id: dict[str, Entry] = {}
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
+
+    def occupants(self, name: str, address: str) -> list[str]:
+        """The instance ids a registration of `name` at `address` replaces."""
+        return [entry.instance_id for entry in self._named(name) if entry.address == address]
 
     def register(self, name: str, kind: pb.Kind.ValueType, address: str, services: Sequence[str]) -> Entry:
         """Adds the instance beside the others of its name; one of the same name and address is
@@ -117,6 +137,42 @@ class RegistryState:
         del self._by_id[instance_id]
         log.info("unregistered %s at %s", entry.name, entry.address)
         return entry
+
+    def merge(self, shared: Sequence[pb.Instance]) -> list[Entry]:
+        """Takes in the entries the bus holds (every replica's registrations): a new one, or a
+        later heartbeat of one known, is taken; one the bus marks gone (a nameless instance:
+        unregistered or replaced at another replica) is dropped. Returns the live entries the
+        bus lacks (it restarted empty, or a write to it failed): to be written again."""
+        wall_ns, now = self._wall_ns(), self._monotonic()
+        held = {instance.instance_id for instance in shared}
+        for instance in shared:
+            known = self._by_id.get(instance.instance_id)
+            if not instance.name:
+                if known is not None and not known.configured:
+                    del self._by_id[instance.instance_id]
+                    log.info("%s at %s left (at another gateway)", known.name, known.address)
+                continue
+            left_s = (instance.last_heartbeat_ns - wall_ns) / 1e9 + self.ttl_s
+            if left_s <= 0 or (known is not None and known.last_heartbeat_ns >= instance.last_heartbeat_ns):
+                continue
+            if known is None:
+                log.info("learnt %s at %s from another gateway", instance.name, instance.address)
+            self._by_id[instance.instance_id] = Entry.shared(instance, now + left_s)
+        self._expire()
+        self._one_per_place()
+        return [e for e in self._by_id.values() if not e.configured and e.instance_id not in held]
+
+    def _one_per_place(self) -> None:
+        """Of the entries of one name at one address (an instance registered again at another
+        replica before this one learnt its first entry), the newest registration stays."""
+        newest: dict[tuple[str, str], Entry] = {}
+        for entry in sorted(self._by_id.values(), key=lambda e: e.registered_at_ns):
+            if entry.configured:
+                continue
+            older = newest.get((entry.name, entry.address))
+            if older is not None:
+                del self._by_id[older.instance_id]
+            newest[(entry.name, entry.address)] = entry
 
     def instances(self, kind: pb.Kind.ValueType = pb.KIND_UNSPECIFIED, service: str = "") -> list[Entry]:
         """The live entries, sorted by name then registration (oldest first), optionally of one
