@@ -25,7 +25,7 @@ from core.foundations.bus.codec import FIELD
 from core.foundations.bus.redis import open_redis
 from core.foundations.health import check_health
 from core.foundations.process import ServiceProcess, start_service
-from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, redis_db, sim_config, venue_link
+from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, sim_config, venue_link
 from tests.integration.pipeline_support import BARS_1S, drained, trade_count
 from tests.integration.pipeline_support import assert_bars_match_the_trades as assert_bars_match_the_trades_of
 from tests.integration.postgres_server import database_url, fresh_database
@@ -237,10 +237,10 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
 
 
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
-    tmp_path: Path, redis_url: str, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, bus_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
+    url = bus_url  # one Redis, then the cluster
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(redis_db(redis_url))
         venue = start_sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
         network = TcpProxy("127.0.0.1", venue.port)
         stack.push_async_callback(network.stop)  # last: the proxy forwards while the others stop
