@@ -1,6 +1,7 @@
 """The gateway's HTTP app: gRPC-web, login, /metrics, /mcp and Studio's static files on one origin.
 
-Routes are matched in order: auth's routes (POST /api/login), /metrics, /mcp, then every
+Routes are matched in order: auth's routes (POST /api/login), /metrics, the given routes
+(GET /prometheus/targets: gateway.registry.http_sd), /mcp, then every
 POST/OPTIONS /<package.Service>/<Method> goes to the gRPC-web bridge, and the rest is Studio
 (a single-page app: unknown paths without a file extension get index.html).
 """
@@ -88,8 +89,9 @@ def build_app(
     auth_routes: Sequence[BaseRoute],
     studio_dir: Path,
     mcp: Mcp | None = None,
+    more_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    routes: list[BaseRoute] = [*auth_routes, Route("/metrics", _metrics, methods=["GET"])]
+    routes: list[BaseRoute] = [*auth_routes, Route("/metrics", _metrics, methods=["GET"]), *more_routes]
     if mcp is not None:
         # Every method, so that none falls through to Studio's files; _PostOnly answers the rest.
         routes.append(Route("/mcp", _PostOnly(mcp.asgi())))

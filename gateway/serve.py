@@ -24,6 +24,7 @@ import uvicorn
 from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Unavailable
 from core.foundations.rpc.channels import Upstreams
+from core.foundations.rpc.registration import advertised_address
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
@@ -33,6 +34,7 @@ from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
+from gateway.registry.http_sd import targets_route
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]
@@ -89,8 +91,10 @@ class GatewayService:
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
-        _configure(self.state, config, ctx.port)
+        sock = _bind(config.host, config.port)  # first: its port is the gateway's metrics port
+        _configure(self.state, config, ctx.port, sock.getsockname()[1])
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(sock.close)
             if self.shared is not None:
                 await self.shared.sync()  # the other replicas' instances before the first call
                 sharing = asyncio.create_task(self.shared.run(ctx.stop), name="registry sharing")
@@ -106,8 +110,9 @@ class GatewayService:
             cors = GrpcWebOptions(Cors(config.allow_origins))
             bridge = GrpcWebBridge(self.state, upstreams, auth, cors, {MUX_SERVICE: mux})
             mcp = LazyMcp(functools.partial(_mcp_app, self.state, auth, config.database_url))
-            app = build_app(bridge, auth.routes(), config.studio_dir or DEFAULT_STUDIO_DIR, mcp)
-            await _serve_http(app, config, ctx, bridge)
+            studio_dir = config.studio_dir or DEFAULT_STUDIO_DIR
+            app = build_app(bridge, auth.routes(), studio_dir, mcp, [targets_route(self.state, auth)])
+            await _serve_http(app, sock, config, ctx, bridge)
 
 
 async def _ended(sharing: asyncio.Task[None], shared: SharedRegistry) -> None:
@@ -126,19 +131,27 @@ async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str
     return GatewayMcp(resolver, auth, database_url)
 
 
-def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int) -> None:
+def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int, http_port: int) -> None:
     host = _WILDCARDS.get(config.host, config.host)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
+    # It dials itself at the loopback; Prometheus reaches its /metrics where services reach it.
+    metrics_host = advertised_address(config.host, http_port).rpartition(":")[0]
     state.configure(
-        GATEWAY_NAME, pb.KIND_GATEWAY, f"{host}:{grpc_port}", [REGISTRY_SERVICE, _HEALTH_SERVICE], own=True
+        GATEWAY_NAME,
+        pb.KIND_GATEWAY,
+        f"{host}:{grpc_port}",
+        [REGISTRY_SERVICE, _HEALTH_SERVICE],
+        own=True,
+        metrics=(metrics_host, http_port),
     )
     for name, services, address in config.upstreams:
         state.configure(name, pb.KIND_UNSPECIFIED, address, services)
 
 
-async def _serve_http(app: object, config: GatewayConfig, ctx: ServiceContext, bridge: GrpcWebBridge) -> None:
-    sock = _bind(config.host, config.port)
+async def _serve_http(
+    app: object, sock: socket.socket, config: GatewayConfig, ctx: ServiceContext, bridge: GrpcWebBridge
+) -> None:
     uvicorn_config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         lifespan="on",

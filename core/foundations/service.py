@@ -95,8 +95,14 @@ class ServiceContext:
         await self._served.open()
         _announce(self.label, self.options.host, self._served.port, self._served.metrics_port, announce)
         if self.entry.kind is not Kind.GATEWAY:  # the gateway is the registry
+            served = self._served
             self.registration = start_registration(
-                self.name, self.entry.kind, self.options.host, self._served.port, self._served.service_names
+                self.name,
+                self.entry.kind,
+                self.options.host,
+                served.port,
+                served.service_names,
+                served.metrics_port,
             )
 
     async def standby(self, reason: str, **announce: Any) -> None:

@@ -27,7 +27,9 @@ class RegistryServicer(pb_grpc.RegistryServicer):
         check_register(request)
         services = list(dict.fromkeys(request.services))
         replaced = self._state.occupants(request.name, request.address)
-        entry = self._state.register(request.name, request.kind, request.address, services)
+        entry = self._state.register(
+            request.name, request.kind, request.address, services, request.metrics_port
+        )
         if self._shared is not None:
             await self._shared.wrote(entry, replaced)
         return pb.RegisterResponse(

@@ -35,6 +35,11 @@ class Entry:
     last_heartbeat_ns: int
     # Monotonic time after which the entry is gone; None for configured entries.
     expires_at: float | None
+    # Its Prometheus exporter's port (0: none), on metrics_host, else on the host of `address`.
+    metrics_port: int = 0
+    # Set where Prometheus reaches it elsewhere than `address` (the gateway's own entry, whose
+    # address is the loopback it dials itself at).
+    metrics_host: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -50,6 +55,7 @@ class Entry:
             registered_at_ns=self.registered_at_ns,
             last_heartbeat_ns=self.last_heartbeat_ns,
             configured=self.configured,
+            metrics_port=self.metrics_port,
         )
 
     @classmethod
@@ -64,6 +70,7 @@ class Entry:
             instance.registered_at_ns,
             instance.last_heartbeat_ns,
             expires_at,
+            instance.metrics_port,
         )
 
 
@@ -91,7 +98,14 @@ class RegistryState:
         """The instance ids a registration of `name` at `address` replaces."""
         return [entry.instance_id for entry in self._named(name) if entry.address == address]
 
-    def register(self, name: str, kind: pb.Kind.ValueType, address: str, services: Sequence[str]) -> Entry:
+    def register(
+        self,
+        name: str,
+        kind: pb.Kind.ValueType,
+        address: str,
+        services: Sequence[str],
+        metrics_port: int = 0,
+    ) -> Entry:
         """Adds the instance beside the others of its name; one of the same name and address is
         replaced (a restart on its port)."""
         same = self._named(name)
@@ -101,8 +115,9 @@ class RegistryState:
             if old.address == address:
                 del self._by_id[old.instance_id]
         now = self._wall_ns()
+        expires_at = self._monotonic() + self.ttl_s
         entry = Entry(
-            name, kind, address, tuple(services), uuid.uuid4().hex, now, now, self._monotonic() + self.ttl_s
+            name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port
         )
         self._by_id[entry.instance_id] = entry
         live = len(self._named(name))
@@ -113,14 +128,21 @@ class RegistryState:
         return entry
 
     def configure(
-        self, name: str, kind: pb.Kind.ValueType, address: str, services: Sequence[str], own: bool = False
+        self,
+        name: str,
+        kind: pb.Kind.ValueType,
+        address: str,
+        services: Sequence[str],
+        own: bool = False,
+        metrics: tuple[str, int] | None = None,
     ) -> Entry:
         """A fixed entry (the gateway itself, --upstream routes): no heartbeats, never expires; it
-        replaces every entry of its name."""
+        replaces every entry of its name. `metrics`: (host, port) of its Prometheus exporter."""
         for old in self._named(name):
             del self._by_id[old.instance_id]
         now = self._wall_ns()
-        entry = Entry(name, kind, address, tuple(services), uuid.uuid4().hex, now, now, None)
+        host, port = metrics if metrics is not None else (None, 0)
+        entry = Entry(name, kind, address, tuple(services), uuid.uuid4().hex, now, now, None, port, host)
         self._by_id[entry.instance_id] = entry
         if own:
             self._own = name

@@ -14,11 +14,12 @@ _SERVICE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _WILDCARDS = frozenset({"0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"})
 _MAX_SERVICES = 64
+_MAX_PORT = 65535
 
 
 def check_register(request: pb.RegisterRequest) -> None:
     violations = _name(request.name) + _kind(request.kind) + _address(request.address)
-    violations += _services(list(request.services))
+    violations += _services(list(request.services)) + _metrics_port(request.metrics_port)
     if violations:
         raise InvalidArgument(violations)
 
@@ -66,6 +67,12 @@ def _address(address: str) -> list[FieldViolation]:
             FieldViolation("address", f"{shown(address)} is a wildcard: send an address the gateway can dial")
         ]
     return []
+
+
+def _metrics_port(port: int) -> list[FieldViolation]:
+    if port <= _MAX_PORT:
+        return []
+    return [FieldViolation("metrics_port", f"{port} is not a port 1-65535 (0: no metrics)")]
 
 
 def _services(services: list[str]) -> list[FieldViolation]:

@@ -1,7 +1,8 @@
 """Register a serving process with the gateway's app registry, keep it alive, leave on shutdown.
 
 When TRADEMESH_GATEWAY names the gateway's gRPC address, a service registers once it serves
-(name, kind, the address others reach it at, the gRPC services it serves), then heartbeats
+(name, kind, the address others reach it at, the gRPC services it serves, the port of its
+Prometheus exporter on that address's host), then heartbeats
 at the interval the gateway asked for. A heartbeat answered NOT_FOUND (the gateway restarted
 or let the entry expire) registers again; an unreachable gateway is retried with backoff.
 None of it ever blocks or fails the service: it runs in a task of its own, and the service
@@ -57,10 +58,16 @@ class Registration:
     kind: pb.Kind.ValueType
     address: str
     services: tuple[str, ...]
+    # Its Prometheus exporter's port on the host of `address`; 0 when it exports none.
+    metrics_port: int = 0
 
     def request(self) -> pb.RegisterRequest:
         return pb.RegisterRequest(
-            name=self.name, kind=self.kind, address=self.address, services=list(self.services)
+            name=self.name,
+            kind=self.kind,
+            address=self.address,
+            services=list(self.services),
+            metrics_port=self.metrics_port,
         )
 
 
@@ -158,15 +165,21 @@ class GatewayRegistration:
 
 
 def start_registration(
-    name: str, kind: Kind, bind_host: str, port: int, services: Sequence[str]
+    name: str,
+    kind: Kind,
+    bind_host: str,
+    port: int,
+    services: Sequence[str],
+    metrics_port: int | None = None,
 ) -> GatewayRegistration | None:
     """Registers in the background when TRADEMESH_GATEWAY is set; None (no registration) otherwise."""
     gateway = os.environ.get(GATEWAY, "").strip()
     if not gateway:
         return None
     names = tuple(dict.fromkeys([*services, HEALTH_SERVICE]))
+    address = advertised_address(bind_host, port)
     registration = GatewayRegistration(
-        gateway, Registration(name, _KINDS[kind], advertised_address(bind_host, port), names)
+        gateway, Registration(name, _KINDS[kind], address, names, metrics_port or 0)
     )
     registration.start()
     return registration

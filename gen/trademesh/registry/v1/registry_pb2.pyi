@@ -68,6 +68,7 @@ class Instance(_message.Message):
     REGISTERED_AT_NS_FIELD_NUMBER: _builtins.int
     LAST_HEARTBEAT_NS_FIELD_NUMBER: _builtins.int
     CONFIGURED_FIELD_NUMBER: _builtins.int
+    METRICS_PORT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique in the registry: the venue's name ("sim", "binance") or the service's ("bridge")."""
     kind: Global___Kind.ValueType
@@ -81,6 +82,11 @@ class Instance(_message.Message):
     configured: _builtins.bool
     """Set for entries the gateway was started with (`--upstream`) and for the gateway itself:
     they need no heartbeats and never expire.
+    """
+    metrics_port: _builtins.int
+    """Where it exports Prometheus metrics: this port on the host of `address` (path /metrics);
+    0 when it exports none. The gateway serves these as Prometheus targets (GET
+    /prometheus/targets on its HTTP port, docs/operations.md).
     """
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -97,10 +103,11 @@ class Instance(_message.Message):
         registered_at_ns: _builtins.int = ...,
         last_heartbeat_ns: _builtins.int = ...,
         configured: _builtins.bool = ...,
+        metrics_port: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "name", b"name", "registered_at_ns", b"registered_at_ns", "services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "metrics_port", b"metrics_port", "name", b"name", "registered_at_ns", b"registered_at_ns", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -114,12 +121,15 @@ class RegisterRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
+    METRICS_PORT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Lower-case letters, digits and "_.-", at most 63 characters, starting with a letter or digit."""
     kind: Global___Kind.ValueType
     """Anything but KIND_UNSPECIFIED."""
     address: _builtins.str
     """"host:port" the gateway can dial (not a wildcard such as 0.0.0.0)."""
+    metrics_port: _builtins.int
+    """Its Prometheus exporter's port on the host of `address` (1-65535); 0: it exports none."""
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -129,10 +139,11 @@ class RegisterRequest(_message.Message):
         kind: Global___Kind.ValueType = ...,
         address: _builtins.str = ...,
         services: _abc.Iterable[_builtins.str] | None = ...,
+        metrics_port: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "name", b"name", "services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "metrics_port", b"metrics_port", "name", b"name", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
