@@ -8,6 +8,7 @@ alert groups by. Every trademesh exporter serves /metrics, so no group sets __me
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypedDict
 
 from gateway.registry.state import Entry
 from gateway.registry.validate import parse_address
@@ -15,7 +16,11 @@ from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["TargetGroup", "target_groups"]
 
-TargetGroup = dict[str, list[str] | dict[str, str]]
+
+class TargetGroup(TypedDict):
+    targets: list[str]
+    labels: dict[str, str]
+
 
 _KIND_LABELS = {pb.KIND_VENUE: "venue", pb.KIND_CORE: "core", pb.KIND_GATEWAY: "gateway"}
 
@@ -26,7 +31,7 @@ def target_groups(entries: Iterable[Entry]) -> list[TargetGroup]:
     for entry in entries:
         target = _target(entry)
         if target is not None:
-            groups.append({"targets": [target], "labels": _labels(entry)})
+            groups.append(TargetGroup(targets=[target], labels=_labels(entry)))
     return groups
 
 

@@ -257,3 +257,42 @@ def test_envoy_routes_reach_compose_services_on_their_ports() -> None:
     assert filters[0] == "envoy.filters.http.grpc_web" and filters[-1] == "envoy.filters.http.router"
     published = services["envoy"]["ports"][0].split(":")[0]
     assert int(published) == listener["address"]["socket_address"]["port_value"]
+
+
+def _prometheus_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    return loaded
+
+
+def test_prometheus_and_alertmanager_run_pinned_under_the_watch_profile() -> None:
+    services = _compose()["services"]
+    images = {name: services[name]["image"] for name in ("prometheus", "alertmanager")}
+    assert re.fullmatch(r"prom/prometheus:v2\.53\.\d+", images["prometheus"])
+    assert re.fullmatch(r"prom/alertmanager:v0\.27\.\d+", images["alertmanager"])
+    for name in images:
+        assert services[name]["profiles"] == ["watch"], name
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+    assert "./ops/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+
+
+def test_prometheus_discovers_the_mesh_at_the_gateway_with_a_key_never_committed() -> None:
+    compose = _compose()
+    gateway = build_parser().parse_args(compose["services"]["gateway"]["command"])
+    jobs = {job["job_name"]: job for job in _prometheus_config()["scrape_configs"]}
+    (sd,) = jobs["trademesh"]["http_sd_configs"]
+    assert sd["url"] == f"http://gateway:{gateway.port}/prometheus/targets"
+    secret = compose["services"]["prometheus"]["secrets"][0]
+    assert sd["authorization"]["credentials_file"] == f"/run/secrets/{secret}"
+    key_file = compose["secrets"][secret]["file"]
+    assert key_file in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_prometheus_loads_the_rules_and_alerts_through_compose_alertmanager() -> None:
+    config = _prometheus_config()
+    assert config["rule_files"] == ["rules/*.yml"]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    (targets,) = alertmanagers["static_configs"]
+    alertmanager = _compose()["services"]["alertmanager"]
+    assert targets["targets"] == ["alertmanager:9093"]
+    assert "9093:9093" in alertmanager["ports"]
+    assert any(v.startswith("./ops/prometheus/alertmanager.yml:") for v in alertmanager["volumes"])

@@ -19,8 +19,11 @@ QUEUE_DEPTH_MAX = Gauge(
     "Deepest market-data subscriber queue, in batches.",
     ("venue",),
 )
-QUEUE_DEPTH_SUM = Gauge(
-    "trademesh_venue_subscriber_queue_depth_sum", "Batches queued over all subscribers.", ("venue",)
+# Not "..._sum": Prometheus reserves that suffix for histograms and summaries (promtool).
+QUEUED_BATCHES = Gauge(
+    "trademesh_venue_subscriber_queued_batches",
+    "Batches queued over all market-data subscribers.",
+    ("venue",),
 )
 SLOW_SUBSCRIBERS = Counter(
     "trademesh_venue_slow_subscribers_total", "Subscribers that overflowed their queue.", ("venue", "action")
@@ -40,7 +43,7 @@ class VenueMetrics:
         SUBSCRIBERS.labels(self.venue, "market_data").set(len(depths))
         SUBSCRIBERS.labels(self.venue, "executions").set(len(runtime.executions.subscribers))
         QUEUE_DEPTH_MAX.labels(self.venue).set(max(depths, default=0))
-        QUEUE_DEPTH_SUM.labels(self.venue).set(sum(depths))
+        QUEUED_BATCHES.labels(self.venue).set(sum(depths))
         dropped = runtime.fanout.dropped + runtime.executions.dropped
         SLOW_SUBSCRIBERS.labels(self.venue, "disconnected").inc(dropped - self._dropped)
         SLOW_SUBSCRIBERS.labels(self.venue, "conflated").inc(runtime.fanout.conflated - self._conflated)

@@ -1,0 +1,244 @@
+"""Debian's Prometheus (/usr/bin/prometheus) against a real mesh: it finds every service through
+the gateway's HTTP service discovery (GET /prometheus/targets, with a read-only API key), scrapes
+each one up with its labels, and every service's scrape passes `promtool check metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    at_once,
+    both,
+    create_key,
+    list_instances,
+    module_database,
+    new_key,
+)
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.registry.v1 import registry_pb2 as reg
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole mesh: not in the fast tier
+__all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
+
+PROMETHEUS = Path("/usr/bin/prometheus")
+PROMTOOL = Path("/usr/bin/promtool")
+FAST = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "2")
+# Every service here, each exporting metrics on a port of its own (the gateway on its HTTP port).
+MESH = {"gateway", "sim", "ingest", "recorder", "bars"}
+KINDS = {reg.KIND_GATEWAY: "gateway", reg.KIND_VENUE: "venue", reg.KIND_CORE: "core"}
+# Prometheus's own start (~1-2 s), a discovery refresh and a scrape at 1 s each: well within.
+SCRAPED_WITHIN_S = 20.0
+
+
+@dataclass
+class Watched:
+    gateway: Gateway
+    prometheus_url: str
+    instances: dict[str, reg.Instance]
+    database_url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _config(gateway: Gateway, key_file: Path) -> str:
+    return json.dumps(
+        {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {
+                    "job_name": "trademesh",
+                    "http_sd_configs": [
+                        {
+                            "url": f"{gateway.url}/prometheus/targets",
+                            "refresh_interval": "1s",
+                            "authorization": {"type": "Bearer", "credentials_file": str(key_file)},
+                        }
+                    ],
+                }
+            ],
+        }
+    )  # JSON is YAML
+
+
+@contextlib.contextmanager
+def _prometheus(directory: Path, gateway: Gateway, key: str) -> Iterator[str]:
+    for binary in (PROMETHEUS, PROMTOOL):
+        if not binary.exists():
+            pytest.fail(f"{binary} is missing: `./dev test` installs Debian's prometheus")
+    key_file = directory / "gateway.key"
+    key_file.write_text(key)
+    config = directory / "prometheus.yml"
+    config.write_text(_config(gateway, key_file))
+    address = f"127.0.0.1:{_free_port()}"
+    log = (directory / "prometheus.log").open("w")
+    command = [
+        str(PROMETHEUS),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address={address}",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://{address}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+async def watched(
+    tmp_path_factory: pytest.TempPathFactory, module_database: str, redis_url: str
+) -> AsyncIterator[Watched]:
+    directory = tmp_path_factory.mktemp("prometheus")
+    processes = Processes(directory, module_database)
+    metrics = ("--metrics-port", "0")
+    try:
+        async with redis_db(redis_url) as bus:
+            gateway, key = await both(
+                lambda: processes.gateway(*FAST), lambda: new_key(module_database, "prometheus", ["read"])
+            )
+            await at_once(
+                lambda: processes.sim(gateway, None, 0, *metrics),
+                lambda: processes.mesh_service(gateway, "ingest", *metrics, redis_url=bus),
+                lambda: processes.mesh_service(
+                    gateway, "recorder", "--database-url", module_database, *metrics, redis_url=bus
+                ),
+                lambda: processes.mesh_service(gateway, "bars", *metrics, redis_url=bus),
+            )
+            instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")
+            with _prometheus(directory, gateway, key) as url:
+                yield Watched(gateway, url, instances, module_database)
+    finally:
+        await processes.stop_all()
+
+
+async def _all_registered(gateway: Gateway) -> dict[str, reg.Instance] | None:
+    instances = await list_instances(gateway)
+    return instances if set(instances) == MESH else None
+
+
+async def _get_json(url: str, **params: str) -> Any:
+    """The answer's JSON; None while Prometheus is not answering yet (starting)."""
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, params=params) as reply,
+        ):
+            return await reply.json() if reply.status == 200 else None
+    except aiohttp.ClientConnectorError:
+        return None
+
+
+def _expected_labels(instance: reg.Instance) -> dict[str, str]:
+    host = instance.address.rpartition(":")[0]
+    labels = {
+        "job": "trademesh",
+        "instance": f"{host}:{instance.metrics_port}",
+        "service": instance.name,
+        "kind": KINDS[instance.kind],
+        "instance_id": instance.instance_id,
+    }
+    if instance.kind == reg.KIND_VENUE:
+        labels["venue"] = instance.name
+    return labels
+
+
+async def test_prometheus_finds_every_registered_service_through_the_gateway_and_scrapes_it_up(
+    watched: Watched,
+) -> None:
+    expected = {i.instance_id: _expected_labels(i) for i in watched.instances.values()}
+    assert all(instance.metrics_port > 0 for instance in watched.instances.values())
+
+    async def all_up() -> list[dict[str, Any]] | None:
+        answer = await _get_json(f"{watched.prometheus_url}/api/v1/targets", state="active")
+        if answer is None:
+            return None
+        targets: list[dict[str, Any]] = answer["data"]["activeTargets"]
+        up = [t for t in targets if t["labels"].get("job") == "trademesh" and t["health"] == "up"]
+        return targets if len(up) == len(expected) else None
+
+    targets = await until(all_up, SCRAPED_WITHIN_S, 0.2, "every registered service scraped up")
+    assert {t["labels"]["instance_id"]: t["labels"] for t in targets} == expected
+    assert all(t["scrapeUrl"].endswith("/metrics") for t in targets)
+
+    answer = await _get_json(f"{watched.prometheus_url}/api/v1/query", query='up{job="trademesh"}')
+    ups = {r["metric"]["instance_id"]: r["value"][1] for r in answer["data"]["result"]}
+    assert ups == dict.fromkeys(expected, "1")
+    by_service = await _get_json(
+        f"{watched.prometheus_url}/api/v1/query", query='count by (kind) (up{job="trademesh"} == 1)'
+    )
+    kinds = {r["metric"]["kind"]: r["value"][1] for r in by_service["data"]["result"]}
+    assert kinds == {"gateway": "1", "venue": "1", "core": "3"}
+
+
+async def test_every_services_scrape_passes_promtool_check_metrics(watched: Watched) -> None:
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    problems: dict[str, str] = {}
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for name, instance in sorted(watched.instances.items()):
+            host = instance.address.rpartition(":")[0]
+            async with session.get(f"http://{host}:{instance.metrics_port}/metrics") as reply:
+                assert reply.status == 200, name
+                scrape = await reply.read()
+            assert b"# TYPE" in scrape, name
+            checked = await asyncio.to_thread(
+                subprocess.run,
+                [str(PROMTOOL), "check", "metrics"],
+                input=scrape,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            said = (checked.stdout + checked.stderr).decode().strip()
+            if checked.returncode != 0 or said:
+                problems[name] = said
+    assert problems == {}
+
+
+async def test_the_targets_need_a_key_with_the_read_scope_and_never_echo_it(watched: Watched) -> None:
+    url = f"{watched.gateway.url}/prometheus/targets"
+    no_read = await create_key(watched.database_url, "no-read", ["trade"])
+    wrong = "tmk_" + "x" * 40
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        answers = {}
+        for label, headers in {
+            "none": {},
+            "unknown": {"Authorization": f"Bearer {wrong}"},
+            "no read": {"Authorization": f"Bearer {no_read}"},
+        }.items():
+            async with session.get(url, headers=headers) as reply:
+                answers[label] = (reply.status, await reply.text())
+    assert answers["none"][0] == 401
+    assert answers["unknown"][0] == 401
+    assert wrong not in answers["unknown"][1]
+    assert answers["no read"][0] == 403
+    assert "'read' scope" in answers["no read"][1]
+    assert no_read not in answers["no read"][1]
