@@ -282,6 +282,24 @@ def venue_policy_problems(objects: list[Obj]) -> list[str]:
     return problems
 
 
+def scrape_problems(objects: list[Obj]) -> list[str]:
+    """Every pod of ours is annotated for Prometheus's pod discovery on its metrics port (the
+    gateway's: its HTTP port), as the gateway's http_sd lists it."""
+    problems = []
+    for workload, container in ours(objects):
+        ports, _ = expected_ports(parse(container["args"]))
+        wanted = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(ports.get("metrics", ports.get("http"))),
+            "prometheus.io/path": "/metrics",
+        }
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        found = {key: annotations.get(key) for key in wanted}
+        if found != wanted:
+            problems.append(f"{workload['metadata']['name']}: pod annotations {found}, not {wanted}")
+    return problems
+
+
 # --- the manifests pass every check ---------------------------------------------------------------
 
 
@@ -293,7 +311,14 @@ def test_every_object_is_valid_for_the_kubernetes_version(name: str, version: st
 
 @pytest.mark.parametrize(
     "check",
-    [command_problems, port_problems, secret_problems, workload_problems, venue_policy_problems],
+    [
+        command_problems,
+        port_problems,
+        secret_problems,
+        workload_problems,
+        venue_policy_problems,
+        scrape_problems,
+    ],
 )
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_the_overlay_passes(name: str, check: Callable[[list[Obj]], list[str]]) -> None:
@@ -466,6 +491,11 @@ def _open_venue(objects: list[Obj]) -> None:
     policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})
 
 
+def _unscraped(objects: list[Obj]) -> None:
+    workload = next(w for w in workloads(objects) if w["metadata"]["name"] == "bars")
+    workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] = "5102"
+
+
 @pytest.mark.parametrize(
     ("breakage", "check"),
     [
@@ -482,6 +512,7 @@ def _open_venue(objects: list[Obj]) -> None:
         (_no_limits, workload_problems),
         (_no_budget, workload_problems),
         (_open_venue, venue_policy_problems),
+        (_unscraped, scrape_problems),
     ],
 )
 def test_a_broken_manifest_is_caught(
