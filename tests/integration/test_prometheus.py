@@ -23,6 +23,7 @@ from tests.integration.gateway_support import (
     at_once,
     both,
     create_key,
+    key_taken,
     list_instances,
     module_database,
     new_key,
@@ -225,6 +226,7 @@ async def test_every_services_scrape_passes_promtool_check_metrics(watched: Watc
 async def test_the_targets_need_a_key_with_the_read_scope_and_never_echo_it(watched: Watched) -> None:
     url = f"{watched.gateway.url}/prometheus/targets"
     no_read = await create_key(watched.database_url, "no-read", ["trade"])
+    await key_taken(watched.gateway, no_read)  # else a refusal as unknown, not for its scope
     wrong = "tmk_" + "x" * 40
     timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -7,7 +7,7 @@ import pytest
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.registration import Registration
-from gateway.registry.state import RegistryState
+from gateway.registry.state import Entry, RegistryState
 from gateway.registry.targets import target_groups
 from gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -91,3 +91,10 @@ def test_a_metrics_port_beyond_65535_is_refused_by_name() -> None:
     check_register(
         pb.RegisterRequest(name="sim", kind=pb.KIND_VENUE, address="venue-sim:5070", metrics_port=0)
     )
+
+
+def test_an_instance_shared_by_another_gateway_replica_keeps_its_metrics_port(state: RegistryState) -> None:
+    entry = state.register("sim", pb.KIND_VENUE, "venue-sim:5070", [HEALTH], metrics_port=9070)
+    shared = Entry.shared(pb.Instance.FromString(entry.to_proto().SerializeToString()), expires_at=1.0)
+    assert shared.metrics_port == 9070
+    assert target_groups([shared])[0]["targets"] == ["venue-sim:9070"]
