@@ -67,6 +67,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
+        "--redis-url",
+        help="the bus whose `logs` stream Logs/Tail and logs_tail read (default: $REDIS_URL; "
+        "neither: no log tailing)",
+    )
+    parser.add_argument(
         "--session-ttl-s",
         type=seconds_at_most(30 * 86400),
         default=12 * 3600.0,
@@ -148,8 +153,20 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         registry_ttl_s=args.registry_ttl_s,
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),
+        redis_url=_redis_url(args.redis_url),
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
     )
+
+
+def _redis_url(flag: str | None) -> str | None:
+    """--redis-url, else $REDIS_URL, else None (the gateway needs no bus but for LogHub)."""
+    from core.foundations.env import REDIS_SCHEMES, REDIS_URL, read_secret
+    from core.foundations.redact import check_url
+
+    if flag is not None:
+        return check_url(flag, REDIS_SCHEMES, "redis-url")
+    env = read_secret(REDIS_URL)
+    return None if env is None else check_url(env, REDIS_SCHEMES, REDIS_URL)
 
 
 def _create(config: GatewayConfig) -> ServiceApp:

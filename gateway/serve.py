@@ -1,6 +1,6 @@
 """The gateway as a service (core.foundations.service): the HTTP app (uvicorn) beside the native gRPC server.
 
-The gRPC side (Registry, Health) is the service's server, up first, so services can register
+The gRPC side (Registry, Logs, Health) is the service's server, up first, so services can register
 at once; then auth (keys from PostgreSQL), then HTTP; the serving line names both ports
 (`port`: HTTP, `grpc_port`), so tests and supervisors can use port 0. Stopping (core.foundations.service):
 health NOT_SERVING, the drain delay, then open gRPC-web streams end with UNAVAILABLE, HTTP
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import uvicorn
 
+from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Unavailable
+from core.foundations.redact import redact_url
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
@@ -29,6 +31,7 @@ from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
 from gateway.auth.authenticator import GatewayAuth
 from gateway.auth.sessions import session_secret_from_env
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
+from gateway.logs import LOGS_SERVICE, logs_service
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, registry_service
@@ -62,6 +65,8 @@ class GatewayConfig:
     trusted_proxies: tuple[str, ...] = ()
     mux: MuxLimits = field(default_factory=MuxLimits)
     grace_s: float = 5.0
+    # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
+    redis_url: str | None = field(default=None, repr=False)
 
 
 class _Server(uvicorn.Server):
@@ -77,14 +82,24 @@ class GatewayService:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.state = RegistryState(config.registry_ttl_s)
+        # The client connects on its first command, on the service's loop.
+        self.redis = None if config.redis_url is None else open_redis(config.redis_url)
+        self.stopping = asyncio.Event()
 
     def grpc_services(self) -> Sequence[Service]:
-        return [registry_service(self.state, self.config.heartbeat_interval_s)]
+        where = "" if self.config.redis_url is None else redact_url(self.config.redis_url)
+        return [
+            registry_service(self.state, self.config.heartbeat_interval_s),
+            logs_service(self.redis, where, self.stopping),
+        ]
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
         _configure(self.state, config, ctx.port)
         async with contextlib.AsyncExitStack() as stack:
+            if self.redis is not None:
+                stack.push_async_callback(self.redis.aclose)
+            stack.callback(self.stopping.set)  # following tails end (UNAVAILABLE) before Redis closes
             auth = await GatewayAuth.open(
                 config.database_url, session_secret_from_env(), config.session_ttl_s
             )
@@ -114,7 +129,11 @@ def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int) -> N
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     state.configure(
-        GATEWAY_NAME, pb.KIND_GATEWAY, f"{host}:{grpc_port}", [REGISTRY_SERVICE, _HEALTH_SERVICE], own=True
+        GATEWAY_NAME,
+        pb.KIND_GATEWAY,
+        f"{host}:{grpc_port}",
+        [REGISTRY_SERVICE, LOGS_SERVICE, _HEALTH_SERVICE],
+        own=True,
     )
     for name, services, address in config.upstreams:
         state.configure(name, pb.KIND_UNSPECIFIED, address, services)
