@@ -51,10 +51,11 @@ RECONCILIATIONS = Counter(
 )
 DIVERGENCES = Gauge(
     "trademesh_inspector_divergences",
-    "Divergences found by the reconciliation and standing now: kind position, venues stood down "
-    "(a position differs from the book); kind ledger, assets whose venue balance differs from "
+    "Divergences found by the reconciliation and standing now: check position, venues stood down "
+    "(a position differs from the book); check ledger, assets whose venue balance differs from "
     "the ledger's books.",
-    ["kind"],
+    # Not "kind": service discovery gives every target a `kind` label, which would rename it.
+    ["check"],
 )
 REFUSED_MARKETS = Counter(
     "trademesh_inspector_refused_markets_total",

@@ -96,8 +96,8 @@ async def test_the_divergences_standing_are_shown_after_each_reconciliation() ->
     r = Reconciler(shell)
 
     def shown() -> dict[str, float | None]:
-        return {kind: REGISTRY.get_sample_value("trademesh_inspector_divergences", {"kind": kind})
-                for kind in ("position", "ledger")}  # fmt: skip
+        return {check: REGISTRY.get_sample_value("trademesh_inspector_divergences", {"check": check})
+                for check in ("position", "ledger")}  # fmt: skip
 
     notices(r, "1020", "1010")
     notices(r, "1020", "1010")  # the ledger's books differ: an alarm
