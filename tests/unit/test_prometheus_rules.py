@@ -157,3 +157,16 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
     names = {alert["alert"] for alert in _alerts()}
     assert names - firing == set(), "alerts no test fires"
     assert names - quiet == set(), "alerts no test expects quiet"
+
+
+def test_no_metric_has_a_label_the_service_discovery_sets() -> None:
+    """Prometheus renames a scraped label the target also has (`exported_<name>`): no metric of
+    ours may carry `service`, `kind` or `instance_id` (gateway/registry/targets.py). `venue` is
+    the one shared on purpose: a venue's target label holds the same name its metrics do."""
+    registered_series()  # imports every module with metrics
+    clashes = {
+        name: sorted(set(getattr(collector, "_labelnames", ())) & {"service", "kind", "instance_id"})
+        for collector, names in list(REGISTRY._collector_to_names.items())
+        for name in names
+    }
+    assert {name: labels for name, labels in clashes.items() if labels} == {}

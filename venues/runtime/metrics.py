@@ -19,7 +19,7 @@ __all__ = ["STREAM_STATES", "VenueMetrics", "stream_state"]
 
 EVENTS = Counter("trademesh_venue_events_total", "Market events published.", ("venue", "channel"))
 EVENTS_PER_S = Gauge("trademesh_venue_events_per_second", "Market events per second.", ("venue", "channel"))
-SUBSCRIBERS = Gauge("trademesh_venue_subscribers", "Open client streams.", ("venue", "kind"))
+SUBSCRIBERS = Gauge("trademesh_venue_subscribers", "Open client streams, by feed.", ("venue", "feed"))
 QUEUE_DEPTH_MAX = Gauge(
     "trademesh_venue_subscriber_queue_depth_max",
     "Deepest market-data subscriber queue, in batches.",
