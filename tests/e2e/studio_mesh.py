@@ -26,7 +26,7 @@ import grpc
 
 from core.cli.mesh.up import API_KEY_SCOPES
 from core.foundations.decimals import format_decimal
-from core.foundations.env import DATABASE_URL, GATEWAY, SESSION_SECRET, TOKEN
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from tests.forked_services import run_command
 from tests.integration.mesh import (
@@ -111,7 +111,9 @@ class StudioMesh:
         ]
         # Short heartbeats: a restarted gateway learns the services again within a second or two.
         args += ["--heartbeat-interval-s", "1", "--registry-ttl-s", "5"]
+        # REDIS_URL: the bus every service logs to, which the gateway's Logs/Tail reads (LogHub).
         env = {TOKEN: TEST_TOKEN, DATABASE_URL: self.database_url, SESSION_SECRET: _SESSION_SECRET}
+        env[REDIS_URL] = self.redis_url
         self.gateway = start_service(args, env=env, stderr=log, timeout_s=60)
         self.processes.env[GATEWAY] = f"127.0.0.1:{self.gateway.info['grpc_port']}"
 

@@ -4,12 +4,14 @@
 //
 // Any page opens it: an element carrying `data-trace-id` (traceButton() makes one) opens the
 // trace of that id when clicked, through one click listener on the document; openTrace(id) opens
-// it from code. installTrace() puts the dialog in place for the session (app.ts).
+// it from code. installTrace() puts the dialog in place for the session (app.ts). Its "log lines"
+// link opens the Logs page on the lines that name the id (the services log ids in their messages).
 import type { Clients } from "../api/clients";
 import { classify } from "../api/errors";
 import { trace } from "../api/ledger";
 import type { TraceResponse, TraceStep } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { duration } from "../lib/format";
+import { logsHash } from "../logs/filters";
 import { fill, h, showStatus } from "../ui/dom";
 import { CHAIN, stepName, utcTime } from "./books";
 
@@ -19,6 +21,7 @@ class TraceView {
   private readonly status = h("span", { id: "trace-status", class: "status", "data-tone": "ok" });
   private readonly chain = h("ol", { id: "trace-chain", class: "chain" });
   private readonly steps = h("ol", { id: "trace-steps", class: "trace-steps" });
+  private readonly logs = h("a", { id: "trace-logs", href: logsHash({}) }, "log lines");
   private fetching: AbortController | null = null;
 
   constructor(
@@ -27,10 +30,11 @@ class TraceView {
   ) {
     const close = h("button", { id: "trace-close", type: "button" }, "Close");
     close.addEventListener("click", () => this.root.close());
+    this.logs.addEventListener("click", () => this.root.close());
     this.root = h(
       "dialog",
       { id: "trace-view", class: "trace" },
-      h("header", {}, this.title, this.status, close),
+      h("header", {}, this.title, this.status, this.logs, close),
       this.chain,
       this.steps,
     );
@@ -51,6 +55,8 @@ class TraceView {
     delete this.root.dataset.kind;
     this.root.dataset.steps = "0";
     this.title.textContent = `Trace of ${id}`;
+    this.logs.href = logsHash({ text: id });
+    this.logs.title = `the log lines naming ${id}`;
     fill(this.chain);
     fill(this.steps);
     showStatus(this.status, { tone: "ok", text: "loading…" });

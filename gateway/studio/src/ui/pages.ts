@@ -3,10 +3,12 @@
 // "?detector=<name>" naming the detector instance shown, and "#/advisor" and
 // "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
 // "#/risk" (the inspector's risk dashboard), "#/ledger" (the ledger's books), and "#/backtest" and
-// "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open). A link
+// "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open), and
+// "#/logs?<filters>" (LogHub's lines, filtered: logs/filters). A link
 // or the browser's back button moves between them; a reload keeps the page.
 import type { BacktestPage } from "../backtest/page";
 import type { LedgerPage } from "../ledger/page";
+import type { LogsPage } from "../logs/page";
 import type { AdvisorPage } from "./decision-log";
 import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
@@ -17,7 +19,8 @@ export type Route =
   | { page: "advisor"; decisionId: string | null }
   | { page: "risk" }
   | { page: "ledger" }
-  | { page: "backtest"; runId: string | null };
+  | { page: "backtest"; runId: string | null }
+  | { page: "logs"; query: string };
 
 /** The path's one segment after its page ("" when none), URI-decoded; null when malformed. */
 function segment(encoded: string | undefined): string | null {
@@ -33,6 +36,8 @@ function segment(encoded: string | undefined): string | null {
 export function parseRoute(hash: string): Route {
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
+  const logs = /^#\/logs\/?(?:\?(.*))?$/.exec(hash);
+  if (logs !== null) return { page: "logs", query: logs[1] ?? "" };
   const backtest = /^#\/backtest(?:\/([^?]*))?$/.exec(hash);
   if (backtest !== null) return { page: "backtest", runId: segment(backtest[1]) || null };
   const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
@@ -60,7 +65,7 @@ export function advisorHash(decisionId: string | null): string {
 }
 
 /** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
- * risk, ledger and backtest pages' loops run only while they are shown. */
+ * risk, ledger, backtest and logs pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
   pages: {
@@ -70,6 +75,7 @@ export function showPage(
     risk: RiskPage;
     ledger: LedgerPage;
     backtest: BacktestPage;
+    logs: LogsPage;
     nav: HTMLElement;
   },
 ): void {
@@ -79,6 +85,7 @@ export function showPage(
   pages.risk.root.hidden = route.page !== "risk";
   pages.ledger.root.hidden = route.page !== "ledger";
   pages.backtest.root.hidden = route.page !== "backtest";
+  pages.logs.root.hidden = route.page !== "logs";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
     const current = link.id === `nav-${route.page}`;
@@ -95,4 +102,6 @@ export function showPage(
   else pages.ledger.hide();
   if (route.page === "backtest") pages.backtest.show(route.runId);
   else pages.backtest.hide();
+  if (route.page === "logs") pages.logs.show(route.query);
+  else pages.logs.hide();
 }

@@ -1,0 +1,159 @@
+"""Studio's Logs page in a real browser against the real mesh (see studio_mesh): every process logs
+to the bus's `logs` stream (LogHub), the gateway tails it (trademesh.logs.v1.Logs/Tail) on the
+tab's Mux stream. The mesh's own lines (the sim venue's start-up line), the filters (by service,
+level, text, trace id; in the URL), following a line logged after the page opened, pause holding
+new lines (counted) until resume, and a trace id's link, in a line or in the trace view of any
+page, opening the page on its lines.
+
+The lines the tests provoke come from a probe logger of this process writing through the same
+stream handler the services use (as tests/integration/test_loghub.py does), as service `probe`,
+each test with its own mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Page, expect
+
+from core.foundations.logs import log_fields, record_fields
+from core.foundations.logstream import StreamLogHandler, StreamSettings
+from tests.e2e.studio_mesh import StudioMesh
+from tests.e2e.test_studio import WAIT_MS, log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ROWS = "#log-lines tr"
+MESSAGES = f"{ROWS} td[data-col=message]"
+
+
+@pytest.fixture
+def probe(mesh: StudioMesh) -> Iterator[logging.Logger]:
+    """A logger of this process whose lines go to the mesh's `logs` stream as service `probe`."""
+    handler = StreamLogHandler(StreamSettings(mesh.redis_url), "probe", "p1", record_fields)
+    logger = logging.getLogger(f"tests.e2e.logs.{uuid.uuid4().hex[:6]}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def mark() -> str:
+    return f"mark-{uuid.uuid4().hex[:10]}"
+
+
+async def open_logs(page: Page, mesh: StudioMesh, key: str, query: str = "") -> None:
+    await log_in(page, mesh, key)
+    await page.goto(f"{mesh.url}/#/logs{query}")
+    await expect(page.locator("#logs-page")).to_be_visible()
+    await expect(page.locator("#logs .status")).to_have_text("live", timeout=WAIT_MS)
+
+
+async def messages(page: Page) -> list[str]:
+    """The shown lines' messages, newest first."""
+    return await page.locator(MESSAGES).all_inner_texts()
+
+
+async def test_the_logs_page_shows_the_mesh_lines_and_filters_by_service_level_and_text(
+    page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
+) -> None:
+    await open_logs(page, mesh, api_key, "?service=venue&text=serving%20gRPC")
+    started = page.locator(ROWS).filter(has_text="serving gRPC")
+    await expect(started.first).to_be_visible()
+    await expect(started.first.locator("td[data-col=instance]")).to_have_text("sim")
+    assert set(await page.locator(f"{ROWS} td[data-col=service]").all_inner_texts()) == {"venue"}
+
+    # The form's service filter goes into the URL, and only that service's lines show.
+    await page.fill("#logs-text", "")
+    await page.fill("#logs-service", "ingest")
+    await page.press("#logs-service", "Enter")
+    await expect(page).to_have_url(f"{mesh.url}/#/logs?service=ingest")
+    await expect(page.locator(ROWS).first).to_be_visible()
+    services = set(await page.locator(f"{ROWS} td[data-col=service]").all_inner_texts())
+    assert services == {"ingest"}, services
+
+    # A text filter narrows to the lines naming it; a minimum level to the lines at it and above.
+    word = mark()
+    probe.info("%s routine", word)
+    probe.warning("%s unusual", word)
+    probe.info("%s other", mark())
+    await page.goto(f"{mesh.url}/#/logs?service=probe&text={word}")
+    await expect(page.locator(MESSAGES)).to_have_text([f"{word} unusual", f"{word} routine"])
+    await page.select_option("#logs-level", "WARNING")
+    await expect(page).to_have_url(f"{mesh.url}/#/logs?service=probe&level=WARNING&text={word}")
+    await expect(page.locator(MESSAGES)).to_have_text([f"{word} unusual"])
+    await expect(page.locator(f"{ROWS} td[data-col=level]")).to_have_text(["warning"])
+
+
+async def test_following_shows_new_lines_and_pause_holds_them_until_resume(
+    page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
+) -> None:
+    word = mark()
+    await open_logs(page, mesh, api_key, f"?service=probe&text={word}")
+    await expect(page.locator(ROWS)).to_have_count(0)
+    probe.info("%s first, logged after the page opened", word)
+    await expect(page.locator(MESSAGES)).to_have_text([f"{word} first, logged after the page opened"])
+
+    await page.click("#logs-pause")
+    await expect(page.locator("#logs-pause")).to_have_text("Resume")
+    probe.info("%s second, while paused", word)
+    # The line reached the page (counted as waiting) and is not shown.
+    await expect(page.locator("#logs-waiting")).to_have_text("paused: 1 new line waiting")
+    assert await messages(page) == [f"{word} first, logged after the page opened"]
+
+    await page.click("#logs-pause")
+    await expect(page.locator("#logs-waiting")).to_be_hidden()
+    await expect(page.locator(MESSAGES)).to_have_text(
+        [f"{word} second, while paused", f"{word} first, logged after the page opened"]
+    )
+
+
+async def test_a_trace_id_links_to_its_log_lines(
+    page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
+) -> None:
+    word = mark()
+    trace_id = uuid.uuid4().hex
+    probe.info("%s before the call", word)
+    with log_fields(trace_id=trace_id, venue="sim"):
+        probe.info("%s traced one", word)
+        probe.warning("%s traced two", word)
+    await open_logs(page, mesh, api_key, f"?service=probe&text={word}")
+    await expect(page.locator(ROWS)).to_have_count(3)
+    link = page.locator(f"{ROWS} a.log-trace").first
+    await expect(link).to_have_attribute("href", f"#/logs?trace={trace_id}")
+    await link.click()
+    await expect(page).to_have_url(f"{mesh.url}/#/logs?trace={trace_id}")
+    await expect(page.locator("#logs-trace")).to_have_value(trace_id)
+    await expect(page.locator(MESSAGES)).to_have_text([f"{word} traced two", f"{word} traced one"])
+
+
+async def test_the_trace_view_of_any_page_links_to_the_log_lines_naming_its_id(
+    page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
+) -> None:
+    order_id = f"order-{uuid.uuid4().hex[:12]}"
+    probe.warning("inspector: sim refused %s: price band", order_id)
+    await log_in(page, mesh, api_key)
+    # An id as the pages show one (a fill's, an order's, a signal's: data-trace-id opens its
+    # trace); the mesh here runs no ledger, so the trace itself answers an error: the link stays.
+    await page.evaluate(
+        """id => {
+          const b = document.createElement("button");
+          b.id = "probe-trace"; b.dataset.traceId = id; b.textContent = "trace";
+          document.querySelector("#trading-page").append(b);
+        }""",
+        order_id,
+    )
+    await page.click("#probe-trace")
+    await expect(page.locator("#trace-view")).to_be_visible()
+    await expect(page.locator("#trace-logs")).to_have_attribute("href", f"#/logs?text={order_id}")
+    await page.click("#trace-logs")
+    await expect(page.locator("#trace-view")).to_be_hidden()
+    await expect(page).to_have_url(f"{mesh.url}/#/logs?text={order_id}")
+    await expect(page.locator(MESSAGES)).to_have_text([f"inspector: sim refused {order_id}: price band"])
