@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import grpc
 import pytest
@@ -240,6 +240,10 @@ async def trace_shown(page: Page, kind: str, wanted: str) -> list[str]:
     view = page.locator("#trace-view")
     await expect(view).to_be_visible(timeout=WAIT_MS)
     await expect(view).to_have_attribute("data-traced", wanted)
+    # Its link to the log lines naming the id (the Logs page: tests/e2e/test_studio_logs.py).
+    await expect(page.locator("#trace-logs")).to_have_attribute(
+        "href", f"#/logs?{urlencode({'text': wanted})}"
+    )
     await expect(view).to_have_attribute("data-kind", kind, timeout=WAIT_MS)
     await expect(page.locator("#trace-status")).to_have_attribute("data-tone", "ok")
     kinds: list[str] = await page.locator("#trace-steps > li").evaluate_all(
