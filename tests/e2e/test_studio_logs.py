@@ -13,6 +13,7 @@ each test with its own mark.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -91,6 +92,12 @@ async def test_the_logs_page_shows_the_mesh_lines_and_filters_by_service_level_a
     await expect(page.locator(MESSAGES)).to_have_text([f"{word} unusual"])
     await expect(page.locator(f"{ROWS} td[data-col=level]")).to_have_text(["warning"])
 
+    # Not following: one look at the newest lines, no stream kept open.
+    await page.uncheck("#logs-follow")
+    await expect(page).to_have_url(f"{mesh.url}/#/logs?service=probe&level=WARNING&text={word}&follow=0")
+    await expect(page.locator("#logs .status")).to_have_text(re.compile("^not following"))
+    await expect(page.locator(MESSAGES)).to_have_text([f"{word} unusual"])
+
 
 async def test_following_shows_new_lines_and_pause_holds_them_until_resume(
     page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
@@ -113,6 +120,19 @@ async def test_following_shows_new_lines_and_pause_holds_them_until_resume(
     await expect(page.locator(MESSAGES)).to_have_text(
         [f"{word} second, while paused", f"{word} first, logged after the page opened"]
     )
+
+
+async def test_the_page_keeps_the_newest_2000_lines(
+    page: Page, mesh: StudioMesh, api_key: str, probe: logging.Logger
+) -> None:
+    word = mark()
+    await open_logs(page, mesh, api_key, f"?service=probe&text={word}")
+    for n in range(2100):
+        probe.info("%s bulk %d", word, n)
+    await expect(page.locator(MESSAGES).first).to_have_text(f"{word} bulk 2099")
+    await expect(page.locator(ROWS)).to_have_count(2000)
+    await expect(page.locator(MESSAGES).last).to_have_text(f"{word} bulk 100")
+    await expect(page.locator("#logs-count")).to_have_text("2000 lines shown (the newest 2000 kept)")
 
 
 async def test_a_trace_id_links_to_its_log_lines(

@@ -90,12 +90,13 @@ export class LogLines {
     return this.paused;
   }
 
-  /** Forgets every line (the filters changed). */
+  /** Forgets every line (the filters changed), and is no longer paused: the new filters' lines show. */
   clear(): void {
     this.body.replaceChildren();
     this.newest = null;
     this.waiting = [];
     this.dropped = 0;
+    this.paused = false;
     this.onChange();
   }
 

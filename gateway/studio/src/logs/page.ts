@@ -76,7 +76,10 @@ export class LogsPage {
       event.preventDefault();
       this.apply();
     });
-    form.addEventListener("change", () => this.apply());
+    // The level and follow apply at once, the text fields on Enter or Apply only: applied on leaving
+    // a field, the URL's change could land while the next one is typed in, and overwrite it.
+    this.level.addEventListener("change", () => this.apply());
+    this.following.addEventListener("change", () => this.apply());
     this.pauseButton.addEventListener("click", () => this.togglePause());
     const body = panel("Logs", "logs", form, this.lines.root);
     this.status = body.status;
