@@ -28,6 +28,8 @@ from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
 from core.tools.upstream import Upstream
+from gateway.board.board import Board
+from gateway.board.tool import BoardTools
 from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
 from gateway.mcp.tools import register, tool_functions
@@ -62,6 +64,7 @@ class GatewayMcp:
         database_url: str,
         *,
         call_timeout_s: float = CALL_TIMEOUT_S,
+        board: Board | None = None,
     ) -> None:
         self._upstream = Upstream(resolver, call_timeout_s)
         self._database = RecorderDatabase(database_url, call_timeout_s)
@@ -77,6 +80,8 @@ class GatewayMcp:
             LedgerTools(up),
             BacktestTools(up),
         )
+        if board is not None:
+            tools.append(BoardTools(board).services_overview)
         register(server, tools)
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)
