@@ -11,11 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from core.foundations.errors import InvalidArgument
+from core.foundations.rpc.registration import Registration, package_version
 from gateway.board.alerts import attach, parse_alerts
 from gateway.board.command import alertmanager_url
 from gateway.board.figures import Reading, figures, parse_reading, work_counters
 from gateway.board.servicer import watch_interval_ms
-from gateway.registry.state import RegistryState
+from gateway.registry.state import Entry, RegistryState
 from gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
@@ -185,3 +186,14 @@ def test_the_alertmanager_url_must_be_an_http_base_url_and_the_error_names_it() 
     for bad in ("127.0.0.1:9093", "ftp://am:9093", "http://am:99999", "http://am:9093/?x=1"):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(bad).replace("?", r"\?")):
             alertmanager_url(bad)
+
+
+def test_a_registration_sends_the_package_version_and_replicas_share_it() -> None:
+    version = package_version()
+    assert version != ""  # the tests run from the installed package
+    sent = Registration("sim", reg.KIND_VENUE, "h:1", (), 0, version).request()
+    assert sent.version == version
+    state = RegistryState(ttl_s=10.0)
+    entry = state.register("sim", reg.KIND_VENUE, "h:1", [], version=sent.version)
+    shared = Entry.shared(reg.Instance.FromString(entry.to_proto().SerializeToString()), expires_at=1.0)
+    assert shared.version == version

@@ -9,6 +9,7 @@ import { createTransport } from "./api/transport";
 import { BacktestPage } from "./backtest/page";
 import { LedgerPage } from "./ledger/page";
 import { installTrace } from "./ledger/trace";
+import { ServicesPage } from "./services/page";
 import { Connection } from "./lib/connection";
 import { connectionBanner } from "./ui/banner";
 import { AdvisorPage } from "./ui/decision-log";
@@ -76,6 +77,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const risk = new RiskPage(clients, live, connection, signal);
   const ledger = new LedgerPage(clients, live, connection, signal);
   const backtest = new BacktestPage(clients, live, connection, signal);
+  const services = new ServicesPage(clients, connection, signal);
   // The trace view: any element with data-trace-id, on any page, opens the chain of its id.
   installTrace(clients, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
@@ -89,6 +91,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
     h("a", { id: "nav-ledger", href: "#/ledger" }, "Ledger"),
     h("a", { id: "nav-backtest", href: "#/backtest" }, "Backtest"),
+    h("a", { id: "nav-services", href: "#/services" }, "Services"),
   );
 
   const logout = h("button", { id: "logout", type: "button" }, "Log out");
@@ -110,9 +113,10 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     risk.root,
     ledger.root,
     backtest.root,
+    services.root,
   );
   const route = (): void =>
-    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, ledger, backtest, nav });
+    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, ledger, backtest, services, nav });
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

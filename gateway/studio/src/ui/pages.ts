@@ -3,10 +3,12 @@
 // "?detector=<name>" naming the detector instance shown, and "#/advisor" and
 // "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
 // "#/risk" (the inspector's risk dashboard), "#/ledger" (the ledger's books), and "#/backtest" and
-// "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open). A link
+// "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open), and
+// "#/services" (every registered instance's health and figures, the firing alerts). A link
 // or the browser's back button moves between them; a reload keeps the page.
 import type { BacktestPage } from "../backtest/page";
 import type { LedgerPage } from "../ledger/page";
+import type { ServicesPage } from "../services/page";
 import type { AdvisorPage } from "./decision-log";
 import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
@@ -17,6 +19,7 @@ export type Route =
   | { page: "advisor"; decisionId: string | null }
   | { page: "risk" }
   | { page: "ledger" }
+  | { page: "services" }
   | { page: "backtest"; runId: string | null };
 
 /** The path's one segment after its page ("" when none), URI-decoded; null when malformed. */
@@ -33,6 +36,7 @@ function segment(encoded: string | undefined): string | null {
 export function parseRoute(hash: string): Route {
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
+  if (/^#\/services\/?$/.test(hash)) return { page: "services" };
   const backtest = /^#\/backtest(?:\/([^?]*))?$/.exec(hash);
   if (backtest !== null) return { page: "backtest", runId: segment(backtest[1]) || null };
   const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
@@ -60,7 +64,7 @@ export function advisorHash(decisionId: string | null): string {
 }
 
 /** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
- * risk, ledger and backtest pages' loops run only while they are shown. */
+ * risk, ledger, backtest and services pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
   pages: {
@@ -70,6 +74,7 @@ export function showPage(
     risk: RiskPage;
     ledger: LedgerPage;
     backtest: BacktestPage;
+    services: ServicesPage;
     nav: HTMLElement;
   },
 ): void {
@@ -79,6 +84,7 @@ export function showPage(
   pages.risk.root.hidden = route.page !== "risk";
   pages.ledger.root.hidden = route.page !== "ledger";
   pages.backtest.root.hidden = route.page !== "backtest";
+  pages.services.root.hidden = route.page !== "services";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
     const current = link.id === `nav-${route.page}`;
@@ -95,4 +101,6 @@ export function showPage(
   else pages.ledger.hide();
   if (route.page === "backtest") pages.backtest.show(route.runId);
   else pages.backtest.hide();
+  if (route.page === "services") pages.services.show();
+  else pages.services.hide();
 }
