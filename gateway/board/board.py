@@ -113,12 +113,15 @@ class Board:
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
+                started = self._monotonic()
                 try:
                     await self.round(session)
                 except Exception:  # a bug here must not end the board
                     log.exception("services board: a round failed")
+                # A round every every_s, however long the last one waited on a slow instance.
+                left_s = max(0.0, self.options.every_s - (self._monotonic() - started))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.options.every_s)
+                    await asyncio.wait_for(stop.wait(), left_s)
 
     async def round(self, session: aiohttp.ClientSession) -> None:
         entries = self.state.instances()

@@ -49,7 +49,8 @@ _INSTRUCTIONS = (
     "signal, decision, intent, order, fill or transfer id (signal -> decision -> intent -> risk "
     "check -> order -> fill -> transfer). Every tool only reads, but close_all: the emergency "
     "button that cancels every order and flattens every position, allowed only to an API key "
-    "holding the close_all permission."
+    "holding the close_all permission. services_overview shows every running service's health, "
+    "version, uptime, events/s, bus lag, errors/s and firing alerts."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
 # any name (containers, proxies), and every request must carry a key a rebinding page lacks.
