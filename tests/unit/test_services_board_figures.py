@@ -102,7 +102,7 @@ def test_figures_that_cannot_be_read_are_absent_with_why_never_zero() -> None:
     assert not errors.present and errors.why == "first reading (a rate needs two)"
     unknown, _, _ = figures(None, reading, work_counters("something-new", reg.KIND_CORE))
     assert not unknown.present and unknown.why == "no work counter known for this service"
-    bare = parse_reading("", 1.0, ())
+    bare = parse_reading("# TYPE up gauge\nup 1\n", 1.0, ())
     assert not figures(bare, bare, ())[2].present  # no gRPC server metrics at all
 
 
