@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, add_redis_argument, positive_int, seconds_at_most
+from core.foundations.command import ServiceCommand, positive_int, seconds_at_most
 from gateway.board.command import add_board_arguments, board_options
 
 if TYPE_CHECKING:
@@ -68,6 +68,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
+        "--redis-url",
+        help="the bus: its `logs` stream Logs/Tail and logs_tail read, and the registry shared "
+        "with --shared-registry (default: $REDIS_URL; neither: no log tailing, no sharing)",
+    )
+    parser.add_argument(
         "--session-ttl-s",
         type=seconds_at_most(30 * 86400),
         default=12 * 3600.0,
@@ -89,10 +94,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shared-registry",
         action="store_true",
         help="share the registry with the gateway's other replicas through the bus (--redis-url, "
-        "else $REDIS_URL, else redis://127.0.0.1:6379/0): each lists, routes and renews every "
-        "replica's instances (docs/gateway.md, Replicas); default: this gateway's memory only",
+        "else $REDIS_URL): each lists, routes and renews every replica's instances "
+        "(docs/gateway.md, Replicas); default: this gateway's memory only",
     )
-    add_redis_argument(parser)
     parser.add_argument(
         "--allow-origin",
         action="append",
@@ -137,7 +141,7 @@ def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:
-    from core.foundations.env import database_url, redis_url
+    from core.foundations.env import database_url
     from core.foundations.errors import InvalidArgument
     from gateway.mux import MuxLimits
     from gateway.serve import GatewayConfig
@@ -147,6 +151,9 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
             "registry-ttl-s",
             f"{args.registry_ttl_s} must be longer than --heartbeat-interval-s {args.heartbeat_interval_s}",
         )
+    bus = _redis_url(args.redis_url)
+    if args.shared_registry and bus is None:
+        raise InvalidArgument.field("shared-registry", "needs the bus: --redis-url or $REDIS_URL")
     return GatewayConfig(
         host=args.host,
         port=args.port,
@@ -156,12 +163,24 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         session_ttl_s=args.session_ttl_s,
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
-        shared_registry_url=redis_url(args.redis_url) if args.shared_registry else "",
+        shared_registry=args.shared_registry,
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),
+        redis_url=bus,
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
         board=board_options(args),
     )
+
+
+def _redis_url(flag: str | None) -> str | None:
+    """--redis-url, else $REDIS_URL, else None (the gateway needs no bus but for LogHub)."""
+    from core.foundations.env import REDIS_SCHEMES, REDIS_URL, read_secret
+    from core.foundations.redact import check_url
+
+    if flag is not None:
+        return check_url(flag, REDIS_SCHEMES, "redis-url")
+    env = read_secret(REDIS_URL)
+    return None if env is None else check_url(env, REDIS_SCHEMES, REDIS_URL)
 
 
 def _create(config: GatewayConfig) -> ServiceApp:

@@ -1,6 +1,6 @@
 """The gateway as a service (core.foundations.service): the HTTP app (uvicorn) beside the native gRPC server.
 
-The gRPC side (Registry, Health) is the service's server, up first, so services can register
+The gRPC side (Registry, Logs, Health) is the service's server, up first, so services can register
 at once; then auth (keys from PostgreSQL), then HTTP; the serving line names both ports
 (`port`: HTTP, `grpc_port`), so tests and supervisors can use port 0. Stopping (core.foundations.service):
 health NOT_SERVING, the drain delay, then open gRPC-web streams end with UNAVAILABLE, HTTP
@@ -23,6 +23,7 @@ import uvicorn
 
 from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Unavailable
+from core.foundations.redact import redact_url
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.registration import advertised_address, package_version
 from core.foundations.rpc.server import Service
@@ -33,6 +34,7 @@ from gateway.auth.sessions import session_secret_from_env
 from gateway.board.board import Board, BoardOptions
 from gateway.board.servicer import SERVICES_SERVICE, services_service
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
+from gateway.logs import LOGS_SERVICE, logs_service
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
@@ -61,8 +63,8 @@ class GatewayConfig:
     session_ttl_s: float = 12 * 3600.0
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
-    # The bus the registry is shared through with the gateway's other replicas ("": not shared).
-    shared_registry_url: str = ""
+    # Share the registry with the gateway's other replicas through the bus (redis_url).
+    shared_registry: bool = False
     allow_origins: frozenset[str] = frozenset()
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
     # client is the TCP peer, whatever headers say (the login throttle counts per client).
@@ -70,6 +72,8 @@ class GatewayConfig:
     mux: MuxLimits = field(default_factory=MuxLimits)
     board: BoardOptions = field(default_factory=BoardOptions)
     grace_s: float = 5.0
+    # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
+    redis_url: str | None = field(default=None, repr=False)
 
 
 class _Server(uvicorn.Server):
@@ -85,14 +89,18 @@ class GatewayService:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.state = RegistryState(config.registry_ttl_s)
-        # open_redis connects on the first command, in run's loop.
-        url = config.shared_registry_url
-        self.shared = SharedRegistry(self.state, open_redis(url)) if url else None
+        # The client connects on its first command, on the service's loop.
+        self.redis = None if config.redis_url is None else open_redis(config.redis_url)
+        self.stopping = asyncio.Event()
+        sharing = config.shared_registry and self.redis is not None
+        self.shared = SharedRegistry(self.state, self.redis) if sharing and self.redis else None
         self.board = Board(self.state, config.board)
 
     def grpc_services(self) -> Sequence[Service]:
+        where = "" if self.config.redis_url is None else redact_url(self.config.redis_url)
         return [
             registry_service(self.state, self.config.heartbeat_interval_s, self.shared),
+            logs_service(self.redis, where, self.stopping),
             services_service(self.board),
         ]
 
@@ -102,10 +110,13 @@ class GatewayService:
         _configure(self.state, config, ctx.port, sock.getsockname()[1])
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(sock.close)
+            if self.redis is not None:
+                stack.push_async_callback(self.redis.aclose)
+            stack.callback(self.stopping.set)  # following tails end (UNAVAILABLE) before Redis closes
             if self.shared is not None:
                 await self.shared.sync()  # the other replicas' instances before the first call
                 sharing = asyncio.create_task(self.shared.run(ctx.stop), name="registry sharing")
-                stack.push_async_callback(_ended, sharing, self.shared)
+                stack.push_async_callback(_ended, sharing)
             auth = await GatewayAuth.open(
                 config.database_url, session_secret_from_env(), config.session_ttl_s
             )
@@ -123,11 +134,10 @@ class GatewayService:
             await _serve_http(app, sock, config, ctx, bridge)
 
 
-async def _ended(sharing: asyncio.Task[None], shared: SharedRegistry) -> None:
+async def _ended(sharing: asyncio.Task[None]) -> None:
     sharing.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sharing
-    await shared.redis.aclose()
 
 
 async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str, board: Board) -> Mcp:
@@ -149,7 +159,7 @@ def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int, http
         GATEWAY_NAME,
         pb.KIND_GATEWAY,
         f"{host}:{grpc_port}",
-        [REGISTRY_SERVICE, SERVICES_SERVICE, _HEALTH_SERVICE],
+        [REGISTRY_SERVICE, LOGS_SERVICE, SERVICES_SERVICE, _HEALTH_SERVICE],
         own=True,
         metrics=(metrics_host, http_port),
         version=package_version(),

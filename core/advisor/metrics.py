@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "AS_OF_LATEST",
     "CONTEXT",
+    "DEADLINE_MISSES",
     "DECISIONS",
     "FOLLOWED_MARKETS",
     "FOLLOWED_VENUES",
@@ -34,6 +35,10 @@ CONTEXT = Histogram(
 )
 LLM = Histogram(
     "trademesh_advisor_llm_seconds", "One LLM synthesis, every model and retry.", buckets=_BUCKETS
+)
+DEADLINE_MISSES = Counter(
+    "trademesh_advisor_llm_deadline_misses_total",
+    "Decisions made without the LLM's answer: it did not come within the deadline (--deadline-ms).",
 )
 IN_FLIGHT = Gauge("trademesh_advisor_llm_in_flight", "Decisions waiting for the LLM.")
 STALE = Counter(

@@ -40,7 +40,15 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.decision import Decision, Pending
 from core.advisor.engine.telemetry import TelemetryEvent
 from core.advisor.gather import ContextGatherer
-from core.advisor.metrics import CONTEXT, DECISIONS, IN_FLIGHT, LLM, SIGNAL_TO_DECISION, STALE
+from core.advisor.metrics import (
+    CONTEXT,
+    DEADLINE_MISSES,
+    DECISIONS,
+    IN_FLIGHT,
+    LLM,
+    SIGNAL_TO_DECISION,
+    STALE,
+)
 from core.advisor.outputs import KeptParts
 from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import DecisionWriter
@@ -306,6 +314,7 @@ class Pipeline:
                 if waiting.task is not None:
                     waiting.task.cancel()
                 waiting.done.set_result((decision, None))
+                DEADLINE_MISSES.inc()
             self._take_events()
 
     # ---- out

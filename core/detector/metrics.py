@@ -24,6 +24,7 @@ __all__ = [
     "MARKET_EVENTS",
     "PROCESSING",
     "SIGNALS",
+    "SLOW_STEPS",
     "STREAM",
 ]
 
@@ -62,6 +63,10 @@ EVENTS = Counter(
 )
 EVALUATIONS = Counter("trademesh_detector_evaluations_total", "Patch evaluations run (bursts and ticks).")
 SIGNALS = Counter("trademesh_detector_signals_total", "Signals emitted.")
+SLOW_STEPS = Counter(
+    "trademesh_detector_slow_module_steps_total",
+    "Module steps that took longer than the module budget (--module-budget-us): a missed deadline.",
+)
 LATE_EVENTS = Counter(
     "trademesh_detector_late_events_total",
     "Market events that came after their time had been released (later than the hold): fed at "

@@ -50,6 +50,7 @@ from core.detector.metrics import (
     LATE_EVENTS,
     PROCESSING,
     SIGNALS,
+    SLOW_STEPS,
 )
 from core.detector.sequence import Group, Sequencer
 from core.foundations.errors import FailedPrecondition, TrademeshError
@@ -271,6 +272,8 @@ class PatchRunner:
         for signal in evaluation.signals:
             self.recent_signals.append(signal)
             self._stats(signal.patch_id).last_signal = signal
+        if evaluation.slow:
+            SLOW_STEPS.inc(len(evaluation.slow))
         for slow in evaluation.slow:
             self._stats(slow.patch_id).slowing.setdefault(slow.module_id, SlowSteps()).add(slow)
         for change in evaluation.states:

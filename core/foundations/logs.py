@@ -5,6 +5,10 @@ TRADEMESH_LOG_FORMAT picks the line: `text` (the default; for people at a termin
 the structured fields known where the record was made: a record's `extra=` fields and the
 fields bound to the running task with `log_fields(...)` (venue, symbol, stream, group,
 trace_id, ...). Tasks inherit the fields bound where they were created.
+
+Besides stderr, each line goes to the bus's bounded `logs` stream (LogHub, docs/logs.md;
+core.foundations.logstream) when the process has one: $REDIS_URL set, or TRADEMESH_LOG_STREAM
+naming a Redis; TRADEMESH_LOG_STREAM=off keeps lines on stderr alone.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from core.foundations.env import LOG_FORMAT, LOG_LEVEL
 from core.foundations.errors import InvalidArgument
 
-__all__ = ["JsonFormatter", "bind_log_fields", "log_fields", "setup_logging"]
+__all__ = ["JsonFormatter", "bind_log_fields", "log_fields", "record_fields", "setup_logging"]
 
 _FIELDS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "log_fields", default=MappingProxyType({})
@@ -32,6 +36,8 @@ _FIELDS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 # What every LogRecord has: anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _FORMATS = ("text", "json")
+# The log stream's handler set up last (at most one), to close when set up again.
+_STREAMED: list[logging.Handler] = []
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -50,6 +56,13 @@ def bind_log_fields(**fields: Any) -> None:
     _FIELDS.set({**_FIELDS.get(), **fields})
 
 
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields of a record: those bound where it was made, then its `extra=`."""
+    fields = dict(_FIELDS.get())
+    fields.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+    return fields
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; the service's name on every line."""
 
@@ -65,8 +78,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update(_FIELDS.get())
-        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        line.update(record_fields(record))
         if record.exc_info is not None and record.exc_info[0] is not None:
             line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         return json.dumps(line, default=str)
@@ -100,8 +112,23 @@ class _ClientGoneFilter(logging.Filter):
         return True
 
 
+def _stream_handler(label: str) -> list[logging.Handler]:
+    """The log stream's handler (core.foundations.logstream) when the process has a bus."""
+    from core.foundations.logstream.config import stream_settings
+
+    settings = stream_settings()
+    if settings is None:
+        return []
+    from core.foundations.logstream.handler import StreamLogHandler
+
+    # "venue/sim": the service "venue", its instance "sim"; "ingest": both "ingest".
+    service, _, instance = label.partition("/")
+    return [StreamLogHandler(settings, service, instance or service, record_fields)]
+
+
 def setup_logging(service: str, **fields: Any) -> None:
     """Logging for this process, named `service`; `fields` go on every JSON line (e.g. venue).
+    Every line goes to stderr, and to the log stream when the process has a bus (module docstring).
 
     InvalidArgument (one line, exit code 2 from the CLI) for an unknown level or format."""
     level, form = _level(), _format()
@@ -110,8 +137,12 @@ def setup_logging(service: str, **fields: Any) -> None:
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
+    streamed = _stream_handler(service)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in _STREAMED:
+        old.close()  # a second set-up: the last one's thread sends what waits and stops
+    _STREAMED[:] = streamed
+    root.handlers[:] = [handler, *streamed]
     root.setLevel(level)
     bind_log_fields(**fields)
     # grpc and asyncio are chatty at INFO about things operators do not act on.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "DIVERGENCES",
     "FOLLOWED_MARKETS",
     "FOLLOWED_VENUES",
     "INTENT_TO_ACK",
@@ -47,6 +48,14 @@ FOLLOWED_VENUES = Gauge(
 RECONCILIATIONS = Counter(
     "trademesh_inspector_reconciliations_total",
     "Reconciliations run: every venue's positions and open orders compared with the book.",
+)
+DIVERGENCES = Gauge(
+    "trademesh_inspector_divergences",
+    "Divergences found by the reconciliation and standing now: check position, venues stood down "
+    "(a position differs from the book); check ledger, assets whose venue balance differs from "
+    "the ledger's books.",
+    # Not "kind": service discovery gives every target a `kind` label, which would rename it.
+    ["check"],
 )
 REFUSED_MARKETS = Counter(
     "trademesh_inspector_refused_markets_total",

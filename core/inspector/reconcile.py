@@ -34,7 +34,7 @@ from core.foundations.rpc.client import auth_metadata
 from core.inspector.discrepancy import Discrepancies
 from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
-from core.inspector.metrics import RECONCILIATIONS
+from core.inspector.metrics import DIVERGENCES, RECONCILIATIONS
 from core.inspector.runtime import Runtime
 from core.inspector.venues import VenueLinks
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -146,8 +146,13 @@ class Reconciler:
                 log.warning("inspector: reconciling %s: %s", venue, exc.code().name)
         self.checks += 1
         RECONCILIATIONS.inc()
+        self._show_divergences()
         await self.runtime.risk_log.publish(events, [], self.runtime.clock())
         return events
+
+    def _show_divergences(self) -> None:
+        DIVERGENCES.labels("position").set(len(self.shell.stood_down))
+        DIVERGENCES.labels("ledger").set(sum(1 for said in self._reported_books.values() if said))
 
     async def _check(self, venue: str) -> list[rk.RiskEvent]:
         positions = await self._positions(venue)

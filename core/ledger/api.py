@@ -17,6 +17,7 @@ from core.foundations.rpc.server import Service
 from core.ledger.attribution import Attribution
 from core.ledger.convert import balance_to_pb, transfer_to_pb
 from core.ledger.engine.model import LedgerId
+from core.ledger.metrics import record_verify
 from core.ledger.pnl import PnlQuery, pnl_report
 from core.ledger.posting import Poster
 from core.ledger.store import MAX_PAGE_SIZE, LedgerStore
@@ -163,6 +164,7 @@ class LedgerServicer(lg_grpc.LedgerServicer):
         self, request: lg.VerifyRequest, context: Context[lg.VerifyRequest, lg.VerifyResponse]
     ) -> lg.VerifyResponse:
         report = await verify(self.state.store.pool)
+        record_verify(report)
         return lg.VerifyResponse(
             ok=report.ok,
             accounts=report.accounts,

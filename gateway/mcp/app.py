@@ -23,6 +23,7 @@ from core.tools.bars import BarStore
 from core.tools.gaps import GapStore
 from core.tools.inspector import InspectorTools
 from core.tools.ledger import LedgerTools
+from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
@@ -47,8 +48,9 @@ _INSTRUCTIONS = (
     "policies. The ledger_* tools show the double-entry books: balances, transfers, PnL per "
     "strategy with its equity curve, the books' self-check, and ledger_trace, the chain of any "
     "signal, decision, intent, order, fill or transfer id (signal -> decision -> intent -> risk "
-    "check -> order -> fill -> transfer). Every tool only reads, but close_all: the emergency "
-    "button that cancels every order and flattens every position, allowed only to an API key "
+    "check -> order -> fill -> transfer). logs_tail shows every service's recent log lines "
+    "(filter by service, level, venue, trace_id or text). Every tool only reads, but close_all: "
+    "the emergency button that cancels every order and flattens every position, allowed only to an API key "
     "holding the close_all permission. services_overview shows every running service's health, "
     "version, uptime, events/s, bus lag, errors/s and firing alerts."
 )
@@ -80,6 +82,7 @@ class GatewayMcp:
             InspectorTools(up),
             LedgerTools(up),
             BacktestTools(up),
+            LogTools(up),
         )
         if board is not None:
             tools.append(BoardTools(board).services_overview)

@@ -1,10 +1,10 @@
 """The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
 detector's strategies, the advisor's decisions, the inspector's risk state, the ledger's books,
-the backtest hub's runs), each registered under its function's name with its docstring as the
-description the model reads; and two that act for the caller's own key (gateway.mcp.guard puts
-it in the request), each only when that key holds its scope: close_all (`close_all`) and
-backtest_start (`trade`). Our errors become MCP
-tool errors (is_error results the model can read), never crashes.
+the backtest hub's runs, the mesh's log lines), each registered under its function's name with
+its docstring as the description the model reads; and two that act for the caller's own key
+(gateway.mcp.guard puts it in the request), each only when that key holds its scope: close_all
+(`close_all`) and backtest_start (`trade`). Our errors become MCP tool errors (is_error results
+the model can read), never crashes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
 from core.tools.inspector import InspectorTools, Reason
 from core.tools.ledger import LedgerTools, TimeText
+from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.strategies import StrategyTools
 from gateway.mcp.guard import PRINCIPAL
@@ -42,6 +43,7 @@ def tool_functions(
     inspector: InspectorTools,
     ledger: LedgerTools,
     backtest: BacktestTools,
+    logs: LogTools,
 ) -> list[Callable[..., Awaitable[Json]]]:
     """Every tool the gateway serves, in the order tools/list shows them."""
     return [
@@ -79,6 +81,7 @@ def tool_functions(
         backtest.backtest_progress,
         backtest.backtest_runs,
         backtest.backtest_result,
+        logs.logs_tail,
     ]
 
 

@@ -30,7 +30,7 @@ ENDED = Counter(
     "RESOURCE_EXHAUSTED: the client fell behind).",
     ("grpc_code",),
 )
-FRAMES = Counter("gateway_mux_frames_total", "Frames queued for mux clients, by kind.", ("kind",))
+FRAMES = Counter("gateway_mux_frames_total", "Frames queued for mux clients, by frame.", ("frame",))
 FRAME_BYTES = Counter("gateway_mux_frame_bytes_total", "Bytes of the frames queued for mux clients.")
 DROPPED_FRAMES = Counter(
     "gateway_mux_dropped_frames_total", "Queued data frames dropped with a subscription that fell behind."

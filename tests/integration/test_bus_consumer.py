@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from core.foundations.bus.codec import FIELD, encode_market
 from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
@@ -398,6 +399,9 @@ async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
         await consumer.report()
     finally:
         await client.delete(other)
+    dead = [REGISTRY.get_sample_value("trademesh_bus_dead_letters_total", {"stream": s, "group": "g"})
+            for s in (stream, other)]  # fmt: skip
+    assert dead == [0.0, 0.0]  # there from the first report, before any dead letter
     assert (PENDING.labels(stream, "g")._value.get(), LAG.labels(stream, "g")._value.get()) == (3, 2)
     assert (PENDING.labels(other, "g")._value.get(), LAG.labels(other, "g")._value.get()) == (0, 7)
     assert runner.xinfo_alone == 0

@@ -101,6 +101,7 @@ TOOLS = {
     "backtest_progress",
     "backtest_runs",
     "backtest_result",
+    "logs_tail",
 }
 # The tools that act, each for a key holding its scope (close_all: tests/integration/
 # test_inspector_gateway.py; backtest_start: test_backtester_gateway.py): the others only read.

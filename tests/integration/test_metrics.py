@@ -93,4 +93,11 @@ async def test_venue_event_counters_grow_by_channel(venue: Venue) -> None:
     await until(grown, 5.0, interval_s=0.25, what="every channel's event counter to grow")
     text = await scrape(venue)
     assert metric_samples(text, "trademesh_venue_events_per_second")['{channel="book",venue="sim"}'] > 0
-    assert '{kind="market_data",venue="sim"}' in metric_samples(text, "trademesh_venue_subscribers")
+    assert '{feed="market_data",venue="sim"}' in metric_samples(text, "trademesh_venue_subscribers")
+    # The streams by the state Admin shows, and the series alerts take increase() of, at 0 already.
+    streams = metric_samples(text, "trademesh_venue_streams")
+    assert streams['{channel="book",state="connected",venue="sim"}'] > 0
+    assert streams['{channel="book",state="failed",venue="sim"}'] == 0
+    for name in ("stream_reconnects", "stream_resyncs", "stream_checksum_mismatches"):
+        assert '{channel="book",venue="sim"}' in metric_samples(text, f"trademesh_venue_{name}_total")
+    assert '{venue="sim"}' in metric_samples(text, "trademesh_venue_dead_man_trips_total")

@@ -9,9 +9,11 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import Evaluation
 from core.detector.runner import PatchRunner
-from tests.detector_support import BASE_NS, engine, market_trade
+from tests.detector_support import BASE_NS, SlowTimer, engine, market_trade
 
 MS = 1_000_000
 NOW = BASE_NS + 60 * 1_000_000_000
@@ -32,14 +34,19 @@ def _samples() -> dict[str, float]:
         "events": _sample("trademesh_detector_events_total"),
         "evaluations": _sample("trademesh_detector_evaluations_total"),
         "signals": _sample("trademesh_detector_signals_total"),
+        "slow_steps": _sample("trademesh_detector_slow_module_steps_total"),
     }
 
 
 def _runner(
-    emitted: list[Evaluation], hold_ns: int = 0, tick_hz: float = 10.0, signaled: asyncio.Event | None = None
+    emitted: list[Evaluation],
+    hold_ns: int = 0,
+    tick_hz: float = 10.0,
+    signaled: asyncio.Event | None = None,
+    core: Engine | None = None,
 ) -> PatchRunner:
     """A patch that signals on the first trade with a positive price; the clock stands still."""
-    core = engine()
+    core = engine() if core is None else core
     patch = core.create_patch("p", "s", BASE_NS, venue="v", symbol="BTC-USDT")
     patch.add_module("t", "trades", {}, BASE_NS)
     patch.add_module("f", "trade_fields", {}, BASE_NS)
@@ -126,3 +133,23 @@ async def test_the_loop_wakes_when_a_batch_arrives_not_at_the_next_tick(hold_ns:
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_module_steps_over_their_budget_are_counted_as_missed_deadlines() -> None:
+    emitted: list[Evaluation] = []
+    slow = Engine(Catalog.builtin(), SlowTimer(), EngineConfig(module_budget_ns=1 * MS))
+    runner = _runner(emitted, core=slow)
+    before = _samples()
+    _two_batches(runner)
+    await runner.release(NOW)
+    missed = _samples()["slow_steps"] - before["slow_steps"]
+
+    assert missed == sum(len(e.slow) for e in emitted) and missed > 0
+
+
+async def test_module_steps_within_their_budget_are_not_counted() -> None:
+    runner = _runner([])
+    before = _samples()
+    _two_batches(runner)
+    await runner.release(NOW)
+    assert _samples()["slow_steps"] == before["slow_steps"]

@@ -9,6 +9,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from core.inspector.discrepancy import Discrepancies
 from core.inspector.reconcile import Reconciler
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -83,3 +85,26 @@ def test_the_same_position_difference_seen_again_is_a_divergence() -> None:
     r = Reconciler(shell)
     assert diverged(r, "6.7873") == []
     assert diverged(r, "6.7873") == [("ETH/USDT", D("6.7873"), D("6.331"))]
+
+
+async def test_the_divergences_standing_are_shown_after_each_reconciliation() -> None:
+    async def publish(*_: Any) -> None:
+        return None
+
+    runtime = SimpleNamespace(clock=lambda: 1, risk_log=SimpleNamespace(publish=publish))
+    shell: Any = SimpleNamespace(runtime=runtime, links=SimpleNamespace(names=list), legacy={}, stood_down={})
+    r = Reconciler(shell)
+
+    def shown() -> dict[str, float | None]:
+        return {check: REGISTRY.get_sample_value("trademesh_inspector_divergences", {"check": check})
+                for check in ("position", "ledger")}  # fmt: skip
+
+    notices(r, "1020", "1010")
+    notices(r, "1020", "1010")  # the ledger's books differ: an alarm
+    shell.stood_down["sim"] = "position ETH/USDT is 2 at the venue, 1 in our book"
+    await r.check_once()
+    assert shown() == {"position": 1.0, "ledger": 1.0}
+    notices(r, "1020", "1020")
+    shell.stood_down.clear()
+    await r.check_once()
+    assert shown() == {"position": 0.0, "ledger": 0.0}

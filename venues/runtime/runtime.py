@@ -165,6 +165,8 @@ class VenueRuntime:
     def _on_execution(self, execution: Execution) -> None:
         self.deadman.native.observe(execution.order)
         self.executions.publish(execution)
+        if execution.fill is not None:
+            self._metrics.fill()
 
     def _recovery_chunks(self, symbol: str, channel: Channel) -> bytes:
         gap = self.feed.gap_chunk(symbol, channel, "subscriber fell behind: events were dropped (conflated)")

@@ -166,6 +166,8 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 **{m: _READ for m in ("WatchProgress", "GetResult", "ListRuns", "ListStrategies")},
             },
         ),
+        # Every service's log lines (the gateway's LogHub): reading them changes nothing.
+        **_service("trademesh.logs.v1.Logs", {"Tail": _READ}),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }

@@ -366,6 +366,8 @@ class GroupConsumer:
                 if _text(group["name"]) == self.options.group:
                     PENDING.labels(stream, self.options.group).set(int(group["pending"]))
                     LAG.labels(stream, self.options.group).set(int(group.get("lag") or 0))
+                    # At 0 before the first: a rule's increase() sees the first dead letter.
+                    DEAD_LETTERS.labels(stream, self.options.group)
 
     # ---- processing
 

@@ -1,0 +1,58 @@
+"""The process's secrets, gathered once from the environment, scrubbed from every streamed line.
+
+A service never logs a secret on purpose (callers show URLs through redact_url); this is the
+second line for what slips through: a library's error quoting a URL, a token echoed in an
+exception. Secrets shorter than MIN_SECRET_CHARS are left alone (scrubbing "ab" would mangle
+every line and hide nothing worth hiding).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from core.foundations.env import (
+    DATABASE_URL,
+    LLM_API_KEY,
+    NOTIFY_WEBHOOK_URL,
+    REDIS_URL,
+    SESSION_SECRET,
+    TELEGRAM_BOT_TOKEN,
+    TOKEN,
+    TRADE_TOKEN,
+    VENUE_CREDENTIALS,
+    read_secret,
+)
+from core.foundations.logstream.config import LOG_STREAM
+from core.foundations.redact import secrets_of
+
+__all__ = ["MIN_SECRET_CHARS", "Scrubber"]
+
+MIN_SECRET_CHARS = 4
+_HIDDEN = "***"
+_SECRETS = (TOKEN, TRADE_TOKEN, SESSION_SECRET, LLM_API_KEY, TELEGRAM_BOT_TOKEN)
+_URLS = (REDIS_URL, DATABASE_URL, NOTIFY_WEBHOOK_URL, LOG_STREAM)
+# TRADEMESH_<VENUE>_API_KEY and the like (core.foundations.env.venue_variable).
+_VENUE_SECRET = re.compile(rf"TRADEMESH_[A-Z0-9_]+_({'|'.join(VENUE_CREDENTIALS)})")
+
+
+class Scrubber:
+    def __init__(self, secrets: list[str]) -> None:
+        # Longest first, so a secret holding another is hidden whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+
+    @classmethod
+    def from_environment(cls) -> Scrubber:
+        found = [value for name in _SECRETS if (value := read_secret(name)) is not None]
+        found += [value for name, value in os.environ.items() if value and _VENUE_SECRET.fullmatch(name)]
+        for name in _URLS:
+            url = read_secret(name)
+            if url is not None and "://" in url:
+                found += secrets_of(url)
+        return cls(found)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, _HIDDEN)
+        return text

@@ -1,0 +1,144 @@
+"""The log stream's handler (core.foundations.logstream) against a real Redis and against one that
+never answers: lines with their fields and no secret on the stream; a full queue drops and counts;
+a logging call never waits for Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from core.foundations.logs import log_fields, record_fields
+from core.foundations.logstream import STREAM, StreamLogHandler, StreamSettings, decode_entry
+from core.foundations.logstream.handler import LINES_DROPPED
+from core.foundations.logstream.scrubber import Scrubber
+from tests.integration.mesh import redis_db
+from tests.integration.redis_server import redis_url
+from tests.integration.support import until
+
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+
+@contextlib.contextmanager
+def streamed(url: str, **options: Any) -> Iterator[tuple[logging.Logger, StreamLogHandler]]:
+    handler = StreamLogHandler(
+        StreamSettings(url, 1000),
+        "probe",
+        "p1",
+        record_fields,
+        scrubber=Scrubber(["s3cr3t-token"]),
+        **options,
+    )
+    logger = logging.getLogger(f"tests.logstream.{uuid.uuid4().hex[:6]}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger, handler
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@contextlib.contextmanager
+def silent_redis() -> Iterator[str]:
+    """A TCP server that takes connections and never answers: a Redis that hangs."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+def dropped(reason: str) -> float:
+    return float(LINES_DROPPED.labels(reason)._value.get())
+
+
+async def test_lines_reach_the_stream_with_their_fields_and_no_secret(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        client = redis.Redis.from_url(url)
+        with streamed(url) as (logger, _):
+            with log_fields(venue="sim", trace_id="t-1"):
+                logger.warning("order %s refused, token s3cr3t-token", "o-1", extra={"symbol": "BTC/USDT"})
+            try:
+                raise RuntimeError("s3cr3t-token in an exception")
+            except RuntimeError:
+                logger.exception("failed")
+
+            async def written() -> list[Any] | None:
+                entries: Any = client.xrange(STREAM)
+                return entries if len(entries) == 2 else None
+
+            entries = await until(written, 10, what="two entries on the stream")
+        first, second = (decode_entry(entry_id, raw) for entry_id, raw in entries)
+        assert (first.service, first.instance, first.level, first.logger) == (
+            "probe",
+            "p1",
+            "WARNING",
+            logger.name,
+        )
+        assert first.message == "order o-1 refused, token ***"
+        assert dict(first.fields) == {"venue": "sim", "trace_id": "t-1", "symbol": "BTC/USDT"}
+        assert abs(first.time_ns - time.time_ns()) < 60e9
+        assert "RuntimeError: *** in an exception" in second.exception and "s3cr3t" not in second.exception
+        client.close()
+
+
+async def test_a_full_queue_drops_new_lines_and_counts_them() -> None:
+    with silent_redis() as url, streamed(url, queue_entries=10, batch_entries=10) as (logger, handler):
+        before = dropped("queue_full")
+        for n in range(100):
+            logger.info("line %d", n)
+        assert handler.queued <= 10
+        # At most one batch left the queue (the sender waits on the silent Redis with it).
+        assert dropped("queue_full") - before >= 80
+
+
+async def test_a_logging_call_never_waits_for_a_redis_that_hangs() -> None:
+    with silent_redis() as url, streamed(url, queue_entries=100_000) as (logger, _):
+        before = dropped("unavailable")
+        over_1ms = blocked = calls = 0
+        # Paced (about 4,000 lines/s) for longer than the sender's 1 s socket timeout: the calls
+        # are made while it is stuck in a send, and after it gave the batch up.
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:
+            for _ in range(20):
+                started = time.perf_counter()
+                logger.info("line %d", calls)
+                took = time.perf_counter() - started
+                calls += 1
+                over_1ms += took > 0.001
+                # A call that waited on the network would wait out a 0.5-1 s socket timeout.
+                blocked += took > 0.1
+            await asyncio.sleep(0.005)
+        assert blocked == 0, f"{blocked} of {calls} calls blocked ({over_1ms} over 1 ms)"
+        await until(
+            lambda: _async(dropped("unavailable") > before or None), 10, what="the sender giving up a batch"
+        )
+
+
+async def _async(value: Any) -> Any:
+    return value

@@ -1,0 +1,238 @@
+"""LogHub end to end with real processes and a real Redis: a gateway (--redis-url) and a sim venue
+that log to the bus's `logs` stream, a probe logger of this process writing through the same
+handler; their lines tailed through the gateway over gRPC, gRPC-web (`buf curl`) and MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import aiohttp
+import grpc
+import pytest
+
+from core.foundations.env import GATEWAY, REDIS_URL
+from core.foundations.logs import log_fields, record_fields
+from core.foundations.logstream import LOG_STREAM, StreamLogHandler, StreamSettings
+from core.foundations.logstream.scrubber import Scrubber
+from core.foundations.rpc.status import bad_request_violations
+from tests.integration.gateway_support import (
+    MESH_AUTH,
+    Gateway,
+    Processes,
+    buf_curl,
+    create_key,
+    key_taken,
+    module_database,
+)
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, until, with_test_step
+from trademesh.logs.v1 import logs_pb2 as pb
+from trademesh.logs.v1 import logs_pb2_grpc as pb_grpc
+
+__all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
+
+TAIL = "trademesh.logs.v1.Logs/Tail"
+
+
+@dataclass
+class Hub:
+    gateway: Gateway
+    bus: str
+    key: str
+    probe: logging.Logger
+    processes: Processes
+
+
+@contextlib.contextmanager
+def probe_logger(bus: str) -> Iterator[logging.Logger]:
+    """A logger of this process whose lines go to the stream as service `probe`, instance `p1`."""
+    handler = StreamLogHandler(
+        StreamSettings(bus), "probe", "p1", record_fields, scrubber=Scrubber(["probe-secret"])
+    )
+    logger = logging.getLogger(f"tests.loghub.{uuid.uuid4().hex[:6]}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture(scope="module")
+async def hub(
+    tmp_path_factory: pytest.TempPathFactory, module_database: str, redis_url: str
+) -> AsyncIterator[Hub]:
+    processes = Processes(tmp_path_factory.mktemp("loghub"), module_database)
+    async with redis_db(redis_url) as bus:
+        try:
+            streamed = {LOG_STREAM: bus, REDIS_URL: ""}
+            gateway_argv = ["gateway", "--port", "0", "--grpc-port", "0", "--redis-url", bus]
+            process, log_path = await asyncio.to_thread(
+                processes._start, "gateway", gateway_argv, {"DATABASE_URL": module_database, **streamed}
+            )
+            gateway = Gateway(process, log_path)
+            config = processes.directory / "sim.toml"
+            config.write_text(with_test_step(None))
+            sim_argv = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config)]
+            sim_env = {**VENUE_ENV, GATEWAY: gateway.grpc_address, **streamed}
+            await asyncio.to_thread(processes._start, "sim", sim_argv, sim_env)
+            key = await create_key(module_database, "loghub-reader", ["read"])
+            await key_taken(gateway, key)
+            with probe_logger(bus) as probe:
+                yield Hub(gateway, bus, key, probe, processes)
+        finally:
+            await processes.stop_all()
+
+
+async def tail(gateway: Gateway, request: pb.TailRequest) -> list[pb.LogLine]:
+    async with grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+        call = pb_grpc.LogsStub(channel).Tail(request, metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S)
+        return [line async for answer in call for line in answer.lines]
+
+
+async def tailed(gateway: Gateway, request: pb.TailRequest, count: int) -> list[pb.LogLine]:
+    """The tail's lines once it has at least `count` (the sender thread sends within ~20 ms)."""
+
+    async def enough() -> list[pb.LogLine] | None:
+        lines = await tail(gateway, request)
+        return lines if len(lines) >= count else None
+
+    return await until(enough, 15, interval_s=0.1, what=f"{count} lines for {request}")
+
+
+async def test_a_venue_start_up_line_is_tailed_through_the_gateway(hub: Hub) -> None:
+    request = pb.TailRequest(service="venue", text="SERVING GRPC", backlog=10)
+    lines = await tailed(hub.gateway, request, 1)
+    line = lines[-1]
+    assert (line.service, line.instance, line.level) == ("venue", "sim", pb.LOG_LEVEL_INFO)
+    assert "serving gRPC on 127.0.0.1" in line.message and line.venue == "sim"
+    assert line.time_ns > 0 and line.id and line.process.endswith(tuple("0123456789"))
+    everything = await tail(hub.gateway, pb.TailRequest(backlog=1000))
+    assert {"venue", "gateway"} <= {found.service for found in everything}
+    assert all(
+        found.service == "venue"
+        for found in await tail(hub.gateway, pb.TailRequest(service="venue", backlog=1000))
+    )
+
+
+async def test_filters_select_by_service_level_text_and_trace_id(hub: Hub) -> None:
+    mark = uuid.uuid4().hex[:8]
+    with log_fields(trace_id=f"trace-{mark}", venue="sim"):
+        hub.probe.info("%s first, traced", mark)
+        hub.probe.warning("%s second, traced, holding probe-secret", mark, extra={"symbol": "BTC/USDT"})
+    hub.probe.error("%s THIRD", mark)
+    hub.probe.debug("%s fourth", mark)
+    try:
+        raise ValueError(f"{mark} in the traceback")
+    except ValueError:
+        hub.probe.exception("failed")
+    everything = await tailed(hub.gateway, pb.TailRequest(service="probe", text=mark, backlog=100), 5)
+    assert [line.level for line in everything] == [
+        pb.LOG_LEVEL_INFO, pb.LOG_LEVEL_WARNING, pb.LOG_LEVEL_ERROR, pb.LOG_LEVEL_DEBUG, pb.LOG_LEVEL_ERROR
+    ]  # fmt: skip
+    second = everything[1]
+    assert second.message == f"{mark} second, traced, holding ***" and second.trace_id == f"trace-{mark}"
+    assert dict(second.fields) == {"trace_id": f"trace-{mark}", "venue": "sim", "symbol": "BTC/USDT"}
+    assert "ValueError" in everything[4].exception and everything[4].message == "failed"
+
+    async def messages(**filters: object) -> list[str]:
+        request = pb.TailRequest(**{"text": mark, "backlog": 100, **filters})  # type: ignore[arg-type]
+        return [line.message.partition(",")[0] for line in await tail(hub.gateway, request)]
+
+    assert await messages(min_level=pb.LOG_LEVEL_WARNING) == [f"{mark} second", f"{mark} THIRD", "failed"]
+    assert await messages(trace_id=f"trace-{mark}") == [f"{mark} first", f"{mark} second"]
+    assert await messages(venue="sim", service="probe") == [f"{mark} first", f"{mark} second"]
+    assert await messages(text=f"{mark} third") == [f"{mark} THIRD"]  # case-insensitive
+    assert await messages(service="venue") == []
+    assert await messages(instance="p2") == []
+    newest = await tail(hub.gateway, pb.TailRequest(service="probe", text=mark, backlog=2))
+    assert [line.level for line in newest] == [pb.LOG_LEVEL_DEBUG, pb.LOG_LEVEL_ERROR]
+
+
+async def test_follow_delivers_a_line_logged_after_the_tail_started(hub: Hub) -> None:
+    mark = uuid.uuid4().hex[:8]
+    async with grpc.aio.insecure_channel(hub.gateway.grpc_address) as channel:
+        call = pb_grpc.LogsStub(channel).Tail(
+            pb.TailRequest(text=mark, follow=True), metadata=MESH_AUTH, timeout=30
+        )
+        try:
+            await call.initial_metadata()  # the tail is open (its backlog read) before the line
+            hub.probe.info("%s after the tail started", mark)
+            answer = await asyncio.wait_for(call.read(), 15)
+        finally:
+            call.cancel()
+    assert isinstance(answer, pb.TailResponse)
+    assert [line.message for line in answer.lines] == [f"{mark} after the tail started"]
+
+
+async def test_bad_filters_are_invalid_arguments_naming_each_field(hub: Hub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await tail(hub.gateway, pb.TailRequest(min_level=9, backlog=5000))  # type: ignore[arg-type]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(bad_request_violations(error.value)).keys() == {"min_level", "backlog"}
+
+
+async def test_without_a_bus_tail_is_a_failed_precondition(hub: Hub) -> None:
+    argv = ["gateway", "--port", "0", "--grpc-port", "0"]
+    env = {"DATABASE_URL": hub.processes.database_url, REDIS_URL: "", LOG_STREAM: "off"}
+    process, log_path = await asyncio.to_thread(hub.processes._start, "gateway", argv, env)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await tail(Gateway(process, log_path), pb.TailRequest(backlog=1))
+        assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "log stream is not configured" in (error.value.details() or "")
+    finally:
+        await hub.processes.stop(process)
+
+
+async def test_buf_curl_tails_through_grpc_web_with_a_read_key(hub: Hub) -> None:
+    mark = uuid.uuid4().hex[:8]
+    hub.probe.warning("%s for buf curl", mark)
+    await tailed(hub.gateway, pb.TailRequest(text=mark, backlog=1), 1)
+    body = json.dumps({"text": mark, "backlog": 5})
+    done = await buf_curl(hub.gateway, TAIL, "-d", body, key=hub.key)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    [line] = answer["lines"]
+    assert line["message"] == f"{mark} for buf curl" and line["level"] == "LOG_LEVEL_WARNING"
+    refused = await buf_curl(hub.gateway, TAIL, "-d", body)
+    assert refused.returncode != 0 and "unauthenticated" in refused.stderr.lower()
+
+
+async def test_the_mcp_tool_gives_the_last_matching_lines(hub: Hub) -> None:
+    mark = uuid.uuid4().hex[:8]
+    for n in range(3):
+        hub.probe.info("%s line %d", mark, n)
+    await tailed(hub.gateway, pb.TailRequest(text=mark, backlog=3), 3)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "logs_tail", "arguments": {"service": "probe", "text": mark, "lines": 2}},
+    }
+    headers = {
+        "Authorization": f"Bearer {hub.key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(f"{hub.gateway.url}/mcp", data=json.dumps(call), headers=headers) as reply,
+    ):
+        body = await reply.json(content_type=None)
+    result = body["result"]
+    assert not result.get("isError"), result
+    found = result["structuredContent"]
+    assert [line["message"] for line in found["lines"]] == [f"{mark} line 1", f"{mark} line 2"]
+    assert found["lines"][0]["level"] == "info" and found["lines"][0]["service"] == "probe"
