@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.foundations.command import ServiceCommand, positive_int, seconds_at_most
+from gateway.board.command import add_board_arguments, board_options
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -114,6 +115,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "repeatable; default: none, the client is the TCP peer",
     )
     _add_mux_arguments(parser)
+    add_board_arguments(parser)
 
 
 def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,6 +168,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         trusted_proxies=tuple(args.trusted_proxy),
         redis_url=bus,
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
+        board=board_options(args),
     )
 
 

@@ -25,12 +25,14 @@ from core.foundations.bus.redis import open_redis
 from core.foundations.errors import Unavailable
 from core.foundations.redact import redact_url
 from core.foundations.rpc.channels import Upstreams
-from core.foundations.rpc.registration import advertised_address
+from core.foundations.rpc.registration import advertised_address, package_version
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
 from gateway.auth.authenticator import GatewayAuth
 from gateway.auth.sessions import session_secret_from_env
+from gateway.board.board import Board, BoardOptions
+from gateway.board.servicer import SERVICES_SERVICE, services_service
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.logs import LOGS_SERVICE, logs_service
 from gateway.mcp import LazyMcp
@@ -68,6 +70,7 @@ class GatewayConfig:
     # client is the TCP peer, whatever headers say (the login throttle counts per client).
     trusted_proxies: tuple[str, ...] = ()
     mux: MuxLimits = field(default_factory=MuxLimits)
+    board: BoardOptions = field(default_factory=BoardOptions)
     grace_s: float = 5.0
     # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
     redis_url: str | None = field(default=None, repr=False)
@@ -91,12 +94,14 @@ class GatewayService:
         self.stopping = asyncio.Event()
         sharing = config.shared_registry and self.redis is not None
         self.shared = SharedRegistry(self.state, self.redis) if sharing and self.redis else None
+        self.board = Board(self.state, config.board)
 
     def grpc_services(self) -> Sequence[Service]:
         where = "" if self.config.redis_url is None else redact_url(self.config.redis_url)
         return [
             registry_service(self.state, self.config.heartbeat_interval_s, self.shared),
             logs_service(self.redis, where, self.stopping),
+            services_service(self.board),
         ]
 
     async def run(self, ctx: ServiceContext) -> None:
@@ -116,13 +121,14 @@ class GatewayService:
                 config.database_url, session_secret_from_env(), config.session_ttl_s
             )
             stack.push_async_callback(auth.close)
+            await stack.enter_async_context(self.board.running(ctx.stop))
             upstreams = Upstreams()
             stack.push_async_callback(upstreams.close)
             mux = Multiplexer(self.state, upstreams, auth, config.mux)
             stack.push_async_callback(mux.close)  # before the upstreams close
             cors = GrpcWebOptions(Cors(config.allow_origins))
             bridge = GrpcWebBridge(self.state, upstreams, auth, cors, {MUX_SERVICE: mux})
-            mcp = LazyMcp(functools.partial(_mcp_app, self.state, auth, config.database_url))
+            mcp = LazyMcp(functools.partial(_mcp_app, self.state, auth, config.database_url, self.board))
             studio_dir = config.studio_dir or DEFAULT_STUDIO_DIR
             app = build_app(bridge, auth.routes(), studio_dir, mcp, [targets_route(self.state, auth)])
             await _serve_http(app, sock, config, ctx, bridge)
@@ -134,13 +140,13 @@ async def _ended(sharing: asyncio.Task[None]) -> None:
         await sharing
 
 
-async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str) -> Mcp:
+async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str, board: Board) -> Mcp:
     """The MCP app (its first request's): the SDK imported on a thread, so that the loop serves
     the other calls meanwhile; the app made on the loop."""
     await asyncio.to_thread(importlib.import_module, "gateway.mcp.app")
     from gateway.mcp.app import GatewayMcp
 
-    return GatewayMcp(resolver, auth, database_url)
+    return GatewayMcp(resolver, auth, database_url, board=board)
 
 
 def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int, http_port: int) -> None:
@@ -153,9 +159,10 @@ def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int, http
         GATEWAY_NAME,
         pb.KIND_GATEWAY,
         f"{host}:{grpc_port}",
-        [REGISTRY_SERVICE, LOGS_SERVICE, _HEALTH_SERVICE],
+        [REGISTRY_SERVICE, LOGS_SERVICE, SERVICES_SERVICE, _HEALTH_SERVICE],
         own=True,
         metrics=(metrics_host, http_port),
+        version=package_version(),
     )
     for name, services, address in config.upstreams:
         state.configure(name, pb.KIND_UNSPECIFIED, address, services)

@@ -29,6 +29,18 @@ class FakeTimer:
         return self.ns
 
 
+class SlowTimer:
+    """`step_ns` pass between any two reads: every step the engine times takes that long."""
+
+    def __init__(self, step_ns: int = 3_000_000) -> None:
+        self.ns = 0
+        self.step_ns = step_ns
+
+    def __call__(self) -> int:
+        self.ns += self.step_ns
+        return self.ns
+
+
 def engine(catalog: Catalog | None = None, **config: object) -> Engine:
     return Engine(catalog or Catalog.builtin(), FakeTimer(), EngineConfig(**config))  # type: ignore[arg-type]
 

@@ -96,9 +96,11 @@ class VenueFollowing:
 
     async def _publish(self, stream: str, raw: bytes) -> None:
         await self._fleet.writer.publish(stream, raw, fence=self.fence)
+        metrics.PUBLISHED.labels(self.link.name).inc()
 
     async def _publish_executions(self, stream: str, raw: bytes, epoch: int, position: int) -> None:
         await self._fleet.writer.publish_executions(stream, raw, epoch, position, fence=self.fence)
+        metrics.PUBLISHED.labels(self.link.name).inc()
 
     def _followers(self) -> list[Follower | ExecutionFollower]:
         executions = [] if self.executions is None else [self.executions]

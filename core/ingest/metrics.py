@@ -1,10 +1,10 @@
-"""Ingest's Prometheus metrics: the venues this replica follows, and their handovers."""
+"""Ingest's Prometheus metrics: the venues this replica follows, their handovers, what it publishes."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["VENUES_HELD", "VENUE_CHANGES"]
+__all__ = ["PUBLISHED", "VENUES_HELD", "VENUE_CHANGES"]
 
 VENUES_HELD = Gauge(
     "trademesh_ingest_venues_held", "Venues this ingest replica follows now (their leases held)."
@@ -14,4 +14,10 @@ VENUE_CHANGES = Counter(
     "Venues taken, given back (a replica joined), lost (another replica holds the lease) or "
     "dropped (the venue left the mesh or moved) by this replica (docs/scaling.md).",
     ["change"],
+)
+# Its work, as the services board counts it (docs/operations.md, "The services board").
+PUBLISHED = Counter(
+    "trademesh_ingest_published_total",
+    "Bus entries published (market event batches, execution batches, gap markers), by venue.",
+    ["venue"],
 )

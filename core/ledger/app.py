@@ -33,6 +33,7 @@ from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.ledger.api import ledger_service
 from core.ledger.attribution import Attribution, OrderLink
+from core.ledger.audit import run_audits
 from core.ledger.config import LedgerServiceConfig
 from core.ledger.convert import fill_event
 from core.ledger.engine.events import DepositEvent, Event
@@ -187,6 +188,9 @@ class Ledger:
         ]
         if self.funding is not None:
             tasks.append(asyncio.create_task(self.funding.run(ctx.stop), name="ledger funding"))
+        if self.config.verify_every_s > 0:
+            audits = run_audits(self.store.pool, self.config.verify_every_s, ctx.stop)
+            tasks.append(asyncio.create_task(audits, name="ledger audits"))
         ctx.on_stopping(self.watch.end)
         stopped = asyncio.ensure_future(ctx.stop.wait())
         try:

@@ -35,9 +35,25 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how often the perpetual venues are asked for funding payments (default 60)",
     )  # fmt: skip
     parser.add_argument(
+        "--verify-every-s", type=_verify_every, default=300.0,
+        help="how often the leader verifies its books (balances against their transfers; the "
+        "trademesh_ledger_verify_* gauges); 0: only when Ledger/Verify is called (default 300)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-opening-balances", action="store_true",
         help="at the books' first start, do not post the venues' balances as opening deposits",
     )  # fmt: skip
+
+
+def _verify_every(text: str) -> float:
+    """0 (off), or seconds between verifies: at least 1."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (seconds == 0 or 1 <= seconds <= 86_400):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 (off) or 1 to 86400 seconds")
+    return seconds
 
 
 def _config(args: argparse.Namespace) -> LedgerServiceConfig:
@@ -52,6 +68,7 @@ def _config(args: argparse.Namespace) -> LedgerServiceConfig:
         gateway=read_secret(GATEWAY),
         instance=args.instance,
         funding_every_s=args.funding_every_s,
+        verify_every_s=args.verify_every_s,
         opening_balances=not args.no_opening_balances,
         leader_ttl_ms=args.leader_ttl_ms,
     )

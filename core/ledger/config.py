@@ -23,6 +23,8 @@ class LedgerServiceConfig:
     claim_idle_ms: int = 60_000
     # How often the perpetual venues are asked for funding payments.
     funding_every_s: float = 60.0
+    # How often the leader verifies its books (core.ledger.audit); 0: only when asked (Verify).
+    verify_every_s: float = 300.0
     # At the books' first start, each venue's balances are posted as opening deposits.
     opening_balances: bool = True
     # How long a fill whose order is not yet attributed waits for the inspector's ALLOW.

@@ -29,6 +29,8 @@ from core.tools.recorded import RecorderDatabase
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
 from core.tools.upstream import Upstream
+from gateway.board.board import Board
+from gateway.board.tool import BoardTools
 from gateway.mcp.body import BodyLimit
 from gateway.mcp.guard import BearerGuard
 from gateway.mcp.tools import register, tool_functions
@@ -49,7 +51,8 @@ _INSTRUCTIONS = (
     "check -> order -> fill -> transfer). logs_tail shows every service's recent log lines "
     "(filter by service, level, venue, trace_id or text). Every tool only reads, but close_all: "
     "the emergency button that cancels every order and flattens every position, allowed only to an API key "
-    "holding the close_all permission."
+    "holding the close_all permission. services_overview shows every running service's health, "
+    "version, uptime, events/s, bus lag, errors/s and firing alerts."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
 # any name (containers, proxies), and every request must carry a key a rebinding page lacks.
@@ -64,6 +67,7 @@ class GatewayMcp:
         database_url: str,
         *,
         call_timeout_s: float = CALL_TIMEOUT_S,
+        board: Board | None = None,
     ) -> None:
         self._upstream = Upstream(resolver, call_timeout_s)
         self._database = RecorderDatabase(database_url, call_timeout_s)
@@ -80,6 +84,8 @@ class GatewayMcp:
             BacktestTools(up),
             LogTools(up),
         )
+        if board is not None:
+            tools.append(BoardTools(board).services_overview)
         register(server, tools)
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)

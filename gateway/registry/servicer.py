@@ -28,7 +28,12 @@ class RegistryServicer(pb_grpc.RegistryServicer):
         services = list(dict.fromkeys(request.services))
         replaced = self._state.occupants(request.name, request.address)
         entry = self._state.register(
-            request.name, request.kind, request.address, services, request.metrics_port
+            request.name,
+            request.kind,
+            request.address,
+            services,
+            request.metrics_port,
+            request.version,
         )
         if self._shared is not None:
             await self._shared.wrote(entry, replaced)

@@ -40,6 +40,8 @@ class Entry:
     # Set where Prometheus reaches it elsewhere than `address` (the gateway's own entry, whose
     # address is the loopback it dials itself at).
     metrics_host: str | None = None
+    # The trademesh release it runs ("" when it did not say).
+    version: str = ""
 
     @property
     def configured(self) -> bool:
@@ -56,6 +58,7 @@ class Entry:
             last_heartbeat_ns=self.last_heartbeat_ns,
             configured=self.configured,
             metrics_port=self.metrics_port,
+            version=self.version,
         )
 
     @classmethod
@@ -71,6 +74,7 @@ class Entry:
             instance.last_heartbeat_ns,
             expires_at,
             instance.metrics_port,
+            version=instance.version,
         )
 
 
@@ -105,6 +109,7 @@ class RegistryState:
         address: str,
         services: Sequence[str],
         metrics_port: int = 0,
+        version: str = "",
     ) -> Entry:
         """Adds the instance beside the others of its name; one of the same name and address is
         replaced (a restart on its port)."""
@@ -117,8 +122,9 @@ class RegistryState:
         now = self._wall_ns()
         expires_at = self._monotonic() + self.ttl_s
         entry = Entry(
-            name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port
-        )
+            name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port,
+            version=version,
+        )  # fmt: skip
         self._by_id[entry.instance_id] = entry
         live = len(self._named(name))
         log.info(
@@ -135,6 +141,7 @@ class RegistryState:
         services: Sequence[str],
         own: bool = False,
         metrics: tuple[str, int] | None = None,
+        version: str = "",
     ) -> Entry:
         """A fixed entry (the gateway itself, --upstream routes): no heartbeats, never expires; it
         replaces every entry of its name. `metrics`: (host, port) of its Prometheus exporter."""
@@ -142,7 +149,9 @@ class RegistryState:
             del self._by_id[old.instance_id]
         now = self._wall_ns()
         host, port = metrics if metrics is not None else (None, 0)
-        entry = Entry(name, kind, address, tuple(services), uuid.uuid4().hex, now, now, None, port, host)
+        entry = Entry(
+            name, kind, address, tuple(services), uuid.uuid4().hex, now, now, None, port, host, version
+        )
         self._by_id[entry.instance_id] = entry
         if own:
             self._own = name

@@ -14,7 +14,7 @@ from gateway.registry.state import Entry
 from gateway.registry.validate import parse_address
 from trademesh.registry.v1 import registry_pb2 as pb
 
-__all__ = ["TargetGroup", "target_groups"]
+__all__ = ["TargetGroup", "metrics_target", "target_groups"]
 
 
 class TargetGroup(TypedDict):
@@ -29,13 +29,14 @@ def target_groups(entries: Iterable[Entry]) -> list[TargetGroup]:
     """A group per entry with a metrics port, in the entries' order."""
     groups: list[TargetGroup] = []
     for entry in entries:
-        target = _target(entry)
+        target = metrics_target(entry)
         if target is not None:
             groups.append(TargetGroup(targets=[target], labels=_labels(entry)))
     return groups
 
 
-def _target(entry: Entry) -> str | None:
+def metrics_target(entry: Entry) -> str | None:
+    """host:port of its Prometheus exporter; None when it exports none or its host is unknown."""
     if entry.metrics_port == 0:
         return None
     host = entry.metrics_host

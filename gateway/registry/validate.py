@@ -15,11 +15,14 @@ _HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _WILDCARDS = frozenset({"0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"})
 _MAX_SERVICES = 64
 _MAX_PORT = 65535
+# A release ("0.1.0", "1.2.0rc1+local"): what Python's packaging allows, and short.
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}")
 
 
 def check_register(request: pb.RegisterRequest) -> None:
     violations = _name(request.name) + _kind(request.kind) + _address(request.address)
     violations += _services(list(request.services)) + _metrics_port(request.metrics_port)
+    violations += _version(request.version)
     if violations:
         raise InvalidArgument(violations)
 
@@ -73,6 +76,14 @@ def _metrics_port(port: int) -> list[FieldViolation]:
     if port <= _MAX_PORT:
         return []
     return [FieldViolation("metrics_port", f"{port} is not a port 1-65535 (0: no metrics)")]
+
+
+def _version(version: str) -> list[FieldViolation]:
+    if not version or _VERSION.fullmatch(version):
+        return []
+    return [
+        FieldViolation("version", f"{shown(version)} is not a release of at most 64 of A-Z a-z 0-9 _ . + ! -")
+    ]
 
 
 def _services(services: list[str]) -> list[FieldViolation]:

@@ -133,7 +133,8 @@ class StudioMesh:
         config = sim_config(self.directory, trades_per_s=5, book_updates_per_s=10, history_s=WARM_HISTORY_S)
         with ThreadPoolExecutor() as starting:  # on leaving, every start has ended
             bridge = starting.submit(self.start_bridge)  # finds the venue through the gateway
-            self.venue = self.processes.start("venue", "sim", "--config", str(config))
+            # Its metrics on a port of its own: the gateway's services board reads its events/s.
+            self.venue = self.processes.start("venue", "sim", "--config", str(config), "--metrics-port", "0")
             venue = self.venue.address
             followers = [
                 starting.submit(self.processes.start, name, *venue_link(name, venue))

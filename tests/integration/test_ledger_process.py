@@ -32,7 +32,7 @@ from tests.forked_services import run_command
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
@@ -319,6 +319,42 @@ def _violations(error: grpc.aio.AioRpcError) -> list[str]:
                 if detail.Unpack(request):
                     return [v.field for v in request.field_violations]
     return []
+
+
+async def test_the_ledger_verifies_its_books_on_a_timer_and_a_tampered_balance_shows(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """--verify-every-s: the leader checks its books by itself; the gauges the
+    LedgerVerifyMismatch alert reads say 0, then 1 once a stored balance is changed behind its
+    back (in the database, not through the ledger)."""
+    async with books(
+        tmp_path, database_url, redis_url, None, "--metrics-port", "0", "--verify-every-s", "1"
+    ) as ledger:
+        assert ledger.process is not None
+        port = ledger.process.info["metrics_port"]
+
+        async def mismatches(at_least: float) -> float | None:
+            samples = metric_samples(await metrics_page(port), "trademesh_ledger_verify_mismatches")
+            value = samples.get("")
+            return value if value is not None and value >= at_least else None
+
+        # The opening deposits posted and verified: the gauge is there, at 0.
+        await until(lambda: _opened(ledger), WAIT_S, what="the opening deposits")
+        assert await until(lambda: mismatches(0), WAIT_S, what="a first verify") == 0
+        connection = await asyncpg.connect(ledger.database)
+        try:
+            await connection.execute(
+                "UPDATE ledger_balances SET credits_posted = credits_posted + 1 WHERE account_id ="
+                " (SELECT account_id FROM ledger_balances WHERE credits_posted > 0 LIMIT 1)"
+            )
+        finally:
+            await connection.close()
+        assert await until(lambda: mismatches(1), 10, what="the tampered balance found") >= 1
+        assert not (await ledger.verify()).ok
+
+
+async def _opened(ledger: Books) -> bool | None:
+    return True if await ledger.transfers() else None
 
 
 async def test_bad_arguments_are_field_violations_and_the_ledger_serves_on(

@@ -296,3 +296,107 @@ def test_prometheus_loads_the_rules_and_alerts_through_compose_alertmanager() ->
     assert targets["targets"] == ["alertmanager:9093"]
     assert "9093:9093" in alertmanager["ports"]
     assert any(v.startswith("./ops/prometheus/alertmanager.yml:") for v in alertmanager["volumes"])
+
+
+def _yaml(path: str) -> Any:
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A service's bind mounts, source to target, read-only ones only."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *mode = volume.split(":")
+        if mode == ["ro"]:
+            mounts[source] = target
+    return mounts
+
+
+def test_grafana_runs_pinned_under_the_watch_profile_with_its_provisioning_read_only() -> None:
+    services = _compose()["services"]
+    grafana = services["grafana"]
+    assert re.fullmatch(r"grafana/grafana:11\.\d+\.\d+", grafana["image"])
+    assert grafana["profiles"] == ["watch"]
+    assert grafana["depends_on"]["prometheus"] == {"condition": "service_healthy"}
+    assert grafana["healthcheck"]["test"][0] == "CMD"
+    mounts = _mounts(grafana)
+    assert mounts["./ops/grafana/provisioning"] == "/etc/grafana/provisioning"
+    (provider,) = _yaml("ops/grafana/provisioning/dashboards/trademesh.yml")["providers"]
+    assert mounts["./ops/grafana/dashboards"] == provider["options"]["path"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"] + "/")
+    assert (ROOT / "ops/grafana/dashboards" / home.rsplit("/", 1)[1]).is_file()
+    assert all(not port.startswith("3000") for port in grafana["ports"]), "Grafana on this host only"
+
+
+def test_grafana_reads_prometheus_and_loki_by_the_uids_the_dashboards_name() -> None:
+    services = _compose()["services"]
+    provisioned = _yaml("ops/grafana/provisioning/datasources/trademesh.yml")["datasources"]
+    sources = {source["uid"]: source for source in provisioned}
+    assert {uid: s["type"] for uid, s in sources.items()} == {"prometheus": "prometheus", "loki": "loki"}
+    prometheus = sources["prometheus"]
+    assert prometheus["url"] == "http://prometheus:9090" and "9090:9090" in services["prometheus"]["ports"]
+    assert prometheus["jsonData"]["timeInterval"] == _prometheus_config()["global"]["scrape_interval"]
+    loki_port = _yaml("ops/loki/loki.yml")["server"]["http_listen_port"]
+    assert sources["loki"]["url"] == f"http://loki:{loki_port}"
+    used = {
+        target["datasource"]["uid"]
+        for path in (ROOT / "ops/grafana/dashboards").glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel["targets"]
+    }
+    assert used == set(sources)
+
+
+# The Alloy components the shipper's config defines: `kind.name "label" {`.
+_ALLOY_BLOCK = re.compile(r'^([a-z_]+(?:\.[a-z_]+)+) "(\w+)" \{$', re.MULTILINE)
+_ALLOY_REFERENCE = re.compile(
+    r"\b((?:discovery|loki)\.[a-z_]+(?:\.[a-z_]+)?)\.(\w+)\.(receiver|targets|rules)\b"
+)
+
+
+def test_loki_and_alloy_run_pinned_under_the_logs_profile_reading_the_docker_socket() -> None:
+    services = _compose()["services"]
+    loki, alloy = services["loki"], services["alloy"]
+    assert re.fullmatch(r"grafana/loki:3\.\d+\.\d+", loki["image"])
+    assert re.fullmatch(r"grafana/alloy:v1\.\d+\.\d+", alloy["image"])
+    assert loki["profiles"] == alloy["profiles"] == ["logs"]
+    config = _mounts(loki)["./ops/loki/loki.yml"]
+    assert loki["command"] == [f"-config.file={config}"]
+    alloy_config = _mounts(alloy)["./ops/loki/config.alloy"]
+    assert alloy["command"][0] == "run" and alloy["command"][-1] == alloy_config
+    assert _mounts(alloy)["/var/run/docker.sock"] == "/var/run/docker.sock"
+    assert alloy["depends_on"]["loki"] == {"condition": "service_started"}
+
+
+def test_loki_keeps_its_data_on_the_volume_and_a_week_of_lines() -> None:
+    config = _yaml("ops/loki/loki.yml")
+    volume = next(v for v in _compose()["services"]["loki"]["volumes"] if v.startswith("loki-data:"))
+    assert config["common"]["path_prefix"] == volume.split(":")[1]
+    (schema,) = config["schema_config"]["configs"]
+    assert (schema["store"], schema["schema"], schema["object_store"]) == ("tsdb", "v13", "filesystem")
+    assert config["limits_config"]["retention_period"] == "168h"
+    assert config["compactor"]["retention_enabled"] is True
+
+
+def test_alloy_ships_the_projects_containers_to_loki_labelled_by_service_and_container() -> None:
+    """Alloy's config is not YAML and Alloy is not installable here: its structure is checked as
+    text (every component it forwards to is defined, the push URL is compose's Loki)."""
+    text = (ROOT / "ops/loki/config.alloy").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    assert code.count("{") == code.count("}")
+    defined = set(_ALLOY_BLOCK.findall(code))
+    assert {kind for kind, _ in defined} == {
+        "discovery.docker", "discovery.relabel", "loki.source.docker", "loki.process", "loki.write",
+    }  # fmt: skip
+    referenced = {(kind, label) for kind, label, _ in _ALLOY_REFERENCE.findall(code)}
+    assert referenced and referenced <= defined
+    assert 'host = "unix:///var/run/docker.sock"' in code
+    assert f'"com.docker.compose.project={_compose()["name"]}"' in code
+    port = _yaml("ops/loki/loki.yml")["server"]["http_listen_port"]
+    assert f'url = "http://loki:{port}/loki/api/v1/push"' in code
+    targets = set(re.findall(r'target_label\s*=\s*"(\w+)"', code))
+    assert targets == {"service", "container"}
+    # The compose service, less "venue-": Prometheus's `service` label for the same process.
+    assert re.search(r'regex\s*=\s*"\(\?:venue-\)\?\(\.\+\)"', code)
+    assert "stage.json" in code

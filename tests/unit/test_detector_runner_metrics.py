@@ -13,7 +13,7 @@ from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import Evaluation
 from core.detector.runner import PatchRunner
-from tests.detector_support import BASE_NS, engine, market_trade
+from tests.detector_support import BASE_NS, SlowTimer, engine, market_trade
 
 MS = 1_000_000
 NOW = BASE_NS + 60 * 1_000_000_000
@@ -36,17 +36,6 @@ def _samples() -> dict[str, float]:
         "signals": _sample("trademesh_detector_signals_total"),
         "slow_steps": _sample("trademesh_detector_slow_module_steps_total"),
     }
-
-
-class SlowTimer:
-    """3 ms pass between any two reads: every step the engine times takes 3 ms."""
-
-    def __init__(self) -> None:
-        self.ns = 0
-
-    def __call__(self) -> int:
-        self.ns += 3 * MS
-        return self.ns
 
 
 def _runner(

@@ -19,24 +19,13 @@ from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.runner import PatchRunner
 from core.foundations.rpc.server import ServerOptions, create_server
-from tests.detector_support import BASE_NS, market_trade
+from tests.detector_support import BASE_NS, SlowTimer, market_trade
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
 MS = 1_000_000
 NOW = BASE_NS + 60 * 1_000_000_000
 MODULES = ["emit", "f", "score", "t", "up"]
-
-
-class SlowTimer:
-    """3 ms pass between any two reads: every step the engine times takes 3 ms (budget: 1 ms)."""
-
-    def __init__(self) -> None:
-        self.ns = 0
-
-    def __call__(self) -> int:
-        self.ns += 3 * MS
-        return self.ns
 
 
 class Clock:

@@ -30,6 +30,7 @@ import yaml
 from core.cli import build_parser
 from core.foundations import env
 from core.foundations.command import load_command
+from core.foundations.logstream.config import LOG_STREAM
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
 from core.foundations.rpc.server import LIVENESS_SERVICE
 from tests.kustomize import KustomizeError, render, strategic_merge
@@ -352,6 +353,9 @@ def test_every_service_registers_with_the_gateway_at_its_own_pod_address(name: s
         assert advertised == "status.podIP", where
         assert env.TOKEN in env_of(container), where
         assert settings.get(env.LOG_FORMAT) == "json", where
+        # Its log lines reach LogHub's stream (docs/logs.md): through its bus, or named for it.
+        streamed = env_of(container).get(LOG_STREAM) or env_of(container).get(env.REDIS_URL)
+        assert streamed is not None and streamed["valueFrom"]["secretKeyRef"]["key"] == env.REDIS_URL, where
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

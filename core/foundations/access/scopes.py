@@ -81,6 +81,8 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             "trademesh.registry.v1.Registry",
             {"ListServices": _READ, "Register": _ADMIN, "Heartbeat": _ADMIN, "Unregister": _ADMIN},
         ),
+        # The services board (served by the gateway itself): what runs, how it does.
+        **_service("trademesh.services.v1.Services", {"List": _READ, "Watch": _READ}),
         # Reading strategies is a read; editing one or changing its state changes what the
         # mesh trades (its signals become orders once advisor and inspector approve): trade.
         **_service(

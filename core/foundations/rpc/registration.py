@@ -18,6 +18,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 
 import grpc
 
@@ -34,6 +35,7 @@ __all__ = [
     "GatewayRegistration",
     "Registration",
     "advertised_address",
+    "package_version",
     "start_registration",
 ]
 
@@ -60,6 +62,8 @@ class Registration:
     services: tuple[str, ...]
     # Its Prometheus exporter's port on the host of `address`; 0 when it exports none.
     metrics_port: int = 0
+    # The trademesh release it runs (package_version()).
+    version: str = ""
 
     def request(self) -> pb.RegisterRequest:
         return pb.RegisterRequest(
@@ -68,7 +72,16 @@ class Registration:
             address=self.address,
             services=list(self.services),
             metrics_port=self.metrics_port,
+            version=self.version,
         )
+
+
+def package_version() -> str:
+    """The installed trademesh package's version ("" when it runs from a tree not installed)."""
+    try:
+        return metadata.version("trademesh")
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def advertised_address(bind_host: str, port: int) -> str:
@@ -179,7 +192,7 @@ def start_registration(
     names = tuple(dict.fromkeys([*services, HEALTH_SERVICE]))
     address = advertised_address(bind_host, port)
     registration = GatewayRegistration(
-        gateway, Registration(name, _KINDS[kind], address, names, metrics_port or 0)
+        gateway, Registration(name, _KINDS[kind], address, names, metrics_port or 0, package_version())
     )
     registration.start()
     return registration

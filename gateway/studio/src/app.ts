@@ -9,6 +9,7 @@ import { createTransport } from "./api/transport";
 import { BacktestPage } from "./backtest/page";
 import { LedgerPage } from "./ledger/page";
 import { installTrace } from "./ledger/trace";
+import { ServicesPage } from "./services/page";
 import { Connection } from "./lib/connection";
 import { LogsPage } from "./logs/page";
 import { connectionBanner } from "./ui/banner";
@@ -77,6 +78,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const risk = new RiskPage(clients, live, connection, signal);
   const ledger = new LedgerPage(clients, live, connection, signal);
   const backtest = new BacktestPage(clients, live, connection, signal);
+  const services = new ServicesPage(clients, connection, signal);
   const logs = new LogsPage(live, connection, signal);
   // The trace view: any element with data-trace-id, on any page, opens the chain of its id.
   installTrace(clients, signal);
@@ -91,6 +93,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
     h("a", { id: "nav-ledger", href: "#/ledger" }, "Ledger"),
     h("a", { id: "nav-backtest", href: "#/backtest" }, "Backtest"),
+    h("a", { id: "nav-services", href: "#/services" }, "Services"),
     h("a", { id: "nav-logs", href: "#/logs" }, "Logs"),
   );
 
@@ -113,10 +116,21 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     risk.root,
     ledger.root,
     backtest.root,
+    services.root,
     logs.root,
   );
   const route = (): void =>
-    showPage(parseRoute(window.location.hash), { trading, strategies, advisor, risk, ledger, backtest, logs, nav });
+    showPage(parseRoute(window.location.hash), {
+      trading,
+      strategies,
+      advisor,
+      risk,
+      ledger,
+      backtest,
+      services,
+      logs,
+      nav,
+    });
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

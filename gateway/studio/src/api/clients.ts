@@ -9,6 +9,7 @@ import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
 import { Inspector } from "../gen/trademesh/risk/v1/inspector_pb";
+import { Services } from "../gen/trademesh/services/v1/services_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 
 // Names the venue instance when several serve the same service (gateway/contracts.py).
@@ -27,6 +28,7 @@ export interface Clients {
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
   patch: Client<typeof Patch>;
+  services: Client<typeof Services>;
   tradeFlow: Client<typeof TradeFlow>;
 }
 
@@ -41,6 +43,7 @@ export function createClients(transport: Transport): Clients {
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
     patch: createClient(Patch, transport),
+    services: createClient(Services, transport),
     tradeFlow: createClient(TradeFlow, transport),
   };
 }

@@ -4,11 +4,13 @@
 // "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
 // "#/risk" (the inspector's risk dashboard), "#/ledger" (the ledger's books), and "#/backtest" and
 // "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open), and
+// "#/services" (every registered instance's health and figures, the firing alerts), and
 // "#/logs?<filters>" (LogHub's lines, filtered: logs/filters). A link
 // or the browser's back button moves between them; a reload keeps the page.
 import type { BacktestPage } from "../backtest/page";
 import type { LedgerPage } from "../ledger/page";
 import type { LogsPage } from "../logs/page";
+import type { ServicesPage } from "../services/page";
 import type { AdvisorPage } from "./decision-log";
 import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
@@ -19,6 +21,7 @@ export type Route =
   | { page: "advisor"; decisionId: string | null }
   | { page: "risk" }
   | { page: "ledger" }
+  | { page: "services" }
   | { page: "backtest"; runId: string | null }
   | { page: "logs"; query: string };
 
@@ -36,6 +39,7 @@ function segment(encoded: string | undefined): string | null {
 export function parseRoute(hash: string): Route {
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
+  if (/^#\/services\/?$/.test(hash)) return { page: "services" };
   const logs = /^#\/logs\/?(?:\?(.*))?$/.exec(hash);
   if (logs !== null) return { page: "logs", query: logs[1] ?? "" };
   const backtest = /^#\/backtest(?:\/([^?]*))?$/.exec(hash);
@@ -65,7 +69,7 @@ export function advisorHash(decisionId: string | null): string {
 }
 
 /** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
- * risk, ledger, backtest and logs pages' loops run only while they are shown. */
+ * risk, ledger, backtest, services and logs pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
   pages: {
@@ -75,6 +79,7 @@ export function showPage(
     risk: RiskPage;
     ledger: LedgerPage;
     backtest: BacktestPage;
+    services: ServicesPage;
     logs: LogsPage;
     nav: HTMLElement;
   },
@@ -85,6 +90,7 @@ export function showPage(
   pages.risk.root.hidden = route.page !== "risk";
   pages.ledger.root.hidden = route.page !== "ledger";
   pages.backtest.root.hidden = route.page !== "backtest";
+  pages.services.root.hidden = route.page !== "services";
   pages.logs.root.hidden = route.page !== "logs";
   document.body.dataset.page = route.page;
   for (const link of pages.nav.querySelectorAll("a")) {
@@ -102,6 +108,8 @@ export function showPage(
   else pages.ledger.hide();
   if (route.page === "backtest") pages.backtest.show(route.runId);
   else pages.backtest.hide();
+  if (route.page === "services") pages.services.show();
+  else pages.services.hide();
   if (route.page === "logs") pages.logs.show(route.query);
   else pages.logs.hide();
 }

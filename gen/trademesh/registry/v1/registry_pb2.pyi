@@ -69,6 +69,7 @@ class Instance(_message.Message):
     LAST_HEARTBEAT_NS_FIELD_NUMBER: _builtins.int
     CONFIGURED_FIELD_NUMBER: _builtins.int
     METRICS_PORT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique in the registry: the venue's name ("sim", "binance") or the service's ("bridge")."""
     kind: Global___Kind.ValueType
@@ -88,6 +89,8 @@ class Instance(_message.Message):
     0 when it exports none. The gateway serves these as Prometheus targets (GET
     /prometheus/targets on its HTTP port, docs/operations.md).
     """
+    version: _builtins.str
+    """The trademesh release it runs ("0.1.0"); empty when it did not say (an older build)."""
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Full gRPC service names it serves ("trademesh.marketdata.v1.MarketData")."""
@@ -104,10 +107,11 @@ class Instance(_message.Message):
         last_heartbeat_ns: _builtins.int = ...,
         configured: _builtins.bool = ...,
         metrics_port: _builtins.int = ...,
+        version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "metrics_port", b"metrics_port", "name", b"name", "registered_at_ns", b"registered_at_ns", "services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "metrics_port", b"metrics_port", "name", b"name", "registered_at_ns", b"registered_at_ns", "services", b"services", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -122,6 +126,7 @@ class RegisterRequest(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
     METRICS_PORT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Lower-case letters, digits and "_.-", at most 63 characters, starting with a letter or digit."""
     kind: Global___Kind.ValueType
@@ -130,6 +135,8 @@ class RegisterRequest(_message.Message):
     """"host:port" the gateway can dial (not a wildcard such as 0.0.0.0)."""
     metrics_port: _builtins.int
     """Its Prometheus exporter's port on the host of `address` (1-65535); 0: it exports none."""
+    version: _builtins.str
+    """The trademesh release it runs (the package's version, e.g. "0.1.0"); at most 64 characters."""
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -140,10 +147,11 @@ class RegisterRequest(_message.Message):
         address: _builtins.str = ...,
         services: _abc.Iterable[_builtins.str] | None = ...,
         metrics_port: _builtins.int = ...,
+        version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "metrics_port", b"metrics_port", "name", b"name", "services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "metrics_port", b"metrics_port", "name", b"name", "services", b"services", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,64 @@
+"""`trademesh gateway`'s flags for the services board (argparse only: the CLI builds every
+parser at start)."""
+
+from __future__ import annotations
+
+import argparse
+import urllib.parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.board.board import BoardOptions
+
+__all__ = ["add_board_arguments", "alertmanager_url", "board_options"]
+
+_MIN_EVERY_S, _MAX_EVERY_S = 0.2, 60.0
+
+
+def alertmanager_url(text: str) -> str:
+    """http(s)://HOST[:PORT][/PATH], for argparse; without a trailing slash ("": none)."""
+    if not text.strip():
+        return ""
+    parsed = urllib.parse.urlsplit(text.strip())
+    try:
+        parsed.port  # noqa: B018  # raises on a port that is not one
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has a port that is not 1-65535") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an Alertmanager base URL (http://HOST:PORT, e.g. http://127.0.0.1:9093)"
+        )
+    return text.strip().rstrip("/")
+
+
+def _every_s(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not _MIN_EVERY_S <= value <= _MAX_EVERY_S:
+        raise argparse.ArgumentTypeError(f"{text} is not {_MIN_EVERY_S:g}..{_MAX_EVERY_S:g} seconds")
+    return value
+
+
+def add_board_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("services board (trademesh.services.v1.Services, docs/operations.md)")
+    group.add_argument(
+        "--alertmanager-url",
+        type=alertmanager_url,
+        default="",
+        metavar="URL",
+        help="Alertmanager whose firing alerts the board shows (e.g. http://127.0.0.1:9093); default: none",
+    )
+    group.add_argument(
+        "--board-every-s",
+        type=_every_s,
+        default=2.0,
+        help="how often the board checks every instance's health and metrics (default 2)",
+    )
+
+
+def board_options(args: argparse.Namespace) -> BoardOptions:
+    from gateway.board.board import BoardOptions
+
+    return BoardOptions(every_s=args.board_every_s, alertmanager_url=args.alertmanager_url)
