@@ -67,9 +67,12 @@ __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for 
 # A frozen venue must stay registered (and so a target, scraped down) for longer than TargetDown
 # takes to fire: the registry's ttl at 30 s, heartbeats every 0.5 s.
 GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
-# The bridge, the ledger and a detector without strategies (--no-examples) cost little here and give
-# their rules a series (their counters exist at 0 from the start).
-MESH = {"gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector"}
+# The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
+# here and give their rules a series (their counters exist at 0 from the start): every recording
+# rule has data in this mesh.
+MESH = {
+    "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor"
+}  # fmt: skip
 SCRAPE_S = 1.0  # Prometheus's scrape and evaluation interval (prometheus_support)
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its 1 s
@@ -77,12 +80,6 @@ FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # but on a loaded 2-core machine each may take a moment more.
 MARGIN_S = 4.0
 QUIET_EVALUATIONS = 5  # evaluations of every group with the mesh up, before "nothing fires"
-# Recording rules that cannot have a series in this mesh, and why: the advisor counts its
-# decisions by outcome, so its series begin with a first decision, which needs a detector's
-# signal from a strategy and the advisor's model: a chain of its own (tests/integration/chain_mesh.py).
-EXCLUDED = {
-    "outcome:trademesh_advisor_decisions:rate5m": "no advisor decision in this mesh",
-}
 SYMBOL = "BTC/USDT"
 MUX_SUBSCRIBE = "trademesh.marketdata.v1.MarketData/Subscribe"
 
@@ -124,6 +121,9 @@ async def alerted(
                 lambda: processes.mesh_service(gateway, "ledger", *venue, *database, *metrics, redis_url=bus),
                 lambda: processes.mesh_service(
                     gateway, "detector", "--no-examples", *venue, *database, *metrics, redis_url=bus
+                ),
+                lambda: processes.mesh_service(
+                    gateway, "advisor", *venue, *database, *metrics, redis_url=bus
                 ),
             )
             inspector = started[0]
@@ -249,14 +249,13 @@ def _recording_rules() -> list[str]:
 
 async def test_every_recording_rule_has_a_series(alerted: Alerted) -> None:
     names = _recording_rules()
-    assert set(EXCLUDED) <= set(names), "an exclusion names no rule"
     # The 1m rates need two scrapes of a counter; the 5m and the increase()s as well.
     started = time.time()
     await until(lambda: _evaluated_since(alerted, started + 2 * SCRAPE_S), 20, 0.2, "two evaluations")
 
     deadline = time.monotonic() + 15
     while True:  # until every rule has a series, or the deadline: then the ones without
-        missing = [name for name in names if name not in EXCLUDED and not await _query(alerted, name)]
+        missing = [name for name in names if not await _query(alerted, name)]
         if not missing or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
