@@ -50,7 +50,7 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
-from tests.integration.prometheus_support import get_json, prometheus, up_targets
+from tests.integration.prometheus_support import expected_labels, get_json, prometheus, up_targets
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, best_prices, until
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -223,9 +223,11 @@ async def _active_alerts(alerted: Alerted) -> list[dict[str, Any]]:
 
 
 async def test_every_target_is_up_and_nothing_fires_in_the_quiet_mesh(alerted: Alerted) -> None:
-    await until(
+    targets = await until(
         lambda: up_targets(alerted.prometheus_url, len(MESH)), 20, 0.2, "every registered service scraped up"
     )
+    expected = {i.instance_id: expected_labels(i) for i in alerted.instances.values()}
+    assert {t["labels"]["instance_id"]: t["labels"] for t in targets} == expected
     up_at = time.time()
     # Quiet means: every group evaluated QUIET_EVALUATIONS times with every target up (longer than
     # the shortened `for:`), and no alert pending, firing or posted.
