@@ -130,6 +130,8 @@ class Pipeline:
         self._deciding: dict[str, asyncio.Future[bool]] = {}
         self._published: OrderedDict[str, None] = OrderedDict()
         self._kept = KeptParts()  # the JSON of parts of the stages' outputs decisions share
+        for outcome in _OUTCOMES.values():  # at 0 before the first: rate() and increase() see it
+            DECISIONS.labels(outcome)
 
     # ---- the bus
 

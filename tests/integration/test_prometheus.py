@@ -7,12 +7,9 @@ recording and alert rules of ops/prometheus/rules loaded, every query of the Gra
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
+from tests.integration.prometheus_support import PROMTOOL, expected_labels, get_json, prometheus, up_targets
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
 from trademesh.registry.v1 import registry_pb2 as reg
@@ -49,14 +47,11 @@ from trademesh.registry.v1 import registry_pb2 as reg
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole mesh: not in the fast tier
 __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
 
-PROMETHEUS = Path("/usr/bin/prometheus")
-PROMTOOL = Path("/usr/bin/promtool")
 FAST = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "2")
 # Every service here, each exporting metrics on a port of its own (the gateway on its HTTP port):
 # the bus's and the trading chain's, so that the dashboards' queries have series to return.
 BUS = {"gateway", "sim", "ingest", "recorder", "bars", "bridge"}
 MESH = BUS | {"detector", "advisor", "inspector", "ledger"}
-KINDS = {reg.KIND_GATEWAY: "gateway", reg.KIND_VENUE: "venue", reg.KIND_CORE: "core"}
 # Prometheus's own start (~1-2 s), a discovery refresh and a scrape at 1 s each: well within.
 SCRAPED_WITHIN_S = 20.0
 RULES = Path(__file__).resolve().parents[2] / "ops/prometheus/rules"
@@ -70,65 +65,6 @@ class Watched:
     prometheus_url: str
     instances: dict[str, reg.Instance]
     database_url: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _config(gateway: Gateway, key_file: Path) -> str:
-    return json.dumps(
-        {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            # The real rules, so that the dashboards' recording-rule series exist.
-            "rule_files": [str(RULES / "*.yml")],
-            "scrape_configs": [
-                {
-                    "job_name": "trademesh",
-                    "http_sd_configs": [
-                        {
-                            "url": f"{gateway.url}/prometheus/targets",
-                            "refresh_interval": "1s",
-                            "authorization": {"type": "Bearer", "credentials_file": str(key_file)},
-                        }
-                    ],
-                }
-            ],
-        }
-    )  # JSON is YAML
-
-
-@contextlib.contextmanager
-def _prometheus(directory: Path, gateway: Gateway, key: str) -> Iterator[str]:
-    for binary in (PROMETHEUS, PROMTOOL):
-        if not binary.exists():
-            pytest.fail(f"{binary} is missing: `./dev test` installs Debian's prometheus")
-    key_file = directory / "gateway.key"
-    key_file.write_text(key)
-    config = directory / "prometheus.yml"
-    config.write_text(_config(gateway, key_file))
-    address = f"127.0.0.1:{_free_port()}"
-    log = (directory / "prometheus.log").open("w")
-    command = [
-        str(PROMETHEUS),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={directory / 'data'}",
-        f"--web.listen-address={address}",
-    ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield f"http://{address}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +92,7 @@ async def watched(
                 lambda: processes.mesh_service(gateway, "ledger", *stored, *metrics, redis_url=bus),
             )
             instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")
-            with _prometheus(directory, gateway, key) as url:
+            with prometheus(directory, gateway, key, sorted(RULES.glob("*.yml"))) as url:
                 yield Watched(gateway, url, instances, module_database)
     finally:
         await processes.stop_all()
@@ -167,55 +103,25 @@ async def _all_registered(gateway: Gateway) -> dict[str, reg.Instance] | None:
     return instances if set(instances) == MESH else None
 
 
-async def _get_json(url: str, **params: str) -> Any:
-    """The answer's JSON; None while Prometheus is not answering yet (starting)."""
-    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, params=params) as reply,
-        ):
-            return await reply.json() if reply.status == 200 else None
-    except aiohttp.ClientConnectorError:
-        return None
-
-
-def _expected_labels(instance: reg.Instance) -> dict[str, str]:
-    host = instance.address.rpartition(":")[0]
-    labels = {
-        "job": "trademesh",
-        "instance": f"{host}:{instance.metrics_port}",
-        "service": instance.name,
-        "kind": KINDS[instance.kind],
-        "instance_id": instance.instance_id,
-    }
-    if instance.kind == reg.KIND_VENUE:
-        labels["venue"] = instance.name
-    return labels
-
-
 async def test_prometheus_finds_every_registered_service_through_the_gateway_and_scrapes_it_up(
     watched: Watched,
 ) -> None:
-    expected = {i.instance_id: _expected_labels(i) for i in watched.instances.values()}
+    expected = {i.instance_id: expected_labels(i) for i in watched.instances.values()}
     assert all(instance.metrics_port > 0 for instance in watched.instances.values())
 
-    async def all_up() -> list[dict[str, Any]] | None:
-        answer = await _get_json(f"{watched.prometheus_url}/api/v1/targets", state="active")
-        if answer is None:
-            return None
-        targets: list[dict[str, Any]] = answer["data"]["activeTargets"]
-        up = [t for t in targets if t["labels"].get("job") == "trademesh" and t["health"] == "up"]
-        return targets if len(up) == len(expected) else None
-
-    targets = await until(all_up, SCRAPED_WITHIN_S, 0.2, "every registered service scraped up")
+    targets = await until(
+        lambda: up_targets(watched.prometheus_url, len(expected)),
+        SCRAPED_WITHIN_S,
+        0.2,
+        "every registered service scraped up",
+    )
     assert {t["labels"]["instance_id"]: t["labels"] for t in targets} == expected
     assert all(t["scrapeUrl"].endswith("/metrics") for t in targets)
 
-    answer = await _get_json(f"{watched.prometheus_url}/api/v1/query", query='up{job="trademesh"}')
+    answer = await get_json(f"{watched.prometheus_url}/api/v1/query", query='up{job="trademesh"}')
     ups = {r["metric"]["instance_id"]: r["value"][1] for r in answer["data"]["result"]}
     assert ups == dict.fromkeys(expected, "1")
-    by_service = await _get_json(
+    by_service = await get_json(
         f"{watched.prometheus_url}/api/v1/query", query='count by (kind) (up{job="trademesh"} == 1)'
     )
     kinds = {r["metric"]["kind"]: r["value"][1] for r in by_service["data"]["result"]}
@@ -304,7 +210,7 @@ async def _variable_values(url: str, boards: dict[str, dict[str, Any]]) -> dict[
             found = LABEL_VALUES.match(variable["query"]["query"])
             assert found is not None, name
             selector, label = found.groups()
-            answer = await _get_json(f"{url}/api/v1/label/{label}/values", **{"match[]": selector})
+            answer = await get_json(f"{url}/api/v1/label/{label}/values", **{"match[]": selector})
             offered = answer["data"] if answer is not None else []
             if not offered:
                 return None
@@ -313,7 +219,7 @@ async def _variable_values(url: str, boards: dict[str, dict[str, Any]]) -> dict[
 
 
 async def _answered(url: str, query: Query, values: dict[str, str]) -> bool:
-    answer = await _get_json(f"{url}/api/v1/query", query=substitute(query.expr, values))
+    answer = await get_json(f"{url}/api/v1/query", query=substitute(query.expr, values))
     assert answer is not None and answer["status"] == "success", (query.where, answer)
     return bool(answer["data"]["result"])
 

@@ -73,3 +73,14 @@ async def test_a_decision_the_llm_did_not_answer_in_time_counts_a_missed_deadlin
         deciding.cancel()
     assert _misses() == before + 1
     assert decision.deterministic_synthesis
+
+
+def test_a_new_pipeline_exports_every_decision_outcome_before_the_first_decision() -> None:
+    # A rate over trademesh_advisor_decisions_total{outcome} has no series until the series exist:
+    # they are created, at 0 unless decisions were counted, with the pipeline.
+    config = AdvisorConfig(validation=ValidationConfig(cap_target_at_swing=False))
+    core = AdvisorCore(config, None, Calibration.identity())
+    Pipeline(core, _Gatherer(), None, DecisionJournal(), max_in_flight=1)  # type: ignore[arg-type]
+    for outcome in ("intent", "blocked"):
+        value = REGISTRY.get_sample_value("trademesh_advisor_decisions_total", {"outcome": outcome})
+        assert value is not None, outcome
