@@ -28,7 +28,14 @@ from typing import Any
 from core.foundations.env import LOG_FORMAT, LOG_LEVEL
 from core.foundations.errors import InvalidArgument
 
-__all__ = ["JsonFormatter", "bind_log_fields", "log_fields", "record_fields", "setup_logging"]
+__all__ = [
+    "JsonFormatter",
+    "bind_log_fields",
+    "bound_trace_id",
+    "log_fields",
+    "record_fields",
+    "setup_logging",
+]
 
 _FIELDS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "log_fields", default=MappingProxyType({})
@@ -54,6 +61,12 @@ def log_fields(**fields: Any) -> Iterator[None]:
 def bind_log_fields(**fields: Any) -> None:
     """From now on in this task (and the tasks it creates), records carry these fields."""
     _FIELDS.set({**_FIELDS.get(), **fields})
+
+
+def bound_trace_id() -> str | None:
+    """The trace id bound to this task (a call's `traceparent`, core.foundations.rpc.edge)."""
+    trace_id = _FIELDS.get().get("trace_id")
+    return trace_id if isinstance(trace_id, str) and trace_id else None
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from core.foundations.rpc.client import trace_metadata
 from core.inspector.convert import order_snapshot, place_request, refusal_reason, venue_reason
 from core.inspector.engine.actions import (
     Amend,
@@ -229,7 +230,7 @@ class Executor:
         await self._on_grid(order, request, native)
         desk = self.links.desk(order.venue)
         response: tf.PlaceOrderResponse = await desk.tradeflow.PlaceOrder(
-            request, timeout=self.timeout_s, metadata=self.links.metadata
+            request, timeout=self.timeout_s, metadata=self.links.metadata + trace_metadata()
         )
         return response
 

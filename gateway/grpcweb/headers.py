@@ -16,8 +16,9 @@ from core.foundations.errors import InvalidArgument
 
 __all__ = ["Cors", "forwarded_request_metadata", "forwarded_response_metadata"]
 
-# Passed from the browser to the upstream service as call metadata.
-_REQUEST_ALLOWED = frozenset({"x-request-id", "x-user-agent"})
+# Passed from the browser to the upstream service as call metadata (W3C trace context: the
+# service's log lines carry the call's trace id, core.foundations.rpc.edge).
+_REQUEST_ALLOWED = frozenset({"x-request-id", "x-user-agent", "traceparent", "tracestate"})
 # Passed from the upstream's metadata to the browser (headers or trailers).
 _RESPONSE_ALLOWED = frozenset({"x-request-id"})
 
@@ -29,6 +30,8 @@ _ALLOW_HEADERS = ", ".join(
         "x-grpc-web",
         "x-user-agent",
         "x-request-id",
+        "traceparent",
+        "tracestate",
         TARGET_HEADER,
     ]
 )

@@ -74,6 +74,7 @@ SHORT_FIELDS = frozenset(
         "from_module",
         "from_port",
         "id",
+        "instance",
         "instance_id",
         "intent_id",
         "key",
@@ -116,6 +117,7 @@ SHORT_FIELDS = frozenset(
         "timeframe",
         "to_module",
         "to_port",
+        "trace_id",
         "trigger_price",
         "type",
         "value",
@@ -132,6 +134,8 @@ SHORT_BY_FULL_NAME = frozenset(
     {
         "trademesh.tradeflow.v1.CancelOrderRequest.reason",
         "trademesh.tradeflow.v1.CancelAllOrdersRequest.reason",
+        # A text the log lines are searched for (a word, an id): one line.
+        "trademesh.logs.v1.TailRequest.text",
     }
 )
 

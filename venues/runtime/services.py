@@ -6,6 +6,7 @@ core.foundations.errors types, mapped to statuses by core.foundations.rpc's edge
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +30,7 @@ from core.foundations.rpc.edge import Registrar
 from core.foundations.rpc.server import Service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -42,6 +44,8 @@ from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState, StreamStats
 
 __all__ = ["venue_services"]
+
+log = logging.getLogger(__name__)
 
 
 class MarketDataService(md_grpc.MarketDataServicer):
@@ -180,7 +184,15 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
             )
         self.rt.require_serving()
         order, duplicate = await self.rt.place_order(order_request)
-        return tf.PlaceOrderResponse(order=order_to_pb(order), duplicate=duplicate)
+        placed = order_to_pb(order)
+        # One line an order (the trace id of the call on it: core.foundations.rpc.edge).
+        log.info(
+            "%s: order %s %s %s %s: %s%s", self.venue.name, placed.client_order_id, placed.symbol,
+            common.Side.Name(placed.side).removeprefix("SIDE_"), placed.size,
+            tf.OrderStatus.Name(placed.status).removeprefix("ORDER_STATUS_"),
+            " (a repeat: the order placed before)" if duplicate else "",
+        )  # fmt: skip
+        return tf.PlaceOrderResponse(order=placed, duplicate=duplicate)
 
     async def CancelOrder(
         self, request: tf.CancelOrderRequest, context: Context[tf.CancelOrderRequest, tf.CancelOrderResponse]

@@ -1,4 +1,5 @@
-"""What a mesh service needs to call another: its bearer token as call metadata.
+"""What a mesh service needs to call another: its bearer token as call metadata, and the trace
+it is working for (W3C `traceparent`), so the callee's log lines carry the same trace id.
 
 Every service holds the mesh token (TRADEMESH_TOKEN). The trading credential
 (TRADEMESH_TRADE_TOKEN) is the inspector's alone: a venue places and cancels orders only for it.
@@ -6,9 +7,12 @@ Every service holds the mesh token (TRADEMESH_TOKEN). The trading credential
 
 from __future__ import annotations
 
-from core.foundations.env import TOKEN, TRADE_TOKEN, read_secret
+import secrets
 
-__all__ = ["Metadata", "auth_metadata", "trade_auth_metadata"]
+from core.foundations.env import TOKEN, TRADE_TOKEN, read_secret
+from core.foundations.logs import bound_trace_id
+
+__all__ = ["Metadata", "auth_metadata", "trace_metadata", "trade_auth_metadata"]
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -24,3 +28,10 @@ def trade_auth_metadata() -> Metadata:
     nothing: what the inspector sends a venue (it is good for the venue's reads too)."""
     token = read_secret(TRADE_TOKEN)
     return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def trace_metadata() -> Metadata:
+    """`traceparent: 00-<trace id>-<new span id>-01` when this task works for a trace (its call
+    came with one), else nothing: the trace goes on to the next service's log lines."""
+    trace_id = bound_trace_id()
+    return (("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),) if trace_id else ()

@@ -19,19 +19,26 @@ import {
 import type { Order } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { type Clients, unary } from "./clients";
 import type { LiveStreams } from "./live";
+import { traceHeaders } from "./trace";
 
 // The newest risk events the timeline starts from (the service's page is at most 500).
 const HISTORY = 200;
 
 export type IntentDraft = MessageInitShape<typeof IntentSchema>;
 
-/** A manual intent, checked like any other: the verdict, its reasons, the order when allowed. */
+/** A manual intent, checked like any other: the verdict, its reasons, the order when allowed;
+ * sent in trace `traceId` (api/trace) when given, so its log lines can be found. */
 export async function submitIntent(
   clients: Clients,
   intent: IntentDraft,
   signal: AbortSignal,
+  traceId?: string,
 ): Promise<SubmitIntentResponse> {
-  return clients.inspector.submitIntent({ intent }, unary(signal));
+  const options = unary(signal);
+  if (traceId !== undefined) {
+    options.headers = { ...(options.headers as Record<string, string>), ...traceHeaders(traceId) };
+  }
+  return clients.inspector.submitIntent({ intent }, options);
 }
 
 /** Cancels one of the inspector's orders at `venue`; the venue's answer (null when none came). */

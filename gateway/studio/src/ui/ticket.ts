@@ -3,10 +3,12 @@
 // Buy or Sell. It submits a manual intent to the inspector, which checks it like any other and
 // places the order when it is allowed; the verdict shows below (ui/verdict).
 import { classify } from "../api/errors";
+import { newTraceId } from "../api/trace";
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { RiskAction, type SubmitIntentResponse } from "../gen/trademesh/risk/v1/inspector_pb";
 import { OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { isPositiveDecimal } from "../lib/decimal";
+import { logsHash } from "../logs/filters";
 import { label } from "../lib/format";
 import { fill, h } from "./dom";
 import { reasonItems, verdictText } from "./verdict";
@@ -51,7 +53,10 @@ export class OrderTicket {
   private readonly reasons = h("ul", { id: "ticket-reasons", class: "reasons" });
   private readonly title = h("h3", {}, "New order");
 
-  constructor(private readonly submit: (draft: OrderDraft) => Promise<SubmitIntentResponse>) {
+  // The last command's trace: a link to its log lines (the inspector's verdict, the venue's order).
+  private readonly trace = h("a", { id: "ticket-trace", class: "trace-link", hidden: "" }, "log lines");
+
+  constructor(private readonly submit: (draft: OrderDraft, traceId: string) => Promise<SubmitIntentResponse>) {
     const buy = h("button", { id: "ticket-buy", type: "button", class: "buy" }, "Buy");
     const sell = h("button", { id: "ticket-sell", type: "button", class: "sell" }, "Sell");
     buy.addEventListener("click", () => void this.send(Side.BUY));
@@ -73,6 +78,7 @@ export class OrderTicket {
       h("p", { class: "hint" }, "Checked by the inspector's risk policies before it reaches the venue."),
       this.message,
       this.reasons,
+      this.trace,
     );
     this.root.addEventListener("submit", (event) => event.preventDefault());
   }
@@ -118,12 +124,15 @@ export class OrderTicket {
   private async send(side: Side): Promise<void> {
     const draft = this.draft(side);
     if (typeof draft === "string") {
+      this.trace.hidden = true;
       this.say("error", draft);
       return;
     }
     this.say("", `submitting ${label(Side, side)} to the inspector…`);
+    const traceId = newTraceId();
+    this.showTrace(traceId);
     try {
-      const reply = await this.submit(draft);
+      const reply = await this.submit(draft, traceId);
       const verdict = verdictText(reply);
       this.say(verdict.tone, verdict.text);
       this.message.dataset.action = label(RiskAction, reply.action);
@@ -136,6 +145,13 @@ export class OrderTicket {
     } catch (error) {
       this.say("error", classify(error).message);
     }
+  }
+
+  private showTrace(traceId: string): void {
+    this.trace.href = logsHash({ trace: traceId });
+    this.trace.dataset.trace = traceId;  // not data-trace-id: that opens the ledger's trace view
+    this.trace.title = `trace ${traceId}`;
+    this.trace.hidden = false;
   }
 
   private say(tone: string, text: string): void {

@@ -28,7 +28,7 @@ export class TradingDesk {
   private readonly status: HTMLElement;
   private readonly body = h("div", { class: "desk" });
   private readonly message = h("p", { id: "desk-message", class: "message", role: "status" });
-  private readonly ticket = new OrderTicket((draft) => this.place(draft));
+  private readonly ticket = new OrderTicket((draft, traceId) => this.place(draft, traceId));
   private readonly orders = new OpenOrders({
     cancel: (order) => this.cancel(order),
     cancelAll: (reason) => this.cancelAll(reason),
@@ -126,7 +126,7 @@ export class TradingDesk {
     this.positions.show(reply.positions);
   }
 
-  private async place(draft: OrderDraft): Promise<SubmitIntentResponse> {
+  private async place(draft: OrderDraft, traceId: string): Promise<SubmitIntentResponse> {
     const intent = {
       venue: SIM_VENUE,
       symbol: draft.symbol,
@@ -138,7 +138,7 @@ export class TradingDesk {
       stopLoss: draft.stopLoss,
       takeProfit: draft.takeProfit,
     };
-    const reply = await submitIntent(this.clients, intent, this.appSignal);
+    const reply = await submitIntent(this.clients, intent, this.appSignal, traceId);
     if (reply.order !== undefined && reply.order.orderId !== "") this.orders.update(reply.order);
     return reply;
   }
