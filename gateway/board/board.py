@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import grpc
@@ -47,6 +49,9 @@ class BoardOptions:
     check_timeout_s: float = 1.0
     # Alertmanager's base URL ("": no alerts).
     alertmanager_url: str = ""
+    # Rounds run while someone looks (List, Watch, the MCP tool) and this long after: a gateway
+    # nobody watches checks nothing.
+    idle_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,29 @@ class Board:
         self._alert_source = AlertSource(url, options.check_timeout_s) if url else None
         # One channel per instance address, closed once no instance is there.
         self._channels: dict[str, grpc.aio.Channel] = {}
+        # When someone last looked, and the round they wait for (set when a round ends).
+        self._asked_at = -math.inf
+        self._asked = asyncio.Event()
+        self._round_done = asyncio.Event()
+
+    async def fresh(self) -> pb.Snapshot:
+        """The snapshot, after a round when the board was idle (nobody looked within idle_s):
+        the first look at an idle board waits for one round (at most its checks' deadline)."""
+        idle = not self._looking()
+        self.touch()
+        if idle or self._taken_at_ns == 0:
+            done = self._round_done
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self.options.check_timeout_s + self.options.every_s)
+        return self.snapshot()
+
+    def touch(self) -> None:
+        """Someone looks: rounds go on (or start again)."""
+        self._asked_at = self._monotonic()
+        self._asked.set()
+
+    def _looking(self) -> bool:
+        return self._monotonic() - self._asked_at <= self.options.idle_s
 
     def snapshot(self) -> pb.Snapshot:
         entries = self.state.instances()
@@ -113,6 +141,10 @@ class Board:
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
+                if not self._looking():  # idle: nothing checked until someone looks
+                    self._asked.clear()
+                    await _first(self._asked.wait(), stop.wait())
+                    continue
                 started = self._monotonic()
                 try:
                     await self.round(session)
@@ -131,6 +163,8 @@ class Board:
         await self._close_channels({entry.address for entry in entries})
         self._checked = {entry.instance_id: checked for entry, checked in zip(entries, found, strict=True)}
         self._taken_at_ns = self._wall_ns()
+        self._round_done.set()
+        self._round_done = asyncio.Event()
 
     def _status(self, entry: Entry, alerts: list[pb.Alert]) -> pb.ServiceStatus:
         checked = self._checked.get(entry.instance_id)
@@ -224,3 +258,13 @@ class Board:
             self._alerts = _Alerts([], str(exc))
             return
         self._alerts = _Alerts(firing)
+
+
+async def _first(*waits: Coroutine[Any, Any, object]) -> None:
+    """Returns once one of `waits` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -37,15 +37,17 @@ class ServicesServicer(pb_grpc.ServicesServicer):
     async def List(
         self, request: pb.ListRequest, context: Context[pb.ListRequest, pb.ListResponse]
     ) -> pb.ListResponse:
-        return pb.ListResponse(snapshot=self._board.snapshot())
+        return pb.ListResponse(snapshot=await self._board.fresh())
 
     async def Watch(
         self, request: pb.WatchRequest, context: Context[pb.WatchRequest, pb.WatchResponse]
     ) -> AsyncIterator[pb.WatchResponse]:
         interval_s = watch_interval_ms(request.interval_ms) / 1000
+        yield pb.WatchResponse(snapshot=await self._board.fresh())
         while True:
-            yield pb.WatchResponse(snapshot=self._board.snapshot())
             await asyncio.sleep(interval_s)
+            self._board.touch()
+            yield pb.WatchResponse(snapshot=self._board.snapshot())
 
 
 def watch_interval_ms(interval_ms: int) -> int:

@@ -23,8 +23,8 @@ class BoardTools:
         it does), bus_lag (entries not yet delivered to its bus consumer groups), errors_per_s
         (gRPC calls failed). A figure with present=false could not be read: `why` says why (it is
         not a zero). Firing alerts from Alertmanager are attached to the instance they name
-        (alerts) or listed as mesh_alerts. Checked every 2 s by the gateway."""
-        snapshot = self._board.snapshot()
+        (alerts) or listed as mesh_alerts. Checked every 2 s by the gateway while looked at."""
+        snapshot = await self._board.fresh()
         return MessageToDict(
             snapshot, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )

@@ -100,3 +100,26 @@ async def test_a_silent_instance_is_unreachable_within_the_timeout_and_never_del
     assert bare.events_per_s.why == "no metrics port"
     assert snapshot.alerts_configured and "Alertmanager unreachable" in snapshot.alerts_error
     assert snapshot.taken_at_ns > 0
+
+
+async def test_the_board_checks_only_while_someone_looks() -> None:
+    """A gateway nobody watches checks nothing: the first look waits for one round and gets a
+    fresh snapshot; rounds go on while looked at and stop idle_s after the last look."""
+    registry = CollectorRegistry()
+    state = RegistryState(ttl_s=60.0)
+    board = Board(state, BoardOptions(every_s=0.1, check_timeout_s=CHECK_TIMEOUT_S, idle_s=0.5))
+    stop = asyncio.Event()
+    async with health_server() as grpc_port, metrics_server(registry) as metrics_port:
+        state.register("sim", reg.KIND_VENUE, f"127.0.0.1:{grpc_port}", [], metrics_port)
+        async with board.running(stop):
+            await asyncio.sleep(0.3)  # what is tested: no round while nobody looks
+            assert board.snapshot().taken_at_ns == 0
+            first = await board.fresh()
+            assert first.taken_at_ns > 0 and first.services[0].health == pb.HEALTH_SERVING
+            # Rounds while looked at (idle_s after the last look), then none.
+            await asyncio.sleep(1.0)  # past idle_s: the rounds have stopped
+            stopped_at = board.snapshot().taken_at_ns
+            assert stopped_at > first.taken_at_ns
+            await asyncio.sleep(0.3)  # what is tested: idle, no round
+            assert board.snapshot().taken_at_ns == stopped_at
+            stop.set()
