@@ -205,6 +205,8 @@ class Board:
         return Checked(health, detail, events, lag, errors, reading)
 
     async def _health(self, entry: Entry) -> tuple[pb.Health.ValueType, str]:
+        if self.state.is_own(entry):  # this gateway: it answers because it serves (no call to itself)
+            return pb.HEALTH_SERVING, ""
         channel = self._channels.get(entry.address)
         if channel is None:
             channel = self._channels[entry.address] = grpc.aio.insecure_channel(entry.address)

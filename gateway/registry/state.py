@@ -98,6 +98,10 @@ class RegistryState:
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
 
+    def is_own(self, entry: Entry) -> bool:
+        """Whether `entry` is the gateway's own (configured with own=True)."""
+        return entry.configured and entry.name == self._own
+
     def occupants(self, name: str, address: str) -> list[str]:
         """The instance ids a registration of `name` at `address` replaces."""
         return [entry.instance_id for entry in self._named(name) if entry.address == address]
