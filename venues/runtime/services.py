@@ -24,6 +24,7 @@ from core.foundations.convert import (
 )
 from core.foundations.errors import FailedPrecondition
 from core.foundations.fanout import Overflow
+from core.foundations.logs import bound_trace_id
 from core.foundations.model import Channel, StreamKey
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.edge import Registrar
@@ -185,14 +186,20 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         self.rt.require_serving()
         order, duplicate = await self.rt.place_order(order_request)
         placed = order_to_pb(order)
-        # One line an order (the trace id of the call on it: core.foundations.rpc.edge).
+        # A traced call's order is logged under its trace id (core.foundations.rpc.edge), so a
+        # trace shows its order; untraced ones are not: a line an order cost 20-30 % of PlaceOrder's rate
+        # (bench/place_order.py; docs/benchmarks.md section 26).
+        if bound_trace_id() is not None:
+            self._log_placed(placed, duplicate)
+        return tf.PlaceOrderResponse(order=placed, duplicate=duplicate)
+
+    def _log_placed(self, placed: tf.Order, duplicate: bool) -> None:
         log.info(
             "%s: order %s %s %s %s: %s%s", self.venue.name, placed.client_order_id, placed.symbol,
             common.Side.Name(placed.side).removeprefix("SIDE_"), placed.size,
             tf.OrderStatus.Name(placed.status).removeprefix("ORDER_STATUS_"),
             " (a repeat: the order placed before)" if duplicate else "",
         )  # fmt: skip
-        return tf.PlaceOrderResponse(order=placed, duplicate=duplicate)
 
     async def CancelOrder(
         self, request: tf.CancelOrderRequest, context: Context[tf.CancelOrderRequest, tf.CancelOrderResponse]
