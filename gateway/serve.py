@@ -92,8 +92,10 @@ class GatewayService:
         # The client connects on its first command, on the service's loop.
         self.redis = None if config.redis_url is None else open_redis(config.redis_url)
         self.stopping = asyncio.Event()
-        sharing = config.shared_registry and self.redis is not None
-        self.shared = SharedRegistry(self.state, self.redis) if sharing and self.redis else None
+        # With --shared-registry (the CLI refuses it without a bus), the replicas share the registry.
+        self.shared: SharedRegistry | None = None
+        if config.shared_registry and self.redis is not None:
+            self.shared = SharedRegistry(self.state, self.redis)
         self.board = Board(self.state, config.board)
 
     def grpc_services(self) -> Sequence[Service]:
