@@ -33,6 +33,10 @@ __all__ = [
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 PROMTOOL = Path("/usr/bin/promtool")
+# A scrape every 2 s, given up to 2 s to answer: a Python service on a loaded 2-core machine may
+# take over 1 s for its /metrics now and then, which a 1 s timeout read as the target down.
+SCRAPE_S = 2.0
+EVALUATION_S = 1.0  # the rules' evaluation interval
 KINDS = {reg.KIND_GATEWAY: "gateway", reg.KIND_VENUE: "venue", reg.KIND_CORE: "core"}
 
 
@@ -45,7 +49,11 @@ def free_port() -> int:
 
 def _config(gateway: Gateway, key_file: Path, rule_files: Sequence[Path], alertmanager: str | None) -> str:
     config: dict[str, Any] = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "global": {
+            "scrape_interval": f"{SCRAPE_S:g}s",
+            "scrape_timeout": f"{SCRAPE_S:g}s",
+            "evaluation_interval": f"{EVALUATION_S:g}s",
+        },
         "scrape_configs": [
             {
                 "job_name": "trademesh",

@@ -68,7 +68,15 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
-from tests.integration.prometheus_support import PROMTOOL, expected_labels, get_json, prometheus, up_targets
+from tests.integration.prometheus_support import (
+    EVALUATION_S,
+    PROMTOOL,
+    SCRAPE_S,
+    expected_labels,
+    get_json,
+    prometheus,
+    up_targets,
+)
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, best_prices, until
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -93,9 +101,8 @@ GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor"
 }  # fmt: skip
-SCRAPE_S = 1.0  # Prometheus's scrape and evaluation interval (prometheus_support)
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
-# Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its 1 s
+# Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its
 # timeout, Prometheus sends on the next evaluation, and Alertmanager posts at once (group_wait 0s)
 # but on a loaded 2-core machine each may take a moment more.
 MARGIN_S = 4.0
@@ -280,8 +287,8 @@ async def test_every_target_is_up_and_nothing_fires_in_the_quiet_mesh(alerted: A
     # Quiet means: every group evaluated QUIET_EVALUATIONS times with every target up (longer than
     # the shortened `for:`), and no alert pending, firing or posted.
     await until(
-        lambda: _evaluated_since(alerted, up_at + QUIET_EVALUATIONS * SCRAPE_S),
-        QUIET_EVALUATIONS * SCRAPE_S + 15,
+        lambda: _evaluated_since(alerted, up_at + QUIET_EVALUATIONS * EVALUATION_S),
+        QUIET_EVALUATIONS * EVALUATION_S + 15,
         0.2,
         "the rules evaluated with the mesh up",
     )
@@ -301,7 +308,7 @@ async def test_every_recording_rule_has_a_series(alerted: Alerted) -> None:
     names = _recording_rules()
     # The 1m rates need two scrapes of a counter; the 5m and the increase()s as well.
     started = time.time()
-    await until(lambda: _evaluated_since(alerted, started + 2 * SCRAPE_S), 20, 0.2, "two evaluations")
+    await until(lambda: _evaluated_since(alerted, started + 2 * EVALUATION_S), 20, 0.2, "two evaluations")
 
     deadline = time.monotonic() + 15
     while True:  # until every rule has a series, or the deadline: then the ones without
@@ -445,9 +452,16 @@ async def _fired(alerted: Alerted, name: str, started: float, **labels: str) -> 
 
 async def test_a_dead_letter_fires_bus_dead_letters(alerted: Alerted) -> None:
     client: Any = open_redis(alerted.bus)
-    started = time.monotonic()
     try:  # the recorder (and the bars) read the sim's trades: this entry is no envelope
         await client.xadd("md.{sim}.trades", {FIELD: b"\xff not an envelope"})
+
+        async def dead_lettered() -> bool | None:  # by the recorder: its counter moved then
+            entries = await client.xrange("dlq.md.{sim}.trades")
+            return True if any(fields[b"group"] == b"recorder" for _, fields in entries) else None
+
+        # The alert's time counts from the dead letter, not from a loaded recorder's read of it.
+        await until(dead_lettered, 30, 0.1, "the recorder's dead letter")
+        started = time.monotonic()
     finally:
         await client.aclose()
     await _fired(
