@@ -48,6 +48,7 @@ from core.foundations.errors import (
 )
 from core.foundations.instruments import VenueInstruments, unknown_symbol
 from core.foundations.leader import Leadership
+from core.foundations.logs import chain_trace_id, log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import auth_metadata
@@ -340,6 +341,8 @@ class Detector:
             await publisher.flush()
             if publisher.fenced:  # another process leads this instance now: it signals, not us
                 leadership.deposed("a signal's write was refused (FENCED): another process holds the lease")
+            else:
+                _log_signals(evaluation.signals)
         try:
             await self._flush()
             self._unsaved_logged = False
@@ -354,3 +357,15 @@ class Detector:
         is logged by the journal and its changes dropped; Unavailable goes up."""
         with contextlib.suppress(FailedPrecondition):
             await self.journal.flush(self.engine)
+
+
+def _log_signals(signals: Sequence[EmittedSignal]) -> None:
+    """A line per signal published, under its chain's trace id (the advisor's decision, the
+    inspector's verdict and the venue's order follow under the same)."""
+    for signal in signals:
+        with log_fields(trace_id=chain_trace_id(signal.signal_id)):
+            log.info(
+                "detector: signal %s %s %s %s of %s (patch %s, conviction %.3f)",
+                signal.signal_id, signal.venue, signal.symbol, signal.direction.name, signal.strategy_id,
+                signal.patch_id, signal.conviction,
+            )  # fmt: skip

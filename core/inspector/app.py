@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +34,7 @@ from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
 from core.foundations.leader import Leadership
+from core.foundations.logs import chain_trace_id, log_fields
 from core.foundations.patch_markets import ActivePatches, Key
 from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
@@ -226,10 +228,20 @@ class Inspector:
             await self._check(intent)
 
     async def _check(self, intent: am.Intent) -> None:
+        # Under its signal's trace: the verdict's (or the refusal's) line, and the venue's line
+        # of its order.
+        traced: AbstractContextManager[None] = (
+            log_fields(trace_id=chain_trace_id(intent.signal_id)) if intent.signal_id else nullcontext()
+        )
+        with traced:
+            await self._submit(intent)
+
+    async def _submit(self, intent: am.Intent) -> None:
         try:
             if self.runtime.ready_core.handled(intent.intent_id):
                 return  # a redelivery: the journal has it
-            await self.runtime.submit(intent)
+            done = await self.runtime.submit(intent)
+            done.log("signal", intent)
         except InvalidArgument as exc:  # its fields mean nothing as an order: a BLOCK, and the bus goes on
             log.warning("inspector: intent %s refused: %s", shown(intent.intent_id), exc)
             await self.runtime.refuse_invalid(intent, exc)
