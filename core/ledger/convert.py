@@ -59,7 +59,7 @@ def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: Or
         venue=venue,
         symbol=fill.symbol,
         base=contract.base,
-        quote=contract.settle,
+        quote=contract.quote if contract.inverse else contract.settle,
         instrument=contract.kind,
         side=side,
         price=_decimal(fill.price, "fill.price"),
@@ -69,6 +69,7 @@ def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: Or
         ts_ns=fill.ts_event_ns or execution.ts_event_ns,
         links=links,
         contract_size=contract.contract_size,
+        inverse=contract.inverse,
     )
 
 
