@@ -32,14 +32,29 @@ class Proposal:
     price: Decimal
     mid: Decimal | None
     now_ns: int
+    facts: InstrumentFacts | None = None  # the venue's, when known: an inverse one's face value
 
     @property
     def key(self) -> Key:
         return (self.intent.venue, self.intent.symbol)
 
     @property
+    def inverse(self) -> bool:
+        return self.facts is not None and self.facts.inverse
+
+    @property
     def notional(self) -> Decimal:
+        """In the quote asset: size x price, or an inverse contract's face value."""
+        if self.facts is not None and self.facts.inverse:
+            return self.facts.notional(self.intent.size, self.price)
         return self.intent.size * self.price
+
+    @property
+    def coin_notional(self) -> Decimal | None:
+        """An inverse contract's notional in the coin it settles in, at the order's price."""
+        if self.facts is None or not self.facts.inverse:
+            return None
+        return self.facts.coin_notional(self.intent.size, self.price)
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,12 @@ def check_position(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Bre
     found = [
         limit.max_size is not None and _over("position.max_size", "position size", size, limit.max_size),
         limit.max_notional is not None
-        and _over("position.max_notional", "position notional", size * mark, limit.max_notional),
+        and _over(
+            "position.max_notional",
+            "position notional",
+            book.value(proposal.key, size, mark),
+            limit.max_notional,
+        ),
     ]
     return [b for b in found if isinstance(b, Breach)]
 
