@@ -44,7 +44,7 @@ from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
-from core.inspector.engine.positions import Key
+from core.inspector.engine.positions import Key, average_entry
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.spot import cancel_outlived
@@ -335,7 +335,7 @@ class InspectorCore:
         position = self.book.positions.positions.get(key)
         if position is not None and _sign(position.size) == sign:
             held, more = abs(position.size), working.unheard
-            price = (held * position.avg_price + more * price) / (held + more)
+            price = average_entry(held, position.avg_price, more, price, self.book.inverse(key))
         stop, target = self._levels.get(entry.client_order_id, (None, None))
         self.protector.set_levels(key, sign, price, stop, target, self.policies.protect, entry)
 

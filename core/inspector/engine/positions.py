@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Key", "PositionBook", "PositionState", "TradeResult"]
+__all__ = ["Key", "PositionBook", "PositionState", "TradeResult", "average_entry"]
 
 Key = tuple[str, str]  # (venue, symbol)
 ZERO = Decimal(0)
@@ -39,7 +39,9 @@ def _pnl(size: Decimal, entry: Decimal, price: Decimal, inverse: Decimal | None)
     return size * inverse * (price - entry) / entry
 
 
-def _average(held: Decimal, avg: Decimal, more: Decimal, price: Decimal, inverse: Decimal | None) -> Decimal:
+def average_entry(
+    held: Decimal, avg: Decimal, more: Decimal, price: Decimal, inverse: Decimal | None
+) -> Decimal:
     """The average entry of `held` at `avg` and `more` at `price` (sizes unsigned): weighted by
     size, or for an inverse contract the harmonic mean (the face over the coin it cost)."""
     total = held + more
@@ -73,7 +75,7 @@ class PositionBook:
         state = self.positions.setdefault(key, PositionState())
         before = state.size
         if before == 0 or _sign(before) == _sign(signed):
-            state.avg_price = _average(abs(before), state.avg_price, abs(signed), price, inverse)
+            state.avg_price = average_entry(abs(before), state.avg_price, abs(signed), price, inverse)
         else:
             closing = min(abs(signed), abs(before))
             pnl = _pnl(closing * _sign(before), state.avg_price, price, inverse)
