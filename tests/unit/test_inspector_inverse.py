@@ -119,3 +119,14 @@ def test_markets_without_inverse_facts_are_valued_as_before() -> None:
     c = core(PolicySet(orders=OrderPolicy(max_notional=D(1000))))
     assert c.on_intent(intent(size="10", price="100"), market(), T0).allowed
     assert c.on_intent(intent(size="10.01", price="100"), market(), T0).action is RiskAction.BLOCK
+
+
+def test_okx_contracts_are_valued_at_their_100_usd_face() -> None:
+    c = core(PolicySet(orders=OrderPolicy(max_notional=D(1000))))
+    swap = InstrumentFacts(lot_size=D(1), min_size=D(1), contract_value=D(100), inverse=True)
+    c.on_instruments("okx-swap", {SYMBOL: swap}, T0)
+    okx = intent(size="10", price="50000", venue="okx-swap", symbol=SYMBOL)
+    allowed = c.on_intent(okx, market("50000"), T0)
+    assert allowed.allowed and dict(allowed.reasons[0].values)["notional_coin"] == "0.02"
+    over = c.on_intent(intent(size="11", price="50000", venue="okx-swap", symbol=SYMBOL), market("50000"), T0)
+    assert dict(over.reasons[0].values) == {"value": "1100", "limit": "1000"}

@@ -226,3 +226,19 @@ def test_the_contract_of_an_inverse_instrument_is_its_face_value() -> None:
         InstrumentKind.PERPETUAL, "BTC", "USD", "BTC", D(100), inverse=True
     )
     assert Contract.from_symbol(SYMBOL).inverse and not Contract.from_symbol("BTC/USDT:USDT").inverse
+
+
+def test_okx_contracts_of_100_usd_book_their_face_value() -> None:
+    # OKX's BTC-USD-SWAP: 3 contracts of 100 USD at 50,000 are 300 USD, 0.006 BTC of cost
+    core, kept = LedgerCore(), list[Chain]()
+    post(core, DepositEvent("deposit/6", "okx-swap", "BTC", D(1), 0), kept)
+    n = next(_seq)
+    event = FillEvent(
+        event_id=f"fill/okx-swap/{n}", venue="okx-swap", symbol=SYMBOL, base="BTC", quote="USD",
+        instrument=InstrumentKind.PERPETUAL, side=Side.BUY, price=D(50000), size=D(3), fee=D("0.000003"),
+        fee_asset="BTC", ts_ns=n, links=Links(event_id="", strategy_id="trend"), contract_size=D(100),
+        inverse=True,
+    )  # fmt: skip
+    post(core, event, kept)
+    assert core.position("okx-swap", SYMBOL, "trend") == (D(300), D("0.006"))
+    assert core.margin("okx-swap", SYMBOL, "trend", "BTC") == D("0.006")  # leverage 1
