@@ -8,7 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.advisor.engine.config import SizingConfig
+from core.advisor.engine.calibration import Calibration
+from core.advisor.engine.config import AdvisorConfig, SizingConfig, SynthesisConfig, ValidationConfig
+from core.advisor.engine.core import AdvisorCore
+from core.advisor.engine.decision import Decision, Outcome
 from core.advisor.engine.sizing import risk_size
 from core.advisor.engine.snapshot import snapshot
 from core.foundations.inverse import coin_fee, coin_pnl, coin_round, coin_value, face_value
@@ -105,3 +108,24 @@ def test_the_context_sizes_an_inverse_contract_on_the_settlement_coins_balance()
     assert snapshot(sig, ctx, NOW_NS).equity == D("1.5")
     # mark-to-market equity in the quote (a backtest's account) is valued in the coin at the price
     assert dataclasses.replace(ctx, equity=D(75000), price=D(50000)).sizing_equity() == D("1.5")
+
+
+def test_a_signal_on_an_inverse_perpetual_becomes_an_intent_in_contracts() -> None:
+    config = AdvisorConfig(
+        validation=ValidationConfig(cap_target_at_swing=False), synthesis=SynthesisConfig(llm_enabled=False),
+        sizing=SizingConfig(max_notional_share=D(1)),
+    )  # fmt: skip
+    free = dataclasses.replace(PERPETUAL, tick_size=D("0.01"), taker_fee_rate=D(0))
+    balances = (Balance("BTC", D("1.5")),)
+    ctx = context(venue="deribit", symbol="BTC/USD:BTC", instrument=free, balances=balances)
+    sig = dataclasses.replace(signal(), venue="deribit", symbol="BTC/USD:BTC")
+    d = AdvisorCore(config, None, Calibration.identity()).on_signal(sig, ctx, NOW_NS)
+    assert isinstance(d, Decision) and d.outcome is Outcome.INTENT and d.intent is not None
+    # long at 102.01, stop 101.33: 0.0075 BTC at risk / (0.68 / (102.01 x 101.33)) = 114.007...
+    # contracts of 1 USD, times the synthesis's multiplier (1.5 here); capped at all of the
+    # equity's worth, 1.5 x 102.01 = 153.015 USD: 150 on the lot of 10
+    assert (d.intent.entry_price, d.intent.stop_loss) == (D("102.01"), D("101.33"))
+    sizing = d.sizing
+    assert sizing is not None and sizing.multiplier == D("1.5")
+    assert (sizing.risk_size / sizing.multiplier).quantize(D("0.001")) == D("114.007")
+    assert (sizing.cap_size, sizing.capped, d.intent.size) == (D("153.015"), True, D(150))
