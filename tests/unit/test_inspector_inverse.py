@@ -50,7 +50,7 @@ def test_an_orders_notional_is_its_face_value_and_the_allow_says_it_in_the_coin(
     assert (values["notional"], values["notional_coin"]) == ("1000", "0.02")  # 1000 USD at 50,000
     blocked = c.on_intent(usd("1010"), market("50000"), T0)  # type: ignore[arg-type]
     assert blocked.action is RiskAction.BLOCK
-    assert dict(blocked.reasons[0].values) == {"value": "1010", "limit": "1000"}
+    assert dict(blocked.reasons[0].values) == {"value": "1010", "limit": "1000", "notional_coin": "0.0202"}
 
 
 def test_position_exposure_and_capital_count_the_face_value() -> None:
@@ -129,4 +129,4 @@ def test_okx_contracts_are_valued_at_their_100_usd_face() -> None:
     allowed = c.on_intent(okx, market("50000"), T0)
     assert allowed.allowed and dict(allowed.reasons[0].values)["notional_coin"] == "0.02"
     over = c.on_intent(intent(size="11", price="50000", venue="okx-swap", symbol=SYMBOL), market("50000"), T0)
-    assert dict(over.reasons[0].values) == {"value": "1100", "limit": "1000"}
+    assert dict(over.reasons[0].values) == {"value": "1100", "limit": "1000", "notional_coin": "0.022"}

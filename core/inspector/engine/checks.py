@@ -3,7 +3,7 @@ the values it was decided on and the reason. At a limit passes; past it does not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.foundations.contracts.intent import ExecutionIntent
@@ -146,7 +146,12 @@ def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | 
 def check_order_notional(p: PolicySet, proposal: Proposal) -> Breach | None:
     if p.orders.max_notional is None:
         return None
-    return _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
+    breach = _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
+    coin = proposal.coin_notional
+    if breach is None or coin is None:
+        return breach
+    # An inverse contract's: the limit is in the quote asset; the coin's worth is said beside it.
+    return replace(breach, values=(*breach.values, ("notional_coin", str(coin))))
 
 
 def check_open_orders(p: PolicySet, book: RiskBook) -> Breach | None:
