@@ -226,6 +226,14 @@ async def test_an_inverse_perpetuals_intent_is_placed_filled_and_booked_in_the_c
             ("BTC", "cash_margin[]", "venue_cash[]", cost),  # leverage 1: the margin is the cost
         } <= _rows(opened)
 
+        # The position's protection: its take-profit rests at the venue, reduce-only, all of it.
+        async def protected() -> bool | None:
+            answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+            wanted = [(o.side, D(o.price), D(o.size), o.reduce_only) for o in answer.orders]
+            return True if (common.SIDE_SELL, D(120000), D(1000), True) in wanted else None
+
+        await until(protected, WAIT_S, what="the take-profit at the venue")
+
         # Exit: the whole position at the bid.
         async def held() -> bool | None:
             positions = await inspector.ListPositions(
@@ -253,6 +261,11 @@ async def test_an_inverse_perpetuals_intent_is_placed_filled_and_booked_in_the_c
             ("BTC", "market[]", "venue_cash[]", -realised),
         } <= _rows(closed)
 
+        async def unprotected() -> bool | None:  # flat: nothing left to protect
+            answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+            return True if not answer.orders else None
+
+        await until(unprotected, WAIT_S, what="the take-profit cancelled")
         pnl = await ledger.GetPnl(
             lg.GetPnlRequest(strategy_id="trend"), metadata=AUTH, timeout=CALL_TIMEOUT_S
         )
