@@ -28,10 +28,12 @@ from core.foundations.decimals import parse_decimal
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from core.foundations.matching.engine import SYNTHETIC, LevelChange, OrderBook, Resting
 from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.funding import FundingTerms
 from core.foundations.matching.order_manager import FeeSchedule, covers, covers_on_arrival
 from core.foundations.model import (
     Balance,
     Execution,
+    FundingPayment,
     Instrument,
     Order,
     OrderRequest,
@@ -405,12 +407,14 @@ class ReplayedMarket:
         start_ns: int = 0,
         defer: bool = True,
         queue: QueueRule = QueueRule.BACK,
+        funding: Mapping[str, FundingTerms] | None = None,
     ) -> None:
         """`defer`: keep the recorded levels none of our orders can meet off the engine's book
         until something reads it (core.backtest.offbook; the same outcome, less work); False
         applies every event to the engine at once. `queue`: where a recorded decrease comes off
         a level's queue (`queue_rule(venue)` gives the recorded venue's; BACK, the conservative
-        rule, unless said)."""
+        rule, unless said). `funding`: each perpetual's funding terms (the sim config's; the
+        sim's default for one not named)."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -423,6 +427,7 @@ class ReplayedMarket:
             balances=balances,
             clock=self._clock,
             listener=self._reports,
+            funding=funding,
         )
         self.queue = queue
         self._mirrors = {
@@ -529,6 +534,23 @@ class ReplayedMarket:
         pending = (self._arrivals, self._reports.queue, self._answers)
         due = [first[0][0] for first in pending if first]
         return min(due) if due else None
+
+    # ---- funding
+
+    def next_funding_ns(self) -> int | None:
+        """The next funding time of the perpetuals (None without any)."""
+        return self._exchange.next_funding_ns()
+
+    def settle_funding(self, now_ns: int) -> list[FundingPayment]:
+        """The funding due by now_ns, paid as the sim pays it (core/foundations/matching/funding.py):
+        each open position pays size x mark x rate at its funding time, the mark the book's as of
+        now (the venue's time moves to now_ns, as an arrival moves it)."""
+        if self._held is not None:
+            self._release_stops()
+        self._venue_ns = max(self._venue_ns, now_ns)
+        for mirror in self._mirrors.values():
+            mirror.settle()
+        return self._exchange.settle_funding()
 
     @property
     def venue_ns(self) -> int:

@@ -6,7 +6,9 @@ The clock is the data's. Each recorded timestamp is one step:
    venue's reports reaching us (core.backtest.market: an order's fills come back after the
    latency model's delays), the inspector's timers (when its core asked to be woken: a
    protective order's retry, a coalescing window's end), the detector's clock ticks, the
-   inspector's once-a-second marks, and the equity curve's samples;
+   inspector's once-a-second marks, the perpetuals' funding times (their positions pay or
+   receive funding at the venue, and the books post it as the live ledger does), and the equity
+   curve's samples;
 2. the step's recorded events reach the replayed venue (its book and trades move, resting
    orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
 3. each signal goes to the advisor; a decision's intent goes to the inspector (in a recorded
@@ -40,8 +42,9 @@ from core.backtest.twins import OrderTiming
 from core.detector.convert import signal_to_pb
 from core.detector.engine.outputs import Evaluation
 from core.detector.strategy_file import Strategy
+from core.foundations.convert import funding_payment_to_pb
 from core.foundations.errors import NotFound
-from core.foundations.model import Execution, Instrument, Order
+from core.foundations.model import Execution, FundingPayment, Instrument, Order
 from core.inspector.engine.events import Verdict
 from core.inspector.engine.market import MarketView
 from core.ledger.engine.events import UNATTRIBUTED
@@ -89,6 +92,7 @@ class Tape:
     verdicts: list[Verdict] = field(default_factory=list)  # the inspector's, one per intent
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
+    funding: list[FundingPayment] = field(default_factory=list)  # what the positions paid (< 0) or got
     curve: list[EquityPoint] = field(default_factory=list)
     # Each strategy's own curve: the starting equity plus its PnL in the ledger's books
     # (realised, fees, funding and unrealised at the last trades), "unattributed" included.
@@ -216,6 +220,9 @@ class Backtest:
         due = self._next_timer()
         if due is not None and due < earliest:
             earliest = due
+        due = self.market.next_funding_ns()
+        if due is not None and due < earliest:
+            earliest = due
         due = self._next_mark(now)
         return due if due is not None and due < earliest else earliest
 
@@ -239,6 +246,9 @@ class Backtest:
             self._mark(due)
             self._moved = False
             self.next_mark_ns += _MARK_NS
+        funding = self.market.next_funding_ns()
+        if funding is not None and funding <= due:
+            self._fund(due)
         if self.next_sample_ns <= due:
             self._sample(due)
             self.next_sample_ns += self.settings.sample_ns
@@ -298,6 +308,12 @@ class Backtest:
                 fill.ts_event_ns, strategy, venue, fill.symbol, fill.side.value, fill.price, fill.size, fee
             )
             self.tape.fills.append(record)
+
+    def _fund(self, now_ns: int) -> None:
+        """The funding due: paid at the venue (its balances), posted to the books."""
+        for payment in self.market.settle_funding(now_ns):
+            self.books.funding(funding_payment_to_pb(payment))
+            self.tape.funding.append(payment)
 
     def _strategy(self, client_order_id: str) -> str:
         """The strategy of an entry; a protective or flatten order is the position's ("")."""

@@ -331,6 +331,11 @@ class SimExchange:
             self._funding.add(payment)
         return paid
 
+    def next_funding_ns(self) -> int | None:
+        """The earliest funding time of any perpetual not paid yet (None without perpetuals)."""
+        times = [m.funding.next_ns for m in self._perpetuals if m.funding is not None]
+        return min(times) if times else None
+
     def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The funding payments made at or after since_ns, oldest first, at most `limit`."""
         if symbol is not None:
