@@ -1,16 +1,24 @@
 """Post-trade audit: per order, what was asked against what happened (slippage against the
 intent's price in bps, fill rate, time to fill, fees, partial fills), and the same aggregated
 per strategy and per venue. Built from the journal's entries and the core's answers, so a
-restarted inspector has the audit it had. Pure."""
+restarted inspector has the audit it had. Pure.
+
+An inverse contract's order (BTC/USD:BTC, sized in contracts of a face value in the quote
+asset) is valued as the rest of the inspector values it: its filled notional is the face value
+filled (contracts x face), and its average fill price the harmonic mean of the fills' prices
+weighted by face, face / (the sum of face / price: the coin the fills were worth), which is the
+price a position of those fills holds (docs/inspector.md). Its slippage is that average against
+the intent's price, as for any other order."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.foundations.convert import SIDE_TO_PB
+from core.foundations.decimals import WIDE
 from core.foundations.decimals import format_optional as dec
 from core.foundations.model import Side
 from core.inspector.engine.actions import PlaceOrder
@@ -19,10 +27,14 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["Audit", "OrderRecord"]
+__all__ = ["Audit", "FaceOf", "OrderRecord"]
+
+# An inverse contract's face value a unit of size at (venue, symbol); None for any other market.
+FaceOf = Callable[[str, str], Decimal | None]
 
 ZERO = Decimal(0)
 _BPS = Decimal(10_000)
+_PRICE_STEP = Decimal("1e-18")
 _KEPT = 10_000  # orders kept (the oldest leave first)
 
 
@@ -38,10 +50,26 @@ class OrderRecord:
     last_fill_ns: int = 0
     status: int = tf.ORDER_STATUS_UNSPECIFIED
     fill_ids: set[str] = field(default_factory=set)
+    face: Decimal | None = None  # an inverse contract's face value a unit of size
+    coin: Decimal = ZERO  # an inverse order's fills in its coin: the sum of face / price
 
     @property
     def average(self) -> Decimal | None:
-        return self.notional / self.filled if self.filled else None
+        if not self.filled:
+            return None
+        if self.face is not None:
+            return _price(WIDE.divide(self.notional, self.coin)) if self.coin else None
+        return self.notional / self.filled
+
+    def add_fill(self, size: Decimal, price: Decimal) -> None:
+        """A fill's size and notional: size x price, or an inverse one's face (its coin kept)."""
+        self.filled += size
+        if self.face is None:
+            self.notional += size * price
+            return
+        face = size * self.face
+        self.notional += face
+        self.coin += WIDE.divide(face, price)
 
     @property
     def slippage_bps(self) -> Decimal | None:
@@ -61,6 +89,12 @@ class OrderRecord:
         return self.last_fill_ns - self.placed_ns if self.fills else 0
 
 
+def _price(value: Decimal) -> Decimal:
+    """A harmonic mean to 1e-18, without trailing zeros: a face over a sum of quotients."""
+    rounded = value.quantize(_PRICE_STEP, context=WIDE)
+    return rounded.quantize(Decimal(1)) if rounded == rounded.to_integral_value() else rounded.normalize(WIDE)
+
+
 def _intent_price(entry: jr.JournalEntry) -> Decimal | None:
     intent = entry.intent
     if intent.intent.entry_price:
@@ -70,9 +104,14 @@ def _intent_price(entry: jr.JournalEntry) -> Decimal | None:
     return Decimal(text) if text else None
 
 
+def _no_face(venue: str, symbol: str) -> Decimal | None:
+    return None
+
+
 class Audit:
-    def __init__(self) -> None:
+    def __init__(self, face_of: FaceOf = _no_face) -> None:
         self.records: dict[str, OrderRecord] = {}
+        self.face_of = face_of
 
     def observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
         kind = entry.WhichOneof("input")
@@ -81,7 +120,8 @@ class Audit:
         for action in output.actions:
             if isinstance(action, PlaceOrder) and action.client_order_id not in self.records:
                 asked = price if kind == "intent" else (action.price or action.trigger_price)
-                self.records[action.client_order_id] = OrderRecord(action, asked, entry.now_ns)
+                face = self.face_of(action.venue, action.symbol)
+                self.records[action.client_order_id] = OrderRecord(action, asked, entry.now_ns, face=face)
         if kind == "fill":
             self._fill(entry.fill.fill)
         elif kind == "order_update":
@@ -100,9 +140,7 @@ class Audit:
         if record is None or fill.fill_id in record.fill_ids:
             return
         record.fill_ids.add(fill.fill_id)
-        size = Decimal(fill.size)
-        record.filled += size
-        record.notional += size * Decimal(fill.price)
+        record.add_fill(Decimal(fill.size), Decimal(fill.price))
         record.fees += Decimal(fill.fee or "0")
         record.fills += 1
         record.last_fill_ns = max(record.last_fill_ns, fill.ts_event_ns)

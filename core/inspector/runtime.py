@@ -133,7 +133,7 @@ class Runtime:
         self.timer = CoreTimer(lambda: None if self.core is None else self.core.wake_ns, self.feed, clock)
         self.board = board_factory(self)
         self.board.held = self.held_markets
-        self.audit = Audit()
+        self.audit = Audit(self._face_of)
         self.core: InspectorCore | None = None
         self.policies = PolicySource("")
         self.orders: dict[str, tf.Order] = {}  # client order id -> the venue's latest answer
@@ -186,7 +186,11 @@ class Runtime:
     def _began(self, entry: jr.JournalEntry) -> None:
         """The journal's first entry read: a snapshot holds the audit as it was."""
         if entry.WhichOneof("input") == "snapshot":
-            self.audit = audit_from_snapshot(entry.snapshot)
+            self.audit = audit_from_snapshot(entry.snapshot, self._face_of)
+
+    def _face_of(self, venue: str, symbol: str) -> Decimal | None:
+        """An inverse contract's face value, as the core knows the venue's instruments."""
+        return None if self.core is None else self.core.book.inverse((venue, symbol))
 
     async def _recover(self) -> None:
         """Working orders after a replay: emulated stops are held again; every other order is
