@@ -26,9 +26,15 @@ __all__ = ["BooksStage"]
 
 
 def _contract(instrument: Instrument) -> Contract:
+    """As the live ledger reads the venue's ListInstruments (Contract.from_instrument): an
+    inverse perpetual is booked by its face value a contract, in the coin."""
     settle = instrument.settle_asset or instrument.quote_asset
-    size = instrument.contract_size if instrument.contract_size > 0 else Decimal(1)
     kind = InstrumentKind.PERPETUAL if instrument.kind is InstrumentKind.PERPETUAL else InstrumentKind.SPOT
+    if instrument.inverse:
+        return Contract(
+            kind, instrument.base_asset, instrument.quote_asset, settle, instrument.contract_value, True
+        )
+    size = instrument.contract_size if instrument.contract_size > 0 else Decimal(1)
     return Contract(kind, instrument.base_asset, instrument.quote_asset, settle, size)
 
 

@@ -25,7 +25,9 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
 
 A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract size 1
-(core/foundations/matching/funding.py says how it trades and how its funding is paid). The default symbols
+(core/foundations/matching/funding.py says how it trades and how its funding is paid);
+BASE/QUOTE:BASE an inverse perpetual, sized in contracts of `contract_value` QUOTE and settled
+in BASE (core/foundations/matching/inverse.py). The default symbols
 are spot only: a perpetual is there when the config lists one.
 
 Every number has a range; a value outside it, a NaN or an infinity is refused naming the key

@@ -1,6 +1,7 @@
 """The sim venue's instruments: the simulated exchange's (core/foundations/matching/config.py),
 under the venue's name. Spot BTC/USDT is BTCUSDT natively; the linear perpetual BTC/USDT:USDT is
-BTCUSDT-PERP (contract size 1, settled in the quote asset).
+BTCUSDT-PERP (contract size 1, settled in the quote asset); the inverse perpetual BTC/USD:BTC is
+BTCUSD-INV (contracts of a face value in USD, settled in BTC).
 """
 
 from __future__ import annotations

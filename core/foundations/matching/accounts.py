@@ -14,14 +14,15 @@ denominators grow with every fill, and so does the cost of the next one.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
+from typing import Protocol
 
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import Balance, Position, Side
 
-__all__ = ["EXACT", "REPORT_QUANTUM", "Accounts", "exact_quotient"]
+__all__ = ["EXACT", "REPORT_QUANTUM", "Accounts", "HeldPosition", "exact_quotient"]
 
 EXACT = Context(prec=200, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 
@@ -39,6 +40,17 @@ def exact_quotient(numerator: Decimal | int, denominator: Decimal | int) -> Deci
     if ctx.flags[Inexact]:
         return value.quantize(REPORT_QUANTUM, context=ctx)
     return value
+
+
+class HeldPosition(Protocol):
+    """One symbol's position: a linear one (here) or an inverse one (inverse.py)."""
+
+    size: Decimal
+    realized: Decimal
+
+    def apply(self, signed_size: Decimal, price: Decimal) -> None: ...
+
+    def snapshot(self, symbol: str) -> Position: ...
 
 
 class _Position:
@@ -84,7 +96,8 @@ class Accounts:
     def __init__(self, initial: Mapping[str, Decimal]) -> None:
         self._free: dict[str, Decimal] = {asset: Decimal(v) for asset, v in initial.items()}
         self._locked: dict[str, Decimal] = dict.fromkeys(self._free, _ZERO)
-        self._positions: dict[str, _Position] = {}
+        self._positions: dict[str, HeldPosition] = {}
+        self._kinds: dict[str, Callable[[], HeldPosition]] = {}
 
     # ---- balances
 
@@ -134,6 +147,11 @@ class Accounts:
 
     # ---- fills and positions
 
+    def book_with(self, symbol: str, new: Callable[[], HeldPosition]) -> None:
+        """Book the symbol's fills into a position made by `new` (an inverse perpetual's), not
+        a linear one."""
+        self._kinds[symbol] = new
+
     def settle_spot_fill(
         self,
         base: str,
@@ -163,7 +181,7 @@ class Accounts:
         """Move the symbol's position by one fill; returns the PnL the fill realised."""
         position = self._positions.get(symbol)
         if position is None:
-            position = self._positions[symbol] = _Position()
+            position = self._positions[symbol] = self._kinds.get(symbol, _Position)()
         before = position.realized
         position.apply(size * side.sign, price)
         return position.realized - before

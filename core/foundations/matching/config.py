@@ -15,12 +15,13 @@ the synthetic market's keys, which it is told, to the sim.
 | price_band_ratio | 1.01 .. 1000 (see price_band.py) | 5 |
 | balances.ASSET | 0 .. 10^18; ASSET is 1-16 of A-Z 0-9 | USDT 1e6, BTC 10, ETH 100, SOL 1000 |
 | symbols | 1 .. 100 symbols, each listed once | BTC/USDT, ETH/USDT, SOL/USDT |
-| symbol | BASE/QUOTE (spot) or BASE/QUOTE:QUOTE (perpetual), each 1-16 of A-Z 0-9 | required |
+| symbol | BASE/QUOTE spot, BASE/QUOTE:QUOTE or BASE/QUOTE:BASE perpetual, 1-16 of A-Z 0-9 each | required |
 | tick_size | above 0, at most 10^12 | required |
 | lot_size | above 0, at most 10^9 | required |
 | min_size, min_notional | 0 .. 10^12 | 0 |
 | funding_rate (perpetuals only) | -0.01 .. 0.01 | 0.0001 |
 | funding_interval_s (perpetuals only) | 1 .. 86400 | 28800 (8 h) |
+| contract_value (inverse perpetuals only: a contract's face value in QUOTE) | above 0, at most 10^9 | 1 |
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ SIM_VENUE = "sim"
 D = Decimal
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
 _FUNDING = ("funding_rate", "funding_interval_s")
+_INVERSE_ONLY = ("contract_value",)
 
 
 def _symbol_problem(symbol: str) -> str | None:
@@ -60,13 +62,13 @@ def _symbol_problem(symbol: str) -> str | None:
     base, _, quote = pair.partition("/")
     if not (_ASSET.fullmatch(base) and _ASSET.fullmatch(quote)) or base == quote:
         return (
-            f"{symbol[:40]!r}: the sim trades spot, BASE/QUOTE, and linear perpetuals, "
-            "BASE/QUOTE:QUOTE (1-16 of A-Z 0-9 each)"
+            f"{symbol[:40]!r}: the sim trades spot, BASE/QUOTE, linear perpetuals, "
+            "BASE/QUOTE:QUOTE, and inverse perpetuals, BASE/QUOTE:BASE (1-16 of A-Z 0-9 each)"
         )
-    if colon and settle != quote:
+    if colon and settle not in (quote, base):
         return (
-            f"{symbol[:40]!r}: the sim's perpetuals are linear, settled in the quote asset "
-            f"({base}/{quote}:{quote})"
+            f"{symbol[:40]!r}: the sim's perpetuals settle in the quote asset (linear, "
+            f"{base}/{quote}:{quote}) or in the base (inverse, {base}/{quote}:{base})"
         )
     return None
 
@@ -85,6 +87,8 @@ class SymbolSpec:
     # seconds between funding times (the multiples of it since the Unix epoch).
     funding_rate: Annotated[Decimal, Within(D("-0.01"), D("0.01"))] = Decimal("0.0001")
     funding_interval_s: Annotated[int, Within(1, 86_400)] = 28_800
+    # Inverse perpetuals only: a contract's face value in the quote asset (Deribit's BTC: 10 USD).
+    contract_value: Annotated[Decimal, Above(0, 10**9)] = Decimal(1)
 
     def __post_init__(self) -> None:
         problem = _symbol_problem(self.symbol)
@@ -96,6 +100,11 @@ class SymbolSpec:
             for key in _FUNDING
             if not self.perpetual and getattr(self, key) != defaults[key]
         ]
+        bad += [
+            FieldViolation(key, "is for inverse perpetuals only (a symbol BASE/QUOTE:BASE, e.g. BTC/USD:BTC)")
+            for key in _INVERSE_ONLY
+            if not self.inverse and getattr(self, key) != defaults[key]
+        ]
         if bad:
             raise InvalidArgument(bad)
 
@@ -103,6 +112,12 @@ class SymbolSpec:
     def perpetual(self) -> bool:
         """BASE/QUOTE:SETTLE names a perpetual; BASE/QUOTE a spot pair."""
         return ":" in self.symbol
+
+    @property
+    def inverse(self) -> bool:
+        """BASE/QUOTE:BASE: an inverse perpetual, sized in contracts of `contract_value` QUOTE."""
+        pair, colon, settle = self.symbol.partition(":")
+        return bool(colon) and settle == pair.partition("/")[0]
 
 
 def default_symbols() -> tuple[SymbolSpec, ...]:
@@ -161,14 +176,18 @@ def load_exchange(
 
 def native_symbol(symbol: str) -> str:
     """The exchange's own name of a symbol: spot BTC/USDT is BTCUSDT, the perpetual
-    BTC/USDT:USDT is BTCUSDT-PERP."""
-    pair, colon, _ = symbol.partition(":")
+    BTC/USDT:USDT is BTCUSDT-PERP, the inverse perpetual BTC/USD:BTC is BTCUSD-INV."""
+    pair, colon, settle = symbol.partition(":")
+    if colon and settle == pair.partition("/")[0]:
+        return pair.replace("/", "") + "-INV"  # inverse: BTC/USD:BTC is BTCUSD-INV
     return pair.replace("/", "") + ("-PERP" if colon else "")
 
 
 def _instrument(item: SymbolSpec, config: ExchangeConfig, venue: str) -> Instrument:
     pair, _, settle = item.symbol.partition(":")
     base, quote = pair.split("/")
+    # An inverse contract is worth its face in the quote asset, whatever the price (model.Instrument).
+    value = (Decimal(0), item.contract_value, quote) if item.inverse else (Decimal(1), Decimal(1), "")
     return Instrument(
         venue=venue,
         symbol=item.symbol,
@@ -181,6 +200,9 @@ def _instrument(item: SymbolSpec, config: ExchangeConfig, venue: str) -> Instrum
         lot_size=item.lot_size,
         min_size=item.min_size,
         min_notional=item.min_notional,
+        contract_size=value[0],
+        contract_value=value[1],
+        contract_value_asset=value[2],
         maker_fee_rate=config.maker_fee_rate,
         taker_fee_rate=config.taker_fee_rate,
     )

@@ -36,7 +36,8 @@ A user's limit price and stop trigger price are checked against the price band
 (core/foundations/matching/price_band.py) before the order manager sees the order; the order manager keeps
 closed orders for a bounded window.
 
-Linear perpetuals (BASE/QUOTE:QUOTE) trade in the same books; their positions pay funding at
+Linear perpetuals (BASE/QUOTE:QUOTE) and inverse ones (BASE/QUOTE:BASE, core/foundations/matching/inverse.py)
+trade in the same books; their positions pay funding at
 the funding times of their schedule when settle_funding() is called (core/foundations/matching/funding.py).
 
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
@@ -63,6 +64,12 @@ from core.foundations.matching.engine import (
     OrderBook,
 )
 from core.foundations.matching.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
+from core.foundations.matching.inverse import (
+    InversePosition,
+    contract_worth,
+    funding_amount,
+    is_inverse_perpetual,
+)
 from core.foundations.matching.order_manager import FeeSchedule, OrderManager, reducible
 from core.foundations.matching.price_band import PriceBand, reference_ticks
 from core.foundations.matching.stops import StopBook
@@ -218,6 +225,10 @@ class SimExchange:
         self._funding = FundingHistory()
         self._accounts = Accounts(balances)
         for instrument in instruments:
+            if is_inverse_perpetual(instrument):
+                self._accounts.book_with(
+                    instrument.symbol, partial(InversePosition, instrument.contract_value)
+                )
             if instrument.kind is InstrumentKind.PERPETUAL:
                 self._accounts.add_asset(instrument.settle_asset)
             else:
@@ -350,7 +361,10 @@ class SimExchange:
             return None
         mark = reference[0] * instrument.tick_size
         rate = market.terms.rate
-        amount = -(size * mark * rate)
+        if is_inverse_perpetual(instrument):
+            amount = funding_amount(instrument.contract_value, size, mark, rate)
+        else:
+            amount = -(size * mark * rate)
         self._accounts.credit(instrument.settle_asset, amount)
         payment = FundingPayment(
             funding_id=funding_id(instrument.native_symbol, ts_ns),
@@ -513,11 +527,18 @@ class SimExchange:
 
     def _market_buy_cost(self, market: _Market, req: OrderRequest, lots: int) -> Decimal:
         """What a market order would pay walking the book now: a spot buy's cost, or a perpetual
-        order's (either side) notional, off which its fee lock is taken."""
+        order's (either side) notional (an inverse one's in the coin), off which its fee lock
+        is taken."""
         perpetual = market.funding is not None
         if req.type is not OrderType.MARKET or (req.side is not Side.BUY and not perpetual):
             return Decimal(0)
         walk = market.book.preview(req.side, None, lots)
+        if is_inverse_perpetual(market.instrument):
+            face = market.instrument.contract_value
+            return sum(
+                (contract_worth(face, market.price.value(p), market.size.value(n)) for p, n in walk),
+                Decimal(0),
+            )
         return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
 
     def _conclude(self, order_id: int, req: OrderRequest, result: MatchResult) -> Order:
@@ -625,15 +646,20 @@ class SimExchange:
 
 
 def _check_kind(instrument: Instrument) -> None:
-    """Spot pairs, and linear perpetuals of contract size 1 settled in the quote asset."""
+    """Spot pairs, linear perpetuals of contract size 1 settled in the quote asset, and inverse
+    perpetuals (a face value of the quote asset a contract, settled in the base coin)."""
     if instrument.kind is InstrumentKind.SPOT:
+        return
+    if instrument.kind is InstrumentKind.PERPETUAL and is_inverse_perpetual(instrument):
+        if instrument.contract_value <= 0:
+            raise InvalidArgument.field("instruments", f"{instrument.symbol}: a contract value is positive")
         return
     linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size == 1
     if instrument.kind is not InstrumentKind.PERPETUAL or not linear or instrument.inverse:
         raise InvalidArgument.field(
             "instruments",
-            f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (contract size 1, "
-            "settled in the quote asset) only",
+            f"{instrument.symbol}: the sim venue trades spot, linear perpetuals (contract size 1, "
+            "settled in the quote asset) and inverse perpetuals (settled in the base coin) only",
         )
 
 

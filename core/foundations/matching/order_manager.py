@@ -17,6 +17,7 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal, is_multiple
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from core.foundations.matching.accounts import Accounts, exact_quotient
+from core.foundations.matching.inverse import contract_fee, contract_worth, is_inverse_perpetual
 from core.foundations.model import (
     Execution,
     Fill,
@@ -52,6 +53,7 @@ class FeeSchedule:
 class _Managed:
     __slots__ = (
         "engine_id",
+        "face",
         "instrument",
         "notional",
         "order",
@@ -66,6 +68,8 @@ class _Managed:
         self.instrument = instrument
         self.engine_id = engine_id
         self.perpetual = instrument.kind is InstrumentKind.PERPETUAL
+        # An inverse perpetual's face value a contract (inverse.py); None for any other market.
+        self.face = instrument.contract_value if is_inverse_perpetual(instrument) else None
         if self.perpetual:
             self.reserve_asset = instrument.settle_asset
         elif order.side is Side.BUY:
@@ -76,6 +80,12 @@ class _Managed:
         # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
         self.unit_reserve: Decimal | None = None
         self.notional = Decimal(0)
+
+
+def _worth(managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
+    """What `size` is worth at `price` in the asset the order locks fees in: price x size, or
+    an inverse perpetual's contracts in the coin."""
+    return price * size if managed.face is None else contract_worth(managed.face, price, size)
 
 
 class OrderManager:
@@ -134,7 +144,7 @@ class OrderManager:
         `market_cost` is the quote cost of walking the book, used for market buys only.
         """
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
-        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        unit, amount = self._reserve_for(req, market_cost, managed)
         self.accounts.lock(managed.reserve_asset, amount)
         managed.unit_reserve, managed.reserved = unit, amount
         self._record(managed)
@@ -181,7 +191,7 @@ class OrderManager:
         order = managed.order
         order.triggered = True
         order.updated_ns = self._clock()
-        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        unit, amount = self._reserve_for(req, market_cost, managed)
         try:
             self.accounts.lock(managed.reserve_asset, amount)
         except FailedPrecondition as exc:
@@ -206,7 +216,8 @@ class OrderManager:
         self, engine_id: int, price: Decimal, size: Decimal, liquidity: Liquidity, trade_id: str
     ) -> None:
         managed = self._open[engine_id]
-        fee = price * size * self.fees.rate(liquidity)
+        rate = self.fees.rate(liquidity)
+        fee = price * size * rate if managed.face is None else contract_fee(managed.face, price, size, rate)
         self._settle(managed, price, size, fee)
         self._advance(managed, price, size)
         if managed.order.status is OrderStatus.FILLED:
@@ -318,13 +329,13 @@ class OrderManager:
         self._by_client[managed.order.client_order_id] = managed.order.order_id
 
     def _reserve_for(
-        self, req: OrderRequest, market_cost: Decimal, perpetual: bool
+        self, req: OrderRequest, market_cost: Decimal, managed: _Managed
     ) -> tuple[Decimal | None, Decimal]:
         """(lock per unit of size or None, amount to lock now)."""
-        if perpetual:
+        if managed.perpetual:
             if req.price is None:
                 return None, self.market_lock(True, market_cost)
-            unit = req.price * self.fees.lock_rate
+            unit = _worth(managed, req.price, _ONE) * self.fees.lock_rate
             return unit, unit * req.size
         if req.side is Side.SELL:
             return _ONE, req.size
@@ -347,15 +358,19 @@ class OrderManager:
 
     def _advance(self, managed: _Managed, price: Decimal, size: Decimal) -> None:
         order = managed.order
-        managed.notional += price * size
         order.updated_ns = self._clock()
         order.filled_size += size
-        order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
+        if managed.face is None:
+            managed.notional += price * size
+            order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
+        else:  # the coin, unrounded: the average is the harmonic mean of the prices by face
+            managed.notional += size * managed.face / price
+            order.average_fill_price = exact_quotient(order.filled_size * managed.face, managed.notional)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
         if managed.unit_reserve is None:
-            return self.market_lock(managed.perpetual, price * size)
+            return self.market_lock(managed.perpetual, _worth(managed, price, size))
         return managed.unit_reserve * size
 
     def _release(self, managed: _Managed) -> None:

@@ -1,0 +1,112 @@
+"""The sim's inverse perpetuals: BASE/QUOTE:BASE (BTC/USD:BTC), sized in contracts of a face
+value in the quote asset (config: contract_value, USD), settled in the coin (BTC).
+
+They trade in the same books and matching engine as the linear perpetuals (funding.py), with
+everything that leaves or enters the account in the coin, by the arithmetic of
+core/foundations/inverse.py (each division by a price rounded half-even to 1e-12 of the coin,
+once, where it is made):
+- a fill of n contracts at p is worth the coin n x cv / p; its fee is that worth x the fee rate
+  (`coin_fee`), an order locks its worst-case fee in the coin (a limit order its worth at its
+  limit price x the dearer rate; a fill below a buy's limit costs a little more, taken from the
+  free balance as a linear perpetual's losses are);
+- the position books as the ledger books it (docs/ledger.md, "Inverse perpetuals"): its face
+  (contracts x cv, signed) and its cost, the coin the face was worth at entry; a reduce of face r
+  releases the cost's share c = C x r / |F| (rounded to 1e-12 unless it closes the position) and
+  realises c - r / p for a long, c + r / p for a short (cost < 0): the same amounts the ledger
+  posts for the same fills, so a backtest's venue and its books agree to the coin step;
+- its entry price is the harmonic mean of its fills' prices weighted by face, |F| / |C|;
+- funding at a funding time pays the coin face x rate / mark (a long pays when the rate is
+  positive).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from core.foundations.inverse import COIN_STEP, coin_fee, coin_round, coin_value
+from core.foundations.matching.accounts import EXACT, exact_quotient
+from core.foundations.model import Instrument, Position
+
+__all__ = ["InversePosition", "contract_fee", "contract_worth", "funding_amount", "is_inverse_perpetual"]
+
+_ZERO = Decimal(0)
+
+
+def is_inverse_perpetual(instrument: Instrument) -> bool:
+    """Sized in a face value of the quote asset and settled in the base coin."""
+    return instrument.inverse and instrument.settle_asset == instrument.base_asset
+
+
+def contract_worth(contract_value: Decimal, price: Decimal, size: Decimal) -> Decimal:
+    """What `size` contracts are worth in the coin at `price` (to 1e-12)."""
+    return coin_value(size * contract_value, price)
+
+
+def contract_fee(contract_value: Decimal, price: Decimal, size: Decimal, rate: Decimal) -> Decimal:
+    """The fee at `rate` of a fill of `size` contracts at `price`, in the coin (to 1e-12)."""
+    return coin_fee(size * contract_value, price, rate)
+
+
+def funding_amount(contract_value: Decimal, size: Decimal, mark: Decimal, rate: Decimal) -> Decimal:
+    """What a position of `size` contracts (signed) receives at a funding time, in the coin:
+    -(face x rate / mark), to 1e-12."""
+    return -coin_round(EXACT.divide(size * contract_value * rate, mark))
+
+
+class InversePosition:
+    """One inverse perpetual's position: size in contracts (signed), cost in the coin (signed
+    like the face: < 0 for a short), the PnL realised in the coin."""
+
+    __slots__ = ("contract_value", "cost", "realized", "size")
+
+    def __init__(self, contract_value: Decimal) -> None:
+        self.contract_value = contract_value
+        self.size = _ZERO
+        self.cost = _ZERO
+        self.realized = _ZERO
+
+    def apply(self, signed_size: Decimal, price: Decimal) -> None:
+        held = self.size * self.contract_value
+        if self.size == 0 or (self.size > 0) == (signed_size > 0):
+            self._open(signed_size, price)
+            return
+        reduced = min(abs(signed_size), abs(self.size))
+        face = reduced * self.contract_value
+        released = self.cost if reduced == abs(self.size) else _share(self.cost, face, abs(held))
+        worth = coin_value(face, price)
+        self.realized += released - worth if held > 0 else released + worth
+        self.cost -= released
+        self.size += reduced if held < 0 else -reduced
+        rest = abs(signed_size) - reduced
+        if rest:
+            self._open(rest if signed_size > 0 else -rest, price)
+
+    def _open(self, signed_size: Decimal, price: Decimal) -> None:
+        worth = coin_value(abs(signed_size) * self.contract_value, price)
+        self.size += signed_size
+        self.cost += worth if signed_size > 0 else -worth
+
+    def entry(self) -> Decimal:
+        return exact_quotient(abs(self.size) * self.contract_value, abs(self.cost))
+
+    def snapshot(self, symbol: str) -> Position:
+        return Position(
+            symbol=symbol,
+            size=self.size,
+            entry_price=None if self.size == 0 or self.cost == 0 else self.entry(),
+            realized_pnl=self.realized,
+        )
+
+
+def _share(cost: Decimal, face: Decimal, held: Decimal) -> Decimal:
+    """The cost `face` of `held` releases, rounded half-even as the ledger rounds it: to 1e-12,
+    or to the finest step of the three when finer."""
+    value = EXACT.divide(cost * face, held)
+    step = min([COIN_STEP, *(_quantum(v) for v in (cost, face, held) if v)])
+    return value.quantize(step, rounding=ROUND_HALF_EVEN, context=EXACT)
+
+
+def _quantum(value: Decimal) -> Decimal:
+    """The decimal step of `value` without its trailing zeros (0.50 is 0.1), at most 1."""
+    exponent = value.normalize(EXACT).as_tuple().exponent
+    return Decimal(1).scaleb(min(0, exponent)) if isinstance(exponent, int) else Decimal(1)
