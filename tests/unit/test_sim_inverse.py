@@ -182,3 +182,19 @@ def test_the_position_books_as_the_ledger_books_a_reduce() -> None:
     position.apply(D(-25000), D(60000))  # closes: the whole cost is released
     assert position.cost == 0 and position.size == 0
     assert position.realized == D("0.095454545455") + D("0.55") - D("0.416666666667")
+
+
+def test_an_orders_average_fill_price_is_the_harmonic_mean_by_face(tmp_path: Path) -> None:
+    exchange = make(tmp_path, Clock(5 * S))
+    exchange.submit_synthetic(INV, SELL, ticks("40000"), 1000)  # 10,000 USD: 0.25 BTC
+    exchange.submit_synthetic(INV, SELL, ticks("50000"), 2000)  # 20,000 USD: 0.4 BTC
+    order, _ = exchange.place(market(BUY, "3000"))
+    # 30,000 USD for 0.65 BTC, not the arithmetic mean by size (46,666.67)
+    assert order.average_fill_price == D("46153.846153846153846154")
+    [position] = exchange.positions(INV)
+    assert position.entry_price == order.average_fill_price
+    one = make(tmp_path, Clock(5 * S))
+    one.submit_synthetic(INV, SELL, ticks("65005"), 100)
+    single, _ = one.place(market(BUY, "100"))
+    assert str(single.average_fill_price) == "65005"  # one fill: its price, no trailing digits
+    assert str(one.positions(INV)[0].entry_price) == "65005"  # not the rounded cost's 65004.9999987

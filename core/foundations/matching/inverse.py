@@ -14,7 +14,9 @@ once, where it is made):
   releases the cost's share c = C x r / |F| (rounded to 1e-12 unless it closes the position) and
   realises c - r / p for a long, c + r / p for a short (cost < 0): the same amounts the ledger
   posts for the same fills, so a backtest's venue and its books agree to the coin step;
-- its entry price is the harmonic mean of its fills' prices weighted by face, |F| / |C|;
+- its entry price is the harmonic mean of its fills' prices weighted by face: |F| over the coin the
+  held face was worth, kept unrounded for it (the rounded cost would show 65004.9999987 for one
+  fill at 65005);
 - funding at a funding time pays the coin face x rate / mark (a long pays when the rate is
   positive).
 """
@@ -27,9 +29,17 @@ from core.foundations.inverse import COIN_STEP, coin_fee, coin_round, coin_value
 from core.foundations.matching.accounts import EXACT, exact_quotient
 from core.foundations.model import Instrument, Position
 
-__all__ = ["InversePosition", "contract_fee", "contract_worth", "funding_amount", "is_inverse_perpetual"]
+__all__ = [
+    "InversePosition",
+    "contract_fee",
+    "contract_worth",
+    "funding_amount",
+    "harmonic_mean",
+    "is_inverse_perpetual",
+]
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 def is_inverse_perpetual(instrument: Instrument) -> bool:
@@ -57,13 +67,17 @@ class InversePosition:
     """One inverse perpetual's position: size in contracts (signed), cost in the coin (signed
     like the face: < 0 for a short), the PnL realised in the coin."""
 
-    __slots__ = ("contract_value", "cost", "realized", "size")
+    __slots__ = ("contract_value", "cost", "held_coin", "realized", "size")
 
     def __init__(self, contract_value: Decimal) -> None:
         self.contract_value = contract_value
         self.size = _ZERO
         self.cost = _ZERO
         self.realized = _ZERO
+        # The coin the held face was worth at its fills, unrounded (at EXACT's 200 digits): the
+        # entry price from it is the harmonic mean itself, where the rounded cost would show
+        # 65004.9999987 for one fill at 65005.
+        self.held_coin = _ZERO
 
     def apply(self, signed_size: Decimal, price: Decimal) -> None:
         held = self.size * self.contract_value
@@ -76,26 +90,38 @@ class InversePosition:
         worth = coin_value(face, price)
         self.realized += released - worth if held > 0 else released + worth
         self.cost -= released
+        self.held_coin -= self.held_coin * reduced / abs(self.size)
         self.size += reduced if held < 0 else -reduced
         rest = abs(signed_size) - reduced
         if rest:
             self._open(rest if signed_size > 0 else -rest, price)
 
     def _open(self, signed_size: Decimal, price: Decimal) -> None:
-        worth = coin_value(abs(signed_size) * self.contract_value, price)
+        face = abs(signed_size) * self.contract_value
+        worth = coin_value(face, price)
         self.size += signed_size
         self.cost += worth if signed_size > 0 else -worth
+        self.held_coin += EXACT.divide(face, price)
 
     def entry(self) -> Decimal:
-        return exact_quotient(abs(self.size) * self.contract_value, abs(self.cost))
+        return harmonic_mean(abs(self.size) * self.contract_value, self.held_coin)
 
     def snapshot(self, symbol: str) -> Position:
         return Position(
             symbol=symbol,
             size=self.size,
-            entry_price=None if self.size == 0 or self.cost == 0 else self.entry(),
+            entry_price=None if self.size == 0 else self.entry(),
             realized_pnl=self.realized,
         )
+
+
+def harmonic_mean(face: Decimal, coin: Decimal) -> Decimal:
+    """The price of `face` (quote asset) worth `coin` (the sum of each fill's face / price): the
+    harmonic mean of the fills' prices by face, to 1e-18, without trailing zeros."""
+    value = exact_quotient(face, coin)
+    if value == value.to_integral_value():
+        return value.quantize(_ONE, context=EXACT)
+    return value.normalize(EXACT)
 
 
 def _share(cost: Decimal, face: Decimal, held: Decimal) -> Decimal:

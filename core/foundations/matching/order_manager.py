@@ -17,7 +17,12 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal, is_multiple
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from core.foundations.matching.accounts import Accounts, exact_quotient
-from core.foundations.matching.inverse import contract_fee, contract_worth, is_inverse_perpetual
+from core.foundations.matching.inverse import (
+    contract_fee,
+    contract_worth,
+    harmonic_mean,
+    is_inverse_perpetual,
+)
 from core.foundations.model import (
     Execution,
     Fill,
@@ -365,7 +370,7 @@ class OrderManager:
             order.average_fill_price = exact_quotient(managed.notional, order.filled_size)
         else:  # the coin, unrounded: the average is the harmonic mean of the prices by face
             managed.notional += size * managed.face / price
-            order.average_fill_price = exact_quotient(order.filled_size * managed.face, managed.notional)
+            order.average_fill_price = harmonic_mean(order.filled_size * managed.face, managed.notional)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
