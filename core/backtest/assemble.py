@@ -13,6 +13,7 @@ from core.advisor.config import load_engine_config, with_overrides
 from core.backtest.answers import load_recorded_answers
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
+from core.backtest.funding_rates import load_funding_rates
 from core.backtest.market import Latency, ReplayedMarket, queue_rule
 from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.run import Backtest, RunSettings
@@ -112,8 +113,8 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
 
 
 def funding_terms(exchange: ExchangeConfig) -> dict[str, FundingTerms]:
-    """Each perpetual's funding rate and interval, as the sim config gives them to the live sim
-    (the recorder keeps no funding rates: docs/backtest.md, "Funding")."""
+    """Each perpetual's funding rate and interval, as the sim config gives them to the live sim;
+    a run over recorded history pays the recorded rates where it has them (recorded_funding)."""
     return {
         item.symbol: FundingTerms(item.funding_rate, item.funding_interval_s)
         for item in exchange.symbols
@@ -158,6 +159,7 @@ async def run_recorded(
                 backtest.market.latency.order_ns,
             )
         )
+    await recorded_funding(config, backtest)
     symbols = run_symbols(config)
     # The recorded bars of the advisor's timeframe too, each at its close: the live advisor reads
     # the bar service's bars, which the advisor's BarKeeper then prefers to its own from trades
@@ -174,6 +176,19 @@ async def run_recorded(
     )
     tape = await drive(backtest, _market_events(source), on_progress)
     return outcome(tape, backtest.settings.sample_ns)
+
+
+async def recorded_funding(config: BacktestConfig, backtest: Backtest) -> None:
+    """The rates the recorder kept for the run's perpetuals, paid where they cover a funding
+    time (docs/backtest.md, "Funding"); the sim config's rate elsewhere."""
+    intervals = {
+        symbol: terms.interval_s
+        for symbol, terms in funding_terms(exchange_of(config)).items()
+        if symbol in backtest.instruments
+    }
+    url, venue = config.database_url, config.venue
+    rates = await load_funding_rates(url, venue, intervals, config.start_ns, config.end_ns)
+    backtest.market.replay_funding_rates(rates)
 
 
 async def recorded_history(config: BacktestConfig, backtest: Backtest) -> list[tuple[str, Event]]:

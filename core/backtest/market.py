@@ -541,6 +541,14 @@ class ReplayedMarket:
         """The next funding time of the perpetuals (None without any)."""
         return self._exchange.next_funding_ns()
 
+    def replay_funding_rates(self, rates: Mapping[str, Sequence[tuple[int, Decimal]]]) -> None:
+        """The recorded funding rates of the perpetuals, paid where they cover a funding time."""
+        for symbol, recorded in rates.items():
+            self._exchange.replay_funding_rates(symbol, recorded)
+
+    def funding_rate_recorded(self, symbol: str, ts_ns: int) -> bool:
+        return self._exchange.funding_rate_recorded(symbol, ts_ns)
+
     def settle_funding(self, now_ns: int) -> list[FundingPayment]:
         """The funding due by now_ns, paid as the sim pays it (core/foundations/matching/funding.py):
         each open position pays size x mark x rate at its funding time, the mark the book's as of

@@ -93,6 +93,7 @@ class Tape:
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
     funding: list[FundingPayment] = field(default_factory=list)  # what the positions paid (< 0) or got
+    funding_recorded: int = 0  # of them, those at a recorded rate (the rest at the sim config's)
     curve: list[EquityPoint] = field(default_factory=list)
     # Each strategy's own curve: the starting equity plus its PnL in the ledger's books
     # (realised, fees, funding and unrealised at the last trades), "unattributed" included.
@@ -314,6 +315,7 @@ class Backtest:
         for payment in self.market.settle_funding(now_ns):
             self.books.funding(funding_payment_to_pb(payment))
             self.tape.funding.append(payment)
+            self.tape.funding_recorded += self.market.funding_rate_recorded(payment.symbol, payment.ts_ns)
 
     def _strategy(self, client_order_id: str) -> str:
         """The strategy of an entry; a protective or flatten order is the position's ("")."""

@@ -46,7 +46,9 @@ def summary(done: RunOutcome) -> list[str]:
         paid[payment.asset] = paid.get(payment.asset, Decimal(0)) + payment.amount
     if paid:  # a perpetual held across funding times (+ received, - paid)
         amounts = " · ".join(f"{format_decimal(amount)} {asset}" for asset, amount in sorted(paid.items()))
-        lines.append(f"funding: {len(tape.funding)} payments · {amounts}")
+        recorded = tape.funding_recorded
+        rates = f"{recorded} at recorded rates, {len(tape.funding) - recorded} at the sim config's"
+        lines.append(f"funding: {len(tape.funding)} payments ({rates}) · {amounts}")
     for name, m in done.metrics.items():
         lines.append(
             f"{name}: return {m.total_return:.4%} · sharpe {m.sharpe:.2f} · "

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_int
+from core.foundations.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    positive_int,
+    seconds_at_most,
+)
 from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -37,6 +43,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not follow the venues' executions into exec.{<venue>} (followed by default)",
     )
+    parser.add_argument(
+        "--funding-every-s",
+        type=_funding_every,
+        default=60.0,
+        help="read each venue's funding payments (with their rates) into funding.{<venue>} this "
+        "often (default 60; 0: not read)",
+    )
+
+
+def _funding_every(text: str) -> float:
+    """argparse type: 0 (funding not read), or seconds up to a day."""
+    return 0.0 if text.strip() in ("0", "0.0") else seconds_at_most(86_400)(text)
 
 
 def _config(args: argparse.Namespace) -> IngestConfig:
@@ -50,6 +68,7 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         redis_url(args.redis_url),
         max_queued=args.max_queued,
         executions=not args.no_executions,
+        funding_every_s=args.funding_every_s,
         gateway=read_secret(GATEWAY),
         lease_ttl_ms=args.lease_ttl_ms,
         **source,

@@ -38,6 +38,7 @@ from core.foundations.shares import Membership, keep_balanced, share_of, wanted_
 from core.ingest import metrics
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
+from core.ingest.funding import FundingFollower
 from core.ingest.symbols import venue_symbols
 from core.ingest.writer import BusWriter
 
@@ -70,6 +71,7 @@ class VenueFollowing:
         self.fence = Fenced(lease.key, lease.token)
         self.market: list[Follower] = []
         self.executions: ExecutionFollower | None = None
+        self.funding: FundingFollower | None = None
         self._fleet = fleet
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"ingest {link.name}")
@@ -77,7 +79,8 @@ class VenueFollowing:
     @property
     def streams(self) -> list[str]:
         executions = [] if self.executions is None else [self.executions.stream]
-        return [f.stream for f in self.market] + executions
+        funding = [] if self.funding is None else [self.funding.stream]
+        return [f.stream for f in self.market] + executions + funding
 
     def mark_bus_loss(self, since_ns: int) -> None:
         for follower in self._followers():
@@ -102,9 +105,14 @@ class VenueFollowing:
         await self._fleet.writer.publish_executions(stream, raw, epoch, position, fence=self.fence)
         metrics.PUBLISHED.labels(self.link.name).inc()
 
-    def _followers(self) -> list[Follower | ExecutionFollower]:
+    async def _publish_envelope(self, stream: str, envelope: bytes) -> None:
+        await self._fleet.writer.publish_envelope(stream, envelope, fence=self.fence)
+        metrics.PUBLISHED.labels(self.link.name).inc()
+
+    def _followers(self) -> list[Follower | ExecutionFollower | FundingFollower]:
         executions = [] if self.executions is None else [self.executions]
-        return [*self.market, *executions]
+        funding = [] if self.funding is None else [self.funding]
+        return [*self.market, *executions, *funding]
 
     async def _run(self) -> None:
         fleet, link = self._fleet, self.link
@@ -124,6 +132,17 @@ class VenueFollowing:
             executions = ExecutionFollower(link, factory, fleet.metadata, self._publish_executions)
             await _resume_executions_from_bus(fleet.redis, executions)
             self.executions = executions
+        if fleet.funding_every_s > 0:
+            funding = FundingFollower(
+                link,
+                factory,
+                fleet.metadata,
+                self._publish_envelope,
+                fleet.writer.source,
+                fleet.funding_every_s,
+            )
+            await _resume_funding_from_bus(fleet.redis, funding)
+            self.funding = funding
         log.info("ingest: following %s", ", ".join(self.streams))
         runs = [asyncio.create_task(f.run(self._stop), name=f.stream) for f in self._followers()]
         try:
@@ -150,6 +169,8 @@ class Fleet:
         self.writer = writer
         self.metadata = metadata
         self.executions = executions
+        # Each venue's funding payments read this often (0: not read; core.ingest.funding).
+        self.funding_every_s = 0.0
         self.holder = holder
         self.lease_ttl_ms = lease_ttl_ms
         self.venues: dict[str, VenueLink] = {}
@@ -274,6 +295,17 @@ async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
     if batch is not None:
         follower.position.note(batch)
         log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
+
+
+async def _resume_funding_from_bus(redis: BusRedis, follower: FundingFollower) -> None:
+    """Where the last run stopped: the last entry of funding.{<venue>} holds its last payments."""
+    entries: Any = await redis.xrevrange(follower.stream, count=1)
+    for _, fields in entries or []:
+        with contextlib.suppress(Corrupt):
+            envelope = decode(fields)
+            if envelope.WhichOneof("body") == "funding":
+                follower.note(envelope.funding)
+                log.info("ingest %s: will go on after funding time %d", follower.stream, follower.since_ns)
 
 
 async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:

@@ -58,6 +58,12 @@ class BusWriter:
         self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence)
         self._wake.set()
 
+    async def publish_envelope(self, stream: str, envelope: bytes, fence: Fenced | None = None) -> None:
+        """A whole encoded Envelope (a venue's funding payments); with `fence`, as publish()."""
+        await self._wait_for_room()
+        self.publisher.add(stream, envelope, fence=fence)
+        self._wake.set()
+
     async def publish_executions(
         self, stream: str, executions: bytes, epoch: int, position: int, fence: Fenced | None = None
     ) -> None:

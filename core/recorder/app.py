@@ -33,6 +33,7 @@ from core.foundations.bus.names import (
     BAR_STREAMS,
     DECISIONS,
     EXECUTION_STREAMS,
+    FUNDING_STREAMS,
     INSPECTOR_JOURNALS,
     INTENTS,
     MARKET_STREAMS,
@@ -74,7 +75,13 @@ class RecorderConfig:
     group: str = "recorder"
     # Streams matched by pattern (found as they appear) and streams by name (their group is
     # made at start, with the stream if need be, so nothing published before is missed).
-    patterns: tuple[str, ...] = (MARKET_STREAMS, BAR_STREAMS, EXECUTION_STREAMS, INSPECTOR_JOURNALS)
+    patterns: tuple[str, ...] = (
+        MARKET_STREAMS,
+        BAR_STREAMS,
+        EXECUTION_STREAMS,
+        FUNDING_STREAMS,
+        INSPECTOR_JOURNALS,
+    )
     streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5

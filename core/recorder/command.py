@@ -54,7 +54,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="streams to record, by pattern (repeatable; default: md.*, bars.* and exec.*)",
+        help="streams to record, by pattern (repeatable; default: md.*, bars.*, exec.*, funding.* "
+        "and inspector.journal.*)",
     )
     parser.add_argument(
         "--stream",

@@ -29,6 +29,7 @@ from core.recorder.schema import (
     CANDLES,
     DECISIONS,
     EXECUTIONS,
+    FUNDING,
     INTENTS,
     JOURNAL,
     NOTICES,
@@ -85,6 +86,7 @@ class Rows:
         self.telemetry: list[Row] = []
         self.executions: list[Row] = []
         self.journal: list[Row] = []
+        self.funding: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -102,6 +104,7 @@ class Rows:
             (ADVISOR_TELEMETRY, self.telemetry),
             (EXECUTIONS, self.executions),
             (JOURNAL, self.journal),
+            (FUNDING, self.funding),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -117,7 +120,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.signals.signals) + len(envelope.position_requests.requests)
         events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
         events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
-        events += len(envelope.journal.entries)
+        events += len(envelope.journal.entries) + len(envelope.funding.payments)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -147,6 +150,8 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             rows.telemetry.extend(_storable(_telemetry_row(e)) for e in envelope.advisor_telemetry.events)
         elif body == "executions":
             _add_executions(rows, envelope.executions, envelope.ts_publish_ns, entry_id)
+        elif body == "funding":
+            rows.funding.extend(_funding_rows(envelope.funding, entry_id))
         elif body == "journal":
             rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
         else:
@@ -522,6 +527,13 @@ def _execution_row(e: tf.Execution, epoch: int) -> Row:
         *fill,
         order.trigger_price,
     )
+
+
+def _funding_rows(batch: bus.FundingPayments, entry_id: str) -> Iterator[Row]:
+    if not batch.venue:
+        raise Corrupt(f"bus entry {entry_id}: funding payments without their venue")
+    for p in batch.payments:
+        yield (batch.venue, p.funding_id, p.ts_ns, p.symbol, p.asset, p.amount, p.rate, p.position_size)
 
 
 def _enum_word(enum: Any, value: int, prefix: str) -> str:

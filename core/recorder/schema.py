@@ -23,6 +23,7 @@ __all__ = [
     "CANDLES",
     "DECISIONS",
     "EXECUTIONS",
+    "FUNDING",
     "INTENTS",
     "JOURNAL",
     "NOTICES",
@@ -462,7 +463,31 @@ JOURNAL = Table(
     """,
 )
 
+FUNDING = Table(
+    "funding",
+    "funding_time_ns",
+    2,
+    (
+        ("venue", "text"),
+        ("funding_id", "text"),
+        ("funding_time_ns", "int8"),
+        ("symbol", "text"),
+        ("asset", "text"),
+        ("amount", "text"),
+        ("rate", "text"),
+        ("position_size", "text"),
+    ),
+    """
+    INSERT INTO funding (venue, funding_id, funding_time_ns, symbol, asset, amount, rate, position_size)
+    SELECT venue, funding_id, funding_time_ns, symbol, asset, tm_decimal(amount, 'funding amount'),
+           tm_decimal_or_null(rate, 'funding rate'),
+           tm_decimal_or_null(position_size, 'funding position size')
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
-    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL,
+    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING,
 )  # fmt: skip

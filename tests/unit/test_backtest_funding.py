@@ -130,7 +130,9 @@ def test_the_summary_says_what_funding_paid(funded: tuple[RunOutcome, object]) -
     done, _ = funded
     total = sum((p.amount for p in done.tape.funding), D(0))
     line = next(text for text in summary(done) if text.startswith("funding:"))
-    assert line == f"funding: {len(done.tape.funding)} payments · {total.normalize():f} USDT"
+    count = len(done.tape.funding)
+    rates = f"0 at recorded rates, {count} at the sim config's"
+    assert line == f"funding: {count} payments ({rates}) · {total.normalize():f} USDT"
 
 
 def test_the_strategys_equity_carries_its_funding(funded: tuple[RunOutcome, object]) -> None:

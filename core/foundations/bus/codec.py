@@ -12,12 +12,14 @@ from core.foundations.bus.names import parse_journal_stream
 from core.foundations.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
     "FIELD",
     "decode",
     "decode_entry",
     "encode_bars",
+    "encode_funding",
     "encode_market",
     "wrap_executions",
     "wrap_market",
@@ -36,6 +38,15 @@ def encode_market(source: str, events: Iterable[md.MarketEvent], now_ns: int | N
 def encode_bars(source: str, bars: Iterable[bus.Bar], now_ns: int | None = None) -> bytes:
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.bars.bars.extend(bars)
+    return envelope.SerializeToString()
+
+
+def encode_funding(
+    source: str, venue: str, payments: Iterable[tf.FundingPayment], now_ns: int | None = None
+) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.funding.venue = venue
+    envelope.funding.payments.extend(payments)
     return envelope.SerializeToString()
 
 

@@ -2,6 +2,7 @@
 
 md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers)
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
+funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 signals             the detector's signals (bus.v1.Signals)
 position_requests.{signals}  the detector's position requests (bus.v1.PositionRequests)
@@ -38,6 +39,7 @@ __all__ = [
     "BAR_STREAMS",
     "DECISIONS",
     "EXECUTION_STREAMS",
+    "FUNDING_STREAMS",
     "INSPECTOR_JOURNALS",
     "INTENTS",
     "MARKET_STREAMS",
@@ -47,6 +49,7 @@ __all__ = [
     "bars_stream",
     "dead_letter_stream",
     "executions_stream",
+    "funding_stream",
     "journal_stream",
     "market_pattern",
     "market_stream",
@@ -64,6 +67,8 @@ MARKET_STREAMS = "md.*"
 BAR_STREAMS = "bars.*"
 # ... and of every venue's executions.
 EXECUTION_STREAMS = "exec.*"
+# ... and of every venue's funding payments.
+FUNDING_STREAMS = "funding.*"
 _MARKET, _BARS, _EXECUTIONS = "md", "bars", "exec"
 # ... and of every inspector instance's journal.
 _JOURNAL = "inspector.journal."
@@ -146,6 +151,11 @@ def parse_market_stream(stream: str) -> tuple[str, Channel] | None:
 
 def executions_stream(venue: str) -> str:
     return f"{_EXECUTIONS}.{venue_tag(venue)}"
+
+
+def funding_stream(venue: str) -> str:
+    """funding.{<venue>}: in the venue's slot, so ingest writes it fenced by the venue's lease."""
+    return f"funding.{venue_tag(venue)}"
 
 
 def parse_executions_stream(stream: str) -> str | None:

@@ -46,6 +46,7 @@ read the exchange (books, formatting) but must not place or cancel from inside a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, localcontext
 from functools import partial
@@ -347,6 +348,18 @@ class SimExchange:
         times = [m.funding.next_ns for m in self._perpetuals if m.funding is not None]
         return min(times) if times else None
 
+    def replay_funding_rates(self, symbol: str, recorded: Sequence[tuple[int, Decimal]]) -> None:
+        """A backtest's: the rates the venue applied at its funding times (oldest first), paid
+        instead of the configured rate where they cover a funding time (FundingTerms.rate_at)."""
+        market = self._market(symbol)
+        if market.funding is None:
+            raise InvalidArgument.field("symbol", f"{symbol} is not a perpetual: it has no funding")
+        market.terms = dataclasses.replace(market.terms, recorded=tuple(sorted(recorded)))
+
+    def funding_rate_recorded(self, symbol: str, ts_ns: int) -> bool:
+        """Whether the funding of `symbol` at ts_ns pays a recorded rate (replay_funding_rates)."""
+        return self._market(symbol).terms.rate_at(ts_ns)[1]
+
     def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The funding payments made at or after since_ns, oldest first, at most `limit`."""
         if symbol is not None:
@@ -360,7 +373,7 @@ class SimExchange:
         if size == 0 or reference is None:
             return None
         mark = reference[0] * instrument.tick_size
-        rate = market.terms.rate
+        rate, _ = market.terms.rate_at(ts_ns)
         if is_inverse_perpetual(instrument):
             amount = funding_amount(instrument.contract_value, size, mark, rate)
         else:

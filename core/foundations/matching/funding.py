@@ -22,6 +22,10 @@ a market with no price at all pays nothing. The exchange checks for due funding 
 asked (SimVenue asks after every market step); times it missed (the venue fell behind) are
 paid late, each with the mark of when it is paid, at most MAX_DUE_AT_ONCE per check.
 
+A backtest may hand a perpetual the rates its venue applied at its funding times, as the
+recorder kept them (FundingTerms.recorded): at a funding time with a recorded rate within half
+an interval, that rate is paid instead of the config's (docs/backtest.md, "Funding").
+
 Each payment is kept (the last FUNDING_KEPT) for ListFundingPayments, with the id
 "<native symbol>-<funding time in ms>" (BTCUSDT-PERP-1739952000000): stable, and unique on
 the venue, since one account holds one position per symbol.
@@ -29,6 +33,7 @@ the venue, since one account holds one position per symbol.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,10 +56,25 @@ _NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class FundingTerms:
-    """A perpetual's funding rate (positive: longs pay shorts) and seconds between funding times."""
+    """A perpetual's funding rate (positive: longs pay shorts) and seconds between funding times;
+    in a backtest, the rates a venue applied at its funding times as recorded (oldest first),
+    which stand in for `rate` where they cover a funding time (rate_at)."""
 
     rate: Decimal = Decimal("0.0001")
     interval_s: int = 28_800
+    recorded: tuple[tuple[int, Decimal], ...] = ()
+
+    def rate_at(self, ts_ns: int) -> tuple[Decimal, bool]:
+        """The rate of the funding time ts_ns, and whether it is a recorded one: the recorded
+        rate of the funding time nearest ts_ns within half an interval (a venue's time may be a
+        little off the multiple of the interval: 08:00:00.123), else `rate`."""
+        if not self.recorded:
+            return self.rate, False
+        half = self.interval_s * _NS // 2
+        at = bisect.bisect_left(self.recorded, ts_ns, key=lambda item: item[0])
+        near = [self.recorded[i] for i in (at - 1, at) if 0 <= i < len(self.recorded)]
+        best = min(near, key=lambda item: (abs(item[0] - ts_ns), item[0]))
+        return (best[1], True) if abs(best[0] - ts_ns) < half else (self.rate, False)
 
 
 class FundingSchedule:

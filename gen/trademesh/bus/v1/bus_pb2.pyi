@@ -45,6 +45,7 @@ class Envelope(_message.Message):
     EXECUTIONS_FIELD_NUMBER: _builtins.int
     RISK_FIELD_NUMBER: _builtins.int
     JOURNAL_FIELD_NUMBER: _builtins.int
+    FUNDING_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -69,6 +70,8 @@ class Envelope(_message.Message):
     def risk(self) -> Global___RiskEvents: ...
     @_builtins.property
     def journal(self) -> Global___InspectorJournal: ...
+    @_builtins.property
+    def funding(self) -> Global___FundingPayments: ...
     def __init__(
         self,
         *,
@@ -84,16 +87,45 @@ class Envelope(_message.Message):
         executions: Global___Executions | None = ...,
         risk: Global___RiskEvents | None = ...,
         journal: Global___InspectorJournal | None = ...,
+        funding: Global___FundingPayments | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class FundingPayments(_message.Message):
+    """A venue's funding history (stream `funding.{<venue>}`): the funding payments its account paid
+    or received, as TradeFlow.ListFundingPayments answers them, oldest first. Ingest reads them
+    periodically and the recorder keeps them, with their funding rates, in `funding`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.FundingPayment]: ...
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        payments: _abc.Iterable[_tradeflow_pb2.FundingPayment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payments", b"payments", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundingPayments: _TypeAlias = FundingPayments  # noqa: Y015
 
 @_typing.final
 class Signals(_message.Message):
