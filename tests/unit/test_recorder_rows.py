@@ -287,7 +287,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*", "exec.*", "inspector.journal.*"),
+            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*"),
             (
                 "signals",
                 "position_requests.{signals}",
@@ -427,3 +427,21 @@ def test_any_other_streams_entry_is_read_as_its_envelope() -> None:
     assert decode_entry("exec.{sim}", {FIELD: envelope.SerializeToString()}) == envelope
     with pytest.raises(Corrupt, match="not an Envelope"):  # a journal entry on any other stream
         decode_entry("intents", {FIELD: b"\x00 not a protobuf"})
+
+
+def test_a_venues_funding_payments_become_rows_with_their_rates() -> None:
+    batch = bus.FundingPayments(venue="sim")
+    batch.payments.add(
+        funding_id="BTCUSDT-PERP-60000", symbol="BTC/USDT:USDT", asset="USDT", amount="-0.65", rate="0.0001",
+        position_size="0.1", ts_ns=60 * 10**9,
+    )  # fmt: skip
+    batch.payments.add(funding_id="x-1", symbol="BTC/USDT:USDT", asset="USDT", amount="1", ts_ns=61 * 10**9)
+    envelope = bus.Envelope(source="t", funding=batch)
+    rows = rows_of([("1-0", envelope)])
+    assert [table.name for table, _ in rows.tables()] == ["funding"]
+    assert rows.funding == [
+        ("sim", "BTCUSDT-PERP-60000", 60 * 10**9, "BTC/USDT:USDT", "USDT", "-0.65", "0.0001", "0.1"),
+        ("sim", "x-1", 61 * 10**9, "BTC/USDT:USDT", "USDT", "1", "", ""),  # no rate said: NULL
+    ]
+    with pytest.raises(Corrupt, match="without their venue"):
+        rows_of([("2-0", bus.Envelope(funding=bus.FundingPayments()))])

@@ -1,0 +1,195 @@
+"""Recorded funding, end to end with real parts: ingest reads a real sim venue's funding history
+into funding.{sim} and the real recorder keeps it in PostgreSQL (values as the venue lists
+them); a backtest over recorded history pays the recorded rate at the funding times the
+recorder covers and the sim config's rate at the others, and says which in its summary."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from core.backtest.assemble import build, run_recorded
+from core.backtest.config import BacktestConfig
+from core.backtest.summary import summary
+from core.backtest.synthetic import walk
+from core.foundations.bus.codec import FIELD, decode, encode_funding
+from core.foundations.env import REDIS_URL, TOKEN
+from core.foundations.process import start_service
+from core.recorder.app import Recorder, RecorderConfig, prepare
+from core.recorder.database import open_pool
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VenueFactory, until
+from tests.integration.test_backtest_funding_cli import SPEC, TREND, record
+from tests.integration.test_funding_payments import PERP as SIM_PERP
+from tests.integration.test_funding_payments import RATE, SIM_CONFIG
+from tests.unit.test_backtest_funding import PERP, sim_config
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
+__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+
+D = Decimal
+S = 10**9
+MINUTE_NS = 60 * S
+CONFIG_RATE = D("0.001")  # sim_config's
+
+
+# ---- the feed: venue -> ingest -> funding.{sim} -> recorder -> funding
+
+
+async def _recorded(url: str) -> list[Any]:
+    connection = await asyncpg.connect(url)
+    try:
+        return list(
+            await connection.fetch(
+                "SELECT funding_id, symbol, asset, amount, rate, position_size, funding_time_ns "
+                "FROM funding WHERE venue = 'sim' ORDER BY funding_time_ns"
+            )
+        )
+    except asyncpg.UndefinedTableError:
+        return []  # the recorder has not migrated yet
+    finally:
+        await connection.close()
+
+
+async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
+    fresh_venue: VenueFactory, redis_url: str, fresh_database: str, tmp_path: Path
+) -> None:
+    venue = fresh_venue(SIM_CONFIG, "perp")  # funding every 2 s at 0.0003
+    stubs = venue.stubs()
+    placed = await stubs.tf.PlaceOrder(
+        tf.PlaceOrderRequest(symbol=SIM_PERP, side=common.SIDE_SELL, type=tf.ORDER_TYPE_MARKET, size="0.5"),
+        timeout=CALL_TIMEOUT_S,
+    )
+    assert placed.order.status == tf.ORDER_STATUS_FILLED
+    async with redis_db(redis_url) as bus:
+        with (
+            (tmp_path / "ingest.log").open("w") as ingest_log,
+            (tmp_path / "recorder.log").open("w") as rec_log,
+        ):
+            ingest = start_service(
+                ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={venue.address}",
+                 "--funding-every-s", "1"],
+                env={TOKEN: TEST_TOKEN, REDIS_URL: bus}, stderr=ingest_log,
+            )  # fmt: skip
+            recorder = start_service(
+                ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus,
+                 "--database-url", fresh_database, "--stream-pattern", "funding.*"],
+                stderr=rec_log, timeout_s=60,
+            )  # fmt: skip
+            try:
+
+                async def three() -> list[Any] | None:
+                    found = await _recorded(fresh_database)
+                    return found if len(found) >= 3 else None
+
+                rows = await until(three, timeout_s=30, interval_s=0.2, what="three funding rows recorded")
+            finally:
+                await asyncio.to_thread(ingest.terminate)
+                await asyncio.to_thread(recorder.terminate)
+    listed = await stubs.tf.ListFundingPayments(
+        tf.ListFundingPaymentsRequest(limit=1000), timeout=CALL_TIMEOUT_S
+    )
+    await stubs.close()
+    by_id = {p.funding_id: p for p in listed.payments}
+    for row in rows:
+        payment = by_id[row["funding_id"]]  # recorded: one the venue lists, exactly
+        assert (row["symbol"], row["asset"], row["funding_time_ns"]) == (
+            payment.symbol,
+            payment.asset,
+            payment.ts_ns,
+        )
+        assert (row["amount"], row["rate"], row["position_size"]) == (
+            D(payment.amount), D(payment.rate), D(payment.position_size),
+        )  # fmt: skip
+        assert row["rate"] == RATE and row["position_size"] == D("-0.5")
+    times = [row["funding_time_ns"] for row in rows]
+    assert times == sorted(set(times)), "each funding time once, however often it was read"
+    assert all(b - a == 2 * S for a, b in itertools.pairwise(times)), "none missed between"
+
+
+# ---- the backtest: recorded rates where there are, the config's elsewhere
+
+
+def _funding_times() -> list[int]:
+    first = (SPEC.start_ns // MINUTE_NS + 1) * MINUTE_NS
+    return list(range(first, SPEC.start_ns + SPEC.steps * SPEC.step_ns + 1, MINUTE_NS))
+
+
+def _recorded_rates() -> dict[int, Decimal]:
+    """A rate for two funding times out of three (a third left to the config), alternating in
+    sign; each recorded 250 ms after its funding time, as a venue's clock may put it."""
+    rates = (D("0.0005"), D("-0.0007"))
+    return {t: rates[i % 2] for i, t in enumerate(_funding_times()) if i % 3 != 2}
+
+
+async def _record_funding(url: str) -> None:
+    """The rates through the recorder's own bus handler (as ingest publishes them), and a
+    payment without a rate, which is no recorded rate."""
+    pool = await open_pool(url)
+    try:
+        options = RecorderConfig(database_url=url, redis_url="redis://unused")
+        recorder = Recorder(pool, await prepare(pool, options), options)
+        payments = [
+            tf.FundingPayment(
+                funding_id=f"BTCUSDT-PERP-{t}", symbol=PERP, asset="USDT", amount="-1", rate=str(rate),
+                position_size="0.1", ts_ns=t + 250_000_000,
+            )
+            for t, rate in sorted(_recorded_rates().items())
+        ]  # fmt: skip
+        unsaid = next(t for t in _funding_times() if t not in _recorded_rates())
+        payments.append(
+            tf.FundingPayment(funding_id="no-rate", symbol=PERP, asset="USDT", amount="1", ts_ns=unsaid)
+        )
+        entry = ("1-0", decode({FIELD: encode_funding("test", "sim", payments)}))
+        await recorder.handle("funding.{sim}", [entry])
+    finally:
+        await pool.close()
+
+
+def _mids() -> dict[int, Decimal]:
+    """The walk's mid at each step (its book is mid +- a tick a level)."""
+    mids: dict[int, Decimal] = {}
+    for event in walk(SPEC):
+        if event.HasField("book_snapshot"):
+            book = event.book_snapshot
+            mids[event.ts_event_ns] = (D(book.bids[0].price) + D(book.asks[0].price)) / 2
+    return mids
+
+
+async def test_a_backtest_pays_the_recorded_rates_and_the_configs_where_none_is_recorded(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    await record(fresh_database)
+    await _record_funding(fresh_database)
+    config = BacktestConfig(
+        strategies=(Path(TREND),), start_ns=SPEC.start_ns, end_ns=SPEC.start_ns + SPEC.steps * SPEC.step_ns,
+        symbols=(PERP,), sample_s=60, sim_config=sim_config(tmp_path), database_url=fresh_database,
+    )  # fmt: skip
+    backtest = build(config)
+    done = await run_recorded(config, backtest)
+    payments, recorded, mids = done.tape.funding, _recorded_rates(), _mids()
+    at_recorded = [p for p in payments if p.ts_ns in recorded]
+    assert at_recorded and len(at_recorded) < len(payments), "payments at recorded and unrecorded times"
+    for payment in payments:
+        assert payment.rate == recorded.get(payment.ts_ns, CONFIG_RATE)
+        size = payment.position_size
+        assert size is not None and size != 0
+        # size x mark x rate, the mark the replayed book's mid then (the step at or before it)
+        marks = {mids.get(payment.ts_ns), mids.get(payment.ts_ns - S)} - {None}
+        assert payment.amount in {-(size * mark * payment.rate) for mark in marks if mark is not None}
+    assert done.tape.funding_recorded == len(at_recorded)
+    total = sum((p.amount for p in payments), D(0))
+    line = next(text for text in summary(done) if text.startswith("funding:"))
+    rates = f"{len(at_recorded)} at recorded rates, {len(payments) - len(at_recorded)} at the sim config's"
+    assert line == f"funding: {len(payments)} payments ({rates}) · {total.normalize():f} USDT"
+    assert backtest.books.refused == []
+    assert sum((line.funding for line in backtest.books.pnl({}).values()), D(0)) == total
