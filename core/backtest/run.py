@@ -423,28 +423,31 @@ class Backtest:
                 equity += balance.total * price
         for position in self.market.positions():
             price = self.last_price.get(position.symbol)
-            if price is not None:
-                exposure += abs(position.size) * price
+            if price is not None:  # an inverse contract's: its face value, whatever the price
+                exposure += self.instruments[position.symbol].notional(abs(position.size), price)
         self.tape.curve.append(EquityPoint(now_ns, equity, exposure))
         self._sample_strategies(now_ns)
 
     def _sample_strategies(self, now_ns: int) -> None:
+        """Each strategy's equity in the quote asset: its PnL in the quote (a linear market's),
+        and in a coin (an inverse perpetual's, settled in its base) valued at the coin's last
+        price, as the account's curve values the coin it holds."""
         venue = self.settings.venue
         marks = {(venue, symbol): price for symbol, price in self.last_price.items()}
-        quotes = {i.quote_asset for i in self.instruments.values()} | {
-            i.settle_asset for i in self.instruments.values()
-        }
+        quotes = {i.quote_asset for i in self.instruments.values()}
         pnl: dict[str, Decimal] = {}
         for (strategy, asset), line in self.books.pnl(marks).items():
-            if asset in quotes:
+            price = Decimal(1) if asset in quotes else self._price_of(asset)
+            if price is not None:
                 label = strategy_label(strategy)
-                pnl[label] = pnl.get(label, Decimal(0)) + line.total
+                pnl[label] = pnl.get(label, Decimal(0)) + line.total * price
         exposure: dict[str, Decimal] = {}
         for position in self.books.positions():
             price = marks.get((position.venue, position.symbol))
-            if price is not None:
+            if price is not None:  # an inverse position's quantity is its face in the quote asset
                 label = strategy_label(position.strategy)
-                exposure[label] = exposure.get(label, Decimal(0)) + abs(position.quantity) * price
+                value = abs(position.quantity) if position.inverse else abs(position.quantity) * price
+                exposure[label] = exposure.get(label, Decimal(0)) + value
         start = self.settings.starting_equity
         for name, curve in self.tape.strategy_curves.items():
             curve.append(

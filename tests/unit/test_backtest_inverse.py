@@ -103,3 +103,17 @@ def test_inverse_funding_is_paid_in_the_coin(run: tuple[RunOutcome, Backtest]) -
         assert payment.amount == payment.amount.quantize(D("1e-12"))
     line = next(text for text in summary(done) if text.startswith("funding:"))
     assert line.endswith(" BTC")
+
+
+def test_the_strategys_equity_values_its_coin_pnl_at_the_coins_price(
+    run: tuple[RunOutcome, Backtest],
+) -> None:
+    done, backtest = run
+    marks = {("sim", s): p for s, p in backtest.last_price.items()}
+    line = backtest.books.pnl(marks)[("trend", "BTC")]
+    start, price = backtest.settings.starting_equity, backtest.last_price[INV]
+    assert line.total != 0
+    assert done.tape.strategy_curves["trend"][-1].equity == start + line.total * price
+    # the account's curve: its BTC at the last price (USD is the quote: nothing else held)
+    btc = {b.asset: b.total for b in backtest.market.balances()}["BTC"]
+    assert done.tape.curve[-1].equity == btc * price
