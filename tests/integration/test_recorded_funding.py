@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from core.backtest.assemble import build, run_recorded
 from core.backtest.config import BacktestConfig
@@ -60,6 +61,15 @@ async def _recorded(url: str) -> list[Any]:
         await connection.close()
 
 
+async def _published_ids(bus: str) -> list[str]:
+    client = aioredis.Redis.from_url(bus)
+    try:
+        entries: Any = await client.xrange("funding.{sim}")
+    finally:
+        await client.aclose()
+    return [p.funding_id for _, fields in entries for p in decode(fields).funding.payments]
+
+
 async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
     fresh_venue: VenueFactory, redis_url: str, fresh_database: str, tmp_path: Path
 ) -> None:
@@ -95,6 +105,10 @@ async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
             finally:
                 await asyncio.to_thread(ingest.terminate)
                 await asyncio.to_thread(recorder.terminate)
+        published = await _published_ids(bus)
+    # ingest asked again every second for the last funding time (since_ns is inclusive) and
+    # published each payment once all the same
+    assert len(published) == len(set(published)) >= len(rows)
     listed = await stubs.tf.ListFundingPayments(
         tf.ListFundingPaymentsRequest(limit=1000), timeout=CALL_TIMEOUT_S
     )
