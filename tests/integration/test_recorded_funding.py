@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from core.backtest.assemble import build, run_recorded
 from core.backtest.config import BacktestConfig
+from core.backtest.funding_rates import load_funding_rates
 from core.backtest.summary import summary
 from core.backtest.synthetic import walk
 from core.foundations.bus.codec import FIELD, decode, encode_funding
@@ -207,3 +208,13 @@ async def test_a_backtest_pays_the_recorded_rates_and_the_configs_where_none_is_
     assert line == f"funding: {len(payments)} payments ({rates}) · {total.normalize():f} USDT"
     assert backtest.books.refused == []
     assert sum((line.funding for line in backtest.books.pnl({}).values()), D(0)) == total
+
+
+async def test_a_database_without_recorded_funding_gives_no_rates(fresh_database: str) -> None:
+    # before the recorder's migration 009 (no funding table), and with the table but no row
+    assert await load_funding_rates(fresh_database, "sim", {PERP: 60}, SPEC.start_ns, SPEC.start_ns + S) == {}
+    await _record_funding(fresh_database)
+    rates = await load_funding_rates(fresh_database, "sim", {PERP: 60}, 0, 2**62)
+    assert rates[PERP] == [(t + 250_000_000, rate) for t, rate in sorted(_recorded_rates().items())]
+    assert await load_funding_rates(fresh_database, "other", {PERP: 60}, 0, 2**62) == {}
+    assert await load_funding_rates(fresh_database, "sim", {"ETH/USDT:USDT": 60}, 0, 2**62) == {}
