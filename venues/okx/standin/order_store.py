@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from venues.replay.adapter import RestAnswer, RestRequest
@@ -26,6 +26,7 @@ BestPrices = Callable[[str], tuple[str, str] | None]
 # The account's fixed balances: currency -> (available, frozen).
 BALANCES = {"USDT": ("100000", "0"), "BTC": ("2", "0")}
 _TAKER_FEE = {"SPOT": Decimal("0.001"), "SWAP": Decimal("0.0005")}
+_COIN_STEP = Decimal("1e-8")  # an inverse swap's fees and PnL in the coin
 _LEVERAGE = Decimal(10)
 _MAINTENANCE = Decimal("0.004")
 _LIVE = ("live", "partially_filled")
@@ -44,7 +45,10 @@ class OkxInstrument:
     inst_type: str  # SPOT or SWAP
     base: str
     quote: str  # the quote currency of a spot pair, the settlement currency of a swap
-    ct_val: Decimal  # base units per contract (1 for spot)
+    ct_val: Decimal  # base units per contract (1 for spot); an inverse swap's USD a contract
+    # A coin-margined swap (ctType "inverse": BTC-USD-SWAP, 100 USD contracts settled in BTC):
+    # its fees and PnL are in the coin, of the contracts' coin worth (sz x ctVal / px).
+    inverse: bool = False
 
 
 def instruments_of(body: str) -> dict[str, OkxInstrument]:
@@ -58,6 +62,7 @@ def instruments_of(body: str) -> dict[str, OkxInstrument]:
             row["baseCcy"] if spot else row["ctValCcy"],
             row["quoteCcy"] if spot else row["settleCcy"],
             Decimal(1) if spot else Decimal(row["ctVal"]),
+            row.get("ctType") == "inverse",
         )
     return found
 
@@ -114,6 +119,15 @@ def _bad_parameter(params: Mapping[str, Any]) -> str | None:
     if params.get("ordType", "limit") not in _PRICELESS and not _positive(params.get("px")):
         return "px"
     return None
+
+
+def _average(held_px: Decimal, held: Decimal, px: Decimal, size: Decimal, inverse: bool) -> Decimal:
+    """A position's average price after adding `size` at `px`: by size, or for an inverse swap
+    the harmonic mean (contracts over the coin they were worth), to 1e-8 of a price unit."""
+    if not inverse or held == 0:
+        return px if held == 0 else (held_px * held + px * size) / (held + size)
+    coin = held / held_px + size / px
+    return ((held + size) / coin).quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN)
 
 
 @dataclass
@@ -254,7 +268,10 @@ class OkxOrderStore:
         size, px = Decimal(order["sz"]), Decimal(price)
         rate = _TAKER_FEE.get(instrument.inst_type, _TAKER_FEE["SPOT"])
         received_base = instrument.inst_type == "SPOT" and order["side"] == "buy"
-        fee = -(size * rate if received_base else size * instrument.ct_val * px * rate)
+        if instrument.inverse:  # of the coin worth, to OKX's 1e-8 of the coin
+            fee = -(size * instrument.ct_val / px * rate).quantize(_COIN_STEP, rounding=ROUND_HALF_EVEN)
+        else:
+            fee = -(size * rate if received_base else size * instrument.ct_val * px * rate)
         now, trade_id = _now(), str(next(self._trade_ids))
         order.update(
             state="filled",
@@ -279,12 +296,16 @@ class OkxOrderStore:
         signed = size if order["side"] == "buy" else -size
         if position.pos == 0 or (position.pos > 0) == (signed > 0):
             total = position.pos + signed
-            position.avg_px = (position.avg_px * abs(position.pos) + px * size) / abs(total)
+            position.avg_px = _average(position.avg_px, abs(position.pos), px, size, instrument.inverse)
             position.pos = total
         else:
             closed = min(abs(signed), abs(position.pos))
             direction = 1 if position.pos > 0 else -1
-            position.pnl += (px - position.avg_px) * closed * instrument.ct_val * direction
+            if instrument.inverse:  # the coin: face x (1/entry - 1/exit)
+                gain = closed * instrument.ct_val * (1 / position.avg_px - 1 / px) * direction
+                position.pnl += gain.quantize(_COIN_STEP, rounding=ROUND_HALF_EVEN)
+            else:
+                position.pnl += (px - position.avg_px) * closed * instrument.ct_val * direction
             position.pos += signed
             if position.pos != 0 and (position.pos > 0) == (signed > 0):
                 position.avg_px = px  # flipped: the rest opened at this price
@@ -389,6 +410,10 @@ class OkxOrderStore:
     def _position(self, inst_id: str) -> Json:
         position, instrument = self.positions[inst_id], self.instruments[inst_id]
         notional = abs(position.pos) * instrument.ct_val * position.avg_px
+        margin = notional
+        if instrument.inverse:  # the face in USD; margins in the coin
+            notional = abs(position.pos) * instrument.ct_val
+            margin = (notional / position.avg_px).quantize(_COIN_STEP, rounding=ROUND_HALF_EVEN)
         return {
             "instType": instrument.inst_type,
             "instId": inst_id,
@@ -405,8 +430,8 @@ class OkxOrderStore:
             "mgnMode": "cross",
             "lever": _text(_LEVERAGE),
             "notionalUsd": _text(notional),
-            "imr": _text(notional / _LEVERAGE),
-            "mmr": _text(notional * _MAINTENANCE),
+            "imr": _text(margin / _LEVERAGE),
+            "mmr": _text(margin * _MAINTENANCE),
             "margin": "",
             "mgnRatio": "",
             "liqPx": "",
