@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.changes import Change, PatchDeleted
-from core.detector.engine.io import Event, ExternalValue, Route, Source, event_route, event_time
+from core.detector.engine.io import (
+    Event,
+    ExternalValue,
+    PositionValue,
+    Route,
+    Source,
+    event_route,
+    event_time,
+)
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
 from core.detector.engine.patch import Patch, Timer
@@ -150,6 +158,10 @@ class Engine:
 
     def on_external(self, name: str, value: float | bool, ts_event_ns: int) -> int:
         return self.feed("", ExternalValue(name, value, ts_event_ns))
+
+    def on_position(self, position: PositionValue) -> int:
+        """A strategy's own position (the inspector's word), to its `strategy_position` sources."""
+        return self.feed(position.venue, position)
 
     # ---- evaluation
 
