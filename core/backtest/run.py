@@ -19,8 +19,10 @@ The clock is the data's. Each recorded timestamp is one step:
 
 What the strategies hear back (core.detector.feedback: the inspector's risk state, their own
 positions) is read from the inspector core's views, as the live detector reads them from its
-API, before each detector feed or tick that follows a change of the core or a second's passing,
-when some patch has a source that listens (`strategy_position`, `external`).
+API, after each detector step (a timestamp's events, else a tick) that follows a change of the
+core or a second's passing, when some patch has a source that listens (`strategy_position`,
+`external`); what changed is fed and evaluated at that time, as the live runner feeds what it
+heard after the market data it released (core.detector.runner).
 
 Ties are broken the same way every run (the source's order, then the schedule's kinds in the
 order above), so the same data and settings give the same signals, orders and fills.
@@ -46,7 +48,7 @@ from core.backtest.prices import PriceLines
 from core.backtest.results import EquityPoint, FillRecord
 from core.backtest.twins import OrderTiming
 from core.detector.convert import position_to_pb, signal_to_pb
-from core.detector.engine.io import Source
+from core.detector.engine.io import ExternalValue, PositionValue, Source
 from core.detector.engine.outputs import Evaluation
 from core.detector.feedback import FeedbackTracker
 from core.detector.strategy_file import Strategy
@@ -102,6 +104,8 @@ class Tape:
     # The strategies' own position requests, and the risk events of those refused as such.
     requests: list[sig.PositionRequest] = field(default_factory=list)
     refusals: list[RiskEvent] = field(default_factory=list)
+    # What the strategies heard back, each time it changed: (time, the events).
+    heard: list[tuple[int, list[ExternalValue | PositionValue]]] = field(default_factory=list)
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
     curve: list[EquityPoint] = field(default_factory=list)
@@ -165,6 +169,7 @@ class Backtest:
         self._checks: list[tuple[int, int, am.Intent, MarketView]] = []
         self._checks_made = 0
         self.feedback = Feedback(self.detect.engine.patches.values())
+        self._stepping: int | None = None  # the time of the step under way
 
     @property
     def last_price(self) -> dict[str, Decimal]:
@@ -182,6 +187,7 @@ class Backtest:
 
     def step(self, now: int, events: Sequence[md.MarketEvent], bars: Sequence[bus.Bar] = ()) -> None:
         """One recorded time's events (their ts_event_ns) and the bars that closed then."""
+        self._stepping = now
         self.advance(now)
         if now >= self.price_lines.due_ns:
             self.price_lines.crossed(now, self.last_price)
@@ -196,8 +202,9 @@ class Backtest:
                 new_prices[event.symbol] = event.trade.price
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
-        self._hear(now)
         self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)
+        self._hear(now)
+        self._stepping = None
         if not self.tape.curve and self._priced():
             self._sample(now)
             self.next_sample_ns = now + self.settings.sample_ns
@@ -250,8 +257,9 @@ class Backtest:
             self._check(intent, view, due)
         tick = self.detect.next_tick(due - 1)
         if tick is not None and tick <= due:
-            self._hear(due)
             self._evaluated(self.detect.tick(), due)
+            if due != self._stepping:  # a step at the same time hears after its events
+                self._hear(due)
         mark = self._next_mark(due - 1)
         if mark is not None and mark <= due:
             self._mark(due)
@@ -287,14 +295,21 @@ class Backtest:
                 return
 
     def _hear(self, now_ns: int) -> None:
-        """What the strategies hear back from the inspector, fed before the detector steps."""
+        """What the strategies hear back from the inspector after a detector step: what changed,
+        fed and evaluated at that time."""
         feedback = self.feedback
         if not feedback.listening or not feedback.due(self.inspect.entries, now_ns):
             return
         core = self.inspect.core
         state = risk_state(core, now_ns, core.book.venues_down)
-        for event in feedback.tracker.events(state, positions_view(core, "", core.book.legacy, set())):
-            self.detect.engine.feed("", event)
+        events = feedback.tracker.events(state, positions_view(core, "", core.book.legacy, set()))
+        if not events:
+            return
+        self.tape.heard.append((now_ns, events))
+        engine = self.detect.engine
+        for event in events:
+            engine.feed("", event)
+        self._evaluated(engine.evaluate_due(now_ns), now_ns)
 
     def time_orders(self, timing: OrderTiming) -> None:
         """Send the inspector's orders and cancels to arrive as `timing` says (core.backtest.twins:
