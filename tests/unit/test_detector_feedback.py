@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
 from core.detector.engine.io import ExternalValue, PositionValue
@@ -15,6 +18,8 @@ from core.detector.engine.values import BarValue
 from core.detector.feedback import FeedbackTracker, risk_values
 from core.detector.runner import PatchRunner
 from core.detector.strategy_file import build_patches, load_strategy
+from core.foundations.errors import InvalidArgument
+from core.foundations.mesh_config import MeshConfig
 from tests.detector_support import BASE_NS, S, engine, trade
 from trademesh.risk.v1 import inspector_pb2 as rk
 
@@ -196,3 +201,17 @@ def test_the_runner_feeds_what_it_heard_at_its_next_release_and_evaluates_it() -
 
     asyncio.run(run())
     assert [r.action for r in requests] == ["close"]
+
+
+def _config(**fields: object) -> DetectorConfig:
+    return DetectorConfig(mesh=MeshConfig(), redis_url="redis://x", database_url="postgresql://x", **fields)  # type: ignore[arg-type]
+
+
+def test_the_inspector_flag_takes_a_host_and_port_and_the_poll_a_bounded_period() -> None:
+    assert _config(inspector="127.0.0.1:8008", feedback_every_ms=200).inspector == "127.0.0.1:8008"
+    with pytest.raises(InvalidArgument) as bad:
+        _config(inspector="inspector")
+    assert bad.value.violations[0].field == "inspector"
+    with pytest.raises(InvalidArgument) as fast:
+        _config(feedback_every_ms=10)
+    assert fast.value.violations[0].field == "feedback-every-ms" and "10" in str(fast.value)
