@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from core.detector.engine.io import Event
 from core.detector.feedback import FeedbackTracker
-from core.foundations.errors import TrademeshError
+from core.foundations.errors import NotFound, TrademeshError
 from core.foundations.retry import sleep_unless
 from core.tools.resolver import Instance, MeshResolver
 from core.tools.upstream import Upstream
@@ -62,8 +62,9 @@ class InspectorFeedback:
                 INSPECTOR, None, "ListPositions", rk.ListPositionsRequest(), rk.ListPositionsResponse
             )
         except TrademeshError as exc:
-            if not self._failing:
-                log.warning("detector: the inspector's feedback: %s", exc)
+            if not self._failing:  # none registered yet (it starts after the detector in `up`): said quietly
+                level = logging.INFO if isinstance(exc, NotFound) else logging.WARNING
+                log.log(level, "detector: the inspector's feedback: %s", exc)
             self._failing = True
             return
         if self._failing:

@@ -5,6 +5,7 @@ that enters only while flat and not stood down, and exits by its own request."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from core.detector.engine.io import ExternalValue, PositionValue
 from core.detector.engine.outputs import Evaluation
 from core.detector.engine.values import BarValue
 from core.detector.feedback import FeedbackTracker, risk_values
+from core.detector.feedback_feed import InspectorFeedback
 from core.detector.runner import PatchRunner
 from core.detector.strategy_file import build_patches, load_strategy
 from core.foundations.errors import InvalidArgument
@@ -215,3 +217,21 @@ def test_the_inspector_flag_takes_a_host_and_port_and_the_poll_a_bounded_period(
     with pytest.raises(InvalidArgument) as fast:
         _config(feedback_every_ms=10)
     assert fast.value.violations[0].field == "feedback-every-ms" and "10" in str(fast.value)
+
+
+def test_with_no_inspector_to_ask_nothing_is_heard_and_the_poll_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    heard: list[object] = []
+    feedback = InspectorFeedback(None, None, heard.extend)
+
+    async def twice() -> None:
+        await feedback.once()
+        await feedback.once()
+        await feedback.upstream.close()
+
+    with caplog.at_level(logging.INFO, "core.detector.feedback_feed"):
+        asyncio.run(twice())
+    assert heard == []
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "no live instance serves trademesh.risk.v1.Inspector" in said[0]
