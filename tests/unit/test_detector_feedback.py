@@ -235,3 +235,28 @@ def test_with_no_inspector_to_ask_nothing_is_heard_and_the_poll_goes_on(
     assert heard == []
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "no live instance serves trademesh.risk.v1.Inspector" in said[0]
+
+
+def test_a_patch_started_after_its_position_was_told_hears_the_latest() -> None:
+    """Told values come only when they change: a patch that starts later (warmed from live data)
+    gets the latest of each at its start, and so does a source rebuilt by a parameter change."""
+    eng = engine()
+    strategy = load_strategy(EXAMPLE, Catalog.builtin())
+    (patch,) = build_patches(eng, strategy, BASE_NS)
+    eng.feed("", position(0.5))
+    eng.feed("", position(0.25))  # the latest wins
+    eng.feed("", ExternalValue("inspector.stood_down", True, BASE_NS))
+    closes = [100.0 + (i % 2) / 10 for i in range(40)]
+    eng.warm(patch.id, [("sim", BarValue(SYMBOL, 1, BASE_NS + i * S, 100.0, 100.0, 100.0, c, 1.0, 100.0, 1))
+                        for i, c in enumerate(closes)])  # fmt: skip
+    patch.activate(BASE_NS + 40 * S)
+    eng.probe(patch.id, "position.size", BASE_NS + 40 * S)
+    eng.probe(patch.id, "stood_down.value", BASE_NS + 40 * S)
+    eng.evaluate_due(BASE_NS + 41 * S)
+    told = {u.port: u.value for u in eng.probe_updates(BASE_NS + 42 * S)}
+    assert told == {"position.size": 0.25, "stood_down.value": True}
+    before = patch.modules["position"]
+    patch.set_param("position", "venue", "sim", BASE_NS + 43 * S)
+    assert patch.modules["position"] is not before  # rebuilt: a new source, with no value of its own
+    eng.evaluate_due(BASE_NS + 44 * S)
+    assert {u.port: u.value for u in eng.probe_updates(BASE_NS + 45 * S)}["position.size"] == 0.25

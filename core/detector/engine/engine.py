@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.detector.engine.catalog import Catalog
-from core.detector.engine.changes import Change, PatchDeleted
+from core.detector.engine.changes import Change, ParamSet, PatchDeleted, StateChanged
 from core.detector.engine.io import (
     Event,
     ExternalValue,
@@ -55,6 +55,10 @@ class EngineConfig:
 # A source of a patch: (its venue, "" for any; the patch; Patch.feeder of the source).
 _Target = tuple[str, Patch, Callable[[Event], bool]]
 _KINDS: dict[type, str] = {TradeValue: "trade", BookValue: "book", BarValue: "bar"}
+# What the shell is told from outside (the inspector's risk state, the strategies' positions)
+# is a state, not a stream: told only when it changes, so the latest of each route is kept and
+# told again to a patch that starts (or whose source is rebuilt) after it was.
+_TOLD = frozenset({"external", "position"})
 
 
 class Engine:
@@ -75,6 +79,7 @@ class Engine:
         # Creation order: `patches` order, to visit pending patches in.
         self._rank: dict[Patch, int] = {}
         self._created = 0
+        self._told: dict[Route, Event] = {}  # the latest external value and position per route
 
     # ---- patches
 
@@ -137,8 +142,10 @@ class Engine:
     def feed(self, venue: str, event: Event) -> int:
         """Route one event to the sources of active patches that take it; how many took it."""
         kind = _KINDS.get(type(event))
-        if kind is None:  # external values, subclasses
+        if kind is None:  # external values, positions, subclasses
             kind, venue, key = event_route(venue, event)
+            if kind in _TOLD:
+                self._told[(kind, venue, key)] = event
         else:
             key = event.symbol  # type: ignore[union-attr]
         index = self._index if self._index is not None else self._routes()
@@ -259,6 +266,23 @@ class Engine:
         self._changes.append(change)
         self._index = None
         self._clocked = None
+        started = isinstance(change, StateChanged) and change.new == PatchState.ACTIVE.value
+        if started or isinstance(change, ParamSet):
+            self._retell(change.patch_id)
+
+    def _retell(self, patch_id: str) -> None:
+        """An active patch's sources of told values get the latest of each (a patch started,
+        or a source rebuilt, after the value was told would not hear it until it changed)."""
+        patch = self.patches.get(patch_id)
+        if patch is None or patch.state is not PatchState.ACTIVE or not self._told:
+            return
+        for module_id, source in patch.modules.items():
+            if not isinstance(source, Source):
+                continue
+            routes = source.routes()
+            for (kind, venue, key), event in self._told.items():
+                if _takes(routes, kind, venue, key):
+                    patch.feed(module_id, event)
 
     def _routes(self) -> dict[str, dict[str, list[_Target]]]:
         if self._index is None:
