@@ -13,6 +13,7 @@ from core.foundations.redact import check_url, redact_url
 
 __all__ = [
     "ADVERTISE_HOST",
+    "ALERTMANAGER_URL",
     "DATABASE_SCHEMES",
     "DATABASE_URL",
     "DRAIN_DELAY_S",
@@ -104,6 +105,10 @@ TELEGRAM_BOT_TOKEN = "TRADEMESH_TELEGRAM_BOT_TOKEN"
 TELEGRAM_CHAT_ID = "TRADEMESH_TELEGRAM_CHAT_ID"
 TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 
+
+# The Alertmanager whose firing alerts the gateway's services board shows (its base URL, e.g.
+# http://alertmanager:9093; the gateway's --alertmanager-url wins). Unset or empty: none.
+ALERTMANAGER_URL = "TRADEMESH_ALERTMANAGER_URL"
 
 # The bus and the database of the mesh services (a --redis-url / --database-url flag wins).
 # They may hold passwords: log them only through redact_url.

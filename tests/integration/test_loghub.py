@@ -33,6 +33,7 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
+from tests.integration.redis_cluster import emptied_cluster
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, until, with_test_step
 from trademesh.logs.v1 import logs_pb2 as pb
@@ -236,3 +237,74 @@ async def test_the_mcp_tool_gives_the_last_matching_lines(hub: Hub) -> None:
     found = result["structuredContent"]
     assert [line["message"] for line in found["lines"]] == [f"{mark} line 1", f"{mark} line 2"]
     assert found["lines"][0]["level"] == "info" and found["lines"][0]["service"] == "probe"
+    # Resumed after the first of the two: the next one, oldest first, and no more.
+    resume = {"service": "probe", "text": mark, "lines": 5, "after_id": found["lines"][0]["id"]}
+    call["params"] = {"name": "logs_tail", "arguments": resume}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(f"{hub.gateway.url}/mcp", data=json.dumps(call), headers=headers) as reply,
+    ):
+        body = await reply.json(content_type=None)
+    since = body["result"]["structuredContent"]
+    assert [line["message"] for line in since["lines"]] == [f"{mark} line 2"]
+    assert (since["more"], since["trimmed"]) == (False, False)
+
+
+async def _answers(gateway: Gateway, request: pb.TailRequest) -> list[pb.TailResponse]:
+    async with grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+        call = pb_grpc.LogsStub(channel).Tail(request, metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S)
+        return [answer async for answer in call]
+
+
+async def test_a_tail_resumed_after_a_line_gets_every_line_since_and_then_follows(hub: Hub) -> None:
+    mark = uuid.uuid4().hex[:8]
+    for n in range(3):
+        hub.probe.info("%s line %d", mark, n)
+    seen = await tailed(hub.gateway, pb.TailRequest(text=mark, backlog=3), 3)
+    answers = await _answers(hub.gateway, pb.TailRequest(text=mark, after_id=seen[0].id))
+    assert [line.message for a in answers for line in a.lines] == [f"{mark} line 1", f"{mark} line 2"]
+    assert not any(answer.trimmed for answer in answers)
+    assert await _answers(hub.gateway, pb.TailRequest(text=mark, after_id=seen[-1].id)) == []
+    # An id older than the stream's first line: that line is gone, so the first answer says so.
+    gone = await _answers(hub.gateway, pb.TailRequest(text=mark, after_id="1-0"))
+    assert [line.message for a in gone for line in a.lines] == [f"{mark} line {n}" for n in range(3)]
+    assert [answer.trimmed for answer in gone] == [True]
+    async with grpc.aio.insecure_channel(hub.gateway.grpc_address) as channel:
+        request = pb.TailRequest(text=mark, after_id=seen[1].id, follow=True)
+        call = pb_grpc.LogsStub(channel).Tail(request, metadata=MESH_AUTH, timeout=30)
+        try:
+            first = await asyncio.wait_for(call.read(), 15)
+            hub.probe.info("%s line 3, after the resume", mark)
+            then = await asyncio.wait_for(call.read(), 15)
+        finally:
+            call.cancel()
+    assert isinstance(first, pb.TailResponse) and isinstance(then, pb.TailResponse)
+    assert [line.message for line in first.lines] == [f"{mark} line 2"]
+    assert [line.message for line in then.lines] == [f"{mark} line 3, after the resume"]
+
+
+async def test_a_resume_after_no_line_id_is_an_invalid_argument(hub: Hub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await tail(hub.gateway, pb.TailRequest(after_id="yesterday"))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(bad_request_violations(error.value)).keys() == {"after_id"}
+
+
+async def test_the_hub_runs_on_a_redis_cluster(hub: Hub, redis_cluster_url: str) -> None:
+    """A gateway whose bus is a Redis Cluster tails the lines a process logs to that cluster."""
+    async with emptied_cluster(redis_cluster_url) as cluster:
+        argv = ["gateway", "--port", "0", "--grpc-port", "0", "--redis-url", cluster]
+        env = {"DATABASE_URL": hub.processes.database_url, REDIS_URL: "", LOG_STREAM: cluster}
+        process, log_path = await asyncio.to_thread(hub.processes._start, "gateway", argv, env)
+        try:
+            gateway = Gateway(process, log_path)
+            mark = uuid.uuid4().hex[:8]
+            with probe_logger(cluster) as probe:
+                probe.warning("%s on the cluster", mark)
+                lines = await tailed(gateway, pb.TailRequest(text=mark, backlog=5), 1)
+            assert [(line.service, line.message) for line in lines] == [("probe", f"{mark} on the cluster")]
+            # The gateway's own lines reach the cluster's stream too (its start-up's).
+            own = await tailed(gateway, pb.TailRequest(service="gateway", backlog=5), 1)
+            assert own and all(line.service == "gateway" for line in own)
+        finally:
+            await hub.processes.stop(process)
