@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from core.foundations.decimals import format_decimal
+from core.foundations.errors import shown
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskAction, RiskEvent
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -63,40 +64,44 @@ def request_intent_id(request_id: str, leg: str) -> str:
 def plan_request(core: InspectorCore, request: sig.PositionRequest, now_ns: int) -> Planned:
     if core.handled(request_intent_id(request.request_id, "exit")):
         return Planned()  # a redelivery: its intents are the core's already
-    action = _ACTIONS.get(request.action, "")
-    key = (request.venue, request.symbol)
-    share = core.book.positions.by_strategy.get((request.strategy_id, *key), Decimal(0))
-    if action == "open":
-        return _refused(request, now_ns, "open", "an open is the advisor's to size: emit a signal")
-    if action == "":
-        return _refused(request, now_ns, "action", f"action {request.action} is not close, reduce or flip")
-    if share == 0:
-        where = f"{request.symbol} at {request.venue}"
-        why = f"{action}: strategy {request.strategy_id!r} holds no position in {where}"
-        return _refused(request, now_ns, "no_position", why)
-    closing = _closing_size(core, request, action, share)
-    if closing is None:
-        why = f"reduce: fraction {request.fraction!r} is not in (0, 1]"
-        return _refused(request, now_ns, "fraction", why)
-    if closing <= 0:
-        why = f"reduce: {request.fraction} of {abs(share)} is under a lot"
-        return _refused(request, now_ns, "too_small", why)
-    wanted = _DIRECTION_SIGN.get(request.direction, 0)
-    sign = 1 if share > 0 else -1
-    if action == "flip" and wanted == sign:
-        why = f"flip: the position is {'long' if sign > 0 else 'short'} already"
-        return _refused(request, now_ns, "flip", why)
-    exit_side = cm.SIDE_SELL if sign > 0 else cm.SIDE_BUY
+    share = core.book.positions.by_strategy.get(
+        (request.strategy_id, request.venue, request.symbol), Decimal(0)
+    )
+    closing = _closing_size(core, request, share)
+    refused = _refusal(request, share, closing)
+    if refused is not None:
+        return _refused(request, now_ns, *refused)
+    assert closing is not None
+    exit_side = cm.SIDE_SELL if share > 0 else cm.SIDE_BUY
     planned = Planned([_intent(request, "exit", exit_side, closing, True, now_ns)])
-    if action == "flip":
+    if request.action == sig.POSITION_ACTION_FLIP:
         planned.intents.append(_intent(request, "open", exit_side, closing, False, now_ns))
     return planned
 
 
-def _closing_size(
-    core: InspectorCore, request: sig.PositionRequest, action: str, share: Decimal
-) -> Decimal | None:
-    if action != "reduce":
+def _refusal(request: sig.PositionRequest, share: Decimal, closing: Decimal | None) -> tuple[str, str] | None:
+    """Why the request cannot be carried out (the policy's last word, the reason), or None."""
+    action = _ACTIONS.get(request.action, "")
+    if action == "open":
+        return "open", "an open is the advisor's to size: emit a signal"
+    if action == "":
+        return "action", f"action {request.action} is not close, reduce or flip"
+    if share == 0:
+        where = f"{shown(request.symbol, 64)} at {shown(request.venue, 64)}"
+        return "no_position", f"{action}: strategy {shown(request.strategy_id)} holds no position in {where}"
+    if closing is None:
+        return "fraction", f"reduce: fraction {shown(request.fraction, 64)} is not in (0, 1]"
+    if closing <= 0:
+        return "too_small", f"reduce: {shown(request.fraction, 64)} of {abs(share)} is under a lot"
+    if action == "flip" and _DIRECTION_SIGN.get(request.direction, 0) == (1 if share > 0 else -1):
+        return "flip", f"flip: the position is {'long' if share > 0 else 'short'} already"
+    return None
+
+
+def _closing_size(core: InspectorCore, request: sig.PositionRequest, share: Decimal) -> Decimal | None:
+    """What the exit takes off: the share, or its fraction (down to the lot) for a reduce; None
+    when the fraction means nothing."""
+    if request.action != sig.POSITION_ACTION_REDUCE:
         return abs(share)
     try:
         fraction = Decimal(request.fraction)

@@ -150,3 +150,17 @@ def test_while_stood_down_a_close_is_placed_and_a_flips_open_is_blocked() -> Non
     verdicts = [c.on_intent(intent_from_pb(i), market(), now) for i in planned.intents]
     assert verdicts[0].allowed
     assert verdicts[1].action is RiskAction.BLOCK and verdicts[1].reasons[0].policy == "state"
+
+
+def test_a_reduce_by_no_fraction_or_an_unknown_action_is_refused_naming_it_and_quoting_it_short() -> None:
+    c = core()
+    protected_long(c)
+    for fraction in ("abc", "NaN", "0", "1.5"):
+        planned = plan_request(c, request(sig.POSITION_ACTION_REDUCE, fraction=fraction), T0 + SECOND)
+        assert planned.refusal is not None and planned.refusal.policy == "request.fraction", fraction
+        assert repr(fraction) in planned.refusal.reason
+    unknown = plan_request(c, request(99), T0 + SECOND)
+    assert unknown.refusal is not None and unknown.refusal.policy == "request.action"
+    long_name = plan_request(c, request(sig.POSITION_ACTION_CLOSE, strategy="s" * 10_000), T0 + SECOND)
+    assert long_name.refusal is not None and len(long_name.refusal.reason) < 400
+    assert long_name.refusal.strategy_id == "s" * 128
