@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from collections.abc import AsyncIterable, AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -53,6 +54,22 @@ id = "exit"
 type = "position"
 params = { action = "close" }
 """
+# Takes half its position off as soon as it hears it holds one.
+REDUCE_HALF = """
+id = "reduce_half"
+venues = ["sim"]
+symbols = ["BTC/USDT"]
+cables = ["position.open -> exit.trigger"]
+
+[[modules]]
+id = "position"
+type = "strategy_position"
+
+[[modules]]
+id = "exit"
+type = "position"
+params = { action = "reduce", fraction = 0.5 }
+"""
 # Asks to close, holding nothing, each time it hears the inspector is not standing down.
 GHOST = """
 id = "ghost"
@@ -78,7 +95,7 @@ params = { action = "close" }
 
 def _detector(mesh: InspectorMesh, database: str, directory: Path) -> ServiceProcess:
     files = []
-    for name, text in (("exit_soon", EXIT_SOON), ("ghost", GHOST)):
+    for name, text in (("exit_soon", EXIT_SOON), ("reduce_half", REDUCE_HALF), ("ghost", GHOST)):
         path = directory / f"{name}.toml"
         path.write_text(textwrap.dedent(text))
         files += ["--strategy", str(path)]
@@ -119,10 +136,17 @@ async def _requests(bus_url: str, strategy: str) -> list[sig.PositionRequest]:
     ]
 
 
-async def _flat_and_bare(mesh: InspectorMesh) -> bool | None:
+async def _closed(mesh: InspectorMesh) -> dict[str, rk.OrderAudit] | None:
+    """Flat at the venue and in the inspector, no order open, and the exit's audit filled: the
+    strategy's orders by role."""
     if await mesh.positions() or await mesh.venue_position() != 0 or await mesh.open_orders():
         return None
-    return True
+    audit = await mesh.stub.GetAudit(
+        rk.GetAuditRequest(strategy_id="exit_soon"), metadata=AUTH, timeout=CALL_TIMEOUT_S
+    )
+    by_role = {o.role: o for o in audit.orders}
+    done = "exit" in by_role and by_role["exit"].status == tf.ORDER_STATUS_FILLED
+    return by_role if done else None
 
 
 async def test_a_strategy_closes_its_position_by_its_own_request_and_the_inspector_cancels_its_pair(
@@ -132,13 +156,9 @@ async def test_a_strategy_closes_its_position_by_its_own_request_and_the_inspect
     opened = await inspector.submit(intent(size="0.01", strategy_id="exit_soon"))
     assert opened.action == rk.RISK_ACTION_ALLOW, opened
     # The exit's order and the pair's cancels go out once the detector heard the position.
-    await until(lambda: _flat_and_bare(inspector), WAIT_S, 0.1, "the position closed, its pair cancelled")
+    by_role = await until(lambda: _closed(inspector), WAIT_S, 0.1, "the position closed, its pair cancelled")
     (request,) = await _requests(inspector.bus, "exit_soon")
     assert request.action == sig.POSITION_ACTION_CLOSE
-    audit = await inspector.stub.GetAudit(
-        rk.GetAuditRequest(strategy_id="exit_soon"), metadata=AUTH, timeout=CALL_TIMEOUT_S
-    )
-    by_role = {o.role: o for o in audit.orders}
     exit_ = by_role["exit"]
     assert exit_.intent_id == request_intent_id(request.request_id, "exit")
     assert exit_.status == tf.ORDER_STATUS_FILLED and exit_.filled_size == "0.01"
@@ -157,6 +177,35 @@ async def test_a_strategy_closes_its_position_by_its_own_request_and_the_inspect
             tf.GetOrderRequest(client_order_id=order.client_order_id), timeout=CALL_TIMEOUT_S
         )
         assert at_venue.order.status == tf.ORDER_STATUS_CANCELED, order.role
+
+
+async def _halved(mesh: InspectorMesh) -> tuple[list[tf.Order], rk.PositionView] | None:
+    """The position halved to 0.01, at the venue and in the inspector (its fills heard), and the
+    two protective orders resized to it."""
+    orders, positions = await mesh.open_orders(), await mesh.positions()
+    if await mesh.venue_position() != Decimal("0.01") or len(orders) != 2 or len(positions) != 1:
+        return None
+    left = {Decimal(o.size) - Decimal(o.filled_size) for o in orders}
+    return (
+        (orders, positions[0])
+        if left == {Decimal("0.01")} and Decimal(positions[0].size) == Decimal("0.01")
+        else None
+    )
+
+
+async def test_a_reduce_by_the_strategys_own_request_shrinks_its_pair_to_what_is_left(
+    mesh: tuple[InspectorMesh, str],
+) -> None:
+    inspector, _ = mesh
+    opened = await inspector.submit(intent(size="0.02", strategy_id="reduce_half"))
+    assert opened.action == rk.RISK_ACTION_ALLOW, opened
+    pair, position = await until(lambda: _halved(inspector), WAIT_S, 0.1, "half off, the pair resized")
+    assert all(o.reduce_only for o in pair)
+    (request,) = await _requests(inspector.bus, "reduce_half")
+    assert request.action == sig.POSITION_ACTION_REDUCE and Decimal(request.fraction) == Decimal("0.5")
+    assert [(v.name, Decimal(v.value)) for v in position.strategies] == [("reduce_half", Decimal("0.01"))]
+    assert sorted(p.role for p in position.protective) == ["stop_loss", "take_profit"]
+    assert {Decimal(p.size) for p in position.protective} == {Decimal("0.01")}
 
 
 async def test_a_close_with_no_position_is_refused_and_a_stand_down_is_heard(
