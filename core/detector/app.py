@@ -5,7 +5,9 @@ the instance stand by; losing it ends the process), restore the patches this ins
 (PostgreSQL), add the strategy files' patches it does not have (one per venue and symbol),
 warm each from the venue's candles and activate those that should run (the others warm from
 live data), serve the Patch API, then follow every venue's MarketData stream into the engine
-and publish what the patches emit to the bus (streams `signals` and `position_requests`).
+and publish what the patches emit to the bus (streams `signals` and `position_requests`). The
+inspector's risk state and the strategies' own positions are read back once a second
+(core.detector.feedback_feed) and fed to the patches' feedback sources.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.feed import VenueFeed
+from core.detector.feedback_feed import InspectorFeedback
 from core.detector.history import VenueChannels, bar_history
 from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.runner import PatchRunner
@@ -193,6 +196,7 @@ class Detector:
         await ctx.ready()
         log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
         runner = asyncio.create_task(self.runner.run(ctx.stop), name="patches")
+        heard = asyncio.create_task(self._hear(ctx.stop), name="inspector feedback")
         try:
             await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
@@ -201,11 +205,23 @@ class Detector:
         finally:
             runner.cancel()
             venues.cancel()
+            heard.cancel()
             feeds = [task for _, task in self._feeds.values()]
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(venues, *feeds, return_exceptions=True)
+            await asyncio.gather(venues, heard, *feeds, return_exceptions=True)
             await self._flush()
+
+    async def _hear(self, stop: asyncio.Event) -> None:
+        """The inspector's risk state and the strategies' positions into the engine, when there
+        is an inspector to ask (given, or through the gateway's registry)."""
+        config = self.config
+        if config.inspector is None and config.gateway is None:
+            log.info("detector: no inspector given and no gateway: the strategies hear nothing back")
+            await stop.wait()
+            return
+        every_s = config.feedback_every_ms / 1000
+        await InspectorFeedback(config.gateway, config.inspector, self.runner.hear, every_s).run(stop)
 
     async def _look_up_venues(self) -> None:
         """The gateway's venues before the patches start (a registry away: only those given)."""
