@@ -28,7 +28,7 @@ from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.outputs import EmittedSignal, Evaluation
+from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest
 from core.detector.feed import VenueFeed
 from core.detector.feedback_feed import InspectorFeedback
 from core.detector.history import VenueChannels, bar_history
@@ -358,7 +358,7 @@ class Detector:
             if publisher.fenced:  # another process leads this instance now: it signals, not us
                 leadership.deposed("a signal's write was refused (FENCED): another process holds the lease")
             else:
-                _log_signals(evaluation.signals)
+                _log_published(evaluation.signals, evaluation.positions)
         try:
             await self._flush()
             self._unsaved_logged = False
@@ -375,13 +375,20 @@ class Detector:
             await self.journal.flush(self.engine)
 
 
-def _log_signals(signals: Sequence[EmittedSignal]) -> None:
-    """A line per signal published, under its chain's trace id (the advisor's decision, the
-    inspector's verdict and the venue's order follow under the same)."""
+def _log_published(signals: Sequence[EmittedSignal], requests: Sequence[PositionRequest]) -> None:
+    """A line per signal and position request published, each under its own chain's trace id
+    (the advisor's decision, the inspector's verdicts and the venue's orders follow under it)."""
     for signal in signals:
         with log_fields(trace_id=chain_trace_id(signal.signal_id)):
             log.info(
                 "detector: signal %s %s %s %s of %s (patch %s, conviction %.3f)",
                 signal.signal_id, signal.venue, signal.symbol, signal.direction.name, signal.strategy_id,
                 signal.patch_id, signal.conviction,
+            )  # fmt: skip
+    for request in requests:
+        with log_fields(trace_id=chain_trace_id(request.request_id)):
+            log.info(
+                "detector: position request %s %s %s %s %s of %s (patch %s, fraction %g)",
+                request.request_id, request.venue, request.symbol, request.action, request.side.name,
+                request.strategy_id, request.patch_id, request.fraction,
             )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from core.foundations.errors import TrademeshError, shown
+from core.foundations.logs import chain_trace_id, log_fields
 from core.inspector.convert import risk_event_to_pb
 from core.inspector.metrics import VERDICTS
 from core.inspector.requests import plan_request
@@ -20,6 +21,13 @@ log = logging.getLogger(__name__)
 
 
 async def carry_out_request(runtime: Runtime, request: sig.PositionRequest) -> None:
+    """The request carried out under its own trace (core.foundations.logs.chain_trace_id of its
+    id, as a signal's): its verdicts' lines and the venue's lines of its orders."""
+    with log_fields(trace_id=chain_trace_id(request.request_id)):
+        await _carry_out(runtime, request)
+
+
+async def _carry_out(runtime: Runtime, request: sig.PositionRequest) -> None:
     planned = plan_request(runtime.ready_core, request, runtime.clock())
     if planned.refusal is not None:
         event = planned.refusal
@@ -35,5 +43,6 @@ async def carry_out_request(runtime: Runtime, request: sig.PositionRequest) -> N
         except TrademeshError as exc:  # its market cannot be checked now: said, and the bus goes on
             log.warning("inspector: position request %s not taken: %s", shown(request.request_id), exc)
             return
+        submitted.log("request", intent)
         if not submitted.verdict.allowed:
             return  # its risk events say why; a flip does not open after a refused close
