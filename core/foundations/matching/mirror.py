@@ -157,16 +157,36 @@ class Mirror:
         return out
 
     def _pairs(self, levels: Iterable[Level], name: str) -> dict[int, int]:
-        """_levels() of (price, size) string pairs."""
+        """_levels() of (price, size) string pairs, leniently (_lenient)."""
         out: dict[int, int] = {}
-        ticks_of, lots_of = self._ticks_of, self._lots_of
+        ticks_of, lots_of, lenient = self._ticks_of, self._lots_of, self._lenient
         for i, (price_text, size_text) in enumerate(levels):
             price = ticks_of.get(price_text)
             if price is None:
-                price = self._ticks(price_text, name, i, "price")
+                price = lenient(price_text, name, i, "price")
+                if price is None:
+                    continue
             lots = lots_of.get(size_text)
-            out[price] = self._lots(size_text, name, i, "size") if lots is None else lots
+            if lots is None:
+                lots = lenient(size_text, name, i, "size")
+            out[price] = lots or 0
         return out
+
+    def _lenient(self, text: str, name: str, index: int | None, part: str) -> int | None:
+        """A live venue's price or size string in ticks or lots, where its instrument rules may
+        have changed under the data (a recorded book older than the venue's lot size): a size
+        off the lot grid counts its whole lots; a price off the tick grid is None (no level of
+        ours can be there). Malformed text still raises, naming the field."""
+        instrument, is_price = self.exchange.instrument(self.symbol), part == "price"
+        field = _field(name, index, part)
+        value = _parse(field, text)
+        if value < 0 or (is_price and value == 0):
+            raise InvalidArgument.field(field, f"must be positive, got {text!r}")
+        whole, rest = divmod(value, instrument.tick_size if is_price else instrument.lot_size)
+        if rest and is_price:
+            return None
+        _remember(self._ticks_of if is_price else self._lots_of, text, int(whole))
+        return int(whole)
 
     def _apply(self, target: _Target, *, unlisted: bool) -> None:
         """Decreases first (both sides), then increases, each side's levels in the event's order.
@@ -238,16 +258,29 @@ class Mirror:
     def trade(self, trade: md.Trade) -> bool:
         """Replay a recorded trade; True when it went to the engine, the stops its trade
         triggers held back (ReplayedMarket releases them once its operation's trades are in)."""
-        return self.trade_text(trade.price, trade.size, SIDE_FROM_PB.get(trade.taker_side))
+        return self._trade_exact(trade.price, trade.size, SIDE_FROM_PB.get(trade.taker_side))
 
     def trade_text(self, price_text: str, size_text: str, taker: Side | None) -> bool:
-        """trade() of a trade as a venue's feed takes it (None: the taker's side is not known)."""
+        """trade() of a trade as a venue's feed takes it (None: the taker's side is not known),
+        leniently (_lenient: one off the tick grid is left out)."""
+        price = self._ticks_of.get(price_text) or self._lenient(price_text, "trade", None, "price")
+        lots = self._lots_of.get(size_text)
+        if lots is None:
+            lots = self._lenient(size_text, "trade", None, "size")
+        if not (price and lots):
+            return False
+        return self._trade(price, lots, taker)
+
+    def _trade_exact(self, price_text: str, size_text: str, taker: Side | None) -> bool:
         price = self._ticks_of.get(price_text) or self._ticks(price_text, "trade", None, "price")
         lots = self._lots_of.get(size_text)
         if lots is None:
             lots = self._lots(size_text, "trade", None, "size")
         if lots == 0:
             return False
+        return self._trade(price, lots, taker)
+
+    def _trade(self, price: int, lots: int, taker: Side | None) -> bool:
         if taker is not None and self.off.active and self.off.trade(taker, price, lots):
             return False
         self.settle()
