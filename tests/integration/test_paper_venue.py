@@ -1,0 +1,261 @@
+"""Paper venues on recorded sessions (docs/paper.md): `trademesh venue NAME --paper --replay
+<capture>` beside a real gateway, ingest, inspector and ledger (Redis, PostgreSQL). The chain
+trades through the paper venue (the inspector places the entry and its protective pair), its
+fills are at prices the recorded market showed, reduce-only and post-only hold, the ledger's
+books agree with the venue's balances, and the registry and Admin mark the venue as paper.
+Paper Binance (a recorded session) and paper OKX swaps (contracts of 0.01 BTC)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+
+from core.foundations.env import venue_variable
+from core.foundations.process import ServiceProcess
+from tests.integration.gateway_support import Gateway, Processes, list_instances
+from tests.integration.mesh import redis_db, venue_link
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.replay import capture_files
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    Executions,
+    Stubs,
+    Venue,
+    limit_order,
+    stream_status,
+    until,
+)
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.ledger.v1 import ledger_pb2 as lg
+from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole mesh
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
+WAIT_S = 60.0
+D = Decimal
+FAKE_KEY = "paper-test-key-never-used"
+
+
+@dataclass(frozen=True)
+class Case:
+    venue: str
+    capture: str
+    symbol: str
+    size: str  # the entry's size, in the instrument's unit
+    tick: Decimal
+    assets: tuple[str, ...]  # the assets whose balances the trades move
+
+
+CASES = [
+    Case("binance", "BINANCE", "NKN/USDT", "1000", D("0.0001"), ("NKN", "USDT")),
+    # 0.1 contract: 0.001 BTC. (The inspector's notional checks count a contract as one BTC: 0.1
+    # stays under its shipped per-order limit either way.)
+    Case("okx-swap", "OKX_SWAP", "BTC/USDT:USDT", "0.1", D("0.1"), ("USDT",)),
+]
+
+
+class Market:
+    """The venue's book and trades as its subscribers get them (the recorded market): every
+    price each side of the book showed, and the best bid and ask now."""
+
+    def __init__(self, stubs: Stubs, symbol: str) -> None:
+        request = md.SubscribeRequest(symbols=[symbol], channels=[md.CHANNEL_BOOK, md.CHANNEL_TRADES])
+        self.call = stubs.md.Subscribe(request)
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self.asks_shown: set[Decimal] = set()
+        self.bids_shown: set[Decimal] = set()
+        self.trades: list[Decimal] = []
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for message in self.call:
+            for event in message.events:
+                kind = event.WhichOneof("payload")
+                if kind == "trade":
+                    self.trades.append(D(event.trade.price))
+                elif kind in ("book_snapshot", "book_delta"):
+                    book = event.book_snapshot if kind == "book_snapshot" else event.book_delta
+                    if kind == "book_snapshot":
+                        self.bids.clear()
+                        self.asks.clear()
+                    self._apply(self.bids, self.bids_shown, book.bids)
+                    self._apply(self.asks, self.asks_shown, book.asks)
+
+    @staticmethod
+    def _apply(side: dict[Decimal, Decimal], shown: set[Decimal], levels: list[md.BookLevel]) -> None:
+        for level in levels:
+            price, size = D(level.price), D(level.size)
+            if size == 0:
+                side.pop(price, None)
+            else:
+                side[price] = size
+                shown.add(price)
+
+    async def quoted(self) -> tuple[Decimal, Decimal] | None:
+        if self._task.done():
+            self._task.result()  # raises what ended the stream
+        return (max(self.bids), min(self.asks)) if self.bids and self.asks else None
+
+    async def close(self) -> None:
+        self.call.cancel()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            await self._task
+
+
+def _on_tick(price: Decimal, tick: Decimal) -> str:
+    return str((price // tick) * tick)
+
+
+async def _paper_instance(gateway: Gateway, name: str) -> bool | None:
+    instance = (await list_instances(gateway)).get(name)
+    return None if instance is None else instance.paper
+
+
+async def _submit(inspector: ServiceProcess, intent: am.Intent) -> rk.SubmitIntentResponse:
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        answer: rk.SubmitIntentResponse = await rk_grpc.InspectorStub(channel).SubmitIntent(
+            rk.SubmitIntentRequest(intent=intent), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+    return answer
+
+
+async def _ledger_cash(ledger: ServiceProcess, venue: str) -> dict[str, Decimal]:
+    async with grpc.aio.insecure_channel(ledger.address) as channel:
+        answer = await lg_grpc.LedgerStub(channel).GetBalances(
+            lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_CASH),
+            metadata=AUTH,
+            timeout=CALL_TIMEOUT_S,
+        )
+    # The venue's cash of each asset (docs/ledger.md, the cash ledger's `venue_cash`).
+    return {b.account.asset: D(b.balance) for b in answer.balances if b.account.code_name == "venue_cash"}
+
+
+async def _venue_totals(stubs: Stubs) -> dict[str, Decimal]:
+    answer = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+    return {b.asset: D(b.total) for b in answer.balances}
+
+
+async def _protective_pair(stubs: Stubs, symbol: str) -> list[tf.Order] | None:
+    answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(symbol=symbol), timeout=CALL_TIMEOUT_S)
+    pair = [o for o in answer.orders if o.reduce_only]
+    return pair if len(pair) == 2 else None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.venue for case in CASES])
+async def test_the_chain_trades_through_a_paper_venue_on_a_recorded_session(
+    tmp_path: Path, database_url: str, redis_url: str, case: Case
+) -> None:
+    async with new_database(database_url, "paper") as database, redis_db(redis_url) as bus:
+        processes = Processes(tmp_path, database)
+        try:
+            gateway = processes.gateway()
+            credentials = {venue_variable(case.venue, "API_KEY"): FAKE_KEY}
+            process = processes.paper(
+                gateway, case.venue, capture_files(case.capture), "--replay-speed", "1", env=credentials
+            )
+            venue = Venue(process, processes.log_path(process))
+            stubs = venue.stubs()
+            market = Market(stubs, case.symbol)  # its subscription starts the replay
+            try:
+                await _trade_through_the_chain(processes, gateway, venue, stubs, market, case, bus, database)
+            finally:
+                await market.close()
+                await venue.close_channels()
+            log = venue.log()
+            assert "ignores its credentials" in log and FAKE_KEY not in log
+        finally:
+            await processes.stop_all()
+
+
+async def _trade_through_the_chain(
+    processes: Processes,
+    gateway: Gateway,
+    venue: Venue,
+    stubs: Stubs,
+    market: Market,
+    case: Case,
+    bus: str,
+    database: str,
+) -> None:
+    assert (await stream_status(stubs)).paper
+    assert await until(lambda: _paper_instance(gateway, case.venue), WAIT_S, what="the registry's entry")
+    link = venue_link("ingest", venue.address, case.venue)
+    processes.mesh_service(gateway, "ingest", *link, redis_url=bus)
+    inspector = processes.mesh_service(
+        gateway, "inspector", *venue_link("inspector", venue.address, case.venue), "--deadman-ttl-ms", "0",
+        redis_url=bus,
+    )  # fmt: skip
+    ledger = processes.mesh_service(
+        gateway, "ledger", *venue_link("ledger", venue.address, case.venue), "--database-url", database,
+        redis_url=bus,
+    )  # fmt: skip
+    opening = await until(lambda: _opened(ledger, case), WAIT_S, what="the ledger's books opened")
+    bid, ask = await until(market.quoted, WAIT_S, what="a two-sided recorded book")
+
+    # Post-only holds: one that would take the book is refused (the test stands in for the inspector).
+    crossing = limit_order(case.symbol, common.SIDE_BUY, case.size, str(ask), post_only=True)
+    refused = await stubs.tf.PlaceOrder(crossing, timeout=CALL_TIMEOUT_S)
+    assert refused.order.status == tf.ORDER_STATUS_REJECTED and "post-only" in refused.order.status_reason
+
+    executions = Executions(stubs, [case.symbol])
+    try:
+        mark = (bid + ask) / 2
+        intent = am.Intent(
+            venue=case.venue, symbol=case.symbol, side=common.SIDE_BUY, size=case.size,
+            entry_type=tf.ORDER_TYPE_MARKET, stop_loss=_on_tick(mark * D("0.9"), case.tick),
+            take_profit=_on_tick(mark * D("1.1"), case.tick),
+        )  # fmt: skip
+        answer = await _submit(inspector, intent)
+        assert answer.action == rk.RISK_ACTION_ALLOW, answer
+        entry = answer.order
+        seen = await executions.wait_for(entry.order_id, tf.ORDER_STATUS_FILLED, WAIT_S)
+    finally:
+        await executions.close()
+    fills = [D(e.fill.price) for e in seen if e.HasField("fill")]
+    # A market buy takes the recorded asks: every fill at a price the venue's book showed.
+    assert fills and set(fills) <= market.asks_shown, (fills, sorted(market.asks_shown)[:10])
+    assert sum((D(e.fill.size) for e in seen if e.HasField("fill")), D(0)) == D(case.size)
+
+    # The protective pair rests at the paper venue, reduce-only, the position's size.
+    pair = await until(lambda: _protective_pair(stubs, case.symbol), WAIT_S, what="the protective pair")
+    assert {D(o.size) for o in pair} == {D(case.size)} and all(o.side == common.SIDE_SELL for o in pair)
+    # Reduce-only holds: one that would add to the long is refused.
+    adding = limit_order(case.symbol, common.SIDE_BUY, case.size, _on_tick(bid * D("0.95"), case.tick))
+    adding.reduce_only = True
+    with pytest.raises(grpc.aio.AioRpcError) as refusal:
+        await stubs.tf.PlaceOrder(adding, timeout=CALL_TIMEOUT_S)
+    assert refusal.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    # The ledger's books follow the paper fills to the venue's balances.
+    async def agree() -> dict[str, Decimal] | None:
+        books, totals = await _ledger_cash(ledger, case.venue), await _venue_totals(stubs)
+        moved = {asset: totals[asset] for asset in case.assets}
+        return moved if all(books.get(asset, D(0)) == moved[asset] for asset in case.assets) else None
+
+    agreed = await until(agree, WAIT_S, 0.2, "the ledger agreeing with the venue")
+    assert agreed != {asset: opening.get(asset, D(0)) for asset in case.assets}  # the fills moved them
+
+
+async def _opened(ledger: ServiceProcess, case: Case) -> dict[str, Decimal] | None:
+    try:
+        books = await _ledger_cash(ledger, case.venue)
+    except grpc.aio.AioRpcError:
+        return None
+    return books if books else None
