@@ -229,6 +229,7 @@ async def _trade_through_the_chain(
     finally:
         await executions.close()
     fills = [D(e.fill.price) for e in seen if e.HasField("fill")]
+
     # A market buy takes the recorded asks: every fill at a price the venue's book showed (this
     # subscriber may hear of the book after the fill's execution: it waits for it).
     async def shown() -> bool | None:
