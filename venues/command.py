@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
-from core.foundations.env import TRADE_TOKEN
+from core.foundations.env import TRADE_TOKEN, paper_mode
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
@@ -144,6 +144,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> VenueConfig:
+    # $TRADEMESH_PAPER=1 turns a live venue to paper (compose); the sim makes its own market.
+    paper = args.paper or (args.name not in _OWN_MARKET and paper_mode())
     replay = None
     if args.replay:
         from venues.replay.server import ReplayOptions, parse_fault
@@ -158,7 +160,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         replay,
         args.resume_window_s,
         args.execution_history,
-        paper=args.paper,
+        paper=paper,
         paper_config=args.paper_config,
     )
 
@@ -181,6 +183,8 @@ def _create(config: VenueConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
+    if mesh.paper:
+        return [mesh.venue, "--paper"]
     config = ["--config", str(mesh.sim_config)] if mesh.sim_config is not None else []
     return [mesh.venue, *config]
 

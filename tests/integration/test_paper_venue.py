@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -98,7 +99,7 @@ class Market:
                     self._apply(self.asks, self.asks_shown, book.asks)
 
     @staticmethod
-    def _apply(side: dict[Decimal, Decimal], shown: set[Decimal], levels: list[md.BookLevel]) -> None:
+    def _apply(side: dict[Decimal, Decimal], shown: set[Decimal], levels: Iterable[md.BookLevel]) -> None:
         for level in levels:
             price, size = D(level.price), D(level.size)
             if size == 0:
