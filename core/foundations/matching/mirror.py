@@ -160,15 +160,18 @@ class Mirror:
         """_levels() of (price, size) string pairs, leniently (_lenient)."""
         out: dict[int, int] = {}
         ticks_of, lots_of, lenient = self._ticks_of, self._lots_of, self._lenient
+        price_units, size_units = self._price_units.of, self._size_units.of
         for i, (price_text, size_text) in enumerate(levels):
-            price = ticks_of.get(price_text)
-            if price is None:
+            price = ticks_of.get(price_text) or price_units(price_text)  # a plain price on the grid, mostly
+            if not price:
                 price = lenient(price_text, name, i, "price")
                 if price is None:
                     continue
             lots = lots_of.get(size_text)
             if lots is None:
-                lots = lenient(size_text, name, i, "size")
+                lots = size_units(size_text)
+                if lots is None:
+                    lots = lenient(size_text, name, i, "size")
             out[price] = lots or 0
         return out
 
