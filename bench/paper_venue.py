@@ -10,7 +10,7 @@ same venue process, alternated over repeats, the same capture each time:
 
 Each run: one client subscribed to every stream of every instrument (which releases the replay,
 at full speed) reads until the stream is quiet; the venue process's CPU (user + system, /proc)
-from the subscription to the end, over the market events it published (Admin GetStatus's
+from the subscription to the last event received, over the market events it published (Admin GetStatus's
 events_total of every stream): **CPU per market event**. Then, paper only, with the replay played
 out (the book still, as recorded last): **fill latency**, `--orders` marketable IOC orders of the
 instrument's smallest size at the best ask (buys) or bid (sells), alternating, one at a time,
@@ -75,6 +75,7 @@ async def _play(channel: grpc.aio.Channel, symbols: list[str], pid: int) -> tupl
     cpu_start = process_cpu_s(pid)
     call = stub.Subscribe(md.SubscribeRequest(symbols=symbols, channels=ALL_CHANNELS), metadata=AUTH)
     books: dict[str, Any] = {}
+    cpu_end = cpu_start
     while True:
         try:
             message = await asyncio.wait_for(call.read(), QUIET_S)
@@ -82,11 +83,13 @@ async def _play(channel: grpc.aio.Channel, symbols: list[str], pid: int) -> tupl
             break
         if not isinstance(message, md.SubscribeResponse):
             break
+        # Up to the last event: the quiet that ends the reading is not the events' cost.
+        cpu_end = process_cpu_s(pid)
         for event in message.events:
             if event.WhichOneof("payload") in ("book_snapshot", "book_delta"):
                 _follow(books.setdefault(event.symbol, ({}, {})), event)
     call.cancel()
-    cpu_s = process_cpu_s(pid) - cpu_start
+    cpu_s = cpu_end - cpu_start
     status = await admin_grpc.AdminStub(channel).GetStatus(
         admin.GetStatusRequest(), metadata=AUTH, timeout=10
     )
