@@ -23,7 +23,7 @@ from tests.integration.gateway_support import Gateway, Processes, list_instances
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.replay import capture_files
+from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     TEST_TOKEN,
@@ -31,6 +31,7 @@ from tests.integration.support import (
     Stubs,
     Venue,
     limit_order,
+    stop_venue,
     stream_status,
     until,
 )
@@ -265,3 +266,34 @@ async def _opened(ledger: ServiceProcess, case: Case) -> dict[str, Decimal] | No
     except grpc.aio.AioRpcError:
         return None
     return books if books else None
+
+
+async def test_a_paper_venue_takes_no_order_before_the_venues_book_has_come(tmp_path: Path) -> None:
+    """Nothing to match against until the venue's book comes (a replay starts with its first
+    subscriber): PlaceOrder is FAILED_PRECONDITION naming the symbol, then the book comes and the
+    same order trades."""
+    venue, log = start_replay_venue(tmp_path, "okx-swap", capture_files("OKX_SWAP"), extra=["--paper"])
+    try:
+        stubs = venue.stubs()
+        order = tf.PlaceOrderRequest(
+            symbol="BTC/USDT:USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.01"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as early:
+            await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "no BTC/USDT:USDT book yet" in (early.value.details() or "")
+        market = Market(stubs, "BTC/USDT:USDT")
+        try:
+            await until(market.quoted, WAIT_S, what="the venue's book")
+            placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+            assert placed.order.status == tf.ORDER_STATUS_FILLED
+            price = D(placed.order.average_fill_price)  # one level's: 0.01 of a contract
+
+            async def shown() -> bool | None:
+                return True if price in market.asks_shown else None
+
+            await until(shown, CALL_TIMEOUT_S, what=f"the fill's price {price} among the recorded asks")
+        finally:
+            await market.close()
+    finally:
+        await stop_venue(venue, log)
