@@ -43,6 +43,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from venues.replay.server import DRAINED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole mesh
 __all__ = ["database_url", "redis_url"]  # fixtures
@@ -82,7 +83,10 @@ class Market:
         self.asks: dict[Decimal, Decimal] = {}
         self.asks_shown: set[Decimal] = set()
         self.bids_shown: set[Decimal] = set()
-        self.trades: list[Decimal] = []
+        # (ts_recv_ns, price, size, taker side) of every trade; (ts_recv_ns, best bid, best ask)
+        # after every book event: what the venue had heard, when.
+        self.trades: list[tuple[int, Decimal, Decimal, int]] = []
+        self.tops: list[tuple[int, Decimal | None, Decimal | None]] = []
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -90,7 +94,8 @@ class Market:
             for event in message.events:
                 kind = event.WhichOneof("payload")
                 if kind == "trade":
-                    self.trades.append(D(event.trade.price))
+                    trade = event.trade
+                    self.trades.append((event.ts_recv_ns, D(trade.price), D(trade.size), trade.taker_side))
                 elif kind in ("book_snapshot", "book_delta"):
                     book = event.book_snapshot if kind == "book_snapshot" else event.book_delta
                     if kind == "book_snapshot":
@@ -98,6 +103,8 @@ class Market:
                         self.asks.clear()
                     self._apply(self.bids, self.bids_shown, book.bids)
                     self._apply(self.asks, self.asks_shown, book.asks)
+                    best_bid = max(self.bids) if self.bids else None
+                    self.tops.append((event.ts_recv_ns, best_bid, min(self.asks) if self.asks else None))
 
     @staticmethod
     def _apply(side: dict[Decimal, Decimal], shown: set[Decimal], levels: Iterable[md.BookLevel]) -> None:
@@ -297,3 +304,75 @@ async def test_a_paper_venue_takes_no_order_before_the_venues_book_has_come(tmp_
             await market.close()
     finally:
         await stop_venue(venue, log)
+
+
+async def _all_trades_heard(venue: Venue, stubs: Stubs, market: Market, symbol: str) -> bool | None:
+    """The replay played out (its stand-in's DRAINED line) and every trade the venue published
+    heard by `market`."""
+    if DRAINED not in venue.log():
+        return None
+    status = await stream_status(stubs)
+    published = sum(
+        s.events_total for s in status.streams if s.symbol == symbol and s.channel == md.CHANNEL_TRADES
+    )
+    return True if len(market.trades) == published else None
+
+
+async def test_a_resting_paper_order_fills_only_when_the_recorded_market_reaches_it(tmp_path: Path) -> None:
+    """OKX swaps' session at twice its recorded pace (10 s): a bid at the best bid and an ask at the best
+    ask rest behind the size displayed there. Each fills, if at all, at its own price and only
+    once the venue traded at it or through it, or its book crossed it; a trade through its price
+    (a sell below the bid, a buy above the ask) fills it."""
+    config = tmp_path / "paper.toml"
+    config.write_text("latency_ms = 0\n")
+    extra = ["--paper", "--paper-config", str(config)]
+    venue, log = start_replay_venue(tmp_path, "okx-swap", capture_files("OKX_SWAP"), speed=2.0, extra=extra)
+    symbol = "BTC/USDT:USDT"
+    try:
+        stubs = venue.stubs()
+        market = Market(stubs, symbol)
+        try:
+            bid, ask = await until(market.quoted, WAIT_S, what="the venue's book")
+            resting = {}
+            for side, price in ((common.SIDE_BUY, bid), (common.SIDE_SELL, ask)):
+                # Post-only: one the market moved through before it arrived is refused, not filled.
+                request = limit_order(symbol, side, "0.01", str(price), post_only=True)
+                placed = await stubs.tf.PlaceOrder(request, timeout=CALL_TIMEOUT_S)
+                if placed.order.status == tf.ORDER_STATUS_OPEN:  # behind the displayed size
+                    resting[side] = placed.order
+            assert resting, "neither order rested"
+            await until(
+                lambda: _all_trades_heard(venue, stubs, market, symbol), WAIT_S, 0.2, "the whole session"
+            )
+            throughs = 0
+            for rested in resting.values():
+                answer = await stubs.tf.GetOrder(
+                    tf.GetOrderRequest(order_id=rested.order_id), timeout=CALL_TIMEOUT_S
+                )
+                order, (reached, through) = answer.order, _market_after(market, rested)
+                throughs += through
+                if D(order.filled_size):
+                    assert reached, (order, market.trades)
+                    assert D(order.average_fill_price) == D(rested.price), order
+                if through:
+                    assert D(order.filled_size) > 0, (order, market.trades)
+            assert throughs > 0  # the session traded through one of them at least: the check bit
+        finally:
+            await market.close()
+    finally:
+        await stop_venue(venue, log)
+
+
+def _market_after(market: Market, rested: tf.Order) -> tuple[bool, bool]:
+    """What the venue did after the order rested: (it traded at its price or through it, or its
+    book crossed it; a taker traded through it: a sell below a bid, a buy above an ask)."""
+    price, buy, since = D(rested.price), rested.side == common.SIDE_BUY, rested.created_ns
+    after = [(trade_price, taker) for ts, trade_price, _, taker in market.trades if ts > since]
+    tops = [(bid, ask) for ts, bid, ask in market.tops if ts > since]
+    if buy:
+        traded = any(p <= price for p, _ in after)
+        crossed = any(ask is not None and ask <= price for _, ask in tops)
+        return traded or crossed, any(p < price and taker == common.SIDE_SELL for p, taker in after)
+    traded = any(p >= price for p, _ in after)
+    crossed = any(bid is not None and bid >= price for bid, _ in tops)
+    return traded or crossed, any(p > price and taker == common.SIDE_BUY for p, taker in after)
