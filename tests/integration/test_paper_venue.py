@@ -219,7 +219,9 @@ async def _trade_through_the_chain(
     bid, ask = await until(market.quoted, WAIT_S, what="a two-sided recorded book")
 
     # Post-only holds: one that would take the book is refused (the test stands in for the inspector).
-    crossing = limit_order(case.symbol, common.SIDE_BUY, case.size, str(ask), post_only=True)
+    # 1 % over the ask this subscriber last heard: it crosses however the book moved since.
+    over = _on_tick(ask * D("1.01"), case.tick)
+    crossing = limit_order(case.symbol, common.SIDE_BUY, case.size, over, post_only=True)
     refused = await stubs.tf.PlaceOrder(crossing, timeout=CALL_TIMEOUT_S)
     assert refused.order.status == tf.ORDER_STATUS_REJECTED and "post-only" in refused.order.status_reason
 
