@@ -91,7 +91,8 @@ class Submitted:
 
     def log(self, origin: str, intent: am.Intent) -> None:
         """One line for the verdict (under the task's trace id, when it has one): `origin` is
-        "manual" (the API's) or "signal" (an advisor's intent from the bus)."""
+        "manual" (the API's), "signal" (an advisor's intent from the bus) or "request" (an
+        intent a strategy's position request made)."""
         placed = self.verdict.orders[0].client_order_id if self.verdict.allowed else ""
         outcome = f"order {placed}" if placed else "; ".join(r.reason for r in self.reasons)
         side = common.Side.Name(intent.side).removeprefix("SIDE_")

@@ -36,7 +36,7 @@ def _unrealized(core: InspectorCore) -> Decimal:
     for key, position in core.book.positions.positions.items():
         mark = core.book.marks.get(key)
         if position.size and mark is not None:
-            total += position.unrealized(mark, core.book.inverse(key))
+            total += position.unrealized(mark, core.book.inverse(key), core.book.multiplier(key))
     return total
 
 
@@ -99,7 +99,10 @@ def positions_view(
         if (venue and key[0] != venue) or position.size == 0:
             continue
         mark = core.book.marks.get(key)
-        unrealized = None if mark is None else position.unrealized(mark, core.book.inverse(key))
+        book = core.book
+        unrealized = (
+            None if mark is None else position.unrealized(mark, book.inverse(key), book.multiplier(key))
+        )
         levels = core.protector.levels.get(key)
         shares = core.book.positions.shares(key)
         views.append(

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -20,12 +21,13 @@ import grpc
 import pytest
 
 from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import INTENTS, SIGNALS
+from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, SIGNALS
 from core.foundations.bus.redis import open_redis
 from core.foundations.env import GATEWAY, REDIS_URL
 from core.foundations.logs import log_fields, record_fields
 from core.foundations.logstream import LOG_STREAM, StreamLogHandler, StreamSettings
 from core.foundations.logstream.scrubber import Scrubber
+from core.foundations.process import ServiceProcess
 from core.foundations.rpc.status import bad_request_violations
 from tests.integration.gateway_support import (
     MESH_AUTH,
@@ -54,6 +56,8 @@ from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.logs.v1 import logs_pb2 as pb
 from trademesh.logs.v1 import logs_pb2_grpc as pb_grpc
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -332,10 +336,13 @@ async def test_the_hub_runs_on_a_redis_cluster(hub: Hub, redis_cluster_url: str)
 async def test_a_signals_chain_is_logged_under_its_trace_from_the_advisor_to_the_venue(hub: Hub) -> None:
     """A signal's chain shares one trace id (core.foundations.logs.chain_trace_id): the advisor's
     decision of a signal, and the inspector's verdict on an intent of that signal with the venue's
-    line of its order (the inspector passes the trace on as `traceparent`). The intent is put on
-    the bus by the test, as the advisor would (whatever the advisor decides of the signal)."""
+    line of its order (the inspector passes the trace on as `traceparent`); a position request's
+    likewise, under its own. The intent is put on the bus by the test, as the advisor would
+    (whatever the advisor decides of the signal), and the request as a detector would."""
     started = await asyncio.gather(
         asyncio.to_thread(hub.processes.mesh_service, hub.gateway, "inspector", redis_url=hub.bus),
+        # The venue's executions reach the inspector through ingest and the bus.
+        asyncio.to_thread(hub.processes.mesh_service, hub.gateway, "ingest", redis_url=hub.bus),
         asyncio.to_thread(
             hub.processes.mesh_service, hub.gateway, "advisor", "--database-url",
             hub.processes.database_url, redis_url=hub.bus,
@@ -360,6 +367,15 @@ async def test_a_signals_chain_is_logged_under_its_trace_from_the_advisor_to_the
         orders = [message for service, message in chain if service == "venue"]
         assert all(message.startswith("sim: order ") for message in orders), orders
         assert [message for message in orders if " BUY 0.001" in message] != [], orders
+        # The strategy closes by its own request: the inspector's verdict on the exit and the
+        # venue's line of it, under the request's own trace.
+        await until(lambda: _holding(started[0], "traced"), 20, 0.1, "the inspector holding traced's buy")
+        closing_id = str(uuid.uuid4())
+        await client.xadd(POSITION_REQUESTS, {FIELD: _close_entry(closing_id)})
+        closed = await _traced(hub.gateway, closing_id, lambda lines: both <= dict(lines).keys())
+        exits = [m for s, m in closed if s == "inspector" and m.startswith("inspector: request intent ")]
+        assert len(exits) == 1 and "SELL 0.001" in exits[0] and "ALLOW" in exits[0], closed
+        assert any(" SELL 0.001" in m for s, m in closed if s == "venue"), closed
     finally:
         await client.aclose()
         for process in started:
@@ -377,6 +393,28 @@ async def _traced(
         return found if enough(found) else None
 
     return await until(lines, 20, interval_s=0.1, what=f"the lines of signal {signal_id}'s trace")
+
+
+async def _holding(inspector: ServiceProcess, strategy: str) -> bool | None:
+    """True once the inspector counts a position of `strategy` (its fills have come)."""
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        answer = await rk_grpc.InspectorStub(channel).ListPositions(
+            rk.ListPositionsRequest(venue="sim"), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
+        )
+    shares = [v for p in answer.positions for v in p.strategies if v.name == strategy]
+    return True if any(Decimal(v.value) != 0 for v in shares) else None
+
+
+def _close_entry(request_id: str) -> bytes:
+    """Strategy `traced` asks to close its position (as its detector would)."""
+    request = sig.PositionRequest(
+        request_id=request_id, venue="sim", symbol="BTC/USDT", action=sig.POSITION_ACTION_CLOSE,
+        strategy_id="traced", ts_request_ns=time.time_ns(),
+    )  # fmt: skip
+    request.ts_event_ns = request.ts_request_ns
+    envelope = bus_pb.Envelope(source="test", ts_publish_ns=request.ts_request_ns)
+    envelope.position_requests.requests.append(request)
+    return envelope.SerializeToString()
 
 
 def _signal_entry(signal_id: str) -> bytes:

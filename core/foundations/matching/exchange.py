@@ -377,7 +377,7 @@ class SimExchange:
         if is_inverse_perpetual(instrument):
             amount = funding_amount(instrument.contract_value, size, mark, rate)
         else:
-            amount = -(size * mark * rate)
+            amount = -(size * instrument.contract_size * mark * rate)
         self._accounts.credit(instrument.settle_asset, amount)
         payment = FundingPayment(
             funding_id=funding_id(instrument.native_symbol, ts_ns),
@@ -552,7 +552,8 @@ class SimExchange:
                 (contract_worth(face, market.price.value(p), market.size.value(n)) for p, n in walk),
                 Decimal(0),
             )
-        return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+        cost = sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+        return cost * market.instrument.contract_size if perpetual else cost
 
     def _conclude(self, order_id: int, req: OrderRequest, result: MatchResult) -> Order:
         if not self._oms.is_open(order_id):
@@ -659,20 +660,21 @@ class SimExchange:
 
 
 def _check_kind(instrument: Instrument) -> None:
-    """Spot pairs, linear perpetuals of contract size 1 settled in the quote asset, and inverse
-    perpetuals (a face value of the quote asset a contract, settled in the base coin)."""
+    """Spot pairs, linear perpetuals settled in the quote asset (a contract is contract_size of
+    the base asset: 1 for the sim's own, a live venue's for a paper one), and inverse perpetuals
+    (a face value of the quote asset a contract, settled in the base coin)."""
     if instrument.kind is InstrumentKind.SPOT:
         return
     if instrument.kind is InstrumentKind.PERPETUAL and is_inverse_perpetual(instrument):
         if instrument.contract_value <= 0:
             raise InvalidArgument.field("instruments", f"{instrument.symbol}: a contract value is positive")
         return
-    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size == 1
+    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size > 0
     if instrument.kind is not InstrumentKind.PERPETUAL or not linear or instrument.inverse:
         raise InvalidArgument.field(
             "instruments",
-            f"{instrument.symbol}: the sim venue trades spot, linear perpetuals (contract size 1, "
-            "settled in the quote asset) and inverse perpetuals (settled in the base coin) only",
+            f"{instrument.symbol}: the sim venue trades spot, linear perpetuals (settled in the quote "
+            "asset) and inverse perpetuals (settled in the base coin) only",
         )
 
 

@@ -79,7 +79,9 @@ class InversePosition:
         # 65004.9999987 for one fill at 65005.
         self.held_coin = _ZERO
 
-    def apply(self, signed_size: Decimal, price: Decimal) -> None:
+    def apply(self, signed_size: Decimal, price: Decimal, multiplier: Decimal = _ONE) -> None:
+        """One fill of `signed_size` contracts at `price` (`multiplier`, a linear contract's size,
+        is not an inverse one's: its face value is its own)."""
         held = self.size * self.contract_value
         if self.size == 0 or (self.size > 0) == (signed_size > 0):
             self._open(signed_size, price)

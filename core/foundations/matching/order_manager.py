@@ -60,6 +60,7 @@ class _Managed:
         "engine_id",
         "face",
         "instrument",
+        "multiplier",
         "notional",
         "order",
         "perpetual",
@@ -75,6 +76,9 @@ class _Managed:
         self.perpetual = instrument.kind is InstrumentKind.PERPETUAL
         # An inverse perpetual's face value a contract (inverse.py); None for any other market.
         self.face = instrument.contract_value if is_inverse_perpetual(instrument) else None
+        # Quote value of one unit of size at a price of 1: a linear contract's size (OKX's
+        # BTC-USDT-SWAP: 0.01 BTC a contract), 1 for spot (an inverse one's is its face, above).
+        self.multiplier = instrument.contract_size if self.perpetual else _ONE
         if self.perpetual:
             self.reserve_asset = instrument.settle_asset
         elif order.side is Side.BUY:
@@ -88,9 +92,11 @@ class _Managed:
 
 
 def _worth(managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
-    """What `size` is worth at `price` in the asset the order locks fees in: price x size, or
-    an inverse perpetual's contracts in the coin."""
-    return price * size if managed.face is None else contract_worth(managed.face, price, size)
+    """What `size` is worth at `price` in the asset the order locks fees in: price x size (x a
+    linear contract's size), or an inverse perpetual's contracts in the coin."""
+    if managed.face is None:
+        return price * size * managed.multiplier
+    return contract_worth(managed.face, price, size)
 
 
 class OrderManager:
@@ -222,7 +228,10 @@ class OrderManager:
     ) -> None:
         managed = self._open[engine_id]
         rate = self.fees.rate(liquidity)
-        fee = price * size * rate if managed.face is None else contract_fee(managed.face, price, size, rate)
+        if managed.face is None:
+            fee = price * size * managed.multiplier * rate
+        else:
+            fee = contract_fee(managed.face, price, size, rate)
         self._settle(managed, price, size, fee)
         self._advance(managed, price, size)
         if managed.order.status is OrderStatus.FILLED:
@@ -353,7 +362,7 @@ class OrderManager:
         order, instrument = managed.order, managed.instrument
         released = self._released_by(managed, price, size)
         if managed.perpetual:
-            realized = self.accounts.record_fill(order.symbol, order.side, price, size)
+            realized = self.accounts.record_fill(order.symbol, order.side, price, size, managed.multiplier)
             self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
         else:
             base, quote = instrument.base_asset, instrument.quote_asset

@@ -33,11 +33,18 @@ class RiskBook:
         """The face value a unit of an inverse contract's size; None for any other market."""
         return inverse_value(self.facts.get(key))
 
+    def multiplier(self, key: Key) -> Decimal:
+        """A linear contract's base units a unit of size (its contract value: OKX's BTC-USDT swap
+        0.01 BTC); 1 for spot, an inverse contract or a market whose facts are not known."""
+        facts = self.facts.get(key)
+        return facts.contract_value if facts is not None and not facts.inverse else Decimal(1)
+
     def value(self, key: Key, size: Decimal, price: Decimal) -> Decimal:
         """What `size` of the market is worth in the quote asset at `price` (signed as size): an
-        inverse contract's face value whatever the price."""
+        inverse contract's face value whatever the price; a linear one's size x its contract
+        value x price."""
         face = self.inverse(key)
-        return size * price if face is None else size * face
+        return size * self.multiplier(key) * price if face is None else size * face
 
     def keys(self) -> set[Key]:
         keys = {k for k, p in self.positions.positions.items() if p.size != 0}
@@ -95,7 +102,7 @@ class RiskBook:
     def equity(self, start: Decimal, fees: Decimal) -> Decimal:
         unrealized = sum(
             (
-                p.unrealized(self.marks[k], self.inverse(k))
+                p.unrealized(self.marks[k], self.inverse(k), self.multiplier(k))
                 for k, p in self.positions.positions.items()
                 if k in self.marks and p.size
             ),

@@ -44,8 +44,9 @@ class Proposal:
 
     @property
     def notional(self) -> Decimal:
-        """In the quote asset: size x price, or an inverse contract's face value."""
-        if self.facts is not None and self.facts.inverse:
+        """In the quote asset: size x contract value x price (a linear contract's value in base
+        units a unit, 1 for spot), or an inverse contract's face value."""
+        if self.facts is not None:
             return self.facts.notional(self.intent.size, self.price)
         return self.intent.size * self.price
 

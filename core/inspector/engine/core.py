@@ -243,7 +243,7 @@ class InspectorCore:
         fee = fill.fee if inverse is None else fill.fee * fill.price
         self._fees += fee
         self.book.marks[key] = fill.price
-        trade = self.book.positions.apply(key, signed, fill.price, fee, inverse)
+        trade = self.book.positions.apply(key, signed, fill.price, fee, inverse, self.book.multiplier(key))
         self._after_fill(key, signed, fill, out)
         if trade is not None:
             self._record_trade(trade.pnl, out)

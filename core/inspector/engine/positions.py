@@ -10,6 +10,7 @@ __all__ = ["Key", "PositionBook", "PositionState", "TradeResult", "average_entry
 
 Key = tuple[str, str]  # (venue, symbol)
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 def _sign(value: Decimal) -> int:
@@ -23,17 +24,21 @@ class PositionState:
     realized: Decimal = ZERO  # realized PnL, fees apart
     trade_pnl: Decimal = ZERO  # the open trade's realized PnL less its fees, so far
 
-    def unrealized(self, mark: Decimal, inverse: Decimal | None = None) -> Decimal:
-        """At `mark`, in the quote asset; `inverse`: an inverse contract's face value a unit."""
-        return _pnl(self.size, self.avg_price, mark, inverse)
+    def unrealized(self, mark: Decimal, inverse: Decimal | None = None, multiplier: Decimal = ONE) -> Decimal:
+        """At `mark`, in the quote asset; `inverse`: an inverse contract's face value a unit;
+        `multiplier`: a linear contract's base units a unit of size (OKX's 0.01 BTC)."""
+        return _pnl(self.size, self.avg_price, mark, inverse, multiplier)
 
 
-def _pnl(size: Decimal, entry: Decimal, price: Decimal, inverse: Decimal | None) -> Decimal:
-    """What `size` (signed) held from `entry` gains at `price`, in the quote asset. An inverse
-    contract (face value `inverse` a unit) gains size x value x (1/entry - 1/price) of the coin,
-    valued here at `price`: size x value x (price - entry) / entry."""
+def _pnl(
+    size: Decimal, entry: Decimal, price: Decimal, inverse: Decimal | None, multiplier: Decimal = ONE
+) -> Decimal:
+    """What `size` (signed) held from `entry` gains at `price`, in the quote asset: a linear
+    market size x multiplier x (price - entry). An inverse contract (face value `inverse` a unit)
+    gains size x value x (1/entry - 1/price) of the coin, valued here at `price`:
+    size x value x (price - entry) / entry."""
     if inverse is None:
-        return size * (price - entry)
+        return size * multiplier * (price - entry)
     if entry <= 0:
         return ZERO
     return size * inverse * (price - entry) / entry
@@ -68,17 +73,24 @@ class PositionBook:
         return ZERO if state is None else state.size
 
     def apply(
-        self, key: Key, signed: Decimal, price: Decimal, fee: Decimal, inverse: Decimal | None = None
+        self,
+        key: Key,
+        signed: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        inverse: Decimal | None = None,
+        multiplier: Decimal = ONE,
     ) -> TradeResult | None:
         """A fill of `signed` size at `price`; the closed trade when it closed one. `inverse`: an
-        inverse contract's face value a unit (PnL and `fee` in the quote asset, valued at `price`)."""
+        inverse contract's face value a unit (PnL and `fee` in the quote asset, valued at `price`);
+        `multiplier`: a linear contract's base units a unit of size."""
         state = self.positions.setdefault(key, PositionState())
         before = state.size
         if before == 0 or _sign(before) == _sign(signed):
             state.avg_price = average_entry(abs(before), state.avg_price, abs(signed), price, inverse)
         else:
             closing = min(abs(signed), abs(before))
-            pnl = _pnl(closing * _sign(before), state.avg_price, price, inverse)
+            pnl = _pnl(closing * _sign(before), state.avg_price, price, inverse, multiplier)
             state.realized += pnl
             state.trade_pnl += pnl
             if abs(signed) > abs(before):  # flipped: the new side opens at this price
