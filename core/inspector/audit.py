@@ -8,7 +8,9 @@ asset) is valued as the rest of the inspector values it: its filled notional is 
 filled (contracts x face), and its average fill price the harmonic mean of the fills' prices
 weighted by face, face / (the sum of face / price: the coin the fills were worth), which is the
 price a position of those fills holds (docs/inspector.md). Its slippage is that average against
-the intent's price, as for any other order."""
+the intent's price, as for any other order. A linear contract of a value other than one base
+unit a contract (OKX's BTC-USDT-SWAP: 0.01 BTC) is valued at size x value x price, its average
+the notional over size x value."""
 
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["Audit", "FaceOf", "OrderRecord"]
+__all__ = ["Audit", "FaceOf", "MultiplierOf", "OrderRecord"]
 
 # An inverse contract's face value a unit of size at (venue, symbol); None for any other market.
 FaceOf = Callable[[str, str], Decimal | None]
+# A linear contract's value a unit of size in the base asset at (venue, symbol) (1: spot).
+MultiplierOf = Callable[[str, str], Decimal]
 
 ZERO = Decimal(0)
 _BPS = Decimal(10_000)
@@ -52,6 +56,7 @@ class OrderRecord:
     fill_ids: set[str] = field(default_factory=set)
     face: Decimal | None = None  # an inverse contract's face value a unit of size
     coin: Decimal = ZERO  # an inverse order's fills in its coin: the sum of face / price
+    multiplier: Decimal = Decimal(1)  # a linear contract's value a unit of size (base asset)
 
     @property
     def average(self) -> Decimal | None:
@@ -59,13 +64,13 @@ class OrderRecord:
             return None
         if self.face is not None:
             return _price(WIDE.divide(self.notional, self.coin)) if self.coin else None
-        return self.notional / self.filled
+        return self.notional / (self.filled * self.multiplier)
 
     def add_fill(self, size: Decimal, price: Decimal) -> None:
         """A fill's size and notional: size x price, or an inverse one's face (its coin kept)."""
         self.filled += size
         if self.face is None:
-            self.notional += size * price
+            self.notional += size * self.multiplier * price
             return
         face = size * self.face
         self.notional += face
@@ -108,10 +113,15 @@ def _no_face(venue: str, symbol: str) -> Decimal | None:
     return None
 
 
+def _unit(venue: str, symbol: str) -> Decimal:
+    return Decimal(1)
+
+
 class Audit:
-    def __init__(self, face_of: FaceOf = _no_face) -> None:
+    def __init__(self, face_of: FaceOf = _no_face, multiplier_of: MultiplierOf = _unit) -> None:
         self.records: dict[str, OrderRecord] = {}
         self.face_of = face_of
+        self.multiplier_of = multiplier_of
 
     def observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
         kind = entry.WhichOneof("input")
@@ -121,7 +131,9 @@ class Audit:
             if isinstance(action, PlaceOrder) and action.client_order_id not in self.records:
                 asked = price if kind == "intent" else (action.price or action.trigger_price)
                 face = self.face_of(action.venue, action.symbol)
-                self.records[action.client_order_id] = OrderRecord(action, asked, entry.now_ns, face=face)
+                multiplier = self.multiplier_of(action.venue, action.symbol)
+                record = OrderRecord(action, asked, entry.now_ns, face=face, multiplier=multiplier)
+                self.records[action.client_order_id] = record
         if kind == "fill":
             self._fill(entry.fill.fill)
         elif kind == "order_update":

@@ -134,7 +134,7 @@ class Runtime:
         self.timer = CoreTimer(lambda: None if self.core is None else self.core.wake_ns, self.feed, clock)
         self.board = board_factory(self)
         self.board.held = self.held_markets
-        self.audit = Audit(self._face_of)
+        self.audit = Audit(self._face_of, self._multiplier_of)
         self.core: InspectorCore | None = None
         self.policies = PolicySource("")
         self.orders: dict[str, tf.Order] = {}  # client order id -> the venue's latest answer
@@ -187,11 +187,15 @@ class Runtime:
     def _began(self, entry: jr.JournalEntry) -> None:
         """The journal's first entry read: a snapshot holds the audit as it was."""
         if entry.WhichOneof("input") == "snapshot":
-            self.audit = audit_from_snapshot(entry.snapshot, self._face_of)
+            self.audit = audit_from_snapshot(entry.snapshot, self._face_of, self._multiplier_of)
 
     def _face_of(self, venue: str, symbol: str) -> Decimal | None:
         """An inverse contract's face value, as the core knows the venue's instruments."""
         return None if self.core is None else self.core.book.inverse((venue, symbol))
+
+    def _multiplier_of(self, venue: str, symbol: str) -> Decimal:
+        """A linear contract's value a unit of size, as the core knows the venue's instruments."""
+        return Decimal(1) if self.core is None else self.core.book.multiplier((venue, symbol))
 
     async def _recover(self) -> None:
         """Working orders after a replay: emulated stops are held again; every other order is

@@ -22,7 +22,7 @@ from core.foundations.convert import (
     TIF_FROM_PB,
     TIF_TO_PB,
 )
-from core.inspector.audit import Audit, FaceOf, OrderRecord
+from core.inspector.audit import Audit, FaceOf, MultiplierOf, OrderRecord
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import RiskState, Transition
@@ -103,6 +103,7 @@ def _record_to(record: OrderRecord) -> jr.SnapshotAudit:
         fill_ids=sorted(record.fill_ids),
         face_value=_dec(record.face),
         coin_notional="" if record.face is None else _text(record.coin),
+        multiplier="" if record.multiplier == 1 else _text(record.multiplier),
     )
 
 
@@ -239,11 +240,18 @@ def _risk_to(core: InspectorCore, snap: jr.JournalSnapshot) -> None:
         snap.rates.add(name=name, times_ns=list(times))
 
 
-def audit_from_snapshot(snap: jr.JournalSnapshot, face_of: FaceOf | None = None) -> Audit:
-    audit = Audit() if face_of is None else Audit(face_of)
+def audit_from_snapshot(
+    snap: jr.JournalSnapshot, face_of: FaceOf | None = None, multiplier_of: MultiplierOf | None = None
+) -> Audit:
+    audit = Audit()
+    if face_of is not None:
+        audit.face_of = face_of
+    if multiplier_of is not None:
+        audit.multiplier_of = multiplier_of
     for r in snap.audit:
         record = OrderRecord(_order_from(r.order), _opt(r.intent_price), r.placed_ns, face=_opt(r.face_value))
         record.coin = Decimal(r.coin_notional or "0")
+        record.multiplier = Decimal(r.multiplier or "1")
         record.filled, record.notional, record.fees = Decimal(r.filled), Decimal(r.notional), Decimal(r.fees)
         record.fills, record.last_fill_ns, record.status = r.fills, r.last_fill_ns, r.status
         record.fill_ids = set(r.fill_ids)

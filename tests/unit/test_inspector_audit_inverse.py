@@ -1,6 +1,7 @@
 """The post-trade audit of an inverse contract's order (BTC/USD:BTC, 10 USD contracts): filled
 notional by face value, average fill price the harmonic mean of the fills weighted by face,
-slippage against the intent's price from that average; and kept across a snapshot."""
+slippage against the intent's price from that average; and kept across a snapshot. A linear
+contract of 0.01 BTC (OKX's BTC-USDT-SWAP) valued at size x value x price."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ D = Decimal
 INVERSE, LINEAR = "BTC/USD:BTC", "BTC/USDT:USDT"
 
 
+OKX_LINEAR = "ETH/USDT:USDT"
+
+
 def _face_of(venue: str, symbol: str) -> Decimal | None:
     return D(10) if symbol == INVERSE else None
+
+
+def _multiplier_of(venue: str, symbol: str) -> Decimal:
+    return D("0.01") if symbol == OKX_LINEAR else D(1)
 
 
 def _placed(audit: Audit, coid: str, symbol: str, side: Side, size: str, asked: str) -> None:
@@ -87,3 +95,19 @@ def test_an_inverse_record_survives_a_snapshot() -> None:
     again = restored.records["a"]
     kept = (again.face, again.coin, again.notional, again.average)
     assert kept == (D(10), D("0.07"), D(3000), audit.records["a"].average)
+
+
+def test_a_linear_contract_of_a_hundredth_is_valued_at_size_x_value_x_price() -> None:
+    audit = Audit(_face_of, _multiplier_of)
+    _placed(audit, "o", OKX_LINEAR, Side.BUY, "300", "100")
+    _fill(audit, "o", "1", "100", "99")
+    _fill(audit, "o", "2", "200", "102")
+    record = audit.records["o"]
+    # 1 x 99 + 2 x 102 = 303 USDT, not 30,300: the contracts are 0.01 ETH each
+    assert (record.notional, record.average) == (D(303), D(101))
+    assert record.slippage_bps == D(100)  # paid 1% over the asked 100
+    snap = jr.JournalSnapshot()
+    snap.audit.append(_record_to(record))
+    restored = audit_from_snapshot(jr.JournalSnapshot.FromString(snap.SerializeToString()))
+    again = restored.records["o"]
+    assert (again.multiplier, again.notional, again.average) == (D("0.01"), D(303), D(101))

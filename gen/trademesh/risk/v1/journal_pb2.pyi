@@ -813,6 +813,7 @@ class SnapshotAudit(_message.Message):
     FILL_IDS_FIELD_NUMBER: _builtins.int
     FACE_VALUE_FIELD_NUMBER: _builtins.int
     COIN_NOTIONAL_FIELD_NUMBER: _builtins.int
+    MULTIPLIER_FIELD_NUMBER: _builtins.int
     intent_price: _builtins.str
     """The price the order was asked at ("" when unknown)."""
     placed_ns: _builtins.int
@@ -826,6 +827,10 @@ class SnapshotAudit(_message.Message):
     """An inverse contract's face value a unit of size (quote asset); "" for any other market."""
     coin_notional: _builtins.str
     """An inverse order's fills in its coin: the sum of face / price ("" for any other market)."""
+    multiplier: _builtins.str
+    """A linear contract's value a unit of size in the base asset (OKX's BTC-USDT-SWAP: 0.01); ""
+    for 1.
+    """
     @_builtins.property
     def order(self) -> Global___SnapshotOrder: ...
     @_builtins.property
@@ -845,10 +850,11 @@ class SnapshotAudit(_message.Message):
         fill_ids: _abc.Iterable[_builtins.str] | None = ...,
         face_value: _builtins.str = ...,
         coin_notional: _builtins.str = ...,
+        multiplier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coin_notional", b"coin_notional", "face_value", b"face_value", "fees", b"fees", "fill_ids", b"fill_ids", "filled", b"filled", "fills", b"fills", "intent_price", b"intent_price", "last_fill_ns", b"last_fill_ns", "notional", b"notional", "order", b"order", "placed_ns", b"placed_ns", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coin_notional", b"coin_notional", "face_value", b"face_value", "fees", b"fees", "fill_ids", b"fill_ids", "filled", b"filled", "fills", b"fills", "intent_price", b"intent_price", "last_fill_ns", b"last_fill_ns", "multiplier", b"multiplier", "notional", b"notional", "order", b"order", "placed_ns", b"placed_ns", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
