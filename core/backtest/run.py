@@ -360,7 +360,7 @@ class Backtest:
         fill = execution.fill
         if fill is not None:
             strategy = self._strategy(fill.client_order_id)
-            fee = self._fee_in_quote(fill.symbol, fill.fee, fill.fee_asset)
+            fee = self._fee_in_quote(fill.symbol, fill.fee, fill.fee_asset, fill.price)
             venue = self.settings.venue
             record = FillRecord(
                 fill.ts_event_ns, strategy, venue, fill.symbol, fill.side.value, fill.price, fill.size, fee
@@ -378,8 +378,12 @@ class Backtest:
         """The strategy of an entry; a protective or flatten order is the position's ("")."""
         return self.strategy_of.get(client_order_id, "")
 
-    def _fee_in_quote(self, symbol: str, fee: Decimal, asset: str) -> Decimal:
+    def _fee_in_quote(self, symbol: str, fee: Decimal, asset: str, fill_price: Decimal) -> Decimal:
+        """A fill's fee in the quote asset; an inverse contract's, in its coin, valued at the
+        fill's price (as the inspector values it)."""
         instrument = self.instruments[symbol]
+        if instrument.inverse and asset == instrument.settle_asset:
+            return fee * fill_price
         if asset in ("", instrument.quote_asset, instrument.settle_asset):
             return fee
         price = self.last_price.get(symbol)

@@ -18,6 +18,7 @@ from core.backtest.session import drive_sync
 from core.backtest.summary import summary
 from core.backtest.synthetic import Walk, walk
 from core.foundations.matching.inverse import contract_fee
+from core.foundations.model import Fill
 from core.ledger.engine import chart
 
 D = Decimal
@@ -43,6 +44,11 @@ funding_interval_s = 60
 """
 
 
+def _venue_fills(done: RunOutcome) -> list[Fill]:
+    """The venue's fills as it reported them (fees in BTC)."""
+    return [e.fill for e in done.tape.orders if e.fill is not None]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunOutcome, Backtest]:
     path = tmp_path_factory.mktemp("inverse") / "sim.toml"
@@ -57,12 +63,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunOutcome, Backtest]
 
 def test_the_run_trades_the_inverse_perpetual_with_fees_in_the_coin(run: tuple[RunOutcome, Backtest]) -> None:
     done, _ = run
-    assert len(done.fills) >= 2, "the trend strategy opened and closed a position"
-    for fill in done.fills:
-        assert fill.symbol == INV
+    fills = _venue_fills(done)
+    assert len(fills) >= 2, "the trend strategy opened and closed a position"
+    for fill in fills:
+        assert fill.symbol == INV and fill.fee_asset == "BTC"
         # the maker (0.02%) or taker (0.05%) rate of the fill's coin worth, contracts x 10 USD / price
         rates = (D("0.0002"), D("0.0005"))
         assert fill.fee in {contract_fee(D(10), fill.price, fill.size, rate) for rate in rates}
+    # the run's fill records (its metrics' fees) value the coin at the fill's price, in USD
+    assert [r.fee for r in done.fills] == [f.fee * f.price for f in fills]
 
 
 def test_the_books_realise_what_the_venue_realised(run: tuple[RunOutcome, Backtest]) -> None:
@@ -74,7 +83,9 @@ def test_the_books_realise_what_the_venue_realised(run: tuple[RunOutcome, Backte
     assert set(asset for _, asset in lines) == {"BTC"}
     assert position.realized_pnl != 0
     assert sum((line.realised for line in lines.values()), D(0)) == position.realized_pnl
-    assert sum((line.fees for line in lines.values()), D(0)) == -sum((f.fee for f in done.fills), D(0))
+    assert sum((line.fees for line in lines.values()), D(0)) == -sum(
+        (f.fee for f in _venue_fills(done)), D(0)
+    )
     assert sum((line.funding for line in lines.values()), D(0)) == sum(
         (p.amount for p in done.tape.funding), D(0)
     )
