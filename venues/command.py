@@ -7,12 +7,14 @@ stand-in, load only when the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.foundations.accounts import account_name, account_venue
 from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
-from core.foundations.env import TRADE_TOKEN
+from core.foundations.env import TRADE_TOKEN, trade_token_variable
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
@@ -54,12 +56,17 @@ class VenueConfig:
     resume_window_s: float = 120.0
     # Executions kept for subscribers that resume (the latest this many).
     execution_history: int = 50_000
+    # One account at the exchange: the instance is the venue `<name>.<account>` with the
+    # account's own credentials (docs/accounts.md); None: the exchange's one account.
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.name not in VENUES:
             raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(VENUES)}")
         if not self.resume_window_s >= 0:
             raise InvalidArgument.field("resume-window-s", f"{self.resume_window_s} is negative")
+        if self.account is not None:
+            account_name(self.account)
         if self.execution_history < 1:
             raise InvalidArgument.field(
                 "execution-history", f"must be at least 1, got {self.execution_history}"
@@ -74,8 +81,22 @@ def _venue_name(value: str) -> str:
     return value
 
 
+def _account(text: str) -> str:
+    try:
+        return account_name(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(exc.violations[0].description) from None
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
+    parser.add_argument(
+        "--account",
+        type=_account,
+        metavar="NAME",
+        help="one account at the exchange: registers as the venue NAME.ACCOUNT (binance.desk-a) with "
+        "its own credentials, TRADEMESH_<VENUE>__<ACCOUNT>_API_KEY ... (see docs/accounts.md)",
+    )
     parser.add_argument("--config", type=Path, help="venue config file (TOML)")
     parser.add_argument(
         "--resume-window-s",
@@ -125,7 +146,9 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         paced = args.replay_paced or args.replay_speed is not None
         speed = 1.0 if args.replay_speed is None else args.replay_speed
         replay = ReplayOptions(tuple(args.replay), paced=paced, speed=speed, faults=faults)
-    return VenueConfig(args.name, args.config, replay, args.resume_window_s, args.execution_history)
+    return VenueConfig(
+        args.name, args.config, replay, args.resume_window_s, args.execution_history, args.account
+    )
 
 
 def _create(config: VenueConfig) -> ServiceApp:
@@ -133,7 +156,7 @@ def _create(config: VenueConfig) -> ServiceApp:
     from venues.runtime.app import VenueApp
     from venues.runtime.runtime import RuntimeOptions
 
-    venue = create_venue(config.name, config.config_path, config.replay)
+    venue = create_venue(config.name, config.config_path, config.replay, config.account)
     options = RuntimeOptions(
         resume_window_s=config.resume_window_s, execution_history=config.execution_history
     )
@@ -149,6 +172,12 @@ def _instance_port(args: argparse.Namespace) -> int:
     return VENUES[args.name].default_port
 
 
+def _privileged(args: argparse.Namespace) -> Privileged:
+    """An account's own trading credential when it is set (docs/accounts.md), else TRADING's."""
+    variable = trade_token_variable(account_venue(args.name, args.account))
+    return TRADING if variable == TRADING.variable else dataclasses.replace(TRADING, variable=variable)
+
+
 COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     config=_config,
     create=_create,
@@ -156,4 +185,5 @@ COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     mesh_args=_mesh_args,
     instance_port=_instance_port,
     privileged=TRADING,
+    privileged_of=_privileged,
 )
