@@ -4,6 +4,8 @@ against another's limit, and a venue's own limit overrides the section's default
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from core.foundations.errors import InvalidArgument
@@ -13,7 +15,7 @@ from core.inspector.engine.policies import AccountLimit, AccountPolicy, PolicySe
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.engine.policy_file import load_policies, read_policies
 from core.inspector.views import policy_status
-from tests.inspector_support import T0, D, core, intent, market
+from tests.inspector_support import T0, D, core, fill, intent, market
 from tests.unit.test_inspector_checks import refused
 
 DESK_A, DESK_B = "sim.desk-a", "sim.desk-b"
@@ -79,3 +81,16 @@ def test_the_policy_status_shows_each_accounts_gross_against_its_limit() -> None
     rows = {s.key: (s.value, s.limit) for s in policy_status(c)}
     assert rows["account.venues.sim.desk-a.max_gross"] == ("100", "400")
     assert not any(DESK_B in key for key in rows)
+
+
+def test_two_accounts_fills_of_the_same_id_are_each_applied() -> None:
+    """Two venues number their fills alike (two sims both start at 1): a fill id is the venue's,
+    so desk-b's fill "fill-x" is not taken for desk-a's, while each is still applied once."""
+    c = core(PolicySet())
+    for venue, size in ((DESK_A, "0.01"), (DESK_B, "0.004")):
+        order = c.on_intent(intent(size=size, venue=venue, price=None), market(), T0).orders[0]
+        same = replace(fill(order), fill_id="fill-x")
+        c.on_fill(venue, same, T0)
+        c.on_fill(venue, same, T0)  # redelivered: once
+    held = {key[0]: p.size for key, p in c.book.positions.positions.items()}
+    assert held == {DESK_A: D("0.01"), DESK_B: D("0.004")}
