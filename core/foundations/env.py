@@ -25,6 +25,7 @@ __all__ = [
     "LOG_FORMAT",
     "LOG_LEVEL",
     "NOTIFY_WEBHOOK_URL",
+    "PAPER",
     "REDIS_SCHEMES",
     "REDIS_URL",
     "SESSION_SECRET",
@@ -38,6 +39,7 @@ __all__ = [
     "VENUE_TRADE_TOKEN",
     "database_url",
     "drain_delay_s",
+    "paper_mode",
     "read_secret",
     "redact_url",
     "redis_url",
@@ -85,6 +87,19 @@ LEASE_HOLDER = "TRADEMESH_LEASE_HOLDER"
 DRAIN_DELAY_S = "TRADEMESH_DRAIN_DELAY_S"
 _DEFAULT_DRAIN_DELAY_S = 0.5
 _MAX_DRAIN_DELAY_S = 60.0
+
+# "1": a live venue paper-trades (`trademesh venue NAME` as with --paper: docs/paper.md), how
+# docker compose turns every live venue's container to paper at once; "0" or unset: it does not.
+PAPER = "TRADEMESH_PAPER"
+
+
+def paper_mode() -> bool:
+    """$TRADEMESH_PAPER: "1" on, "0" or unset off; InvalidArgument naming the variable else."""
+    text = os.environ.get(PAPER, "").strip()
+    if text not in ("", "0", "1"):
+        raise InvalidArgument.field(PAPER, f"{text[:32]!r} is not 1 (paper) or 0 (not)")
+    return text == "1"
+
 
 # The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
 # gateway makes one per process, so sessions end when it restarts.

@@ -42,6 +42,8 @@ class Entry:
     metrics_host: str | None = None
     # The trademesh release it runs ("" when it did not say).
     version: str = ""
+    # A paper venue (registry.v1.Instance.paper).
+    paper: bool = False
 
     @property
     def configured(self) -> bool:
@@ -59,6 +61,7 @@ class Entry:
             configured=self.configured,
             metrics_port=self.metrics_port,
             version=self.version,
+            paper=self.paper,
         )
 
     @classmethod
@@ -75,6 +78,7 @@ class Entry:
             expires_at,
             instance.metrics_port,
             version=instance.version,
+            paper=instance.paper,
         )
 
 
@@ -134,6 +138,8 @@ class RegistryState:
         services: Sequence[str],
         metrics_port: int = 0,
         version: str = "",
+        *,
+        paper: bool = False,
     ) -> Entry:
         """Adds the instance beside the others of its name; one of the same name and address is
         replaced (a restart on its port)."""
@@ -147,7 +153,7 @@ class RegistryState:
         expires_at = self._monotonic() + self.ttl_s
         entry = Entry(
             name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port,
-            version=version,
+            version=version, paper=paper,
         )  # fmt: skip
         self._by_id[entry.instance_id] = entry
         live = len(self._named(name))

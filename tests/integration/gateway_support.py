@@ -138,6 +138,22 @@ class Processes:
         registered = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
         return self._start("sim", args, {**VENUE_ENV, **registered, **(env or {})})[0]
 
+    def paper(
+        self,
+        gateway: Gateway,
+        name: str,
+        files: Sequence[Path],
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> ServiceProcess:
+        """A paper venue (`--paper`) on a replayed session, registered with `gateway`; `extra`
+        arguments after the usual ones (e.g. --replay-speed 1)."""
+        args = ["venue", name, "--paper", "--port", "0", "--metrics-port", "-1", *extra]
+        args += ["--replay", *map(str, files)]
+        return self._start(
+            f"paper-{name}", args, {**VENUE_ENV, GATEWAY: gateway.grpc_address, **(env or {})}
+        )[0]
+
     def mesh_service(
         self, gateway: Gateway, name: str, *args: str, redis_url: str, env: Mapping[str, str] | None = None
     ) -> ServiceProcess:

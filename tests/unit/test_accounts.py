@@ -151,3 +151,11 @@ def test_the_venue_command_takes_an_accounts_own_trading_credential(monkeypatch:
     assert own.methods == TRADING.methods
     plain = build_parser().parse_args(["venue", "sim"])
     assert COMMAND.privileged_of(plain) == TRADING
+
+
+def test_a_paper_venue_refuses_an_account_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from core.cli import main
+
+    assert main(["venue", "binance", "--paper", "--account", "desk-a", "--port", "0"]) == 2
+    said = capsys.readouterr().err
+    assert "account: desk-a is an account at the exchange: a --paper venue trades none" in said

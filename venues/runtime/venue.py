@@ -66,6 +66,9 @@ class Venue(abc.ABC):
     # Takes STOP_MARKET and STOP_LIMIT orders natively (Admin GetStatus capabilities.stop_orders);
     # False: the runtime refuses them with FailedPrecondition before the venue sees one.
     supports_stop_orders: bool = False
+    # A paper venue (venues/paper): orders matched by the sim's engine, never sent to the
+    # exchange; Admin GetStatus and the gateway's registry say so.
+    paper: bool = False
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""
