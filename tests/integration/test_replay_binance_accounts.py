@@ -62,7 +62,11 @@ async def test_each_binance_account_signs_with_its_own_key_and_sees_its_own_bala
             answer = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
             assert {b.asset: Decimal(b.free) for b in answer.balances} == _expected(key), account
             status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
-            assert status.venue == f"binance.{account}"
+            assert (status.venue, status.exchange, status.account) == (
+                f"binance.{account}",
+                "binance",
+                account,
+            )
             listed = await stubs.md.ListInstruments(md.ListInstrumentsRequest(), timeout=CALL_TIMEOUT_S)
             assert {i.venue for i in listed.instruments} == {f"binance.{account}"}
             # An order as the account: the venue's order carries the account's venue name.
