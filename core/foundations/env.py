@@ -7,6 +7,7 @@ or returned by an API.
 from __future__ import annotations
 
 import os
+import re
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.redact import check_url, redact_url
@@ -37,6 +38,7 @@ __all__ = [
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
     "VENUE_TRADE_TOKEN",
+    "account_trade_tokens",
     "database_url",
     "drain_delay_s",
     "paper_mode",
@@ -198,6 +200,18 @@ VENUE_TRADE_TOKEN = "TRADE_TOKEN"
 
 def venue_variable(venue: str, field: str) -> str:
     return f"TRADEMESH_{venue.upper().replace('-', '_').replace('.', '__')}_{field}"
+
+
+# The variables of the accounts' own trading credentials (venue_variable(<exchange>.<account>,
+# VENUE_TRADE_TOKEN)): secrets that go where TRADEMESH_TRADE_TOKEN goes, and nowhere else.
+_ACCOUNT_TRADE_TOKEN = re.compile(rf"TRADEMESH_[A-Z0-9_]+__[A-Z0-9_]+_{VENUE_TRADE_TOKEN}")
+
+
+def account_trade_tokens() -> dict[str, str]:
+    """Every account's own trading credential set in this environment, by variable."""
+    return {
+        name: value for name, value in os.environ.items() if value and _ACCOUNT_TRADE_TOKEN.fullmatch(name)
+    }
 
 
 def trade_token_variable(venue: str) -> str:
