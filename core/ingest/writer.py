@@ -51,6 +51,9 @@ class BusWriter:
         self._delivered_ms: dict[str, int] = {}
         self._started_ns = time.time_ns()
         self.outages = 0
+        # Set by an outage: the next write waits for Redis's run id to be read and compared (a
+        # restart lost what it held), so a write that lands first cannot hide the restart.
+        self._unverified = False
 
     async def publish(self, stream: str, market_events: bytes, fence: Fenced | None = None) -> None:
         """An encoded MarketEvents; with `fence`, written only while its lease holds its token."""
@@ -113,6 +116,8 @@ class BusWriter:
                 await _wait_any(self._wake, stop)
                 continue
             try:
+                if self._unverified:
+                    await self._check_restart()
                 await self.publisher.flush()
                 self._room.set()
                 self._flushed.set()
@@ -159,16 +164,19 @@ class BusWriter:
             self.publisher.queued,
             delay,
         )
+        self._unverified = True
         await asyncio.sleep(delay)
-        try:
-            run_id = await self._server_run_id()
-        except _REDIS_ERRORS:
-            return
+
+    async def _check_restart(self) -> None:
+        """After an outage, before any write: Redis's run id against the one known (a restart
+        says what may be lost: on_loss); a Redis error goes up (still away: another outage)."""
+        run_id = await self._server_run_id()
         if self._run_id is not None and run_id != self._run_id:
             since = self._loss_horizon_ns()
             log.warning("ingest: Redis restarted (run id changed): entries since %d ns may be lost", since)
             self.on_loss(since)
         self._run_id = run_id
+        self._unverified = False
 
     def _loss_horizon_ns(self) -> int:
         if not self._delivered_ms:

@@ -296,7 +296,7 @@ async def test_mcp_is_made_at_its_first_requests_once_for_those_that_come_togeth
 async def test_an_mcp_client_lists_the_tools_and_calls_one_through_the_gateway(mesh: Mesh) -> None:
     # The whole path: the gateway process, its key check, the registry resolving the sim.
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.key}"}) as http,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {mesh.key}"}, timeout=30) as http,
         Client(streamable_http_client(f"{mesh.gateway.url}/mcp", http_client=http)) as client,
     ):
         tools = {tool.name for tool in (await client.list_tools()).tools}

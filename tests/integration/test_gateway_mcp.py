@@ -238,7 +238,7 @@ async def _venue(directory: Path) -> AsyncIterator[Venue]:
 @contextlib.asynccontextmanager
 async def connected(url: str, key: str) -> AsyncIterator[Client]:
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         yield client

@@ -210,7 +210,9 @@ async def _buf_native(gateway: Gateway, *args: str, method: str = "") -> str:
 @contextlib.asynccontextmanager
 async def mcp_client(gateway: Gateway, key: str) -> AsyncIterator[Client]:
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+        # The gateway loads its MCP app on the first request (the SDK's import: seconds on a
+        # loaded machine), beyond httpx's 5 s default.
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=CALL_TIMEOUT_S * 3) as http,
         Client(streamable_http_client(f"{gateway.url}/mcp", http_client=http)) as client,
     ):
         yield client
