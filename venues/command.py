@@ -7,12 +7,14 @@ stand-in, load only when the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.foundations.accounts import account_name, account_venue
 from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
-from core.foundations.env import TRADE_TOKEN, paper_mode
+from core.foundations.env import TRADE_TOKEN, paper_mode, trade_token_variable
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
@@ -59,6 +61,9 @@ class VenueConfig:
     paper: bool = False
     # The paper account and matching terms (TOML; venues/paper/config.py), with `paper` only.
     paper_config: Path | None = None
+    # One account at the exchange: the instance is the venue `<name>.<account>` with the
+    # account's own credentials (docs/accounts.md); None: the exchange's one account.
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.name not in VENUES:
@@ -71,6 +76,12 @@ class VenueConfig:
             )
         if self.paper_config is not None and not self.paper:
             raise InvalidArgument.field("paper-config", f"{self.paper_config} given without --paper")
+        if self.account is not None:
+            account_name(self.account)
+            if self.paper:  # a paper venue never reaches the exchange's accounts (docs/accounts.md)
+                raise InvalidArgument.field(
+                    "account", f"{self.account} is an account at the exchange: a --paper venue trades none"
+                )
         if self.execution_history < 1:
             raise InvalidArgument.field(
                 "execution-history", f"must be at least 1, got {self.execution_history}"
@@ -89,8 +100,22 @@ def _venue_name(value: str) -> str:
     return value
 
 
+def _account(text: str) -> str:
+    try:
+        return account_name(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(exc.violations[0].description) from None
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
+    parser.add_argument(
+        "--account",
+        type=_account,
+        metavar="NAME",
+        help="one account at the exchange: registers as the venue NAME.ACCOUNT (binance.desk-a) with "
+        "its own credentials, TRADEMESH_<VENUE>__<ACCOUNT>_API_KEY ... (see docs/accounts.md)",
+    )
     parser.add_argument("--config", type=Path, help="venue config file (TOML)")
     parser.add_argument(
         "--resume-window-s",
@@ -162,6 +187,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         args.execution_history,
         paper=paper,
         paper_config=args.paper_config,
+        account=args.account,
     )
 
 
@@ -175,7 +201,7 @@ def _create(config: VenueConfig) -> ServiceApp:
 
         venue: Venue = create_paper_venue(config.name, config.config_path, config.replay, config.paper_config)
     else:
-        venue = create_venue(config.name, config.config_path, config.replay)
+        venue = create_venue(config.name, config.config_path, config.replay, config.account)
     options = RuntimeOptions(
         resume_window_s=config.resume_window_s, execution_history=config.execution_history
     )
@@ -193,6 +219,12 @@ def _instance_port(args: argparse.Namespace) -> int:
     return VENUES[args.name].default_port
 
 
+def _privileged(args: argparse.Namespace) -> Privileged:
+    """An account's own trading credential when it is set (docs/accounts.md), else TRADING's."""
+    variable = trade_token_variable(account_venue(args.name, args.account))
+    return TRADING if variable == TRADING.variable else dataclasses.replace(TRADING, variable=variable)
+
+
 COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     config=_config,
     create=_create,
@@ -200,4 +232,5 @@ COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     mesh_args=_mesh_args,
     instance_port=_instance_port,
     privileged=TRADING,
+    privileged_of=_privileged,
 )

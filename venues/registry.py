@@ -1,6 +1,7 @@
 """Every venue trademesh can run, by name: one line per venue.
 
-A venue module exposes `create_venue(config_path: Path | None, replay: ReplayOptions | None) -> Venue`.
+A venue module exposes `create_venue(config_path: Path | None, replay: ReplayOptions | None,
+account: str | None) -> Venue` (an account's instance: docs/accounts.md).
 Modules load lazily, so starting one venue never imports another's dependencies.
 """
 
@@ -46,10 +47,13 @@ VENUES: dict[str, VenueEntry] = {
 }
 
 
-def create_venue(name: str, config_path: Path | None, replay: ReplayOptions | None = None) -> Venue:
+def create_venue(
+    name: str, config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+) -> Venue:
+    """The venue `name`, or one `account` of it, named `<name>.<account>` (docs/accounts.md)."""
     entry = VENUES.get(name)
     if entry is None:
         raise NotFound(f"unknown venue {name!r}; known venues: {', '.join(sorted(VENUES))}")
     module = importlib.import_module(entry.module)
-    venue: Venue = module.create_venue(config_path, replay)
+    venue: Venue = module.create_venue(config_path, replay, account)
     return venue

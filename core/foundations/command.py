@@ -91,6 +91,9 @@ class ServiceCommand(Generic[C]):
     add_subcommands: Callable[[Any], None] | None = field(default=None)
     privileged: Privileged | None = field(default=None)
     holds: tuple[str, ...] = ()
+    # The privileged methods of one instance, when its flags change them (a venue account's own
+    # trading credential: docs/accounts.md); None: `privileged` for every instance.
+    privileged_of: Callable[[argparse.Namespace], Privileged | None] | None = field(default=None)
 
     def secrets(self) -> frozenset[str]:
         """The variables of the restricted secrets it is given: those it holds, and the one its
@@ -142,7 +145,7 @@ def server_options(
     from core.foundations.rpc.server import ServerOptions
 
     port = command.port(entry, args)
-    privileged = command.privileged
+    privileged = command.privileged if command.privileged_of is None else command.privileged_of(args)
     return ServerOptions(
         host=args.host,
         port=args.grpc_port if entry.grpc_port is not None else port,

@@ -7,6 +7,7 @@ or returned by an API.
 from __future__ import annotations
 
 import os
+import re
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.redact import check_url, redact_url
@@ -36,6 +37,8 @@ __all__ = [
     "TRADE_TOKEN",
     "VENUE_CREDENTIALS",
     "VENUE_SANDBOX",
+    "VENUE_TRADE_TOKEN",
+    "account_trade_tokens",
     "database_url",
     "drain_delay_s",
     "paper_mode",
@@ -43,6 +46,7 @@ __all__ = [
     "redact_url",
     "redis_url",
     "setting_of",
+    "trade_token_variable",
     "venue_variable",
 ]
 
@@ -176,8 +180,10 @@ def database_url(flag: str | None = None) -> str:
     return check_url(url, DATABASE_SCHEMES, "database-url" if flag else DATABASE_URL)
 
 
-# Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_"
-# (e.g. TRADEMESH_BINANCE_API_KEY, TRADEMESH_OKX_SWAP_PASSPHRASE). FIELD -> the ccxt attribute it sets.
+# Live venue credentials: TRADEMESH_<VENUE>_<FIELD>, VENUE upper-cased with "-" as "_" and an
+# account's "." as "__" (e.g. TRADEMESH_BINANCE_API_KEY, TRADEMESH_OKX_SWAP_PASSPHRASE, and for the
+# account desk-a at Binance, venue binance.desk-a: TRADEMESH_BINANCE__DESK_A_API_KEY; docs/accounts.md).
+# FIELD -> the ccxt attribute it sets.
 # Without credentials a live venue streams market data and refuses TradeFlow calls.
 VENUE_CREDENTIALS = {
     "API_KEY": "apiKey",
@@ -186,7 +192,30 @@ VENUE_CREDENTIALS = {
 }
 # TRADEMESH_<VENUE>_SANDBOX=1 talks to the venue's testnet/sandbox where it has one.
 VENUE_SANDBOX = "SANDBOX"
+# An account's own trading credential (TRADEMESH_<VENUE>_TRADE_TOKEN, e.g.
+# TRADEMESH_SIM__DESK_A_TRADE_TOKEN): set, the account's venue takes it instead of
+# TRADEMESH_TRADE_TOKEN, and the inspector sends it to that venue alone (docs/accounts.md).
+VENUE_TRADE_TOKEN = "TRADE_TOKEN"
 
 
 def venue_variable(venue: str, field: str) -> str:
-    return f"TRADEMESH_{venue.upper().replace('-', '_')}_{field}"
+    return f"TRADEMESH_{venue.upper().replace('-', '_').replace('.', '__')}_{field}"
+
+
+# The variables of the accounts' own trading credentials (venue_variable(<exchange>.<account>,
+# VENUE_TRADE_TOKEN)): secrets that go where TRADEMESH_TRADE_TOKEN goes, and nowhere else.
+_ACCOUNT_TRADE_TOKEN = re.compile(rf"TRADEMESH_[A-Z0-9_]+__[A-Z0-9_]+_{VENUE_TRADE_TOKEN}")
+
+
+def account_trade_tokens() -> dict[str, str]:
+    """Every account's own trading credential set in this environment, by variable."""
+    return {
+        name: value for name, value in os.environ.items() if value and _ACCOUNT_TRADE_TOKEN.fullmatch(name)
+    }
+
+
+def trade_token_variable(venue: str) -> str:
+    """The variable of the trading credential that `venue` takes: its account's own when that
+    is set, else TRADEMESH_TRADE_TOKEN (a venue without an account always takes that one)."""
+    own = venue_variable(venue, VENUE_TRADE_TOKEN)
+    return own if "." in venue and read_secret(own) is not None else TRADE_TOKEN

@@ -230,7 +230,7 @@ class Executor:
         await self._on_grid(order, request, native)
         desk = self.links.desk(order.venue)
         response: tf.PlaceOrderResponse = await desk.tradeflow.PlaceOrder(
-            request, timeout=self.timeout_s, metadata=self.links.metadata + trace_metadata()
+            request, timeout=self.timeout_s, metadata=desk.metadata + trace_metadata()
         )
         return response
 
@@ -284,7 +284,7 @@ class Executor:
             desk = self.links.desk(action.venue)
             with self._sending_cancel(action.venue, action.symbol):
                 answer = await desk.tradeflow.CancelOrder(
-                    request, timeout=self.timeout_s, metadata=self.links.metadata
+                    request, timeout=self.timeout_s, metadata=desk.metadata
                 )
         except grpc.aio.AioRpcError as exc:
             VENUE_CALLS.labels(action.venue, "cancel", exc.code().name.lower()).inc()
@@ -310,7 +310,7 @@ class Executor:
                 answer = await desk.tradeflow.CancelAllOrders(
                     tf.CancelAllOrdersRequest(reason=venue_reason(action.reason)),
                     timeout=self.timeout_s,
-                    metadata=self.links.metadata,
+                    metadata=desk.metadata,
                 )
         except grpc.aio.AioRpcError as exc:
             VENUE_CALLS.labels(action.venue, "cancel_all", exc.code().name.lower()).inc()
@@ -329,9 +329,7 @@ class Executor:
         request = tf.GetOrderRequest(client_order_id=action.client_order_id)
         try:
             desk = self.links.desk(action.venue)
-            answer = await desk.tradeflow.GetOrder(
-                request, timeout=self.timeout_s, metadata=self.links.metadata
-            )
+            answer = await desk.tradeflow.GetOrder(request, timeout=self.timeout_s, metadata=desk.metadata)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 result = jr.JournalQueryResult(client_order_id=action.client_order_id)

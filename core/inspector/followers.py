@@ -63,9 +63,7 @@ class VenueFollowers:
         while not stop.is_set():
             try:
                 desk = self.links.desk(venue)
-                call = desk.tradeflow.StreamExecutions(
-                    tf.StreamExecutionsRequest(), metadata=self.links.metadata
-                )
+                call = desk.tradeflow.StreamExecutions(tf.StreamExecutionsRequest(), metadata=desk.metadata)
                 async for response in call:
                     backoff.reset()
                     for execution in response.executions:
@@ -86,7 +84,7 @@ class VenueFollowers:
         while not stop.is_set():
             try:
                 desk = self.links.desk(venue)
-                await desk.admin.Heartbeat(request, timeout=every_s, metadata=self.links.metadata)
+                await desk.admin.Heartbeat(request, timeout=every_s, metadata=desk.metadata)
                 self.heartbeats[venue] = self.heartbeats.get(venue, 0) + 1
                 failing = False
             except grpc.aio.AioRpcError as exc:

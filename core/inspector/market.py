@@ -138,7 +138,7 @@ class _VenueFollower:
             return
         desk = self.board.links.desk(self.venue)
         request = md.SubscribeRequest(symbols=symbols, channels=_CHANNELS)
-        call = desk.marketdata.Subscribe(request, metadata=self.board.links.metadata)
+        call = desk.marketdata.Subscribe(request, metadata=desk.metadata)
         ended = asyncio.ensure_future(_wait_any(stop, self.changed))
         try:
             reader = asyncio.ensure_future(self._read(call, backoff))

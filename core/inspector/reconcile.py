@@ -97,7 +97,7 @@ class Reconciler:
         answer = await desk.tradeflow.GetPositions(
             tf.GetPositionsRequest(),
             timeout=self.runtime.executor.timeout_s,
-            metadata=self.shell.links.metadata,
+            metadata=desk.metadata,
         )
         return {p.symbol: p for p in answer.positions if p.size and Decimal(p.size) != 0}
 
@@ -160,7 +160,7 @@ class Reconciler:
         opened = await desk.tradeflow.ListOpenOrders(
             tf.ListOpenOrdersRequest(),
             timeout=self.runtime.executor.timeout_s,
-            metadata=self.shell.links.metadata,
+            metadata=desk.metadata,
         )
         events = await self._stand(venue, self._diverged(venue, positions))
         events += await self._compare_orders(venue, list(opened.orders))
@@ -174,7 +174,7 @@ class Reconciler:
         ledger = self.shell.links.ledger()
         if ledger is None:
             return []
-        timeout, metadata = self.runtime.executor.timeout_s, self.shell.links.metadata
+        timeout, metadata = self.runtime.executor.timeout_s, self.shell.links.desk(venue).metadata
         books = await ledger.GetBalances(
             lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_CASH),
             timeout=timeout,

@@ -74,7 +74,7 @@ class TickSizes:
             try:
                 desk = self.links.desk(venue)
                 answer = await desk.marketdata.ListInstruments(
-                    md.ListInstrumentsRequest(), timeout=self.timeout_s, metadata=self.links.metadata
+                    md.ListInstrumentsRequest(), timeout=self.timeout_s, metadata=desk.metadata
                 )
             except Exception as exc:  # gRPC error, or no such venue: asked again next time
                 log.warning("inspector: %s instruments: %s", venue, exc)

@@ -28,10 +28,11 @@ LEDGER = "trademesh.ledger.v1.Ledger"
 _LIST_TIMEOUT_S = 5.0
 
 
-def trade_metadata() -> Metadata:
+def trade_metadata(venue: str | None = None) -> Metadata:
     """The trading credential when set (it also reads), else the mesh token (reads only: a
-    venue refuses the inspector's orders until it holds the trading credential)."""
-    return trade_auth_metadata() or auth_metadata()
+    venue refuses the inspector's orders until it holds the trading credential). For an
+    account's venue (`venue`), its own credential when that is set (docs/accounts.md)."""
+    return trade_auth_metadata(venue) or auth_metadata()
 
 
 class VenueDesk:
@@ -40,6 +41,7 @@ class VenueDesk:
     def __init__(self, name: str, address: str, channel: grpc.aio.Channel) -> None:
         self.name = name
         self.address = address
+        self.metadata = trade_metadata(name)  # the venue's trading credential (an account's own)
         self.tradeflow = tf_grpc.TradeFlowStub(channel)
         self.admin = admin_grpc.AdminStub(channel)
         self.marketdata = md_grpc.MarketDataStub(channel)
@@ -67,7 +69,7 @@ class VenueLinks:
             return
         try:
             status = await self.desk(venue).admin.GetStatus(
-                adm.GetStatusRequest(), timeout=timeout_s, metadata=self.metadata
+                adm.GetStatusRequest(), timeout=timeout_s, metadata=self.desk(venue).metadata
             )
         except grpc.aio.AioRpcError:
             return
@@ -88,8 +90,9 @@ class VenueLinks:
         """The venue's instruments (core.foundations.instruments keeps them); Unavailable when it does
         not answer."""
         try:
-            answer = await self.desk(venue).marketdata.ListInstruments(
-                md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=self.metadata
+            desk = self.desk(venue)
+            answer = await desk.marketdata.ListInstruments(
+                md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=desk.metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise unavailable(exc, f"venue {venue}: ListInstruments") from exc

@@ -131,6 +131,20 @@ def _used(value: Decimal | int | None, limit: Decimal | int | None) -> str:
     return dec((Decimal(value) / Decimal(limit)).quantize(Decimal("0.0001")))
 
 
+def _account_rows(core: InspectorCore) -> list[tuple[str, Decimal | int | None, Decimal | int | None]]:
+    """account.max_gross of every venue named in the policies or holding a position: each
+    account's own gross exposure against its limit (docs/accounts.md)."""
+    p = core.policies.account
+    held = core.book.keys()  # the (venue, symbol) keys of positions and open entries
+    venues = sorted(set(p.venues) | {venue for venue, _ in held})
+    rows: list[tuple[str, Decimal | int | None, Decimal | int | None]] = []
+    for venue in venues:
+        limit = p.limit_for(venue).max_gross
+        if limit is not None:
+            rows.append((f"account.venues.{venue}.max_gross", limit, core.book.exposure(venue=venue)[0]))
+    return rows
+
+
 def policy_status(core: InspectorCore) -> list[rk.PolicyStatus]:
     """Each policy with a single current value, against its limit (0.9: 90% of the way)."""
     p, curve = core.policies, core.curve
@@ -148,6 +162,7 @@ def policy_status(core: InspectorCore) -> list[rk.PolicyStatus]:
         ("position.max_notional", p.position.max_notional, None),
         ("rate.max_per_venue", p.rate.max_per_venue, None),
         ("rate.max_per_strategy", p.rate.max_per_strategy, None),
+        *_account_rows(core),
     ]
     return [
         rk.PolicyStatus(

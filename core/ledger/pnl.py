@@ -153,11 +153,14 @@ def _total_curve(curves: Iterable[list[tuple[int, Decimal]]]) -> list[tuple[int,
 
 
 async def _fills(store: LedgerStore, query: PnlQuery, since: int, until: int) -> dict[str, int]:
+    # A fill id is its venue's (two accounts, two sims may both have a fill "1"): counted with
+    # the venue of the accounts its transfers move (a fill's are all of its venue).
     rows = await store.pool.fetch(
-        "SELECT strategy_id, count(DISTINCT fill_id) AS fills FROM ledger_transfers "
-        "WHERE fill_id <> '' AND ts_ns >= $1 AND ts_ns <= $2 AND ($3::text = '' OR strategy_id = $3) "
-        "AND ($4::text = '' OR debit_account_id IN (SELECT id FROM ledger_accounts WHERE venue = $4)) "
-        "GROUP BY strategy_id",
+        "SELECT t.strategy_id, count(DISTINCT (a.venue, t.fill_id)) AS fills FROM ledger_transfers t "
+        "JOIN ledger_accounts a ON a.id = t.debit_account_id "
+        "WHERE t.fill_id <> '' AND t.ts_ns >= $1 AND t.ts_ns <= $2 AND ($3::text = '' OR t.strategy_id = $3) "
+        "AND ($4::text = '' OR a.venue = $4) "
+        "GROUP BY t.strategy_id",
         since, until, query.strategy, query.venue,
     )  # fmt: skip
     return {row["strategy_id"]: int(row["fills"]) for row in rows}

@@ -122,15 +122,21 @@ class Processes:
         return Gateway(process, log_path)
 
     def sim(
-        self, gateway: Gateway | None, config: str | None = None, port: int = 0, *extra: str
+        self,
+        gateway: Gateway | None,
+        config: str | None = None,
+        port: int = 0,
+        *extra: str,
+        env: Mapping[str, str] | None = None,
     ) -> ServiceProcess:
         """A sim venue; registered with `gateway` (TRADEMESH_GATEWAY) unless None; `extra`
-        arguments after the usual ones (e.g. --metrics-port 0)."""
+        arguments after the usual ones (e.g. --metrics-port 0); `env`: more variables (an
+        account's trading credential)."""
         path = self.directory / f"sim-{uuid.uuid4().hex[:6]}.toml"
         path.write_text(with_test_step(config))
         args = ["venue", "sim", "--port", str(port), "--metrics-port", "-1", "--config", str(path), *extra]
-        env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
-        return self._start("sim", args, {**VENUE_ENV, **env})[0]
+        registered = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
+        return self._start("sim", args, {**VENUE_ENV, **registered, **(env or {})})[0]
 
     def paper(
         self,
@@ -148,14 +154,17 @@ class Processes:
             f"paper-{name}", args, {**VENUE_ENV, GATEWAY: gateway.grpc_address, **(env or {})}
         )[0]
 
-    def mesh_service(self, gateway: Gateway, name: str, *args: str, redis_url: str) -> ServiceProcess:
+    def mesh_service(
+        self, gateway: Gateway, name: str, *args: str, redis_url: str, env: Mapping[str, str] | None = None
+    ) -> ServiceProcess:
         """A mesh service (`trademesh bridge`, ...) registered with `gateway`; the trading
-        credential only for a service whose command holds it (the inspector), as `up` gives it."""
+        credential only for a service whose command holds it (the inspector), as `up` gives it;
+        `env`: more variables (an account's trading credential)."""
         argv = [name, "--port", "0", "--metrics-port", "-1", *args]
         held = load_command(SERVICES[name]).secrets()
-        env = {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url}
-        env[TRADE_TOKEN] = TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""
-        return self._start(name, argv, env)[0]
+        variables = {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url}
+        variables[TRADE_TOKEN] = TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""
+        return self._start(name, argv, {**variables, **(env or {})})[0]
 
     def log_path(self, process: ServiceProcess) -> Path:
         """Where `process` writes its stderr."""

@@ -184,6 +184,26 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "TRADEMESH_PAPER: 'yes' is not 1 (paper) or 0 (not)",
     ),
     ("up paper", ["up", "--paper", "sim"], {}, "argument --paper: 'sim' is not a live venue to paper-trade"),
+    # Several accounts per venue (docs/accounts.md): the name, the credentials looked for.
+    (
+        "account name",
+        ["venue", "sim", "--port", "0", "--account", "Desk_A"],
+        {},
+        "argument --account: 'Desk_A'",
+    ),
+    (
+        "account credentials",
+        ["venue", "binance", "--port", "0", "--account", "desk-a"],
+        {"TRADEMESH_BINANCE__DESK_A_API_KEY": "desk-a-key-2f9"},
+        "account desk-a at binance has no credentials: looked for TRADEMESH_BINANCE__DESK_A_API_KEY and "
+        "TRADEMESH_BINANCE__DESK_A_API_SECRET; not set: TRADEMESH_BINANCE__DESK_A_API_SECRET",
+    ),
+    (
+        "paper account",
+        ["venue", "binance", "--port", "0", "--paper", "--account", "desk-a"],
+        {},
+        "account: desk-a is an account at the exchange: a --paper venue trades none",
+    ),
     *[
         (
             f"{service} instance",

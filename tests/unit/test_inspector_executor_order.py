@@ -75,6 +75,8 @@ class Desk:
     """A venue desk whose TradeFlow answers every PlaceOrder OPEN and every CancelOrder
     CANCELED, recording the calls in order."""
 
+    metadata = ()  # the trading credential the executor sends this venue (none here)
+
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.tradeflow = self

@@ -9,7 +9,7 @@ import pytest
 
 from core.cli.mesh.up import UpOptions, _Mesh, _secret
 from core.foundations.command import load_command
-from core.foundations.env import TOKEN, TRADE_TOKEN
+from core.foundations.env import TOKEN, TRADE_TOKEN, account_trade_tokens
 from core.foundations.registry import Kind, start_order
 
 
@@ -39,3 +39,18 @@ def test_the_trading_credential_is_made_once_and_kept_private(
     assert made != _secret(TOKEN, tmp_path, "token")
     monkeypatch.setenv(TRADE_TOKEN, "from-the-environment")
     assert _secret(TRADE_TOKEN, tmp_path, "trade-token") == "from-the-environment"
+
+
+def test_an_accounts_own_trading_credential_in_ups_shell_reaches_the_inspector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEMESH_SIM__DESK_A_TRADE_TOKEN", "desk-a-own")
+    restricted = {TRADE_TOKEN: "trade", **account_trade_tokens()}
+    assert restricted == {TRADE_TOKEN: "trade", "TRADEMESH_SIM__DESK_A_TRADE_TOKEN": "desk-a-own"}
+    mesh = _Mesh(UpOptions(tmp_path), {TOKEN: "mesh"}, restricted)
+    given = {
+        e.name: mesh.spec(e, load_command(e)).env["TRADEMESH_SIM__DESK_A_TRADE_TOKEN"] for e in start_order()
+    }
+    assert given.pop("inspector") == "desk-a-own"
+    # Set empty everywhere else (the child's environment would otherwise inherit up's).
+    assert given and set(given.values()) == {""}

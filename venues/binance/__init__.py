@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from venues.binance.spec import SPEC
+from venues.live.accounts import account_spec
 from venues.live.config import load_config
 from venues.live.venue import LiveVenue
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["SPEC", "create_venue"]
 
 
-def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> LiveVenue:
-    """The venue, live or (with `replay`) against its stand-in, which only then is imported."""
-    return LiveVenue(SPEC, load_config(SPEC, config_path), replay)
+def create_venue(
+    config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+) -> LiveVenue:
+    """The venue (an `account`'s: docs/accounts.md), live or (with `replay`) against its
+    stand-in, which only then is imported."""
+    return LiveVenue(account_spec(SPEC, account), load_config(SPEC, config_path), replay)

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from core.foundations.accounts import account_of, exchange_of
 from core.foundations.convert import (
     CHANNEL_TO_PB,
     balance_to_pb,
@@ -349,6 +350,8 @@ class AdminService(admin_grpc.AdminServicer):
             dead_man=_dead_man(self.rt.deadman.state()),
             capabilities=admin.VenueCapabilities(stop_orders=self.rt.venue.supports_stop_orders),
             paper=self.rt.venue.paper,
+            exchange=exchange_of(self.rt.name),
+            account=account_of(self.rt.name) or "",
         )
 
     def _venue_state(self, streams: list[admin.StreamStatus]) -> admin.VenueState.ValueType:

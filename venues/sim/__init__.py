@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.foundations.accounts import account_venue
 from core.foundations.errors import InvalidArgument
 from venues.sim.config import load_config
+from venues.sim.symbols import VENUE
 from venues.sim.venue import SimVenue
 
 if TYPE_CHECKING:
@@ -15,7 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["SimVenue", "create_venue"]
 
 
-def create_venue(config_path: Path | None, replay: ReplayOptions | None = None) -> SimVenue:
+def create_venue(
+    config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+) -> SimVenue:
+    """The sim, or one `account` of it (docs/accounts.md: its own balances, from its config)."""
     if replay is not None:
         raise InvalidArgument.field("replay", "the sim venue makes its own market: it has nothing to replay")
-    return SimVenue(load_config(config_path))
+    return SimVenue(load_config(config_path), account_venue(VENUE, account))

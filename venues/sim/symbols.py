@@ -16,5 +16,5 @@ VENUE = SIM_VENUE
 to_native = native_symbol
 
 
-def instruments(config: ExchangeConfig) -> list[Instrument]:
-    return exchange_instruments(config, VENUE)
+def instruments(config: ExchangeConfig, venue: str = VENUE) -> list[Instrument]:
+    return exchange_instruments(config, venue)

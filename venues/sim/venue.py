@@ -64,12 +64,13 @@ class SimVenue(Venue):
     name = VENUE
     supports_stop_orders = True  # the exchange holds them and triggers them on its own trades
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, name: str = VENUE) -> None:
+        self.name = name  # an account's: "sim.desk-a" (docs/accounts.md)
         self.config = config
         self._clock = _Clock()
         self.exchange = SimExchange(
-            VENUE,
-            instruments(config),
+            name,
+            instruments(config, name),
             maker_fee_rate=config.maker_fee_rate,
             taker_fee_rate=config.taker_fee_rate,
             balances=dict(config.balances),

@@ -39,6 +39,7 @@ from core.foundations.env import (
     SESSION_SECRET,
     TOKEN,
     TRADE_TOKEN,
+    account_trade_tokens,
     read_secret,
 )
 from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
@@ -135,6 +136,8 @@ class _Mesh:
         """The restricted secrets it holds; the others set empty (read as unset), so one exported
         in the shell that started `up` reaches no other service."""
         held = command.secrets()
+        if TRADE_TOKEN in command.holds:  # the sender (the inspector) holds every account's own too
+            held |= frozenset(name for name in self.restricted if name != TRADE_TOKEN)
         return {name: value if name in held else "" for name, value in self.restricted.items()}
 
     async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
@@ -184,6 +187,9 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     # The trading credential: the venues' (they check it) and the inspector's (it sends it: its
     # ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
     restricted = {TRADE_TOKEN: _secret(TRADE_TOKEN, options.data_dir, "trade-token")}
+    # An account's own trading credential exported in up's shell goes where the mesh's does
+    # (docs/accounts.md).
+    restricted.update(account_trade_tokens())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -103,7 +103,8 @@ DECISIONS = f"decisions.{tagged(SIGNALS)}"
 INTENTS = f"intents.{tagged(SIGNALS)}"
 ADVISOR_TELEMETRY = f"advisor.telemetry.{tagged(SIGNALS)}"
 
-_VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# An exchange's name, and after a dot an account's there (core.foundations.accounts).
+_VENUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}(?:\.[a-z0-9][a-z0-9-]{0,23})?")
 
 
 def venue_name(venue: str) -> str:
@@ -111,7 +112,9 @@ def venue_name(venue: str) -> str:
     InvalidArgument naming it (its first characters) otherwise."""
     if not _VENUE.fullmatch(venue):
         raise InvalidArgument.field(
-            "venue", f"{shown(venue)} is not a venue name (1-40 of lower-case letters, digits, - _)"
+            "venue",
+            f"{shown(venue)} is not a venue name (1-40 of lower-case letters, digits, - _; "
+            "then .<account> for an account's: 1-24 of lower-case letters, digits, -)",
         )
     return venue
 

@@ -21,6 +21,7 @@ from core.foundations.env import (
     TOKEN,
     TRADE_TOKEN,
     VENUE_CREDENTIALS,
+    VENUE_TRADE_TOKEN,
     read_secret,
 )
 from core.foundations.logstream.config import LOG_STREAM
@@ -32,8 +33,9 @@ MIN_SECRET_CHARS = 4
 _HIDDEN = "***"
 _SECRETS = (TOKEN, TRADE_TOKEN, SESSION_SECRET, LLM_API_KEY, TELEGRAM_BOT_TOKEN)
 _URLS = (REDIS_URL, DATABASE_URL, NOTIFY_WEBHOOK_URL, LOG_STREAM)
-# TRADEMESH_<VENUE>_API_KEY and the like (core.foundations.env.venue_variable).
-_VENUE_SECRET = re.compile(rf"TRADEMESH_[A-Z0-9_]+_({'|'.join(VENUE_CREDENTIALS)})")
+# TRADEMESH_<VENUE>_API_KEY and the like, an account's trading credential too
+# (core.foundations.env.venue_variable).
+_VENUE_SECRET = re.compile(rf"TRADEMESH_[A-Z0-9_]+_({'|'.join([*VENUE_CREDENTIALS, VENUE_TRADE_TOKEN])})")
 
 
 class Scrubber:

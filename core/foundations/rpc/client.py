@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from core.foundations.env import TOKEN, TRADE_TOKEN, read_secret
+from core.foundations.env import TOKEN, read_secret, trade_token_variable
 from core.foundations.logs import bound_trace_id
 
 __all__ = ["Metadata", "auth_metadata", "trace_metadata", "trade_auth_metadata"]
@@ -23,10 +23,12 @@ def auth_metadata() -> Metadata:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
-def trade_auth_metadata() -> Metadata:
+def trade_auth_metadata(venue: str | None = None) -> Metadata:
     """`authorization: Bearer <TRADEMESH_TRADE_TOKEN>` when the trading credential is set, else
-    nothing: what the inspector sends a venue (it is good for the venue's reads too)."""
-    token = read_secret(TRADE_TOKEN)
+    nothing: what the inspector sends a venue (it is good for the venue's reads too). To an
+    account's `venue` ("binance.desk-a"), the account's own credential when that is set
+    (core.foundations.env.trade_token_variable; docs/accounts.md)."""
+    token = read_secret(trade_token_variable(venue or ""))
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 

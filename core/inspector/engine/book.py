@@ -71,10 +71,15 @@ class RiskBook:
         long, short = self.worst(key, side, size)
         return max(abs(long), abs(short))
 
-    def exposure(self, extra: tuple[Key, Side, Decimal, Decimal] | None = None) -> Exposure:
+    def exposure(
+        self, extra: tuple[Key, Side, Decimal, Decimal] | None = None, venue: str | None = None
+    ) -> Exposure:
         """Worst-case (gross, net) exposure at the marks, with an `extra` order (key, side, size,
-        price; its price values its key when that has no mark)."""
+        price; its price values its key when that has no mark); of one `venue`'s keys only when
+        given (an account's book: docs/accounts.md)."""
         keys = self.keys() | ({extra[0]} if extra is not None else set())
+        if venue is not None:
+            keys = {key for key in keys if key[0] == venue}
         gross = up = down = ZERO
         for key in sorted(keys):
             side, size = (extra[1], extra[2]) if extra is not None and extra[0] == key else (None, ZERO)

@@ -134,6 +134,24 @@ def check_exposure(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Bre
     return [b for b in found if isinstance(b, Breach)]
 
 
+def check_account(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | None:
+    """The gross exposure of the intent's venue account (its own venue) with the order."""
+    limit = p.account.limit_for(proposal.intent.venue).max_gross
+    if limit is None:
+        return None
+    extra = (proposal.key, proposal.intent.side, proposal.intent.size, proposal.price)
+    gross, _ = book.exposure(extra, venue=proposal.intent.venue)
+    return _over("account.max_gross", f"account {proposal.intent.venue}'s gross exposure", gross, limit)
+
+
+def check_account_order(p: PolicySet, proposal: Proposal) -> Breach | None:
+    limit = p.account.limit_for(proposal.intent.venue).max_order_notional
+    if limit is None:
+        return None
+    what = f"order notional at account {proposal.intent.venue}"
+    return _over("account.max_order_notional", what, proposal.notional, limit)
+
+
 def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | None:
     reserved = p.capital.reserved_for(proposal.intent.strategy_id)
     if reserved is None:
@@ -198,7 +216,12 @@ def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Bre
 
 def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: Proposal) -> list[Breach]:
     """What every order of an intent is checked against, entry or exit."""
-    found = [check_order_notional(p, proposal), check_open_orders(p, book), check_price_band(p, proposal)]
+    found = [
+        check_order_notional(p, proposal),
+        check_account_order(p, proposal),
+        check_open_orders(p, book),
+        check_price_band(p, proposal),
+    ]
     return [b for b in found if b is not None] + check_rates(p, rates, proposal)
 
 
@@ -212,6 +235,7 @@ def entry_checks(
         check_schedule(p, proposal),
         check_cooldown(p, streak, proposal),
         check_capital(p, book, proposal),
+        check_account(p, book, proposal),
         check_legacy(book, proposal),
         check_spot(book, facts, proposal),
     ]

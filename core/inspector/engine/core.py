@@ -91,7 +91,7 @@ class InspectorCore:
         self._fees = ZERO
         self._intents: dict[str, str] = {}  # intent id -> its order's client order id ("" if refused)
         self._levels: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # order -> its intent's SL/TP
-        self._fills: set[str] = set()
+        self._fills: set[str] = set()  # "<venue>/<fill id>" of every fill applied
         self._suppressed: dict[str, Decimal] = {}
         self._rejected: dict[Key, int] = {}  # protective orders refused in a row, per position
         # Per position, the orders asked for by the last counted refusal: a refusal of one of
@@ -234,9 +234,12 @@ class InspectorCore:
 
     def on_fill(self, venue: str, fill: Fill, now_ns: int) -> Output:
         out = self._begin(now_ns)
-        if fill.fill_id in self._fills:
+        # A fill id is the venue's: two venues (two accounts, two sims) may both number a fill
+        # "1". A bare id is one a snapshot kept before fills were known by venue too.
+        seen = f"{venue}/{fill.fill_id}"
+        if seen in self._fills or fill.fill_id in self._fills:
             return out.output()
-        self._fills.add(fill.fill_id)
+        self._fills.add(seen)
         key, signed = (venue, fill.symbol), fill.size * fill.side.sign
         inverse = self.book.inverse(key)
         # An inverse contract's fee is in its coin: valued in the quote asset at the fill's price.

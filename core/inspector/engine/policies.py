@@ -15,6 +15,8 @@ from core.foundations.errors import FieldViolation, InvalidArgument, shown
 
 __all__ = [
     "WEEKDAYS",
+    "AccountLimit",
+    "AccountPolicy",
     "CapitalPolicy",
     "ExposurePolicy",
     "LossPolicy",
@@ -260,6 +262,44 @@ class ProtectPolicy:
 
 
 @dataclass(frozen=True)
+class AccountLimit:
+    """Limits of one venue account's book (docs/accounts.md), in the quote asset."""
+
+    max_gross: Decimal | None = None  # the account's gross exposure: sum |size x mark| at its venue
+    max_order_notional: Decimal | None = None  # one order at its venue
+
+    def check(self, prefix: str) -> list[FieldViolation]:
+        return _positive(f"{prefix}.max_gross", self.max_gross) + _positive(
+            f"{prefix}.max_order_notional", self.max_order_notional
+        )
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """Per venue, and so per account (an account is its own venue, "binance.desk-a"): the
+    defaults for every venue, `venues` for one by its name (docs/accounts.md)."""
+
+    max_gross: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    venues: Mapping[str, AccountLimit] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "venues", _frozen(self.venues))
+        bad = AccountLimit(self.max_gross, self.max_order_notional).check("account")
+        for venue, limit in self.venues.items():
+            bad += limit.check(f"account.venues.{venue}")
+        _raise(bad)
+
+    def limit_for(self, venue: str) -> AccountLimit:
+        """The venue's own limits, each falling back to the default when not set."""
+        own = self.venues.get(venue, AccountLimit())
+        return AccountLimit(
+            own.max_gross if own.max_gross is not None else self.max_gross,
+            own.max_order_notional if own.max_order_notional is not None else self.max_order_notional,
+        )
+
+
+@dataclass(frozen=True)
 class PolicySet:
     position: PositionPolicy = field(default_factory=PositionPolicy)
     exposure: ExposurePolicy = field(default_factory=ExposurePolicy)
@@ -269,6 +309,7 @@ class PolicySet:
     rate: RatePolicy = field(default_factory=RatePolicy)
     capital: CapitalPolicy = field(default_factory=CapitalPolicy)
     protect: ProtectPolicy = field(default_factory=ProtectPolicy)
+    account: AccountPolicy = field(default_factory=AccountPolicy)
 
     @classmethod
     def section_names(cls) -> tuple[str, ...]:

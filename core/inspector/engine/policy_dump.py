@@ -58,6 +58,9 @@ def _section(name: str, section: Any) -> list[str]:
     if name == "position":
         for symbol, limit in section.symbols.items():
             lines += ["", f"[position.symbols.{_quote(symbol)}]", *_scalars(limit)]
+    if name == "account":
+        for venue, limit in section.venues.items():
+            lines += ["", f"[account.venues.{_quote(venue)}]", *_scalars(limit)]
     return lines
 
 

@@ -25,12 +25,27 @@ from typing import Any
 
 from venues.replay.adapter import RestAnswer, RestRequest
 
-__all__ = ["OrderStore"]
+__all__ = ["ACCOUNT_BALANCES", "OrderStore"]
 
 _BALANCES = [
     {"asset": "USDT", "free": "100000.00000000", "locked": "0.00000000"},
     {"asset": "BTC", "free": "2.00000000", "locked": "0.00000000"},
 ]
+# Accounts of their own, by API key (docs/accounts.md): a request signed with one of these keys
+# sees that account's balances, any other key the account above. Two accounts at one exchange
+# are told apart by their keys alone, as on Binance: the tests give each venue account its key
+# and see which balances come back.
+ACCOUNT_BALANCES = {
+    "standin-desk-a": [
+        {"asset": "USDT", "free": "25000.00000000", "locked": "0.00000000"},
+        {"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
+    ],
+    "standin-desk-b": [
+        {"asset": "USDT", "free": "7000.00000000", "locked": "0.00000000"},
+        {"asset": "ETH", "free": "3.00000000", "locked": "0.00000000"},
+    ],
+}
+_API_KEY_HEADER = "x-mbx-apikey"
 _COMMISSION = Decimal("0.001")
 _STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT")
 # The best bid and ask of a symbol at the replay position, as the venue wrote them.
@@ -39,6 +54,12 @@ BestPrices = Callable[[str], tuple[str, str] | None]
 
 def _error(code: int, message: str) -> RestAnswer:
     return RestAnswer.json({"code": code, "msg": message}, 400)
+
+
+def _balances_of(request: RestRequest) -> list[dict[str, str]]:
+    """The balances of the account whose API key signed `request` (Binance's X-MBX-APIKEY)."""
+    key = next((v for k, v in request.headers.items() if k.lower() == _API_KEY_HEADER), "")
+    return ACCOUNT_BALANCES.get(key, _BALANCES)
 
 
 def _text(value: Decimal) -> str:
@@ -72,7 +93,7 @@ class OrderStore:
                     "takerCommission": 10,
                     "canTrade": True,
                     "accountType": "SPOT",
-                    "balances": _BALANCES,
+                    "balances": _balances_of(request),
                     "permissions": ["SPOT"],
                 }
             )

@@ -337,6 +337,8 @@ class GetStatusResponse(_message.Message):
     DEAD_MAN_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     PAPER_FIELD_NUMBER: _builtins.int
+    EXCHANGE_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     state: Global___VenueState.ValueType
     started_ns: _builtins.int
@@ -346,6 +348,12 @@ class GetStatusResponse(_message.Message):
     """A paper venue (`--paper`): the venue's real market data, its orders matched by the sim's
     engine against that venue's book and never sent to the exchange (docs/paper.md).
     """
+    exchange: _builtins.str
+    """The exchange the venue trades at, and the account there when it runs one of several
+    (`trademesh venue binance --account desk-a`: venue "binance.desk-a", exchange "binance",
+    account "desk-a"; docs/accounts.md); account empty for the exchange's one account.
+    """
+    account: _builtins.str
     @_builtins.property
     def streams(self) -> _containers.RepeatedCompositeFieldContainer[Global___StreamStatus]: ...
     @_builtins.property
@@ -363,10 +371,12 @@ class GetStatusResponse(_message.Message):
         dead_man: Global___DeadManStatus | None = ...,
         capabilities: Global___VenueCapabilities | None = ...,
         paper: _builtins.bool = ...,
+        exchange: _builtins.str = ...,
+        account: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man", "paper", b"paper", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "capabilities", b"capabilities", "dead_man", b"dead_man", "exchange", b"exchange", "paper", b"paper", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
