@@ -1,7 +1,7 @@
 """What the inspector keeps running per venue: its executions (order updates and fills, into
-the core) and its dead-man heartbeat (the venue cancels every order `ttl` after the last one:
-an inspector that dies leaves nothing working). A venue found later (the gateway's registry) is
-followed once it appears."""
+the core), its account stream (core.inspector.account) and its dead-man heartbeat (the venue
+cancels every order `ttl` after the last one: an inspector that dies leaves nothing working). A
+venue found later (the gateway's registry) is followed once it appears."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import grpc
 from core.foundations.backoff import Backoff
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.status import call_failure
+from core.inspector.account import VenueAccounts
 from core.inspector.venues import VenueLinks
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -27,8 +28,15 @@ _DISCOVER_S = 2.0
 
 
 class VenueFollowers:
-    def __init__(self, links: VenueLinks, on_execution: OnExecution | None, deadman_ttl_ms: int) -> None:
+    def __init__(
+        self,
+        links: VenueLinks,
+        on_execution: OnExecution | None,
+        deadman_ttl_ms: int,
+        accounts: VenueAccounts | None = None,
+    ) -> None:
         self.links = links
+        self.accounts = accounts  # each venue's account stream, for the reconciliation
         self.on_execution = on_execution  # None: executions come from the bus
         self.deadman_ttl_ms = deadman_ttl_ms
         self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
@@ -53,6 +61,8 @@ class VenueFollowers:
         tasks = []
         if self.on_execution is not None:
             tasks.append(asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}"))
+        if self.accounts is not None:
+            tasks.append(asyncio.create_task(self.accounts.follow(venue, stop), name=f"account {venue}"))
         if self.deadman_ttl_ms:
             tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
         self._tasks[venue] = tasks
