@@ -1,6 +1,8 @@
 """TradeFlow.AmendOrder: in place where the venue amends natively, else cancel and replace.
 
-Cancel and replace (a venue whose `amends_orders` is False): the order is read, the amended
+Cancel and replace (a venue whose `amends_orders` is False, or whose amend_order says this
+amendment cannot be made in place: NotInPlace, e.g. a live exchange that keeps an order's
+client id while a new one is asked, or that edits limit orders only): the order is read, the amended
 form checked as a placement would be (core.foundations.order_rules.amended_request), the order
 cancelled with the request's reason, and its replacement placed for what is left of the new
 size (the new total less what had filled by the cancel) under new_client_order_id, or one the
@@ -12,6 +14,7 @@ filled whole before the cancel took is refused (FAILED_PRECONDITION), nothing pl
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,9 +22,11 @@ from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, NotFound
 from core.foundations.model import Amendment, Instrument, Order, OrderRequest
 from core.foundations.order_rules import amended_request
-from venues.runtime.venue import OrderRef, Venue
+from venues.runtime.venue import NotInPlace, OrderRef, Venue
 
 __all__ = ["Amended", "amend"]
+
+log = logging.getLogger(__name__)
 
 Place = Callable[[OrderRequest], Awaitable[tuple[Order, bool]]]
 
@@ -38,8 +43,12 @@ async def amend(
     venue: Venue, place: Place, instruments: Mapping[str, Instrument], ref: OrderRef, change: Amendment
 ) -> Amended:
     if venue.amends_orders:
-        order, duplicate = await venue.amend_order(ref, change)
-        return Amended(order, duplicate=duplicate)
+        try:
+            order, duplicate = await venue.amend_order(ref, change)
+        except NotInPlace as why:
+            log.info("%s: amending %s by cancel and replace: %s", venue.name, ref, why)
+        else:
+            return Amended(order, duplicate=duplicate)
     if change.client_order_id:
         named = await _named(venue, change.client_order_id)
         if named is not None:  # placed before: this amendment's replacement, asked again

@@ -33,7 +33,12 @@ from venues.runtime.stats import Staleness
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed
 
-__all__ = ["AccountFeed", "NativeSwitch", "OrderRef", "Venue", "VenueContext"]
+__all__ = ["AccountFeed", "NativeSwitch", "NotInPlace", "OrderRef", "Venue", "VenueContext"]
+
+
+class NotInPlace(Exception):
+    """Raised by Venue.amend_order for an amendment the exchange cannot make in place (a new
+    client order id, a stop): the runtime cancels the order and places its replacement."""
 
 
 class AccountFeed(enum.Enum):
@@ -127,7 +132,8 @@ class Venue(abc.ABC):
 
     async def amend_order(self, ref: OrderRef, change: Amendment) -> tuple[Order, bool]:
         """Change an open order in place (only asked when amends_orders); True with the order
-        when change.client_order_id already names it (a repeated amendment)."""
+        when change.client_order_id already names it (a repeated amendment). NotInPlace when the
+        exchange cannot make this amendment in place (the runtime then cancels and replaces)."""
         raise NotImplementedError(f"{self.name} does not amend orders in place")
 
     @abc.abstractmethod

@@ -11,7 +11,8 @@ What differs from spot:
   The inherited DepthBook keeps lastUpdateId at the last replayed event's u, so a snapshot
   served mid-replay links to the next event through pu == N.
 - bookTicker and aggTrade events carry "e", "E" and "T"; klines are as on spot.
-- Orders: /fapi/v1/order and /fapi/v1/openOrders as on spot (the shared order store);
+- Orders: /fapi/v1/order and /fapi/v1/openOrders as on spot (the shared order store), and
+  PUT /fapi/v1/order, the modify of an open limit order (price and quantity, in place);
   cancel-all is DELETE /fapi/v1/allOpenOrders, answered {"code":200,"msg":...}; the
   account is GET /fapi/v2/account or /fapi/v3/account ({"assets":[{asset, walletBalance,
   availableBalance, initialMargin, marginBalance...}], "positions":[...]}); positions are
@@ -214,6 +215,8 @@ class BinanceUsdmReplay(BinanceReplay):
         algo = self.algo_orders.answer(request, route[1])
         if algo is not None:
             return algo
+        if route == ("PUT", "v1/order"):  # modify: an open limit order's price and quantity in place
+            return self._in_futures_shape(self.orders.modify(request.params()))
         if route == ("POST", "v1/order") and request.params().get("type") in STOP_TYPES:
             return RestAnswer.json({"code": -4120, "msg": _ALGO_ONLY}, 400)
         if route[1] in ("v1/order", "v1/openOrders"):
