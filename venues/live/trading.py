@@ -248,6 +248,8 @@ class LiveTrading:
             raise NotFound(f"order {order.order_id} is not open on {self.spec.name}") from None
         except ccxt.BaseError as exc:
             raise self._error(exc) from exc
+        if raw.get("status") is None:  # an acknowledgement only (OKX's amend-order): read it back
+            return await self.get_order(OrderRef(order_id=order.order_id))
         return self._remember(raw)
 
     async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
