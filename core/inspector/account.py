@@ -62,6 +62,7 @@ class VenueAccounts:
         """Keep the venue's view from its account stream until `stop`, again after each loss."""
         view = self.views.setdefault(venue, AccountView())
         backoff = Backoff(0.2, 5.0)
+        told = False  # the loss logged once, until the stream is back
         while not stop.is_set():
             try:
                 call = self.links.desk(venue).tradeflow.StreamAccount(
@@ -69,6 +70,7 @@ class VenueAccounts:
                 )
                 async for response in call:
                     backoff.reset()
+                    told = False
                     self._heard(view, response)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
@@ -77,7 +79,9 @@ class VenueAccounts:
                 reason = str(exc)
             view.live = False
             delay = backoff.next()
-            log.info("inspector: %s account stream lost (%s); again in %.1f s", venue, reason, delay)
+            if not told:  # a venue without an account (no credentials) would say so every 5 s
+                log.info("inspector: %s account stream lost (%s); asking instead meanwhile", venue, reason)
+                told = True
             await sleep_unless(stop, delay)
 
     @staticmethod

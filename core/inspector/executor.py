@@ -167,6 +167,8 @@ class Executor:
         self._queued.pop(new.client_order_id, None)
         _, placed = self._announce(new.client_order_id)
         try:
+            if new.role.protective:  # as a placement: never beside the orders being cancelled
+                await self._after_cancels(action.venue, action.symbol)
             answer = await self._amend_request(action)
         except Exception as exc:  # refused, unknown or no channel: cancel and place instead
             code = exc.code().name.lower() if isinstance(exc, grpc.aio.AioRpcError) else "error"
