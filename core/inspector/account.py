@@ -59,11 +59,13 @@ class VenueAccounts:
         return view if view is not None and view.live else None
 
     async def follow(self, venue: str, stop: asyncio.Event) -> None:
-        """Keep the venue's view from its account stream until `stop`, again after each loss."""
+        """Keep the venue's view from its account stream until `stop`, again after each loss,
+        for as long as the venue is in the mesh (one that left is followed again if it comes
+        back: core.inspector.followers)."""
         view = self.views.setdefault(venue, AccountView())
         backoff = Backoff(0.2, 5.0)
         told = False  # the loss logged once, until the stream is back
-        while not stop.is_set():
+        while not stop.is_set() and venue in self.links.names():
             try:
                 call = self.links.desk(venue).tradeflow.StreamAccount(
                     tf.StreamAccountRequest(), metadata=self.links.metadata
@@ -83,6 +85,7 @@ class VenueAccounts:
                 log.info("inspector: %s account stream lost (%s); asking instead meanwhile", venue, reason)
                 told = True
             await sleep_unless(stop, delay)
+        view.live = False
 
     @staticmethod
     def _heard(view: AccountView, response: tf.StreamAccountResponse) -> None:

@@ -41,6 +41,7 @@ class VenueFollowers:
         self.deadman_ttl_ms = deadman_ttl_ms
         self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._accounts: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow every venue known, and each new one as it appears, until `stop`."""
@@ -49,10 +50,11 @@ class VenueFollowers:
                 for venue in self.links.names():
                     if venue not in self._tasks:
                         self._start(venue, stop)
+                    self._follow_account(venue, stop)
                 if await sleep_unless(stop, _DISCOVER_S):
                     return
         finally:
-            tasks = [t for ts in self._tasks.values() for t in ts]
+            tasks = [t for ts in self._tasks.values() for t in ts] + list(self._accounts.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -61,11 +63,18 @@ class VenueFollowers:
         tasks = []
         if self.on_execution is not None:
             tasks.append(asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}"))
-        if self.accounts is not None:
-            tasks.append(asyncio.create_task(self.accounts.follow(venue, stop), name=f"account {venue}"))
         if self.deadman_ttl_ms:
             tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
         self._tasks[venue] = tasks
+
+    def _follow_account(self, venue: str, stop: asyncio.Event) -> None:
+        """The venue's account stream, followed again when it came back after leaving the mesh
+        (the follower ends with the venue: a venue gone is no loop retrying forever)."""
+        running = self._accounts.get(venue)
+        if self.accounts is not None and (running is None or running.done()):
+            self._accounts[venue] = asyncio.create_task(
+                self.accounts.follow(venue, stop), name=f"account {venue}"
+            )
 
     async def _executions(self, venue: str, stop: asyncio.Event) -> None:
         assert self.on_execution is not None
