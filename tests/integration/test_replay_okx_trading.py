@@ -295,3 +295,37 @@ async def test_a_live_order_is_amended_in_place_through_ccxt(replay_venue: tuple
             tf.AmendOrderRequest(order_id=placed.order_id, size=bigger), timeout=CALL_TIMEOUT_S
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_the_account_is_pushed_and_streamed_after_a_fill(replay_venue: tuple[Market, Venue]) -> None:
+    """With credentials OKX's account is ACCOUNT_FEED_PUSH: ccxt watch_balance and
+    watch_positions hold the private `account` and `positions` channels open (the stand-in
+    pushes both after each fill), and StreamAccount starts with a snapshot, then a swap's fill
+    moves its position on the stream."""
+    market, venue = replay_venue
+    stubs = venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert status.capabilities.account_feed == admin.ACCOUNT_FEED_PUSH
+    await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK], played=venue.log_path)
+    call = stubs.tf.StreamAccount(tf.StreamAccountRequest())
+    try:
+        first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+        assert first.snapshot
+        assert {b.asset: D(b.total) for b in first.balances} == dict(BALANCES)
+        order = limit_order(market.symbol, common.SIDE_BUY, market.size, str(min(market.asks) * 2))
+        placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+        assert placed.order.status == tf.ORDER_STATUS_FILLED
+        if market.inst_type == "SWAP":
+            change = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+            assert not change.snapshot
+            held = D(market.size) * market.ct_val  # contracts of ct_val each
+            assert [(p.symbol, D(p.size)) for p in change.positions] == [(market.symbol, held)]
+    finally:
+        call.cancel()
+
+    async def subscribed() -> bool | None:
+        log = venue.log()
+        return True if "subscribe account:ANY" in log and "subscribe positions:ANY" in log else None
+
+    await until(subscribed, CALL_TIMEOUT_S, what="the account and positions channels subscribed")

@@ -30,6 +30,7 @@ from core.foundations.model import (
     Timeframe,
 )
 from core.foundations.order_rules import amended_request
+from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.markets import choose_symbols, instrument_of, load_markets
@@ -48,7 +49,7 @@ from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
-from venues.runtime.venue import NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
+from venues.runtime.venue import AccountFeed, NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
     from venues.replay.server import ReplayOptions, ReplayServer
@@ -69,6 +70,8 @@ class LiveVenue(Venue):
         self.spec = spec
         self.supports_stop_orders = spec.stop_params is not None
         self.amends_orders = spec.amend_in_place
+        if spec.account_stream and has_credentials(spec):
+            self.account_feed = AccountFeed.PUSH
         self.config = config
         if replay is not None and config.replay_url is not None:
             raise InvalidArgument.field(
@@ -90,6 +93,7 @@ class LiveVenue(Venue):
         self._resolved: set[int] = set()
         self._book_ranges: dict[str, BookRange] = {}  # books started from a REST snapshot
         self._private: PrivateStreams | None = None
+        self._account: AccountWatch | None = None
         self._flush_due = False  # a dispatch of the events read is scheduled
         self._flushed_at = -1e9  # the event loop's time of the last one
         self._wire: WireTap | None = None  # the venue's public frames taken before ccxt's handler
@@ -150,6 +154,9 @@ class LiveVenue(Venue):
                 self.name, self.exchange, self._report, self._backoff, self.spec.stop_stream
             )
             self._private.start()
+        if self.account_feed is AccountFeed.PUSH:
+            self._account = AccountWatch(self.name, self.exchange, context.on_account, self._backoff)
+            self._account.start()
 
     def _backoff(self) -> Backoff:
         return Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
@@ -204,6 +211,8 @@ class LiveVenue(Venue):
         return waited
 
     async def stop(self) -> None:
+        if self._account is not None:
+            await self._account.stop()
         if self._private is not None:
             await self._private.stop()
         if self._release_task is not None:

@@ -133,6 +133,9 @@ class OkxOrderStore:
         self.best = best
         # An order change: (instType, instId, the `orders` channel's data object).
         self.on_push: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
+        # After a fill: the `account` channel's data object, and a swap's `positions` one.
+        self.on_account: Callable[[Json], None] = lambda data: None
+        self.on_position: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
         self.orders: dict[str, Json] = {}
         self.positions: dict[str, _Position] = {}
         self._ids = itertools.count(690_000_000_000_000_001)
@@ -271,6 +274,9 @@ class OkxOrderStore:
         if instrument.inst_type == "SWAP":
             self._move_position(order, instrument, size, px, fee)
         self._push(order, fill_fee=fee)
+        self.on_account(self._balance())
+        if instrument.inst_type == "SWAP":
+            self.on_position(instrument.inst_type, instrument.inst_id, self._position(instrument.inst_id))
 
     def _move_position(
         self, order: Json, instrument: OkxInstrument, size: Decimal, px: Decimal, fee: Decimal
@@ -510,6 +516,9 @@ class AlgoOrders:
         self.inst_types = inst_types
         # An algo order change: (instType, instId, the `orders-algo` channel's data object).
         self.on_push: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
+        # After a fill: the `account` channel's data object, and a swap's `positions` one.
+        self.on_account: Callable[[Json], None] = lambda data: None
+        self.on_position: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
         self.orders: dict[str, Json] = {}
         self._ids = itertools.count(2_190_000_000_000_000_001)  # apart from ordinary ordIds
         self._routes: dict[tuple[str, str], Callable[[RestRequest], RestAnswer]] = {
