@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -310,14 +311,14 @@ async def test_the_account_is_pushed_and_streamed_after_a_fill(replay_venue: tup
     await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK], played=venue.log_path)
     call = stubs.tf.StreamAccount(tf.StreamAccountRequest())
     try:
-        first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+        first = await _next_account(call)
         assert first.snapshot
         assert {b.asset: D(b.total) for b in first.balances} == dict(BALANCES)
         order = limit_order(market.symbol, common.SIDE_BUY, market.size, str(min(market.asks) * 2))
         placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
         assert placed.order.status == tf.ORDER_STATUS_FILLED
         if market.inst_type == "SWAP":
-            change = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+            change = await _next_account(call)
             assert not change.snapshot
             held = D(market.size) * market.ct_val  # contracts of ct_val each
             assert [(p.symbol, D(p.size)) for p in change.positions] == [(market.symbol, held)]
@@ -329,3 +330,9 @@ async def test_the_account_is_pushed_and_streamed_after_a_fill(replay_venue: tup
         return True if "subscribe account:ANY" in log and "subscribe positions:ANY" in log else None
 
     await until(subscribed, CALL_TIMEOUT_S, what="the account and positions channels subscribed")
+
+
+async def _next_account(call: Any) -> tf.StreamAccountResponse:
+    response = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert isinstance(response, tf.StreamAccountResponse), response
+    return response
