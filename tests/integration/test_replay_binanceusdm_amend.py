@@ -5,6 +5,7 @@ the same order id, an AMENDMENT on the user data stream), and what Binance canno
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import grpc
@@ -91,3 +92,29 @@ async def test_a_limit_order_is_amended_in_place_and_a_renaming_is_replaced(repl
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await stubs.tf.CancelAllOrders(tf.CancelAllOrdersRequest(), timeout=CALL_TIMEOUT_S)
     await executions.close()
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_the_account_is_pushed_after_a_fill(replay_venue: Venue) -> None:
+    """With credentials Binance USD-M is ACCOUNT_FEED_PUSH: ccxt watch_balance hears the
+    ACCOUNT_UPDATE that follows a fill on the listenKey stream, and the venue reads its account
+    again; StreamAccount starts with the wallet's snapshot."""
+    stubs = replay_venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert status.capabilities.account_feed == admin.ACCOUNT_FEED_PUSH
+    call = stubs.tf.StreamAccount(tf.StreamAccountRequest())
+    try:
+        first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+        assert isinstance(first, tf.StreamAccountResponse) and first.snapshot
+        assert D(next(b.total for b in first.balances if b.asset == "USDT")) == D(100000)
+        # Nothing replayed yet: the book is the recorded snapshot; a buy far above it fills.
+        order = limit_order(SYMBOL, common.SIDE_BUY, "10", "100", client_order_id="tm-usdm-account")
+        placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+        assert placed.order.status == tf.ORDER_STATUS_FILLED
+
+        async def pushed() -> bool | None:
+            return True if "the account pushed by watch_balance" in replay_venue.log() else None
+
+        await until(pushed, CALL_TIMEOUT_S, what="the ACCOUNT_UPDATE heard by watch_balance")
+    finally:
+        call.cancel()

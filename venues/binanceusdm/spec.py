@@ -51,4 +51,6 @@ SPEC = LiveSpec(
     # keeps its queue place for a quantity decrease at the same price only. Its algo (stop)
     # orders are not modified there: cancel and replace.
     amend_in_place=True,
+    # ACCOUNT_UPDATE on the listenKey stream (ccxt watch_balance, watch_positions).
+    account_stream=True,
 )

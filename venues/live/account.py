@@ -46,6 +46,7 @@ class AccountWatch:
 
     async def _run(self, method: str) -> None:
         backoff = self._backoff()
+        heard = False  # the first push after each (re)connection is logged
         while True:
             try:
                 await getattr(self.exchange, method)()
@@ -55,7 +56,11 @@ class AccountWatch:
             except ccxt.BaseError as exc:
                 delay = backoff.next()
                 log.warning("%s: %s stream: %s; again in %.1f s", self.venue, method, exc, delay)
+                heard = False
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+            if not heard:
+                log.info("%s: the account pushed by %s", self.venue, method)
+                heard = True
             self.on_account()
