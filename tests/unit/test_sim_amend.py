@@ -194,3 +194,20 @@ def test_a_reduce_only_amendment_is_trimmed_to_the_position() -> None:
     placed, _ = exchange.place(limit(SELL, "110", "0.5", client_order_id="tp", reduce_only=True))
     amended, _ = exchange.amend(placed.order_id, None, Amendment(size=D("3")))
     assert amended.size == D("1")
+
+
+def test_after_a_rename_the_former_id_cancels_it_and_the_new_id_places_nothing_more() -> None:
+    """What the inspector's executor relies on when an amendment's answer was lost: the cancel
+    by the old client id finds the renamed order, and the placement under the new id is answered
+    as the duplicate it is (no second order)."""
+    exchange, _ = venue()
+    order_id = rest_user_bid(exchange, "100", "1", cid="stop-1")
+    exchange.amend(None, "stop-1", Amendment(price=D("99"), client_order_id="stop-2"))
+    canceled = exchange.cancel(None, "stop-1")
+    assert (canceled.order_id, canceled.client_order_id, canceled.status) == (
+        order_id,
+        "stop-2",
+        OrderStatus.CANCELED,
+    )
+    again, duplicate = exchange.place(limit(BUY, "99", "1", client_order_id="stop-2"))
+    assert duplicate and again.order_id == order_id and exchange.open_orders() == []
