@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
-from core.foundations.env import TRADE_TOKEN
+from core.foundations.env import TRADE_TOKEN, paper_mode
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
@@ -20,6 +20,7 @@ from venues.registry import VENUES
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
     from venues.replay.server import ReplayOptions
+    from venues.runtime.venue import Venue
 
 __all__ = ["COMMAND", "TRADING", "VenueConfig"]
 
@@ -55,16 +56,30 @@ class VenueConfig:
     resume_window_s: float = 120.0
     # Executions kept for subscribers that resume (the latest this many).
     execution_history: int = 50_000
+    # Paper trading: the venue's market data, orders matched by the sim's engine (venues/paper).
+    paper: bool = False
+    # The paper account and matching terms (TOML; venues/paper/config.py), with `paper` only.
+    paper_config: Path | None = None
 
     def __post_init__(self) -> None:
         if self.name not in VENUES:
             raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(VENUES)}")
         if not self.resume_window_s >= 0:
             raise InvalidArgument.field("resume-window-s", f"{self.resume_window_s} is negative")
+        if self.paper and self.name in _OWN_MARKET:
+            raise InvalidArgument.field(
+                "paper", f"venue {self.name!r} makes its own market: --paper is for live venues"
+            )
+        if self.paper_config is not None and not self.paper:
+            raise InvalidArgument.field("paper-config", f"{self.paper_config} given without --paper")
         if self.execution_history < 1:
             raise InvalidArgument.field(
                 "execution-history", f"must be at least 1, got {self.execution_history}"
             )
+
+
+# Venues that make their own market: nothing to paper-trade against.
+_OWN_MARKET = frozenset({"sim"})
 
 
 def _venue_name(value: str) -> str:
@@ -90,6 +105,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=50_000,
         metavar="N",
         help="executions kept for subscribers that resume a lost stream (default 50000)",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper trading: the venue's market data, orders matched against its book by the sim's "
+        "engine, never sent to the exchange (no credentials needed; see docs/paper.md)",
+    )
+    parser.add_argument(
+        "--paper-config",
+        type=Path,
+        metavar="FILE",
+        help="with --paper: the paper account and matching terms (TOML: balances, fees, latency_ms)",
     )
     parser.add_argument(
         "--replay",
@@ -118,6 +145,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> VenueConfig:
+    # $TRADEMESH_PAPER=1 turns a live venue to paper (compose); the sim makes its own market.
+    paper = args.paper or (args.name not in _OWN_MARKET and paper_mode())
     replay = None
     if args.replay:
         from venues.replay.server import ReplayOptions, parse_fault
@@ -126,7 +155,15 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         paced = args.replay_paced or args.replay_speed is not None
         speed = 1.0 if args.replay_speed is None else args.replay_speed
         replay = ReplayOptions(tuple(args.replay), paced=paced, speed=speed, faults=faults)
-    return VenueConfig(args.name, args.config, replay, args.resume_window_s, args.execution_history)
+    return VenueConfig(
+        args.name,
+        args.config,
+        replay,
+        args.resume_window_s,
+        args.execution_history,
+        paper=paper,
+        paper_config=args.paper_config,
+    )
 
 
 def _create(config: VenueConfig) -> ServiceApp:
@@ -134,7 +171,12 @@ def _create(config: VenueConfig) -> ServiceApp:
     from venues.runtime.app import VenueApp
     from venues.runtime.runtime import RuntimeOptions
 
-    venue = create_venue(config.name, config.config_path, config.replay)
+    if config.paper:
+        from venues.paper import create_paper_venue
+
+        venue: Venue = create_paper_venue(config.name, config.config_path, config.replay, config.paper_config)
+    else:
+        venue = create_venue(config.name, config.config_path, config.replay)
     options = RuntimeOptions(
         resume_window_s=config.resume_window_s, execution_history=config.execution_history
     )
@@ -142,6 +184,8 @@ def _create(config: VenueConfig) -> ServiceApp:
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:
+    if mesh.paper:
+        return [mesh.venue, "--paper"]
     config = ["--config", str(mesh.sim_config)] if mesh.sim_config is not None else []
     return [mesh.venue, *config]
 

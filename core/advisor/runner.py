@@ -57,6 +57,7 @@ from core.foundations.bus.consumer import REDELIVERED, Entry
 from core.foundations.bus.names import SIGNALS
 from core.foundations.contracts.signal import Signal
 from core.foundations.errors import InvalidArgument, NotFound, TrademeshError
+from core.foundations.logs import chain_trace_id, log_fields
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -157,7 +158,9 @@ class Pipeline:
                     continue
                 self._deciding[message.signal_id] = asyncio.get_running_loop().create_future()
                 await self._slots.acquire()
-                self._spawn(self._from_bus(entry_id, message, time.time_ns()), f"signal {message.signal_id}")
+                deciding = self._from_bus(entry_id, message, time.time_ns())
+                with log_fields(trace_id=chain_trace_id(message.signal_id)):  # its chain's lines
+                    self._spawn(deciding, f"signal {message.signal_id}")
 
     async def _after(self, first: asyncio.Future[bool], entry_id: str) -> None:
         """A repeated signal's entry is done once the first delivery is decided and published."""
@@ -224,7 +227,11 @@ class Pipeline:
 
     def _observe(self, decision: am.Decision, message: sig.Signal, received_ns: int) -> None:
         now = time.time_ns()
-        DECISIONS.labels(_OUTCOMES.get(decision.outcome, "unknown")).inc()
+        outcome = _OUTCOMES.get(decision.outcome, "unknown")
+        DECISIONS.labels(outcome).inc()
+        intent = f", intent {decision.intent.intent_id}" if decision.HasField("intent") else ""
+        blocked = f" ({decision.block_reason})" if decision.block_reason else ""
+        log.info("advisor: signal %s decided: %s%s%s", message.signal_id, outcome, blocked, intent)
         if message.ts_signal_ns > 0:
             SIGNAL_TO_DECISION.labels("signal").observe(max(0, now - message.ts_signal_ns) / _NS)
         SIGNAL_TO_DECISION.labels("received").observe(max(0, now - received_ns) / _NS)

@@ -26,6 +26,7 @@ from core.detector.strategy_file import Strategy, load_strategy
 from core.foundations.config_file import read_text
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.matching.config import SIM_VENUE, ExchangeConfig, instruments, load_exchange
+from core.foundations.matching.funding import FundingTerms
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Timeframe
 from core.inspector.config import DEFAULT_POLICIES
@@ -39,6 +40,7 @@ __all__ = [
     "advisor_bars",
     "build",
     "exchange_of",
+    "funding_terms",
     "recorded_history",
     "run_recorded",
     "run_symbols",
@@ -89,6 +91,7 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         Latency(int(config.order_latency_ms * _MS), int(config.report_latency_ms * _MS)),
         start_ns=config.start_ns,
         queue=queue_rule(config.venue),  # the recorded venue's: the sim's makers are known
+        funding=funding_terms(exchange),
     )
     # Read over the shipped set, as the live inspector reads its file.
     path = config.policies or DEFAULT_POLICIES
@@ -106,6 +109,16 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         sample_ns=int(config.sample_s * 1_000_000_000),
     )
     return Backtest(settings, market, listed, strategies)
+
+
+def funding_terms(exchange: ExchangeConfig) -> dict[str, FundingTerms]:
+    """Each perpetual's funding rate and interval, as the sim config gives them to the live sim
+    (the recorder keeps no funding rates: docs/backtest.md, "Funding")."""
+    return {
+        item.symbol: FundingTerms(item.funding_rate, item.funding_interval_s)
+        for item in exchange.symbols
+        if item.perpetual
+    }
 
 
 def exchange_of(config: BacktestConfig) -> ExchangeConfig:

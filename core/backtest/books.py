@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from core.foundations.model import Instrument, InstrumentKind
 from core.ledger.attribution import OrderLink
-from core.ledger.convert import fill_event
+from core.ledger.convert import fill_event, funding_event
 from core.ledger.engine.core import LedgerCore
 from core.ledger.engine.events import DepositEvent, Event
 from core.ledger.engine.reports import PnlLine, PositionView, pnl, positions
@@ -59,6 +59,11 @@ class BooksStage:
         instrument = self.instruments[message.fill.symbol]
         link = self.links.get(message.fill.client_order_id)
         self._post(fill_event(self.venue, message, _contract(instrument), link))
+
+    def funding(self, payment: tf.FundingPayment) -> None:
+        """A funding payment of the venue, posted as the live ledger posts what ListFundingPayments
+        answers (core.ledger.convert.funding_event): shared among the strategies holding it."""
+        self._post(funding_event(self.venue, payment))
 
     def pnl(self, marks: Mapping[tuple[str, str], Decimal]) -> dict[tuple[str, str], PnlLine]:
         """PnL by (strategy, asset), unrealised at `marks`."""

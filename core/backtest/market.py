@@ -15,30 +15,29 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import Enum
 from typing import NamedTuple
 
-from core.backtest.offbook import OffBook
-from core.foundations.convert import SIDE_FROM_PB
-from core.foundations.decimals import parse_decimal
-from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from core.foundations.matching.engine import SYNTHETIC, LevelChange, OrderBook, Resting
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.matching.engine import LevelChange, OrderBook
 from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.funding import FundingTerms
+from core.foundations.matching.mirror import Mirror as _Mirror
+from core.foundations.matching.mirror import QueueRule
 from core.foundations.matching.order_manager import FeeSchedule, covers, covers_on_arrival
 from core.foundations.model import (
     Balance,
     Execution,
+    FundingPayment,
     Instrument,
     Order,
     OrderRequest,
     OrderStatus,
     Position,
     Side,
-    TimeInForce,
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -47,17 +46,6 @@ __all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"
 _BUY, _SELL = Side.BUY, Side.SELL
 # What the venue answers a placement with when it refuses it.
 _REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
-_MAX_KNOWN = 65_536  # price or size strings kept per symbol
-_FAST_CHARS = 38  # at most this many characters: never more significant digits than parse_decimal takes
-_IOC = TimeInForce.IOC
-
-
-class QueueRule(Enum):
-    """Where a recorded decrease of a level comes off its synthetic queue (docs/backtest.md,
-    "The book model")."""
-
-    BACK = "back"  # the newest synthetic orders first: never moves our order forward (any venue)
-    FRONT = "front"  # the oldest first: the sim's makers cancel their oldest order at a level
 
 
 # The recorded venues whose makers' cancels are known; every other venue's is BACK.
@@ -129,267 +117,6 @@ class _Reports:
         self.queue.append((due, execution))
 
 
-class _Units:
-    """A plain decimal string's ticks (or lots) by integer arithmetic: the value the exchange's
-    scale gives, without a Decimal. A book's prices move every snapshot, so most strings are
-    new; None for a string this does not take as it is (a sign, an exponent, too long, not a
-    multiple of the step), which then goes the exchange's way and is refused with its reason."""
-
-    __slots__ = ("mult", "places")
-
-    def __init__(self, step: Decimal) -> None:
-        _, digits, exponent = step.as_tuple()
-        exponent = exponent if isinstance(exponent, int) else 0  # the exchange refused NaN already
-        self.places = max(-exponent, 0)
-        self.mult = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
-
-    def of(self, text: str) -> int | None:
-        whole, dot, fraction = text.partition(".")
-        places = self.places
-        if places and len(fraction) == places and len(text) <= _FAST_CHARS:  # the step's places exactly
-            number = whole + fraction
-        else:
-            digits = fraction.rstrip("0")
-            if len(text) > _FAST_CHARS or len(digits) > places or (dot and not fraction):
-                return None
-            number = whole + digits.ljust(places, "0")
-        if not (whole and number.isascii() and number.isdigit()):  # the fraction's zeros stripped are digits
-            return None
-        if self.mult == 1:  # a step of 1, 0.1, 0.01, ...: every such number is on it
-            return int(number)
-        units, rest = divmod(int(number), self.mult)
-        return None if rest else units
-
-
-class _Mirror:
-    """One symbol's synthetic liquidity kept equal to the recorded book, and its trades
-    replayed (the module docstring's model)."""
-
-    def __init__(
-        self, exchange: SimExchange, symbol: str, *, defer: bool = True, queue: QueueRule = QueueRule.BACK
-    ) -> None:
-        self.exchange = exchange
-        self.symbol = symbol
-        self.book = exchange.book(symbol)
-        self.front = queue is QueueRule.FRONT  # a decrease comes off the front of the queue
-        # The levels none of our orders can meet, while nothing reads the book (core.backtest.offbook).
-        self.off = OffBook(exchange, symbol, front=self.front)
-        self.defer = defer
-        # The last recorded size of each level, in lots: bids, asks (indexed by `side is _SELL`).
-        self.recorded: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        # Each price and size string seen, in ticks and lots: a book's levels repeat them.
-        self._ticks_of: dict[str, int] = {}
-        self._lots_of: dict[str, int] = {}
-        instrument = exchange.instrument(symbol)
-        self._price_units = _Units(instrument.tick_size)
-        self._size_units = _Units(instrument.lot_size)
-
-    # ---- book events
-
-    def settle(self) -> None:
-        """The engine's book made whole (the levels kept off it put back): before it is read or
-        our orders reach it."""
-        if self.off.active:
-            self.off.put_back()
-
-    def best(self) -> tuple[int | None, int | None]:
-        """The best bid and ask in ticks, without settling the book."""
-        return self.off.best() if self.off.active else (self.book.best_bid(), self.book.best_ask())
-
-    def snapshot(self, snapshot: md.BookSnapshot) -> None:
-        bids, asks = self._levels(snapshot.bids, "bids"), self._levels(snapshot.asks, "asks")
-        if not (self.defer and self.off.snapshot(bids, asks)):
-            self.settle()
-            self._apply(((_BUY, bids), (_SELL, asks)), unlisted=True)
-        self.recorded = (_listed(bids), _listed(asks))
-
-    def delta(self, delta: md.BookDelta) -> None:
-        bids, asks = self._levels(delta.bids, "bids"), self._levels(delta.asks, "asks")
-        target = ((_BUY, bids), (_SELL, asks))
-        if not (self.defer and self.off.delta(bids, asks)):
-            self.settle()
-            self._apply(target, unlisted=False)
-        for recorded, levels in zip(self.recorded, (bids, asks), strict=True):
-            for price, lots in levels.items():
-                if lots:
-                    recorded[price] = lots
-                else:
-                    recorded.pop(price, None)
-
-    def _levels(self, levels: Iterable[md.BookLevel], name: str) -> dict[int, int]:
-        out: dict[int, int] = {}
-        ticks_of, lots_of, units = self._ticks_of, self._lots_of, self._price_units.of
-        for i, level in enumerate(levels):
-            text = level.price
-            price = ticks_of.get(text)
-            if price is None:
-                price = units(text)  # a new plain price, mostly (a moving book's)
-                if price is None or price <= 0 or len(ticks_of) >= _MAX_KNOWN:
-                    price = self._ticks(text, name, i, "price")
-                else:
-                    ticks_of[text] = price
-            text = level.size
-            lots = lots_of.get(text)
-            out[price] = self._lots(text, name, i, "size") if lots is None else lots
-        return out
-
-    def _apply(self, target: _Target, *, unlisted: bool) -> None:
-        """Decreases first (both sides), then increases, each side's levels in the event's order.
-        `unlisted`: a snapshot, which also empties the levels it does not list. Decreases only
-        reduce or cancel synthetic orders (no trade, no order id), so their order is free."""
-        owned_at = self.book.owned_at
-        # The levels that held synthetic orders: nothing but a level's own increase adds to it,
-        # so one found empty here is empty at its increase (no need to read it again).
-        held: set[tuple[Side, int]] = set()
-        for side, levels in target:
-            if unlisted:
-                for price in self.book.prices(side):
-                    if price not in levels:
-                        self._decrease(owned_at(side, price, SYNTHETIC), None)
-            for price, lots in levels.items():
-                synthetic = owned_at(side, price, SYNTHETIC)
-                if synthetic:
-                    held.add((side, price))
-                    self._decrease(synthetic, lots)
-        for side, levels in target:
-            for price, lots in levels.items():
-                if lots:
-                    present = _total(owned_at(side, price, SYNTHETIC)) if (side, price) in held else 0
-                    if lots > present:
-                        self._add(side, price, lots, lots - present, self.front and not unlisted)
-
-    def _decrease(self, synthetic: list[Resting], keep: int | None) -> None:
-        """Reduce a level's synthetic orders (front first), to `keep` lots (None: to none): the
-        newest first by the BACK rule, the oldest first by the FRONT rule."""
-        lots = _total(synthetic) - (keep or 0)
-        for order in synthetic if self.front else reversed(synthetic):
-            if lots <= 0:
-                return
-            take = min(lots, order.remaining)
-            self.exchange.reduce_synthetic(self.symbol, order.order_id, take)
-            lots -= take
-
-    def _add(self, side: Side, price: int, target: int, missing: int, apart: bool) -> None:
-        """Bring a level's synthetic total up to `target` by `missing` lots; while our orders on
-        the other side reach the price, only the lots new since the last recorded size trade
-        with them, and the rest waits (is not mirrored) until they no longer reach it."""
-        if self.book.would_cross(side, price):  # else no synthetic liquidity reaches it either
-            self._clear_synthetic((_SELL if side is _BUY else _BUY), price, inclusive=True)
-            if self.book.would_cross(side, price):
-                new = min(missing, target - self.recorded[side is _SELL].get(price, 0))
-                if new > 0:
-                    self.exchange.submit_synthetic(self.symbol, side, price, new)
-                    missing -= new
-                if self.book.would_cross(side, price):
-                    return
-        if missing > 0:
-            self._join_back(side, price, missing, apart)
-
-    def _join_back(self, side: Side, price: int, lots: int, apart: bool) -> None:
-        """Add synthetic lots at the back of a level. `apart` (a delta's increase by the FRONT
-        rule): an order of their own, as the sim's maker that made the recorded increase placed
-        one order, and a taker sweeping the level meets each maker order apart (one fill each, as
-        live). Else (a snapshot's increase: how many orders made it is not known), when the last
-        order there is synthetic, they join it (re-queued at the back, where it already was), so
-        a level holds one synthetic order per stretch between ours."""
-        last = None if apart else self.book.last_at(side, price)
-        if last is not None and last.owner == SYNTHETIC:
-            lots += last.remaining
-            self.exchange.cancel_synthetic(self.symbol, last.order_id)
-        self.exchange.submit_synthetic(self.symbol, side, price, lots)
-
-    # ---- trades
-
-    def trade(self, trade: md.Trade) -> bool:
-        """Replay a recorded trade; True when it went to the engine, the stops its trade
-        triggers held back (ReplayedMarket releases them once its operation's trades are in)."""
-        text = trade.price
-        price = self._ticks_of.get(text) or self._ticks(text, "trade", None, "price")
-        lots = self._lots_of.get(trade.size)
-        if lots is None:
-            lots = self._lots(trade.size, "trade", None, "size")
-        if lots == 0:
-            return False
-        taker = SIDE_FROM_PB.get(trade.taker_side)
-        if taker is not None and self.off.active and self.off.trade(taker, price, lots):
-            return False
-        self.settle()
-        taker = taker or self._inferred_taker(price)
-        if taker is None:
-            return False
-        self._clear_synthetic((_SELL if taker is _BUY else _BUY), price, inclusive=False)
-        self.exchange.submit_synthetic(self.symbol, taker, price, lots, _IOC, stops=False)
-        return True
-
-    def _inferred_taker(self, price: int) -> Side | None:
-        ask, bid = self.book.best_ask(), self.book.best_bid()
-        if ask is not None and ask <= price:
-            return _BUY
-        if bid is not None and bid >= price:
-            return _SELL
-        return None
-
-    # ---- internals
-
-    def _clear_synthetic(self, side: Side, price: int, *, inclusive: bool) -> None:
-        """Cancel the synthetic orders on `side` at prices better than `price` (and at it when
-        inclusive): a taker limited at `price` would reach those first."""
-        sign = 1 if side is _BUY else -1
-        best = self.book.best_bid() if side is _BUY else self.book.best_ask()
-        if best is None or (best - price) * sign < (0 if inclusive else 1):
-            return
-        for level_price, _ in self.book.depth(side):
-            if (level_price - price) * sign < (0 if inclusive else 1):
-                break
-            for order in self.book.owned_at(side, level_price, SYNTHETIC):
-                self.exchange.cancel_synthetic(self.symbol, order.order_id)
-
-    def _ticks(self, text: str, name: str, index: int | None, part: str) -> int:
-        """A price string not seen before: by integer arithmetic when it is plain, else the
-        exchange's way, whose errors name the field (made only here: `bids[3].price`)."""
-        ticks = self._price_units.of(text)
-        if ticks is None or ticks <= 0:
-            field = _field(name, index, part)
-            try:
-                ticks = self.exchange.to_ticks(self.symbol, _parse(field, text))
-            except InvalidArgument as exc:
-                raise _renamed(exc, field) from None
-            if ticks <= 0:
-                raise InvalidArgument.field(field, f"must be positive, got {text!r}")
-        _remember(self._ticks_of, text, ticks)
-        return ticks
-
-    def _lots(self, text: str, name: str, index: int | None, part: str) -> int:
-        """A size string not seen before (as _ticks; zero lots is a level removed)."""
-        lots = self._size_units.of(text)
-        if lots is None:
-            field = _field(name, index, part)
-            try:
-                lots = self.exchange.to_lots(self.symbol, _parse(field, text))
-            except InvalidArgument as exc:
-                raise _renamed(exc, field) from None
-            if lots < 0:
-                raise InvalidArgument.field(field, f"must not be negative, got {text!r}")
-        _remember(self._lots_of, text, lots)
-        return lots
-
-
-# Each side's levels (price ticks -> lots), bids first: tuples, not a dict keyed by Side (an
-# Enum's hash is a Python call, and a snapshot comes with every recorded book change).
-_Target = tuple[tuple[Side, dict[int, int]], tuple[Side, dict[int, int]]]
-
-
-def _listed(levels: dict[int, int]) -> dict[int, int]:
-    """The levels a book event recorded (a size of 0 removed the level)."""
-    if all(levels.values()):  # a snapshot's, mostly: nothing removed
-        return levels.copy()
-    return {price: lots for price, lots in levels.items() if lots}
-
-
-def _field(name: str, index: int | None, part: str) -> str:
-    return f"{name}.{part}" if index is None else f"{name}[{index}].{part}"
-
-
 class ReplayedMarket:
     """One venue of a backtest: recorded market events in, our orders' executions out, after
     the configured latencies (the module docstring's model)."""
@@ -405,12 +132,14 @@ class ReplayedMarket:
         start_ns: int = 0,
         defer: bool = True,
         queue: QueueRule = QueueRule.BACK,
+        funding: Mapping[str, FundingTerms] | None = None,
     ) -> None:
         """`defer`: keep the recorded levels none of our orders can meet off the engine's book
-        until something reads it (core.backtest.offbook; the same outcome, less work); False
+        until something reads it (core.foundations.matching.offbook; the same outcome, less work); False
         applies every event to the engine at once. `queue`: where a recorded decrease comes off
         a level's queue (`queue_rule(venue)` gives the recorded venue's; BACK, the conservative
-        rule, unless said)."""
+        rule, unless said). `funding`: each perpetual's funding terms (the sim config's; the
+        sim's default for one not named)."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -423,6 +152,7 @@ class ReplayedMarket:
             balances=balances,
             clock=self._clock,
             listener=self._reports,
+            funding=funding,
         )
         self.queue = queue
         self._mirrors = {
@@ -529,6 +259,23 @@ class ReplayedMarket:
         pending = (self._arrivals, self._reports.queue, self._answers)
         due = [first[0][0] for first in pending if first]
         return min(due) if due else None
+
+    # ---- funding
+
+    def next_funding_ns(self) -> int | None:
+        """The next funding time of the perpetuals (None without any)."""
+        return self._exchange.next_funding_ns()
+
+    def settle_funding(self, now_ns: int) -> list[FundingPayment]:
+        """The funding due by now_ns, paid as the sim pays it (core/foundations/matching/funding.py):
+        each open position pays size x mark x rate at its funding time, the mark the book's as of
+        now (the venue's time moves to now_ns, as an arrival moves it)."""
+        if self._held is not None:
+            self._release_stops()
+        self._venue_ns = max(self._venue_ns, now_ns)
+        for mirror in self._mirrors.values():
+            mirror.settle()
+        return self._exchange.settle_funding()
 
     @property
     def venue_ns(self) -> int:
@@ -688,25 +435,3 @@ def _refused(venue: str, request: OrderRequest, reason: str, ts_ns: int) -> Exec
         trigger_price=request.trigger_price,
     )
     return Execution(ts_event_ns=ts_ns, order=order)
-
-
-def _total(orders: list[Resting]) -> int:
-    return sum(o.remaining for o in orders)
-
-
-def _remember(known: dict[str, int], text: str, value: int) -> None:
-    """Kept for the next time the string comes; the cache is emptied past _MAX_KNOWN strings."""
-    if len(known) >= _MAX_KNOWN:
-        known.clear()
-    known[text] = value
-
-
-def _renamed(exc: InvalidArgument, field: str) -> InvalidArgument:
-    """The same violations, on the recorded event's field (the symbol's scale names its own)."""
-    return InvalidArgument([FieldViolation(field, v.description) for v in exc.violations])
-
-
-def _parse(field: str, text: str) -> Decimal:
-    value = parse_decimal(field, text)
-    assert value is not None  # required: parse_decimal raises on ""
-    return value

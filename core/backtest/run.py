@@ -6,13 +6,25 @@ The clock is the data's. Each recorded timestamp is one step:
    venue's reports reaching us (core.backtest.market: an order's fills come back after the
    latency model's delays), the inspector's timers (when its core asked to be woken: a
    protective order's retry, a coalescing window's end), the detector's clock ticks, the
-   inspector's once-a-second marks, and the equity curve's samples;
+   inspector's once-a-second marks, the perpetuals' funding times (their positions pay or
+   receive funding at the venue, and the books post it as the live ledger does), and the equity
+   curve's samples;
 2. the step's recorded events reach the replayed venue (its book and trades move, resting
    orders fill), the bars the advisor's context reads, and the detector, which evaluates once;
 3. each signal goes to the advisor; a decision's intent goes to the inspector (in a recorded
    run, at the live decision's time: core.backtest.twins, with the market as of the signal's
    time); the orders it allows go to the replayed venue, arriving after the order latency (or
-   at their live twins' arrivals).
+   at their live twins' arrivals). Each of a strategy's own position requests is planned by
+   the live inspector's function (core.inspector.requests) and its intents checked at once,
+   in order (a flip's open only once its close was allowed); a request refused is kept with
+   its risk event.
+
+What the strategies hear back (core.detector.feedback: the inspector's risk state, their own
+positions) is read from the inspector core's views, as the live detector reads them from its
+API, after each detector step (a timestamp's events, else a tick) that follows a change of the
+core or a second's passing, when some patch has a source that listens (`strategy_position`,
+`external`); what changed is fed and evaluated at that time, as the live runner feeds what it
+heard after the market data it released (core.detector.runner).
 
 Ties are broken the same way every run (the source's order, then the schedule's kinds in the
 order above), so the same data and settings give the same signals, orders and fills.
@@ -22,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -37,13 +49,18 @@ from core.backtest.market import ReplayedMarket
 from core.backtest.prices import PriceLines
 from core.backtest.results import EquityPoint, FillRecord
 from core.backtest.twins import OrderTiming
-from core.detector.convert import signal_to_pb
+from core.detector.convert import position_to_pb, signal_to_pb
+from core.detector.engine.io import ExternalValue, PositionValue, Source
 from core.detector.engine.outputs import Evaluation
+from core.detector.feedback import FeedbackTracker
 from core.detector.strategy_file import Strategy
+from core.foundations.convert import funding_payment_to_pb
 from core.foundations.errors import NotFound
-from core.foundations.model import Execution, Instrument, Order
-from core.inspector.engine.events import Verdict
+from core.foundations.model import Execution, FundingPayment, Instrument, Order
+from core.inspector.engine.events import RiskEvent, Verdict
 from core.inspector.engine.market import MarketView
+from core.inspector.requests import plan_request
+from core.inspector.views import positions_view, risk_state
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -87,8 +104,14 @@ class Tape:
     # memory does not grow with it); `digest` covers more of each (above).
     decisions: list[am.Decision] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)  # the inspector's, one per intent
+    # The strategies' own position requests, and the risk events of those refused as such.
+    requests: list[sig.PositionRequest] = field(default_factory=list)
+    refusals: list[RiskEvent] = field(default_factory=list)
+    # What the strategies heard back, each time it changed: (time, the events).
+    heard: list[tuple[int, list[ExternalValue | PositionValue]]] = field(default_factory=list)
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
+    funding: list[FundingPayment] = field(default_factory=list)  # what the positions paid (< 0) or got
     curve: list[EquityPoint] = field(default_factory=list)
     # Each strategy's own curve: the starting equity plus its PnL in the ledger's books
     # (realised, fees, funding and unrealised at the last trades), "unattributed" included.
@@ -149,6 +172,8 @@ class Backtest:
         # its signal's time: (due, sequence, intent, market), earliest first.
         self._checks: list[tuple[int, int, am.Intent, MarketView]] = []
         self._checks_made = 0
+        self.feedback = Feedback(self.detect.engine.patches.values())
+        self._stepping: int | None = None  # the time of the step under way
 
     @property
     def last_price(self) -> dict[str, Decimal]:
@@ -166,6 +191,7 @@ class Backtest:
 
     def step(self, now: int, events: Sequence[md.MarketEvent], bars: Sequence[bus.Bar] = ()) -> None:
         """One recorded time's events (their ts_event_ns) and the bars that closed then."""
+        self._stepping = now
         self.advance(now)
         if now >= self.price_lines.due_ns:
             self.price_lines.crossed(now, self.last_price)
@@ -181,6 +207,8 @@ class Backtest:
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
         self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)
+        self._hear(now)
+        self._stepping = None
         if not self.tape.curve and self._priced():
             self._sample(now)
             self.next_sample_ns = now + self.settings.sample_ns
@@ -216,6 +244,9 @@ class Backtest:
         due = self._next_timer()
         if due is not None and due < earliest:
             earliest = due
+        due = self.market.next_funding_ns()
+        if due is not None and due < earliest:
+            earliest = due
         due = self._next_mark(now)
         return due if due is not None and due < earliest else earliest
 
@@ -234,11 +265,16 @@ class Backtest:
         tick = self.detect.next_tick(due - 1)
         if tick is not None and tick <= due:
             self._evaluated(self.detect.tick(), due)
+            if due != self._stepping:  # a step at the same time hears after its events
+                self._hear(due)
         mark = self._next_mark(due - 1)
         if mark is not None and mark <= due:
             self._mark(due)
             self._moved = False
             self.next_mark_ns += _MARK_NS
+        funding = self.market.next_funding_ns()
+        if funding is not None and funding <= due:
+            self._fund(due)
         if self.next_sample_ns <= due:
             self._sample(due)
             self.next_sample_ns += self.settings.sample_ns
@@ -253,6 +289,37 @@ class Backtest:
             self.tape.decided(message, decision)
             if decision.HasField("intent"):
                 self._intent(decision.intent, now_ns)
+        for asked in evaluation.positions:
+            self._request(position_to_pb(asked), now_ns)
+
+    def _request(self, request: sig.PositionRequest, now_ns: int) -> None:
+        """A strategy's own request, as the live inspector carries it out (core.inspector.request_shell)."""
+        self.tape.requests.append(request)
+        planned = plan_request(self.inspect.core, request, now_ns)
+        if planned.refusal is not None:
+            self.tape.refusals.append(planned.refusal)
+        for intent in planned.intents:
+            self.inspect.desk.timing.intent(intent)
+            self._check(intent, self._view(intent.symbol), now_ns)
+            if not self.tape.verdicts[-1].allowed:
+                return
+
+    def _hear(self, now_ns: int) -> None:
+        """What the strategies hear back from the inspector after a detector step: what changed,
+        fed and evaluated at that time."""
+        feedback = self.feedback
+        if not feedback.listening or not feedback.due(self.inspect.entries, now_ns):
+            return
+        core = self.inspect.core
+        state = risk_state(core, now_ns, core.book.venues_down)
+        events = feedback.tracker.events(state, positions_view(core, "", core.book.legacy, set()))
+        if not events:
+            return
+        self.tape.heard.append((now_ns, events))
+        engine = self.detect.engine
+        for event in events:
+            engine.feed("", event)
+        self._evaluated(engine.evaluate_due(now_ns), now_ns)
 
     def time_orders(self, timing: OrderTiming) -> None:
         """Send the inspector's orders and cancels to arrive as `timing` says (core.backtest.twins:
@@ -298,6 +365,12 @@ class Backtest:
                 fill.ts_event_ns, strategy, venue, fill.symbol, fill.side.value, fill.price, fill.size, fee
             )
             self.tape.fills.append(record)
+
+    def _fund(self, now_ns: int) -> None:
+        """The funding due: paid at the venue (its balances), posted to the books."""
+        for payment in self.market.settle_funding(now_ns):
+            self.books.funding(funding_payment_to_pb(payment))
+            self.tape.funding.append(payment)
 
     def _strategy(self, client_order_id: str) -> str:
         """The strategy of an entry; a protective or flatten order is the position's ("")."""
@@ -455,3 +528,27 @@ def _kept(decision: am.Decision) -> am.Decision:
     if decision.HasField("intent"):
         kept.intent.CopyFrom(decision.intent)
     return kept
+
+
+class Feedback:
+    """When the backtest's strategies hear the inspector again: after any change of its core (a
+    journal entry), and at least once a second of data time (a cooldown runs out by time alone),
+    as the live detector polls it; never when no patch listens."""
+
+    def __init__(self, patches: Iterable[Any]) -> None:
+        self.listening = any(
+            kind in ("position", "external")
+            for patch in patches
+            for module in patch.modules.values()
+            if isinstance(module, Source)
+            for kind, _, _ in module.routes()
+        )
+        self.tracker = FeedbackTracker()
+        self._entries = -1
+        self._next_ns = 0
+
+    def due(self, entries: int, now_ns: int) -> bool:
+        if entries == self._entries and now_ns < self._next_ns:
+            return False
+        self._entries, self._next_ns = entries, now_ns + _NS
+        return True

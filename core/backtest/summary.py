@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.backtest.config import BacktestConfig
+from core.foundations.decimals import format_decimal
 
 if TYPE_CHECKING:  # the engine's: the hub names its runs (run_id) without importing it
     from core.backtest.outcome import RunOutcome
@@ -39,6 +41,12 @@ def summary(done: RunOutcome) -> list[str]:
         f"{sum(1 for d in tape.decisions if d.HasField('intent'))} intents · {len(done.fills)} fills · "
         f"{len(done.trips)} round trips",
     ]
+    paid: dict[str, Decimal] = {}
+    for payment in tape.funding:
+        paid[payment.asset] = paid.get(payment.asset, Decimal(0)) + payment.amount
+    if paid:  # a perpetual held across funding times (+ received, - paid)
+        amounts = " · ".join(f"{format_decimal(amount)} {asset}" for asset, amount in sorted(paid.items()))
+        lines.append(f"funding: {len(tape.funding)} payments · {amounts}")
     for name, m in done.metrics.items():
         lines.append(
             f"{name}: return {m.total_return:.4%} · sharpe {m.sharpe:.2f} · "

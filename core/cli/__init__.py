@@ -31,7 +31,7 @@ from core.foundations.command import (
     positive_int,
     server_options,
 )
-from core.foundations.errors import TrademeshError
+from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.logs import setup_logging
 from core.foundations.registry import SERVICES, ServiceEntry
 
@@ -94,7 +94,10 @@ def _up_command(args: argparse.Namespace) -> None:
     from venues.sim.config import DEMO_MARKET
 
     setup_logging("mesh")
-    run_up(UpOptions(args.data_dir, args.free_ports, args.sim_config or DEMO_MARKET, args.status_every))
+    if args.paper is not None and args.sim_config is not None:
+        raise InvalidArgument.field("sim-config", f"{args.sim_config}: --paper {args.paper} runs no sim")
+    sim_config = args.sim_config or DEMO_MARKET
+    run_up(UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper))
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -132,6 +135,17 @@ def _tool_parsers(commands: Any) -> None:
     demo.set_defaults(run=_demo_command)
 
 
+def _paper_venue(value: str) -> str:
+    from venues.registry import VENUES
+
+    live = sorted(name for name in VENUES if name != "sim")
+    if value not in live:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a live venue to paper-trade; live venues: {', '.join(live)}"
+        )
+    return value
+
+
 def _up_parser(commands: Any) -> None:
     up = commands.add_parser("up", help=f"run the whole local mesh ({', '.join(SERVICES)})")
     up.add_argument(
@@ -146,6 +160,13 @@ def _up_parser(commands: Any) -> None:
         type=Path,
         help="config of the sim venue (TOML; see venues/sim/config.py; default: the demo market, "
         "venues/sim/demo.toml)",
+    )
+    up.add_argument(
+        "--paper",
+        type=_paper_venue,
+        metavar="VENUE",
+        help="paper-trade a live venue instead of running the sim: its real market data, orders "
+        "matched against its book, no account needed (docs/paper.md)",
     )
     up.add_argument(
         "--status-every",

@@ -5,7 +5,9 @@ the instance stand by; losing it ends the process), restore the patches this ins
 (PostgreSQL), add the strategy files' patches it does not have (one per venue and symbol),
 warm each from the venue's candles and activate those that should run (the others warm from
 live data), serve the Patch API, then follow every venue's MarketData stream into the engine
-and publish what the patches emit to the bus (streams `signals` and `position_requests`).
+and publish what the patches emit to the bus (streams `signals` and `position_requests`). The
+inspector's risk state and the strategies' own positions are read back once a second
+(core.detector.feedback_feed) and fed to the patches' feedback sources.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from core.detector.config import DetectorConfig
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.outputs import EmittedSignal, Evaluation
+from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest
 from core.detector.feed import VenueFeed
+from core.detector.feedback_feed import InspectorFeedback
 from core.detector.history import VenueChannels, bar_history
 from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.runner import PatchRunner
@@ -48,6 +51,7 @@ from core.foundations.errors import (
 )
 from core.foundations.instruments import VenueInstruments, unknown_symbol
 from core.foundations.leader import Leadership
+from core.foundations.logs import chain_trace_id, log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import auth_metadata
@@ -192,6 +196,7 @@ class Detector:
         await ctx.ready()
         log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
         runner = asyncio.create_task(self.runner.run(ctx.stop), name="patches")
+        heard = asyncio.create_task(self._hear(ctx.stop), name="inspector feedback")
         try:
             await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
@@ -200,11 +205,23 @@ class Detector:
         finally:
             runner.cancel()
             venues.cancel()
+            heard.cancel()
             feeds = [task for _, task in self._feeds.values()]
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(venues, *feeds, return_exceptions=True)
+            await asyncio.gather(venues, heard, *feeds, return_exceptions=True)
             await self._flush()
+
+    async def _hear(self, stop: asyncio.Event) -> None:
+        """The inspector's risk state and the strategies' positions into the engine, when there
+        is an inspector to ask (given, or through the gateway's registry)."""
+        config = self.config
+        if config.inspector is None and config.gateway is None:
+            log.info("detector: no inspector given and no gateway: the strategies hear nothing back")
+            await stop.wait()
+            return
+        every_s = config.feedback_every_ms / 1000
+        await InspectorFeedback(config.gateway, config.inspector, self.runner.hear, every_s).run(stop)
 
     async def _look_up_venues(self) -> None:
         """The gateway's venues before the patches start (a registry away: only those given)."""
@@ -340,6 +357,8 @@ class Detector:
             await publisher.flush()
             if publisher.fenced:  # another process leads this instance now: it signals, not us
                 leadership.deposed("a signal's write was refused (FENCED): another process holds the lease")
+            else:
+                _log_published(evaluation.signals, evaluation.positions)
         try:
             await self._flush()
             self._unsaved_logged = False
@@ -354,3 +373,22 @@ class Detector:
         is logged by the journal and its changes dropped; Unavailable goes up."""
         with contextlib.suppress(FailedPrecondition):
             await self.journal.flush(self.engine)
+
+
+def _log_published(signals: Sequence[EmittedSignal], requests: Sequence[PositionRequest]) -> None:
+    """A line per signal and position request published, each under its own chain's trace id
+    (the advisor's decision, the inspector's verdicts and the venue's orders follow under it)."""
+    for signal in signals:
+        with log_fields(trace_id=chain_trace_id(signal.signal_id)):
+            log.info(
+                "detector: signal %s %s %s %s of %s (patch %s, conviction %.3f)",
+                signal.signal_id, signal.venue, signal.symbol, signal.direction.name, signal.strategy_id,
+                signal.patch_id, signal.conviction,
+            )  # fmt: skip
+    for request in requests:
+        with log_fields(trace_id=chain_trace_id(request.request_id)):
+            log.info(
+                "detector: position request %s %s %s %s %s of %s (patch %s, fraction %g)",
+                request.request_id, request.venue, request.symbol, request.action, request.side.name,
+                request.strategy_id, request.patch_id, request.fraction,
+            )  # fmt: skip

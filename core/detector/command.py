@@ -56,6 +56,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 0: at once; docs/backtest.md)",
     )
     parser.add_argument(
+        "--inspector",
+        metavar="HOST:PORT",
+        help="the inspector the strategies hear back from (default: the gateway's)",
+    )
+    parser.add_argument(
+        "--feedback-every-ms",
+        type=positive_int,
+        default=1_000,
+        help="how often the inspector's risk state and positions are read (default 1000)",
+    )
+    parser.add_argument(
         "--probe-rate-hz", type=positive_float, default=30.0, help="updates a second per probe, at most 30"
     )
     parser.add_argument(
@@ -84,6 +95,8 @@ def _config(args: argparse.Namespace) -> DetectorConfig:
         module_budget_us=args.module_budget_us,
         gateway=read_secret(GATEWAY),
         leader_ttl_ms=args.leader_ttl_ms,
+        inspector=args.inspector,
+        feedback_every_ms=args.feedback_every_ms,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.mesh_config import MeshConfig
+from core.foundations.mesh_config import MeshConfig, check_address
 
 __all__ = ["EXAMPLES_DIR", "DetectorConfig", "example_strategies"]
 
@@ -48,6 +48,10 @@ class DetectorConfig:
     # The leader lease (leader.detector.<instance>): of the processes of one instance only its
     # holder runs the patches and emits signals; the others stand by (core.foundations.leader).
     leader_ttl_ms: int = 5_000
+    # The inspector whose risk state and positions the strategies hear (core.detector.feedback):
+    # this host:port, else the one registered with the gateway; none without either.
+    inspector: str | None = None
+    feedback_every_ms: int = 1_000
 
     def __post_init__(self) -> None:
         if not _INSTANCE.fullmatch(self.instance):
@@ -61,6 +65,12 @@ class DetectorConfig:
                 raise InvalidArgument.field(
                     name.replace("_", "-"), f"{value} is out of range: {low} to {high}"
                 )
+        if self.inspector is not None:
+            check_address(self.inspector, "inspector")
+        if not 100 <= self.feedback_every_ms <= 60_000:
+            raise InvalidArgument.field(
+                "feedback-every-ms", f"{self.feedback_every_ms} is out of range: 100 to 60000"
+            )
         if not 0 <= self.hold_ms <= 10_000:
             raise InvalidArgument.field("hold-ms", f"{self.hold_ms} is out of range: 0 to 10000")
         if not 1 <= self.module_budget_us <= 10_000_000:

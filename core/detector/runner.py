@@ -14,6 +14,9 @@ outputs out. Two ways to take market data, by the hold (`--hold-ms`):
   feeds them in arrival order (converted batch by batch) and evaluates once, at the wall
   clock: a burst gives one evaluation per patch, never a queue of stale ones. Ticks fall on
   the same grid, by the wall clock.
+- What the inspector says back (core.detector.feedback: its risk state, the strategies' own
+  positions) is handed in with `hear` and fed at the next release, after the market data
+  released then, and evaluated at that time.
 - Patches that should run but lack history are warmed from the live events (engine.warm)
   until activation succeeds.
 - Every evaluation goes to `emit` (what was emitted is published, changes are saved); the
@@ -125,6 +128,7 @@ class PatchRunner:
         self._next_tick_ns: int | None = None  # on the grid after the first timestamp released
         self.sequencer = Sequencer()  # with a hold: what arrived, in event-time order
         self._batches: list[Group] = []  # without: the batches as they arrived
+        self._heard: list[Event] = []  # the inspector's feedback, fed at the next release
         self._converters: dict[str, MarketConverter] = {}
         self._arrived = asyncio.Event()
         # Patches to activate once warm: fed live events through engine.warm until then.
@@ -151,6 +155,11 @@ class PatchRunner:
         if self.sequencer.late > late:
             LATE_EVENTS.inc(self.sequencer.late - late)
             self._said_late(venue)
+        self._arrived.set()
+
+    def hear(self, events: Sequence[Event]) -> None:
+        """The inspector's feedback (external values, the strategies' positions) to feed."""
+        self._heard += events
         self._arrived.set()
 
     def _said_late(self, venue: str) -> None:
@@ -182,7 +191,7 @@ class PatchRunner:
 
     def _wait_s(self) -> float:
         """Until the next timestamp or tick is `hold` old."""
-        if self._batches:
+        if self._batches or self._heard:
             return 0.0
         dues = [due for due in (self.sequencer.earliest(), self._next_tick_ns) if due is not None]
         if not dues:
@@ -200,6 +209,15 @@ class PatchRunner:
             await self._burst(batches, until_ns)
         if self._next_tick_ns is not None:
             await self._ticks_until(until_ns)
+        if self._heard:
+            await self._feedback(until_ns)
+
+    async def _feedback(self, now_ns: int) -> None:
+        heard, self._heard = self._heard, []
+        feed = self.engine.feed
+        for event in heard:
+            feed("", event)  # an external value or a position names its own route
+        await self._handle(self.engine.evaluate_due(now_ns))
 
     async def _ticks_until(self, until_ns: int) -> None:
         """The ticks on the grid at or before `until_ns` (a tick at a timestamp runs before

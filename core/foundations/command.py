@@ -67,6 +67,8 @@ class MeshView:
     venues: tuple[tuple[str, str], ...] = ()
     # The sim venue's config file, if the user gave one.
     sim_config: Path | None = None
+    # `venue` paper-trades (`trademesh up --paper NAME`: a live venue's market, no account).
+    paper: bool = False
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from core.foundations.redact import check_url, redact_url
 
 __all__ = [
     "ADVERTISE_HOST",
+    "ALERTMANAGER_URL",
     "DATABASE_SCHEMES",
     "DATABASE_URL",
     "DRAIN_DELAY_S",
@@ -24,6 +25,7 @@ __all__ = [
     "LOG_FORMAT",
     "LOG_LEVEL",
     "NOTIFY_WEBHOOK_URL",
+    "PAPER",
     "REDIS_SCHEMES",
     "REDIS_URL",
     "SESSION_SECRET",
@@ -36,6 +38,7 @@ __all__ = [
     "VENUE_SANDBOX",
     "database_url",
     "drain_delay_s",
+    "paper_mode",
     "read_secret",
     "redact_url",
     "redis_url",
@@ -83,6 +86,19 @@ DRAIN_DELAY_S = "TRADEMESH_DRAIN_DELAY_S"
 _DEFAULT_DRAIN_DELAY_S = 0.5
 _MAX_DRAIN_DELAY_S = 60.0
 
+# "1": a live venue paper-trades (`trademesh venue NAME` as with --paper: docs/paper.md), how
+# docker compose turns every live venue's container to paper at once; "0" or unset: it does not.
+PAPER = "TRADEMESH_PAPER"
+
+
+def paper_mode() -> bool:
+    """$TRADEMESH_PAPER: "1" on, "0" or unset off; InvalidArgument naming the variable else."""
+    text = os.environ.get(PAPER, "").strip()
+    if text not in ("", "0", "1"):
+        raise InvalidArgument.field(PAPER, f"{text[:32]!r} is not 1 (paper) or 0 (not)")
+    return text == "1"
+
+
 # The key that signs Studio's session tokens (any string, 32+ bytes of entropy). Unset: the
 # gateway makes one per process, so sessions end when it restarts.
 SESSION_SECRET = "TRADEMESH_SESSION_SECRET"
@@ -104,6 +120,10 @@ TELEGRAM_BOT_TOKEN = "TRADEMESH_TELEGRAM_BOT_TOKEN"
 TELEGRAM_CHAT_ID = "TRADEMESH_TELEGRAM_CHAT_ID"
 TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 
+
+# The Alertmanager whose firing alerts the gateway's services board shows (its base URL, e.g.
+# http://alertmanager:9093; the gateway's --alertmanager-url wins). Unset or empty: none.
+ALERTMANAGER_URL = "TRADEMESH_ALERTMANAGER_URL"
 
 # The bus and the database of the mesh services (a --redis-url / --database-url flag wins).
 # They may hold passwords: log them only through redact_url.

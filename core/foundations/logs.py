@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -32,6 +34,7 @@ __all__ = [
     "JsonFormatter",
     "bind_log_fields",
     "bound_trace_id",
+    "chain_trace_id",
     "log_fields",
     "record_fields",
     "setup_logging",
@@ -67,6 +70,17 @@ def bound_trace_id() -> str | None:
     """The trace id bound to this task (a call's `traceparent`, core.foundations.rpc.edge)."""
     trace_id = _FIELDS.get().get("trace_id")
     return trace_id if isinstance(trace_id, str) and trace_id else None
+
+
+def chain_trace_id(signal_id: str) -> str:
+    """The trace id (W3C: 32 lower-case hex digits) a signal's chain is logged under: the
+    detector's signal, the advisor's decision, the inspector's verdict on its intent and the
+    venue's order (docs/logs.md, "Traces"). A UUID signal id (the detector's) is its own 32 hex
+    digits; any other id, the first 32 hex digits of its SHA-256."""
+    try:
+        return uuid.UUID(signal_id).hex
+    except ValueError:
+        return hashlib.sha256(signal_id.encode()).hexdigest()[:32]
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -86,8 +86,11 @@ class ServiceContext:
     def is_ready(self) -> bool:
         return self._ready
 
-    async def ready(self, **announce: Any) -> None:
-        """Up: SERVING, the serving line (extra fields from `announce`), the gateway registration."""
+    async def ready(self, *, paper: bool = False, **announce: Any) -> None:
+        """Up: SERVING, the serving line (extra fields from `announce`), the gateway registration.
+        `paper`: a paper venue, said on the serving line and in its registration."""
+        if paper:
+            announce["paper"] = True
         if self._ready:
             return
         self._ready = True
@@ -103,6 +106,7 @@ class ServiceContext:
                 served.port,
                 served.service_names,
                 served.metrics_port,
+                paper=paper,
             )
 
     async def standby(self, reason: str, **announce: Any) -> None:

@@ -22,7 +22,6 @@ from core.inspector.engine.actions import CancelAll, CancelOrder
 from core.inspector.engine.positions import Key
 from core.inspector.runtime import Runtime
 from core.inspector.views import policy_status, positions_view, risk_state
-from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -117,14 +116,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
             answer.client_order_id = done.verdict.orders[0].client_order_id
             if done.order is not None:
                 answer.order.CopyFrom(done.order)
-        reasons = "; ".join(r.reason for r in done.reasons)
-        outcome = f"order {answer.client_order_id}" if answer.client_order_id else reasons
-        side = common.Side.Name(intent.side).removeprefix("SIDE_")
-        log.info(
-            "inspector: manual intent %s %s %s %s %s: %s, %s",
-            intent.intent_id, intent.venue, intent.symbol, side, intent.size,
-            done.verdict.action.name, outcome,
-        )  # fmt: skip
+        done.log("manual", intent)
         return answer
 
     async def CancelOrder(

@@ -7,7 +7,8 @@ about every order it left working (core.inspector.runtime); report positions fou
 start as legacy (never touched). Then serve the Inspector API and run:
 - the `intents` consumer (group `inspector`): each intent checked, and placed when allowed; an
   entry is acknowledged once its intents are handled (a crash redelivers it: the journal knows
-  the intents handled, so none is placed twice);
+  the intents handled, so none is placed twice); the same group reads the strategies' own
+  `position_requests` (close, reduce, flip: core.inspector.requests), made into intents;
 - per venue, its executions into the core and its dead-man heartbeat (core.inspector.followers);
 - the marks (once a second), the reconciliation with the venues, the policy file's watch;
 - the markets the detectors' active patches trade, followed from the start (core.foundations.patch_markets),
@@ -20,19 +21,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.foundations.bus.names import INTENTS, journal_stream
+from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, journal_stream
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
 from core.foundations.leader import Leadership
+from core.foundations.logs import chain_trace_id, log_fields
 from core.foundations.patch_markets import ActivePatches, Key
 from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
@@ -51,6 +54,7 @@ from core.inspector.market import MarketBoard
 from core.inspector.notify import notifier_from_env
 from core.inspector.policy_watch import PolicyWatch
 from core.inspector.reconcile import Reconciler
+from core.inspector.request_shell import carry_out_request
 from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
 from core.inspector.venues import VenueLinks
@@ -176,8 +180,8 @@ class Inspector:
         self, ctx: ServiceContext, executions: BusExecutions | None, kept: asyncio.Task[None]
     ) -> None:
         options = ConsumerOptions(
-            group=self.config.group, consumer=self.config.instance, streams=(INTENTS,), batch=100,
-            claim_idle_ms=self.config.claim_idle_ms, start_id="$",
+            group=self.config.group, consumer=self.config.instance, streams=(INTENTS, POSITION_REQUESTS),
+            batch=100, claim_idle_ms=self.config.claim_idle_ms, start_id="$",
         )  # fmt: skip
         consumer = GroupConsumer(self.redis, options, self._intents)
         # The group exists before the service says it serves: made later at the stream's end
@@ -219,7 +223,13 @@ class Inspector:
         self.runtime.board.keep(markets)
 
     async def _intents(self, stream: str, entries: list[Entry]) -> None:
-        """Every intent of the entries, `_IN_FLIGHT` at once (each waits for its venue's answer)."""
+        """Every intent of the entries, `_IN_FLIGHT` at once (each waits for its venue's answer);
+        the strategies' position requests one after the other (core.inspector.requests)."""
+        if stream == POSITION_REQUESTS:
+            for _, envelope in entries:
+                for request in envelope.position_requests.requests:
+                    await carry_out_request(self.runtime, request)
+            return
         intents = [i for _, envelope in entries for i in envelope.intents.intents]
         await asyncio.gather(*(self._one(intent) for intent in intents))
 
@@ -228,10 +238,20 @@ class Inspector:
             await self._check(intent)
 
     async def _check(self, intent: am.Intent) -> None:
+        # Under its signal's trace: the verdict's (or the refusal's) line, and the venue's line
+        # of its order.
+        traced: AbstractContextManager[None] = (
+            log_fields(trace_id=chain_trace_id(intent.signal_id)) if intent.signal_id else nullcontext()
+        )
+        with traced:
+            await self._submit(intent)
+
+    async def _submit(self, intent: am.Intent) -> None:
         try:
             if self.runtime.ready_core.handled(intent.intent_id):
                 return  # a redelivery: the journal has it
-            await self.runtime.submit(intent)
+            done = await self.runtime.submit(intent)
+            done.log("signal", intent)
         except InvalidArgument as exc:  # its fields mean nothing as an order: a BLOCK, and the bus goes on
             log.warning("inspector: intent %s refused: %s", shown(intent.intent_id), exc)
             await self.runtime.refuse_invalid(intent, exc)

@@ -57,6 +57,7 @@ from core.inspector.snapshot import audit_from_snapshot
 from core.inspector.snapshots import SNAPSHOT_EVERY, Snapshots
 from core.inspector.timers import CoreTimer
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -87,6 +88,19 @@ class Submitted:
     verdict: Verdict
     reasons: list[rk.RiskEvent]
     order: tf.Order | None = None
+
+    def log(self, origin: str, intent: am.Intent) -> None:
+        """One line for the verdict (under the task's trace id, when it has one): `origin` is
+        "manual" (the API's), "signal" (an advisor's intent from the bus) or "request" (an
+        intent a strategy's position request made)."""
+        placed = self.verdict.orders[0].client_order_id if self.verdict.allowed else ""
+        outcome = f"order {placed}" if placed else "; ".join(r.reason for r in self.reasons)
+        side = common.Side.Name(intent.side).removeprefix("SIDE_")
+        log.info(
+            "inspector: %s intent %s %s %s %s %s: %s, %s",
+            origin, intent.intent_id, intent.venue, intent.symbol, side, intent.size,
+            self.verdict.action.name, outcome,
+        )  # fmt: skip
 
 
 @dataclass

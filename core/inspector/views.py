@@ -36,7 +36,7 @@ def _unrealized(core: InspectorCore) -> Decimal:
     for key, position in core.book.positions.positions.items():
         mark = core.book.marks.get(key)
         if position.size and mark is not None:
-            total += position.unrealized(mark)
+            total += position.unrealized(mark, core.book.inverse(key), core.book.multiplier(key))
     return total
 
 
@@ -99,12 +99,16 @@ def positions_view(
         if (venue and key[0] != venue) or position.size == 0:
             continue
         mark = core.book.marks.get(key)
+        book = core.book
+        unrealized = (
+            None if mark is None else position.unrealized(mark, book.inverse(key), book.multiplier(key))
+        )
         levels = core.protector.levels.get(key)
         shares = core.book.positions.shares(key)
         views.append(
             rk.PositionView(
                 venue=key[0], symbol=key[1], size=dec(position.size), average_price=dec(position.avg_price),
-                mark=dec(mark), unrealized_pnl=dec(None if mark is None else position.unrealized(mark)),
+                mark=dec(mark), unrealized_pnl=dec(unrealized),
                 realized_pnl=dec(position.realized), protective=_protective(core, key, emulated),
                 strategies=[rk.Value(name=s, value=dec(v)) for s, v in sorted(shares.items()) if v],
                 stop_loss=dec(None if levels is None else levels.stop),

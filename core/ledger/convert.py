@@ -10,14 +10,14 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.model import Side
 from core.ledger.attribution import OrderLink
 from core.ledger.engine.chart import CODE_NAMES
-from core.ledger.engine.events import FillEvent
+from core.ledger.engine.events import FillEvent, FundingEvent
 from core.ledger.engine.model import Account, AccountFlag, LedgerBalance, Links, Transfer, TransferFlag
 from core.ledger.venues import Contract
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["account_to_pb", "balance_to_pb", "fill_event", "fill_event_id", "transfer_to_pb"]
+__all__ = ["account_to_pb", "balance_to_pb", "fill_event", "fill_event_id", "funding_event", "transfer_to_pb"]
 
 _SIDES = {common.SIDE_BUY: Side.BUY, common.SIDE_SELL: Side.SELL}
 # A normal-credit account's balance is its credits less its debits (docs/ledger.md).
@@ -59,7 +59,7 @@ def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: Or
         venue=venue,
         symbol=fill.symbol,
         base=contract.base,
-        quote=contract.settle,
+        quote=contract.quote if contract.inverse else contract.settle,
         instrument=contract.kind,
         side=side,
         price=_decimal(fill.price, "fill.price"),
@@ -69,6 +69,21 @@ def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: Or
         ts_ns=fill.ts_event_ns or execution.ts_event_ns,
         links=links,
         contract_size=contract.contract_size,
+        inverse=contract.inverse,
+    )
+
+
+def funding_event(venue: str, payment: tf.FundingPayment) -> FundingEvent:
+    """A venue's funding payment as the ledger posts it ("funding/<venue>/<funding id>"), live
+    (core.ledger.funding) and in a backtest (core.backtest.books); InvalidArgument (a
+    TrademeshError) when the payment is malformed."""
+    event_id = f"funding/{venue}/{payment.funding_id}"
+    try:
+        amount = Decimal(payment.amount)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    return FundingEvent(
+        event_id, venue, payment.symbol, payment.asset, amount, payment.ts_ns, Links(event_id)
     )
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal, InvalidOperation
 
 import grpc
 
 from core.foundations.errors import TrademeshError
 from core.foundations.retry import sleep_unless
-from core.ledger.engine.events import Event, FundingEvent
-from core.ledger.engine.model import Links
+from core.ledger.convert import funding_event
+from core.ledger.engine.events import Event
 from core.ledger.posting import Poster
 from core.ledger.venues import LedgerVenues
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -31,18 +30,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _PAGES = 20  # per venue and round: the rest comes next round
-
-
-def funding_event(venue: str, payment: tf.FundingPayment) -> FundingEvent:
-    """InvalidArgument (a TrademeshError) when the payment is malformed."""
-    event_id = f"funding/{venue}/{payment.funding_id}"
-    try:
-        amount = Decimal(payment.amount)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    return FundingEvent(
-        event_id, venue, payment.symbol, payment.asset, amount, payment.ts_ns, Links(event_id)
-    )
 
 
 class FundingFollower:

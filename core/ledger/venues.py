@@ -40,16 +40,30 @@ class Contract:
     base: str
     quote: str
     settle: str
-    contract_size: Decimal = Decimal(1)  # base units per unit of size (linear contracts)
+    # Base units per unit of size (linear contracts); an inverse contract's face value in the
+    # quote asset (Deribit's BTC-PERPETUAL: 1 USD; OKX's BTC-USD-SWAP: 100 USD).
+    contract_size: Decimal = Decimal(1)
+    inverse: bool = False  # sized in the quote asset, settled in the base coin
 
     @classmethod
     def from_symbol(cls, symbol: str) -> Contract:
         """What a canonical (ccxt unified) symbol says: BASE/QUOTE is spot, BASE/QUOTE:SETTLE a
-        perpetual (used when the venue cannot be asked)."""
+        perpetual, inverse when it settles in its base (used when the venue cannot be asked: an
+        inverse contract's face value is then taken as 1 of the quote asset)."""
         pair, _, settle = symbol.partition(":")
         base, _, quote = pair.partition("/")
         kind = InstrumentKind.PERPETUAL if settle else InstrumentKind.SPOT
-        return cls(kind, base, quote, settle or quote)
+        return cls(kind, base, quote, settle or quote, inverse=bool(settle) and settle == base != quote)
+
+    @classmethod
+    def from_instrument(cls, item: common.Instrument) -> Contract:
+        kind = _KINDS.get(item.kind, InstrumentKind.SPOT)
+        settle = item.settle_asset or item.quote_asset
+        value_asset = item.contract_value_asset or item.base_asset
+        inverse = value_asset == item.quote_asset != item.base_asset
+        text = item.contract_value if inverse else item.contract_size
+        size = Decimal(text or "1")
+        return cls(kind, item.base_asset, item.quote_asset, settle, size if size > 0 else Decimal(1), inverse)
 
 
 class LedgerVenues:
@@ -84,12 +98,7 @@ class LedgerVenues:
             return None
         for item in answer.instruments:
             if item.symbol == symbol:
-                kind = _KINDS.get(item.kind, InstrumentKind.SPOT)
-                size = Decimal(item.contract_size or "1")
-                settle = item.settle_asset or item.quote_asset
-                return Contract(
-                    kind, item.base_asset, item.quote_asset, settle, size if size > 0 else Decimal(1)
-                )
+                return Contract.from_instrument(item)
         return None
 
     async def balances(self, venue: str) -> list[tf.Balance]:

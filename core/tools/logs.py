@@ -23,6 +23,7 @@ LevelName = Literal["debug", "info", "warning", "error", "critical"]
 
 def line(item: pb.LogLine) -> Json:
     found: Json = {
+        "id": item.id,
         "time": iso_time(item.time_ns),
         "time_ns": item.time_ns,
         "level": enum_word(pb.LogLevel.Name, item.level, "LOG_LEVEL_"),
@@ -52,6 +53,7 @@ class LogTools:
         text: str | None = None,
         lines: int = 50,
         follow_s: float = 0.0,
+        after_id: str | None = None,
     ) -> Json:
         """The mesh's most recent log lines, oldest first, from every service (LogHub). Filters,
         all optional and combined: `service` (the kind: venue, ingest, recorder, bars, bridge,
@@ -59,7 +61,10 @@ class LogTools:
         sim, else the service's), `min_level` (that level and above), `venue`, `trace_id`
         (every line of one traced request or order), `text` (a substring of the message,
         case-insensitive). `lines` 1 to 500 (default 50). `follow_s` 0 to 5: also wait that many
-        seconds for new matching lines (default 0: only what is already logged)."""
+        seconds for new matching lines (default 0: only what is already logged). `after_id`
+        (a line's `id`) resumes after that line: the lines logged since, oldest first, the first
+        `lines` of them (`more` says there are others: resume after the last), and `trimmed` when
+        the stream no longer holds that line (lines may be lost)."""
         bad: list[FieldViolation] = []
         if not 1 <= lines <= MAX_LINES:
             bad.append(FieldViolation("lines", f"{lines} is out of range: 1 to {MAX_LINES}"))
@@ -76,9 +81,14 @@ class LogTools:
             text=text or "",
             backlog=lines,
             follow=follow_s > 0,
+            after_id=after_id or "",
         )
         wait_s = follow_s if follow_s > 0 else self._up.timeout_s
         answers = await self._up.collect(LOGS, None, "Tail", request, pb.TailResponse, wait_s)
         found = [line(item) for answer in answers for item in answer.lines]
+        if after_id:  # resumed: the oldest `lines` since, and whether there are more
+            trimmed = any(answer.trimmed for answer in answers)
+            kept = found[:lines]
+            return {"lines": kept, "count": len(kept), "more": len(found) > lines, "trimmed": trimmed}
         # A follow may bring more than asked: the newest `lines` of all.
         return {"lines": found[-lines:], "count": len(found[-lines:])}

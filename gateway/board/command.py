@@ -4,8 +4,11 @@ parser at start)."""
 from __future__ import annotations
 
 import argparse
+import os
 import urllib.parse
 from typing import TYPE_CHECKING
+
+from core.foundations.env import ALERTMANAGER_URL
 
 if TYPE_CHECKING:
     from gateway.board.board import BoardOptions
@@ -46,9 +49,12 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--alertmanager-url",
         type=alertmanager_url,
-        default="",
+        default=os.environ.get(ALERTMANAGER_URL, ""),
         metavar="URL",
-        help="Alertmanager whose firing alerts the board shows (e.g. http://127.0.0.1:9093); default: none",
+        help=(
+            "Alertmanager whose firing alerts the board shows (e.g. http://127.0.0.1:9093); "
+            f"default ${ALERTMANAGER_URL}, else none"
+        ),
     )
     group.add_argument(
         "--board-every-s",

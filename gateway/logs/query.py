@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
@@ -12,6 +13,7 @@ __all__ = ["MAX_BACKLOG", "MAX_FILTER_CHARS", "Query", "as_line", "query_of"]
 
 MAX_BACKLOG = 1000
 MAX_FILTER_CHARS = 256
+_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 # LogLevel's numbers -> Python's level names (LOG_LEVEL_DEBUG = 1 is LEVELS[0]).
 _RANKS = {name: rank for rank, name in enumerate(LEVELS, start=1)}
 
@@ -26,6 +28,7 @@ class Query:
     text: str = ""  # lower-cased
     backlog: int = 0
     follow: bool = False
+    after_id: str = ""  # resume after this stream entry id (empty: the backlog instead)
 
     def matches(self, entry: LogEntry) -> bool:
         if self.service and entry.service != self.service:
@@ -53,6 +56,9 @@ def query_of(request: pb.TailRequest) -> Query:
         value = getattr(request, name)
         if len(value) > MAX_FILTER_CHARS:
             bad.append(FieldViolation(name, f"{shown(value)} is over {MAX_FILTER_CHARS} characters"))
+    if request.after_id and not _ENTRY_ID.fullmatch(request.after_id):
+        why = f"{shown(request.after_id)} is not a line id (a LogLine.id: 1764200000000-0)"
+        bad.append(FieldViolation("after_id", why))
     if bad:
         raise InvalidArgument(bad)
     return Query(
@@ -64,6 +70,7 @@ def query_of(request: pb.TailRequest) -> Query:
         text=request.text.lower(),
         backlog=request.backlog,
         follow=request.follow,
+        after_id=request.after_id,
     )
 
 

@@ -1,5 +1,6 @@
-"""Reading the `logs` stream for one Tail: the backlog newest first (XREVRANGE, in pages), then
-new entries as they come (XREAD BLOCK from the last id seen).
+"""Reading the `logs` stream for one Tail: the backlog newest first (XREVRANGE, in pages), or a
+resumed tail's lines after its id (XRANGE, in pages), then new entries as they come (XREAD BLOCK
+from the last id seen).
 
 Each following Tail holds one blocking read of its own (COUNT FOLLOW_COUNT, BLOCK BLOCK_MS):
 one Redis round trip per batch of new lines or per second of quiet, whatever its filters, and
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from core.foundations.bus.redis import BusRedis
 from core.foundations.logstream.entry import STREAM, LogEntry, decode_entry
 from gateway.logs.query import Query
 
-__all__ = ["BLOCK_MS", "FOLLOW_COUNT", "SCAN_LIMIT", "backlog", "follow"]
+__all__ = ["BLOCK_MS", "FOLLOW_COUNT", "SCAN_LIMIT", "Resumed", "backlog", "follow", "resumed"]
 
 SCAN_LIMIT = 20_000
 FOLLOW_COUNT = 200
@@ -52,6 +54,38 @@ async def backlog(redis: BusRedis, query: Query) -> tuple[list[LogEntry], str]:
     found = found[: query.backlog]
     found.reverse()
     return found, newest
+
+
+@dataclass
+class Resumed:
+    """What a resumed tail reads before it follows: whether the stream still holds the line it
+    resumes after, and the id of the last entry read (to follow after)."""
+
+    trimmed: bool
+    last: str
+
+
+async def resumed(redis: BusRedis, query: Query, state: Resumed) -> AsyncIterator[list[LogEntry]]:
+    """Each page of matching entries after query.after_id, oldest first, up to the stream's end
+    as it is now; `state` says whether that line is gone and ends at the last id read."""
+    first: Any = await redis.xrange(STREAM, min="-", max="+", count=1)
+    state.trimmed = bool(first) and _older(query.after_id, _text(first[0][0]))
+    state.last = query.after_id
+    while True:
+        page: Any = await redis.xrange(STREAM, min=f"({state.last}", max="+", count=_PAGE)
+        if not page:
+            return
+        state.last = _text(page[-1][0])
+        found = [entry for entry in (decode_entry(i, raw) for i, raw in page) if query.matches(entry)]
+        if found:
+            yield found
+
+
+def _older(entry_id: str, than: str) -> bool:
+    """Whether stream id `entry_id` comes before `than`."""
+    ms, _, seq = entry_id.partition("-")
+    than_ms, _, than_seq = than.partition("-")
+    return (int(ms), int(seq)) < (int(than_ms), int(than_seq))
 
 
 async def follow(

@@ -11,8 +11,8 @@ from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import FailedPrecondition, Unavailable
 from core.foundations.logstream.entry import LogEntry
 from core.foundations.rpc.context import Context
-from gateway.logs.query import as_line, query_of
-from gateway.logs.reader import backlog, follow
+from gateway.logs.query import Query, as_line, query_of
+from gateway.logs.reader import Resumed, backlog, follow, resumed
 from trademesh.logs.v1 import logs_pb2 as pb
 from trademesh.logs.v1 import logs_pb2_grpc as pb_grpc
 
@@ -40,9 +40,15 @@ class LogsServicer(pb_grpc.LogsServicer):
             raise FailedPrecondition(_NOT_CONFIGURED)
         await context.send_initial_metadata(())  # the stream is open before its first line
         try:
-            found, newest = await backlog(self._redis, query)
-            for answer in _answers(found):
-                yield answer
+            if query.after_id:
+                state = Resumed(trimmed=False, last=query.after_id)
+                async for answer in _resumed(self._redis, query, state):
+                    yield answer
+                newest = state.last
+            else:
+                found, newest = await backlog(self._redis, query)
+                for answer in _answers(found):
+                    yield answer
             if not query.follow:
                 return
             async for batch in follow(self._redis, query, newest, self._stopping):
@@ -51,6 +57,19 @@ class LogsServicer(pb_grpc.LogsServicer):
         except (RedisError, OSError) as exc:
             raise Unavailable(f"the log stream at {self._where}: {type(exc).__name__}: {exc}") from None
         raise Unavailable("the gateway is stopping: tail again")
+
+
+async def _resumed(redis: BusRedis, query: Query, state: Resumed) -> AsyncIterator[pb.TailResponse]:
+    """A resumed tail's answers: every matching line after query.after_id, the first answer
+    marked `trimmed` when that line is gone from the stream (one empty answer says so when no
+    line matched since)."""
+    first = True
+    async for page in resumed(redis, query, state):
+        for answer in _answers(page):
+            answer.trimmed, first = state.trimmed and first, False
+            yield answer
+    if first and state.trimmed:
+        yield pb.TailResponse(trimmed=True)
 
 
 def _answers(entries: list[LogEntry]) -> Iterator[pb.TailResponse]:

@@ -34,6 +34,7 @@ class RegistryServicer(pb_grpc.RegistryServicer):
             services,
             request.metrics_port,
             request.version,
+            paper=request.paper,
         )
         if self._shared is not None:
             await self._shared.wrote(entry, replaced)

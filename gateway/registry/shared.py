@@ -9,6 +9,12 @@ routes calls to them and answers their heartbeats, wherever a load balancer send
 writes back what the hash lacks (Redis restarted empty). Entries and tombstones are removed from
 the hash once past twice the ttl.
 
+The replicas also know each other: at every merge each writes its own entry (at the address
+others reach it at, with its metrics port) to a second hash and reads the others', so each lists
+every replica (ListServices, the Prometheus targets, the services board) while routing calls to
+its own services to itself. A replica that stops removes its entry; one that dies is dropped
+after the ttl.
+
 The bus away, a replica serves from what it has and says so once; nothing waits on the bus but
 the write-through of the call being answered, which is bounded by the client's timeouts.
 """
@@ -28,12 +34,13 @@ from core.foundations.bus.redis import BusRedis
 from gateway.registry.state import Entry, RegistryState
 from trademesh.registry.v1 import registry_pb2 as pb
 
-__all__ = ["REGISTRY_KEY", "SharedRegistry"]
+__all__ = ["GATEWAYS_KEY", "REGISTRY_KEY", "SharedRegistry"]
 
 log = logging.getLogger(__name__)
 
-# One key (one slot of a Redis Cluster): every replica's entries.
+# One slot of a Redis Cluster for both: every replica's registrations, and the replicas themselves.
 REGISTRY_KEY = "registry.{gateway}.instances"
+GATEWAYS_KEY = "registry.{gateway}.gateways"
 
 
 class SharedRegistry:
@@ -64,11 +71,19 @@ class SharedRegistry:
         await self._write({instance_id: self._tombstone(instance_id)})
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Merges the bus's entries every `every_s` until `stop`."""
+        """Merges the bus's entries every `every_s` until `stop`; then leaves the replicas."""
         while not stop.is_set():
             await self.sync()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.every_s)
+        await self.leave()
+
+    async def leave(self) -> None:
+        """This replica's own entry off the bus (it stops): the others stop listing it at once."""
+        own = self.state.own_entry()
+        if own is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.hdel(GATEWAYS_KEY, own.instance_id)
 
     async def sync(self) -> None:
         """One merge: learn the others' entries, write back what the bus lacks, sweep the old."""
@@ -87,10 +102,35 @@ class SharedRegistry:
                 )
             if stale:
                 await self.redis.hdel(REGISTRY_KEY, *stale)
+            await self._meet_replicas()
         except (RedisError, OSError) as exc:
             self._went_away(exc)
             return
         self._came_back()
+
+    async def _meet_replicas(self) -> None:
+        """This replica's entry on the bus, renewed; the others' taken in; the gone swept."""
+        own = self.state.own_entry()
+        if own is None:
+            return
+        await self.redis.hset(GATEWAYS_KEY, own.instance_id, self._as_peer(own))
+        raw: dict[bytes, bytes] = await self.redis.hgetall(GATEWAYS_KEY)
+        peers = [pb.Instance.FromString(value) for value in raw.values()]
+        self.state.merge_peers(peers)
+        stale = self._stale(peers)
+        if stale:
+            await self.redis.hdel(GATEWAYS_KEY, *stale)
+
+    def _as_peer(self, own: Entry) -> bytes:
+        """The own entry as the other replicas reach it: at its advertised host (its metrics
+        host; its own entry's address is the loopback it dials itself at), heard from now."""
+        port = own.address.rpartition(":")[2]
+        host = own.metrics_host or own.address.rpartition(":")[0]
+        instance = own.to_proto()
+        instance.address = f"{host}:{port}"
+        instance.configured = False
+        instance.last_heartbeat_ns = self._wall_ns()
+        return instance.SerializeToString()
 
     def _stale(self, shared: list[pb.Instance]) -> list[str]:
         """Entries and tombstones past twice the ttl: nobody holds them any more."""

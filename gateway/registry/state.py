@@ -42,6 +42,8 @@ class Entry:
     metrics_host: str | None = None
     # The trademesh release it runs ("" when it did not say).
     version: str = ""
+    # A paper venue (registry.v1.Instance.paper).
+    paper: bool = False
 
     @property
     def configured(self) -> bool:
@@ -59,6 +61,7 @@ class Entry:
             configured=self.configured,
             metrics_port=self.metrics_port,
             version=self.version,
+            paper=self.paper,
         )
 
     @classmethod
@@ -75,6 +78,7 @@ class Entry:
             expires_at,
             instance.metrics_port,
             version=instance.version,
+            paper=instance.paper,
         )
 
 
@@ -97,10 +101,30 @@ class RegistryState:
         self._by_id: dict[str, Entry] = {}
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
+        # The other replicas of the gateway (gateway.registry.shared): listed, never routed to.
+        self._peers: dict[str, Entry] = {}
 
     def is_own(self, entry: Entry) -> bool:
         """Whether `entry` is the gateway's own (configured with own=True)."""
         return entry.configured and entry.name == self._own
+
+    def own_entry(self) -> Entry | None:
+        """The gateway's own entry (configured with own=True), if any."""
+        return next((entry for entry in self._by_id.values() if self.is_own(entry)), None)
+
+    def merge_peers(self, peers: Sequence[pb.Instance]) -> None:
+        """The other replicas of the gateway as the bus holds them (each writes its own entry at
+        every merge): the ones heard from within the ttl are listed beside the registered
+        instances (ListServices, the Prometheus targets, the services board), never resolved to:
+        a call to the gateway's own services is answered where it arrives."""
+        own = self.own_entry()
+        wall_ns, now = self._wall_ns(), self._monotonic()
+        fresh = {}
+        for instance in peers:
+            left_s = (instance.last_heartbeat_ns - wall_ns) / 1e9 + self.ttl_s
+            if left_s > 0 and instance.name and (own is None or instance.instance_id != own.instance_id):
+                fresh[instance.instance_id] = Entry.shared(instance, now + left_s)
+        self._peers = fresh
 
     def occupants(self, name: str, address: str) -> list[str]:
         """The instance ids a registration of `name` at `address` replaces."""
@@ -114,6 +138,8 @@ class RegistryState:
         services: Sequence[str],
         metrics_port: int = 0,
         version: str = "",
+        *,
+        paper: bool = False,
     ) -> Entry:
         """Adds the instance beside the others of its name; one of the same name and address is
         replaced (a restart on its port)."""
@@ -127,7 +153,7 @@ class RegistryState:
         expires_at = self._monotonic() + self.ttl_s
         entry = Entry(
             name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port,
-            version=version,
+            version=version, paper=paper,
         )  # fmt: skip
         self._by_id[entry.instance_id] = entry
         live = len(self._named(name))
@@ -210,12 +236,16 @@ class RegistryState:
             newest[(entry.name, entry.address)] = entry
 
     def instances(self, kind: pb.Kind.ValueType = pb.KIND_UNSPECIFIED, service: str = "") -> list[Entry]:
-        """The live entries, sorted by name then registration (oldest first), optionally of one
-        kind and serving one service."""
+        """The live entries and the other gateway replicas, sorted by name then registration
+        (oldest first), optionally of one kind and serving one service."""
+        peers = [peer for peer in self._peers.values() if self._alive(peer)]
+        return self._live(kind, service, peers)
+
+    def _live(self, kind: pb.Kind.ValueType, service: str, peers: Sequence[Entry] = ()) -> list[Entry]:
         self._expire()
         return [
             entry
-            for entry in sorted(self._by_id.values(), key=lambda e: (e.name, e.registered_at_ns))
+            for entry in sorted([*self._by_id.values(), *peers], key=lambda e: (e.name, e.registered_at_ns))
             if (kind == pb.KIND_UNSPECIFIED or entry.kind == kind)
             and (not service or service in entry.services)
         ]
@@ -227,7 +257,7 @@ class RegistryState:
     def resolve(self, service: str, target: str | None) -> str:
         """The address of the instance a call goes to: of the name targeted (or the only name
         serving `service`), its newest live instance."""
-        serving = self.instances(service=service)
+        serving = self._live(pb.KIND_UNSPECIFIED, service)  # no other gateway replica
         if target is not None:
             return _targeted(serving, service, target)
         if not serving:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -27,6 +28,7 @@ from playwright.async_api import Page, expect
 from redis.exceptions import ResponseError
 
 from core.foundations.bus.names import INTENTS
+from core.foundations.logs import chain_trace_id
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import TICK, WAIT_MS, best_prices, log_in, open_market
@@ -240,18 +242,28 @@ async def trace_shown(page: Page, kind: str, wanted: str) -> list[str]:
     view = page.locator("#trace-view")
     await expect(view).to_be_visible(timeout=WAIT_MS)
     await expect(view).to_have_attribute("data-traced", wanted)
-    # Its link to the log lines naming the id (the Logs page: tests/e2e/test_studio_logs.py).
-    await expect(page.locator("#trace-logs")).to_have_attribute(
-        "href", f"#/logs?{urlencode({'text': wanted})}"
-    )
     await expect(view).to_have_attribute("data-kind", kind, timeout=WAIT_MS)
     await expect(page.locator("#trace-status")).to_have_attribute("data-tone", "ok")
+    signals: list[str] = await page.locator('#trace-steps > li[data-kind="signal"]').evaluate_all(
+        "ls => ls.map(l => l.dataset.stepId)"
+    )
+    await expect(page.locator("#trace-logs")).to_have_attribute("href", logs_link(signals, wanted))
     kinds: list[str] = await page.locator("#trace-steps > li").evaluate_all(
         "ls => ls.map(l => l.dataset.kind)"
     )
     assert kinds == sorted(kinds, key=CHAIN.index), kinds
     await expect(page.locator(f'#trace-steps > li[data-step-id="{wanted}"]').first).to_be_visible()
     return kinds
+
+
+def logs_link(signals: list[str], wanted: str) -> str:
+    """The trace view's link to the log lines (the Logs page: tests/e2e/test_studio_logs.py): a
+    chain with a detector's signal (a UUID), to its trace (core.foundations.logs.chain_trace_id);
+    else to the lines naming the id asked about."""
+    try:
+        return f"#/logs?{urlencode({'trace': chain_trace_id(str(uuid.UUID(signals[0])))})}"
+    except (IndexError, ValueError):
+        return f"#/logs?{urlencode({'text': wanted})}"
 
 
 async def close_trace(page: Page) -> None:

@@ -68,8 +68,15 @@ class Webhook:
     alerts: list[Received] = field(default_factory=list)
 
     def firing(self, alertname: str, **labels: str) -> Received | None:
+        return self.posted("firing", alertname, **labels)
+
+    def resolved(self, alertname: str, **labels: str) -> Received | None:
+        return self.posted("resolved", alertname, **labels)
+
+    def posted(self, status: str, alertname: str, **labels: str) -> Received | None:
+        """The first alert posted with `status` ("firing", "resolved"), `alertname` and `labels`."""
         for alert in self.alerts:
-            if alert.status != "firing" or alert.labels.get("alertname") != alertname:
+            if alert.status != status or alert.labels.get("alertname") != alertname:
                 continue
             if all(alert.labels.get(name) == value for name, value in labels.items()):
                 return alert

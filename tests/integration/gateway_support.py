@@ -132,6 +132,22 @@ class Processes:
         env = {GATEWAY: gateway.grpc_address} if gateway is not None else {}
         return self._start("sim", args, {**VENUE_ENV, **env})[0]
 
+    def paper(
+        self,
+        gateway: Gateway,
+        name: str,
+        files: Sequence[Path],
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> ServiceProcess:
+        """A paper venue (`--paper`) on a replayed session, registered with `gateway`; `extra`
+        arguments after the usual ones (e.g. --replay-speed 1)."""
+        args = ["venue", name, "--paper", "--port", "0", "--metrics-port", "-1", *extra]
+        args += ["--replay", *map(str, files)]
+        return self._start(
+            f"paper-{name}", args, {**VENUE_ENV, GATEWAY: gateway.grpc_address, **(env or {})}
+        )[0]
+
     def mesh_service(self, gateway: Gateway, name: str, *args: str, redis_url: str) -> ServiceProcess:
         """A mesh service (`trademesh bridge`, ...) registered with `gateway`; the trading
         credential only for a service whose command holds it (the inspector), as `up` gives it."""

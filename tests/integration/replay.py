@@ -48,9 +48,11 @@ def start_replay_venue(
     config: str | None = None,
     paced: bool = False,
     speed: float | None = None,
+    extra: Sequence[str] = (),
 ) -> tuple[Venue, IO[str]]:
-    """`speed`: paced at that many times the recorded pace (`paced`: at the recorded pace)."""
-    args = ["venue", name, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
+    """`speed`: paced at that many times the recorded pace (`paced`: at the recorded pace);
+    `extra`: more arguments (`--paper`)."""
+    args = ["venue", name, *extra, "--port", "0", "--metrics-port", "0", "--replay", *map(str, files)]
     if paced:
         args.append("--replay-paced")
     if speed is not None:

@@ -26,22 +26,35 @@ those that caught a race (tests/integration/chain_races.py).
   its README names, and the backtest decides it as live did: the racing orders are among those
   compared at their twins, and equal.
 
+- **A strategy that exits by its own request** (core/detector/strategies/exits/trend_exit.toml,
+  not run live in the shipped sessions): the backtest of the recorded window with it, and the
+  live runner handed the recorded events and what the backtest's strategy heard back from its
+  inspector at the same times, make the same signals and position requests.
+
 docs/backtest.md, "Parity with live"."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from google.protobuf.message import Message
 
+from core.backtest.assemble import advisor_bars, build, recorded_history
+from core.backtest.config import BacktestConfig
 from core.backtest.detect import no_timer
 from core.backtest.market import ReplayedMarket, queue_rule
 from core.backtest.recorded_orders import OrderOutcome, load_recorded_orders, refill
+from core.backtest.run import Tape
+from core.backtest.session import drive
 from core.backtest.source import RecordedSource
 from core.detector.config import example_strategies
-from core.detector.convert import signal_to_pb
+from core.detector.convert import position_to_pb, signal_to_pb
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
@@ -336,3 +349,99 @@ async def test_the_backtest_decides_each_race_of_the_session_as_live_did(
     for live_id in racing:
         assert live_id in compared, f"{live_id} was sent at its live twin in the backtest's window"
         assert compared[live_id].same_request and compared[live_id].same_outcome, compared[live_id].line
+
+
+# ---- a strategy that exits by its own request, on the recorded session
+
+
+EXITS = Path("core/detector/strategies/exits/trend_exit.toml")
+
+
+async def _backtested_exits(chain: Chain) -> tuple[Tape, list[tuple[str, Any]]]:
+    """The backtest of the recorded window with the exit strategy and the live advisor's config
+    (its 1s bars), warmed as the live detector warmed."""
+    config = BacktestConfig(
+        strategies=(EXITS,), start_ns=chain.started_ns, end_ns=chain.cutoff_ns + S,
+        database_url=chain.database, sim_config=chain.sim_config, advisor_config=chain.advisor_config,
+        timeframe="1s",
+    )  # fmt: skip
+    backtest = build(config)
+    history = await recorded_history(dataclasses.replace(config, start_ns=chain.warmed_ns + 1), backtest)
+    backtest.detect.warm_from_history(history, chain.warmed_ns)
+    backtest.bars.warm(await advisor_bars(config, backtest))
+    source = RecordedSource(
+        config.database_url, config.venue, backtest.symbols, config.start_ns, config.end_ns
+    )
+
+    async def events() -> AsyncIterator[Any]:
+        async for recorded in source:
+            yield recorded.message
+
+    return await drive(backtest, events()), history
+
+
+async def _runner_hearing(chain: Chain, history: list[tuple[str, Any]], tape: Tape) -> Evaluation:
+    """The live runner (its hold, its stepping) handed the recorded events and, at each time the
+    backtest's strategy heard its inspector, what it heard."""
+    engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=10.0))
+    out = Evaluation()
+
+    async def emit(evaluation: Evaluation) -> None:
+        out.extend(evaluation)
+
+    hold = HOLD_MS * 1_000_000
+    wall = [chain.started_ns]
+    runner = PatchRunner(engine, emit, clock=lambda: wall[0], hold_ns=hold)
+    for patch in build_patches(engine, load_strategy(EXITS, Catalog.builtin()), chain.warmed_ns):
+        engine.warm(patch.id, patch_history(engine, patch.id, history, chain.warmed_ns))
+        try:
+            patch.activate(chain.warmed_ns)
+        except FailedPrecondition:
+            runner.warming.add(patch.id)
+    heard = list(tape.heard)
+    end = chain.cutoff_ns + S
+
+    async def until_time(at: int) -> None:
+        """What was heard before `at`, each after the steps and ticks of its own time."""
+        while heard and heard[0][0] < at:
+            when, events = heard.pop(0)
+            runner.hear(events)
+            wall[0] = max(wall[0], when + hold)
+            await runner.release(when)
+
+    source = RecordedSource(chain.database, "sim", list(SYMBOLS), chain.started_ns, end)
+    async for recorded in source:
+        if isinstance(recorded.message, md.MarketEvent):
+            at = recorded.message.ts_event_ns
+            await until_time(at)
+            wall[0] = max(wall[0], at + hold)
+            runner.deliver("sim", [recorded.message], wall[0])
+            await runner.release(at - 1)  # the events of `at` may not all be in yet
+    await until_time(end + 1)
+    wall[0] = end + hold
+    await runner.release(end)
+    return out
+
+
+def _unnamed(message: Message) -> bytes:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    copy.ClearField("signal_id" if isinstance(copy, sig.Signal) else "request_id")
+    return copy.SerializeToString(deterministic=True)
+
+
+async def test_a_strategy_exiting_by_its_own_request_makes_the_backtests_requests_live(chain: Chain) -> None:
+    """The recorded session backtested with a strategy that exits by its own request (its
+    entries through the live advisor's config, checked by the inspector core, its exits by
+    close requests), and the live runner handed the same recorded events and, at the same
+    times, what the backtest's strategy heard back from its inspector: the same signals and
+    the same position requests. (Of the shipped sessions, one has the strategy enter and exit
+    by its own close request within the window; in the others it enters and holds.)"""
+    tape, history = await _backtested_exits(chain)
+    assert tape.heard, "the strategy hears its inspector"
+    live = await _runner_hearing(chain, history, tape)
+
+    assert [_unnamed(signal_to_pb(s)) for s in live.signals] == [_unnamed(s) for s in tape.signals]
+    assert [_unnamed(position_to_pb(r)) for r in live.positions] == [_unnamed(r) for r in tape.requests]
+    closed = [v for v in tape.verdicts if v.allowed and v.orders[0].reduce_only]
+    assert len(closed) == len(tape.requests) - len(tape.refusals)

@@ -62,6 +62,7 @@ def configs(tmp_path: Path) -> Path:
     (folder / "nan.toml").write_text("rate_per_s = nan\n")
     (folder / "broken.toml").write_text("[[venues]\n")
     (folder / "address.toml").write_text('[[venues]]\nname = "sim"\naddress = "127.0.0.1:99999"\n')
+    (folder / "paper.toml").write_text("latency_ms = -1\n")
     (folder / "latin1.toml").write_bytes('# Montréal\nstart_price = "1"\n'.encode("latin-1"))
     (folder / "advisor-nan.toml").write_text("[validation]\nmin_risk_reward = nan\n")
     (folder / "advisor-nan-float.toml").write_text("[validation]\nmin_conviction = nan\n")
@@ -168,6 +169,21 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "replay_fault: 'boom@1'",
     ),
     ("status every", ["up", "--status-every", "0"], {}, "argument --status-every: must be positive, got 0"),
+    # Paper trading (docs/paper.md).
+    ("paper sim", ["venue", "sim", "--port", "0", "--paper"], {}, "paper: venue 'sim' makes its own market"),
+    (
+        "paper config alone",
+        ["venue", "binance", "--port", "0", "--paper-config", "paper.toml"],
+        {},
+        "paper-config: paper.toml given without --paper",
+    ),
+    (
+        "paper variable",
+        ["venue", "binance", "--port", "0"],
+        {"TRADEMESH_PAPER": "yes"},
+        "TRADEMESH_PAPER: 'yes' is not 1 (paper) or 0 (not)",
+    ),
+    ("up paper", ["up", "--paper", "sim"], {}, "argument --paper: 'sim' is not a live venue to paper-trade"),
     *[
         (
             f"{service} instance",
@@ -277,6 +293,9 @@ FILE_CASES: list[tuple[str, list[str], str]] = [
      ["gateway", "--port", "0", "--grpc-port", "0", "--heartbeat-interval-s", "1e308",
       "--registry-ttl-s", "1.5e308"],
      "argument --heartbeat-interval-s: must be at most 3,600 s, got 1e308"),
+    ("paper config values",
+     ["venue", "binance", "--port", "0", "--paper", "--paper-config", "{dir}/paper.toml"],
+     "latency_ms: must be between 0 and 60000, got -1 (in {dir}/paper.toml)"),
     ("gateway registry ttl inf", ["gateway", "--port", "0", "--grpc-port", "0", "--registry-ttl-s", "1e309"],
      "argument --registry-ttl-s: must be finite"),
 ]  # fmt: skip

@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from redis.asyncio import Redis
 
 from core.foundations.bus.redis import open_redis
-from gateway.registry import RegistryState, SharedRegistry
-from gateway.registry.shared import REGISTRY_KEY
+from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry
+from gateway.registry.shared import GATEWAYS_KEY, REGISTRY_KEY
+from gateway.registry.targets import target_groups
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
     create_key,
     grpcweb_call,
+    key_taken,
     list_instances,
     module_database,
 )
@@ -114,6 +118,47 @@ async def test_a_bus_restarted_empty_is_written_again_and_the_old_swept(bus: str
         await raw.aclose()
 
 
+def gateway_replica(clock: Clock, url: str, host: str) -> SharedRegistry:
+    """A replica with its own entry, as the gateway configures it: dialled at the loopback,
+    reached by others (and scraped) at `host`."""
+    shared = replica(clock, url)
+    shared.state.configure(
+        "gateway", reg.KIND_GATEWAY, "127.0.0.1:8082", [REGISTRY_SERVICE], own=True, metrics=(host, 8081)
+    )
+    return shared
+
+
+async def test_replicas_list_each_other_and_route_their_own_services_to_themselves(bus: str) -> None:
+    clock = Clock()
+    a, b = gateway_replica(clock, bus, "10.0.0.1"), gateway_replica(clock, bus, "10.0.0.2")
+    try:
+        for shared in (a, b, a):
+            await shared.sync()
+        for me, other in ((a, "10.0.0.2"), (b, "10.0.0.1")):
+            gateways = me.state.instances(kind=reg.KIND_GATEWAY)
+            assert sorted(e.address for e in gateways) == sorted(["127.0.0.1:8082", f"{other}:8082"])
+            targets = [group["targets"] for group in target_groups(me.state.instances())]
+            assert sorted(targets) == [["10.0.0.1:8081"], ["10.0.0.2:8081"]]
+            assert me.state.resolve(REGISTRY_SERVICE, None) == "127.0.0.1:8082"  # itself, never a peer
+        # b stops: it leaves, and a lists it no more on its next merge.
+        await b.leave()
+        await a.sync()
+        assert [e.address for e in a.state.instances(kind=reg.KIND_GATEWAY)] == ["127.0.0.1:8082"]
+        # b merges again (it lives), then dies: a drops it after the ttl, and the bus is swept.
+        await b.sync()
+        await a.sync()
+        assert len(a.state.instances(kind=reg.KIND_GATEWAY)) == 2
+        clock.now_s += 2 * TTL_S + 1
+        await a.sync()
+        assert [e.address for e in a.state.instances(kind=reg.KIND_GATEWAY)] == ["127.0.0.1:8082"]
+        raw = Redis.from_url(bus)
+        assert await raw.hkeys(GATEWAYS_KEY) == [a.state.own_entry().instance_id.encode()]  # type: ignore[union-attr]
+        await raw.aclose()
+    finally:
+        await a.redis.aclose()
+        await b.redis.aclose()
+
+
 async def test_two_gateway_processes_list_and_route_each_others_venue(
     tmp_path: Path, module_database: str, bus: str
 ) -> None:
@@ -146,8 +191,38 @@ async def test_two_gateway_processes_list_and_route_each_others_venue(
             return True if "sim" not in await list_instances(second) else None
 
         await until(gone, 3, interval_s=0.05, what="the sim dropped by the other gateway")
+        # Prometheus, asking either replica, finds both gateways.
+        read = await create_key(module_database, "replicas-read", ["read"])
+        await key_taken(second, read)
+        both_addresses = {f"127.0.0.1:{first.service.port}", f"127.0.0.1:{second.service.port}"}
+
+        async def both_gateways() -> bool | None:
+            groups = await _targets(second, read)
+            found = {t for g in groups if g["labels"]["service"] == "gateway" for t in g["targets"]}
+            return True if found == both_addresses else None
+
+        await until(both_gateways, 5, interval_s=0.1, what="both gateways among the second's targets")
+        await processes.stop(first.service)
+
+        async def first_gone() -> bool | None:
+            groups = await _targets(second, read)
+            found = {t for g in groups if g["labels"]["service"] == "gateway" for t in g["targets"]}
+            return True if found == {f"127.0.0.1:{second.service.port}"} else None
+
+        await until(first_gone, 3, interval_s=0.1, what="the stopped gateway off the second's targets")
     finally:
         await processes.stop_all()
+
+
+async def _targets(gateway: Gateway, key: str) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        http.get(f"{gateway.url}/prometheus/targets", headers=headers) as reply,
+    ):
+        assert reply.status == 200, await reply.text()
+        groups: list[dict[str, Any]] = await reply.json()
+        return groups
 
 
 async def _heartbeat_after(gateway: Gateway, after_ns: int) -> reg.Instance | None:

@@ -14,13 +14,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import redis
-
+from core.foundations.bus.redis import open_redis
 from core.foundations.logs import log_fields, record_fields
 from core.foundations.logstream import STREAM, StreamLogHandler, StreamSettings, decode_entry
 from core.foundations.logstream.handler import LINES_DROPPED
 from core.foundations.logstream.scrubber import Scrubber
-from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 
@@ -77,9 +75,12 @@ def dropped(reason: str) -> float:
     return float(LINES_DROPPED.labels(reason)._value.get())
 
 
-async def test_lines_reach_the_stream_with_their_fields_and_no_secret(redis_url: str) -> None:
-    async with redis_db(redis_url) as url:
-        client = redis.Redis.from_url(url)
+async def test_lines_reach_the_stream_with_their_fields_and_no_secret(bus_url: str) -> None:
+    """On one Redis and on a Redis Cluster (bus_url's two params: the stream's key lives on one
+    of its masters)."""
+    url = bus_url
+    client: Any = open_redis(url)
+    try:
         with streamed(url) as (logger, _):
             with log_fields(venue="sim", trace_id="t-1"):
                 logger.warning("order %s refused, token s3cr3t-token", "o-1", extra={"symbol": "BTC/USDT"})
@@ -89,7 +90,7 @@ async def test_lines_reach_the_stream_with_their_fields_and_no_secret(redis_url:
                 logger.exception("failed")
 
             async def written() -> list[Any] | None:
-                entries: Any = client.xrange(STREAM)
+                entries: Any = await client.xrange(STREAM)
                 return entries if len(entries) == 2 else None
 
             entries = await until(written, 10, what="two entries on the stream")
@@ -104,7 +105,8 @@ async def test_lines_reach_the_stream_with_their_fields_and_no_secret(redis_url:
         assert dict(first.fields) == {"venue": "sim", "trace_id": "t-1", "symbol": "BTC/USDT"}
         assert abs(first.time_ns - time.time_ns()) < 60e9
         assert "RuntimeError: *** in an exception" in second.exception and "s3cr3t" not in second.exception
-        client.close()
+    finally:
+        await client.aclose()
 
 
 async def test_a_full_queue_drops_new_lines_and_counts_them() -> None:

@@ -209,12 +209,6 @@ def test_sizing_refuses_sizes_under_the_minimum() -> None:
     assert risk_size(None, D("65000"), D("64850"), D("1"), INSTRUMENT, SizingConfig(), D(0)) == (
         "no equity to size from (none)"
     )
-    inverse = dataclasses.replace(
-        INSTRUMENT, kind=InstrumentKind.PERPETUAL, contract_value_asset="USDT", contract_value=D(10)
-    )
-    assert risk_size(D("1000"), D("65000"), D("64850"), D("1"), inverse, SizingConfig(), D(0)) == (
-        "inverse contracts are not sized by the advisor yet"
-    )
 
 
 def test_a_contract_size_divides_the_size() -> None:

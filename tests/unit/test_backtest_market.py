@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, _Units, queue_rule
+from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, queue_rule
 from core.foundations.errors import InvalidArgument, NotFound
 from core.foundations.matching.engine import SYNTHETIC, USER, OrderBook
 from core.foundations.matching.exchange import _Scale
+from core.foundations.matching.mirror import Units
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import (
     Execution,
@@ -765,7 +766,7 @@ def test_with_our_orders_the_synthetic_side_of_each_updated_level_is_the_recorde
 def test_a_string_read_without_decimal_is_what_the_exchange_reads(step: str, text: str) -> None:
     """The replayed book reads most strings by integer arithmetic; whatever it takes, it takes
     as the exchange's scale would, and what it leaves (None) the exchange reads or refuses."""
-    fast = _Units(D(step)).of(text)
+    fast = Units(D(step)).of(text)
     try:
         exact: int | None = _Scale(D(step), "price").units(D(text))
     except Exception:  # not a number, or not a multiple of the step

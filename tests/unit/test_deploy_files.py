@@ -184,6 +184,22 @@ def test_each_live_venue_reads_its_own_optional_credentials_file() -> None:
     assert all(key.startswith("TRADEMESH_OKX_SWAP_") for key in example)
 
 
+def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:
+    """TRADEMESH_PAPER=1 docker compose --profile live up: every live venue paper-trades (the
+    variable venues/command.py reads); unset, none does."""
+    services = _compose()["services"]
+    parser = build_parser()
+    for venue in VENUES:
+        environment = services[f"venue-{venue}"]["environment"]
+        if venue == "sim":
+            assert "TRADEMESH_PAPER" not in environment
+            continue
+        assert environment["TRADEMESH_PAPER"] == "${TRADEMESH_PAPER:-0}", venue
+        assert environment["TRADEMESH_GATEWAY"] == "gateway:8082", venue  # the shared ones kept
+        command = services[f"venue-{venue}"]["command"]
+        assert parser.parse_args(command).name == venue and "--paper" not in command
+
+
 def test_containers_log_json_lines_unless_told_otherwise() -> None:
     for name, service in _ours().items():
         assert service["environment"]["TRADEMESH_LOG_FORMAT"] == "${TRADEMESH_LOG_FORMAT:-json}", name

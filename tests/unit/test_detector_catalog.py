@@ -124,6 +124,7 @@ def test_describe_lists_every_builtin_with_ports_and_params() -> None:
         "bars",
         "external",
         "external_flag",
+        "strategy_position",
         "compare",
         "crosses_above",
         "crosses_below",
@@ -154,6 +155,10 @@ def test_describe_lists_every_builtin_with_ports_and_params() -> None:
     op = next(p for p in compare["params"] if p["name"] == "op")
     assert op["choices"] == [">", ">=", "<", "<=", "==", "!="]
     assert described["cooldown"]["time_driven"] is True
+    position = described["strategy_position"]
+    assert position["category"] == "source"
+    assert [p["name"] for p in position["outputs"]] == ["size", "entry_price", "open", "long", "short"]
+    assert {p["name"] for p in position["params"]} == {"venue", "symbol", "strategy"}
 
 
 STRATEGY_WITH_CUSTOM = """

@@ -4,7 +4,14 @@ backtest stage's signals (ids aside: the same times, symbols, directions, convic
 rules) once its hold covers the delivery delay; events later than the hold are counted late.
 
 The strategies are the shipped examples (trend on trade bars closed by ticks, mean reversion,
-order flow on the book); the market a seeded random walk of two symbols, 4 trades a second."""
+order flow on the book); the market a seeded random walk of two symbols, 4 trades a second.
+
+And a strategy that exits by its own request (core/detector/strategies/exits/trend_exit.toml):
+a whole backtest (the detector, advisor and inspector cores) of a walk, and the live runner
+handed the same market data and, at the same times, what the backtest's strategy heard back
+from its inspector (its position, the risk state), make the same signals and the same position
+requests. Deaf to the inspector, the same runner makes none of the requests (it never hears it
+holds a position) and more signals (it enters while holding)."""
 
 from __future__ import annotations
 
@@ -13,18 +20,26 @@ import heapq
 import logging
 import random
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+from google.protobuf.message import Message
 
+from core.backtest.assemble import build
+from core.backtest.config import BacktestConfig
 from core.backtest.detect import DetectStage, no_timer
+from core.backtest.run import Tape
+from core.backtest.session import drive_sync
 from core.backtest.synthetic import Walk, walk
 from core.detector.config import example_strategies
+from core.detector.convert import position_to_pb, signal_to_pb
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.outputs import EmittedSignal, Evaluation
 from core.detector.runner import PatchRunner
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
 
 MS = 1_000_000
 START = 1_767_225_600 * 1_000_000_000
@@ -138,3 +153,57 @@ def test_a_signal_names_the_bar_it_came_from_even_when_a_tick_closed_it() -> Non
     assert len(signals) >= 3
     lags = [s.signal_time_ns - s.ts_event_ns for s in signals]
     assert all(0 <= lag <= 1_100 * MS for lag in lags), lags  # lateness (1 s) and a tick at most
+
+
+# ---- a strategy that exits by its own request, hearing back from the inspector
+
+EXITS = Path("core/detector/strategies/exits/trend_exit.toml")
+
+
+async def _live_hearing(events: Sequence[md.MarketEvent], tape: Tape, hold_ms: int) -> Evaluation:
+    """The live runner handed the events in time order and, at each time the backtest's
+    strategies heard the inspector, what they heard: released as the wall clock would."""
+    out = Evaluation()
+
+    async def emit(evaluation: Evaluation) -> None:
+        out.extend(evaluation)
+
+    engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=10.0))
+    wall = [START]
+    runner = PatchRunner(engine, emit, clock=lambda: wall[0], hold_ns=hold_ms * MS)
+    runner.warming.update(p.id for p in build_patches(engine, load_strategy(EXITS, Catalog.builtin()), START))
+    heard = dict(tape.heard)
+    times = sorted({at for at, _ in _groups(events)} | set(heard))
+    groups = dict(_groups(events))
+    for at in times:
+        if at in groups:
+            runner.deliver("sim", groups[at], at + hold_ms * MS)
+        if at in heard:
+            runner.hear(heard[at])
+        wall[0] = at + hold_ms * MS
+        await runner.release(at)
+    return out
+
+
+async def test_a_strategy_exiting_by_its_own_request_makes_the_backtests_requests_live() -> None:
+    spec = Walk(steps=1800, volatility=0.001)
+    settings = BacktestConfig(
+        strategies=(EXITS,), start_ns=spec.start_ns, end_ns=spec.start_ns + spec.steps * spec.step_ns,
+        symbols=("BTC/USDT",), sample_s=60,
+    )  # fmt: skip
+    tape = drive_sync(build(settings), walk(spec))
+    assert len(tape.requests) >= 2 and tape.heard, "the walk makes the strategy enter and exit"
+    events = list(walk(spec))  # a step's book, then its trades, a nanosecond apart
+
+    live = await _live_hearing(events, tape, hold_ms=200)
+
+    assert [_unnamed(signal_to_pb(s)) for s in live.signals] == [_unnamed(s) for s in tape.signals]
+    assert [_unnamed(position_to_pb(r)) for r in live.positions] == [_unnamed(r) for r in tape.requests]
+
+
+def _unnamed(message: Message) -> bytes:
+    """A signal or a request as bytes, its id aside."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    copy.ClearField("signal_id" if isinstance(copy, sig.Signal) else "request_id")
+    return copy.SerializeToString(deterministic=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.foundations.errors import InvalidArgument
+from core.foundations.logs import chain_trace_id
 from core.foundations.logstream import (
     LOG_STREAM,
     LOG_STREAM_MAXLEN,
@@ -87,3 +90,11 @@ def test_a_line_carries_trace_id_and_venue_from_its_fields() -> None:
         "sim",
         "BTC/USDT",
     )
+
+
+def test_a_signals_chain_trace_id_is_its_uuids_hex_else_a_hash_of_its_id() -> None:
+    signal_id = "41d45443-b6d1-4e9e-afb3-c85e10b7bf03"
+    assert chain_trace_id(signal_id) == "41d45443b6d14e9eafb3c85e10b7bf03"
+    other = chain_trace_id("watch-1764200000")
+    assert re.fullmatch(r"[0-9a-f]{32}", other) and other == chain_trace_id("watch-1764200000")
+    assert other != chain_trace_id("watch-1764200001")

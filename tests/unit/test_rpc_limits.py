@@ -136,6 +136,8 @@ SHORT_BY_FULL_NAME = frozenset(
         "trademesh.tradeflow.v1.CancelAllOrdersRequest.reason",
         # A text the log lines are searched for (a word, an id): one line.
         "trademesh.logs.v1.TailRequest.text",
+        # A line id to resume after ("1764200000000-0": gateway.logs.query checks its form).
+        "trademesh.logs.v1.TailRequest.after_id",
     }
 )
 

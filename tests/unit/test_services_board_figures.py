@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from core.foundations.env import ALERTMANAGER_URL
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.registration import Registration, package_version
 from gateway.board.alerts import attach, parse_alerts
-from gateway.board.command import alertmanager_url
+from gateway.board.command import add_board_arguments, alertmanager_url, board_options
 from gateway.board.figures import Reading, figures, parse_reading, work_counters
 from gateway.board.servicer import watch_interval_ms
 from gateway.registry.state import Entry, RegistryState
@@ -186,6 +187,23 @@ def test_the_alertmanager_url_must_be_an_http_base_url_and_the_error_names_it() 
     for bad in ("127.0.0.1:9093", "ftp://am:9093", "http://am:99999", "http://am:9093/?x=1"):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(bad).replace("?", r"\?")):
             alertmanager_url(bad)
+
+
+def test_the_alertmanager_url_defaults_to_the_environments_and_a_bad_one_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ALERTMANAGER_URL, "http://alertmanager:9093/")
+    parser = argparse.ArgumentParser()
+    add_board_arguments(parser)
+    assert board_options(parser.parse_args([])).alertmanager_url == "http://alertmanager:9093"
+    given = ["--alertmanager-url", "http://am:1"]
+    assert board_options(parser.parse_args(given)).alertmanager_url == "http://am:1"
+    monkeypatch.setenv(ALERTMANAGER_URL, "alertmanager:9093")
+    parser = argparse.ArgumentParser()
+    add_board_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([])
+    assert "'alertmanager:9093' is not an Alertmanager base URL" in capsys.readouterr().err
 
 
 def test_a_registration_sends_the_package_version_and_replicas_share_it() -> None:

@@ -751,7 +751,7 @@ def test_unfilled_fok_or_ioc_orders_never_keep_a_lock() -> None:
     assert all(b.locked == 0 for b in exchange.balances())
 
 
-# ---- synthetic liquidity kept outside the book (core.backtest.offbook)
+# ---- synthetic liquidity kept outside the book (core.foundations.matching.offbook)
 
 
 def test_liquidity_kept_outside_the_book_takes_the_ids_and_trade_ids_placing_it_would_have() -> None:

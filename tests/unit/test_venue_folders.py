@@ -19,9 +19,10 @@ from venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 VENUES_DIR = ROOT / "venues"
-# Not venue folders: the shared runtime, the live connector, the replay harness; and the sim,
-# a built-in exchange rather than a connector (its modules are listed in the README).
-SHARED = {"runtime", "live", "replay"}
+# Not venue folders: the shared runtime, the live connector, the replay harness, the paper
+# wrapper (`--paper` on any venue: docs/paper.md); and the sim, a built-in exchange rather than
+# a connector (its modules are listed in the README).
+SHARED = {"runtime", "live", "replay", "paper"}
 NOT_CONNECTORS = SHARED | {"sim"}
 TEMPLATE = "_template"
 

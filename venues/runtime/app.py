@@ -41,7 +41,7 @@ class VenueApp:
         ctx.on_stopping(end_streams)
         await self.runtime.start()
         try:
-            await ctx.ready()
+            await ctx.ready(paper=self.runtime.venue.paper)
             await ctx.stop.wait()
         finally:
             await self.runtime.stop()

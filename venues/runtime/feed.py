@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from core.foundations.book import L2Book, Level
 from core.foundations.convert import CHANNEL_TO_PB, candle_to_pb
@@ -30,7 +31,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketRoute
 from venues.runtime.stats import StreamStats, StreamTable
 
-__all__ = ["MarketFeed"]
+__all__ = ["FeedTap", "MarketFeed"]
 
 _NOTICE_GAP = md.NOTICE_KIND_GAP
 _NOTICE_RESYNC = md.NOTICE_KIND_RESYNC
@@ -72,6 +73,19 @@ def _add_levels(target: object, levels: Sequence[Level]) -> None:
         level.size = size
 
 
+class FeedTap(Protocol):
+    """Sees a venue's trades and book changes as the venue reports them, before they are sent
+    (the paper venue's matching engine: venues/paper)."""
+
+    def trade(self, symbol: str, price: str, size: str, taker_side: Side) -> None: ...
+
+    def book(self, symbol: str, bids: Sequence[Level], asks: Sequence[Level], is_snapshot: bool) -> None: ...
+
+    def gap(self, symbol: str, channel: Channel) -> None: ...
+
+    def flushed(self) -> None: ...
+
+
 class MarketFeed:
     def __init__(self, venue: str, streams: StreamTable, clock: Callable[[], int] = time.time_ns) -> None:
         self.venue = venue
@@ -84,6 +98,7 @@ class MarketFeed:
         self._deltas = self._by_channel[Channel.BOOK]
         self._dirty: list[_Outgoing] = []
         self._books: dict[str, _BookState] = {}
+        self.tap: FeedTap | None = None
 
     def attach(self, fanout: MarketFanout) -> None:
         self.fanout = fanout
@@ -102,6 +117,8 @@ class MarketFeed:
         trade.price = price
         trade.size = size
         trade.taker_side = _BUY if taker_side is Side.BUY else _SELL
+        if self.tap is not None:
+            self.tap.trade(symbol, price, size, taker_side)
 
     def book_delta(self, symbol: str, ts_event_ns: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         self._book_event(symbol, ts_event_ns, bids, asks, is_snapshot=False)
@@ -152,11 +169,15 @@ class MarketFeed:
             state = self._books.get(symbol)
             if state is not None:
                 state.pending.append((0, False, (), ()))  # at flush: not ready (see _apply)
+        if self.tap is not None:
+            self.tap.gap(symbol, channel)
         self.notice(symbol, channel, _NOTICE_GAP, reason, since_ns)
 
     # ---- flushing and books
 
     def flush(self) -> None:
+        if self.tap is not None:
+            self.tap.flushed()
         for state in self._books.values():
             if state.pending:
                 _apply(state)
@@ -217,6 +238,8 @@ class MarketFeed:
         book.sequence = state.sequence
         _add_levels(book.bids, bids)
         _add_levels(book.asks, asks)
+        if self.tap is not None:
+            self.tap.book(symbol, bids, asks, is_snapshot)
 
     def _book_state(self, symbol: str) -> _BookState:
         state = self._books.get(symbol)

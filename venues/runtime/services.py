@@ -390,6 +390,7 @@ class AdminService(admin_grpc.AdminServicer):
             subscriber_count=len(self.rt.fanout.subscribers) + len(self.rt.executions.subscribers),
             dead_man=_dead_man(self.rt.deadman.state()),
             capabilities=_capabilities(self.rt.venue),
+            paper=self.rt.venue.paper,
         )
 
     def _venue_state(self, streams: list[admin.StreamStatus]) -> admin.VenueState.ValueType:

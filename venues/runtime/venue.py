@@ -87,6 +87,9 @@ class Venue(abc.ABC):
     amends_orders: bool = False
     account_feed: AccountFeed = AccountFeed.POLL
     account_poll_interval_s: float = 5.0
+    # A paper venue (venues/paper): orders matched by the sim's engine, never sent to the
+    # exchange; Admin GetStatus and the gateway's registry say so.
+    paper: bool = False
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""

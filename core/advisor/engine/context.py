@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.foundations.contracts.signal import Signal
+from core.foundations.decimals import WIDE
 from core.foundations.model import Balance, Candle, Instrument, Position, Side
 
 __all__ = ["BookTop", "Context", "GapMarker", "OpenOrder"]
@@ -78,6 +79,16 @@ class Context:
     def position_size(self) -> Decimal:
         """The signed position in this symbol (0 when none)."""
         return sum((p.size for p in self.positions if p.symbol == self.symbol), Decimal(0))
+
+    def sizing_equity(self) -> Decimal | None:
+        """The equity an intent is sized on: in the quote asset, but in the settlement coin for an
+        inverse contract (its balance, or the quote equity at the last price)."""
+        if self.instrument is None or not self.instrument.inverse:
+            return self.quote_equity()
+        if self.equity is not None:
+            return None if self.price is None or self.price <= 0 else WIDE.divide(self.equity, self.price)
+        coin = self.instrument.settle_asset or self.instrument.base_asset
+        return sum((b.total for b in self.balances if b.asset == coin), Decimal(0))
 
     def quote_equity(self) -> Decimal | None:
         if self.equity is not None:

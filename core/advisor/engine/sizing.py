@@ -8,7 +8,19 @@ included, is `risk_per_trade` of equity, scaled by the synthesis's size multipli
 (`stop_fees`: the fees of a unit's round trip to the stop, stage 7's TradePlan.stop_fees)
 
 rounded down to a multiple of lot_size. A size under the instrument's minimum size or
-notional is refused. Inverse contracts (sized in the quote asset) are not sized here yet.
+notional is refused.
+
+An inverse contract (a face value `cv` of the quote asset, settled in the base coin: Deribit's
+BTC-PERPETUAL, OKX's BTC-USD-SWAP) is sized in contracts, on equity in the coin (the context's
+sizing equity), with the loss at the stop and the cap in the coin too:
+
+    loss per contract = cv * (|entry - stop| + stop_fees) / (entry * stop)
+    size = min(equity * risk_per_trade / loss per contract * multiplier,
+               equity * max_notional_share / (cv / entry))
+
+(cv * |entry - stop| / (entry * stop) is cv * |1/entry - 1/stop|, the coin a contract loses
+at the stop; the fees' part is exact when entry and stop pay one rate, as a taker entry and a
+stop do.)
 """
 
 from __future__ import annotations
@@ -50,17 +62,20 @@ def risk_size(
     stop_fees: Decimal,
 ) -> Sizing | str:
     """The size, or why there is none."""
-    if instrument.inverse:
-        return "inverse contracts are not sized by the advisor yet"
     if equity is None or equity <= 0:
         return f"no equity to size from ({'none' if equity is None else format_decimal(equity)})"
     distance = abs(entry - stop)
-    unit = instrument.contract_size
-    if distance <= 0 or entry <= 0 or unit <= 0:
+    unit = instrument.contract_value if instrument.inverse else instrument.contract_size
+    if distance <= 0 or entry <= 0 or stop <= 0 or unit <= 0:
         return "no stop distance to size from"
     risk_amount = equity * cfg.risk_per_trade
-    by_risk = WIDE.divide(risk_amount, WIDE.multiply(distance + stop_fees, unit)) * multiplier
-    cap = WIDE.divide(equity * cfg.max_notional_share, WIDE.multiply(entry, unit))
+    if instrument.inverse:
+        loss = WIDE.divide(WIDE.multiply(distance + stop_fees, unit), WIDE.multiply(entry, stop))
+        held = WIDE.divide(unit, entry)  # a contract's worth in the coin at the entry
+    else:
+        loss, held = WIDE.multiply(distance + stop_fees, unit), WIDE.multiply(entry, unit)
+    by_risk = WIDE.divide(risk_amount, loss) * multiplier
+    cap = WIDE.divide(equity * cfg.max_notional_share, held)
     size = _floor_to(min(by_risk, cap), instrument.lot_size)
     if size <= 0 or size < instrument.min_size:
         return f"size {format_decimal(size)} is under the minimum {format_decimal(instrument.min_size)}"

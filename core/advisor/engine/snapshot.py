@@ -20,7 +20,7 @@ class ContextSnapshot:
     spread_ratio: Decimal | None  # None without a book
     last_event_age_ns: int | None
     position: Decimal  # signed, in this symbol
-    equity: Decimal | None
+    equity: Decimal | None  # the sizing equity: the settlement coin's for an inverse contract
     problems: tuple[str, ...]  # empty when the context is usable
 
     @property
@@ -57,6 +57,6 @@ def snapshot(signal: Signal, context: Context, now_ns: int) -> ContextSnapshot:
         spread_ratio=None if context.book is None else context.book.spread_ratio,
         last_event_age_ns=age,
         position=context.position_size(),
-        equity=context.quote_equity(),
+        equity=context.sizing_equity(),
         problems=tuple(_problems(signal, context, reference)),
     )

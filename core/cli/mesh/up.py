@@ -57,6 +57,8 @@ class UpOptions:
     # The sim's config: the demo market (venues/sim/demo.toml says why) unless one is given.
     sim_config: Path = DEMO_MARKET
     status_every_s: float = 10.0
+    # A live venue to paper-trade instead of the sim (`up --paper binance`); None: the sim.
+    paper: str | None = None
 
 
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
@@ -111,7 +113,10 @@ class _Mesh:
         self.options = options
         self.env = env
         self.restricted = restricted or {}
-        self.view = MeshView(sim_config=options.sim_config)
+        if options.paper is None:
+            self.view = MeshView(sim_config=options.sim_config)
+        else:
+            self.view = MeshView(venue=options.paper, paper=True)
         self.children: list[Child] = []
 
     def spec(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> ChildSpec:

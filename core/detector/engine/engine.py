@@ -15,8 +15,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.detector.engine.catalog import Catalog
-from core.detector.engine.changes import Change, PatchDeleted
-from core.detector.engine.io import Event, ExternalValue, Route, Source, event_route, event_time
+from core.detector.engine.changes import Change, ParamSet, PatchDeleted, StateChanged
+from core.detector.engine.io import (
+    Event,
+    ExternalValue,
+    PositionValue,
+    Route,
+    Source,
+    event_route,
+    event_time,
+)
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
 from core.detector.engine.patch import Patch, Timer
@@ -47,6 +55,10 @@ class EngineConfig:
 # A source of a patch: (its venue, "" for any; the patch; Patch.feeder of the source).
 _Target = tuple[str, Patch, Callable[[Event], bool]]
 _KINDS: dict[type, str] = {TradeValue: "trade", BookValue: "book", BarValue: "bar"}
+# What the shell is told from outside (the inspector's risk state, the strategies' positions)
+# is a state, not a stream: told only when it changes, so the latest of each route is kept and
+# told again to a patch that starts (or whose source is rebuilt) after it was.
+_TOLD = frozenset({"external", "position"})
 
 
 class Engine:
@@ -67,6 +79,7 @@ class Engine:
         # Creation order: `patches` order, to visit pending patches in.
         self._rank: dict[Patch, int] = {}
         self._created = 0
+        self._told: dict[Route, Event] = {}  # the latest external value and position per route
 
     # ---- patches
 
@@ -129,8 +142,10 @@ class Engine:
     def feed(self, venue: str, event: Event) -> int:
         """Route one event to the sources of active patches that take it; how many took it."""
         kind = _KINDS.get(type(event))
-        if kind is None:  # external values, subclasses
+        if kind is None:  # external values, positions, subclasses
             kind, venue, key = event_route(venue, event)
+            if kind in _TOLD:
+                self._told[(kind, venue, key)] = event
         else:
             key = event.symbol  # type: ignore[union-attr]
         index = self._index if self._index is not None else self._routes()
@@ -150,6 +165,10 @@ class Engine:
 
     def on_external(self, name: str, value: float | bool, ts_event_ns: int) -> int:
         return self.feed("", ExternalValue(name, value, ts_event_ns))
+
+    def on_position(self, position: PositionValue) -> int:
+        """A strategy's own position (the inspector's word), to its `strategy_position` sources."""
+        return self.feed(position.venue, position)
 
     # ---- evaluation
 
@@ -247,6 +266,23 @@ class Engine:
         self._changes.append(change)
         self._index = None
         self._clocked = None
+        started = isinstance(change, StateChanged) and change.new == PatchState.ACTIVE.value
+        if started or isinstance(change, ParamSet):
+            self._retell(change.patch_id)
+
+    def _retell(self, patch_id: str) -> None:
+        """An active patch's sources of told values get the latest of each (a patch started,
+        or a source rebuilt, after the value was told would not hear it until it changed)."""
+        patch = self.patches.get(patch_id)
+        if patch is None or patch.state is not PatchState.ACTIVE or not self._told:
+            return
+        for module_id, source in patch.modules.items():
+            if not isinstance(source, Source):
+                continue
+            routes = source.routes()
+            for (kind, venue, key), event in self._told.items():
+                if _takes(routes, kind, venue, key):
+                    patch.feed(module_id, event)
 
     def _routes(self) -> dict[str, dict[str, list[_Target]]]:
         if self._index is None:

@@ -15,7 +15,17 @@ from core.detector.engine.module import Module
 from core.detector.engine.values import BarValue, BookValue, SignalValue, TradeValue
 from core.foundations.contracts.signal import Direction
 
-__all__ = ["Event", "ExternalValue", "PositionDraft", "Route", "SignalDraft", "Sink", "Source"]
+__all__ = [
+    "Event",
+    "ExternalValue",
+    "PositionDraft",
+    "PositionValue",
+    "Route",
+    "SignalDraft",
+    "Sink",
+    "Source",
+    "position_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +37,27 @@ class ExternalValue:
     ts_event_ns: int
 
 
-Event = TradeValue | BookValue | BarValue | ExternalValue
-# (kind, venue, key): kind is "trade", "book", "bar" or "external"; key the symbol or the
-# external value's name; venue "" takes every venue.
+@dataclass(frozen=True, slots=True)
+class PositionValue:
+    """A strategy's own position in a market, as the inspector holds it (its share: signed,
+    long above 0; the position's average entry price, None when flat)."""
+
+    strategy: str
+    venue: str
+    symbol: str
+    size: float
+    entry_price: float | None
+    ts_event_ns: int
+
+
+def position_key(strategy: str, symbol: str) -> str:
+    """The route key of a strategy's position in a symbol."""
+    return f"{strategy}|{symbol}"
+
+
+Event = TradeValue | BookValue | BarValue | ExternalValue | PositionValue
+# (kind, venue, key): kind is "trade", "book", "bar", "external" or "position"; key the symbol,
+# the external value's name, or the strategy and symbol (position_key); venue "" takes every venue.
 Route = tuple[str, str, str]
 
 
@@ -42,6 +70,8 @@ def event_route(venue: str, event: Event) -> Route:
         return (kind, venue, event.symbol)  # type: ignore[union-attr]
     if isinstance(event, TradeValue | BookValue | BarValue):  # a subclass
         return (_KINDS[next(t for t in _KINDS if isinstance(event, t))], venue, event.symbol)
+    if isinstance(event, PositionValue):
+        return ("position", event.venue, position_key(event.strategy, event.symbol))
     return ("external", "", event.name)
 
 

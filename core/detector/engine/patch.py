@@ -430,10 +430,10 @@ class Patch:
     # ---- internals
 
     def _placed(self, params: tuple[Param, ...], given: Mapping[str, object]) -> dict[str, object]:
-        """Params with `venue` and `symbol` left empty set to the patch's own."""
+        """Params with `venue`, `symbol` and `strategy` left empty set to the patch's own."""
         placed = dict(given)
         names = {param.name for param in params}
-        for name, value in (("venue", self.venue), ("symbol", self.symbol)):
+        for name, value in (("venue", self.venue), ("symbol", self.symbol), ("strategy", self.strategy_id)):
             if name in names and value and not placed.get(name):
                 placed[name] = value
         return placed

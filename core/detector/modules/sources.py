@@ -1,4 +1,5 @@
-"""Source modules: where a patch's data comes in (trades, books, bars, external values).
+"""Source modules: where a patch's data comes in (trades, books, bars, external values, the
+strategy's own position).
 
 The engine feeds each source the events of its routes as they arrive; a source keeps only
 what its next step needs: the latest trade or book (coalescing: a burst of events gives one
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from core.detector.engine.io import Event, ExternalValue, Route, Source
+from core.detector.engine.io import Event, ExternalValue, PositionValue, Route, Source, position_key
 from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import (
     Category,
@@ -31,6 +32,7 @@ __all__ = [
     "BookSource",
     "ExternalFlagSource",
     "ExternalSource",
+    "StrategyPositionSource",
     "TradeBarsSource",
     "TradesSource",
 ]
@@ -278,3 +280,54 @@ class ExternalFlagSource(_External):
         params=(Param("name", ParamKind.TEXT, "", "The external value's name"),),
     )
     flag = True
+
+
+class StrategyPositionSource(_KernelSource):
+    spec = ModuleSpec(
+        type="strategy_position",
+        category=Category.SOURCE,
+        description=(
+            "The strategy's own position in the market, as the inspector holds it: its share "
+            "(signed: long above 0), the position's average entry price, open, long, short."
+        ),
+        outputs=(
+            Port("size", PortType.NUMBER, "The strategy's share of the position (long above 0)"),
+            Port("entry_price", PortType.NUMBER, "The position's average entry price (none when flat)"),
+            Port("open", PortType.BOOLEAN, "The strategy holds a position"),
+            Port("long", PortType.BOOLEAN, "It is long"),
+            Port("short", PortType.BOOLEAN, "It is short"),
+        ),
+        params=(
+            _venue(),
+            _symbol(),
+            Param("strategy", ParamKind.TEXT, "", "The strategy; empty: the patch's"),
+        ),
+    )
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._pending: PositionValue | None = None
+
+    def routes(self) -> tuple[Route, ...]:
+        key = position_key(str(self.params["strategy"]), str(self.params["symbol"]))
+        return (("position", str(self.params["venue"]), key),)
+
+    def unready(self) -> str | None:
+        missing = [name for name in ("symbol", "strategy") if not self.params[name]]
+        return f"{' and '.join(missing)} not set" if missing else None
+
+    def feed(self, event: Event) -> bool:
+        if not isinstance(event, PositionValue):
+            return False
+        self._pending = event
+        return True
+
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        def latest() -> object:
+            position, self._pending = self._pending, None
+            if position is None:
+                return UNCHANGED
+            size = position.size
+            return size, position.entry_price, size != 0, size > 0, size < 0
+
+        return Kernel(latest, whole=True)

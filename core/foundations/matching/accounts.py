@@ -29,6 +29,7 @@ EXACT = Context(prec=200, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Div
 REPORT_QUANTUM = Decimal("1e-18")
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 def exact_quotient(numerator: Decimal | int, denominator: Decimal | int) -> Decimal:
@@ -52,7 +53,8 @@ class _Position:
     def entry(self) -> Decimal:
         return exact_quotient(self.cost, abs(self.size))
 
-    def apply(self, signed_size: Decimal, price: Decimal) -> None:
+    def apply(self, signed_size: Decimal, price: Decimal, multiplier: Decimal = _ONE) -> None:
+        """`multiplier`: what a price move of 1 on one unit of size is worth (a linear contract's size)."""
         if self.size == 0 or (self.size > 0) == (signed_size > 0):
             self.size += signed_size
             self.cost += price * abs(signed_size)
@@ -60,7 +62,7 @@ class _Position:
         closed = min(abs(signed_size), abs(self.size))
         entry = self.entry()
         direction = 1 if self.size > 0 else -1
-        self.realized += (price - entry) * closed * direction
+        self.realized += (price - entry) * closed * direction * multiplier
         self.size += signed_size
         if self.size == 0:
             self.cost = _ZERO
@@ -159,13 +161,16 @@ class Accounts:
         self.spend_locked(settle, released, fee)
         self.credit(settle, realized)
 
-    def record_fill(self, symbol: str, side: Side, price: Decimal, size: Decimal) -> Decimal:
-        """Move the symbol's position by one fill; returns the PnL the fill realised."""
+    def record_fill(
+        self, symbol: str, side: Side, price: Decimal, size: Decimal, multiplier: Decimal = _ONE
+    ) -> Decimal:
+        """Move the symbol's position by one fill; returns the PnL the fill realised (a price move
+        of 1 on one unit of size is worth `multiplier`: a linear contract's size)."""
         position = self._positions.get(symbol)
         if position is None:
             position = self._positions[symbol] = _Position()
         before = position.realized
-        position.apply(size * side.sign, price)
+        position.apply(size * side.sign, price, multiplier)
         return position.realized - before
 
     def position_size(self, symbol: str) -> Decimal:

@@ -45,6 +45,7 @@ __all__ = [
     "instruments",
     "load_exchange",
     "native_symbol",
+    "parse_balances",
 ]
 
 # The simulated exchange's venue name: the sim venue's, and the instruments a backtest replays.
@@ -120,7 +121,7 @@ def default_balances() -> tuple[tuple[str, Decimal], ...]:
 _BALANCE = Annotated[Decimal, Within(0, 10**18)]
 
 
-def _balances(raw: Any, path: str) -> tuple[tuple[str, Decimal], ...]:
+def parse_balances(raw: Any, path: str) -> tuple[tuple[str, Decimal], ...]:
     """`[balances] USDT = "1000"`: an amount per asset."""
     if not isinstance(raw, Mapping):
         raise InvalidArgument.field(path, not_a(raw, 'a table of ASSET = amount ([balances] USDT = "1000")'))
@@ -141,7 +142,7 @@ class ExchangeConfig:
     closed_orders_kept: Annotated[int, Within(100, 1_000_000)] = 10_000
     # A limit price must lie within [reference / ratio, reference * ratio] (price_band.py).
     price_band_ratio: Annotated[Decimal, Within(D("1.01"), D(1000))] = Decimal(5)
-    balances: Annotated[tuple[tuple[str, Decimal], ...], Parse(_balances)] = field(
+    balances: Annotated[tuple[tuple[str, Decimal], ...], Parse(parse_balances)] = field(
         default_factory=default_balances
     )
     symbols: Annotated[tuple[SymbolSpec, ...], Items(1, 100), Unique("symbol")] = field(

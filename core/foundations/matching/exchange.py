@@ -372,6 +372,11 @@ class SimExchange:
             self._funding.add(payment)
         return paid
 
+    def next_funding_ns(self) -> int | None:
+        """The earliest funding time of any perpetual not paid yet (None without perpetuals)."""
+        times = [m.funding.next_ns for m in self._perpetuals if m.funding is not None]
+        return min(times) if times else None
+
     def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The funding payments made at or after since_ns, oldest first, at most `limit`."""
         if symbol is not None:
@@ -386,7 +391,7 @@ class SimExchange:
             return None
         mark = reference[0] * instrument.tick_size
         rate = market.terms.rate
-        amount = -(size * mark * rate)
+        amount = -(size * instrument.contract_size * mark * rate)
         self._accounts.credit(instrument.settle_asset, amount)
         payment = FundingPayment(
             funding_id=funding_id(instrument.native_symbol, ts_ns),
@@ -554,7 +559,8 @@ class SimExchange:
         if req.type is not OrderType.MARKET or (req.side is not Side.BUY and not perpetual):
             return Decimal(0)
         walk = market.book.preview(req.side, None, lots)
-        return sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+        cost = sum((market.price.value(p) * market.size.value(n) for p, n in walk), Decimal(0))
+        return cost * market.instrument.contract_size if perpetual else cost
 
     def _conclude(self, order_id: int, req: OrderRequest, result: MatchResult) -> Order:
         if not self._oms.is_open(order_id):
@@ -693,15 +699,16 @@ class SimExchange:
 
 
 def _check_kind(instrument: Instrument) -> None:
-    """Spot pairs, and linear perpetuals of contract size 1 settled in the quote asset."""
+    """Spot pairs, and linear perpetuals settled in the quote asset (a contract is contract_size
+    of the base asset: 1 for the sim's own, a live venue's for a paper one)."""
     if instrument.kind is InstrumentKind.SPOT:
         return
-    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size == 1
+    linear = instrument.settle_asset == instrument.quote_asset and instrument.contract_size > 0
     if instrument.kind is not InstrumentKind.PERPETUAL or not linear or instrument.inverse:
         raise InvalidArgument.field(
             "instruments",
-            f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (contract size 1, "
-            "settled in the quote asset) only",
+            f"{instrument.symbol}: the sim venue trades spot and linear perpetuals (settled in the "
+            "quote asset) only",
         )
 
 

@@ -55,6 +55,7 @@ class _Managed:
         "engine_id",
         "former_ids",
         "instrument",
+        "multiplier",
         "notional",
         "order",
         "perpetual",
@@ -68,6 +69,9 @@ class _Managed:
         self.instrument = instrument
         self.engine_id = engine_id
         self.perpetual = instrument.kind is InstrumentKind.PERPETUAL
+        # Quote value of one unit of size at a price of 1: a linear contract's size (OKX's
+        # BTC-USDT-SWAP: 0.01 BTC a contract), 1 for spot.
+        self.multiplier = instrument.contract_size if self.perpetual else _ONE
         if self.perpetual:
             self.reserve_asset = instrument.settle_asset
         elif order.side is Side.BUY:
@@ -138,7 +142,7 @@ class OrderManager:
         `market_cost` is the quote cost of walking the book, used for market buys only.
         """
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
-        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        unit, amount = self._reserve_for(req, market_cost, managed)
         self.accounts.lock(managed.reserve_asset, amount)
         managed.unit_reserve, managed.reserved = unit, amount
         self._record(managed)
@@ -185,7 +189,7 @@ class OrderManager:
         order = managed.order
         order.triggered = True
         order.updated_ns = self._clock()
-        unit, amount = self._reserve_for(req, market_cost, managed.perpetual)
+        unit, amount = self._reserve_for(req, market_cost, managed)
         try:
             self.accounts.lock(managed.reserve_asset, amount)
         except FailedPrecondition as exc:
@@ -254,7 +258,7 @@ class OrderManager:
         managed = self._open[engine_id]
         order = managed.order
         if managed.unit_reserve is not None:
-            unit, _ = self._reserve_for(req, Decimal(0), managed.perpetual)
+            unit, _ = self._reserve_for(req, Decimal(0), managed)
             assert unit is not None  # a resting order has a price
             wanted = unit * (req.size - order.filled_size)
             if wanted > managed.reserved:
@@ -300,7 +304,7 @@ class OrderManager:
         self, engine_id: int, price: Decimal, size: Decimal, liquidity: Liquidity, trade_id: str
     ) -> None:
         managed = self._open[engine_id]
-        fee = price * size * self.fees.rate(liquidity)
+        fee = price * size * managed.multiplier * self.fees.rate(liquidity)
         self._settle(managed, price, size, fee)
         self._advance(managed, price, size)
         if managed.order.status is OrderStatus.FILLED:
@@ -412,13 +416,13 @@ class OrderManager:
         self._by_client[managed.order.client_order_id] = managed.order.order_id
 
     def _reserve_for(
-        self, req: OrderRequest, market_cost: Decimal, perpetual: bool
+        self, req: OrderRequest, market_cost: Decimal, managed: _Managed
     ) -> tuple[Decimal | None, Decimal]:
         """(lock per unit of size or None, amount to lock now)."""
-        if perpetual:
+        if managed.perpetual:
             if req.price is None:
                 return None, self.market_lock(True, market_cost)
-            unit = req.price * self.fees.lock_rate
+            unit = req.price * managed.multiplier * self.fees.lock_rate
             return unit, unit * req.size
         if req.side is Side.SELL:
             return _ONE, req.size
@@ -431,7 +435,7 @@ class OrderManager:
         order, instrument = managed.order, managed.instrument
         released = self._released_by(managed, price, size)
         if managed.perpetual:
-            realized = self.accounts.record_fill(order.symbol, order.side, price, size)
+            realized = self.accounts.record_fill(order.symbol, order.side, price, size, managed.multiplier)
             self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
         else:
             base, quote = instrument.base_asset, instrument.quote_asset
@@ -449,7 +453,7 @@ class OrderManager:
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
         if managed.unit_reserve is None:
-            return self.market_lock(managed.perpetual, price * size)
+            return self.market_lock(managed.perpetual, price * size * managed.multiplier)
         return managed.unit_reserve * size
 
     def _release(self, managed: _Managed) -> None:

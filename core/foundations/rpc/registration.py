@@ -64,6 +64,8 @@ class Registration:
     metrics_port: int = 0
     # The trademesh release it runs (package_version()).
     version: str = ""
+    # A paper venue (registry.v1.Instance.paper).
+    paper: bool = False
 
     def request(self) -> pb.RegisterRequest:
         return pb.RegisterRequest(
@@ -73,6 +75,7 @@ class Registration:
             services=list(self.services),
             metrics_port=self.metrics_port,
             version=self.version,
+            paper=self.paper,
         )
 
 
@@ -184,6 +187,8 @@ def start_registration(
     port: int,
     services: Sequence[str],
     metrics_port: int | None = None,
+    *,
+    paper: bool = False,
 ) -> GatewayRegistration | None:
     """Registers in the background when TRADEMESH_GATEWAY is set; None (no registration) otherwise."""
     gateway = os.environ.get(GATEWAY, "").strip()
@@ -192,7 +197,8 @@ def start_registration(
     names = tuple(dict.fromkeys([*services, HEALTH_SERVICE]))
     address = advertised_address(bind_host, port)
     registration = GatewayRegistration(
-        gateway, Registration(name, _KINDS[kind], address, names, metrics_port or 0, package_version())
+        gateway,
+        Registration(name, _KINDS[kind], address, names, metrics_port or 0, package_version(), paper),
     )
     registration.start()
     return registration

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.foundations.model import Side
+from core.inspector.engine.instruments import InstrumentFacts, inverse_value
 from core.inspector.engine.positions import Key, PositionBook
 from core.inspector.engine.working import WorkingOrders
 
@@ -24,6 +25,26 @@ class RiskBook:
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         # Venues whose positions the reconciliation found diverged from ours: venue -> why.
         self.venues_down: dict[str, str] = {}
+        # The venues' instrument facts (the core's `instruments`, the same dict): they say
+        # which markets are inverse contracts, valued by their face value, not size x price.
+        self.facts: dict[Key, InstrumentFacts] = {}
+
+    def inverse(self, key: Key) -> Decimal | None:
+        """The face value a unit of an inverse contract's size; None for any other market."""
+        return inverse_value(self.facts.get(key))
+
+    def multiplier(self, key: Key) -> Decimal:
+        """A linear contract's base units a unit of size (its contract value: OKX's BTC-USDT swap
+        0.01 BTC); 1 for spot, an inverse contract or a market whose facts are not known."""
+        facts = self.facts.get(key)
+        return facts.contract_value if facts is not None and not facts.inverse else Decimal(1)
+
+    def value(self, key: Key, size: Decimal, price: Decimal) -> Decimal:
+        """What `size` of the market is worth in the quote asset at `price` (signed as size): an
+        inverse contract's face value whatever the price; a linear one's size x its contract
+        value x price."""
+        face = self.inverse(key)
+        return size * self.multiplier(key) * price if face is None else size * face
 
     def keys(self) -> set[Key]:
         keys = {k for k, p in self.positions.positions.items() if p.size != 0}
@@ -59,29 +80,29 @@ class RiskBook:
             side, size = (extra[1], extra[2]) if extra is not None and extra[0] == key else (None, ZERO)
             mark = self.marks.get(key, extra[3] if extra is not None and extra[0] == key else ZERO)
             long, short = self.worst(key, side, size)
-            gross += max(abs(long), abs(short)) * mark
-            up += long * mark
-            down += short * mark
+            gross += self.value(key, max(abs(long), abs(short)), mark)
+            up += self.value(key, long, mark)
+            down += self.value(key, short, mark)
         return gross, max(abs(up), abs(down))
 
     def strategy_used(self, strategy: str) -> Decimal:
         """A strategy's capital in use: its share of positions and its open entries, at the marks."""
         used = sum(
             (
-                abs(size) * self.marks.get(key, ZERO)
+                self.value(key, abs(size), self.marks.get(key, ZERO))
                 for key, size in self.positions.strategy_positions(strategy).items()
             ),
             ZERO,
         )
         for w in self.orders.entries():
             if w.order.strategy_id == strategy:
-                used += w.remaining * self.marks.get(w.key, w.order.price or ZERO)
+                used += self.value(w.key, w.remaining, self.marks.get(w.key, w.order.price or ZERO))
         return used
 
     def equity(self, start: Decimal, fees: Decimal) -> Decimal:
         unrealized = sum(
             (
-                p.unrealized(self.marks[k])
+                p.unrealized(self.marks[k], self.inverse(k), self.multiplier(k))
                 for k, p in self.positions.positions.items()
                 if k in self.marks and p.size
             ),

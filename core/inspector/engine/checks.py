@@ -3,7 +3,7 @@ the values it was decided on and the reason. At a limit passes; past it does not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.foundations.contracts.intent import ExecutionIntent
@@ -32,14 +32,30 @@ class Proposal:
     price: Decimal
     mid: Decimal | None
     now_ns: int
+    facts: InstrumentFacts | None = None  # the venue's, when known: an inverse one's face value
 
     @property
     def key(self) -> Key:
         return (self.intent.venue, self.intent.symbol)
 
     @property
+    def inverse(self) -> bool:
+        return self.facts is not None and self.facts.inverse
+
+    @property
     def notional(self) -> Decimal:
+        """In the quote asset: size x contract value x price (a linear contract's value in base
+        units a unit, 1 for spot), or an inverse contract's face value."""
+        if self.facts is not None:
+            return self.facts.notional(self.intent.size, self.price)
         return self.intent.size * self.price
+
+    @property
+    def coin_notional(self) -> Decimal | None:
+        """An inverse contract's notional in the coin it settles in, at the order's price."""
+        if self.facts is None or not self.facts.inverse:
+            return None
+        return self.facts.coin_notional(self.intent.size, self.price)
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,12 @@ def check_position(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Bre
     found = [
         limit.max_size is not None and _over("position.max_size", "position size", size, limit.max_size),
         limit.max_notional is not None
-        and _over("position.max_notional", "position notional", size * mark, limit.max_notional),
+        and _over(
+            "position.max_notional",
+            "position notional",
+            book.value(proposal.key, size, mark),
+            limit.max_notional,
+        ),
     ]
     return [b for b in found if isinstance(b, Breach)]
 
@@ -126,7 +147,12 @@ def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | 
 def check_order_notional(p: PolicySet, proposal: Proposal) -> Breach | None:
     if p.orders.max_notional is None:
         return None
-    return _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
+    breach = _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
+    coin = proposal.coin_notional
+    if breach is None or coin is None:
+        return breach
+    # An inverse contract's: the limit is in the quote asset; the coin's worth is said beside it.
+    return replace(breach, values=(*breach.values, ("notional_coin", str(coin))))
 
 
 def check_open_orders(p: PolicySet, book: RiskBook) -> Breach | None:

@@ -44,7 +44,7 @@ from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
-from core.inspector.engine.positions import Key
+from core.inspector.engine.positions import Key, average_entry
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow
 from core.inspector.engine.spot import cancel_outlived
@@ -100,8 +100,16 @@ class InspectorCore:
         # When protection may be placed and when its absence is said (guard.py).
         self.guard = Guard()
         self._short: dict[Key, Minimum | None] = {}  # what the venue's minimum left uncovered
-        self.instruments: dict[Key, InstrumentFacts] = {}  # the venues' facts (on_instruments)
         self._flattens: dict[Key, int] = {}  # flatten orders placed since CLOSE_ALL, per position
+
+    @property
+    def instruments(self) -> dict[Key, InstrumentFacts]:
+        """The venues' facts (on_instruments), kept in the book: they value its markets."""
+        return self.book.facts
+
+    @instruments.setter
+    def instruments(self, facts: dict[Key, InstrumentFacts]) -> None:
+        self.book.facts = facts
 
     @property
     def state(self) -> RiskState:
@@ -145,7 +153,7 @@ class InspectorCore:
         # The intent's market is the freshest price there is: it values the position too.
         fresh = market.mid or market.last
         self.book.marks[key] = fresh if fresh is not None else self.book.marks.get(key, price)
-        proposal = Proposal(intent, price, market.mid, now_ns)
+        proposal = Proposal(intent, price, market.mid, now_ns, self.instruments.get(key))
         breaches = order_checks(self.policies, self.book, self._rates, proposal)
         if intent.reduce_only:
             breaches += exit_checks(self.book, proposal)
@@ -197,12 +205,15 @@ class InspectorCore:
         if intent.reduce_only:  # protection shrinks to what the exit leaves, before the exit goes
             self._protect((intent.venue, intent.symbol), out)
         out.actions.append(order)
-        values = (
+        values: tuple[tuple[str, str], ...] = (
             ("price", str(proposal.price)),
             ("size", str(intent.size)),
             ("notional", str(proposal.notional)),
             ("order", order.client_order_id),  # the ledger attributes the order's fills by it
         )
+        coin = proposal.coin_notional
+        if coin is not None:
+            values += (("notional_coin", str(coin)),)
         event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
         return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
 
@@ -227,9 +238,12 @@ class InspectorCore:
             return out.output()
         self._fills.add(fill.fill_id)
         key, signed = (venue, fill.symbol), fill.size * fill.side.sign
-        self._fees += fill.fee
+        inverse = self.book.inverse(key)
+        # An inverse contract's fee is in its coin: valued in the quote asset at the fill's price.
+        fee = fill.fee if inverse is None else fill.fee * fill.price
+        self._fees += fee
         self.book.marks[key] = fill.price
-        trade = self.book.positions.apply(key, signed, fill.price, fill.fee)
+        trade = self.book.positions.apply(key, signed, fill.price, fee, inverse, self.book.multiplier(key))
         self._after_fill(key, signed, fill, out)
         if trade is not None:
             self._record_trade(trade.pnl, out)
@@ -321,7 +335,7 @@ class InspectorCore:
         position = self.book.positions.positions.get(key)
         if position is not None and _sign(position.size) == sign:
             held, more = abs(position.size), working.unheard
-            price = (held * position.avg_price + more * price) / (held + more)
+            price = average_entry(held, position.avg_price, more, price, self.book.inverse(key))
         stop, target = self._levels.get(entry.client_order_id, (None, None))
         self.protector.set_levels(key, sign, price, stop, target, self.policies.protect, entry)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
+from core.foundations.inverse import coin_value
 from core.foundations.model import InstrumentKind
 
-__all__ = ["InstrumentFacts", "Minimum"]
+__all__ = ["InstrumentFacts", "Minimum", "inverse_value"]
 
 ZERO = Decimal(0)
 
@@ -53,6 +54,10 @@ class InstrumentFacts:
         value = size * self.contract_value
         return value if self.inverse else value * price
 
+    def coin_notional(self, size: Decimal, price: Decimal) -> Decimal:
+        """An inverse contract's `size` in the coin it settles in, at `price` (1e-12)."""
+        return coin_value(size * self.contract_value, price)
+
     def on_lot(self, size: Decimal) -> Decimal:
         """`size` rounded down to the lot grid (never more than asked)."""
         if self.lot_size <= 0:
@@ -65,3 +70,9 @@ class InstrumentFacts:
         if size > 0 and size >= self.min_size and notional >= self.min_notional:
             return None
         return Minimum(size, notional, self.min_size, self.min_notional)
+
+
+def inverse_value(facts: InstrumentFacts | None) -> Decimal | None:
+    """An inverse contract's face value a unit of size (quote asset); None for any other market
+    (valued as size x price, as before) or one whose facts are not known yet."""
+    return facts.contract_value if facts is not None and facts.inverse else None

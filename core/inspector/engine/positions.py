@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Key", "PositionBook", "PositionState", "TradeResult"]
+__all__ = ["Key", "PositionBook", "PositionState", "TradeResult", "average_entry"]
 
 Key = tuple[str, str]  # (venue, symbol)
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 def _sign(value: Decimal) -> int:
@@ -23,8 +24,36 @@ class PositionState:
     realized: Decimal = ZERO  # realized PnL, fees apart
     trade_pnl: Decimal = ZERO  # the open trade's realized PnL less its fees, so far
 
-    def unrealized(self, mark: Decimal) -> Decimal:
-        return self.size * (mark - self.avg_price)
+    def unrealized(self, mark: Decimal, inverse: Decimal | None = None, multiplier: Decimal = ONE) -> Decimal:
+        """At `mark`, in the quote asset; `inverse`: an inverse contract's face value a unit;
+        `multiplier`: a linear contract's base units a unit of size (OKX's 0.01 BTC)."""
+        return _pnl(self.size, self.avg_price, mark, inverse, multiplier)
+
+
+def _pnl(
+    size: Decimal, entry: Decimal, price: Decimal, inverse: Decimal | None, multiplier: Decimal = ONE
+) -> Decimal:
+    """What `size` (signed) held from `entry` gains at `price`, in the quote asset: a linear
+    market size x multiplier x (price - entry). An inverse contract (face value `inverse` a unit)
+    gains size x value x (1/entry - 1/price) of the coin, valued here at `price`:
+    size x value x (price - entry) / entry."""
+    if inverse is None:
+        return size * multiplier * (price - entry)
+    if entry <= 0:
+        return ZERO
+    return size * inverse * (price - entry) / entry
+
+
+def average_entry(
+    held: Decimal, avg: Decimal, more: Decimal, price: Decimal, inverse: Decimal | None
+) -> Decimal:
+    """The average entry of `held` at `avg` and `more` at `price` (sizes unsigned): weighted by
+    size, or for an inverse contract the harmonic mean (the face over the coin it cost)."""
+    total = held + more
+    if inverse is None or (held and avg <= 0):
+        return (held * avg + more * price) / total
+    coin = (held / avg if held else ZERO) + more / price
+    return total / coin
 
 
 @dataclass(frozen=True)
@@ -43,16 +72,25 @@ class PositionBook:
         state = self.positions.get(key)
         return ZERO if state is None else state.size
 
-    def apply(self, key: Key, signed: Decimal, price: Decimal, fee: Decimal) -> TradeResult | None:
-        """A fill of `signed` size at `price`; the closed trade when it closed one."""
+    def apply(
+        self,
+        key: Key,
+        signed: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        inverse: Decimal | None = None,
+        multiplier: Decimal = ONE,
+    ) -> TradeResult | None:
+        """A fill of `signed` size at `price`; the closed trade when it closed one. `inverse`: an
+        inverse contract's face value a unit (PnL and `fee` in the quote asset, valued at `price`);
+        `multiplier`: a linear contract's base units a unit of size."""
         state = self.positions.setdefault(key, PositionState())
         before = state.size
         if before == 0 or _sign(before) == _sign(signed):
-            total = abs(before) + abs(signed)
-            state.avg_price = (abs(before) * state.avg_price + abs(signed) * price) / total
+            state.avg_price = average_entry(abs(before), state.avg_price, abs(signed), price, inverse)
         else:
             closing = min(abs(signed), abs(before))
-            pnl = closing * (price - state.avg_price) * _sign(before)
+            pnl = _pnl(closing * _sign(before), state.avg_price, price, inverse, multiplier)
             state.realized += pnl
             state.trade_pnl += pnl
             if abs(signed) > abs(before):  # flipped: the new side opens at this price

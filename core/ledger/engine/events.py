@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.foundations.errors import InvalidArgument
+from core.foundations.inverse import coin_value
 from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine.model import Links
 
@@ -46,8 +47,11 @@ def _named(value: str, name: str) -> None:
 @dataclass(frozen=True)
 class FillEvent:
     """One execution. `size` is in the instrument's units: the base asset for spot, contracts
-    for a perpetual (each `contract_size` of the base asset). `fee` is signed as paid (> 0 a fee
-    paid, < 0 a rebate), in `fee_asset`, which may be neither base nor quote (BNB).
+    for a perpetual (each `contract_size` of the base asset). An `inverse` perpetual (BTC/USD:BTC)
+    is sized in contracts of a face value of the quote asset (`contract_size` USD each) and
+    settles in the base coin: its position is kept in the quote asset, its cost, PnL and margin
+    in the coin. `fee` is signed as paid (> 0 a fee paid, < 0 a rebate), in `fee_asset`, which
+    may be neither base nor quote (BNB).
     `links.strategy_id` "" is a fill no strategy asked for (a protective stop, a flatten order):
     see docs/ledger.md, "Attribution". `leverage` sets a perpetual's initial margin. The
     transfers carry `links` with `event_id` set to the event's."""
@@ -67,6 +71,7 @@ class FillEvent:
     links: Links
     contract_size: Decimal = Decimal(1)
     leverage: Decimal = Decimal(1)
+    inverse: bool = False
 
     def __post_init__(self) -> None:
         for name in ("event_id", "venue", "symbol", "base", "quote"):
@@ -79,18 +84,35 @@ class FillEvent:
         _positive(self.leverage, "leverage")
         _finite(self.fee, "fee")
         _require(bool(self.fee_asset) or self.fee == 0, "fee_asset", "must name the fee's asset")
+        perpetual = self.instrument is InstrumentKind.PERPETUAL
+        _require(perpetual or not self.inverse, "inverse", "only a perpetual is booked inverse")
 
     @property
     def quantity(self) -> Decimal:
-        """The fill's size in the base asset."""
+        """The fill's size in the position's asset: the base, or an inverse one's face value."""
         if self.instrument is InstrumentKind.PERPETUAL:
             return self.size * self.contract_size
         return self.size
 
     @property
+    def position_asset(self) -> str:
+        """The asset the position is counted in: the base, or the quote for an inverse contract."""
+        return self.quote if self.inverse else self.base
+
+    @property
+    def money_asset(self) -> str:
+        """The asset its cost, PnL and margin are in: the quote, or the coin for an inverse one."""
+        return self.base if self.inverse else self.quote
+
+    def value(self, quantity: Decimal) -> Decimal:
+        """What `quantity` (position asset) is worth at the fill's price, in the money asset: an
+        inverse face value's coin is rounded half-even to 1e-12 (core.foundations.inverse)."""
+        return coin_value(quantity, self.price) if self.inverse else quantity * self.price
+
+    @property
     def notional(self) -> Decimal:
-        """What the fill is worth in the quote asset."""
-        return self.quantity * self.price
+        """What the fill is worth in the money asset."""
+        return self.value(self.quantity)
 
 
 @dataclass(frozen=True)

@@ -159,11 +159,11 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal) -> Sli
         released = cost
     else:
         released = money(cost * reduced / abs(qty), cost, reduced, qty) if reduced else ZERO
-    realised = (reduced * fill.price if qty > 0 else -reduced * fill.price) - released if reduced else ZERO
+    realised = _realised(fill, qty, reduced, released) if reduced else ZERO
     opened = quantity - reduced
     margin_before = margin_after = ZERO
     if fill.instrument is InstrumentKind.PERPETUAL:
-        key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.quote)
+        key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.money_asset)
         margin_before = books.balance(key).debits_pending
         margin_after = _margin_after(fill, margin_before, abs(qty), reduced, opened)
     return Slice(
@@ -174,10 +174,21 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal) -> Sli
         released=released,
         realised=realised,
         opened=opened,
-        added=sign * opened * fill.price,
+        added=sign * fill.value(opened),
         margin_before=margin_before,
         margin_after=margin_after,
     )
+
+
+def _realised(fill: FillEvent, held: Decimal, reduced: Decimal, released: Decimal) -> Decimal:
+    """The PnL of closing `reduced` of a position of `held` whose cost released is `released`:
+    what closing brings (a long sold) less its cost, r x p - c, -r x p - c for a short. An
+    inverse position's cost is the coin its face was worth at entry: it gains that less the
+    coin its face is worth now, c - r / p for a long, c + r / p for a short."""
+    value = fill.value(reduced)
+    if fill.inverse:
+        return released - value if held > 0 else released + value
+    return (value if held > 0 else -value) - released
 
 
 def _margin_after(
@@ -185,7 +196,10 @@ def _margin_after(
 ) -> Decimal:
     """An increase adds the opened notional / leverage; a reduce keeps the share of the margin
     the position keeps; a flip holds the new side's notional / leverage."""
-    new = money(opened * fill.price / fill.leverage, opened, fill.price) if opened else ZERO
+    if fill.inverse:
+        new = money(fill.value(opened) / fill.leverage) if opened else ZERO
+    else:
+        new = money(opened * fill.price / fill.leverage, opened, fill.price) if opened else ZERO
     if not reduced:
         return before + new
     if opened:
@@ -265,7 +279,7 @@ def _fill(books: Books, fill: FillEvent) -> Chain:
     slices = [plan(books, fill, strategy, qty) for strategy, qty in sorted(attribute(books, fill).items())]
     own = {part.strategy: replace(links, strategy_id=part.strategy) for part in slices}
     perpetual = fill.instrument is InstrumentKind.PERPETUAL
-    venue, quote = fill.venue, fill.quote
+    venue, quote = fill.venue, fill.money_asset
     if perpetual:
         for part in slices:
             holds = _open_holds_of(books, fill, part.strategy)
@@ -306,15 +320,17 @@ def _position(out: _Chain, fill: FillEvent, part: Slice, links: Links) -> None:
     """A strategy's position: quantity, cost released and added, realised PnL."""
     venue, symbol, strategy = fill.venue, fill.symbol, part.strategy
     perpetual = fill.instrument is InstrumentKind.PERPETUAL
-    quantity = chart.position_quantity(venue, symbol, strategy, fill.base, perpetual)
-    cost = chart.position_cost(venue, symbol, strategy, fill.quote)
-    base_control = chart.position_control(venue, symbol, fill.base)
-    quote_control = chart.position_control(venue, symbol, fill.quote)
+    quantity = chart.position_quantity(venue, symbol, strategy, fill.position_asset, perpetual)
+    cost = chart.position_cost(venue, symbol, strategy, fill.money_asset)
+    base_control = chart.position_control(venue, symbol, fill.position_asset)
+    quote_control = chart.position_control(venue, symbol, fill.money_asset)
     out.move(quantity, base_control, fill.side.sign * part.quantity, TransferCode.TRADE, links)
     out.move(quote_control, cost, part.released, TransferCode.COST_RELEASED, links)
     out.move(cost, quote_control, part.added, TransferCode.TRADE, links)
-    pnl = chart.realised_pnl(venue, symbol, strategy, fill.quote)
-    out.move(chart.realised_control(venue, fill.quote), pnl, part.realised, TransferCode.REALISED, links)
+    pnl = chart.realised_pnl(venue, symbol, strategy, fill.money_asset)
+    out.move(
+        chart.realised_control(venue, fill.money_asset), pnl, part.realised, TransferCode.REALISED, links
+    )
 
 
 def _fees(out: _Chain, fill: FillEvent, slices: list[Slice], links: Links, own: dict[str, Links]) -> None:
@@ -341,8 +357,8 @@ def _hold(out: _Chain, books: Books, fill: FillEvent, part: Slice, links: Links)
     """The initial margin the position holds after the fill: pending, in cash and margin ledger."""
     if part.margin_after <= 0:
         return
-    venue, quote = fill.venue, fill.quote
-    key = chart.position_quantity(venue, fill.symbol, part.strategy, fill.base, perpetual=True)
+    venue, quote = fill.venue, fill.money_asset
+    key = chart.position_quantity(venue, fill.symbol, part.strategy, fill.position_asset, perpetual=True)
     before = books.balance(key)
     debits, credits = before.debits_posted, before.credits_posted
     if fill.side is Side.BUY:
@@ -360,7 +376,7 @@ def _hold(out: _Chain, books: Books, fill: FillEvent, part: Slice, links: Links)
 
 
 def _open_holds_of(books: Books, fill: FillEvent, strategy: str) -> list[Transfer]:
-    key = chart.position_quantity(fill.venue, fill.symbol, strategy, fill.base, perpetual=True)
+    key = chart.position_quantity(fill.venue, fill.symbol, strategy, fill.position_asset, perpetual=True)
     balance = books.balance(key)
     found = []
     for index in (0, 1):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.foundations.inverse import coin_value
 from core.ledger.engine.chart import QUANTITY_CODES, AccountCode
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.model import ZERO, Account, LedgerBalance
@@ -27,7 +28,8 @@ def strategy_label(strategy: str) -> str:
 @dataclass(frozen=True)
 class PositionView:
     """A position of one strategy: quantity in the base asset (< 0 short), cost basis in the
-    quote asset (< 0 for a short: what opening it brought in), initial margin held."""
+    quote asset (< 0 for a short: what opening it brought in), initial margin held. An inverse
+    perpetual's `base` is the quote asset it is sized in, and its `quote` the coin it settles in."""
 
     venue: str
     symbol: str
@@ -40,11 +42,24 @@ class PositionView:
     margin: Decimal
 
     @property
+    def inverse(self) -> bool:
+        """An inverse perpetual's position (BTC/USD:BTC): its quantity is a face value of the
+        symbol's quote asset (`base` here), its cost the coin that was worth at entry (`quote`)."""
+        pair = self.symbol.partition(":")[0]
+        coin = pair.partition("/")[0]
+        return self.perpetual and self.quote == coin and self.base != coin
+
+    @property
     def average_price(self) -> Decimal:
-        return self.cost / self.quantity if self.quantity else ZERO
+        if not self.quantity or not self.cost:
+            return ZERO
+        return self.quantity / self.cost if self.inverse else self.cost / self.quantity
 
     def unrealised(self, mark: Decimal) -> Decimal:
-        """The PnL closing the whole position at `mark` would realise (quote asset)."""
+        """The PnL closing the whole position at `mark` would realise (in `quote`): an inverse
+        one's cost less the coin its face is worth at the mark."""
+        if self.inverse:
+            return self.cost - coin_value(self.quantity, mark)
         return self.quantity * mark - self.cost
 
 

@@ -72,7 +72,10 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     (venue, symbol) => desk.select(venue, symbol),
     detectors,
   );
-  const health = new HealthBoard(clients, (names) => market.setVenues(names));
+  const health = new HealthBoard(clients, (names, paper) => {
+    desk.setPaperVenues(paper);
+    market.setVenues(names);
+  });
   const strategies = new StrategiesPage(clients, live, connection, signal, detectors, picker.root);
   const advisor = new AdvisorPage(clients, live, connection, signal);
   const risk = new RiskPage(clients, live, connection, signal);

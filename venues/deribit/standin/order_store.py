@@ -13,7 +13,12 @@ JSON-RPC v2 formats (the same results whether asked over REST or the WebSocket):
   a market order with no opposite side is cancelled unfilled. Anything else rests until
   cancelled.
 - Fees: Deribit's option taker fee, 0.0003 of the underlying per contract capped at 12.5 %
-  of the premium, in the base currency.
+  of the premium, in the base currency. Futures and perpetuals (inverse: BTC-PERPETUAL's
+  amount is USD, settled in BTC) pay Deribit's taker fee, 0.05 % of the amount's worth in the
+  coin (amount / price), rounded to 1e-8 (a satoshi: a simplification).
+- A future's fill moves no premium: the cash pays its fee, and a fill that reduces the
+  position realises amount x (1/average - 1/price) of the coin (long; the mirror for a short),
+  the average the harmonic mean of the fills' prices.
 - Options are inverse-priced: amounts in contracts (one unit of the underlying), prices in
   the base currency. A fill moves the cash balance by the premium and the fee; a resting buy
   reserves its premium (reported as initial and maintenance margin: a simplification).
@@ -39,6 +44,8 @@ __all__ = ["BestPrices", "DeribitOrderStore", "RpcError", "instrument_currency",
 START_BALANCES = {"BTC": Decimal("1.5"), "ETH": Decimal("20")}
 OPTION_FEE_PER_CONTRACT = Decimal("0.0003")
 OPTION_FEE_CAP = Decimal("0.125")  # of the premium
+FUTURE_TAKER_FEE = Decimal("0.0005")  # of the amount's worth in the coin (Deribit's fee schedule)
+_SATOSHI = Decimal("1e-8")
 _ZERO = Decimal(0)
 # The best bid and ask of an instrument at the replay position (None: that side is empty).
 BestPrices = Callable[[str], tuple[Decimal | None, Decimal | None]]
@@ -97,6 +104,34 @@ class _Position:
             self.average = price
 
 
+@dataclass
+class _FuturePosition:
+    """An inverse future's position: `size` USD (signed), `coin` what it cost in the coin (signed)."""
+
+    size: Decimal = _ZERO
+    coin: Decimal = _ZERO
+
+    @property
+    def average(self) -> Decimal:
+        return abs(self.size) / abs(self.coin) if self.coin else _ZERO
+
+    def add(self, signed: Decimal, price: Decimal) -> Decimal:
+        """A fill of `signed` USD at `price`; the coin it realises (a reducing fill's)."""
+        if self.size == 0 or (self.size > 0) == (signed > 0):
+            self.size, self.coin = self.size + signed, self.coin + signed / price
+            return _ZERO
+        closed = min(abs(signed), abs(self.size))
+        direction = 1 if self.size > 0 else -1
+        released = self.coin * closed / abs(self.size)
+        realized = released - direction * closed / price
+        self.coin -= released
+        self.size -= direction * closed
+        rest = abs(signed) - closed
+        if rest:  # flipped: the rest opens the other side at this price
+            self.size, self.coin = -direction * rest, -direction * rest / price
+        return realized
+
+
 class DeribitOrderStore:
     def __init__(self, best: BestPrices) -> None:
         self.best = best
@@ -104,6 +139,7 @@ class DeribitOrderStore:
         self.orders: dict[str, dict[str, Any]] = {}
         self.cash = dict(START_BALANCES)
         self.positions: dict[str, _Position] = {}
+        self.futures: dict[str, _FuturePosition] = {}
         self._order_ids = itertools.count(1_000)
         self._trade_ids = itertools.count(90_000)
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -186,11 +222,16 @@ class DeribitOrderStore:
     def _fill(self, order: dict[str, Any], amount: Decimal, price: Decimal) -> dict[str, Any]:
         instrument = order["instrument_name"]
         currency = instrument_currency(instrument)
-        premium = price * amount
-        fee = min(OPTION_FEE_PER_CONTRACT * amount, OPTION_FEE_CAP * premium)
         signed = amount if order["direction"] == "buy" else -amount
-        self.cash[currency] = self.cash.get(currency, _ZERO) - price * signed - fee
-        self.positions.setdefault(instrument, _Position()).add(signed, price)
+        if instrument_kind(instrument) == "future":
+            fee = (amount / price * FUTURE_TAKER_FEE).quantize(_SATOSHI)
+            realized = self.futures.setdefault(instrument, _FuturePosition()).add(signed, price)
+            self.cash[currency] = self.cash.get(currency, _ZERO) + realized - fee
+        else:
+            premium = price * amount
+            fee = min(OPTION_FEE_PER_CONTRACT * amount, OPTION_FEE_CAP * premium)
+            self.cash[currency] = self.cash.get(currency, _ZERO) - price * signed - fee
+            self.positions.setdefault(instrument, _Position()).add(signed, price)
         now = _now_ms()
         order.update(
             order_state="filled",
@@ -319,6 +360,9 @@ class DeribitOrderStore:
         }
 
     def position(self, instrument: str) -> dict[str, Any]:
+        future = self.futures.get(instrument)
+        if future is not None:
+            return self._future_position(instrument, future)
         held = self.positions.get(instrument, _Position())
         return {
             "instrument_name": instrument,
@@ -338,12 +382,34 @@ class DeribitOrderStore:
             "settlement_price": 0,
         }
 
+    def _future_position(self, instrument: str, held: _FuturePosition) -> dict[str, Any]:
+        """An inverse future's: size in USD, size_currency in the coin it cost."""
+        return {
+            "instrument_name": instrument,
+            "kind": "future",
+            "direction": "sell" if held.size < 0 else ("buy" if held.size > 0 else "zero"),
+            "size": _number(held.size),
+            "size_currency": _number(held.coin.quantize(_SATOSHI)),
+            "average_price": _number(held.average.quantize(Decimal("0.01"))),
+            "realized_profit_loss": 0,
+            "floating_profit_loss": 0,
+            "total_profit_loss": 0,
+            "mark_price": _number(held.average.quantize(Decimal("0.01"))),
+            "index_price": 0,
+            "delta": _number(held.coin.quantize(_SATOSHI)),
+            "initial_margin": 0,
+            "maintenance_margin": 0,
+            "settlement_price": 0,
+            "leverage": 1,
+        }
+
     def _positions(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         currency, kind = params.get("currency"), params.get("kind")
+        sizes = {i: p.size for i, p in self.positions.items()} | {i: p.size for i, p in self.futures.items()}
         return [
             self.position(instrument)
-            for instrument, held in self.positions.items()
-            if held.size != 0
+            for instrument, size in sizes.items()
+            if size != 0
             and currency in (None, "any", instrument_currency(instrument))
             and kind in (None, "any", instrument_kind(instrument))
         ]

@@ -87,8 +87,20 @@ class TraceView {
       ),
     );
     fill(this.steps, ...reply.steps.map((step, index) => this.step(step, reply.steps[index - 1], reply.id)));
+    this.linkLogs(reply);
     const count = reply.steps.length;
     showStatus(this.status, { tone: "ok", text: `${count} step${count === 1 ? "" : "s"}` });
+  }
+
+  /** A chain with a signal was logged under the signal's trace id (its UUID's 32 hex digits:
+   * core.foundations.logs.chain_trace_id): the link opens its lines from the detector to the
+   * venue. Without one, the lines naming the id asked about. */
+  private linkLogs(reply: TraceResponse): void {
+    const signal = reply.steps.find((step) => step.kind === "signal");
+    const traceId = signal === undefined ? null : uuidHex(signal.id);
+    if (signal === undefined || traceId === null) return;
+    this.logs.href = logsHash({ trace: traceId });
+    this.logs.title = `the log lines of signal ${signal.id}'s chain (trace ${traceId})`;
   }
 
   private step(step: TraceStep, before: TraceStep | undefined, asked: string): HTMLElement {
@@ -117,6 +129,13 @@ class TraceView {
       fields.length > 0 ? h("table", { class: "output" }, h("tbody", {}, ...fields)) : null,
     );
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID's 32 hex digits (lower case), null for anything else. */
+function uuidHex(id: string): string | null {
+  return UUID.test(id) ? id.replaceAll("-", "").toLowerCase() : null;
 }
 
 let view: TraceView | null = null;

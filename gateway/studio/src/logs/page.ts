@@ -6,7 +6,7 @@
 // until resume (logs/lines). Its stream runs only while the page is shown.
 import { classify, isCanceled } from "../api/errors";
 import type { LiveStreams } from "../api/live";
-import { tailLogs } from "../api/logs";
+import { type TailInit, tailLogs } from "../api/logs";
 import { Backoff } from "../lib/backoff";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext } from "../lib/loop";
@@ -123,11 +123,19 @@ export class LogsPage {
     this.lines.clear();
     const ctx: LoopContext = { signal, connection: this.connection, onStatus: (s) => showStatus(this.status, s) };
     if (filters.follow) {
+      // A tail that reconnects resumes after the last line it showed (after_id): nothing the
+      // stream still holds is missed or shown twice; the stream says when lines were trimmed.
+      let lastId = "";
+      const request = (): TailInit =>
+        lastId === "" ? tailRequest(filters, BACKLOG) : { ...tailRequest(filters, 0), afterId: lastId };
       void follow(
         ctx,
-        (signal, opened) => tailLogs(this.live, tailRequest(filters, BACKLOG), signal, opened),
+        (signal, opened) => tailLogs(this.live, request(), signal, opened),
         (batch) => {
-          if (!signal.aborted) this.lines.add(batch.lines);
+          if (signal.aborted) return;
+          if (batch.trimmed) ctx.onStatus({ tone: "warn", text: "lines were lost while disconnected (trimmed)" });
+          this.lines.add(batch.lines);
+          if (batch.lines.length > 0) lastId = batch.lines[batch.lines.length - 1].id;
         },
       );
     } else void this.look(ctx, filters);

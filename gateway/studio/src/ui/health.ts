@@ -1,5 +1,6 @@
 // The venue health board: every registered venue's state and, per upstream stream, its state,
-// events/s, last-message age and reconnects. Polled; a venue that does not answer says why.
+// events/s, last-message age and reconnects. Polled; a venue that does not answer says why. A
+// paper venue (the registry's Instance.paper, its status's paper) carries a PAPER badge.
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
 import { listVenues } from "../api/venues";
@@ -43,13 +44,31 @@ function registration(instance: Instance): HTMLElement {
   return h("span", { class: "where" }, `${instance.address} · ${freshness}`);
 }
 
+/** The PAPER mark of a paper venue: its orders never reach the exchange. */
+export function paperBadge(): HTMLElement {
+  const why = "paper trading: the venue's real market, orders matched by the sim's engine, never sent";
+  return h("span", { class: "badge paper", "data-paper": "true", title: why }, "PAPER");
+}
+
+function isPaper(answer: Answer): boolean {
+  return answer.instance.paper || ("status" in answer && answer.status.paper);
+}
+
 function venueCard(answer: Answer): HTMLElement {
   const venue = answer.instance.name;
+  const paper = isPaper(answer) ? [paperBadge()] : [];
   if ("error" in answer) {
     return h(
       "article",
-      { class: "venue", "data-venue": venue, "data-state": "unreachable" },
-      h("h3", {}, venue, h("span", { class: "badge state-unreachable" }, "unreachable"), registration(answer.instance)),
+      { class: "venue", "data-venue": venue, "data-state": "unreachable", "data-paper": String(paper.length > 0) },
+      h(
+        "h3",
+        {},
+        venue,
+        ...paper,
+        h("span", { class: "badge state-unreachable" }, "unreachable"),
+        registration(answer.instance),
+      ),
       h("p", { class: "error" }, answer.error),
     );
   }
@@ -57,8 +76,8 @@ function venueCard(answer: Answer): HTMLElement {
   const columns = ["symbol", "channel", "state", "events/s", "last message", "reconnects"];
   return h(
     "article",
-    { class: "venue", "data-venue": venue, "data-state": state },
-    h("h3", {}, venue, h("span", { class: `badge state-${state}` }, state), registration(answer.instance)),
+    { class: "venue", "data-venue": venue, "data-state": state, "data-paper": String(paper.length > 0) },
+    h("h3", {}, venue, ...paper, h("span", { class: `badge state-${state}` }, state), registration(answer.instance)),
     h("p", { class: "summary" }, summary(answer.status)),
     table(columns, h("tbody", {}, ...answer.status.streams.map(streamRow))),
   );
@@ -71,7 +90,7 @@ export class HealthBoard {
 
   constructor(
     private readonly clients: Clients,
-    private readonly onVenues: (names: string[]) => void,
+    private readonly onVenues: (names: string[], paper: string[]) => void,
   ) {
     ({ root: this.root, status: this.status } = panel("Venues", "health", this.cards));
   }
@@ -83,7 +102,8 @@ export class HealthBoard {
   private async refresh(signal: AbortSignal): Promise<void> {
     const venues = await listVenues(this.clients, signal);
     // Replicas of one venue are one name to the rest of Studio; each has its own card here.
-    this.onVenues([...new Set(venues.map((v) => v.name))]);
+    const paper = venues.filter((v) => v.paper).map((v) => v.name);
+    this.onVenues([...new Set(venues.map((v) => v.name))], [...new Set(paper)]);
     const answers = await Promise.all(venues.map((v) => this.ask(v, signal)));
     if (answers.length === 0) fill(this.cards, h("p", { class: "empty" }, "No venue is registered with the gateway."));
     else fill(this.cards, ...answers.map(venueCard));

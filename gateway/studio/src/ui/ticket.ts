@@ -1,4 +1,4 @@
-// The order ticket for the sim venue: limit or market, size and price as the user typed them
+// The order ticket for the sim venue or a paper venue (marked PAPER): limit or market, size and price as the user typed them
 // (decimal strings, checked but never converted), an optional stop-loss and take-profit, then
 // Buy or Sell. It submits a manual intent to the inspector, which checks it like any other and
 // places the order when it is allowed; the verdict shows below (ui/verdict).
@@ -52,6 +52,12 @@ export class OrderTicket {
   private readonly message = h("p", { id: "ticket-message", class: "message", role: "status" });
   private readonly reasons = h("ul", { id: "ticket-reasons", class: "reasons" });
   private readonly title = h("h3", {}, "New order");
+  private readonly paperBadge = h(
+    "span",
+    { id: "ticket-paper", class: "badge paper", title: "paper trading: matched against the venue's book, no real order" },
+    "PAPER",
+  );
+  private paper = false;
 
   // The last command's trace: a link to its log lines (the inspector's verdict, the venue's order).
   private readonly trace = h("a", { id: "ticket-trace", class: "trace-link", hidden: "" }, "log lines");
@@ -85,7 +91,17 @@ export class OrderTicket {
 
   setSymbol(symbol: string): void {
     this.symbol = symbol;
-    this.title.textContent = `New order · ${symbol}`;
+    this.drawTitle();
+  }
+
+  /** Whether the venue it sends to paper-trades (the PAPER mark beside the title). */
+  setPaper(paper: boolean): void {
+    this.paper = paper;
+    this.drawTitle();
+  }
+
+  private drawTitle(): void {
+    fill(this.title, `New order · ${this.symbol}`, ...(this.paper ? [this.paperBadge] : []));
   }
 
   /** A price picked elsewhere (the book ladder). */

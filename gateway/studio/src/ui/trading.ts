@@ -1,4 +1,5 @@
-// Trading on the sim venue: the order ticket, open orders, fills and positions. Orders and
+// Trading on the sim venue, or on a paper venue (a live venue's market, orders matched by the
+// sim's engine: docs/paper.md), marked PAPER: the order ticket, open orders, fills and positions. Orders and
 // cancels go through the inspector (a manual intent, risk-checked like any other: it alone
 // places and cancels orders at a venue). Executions come live from TradeFlow.StreamExecutions;
 // open orders and positions are also polled, so anything the stream missed while reconnecting
@@ -17,7 +18,7 @@ import { OpenOrders } from "./orders";
 import { Positions } from "./positions";
 import { type OrderDraft, OrderTicket } from "./ticket";
 
-// Orders from Studio go to the sim venue only: a demo and test exchange, never real money.
+// Orders from Studio go to the sim venue or a paper venue only: never real money.
 export const SIM_VENUE = "sim";
 const REFRESH_MS = 3000;
 // Recorded on the inspector's risk event of a row's cancel.
@@ -37,6 +38,9 @@ export class TradingDesk {
   private readonly positions = new Positions();
   private controller: AbortController | null = null;
   private venue = "";
+  private symbol = "";
+  // The paper venues registered (the health board's poll): Studio trades on them too.
+  private paper = new Set<string>();
   // The stream's and the poll's last status (see context()).
   private readonly statuses: Record<"stream" | "poll", PanelStatus> = {
     stream: { tone: "ok", text: "" },
@@ -49,18 +53,30 @@ export class TradingDesk {
     private readonly connection: Connection,
     private readonly appSignal: AbortSignal,
   ) {
-    ({ root: this.root, status: this.status } = panel("Orders (sim)", "trading", this.message, this.body));
+    ({ root: this.root, status: this.status } = panel("Orders (sim or paper)", "trading", this.message, this.body));
   }
 
-  /** Follows the market view's selection: trading runs while the sim venue is selected. */
+  /** The registered venues that paper-trade; the selection is looked at again when it changed. */
+  setPaperVenues(names: string[]): void {
+    const paper = new Set(names);
+    if ([...paper].sort().join() === [...this.paper].sort().join()) return;
+    this.paper = paper;
+    const venue = this.venue;
+    this.venue = "";
+    if (venue !== "") this.select(venue, this.symbol);
+  }
+
+  /** Follows the market view's selection: trading runs while the sim or a paper venue is selected. */
   select(venue: string, symbol: string): void {
+    this.symbol = symbol;
     this.ticket.setSymbol(symbol);
     if (venue === this.venue) return;
     this.venue = venue;
     this.controller?.abort();
     this.controller = null;
-    if (venue !== SIM_VENUE) {
-      const notice = `Orders from Studio go to the ${SIM_VENUE} venue only; select it above.`;
+    this.ticket.setPaper(this.paper.has(venue));
+    if (venue !== SIM_VENUE && !this.paper.has(venue)) {
+      const notice = `Orders from Studio go to the ${SIM_VENUE} venue or a paper venue only; select one above.`;
       fill(this.body, h("p", { class: "empty" }, notice));
       showStatus(this.status, { tone: "ok", text: "" });
       return;
@@ -96,7 +112,7 @@ export class TradingDesk {
         this.live.subscribe(
           TradeFlow.method.streamExecutions,
           { symbols: [] },
-          { signal, onAdded: opened, target: SIM_VENUE },
+          { signal, onAdded: opened, target: this.venue },
         ),
       (message) => this.take(message),
     );
@@ -116,19 +132,19 @@ export class TradingDesk {
   }
 
   private async refresh(signal: AbortSignal): Promise<void> {
-    const open = await this.clients.tradeFlow.listOpenOrders({ symbol: "" }, unary(signal, SIM_VENUE));
+    const open = await this.clients.tradeFlow.listOpenOrders({ symbol: "" }, unary(signal, this.venue));
     this.orders.replace(open.orders);
     await this.refreshPositions(signal);
   }
 
   private async refreshPositions(signal: AbortSignal): Promise<void> {
-    const reply = await this.clients.tradeFlow.getPositions({ symbol: "" }, unary(signal, SIM_VENUE));
+    const reply = await this.clients.tradeFlow.getPositions({ symbol: "" }, unary(signal, this.venue));
     this.positions.show(reply.positions);
   }
 
   private async place(draft: OrderDraft, traceId: string): Promise<SubmitIntentResponse> {
     const intent = {
-      venue: SIM_VENUE,
+      venue: this.venue,
       symbol: draft.symbol,
       side: draft.side,
       size: draft.size,
@@ -145,7 +161,7 @@ export class TradingDesk {
 
   private async cancel(order: Order): Promise<void> {
     try {
-      const reply = await cancelOrder(this.clients, SIM_VENUE, order.clientOrderId, CANCEL_REASON, this.appSignal);
+      const reply = await cancelOrder(this.clients, this.venue, order.clientOrderId, CANCEL_REASON, this.appSignal);
       if (reply !== null && reply.orderId !== "") this.orders.update(reply);
       this.say("");
     } catch (error) {
@@ -155,7 +171,7 @@ export class TradingDesk {
 
   private async cancelAll(reason: string): Promise<void> {
     try {
-      const cancelled = await cancelAllOrders(this.clients, SIM_VENUE, reason, this.appSignal);
+      const cancelled = await cancelAllOrders(this.clients, this.venue, reason, this.appSignal);
       this.say(`canceled ${cancelled} order${cancelled === 1 ? "" : "s"}`);
       // The venue's list shows what is left now (the cancels' updates also come on the stream).
       if (this.controller !== null) await this.refresh(this.controller.signal).catch(() => undefined);

@@ -398,11 +398,16 @@ class GetStatusResponse(_message.Message):
     SUBSCRIBER_COUNT_FIELD_NUMBER: _builtins.int
     DEAD_MAN_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
+    PAPER_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     state: Global___VenueState.ValueType
     started_ns: _builtins.int
     subscriber_count: _builtins.int
     """Open MarketData and execution streams."""
+    paper: _builtins.bool
+    """A paper venue (`--paper`): the venue's real market data, its orders matched by the sim's
+    engine against that venue's book and never sent to the exchange (docs/paper.md).
+    """
     @_builtins.property
     def streams(self) -> _containers.RepeatedCompositeFieldContainer[Global___StreamStatus]: ...
     @_builtins.property
@@ -419,10 +424,11 @@ class GetStatusResponse(_message.Message):
         subscriber_count: _builtins.int = ...,
         dead_man: Global___DeadManStatus | None = ...,
         capabilities: Global___VenueCapabilities | None = ...,
+        paper: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "dead_man", b"dead_man", "paper", b"paper", "started_ns", b"started_ns", "state", b"state", "streams", b"streams", "subscriber_count", b"subscriber_count", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctrademesh/logs/v1/logs.proto\x12\x11trademesh.logs.v1\"\xb0\x01\n\x0bTailRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12.\n\tmin_level\x18\x03 \x01(\x0e\x32\x1b.trademesh.logs.v1.LogLevel\x12\r\n\x05venue\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0f\n\x07\x62\x61\x63klog\x18\x07 \x01(\r\x12\x0e\n\x06\x66ollow\x18\x08 \x01(\x08\"9\n\x0cTailResponse\x12)\n\x05lines\x18\x01 \x03(\x0b\x32\x1a.trademesh.logs.v1.LogLine\"\xc2\x02\n\x07LogLine\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12*\n\x05level\x18\x03 \x01(\x0e\x32\x1b.trademesh.logs.v1.LogLevel\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\t\x12\x0f\n\x07process\x18\x06 \x01(\t\x12\x0e\n\x06logger\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x36\n\x06\x66ields\x18\t \x03(\x0b\x32&.trademesh.logs.v1.LogLine.FieldsEntry\x12\x10\n\x08trace_id\x18\n \x01(\t\x12\r\n\x05venue\x18\x0b \x01(\t\x12\x11\n\texception\x18\x0c \x01(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x92\x01\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x15\n\x11LOG_LEVEL_WARNING\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x12\x16\n\x12LOG_LEVEL_CRITICAL\x10\x05\x32Q\n\x04Logs\x12I\n\x04Tail\x12\x1e.trademesh.logs.v1.TailRequest\x1a\x1f.trademesh.logs.v1.TailResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctrademesh/logs/v1/logs.proto\x12\x11trademesh.logs.v1\"\xc2\x01\n\x0bTailRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12.\n\tmin_level\x18\x03 \x01(\x0e\x32\x1b.trademesh.logs.v1.LogLevel\x12\r\n\x05venue\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0f\n\x07\x62\x61\x63klog\x18\x07 \x01(\r\x12\x0e\n\x06\x66ollow\x18\x08 \x01(\x08\x12\x10\n\x08\x61\x66ter_id\x18\t \x01(\t\"J\n\x0cTailResponse\x12)\n\x05lines\x18\x01 \x03(\x0b\x32\x1a.trademesh.logs.v1.LogLine\x12\x0f\n\x07trimmed\x18\x02 \x01(\x08\"\xc2\x02\n\x07LogLine\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12*\n\x05level\x18\x03 \x01(\x0e\x32\x1b.trademesh.logs.v1.LogLevel\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\t\x12\x0f\n\x07process\x18\x06 \x01(\t\x12\x0e\n\x06logger\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x36\n\x06\x66ields\x18\t \x03(\x0b\x32&.trademesh.logs.v1.LogLine.FieldsEntry\x12\x10\n\x08trace_id\x18\n \x01(\t\x12\r\n\x05venue\x18\x0b \x01(\t\x12\x11\n\texception\x18\x0c \x01(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x92\x01\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x15\n\x11LOG_LEVEL_WARNING\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x12\x16\n\x12LOG_LEVEL_CRITICAL\x10\x05\x32Q\n\x04Logs\x12I\n\x04Tail\x12\x1e.trademesh.logs.v1.TailRequest\x1a\x1f.trademesh.logs.v1.TailResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LOGLINE_FIELDSENTRY']._loaded_options = None
   _globals['_LOGLINE_FIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_LOGLEVEL']._serialized_start=615
-  _globals['_LOGLEVEL']._serialized_end=761
+  _globals['_LOGLEVEL']._serialized_start=650
+  _globals['_LOGLEVEL']._serialized_end=796
   _globals['_TAILREQUEST']._serialized_start=52
-  _globals['_TAILREQUEST']._serialized_end=228
-  _globals['_TAILRESPONSE']._serialized_start=230
-  _globals['_TAILRESPONSE']._serialized_end=287
-  _globals['_LOGLINE']._serialized_start=290
-  _globals['_LOGLINE']._serialized_end=612
-  _globals['_LOGLINE_FIELDSENTRY']._serialized_start=567
-  _globals['_LOGLINE_FIELDSENTRY']._serialized_end=612
-  _globals['_LOGS']._serialized_start=763
-  _globals['_LOGS']._serialized_end=844
+  _globals['_TAILREQUEST']._serialized_end=246
+  _globals['_TAILRESPONSE']._serialized_start=248
+  _globals['_TAILRESPONSE']._serialized_end=322
+  _globals['_LOGLINE']._serialized_start=325
+  _globals['_LOGLINE']._serialized_end=647
+  _globals['_LOGLINE_FIELDSENTRY']._serialized_start=602
+  _globals['_LOGLINE_FIELDSENTRY']._serialized_end=647
+  _globals['_LOGS']._serialized_start=798
+  _globals['_LOGS']._serialized_end=879
 # @@protoc_insertion_point(module_scope)

@@ -64,6 +64,7 @@ class TailRequest(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     BACKLOG_FIELD_NUMBER: _builtins.int
     FOLLOW_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """The service's kind, exactly: "venue", "ingest", "gateway", "ledger", ..."""
     instance: _builtins.str
@@ -82,6 +83,12 @@ class TailRequest(_message.Message):
     """
     follow: _builtins.bool
     """Keep streaming the matching lines logged from now on."""
+    after_id: _builtins.str
+    """Resume after this line (a LogLine.id seen before, "1764200000000-0"): instead of the
+    backlog, every matching line logged after it, oldest first, then (with `follow`) the new
+    ones. A client that lost its tail (a dropped connection, a reload) misses nothing the stream
+    still holds; `backlog` is not used.
+    """
     def __init__(
         self,
         *,
@@ -93,10 +100,11 @@ class TailRequest(_message.Message):
         text: _builtins.str = ...,
         backlog: _builtins.int = ...,
         follow: _builtins.bool = ...,
+        after_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "follow", b"follow", "instance", b"instance", "min_level", b"min_level", "service", b"service", "text", b"text", "trace_id", b"trace_id", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_id", b"after_id", "backlog", b"backlog", "follow", b"follow", "instance", b"instance", "min_level", b"min_level", "service", b"service", "text", b"text", "trace_id", b"trace_id", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -107,6 +115,12 @@ class TailResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LINES_FIELD_NUMBER: _builtins.int
+    TRIMMED_FIELD_NUMBER: _builtins.int
+    trimmed: _builtins.bool
+    """Set on the first answer of a resumed tail (`after_id`) when the stream no longer holds the
+    line `after_id` names: it was trimmed (the stream keeps its newest ~100,000 lines), and
+    lines logged between it and the first line here may be lost.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogLine]:
         """Oldest first: the backlog in one or more messages, then each new batch as it arrives."""
@@ -115,10 +129,11 @@ class TailResponse(_message.Message):
         self,
         *,
         lines: _abc.Iterable[Global___LogLine] | None = ...,
+        trimmed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "trimmed", b"trimmed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

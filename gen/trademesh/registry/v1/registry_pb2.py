@@ -24,33 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/registry/v1/registry.proto\x12\x15trademesh.registry.v1\"\xeb\x01\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x13\n\x0binstance_id\x18\x05 \x01(\t\x12\x18\n\x10registered_at_ns\x18\x06 \x01(\x03\x12\x19\n\x11last_heartbeat_ns\x18\x07 \x01(\x03\x12\x12\n\nconfigured\x18\x08 \x01(\x08\x12\x14\n\x0cmetrics_port\x18\t \x01(\r\x12\x0f\n\x07version\x18\n \x01(\t\"\x94\x01\n\x0fRegisterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x14\n\x0cmetrics_port\x18\x05 \x01(\r\x12\x0f\n\x07version\x18\x06 \x01(\t\"t\n\x10RegisterResponse\x12\x31\n\x08instance\x18\x01 \x01(\x0b\x32\x1f.trademesh.registry.v1.Instance\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\r\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\r\"\'\n\x10HeartbeatRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"F\n\x11HeartbeatResponse\x12\x31\n\x08instance\x18\x01 \x01(\x0b\x32\x1f.trademesh.registry.v1.Instance\"(\n\x11UnregisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"\x14\n\x12UnregisterResponse\"Q\n\x13ListServicesRequest\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07service\x18\x02 \x01(\t\"J\n\x14ListServicesResponse\x12\x32\n\tinstances\x18\x01 \x03(\x0b\x32\x1f.trademesh.registry.v1.Instance*M\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_VENUE\x10\x01\x12\r\n\tKIND_CORE\x10\x02\x12\x10\n\x0cKIND_GATEWAY\x10\x03\x32\x93\x03\n\x08Registry\x12[\n\x08Register\x12&.trademesh.registry.v1.RegisterRequest\x1a\'.trademesh.registry.v1.RegisterResponse\x12^\n\tHeartbeat\x12\'.trademesh.registry.v1.HeartbeatRequest\x1a(.trademesh.registry.v1.HeartbeatResponse\x12\x61\n\nUnregister\x12(.trademesh.registry.v1.UnregisterRequest\x1a).trademesh.registry.v1.UnregisterResponse\x12g\n\x0cListServices\x12*.trademesh.registry.v1.ListServicesRequest\x1a+.trademesh.registry.v1.ListServicesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/registry/v1/registry.proto\x12\x15trademesh.registry.v1\"\xfa\x01\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x13\n\x0binstance_id\x18\x05 \x01(\t\x12\x18\n\x10registered_at_ns\x18\x06 \x01(\x03\x12\x19\n\x11last_heartbeat_ns\x18\x07 \x01(\x03\x12\x12\n\nconfigured\x18\x08 \x01(\x08\x12\x14\n\x0cmetrics_port\x18\t \x01(\r\x12\x0f\n\x07version\x18\n \x01(\t\x12\r\n\x05paper\x18\x0b \x01(\x08\"\xa3\x01\n\x0fRegisterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\x12\x14\n\x0cmetrics_port\x18\x05 \x01(\r\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\r\n\x05paper\x18\x07 \x01(\x08\"t\n\x10RegisterResponse\x12\x31\n\x08instance\x18\x01 \x01(\x0b\x32\x1f.trademesh.registry.v1.Instance\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\r\x12\x0e\n\x06ttl_ms\x18\x03 \x01(\r\"\'\n\x10HeartbeatRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"F\n\x11HeartbeatResponse\x12\x31\n\x08instance\x18\x01 \x01(\x0b\x32\x1f.trademesh.registry.v1.Instance\"(\n\x11UnregisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"\x14\n\x12UnregisterResponse\"Q\n\x13ListServicesRequest\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.trademesh.registry.v1.Kind\x12\x0f\n\x07service\x18\x02 \x01(\t\"J\n\x14ListServicesResponse\x12\x32\n\tinstances\x18\x01 \x03(\x0b\x32\x1f.trademesh.registry.v1.Instance*M\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_VENUE\x10\x01\x12\r\n\tKIND_CORE\x10\x02\x12\x10\n\x0cKIND_GATEWAY\x10\x03\x32\x93\x03\n\x08Registry\x12[\n\x08Register\x12&.trademesh.registry.v1.RegisterRequest\x1a\'.trademesh.registry.v1.RegisterResponse\x12^\n\tHeartbeat\x12\'.trademesh.registry.v1.HeartbeatRequest\x1a(.trademesh.registry.v1.HeartbeatResponse\x12\x61\n\nUnregister\x12(.trademesh.registry.v1.UnregisterRequest\x1a).trademesh.registry.v1.UnregisterResponse\x12g\n\x0cListServices\x12*.trademesh.registry.v1.ListServicesRequest\x1a+.trademesh.registry.v1.ListServicesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.registry.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KIND']._serialized_start=906
-  _globals['_KIND']._serialized_end=983
+  _globals['_KIND']._serialized_start=936
+  _globals['_KIND']._serialized_end=1013
   _globals['_INSTANCE']._serialized_start=64
-  _globals['_INSTANCE']._serialized_end=299
-  _globals['_REGISTERREQUEST']._serialized_start=302
-  _globals['_REGISTERREQUEST']._serialized_end=450
-  _globals['_REGISTERRESPONSE']._serialized_start=452
-  _globals['_REGISTERRESPONSE']._serialized_end=568
-  _globals['_HEARTBEATREQUEST']._serialized_start=570
-  _globals['_HEARTBEATREQUEST']._serialized_end=609
-  _globals['_HEARTBEATRESPONSE']._serialized_start=611
-  _globals['_HEARTBEATRESPONSE']._serialized_end=681
-  _globals['_UNREGISTERREQUEST']._serialized_start=683
-  _globals['_UNREGISTERREQUEST']._serialized_end=723
-  _globals['_UNREGISTERRESPONSE']._serialized_start=725
-  _globals['_UNREGISTERRESPONSE']._serialized_end=745
-  _globals['_LISTSERVICESREQUEST']._serialized_start=747
-  _globals['_LISTSERVICESREQUEST']._serialized_end=828
-  _globals['_LISTSERVICESRESPONSE']._serialized_start=830
-  _globals['_LISTSERVICESRESPONSE']._serialized_end=904
-  _globals['_REGISTRY']._serialized_start=986
-  _globals['_REGISTRY']._serialized_end=1389
+  _globals['_INSTANCE']._serialized_end=314
+  _globals['_REGISTERREQUEST']._serialized_start=317
+  _globals['_REGISTERREQUEST']._serialized_end=480
+  _globals['_REGISTERRESPONSE']._serialized_start=482
+  _globals['_REGISTERRESPONSE']._serialized_end=598
+  _globals['_HEARTBEATREQUEST']._serialized_start=600
+  _globals['_HEARTBEATREQUEST']._serialized_end=639
+  _globals['_HEARTBEATRESPONSE']._serialized_start=641
+  _globals['_HEARTBEATRESPONSE']._serialized_end=711
+  _globals['_UNREGISTERREQUEST']._serialized_start=713
+  _globals['_UNREGISTERREQUEST']._serialized_end=753
+  _globals['_UNREGISTERRESPONSE']._serialized_start=755
+  _globals['_UNREGISTERRESPONSE']._serialized_end=775
+  _globals['_LISTSERVICESREQUEST']._serialized_start=777
+  _globals['_LISTSERVICESREQUEST']._serialized_end=858
+  _globals['_LISTSERVICESRESPONSE']._serialized_start=860
+  _globals['_LISTSERVICESRESPONSE']._serialized_end=934
+  _globals['_REGISTRY']._serialized_start=1016
+  _globals['_REGISTRY']._serialized_end=1419
 # @@protoc_insertion_point(module_scope)

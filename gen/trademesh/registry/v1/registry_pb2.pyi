@@ -70,6 +70,7 @@ class Instance(_message.Message):
     CONFIGURED_FIELD_NUMBER: _builtins.int
     METRICS_PORT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    PAPER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique in the registry: the venue's name ("sim", "binance") or the service's ("bridge")."""
     kind: Global___Kind.ValueType
@@ -91,6 +92,10 @@ class Instance(_message.Message):
     """
     version: _builtins.str
     """The trademesh release it runs ("0.1.0"); empty when it did not say (an older build)."""
+    paper: _builtins.bool
+    """A paper venue (`trademesh venue NAME --paper`): the venue's real market data, orders
+    matched by the sim's engine, never sent to the exchange (docs/paper.md).
+    """
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Full gRPC service names it serves ("trademesh.marketdata.v1.MarketData")."""
@@ -108,10 +113,11 @@ class Instance(_message.Message):
         configured: _builtins.bool = ...,
         metrics_port: _builtins.int = ...,
         version: _builtins.str = ...,
+        paper: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "metrics_port", b"metrics_port", "name", b"name", "registered_at_ns", b"registered_at_ns", "services", b"services", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "configured", b"configured", "instance_id", b"instance_id", "kind", b"kind", "last_heartbeat_ns", b"last_heartbeat_ns", "metrics_port", b"metrics_port", "name", b"name", "paper", b"paper", "registered_at_ns", b"registered_at_ns", "services", b"services", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -127,6 +133,7 @@ class RegisterRequest(_message.Message):
     SERVICES_FIELD_NUMBER: _builtins.int
     METRICS_PORT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    PAPER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Lower-case letters, digits and "_.-", at most 63 characters, starting with a letter or digit."""
     kind: Global___Kind.ValueType
@@ -137,6 +144,8 @@ class RegisterRequest(_message.Message):
     """Its Prometheus exporter's port on the host of `address` (1-65535); 0: it exports none."""
     version: _builtins.str
     """The trademesh release it runs (the package's version, e.g. "0.1.0"); at most 64 characters."""
+    paper: _builtins.bool
+    """A paper venue: its orders never reach the exchange (Instance.paper)."""
     @_builtins.property
     def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -148,10 +157,11 @@ class RegisterRequest(_message.Message):
         services: _abc.Iterable[_builtins.str] | None = ...,
         metrics_port: _builtins.int = ...,
         version: _builtins.str = ...,
+        paper: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "metrics_port", b"metrics_port", "name", b"name", "services", b"services", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "kind", b"kind", "metrics_port", b"metrics_port", "name", b"name", "paper", b"paper", "services", b"services", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/logs/v1/logs.proto.
  */
 export const file_trademesh_logs_v1_logs: GenFile = /*@__PURE__*/
-  fileDesc("Chx0cmFkZW1lc2gvbG9ncy92MS9sb2dzLnByb3RvEhF0cmFkZW1lc2gubG9ncy52MSKwAQoLVGFpbFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRIuCgltaW5fbGV2ZWwYAyABKA4yGy50cmFkZW1lc2gubG9ncy52MS5Mb2dMZXZlbBINCgV2ZW51ZRgEIAEoCRIQCgh0cmFjZV9pZBgFIAEoCRIMCgR0ZXh0GAYgASgJEg8KB2JhY2tsb2cYByABKA0SDgoGZm9sbG93GAggASgIIjkKDFRhaWxSZXNwb25zZRIpCgVsaW5lcxgBIAMoCzIaLnRyYWRlbWVzaC5sb2dzLnYxLkxvZ0xpbmUiwgIKB0xvZ0xpbmUSCgoCaWQYASABKAkSDwoHdGltZV9ucxgCIAEoAxIqCgVsZXZlbBgDIAEoDjIbLnRyYWRlbWVzaC5sb2dzLnYxLkxvZ0xldmVsEg8KB3NlcnZpY2UYBCABKAkSEAoIaW5zdGFuY2UYBSABKAkSDwoHcHJvY2VzcxgGIAEoCRIOCgZsb2dnZXIYByABKAkSDwoHbWVzc2FnZRgIIAEoCRI2CgZmaWVsZHMYCSADKAsyJi50cmFkZW1lc2gubG9ncy52MS5Mb2dMaW5lLkZpZWxkc0VudHJ5EhAKCHRyYWNlX2lkGAogASgJEg0KBXZlbnVlGAsgASgJEhEKCWV4Y2VwdGlvbhgMIAEoCRotCgtGaWVsZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKpIBCghMb2dMZXZlbBIZChVMT0dfTEVWRUxfVU5TUEVDSUZJRUQQABITCg9MT0dfTEVWRUxfREVCVUcQARISCg5MT0dfTEVWRUxfSU5GTxACEhUKEUxPR19MRVZFTF9XQVJOSU5HEAMSEwoPTE9HX0xFVkVMX0VSUk9SEAQSFgoSTE9HX0xFVkVMX0NSSVRJQ0FMEAUyUQoETG9ncxJJCgRUYWlsEh4udHJhZGVtZXNoLmxvZ3MudjEuVGFpbFJlcXVlc3QaHy50cmFkZW1lc2gubG9ncy52MS5UYWlsUmVzcG9uc2UwAWIGcHJvdG8z");
+  fileDesc("Chx0cmFkZW1lc2gvbG9ncy92MS9sb2dzLnByb3RvEhF0cmFkZW1lc2gubG9ncy52MSLCAQoLVGFpbFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIQCghpbnN0YW5jZRgCIAEoCRIuCgltaW5fbGV2ZWwYAyABKA4yGy50cmFkZW1lc2gubG9ncy52MS5Mb2dMZXZlbBINCgV2ZW51ZRgEIAEoCRIQCgh0cmFjZV9pZBgFIAEoCRIMCgR0ZXh0GAYgASgJEg8KB2JhY2tsb2cYByABKA0SDgoGZm9sbG93GAggASgIEhAKCGFmdGVyX2lkGAkgASgJIkoKDFRhaWxSZXNwb25zZRIpCgVsaW5lcxgBIAMoCzIaLnRyYWRlbWVzaC5sb2dzLnYxLkxvZ0xpbmUSDwoHdHJpbW1lZBgCIAEoCCLCAgoHTG9nTGluZRIKCgJpZBgBIAEoCRIPCgd0aW1lX25zGAIgASgDEioKBWxldmVsGAMgASgOMhsudHJhZGVtZXNoLmxvZ3MudjEuTG9nTGV2ZWwSDwoHc2VydmljZRgEIAEoCRIQCghpbnN0YW5jZRgFIAEoCRIPCgdwcm9jZXNzGAYgASgJEg4KBmxvZ2dlchgHIAEoCRIPCgdtZXNzYWdlGAggASgJEjYKBmZpZWxkcxgJIAMoCzImLnRyYWRlbWVzaC5sb2dzLnYxLkxvZ0xpbmUuRmllbGRzRW50cnkSEAoIdHJhY2VfaWQYCiABKAkSDQoFdmVudWUYCyABKAkSEQoJZXhjZXB0aW9uGAwgASgJGi0KC0ZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqkgEKCExvZ0xldmVsEhkKFUxPR19MRVZFTF9VTlNQRUNJRklFRBAAEhMKD0xPR19MRVZFTF9ERUJVRxABEhIKDkxPR19MRVZFTF9JTkZPEAISFQoRTE9HX0xFVkVMX1dBUk5JTkcQAxITCg9MT0dfTEVWRUxfRVJST1IQBBIWChJMT0dfTEVWRUxfQ1JJVElDQUwQBTJRCgRMb2dzEkkKBFRhaWwSHi50cmFkZW1lc2gubG9ncy52MS5UYWlsUmVxdWVzdBofLnRyYWRlbWVzaC5sb2dzLnYxLlRhaWxSZXNwb25zZTABYgZwcm90bzM");
 
 /**
  * Every filter that is set must match (empty strings and LOG_LEVEL_UNSPECIFIED match anything).
@@ -82,6 +82,16 @@ export type TailRequest = Message<"trademesh.logs.v1.TailRequest"> & {
    * @generated from field: bool follow = 8;
    */
   follow: boolean;
+
+  /**
+   * Resume after this line (a LogLine.id seen before, "1764200000000-0"): instead of the
+   * backlog, every matching line logged after it, oldest first, then (with `follow`) the new
+   * ones. A client that lost its tail (a dropped connection, a reload) misses nothing the stream
+   * still holds; `backlog` is not used.
+   *
+   * @generated from field: string after_id = 9;
+   */
+  afterId: string;
 };
 
 /**
@@ -101,6 +111,15 @@ export type TailResponse = Message<"trademesh.logs.v1.TailResponse"> & {
    * @generated from field: repeated trademesh.logs.v1.LogLine lines = 1;
    */
   lines: LogLine[];
+
+  /**
+   * Set on the first answer of a resumed tail (`after_id`) when the stream no longer holds the
+   * line `after_id` names: it was trimmed (the stream keeps its newest ~100,000 lines), and
+   * lines logged between it and the first line here may be lost.
+   *
+   * @generated from field: bool trimmed = 2;
+   */
+  trimmed: boolean;
 };
 
 /**

@@ -1,6 +1,6 @@
 """A replayed venue's synthetic levels kept off the engine's book while nothing reads them.
 
-The mirror (core.backtest.market) sets the sim engine's synthetic liquidity to every recorded
+The mirror (core.foundations.matching.mirror) sets the sim engine's synthetic liquidity to every recorded
 snapshot and delta. While none of our orders can meet what a book event or a trade changes, the
 engine's work shows nowhere but in its ids: each synthetic order and each trade takes the next
 order id or trade id, and our orders' reports carry those. OffBook applies such events to a
