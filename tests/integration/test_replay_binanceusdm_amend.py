@@ -107,7 +107,21 @@ async def test_the_account_is_pushed_after_a_fill(replay_venue: Venue) -> None:
         first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
         assert isinstance(first, tf.StreamAccountResponse) and first.snapshot
         assert D(next(b.total for b in first.balances if b.asset == "USDT")) == D(100000)
-        # Nothing replayed yet: the book is the recorded snapshot; a buy far above it fills.
+        # Nothing replayed yet: the book is the recorded snapshot; a buy far above it fills. The
+        # first fill heard on the user data stream says its connection is up (watch_balance
+        # listens on it from the venue's start; an ACCOUNT_UPDATE before it listens is lost, as
+        # with ccxt against Binance), then the second fill's ACCOUNT_UPDATE is heard.
+        executions = await listening_executions(stubs)
+        first_fill = await stubs.tf.PlaceOrder(
+            limit_order(SYMBOL, common.SIDE_BUY, "10", "100", client_order_id="tm-usdm-account-0"),
+            timeout=CALL_TIMEOUT_S,
+        )
+
+        async def heard() -> tf.Execution | None:
+            return next((e for e in executions.of(first_fill.order.order_id) if e.HasField("fill")), None)
+
+        await until(heard, CALL_TIMEOUT_S, what="the first fill on the user data stream")
+        await executions.close()
         order = limit_order(SYMBOL, common.SIDE_BUY, "10", "100", client_order_id="tm-usdm-account")
         placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
         assert placed.order.status == tf.ORDER_STATUS_FILLED

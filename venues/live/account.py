@@ -32,6 +32,8 @@ class AccountWatch:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        # What changed before the watches listen (a push then is lost): read once now.
+        self.on_account()
         methods = ["watch_balance"]
         if self.exchange.has.get("watchPositions"):
             methods.append("watch_positions")
