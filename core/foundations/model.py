@@ -231,6 +231,8 @@ class Amendment:
     client_order_id: str = ""
     # The replaced order's status_reason (cancel and replace), or the amended one's.
     reason: str = "amended"
+    # Refuse (FailedPrecondition) an order that has filled anything, leaving it as it is.
+    unfilled_only: bool = False
 
 
 @dataclass

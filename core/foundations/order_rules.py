@@ -15,11 +15,19 @@ from typing import Any
 
 from core.foundations.convert import ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, order_request_to_pb
 from core.foundations.decimals import format_decimal, is_multiple, parse_decimal
-from core.foundations.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, shown
 from core.foundations.model import Amendment, Instrument, Order, OrderRequest, OrderType, TimeInForce
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["Violations", "amend_order", "amended_request", "check_enum", "instrument_of", "place_order"]
+__all__ = [
+    "Violations",
+    "amend_order",
+    "amended_request",
+    "check_enum",
+    "instrument_of",
+    "place_order",
+    "require_unfilled",
+]
 
 _TYPE_WORDS = {
     OrderType.LIMIT: "limit",
@@ -123,7 +131,17 @@ def amend_order(request: tf.AmendOrderRequest, reason: str) -> Amendment:
         trigger_price=values["trigger_price"],
         client_order_id=renamed,
         reason=reason,
+        unfilled_only=request.unfilled_only,
     )
+
+
+def require_unfilled(order: Order, change: Amendment) -> None:
+    """FailedPrecondition for an amendment asked `unfilled_only` of an order that has filled."""
+    if change.unfilled_only and order.filled_size > 0:
+        raise FailedPrecondition(
+            f"order {order.order_id} has filled {format_decimal(order.filled_size)}: not amended "
+            "(unfilled_only); it is unchanged"
+        )
 
 
 def amended_request(order: Order, change: Amendment, instrument: Instrument) -> OrderRequest:

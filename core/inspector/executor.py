@@ -203,6 +203,9 @@ class Executor:
             trigger_price=placement.trigger_price,
             new_client_order_id=new.client_order_id,
             reason=venue_reason(action.reason),
+            # The new order's size is its whole: an order that filled since the core last heard
+            # (a restart catching up) is refused at the venue, and cancelled and placed instead.
+            unfilled_only=True,
         )
         desk = self.links.desk(action.venue)
         response: tf.AmendOrderResponse = await desk.tradeflow.AmendOrder(

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -183,7 +184,7 @@ async def test_a_cancelled_order_is_not_amended_either(stubs: Stubs) -> None:
     ],
 )
 async def test_a_bad_amendment_is_invalid_argument_naming_the_field(
-    stubs: Stubs, fields: dict[str, str], field: str
+    stubs: Stubs, fields: dict[str, Any], field: str
 ) -> None:
     order = await resting_bid(stubs, "bad-amend")
     request = tf.AmendOrderRequest(order_id=order.order_id, **fields)

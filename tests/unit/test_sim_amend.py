@@ -211,3 +211,18 @@ def test_after_a_rename_the_former_id_cancels_it_and_the_new_id_places_nothing_m
     )
     again, duplicate = exchange.place(limit(BUY, "99", "1", client_order_id="stop-2"))
     assert duplicate and again.order_id == order_id and exchange.open_orders() == []
+
+
+def test_an_unfilled_only_amendment_of_a_partly_filled_order_is_refused_and_changes_nothing() -> None:
+    """What the inspector asks (its new size is a fresh order's whole): an order that filled
+    since it last heard is refused, unchanged, and it cancels and places instead."""
+    exchange, _ = venue()
+    order_id = rest_user_bid(exchange, "100", "1", cid="tp-1")
+    sell_into_book(exchange, "0.3")
+    with pytest.raises(FailedPrecondition, match=r"has filled 0\.3"):
+        exchange.amend(None, "tp-1", Amendment(size=D("2"), client_order_id="tp-2", unfilled_only=True))
+    order = exchange.get(order_id)
+    assert (order.size, order.client_order_id) == (D("1"), "tp-1")
+    fresh = rest_user_bid(exchange, "99", "1", cid="tp-3")
+    amended, _ = exchange.amend(fresh, None, Amendment(size=D("2"), unfilled_only=True))
+    assert amended.size == D("2")

@@ -29,7 +29,7 @@ from core.foundations.model import (
     StreamKey,
     Timeframe,
 )
-from core.foundations.order_rules import amended_request
+from core.foundations.order_rules import amended_request, require_unfilled
 from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
@@ -460,6 +460,7 @@ class LiveVenue(Venue):
             raise NotInPlace(f"{self.name} edits limit orders only")
         if not order.status.is_open:
             raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+        require_unfilled(order, change)
         instrument = next((i for i in self._instruments if i.symbol == order.symbol), None)
         if instrument is None:
             raise NotInPlace(f"{order.symbol} is not listed here any more")

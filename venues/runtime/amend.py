@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, NotFound
 from core.foundations.model import Amendment, Instrument, Order, OrderRequest
-from core.foundations.order_rules import amended_request
+from core.foundations.order_rules import amended_request, require_unfilled
 from venues.runtime.venue import NotInPlace, OrderRef, Venue
 
 __all__ = ["Amended", "amend"]
@@ -56,6 +56,7 @@ async def amend(
     old = await venue.get_order(ref)
     if not old.status.is_open:
         raise FailedPrecondition(f"order {old.order_id} is {old.status.value}, not open")
+    require_unfilled(old, change)
     request = amended_request(old, change, instruments[old.symbol])
     canceled = await venue.cancel_order(OrderRef(order_id=old.order_id), change.reason)
     left = request.size - canceled.filled_size

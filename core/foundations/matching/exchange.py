@@ -94,6 +94,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from core.foundations.order_rules import require_unfilled
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
@@ -316,6 +317,7 @@ class SimExchange:
                     )
             if not order.status.is_open:
                 raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+            require_unfilled(order, change)
             market = self._markets[order.symbol]
             engine_id = int(order.order_id)
             req = self._oms.amended_request(engine_id, change)

@@ -940,6 +940,7 @@ class AmendOrderRequest(_message.Message):
     TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
     NEW_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    UNFILLED_ONLY_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """One of order_id and client_order_id names the order."""
     client_order_id: _builtins.str
@@ -963,6 +964,11 @@ class AmendOrderRequest(_message.Message):
     """Why, as CancelOrderRequest.reason: the status_reason of an order replaced (cancel and
     replace); empty: "amended".
     """
+    unfilled_only: _builtins.bool
+    """Only an order that has filled nothing: one that has is refused with FAILED_PRECONDITION and
+    left as it is (for a caller whose new size is meant as the whole of a fresh order, such as
+    Inspector moving its protection: it then cancels and places instead).
+    """
     def __init__(
         self,
         *,
@@ -973,10 +979,11 @@ class AmendOrderRequest(_message.Message):
         trigger_price: _builtins.str = ...,
         new_client_order_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        unfilled_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "new_client_order_id", b"new_client_order_id", "order_id", b"order_id", "price", b"price", "reason", b"reason", "size", b"size", "trigger_price", b"trigger_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "new_client_order_id", b"new_client_order_id", "order_id", b"order_id", "price", b"price", "reason", b"reason", "size", b"size", "trigger_price", b"trigger_price", "unfilled_only", b"unfilled_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
