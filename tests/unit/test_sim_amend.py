@@ -176,7 +176,9 @@ def test_a_new_client_order_id_renames_the_order_and_a_repeat_is_answered_as_a_d
     order_id = rest_user_bid(exchange, "100", "1", cid="old")
     amended, duplicate = exchange.amend(None, "old", Amendment(price=D("99"), client_order_id="new"))
     assert (amended.client_order_id, amended.order_id, duplicate) == ("new", order_id, False)
-    assert exchange.get(None, "old").client_order_id == "new"  # its former id still finds it
+    former = exchange.get(None, "old")  # under its former id it ended: amended away
+    assert (former.order_id, former.client_order_id, former.status) == (order_id, "old", OrderStatus.CANCELED)
+    assert former.status_reason == "amended in place: now new"
     again, duplicate = exchange.amend(None, "old", Amendment(price=D("98"), client_order_id="new"))
     assert duplicate and again.price == D("99")
     other = rest_user_bid(exchange, "90", "1", cid="other")
@@ -196,21 +198,20 @@ def test_a_reduce_only_amendment_is_trimmed_to_the_position() -> None:
     assert amended.size == D("1")
 
 
-def test_after_a_rename_the_former_id_cancels_it_and_the_new_id_places_nothing_more() -> None:
-    """What the inspector's executor relies on when an amendment's answer was lost: the cancel
-    by the old client id finds the renamed order, and the placement under the new id is answered
-    as the duplicate it is (no second order)."""
+def test_after_a_rename_the_former_id_is_ended_and_the_new_id_places_nothing_more() -> None:
+    """What the inspector's executor relies on when an amendment's answer was lost: the cancel by
+    the old client id finds nothing open (it ended there), and the placement under the new id is
+    answered as the duplicate it is: the amended order, still working (no second order)."""
     exchange, _ = venue()
     order_id = rest_user_bid(exchange, "100", "1", cid="stop-1")
     exchange.amend(None, "stop-1", Amendment(price=D("99"), client_order_id="stop-2"))
-    canceled = exchange.cancel(None, "stop-1")
-    assert (canceled.order_id, canceled.client_order_id, canceled.status) == (
-        order_id,
-        "stop-2",
-        OrderStatus.CANCELED,
-    )
+    with pytest.raises(FailedPrecondition, match="canceled, not open"):
+        exchange.cancel(None, "stop-1")
     again, duplicate = exchange.place(limit(BUY, "99", "1", client_order_id="stop-2"))
-    assert duplicate and again.order_id == order_id and exchange.open_orders() == []
+    assert duplicate and again.order_id == order_id and again.status is OrderStatus.OPEN
+    assert [o.client_order_id for o in exchange.open_orders()] == ["stop-2"]
+    first, duplicate = exchange.place(limit(BUY, "100", "1", client_order_id="stop-1"))
+    assert duplicate and first.status is OrderStatus.CANCELED  # its first placement, as it ended
 
 
 def test_an_unfilled_only_amendment_of_a_partly_filled_order_is_refused_and_changes_nothing() -> None:

@@ -45,8 +45,9 @@ funds cannot cover changes nothing. A waiting stop takes its new trigger, price 
 keeps waiting; a triggered stop's trigger cannot change. A reduce-only amendment is trimmed
 like a placement (to the position less what the other reduce-only orders cover). The order
 update comes first, then any trades its new price made. A new client order id renames the
-order; its former ids still find it, and a repeated amendment (the new id already names it)
-answers the order as it is.
+order: under its former id it ended (GetOrder, CancelOrder and PlaceOrder by that id find it
+CANCELED, "amended in place: now <id>", as the caller that renamed it counts it), and a
+repeated amendment (the new id already names it) answers the order as it is.
 
 Linear perpetuals (BASE/QUOTE:QUOTE) trade in the same books; their positions pay funding at
 the funding times of their schedule when settle_funding() is called (core/foundations/matching/funding.py).

@@ -82,8 +82,9 @@ class _Managed:
         # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
         self.unit_reserve: Decimal | None = None
         self.notional = Decimal(0)
-        # Client order ids the order went by before an amendment renamed it (still found by them).
-        self.former_ids: list[str] = []
+        # The order as it ended under each client order id an amendment renamed it from: CANCELED
+        # ("amended in place: now <id>"), what GetOrder, CancelOrder and PlaceOrder find by it.
+        self.former_ids: dict[str, Order] = {}
 
 
 class OrderManager:
@@ -113,9 +114,10 @@ class OrderManager:
     # ---- placement
 
     def duplicate(self, client_order_id: str) -> Order | None:
-        """The first order placed with this client order id, if any."""
+        """The first order placed with this client order id, if any (as it ended under it, when
+        an amendment renamed it since)."""
         order_id = self._by_client.get(client_order_id) if client_order_id else None
-        return None if order_id is None else self._snapshot(self._orders[order_id])
+        return None if order_id is None else self._view(self._orders[order_id], client_order_id)
 
     def prepare(self, req: OrderRequest, instrument: Instrument) -> OrderRequest:
         """Defensive validation, then the reduce-only trim; returns the request to place."""
@@ -267,7 +269,12 @@ class OrderManager:
                 self.accounts.unlock(managed.reserve_asset, managed.reserved - wanted)
             managed.unit_reserve, managed.reserved = unit, wanted
         if req.client_order_id != order.client_order_id:
-            managed.former_ids.append(order.client_order_id)
+            managed.former_ids[order.client_order_id] = dataclasses.replace(
+                order,
+                status=OrderStatus.CANCELED,
+                status_reason=f"amended in place: now {req.client_order_id}",
+                updated_ns=self._clock(),
+            )
             order.client_order_id = req.client_order_id
             self._by_client[req.client_order_id] = order.order_id
         order.price, order.size = req.price, req.size
@@ -339,7 +346,13 @@ class OrderManager:
     # ---- queries
 
     def find(self, order_id: str | None, client_order_id: str | None) -> Order:
-        return self._snapshot(self._find(order_id, client_order_id))
+        """The order; named by a client order id an amendment renamed it from, the order as it
+        ended under that id (CANCELED: it goes on under its new id)."""
+        return self._view(self._find(order_id, client_order_id), client_order_id)
+
+    def _view(self, managed: _Managed, client_order_id: str | None) -> Order:
+        former = managed.former_ids.get(client_order_id) if client_order_id else None
+        return self._snapshot(managed) if former is None else dataclasses.replace(former)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         found = [m for m in self._open.values() if symbol is None or m.order.symbol == symbol]
