@@ -35,6 +35,7 @@ TRADING = Privileged(
             "/trademesh.tradeflow.v1.TradeFlow/PlaceOrder",
             "/trademesh.tradeflow.v1.TradeFlow/CancelOrder",
             "/trademesh.tradeflow.v1.TradeFlow/CancelAllOrders",
+            "/trademesh.tradeflow.v1.TradeFlow/AmendOrder",
             "/trademesh.admin.v1.Admin/Heartbeat",
         }
     ),

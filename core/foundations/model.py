@@ -14,6 +14,7 @@ from core.foundations.errors import InvalidArgument, shown
 
 __all__ = [
     "TIMEFRAME_LABELS",
+    "Amendment",
     "Balance",
     "Candle",
     "Channel",
@@ -216,6 +217,22 @@ class OrderRequest:
     client_order_id: str = ""
     # Stop orders only: the last trade price that triggers them.
     trigger_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """A validated change of a working order (TradeFlow.AmendOrder): None keeps a value."""
+
+    price: Decimal | None = None
+    # The new total size, what has filled included.
+    size: Decimal | None = None
+    trigger_price: Decimal | None = None
+    # The client order id the order goes by from now on ("" keeps its own).
+    client_order_id: str = ""
+    # The replaced order's status_reason (cancel and replace), or the amended one's.
+    reason: str = "amended"
+    # Refuse (FailedPrecondition) an order that has filled anything, leaving it as it is.
+    unfilled_only: bool = False
 
 
 @dataclass

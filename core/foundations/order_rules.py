@@ -13,13 +13,21 @@ from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.foundations.convert import ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB
+from core.foundations.convert import ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, order_request_to_pb
 from core.foundations.decimals import format_decimal, is_multiple, parse_decimal
-from core.foundations.errors import FieldViolation, InvalidArgument, shown
-from core.foundations.model import Instrument, OrderRequest, OrderType, TimeInForce
+from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, shown
+from core.foundations.model import Amendment, Instrument, Order, OrderRequest, OrderType, TimeInForce
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["Violations", "check_enum", "instrument_of", "place_order"]
+__all__ = [
+    "Violations",
+    "amend_order",
+    "amended_request",
+    "check_enum",
+    "instrument_of",
+    "place_order",
+    "require_unfilled",
+]
 
 _TYPE_WORDS = {
     OrderType.LIMIT: "limit",
@@ -99,6 +107,76 @@ def place_order(request: tf.PlaceOrderRequest, instruments: Mapping[str, Instrum
         client_order_id=request.client_order_id,
         trigger_price=trigger,
     )
+
+
+def amend_order(request: tf.AmendOrderRequest, reason: str) -> Amendment:
+    """An AmendOrderRequest's change (the order it names is the caller's to find): each value
+    given a positive decimal, a new client order id of the placement's form, at least one."""
+    found = Violations()
+    if (request.order_id == "") == (request.client_order_id == ""):
+        found.add("order_id", "set exactly one of order_id and client_order_id")
+    values = {
+        field: _positive(found, field, getattr(request, field))
+        for field in ("price", "size", "trigger_price")
+    }
+    renamed = request.new_client_order_id
+    if renamed and not _CLIENT_ORDER_ID.fullmatch(renamed):
+        found.add("new_client_order_id", "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    if not found.items and not renamed and all(v is None for v in values.values()):
+        found.add("size", "name at least one of price, size, trigger_price and new_client_order_id")
+    found.raise_any()
+    return Amendment(
+        price=values["price"],
+        size=values["size"],
+        trigger_price=values["trigger_price"],
+        client_order_id=renamed,
+        reason=reason,
+        unfilled_only=request.unfilled_only,
+    )
+
+
+def require_unfilled(order: Order, change: Amendment) -> None:
+    """FailedPrecondition for an amendment asked `unfilled_only` of an order that has filled."""
+    if change.unfilled_only and order.filled_size > 0:
+        raise FailedPrecondition(
+            f"order {order.order_id} has filled {format_decimal(order.filled_size)}: not amended "
+            "(unfilled_only); it is unchanged"
+        )
+
+
+def amended_request(order: Order, change: Amendment, instrument: Instrument) -> OrderRequest:
+    """The open `order` as `change` makes it (its size the new total), checked as a placement
+    would be, each bad value named by the AmendOrder field that set it."""
+    found = Violations()
+    if change.price is not None and not order.type.has_price:
+        found.add("price", f"a {_TYPE_WORDS[order.type]} order has no limit price")
+    if change.trigger_price is not None and not order.type.is_stop:
+        found.add("trigger_price", "is for stop orders only")
+    size = order.size if change.size is None else change.size
+    if size <= order.filled_size:
+        found.add("size", f"must be above the size filled so far, {format_decimal(order.filled_size)}")
+    found.raise_any()
+    request = OrderRequest(
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        size=size,
+        price=order.price if change.price is None else change.price,
+        time_in_force=order.time_in_force,
+        post_only=order.post_only,
+        reduce_only=order.reduce_only,
+        client_order_id=change.client_order_id,
+        trigger_price=order.trigger_price if change.trigger_price is None else change.trigger_price,
+    )
+    return place_order(order_request_to_pb(request), {instrument.symbol: instrument})
+
+
+def _positive(found: Violations, field: str, text: str) -> Decimal | None:
+    value = found.decimal(field, text, required=False)
+    if value is not None and value <= 0:
+        found.add(field, f"must be positive, got {text}")
+        return None
+    return value
 
 
 def _size(found: Violations, text: str, instrument: Instrument | None) -> Decimal | None:

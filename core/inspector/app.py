@@ -41,6 +41,7 @@ from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.foundations.tasks import tasks_text
+from core.inspector.account import VenueAccounts
 from core.inspector.api import inspector_service
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key as PositionKey
@@ -99,7 +100,8 @@ class Inspector:
             config.snapshot_every,
         )
         from_venues = self.runtime.on_execution if config.executions == "venue" else None
-        self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms)
+        self.accounts = VenueAccounts(self.links)
+        self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms, self.accounts)
         self.reconciler = Reconciler(self)
         # The detectors' active patches (read with the mesh token: ListPatches only reads).
         self._upstream = Upstream(self.resolver, config.venue_timeout_s)

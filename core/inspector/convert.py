@@ -41,6 +41,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 __all__ = [
     "ACTION_TO_PB",
     "STATE_TO_PB",
+    "amended_away",
     "decode_intent",
     "facts_from_pb",
     "intent_from_pb",
@@ -285,6 +286,17 @@ def order_snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> 
         created_ns=now_ns,
         updated_ns=now_ns,
     )
+
+
+def amended_away(amended: tf.Order, old_client_order_id: str) -> tf.Order:
+    """The old order's end as the core counts an amendment in place: the venue's order went on
+    under the new client order id, so the old one is CANCELED (filled only what it had)."""
+    ended = tf.Order()
+    ended.CopyFrom(amended)
+    ended.client_order_id = old_client_order_id
+    ended.status = tf.ORDER_STATUS_CANCELED
+    ended.status_reason = f"amended in place: now {amended.client_order_id}"
+    return ended
 
 
 def refusal_reason(code: str, details: str) -> str:

@@ -1,6 +1,7 @@
 """Carry out the core's order actions at the venues, and hand each venue's answer back to the
-core as a journal entry (the shell's `feed`): an amendment as a cancel then a placement (no
-venue has an amend RPC yet), an acknowledged order as an order update, a
+core as a journal entry (the shell's `feed`): an amendment in place where the venue amends
+natively (its old client order id answered CANCELED, the amended order under the new one), else
+as a cancel then a placement, an acknowledged order as an order update, a
 refusal as a REJECTED update with the venue's reason, a placement whose result is unknown
 (deadline, broken connection) as `placement_unknown` (the core then asks to query it before any
 retry), a query's answer as `query_result`.
@@ -22,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import grpc
 
 from core.foundations.rpc.client import trace_metadata
-from core.inspector.convert import order_snapshot, place_request, refusal_reason, venue_reason
+from core.inspector.convert import amended_away, order_snapshot, place_request, refusal_reason, venue_reason
 from core.inspector.engine.actions import (
     Amend,
     CancelAll,
@@ -92,6 +94,9 @@ class Executor:
         # only once that answer is through.
         self._queued: dict[str, PlaceOrder] = {}
         self._withdrawn: set[str] = set()
+        # What the venue has filled of a working order as the core knows it (None: not known);
+        # an order is amended in place only with nothing filled. The runtime sets it.
+        self.venue_filled: Callable[[str], Decimal | None] = lambda client_order_id: None
 
     async def carry_out(self, actions: Sequence[OrderAction]) -> None:
         """In order: a resize's cancel goes before its new order. The list's placements are
@@ -141,10 +146,72 @@ class Executor:
             await self.amend(action)
 
     async def amend(self, action: Amend) -> None:
-        """An order changed in place: no venue here amends yet (TradeFlow has no amend RPC), so
-        the old order is cancelled, then the new one placed (the core counts them so already)."""
+        """An order changed in place where the venue amends natively (TradeFlow.AmendOrder,
+        renamed to the new order's client id: no moment without it); else, or when the venue
+        refuses the amendment, the old order is cancelled, then the new one placed (the core
+        counts them so already)."""
+        if await self._amended_in_place(action):
+            return
         await self.cancel(CancelOrder(action.client_order_id, action.venue, action.symbol, action.reason))
         await self.place(action.order)
+
+    async def _amended_in_place(self, action: Amend) -> bool:
+        old, new = action.client_order_id, action.order
+        if not await self._amendable(action):
+            return False
+        placing = self._placing.get(old)
+        if placing is not None:  # the old order's placement still on its way: after it
+            await placing.wait()
+        if new.client_order_id in self._withdrawn or old in self._queued or self.stops.holds(old):
+            return False
+        self._queued.pop(new.client_order_id, None)
+        _, placed = self._announce(new.client_order_id)
+        try:
+            if new.role.protective:  # as a placement: never beside the orders being cancelled
+                await self._after_cancels(action.venue, action.symbol)
+            answer = await self._amend_request(action)
+        except Exception as exc:  # refused, unknown or no channel: cancel and place instead
+            code = exc.code().name.lower() if isinstance(exc, grpc.aio.AioRpcError) else "error"
+            VENUE_CALLS.labels(action.venue, "amend", code).inc()
+            log.info("inspector: amending %s at %s in place: %s; cancel and place", old, action.venue, exc)
+            return False
+        finally:
+            self._settle(new.client_order_id, placed)
+        VENUE_CALLS.labels(action.venue, "amend", "ok").inc()
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=amended_away(answer, old)))
+        await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer))
+        return True
+
+    async def _amendable(self, action: Amend) -> bool:
+        """In place only at a venue that amends natively, an order that is at the venue with
+        nothing filled (the new order's size is then its whole size), into one it holds."""
+        await self.links.learn(action.venue, self.timeout_s)
+        new = action.order
+        if not self.links.amends(action.venue) or self.venue_filled(action.client_order_id) != 0:
+            return False
+        return new.trigger_price is None or self.native_stops(action.venue)
+
+    async def _amend_request(self, action: Amend) -> tf.Order:
+        new = action.order
+        native = new.trigger_price is not None
+        placement = place_request(new, native)
+        await self._on_grid(new, placement, native)
+        request = tf.AmendOrderRequest(
+            client_order_id=action.client_order_id,
+            size=placement.size,
+            price=placement.price,
+            trigger_price=placement.trigger_price,
+            new_client_order_id=new.client_order_id,
+            reason=venue_reason(action.reason),
+            # The new order's size is its whole: an order that filled since the core last heard
+            # (a restart catching up) is refused at the venue, and cancelled and placed instead.
+            unfilled_only=True,
+        )
+        desk = self.links.desk(action.venue)
+        response: tf.AmendOrderResponse = await desk.tradeflow.AmendOrder(
+            request, timeout=self.timeout_s, metadata=desk.metadata + trace_metadata()
+        )
+        return response.order
 
     def _announce(self, client_order_id: str) -> tuple[str, asyncio.Event]:
         return client_order_id, self._placing.setdefault(client_order_id, asyncio.Event())

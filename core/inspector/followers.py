@@ -1,7 +1,7 @@
 """What the inspector keeps running per venue: its executions (order updates and fills, into
-the core) and its dead-man heartbeat (the venue cancels every order `ttl` after the last one:
-an inspector that dies leaves nothing working). A venue found later (the gateway's registry) is
-followed once it appears."""
+the core), its account stream (core.inspector.account) and its dead-man heartbeat (the venue
+cancels every order `ttl` after the last one: an inspector that dies leaves nothing working). A
+venue found later (the gateway's registry) is followed once it appears."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import grpc
 from core.foundations.backoff import Backoff
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.status import call_failure
+from core.inspector.account import VenueAccounts
 from core.inspector.venues import VenueLinks
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -27,12 +28,20 @@ _DISCOVER_S = 2.0
 
 
 class VenueFollowers:
-    def __init__(self, links: VenueLinks, on_execution: OnExecution | None, deadman_ttl_ms: int) -> None:
+    def __init__(
+        self,
+        links: VenueLinks,
+        on_execution: OnExecution | None,
+        deadman_ttl_ms: int,
+        accounts: VenueAccounts | None = None,
+    ) -> None:
         self.links = links
+        self.accounts = accounts  # each venue's account stream, for the reconciliation
         self.on_execution = on_execution  # None: executions come from the bus
         self.deadman_ttl_ms = deadman_ttl_ms
         self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._accounts: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow every venue known, and each new one as it appears, until `stop`."""
@@ -41,10 +50,11 @@ class VenueFollowers:
                 for venue in self.links.names():
                     if venue not in self._tasks:
                         self._start(venue, stop)
+                    self._follow_account(venue, stop)
                 if await sleep_unless(stop, _DISCOVER_S):
                     return
         finally:
-            tasks = [t for ts in self._tasks.values() for t in ts]
+            tasks = [t for ts in self._tasks.values() for t in ts] + list(self._accounts.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -56,6 +66,15 @@ class VenueFollowers:
         if self.deadman_ttl_ms:
             tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
         self._tasks[venue] = tasks
+
+    def _follow_account(self, venue: str, stop: asyncio.Event) -> None:
+        """The venue's account stream, followed again when it came back after leaving the mesh
+        (the follower ends with the venue: a venue gone is no loop retrying forever)."""
+        running = self._accounts.get(venue)
+        if self.accounts is not None and (running is None or running.done()):
+            self._accounts[venue] = asyncio.create_task(
+                self.accounts.follow(venue, stop), name=f"account {venue}"
+            )
 
     async def _executions(self, venue: str, stop: asyncio.Event) -> None:
         assert self.on_execution is not None

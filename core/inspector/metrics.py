@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ACCOUNT_LAG",
+    "ACCOUNT_READS",
     "DIVERGENCES",
     "FOLLOWED_MARKETS",
     "FOLLOWED_VENUES",
@@ -30,6 +32,16 @@ INTENT_TO_ACK = Histogram(
     "trademesh_inspector_intent_to_ack_seconds",
     "From an intent read to its order acknowledged by the venue (ALLOW only).",
     buckets=_BUCKETS,
+)
+ACCOUNT_LAG = Histogram(
+    "trademesh_inspector_account_lag_seconds",
+    "From a venue's account change (its as_of_ns) to the change heard on its account stream.",
+    buckets=_BUCKETS,
+)
+ACCOUNT_READS = Counter(
+    "trademesh_inspector_account_reads_total",
+    "A venue's positions or balances read for the reconciliation, by where from (stream or asked).",
+    ["what", "source"],
 )
 STATE = Gauge("trademesh_inspector_state", "1 for the state the inspector is in.", ["state"])
 QUOTE_AS_OF_LATEST = Counter(

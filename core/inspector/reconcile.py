@@ -15,6 +15,10 @@
   alarm) is a NOTICE (`reconcile.ledger`), and a second NOTICE when they agree again. The venue
   is not stood down: the books may be behind (a ledger down) while the positions are right.
 
+The positions and balances come from each venue's account stream (TradeFlow.StreamAccount,
+core.inspector.account) while it is up, and are asked (GetPositions, GetBalances) only while it
+is not; the open orders are asked every round. The legacy positions at start are always asked.
+
 At a fresh start (no journal) every position found is legacy: reported, and never touched.
 """
 
@@ -31,10 +35,11 @@ import grpc
 from core.foundations.decimals import format_decimal
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import auth_metadata
+from core.inspector.account import VenueAccounts
 from core.inspector.discrepancy import Discrepancies
 from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
-from core.inspector.metrics import DIVERGENCES, RECONCILIATIONS
+from core.inspector.metrics import ACCOUNT_READS, DIVERGENCES, RECONCILIATIONS
 from core.inspector.runtime import Runtime
 from core.inspector.venues import VenueLinks
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -62,6 +67,9 @@ class Shell(Protocol):
 
     @property
     def stood_down(self) -> dict[str, str]: ...  # the core's venues_down: read, never written
+
+    @property
+    def accounts(self) -> VenueAccounts: ...
 
 
 def _notice(
@@ -92,7 +100,12 @@ class Reconciler:
     def runtime(self) -> Runtime:
         return self.shell.runtime
 
-    async def _positions(self, venue: str) -> dict[str, tf.Position]:
+    async def _positions(self, venue: str, streamed: bool = True) -> dict[str, tf.Position]:
+        """The venue's positions: as its account stream has them when it is up, else asked."""
+        view = self.shell.accounts.live(venue) if streamed else None
+        ACCOUNT_READS.labels("positions", "asked" if view is None else "stream").inc()
+        if view is not None:
+            return {s: p for s, p in view.positions.items() if p.size and Decimal(p.size) != 0}
         desk = self.shell.links.desk(venue)
         answer = await desk.tradeflow.GetPositions(
             tf.GetPositionsRequest(),
@@ -109,7 +122,7 @@ class Reconciler:
         for venue in self.shell.links.names():
             asked_ns = self.runtime.clock()
             try:
-                positions = await self._positions(venue)
+                positions = await self._positions(venue, streamed=False)
             except Exception as exc:  # a venue away (gRPC error, or not known yet): its positions unknown
                 log.warning("inspector: %s positions at start: %s", venue, exc)
                 continue
@@ -174,7 +187,7 @@ class Reconciler:
         ledger = self.shell.links.ledger()
         if ledger is None:
             return []
-        timeout, metadata = self.runtime.executor.timeout_s, self.shell.links.desk(venue).metadata
+        timeout = self.runtime.executor.timeout_s
         books = await ledger.GetBalances(
             lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_CASH),
             timeout=timeout,
@@ -185,11 +198,22 @@ class Reconciler:
         }
         if not expected:
             return []  # the books have not opened this venue
-        held = await self.shell.links.desk(venue).tradeflow.GetBalances(
-            tf.GetBalancesRequest(), timeout=timeout, metadata=metadata
-        )
-        actual = {b.asset: Decimal(b.total or "0") for b in held.balances}
-        return self._books_agree(venue, actual, expected)
+        return self._books_agree(venue, await self._balances(venue), expected)
+
+    async def _balances(self, venue: str) -> dict[str, Decimal]:
+        """Each asset's total at the venue: as its account stream has it when up, else asked."""
+        view = self.shell.accounts.live(venue)
+        ACCOUNT_READS.labels("balances", "asked" if view is None else "stream").inc()
+        if view is not None:
+            balances = list(view.balances.values())
+        else:
+            held = await self.shell.links.desk(venue).tradeflow.GetBalances(
+                tf.GetBalancesRequest(),
+                timeout=self.runtime.executor.timeout_s,
+                metadata=self.shell.links.desk(venue).metadata,
+            )
+            balances = list(held.balances)
+        return {b.asset: Decimal(b.total or "0") for b in balances}
 
     def _books_agree(
         self, venue: str, actual: dict[str, Decimal], expected: dict[str, Decimal]

@@ -131,6 +131,7 @@ class Runtime:
         self.risk_log = risk_log
         self.clock = clock
         self.executor = executor_factory(self)
+        self.executor.venue_filled = self._venue_filled
         self.timer = CoreTimer(lambda: None if self.core is None else self.core.wake_ns, self.feed, clock)
         self.board = board_factory(self)
         self.board.held = self.held_markets
@@ -271,6 +272,10 @@ class Runtime:
             (moved if repriced else first).append(action)
         await self.executor.carry_out(first)
         await self.executor.carry_out_together(moved)
+
+    def _venue_filled(self, client_order_id: str) -> Decimal | None:
+        working = None if self.core is None else self.core.book.orders.get(client_order_id)
+        return None if working is None else working.venue_filled
 
     def _observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
         """What the shell keeps beside the core: the venues' answers and the audit."""

@@ -57,10 +57,15 @@ class VenueLinks:
         self._channels = Upstreams()
         self._desks: dict[str, VenueDesk] = {}
         self._stops: dict[str, bool] = {}  # venue -> takes stop orders natively
+        self._amends: dict[str, bool] = {}  # venue -> amends orders in place
 
     def native_stops(self, venue: str) -> bool:
         """Whether stop-losses go to the venue as stop orders (known once `learn` asked it)."""
         return not self.emulate_stops and self._stops.get(venue, False)
+
+    def amends(self, venue: str) -> bool:
+        """Whether the venue amends orders in place (known once `learn` asked it)."""
+        return self._amends.get(venue, False)
 
     async def learn(self, venue: str, timeout_s: float) -> None:
         """Ask the venue what it can do (Admin.GetStatus); a venue that does not answer is
@@ -74,6 +79,7 @@ class VenueLinks:
         except grpc.aio.AioRpcError:
             return
         self._stops[venue] = status.capabilities.stop_orders
+        self._amends[venue] = status.capabilities.amend == adm.AMEND_MODE_NATIVE
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))

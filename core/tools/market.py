@@ -64,7 +64,9 @@ class MarketTools:
         """Connection status of one venue, or of every live venue when `venue` is omitted: state
         (running, degraded, ...), and per upstream stream (symbol and channel) its state
         (connected, ...), events per second, milliseconds since its last event, reconnects; and
-        whether it holds stop orders natively (`stop_orders`)."""
+        whether it holds stop orders natively (`stop_orders`), whether it amends orders in place
+        (`amend`: native or cancel_replace) and how its account stream learns of changes
+        (`account_feed`: push or poll)."""
         live = self._up.names(ADMIN)
         if venue is not None:
             return await self._status(live_venue(venue, live))

@@ -130,5 +130,9 @@ def status(item: admin.GetStatusResponse) -> Json:
         },
         # False: the venue refuses stop orders and Inspector emulates them.
         "stop_orders": item.capabilities.stop_orders,
+        # "native": AmendOrder changes an order in place; "cancel_replace": it replaces it.
+        "amend": enum_word(admin.AmendMode.Name, item.capabilities.amend, "AMEND_MODE_"),
+        # "push": the account stream hears the venue's changes; "poll": it reads the account.
+        "account_feed": enum_word(admin.AccountFeed.Name, item.capabilities.account_feed, "ACCOUNT_FEED_"),
         "streams": [_stream(stream) for stream in item.streams],
     }

@@ -96,6 +96,10 @@ def _orders(price: Decimal) -> list[Message]:
             symbol=_SYMBOL, side=sell, type=tf.ORDER_TYPE_STOP_MARKET, size=_SIZE,
             trigger_price=_at(price, "0.8"), time_in_force=tf.TIME_IN_FORCE_GTC, reduce_only=True,
         ),
+        # The limit order above amended: its price, its size, and renamed.
+        tf.AmendOrderRequest(client_order_id="fuzz-limit", price=_at(price, "0.89")),
+        tf.AmendOrderRequest(client_order_id="fuzz-limit", size="0.002", reason="fuzz: resized"),
+        tf.AmendOrderRequest(client_order_id="fuzz-limit", new_client_order_id="fuzz-limit-2"),
     ]  # fmt: skip
 
 

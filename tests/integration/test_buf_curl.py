@@ -64,6 +64,8 @@ async def test_buf_curl_lists_every_tradeflow_method(venue: Venue) -> None:
         "GetOrder",
         "ListOpenOrders",
         "StreamExecutions",
+        "AmendOrder",
+        "StreamAccount",
     ]
     assert {f"trademesh.tradeflow.v1.TradeFlow/{name}" for name in expected} <= methods
 

@@ -307,6 +307,8 @@ async def test_venue_status_says_the_sim_is_running_and_connected(mesh: Mesh) ->
     assert await answer(mesh, "list_venues") == {"venues": ["sim"]}
     status = await answer(mesh, "venue_status", venue="sim")
     assert status["venue"] == "sim" and status["state"] == "running"
+    # What it can do beyond the contract's core: stops held, amendments in place, a pushed account.
+    assert (status["stop_orders"], status["amend"], status["account_feed"]) == (True, "native", "push")
     assert status["streams"] and {s["state"] for s in status["streams"]} == {"connected"}
     trades = [s for s in status["streams"] if s["channel"] == "trades"]
     assert {s["symbol"] for s in trades} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}

@@ -30,6 +30,7 @@ from tests.integration.gateway_support import (
     mux_add,
     new_key,
     open_mux,
+    open_stream,
 )
 from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, limit_order, until
@@ -134,10 +135,24 @@ async def test_a_read_key_reads_market_data_and_status_but_cannot_trade_or_opera
     assert_denied(placed, "trade", "scopes-reader")
     heartbeat = admin.HeartbeatRequest(ttl_ms=1000).SerializeToString()
     assert_denied(await call(mesh, f"{ADMIN}/Heartbeat", heartbeat, mesh.reader), "trade", "scopes-reader")
+    amend = tf.AmendOrderRequest(client_order_id="scopes-read-1", size="1").SerializeToString()
+    assert_denied(await call(mesh, f"{TRADEFLOW}/AmendOrder", amend, mesh.reader), "trade", "scopes-reader")
     # Refused at the gateway: the venue saw no order and still runs.
     status = await sim_status(mesh, mesh.reader)
     assert status.state == admin.VENUE_STATE_RUNNING and not status.dead_man.armed
     await assert_no_order(mesh, "scopes-read-1")
+
+
+async def test_a_read_key_streams_the_account_through_the_gateway(mesh: Mesh) -> None:
+    request = tf.StreamAccountRequest().SerializeToString()
+    stream = await open_stream(
+        mesh.gateway, f"{TRADEFLOW}/StreamAccount", request, key=mesh.reader, headers=SIM
+    )
+    try:
+        first = tf.StreamAccountResponse.FromString((await stream.messages(1))[0])
+    finally:
+        await stream.close()
+    assert first.snapshot and "USDT" in {b.asset for b in first.balances}
 
 
 async def assert_no_order(mesh: Mesh, client_order_id: str) -> None:
@@ -164,6 +179,8 @@ async def test_a_trade_key_passes_the_gateway_but_the_venue_refuses_its_orders(m
     cancel_all = tf.CancelAllOrdersRequest().SerializeToString()
     answer = await call(mesh, f"{TRADEFLOW}/CancelAllOrders", cancel_all, mesh.trader)
     assert_venue_refused(answer, "CancelAllOrders")
+    amend = tf.AmendOrderRequest(client_order_id="scopes-trade-1", size="1").SerializeToString()
+    assert_venue_refused(await call(mesh, f"{TRADEFLOW}/AmendOrder", amend, mesh.trader), "AmendOrder")
     await assert_no_order(mesh, "scopes-trade-1")
 
     assert_denied(await call(mesh, f"{ADMIN}/Drain", drain(), mesh.trader), "admin", "scopes-trader")

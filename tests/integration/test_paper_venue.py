@@ -35,6 +35,7 @@ from tests.integration.support import (
     stream_status,
     until,
 )
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -378,3 +379,36 @@ def _market_after(market: Market, rested: tf.Order) -> tuple[bool, bool]:
     traded = any(p >= price for p, _ in after)
     crossed = any(bid is not None and bid >= price for bid, _ in tops)
     return traded or crossed, any(p > price and taker == common.SIDE_BUY for p, taker in after)
+
+
+async def test_a_paper_venue_amends_in_place_and_says_its_account_is_pushed(tmp_path: Path) -> None:
+    """The paper venue's trading is the sim's engine: AmendOrder changes a resting order in
+    place (the same order id), and its account stream is pushed by the engine's executions (so
+    Admin says)."""
+    venue, log = start_replay_venue(tmp_path, "okx-swap", capture_files("OKX_SWAP"), extra=["--paper"])
+    try:
+        stubs = venue.stubs()
+        status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+        assert (status.capabilities.amend, status.capabilities.account_feed) == (
+            admin.AMEND_MODE_NATIVE, admin.ACCOUNT_FEED_PUSH
+        )  # fmt: skip
+        market = Market(stubs, "BTC/USDT:USDT")
+        try:
+            await until(market.quoted, WAIT_S, what="the venue's book")
+            far = str((min(market.bids) / 2).quantize(D("0.1")))
+        finally:
+            await market.close()
+        placed = await stubs.tf.PlaceOrder(
+            limit_order("BTC/USDT:USDT", common.SIDE_BUY, "0.01", far, client_order_id="paper-amend"),
+            timeout=CALL_TIMEOUT_S,
+        )
+        assert placed.order.status == tf.ORDER_STATUS_OPEN
+        request = tf.AmendOrderRequest(
+            client_order_id="paper-amend", price=str(D(far) - D("0.1")), size="0.02"
+        )
+        amended = await stubs.tf.AmendOrder(request, timeout=CALL_TIMEOUT_S)
+        assert not amended.replaced and amended.order.order_id == placed.order.order_id
+        assert (D(amended.order.price), D(amended.order.size)) == (D(far) - D("0.1"), D("0.02"))
+        await stubs.tf.CancelAllOrders(tf.CancelAllOrdersRequest(), timeout=CALL_TIMEOUT_S)
+    finally:
+        await stop_venue(venue, log)

@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
 from tests.integration.replay import capture_files, collect, running_replay_venue
@@ -257,3 +259,80 @@ async def test_an_order_whose_answer_times_out_is_found_not_placed_twice(
     listed = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
     assert [o.client_order_id for o in listed.orders] == ["tm-okx-slow-1"], "exactly one order at the venue"
     assert "no clear answer" in venue.log()
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_a_live_order_is_amended_in_place_through_ccxt(replay_venue: tuple[Market, Venue]) -> None:
+    """TradeFlow.AmendOrder through ccxt edit_order (POST /api/v5/trade/amend-order): the same
+    order (ordId and clOrdId) at its new price and size, read back after OKX's acknowledgement,
+    and heard on the private stream; a filled or cancelled order is refused."""
+    market, venue = replay_venue
+    stubs = venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert status.capabilities.amend == admin.AMEND_MODE_NATIVE
+    executions = await listening_executions(stubs)
+    price = D(far_bid(max(market.bids), market.tick))
+    order = limit_order(
+        market.symbol, common.SIDE_BUY, market.size, str(price), client_order_id="tm-okx-amend-1"
+    )
+    placed = (await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)).order
+    bigger = str(D(market.size) * 2)
+    request = tf.AmendOrderRequest(
+        client_order_id="tm-okx-amend-1", price=str(price - market.tick), size=bigger
+    )
+    amended = await stubs.tf.AmendOrder(request, timeout=CALL_TIMEOUT_S)
+    assert not amended.replaced
+    assert (amended.order.order_id, amended.order.client_order_id) == (placed.order_id, "tm-okx-amend-1")
+    assert (D(amended.order.price), D(amended.order.size)) == (price - market.tick, D(bigger))
+    assert amended.order.status == tf.ORDER_STATUS_OPEN
+
+    async def amendment_heard() -> tf.Execution | None:
+        return next((e for e in executions.of(placed.order_id) if D(e.order.size) == D(bigger)), None)
+
+    await until(amendment_heard, CALL_TIMEOUT_S, what="the amendment on the private stream")
+    await stubs.tf.CancelOrder(tf.CancelOrderRequest(order_id=placed.order_id), timeout=CALL_TIMEOUT_S)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stubs.tf.AmendOrder(
+            tf.AmendOrderRequest(order_id=placed.order_id, size=bigger), timeout=CALL_TIMEOUT_S
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_the_account_is_pushed_and_streamed_after_a_fill(replay_venue: tuple[Market, Venue]) -> None:
+    """With credentials OKX's account is ACCOUNT_FEED_PUSH: ccxt watch_balance and
+    watch_positions hold the private `account` and `positions` channels open (the stand-in
+    pushes both after each fill), and StreamAccount starts with a snapshot, then a swap's fill
+    moves its position on the stream."""
+    market, venue = replay_venue
+    stubs = venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert status.capabilities.account_feed == admin.ACCOUNT_FEED_PUSH
+    await collect(stubs, [market.symbol], channels=[md.CHANNEL_BOOK], played=venue.log_path)
+    call = stubs.tf.StreamAccount(tf.StreamAccountRequest())
+    try:
+        first = await _next_account(call)
+        assert first.snapshot
+        assert {b.asset: D(b.total) for b in first.balances} == dict(BALANCES)
+        order = limit_order(market.symbol, common.SIDE_BUY, market.size, str(min(market.asks) * 2))
+        placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+        assert placed.order.status == tf.ORDER_STATUS_FILLED
+        if market.inst_type == "SWAP":
+            change = await _next_account(call)
+            assert not change.snapshot
+            held = D(market.size) * market.ct_val  # contracts of ct_val each
+            assert [(p.symbol, D(p.size)) for p in change.positions] == [(market.symbol, held)]
+    finally:
+        call.cancel()
+
+    async def subscribed() -> bool | None:
+        log = venue.log()
+        return True if "subscribe account:ANY" in log and "subscribe positions:ANY" in log else None
+
+    await until(subscribed, CALL_TIMEOUT_S, what="the account and positions channels subscribed")
+
+
+async def _next_account(call: Any) -> tf.StreamAccountResponse:
+    response = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert isinstance(response, tf.StreamAccountResponse), response
+    return response

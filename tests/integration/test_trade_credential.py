@@ -35,8 +35,11 @@ def _never_placed() -> tf.PlaceOrderRequest:
     return limit_order("BTC/USDT", common.SIDE_BUY, "0.001", "30000", client_order_id=cid)
 
 
-# The four RPCs only the trading credential opens.
+# The RPCs only the trading credential opens.
 TRADING: dict[str, Call] = {
+    "AmendOrder": lambda s: s.tf.AmendOrder(
+        tf.AmendOrderRequest(client_order_id="credential-none", size="1"), timeout=CALL_TIMEOUT_S
+    ),
     "PlaceOrder": lambda s: s.tf.PlaceOrder(_never_placed(), timeout=CALL_TIMEOUT_S),
     "CancelOrder": lambda s: s.tf.CancelOrder(
         tf.CancelOrderRequest(client_order_id="credential-none"), timeout=CALL_TIMEOUT_S
@@ -185,5 +188,7 @@ async def test_with_auth_off_orders_still_need_the_trading_credential(fresh_venu
     placed = await venue.stubs(TEST_TRADE_TOKEN).tf.PlaceOrder(_never_placed(), timeout=CALL_TIMEOUT_S)
     assert placed.order.status == tf.ORDER_STATUS_OPEN
     log = venue.log()
-    assert "AUTH IS OFF" in log and "but CancelAllOrders, CancelOrder, Heartbeat, PlaceOrder" in log
+    assert (
+        "AUTH IS OFF" in log and "but AmendOrder, CancelAllOrders, CancelOrder, Heartbeat, PlaceOrder" in log
+    )
     _no_secret(log)

@@ -13,6 +13,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import grpc
+
 from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderRole, PlaceOrder
 from core.inspector.executor import Executor
@@ -31,6 +33,9 @@ class SlowLinks:
         self.desks: list[str] = []
 
     def native_stops(self, venue: str) -> bool:
+        return False
+
+    def amends(self, venue: str) -> bool:
         return False
 
     async def learn(self, venue: str, timeout_s: float) -> None:
@@ -96,6 +101,18 @@ class Desk:
     ) -> tf.CancelAllOrdersResponse:
         self.calls.append("cancel all")
         return tf.CancelAllOrdersResponse()
+
+    async def AmendOrder(self, request: tf.AmendOrderRequest, **_: Any) -> tf.AmendOrderResponse:
+        self.calls.append(f"amend {request.client_order_id} {request.new_client_order_id} {request.size}")
+        if request.client_order_id == "filled-meanwhile":
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.FAILED_PRECONDITION, grpc.aio.Metadata(), grpc.aio.Metadata(), "filled"
+            )
+        order = tf.Order(
+            order_id="7", client_order_id=request.new_client_order_id, status=tf.ORDER_STATUS_OPEN,
+            size=request.size, trigger_price=request.trigger_price,
+        )  # fmt: skip
+        return tf.AmendOrderResponse(order=order)
 
 
 class DeskLinks(SlowLinks):
@@ -210,8 +227,8 @@ async def test_a_protective_order_waits_for_the_cancels_its_market_has_at_the_ve
 
 
 async def test_an_amendment_is_carried_out_as_the_old_orders_cancel_then_the_new_ones_placement() -> None:
-    """No venue has an amend RPC yet (a later issue): an Amend goes as CancelOrder of the old
-    order, then PlaceOrder of the new one, each answer handed to the core."""
+    """At a venue that does not amend in place (AMEND_MODE_CANCEL_REPLACE): an Amend goes as
+    CancelOrder of the old order, then PlaceOrder of the new one, each answer handed to the core."""
     links = DeskLinks()
     links.native_stops = lambda venue: True  # type: ignore[method-assign]
     fed: list[tuple[str, int]] = []
@@ -233,6 +250,50 @@ async def test_an_amendment_is_carried_out_as_the_old_orders_cancel_then_the_new
 
 async def _no_tick() -> None:
     return None
+
+
+def amending_executor(filled: Decimal | None) -> tuple[DeskLinks, Executor, list[tuple[str, int]]]:
+    links = DeskLinks()
+    links.native_stops = lambda venue: True  # type: ignore[method-assign]
+    links.amends = lambda venue: True  # type: ignore[method-assign]
+    fed: list[tuple[str, int]] = []
+
+    async def feed(entry: jr.JournalEntry) -> None:
+        fed.append((entry.order_update.client_order_id, entry.order_update.status))
+
+    async def learned(venue: str, timeout_s: float) -> None:
+        return None
+
+    links.learn = learned  # type: ignore[method-assign]
+    executor = Executor(links, feed, lambda: 1)  # type: ignore[arg-type]
+    executor.ticks.tick = lambda venue, symbol: _no_tick()  # type: ignore[method-assign]
+    executor.venue_filled = lambda client_order_id: filled
+    return links, executor, fed
+
+
+async def test_an_amendment_at_a_venue_that_amends_natively_moves_the_stop_in_place() -> None:
+    """One AmendOrder renaming the order to the new client id: the core hears the old one
+    CANCELED (amended away) and the new one OPEN, with no moment without a stop at the venue."""
+    links, executor, fed = amending_executor(Decimal(0))
+    new = replace(stop_loss(), client_order_id="stop-2", size=Decimal("0.02"), trigger_price=Decimal("59000"))
+    await asyncio.wait_for(executor.carry_out([Amend("stop-1", new, "stop_loss amended")]), 5)
+    assert links.venue.calls == ["amend stop-1 stop-2 0.02"]
+    assert fed == [("stop-1", tf.ORDER_STATUS_CANCELED), ("stop-2", tf.ORDER_STATUS_OPEN)]
+
+
+async def test_a_partly_filled_order_or_a_refused_amendment_is_cancelled_and_placed_instead() -> None:
+    links, executor, fed = amending_executor(Decimal("0.005"))
+    new = replace(stop_loss(), client_order_id="stop-2")
+    await asyncio.wait_for(executor.carry_out([Amend("stop-1", new, "stop_loss amended")]), 5)
+    assert links.venue.calls == ["cancel stop-1", "place stop-2"]
+    links, executor, fed = amending_executor(Decimal(0))
+    await asyncio.wait_for(executor.carry_out([Amend("filled-meanwhile", new, "stop_loss amended")]), 5)
+    assert links.venue.calls == [
+        "amend filled-meanwhile stop-2 0.01",
+        "cancel filled-meanwhile",
+        "place stop-2",
+    ]
+    assert fed == [("filled-meanwhile", tf.ORDER_STATUS_CANCELED), ("stop-2", tf.ORDER_STATUS_OPEN)]
 
 
 async def test_a_cancel_of_an_order_its_plan_has_yet_to_send_withdraws_it() -> None:

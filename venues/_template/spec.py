@@ -46,4 +46,9 @@ SPEC = LiveSpec(
     # triggered by the last trade (e.g. lambda trigger: {"triggerPrice": trigger}); None: the
     # runtime refuses stops and Inspector emulates them (docs/venues.md, "Stop orders").
     stop_params=None,
+    # True when ccxt edit_order changes the venue's limit orders in place (AmendOrder native;
+    # else the runtime cancels and replaces), and when ccxt watch_balance pushes the account
+    # (StreamAccount ACCOUNT_FEED_PUSH; else polled): docs/venues.md, "Amending orders".
+    amend_in_place=False,
+    account_stream=False,
 )

@@ -47,4 +47,10 @@ SPEC = LiveSpec(
     funding_page=1000,  # GET /fapi/v1/income takes limit up to 1000
     stop_params=stop_params,
     stop_book=STOP_BOOK,
+    # PUT /fapi/v1/order (ccxt edit_order): a limit order's price and quantity in place; Binance
+    # keeps its queue place for a quantity decrease at the same price only. Its algo (stop)
+    # orders are not modified there: cancel and replace.
+    amend_in_place=True,
+    # ACCOUNT_UPDATE on the listenKey stream (ccxt watch_balance, watch_positions).
+    account_stream=True,
 )

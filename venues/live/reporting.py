@@ -2,7 +2,8 @@
 
 Most changes are seen twice: in the answer to the connector's own call (place, cancel)
 and on the venue's private stream. A fill always goes out (with the order as it stands
-after it); an order state (status, filled size) already reported does not.
+after it), and so does the answer to an amendment in place; an order state (status, filled
+size) already reported does not.
 
 What the exchange leaves out of an order, the reporter puts back (`mend`, for every order the
 venue hands out: executions, answers, listings):
@@ -85,10 +86,12 @@ class ExecutionReporter:
     def forget_cancel_all(self, token: int) -> None:
         self._cancel_alls.pop(token, None)
 
-    def report(self, order: Order, fill: Fill | None = None) -> Order:
+    def report(self, order: Order, fill: Fill | None = None, *, amended: bool = False) -> Order:
+        """`amended`: the order changed in place (its price or size, TradeFlow.AmendOrder), which
+        goes out though its status and filled size are those reported already."""
         order = self.mend(order)
         state = (order.status, order.filled_size)
-        if fill is None and self._reported.get(order.order_id) == state:
+        if fill is None and not amended and self._reported.get(order.order_id) == state:
             return order
         self._reported[order.order_id] = state
         if len(self._reported) > _REMEMBERED:

@@ -105,6 +105,15 @@ class LiveSpec:
     # `orders-algo`): the ccxt watch_orders params that open it (e.g. {"trigger": True}); the
     # connector then watches it too. None: the stops' changes come with the other orders'.
     stop_stream: Mapping[str, Any] | None = None
+    # ccxt's edit_order changes the venue's ordinary limit orders in place (price and total size;
+    # the order keeps its id and client id): TradeFlow.AmendOrder uses it (Admin capabilities:
+    # AMEND_MODE_NATIVE); an amendment it cannot make so (a stop, a new client order id) is
+    # cancelled and replaced by the runtime. False: every amendment is cancel and replace.
+    amend_in_place: bool = False
+    # ccxt's watch_balance (and watch_positions where its client has it) say when the account
+    # changes (venues/live/account.py): with credentials the venue is ACCOUNT_FEED_PUSH, read
+    # again at each push; False (or no credentials): it is polled (ACCOUNT_FEED_POLL).
+    account_stream: bool = False
     # True for a venue whose order sizes of inverse futures and perpetuals are in the quote
     # currency (Deribit: USD, in lots of the contract's face value), not in contracts (OKX).
     inverse_sized_in_quote: bool = False

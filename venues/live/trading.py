@@ -228,6 +228,30 @@ class LiveTrading:
         canceled = order_from_ccxt(self.spec.name, raw)
         return canceled if canceled.order_id else order
 
+    async def edit_order(self, order: Order, amended: OrderRequest) -> Order:
+        """ccxt's edit_order of an open limit order: its new price and total size, in place."""
+        self._require_credentials()
+        assert amended.price is not None  # a limit order's amendment keeps a price
+        edit = functools.partial(
+            self.exchange.edit_order,
+            order.order_id,
+            order.symbol,
+            OrderType.LIMIT.value,
+            order.side.value,
+            float(amended.size),
+            float(amended.price),
+            {},
+        )
+        try:
+            raw = await edit()
+        except ccxt.OrderNotFound:
+            raise NotFound(f"order {order.order_id} is not open on {self.spec.name}") from None
+        except ccxt.BaseError as exc:
+            raise self._error(exc) from exc
+        if raw.get("status") is None:  # an acknowledgement only (OKX's amend-order): read it back
+            return await self.get_order(OrderRef(order_id=order.order_id))
+        return self._remember(raw)
+
     async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
         self._require_credentials()
         canceled: list[Order] = []

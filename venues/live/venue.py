@@ -15,6 +15,7 @@ import ccxt.pro
 from core.foundations.backoff import Backoff
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 from core.foundations.model import (
+    Amendment,
     Balance,
     Candle,
     Channel,
@@ -23,10 +24,13 @@ from core.foundations.model import (
     Instrument,
     Order,
     OrderRequest,
+    OrderType,
     Position,
     StreamKey,
     Timeframe,
 )
+from core.foundations.order_rules import amended_request, require_unfilled
+from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.markets import choose_symbols, instrument_of, load_markets
@@ -45,7 +49,7 @@ from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
-from venues.runtime.venue import NativeSwitch, OrderRef, Venue, VenueContext
+from venues.runtime.venue import AccountFeed, NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
     from venues.replay.server import ReplayOptions, ReplayServer
@@ -65,6 +69,9 @@ class LiveVenue(Venue):
         self.name = spec.name
         self.spec = spec
         self.supports_stop_orders = spec.stop_params is not None
+        self.amends_orders = spec.amend_in_place
+        if spec.account_stream and has_credentials(spec):
+            self.account_feed = AccountFeed.PUSH
         self.config = config
         if replay is not None and config.replay_url is not None:
             raise InvalidArgument.field(
@@ -86,6 +93,7 @@ class LiveVenue(Venue):
         self._resolved: set[int] = set()
         self._book_ranges: dict[str, BookRange] = {}  # books started from a REST snapshot
         self._private: PrivateStreams | None = None
+        self._account: AccountWatch | None = None
         self._flush_due = False  # a dispatch of the events read is scheduled
         self._flushed_at = -1e9  # the event loop's time of the last one
         self._wire: WireTap | None = None  # the venue's public frames taken before ccxt's handler
@@ -146,6 +154,9 @@ class LiveVenue(Venue):
                 self.name, self.exchange, self._report, self._backoff, self.spec.stop_stream
             )
             self._private.start()
+        if self.account_feed is AccountFeed.PUSH:
+            self._account = AccountWatch(self.name, self.exchange, context.on_account, self._backoff)
+            self._account.start()
 
     def _backoff(self) -> Backoff:
         return Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
@@ -200,6 +211,8 @@ class LiveVenue(Venue):
         return waited
 
     async def stop(self) -> None:
+        if self._account is not None:
+            await self._account.stop()
         if self._private is not None:
             await self._private.stop()
         if self._release_task is not None:
@@ -436,6 +449,24 @@ class LiveVenue(Venue):
             return self._report(await self._trading().cancel_order(ref))
         finally:
             self._executions.forget_cancel(key)
+
+    async def amend_order(self, ref: OrderRef, change: Amendment) -> tuple[Order, bool]:
+        """ccxt's edit_order, for what the exchange changes in place: an open limit order's price
+        and total size under its own client id (NotInPlace otherwise: cancel and replace)."""
+        order = await self.get_order(ref)
+        if change.client_order_id and change.client_order_id != order.client_order_id:
+            raise NotInPlace(f"{self.name} keeps an order's client id: a new one means a new order")
+        if order.type is not OrderType.LIMIT or change.trigger_price is not None:
+            raise NotInPlace(f"{self.name} edits limit orders only")
+        if not order.status.is_open:
+            raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+        require_unfilled(order, change)
+        instrument = next((i for i in self._instruments if i.symbol == order.symbol), None)
+        if instrument is None:
+            raise NotInPlace(f"{order.symbol} is not listed here any more")
+        request = amended_request(order, change, instrument)
+        edited = await self._trading().edit_order(order, request)
+        return self._executions.report(edited, amended=True), False
 
     async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
         token = self._executions.expect_cancel_all(symbol, reason)

@@ -64,4 +64,9 @@ SPEC = LiveSpec(
     stop_params=stop_params,
     stop_book=STOP_BOOK,
     stop_stream=STOP_STREAM,
+    # POST /api/v5/trade/amend-order (ccxt edit_order): a live order's newSz and newPx in place
+    # (its ordId and clOrdId stay); its algo (stop) orders are cancelled and replaced.
+    amend_in_place=True,
+    # The private `account` and `positions` channels (ccxt watch_balance, watch_positions).
+    account_stream=True,
 )

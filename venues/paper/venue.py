@@ -13,6 +13,7 @@ from core.foundations.errors import FailedPrecondition
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.model import (
+    Amendment,
     Balance,
     Candle,
     Channel,
@@ -28,7 +29,7 @@ from core.foundations.model import (
 from venues.paper.config import PaperConfig
 from venues.paper.matcher import PaperMatcher
 from venues.runtime.stats import Staleness
-from venues.runtime.venue import OrderRef, Venue, VenueContext
+from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 
 __all__ = ["PaperVenue", "tradable"]
 
@@ -57,6 +58,8 @@ class PaperVenue(Venue):
 
     supports_stop_orders = True  # the engine holds them and triggers them on the venue's trades
     paper = True
+    amends_orders = True  # in place, by the sim's engine (core.foundations.matching.exchange, "Amending")
+    account_feed = AccountFeed.PUSH  # its account changes only with the engine's own executions
 
     def __init__(self, inner: Venue, config: PaperConfig) -> None:
         self.inner = inner
@@ -166,6 +169,11 @@ class PaperVenue(Venue):
         await self._travel()
         self._matcher().settle()
         return self._exchange().cancel(ref.order_id or None, ref.client_order_id or None, reason)
+
+    async def amend_order(self, ref: OrderRef, change: Amendment) -> tuple[Order, bool]:
+        await self._travel()
+        self._matcher().settle()
+        return self._exchange().amend(ref.order_id or None, ref.client_order_id or None, change)
 
     async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
         await self._travel()

@@ -17,6 +17,7 @@ from core.foundations.model import Order
 from venues.runtime.venue import OrderRef, Venue
 
 __all__ = [
+    "AMENDED",
     "BY_REQUEST",
     "Kept",
     "cancel_all_reason",
@@ -27,6 +28,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# An AmendOrder that gave no reason: the amended order's status_reason (a replaced one's too).
+AMENDED = "amended"
 # A CancelOrder that gave no reason.
 BY_REQUEST = "canceled by request"
 _KEPT = "reduce-only orders kept"

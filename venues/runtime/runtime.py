@@ -21,6 +21,7 @@ from core.foundations.errors import FailedPrecondition, Unavailable
 from core.foundations.model import Channel, Execution, Instrument, Order, OrderRequest, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
+from venues.runtime.account import AccountHub
 from venues.runtime.cancels import Kept, cancel_openers, dead_man_reason, drain_reason
 from venues.runtime.deadman import DeadMan
 from venues.runtime.executions import ExecutionHub
@@ -29,7 +30,7 @@ from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
 from venues.runtime.native import NativeSwitchPolicy
 from venues.runtime.stats import StreamState, StreamStats, StreamTable
-from venues.runtime.venue import Venue, VenueContext
+from venues.runtime.venue import AccountFeed, Venue, VenueContext
 
 __all__ = ["RuntimeOptions", "RuntimeState", "VenueRuntime"]
 
@@ -72,6 +73,7 @@ class VenueRuntime:
         self.executions = ExecutionHub(
             venue.name, self.options.execution_queue, self.options.execution_history, history.epoch
         )
+        self.account = AccountHub(venue)
         self.deadman = DeadMan(self._dead_man_trip, NativeSwitchPolicy(venue))
         self.active: set[StreamKey] = set()
         self.state = RuntimeState.STARTING
@@ -84,12 +86,15 @@ class VenueRuntime:
         await self.venue.prepare()
         self.instruments = {item.symbol: item for item in self.venue.instruments()}
         self.active = self.venue.default_streams()
-        await self.venue.start(VenueContext(self.feed, self._on_execution), set(self.active))
+        await self.venue.start(
+            VenueContext(self.feed, self._on_execution, self.account.touch), set(self.active)
+        )
         self.state = RuntimeState.RUNNING
         self._sampler = asyncio.create_task(self._sample_forever(), name=f"{self.name}-sampler")
 
     async def stop(self) -> None:
         self.end_streams()
+        await self.account.stop()
         await self.deadman.stop()
         if self._sampler is not None:
             self._sampler.cancel()
@@ -98,7 +103,7 @@ class VenueRuntime:
         await self.venue.stop()
 
     def end_streams(self) -> int:
-        return self.fanout.end_all() + self.executions.end_all()
+        return self.fanout.end_all() + self.executions.end_all() + self.account.end_all()
 
     def require_serving(self) -> None:
         if self.state is RuntimeState.DRAINING:
@@ -167,6 +172,9 @@ class VenueRuntime:
         self.executions.publish(execution)
         if execution.fill is not None:
             self._metrics.fill()
+        # A pushing venue's every order change moves its locks; a polled one is read after fills.
+        if execution.fill is not None or self.venue.account_feed is AccountFeed.PUSH:
+            self.account.touch()
 
     def _recovery_chunks(self, symbol: str, channel: Channel) -> bytes:
         gap = self.feed.gap_chunk(symbol, channel, "subscriber fell behind: events were dropped (conflated)")

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from core.foundations import order_rules
 from core.foundations.accounts import account_of, exchange_of
 from core.foundations.convert import (
     CHANNEL_TO_PB,
@@ -38,12 +39,14 @@ from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 from venues.runtime import validate
-from venues.runtime.cancels import BY_REQUEST, cancel_all_reason
+from venues.runtime.amend import amend
+from venues.runtime.cancels import AMENDED, BY_REQUEST, cancel_all_reason
 from venues.runtime.deadman import DeadManState
 from venues.runtime.fanout import MarketInterest
 from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState, StreamStats
+from venues.runtime.venue import AccountFeed, OrderRef, Venue
 
 __all__ = ["venue_services"]
 
@@ -219,6 +222,35 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         orders = await self.venue.cancel_all_orders(symbol, reason)
         return tf.CancelAllOrdersResponse(orders=[order_to_pb(o) for o in orders])
 
+    async def AmendOrder(
+        self, request: tf.AmendOrderRequest, context: Context[tf.AmendOrderRequest, tf.AmendOrderResponse]
+    ) -> tf.AmendOrderResponse:
+        change = order_rules.amend_order(request, validate.cancel_reason(request.reason) or AMENDED)
+        self.rt.require_serving()
+        ref = OrderRef(order_id=request.order_id, client_order_id=request.client_order_id)
+        done = await amend(self.venue, self.rt.place_order, self.rt.instruments, ref, change)
+        return tf.AmendOrderResponse(
+            order=order_to_pb(done.order),
+            replaced=done.replaced,
+            canceled=None if done.canceled is None else order_to_pb(done.canceled),
+            duplicate=done.duplicate,
+        )
+
+    async def StreamAccount(
+        self,
+        request: tf.StreamAccountRequest,
+        context: Context[tf.StreamAccountRequest, tf.StreamAccountResponse],
+    ) -> AsyncIterator[tf.StreamAccountResponse]:
+        self.rt.require_serving()
+        hub = self.rt.account
+        subscriber, snapshot = await hub.subscribe()
+        try:
+            yield snapshot
+            async for response in subscriber.responses():
+                yield response
+        finally:
+            hub.unsubscribe(subscriber)
+
     async def GetOrder(
         self, request: tf.GetOrderRequest, context: Context[tf.GetOrderRequest, tf.GetOrderResponse]
     ) -> tf.GetOrderResponse:
@@ -330,6 +362,16 @@ def _dead_man(state: DeadManState) -> admin.DeadManStatus:
     )
 
 
+def _capabilities(venue: Venue) -> admin.VenueCapabilities:
+    polled = venue.account_feed is AccountFeed.POLL
+    return admin.VenueCapabilities(
+        stop_orders=venue.supports_stop_orders,
+        amend=admin.AMEND_MODE_NATIVE if venue.amends_orders else admin.AMEND_MODE_CANCEL_REPLACE,
+        account_feed=admin.ACCOUNT_FEED_POLL if polled else admin.ACCOUNT_FEED_PUSH,
+        account_poll_interval_ms=round(venue.account_poll_interval_s * 1000) if polled else 0,
+    )
+
+
 class AdminService(admin_grpc.AdminServicer):
     def __init__(self, runtime: VenueRuntime) -> None:
         self.rt = runtime
@@ -348,7 +390,7 @@ class AdminService(admin_grpc.AdminServicer):
             streams=streams,
             subscriber_count=len(self.rt.fanout.subscribers) + len(self.rt.executions.subscribers),
             dead_man=_dead_man(self.rt.deadman.state()),
-            capabilities=admin.VenueCapabilities(stop_orders=self.rt.venue.supports_stop_orders),
+            capabilities=_capabilities(self.rt.venue),
             paper=self.rt.venue.paper,
             exchange=exchange_of(self.rt.name),
             account=account_of(self.rt.name) or "",

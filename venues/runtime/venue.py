@@ -10,11 +10,13 @@ happens through the VenueContext it is started with.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.foundations.model import (
+    Amendment,
     Balance,
     Candle,
     Execution,
@@ -31,7 +33,19 @@ from venues.runtime.stats import Staleness
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed
 
-__all__ = ["NativeSwitch", "OrderRef", "Venue", "VenueContext"]
+__all__ = ["AccountFeed", "NativeSwitch", "NotInPlace", "OrderRef", "Venue", "VenueContext"]
+
+
+class NotInPlace(Exception):
+    """Raised by Venue.amend_order for an amendment the exchange cannot make in place (a new
+    client order id, a stop): the runtime cancels the order and places its replacement."""
+
+
+class AccountFeed(enum.Enum):
+    """How the venue learns that its account changed (venues.runtime.account)."""
+
+    PUSH = "push"  # the exchange says so: its executions, or a private account stream
+    POLL = "poll"  # read every account_poll_interval_s, and after each fill
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class VenueContext:
 
     feed: MarketFeed
     on_execution: Callable[[Execution], None]
+    # The exchange pushed an account update (balances or positions may have changed).
+    on_account: Callable[[], None] = lambda: None
 
 
 class Venue(abc.ABC):
@@ -66,6 +82,11 @@ class Venue(abc.ABC):
     # Takes STOP_MARKET and STOP_LIMIT orders natively (Admin GetStatus capabilities.stop_orders);
     # False: the runtime refuses them with FailedPrecondition before the venue sees one.
     supports_stop_orders: bool = False
+    # Changes an order in place (amend_order); False: the runtime amends by cancel and replace
+    # (Admin GetStatus capabilities.amend; venues.runtime.amend).
+    amends_orders: bool = False
+    account_feed: AccountFeed = AccountFeed.POLL
+    account_poll_interval_s: float = 5.0
     # A paper venue (venues/paper): orders matched by the sim's engine, never sent to the
     # exchange; Admin GetStatus and the gateway's registry say so.
     paper: bool = False
@@ -111,6 +132,12 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def cancel_all_orders(self, symbol: str | None, reason: str) -> list[Order]:
         """Cancel every open order (of `symbol`), reduce-only ones too, each with `reason`."""
+
+    async def amend_order(self, ref: OrderRef, change: Amendment) -> tuple[Order, bool]:
+        """Change an open order in place (only asked when amends_orders); True with the order
+        when change.client_order_id already names it (a repeated amendment). NotInPlace when the
+        exchange cannot make this amendment in place (the runtime then cancels and replaces)."""
+        raise NotImplementedError(f"{self.name} does not amend orders in place")
 
     @abc.abstractmethod
     async def get_order(self, ref: OrderRef) -> Order: ...

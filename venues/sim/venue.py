@@ -13,6 +13,7 @@ from prometheus_client import Counter
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.model import (
+    Amendment,
     Balance,
     Candle,
     Channel,
@@ -25,7 +26,7 @@ from core.foundations.model import (
     Timeframe,
 )
 from venues.runtime.stats import StreamState
-from venues.runtime.venue import OrderRef, Venue, VenueContext
+from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
 from venues.sim.market_data import SyntheticMarket
 from venues.sim.publish import SimPublisher
@@ -63,6 +64,8 @@ class _Clock:
 class SimVenue(Venue):
     name = VENUE
     supports_stop_orders = True  # the exchange holds them and triggers them on its own trades
+    amends_orders = True  # in place: core.foundations.matching.exchange, "Amending"
+    account_feed = AccountFeed.PUSH  # its account changes only with its own executions
 
     def __init__(self, config: SimConfig, name: str = VENUE) -> None:
         self.name = name  # an account's: "sim.desk-a" (docs/accounts.md)
@@ -232,6 +235,11 @@ class SimVenue(Venue):
         orders = self.exchange.cancel_all(symbol, reason)
         self._flush()
         return orders
+
+    async def amend_order(self, ref: OrderRef, change: Amendment) -> tuple[Order, bool]:
+        amended = self.exchange.amend(ref.order_id or None, ref.client_order_id or None, change)
+        self._flush()
+        return amended
 
     async def get_order(self, ref: OrderRef) -> Order:
         return self.exchange.get(ref.order_id or None, ref.client_order_id or None)

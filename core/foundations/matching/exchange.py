@@ -36,6 +36,19 @@ A user's limit price and stop trigger price are checked against the price band
 (core/foundations/matching/price_band.py) before the order manager sees the order; the order manager keeps
 closed orders for a bounded window.
 
+Amending (TradeFlow.AmendOrder; the sim amends natively, in place, under the same order id): a
+size decrease at the same price keeps the order's place in its queue (the book's reduce), any
+other change (a new price, a larger size) loses it: the order leaves the book and is submitted
+again at the back of its level, trading at once when its new price crosses (a post-only one is
+then refused, unchanged). The lock follows the new price and size first, so an amendment the
+funds cannot cover changes nothing. A waiting stop takes its new trigger, price and size and
+keeps waiting; a triggered stop's trigger cannot change. A reduce-only amendment is trimmed
+like a placement (to the position less what the other reduce-only orders cover). The order
+update comes first, then any trades its new price made. A new client order id renames the
+order: under its former id it ended (GetOrder, CancelOrder and PlaceOrder by that id find it
+CANCELED, "amended in place: now <id>", as the caller that renamed it counts it), and a
+repeated amendment (the new id already names it) answers the order as it is.
+
 Linear perpetuals (BASE/QUOTE:QUOTE) and inverse ones (BASE/QUOTE:BASE, core/foundations/matching/inverse.py)
 trade in the same books; their positions pay funding at
 the funding times of their schedule when settle_funding() is called (core/foundations/matching/funding.py).
@@ -53,7 +66,7 @@ from functools import partial
 from typing import Protocol
 
 from core.foundations.decimals import format_decimal
-from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from core.foundations.matching.accounts import EXACT, Accounts
 from core.foundations.matching.engine import (
     SYNTHETIC,
@@ -75,6 +88,7 @@ from core.foundations.matching.order_manager import FeeSchedule, OrderManager, r
 from core.foundations.matching.price_band import PriceBand, reference_ticks
 from core.foundations.matching.stops import StopBook
 from core.foundations.model import (
+    Amendment,
     Balance,
     Execution,
     FundingPayment,
@@ -89,6 +103,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from core.foundations.order_rules import require_unfilled
 
 __all__ = ["NullListener", "SimExchange", "SimListener"]
 
@@ -297,6 +312,35 @@ class SimExchange:
             if not order.status.is_open:
                 raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
             return self._cancel_open(order, reason)
+
+    def amend(
+        self, order_id: str | None, client_order_id: str | None, change: Amendment
+    ) -> tuple[Order, bool]:
+        """Change an open order in place (the module's docstring, "Amending"); (order, True)
+        when change.client_order_id already names this order (a repeated amendment)."""
+        with localcontext(EXACT):
+            order = self._oms.find(order_id, client_order_id)
+            if change.client_order_id:
+                named = self._oms.duplicate(change.client_order_id)
+                if named is not None and named.order_id == order.order_id:
+                    return named, True
+                if named is not None:
+                    raise AlreadyExists(
+                        f"client_order_id {change.client_order_id!r} names order {named.order_id}"
+                    )
+            if not order.status.is_open:
+                raise FailedPrecondition(f"order {order.order_id} is {order.status.value}, not open")
+            require_unfilled(order, change)
+            market = self._markets[order.symbol]
+            engine_id = int(order.order_id)
+            req = self._oms.amended_request(engine_id, change)
+            self._check_band(market, req)
+            if order.type.is_stop and not order.triggered:
+                self._amend_waiting(market, engine_id, req, change.reason)
+            else:
+                self._amend_in_book(market, engine_id, order, req, change.reason)
+            self._run_stops(market)
+            return self._oms.find(order.order_id, None), False
 
     def cancel_all(self, symbol: str | None = None, reason: str = _BY_REQUEST) -> list[Order]:
         if symbol is not None:
@@ -563,6 +607,38 @@ class SimExchange:
         if result.expired:
             return self._oms.close(order_id, OrderStatus.EXPIRED, _expiry_reason(req, result))
         return self._oms.find(str(order_id), None)
+
+    def _amend_waiting(self, market: _Market, engine_id: int, req: OrderRequest, reason: str) -> None:
+        assert req.trigger_price is not None
+        self._oms.amend(engine_id, req, reason)
+        market.stops.remove(engine_id)
+        market.stops.add(engine_id, req.side, market.price.units(req.trigger_price))
+
+    def _amend_in_book(
+        self, market: _Market, engine_id: int, order: Order, req: OrderRequest, reason: str
+    ) -> None:
+        """A size decrease at the same price keeps the order's place in its queue; any other
+        change takes it out and submits it again (at the back of its level, or trading now
+        when the new price crosses)."""
+        assert req.price is not None  # a working order rests, so it has a price
+        ticks = market.price.units(req.price)
+        lots = market.size.units(req.size - order.filled_size)
+        if req.post_only and market.book.would_cross(req.side, ticks):
+            raise FailedPrecondition(
+                f"{_POST_ONLY_REASON}: the amendment was refused, the order is unchanged"
+            )
+        resting = market.book.resting(engine_id)
+        in_book = 0 if resting is None else resting.remaining
+        self._oms.amend(engine_id, req, reason)
+        if req.price == order.price and lots <= in_book:
+            self._reduce_in_book(market, engine_id, market.size.value(in_book - lots))
+            return
+        _, change = market.book.cancel(engine_id)
+        if change is not None:
+            self.listener.on_levels(order.symbol, [change])
+        result = market.book.submit(engine_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
+        self._publish(market, req.side, USER, result)
+        self._conclude(engine_id, req, result)
 
     def _cancel_open(self, order: Order, reason: str) -> Order:
         order_id = int(order.order_id)

@@ -24,6 +24,7 @@ from core.foundations.matching.inverse import (
     is_inverse_perpetual,
 )
 from core.foundations.model import (
+    Amendment,
     Execution,
     Fill,
     Instrument,
@@ -59,6 +60,7 @@ class _Managed:
     __slots__ = (
         "engine_id",
         "face",
+        "former_ids",
         "instrument",
         "multiplier",
         "notional",
@@ -89,6 +91,9 @@ class _Managed:
         # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
         self.unit_reserve: Decimal | None = None
         self.notional = Decimal(0)
+        # The order as it ended under each client order id an amendment renamed it from: CANCELED
+        # ("amended in place: now <id>"), what GetOrder, CancelOrder and PlaceOrder find by it.
+        self.former_ids: dict[str, Order] = {}
 
 
 def _worth(managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
@@ -126,9 +131,10 @@ class OrderManager:
     # ---- placement
 
     def duplicate(self, client_order_id: str) -> Order | None:
-        """The first order placed with this client order id, if any."""
+        """The first order placed with this client order id, if any (as it ended under it, when
+        an amendment renamed it since)."""
         order_id = self._by_client.get(client_order_id) if client_order_id else None
-        return None if order_id is None else self._snapshot(self._orders[order_id])
+        return None if order_id is None else self._view(self._orders[order_id], client_order_id)
 
     def prepare(self, req: OrderRequest, instrument: Instrument) -> OrderRequest:
         """Defensive validation, then the reduce-only trim; returns the request to place."""
@@ -221,6 +227,101 @@ class OrderManager:
         self._retire(managed)
         return snapshot
 
+    # ---- amendment (docs/venues.md, "Amending an order")
+
+    def amended_request(self, engine_id: int, change: Amendment) -> OrderRequest:
+        """The open order as `change` makes it (size: its new total), checked against its
+        instrument: InvalidArgument naming the field, FailedPrecondition for a stop already
+        triggered or a reduce-only order with nothing left to reduce."""
+        managed = self._open[engine_id]
+        order = managed.order
+        waiting = order.type.is_stop and not order.triggered
+        if change.trigger_price is not None and not waiting:
+            if not order.type.is_stop:
+                raise InvalidArgument.field("trigger_price", "is for stop orders only")
+            raise FailedPrecondition(f"stop order {order.order_id} has triggered: its trigger is spent")
+        if change.price is not None and not order.type.has_price:
+            raise InvalidArgument.field("price", f"a {order.type.value} order has no limit price")
+        size = order.size if change.size is None else change.size
+        req = OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type if waiting else order.type.triggered_type,
+            size=size,
+            price=order.price if change.price is None else change.price,
+            time_in_force=order.time_in_force,
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
+            client_order_id=change.client_order_id or order.client_order_id,
+            trigger_price=(order.trigger_price if change.trigger_price is None else change.trigger_price)
+            if waiting
+            else None,
+        )
+        violations = _violations(req, managed.instrument)
+        if size <= order.filled_size:
+            violations.append(
+                FieldViolation(
+                    "size", f"must be above the size filled so far, {format_decimal(order.filled_size)}"
+                )
+            )
+        if violations:
+            raise InvalidArgument(violations)
+        if order.reduce_only:
+            req = dataclasses.replace(req, size=order.filled_size + self._reduce_only_room(req, engine_id))
+        return req
+
+    def amend(self, engine_id: int, req: OrderRequest, reason: str) -> Order:
+        """Change the open order to `req` (from amended_request): its lock follows the new price
+        and size first (FailedPrecondition when funds are short: nothing changed), then an
+        order update with `reason`."""
+        managed = self._open[engine_id]
+        order = managed.order
+        if managed.unit_reserve is not None:
+            unit, _ = self._reserve_for(req, Decimal(0), managed)
+            assert unit is not None  # a resting order has a price
+            wanted = unit * (req.size - order.filled_size)
+            if wanted > managed.reserved:
+                self.accounts.lock(managed.reserve_asset, wanted - managed.reserved)
+            elif wanted < managed.reserved:
+                self.accounts.unlock(managed.reserve_asset, managed.reserved - wanted)
+            managed.unit_reserve, managed.reserved = unit, wanted
+        if req.client_order_id != order.client_order_id:
+            managed.former_ids[order.client_order_id] = dataclasses.replace(
+                order,
+                status=OrderStatus.CANCELED,
+                status_reason=f"amended in place: now {req.client_order_id}",
+                updated_ns=self._clock(),
+            )
+            order.client_order_id = req.client_order_id
+            self._by_client[req.client_order_id] = order.order_id
+        order.price, order.size = req.price, req.size
+        if order.type.is_stop and not order.triggered:
+            order.trigger_price = req.trigger_price
+        order.status_reason = reason
+        order.updated_ns = self._clock()
+        return self._publish(managed, None)
+
+    def _reduce_only_room(self, req: OrderRequest, engine_id: int) -> Decimal:
+        """What a reduce-only order being amended may still have left: its new remaining size,
+        trimmed to the position less what the other orders covering it hold."""
+        position = self.accounts.position_size(req.symbol)
+        pending = sum(
+            (
+                m.order.remaining
+                for m in self._open.values()
+                if m.engine_id != engine_id and covers(m.order, req)
+            ),
+            Decimal(0),
+        )
+        available = reducible(req.side, position) - pending
+        if available <= 0:
+            raise FailedPrecondition(
+                f"reduce_only order would increase the position: other reduce_only orders already "
+                f"cover the {req.symbol} position of {format_decimal(position)}"
+            )
+        filled = self._open[engine_id].order.filled_size
+        return min(req.size - filled, available)
+
     # ---- lifecycle
 
     def fill(
@@ -266,7 +367,13 @@ class OrderManager:
     # ---- queries
 
     def find(self, order_id: str | None, client_order_id: str | None) -> Order:
-        return self._snapshot(self._find(order_id, client_order_id))
+        """The order; named by a client order id an amendment renamed it from, the order as it
+        ended under that id (CANCELED: it goes on under its new id)."""
+        return self._view(self._find(order_id, client_order_id), client_order_id)
+
+    def _view(self, managed: _Managed, client_order_id: str | None) -> Order:
+        former = managed.former_ids.get(client_order_id) if client_order_id else None
+        return self._snapshot(managed) if former is None else dataclasses.replace(former)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         found = [m for m in self._open.values() if symbol is None or m.order.symbol == symbol]
@@ -308,7 +415,7 @@ class OrderManager:
         managed = self._orders.get(order_id)
         if managed is None:
             raise NotFound(f"no order with order_id {order_id!r}{self._kept_note()}")
-        if client_order_id and managed.order.client_order_id != client_order_id:
+        if client_order_id and client_order_id not in (managed.order.client_order_id, *managed.former_ids):
             raise NotFound(f"order {order_id!r} does not have client_order_id {client_order_id!r}")
         return managed
 
@@ -399,8 +506,9 @@ class OrderManager:
         self._closed.append(managed.order.order_id)
         while len(self._closed) > self._closed_kept:
             dropped = self._orders.pop(self._closed.popleft())
-            if self._by_client.get(dropped.order.client_order_id) == dropped.order.order_id:
-                del self._by_client[dropped.order.client_order_id]
+            for client_id in (dropped.order.client_order_id, *dropped.former_ids):
+                if self._by_client.get(client_id) == dropped.order.order_id:
+                    del self._by_client[client_id]
 
     def _kept_note(self) -> str:
         return f" (the sim keeps open orders and the last {self._closed_kept} closed ones)"

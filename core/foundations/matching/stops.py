@@ -20,7 +20,7 @@ __all__ = ["StopBook"]
 
 
 class StopBook:
-    __slots__ = ("_buys", "_sells", "live")
+    __slots__ = ("_at", "_buys", "_sells", "live")
 
     def __init__(self) -> None:
         self._buys: list[tuple[int, int]] = []  # (trigger, id): the lowest trigger first
@@ -28,6 +28,9 @@ class StopBook:
         # The waiting stops' sides by order id; read it (the hot path tests it for emptiness), never
         # change it from outside.
         self.live: dict[int, Side] = {}
+        # Each waiting stop's trigger: a heap entry of an earlier trigger (the stop was moved,
+        # core.foundations.matching.exchange's amendment) is stale, dropped when it comes up.
+        self._at: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.live)
@@ -42,6 +45,7 @@ class StopBook:
         if order_id in self.live:
             raise ValueError(f"stop {order_id} is already waiting")
         self.live[order_id] = side
+        self._at[order_id] = trigger
         if side is Side.BUY:
             heapq.heappush(self._buys, (trigger, order_id))
         else:
@@ -50,24 +54,28 @@ class StopBook:
     def remove(self, order_id: int) -> bool:
         """Stop waiting for this order (cancelled); False when it is not waiting."""
         removed = self.live.pop(order_id, None) is not None
+        self._at.pop(order_id, None)
         self._compact()
         return removed
 
     def due(self, low: int, high: int) -> list[int]:
         """The stops that trades between `low` and `high` (ticks) trigger, removed, oldest first."""
         out: list[int] = []
-        buys, sells, live = self._buys, self._sells, self.live
+        buys, sells = self._buys, self._sells
         while buys and buys[0][0] <= high:
-            order_id = heapq.heappop(buys)[1]
-            if live.pop(order_id, None) is not None:
-                out.append(order_id)
+            trigger, order_id = heapq.heappop(buys)
+            self._pop(order_id, trigger, out)
         while sells and -sells[0][0] >= low:
-            order_id = heapq.heappop(sells)[1]
-            if live.pop(order_id, None) is not None:
-                out.append(order_id)
+            trigger, order_id = heapq.heappop(sells)
+            self._pop(order_id, -trigger, out)
         self._compact()
         out.sort()
         return out
+
+    def _pop(self, order_id: int, trigger: int, out: list[int]) -> None:
+        if self._at.get(order_id) == trigger and self.live.pop(order_id, None) is not None:
+            del self._at[order_id]
+            out.append(order_id)
 
     def reached(self, low: int, high: int) -> bool:
         """Whether due(low, high) may trigger a stop, without popping any (a cancelled stop not
@@ -79,7 +87,7 @@ class StopBook:
         """Drop cancelled entries once they outnumber the waiting stops (bounded memory)."""
         if len(self._buys) + len(self._sells) <= 2 * len(self.live) + 32:
             return
-        self._buys = [(t, i) for t, i in self._buys if i in self.live]
-        self._sells = [(t, i) for t, i in self._sells if i in self.live]
+        self._buys = [(t, i) for t, i in self._buys if self._at.get(i) == t]
+        self._sells = [(t, i) for t, i in self._sells if self._at.get(i) == -t]
         heapq.heapify(self._buys)
         heapq.heapify(self._sells)

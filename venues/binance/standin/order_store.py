@@ -9,6 +9,9 @@ asset. Every state change is also sent as an `executionReport` on the user data 
 (through `on_event`). Error codes are Binance's own (-2010 duplicate, -2011 unknown
 order on cancel, -2013 order does not exist).
 
+An open LIMIT order is modified in place as Binance USD-M's PUT /fapi/v1/order does it
+(`modify`: new price and total quantity, the same ids, an AMENDMENT report).
+
 Stop orders (STOP_LOSS: quantity and stopPrice, no timeInForce; STOP_LOSS_LIMIT: also price
 and timeInForce) rest NEW and untriggered (the stand-in never triggers them); one whose
 stopPrice the book has already crossed (a sell at or above the best bid, a buy at or under the
@@ -145,6 +148,28 @@ class OrderStore:
         if order["type"] in _STOPS:
             order["isWorking"] = False  # waiting for its trigger
             return RestAnswer.json(order)
+        fill_price = self._crossing_price(order)
+        if fill_price is not None:
+            self._fill(order, fill_price)
+        return RestAnswer.json(order)
+
+    def modify(self, params: dict[str, str]) -> RestAnswer:
+        """Binance USD-M's order modify (PUT /fapi/v1/order: symbol, side, orderId or
+        origClientOrderId, quantity, price): an open LIMIT order takes the new price and total
+        quantity in place (its ids stay), reported as an AMENDMENT, and fills at once when the
+        new price crosses the book. Refused: -2013 no such open order, -4028 not a limit order,
+        -1102 a missing side, quantity or price."""
+        order = self._find(params)
+        if order is None or order["symbol"] != params.get("symbol"):
+            return _error(-2013, "Order does not exist.")
+        if order["status"] != "NEW":
+            return _error(-2013, "Order does not exist.")  # Binance: a closed order cannot be found to modify
+        if order["type"] != "LIMIT":
+            return _error(-4028, "Order type is not supported for modify.")
+        if params.get("side") != order["side"] or "quantity" not in params or "price" not in params:
+            return _error(-1102, "Mandatory parameter 'side', 'quantity' or 'price' was not sent.")
+        order.update(price=params["price"], origQty=params["quantity"], updateTime=int(time.time() * 1000))
+        self._report(order, "AMENDMENT")
         fill_price = self._crossing_price(order)
         if fill_price is not None:
             self._fill(order, fill_price)

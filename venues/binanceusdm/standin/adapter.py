@@ -11,7 +11,8 @@ What differs from spot:
   The inherited DepthBook keeps lastUpdateId at the last replayed event's u, so a snapshot
   served mid-replay links to the next event through pu == N.
 - bookTicker and aggTrade events carry "e", "E" and "T"; klines are as on spot.
-- Orders: /fapi/v1/order and /fapi/v1/openOrders as on spot (the shared order store);
+- Orders: /fapi/v1/order and /fapi/v1/openOrders as on spot (the shared order store), and
+  PUT /fapi/v1/order, the modify of an open limit order (price and quantity, in place);
   cancel-all is DELETE /fapi/v1/allOpenOrders, answered {"code":200,"msg":...}; the
   account is GET /fapi/v2/account or /fapi/v3/account ({"assets":[{asset, walletBalance,
   availableBalance, initialMargin, marginBalance...}], "positions":[...]}); positions are
@@ -24,7 +25,8 @@ What differs from spot:
   (the older fstream.binance.com/ws/<key> is also served) and sends nothing on it. Each
   change the shared order store reports as a spot `executionReport` goes out as the
   futures `ORDER_TRADE_UPDATE` event ({"e","E","T","o":{...}}, unwrapped) to the
-  connections opened with a key the stand-in handed out.
+  connections opened with a key the stand-in handed out; after a fill, an ACCOUNT_UPDATE with
+  the wallet's balances follows it (ccxt watch_balance: the venue's ACCOUNT_FEED_PUSH).
 - Funding: GET /fapi/v1/income answers the account's fixed funding payments
   (venues.binanceusdm.standin.funding).
 - Stop orders are conditional (algo) orders: /fapi/v1/algoOrder, /openAlgoOrders and
@@ -144,6 +146,13 @@ def order_trade_update(report: dict[str, Any]) -> dict[str, Any]:
     return {"e": "ORDER_TRADE_UPDATE", "E": report["E"], "T": report["T"], "o": order}
 
 
+def account_update(event_ms: int) -> dict[str, Any]:
+    """The user data stream's ACCOUNT_UPDATE after an order's fill: the wallet's balances
+    (wb, cw; the stand-in's fixed wallet) and no position (positionRisk's empty list)."""
+    balances = [{"a": asset, "wb": amount, "cw": amount, "bc": "0"} for asset, amount in _WALLET.items()]
+    return {"e": "ACCOUNT_UPDATE", "E": event_ms, "T": event_ms, "a": {"m": "ORDER", "B": balances, "P": []}}
+
+
 class BinanceUsdmReplay(BinanceReplay):
     api = "Binance USD-M futures' API"
     api_prefix = "/fapi/v1/"
@@ -162,8 +171,11 @@ class BinanceUsdmReplay(BinanceReplay):
     # ---- the user data stream
 
     def _futures_event(self, report: dict[str, Any]) -> None:
-        """Each order change to every user data stream the stand-in's listenKeys opened."""
+        """Each order change to every user data stream the stand-in's listenKeys opened; after a
+        fill, the account's ACCOUNT_UPDATE too (its fixed wallet: ccxt watch_balance)."""
         self._publish_user_event(order_trade_update(report))
+        if report["x"] == "TRADE":
+            self._publish_user_event(account_update(report["E"]))
 
     def _publish_user_event(self, event: dict[str, Any]) -> None:
         text = json.dumps(event)
@@ -214,6 +226,8 @@ class BinanceUsdmReplay(BinanceReplay):
         algo = self.algo_orders.answer(request, route[1])
         if algo is not None:
             return algo
+        if route == ("PUT", "v1/order"):  # modify: an open limit order's price and quantity in place
+            return self._in_futures_shape(self.orders.modify(request.params()))
         if route == ("POST", "v1/order") and request.params().get("type") in STOP_TYPES:
             return RestAnswer.json({"code": -4120, "msg": _ALGO_ONLY}, 400)
         if route[1] in ("v1/order", "v1/openOrders"):

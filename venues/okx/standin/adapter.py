@@ -58,7 +58,7 @@ _BOOK_CHANNELS = ("books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt"
 _WHOLE_BOOK_CHANNELS = ("books5", "bbo-tbt")  # every push is the whole book, with no `action`
 _INSTRUMENTS = "/api/v5/public/instruments"
 _CONN_ID = "5e2b7c19"
-_PRIVATE_CHANNELS = ("orders", "orders-algo")
+_PRIVATE_CHANNELS = ("orders", "orders-algo", "account", "positions")
 # The paths of OKEx's APIs before v5: the WebSocket /ws/v3, REST /api/spot/v3/... (the version).
 _OLD_API = re.compile(r"^/(?:ws|api/\w+)/v([1-4])(?:/|$)")
 
@@ -151,6 +151,10 @@ class OkxReplay(ReplayAdapter):
             instruments.update(instruments_of(body))
         self.orders = OkxOrderStore(instruments, self._best)
         self.orders.on_push = self._push
+        self.orders.on_account = self._push_account
+        self.orders.on_position = lambda inst_type, inst_id, data: self._push(
+            inst_type, inst_id, data, "positions"
+        )
         self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
         self.algos.on_push = lambda inst_type, inst_id, data: self._push(
             inst_type, inst_id, data, "orders-algo"
@@ -273,6 +277,11 @@ class OkxReplay(ReplayAdapter):
             {"channel": channel, "instType": inst_type, "instId": inst_id},
         ):
             self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
+
+    def _push_account(self, data: dict[str, Any]) -> None:
+        """The `account` channel's push (its subscription names no instrument type)."""
+        arg = {"channel": "account"}
+        self.publish(_private_topic(arg), _dumps({"arg": {**arg, "uid": UID}, "data": [data]}))
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         if topic.startswith("tickers:"):

@@ -147,6 +147,9 @@ class OkxOrderStore:
         self.best = best
         # An order change: (instType, instId, the `orders` channel's data object).
         self.on_push: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
+        # After a fill: the `account` channel's data object, and a swap's `positions` one.
+        self.on_account: Callable[[Json], None] = lambda data: None
+        self.on_position: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
         self.orders: dict[str, Json] = {}
         self.positions: dict[str, _Position] = {}
         self._ids = itertools.count(690_000_000_000_000_001)
@@ -156,6 +159,7 @@ class OkxOrderStore:
             ("POST", "trade/batch-orders"): lambda r: self._orders_call(r, self._place),
             ("POST", "trade/cancel-order"): lambda r: self._orders_call(r, self._cancel),
             ("POST", "trade/cancel-batch-orders"): lambda r: self._orders_call(r, self._cancel),
+            ("POST", "trade/amend-order"): lambda r: self._orders_call(r, self._amend),
             ("GET", "trade/order"): self._get_order,
             ("GET", "trade/orders-pending"): self._pending,
             ("GET", "account/balance"): lambda r: _answer([self._balance()]),
@@ -287,6 +291,9 @@ class OkxOrderStore:
         if instrument.inst_type == "SWAP":
             self._move_position(order, instrument, size, px, fee)
         self._push(order, fill_fee=fee)
+        self.on_account(self._balance())
+        if instrument.inst_type == "SWAP":
+            self.on_position(instrument.inst_type, instrument.inst_id, self._position(instrument.inst_id))
 
     def _move_position(
         self, order: Json, instrument: OkxInstrument, size: Decimal, px: Decimal, fee: Decimal
@@ -326,6 +333,34 @@ class OkxOrderStore:
             return _ack(order, "51402", "Order has been completed")
         self._set_canceled(order)
         return _ack(order)
+
+    def _amend(self, params: Json) -> Json:
+        """OKX's amend-order: a live order's new size (newSz, its total, above what filled) and
+        price (newPx) in place, pushed on `orders` with amendResult "0"; it fills at once when its
+        new price crosses the book. Refused as OKX refuses: 51503 no live order, 51000 a bad value."""
+        order = self._find(params)
+        if order is None or order["state"] not in _LIVE:
+            message = "Order modification failed as the order has been filled, canceled or does not exist"
+            return {**_ack(params, "51503", message), "reqId": str(params.get("reqId", ""))}
+        new_sz, new_px = params.get("newSz"), params.get("newPx")
+        if new_sz is not None and not (
+            _positive(new_sz) and Decimal(str(new_sz)) > Decimal(order["accFillSz"])
+        ):
+            return _ack(order, "51000", "Parameter newSz error")
+        if new_px is not None and (order["ordType"] in _PRICELESS or not _positive(new_px)):
+            return _ack(order, "51000", "Parameter newPx error")
+        if new_sz is None and new_px is None:
+            return _ack(order, "51000", "Parameter newSz error")
+        order.update(
+            sz=order["sz"] if new_sz is None else str(new_sz),
+            px=order["px"] if new_px is None else str(new_px),
+            uTime=_now(),
+            amendResult="0",
+        )
+        self._push(order)
+        if self._crossing_price(order) is not None and order["ordType"] != "post_only":
+            self._execute(order, self.instruments[order["instId"]])
+        return {**_ack(order), "reqId": str(params.get("reqId", ""))}
 
     def _set_canceled(self, order: Json) -> None:
         order.update(state="canceled", uTime=_now())
@@ -506,6 +541,9 @@ class AlgoOrders:
         self.inst_types = inst_types
         # An algo order change: (instType, instId, the `orders-algo` channel's data object).
         self.on_push: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
+        # After a fill: the `account` channel's data object, and a swap's `positions` one.
+        self.on_account: Callable[[Json], None] = lambda data: None
+        self.on_position: Callable[[str, str, Json], None] = lambda inst_type, inst_id, data: None
         self.orders: dict[str, Json] = {}
         self._ids = itertools.count(2_190_000_000_000_000_001)  # apart from ordinary ordIds
         self._routes: dict[tuple[str, str], Callable[[RestRequest], RestAnswer]] = {

@@ -25,17 +25,21 @@ _sym_db = _symbol_database.Default()
 from trademesh.marketdata.v1 import marketdata_pb2 as trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrademesh/admin/v1/admin.proto\x12\x12trademesh.admin.v1\x1a(trademesh/marketdata/v1/marketdata.proto\"Q\n\x0cSubscription\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\"\x9d\x03\n\x0cStreamStatus\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.StreamState\x12\x14\n\x0c\x65vents_per_s\x18\x04 \x01(\x01\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x19\n\x11last_event_age_ms\x18\x06 \x01(\x03\x12\x18\n\x10subscriber_count\x18\x07 \x01(\r\x12\x12\n\nreconnects\x18\x08 \x01(\x04\x12\x0f\n\x07resyncs\x18\t \x01(\x04\x12\x17\n\x0frate_limit_hits\x18\n \x01(\x04\x12\x1a\n\x12malformed_messages\x18\x0b \x01(\x04\x12\x1b\n\x13\x63hecksum_mismatches\x18\x0c \x01(\x04\x12\x18\n\x10usual_silence_ms\x18\r \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x0e \x01(\t\x12\x18\n\x10\x64uplicate_trades\x18\x0f \x01(\x04\"\xea\x01\n\rDeadManStatus\x12\r\n\x05\x61rmed\x18\x01 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ns\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\x04\x12\x14\n\x0clast_trip_ns\x18\x05 \x01(\x03\x12\x19\n\x11keeps_reduce_only\x18\x06 \x01(\x08\x12\x1a\n\x12last_trip_canceled\x18\x07 \x01(\r\x12\x16\n\x0elast_trip_kept\x18\x08 \x01(\r\x12\x31\n\x06native\x18\t \x01(\x0b\x32!.trademesh.admin.v1.NativeDeadMan\"A\n\rNativeDeadMan\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x61rmed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"(\n\x11VenueCapabilities\x12\x13\n\x0bstop_orders\x18\x01 \x01(\x08\"\x12\n\x10GetStatusRequest\"\xd6\x02\n\x11GetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.trademesh.admin.v1.VenueState\x12\x12\n\nstarted_ns\x18\x03 \x01(\x03\x12\x31\n\x07streams\x18\x04 \x03(\x0b\x32 .trademesh.admin.v1.StreamStatus\x12\x18\n\x10subscriber_count\x18\x05 \x01(\r\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x06 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\x12;\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32%.trademesh.admin.v1.VenueCapabilities\x12\r\n\x05paper\x18\x08 \x01(\x08\x12\x10\n\x08\x65xchange\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\"\x1a\n\x18ListSubscriptionsRequest\"T\n\x19ListSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"R\n\x17\x41\x64\x64SubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"S\n\x18\x41\x64\x64SubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"U\n\x1aRemoveSubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"V\n\x1bRemoveSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06ttl_ms\x18\x01 \x01(\r\"H\n\x11HeartbeatResponse\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x01 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\"\x12\n\x10ReconnectRequest\"$\n\x11ReconnectResponse\x12\x0f\n\x07streams\x18\x01 \x01(\r\"*\n\x0c\x44rainRequest\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x01 \x01(\x08\"T\n\rDrainResponse\x12\x15\n\rstreams_ended\x18\x01 \x01(\r\x12\x17\n\x0forders_canceled\x18\x02 \x01(\r\x12\x13\n\x0borders_kept\x18\x03 \x01(\r*\x90\x01\n\nVenueState\x12\x1b\n\x17VENUE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14VENUE_STATE_STARTING\x10\x01\x12\x17\n\x13VENUE_STATE_RUNNING\x10\x02\x12\x18\n\x14VENUE_STATE_DEGRADED\x10\x03\x12\x18\n\x14VENUE_STATE_DRAINING\x10\x04*\xeb\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STREAM_STATE_CONNECTING\x10\x01\x12\x1a\n\x16STREAM_STATE_CONNECTED\x10\x02\x12\x1d\n\x19STREAM_STATE_DISCONNECTED\x10\x03\x12\x18\n\x14STREAM_STATE_STOPPED\x10\x04\x12\x16\n\x12STREAM_STATE_STALE\x10\x05\x12\x17\n\x13STREAM_STATE_FAILED\x10\x06\x12\x1b\n\x17STREAM_STATE_INCOMPLETE\x10\x07\x32\xbc\x05\n\x05\x41\x64min\x12X\n\tGetStatus\x12$.trademesh.admin.v1.GetStatusRequest\x1a%.trademesh.admin.v1.GetStatusResponse\x12p\n\x11ListSubscriptions\x12,.trademesh.admin.v1.ListSubscriptionsRequest\x1a-.trademesh.admin.v1.ListSubscriptionsResponse\x12m\n\x10\x41\x64\x64Subscriptions\x12+.trademesh.admin.v1.AddSubscriptionsRequest\x1a,.trademesh.admin.v1.AddSubscriptionsResponse\x12v\n\x13RemoveSubscriptions\x12..trademesh.admin.v1.RemoveSubscriptionsRequest\x1a/.trademesh.admin.v1.RemoveSubscriptionsResponse\x12X\n\tHeartbeat\x12$.trademesh.admin.v1.HeartbeatRequest\x1a%.trademesh.admin.v1.HeartbeatResponse\x12X\n\tReconnect\x12$.trademesh.admin.v1.ReconnectRequest\x1a%.trademesh.admin.v1.ReconnectResponse\x12L\n\x05\x44rain\x12 .trademesh.admin.v1.DrainRequest\x1a!.trademesh.admin.v1.DrainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrademesh/admin/v1/admin.proto\x12\x12trademesh.admin.v1\x1a(trademesh/marketdata/v1/marketdata.proto\"Q\n\x0cSubscription\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\"\x9d\x03\n\x0cStreamStatus\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.StreamState\x12\x14\n\x0c\x65vents_per_s\x18\x04 \x01(\x01\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x19\n\x11last_event_age_ms\x18\x06 \x01(\x03\x12\x18\n\x10subscriber_count\x18\x07 \x01(\r\x12\x12\n\nreconnects\x18\x08 \x01(\x04\x12\x0f\n\x07resyncs\x18\t \x01(\x04\x12\x17\n\x0frate_limit_hits\x18\n \x01(\x04\x12\x1a\n\x12malformed_messages\x18\x0b \x01(\x04\x12\x1b\n\x13\x63hecksum_mismatches\x18\x0c \x01(\x04\x12\x18\n\x10usual_silence_ms\x18\r \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x0e \x01(\t\x12\x18\n\x10\x64uplicate_trades\x18\x0f \x01(\x04\"\xea\x01\n\rDeadManStatus\x12\r\n\x05\x61rmed\x18\x01 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ns\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\x04\x12\x14\n\x0clast_trip_ns\x18\x05 \x01(\x03\x12\x19\n\x11keeps_reduce_only\x18\x06 \x01(\x08\x12\x1a\n\x12last_trip_canceled\x18\x07 \x01(\r\x12\x16\n\x0elast_trip_kept\x18\x08 \x01(\r\x12\x31\n\x06native\x18\t \x01(\x0b\x32!.trademesh.admin.v1.NativeDeadMan\"A\n\rNativeDeadMan\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x61rmed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xaf\x01\n\x11VenueCapabilities\x12\x13\n\x0bstop_orders\x18\x01 \x01(\x08\x12,\n\x05\x61mend\x18\x02 \x01(\x0e\x32\x1d.trademesh.admin.v1.AmendMode\x12\x35\n\x0c\x61\x63\x63ount_feed\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.AccountFeed\x12 \n\x18\x61\x63\x63ount_poll_interval_ms\x18\x04 \x01(\r\"\x12\n\x10GetStatusRequest\"\xd6\x02\n\x11GetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.trademesh.admin.v1.VenueState\x12\x12\n\nstarted_ns\x18\x03 \x01(\x03\x12\x31\n\x07streams\x18\x04 \x03(\x0b\x32 .trademesh.admin.v1.StreamStatus\x12\x18\n\x10subscriber_count\x18\x05 \x01(\r\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x06 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\x12;\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32%.trademesh.admin.v1.VenueCapabilities\x12\r\n\x05paper\x18\x08 \x01(\x08\x12\x10\n\x08\x65xchange\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\"\x1a\n\x18ListSubscriptionsRequest\"T\n\x19ListSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"R\n\x17\x41\x64\x64SubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"S\n\x18\x41\x64\x64SubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"U\n\x1aRemoveSubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"V\n\x1bRemoveSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06ttl_ms\x18\x01 \x01(\r\"H\n\x11HeartbeatResponse\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x01 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\"\x12\n\x10ReconnectRequest\"$\n\x11ReconnectResponse\x12\x0f\n\x07streams\x18\x01 \x01(\r\"*\n\x0c\x44rainRequest\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x01 \x01(\x08\"T\n\rDrainResponse\x12\x15\n\rstreams_ended\x18\x01 \x01(\r\x12\x17\n\x0forders_canceled\x18\x02 \x01(\r\x12\x13\n\x0borders_kept\x18\x03 \x01(\r*\x90\x01\n\nVenueState\x12\x1b\n\x17VENUE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14VENUE_STATE_STARTING\x10\x01\x12\x17\n\x13VENUE_STATE_RUNNING\x10\x02\x12\x18\n\x14VENUE_STATE_DEGRADED\x10\x03\x12\x18\n\x14VENUE_STATE_DRAINING\x10\x04*\xeb\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STREAM_STATE_CONNECTING\x10\x01\x12\x1a\n\x16STREAM_STATE_CONNECTED\x10\x02\x12\x1d\n\x19STREAM_STATE_DISCONNECTED\x10\x03\x12\x18\n\x14STREAM_STATE_STOPPED\x10\x04\x12\x16\n\x12STREAM_STATE_STALE\x10\x05\x12\x17\n\x13STREAM_STATE_FAILED\x10\x06\x12\x1b\n\x17STREAM_STATE_INCOMPLETE\x10\x07*]\n\tAmendMode\x12\x1a\n\x16\x41MEND_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41MEND_MODE_NATIVE\x10\x01\x12\x1d\n\x19\x41MEND_MODE_CANCEL_REPLACE\x10\x02*Y\n\x0b\x41\x63\x63ountFeed\x12\x1c\n\x18\x41\x43\x43OUNT_FEED_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43\x43OUNT_FEED_PUSH\x10\x01\x12\x15\n\x11\x41\x43\x43OUNT_FEED_POLL\x10\x02\x32\xbc\x05\n\x05\x41\x64min\x12X\n\tGetStatus\x12$.trademesh.admin.v1.GetStatusRequest\x1a%.trademesh.admin.v1.GetStatusResponse\x12p\n\x11ListSubscriptions\x12,.trademesh.admin.v1.ListSubscriptionsRequest\x1a-.trademesh.admin.v1.ListSubscriptionsResponse\x12m\n\x10\x41\x64\x64Subscriptions\x12+.trademesh.admin.v1.AddSubscriptionsRequest\x1a,.trademesh.admin.v1.AddSubscriptionsResponse\x12v\n\x13RemoveSubscriptions\x12..trademesh.admin.v1.RemoveSubscriptionsRequest\x1a/.trademesh.admin.v1.RemoveSubscriptionsResponse\x12X\n\tHeartbeat\x12$.trademesh.admin.v1.HeartbeatRequest\x1a%.trademesh.admin.v1.HeartbeatResponse\x12X\n\tReconnect\x12$.trademesh.admin.v1.ReconnectRequest\x1a%.trademesh.admin.v1.ReconnectResponse\x12L\n\x05\x44rain\x12 .trademesh.admin.v1.DrainRequest\x1a!.trademesh.admin.v1.DrainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.admin.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VENUESTATE']._serialized_start=2063
-  _globals['_VENUESTATE']._serialized_end=2207
-  _globals['_STREAMSTATE']._serialized_start=2210
-  _globals['_STREAMSTATE']._serialized_end=2445
+  _globals['_VENUESTATE']._serialized_start=2199
+  _globals['_VENUESTATE']._serialized_end=2343
+  _globals['_STREAMSTATE']._serialized_start=2346
+  _globals['_STREAMSTATE']._serialized_end=2581
+  _globals['_AMENDMODE']._serialized_start=2583
+  _globals['_AMENDMODE']._serialized_end=2676
+  _globals['_ACCOUNTFEED']._serialized_start=2678
+  _globals['_ACCOUNTFEED']._serialized_end=2767
   _globals['_SUBSCRIPTION']._serialized_start=96
   _globals['_SUBSCRIPTION']._serialized_end=177
   _globals['_STREAMSTATUS']._serialized_start=180
@@ -44,36 +48,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEADMANSTATUS']._serialized_end=830
   _globals['_NATIVEDEADMAN']._serialized_start=832
   _globals['_NATIVEDEADMAN']._serialized_end=897
-  _globals['_VENUECAPABILITIES']._serialized_start=899
-  _globals['_VENUECAPABILITIES']._serialized_end=939
-  _globals['_GETSTATUSREQUEST']._serialized_start=941
-  _globals['_GETSTATUSREQUEST']._serialized_end=959
-  _globals['_GETSTATUSRESPONSE']._serialized_start=962
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1304
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1306
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1332
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1334
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1418
-  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_start=1420
-  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_end=1502
-  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_start=1504
-  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_end=1587
-  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_start=1589
-  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_end=1674
-  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_start=1676
-  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_end=1762
-  _globals['_HEARTBEATREQUEST']._serialized_start=1764
-  _globals['_HEARTBEATREQUEST']._serialized_end=1798
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1800
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1872
-  _globals['_RECONNECTREQUEST']._serialized_start=1874
-  _globals['_RECONNECTREQUEST']._serialized_end=1892
-  _globals['_RECONNECTRESPONSE']._serialized_start=1894
-  _globals['_RECONNECTRESPONSE']._serialized_end=1930
-  _globals['_DRAINREQUEST']._serialized_start=1932
-  _globals['_DRAINREQUEST']._serialized_end=1974
-  _globals['_DRAINRESPONSE']._serialized_start=1976
-  _globals['_DRAINRESPONSE']._serialized_end=2060
-  _globals['_ADMIN']._serialized_start=2448
-  _globals['_ADMIN']._serialized_end=3148
+  _globals['_VENUECAPABILITIES']._serialized_start=900
+  _globals['_VENUECAPABILITIES']._serialized_end=1075
+  _globals['_GETSTATUSREQUEST']._serialized_start=1077
+  _globals['_GETSTATUSREQUEST']._serialized_end=1095
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1098
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1440
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1442
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1468
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1470
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1554
+  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_start=1556
+  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_end=1638
+  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_start=1640
+  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_end=1723
+  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_start=1725
+  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_end=1810
+  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_start=1812
+  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_end=1898
+  _globals['_HEARTBEATREQUEST']._serialized_start=1900
+  _globals['_HEARTBEATREQUEST']._serialized_end=1934
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1936
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2008
+  _globals['_RECONNECTREQUEST']._serialized_start=2010
+  _globals['_RECONNECTREQUEST']._serialized_end=2028
+  _globals['_RECONNECTRESPONSE']._serialized_start=2030
+  _globals['_RECONNECTRESPONSE']._serialized_end=2066
+  _globals['_DRAINREQUEST']._serialized_start=2068
+  _globals['_DRAINREQUEST']._serialized_end=2110
+  _globals['_DRAINRESPONSE']._serialized_start=2112
+  _globals['_DRAINRESPONSE']._serialized_end=2196
+  _globals['_ADMIN']._serialized_start=2770
+  _globals['_ADMIN']._serialized_end=3470
 # @@protoc_insertion_point(module_scope)

@@ -98,6 +98,56 @@ since; its subscribers got a GAP notice, and `detail` says why.
 """
 Global___StreamState: _TypeAlias = StreamState  # noqa: Y015
 
+class _AmendMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AmendModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AmendMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AMEND_MODE_UNSPECIFIED: _AmendMode.ValueType  # 0
+    AMEND_MODE_NATIVE: _AmendMode.ValueType  # 1
+    """In place: the order keeps its order_id (and, without a new one, its client order id); a
+    size decrease keeps its place in the queue where the exchange says so (docs/venues.md).
+    """
+    AMEND_MODE_CANCEL_REPLACE: _AmendMode.ValueType  # 2
+    """The venue cancels the order and places its replacement (a new order_id)."""
+
+class AmendMode(_AmendMode, metaclass=_AmendModeEnumTypeWrapper): ...
+
+AMEND_MODE_UNSPECIFIED: AmendMode.ValueType  # 0
+AMEND_MODE_NATIVE: AmendMode.ValueType  # 1
+"""In place: the order keeps its order_id (and, without a new one, its client order id); a
+size decrease keeps its place in the queue where the exchange says so (docs/venues.md).
+"""
+AMEND_MODE_CANCEL_REPLACE: AmendMode.ValueType  # 2
+"""The venue cancels the order and places its replacement (a new order_id)."""
+Global___AmendMode: _TypeAlias = AmendMode  # noqa: Y015
+
+class _AccountFeed:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AccountFeedEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountFeed.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACCOUNT_FEED_UNSPECIFIED: _AccountFeed.ValueType  # 0
+    ACCOUNT_FEED_PUSH: _AccountFeed.ValueType  # 1
+    """The exchange says when the account changes (the sim's own fills and orders; a live
+    exchange's private balance/position stream).
+    """
+    ACCOUNT_FEED_POLL: _AccountFeed.ValueType  # 2
+    """The venue reads the account every account_poll_interval_ms, and after each of its fills."""
+
+class AccountFeed(_AccountFeed, metaclass=_AccountFeedEnumTypeWrapper): ...
+
+ACCOUNT_FEED_UNSPECIFIED: AccountFeed.ValueType  # 0
+ACCOUNT_FEED_PUSH: AccountFeed.ValueType  # 1
+"""The exchange says when the account changes (the sim's own fills and orders; a live
+exchange's private balance/position stream).
+"""
+ACCOUNT_FEED_POLL: AccountFeed.ValueType  # 2
+"""The venue reads the account every account_poll_interval_ms, and after each of its fills."""
+Global___AccountFeed: _TypeAlias = AccountFeed  # noqa: Y015
+
 @_typing.final
 class Subscription(_message.Message):
     """One upstream stream: a channel of a symbol."""
@@ -292,19 +342,31 @@ class VenueCapabilities(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STOP_ORDERS_FIELD_NUMBER: _builtins.int
+    AMEND_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FEED_FIELD_NUMBER: _builtins.int
+    ACCOUNT_POLL_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     stop_orders: _builtins.bool
     """Takes ORDER_TYPE_STOP_MARKET and ORDER_TYPE_STOP_LIMIT natively (the sim, or a live
     venue whose exchange holds the stop); false: PlaceOrder refuses them with
     FAILED_PRECONDITION, and Inspector emulates stops for this venue.
     """
+    amend: Global___AmendMode.ValueType
+    """How TradeFlow.AmendOrder changes an order."""
+    account_feed: Global___AccountFeed.ValueType
+    """How TradeFlow.StreamAccount learns that the account changed."""
+    account_poll_interval_ms: _builtins.int
+    """With ACCOUNT_FEED_POLL: how often the venue reads the account (ms)."""
     def __init__(
         self,
         *,
         stop_orders: _builtins.bool = ...,
+        amend: Global___AmendMode.ValueType = ...,
+        account_feed: Global___AccountFeed.ValueType = ...,
+        account_poll_interval_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["stop_orders", b"stop_orders"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_feed", b"account_feed", "account_poll_interval_ms", b"account_poll_interval_ms", "amend", b"amend", "stop_orders", b"stop_orders"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

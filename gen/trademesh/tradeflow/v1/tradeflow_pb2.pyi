@@ -928,3 +928,150 @@ class ListFundingPaymentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListFundingPaymentsResponse: _TypeAlias = ListFundingPaymentsResponse  # noqa: Y015
+
+@_typing.final
+class AmendOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    NEW_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    UNFILLED_ONLY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """One of order_id and client_order_id names the order."""
+    client_order_id: _builtins.str
+    price: _builtins.str
+    """The new limit price, a multiple of the tick size; empty: unchanged. Only for limit and
+    stop-limit orders.
+    """
+    size: _builtins.str
+    """The new total size (what has filled included), a multiple of the lot size, above the size
+    filled so far; empty: unchanged.
+    """
+    trigger_price: _builtins.str
+    """The new trigger price of a stop order not yet triggered; empty: unchanged."""
+    new_client_order_id: _builtins.str
+    """The client order id the order goes by from now on (in place or its replacement), unused
+    on the venue; empty: an amended-in-place order keeps its own, a replacement gets one from
+    the venue. A repeated request whose new_client_order_id already names the amended order
+    answers it again, with `duplicate` set.
+    """
+    reason: _builtins.str
+    """Why, as CancelOrderRequest.reason: the status_reason of an order replaced (cancel and
+    replace); empty: "amended".
+    """
+    unfilled_only: _builtins.bool
+    """Only an order that has filled nothing: one that has is refused with FAILED_PRECONDITION and
+    left as it is (for a caller whose new size is meant as the whole of a fresh order, such as
+    Inspector moving its protection: it then cancels and places instead).
+    """
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        price: _builtins.str = ...,
+        size: _builtins.str = ...,
+        trigger_price: _builtins.str = ...,
+        new_client_order_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        unfilled_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "new_client_order_id", b"new_client_order_id", "order_id", b"order_id", "price", b"price", "reason", b"reason", "size", b"size", "trigger_price", b"trigger_price", "unfilled_only", b"unfilled_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AmendOrderRequest: _TypeAlias = AmendOrderRequest  # noqa: Y015
+
+@_typing.final
+class AmendOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    REPLACED_FIELD_NUMBER: _builtins.int
+    CANCELED_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    replaced: _builtins.bool
+    """True when the venue cancelled the order and placed `order` in its place."""
+    duplicate: _builtins.bool
+    """True when new_client_order_id already named the amended order: nothing changed now."""
+    @_builtins.property
+    def order(self) -> Global___Order:
+        """The order after the amendment: the same order_id when amended in place, the replacement
+        when replaced.
+        """
+
+    @_builtins.property
+    def canceled(self) -> Global___Order:
+        """The cancelled original, when replaced."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___Order | None = ...,
+        replaced: _builtins.bool = ...,
+        canceled: Global___Order | None = ...,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled", b"canceled", "order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canceled", b"canceled", "duplicate", b"duplicate", "order", b"order", "replaced", b"replaced"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AmendOrderResponse: _TypeAlias = AmendOrderResponse  # noqa: Y015
+
+@_typing.final
+class StreamAccountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAccountRequest: _TypeAlias = StreamAccountRequest  # noqa: Y015
+
+@_typing.final
+class StreamAccountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    BALANCES_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    AS_OF_NS_FIELD_NUMBER: _builtins.int
+    snapshot: _builtins.bool
+    """True on the first response: every balance and position. False: only those that changed."""
+    as_of_ns: _builtins.int
+    """As GetBalancesResponse.as_of_ns."""
+    @_builtins.property
+    def balances(self) -> _containers.RepeatedCompositeFieldContainer[Global___Balance]: ...
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]:
+        """A position that closed is sent with size "0"."""
+
+    def __init__(
+        self,
+        *,
+        snapshot: _builtins.bool = ...,
+        balances: _abc.Iterable[Global___Balance] | None = ...,
+        positions: _abc.Iterable[Global___Position] | None = ...,
+        as_of_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ns", b"as_of_ns", "balances", b"balances", "positions", b"positions", "snapshot", b"snapshot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAccountResponse: _TypeAlias = StreamAccountResponse  # noqa: Y015

@@ -80,6 +80,16 @@ class TradeFlowStub:
                 request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.FromString,
                 _registered_method=True)
+        self.AmendOrder = channel.unary_unary(
+                '/trademesh.tradeflow.v1.TradeFlow/AmendOrder',
+                request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderRequest.SerializeToString,
+                response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderResponse.FromString,
+                _registered_method=True)
+        self.StreamAccount = channel.unary_stream(
+                '/trademesh.tradeflow.v1.TradeFlow/StreamAccount',
+                request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.SerializeToString,
+                response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.FromString,
+                _registered_method=True)
 
 
 class TradeFlowServicer:
@@ -146,6 +156,26 @@ class TradeFlowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AmendOrder(self, request, context):
+        """Changes a working order's price, size or trigger price. Where the venue amends natively
+        (Admin GetStatus capabilities.amend is AMEND_MODE_NATIVE) the order changes in place and
+        keeps its order_id; elsewhere (AMEND_MODE_CANCEL_REPLACE) the venue cancels it and places
+        its replacement, answered with `replaced` set. A filled, cancelled, rejected or expired
+        order is refused with FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamAccount(self, request, context):
+        """The account as it changes: the first response is a snapshot of every balance and position,
+        each later one holds only the balances and positions that changed (their new values).
+        Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradeFlowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +223,16 @@ def add_TradeFlowServicer_to_server(servicer, server):
                     servicer.ListFundingPayments,
                     request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.FromString,
                     response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.SerializeToString,
+            ),
+            'AmendOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.AmendOrder,
+                    request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderRequest.FromString,
+                    response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderResponse.SerializeToString,
+            ),
+            'StreamAccount': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAccount,
+                    request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.FromString,
+                    response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +479,60 @@ class TradeFlow:
             '/trademesh.tradeflow.v1.TradeFlow/ListFundingPayments',
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsRequest.SerializeToString,
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.ListFundingPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AmendOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.tradeflow.v1.TradeFlow/AmendOrder',
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderRequest.SerializeToString,
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.AmendOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trademesh.tradeflow.v1.TradeFlow/StreamAccount',
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.SerializeToString,
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

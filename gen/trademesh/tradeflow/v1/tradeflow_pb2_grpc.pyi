@@ -50,6 +50,18 @@ class TradeFlowStub:
     """Funding payments of perpetual positions that the account paid or received, oldest first.
     A read: spot venues answer an empty list (spot has no funding).
     """
+    AmendOrder: _grpc.UnaryUnaryMultiCallable[_tradeflow_pb2.AmendOrderRequest, _tradeflow_pb2.AmendOrderResponse]
+    """Changes a working order's price, size or trigger price. Where the venue amends natively
+    (Admin GetStatus capabilities.amend is AMEND_MODE_NATIVE) the order changes in place and
+    keeps its order_id; elsewhere (AMEND_MODE_CANCEL_REPLACE) the venue cancels it and places
+    its replacement, answered with `replaced` set. A filled, cancelled, rejected or expired
+    order is refused with FAILED_PRECONDITION.
+    """
+    StreamAccount: _grpc.UnaryStreamMultiCallable[_tradeflow_pb2.StreamAccountRequest, _tradeflow_pb2.StreamAccountResponse]
+    """The account as it changes: the first response is a snapshot of every balance and position,
+    each later one holds only the balances and positions that changed (their new values).
+    Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
+    """
 
 @_typing.type_check_only
 class TradeFlowAsyncStub(TradeFlowStub):
@@ -72,6 +84,18 @@ class TradeFlowAsyncStub(TradeFlowStub):
     ListFundingPayments: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.ListFundingPaymentsRequest, _tradeflow_pb2.ListFundingPaymentsResponse]  # type: ignore[assignment]
     """Funding payments of perpetual positions that the account paid or received, oldest first.
     A read: spot venues answer an empty list (spot has no funding).
+    """
+    AmendOrder: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.AmendOrderRequest, _tradeflow_pb2.AmendOrderResponse]  # type: ignore[assignment]
+    """Changes a working order's price, size or trigger price. Where the venue amends natively
+    (Admin GetStatus capabilities.amend is AMEND_MODE_NATIVE) the order changes in place and
+    keeps its order_id; elsewhere (AMEND_MODE_CANCEL_REPLACE) the venue cancels it and places
+    its replacement, answered with `replaced` set. A filled, cancelled, rejected or expired
+    order is refused with FAILED_PRECONDITION.
+    """
+    StreamAccount: _aio.UnaryStreamMultiCallable[_tradeflow_pb2.StreamAccountRequest, _tradeflow_pb2.StreamAccountResponse]  # type: ignore[assignment]
+    """The account as it changes: the first response is a snapshot of every balance and position,
+    each later one holds only the balances and positions that changed (their new values).
+    Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
     """
 
 class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
@@ -146,6 +170,30 @@ class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tradeflow_pb2.ListFundingPaymentsResponse, _abc.Awaitable[_tradeflow_pb2.ListFundingPaymentsResponse]]:
         """Funding payments of perpetual positions that the account paid or received, oldest first.
         A read: spot venues answer an empty list (spot has no funding).
+        """
+
+    @_abc_1.abstractmethod
+    def AmendOrder(
+        self,
+        request: _tradeflow_pb2.AmendOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tradeflow_pb2.AmendOrderResponse, _abc.Awaitable[_tradeflow_pb2.AmendOrderResponse]]:
+        """Changes a working order's price, size or trigger price. Where the venue amends natively
+        (Admin GetStatus capabilities.amend is AMEND_MODE_NATIVE) the order changes in place and
+        keeps its order_id; elsewhere (AMEND_MODE_CANCEL_REPLACE) the venue cancels it and places
+        its replacement, answered with `replaced` set. A filled, cancelled, rejected or expired
+        order is refused with FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamAccount(
+        self,
+        request: _tradeflow_pb2.StreamAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_tradeflow_pb2.StreamAccountResponse], _abc.AsyncIterator[_tradeflow_pb2.StreamAccountResponse]]:
+        """The account as it changes: the first response is a snapshot of every balance and position,
+        each later one holds only the balances and positions that changed (their new values).
+        Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
         """
 
 def add_TradeFlowServicer_to_server(servicer: TradeFlowServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

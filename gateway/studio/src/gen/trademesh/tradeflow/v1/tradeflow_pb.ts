@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/tradeflow/v1/tradeflow.proto.
  */
 export const file_trademesh_tradeflow_v1_tradeflow: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSL7AwoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAxIVCg10cmlnZ2VyX3ByaWNlGBIgASgJEhEKCXRyaWdnZXJlZBgTIAEoCCKVAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMiRQoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCSJTCghQb3NpdGlvbhIOCgZzeW1ib2wYASABKAkSDAoEc2l6ZRgCIAEoCRITCgtlbnRyeV9wcmljZRgDIAEoCRIUCgxyZWFsaXplZF9wbmwYBCABKAkimwEKCUV4ZWN1dGlvbhINCgV2ZW51ZRgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIsCgVvcmRlchgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISKgoEZmlsbBgEIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbBIQCghzZXF1ZW5jZRgFIAEoBCKuAgoRUGxhY2VPcmRlclJlcXVlc3QSDgoGc3ltYm9sGAEgASgJEicKBHNpZGUYAiABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgDIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBCABKAkSDQoFcHJpY2UYBSABKAkSOgoNdGltZV9pbl9mb3JjZRgGIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEQoJcG9zdF9vbmx5GAcgASgIEhMKC3JlZHVjZV9vbmx5GAggASgIEhcKD2NsaWVudF9vcmRlcl9pZBgJIAEoCRIVCg10cmlnZ2VyX3ByaWNlGAogASgJIlUKElBsYWNlT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAIgASgIIk8KEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIkMKE0NhbmNlbE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjgKFkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJIChdDYW5jZWxBbGxPcmRlcnNSZXNwb25zZRItCgZvcmRlcnMYASADKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjwKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkiQAoQR2V0T3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiJwoVTGlzdE9wZW5PcmRlcnNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCSJHChZMaXN0T3Blbk9yZGVyc1Jlc3BvbnNlEi0KBm9yZGVycxgBIAMoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiFAoSR2V0QmFsYW5jZXNSZXF1ZXN0IloKE0dldEJhbGFuY2VzUmVzcG9uc2USMQoIYmFsYW5jZXMYASADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USEAoIYXNfb2ZfbnMYAiABKAMiJQoTR2V0UG9zaXRpb25zUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiXQoUR2V0UG9zaXRpb25zUmVzcG9uc2USMwoJcG9zaXRpb25zGAEgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgCIAEoAyKdAQoXU3RyZWFtRXhlY3V0aW9uc1JlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRJGCgZyZXN1bWUYAiABKAsyNi50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0LlJlc3VtZRopCgZSZXN1bWUSDQoFZXBvY2gYASABKAQSEAoIcG9zaXRpb24YAiABKAQikwEKGFN0cmVhbUV4ZWN1dGlvbnNSZXNwb25zZRI1CgpleGVjdXRpb25zGAEgAygLMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5FeGVjdXRpb24SEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQSCwoDZ2FwGAQgASgIEhIKCmdhcF9yZWFzb24YBSABKAkihwEKDkZ1bmRpbmdQYXltZW50EhIKCmZ1bmRpbmdfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBWFzc2V0GAMgASgJEg4KBmFtb3VudBgEIAEoCRIMCgRyYXRlGAUgASgJEhUKDXBvc2l0aW9uX3NpemUYBiABKAkSDQoFdHNfbnMYByABKAMiTQoaTGlzdEZ1bmRpbmdQYXltZW50c1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEhAKCHNpbmNlX25zGAIgASgDEg0KBWxpbWl0GAMgASgFIlcKG0xpc3RGdW5kaW5nUGF5bWVudHNSZXNwb25zZRI4CghwYXltZW50cxgBIAMoCzImLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRnVuZGluZ1BheW1lbnQqiwEKCU9yZGVyVHlwZRIaChZPUkRFUl9UWVBFX1VOU1BFQ0lGSUVEEAASFAoQT1JERVJfVFlQRV9MSU1JVBABEhUKEU9SREVSX1RZUEVfTUFSS0VUEAISGgoWT1JERVJfVFlQRV9TVE9QX01BUktFVBADEhkKFU9SREVSX1RZUEVfU1RPUF9MSU1JVBAEKnEKC1RpbWVJbkZvcmNlEh0KGVRJTUVfSU5fRk9SQ0VfVU5TUEVDSUZJRUQQABIVChFUSU1FX0lOX0ZPUkNFX0dUQxABEhUKEVRJTUVfSU5fRk9SQ0VfSU9DEAISFQoRVElNRV9JTl9GT1JDRV9GT0sQAyrOAQoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIhCh1PUkRFUl9TVEFUVVNfUEFSVElBTExZX0ZJTExFRBACEhcKE09SREVSX1NUQVRVU19GSUxMRUQQAxIZChVPUkRFUl9TVEFUVVNfQ0FOQ0VMRUQQBBIZChVPUkRFUl9TVEFUVVNfUkVKRUNURUQQBRIYChRPUkRFUl9TVEFUVVNfRVhQSVJFRBAGKlAKCUxpcXVpZGl0eRIZChVMSVFVSURJVFlfVU5TUEVDSUZJRUQQABITCg9MSVFVSURJVFlfTUFLRVIQARITCg9MSVFVSURJVFlfVEFLRVIQAjLoBwoJVHJhZGVGbG93EmMKClBsYWNlT3JkZXISKS50cmFkZW1lc2gudHJhZGVmbG93LnYxLlBsYWNlT3JkZXJSZXF1ZXN0GioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5QbGFjZU9yZGVyUmVzcG9uc2USZgoLQ2FuY2VsT3JkZXISKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbE9yZGVyUmVxdWVzdBorLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsT3JkZXJSZXNwb25zZRJyCg9DYW5jZWxBbGxPcmRlcnMSLi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QaLy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbEFsbE9yZGVyc1Jlc3BvbnNlEl0KCEdldE9yZGVyEicudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRPcmRlclJlcXVlc3QaKC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldE9yZGVyUmVzcG9uc2USbwoOTGlzdE9wZW5PcmRlcnMSLS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RPcGVuT3JkZXJzUmVxdWVzdBouLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdE9wZW5PcmRlcnNSZXNwb25zZRJmCgtHZXRCYWxhbmNlcxIqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0QmFsYW5jZXNSZXF1ZXN0GisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRCYWxhbmNlc1Jlc3BvbnNlEmkKDEdldFBvc2l0aW9ucxIrLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0UG9zaXRpb25zUmVxdWVzdBosLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0UG9zaXRpb25zUmVzcG9uc2USdwoQU3RyZWFtRXhlY3V0aW9ucxIvLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuU3RyZWFtRXhlY3V0aW9uc1JlcXVlc3QaMC50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXNwb25zZTABEn4KE0xpc3RGdW5kaW5nUGF5bWVudHMSMi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RGdW5kaW5nUGF5bWVudHNSZXF1ZXN0GjMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0RnVuZGluZ1BheW1lbnRzUmVzcG9uc2ViBnByb3RvMw", [file_trademesh_common_v1_common]);
+  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSL7AwoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAxIVCg10cmlnZ2VyX3ByaWNlGBIgASgJEhEKCXRyaWdnZXJlZBgTIAEoCCKVAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMiRQoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCSJTCghQb3NpdGlvbhIOCgZzeW1ib2wYASABKAkSDAoEc2l6ZRgCIAEoCRITCgtlbnRyeV9wcmljZRgDIAEoCRIUCgxyZWFsaXplZF9wbmwYBCABKAkimwEKCUV4ZWN1dGlvbhINCgV2ZW51ZRgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIsCgVvcmRlchgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISKgoEZmlsbBgEIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbBIQCghzZXF1ZW5jZRgFIAEoBCKuAgoRUGxhY2VPcmRlclJlcXVlc3QSDgoGc3ltYm9sGAEgASgJEicKBHNpZGUYAiABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgDIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBCABKAkSDQoFcHJpY2UYBSABKAkSOgoNdGltZV9pbl9mb3JjZRgGIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEQoJcG9zdF9vbmx5GAcgASgIEhMKC3JlZHVjZV9vbmx5GAggASgIEhcKD2NsaWVudF9vcmRlcl9pZBgJIAEoCRIVCg10cmlnZ2VyX3ByaWNlGAogASgJIlUKElBsYWNlT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAIgASgIIk8KEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIkMKE0NhbmNlbE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjgKFkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJIChdDYW5jZWxBbGxPcmRlcnNSZXNwb25zZRItCgZvcmRlcnMYASADKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjwKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkiQAoQR2V0T3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiJwoVTGlzdE9wZW5PcmRlcnNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCSJHChZMaXN0T3Blbk9yZGVyc1Jlc3BvbnNlEi0KBm9yZGVycxgBIAMoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiFAoSR2V0QmFsYW5jZXNSZXF1ZXN0IloKE0dldEJhbGFuY2VzUmVzcG9uc2USMQoIYmFsYW5jZXMYASADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USEAoIYXNfb2ZfbnMYAiABKAMiJQoTR2V0UG9zaXRpb25zUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiXQoUR2V0UG9zaXRpb25zUmVzcG9uc2USMwoJcG9zaXRpb25zGAEgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgCIAEoAyKdAQoXU3RyZWFtRXhlY3V0aW9uc1JlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRJGCgZyZXN1bWUYAiABKAsyNi50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0LlJlc3VtZRopCgZSZXN1bWUSDQoFZXBvY2gYASABKAQSEAoIcG9zaXRpb24YAiABKAQikwEKGFN0cmVhbUV4ZWN1dGlvbnNSZXNwb25zZRI1CgpleGVjdXRpb25zGAEgAygLMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5FeGVjdXRpb24SEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQSCwoDZ2FwGAQgASgIEhIKCmdhcF9yZWFzb24YBSABKAkihwEKDkZ1bmRpbmdQYXltZW50EhIKCmZ1bmRpbmdfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBWFzc2V0GAMgASgJEg4KBmFtb3VudBgEIAEoCRIMCgRyYXRlGAUgASgJEhUKDXBvc2l0aW9uX3NpemUYBiABKAkSDQoFdHNfbnMYByABKAMiTQoaTGlzdEZ1bmRpbmdQYXltZW50c1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEhAKCHNpbmNlX25zGAIgASgDEg0KBWxpbWl0GAMgASgFIlcKG0xpc3RGdW5kaW5nUGF5bWVudHNSZXNwb25zZRI4CghwYXltZW50cxgBIAMoCzImLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRnVuZGluZ1BheW1lbnQitgEKEUFtZW5kT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgCIAEoCRINCgVwcmljZRgDIAEoCRIMCgRzaXplGAQgASgJEhUKDXRyaWdnZXJfcHJpY2UYBSABKAkSGwoTbmV3X2NsaWVudF9vcmRlcl9pZBgGIAEoCRIOCgZyZWFzb24YByABKAkSFQoNdW5maWxsZWRfb25seRgIIAEoCCKYAQoSQW1lbmRPcmRlclJlc3BvbnNlEiwKBW9yZGVyGAEgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlchIQCghyZXBsYWNlZBgCIAEoCBIvCghjYW5jZWxlZBgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAQgASgIIhYKFFN0cmVhbUFjY291bnRSZXF1ZXN0IqMBChVTdHJlYW1BY2NvdW50UmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSMQoIYmFsYW5jZXMYAiADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USMwoJcG9zaXRpb25zGAMgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgEIAEoAyqLAQoJT3JkZXJUeXBlEhoKFk9SREVSX1RZUEVfVU5TUEVDSUZJRUQQABIUChBPUkRFUl9UWVBFX0xJTUlUEAESFQoRT1JERVJfVFlQRV9NQVJLRVQQAhIaChZPUkRFUl9UWVBFX1NUT1BfTUFSS0VUEAMSGQoVT1JERVJfVFlQRV9TVE9QX0xJTUlUEAQqcQoLVGltZUluRm9yY2USHQoZVElNRV9JTl9GT1JDRV9VTlNQRUNJRklFRBAAEhUKEVRJTUVfSU5fRk9SQ0VfR1RDEAESFQoRVElNRV9JTl9GT1JDRV9JT0MQAhIVChFUSU1FX0lOX0ZPUkNFX0ZPSxADKs4BCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFPUkRFUl9TVEFUVVNfT1BFThABEiEKHU9SREVSX1NUQVRVU19QQVJUSUFMTFlfRklMTEVEEAISFwoTT1JERVJfU1RBVFVTX0ZJTExFRBADEhkKFU9SREVSX1NUQVRVU19DQU5DRUxFRBAEEhkKFU9SREVSX1NUQVRVU19SRUpFQ1RFRBAFEhgKFE9SREVSX1NUQVRVU19FWFBJUkVEEAYqUAoJTGlxdWlkaXR5EhkKFUxJUVVJRElUWV9VTlNQRUNJRklFRBAAEhMKD0xJUVVJRElUWV9NQUtFUhABEhMKD0xJUVVJRElUWV9UQUtFUhACMr0JCglUcmFkZUZsb3cSYwoKUGxhY2VPcmRlchIpLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUGxhY2VPcmRlclJlcXVlc3QaKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLlBsYWNlT3JkZXJSZXNwb25zZRJmCgtDYW5jZWxPcmRlchIqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxPcmRlclJlc3BvbnNlEnIKD0NhbmNlbEFsbE9yZGVycxIuLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsQWxsT3JkZXJzUmVxdWVzdBovLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsQWxsT3JkZXJzUmVzcG9uc2USXQoIR2V0T3JkZXISJy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldE9yZGVyUmVxdWVzdBooLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0T3JkZXJSZXNwb25zZRJvCg5MaXN0T3Blbk9yZGVycxItLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdE9wZW5PcmRlcnNSZXF1ZXN0Gi4udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0T3Blbk9yZGVyc1Jlc3BvbnNlEmYKC0dldEJhbGFuY2VzEioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRCYWxhbmNlc1JlcXVlc3QaKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldEJhbGFuY2VzUmVzcG9uc2USaQoMR2V0UG9zaXRpb25zEisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRQb3NpdGlvbnNSZXF1ZXN0GiwudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRQb3NpdGlvbnNSZXNwb25zZRJ3ChBTdHJlYW1FeGVjdXRpb25zEi8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVxdWVzdBowLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuU3RyZWFtRXhlY3V0aW9uc1Jlc3BvbnNlMAESfgoTTGlzdEZ1bmRpbmdQYXltZW50cxIyLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdEZ1bmRpbmdQYXltZW50c1JlcXVlc3QaMy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RGdW5kaW5nUGF5bWVudHNSZXNwb25zZRJjCgpBbWVuZE9yZGVyEikudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5BbWVuZE9yZGVyUmVxdWVzdBoqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQW1lbmRPcmRlclJlc3BvbnNlEm4KDVN0cmVhbUFjY291bnQSLC50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUFjY291bnRSZXF1ZXN0Gi0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1BY2NvdW50UmVzcG9uc2UwAWIGcHJvdG8z", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.tradeflow.v1.Order
@@ -924,6 +924,172 @@ export const ListFundingPaymentsResponseSchema: GenMessage<ListFundingPaymentsRe
   messageDesc(file_trademesh_tradeflow_v1_tradeflow, 23);
 
 /**
+ * @generated from message trademesh.tradeflow.v1.AmendOrderRequest
+ */
+export type AmendOrderRequest = Message<"trademesh.tradeflow.v1.AmendOrderRequest"> & {
+  /**
+   * One of order_id and client_order_id names the order.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * @generated from field: string client_order_id = 2;
+   */
+  clientOrderId: string;
+
+  /**
+   * The new limit price, a multiple of the tick size; empty: unchanged. Only for limit and
+   * stop-limit orders.
+   *
+   * @generated from field: string price = 3;
+   */
+  price: string;
+
+  /**
+   * The new total size (what has filled included), a multiple of the lot size, above the size
+   * filled so far; empty: unchanged.
+   *
+   * @generated from field: string size = 4;
+   */
+  size: string;
+
+  /**
+   * The new trigger price of a stop order not yet triggered; empty: unchanged.
+   *
+   * @generated from field: string trigger_price = 5;
+   */
+  triggerPrice: string;
+
+  /**
+   * The client order id the order goes by from now on (in place or its replacement), unused
+   * on the venue; empty: an amended-in-place order keeps its own, a replacement gets one from
+   * the venue. A repeated request whose new_client_order_id already names the amended order
+   * answers it again, with `duplicate` set.
+   *
+   * @generated from field: string new_client_order_id = 6;
+   */
+  newClientOrderId: string;
+
+  /**
+   * Why, as CancelOrderRequest.reason: the status_reason of an order replaced (cancel and
+   * replace); empty: "amended".
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * Only an order that has filled nothing: one that has is refused with FAILED_PRECONDITION and
+   * left as it is (for a caller whose new size is meant as the whole of a fresh order, such as
+   * Inspector moving its protection: it then cancels and places instead).
+   *
+   * @generated from field: bool unfilled_only = 8;
+   */
+  unfilledOnly: boolean;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.AmendOrderRequest.
+ * Use `create(AmendOrderRequestSchema)` to create a new message.
+ */
+export const AmendOrderRequestSchema: GenMessage<AmendOrderRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 24);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.AmendOrderResponse
+ */
+export type AmendOrderResponse = Message<"trademesh.tradeflow.v1.AmendOrderResponse"> & {
+  /**
+   * The order after the amendment: the same order_id when amended in place, the replacement
+   * when replaced.
+   *
+   * @generated from field: trademesh.tradeflow.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+
+  /**
+   * True when the venue cancelled the order and placed `order` in its place.
+   *
+   * @generated from field: bool replaced = 2;
+   */
+  replaced: boolean;
+
+  /**
+   * The cancelled original, when replaced.
+   *
+   * @generated from field: trademesh.tradeflow.v1.Order canceled = 3;
+   */
+  canceled?: Order | undefined;
+
+  /**
+   * True when new_client_order_id already named the amended order: nothing changed now.
+   *
+   * @generated from field: bool duplicate = 4;
+   */
+  duplicate: boolean;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.AmendOrderResponse.
+ * Use `create(AmendOrderResponseSchema)` to create a new message.
+ */
+export const AmendOrderResponseSchema: GenMessage<AmendOrderResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 25);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.StreamAccountRequest
+ */
+export type StreamAccountRequest = Message<"trademesh.tradeflow.v1.StreamAccountRequest"> & {
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.StreamAccountRequest.
+ * Use `create(StreamAccountRequestSchema)` to create a new message.
+ */
+export const StreamAccountRequestSchema: GenMessage<StreamAccountRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 26);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.StreamAccountResponse
+ */
+export type StreamAccountResponse = Message<"trademesh.tradeflow.v1.StreamAccountResponse"> & {
+  /**
+   * True on the first response: every balance and position. False: only those that changed.
+   *
+   * @generated from field: bool snapshot = 1;
+   */
+  snapshot: boolean;
+
+  /**
+   * @generated from field: repeated trademesh.tradeflow.v1.Balance balances = 2;
+   */
+  balances: Balance[];
+
+  /**
+   * A position that closed is sent with size "0".
+   *
+   * @generated from field: repeated trademesh.tradeflow.v1.Position positions = 3;
+   */
+  positions: Position[];
+
+  /**
+   * As GetBalancesResponse.as_of_ns.
+   *
+   * @generated from field: int64 as_of_ns = 4;
+   */
+  asOfNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.StreamAccountResponse.
+ * Use `create(StreamAccountResponseSchema)` to create a new message.
+ */
+export const StreamAccountResponseSchema: GenMessage<StreamAccountResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 27);
+
+/**
  * @generated from enum trademesh.tradeflow.v1.OrderType
  */
 export enum OrderType {
@@ -1172,6 +1338,32 @@ export const TradeFlow: GenService<{
     methodKind: "unary";
     input: typeof ListFundingPaymentsRequestSchema;
     output: typeof ListFundingPaymentsResponseSchema;
+  },
+  /**
+   * Changes a working order's price, size or trigger price. Where the venue amends natively
+   * (Admin GetStatus capabilities.amend is AMEND_MODE_NATIVE) the order changes in place and
+   * keeps its order_id; elsewhere (AMEND_MODE_CANCEL_REPLACE) the venue cancels it and places
+   * its replacement, answered with `replaced` set. A filled, cancelled, rejected or expired
+   * order is refused with FAILED_PRECONDITION.
+   *
+   * @generated from rpc trademesh.tradeflow.v1.TradeFlow.AmendOrder
+   */
+  amendOrder: {
+    methodKind: "unary";
+    input: typeof AmendOrderRequestSchema;
+    output: typeof AmendOrderResponseSchema;
+  },
+  /**
+   * The account as it changes: the first response is a snapshot of every balance and position,
+   * each later one holds only the balances and positions that changed (their new values).
+   * Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
+   *
+   * @generated from rpc trademesh.tradeflow.v1.TradeFlow.StreamAccount
+   */
+  streamAccount: {
+    methodKind: "server_streaming";
+    input: typeof StreamAccountRequestSchema;
+    output: typeof StreamAccountResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_tradeflow_v1_tradeflow, 0);

@@ -1,0 +1,68 @@
+"""The account's pushes from the venue's private WebSocket (ccxt `watch_balance`, and
+`watch_positions` where its client has it): each wake-up tells the runtime that the account
+changed, and the runtime reads it again (venues.runtime.account). A venue whose spec says
+`account_stream` (and that has credentials) is ACCOUNT_FEED_PUSH; every other live venue polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ccxt.pro
+
+from core.foundations.backoff import Backoff
+
+__all__ = ["AccountWatch"]
+
+log = logging.getLogger(__name__)
+
+
+class AccountWatch:
+    def __init__(
+        self, venue: str, exchange: Any, on_account: Callable[[], None], backoff: Callable[[], Backoff]
+    ) -> None:
+        self.venue = venue
+        self.exchange = exchange
+        self.on_account = on_account
+        self._backoff = backoff
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        # What changed before the watches listen (a push then is lost): read once now.
+        self.on_account()
+        methods = ["watch_balance"]
+        if self.exchange.has.get("watchPositions"):
+            methods.append("watch_positions")
+        for method in methods:
+            self._tasks.append(asyncio.create_task(self._run(method), name=f"account-{method}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, method: str) -> None:
+        backoff = self._backoff()
+        heard = False  # the first push after each (re)connection is logged
+        while True:
+            try:
+                await getattr(self.exchange, method)()
+            except ccxt.NotSupported as exc:
+                log.warning("%s: no %s stream: %s", self.venue, method, exc)
+                return
+            except ccxt.BaseError as exc:
+                delay = backoff.next()
+                log.warning("%s: %s stream: %s; again in %.1f s", self.venue, method, exc, delay)
+                heard = False
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            if not heard:
+                log.info("%s: the account pushed by %s", self.venue, method)
+                heard = True
+            self.on_account()
