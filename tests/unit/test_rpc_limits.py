@@ -68,6 +68,7 @@ SHORT_FIELDS = frozenset(
         "address",
         "asset",
         "client_order_id",
+        "new_client_order_id",
         "conviction",
         "decision_id",
         "entry_price",
@@ -134,6 +135,7 @@ SHORT_BY_FULL_NAME = frozenset(
     {
         "trademesh.tradeflow.v1.CancelOrderRequest.reason",
         "trademesh.tradeflow.v1.CancelAllOrdersRequest.reason",
+        "trademesh.tradeflow.v1.AmendOrderRequest.reason",
         # A text the log lines are searched for (a word, an id): one line.
         "trademesh.logs.v1.TailRequest.text",
         # A line id to resume after ("1764200000000-0": gateway.logs.query checks its form).
