@@ -22,8 +22,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
-from core.foundations.matching.engine import LevelChange, OrderBook
-from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.engine import OrderBook
+from core.foundations.matching.exchange import NullListener, SimExchange
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.matching.mirror import Mirror as _Mirror
 from core.foundations.matching.mirror import QueueRule
@@ -88,7 +88,7 @@ Hearing = Callable[[Execution], "int | None"]
 Answering = Callable[[str], "int | None"]
 
 
-class _Reports:
+class _Reports(NullListener):
     """The exchange's listener: the user's executions, each due at its venue time plus the
     report latency, or when `heard` says (never before the one before it: the queue stays in
     due order, as a venue's stream delivers in its order)."""
@@ -98,14 +98,6 @@ class _Reports:
         self.queue: deque[tuple[int, Execution]] = deque()
         self.heard: Hearing | None = None
         self._last_due = 0
-
-    def on_trade(
-        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
-    ) -> None:
-        pass
-
-    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
-        pass
 
     def on_execution(self, execution: Execution) -> None:
         due = execution.ts_event_ns + self.report_ns

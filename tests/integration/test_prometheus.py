@@ -201,21 +201,7 @@ async def _one_trade(sim: ServiceProcess, log_path: Path, inspector: ServiceProc
     finally:
         await stubs.close()
     mark = (bid + ask) / 2
-    intent = am.Intent(
-        venue="sim",
-        symbol=SYMBOL,
-        side=common.SIDE_BUY,
-        size="0.01",
-        entry_type=tf.ORDER_TYPE_MARKET,
-        stop_loss=str(mark - Decimal(1000)),
-        take_profit=str(mark + Decimal(1000)),
-    )
-    channel, stub = _inspector(inspector)
-    async with channel:
-        answer = await stub.SubmitIntent(
-            rk.SubmitIntentRequest(intent=intent), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
-        )
-    assert answer.action == rk.RISK_ACTION_ALLOW, answer
+    await _buy_allowed(inspector, "0.01", mark)
     return mark
 
 
@@ -224,11 +210,16 @@ async def _one_refusal(inspector: ServiceProcess, mark: Decimal) -> None:
     USDT pays for (about 6,500 USDT, within the order and position limits: the inspector does not
     read the venue's free balance). Its venue call fails (the dashboards' venue call failures)
     with FAILED_PRECONDITION, which is no server error: no alert."""
+    await _buy_allowed(inspector, "0.1", mark)
+
+
+async def _buy_allowed(inspector: ServiceProcess, size: str, mark: Decimal) -> None:
+    """A market buy of `size` through the inspector, protected 1,000 away from `mark`: ALLOW."""
     intent = am.Intent(
         venue="sim",
         symbol=SYMBOL,
         side=common.SIDE_BUY,
-        size="0.1",
+        size=size,
         entry_type=tf.ORDER_TYPE_MARKET,
         stop_loss=str(mark - Decimal(1000)),
         take_profit=str(mark + Decimal(1000)),

@@ -11,8 +11,7 @@ from prometheus_client import Counter
 
 from core.foundations.book import Level
 from core.foundations.errors import TrademeshError
-from core.foundations.matching.engine import LevelChange
-from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.exchange import NullListener, SimExchange
 from core.foundations.matching.mirror import Mirror, QueueRule
 from core.foundations.model import Channel, Execution, Side
 
@@ -27,20 +26,12 @@ REFUSED_EVENTS = Counter(
 )
 
 
-class _Executions:
+class _Executions(NullListener):
     """The exchange's listener: our orders' executions go to the runtime; the engine's own trades
     and levels are the venue's market, already on the feed, so they are not published again."""
 
     def __init__(self) -> None:
         self.publish: Callable[[Execution], None] | None = None
-
-    def on_trade(
-        self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
-    ) -> None:
-        pass
-
-    def on_levels(self, symbol: str, changes: list[LevelChange]) -> None:
-        pass
 
     def on_execution(self, execution: Execution) -> None:
         if self.publish is not None:
