@@ -14,7 +14,7 @@ from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, RiskAction, RiskEvent
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from core.inspector.notify import wanted
-from tests.inspector_support import MS, T0, D, core, fill, intent, market, placed, update
+from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import journal_pb2 as jr
@@ -159,3 +159,25 @@ def test_the_timer_is_a_journal_entry_and_a_replay_makes_the_same_orders() -> No
     replayed = new_core(jr.JournalEntry(now_ns=T0, start=start))
     results = [apply_entry(replayed, e) for e in entries]
     assert placed(results[-1].actions) == [again]  # type: ignore[union-attr]
+
+
+def test_while_a_refusals_retry_waits_a_take_profit_filling_leaves_the_stops_covering() -> None:
+    """Seen in a chaos run under load: a second layer's take-profit refused (the venue's
+    reduce-only orders already covered), then the first take-profit filled in part; the core,
+    waiting for the retry, cancelled the stop it could not amend down, and the position had no
+    stop until the retry (1.99 s after three refusals). The stop as it is still covers what is
+    left (a reduce-only order closes no more than the position): it stays, amended at the retry."""
+    c = core(PolicySet(protect=ProtectPolicy(retry_ms=500, unprotected_max_ms=60_000)))
+    stop1, target1 = entered(c, size="2")
+    second = c.on_intent(intent(size="1", stop="95", target="110"), market(), T0 + 2 * MS).orders[0]
+    out = c.on_fill("sim", fill(second), T0 + 3 * MS)
+    (stop2,), (target2,) = placed(out.actions, SL), placed(out.actions, TP)
+    c.on_order_update(update(stop2, OrderStatus.OPEN), T0 + 4 * MS)
+    c.on_order_update(update(target2, OrderStatus.REJECTED), T0 + 4 * MS)  # retry at +504 ms
+    shrunk = c.on_fill("sim", fill(target1, size="0.5", price="110"), T0 + 10 * MS)
+    assert c.book.positions.size(KEY) == D("2.5")
+    assert cancelled(shrunk.actions) == []  # both stops (3) stay over the position (2.5)
+    retried = c.on_timer(T0 + 504 * MS)
+    (amend,) = amended(retried.actions)
+    assert (amend.client_order_id, amend.order.role, amend.order.size) == (stop2.client_order_id, SL, D("0.5"))
+    assert [(o.role, o.size) for o in placed(retried.actions, TP)] == [(TP, D(1))]

@@ -138,7 +138,8 @@ class Protector:
         reprice: bool = True,
     ) -> Plan:
         """The actions that make the key's working orders match its position and levels.
-        `place` False: cancels only (an amendment becomes its cancel); `grow` False: what the
+        `place` False: cancels only, of whole layers (a layer to amend waits as it is: it still
+        covers the position, a reduce-only order closing no more than it); `grow` False: what the
         position added waits (its layer comes later); `reprice` False: an order off the levels
         but of the right size waits (the orders protect at the levels before)."""
         if position == 0:
@@ -273,12 +274,12 @@ class _RolePlan:
         if size == layer.remaining and (_price(layer.order) == self.price or not reprice):
             return  # as planned, or a re-price alone that waits (the old one protects)
         resized = self.facts.below_minimum(size, self.price)
-        if not place or resized is not None:
-            if size != layer.remaining or resized is not None:
-                self._cancel(layer, "no longer fits")  # a re-price alone waits: the old one protects
-                if resized is not None:
-                    self.plan.short = resized
+        if resized is not None:
+            self._cancel(layer, "no longer fits")
+            self.plan.short = resized
             return
+        if not place:  # a refusal's retry waits: the layer as it is covers what is left of the
+            return  # position (a reduce-only order closes no more than it), amended at the retry
         assert self.levels is not None
         new = self.protector.order(self.key, self.role, self.side, size, self.levels)
         layer.cancelling = True
