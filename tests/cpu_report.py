@@ -143,7 +143,22 @@ def _lifetimes(directory: Path) -> list[str]:
     return lines
 
 
+def durations(directory: Path, least_s: float = 1.0) -> dict[str, float]:
+    """Each test's wall seconds in the run (its setup and teardown in), the tests of `least_s`
+    or more: what tests/workers.py orders the run by (tests/durations.json)."""
+    rows = _rows(directory, "tests")
+    return {
+        row["id"]: round(row["wall"], 1)
+        for row in sorted(rows, key=lambda r: r["id"])
+        if row["wall"] >= least_s
+    }
+
+
 def main(argv: list[str]) -> int:
+    """`<dir>`: the summary; `<dir> --durations <file>`: the run's durations written to the file."""
+    if len(argv) == 3 and argv[1] == "--durations":
+        Path(argv[2]).write_text(json.dumps(durations(Path(argv[0])), indent=0, sort_keys=True) + "\n")
+        return 0
     print("\n".join(summarize(Path(argv[0]))))
     return 0
 

@@ -1,4 +1,4 @@
-"""A pytest plugin: how the tests share pytest-xdist's workers (`./dev test` runs `-n 4 --dist loadscope`).
+"""A pytest plugin: how the tests share pytest-xdist's workers (`./dev test` runs `-n 5 --dist loadscope`).
 
 Tests go to the workers one by one, except groups, which go whole to one worker, so that
 what their tests share is set up once, as in a serial run:
@@ -11,8 +11,13 @@ what their tests share is set up once, as in a serial run:
   one group, whose worker owns the shared venues (one per capture);
 - the tests marked `exclusive` (outside a package group): one group, scheduled last (below).
 
-The groups go out largest first (the longest work first keeps the workers' ends together),
-the exclusive group last, and only once every other test has ended: it then holds an otherwise
+The groups go out longest first (the longest work first keeps the workers' ends together):
+a group's length is the sum of its tests' wall seconds as tests/durations.json says them (a
+run's measurement: `TRADEMESH_TEST_CPU=/tmp/cpu ./dev test`, then
+`.venv/bin/python -m tests.cpu_report /tmp/cpu --durations tests/durations.json`), a test it
+does not list counting _UNLISTED_S (a new or quick test). Counting tests instead left the
+suite's longest lone tests (a whole `trademesh up`, 90 s) to start late and end the run alone.
+The exclusive group goes last, and only once every other test has ended: it then holds an otherwise
 idle machine, and no worker waits at the gate with tests still to run. Spread over the run, each
 exclusive test made every worker wait for the longest test running beside it (up to the parity
 test's two minutes) with the gate closed: 20-30 s setups of trivial tests in a 3-worker run.
@@ -36,18 +41,19 @@ import json
 import os
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-__all__ = ["EXCLUSIVE", "group_of", "run_order"]
+__all__ = ["DURATIONS", "EXCLUSIVE", "group_of", "measured_seconds", "run_order"]
 
 # The fixture that holds the shared replay venues (tests/integration/replay.py).
 _SHARED_REPLAYS = "replay_sessions"
 EXCLUSIVE = "exclusive"  # the group of the tests marked so
+DURATIONS = Path(__file__).with_name("durations.json")  # measured: see the module's docstring
+_UNLISTED_S = 0.5  # what a test the file does not list counts (most take less)
 _RUN_DIR = "trademesh_run_dir"  # key in workerinput: the controller's directory for this run
 _GROUPS = "groups.json"
 _run_dir_key = pytest.StashKey[Path]()
@@ -70,16 +76,31 @@ def group_of(item: pytest.Item) -> str | None:
     return None
 
 
-def run_order(ids: list[str], groups: dict[str, str]) -> list[str]:
-    """The order the controller hands the tests out in: groups (a lone test is its own) largest
-    first, the exclusive group last; a group's tests together, in their collected order."""
+def run_order(
+    ids: list[str], groups: dict[str, str], seconds: Mapping[str, float] | None = None
+) -> list[str]:
+    """The order the controller hands the tests out in: groups (a lone test is its own) longest
+    first by `seconds` (a test's wall seconds; _UNLISTED_S when not listed), the exclusive group
+    last; a group's tests together, in their collected order."""
+    known = seconds or {}
     of = [groups.get(test_id, test_id) for test_id in ids]
-    members = Counter(of)
+    length: dict[str, float] = {}
     first_seen: dict[str, int] = {}
-    for index, group in enumerate(of):
+    for index, (test_id, group) in enumerate(zip(ids, of, strict=True)):
+        length[group] = length.get(group, 0.0) + known.get(test_id, _UNLISTED_S)
         first_seen.setdefault(group, index)
-    order = sorted(range(len(ids)), key=lambda i: (of[i] == EXCLUSIVE, -members[of[i]], first_seen[of[i]], i))
+    order = sorted(range(len(ids)), key=lambda i: (of[i] == EXCLUSIVE, -length[of[i]], first_seen[of[i]], i))
     return [ids[i] for i in order]
+
+
+def measured_seconds(path: Path = DURATIONS) -> dict[str, float]:
+    """tests/durations.json: {test id: wall seconds}; empty when it is missing or unreadable (the
+    order is then by counts of tests, as good as nothing is known)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def _run_dir(config: pytest.Config) -> Path | None:
@@ -153,7 +174,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run_dir is None:
         return
     groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
-    position = {test_id: n for n, test_id in enumerate(run_order([i.nodeid for i in items], groups))}
+    ordered = run_order([i.nodeid for i in items], groups, measured_seconds())
+    position = {test_id: n for n, test_id in enumerate(ordered)}
     items.sort(key=lambda item: position[item.nodeid])
     written = run_dir / f"{_GROUPS}.{os.getpid()}"
     written.write_text(json.dumps(groups))
