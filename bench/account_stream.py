@@ -114,8 +114,16 @@ def _lag_histogram(port: int) -> dict[str, float]:
     for line in text.splitlines():
         if line.startswith(_LAG):
             key, _, value = line.rpartition(" ")
-            found[key] = float(value)
+            key = _without_venue(key)  # summed over venues
+            found[key] = found.get(key, 0.0) + float(value)
     return found
+
+
+def _without_venue(key: str) -> str:
+    """A sample's name and labels less its `venue` label (no label value here holds a comma)."""
+    name, _, labels = key.partition("{")
+    kept = [label for label in labels.rstrip("}").split(",") if label and not label.startswith("venue=")]
+    return f"{name}{{{','.join(kept)}}}" if kept else name
 
 
 def _median_of_buckets(before: dict[str, float], after: dict[str, float]) -> float:

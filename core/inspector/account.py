@@ -6,12 +6,15 @@ A venue's view is `live` from its stream's snapshot until the stream is lost; wh
 (the venue away, or one that does not serve StreamAccount), the reconciliation asks as before.
 How late each change comes (the venue's as_of_ns to its arrival here, on one host's clocks) is
 the `trademesh_inspector_account_lag_seconds` histogram (docs/benchmarks.md, "The account
-stream").
+stream"); whether each venue's stream is live, `trademesh_inspector_account_stream_up`, and how
+often it was lost, `trademesh_inspector_account_stream_losses_total` (the alerts
+AccountStreamDown and AccountStreamLagHigh, docs/alerts.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ import grpc
 from core.foundations.backoff import Backoff
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.status import call_failure
-from core.inspector.metrics import ACCOUNT_LAG
+from core.inspector.metrics import ACCOUNT_LAG, ACCOUNT_STREAM_LOSSES, ACCOUNT_STREAM_UP
 from core.inspector.venues import VenueLinks
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -63,6 +66,8 @@ class VenueAccounts:
         for as long as the venue is in the mesh (one that left is followed again if it comes
         back: core.inspector.followers)."""
         view = self.views.setdefault(venue, AccountView())
+        up, losses = ACCOUNT_STREAM_UP.labels(venue), ACCOUNT_STREAM_LOSSES.labels(venue)  # 0 from now
+        up.set(0)
         backoff = Backoff(0.2, 5.0)
         told = False  # the loss logged once, until the stream is back
         while not stop.is_set() and venue in self.links.names():
@@ -72,22 +77,28 @@ class VenueAccounts:
                 async for response in call:
                     backoff.reset()
                     told = False
-                    self._heard(view, response)
+                    self._heard(venue, view, response)
+                    up.set(1)
                 reason = "the venue ended the stream"
             except grpc.aio.AioRpcError as exc:
                 reason = call_failure(exc)
             except Exception as exc:  # no such venue any more
                 reason = str(exc)
             view.live = False
+            up.set(0)
+            losses.inc()
             delay = backoff.next()
             if not told:  # a venue without an account (no credentials) would say so every 5 s
                 log.info("inspector: %s account stream lost (%s); asking instead meanwhile", venue, reason)
                 told = True
             await sleep_unless(stop, delay)
         view.live = False
+        # A venue gone from the mesh is no stream down (AccountStreamDown): its series goes too.
+        with contextlib.suppress(KeyError):
+            ACCOUNT_STREAM_UP.remove(venue)
 
     @staticmethod
-    def _heard(view: AccountView, response: tf.StreamAccountResponse) -> None:
+    def _heard(venue: str, view: AccountView, response: tf.StreamAccountResponse) -> None:
         view.apply(response)
         if not response.snapshot and response.as_of_ns > 0:
-            ACCOUNT_LAG.observe(max(time.time_ns() - response.as_of_ns, 0) / 1e9)
+            ACCOUNT_LAG.labels(venue).observe(max(time.time_ns() - response.as_of_ns, 0) / 1e9)

@@ -7,6 +7,8 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "ACCOUNT_LAG",
     "ACCOUNT_READS",
+    "ACCOUNT_STREAM_LOSSES",
+    "ACCOUNT_STREAM_UP",
     "DIVERGENCES",
     "FOLLOWED_MARKETS",
     "FOLLOWED_VENUES",
@@ -35,8 +37,22 @@ INTENT_TO_ACK = Histogram(
 )
 ACCOUNT_LAG = Histogram(
     "trademesh_inspector_account_lag_seconds",
-    "From a venue's account change (its as_of_ns) to the change heard on its account stream.",
+    "From a venue's account change (its as_of_ns) to the change heard on its account stream, by venue.",
+    ["venue"],
     buckets=_BUCKETS,
+)
+# By venue, for the alerts AccountStreamDown and AccountStreamLagHigh (docs/alerts.md): one
+# venue's stream down is the others' business not at all.
+ACCOUNT_STREAM_UP = Gauge(
+    "trademesh_inspector_account_stream_up",
+    "1 while a venue's account stream is live (its snapshot heard), 0 while it is not and the "
+    "reconciliation asks the venue instead.",
+    ["venue"],
+)
+ACCOUNT_STREAM_LOSSES = Counter(
+    "trademesh_inspector_account_stream_losses_total",
+    "A venue's account stream lost (failed, refused or ended by the venue), each before a retry.",
+    ["venue"],
 )
 ACCOUNT_READS = Counter(
     "trademesh_inspector_account_reads_total",

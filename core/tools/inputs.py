@@ -8,12 +8,14 @@ from typing import Annotated
 
 from pydantic import Field
 
+from core.foundations.accounts import SEPARATOR, account_name
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
     "MAX_NS",
     "TimeframeText",
+    "account_venue",
     "bounded",
     "canonical_symbol",
     "live_venue",
@@ -43,6 +45,19 @@ def live_venue(venue: str, live: Sequence[str]) -> str:
         known = ", ".join(live) if live else "none is registered"
         raise InvalidArgument.field("venue", f"{shown(venue)} is not a live venue (live venues: {known})")
     return venue
+
+
+def account_venue(venue: str, account: str | None) -> str:
+    """The venue name of `account` at `venue` ("binance.desk-a", docs/accounts.md); `venue` itself
+    without an account ("" is none). An account given for a venue name that holds one already is
+    refused naming both, not joined into a name no venue has."""
+    if account is None or account == "":
+        return venue
+    if SEPARATOR in venue:
+        raise InvalidArgument.field(
+            "account", f"{shown(account)} given, but the venue {shown(venue)} names its account already"
+        )
+    return f"{venue}{SEPARATOR}{account_name(account)}"
 
 
 def canonical_symbol(symbol: str) -> str:

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from core.foundations.accounts import account_of, exchange_of
 from core.foundations.bus.names import venue_name
 from core.foundations.errors import TrademeshError
 from core.foundations.model import Timeframe
@@ -24,6 +25,7 @@ from core.tools.gaps import GapStore
 from core.tools.inputs import (
     MAX_NS,
     TimeframeText,
+    account_venue,
     bounded,
     canonical_symbol,
     live_venue,
@@ -183,6 +185,27 @@ class MarketTools:
         )
         balances = [render.balance(b) for b in answer.balances]
         return {"venue": venue, "balances": balances, "as_of_ns": answer.as_of_ns or None}
+
+    async def account(self, venue: str, account: str | None = None) -> Json:
+        """A venue account's balances and positions at one moment: the first answer (the
+        snapshot) of the venue's account stream, the view the inspector's reconciliation reads.
+        Per asset free, locked and total; per symbol signed size (negative is short), entry price
+        and realised PnL; decimal strings. `venue`: a live venue (`binance`, or an account's own,
+        `binance.desk-a`); `account`: the account at that exchange (`desk-a`) when `venue` names
+        only the exchange. `as_of_ns`: the venue's time the snapshot is as of, null when it cannot
+        tell. Read only: no tool places, amends or cancels orders."""
+        name = live_venue(account_venue(venue, account), self._up.names(TRADEFLOW))
+        answer = await self._up.first(
+            TRADEFLOW, name, "StreamAccount", tf.StreamAccountRequest(), tf.StreamAccountResponse
+        )
+        return {
+            "venue": name,
+            "exchange": exchange_of(name),
+            "account": account_of(name),
+            "balances": [render.balance(b) for b in answer.balances],
+            "positions": [render.position(p) for p in answer.positions],
+            "as_of_ns": answer.as_of_ns or None,
+        }
 
     async def _status(self, venue: str) -> Json:
         answer = await self._up.unary(

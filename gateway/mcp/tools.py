@@ -57,6 +57,7 @@ def tool_functions(
         market.open_orders,
         market.positions,
         market.balances,
+        market.account,
         strategies.list_strategies,
         strategies.strategy_status,
         advisor.advisor_decide,

@@ -79,6 +79,7 @@ TOOLS = {
     "open_orders",
     "positions",
     "balances",
+    "account",
     "advisor_decide",
     "advisor_decision",
     "advisor_decisions",
@@ -439,6 +440,57 @@ async def test_open_orders_and_positions_show_the_venues_state(mesh: Mesh) -> No
     assert [(p["symbol"], p["size"]) for p in positions["positions"]] == [
         (p.symbol, p.size) for p in venue_side.positions
     ]
+
+
+async def test_account_is_the_venues_account_stream_snapshot_as_its_read_rpcs_answer(mesh: Mesh) -> None:
+    stubs = mesh.venue.stubs()
+    bid, _ = await best_prices(stubs, "SOL/USDT")
+    price = str((bid / 2).quantize(Decimal("0.001")))
+    placed = await stubs.tf.PlaceOrder(
+        limit_order("SOL/USDT", common.SIDE_BUY, "1", price), timeout=CALL_TIMEOUT_S
+    )
+    try:  # an order resting: part of the quote balance locked
+        got = await answer(mesh, "account", venue="sim")
+        balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+        positions = await stubs.tf.GetPositions(tf.GetPositionsRequest(), timeout=CALL_TIMEOUT_S)
+    finally:
+        await stubs.tf.CancelOrder(
+            tf.CancelOrderRequest(order_id=placed.order.order_id), timeout=CALL_TIMEOUT_S
+        )
+    assert (got["venue"], got["exchange"], got["account"]) == ("sim", "sim", None)
+    assert got["balances"] == [
+        {"asset": b.asset, "free": b.free, "locked": b.locked, "total": b.total} for b in balances.balances
+    ]
+    usdt = next(b for b in got["balances"] if b["asset"] == "USDT")
+    assert assert_decimal(usdt["locked"]) >= Decimal(price)  # the order's 1 SOL at `price`
+    assert assert_decimal(usdt["free"]) + Decimal(usdt["locked"]) == Decimal(usdt["total"])
+    assert [(p["symbol"], p["size"]) for p in got["positions"]] == [
+        (p.symbol, p.size) for p in positions.positions
+    ]
+    assert isinstance(got["as_of_ns"], int) and got["as_of_ns"] > 0  # the sim stamps its account
+
+
+async def test_account_names_an_accounts_venue_and_refuses_bad_input_naming_it(mesh: Mesh) -> None:
+    # An account's venue instance (docs/accounts.md) is `<exchange>.<account>`: here the same sim
+    # process registered under that name, as a venue started with --account registers.
+    mesh.resolver.add("sim.desk-a", mesh.venue.address, TRADEFLOW)
+    try:
+        got = await answer(mesh, "account", venue="sim", account="desk-a")
+        same = await answer(mesh, "account", venue="sim.desk-a")
+    finally:
+        mesh.resolver.remove("sim.desk-a")
+    assert (got["venue"], got["exchange"], got["account"]) == ("sim.desk-a", "sim", "desk-a")
+    assert (same["venue"], same["account"]) == ("sim.desk-a", "desk-a")
+    assert got["balances"] and {b["asset"] for b in got["balances"]} == {b["asset"] for b in same["balances"]}
+    bad = await refusal(mesh, "account", venue="sim", account="Desk_A")
+    assert "invalid argument" in bad and "account" in bad and "'Desk_A' is not an account name" in bad
+    twice = await refusal(mesh, "account", venue="sim.desk-a", account="desk-b")
+    assert "'desk-b' given, but the venue 'sim.desk-a' names its account already" in twice
+    gone = await refusal(mesh, "account", venue="sim", account="desk-z")
+    assert "'sim.desk-z' is not a live venue" in gone and "live venues: sim" in gone
+    assert "'nowhere'" in await refusal(mesh, "account", venue="nowhere")
+    long = await refusal(mesh, "account", venue="sim", account="a" * 100_000)
+    assert "is not an account name" in long and len(long) < 400, len(long)
 
 
 async def test_bad_input_is_a_tool_error_naming_the_value(mesh: Mesh, recorded: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import pytest
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, metric_samples, until
+from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -36,6 +37,7 @@ async def _metrics(mesh: InspectorMesh, name: str) -> dict[str, float]:
 
 
 STREAMED = '{source="stream",what="positions"}'
+SIM = '{venue="sim"}'
 ASKED = '{source="asked",what="positions"}'
 
 
@@ -63,7 +65,7 @@ async def test_the_reconciliation_reads_the_account_stream_and_finds_a_fill_miss
         later = await until(lambda: _reads(mesh, reads[STREAMED] + 3), WAIT_S, 0.2, "three rounds more")
         assert later.get(ASKED) == reads.get(ASKED), (reads, later)
         lag = await _metrics(mesh, "trademesh_inspector_account_lag_seconds_count")
-        assert sum(lag.values()) >= 1  # the entry's fill reached the inspector on the stream
+        assert lag.get(SIM, 0) >= 1  # the entry's fill reached the inspector on the stream
         # A fill the inspector missed while it was down: after its restart, the reconciliation
         # finds it in the account stream's snapshot.
         await mesh.stop(kill=True)
@@ -75,3 +77,24 @@ async def test_the_reconciliation_reads_the_account_stream_and_finds_a_fill_miss
         diverged = await until(lambda: _diverged(mesh), WAIT_S, 0.2, "the divergence")
         assert {v.name: v.value for v in diverged.values} == {"venue_size": "0.03", "book_size": "0.01"}
         await until(lambda: _reads(mesh, 2), WAIT_S, 0.2, "the restarted inspector's reads of the stream")
+
+
+async def _stream(mesh: InspectorMesh, up: float) -> dict[str, float] | None:
+    """The sim's account stream gauge and losses, once the gauge reads `up`."""
+    gauge = await _metrics(mesh, "trademesh_inspector_account_stream_up")
+    losses = await _metrics(mesh, "trademesh_inspector_account_stream_losses_total")
+    return {"up": gauge[SIM], "losses": losses[SIM]} if gauge.get(SIM) == up else None
+
+
+async def test_the_account_stream_is_up_by_venue_and_its_loss_counted_when_the_venue_drains(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """What the alert AccountStreamDown and the Risk dashboard read: 1 while the stream is live, 0
+    once the venue ends it (a drain ends every stream, then refuses them), each loss counted."""
+    async with inspector_mesh(tmp_path, redis_url, "--metrics-port", "0") as mesh:
+        live = await until(lambda: _stream(mesh, 1.0), WAIT_S, 0.2, "the sim's account stream up")
+        assert live == {"up": 1.0, "losses": 0.0}
+        await mesh.venue_stubs.admin.Drain(admin.DrainRequest(), timeout=CALL_TIMEOUT_S)
+        down = await until(lambda: _stream(mesh, 0.0), WAIT_S, 0.2, "the sim's account stream down")
+        assert down["losses"] >= 1, down
+        assert "sim account stream lost" in mesh.log()

@@ -321,6 +321,24 @@ async def test_every_target_is_up_and_nothing_fires_in_the_quiet_mesh(alerted: A
     assert alerted.webhook.alerts == []
 
 
+async def test_the_inspector_hears_the_sims_account_stream(alerted: Alerted) -> None:
+    """The mesh exercises the account stream the alerts AccountStreamDown and AccountStreamLagHigh
+    and the Risk dashboard's account panels read: the inspector follows the sim's StreamAccount
+    (up), and the trade's fill reached it as a change (its lag observed), by venue."""
+
+    async def heard() -> dict[str, str] | None:
+        up = await _query(alerted, 'trademesh_inspector_account_stream_up{venue="sim"}')
+        lag = await _query(alerted, 'trademesh_inspector_account_lag_seconds_count{venue="sim"}')
+        if not up or not lag:
+            return None
+        return {"up": up[0]["value"][1], "changes": lag[0]["value"][1]}
+
+    found = await until(heard, SCRAPED_WITHIN_S, 0.2, "the sim's account stream scraped")
+    assert found["up"] == "1" and float(found["changes"]) >= 1, found
+    lost = await _query(alerted, 'trademesh_inspector_account_stream_losses_total{venue="sim"}')
+    assert [r["value"][1] for r in lost] == ["0"]  # created at 0 with the follower, never lost
+
+
 def _recording_rules() -> list[str]:
     rules = yaml.safe_load((RULES / "recording.yml").read_text())
     return [rule["record"] for group in rules["groups"] for rule in group["rules"]]
