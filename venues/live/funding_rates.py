@@ -74,10 +74,17 @@ class RateBook:
 class FundingRates:
     """Attaches rates to a venue's funding payments, reading its rate history as little as it can."""
 
-    def __init__(self, history: FundingRateHistory | None, exchange: Any, call: Call) -> None:
+    def __init__(
+        self,
+        history: FundingRateHistory | None,
+        exchange: Any,
+        call: Call,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.history = history
         self.exchange = exchange
         self._call = call
+        self._clock = clock
         self._books: dict[str, RateBook] = {}
         self._missed: dict[tuple[str, int], float] = {}  # (symbol, payment ms) -> when found missing
 
@@ -106,7 +113,7 @@ class FundingRates:
 
     def _recently_missed(self, payment: FundingPayment) -> bool:
         when = self._missed.get((payment.symbol, _ms(payment)))
-        return when is not None and time.monotonic() - when < MISS_RETRY_S
+        return when is not None and self._clock() - when < MISS_RETRY_S
 
     async def _read(self, symbol: str, times: list[int]) -> None:
         """One read of the symbol's rates over the window of `times` (each widened by the
@@ -135,7 +142,7 @@ class FundingRates:
             if entry is not None:
                 book.add(*entry)
         if complete:
-            now = time.monotonic()
+            now = self._clock()
             self._missed = {key: when for key, when in self._missed.items() if now - when < MISS_RETRY_S}
             for ms in times:
                 if book.rate_at(ms) is None:
