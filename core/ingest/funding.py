@@ -2,8 +2,9 @@
 funding.{<venue>} (bus.v1.FundingPayments), which the recorder keeps in `funding`.
 
 A venue's MarketData carries no funding (no channel in the contract), but its funding history
-does, with the rate applied where the venue says it (the sim and Deribit do; Binance's income
-and OKX's bills carry none). So ingest asks, every `every_s`, for the payments since the last
+does, with the rate applied where the venue says it (the sim and Deribit in the payment; the
+Binance USD-M and OKX connectors from the venue's rate history, as their income and bills carry
+none: venues/live/funding_rates.py). So ingest asks, every `every_s`, for the payments since the last
 one it published, under the venue's lease like its other streams, and publishes the new ones
 as one entry. It resumes from the bus's last entry after a restart. The request's since_ns is
 inclusive: the payments at the last funding time it has are asked again and left out by their

@@ -1,6 +1,8 @@
 """ListFundingPayments on real venue processes: the sim's scheduled funding of a perpetual, the
-replay stand-ins' funding history through ccxt (Binance USD-M's /fapi/v1/income, OKX's bills),
-an empty list on spot, and bad requests refused naming their fields.
+replay stand-ins' funding history through ccxt (Binance USD-M's /fapi/v1/income, OKX's bills)
+with the rate of each funding time from the venue's public rate history (/fapi/v1/fundingRate,
+/public/funding-rate-history), an empty list on spot, and bad requests refused naming their
+fields.
 
 The stand-ins' payments are the fixed ones their modules document
 (venues/binanceusdm/standin/funding.py, venues/okx_swap/standin/funding.py), written out
@@ -171,19 +173,22 @@ async def test_bad_requests_are_refused_naming_their_fields(
 
 # ---- the live perpetual venues, against their stand-ins
 
-BINANCE = [  # tranId, symbol, income, time (ms)
-    ("9689322392", "SUSHI/USDT:USDT", "-0.012345", 1739923200000),
-    ("9689322393", "BTC/USDT:USDT", "0.521", 1739923200000),
-    ("9689410017", "SUSHI/USDT:USDT", "0.00412", 1739952000000),
-    ("9689410018", "BTC/USDT:USDT", "-1.0475", 1739952000000),
-    ("9689498741", "SUSHI/USDT:USDT", "-0.000891", 1739980800000),
+# The rate is the rate history's at the payment's funding time: Binance's fundingRate (BTCUSDT's
+# of 08:00 stamped 3 ms past it), OKX's realizedRate (ETH's of 16:00 settled below the rate set,
+# 0.000375).
+BINANCE = [  # tranId, symbol, income, time (ms), rate
+    ("9689322392", "SUSHI/USDT:USDT", "-0.012345", 1739923200000, "-0.00037019"),
+    ("9689322393", "BTC/USDT:USDT", "0.521", 1739923200000, "0.00006112"),
+    ("9689410017", "SUSHI/USDT:USDT", "0.00412", 1739952000000, "0.00012406"),
+    ("9689410018", "BTC/USDT:USDT", "-1.0475", 1739952000000, "0.0001"),
+    ("9689498741", "SUSHI/USDT:USDT", "-0.000891", 1739980800000, "-0.0000465"),
 ]
-OKX = [  # billId, symbol, balChg, ts (ms)
-    ("2189532170416541696", "BTC/USDT:USDT", "-0.2851", 1739923200000),
-    ("2189532170416541697", "ETH/USDT:USDT", "0.0712", 1739923200000),
-    ("2189652967823974400", "BTC/USDT:USDT", "0.1127", 1739952000000),
-    ("2189773765231407104", "BTC/USDT:USDT", "-0.3904", 1739980800000),
-    ("2189773765231407105", "ETH/USDT:USDT", "-0.0338", 1739980800000),
+OKX = [  # billId, symbol, balChg, ts (ms), rate
+    ("2189532170416541696", "BTC/USDT:USDT", "-0.2851", 1739923200000, "0.000031297654286"),
+    ("2189532170416541697", "ETH/USDT:USDT", "0.0712", 1739923200000, "-0.0000583322017546"),
+    ("2189652967823974400", "BTC/USDT:USDT", "0.1127", 1739952000000, "-0.0000126470933285"),
+    ("2189773765231407104", "BTC/USDT:USDT", "-0.3904", 1739980800000, "0.0001127551308204"),
+    ("2189773765231407105", "ETH/USDT:USDT", "-0.0338", 1739980800000, "0.0003"),
 ]
 STANDINS = {
     "binanceusdm": (
@@ -205,10 +210,12 @@ STANDINS = {
 }
 
 
-def expected(table: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, str, str, str, int]]:
-    """Rows as ListFundingPayments answers them: oldest first, no rate, no position size."""
+def expected(
+    table: list[tuple[str, str, str, int, str]],
+) -> list[tuple[str, str, str, str, str, str, int]]:
+    """Rows as ListFundingPayments answers them: oldest first, with their rate, no position size."""
     ordered = sorted(table, key=lambda row: (row[3], row[0]))
-    return [(i, symbol, "USDT", amount, "", "", ms * 1_000_000) for i, symbol, amount, ms in ordered]
+    return [(i, symbol, "USDT", amount, rate, "", ms * 1_000_000) for i, symbol, amount, ms, rate in ordered]
 
 
 @pytest.fixture(params=list(STANDINS))

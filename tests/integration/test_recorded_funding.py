@@ -1,7 +1,9 @@
 """Recorded funding, end to end with real parts: ingest reads a real sim venue's funding history
 into funding.{sim} and the real recorder keeps it in PostgreSQL (values as the venue lists
-them); a backtest over recorded history pays the recorded rate at the funding times the
-recorder covers and the sim config's rate at the others, and says which in its summary."""
+them), and likewise a replayed Binance USD-M venue's, whose rates come from its rate history
+(the stand-in's /fapi/v1/fundingRate); a backtest over recorded history pays the recorded rate
+at the funding times the recorder covers and the sim config's rate at the others, and says
+which in its summary."""
 
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ from core.recorder.app import Recorder, RecorderConfig, prepare
 from core.recorder.database import open_pool
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.replay import capture_files, running_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VenueFactory, until
 from tests.integration.test_backtest_funding_cli import SPEC, TREND, record
 from tests.integration.test_funding_payments import PERP as SIM_PERP
-from tests.integration.test_funding_payments import RATE, SIM_CONFIG
+from tests.integration.test_funding_payments import RATE, SIM_CONFIG, STANDINS
 from tests.unit.test_backtest_funding import PERP, sim_config
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -47,13 +50,14 @@ CONFIG_RATE = D("0.001")  # sim_config's
 # ---- the feed: venue -> ingest -> funding.{sim} -> recorder -> funding
 
 
-async def _recorded(url: str) -> list[Any]:
+async def _recorded(url: str, venue: str) -> list[Any]:
     connection = await asyncpg.connect(url)
     try:
         return list(
             await connection.fetch(
                 "SELECT funding_id, symbol, asset, amount, rate, position_size, funding_time_ns "
-                "FROM funding WHERE venue = 'sim' ORDER BY funding_time_ns"
+                "FROM funding WHERE venue = $1 ORDER BY funding_time_ns, funding_id",
+                venue,
             )
         )
     except asyncpg.UndefinedTableError:
@@ -62,13 +66,47 @@ async def _recorded(url: str) -> list[Any]:
         await connection.close()
 
 
-async def _published_ids(bus: str) -> list[str]:
+async def _published_ids(bus: str, venue: str) -> list[str]:
     client = aioredis.Redis.from_url(bus)
     try:
-        entries: Any = await client.xrange("funding.{sim}")
+        entries: Any = await client.xrange(f"funding.{{{venue}}}")
     finally:
         await client.aclose()
     return [p.funding_id for _, fields in entries for p in decode(fields).funding.payments]
+
+
+async def _ingest_and_record(
+    name: str, address: str, redis_url: str, database: str, tmp_path: Path, count: int
+) -> tuple[list[Any], list[str]]:
+    """Runs ingest (funding every second) and the recorder on the venue until `count` rows are
+    recorded: the rows, and the ids ingest published."""
+    async with redis_db(redis_url) as bus:
+        with (
+            (tmp_path / "ingest.log").open("w") as ingest_log,
+            (tmp_path / "recorder.log").open("w") as rec_log,
+        ):
+            ingest = start_service(
+                ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"{name}={address}",
+                 "--funding-every-s", "1"],
+                env={TOKEN: TEST_TOKEN, REDIS_URL: bus}, stderr=ingest_log,
+            )  # fmt: skip
+            recorder = start_service(
+                ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus,
+                 "--database-url", database, "--stream-pattern", "funding.*"],
+                stderr=rec_log, timeout_s=60,
+            )  # fmt: skip
+            try:
+
+                async def recorded() -> list[Any] | None:
+                    found = await _recorded(database, name)
+                    return found if len(found) >= count else None
+
+                what = f"{count} funding rows recorded"
+                rows = await until(recorded, timeout_s=30, interval_s=0.2, what=what)
+            finally:
+                await asyncio.to_thread(ingest.terminate)
+                await asyncio.to_thread(recorder.terminate)
+        return rows, await _published_ids(bus, name)
 
 
 async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
@@ -81,32 +119,7 @@ async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
         timeout=CALL_TIMEOUT_S,
     )
     assert placed.order.status == tf.ORDER_STATUS_FILLED
-    async with redis_db(redis_url) as bus:
-        with (
-            (tmp_path / "ingest.log").open("w") as ingest_log,
-            (tmp_path / "recorder.log").open("w") as rec_log,
-        ):
-            ingest = start_service(
-                ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={venue.address}",
-                 "--funding-every-s", "1"],
-                env={TOKEN: TEST_TOKEN, REDIS_URL: bus}, stderr=ingest_log,
-            )  # fmt: skip
-            recorder = start_service(
-                ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus,
-                 "--database-url", fresh_database, "--stream-pattern", "funding.*"],
-                stderr=rec_log, timeout_s=60,
-            )  # fmt: skip
-            try:
-
-                async def three() -> list[Any] | None:
-                    found = await _recorded(fresh_database)
-                    return found if len(found) >= 3 else None
-
-                rows = await until(three, timeout_s=30, interval_s=0.2, what="three funding rows recorded")
-            finally:
-                await asyncio.to_thread(ingest.terminate)
-                await asyncio.to_thread(recorder.terminate)
-        published = await _published_ids(bus)
+    rows, published = await _ingest_and_record("sim", venue.address, redis_url, fresh_database, tmp_path, 3)
     # ingest asked again every second for the last funding time (since_ns is inclusive) and
     # published each payment once all the same
     assert len(published) == len(set(published)) >= len(rows)
@@ -129,6 +142,35 @@ async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
     times = [row["funding_time_ns"] for row in rows]
     assert times == sorted(set(times)), "each funding time once, however often it was read"
     assert all(b - a == 2 * S for a, b in itertools.pairwise(times)), "none missed between"
+
+
+@pytest.mark.replay(env=STANDINS["binanceusdm"][1])
+async def test_a_live_venues_funding_is_recorded_with_the_rates_of_its_rate_history(
+    request: pytest.FixtureRequest, redis_url: str, fresh_database: str, tmp_path: Path
+) -> None:
+    """Binance USD-M's income carries no rate: the connector takes each from the venue's public
+    rate history, and the recorder keeps it (NUMERIC, exactly)."""
+    prefix, _, table, _ = STANDINS["binanceusdm"]
+    async with running_replay_venue(tmp_path, request, "binanceusdm", capture_files(prefix)) as venue:
+        rows, published = await _ingest_and_record(
+            "binanceusdm", venue.address, redis_url, fresh_database, tmp_path, len(table)
+        )
+    assert sorted(published) == sorted(row[0] for row in table), "each payment published once"
+    recorded = [
+        (
+            row["funding_id"],
+            row["symbol"],
+            row["amount"],
+            row["rate"],
+            row["position_size"],
+            row["funding_time_ns"],
+        )
+        for row in rows
+    ]
+    assert recorded == [
+        (i, symbol, D(amount), D(rate), None, ms * 1_000_000)
+        for i, symbol, amount, ms, rate in sorted(table, key=lambda row: (row[3], row[0]))
+    ]
 
 
 # ---- the backtest: recorded rates where there are, the config's elsewhere

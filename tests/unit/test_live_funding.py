@@ -81,14 +81,16 @@ async def test_a_newest_first_venue_is_paged_back_to_since() -> None:
     # Pages of 100 back from the newest: 151-250, 51-150, then 1-50, which reaches since.
     assert [call.get("after") for call in exchange.calls] == [None, "1151", "1051"]
     assert all(call["symbol"] is None and call["limit"] == 100 for call in exchange.calls)
-    assert ids == [str(1000 + i) for i in range(1, 251)], "every entry, oldest first; the runtime cuts"
-    assert found[0].amount == Decimal("-0.5") and found[0].ts_ns == 1 * MS and found[0].rate is None
+    # What the runtime keeps, cut here already (rates are read for these only): from since,
+    # oldest first, at most the limit.
+    assert ids == [str(1000 + i) for i in range(30, 130)]
+    assert found[0].amount == Decimal("-0.5") and found[0].ts_ns == 30 * MS and found[0].rate is None
 
 
 async def test_a_newest_first_venue_stops_when_a_page_reaches_since() -> None:
     exchange = NewestFirst(250)
     found = await LiveTrading(OKX_SWAP, exchange, lambda: []).funding_payments(None, 200 * MS, 10)
-    assert len(exchange.calls) == 1 and found[0].ts_ns == 151 * MS
+    assert len(exchange.calls) == 1 and [p.ts_ns for p in found] == [i * MS for i in range(200, 210)]
 
 
 async def test_too_long_a_history_to_page_back_is_refused_not_cut() -> None:

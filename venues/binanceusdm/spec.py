@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.foundations.model import InstrumentKind
-from venues.live.spec import LiveSpec
+from venues.live.spec import FundingRateHistory, LiveSpec
 
-__all__ = ["SPEC", "STOP_BOOK", "stop_params"]
+__all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "stop_params"]
 
 # ccxt 4.5 sends a USD-M order with a trigger to Binance's algo service (POST /fapi/v1/algoOrder,
 # algoType CONDITIONAL: /fapi/v1/order refuses stop types since December 2025, -4120); such
@@ -23,6 +23,17 @@ def stop_params(trigger: str) -> dict[str, Any]:
     below it, a buy at or above it), not the mark price. Binance refuses a stop its market has
     already crossed (-2021 "Order would immediately trigger."); reduceOnly goes as sent."""
     return {"triggerPrice": trigger, "workingType": "CONTRACT_PRICE"}
+
+
+def funding_rates_until(end_ms: int) -> dict[str, Any]:
+    """ccxt sends its unified `until` as endTime (ms, included)."""
+    return {"until": end_ms}
+
+
+# GET /fapi/v1/fundingRate (public): {"symbol", "fundingRate", "fundingTime", "markPrice"} from
+# startTime to endTime (both included), oldest first, at most 1000 (limit); `fundingRate` is the
+# rate settled at `fundingTime`, which Binance stamps a few ms after the hour at times.
+FUNDING_RATES = FundingRateHistory(page=1000, until=funding_rates_until, rate_field="fundingRate")
 
 
 SPEC = LiveSpec(
@@ -45,6 +56,7 @@ SPEC = LiveSpec(
     # ORDER_TRADE_UPDATE on the user data stream (a listenKey from POST /fapi/v1/listenKey).
     private_streams=True,
     funding_page=1000,  # GET /fapi/v1/income takes limit up to 1000
+    funding_rates=FUNDING_RATES,  # the income carries no rate
     stop_params=stop_params,
     stop_book=STOP_BOOK,
     # PUT /fapi/v1/order (ccxt edit_order): a limit order's price and quantity in place; Binance

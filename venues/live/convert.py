@@ -107,7 +107,8 @@ def position_from_ccxt(raw: dict[str, Any]) -> Position:
 
 def funding_from_ccxt(raw: dict[str, Any]) -> FundingPayment:
     """ccxt's funding history structure (fetch_funding_history): its id is the venue's (Binance's
-    tranId, OKX's billId), its amount signed as ours; it carries no rate and no position size."""
+    tranId, OKX's billId), its amount signed as ours; it carries no rate (venues/live/funding_rates.py
+    fills it from the venue's rate history) and no position size."""
     return FundingPayment(
         funding_id=str(raw.get("id") or ""),
         symbol=str(raw.get("symbol") or ""),

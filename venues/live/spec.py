@@ -11,7 +11,7 @@ from core.foundations.model import Channel, InstrumentKind, Timeframe
 if TYPE_CHECKING:
     from venues.live.wire import WireTap
 
-__all__ = ["LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
+__all__ = ["FundingRateHistory", "LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
 
 # A ccxt market structure (ccxt's own dict).
 Market = Mapping[str, Any]
@@ -33,6 +33,20 @@ class SequenceCheck(Protocol):
     """Follows a venue's book sequence numbers, for venues whose ccxt client does not."""
 
     def check(self, message: Any, connection: object) -> SequenceBreak | None: ...
+
+
+@dataclass(frozen=True)
+class FundingRateHistory:
+    """How a venue's public funding rate history (ccxt fetch_funding_rate_history) is read, to fill
+    the rate of funding payments whose own history carries none (venues/live/funding_rates.py)."""
+
+    # Most rates one call answers (the venue's page limit).
+    page: int
+    # The ccxt params that end the read at a time in ms, inclusive (ccxt unifies `since` only).
+    until: Callable[[int], Mapping[str, Any]]
+    # The member of a rate entry's `info` (the venue's own answer) that holds the rate applied,
+    # as the venue's decimal string (ccxt's `fundingRate` is a float).
+    rate_field: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,9 @@ class LiveSpec:
     # the fetch_funding_history param that asks for entries older than an entry's id (OKX:
     # "after", a billId): the connector pages back to `since` with it.
     funding_cursor: str | None = None
+    # The venue's public funding rate history, read for the rate of payments that come without
+    # one (Binance's income, OKX's bills); None: such payments keep no rate.
+    funding_rates: FundingRateHistory | None = None
     # Native stop orders: the ccxt createOrder params that make the venue hold a stop with this
     # trigger price (a decimal string), triggering on its last trade price (a sell stop at or
     # below it, a buy stop at or above it); the connector sends the order as "market" or

@@ -65,6 +65,7 @@ from venues.live.convert import (
     position_from_ccxt,
     safe_message,
 )
+from venues.live.funding_rates import FundingRates
 from venues.live.normalize import candle_from_row
 from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec
@@ -89,6 +90,7 @@ class LiveTrading:
         self._index = OrderIndex()  # order id / client order id -> symbol
         self._learned_open_orders = False
         self._secrets = [read_secret(venue_variable(spec.name, f)) or "" for f in VENUE_CREDENTIALS]
+        self._funding_rates = FundingRates(spec.funding_rates, exchange, self._call)
 
     # ---- orders
 
@@ -330,9 +332,11 @@ class LiveTrading:
         return [position_from_ccxt(raw) for raw in raws if raw.get("contracts")]
 
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
-        """The account's funding history (ccxt fetch_funding_history), oldest first from since_ns:
-        spot venues have none; a perpetual venue whose ccxt client cannot read it refuses, rather
-        than answer an empty list a ledger would take for "no funding"."""
+        """The account's funding history (ccxt fetch_funding_history), oldest first from since_ns,
+        at most `limit`, each with the rate of its funding time where the history has none and
+        the venue's rate history has it (venues/live/funding_rates.py): spot venues have none; a
+        perpetual venue whose ccxt client cannot read it refuses, rather than answer an empty
+        list a ledger would take for "no funding"."""
         if self.spec.kind is InstrumentKind.SPOT:
             return []
         if not self.exchange.has.get("fetchFundingHistory"):
@@ -346,7 +350,11 @@ class LiveTrading:
             )
         else:
             raws = await self._funding_back_to(since_ms)  # every symbol's: the runtime keeps one's
-        return [funding_from_ccxt(raw) for raw in raws]
+        payments = [funding_from_ccxt(raw) for raw in raws]
+        # What the runtime keeps of them (services.ListFundingPayments), before rates are read.
+        kept = [p for p in payments if p.ts_ns >= since_ns and (symbol is None or p.symbol == symbol)]
+        kept.sort(key=lambda p: (p.ts_ns, p.funding_id))
+        return await self._funding_rates.attach(kept[:limit])
 
     async def _funding_back_to(self, since_ms: int) -> list[dict[str, Any]]:
         """Every funding entry since since_ms, of a venue that pages newest first (OKX): pages

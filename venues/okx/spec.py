@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.foundations.model import InstrumentKind
-from venues.live.spec import LiveSpec
+from venues.live.spec import FundingRateHistory, LiveSpec
 from venues.okx.exchange import OkxExchange
 
-__all__ = ["SPEC", "STOP_BOOK", "STOP_STREAM", "okx_options", "stop_params"]
+__all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "STOP_STREAM", "okx_options", "stop_params"]
 
 # OKX keeps stops as algo orders, apart from the other orders, with calls and ids of their own
 # (algoId, algoClOrdId): ccxt reaches them with trigger=True in fetch_open_orders (GET
@@ -30,6 +30,19 @@ def stop_params(trigger: str) -> dict[str, Any]:
     no direction (OKX reads it from the last price): OkxExchange refuses a stop the last price
     has already crossed, which OKX would hold for the opposite move."""
     return {"triggerPrice": trigger, "triggerPxType": "last"}
+
+
+def funding_rates_until(end_ms: int) -> dict[str, Any]:
+    """OKX's `after` asks for rates older than a funding time (ccxt passes it on as sent):
+    one ms past end_ms includes it."""
+    return {"after": str(end_ms + 1)}
+
+
+# GET /api/v5/public/funding-rate-history (public, swaps): {"instType", "instId", "formulaType",
+# "fundingRate", "realizedRate", "fundingTime", "method"}, strings, newest first, at most 400
+# (limit); ccxt sends `since` as before (rates newer than since - 1). `realizedRate` is the
+# rate settled at `fundingTime` (what ccxt reads too); `fundingRate` the one set beforehand.
+FUNDING_RATES = FundingRateHistory(page=400, until=funding_rates_until, rate_field="realizedRate")
 
 
 def okx_options(market_type: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.foundations.model import InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
-from venues.okx.spec import STOP_BOOK, STOP_STREAM, okx_options, stop_params
+from venues.okx.spec import FUNDING_RATES, STOP_BOOK, STOP_STREAM, okx_options, stop_params
 
 __all__ = ["SPEC"]
 
@@ -27,6 +27,7 @@ SPEC = LiveSpec(
     # asks for older bills.
     funding_page=100,
     funding_cursor="after",
+    funding_rates=FUNDING_RATES,  # the bills carry no rate
     # Stops as OKX algo orders, like spot's (venues/okx/spec.py); a reduce-only one stays so.
     stop_params=stop_params,
     stop_book=STOP_BOOK,

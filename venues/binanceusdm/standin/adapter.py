@@ -27,8 +27,8 @@ What differs from spot:
   futures `ORDER_TRADE_UPDATE` event ({"e","E","T","o":{...}}, unwrapped) to the
   connections opened with a key the stand-in handed out; after a fill, an ACCOUNT_UPDATE with
   the wallet's balances follows it (ccxt watch_balance: the venue's ACCOUNT_FEED_PUSH).
-- Funding: GET /fapi/v1/income answers the account's fixed funding payments
-  (venues.binanceusdm.standin.funding).
+- Funding: GET /fapi/v1/income answers the account's fixed funding payments, and the public
+  GET /fapi/v1/fundingRate the rates of their funding times (venues.binanceusdm.standin.funding).
 - Stop orders are conditional (algo) orders: /fapi/v1/algoOrder, /openAlgoOrders and
   /algoOpenOrders, their changes sent as ALGO_UPDATE events (venues.binanceusdm.standin.order_store);
   /fapi/v1/order refuses a stop type (-4120) as Binance does since December 2025.
@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from venues.binance.standin.adapter import BinanceReplay
 from venues.binance.standin.synthesized import futures_symbol
-from venues.binanceusdm.standin.funding import income
+from venues.binanceusdm.standin.funding import funding_rates, income
 from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture
@@ -236,6 +236,8 @@ class BinanceUsdmReplay(BinanceReplay):
             return RestAnswer.json(self._account())
         if route == ("GET", "v1/income"):
             return income(request.params())
+        if route == ("GET", "v1/fundingRate"):
+            return funding_rates(request.params())
         if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk"), ("GET", "v1/leverageBracket")):
             return RestAnswer.json([])
         return super().rest(request)

@@ -7,9 +7,18 @@ answers a JSON list, oldest first, of {"symbol", "incomeType", "income", "asset"
 funding. Filters: symbol, incomeType, startTime and endTime (ms, both included), limit
 (default 100, at most 1000; a larger one is refused with code -1130).
 
+GET /fapi/v1/fundingRate (public; ccxt's fetch_funding_rate_history) answers a JSON list,
+oldest first, of {"symbol", "fundingRate", "fundingTime", "markPrice"}: `fundingRate` the rate
+settled at `fundingTime` (ms, a number; Binance stamps some a few ms past the hour, as two
+here are) and `markPrice` the mark it was settled at, decimal strings. Filters: symbol (none:
+every symbol's), startTime and endTime (ms, both included; without startTime, the newest
+`limit` up to endTime), limit (default 100, at most 1000, else -1130).
+
 The account's payments are fixed: three funding times (00:00, 08:00 and 16:00 UTC of
 2025-02-19, the day the capture was recorded, all before it) on SUSHIUSDT (streamed by
-the capture) and BTCUSDT (listed by its exchangeInfo, not streamed).
+the capture) and BTCUSDT (listed by its exchangeInfo, not streamed). The rate history holds
+both symbols' rates at those and the three funding times of the day before (fixed values,
+not the real ones of those days).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Any
 
 from venues.replay.adapter import RestAnswer
 
-__all__ = ["INCOME", "income"]
+__all__ = ["FUNDING_RATES", "INCOME", "funding_rates", "income"]
 
 _MAX_LIMIT = 1000
 
@@ -41,6 +50,45 @@ INCOME: tuple[dict[str, Any], ...] = tuple(
         ("SUSHIUSDT", "-0.00089100", 1739980800000, 9689498741),
     )
 )
+
+
+_HOUR_MS = 3_600_000
+_DAY = 1739923200000  # 2025-02-19 00:00 UTC
+
+FUNDING_RATES: tuple[dict[str, Any], ...] = tuple(
+    {"symbol": symbol, "fundingRate": rate, "fundingTime": time_ms, "markPrice": mark}
+    for symbol, rate, time_ms, mark in sorted(
+        (
+            ("BTCUSDT", "0.00010000", _DAY - 24 * _HOUR_MS, "95712.40000000"),
+            ("SUSHIUSDT", "0.00005000", _DAY - 24 * _HOUR_MS, "0.78420000"),
+            ("BTCUSDT", "0.00008731", _DAY - 16 * _HOUR_MS, "96044.10000000"),
+            ("SUSHIUSDT", "-0.00021544", _DAY - 16 * _HOUR_MS + 2, "0.76910000"),
+            ("BTCUSDT", "0.00004970", _DAY - 8 * _HOUR_MS, "95530.00000000"),
+            ("SUSHIUSDT", "0.00010000", _DAY - 8 * _HOUR_MS, "0.77205000"),
+            ("BTCUSDT", "0.00006112", _DAY, "95860.27000000"),
+            ("SUSHIUSDT", "-0.00037019", _DAY, "0.75480000"),
+            ("BTCUSDT", "0.00010000", _DAY + 8 * _HOUR_MS + 3, "96351.85000000"),
+            ("SUSHIUSDT", "0.00012406", _DAY + 8 * _HOUR_MS, "0.76030000"),
+            ("BTCUSDT", "-0.00002475", _DAY + 16 * _HOUR_MS, "96912.50000000"),
+            ("SUSHIUSDT", "-0.00004650", _DAY + 16 * _HOUR_MS, "0.74915000"),
+        ),
+        key=lambda row: (row[2], row[0]),
+    )
+)
+
+
+def funding_rates(params: dict[str, str]) -> RestAnswer:
+    """GET /fapi/v1/fundingRate: the rates settled that match the query, oldest first."""
+    limit = int(params.get("limit", "100"))
+    if not 1 <= limit <= _MAX_LIMIT:
+        return RestAnswer.json({"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}, 400)
+    start, end = int(params.get("startTime", "0")), int(params.get("endTime", str(2**63)))
+    found = [
+        row
+        for row in FUNDING_RATES
+        if params.get("symbol", row["symbol"]) == row["symbol"] and start <= row["fundingTime"] <= end
+    ]
+    return RestAnswer.json(found[:limit] if "startTime" in params else found[-limit:])
 
 
 def income(params: dict[str, str]) -> RestAnswer:
