@@ -286,7 +286,12 @@ async def test_at_each_ticker_the_book_from_the_events_before_it_has_the_tickers
     subscriber = fanout.subscribe(MarketInterest(routes, Overflow.DISCONNECT), b"")
     await venue.start(VenueContext(feed, lambda e: None), venue.default_streams())
     try:
-        await asyncio.sleep(1.0)  # the market loop runs; the subscriber reads nothing meanwhile
+        # The market loop runs (30 tickers, however loaded the machine); the subscriber reads
+        # nothing meanwhile.
+        deadline = time.monotonic() + 30
+        while feed.stats("BTC/USDT", Channel.TICKERS).events_total < 30:
+            assert time.monotonic() < deadline, "the sim made fewer than 30 tickers in 30 s"
+            await asyncio.sleep(0.02)
     finally:
         await venue.stop()
     fanout.end_all()
