@@ -26,6 +26,7 @@ order limit (docs/ledger.md works the figures)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOK
 from tests.integration.test_inverse_chain import (
     ASK,
     AUTH,
+    BID,
     EXCHANGES,
     POLICIES,
     SYMBOL,
@@ -246,6 +248,15 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_and_book
     await _publish_signal(mesh.bus, "inverse-signal-1")
     decision = await until(lambda: _decision(mesh.bus, "inverse-signal-1"), WAIT_S, what="the decision")
     assert decision.outcome == am.OUTCOME_INTENT, [(s.stage, s.reasons) for s in decision.stages]
+    # Stage 2 values the book's best levels in the instrument's units: contracts of 1 USD (the
+    # replay's last book holds a few hundred at each), not size x price (tens of millions).
+    outputs = {s.stage: json.loads(s.output_json) for s in decision.stages}
+    top = outputs[am.STAGE_CONTEXT]["book"]
+    thinnest = min(D(top["bid_size"]), D(top["ask_size"])) * face
+    assert (D(top["bid"]), D(top["ask"])) == (BID, ASK) and thinnest < 1000
+    quality = outputs[am.STAGE_MARKET_QUALITY]
+    thin = [p["reason"] for p in quality["penalties"] if p["check"] == "thin"]
+    assert thin == [f"thin book: best level worth {thinnest} < 1000"], quality
     intent = decision.intent
     entry, stop, multiplier = (
         D(intent.entry_price),
