@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,6 +127,11 @@ class Mesh:
             log.close()
 
 
+async def _at_once(*starts: Callable[[], ServiceProcess]) -> list[ServiceProcess]:
+    """Services started together (each start waits for its process to serve)."""
+    return list(await asyncio.gather(*(asyncio.to_thread(start) for start in starts)))
+
+
 async def _drained(path: Path) -> bool | None:
     return True if DRAINED in await asyncio.to_thread(path.read_text) else None
 
@@ -162,29 +168,33 @@ async def mesh(
         parts = Mesh(directory, venue, bus_url, recorder_db, ledger_db, {}, [])
         try:
             # Every reader of the market data is there before ingest, whose subscription plays
-            # the replay (once, to its first subscriber).
-            parts.start("recorder", venue=False, env={DATABASE_URL: recorder_db})
-            parts.start("bars")
-            bridge = parts.start("bridge", venue=False)
+            # the replay (once, to its first subscriber: the inspector, which subscribes to the
+            # venue's book too, comes after it).
+            _, _, bridge = await _at_once(
+                partial(parts.start, "recorder", venue=False, env={DATABASE_URL: recorder_db}),
+                partial(parts.start, "bars"),
+                partial(parts.start, "bridge", venue=False),
+            )
             parts.start("ingest")
             await until(lambda: _drained(venue.log_path), WAIT_S, what="the replay played")
             await until(lambda: _bars(parts), WAIT_S, what=f"{BARS_CLOSED} recorded 1s bars")
-            policies = directory / "policies.toml"
+            policies, config = directory / "policies.toml", directory / "advisor.toml"
             policies.write_text(POLICIES)
-            parts.start(
-                "inspector", "--executions", "bus", "--emulate-stops", "--policies", str(policies),
-                env={TRADE_TOKEN: TEST_TRADE_TOKEN},
+            config.write_text(ADVISOR_CONFIG)
+            await _at_once(
+                partial(
+                    parts.start, "inspector", "--executions", "bus", "--emulate-stops", "--policies",
+                    str(policies), env={TRADE_TOKEN: TEST_TRADE_TOKEN},
+                ),
+                partial(
+                    parts.start, "advisor", "--bridge", bridge.address, "--config", str(config),
+                    "--timeframe", "1s", "--history-ms", "0", "--model-dir", str(directory / "models"),
+                    env={DATABASE_URL: recorder_db},
+                ),
             )  # fmt: skip
             # The inspector's group on exec.{deribit} exists before the first order: the ledger's too.
             await until(lambda: _exists(bus_url, exchange.executions), WAIT_S, what="the executions stream")
             parts.start("ledger", env={DATABASE_URL: ledger_db})
-            config = directory / "advisor.toml"
-            config.write_text(ADVISOR_CONFIG)
-            parts.start(
-                "advisor", "--bridge", bridge.address, "--config", str(config), "--timeframe", "1s",
-                "--history-ms", "0", "--model-dir", str(directory / "models"),
-                env={DATABASE_URL: recorder_db},
-            )  # fmt: skip
             yield parts
         finally:
             await parts.stop()
