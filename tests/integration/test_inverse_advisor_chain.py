@@ -4,24 +4,27 @@ replayed by `trademesh venue deribit --replay` into ingest, the bar service and 
 (its 1s bars), the bridge (its book), the advisor (no LLM: the deterministic synthesis), the
 inspector and the ledger, on a Redis and PostgreSQL of the test's own.
 
-The signal is published on the bus as the detector would publish it (`signals`): a detector
-needs 30-odd 1s bars of the market to warm its strategies, and the replay's 20 seconds make
-14. The advisor decides it on the replay's world (`--history-ms 0`: the latest, the replay
-being over): the book's ask to enter at, a stop `stop_atr` ATRs of the replay's bars below, and
-the size in contracts of the venue's contract value (1 USD) from its risk budget in the coin:
-the equity the stand-in's account holds in BTC, of which `risk_per_trade` is lost at the stop
-(core/advisor/engine/sizing.py). The test works the count out from the rule's inputs (the
-account's BTC, the intent's entry and stop, the synthesis's multiplier, the config's shares)
-and the inspector values the order by its face value in USD (the count x 1 USD), places it, the
-stand-in fills it at the ask and the ledger books it coin-margined: the position in USD, its
-cost, fee and margin in BTC (docs/ledger.md, "Inverse contracts").
+The signals are published on the bus as the detector would publish them (`signals`): a
+detector needs 30-odd 1s bars of the market to warm its strategies, and the replay's 20 seconds
+make 14. The advisor decides a long one on the replay's world (`--history-ms 0`: the latest, the
+replay being over): the book's ask to enter at, a stop `stop_atr` ATRs of the replay's bars
+below, and the size in contracts of the venue's contract value (1 USD) from its risk budget in
+the coin: the equity the stand-in's account holds in BTC, of which `risk_per_trade` is lost at
+the stop (core/advisor/engine/sizing.py). The test works the count out from the rule's inputs
+(the account's BTC, the intent's entry and stop, the synthesis's multiplier, the config's
+shares, the instrument's face and lot). The inspector values the order by its face value in
+USD (the count x 1 USD) in its ALLOW and its audit, places it, the stand-in fills it at the ask
+and the ledger books it coin-margined: the position in USD, its cost, fee and margin in BTC
+(docs/ledger.md, "Inverse perpetuals", has the run's figures). A flat signal then closes the
+whole position (the venue's, in contracts) at the bid, and the ledger realises the coin the face
+lost between the two prices.
 
 The advisor's config is the mesh tests' (tests/integration/mesh.py ADVISOR_TEST_CONFIG) with
 what a 20-second replay needs: no staleness penalty (the replay is over: its last event is as
 old as the test's run), an ATR of 10 bars (14 are closed), a stop and target far enough in ATRs
 of 1s bars whose range is a tick to clear the venue's ticks, and a risk budget small enough
 that the risk rule, not the notional cap, sizes the order within the inspector's 10,000 USD
-order limit (docs/ledger.md works the figures)."""
+order limit."""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ import redis.asyncio as aioredis
 from core.foundations.bus.codec import FIELD, decode
 from core.foundations.bus.names import DECISIONS, SIGNALS
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.inverse import coin_value
+from core.foundations.inverse import COIN_STEP, coin_pnl, coin_value
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -64,6 +67,8 @@ from tests.integration.test_inverse_chain import (
     _transfers,
 )
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.advisor.v1 import service_pb2 as av
+from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -201,14 +206,19 @@ async def mesh(
             await stop_venue(venue, venue_log)
 
 
-async def _publish_signal(bus_url: str, signal_id: str) -> None:
-    """A long signal of trend on BTC-PERPETUAL, as the detector publishes one."""
+def _signal(signal_id: str, direction: sig.Direction.ValueType) -> sig.Signal:
+    """A signal of trend on BTC-PERPETUAL, made now."""
     now = time.time_ns()
-    made = sig.Signal(
-        signal_id=signal_id, venue=VENUE, symbol=SYMBOL, direction=sig.DIRECTION_LONG, conviction="0.8",
-        score="3", threshold="3", strategy_id="trend", patch_version=1, ts_signal_ns=now, ts_event_ns=now,
+    return sig.Signal(
+        signal_id=signal_id, venue=VENUE, symbol=SYMBOL, direction=direction, conviction="0.8", score="3",
+        threshold="3", strategy_id="trend", patch_version=1, ts_signal_ns=now, ts_event_ns=now,
     )  # fmt: skip
-    envelope = bus.Envelope(source="detector", ts_publish_ns=now)
+
+
+async def _publish_signal(bus_url: str, signal_id: str, direction: sig.Direction.ValueType) -> None:
+    """A signal on the bus's `signals`, as the detector publishes one."""
+    made = _signal(signal_id, direction)
+    envelope = bus.Envelope(source="detector", ts_publish_ns=made.ts_signal_ns)
     envelope.signals.signals.append(made)
     client: Any = aioredis.from_url(bus_url)
     try:
@@ -245,7 +255,9 @@ async def _audit(inspector: rk_grpc.InspectorAsyncStub, intent_id: str) -> rk.Ge
     return answer if filled else None
 
 
-async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_and_booked_in_btc(mesh: Mesh) -> None:
+async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_in_btc_and_closed(
+    mesh: Mesh,
+) -> None:
     stubs = mesh.venue.stubs()
     listed = await stubs.md.ListInstruments(
         md.ListInstrumentsRequest(symbols=[SYMBOL]), timeout=CALL_TIMEOUT_S
@@ -255,7 +267,7 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_and_book
     assert (instrument.contract_size, face, instrument.contract_value_asset) == ("0", D(1), "USD")
     balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     equity = sum((D(b.total) for b in balances.balances if b.asset == "BTC"), D(0))
-    await _publish_signal(mesh.bus, "inverse-signal-1")
+    await _publish_signal(mesh.bus, "inverse-signal-1", sig.DIRECTION_LONG)
     decision = await until(lambda: _decision(mesh.bus, "inverse-signal-1"), WAIT_S, what="the decision")
     assert decision.outcome == am.OUTCOME_INTENT, [(s.stage, s.reasons) for s in decision.stages]
     # Stage 2 values the book's best levels in the instrument's units: contracts of 1 USD (the
@@ -328,5 +340,65 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_and_book
         ("BTC", "fees_paid[trend]", "fees_control[]", fee),
         ("BTC", "cash_margin[]", "venue_cash[]", cost),
     } <= _rows(opened)
+    verified = await ledger.Verify(lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    assert verified.ok, verified
+
+    # The position's protection, from the advisor's plan: its take-profit rests at the venue,
+    # reduce-only, every contract (its stop is the inspector's to trigger: --emulate-stops).
+    async def protected() -> bool | None:
+        answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+        resting = [(o.side, D(o.price), D(o.size), o.reduce_only) for o in answer.orders]
+        return True if (common.SIDE_SELL, D(intent.take_profit), contracts, True) in resting else None
+
+    await until(protected, WAIT_S, what="the take-profit at the venue")
+
+    # The exit: a flat signal of trend closes the position. The advisor reads the venue's
+    # positions every second: a dry run (Decide, not published) says once it holds this one.
+    advisor = av_grpc.AdvisorStub(mesh.channel("advisor"))
+
+    async def seen() -> bool | None:
+        request = av.DecideRequest(signal=_signal("", sig.DIRECTION_FLAT))
+        answer = await advisor.Decide(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        return True if answer.decision.outcome == am.OUTCOME_INTENT else None
+
+    await until(seen, WAIT_S, what="the advisor holding the position")
+    await _publish_signal(mesh.bus, "inverse-signal-2", sig.DIRECTION_FLAT)
+    closing = await until(lambda: _decision(mesh.bus, "inverse-signal-2"), WAIT_S, what="the exit decided")
+    assert closing.outcome == am.OUTCOME_INTENT, [(s.stage, s.reasons) for s in closing.stages]
+    out = closing.intent
+    # the whole position in contracts, as the venue holds it (not a base amount)
+    assert (out.side, D(out.size), out.reduce_only, out.entry_type) == (
+        common.SIDE_SELL,
+        contracts,
+        True,
+        tf.ORDER_TYPE_MARKET,
+    )
+    exited = await until(lambda: _audit(inspector, out.intent_id), WAIT_S, what="the exit filled")
+    (exit_order,) = [o for o in exited.orders if o.intent_id == out.intent_id]
+    (sold,) = await until(
+        lambda: _fills(mesh.bus, EXECUTIONS, exit_order.client_order_id), WAIT_S, what="the exit's fill"
+    )
+    assert (D(sold.price), D(sold.size), sold.fee_asset) == (BID, contracts, "BTC")
+    closed = await until(lambda: _transfers(ledger, sold.fill_id), WAIT_S, what="the exit booked")
+    # what the face was worth in BTC at the entry less what it is worth at the exit, each
+    # rounded to 1e-12 where it is made (docs/ledger.md): a loss, within a step of
+    # face x (1/entry - 1/exit) rounded once
+    realised = cost - coin_value(notional, BID)
+    assert realised < 0 and abs(realised - coin_pnl(notional, ASK, BID)) <= COIN_STEP
+    assert {
+        ("USD", "position_control[]", "perp_quantity[trend]", notional),
+        ("BTC", "position_control[]", "position_cost[trend]", cost),
+        ("BTC", "realised_pnl[trend]", "realised_control[]", -realised),
+        ("BTC", "market[]", "venue_cash[]", -realised),
+    } <= _rows(closed)
+
+    async def unprotected() -> bool | None:  # flat: its stop and target are cancelled
+        answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+        return True if not answer.orders else None
+
+    await until(unprotected, WAIT_S, what="the take-profit cancelled")
+    pnl = await ledger.GetPnl(lg.GetPnlRequest(strategy_id="trend"), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    (line,) = [s for s in pnl.strategies if s.asset == "BTC"]
+    assert (D(line.realised), D(line.fees), line.fills) == (realised, -(fee + D(sold.fee)), 2)
     verified = await ledger.Verify(lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert verified.ok, verified
