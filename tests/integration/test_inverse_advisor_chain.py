@@ -255,18 +255,30 @@ async def _audit(inspector: rk_grpc.InspectorAsyncStub, intent_id: str) -> rk.Ge
     return answer if filled else None
 
 
-async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_in_btc_and_closed(
-    mesh: Mesh,
-) -> None:
+@dataclass(frozen=True)
+class Facts:
+    """The rule's inputs the venue gives: the contract's face value and lot, the account's BTC."""
+
+    face: D  # USD a contract
+    lot: D
+    equity: D  # BTC
+
+
+async def _facts(mesh: Mesh) -> Facts:
     stubs = mesh.venue.stubs()
     listed = await stubs.md.ListInstruments(
         md.ListInstrumentsRequest(symbols=[SYMBOL]), timeout=CALL_TIMEOUT_S
     )
     (instrument,) = listed.instruments
-    face, lot = D(instrument.contract_value), D(instrument.lot_size)
+    face = D(instrument.contract_value)
     assert (instrument.contract_size, face, instrument.contract_value_asset) == ("0", D(1), "USD")
     balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     equity = sum((D(b.total) for b in balances.balances if b.asset == "BTC"), D(0))
+    return Facts(face, D(instrument.lot_size), equity)
+
+
+async def _sized(mesh: Mesh, facts: Facts) -> tuple[am.Intent, D]:
+    """A long signal decided: its intent, and the contracts the rule gives."""
     await _publish_signal(mesh.bus, "inverse-signal-1", sig.DIRECTION_LONG)
     decision = await until(lambda: _decision(mesh.bus, "inverse-signal-1"), WAIT_S, what="the decision")
     assert decision.outcome == am.OUTCOME_INTENT, [(s.stage, s.reasons) for s in decision.stages]
@@ -274,28 +286,29 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_i
     # replay's last book holds a few hundred at each), not size x price (tens of millions).
     outputs = {s.stage: json.loads(s.output_json) for s in decision.stages}
     top = outputs[am.STAGE_CONTEXT]["book"]
-    thinnest = min(D(top["bid_size"]), D(top["ask_size"])) * face
+    thinnest = min(D(top["bid_size"]), D(top["ask_size"])) * facts.face
     assert (D(top["bid"]), D(top["ask"])) == (BID, ASK) and thinnest < 1000
     quality = outputs[am.STAGE_MARKET_QUALITY]
     thin = [p["reason"] for p in quality["penalties"] if p["check"] == "thin"]
     assert thin == [f"thin book: best level worth {thinnest} < 1000"], quality
     intent = decision.intent
-    entry, stop, multiplier = (
-        D(intent.entry_price),
-        D(intent.stop_loss),
-        D(decision.synthesis.size_multiplier),
-    )
+    entry, stop = D(intent.entry_price), D(intent.stop_loss)
     assert (intent.side, entry) == (common.SIDE_BUY, ASK)  # limit_cross: the book's ask
-    by_risk, cap = risk_rule(equity, entry, stop, multiplier, face)
-    contracts = (min(by_risk, cap) / lot).to_integral_value(ROUND_FLOOR) * lot
+    multiplier = D(decision.synthesis.size_multiplier)
+    by_risk, cap = risk_rule(facts.equity, entry, stop, multiplier, facts.face)
+    contracts = (min(by_risk, cap) / facts.lot).to_integral_value(ROUND_FLOOR) * facts.lot
     assert by_risk < cap, "the risk rule sizes it, not the cap"
     assert D(intent.size) == contracts
-    assert D(intent.risk_amount) == equity * RISK_PER_TRADE  # in BTC, the coin the equity is in
+    # in BTC, the coin the equity is in
+    assert D(intent.risk_amount) == facts.equity * RISK_PER_TRADE
+    return intent, contracts
 
-    # The inspector values the order by its face, the count x 1 USD (91,250 x the count would
-    # break its 10,000 order limit), and says what that is worth in the coin at the entry.
+
+async def _placed(mesh: Mesh, intent: am.Intent, notional: D) -> tf.Fill:
+    """The inspector's ALLOW and audit of the entry, valued at its face; its fill."""
+    # The order's face, the count x 1 USD (91,250 x the count would break the 10,000 order
+    # limit), and what that is worth in the coin at the entry.
     inspector = rk_grpc.InspectorStub(mesh.channel("inspector"))
-    notional = contracts * face
     audit = await until(lambda: _audit(inspector, intent.intent_id), WAIT_S, what="the entry filled")
     (order,) = [o for o in audit.orders if o.intent_id == intent.intent_id and o.role == "entry"]
     events = await inspector.ListRiskEvents(
@@ -305,34 +318,35 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_i
         e for e in events.events if e.intent_id == intent.intent_id and e.action == rk.RISK_ACTION_ALLOW
     ]
     values = {v.name: v.value for v in allow.values}
-    assert (D(values["price"]), D(values["size"]), D(values["notional"])) == (ASK, contracts, notional)
-    assert (values["notional_coin"], values["order"]) == (
-        str(coin_value(notional, ASK)),
-        order.client_order_id,
-    )
-
+    assert (D(values["price"]), D(values["size"]), D(values["notional"])) == (ASK, D(intent.size), notional)
+    coin = str(coin_value(notional, ASK))
+    assert (values["notional_coin"], values["order"]) == (coin, order.client_order_id)
     # The stand-in fills it at the ask; its fee is in BTC, 0.05% of the face's worth to 1e-8.
     (bought,) = await until(
-        lambda: _fills(mesh.bus, EXECUTIONS, order.client_order_id),
-        WAIT_S,
-        what="the fill",
+        lambda: _fills(mesh.bus, EXECUTIONS, order.client_order_id), WAIT_S, what="the fill"
     )
     fee = (notional / ASK * TAKER).quantize(D("1e-8"))
-    assert (D(bought.price), D(bought.size), D(bought.fee), bought.fee_asset) == (ASK, contracts, fee, "BTC")
+    assert (D(bought.price), D(bought.size), D(bought.fee), bought.fee_asset) == (
+        ASK,
+        D(intent.size),
+        fee,
+        "BTC",
+    )
     # The audit: the face filled (USD), at the ask, no slippage, the fee in the coin.
     (venue_summary,) = [s for s in audit.summaries if s.scope == f"venue/{VENUE}"]
-    assert (D(order.filled_size), D(order.average_fill_price), D(order.slippage_bps)) == (
-        contracts,
-        ASK,
-        D(0),
-    )
-    assert (D(order.fees), D(venue_summary.filled_notional)) == (fee, notional)
+    filled = (D(order.filled_size), D(order.average_fill_price), D(order.slippage_bps), D(order.fees))
+    assert filled == (D(intent.size), ASK, D(0), fee)
+    assert D(venue_summary.filled_notional) == notional
+    return bought
 
-    # The ledger books it coin-margined (docs/ledger.md, "Inverse perpetuals"): the position in
-    # USD, its cost (what the face is worth at the ask), the margin (leverage 1) and fee in BTC.
+
+async def _booked(mesh: Mesh, bought: tf.Fill, notional: D) -> None:
+    """The ledger books the entry coin-margined (docs/ledger.md, "Inverse perpetuals"): the
+    position in USD, its cost (what the face is worth at the ask), the margin (leverage 1) and
+    the fee in BTC."""
     ledger = lg_grpc.LedgerStub(mesh.channel("ledger"))
     opened = await until(lambda: _transfers(ledger, bought.fill_id), WAIT_S, what="the fill booked")
-    cost = coin_value(notional, ASK)
+    cost, fee = coin_value(notional, ASK), D(bought.fee)
     assert {
         ("USD", "perp_quantity[trend]", "position_control[]", notional),
         ("BTC", "position_cost[trend]", "position_control[]", cost),
@@ -343,17 +357,19 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_i
     verified = await ledger.Verify(lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert verified.ok, verified
 
-    # The position's protection, from the advisor's plan: its take-profit rests at the venue,
-    # reduce-only, every contract (its stop is the inspector's to trigger: --emulate-stops).
-    async def protected() -> bool | None:
-        answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-        resting = [(o.side, D(o.price), D(o.size), o.reduce_only) for o in answer.orders]
-        return True if (common.SIDE_SELL, D(intent.take_profit), contracts, True) in resting else None
 
-    await until(protected, WAIT_S, what="the take-profit at the venue")
+async def _open_orders(mesh: Mesh) -> list[tuple[common.Side.ValueType, D, D, bool]]:
+    """The venue's open orders: side, price, size, reduce-only."""
+    answer = await mesh.venue.stubs().tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
+    return [(o.side, D(o.price), D(o.size), o.reduce_only) for o in answer.orders]
 
-    # The exit: a flat signal of trend closes the position. The advisor reads the venue's
-    # positions every second: a dry run (Decide, not published) says once it holds this one.
+
+async def _closed(mesh: Mesh, contracts: D, bought: tf.Fill) -> None:
+    """A flat signal of trend closes the position: the whole of it in contracts, as the venue
+    holds it (not a base amount), reduce-only at the market; filled at the bid, the ledger
+    realises what the face was worth in BTC at the entry less what it is worth at the exit."""
+    # The advisor reads the venue's positions every second: a dry run (Decide, not published)
+    # says once it holds this one.
     advisor = av_grpc.AdvisorStub(mesh.channel("advisor"))
 
     async def seen() -> bool | None:
@@ -366,23 +382,21 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_i
     closing = await until(lambda: _decision(mesh.bus, "inverse-signal-2"), WAIT_S, what="the exit decided")
     assert closing.outcome == am.OUTCOME_INTENT, [(s.stage, s.reasons) for s in closing.stages]
     out = closing.intent
-    # the whole position in contracts, as the venue holds it (not a base amount)
-    assert (out.side, D(out.size), out.reduce_only, out.entry_type) == (
-        common.SIDE_SELL,
-        contracts,
-        True,
-        tf.ORDER_TYPE_MARKET,
-    )
+    wanted = (common.SIDE_SELL, contracts, True, tf.ORDER_TYPE_MARKET)
+    assert (out.side, D(out.size), out.reduce_only, out.entry_type) == wanted
+    inspector = rk_grpc.InspectorStub(mesh.channel("inspector"))
     exited = await until(lambda: _audit(inspector, out.intent_id), WAIT_S, what="the exit filled")
     (exit_order,) = [o for o in exited.orders if o.intent_id == out.intent_id]
     (sold,) = await until(
         lambda: _fills(mesh.bus, EXECUTIONS, exit_order.client_order_id), WAIT_S, what="the exit's fill"
     )
     assert (D(sold.price), D(sold.size), sold.fee_asset) == (BID, contracts, "BTC")
+    ledger = lg_grpc.LedgerStub(mesh.channel("ledger"))
     closed = await until(lambda: _transfers(ledger, sold.fill_id), WAIT_S, what="the exit booked")
-    # what the face was worth in BTC at the entry less what it is worth at the exit, each
-    # rounded to 1e-12 where it is made (docs/ledger.md): a loss, within a step of
-    # face x (1/entry - 1/exit) rounded once
+    # Each worth rounded to 1e-12 where it is made (docs/ledger.md): a loss, within a step of
+    # face x (1/entry - 1/exit) rounded once.
+    notional = D(bought.size)  # 1 USD contracts
+    cost = coin_value(notional, ASK)
     realised = cost - coin_value(notional, BID)
     assert realised < 0 and abs(realised - coin_pnl(notional, ASK, BID)) <= COIN_STEP
     assert {
@@ -391,14 +405,32 @@ async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_i
         ("BTC", "realised_pnl[trend]", "realised_control[]", -realised),
         ("BTC", "market[]", "venue_cash[]", -realised),
     } <= _rows(closed)
-
-    async def unprotected() -> bool | None:  # flat: its stop and target are cancelled
-        answer = await stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
-        return True if not answer.orders else None
-
-    await until(unprotected, WAIT_S, what="the take-profit cancelled")
+    await until(lambda: _none_open(mesh), WAIT_S, what="the take-profit cancelled")  # flat
     pnl = await ledger.GetPnl(lg.GetPnlRequest(strategy_id="trend"), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     (line,) = [s for s in pnl.strategies if s.asset == "BTC"]
-    assert (D(line.realised), D(line.fees), line.fills) == (realised, -(fee + D(sold.fee)), 2)
+    assert (D(line.realised), D(line.fees), line.fills) == (realised, -(D(bought.fee) + D(sold.fee)), 2)
     verified = await ledger.Verify(lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert verified.ok, verified
+
+
+async def _none_open(mesh: Mesh) -> bool | None:
+    return True if not await _open_orders(mesh) else None
+
+
+async def test_a_signal_on_deribit_is_sized_in_contracts_checked_placed_booked_in_btc_and_closed(
+    mesh: Mesh,
+) -> None:
+    facts = await _facts(mesh)
+    intent, contracts = await _sized(mesh, facts)
+    assert facts.face == 1  # so the face value of the position in USD is its contracts
+    bought = await _placed(mesh, intent, contracts * facts.face)
+    await _booked(mesh, bought, contracts * facts.face)
+
+    # The position's protection, from the advisor's plan: its take-profit rests at the venue,
+    # reduce-only, every contract (its stop is the inspector's to trigger: --emulate-stops).
+    async def protected() -> bool | None:
+        target = (common.SIDE_SELL, D(intent.take_profit), contracts, True)
+        return True if target in await _open_orders(mesh) else None
+
+    await until(protected, WAIT_S, what="the take-profit at the venue")
+    await _closed(mesh, contracts, bought)
