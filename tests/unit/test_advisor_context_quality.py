@@ -8,13 +8,13 @@ from decimal import Decimal
 import pytest
 
 from core.advisor.engine.config import QualityConfig
-from core.advisor.engine.context import GapMarker
+from core.advisor.engine.context import BookTop, GapMarker
 from core.advisor.engine.quality import assess_quality
 from core.advisor.engine.snapshot import snapshot
-from core.foundations.contracts.signal import Direction
+from core.foundations.contracts.signal import Direction, Signal
 from core.foundations.errors import InvalidArgument
-from core.foundations.model import Position
-from tests.advisor_support import MS, NOW_NS, book, context, signal
+from core.foundations.model import Instrument, InstrumentKind, Position
+from tests.advisor_support import INSTRUMENT, MS, NOW_NS, book, context, signal
 
 D = Decimal
 CFG = QualityConfig()
@@ -108,6 +108,38 @@ def test_a_thin_and_wide_book_costs_both_penalties() -> None:
     assert [p.check for p in gate.penalties] == ["thin", "wide"]
     assert gate.score == pytest.approx(0.4)
     assert not gate.passed
+
+
+# Deribit's BTC-PERPETUAL: a unit of size is a contract of 1 USD (its book's sizes are USD).
+PERPETUAL = Instrument(
+    venue="deribit", symbol="BTC/USD:BTC", native_symbol="BTC-PERPETUAL", kind=InstrumentKind.PERPETUAL,
+    base_asset="BTC", quote_asset="USD", settle_asset="BTC", tick_size=D("0.5"), lot_size=D(10),
+    contract_size=D(0), contract_value=D(1), contract_value_asset="USD",
+)  # fmt: skip
+
+
+def test_a_book_level_is_worth_its_size_in_the_instruments_units() -> None:
+    deribit = dataclasses.replace(signal(), venue="deribit", symbol="BTC/USD:BTC")
+
+    def gate(instrument: Instrument, top: BookTop, sig: Signal = deribit) -> list[str]:
+        ctx = context(venue=sig.venue, symbol=sig.symbol, instrument=instrument, book=top)
+        return list(assess_quality(snapshot(sig, ctx, NOW_NS), CFG).reasons)
+
+    # 360 contracts of 1 USD at the bid are 360 USD whatever the price (not 91249.5 x 360):
+    # the replayed Deribit session's last book (tests/integration/test_inverse_advisor_chain.py)
+    top = BookTop(D("91249.5"), D(360), D(91250), D(490), NOW_NS - 100 * MS)
+    assert gate(PERPETUAL, top) == ["thin book: best level worth 360 < 1000"]
+    # OKX's BTC-USD-SWAP: 100 USD a contract, 12 of them are 1,200 USD
+    swap = dataclasses.replace(PERPETUAL, contract_value=D(100))
+    assert gate(swap, dataclasses.replace(top, bid_size=D(12), ask_size=D(12))) == []
+    # a linear contract of 0.01 BTC (OKX's BTC-USDT-SWAP): 1 contract at 65,000 is 650 USDT
+    linear = dataclasses.replace(
+        INSTRUMENT, symbol="BTC/USDT:USDT", kind=InstrumentKind.PERPETUAL, contract_size=D("0.01"),
+        contract_value=D("0.01"),
+    )  # fmt: skip
+    okx = dataclasses.replace(signal(), symbol="BTC/USDT:USDT")
+    level = BookTop(D(65000), D(1), D("65000.1"), D(1), NOW_NS - 100 * MS)
+    assert gate(linear, level, okx) == ["thin book: best level worth 650 < 1000"]
 
 
 def test_reconnects_and_resyncs_cost_up_to_the_venue_cap() -> None:

@@ -94,6 +94,27 @@ def test_inverse_sizing_counts_the_stops_fees_and_is_capped_in_the_coin() -> Non
     assert not isinstance(okx, str) and okx.size == D(183)
 
 
+def test_inverse_sizing_gives_the_whole_lot_the_rule_gives_exactly() -> None:
+    # 0.03 BTC capped at half is 0.015 BTC of face at 60,000: 900 USD, 90 of Deribit's lots.
+    # 1/60000 has no exact decimal: a cap divided by a contract's rounded worth came out a hair
+    # under 900, and the floor to the lot made it 890.
+    half = SizingConfig(risk_per_trade=D("0.1"), max_notional_share=D("0.5"))
+    capped = risk_size(D("0.03"), D(60000), D(55000), D(1), PERPETUAL, half, D(0))
+    assert not isinstance(capped, str)
+    assert (capped.cap_size, capped.capped, capped.size) == (D(900), True, D(900))
+    # by risk too: 0.0015 BTC at risk, a contract losing 5000 / (60000 x 55000) BTC, x 1.1:
+    # 0.0015 x 660,000 x 1.1 = 1,089 contracts, 1,080 on the lot (under the cap of 1,800)
+    wide = SizingConfig(risk_per_trade=D("0.05"), max_notional_share=D(1))
+    s = risk_size(D("0.03"), D(60000), D(55000), D("1.1"), PERPETUAL, wide, D(0))
+    assert not isinstance(s, str) and (s.risk_size, s.capped, s.size) == (D(1089), False, D(1080))
+    # 1.5 BTC, 1e-6 of it at risk, a long at 91,250 with its stop at 91,242, x 1.21 (the
+    # replayed chain's, tests/integration/test_inverse_advisor_chain.py): 1,888.9232484375
+    tiny = SizingConfig(risk_per_trade=D("0.000001"), max_notional_share=D("0.05"))
+    chain = risk_size(D("1.5"), D(91250), D(91242), D("1.21"), PERPETUAL, tiny, D(0))
+    assert not isinstance(chain, str)
+    assert (chain.risk_size, chain.cap_size, chain.size) == (D("1888.9232484375"), D("6843.75"), D(1880))
+
+
 def test_inverse_sizing_refuses_a_size_under_the_minimum() -> None:
     assert risk_size(D("0.0001"), D(50000), D(49000), D(1), PERPETUAL, SizingConfig(), D(0)) == (
         "size 0 is under the minimum 10"

@@ -6,11 +6,13 @@ venue's reconnects and resyncs. The score starts at 1 and each finding takes its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from core.advisor.engine.config import QualityConfig
 from core.advisor.engine.context import BookTop
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.foundations.decimals import format_decimal
+from core.foundations.model import Instrument
 
 __all__ = ["Penalty", "QualityGate", "assess_quality"]
 
@@ -65,14 +67,23 @@ def _gaps(snap: ContextSnapshot, cfg: QualityConfig) -> list[Penalty]:
     return found
 
 
-def _book(book: BookTop | None, cfg: QualityConfig) -> list[Penalty]:
+def _level_worth(price: Decimal, size: Decimal, instrument: Instrument | None) -> Decimal:
+    """A book level's worth in the quote asset: its size in the instrument's units (contracts of
+    an inverse contract's face value: Deribit's 1 USD, OKX's 100 USD; of a linear contract's
+    value in the base) at its price; price x size when the facts are not known."""
+    return price * size if instrument is None else instrument.notional(size, price)
+
+
+def _book(book: BookTop | None, cfg: QualityConfig, instrument: Instrument | None) -> list[Penalty]:
     if book is None:
         return [Penalty("no_book", cfg.no_book_penalty, "no order book")]
     if book.crossed:
         reason = f"crossed book: bid {format_decimal(book.bid)} >= ask {format_decimal(book.ask)}"
         return [Penalty("crossed", cfg.crossed_penalty, reason)]
     found = []
-    thinnest = min(book.bid * book.bid_size, book.ask * book.ask_size)
+    thinnest = min(
+        _level_worth(book.bid, book.bid_size, instrument), _level_worth(book.ask, book.ask_size, instrument)
+    )
     if thinnest < cfg.thin_book_quote:
         reason = (
             f"thin book: best level worth {format_decimal(thinnest)} < {format_decimal(cfg.thin_book_quote)}"
@@ -101,7 +112,7 @@ def assess_quality(snap: ContextSnapshot, cfg: QualityConfig) -> QualityGate:
     penalties = [
         *_staleness(snap.last_event_age_ns, cfg),
         *_gaps(snap, cfg),
-        *_book(context.book, cfg),
+        *_book(context.book, cfg, context.instrument),
         *_venue(context.reconnects, context.resyncs, cfg),
     ]
     score = max(0.0, 1.0 - sum(p.amount for p in penalties))

@@ -52,6 +52,28 @@ def _floor_to(value: Decimal, step: Decimal) -> Decimal:
     return WIDE.multiply(WIDE.divide_int(value, step), step) if step > 0 else value
 
 
+def _inverse_sizes(
+    equity: Decimal,
+    risk_amount: Decimal,
+    entry: Decimal,
+    stop: Decimal,
+    multiplier: Decimal,
+    unit: Decimal,
+    cfg: SizingConfig,
+    stop_fees: Decimal,
+) -> tuple[Decimal, Decimal]:
+    """An inverse contract's size by risk and its cap, each one division of exact products:
+    risk_amount x entry x stop x multiplier / ((|entry - stop| + stop_fees) x cv) and
+    equity x max_notional_share x entry / cv. Dividing by a contract's coin (cv / entry, or its
+    loss at the stop) that was itself rounded would leave a size a hair under a whole lot when
+    the rule gives exactly one, and the floor would take the lot off: 0.03 BTC at 60,000 capped
+    at half is 900 contracts, not 890 on Deribit's lot of 10 (1/60000 rounds up)."""
+    at_risk = WIDE.multiply(WIDE.multiply(risk_amount, multiplier), WIDE.multiply(entry, stop))
+    by_risk = WIDE.divide(at_risk, WIDE.multiply(abs(entry - stop) + stop_fees, unit))
+    worth = WIDE.multiply(WIDE.multiply(equity, cfg.max_notional_share), entry)
+    return by_risk, WIDE.divide(worth, unit)
+
+
 def risk_size(
     equity: Decimal | None,
     entry: Decimal,
@@ -70,12 +92,11 @@ def risk_size(
         return "no stop distance to size from"
     risk_amount = equity * cfg.risk_per_trade
     if instrument.inverse:
-        loss = WIDE.divide(WIDE.multiply(distance + stop_fees, unit), WIDE.multiply(entry, stop))
-        held = WIDE.divide(unit, entry)  # a contract's worth in the coin at the entry
+        by_risk, cap = _inverse_sizes(equity, risk_amount, entry, stop, multiplier, unit, cfg, stop_fees)
     else:
         loss, held = WIDE.multiply(distance + stop_fees, unit), WIDE.multiply(entry, unit)
-    by_risk = WIDE.divide(risk_amount, loss) * multiplier
-    cap = WIDE.divide(equity * cfg.max_notional_share, held)
+        by_risk = WIDE.divide(risk_amount, loss) * multiplier
+        cap = WIDE.divide(equity * cfg.max_notional_share, held)
     size = _floor_to(min(by_risk, cap), instrument.lot_size)
     if size <= 0 or size < instrument.min_size:
         return f"size {format_decimal(size)} is under the minimum {format_decimal(instrument.min_size)}"

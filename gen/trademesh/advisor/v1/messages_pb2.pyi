@@ -692,7 +692,9 @@ class Intent(_message.Message):
     strategy_id: _builtins.str
     ts_intent_ns: _builtins.int
     risk_amount: _builtins.str
-    """The equity at risk if the stop is hit (risk per trade x equity), quote units."""
+    """The equity at risk if the stop is hit (risk per trade x equity), in the equity's asset: the
+    quote asset, or the settlement coin for an inverse contract (BTC for Deribit's BTC-PERPETUAL).
+    """
     reduce_only: _builtins.bool
     """Only reduces a position (a flat signal closing it): never opens or grows one."""
     ts_signal_ns: _builtins.int

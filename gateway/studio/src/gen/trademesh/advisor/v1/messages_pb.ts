@@ -495,7 +495,8 @@ export type Intent = Message<"trademesh.advisor.v1.Intent"> & {
   tsIntentNs: bigint;
 
   /**
-   * The equity at risk if the stop is hit (risk per trade x equity), quote units.
+   * The equity at risk if the stop is hit (risk per trade x equity), in the equity's asset: the
+   * quote asset, or the settlement coin for an inverse contract (BTC for Deribit's BTC-PERPETUAL).
    *
    * @generated from field: string risk_amount = 17;
    */
