@@ -64,9 +64,11 @@ export function venueAccounts(
       if (paper) known.mode = "paper";
     }
   }
-  return [...byVenue.values()].sort((a, b) =>
-    a.exchange !== b.exchange ? (a.exchange < b.exchange ? -1 : 1) : a.account < b.account ? -1 : a.account > b.account ? 1 : 0,
-  );
+  return [...byVenue.values()].sort((a, b) => compare(a.exchange, b.exchange) || compare(a.account, b.account));
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** One account's balances and positions as its stream tells them: a snapshot replaces them,
@@ -95,11 +97,11 @@ export class AccountState {
 
   /** By asset. */
   balances(): Balance[] {
-    return [...this.balanceMap.values()].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
+    return [...this.balanceMap.values()].sort((a, b) => compare(a.asset, b.asset));
   }
 
   /** Open positions, by symbol. */
   positions(): Position[] {
-    return [...this.positionMap.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+    return [...this.positionMap.values()].sort((a, b) => compare(a.symbol, b.symbol));
   }
 }

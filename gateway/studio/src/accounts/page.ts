@@ -33,7 +33,8 @@ function modeBadge(account: VenueAccount): HTMLElement {
     paper: "paper trading: the exchange's market, orders matched by the sim's engine, never sent",
     sim: "the simulated exchange: its own market and its config's balances",
   }[account.mode];
-  return h("span", { class: `badge mode-${account.mode}`, "data-mode": account.mode, title: why }, account.mode.toUpperCase());
+  const attributes = { class: `badge mode-${account.mode}`, "data-mode": account.mode, title: why };
+  return h("span", attributes, account.mode.toUpperCase());
 }
 
 function amount(value: string, asset: string, col: string): HTMLElement {
@@ -126,8 +127,8 @@ class AccountCard {
     }
     const positions = this.state.positions();
     this.positions.dataset.count = String(positions.length);
-    this.positions.textContent =
-      positions.length === 0 ? "No open position." : `Positions: ${positions.map((p) => `${p.symbol} ${p.size}`).join(", ")}`;
+    const held = positions.map((p) => `${p.symbol} ${p.size}`).join(", ");
+    this.positions.textContent = positions.length === 0 ? "No open position." : `Positions: ${held}`;
   }
 
   drawBooks(books: Books | undefined): void {
@@ -147,7 +148,12 @@ class AccountCard {
       this.pnlBody,
       h(
         "tr",
-        { "data-fills": String(pnl.fills), "data-realised": pnl.realised, "data-fees": pnl.fees, "data-total": pnl.total },
+        {
+          "data-fills": String(pnl.fills),
+          "data-realised": pnl.realised,
+          "data-fees": pnl.fees,
+          "data-total": pnl.total,
+        },
         h("td", { class: "num", "data-col": "fills" }, String(pnl.fills)),
         amount(pnl.realised, pnl.asset, "realised"),
         amount(pnl.fees, pnl.asset, "fees"),
@@ -182,7 +188,8 @@ export class AccountsPage {
       h(
         "p",
         { class: "who" },
-        "Each venue is one account at its exchange (binance.desk-a: the account desk-a at binance), kept apart from the others.",
+        "Each venue is one account at its exchange (binance.desk-a: the account desk-a at binance), " +
+          "kept apart from the others.",
       ),
       h("div", { class: "scroll" }, table(COLUMNS, this.rows)),
     );
@@ -252,7 +259,8 @@ export class AccountsPage {
       } else card.setAccount(account);
       this.cardList.append(card.root); // moves it into the list's order
     }
-    if (this.accounts.length === 0) fill(this.cardList, h("p", { class: "empty" }, "No venue is registered with the gateway."));
+    const none = "No venue is registered with the gateway.";
+    if (this.accounts.length === 0) fill(this.cardList, h("p", { class: "empty" }, none));
     else this.cardList.querySelector(":scope > p.empty")?.remove();
   }
 
@@ -308,7 +316,11 @@ export class AccountsPage {
       h("td", {}, account.exchange),
       h("td", {}, account.account === "" ? "(its one account)" : account.account),
       h("td", {}, modeBadge(account)),
-      h("td", { class: "mono", title: account.instances.join("\n") }, account.instances.map((i) => i.slice(0, 8)).join(" ")),
+      h(
+        "td",
+        { class: "mono", title: account.instances.join("\n") },
+        account.instances.map((i) => i.slice(0, 8)).join(" "),
+      ),
       h("td", { class: "num" }, pnl === undefined ? "–" : String(pnl.fills)),
       amount(pnl?.fees ?? "", asset, "fees"),
       amount(pnl?.realised ?? "", asset, "realised"),
