@@ -236,12 +236,16 @@ export class AccountsPage {
     );
     if (signal.aborted) return;
     this.accounts = venueAccounts(instances, statuses);
-    this.placeCards(signal);
+    const added = this.placeCards(signal);
     this.drawRows();
+    // A new account's books now, not at the books loop's next turn (its failures are that loop's).
+    if (added) void this.refreshBooks(signal).catch(() => undefined);
   }
 
-  /** A card per account, in the list's order: new ones follow their stream, gone ones stop. */
-  private placeCards(signal: AbortSignal): void {
+  /** A card per account, in the list's order: new ones follow their stream, gone ones stop.
+   * True when any was new. */
+  private placeCards(signal: AbortSignal): boolean {
+    let added = false;
     const wanted = new Set(this.accounts.map((a) => a.venue));
     for (const [venue, card] of this.cards) {
       if (wanted.has(venue)) continue;
@@ -253,6 +257,7 @@ export class AccountsPage {
       let card = this.cards.get(account.venue);
       if (card === undefined) {
         card = new AccountCard(account, signal);
+        added = true;
         card.drawBooks(this.books.get(account.venue));
         this.cards.set(account.venue, card);
         card.follow(this.live, this.connection);
@@ -262,6 +267,7 @@ export class AccountsPage {
     const none = "No venue is registered with the gateway.";
     if (this.accounts.length === 0) fill(this.cardList, h("p", { class: "empty" }, none));
     else this.cardList.querySelector(":scope > p.empty")?.remove();
+    return added;
   }
 
   /** Each account's PnL and fees from the ledger, asked per venue; a failure for every one
