@@ -2,8 +2,9 @@
 gateway, the mesh's sim, then the account as its own supervised child, each a real process.
 The account registers with the gateway as the venue sim.desk-a and says so itself; the
 services that follow venues are given it beside the mesh's; the account is restarted on its
-ports when it dies. (tests/integration/test_up.py runs the whole mesh without accounts: a
-second sim there would add its start to the suite's slowest file.)"""
+ports when it dies; a live account without credentials stops `up`.
+(tests/integration/test_up.py runs the whole mesh without accounts: a second sim there would
+add its start to the suite's slowest file.)"""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from core.cli.mesh.up import UpOptions, _Mesh, _stop_all
 from core.foundations.command import load_command
 from core.foundations.env import DATABASE_URL, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
+from core.foundations.errors import Unavailable
 from core.foundations.registry import SERVICES, start_order
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -105,3 +107,27 @@ async def test_up_runs_a_venue_account_as_its_own_venue_beside_the_mesh(
             supervising.cancel()
         finally:
             await _stop_all(mesh.children)
+
+
+async def test_up_stops_when_a_live_account_has_no_credentials(
+    tmp_path: Path, database_url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live account refuses to start without its key and secret, naming the variables (never
+    a value); `up` does not go on without it."""
+    market = tmp_path / "market.toml"
+    market.write_text(MARKET)
+    accounts = (("binance", "desk-z"),)
+    options = UpOptions(tmp_path / "data", free_ports=True, sim_config=market, venue_accounts=accounts)
+    async with new_database(database_url, "up_accounts") as database, redis_db(redis_url) as bus:
+        env = {REDIS_URL: bus, DATABASE_URL: database, TOKEN: TEST_TOKEN, SESSION_SECRET: "s" * 48}
+        env |= {"TRADEMESH_BINANCE__DESK_Z_API_KEY": "", "TRADEMESH_BINANCE__DESK_Z_API_SECRET": ""}
+        mesh = _Mesh(options, env, {TRADE_TOKEN: TEST_TRADE_TOKEN})
+        try:
+            with pytest.raises(Unavailable, match=r"binance\.desk-z exited with 2 before serving"):
+                for entry in start_order(["gateway", "venue"]):
+                    await mesh.start(entry, load_command(entry))
+        finally:
+            await _stop_all(mesh.children)
+    said = capsys.readouterr().out
+    assert "account desk-z at binance has no credentials" in said, said
+    assert "TRADEMESH_BINANCE__DESK_Z_API_KEY" in said and "TRADEMESH_BINANCE__DESK_Z_API_SECRET" in said
