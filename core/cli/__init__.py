@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 import argparse
+import dataclasses
 import functools
 import importlib
 import sys
@@ -97,7 +98,13 @@ def _up_command(args: argparse.Namespace) -> None:
     if args.paper is not None and args.sim_config is not None:
         raise InvalidArgument.field("sim-config", f"{args.sim_config}: --paper {args.paper} runs no sim")
     sim_config = args.sim_config or DEMO_MARKET
-    run_up(UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper))
+    accounts = args.venue_account
+    for twice in {a for a in accounts if accounts.count(a) > 1}:
+        raise InvalidArgument.field(
+            "venue-account", f"{'='.join(twice)} given twice: one process per account"
+        )
+    options = UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper)
+    run_up(dataclasses.replace(options, venue_accounts=tuple(args.venue_account)))
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -146,6 +153,22 @@ def _paper_venue(value: str) -> str:
     return value
 
 
+def _venue_account(value: str) -> tuple[str, str]:
+    """ "binance=desk-a" -> ("binance", "desk-a"): one account of a venue `up` runs beside the mesh."""
+    from core.foundations.accounts import account_name
+    from venues.registry import VENUES
+
+    exchange, equals, account = value.partition("=")
+    if not equals or exchange not in VENUES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not VENUE=ACCOUNT (binance=desk-a); venues: {', '.join(sorted(VENUES))}"
+        )
+    try:
+        return exchange, account_name(account)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: {error.violations[0].description}") from None
+
+
 def _up_parser(commands: Any) -> None:
     up = commands.add_parser("up", help=f"run the whole local mesh ({', '.join(SERVICES)})")
     up.add_argument(
@@ -167,6 +190,15 @@ def _up_parser(commands: Any) -> None:
         metavar="VENUE",
         help="paper-trade a live venue instead of running the sim: its real market data, orders "
         "matched against its book, no account needed (docs/paper.md)",
+    )
+    up.add_argument(
+        "--venue-account",
+        type=_venue_account,
+        action="append",
+        default=[],
+        metavar="VENUE=ACCOUNT",
+        help="also run one account of a venue as the venue VENUE.ACCOUNT, with its own credentials "
+        "(repeatable; binance=desk-a reads TRADEMESH_BINANCE__DESK_A_API_KEY ...; docs/accounts.md)",
     )
     up.add_argument(
         "--status-every",

@@ -1,7 +1,8 @@
 """A paper venue in Studio, in a real browser against the real mesh (studio_mesh): paper OKX swaps
 (`trademesh venue okx-swap --paper --replay <capture>`) registered beside the sim carries the
 PAPER mark on the health board and in the order ticket once it is selected; the sim carries none.
-Studio trades on it as on the sim: an order from the ticket fills through the inspector."""
+Studio trades on it as on the sim: an order from the ticket fills through the inspector. The
+Accounts page lists it as a paper account (the sim as a sim one) with its paper balances."""
 
 from __future__ import annotations
 
@@ -55,6 +56,25 @@ async def test_a_paper_venue_is_marked_paper_on_the_health_board_and_in_the_orde
         await page.select_option("#venue-select", "sim")
         await expect(page.locator("#ticket h3")).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#ticket-paper")).to_have_count(0)
+
+        # The Accounts page: the paper venue is an account of okx-swap in PAPER mode, its balances
+        # streamed by the paper venue itself (the paper account's, after the fill).
+        await page.click("#nav-accounts")
+        row = page.locator(f'#accounts-rows tr[data-venue="{PAPER}"]')
+        await expect(row).to_have_attribute("data-mode", "paper", timeout=WAIT_MS)
+        await expect(row).to_have_attribute("data-exchange", PAPER)
+        await expect(row.locator(".badge.mode-paper")).to_have_text("PAPER")
+        await expect(page.locator('#accounts-rows tr[data-venue="sim"]')).to_have_attribute(
+            "data-mode", "sim"
+        )
+        balances = page.locator(
+            f'#accounts-cards article[data-venue="{PAPER}"] .account-balances tr[data-asset]'
+        )
+        await expect(balances.first).to_be_visible(timeout=WAIT_MS)
+        # No ledger runs in this module: each card says so where its books would be.
+        books = page.locator(f'#accounts-cards article[data-venue="{PAPER}"] tbody.account-pnl')
+        await expect(books).to_contain_text("ledger:", timeout=WAIT_MS)
+        await page.screenshot(path=artifact("paper-venue-accounts"))
     finally:
         await asyncio.to_thread(mesh.stop_inspector)
         await asyncio.to_thread(venue.terminate)

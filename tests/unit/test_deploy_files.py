@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 
 from core.cli import build_parser
+from core.foundations.accounts import account_venue
 from core.foundations.command import load_command
+from core.foundations.env import VENUE_TRADE_TOKEN, venue_variable
 from core.foundations.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
 from venues.registry import VENUES
 
@@ -30,12 +32,15 @@ def _ours() -> dict[str, Any]:
 
 # The venue docker-compose's mesh services follow (as `trademesh up` does).
 MESH_VENUE = "venue-sim"
+# The example venue account (docs/accounts.md): its compose service, (exchange, account).
+ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
 
 
 def _compose_names(entry: ServiceEntry) -> list[str]:
-    """The compose services that run a registry entry: one per venue for the venue kind."""
+    """The compose services that run a registry entry: one per venue and per example account
+    for the venue kind."""
     if entry.kind is Kind.VENUE:
-        return [f"venue-{venue}" for venue in VENUES]
+        return [f"venue-{venue}" for venue in VENUES] + list(ACCOUNTS)
     return [entry.name]
 
 
@@ -165,7 +170,7 @@ def test_every_service_of_ours_gets_the_mesh_token() -> None:
 def test_only_venues_and_the_inspector_get_the_trading_credential() -> None:
     services = _ours()
     holders = {name for name, service in services.items() if "ops/trademesh-trade.env" in _env_files(service)}
-    assert holders == {f"venue-{venue}" for venue in VENUES} | {"inspector"}
+    assert holders == {f"venue-{venue}" for venue in VENUES} | set(ACCOUNTS) | {"inspector"}
     for name, service in services.items():
         entry = SERVICES[build_parser().parse_args(service["command"]).command]
         assert ("TRADEMESH_TRADE_TOKEN" in load_command(entry).secrets()) == (name in holders), name
@@ -182,6 +187,34 @@ def test_each_live_venue_reads_its_own_optional_credentials_file() -> None:
         assert optional in services[f"venue-{venue}"]["env_file"], venue
     example = _env_example("ops/trademesh-venue.env")
     assert all(key.startswith("TRADEMESH_OKX_SWAP_") for key in example)
+
+
+def test_each_example_account_runs_apart_with_its_own_credentials_under_its_own_profile() -> None:
+    """docs/accounts.md: `venue EXCHANGE --account ACCOUNT` in its own container (the exchange's
+    port inside, another published), registering under its compose name; its own optional
+    credentials file, whose example names the documented variables; never paper; started only
+    with `--profile accounts` (a live account without credentials refuses to start)."""
+    services = _compose()["services"]
+    published = [m for s in services.values() for m in s.get("ports", [])]
+    for name, (exchange, account) in ACCOUNTS.items():
+        service = services[name]
+        args = build_parser().parse_args(service["command"])
+        port = VENUES[exchange].default_port
+        assert (args.command, args.name, args.account) == ("venue", exchange, account), name
+        assert (args.port, args.host, service["hostname"]) == (port, "0.0.0.0", name)
+        ports = [mapping.split(":") for mapping in service["ports"]]
+        assert [inside for _, inside in ports] == [str(port), str(port + METRICS_PORT_OFFSET)], name
+        assert all(published.count(":".join(mapping)) == 1 for mapping in ports), name  # host ports its own
+        assert all(host.split(":")[0] != inside for host, inside in ports), name
+        assert service["healthcheck"]["test"][-1] == f"127.0.0.1:{port}", name
+        assert service["profiles"] == ["accounts"], name
+        assert "TRADEMESH_PAPER" not in service["environment"] and "--paper" not in service["command"]
+        own = {"path": f"ops/trademesh-venue-{exchange}-{account}.env", "required": False}
+        assert own in service["env_file"], name
+    venue = account_venue(*next(iter(ACCOUNTS.values())))
+    example = _env_example("ops/trademesh-venue-account.env")
+    assert set(example) == {venue_variable(venue, f) for f in ("API_KEY", "API_SECRET", "SANDBOX")}
+    assert venue_variable(venue, VENUE_TRADE_TOKEN) == "TRADEMESH_BINANCE__DESK_B_TRADE_TOKEN"
 
 
 def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:

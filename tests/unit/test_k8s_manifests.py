@@ -29,6 +29,7 @@ import yaml
 
 from core.cli import build_parser
 from core.foundations import env
+from core.foundations.accounts import account_venue
 from core.foundations.command import load_command
 from core.foundations.logstream.config import LOG_STREAM
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
@@ -43,6 +44,8 @@ OVERLAYS = ("local", "production")
 KUBERNETES_VERSIONS = ("1.29", "1.31", "1.33")
 IMAGE = "trademesh"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+# The example venue account (docs/accounts.md): its Deployment, (exchange, account).
+ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
 # Variables that hold secrets (core/foundations/env.py) and any name that looks like one.
 SECRET_VARIABLES = frozenset(
     {
@@ -333,7 +336,7 @@ def test_every_service_and_venue_runs_once_under_its_own_name(name: str) -> None
         args = parse(container["args"])
         running[workload["metadata"]["name"]] = args.name if args.command == "venue" else args.command
     expected = {f"venue-{v}": v for v in VENUES} | {n: n for n in SERVICES if n != "venue"}
-    assert running == expected
+    assert running == expected | {name: exchange for name, (exchange, _) in ACCOUNTS.items()}
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -364,9 +367,36 @@ def test_only_the_venues_and_the_inspector_get_the_trading_credential(name: str)
         args = parse(container["args"])
         holds = env.TRADE_TOKEN in load_command(SERVICES[args.command]).secrets()
         assert (env.TRADE_TOKEN in env_of(container)) == holds, workload["metadata"]["name"]
+        if args.command == "venue" and args.account is not None:
+            continue  # an account's own credentials: the next test
         if args.command == "venue" and args.name != "sim":
             secret = f"trademesh-venue-{args.name}"
             assert {"secretRef": {"name": secret, "optional": True}} in container["envFrom"]
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_an_example_account_runs_apart_with_its_own_secret_and_trading_credential(name: str) -> None:
+    """docs/accounts.md: `venue EXCHANGE --account ACCOUNT` in its own Deployment and Service
+    (its own pod: the exchange's ports), at 0 replicas until its Secret exists; that Secret
+    required (a live account refuses to start without credentials), never the exchange's; its own
+    trading credential, optional, given to it and the inspector alone."""
+    objects = overlay(name)
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    running = {workload["metadata"]["name"]: (workload, container) for workload, container in ours(objects)}
+    for deployment, (exchange, account) in ACCOUNTS.items():
+        workload, container = running[deployment]
+        args = parse(container["args"])
+        assert (args.name, args.account) == (exchange, account)
+        assert workload["spec"]["replicas"] == 0 and workload["spec"]["strategy"]["type"] == "Recreate"
+        assert deployment in services
+        secrets = [source["secretRef"] for source in container["envFrom"] if "secretRef" in source]
+        assert secrets == [{"name": f"trademesh-venue-{exchange}-{account}"}]  # required, its own
+        own = env.venue_variable(account_venue(exchange, account), env.VENUE_TRADE_TOKEN)
+        holders = {w["metadata"]["name"] for w, c in ours(objects) if own in env_of(c)}
+        assert holders == {deployment, "inspector"}
+        for holder in holders:
+            ref = env_of(running[holder][1])[own]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "trademesh-trade", "key": own, "optional": True}, holder
 
 
 def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:

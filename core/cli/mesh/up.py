@@ -31,6 +31,7 @@ from typing import Any
 from core.cli.mesh.embedded import Backing, start_backing
 from core.cli.mesh.progress import Progress
 from core.cli.mesh.supervisor import Child, ChildSpec
+from core.foundations.accounts import account_venue
 from core.foundations.command import MeshView, ServiceCommand, load_command
 from core.foundations.env import (
     DATABASE_URL,
@@ -39,8 +40,10 @@ from core.foundations.env import (
     SESSION_SECRET,
     TOKEN,
     TRADE_TOKEN,
+    VENUE_TRADE_TOKEN,
     account_trade_tokens,
     read_secret,
+    venue_variable,
 )
 from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
 from venues.sim.config import DEMO_MARKET
@@ -60,6 +63,9 @@ class UpOptions:
     status_every_s: float = 10.0
     # A live venue to paper-trade instead of the sim (`up --paper binance`); None: the sim.
     paper: str | None = None
+    # (exchange, account) of each venue account run beside the mesh's venue, as the venue
+    # `<exchange>.<account>` (`up --venue-account binance=desk-a`; docs/accounts.md).
+    venue_accounts: tuple[tuple[str, str], ...] = ()
 
 
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
@@ -140,8 +146,45 @@ class _Mesh:
             held |= frozenset(name for name in self.restricted if name != TRADE_TOKEN)
         return {name: value if name in held else "" for name, value in self.restricted.items()}
 
+    def account_spec(self, exchange: str, account: str, command: ServiceCommand[Any]) -> ChildSpec:
+        """A venue account's process: `venue EXCHANGE --account ACCOUNT` (a sim account with the
+        mesh's sim config), on free ports at its first start (the exchange's default port is the
+        mesh venue's) and on the ones it had after a restart. Its own trading credential, when
+        exported in up's shell, goes to it; its exchange credentials it reads from the shell."""
+        venue = account_venue(exchange, account)
+        config = ["--config", str(self.options.sim_config)] if exchange == "sim" else []
+
+        def args(previous: dict[str, Any]) -> list[str]:
+            ports = [str(previous.get("port", 0)), str(previous.get("metrics_port", 0))]
+            return [
+                "venue",
+                exchange,
+                "--account",
+                account,
+                *config,
+                "--port",
+                ports[0],
+                "--metrics-port",
+                ports[1],
+            ]
+
+        secrets = self.secrets_of(command)
+        own = venue_variable(venue, VENUE_TRADE_TOKEN)
+        if own in self.restricted:
+            secrets[own] = self.restricted[own]
+        env = {**self.env, **secrets}
+        entry = SERVICES["venue"]
+        if entry.restart_delay_max_s is None:
+            return ChildSpec(venue, args, env)
+        return ChildSpec(venue, args, env, restart_delay_max_s=entry.restart_delay_max_s)
+
     async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
-        child = Child(self.spec(entry, command), _WIDTH)
+        await self._run(entry, Child(self.spec(entry, command), _WIDTH))
+        if entry.kind is Kind.VENUE:  # the accounts next, before the services that follow venues
+            for exchange, account in self.options.venue_accounts:
+                await self._run(entry, Child(self.account_spec(exchange, account, command), _WIDTH))
+
+    async def _run(self, entry: ServiceEntry, child: Child) -> None:
         self.children.append(child)
         await child.start()
         self._learn(entry, child)

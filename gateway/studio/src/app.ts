@@ -1,6 +1,7 @@
 // One logged-in Studio session: the transport with its token, the panels, their loops. It ends
 // (every loop and stream stopped) on logout, on UNAUTHENTICATED from any call, or when the
 // token's expiry passes, and hands back to the login screen with the reason.
+import { AccountsPage } from "./accounts/page";
 import { createClients } from "./api/clients";
 import { DetectorChoice } from "./api/detectors";
 import { LiveStreams } from "./api/live";
@@ -80,6 +81,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const advisor = new AdvisorPage(clients, live, connection, signal);
   const risk = new RiskPage(clients, live, connection, signal);
   const ledger = new LedgerPage(clients, live, connection, signal);
+  const accounts = new AccountsPage(clients, live, connection, signal);
   const backtest = new BacktestPage(clients, live, connection, signal);
   const services = new ServicesPage(clients, connection, signal);
   const logs = new LogsPage(live, connection, signal);
@@ -95,6 +97,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
     h("a", { id: "nav-ledger", href: "#/ledger" }, "Ledger"),
+    h("a", { id: "nav-accounts", href: "#/accounts" }, "Accounts"),
     h("a", { id: "nav-backtest", href: "#/backtest" }, "Backtest"),
     h("a", { id: "nav-services", href: "#/services" }, "Services"),
     h("a", { id: "nav-logs", href: "#/logs" }, "Logs"),
@@ -118,6 +121,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     advisor.root,
     risk.root,
     ledger.root,
+    accounts.root,
     backtest.root,
     services.root,
     logs.root,
@@ -129,6 +133,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
       advisor,
       risk,
       ledger,
+      accounts,
       backtest,
       services,
       logs,

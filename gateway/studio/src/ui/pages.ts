@@ -5,8 +5,10 @@
 // "#/risk" (the inspector's risk dashboard), "#/ledger" (the ledger's books), and "#/backtest" and
 // "#/backtest/<run id, URI-encoded>" (the backtest hub's runs, that run's result open), and
 // "#/services" (every registered instance's health and figures, the firing alerts), and
+// "#/accounts" (every venue account: its balances from the venue, its PnL from the ledger), and
 // "#/logs?<filters>" (LogHub's lines, filtered: logs/filters). A link
 // or the browser's back button moves between them; a reload keeps the page.
+import type { AccountsPage } from "../accounts/page";
 import type { BacktestPage } from "../backtest/page";
 import type { LedgerPage } from "../ledger/page";
 import type { LogsPage } from "../logs/page";
@@ -21,6 +23,7 @@ export type Route =
   | { page: "advisor"; decisionId: string | null }
   | { page: "risk" }
   | { page: "ledger" }
+  | { page: "accounts" }
   | { page: "services" }
   | { page: "backtest"; runId: string | null }
   | { page: "logs"; query: string };
@@ -39,6 +42,7 @@ function segment(encoded: string | undefined): string | null {
 export function parseRoute(hash: string): Route {
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
+  if (/^#\/accounts\/?$/.test(hash)) return { page: "accounts" };
   if (/^#\/services\/?$/.test(hash)) return { page: "services" };
   const logs = /^#\/logs\/?(?:\?(.*))?$/.exec(hash);
   if (logs !== null) return { page: "logs", query: logs[1] ?? "" };
@@ -69,7 +73,7 @@ export function advisorHash(decisionId: string | null): string {
 }
 
 /** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
- * risk, ledger, backtest, services and logs pages' loops run only while they are shown. */
+ * risk, ledger, accounts, backtest, services and logs pages' loops run only while they are shown. */
 export function showPage(
   route: Route,
   pages: {
@@ -78,6 +82,7 @@ export function showPage(
     advisor: AdvisorPage;
     risk: RiskPage;
     ledger: LedgerPage;
+    accounts: AccountsPage;
     backtest: BacktestPage;
     services: ServicesPage;
     logs: LogsPage;
@@ -89,6 +94,7 @@ export function showPage(
   pages.advisor.root.hidden = route.page !== "advisor";
   pages.risk.root.hidden = route.page !== "risk";
   pages.ledger.root.hidden = route.page !== "ledger";
+  pages.accounts.root.hidden = route.page !== "accounts";
   pages.backtest.root.hidden = route.page !== "backtest";
   pages.services.root.hidden = route.page !== "services";
   pages.logs.root.hidden = route.page !== "logs";
@@ -106,6 +112,8 @@ export function showPage(
   else pages.risk.hide();
   if (route.page === "ledger") pages.ledger.show();
   else pages.ledger.hide();
+  if (route.page === "accounts") pages.accounts.show();
+  else pages.accounts.hide();
   if (route.page === "backtest") pages.backtest.show(route.runId);
   else pages.backtest.hide();
   if (route.page === "services") pages.services.show();
