@@ -39,7 +39,7 @@ from venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "ops" / "k8s"
-OVERLAYS = ("local", "production")
+OVERLAYS = ("local", "production", "paper")
 # The Kubernetes versions the manifests are validated against (strict: no unknown field).
 KUBERNETES_VERSIONS = ("1.29", "1.31", "1.33")
 IMAGE = "trademesh"
@@ -424,7 +424,11 @@ def test_production_holds_no_secret_and_no_database_of_its_own() -> None:
 
 def test_the_overlays_pin_the_image() -> None:
     images = {name: {c["image"] for _, c in ours(overlay(name))} for name in OVERLAYS}
-    assert images == {"local": {"trademesh:latest"}, "production": {"registry.example.com/trademesh:0.1.0"}}
+    assert images == {
+        "local": {"trademesh:latest"},
+        "paper": {"trademesh:latest"},
+        "production": {"registry.example.com/trademesh:0.1.0"},
+    }
 
 
 def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
@@ -630,3 +634,26 @@ def _decoded(obj: Obj) -> Obj:
     if obj["kind"] == "Secret":
         obj["data"] = {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
     return obj
+
+
+def test_the_paper_overlay_turns_every_live_venue_to_paper_and_nothing_else() -> None:
+    """ops/k8s/overlays/paper: the local fleet with TRADEMESH_PAPER=1 in the ConfigMap every
+    container reads (venues/command.py: a live venue paper-trades; the sim makes its own market);
+    the local overlay itself stays live."""
+
+    def config(name: str) -> dict[str, str]:
+        objects = overlay(name)
+        found = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "trademesh-env"]
+        assert len(found) == 1
+        data: dict[str, str] = found[0]["data"]
+        return data
+
+    paper, local = config("paper"), config("local")
+    assert paper.get(env.PAPER) == "1" and env.PAPER not in local
+    assert {k: v for k, v in paper.items() if k != env.PAPER} == local
+    readers = {
+        w["metadata"]["name"]
+        for w, c in ours(overlay("paper"))
+        if {"configMapRef": {"name": "trademesh-env"}} in c.get("envFrom", [])
+    }
+    assert {f"venue-{v}" for v in VENUES} <= readers
