@@ -154,6 +154,9 @@ class Meter:
 
 def _tail(bars: Sequence[Candle], timeframe: Timeframe, count: int) -> list[Candle]:
     """The last `count` closed bars of `timeframe`, oldest first (fewer when there are not)."""
+    tail = list(bars[-count:])
+    if all(bar.closed and bar.timeframe is timeframe for bar in tail):
+        return tail  # the shell's usual case: only closed bars of the timeframe, one check each
     found: list[Candle] = []
     for bar in reversed(bars):
         if bar.closed and bar.timeframe is timeframe:
