@@ -104,31 +104,10 @@ def _time(screen: Screen, inputs: list[InstrumentInputs], scans: int) -> tuple[f
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     inputs = synthetic(args.instruments, args.bars, args.missing, args.seed)
     screens = [load_screen(SCREENS_DIR / "momentum.toml"), parse_screen(EVERY_METRIC, "every_metric")]
-    figures: dict[str, Any] = {}
-    rows = []
-    for screen in screens:
-        _time(screen, inputs, 1)  # warm
-        runs = [_time(screen, inputs, args.scans) for _ in range(args.repeats)]
-        result = runs[-1][2]
-        membership = ScreenMembership.for_screen(screen)
-        membership.update(result)
-        walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
-        figures[screen.name] = {
-            "ms_per_scan_wall": round(common.median(walls), 3),
-            "ms_per_scan_cpu": round(common.median(cpus), 3),
-            "wall_min_max": [round(min(walls), 3), round(max(walls), 3)],
-            "us_per_instrument": round(common.median(cpus) * 1000 / args.instruments, 2),
-            "ranked": len(result.ranked),
-            "left_out": result.left_out,
-            "filtered_out": result.filtered_out,
-            "members": len(membership.members),
-        }
-        f = figures[screen.name]
-        rows.append([screen.name, args.instruments, f"{f['ms_per_scan_wall']:.2f}", f"{f['ms_per_scan_cpu']:.2f}",
-                     f"{f['us_per_instrument']:.1f}", f["ranked"], f["left_out"], f["filtered_out"]])  # fmt: skip
+    figures = {screen.name: _figures(screen, inputs, args) for screen in screens}
     common.print_table(
         ["screen", "instruments", "ms/scan", "cpu ms/scan", "µs/instr", "ranked", "left out", "filtered"],
-        rows,
+        [[name, args.instruments, *(f[key] for key in _SHOWN)] for name, f in figures.items()],
     )
     return {
         "bench": "screener_scan",
@@ -137,6 +116,29 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "machine": common.machine(),
         "params": vars(args),
         "screens": figures,
+    }
+
+
+_SHOWN = ("ms_per_scan_wall", "ms_per_scan_cpu", "us_per_instrument", "ranked", "left_out", "filtered_out")
+
+
+def _figures(screen: Screen, inputs: list[InstrumentInputs], args: argparse.Namespace) -> dict[str, Any]:
+    """One screen's medians over the repeats, and what its last scan ranked and left out."""
+    _time(screen, inputs, 1)  # warm
+    runs = [_time(screen, inputs, args.scans) for _ in range(args.repeats)]
+    result = runs[-1][2]
+    membership = ScreenMembership.for_screen(screen)
+    membership.update(result)
+    walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    return {
+        "ms_per_scan_wall": round(common.median(walls), 3),
+        "ms_per_scan_cpu": round(common.median(cpus), 3),
+        "wall_min_max": [round(min(walls), 3), round(max(walls), 3)],
+        "us_per_instrument": round(common.median(cpus) * 1000 / args.instruments, 2),
+        "ranked": len(result.ranked),
+        "left_out": result.left_out,
+        "filtered_out": result.filtered_out,
+        "members": len(membership.members),
     }
 
 
