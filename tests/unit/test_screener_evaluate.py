@@ -214,3 +214,16 @@ def test_zscores() -> None:
     assert normalise("zscore", [1.0, 3.0]) == [-1.0, 1.0]
     assert normalise("zscore", [2.0, 2.0]) == [0.0, 0.0]
     assert normalise("zscore", []) == []
+
+
+def test_the_result_says_from_what_inputs_times() -> None:
+    screen = _screen("momentum = 1.0, spread_bps = -1.0", extra='show = ["funding_rate"]')
+    older = instrument("A", [1, 1, 2], tick=ticker(ts_ns=NOW - 10 * 10**9), funding="0.0001")
+    newer = instrument(
+        "B", candles=bars([1, 1, 3], end_ns=NOW - 5 * 10**9), tick=ticker(ts_ns=NOW - 2 * 10**9)
+    )
+    result = evaluate(screen, [older, newer], NOW + 10**9)
+    assert result.computed_ns == NOW + 10**9
+    as_of = {row.symbol: row.as_of_ns for row in result.ranked}
+    assert as_of == {"A": NOW - 10 * 10**9, "B": NOW - 5 * 10**9}  # each its oldest input
+    assert (result.oldest_input_ns, result.newest_input_ns) == (NOW - 10 * 10**9, NOW)  # A: bars, funding

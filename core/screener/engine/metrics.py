@@ -187,11 +187,12 @@ def _spread_bps(inputs: InstrumentInputs) -> float | None:
 
 def _top_depth(inputs: InstrumentInputs) -> float | None:
     ticker = inputs.ticker
-    if ticker is None or None in (ticker.bid, ticker.ask, ticker.bid_size, ticker.ask_size):
+    if ticker is None:
         return None
-    bid_side = ticker.bid * ticker.bid_size  # type: ignore[operator]
-    ask_side = ticker.ask * ticker.ask_size  # type: ignore[operator]
-    return float(min(bid_side, ask_side))
+    bid, ask, bid_size, ask_size = ticker.bid, ticker.ask, ticker.bid_size, ticker.ask_size
+    if bid is None or ask is None or bid_size is None or ask_size is None:
+        return None
+    return float(min(bid * bid_size, ask * ask_size))
 
 
 _TICKER: dict[str, Callable[[InstrumentInputs], float | None]] = {
