@@ -1,0 +1,52 @@
+"""What the engine is given about one instrument at evaluation time: the shell gathers it (the
+latest ticker, the closed bars, the funding rate) and the engine reads nothing else.
+
+Prices and amounts stay Decimal as the venue gave them; the metrics made from them are floats
+(statistics to rank by, never money: core.screener.engine.metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.foundations.model import Candle, InstrumentKind
+
+__all__ = ["Funding", "InstrumentInputs", "Ticker"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """The latest ticker: best bid and ask (with their sizes when known), the last price, and the
+    venue's 24h quote volume when it states one (ccxt's `quoteVolume`; the wire Ticker has none)."""
+
+    ts_ns: int
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+    volume_24h: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """The funding rate the venue states now (a fraction of the notional per funding interval)."""
+
+    rate: Decimal
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInputs:
+    """One instrument's inputs. `bars` are closed bars of the screen's timeframe, oldest first
+    (the shell's guarantee; bars of another timeframe or not closed are ignored)."""
+
+    symbol: str
+    kind: InstrumentKind
+    quote_asset: str
+    ticker: Ticker | None = None
+    bars: Sequence[Candle] = ()
+    funding: Funding | None = None
+    active: bool = True
