@@ -7,7 +7,11 @@ instrument's tick grid) checked by the venue runtime's own validation
 a REJECTED update, as the executor reports a refusal.
 
 The sim holds stop orders itself, so every stop-loss is placed natively (no emulation here).
-An amendment goes as the live executor carries it out: the old order's cancel, then the new one.
+An amendment goes as the live executor carries it out at a venue that amends natively (the sim
+does): in place (TradeFlow.AmendOrder, the order renamed to the new client order id, refused
+when anything of it filled) when the core knows nothing of it filled, its answer handed to the
+core as the old order's end and the renamed order (core.inspector.convert.amended_away); else,
+or refused at the venue, the old order's cancel, then the new one.
 
 The core is told the run's instrument facts at its start (as the live shell journals them from
 the venue's ListInstruments), and woken when it asks (`wake_ns`: the run schedules a timer entry
@@ -25,9 +29,16 @@ from core.backtest.twins import Held, HeldAt, ModelTiming, OrderTiming
 from core.foundations.convert import execution_to_pb, instrument_to_pb
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import TrademeshError
-from core.foundations.model import Execution, Instrument, Order, OrderRequest, Side
+from core.foundations.model import Amendment, Execution, Instrument, Order, OrderRequest, Side
 from core.foundations.order_rules import place_order
-from core.inspector.convert import market_to_pb, order_snapshot, place_request, refusal_of
+from core.inspector.convert import (
+    amended_away,
+    market_to_pb,
+    order_snapshot,
+    place_request,
+    refusal_of,
+    venue_reason,
+)
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
 from core.inspector.engine.events import Output, Verdict
@@ -59,6 +70,9 @@ class OrderDesk:
     position: Callable[[str], Decimal] = field(default=lambda symbol: Decimal(0))
     # The size the venue would hold a reduce-only order at, arriving at a time (None: not known).
     held_at: Callable[[OrderRequest, int], Decimal] | None = None
+    # An amendment in place (ReplayedMarket.amend: the old order's id, the change, the new order
+    # placed instead if the venue refuses it, now, arrival); None: amendments cancel and place.
+    amend: Callable[[str, Amendment, OrderRequest, int, int | None], None] | None = None
 
 
 @dataclass
@@ -111,10 +125,13 @@ class InspectStage:
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=order))
         return message
 
-    def answer(self, order: Order, now_ns: int) -> None:
+    def answer(self, order: Order, now_ns: int, amended_from: str = "") -> None:
         """The venue's answer to a placement (the order as placed), as the live executor hands
-        the core every PlaceOrder answer."""
+        the core every PlaceOrder answer; to an amendment in place (`amended_from`: the id the
+        order went by), the old order's end first, as the executor hands an AmendOrder answer."""
         message = execution_to_pb(self.venue, Execution(now_ns, order)).order
+        if amended_from:
+            self._feed(jr.JournalEntry(now_ns=now_ns, order_update=amended_away(message, amended_from)))
         self._feed(jr.JournalEntry(now_ns=now_ns, order_update=message))
 
     def mark(self, symbol: str, price: Decimal, now_ns: int) -> None:
@@ -176,28 +193,63 @@ class InspectStage:
                 self._cancel(order.client_order_id, now_ns)
         elif isinstance(action, QueryOrder):
             self._query(action, now_ns)
-        elif isinstance(action, Amend):
+        elif isinstance(action, Amend) and not self._amend(action, now_ns):
             self._cancel(action.client_order_id, now_ns)
             self._place(action.order, now_ns)
 
-    def _place(self, order: PlaceOrder, now_ns: int) -> None:
+    def _amend(self, action: Amend, now_ns: int) -> bool:
+        """In place, as the live executor amends at a venue that amends natively: only an order
+        of which the core knows nothing filled (the new order's size is its whole), into one the
+        venue's rules take (else the cancel and the placement, whose refusal the core hears)."""
+        amend, working = self.desk.amend, self.core.book.orders.get(action.client_order_id)
+        if amend is None or working is None or working.venue_filled != 0:
+            return False
+        order = action.order
+        try:
+            checked = self._checked(order)
+        except TrademeshError:
+            return False
+        change = Amendment(
+            price=checked.price, size=checked.size, trigger_price=checked.trigger_price,
+            client_order_id=checked.client_order_id, reason=venue_reason(action.reason),
+            unfilled_only=True,
+        )  # fmt: skip
+        amend(
+            action.client_order_id,
+            change,
+            checked,
+            now_ns,
+            self.desk.timing.place(order, now_ns, self._holding(order, checked)),
+        )
+        return True
+
+    def _checked(self, order: PlaceOrder) -> OrderRequest:
+        """The TradeFlow request the live executor would send, as the venue's rules take it
+        (TrademeshError: as they refuse it)."""
         native = order.trigger_price is not None
         request = place_request(order, native)
         instrument = self.desk.instruments.get(order.symbol)
         if instrument is not None:
             put_on_grid(order, request, native, instrument.tick_size)
+        return place_order(request, self.desk.instruments)
+
+    def _place(self, order: PlaceOrder, now_ns: int) -> None:
         try:
-            checked = place_order(request, self.desk.instruments)
+            checked = self._checked(order)
         except TrademeshError as exc:
             refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, refusal_of(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
+        self.desk.submit(
+            checked, now_ns, self.desk.timing.place(order, now_ns, self._holding(order, checked))
+        )
+
+    def _holding(self, order: PlaceOrder, checked: OrderRequest) -> Held:
         held_at = self.desk.held_at
         at: HeldAt | None = None
         if held_at is not None and checked.reduce_only:
             at = partial(held_at, checked)
-        held = Held(self._held_size(order), at)
-        self.desk.submit(checked, now_ns, self.desk.timing.place(order, now_ns, held))
+        return Held(self._held_size(order), at)
 
     def _held_size(self, order: PlaceOrder) -> Decimal:
         """The size the venue takes the order at now, for its live twin's key when the live

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.foundations.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from core.foundations.matching.engine import OrderBook
 from core.foundations.matching.exchange import NullListener, SimExchange
 from core.foundations.matching.funding import FundingTerms
@@ -29,6 +29,7 @@ from core.foundations.matching.mirror import Mirror as _Mirror
 from core.foundations.matching.mirror import QueueRule
 from core.foundations.matching.order_manager import FeeSchedule, covers, covers_on_arrival
 from core.foundations.model import (
+    Amendment,
     Balance,
     Execution,
     FundingPayment,
@@ -41,11 +42,13 @@ from core.foundations.model import (
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["QUEUE_RULES", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
+__all__ = ["QUEUE_RULES", "Answer", "Latency", "QueueRule", "ReplayedMarket", "queue_rule"]
 
 _BUY, _SELL = Side.BUY, Side.SELL
 # What the venue answers a placement with when it refuses it.
 _REFUSALS = (InvalidArgument, FailedPrecondition, NotFound)
+# What it answers an amendment in place with when it refuses it (then: cancel, and place anew).
+_AMEND_REFUSALS = (*_REFUSALS, AlreadyExists)
 
 
 # The recorded venues whose makers' cancels are known; every other venue's is BACK.
@@ -75,10 +78,22 @@ class Latency:
 
 
 class _Arrival(NamedTuple):
-    """An order (request set) or a cancel (request None) on its way to the venue."""
+    """An order (request set) or a cancel (request None) on its way to the venue; or, with an
+    amendment, the order `client_order_id` changed in place (`request`: the new order placed
+    after the old one's cancel instead, should the venue refuse the amendment, as the live
+    executor does)."""
 
     client_order_id: str
     request: OrderRequest | None
+    amendment: Amendment | None = None
+
+
+class Answer(NamedTuple):
+    """The venue's answer to a placement or to an amendment in place: the order as it is now, and
+    for an amendment the client order id it went by before ("" for a placement)."""
+
+    order: Order
+    amended_from: str = ""
 
 
 # When an execution's report reaches us, if known (ReplayedMarket.hear); None: the model's.
@@ -159,8 +174,8 @@ class ReplayedMarket:
         # back until its last trade is in: (symbol, venue time, taker side as recorded).
         self._held: tuple[str, int, int] | None = None
         self._answering: Answering | None = None
-        # (due ns, submission sequence, the order as placed): a heap, earliest first.
-        self._answers: list[tuple[int, int, Order]] = []
+        # (due ns, submission sequence, the answer): a heap, earliest first.
+        self._answers: list[tuple[int, int, Answer]] = []
 
     # ---- our orders
 
@@ -177,13 +192,13 @@ class ReplayedMarket:
         apart from the execution stream; none when it says None (the default: no answers)."""
         self._answering = answering
 
-    def answers_due(self, now_ns: int) -> list[tuple[int, Order]]:
-        """The answers that reach us by now_ns: (when, the order as placed), in time order."""
+    def answers_due(self, now_ns: int) -> list[tuple[int, Answer]]:
+        """The answers that reach us by now_ns: (when, the answer), in time order."""
         answers = self._answers
         out = []
         while answers and answers[0][0] <= now_ns:
-            due, _, order = heapq.heappop(answers)
-            out.append((due, order))
+            due, _, answer = heapq.heappop(answers)
+            out.append((due, answer))
         return out
 
     def submit(self, request: OrderRequest, now_ns: int, arrival_ns: int | None = None) -> str:
@@ -203,6 +218,24 @@ class ReplayedMarket:
         if client_order_id not in self._client_ids:
             raise NotFound(f"no order was submitted with client_order_id {client_order_id!r}")
         self._schedule(now_ns, _Arrival(client_order_id, None), arrival_ns)
+
+    def amend(
+        self,
+        client_order_id: str,
+        change: Amendment,
+        instead: OrderRequest,
+        now_ns: int,
+        arrival_ns: int | None = None,
+    ) -> None:
+        """Send an amendment in place of the order `client_order_id` at now_ns (reaching the venue
+        as an order does; `change.client_order_id` renames it). Refused there, the old order is
+        cancelled and `instead` placed. Its answer reaches us whether or not placements are
+        answered: the renamed order's executions do not say the old id ended; the answer does
+        (core.inspector.convert.amended_away). NotFound when no order was submitted with the id."""
+        if client_order_id not in self._client_ids:
+            raise NotFound(f"no order was submitted with client_order_id {client_order_id!r}")
+        self._client_ids.add(instead.client_order_id)
+        self._schedule(now_ns, _Arrival(client_order_id, instead, change), arrival_ns)
 
     # ---- time
 
@@ -393,7 +426,9 @@ class ReplayedMarket:
         while arrivals and arrivals[0][0] <= until_ns:
             arrival_ns, _, arrival = heapq.heappop(arrivals)
             self._venue_ns = max(self._venue_ns, arrival_ns)
-            if arrival.request is not None:
+            if arrival.amendment is not None:
+                self._amend(arrival)
+            elif arrival.request is not None:
                 self._place(arrival.request)
             else:
                 self._cancel(arrival.client_order_id)
@@ -406,8 +441,24 @@ class ReplayedMarket:
             return
         answered = None if self._answering is None else self._answering(request.client_order_id)
         if answered is not None:
-            self._sequence += 1
-            heapq.heappush(self._answers, (max(answered, self._venue_ns), self._sequence, placed))
+            self._push_answer(answered, Answer(placed))
+
+    def _amend(self, arrival: _Arrival) -> None:
+        change, instead = arrival.amendment, arrival.request
+        assert change is not None and instead is not None
+        try:
+            amended, _ = self._exchange.amend(None, arrival.client_order_id, change)
+        except _AMEND_REFUSALS:
+            self._cancel(arrival.client_order_id)
+            self._place(instead)
+            return
+        answered = None if self._answering is None else self._answering(instead.client_order_id)
+        due = self._venue_ns + self._reports.report_ns if answered is None else answered
+        self._push_answer(due, Answer(amended, arrival.client_order_id))
+
+    def _push_answer(self, due_ns: int, answer: Answer) -> None:
+        self._sequence += 1
+        heapq.heappush(self._answers, (max(due_ns, self._venue_ns), self._sequence, answer))
 
     def _cancel(self, client_order_id: str) -> None:
         # It may have ended before the cancel arrived (or been refused): its executions say how.

@@ -154,7 +154,7 @@ class Backtest:
         self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
         desk = OrderDesk(
             self.instruments, market.submit, market.cancel, market.open_orders, self._find,
-            position=self._position, held_at=market.held_at,
+            position=self._position, held_at=market.held_at, amend=market.amend,
         )  # fmt: skip
         self.inspect = InspectStage.start(
             settings.venue, desk, settings.policies, settings.starting_equity, start
@@ -252,8 +252,8 @@ class Backtest:
         return due if due is not None and due < earliest else earliest
 
     def _run_due(self, due: int) -> None:
-        for answered_ns, order in self.market.answers_due(due):
-            self.inspect.answer(order, answered_ns)
+        for answered_ns, answer in self.market.answers_due(due):
+            self.inspect.answer(answer.order, answered_ns, answer.amended_from)
         for arrival_ns, execution in self.market.advance(due):
             self._execution(execution, arrival_ns)
         timer = self._next_timer()

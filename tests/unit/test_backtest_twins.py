@@ -507,7 +507,8 @@ def test_the_replayed_venue_answers_a_placement_apart_from_its_reports() -> None
     assert market.next_due_ns() == 20
     assert market.advance(20) == []
     assert market.next_due_ns() == 30
-    [(at, order)] = market.answers_due(30)
+    [(at, (order, amended_from))] = market.answers_due(30)
+    assert amended_from == ""
     assert (at, order.client_order_id, order.status, order.filled_size) == (
         30, "answered", OrderStatus.FILLED, D("0.5"),
     )  # fmt: skip
