@@ -327,7 +327,8 @@ class Backtest:
         at their live twins' recorded arrivals) instead of after the order latency, and have the
         inspector hear the venue's reports and answers on them when it says (when the live one
         heard the twins')."""
-        self.inspect.desk = replace(self.inspect.desk, timing=timing)
+        amend = self.market.amend if timing.amends_in_place else None
+        self.inspect.desk = replace(self.inspect.desk, timing=timing, amend=amend)
         self.market.hear(timing.heard_at)
         self.market.answer(timing.answered_at)
 

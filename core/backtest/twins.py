@@ -23,6 +23,7 @@ import asyncpg
 
 from core.backtest.recorded_orders import RecordedOrder, load_recorded_orders
 from core.foundations.model import Execution, OrderRequest, OrderType
+from core.inspector.convert import AMENDED_IN_PLACE
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
@@ -117,6 +118,12 @@ class OrderTiming:
         """When the venue's answer to our placement reaches the inspector: None is never (the
         inspector hears its executions alone)."""
         return None
+
+    @property
+    def amends_in_place(self) -> bool:
+        """Whether the inspector's amendments go to the venue as amendments in place (as the live
+        inspector amends at the sim today), or as the old order's cancel and the new one."""
+        return True
 
 
 class ModelTiming(OrderTiming):
@@ -268,6 +275,14 @@ class TwinArrivals(OrderTiming):
 
     def intent(self, intent: am.Intent) -> None:
         self._signals[intent.intent_id] = _signal_key(intent)
+
+    @property
+    def amends_in_place(self) -> bool:
+        """As the live inspector amended in the recorded session: in place when its journal shows
+        an order amended in place, else as cancel and place (a session recorded before the
+        inspector amended in place, 2026-11-27, or one that amended nothing: the same then);
+        without the journal, as the live inspector amends today."""
+        return self.hearing is None or bool(self.hearing.amended)
 
     def check_at(self, intent: am.Intent) -> int | None:
         """When the live inspector had the intent of the same signal: when its journal took it
@@ -423,6 +438,8 @@ class LiveHearing:
     # PlaceOrder answer, which the shell journals whatever it says, unless the execution
     # stream's word came first).
     answers: dict[str, int] = field(default_factory=dict)
+    # The orders it amended in place (their old client order ids: AMENDED_IN_PLACE updates).
+    amended: set[str] = field(default_factory=set)
 
     def add(self, entry: jr.JournalEntry) -> None:
         """Hear one journal entry (`live_hearing` an entry at a time)."""
@@ -434,6 +451,8 @@ class LiveHearing:
             self.answers.setdefault(update.client_order_id, entry.now_ns)
             if update.status in _ENDED:
                 self.ends.setdefault(update.client_order_id, entry.now_ns)
+            if update.status_reason.startswith(AMENDED_IN_PLACE):
+                self.amended.add(update.client_order_id)
         elif kind == "intent":
             self.intents.setdefault(_signal_key(entry.intent.intent), entry.now_ns)
         elif kind == "timer":

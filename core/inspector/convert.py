@@ -40,6 +40,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
     "ACTION_TO_PB",
+    "AMENDED_IN_PLACE",
     "STATE_TO_PB",
     "amended_away",
     "decode_intent",
@@ -288,6 +289,10 @@ def order_snapshot(order: PlaceOrder, status: int, reason: str, now_ns: int) -> 
     )
 
 
+# How an order amended in place (renamed) ends under its old client order id.
+AMENDED_IN_PLACE = "amended in place"
+
+
 def amended_away(amended: tf.Order, old_client_order_id: str) -> tf.Order:
     """The old order's end as the core counts an amendment in place: the venue's order went on
     under the new client order id, so the old one is CANCELED (filled only what it had)."""
@@ -295,7 +300,7 @@ def amended_away(amended: tf.Order, old_client_order_id: str) -> tf.Order:
     ended.CopyFrom(amended)
     ended.client_order_id = old_client_order_id
     ended.status = tf.ORDER_STATUS_CANCELED
-    ended.status_reason = f"amended in place: now {amended.client_order_id}"
+    ended.status_reason = f"{AMENDED_IN_PLACE}: now {amended.client_order_id}"
     return ended
 
 

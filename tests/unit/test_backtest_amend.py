@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.twins import ModelTiming, TwinArrivals, live_hearing
 from core.foundations.model import (
     Amendment,
     Execution,
@@ -19,11 +20,13 @@ from core.foundations.model import (
     TimeInForce,
 )
 from core.inspector.config import DEFAULT_POLICIES
+from core.inspector.convert import amended_away
 from core.inspector.engine.actions import OrderRole
 from core.inspector.engine.market import MarketView
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 D = Decimal
@@ -117,3 +120,19 @@ def test_a_trailing_stop_moves_in_place_in_a_backtest_never_leaving_the_position
         w.order.client_order_id for w in stage.core.book.orders.layers(("sim", SYMBOL), OrderRole.STOP_LOSS)
     }
     assert working == {stops[0].client_order_id}  # the core counts the renamed order alone
+
+
+def test_a_recorded_run_amends_as_the_recorded_live_inspector_did() -> None:
+    """The parity sessions were recorded when the live inspector amended by cancel and place:
+    their backtest does too (the twins of the cancel and the placement); a session whose journal
+    shows an order amended in place, in place; without the journal, as the inspector amends now."""
+    renamed = tf.Order(client_order_id="old", status=tf.ORDER_STATUS_CANCELED)
+    renamed.status_reason = amended_away(tf.Order(client_order_id="new"), "old").status_reason
+    cancelled = tf.Order(client_order_id="old", status=tf.ORDER_STATUS_CANCELED, status_reason="inspector: x")
+    recorded = {
+        "in place": [jr.JournalEntry(now_ns=1, order_update=renamed)],
+        "cancel and place": [jr.JournalEntry(now_ns=1, order_update=cancelled)],
+    }
+    timing = {k: TwinArrivals({}, 0, hearing=live_hearing(v)) for k, v in recorded.items()}
+    assert timing["in place"].amends_in_place and not timing["cancel and place"].amends_in_place
+    assert TwinArrivals({}, 0).amends_in_place and ModelTiming().amends_in_place
