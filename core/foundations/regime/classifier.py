@@ -2,7 +2,8 @@
 
 Method (docs/overwatch.md, "Method"):
 - trend: Wilder's ADX(period) with +DI / -DI. ADX at or above `adx_enter` is a trend, up when
-  +DI > -DI, down otherwise; it stays a trend while ADX is at or above `adx_exit`.
+  +DI > -DI, down otherwise; it stays a trend while ADX is at or above `adx_exit` and its
+  side's DI still leads (a crossing inside the band ends it rather than flipping it).
 - high volatility: the std of log returns over `vol_window` bars over its own long-run level
   (the geometric long-run mean of that std: a mean of its logarithm, so the bursts it is to
   find do not lift the level much): at or above `vol_enter`, staying until below `vol_exit`.
@@ -84,7 +85,8 @@ class Classifier:
         self._prev_close: float | None = None
         self._last_open: int | None = None
         self._bars = 0
-        self._trend = self._volatile = self._thin = False  # the bands' states
+        self._trend: Regime | None = None  # the bands' states: the trend's side, ...
+        self._volatile = self._thin = False  # ... high volatility, thin liquidity
         self._regime, self._since = Regime.UNKNOWN, 0
         self._candidate, self._candidate_since, self._run = Regime.UNKNOWN, 0, 0
 
@@ -137,14 +139,22 @@ class Classifier:
         cfg = self._cfg
         self._thin = f.volume_ratio <= (cfg.thin_exit if self._thin else cfg.thin_enter)
         self._volatile = f.vol_ratio >= (cfg.vol_exit if self._volatile else cfg.vol_enter)
-        self._trend = f.adx >= (cfg.adx_exit if self._trend else cfg.adx_enter)
+        self._trend = self._trend_of(f)
         if self._thin:
             return Regime.THIN_LIQUIDITY
         if self._volatile:
             return Regime.HIGH_VOLATILITY
-        if self._trend:
-            return Regime.TREND_UP if f.di_plus > f.di_minus else Regime.TREND_DOWN
+        if self._trend is not None:
+            return self._trend
         return Regime.RANGE
+
+    def _trend_of(self, f: Features) -> Regime | None:
+        """A trend holds while ADX stays at or above adx_exit and its side's DI still leads;
+        otherwise a trend needs ADX at or above adx_enter, on the side whose DI leads."""
+        side = Regime.TREND_UP if f.di_plus > f.di_minus else Regime.TREND_DOWN
+        if self._trend is side and f.adx >= self._cfg.adx_exit:
+            return side
+        return side if f.adx >= self._cfg.adx_enter else None
 
     def _settle(self, candidate: Regime, open_ns: int) -> bool:
         """Hysteresis in time: a candidate becomes the regime after confirm_bars bars in a row."""

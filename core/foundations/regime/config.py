@@ -48,7 +48,7 @@ class ClassifierConfig:
     volume_long_bars: int = 500  # memory (bars) of the long-run volume level
     thin_enter: float = 0.35  # short / long-run volume at or below this is thin liquidity ...
     thin_exit: float = 0.6  # ... which lasts until the ratio rises above this
-    confirm_bars: int = 3  # a new regime must be the candidate this many bars in a row
+    confirm_bars: int = 5  # a new regime must be the candidate this many bars in a row
     warmup_bars: int = 100  # bars before the first regime (at least the indicators' own need)
 
     def __post_init__(self) -> None:
