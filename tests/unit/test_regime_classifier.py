@@ -158,6 +158,8 @@ def test_bad_bars_are_refused_naming_the_field() -> None:
     later = replace(bar, open_time_ns=bar.open_time_ns + 60 * 10**9)
     with pytest.raises(InvalidArgument, match="close"):
         classifier.update(replace(later, close=Decimal(0)))
+    with pytest.raises(InvalidArgument, match="high"):
+        classifier.update(replace(later, high=Decimal(99), low=Decimal(100)))
     with pytest.raises(InvalidArgument, match="volume"):
         classifier.update(replace(later, volume=Decimal(-1)))
     assert classifier.update(later).bars == 2  # refused bars were not counted

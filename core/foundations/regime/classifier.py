@@ -13,9 +13,12 @@ Method (docs/overwatch.md, "Method"):
   first: on a thin book neither prices nor their volatility say much, and what a strategy must
   know first is that it cannot trade size. High volatility before trend: a burst also lifts
   ADX, and the risk of the move matters more to a strategy than its direction.
-- hysteresis, twice: each condition has its band (enter / exit above), and a new regime is taken
-  only when it was the candidate `confirm_bars` closed bars in a row; `since_ns` is then the
-  open time of the first of those bars (the regime held from there).
+- hysteresis, twice: the regime in force holds until its condition crosses its exit threshold
+  (a band: enter / exit above), and a new regime is taken only when it passed its entry
+  threshold `confirm_bars` closed bars in a row; `since_ns` is then the open time of the first
+  of those bars (the regime held from there). Only the regime in force reads its exit: were
+  every condition to keep its own band, a one-bar blip past an entry would ride the band
+  through the confirmation (measured: docs/overwatch.md, "Hysteresis").
 - unknown until `warmup_bars` bars came; the first regime after it is taken at once.
 
 Prices and volumes come as Decimal (money) and are read as floats: a regime is not money.
@@ -73,7 +76,7 @@ class Classifier:
 
     __slots__ = (
         "_bars", "_candidate", "_candidate_since", "_cfg", "_dmi", "_last_open", "_prev_close",
-        "_regime", "_run", "_since", "_thin", "_trend", "_vol", "_vol_long", "_volatile", "_volume",
+        "_regime", "_run", "_since", "_vol", "_vol_long", "_volume",
         "_volume_long",
     )  # fmt: skip
 
@@ -85,8 +88,6 @@ class Classifier:
         self._prev_close: float | None = None
         self._last_open: int | None = None
         self._bars = 0
-        self._trend: Regime | None = None  # the bands' states: the trend's side, ...
-        self._volatile = self._thin = False  # ... high volatility, thin liquidity
         self._regime, self._since = Regime.UNKNOWN, 0
         self._candidate, self._candidate_since, self._run = Regime.UNKNOWN, 0, 0
 
@@ -95,21 +96,24 @@ class Classifier:
         return self._cfg
 
     def update(self, bar: Candle) -> Reading:
-        """Take the next closed bar; a bar open, not after the last, or priced at or below zero
-        is refused (InvalidArgument naming the field): a replay must not count a bar twice."""
+        """Take the next closed bar. A bar still open, not after the last one, priced at or
+        below zero, with its high below its low or a negative volume is refused
+        (InvalidArgument naming the field) and changes nothing."""
         self._check(bar)
         high, low, close = float(bar.high), float(bar.low), float(bar.close)
+        std = 0.0
         if self._prev_close is not None:
             self._vol.update(math.log(close / self._prev_close))
-            if self._vol.full and self._vol.std > 0:  # a window without a move says nothing
-                self._vol_long.update(math.log(self._vol.std))
+            std = self._vol.std
+            if self._vol.full and std > 0:  # a window without a move says nothing
+                self._vol_long.update(math.log(std))
         self._prev_close, self._last_open = close, bar.open_time_ns
         self._dmi.update(high, low, close)
         volume = float(bar.volume)
         self._volume.update(volume)
         self._volume_long.update(volume)
         self._bars += 1
-        features = self._features()
+        features = self._features(std)
         candidate = self._classify(features) if self._bars >= self._cfg.warmup_bars else Regime.UNKNOWN
         changed = self._settle(candidate, bar.open_time_ns)
         return Reading(self._regime, self._since, candidate, features, bar.open_time_ns, self._bars, changed)
@@ -124,37 +128,34 @@ class Classifier:
         for name in ("high", "low", "close"):
             if not getattr(bar, name) > 0:
                 raise InvalidArgument.field(name, f"must be above 0, not {getattr(bar, name)}")
+        if bar.high < bar.low:
+            raise InvalidArgument.field("high", f"{bar.high} is below the low {bar.low}")
         if bar.volume < 0:
             raise InvalidArgument.field("volume", f"must be at least 0, not {bar.volume}")
 
-    def _features(self) -> Features:
+    def _features(self, std: float) -> Features:
         long_vol = math.exp(self._vol_long.level) if self._vol_long.count else 0.0
-        vol_ratio = self._vol.std / long_vol if long_vol > 0 else 1.0
+        vol_ratio = std / long_vol if long_vol > 0 else 1.0
         long_volume = self._volume_long.level
         volume_ratio = self._volume.mean / long_volume if long_volume > 0 else 1.0
         dmi = self._dmi
         return Features(dmi.adx or 0.0, dmi.di_plus, dmi.di_minus, vol_ratio, volume_ratio)
 
     def _classify(self, f: Features) -> Regime:
-        cfg = self._cfg
-        self._thin = f.volume_ratio <= (cfg.thin_exit if self._thin else cfg.thin_enter)
-        self._volatile = f.vol_ratio >= (cfg.vol_exit if self._volatile else cfg.vol_enter)
-        self._trend = self._trend_of(f)
-        if self._thin:
+        """The regime this bar says. Only the regime in force reads its exit threshold: a
+        newcomer must pass its entry threshold on each of its confirm_bars bars, so a blip
+        above an entry cannot ride an exit band through the confirmation."""
+        cfg, now = self._cfg, self._regime
+        thin = cfg.thin_exit if now is Regime.THIN_LIQUIDITY else cfg.thin_enter
+        if f.volume_ratio <= thin:
             return Regime.THIN_LIQUIDITY
-        if self._volatile:
+        volatile = cfg.vol_exit if now is Regime.HIGH_VOLATILITY else cfg.vol_enter
+        if f.vol_ratio >= volatile:
             return Regime.HIGH_VOLATILITY
-        if self._trend is not None:
-            return self._trend
-        return Regime.RANGE
-
-    def _trend_of(self, f: Features) -> Regime | None:
-        """A trend holds while ADX stays at or above adx_exit and its side's DI still leads;
-        otherwise a trend needs ADX at or above adx_enter, on the side whose DI leads."""
         side = Regime.TREND_UP if f.di_plus > f.di_minus else Regime.TREND_DOWN
-        if self._trend is side and f.adx >= self._cfg.adx_exit:
-            return side
-        return side if f.adx >= self._cfg.adx_enter else None
+        if f.adx >= (cfg.adx_exit if now is side else cfg.adx_enter):
+            return side  # a DI crossing inside the band ends a trend rather than flipping it
+        return Regime.RANGE
 
     def _settle(self, candidate: Regime, open_ns: int) -> bool:
         """Hysteresis in time: a candidate becomes the regime after confirm_bars bars in a row."""
