@@ -35,6 +35,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from core.advisor.synthetic import random_walk_bars
 from core.foundations.regime import Classifier, ClassifierConfig, Regime
 from core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig
 from core.overwatch.synthetic import LABELLED, LabelledBars, regime_series
@@ -136,6 +137,33 @@ def hysteresis(series: list[LabelledBars], cfg: ClassifierConfig) -> dict[str, d
     return {name: flapping(series, variant) for name, variant in variants.items()}
 
 
+def sim_like(seeds: int, bars: int, cfg: ClassifierConfig) -> dict[str, Any]:
+    """What the classifier reads on the sim venue's kind of market: a driftless random walk
+    (core.advisor.synthetic.random_walk_bars, the sim's default volatility, 1m bars). It has no
+    regime by construction; the figures say how much of it the method calls a trend (noise
+    taken for one) and how often it changes its mind there."""
+    shares: Counter[Regime] = Counter()
+    changes, durations = 0, []
+    for seed in range(seeds):
+        candles = random_walk_bars(bars, seed).candles(0, bars)
+        classifier, since = Classifier(cfg), None
+        for index, bar in enumerate(candles):
+            reading = classifier.update(bar)
+            shares[reading.regime] += 1
+            if reading.changed:
+                changes += 1
+                if since is not None:
+                    durations.append(index - since)
+                since = index
+    total = sum(shares.values()) - shares[Regime.UNKNOWN]
+    return {
+        "bars": seeds * bars,
+        "share": {r.value: shares[r] / total for r in LABELLED},
+        "changes_per_1000_bars": 1000 * changes / total,
+        "median_regime_bars": statistics.median(durations) if durations else float("nan"),
+    }
+
+
 def cost(bars: LabelledBars, cfg: ClassifierConfig, repeats: int) -> dict[str, float]:
     """µs per bar from CPU time, the median of `repeats` runs each on fresh state."""
     runs: dict[str, list[float]] = {"classifier": [], "engine": []}
@@ -188,6 +216,13 @@ def _print(result: dict[str, Any]) -> None:
     for name, row in result["hysteresis"].items():
         per_change, short, accuracy = row["changes_per_true_change"], row["short_regimes"], row["accuracy"]
         print(f"| {name} | {per_change:.2f} | {short} | {accuracy:.3f} |")
+    sim = result["sim_like"]
+    print(f"\nThe sim's kind of market (a driftless random walk, {sim['bars']:,} 1m bars)\n")
+    print("| " + " | ".join(sim["share"]) + " | changes / 1000 bars | median regime (bars) |")
+    print("|---" * (len(sim["share"]) + 2) + "|")
+    cells = [f"{share:.1%}" for share in sim["share"].values()]
+    tail = f" | {sim['changes_per_1000_bars']:.1f} | {sim['median_regime_bars']:.0f} |"
+    print("| " + " | ".join(cells) + tail)
     print("\nCost per bar (µs of CPU, median of the runs)\n")
     common.print_table(["path", "median", "min", "max"], [
         [name, result["cost"][f"{name}_us_per_bar_median"], result["cost"][f"{name}_us_per_bar_min"],
@@ -209,6 +244,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--first-seed", type=int, default=100, help="seed of the first series (default 100)")
     parser.add_argument("--segments", type=int, default=20, help="segments per series (default 20)")
     parser.add_argument("--settle", type=int, default=40, help="bars of a segment the settled table skips")
+    parser.add_argument("--sim-seeds", type=int, default=3, help="random walks read (default 3)")
+    parser.add_argument("--sim-bars", type=int, default=20_000, help="bars per random walk (default 20000)")
     parser.add_argument("--cost-bars", type=int, default=20_000, help="bars of the cost runs (default 20000)")
     parser.add_argument("--repeats", type=int, default=7, help="cost runs (default 7)")
     parser.add_argument("--result", default="regime_accuracy", help="bench/results/<name>.json")
@@ -231,6 +268,7 @@ def main() -> None:
         "scores_settled": scores(confusion(series, read, args.settle)),
         "lag": lags(series, read),
         "hysteresis": hysteresis(series, cfg),
+        "sim_like": sim_like(args.sim_seeds, args.sim_bars, cfg),
         "cost": cost(replace(long_one, bars=long_one.bars[: args.cost_bars]), cfg, args.repeats),
     }
     _print(result)
