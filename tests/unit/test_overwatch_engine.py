@@ -5,6 +5,7 @@ redelivered bars dropped and counted, the market limit, driven as a backtest wou
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -79,7 +80,9 @@ def test_markets_beyond_the_limit_are_refused_and_a_forgotten_one_starts_over() 
     engine = Overwatch(OverwatchConfig(max_markets=2))
     bar = segment_bars(Regime.RANGE, 1, 6).bars[0]
     engine.on_bar("sim", "A/USDT", bar, NOW0)
-    engine.on_bar("sim", "B/USDT", bar, NOW0)
+    with pytest.raises(InvalidArgument, match="close"):  # a new market's bad first bar ...
+        engine.on_bar("sim", "X/USDT", replace(bar, close=Decimal(0)), NOW0)
+    engine.on_bar("sim", "B/USDT", bar, NOW0)  # ... took no slot
     with pytest.raises(ResourceExhausted):
         engine.on_bar("sim", "C/USDT", bar, NOW0)
     assert engine.forget(MarketKey("sim", "A/USDT", "1m"))

@@ -84,11 +84,12 @@ class Overwatch:
     def on_bar(self, venue: str, symbol: str, bar: Candle, now_ns: int) -> RegimeChange | None:
         """Read one closed bar of a market; the change it made, if any."""
         key = MarketKey(venue, symbol, bar.timeframe.label)
-        market = self._markets.get(key) or self._add(key)
+        market = self._markets.get(key) or self._new_market()
         if market.last_open_ns is not None and bar.open_time_ns <= market.last_open_ns:
             self.stale_bars += 1
             return None
-        reading = market.classifier.update(bar)
+        reading = market.classifier.update(bar)  # a bad bar raises here: no market made for it
+        self._markets[key] = market
         previous = market.reading.regime if market.reading is not None else Regime.UNKNOWN
         market.reading, market.updated_ns, market.last_open_ns = reading, now_ns, bar.open_time_ns
         if not reading.changed:
@@ -97,11 +98,10 @@ class Overwatch:
             key, previous, reading.regime, reading.since_ns, bar.open_time_ns, now_ns, reading.features
         )
 
-    def _add(self, key: MarketKey) -> _Market:
+    def _new_market(self) -> _Market:
         if len(self._markets) >= self._cfg.max_markets:
             raise ResourceExhausted(f"overwatch tracks {len(self._markets)} markets, its max_markets")
-        self._markets[key] = market = _Market(Classifier(self._cfg.classifier))
-        return market
+        return _Market(Classifier(self._cfg.classifier))
 
     def forget(self, key: MarketKey) -> bool:
         """Drop a retired market (its regime starts from unknown if it comes back)."""
