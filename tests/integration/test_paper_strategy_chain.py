@@ -81,7 +81,8 @@ cables = [
     "settled.out -> score.rule_1",
     "score.signal -> entry.signal",
     "position.open -> held.a",
-    "held.out -> exit.trigger",
+    "held.out -> again.a",
+    "again.out -> exit.trigger",
 ]
 
 [[modules]]
@@ -116,6 +117,12 @@ type = "strategy_position"
 [[modules]]
 id = "held"
 type = "hold_for"
+params = {{ duration_s = 1.0 }}
+
+# ... and again each second it still holds some (an entry's fill that overtook the close).
+[[modules]]
+id = "again"
+type = "cooldown"
 params = {{ duration_s = 1.0 }}
 
 [[modules]]
@@ -172,13 +179,16 @@ async def _fills(bus: str) -> dict[str, list[tf.Fill]]:
     return fills
 
 
-async def _audit(inspector: ServiceProcess) -> dict[str, rk.OrderAudit]:
-    """The inspector's orders of the strategy, by role."""
+async def _audit(inspector: ServiceProcess) -> dict[str, list[rk.OrderAudit]]:
+    """The inspector's orders of the strategy, by role, oldest first."""
     async with grpc.aio.insecure_channel(inspector.address) as channel:
         answer = await rk_grpc.InspectorStub(channel).GetAudit(
             rk.GetAuditRequest(strategy_id=STRATEGY_ID), metadata=AUTH, timeout=CALL_TIMEOUT_S
         )
-    return {o.role: o for o in answer.orders}
+    by_role: dict[str, list[rk.OrderAudit]] = {}
+    for order in sorted(answer.orders, key=lambda o: o.placed_ns):
+        by_role.setdefault(order.role, []).append(order)
+    return by_role
 
 
 async def _events(inspector: ServiceProcess, policy: str) -> list[rk.RiskEvent]:
@@ -193,20 +203,23 @@ async def _events(inspector: ServiceProcess, policy: str) -> list[rk.RiskEvent]:
 
 async def _closed(
     inspector: ServiceProcess, stubs: Stubs, seen: list[object]
-) -> dict[str, rk.OrderAudit] | None:
-    """The strategy's exit filled, no NKN held at the venue and no order of the symbol open
+) -> dict[str, list[rk.OrderAudit]] | None:
+    """The strategy's exits done, no NKN held at the venue and no order of the symbol open
     there: its orders by role. What it saw last goes into `seen` (for a failure's message)."""
     by_role = await _audit(inspector)
     held = (await venue_totals(stubs)).get("NKN", D(0))
     request = tf.ListOpenOrdersRequest(symbol=SYMBOL)
     open_orders = (await stubs.tf.ListOpenOrders(request, timeout=CALL_TIMEOUT_S)).orders
     seen[:] = [
-        {role: (tf.OrderStatus.Name(o.status), o.filled_size, o.size) for role, o in by_role.items()},
+        {
+            r: [(tf.OrderStatus.Name(o.status), o.filled_size, o.size) for o in os]
+            for r, os in by_role.items()
+        },
         f"NKN held {held}",
         [(o.client_order_id, tf.OrderStatus.Name(o.status), o.filled_size, o.size) for o in open_orders],
     ]
-    exit_ = by_role.get("exit")
-    done = exit_ is not None and exit_.status == tf.ORDER_STATUS_FILLED
+    exits = by_role.get("exit", [])
+    done = exits and all(o.status == tf.ORDER_STATUS_FILLED for o in exits)
     return by_role if done and held == 0 and not open_orders else None
 
 
@@ -224,7 +237,7 @@ async def _check_the_chain(
     assert signal.venue == VENUE and signal.symbol == SYMBOL
     (intent,) = [i for i in await _intents(bus) if i.signal_id == signal.signal_id]
     assert intent.strategy_id == STRATEGY_ID and not intent.reduce_only
-    entry = by_role["entry"]
+    (entry,) = by_role["entry"]
     assert entry.intent_id == intent.intent_id and entry.side == common.SIDE_BUY
     assert 0 < D(entry.filled_size) < D(intent.size)  # in part: its rest was working
     # The close cancelled the entry's rest (a NOTICE says so): filling later, it would undo it.
@@ -232,32 +245,39 @@ async def _check_the_chain(
     (notice,) = await _events(inspector, "exit.working_entry")
     assert notice.action == rk.RISK_ACTION_NOTICE and notice.intent_id == intent.intent_id
 
-    # The exit is the strategy's own close: the intent its request makes, reduce-only, all of it.
-    (request,) = [r for r in await _requests(bus) if r.strategy_id == STRATEGY_ID]
-    assert request.action == sig.POSITION_ACTION_CLOSE
-    exit_ = by_role["exit"]
-    assert exit_.intent_id == request_intent_id(request.request_id, "exit")
-    assert exit_.side == common.SIDE_SELL and D(exit_.filled_size) == D(entry.filled_size)
-    placed = await stubs.tf.GetOrder(
-        tf.GetOrderRequest(client_order_id=exit_.client_order_id), timeout=CALL_TIMEOUT_S
-    )
-    assert placed.order.reduce_only
+    # The exits are the strategy's own closes (the intents its requests make), reduce-only, and
+    # take off all the entry bought: one, or a second when the entry's rest filled in part before
+    # the first close's cancel reached the venue (the strategy closes again while it holds).
+    requests = {r.request_id: r for r in await _requests(bus) if r.strategy_id == STRATEGY_ID}
+    assert {r.action for r in requests.values()} == {sig.POSITION_ACTION_CLOSE}
+    exits = by_role["exit"]
+    assert {o.intent_id for o in exits} <= {request_intent_id(r, "exit") for r in requests}
+    assert all(o.side == common.SIDE_SELL for o in exits)
+    assert sum((D(o.filled_size) for o in exits), D(0)) == D(entry.filled_size)
+    for exit_ in exits:
+        placed = await stubs.tf.GetOrder(
+            tf.GetOrderRequest(client_order_id=exit_.client_order_id), timeout=CALL_TIMEOUT_S
+        )
+        assert placed.order.reduce_only
 
     # The protective pair was placed at the paper venue and cancelled there, never filled.
-    for role in ("stop_loss", "take_profit"):
+    pair = by_role["stop_loss"] + by_role["take_profit"]
+    assert len(by_role["stop_loss"]) == len(by_role["take_profit"]) >= 1
+    for order in pair:
         at_venue = await stubs.tf.GetOrder(
-            tf.GetOrderRequest(client_order_id=by_role[role].client_order_id), timeout=CALL_TIMEOUT_S
+            tf.GetOrderRequest(client_order_id=order.client_order_id), timeout=CALL_TIMEOUT_S
         )
-        assert at_venue.order.reduce_only and at_venue.order.status == tf.ORDER_STATUS_CANCELED, role
-        assert D(at_venue.order.filled_size) == 0, role
+        assert at_venue.order.reduce_only and at_venue.order.status == tf.ORDER_STATUS_CANCELED, order
+        assert D(at_venue.order.filled_size) == 0, order
 
-    # Every fill at a price the recorded book showed: the buy's among its asks, the sell's among
+    # Every fill at a price the recorded book showed: the buy's among its asks, the sells' among
     # its bids (this subscriber may hear of the book after the fill: it waits for it).
-    fills = await until(lambda: _both_filled(bus, entry, exit_), WAIT_S, 0.2, "the fills on the bus")
+    traded = [entry, *exits]
+    fills = await until(lambda: _all_filled(bus, traded), WAIT_S, 0.2, "the fills on the bus")
 
     async def shown() -> bool | None:
         bought = {D(f.price) for f in fills[entry.client_order_id]}
-        sold = {D(f.price) for f in fills[exit_.client_order_id]}
+        sold = {D(f.price) for o in exits for f in fills[o.client_order_id]}
         return True if bought <= market.asks_shown and sold <= market.bids_shown else None
 
     await until(shown, CALL_TIMEOUT_S, what=f"the fills {fills} among the recorded book's prices")
@@ -272,13 +292,11 @@ async def _check_the_chain(
     assert agreed["NKN"] == 0 and agreed["USDT"] != D(100_000)  # the round trip paid fees
 
 
-async def _both_filled(
-    bus: str, entry: rk.OrderAudit, exit_: rk.OrderAudit
-) -> dict[str, list[tf.Fill]] | None:
+async def _all_filled(bus: str, orders: list[rk.OrderAudit]) -> dict[str, list[tf.Fill]] | None:
+    """Every fill of `orders` on the bus: their client order ids' fills, once complete."""
     fills = await _fills(bus)
     done = all(
-        sum((D(f.size) for f in fills.get(o.client_order_id, [])), D(0)) == D(o.filled_size)
-        for o in (entry, exit_)
+        sum((D(f.size) for f in fills.get(o.client_order_id, [])), D(0)) == D(o.filled_size) for o in orders
     )
     return fills if done else None
 
