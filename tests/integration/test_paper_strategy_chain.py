@@ -1,24 +1,31 @@
 """A strategy on paper Binance, the whole chain (issue 41: "a strategy runs on paper Binance from
-recorded sessions through the whole chain with its own exits carried out"). Every part is a real
-process: a gateway, `trademesh venue binance --paper --replay` on the recorded Binance session
-(fixtures/exchange-captures/BINANCE.*, at its recorded pace), ingest, the bridge, the detector
-running the test's own strategy, the advisor (the tests' validation, ADVISOR_TEST_CONFIG), the
-inspector and the ledger, on Redis and PostgreSQL.
+recorded sessions through the whole chain with its own exits carried out"; docs/paper.md, "A
+strategy on paper, end to end"). Every part is a real process: a gateway, `trademesh venue
+binance --paper --replay` on the recorded Binance session (fixtures/exchange-captures/BINANCE.*),
+ingest, the bridge, the detector running the test's own strategy, the advisor (the tests'
+validation, ADVISOR_TEST_CONFIG), the inspector and the ledger, on Redis and PostgreSQL.
 
-The strategy (STRATEGY) trades NKN/USDT: it signals a long when the book's mid is above 0.30
-(the recorded market sits near 0.3527 the whole session, so the first book it hears meets it;
-its signal emitter fires on the rise, once) and closes by its own position request as soon as
-it hears from the inspector that it holds a position. The recorded session is 30 s with a single
-NKN trade, so the strategy reads the book, not bars of trades, and the advisor's bars (its
-ATR stop and target, stage 7) cannot come from the session: the test writes 1s bars of the
-minute before it into the recorder's table (BARS: the recorded price, a range of 0.002, so the
-stop and target sit about 0.003 and 0.005 from the entry, where the recorded market never goes).
+The strategy (STRATEGY) trades NKN/USDT: it signals a long once the book's mid has been above
+0.30 for 2 s (the recorded market sits near 0.3527 the whole session; the emitter fires on the
+rise, once) and closes by its own position request a second after it hears from the inspector
+that it holds a position, and again each second while it still does.
+
+Choices the recorded session asks for: it is 30 s with a single NKN trade, so the strategy reads
+the book, not bars of trades, and it is replayed at half its pace (REPLAY_SPEED: the services
+start while it plays). The advisor's bars (its ATR stop and target) cannot come from the session
+(no candle history): the test writes 1s bars of the minute before it into the recorder's table
+(BARS: the recorded price, a range of 0.002, so the stop and target sit about 0.003 and 0.005
+from the entry, where the recorded market never goes). The advisor's staleness is off
+(ADVISOR_CONFIG): the session's events keep their 2021 times. The entry is sized above what the
+recorded book shows at its best ask (MAX_NOTIONAL_SHARE): the advisor's limit at the best ask
+fills in part and its rest works on until the close cancels it.
 
 What must hold: the entry's intent is the advisor's on the strategy's signal (bus) and is the
-inspector's entry (its audit); the entry and the exit fill only at prices the recorded book
-showed (asks for the buy, bids for the sell); the exit is the strategy's close (the intent id
-its request makes), reduce-only, the position flat (NKN back to none) with the stop and target
-never filled but cancelled at the venue; and the ledger's books equal the venue's balances.
+inspector's entry (its audit); the close cancelled the entry's rest (a NOTICE); the exits are the
+strategy's closes (the intent ids its requests make), reduce-only, taking off all the entry
+bought; the protective pair was placed and cancelled at the venue, never filled; the venue holds
+no NKN and no order; every fill is at a price the recorded book showed (asks for the buy, bids
+for the sells); and the ledger's books equal the venue's balances.
 """
 
 from __future__ import annotations
@@ -65,9 +72,9 @@ S = 1_000_000_000
 # starts it), and on a loaded machine that took 25 s; the test ends once the close is done.
 REPLAY_SPEED = "0.5"
 # Of 100,000 USDT (the paper account's), 5 % a trade: about 14,000 NKN, more than the recorded
-# book ever shows at its best ask (at most about 4,000), under the inspector's 10,000 USDT an
-# order. The advisor's entry is a limit at the best ask (its default `limit_cross`, GTC): it
-# fills in part at once and its rest works on.
+# book ever shows at its best ask (6,611 NKN at most, its bookTicker says), under the
+# inspector's 10,000 USDT an order. The advisor's entry is a limit at the best ask (its default
+# `limit_cross`, GTC): it fills in part at once and its rest works on.
 MAX_NOTIONAL_SHARE = "0.05"
 STRATEGY = f"""
 id = "{STRATEGY_ID}"
