@@ -7,9 +7,6 @@ Paper Binance (a recorded session) and paper OKX swaps (contracts of 0.01 BTC)."
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +18,7 @@ from core.foundations.env import venue_variable
 from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, list_instances
 from tests.integration.mesh import redis_db, venue_link
+from tests.integration.paper_support import Market, ledger_cash, venue_totals
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.replay import capture_files, start_replay_venue
@@ -38,8 +36,6 @@ from tests.integration.support import (
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
-from trademesh.ledger.v1 import ledger_pb2 as lg
-from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
@@ -73,62 +69,6 @@ CASES = [
 ]
 
 
-class Market:
-    """The venue's book and trades as its subscribers get them (the recorded market): every
-    price each side of the book showed, and the best bid and ask now."""
-
-    def __init__(self, stubs: Stubs, symbol: str) -> None:
-        request = md.SubscribeRequest(symbols=[symbol], channels=[md.CHANNEL_BOOK, md.CHANNEL_TRADES])
-        self.call = stubs.md.Subscribe(request)
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.asks_shown: set[Decimal] = set()
-        self.bids_shown: set[Decimal] = set()
-        # (ts_recv_ns, price, size, taker side) of every trade; (ts_recv_ns, best bid, best ask)
-        # after every book event: what the venue had heard, when.
-        self.trades: list[tuple[int, Decimal, Decimal, int]] = []
-        self.tops: list[tuple[int, Decimal | None, Decimal | None]] = []
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.call:
-            for event in message.events:
-                kind = event.WhichOneof("payload")
-                if kind == "trade":
-                    trade = event.trade
-                    self.trades.append((event.ts_recv_ns, D(trade.price), D(trade.size), trade.taker_side))
-                elif kind in ("book_snapshot", "book_delta"):
-                    book = event.book_snapshot if kind == "book_snapshot" else event.book_delta
-                    if kind == "book_snapshot":
-                        self.bids.clear()
-                        self.asks.clear()
-                    self._apply(self.bids, self.bids_shown, book.bids)
-                    self._apply(self.asks, self.asks_shown, book.asks)
-                    best_bid = max(self.bids) if self.bids else None
-                    self.tops.append((event.ts_recv_ns, best_bid, min(self.asks) if self.asks else None))
-
-    @staticmethod
-    def _apply(side: dict[Decimal, Decimal], shown: set[Decimal], levels: Iterable[md.BookLevel]) -> None:
-        for level in levels:
-            price, size = D(level.price), D(level.size)
-            if size == 0:
-                side.pop(price, None)
-            else:
-                side[price] = size
-                shown.add(price)
-
-    async def quoted(self) -> tuple[Decimal, Decimal] | None:
-        if self._task.done():
-            self._task.result()  # raises what ended the stream
-        return (max(self.bids), min(self.asks)) if self.bids and self.asks else None
-
-    async def close(self) -> None:
-        self.call.cancel()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            await self._task
-
-
 def _on_tick(price: Decimal, tick: Decimal) -> str:
     return str((price // tick) * tick)
 
@@ -144,22 +84,6 @@ async def _submit(inspector: ServiceProcess, intent: am.Intent) -> rk.SubmitInte
             rk.SubmitIntentRequest(intent=intent), metadata=AUTH, timeout=CALL_TIMEOUT_S
         )
     return answer
-
-
-async def _ledger_cash(ledger: ServiceProcess, venue: str) -> dict[str, Decimal]:
-    async with grpc.aio.insecure_channel(ledger.address) as channel:
-        answer = await lg_grpc.LedgerStub(channel).GetBalances(
-            lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_CASH),
-            metadata=AUTH,
-            timeout=CALL_TIMEOUT_S,
-        )
-    # The venue's cash of each asset (docs/ledger.md, the cash ledger's `venue_cash`).
-    return {b.account.asset: D(b.balance) for b in answer.balances if b.account.code_name == "venue_cash"}
-
-
-async def _venue_totals(stubs: Stubs) -> dict[str, Decimal]:
-    answer = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
-    return {b.asset: D(b.total) for b in answer.balances}
 
 
 async def _protective_pair(stubs: Stubs, symbol: str) -> list[tf.Order] | None:
@@ -262,7 +186,7 @@ async def _trade_through_the_chain(
 
     # The ledger's books follow the paper fills to the venue's balances.
     async def agree() -> dict[str, Decimal] | None:
-        books, totals = await _ledger_cash(ledger, case.venue), await _venue_totals(stubs)
+        books, totals = await ledger_cash(ledger, case.venue), await venue_totals(stubs)
         moved = {asset: totals[asset] for asset in case.assets}
         return moved if all(books.get(asset, D(0)) == moved[asset] for asset in case.assets) else None
 
@@ -272,7 +196,7 @@ async def _trade_through_the_chain(
 
 async def _opened(ledger: ServiceProcess, case: Case) -> dict[str, Decimal] | None:
     try:
-        books = await _ledger_cash(ledger, case.venue)
+        books = await ledger_cash(ledger, case.venue)
     except grpc.aio.AioRpcError:
         return None
     return books if books else None

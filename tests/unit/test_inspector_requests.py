@@ -57,6 +57,30 @@ def test_a_close_is_a_reduce_only_market_exit_of_the_strategys_share_and_cancels
     assert c.book.positions.size(("sim", "BTC/USDT")) == 0
 
 
+def test_a_close_cancels_the_rest_of_its_strategys_entry_still_working_and_not_another_strategys() -> None:
+    """A limit entry that filled 1 of 2 at once (the book showed less) is still working when the
+    strategy, hearing it holds 1, closes: filling later, the rest would open again what the close
+    closed. The close cancels it (a NOTICE says so) and takes off the 1 held; another strategy's
+    working entry there is left (found on paper Binance: docs/paper.md)."""
+    c = core()
+    entry = c.on_intent(intent(size="2"), market(), T0).orders[0]
+    other = c.on_intent(intent(size="1", price="90", strategy="other"), market(), T0).orders[0]
+    c.on_order_update(update(entry, OrderStatus.PARTIALLY_FILLED, filled="1"), T0 + MS)
+    c.on_fill("sim", fill(entry, size="1", price="100"), T0 + MS)
+    now = T0 + 2 * SECOND
+    (verdict,) = carry_out(c, request(sig.POSITION_ACTION_CLOSE), now)
+    assert verdict.allowed and verdict.orders[0].size == D(1) and verdict.orders[0].reduce_only
+    assert entry.client_order_id in cancelled(verdict.output.actions)
+    assert other.client_order_id not in cancelled(verdict.output.actions)
+    (notice,) = [e for e in verdict.output.events if e.policy == "exit.working_entry"]
+    assert notice.action is RiskAction.NOTICE and notice.value("order") == entry.client_order_id
+    assert notice.value("remaining") == "1" and notice.strategy_id == "trend"
+    # Its cancel confirmed, the exit's fill leaves the strategy flat.
+    c.on_order_update(update(entry, OrderStatus.CANCELED, filled="1"), now + MS)
+    c.on_fill("sim", fill(verdict.orders[0], price="101"), now + MS)
+    assert c.book.positions.by_strategy.get(("trend", "sim", "BTC/USDT"), D(0)) == 0
+
+
 def test_a_reduce_takes_its_fraction_of_the_share_and_shrinks_the_pair_to_what_is_left() -> None:
     c = core()
     pair = protected_long(c, size="2")

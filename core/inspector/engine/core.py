@@ -39,6 +39,7 @@ from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_ch
 from core.inspector.engine.diff import describe_changes, diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.exits import cancel_entries_of
 from core.inspector.engine.guard import Gap, Guard, refused_for_the_request
 from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.market import MarketView
@@ -203,6 +204,7 @@ class InspectorCore:
         self._rates.record(f"strategy/{intent.strategy_id}", out.now_ns)
         self._intents[intent.intent_id] = order.client_order_id
         if intent.reduce_only:  # protection shrinks to what the exit leaves, before the exit goes
+            cancel_entries_of(self.book, intent, out)  # the strategy's entries working there
             self._protect((intent.venue, intent.symbol), out)
         out.actions.append(order)
         values: tuple[tuple[str, str], ...] = (
