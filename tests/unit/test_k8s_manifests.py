@@ -307,8 +307,13 @@ def scrape_problems(objects: list[Obj]) -> list[str]:
 # --- the manifests pass every check ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("name", OVERLAYS)
+# The paper overlay is the local one and a ConfigMap key: its schemas checked at the newest version.
+SCHEMA_CASES = [(n, v) for n in OVERLAYS if n != "paper" for v in KUBERNETES_VERSIONS] + [
+    ("paper", KUBERNETES_VERSIONS[-1])
+]
+
+
+@pytest.mark.parametrize(("name", "version"), SCHEMA_CASES)
 def test_every_object_is_valid_for_the_kubernetes_version(name: str, version: str) -> None:
     assert schema_problems(overlay(name), version) == []
 
