@@ -59,6 +59,7 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             {"ListInstruments": _READ, "Subscribe": _READ, "GetCandles": _READ},
         ),
         **_service("trademesh.livedata.v1.LiveData", {"Subscribe": _READ, "ListStreams": _READ}),
+        **_service("trademesh.overwatch.v1.Overwatch", {"GetBoard": _READ, "StreamRegimes": _READ}),
         **_service(
             "trademesh.tradeflow.v1.TradeFlow",
             {

@@ -10,6 +10,7 @@ from google.protobuf.internal import containers as _containers
 from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
+from trademesh.overwatch.v1 import overwatch_pb2 as _overwatch_pb2
 from trademesh.risk.v1 import inspector_pb2 as _inspector_pb2
 from trademesh.risk.v1 import journal_pb2 as _journal_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
@@ -46,6 +47,7 @@ class Envelope(_message.Message):
     RISK_FIELD_NUMBER: _builtins.int
     JOURNAL_FIELD_NUMBER: _builtins.int
     FUNDING_FIELD_NUMBER: _builtins.int
+    REGIMES_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -72,6 +74,8 @@ class Envelope(_message.Message):
     def journal(self) -> Global___InspectorJournal: ...
     @_builtins.property
     def funding(self) -> Global___FundingPayments: ...
+    @_builtins.property
+    def regimes(self) -> Global___RegimeChanges: ...
     def __init__(
         self,
         *,
@@ -88,16 +92,41 @@ class Envelope(_message.Message):
         risk: Global___RiskEvents | None = ...,
         journal: Global___InspectorJournal | None = ...,
         funding: Global___FundingPayments | None = ...,
+        regimes: Global___RegimeChanges | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class RegimeChanges(_message.Message):
+    """Overwatch's regime changes (stream `regimes.<timeframe>`), in the order they happened: each
+    market's regime per closed bar of that timeframe (docs/overwatch.md).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_overwatch_pb2.RegimeChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_overwatch_pb2.RegimeChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegimeChanges: _TypeAlias = RegimeChanges  # noqa: Y015
 
 @_typing.final
 class FundingPayments(_message.Message):
