@@ -61,6 +61,9 @@ class ServiceEntry:
     # position's stop-loss, protects a new fill and heartbeats the venues' dead-man switch,
     # whose ttl is 10 s by default) and the venues it trades through.
     restart_delay_max_s: float | None = None
+    # False: a service in its first increments, run by hand (`trademesh <name>`) and in its
+    # tests, not yet by `trademesh up`, compose or Kubernetes (those come with its own change).
+    deployed: bool = True
 
     @property
     def metrics_port(self) -> int | None:
@@ -162,6 +165,15 @@ SERVICES: dict[str, ServiceEntry] = {
             8011,
             "the backtest hub: runs strategies over recorded history through the live cores; results",
             depends_on=("postgres",),
+        ),
+        ServiceEntry(
+            "overwatch",
+            "core.overwatch.command",
+            Kind.CORE,
+            5104,
+            "the market regime of every venue and symbol from its bars; changes to the bus",
+            depends_on=("redis", "bars"),
+            deployed=False,
         ),
     ]
 }

@@ -202,6 +202,8 @@ class _Mesh:
 
 async def _start_all(mesh: _Mesh) -> None:
     for entry in start_order():
+        if not entry.deployed:  # run by hand until its own change puts it in the mesh
+            continue
         await mesh.start(entry, load_command(entry))
 
 

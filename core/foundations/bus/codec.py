@@ -12,6 +12,7 @@ from core.foundations.bus.names import parse_journal_stream
 from core.foundations.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "encode_bars",
     "encode_funding",
     "encode_market",
+    "encode_regimes",
     "wrap_executions",
     "wrap_market",
 ]
@@ -38,6 +40,12 @@ def encode_market(source: str, events: Iterable[md.MarketEvent], now_ns: int | N
 def encode_bars(source: str, bars: Iterable[bus.Bar], now_ns: int | None = None) -> bytes:
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.bars.bars.extend(bars)
+    return envelope.SerializeToString()
+
+
+def encode_regimes(source: str, changes: Iterable[ow.RegimeChange], now_ns: int | None = None) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.regimes.changes.extend(changes)
     return envelope.SerializeToString()
 
 

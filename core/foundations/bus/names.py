@@ -4,6 +4,7 @@ md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, ti
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
 funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
+regimes.<timeframe>  Overwatch's regime changes of every market on those bars (bus.v1.RegimeChanges)
 signals             the detector's signals (bus.v1.Signals)
 position_requests.{signals}  the detector's position requests (bus.v1.PositionRequests)
 decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
@@ -44,6 +45,7 @@ __all__ = [
     "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
+    "REGIME_STREAMS",
     "RISK",
     "SIGNALS",
     "bars_stream",
@@ -56,6 +58,7 @@ __all__ = [
     "parse_executions_stream",
     "parse_journal_stream",
     "parse_market_stream",
+    "regimes_stream",
     "slot_tag",
     "tagged",
     "venue_name",
@@ -69,6 +72,8 @@ BAR_STREAMS = "bars.*"
 EXECUTION_STREAMS = "exec.*"
 # ... and of every venue's funding payments.
 FUNDING_STREAMS = "funding.*"
+# ... and of Overwatch's regime changes, one stream per timeframe.
+REGIME_STREAMS = "regimes.*"
 _MARKET, _BARS, _EXECUTIONS = "md", "bars", "exec"
 # ... and of every inspector instance's journal.
 _JOURNAL = "inspector.journal."
@@ -172,6 +177,12 @@ def bars_stream(timeframe: Timeframe, source: str) -> str:
     bars.{<venue>}.<timeframe>, in its slot, as the bars' commit writes them with the ack of
     `source`'s entries (a source of no venue: its own name as the tag)."""
     return f"{_BARS}.{tagged(source)}.{timeframe.label}"
+
+
+def regimes_stream(timeframe: Timeframe) -> str:
+    """Overwatch's changes of every market on `timeframe`'s bars: regimes.<timeframe>. Written
+    alone (no atomic group), so without a hash tag."""
+    return f"regimes.{timeframe.label}"
 
 
 def dead_letter_stream(stream: str) -> str:

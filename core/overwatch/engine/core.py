@@ -81,6 +81,10 @@ class Overwatch:
         self._markets: dict[MarketKey, _Market] = {}
         self.stale_bars = 0  # bars dropped as not after their market's last
 
+    def __len__(self) -> int:
+        """Markets tracked."""
+        return len(self._markets)
+
     def on_bar(self, venue: str, symbol: str, bar: Candle, now_ns: int) -> RegimeChange | None:
         """Read one closed bar of a market; the change it made, if any."""
         key = MarketKey(venue, symbol, bar.timeframe.label)

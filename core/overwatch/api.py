@@ -1,0 +1,69 @@
+"""The Overwatch gRPC service: the board, and the board then each change.
+
+Errors are core.foundations.errors types, mapped to statuses by core.foundations.rpc's edge: a bad
+filter is INVALID_ARGUMENT naming the field (`filter.venues[0]`), a subscriber that fell behind
+RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from core.foundations.errors import ResourceExhausted
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
+from core.overwatch import metrics
+from core.overwatch.convert import board_to_pb, change_to_pb
+from core.overwatch.engine import Overwatch
+from core.overwatch.filters import Markets, market_filter
+from core.overwatch.watchers import Watchers
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
+from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
+
+__all__ = ["overwatch_service"]
+
+SERVICE_NAME = ow.DESCRIPTOR.services_by_name["Overwatch"].full_name
+
+
+class OverwatchService(ow_grpc.OverwatchServicer):
+    def __init__(
+        self, engine: Overwatch, watchers: Watchers, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        self.engine = engine
+        self.watchers = watchers
+        self._clock = clock
+
+    def _board(self, markets: Markets) -> ow.Board:
+        board = self.engine.board(self._clock())
+        return board_to_pb(board, [entry for entry in board.entries if entry.key in markets])
+
+    async def GetBoard(
+        self, request: ow.GetBoardRequest, context: Context[ow.GetBoardRequest, ow.GetBoardResponse]
+    ) -> ow.GetBoardResponse:
+        return ow.GetBoardResponse(board=self._board(market_filter(request.filter)))
+
+    async def StreamRegimes(
+        self,
+        request: ow.StreamRegimesRequest,
+        context: Context[ow.StreamRegimesRequest, ow.StreamRegimesResponse],
+    ) -> AsyncIterator[ow.StreamRegimesResponse]:
+        markets = market_filter(request.filter)
+        # Watch before taking the board, with no await between: no change falls between the two.
+        watcher = self.watchers.watch(markets)
+        metrics.WATCHERS.set(len(self.watchers))
+        try:
+            yield ow.StreamRegimesResponse(board=self._board(markets))
+            while (change := await watcher.queue.get()) is not None:
+                yield ow.StreamRegimesResponse(change=change_to_pb(change))
+            if watcher.overflowed:
+                raise ResourceExhausted(
+                    "overwatch: this stream fell behind its changes; call again for a fresh board"
+                )
+        finally:
+            self.watchers.drop(watcher)
+            metrics.WATCHERS.set(len(self.watchers))
+
+
+def overwatch_service(engine: Overwatch, watchers: Watchers) -> Service:
+    return Service(SERVICE_NAME, OverwatchService(engine, watchers), ow_grpc.add_OverwatchServicer_to_server)

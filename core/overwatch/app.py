@@ -1,0 +1,124 @@
+"""The Overwatch service: every bar stream of one timeframe through the engine; each change to
+the bus stream regimes.<timeframe> and to StreamRegimes' subscribers; the board over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.foundations.bus.codec import encode_regimes
+from core.foundations.bus.names import regimes_stream
+from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.env import redact_url
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Timeframe
+from core.foundations.regime import ClassifierConfig
+from core.foundations.retry import until_reachable
+from core.foundations.rpc.server import Service
+from core.foundations.service import ServiceContext
+from core.overwatch import metrics
+from core.overwatch.api import overwatch_service
+from core.overwatch.classify import classify
+from core.overwatch.convert import change_to_pb
+from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
+from core.overwatch.feed import BarFeed
+from core.overwatch.watchers import Watchers
+
+__all__ = ["OverwatchApp", "OverwatchAppConfig"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OverwatchAppConfig:
+    redis_url: str
+    # 1m by default: the timeframe the bench measured the classifier on (docs/overwatch.md) and
+    # the advisor's context reads (core.advisor.config.MESH_TIMEFRAME), so both see one regime.
+    timeframe: Timeframe = Timeframe.M1
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    max_markets: int = 10_000
+    discover_s: float = 5.0  # between looks for new bar streams
+    batch: int = 500  # entries read per stream per read
+    queue_size: int = 1000  # changes queued per StreamRegimes call before it is ended
+    # regimes.<timeframe>'s MAXLEN: changes are rare (about one per 50 bars per market on the
+    # sim), so a week of one entry a second is more than any consumer's outage.
+    retention: Retention = field(default_factory=lambda: Retention(1.0, 7 * 24 * 60))
+    source: str = field(default_factory=lambda: f"overwatch/{socket.gethostname()}")
+
+    def __post_init__(self) -> None:
+        if not self.discover_s > 0:
+            raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
+        for name in ("batch", "queue_size"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument.field(
+                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
+                )
+
+
+class OverwatchApp:
+    """The Overwatch service (core.foundations.service)."""
+
+    name = "overwatch"
+
+    def __init__(self, config: OverwatchAppConfig) -> None:
+        self.config = config
+        self.engine = Overwatch(OverwatchConfig(config.classifier, config.max_markets))
+        self.watchers = Watchers(config.queue_size)
+        self.stream = regimes_stream(config.timeframe)
+
+    def grpc_services(self) -> Sequence[Service]:
+        return (overwatch_service(self.engine, self.watchers),)
+
+    async def run(self, ctx: ServiceContext) -> None:
+        config = self.config
+        redis = open_redis(config.redis_url)
+        ctx.on_stopping(self.watchers.close)
+        try:
+            reached = await until_reachable(
+                lambda: checked_ping(redis, config.redis_url),
+                what=f"overwatch: Redis at {redact_url(config.redis_url)}",
+                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+                stop=ctx.stop,
+            )
+            if reached is None:
+                return
+            feed = BarFeed(redis, config.timeframe, config.batch)
+            await self._follow(ctx, feed, Publisher(redis, config.retention))
+        finally:
+            await redis.aclose()
+
+    async def _follow(self, ctx: ServiceContext, feed: BarFeed, publisher: Publisher) -> None:
+        """Read, classify, publish, until stopped; ready once the streams found at start are read
+        up to where they were (the board is then the markets' as of now, not of their history)."""
+        next_look = 0.0
+        while not ctx.stop.is_set():
+            if time.monotonic() >= next_look:
+                for stream in await feed.discover():
+                    log.info("overwatch: following %s from its first entry", stream)
+                metrics.STREAMS.set(len(feed.streams))
+                next_look = time.monotonic() + self.config.discover_s
+            if not ctx.is_ready and not feed.warming:
+                await ctx.ready(timeframe=self.config.timeframe.label, stream=self.stream)
+            if not feed.streams:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ctx.stop.wait(), min(self.config.discover_s, 1.0))
+                continue
+            out = classify(self.engine, self.config.timeframe, await feed.read())
+            await self._publish(publisher, out.live)
+            self.watchers.publish([*out.warm, *out.live])
+            metrics.MARKETS.set(len(self.engine))
+
+    async def _publish(self, publisher: Publisher, changes: list[RegimeChange]) -> None:
+        if not changes:
+            return
+        publisher.add(self.stream, encode_regimes(self.config.source, [change_to_pb(c) for c in changes]))
+        await publisher.flush()

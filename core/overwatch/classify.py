@@ -1,0 +1,68 @@
+"""Bars read from the bus through the engine: the changes they made, the live ones apart."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.foundations.convert import TIMEFRAME_TO_PB
+from core.foundations.errors import InvalidArgument, ResourceExhausted
+from core.foundations.model import Timeframe
+from core.overwatch import metrics
+from core.overwatch.convert import candle_of, close_time_ns
+from core.overwatch.engine import Overwatch, RegimeChange
+from core.overwatch.feed import Read
+from trademesh.bus.v1 import bus_pb2 as bus
+
+__all__ = ["Classified", "classify"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Classified:
+    """What one round of reads changed: `live` changes are news (published to the bus); `warm`
+    ones replayed the history already on the streams (the board has them; the bus had them)."""
+
+    live: list[RegimeChange] = field(default_factory=list)
+    warm: list[RegimeChange] = field(default_factory=list)
+    bars: int = 0
+
+
+def classify(engine: Overwatch, timeframe: Timeframe, reads: Iterable[Read]) -> Classified:
+    """Every bar of the timeframe in the reads through the engine, its close time as its time.
+    A bad bar is counted and skipped: one venue's bad bar must not stop every market."""
+    wanted = TIMEFRAME_TO_PB[timeframe]
+    out = Classified()
+    started, stale = time.perf_counter(), engine.stale_bars
+    for read in reads:
+        for bar in read.bars:
+            if bar.timeframe != wanted:
+                continue
+            change = _one(engine, read, bar)
+            out.bars += 1
+            if change is not None:
+                (out.warm if read.warm else out.live).append(change)
+            metrics.BARS.labels(timeframe.label, str(read.warm).lower()).inc()
+    metrics.CLASSIFY_SECONDS.inc(time.perf_counter() - started)
+    metrics.STALE.inc(engine.stale_bars - stale)
+    for warm, changes in (("true", out.warm), ("false", out.live)):
+        for change in changes:
+            metrics.CHANGES.labels(change.regime.value, warm).inc()
+    return out
+
+
+def _one(engine: Overwatch, read: Read, bar: bus.Bar) -> RegimeChange | None:
+    try:
+        candle = candle_of(bar)
+        return engine.on_bar(bar.venue, bar.symbol, candle, close_time_ns(candle))
+    except InvalidArgument as exc:
+        metrics.REFUSED.labels("invalid").inc()
+        log.warning("overwatch: %s entry %s: a bar of %s %s refused: %s", read.stream, read.entry_id,
+                    bar.venue, bar.symbol, exc)  # fmt: skip
+    except ResourceExhausted as exc:
+        metrics.REFUSED.labels("max_markets").inc()
+        log.warning("overwatch: a bar of %s %s refused: %s", bar.venue, bar.symbol, exc)
+    return None

@@ -1,0 +1,33 @@
+"""Overwatch's Prometheus metrics. The cost per bar is a rate of two counters:
+rate(trademesh_overwatch_classify_seconds_total) / rate(trademesh_overwatch_bars_total)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+__all__ = ["BARS", "CHANGES", "CLASSIFY_SECONDS", "MARKETS", "REFUSED", "STALE", "STREAMS", "WATCHERS"]
+
+BARS = Counter(
+    "trademesh_overwatch_bars_total", "Closed bars classified (the warm-up's too).", ["timeframe", "warm"]
+)
+STALE = Counter(
+    "trademesh_overwatch_stale_bars_total",
+    "Bars dropped as not after their market's last one (a redelivery, a replay's overlap).",
+)
+REFUSED = Counter(
+    "trademesh_overwatch_refused_bars_total",
+    "Bars refused: not a valid bar, or a new market past max_markets.",
+    ["reason"],
+)
+CHANGES = Counter(
+    "trademesh_overwatch_changes_total",
+    "Regime changes (the warm-up's too), by new regime.",
+    ["regime", "warm"],
+)
+CLASSIFY_SECONDS = Counter(
+    "trademesh_overwatch_classify_seconds_total",
+    "Wall seconds spent classifying bars (the engine's on_bar): over bars_total, the cost per bar.",
+)
+MARKETS = Gauge("trademesh_overwatch_markets", "Markets with a regime on the board.")
+STREAMS = Gauge("trademesh_overwatch_bar_streams", "Bar streams followed.")
+WATCHERS = Gauge("trademesh_overwatch_watchers", "Open StreamRegimes calls.")

@@ -1,0 +1,184 @@
+"""Overwatch as a process: `trademesh overwatch` on a real Redis, bars published on the bus the
+way the bar service publishes them (Envelope of bus.v1.Bars on bars.{<venue>}.1m), called over
+real gRPC.
+
+A market's history already on its stream when the service starts warms it (its changes are not
+published again); the bars after that change its regime live: the change comes over
+StreamRegimes after its board, and on the bus stream regimes.1m.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from core.foundations.bus.codec import decode, encode_bars
+from core.foundations.env import TOKEN
+from core.foundations.model import Candle
+from core.foundations.process import start_service
+from core.foundations.regime import Regime
+from core.foundations.rpc.status import bad_request_violations
+from core.overwatch.synthetic import SeriesSpec, segment_bars
+from tests.integration.mesh import redis_db
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
+from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
+
+pytestmark = pytest.mark.integration
+__all__ = ["redis_url"]  # the fixture, for pytest
+
+SYMBOL = "BTC/USDT"
+WARM_BARS = 150  # on the stream before the service starts: more than the 100-bar warm-up
+THIN_BARS = 60  # then thin volume: 0.15x, read as thin_liquidity within ~25 bars
+
+
+def _bar(venue: str, candle: Candle) -> bus.Bar:
+    return bus.Bar(
+        venue=venue,
+        symbol=SYMBOL,
+        timeframe=common.TIMEFRAME_1_MINUTE,
+        open_time_ns=candle.open_time_ns,
+        open=str(candle.open),
+        high=str(candle.high),
+        low=str(candle.low),
+        close=str(candle.close),
+        volume=str(candle.volume),
+        quote_volume=str(candle.quote_volume),
+        trade_count=candle.trade_count,
+    )
+
+
+async def _publish(client: aioredis.Redis, venue: str, candles: Sequence[Candle], per_entry: int) -> None:
+    stream = f"bars.{{{venue}}}.1m"
+    for start in range(0, len(candles), per_entry):
+        chunk = [_bar(venue, c) for c in candles[start : start + per_entry]]
+        await client.xadd(stream, {b"d": encode_bars("bars/test", chunk)})
+
+
+@pytest.fixture
+async def bus_url(redis_url: str) -> AsyncIterator[str]:
+    """An emptied database of the test's own: the service reads every bars.* stream there."""
+    async with redis_db(redis_url) as url:
+        yield url
+
+
+async def _changes_on_bus(client: aioredis.Redis) -> list[ow.RegimeChange]:
+    entries = await client.xrange("regimes.1m")
+    return [change for _, fields in entries for change in decode(fields).regimes.changes]
+
+
+async def test_warms_from_the_stream_then_streams_and_publishes_a_live_change(
+    bus_url: str, tmp_path: Path
+) -> None:
+    venue = "t" + uuid.uuid4().hex[:10]
+    series = segment_bars(Regime.THIN_LIQUIDITY, THIN_BARS, seed=7, spec=SeriesSpec(warmup_bars=WARM_BARS))
+    client = aioredis.Redis.from_url(bus_url)
+    await _publish(client, venue, series.bars[:WARM_BARS], per_entry=50)
+    log_path = tmp_path / "overwatch.log"
+    with log_path.open("w") as log_file:
+        args = [
+            "overwatch",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--redis-url",
+            bus_url,
+            "--discover-s",
+            "0.2",
+        ]
+        service = Venue(start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log_file), log_path)
+        try:
+            stub = ow_grpc.OverwatchStub(service.channel(TEST_TOKEN))
+            await _check_warm_board(stub, client, venue)
+            await _check_live_change(stub, client, venue, series.bars[WARM_BARS:])
+            await _check_bad_input(stub)
+            await _check_metrics(service.metrics_port)
+        finally:
+            await service.close_channels()
+            code = await asyncio.to_thread(service.service.terminate)
+            await client.aclose()
+    assert code == 0, service.log()
+
+
+async def _check_warm_board(stub: ow_grpc.OverwatchStub, client: aioredis.Redis, venue: str) -> None:
+    """Ready only once the history on the stream is read: the board has it all at once."""
+    answer = await stub.GetBoard(ow.GetBoardRequest(), timeout=CALL_TIMEOUT_S)
+    [market] = answer.board.markets
+    assert (market.venue, market.symbol, market.timeframe) == (venue, SYMBOL, common.TIMEFRAME_1_MINUTE)
+    assert market.bars == WARM_BARS
+    assert market.regime not in (ow.REGIME_UNSPECIFIED, ow.REGIME_UNKNOWN, ow.REGIME_THIN_LIQUIDITY)
+    assert market.updated_ns == market.last_bar_ns + 60 * 10**9  # the bar's close: the time given
+    assert market.features.volume_ratio > 0.5
+    assert await _changes_on_bus(client) == []  # the warm-up's first regime is history, not news
+    other = await stub.GetBoard(ow.GetBoardRequest(filter=ow.MarketFilter(venues=["nowhere"])))
+    assert list(other.board.markets) == []
+
+
+async def _check_live_change(
+    stub: ow_grpc.OverwatchStub, client: aioredis.Redis, venue: str, thin: Sequence[Candle]
+) -> None:
+    call = stub.StreamRegimes(
+        ow.StreamRegimesRequest(filter=ow.MarketFilter(venues=[venue], symbols=[SYMBOL]))
+    )
+    first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert first.WhichOneof("event") == "board" and len(first.board.markets) == 1
+    before = first.board.markets[0].regime
+    await _publish(client, venue, thin, per_entry=10)
+    message = await asyncio.wait_for(call.read(), 30)
+    change = message.change
+    assert message.WhichOneof("event") == "change", message
+    assert (change.venue, change.symbol, change.previous) == (venue, SYMBOL, before)
+    assert change.regime == ow.REGIME_THIN_LIQUIDITY
+    assert change.features.volume_ratio <= 0.35
+    assert change.since_ns < change.at_bar_ns and change.at_ns == change.at_bar_ns + 60 * 10**9
+    assert thin[0].open_time_ns <= change.since_ns
+    call.cancel()
+
+    async def on_bus() -> list[ow.RegimeChange] | None:
+        return await _changes_on_bus(client) or None
+
+    assert await until(on_bus, 10, what="the change on regimes.1m") == [change]
+
+    async def read_all() -> ow.MarketRegime | None:
+        board = (await stub.GetBoard(ow.GetBoardRequest(), timeout=CALL_TIMEOUT_S)).board
+        return board.markets[0] if board.markets[0].bars == WARM_BARS + len(thin) else None
+
+    market = await until(read_all, 10, what="every bar read")
+    assert market.regime == ow.REGIME_THIN_LIQUIDITY and market.since_ns == change.since_ns
+
+
+async def _check_bad_input(stub: ow_grpc.OverwatchStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as board_error:
+        await stub.GetBoard(ow.GetBoardRequest(filter=ow.MarketFilter(venues=["sim", "Bad Venue"])))
+    assert board_error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in bad_request_violations(board_error.value)] == ["filter.venues[1]"]
+    call = stub.StreamRegimes(ow.StreamRegimesRequest(filter=ow.MarketFilter(symbols=["BTCUSDT"])))
+    with pytest.raises(grpc.aio.AioRpcError) as stream_error:
+        await call.read()
+    assert stream_error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = bad_request_violations(stream_error.value)
+    assert field == "filter.symbols[0]" and "'BTCUSDT' is not a symbol" in description
+
+
+async def _check_metrics(port: int) -> None:
+    text = await metrics_page(port)
+    bars = metric_samples(text, "trademesh_overwatch_bars_total")
+    assert bars == {
+        '{timeframe="1m",warm="true"}': float(WARM_BARS),
+        '{timeframe="1m",warm="false"}': float(THIN_BARS),
+    }
+    assert metric_samples(text, "trademesh_overwatch_markets") == {"": 1.0}
+    changes = metric_samples(text, "trademesh_overwatch_changes_total")
+    assert changes['{regime="thin_liquidity",warm="false"}'] == 1.0
+    assert sum(v for k, v in changes.items() if 'warm="true"' in k) >= 1.0
+    assert metric_samples(text, "trademesh_overwatch_classify_seconds_total")[""] > 0
