@@ -13,6 +13,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -57,7 +58,7 @@ def _bar(venue: str, candle: Candle) -> bus.Bar:
     )
 
 
-async def _publish(client: aioredis.Redis, venue: str, candles: Sequence[Candle], per_entry: int) -> None:
+async def _publish(client: Any, venue: str, candles: Sequence[Candle], per_entry: int) -> None:
     stream = f"bars.{{{venue}}}.1m"
     for start in range(0, len(candles), per_entry):
         chunk = [_bar(venue, c) for c in candles[start : start + per_entry]]
@@ -71,7 +72,7 @@ async def bus_url(redis_url: str) -> AsyncIterator[str]:
         yield url
 
 
-async def _changes_on_bus(client: aioredis.Redis) -> list[ow.RegimeChange]:
+async def _changes_on_bus(client: Any) -> list[ow.RegimeChange]:
     entries = await client.xrange("regimes.1m")
     return [change for _, fields in entries for change in decode(fields).regimes.changes]
 
@@ -110,7 +111,7 @@ async def test_warms_from_the_stream_then_streams_and_publishes_a_live_change(
     assert code == 0, service.log()
 
 
-async def _check_warm_board(stub: ow_grpc.OverwatchStub, client: aioredis.Redis, venue: str) -> None:
+async def _check_warm_board(stub: ow_grpc.OverwatchAsyncStub, client: Any, venue: str) -> None:
     """Ready only once the history on the stream is read: the board has it all at once."""
     answer = await stub.GetBoard(ow.GetBoardRequest(), timeout=CALL_TIMEOUT_S)
     [market] = answer.board.markets
@@ -125,16 +126,15 @@ async def _check_warm_board(stub: ow_grpc.OverwatchStub, client: aioredis.Redis,
 
 
 async def _check_live_change(
-    stub: ow_grpc.OverwatchStub, client: aioredis.Redis, venue: str, thin: Sequence[Candle]
+    stub: ow_grpc.OverwatchAsyncStub, client: Any, venue: str, thin: Sequence[Candle]
 ) -> None:
-    call = stub.StreamRegimes(
-        ow.StreamRegimesRequest(filter=ow.MarketFilter(venues=[venue], symbols=[SYMBOL]))
-    )
-    first = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    request = ow.StreamRegimesRequest(filter=ow.MarketFilter(venues=[venue], symbols=[SYMBOL]))
+    call: Any = stub.StreamRegimes(request)
+    first: ow.StreamRegimesResponse = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
     assert first.WhichOneof("event") == "board" and len(first.board.markets) == 1
     before = first.board.markets[0].regime
     await _publish(client, venue, thin, per_entry=10)
-    message = await asyncio.wait_for(call.read(), 30)
+    message: ow.StreamRegimesResponse = await asyncio.wait_for(call.read(), 30)
     change = message.change
     assert message.WhichOneof("event") == "change", message
     assert (change.venue, change.symbol, change.previous) == (venue, SYMBOL, before)
@@ -157,12 +157,12 @@ async def _check_live_change(
     assert market.regime == ow.REGIME_THIN_LIQUIDITY and market.since_ns == change.since_ns
 
 
-async def _check_bad_input(stub: ow_grpc.OverwatchStub) -> None:
+async def _check_bad_input(stub: ow_grpc.OverwatchAsyncStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as board_error:
         await stub.GetBoard(ow.GetBoardRequest(filter=ow.MarketFilter(venues=["sim", "Bad Venue"])))
     assert board_error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in bad_request_violations(board_error.value)] == ["filter.venues[1]"]
-    call = stub.StreamRegimes(ow.StreamRegimesRequest(filter=ow.MarketFilter(symbols=["BTCUSDT"])))
+    call: Any = stub.StreamRegimes(ow.StreamRegimesRequest(filter=ow.MarketFilter(symbols=["BTCUSDT"])))
     with pytest.raises(grpc.aio.AioRpcError) as stream_error:
         await call.read()
     assert stream_error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
