@@ -36,6 +36,19 @@ MESH_VENUE = "venue-sim"
 ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
 
 
+# Services in the registry that compose does not run yet (ServiceEntry.deployed): each its own
+# change adds to the mesh's files; this set names them so none goes missing unnoticed.
+NOT_DEPLOYED = {"overwatch"}
+
+
+def _deployed() -> list[ServiceEntry]:
+    return [entry for entry in SERVICES.values() if entry.deployed]
+
+
+def test_only_the_named_services_are_not_deployed_yet() -> None:
+    assert {name for name, entry in SERVICES.items() if not entry.deployed} == NOT_DEPLOYED
+
+
 def _compose_names(entry: ServiceEntry) -> list[str]:
     """The compose services that run a registry entry: one per venue and per example account
     for the venue kind."""
@@ -46,7 +59,7 @@ def _compose_names(entry: ServiceEntry) -> list[str]:
 
 def test_compose_runs_exactly_the_registry_services_each_with_its_own_command() -> None:
     services = _ours()
-    expected = {name: entry for entry in SERVICES.values() for name in _compose_names(entry)}
+    expected = {name: entry for entry in _deployed() for name in _compose_names(entry)}
     assert set(services) == set(expected)
     for name, service in services.items():
         args = build_parser().parse_args(service["command"])
@@ -55,7 +68,7 @@ def test_compose_runs_exactly_the_registry_services_each_with_its_own_command() 
 
 def test_each_compose_service_listens_publishes_and_is_checked_on_its_registry_ports() -> None:
     services = _ours()
-    for entry in SERVICES.values():
+    for entry in _deployed():
         if entry.kind is Kind.VENUE:
             continue  # per venue: the next test
         service = services[entry.name]
@@ -69,7 +82,7 @@ def test_each_compose_service_listens_publishes_and_is_checked_on_its_registry_p
 
 def test_compose_starts_what_each_service_depends_on_first() -> None:
     compose = _compose()["services"]
-    for entry in SERVICES.values():
+    for entry in _deployed():
         for name in _compose_names(entry):
             wanted = {MESH_VENUE if d == "venue" else d for d in entry.depends_on}
             assert wanted <= set(compose[name].get("depends_on", {})), name
