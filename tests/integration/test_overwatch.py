@@ -18,6 +18,8 @@ from typing import Any
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from core.foundations.bus.codec import decode, encode_bars
 from core.foundations.env import TOKEN
@@ -26,16 +28,19 @@ from core.foundations.process import start_service
 from core.foundations.regime import Regime
 from core.foundations.rpc.status import bad_request_violations
 from core.overwatch.synthetic import SeriesSpec, segment_bars
+from tests.integration.gateway_support import Processes, list_instances, module_database
 from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
+from trademesh.registry.v1 import registry_pb2 as reg
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_url"]  # the fixture, for pytest
+__all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
 
 SYMBOL = "BTC/USDT"
 WARM_BARS = 150  # on the stream before the service starts: more than the 100-bar warm-up
@@ -182,3 +187,33 @@ async def _check_metrics(port: int) -> None:
     assert changes['{regime="thin_liquidity",warm="false"}'] == 1.0
     assert sum(v for k, v in changes.items() if 'warm="true"' in k) >= 1.0
     assert metric_samples(text, "trademesh_overwatch_classify_seconds_total")[""] > 0
+
+
+async def test_registers_with_the_gateway_and_serves_health_and_reflection(
+    bus_url: str, module_database: str, tmp_path: Path
+) -> None:
+    """As every core service: registered under its name, kind core, with its gRPC service and
+    metrics port; health SERVING; reflection lists the Overwatch service."""
+    processes = Processes(tmp_path, module_database)
+    try:
+        gateway = processes.gateway()
+        service = processes.mesh_service(gateway, "overwatch", "--metrics-port", "0", redis_url=bus_url)
+
+        async def registered() -> reg.Instance | None:
+            return (await list_instances(gateway)).get("overwatch")
+
+        instance = await until(registered, 30, what="overwatch in the gateway's registry")
+        assert instance.kind == reg.KIND_CORE and instance.address == service.address
+        assert "trademesh.overwatch.v1.Overwatch" in instance.services
+        assert instance.metrics_port == service.info["metrics_port"] > 0
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=CALL_TIMEOUT_S)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            ask = reflection_pb2.ServerReflectionRequest(list_services="")
+            reply: Any = await reflection.ServerReflectionInfo(iter([ask])).read()
+            names = {s.name for s in reply.list_services_response.service}
+            assert "trademesh.overwatch.v1.Overwatch" in names
+    finally:
+        await processes.stop_all()
