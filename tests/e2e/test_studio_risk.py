@@ -14,22 +14,30 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 from playwright.async_api import Locator, Page, expect
 
+from core.foundations.bus.codec import FIELD
+from core.foundations.bus.names import POSITION_REQUESTS
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import DECIMAL, TICK, WAIT_MS, best_prices, log_in, open_market
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as cm
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
+from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
@@ -284,6 +292,39 @@ async def test_a_blocked_ticket_order_shows_each_reason(
     blocked = page.locator('#risk-events tr[data-action="block"][data-policy="position.max_size"]')
     await expect(blocked.first).to_be_visible(timeout=WAIT_MS)
     await expect(blocked.first.locator('[data-col="values"]')).to_contain_text(f"limit={MAX_SIZE}")
+
+
+async def test_a_strategys_own_close_refused_shows_on_the_timeline_with_why(
+    page: Page, mesh: StudioMesh, api_key: str, inspector: ServiceProcess
+) -> None:
+    """Issue 41: a strategy's own position request goes through the inspector like any order, and
+    Studio shows what became of it. A close for a strategy that holds nothing, published on the bus
+    as the detector publishes it, is a BLOCK naming why (`request.no_position`) on the timeline,
+    with its market and strategy; nothing reaches the venue."""
+    await log_in(page, mesh, api_key)
+    await open_risk(page)
+    await expect(page.locator("#risk-timeline .status")).to_have_text("live", timeout=WAIT_MS)
+    before = {o.order_id for o in await mesh.open_orders()}
+    request = sig.PositionRequest(
+        request_id=f"e2e-{uuid.uuid4().hex}", strategy_id="e2e-ghost", venue="sim", symbol=SYMBOL,
+        action=sig.POSITION_ACTION_CLOSE, ts_request_ns=time.time_ns(),
+    )  # fmt: skip
+    envelope = bus.Envelope(source="e2e-detector", ts_publish_ns=time.time_ns())
+    envelope.position_requests.requests.append(request)
+    client: Any = aioredis.Redis.from_url(mesh.redis_url)
+    try:
+        await client.xadd(POSITION_REQUESTS, {FIELD: envelope.SerializeToString()})
+    finally:
+        await client.aclose()
+    refused = page.locator('#risk-events tr[data-action="block"][data-policy="request.no_position"]')
+    await expect(refused.first).to_be_visible(timeout=WAIT_MS)
+    await expect(refused.first.locator('[data-col="reason"]')).to_have_text(
+        "close: strategy 'e2e-ghost' holds no position in 'BTC/USDT' at 'sim'"
+    )
+    await expect(refused.first.locator('[data-col="strategy"]')).to_have_text("e2e-ghost")
+    await expect(refused.first.locator('[data-col="market"]')).to_have_text(f"sim {SYMBOL}")
+    await page.locator("#risk-timeline").screenshot(path=artifact("risk-request-refused"))
+    assert {o.order_id for o in await mesh.open_orders()} == before
 
 
 async def test_stand_down_from_the_button_changes_the_state_and_shows_on_the_timeline(

@@ -1,18 +1,16 @@
-"""The Screener's engine is a pure core (ARCHITECTURE.md, "Engine cores"), as the detector's
-(test_detector_purity): its modules import no I/O, concurrency or randomness and read no clock,
-so a backtest evaluating a screen gives what the live service gave."""
+"""The screener's engine (core/screener/engine) is pure (ARCHITECTURE.md, "Engine cores"): no
+I/O, no concurrency, no wall clock, no random ids; a backtest scanning with it gives what the live
+service gave. The rules: tests/purity.py."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_detector_purity import FORBIDDEN_CALLS, _calls, _forbidden, _imports
+from tests.purity import forbidden_in, modules
 
-ENGINE = Path(__file__).parents[2] / "core" / "screener" / "engine"
-MODULES = sorted(ENGINE.glob("*.py"))
+MODULES = modules(Path(__file__).parents[2] / "core" / "screener" / "engine")
 
 
 def test_the_engine_has_modules_to_check() -> None:
@@ -21,6 +19,4 @@ def test_the_engine_has_modules_to_check() -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_an_engine_module_imports_no_io_and_reads_no_clock(path: Path) -> None:
-    tree = ast.parse(path.read_text())
-    assert sorted(n for n in _imports(tree) if _forbidden(n)) == []
-    assert sorted(_calls(tree) & FORBIDDEN_CALLS) == []
+    assert forbidden_in(path.read_text()) == []

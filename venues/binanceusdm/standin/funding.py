@@ -77,12 +77,20 @@ FUNDING_RATES: tuple[dict[str, Any], ...] = tuple(
 )
 
 
-def funding_rates(params: dict[str, str]) -> RestAnswer:
-    """GET /fapi/v1/fundingRate: the rates settled that match the query, oldest first."""
+def _query(params: dict[str, str]) -> tuple[int, int, int] | RestAnswer:
+    """A history query's (limit, startTime, endTime), or Binance's refusal of its limit."""
     limit = int(params.get("limit", "100"))
     if not 1 <= limit <= _MAX_LIMIT:
         return RestAnswer.json({"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}, 400)
-    start, end = int(params.get("startTime", "0")), int(params.get("endTime", str(2**63)))
+    return limit, int(params.get("startTime", "0")), int(params.get("endTime", str(2**63)))
+
+
+def funding_rates(params: dict[str, str]) -> RestAnswer:
+    """GET /fapi/v1/fundingRate: the rates settled that match the query, oldest first."""
+    query = _query(params)
+    if isinstance(query, RestAnswer):
+        return query
+    limit, start, end = query
     found = [
         row
         for row in FUNDING_RATES
@@ -93,10 +101,10 @@ def funding_rates(params: dict[str, str]) -> RestAnswer:
 
 def income(params: dict[str, str]) -> RestAnswer:
     """GET /fapi/v1/income: the account's funding payments that match the query."""
-    limit = int(params.get("limit", "100"))
-    if not 1 <= limit <= _MAX_LIMIT:
-        return RestAnswer.json({"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}, 400)
-    start, end = int(params.get("startTime", "0")), int(params.get("endTime", str(2**63)))
+    query = _query(params)
+    if isinstance(query, RestAnswer):
+        return query
+    limit, start, end = query
     found = [
         row
         for row in INCOME
