@@ -86,6 +86,10 @@ class BarFeed:
         if not self._positions:
             return []
         reply = await self._redis.xread(dict(self._positions), count=self._batch, block=self._block_ms)
+        if not reply:
+            # Nothing more on any stream: a warm-up mark not reached never will be (its stream was
+            # deleted, or recreated with lower ids), and must not hold readiness back.
+            self._warm_until.clear()
         reads: list[Read] = []
         for raw_stream, entries in reply or ():
             stream = _text(raw_stream)

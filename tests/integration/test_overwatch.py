@@ -23,10 +23,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from core.foundations.bus.codec import decode, encode_bars
 from core.foundations.env import TOKEN
-from core.foundations.model import Candle
+from core.foundations.model import Candle, Timeframe
 from core.foundations.process import start_service
 from core.foundations.regime import Regime
 from core.foundations.rpc.status import bad_request_violations
+from core.overwatch.feed import BarFeed
 from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.gateway_support import Processes, list_instances, module_database
 from tests.integration.mesh import redis_db
@@ -217,3 +218,30 @@ async def test_registers_with_the_gateway_and_serves_health_and_reflection(
             assert "trademesh.overwatch.v1.Overwatch" in names
     finally:
         await processes.stop_all()
+
+
+async def test_the_feed_finds_streams_of_its_timeframe_and_a_stream_gone_while_warming_holds_back_nothing(
+    bus_url: str,
+) -> None:
+    client: Any = aioredis.Redis.from_url(bus_url)
+    candles = segment_bars(Regime.RANGE, 1, seed=1, spec=SeriesSpec(warmup_bars=3)).bars
+    try:
+        await _publish(client, "ta", candles[:2], per_entry=1)
+        await client.xadd("bars.{ta}.1h", {b"d": encode_bars("bars/test", [_bar("ta", candles[0])])})
+        feed = BarFeed(client, Timeframe.M1, batch=1, block_ms=50)
+        assert await feed.discover() == ["bars.{ta}.1m"] and feed.warming
+        [first] = await feed.read()  # one entry a read: the second is still to come
+        assert first.warm and first.bars[0].open_time_ns == candles[0].open_time_ns and feed.warming
+        await client.delete("bars.{ta}.1m")
+        assert await feed.read() == [] and not feed.warming
+        await _publish(client, "tb", candles[2:3], per_entry=1)
+        assert await feed.discover() == ["bars.{tb}.1m"] and await feed.discover() == []
+        [late] = await feed.read()
+        assert late.warm and late.stream == "bars.{tb}.1m"
+        await client.xadd("bars.{tb}.1m", {b"d": encode_bars("bars/test", [])})
+        await client.xadd("bars.{tb}.1m", {b"x": b"not an envelope"})
+        await _publish(client, "tb", candles[:1], per_entry=1)
+        live = [read for _ in range(4) for read in await feed.read()]  # one entry a read; then none
+        assert [(len(r.bars), r.warm) for r in live] == [(0, False), (1, False)] and feed.undecodable == 1
+    finally:
+        await client.aclose()
