@@ -170,7 +170,8 @@ def _venue_account(value: str) -> tuple[str, str]:
 
 
 def _up_parser(commands: Any) -> None:
-    up = commands.add_parser("up", help=f"run the whole local mesh ({', '.join(SERVICES)})")
+    deployed = ", ".join(name for name, entry in SERVICES.items() if entry.deployed)
+    up = commands.add_parser("up", help=f"run the whole local mesh ({deployed})")
     up.add_argument(
         "--data-dir",
         type=Path,
