@@ -13,6 +13,7 @@ export class Fills {
   private readonly body = h("tbody", { id: "fills" });
   private fills: Fill[] = [];
   private readonly seen = new Set<string>();
+  private readonly rows = new Map<string, HTMLElement>(); // fill id -> its row
   private readonly redraw = throttled(() => this.draw());
 
   constructor() {
@@ -35,22 +36,30 @@ export class Fills {
       fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no fills yet")));
       return;
     }
-    fill(
-      this.body,
-      ...this.fills.map((f) =>
-        h(
-          "tr",
-          { "data-fill-id": f.fillId, "data-order-id": f.orderId },
-          h("td", {}, clockTime(f.tsEventNs)),
-          h("td", {}, f.symbol),
-          h("td", { class: f.side === Side.SELL ? "sell" : "buy" }, label(Side, f.side)),
-          h("td", { class: "num" }, f.price),
-          h("td", { class: "num" }, f.size),
-          h("td", { class: "num" }, `${f.fee} ${f.feeAsset}`),
-          h("td", {}, label(Liquidity, f.liquidity)),
-          h("td", {}, traceButton(f.fillId, "this fill")),
-        ),
-      ),
-    );
+    // A fill's row is made once (a fill never changes): a new fill moves the rows, never replaces
+    // them, so a click on a row's button is not lost to a redraw between press and release.
+    const kept = new Set(this.fills.map((f) => f.fillId));
+    for (const id of [...this.rows.keys()]) if (!kept.has(id)) this.rows.delete(id);
+    fill(this.body, ...this.fills.map((f) => this.rowOf(f)));
+  }
+
+  private rowOf(f: Fill): HTMLElement {
+    let row = this.rows.get(f.fillId);
+    if (row === undefined) {
+      row = h(
+        "tr",
+        { "data-fill-id": f.fillId, "data-order-id": f.orderId },
+        h("td", {}, clockTime(f.tsEventNs)),
+        h("td", {}, f.symbol),
+        h("td", { class: f.side === Side.SELL ? "sell" : "buy" }, label(Side, f.side)),
+        h("td", { class: "num" }, f.price),
+        h("td", { class: "num" }, f.size),
+        h("td", { class: "num" }, `${f.fee} ${f.feeAsset}`),
+        h("td", {}, label(Liquidity, f.liquidity)),
+        h("td", {}, traceButton(f.fillId, "this fill")),
+      );
+      this.rows.set(f.fillId, row);
+    }
+    return row;
   }
 }

@@ -1,6 +1,9 @@
 // Open orders of the sim venue, kept current from ListOpenOrders (polled) and the execution
 // stream (immediate). Each row cancels its order; "Cancel all" asks first, with a reason (the
 // cancels go through the inspector, which records it). Each opens its trace (ledger/trace).
+// A row is made again only when its order changed, and the table only when its rows did: a poll
+// that replaced every row under the pointer between a button's press and release lost the click
+// (the release landed on a new row: no click on the button; seen in a chromium test).
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { traceButton } from "../ledger/trace";
@@ -23,6 +26,9 @@ export class OpenOrders {
   // bring them back.
   private readonly ended = new Map<string, bigint>();
   private readonly redraw = throttled(() => this.draw());
+  // The row drawn for each order, with the order it was drawn from.
+  private readonly drawn = new Map<string, { order: Order; row: HTMLElement }>();
+  private readonly empty = h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no open orders"));
 
   constructor(private readonly actions: OrderActions) {
     const cancelAll = h("button", { id: "cancel-all", type: "button", class: "danger" }, "Cancel all");
@@ -88,8 +94,31 @@ export class OpenOrders {
   }
 
   private draw(): void {
-    const rows = [...this.orders.values()].sort((a, b) => (a.createdNs < b.createdNs ? 1 : -1));
-    if (rows.length === 0) fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no open orders")));
-    else fill(this.body, ...rows.map((order) => this.row(order)));
+    const orders = [...this.orders.values()].sort((a, b) => (a.createdNs < b.createdNs ? 1 : -1));
+    for (const id of [...this.drawn.keys()]) if (!this.orders.has(id)) this.drawn.delete(id);
+    const rows = orders.length === 0 ? [this.empty] : orders.map((order) => this.rowOf(order));
+    const shown = this.body.children;
+    if (rows.length === shown.length && rows.every((row, i) => row === shown[i])) return;
+    fill(this.body, ...rows);
   }
+
+  private rowOf(order: Order): HTMLElement {
+    const kept = this.drawn.get(order.orderId);
+    if (kept !== undefined && unchanged(kept.order, order)) return kept.row;
+    const row = this.row(order);
+    this.drawn.set(order.orderId, { order, row });
+    return row;
+  }
+}
+
+/** Whether a row drawn from `before` still shows `after` (every field the row shows). */
+function unchanged(before: Order, after: Order): boolean {
+  return (
+    before.updatedNs === after.updatedNs &&
+    before.status === after.status &&
+    before.filledSize === after.filledSize &&
+    before.size === after.size &&
+    before.price === after.price &&
+    before.clientOrderId === after.clientOrderId
+  );
 }
