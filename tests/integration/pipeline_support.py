@@ -70,11 +70,14 @@ async def drained(url: str, *bars: ServiceProcess) -> bool | None:
 
 
 async def caught_up(client: Any, pattern: str, group: str | None = None) -> bool:
-    """Every consumer group (or `group`) on the streams of `pattern` has read and acknowledged
-    every entry."""
+    """Every consumer group (or `group`, which must be on each of them: a consumer just started
+    has not made it yet) on the streams of `pattern` has read and acknowledged every entry."""
     async for stream in client.scan_iter(match=pattern, _type="STREAM"):
         last = (await client.xinfo_stream(stream))["last-generated-id"]
-        for info in await client.xinfo_groups(stream):
+        infos = await client.xinfo_groups(stream)
+        if group is not None and group not in {_text(info["name"]) for info in infos}:
+            return False
+        for info in infos:
             if group is not None and _text(info["name"]) != group:
                 continue
             if info["pending"] or info["last-delivered-id"] != last:
