@@ -391,7 +391,12 @@ class Runtime:
             self.audit.status(order)
 
     def _answer(self, order: tf.Order) -> None:
-        """The venue's latest answer on an order, for SubmitIntent's reply: the newest kept."""
+        """The venue's latest answer on an order, for SubmitIntent's reply: the newest kept (an
+        update of the execution stream can come after the PlaceOrder answer it precedes at the
+        venue: a FILLED answer read back as OPEN, seen in a chromium test)."""
+        kept = self.orders.get(order.client_order_id)
+        if kept is not None and _says_more(kept, order):
+            return
         self.orders.pop(order.client_order_id, None)
         self.orders[order.client_order_id] = order
         while len(self.orders) > _ANSWERS_KEPT:
@@ -459,3 +464,12 @@ class Runtime:
         state = self.ready_core.state
         for each in RiskState:
             STATE.labels(each.value).set(1 if each is state else 0)
+
+
+def _says_more(kept: tf.Order, order: tf.Order) -> bool:
+    """Whether the venue's answer `kept` is later than `order`: a later state at the venue, or as
+    late and more filled or ended."""
+    if kept.updated_ns != order.updated_ns:
+        return kept.updated_ns > order.updated_ns
+    more = (Decimal(kept.filled_size or "0"), kept.status in _TERMINAL)
+    return more > (Decimal(order.filled_size or "0"), order.status in _TERMINAL)
