@@ -34,7 +34,7 @@ from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
-from trademesh.bus.v1 import bus_pb2 as bus
+from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
@@ -48,26 +48,10 @@ WARM_BARS = 150  # on the stream before the service starts: more than the 100-ba
 THIN_BARS = 60  # then thin volume: 0.15x, read as thin_liquidity within ~25 bars
 
 
-def _bar(venue: str, candle: Candle) -> bus.Bar:
-    return bus.Bar(
-        venue=venue,
-        symbol=SYMBOL,
-        timeframe=common.TIMEFRAME_1_MINUTE,
-        open_time_ns=candle.open_time_ns,
-        open=str(candle.open),
-        high=str(candle.high),
-        low=str(candle.low),
-        close=str(candle.close),
-        volume=str(candle.volume),
-        quote_volume=str(candle.quote_volume),
-        trade_count=candle.trade_count,
-    )
-
-
 async def _publish(client: Any, venue: str, candles: Sequence[Candle], per_entry: int) -> None:
     stream = f"bars.{{{venue}}}.1m"
     for start in range(0, len(candles), per_entry):
-        chunk = [_bar(venue, c) for c in candles[start : start + per_entry]]
+        chunk = [bus_bar(c, venue) for c in candles[start : start + per_entry]]
         await client.xadd(stream, {b"d": encode_bars("bars/test", chunk)})
 
 
@@ -232,7 +216,7 @@ async def test_the_feed_finds_streams_of_its_timeframe_and_a_stream_gone_while_w
     candles = segment_bars(Regime.RANGE, 1, seed=1, spec=SeriesSpec(warmup_bars=3)).bars
     try:
         await _publish(client, "ta", candles[:2], per_entry=1)
-        await client.xadd("bars.{ta}.1h", {b"d": encode_bars("bars/test", [_bar("ta", candles[0])])})
+        await client.xadd("bars.{ta}.1h", {b"d": encode_bars("bars/test", [bus_bar(candles[0], "ta")])})
         feed = BarFeed(client, Timeframe.M1, batch=1, block_ms=50)
         assert await feed.discover() == ["bars.{ta}.1m"] and _warming(feed)
         [first] = await feed.read()  # one entry a read: the second is still to come

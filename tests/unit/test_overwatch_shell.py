@@ -18,25 +18,10 @@ from core.overwatch.feed import Read, entry_position, is_warm
 from core.overwatch.filters import MAX_FILTER_ITEMS, Markets, market_filter
 from core.overwatch.synthetic import SeriesSpec, segment_bars
 from core.overwatch.watchers import Watchers
+from tests.overwatch_support import bus_bar
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
-
-
-def _bar(candle: Candle, venue: str = "sim", symbol: str = "BTC/USDT") -> bus.Bar:
-    return bus.Bar(
-        venue=venue,
-        symbol=symbol,
-        timeframe=common.TIMEFRAME_1_MINUTE,
-        open_time_ns=candle.open_time_ns,
-        open=str(candle.open),
-        high=str(candle.high),
-        low=str(candle.low),
-        close=str(candle.close),
-        volume=str(candle.volume),
-        quote_volume=str(candle.quote_volume),
-        trade_count=candle.trade_count,
-    )
 
 
 def _candles(count: int) -> list[Candle]:
@@ -45,7 +30,7 @@ def _candles(count: int) -> list[Candle]:
 
 def test_a_bus_bar_is_a_closed_candle_with_exact_prices_and_its_close_is_its_time() -> None:
     candle = _candles(1)[0]
-    read = candle_of(_bar(candle))
+    read = candle_of(bus_bar(candle))
     assert read == dataclasses.replace(candle, closed=True)
     assert close_time_ns(read) == candle.open_time_ns + 60 * 10**9
 
@@ -58,7 +43,7 @@ def test_a_bus_bar_is_a_closed_candle_with_exact_prices_and_its_close_is_its_tim
 def test_a_bus_bar_that_is_no_candle_is_refused_naming_the_field(
     change: dict[str, object], field: str
 ) -> None:
-    bar = _bar(_candles(1)[0])
+    bar = bus_bar(_candles(1)[0])
     for name, value in change.items():
         setattr(bar, name, value)
     with pytest.raises(InvalidArgument) as caught:
@@ -103,12 +88,12 @@ def _round(bars: list[bus.Bar], warm: bool) -> Read:
 def test_a_round_classifies_the_timeframe_s_bars_and_keeps_warm_changes_apart() -> None:
     engine = Overwatch(OverwatchConfig(ClassifierConfig(warmup_bars=30, confirm_bars=2)))
     candles = _candles(60)
-    other = _bar(candles[0])
+    other = bus_bar(candles[0])
     other.timeframe = common.TIMEFRAME_1_HOUR  # not the timeframe followed: skipped
-    warm = classify(engine, Timeframe.M1, [_round([_bar(c) for c in candles[:40]] + [other], True)])
+    warm = classify(engine, Timeframe.M1, [_round([bus_bar(c) for c in candles[:40]] + [other], True)])
     assert warm.bars == 40 and warm.live == []
     assert [c.previous for c in warm.warm] == [Regime.UNKNOWN]  # the first regime: during the warm-up
-    live = classify(engine, Timeframe.M1, [_round([_bar(c) for c in candles[40:]], False)])
+    live = classify(engine, Timeframe.M1, [_round([bus_bar(c) for c in candles[40:]], False)])
     assert live.bars == 20 and live.warm == []
     [entry] = engine.board(0).entries
     assert entry.bars == 60 and entry.updated_ns == candles[-1].open_time_ns + 60 * 10**9
@@ -117,10 +102,11 @@ def test_a_round_classifies_the_timeframe_s_bars_and_keeps_warm_changes_apart() 
 def test_a_bad_bar_is_counted_and_skipped_and_the_others_are_read() -> None:
     engine = Overwatch()
     candles = _candles(3)
-    bad = _bar(candles[1])
+    bad = bus_bar(candles[1])
     bad.high = "0"  # at or below zero: the classifier refuses it
-    again = _bar(candles[0])  # not after the market's last: stale, dropped
-    out = classify(engine, Timeframe.M1, [_round([_bar(candles[0]), bad, again, _bar(candles[2])], False)])
+    again = bus_bar(candles[0])  # not after the market's last: stale, dropped
+    bars = [bus_bar(candles[0]), bad, again, bus_bar(candles[2])]
+    out = classify(engine, Timeframe.M1, [_round(bars, False)])
     assert out.bars == 4
     assert engine.board(0).entries[0].bars == 2 and engine.stale_bars == 1
 
