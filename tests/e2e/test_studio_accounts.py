@@ -167,6 +167,12 @@ async def test_the_accounts_page_shows_each_account_apart(
     desk_b = page.locator('#accounts-cards article[data-venue="sim.desk-b"]')
     bought = desk_b.locator('.account-balances tr[data-asset="BTC"]')
     await expect(bought).to_have_count(1, timeout=WAIT_MS)
+    # The stream may list BTC at 0 first (a snapshot before the fill): the fill's change follows.
+    await page.wait_for_function(
+        '() => Number(document.querySelector(\'#accounts-cards article[data-venue="sim.desk-b"]'
+        ' .account-balances tr[data-asset="BTC"]\')?.dataset.total) > 0',
+        timeout=WAIT_MS,
+    )
     assert 0 < Decimal(await bought.get_attribute("data-total") or "") <= Decimal("0.01")
     # About 650 USDT paid (a number is close enough to wait on; the figure is checked exact below).
     await page.wait_for_function(
