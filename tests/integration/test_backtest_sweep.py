@@ -31,7 +31,6 @@ from core.backtest.trial import SyntheticHistory, Trial, run_trial
 from core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
 from core.foundations.bus.codec import FIELD, decode, encode_market
 from core.foundations.errors import InvalidArgument
-from core.foundations.postgres import CONNECT_TIMEOUT_S
 from core.recorder.app import Recorder, RecorderConfig
 from core.recorder.app import prepare as prepare_recorder
 from core.recorder.database import open_pool
@@ -265,18 +264,15 @@ def commands_start() -> None:
     assert run_command(["backtest-sweep", "--help"], timeout_s=120).returncode == 0
 
 
-def _refused(server: str, closing_port: int, args: list[str]) -> float:
-    """The command's time to refuse, with one line naming DATABASE_URL and exit code 2, a server
+def _refused(server: str, closing_port: int, args: list[str]) -> None:
+    """The command refuses with one line naming DATABASE_URL and exit code 2, a server
     that does not answer as PostgreSQL at its URL."""
     port = 1 if server == "nothing listens" else closing_port
-    started = time.monotonic()
     env = {**os.environ, "DATABASE_URL": f"postgresql://u:secret@127.0.0.1:{port}/x"}
     done = run_command(args, env, 60)
-    took_s = time.monotonic() - started
     assert done.returncode == 2, done.stderr
     redacted = f"postgresql://u:***@127.0.0.1:{port}/x"
     assert done.stderr == f"trademesh: DATABASE_URL: {redacted}{NOT_POSTGRESQL[server]}\n"
-    return took_s
 
 
 @pytest.mark.parametrize("server", list(NOT_POSTGRESQL))
@@ -286,9 +282,11 @@ def test_a_sweeps_database_that_does_not_answer_as_postgresql_is_one_line_naming
 ) -> None:
     """Issue 38: a sweep met a bad DATABASE_URL in its workers, once its pool had started
     (24-60 s), and said it without naming the setting."""
-    took_s = _refused(server, closing_port, SWEEP_RUN)
-    # A refused or closed connection is said before a connect would even time out.
-    assert took_s < CONNECT_TIMEOUT_S, f"{took_s:.1f} s"
+    # The exact line is core.foundations.postgres.check_database's, which the command runs before
+    # its worker pool: a worker meeting the URL said it otherwise (and without the setting), and a
+    # connect that had waited for its timeout says "no answer ... within 5 s" instead. No wall-clock
+    # bound: on a loaded machine the command's own start-up alone can take seconds.
+    _refused(server, closing_port, SWEEP_RUN)
 
 
 @pytest.mark.parametrize("server", list(NOT_POSTGRESQL))

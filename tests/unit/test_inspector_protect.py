@@ -422,3 +422,31 @@ def test_a_protective_order_the_venue_took_for_less_is_covered_by_a_new_layer() 
     targets = placed(grown.actions, TP)  # type: ignore[attr-defined]
     assert sum(t.size for t in targets) == D("1.8")
     assert c.protector.covered(key, c.book.orders) == D(3)
+
+
+def test_giving_a_position_up_leaves_the_protection_that_still_stands() -> None:
+    """A chaos run (seed 995782096): the venue held a stop the core did not track, so each stop
+    the core placed was refused ("reduce-only orders already cover the position"), and the third
+    refusal in a row made it give the position up. Its next plan cancelled the one take-profit
+    standing ("no longer needed"): the position was left with no target until the run's end.
+    Given up, the core places nothing and cancels nothing (flat, it cancels what is left: the
+    tests above)."""
+    c = core()
+    _, out = entered(c, stop="95", target="110")
+    stop, target = pair(out.actions)  # type: ignore[attr-defined]
+    c.on_order_update(update(target, OrderStatus.OPEN), T0 + 2 * MS)
+    current, answer = stop, None
+    for tries in range(3):
+        answer = c.on_order_update(update(current, OrderStatus.REJECTED), T0 + (3 + tries) * MS)
+        if tries < 2:
+            current = placed(retried(c), SL)[0]
+    assert answer is not None and any(e.policy == "protect.rejected" for e in answer.events)
+    assert cancelled(answer.actions) == []
+    later = [
+        c.on_mark("sim", "BTC/USDT", D("101"), T0 + 2_000 * MS),
+        c.on_timer(T0 + 60_000 * MS),
+        c.on_order_update(update(target, OrderStatus.OPEN), T0 + 61_000 * MS),
+    ]
+    for out in later:
+        assert cancelled(out.actions) == [] and placed(out.actions) == []
+    assert c.book.orders.get(target.client_order_id) is not None

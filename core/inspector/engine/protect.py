@@ -11,7 +11,10 @@ plan is compared with what works (guard.py says when it may place):
   first of all), the last one amended down;
 - the levels moved (a new entry, the trailing stop): each layer is amended to them (at most
   once per coalescing window: guard.py);
-- the position is flat: everything is cancelled.
+- the position is flat: everything is cancelled;
+- the core gave the position up (its levels dropped: the venue refused its protective orders
+  again and again): nothing is placed, and what still stands at the venue is left protecting
+  it until the position closes (a chaos run's give-up cancelled the one take-profit standing).
 
 An amendment is an `Amend` (carried out as cancel then place today). The orders carry their
 position's latest entry's intent and strategy (the trace walks a stop's fill to its signal).
@@ -145,7 +148,7 @@ class Protector:
         if position == 0:
             self.levels.pop(key, None)
         levels = self.levels.get(key)
-        want = ZERO if levels is None or position == 0 else self.wanted(key, position, orders)
+        want = ZERO if position == 0 else self.wanted(key, position, orders)
         side = Side.SELL if position > 0 else Side.BUY
         plan = Plan([])
         for role in ROLES:
@@ -192,6 +195,8 @@ class _RolePlan:
 
     def run(self, orders: WorkingOrders, *, place: bool, grow: bool, reprice: bool) -> None:
         layers = orders.layers(self.key, self.role)
+        if self.levels is None and self.want > 0:
+            return  # given up (the venue refused its orders): what still stands keeps protecting
         if self.levels is None or self.want == 0:
             for layer in layers:
                 self._cancel(layer, "no longer needed")
