@@ -93,7 +93,13 @@ class Inspector:
                 self.redis, journal_stream(config.instance), FencedWrites(self.redis, self.leadership)
             ),
             RiskLog(self.redis, config.source, writes, self.notifier),
-            lambda rt: Executor(self.links, rt.feed, rt.clock, timeout_s=config.venue_timeout_s),
+            lambda rt: Executor(
+                self.links,
+                rt.feed,
+                rt.clock,
+                timeout_s=config.venue_timeout_s,
+                on_covered=lambda venue: self.reconciler.wake(venue),
+            ),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,
             config.instance,

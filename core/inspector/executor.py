@@ -4,7 +4,8 @@ natively (its old client order id answered CANCELED, the amended order under the
 as a cancel then a placement, an acknowledged order as an order update, a
 refusal as a REJECTED update with the venue's reason, a placement whose result is unknown
 (deadline, broken connection) as `placement_unknown` (the core then asks to query it before any
-retry), a query's answer as `query_result`.
+retry), a query's answer as `query_result`. A cancel the venue did not answer has its order's
+state asked again after a pause (`placement_unknown`): it may still stand there.
 
 A cancel never overtakes its order's placement: it waits for a placement on its way, and
 withdraws one its plan has yet to begin (never sent; CANCELED to the core).
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -71,11 +72,17 @@ class Executor:
         clock: Callable[[], int],
         *,
         timeout_s: float = 2.0,
+        retry_s: float = _QUERY_RETRY_S,
+        on_covered: Callable[[str], None] | None = None,
     ) -> None:
         self.links = links
         self.feed = feed
         self.clock = clock
         self.timeout_s = timeout_s
+        self.retry_s = retry_s  # the pause before a query, or a cancel's order, is asked again
+        # Told a venue's name when it refuses a reduce-only order as beyond what its open orders
+        # leave of the position: it holds orders the core does not count (the reconciliation looks).
+        self.on_covered = on_covered
         self.stops = EmulatedStops()
         self.ticks = TickSizes(links, timeout_s)
         self._retries: set[asyncio.Task[None]] = set()
@@ -319,6 +326,8 @@ class Executor:
             )  # fmt: skip
             await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=order.client_order_id))
             return None
+        if code is grpc.StatusCode.FAILED_PRECONDITION and order.reduce_only and self.on_covered:
+            self.on_covered(order.venue)
         return await self._refused(order, refusal_reason(code.name, exc.details() or ""))
 
     async def _refused(self, order: PlaceOrder, reason: str) -> tf.Order:
@@ -355,10 +364,10 @@ class Executor:
                 )
         except grpc.aio.AioRpcError as exc:
             VENUE_CALLS.labels(action.venue, "cancel", exc.code().name.lower()).inc()
-            log.warning(
-                "inspector: cancel %s at %s: %s", action.client_order_id, action.venue, exc.code().name
-            )
-            return None  # the execution stream or the reconciliation tells how it ended
+            log.warning("inspector: cancel %s at %s: %s; its state asked in %g s", action.client_order_id,
+                        action.venue, exc.code().name, self.retry_s)  # fmt: skip
+            self._ask_later(action.client_order_id)
+            return None
         VENUE_CALLS.labels(action.venue, "cancel", "ok").inc()
         await self.feed(jr.JournalEntry(now_ns=self.clock(), order_update=answer.order))
         return answer.order
@@ -403,7 +412,7 @@ class Executor:
                 await self.feed(jr.JournalEntry(now_ns=self.clock(), query_result=result))
                 return
             log.warning("inspector: query %s at %s: %s; again in %g s", action.client_order_id,
-                        action.venue, exc.code().name, _QUERY_RETRY_S)  # fmt: skip
+                        action.venue, exc.code().name, self.retry_s)  # fmt: skip
             self._later(action)
             return
         result = jr.JournalQueryResult(client_order_id=action.client_order_id, order=answer.order)
@@ -411,10 +420,26 @@ class Executor:
 
     def _later(self, action: QueryOrder) -> None:
         async def again() -> None:
-            await asyncio.sleep(_QUERY_RETRY_S)
+            await asyncio.sleep(self.retry_s)
             await self.query(action)
 
-        task = asyncio.create_task(again())
+        self._in_background(again())
+
+    def _ask_later(self, client_order_id: str) -> None:
+        """A cancel without an answer (a deadline passed, as across a freeze; a connection
+        broke; the venue did not know the order): the order may still stand at the venue, and
+        the core, which counts it as going, would place beside it what the venue then refuses.
+        After a pause its state is asked (`placement_unknown`): the core queries it and cancels
+        it again while it stands, or ends it when the venue has it no more."""
+
+        async def again() -> None:
+            await asyncio.sleep(self.retry_s)
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=client_order_id))
+
+        self._in_background(again())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._retries.add(task)
         task.add_done_callback(self._retries.discard)
 

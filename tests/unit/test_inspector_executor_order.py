@@ -366,3 +366,38 @@ async def test_a_cancel_all_withdraws_the_placements_a_plan_has_yet_to_begin() -
     await asyncio.wait_for(plan, 5)
     assert ("target-2", tf.ORDER_STATUS_CANCELED) in fed
     assert "place target-2" not in links.venue.calls
+
+
+class DeadlineDesk(Desk):
+    """A venue whose CancelOrder never answers in time (the inspector frozen past its deadline,
+    as in a chaos run's freeze): the order may still stand there."""
+
+    async def CancelOrder(self, request: tf.CancelOrderRequest, **_: Any) -> tf.CancelOrderResponse:
+        self.calls.append(f"cancel {request.client_order_id}")
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(), "deadline"
+        )
+
+
+async def test_a_cancel_the_venue_did_not_answer_has_its_orders_state_asked_again() -> None:
+    """Before, such a layer stayed `cancelling` in the core for good while it stood at the
+    venue: every new stop the core placed beside it was refused ("reduce-only orders already
+    cover the position"), and after three refusals the core gave the position up. Now, after a
+    pause, the order's state is asked (`placement_unknown`: the core queries it, cancels it
+    again while it stands)."""
+    links = DeskLinks()
+    links.venue = DeadlineDesk()
+    fed: list[jr.JournalEntry] = []
+    asked = asyncio.Event()
+
+    async def feed(entry: jr.JournalEntry) -> None:
+        fed.append(entry)
+        asked.set()
+
+    executor = Executor(links, feed, lambda: 1, retry_s=0.01)  # type: ignore[arg-type]
+    await executor.carry_out([CancelOrder("stop-7", "sim", "BTC/USDT", "no longer fits")])
+    assert links.venue.calls == ["cancel stop-7"] and fed == []  # nothing said yet: it may stand
+    await asyncio.wait_for(asked.wait(), 5)
+    assert [e.WhichOneof("input") for e in fed] == ["placement_unknown"]
+    assert fed[0].placement_unknown == "stop-7"
+    await executor.close()

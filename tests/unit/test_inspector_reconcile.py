@@ -5,6 +5,7 @@ transient ones (fills in flight) follow each other."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from core.inspector.discrepancy import Discrepancies
+from core.inspector.engine.actions import CancelOrder
 from core.inspector.reconcile import Reconciler
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -108,3 +110,61 @@ async def test_the_divergences_standing_are_shown_after_each_reconciliation() ->
     shell.stood_down.clear()
     await r.check_once()
     assert shown() == {"position": 0.0, "ledger": 0.0}
+
+
+class _Venue:
+    """A venue's TradeFlow as the orders' comparison reads it: two open orders."""
+
+    metadata = ()
+
+    def __init__(self) -> None:
+        self.tradeflow = self
+        self.asked = 0
+
+    async def ListOpenOrders(self, request: tf.ListOpenOrdersRequest, **_: Any) -> tf.ListOpenOrdersResponse:
+        self.asked += 1
+        return tf.ListOpenOrdersResponse(orders=[
+            tf.Order(client_order_id="orphan", symbol="BTC/USDT"),  # ours, ended in the core
+            tf.Order(client_order_id="going", symbol="BTC/USDT"),  # the core is cancelling it
+        ])  # fmt: skip
+
+
+async def test_a_refused_reduce_only_order_has_the_venues_open_orders_compared_at_once() -> None:
+    """A chaos run: the venue held a stop the core did not count, refused each stop the core
+    placed beside it, and the third refusal in a row (3.5 s) came before the 10 s round. Woken,
+    the orders are compared before the round: an orphan of ours is cancelled, an order the core
+    is cancelling has its state asked (the core cancels it again); the positions wait."""
+    venue = _Venue()
+    fed: list[str] = []
+    cancels: list[str] = []
+    published: list[str] = []
+    going = SimpleNamespace(cancelling=True, unknown=False)
+    core = SimpleNamespace(book=SimpleNamespace(orders={"going": going}))
+
+    async def feed(entry: Any) -> None:
+        fed.append(entry.placement_unknown)
+
+    async def cancel(action: CancelOrder) -> None:
+        cancels.append(action.client_order_id)
+
+    said = asyncio.Event()
+
+    async def publish(events: list[Any], *_: Any) -> None:
+        published.extend(e.policy for e in events)
+        said.set()
+
+    runtime = SimpleNamespace(
+        clock=lambda: 1, ready_core=core, feed=feed, audit=SimpleNamespace(records={"orphan": object()}),
+        executor=SimpleNamespace(cancel=cancel, timeout_s=1.0), risk_log=SimpleNamespace(publish=publish),
+    )  # fmt: skip
+    links = SimpleNamespace(names=lambda: ["sim"], desk=lambda _: venue)
+    shell: Any = SimpleNamespace(runtime=runtime, links=links, legacy={}, stood_down={})
+    r, stop = Reconciler(shell), asyncio.Event()
+    running = asyncio.create_task(r.run(stop, every_s=3600.0))  # the round never comes here
+    r.wake("sim")
+
+    await asyncio.wait_for(said.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert (venue.asked, cancels, fed, published) == (1, ["orphan"], ["going"], ["reconcile.orphan"])
+    assert r.checks == 0  # the positions and books wait for the round
