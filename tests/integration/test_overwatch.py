@@ -217,6 +217,11 @@ async def test_registers_with_the_gateway_and_is_read_through_it_over_grpcweb_an
         assert OVERWATCH in instance.services
         assert instance.metrics_port == service.info["metrics_port"] > 0
         await _check_health_and_reflection(service.address)
+        # Only warm bars so far: the live series is there at 0 all the same (OverwatchNotClassifying).
+        bars = metric_samples(
+            await metrics_page(service.info["metrics_port"]), "trademesh_overwatch_bars_total"
+        )
+        assert bars['{timeframe="1m",warm="false"}'] == 0.0
         await key_taken(gateway, key)
         await _check_grpcweb(gateway, key, venue)
         await _check_mcp(gateway, key, venue)
