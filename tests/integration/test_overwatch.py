@@ -40,7 +40,9 @@ from tests.integration.gateway_support import (
     key_taken,
     list_instances,
     module_database,
+    mux_add,
     new_key,
+    open_mux,
     open_stream,
 )
 from tests.integration.mesh import redis_db
@@ -266,6 +268,29 @@ async def _check_grpcweb(gateway: Gateway, key: str, venue: str) -> None:
     refused = await grpcweb_call(gateway, f"{OVERWATCH}/GetBoard", bad, key=key)
     assert refused.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert "filter.venues[0]" in refused.message
+    await _check_mux(gateway, key, request, market.since_ns)
+
+
+async def _check_mux(gateway: Gateway, key: str, request: ow.StreamRegimesRequest, since_ns: int) -> None:
+    """StreamRegimes as a subscription of a Studio tab's one Mux stream: its board in a data frame."""
+    session = await open_mux(gateway, key)
+    try:
+        added = await mux_add(
+            gateway,
+            key,
+            session.session_id,
+            "regimes",
+            f"{OVERWATCH}/StreamRegimes",
+            request.SerializeToString(),
+        )
+        assert added.code == grpc.StatusCode.OK.value[0], added.message
+        frames = await session.collect(lambda found: any(f.WhichOneof("frame") == "data" for f in found))
+    finally:
+        await session.close()
+    data = next(f.data for f in frames if f.WhichOneof("frame") == "data")
+    assert data.subscription_id == "regimes"
+    board = ow.StreamRegimesResponse.FromString(data.message).board
+    assert [m.since_ns for m in board.markets] == [since_ns]
 
 
 async def _check_mcp(gateway: Gateway, key: str, venue: str) -> None:
