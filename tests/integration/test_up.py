@@ -139,7 +139,7 @@ def _check_trace(studio_url: str, key: str) -> None:
 def _check_regimes(studio_url: str, key: str) -> None:
     """Overwatch reads the bar service's 1m bars of the sim (its backfilled history first): the
     board through the gateway holds the sim's markets, each with the bars it has read."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90  # a 1m stream is found within 5 s of its first bar
     while True:
         board = _grpc_web(
             studio_url, key, "trademesh.overwatch.v1.Overwatch/GetBoard",
