@@ -84,7 +84,7 @@ class RegimeTools:
         self._up = upstream
 
     async def regimes(self, venue: str | None = None, symbol: str | None = None) -> Json:
-        """The market regime of every venue and symbol Overwatch reads 1m bars of (its board),
+        """The market regime of every venue and symbol Overwatch reads bars of (its board; 1m bars),
         optionally of one `venue` (e.g. sim) and/or one `symbol` (canonical, e.g. BTC/USDT). Per
         market: `regime` (trend_up, trend_down, range, high_volatility, thin_liquidity; unknown
         while it warms up on its first 100 bars), `since` (the open time of the regime's first
