@@ -173,7 +173,6 @@ SERVICES: dict[str, ServiceEntry] = {
             5104,
             "the market regime of every venue and symbol from its bars; changes to the bus",
             depends_on=("redis", "bars"),
-            deployed=False,
         ),
     ]
 }

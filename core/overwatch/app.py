@@ -80,6 +80,9 @@ class OverwatchApp:
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
+        # The live bars' series at 0 from the first scrape: OverwatchNotClassifying
+        # (ops/prometheus/rules/alerts.yml) reads its increase, and a series never made has none.
+        metrics.BARS.labels(config.timeframe.label, "false")
         redis = open_redis(config.redis_url)
         ctx.on_stopping(self.watchers.close)
         try:

@@ -26,6 +26,7 @@ from core.tools.ledger import LedgerTools
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
+from core.tools.regimes import RegimeTools
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
 from core.tools.upstream import Upstream
@@ -49,9 +50,11 @@ _INSTRUCTIONS = (
     "strategy with its equity curve, the books' self-check, and ledger_trace, the chain of any "
     "signal, decision, intent, order, fill or transfer id (signal -> decision -> intent -> risk "
     "check -> order -> fill -> transfer). logs_tail shows every service's recent log lines "
-    "(filter by service, level, venue, trace_id or text). Every tool only reads, but close_all: "
-    "the emergency button that cancels every order and flattens every position, allowed only to an API key "
-    "holding the close_all permission. services_overview shows every running service's health, "
+    "(filter by service, level, venue, trace_id or text). regimes shows the market regime of "
+    "every venue and symbol (trend_up, trend_down, range, high_volatility, thin_liquidity). "
+    "Every tool only reads, but close_all: the emergency button that cancels every order and "
+    "flattens every position, allowed only to an API key holding the close_all permission. "
+    "services_overview shows every running service's health, "
     "version, uptime, events/s, bus lag, errors/s and firing alerts."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
@@ -78,6 +81,7 @@ class GatewayMcp:
         tools = tool_functions(
             market,
             StrategyTools(up),
+            RegimeTools(up),
             AdvisorTools(up),
             InspectorTools(up),
             LedgerTools(up),

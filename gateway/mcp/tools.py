@@ -1,10 +1,10 @@
 """The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
-detector's strategies, the advisor's decisions, the inspector's risk state, the ledger's books,
-the backtest hub's runs, the mesh's log lines), each registered under its function's name with
-its docstring as the description the model reads; and two that act for the caller's own key
-(gateway.mcp.guard puts it in the request), each only when that key holds its scope: close_all
-(`close_all`) and backtest_start (`trade`). Our errors become MCP tool errors (is_error results
-the model can read), never crashes.
+detector's strategies, Overwatch's market regimes, the advisor's decisions, the inspector's risk
+state, the ledger's books, the backtest hub's runs, the mesh's log lines), each registered under
+its function's name with its docstring as the description the model reads; and two that act for
+the caller's own key (gateway.mcp.guard puts it in the request), each only when that key holds
+its scope: close_all (`close_all`) and backtest_start (`trade`). Our errors become MCP tool
+errors (is_error results the model can read), never crashes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from core.tools.inspector import InspectorTools, Reason
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
+from core.tools.regimes import RegimeTools
 from core.tools.strategies import StrategyTools
 from gateway.mcp.guard import PRINCIPAL
 
@@ -39,6 +40,7 @@ P = ParamSpec("P")
 def tool_functions(
     market: MarketTools,
     strategies: StrategyTools,
+    regimes: RegimeTools,
     advisor: AdvisorTools,
     inspector: InspectorTools,
     ledger: LedgerTools,
@@ -60,6 +62,7 @@ def tool_functions(
         market.account,
         strategies.list_strategies,
         strategies.strategy_status,
+        regimes.regimes,
         advisor.advisor_decide,
         advisor.advisor_decision,
         advisor.advisor_decisions,

@@ -75,6 +75,7 @@ TOOLS = {
     "recent_signals",
     "list_strategies",
     "strategy_status",
+    "regimes",
     "order_book_top",
     "open_orders",
     "positions",

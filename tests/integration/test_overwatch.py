@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from core.foundations.bus.codec import decode, encode_bars
 from core.foundations.env import TOKEN
@@ -29,7 +32,19 @@ from core.foundations.regime import Regime
 from core.foundations.rpc.status import bad_request_violations
 from core.overwatch.feed import BarFeed
 from core.overwatch.synthetic import SeriesSpec, segment_bars
-from tests.integration.gateway_support import Processes, list_instances, module_database
+from tests.integration.gateway_support import (
+    Gateway,
+    Processes,
+    both,
+    grpcweb_call,
+    key_taken,
+    list_instances,
+    module_database,
+    mux_add,
+    new_key,
+    open_mux,
+    open_stream,
+)
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
@@ -43,6 +58,7 @@ from trademesh.registry.v1 import registry_pb2 as reg
 pytestmark = pytest.mark.integration
 __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for pytest
 
+OVERWATCH = "trademesh.overwatch.v1.Overwatch"
 SYMBOL = "BTC/USDT"
 WARM_BARS = 150  # on the stream before the service starts: more than the 100-bar warm-up
 THIN_BARS = 60  # then thin volume: 0.15x, read as thin_liquidity within ~25 bars
@@ -174,14 +190,25 @@ async def _check_metrics(port: int) -> None:
     assert metric_samples(text, "trademesh_overwatch_classify_seconds_total")[""] > 0
 
 
-async def test_registers_with_the_gateway_and_serves_health_and_reflection(
+async def test_registers_with_the_gateway_and_is_read_through_it_over_grpcweb_and_mcp(
     bus_url: str, module_database: str, tmp_path: Path
 ) -> None:
     """As every core service: registered under its name, kind core, with its gRPC service and
-    metrics port; health SERVING; reflection lists the Overwatch service."""
+    metrics port; health SERVING; reflection lists the Overwatch service. Through the gateway, with
+    a key of the `read` scope alone: the board over gRPC-web (GetBoard, StreamRegimes' first
+    message) and the `regimes` MCP tool, filtered; a bad filter refused over both, naming it."""
+    venue = "t" + uuid.uuid4().hex[:10]
+    series = segment_bars(Regime.THIN_LIQUIDITY, THIN_BARS, seed=7, spec=SeriesSpec(warmup_bars=WARM_BARS))
+    client = aioredis.Redis.from_url(bus_url)
+    try:
+        await _publish(client, venue, series.bars, per_entry=50)  # all of it warms the market: thin
+    finally:
+        await client.aclose()
     processes = Processes(tmp_path, module_database)
     try:
-        gateway = processes.gateway()
+        key, gateway = await both(
+            lambda: new_key(module_database, "regime-reader", ["read"]), processes.gateway
+        )
         service = processes.mesh_service(gateway, "overwatch", "--metrics-port", "0", redis_url=bus_url)
 
         async def registered() -> reg.Instance | None:
@@ -189,19 +216,101 @@ async def test_registers_with_the_gateway_and_serves_health_and_reflection(
 
         instance = await until(registered, 30, what="overwatch in the gateway's registry")
         assert instance.kind == reg.KIND_CORE and instance.address == service.address
-        assert "trademesh.overwatch.v1.Overwatch" in instance.services
+        assert OVERWATCH in instance.services
         assert instance.metrics_port == service.info["metrics_port"] > 0
-        async with grpc.aio.insecure_channel(service.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=CALL_TIMEOUT_S)
-            assert answer.status == health_pb2.HealthCheckResponse.SERVING
-            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-            ask = reflection_pb2.ServerReflectionRequest(list_services="")
-            reply: Any = await reflection.ServerReflectionInfo(iter([ask])).read()
-            names = {s.name for s in reply.list_services_response.service}
-            assert "trademesh.overwatch.v1.Overwatch" in names
+        await _check_health_and_reflection(service.address)
+        # Only warm bars so far: the live series is there at 0 all the same (OverwatchNotClassifying).
+        bars = metric_samples(
+            await metrics_page(service.info["metrics_port"]), "trademesh_overwatch_bars_total"
+        )
+        assert bars['{timeframe="1m",warm="false"}'] == 0.0
+        await key_taken(gateway, key)
+        await _check_grpcweb(gateway, key, venue)
+        await _check_mcp(gateway, key, venue)
     finally:
         await processes.stop_all()
+
+
+async def _check_health_and_reflection(address: str) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=CALL_TIMEOUT_S)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        reply: Any = await reflection.ServerReflectionInfo(iter([ask])).read()
+        assert OVERWATCH in {s.name for s in reply.list_services_response.service}
+
+
+def _thin_market(markets: Sequence[ow.MarketRegime], venue: str) -> ow.MarketRegime:
+    [market] = markets
+    assert (market.venue, market.symbol, market.timeframe) == (venue, SYMBOL, common.TIMEFRAME_1_MINUTE)
+    assert market.regime == ow.REGIME_THIN_LIQUIDITY and market.bars == WARM_BARS + THIN_BARS
+    return market
+
+
+async def _check_grpcweb(gateway: Gateway, key: str, venue: str) -> None:
+    asked = ow.GetBoardRequest(filter=ow.MarketFilter(venues=[venue])).SerializeToString()
+    answer = await grpcweb_call(gateway, f"{OVERWATCH}/GetBoard", asked, key=key)
+    assert answer.code == grpc.StatusCode.OK.value[0], answer.message
+    board = ow.GetBoardResponse.FromString(answer.messages[0]).board
+    market = _thin_market(board.markets, venue)
+    request = ow.StreamRegimesRequest(filter=ow.MarketFilter(venues=[venue], symbols=[SYMBOL]))
+    stream = await open_stream(gateway, f"{OVERWATCH}/StreamRegimes", request.SerializeToString(), key=key)
+    try:
+        [first] = await stream.messages(1)
+    finally:
+        await stream.close()
+    opened = ow.StreamRegimesResponse.FromString(first)
+    assert opened.WhichOneof("event") == "board"
+    assert _thin_market(opened.board.markets, venue).since_ns == market.since_ns
+    bad = ow.GetBoardRequest(filter=ow.MarketFilter(venues=["Bad Venue"])).SerializeToString()
+    refused = await grpcweb_call(gateway, f"{OVERWATCH}/GetBoard", bad, key=key)
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "filter.venues[0]" in refused.message
+    await _check_mux(gateway, key, request, market.since_ns)
+
+
+async def _check_mux(gateway: Gateway, key: str, request: ow.StreamRegimesRequest, since_ns: int) -> None:
+    """StreamRegimes as a subscription of a Studio tab's one Mux stream: its board in a data frame."""
+    session = await open_mux(gateway, key)
+    try:
+        added = await mux_add(
+            gateway,
+            key,
+            session.session_id,
+            "regimes",
+            f"{OVERWATCH}/StreamRegimes",
+            request.SerializeToString(),
+        )
+        assert added.code == grpc.StatusCode.OK.value[0], added.message
+        frames = await session.collect(lambda found: any(f.WhichOneof("frame") == "data" for f in found))
+    finally:
+        await session.close()
+    data = next(f.data for f in frames if f.WhichOneof("frame") == "data")
+    assert data.subscription_id == "regimes"
+    board = ow.StreamRegimesResponse.FromString(data.message).board
+    assert [m.since_ns for m in board.markets] == [since_ns]
+
+
+async def _check_mcp(gateway: Gateway, key: str, venue: str) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    async with http, Client(streamable_http_client(f"{gateway.url}/mcp", http_client=http)) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        annotations = listed["regimes"].annotations
+        assert annotations is not None and annotations.read_only_hint and not annotations.destructive_hint
+        mine = await client.call_tool("regimes", {"venue": venue, "symbol": SYMBOL})
+        other = await client.call_tool("regimes", {"venue": venue, "symbol": "ETH/USDT"})
+        bad = await client.call_tool("regimes", {"venue": "Bad Venue", "symbol": "BTCUSDT"})
+    assert not mine.is_error, mine.content
+    [market] = (mine.structured_content or {})["markets"]
+    assert (market["venue"], market["symbol"], market["timeframe"]) == (venue, SYMBOL, "1m")
+    assert market["regime"] == "thin_liquidity" and market["bars"] == WARM_BARS + THIN_BARS
+    assert market["updated_ns"] == market["last_bar_ns"] + 60 * 10**9 and market["since"].endswith("Z")
+    assert not other.is_error and (other.structured_content or {})["markets"] == []
+    text = str(bad.content)
+    assert bad.is_error and "invalid argument" in text
+    assert "venue" in text and "'BTCUSDT' is not a canonical symbol" in text, text
 
 
 def _warming(feed: BarFeed) -> bool:

@@ -1,4 +1,4 @@
-"""Debian's Prometheus over a running mesh (ten services, a trade and a decision), finding every
+"""Debian's Prometheus over a running mesh (eleven services, a trade and a decision), finding every
 service through the gateway's HTTP service discovery (GET /prometheus/targets, a read-only key),
 with the repository's alert and recording rules (ops/prometheus/rules) loaded and its alerts
 routed by Debian's Alertmanager to a webhook receiver of the test: every target up with its
@@ -97,9 +97,11 @@ __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for 
 GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
 # here and give their rules a series (their counters exist at 0 from the start): every recording
-# rule has data in this mesh.
+# rule has data in this mesh. Overwatch reads the bars' 1m streams: OverwatchNotClassifying's
+# series, quiet while it reads them.
 MESH = {
-    "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor"
+    "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
+    "overwatch",
 }  # fmt: skip
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its
@@ -161,6 +163,9 @@ async def alerted(
                 ),
                 lambda: processes.mesh_service(
                     gateway, "advisor", *venue, *database, *metrics, redis_url=bus
+                ),
+                lambda: processes.mesh_service(
+                    gateway, "overwatch", "--discover-s", "1", *metrics, redis_url=bus
                 ),
             )
             inspector = started[0]

@@ -31,6 +31,7 @@ from core.foundations.access.contracts import TARGET_HEADER
 from tests.integration.found_venue import check_a_venue_found
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.ledger.v1 import ledger_pb2 as lg
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,23 @@ def _check_trace(studio_url: str, key: str) -> None:
         time.sleep(1)
 
 
+def _check_regimes(studio_url: str, key: str) -> None:
+    """Overwatch reads the bar service's 1m bars of the sim (its backfilled history first): the
+    board through the gateway holds the sim's markets, each with the bars it has read."""
+    deadline = time.monotonic() + 90  # a 1m stream is found within 5 s of its first bar
+    while True:
+        board = _grpc_web(
+            studio_url, key, "trademesh.overwatch.v1.Overwatch/GetBoard",
+            ow.GetBoardRequest(filter=ow.MarketFilter(venues=["sim"])), ow.GetBoardResponse,
+        ).board  # fmt: skip
+        if board.markets and all(m.bars > 0 for m in board.markets):
+            assert {m.venue for m in board.markets} == {"sim"}
+            assert all(m.regime != ow.REGIME_UNSPECIFIED for m in board.markets), board
+            return
+        assert time.monotonic() < deadline, f"no sim market on Overwatch's board: {board}"
+        time.sleep(1)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -206,6 +224,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         "backtester",
         "inspector",
         "ledger",
+        "overwatch",
     }
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
@@ -214,13 +233,14 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     # Each service registers in the background once it serves: give the last one a moment.
     expected = {
         "gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector",
-        "ledger", "backtester",
+        "ledger", "backtester", "overwatch",
     }  # fmt: skip
     deadline = time.monotonic() + 15
     while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
     assert registered == expected
     trades, bars = out.progress_beyond(0, 0, 60)
+    _check_regimes(studio_url, key)
     # The detector's example strategies warm up from the demo market's history and signal within
     # a minute.
     out.wait_for(r"signals recorded [1-9]", 90)

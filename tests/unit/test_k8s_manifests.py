@@ -340,7 +340,7 @@ def test_every_service_and_venue_runs_once_under_its_own_name(name: str) -> None
     for workload, container in ours(overlay(name)):
         args = parse(container["args"])
         running[workload["metadata"]["name"]] = args.name if args.command == "venue" else args.command
-    # Not yet the services the registry marks not deployed (tests/unit/test_deploy_files.py, NOT_DEPLOYED).
+    # Every service the registry marks deployed (none is not: tests/unit/test_deploy_files.py, NOT_DEPLOYED).
     deployed = [n for n, entry in SERVICES.items() if entry.deployed and n != "venue"]
     expected = {f"venue-{v}": v for v in VENUES} | {n: n for n in deployed}
     assert running == expected | {name: exchange for name, (exchange, _) in ACCOUNTS.items()}
@@ -452,6 +452,9 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     assert parse(pod_spec(base["gateway"])["containers"][0]["args"]).shared_registry
     text = (K8S / "base" / "services" / "inspector.yaml").read_text()
     assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
+    # docs/overwatch.md: one Overwatch a timeframe, never two at once (each would publish every change).
+    assert base["overwatch"]["spec"]["replicas"] == 1
+    assert base["overwatch"]["spec"]["strategy"] == {"type": "Recreate"}
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -32,6 +32,7 @@ PROMQL_WORDS = {
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
+_OFFSET = re.compile(r"\boffset\s+-?(?:\d+(?:ms|[smhdwy]))+")
 _LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -70,6 +71,7 @@ def series_names(expr: str) -> set[str]:
     text = _STRING.sub(" ", expr)
     text = _MATCHERS.sub(" ", text)
     text = _RANGE.sub(" ", text)
+    text = _OFFSET.sub(" ", text)
     text = _LABEL_LIST.sub(" ", text)
     names = set()
     for found in _IDENT.finditer(text):
@@ -130,6 +132,7 @@ def test_every_series_a_rule_reads_is_registered_by_the_code() -> None:
 
 def test_a_renamed_metric_is_caught() -> None:
     known = registered_series()
+    assert series_names("increase(a_total[7m] offset 1h30m) > 0 and b offset 2m") == {"a_total", "b"}
     assert _unknown('sum by (venue) (rate(trademesh_venue_events_total{venue="x"}[5m]))', known) == set()
     renamed = 'sum by (venue) (rate(trademesh_venue_event_total{venue="x"}[5m])) > on (venue) up'
     assert _unknown(renamed, known | BUILTIN_SERIES) == {"trademesh_venue_event_total"}

@@ -70,8 +70,20 @@ def test_each_service_counts_its_own_work_and_a_venue_counts_by_kind_whatever_it
     assert work_counters("binance", reg.KIND_VENUE) == ("trademesh_venue_events_total",)
     assert work_counters("ingest", reg.KIND_CORE) == ("trademesh_ingest_published_total",)
     assert work_counters("bars", reg.KIND_CORE) == ("trademesh_bars_trades_total",)
+    assert work_counters("overwatch", reg.KIND_CORE) == ("trademesh_overwatch_bars_total",)
     assert work_counters("gateway", reg.KIND_GATEWAY) == ("gateway_grpcweb_messages_sent_total",)
     assert work_counters("something-new", reg.KIND_CORE) == ()
+
+
+def test_overwatchs_work_is_its_bars_classified_warm_and_live_together() -> None:
+    exporter = Exporter()
+    classified = exporter.counter("trademesh_overwatch_bars_total", ("timeframe", "warm"))
+    classified.labels("1m", "false")  # at 0 from the start, as the service makes it
+    first = exporter.read("overwatch", reg.KIND_CORE, 0.0)
+    classified.labels("1m", "true").inc(150)
+    classified.labels("1m", "false").inc(10)
+    second = exporter.read("overwatch", reg.KIND_CORE, 10.0)
+    assert figures(first, second, work_counters("overwatch", reg.KIND_CORE))[0].value == 16.0
 
 
 def test_errors_per_second_count_only_calls_answered_with_a_code_other_than_ok() -> None:
