@@ -13,9 +13,15 @@ from core.backtest.regimes import RegimeStage
 from core.backtest.run import Tape
 from core.backtest.session import drive_sync
 from core.detector.engine.io import RegimeValue
+from core.detector.regime_feed import regime_values
+from core.foundations.bus.codec import FIELD, encode_regimes
 from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.model import Candle, Timeframe
 from core.foundations.regime import Classifier, Regime
+from core.overwatch.classify import classify
+from core.overwatch.convert import change_to_pb
+from core.overwatch.engine import Overwatch
+from core.overwatch.feed import Read
 from core.overwatch.synthetic import LabelledBars, regime_series
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -152,3 +158,13 @@ def _with(bar: bus.Bar, **changed: object) -> bus.Bar:
     for name, value in changed.items():
         setattr(copy, name, value)
     return copy
+
+
+def test_the_backtest_hears_what_the_live_detector_hears_from_overwatch(series: LabelledBars) -> None:
+    """Live: Overwatch's shell classifies the bars read from the bus, writes each change to
+    regimes.1m, and the detector's feed reads the entry back. The backtest: its stage alone."""
+    bars = [bus_bar(candle) for candle in series.bars]
+    classified = classify(Overwatch(), Timeframe.M1, [Read("bars.{sim}.1m", "1-0", tuple(bars), False)])
+    entry = {FIELD: encode_regimes("overwatch/test", [change_to_pb(c) for c in classified.live])}
+    assert len(classified.live) >= 4
+    assert regime_values(entry) == RegimeStage().on_bars(bars)
