@@ -5,6 +5,8 @@ regimes on the bus stream `regimes.1m`.
 - The stream as Overwatch writes it (Envelopes of bus.v1.RegimeChanges): a regime already on the
   stream when the detector starts is heard at once (the latest of the market, not an older one,
   not another market's), and each change after it flips `allowed`.
+- The feed itself on a real Redis: the start's read goes back page by page only as far as the
+  markets wanted need, and the follow hears only what comes after it.
 - With a real Overwatch reading bars published as the bar service publishes them: the change
   its classifier makes reaches the detector's patch.
 """
@@ -23,6 +25,8 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
+from core.detector.engine.io import Event, RegimeValue
+from core.detector.regime_feed import RegimeFeed
 from core.foundations.bus.codec import FIELD, encode_bars, encode_regimes
 from core.foundations.bus.names import regimes_stream
 from core.foundations.env import REDIS_URL, TOKEN
@@ -234,3 +238,40 @@ async def test_a_change_overwatch_reads_from_the_bars_reaches_the_patch(mesh: Me
             await asyncio.to_thread(overwatch.terminate)
     finally:
         await client.aclose()
+
+
+async def test_the_feed_reads_back_page_by_page_to_each_wanted_market_then_follows(redis_url: str) -> None:
+    """core.detector.regime_feed on a real Redis, pages of two entries: the start's read goes back
+    only as far as the wanted markets need, skips what is not an Envelope of regimes, and the
+    follow hears only the entries written after it."""
+    async with redis_db(redis_url) as bus:
+        client: Any = aioredis.Redis.from_url(bus)
+        heard: list[list[RegimeValue]] = []
+
+        def hear(events: Sequence[Event]) -> None:
+            heard.append([event for event in events if isinstance(event, RegimeValue)])
+
+        try:
+            await publish(client, change("sim", ow.REGIME_TREND_DOWN, 1, symbol="OLD/USDT"))
+            await publish(client, change("sim", ow.REGIME_TREND_UP, 2))
+            await publish(client, change("sim", ow.REGIME_RANGE, 3))  # BTC's latest
+            await client.xadd(STREAM, {FIELD: b"not an envelope"})
+            await publish(client, change("sim", ow.REGIME_THIN_LIQUIDITY, 4, symbol="ETH/USDT"))
+            feed = RegimeFeed(client, hear, lambda: WANTED, page=2)
+            await feed.latest()
+            # Back to BTC's range (two pages), not to OLD/USDT's entry: ETH's and BTC's latest.
+            assert [(v.symbol, v.regime, v.ts_event_ns) for v in heard[0]] == [
+                (SYMBOL, Regime.RANGE, 3),
+                ("ETH/USDT", Regime.THIN_LIQUIDITY, 4),
+            ]
+            assert feed.undecodable == 1
+            await feed.follow_once()  # nothing new: waits its block, hears nothing
+            assert len(heard) == 1
+            await publish(client, change("sim", ow.REGIME_TREND_UP, 5), change("sim", ow.REGIME_RANGE, 6))
+            await feed.follow_once()
+            assert [(v.regime, v.ts_event_ns) for v in heard[1]] == [(Regime.TREND_UP, 5), (Regime.RANGE, 6)]
+        finally:
+            await client.aclose()
+
+
+WANTED = {("sim", SYMBOL), ("sim", "ETH/USDT")}
