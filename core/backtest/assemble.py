@@ -24,7 +24,7 @@ from core.backtest.twins import load_twin_arrivals
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.io import Event, event_time
 from core.detector.history import bar_needs
-from core.detector.regime_feed import REGIME_TIMEFRAME
+from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.detector.strategy_file import Strategy, load_strategy
 from core.foundations.config_file import read_text
 from core.foundations.errors import InvalidArgument, shown

@@ -5,7 +5,7 @@ change a RegimeValue for the patches' `regime` sources. The same bars give the s
 times as live (docs/overwatch.md, "Input").
 
 Only when some patch has a `regime` source (`listening`); only the 1m bars (the timeframe the
-live source reads, core.detector.regime_feed.REGIME_TIMEFRAME). A bar Overwatch would refuse is
+live source reads, core.detector.modules.sources.REGIME_TIMEFRAME). A bar Overwatch would refuse is
 skipped, as its shell skips it. Before the run, the stage is warmed from the bars closed before
 the start (`warm`): live, Overwatch has read its bar streams' history, so a patch starts with
 the regime of the start, not unknown for the first 100 bars.
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from core.detector.engine.io import RegimeValue, Source
 from core.detector.engine.patch import Patch
-from core.detector.regime_feed import REGIME_TIMEFRAME
+from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.regime import ClassifierConfig

@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.detector.engine.io import Event, RegimeValue
+from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import regimes_stream
 from core.foundations.convert import TIMEFRAME_TO_PB
@@ -35,13 +36,10 @@ from core.foundations.regime import Regime
 from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
-__all__ = ["REGIME_FROM_PB", "REGIME_TIMEFRAME", "RegimeFeed", "regime_values"]
+__all__ = ["REGIME_FROM_PB", "RegimeFeed", "regime_values"]
 
 log = logging.getLogger(__name__)
 
-# The regime the `regime` source reads: Overwatch's default timeframe, the one its classifier
-# was measured on (docs/overwatch.md, "Why 1m by default").
-REGIME_TIMEFRAME = Timeframe.M1
 REGIME_FROM_PB: dict[int, Regime] = {
     ow.REGIME_UNKNOWN: Regime.UNKNOWN,
     ow.REGIME_TREND_UP: Regime.TREND_UP,

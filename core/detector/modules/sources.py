@@ -39,6 +39,7 @@ from core.foundations.regime import Regime
 
 __all__ = [
     "REGIME_CODES",
+    "REGIME_TIMEFRAME",
     "BarsSource",
     "BookSource",
     "ExternalFlagSource",
@@ -345,6 +346,10 @@ class StrategyPositionSource(_KernelSource):
         return Kernel(latest, whole=True)
 
 
+# The bars whose regime the source reads: Overwatch's default timeframe, the one its classifier
+# was measured on (docs/overwatch.md, "Why 1m by default"); the live feed and the backtest read
+# that timeframe's regimes.
+REGIME_TIMEFRAME = Timeframe.M1
 # A regime as a number on a cable: the wire's code (trademesh.overwatch.v1.Regime), so a
 # `compare` on `regime.regime` reads as the proto does (trend_up is 2).
 REGIME_CODES: Mapping[Regime, float] = {
