@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.detector.engine.io import Event, RegimeValue
+from core.detector.metrics import REGIMES
 from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import regimes_stream
@@ -129,6 +130,7 @@ class RegimeFeed:
             "detector: %d regimes from %s at start%s", len(heard), self.stream,
             f"; none yet for {', '.join('/'.join(m) for m in missing)}" if missing else "",
         )  # fmt: skip
+        REGIMES.labels("start").inc(len(heard))
         if heard:
             self.hear(heard)
 
@@ -143,6 +145,7 @@ class RegimeFeed:
                 self.position = entry_id
                 heard += self._values(entry_id, fields)
         if heard:
+            REGIMES.labels("live").inc(len(heard))
             self.hear(heard)
 
     def _values(self, entry_id: str, fields: dict[bytes, bytes]) -> list[RegimeValue]:
@@ -150,6 +153,7 @@ class RegimeFeed:
             return regime_values(fields)
         except Corrupt as exc:
             self.undecodable += 1
+            REGIMES.labels("skipped").inc()
             log.warning("detector: %s entry %s skipped: %s", self.stream, entry_id, exc)
             return []
 

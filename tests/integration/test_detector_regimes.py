@@ -38,7 +38,7 @@ from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN
+from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -91,7 +91,7 @@ class Mesh:
         path.write_text(textwrap.dedent(GATED.format(venue=venue, regimes=regimes)))
         log = self.directory / f"detector-{venue}.log"
         args = [
-            "detector", "--port", "0", "--metrics-port", "-1", "--venue", f"{venue}={self.sim.address}",
+            "detector", "--port", "0", "--metrics-port", "0", "--venue", f"{venue}={self.sim.address}",
             "--database-url", self.database, "--strategy", str(path),
         ]  # fmt: skip
         with log.open("w") as log_file:
@@ -197,6 +197,11 @@ async def test_a_running_detector_hears_the_latest_regime_at_start_then_each_cha
             await probes.until({"gate.allowed": False, "gate.regime": 5.0})
         # Both markets' latest were heard at start (ETH/USDT's too: a patch made on it later has it).
         assert "2 regimes from regimes.1m at start" in detector.log.read_text()
+        page = await metrics_page(detector.process.info["metrics_port"])
+        assert metric_samples(page, "trademesh_detector_regimes_total") == {
+            '{read="start"}': 2.0,
+            '{read="live"}': 2.0,
+        }
     finally:
         await client.aclose()
 
