@@ -22,8 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from core.detector.engine.io import Event, RegimeValue
 from core.detector.metrics import REGIMES
@@ -49,7 +48,9 @@ REGIME_FROM_PB: dict[int, Regime] = {
     ow.REGIME_HIGH_VOLATILITY: Regime.HIGH_VOLATILITY,
     ow.REGIME_THIN_LIQUIDITY: Regime.THIN_LIQUIDITY,
 }
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Any of Redis's errors is retried, not only a connection's: the feed must not end quietly (a
+# key of another type where the stream should be is said and tried again).
+_REDIS_ERRORS = (RedisError, OSError)
 _START = "0-0"
 
 Market = tuple[str, str]  # (venue, symbol)

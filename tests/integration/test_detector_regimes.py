@@ -14,6 +14,7 @@ regimes on the bus stream `regimes.1m`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -38,7 +39,7 @@ from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page
+from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page, until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -277,6 +278,37 @@ async def test_the_feed_reads_back_page_by_page_to_each_wanted_market_then_follo
             assert [(v.regime, v.ts_event_ns) for v in heard[1]] == [(Regime.TREND_UP, 5), (Regime.RANGE, 6)]
         finally:
             await client.aclose()
+
+
+async def test_the_feed_says_a_redis_error_once_and_goes_on_when_it_clears(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key of another type where the stream should be (WRONGTYPE): said once, retried; once it
+    is a stream of regimes, the changes are heard."""
+    async with redis_db(redis_url) as bus:
+        client: Any = aioredis.Redis.from_url(bus)
+        heard: asyncio.Queue[list[Event]] = asyncio.Queue()
+        feed = RegimeFeed(client, lambda events: heard.put_nowait(list(events)), set, block_ms=100)
+        stop = asyncio.Event()
+        await client.set(STREAM, "not a stream")
+        with caplog.at_level(logging.WARNING, "core.detector.regime_feed"):
+            task = asyncio.create_task(feed.run(stop))
+            try:
+                await until(lambda: _said(caplog, "WRONGTYPE"), 30, what="the error said")
+                await client.delete(STREAM)
+                await publish(client, change("sim", ow.REGIME_TREND_UP, 7))
+                got = await asyncio.wait_for(heard.get(), 30)
+                assert got == [RegimeValue("sim", SYMBOL, Regime.TREND_UP, 7 - 300 * 10**9, 7)]
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 10)
+                await client.aclose()
+        said = [r.getMessage() for r in caplog.records if "WRONGTYPE" in r.getMessage()]
+        assert len(said) == 1, said
+
+
+async def _said(caplog: pytest.LogCaptureFixture, text: str) -> bool | None:
+    return True if any(text in record.getMessage() for record in caplog.records) else None
 
 
 WANTED = {("sim", SYMBOL), ("sim", "ETH/USDT")}
