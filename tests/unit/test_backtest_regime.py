@@ -1,19 +1,31 @@
 """Regime-gated strategies in a backtest (core.backtest.regimes): the run's 1m bars go through
 Overwatch's engine as live, and a strategy gated on `trend_up` signals only while the regime
 read from those bars is trend_up. The bars are synthetic with a known regime change
-(core.overwatch.synthetic, seed 3: a calm range, thin volume, a trend up, a trend down)."""
+(core.overwatch.synthetic, seed 3: a calm range, thin volume, a trend up, a trend down). And live
+and backtest alike: the live runner hearing the regimes the backtest heard, at the same times,
+makes the backtest's signals (the example, core/detector/strategies/regime/trend_regime.toml)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from core.backtest.assemble import build
 from core.backtest.config import BacktestConfig
+from core.backtest.detect import no_timer
 from core.backtest.regimes import RegimeStage
 from core.backtest.run import Tape
 from core.backtest.session import drive_sync
+from core.backtest.synthetic import Walk, bar_walk
+from core.detector.convert import signal_to_pb
+from core.detector.engine.catalog import Catalog
+from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.io import RegimeValue
+from core.detector.engine.outputs import Evaluation
 from core.detector.regime_feed import regime_values
+from core.detector.runner import PatchRunner
+from core.detector.strategy_file import build_patches, load_strategy
 from core.foundations.bus.codec import FIELD, encode_regimes
 from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.model import Candle, Timeframe
@@ -24,6 +36,8 @@ from core.overwatch.engine import Overwatch
 from core.overwatch.feed import Read
 from core.overwatch.synthetic import LabelledBars, regime_series
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.signal.v1 import signal_pb2 as sig
 
 SEED = 3  # segments: range 300 bars (the warm-up), thin_liquidity 135, trend_up 127, trend_down 220
 MINUTE = 60_000_000_000
@@ -168,3 +182,64 @@ def test_the_backtest_hears_what_the_live_detector_hears_from_overwatch(series: 
     entry = {FIELD: encode_regimes("overwatch/test", [change_to_pb(c) for c in classified.live])}
     assert len(classified.live) >= 4
     assert regime_values(entry) == RegimeStage().on_bars(bars)
+
+
+# ---- live and backtest alike: the example on a walk
+
+EXAMPLE = Path("core/detector/strategies/regime/trend_regime.toml")
+WALK = Walk(step_ns=MINUTE, steps=600, volatility=0.002, drift=0.0004, seed=5)
+
+
+async def _live(tape: Tape, hear_regimes: bool, hold_ms: int = 200) -> Evaluation:
+    """The live runner handed the walk's market events in time order and, at each time the
+    backtest's strategy heard a regime change, that change (as its regime feed would)."""
+    out = Evaluation()
+
+    async def emit(evaluation: Evaluation) -> None:
+        out.extend(evaluation)
+
+    engine = Engine(Catalog.builtin(), no_timer, EngineConfig(tick_hz=10.0))
+    wall = [WALK.start_ns]
+    runner = PatchRunner(engine, emit, clock=lambda: wall[0], hold_ns=hold_ms * 1_000_000)
+    strategy = load_strategy(EXAMPLE, Catalog.builtin())
+    runner.warming.update(patch.id for patch in build_patches(engine, strategy, WALK.start_ns))
+    heard: dict[int, list[RegimeValue]] = {}
+    for value in tape.regimes if hear_regimes else ():
+        heard.setdefault(value.ts_event_ns, []).append(value)
+    groups: dict[int, list[md.MarketEvent]] = {}
+    for item in bar_walk(WALK):
+        if isinstance(item, md.MarketEvent):
+            groups.setdefault(item.ts_event_ns, []).append(item)
+    for at in sorted(set(groups) | set(heard)):
+        if at in groups:
+            runner.deliver("sim", groups[at], at + hold_ms * 1_000_000)
+        if at in heard:
+            runner.hear(heard[at])
+        wall[0] = at + hold_ms * 1_000_000
+        await runner.release(at)
+    return out
+
+
+async def test_the_live_runner_hearing_the_regimes_the_backtest_heard_makes_its_signals() -> None:
+    config = BacktestConfig(
+        strategies=(EXAMPLE,), start_ns=WALK.start_ns, end_ns=WALK.start_ns + (WALK.steps + 1) * MINUTE,
+        symbols=("BTC/USDT",),
+    )  # fmt: skip
+    tape = drive_sync(build(config), bar_walk(WALK))
+    assert len(tape.signals) >= 3 and len(tape.regimes) >= 5
+    # Every signal while the regime last heard was trend_up.
+    for signal in tape.signals:
+        last = [v for v in tape.regimes if v.ts_event_ns <= signal.ts_signal_ns][-1]
+        assert last.regime is Regime.TREND_UP, signal
+
+    live = await _live(tape, hear_regimes=True)
+    assert [_unnamed(signal_to_pb(s)) for s in live.signals] == [_unnamed(s) for s in tape.signals]
+    deaf = await _live(tape, hear_regimes=False)
+    assert deaf.signals == []  # no regime heard: the gate stays shut
+
+
+def _unnamed(signal: sig.Signal) -> bytes:
+    copy = sig.Signal()
+    copy.CopyFrom(signal)
+    copy.ClearField("signal_id")
+    return copy.SerializeToString(deterministic=True)
