@@ -16,6 +16,7 @@ from core.backtest.detect import bar_value, retarget
 from core.backtest.funding_rates import load_funding_rates
 from core.backtest.market import Latency, ReplayedMarket, queue_rule
 from core.backtest.outcome import RunOutcome, outcome
+from core.backtest.regimes import WARM_BARS
 from core.backtest.run import Backtest, RunSettings
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
@@ -23,6 +24,7 @@ from core.backtest.twins import load_twin_arrivals
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.io import Event, event_time
 from core.detector.history import bar_needs
+from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.detector.strategy_file import Strategy, load_strategy
 from core.foundations.config_file import read_text
 from core.foundations.errors import InvalidArgument, shown
@@ -43,6 +45,7 @@ __all__ = [
     "exchange_of",
     "funding_terms",
     "recorded_history",
+    "regime_bars",
     "run_recorded",
     "run_symbols",
     "strategies_of",
@@ -143,6 +146,8 @@ async def run_recorded(
 ) -> RunOutcome:
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
+    # The regimes first: the patches activated by their warm-up then hear the start's regime.
+    backtest.warm_regimes(await regime_bars(config, backtest))
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
     backtest.bars.warm(await advisor_bars(config, backtest))
     if config.llm == "recorded":
@@ -165,6 +170,10 @@ async def run_recorded(
     # the bar service's bars, which the advisor's BarKeeper then prefers to its own from trades
     # (built from the same trades, they part at the edges: stops a little apart). The detector
     # gets them as live it gets the bus's bars: only a patch with a `bars` source reads them.
+    # The regimes' 1m bars too when a patch listens to regimes (Overwatch reads them live).
+    timeframes: tuple[Timeframe, ...] = (backtest.bars.timeframe,)
+    if backtest.regimes is not None and REGIME_TIMEFRAME not in timeframes:
+        timeframes = (REGIME_TIMEFRAME, *timeframes)
     source = RecordedSource(
         config.database_url,
         config.venue,
@@ -172,7 +181,7 @@ async def run_recorded(
         config.start_ns,
         config.end_ns,
         kinds=("book", "trade", "bar"),
-        timeframes=(backtest.bars.timeframe,),
+        timeframes=timeframes,
     )
     tape = await drive(backtest, _market_events(source), on_progress)
     return outcome(tape, backtest.settings.sample_ns)
@@ -219,6 +228,23 @@ async def recorded_history(config: BacktestConfig, backtest: Backtest) -> list[t
         history += [(venue, bar) for bar in found[-bars:]]
     history.sort(key=lambda item: event_time(item[1]))
     return history
+
+
+async def regime_bars(config: BacktestConfig, backtest: Backtest) -> list[bus.Bar]:
+    """The recorded 1m bars closed before the start that warm the regimes (core.backtest.regimes);
+    none when no patch listens to regimes."""
+    if backtest.regimes is None:
+        return []
+    source = RecordedSource(
+        config.database_url,
+        config.venue,
+        backtest.symbols,
+        config.start_ns - WARM_BARS * REGIME_TIMEFRAME.ns,
+        config.start_ns,
+        kinds=("bar",),
+        timeframes=(REGIME_TIMEFRAME,),
+    )
+    return [r.message async for r in source if isinstance(r.message, bus.Bar)]
 
 
 async def advisor_bars(config: BacktestConfig, backtest: Backtest) -> list[bus.Bar]:

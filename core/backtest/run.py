@@ -19,6 +19,11 @@ The clock is the data's. Each recorded timestamp is one step:
    in order (a flip's open only once its close was allowed); a request refused is kept with
    its risk event.
 
+The markets' regimes (a patch with a `regime` source): the step's 1m bars go through Overwatch's
+engine (core.backtest.regimes), and each change is fed right after the detector's step with
+those bars and evaluated at that time, as live the detector hears Overwatch's change after the
+bar that made it.
+
 What the strategies hear back (core.detector.feedback: the inspector's risk state, their own
 positions) is read from the inspector core's views, as the live detector reads them from its
 API, after each detector step (a timestamp's events, else a tick) that follows a change of the
@@ -47,10 +52,11 @@ from core.backtest.detect import DetectStage
 from core.backtest.inspect import InspectStage, OrderDesk
 from core.backtest.market import ReplayedMarket
 from core.backtest.prices import PriceLines
+from core.backtest.regimes import RegimeStage, listens_to_regimes
 from core.backtest.results import EquityPoint, FillRecord
 from core.backtest.twins import OrderTiming
 from core.detector.convert import position_to_pb, signal_to_pb
-from core.detector.engine.io import ExternalValue, PositionValue, Source
+from core.detector.engine.io import ExternalValue, PositionValue, RegimeValue, Source
 from core.detector.engine.outputs import Evaluation
 from core.detector.feedback import FeedbackTracker
 from core.detector.strategy_file import Strategy
@@ -109,6 +115,8 @@ class Tape:
     refusals: list[RiskEvent] = field(default_factory=list)
     # What the strategies heard back, each time it changed: (time, the events).
     heard: list[tuple[int, list[ExternalValue | PositionValue]]] = field(default_factory=list)
+    # The markets' regime changes the strategies heard (at each one's time, `ts_event_ns`).
+    regimes: list[RegimeValue] = field(default_factory=list)
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
     funding: list[FundingPayment] = field(default_factory=list)  # what the positions paid (< 0) or got
@@ -174,6 +182,8 @@ class Backtest:
         self._checks: list[tuple[int, int, am.Intent, MarketView]] = []
         self._checks_made = 0
         self.feedback = Feedback(self.detect.engine.patches.values())
+        patches = self.detect.engine.patches.values()
+        self.regimes = RegimeStage() if listens_to_regimes(patches) else None
         self._stepping: int | None = None  # the time of the step under way
 
     @property
@@ -208,6 +218,8 @@ class Backtest:
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
         self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)
+        if bars and self.regimes is not None:
+            self._regimes(self.regimes.on_bars(bars), now)
         self._hear(now)
         self._stepping = None
         if not self.tape.curve and self._priced():
@@ -320,6 +332,24 @@ class Backtest:
         engine = self.detect.engine
         for event in events:
             engine.feed("", event)
+        self._evaluated(engine.evaluate_due(now_ns), now_ns)
+
+    def warm_regimes(self, bars: Sequence[bus.Bar]) -> None:
+        """The regimes as of the start, from the 1m bars closed before it: told to the patches
+        (kept by the engine: a patch activated after hears them then)."""
+        if self.regimes is None:
+            return
+        for value in self.regimes.warm(bars):
+            self.detect.engine.feed(value.venue, value)
+
+    def _regimes(self, values: list[RegimeValue], now_ns: int) -> None:
+        """The regime changes the step's bars made, fed and evaluated at that time."""
+        if not values:
+            return
+        self.tape.regimes += values
+        engine = self.detect.engine
+        for value in values:
+            engine.feed(value.venue, value)
         self._evaluated(engine.evaluate_due(now_ns), now_ns)
 
     def time_orders(self, timing: OrderTiming) -> None:

@@ -7,7 +7,9 @@ warm each from the venue's candles and activate those that should run (the other
 live data), serve the Patch API, then follow every venue's MarketData stream into the engine
 and publish what the patches emit to the bus (streams `signals` and `position_requests`). The
 inspector's risk state and the strategies' own positions are read back once a second
-(core.detector.feedback_feed) and fed to the patches' feedback sources.
+(core.detector.feedback_feed) and fed to the patches' feedback sources; the markets' regimes are
+followed on Overwatch's stream `regimes.1m` (core.detector.regime_feed) and fed to the patches'
+`regime` sources.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequ
 from core.detector.feed import VenueFeed
 from core.detector.feedback_feed import InspectorFeedback
 from core.detector.history import VenueChannels, bar_history
+from core.detector.modules.sources import RegimeSource
 from core.detector.patch_journal import PatchJournal, Pulse
+from core.detector.regime_feed import RegimeFeed
 from core.detector.runner import PatchRunner
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
@@ -181,14 +185,14 @@ class Detector:
                 self.journal.store = store
                 await self._look_up_venues()
                 await self._start_patches()
-                await self._serve(ctx, kept)
+                await self._serve(ctx, kept, redis)
         finally:
             await self.venues.close()
             await self.channels.close()
             await redis.aclose()
             await store.close()
 
-    async def _serve(self, ctx: ServiceContext, kept: asyncio.Task[None]) -> None:
+    async def _serve(self, ctx: ServiceContext, kept: asyncio.Task[None], redis: BusRedis) -> None:
         """The patches run until the service stops or `kept` (its leader lease's renewals) ends
         with the lease lost (then the process stops, and its supervisor starts it as a standby)."""
         self._stop = ctx.stop
@@ -197,6 +201,8 @@ class Detector:
         log.info("detector: %d patches, %d warming", len(self.engine.patches), len(self.runner.warming))
         runner = asyncio.create_task(self.runner.run(ctx.stop), name="patches")
         heard = asyncio.create_task(self._hear(ctx.stop), name="inspector feedback")
+        regimes = RegimeFeed(redis, self.runner.hear, self._regime_markets)
+        regimed = asyncio.create_task(regimes.run(ctx.stop), name="regimes")
         try:
             await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
@@ -206,10 +212,11 @@ class Detector:
             runner.cancel()
             venues.cancel()
             heard.cancel()
+            regimed.cancel()
             feeds = [task for _, task in self._feeds.values()]
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(venues, heard, *feeds, return_exceptions=True)
+            await asyncio.gather(venues, heard, regimed, *feeds, return_exceptions=True)
             await self._flush()
 
     async def _hear(self, stop: asyncio.Event) -> None:
@@ -222,6 +229,15 @@ class Detector:
             return
         every_s = config.feedback_every_ms / 1000
         await InspectorFeedback(config.gateway, config.inspector, self.runner.hear, every_s).run(stop)
+
+    def _regime_markets(self) -> set[tuple[str, str]]:
+        """The (venue, symbol) of every patch's `regime` sources: whose regimes to look up at start."""
+        return {
+            (str(module.params["venue"]), str(module.params["symbol"]))
+            for patch in self.engine.patches.values()
+            for module in patch.modules.values()
+            if isinstance(module, RegimeSource)
+        }
 
     async def _look_up_venues(self) -> None:
         """The gateway's venues before the patches start (a registry away: only those given)."""

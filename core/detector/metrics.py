@@ -23,6 +23,7 @@ __all__ = [
     "LATE_EVENTS",
     "MARKET_EVENTS",
     "PROCESSING",
+    "REGIMES",
     "SIGNALS",
     "SLOW_STEPS",
     "STREAM",
@@ -71,4 +72,10 @@ LATE_EVENTS = Counter(
     "trademesh_detector_late_events_total",
     "Market events that came after their time had been released (later than the hold): fed at "
     "the time already reached, where a backtest feeds them at their own.",
+)
+REGIMES = Counter(
+    "trademesh_detector_regimes_total",
+    "Regime changes heard from Overwatch's stream regimes.1m (start: each market's latest at start; "
+    "live: the changes after it), and entries skipped as no Envelope of regime changes (skipped).",
+    ["read"],
 )

@@ -20,6 +20,7 @@ from core.detector.engine.io import (
     Event,
     ExternalValue,
     PositionValue,
+    RegimeValue,
     Route,
     Source,
     event_route,
@@ -55,10 +56,10 @@ class EngineConfig:
 # A source of a patch: (its venue, "" for any; the patch; Patch.feeder of the source).
 _Target = tuple[str, Patch, Callable[[Event], bool]]
 _KINDS: dict[type, str] = {TradeValue: "trade", BookValue: "book", BarValue: "bar"}
-# What the shell is told from outside (the inspector's risk state, the strategies' positions)
-# is a state, not a stream: told only when it changes, so the latest of each route is kept and
-# told again to a patch that starts (or whose source is rebuilt) after it was.
-_TOLD = frozenset({"external", "position"})
+# What the shell is told from outside (the inspector's risk state, the strategies' positions,
+# the markets' regimes) is a state, not a stream: told only when it changes, so the latest of
+# each route is kept and told again to a patch that starts (or whose source is rebuilt) after it was.
+_TOLD = frozenset({"external", "position", "regime"})
 
 
 class Engine:
@@ -79,7 +80,7 @@ class Engine:
         # Creation order: `patches` order, to visit pending patches in.
         self._rank: dict[Patch, int] = {}
         self._created = 0
-        self._told: dict[Route, Event] = {}  # the latest external value and position per route
+        self._told: dict[Route, Event] = {}  # the latest external value, position, regime per route
 
     # ---- patches
 
@@ -169,6 +170,10 @@ class Engine:
     def on_position(self, position: PositionValue) -> int:
         """A strategy's own position (the inspector's word), to its `strategy_position` sources."""
         return self.feed(position.venue, position)
+
+    def on_regime(self, regime: RegimeValue) -> int:
+        """A market's regime (Overwatch's word), to its `regime` sources."""
+        return self.feed(regime.venue, regime)
 
     # ---- evaluation
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from core.detector.engine.module import Module
 from core.detector.engine.values import BarValue, BookValue, SignalValue, TradeValue
 from core.foundations.contracts.signal import Direction
+from core.foundations.regime import Regime
 
 __all__ = [
     "Event",
     "ExternalValue",
     "PositionDraft",
     "PositionValue",
+    "RegimeValue",
     "Route",
     "SignalDraft",
     "Sink",
@@ -50,14 +52,28 @@ class PositionValue:
     ts_event_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class RegimeValue:
+    """A market's regime as Overwatch classified it (live: its stream `regimes.1m`; a backtest:
+    the same engine over the run's bars): the regime, since when it held, and the time it was
+    known (the close of the bar that confirmed it)."""
+
+    venue: str
+    symbol: str
+    regime: Regime
+    since_ns: int
+    ts_event_ns: int
+
+
 def position_key(strategy: str, symbol: str) -> str:
     """The route key of a strategy's position in a symbol."""
     return f"{strategy}|{symbol}"
 
 
-Event = TradeValue | BookValue | BarValue | ExternalValue | PositionValue
-# (kind, venue, key): kind is "trade", "book", "bar", "external" or "position"; key the symbol,
-# the external value's name, or the strategy and symbol (position_key); venue "" takes every venue.
+Event = TradeValue | BookValue | BarValue | ExternalValue | PositionValue | RegimeValue
+# (kind, venue, key): kind is "trade", "book", "bar", "external", "position" or "regime"; key the
+# symbol (a regime's too), the external value's name, or the strategy and symbol (position_key);
+# venue "" takes every venue.
 Route = tuple[str, str, str]
 
 
@@ -72,6 +88,8 @@ def event_route(venue: str, event: Event) -> Route:
         return (_KINDS[next(t for t in _KINDS if isinstance(event, t))], venue, event.symbol)
     if isinstance(event, PositionValue):
         return ("position", event.venue, position_key(event.strategy, event.symbol))
+    if isinstance(event, RegimeValue):
+        return ("regime", event.venue, event.symbol)
     return ("external", "", event.name)
 
 

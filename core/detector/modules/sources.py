@@ -1,5 +1,5 @@
 """Source modules: where a patch's data comes in (trades, books, bars, external values, the
-strategy's own position).
+strategy's own position, the market's regime).
 
 The engine feeds each source the events of its routes as they arrive; a source keeps only
 what its next step needs: the latest trade or book (coalescing: a burst of events gives one
@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from core.detector.engine.io import Event, ExternalValue, PositionValue, Route, Source, position_key
+from core.detector.engine.io import (
+    Event,
+    ExternalValue,
+    PositionValue,
+    RegimeValue,
+    Route,
+    Source,
+    position_key,
+)
 from core.detector.engine.kernel import UNCHANGED, Inline, Kernel
 from core.detector.engine.module import (
     Category,
@@ -25,13 +33,18 @@ from core.detector.engine.module import (
 )
 from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
 from core.detector.modules.bar_builder import BarBuilder
+from core.foundations.errors import InvalidArgument, shown
 from core.foundations.model import Timeframe
+from core.foundations.regime import Regime
 
 __all__ = [
+    "REGIME_CODES",
+    "REGIME_TIMEFRAME",
     "BarsSource",
     "BookSource",
     "ExternalFlagSource",
     "ExternalSource",
+    "RegimeSource",
     "StrategyPositionSource",
     "TradeBarsSource",
     "TradesSource",
@@ -331,3 +344,100 @@ class StrategyPositionSource(_KernelSource):
             return size, position.entry_price, size != 0, size > 0, size < 0
 
         return Kernel(latest, whole=True)
+
+
+# The bars whose regime the source reads: Overwatch's default timeframe, the one its classifier
+# was measured on (docs/overwatch.md, "Why 1m by default"); the live feed and the backtest read
+# that timeframe's regimes.
+REGIME_TIMEFRAME = Timeframe.M1
+# A regime as a number on a cable: the wire's code (trademesh.overwatch.v1.Regime), so a
+# `compare` on `regime.regime` reads as the proto does (trend_up is 2).
+REGIME_CODES: Mapping[Regime, float] = {
+    Regime.UNKNOWN: 1.0,
+    Regime.TREND_UP: 2.0,
+    Regime.TREND_DOWN: 3.0,
+    Regime.RANGE: 4.0,
+    Regime.HIGH_VOLATILITY: 5.0,
+    Regime.THIN_LIQUIDITY: 6.0,
+}
+# The regimes a strategy may name: every one Overwatch reads (`unknown` is `known` = false).
+_NAMED = tuple(regime.value for regime in Regime if regime is not Regime.UNKNOWN)
+
+
+def allowed_regimes(text: str) -> frozenset[Regime]:
+    """The regimes a `regimes` parameter names ("trend_up, range"); InvalidArgument naming the
+    parameter and the first name that is none."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in _NAMED:
+            raise InvalidArgument.field(
+                "regimes", f"{shown(name)} is not a regime (regimes: {', '.join(_NAMED)})"
+            )
+    return frozenset(Regime(name) for name in names)
+
+
+class RegimeSource(_KernelSource):
+    spec = ModuleSpec(
+        type="regime",
+        category=Category.SOURCE,
+        description=(
+            "The market's regime on 1m bars, as Overwatch classifies it (docs/overwatch.md): "
+            "whether it is one of `regimes`, its code, and whether one has been heard yet."
+        ),
+        outputs=(
+            Port("allowed", PortType.BOOLEAN, "The regime is one of `regimes`"),
+            Port(
+                "regime",
+                PortType.NUMBER,
+                "Its code: 1 unknown, 2 trend_up, 3 trend_down, 4 range, 5 high_volatility, "
+                "6 thin_liquidity (trademesh.overwatch.v1.Regime)",
+            ),
+            Port("known", PortType.BOOLEAN, "A regime has been heard and it is not unknown"),
+        ),
+        params=(
+            _venue(),
+            _symbol(),
+            Param(
+                "regimes",
+                ParamKind.TEXT,
+                "",
+                f"The regimes it allows, separated by commas: {', '.join(_NAMED)}",
+            ),
+        ),
+    )
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.allowed = allowed_regimes(str(params["regimes"]))
+        self._pending: RegimeValue | None = None
+        self._last: list[object] = [None, None, None]  # what each output answered last
+
+    def routes(self) -> tuple[Route, ...]:
+        return (("regime", str(self.params["venue"]), str(self.params["symbol"])),)
+
+    def unready(self) -> str | None:
+        missing = [name for name in ("symbol", "regimes") if not str(self.params[name]).strip()]
+        return f"{' and '.join(missing)} not set" if missing else None
+
+    def feed(self, event: Event) -> bool:
+        if not isinstance(event, RegimeValue):
+            return False
+        self._pending = event
+        return True
+
+    def kernel(self, connected: frozenset[str]) -> Kernel:
+        allowed, last = self.allowed, self._last
+
+        def latest() -> object:
+            heard, self._pending = self._pending, None
+            if heard is None:
+                return UNCHANGED
+            regime = heard.regime
+            now = (regime in allowed, REGIME_CODES[regime], regime is not Regime.UNKNOWN)
+            # Only what changed: a regime that stays allowed (trend_up -> range, both named)
+            # does not wake the gate downstream.
+            out = tuple(UNCHANGED if old == new else new for old, new in zip(last, now, strict=True))
+            last[:] = now
+            return UNCHANGED if all(value is UNCHANGED for value in out) else out
+
+        return Kernel(latest)
