@@ -36,6 +36,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import strategies as st
 
+from tests.fuzz_scale import scaled
 from tests.integration.fuzz_edges import edge_bodies
 from tests.integration.fuzz_mesh import (
     MESH_SERVICES,
@@ -97,10 +98,10 @@ FUZZED_FOR_SURE = {
         "/trademesh.tradeflow.v1.TradeFlow/StreamAccount",
     },
 }
-EXAMPLES_PER_METHOD = 30
+EXAMPLES_PER_METHOD = scaled(30)
 SEEDED_TIMES = 3
-EXAMPLES_PER_TOOL = 12
-EXAMPLES_PER_STREAM = 8
+EXAMPLES_PER_TOOL = scaled(12)
+EXAMPLES_PER_STREAM = scaled(8)
 # A server's resident memory may grow this much over the whole run (caches warming up).
 RSS_GROWTH_KIB = 150 * 1024
 # Once the fuzz is over, a process's tasks come back to within this many of where they were

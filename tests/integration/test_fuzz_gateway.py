@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.foundations.process import ServiceProcess
+from tests.fuzz_scale import scaled
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
 from tests.integration.gateway_support import (
     Gateway,
@@ -76,12 +77,12 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 
 # Through the gateway, the effect would end the fuzzing itself: a drained venue refuses the rest.
 SKIPPED = {"/trademesh.admin.v1.Admin/Drain"}
-EXAMPLES_PER_METHOD = 30
-EXAMPLES_PER_EDGE = 400
+EXAMPLES_PER_METHOD = scaled(30)
+EXAMPLES_PER_EDGE = scaled(400)
 # The gateway's resident memory may grow this much over the whole module (caches warming up;
 # a whole run grows it by about 4 MiB).
 RSS_GROWTH_KIB = 64 * 1024
-GARBAGE_CALLS = 1000
+GARBAGE_CALLS = scaled(1000)
 # grpc-status values no answer may carry: UNKNOWN, INTERNAL.
 FORBIDDEN_CODES = {2, 13}
 
