@@ -25,7 +25,7 @@ from enum import StrEnum
 __all__ = ["CONFIRM_WINDOW_NS", "Action", "Conversation", "Kind", "Turn"]
 
 CONFIRM_WINDOW_NS = 60 * 1_000_000_000
-_STRATEGY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_STRATEGY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # as the tools take a strategy id
 _HELP = (
     "Commands: /status, /pause STRATEGY, /resume STRATEGY, /resume (the inspector), /closeall (then /confirm)"
 )
@@ -90,7 +90,7 @@ def _simple(command: str, args: list[str], who: str) -> Turn:
         return Turn(action=Action(Kind.RESUME_RISK, reason=f"resume from Telegram by {who}"))
     if command in ("pause", "resume") and len(args) == 1:
         if not _STRATEGY.fullmatch(args[0]):
-            return Turn(f"{args[0][:64]!r} is not a strategy name (letters, digits, _ . -)")
+            return Turn(f"{args[0][:64]!r} is not a strategy id (a-z 0-9 _ -, such as trend)")
         kind = Kind.PAUSE if command == "pause" else Kind.RESUME
         return Turn(action=Action(kind, args[0], f"{command} from Telegram by {who}"))
     return Turn(f"Not a command here: /{command[:32]}{' …' if args else ''}. {_HELP}")

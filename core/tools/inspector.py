@@ -285,20 +285,32 @@ class InspectorTools:
             "loaded": iso_time(got.loaded_ns),
         }
 
+    async def inspector_resume(self, reason: Reason, *, caller: Principal | None) -> Json:
+        """Resume the risk governor after a stand-down (or a close-all): intents are taken again.
+        Only for an API key holding `trade`. `reason` is required and recorded. Answers the
+        state after it and the risk events it made."""
+        no_key = "inspector_resume acts for an API key holding 'trade': none given"
+        return await self._set_mode(rk.MODE_RESUME, no_key, "is required: say why", reason, caller)
+
+    async def _set_mode(
+        self, mode: rk.Mode.ValueType, no_key: str, no_reason: str, reason: str, caller: Principal | None
+    ) -> Json:
+        if caller is None:
+            raise PermissionDenied(no_key)
+        if not reason.strip():
+            raise InvalidArgument.field("reason", no_reason)
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
+        request = rk.SetModeRequest(mode=mode, reason=reason)
+        got = await self._up.unary(INSPECTOR, None, "SetMode", request, rk.SetModeResponse, caller=caller)
+        return {"state": _state(got.state), "events": [risk_event(e) for e in got.events]}
+
     async def close_all(self, reason: Reason, *, caller: Principal | None) -> Json:
         """EMERGENCY: close the whole book. The risk governor cancels every open order at every
         venue and flattens every position it opened with reduce-only market orders, then stays
         halted (nothing is placed) until an operator resumes. Only for an API key holding the
         `close_all` permission; any other key is refused and nothing happens. `reason` is
         required and recorded. Answers the state after it and the risk events it made."""
-        if caller is None:
-            raise PermissionDenied(
-                "close_all acts for an API key holding the 'close_all' permission: none given"
-            )
-        if not reason.strip():
-            raise InvalidArgument.field("reason", "is required: say why the book is closed")
-        if len(reason) > MAX_REASON:
-            raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
-        request = rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason=reason)
-        got = await self._up.unary(INSPECTOR, None, "SetMode", request, rk.SetModeResponse, caller=caller)
-        return {"state": _state(got.state), "events": [risk_event(e) for e in got.events]}
+        no_key = "close_all acts for an API key holding the 'close_all' permission: none given"
+        no_reason = "is required: say why the book is closed"
+        return await self._set_mode(rk.MODE_CLOSE_ALL, no_key, no_reason, reason, caller)
