@@ -174,6 +174,15 @@ SERVICES: dict[str, ServiceEntry] = {
             "the market regime of every venue and symbol from its bars; changes to the bus",
             depends_on=("redis", "bars"),
         ),
+        ServiceEntry(
+            "telegram",
+            "core.telegram.command",
+            Kind.CORE,
+            5106,
+            "operators' commands from Telegram (/status, /pause, /resume, /closeall) via the gateway",
+            depends_on=("gateway",),
+            deployed=False,
+        ),
     ]
 }
 

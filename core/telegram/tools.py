@@ -1,0 +1,42 @@
+"""The mesh's tools, as the bot calls them: the gateway's MCP endpoint with the bot's own API
+key, so the bot does what that key's scope allows and no more (docs/telegram.md). Each call is
+a client of its own (connect, call, close): commands are rare, and a gateway restarted between
+two of them is met fresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from core.foundations.errors import FailedPrecondition, Unavailable
+
+__all__ = ["MeshTools"]
+
+Json = dict[str, Any]
+
+
+class MeshTools:
+    def __init__(self, gateway_url: str, key: str, timeout_s: float = 30.0) -> None:
+        self._url = f"{gateway_url.rstrip('/')}/mcp"
+        self._key = key
+        self._timeout_s = timeout_s
+
+    async def call(self, tool: str, **arguments: Any) -> Json:
+        """The tool's answer; FailedPrecondition with the tool's own error (a refusal: a scope,
+        a strategy not run anywhere), Unavailable when the gateway cannot be reached."""
+        headers = {"Authorization": f"Bearer {self._key}"}
+        try:
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=self._timeout_s) as http,
+                Client(streamable_http_client(self._url, http_client=http)) as client,
+            ):
+                result = await client.call_tool(tool, arguments)
+        except Exception as exc:  # the transport's many errors: the gateway is not reachable
+            raise Unavailable(f"the gateway's tools at {self._url}: {type(exc).__name__}") from None
+        if result.is_error:
+            text = " ".join(getattr(part, "text", "") for part in result.content)
+            raise FailedPrecondition(text.strip() or f"{tool} refused")
+        return dict(result.structured_content or {})
