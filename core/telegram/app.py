@@ -22,7 +22,7 @@ from core.foundations.service import ServiceContext
 from core.telegram import metrics, replies
 from core.telegram.bot_api import BotApi, Message
 from core.telegram.commands import Action, Conversation, Kind
-from core.telegram.tools import MeshTools
+from core.foundations.mesh_tools import MeshTools
 
 __all__ = ["TelegramApp", "TelegramConfig"]
 

@@ -1,7 +1,7 @@
-"""The mesh's tools, as the bot calls them: the gateway's MCP endpoint with the bot's own API
-key, so the bot does what that key's scope allows and no more (docs/telegram.md). Each call is
-a client of its own (connect, call, close): commands are rare, and a gateway restarted between
-two of them is met fresh."""
+"""The mesh's tools as a client service calls them (the Telegram bot, the Supervisor): the
+gateway's MCP endpoint with the service's own API key, so it does what that key's scope allows
+and no more (docs/telegram.md, docs/supervisor.md). Each call is a client of its own (connect,
+call, close): calls are rare, and a gateway restarted between two of them is met fresh."""
 
 from __future__ import annotations
 
