@@ -30,6 +30,7 @@ __all__ = [
     "REDIS_SCHEMES",
     "REDIS_URL",
     "SESSION_SECRET",
+    "SUPERVISOR_API_KEY",
     "TELEGRAM_API_KEY",
     "TELEGRAM_BASE_URL",
     "TELEGRAM_BOT_TOKEN",
@@ -129,6 +130,9 @@ TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
 # answered (comma-separated ids; unset: the notices' chat) and the bot's own API key (a secret).
 TELEGRAM_COMMAND_CHAT_IDS = "TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS"
 TELEGRAM_API_KEY = "TRADEMESH_TELEGRAM_API_KEY"
+# The Supervisor's own API key (docs/supervisor.md): it reads and acts through the gateway's
+# tools with it, what its scope allows and no more. A secret.
+SUPERVISOR_API_KEY = "TRADEMESH_SUPERVISOR_API_KEY"
 
 
 # The Alertmanager whose firing alerts the gateway's services board shows (its base URL, e.g.

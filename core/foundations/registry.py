@@ -183,6 +183,15 @@ SERVICES: dict[str, ServiceEntry] = {
             depends_on=("gateway",),
             deployed=False,
         ),
+        ServiceEntry(
+            "supervisor",
+            "core.supervisor.command",
+            Kind.CORE,
+            5107,
+            "watches the strategies, regimes and risk; proposes or takes bounded actions, audited",
+            depends_on=("gateway",),
+            deployed=False,
+        ),
     ]
 }
 

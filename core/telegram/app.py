@@ -16,13 +16,13 @@ import aiohttp
 
 from core.foundations.backoff import Backoff
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
+from core.foundations.mesh_tools import MeshTools
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.telegram import metrics, replies
 from core.telegram.bot_api import BotApi, Message
 from core.telegram.commands import Action, Conversation, Kind
-from core.foundations.mesh_tools import MeshTools
 
 __all__ = ["TelegramApp", "TelegramConfig"]
 

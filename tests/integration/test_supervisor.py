@@ -1,0 +1,141 @@
+"""The Supervisor (`trademesh supervisor`, docs/supervisor.md) against a real mesh: a gateway,
+the sim, a detector running the example strategies, an inspector and a ledger as processes, the
+supervisor as a process with its own key (read, trade) looking every 0.5 s. A strategy paused by
+hand, with no drawdown, is one its rules propose to resume: waiting for an operator in propose
+mode (approved over gRPC: the detector's patches active again), resumed by itself in act mode.
+What it did is read back from the detector, and from its audit stream."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from core.foundations.env import SUPERVISOR_API_KEY
+from core.foundations.process import ServiceProcess, start_service
+from core.foundations.rpc.status import bad_request_violations
+from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
+from tests.integration.postgres_server import database_url
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.patch.v1 import patch_pb2 as pb
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
+from trademesh.supervisor.v1 import supervisor_pb2_grpc as sv_grpc
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+
+@dataclass
+class Mesh:
+    services: ClientMesh
+    supervisor: ServiceProcess
+
+    def stub(self, channel: grpc.aio.Channel) -> sv_grpc.SupervisorAsyncStub:
+        stub: sv_grpc.SupervisorAsyncStub = sv_grpc.SupervisorStub(channel)
+        return stub
+
+    async def state(self) -> sv.GetStateResponse:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            return await self.stub(channel).GetState(
+                sv.GetStateRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+
+    async def call(self, method: str, request: object) -> object:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            return await getattr(self.stub(channel), method)(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+
+    async def audit(self) -> list[sv.AuditEntry]:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            call = self.stub(channel).StreamAudit(
+                sv.StreamAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+            first = await call.read()
+            call.cancel()
+        assert isinstance(first, sv.StreamAuditResponse)
+        return list(first.entries)
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
+) -> AsyncIterator[Mesh]:
+    directory = tmp_path_factory.mktemp("supervisor")
+    async with contextlib.AsyncExitStack() as stack:
+        services = await stack.enter_async_context(
+            client_mesh(directory, redis_url, database_url, ["read", "trade"], ledger=True)
+        )
+        log = (directory / "supervisor.log").open("w")
+        supervisor = start_service(
+            ["supervisor", "--port", "0", "--metrics-port", "-1", "--gateway-url", services.gateway_url,
+             "--every-s", "0.5"],
+            env={**os.environ, SUPERVISOR_API_KEY: services.key}, stderr=log, timeout_s=60,
+        )  # fmt: skip
+        stack.callback(supervisor.terminate)
+        found = Mesh(services, supervisor)
+
+        async def observing() -> bool | None:  # the gateway knows the detector, inspector, ledger
+            state = await found.state()
+            return True if state.observed.startswith(("1 ", "2 ", "3 ", "4 ")) else None
+
+        await until(observing, 60, 0.5, "the supervisor's first whole observation")
+        yield found
+
+
+async def _open_resume(mesh: Mesh, strategy: str) -> sv.Proposal | None:
+    state = await mesh.state()
+    return next((p for p in state.open if p.kind == sv.ACTION_KIND_RESUME and p.strategy == strategy), None)
+
+
+async def test_a_paused_strategy_is_proposed_resumed_and_an_approval_resumes_it(mesh: Mesh) -> None:
+    await mesh.services.set_patches("trend", paused=True)
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}
+    proposal = await until(lambda: _open_resume(mesh, "trend"), 30, 0.2, "a proposal to resume trend")
+    assert proposal.reason.startswith("drawdown 0.0% is back under 4.0%"), proposal.reason
+    assert {e.name for e in proposal.evidence} >= {"realised_pnl", "drawdown", "capital"}
+    looked = sum(1 for e in await mesh.audit() if e.kind == "observation")
+
+    async def three_more_looks() -> bool | None:
+        return True if sum(1 for e in await mesh.audit() if e.kind == "observation") >= looked + 3 else None
+
+    await until(three_more_looks, 30, 0.2, "three more observations")  # the proposal waits, once
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}
+    assert [p.proposal_id for p in (await mesh.state()).open] == [proposal.proposal_id]
+    approved = await mesh.call("Approve", sv.ApproveRequest(proposal_id=proposal.proposal_id))
+    assert isinstance(approved, sv.ApproveResponse)
+    assert [e.kind for e in approved.audit] == ["approved", "action", "done"], approved.audit
+    assert approved.audit[-1].detail.startswith("done:"), approved.audit[-1].detail
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_ACTIVE}
+    kinds = [(e.kind, e.proposal_id) for e in await mesh.audit() if e.proposal_id == proposal.proposal_id]
+    assert kinds == [(k, proposal.proposal_id) for k in ("proposal", "approved", "action", "done")]
+
+
+async def test_in_act_mode_it_resumes_a_paused_strategy_by_itself(mesh: Mesh) -> None:
+    await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_ACT))
+    try:
+        await mesh.services.set_patches("trend", paused=True)
+
+        async def resumed() -> bool | None:
+            return True if await mesh.services.patch_states("trend") == {pb.PATCH_STATE_ACTIVE} else None
+
+        await until(resumed, 30, 0.2, "the supervisor to resume trend by itself")
+        assert any(e.kind == "action" and "resume trend" in e.detail for e in await mesh.audit())
+    finally:
+        await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_PROPOSE))
+
+
+async def test_bad_requests_name_their_field_and_an_unknown_proposal_is_not_found(mesh: Mesh) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_UNSPECIFIED))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [name for name, _ in bad_request_violations(caught.value)] == ["mode"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("Reject", sv.RejectRequest(proposal_id="", reason=""))
+    assert sorted(name for name, _ in bad_request_violations(caught.value)) == ["proposal_id", "reason"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("Approve", sv.ApproveRequest(proposal_id="nosuch"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
