@@ -26,7 +26,17 @@ from core.foundations.service import ServiceContext
 from core.supervisor import metrics
 from core.supervisor.api import supervisor_service
 from core.supervisor.audit import AuditTrail
-from core.supervisor.engine import ActionKind, AuditEntry, Bounds, Mode, Output, Proposal, Supervisor
+from core.supervisor.engine import (
+    ActionKind,
+    AuditEntry,
+    Bounds,
+    Mode,
+    Observation,
+    Output,
+    Proposal,
+    Supervisor,
+)
+from core.supervisor.llm import SupervisorLlm
 from core.supervisor.observe import observation
 
 __all__ = ["DEFAULT_BOUNDS", "SupervisorApp", "SupervisorConfig"]
@@ -55,6 +65,8 @@ class SupervisorConfig:
     bounds_path: Path = DEFAULT_BOUNDS
     mode: Mode = Mode.PROPOSE
     every_s: float = 60.0
+    # The LLM endpoint (the advisor's settings): base URL, model, API key; None: the rules alone.
+    llm: tuple[str, str, str | None] | None = None
     book: str = field(default_factory=lambda: f"{socket.gethostname()}-{time.time_ns() // 1_000_000}-")
 
     def __post_init__(self) -> None:
@@ -74,6 +86,7 @@ class SupervisorApp:
         self.tools = MeshTools(config.gateway_url, config.api_key)
         self.trail = AuditTrail()
         self.lock = asyncio.Lock()
+        self.llm = None if config.llm is None else SupervisorLlm(*config.llm)
 
     @property
     def name(self) -> str:
@@ -105,13 +118,31 @@ class SupervisorApp:
             self.trail.add([AuditEntry(time.time_ns(), "observation", detail=detail)])
             return
         seen = observation(time.time_ns(), answers)
+        suggested = await self._ask_model(seen)
         async with self.lock:
-            out = self.engine.observe(seen)
+            out = self.engine.observe(seen, suggested)
             for proposal, _ in out.refused:
                 metrics.PROPOSALS.labels(proposal.kind.value, "refused").inc()
             for _, proposal in [*out.opened, *out.actions]:
                 metrics.PROPOSALS.labels(proposal.kind.value, "taken").inc()
             await self._settle(out)
+
+    async def _ask_model(self, seen: Observation) -> tuple[Proposal, ...]:
+        """The model's proposals (none without one, or in off mode); its prompt, calls, answer
+        and the calls that were no proposal go to the trail."""
+        if self.llm is None or self.engine.mode is Mode.OFF:
+            return ()
+        asked = await self.llm.ask(seen, self.engine.bounds)
+        now, model = time.time_ns(), self.llm.model
+        entries = [AuditEntry(now, "prompt", detail=asked.prompt, who=model)]
+        entries += [AuditEntry(now, "tool_call", detail=call, who=model) for call in asked.calls]
+        entries.append(AuditEntry(now, "answer", detail=asked.said, who=model))
+        entries += [
+            AuditEntry(now, "refused", detail=f"the model's call: {why}", who=model)
+            for why in asked.malformed
+        ]
+        self.trail.add(entries)
+        return asked.proposals
 
     async def approve(self, proposal_id: str, who: str) -> Output:
         async with self.lock:

@@ -1,5 +1,8 @@
 """`trademesh supervisor`: its flags, its config, its app (core.foundations.command).
 
+With an LLM endpoint set (TRADEMESH_LLM_BASE_URL, TRADEMESH_LLM_MODELS: the first is asked,
+TRADEMESH_LLM_API_KEY: the advisor's settings) the model is asked at each look as well.
+
 Its own API key comes from the environment (TRADEMESH_SUPERVISOR_API_KEY, made with
 `trademesh keys create supervisor --scope read --scope trade`): it does what that key's scope
 allows, no more."""
@@ -36,7 +39,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> SupervisorConfig:
-    from core.foundations.env import SUPERVISOR_API_KEY, read_secret
+    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY, read_secret
     from core.foundations.errors import InvalidArgument
     from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
     from core.supervisor.engine import Mode
@@ -47,7 +50,14 @@ def _config(args: argparse.Namespace) -> SupervisorConfig:
             SUPERVISOR_API_KEY, "is not set: the supervisor acts with its own API key"
         )
     bounds = DEFAULT_BOUNDS if args.bounds is None else args.bounds
-    return SupervisorConfig(args.gateway_url, key, bounds, Mode(args.mode), args.every_s)
+    base_url, models = read_secret(LLM_BASE_URL), (read_secret(LLM_MODELS) or "").split(",")
+    llm = None
+    if base_url is not None:
+        model = models[0].strip()
+        if not model:
+            raise InvalidArgument.field(LLM_MODELS, "is not set: the model the supervisor asks")
+        llm = (base_url, model, read_secret(LLM_API_KEY))
+    return SupervisorConfig(args.gateway_url, key, bounds, Mode(args.mode), args.every_s, llm=llm)
 
 
 def _create(config: SupervisorConfig) -> ServiceApp:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import grpc
 import pytest
 
-from core.foundations.env import SUPERVISOR_API_KEY
+from core.foundations.env import LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.status import bad_request_violations
 from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
+from tests.llm_standin import Standin, start_standin
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.supervisor.v1 import supervisor_pb2 as sv
 from trademesh.supervisor.v1 import supervisor_pb2_grpc as sv_grpc
@@ -60,6 +61,19 @@ class Mesh:
         return list(first.entries)
 
 
+def _supervisor(services: ClientMesh, llm: Standin | None = None, mode: str = "propose") -> ServiceProcess:
+    """A supervisor looking every 0.5 s (asking the stand-in's model `primary` when given)."""
+    env = {**os.environ, SUPERVISOR_API_KEY: services.key}
+    if llm is not None:
+        env |= {LLM_BASE_URL: llm.base_url, LLM_MODELS: "primary"}
+    log = (services.directory / f"supervisor-{mode}-{llm is not None}.log").open("w")
+    return start_service(
+        ["supervisor", "--port", "0", "--metrics-port", "-1", "--gateway-url", services.gateway_url,
+         "--every-s", "0.5", "--mode", mode],
+        env=env, stderr=log, timeout_s=60,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 async def mesh(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
@@ -69,12 +83,7 @@ async def mesh(
         services = await stack.enter_async_context(
             client_mesh(directory, redis_url, database_url, ["read", "trade"], ledger=True)
         )
-        log = (directory / "supervisor.log").open("w")
-        supervisor = start_service(
-            ["supervisor", "--port", "0", "--metrics-port", "-1", "--gateway-url", services.gateway_url,
-             "--every-s", "0.5"],
-            env={**os.environ, SUPERVISOR_API_KEY: services.key}, stderr=log, timeout_s=60,
-        )  # fmt: skip
+        supervisor = _supervisor(services)
         stack.callback(supervisor.terminate)
         found = Mesh(services, supervisor)
 
@@ -139,3 +148,51 @@ async def test_bad_requests_name_their_field_and_an_unknown_proposal_is_not_foun
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await mesh.call("Approve", sv.ApproveRequest(proposal_id="nosuch"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@contextlib.contextmanager
+def _asking(mesh: Mesh, llm_mode: str) -> Iterator[Mesh]:
+    """A second supervisor on the same mesh, asking a stand-in model in `llm_mode` at each look."""
+    standin = start_standin(llm_mode)
+    supervisor = _supervisor(mesh.services, standin)
+    try:
+        yield Mesh(mesh.services, supervisor)
+    finally:
+        supervisor.terminate()
+        standin.stop()
+
+
+async def test_the_models_proposal_is_checked_and_waits_for_the_operator(mesh: Mesh) -> None:
+    """The model (the stand-in's `supervise`: pause the first running strategy, quoting its
+    drawdown) proposes through its tool; checked, it waits in propose mode; rejected, it is
+    dropped and recorded. Its prompt, its call and its answer are in the audit trail."""
+    with _asking(mesh, "supervise") as asked:
+
+        async def proposed() -> sv.Proposal | None:
+            return next((p for p in (await asked.state()).open if p.source == "primary"), None)
+
+        proposal = await until(proposed, 30, 0.2, "the model's proposal")
+        assert proposal.kind == sv.ACTION_KIND_PAUSE and "drawdown is" in proposal.reason, proposal
+        rejected = await asked.call(
+            "Reject", sv.RejectRequest(proposal_id=proposal.proposal_id, reason="not now")
+        )
+        assert isinstance(rejected, sv.RejectResponse) and [e.kind for e in rejected.audit] == ["rejected"]
+        trail = await asked.audit()
+        by_model = {e.kind for e in trail if e.who == "primary"}
+        assert {"prompt", "tool_call", "answer", "proposal"} <= by_model, by_model
+        prompt = next(e.detail for e in trail if e.kind == "prompt")
+        assert '"strategies"' in prompt and proposal.strategy in prompt
+    assert await mesh.services.patch_states(proposal.strategy) == {pb.PATCH_STATE_ACTIVE}
+
+
+async def test_a_model_naming_what_does_not_exist_is_refused_and_recorded(mesh: Mesh) -> None:
+    with _asking(mesh, "supervise-lying") as asked:
+
+        async def refusals() -> list[sv.AuditEntry] | None:
+            found = [e for e in await asked.audit() if e.kind == "refused" and e.who == "primary"]
+            return found if len(found) >= 2 else None
+
+        refused = await until(refusals, 30, 0.2, "the model's two proposals refused")
+        details = " | ".join(e.detail for e in refused)
+        assert "no strategy 'ghost'" in details and "outside [100, 100000]" in details, details
+        assert not [p for p in (await asked.state()).open if p.source == "primary"]

@@ -112,6 +112,13 @@ def test_a_proposal_naming_what_does_not_exist_or_leaving_the_bounds_is_refused(
     assert not verdict.ok and why in verdict.reason, verdict.reason
 
 
+def test_a_capital_for_a_strategy_not_capital_checked_is_refused() -> None:
+    verdict = check(
+        Proposal(ActionKind.SET_CAPITAL, "trend", D("800")), seen(figures("trend", capital=None)), BOUNDS
+    )
+    assert verdict.reason == "trend is not capital-checked: no capital to change"
+
+
 def test_a_proposal_within_the_bounds_passes() -> None:
     observed = seen(figures("trend"))
     tighter = Proposal(ActionKind.TIGHTEN_POLICY, policy="loss.max_drawdown", value=D("0.075"))

@@ -40,14 +40,14 @@ def check(p: Proposal, seen: Observation, bounds: Bounds) -> Verdict:
 def _check_capital(p: Proposal, now: Decimal | None, b: Bounds) -> Verdict:
     if p.value is None:
         return Verdict(False, "set_capital without a value")
-    if now is None:
-        return Verdict(False, f"{p.strategy} is not capital-checked: no capital to change")
-    if not b.min_capital <= p.value <= b.max_capital:
+    if not b.min_capital <= p.value <= b.max_capital:  # said first: the value itself is wrong
         return Verdict(
             False,
             f"capital {format_decimal(p.value)} is outside "
             f"[{format_decimal(b.min_capital)}, {format_decimal(b.max_capital)}]",
         )
+    if now is None:
+        return Verdict(False, f"{p.strategy} is not capital-checked: no capital to change")
     if abs(p.value - now) > now * b.capital_step:
         return Verdict(
             False,
