@@ -10,8 +10,9 @@ from typing import Any
 import httpx2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
-from core.foundations.errors import FailedPrecondition, Unavailable
+from core.foundations.errors import FailedPrecondition, Unauthenticated, Unavailable
 
 __all__ = ["MeshTools"]
 
@@ -34,9 +35,22 @@ class MeshTools:
                 Client(streamable_http_client(self._url, http_client=http)) as client,
             ):
                 result = await client.call_tool(tool, arguments)
-        except Exception as exc:  # the transport's many errors: the gateway is not reachable
+        except Exception as exc:  # the transport's many errors (in groups, from its task group)
+            refused = _refusal(exc)
+            if refused is not None:  # the gateway answered: the key is unknown or may not call tools
+                raise Unauthenticated(f"the gateway at {self._url} refused the key: {refused}") from None
             raise Unavailable(f"the gateway's tools at {self._url}: {type(exc).__name__}") from None
         if result.is_error:
             text = " ".join(getattr(part, "text", "") for part in result.content)
             raise FailedPrecondition(text.strip() or f"{tool} refused")
         return dict(result.structured_content or {})
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The gateway's own refusal (an MCP error it answered with: an unknown key, a key without
+    `read`), looked for through the transport's exception groups; None when it did not answer."""
+    if isinstance(exc, MCPError):
+        return str(exc)[:200]
+    if isinstance(exc, BaseExceptionGroup):
+        return next((r for r in map(_refusal, exc.exceptions) if r is not None), None)
+    return None

@@ -4,8 +4,9 @@ carries out the actions the mode allows, and keeps and streams the audit trail; 
 approve, reject and set the mode over gRPC (core.supervisor.api).
 
 Actions go through the same tools and scopes as a person's: pause_strategy and resume_strategy
-(`trade`). A capital change or a tighter policy is proposed and checked but has no tool to carry
-it out yet: its outcome says so (failed), for an operator to apply (docs/supervisor.md)."""
+(`trade`), set_capital (`admin`: a key without it gets the refusal as the outcome). A tighter
+policy is proposed and checked but has no tool to carry it out yet: its outcome says so (failed),
+for an operator to apply (docs/supervisor.md)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.mesh_tools import MeshTools
 from core.foundations.retry import sleep_unless
@@ -170,10 +172,17 @@ class SupervisorApp:
         return out
 
     async def _carry_out(self, proposal: Proposal) -> tuple[bool, str]:
-        tool = _TOOLS.get(proposal.kind)
-        if tool is None:
-            return False, f"no tool carries {proposal.kind.value} out yet: an operator applies it"
         try:
+            if proposal.kind is ActionKind.SET_CAPITAL and proposal.value is not None:
+                reason = proposal.reason or "the supervisor's proposal"
+                amount = format_decimal(proposal.value)
+                answer = await self.tools.call(
+                    "set_capital", strategy=proposal.strategy, amount=amount, reason=reason
+                )
+                return True, "; ".join(answer.get("changes", [])) or "unchanged"
+            tool = _TOOLS.get(proposal.kind)
+            if tool is None:
+                return False, f"no tool carries {proposal.kind.value} out yet: an operator applies it"
             answer = await self.tools.call(tool, strategy=proposal.strategy)
         except TrademeshError as exc:
             return False, str(exc)

@@ -7,14 +7,16 @@ only; and close_all, its emergency button, which only a caller whose key holds t
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from core.foundations.access.contracts import Principal
 from core.foundations.bus.names import venue_name
-from core.foundations.errors import FieldViolation, InvalidArgument, PermissionDenied
-from core.tools.inputs import bounded, strategy_name
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument, PermissionDenied, shown
+from core.tools.inputs import all_checked, bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.common.v1 import common_pb2 as common
@@ -32,6 +34,8 @@ Action = Literal["allow", "block", "throttle", "stand_down", "close_all", "polic
 Reason = Annotated[
     str, Field(description="why the book is closed, in a sentence; recorded on the CLOSE_ALL risk event")
 ]
+Why = Annotated[str, Field(description="why, in a sentence; recorded on the risk event it makes")]
+Amount = Annotated[str, Field(description="a decimal string in the quote asset, above 0, e.g. 2500")]
 
 
 def _action(value: int) -> str:
@@ -148,21 +152,32 @@ def _strategy(strategy: str | None) -> str:
 
 def _filters(venue: str | None, strategy: str | None, limit: int, most: int) -> tuple[str, str, int]:
     """(venue, strategy id, limit) checked, every bad one named in one InvalidArgument."""
-    bad: list[FieldViolation] = []
     checks: list[Callable[[], Any]] = [
         lambda: _venue(venue),
         lambda: _strategy(strategy),
         lambda: bounded("limit", limit, 1, most),
     ]
-    found: list[Any] = []
-    for check in checks:
-        try:
-            found.append(check())
-        except InvalidArgument as exc:
-            bad += exc.violations
-    if bad:
-        raise InvalidArgument(bad)
+    found = all_checked(checks)
     return found[0], found[1], found[2]
+
+
+def _amount(text: str) -> str:
+    """A positive decimal amount, as given (a decimal string: money is exact)."""
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError):
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or len(text) > 40:
+        raise InvalidArgument.field("amount", f"{shown(str(text))} is not a decimal amount above 0")
+    return format_decimal(value)
+
+
+def _reason_of(reason: str) -> str:
+    if not reason.strip():
+        raise InvalidArgument.field("reason", "is required: say why")
+    if len(reason) > MAX_REASON:
+        raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
+    return reason
 
 
 class InspectorTools:
@@ -285,7 +300,7 @@ class InspectorTools:
             "loaded": iso_time(got.loaded_ns),
         }
 
-    async def inspector_resume(self, reason: Reason, *, caller: Principal | None) -> Json:
+    async def inspector_resume(self, reason: Why, *, caller: Principal | None) -> Json:
         """Resume the risk governor after a stand-down (or a close-all): intents are taken again.
         Only for an API key holding `trade`. `reason` is required and recorded. Answers the
         state after it and the risk events it made."""
@@ -304,6 +319,29 @@ class InspectorTools:
         request = rk.SetModeRequest(mode=mode, reason=reason)
         got = await self._up.unary(INSPECTOR, None, "SetMode", request, rk.SetModeResponse, caller=caller)
         return {"state": _state(got.state), "events": [risk_event(e) for e in got.events]}
+
+    async def set_capital(
+        self, strategy: str, amount: Amount, reason: Why, *, caller: Principal | None
+    ) -> Json:
+        """Set the capital reserved for one strategy (the inspector's capital.reserved.<strategy>,
+        in the quote asset, a decimal string above 0): its entries are sized and checked against
+        it from now on; every other policy keeps its current value. Only for an API key holding
+        `admin` (a risk policy change). `reason` is required and recorded on the POLICY_CHANGE
+        event. Answers each changed key as "key: old -> new"."""
+        if caller is None:
+            raise PermissionDenied("set_capital acts for an API key holding 'admin': none given")
+        checks: list[Callable[[], Any]] = [
+            lambda: strategy_name(strategy),
+            lambda: _amount(amount),
+            lambda: _reason_of(reason),
+        ]
+        _, exact, _ = all_checked(checks)
+        text = f'[capital.reserved]\n"{strategy}" = "{exact}"\n'
+        request = rk.UpdatePoliciesRequest(toml=text, reason=reason, over_current=True)
+        got = await self._up.unary(
+            INSPECTOR, None, "UpdatePolicies", request, rk.UpdatePoliciesResponse, caller=caller
+        )
+        return {"strategy": strategy, "changes": list(got.changes)}
 
     async def close_all(self, reason: Reason, *, caller: Principal | None) -> Json:
         """EMERGENCY: close the whole book. The risk governor cancels every open order at every

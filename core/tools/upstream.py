@@ -57,6 +57,8 @@ _FOR_CALLER = frozenset(
         "trademesh.patch.v1.Patch/PausePatch",
         "trademesh.patch.v1.Patch/ActivatePatch",
         "trademesh.risk.v1.Inspector/SetMode",
+        # A strategy's reserved capital (the set_capital tool builds the policy text itself): admin.
+        "trademesh.risk.v1.Inspector/UpdatePolicies",
     }
 )
 

@@ -4,7 +4,7 @@ state, the ledger's books, the backtest hub's runs, the mesh's log lines), each 
 its function's name with its docstring as the description the model reads; and two that act for
 the caller's own key (gateway.mcp.guard puts it in the request), each only when that key holds
 its scope: close_all (`close_all`), backtest_start, pause_strategy, resume_strategy and
-inspector_resume (`trade`). Our errors become MCP tool
+inspector_resume (`trade`), set_capital (`admin`). Our errors become MCP tool
 errors (is_error results the model can read), never crashes.
 """
 
@@ -24,7 +24,7 @@ from core.foundations.access.contracts import Principal
 from core.foundations.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
-from core.tools.inspector import InspectorTools, Reason
+from core.tools.inspector import Amount, InspectorTools, Reason, Why
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
@@ -77,6 +77,7 @@ def tool_functions(
         inspector.inspector_audit,
         inspector.inspector_policies,
         _inspector_resume(inspector),
+        _set_capital(inspector),
         _close_all(inspector),
         ledger.ledger_balances,
         ledger.ledger_transfers,
@@ -117,11 +118,19 @@ def _strategy_switches(strategies: StrategyTools) -> list[Callable[..., Awaitabl
 
 
 def _inspector_resume(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
-    async def inspector_resume(reason: Reason, ctx: Context) -> Json:
+    async def inspector_resume(reason: Why, ctx: Context) -> Json:
         return await inspector.inspector_resume(reason, caller=_caller(ctx))
 
     inspector_resume.__doc__ = inspector.inspector_resume.__doc__
     return inspector_resume
+
+
+def _set_capital(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
+    async def set_capital(strategy: StrategyId, amount: Amount, reason: Why, ctx: Context) -> Json:
+        return await inspector.set_capital(strategy, amount, reason, caller=_caller(ctx))
+
+    set_capital.__doc__ = inspector.set_capital.__doc__
+    return set_capital
 
 
 def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
@@ -198,6 +207,13 @@ _ACTING = {
     ),
     "inspector_resume": ToolAnnotations(
         title="Resume the risk governor",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    "set_capital": ToolAnnotations(
+        title="Set a strategy's capital",
         read_only_hint=False,
         destructive_hint=False,
         idempotent_hint=True,

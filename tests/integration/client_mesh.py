@@ -31,6 +31,7 @@ AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 @dataclass
 class ClientMesh:
     directory: Path
+    database: str
     gateway: ServiceProcess
     detector: ServiceProcess
     inspector: ServiceProcess
@@ -104,4 +105,4 @@ async def client_mesh(
         followers = ("detector", "inspector", "ledger") if ledger else ("detector", "inspector")
         started = [processes.start(name, *venue_link(name, venue.address)) for name in followers]
         key = await create_key(database, "client", scopes)
-        yield ClientMesh(directory, gateway, started[0], started[1], key)
+        yield ClientMesh(directory, database, gateway, started[0], started[1], key)

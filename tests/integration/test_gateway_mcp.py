@@ -95,6 +95,7 @@ TOOLS = {
     "inspector_audit",
     "inspector_policies",
     "inspector_resume",
+    "set_capital",
     "close_all",
     "ledger_balances",
     "ledger_transfers",
@@ -110,8 +111,9 @@ TOOLS = {
 }
 # The tools that act, each for a key holding its scope (close_all: tests/integration/
 # test_inspector_gateway.py; backtest_start: test_backtester_gateway.py; pause_strategy,
-# resume_strategy, inspector_resume: test_telegram.py): the others only read.
-ACTING = {"close_all", "backtest_start", "pause_strategy", "resume_strategy", "inspector_resume"}
+# resume_strategy, inspector_resume: test_telegram.py; set_capital: test_supervisor.py): the
+# others only read.
+ACTING = {"close_all", "backtest_start", "pause_strategy", "resume_strategy", "inspector_resume", "set_capital"}
 
 
 class Addresses:

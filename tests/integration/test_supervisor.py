@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
 
 from core.foundations.env import LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY
+from core.foundations.errors import FailedPrecondition, Unauthenticated
+from core.foundations.mesh_tools import MeshTools
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.status import bad_request_violations
 from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
+from tests.integration.gateway_support import create_key
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
@@ -196,3 +201,35 @@ async def test_a_model_naming_what_does_not_exist_is_refused_and_recorded(mesh: 
         details = " | ".join(e.detail for e in refused)
         assert "no strategy 'ghost'" in details and "outside [100, 100000]" in details, details
         assert not [p for p in (await asked.state()).open if p.source == "primary"]
+
+
+async def test_set_capital_changes_that_one_policy_for_an_admin_key_and_is_refused_below(mesh: Mesh) -> None:
+    """The tool the Supervisor's capital proposals go through: the inspector's policy set read
+    over the one in force (UpdatePolicies over_current), so every other limit keeps its value."""
+    services = mesh.services
+    trader = MeshTools(services.gateway_url, services.key)  # read, trade
+    with pytest.raises(FailedPrecondition, match="admin"):
+        await trader.call("set_capital", strategy="trend", amount="800", reason="a test")
+    admin = MeshTools(
+        services.gateway_url, await create_key(services.database, "supervisor-admin", ["read", "admin"])
+    )
+
+    async def policies() -> dict[str, Any] | None:  # the gateway loads a new key within seconds
+        with contextlib.suppress(Unauthenticated):
+            return tomllib.loads((await admin.call("inspector_policies"))["toml"])
+        return None
+
+    before = await until(policies, 30, 0.5, "the gateway to take the new admin key")
+    changed = await admin.call("set_capital", strategy="trend", amount="800.50", reason="a test")
+    assert changed["changes"] and all("capital.reserved.trend" in c for c in changed["changes"]), changed
+    after = tomllib.loads((await admin.call("inspector_policies"))["toml"])
+    assert after["capital"]["reserved"]["trend"] == "800.5", after["capital"]
+    # Every limit the set in force named keeps its value (the set is now written whole: the
+    # sections it left at their shipped values are spelled out).
+    for section, values in before.items():
+        if section != "capital":
+            named = {n: after[section].get(n) for n in values} if isinstance(values, dict) else after[section]
+            assert named == values, section
+    with pytest.raises(FailedPrecondition) as caught:
+        await admin.call("set_capital", strategy="Trend!", amount="-1", reason="")
+    assert all(field in str(caught.value) for field in ("strategy", "amount", "reason")), caught.value
