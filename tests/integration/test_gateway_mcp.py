@@ -113,7 +113,14 @@ TOOLS = {
 # test_inspector_gateway.py; backtest_start: test_backtester_gateway.py; pause_strategy,
 # resume_strategy, inspector_resume: test_telegram.py; set_capital: test_supervisor.py): the
 # others only read.
-ACTING = {"close_all", "backtest_start", "pause_strategy", "resume_strategy", "inspector_resume", "set_capital"}
+ACTING = {
+    "close_all",
+    "backtest_start",
+    "pause_strategy",
+    "resume_strategy",
+    "inspector_resume",
+    "set_capital",
+}
 
 
 class Addresses:
