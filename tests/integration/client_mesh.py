@@ -32,6 +32,7 @@ AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 class ClientMesh:
     directory: Path
     database: str
+    redis: str
     gateway: ServiceProcess
     detector: ServiceProcess
     inspector: ServiceProcess
@@ -105,4 +106,4 @@ async def client_mesh(
         followers = ("detector", "inspector", "ledger") if ledger else ("detector", "inspector")
         started = [processes.start(name, *venue_link(name, venue.address)) for name in followers]
         key = await create_key(database, "client", scopes)
-        yield ClientMesh(directory, database, gateway, started[0], started[1], key)
+        yield ClientMesh(directory, database, redis, gateway, started[0], started[1], key)

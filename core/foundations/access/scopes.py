@@ -59,7 +59,10 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             {"ListInstruments": _READ, "Subscribe": _READ, "GetCandles": _READ},
         ),
         **_service("trademesh.livedata.v1.LiveData", {"Subscribe": _READ, "ListStreams": _READ}),
-        **_service("trademesh.overwatch.v1.Overwatch", {"GetBoard": _READ, "StreamRegimes": _READ}),
+        **_service(
+            "trademesh.overwatch.v1.Overwatch",
+            {"GetBoard": _READ, "StreamRegimes": _READ, "StreamOverview": _READ},
+        ),
         # The Supervisor: reading its state and audit; an approval carries a proposal out (a
         # strategy paused or resumed: trade); its mode (act: it acts on its own) is the admin's.
         **_service(
