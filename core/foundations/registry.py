@@ -190,7 +190,6 @@ SERVICES: dict[str, ServiceEntry] = {
             5107,
             "watches the strategies, regimes and risk; proposes or takes bounded actions, audited",
             depends_on=("gateway",),
-            deployed=False,
         ),
     ]
 }

@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, positive_float
+from core.foundations.command import MeshView, ServiceCommand, positive_float
+from core.foundations.env import SUPERVISOR_API_KEY
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -39,7 +40,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> SupervisorConfig:
-    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY, read_secret
+    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
     from core.foundations.errors import InvalidArgument
     from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
     from core.supervisor.engine import Mode
@@ -66,6 +67,15 @@ def _create(config: SupervisorConfig) -> ServiceApp:
     return SupervisorApp(config)
 
 
+def _mesh_args(mesh: MeshView) -> list[str]:
+    """In `trademesh up`: the mesh's gateway (its key is made by up: <data-dir>/supervisor-key)."""
+    return ["--gateway-url", mesh.gateway_url] if mesh.gateway_url else []
+
+
 COMMAND: ServiceCommand[SupervisorConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    holds=(SUPERVISOR_API_KEY,),
 )
