@@ -174,6 +174,14 @@ SERVICES: dict[str, ServiceEntry] = {
             "the market regime of every venue and symbol from its bars; changes to the bus",
             depends_on=("redis", "bars"),
         ),
+        ServiceEntry(
+            "screener",
+            "core.screener.command",
+            Kind.CORE,
+            5105,
+            "screens (TOML) ranked on their cadence from the bars and tickers; results to the bus",
+            depends_on=("redis", "bars"),
+        ),
     ]
 }
 
