@@ -28,6 +28,7 @@ from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.regimes import RegimeTools
+from core.tools.screens import ScreenTools
 from core.tools.strategies import StrategyTools
 from gateway.mcp.guard import PRINCIPAL
 
@@ -41,6 +42,7 @@ def tool_functions(
     market: MarketTools,
     strategies: StrategyTools,
     regimes: RegimeTools,
+    screens: ScreenTools,
     advisor: AdvisorTools,
     inspector: InspectorTools,
     ledger: LedgerTools,
@@ -63,6 +65,7 @@ def tool_functions(
         strategies.list_strategies,
         strategies.strategy_status,
         regimes.regimes,
+        screens.screen,
         advisor.advisor_decide,
         advisor.advisor_decision,
         advisor.advisor_decisions,

@@ -76,6 +76,7 @@ TOOLS = {
     "list_strategies",
     "strategy_status",
     "regimes",
+    "screen",
     "order_book_top",
     "open_orders",
     "positions",

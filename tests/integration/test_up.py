@@ -225,6 +225,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         "inspector",
         "ledger",
         "overwatch",
+        "screener",
     }
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
@@ -233,7 +234,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     # Each service registers in the background once it serves: give the last one a moment.
     expected = {
         "gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector",
-        "ledger", "backtester", "overwatch",
+        "ledger", "backtester", "overwatch", "screener",
     }  # fmt: skip
     deadline = time.monotonic() + 15
     while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:

@@ -61,6 +61,10 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
         **_service("trademesh.livedata.v1.LiveData", {"Subscribe": _READ, "ListStreams": _READ}),
         **_service("trademesh.overwatch.v1.Overwatch", {"GetBoard": _READ, "StreamRegimes": _READ}),
         **_service(
+            "trademesh.screener.v1.Screener",
+            {"ListScreens": _READ, "GetResults": _READ, "StreamResults": _READ},
+        ),
+        **_service(
             "trademesh.tradeflow.v1.TradeFlow",
             {
                 "PlaceOrder": _TRADE,
