@@ -58,8 +58,9 @@ def test_a_symbol_says_its_kind_and_quote_asset() -> None:
 
 
 def _bus_bar(close: str, open_time_ns: int, symbol: str = "BTC/USDT") -> bus.Bar:
+    prices = {"open": close, "high": close, "low": close, "close": close}
     return bus.Bar(venue="sim", symbol=symbol, timeframe=common.TIMEFRAME_1_HOUR, open_time_ns=open_time_ns,
-                   open=close, high=close, low=close, close=close, volume="1", quote_volume="100")  # fmt: skip
+                   volume="1", quote_volume="100", **prices)  # fmt: skip
 
 
 def test_the_state_keeps_the_newest_bars_a_screen_reads_and_drops_a_redelivery() -> None:
