@@ -58,9 +58,10 @@ def test_a_symbol_says_its_kind_and_quote_asset() -> None:
 
 
 def _bus_bar(close: str, open_time_ns: int, symbol: str = "BTC/USDT") -> bus.Bar:
-    prices = {"open": close, "high": close, "low": close, "close": close}
-    return bus.Bar(venue="sim", symbol=symbol, timeframe=common.TIMEFRAME_1_HOUR, open_time_ns=open_time_ns,
-                   volume="1", quote_volume="100", **prices)  # fmt: skip
+    bar = bus.Bar(venue="sim", symbol=symbol, timeframe=common.TIMEFRAME_1_HOUR, open_time_ns=open_time_ns)
+    bar.open = bar.high = bar.low = bar.close = close
+    bar.volume, bar.quote_volume = "1", "100"
+    return bar
 
 
 def test_the_state_keeps_the_newest_bars_a_screen_reads_and_drops_a_redelivery() -> None:
