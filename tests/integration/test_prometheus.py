@@ -98,10 +98,11 @@ GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
 # here and give their rules a series (their counters exist at 0 from the start): every recording
 # rule has data in this mesh. Overwatch reads the bars' 1m streams: OverwatchNotClassifying's
-# series, quiet while it reads them.
+# series, quiet while it reads them. The Screener, on the shipped screens (whose venue is not in
+# this mesh: they rank nothing), costs as little.
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
-    "overwatch",
+    "overwatch", "screener",
 }  # fmt: skip
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its
@@ -167,6 +168,7 @@ async def alerted(
                 lambda: processes.mesh_service(
                     gateway, "overwatch", "--discover-s", "1", *metrics, redis_url=bus
                 ),
+                lambda: processes.mesh_service(gateway, "screener", *metrics, redis_url=bus),
             )
             inspector = started[0]
             instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")
