@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,15 @@ import pytest
 import redis.asyncio as aioredis
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client import REGISTRY
 
-from core.foundations.bus.codec import decode, encode_bars
+from core.foundations.bus.codec import decode, encode_bars, encode_market
 from core.foundations.env import TOKEN
 from core.foundations.process import start_service
 from core.foundations.rpc.status import bad_request_violations
+from core.screener.engine.definition import parse_screen
+from core.screener.engine.evaluate import evaluate
+from core.screener.feed import MarketState, ScreenFeed
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -43,6 +48,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.screener.v1 import screener_pb2_grpc as sc_grpc
@@ -83,6 +89,11 @@ volume = {WINDOW}
 [score]
 weights = {{ momentum = 1.0 }}
 """
+
+
+def _undecodable() -> float:
+    """The feed's count of skipped entries in this process."""
+    return REGISTRY.get_sample_value("trademesh_screener_undecodable_entries_total") or 0.0
 
 
 def _bars(venue: str, symbol: str, last: str, quote_volume: str, count: int) -> list[bus.Bar]:
@@ -275,3 +286,60 @@ async def _check_mcp(gateway: Gateway, key: str, venue: str) -> None:
     text = str(bad.content)
     assert bad.is_error and "invalid argument" in text
     assert "name" in text and "'nope' is not a screen loaded (loaded: movers)" in text, text
+
+
+TICKER_SCREEN = """
+name = "tight"
+venue = "tk"
+max_age_s = 600
+[bars]
+timeframe = "1m"
+momentum = 1
+[score]
+weights = { spread_bps = -1.0, momentum = 1.0 }
+"""
+
+
+def _warming(feed: ScreenFeed) -> bool:
+    """Read afresh each time (mypy would hold an asserted property's value across awaits)."""
+    return feed.warming
+
+
+async def test_the_feed_reads_bars_and_tickers_of_its_screens_venues_and_skips_what_is_not_theirs(
+    bus_url: str,
+) -> None:
+    """A screen of a ticker metric reads its venue's tickers as well as its bars; the entries on
+    the streams at the start are its warm-up; an entry that is not an Envelope is counted, not
+    fatal; another venue's streams are not read."""
+    screen = parse_screen(TICKER_SCREEN, "tight.toml")
+    client: Any = aioredis.Redis.from_url(bus_url)
+    now = time.time_ns()
+    tick = md.MarketEvent(venue="tk", symbol="AAA/USDT", ts_event_ns=now,
+                          ticker=md.Ticker(best_bid="99.5", best_ask="100.5"))  # fmt: skip
+    try:
+        await client.xadd(
+            "bars.{tk}.1m", {b"d": encode_bars("bars/test", _bars("tk", "AAA/USDT", "110", "1", 2))}
+        )
+        await client.xadd("md.{tk}.tickers", {b"d": encode_market("ingest/test", [tick])})
+        await client.xadd("md.{other}.tickers", {b"d": encode_market("ingest/test", [tick])})
+        feed = ScreenFeed(client, MarketState([screen]), ticker_age_ms=600_000, batch=1, block_ms=50)
+        assert feed.streams == ["bars.{tk}.1m", "md.{tk}.tickers"]
+        await feed.mark_warm_up()
+        assert _warming(feed)
+        while await feed.read():
+            pass
+        assert not _warming(feed)
+        await client.xadd("md.{tk}.tickers", {b"x": b"not an envelope"})
+        before = _undecodable()
+        assert await feed.read() == 1 and _undecodable() == before + 1
+        [inputs] = feed.state.inputs(screen)
+        assert inputs.symbol == "AAA/USDT" and len(inputs.bars) == 2
+        assert inputs.ticker is not None and (inputs.ticker.bid, inputs.ticker.ask) == (
+            Decimal("99.5"),
+            Decimal("100.5"),
+        )
+        result = evaluate(screen, [inputs], now)
+        assert [r.symbol for r in result.ranked] == ["AAA/USDT"]
+        assert result.ranked[0].metrics["spread_bps"] == pytest.approx(100.0)
+    finally:
+        await client.aclose()
