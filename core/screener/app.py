@@ -115,8 +115,11 @@ class ScreenerApp:
             now = clock()
             for name, at in due.items():
                 if at <= now:
-                    self._evaluate(self.screens[name], feed.state, at, publisher)
-                    due[name] = self.screens[name].next_due_ns(now)
+                    # At the latest multiple passed: a late evaluation (the warm-up, a busy loop)
+                    # is one, as of now, never a run of them to catch up.
+                    screen = self.screens[name]
+                    self._evaluate(screen, feed.state, now - now % screen.cadence_ns, publisher)
+                    due[name] = screen.next_due_ns(now)
             await publisher.flush()  # nothing queued: no round trip
 
     def _evaluate(self, screen: Screen, state: MarketState, at_ns: int, publisher: Publisher) -> None:

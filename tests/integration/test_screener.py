@@ -21,6 +21,8 @@ import grpc
 import httpx2
 import pytest
 import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client import REGISTRY
@@ -154,6 +156,7 @@ async def test_ranks_the_bars_on_the_bus_over_grpc_and_publishes_each_result(
                 "--screens", str(_screens(tmp_path, venue))]  # fmt: skip
         service = Venue(start_service(args, env={TOKEN: TEST_TOKEN}, stderr=log_file), log_path)
         try:
+            await _check_health_and_reflection(service.address)
             stub = sc_grpc.ScreenerStub(service.channel(TEST_TOKEN))
             listed = await stub.ListScreens(sc.ListScreensRequest(), timeout=CALL_TIMEOUT_S)
             [definition] = listed.screens
@@ -174,6 +177,17 @@ async def test_ranks_the_bars_on_the_bus_over_grpc_and_publishes_each_result(
             code = await asyncio.to_thread(service.service.terminate)
             await client.aclose()
     assert code == 0, service.log()
+
+
+async def _check_health_and_reflection(address: str) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=CALL_TIMEOUT_S)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        reply: Any = await reflection.ServerReflectionInfo(iter([ask])).read()
+        assert SCREENER in {s.name for s in reply.list_services_response.service}
 
 
 async def _check_stream(stub: sc_grpc.ScreenerAsyncStub, venue: str) -> None:
