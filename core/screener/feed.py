@@ -11,8 +11,8 @@ consumer group): its state is the newest bars of every symbol, in memory.
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,20 +58,32 @@ class MarketState:
             self.keep[key] = max(self.keep.get(key, 1), screen.meter().bars_needed(screen.measured))
             if any(name in TICKER_METRICS for name in screen.measured):
                 self.ticker_venues.add(screen.venue)
-        self.bars: dict[tuple[str, Timeframe], dict[str, deque[Candle]]] = {key: {} for key in self.keep}
+        self.bars: dict[tuple[str, Timeframe], dict[str, list[Candle]]] = {key: {} for key in self.keep}
         self.tickers: dict[str, dict[str, Ticker]] = {venue: {} for venue in self.ticker_venues}
 
     def add_bar(self, venue: str, symbol: str, candle: Candle) -> bool:
-        """Keep a closed bar; False (dropped) when not after the symbol's newest or not wanted."""
-        by_symbol = self.bars.get((venue, candle.timeframe))
+        """Keep a closed bar in its place by open time: after the newest (the usual case), among
+        the held ones (a backfill published after live bars), or in place of one of its open
+        time (a repair). False (dropped) when older than every held bar of a full window, or of
+        a venue and timeframe no screen reads."""
+        key = (venue, candle.timeframe)
+        by_symbol = self.bars.get(key)
         if by_symbol is None:
             return False
-        held = by_symbol.get(symbol)
-        if held is None:
-            held = by_symbol[symbol] = deque(maxlen=self.keep[(venue, candle.timeframe)])
-        if held and candle.open_time_ns <= held[-1].open_time_ns:
-            return False  # a redelivery or a replay's overlap
-        held.append(candle)
+        held = by_symbol.setdefault(symbol, [])
+        keep = self.keep[key]
+        if not held or candle.open_time_ns > held[-1].open_time_ns:
+            held.append(candle)
+        else:
+            index = bisect.bisect_left(held, candle.open_time_ns, key=lambda c: c.open_time_ns)
+            if index < len(held) and held[index].open_time_ns == candle.open_time_ns:
+                held[index] = candle
+                return True
+            if index == 0 and len(held) >= keep:
+                return False
+            held.insert(index, candle)
+        if len(held) > keep:
+            del held[: len(held) - keep]
         return True
 
     def add_ticker(self, venue: str, symbol: str, ticker: Ticker) -> None:

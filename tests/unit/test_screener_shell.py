@@ -64,14 +64,14 @@ def _bus_bar(close: str, open_time_ns: int, symbol: str = "BTC/USDT") -> bus.Bar
     return bar
 
 
-def test_the_state_keeps_the_newest_bars_a_screen_reads_and_drops_a_redelivery() -> None:
+def test_the_state_keeps_the_newest_bars_a_screen_reads_and_drops_older_ones() -> None:
     screen = parse_screen(SCREEN, "movers.toml")
     state = MarketState([screen])
     assert state.keep == {("sim", Timeframe.H1): 3}  # momentum 2 and volatility 2 read 3 closes
     assert state.ticker_venues == set()  # no ticker metric: no ticker stream read
     for index, close in enumerate(["100", "101", "102", "103"]):
         assert state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar(close, index * HOUR)))
-    assert not state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar("999", 2 * HOUR)))
+    assert not state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar("99", 0)))  # older than a full window
     m1 = bus.Bar(venue="sim", symbol="BTC/USDT", timeframe=common.TIMEFRAME_1_MINUTE, open="1", high="1",
                  low="1", close="1", volume="1")  # fmt: skip
     assert not state.add_bar("sim", "BTC/USDT", candle_of(m1))  # a timeframe no screen reads
@@ -79,6 +79,20 @@ def test_the_state_keeps_the_newest_bars_a_screen_reads_and_drops_a_redelivery()
     [inputs] = state.inputs(screen)
     assert [c.close for c in inputs.bars] == [Decimal("101"), Decimal("102"), Decimal("103")]
     assert (inputs.kind, inputs.quote_asset, inputs.ticker) == (InstrumentKind.SPOT, "USDT", None)
+
+
+def test_a_bar_published_late_takes_its_place_and_a_repair_replaces_its_bar() -> None:
+    screen = parse_screen(SCREEN, "movers.toml")
+    state = MarketState([screen])
+    for index in (3, 4):  # live bars first, then the backfill of the hours before them
+        assert state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar(str(100 + index), index * HOUR)))
+    for index in (1, 2):
+        assert state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar(str(100 + index), index * HOUR)))
+    assert state.add_bar("sim", "BTC/USDT", candle_of(_bus_bar("203", 3 * HOUR)))  # a repair of hour 3
+    [inputs] = state.inputs(screen)
+    assert [(c.open_time_ns // HOUR, c.close) for c in inputs.bars] == [
+        (2, Decimal(102)), (3, Decimal(203)), (4, Decimal(104)),
+    ]  # fmt: skip
 
 
 def test_a_screen_of_a_ticker_metric_takes_the_newest_ticker_of_each_symbol() -> None:
