@@ -98,8 +98,8 @@ GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
 # here and give their rules a series (their counters exist at 0 from the start): every recording
 # rule has data in this mesh. Overwatch reads the bars' 1m streams: OverwatchNotClassifying's
-# series, quiet while it reads them. The Screener, on the shipped screens (whose venue is not in
-# this mesh: they rank nothing), costs as little.
+# series, quiet while it reads them. The Screener, on the shipped screens (a few symbols a minute),
+# costs as little.
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
     "overwatch", "screener",
