@@ -182,6 +182,24 @@ SERVICES: dict[str, ServiceEntry] = {
             "screens (TOML) ranked on their cadence from the bars and tickers; results to the bus",
             depends_on=("redis", "bars"),
         ),
+        ServiceEntry(
+            "telegram",
+            "core.telegram.command",
+            Kind.CORE,
+            5106,
+            "operators' commands from Telegram (/status, /pause, /resume, /closeall) via the gateway",
+            depends_on=("gateway",),
+            deployed=False,
+        ),
+        ServiceEntry(
+            "supervisor",
+            "core.supervisor.command",
+            Kind.CORE,
+            5107,
+            "watches the strategies, regimes and risk; proposes or takes bounded actions, audited",
+            depends_on=("gateway",),
+            deployed=False,
+        ),
     ]
 }
 

@@ -97,9 +97,10 @@ __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for 
 GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
 # here and give their rules a series (their counters exist at 0 from the start): every recording
-# rule has data in this mesh. Overwatch reads the bars' 1m streams: OverwatchNotClassifying's
-# series, quiet while it reads them. The Screener, on the shipped screens (a few symbols a minute),
-# costs as little.
+# rule has data in this mesh. Overwatch reads the bars' 1s streams: OverwatchNotClassifying's
+# series, quiet while it reads them, and the sim's markets on the Venue dashboard's regime panels
+# within seconds (a 1m bar would take a minute to close). The Screener, on the
+# shipped screens (a few symbols a minute), costs as little.
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
     "overwatch", "screener",
@@ -166,7 +167,7 @@ async def alerted(
                     gateway, "advisor", *venue, *database, *metrics, redis_url=bus
                 ),
                 lambda: processes.mesh_service(
-                    gateway, "overwatch", "--discover-s", "1", *metrics, redis_url=bus
+                    gateway, "overwatch", "--discover-s", "1", "--timeframe", "1s", *metrics, redis_url=bus
                 ),
                 lambda: processes.mesh_service(gateway, "screener", *metrics, redis_url=bus),
             )

@@ -38,7 +38,7 @@ ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
 
 # Services in the registry that compose does not run yet (ServiceEntry.deployed): each its own
 # change adds to the mesh's files; this set names them so none goes missing unnoticed.
-NOT_DEPLOYED: set[str] = set()
+NOT_DEPLOYED = {"supervisor", "telegram"}  # docs/supervisor.md, docs/telegram.md: run by hand until deployed
 
 
 def _deployed() -> list[ServiceEntry]:
