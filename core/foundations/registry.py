@@ -175,6 +175,14 @@ SERVICES: dict[str, ServiceEntry] = {
             depends_on=("redis", "bars"),
         ),
         ServiceEntry(
+            "screener",
+            "core.screener.command",
+            Kind.CORE,
+            5105,
+            "screens (TOML) ranked on their cadence from the bars and tickers; results to the bus",
+            depends_on=("redis", "bars"),
+        ),
+        ServiceEntry(
             "telegram",
             "core.telegram.command",
             Kind.CORE,

@@ -29,6 +29,7 @@ from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.regimes import RegimeTools
+from core.tools.screens import ScreenTools
 from core.tools.strategies import StrategyId, StrategyTools
 from gateway.mcp.guard import PRINCIPAL
 
@@ -42,6 +43,7 @@ def tool_functions(
     market: MarketTools,
     strategies: StrategyTools,
     regimes: RegimeTools,
+    screens: ScreenTools,
     advisor: AdvisorTools,
     inspector: InspectorTools,
     ledger: LedgerTools,
@@ -65,6 +67,7 @@ def tool_functions(
         strategies.strategy_status,
         *_strategy_switches(strategies),
         regimes.regimes,
+        screens.screen,
         advisor.advisor_decide,
         advisor.advisor_decision,
         advisor.advisor_decisions,

@@ -78,6 +78,7 @@ TOOLS = {
     "pause_strategy",
     "resume_strategy",
     "regimes",
+    "screen",
     "order_book_top",
     "open_orders",
     "positions",

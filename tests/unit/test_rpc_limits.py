@@ -99,6 +99,8 @@ SHORT_FIELDS = frozenset(
         "run_id",
         "sample_s",
         "score",
+        "screen",
+        "screens",
         "service",
         "services",
         "session_id",

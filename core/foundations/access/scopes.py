@@ -70,6 +70,10 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             {"GetState": _READ, "StreamAudit": _READ, "Approve": _TRADE, "Reject": _TRADE, "SetMode": _ADMIN},
         ),
         **_service(
+            "trademesh.screener.v1.Screener",
+            {"ListScreens": _READ, "GetResults": _READ, "StreamResults": _READ},
+        ),
+        **_service(
             "trademesh.tradeflow.v1.TradeFlow",
             {
                 "PlaceOrder": _TRADE,
