@@ -13,12 +13,12 @@ OBSERVATIONS = Counter(
 )
 PROPOSALS = Counter(
     "trademesh_supervisor_proposals_total",
-    "Proposals, by action kind and verdict (taken: checked and opened or acted on; refused).",
-    ["kind", "verdict"],
+    "Proposals, by action and verdict (taken: checked and opened or acted on; refused).",
+    ["action", "verdict"],
 )
 ACTIONS = Counter(
     "trademesh_supervisor_actions_total",
-    "Actions carried out, by kind and outcome (done, failed).",
-    ["kind", "outcome"],
+    "Actions carried out, by action and outcome (done, failed).",
+    ["action", "outcome"],
 )
 OPEN = Gauge("trademesh_supervisor_open_proposals", "Proposals waiting for an operator.")

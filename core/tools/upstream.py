@@ -9,16 +9,18 @@ Tools only read: a call whose method needs more than the `read` scope (core.foun
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
 without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
 caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
-`close_all`, Inspector's SetMode CLOSE_ALL), and the calls of _FOR_CALLER (the backtest hub's
-StartBacktest: it spends the machine's cores; a strategy paused or resumed; the inspector
-resumed; each takes `trade`): each goes when that key holds the scope it needs, and only then.
-No tool places an order, whatever its caller's key may do.
+`close_all`, Inspector's SetMode CLOSE_ALL), the calls of _FOR_CALLER (the backtest hub's
+StartBacktest: it spends the machine's cores; a strategy paused or resumed: `trade`) and of
+_FOR_CALLER_AS in the one form its tool builds (the inspector resumed: `trade`; one strategy's
+reserved capital: `admin`): each goes when that key holds the scope it needs, and only then.
+No tool places an order or writes a policy of its own making, whatever its caller's key may do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -34,6 +36,7 @@ from core.foundations.errors import (
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.status import from_call_error
+from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = ["Upstream"]
 
@@ -44,6 +47,7 @@ R = TypeVar("R", bound=Message)
 _DRY_RUNS: dict[str, Callable[[Any], bool]] = {
     "trademesh.advisor.v1.Advisor/Decide": lambda request: not request.publish,
 }
+_ONE_CAPITAL = re.compile(r'\[capital\.reserved\]\n"[a-z0-9][a-z0-9_-]{0,63}" = "[0-9.]+"\n')
 # Scopes above `read` a tool may use on behalf of its caller, when the caller's key holds them:
 # those never implied by another, granted for exactly what they name.
 _ON_PERMISSION = frozenset({Scope.CLOSE_ALL})
@@ -52,15 +56,20 @@ _ON_PERMISSION = frozenset({Scope.CLOSE_ALL})
 _FOR_CALLER = frozenset(
     {
         "trademesh.backtest.v1.Backtest/StartBacktest",
-        # A strategy paused or resumed (no order placed; `trade`), and the inspector resumed after
-        # a stand-down (its SetMode: CLOSE_ALL still needs `close_all`, by its request's rule).
+        # A strategy paused or resumed (no order placed; `trade`).
         "trademesh.patch.v1.Patch/PausePatch",
         "trademesh.patch.v1.Patch/ActivatePatch",
-        "trademesh.risk.v1.Inspector/SetMode",
-        # A strategy's reserved capital (the set_capital tool builds the policy text itself): admin.
-        "trademesh.risk.v1.Inspector/UpdatePolicies",
     }
 )
+# Methods a tool may call for its caller in one form only, the form its tool builds: the
+# inspector resumed (SetMode RESUME: `trade`; CLOSE_ALL goes by _ON_PERMISSION), and one
+# strategy's reserved capital over the policies in force (the set_capital tool: `admin`).
+_FOR_CALLER_AS: dict[str, Callable[[Any], bool]] = {
+    "trademesh.risk.v1.Inspector/SetMode": lambda request: request.mode == rk.MODE_RESUME,
+    "trademesh.risk.v1.Inspector/UpdatePolicies": lambda request: bool(
+        request.over_current and _ONE_CAPITAL.fullmatch(request.toml)
+    ),
+}
 
 
 class Upstream:
@@ -190,7 +199,9 @@ def _allowed(service: str, method: str, request: Message, caller: Principal | No
     needed = required_scope(service, method, request)
     if needed is Scope.READ:
         return
-    if caller is not None and (needed in _ON_PERMISSION or f"{service}/{method}" in _FOR_CALLER):
+    form = _FOR_CALLER_AS.get(f"{service}/{method}")
+    allowed = f"{service}/{method}" in _FOR_CALLER or (form is not None and form(request))
+    if caller is not None and (needed in _ON_PERMISSION or allowed):
         check_scope(caller, service, method, request)
         return
     raise PermissionDenied(f"{service}/{method} is not a read: MCP tools only read")

@@ -93,3 +93,31 @@ async def test_starting_a_backtest_goes_only_for_a_key_holding_trade() -> None:
     # A trade key gets a backtest started, and still no order through a tool.
     with pytest.raises(PermissionDenied, match="MCP tools only read"):
         await _call(backtest, "CancelBacktest", bt.CancelBacktestRequest(run_id="x"), _key(Scope.TRADE))
+
+
+async def test_a_tool_acts_for_its_caller_only_in_the_form_its_tool_builds() -> None:
+    """inspector_resume (SetMode RESUME: trade) and set_capital (one strategy's capital over the
+    policies in force: admin) go for a key holding the scope; any other SetMode or policy text
+    (a stand-down, a whole policy file) stays refused whatever the key."""
+    resume = rk.SetModeRequest(mode=rk.MODE_RESUME, reason="x")
+    with pytest.raises(Reached):
+        await _call(INSPECTOR, "SetMode", resume, _key(Scope.READ, Scope.TRADE))
+    with pytest.raises(PermissionDenied, match="needs the 'trade' scope"):
+        await _call(INSPECTOR, "SetMode", resume, _key(Scope.READ))
+    capital = rk.UpdatePoliciesRequest(
+        toml='[capital.reserved]\n"trend" = "800"\n', reason="x", over_current=True
+    )
+    with pytest.raises(Reached):
+        await _call(INSPECTOR, "UpdatePolicies", capital, _key(Scope.READ, Scope.ADMIN))
+    everything = _key(Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.CLOSE_ALL)
+    for other in (
+        rk.UpdatePoliciesRequest(
+            toml='[capital.reserved]\n"trend" = "800"\n', reason="x"
+        ),  # over the shipped set
+        rk.UpdatePoliciesRequest(toml='[loss]\nmax_drawdown = "0.5"\n', reason="x", over_current=True),
+        rk.UpdatePoliciesRequest(
+            toml='[capital.reserved]\n"a" = "1"\n"b" = "2"\n', reason="x", over_current=True
+        ),
+    ):
+        with pytest.raises(PermissionDenied, match="MCP tools only read"):
+            await _call(INSPECTOR, "UpdatePolicies", other, everything)
