@@ -58,6 +58,7 @@ function marketRow(row: MarketRow, nowMs: bigint): HTMLElement {
       "data-timeframe": timeframeLabel(row.timeframe),
       "data-regime": look.word,
       "data-since": String(row.sinceNs),
+      "data-adx": f === undefined ? "" : String(f.adx),
       "data-changes": String(row.changes),
     },
     h("td", {}, row.venue),
