@@ -56,7 +56,7 @@ _AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 _TRADE = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
 # Overwatch has no warm-up option (its classifier's 100 bars): on the 1m bars `trademesh up` reads
 # the sim's markets would read `unknown` for 100 minutes of a mesh that lives a few; on 1s bars
-# they leave the warm-up within ~100 s (the sim's minute of history, then live).
+# they leave the warm-up after ~100 s of live bars.
 OVERWATCH_TIMEFRAME = "1s"
 
 

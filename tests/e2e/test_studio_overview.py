@@ -89,6 +89,7 @@ async def test_the_overview_is_shown_after_log_in_with_overwatchs_regimes_and_fo
     await _check_live_change(page, mesh)
     assert await page.evaluate("window.__overviewKept === true"), "the page reloaded"
     await _check_sort_and_filter(page)
+    await _check_figures_follow(page, mesh)
 
 
 async def _check_sim_regimes(page: Page, mesh: StudioMesh) -> None:
@@ -105,19 +106,20 @@ async def _check_sim_regimes(page: Page, mesh: StudioMesh) -> None:
 
     regimes = await until(agree, 60, 0.5, "the page's sim regimes equal to Overwatch's GetBoard")
     assert all(r != "unspecified" for r in regimes.values()), regimes
-    await expect(page.locator("#regimes .status")).to_have_text("live")
+    await expect(page.locator("#regimes > header .status")).to_have_text("live")
+    await expect(page.locator("#regimes-figures-status")).to_have_text("live")
     # Each regime in words, not colour alone.
     first = page.locator(f'{ROWS}[data-venue="sim"] td[data-col="regime"]').first
     await expect(first).to_have_text(REGIME_LABEL)
 
 
 async def _check_health_summary(page: Page) -> None:
-    """The services board's summary: the mesh's instances (the gateway and the 8 services
+    """The services board's summary: the mesh's instances (the gateway and the 7 services
     studio_mesh starts, at least) counted by health."""
     summary = page.locator("#overview-health-summary")
-    await expect(summary).to_contain_text("serving", timeout=WAIT_MS)
+    await expect(summary).to_have_text(re.compile(r"^\d+ instances: (.*, )?\d+ serving"), timeout=WAIT_MS)
     await expect(page.locator("#overview-health .status")).to_have_text("live")
-    assert int(await summary.get_attribute("data-total") or 0) >= 9
+    assert int(await summary.get_attribute("data-total") or 0) >= 8
 
 
 async def _check_live_change(page: Page, mesh: StudioMesh) -> None:
@@ -160,3 +162,22 @@ async def _check_sort_and_filter(page: Page) -> None:
     )
     descending = [float(adx) for *_, adx in await shown(page) if adx != ""]
     assert descending == sorted(descending, reverse=True), descending
+
+
+async def _check_figures_follow(page: Page, mesh: StudioMesh) -> None:
+    """A market whose regime holds sends no change, yet its bars read and figures follow
+    Overwatch's board (GetBoard every few seconds): the sim's BTC/USDT row reaches a count of bars
+    Overwatch answered after the page had shown an earlier one."""
+    row = page.locator(f'{ROWS}[data-venue="sim"][data-symbol="{SYMBOL}"]')
+    seen = int(await row.get_attribute("data-bars") or 0)
+
+    async def later() -> int | None:
+        bars = (await answered(mesh, ["sim"]))[("sim", SYMBOL)].bars
+        return bars if bars > seen else None
+
+    target = await until(later, 30, 0.5, "Overwatch read another bar of the sim's BTC/USDT")
+    await page.wait_for_function(
+        f"""() => Number(document.querySelector('{ROWS}[data-venue="sim"][data-symbol="{SYMBOL}"]')
+            ?.dataset.bars ?? 0) >= {target}""",
+        timeout=WAIT_MS,
+    )

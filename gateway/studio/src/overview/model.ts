@@ -137,6 +137,18 @@ export class RegimeBoard {
     this.updates = 1;
   }
 
+  /** Takes a board read apart from the stream (GetBoard: the figures and bar counts of markets
+   * whose regime did not change, which the stream does not send): a market's entry is taken
+   * unless the row already has a later bar (a change the stream sent after that board). */
+  refresh(board: Board): void {
+    for (const market of board.markets) {
+      const key = keyOf(market.venue, market.symbol, market.timeframe);
+      const known = this.markets.get(key);
+      if (known !== undefined && market.updatedNs < known.updatedNs) continue;
+      this.markets.set(key, { ...fromBoard(market), changes: known?.changes ?? 0 });
+    }
+  }
+
   takeChange(change: RegimeChange): void {
     const key = keyOf(change.venue, change.symbol, change.timeframe);
     const known = this.markets.get(key);

@@ -1,22 +1,25 @@
 // The Overview page (`#/`, the page shown after log-in): the mesh at a glance. The regime board:
 // every market's regime from Overwatch (docs/overwatch.md), its board then each change as it
-// happens (Overwatch.StreamRegimes on the tab's Mux stream), sortable by any column and filtered
-// by venue; beside it the services board's summary (services/model, as the Services page
+// happens (Overwatch.StreamRegimes on the tab's Mux stream), its figures (ADX, the ratios, the
+// bars read) refreshed from Overwatch.GetBoard every few seconds (a change carries them, but a
+// market whose regime holds sends none), sortable by any column and filtered by venue; beside it the services board's summary (services/model, as the Services page
 // computes it). Its loops run only while it is shown.
-import type { Clients } from "../api/clients";
+import { type Clients, unary } from "../api/clients";
 import type { LiveStreams } from "../api/live";
 import { Overwatch } from "../gen/trademesh/overwatch/v1/overwatch_pb";
 import type { Snapshot } from "../gen/trademesh/services/v1/services_pb";
 import type { Connection } from "../lib/connection";
-import { age, clockTime } from "../lib/format";
-import { childController, follow, type LoopContext } from "../lib/loop";
+import { clockTime } from "../lib/format";
+import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { alertBadge } from "../services/page";
-import { healthSummary, summaryText } from "../services/model";
+import { healthSummary, summaryText, uptime } from "../services/model";
 import { fill, h, panel, showStatus } from "../ui/dom";
 import { type MarketRow, RegimeBoard, regimeLook, type SortKey, timeframeLabel } from "./model";
 
 const WATCH_INTERVAL_MS = 2000;
+const FIGURES_POLL_MS = 5000;
 const NS_PER_MS = 1_000_000n;
+const NS_PER_DAY = 86_400_000_000_000n;
 const ALL_VENUES = "";
 const COLUMNS: readonly { title: string; sort: SortKey | null; hint: string }[] = [
   { title: "venue", sort: "market", hint: "venue, then symbol" },
@@ -42,12 +45,19 @@ function regimeBadge(row: MarketRow): HTMLElement {
   );
 }
 
-function since(row: MarketRow, nowMs: bigint): string {
-  if (row.sinceNs === 0n) return "–";
-  return `${clockTime(row.sinceNs)} (${age(nowMs - row.sinceNs / NS_PER_MS)})`;
+/** A bar's time: its clock time today, with its date (UTC) when older than a day. */
+function barTime(ns: bigint, nowNs: bigint): string {
+  if (nowNs - ns < NS_PER_DAY) return clockTime(ns);
+  return `${new Date(Number(ns / NS_PER_MS)).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
-function marketRow(row: MarketRow, nowMs: bigint): HTMLElement {
+/** Since when the regime holds, and for how long: "08:01:05.000 (3 min)". */
+function since(row: MarketRow, nowNs: bigint): string {
+  if (row.sinceNs === 0n) return "–";
+  return `${barTime(row.sinceNs, nowNs)} (${uptime(nowNs - row.sinceNs)})`;
+}
+
+function marketRow(row: MarketRow, nowNs: bigint): HTMLElement {
   const look = regimeLook(row.regime);
   const f = row.features;
   return h(
@@ -59,19 +69,20 @@ function marketRow(row: MarketRow, nowMs: bigint): HTMLElement {
       "data-regime": look.word,
       "data-since": String(row.sinceNs),
       "data-adx": f === undefined ? "" : String(f.adx),
+      "data-bars": String(row.bars),
       "data-changes": String(row.changes),
     },
     h("td", {}, row.venue),
     h("td", {}, row.symbol),
     h("td", {}, timeframeLabel(row.timeframe)),
     h("td", { "data-col": "regime" }, regimeBadge(row)),
-    h("td", { "data-col": "since" }, since(row, nowMs)),
+    h("td", { "data-col": "since" }, since(row, nowNs)),
     h("td", { class: "num", "data-col": "adx" }, f === undefined ? "–" : f.adx.toFixed(1)),
     h("td", { class: "num" }, f === undefined ? "–" : `${f.diPlus.toFixed(1)} / ${f.diMinus.toFixed(1)}`),
     h("td", { class: "num", "data-col": "vol_ratio" }, f === undefined ? "–" : f.volRatio.toFixed(2)),
     h("td", { class: "num", "data-col": "volume_ratio" }, f === undefined ? "–" : f.volumeRatio.toFixed(2)),
     h("td", { class: "num" }, row.bars === 0n ? "–" : String(row.bars)),
-    h("td", {}, row.lastBarNs === 0n ? "–" : clockTime(row.lastBarNs)),
+    h("td", {}, row.lastBarNs === 0n ? "–" : barTime(row.lastBarNs, nowNs)),
   );
 }
 
@@ -79,6 +90,7 @@ export class OverviewPage {
   readonly root: HTMLElement;
   private readonly regimesStatus: HTMLElement;
   private readonly healthStatus: HTMLElement;
+  private readonly figuresStatus = h("span", { id: "regimes-figures-status", class: "status", "data-tone": "ok" });
   private readonly board = new RegimeBoard();
   private readonly head = h("tr", {});
   private readonly body = h("tbody", { id: "regimes-rows" });
@@ -112,6 +124,7 @@ export class OverviewPage {
         "Overwatch's regime per market from its closed bars (docs/overwatch.md): ",
         "▲ trend up, ▼ trend down, ↔ range, ≈ high volatility, ◌ thin liquidity, … unknown (warming up).",
       ),
+      h("p", { class: "who" }, "Figures (GetBoard every few seconds): ", this.figuresStatus),
     );
     this.regimesStatus = regimes.status;
     const health = panel(
@@ -142,6 +155,12 @@ export class OverviewPage {
         this.draw();
       },
     );
+    void poll(this.context(signal, this.figuresStatus), FIGURES_POLL_MS, async () => {
+      const reply = await this.clients.overwatch.getBoard({}, unary(signal));
+      if (signal.aborted || reply.board === undefined) return;
+      this.board.refresh(reply.board);
+      this.draw();
+    });
     void follow(
       this.context(signal, this.healthStatus),
       (sub) => this.clients.services.watch({ intervalMs: WATCH_INTERVAL_MS }, { signal: sub }),
@@ -204,8 +223,8 @@ export class OverviewPage {
       fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: COLUMNS.length }, text)));
       return;
     }
-    const nowMs = BigInt(Date.now());
-    fill(this.body, ...rows.map((row) => marketRow(row, nowMs)));
+    const nowNs = BigInt(Date.now()) * NS_PER_MS;
+    fill(this.body, ...rows.map((row) => marketRow(row, nowNs)));
   }
 
   private drawHealth(snapshot: Snapshot): void {
