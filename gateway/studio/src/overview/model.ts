@@ -41,6 +41,16 @@ const LOOKS: Record<number, RegimeLook> = {
   },
 };
 
+/** Every regime a market can be in, in the legend's order. */
+export const REGIMES: readonly Regime[] = [
+  Regime.TREND_UP,
+  Regime.TREND_DOWN,
+  Regime.RANGE,
+  Regime.HIGH_VOLATILITY,
+  Regime.THIN_LIQUIDITY,
+  Regime.UNKNOWN,
+];
+
 export function regimeLook(regime: Regime): RegimeLook {
   return LOOKS[regime] ?? { word: "unspecified", label: "unspecified", glyph: "?", meaning: "no regime given" };
 }

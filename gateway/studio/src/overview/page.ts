@@ -14,7 +14,7 @@ import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { alertBadge } from "../services/page";
 import { healthSummary, summaryText, uptime } from "../services/model";
 import { fill, h, panel, showStatus } from "../ui/dom";
-import { type MarketRow, RegimeBoard, regimeLook, type SortKey, timeframeLabel } from "./model";
+import { type MarketRow, RegimeBoard, REGIMES, regimeLook, type SortKey, timeframeLabel } from "./model";
 
 const WATCH_INTERVAL_MS = 2000;
 const FIGURES_POLL_MS = 5000;
@@ -122,7 +122,8 @@ export class OverviewPage {
         "p",
         { class: "who" },
         "Overwatch's regime per market from its closed bars (docs/overwatch.md): ",
-        "▲ trend up, ▼ trend down, ↔ range, ≈ high volatility, ◌ thin liquidity, … unknown (warming up).",
+        REGIMES.map((r) => `${regimeLook(r).glyph} ${regimeLook(r).label}`).join(", "),
+        " (unknown: warming up).",
       ),
       h("p", { class: "who" }, "Figures (GetBoard every few seconds): ", this.figuresStatus),
     );
