@@ -65,7 +65,7 @@ function marketRow(row: MarketRow, nowNs: bigint): HTMLElement {
     {
       "data-venue": row.venue,
       "data-symbol": row.symbol,
-      "data-timeframe": timeframeLabel(row.timeframe),
+      "data-tf": timeframeLabel(row.timeframe),
       "data-regime": look.word,
       "data-since": String(row.sinceNs),
       "data-adx": f === undefined ? "" : String(f.adx),
