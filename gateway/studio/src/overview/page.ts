@@ -122,8 +122,7 @@ export class OverviewPage {
         "p",
         { class: "who" },
         "Overwatch's regime per market from its closed bars (docs/overwatch.md): ",
-        REGIMES.map((r) => `${regimeLook(r).glyph} ${regimeLook(r).label}`).join(", "),
-        " (unknown: warming up).",
+        `${REGIMES.map((r) => `${regimeLook(r).glyph} ${regimeLook(r).label}`).join(", ")} (warming up).`,
       ),
       h("p", { class: "who" }, "Figures (GetBoard every few seconds): ", this.figuresStatus),
     );
