@@ -19,6 +19,11 @@ schema (bias, confidence, reasoning, size_multiplier). How it answers is its mod
 - tools: first calls the first offered tool (arguments filled from the signal), then answers
   as good, quoting a number of the tool's result;
 - tool-loop: calls a tool whenever tools are offered and tool_choice is not "none".
+- supervise: the Supervisor's model (docs/supervisor.md): its user message is an observation
+  (JSON: strategies, regimes, risk); it calls the offered tool `propose` once, to pause the
+  first strategy not paused, its reason quoting that strategy's drawdown;
+- supervise-lying: calls `propose` twice: a pause of a strategy that does not exist ("ghost")
+  and a capital far past any bound for the first strategy.
 
 --latency-ms delays every answer (the throughput benchmark's 200 ms model). --api-key makes
 it require `Authorization: Bearer <key>`; a wrong key gets HTTP 401 whose message echoes the
@@ -51,7 +56,10 @@ from core.foundations.process import ServiceProcess, start_service
 
 __all__ = ["MODES", "Standin", "StandinConfig", "create_app", "main", "serve", "start_standin"]
 
-MODES = ("good", "slow", "broken", "flaky", "invalid-json", "lying", "tools", "tool-loop")
+MODES = (
+    "good", "slow", "broken", "flaky", "invalid-json", "lying", "tools", "tool-loop", "supervise",
+    "supervise-lying",
+)  # fmt: skip
 _OPPOSITE = {"long": "short", "short": "long", "flat": "long"}
 # What the lying mode claims: numbers no context of ours holds.
 _INVENTED = ("97.31", "4.27", "13")
@@ -188,6 +196,27 @@ def _tool_call(
     }
 
 
+def _proposals(state: _State, mode: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    strategies = [s for s in context.get("strategies", []) if isinstance(s, dict)]
+    if mode == "supervise-lying":
+        first = strategies[0]["strategy"] if strategies else "trend"
+        wanted = [
+            {"kind": "pause", "strategy": "ghost", "reason": "ghost lost 97.31% overnight"},
+            {"kind": "set_capital", "strategy": first, "value": "999999999", "reason": "more is better"},
+        ]
+    else:
+        running = next((s for s in strategies if not s.get("paused")), None)
+        if running is None:
+            return []
+        why = f"{running['strategy']}'s drawdown is {running.get('drawdown')}"
+        wanted = [{"kind": "pause", "strategy": running["strategy"], "reason": why}]
+    return [
+        {"id": f"call_{next(state.ids)}", "type": "function",
+         "function": {"name": "propose", "arguments": json.dumps(arguments)}}
+        for arguments in wanted
+    ]  # fmt: skip
+
+
 def _message(state: _State, mode: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The assistant message of a mode that answers (not broken, not slow's sleep)."""
     messages = body.get("messages", [])
@@ -195,6 +224,11 @@ def _message(state: _State, mode: str, body: Mapping[str, Any]) -> dict[str, Any
     tools = body.get("tools") or []
     may_call = bool(tools) and body.get("tool_choice", "auto") != "none"
     results = _tool_results(messages)
+    if may_call and mode.startswith("supervise"):
+        calls = _proposals(state, mode, context)
+        if not calls:
+            return {"role": "assistant", "content": "Nothing to propose."}
+        return {"role": "assistant", "content": None, "tool_calls": calls}
     if may_call and (mode == "tool-loop" or (mode == "tools" and not results)):
         return {"role": "assistant", "content": None, "tool_calls": [_tool_call(state, tools, context)]}
     if mode == "invalid-json":

@@ -69,6 +69,9 @@ class MeshView:
     sim_config: Path | None = None
     # `venue` paper-trades (`trademesh up --paper NAME`: a live venue's market, no account).
     paper: bool = False
+    # The gateway's HTTP URL (its MCP tools at /mcp), once it serves: the services that are its
+    # clients (the Supervisor) are given it.
+    gateway_url: str = ""
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:

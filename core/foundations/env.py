@@ -30,9 +30,12 @@ __all__ = [
     "REDIS_SCHEMES",
     "REDIS_URL",
     "SESSION_SECRET",
+    "SUPERVISOR_API_KEY",
+    "TELEGRAM_API_KEY",
     "TELEGRAM_BASE_URL",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_CHAT_ID",
+    "TELEGRAM_COMMAND_CHAT_IDS",
     "TOKEN",
     "TRADE_TOKEN",
     "VENUE_CREDENTIALS",
@@ -123,6 +126,13 @@ NOTIFY_WEBHOOK_URL = "TRADEMESH_NOTIFY_WEBHOOK_URL"
 TELEGRAM_BOT_TOKEN = "TRADEMESH_TELEGRAM_BOT_TOKEN"
 TELEGRAM_CHAT_ID = "TRADEMESH_TELEGRAM_CHAT_ID"
 TELEGRAM_BASE_URL = "TRADEMESH_TELEGRAM_BASE_URL"
+# The operators' commands (`trademesh telegram`, docs/telegram.md): the chats whose commands are
+# answered (comma-separated ids; unset: the notices' chat) and the bot's own API key (a secret).
+TELEGRAM_COMMAND_CHAT_IDS = "TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS"
+TELEGRAM_API_KEY = "TRADEMESH_TELEGRAM_API_KEY"
+# The Supervisor's own API key (docs/supervisor.md): it reads and acts through the gateway's
+# tools with it, what its scope allows and no more. A secret.
+SUPERVISOR_API_KEY = "TRADEMESH_SUPERVISOR_API_KEY"
 
 
 # The Alertmanager whose firing alerts the gateway's services board shows (its base URL, e.g.

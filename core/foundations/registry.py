@@ -174,6 +174,31 @@ SERVICES: dict[str, ServiceEntry] = {
             "the market regime of every venue and symbol from its bars; changes to the bus",
             depends_on=("redis", "bars"),
         ),
+        ServiceEntry(
+            "screener",
+            "core.screener.command",
+            Kind.CORE,
+            5105,
+            "screens (TOML) ranked on their cadence from the bars and tickers; results to the bus",
+            depends_on=("redis", "bars"),
+        ),
+        ServiceEntry(
+            "telegram",
+            "core.telegram.command",
+            Kind.CORE,
+            5106,
+            "operators' commands from Telegram (/status, /pause, /resume, /closeall) via the gateway",
+            depends_on=("gateway",),
+            deployed=False,
+        ),
+        ServiceEntry(
+            "supervisor",
+            "core.supervisor.command",
+            Kind.CORE,
+            5107,
+            "watches the strategies, regimes and risk; proposes or takes bounded actions, audited",
+            depends_on=("gateway",),
+        ),
     ]
 }
 

@@ -195,7 +195,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         context: Context[rk.UpdatePoliciesRequest, rk.UpdatePoliciesResponse],
     ) -> rk.UpdatePoliciesResponse:
         _reason(request.reason)
-        output = await self.runtime.update_policies(request.toml)
+        output = await self.runtime.update_policies(request.toml, over_current=request.over_current)
         changes = [f"{name}: {value}" for event in output.events for name, value in event.values]
         return rk.UpdatePoliciesResponse(changes=changes)
 

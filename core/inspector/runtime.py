@@ -47,6 +47,7 @@ from core.inspector.engine.actions import Amend, OrderAction, OrderRole
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
 from core.inspector.engine.policy_dump import dump_policies
+from core.inspector.engine.policy_file import read_policies
 from core.inspector.executor import Executor
 from core.inspector.input_journal import InputJournal
 from core.inspector.market import MarketBoard
@@ -428,10 +429,17 @@ class Runtime:
         assert isinstance(result, Output)
         return result
 
-    async def update_policies(self, text: str, path: str = "") -> Output:
-        """A policy file read over the shipped set (InvalidArgument naming every bad key before
-        anything changes); the journal holds the complete set it makes."""
-        given = operator_policies(text, path or None).policies
+    async def update_policies(self, text: str, path: str = "", over_current: bool = False) -> Output:
+        """A policy file read over the shipped set, or (`over_current`) over the set in force
+        (InvalidArgument naming every bad key before anything changes); the journal holds the
+        complete set it makes."""
+        if over_current:
+            given = read_policies(text, self.ready_core.policies).policies
+            text = dump_policies(
+                given
+            )  # the source is now the whole set: the shipped one under it would differ
+        else:
+            given = operator_policies(text, path or None).policies
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = PolicySource(text, path, self.clock())
         assert isinstance(result, Output)

@@ -7,6 +7,7 @@ RESOURCE_EXHAUSTED.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +18,7 @@ from core.overwatch import metrics
 from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch
 from core.overwatch.filters import Markets, market_filter
+from core.overwatch.overview import OverviewSource
 from core.overwatch.watchers import Watchers
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
@@ -28,10 +30,17 @@ SERVICE_NAME = ow.DESCRIPTOR.services_by_name["Overwatch"].full_name
 
 class OverwatchService(ow_grpc.OverwatchServicer):
     def __init__(
-        self, engine: Overwatch, watchers: Watchers, clock: Callable[[], int] = time.time_ns
+        self,
+        engine: Overwatch,
+        watchers: Watchers,
+        overview: OverviewSource | None = None,
+        every_s: float = 1.0,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.engine = engine
         self.watchers = watchers
+        self.overview = overview
+        self.every_s = every_s
         self._clock = clock
 
     def _board(self, markets: Markets) -> ow.Board:
@@ -64,6 +73,28 @@ class OverwatchService(ow_grpc.OverwatchServicer):
             self.watchers.drop(watcher)
             metrics.WATCHERS.set(len(self.watchers))
 
+    async def StreamOverview(
+        self,
+        request: ow.StreamOverviewRequest,
+        context: Context[ow.StreamOverviewRequest, ow.StreamOverviewResponse],
+    ) -> AsyncIterator[ow.StreamOverviewResponse]:
+        """At once, then every `every_s` (its own gathering per subscriber: a screen or two)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            if self.overview is None:
+                overview = ow.Overview(ts_ns=self._clock(), board=self.engine_board())
+            else:
+                overview = await self.overview.take(self._clock())
+            yield ow.StreamOverviewResponse(overview=overview)
+            await asyncio.sleep(max(self.every_s - (loop.time() - started), 0.0))
 
-def overwatch_service(engine: Overwatch, watchers: Watchers) -> Service:
-    return Service(SERVICE_NAME, OverwatchService(engine, watchers), ow_grpc.add_OverwatchServicer_to_server)
+    def engine_board(self) -> ow.Board:
+        return board_to_pb(self.engine.board(self._clock()))
+
+
+def overwatch_service(
+    engine: Overwatch, watchers: Watchers, overview: OverviewSource | None = None, every_s: float = 1.0
+) -> Service:
+    servicer = OverwatchService(engine, watchers, overview, every_s)
+    return Service(SERVICE_NAME, servicer, ow_grpc.add_OverwatchServicer_to_server)

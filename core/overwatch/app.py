@@ -28,10 +28,12 @@ from core.foundations.service import ServiceContext
 from core.overwatch import metrics
 from core.overwatch.api import overwatch_service
 from core.overwatch.classify import classify
-from core.overwatch.convert import change_to_pb
+from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
 from core.overwatch.feed import BarFeed
+from core.overwatch.overview import OverviewSource
 from core.overwatch.watchers import Watchers
+from core.tools.resolver import MeshResolver
 
 __all__ = ["OverwatchApp", "OverwatchAppConfig"]
 
@@ -53,8 +55,14 @@ class OverwatchAppConfig:
     # sim), so a week of one entry a second is more than any consumer's outage.
     retention: Retention = field(default_factory=lambda: Retention(1.0, 7 * 24 * 60))
     source: str = field(default_factory=lambda: f"overwatch/{socket.gethostname()}")
+    # The gateway's registry (gRPC address; $TRADEMESH_GATEWAY): where StreamOverview finds the
+    # services it reads. None: the overview has the board alone, every other part unavailable.
+    gateway: str | None = None
+    overview_every_s: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.1 <= self.overview_every_s <= 60:
+            raise InvalidArgument.field("overview-every-s", f"{self.overview_every_s} is not in 0.1..60 s")
         if not self.discover_s > 0:
             raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
         for name in ("batch", "queue_size"):
@@ -74,9 +82,12 @@ class OverwatchApp:
         self.engine = Overwatch(OverwatchConfig(config.classifier, config.max_markets))
         self.watchers = Watchers(config.queue_size)
         self.stream = regimes_stream(config.timeframe)
+        self.resolver = MeshResolver(config.gateway)
+        board = lambda: board_to_pb(self.engine.board(time.time_ns()))  # noqa: E731
+        self.overview = OverviewSource(self.resolver, board)
 
     def grpc_services(self) -> Sequence[Service]:
-        return (overwatch_service(self.engine, self.watchers),)
+        return (overwatch_service(self.engine, self.watchers, self.overview, self.config.overview_every_s),)
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
@@ -85,6 +96,7 @@ class OverwatchApp:
         metrics.BARS.labels(config.timeframe.label, "false")
         redis = open_redis(config.redis_url)
         ctx.on_stopping(self.watchers.close)
+        registry = asyncio.create_task(self.resolver.follow(ctx.stop), name="overwatch mesh")
         try:
             reached = await until_reachable(
                 lambda: checked_ping(redis, config.redis_url),
@@ -97,6 +109,10 @@ class OverwatchApp:
             feed = BarFeed(redis, config.timeframe, config.batch)
             await self._follow(ctx, feed, Publisher(redis, config.retention))
         finally:
+            registry.cancel()
+            await asyncio.gather(registry, return_exceptions=True)
+            await self.overview.close()
+            await self.resolver.close()
             await redis.aclose()
 
     async def _follow(self, ctx: ServiceContext, feed: BarFeed, publisher: Publisher) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.model import Timeframe
+from core.foundations.regime import Regime
 from core.overwatch import metrics
 from core.overwatch.convert import candle_of, close_time_ns
 from core.overwatch.engine import Overwatch, RegimeChange
@@ -51,13 +53,26 @@ def classify(engine: Overwatch, timeframe: Timeframe, reads: Iterable[Read]) -> 
     for warm, changes in (("true", out.warm), ("false", out.live)):
         for change in changes:
             metrics.CHANGES.labels(change.regime.value, warm).inc()
+            _show(change)
     return out
+
+
+def _show(change: RegimeChange) -> None:
+    """The market's regime series moved from its previous regime to its new one."""
+    key = change.key
+    with contextlib.suppress(KeyError):  # no series of the previous regime: nothing to remove
+        metrics.REGIME.remove(key.venue, key.symbol, key.timeframe, change.previous.value)
+    metrics.REGIME.labels(key.venue, key.symbol, key.timeframe, change.regime.value).set(1)
 
 
 def _one(engine: Overwatch, read: Read, bar: bus.Bar) -> RegimeChange | None:
     try:
         candle = candle_of(bar)
-        return engine.on_bar(bar.venue, bar.symbol, candle, close_time_ns(candle))
+        markets = len(engine)
+        change = engine.on_bar(bar.venue, bar.symbol, candle, close_time_ns(candle))
+        if len(engine) > markets:  # a market's first bar: on the board, warming up
+            metrics.REGIME.labels(bar.venue, bar.symbol, candle.timeframe.label, Regime.UNKNOWN.value).set(1)
+        return change
     except InvalidArgument as exc:
         metrics.REFUSED.labels("invalid").inc()
         log.warning("overwatch: %s entry %s: a bar of %s %s refused: %s", read.stream, read.entry_id,

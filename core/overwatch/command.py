@@ -35,10 +35,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="changes queued per StreamRegimes call before a slow one is ended (default 1000)",
     )  # fmt: skip
     parser.add_argument("--source", help="name written into every bus entry (default: overwatch/<hostname>)")
+    parser.add_argument(
+        "--overview-every-s", type=positive_float, default=1.0,
+        help="seconds between StreamOverview's messages (default 1; the services read through "
+        "the gateway's registry at $TRADEMESH_GATEWAY)",
+    )  # fmt: skip
 
 
 def _config(args: argparse.Namespace) -> OverwatchAppConfig:
-    from core.foundations.env import redis_url
+    from core.foundations.env import GATEWAY, read_secret, redis_url
     from core.foundations.model import Timeframe
     from core.overwatch.app import OverwatchAppConfig
 
@@ -49,6 +54,8 @@ def _config(args: argparse.Namespace) -> OverwatchAppConfig:
         max_markets=args.max_markets,
         discover_s=args.discover_s,
         queue_size=args.queue_size,
+        gateway=read_secret(GATEWAY),
+        overview_every_s=args.overview_every_s,
         **source,
     )
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["BARS", "CHANGES", "CLASSIFY_SECONDS", "MARKETS", "REFUSED", "STALE", "STREAMS", "WATCHERS"]
+__all__ = [
+    "BARS", "CHANGES", "CLASSIFY_SECONDS", "MARKETS", "REFUSED", "REGIME", "STALE", "STREAMS", "WATCHERS",
+]  # fmt: skip
 
 BARS = Counter(
     "trademesh_overwatch_bars_total", "Closed bars classified (the warm-up's too).", ["timeframe", "warm"]
@@ -30,4 +32,12 @@ CLASSIFY_SECONDS = Counter(
 )
 MARKETS = Gauge("trademesh_overwatch_markets", "Markets with a regime on the board.")
 STREAMS = Gauge("trademesh_overwatch_bar_streams", "Bar streams followed.")
+# A state set: 1 on each market's current regime, its other regimes' series removed, so there is
+# one series per market (at most max_markets); "unknown" while the market warms up. Dashboards
+# count markets by regime and list them per venue (ops/grafana/dashboards/venue.json).
+REGIME = Gauge(
+    "trademesh_overwatch_regime",
+    "1 for each market's current regime (one series per market; unknown while it warms up).",
+    ["venue", "symbol", "timeframe", "regime"],
+)
 WATCHERS = Gauge("trademesh_overwatch_watchers", "Open StreamRegimes calls.")

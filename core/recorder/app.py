@@ -38,6 +38,7 @@ from core.foundations.bus.names import (
     INTENTS,
     MARKET_STREAMS,
     POSITION_REQUESTS,
+    REGIME_STREAMS,
     SIGNALS,
 )
 from core.foundations.bus.redis import checked_ping, open_redis
@@ -81,6 +82,7 @@ class RecorderConfig:
         EXECUTION_STREAMS,
         FUNDING_STREAMS,
         INSPECTOR_JOURNALS,
+        REGIME_STREAMS,
     )
     streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
     claim_idle_ms: int = 30_000

@@ -54,8 +54,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="streams to record, by pattern (repeatable; default: md.*, bars.*, exec.*, funding.* "
-        "and inspector.journal.*)",
+        help="streams to record, by pattern (repeatable; default: md.*, bars.*, exec.*, funding.*, "
+        "inspector.journal.* and regimes.*)",
     )
     parser.add_argument(
         "--stream",

@@ -34,6 +34,7 @@ from core.recorder.schema import (
     JOURNAL,
     NOTICES,
     POSITION_REQUESTS,
+    REGIME_CHANGES,
     SIGNALS,
     TICKERS,
     TRADES,
@@ -43,6 +44,7 @@ from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -67,6 +69,8 @@ _ACTIONS = {
     sig.POSITION_ACTION_REDUCE: "reduce",
     sig.POSITION_ACTION_FLIP: "flip",
 }
+# Every regime but UNSPECIFIED (no change is to or from "no regime").
+_REGIMES = {value: _name.removeprefix("REGIME_").lower() for _name, value in ow.Regime.items() if value}
 
 
 class Rows:
@@ -87,6 +91,7 @@ class Rows:
         self.executions: list[Row] = []
         self.journal: list[Row] = []
         self.funding: list[Row] = []
+        self.regimes: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -105,6 +110,7 @@ class Rows:
             (EXECUTIONS, self.executions),
             (JOURNAL, self.journal),
             (FUNDING, self.funding),
+            (REGIME_CHANGES, self.regimes),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -121,6 +127,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
         events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
         events += len(envelope.journal.entries) + len(envelope.funding.payments)
+        events += len(envelope.regimes.changes)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -152,6 +159,8 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             _add_executions(rows, envelope.executions, envelope.ts_publish_ns, entry_id)
         elif body == "funding":
             rows.funding.extend(_funding_rows(envelope.funding, entry_id))
+        elif body == "regimes":
+            rows.regimes.extend(_regime_row(c, envelope.ts_publish_ns) for c in envelope.regimes.changes)
         elif body == "journal":
             rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
         else:
@@ -534,6 +543,26 @@ def _funding_rows(batch: bus.FundingPayments, entry_id: str) -> Iterator[Row]:
         raise Corrupt(f"bus entry {entry_id}: funding payments without their venue")
     for p in batch.payments:
         yield (batch.venue, p.funding_id, p.ts_ns, p.symbol, p.asset, p.amount, p.rate, p.position_size)
+
+
+def _regime_row(change: ow.RegimeChange, ts_publish_ns: int) -> Row:
+    features = change.features
+    return (
+        change.venue,
+        change.symbol,
+        _known(_TIMEFRAMES, change.timeframe, "regime change timeframe"),
+        change.at_ns,
+        change.at_bar_ns,
+        change.since_ns,
+        _known(_REGIMES, change.previous, "previous regime"),
+        _known(_REGIMES, change.regime, "regime"),
+        features.adx,
+        features.di_plus,
+        features.di_minus,
+        features.vol_ratio,
+        features.volume_ratio,
+        ts_publish_ns,
+    )
 
 
 def _enum_word(enum: Any, value: int, prefix: str) -> str:

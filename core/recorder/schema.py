@@ -28,6 +28,7 @@ __all__ = [
     "JOURNAL",
     "NOTICES",
     "POSITION_REQUESTS",
+    "REGIME_CHANGES",
     "SIGNALS",
     "TABLES",
     "TICKERS",
@@ -487,7 +488,38 @@ FUNDING = Table(
     """,
 )
 
+# Overwatch's regime changes: the figures are the wire's doubles, stored as double precision.
+REGIME_CHANGES = Table(
+    "regime_changes",
+    "at_ns",
+    3,
+    (
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("timeframe", "text"),
+        ("at_ns", "int8"),
+        ("at_bar_ns", "int8"),
+        ("since_ns", "int8"),
+        ("previous", "text"),
+        ("regime", "text"),
+        ("adx", "float8"),
+        ("di_plus", "float8"),
+        ("di_minus", "float8"),
+        ("vol_ratio", "float8"),
+        ("volume_ratio", "float8"),
+        ("ts_publish_ns", "int8"),
+    ),
+    """
+    INSERT INTO regime_changes (venue, symbol, timeframe, at_ns, at_bar_ns, since_ns, previous, regime,
+                                adx, di_plus, di_minus, vol_ratio, volume_ratio, ts_publish_ns)
+    SELECT venue, symbol, timeframe, at_ns, at_bar_ns, since_ns, previous, regime,
+           adx, di_plus, di_minus, vol_ratio, volume_ratio, ts_publish_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
-    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING,
+    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES,
 )  # fmt: skip

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from core.foundations.accounts import SEPARATOR, account_name
-from core.foundations.errors import InvalidArgument, shown
+from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
     "MAX_NS",
     "TimeframeText",
     "account_venue",
+    "all_checked",
     "bounded",
     "canonical_symbol",
     "live_venue",
@@ -89,3 +90,17 @@ def bounded(field: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidArgument.field(field, f"{value} is out of range: {low} to {high}")
     return value
+
+
+def all_checked(checks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Every check's value, or one InvalidArgument naming every bad argument."""
+    bad: list[FieldViolation] = []
+    found: list[Any] = []
+    for check in checks:
+        try:
+            found.append(check())
+        except InvalidArgument as exc:
+            bad += exc.violations
+    if bad:
+        raise InvalidArgument(bad)
+    return found

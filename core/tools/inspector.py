@@ -7,14 +7,16 @@ only; and close_all, its emergency button, which only a caller whose key holds t
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from core.foundations.access.contracts import Principal
 from core.foundations.bus.names import venue_name
-from core.foundations.errors import FieldViolation, InvalidArgument, PermissionDenied
-from core.tools.inputs import bounded, strategy_name
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument, PermissionDenied, shown
+from core.tools.inputs import all_checked, bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.common.v1 import common_pb2 as common
@@ -32,6 +34,8 @@ Action = Literal["allow", "block", "throttle", "stand_down", "close_all", "polic
 Reason = Annotated[
     str, Field(description="why the book is closed, in a sentence; recorded on the CLOSE_ALL risk event")
 ]
+Why = Annotated[str, Field(description="why, in a sentence; recorded on the risk event it makes")]
+Amount = Annotated[str, Field(description="a decimal string in the quote asset, above 0, e.g. 2500")]
 
 
 def _action(value: int) -> str:
@@ -148,21 +152,32 @@ def _strategy(strategy: str | None) -> str:
 
 def _filters(venue: str | None, strategy: str | None, limit: int, most: int) -> tuple[str, str, int]:
     """(venue, strategy id, limit) checked, every bad one named in one InvalidArgument."""
-    bad: list[FieldViolation] = []
     checks: list[Callable[[], Any]] = [
         lambda: _venue(venue),
         lambda: _strategy(strategy),
         lambda: bounded("limit", limit, 1, most),
     ]
-    found: list[Any] = []
-    for check in checks:
-        try:
-            found.append(check())
-        except InvalidArgument as exc:
-            bad += exc.violations
-    if bad:
-        raise InvalidArgument(bad)
+    found = all_checked(checks)
     return found[0], found[1], found[2]
+
+
+def _amount(text: str) -> str:
+    """A positive decimal amount, as given (a decimal string: money is exact)."""
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError):
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or len(text) > 40:
+        raise InvalidArgument.field("amount", f"{shown(str(text))} is not a decimal amount above 0")
+    return format_decimal(value)
+
+
+def _reason_of(reason: str) -> str:
+    if not reason.strip():
+        raise InvalidArgument.field("reason", "is required: say why")
+    if len(reason) > MAX_REASON:
+        raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
+    return reason
 
 
 class InspectorTools:
@@ -285,20 +300,55 @@ class InspectorTools:
             "loaded": iso_time(got.loaded_ns),
         }
 
+    async def inspector_resume(self, reason: Why, *, caller: Principal | None) -> Json:
+        """Resume the risk governor after a stand-down (or a close-all): intents are taken again.
+        Only for an API key holding `trade`. `reason` is required and recorded. Answers the
+        state after it and the risk events it made."""
+        no_key = "inspector_resume acts for an API key holding 'trade': none given"
+        return await self._set_mode(rk.MODE_RESUME, no_key, "is required: say why", reason, caller)
+
+    async def _set_mode(
+        self, mode: rk.Mode.ValueType, no_key: str, no_reason: str, reason: str, caller: Principal | None
+    ) -> Json:
+        if caller is None:
+            raise PermissionDenied(no_key)
+        if not reason.strip():
+            raise InvalidArgument.field("reason", no_reason)
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
+        request = rk.SetModeRequest(mode=mode, reason=reason)
+        got = await self._up.unary(INSPECTOR, None, "SetMode", request, rk.SetModeResponse, caller=caller)
+        return {"state": _state(got.state), "events": [risk_event(e) for e in got.events]}
+
+    async def set_capital(
+        self, strategy: str, amount: Amount, reason: Why, *, caller: Principal | None
+    ) -> Json:
+        """Set the capital reserved for one strategy (the inspector's capital.reserved.<strategy>,
+        in the quote asset, a decimal string above 0): its entries are sized and checked against
+        it from now on; every other policy keeps its current value. Only for an API key holding
+        `admin` (a risk policy change). `reason` is required and recorded on the POLICY_CHANGE
+        event. Answers each changed key as "key: old -> new"."""
+        if caller is None:
+            raise PermissionDenied("set_capital acts for an API key holding 'admin': none given")
+        checks: list[Callable[[], Any]] = [
+            lambda: strategy_name(strategy),
+            lambda: _amount(amount),
+            lambda: _reason_of(reason),
+        ]
+        _, exact, _ = all_checked(checks)
+        text = f'[capital.reserved]\n"{strategy}" = "{exact}"\n'
+        request = rk.UpdatePoliciesRequest(toml=text, reason=reason, over_current=True)
+        got = await self._up.unary(
+            INSPECTOR, None, "UpdatePolicies", request, rk.UpdatePoliciesResponse, caller=caller
+        )
+        return {"strategy": strategy, "changes": list(got.changes)}
+
     async def close_all(self, reason: Reason, *, caller: Principal | None) -> Json:
         """EMERGENCY: close the whole book. The risk governor cancels every open order at every
         venue and flattens every position it opened with reduce-only market orders, then stays
         halted (nothing is placed) until an operator resumes. Only for an API key holding the
         `close_all` permission; any other key is refused and nothing happens. `reason` is
         required and recorded. Answers the state after it and the risk events it made."""
-        if caller is None:
-            raise PermissionDenied(
-                "close_all acts for an API key holding the 'close_all' permission: none given"
-            )
-        if not reason.strip():
-            raise InvalidArgument.field("reason", "is required: say why the book is closed")
-        if len(reason) > MAX_REASON:
-            raise InvalidArgument.field("reason", f"{len(reason)} characters: at most {MAX_REASON}")
-        request = rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason=reason)
-        got = await self._up.unary(INSPECTOR, None, "SetMode", request, rk.SetModeResponse, caller=caller)
-        return {"state": _state(got.state), "events": [risk_event(e) for e in got.events]}
+        no_key = "close_all acts for an API key holding the 'close_all' permission: none given"
+        no_reason = "is required: say why the book is closed"
+        return await self._set_mode(rk.MODE_CLOSE_ALL, no_key, no_reason, reason, caller)

@@ -10,15 +10,15 @@ decimal strings and times are ISO 8601 UTC with int nanoseconds (core.tools.rend
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from core.foundations.bus.names import venue_name
-from core.foundations.errors import FieldViolation, InvalidArgument, shown
-from core.tools.inputs import bounded, strategy_name
+from core.foundations.errors import InvalidArgument, shown
+from core.tools.inputs import all_checked, bounded, strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -205,20 +205,6 @@ def _account_id(account_id: str | None) -> str:
     return account_id
 
 
-def _checked(checks: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Every check's value, or one InvalidArgument naming every bad argument."""
-    bad: list[FieldViolation] = []
-    found: list[Any] = []
-    for check in checks:
-        try:
-            found.append(check())
-        except InvalidArgument as exc:
-            bad += exc.violations
-    if bad:
-        raise InvalidArgument(bad)
-    return found
-
-
 def _period(since_ns: int, until_ns: int) -> None:
     if since_ns and until_ns and until_ns <= since_ns:
         raise InvalidArgument.field("until", "must be after since")
@@ -243,7 +229,7 @@ class LedgerTools:
         venue_cash, perp_quantity, fees_paid), venue, symbol and strategy (null: not kept per
         symbol or strategy), asset, its balance on its normal side, and the posted and pending
         debits and credits. Amounts are decimal strings in the account's asset."""
-        venue_, asset_, strategy_id, kind = _checked(
+        venue_, asset_, strategy_id, kind = all_checked(
             [
                 lambda: _venue(venue),
                 lambda: _asset(asset),
@@ -278,7 +264,7 @@ class LedgerTools:
         signal_id, strategy_id): give any of them to ledger_trace. Filters: `venue`, `asset`,
         `strategy`, `ledger`, `account_id` (32 hex digits, either side), `since` and `until`
         (ISO 8601). `limit` 1 to 1000; `next_page_token` continues the list."""
-        venue_, asset_, strategy_id, kind, account, since_ns, until_ns, size = _checked(
+        venue_, asset_, strategy_id, kind, account, since_ns, until_ns, size = all_checked(
             [
                 lambda: _venue(venue),
                 lambda: _asset(asset),
@@ -322,7 +308,7 @@ class LedgerTools:
         the four) and the number of fills; and the equity curve, the cumulative realised + fees
         + funding over time, thinned to `curve_points` points (0 to 200; 0: no curve). `marks`
         are the prices unrealised PnL was valued at."""
-        strategy_id, venue_, since_ns, until_ns, points = _checked(
+        strategy_id, venue_, since_ns, until_ns, points = all_checked(
             [
                 lambda: _strategy(strategy),
                 lambda: _venue(venue),

@@ -69,6 +69,10 @@ class MeshResolver:
             raise FailedPrecondition(f"{len(names)} instances serve {service} ({', '.join(names)}): name one")
         return _newest(serving, names[0])
 
+    def instances(self) -> list[Instance]:
+        """Every live instance known now (given, then the registry's)."""
+        return self._instances()
+
     def _instances(self) -> list[Instance]:
         """The instances given, and the registry's of the names not given (every replica)."""
         return [*self._given.values(), *(i for i in self._registered if i.name not in self._given)]

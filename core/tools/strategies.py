@@ -1,22 +1,35 @@
 """MCP tools over the detector's Patch API: the strategies (patches) every detector instance
-runs, and their live status. Read only, like every tool (core.tools.upstream refuses any
-method that needs more than `read`)."""
+runs, and their live status; and, for a caller whose key holds `trade`, a strategy paused or
+resumed on every detector (its patches, `<strategy>/<venue>/<symbol>`: no new signals while
+paused; it places no order itself). Everything else only reads (core.tools.upstream)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from core.foundations.errors import InvalidArgument, TrademeshError, shown
+from pydantic import Field
+
+from core.foundations.access.contracts import Principal
+from core.foundations.errors import InvalidArgument, NotFound, PermissionDenied, TrademeshError, shown
 from core.foundations.patch_markets import PATCH
+from core.tools.inputs import strategy_name
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig
 
-__all__ = ["PATCH", "StrategyTools"]
+__all__ = ["PATCH", "StrategyId", "StrategyTools"]
 
 Json = dict[str, Any]
+StrategyId = Annotated[
+    str, Field(description="the strategy's id, e.g. trend (its patches: trend/<venue>/<symbol>)")
+]
+# A strategy's patches paused or activated: the Patch API's request and answer for each.
+_STATE_CALLS: dict[str, tuple[Any, Any]] = {
+    "PausePatch": (pb.PausePatchRequest, pb.PausePatchResponse),
+    "ActivatePatch": (pb.ActivatePatchRequest, pb.ActivatePatchResponse),
+}
 
 
 class StrategyTools:
@@ -45,6 +58,36 @@ class StrategyTools:
                 "patch", f"no detector runs a patch {shown(patch)} (see list_strategies)"
             )
         return {"strategies": statuses}
+
+    async def pause_strategy(self, strategy: StrategyId, *, caller: Principal | None) -> Json:
+        """Pause a strategy on every detector: each of its patches (`<strategy>/<venue>/<symbol>`)
+        stops signalling until resumed; open positions are left to their protective orders and
+        the risk governor. Only for an API key holding `trade`. Answers each patch's state."""
+        return await self._set_state(strategy, "PausePatch", caller)
+
+    async def resume_strategy(self, strategy: StrategyId, *, caller: Principal | None) -> Json:
+        """Resume a paused strategy on every detector: each of its patches active again. Only for
+        an API key holding `trade`. Answers each patch's state."""
+        return await self._set_state(strategy, "ActivatePatch", caller)
+
+    async def _set_state(self, strategy: str, method: str, caller: Principal | None) -> Json:
+        if caller is None:
+            raise PermissionDenied(f"{method} acts for an API key holding 'trade': none given")
+        strategy_name(strategy)
+        request_type, answer_type = _STATE_CALLS[method]
+        changed = []
+        for detector in self._up.names(PATCH):
+            listed = await self._up.unary(
+                PATCH, detector, "ListPatches", pb.ListPatchesRequest(), pb.ListPatchesResponse
+            )
+            for patch in (p for p in listed.patches if p.patch_id.split("/", 1)[0] == strategy):
+                request = request_type(patch_id=patch.patch_id)
+                got = await self._up.unary(PATCH, detector, method, request, answer_type, caller=caller)
+                state = _state(got.patch.state)
+                changed.append({"detector": detector, "patch": patch.patch_id, "state": state})
+        if not changed:
+            raise NotFound(f"no detector runs a strategy {shown(strategy)} (see list_strategies)")
+        return {"strategy": strategy, "patches": changed}
 
     async def _patches(self, detector: str) -> Json:
         try:

@@ -9,9 +9,10 @@ Tools only read: a call whose method needs more than the `read` scope (core.foun
 table) is refused before it goes, unless its request makes it a dry run (_DRY_RUNS: Decide
 without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
 caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
-`close_all`, Inspector's SetMode CLOSE_ALL), and the backtest hub's StartBacktest (_FOR_CALLER:
-it trades nothing, it spends the machine's cores; it takes `trade`): each goes when that key
-holds the scope it needs, and only then. No tool trades, whatever its caller's key may do.
+`close_all`, Inspector's SetMode CLOSE_ALL), and the calls of _FOR_CALLER (the backtest hub's
+StartBacktest: it spends the machine's cores; a strategy paused or resumed; the inspector
+resumed; each takes `trade`): each goes when that key holds the scope it needs, and only then.
+No tool places an order, whatever its caller's key may do.
 """
 
 from __future__ import annotations
@@ -48,7 +49,18 @@ _DRY_RUNS: dict[str, Callable[[Any], bool]] = {
 _ON_PERMISSION = frozenset({Scope.CLOSE_ALL})
 # Methods beyond reading a tool may call for its caller when the caller's key holds the
 # method's scope: starting a backtest (it trades nothing; it spends the machine's cores).
-_FOR_CALLER = frozenset({"trademesh.backtest.v1.Backtest/StartBacktest"})
+_FOR_CALLER = frozenset(
+    {
+        "trademesh.backtest.v1.Backtest/StartBacktest",
+        # A strategy paused or resumed (no order placed; `trade`), and the inspector resumed after
+        # a stand-down (its SetMode: CLOSE_ALL still needs `close_all`, by its request's rule).
+        "trademesh.patch.v1.Patch/PausePatch",
+        "trademesh.patch.v1.Patch/ActivatePatch",
+        "trademesh.risk.v1.Inspector/SetMode",
+        # A strategy's reserved capital (the set_capital tool builds the policy text itself): admin.
+        "trademesh.risk.v1.Inspector/UpdatePolicies",
+    }
+)
 
 
 class Upstream:

@@ -41,6 +41,7 @@ WORK_COUNTERS: dict[str, tuple[str, ...]] = {
     "inspector": ("trademesh_inspector_verdicts_total",),
     "ledger": ("trademesh_ledger_events_posted_total",),
     "overwatch": ("trademesh_overwatch_bars_total",),
+    "screener": ("trademesh_screener_evaluations_total",),
     "gateway": ("gateway_grpcweb_messages_sent_total",),
 }
 VENUE_COUNTERS = ("trademesh_venue_events_total",)

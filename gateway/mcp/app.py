@@ -27,6 +27,7 @@ from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.regimes import RegimeTools
+from core.tools.screens import ScreenTools
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
 from core.tools.upstream import Upstream
@@ -52,6 +53,7 @@ _INSTRUCTIONS = (
     "check -> order -> fill -> transfer). logs_tail shows every service's recent log lines "
     "(filter by service, level, venue, trace_id or text). regimes shows the market regime of "
     "every venue and symbol (trend_up, trend_down, range, high_volatility, thin_liquidity). "
+    "screen shows a screen's latest ranked result (the Screener's screens: name it, e.g. momentum). "
     "Every tool only reads, but close_all: the emergency button that cancels every order and "
     "flattens every position, allowed only to an API key holding the close_all permission. "
     "services_overview shows every running service's health, "
@@ -82,6 +84,7 @@ class GatewayMcp:
             market,
             StrategyTools(up),
             RegimeTools(up),
+            ScreenTools(up),
             AdvisorTools(up),
             InspectorTools(up),
             LedgerTools(up),

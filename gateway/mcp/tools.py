@@ -3,7 +3,8 @@ detector's strategies, Overwatch's market regimes, the advisor's decisions, the 
 state, the ledger's books, the backtest hub's runs, the mesh's log lines), each registered under
 its function's name with its docstring as the description the model reads; and two that act for
 the caller's own key (gateway.mcp.guard puts it in the request), each only when that key holds
-its scope: close_all (`close_all`) and backtest_start (`trade`). Our errors become MCP tool
+its scope: close_all (`close_all`), backtest_start, pause_strategy, resume_strategy and
+inspector_resume (`trade`), set_capital (`admin`). Our errors become MCP tool
 errors (is_error results the model can read), never crashes.
 """
 
@@ -23,12 +24,13 @@ from core.foundations.access.contracts import Principal
 from core.foundations.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
-from core.tools.inspector import InspectorTools, Reason
+from core.tools.inspector import Amount, InspectorTools, Reason, Why
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.regimes import RegimeTools
-from core.tools.strategies import StrategyTools
+from core.tools.screens import ScreenTools
+from core.tools.strategies import StrategyId, StrategyTools
 from gateway.mcp.guard import PRINCIPAL
 
 __all__ = ["register", "tool_functions"]
@@ -41,6 +43,7 @@ def tool_functions(
     market: MarketTools,
     strategies: StrategyTools,
     regimes: RegimeTools,
+    screens: ScreenTools,
     advisor: AdvisorTools,
     inspector: InspectorTools,
     ledger: LedgerTools,
@@ -62,7 +65,9 @@ def tool_functions(
         market.account,
         strategies.list_strategies,
         strategies.strategy_status,
+        *_strategy_switches(strategies),
         regimes.regimes,
+        screens.screen,
         advisor.advisor_decide,
         advisor.advisor_decision,
         advisor.advisor_decisions,
@@ -74,6 +79,8 @@ def tool_functions(
         inspector.inspector_events,
         inspector.inspector_audit,
         inspector.inspector_policies,
+        _inspector_resume(inspector),
+        _set_capital(inspector),
         _close_all(inspector),
         ledger.ledger_balances,
         ledger.ledger_transfers,
@@ -97,6 +104,36 @@ def _close_all(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
 
     close_all.__doc__ = inspector.close_all.__doc__
     return close_all
+
+
+def _strategy_switches(strategies: StrategyTools) -> list[Callable[..., Awaitable[Json]]]:
+    """pause_strategy and resume_strategy, each for the key that made the MCP request."""
+
+    async def pause_strategy(strategy: StrategyId, ctx: Context) -> Json:
+        return await strategies.pause_strategy(strategy, caller=_caller(ctx))
+
+    async def resume_strategy(strategy: StrategyId, ctx: Context) -> Json:
+        return await strategies.resume_strategy(strategy, caller=_caller(ctx))
+
+    pause_strategy.__doc__ = strategies.pause_strategy.__doc__
+    resume_strategy.__doc__ = strategies.resume_strategy.__doc__
+    return [pause_strategy, resume_strategy]
+
+
+def _inspector_resume(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
+    async def inspector_resume(reason: Why, ctx: Context) -> Json:
+        return await inspector.inspector_resume(reason, caller=_caller(ctx))
+
+    inspector_resume.__doc__ = inspector.inspector_resume.__doc__
+    return inspector_resume
+
+
+def _set_capital(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
+    async def set_capital(strategy: StrategyId, amount: Amount, reason: Why, ctx: Context) -> Json:
+        return await inspector.set_capital(strategy, amount, reason, caller=_caller(ctx))
+
+    set_capital.__doc__ = inspector.set_capital.__doc__
+    return set_capital
 
 
 def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
@@ -152,6 +189,34 @@ _READ_ONLY = ToolAnnotations(
 _ACTING = {
     "backtest_start": ToolAnnotations(
         title="Start a backtest",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    "pause_strategy": ToolAnnotations(
+        title="Pause a strategy",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    "resume_strategy": ToolAnnotations(
+        title="Resume a strategy",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    "inspector_resume": ToolAnnotations(
+        title="Resume the risk governor",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    "set_capital": ToolAnnotations(
+        title="Set a strategy's capital",
         read_only_hint=False,
         destructive_hint=False,
         idempotent_hint=True,

@@ -10,6 +10,7 @@ memory, and its log (the lines repeated most in a second).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 import urllib.request
@@ -21,8 +22,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 
+from core.foundations.bus.codec import FIELD, encode_bars
 from core.foundations.process import ServiceProcess
+from core.foundations.regime import Regime
+from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.fuzz_pools import Pools
 from tests.integration.fuzz_seeds import MADE_PATCHES, policy_files, probes, seeds, strategy_files
 from tests.integration.fuzz_support import read_rss_kib
@@ -38,11 +43,14 @@ from tests.integration.gateway_support import (
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
 from tests.integration.postgres_server import new_database
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, metric_samples, until
+from tests.overwatch_support import bus_bar
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
+from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 from trademesh.patch.v1 import patch_pb2 as pp
 from trademesh.patch.v1 import patch_pb2_grpc as pp_grpc
 
@@ -65,12 +73,19 @@ AUTH: Metadata = (("authorization", f"Bearer {TEST_TOKEN}"),)
 TRADE_AUTH: Metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
 # The mesh services besides the venue and the gateway, each fuzzed (ingest and the recorder serve
 # no RPC of their own: health and reflection; they are here for the work they do for the others:
-# the venue's executions on the bus, the tables the advisor and the backtests read).
-MESH_SERVICES = ("bridge", "ingest", "recorder", "advisor", "detector", "inspector", "ledger", "backtester")
+# the venue's executions on the bus, the tables the advisor and the backtests read). Overwatch
+# reads the 1m bars the fixture publishes for the sim's markets (no bars service in this mesh).
+MESH_SERVICES = (
+    "bridge", "ingest", "recorder", "advisor", "detector", "inspector", "ledger", "backtester", "overwatch",
+)  # fmt: skip
+# 1m bars of each of the sim's markets on the bus before Overwatch starts: past its 100-bar
+# warm-up, so its board holds a regime for each when the fuzz begins.
+_OVERWATCH_BARS = 120
 # Registrations the fuzz makes up (Registry/Register from reflection) drop out this soon, and
 # with them whatever the services follow for them.
 _REGISTRY = ("--heartbeat-interval-s", "1", "--registry-ttl-s", "4")
 _HOUR_S = 3600
+_MINUTE_NS = 60 * 10**9
 _SCOPES = ("read", "trade", "admin", "close_all")
 
 
@@ -138,7 +153,8 @@ class FuzzMesh:
 
 
 _HELD = re.compile(
-    r"trademesh_\w*_followed_\w+|\w*_subscribers|\w*_open_streams|gateway_mux_(sessions|subscriptions)"
+    r"trademesh_\w*_followed_\w+|\w*_subscribers|\w*_open_streams|\w*_watchers"
+    r"|gateway_mux_(sessions|subscriptions)"
 )
 
 
@@ -242,6 +258,7 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
         "inspector": ("--policies", str(policies)),
         "ledger": ("--database-url", database),
         "backtester": ("--database-url", database),
+        "overwatch": ("--discover-s", "1"),
     }  # fmt: skip
 
     def start_all() -> tuple[Gateway, ServiceProcess, list[ServiceProcess]]:
@@ -254,6 +271,7 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
 
         return gateway, sim, run_at_once(*(start(name) for name in MESH_SERVICES))
 
+    await _publish_bars(bus, ("BTC/USDT", "ETH/USDT"))
     # The key is made (its CLI's start) while the mesh starts, the services at once.
     key, (gateway, sim, started) = await both(lambda: new_key(database, "fuzz", _SCOPES), start_all)
     await _registered(gateway, {"sim", *MESH_SERVICES})
@@ -267,12 +285,44 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
         gateway.log_path,
         f"{_url(gateway)}/metrics",
     )
+    await _board_warm(services["overwatch"], 2)
     mesh = FuzzMesh(gateway, key, services, born, *await _pools(services))
     for service in services.values():
         service.rss_kib = read_rss_kib(service.pid)
         service.before = await read_work(service)
         service.probed = await probe(service, mesh)
     return mesh
+
+
+async def _publish_bars(bus: str, symbols: tuple[str, ...]) -> None:
+    """Overwatch's input as the bars service would have published it: the sim's markets' last
+    _OVERWATCH_BARS closed 1m bars (a synthetic range, each market its own), up to this minute."""
+    last = time.time_ns() // _MINUTE_NS * _MINUTE_NS - _MINUTE_NS
+    client = aioredis.Redis.from_url(bus)
+    try:
+        for seed, symbol in enumerate(symbols):
+            series = segment_bars(Regime.RANGE, 0, seed=seed, spec=SeriesSpec(warmup_bars=_OVERWATCH_BARS))
+            first = last - (len(series.bars) - 1) * _MINUTE_NS
+            bars = [
+                bus_bar(dataclasses.replace(c, open_time_ns=first + i * _MINUTE_NS), "sim", symbol)
+                for i, c in enumerate(series.bars)
+            ]
+            await client.xadd("bars.{sim}.1m", {FIELD: encode_bars("bars/fuzz", bars)})
+    finally:
+        await client.aclose()
+
+
+async def _board_warm(overwatch: Fuzzed, markets: int) -> None:
+    """Until Overwatch's board holds `markets` markets, each past its warm-up."""
+    async with grpc.aio.insecure_channel(overwatch.address) as channel:
+        stub = ow_grpc.OverwatchStub(channel)
+
+        async def warm() -> bool | None:
+            board = (await stub.GetBoard(ow.GetBoardRequest(), metadata=AUTH, timeout=10)).board
+            known = [m for m in board.markets if m.regime not in (ow.REGIME_UNSPECIFIED, ow.REGIME_UNKNOWN)]
+            return True if len(known) == markets else None
+
+        await until(warm, 60, interval_s=0.5, what=f"Overwatch's board warm with {markets} markets")
 
 
 def _loose_policies() -> str:

@@ -29,6 +29,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as ledger
 from trademesh.livedata.v1 import livedata_pb2 as live
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.patch.v1 import patch_pb2 as pp
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -40,6 +41,8 @@ __all__ = ["MADE_PATCHES", "policy_files", "probes", "seeds", "strategy_files"]
 _STRATEGY = Path("core/detector/strategies/trend.toml")
 _POLICIES = Path("core/inspector/default_policies.toml")
 _SYMBOL = "BTC/USDT"
+# The markets Overwatch's board holds in the fuzz mesh (tests.integration.fuzz_mesh).
+_MARKETS = ow.MarketFilter(venues=["sim"], symbols=[_SYMBOL, "ETH/USDT"])
 _SIZE = "0.001"
 _VENUE_SERVICES = (
     "trademesh.marketdata.v1.MarketData",
@@ -70,6 +73,8 @@ def seeds(price: Decimal, patch: pp.PatchGraph, strategy: str, made: Sequence[st
         *_patch_edits(patch),
         *(pp.CreatePatchRequest(strategy_toml=text) for text in strategy_files(broken=False)),
         *(pp.ActivatePatchRequest(patch_id=patch_id) for patch_id in made),
+        ow.GetBoardRequest(filter=_MARKETS),
+        ow.StreamRegimesRequest(filter=_MARKETS),
     ]
     by_type: dict[str, list[bytes]] = {}
     for message in found:
@@ -193,6 +198,7 @@ def probes(price: Decimal, strategy: str) -> dict[str, list[tuple[str, Message]]
         ],
         "ledger": [("/trademesh.ledger.v1.Ledger/GetPnl", ledger.GetPnlRequest())],
         "backtester": [("/trademesh.backtest.v1.Backtest/ListRuns", bt.ListRunsRequest())],
+        "overwatch": [("/trademesh.overwatch.v1.Overwatch/GetBoard", ow.GetBoardRequest(filter=_MARKETS))],
         "registry": [("/trademesh.registry.v1.Registry/ListServices", reg.ListServicesRequest())],
     }
 

@@ -75,7 +75,10 @@ TOOLS = {
     "recent_signals",
     "list_strategies",
     "strategy_status",
+    "pause_strategy",
+    "resume_strategy",
     "regimes",
+    "screen",
     "order_book_top",
     "open_orders",
     "positions",
@@ -92,6 +95,8 @@ TOOLS = {
     "inspector_events",
     "inspector_audit",
     "inspector_policies",
+    "inspector_resume",
+    "set_capital",
     "close_all",
     "ledger_balances",
     "ledger_transfers",
@@ -106,8 +111,17 @@ TOOLS = {
     "logs_tail",
 }
 # The tools that act, each for a key holding its scope (close_all: tests/integration/
-# test_inspector_gateway.py; backtest_start: test_backtester_gateway.py): the others only read.
-ACTING = {"close_all", "backtest_start"}
+# test_inspector_gateway.py; backtest_start: test_backtester_gateway.py; pause_strategy,
+# resume_strategy, inspector_resume: test_telegram.py; set_capital: test_supervisor.py): the
+# others only read.
+ACTING = {
+    "close_all",
+    "backtest_start",
+    "pause_strategy",
+    "resume_strategy",
+    "inspector_resume",
+    "set_capital",
+}
 
 
 class Addresses:

@@ -97,11 +97,13 @@ __all__ = ["database_url", "module_database", "redis_url"]  # the fixtures, for 
 GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # The bridge, the ledger, an advisor and a detector without strategies (--no-examples) cost little
 # here and give their rules a series (their counters exist at 0 from the start): every recording
-# rule has data in this mesh. Overwatch reads the bars' 1m streams: OverwatchNotClassifying's
-# series, quiet while it reads them.
+# rule has data in this mesh. Overwatch reads the bars' 1s streams: OverwatchNotClassifying's
+# series, quiet while it reads them, and the sim's markets on the Venue dashboard's regime panels
+# within seconds (a 1m bar would take a minute to close). The Screener, on the
+# shipped screens (a few symbols a minute), costs as little.
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
-    "overwatch",
+    "overwatch", "screener",
 }  # fmt: skip
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its
@@ -165,8 +167,9 @@ async def alerted(
                     gateway, "advisor", *venue, *database, *metrics, redis_url=bus
                 ),
                 lambda: processes.mesh_service(
-                    gateway, "overwatch", "--discover-s", "1", *metrics, redis_url=bus
+                    gateway, "overwatch", "--discover-s", "1", "--timeframe", "1s", *metrics, redis_url=bus
                 ),
+                lambda: processes.mesh_service(gateway, "screener", *metrics, redis_url=bus),
             )
             inspector = started[0]
             instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")

@@ -33,6 +33,8 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.registry.v1 import registry_pb2
+from trademesh.screener.v1 import screener_pb2 as sc
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 
 pytestmark = pytest.mark.integration
 M = TypeVar("M", bound=Message)
@@ -153,6 +155,22 @@ def _check_regimes(studio_url: str, key: str) -> None:
         time.sleep(1)
 
 
+def _check_screens(studio_url: str, key: str) -> None:
+    """The Screener ranks the sim's markets by the shipped sim-movers screen, on the bars the bar
+    service backfills: its latest result through the gateway."""
+    deadline = time.monotonic() + 90  # a cadence of 60 s
+    while True:
+        got = _grpc_web(
+            studio_url, key, "trademesh.screener.v1.Screener/GetResults",
+            sc.GetResultsRequest(screen="sim-movers"), sc.GetResultsResponse,
+        )  # fmt: skip
+        if got.HasField("result") and got.result.ranked:
+            assert got.result.venue == "sim" and got.result.ranked[0].rank == 1, got.result
+            return
+        assert time.monotonic() < deadline, f"no ranked result of sim-movers: {got}"
+        time.sleep(1)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -225,6 +243,8 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         "inspector",
         "ledger",
         "overwatch",
+        "supervisor",
+        "screener",
     }
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
@@ -233,14 +253,24 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     # Each service registers in the background once it serves: give the last one a moment.
     expected = {
         "gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "advisor", "inspector",
-        "ledger", "backtester", "overwatch",
+        "ledger", "backtester", "overwatch", "supervisor", "screener",
     }  # fmt: skip
     deadline = time.monotonic() + 15
     while (registered := _registered(studio_url, key)) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
     assert registered == expected
+    # The Supervisor proposes (its own key, made by up), reached through the gateway.
+    supervisor = _grpc_web(
+        studio_url,
+        key,
+        "trademesh.supervisor.v1.Supervisor/GetState",
+        sv.GetStateRequest(),
+        sv.GetStateResponse,
+    )
+    assert supervisor.mode == sv.MODE_PROPOSE and "[supervisor]" in supervisor.bounds_toml
     trades, bars = out.progress_beyond(0, 0, 60)
     _check_regimes(studio_url, key)
+    _check_screens(studio_url, key)
     # The detector's example strategies warm up from the demo market's history and signal within
     # a minute.
     out.wait_for(r"signals recorded [1-9]", 90)
@@ -283,7 +313,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     out.wait_for(r"mesh\s+\| stopped", 10)
     assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
     printed = "\n".join(out.lines)
-    for secret in ("token", "trade-token", "api-key", "session-secret"):
+    for secret in ("token", "trade-token", "api-key", "session-secret", "supervisor-key"):
         path = data / secret
         assert path.stat().st_mode & 0o777 == 0o600, f"{secret} is readable by others"
         assert path.read_text().strip() not in printed, f"the {secret} was printed"

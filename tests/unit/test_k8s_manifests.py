@@ -409,7 +409,12 @@ def test_an_example_account_runs_apart_with_its_own_secret_and_trading_credentia
 def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
     objects = overlay("local")
     generated = {o["metadata"]["name"]: set(o["data"]) for o in objects if o["kind"] == "Secret"}
-    assert set(generated) == {"trademesh-mesh", "trademesh-trade", "trademesh-gateway"}
+    assert set(generated) == {
+        "trademesh-mesh",
+        "trademesh-trade",
+        "trademesh-gateway",
+        "trademesh-supervisor",
+    }
     for workload in workloads(objects):
         for container in pod_spec(workload)["containers"]:
             for variable in container.get("env", []):
@@ -419,7 +424,12 @@ def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
     gitignore = (ROOT / ".gitignore").read_text().splitlines()
     assert "ops/k8s/overlays/local/secrets/*.env" in gitignore
     examples = sorted(p.name for p in (K8S / "overlays" / "local" / "secrets").glob("*.example"))
-    assert examples == ["gateway.env.example", "mesh.env.example", "trade.env.example"]
+    assert examples == [
+        "gateway.env.example",
+        "mesh.env.example",
+        "supervisor.env.example",
+        "trade.env.example",
+    ]
 
 
 def test_production_holds_no_secret_and_no_database_of_its_own() -> None:

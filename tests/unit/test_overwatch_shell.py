@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 
 import pytest
+from prometheus_client import REGISTRY
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle, Timeframe
@@ -148,3 +149,32 @@ def test_a_change_on_the_wire_carries_the_market_the_regimes_and_the_times() -> 
     assert {ow.Regime.Name(v) for v in ow.Regime.values()} - {"REGIME_UNSPECIFIED"} == {
         f"REGIME_{r.name}" for r in Regime
     }
+
+
+def _regime_series(venue: str) -> dict[str, float]:
+    """The market's series of trademesh_overwatch_regime: its regime label -> value."""
+    return {
+        sample.labels["regime"]: sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "trademesh_overwatch_regime"
+        for sample in metric.samples
+        if sample.labels["venue"] == venue
+    }
+
+
+def test_a_market_has_one_regime_series_unknown_while_warming_then_its_current_regime() -> None:
+    venue = "regime-series"
+    engine = Overwatch(OverwatchConfig(ClassifierConfig(warmup_bars=30, confirm_bars=2)))
+    series = segment_bars(Regime.THIN_LIQUIDITY, 80, seed=7, spec=SeriesSpec(warmup_bars=60))
+    first = classify(engine, Timeframe.M1, [_round([bus_bar(c, venue) for c in series.bars[:10]], True)])
+    assert first.warm == [] and _regime_series(venue) == {"unknown": 1.0}
+    changes = []
+    for start in range(10, len(series.bars), 10):
+        read = _round([bus_bar(c, venue) for c in series.bars[start : start + 10]], False)
+        out = classify(engine, Timeframe.M1, [read])
+        changes += out.live
+        assert len(_regime_series(venue)) == 1, "one series per market"
+    assert len(changes) >= 2, "the first regime, then at least one change"
+    [entry] = engine.board(0).entries
+    assert _regime_series(venue) == {entry.regime.value: 1.0}
+    assert entry.regime is changes[-1].regime is Regime.THIN_LIQUIDITY

@@ -23,6 +23,7 @@ from core.recorder.schema import JOURNAL, TABLES
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -287,7 +288,7 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*"),
+            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*", "regimes.*"),
             (
                 "signals",
                 "position_requests.{signals}",
@@ -445,3 +446,46 @@ def test_a_venues_funding_payments_become_rows_with_their_rates() -> None:
     ]
     with pytest.raises(Corrupt, match="without their venue"):
         rows_of([("2-0", bus.Envelope(funding=bus.FundingPayments()))])
+
+
+def test_overwatchs_regime_changes_become_rows_with_their_figures_and_publish_time() -> None:
+    changes = bus.RegimeChanges()
+    changes.changes.add(
+        venue="sim", symbol="BTC/USDT", timeframe=common.TIMEFRAME_1_MINUTE, previous=ow.REGIME_UNKNOWN,
+        regime=ow.REGIME_TREND_UP, since_ns=T0 - 120 * 10**9, at_bar_ns=T0 - 60 * 10**9, at_ns=T0,
+        features=ow.Features(adx=31.25, di_plus=28.5, di_minus=9.0625, vol_ratio=1.125, volume_ratio=0.75),
+    )  # fmt: skip
+    changes.changes.add(
+        venue="sim", symbol="ETH/USDT", timeframe=common.TIMEFRAME_1_MINUTE, previous=ow.REGIME_RANGE,
+        regime=ow.REGIME_THIN_LIQUIDITY, since_ns=T0, at_bar_ns=T0, at_ns=T0 + 60 * 10**9,
+    )  # fmt: skip
+    rows = rows_of([("1-0", bus.Envelope(source="overwatch", ts_publish_ns=T0 + 7, regimes=changes))])
+    assert [table.name for table, _ in rows.tables()] == ["regime_changes"]
+    assert rows.regimes == [
+        ("sim", "BTC/USDT", "1m", T0, T0 - 60 * 10**9, T0 - 120 * 10**9, "unknown", "trend_up",
+         31.25, 28.5, 9.0625, 1.125, 0.75, T0 + 7),
+        ("sim", "ETH/USDT", "1m", T0 + 60 * 10**9, T0, T0, "range", "thin_liquidity",
+         0.0, 0.0, 0.0, 0.0, 0.0, T0 + 7),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"regime": ow.REGIME_UNSPECIFIED}, "regime 0"),
+        ({"previous": 42}, "previous regime 42"),
+        ({"timeframe": common.TIMEFRAME_UNSPECIFIED}, "regime change timeframe 0"),
+    ],
+)
+def test_a_regime_change_without_a_known_regime_or_timeframe_is_corrupt(
+    fields: dict[str, int], reason: str
+) -> None:
+    change = ow.RegimeChange(
+        venue="sim", symbol="BTC/USDT", timeframe=common.TIMEFRAME_1_MINUTE, previous=ow.REGIME_UNKNOWN,
+        regime=ow.REGIME_RANGE, at_ns=T0,
+    )  # fmt: skip
+    for name, value in fields.items():
+        setattr(change, name, value)
+    envelope = bus.Envelope(source="overwatch", regimes=bus.RegimeChanges(changes=[change]))
+    with pytest.raises(Corrupt, match=reason):
+        rows_of([("1-0", envelope)])

@@ -38,6 +38,7 @@ from core.foundations.env import (
     GATEWAY,
     REDIS_URL,
     SESSION_SECRET,
+    SUPERVISOR_API_KEY,
     TOKEN,
     TRADE_TOKEN,
     VENUE_TRADE_TOKEN,
@@ -70,6 +71,7 @@ class UpOptions:
 
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
 API_KEY_FILE = "api-key"
+SUPERVISOR_KEY_FILE = "supervisor-key"
 API_KEY_NAME = "local"
 # What Studio does: read everything, place and cancel orders through the inspector, and press its
 # emergency button (CLOSE_ALL: the local operator's); operating venues (Drain, ...) and the risk
@@ -192,6 +194,7 @@ class _Mesh:
     def _learn(self, entry: ServiceEntry, child: Child) -> None:
         if entry.kind is Kind.GATEWAY:
             self.env = {**self.env, GATEWAY: child.grpc_address}
+            self.view = dataclasses.replace(self.view, gateway_url=f"http://{child.address}")
             _say(f"gateway serving on {child.address} (pid {child.pid}), registry on {child.grpc_address}")
             return
         if entry.kind is Kind.VENUE:
@@ -222,6 +225,19 @@ async def _login_key(options: UpOptions, backing: Backing) -> Path:
     return path
 
 
+async def _supervisor_key(options: UpOptions, backing: Backing) -> str:
+    """The Supervisor's own key (read, trade: it pauses and resumes strategies; no admin, so its
+    capital proposals are the operator's to carry out), kept in <data-dir>/supervisor-key."""
+    from core.foundations.access.contracts import Scope
+    from gateway.auth.keyfile import ensure_key_file, read_key_file
+
+    path = options.data_dir / SUPERVISOR_KEY_FILE
+    await ensure_key_file(backing.database_url, "supervisor", path, [Scope.READ, Scope.TRADE])
+    key = read_key_file(path)
+    assert key is not None
+    return key
+
+
 async def _mesh(options: UpOptions, backing: Backing) -> None:
     env = {
         REDIS_URL: backing.redis_url,
@@ -244,6 +260,7 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     tasks: list[asyncio.Task[None]] = []
     try:
         key_file = await _login_key(options, backing)
+        mesh.restricted[SUPERVISOR_API_KEY] = await _supervisor_key(options, backing)
         await _start_all(mesh)
         _say("all services healthy; Ctrl-C stops the mesh")
         _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")

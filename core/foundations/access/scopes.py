@@ -59,7 +59,20 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
             {"ListInstruments": _READ, "Subscribe": _READ, "GetCandles": _READ},
         ),
         **_service("trademesh.livedata.v1.LiveData", {"Subscribe": _READ, "ListStreams": _READ}),
-        **_service("trademesh.overwatch.v1.Overwatch", {"GetBoard": _READ, "StreamRegimes": _READ}),
+        **_service(
+            "trademesh.overwatch.v1.Overwatch",
+            {"GetBoard": _READ, "StreamRegimes": _READ, "StreamOverview": _READ},
+        ),
+        # The Supervisor: reading its state and audit; an approval carries a proposal out (a
+        # strategy paused or resumed: trade); its mode (act: it acts on its own) is the admin's.
+        **_service(
+            "trademesh.supervisor.v1.Supervisor",
+            {"GetState": _READ, "StreamAudit": _READ, "Approve": _TRADE, "Reject": _TRADE, "SetMode": _ADMIN},
+        ),
+        **_service(
+            "trademesh.screener.v1.Screener",
+            {"ListScreens": _READ, "GetResults": _READ, "StreamResults": _READ},
+        ),
         **_service(
             "trademesh.tradeflow.v1.TradeFlow",
             {

@@ -13,6 +13,7 @@ from core.foundations.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
+from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "encode_funding",
     "encode_market",
     "encode_regimes",
+    "encode_screen_result",
     "wrap_executions",
     "wrap_market",
 ]
@@ -46,6 +48,12 @@ def encode_bars(source: str, bars: Iterable[bus.Bar], now_ns: int | None = None)
 def encode_regimes(source: str, changes: Iterable[ow.RegimeChange], now_ns: int | None = None) -> bytes:
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.regimes.changes.extend(changes)
+    return envelope.SerializeToString()
+
+
+def encode_screen_result(source: str, result: sc.ScreenResult, now_ns: int | None = None) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.screen_result.CopyFrom(result)
     return envelope.SerializeToString()
 
 

@@ -5,6 +5,7 @@ exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.E
 funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
 regimes.<timeframe>  Overwatch's regime changes of every market on those bars (bus.v1.RegimeChanges)
+screens.<name>      the Screener's results of one screen (bus.v1.Envelope.screen_result)
 signals             the detector's signals (bus.v1.Signals)
 position_requests.{signals}  the detector's position requests (bus.v1.PositionRequests)
 decisions.{signals}  the advisor's decisions (bus.v1.Decisions)
@@ -47,6 +48,7 @@ __all__ = [
     "POSITION_REQUESTS",
     "REGIME_STREAMS",
     "RISK",
+    "SCREEN_STREAMS",
     "SIGNALS",
     "bars_stream",
     "dead_letter_stream",
@@ -59,6 +61,7 @@ __all__ = [
     "parse_journal_stream",
     "parse_market_stream",
     "regimes_stream",
+    "screens_stream",
     "slot_tag",
     "tagged",
     "venue_name",
@@ -74,6 +77,8 @@ EXECUTION_STREAMS = "exec.*"
 FUNDING_STREAMS = "funding.*"
 # ... and of Overwatch's regime changes, one stream per timeframe.
 REGIME_STREAMS = "regimes.*"
+# ... and of the Screener's results, one stream per screen.
+SCREEN_STREAMS = "screens.*"
 _MARKET, _BARS, _EXECUTIONS = "md", "bars", "exec"
 # ... and of every inspector instance's journal.
 _JOURNAL = "inspector.journal."
@@ -183,6 +188,12 @@ def regimes_stream(timeframe: Timeframe) -> str:
     """Overwatch's changes of every market on `timeframe`'s bars: regimes.<timeframe>. Written
     alone (no atomic group), so without a hash tag."""
     return f"regimes.{timeframe.label}"
+
+
+def screens_stream(screen: str) -> str:
+    """The Screener's results of one screen (a screen name: a-z, 0-9, _ and -): screens.<name>.
+    Written alone, so without a hash tag."""
+    return f"screens.{screen}"
 
 
 def dead_letter_stream(stream: str) -> str:

@@ -13,6 +13,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
 from trademesh.overwatch.v1 import overwatch_pb2 as _overwatch_pb2
 from trademesh.risk.v1 import inspector_pb2 as _inspector_pb2
 from trademesh.risk.v1 import journal_pb2 as _journal_pb2
+from trademesh.screener.v1 import screener_pb2 as _screener_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
@@ -48,6 +49,7 @@ class Envelope(_message.Message):
     JOURNAL_FIELD_NUMBER: _builtins.int
     FUNDING_FIELD_NUMBER: _builtins.int
     REGIMES_FIELD_NUMBER: _builtins.int
+    SCREEN_RESULT_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -76,6 +78,10 @@ class Envelope(_message.Message):
     def funding(self) -> Global___FundingPayments: ...
     @_builtins.property
     def regimes(self) -> Global___RegimeChanges: ...
+    @_builtins.property
+    def screen_result(self) -> _screener_pb2.ScreenResult:
+        """A screen's evaluation (stream `screens.<name>`)."""
+
     def __init__(
         self,
         *,
@@ -93,12 +99,13 @@ class Envelope(_message.Message):
         journal: Global___InspectorJournal | None = ...,
         funding: Global___FundingPayments | None = ...,
         regimes: Global___RegimeChanges | None = ...,
+        screen_result: _screener_pb2.ScreenResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes", "screen_result"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

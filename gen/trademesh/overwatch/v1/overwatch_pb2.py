@@ -25,33 +25,45 @@ _sym_db = _symbol_database.Default()
 from trademesh.common.v1 import common_pb2 as trademesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&trademesh/overwatch/v1/overwatch.proto\x12\x16trademesh.overwatch.v1\x1a trademesh/common/v1/common.proto\"/\n\x0cMarketFilter\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\"G\n\x0fGetBoardRequest\x12\x34\n\x06\x66ilter\x18\x01 \x01(\x0b\x32$.trademesh.overwatch.v1.MarketFilter\"@\n\x10GetBoardResponse\x12,\n\x05\x62oard\x18\x01 \x01(\x0b\x32\x1d.trademesh.overwatch.v1.Board\"L\n\x14StreamRegimesRequest\x12\x34\n\x06\x66ilter\x18\x01 \x01(\x0b\x32$.trademesh.overwatch.v1.MarketFilter\"\x88\x01\n\x15StreamRegimesResponse\x12.\n\x05\x62oard\x18\x01 \x01(\x0b\x32\x1d.trademesh.overwatch.v1.BoardH\x00\x12\x36\n\x06\x63hange\x18\x02 \x01(\x0b\x32$.trademesh.overwatch.v1.RegimeChangeH\x00\x42\x07\n\x05\x65vent\"P\n\x05\x42oard\x12\x10\n\x08\x61s_of_ns\x18\x01 \x01(\x03\x12\x35\n\x07markets\x18\x02 \x03(\x0b\x32$.trademesh.overwatch.v1.MarketRegime\"c\n\x08\x46\x65\x61tures\x12\x0b\n\x03\x61\x64x\x18\x01 \x01(\x01\x12\x0f\n\x07\x64i_plus\x18\x02 \x01(\x01\x12\x10\n\x08\x64i_minus\x18\x03 \x01(\x01\x12\x11\n\tvol_ratio\x18\x04 \x01(\x01\x12\x14\n\x0cvolume_ratio\x18\x05 \x01(\x01\"\x8d\x02\n\x0cMarketRegime\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12.\n\x06regime\x18\x04 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12\x10\n\x08since_ns\x18\x05 \x01(\x03\x12\x32\n\x08\x66\x65\x61tures\x18\x06 \x01(\x0b\x32 .trademesh.overwatch.v1.Features\x12\x0c\n\x04\x62\x61rs\x18\x07 \x01(\x04\x12\x13\n\x0blast_bar_ns\x18\x08 \x01(\x03\x12\x12\n\nupdated_ns\x18\t \x01(\x03\"\xaa\x02\n\x0cRegimeChange\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x30\n\x08previous\x18\x04 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12.\n\x06regime\x18\x05 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12\x10\n\x08since_ns\x18\x06 \x01(\x03\x12\x11\n\tat_bar_ns\x18\x07 \x01(\x03\x12\r\n\x05\x61t_ns\x18\x08 \x01(\x03\x12\x32\n\x08\x66\x65\x61tures\x18\t \x01(\x0b\x32 .trademesh.overwatch.v1.Features*\xa9\x01\n\x06Regime\x12\x16\n\x12REGIME_UNSPECIFIED\x10\x00\x12\x12\n\x0eREGIME_UNKNOWN\x10\x01\x12\x13\n\x0fREGIME_TREND_UP\x10\x02\x12\x15\n\x11REGIME_TREND_DOWN\x10\x03\x12\x10\n\x0cREGIME_RANGE\x10\x04\x12\x1a\n\x16REGIME_HIGH_VOLATILITY\x10\x05\x12\x19\n\x15REGIME_THIN_LIQUIDITY\x10\x06\x32\xda\x01\n\tOverwatch\x12]\n\x08GetBoard\x12\'.trademesh.overwatch.v1.GetBoardRequest\x1a(.trademesh.overwatch.v1.GetBoardResponse\x12n\n\rStreamRegimes\x12,.trademesh.overwatch.v1.StreamRegimesRequest\x1a-.trademesh.overwatch.v1.StreamRegimesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&trademesh/overwatch/v1/overwatch.proto\x12\x16trademesh.overwatch.v1\x1a trademesh/common/v1/common.proto\"\x17\n\x15StreamOverviewRequest\"L\n\x16StreamOverviewResponse\x12\x32\n\x08overview\x18\x01 \x01(\x0b\x32 .trademesh.overwatch.v1.Overview\"\x83\x02\n\x08Overview\x12\r\n\x05ts_ns\x18\x01 \x01(\x03\x12\x35\n\x08services\x18\x02 \x03(\x0b\x32#.trademesh.overwatch.v1.LiveService\x12\x31\n\x04risk\x18\x03 \x01(\x0b\x32#.trademesh.overwatch.v1.RiskSummary\x12;\n\nstrategies\x18\x04 \x03(\x0b\x32\'.trademesh.overwatch.v1.StrategySummary\x12,\n\x05\x62oard\x18\x05 \x01(\x0b\x32\x1d.trademesh.overwatch.v1.Board\x12\x13\n\x0bunavailable\x18\x06 \x03(\t\".\n\x0bLiveService\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tinstances\x18\x02 \x01(\x05\"l\n\x0bRiskSummary\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0e\n\x06\x65quity\x18\x02 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x03 \x01(\t\x12\x16\n\x0eunrealized_pnl\x18\x04 \x01(\t\x12\x10\n\x08\x64rawdown\x18\x05 \x01(\t\"\xb9\x01\n\x0fStrategySummary\x12\x13\n\x0bstrategy_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07patches\x18\x03 \x01(\x05\x12\x16\n\x0elast_signal_ns\x18\x04 \x01(\x03\x12\x1d\n\x15last_signal_direction\x18\x05 \x01(\t\x12\x16\n\x0eopen_positions\x18\x06 \x01(\x05\x12\x14\n\x0crealised_pnl\x18\x07 \x01(\t\x12\x0c\n\x04\x66\x65\x65s\x18\x08 \x01(\t\"/\n\x0cMarketFilter\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\"G\n\x0fGetBoardRequest\x12\x34\n\x06\x66ilter\x18\x01 \x01(\x0b\x32$.trademesh.overwatch.v1.MarketFilter\"@\n\x10GetBoardResponse\x12,\n\x05\x62oard\x18\x01 \x01(\x0b\x32\x1d.trademesh.overwatch.v1.Board\"L\n\x14StreamRegimesRequest\x12\x34\n\x06\x66ilter\x18\x01 \x01(\x0b\x32$.trademesh.overwatch.v1.MarketFilter\"\x88\x01\n\x15StreamRegimesResponse\x12.\n\x05\x62oard\x18\x01 \x01(\x0b\x32\x1d.trademesh.overwatch.v1.BoardH\x00\x12\x36\n\x06\x63hange\x18\x02 \x01(\x0b\x32$.trademesh.overwatch.v1.RegimeChangeH\x00\x42\x07\n\x05\x65vent\"P\n\x05\x42oard\x12\x10\n\x08\x61s_of_ns\x18\x01 \x01(\x03\x12\x35\n\x07markets\x18\x02 \x03(\x0b\x32$.trademesh.overwatch.v1.MarketRegime\"c\n\x08\x46\x65\x61tures\x12\x0b\n\x03\x61\x64x\x18\x01 \x01(\x01\x12\x0f\n\x07\x64i_plus\x18\x02 \x01(\x01\x12\x10\n\x08\x64i_minus\x18\x03 \x01(\x01\x12\x11\n\tvol_ratio\x18\x04 \x01(\x01\x12\x14\n\x0cvolume_ratio\x18\x05 \x01(\x01\"\x8d\x02\n\x0cMarketRegime\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12.\n\x06regime\x18\x04 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12\x10\n\x08since_ns\x18\x05 \x01(\x03\x12\x32\n\x08\x66\x65\x61tures\x18\x06 \x01(\x0b\x32 .trademesh.overwatch.v1.Features\x12\x0c\n\x04\x62\x61rs\x18\x07 \x01(\x04\x12\x13\n\x0blast_bar_ns\x18\x08 \x01(\x03\x12\x12\n\nupdated_ns\x18\t \x01(\x03\"\xaa\x02\n\x0cRegimeChange\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x30\n\x08previous\x18\x04 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12.\n\x06regime\x18\x05 \x01(\x0e\x32\x1e.trademesh.overwatch.v1.Regime\x12\x10\n\x08since_ns\x18\x06 \x01(\x03\x12\x11\n\tat_bar_ns\x18\x07 \x01(\x03\x12\r\n\x05\x61t_ns\x18\x08 \x01(\x03\x12\x32\n\x08\x66\x65\x61tures\x18\t \x01(\x0b\x32 .trademesh.overwatch.v1.Features*\xa9\x01\n\x06Regime\x12\x16\n\x12REGIME_UNSPECIFIED\x10\x00\x12\x12\n\x0eREGIME_UNKNOWN\x10\x01\x12\x13\n\x0fREGIME_TREND_UP\x10\x02\x12\x15\n\x11REGIME_TREND_DOWN\x10\x03\x12\x10\n\x0cREGIME_RANGE\x10\x04\x12\x1a\n\x16REGIME_HIGH_VOLATILITY\x10\x05\x12\x19\n\x15REGIME_THIN_LIQUIDITY\x10\x06\x32\xcd\x02\n\tOverwatch\x12]\n\x08GetBoard\x12\'.trademesh.overwatch.v1.GetBoardRequest\x1a(.trademesh.overwatch.v1.GetBoardResponse\x12n\n\rStreamRegimes\x12,.trademesh.overwatch.v1.StreamRegimesRequest\x1a-.trademesh.overwatch.v1.StreamRegimesResponse0\x01\x12q\n\x0eStreamOverview\x12-.trademesh.overwatch.v1.StreamOverviewRequest\x1a..trademesh.overwatch.v1.StreamOverviewResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.overwatch.v1.overwatch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGIME']._serialized_start=1262
-  _globals['_REGIME']._serialized_end=1431
-  _globals['_MARKETFILTER']._serialized_start=100
-  _globals['_MARKETFILTER']._serialized_end=147
-  _globals['_GETBOARDREQUEST']._serialized_start=149
-  _globals['_GETBOARDREQUEST']._serialized_end=220
-  _globals['_GETBOARDRESPONSE']._serialized_start=222
-  _globals['_GETBOARDRESPONSE']._serialized_end=286
-  _globals['_STREAMREGIMESREQUEST']._serialized_start=288
-  _globals['_STREAMREGIMESREQUEST']._serialized_end=364
-  _globals['_STREAMREGIMESRESPONSE']._serialized_start=367
-  _globals['_STREAMREGIMESRESPONSE']._serialized_end=503
-  _globals['_BOARD']._serialized_start=505
-  _globals['_BOARD']._serialized_end=585
-  _globals['_FEATURES']._serialized_start=587
-  _globals['_FEATURES']._serialized_end=686
-  _globals['_MARKETREGIME']._serialized_start=689
-  _globals['_MARKETREGIME']._serialized_end=958
-  _globals['_REGIMECHANGE']._serialized_start=961
-  _globals['_REGIMECHANGE']._serialized_end=1259
-  _globals['_OVERWATCH']._serialized_start=1434
-  _globals['_OVERWATCH']._serialized_end=1652
+  _globals['_REGIME']._serialized_start=1973
+  _globals['_REGIME']._serialized_end=2142
+  _globals['_STREAMOVERVIEWREQUEST']._serialized_start=100
+  _globals['_STREAMOVERVIEWREQUEST']._serialized_end=123
+  _globals['_STREAMOVERVIEWRESPONSE']._serialized_start=125
+  _globals['_STREAMOVERVIEWRESPONSE']._serialized_end=201
+  _globals['_OVERVIEW']._serialized_start=204
+  _globals['_OVERVIEW']._serialized_end=463
+  _globals['_LIVESERVICE']._serialized_start=465
+  _globals['_LIVESERVICE']._serialized_end=511
+  _globals['_RISKSUMMARY']._serialized_start=513
+  _globals['_RISKSUMMARY']._serialized_end=621
+  _globals['_STRATEGYSUMMARY']._serialized_start=624
+  _globals['_STRATEGYSUMMARY']._serialized_end=809
+  _globals['_MARKETFILTER']._serialized_start=811
+  _globals['_MARKETFILTER']._serialized_end=858
+  _globals['_GETBOARDREQUEST']._serialized_start=860
+  _globals['_GETBOARDREQUEST']._serialized_end=931
+  _globals['_GETBOARDRESPONSE']._serialized_start=933
+  _globals['_GETBOARDRESPONSE']._serialized_end=997
+  _globals['_STREAMREGIMESREQUEST']._serialized_start=999
+  _globals['_STREAMREGIMESREQUEST']._serialized_end=1075
+  _globals['_STREAMREGIMESRESPONSE']._serialized_start=1078
+  _globals['_STREAMREGIMESRESPONSE']._serialized_end=1214
+  _globals['_BOARD']._serialized_start=1216
+  _globals['_BOARD']._serialized_end=1296
+  _globals['_FEATURES']._serialized_start=1298
+  _globals['_FEATURES']._serialized_end=1397
+  _globals['_MARKETREGIME']._serialized_start=1400
+  _globals['_MARKETREGIME']._serialized_end=1669
+  _globals['_REGIMECHANGE']._serialized_start=1672
+  _globals['_REGIMECHANGE']._serialized_end=1970
+  _globals['_OVERWATCH']._serialized_start=2145
+  _globals['_OVERWATCH']._serialized_end=2478
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,183 @@ REGIME_THIN_LIQUIDITY: Regime.ValueType  # 6
 Global___Regime: _TypeAlias = Regime  # noqa: Y015
 
 @_typing.final
+class StreamOverviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamOverviewRequest: _TypeAlias = StreamOverviewRequest  # noqa: Y015
+
+@_typing.final
+class StreamOverviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OVERVIEW_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def overview(self) -> Global___Overview: ...
+    def __init__(
+        self,
+        *,
+        overview: Global___Overview | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["overview", b"overview"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overview", b"overview"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamOverviewResponse: _TypeAlias = StreamOverviewResponse  # noqa: Y015
+
+@_typing.final
+class Overview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TS_NS_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
+    STRATEGIES_FIELD_NUMBER: _builtins.int
+    BOARD_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    ts_ns: _builtins.int
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___LiveService]: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskSummary: ...
+    @_builtins.property
+    def strategies(self) -> _containers.RepeatedCompositeFieldContainer[Global___StrategySummary]: ...
+    @_builtins.property
+    def board(self) -> Global___Board: ...
+    @_builtins.property
+    def unavailable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The parts not read this time: "registry", "detector <name>", "inspector", "ledger"."""
+
+    def __init__(
+        self,
+        *,
+        ts_ns: _builtins.int = ...,
+        services: _abc.Iterable[Global___LiveService] | None = ...,
+        risk: Global___RiskSummary | None = ...,
+        strategies: _abc.Iterable[Global___StrategySummary] | None = ...,
+        board: Global___Board | None = ...,
+        unavailable: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["board", b"board", "risk", b"risk"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["board", b"board", "risk", b"risk", "services", b"services", "strategies", b"strategies", "ts_ns", b"ts_ns", "unavailable", b"unavailable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Overview: _TypeAlias = Overview  # noqa: Y015
+
+@_typing.final
+class LiveService(_message.Message):
+    """A service name in the gateway's registry and its live instances."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    INSTANCES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    instances: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        instances: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instances", b"instances", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveService: _TypeAlias = LiveService  # noqa: Y015
+
+@_typing.final
+class RiskSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    DRAWDOWN_FIELD_NUMBER: _builtins.int
+    state: _builtins.str
+    """active, throttled, standing_down, halted (empty: not read)."""
+    equity: _builtins.str
+    """Decimal strings in the quote asset; drawdown a fraction of the equity's peak."""
+    realized_pnl: _builtins.str
+    unrealized_pnl: _builtins.str
+    drawdown: _builtins.str
+    def __init__(
+        self,
+        *,
+        state: _builtins.str = ...,
+        equity: _builtins.str = ...,
+        realized_pnl: _builtins.str = ...,
+        unrealized_pnl: _builtins.str = ...,
+        drawdown: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drawdown", b"drawdown", "equity", b"equity", "realized_pnl", b"realized_pnl", "state", b"state", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskSummary: _TypeAlias = RiskSummary  # noqa: Y015
+
+@_typing.final
+class StrategySummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PATCHES_FIELD_NUMBER: _builtins.int
+    LAST_SIGNAL_NS_FIELD_NUMBER: _builtins.int
+    LAST_SIGNAL_DIRECTION_FIELD_NUMBER: _builtins.int
+    OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
+    REALISED_PNL_FIELD_NUMBER: _builtins.int
+    FEES_FIELD_NUMBER: _builtins.int
+    strategy_id: _builtins.str
+    state: _builtins.str
+    """active, paused, mixed (some patches of each), errored, draft."""
+    patches: _builtins.int
+    last_signal_ns: _builtins.int
+    """The newest signal of any of its patches (0 and "" when none yet)."""
+    last_signal_direction: _builtins.str
+    open_positions: _builtins.int
+    """Markets where it holds a share of an open position."""
+    realised_pnl: _builtins.str
+    """From the ledger, decimal strings (fees signed as they affect PnL)."""
+    fees: _builtins.str
+    def __init__(
+        self,
+        *,
+        strategy_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        patches: _builtins.int = ...,
+        last_signal_ns: _builtins.int = ...,
+        last_signal_direction: _builtins.str = ...,
+        open_positions: _builtins.int = ...,
+        realised_pnl: _builtins.str = ...,
+        fees: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fees", b"fees", "last_signal_direction", b"last_signal_direction", "last_signal_ns", b"last_signal_ns", "open_positions", b"open_positions", "patches", b"patches", "realised_pnl", b"realised_pnl", "state", b"state", "strategy_id", b"strategy_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StrategySummary: _TypeAlias = StrategySummary  # noqa: Y015
+
+@_typing.final
 class MarketFilter(_message.Message):
     """Which markets to answer for; every field empty: all of them. A filter field holds at most 1000
     items; a venue is a bus venue name, a symbol a canonical BASE/QUOTE[:SETTLE] one.

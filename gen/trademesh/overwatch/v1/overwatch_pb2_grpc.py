@@ -44,6 +44,11 @@ class OverwatchStub:
                 request_serializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesResponse.FromString,
                 _registered_method=True)
+        self.StreamOverview = channel.unary_stream(
+                '/trademesh.overwatch.v1.Overwatch/StreamOverview',
+                request_serializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewRequest.SerializeToString,
+                response_deserializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewResponse.FromString,
+                _registered_method=True)
 
 
 class OverwatchServicer:
@@ -65,6 +70,16 @@ class OverwatchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamOverview(self, request, context):
+        """The mesh at a glance, one message a screen draws, at once and then every second: the
+        services live, the risk governor's state, each strategy's state, last signal, open
+        positions and PnL, and the regime board. A part whose service did not answer is named in
+        `unavailable` (the rest is still sent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OverwatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +92,11 @@ def add_OverwatchServicer_to_server(servicer, server):
                     servicer.StreamRegimes,
                     request_deserializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesRequest.FromString,
                     response_serializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesResponse.SerializeToString,
+            ),
+            'StreamOverview': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamOverview,
+                    request_deserializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewRequest.FromString,
+                    response_serializer=trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +153,33 @@ class Overwatch:
             '/trademesh.overwatch.v1.Overwatch/StreamRegimes',
             trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesRequest.SerializeToString,
             trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamRegimesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamOverview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trademesh.overwatch.v1.Overwatch/StreamOverview',
+            trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewRequest.SerializeToString,
+            trademesh_dot_overwatch_dot_v1_dot_overwatch__pb2.StreamOverviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

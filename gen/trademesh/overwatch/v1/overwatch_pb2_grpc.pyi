@@ -44,6 +44,12 @@ class OverwatchStub:
     message: `change` set). A subscriber that reads too slowly is disconnected (RESOURCE_EXHAUSTED):
     it calls again and starts from a fresh board.
     """
+    StreamOverview: _grpc.UnaryStreamMultiCallable[_overwatch_pb2.StreamOverviewRequest, _overwatch_pb2.StreamOverviewResponse]
+    """The mesh at a glance, one message a screen draws, at once and then every second: the
+    services live, the risk governor's state, each strategy's state, last signal, open
+    positions and PnL, and the regime board. A part whose service did not answer is named in
+    `unavailable` (the rest is still sent).
+    """
 
 @_typing.type_check_only
 class OverwatchAsyncStub(OverwatchStub):
@@ -54,6 +60,12 @@ class OverwatchAsyncStub(OverwatchStub):
     """The board (the first message: `board` set), then each regime change as it happens (each later
     message: `change` set). A subscriber that reads too slowly is disconnected (RESOURCE_EXHAUSTED):
     it calls again and starts from a fresh board.
+    """
+    StreamOverview: _aio.UnaryStreamMultiCallable[_overwatch_pb2.StreamOverviewRequest, _overwatch_pb2.StreamOverviewResponse]  # type: ignore[assignment]
+    """The mesh at a glance, one message a screen draws, at once and then every second: the
+    services live, the risk governor's state, each strategy's state, last signal, open
+    positions and PnL, and the regime board. A part whose service did not answer is named in
+    `unavailable` (the rest is still sent).
     """
 
 class OverwatchServicer(metaclass=_abc_1.ABCMeta):
@@ -74,6 +86,18 @@ class OverwatchServicer(metaclass=_abc_1.ABCMeta):
         """The board (the first message: `board` set), then each regime change as it happens (each later
         message: `change` set). A subscriber that reads too slowly is disconnected (RESOURCE_EXHAUSTED):
         it calls again and starts from a fresh board.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamOverview(
+        self,
+        request: _overwatch_pb2.StreamOverviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_overwatch_pb2.StreamOverviewResponse], _abc.AsyncIterator[_overwatch_pb2.StreamOverviewResponse]]:
+        """The mesh at a glance, one message a screen draws, at once and then every second: the
+        services live, the risk governor's state, each strategy's state, last signal, open
+        positions and PnL, and the regime board. A part whose service did not answer is named in
+        `unavailable` (the rest is still sent).
         """
 
 def add_OverwatchServicer_to_server(servicer: OverwatchServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -790,21 +790,27 @@ class UpdatePoliciesRequest(_message.Message):
 
     TOML_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    OVER_CURRENT_FIELD_NUMBER: _builtins.int
     toml: _builtins.str
     """A policy file (TOML), read over the shipped set: a key it leaves out keeps its shipped
     value; a limit is turned off only by naming it in `remove = ["section.key", ...]`.
     """
     reason: _builtins.str
     """Why; recorded on the POLICY_CHANGE event."""
+    over_current: _builtins.bool
+    """Read over the policy set in force instead of the shipped one: a key it leaves out keeps its
+    current value (one limit changed alone, e.g. `[capital.reserved] trend = "800"`).
+    """
     def __init__(
         self,
         *,
         toml: _builtins.str = ...,
         reason: _builtins.str = ...,
+        over_current: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "toml", b"toml"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["over_current", b"over_current", "reason", b"reason", "toml", b"toml"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

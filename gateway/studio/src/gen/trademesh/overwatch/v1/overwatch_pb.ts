@@ -19,7 +19,206 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/overwatch/v1/overwatch.proto.
  */
 export const file_trademesh_overwatch_v1_overwatch: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0cmFkZW1lc2gvb3ZlcndhdGNoL3YxL292ZXJ3YXRjaC5wcm90bxIWdHJhZGVtZXNoLm92ZXJ3YXRjaC52MSIvCgxNYXJrZXRGaWx0ZXISDgoGdmVudWVzGAEgAygJEg8KB3N5bWJvbHMYAiADKAkiRwoPR2V0Qm9hcmRSZXF1ZXN0EjQKBmZpbHRlchgBIAEoCzIkLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuTWFya2V0RmlsdGVyIkAKEEdldEJvYXJkUmVzcG9uc2USLAoFYm9hcmQYASABKAsyHS50cmFkZW1lc2gub3ZlcndhdGNoLnYxLkJvYXJkIkwKFFN0cmVhbVJlZ2ltZXNSZXF1ZXN0EjQKBmZpbHRlchgBIAEoCzIkLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuTWFya2V0RmlsdGVyIogBChVTdHJlYW1SZWdpbWVzUmVzcG9uc2USLgoFYm9hcmQYASABKAsyHS50cmFkZW1lc2gub3ZlcndhdGNoLnYxLkJvYXJkSAASNgoGY2hhbmdlGAIgASgLMiQudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWVDaGFuZ2VIAEIHCgVldmVudCJQCgVCb2FyZBIQCghhc19vZl9ucxgBIAEoAxI1CgdtYXJrZXRzGAIgAygLMiQudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5NYXJrZXRSZWdpbWUiYwoIRmVhdHVyZXMSCwoDYWR4GAEgASgBEg8KB2RpX3BsdXMYAiABKAESEAoIZGlfbWludXMYAyABKAESEQoJdm9sX3JhdGlvGAQgASgBEhQKDHZvbHVtZV9yYXRpbxgFIAEoASKNAgoMTWFya2V0UmVnaW1lEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIuCgZyZWdpbWUYBCABKA4yHi50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlJlZ2ltZRIQCghzaW5jZV9ucxgFIAEoAxIyCghmZWF0dXJlcxgGIAEoCzIgLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuRmVhdHVyZXMSDAoEYmFycxgHIAEoBBITCgtsYXN0X2Jhcl9ucxgIIAEoAxISCgp1cGRhdGVkX25zGAkgASgDIqoCCgxSZWdpbWVDaGFuZ2USDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEjAKCHByZXZpb3VzGAQgASgOMh4udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWUSLgoGcmVnaW1lGAUgASgOMh4udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWUSEAoIc2luY2VfbnMYBiABKAMSEQoJYXRfYmFyX25zGAcgASgDEg0KBWF0X25zGAggASgDEjIKCGZlYXR1cmVzGAkgASgLMiAudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5GZWF0dXJlcyqpAQoGUmVnaW1lEhYKElJFR0lNRV9VTlNQRUNJRklFRBAAEhIKDlJFR0lNRV9VTktOT1dOEAESEwoPUkVHSU1FX1RSRU5EX1VQEAISFQoRUkVHSU1FX1RSRU5EX0RPV04QAxIQCgxSRUdJTUVfUkFOR0UQBBIaChZSRUdJTUVfSElHSF9WT0xBVElMSVRZEAUSGQoVUkVHSU1FX1RISU5fTElRVUlESVRZEAYy2gEKCU92ZXJ3YXRjaBJdCghHZXRCb2FyZBInLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuR2V0Qm9hcmRSZXF1ZXN0GigudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5HZXRCb2FyZFJlc3BvbnNlEm4KDVN0cmVhbVJlZ2ltZXMSLC50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlN0cmVhbVJlZ2ltZXNSZXF1ZXN0Gi0udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5TdHJlYW1SZWdpbWVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_trademesh_common_v1_common]);
+  fileDesc("CiZ0cmFkZW1lc2gvb3ZlcndhdGNoL3YxL292ZXJ3YXRjaC5wcm90bxIWdHJhZGVtZXNoLm92ZXJ3YXRjaC52MSIXChVTdHJlYW1PdmVydmlld1JlcXVlc3QiTAoWU3RyZWFtT3ZlcnZpZXdSZXNwb25zZRIyCghvdmVydmlldxgBIAEoCzIgLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuT3ZlcnZpZXcigwIKCE92ZXJ2aWV3Eg0KBXRzX25zGAEgASgDEjUKCHNlcnZpY2VzGAIgAygLMiMudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5MaXZlU2VydmljZRIxCgRyaXNrGAMgASgLMiMudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SaXNrU3VtbWFyeRI7CgpzdHJhdGVnaWVzGAQgAygLMicudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5TdHJhdGVneVN1bW1hcnkSLAoFYm9hcmQYBSABKAsyHS50cmFkZW1lc2gub3ZlcndhdGNoLnYxLkJvYXJkEhMKC3VuYXZhaWxhYmxlGAYgAygJIi4KC0xpdmVTZXJ2aWNlEgwKBG5hbWUYASABKAkSEQoJaW5zdGFuY2VzGAIgASgFImwKC1Jpc2tTdW1tYXJ5Eg0KBXN0YXRlGAEgASgJEg4KBmVxdWl0eRgCIAEoCRIUCgxyZWFsaXplZF9wbmwYAyABKAkSFgoOdW5yZWFsaXplZF9wbmwYBCABKAkSEAoIZHJhd2Rvd24YBSABKAkiuQEKD1N0cmF0ZWd5U3VtbWFyeRITCgtzdHJhdGVneV9pZBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIPCgdwYXRjaGVzGAMgASgFEhYKDmxhc3Rfc2lnbmFsX25zGAQgASgDEh0KFWxhc3Rfc2lnbmFsX2RpcmVjdGlvbhgFIAEoCRIWCg5vcGVuX3Bvc2l0aW9ucxgGIAEoBRIUCgxyZWFsaXNlZF9wbmwYByABKAkSDAoEZmVlcxgIIAEoCSIvCgxNYXJrZXRGaWx0ZXISDgoGdmVudWVzGAEgAygJEg8KB3N5bWJvbHMYAiADKAkiRwoPR2V0Qm9hcmRSZXF1ZXN0EjQKBmZpbHRlchgBIAEoCzIkLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuTWFya2V0RmlsdGVyIkAKEEdldEJvYXJkUmVzcG9uc2USLAoFYm9hcmQYASABKAsyHS50cmFkZW1lc2gub3ZlcndhdGNoLnYxLkJvYXJkIkwKFFN0cmVhbVJlZ2ltZXNSZXF1ZXN0EjQKBmZpbHRlchgBIAEoCzIkLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuTWFya2V0RmlsdGVyIogBChVTdHJlYW1SZWdpbWVzUmVzcG9uc2USLgoFYm9hcmQYASABKAsyHS50cmFkZW1lc2gub3ZlcndhdGNoLnYxLkJvYXJkSAASNgoGY2hhbmdlGAIgASgLMiQudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWVDaGFuZ2VIAEIHCgVldmVudCJQCgVCb2FyZBIQCghhc19vZl9ucxgBIAEoAxI1CgdtYXJrZXRzGAIgAygLMiQudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5NYXJrZXRSZWdpbWUiYwoIRmVhdHVyZXMSCwoDYWR4GAEgASgBEg8KB2RpX3BsdXMYAiABKAESEAoIZGlfbWludXMYAyABKAESEQoJdm9sX3JhdGlvGAQgASgBEhQKDHZvbHVtZV9yYXRpbxgFIAEoASKNAgoMTWFya2V0UmVnaW1lEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIuCgZyZWdpbWUYBCABKA4yHi50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlJlZ2ltZRIQCghzaW5jZV9ucxgFIAEoAxIyCghmZWF0dXJlcxgGIAEoCzIgLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuRmVhdHVyZXMSDAoEYmFycxgHIAEoBBITCgtsYXN0X2Jhcl9ucxgIIAEoAxISCgp1cGRhdGVkX25zGAkgASgDIqoCCgxSZWdpbWVDaGFuZ2USDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEjAKCHByZXZpb3VzGAQgASgOMh4udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWUSLgoGcmVnaW1lGAUgASgOMh4udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWUSEAoIc2luY2VfbnMYBiABKAMSEQoJYXRfYmFyX25zGAcgASgDEg0KBWF0X25zGAggASgDEjIKCGZlYXR1cmVzGAkgASgLMiAudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5GZWF0dXJlcyqpAQoGUmVnaW1lEhYKElJFR0lNRV9VTlNQRUNJRklFRBAAEhIKDlJFR0lNRV9VTktOT1dOEAESEwoPUkVHSU1FX1RSRU5EX1VQEAISFQoRUkVHSU1FX1RSRU5EX0RPV04QAxIQCgxSRUdJTUVfUkFOR0UQBBIaChZSRUdJTUVfSElHSF9WT0xBVElMSVRZEAUSGQoVUkVHSU1FX1RISU5fTElRVUlESVRZEAYyzQIKCU92ZXJ3YXRjaBJdCghHZXRCb2FyZBInLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuR2V0Qm9hcmRSZXF1ZXN0GigudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5HZXRCb2FyZFJlc3BvbnNlEm4KDVN0cmVhbVJlZ2ltZXMSLC50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlN0cmVhbVJlZ2ltZXNSZXF1ZXN0Gi0udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5TdHJlYW1SZWdpbWVzUmVzcG9uc2UwARJxCg5TdHJlYW1PdmVydmlldxItLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuU3RyZWFtT3ZlcnZpZXdSZXF1ZXN0Gi4udHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5TdHJlYW1PdmVydmlld1Jlc3BvbnNlMAFiBnByb3RvMw", [file_trademesh_common_v1_common]);
+
+/**
+ * @generated from message trademesh.overwatch.v1.StreamOverviewRequest
+ */
+export type StreamOverviewRequest = Message<"trademesh.overwatch.v1.StreamOverviewRequest"> & {
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.StreamOverviewRequest.
+ * Use `create(StreamOverviewRequestSchema)` to create a new message.
+ */
+export const StreamOverviewRequestSchema: GenMessage<StreamOverviewRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 0);
+
+/**
+ * @generated from message trademesh.overwatch.v1.StreamOverviewResponse
+ */
+export type StreamOverviewResponse = Message<"trademesh.overwatch.v1.StreamOverviewResponse"> & {
+  /**
+   * @generated from field: trademesh.overwatch.v1.Overview overview = 1;
+   */
+  overview?: Overview | undefined;
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.StreamOverviewResponse.
+ * Use `create(StreamOverviewResponseSchema)` to create a new message.
+ */
+export const StreamOverviewResponseSchema: GenMessage<StreamOverviewResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 1);
+
+/**
+ * @generated from message trademesh.overwatch.v1.Overview
+ */
+export type Overview = Message<"trademesh.overwatch.v1.Overview"> & {
+  /**
+   * @generated from field: int64 ts_ns = 1;
+   */
+  tsNs: bigint;
+
+  /**
+   * @generated from field: repeated trademesh.overwatch.v1.LiveService services = 2;
+   */
+  services: LiveService[];
+
+  /**
+   * @generated from field: trademesh.overwatch.v1.RiskSummary risk = 3;
+   */
+  risk?: RiskSummary | undefined;
+
+  /**
+   * @generated from field: repeated trademesh.overwatch.v1.StrategySummary strategies = 4;
+   */
+  strategies: StrategySummary[];
+
+  /**
+   * @generated from field: trademesh.overwatch.v1.Board board = 5;
+   */
+  board?: Board | undefined;
+
+  /**
+   * The parts not read this time: "registry", "detector <name>", "inspector", "ledger".
+   *
+   * @generated from field: repeated string unavailable = 6;
+   */
+  unavailable: string[];
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.Overview.
+ * Use `create(OverviewSchema)` to create a new message.
+ */
+export const OverviewSchema: GenMessage<Overview> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 2);
+
+/**
+ * A service name in the gateway's registry and its live instances.
+ *
+ * @generated from message trademesh.overwatch.v1.LiveService
+ */
+export type LiveService = Message<"trademesh.overwatch.v1.LiveService"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int32 instances = 2;
+   */
+  instances: number;
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.LiveService.
+ * Use `create(LiveServiceSchema)` to create a new message.
+ */
+export const LiveServiceSchema: GenMessage<LiveService> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 3);
+
+/**
+ * @generated from message trademesh.overwatch.v1.RiskSummary
+ */
+export type RiskSummary = Message<"trademesh.overwatch.v1.RiskSummary"> & {
+  /**
+   * active, throttled, standing_down, halted (empty: not read).
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * Decimal strings in the quote asset; drawdown a fraction of the equity's peak.
+   *
+   * @generated from field: string equity = 2;
+   */
+  equity: string;
+
+  /**
+   * @generated from field: string realized_pnl = 3;
+   */
+  realizedPnl: string;
+
+  /**
+   * @generated from field: string unrealized_pnl = 4;
+   */
+  unrealizedPnl: string;
+
+  /**
+   * @generated from field: string drawdown = 5;
+   */
+  drawdown: string;
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.RiskSummary.
+ * Use `create(RiskSummarySchema)` to create a new message.
+ */
+export const RiskSummarySchema: GenMessage<RiskSummary> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 4);
+
+/**
+ * @generated from message trademesh.overwatch.v1.StrategySummary
+ */
+export type StrategySummary = Message<"trademesh.overwatch.v1.StrategySummary"> & {
+  /**
+   * @generated from field: string strategy_id = 1;
+   */
+  strategyId: string;
+
+  /**
+   * active, paused, mixed (some patches of each), errored, draft.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: int32 patches = 3;
+   */
+  patches: number;
+
+  /**
+   * The newest signal of any of its patches (0 and "" when none yet).
+   *
+   * @generated from field: int64 last_signal_ns = 4;
+   */
+  lastSignalNs: bigint;
+
+  /**
+   * @generated from field: string last_signal_direction = 5;
+   */
+  lastSignalDirection: string;
+
+  /**
+   * Markets where it holds a share of an open position.
+   *
+   * @generated from field: int32 open_positions = 6;
+   */
+  openPositions: number;
+
+  /**
+   * From the ledger, decimal strings (fees signed as they affect PnL).
+   *
+   * @generated from field: string realised_pnl = 7;
+   */
+  realisedPnl: string;
+
+  /**
+   * @generated from field: string fees = 8;
+   */
+  fees: string;
+};
+
+/**
+ * Describes the message trademesh.overwatch.v1.StrategySummary.
+ * Use `create(StrategySummarySchema)` to create a new message.
+ */
+export const StrategySummarySchema: GenMessage<StrategySummary> = /*@__PURE__*/
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 5);
 
 /**
  * Which markets to answer for; every field empty: all of them. A filter field holds at most 1000
@@ -48,7 +247,7 @@ export type MarketFilter = Message<"trademesh.overwatch.v1.MarketFilter"> & {
  * Use `create(MarketFilterSchema)` to create a new message.
  */
 export const MarketFilterSchema: GenMessage<MarketFilter> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 0);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 6);
 
 /**
  * @generated from message trademesh.overwatch.v1.GetBoardRequest
@@ -65,7 +264,7 @@ export type GetBoardRequest = Message<"trademesh.overwatch.v1.GetBoardRequest"> 
  * Use `create(GetBoardRequestSchema)` to create a new message.
  */
 export const GetBoardRequestSchema: GenMessage<GetBoardRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 1);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 7);
 
 /**
  * @generated from message trademesh.overwatch.v1.GetBoardResponse
@@ -82,7 +281,7 @@ export type GetBoardResponse = Message<"trademesh.overwatch.v1.GetBoardResponse"
  * Use `create(GetBoardResponseSchema)` to create a new message.
  */
 export const GetBoardResponseSchema: GenMessage<GetBoardResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 2);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 8);
 
 /**
  * @generated from message trademesh.overwatch.v1.StreamRegimesRequest
@@ -101,7 +300,7 @@ export type StreamRegimesRequest = Message<"trademesh.overwatch.v1.StreamRegimes
  * Use `create(StreamRegimesRequestSchema)` to create a new message.
  */
 export const StreamRegimesRequestSchema: GenMessage<StreamRegimesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 3);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 9);
 
 /**
  * @generated from message trademesh.overwatch.v1.StreamRegimesResponse
@@ -134,7 +333,7 @@ export type StreamRegimesResponse = Message<"trademesh.overwatch.v1.StreamRegime
  * Use `create(StreamRegimesResponseSchema)` to create a new message.
  */
 export const StreamRegimesResponseSchema: GenMessage<StreamRegimesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 4);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 10);
 
 /**
  * Every market's regime, in (venue, symbol, timeframe) order.
@@ -160,7 +359,7 @@ export type Board = Message<"trademesh.overwatch.v1.Board"> & {
  * Use `create(BoardSchema)` to create a new message.
  */
 export const BoardSchema: GenMessage<Board> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 5);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 11);
 
 /**
  * What the regime was read from, as of one bar. The ratios are 1.0 while a level is unknown.
@@ -209,7 +408,7 @@ export type Features = Message<"trademesh.overwatch.v1.Features"> & {
  * Use `create(FeaturesSchema)` to create a new message.
  */
 export const FeaturesSchema: GenMessage<Features> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 6);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 12);
 
 /**
  * One market's regime now.
@@ -276,7 +475,7 @@ export type MarketRegime = Message<"trademesh.overwatch.v1.MarketRegime"> & {
  * Use `create(MarketRegimeSchema)` to create a new message.
  */
 export const MarketRegimeSchema: GenMessage<MarketRegime> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 7);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 13);
 
 /**
  * A market's regime changed on a closed bar (from REGIME_UNKNOWN too: its first regime). Also the
@@ -342,7 +541,7 @@ export type RegimeChange = Message<"trademesh.overwatch.v1.RegimeChange"> & {
  * Use `create(RegimeChangeSchema)` to create a new message.
  */
 export const RegimeChangeSchema: GenMessage<RegimeChange> = /*@__PURE__*/
-  messageDesc(file_trademesh_overwatch_v1_overwatch, 8);
+  messageDesc(file_trademesh_overwatch_v1_overwatch, 14);
 
 /**
  * A market's regime (core.foundations.regime.Regime).
@@ -429,6 +628,19 @@ export const Overwatch: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamRegimesRequestSchema;
     output: typeof StreamRegimesResponseSchema;
+  },
+  /**
+   * The mesh at a glance, one message a screen draws, at once and then every second: the
+   * services live, the risk governor's state, each strategy's state, last signal, open
+   * positions and PnL, and the regime board. A part whose service did not answer is named in
+   * `unavailable` (the rest is still sent).
+   *
+   * @generated from rpc trademesh.overwatch.v1.Overwatch.StreamOverview
+   */
+  streamOverview: {
+    methodKind: "server_streaming";
+    input: typeof StreamOverviewRequestSchema;
+    output: typeof StreamOverviewResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_overwatch_v1_overwatch, 0);

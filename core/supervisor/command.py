@@ -1,0 +1,81 @@
+"""`trademesh supervisor`: its flags, its config, its app (core.foundations.command).
+
+With an LLM endpoint set (TRADEMESH_LLM_BASE_URL, TRADEMESH_LLM_MODELS: the first is asked,
+TRADEMESH_LLM_API_KEY: the advisor's settings) the model is asked at each look as well.
+
+Its own API key comes from the environment (TRADEMESH_SUPERVISOR_API_KEY, made with
+`trademesh keys create supervisor --scope read --scope trade`): it does what that key's scope
+allows, no more."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.foundations.command import MeshView, ServiceCommand, positive_float
+from core.foundations.env import SUPERVISOR_API_KEY
+
+if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
+    from core.supervisor.app import SupervisorConfig
+
+__all__ = ["COMMAND"]
+
+_MODES = ("off", "propose", "act")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway-url", default="http://127.0.0.1:8080",
+        help="the gateway whose tools it reads and acts through (default http://127.0.0.1:8080)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bounds", type=Path, help="the operator's bounds, TOML (default: the shipped bounds.toml)"
+    )
+    parser.add_argument("--mode", choices=_MODES, default="propose", help="off, propose (default) or act")
+    parser.add_argument(
+        "--every-s", type=positive_float, default=60.0, help="seconds between looks at the mesh (default 60)"
+    )
+
+
+def _config(args: argparse.Namespace) -> SupervisorConfig:
+    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
+    from core.foundations.errors import InvalidArgument
+    from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
+    from core.supervisor.engine import Mode
+
+    key = read_secret(SUPERVISOR_API_KEY)
+    if key is None:
+        raise InvalidArgument.field(
+            SUPERVISOR_API_KEY, "is not set: the supervisor acts with its own API key"
+        )
+    bounds = DEFAULT_BOUNDS if args.bounds is None else args.bounds
+    base_url, models = read_secret(LLM_BASE_URL), (read_secret(LLM_MODELS) or "").split(",")
+    llm = None
+    if base_url is not None:
+        model = models[0].strip()
+        if not model:
+            raise InvalidArgument.field(LLM_MODELS, "is not set: the model the supervisor asks")
+        llm = (base_url, model, read_secret(LLM_API_KEY))
+    return SupervisorConfig(args.gateway_url, key, bounds, Mode(args.mode), args.every_s, llm=llm)
+
+
+def _create(config: SupervisorConfig) -> ServiceApp:
+    from core.supervisor.app import SupervisorApp
+
+    return SupervisorApp(config)
+
+
+def _mesh_args(mesh: MeshView) -> list[str]:
+    """In `trademesh up`: the mesh's gateway (its key is made by up: <data-dir>/supervisor-key)."""
+    return ["--gateway-url", mesh.gateway_url] if mesh.gateway_url else []
+
+
+COMMAND: ServiceCommand[SupervisorConfig] = ServiceCommand(
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    holds=(SUPERVISOR_API_KEY,),
+)

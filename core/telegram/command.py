@@ -1,0 +1,85 @@
+"""`trademesh telegram`: its flags, its config, its app (core.foundations.command).
+
+The secrets come from the environment, never from flags: the Bot API token
+(TRADEMESH_TELEGRAM_BOT_TOKEN, as the inspector's notices) and the bot's own API key
+(TRADEMESH_TELEGRAM_API_KEY, made with `trademesh keys create telegram --scope read --scope trade`,
+plus `--scope close_all` for /closeall)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from core.foundations.command import ServiceCommand, whole_number
+
+if TYPE_CHECKING:
+    from core.foundations.service import ServiceApp
+    from core.telegram.app import TelegramConfig
+
+__all__ = ["COMMAND"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway-url", default="http://127.0.0.1:8080",
+        help="the gateway whose MCP tools the bot calls (default http://127.0.0.1:8080)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chat-ids",
+        help="the chats whose commands are answered, comma-separated (default: "
+        "$TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS, else the notices' $TRADEMESH_TELEGRAM_CHAT_ID)",
+    )
+    parser.add_argument(
+        "--poll-s", type=whole_number(0), default=25,
+        help="seconds getUpdates waits for a message (long polling, default 25)",
+    )  # fmt: skip
+
+
+def _chats(text: str, setting: str) -> frozenset[int]:
+    from core.foundations.errors import InvalidArgument
+
+    chats = set()
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            chats.add(int(part))
+        except ValueError:
+            raise InvalidArgument.field(setting, f"{part[:32]!r} is not a chat id (a whole number)") from None
+    return frozenset(chats)
+
+
+def _config(args: argparse.Namespace) -> TelegramConfig:
+    from core.foundations.env import (
+        TELEGRAM_API_KEY,
+        TELEGRAM_BASE_URL,
+        TELEGRAM_BOT_TOKEN,
+        TELEGRAM_CHAT_ID,
+        TELEGRAM_COMMAND_CHAT_IDS,
+        read_secret,
+    )
+    from core.foundations.errors import InvalidArgument
+    from core.telegram.app import TelegramConfig
+
+    token, key = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_API_KEY)
+    if token is None or key is None:
+        missing = TELEGRAM_BOT_TOKEN if token is None else TELEGRAM_API_KEY
+        raise InvalidArgument.field(
+            missing, "is not set: the bot needs its Bot API token and its own API key"
+        )
+    if args.chat_ids is not None:
+        chats = _chats(args.chat_ids, "chat-ids")
+    else:
+        variable = TELEGRAM_COMMAND_CHAT_IDS if read_secret(TELEGRAM_COMMAND_CHAT_IDS) else TELEGRAM_CHAT_ID
+        chats = _chats(read_secret(variable) or "", variable) if read_secret(variable) else frozenset()
+    base = read_secret(TELEGRAM_BASE_URL) or "https://api.telegram.org"
+    return TelegramConfig(args.gateway_url, key, token, chats, base, args.poll_s)
+
+
+def _create(config: TelegramConfig) -> ServiceApp:
+    from core.telegram.app import TelegramApp
+
+    return TelegramApp(config)
+
+
+COMMAND: ServiceCommand[TelegramConfig] = ServiceCommand(
+    config=_config, create=_create, add_arguments=_add_arguments
+)

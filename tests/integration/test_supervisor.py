@@ -1,0 +1,235 @@
+"""The Supervisor (`trademesh supervisor`, docs/supervisor.md) against a real mesh: a gateway,
+the sim, a detector running the example strategies, an inspector and a ledger as processes, the
+supervisor as a process with its own key (read, trade) looking every 0.5 s. A strategy paused by
+hand, with no drawdown, is one its rules propose to resume: waiting for an operator in propose
+mode (approved over gRPC: the detector's patches active again), resumed by itself in act mode.
+What it did is read back from the detector, and from its audit stream."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+
+from core.foundations.env import LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY
+from core.foundations.errors import FailedPrecondition, Unauthenticated
+from core.foundations.mesh_tools import MeshTools
+from core.foundations.process import ServiceProcess, start_service
+from core.foundations.rpc.status import bad_request_violations
+from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
+from tests.integration.gateway_support import create_key
+from tests.integration.postgres_server import database_url
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, until
+from tests.llm_standin import Standin, start_standin
+from trademesh.patch.v1 import patch_pb2 as pb
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
+from trademesh.supervisor.v1 import supervisor_pb2_grpc as sv_grpc
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+__all__ = ["database_url", "redis_url"]  # fixtures
+
+
+@dataclass
+class Mesh:
+    services: ClientMesh
+    supervisor: ServiceProcess
+
+    def stub(self, channel: grpc.aio.Channel) -> sv_grpc.SupervisorAsyncStub:
+        stub: sv_grpc.SupervisorAsyncStub = sv_grpc.SupervisorStub(channel)
+        return stub
+
+    async def state(self) -> sv.GetStateResponse:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            return await self.stub(channel).GetState(
+                sv.GetStateRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+
+    async def call(self, method: str, request: object) -> object:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            return await getattr(self.stub(channel), method)(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+
+    async def audit(self) -> list[sv.AuditEntry]:
+        async with grpc.aio.insecure_channel(self.supervisor.address) as channel:
+            call = self.stub(channel).StreamAudit(
+                sv.StreamAuditRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+            first = await call.read()
+            call.cancel()
+        assert isinstance(first, sv.StreamAuditResponse)
+        return list(first.entries)
+
+
+def _supervisor(services: ClientMesh, llm: Standin | None = None, mode: str = "propose") -> ServiceProcess:
+    """A supervisor looking every 0.5 s (asking the stand-in's model `primary` when given)."""
+    env = {**os.environ, SUPERVISOR_API_KEY: services.key}
+    if llm is not None:
+        env |= {LLM_BASE_URL: llm.base_url, LLM_MODELS: "primary"}
+    log = (services.directory / f"supervisor-{mode}-{llm is not None}.log").open("w")
+    return start_service(
+        ["supervisor", "--port", "0", "--metrics-port", "-1", "--gateway-url", services.gateway_url,
+         "--every-s", "0.5", "--mode", mode],
+        env=env, stderr=log, timeout_s=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
+) -> AsyncIterator[Mesh]:
+    directory = tmp_path_factory.mktemp("supervisor")
+    async with contextlib.AsyncExitStack() as stack:
+        services = await stack.enter_async_context(
+            client_mesh(directory, redis_url, database_url, ["read", "trade"], ledger=True)
+        )
+        supervisor = _supervisor(services)
+        stack.callback(supervisor.terminate)
+        found = Mesh(services, supervisor)
+
+        async def observing() -> bool | None:  # the gateway knows the detector, inspector, ledger
+            state = await found.state()
+            return True if state.observed.startswith(("1 ", "2 ", "3 ", "4 ")) else None
+
+        await until(observing, 60, 0.5, "the supervisor's first whole observation")
+        yield found
+
+
+async def _open_resume(mesh: Mesh, strategy: str) -> sv.Proposal | None:
+    state = await mesh.state()
+    return next((p for p in state.open if p.kind == sv.ACTION_KIND_RESUME and p.strategy == strategy), None)
+
+
+async def test_a_paused_strategy_is_proposed_resumed_and_an_approval_resumes_it(mesh: Mesh) -> None:
+    await mesh.services.set_patches("trend", paused=True)
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}
+    proposal = await until(lambda: _open_resume(mesh, "trend"), 30, 0.2, "a proposal to resume trend")
+    assert proposal.reason.startswith("drawdown 0.0% is back under 4.0%"), proposal.reason
+    assert {e.name for e in proposal.evidence} >= {"realised_pnl", "drawdown", "capital"}
+    looked = sum(1 for e in await mesh.audit() if e.kind == "observation")
+
+    async def three_more_looks() -> bool | None:
+        return True if sum(1 for e in await mesh.audit() if e.kind == "observation") >= looked + 3 else None
+
+    await until(three_more_looks, 30, 0.2, "three more observations")  # the proposal waits, once
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}
+    assert [p.proposal_id for p in (await mesh.state()).open] == [proposal.proposal_id]
+    approved = await mesh.call("Approve", sv.ApproveRequest(proposal_id=proposal.proposal_id))
+    assert isinstance(approved, sv.ApproveResponse)
+    assert [e.kind for e in approved.audit] == ["approved", "action", "done"], approved.audit
+    assert approved.audit[-1].detail.startswith("done:"), approved.audit[-1].detail
+    assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_ACTIVE}
+    kinds = [(e.kind, e.proposal_id) for e in await mesh.audit() if e.proposal_id == proposal.proposal_id]
+    assert kinds == [(k, proposal.proposal_id) for k in ("proposal", "approved", "action", "done")]
+
+
+async def test_in_act_mode_it_resumes_a_paused_strategy_by_itself(mesh: Mesh) -> None:
+    await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_ACT))
+    try:
+        await mesh.services.set_patches("trend", paused=True)
+
+        async def resumed() -> bool | None:
+            return True if await mesh.services.patch_states("trend") == {pb.PATCH_STATE_ACTIVE} else None
+
+        await until(resumed, 30, 0.2, "the supervisor to resume trend by itself")
+        assert any(e.kind == "action" and "resume trend" in e.detail for e in await mesh.audit())
+    finally:
+        await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_PROPOSE))
+
+
+async def test_bad_requests_name_their_field_and_an_unknown_proposal_is_not_found(mesh: Mesh) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("SetMode", sv.SetModeRequest(mode=sv.MODE_UNSPECIFIED))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [name for name, _ in bad_request_violations(caught.value)] == ["mode"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("Reject", sv.RejectRequest(proposal_id="", reason=""))
+    assert sorted(name for name, _ in bad_request_violations(caught.value)) == ["proposal_id", "reason"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call("Approve", sv.ApproveRequest(proposal_id="nosuch"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@contextlib.contextmanager
+def _asking(mesh: Mesh, llm_mode: str) -> Iterator[Mesh]:
+    """A second supervisor on the same mesh, asking a stand-in model in `llm_mode` at each look."""
+    standin = start_standin(llm_mode)
+    supervisor = _supervisor(mesh.services, standin)
+    try:
+        yield Mesh(mesh.services, supervisor)
+    finally:
+        supervisor.terminate()
+        standin.stop()
+
+
+async def test_the_models_proposal_is_checked_and_waits_for_the_operator(mesh: Mesh) -> None:
+    """The model (the stand-in's `supervise`: pause the first running strategy, quoting its
+    drawdown) proposes through its tool; checked, it waits in propose mode; rejected, it is
+    dropped and recorded. Its prompt, its call and its answer are in the audit trail."""
+    with _asking(mesh, "supervise") as asked:
+
+        async def proposed() -> sv.Proposal | None:
+            return next((p for p in (await asked.state()).open if p.source == "primary"), None)
+
+        proposal = await until(proposed, 30, 0.2, "the model's proposal")
+        assert proposal.kind == sv.ACTION_KIND_PAUSE and "drawdown is" in proposal.reason, proposal
+        rejected = await asked.call(
+            "Reject", sv.RejectRequest(proposal_id=proposal.proposal_id, reason="not now")
+        )
+        assert isinstance(rejected, sv.RejectResponse) and [e.kind for e in rejected.audit] == ["rejected"]
+        trail = await asked.audit()
+        by_model = {e.kind for e in trail if e.who == "primary"}
+        assert {"prompt", "tool_call", "answer", "proposal"} <= by_model, by_model
+        prompt = next(e.detail for e in trail if e.kind == "prompt")
+        assert '"strategies"' in prompt and proposal.strategy in prompt
+    assert await mesh.services.patch_states(proposal.strategy) == {pb.PATCH_STATE_ACTIVE}
+
+
+async def test_a_model_naming_what_does_not_exist_is_refused_and_recorded(mesh: Mesh) -> None:
+    with _asking(mesh, "supervise-lying") as asked:
+
+        async def refusals() -> list[sv.AuditEntry] | None:
+            found = [e for e in await asked.audit() if e.kind == "refused" and e.who == "primary"]
+            return found if len(found) >= 2 else None
+
+        refused = await until(refusals, 30, 0.2, "the model's two proposals refused")
+        details = " | ".join(e.detail for e in refused)
+        assert "no strategy 'ghost'" in details and "outside [100, 100000]" in details, details
+        assert not [p for p in (await asked.state()).open if p.source == "primary"]
+
+
+async def test_set_capital_changes_that_one_policy_for_an_admin_key_and_is_refused_below(mesh: Mesh) -> None:
+    """The tool the Supervisor's capital proposals go through: the inspector's policy set read
+    over the one in force (UpdatePolicies over_current), so every other limit keeps its value."""
+    services = mesh.services
+    trader = MeshTools(services.gateway_url, services.key)  # read, trade
+    with pytest.raises(FailedPrecondition, match="admin"):
+        await trader.call("set_capital", strategy="trend", amount="800", reason="a test")
+    admin = MeshTools(
+        services.gateway_url, await create_key(services.database, "supervisor-admin", ["read", "admin"])
+    )
+
+    async def policies() -> dict[str, Any] | None:  # the gateway loads a new key within seconds
+        with contextlib.suppress(Unauthenticated):
+            return tomllib.loads((await admin.call("inspector_policies"))["toml"])
+        return None
+
+    before = await until(policies, 30, 0.5, "the gateway to take the new admin key")
+    changed = await admin.call("set_capital", strategy="trend", amount="800.50", reason="a test")
+    assert changed["changes"] and all("capital.reserved.trend" in c for c in changed["changes"]), changed
+    after = tomllib.loads((await admin.call("inspector_policies"))["toml"])
+    assert after["capital"]["reserved"]["trend"] == "800.5", after["capital"]
+    # Every limit the set in force named keeps its value (the set is now written whole: the
+    # sections it left at their shipped values are spelled out).
+    for section, values in before.items():
+        if section != "capital":
+            named = {n: after[section].get(n) for n in values} if isinstance(values, dict) else after[section]
+            assert named == values, section
+    with pytest.raises(FailedPrecondition) as caught:
+        await admin.call("set_capital", strategy="Trend!", amount="-1", reason="")
+    assert all(field in str(caught.value) for field in ("strategy", "amount", "reason")), caught.value
