@@ -10,11 +10,16 @@ from trademesh.common.v1 import common_pb2 as common
 __all__ = ["bus_bar"]
 
 
-def bus_bar(candle: Candle, venue: str = "sim", symbol: str = "BTC/USDT") -> bus.Bar:
+def bus_bar(
+    candle: Candle,
+    venue: str = "sim",
+    symbol: str = "BTC/USDT",
+    timeframe: common.Timeframe.ValueType = common.TIMEFRAME_1_MINUTE,
+) -> bus.Bar:
     return bus.Bar(
         venue=venue,
         symbol=symbol,
-        timeframe=common.TIMEFRAME_1_MINUTE,
+        timeframe=timeframe,
         open_time_ns=candle.open_time_ns,
         open=str(candle.open),
         high=str(candle.high),

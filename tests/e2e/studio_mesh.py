@@ -1,8 +1,9 @@
 """The mesh Studio runs against in the browser tests, every part a real `trademesh` process.
 
 The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
-then the sim venue, ingest, recorder, bars, bridge and the detector (the example strategies, its
-patches in the module's database), each registering with the gateway
+then the sim venue, ingest, recorder, bars, bridge, the detector (the example strategies, its
+patches in the module's database) and Overwatch (the regimes of the bars' streams, on 1s bars:
+OVERWATCH_TIMEFRAME), each registering with the gateway
 through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The advisor (deciding on the
 detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) and the
 inspector (the only caller that places orders: Studio's order ticket goes through it) and the
@@ -44,7 +45,7 @@ from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
-__all__ = ["ARTIFACTS", "ROOT", "STUDIO_DIST", "StudioMesh", "artifact", "create_key"]
+__all__ = ["ARTIFACTS", "OVERWATCH_TIMEFRAME", "ROOT", "STUDIO_DIST", "StudioMesh", "artifact", "create_key"]
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
@@ -53,6 +54,10 @@ ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 _SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
 _AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 _TRADE = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
+# Overwatch has no warm-up option (its classifier's 100 bars): on the 1m bars `trademesh up` reads
+# the sim's markets would read `unknown` for 100 minutes of a mesh that lives a few; on 1s bars
+# they leave the warm-up after ~100 s of live bars.
+OVERWATCH_TIMEFRAME = "1s"
 
 
 def artifact(name: str) -> Path:
@@ -81,6 +86,7 @@ class StudioMesh:
     venue: ServiceProcess | None = None
     bridge: ServiceProcess | None = None
     detector: ServiceProcess | None = None
+    overwatch: ServiceProcess | None = None
     advisor: ServiceProcess | None = None
     inspector: ServiceProcess | None = None
     ledger: ServiceProcess | None = None
@@ -141,10 +147,18 @@ class StudioMesh:
                 for name in ("ingest", "recorder", "bars")
             ]
             detector = starting.submit(self.start_detector)
+            overwatch = starting.submit(self.start_overwatch)
             bridge.result()
             for follower in followers:
                 follower.result()
             self.detector = detector.result()
+            self.overwatch = overwatch.result()
+
+    def start_overwatch(self) -> ServiceProcess:
+        """Overwatch on the mesh's bus: it follows every bars.{<venue>}.1s stream (looking for new
+        ones every half second), registered with the gateway as `overwatch`."""
+        args = ["--timeframe", OVERWATCH_TIMEFRAME, "--discover-s", "0.5"]
+        return self.processes.start("overwatch", *args)
 
     def start_detector(self, *args: str) -> ServiceProcess:
         """A detector on the sim (the example strategies, or `args`' --instance, --strategy)."""

@@ -63,10 +63,18 @@ async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
         await asyncio.to_thread(mesh.stop_inspector)
 
 
-async def log_in(page: Page, mesh: StudioMesh, key: str) -> None:
+async def sign_in(page: Page, mesh: StudioMesh, key: str) -> None:
+    """Logs in: the page shown after log-in is the Overview."""
     await page.goto(mesh.url)
     await page.fill("#login-key", key)
     await page.click("#login-submit")
+    await expect(page.locator("#overview-page")).to_be_visible(timeout=WAIT_MS)
+
+
+async def log_in(page: Page, mesh: StudioMesh, key: str) -> None:
+    """Logs in, then opens the trading page (where most tests start)."""
+    await sign_in(page, mesh, key)
+    await page.click("#nav-trading")
     await expect(page.locator("#health")).to_be_visible(timeout=WAIT_MS)
 
 
@@ -363,10 +371,10 @@ async def test_an_invalid_session_goes_back_to_login_saying_session_expired(
     await page.reload()
     await expect(page.locator("#login-notice")).to_have_text("session expired, log in again", timeout=WAIT_MS)
     assert await page.evaluate("sessionStorage.getItem('trademesh.session')") is None
-    # Logging in again works from there.
+    # Logging in again works from there: the Overview shown, as after every log-in.
     await page.fill("#login-key", api_key)
     await page.click("#login-submit")
-    await expect(page.locator("#health")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#overview-page")).to_be_visible(timeout=WAIT_MS)
 
 
 async def test_a_lost_live_stream_says_stream_ended_then_resubscribes(

@@ -18,7 +18,7 @@ from tests.e2e.test_studio import WAIT_MS, log_in
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 # What studio_mesh starts for every module (the others add theirs).
-MESH = ("gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector")
+MESH = ("gateway", "sim", "ingest", "recorder", "bars", "bridge", "detector", "overwatch")
 EXTRA = "backtester-board"
 # A positive number as the page writes it (String of a double): not "0".
 NON_ZERO = re.compile(r"^(?!0$)\d+(\.\d+)?(e[-+]?\d+)?$")

@@ -10,6 +10,7 @@ import { createTransport } from "./api/transport";
 import { BacktestPage } from "./backtest/page";
 import { LedgerPage } from "./ledger/page";
 import { installTrace } from "./ledger/trace";
+import { OverviewPage } from "./overview/page";
 import { ServicesPage } from "./services/page";
 import { Connection } from "./lib/connection";
 import { LogsPage } from "./logs/page";
@@ -85,6 +86,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const backtest = new BacktestPage(clients, live, connection, signal);
   const services = new ServicesPage(clients, connection, signal);
   const logs = new LogsPage(live, connection, signal);
+  const overview = new OverviewPage(clients, live, connection, signal);
   // The trace view: any element with data-trace-id, on any page, opens the chain of its id.
   installTrace(clients, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
@@ -92,7 +94,8 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const nav = h(
     "nav",
     { class: "pages" },
-    h("a", { id: "nav-trading", href: "#/" }, "Trading"),
+    h("a", { id: "nav-overview", href: "#/" }, "Overview"),
+    h("a", { id: "nav-trading", href: "#/trading" }, "Trading"),
     h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
     h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
@@ -116,6 +119,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
       logout,
     ),
     connectionBanner(connection, signal),
+    overview.root,
     trading,
     strategies.root,
     advisor.root,
@@ -128,6 +132,7 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   );
   const route = (): void =>
     showPage(parseRoute(window.location.hash), {
+      overview,
       trading,
       strategies,
       advisor,

@@ -6,6 +6,7 @@ import { Backtest } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { Ledger } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
+import { Overwatch } from "../gen/trademesh/overwatch/v1/overwatch_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
 import { Inspector } from "../gen/trademesh/risk/v1/inspector_pb";
@@ -27,6 +28,7 @@ export interface Clients {
   ledger: Client<typeof Ledger>;
   marketData: Client<typeof MarketData>;
   mux: Client<typeof Mux>;
+  overwatch: Client<typeof Overwatch>;
   patch: Client<typeof Patch>;
   services: Client<typeof Services>;
   tradeFlow: Client<typeof TradeFlow>;
@@ -42,6 +44,7 @@ export function createClients(transport: Transport): Clients {
     ledger: createClient(Ledger, transport),
     marketData: createClient(MarketData, transport),
     mux: createClient(Mux, transport),
+    overwatch: createClient(Overwatch, transport),
     patch: createClient(Patch, transport),
     services: createClient(Services, transport),
     tradeFlow: createClient(TradeFlow, transport),

@@ -4,18 +4,12 @@
 // (trademesh.services.v1.Services/Watch, docs/operations.md "The services board"). Followed
 // while shown; a stream that ends or fails is subscribed again.
 import type { Clients } from "../api/clients";
-import { Kind } from "../gen/trademesh/registry/v1/registry_pb";
-import {
-  type Alert,
-  type Figure,
-  Health,
-  type ServiceStatus,
-  type Snapshot,
-} from "../gen/trademesh/services/v1/services_pb";
+import type { Alert, Figure, ServiceStatus, Snapshot } from "../gen/trademesh/services/v1/services_pb";
 import type { Connection } from "../lib/connection";
-import { label, rate } from "../lib/format";
+import { rate } from "../lib/format";
 import { childController, follow, type LoopContext } from "../lib/loop";
 import { fill, h, panel, showStatus, table } from "../ui/dom";
+import { healthSummary, healthWord, kindWord, summaryText, uptime } from "./model";
 
 const WATCH_INTERVAL_MS = 2000;
 const COLUMNS = [
@@ -32,16 +26,6 @@ const COLUMNS = [
   "alerts",
 ];
 
-/** An uptime: "42 s", "3 min", "5.2 h", "2.1 d". */
-export function uptime(ns: bigint): string {
-  const s = Number(ns / 1_000_000_000n);
-  if (s < 0) return "–";
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  if (s < 86_400) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86_400).toFixed(1)} d`;
-}
-
 /** A figure's cell: its value, or "–" with why it is absent as the cell's title. */
 function figureCell(figure: Figure | undefined, format: (value: number) => string, name: string): HTMLElement {
   if (figure === undefined || !figure.present) {
@@ -50,18 +34,18 @@ function figureCell(figure: Figure | undefined, format: (value: number) => strin
   return h("td", { class: "num", "data-figure": name, "data-value": String(figure.value) }, format(figure.value));
 }
 
-function alertBadge(alert: Alert): HTMLElement {
+export function alertBadge(alert: Alert): HTMLElement {
   const severity = alert.severity || "none";
   return h("span", { class: `badge alert severity-${severity}`, title: alert.summary }, alert.name);
 }
 
 function row(status: ServiceStatus, takenAtNs: bigint): HTMLElement {
-  const health = label(Health, status.health).replace(/^health /, "");
+  const health = healthWord(status);
   return h(
     "tr",
     { "data-service": status.name, "data-instance": status.instanceId, "data-health": health },
     h("td", {}, status.name),
-    h("td", {}, label(Kind, status.kind).replace(/^kind /, "")),
+    h("td", {}, kindWord(status)),
     h("td", { class: "mono", title: status.instanceId }, status.instanceId.slice(0, 8)),
     h("td", { class: "mono" }, status.address),
     h("td", { class: "version" }, status.version || "–"),
@@ -80,6 +64,7 @@ export class ServicesPage {
   private readonly body = h("tbody", { id: "services-rows" });
   private readonly meshAlerts = h("div", { id: "services-mesh-alerts", class: "alerts" });
   private readonly alertsNote = h("p", { id: "services-alerts-note", class: "who" });
+  private readonly summary = h("p", { id: "services-summary", class: "who" });
   private controller: AbortController | null = null;
 
   constructor(
@@ -90,6 +75,7 @@ export class ServicesPage {
     const board = panel(
       "Services",
       "services",
+      this.summary,
       h("div", { class: "scroll" }, table(COLUMNS, this.body)),
       h("h3", {}, "Mesh-wide alerts"),
       this.meshAlerts,
@@ -125,6 +111,7 @@ export class ServicesPage {
 
   private draw(snapshot: Snapshot): void {
     fill(this.body, ...snapshot.services.map((s) => row(s, snapshot.takenAtNs)));
+    this.summary.textContent = summaryText(healthSummary(snapshot));
     fill(this.meshAlerts, ...(snapshot.meshAlerts.length ? snapshot.meshAlerts.map(alertBadge) : ["none"]));
     this.root.dataset.takenAt = String(snapshot.takenAtNs);
     let note = "";

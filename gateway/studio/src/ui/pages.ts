@@ -1,4 +1,5 @@
-// Studio's pages, by the URL's hash: "#/" trading (the default), "#/strategies" and
+// Studio's pages, by the URL's hash: "#/" the overview (the default: the page shown after log-in;
+// overview/page), "#/trading" the trading desk, "#/strategies" and
 // "#/strategies/<patch id, URI-encoded>" (that patch's view open), either strategies route with
 // "?detector=<name>" naming the detector instance shown, and "#/advisor" and
 // "#/advisor/<decision id, URI-encoded>" (the advisor's decision log, that decision open), and
@@ -12,12 +13,14 @@ import type { AccountsPage } from "../accounts/page";
 import type { BacktestPage } from "../backtest/page";
 import type { LedgerPage } from "../ledger/page";
 import type { LogsPage } from "../logs/page";
+import type { OverviewPage } from "../overview/page";
 import type { ServicesPage } from "../services/page";
 import type { AdvisorPage } from "./decision-log";
 import type { RiskPage } from "./risk-page";
 import type { StrategiesPage } from "./strategies";
 
 export type Route =
+  | { page: "overview" }
   | { page: "trading" }
   | { page: "strategies"; patchId: string | null; detector: string | null }
   | { page: "advisor"; decisionId: string | null }
@@ -40,6 +43,7 @@ function segment(encoded: string | undefined): string | null {
 /** "#/strategies/trend%2Fsim%2FBTC%2FUSDT?detector=a" -> the strategies page of detector a
  * with that patch open. */
 export function parseRoute(hash: string): Route {
+  if (/^#\/trading\/?$/.test(hash)) return { page: "trading" };
   if (/^#\/risk\/?$/.test(hash)) return { page: "risk" };
   if (/^#\/ledger\/?$/.test(hash)) return { page: "ledger" };
   if (/^#\/accounts\/?$/.test(hash)) return { page: "accounts" };
@@ -51,7 +55,7 @@ export function parseRoute(hash: string): Route {
   const advisor = /^#\/advisor(?:\/([^?]*))?$/.exec(hash);
   if (advisor !== null) return { page: "advisor", decisionId: segment(advisor[1]) || null };
   const match = /^#\/strategies(?:\/([^?]*))?(?:\?(.*))?$/.exec(hash);
-  if (match === null) return { page: "trading" };
+  if (match === null) return { page: "overview" };
   const encoded = match[1] ?? "";
   const detector = new URLSearchParams(match[2] ?? "").get("detector") || null;
   try {
@@ -72,11 +76,13 @@ export function advisorHash(decisionId: string | null): string {
   return decisionId === null ? "#/advisor" : `#/advisor/${encodeURIComponent(decisionId)}`;
 }
 
-/** One page shown at a time; the trading page's panels keep running, the strategies, advisor,
- * risk, ledger, accounts, backtest, services and logs pages' loops run only while they are shown. */
+/** One page shown at a time; the trading page's panels keep running, the overview, strategies,
+ * advisor, risk, ledger, accounts, backtest, services and logs pages' loops run only while they
+ * are shown. */
 export function showPage(
   route: Route,
   pages: {
+    overview: OverviewPage;
     trading: HTMLElement;
     strategies: StrategiesPage;
     advisor: AdvisorPage;
@@ -89,6 +95,7 @@ export function showPage(
     nav: HTMLElement;
   },
 ): void {
+  pages.overview.root.hidden = route.page !== "overview";
   pages.trading.hidden = route.page !== "trading";
   pages.strategies.root.hidden = route.page !== "strategies";
   pages.advisor.root.hidden = route.page !== "advisor";
@@ -104,6 +111,8 @@ export function showPage(
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  if (route.page === "overview") pages.overview.show();
+  else pages.overview.hide();
   if (route.page === "strategies") pages.strategies.show(route.patchId, route.detector);
   else pages.strategies.hide();
   if (route.page === "advisor") pages.advisor.show(route.decisionId);
