@@ -32,6 +32,7 @@ from core.screener.feed import MarketState, ScreenFeed
 from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
 from core.screener.watchers import Results
+from trademesh.screener.v1 import screener_pb2 as sc
 
 __all__ = ["ScreenerApp", "ScreenerAppConfig"]
 
@@ -113,16 +114,21 @@ class ScreenerApp:
             if not ctx.is_ready:
                 await ctx.ready(screens=",".join(self.screens))
             now = clock()
+            made = []
             for name, at in due.items():
                 if at <= now:
                     # At the latest multiple passed: a late evaluation (the warm-up, a busy loop)
                     # is one, as of now, never a run of them to catch up.
                     screen = self.screens[name]
-                    self._evaluate(screen, feed.state, now - now % screen.cadence_ns, publisher)
+                    made.append(self._evaluate(screen, feed.state, now - now % screen.cadence_ns, publisher))
                     due[name] = screen.next_due_ns(now)
             await publisher.flush()  # nothing queued: no round trip
+            for message in made:  # streamed once on the bus: a subscriber never hears one first
+                self.results.publish(message)
 
-    def _evaluate(self, screen: Screen, state: MarketState, at_ns: int, publisher: Publisher) -> None:
+    def _evaluate(
+        self, screen: Screen, state: MarketState, at_ns: int, publisher: Publisher
+    ) -> sc.ScreenResult:
         started = time.perf_counter()
         result = evaluate(screen, state.inputs(screen), at_ns)
         metrics.EVALUATION_SECONDS.labels(screen.name).inc(time.perf_counter() - started)
@@ -130,7 +136,7 @@ class ScreenerApp:
         _count(result)
         message = result_to_pb(result)
         publisher.add(screens_stream(screen.name), encode_screen_result(self.config.source, message))
-        self.results.publish(message)
+        return message
 
 
 def _count(result: ScreenResult) -> None:
