@@ -59,7 +59,7 @@ class OverwatchService(ow_grpc.OverwatchServicer):
     ) -> AsyncIterator[ow.StreamRegimesResponse]:
         markets = market_filter(request.filter)
         # Watch before taking the board, with no await between: no change falls between the two.
-        watcher = self.watchers.watch(markets)
+        watcher = self.watchers.watch_markets(markets)
         metrics.WATCHERS.set(len(self.watchers))
         try:
             yield ow.StreamRegimesResponse(board=self._board(markets))

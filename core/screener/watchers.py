@@ -1,49 +1,19 @@
-"""The screens' latest results, and StreamResults' subscribers: each a bounded queue of results,
-fed without awaiting. A queue that fills (a client reading too slowly) ends that subscription
-(RESOURCE_EXHAUSTED; the client calls again) rather than skipping a result silently."""
+"""The screens' latest results, and StreamResults' subscribers (core.foundations.watchers: each a
+bounded queue of the screens it asked for; one that falls behind is ended, RESOURCE_EXHAUSTED,
+and calls again) rather than skipping a result silently."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Mapping
 
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
+from core.foundations.watchers import Watcher, Watchers
 from core.screener.engine.definition import Screen
 from trademesh.screener.v1 import screener_pb2 as sc
 
-__all__ = ["MAX_NAMES", "Results", "Watcher"]
+__all__ = ["MAX_NAMES", "Results"]
 
 MAX_NAMES = 1000
-
-
-class Watcher:
-    def __init__(self, screens: frozenset[str], size: int) -> None:
-        self.screens = screens
-        self.queue: asyncio.Queue[sc.ScreenResult | None] = asyncio.Queue(size)
-        self.overflowed = False
-
-    def offer(self, result: sc.ScreenResult) -> bool:
-        """Queue a result it asked for; False once it has fallen behind (closed)."""
-        if self.overflowed:
-            return False
-        if result.screen not in self.screens:
-            return True
-        try:
-            self.queue.put_nowait(result)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.end()
-            return False
-        return True
-
-    def end(self) -> None:
-        """Wake the reader with the end: the queue's oldest item makes room for it."""
-        while True:
-            try:
-                self.queue.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self.queue.get_nowait()
 
 
 class Results:
@@ -52,9 +22,7 @@ class Results:
     def __init__(self, screens: Mapping[str, Screen], queue_size: int = 100) -> None:
         self.screens = dict(sorted(screens.items()))
         self.latest: dict[str, sc.ScreenResult] = {}
-        self._size = queue_size
-        self._watchers: set[Watcher] = set()
-        self.closed = False
+        self._watchers: Watchers[sc.ScreenResult] = Watchers(queue_size)
 
     def __len__(self) -> int:
         return len(self._watchers)
@@ -83,26 +51,16 @@ class Results:
         known = ", ".join(self.screens) or "none"
         return f"{shown(name)} is not a screen loaded (loaded: {known})"
 
-    def watch(self, screens: frozenset[str]) -> Watcher:
-        watcher = Watcher(screens, self._size)
-        if self.closed:
-            watcher.end()
-        else:
-            self._watchers.add(watcher)
-        return watcher
+    def watch(self, screens: frozenset[str]) -> Watcher[sc.ScreenResult]:
+        return self._watchers.watch(lambda result: result.screen in screens)
 
-    def drop(self, watcher: Watcher) -> None:
-        self._watchers.discard(watcher)
+    def drop(self, watcher: Watcher[sc.ScreenResult]) -> None:
+        self._watchers.drop(watcher)
 
     def publish(self, result: sc.ScreenResult) -> None:
         self.latest[result.screen] = result
-        for watcher in list(self._watchers):
-            if not watcher.offer(result):
-                self._watchers.discard(watcher)
+        self._watchers.publish([result])
 
     async def close(self) -> None:
         """End every stream (the service is stopping): each reader sees the end after its queue."""
-        self.closed = True
-        for watcher in self._watchers:
-            watcher.end()
-        self._watchers.clear()
+        await self._watchers.close()

@@ -119,7 +119,7 @@ def _change(venue: str) -> RegimeChange:
 
 async def test_a_watcher_gets_its_markets_changes_and_one_that_falls_behind_is_ended() -> None:
     watchers = Watchers(size=2)
-    mine = watchers.watch(Markets(frozenset({"sim"})))
+    mine = watchers.watch_markets(Markets(frozenset({"sim"})))
     watchers.publish([_change("kraken"), _change("sim")])
     assert await mine.queue.get() == _change("sim") and mine.queue.empty()
     watchers.publish([_change("sim")] * 3)  # one more than its queue holds
@@ -130,10 +130,10 @@ async def test_a_watcher_gets_its_markets_changes_and_one_that_falls_behind_is_e
 
 async def test_stopping_ends_every_stream_and_a_later_watch_ends_at_once() -> None:
     watchers = Watchers()
-    open_one = watchers.watch(Markets())
+    open_one = watchers.watch_markets(Markets())
     await watchers.close()
     assert await asyncio.wait_for(open_one.queue.get(), 1) is None and not open_one.overflowed
-    late = watchers.watch(Markets())
+    late = watchers.watch_markets(Markets())
     assert late.queue.get_nowait() is None
 
 
